@@ -1,0 +1,31 @@
+# TradePulse Live. `make run` and `make test` are all a newcomer types.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+CONFIG  ?= deploy/config/demo.toml
+
+.PHONY: run test bench chaos venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,chaos]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python supervisor.py run --config $(CONFIG) --demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench
+
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos --duration-s $${DURATION_S:-600}
+
+clean:
+	rm -rf $(VENV) var

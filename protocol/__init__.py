@@ -1,0 +1,1 @@
+"""What crosses a process boundary: messages, codec, config, and the client library."""

@@ -1,0 +1,156 @@
+"""msgpack framing of an envelope. Every decode failure is a `ProtocolError`.
+
+Wire format: one frame, a msgpack map
+`{v, type, sender, epoch, seq, id, corr, ts_ns, body}` where `body` is the message's
+fields without its `type` tag. ROUTER sockets prepend identity frames; callers strip them
+before `decode`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+from pydantic import ValidationError
+
+from protocol.exceptions import ProtocolError
+from protocol.messages import MESSAGE_ADAPTER, MESSAGE_TYPES, Message
+
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 4 * 1024 * 1024
+_HEADER_TYPES: dict[str, type | tuple[type, ...]] = {
+    "v": int,
+    "type": str,
+    "sender": str,
+    "epoch": int,
+    "seq": int,
+    "id": str,
+    "corr": str,
+    "ts_ns": int,
+    "body": dict,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    type: str
+    sender: str
+    epoch: int
+    seq: int
+    msg_id: str
+    corr_id: str
+    ts_ns: int
+    body: Message
+    version: int = PROTOCOL_VERSION
+
+
+class Sender:
+    """Stamps outgoing envelopes for one actor incarnation: sender, epoch, sequence, ids."""
+
+    def __init__(self, name: str, epoch: int) -> None:
+        self.name = name
+        self.epoch = epoch
+        self._seq = itertools.count(1)
+        self._prefix = f"{name}:{epoch}:{os.getpid()}:"
+
+    def envelope(self, body: Message, corr_id: str = "") -> Envelope:
+        seq = next(self._seq)
+        return Envelope(
+            type=body.type,
+            sender=self.name,
+            epoch=self.epoch,
+            seq=seq,
+            msg_id=self._prefix + str(seq),
+            corr_id=corr_id,
+            ts_ns=time.time_ns(),
+            body=body,
+        )
+
+    def encode(self, body: Message, corr_id: str = "") -> list[bytes]:
+        return encode(self.envelope(body, corr_id))
+
+
+def encode(env: Envelope) -> list[bytes]:
+    body = env.body.model_dump(mode="json", exclude={"type"})
+    packed = msgpack.packb(
+        {
+            "v": env.version,
+            "type": env.type,
+            "sender": env.sender,
+            "epoch": env.epoch,
+            "seq": env.seq,
+            "id": env.msg_id,
+            "corr": env.corr_id,
+            "ts_ns": env.ts_ns,
+            "body": body,
+        },
+        use_bin_type=True,
+    )
+    return [packed]
+
+
+def decode(frames: Sequence[bytes | memoryview | Any]) -> Envelope:
+    """Decode one envelope; raise `ProtocolError` naming what was wrong, never anything else."""
+    try:
+        return _decode(frames)
+    except ProtocolError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the contract is: only ProtocolError escapes
+        raise ProtocolError(f"undecodable message: {type(exc).__name__}: {exc}") from exc
+
+
+def _decode(frames: Sequence[Any]) -> Envelope:
+    if len(frames) != 1:
+        raise ProtocolError(f"expected 1 frame, got {len(frames)}")
+    raw = frames[0]
+    if not isinstance(raw, (bytes, bytearray, memoryview)):
+        raw = getattr(raw, "bytes", None)
+        if raw is None:
+            raise ProtocolError("frame is not bytes")
+    if len(raw) > MAX_FRAME_BYTES:
+        raise ProtocolError(f"frame of {len(raw)} bytes is over the {MAX_FRAME_BYTES} byte limit")
+    try:
+        obj = msgpack.unpackb(raw, raw=False, strict_map_key=True)
+    except Exception as exc:  # noqa: BLE001 - msgpack raises several unrelated types
+        raise ProtocolError(f"not msgpack: {type(exc).__name__}") from exc
+    if not isinstance(obj, dict):
+        raise ProtocolError(f"envelope must be a map, got {type(obj).__name__}")
+    for key, typ in _HEADER_TYPES.items():
+        if key not in obj:
+            raise ProtocolError(f"envelope field {key!r} missing")
+        value = obj[key]
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            raise ProtocolError(f"envelope field {key!r} has type {type(value).__name__}")
+    extra = obj.keys() - _HEADER_TYPES.keys()
+    if extra:
+        raise ProtocolError(f"envelope has unknown fields {sorted(map(str, extra))}")
+    if obj["v"] != PROTOCOL_VERSION:
+        raise ProtocolError(f"unsupported protocol version {obj['v']}")
+    mtype = obj["type"]
+    if mtype not in MESSAGE_TYPES:
+        raise ProtocolError(f"unknown message type {mtype!r}")
+    body = obj["body"]
+    if "type" in body:
+        raise ProtocolError("body must not repeat 'type'")
+    try:
+        msg = MESSAGE_ADAPTER.validate_python({"type": mtype, **body})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"][1:]) or "body"
+        raise ProtocolError(f"{mtype}: field {loc!r}: {err['msg']}") from exc
+    return Envelope(
+        type=mtype,
+        sender=obj["sender"],
+        epoch=obj["epoch"],
+        seq=obj["seq"],
+        msg_id=obj["id"],
+        corr_id=obj["corr"],
+        ts_ns=obj["ts_ns"],
+        body=msg,
+        version=obj["v"],
+    )

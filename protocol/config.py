@@ -1,0 +1,246 @@
+"""The system config: TOML -> frozen pydantic models. A bad key or value is a `ConfigError`
+naming the dotted field; the supervisor turns it into exit code 2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from protocol.exceptions import ConfigError
+
+PosFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+PosInt = Annotated[int, Field(gt=0)]
+
+
+class _Cfg(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SystemCfg(_Cfg):
+    name: str = "tradepulse"
+    state_dir: str = "var/state"
+    runtime_dir: str = ""  # empty: /tmp/tp-<hash of state dir>, created 0700
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class BackoffCfg(_Cfg):
+    initial_s: NonNegFloat = 0.0
+    factor: Annotated[float, Field(ge=1)] = 2.0
+    max_s: PosFloat = 5.0
+    jitter: Annotated[float, Field(ge=0, le=1)] = 0.2
+
+    @model_validator(mode="after")
+    def _max_covers_initial(self) -> BackoffCfg:
+        if self.max_s < self.initial_s:
+            raise ValueError("max_s must be >= initial_s")
+        return self
+
+
+class RestartCfg(BackoffCfg):
+    """Actor restart policy: backoff between restarts and restart intensity."""
+
+    initial_s: NonNegFloat = 0.002
+    reset_after_s: PosFloat = 30.0
+    max_restarts: PosInt = 10
+    window_s: PosFloat = 60.0
+
+
+class SupervisorCfg(_Cfg):
+    heartbeat_interval_s: PosFloat = 0.2
+    hang_missed_intervals: PosInt = 3
+    start_timeout_s: PosFloat = 15.0
+    shutdown_timeout_s: PosFloat = 5.0
+    spawn: Literal["forkserver", "exec"] = "forkserver"
+    restart: RestartCfg = RestartCfg()
+
+
+class MetricsCfg(_Cfg):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9464  # 0: any free port
+
+
+class SimCfg(_Cfg):
+    """An embedded simulated venue, spawned by the supervisor."""
+
+    reference_prices: dict[str, Decimal] = Field(default_factory=lambda: {"AAPL": Decimal("100")})
+    tick_size: Decimal = Decimal("0.01")
+    quote_qty: Decimal = Decimal("500")
+    quote_levels: PosInt = 5
+    volatility_bps: NonNegFloat = 5.0
+    liquidity_interval_s: PosFloat = 0.5
+    faults: dict[str, float | int | str] = Field(default_factory=dict)
+
+
+class VenueCfg(_Cfg):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,24}$")]
+    kind: Literal["fix"] = "fix"
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 0  # 0 with `sim`: the sim picks a port
+    sender_comp_id: str = "TRADEPULSE"
+    target_comp_id: str = ""
+    password_env: str = ""  # the password comes from this env var, never from the file
+    heartbeat_s: PosInt = 5
+    rate_limit_per_s: PosFloat = 5000.0
+    rate_burst: PosInt = 500
+    request_timeout_s: PosFloat = 5.0
+    reconnect: BackoffCfg = BackoffCfg(initial_s=0.05, factor=2.0, max_s=5.0, jitter=0.2)
+    down_after_failures: PosInt = 5
+    sim: SimCfg | None = None
+
+    @property
+    def target(self) -> str:
+        return self.target_comp_id or self.name.upper()
+
+
+class RiskLimitsCfg(_Cfg):
+    max_order_qty: Decimal = Decimal("10000")
+    max_order_notional: Decimal = Decimal("1000000")
+    max_position: Decimal = Decimal("50000")
+    max_open_orders_per_venue: PosInt = 10000
+    max_orders_per_s_per_venue: PosFloat = 20000.0
+    max_orders_per_s: PosFloat = 40000.0
+    price_band_pct: Annotated[float, Field(gt=0)] = 10.0
+    max_daily_loss: Decimal = Decimal("1000000")
+    breach_multiplier: Annotated[float, Field(ge=1)] = 5.0
+    breaches_to_engage: PosInt = 50
+    breach_window_s: PosFloat = 10.0
+
+
+class OmsCfg(_Cfg):
+    venue_queue_bound: PosInt = 10000
+    request_timeout_s: PosFloat = 5.0
+    group_commit_ms: NonNegFloat = 1.0
+    snapshot_every: PosInt = 50000
+    drain_timeout_s: PosFloat = 3.0
+    cold_start_open_orders: Literal["cancel", "adopt"] = "cancel"
+    unmatched_fill_engages_kill_switch: bool = True
+    outage_tolerance_s: PosFloat = 60.0
+
+
+class HeartbeatCfg(_Cfg):
+    interval_s: PosFloat = 1.0
+    position_tolerance: Decimal = Decimal("0")
+    divergence_beats: PosInt = 3
+    missing_intervals: PosInt = 2
+    engage_on_missing: bool = True
+
+
+class SystemConfig(_Cfg):
+    system: SystemCfg = SystemCfg()
+    supervisor: SupervisorCfg = SupervisorCfg()
+    metrics: MetricsCfg = MetricsCfg()
+    risk: RiskLimitsCfg = RiskLimitsCfg()
+    oms: OmsCfg = OmsCfg()
+    heartbeat: HeartbeatCfg = HeartbeatCfg()
+    venues: list[VenueCfg] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_venues(self) -> SystemConfig:
+        names = [v.name for v in self.venues]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate venue names {dupes}")
+        return self
+
+    def venue(self, name: str) -> VenueCfg:
+        for v in self.venues:
+            if v.name == name:
+                return v
+        raise KeyError(name)
+
+    # ------------------------------------------------------------------ derived paths
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.system.state_dir).resolve()
+
+    @property
+    def runtime_path(self) -> Path:
+        if self.system.runtime_dir:
+            return Path(self.system.runtime_dir).resolve()
+        digest = hashlib.sha1(str(self.state_path).encode()).hexdigest()[:10]
+        return Path("/tmp") / f"tp-{digest}"
+
+    def endpoint(self, actor: str) -> str:
+        """The ROUTER endpoint an actor binds (ipc in the private runtime dir)."""
+        return f"ipc://{self.runtime_path}/{actor}.sock"
+
+    @property
+    def supervisor_endpoint(self) -> str:
+        return self.endpoint("supervisor")
+
+    @property
+    def control_endpoint(self) -> str:
+        return self.endpoint("control")
+
+    @property
+    def events_endpoint(self) -> str:
+        return self.endpoint("events")
+
+
+def _format_loc(loc: tuple[int | str, ...], data: dict[str, object]) -> str:
+    parts: list[str] = []
+    node: object = data
+    for p in loc:
+        if isinstance(p, int):
+            name = None
+            if isinstance(node, list) and p < len(node) and isinstance(node[p], dict):
+                name = node[p].get("name")
+            parts[-1:] = [f"{parts[-1]}[{name if name else p}]"] if parts else [str(p)]
+            node = node[p] if isinstance(node, list) and p < len(node) else None
+        else:
+            parts.append(str(p))
+            node = node.get(p) if isinstance(node, dict) else None
+    return ".".join(parts)
+
+
+def parse_config(data: dict[str, object]) -> SystemConfig:
+    try:
+        return SystemConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = _format_loc(tuple(err["loc"]), data) or "config"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        raise ConfigError(field, msg) from exc
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    *,
+    state_dir: str | None = None,
+    runtime_dir: str | None = None,
+    metrics_port: int | None = None,
+) -> SystemConfig:
+    """Load the TOML file and apply the command-line overrides."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("config", f"file not found: {p}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config", f"{p}: not valid TOML: {exc}") from None
+    system = dict(data.get("system", {}) or {})
+    if state_dir is not None:
+        system["state_dir"] = state_dir
+    if runtime_dir is not None:
+        system["runtime_dir"] = runtime_dir
+    data["system"] = system
+    if metrics_port is not None:
+        metrics = dict(data.get("metrics", {}) or {})
+        metrics["port"] = metrics_port
+        data["metrics"] = metrics
+    cfg = parse_config(data)
+    if len(cfg.endpoint("connector.XXXXXXXXXXXXXXXXXXXXXXXX")) > 107:
+        raise ConfigError("system.runtime_dir", "too long for ipc:// endpoints (max ~80 chars)")
+    return cfg

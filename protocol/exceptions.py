@@ -1,0 +1,49 @@
+"""Every error the system raises on purpose is a `TradePulseError`."""
+
+from __future__ import annotations
+
+
+class TradePulseError(Exception):
+    """Base of every TradePulse error."""
+
+
+class ConfigError(TradePulseError):
+    """The config is invalid; `field` names the offending key (dotted path)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+
+
+class ProtocolError(TradePulseError):
+    """A frame or envelope could not be decoded; the message says what was wrong."""
+
+
+class VenueError(TradePulseError):
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class RiskRejected(TradePulseError):
+    def __init__(self, reason: str, code: str = "risk") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+class KillSwitchEngaged(TradePulseError):
+    """Trading is halted; new orders are refused until an operator resets the switch."""
+
+
+class JournalCorrupt(TradePulseError):
+    """A journal record in the middle of the file fails its CRC or framing."""
+
+    def __init__(self, path: str, offset: int, detail: str) -> None:
+        super().__init__(f"journal {path} corrupt at offset {offset}: {detail}")
+        self.path = path
+        self.offset = offset
+
+
+class StateDirLocked(TradePulseError):
+    """Another supervisor holds the state dir lock."""
