@@ -1,0 +1,70 @@
+"""Run one actor process: `python -m actors --kind oms --id oms --epoch 1 --config FILE`.
+
+The supervisor normally forks actors from its preloaded fork server; this entry point is
+the `exec` spawn mode and the way to run an actor by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from actors.base import ACTOR_KINDS, ActorArgs, run_actor
+
+
+def parse_args(argv: Sequence[str] | None = None) -> ActorArgs:
+    p = argparse.ArgumentParser(prog="python -m actors", description=__doc__)
+    p.add_argument("--kind", required=True, choices=sorted(ACTOR_KINDS))
+    p.add_argument("--id", required=True, dest="actor_id")
+    p.add_argument("--epoch", type=int, required=True)
+    p.add_argument("--config", required=True)
+    p.add_argument("--state-dir")
+    p.add_argument("--runtime-dir")
+    p.add_argument("--metrics-port", type=int)
+    p.add_argument("--venue")
+    p.add_argument("--cold", action="store_true")
+    p.add_argument("--supervisor-pid", type=int)
+    p.add_argument("--extra", default="{}", help="JSON object of extra settings")
+    ns = p.parse_args(argv)
+    return ActorArgs(
+        actor_id=ns.actor_id,
+        kind=ns.kind,
+        epoch=ns.epoch,
+        config_path=ns.config,
+        state_dir=ns.state_dir,
+        runtime_dir=ns.runtime_dir,
+        metrics_port=ns.metrics_port,
+        cold=ns.cold,
+        venue=ns.venue,
+        supervisor_pid=ns.supervisor_pid,
+        extra=json.loads(ns.extra),
+    )
+
+
+def to_argv(args: ActorArgs) -> list[str]:
+    argv = [
+        "--kind", args.kind, "--id", args.actor_id, "--epoch", str(args.epoch),
+        "--config", args.config_path, "--extra", json.dumps(args.extra),
+    ]  # fmt: skip
+    for flag, value in (
+        ("--state-dir", args.state_dir),
+        ("--runtime-dir", args.runtime_dir),
+        ("--metrics-port", args.metrics_port),
+        ("--venue", args.venue),
+        ("--supervisor-pid", args.supervisor_pid),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
+    if args.cold:
+        argv.append("--cold")
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_actor(parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Every Prometheus metric the system registers, in one place.
+
+Metrics are written by each actor process and served for the whole host by the supervisor
+(prometheus_client multiprocess mode: PROMETHEUS_MULTIPROC_DIR is set by the supervisor
+before any process imports this module). Base units; no unbounded labels.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+)
+_RESTART_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+# ---------------------------------------------------------------- supervision
+ACTOR_UP = Gauge(
+    "tradepulse_actor_up", "1 while the actor is READY", ["actor"], multiprocess_mode="mostrecent"
+)
+ACTOR_RESTARTS = Counter(
+    "tradepulse_actor_restarts", "Restarts of an actor by the supervisor", ["actor"]
+)
+ACTOR_RESTART_SECONDS = Histogram(
+    "tradepulse_actor_restart_seconds",
+    "Actor crash detected -> next incarnation READY",
+    buckets=_RESTART_BUCKETS,
+)
+ACTOR_RSS = Gauge(
+    "tradepulse_actor_resident_memory_bytes",
+    "Resident memory of an actor process",
+    ["actor"],
+    multiprocess_mode="mostrecent",
+)
+ACTOR_HEARTBEAT_AGE = Gauge(
+    "tradepulse_actor_heartbeat_age_seconds",
+    "Seconds since the actor's last application heartbeat",
+    ["actor"],
+    multiprocess_mode="mostrecent",
+)
+BAD_MESSAGES = Counter(
+    "tradepulse_bad_messages", "Frames rejected as malformed, by receiving actor", ["actor"]
+)
+
+# ---------------------------------------------------------------- venues and connectors
+RECONNECTS = Counter("tradepulse_reconnects", "Venue connection attempts after the first", ["venue"])
+VENUE_UP = Gauge(
+    "tradepulse_venue_up",
+    "1 while the venue session is logged on",
+    ["venue"],
+    multiprocess_mode="mostrecent",
+)
+VENUE_DOWN = Gauge(
+    "tradepulse_venue_down",
+    "1 while the venue is marked DOWN (connector over its restart or reconnect budget)",
+    ["venue"],
+    multiprocess_mode="mostrecent",
+)
+VENUE_ROUNDTRIP = Histogram(
+    "tradepulse_venue_roundtrip_seconds",
+    "Connector send of a request -> the venue's first answer",
+    ["venue"],
+    buckets=_LATENCY_BUCKETS,
+)
+
+# ---------------------------------------------------------------- orders (oms)
+ORDERS = Counter("tradepulse_orders", "Orders reaching a status", ["venue", "status"])
+FILLS = Counter("tradepulse_fills", "Fills applied (once per exec id)", ["venue"])
+ORDER_LATENCY = Histogram(
+    "tradepulse_order_latency_seconds",
+    "Submit received by the OMS -> venue acknowledgement",
+    ["venue"],
+    buckets=_LATENCY_BUCKETS,
+)
+QUEUE_DEPTH = Gauge(
+    "tradepulse_queue_depth",
+    "Orders waiting in the OMS submission queue of a venue",
+    ["venue"],
+    multiprocess_mode="mostrecent",
+)
+OPEN_POSITIONS = Gauge(
+    "tradepulse_open_positions",
+    "Net position quantity per venue and symbol",
+    ["venue", "symbol"],
+    multiprocess_mode="mostrecent",
+)
+UNMATCHED_FILLS = Counter(
+    "tradepulse_unmatched_fills", "Fills that matched no order", ["venue"]
+)
+RECONCILE_ACTIONS = Counter(
+    "tradepulse_reconcile_actions", "Reconciliation plan actions applied", ["venue", "action"]
+)
+JOURNAL_FSYNC_SECONDS = Histogram(
+    "tradepulse_journal_fsync_seconds", "Duration of one journal group commit", buckets=_LATENCY_BUCKETS
+)
+
+# ---------------------------------------------------------------- risk and kill-switch
+RISK_CHECKS = Counter("tradepulse_risk_checks", "Pre-trade checks by outcome", ["outcome"])
+KILL_SWITCH_ENGAGED = Gauge(
+    "tradepulse_kill_switch_engaged",
+    "1 while the kill-switch is engaged",
+    multiprocess_mode="mostrecent",
+)
+KILL_SWITCH_TRIGGERS = Counter(
+    "tradepulse_kill_switch_triggers", "Kill-switch engagements by reason", ["reason"]
+)
+
+# ---------------------------------------------------------------- heartbeat
+LAST_HEARTBEAT = Gauge(
+    "tradepulse_last_heartbeat_timestamp_seconds",
+    "Unix time of the last successful position heartbeat of a venue",
+    ["venue"],
+    multiprocess_mode="mostrecent",
+)
+POSITION_DIVERGENCE = Gauge(
+    "tradepulse_position_divergence",
+    "Absolute OMS vs venue position difference summed over symbols",
+    ["venue"],
+    multiprocess_mode="mostrecent",
+)

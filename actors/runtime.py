@@ -1,0 +1,49 @@
+"""Host-level preparation before anything imports prometheus_client: state dir lock, private
+runtime dir, the multiprocess metrics dir. Kept free of heavy imports on purpose.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from pathlib import Path
+
+from protocol.config import SystemConfig
+from protocol.exceptions import StateDirLocked
+
+
+def lock_state_dir(cfg: SystemConfig) -> int:
+    """Take the state dir's flock; a second supervisor on the same dir gets StateDirLocked."""
+    state = cfg.state_path
+    state.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state / "supervisor.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        holder = ""
+        try:
+            holder = (state / "supervisor.lock").read_text().strip()
+        except OSError:
+            pass
+        raise StateDirLocked(
+            f"state dir {state} is locked by another supervisor (pid {holder or '?'})"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def prepare_runtime_dir(cfg: SystemConfig) -> Path:
+    """Create the private (0700) runtime dir and an empty multiprocess metrics dir in it."""
+    rt = cfg.runtime_path
+    rt.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(rt, 0o700)
+    for sock in rt.glob("*.sock"):
+        sock.unlink(missing_ok=True)
+    metrics_dir = rt / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    return rt

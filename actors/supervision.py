@@ -1,0 +1,105 @@
+"""Pure supervision logic: child specs, backoff, restart intensity. No processes, no sockets."""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+from protocol.config import SystemConfig
+
+RestartType = Literal["permanent", "transient", "temporary"]
+
+
+class ChildState(StrEnum):
+    STOPPED = "stopped"
+    STARTING = "starting"
+    RUNNING = "running"
+    BACKOFF = "backoff"
+    STOPPING = "stopping"
+    DOWN = "down"  # over its restart budget, still retried at the max delay
+    GAVE_UP = "gave_up"
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    id: str
+    kind: str
+    restart: RestartType = "permanent"
+    start_timeout_s: float = 15.0
+    shutdown_timeout_s: float = 5.0
+    depends_on: tuple[str, ...] = ()
+    venue: str | None = None
+    critical: bool = False  # over budget stops the whole system (risk, oms)
+
+
+def child_specs(cfg: SystemConfig) -> list[ChildSpec]:
+    """Start order: simulated venues (the outside world), risk, oms, connectors, heartbeat."""
+    sup = cfg.supervisor
+    common = {"start_timeout_s": sup.start_timeout_s, "shutdown_timeout_s": sup.shutdown_timeout_s}
+    specs = [
+        ChildSpec(id=f"venuesim.{v.name}", kind="venuesim", venue=v.name, **common)
+        for v in cfg.venues
+        if v.sim is not None
+    ]
+    specs.append(ChildSpec(id="risk", kind="risk", critical=True, **common))
+    specs.append(ChildSpec(id="oms", kind="oms", critical=True, depends_on=("risk",), **common))
+    for v in cfg.venues:
+        deps = ("oms",) + ((f"venuesim.{v.name}",) if v.sim is not None else ())
+        specs.append(
+            ChildSpec(id=f"connector.{v.name}", kind="connector", venue=v.name, depends_on=deps, **common)
+        )
+    specs.append(
+        ChildSpec(
+            id="heartbeat",
+            kind="heartbeat",
+            depends_on=tuple(f"connector.{v.name}" for v in cfg.venues),
+            **common,
+        )
+    )
+    return specs
+
+
+def backoff_delay(
+    attempt: int,
+    *,
+    initial_s: float,
+    factor: float,
+    max_s: float,
+    jitter: float,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Capped exponential backoff with +/- `jitter` (a fraction) for the `attempt`-th retry (1-based)."""
+    if attempt < 1:
+        return 0.0
+    base = min(max_s, initial_s * factor ** (attempt - 1))
+    return min(max_s, max(0.0, base * (1.0 + jitter * (2.0 * rand() - 1.0))))
+
+
+@dataclass
+class RestartTracker:
+    """Counts restarts: consecutive ones (for the backoff) and those inside the intensity window."""
+
+    max_restarts: int
+    window_s: float
+    reset_after_s: float
+    consecutive: int = 0
+    total: int = 0
+    _times: deque[float] = field(default_factory=deque)
+
+    def record_exit(self, now: float, ran_for_s: float) -> int:
+        """Record a crash; returns the attempt number to use for the backoff delay."""
+        if ran_for_s >= self.reset_after_s:
+            self.consecutive = 0
+        self.consecutive += 1
+        self.total += 1
+        self._times.append(now)
+        while self._times and self._times[0] < now - self.window_s:
+            self._times.popleft()
+        return self.consecutive
+
+    def over_budget(self) -> bool:
+        return len(self._times) > self.max_restarts

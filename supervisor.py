@@ -1,0 +1,121 @@
+"""TradePulse Live supervisor and operator CLI.
+
+    tradepulse run --config FILE [--cold] [--state-dir D] [--runtime-dir D] [--metrics-port P]
+    tradepulse status --config FILE [--json]
+    tradepulse restart ACTOR --config FILE
+    tradepulse shutdown --config FILE
+    tradepulse kill-switch engage|reset|status --reason "..." --config FILE
+    tradepulse intake pause|resume|status --config FILE
+    tradepulse reconcile --venue V --dry-run --config FILE
+    tradepulse journal inspect --config FILE
+
+`run` is the daemon (foreground); every other command talks to it over the control socket
+in the runtime dir, except `journal inspect`, which reads the state dir. Exit codes: 0 ok,
+1 failure, 2 bad config or usage, 3 state dir locked / system not running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from protocol.config import SystemConfig, load_config
+from protocol.exceptions import ConfigError, StateDirLocked
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_UNAVAILABLE = 0, 1, 2, 3
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default="deploy/config/demo.toml", help="system config (TOML)")
+    p.add_argument("--state-dir", help="override system.state_dir")
+    p.add_argument("--runtime-dir", help="override system.runtime_dir")
+    p.add_argument("--metrics-port", type=int, help="override metrics.port (0: any free port)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--timeout-s", type=float, default=10.0, help="control request deadline")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tradepulse", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="start the system in the foreground")
+    _add_config_flags(run)
+    run.add_argument("--cold", action="store_true", help="cold start (runbook): archive state")
+    run.add_argument("--demo", action="store_true", help="run the demo order flow once ready")
+    for name, helptext in (
+        ("status", "actors, venues, kill-switch"),
+        ("shutdown", "orderly shutdown"),
+    ):
+        _add_config_flags(sub.add_parser(name, help=helptext))
+    restart = sub.add_parser("restart", help="restart one actor")
+    restart.add_argument("actor")
+    _add_config_flags(restart)
+    ks = sub.add_parser("kill-switch", help="engage, reset or show the kill-switch")
+    ks.add_argument("action", choices=["engage", "reset", "status"])
+    ks.add_argument("--reason", default="")
+    _add_config_flags(ks)
+    intake = sub.add_parser("intake", help="pause or resume order intake")
+    intake.add_argument("action", choices=["pause", "resume", "status"])
+    _add_config_flags(intake)
+    rec = sub.add_parser("reconcile", help="reconcile one venue (dry run prints the plan)")
+    rec.add_argument("--venue", required=True)
+    rec.add_argument("--dry-run", action="store_true")
+    _add_config_flags(rec)
+    journal = sub.add_parser("journal", help="inspect the OMS journal")
+    journal.add_argument("action", choices=["inspect"])
+    _add_config_flags(journal)
+    return parser
+
+
+def _load(ns: argparse.Namespace) -> SystemConfig:
+    return load_config(
+        ns.config, state_dir=ns.state_dir, runtime_dir=ns.runtime_dir, metrics_port=ns.metrics_port
+    )
+
+
+def _control_args(ns: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    if ns.cmd == "restart":
+        return "restart", {"actor": ns.actor}
+    if ns.cmd == "kill-switch":
+        return "kill-switch", {"action": ns.action, "reason": ns.reason}
+    if ns.cmd == "intake":
+        return "intake", {"action": ns.action}
+    if ns.cmd == "reconcile":
+        return "reconcile", {"venue": ns.venue, "dry_run": ns.dry_run}
+    return ns.cmd, {}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    try:
+        cfg = _load(ns)
+    except ConfigError as exc:
+        print(f"tradepulse: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if ns.cmd == "run":
+        from actors.runtime import lock_state_dir, prepare_runtime_dir
+
+        try:
+            lock_state_dir(cfg)  # held (fd kept open) for the life of this process
+        except StateDirLocked as exc:
+            print(f"tradepulse: {exc}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
+        prepare_runtime_dir(cfg)  # before anything imports prometheus_client
+        from actors.daemon import run_daemon
+
+        return run_daemon(cfg, ns)
+    if ns.cmd == "journal":
+        from actors.ctl import journal_inspect
+
+        return journal_inspect(cfg, as_json=ns.json)
+    from actors.ctl import control_command
+
+    command, args = _control_args(ns)
+    return control_command(cfg, command, args, as_json=ns.json, timeout_s=ns.timeout_s)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
