@@ -331,6 +331,10 @@ class Actor:
         signal.signal(signal.SIGTERM, self._signal_handler)
         signal.signal(signal.SIGINT, self._signal_handler)
         signal.set_wakeup_fd(self._sig_w)
+        if self.actor_id in os.environ.get("TP_FAULT_CRASH_ON_START", "").split(","):
+            # fault injection for tests and chaos runs: a crash loop before READY
+            self.log.error("injected_crash_on_start")
+            os._exit(3)
         self.setup()
         self.send_supervisor(Ready(actor=self.actor_id, pid=os.getpid(), endpoints=self.endpoints()))
         self.log.info("actor_started", pid=os.getpid(), kind=self.kind)
