@@ -376,6 +376,7 @@ class ExecReport(_Msg):
     leaves_qty: Dec = Decimal(0)
     ord_status: str = ""
     text: str = ""
+    reject_reason: str = ""  # e.g. DUPLICATE_ORDER (FIX OrdRejReason 6), UNKNOWN_ORDER
     venue_ts_ns: int = 0
 
 

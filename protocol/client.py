@@ -1,0 +1,297 @@
+"""The library a strategy or an operator uses to talk to a running TradePulse system.
+
+    client = ExecutionClient.from_config("deploy/config/demo.toml")
+    ack = client.submit("simA", "AAPL", "BUY", "10", "LIMIT", price="190.00")
+    for event in client.events(timeout_s=5):
+        ...
+
+`submit` retries with the same client order id until the OMS acknowledges it (durable and
+risk-approved), so a retry never creates a second order. Failures are distinct exceptions.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import zmq
+
+from protocol.codec import Envelope, Sender, decode
+from protocol.config import SystemConfig, load_config
+from protocol.exceptions import KillSwitchEngaged, ProtocolError, RiskRejected, TradePulseError
+from protocol.messages import (
+    CancelOrder,
+    ErrorCode,
+    GetOrder,
+    GetPositions,
+    ListOrders,
+    Message,
+    OrderAck,
+    OrderEvent,
+    OrderList,
+    OrderStatus,
+    OrderView,
+    Positions,
+    PositionView,
+    ReplaceOrder,
+    RequestRejected,
+    Snapshot,
+    SnapshotRequest,
+    StreamEvent,
+    SubmitOrder,
+)
+
+
+class ClientError(TradePulseError):
+    """A request the OMS refused for a reason without a more specific exception."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+class VenueDown(TradePulseError):
+    """The venue is DOWN and its queue is full (or it is unknown)."""
+
+
+class InvalidOrder(TradePulseError):
+    def __init__(self, field: str | None, reason: str) -> None:
+        super().__init__(f"invalid order ({field or 'order'}): {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class NotReady(TradePulseError):
+    """The OMS is not taking orders yet (warm-start reconciliation) or intake is paused."""
+
+
+class Timeout(TradePulseError):
+    """No acknowledgement within the deadline. The order may still exist: query it."""
+
+
+class UnknownOrder(TradePulseError):
+    pass
+
+
+def _raise_for(rej: RequestRejected) -> None:
+    code = rej.code
+    if code is ErrorCode.RISK_REJECTED:
+        raise RiskRejected(rej.reason, rej.field or "risk")
+    if code is ErrorCode.KILL_SWITCH:
+        raise KillSwitchEngaged(rej.reason)
+    if code in (ErrorCode.VENUE_DOWN, ErrorCode.UNKNOWN_VENUE):
+        raise VenueDown(rej.reason)
+    if code is ErrorCode.INVALID_ORDER:
+        raise InvalidOrder(rej.field, rej.reason)
+    if code is ErrorCode.NOT_READY:
+        raise NotReady(rej.reason)
+    if code is ErrorCode.TIMEOUT:
+        raise Timeout(rej.reason)
+    if code is ErrorCode.UNKNOWN_ORDER:
+        raise UnknownOrder(rej.reason)
+    raise ClientError(code.value, rej.reason)
+
+
+class ExecutionClient:
+    def __init__(
+        self,
+        cfg: SystemConfig,
+        *,
+        name: str | None = None,
+        retry_interval_s: float = 1.0,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.cfg = cfg
+        self.name = name or f"client-{uuid.uuid4().hex[:8]}"
+        self.retry_interval_s = retry_interval_s
+        self.timeout_s = timeout_s
+        self._sender = Sender(self.name, 0)
+        self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self._sock = self._ctx.socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.ROUTING_ID, f"{self.name}:{uuid.uuid4().hex[:6]}".encode())
+        self._sock.setsockopt(zmq.RECONNECT_IVL, 2)
+        self._sock.setsockopt(zmq.RECONNECT_IVL_MAX, 50)
+        self._sock.connect(cfg.endpoint("oms"))
+        self._sub: zmq.Socket[bytes] | None = None
+        self._last_event_seq: int | None = None
+        self._stash: list[Envelope] = []
+
+    @classmethod
+    def from_config(
+        cls,
+        path: str,
+        state_dir: str | None = None,
+        runtime_dir: str | None = None,
+        **kwargs: Any,
+    ) -> ExecutionClient:
+        return cls(load_config(path, state_dir=state_dir, runtime_dir=runtime_dir), **kwargs)
+
+    def close(self) -> None:
+        self._sock.close(0)
+        if self._sub is not None:
+            self._sub.close(0)
+        self._ctx.term()
+
+    def __enter__(self) -> ExecutionClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ requests
+
+    def _request(self, body: Message, timeout_s: float | None = None) -> Message:
+        """Send, resend every `retry_interval_s` (same body: idempotent at the OMS), until a reply."""
+        deadline = time.monotonic() + (timeout_s if timeout_s is not None else self.timeout_s)
+        sent_ids: set[str] = set()
+        while True:
+            env = self._sender.envelope(body)
+            from protocol.codec import encode
+
+            self._sock.send_multipart(encode(env))
+            sent_ids.add(env.msg_id)
+            resend_at = min(deadline, time.monotonic() + self.retry_interval_s)
+            while (now := time.monotonic()) < resend_at:
+                if not self._sock.poll(max(1, int((resend_at - now) * 1000))):
+                    continue
+                try:
+                    reply = decode(self._sock.recv_multipart())
+                except ProtocolError:
+                    continue
+                if reply.corr_id in sent_ids:
+                    return reply.body
+            if time.monotonic() >= deadline:
+                raise Timeout(f"no answer to {body.type} within the deadline")
+
+    def submit(
+        self,
+        venue: str,
+        symbol: str,
+        side: str,
+        qty: Decimal | str | int,
+        order_type: str = "LIMIT",
+        price: Decimal | str | None = None,
+        tif: str = "DAY",
+        client_order_id: str | None = None,
+        timeout_s: float | None = None,
+    ) -> OrderView:
+        """Submit an order; returns the OMS's view once it is durable and risk-approved."""
+        try:
+            body = SubmitOrder(
+                client_order_id=client_order_id or f"{self.name}-{uuid.uuid4().hex[:12]}",
+                venue=venue,
+                symbol=symbol,
+                side=side,  # type: ignore[arg-type]
+                qty=Decimal(str(qty)),
+                order_type=order_type,  # type: ignore[arg-type]
+                price=None if price is None else Decimal(str(price)),
+                tif=tif,  # type: ignore[arg-type]
+            )
+        except (ValueError, ArithmeticError) as exc:
+            raise InvalidOrder(None, str(exc)) from exc
+        return self._order_reply(self._request(body, timeout_s))
+
+    def cancel(self, client_order_id: str, timeout_s: float | None = None) -> OrderView:
+        return self._order_reply(self._request(CancelOrder(client_order_id=client_order_id), timeout_s))
+
+    def replace(
+        self,
+        client_order_id: str,
+        qty: Decimal | str | None = None,
+        price: Decimal | str | None = None,
+        timeout_s: float | None = None,
+    ) -> OrderView:
+        body = ReplaceOrder(
+            client_order_id=client_order_id,
+            qty=None if qty is None else Decimal(str(qty)),
+            price=None if price is None else Decimal(str(price)),
+        )
+        return self._order_reply(self._request(body, timeout_s))
+
+    def get_order(self, client_order_id: str) -> OrderView:
+        return self._order_reply(self._request(GetOrder(client_order_id=client_order_id)))
+
+    def list_orders(self, venue: str | None = None, open_only: bool = False) -> list[OrderView]:
+        reply = self._request(ListOrders(venue=venue, open_only=open_only))
+        if isinstance(reply, RequestRejected):
+            _raise_for(reply)
+        assert isinstance(reply, OrderList)
+        return reply.orders
+
+    def positions(self, venue: str | None = None) -> list[PositionView]:
+        reply = self._request(GetPositions(venue=venue))
+        if isinstance(reply, RequestRejected):
+            _raise_for(reply)
+        assert isinstance(reply, Positions)
+        return reply.positions
+
+    def _order_reply(self, reply: Message) -> OrderView:
+        if isinstance(reply, RequestRejected):
+            _raise_for(reply)
+        if not isinstance(reply, OrderAck):
+            raise ClientError("BAD_REPLY", f"unexpected reply {reply.type}")
+        return reply.order
+
+    def wait_until_ready(self, timeout_s: float = 30.0) -> None:
+        """Wait until the OMS answers requests (intake may still be closed: see NotReady)."""
+        self._request(ListOrders(open_only=True), timeout_s)
+
+    # ------------------------------------------------------------------ events
+
+    def subscribe(self) -> None:
+        """Start receiving events now (call before acting if you must not miss any)."""
+        if self._sub is None:
+            self._sub = self._ctx.socket(zmq.SUB)
+            self._sub.setsockopt(zmq.LINGER, 0)
+            self._sub.setsockopt(zmq.RCVHWM, 0)
+            self._sub.setsockopt(zmq.SUBSCRIBE, b"")
+            self._sub.connect(self.cfg.events_endpoint)
+
+    def events(self, timeout_s: float | None = None) -> Iterator[OrderEvent | StreamEvent | Snapshot]:
+        """Order and stream events in sequence; a gap in `event_seq` yields a fresh Snapshot."""
+        self.subscribe()
+        assert self._sub is not None
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            wait_ms = 200 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+            if not self._sub.poll(wait_ms):
+                if deadline is not None and time.monotonic() >= deadline:
+                    return
+                continue
+            try:
+                env = decode(self._sub.recv_multipart())
+            except ProtocolError:
+                continue
+            body = env.body
+            if not isinstance(body, (OrderEvent, StreamEvent)):
+                continue
+            seq = body.event_seq
+            if self._last_event_seq is not None and seq != self._last_event_seq + 1:
+                if seq <= self._last_event_seq and seq > 1:
+                    continue  # duplicate / old
+                snap = self._request(SnapshotRequest())
+                if isinstance(snap, Snapshot):
+                    self._last_event_seq = snap.event_seq
+                    yield snap
+                    if seq <= snap.event_seq:
+                        continue
+            self._last_event_seq = seq
+            yield body
+
+    def wait_for_status(
+        self, client_order_id: str, statuses: set[OrderStatus], timeout_s: float = 10.0
+    ) -> OrderView:
+        """Poll the OMS until the order reaches one of `statuses`."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            view = self.get_order(client_order_id)
+            if view.status in statuses:
+                return view
+            if time.monotonic() >= deadline:
+                raise Timeout(f"{client_order_id} still {view.status} after {timeout_s} s")
+            time.sleep(0.005)
