@@ -134,11 +134,15 @@ class Supervisor:
     def run(self) -> int:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        if self.cold:
+            from actors.coldstart import cold_start
+
+            cold_start(self.cfg.state_path)
         self._open_sockets()
         self._start_metrics()
         self.spawner = self._spawner()
         self.log.info(
-            "cold_start" if self.cold else "supervisor_started",
+            "supervisor_started",
             pid=os.getpid(),
             state_dir=str(self.cfg.state_path),
             runtime_dir=str(self.cfg.runtime_path),
@@ -391,7 +395,6 @@ class Supervisor:
                 reason=f"{child.spec.id}_restart_intensity",
                 source="supervisor",
             )
-            self.log.error("kill_switch", engaged=True, reason=f"{child.spec.id}_restart_intensity", source="supervisor")
         except ImportError:
             pass
         self._exit_code = 1
