@@ -1,0 +1,222 @@
+"""What the risk checks read: positions, open orders and realized PnL (pure, no sockets).
+
+The risk actor feeds an `ExposureView` from the OMS's `OrderEvent`s and rebuilds it from the
+OMS's full order and position lists after a restart. Aggregates (open qty per symbol and side,
+open orders per venue) are kept incrementally, so a check costs O(1) whatever the book size.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from protocol.messages import (
+    TERMINAL_STATUSES,
+    OrderEvent,
+    OrderStatus,
+    OrderView,
+    PositionView,
+    RiskCheck,
+    Side,
+)
+
+_ZERO = Decimal(0)
+# Orders not yet approved by risk carry no exposure (the order being checked is one of them).
+_NOT_EXPOSED = TERMINAL_STATUSES | {OrderStatus.PENDING_RISK}
+# Cum-qty memory of finished orders, so a replayed event is not applied twice.
+FINISHED_MEMORY = 200_000
+
+
+@dataclass
+class _Position:
+    qty: Decimal = _ZERO
+    avg_px: Decimal = _ZERO
+    realized_pnl: Decimal = _ZERO
+
+    def apply_fill(self, signed_qty: Decimal, px: Decimal) -> None:
+        """Average-cost accounting: closing trades realize PnL against the average price."""
+        if self.qty == 0 or (self.qty > 0) == (signed_qty > 0):
+            total = abs(self.qty) + abs(signed_qty)
+            self.avg_px = (abs(self.qty) * self.avg_px + abs(signed_qty) * px) / total
+            self.qty += signed_qty
+            return
+        closed = min(abs(self.qty), abs(signed_qty))
+        direction = Decimal(1) if self.qty > 0 else Decimal(-1)
+        self.realized_pnl += closed * (px - self.avg_px) * direction
+        self.qty += signed_qty
+        if self.qty == 0:
+            self.avg_px = _ZERO
+        elif (self.qty > 0) != (direction > 0):  # flipped: the remainder opened at px
+            self.avg_px = px
+
+
+@dataclass(frozen=True)
+class _OpenOrder:
+    venue: str
+    symbol: str
+    side: Side
+    leaves: Decimal
+
+
+@dataclass(frozen=True)
+class ExposureSummary:
+    """Everything the checks read; two views with equal summaries decide identically."""
+
+    positions: dict[tuple[str, str], Decimal]
+    open_buy: dict[str, Decimal]
+    open_sell: dict[str, Decimal]
+    open_orders: dict[str, int]
+    realized_pnl: Decimal
+
+
+class ExposureView:
+    """Positions per (venue, symbol), open orders by client order id, realized PnL.
+
+    Fed by `apply_order_event` (every OMS `OrderEvent`), `apply_unmatched_fill`, and
+    `add_provisional` (an order risk just approved, before the OMS's event arrives). Position
+    moves by the increase of an order's `cum_qty`, so a replayed event changes nothing; an
+    event for an order already finished cannot reopen it."""
+
+    def __init__(self) -> None:
+        self._positions: dict[tuple[str, str], _Position] = {}
+        self._open: dict[str, _OpenOrder] = {}
+        self._open_qty: dict[tuple[str, Side], Decimal] = {}  # (symbol, side) -> leaves
+        self._open_count: dict[str, int] = {}  # venue -> open orders
+        self._cum: dict[str, tuple[Decimal, Decimal]] = {}  # live orders: (cum_qty, avg_px)
+        self._finished: OrderedDict[str, tuple[Decimal, Decimal]] = OrderedDict()
+        self.last_px: dict[str, Decimal] = {}  # symbol -> last fill price
+
+    @classmethod
+    def rebuild(
+        cls, orders: Iterable[OrderView], positions: Iterable[PositionView]
+    ) -> ExposureView:
+        """The view after a restart, from the OMS's full order list and positions. The last
+        fill price of a symbol becomes the average price of its latest filled order."""
+        view = cls()
+        for p in positions:
+            view._positions[(p.venue, p.symbol)] = _Position(p.qty, p.avg_px, p.realized_pnl)
+        latest_fill_ts: dict[str, int] = {}
+        for o in orders:
+            view._remember_cum(o)
+            view._set_open(o)
+            if o.cum_qty > 0 and o.ts_ns >= latest_fill_ts.get(o.symbol, -1):
+                latest_fill_ts[o.symbol] = o.ts_ns
+                view.last_px[o.symbol] = o.avg_px
+        return view
+
+    # ------------------------------------------------------------------ updates
+
+    def apply_order_event(self, event: OrderEvent) -> None:
+        self.apply_order(event.order, fill_qty=event.fill_qty, fill_px=event.fill_px)
+
+    def apply_order(
+        self, order: OrderView, *, fill_qty: Decimal | None = None, fill_px: Decimal | None = None
+    ) -> None:
+        """An order opened, changed or closed; any increase of its cum_qty is a fill."""
+        oid = order.client_order_id
+        if order.status is OrderStatus.PENDING_RISK:
+            return  # not approved yet (and must not drop the provisional entry of a racing event)
+        finished = self._finished.get(oid)
+        if finished is not None and order.status not in TERMINAL_STATUSES:
+            return  # a stale event replayed after the order finished
+        old_cum, old_avg = finished or self._cum.get(oid) or (_ZERO, _ZERO)
+        delta = order.cum_qty - old_cum
+        if delta < 0:
+            return  # older than what was already applied
+        if delta > 0:
+            if fill_px is not None and fill_qty == delta:
+                px = fill_px
+            else:  # several fills folded into one event: their average price
+                px = (order.cum_qty * order.avg_px - old_cum * old_avg) / delta
+            self._fill(order.venue, order.symbol, order.side, delta, px)
+        self._remember_cum(order)
+        self._set_open(order)
+
+    def apply_unmatched_fill(
+        self, venue: str, symbol: str, side: Side, qty: Decimal, px: Decimal
+    ) -> None:
+        """A fill that matched no order: it still moves the position."""
+        self._fill(venue, symbol, side, qty, px)
+
+    def add_provisional(self, req: RiskCheck) -> None:
+        """Count an approved order at once, so a burst cannot outrun the OMS's events."""
+        oid = req.client_order_id
+        if oid not in self._cum and oid not in self._finished:
+            self._put_open(oid, _OpenOrder(req.venue, req.symbol, req.side, req.qty))
+
+    # ------------------------------------------------------------------ reads
+
+    def position(self, symbol: str) -> Decimal:
+        """Net position of a symbol over all venues."""
+        return sum((p.qty for (_, s), p in self._positions.items() if s == symbol), _ZERO)
+
+    def open_qty(self, symbol: str, side: Side) -> Decimal:
+        return self._open_qty.get((symbol, side), _ZERO)
+
+    def open_orders(self, venue: str) -> int:
+        return self._open_count.get(venue, 0)
+
+    def realized_pnl(self) -> Decimal:
+        return sum((p.realized_pnl for p in self._positions.values()), _ZERO)
+
+    def position_view(self, venue: str, symbol: str) -> PositionView:
+        p = self._positions.get((venue, symbol), _Position())
+        return PositionView(
+            venue=venue, symbol=symbol, qty=p.qty, avg_px=p.avg_px, realized_pnl=p.realized_pnl
+        )
+
+    def summary(self) -> ExposureSummary:
+        def side(s: Side) -> dict[str, Decimal]:
+            return {sym: q for (sym, sd), q in self._open_qty.items() if sd is s and q != 0}
+
+        return ExposureSummary(
+            positions={k: p.qty for k, p in self._positions.items() if p.qty != 0},
+            open_buy=side(Side.BUY),
+            open_sell=side(Side.SELL),
+            open_orders={v: n for v, n in self._open_count.items() if n},
+            realized_pnl=self.realized_pnl(),
+        )
+
+    # ------------------------------------------------------------------ internals
+
+    def _fill(self, venue: str, symbol: str, side: Side, qty: Decimal, px: Decimal) -> None:
+        signed = qty if side is Side.BUY else -qty
+        self._positions.setdefault((venue, symbol), _Position()).apply_fill(signed, px)
+        self.last_px[symbol] = px
+
+    def _remember_cum(self, order: OrderView) -> None:
+        oid = order.client_order_id
+        cum = (order.cum_qty, order.avg_px)
+        if order.status in TERMINAL_STATUSES:
+            self._cum.pop(oid, None)
+            self._finished[oid] = cum
+            self._finished.move_to_end(oid)
+            while len(self._finished) > FINISHED_MEMORY:
+                self._finished.popitem(last=False)
+        else:
+            self._cum[oid] = cum
+
+    def _set_open(self, order: OrderView) -> None:
+        leaves = order.qty - order.cum_qty
+        if order.status in _NOT_EXPOSED or leaves <= 0:
+            self._drop_open(order.client_order_id)
+        else:
+            self._put_open(
+                order.client_order_id, _OpenOrder(order.venue, order.symbol, order.side, leaves)
+            )
+
+    def _put_open(self, oid: str, entry: _OpenOrder) -> None:
+        self._drop_open(oid)
+        self._open[oid] = entry
+        key = (entry.symbol, entry.side)
+        self._open_qty[key] = self._open_qty.get(key, _ZERO) + entry.leaves
+        self._open_count[entry.venue] = self._open_count.get(entry.venue, 0) + 1
+
+    def _drop_open(self, oid: str) -> None:
+        old = self._open.pop(oid, None)
+        if old is not None:
+            key = (old.symbol, old.side)
+            self._open_qty[key] -= old.leaves
+            self._open_count[old.venue] -= 1

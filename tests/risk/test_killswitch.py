@@ -1,0 +1,210 @@
+"""The persisted kill-switch: atomic writes, fail-safe reads, operator resets with reasons."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from actors import killswitch
+from actors.killswitch import (
+    STATE_UNREADABLE,
+    KillSwitchResetRefused,
+    KillSwitchState,
+    cold_reset,
+    engage,
+    kill_switch_path,
+    load,
+    reset,
+    save,
+)
+from protocol import messages
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return kill_switch_path(tmp_path / "state")
+
+
+def test_path_convention(tmp_path: Path) -> None:
+    assert kill_switch_path(tmp_path) == tmp_path / "risk" / "kill_switch.json"
+
+
+def test_missing_file_means_not_engaged(path: Path) -> None:
+    assert load(path) == KillSwitchState()
+    assert not load(path).engaged
+
+
+def test_round_trip_keeps_every_field(path: Path) -> None:
+    """save then load returns the same state, history included; the directory is created."""
+    state = engage(path, "max_position breach 6x", "risk", ts_ns=11)
+    state = reset(path, "limits fixed, checked with desk", "alice", ts_ns=22)
+    state = engage(path, "heartbeat missing", "heartbeat", ts_ns=33)
+    assert load(path) == state
+    save(path, state)
+    assert load(path) == state
+    assert [(e.action, e.source, e.ts_ns) for e in state.history] == [
+        ("engage", "risk", 11),
+        ("reset", "alice", 22),
+        ("engage", "heartbeat", 33),
+    ]
+
+
+def test_engaged_stays_engaged_across_loads(path: Path) -> None:
+    """Every fresh load (a restart, a warm start) sees the switch engaged with its reason."""
+    engage(path, "unmatched fill", "oms", ts_ns=5)
+    for _ in range(3):
+        state = load(path)
+        assert (state.engaged, state.reason, state.source, state.ts_ns) == (
+            True,
+            "unmatched fill",
+            "oms",
+            5,
+        )
+
+
+def test_second_engage_keeps_the_first_cause_and_records_both(path: Path) -> None:
+    engage(path, "first", "risk", ts_ns=1)
+    state = engage(path, "second", "operator", ts_ns=2)
+    assert (state.reason, state.source, state.ts_ns) == ("first", "risk", 1)
+    assert [e.reason for e in state.history] == ["first", "second"]
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_reset_without_reason_is_refused_and_changes_nothing(path: Path, reason: str) -> None:
+    engage(path, "breach", "risk")
+    before = path.read_bytes()
+    with pytest.raises(KillSwitchResetRefused, match="reason is required"):
+        reset(path, reason, "alice")
+    assert path.read_bytes() == before
+    assert load(path).engaged
+
+
+def test_reset_without_operator_is_refused(path: Path) -> None:
+    engage(path, "breach", "risk")
+    with pytest.raises(KillSwitchResetRefused, match="operator is required"):
+        reset(path, "fixed", "")
+
+
+def test_reset_clears_and_records_who_and_why(path: Path) -> None:
+    engage(path, "breach", "risk", ts_ns=1)
+    with capture_logs() as logs:
+        state = reset(path, "investigated: fat finger", "alice", ts_ns=2)
+    assert not load(path).engaged
+    assert (state.reason, state.source) == ("investigated: fat finger", "alice")
+    assert state.history[-1].action == "reset"
+    assert logs[-1]["event"] == "kill_switch" and logs[-1]["action"] == "reset"
+    assert logs[-1]["previous_reason"] == "breach"
+
+
+def test_cold_reset_clears_and_is_recorded(path: Path) -> None:
+    engage(path, "breach", "risk", ts_ns=1)
+    with capture_logs() as logs:
+        state = cold_reset(path, ts_ns=2)
+    assert not load(path).engaged
+    assert state.history[-1].action == "cold_reset"
+    assert [e["action"] for e in logs if e["event"] == "kill_switch"] == ["cold_reset"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"{not json",
+        b'{"engaged": "perhaps"}',
+        b'{"version": 2, "engaged": false}',
+        b'{"engaged": false, "surprise": 1}',
+        b"\x00\xff\xfe",
+        json.dumps([1, 2]).encode(),
+    ],
+    ids=["empty", "truncated", "bad_type", "future_version", "unknown_key", "binary", "list"],
+)
+def test_corrupt_file_fails_safe_as_engaged(path: Path, content: bytes) -> None:
+    """A file that does not parse reads as ENGAGED, reason state_unreadable, and is logged."""
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    with capture_logs() as logs:
+        state = load(path)
+    assert state.engaged and state.reason == STATE_UNREADABLE and state.unreadable
+    assert any(e["event"] == "kill_switch" and e["action"] == STATE_UNREADABLE for e in logs)
+
+
+def test_unreadable_path_fails_safe(path: Path) -> None:
+    """A path that exists but cannot be read as a file (a directory) is engaged too."""
+    path.mkdir(parents=True)
+    assert load(path).reason == STATE_UNREADABLE
+
+
+def test_reset_of_a_corrupt_file_keeps_the_corrupt_copy(path: Path) -> None:
+    """An operator reset writes a fresh state and moves the unreadable file aside."""
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"garbage")
+    state = reset(path, "state file restored by hand", "alice", ts_ns=7)
+    assert not state.engaged and load(path) == state
+    aside = path.with_name("kill_switch.json.corrupt.7")
+    assert aside.read_bytes() == b"garbage"
+
+
+def test_engage_over_a_corrupt_file_stays_engaged_as_unreadable(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"garbage")
+    state = engage(path, "breach", "risk")
+    assert load(path) == state
+    assert state.engaged and state.reason == STATE_UNREADABLE
+
+
+def test_leftover_temp_file_from_a_crash_is_ignored(path: Path) -> None:
+    """A crash mid-write leaves a half-written temp file: load reads only the real file, and the
+    next save tidies the leftover away once it is old."""
+    engage(path, "breach", "risk", ts_ns=1)
+    leftover = path.with_name(f".{path.name}.abc123.tmp")
+    leftover.write_bytes(b'{"engaged": false, "hist')
+    assert load(path).engaged
+    old = 1_000_000_000.0
+    os.utime(leftover, (old, old))
+    young = path.with_name(f".{path.name}.young.tmp")
+    young.write_bytes(b"{")
+    save(path, load(path))
+    assert not leftover.exists()
+    assert young.exists()  # may belong to a writer still at work
+    assert load(path).engaged
+
+
+def test_save_replaces_atomically_and_leaves_no_temp(path: Path) -> None:
+    """After a save the directory holds only the state file (no temp left behind)."""
+    engage(path, "a", "risk")
+    reset(path, "b", "alice")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["kill_switch.json"]
+
+
+def test_failed_write_keeps_the_previous_state(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the temp file cannot be synced, the old file stays intact and no temp remains."""
+    engage(path, "breach", "risk", ts_ns=1)
+    before = path.read_bytes()
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="disk on fire"):
+        reset(path, "try", "alice")
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["kill_switch.json"]
+
+
+def test_state_maps_to_the_wire_message(path: Path) -> None:
+    state = engage(path, "breach", "risk", ts_ns=9)
+    assert state.to_message() == messages.KillSwitchState(
+        engaged=True, reason="breach", source="risk", ts_ns=9
+    )
+
+
+def test_history_is_bounded(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(killswitch, "HISTORY_LIMIT", 3)
+    for i in range(5):
+        engage(path, f"e{i}", "risk", ts_ns=i)
+    assert [e.reason for e in load(path).history] == ["e2", "e3", "e4"]
