@@ -1,0 +1,101 @@
+"""Suite-wide fixtures: no test may leave a process behind, and systems are torn down.
+
+The pytest process makes itself a child subreaper, so an actor orphaned by a killed
+supervisor is re-parented to the test process (not to init) and the leak check below sees
+it. Every test is also bounded by pytest-timeout (`timeout` in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.helpers import SystemUnderTest, kill_and_reap, reap_zombie_children
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: orphans go to init, the check sees less
+        pass
+
+
+def _key(p: psutil.Process) -> tuple[int, float]:
+    try:
+        return (p.pid, p.create_time())
+    except psutil.NoSuchProcess:
+        return (p.pid, 0.0)
+
+
+def _live_leftovers(baseline: set[tuple[int, float]]) -> list[psutil.Process]:
+    """Live descendants not under a process that existed before the test (a wider-scoped
+    fixture's); zombies are reaped, not counted."""
+    reap_zombie_children()
+    left: list[psutil.Process] = []
+    for child in psutil.Process().children():
+        if _key(child) in baseline:
+            continue
+        try:
+            tree = [child, *child.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for p in tree:
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    left.append(p)
+            except psutil.NoSuchProcess:
+                pass
+    return left
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_processes() -> Iterator[None]:
+    """After each test: no process the test started may still run. Leftovers are killed
+    and the test fails, naming them."""
+    baseline = {_key(p) for p in psutil.Process().children()}
+    yield
+    leftovers = _live_leftovers(baseline)
+    if not leftovers:
+        return
+    described = []
+    for p in leftovers:
+        try:
+            described.append(f"{p.pid} {' '.join(p.cmdline())[:120]}")
+        except psutil.Error:
+            described.append(str(p.pid))
+    kill_and_reap(p.pid for p in leftovers)
+    reap_zombie_children()
+    pytest.fail("test left processes running (killed now):\n  " + "\n  ".join(described))
+
+
+@pytest.fixture
+def start_system() -> Iterator[Callable[..., SystemUnderTest]]:
+    """`start_system(overrides=..., env=..., wait_ready=True)` starts a real supervisor;
+    every system started is killed (-9, whole tree) at teardown."""
+    systems: list[SystemUnderTest] = []
+
+    def start(*, wait_ready: bool = True, timeout_s: float = 20.0, **kwargs: Any) -> SystemUnderTest:
+        sut = SystemUnderTest(**kwargs)
+        systems.append(sut)
+        return sut.start(wait_ready=wait_ready, timeout_s=timeout_s)
+
+    yield start
+    for sut in systems:
+        sut.destroy()
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A temp dir with a short path (ipc:// endpoints must stay under ~100 chars)."""
+    path = Path(tempfile.mkdtemp(prefix="tp", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

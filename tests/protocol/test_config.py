@@ -1,0 +1,180 @@
+"""The system config: every kind of bad config is refused naming the field; the CLI turns
+that into exit code 2 before starting anything."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from protocol.config import SystemConfig, load_config
+from protocol.exceptions import ConfigError
+from tests.helpers import REPO_ROOT, SUPERVISOR
+
+DEMO = REPO_ROOT / "deploy" / "config" / "demo.toml"
+VENUE = '\n[[venues]]\nname = "simA"\n'
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    return path
+
+
+def _config_error(tmp_path: Path, text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load_config(_write(tmp_path, text))
+    return info.value
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SUPERVISOR), *args],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- good configs
+
+
+def test_demo_config_loads_with_two_simulated_venues() -> None:
+    cfg = load_config(DEMO)
+    assert [v.name for v in cfg.venues] == ["simA", "simB"]
+    assert all(v.sim is not None for v in cfg.venues)
+    assert cfg.supervisor.heartbeat_interval_s == 0.2
+
+
+def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, VENUE))
+    assert cfg.supervisor.restart.max_restarts > 0
+    assert cfg.venue("simA").reconnect.max_s >= cfg.venue("simA").reconnect.initial_s
+
+
+def test_command_line_overrides_replace_file_values(short_tmp: Path) -> None:
+    """--state-dir, --runtime-dir and --metrics-port win over the file."""
+    cfg = load_config(
+        DEMO, state_dir=str(short_tmp / "s"), runtime_dir=str(short_tmp / "r"), metrics_port=0
+    )
+    assert cfg.state_path == (short_tmp / "s").resolve()
+    assert cfg.runtime_path == (short_tmp / "r").resolve()
+    assert cfg.metrics.port == 0
+    assert cfg.endpoint("oms") == f"ipc://{(short_tmp / 'r').resolve()}/oms.sock"
+    assert cfg.control_endpoint.endswith("/control.sock")
+
+
+def test_default_runtime_dir_is_private_per_state_dir(tmp_path: Path) -> None:
+    """No runtime dir configured: one under /tmp derived from the state dir, so two
+    deployments never share sockets."""
+    a = load_config(DEMO, state_dir=str(tmp_path / "a"))
+    b = load_config(DEMO, state_dir=str(tmp_path / "b"))
+    assert a.runtime_path.parent == Path("/tmp") and a.runtime_path != b.runtime_path
+    assert a.runtime_path == load_config(DEMO, state_dir=str(tmp_path / "a")).runtime_path
+
+
+def test_config_models_are_frozen() -> None:
+    cfg = load_config(DEMO)
+    with pytest.raises(ValueError):
+        cfg.supervisor.heartbeat_interval_s = 1.0  # type: ignore[misc]
+    assert isinstance(cfg, SystemConfig)
+
+
+# --------------------------------------------------------------------------- bad configs
+
+BAD_CONFIGS = [
+    pytest.param("bogus = 1" + VENUE, "bogus", "unknown key", id="unknown_top_level_key"),
+    pytest.param("[supervisor]\nbogus = 1" + VENUE, "supervisor.bogus", "unknown key", id="unknown_nested_key"),
+    pytest.param("[supervisor.restart]\nbogus = 1" + VENUE, "supervisor.restart.bogus", "unknown key", id="unknown_deep_key"),
+    pytest.param('[[venues]]\nname = "simA"\nbogus = 1', "venues[simA].bogus", "unknown key", id="unknown_venue_key"),
+    pytest.param('[[venues]]\nname = "simA"\n[venues.sim]\nbogus = 1', "venues[simA].sim.bogus", "unknown key", id="unknown_sim_key"),
+    pytest.param('[supervisor]\nheartbeat_interval_s = "fast"' + VENUE, "supervisor.heartbeat_interval_s", "number", id="bad_value_type"),
+    pytest.param("[supervisor]\nheartbeat_interval_s = -1" + VENUE, "supervisor.heartbeat_interval_s", "greater than 0", id="negative_interval"),
+    pytest.param("[supervisor]\nheartbeat_interval_s = 0" + VENUE, "supervisor.heartbeat_interval_s", "greater than 0", id="zero_interval"),
+    pytest.param("[supervisor]\nstart_timeout_s = -5" + VENUE, "supervisor.start_timeout_s", "greater than 0", id="negative_timeout"),
+    pytest.param("[supervisor.restart]\ninitial_s = -0.1" + VENUE, "supervisor.restart.initial_s", "greater than or equal to 0", id="negative_backoff"),
+    pytest.param("[supervisor.restart]\ninitial_s = 5\nmax_s = 1" + VENUE, "supervisor.restart", "max_s must be >= initial_s", id="backoff_max_below_initial"),
+    pytest.param("[supervisor.restart]\njitter = 1.5" + VENUE, "supervisor.restart.jitter", "less than or equal to 1", id="jitter_over_one"),
+    pytest.param("[supervisor.restart]\nmax_restarts = 0" + VENUE, "supervisor.restart.max_restarts", "greater than 0", id="zero_restart_budget"),
+    pytest.param('[supervisor]\nspawn = "threads"' + VENUE, "supervisor.spawn", "forkserver", id="bad_spawn_mode"),
+    pytest.param('[system]\nlog_level = "loud"' + VENUE, "system.log_level", "info", id="bad_log_level"),
+    pytest.param("[metrics]\nport = 70000" + VENUE, "metrics.port", "65535", id="port_out_of_range"),
+    pytest.param('[[venues]]\nname = "sim A!"', "venues[sim A!].name", "pattern", id="bad_venue_name"),
+    pytest.param('[[venues]]\nname = "simA"\nheartbeat_s = "x"', "venues[simA].heartbeat_s", "integer", id="bad_venue_value"),
+    pytest.param('[[venues]]\nname = "simA"\n[venues.reconnect]\nfactor = 0.5', "venues[simA].reconnect.factor", "greater than or equal to 1", id="bad_venue_backoff"),
+    pytest.param('[system]\nname = "x"', "venues", "required", id="missing_venues"),
+    pytest.param("venues = []", "venues", "at least 1", id="empty_venues"),
+    pytest.param('[risk]\nmax_order_qty = "lots"' + VENUE, "risk.max_order_qty", "decimal", id="bad_decimal"),
+    pytest.param("[oms]\ncold_start_open_orders = \"keep\"" + VENUE, "oms.cold_start_open_orders", "cancel", id="bad_literal"),
+    pytest.param("[supervisor\nheartbeat_interval_s = 1", "config", "not valid TOML", id="invalid_toml"),
+    pytest.param("supervisor = 5" + VENUE, "supervisor", "", id="table_given_a_scalar"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "field", "words"), BAD_CONFIGS)
+def test_bad_config_names_the_field(tmp_path: Path, text: str, field: str, words: str) -> None:
+    """Each kind of bad config raises ConfigError whose `.field` is the dotted path of the
+    offending key and whose message says what is wrong with it."""
+    err = _config_error(tmp_path, text)
+    assert err.field == field
+    assert str(err).startswith(f"{field}: ")
+    assert words.lower() in str(err).lower()
+
+
+def test_duplicate_venue_names_the_venue(tmp_path: Path) -> None:
+    err = _config_error(tmp_path, '[[venues]]\nname = "simA"\n[[venues]]\nname = "simA"\n')
+    assert "duplicate venue names ['simA']" in str(err)
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "nope.toml")
+    assert info.value.field == "config" and "file not found" in str(info.value)
+
+
+def test_runtime_dir_too_long_for_ipc_is_refused(tmp_path: Path) -> None:
+    """ipc:// paths are limited (~107 bytes): a runtime dir that cannot hold them is refused."""
+    with pytest.raises(ConfigError) as info:
+        load_config(DEMO, runtime_dir="/tmp/" + "x" * 90)
+    assert info.value.field == "system.runtime_dir"
+
+
+# --------------------------------------------------------------------------- through the CLI
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        pytest.param("[supervisor]\nheartbeat_interval_s = -1" + VENUE, "supervisor.heartbeat_interval_s", id="negative_interval"),
+        pytest.param("[supervisor.restart]\nbogus = 1" + VENUE, "supervisor.restart.bogus", id="unknown_nested_key"),
+        pytest.param("[supervisor\n", "config", id="invalid_toml"),
+    ],
+)  # fmt: skip
+def test_run_with_bad_config_exits_2_naming_the_field(tmp_path: Path, text: str, field: str) -> None:
+    """`supervisor.py run --config bad.toml` exits 2 at once, stderr names the field, and
+    nothing is started (no state dir created)."""
+    state = tmp_path / "state"
+    proc = _run_cli("run", "--config", str(_write(tmp_path, text)), "--state-dir", str(state))
+    assert proc.returncode == 2, proc.stderr
+    assert field in proc.stderr and "config error" in proc.stderr
+    assert not state.exists()
+
+
+def test_run_with_missing_config_file_exits_2(tmp_path: Path) -> None:
+    proc = _run_cli("run", "--config", str(tmp_path / "missing.toml"))
+    assert proc.returncode == 2
+    assert "file not found" in proc.stderr
+
+
+def test_bad_metrics_port_override_exits_2(tmp_path: Path) -> None:
+    """The command-line overrides are validated like the file: --metrics-port 70000."""
+    proc = _run_cli("run", "--config", str(DEMO), "--state-dir", str(tmp_path / "s"),
+                    "--metrics-port", "70000")  # fmt: skip
+    assert proc.returncode == 2
+    assert "metrics.port" in proc.stderr
+
+
+def test_status_with_bad_config_exits_2(tmp_path: Path) -> None:
+    """Every command validates the config, not only `run`."""
+    proc = _run_cli("status", "--config", str(_write(tmp_path, "bogus = 1" + VENUE)))
+    assert proc.returncode == 2 and "bogus" in proc.stderr
