@@ -1,0 +1,708 @@
+"""FIX 4.4 session layer: two sessions wired in memory, plus hand-made raw messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from actors.venues import fix_codec as fc
+from actors.venues.fix_session import (
+    AppMessage,
+    Disconnect,
+    FixSession,
+    LoggedOn,
+    LoggedOut,
+    SessionEvent,
+    SessionRejectReceived,
+    SessionRejectSent,
+)
+from actors.venues.fix_store import FixStore
+from protocol.exceptions import VenueError
+
+T0 = 1_700_000_000.0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now_s = T0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    def advance(self, seconds: float) -> None:
+        self.now_s += seconds
+
+
+class ListLogger:
+    """Keeps every log call as (level, event, fields)."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str, dict[str, Any]]] = []
+
+    def _log(self, level: str, event: str, **kw: Any) -> None:
+        self.records.append((level, event, kw))
+
+    def debug(self, event: str, **kw: Any) -> None:
+        self._log("debug", event, **kw)
+
+    def info(self, event: str, **kw: Any) -> None:
+        self._log("info", event, **kw)
+
+    def warning(self, event: str, **kw: Any) -> None:
+        self._log("warning", event, **kw)
+
+    def error(self, event: str, **kw: Any) -> None:
+        self._log("error", event, **kw)
+
+
+def split_frames(data: bytes) -> list[bytes]:
+    reader = fc.FrameReader()
+    reader.feed(data)
+    out = []
+    while (frame := reader.next_frame()) is not None:
+        out.append(frame.raw)
+    return out
+
+
+def frames(data: bytes) -> list[tuple[str, dict[int, bytes]]]:
+    """(MsgType, first value of each tag) of every frame in `data`; all must be valid."""
+    reader = fc.FrameReader()
+    reader.feed(data)
+    out = []
+    while (frame := reader.next_frame()) is not None:
+        assert frame.error is None, frame
+        fields: dict[int, bytes] = {}
+        for tag, value in fc.split_fields(frame.raw):
+            fields.setdefault(int(tag), value)
+        out.append((fields[35].decode(), fields))
+    assert reader.junk_bytes == 0
+    return out
+
+
+def raw(
+    msg_type: str,
+    seq: int,
+    body: list[tuple[int, str]] = (),  # type: ignore[assignment]
+    *,
+    sender: str = "VENUE",
+    target: str = "US",
+    poss_dup: bool = False,
+    sent_s: float = T0,
+    header: list[tuple[int, str]] | None = None,
+) -> bytes:
+    """A hand-made frame from the venue to us (or `sender` to `target`)."""
+    if header is None:
+        header = [(49, sender), (56, target), (34, str(seq))]
+        if poss_dup:
+            header.append((43, "Y"))
+        header.append((52, fc.sending_time(sent_s)))
+    return fc.encode(
+        msg_type,
+        [(t, v.encode()) for t, v in header],
+        [(t, v.encode()) for t, v in body],
+    )
+
+
+class Link:
+    """An initiator ("US") and an acceptor ("VENUE") wired to each other in memory."""
+
+    def __init__(self, tmp_path: Path, clock: FakeClock, **acceptor_kw: Any) -> None:
+        self.tmp_path = tmp_path
+        self.clock = clock
+        self.acceptor_kw = acceptor_kw
+        self.log = ListLogger()
+        self.open()
+
+    def open(self) -> None:
+        self.us_store = FixStore(self.tmp_path / "us", fsync=False)
+        self.venue_store = FixStore(self.tmp_path / "venue", fsync=False)
+        self.us = FixSession(sender_comp_id="US", target_comp_id="VENUE", store=self.us_store,
+                             initiator=True, heartbeat_s=30, clock=self.clock, log=self.log)
+        self.venue = FixSession(sender_comp_id="VENUE", target_comp_id="US",
+                                store=self.venue_store, initiator=False, heartbeat_s=30,
+                                clock=self.clock, log=self.log, **self.acceptor_kw)
+        self.venue.connection_made()
+
+    def restart(self) -> None:
+        """Both processes die (stores closed as kill -9 leaves them: flushed) and restart."""
+        self.us_store.close()
+        self.venue_store.close()
+        self.open()
+
+    def pump(self) -> tuple[list[SessionEvent], list[SessionEvent]]:
+        """Move bytes both ways until both are quiet; (our events, venue events)."""
+        ours: list[SessionEvent] = []
+        theirs: list[SessionEvent] = []
+        for _ in range(50):
+            to_venue = self.us.data_to_send()
+            to_us = self.venue.data_to_send()
+            if not to_venue and not to_us:
+                return ours, theirs
+            if to_venue and self.venue.state != "closed":
+                theirs += self.venue.receive(to_venue)
+            if to_us and self.us.state != "closed":
+                ours += self.us.receive(to_us)
+        raise AssertionError("sessions never went quiet")
+
+    def reconnect(self) -> None:
+        """The TCP connection drops and a new one is accepted."""
+        self.us.connection_lost()
+        self.venue.connection_lost()
+        self.venue.connection_made()
+
+    def logon(self, reset: bool = False) -> tuple[list[SessionEvent], list[SessionEvent]]:
+        self.us.logon(reset=reset)
+        events = self.pump()
+        assert self.us.state == self.venue.state == "active"
+        return events
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def link(tmp_path: Path, clock: FakeClock) -> Iterator[Link]:
+    link = Link(tmp_path, clock)
+    yield link
+    link.us_store.close()
+    link.venue_store.close()
+
+
+def apps(events: list[SessionEvent]) -> list[tuple[int, str, bool]]:
+    return [(e.seq, fc.get_str(e.msg, 17) or "", e.poss_dup)
+            for e in events if isinstance(e, AppMessage)]
+
+
+def exec_report(exec_id: str) -> list[tuple[int, str]]:
+    return [(37, "O1"), (17, exec_id), (150, "0"), (39, "0"), (54, "1"), (151, "1"),
+            (14, "0"), (6, "0"), (55, "X")]
+
+
+def test_logon_handshake_and_app_messages_both_ways(link: Link) -> None:
+    """Logon is answered with Logon, both sides report LoggedOn, and application
+    messages travel with consecutive sequence numbers, delivered once each."""
+    ours, theirs = link.logon()
+    assert ours == [LoggedOn(False)] and theirs == [LoggedOn(False)]
+    assert link.us.send("D", [(11, "c1"), (55, "X")]) == 2
+    assert link.venue.send("8", exec_report("e1")) == 2
+    ours, theirs = link.pump()
+    assert apps(ours) == [(2, "e1", False)]
+    assert [(e.msg_type, e.seq) for e in theirs if isinstance(e, AppMessage)] == [("D", 2)]
+    assert (link.us_store.next_out, link.us_store.next_in) == (3, 3)
+
+
+def test_send_before_logon_is_a_retryable_venue_error(link: Link) -> None:
+    """send() outside the active state refuses instead of queueing silently."""
+    with pytest.raises(VenueError) as info:
+        link.us.send("D", [(11, "c1")])
+    assert info.value.retryable
+
+
+def test_gap_queues_later_messages_requests_resend_and_delivers_in_order(link: Link) -> None:
+    """Message 3 is lost: 4 and 5 are held back, one ResendRequest(3, 0) goes out, and once
+    3 is resent the held messages come out in order; resent copies of 4 and 5 are dropped."""
+    link.logon()
+    for exec_id in ("a", "b", "c", "d"):
+        link.venue.send("8", exec_report(exec_id))
+    m2, _lost, m4, m5 = split_frames(link.venue.data_to_send())
+    assert apps(link.us.receive(m2)) == [(2, "a", False)]
+    assert apps(link.us.receive(m4 + m5)) == []
+    request = link.us.data_to_send()
+    assert [(t, f[7], f[16]) for t, f in frames(request)] == [("2", b"3", b"0")]
+    link.venue.receive(request)
+    resent = link.venue.data_to_send()
+    assert [(t, f[34], f.get(43)) for t, f in frames(resent)] == [
+        ("8", b"3", b"Y"), ("8", b"4", b"Y"), ("8", b"5", b"Y")]
+    assert apps(link.us.receive(resent)) == [(3, "b", True), (4, "c", False), (5, "d", False)]
+    assert link.us_store.next_in == 6
+    assert link.us.data_to_send() == b""  # no second ResendRequest
+
+
+def test_resend_replays_app_messages_with_possdup_and_gap_fills_admin(link: Link) -> None:
+    """A ResendRequest is served from the store: application messages again with
+    PossDupFlag=Y, their OrigSendingTime and a fresh SendingTime; admin messages (here a
+    heartbeat) become one SequenceReset-GapFill each run."""
+    link.logon()
+    link.us.send("D", [(11, "c1")])  # 2
+    link.clock.advance(31)
+    link.us.tick()  # heartbeat 3
+    link.us.send("D", [(11, "c2")])  # 4
+    link.pump()
+    link.us.receive(raw("2", 2, [(7, "1"), (16, "0")], sent_s=link.clock()))
+    out = frames(link.us.data_to_send())
+    summary = [(t, f[34], f.get(36), f.get(123), f.get(43), f.get(11)) for t, f in out]
+    assert summary == [
+        ("4", b"1", b"2", b"Y", b"Y", None),
+        ("D", b"2", None, None, b"Y", b"c1"),
+        ("4", b"3", b"4", b"Y", b"Y", None),
+        ("D", b"4", None, None, b"Y", b"c2"),
+    ]
+    assert out[1][1][122] == fc.sending_time(T0).encode()
+    assert out[1][1][52] == fc.sending_time(T0 + 31).encode()
+    assert link.us_store.next_out == 5  # resending takes no new numbers
+
+
+def test_possdup_duplicate_of_processed_seq_is_dropped(link: Link) -> None:
+    """A PossDup message whose number was already processed is dropped without a word."""
+    link.logon()
+    link.venue.send("8", exec_report("e1"))
+    ours, _ = link.pump()
+    assert apps(ours) == [(2, "e1", False)]
+    again = raw("8", 2, exec_report("e1"), poss_dup=True)
+    assert link.us.receive(again) == []
+    assert link.us.data_to_send() == b"" and link.us.state == "active"
+
+
+def test_gap_fill_advances_next_in(link: Link) -> None:
+    """SequenceReset-GapFill at the expected number moves next-in to NewSeqNo; the next
+    message at that number is delivered."""
+    link.logon()
+    assert link.us.receive(raw("4", 2, [(123, "Y"), (36, "7")], poss_dup=True)) == []
+    assert link.us_store.next_in == 7
+    assert apps(link.us.receive(raw("8", 7, exec_report("e7")))) == [(7, "e7", False)]
+
+
+@pytest.mark.parametrize(("seq", "new_seq", "next_in", "rejected"), [
+    (999, 50, 50, False),  # the MsgSeqNum of a reset does not matter
+    (1, 2, 2, False),  # same number: a no-op
+    (2, 1, 2, True),  # lowering is refused
+])
+def test_sequence_reset_reset(link: Link, seq: int, new_seq: int, next_in: int,
+                              rejected: bool) -> None:
+    """SequenceReset without GapFillFlag sets next-in to NewSeqNo whatever its own
+    MsgSeqNum; a NewSeqNo below next-in is rejected (value incorrect)."""
+    link.logon()
+    events = link.us.receive(raw("4", seq, [(36, str(new_seq))]))
+    assert link.us_store.next_in == next_in
+    assert any(isinstance(e, SessionRejectSent) for e in events) == rejected
+    assert link.us.state == "active"
+
+
+def test_too_low_seq_without_possdup_ends_the_session(link: Link) -> None:
+    """A number below next-in without PossDupFlag: Logout naming both numbers, then
+    Disconnect."""
+    link.logon()
+    events = link.us.receive(raw("8", 1, exec_report("old")))
+    assert events == [Disconnect("MsgSeqNum too low, expecting 2 but received 1")]
+    [(msg_type, fields)] = frames(link.us.data_to_send())
+    assert msg_type == "5" and b"too low" in fields[58]
+    assert link.us.state == "closed"
+    assert link.us.receive(raw("8", 2, exec_report("late"))) == []  # closed: input ignored
+
+
+def test_heartbeat_when_idle_and_test_request_then_disconnect_for_silent_peer(
+    link: Link,
+) -> None:
+    """We send a Heartbeat after HeartBtInt without sending; a peer silent for HeartBtInt
+    plus grace gets a TestRequest, and is disconnected if still silent after as long."""
+    link.logon()
+    link.clock.advance(29.9)
+    assert link.us.tick() == [] and link.us.data_to_send() == b""
+    link.clock.advance(0.1)
+    assert link.us.tick() == []
+    assert [t for t, _ in frames(link.us.data_to_send())] == ["0"]
+    link.clock.advance(6)  # 36 s of silence = 30 + 20 % grace
+    assert link.us.tick() == []
+    [(msg_type, fields)] = frames(link.us.data_to_send())
+    assert msg_type == "1" and fields[112]
+    link.clock.advance(35.9)
+    assert link.us.tick() == []
+    link.clock.advance(0.1)
+    assert link.us.tick() == [Disconnect("no answer to TestRequest")]
+
+
+def test_test_request_is_answered_with_heartbeat_carrying_its_id(link: Link) -> None:
+    """TestRequest(112=X) is answered at once by Heartbeat(112=X); any message from the
+    peer clears our own pending TestRequest."""
+    link.logon()
+    link.us.receive(raw("1", 2, [(112, "ping-7")]))
+    [(msg_type, fields)] = frames(link.us.data_to_send())
+    assert (msg_type, fields[112]) == ("0", b"ping-7")
+
+
+def test_silent_peer_answering_test_request_keeps_the_session(link: Link) -> None:
+    """Two wired sessions: the TestRequest is answered, so nobody is disconnected."""
+    link.logon()
+    link.clock.advance(36)
+    link.us.tick()
+    link.venue.tick()
+    link.pump()
+    link.clock.advance(36)
+    assert link.us.tick() == [] and link.us.state == "active"
+
+
+def _without(tag: int) -> list[tuple[int, str]]:
+    header = [(49, "VENUE"), (56, "US"), (34, "2"), (52, fc.sending_time(T0))]
+    return [(t, v) for t, v in header if t != tag]
+
+
+def _corrupt_checksum(data: bytes) -> bytes:
+    return data[:-4] + (b"000" if data[-4:-1] != b"000" else b"001") + b"\x01"
+
+
+def _corrupt_body_length(data: bytes) -> bytes:
+    head, _, rest = data.partition(b"\x019=")
+    length, _, body = rest.partition(b"\x01")
+    return head + b"\x019=" + str(int(length) + 3).encode() + b"\x01" + body
+
+
+def _reframed(data: bytes) -> bytes:
+    """`data` with BodyLength and CheckSum recomputed for its (possibly edited) body."""
+    body = data[data.index(b"\x0135=") + 1 : data.rindex(b"10=")]
+    msg = b"8=FIX.4.4\x019=%d\x01%s" % (len(body), body)
+    return msg + b"10=%03d\x01" % (sum(msg) & 0xFF)
+
+
+GOOD = raw("8", 2, exec_report("e2"))
+
+
+@pytest.mark.parametrize(("data", "reason", "consumed"), [
+    (_corrupt_checksum(GOOD), fc.REASON_VALUE_INCORRECT, False),
+    (_corrupt_body_length(GOOD), fc.REASON_VALUE_INCORRECT, False),
+    (_reframed(GOOD.replace(b"\x0117=e2\x01", b"\x01junk\x01")), fc.REASON_BAD_DATA_FORMAT,
+     False),
+    (raw("8", 2, exec_report("e2"), header=_without(52)), fc.REASON_REQUIRED_TAG_MISSING, True),
+    (raw("ZZ", 2, [(58, "what")]), fc.REASON_INVALID_MSG_TYPE, True),
+    (raw("1", 2, []), fc.REASON_REQUIRED_TAG_MISSING, True),
+    (raw("8", 2, exec_report("e2"), sent_s=T0 - 3600), fc.REASON_SENDING_TIME, True),
+], ids=["checksum", "body_length", "not_tag_value", "no_sending_time", "unknown_msg_type",
+        "test_request_without_id", "sending_time_skew"])
+def test_bad_message_gets_session_reject_and_session_keeps_working(
+    link: Link, data: bytes, reason: int, consumed: bool
+) -> None:
+    """A damaged or invalid message with a readable MsgSeqNum is answered with Reject(3)
+    (RefSeqNum, SessionRejectReason, Text). A damaged frame's number is not consumed, so
+    the good copy (or the ResendRequest a later message triggers) still gets through; an
+    invalid message's number is consumed. A SendingTime far off also ends the session."""
+    link.logon()
+    events = link.us.receive(data)
+    rejects = [e for e in events if isinstance(e, SessionRejectSent)]
+    assert [(e.ref_seq, e.reason) for e in rejects] == [(2, reason)]
+    out = frames(link.us.data_to_send())
+    assert (out[0][0], out[0][1][45], out[0][1][373]) == ("3", b"2", str(reason).encode())
+    assert out[0][1][58]
+    if reason == fc.REASON_SENDING_TIME:
+        assert out[1][0] == "5" and link.us.state == "closed"
+        return
+    assert link.us_store.next_in == (3 if consumed else 2)
+    nxt = raw("8", link.us_store.next_in, exec_report("ok"))
+    assert apps(link.us.receive(nxt)) == [(link.us_store.next_in - 1, "ok", False)]
+
+
+def test_damaged_frame_is_recovered_through_the_gap_it_leaves(link: Link) -> None:
+    """After a bad checksum on 2, message 3 opens a gap: ResendRequest(2, 0) goes out and
+    the resent 2 is delivered before 3."""
+    link.logon()
+    link.us.receive(_corrupt_checksum(GOOD))
+    link.us.data_to_send()
+    assert apps(link.us.receive(raw("8", 3, exec_report("e3")))) == []
+    assert [(t, f[7]) for t, f in frames(link.us.data_to_send())] == [("2", b"2")]
+    events = link.us.receive(raw("8", 2, exec_report("e2"), poss_dup=True))
+    assert apps(events) == [(2, "e2", True), (3, "e3", False)]
+
+
+def test_unreadable_garbage_is_skipped_and_junk_flood_disconnects(link: Link) -> None:
+    """Bytes before a frame start are skipped; a frame without a readable MsgSeqNum
+    disconnects; a flood of bytes with no frame start at all disconnects."""
+    link.logon()
+    link.venue.send("8", exec_report("e2"))
+    events = link.us.receive(b"hello\x01there" + link.venue.data_to_send())
+    assert apps(events) == [(2, "e2", False)]
+    events = link.us.receive(_corrupt_checksum(raw("8", 3, [], header=_without(34))))
+    assert events == [Disconnect("garbled message: CheckSum(10) mismatch")]
+    link.reconnect()
+    link.logon()
+    events = link.us.receive(b"x" * 70_000)
+    assert events == [Disconnect("garbage on the wire")]
+
+
+def test_incorrect_begin_string_or_comp_id_ends_the_session(link: Link) -> None:
+    """Wrong BeginString: Logout + Disconnect. Wrong SenderCompID: Reject(9), Logout,
+    Disconnect."""
+    link.logon()
+    bad = raw("0", 2).replace(b"8=FIX.4.4", b"8=FIX.4.2", 1)
+    bad = bad[:-7] + b"10=%03d\x01" % (sum(bad[:-7]) & 0xFF)
+    assert link.us.receive(bad) == [Disconnect("Incorrect BeginString")]
+    link.reconnect()
+    link.logon()
+    events = link.us.receive(raw("0", 3, sender="MALLORY"))
+    assert [type(e) for e in events] == [SessionRejectSent, Disconnect]
+    assert [t for t, _ in frames(link.us.data_to_send())] == ["3", "5"]
+
+
+def test_restart_resumes_sequence_numbers_and_replays_what_the_peer_missed(link: Link) -> None:
+    """Both processes restart on their stores: numbers carry on where they were; the
+    venue's execution report that never reached us is recovered through the gap our
+    Logon reply reveals, and our order it never saw is replayed on its ResendRequest."""
+    link.logon()
+    link.us.send("D", [(11, "c1")])
+    link.venue.send("8", exec_report("e1"))
+    link.pump()
+    link.us.send("D", [(11, "c2")])
+    link.venue.send("8", exec_report("e2"))
+    link.us.data_to_send()  # written to the store, lost on the wire
+    link.venue.data_to_send()
+    link.restart()
+    assert (link.us_store.next_out, link.us_store.next_in) == (4, 3)
+    assert (link.venue_store.next_out, link.venue_store.next_in) == (4, 3)
+    link.us.logon()
+    ours, theirs = link.pump()
+    assert apps(ours) == [(3, "e2", True)]
+    assert [(e.msg_type, e.seq, e.poss_dup) for e in theirs if isinstance(e, AppMessage)] == [
+        ("D", 3, True)]
+    assert link.us.state == link.venue.state == "active"
+    assert link.us_store.next_in == link.venue_store.next_out
+
+
+def test_reset_logon_sets_both_sides_to_one_and_clears_the_store(link: Link) -> None:
+    """logon(reset=True) sends ResetSeqNumFlag=Y with MsgSeqNum 1; the acceptor resets its
+    store too, and both report LoggedOn(reset=True)."""
+    link.logon()
+    for i in range(3):
+        link.us.send("D", [(11, f"c{i}")])
+        link.venue.send("8", exec_report(f"e{i}"))
+    link.pump()
+    link.us.logout()
+    link.pump()
+    link.reconnect()
+    ours, theirs = link.logon(reset=True)
+    assert ours == [LoggedOn(True)] and theirs == [LoggedOn(True)]
+    for store in (link.us_store, link.venue_store):
+        assert (store.next_in, store.next_out) == (2, 2)
+        assert store.sent_messages(1, 100) == []
+
+
+def test_logout_handshake(link: Link) -> None:
+    """logout(text): the peer sees LoggedOut(text), answers, and both disconnect."""
+    link.logon()
+    link.us.logout("end of day")
+    ours, theirs = link.pump()
+    assert theirs == [LoggedOut("end of day"), Disconnect("peer logged out")]
+    assert ours == [LoggedOut(""), Disconnect("logout complete")]
+
+
+def test_logout_without_answer_times_out(link: Link) -> None:
+    link.logon()
+    link.us.logout()
+    link.us.data_to_send()
+    link.clock.advance(5)
+    assert link.us.tick() == [Disconnect("logout timeout")]
+
+
+@pytest.mark.parametrize(("kw", "logon_from", "expected"), [
+    ({"accept_logon": lambda msg: "venue closed for 30 s"}, "US",
+     [Disconnect("venue closed for 30 s")]),
+    ({}, "MALLORY", [Disconnect("CompID problem")]),
+])
+def test_acceptor_refuses_logon(tmp_path: Path, clock: FakeClock, kw: dict[str, Any],
+                                logon_from: str, expected: list[SessionEvent]) -> None:
+    """accept_logon returning a text refuses the logon with a Logout carrying it; a Logon
+    from an unknown SenderCompID is dropped without a reply."""
+    link = Link(tmp_path, clock, **kw)
+    events = link.venue.receive(raw("A", 1, [(98, "0"), (108, "30")], sender=logon_from,
+                                    target="VENUE"))
+    assert events == expected
+    out = frames(link.venue.data_to_send())
+    if logon_from == "US":
+        assert [(t, f[58]) for t, f in out] == [("5", b"venue closed for 30 s")]
+    else:
+        assert out == []
+
+
+def test_refused_logon_reaches_initiator_as_logged_out(tmp_path: Path, clock: FakeClock) -> None:
+    link = Link(tmp_path, clock, accept_logon=lambda msg: "maintenance")
+    link.us.logon()
+    ours, theirs = link.pump()
+    assert ours == [LoggedOut("maintenance"), Disconnect("logon refused: maintenance")]
+    assert theirs == [Disconnect("maintenance")]
+
+
+def test_acceptor_disconnects_when_first_message_is_not_logon_or_none_comes(
+    link: Link,
+) -> None:
+    assert link.venue.receive(raw("0", 1, sender="US", target="VENUE")) == [
+        Disconnect("first message is not a Logon")]
+    link.venue.connection_lost()
+    link.venue.connection_made()
+    link.clock.advance(10)
+    assert link.venue.tick() == [Disconnect("no Logon received")]
+
+
+def test_logon_timeout(link: Link) -> None:
+    link.us.logon()
+    link.clock.advance(10)
+    assert link.us.tick() == [Disconnect("logon timeout")]
+
+
+def test_acceptor_adopts_initiator_heartbeat_interval(link: Link) -> None:
+    link.us.heartbeat_s = 5
+    link.logon()
+    assert link.venue.heartbeat_s == 5
+
+
+def test_password_is_never_logged(link: Link) -> None:
+    """Username/Password passed via `extra` go on the wire but never into a log line."""
+    link.us.logon(extra=[(553, "alice"), (554, "s3cret-pw")])
+    data = link.us.data_to_send()
+    assert b"554=s3cret-pw" in data
+    link.venue.receive(data)
+    assert "s3cret-pw" not in repr(link.log.records)
+
+
+def test_reject_from_peer_is_surfaced(link: Link) -> None:
+    link.logon()
+    events = link.us.receive(raw("3", 2, [(45, "7"), (372, "D"), (373, "5"), (58, "bad px")]))
+    assert events == [SessionRejectReceived(7, "D", 5, "bad px")]
+
+
+def test_any_chunking_gives_the_same_events(link: Link) -> None:
+    """Bytes fed one at a time produce exactly the events of one big chunk."""
+    link.logon()
+    for i in range(3):
+        link.venue.send("8", exec_report(f"e{i}"))
+    data = link.venue.data_to_send()
+    events: list[SessionEvent] = []
+    for i in range(len(data)):
+        events += link.us.receive(data[i : i + 1])
+    assert apps(events) == [(2, "e0", False), (3, "e1", False), (4, "e2", False)]
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunks=st.lists(st.binary(max_size=300) | st.sampled_from(
+    [GOOD, GOOD[:40], GOOD[40:], b"8=FIX.4.4\x019=", b"\x0110=000\x01", b"8=FIX"]), max_size=12))
+def test_random_bytes_never_raise(tmp_path_factory: pytest.TempPathFactory,
+                                  chunks: list[bytes]) -> None:
+    """Whatever bytes arrive, receive() returns events and never raises."""
+    clock = FakeClock()
+    link = Link(tmp_path_factory.mktemp("fuzz"), clock)
+    try:
+        link.logon()
+        for chunk in chunks:
+            for event in link.us.receive(chunk) + link.venue.receive(chunk):
+                assert isinstance(event, (AppMessage, Disconnect, SessionRejectSent,
+                                          SessionRejectReceived, LoggedOut, LoggedOn))
+            link.us.data_to_send()
+            link.venue.data_to_send()
+        assert not any(r[1] == "fix_session_internal_error" for r in link.log.records)
+    finally:
+        link.us_store.close()
+        link.venue_store.close()
+
+
+def test_outbound_bytes_are_in_the_store_before_they_are_handed_out(link: Link) -> None:
+    """By the time data_to_send() returns an application message, its bytes are in the
+    store file (written, and fsynced when the store fsyncs)."""
+    link.logon()
+    link.us.send("D", [(11, "c1")])
+    assert b"11=c1" not in (link.tmp_path / "us" / "session.log").read_bytes()
+    data = link.us.data_to_send()
+    assert data in (link.tmp_path / "us" / "session.log").read_bytes()
+
+
+def test_resend_beyond_what_the_store_keeps_is_gap_filled(tmp_path: Path, clock: FakeClock) -> None:
+    """Messages compacted out of the store are covered by one GapFill; the kept ones are
+    resent in order."""
+    store = FixStore(tmp_path, fsync=False, keep_msgs=3, max_bytes=1)
+    us = FixSession(sender_comp_id="US", target_comp_id="VENUE", store=store, initiator=True,
+                    clock=clock, log=ListLogger())
+    us.logon()
+    us.receive(raw("A", 1, [(98, "0"), (108, "30")]))
+    for i in range(10):
+        us.send("D", [(11, f"c{i}")])  # 2..11
+        us.data_to_send()
+    us.receive(raw("2", 2, [(7, "1"), (16, "0")]))
+    out = frames(us.data_to_send())
+    (first_type, fill), *resent = out
+    kept_from = int(fill[36])
+    assert first_type == "4" and fill[34] == b"1" and fill[123] == b"Y"
+    assert 3 <= len(resent) < 10
+    assert [(t, int(f[34])) for t, f in resent] == [("D", s) for s in range(kept_from, 12)]
+    store.close()
+
+
+def test_resend_request_across_a_gap_is_answered_at_once(link: Link) -> None:
+    """A ResendRequest that itself arrives ahead of sequence is served right away (both
+    sides may be waiting on each other), and our own ResendRequest follows."""
+    link.logon()
+    link.us.send("D", [(11, "c1")])
+    link.us.data_to_send()
+    link.us.receive(raw("2", 5, [(7, "2"), (16, "0")]))
+    out = [(t, f[34], f.get(43)) for t, f in frames(link.us.data_to_send())]
+    assert out == [("D", b"2", b"Y"), ("2", b"3", None)]
+
+
+def _mutated_chunks(data: st.DataObject, stream: bytes) -> list[bytes]:
+    """`stream` with a few bytes flipped, dropped or inserted, cut into random chunks."""
+    buf = bytearray(stream)
+    for _ in range(data.draw(st.integers(0, 6))):
+        pos = data.draw(st.integers(0, len(buf) - 1))
+        action = data.draw(st.sampled_from(["flip", "drop", "insert"]))
+        if action == "flip":
+            buf[pos] ^= data.draw(st.integers(1, 255))
+        elif action == "drop":
+            del buf[pos]
+        else:
+            buf[pos:pos] = data.draw(st.sampled_from([b"\x01", b"=", b"8=FIX.4.4\x01", b"9"]))
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(buf)), max_size=8)))
+    return [bytes(buf[a:b]) for a, b in zip([0, *cuts], [*cuts, len(buf)], strict=True)]
+
+
+TO_US = b"".join(raw("8", seq, exec_report(f"e{seq}")) for seq in range(2, 7))
+TO_VENUE = raw("A", 1, [(98, "0"), (108, "30")], sender="US", target="VENUE") + b"".join(
+    raw("D", seq, [(11, f"c{seq}")], sender="US", target="VENUE") for seq in range(2, 6))
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_valid_stream_never_raises(tmp_path_factory: pytest.TempPathFactory,
+                                           data: st.DataObject) -> None:
+    """Flipped, dropped and inserted bytes in a valid stream, fed in random chunks to a
+    logged-on initiator and to an acceptor awaiting a Logon, give events, never an
+    exception."""
+    link = Link(tmp_path_factory.mktemp("mut"), FakeClock())
+    try:
+        link.us.logon()
+        link.us.data_to_send()
+        link.us.receive(raw("A", 1, [(98, "0"), (108, "30")]))
+        for chunk in _mutated_chunks(data, TO_US):
+            link.us.receive(chunk)
+            link.us.data_to_send()
+        for chunk in _mutated_chunks(data, TO_VENUE):
+            link.venue.receive(chunk)
+            link.venue.data_to_send()
+        assert not any(r[1] == "fix_session_internal_error" for r in link.log.records)
+    finally:
+        link.us_store.close()
+        link.venue_store.close()
+
+
+@pytest.mark.parametrize(("value", "wire"), [
+    (Decimal("1E+2"), b"100"), (Decimal("0.00010"), b"0.00010"), (7, b"7"), ("AB", b"AB"),
+    (b"x", b"x"),
+])
+def test_field_values_are_encoded_plainly(value: fc.Value, wire: bytes) -> None:
+    assert fc.fix_value(value) == wire
+
+
+@pytest.mark.parametrize("value", ["", b"a\x01b"])
+def test_empty_or_soh_values_are_refused(value: fc.Value) -> None:
+    with pytest.raises(ValueError):
+        fc.fix_value(value)
+
+
+def test_sending_time_round_trips() -> None:
+    ts = 1_700_000_000.125
+    text = fc.sending_time(ts)
+    assert text == "20231114-22:13:20.125"
+    assert fc.parse_sending_time(text) == pytest.approx(ts)
+    assert fc.parse_sending_time("20231314-22:13:20") is None
