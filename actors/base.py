@@ -226,6 +226,7 @@ class Actor:
         self._stop_reason = ""
         self._hb_interval_s = min(self.cfg.supervisor.heartbeat_interval_s / 2, 0.2)
         self._supervisor_pid = args.supervisor_pid
+        self._next_hb = time.monotonic()
         self._bad_messages = metrics.BAD_MESSAGES.labels(actor=self.actor_id)
         self.router = bind_router(self.ctx, self.cfg.endpoint(self.actor_id))
         self.add_socket(self.router, self._on_router_readable)
@@ -338,33 +339,43 @@ class Actor:
         self.setup()
         self.send_supervisor(Ready(actor=self.actor_id, pid=os.getpid(), endpoints=self.endpoints()))
         self.log.info("actor_started", pid=os.getpid(), kind=self.kind)
-        next_hb = time.monotonic()
+        self._next_hb = time.monotonic()
         try:
             while not self._stopping:
-                now = time.monotonic()
-                if now >= next_hb:
-                    # lag: how late the loop got round to its heartbeat
-                    self._check_parent()
-                    self.send_supervisor(
-                        ActorHeartbeat(
-                            loop_lag_s=round(now - next_hb, 6), info=self.heartbeat_info()
-                        )
-                    )
-                    next_hb = now + self._hb_interval_s
-                timeout = next_hb - now
-                if self._timers:
-                    timeout = min(timeout, self._timers[0][0] - now)
-                events = self.poller.poll(max(0.0, timeout) * 1000)
-                for sock, _ev in events:
-                    self._handlers[sock]()
-                self._run_due_timers()
-                self.after_iteration()
+                self._iterate()
             self.log.info("actor_stopping", reason=self._stop_reason)
             self.on_stop()
         finally:
             self.ctx.destroy(linger=0)
         self.log.info("actor_stopped", reason=self._stop_reason)
         return 0
+
+    def run_until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        """Keep serving (e.g. while draining at stop) until `predicate()` or the deadline."""
+        deadline = time.monotonic() + timeout_s
+        while not predicate():
+            if time.monotonic() >= deadline:
+                return False
+            self._iterate(max_wait_s=deadline - time.monotonic())
+        return True
+
+    def _iterate(self, max_wait_s: float = 1.0) -> None:
+        """One loop turn: heartbeat if due, poll, handlers, due timers, after_iteration."""
+        now = time.monotonic()
+        if now >= self._next_hb:
+            # lag: how late the loop got round to its heartbeat
+            self._check_parent()
+            self.send_supervisor(
+                ActorHeartbeat(loop_lag_s=round(now - self._next_hb, 6), info=self.heartbeat_info())
+            )
+            self._next_hb = now + self._hb_interval_s
+        timeout = min(self._next_hb - now, max_wait_s)
+        if self._timers:
+            timeout = min(timeout, self._timers[0][0] - now)
+        for sock, _ev in self.poller.poll(max(0.0, timeout) * 1000):
+            self._handlers[sock]()
+        self._run_due_timers()
+        self.after_iteration()
 
     def after_iteration(self) -> None:
         """Runs once per loop iteration after the handlers: the place for group commit."""
