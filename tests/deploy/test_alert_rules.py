@@ -3,11 +3,8 @@ name is one the code registers."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
-
-import pytest
 
 from tests.deploy.metric_names import (
     METRIC_RE,
@@ -19,9 +16,6 @@ from tests.deploy.metric_names import (
 
 PROM_DIR = REPO / "deploy" / "prometheus"
 ALERTS = PROM_DIR / "alerts.yml"
-FETCH = REPO / "deploy" / "tools" / "fetch-promtool.sh"
-# The fetch script honours PROMTOOL_DEST too.
-PROMTOOL = Path(os.environ.get("PROMTOOL_DEST", REPO / ".tools" / "promtool"))
 
 RUNBOOK_ALERTS = {
     "NoPositionHeartbeat",
@@ -34,21 +28,6 @@ RUNBOOK_ALERTS = {
     "OrderLatencyHigh",
     "UnmatchedFill",
 }
-
-
-@pytest.fixture(scope="session")
-def promtool() -> Path:
-    """Fetch promtool once per session. Not obtainable is a failure, not a skip: the rules
-    would go unchecked."""
-    proc = subprocess.run(
-        ["bash", str(FETCH)], cwd=REPO, capture_output=True, text=True, timeout=300, check=False
-    )
-    if proc.returncode != 0:
-        pytest.fail(
-            f"deploy/tools/fetch-promtool.sh failed (exit {proc.returncode}): "
-            f"{proc.stderr.strip() or proc.stdout.strip()}"
-        )
-    return PROMTOOL
 
 
 def _run(promtool: Path, *args: str) -> subprocess.CompletedProcess[str]:

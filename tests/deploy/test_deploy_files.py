@@ -1,0 +1,184 @@
+"""deploy/: example configs load, stop timeouts cover the supervisor's ordered shutdown, the
+Grafana dashboard only uses registered metrics, and the manifests render where the tools exist."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from protocol.config import SystemConfig, load_config
+from tests.deploy.metric_names import METRIC_RE, REPO, registered_series_names
+
+DEPLOY = REPO / "deploy"
+CONFIGS = sorted(
+    [*DEPLOY.glob("config/*.toml"), *DEPLOY.glob("compose/*.toml"), *DEPLOY.glob("k8s/*.toml")]
+)
+UNIT = DEPLOY / "systemd" / "tradepulse.service"
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "tradepulse.json"
+
+# The supervisor stops actors one after another: STOP, shutdown_timeout_s, SIGTERM, 1 s, SIGKILL.
+_SIGTERM_GRACE_S = 1.0
+
+
+def _worst_case_stop_s(cfg: SystemConfig) -> float:
+    actors = 3 + len(cfg.venues) + sum(1 for v in cfg.venues if v.sim is not None)
+    return actors * (cfg.supervisor.shutdown_timeout_s + _SIGTERM_GRACE_S)
+
+
+def _unit_settings() -> dict[str, str]:
+    settings: dict[str, str] = {}
+    for line in UNIT.read_text().splitlines():
+        m = re.match(r"^([A-Za-z]+)=(.*)$", line.strip())
+        if m:
+            settings[m.group(1)] = m.group(2)
+    return settings
+
+
+def _seconds(value: str) -> float:
+    m = re.fullmatch(r"(\d+)(s|min)?", value.strip())
+    assert m, f"unsupported duration {value!r}"
+    return float(m.group(1)) * (60 if m.group(2) == "min" else 1)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[str(p.relative_to(DEPLOY)) for p in CONFIGS])
+def test_every_deploy_config_loads(path: Path) -> None:
+    """Each example config under deploy/ is valid for protocol.config.load_config."""
+    cfg = load_config(path)
+    assert cfg.venues
+
+
+def test_configs_were_found() -> None:
+    names = {str(p.relative_to(DEPLOY)) for p in CONFIGS}
+    assert {"config/production.example.toml", "compose/config.toml", "k8s/core.toml"} <= names
+
+
+def test_production_example_matches_the_systemd_unit() -> None:
+    """The unit's StateDirectory / RuntimeDirectory are the config's state and runtime dirs,
+    and the FIX password comes from the environment, not the file."""
+    cfg = load_config(DEPLOY / "config" / "production.example.toml")
+    unit = _unit_settings()
+    assert cfg.system.state_dir == f"/var/lib/{unit['StateDirectory']}"
+    assert cfg.system.runtime_dir == f"/run/{unit['RuntimeDirectory']}"
+    assert all(v.password_env for v in cfg.venues)
+
+
+def test_systemd_unit_runs_the_supervisor_and_stops_it_in_time() -> None:
+    """KillMode=mixed (SIGTERM to the supervisor only, SIGKILL to all at the timeout),
+    Restart=on-failure, and TimeoutStopSec above the supervisor's worst-case ordered shutdown."""
+    unit = _unit_settings()
+    assert unit["ExecStart"].endswith("tradepulse run --config /etc/tradepulse/config.toml")
+    assert unit["KillMode"] == "mixed"
+    assert unit["Restart"] == "on-failure"
+    cfg = load_config(DEPLOY / "config" / "production.example.toml")
+    assert _seconds(unit["TimeoutStopSec"]) > _worst_case_stop_s(cfg)
+
+
+def test_compose_and_k8s_grace_periods_cover_the_shutdown() -> None:
+    compose = (DEPLOY / "compose" / "compose.yaml").read_text()
+    m = re.search(r"stop_grace_period:\s*(\d+)s", compose)
+    assert m, "compose.yaml sets no stop_grace_period"
+    assert float(m.group(1)) > _worst_case_stop_s(load_config(DEPLOY / "compose" / "config.toml"))
+    core = (DEPLOY / "k8s" / "core.yaml").read_text()
+    m = re.search(r"terminationGracePeriodSeconds:\s*(\d+)", core)
+    assert m, "core.yaml sets no terminationGracePeriodSeconds"
+    assert float(m.group(1)) > _worst_case_stop_s(load_config(DEPLOY / "k8s" / "core.toml"))
+
+
+def test_compose_mounts_exist() -> None:
+    """Every relative path compose.yaml mounts or builds from is in the repository."""
+    compose_dir = DEPLOY / "compose"
+    text = (compose_dir / "compose.yaml").read_text()
+    for rel in re.findall(r"^\s*-\s+(\.{1,2}/[^:\s]+):", text, flags=re.MULTILINE):
+        assert (compose_dir / rel).exists(), rel
+    assert (compose_dir / "../..").resolve() == REPO
+    assert (REPO / "deploy" / "compose" / "Dockerfile").exists()
+
+
+# --------------------------------------------------------------------------- grafana
+
+
+def _dashboard_exprs() -> list[str]:
+    dash: dict[str, Any] = json.loads(DASHBOARD.read_text())
+    return [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+
+
+def test_dashboard_is_valid_json_with_unique_panel_ids() -> None:
+    dash = json.loads(DASHBOARD.read_text())
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids))
+    assert dash["uid"] and dash["title"]
+
+
+def test_dashboard_uses_only_registered_metrics() -> None:
+    used = {name for expr in _dashboard_exprs() for name in METRIC_RE.findall(expr)}
+    assert len(used) >= 10
+    missing = used - registered_series_names()
+    assert not missing, f"dashboard uses metrics actors/metrics.py does not register: {missing}"
+
+
+def test_dashboard_queries_are_valid_promql(promtool: Path, tmp_path: Path) -> None:
+    """Every panel query parses: checked as recording rules by promtool."""
+    rules = ["groups:", "  - name: dashboard", "    rules:"]
+    for i, expr in enumerate(_dashboard_exprs()):
+        rules += [f"      - record: dashboard_query_{i}", f"        expr: {json.dumps(expr)}"]
+    path = tmp_path / "dashboard_rules.yml"
+    path.write_text("\n".join(rules) + "\n")
+    proc = subprocess.run(
+        [str(promtool), "check", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# --------------------------------------------------------------------------- optional tools
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_systemd_unit_verifies() -> None:
+    """systemd-analyze verify finds nothing wrong except the binary not installed here."""
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", str(UNIT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    problems = [
+        line
+        for line in (proc.stdout + proc.stderr).splitlines()
+        if line.strip() and "is not executable" not in line
+    ]
+    assert not problems, problems
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
+def test_k8s_kustomizations_render() -> None:
+    """The core renders to one StatefulSet with a state PVC template and 1 replica; the
+    future per-venue connectors render with 0 replicas."""
+
+    def render(path: Path) -> str:
+        proc = subprocess.run(
+            ["kubectl", "kustomize", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    core = render(DEPLOY / "k8s")
+    assert "kind: StatefulSet" in core and "volumeClaimTemplates:" in core
+    assert re.findall(r"^  replicas: (\d+)", core, flags=re.MULTILINE) == ["1"]
+    connectors = render(DEPLOY / "k8s" / "connectors")
+    assert "kind: Deployment" in connectors
+    assert re.findall(r"^  replicas: (\d+)", connectors, flags=re.MULTILINE) == ["0"]
