@@ -133,6 +133,11 @@ class _In(NamedTuple):
 _RESERVED_TAGS = frozenset({8, 9, 10, 34, 35, 43, 49, 52, 56, 122})
 
 
+def _text(text: str) -> bytes:
+    """A Text(58) value: SOH, which would end the field, becomes a space."""
+    return text.replace("\x01", " ").encode()
+
+
 class FixSession:
     def __init__(
         self,
@@ -169,9 +174,9 @@ class FixSession:
         self._max_skew_s = max_clock_skew_s
         self._max_junk_bytes = max_junk_bytes
         self._max_queued = max_queued
-        self._comp_header = [(49, sender_comp_id.encode()), (56, target_comp_id.encode())]
         self._sender_b = sender_comp_id.encode()
         self._target_b = target_comp_id.encode()
+        self._comp_header = [(49, self._sender_b), (56, self._target_b)]
         self._reader = fc.FrameReader()
         self._out: list[bytes] = []
         self._events: list[SessionEvent] = []
@@ -198,7 +203,7 @@ class FixSession:
         if reset:
             self._store.reset()
         self._reset_sent = reset
-        self._send_admin("A", fc.logon_body(self.heartbeat_s, reset, extra))
+        self._emit("A", fc.logon_body(self.heartbeat_s, reset, extra))
         self._enter("logon_sent")
         self._log.info("fix_logon_sent", reset=reset, seq=self._store.next_out - 1)
 
@@ -250,10 +255,10 @@ class FixSession:
             elif now - self._last_recv_s >= hb + grace:
                 self._test_req_id = f"TEST-{int(now * 1000)}"
                 self._test_req_sent_s = now
-                self._send_admin("1", [(112, self._test_req_id.encode())])
+                self._emit("1", [(112, self._test_req_id.encode())])
                 self._log.info("fix_test_request_sent", silent_s=round(now - self._last_recv_s, 3))
             if self.state == "active" and now - self._last_sent_s >= hb:
-                self._send_admin("0", [])
+                self._emit("0", [])
         elif self._since_s is not None:
             waited_s = now - self._since_s
             if self.state == "logon_sent" and waited_s >= self._logon_timeout_s:
@@ -267,7 +272,7 @@ class FixSession:
     def logout(self, text: str = "") -> None:
         """Start a graceful logout (``active``), or give up a logon in progress."""
         if self.state == "active":
-            self._send_admin("5", [(58, fc.fix_value(text))] if text else [])
+            self._emit("5", [(58, _text(text))] if text else [])
             self._enter("logout_sent")
         elif self.state == "logon_sent":
             self._disconnect("logout before logon completed")
@@ -353,7 +358,7 @@ class FixSession:
     def _request_resend(self, upto: int) -> None:
         begin = self._store.next_in
         self._resend_until = upto
-        self._send_admin("2", [(7, b"%d" % begin), (16, b"0")])
+        self._emit("2", [(7, b"%d" % begin), (16, b"0")])
         self._log.info("fix_resend_requested", begin=begin, received=upto)
 
     def _drain_queue(self) -> None:
@@ -399,7 +404,7 @@ class FixSession:
         if msg_type not in fc.ADMIN_MSG_TYPES:
             self._events.append(AppMessage(msg_type, msg, inbound.poss_dup, inbound.seq))
         elif msg_type == "1":
-            self._send_admin("0", [(112, bytes(msg.get(112)))])
+            self._emit("0", [(112, bytes(msg.get(112)))])
         elif msg_type == "2":
             self._serve_resend(fc.get_int(msg, 7) or 1, fc.get_int(msg, 16) or 0)
         elif msg_type == "3":
@@ -412,7 +417,7 @@ class FixSession:
         elif msg_type == "5":
             self._events.append(LoggedOut(fc.get_str(msg, 58) or ""))
             if self.state == "active":
-                self._send_admin("5", [])
+                self._emit("5", [])
                 self._disconnect("peer logged out")
             else:
                 self._disconnect("logout complete")
@@ -475,7 +480,7 @@ class FixSession:
             self._fatal(text, logout=True)
             return
         if not self.initiator:
-            self._send_admin("A", fc.logon_body(heartbeat_s, reset, ()))
+            self._emit("A", fc.logon_body(heartbeat_s, reset, ()))
         self._enter("active")
         self._last_recv_s = self._last_sent_s = self._clock()
         was_reset = reset or self._reset_sent
@@ -517,9 +522,6 @@ class FixSession:
         self._last_sent_s = now
         return number
 
-    def _send_admin(self, msg_type: str, body: list[tuple[int, bytes]]) -> None:
-        self._emit(msg_type, body)
-
     def _serve_resend(self, begin: int, end: int) -> None:
         last = self._store.next_out - 1
         end = last if end == 0 or end > last else end
@@ -545,8 +547,8 @@ class FixSession:
         ref_type = hdr.get(b"35")
         if ref_type:
             body.append((372, ref_type))
-        body += [(373, b"%d" % reason), (58, text.encode())]
-        self._send_admin("3", body)
+        body += [(373, b"%d" % reason), (58, _text(text))]
+        self._emit("3", body)
         self._log.warning("fix_reject_sent", ref_seq=ref_seq, reason=reason, text=text)
         self._events.append(SessionRejectSent(ref_seq, reason, text))
 
@@ -559,7 +561,7 @@ class FixSession:
         if logout is None:
             logout = self.state in ("active", "logout_sent")
         if logout:
-            self._send_admin("5", [(58, text.encode())])
+            self._emit("5", [(58, _text(text))])
         self._disconnect(text)
 
     def _disconnect(self, reason: str) -> None:

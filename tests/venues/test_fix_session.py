@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -88,7 +88,7 @@ def frames(data: bytes) -> list[tuple[str, dict[int, bytes]]]:
 def raw(
     msg_type: str,
     seq: int,
-    body: list[tuple[int, str]] = (),  # type: ignore[assignment]
+    body: Sequence[tuple[int, str]] = (),
     *,
     sender: str = "VENUE",
     target: str = "US",
