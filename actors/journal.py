@@ -350,7 +350,8 @@ class Journal:
 
     def _check_usable(self) -> None:
         if self._failed is not None:
-            raise OSError(self._failed.errno, f"journal unusable after failed commit: {self._failed}")
+            raise OSError(self._failed.errno, f"journal unusable after a failed commit: "
+                          f"{self._failed}")
         if self._fd < 0:
             raise OSError("journal is closed")
 

@@ -219,7 +219,7 @@ class Order:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        d = {f: getattr(self, f) for f in self.__slots__}  # type: ignore[attr-defined]
+        d = {f: getattr(self, f) for f in self.__slots__}
         for f in ("qty", "price", "cum_qty", "notional", "pending_qty", "pending_price"):
             d[f] = _str(d[f])
         d["exec_ids"] = sorted(self.exec_ids)
@@ -363,7 +363,9 @@ _FIX_ORD_STATUS = {"0": S.ACCEPTED, "NEW": S.ACCEPTED, "1": S.PARTIALLY_FILLED,
 def parse_ord_status(text: str) -> OrderStatus | None:
     """An OrderStatus name (any case) or a FIX tag-39 code; None if neither."""
     key = text.strip().upper()
-    return _FIX_ORD_STATUS.get(key) or (OrderStatus(key) if key in OrderStatus.__members__ else None)
+    if key in _FIX_ORD_STATUS:
+        return _FIX_ORD_STATUS[key]
+    return OrderStatus(key) if key in OrderStatus.__members__ else None
 
 
 class OrderBook:
@@ -543,8 +545,8 @@ class OrderBook:
             return _refused(None, "unknown order")
         if exec_id and exec_id in order.exec_ids:
             return Outcome("duplicate", order, reason="exec_id already applied")
-        if qty <= 0:
-            return _refused(order, f"fill qty {qty} is not positive")
+        if qty <= 0 or not exec_id:
+            return _refused(order, f"fill without exec id or with qty {qty} <= 0")
         if order.cum_qty + qty > order.qty:
             detail = f"{exec_id}: cum {order.cum_qty} + {qty} > qty {order.qty}"
             return _refused(order, "overfill", Escalation("overfill", detail, client_order_id))
@@ -655,7 +657,9 @@ class OrderBook:
             fill = UnmatchedFill.from_record(record)
             self._unmatched[(fill.venue, fill.exec_id)] = fill
         elif kind in ("event", "fill"):
-            order = self._orders[record["id"]]
+            order = self._orders.get(record["id"])
+            if order is None:
+                raise ValueError(f"journal {kind} record for unknown order {record['id']!r}")
             (self._apply_fill if kind == "fill" else self._apply_event)(order, record)
             order.ts_updated_ns = record["ts_ns"]
             if order.status not in _PENDING:
