@@ -58,6 +58,7 @@ from actors.orders import (
     Outcome,
     UnmatchedFill,
     adopted_client_order_id,
+    implied_fill,
     live_status,
     missed_fill_exec_id,
     transition,
@@ -287,9 +288,7 @@ class _Planner:
             self.escalate("venue_overfill", f"{vo.cl_ord_id}: venue cum {vo.cum_qty} > qty {qty}",
                           order)
             return status
-        fill_qty = vo.cum_qty - order.cum_qty
-        px = (vo.cum_qty * vo.avg_px - order.notional) / fill_qty
-        px = px if px > 0 else vo.avg_px
+        fill_qty, px = implied_fill(order, vo.cum_qty, vo.avg_px)
         event = Event.FULL_FILL if vo.cum_qty >= qty else Event.PARTIAL_FILL
         target = transition(status, event)
         if target is None:
