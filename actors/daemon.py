@@ -61,6 +61,7 @@ class Child:
     crash_at: float | None = None
     restart_requested: bool = False
     hung: bool = False
+    down: bool = False  # over its restart budget (gave up once), retried at the max delay
     endpoints: dict[str, str] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     proc: psutil.Process | None = None
@@ -296,6 +297,12 @@ class Supervisor:
             metrics.ACTOR_RESTART_SECONDS.observe(restart_s)
             fields["restart_s"] = round(restart_s, 4)
             child.crash_at = None
+        if child.down:  # back within service: no longer DOWN
+            child.down = False
+            if child.spec.venue and child.spec.kind == "connector":
+                if self.venues[child.spec.venue]["state"] == VenueConnState.DOWN.value:
+                    self.venues[child.spec.venue] = {"state": VenueConnState.DISCONNECTED.value, "detail": ""}
+                metrics.VENUE_DOWN.labels(venue=child.spec.venue).set(0)
         self.log.info("actor_ready", child=child.spec.id, pid=child.pid, child_epoch=child.epoch, **fields)
         if self._start_queue and self._start_queue[0] == child.spec.id:
             self._start_queue.pop(0)
@@ -335,7 +342,6 @@ class Supervisor:
         self._kill_group(child.pid)  # anything the actor left in its group
         child.pid = None
         ran_for = now - child.ready_at if child.ready_at else 0.0
-        was = child.state
         child.state = ChildState.STOPPED
         if self._shutdown_requested:
             return
@@ -351,11 +357,12 @@ class Supervisor:
         if child.crash_at is None:
             child.crash_at = now
         delay = backoff_delay(attempt, **self._backoff_params())
-        if child.tracker.over_budget() or was is ChildState.DOWN:
+        if child.tracker.over_budget() or child.down:
             if child.spec.critical:
                 self._give_up(child)
                 return
-            if was is not ChildState.DOWN:
+            if not child.down:  # once per episode, not at every retry
+                child.down = True
                 self.log.error("actor_gave_up", child=child.spec.id, restarts=child.tracker.total)
                 if child.spec.venue and child.spec.kind == "connector":
                     self.venues[child.spec.venue] = {"state": VenueConnState.DOWN.value, "detail": "restart budget exceeded"}
