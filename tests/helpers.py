@@ -97,8 +97,8 @@ def kill_and_reap(pids: Iterable[int], timeout_s: float = 5.0) -> list[int]:
                 done, _ = os.waitpid(pid, os.WNOHANG)
                 if done:
                     pending.discard(pid)
-            except ChildProcessError:  # not (yet) our child: gone, or still being re-parented
-                if not psutil.pid_exists(pid):
+            except ChildProcessError:  # not our child: dead (or a zombie its parent reaps)
+                if not process_alive(pid):
                     pending.discard(pid)
         if pending:
             time.sleep(0.005)
@@ -307,6 +307,7 @@ class SystemUnderTest:
             kill_and_reap(pids | {p for p in self._seen_pids if process_alive(p)})
             self.proc.kill()
             self.proc.wait(timeout=10)
+            reap_zombie_children()  # its dead children, re-parented to us (the subreaper)
         elif self.proc is not None:
             kill_and_reap(p for p in self._seen_pids if process_alive(p))
         if self.proc is not None:
