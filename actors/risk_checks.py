@@ -260,7 +260,11 @@ class BreachTracker:
 
 class RiskGate:
     """Runs every check on a `RiskCheck`; an approved order is counted at once (rates and
-    provisional exposure). `reference_prices` are used for a symbol until it has a fill."""
+    provisional exposure). `reference_prices` are used for a symbol until it has a fill.
+
+    A check for an order already counted as open (a re-sent check whose verdict was lost, or
+    a replace checked under the same client order id) is measured without its own earlier
+    exposure, so it is not counted twice, and takes no new rate slot."""
 
     def __init__(
         self,
@@ -289,10 +293,12 @@ class RiskGate:
         return self._day_start_pnl - self.exposure.realized_pnl()
 
     def check(self, req: RiskCheck, *, now_ns: int, kill_switch_engaged: bool = False) -> Verdict:
-        verdict = self._evaluate(req, now_ns, kill_switch_engaged)
+        resent = self.exposure.own_open(req.client_order_id) is not None
+        verdict = self._evaluate(req, now_ns, kill_switch_engaged, resent)
         if verdict.approved:
-            self._rate_total.record(now_ns)
-            self._venue_rate(req.venue).record(now_ns)
+            if not resent:  # the same order goes to the venue once: one rate slot
+                self._rate_total.record(now_ns)
+                self._venue_rate(req.venue).record(now_ns)
             self.exposure.add_provisional(req)
             return verdict
         engage_reason = self.breaches.record(verdict, now_ns)
@@ -306,7 +312,9 @@ class RiskGate:
             )
         return rate
 
-    def _evaluate(self, req: RiskCheck, now_ns: int, kill_switch_engaged: bool) -> Verdict:
+    def _evaluate(
+        self, req: RiskCheck, now_ns: int, kill_switch_engaged: bool, resent: bool
+    ) -> Verdict:
         lim = self.limits
         if kill_switch_engaged:
             return _reject(ReasonCode.KILL_SWITCH, "kill-switch engaged: trading is halted")
@@ -325,22 +333,26 @@ class RiskGate:
             assert req.price is not None  # check_shape
             price = req.price
         exp = self.exposure
+        open_buy = exp.open_qty(req.symbol, Side.BUY)
+        open_sell = exp.open_qty(req.symbol, Side.SELL)
+        open_orders = exp.open_orders(req.venue)
+        own = exp.own_open(req.client_order_id)
+        if own is not None:  # a re-sent check (its verdict was lost): do not count it twice
+            own_venue, own_side, own_leaves = own
+            open_buy -= own_leaves if own_side is Side.BUY else 0
+            open_sell -= own_leaves if own_side is Side.SELL else 0
+            open_orders -= 1 if own_venue == req.venue else 0
         for verdict in (
             check_order_qty(req.qty, lim),
             check_price_band(price, reference, lim) if reference is not None else OK,
             check_notional(req.qty, price, lim),
-            check_position(
-                req.side,
-                req.qty,
-                exp.position(req.symbol),
-                exp.open_qty(req.symbol, Side.BUY),
-                exp.open_qty(req.symbol, Side.SELL),
-                lim,
-            ),
-            check_open_orders(exp.open_orders(req.venue), lim),
+            check_position(req.side, req.qty, exp.position(req.symbol), open_buy, open_sell, lim),
+            check_open_orders(open_orders, lim),
         ):
             if not verdict.approved:
                 return verdict
+        if resent:
+            return OK
         if not self._venue_rate(req.venue).allows(now_ns):
             return _reject(
                 ReasonCode.RATE_LIMIT_VENUE,

@@ -158,6 +158,11 @@ class ExposureView:
     def open_orders(self, venue: str) -> int:
         return self._open_count.get(venue, 0)
 
+    def own_open(self, client_order_id: str) -> tuple[str, Side, Decimal] | None:
+        """(venue, side, leaves) of an order already counted as open, e.g. approved before."""
+        o = self._open.get(client_order_id)
+        return None if o is None else (o.venue, o.side, o.leaves)
+
     def realized_pnl(self) -> Decimal:
         return sum((p.realized_pnl for p in self._positions.values()), _ZERO)
 

@@ -521,3 +521,16 @@ def test_position_is_the_signed_sum_of_fills_and_pnl_closes_out(
         view.apply_unmatched_fill("sim", "AAPL", close_side, abs(pos.qty), pos.avg_px)
         assert view.position("AAPL") == 0
         assert view.realized_pnl() == before
+
+
+def test_a_resent_check_does_not_count_its_own_earlier_approval() -> None:
+    """The OMS re-sends a RiskCheck whose verdict it lost: the order's own provisional
+    exposure is not counted twice, so the same order is approved again at the limit."""
+    r = req(100, 1, coid="again")
+    g = gate(MANY_OPEN, AAPL=1)
+    for _ in range(4):
+        assert g.check(req(100, 1), now_ns=0).approved
+    assert g.check(r, now_ns=1).approved  # worst case exactly 500
+    assert g.check(r, now_ns=2).approved  # the same order again: still 500, not 600
+    assert g.exposure.open_qty("AAPL", Side.BUY) == D(500)
+    assert g.check(req(1, 1), now_ns=3).code is ReasonCode.MAX_POSITION
