@@ -6,15 +6,18 @@ restarts and warm starts. A missing file means "never engaged"; a file that cann
 parsed fails SAFE: it reads as ENGAGED with reason `state_unreadable`, trading halts rather
 than trading blind, and only an operator reset (with a reason) clears it.
 
-One writer: the risk actor (and the supervisor's cold start before risk runs).
+Writers (the risk actor, the supervisor) serialise their read-modify-write with an flock on
+`kill_switch.json.lock` beside the file, so an engage is never lost to a concurrent reset.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Final, Literal
 
@@ -115,18 +118,15 @@ def engage(path: Path, reason: str, source: str, *, ts_ns: int | None = None) ->
     recorded in the history."""
     now = time.time_ns() if ts_ns is None else ts_ns
     reason = reason.strip() or "unspecified"
-    current = _load_for_update(path, now)
-    event = KillSwitchEvent(action="engage", reason=reason, source=source, ts_ns=now)
-    if current.engaged:
-        new = _with_event(current, event)
-    else:
-        new = _with_event(
-            current.model_copy(
-                update={"engaged": True, "reason": reason, "source": source, "ts_ns": now}
-            ),
-            event,
-        )
-    save(path, new)
+    with _update_lock(path):
+        current = _load_for_update(path, now)
+        event = KillSwitchEvent(action="engage", reason=reason, source=source, ts_ns=now)
+        if current.engaged:
+            new = _with_event(current, event)
+        else:
+            engaged = {"engaged": True, "reason": reason, "source": source, "ts_ns": now}
+            new = _with_event(current.model_copy(update=engaged), event)
+        save(path, new)
     log.warning(
         "kill_switch",
         action="engage",
@@ -145,9 +145,10 @@ def reset(path: Path, reason: str, operator: str, *, ts_ns: int | None = None) -
     if not operator or not operator.strip():
         raise KillSwitchResetRefused("kill-switch reset refused: an operator is required")
     now = time.time_ns() if ts_ns is None else ts_ns
-    current = _load_for_update(path, now)
-    new = _reset_state(current, "reset", reason.strip(), operator.strip(), now)
-    save(path, new)
+    with _update_lock(path):
+        current = _load_for_update(path, now)
+        new = _reset_state(current, "reset", reason.strip(), operator.strip(), now)
+        save(path, new)
     log.warning(
         "kill_switch",
         action="reset",
@@ -162,9 +163,10 @@ def reset(path: Path, reason: str, operator: str, *, ts_ns: int | None = None) -
 def cold_reset(path: Path, *, ts_ns: int | None = None) -> KillSwitchState:
     """The cold-start runbook step: reset whatever the state, recorded in the history."""
     now = time.time_ns() if ts_ns is None else ts_ns
-    current = _load_for_update(path, now)
-    new = _reset_state(current, "cold_reset", "cold start", "cold_start", now)
-    save(path, new)
+    with _update_lock(path):
+        current = _load_for_update(path, now)
+        new = _reset_state(current, "cold_reset", "cold start", "cold_start", now)
+        save(path, new)
     log.warning(
         "kill_switch",
         action="cold_reset",
@@ -175,6 +177,19 @@ def cold_reset(path: Path, *, ts_ns: int | None = None) -> KillSwitchState:
 
 
 # --------------------------------------------------------------------------- internals
+
+
+@contextlib.contextmanager
+def _update_lock(path: Path) -> Iterator[None]:
+    """Exclusive flock on `<name>.lock` for one read-modify-write (blocks other writers)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _unreadable(path: Path, detail: str) -> KillSwitchState:

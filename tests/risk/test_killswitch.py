@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -177,7 +178,10 @@ def test_save_replaces_atomically_and_leaves_no_temp(path: Path) -> None:
     """After a save the directory holds only the state file (no temp left behind)."""
     engage(path, "a", "risk")
     reset(path, "b", "alice")
-    assert sorted(p.name for p in path.parent.iterdir()) == ["kill_switch.json"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        "kill_switch.json",
+        "kill_switch.json.lock",
+    ]
 
 
 def test_failed_write_keeps_the_previous_state(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -193,7 +197,7 @@ def test_failed_write_keeps_the_previous_state(path: Path, monkeypatch: pytest.M
         reset(path, "try", "alice")
     monkeypatch.undo()
     assert path.read_bytes() == before
-    assert sorted(p.name for p in path.parent.iterdir()) == ["kill_switch.json"]
+    assert not list(path.parent.glob("*.tmp"))
 
 
 def test_state_maps_to_the_wire_message(path: Path) -> None:
@@ -208,3 +212,33 @@ def test_history_is_bounded(path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     for i in range(5):
         engage(path, f"e{i}", "risk", ts_ns=i)
     assert [e.reason for e in load(path).history] == ["e2", "e3", "e4"]
+
+
+def test_concurrent_writers_lose_no_update(path: Path) -> None:
+    """Engages and resets from several writers at once: every one of them is in the history
+    (each read-modify-write holds the flock; separate opens conflict even within a process)."""
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def writer(name: str) -> None:
+        try:
+            start.wait(timeout=10)
+            for n in range(15):
+                if name == "resetter":
+                    reset(path, f"r{n}", "alice")
+                else:
+                    engage(path, f"{name}-{n}", name)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in ("a", "b", "c", "resetter")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors
+    history = load(path).history
+    assert len(history) == 4 * 15
+    assert sorted(e.reason for e in history if e.action == "engage") == sorted(
+        f"{w}-{n}" for w in "abc" for n in range(15)
+    )
