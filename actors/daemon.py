@@ -553,6 +553,8 @@ class Supervisor:
             "actors": actors,
             "venues": self.venues,
             "kill_switch": self._kill_switch_status(),
+            "intake": self.children["oms"].info.get("intake", "unknown"),
+            "queues": self.children["oms"].info.get("queues", {}),
         }
 
     def _kill_switch_status(self) -> dict[str, Any]:

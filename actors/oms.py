@@ -1,9 +1,410 @@
-"""The OMS actor: order records, durable journal, routing, reconciliation."""
+"""The OMS actor: order intake, the durable journal, routing to venues, executions.
+
+Order path: SubmitOrder -> journal `new` -> RiskCheck -> verdict journalled -> commit ->
+ack the client -> queue for the venue -> PlaceOrder to the connector. Executions from a
+connector are applied once per exec id, journalled, committed, then acked (ExecAck) and
+published. Nothing leaves this process before the records behind it are durable: every
+reply, send and event waits in `_after_commit` for the loop's one group commit.
+
+State lives in `actors.orders.OrderBook` (pure, event-sourced); reconciliation per venue in
+`actors.oms_venues.VenueLink`.
+"""
 
 from __future__ import annotations
 
-from actors.base import Actor
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from actors import metrics
+from actors.base import Actor, Replier, tune_socket
+from actors.coldstart import COLD_MARKER, oms_dir
+from actors.journal import Journal
+from actors.oms_venues import VenueLink
+from actors.orders import Order, OrderBook, Outcome
+from actors.reconcile import Adopt, Escalate, Plan, Resubmit, apply_plan
+from protocol.codec import Envelope
+from protocol.messages import (
+    TERMINAL_STATUSES,
+    Ack,
+    CancelOrder,
+    ControlReply,
+    ErrorCode,
+    ExecAck,
+    ExecReport,
+    GetOrder,
+    GetPositions,
+    KillSwitchCommand,
+    ListOrders,
+    Message,
+    OrderAck,
+    OrderEvent,
+    OrderList,
+    OrderStatus,
+    OrdType,
+    Positions,
+    ReplaceOrder,
+    RiskCheck,
+    RiskVerdict,
+    Snapshot,
+    SnapshotRequest,
+    StreamEvent,
+    SubmitOrder,
+    VenueStateChanged,
+)
+
+_RISK_RETRY_S = 0.5
 
 
 class OmsActor(Actor):
     kind = "oms"
+
+    def setup(self) -> None:
+        self.book = OrderBook()
+        self.journal, recovery = Journal.open(oms_dir(self.cfg.state_path))
+        if recovery.snapshot is not None:
+            self.book = OrderBook.from_dict(recovery.snapshot)
+        for record in recovery.records:
+            self.book.apply_record(record)
+        self.cold_marker = oms_dir(self.cfg.state_path) / COLD_MARKER
+        self.cold = self.cold_marker.exists()
+        self.log.info(
+            "journal_replayed",
+            records=len(recovery.records),
+            snapshot=recovery.snapshot is not None,
+            orders=len(self.book.orders()),
+            torn_tail=bool(recovery.torn_tail),
+        )
+        self._after_commit: list[Callable[[], None]] = []
+        self._changed: dict[str, tuple[Decimal | None, Decimal | None]] = {}
+        self._waiting: dict[str, list[Replier]] = defaultdict(list)
+        self._risk_deadline: dict[str, float] = {}
+        self.intake_paused = False
+        self.event_seq = 0
+        self.pub = self.ctx.socket(zmq.PUB)
+        tune_socket(self.pub)
+        events = self.cfg.events_endpoint
+        Path(events.removeprefix("ipc://")).unlink(missing_ok=True)
+        self.pub.bind(events)
+        self.risk = self.peer("risk")
+        self.venues = {v.name: VenueLink(self, v.name) for v in self.cfg.venues}
+        for order in self.book.orders(open_only=True):
+            if order.status is OrderStatus.PENDING_RISK:
+                self._ask_risk(order)  # the verdict was lost with the last incarnation
+        for link in self.venues.values():
+            link.start_reconcile()  # a connected connector answers; else we wait for CONNECTED
+        self._warm_logged = False
+
+    # ------------------------------------------------------------------ durability
+
+    def record(self, outcome: Outcome, fill: bool = False) -> Outcome:
+        """Journal an outcome's records and remember the order for publishing."""
+        for rec in outcome.records:
+            self.journal.append(rec)
+        if outcome.applied and outcome.order is not None:
+            coid = outcome.order.client_order_id
+            self._changed[coid] = (outcome.fill_qty, outcome.fill_px)
+            self._count(outcome)
+        for esc in outcome.escalations:
+            self._escalate(esc.kind, esc.detail, esc.client_order_id, outcome.order)
+        return outcome
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        self._after_commit.append(fn)
+
+    def after_iteration(self) -> None:
+        if self.journal.pending:
+            start = time.perf_counter()
+            self.journal.commit()
+            metrics.JOURNAL_FSYNC_SECONDS.observe(time.perf_counter() - start)
+            if self.journal.records_since_snapshot >= self.cfg.oms.snapshot_every:
+                self.journal.write_snapshot(self.book.to_dict())
+        changed, self._changed = self._changed, {}
+        for coid, (fq, fpx) in changed.items():
+            order = self.book.get(coid)
+            if order is not None:
+                self.event_seq += 1
+                self._publish(OrderEvent(event_seq=self.event_seq, order=order.view(), fill_qty=fq, fill_px=fpx))
+        actions, self._after_commit = self._after_commit, []
+        for fn in actions:
+            fn()
+
+    def _publish(self, body: Message) -> None:
+        self.pub.send_multipart(self.sender.encode(body), copy=False)
+
+    def publish_stream(self, event: str, data: dict[str, Any]) -> None:
+        self.event_seq += 1
+        self._publish(StreamEvent(event_seq=self.event_seq, event=event, data=data))
+
+    def _count(self, outcome: Outcome) -> None:
+        order = outcome.order
+        assert order is not None
+        metrics.ORDERS.labels(venue=order.venue, status=order.status.value).inc()
+        if outcome.fill_qty:
+            metrics.FILLS.labels(venue=order.venue).inc()
+            pos = self.book.position(order.venue, order.symbol)
+            metrics.OPEN_POSITIONS.labels(venue=order.venue, symbol=order.symbol).set(float(pos.qty))
+        if order.status is OrderStatus.ACCEPTED and order.ts_ack_ns and order.ts_created_ns:
+            if order.ts_ack_ns >= order.ts_created_ns and not order.external:
+                metrics.ORDER_LATENCY.labels(venue=order.venue).observe(
+                    (order.ts_ack_ns - order.ts_created_ns) / 1e9
+                )
+
+    def _escalate(self, kind: str, detail: str, coid: str, order: Order | None) -> None:
+        venue = order.venue if order is not None else ""
+        event = "unmatched_fill" if kind == "unmatched_fill" else "order_escalation"
+        self.log.error(event, kind=kind, detail=detail, client_order_id=coid, venue=venue)
+        self.publish_stream(event, {"kind": kind, "detail": detail, "client_order_id": coid, "venue": venue})
+        if kind == "unmatched_fill":
+            metrics.UNMATCHED_FILLS.labels(venue=venue or "unknown").inc()
+            if self.cfg.oms.unmatched_fill_engages_kill_switch:
+                self.engage_kill_switch("unmatched_fill")
+
+    def engage_kill_switch(self, reason: str) -> None:
+        cmd = KillSwitchCommand(action="engage", reason=reason, source="oms")
+        self.risk.request(cmd, lambda r: None if r else self.log.error("kill_switch_request_lost", reason=reason), 5.0)
+
+    # ------------------------------------------------------------------ requests
+
+    def on_request(self, env: Envelope, reply: Replier) -> None:
+        body = env.body
+        if isinstance(body, ExecReport):
+            self._on_exec(body, reply)
+        elif isinstance(body, SubmitOrder):
+            self._on_submit(body, reply)
+        elif isinstance(body, CancelOrder):
+            self._on_cancel_or_replace(body.client_order_id, reply, None)
+        elif isinstance(body, ReplaceOrder):
+            self._on_cancel_or_replace(body.client_order_id, reply, body)
+        elif isinstance(body, VenueStateChanged):
+            link = self.venues.get(body.venue)
+            if link is not None:
+                link.on_state(body.state, env.epoch, body.detail)
+            reply(Ack(ref=env.msg_id))
+        elif isinstance(body, GetOrder):
+            order = self.book.get(body.client_order_id)
+            if order is None:
+                reply.reject(ErrorCode.UNKNOWN_ORDER, f"no order {body.client_order_id!r}")
+            else:
+                self.after_commit(lambda: reply(OrderAck(order=order.view())))
+        elif isinstance(body, ListOrders):
+            orders = [o.view() for o in self.book.orders(body.venue, open_only=body.open_only)]
+            self.after_commit(lambda: reply(OrderList(orders=orders)))
+        elif isinstance(body, GetPositions):
+            views = [p.view() for p in self.book.positions(body.venue)]
+            self.after_commit(lambda: reply(Positions(source="oms", venue=body.venue, positions=views)))
+        elif isinstance(body, SnapshotRequest):
+            self.after_commit(lambda: reply(Snapshot(event_seq=self.event_seq, orders=[o.view() for o in self.book.orders()])))
+        else:
+            super().on_request(env, reply)
+
+    def _on_submit(self, msg: SubmitOrder, reply: Replier) -> None:
+        existing = self.book.get(msg.client_order_id)
+        if existing is None:
+            problem = self._intake_problem(msg)
+            if problem is not None:
+                reply.reject(*problem)
+                return
+        outcome = self.record(self.book.submit(msg, time.time_ns()))
+        if outcome.kind == "refused":
+            reply.reject(ErrorCode.INVALID_ORDER, outcome.reason, "client_order_id")
+            return
+        order = outcome.order
+        assert order is not None
+        if order.status is OrderStatus.PENDING_RISK:
+            self._waiting[order.client_order_id].append(reply)
+            if outcome.applied:
+                self._ask_risk(order)
+            return
+        self.after_commit(lambda: self._answer_submit(order, reply, duplicate=not outcome.applied))
+
+    def _intake_problem(self, msg: SubmitOrder) -> tuple[ErrorCode, str, str | None] | None:
+        link = self.venues.get(msg.venue)
+        if link is None:
+            return ErrorCode.UNKNOWN_VENUE, f"unknown venue {msg.venue!r}", "venue"
+        if msg.qty <= 0:
+            return ErrorCode.INVALID_ORDER, "qty must be positive", "qty"
+        if msg.order_type is OrdType.LIMIT and (msg.price is None or msg.price <= 0):
+            return ErrorCode.INVALID_ORDER, "a LIMIT order needs a positive price", "price"
+        if msg.order_type is OrdType.MARKET and msg.price is not None:
+            return ErrorCode.INVALID_ORDER, "a MARKET order takes no price", "price"
+        if self.intake_paused:
+            return ErrorCode.NOT_READY, "order intake is paused by an operator", None
+        if not link.ever_reconciled:
+            return ErrorCode.NOT_READY, f"{msg.venue} not reconciled yet since the OMS started", None
+        if link.depth >= self.cfg.oms.venue_queue_bound and not link.ready:
+            return ErrorCode.VENUE_DOWN, f"{msg.venue} is {link.state.value} and its queue is full", None
+        return None
+
+    def _ask_risk(self, order: Order) -> None:
+        coid = order.client_order_id
+        self._risk_deadline.setdefault(coid, time.monotonic() + self.cfg.oms.request_timeout_s)
+        check = RiskCheck(
+            client_order_id=coid,
+            venue=order.venue,
+            symbol=order.symbol,
+            side=order.side,
+            qty=order.qty,
+            order_type=order.order_type,
+            price=order.price,
+        )
+        self.risk.request(check, lambda r: self._on_verdict(coid, r), _RISK_RETRY_S)
+
+    def _on_verdict(self, coid: str, reply: Envelope | None) -> None:
+        order = self.book.get(coid)
+        if order is None or order.status is not OrderStatus.PENDING_RISK:
+            return
+        if reply is None or not isinstance(reply.body, RiskVerdict):
+            if time.monotonic() < self._risk_deadline.get(coid, 0):
+                self._ask_risk(order)  # risk may be restarting: ask again
+                return
+            verdict = RiskVerdict(
+                client_order_id=coid, approved=False, reason_code="risk_unavailable",
+                reason="no risk verdict in time: fail closed",
+            )  # fmt: skip
+        else:
+            verdict = reply.body
+        self._risk_deadline.pop(coid, None)
+        outcome = self.record(self.book.risk_verdict(verdict, time.time_ns()))
+        order = outcome.order or order
+        if outcome.applied and order.status is OrderStatus.PENDING_SUBMIT:
+            link = self.venues[order.venue]
+            self.after_commit(lambda: (link.enqueue(coid), link.dispatch()))
+        waiting = self._waiting.pop(coid, [])
+        code = verdict.reason_code
+        for r in waiting:
+            if verdict.approved:
+                self.after_commit(lambda r=r: self._answer_submit(order, r, duplicate=False))
+            else:
+                err = ErrorCode.KILL_SWITCH if code == "kill_switch" else ErrorCode.RISK_REJECTED
+                self.after_commit(lambda r=r, err=err: r.reject(err, verdict.reason or code, code))
+
+    def _answer_submit(self, order: Order, reply: Replier, duplicate: bool) -> None:
+        if order.status is OrderStatus.REJECTED and order.ts_submit_ns == 0:
+            code = ErrorCode.KILL_SWITCH if "kill" in order.reason else ErrorCode.RISK_REJECTED
+            reply.reject(code, order.reason or "rejected by risk", "risk")
+            return
+        reply(OrderAck(order=order.view(), duplicate=duplicate))
+
+    def _on_cancel_or_replace(self, coid: str, reply: Replier, replace: ReplaceOrder | None) -> None:
+        order = self.book.get(coid)
+        if order is None:
+            reply.reject(ErrorCode.UNKNOWN_ORDER, f"no order {coid!r}")
+            return
+        if order.status in TERMINAL_STATUSES:
+            reply.reject(ErrorCode.INVALID_STATE, f"{coid} is already {order.status.value}")
+            return
+        if order.status in (OrderStatus.PENDING_RISK, OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN) and replace:
+            reply.reject(ErrorCode.INVALID_STATE, f"{coid} is {order.status.value}: not yet at the venue")
+            return
+        ts = time.time_ns()
+        outcome = self.record(self.book.request_replace(replace, ts) if replace else self.book.request_cancel(coid, ts))
+        if outcome.kind == "refused":
+            reply.reject(ErrorCode.INVALID_STATE if outcome.order else ErrorCode.UNKNOWN_ORDER, outcome.reason)
+            return
+        order = outcome.order or order
+        if outcome.applied:
+            link = self.venues[order.venue]
+            self.after_commit(lambda: (link.enqueue(coid), link.dispatch()))
+        self.after_commit(lambda: reply(OrderAck(order=order.view(), duplicate=not outcome.applied)))
+
+    def _on_exec(self, report: ExecReport, reply: Replier) -> None:
+        outcome = self.record(self.book.apply_exec(report, time.time_ns()))
+        if outcome.kind == "refused":
+            self.log.warning("exec_refused", exec_id=report.exec_id, cl_ord_id=report.cl_ord_id, reason=outcome.reason, venue=report.venue)
+        order = outcome.order
+        if order is not None and order.status is OrderStatus.UNKNOWN:
+            self.venues[order.venue].start_reconcile()  # e.g. a duplicate-ClOrdID reject
+        self.after_commit(lambda: reply(ExecAck(venue=report.venue, exec_ids=[report.exec_id])))
+
+    # ------------------------------------------------------------------ reconciliation
+
+    def apply_reconcile_plan(self, link: VenueLink, plan: Plan) -> None:
+        summary = plan.summary()
+        self.log.info("reconcile_plan", **summary)
+        for action, outcome in apply_plan(self.book, plan, time.time_ns()):
+            metrics.RECONCILE_ACTIONS.labels(venue=link.venue, action=action.name).inc()
+            if isinstance(action, Escalate):
+                self.log.error("reconcile_escalation", venue=link.venue, reason=action.reason, detail=action.detail, client_order_id=action.client_order_id)
+                self.publish_stream("reconcile_escalation", action.to_dict())
+                continue
+            if outcome is not None:
+                self.record(outcome)
+            if isinstance(action, Resubmit):
+                self.log.warning("order_resubmitted", venue=link.venue, client_order_id=action.client_order_id, cl_ord_id=action.cl_ord_id)
+            if isinstance(action, Adopt):
+                self.log.warning("order_adopted", venue=link.venue, client_order_id=action.client_order_id, cold=self.cold)
+                if self.cold and self.cfg.oms.cold_start_open_orders == "cancel":
+                    self.record(self.book.request_cancel(action.client_order_id, time.time_ns()))
+
+    def on_venue_reconciled(self, link: VenueLink, plan: Plan, first: bool) -> None:
+        if not first:
+            return
+        pending = [v for v in self.venues.values() if not v.ever_reconciled]
+        if pending or self._warm_logged:
+            return
+        self._warm_logged = True
+        counts = {"orders": len(self.book.orders()), "open_orders": len(self.book.orders(open_only=True))}
+        if self.cold:
+            self.log.info("cold_start", step="reconciled", policy=self.cfg.oms.cold_start_open_orders, **counts)
+            self.cold_marker.unlink(missing_ok=True)
+            self.cold = False
+        else:
+            self.log.info("warm_start", **counts)
+        self.publish_stream("intake_open", counts)
+
+    # ------------------------------------------------------------------ operator commands
+
+    def on_control(self, command: str, args: dict[str, Any], respond: Callable[[ControlReply], None]) -> None:
+        if command == "intake":
+            action = args.get("action", "status")
+            if action in ("pause", "resume"):
+                self.intake_paused = action == "pause"
+                self.log.warning("intake_" + ("paused" if self.intake_paused else "resumed"))
+            respond(ControlReply(status="ok", reason=f"intake {self._intake_state()}", data=self.heartbeat_info()))
+        elif command == "reconcile":
+            link = self.venues.get(str(args.get("venue")))
+            if link is None:
+                respond(ControlReply(status="error", reason=f"unknown venue {args.get('venue')!r}"))
+                return
+            dry = bool(args.get("dry_run", True))
+
+            def done(plan: Plan) -> None:
+                respond(ControlReply(status="ok", reason=plan.format_dry_run(), data={"summary": plan.summary(), "actions": plan.to_dicts(), "dry_run": dry}))
+
+            link.start_reconcile(done, dry_run=dry)
+        else:
+            super().on_control(command, args, respond)
+
+    def _intake_state(self) -> str:
+        if self.intake_paused:
+            return "paused"
+        return "open" if all(v.ever_reconciled for v in self.venues.values()) else "starting"
+
+    def heartbeat_info(self) -> dict[str, Any]:
+        if not hasattr(self, "venues"):
+            return {}
+        return {
+            "intake": self._intake_state(),
+            "queues": {n: v.depth for n, v in self.venues.items()},
+            "venues": {n: ("reconciled" if v.reconciled else v.state.value) for n, v in self.venues.items()},
+            "unmatched_fills": len(self.book.unmatched_fills()),
+        }
+
+    def on_stop(self) -> None:
+        """Stop intake, drain in-flight work for a bounded time, persist."""
+        self.intake_paused = True
+
+        def drained() -> bool:
+            return not self._waiting and not any(v.in_flight for v in self.venues.values())
+
+        if not self.run_until(drained, self.cfg.oms.drain_timeout_s):
+            self.log.warning("drain_timeout", waiting=len(self._waiting))
+        self.after_iteration()
+        self.journal.write_snapshot(self.book.to_dict())
+        self.journal.close()

@@ -1,0 +1,232 @@
+"""The OMS's link to one venue: connection state, submission queue, in-flight requests and
+the reconciliation pass run at warm start and after every connector restart or reconnect.
+
+The OMS owns the queue: a venue that is not CONNECTED-and-reconciled holds its orders
+(bounded by `oms.venue_queue_bound`), and they are sent once the reconciliation pass after
+the next CONNECTED has told us which ones the venue already has.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from actors import metrics
+from actors.orders import cancel_msg, place_order_msg, replace_msg
+from actors.reconcile import Plan, plan_reconciliation, status_query_ids
+from protocol.codec import Envelope
+from protocol.messages import (
+    Ack,
+    ErrorCode,
+    GetPositions,
+    OpenOrders,
+    OpenOrdersRequest,
+    OrderStatus,
+    OrderStatusAnswer,
+    OrderStatusQuery,
+    Positions,
+    RequestRejected,
+    VenueConnState,
+    VenueOrder,
+)
+
+if TYPE_CHECKING:
+    from actors.oms import OmsActor
+
+_STATUS_CHUNK = 2000
+
+
+class VenueLink:
+    def __init__(self, oms: OmsActor, venue: str) -> None:
+        self.oms = oms
+        self.venue = venue
+        self.peer = oms.peer(f"connector.{venue}")
+        self.state = VenueConnState.DISCONNECTED
+        self.connector_epoch: int | None = None
+        self.reconciled = False  # since the last CONNECTED
+        self.ever_reconciled = False  # since this OMS started
+        self.reconciling = False
+        self.rerun = False
+        self.queue: OrderedDict[str, None] = OrderedDict()  # client_order_ids to send
+        self.in_flight: dict[str, str] = {}  # client_order_id -> request ClOrdID
+        self.depth_gauge = metrics.QUEUE_DEPTH.labels(venue=venue)
+        self.log = oms.log.bind(venue=venue)
+
+    @property
+    def ready(self) -> bool:
+        return self.state is VenueConnState.CONNECTED and self.reconciled
+
+    @property
+    def depth(self) -> int:
+        return len(self.queue) + len(self.in_flight)
+
+    # ------------------------------------------------------------------ state
+
+    def on_state(self, state: VenueConnState, epoch: int, detail: str) -> None:
+        changed = state is not self.state or epoch != self.connector_epoch
+        if not changed:
+            return
+        self.log.info("venue_state", state=state.value, connector_epoch=epoch, detail=detail)
+        self.state, self.connector_epoch = state, epoch
+        self.oms.publish_stream("venue_state", {"venue": self.venue, "state": state.value, "detail": detail})
+        if state is VenueConnState.CONNECTED:
+            self.reconciled = False
+            self.start_reconcile()
+        else:
+            self.reconciled = False
+
+    # ------------------------------------------------------------------ dispatch
+
+    def enqueue(self, client_order_id: str) -> None:
+        self.queue[client_order_id] = None
+        self.queue.move_to_end(client_order_id)
+
+    def dispatch(self) -> None:
+        """Send queued requests while the venue is ready."""
+        book = self.oms.book
+        while self.ready and self.queue:
+            coid, _ = self.queue.popitem(last=False)
+            order = book.get(coid)
+            if order is None or coid in self.in_flight:
+                continue
+            if order.status is OrderStatus.PENDING_SUBMIT:
+                msg: Any = place_order_msg(order)
+            elif order.status is OrderStatus.PENDING_CANCEL:
+                msg = cancel_msg(order)
+            elif order.status is OrderStatus.PENDING_REPLACE:
+                msg = replace_msg(order)
+            else:
+                continue  # resolved meanwhile (e.g. by reconciliation)
+            self.in_flight[coid] = msg.cl_ord_id
+            self.peer.request(
+                msg,
+                lambda reply, coid=coid, kind=msg.type: self._on_sent(coid, kind, reply),
+                self.oms.cfg.oms.request_timeout_s,
+            )
+        self.depth_gauge.set(self.depth)
+
+    def _on_sent(self, coid: str, kind: str, reply: Envelope | None) -> None:
+        self.in_flight.pop(coid, None)
+        if reply is not None and isinstance(reply.body, Ack):
+            return
+        if reply is not None and isinstance(reply.body, RequestRejected) and reply.body.code is ErrorCode.VENUE_DOWN:
+            # nothing was sent: keep it queued for the next CONNECTED + reconciliation
+            self.enqueue(coid)
+            if self.state is VenueConnState.CONNECTED:
+                self.state = VenueConnState.DISCONNECTED
+                self.reconciled = False
+            self.depth_gauge.set(self.depth)
+            return
+        # no answer: the connector may or may not have sent it; venue evidence decides
+        reason = "no connector answer" if reply is None else f"connector refused: {reply.body}"
+        self.log.warning("venue_request_unconfirmed", client_order_id=coid, request=kind, reason=reason)
+        if kind == "place_order":
+            order = self.oms.book.get(coid)
+            if order is not None and order.status is OrderStatus.PENDING_SUBMIT:
+                self.oms.record(self.oms.book.mark_unknown(coid, reason, time.time_ns()))
+        else:
+            self.enqueue(coid)
+        self.reconciled = False
+        self.start_reconcile()
+
+    # ------------------------------------------------------------------ reconciliation
+
+    def start_reconcile(self, on_plan: Callable[[Plan], None] | None = None, *, dry_run: bool = False) -> None:
+        """Gather the venue's view, plan, and (unless `dry_run`) apply the plan."""
+        if self.reconciling and not dry_run:
+            self.rerun = True
+            return
+        if not dry_run:
+            self.reconciling = True
+        timeout = self.oms.cfg.oms.request_timeout_s
+        view: dict[str, Any] = {}
+
+        def failed(why: str) -> None:
+            self.log.warning("reconcile_failed", reason=why)
+            if not dry_run:
+                self.reconciling = False
+                self.rerun = False
+            if on_plan is not None:
+                on_plan(Plan(venue=self.venue, actions=()))  # type: ignore[call-arg]
+
+        def got_open(reply: Envelope | None) -> None:
+            if reply is None or not isinstance(reply.body, OpenOrders):
+                return failed(_why(reply))
+            view["open"] = reply.body.orders
+            ids = status_query_ids(self.oms.book.orders(self.venue), reply.body.orders)
+            view["status"], view["unknown"], view["todo"] = {}, set(), [
+                ids[i : i + _STATUS_CHUNK] for i in range(0, len(ids), _STATUS_CHUNK)
+            ]
+            next_status()
+
+        def next_status() -> None:
+            if not view["todo"]:
+                self.peer.request(GetPositions(venue=self.venue), got_positions, timeout)
+                return
+            chunk = view["todo"].pop(0)
+            self.peer.request(OrderStatusQuery(cl_ord_ids=chunk), got_status, timeout)
+
+        def got_status(reply: Envelope | None) -> None:
+            if reply is None or not isinstance(reply.body, OrderStatusAnswer):
+                return failed(_why(reply))
+            view["status"].update({o.cl_ord_id: o for o in reply.body.orders})
+            view["unknown"].update(reply.body.unknown)
+            next_status()
+
+        def got_positions(reply: Envelope | None) -> None:
+            if reply is None or not isinstance(reply.body, Positions):
+                return failed(_why(reply))
+            self._finish(view, reply.body, on_plan, dry_run)
+
+        self.peer.request(OpenOrdersRequest(), got_open, timeout)
+
+    def _finish(
+        self,
+        view: dict[str, Any],
+        venue_positions: Positions,
+        on_plan: Callable[[Plan], None] | None,
+        dry_run: bool,
+    ) -> None:
+        book = self.oms.book
+        open_orders: list[VenueOrder] = view["open"]
+        plan = plan_reconciliation(
+            self.venue,
+            book.orders(self.venue),
+            open_orders,
+            view["status"],
+            view["unknown"],
+            local_positions={p.symbol: p.qty for p in book.positions(self.venue)},
+            venue_positions={p.symbol: p.qty for p in venue_positions.positions},
+            unmatched_fills=book.unmatched_fills(self.venue),
+            now_ns=time.time_ns(),
+        )
+        if on_plan is not None:
+            on_plan(plan)
+        if dry_run:
+            return
+        self.oms.apply_reconcile_plan(self, plan)
+        self.reconciling = False
+        if self.rerun:
+            self.rerun = False
+            self.start_reconcile()
+            return
+        if self.state is VenueConnState.CONNECTED:
+            self.reconciled = True
+            first = not self.ever_reconciled
+            self.ever_reconciled = True
+            for msg in book.pending_venue_requests(self.venue):
+                order = book.find(self.venue, msg.cl_ord_id) or book.find(self.venue, getattr(msg, "orig_cl_ord_id", ""))
+                if order is not None:
+                    self.enqueue(order.client_order_id)
+            self.oms.on_venue_reconciled(self, plan, first)
+            self.dispatch()
+
+
+def _why(reply: Envelope | None) -> str:
+    if reply is None:
+        return "no answer from the connector"
+    if isinstance(reply.body, RequestRejected):
+        return f"{reply.body.code.value}: {reply.body.reason}"
+    return f"unexpected reply {reply.type}"
