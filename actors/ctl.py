@@ -7,8 +7,10 @@ otherwise a readable table.
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import zmq
@@ -25,11 +27,27 @@ class ControlUnavailable(TradePulseError):
     """No supervisor answered on the control socket in time."""
 
 
+def _nobody_listening(path: Path) -> bool:
+    """A socket file left by a stopped or killed supervisor refuses connections at once;
+    without this check the request would wait its whole timeout for an answer."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False  # let the real request try and report
+    finally:
+        probe.close()
+    return False
+
+
 def control_request(
     cfg: SystemConfig, command: str, args: dict[str, Any] | None = None, timeout_s: float = 10.0
 ) -> ControlReply:
     """Send one control command to the running supervisor and wait for its reply."""
-    if not (cfg.runtime_path / "control.sock").exists():
+    path = cfg.runtime_path / "control.sock"
+    if not path.exists() or _nobody_listening(path):
         raise ControlUnavailable(f"no supervisor running for state dir {cfg.state_path}")
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     sock = ctx.socket(zmq.DEALER)

@@ -198,6 +198,10 @@ class OmsActor(Actor):
         elif isinstance(body, GetPositions):
             views = [p.view() for p in self.book.positions(body.venue)]
             self.after_commit(lambda: reply(Positions(source="oms", venue=body.venue, positions=views)))
+        elif isinstance(body, StreamEvent):
+            # risk / heartbeat / connectors publish through the OMS's one client stream
+            self.publish_stream(body.event, {**body.data, "source": env.sender})
+            reply(Ack(ref=env.msg_id))
         elif isinstance(body, SnapshotRequest):
             self.after_commit(lambda: reply(Snapshot(event_seq=self.event_seq, orders=[o.view() for o in self.book.orders()])))
         else:
