@@ -321,6 +321,22 @@ class Actor:
             self.log.warning("bad_message", source=source, error=str(exc))
             return None
 
+    def crash_point(self, name: str) -> None:
+        """Fault injection for crash-point tests: `TP_FAULT_CRASH_AT=oms:after_journal_before_send`
+        (comma-separated `actor:point`) kills this process with SIGKILL the first time it
+        passes the named point (a marker file in the state dir makes it fire once)."""
+        spec = os.environ.get("TP_FAULT_CRASH_AT")
+        if not spec or f"{self.actor_id}:{name}" not in spec.split(","):
+            return
+        marker = self.cfg.state_path / "faults" / f"{self.actor_id}.{name}.fired"
+        if marker.exists():
+            return
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(str(os.getpid()))
+        self.log.error("injected_crash", point=name)
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
     def request_stop(self, reason: str) -> None:
         if not self._stopping:
             self._stopping = True

@@ -131,6 +131,8 @@ class OmsActor(Actor):
                 self.event_seq += 1
                 self._publish(OrderEvent(event_seq=self.event_seq, order=order.view(), fill_qty=fq, fill_px=fpx))
         actions, self._after_commit = self._after_commit, []
+        if actions:
+            self.crash_point("after_journal_before_send")
         for fn in actions:
             fn()
 
@@ -319,6 +321,10 @@ class OmsActor(Actor):
 
     def _on_exec(self, report: ExecReport, reply: Replier) -> None:
         outcome = self.record(self.book.apply_exec(report, time.time_ns()))
+        if outcome.applied and outcome.order is not None and outcome.fill_qty:
+            if outcome.order.status is OrderStatus.PARTIALLY_FILLED:
+                self.journal.commit()
+                self.crash_point("between_partial_fills")
         if outcome.kind == "refused":
             self.log.warning("exec_refused", exec_id=report.exec_id, cl_ord_id=report.cl_ord_id, reason=outcome.reason, venue=report.venue)
         order = outcome.order
@@ -331,7 +337,10 @@ class OmsActor(Actor):
     def apply_reconcile_plan(self, link: VenueLink, plan: Plan) -> None:
         summary = plan.summary()
         self.log.info("reconcile_plan", **summary)
-        for action, outcome in apply_plan(self.book, plan, time.time_ns()):
+        for i, (action, outcome) in enumerate(apply_plan(self.book, plan, time.time_ns())):
+            if i == len(plan.actions) // 2 and plan.changes:
+                self.journal.commit()
+                self.crash_point("during_reconciliation")
             metrics.RECONCILE_ACTIONS.labels(venue=link.venue, action=action.name).inc()
             if isinstance(action, Escalate):
                 self.log.error("reconcile_escalation", venue=link.venue, reason=action.reason, detail=action.detail, client_order_id=action.client_order_id)

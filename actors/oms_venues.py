@@ -100,6 +100,7 @@ class VenueLink:
             else:
                 continue  # resolved meanwhile (e.g. by reconciliation)
             self.in_flight[coid] = msg.cl_ord_id
+            self.oms.crash_point("before_send")
             self.peer.request(
                 msg,
                 lambda reply, coid=coid, kind=msg.type: self._on_sent(coid, kind, reply),
@@ -109,6 +110,7 @@ class VenueLink:
 
     def _on_sent(self, coid: str, kind: str, reply: Envelope | None) -> None:
         self.in_flight.pop(coid, None)
+        self.oms.crash_point("after_send_before_ack")
         if reply is not None and isinstance(reply.body, Ack):
             return
         if reply is not None and isinstance(reply.body, RequestRejected) and reply.body.code is ErrorCode.VENUE_DOWN:
