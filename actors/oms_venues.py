@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from actors.oms import OmsActor
 
 _STATUS_CHUNK = 2000
+_RETRY_S = 1.0
 
 
 class VenueLink:
@@ -146,16 +147,22 @@ class VenueLink:
         view: dict[str, Any] = {}
 
         def failed(why: str) -> None:
-            self.log.warning("reconcile_failed", reason=why)
-            if not dry_run:
-                self.reconciling = False
-                self.rerun = False
+            self.log.warning("reconcile_failed", reason=why, state=self.state.value)
             if on_plan is not None:
-                on_plan(Plan(venue=self.venue, actions=()))  # type: ignore[call-arg]
+                on_plan(Plan(venue=self.venue, actions=()))
+            if dry_run:
+                return
+            self.reconciling = False
+            self.rerun = False
+            if self.state is VenueConnState.CONNECTED:
+                self.oms.call_later(_RETRY_S, self._retry_reconcile)
 
         def got_open(reply: Envelope | None) -> None:
             if reply is None or not isinstance(reply.body, OpenOrders):
                 return failed(_why(reply))
+            if self.state is not VenueConnState.CONNECTED and not dry_run:
+                # it answered, so it is logged on: no need to wait for its state message
+                self.state, self.connector_epoch = VenueConnState.CONNECTED, reply.epoch
             view["open"] = reply.body.orders
             ids = status_query_ids(self.oms.book.orders(self.venue), reply.body.orders)
             view["status"], view["unknown"], view["todo"] = {}, set(), [
@@ -224,6 +231,11 @@ class VenueLink:
                     self.enqueue(order.client_order_id)
             self.oms.on_venue_reconciled(self, plan, first)
             self.dispatch()
+
+
+    def _retry_reconcile(self) -> None:
+        if self.state is VenueConnState.CONNECTED and not self.reconciled and not self.reconciling:
+            self.start_reconcile()
 
 
 def _why(reply: Envelope | None) -> str:
