@@ -1,0 +1,46 @@
+"""The embedded simulated venue: the pure core (matching engine, synthetic market maker,
+crash-safe store) that the venue process wraps with a FIX 4.4 acceptor.
+
+    store = SimStore.open(state_dir)          # flock; replays the log
+    venue = Venue(name, sim_cfg, store, seed)  # rebuilt exactly as it was
+    events = venue.new_order(...)              # persisted (page cache) before returned
+    store.sync()                               # fsync, batched by the caller
+    inspect(state_dir)                         # read-only ground truth, JSON-serialisable
+"""
+
+from actors.venues.sim.engine import Venue
+from actors.venues.sim.model import (
+    NO_ORDER_ID,
+    STATUS_EXEC_ID,
+    CancelReject,
+    CxlRejReason,
+    CxlRejResponseTo,
+    Event,
+    ExecEvent,
+    ExecType,
+    Fill,
+    Order,
+    OrdRejReason,
+    OrdStatus,
+    Position,
+)
+from actors.venues.sim.store import SimStore, inspect
+
+__all__ = [
+    "NO_ORDER_ID",
+    "STATUS_EXEC_ID",
+    "CancelReject",
+    "CxlRejReason",
+    "CxlRejResponseTo",
+    "Event",
+    "ExecEvent",
+    "ExecType",
+    "Fill",
+    "Order",
+    "OrdRejReason",
+    "OrdStatus",
+    "Position",
+    "SimStore",
+    "Venue",
+    "inspect",
+]
