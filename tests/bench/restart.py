@@ -1,0 +1,240 @@
+"""Restart speed: crash -> READY and crash -> first reply to a connected peer, next to the raw
+floor measured in the same run (a bare `python -c pass` spawn, a zmq ipc round trip).
+
+One real system is started; one actor (TP_BENCH_ACTOR, default `risk`) is killed with
+SIGKILL ~30 times. For each kill:
+- crash -> READY: the supervisor's own figure (`actor_ready` log field `restart_s`: exit seen
+  through SIGCHLD -> READY received), and kill sent -> READY logged (wall clock, so it also
+  counts the exit detection);
+- crash -> first reply: a DEALER connected to the actor's ROUTER keeps sending a request
+  (one every ms) from the kill on; the first reply from the new incarnation (a
+  RequestRejected from the base actor counts) stops the clock.
+The issue's target: crash -> READY <= 25 ms median.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from typing import Any
+
+import zmq
+
+from actors.base import tune_socket
+from protocol.codec import Sender, decode, encode
+from protocol.messages import Ack
+from tests.bench._stats import describe
+from tests.helpers import SystemUnderTest, metric_value
+
+KILLS = int(os.environ.get("TP_BENCH_KILLS", "30"))
+TARGET = os.environ.get("TP_BENCH_ACTOR", "risk")
+TARGET_CRASH_TO_READY_MS = 25.0
+SPAWN_SAMPLES = 20
+ROUNDTRIPS = 2000
+STABLE_S = 0.12  # > reset_after_s: every kill is a first attempt (no backoff growth)
+CONFIG = {
+    "supervisor": {
+        "restart": {"max_restarts": 10_000, "window_s": 60.0, "reset_after_s": 0.1}
+    }
+}
+
+_ECHO = """
+import sys, zmq
+ctx = zmq.Context(); s = ctx.socket(zmq.ROUTER); s.setsockopt(zmq.LINGER, 0); s.bind(sys.argv[1])
+print("ready", flush=True)
+while True:
+    frames = s.recv_multipart()
+    if frames[-1] == b"quit":
+        break
+    s.send_multipart(frames)
+"""
+
+
+def spawn_floor_s() -> list[float]:
+    """Wall time of `python -c pass` with this interpreter, N times."""
+    samples = []
+    for _ in range(SPAWN_SAMPLES):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def zmq_roundtrip_s() -> list[float]:
+    """DEALER -> ROUTER echo in another process over ipc://, one message in flight."""
+    tmp = tempfile.mkdtemp(prefix="tpb", dir="/tmp")
+    endpoint = f"ipc://{tmp}/echo.sock"
+    echo = subprocess.Popen([sys.executable, "-c", _ECHO, endpoint], stdout=subprocess.PIPE, text=True)
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    tune_socket(sock)
+    try:
+        assert echo.stdout is not None and echo.stdout.readline().strip() == "ready"
+        sock.connect(endpoint)
+        payload = b"x" * 200  # about the size of a small envelope
+        samples = []
+        for i in range(ROUNDTRIPS + 100):
+            start = time.perf_counter()
+            sock.send(payload)
+            if not sock.poll(5000):
+                raise RuntimeError("echo did not answer")
+            sock.recv()
+            if i >= 100:  # warm-up
+                samples.append(time.perf_counter() - start)
+        sock.send(b"quit")
+        echo.wait(timeout=5)
+        return samples
+    finally:
+        sock.close(0)
+        ctx.term()
+        if echo.poll() is None:
+            echo.kill()
+            echo.wait()
+        if echo.stdout is not None:
+            echo.stdout.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _Peer:
+    """A DEALER on the target's ROUTER that sends `Ack` requests (the base actor rejects them:
+    any reply proves the actor serves)."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        tune_socket(self.sock)
+        self.sock.connect(endpoint)
+        self.sender = Sender("bench-peer", 1)
+
+    def send(self) -> None:
+        try:
+            self.sock.send_multipart(encode(self.sender.envelope(Ack(ref="probe"))), zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+
+    def request_s(self) -> float:
+        start = time.perf_counter()
+        self.send()
+        if not self.sock.poll(5000):
+            raise RuntimeError("no reply")
+        self.sock.recv_multipart()
+        return time.perf_counter() - start
+
+    def first_reply_not_from(self, old_epoch: int, timeout_s: float = 10.0) -> float:
+        """Keep sending until a reply from another epoch arrives; its monotonic time."""
+        deadline = time.monotonic() + timeout_s
+        next_send = 0.0
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            if now >= next_send:
+                self.send()
+                next_send = now + 0.001
+            if self.sock.poll(1):
+                while True:
+                    try:
+                        frames = self.sock.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    if decode(frames).epoch != old_epoch:
+                        return time.monotonic()
+        raise RuntimeError(f"no reply from a new incarnation within {timeout_s} s")
+
+    def drain(self) -> None:
+        while self.sock.poll(20):
+            self.sock.recv_multipart()
+
+    def close(self) -> None:
+        self.sock.close(0)
+        self.ctx.term()
+
+
+def _ts(event: dict[str, Any]) -> float:
+    return datetime.fromisoformat(str(event["ts"]).replace("Z", "+00:00")).timestamp()
+
+
+def restarts(sut: SystemUnderTest) -> dict[str, Any]:
+    actor = sut.actor(TARGET)
+    peer = _Peer(actor["endpoints"]["router"])
+    restart_s: list[float] = []
+    kill_to_ready_s: list[float] = []
+    kill_to_reply_s: list[float] = []
+    attempts: list[int] = []
+    try:
+        steady = [peer.request_s() for _ in range(500)]
+        for _ in range(KILLS):
+            time.sleep(STABLE_S)  # pacing, not synchronisation: let the backoff reset
+            actor = sut.actor(TARGET)
+            peer.drain()
+            mark = sut.mark()
+            killed_wall, killed = time.time(), time.monotonic()
+            os.kill(actor["pid"], signal.SIGKILL)
+            replied = peer.first_reply_not_from(actor["epoch"])
+            ready = sut.wait_event("actor_ready", since=mark, child=TARGET, timeout_s=10.0)
+            restarting = sut.wait_event("actor_restarting", since=mark, child=TARGET, timeout_s=1.0)
+            restart_s.append(float(ready["restart_s"]))
+            kill_to_ready_s.append(_ts(ready) - killed_wall)
+            kill_to_reply_s.append(replied - killed)
+            attempts.append(int(restarting["attempt"]))
+    finally:
+        peer.close()
+    text = sut.metrics_text()
+    count = metric_value(text, "tradepulse_actor_restart_seconds_count") or 0.0
+    total = metric_value(text, "tradepulse_actor_restart_seconds_sum") or 0.0
+    return {
+        "crash_to_ready_ms": describe(restart_s, scale=1e3) | {"source": "actor_ready.restart_s"},
+        "kill_to_ready_ms": describe(kill_to_ready_s, scale=1e3) | {"source": "kill sent -> actor_ready logged (wall clock)"},
+        "kill_to_first_reply_ms": describe(kill_to_reply_s, scale=1e3),
+        "steady_request_roundtrip_us": describe(steady, scale=1e6, digits=1),
+        "backoff_attempts": sorted(set(attempts)),
+        "histogram_mean_ms": round(total / count * 1e3, 3) if count else None,
+        "histogram_count": int(count),
+    }
+
+
+def run() -> dict[str, Any]:
+    spawn = describe(spawn_floor_s(), scale=1e3)
+    rtt = describe(zmq_roundtrip_s(), scale=1e6, digits=1)
+    sut = SystemUnderTest(overrides=CONFIG)
+    try:
+        sut.start(timeout_s=30.0)
+        measured = restarts(sut)
+        sut.stop()
+    finally:
+        sut.destroy()
+    median = measured["crash_to_ready_ms"]["median"]
+    return {
+        "actor": TARGET,
+        "kills": KILLS,
+        **measured,
+        "floor": {"python_spawn_ms": spawn, "zmq_ipc_roundtrip_us": rtt},
+        "ratio_crash_to_ready_vs_spawn": round(median / spawn["median"], 3),
+        "target_crash_to_ready_ms": TARGET_CRASH_TO_READY_MS,
+        "meets_target": median <= TARGET_CRASH_TO_READY_MS,
+        "host": {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()},
+        "ts": datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+
+
+def summary(r: dict[str, Any]) -> list[str]:
+    def line(label: str, d: dict[str, Any], unit: str) -> str:
+        return f"{label:<34} median {d['median']:>8} {unit}  p90 {d['p90']:>8} {unit}  (n={d['n']})"
+
+    return [
+        f"actor {r['actor']}, {r['kills']} x kill -9",
+        line("crash -> READY (supervisor)", r["crash_to_ready_ms"], "ms"),
+        line("kill -> READY (wall clock)", r["kill_to_ready_ms"], "ms"),
+        line("kill -> first reply to a peer", r["kill_to_first_reply_ms"], "ms"),
+        line("floor: python -c pass spawn", r["floor"]["python_spawn_ms"], "ms"),
+        line("floor: zmq ipc round trip", r["floor"]["zmq_ipc_roundtrip_us"], "us"),
+        line("steady request to the actor", r["steady_request_roundtrip_us"], "us"),
+        f"crash -> READY / spawn floor: {r['ratio_crash_to_ready_vs_spawn']}"
+        f"  (target <= {r['target_crash_to_ready_ms']} ms median: "
+        f"{'met' if r['meets_target'] else 'NOT met'})",
+    ]
