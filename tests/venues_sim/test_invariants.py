@@ -53,7 +53,7 @@ def _run(sim: Sim, op: tuple[Any, ...]) -> list[Any]:
     return sim.venue.mass_cancel(sim.clock())
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(_ops)
 def test_reports_add_up_and_restart_changes_nothing(ops: list[tuple[Any, ...]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 
-from actors.venues.sim import SimStore, Venue, inspect
+from actors.venues.sim import (
+    STATUS_EXEC_ID,
+    ExecEvent,
+    SimStore,
+    Venue,
+    exec_seq,
+    inspect,
+    replay_events,
+)
 from actors.venues.sim.store import LOG_NAME
 from protocol.exceptions import JournalCorrupt, StateDirLocked
 from tests.helpers import REPO_ROOT
@@ -24,20 +32,22 @@ from tests.venues_sim.support import D, Sim, execs, sim_cfg, state
 MakeSim = Callable[..., Sim]
 
 
-def scenario(sim: Sim) -> None:
+def scenario(sim: Sim) -> list[Any]:
     """Fills against quotes and against the client's own orders, orders resting at one
     price in time order, a replace, a cancel, rejects, and liquidity steps."""
-    sim.order("b1", "BUY", 150, "100.01")  # 100 filled, 50 rest at 100.01
-    sim.order("b2", "BUY", 40, "99.95", tif="GTC")
-    sim.order("b3", "BUY", 30, "99.95")  # behind b2
-    sim.order("s1", "SELL", 20, "100.50", tif="GTC")
-    sim.replace("s1r", "s1", 25, "100.40")
-    sim.order("m1", "SELL", 120)  # b1's 50 at 100.01, then the market maker
-    sim.order("b4", "BUY", 10, "99.90")
-    sim.cancel("c4", "b4")
-    sim.order("b1", "BUY", 1, "99")  # duplicate
-    sim.order("x1", "BUY", 1, "99", symbol="ZZZ")
-    sim.steps(40)
+    return [
+        *sim.order("b1", "BUY", 150, "100.01"),  # 100 filled, 50 rest at 100.01
+        *sim.order("b2", "BUY", 40, "99.95", tif="GTC"),
+        *sim.order("b3", "BUY", 30, "99.95"),  # behind b2
+        *sim.order("s1", "SELL", 20, "100.50", tif="GTC"),
+        *sim.replace("s1r", "s1", 25, "100.40"),
+        *sim.order("m1", "SELL", 120),  # b1's 50 at 100.01, then the market maker
+        *sim.order("b4", "BUY", 10, "99.90"),
+        *sim.cancel("c4", "b4"),
+        *sim.order("b1", "BUY", 1, "99"),  # duplicate
+        *sim.order("x1", "BUY", 1, "99", symbol="ZZZ"),
+        *sim.steps(40),
+    ]
 
 
 def after(sim: Sim) -> list[Any]:
@@ -375,4 +385,16 @@ def test_restart_with_20k_orders_takes_under_a_second(tmp_path: Path) -> None:
         assert len(venue.open_orders()) == 2000
     finally:
         store.close()
-    assert elapsed_s < 1.0
+    assert elapsed_s < 1.0, f"replay took {elapsed_s:.2f} s"
+
+
+def test_reports_are_rebuilt_exactly_from_the_log(make_sim: MakeSim) -> None:
+    """`replay_events` rebuilds every execution report the venue handed out, field for
+    field, so a restarted shell can re-send what its FIX store never got."""
+    sim = make_sim()
+    handed_out = [e for e in [*scenario(sim), *after(sim)] if isinstance(e, ExecEvent)]
+    assert len(handed_out) > 20
+    assert replay_events(sim.state_dir) == handed_out
+    cut = exec_seq(handed_out[9].exec_id)
+    assert cut == 10 and replay_events(sim.state_dir, cut) == handed_out[10:]
+    assert exec_seq(STATUS_EXEC_ID) == 0

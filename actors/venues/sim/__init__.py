@@ -6,6 +6,7 @@ crash-safe store) that the venue process wraps with a FIX 4.4 acceptor.
     events = venue.new_order(...)              # persisted (page cache) before returned
     store.sync()                               # fsync, batched by the caller
     inspect(state_dir)                         # read-only ground truth, JSON-serialisable
+    replay_events(state_dir, after_exec_seq)   # reports persisted but perhaps never sent
 """
 
 from actors.venues.sim.engine import Venue
@@ -24,7 +25,7 @@ from actors.venues.sim.model import (
     OrdStatus,
     Position,
 )
-from actors.venues.sim.store import SimStore, inspect
+from actors.venues.sim.store import SimStore, exec_seq, inspect, replay_events
 
 __all__ = [
     "NO_ORDER_ID",
@@ -42,5 +43,7 @@ __all__ = [
     "Position",
     "SimStore",
     "Venue",
+    "exec_seq",
     "inspect",
+    "replay_events",
 ]

@@ -22,22 +22,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from actors.venues.sim.ledger import (
-    Ledger,
-    OrderState,
-    Record,
-    dec_str,
-    exec_event,
-    opposite,
-    parse_decimal,
-    parse_enum,
-)
+from actors.venues.sim.ledger import Ledger
 from actors.venues.sim.liquidity import LadderSpec, next_reference, on_grid
 from actors.venues.sim.matching import plan_match, plan_sweep
 from actors.venues.sim.model import (
     NO_ORDER_ID,
     STATUS_EXEC_ID,
-    ZERO,
     CancelReject,
     CxlRejReason,
     CxlRejResponseTo,
@@ -50,6 +40,15 @@ from actors.venues.sim.model import (
     Position,
     order_problem,
     orderless_event,
+)
+from actors.venues.sim.orders import (
+    OrderState,
+    Record,
+    dec_str,
+    exec_event,
+    opposite,
+    parse_decimal,
+    parse_enum,
 )
 from actors.venues.sim.store import SimStore
 from protocol.config import SimCfg
@@ -81,9 +80,7 @@ class Venue:
         refs = {s: on_grid(p, cfg.tick_size) for s, p in cfg.reference_prices.items()}
         self.symbols = frozenset(refs)
         self._ledger = Ledger(refs, spec)
-        for txn in store.replay():
-            for rec in txn:
-                self._ledger.apply(rec)
+        self._ledger.apply_all(store.replay())
 
     # ------------------------------------------------------------------ order entry
 
@@ -116,12 +113,8 @@ class Venue:
             px = None
         if not cl or cl in self._ledger.by_cl:
             why = OrdRejReason.DUPLICATE_ORDER if cl else OrdRejReason.OTHER
-            x = self._ledger.last_exec + 1
             text = "duplicate ClOrdID" if cl else "missing ClOrdID"
-            self._apply(op, {"t": "drej", "cl": cl, "why": int(why), "text": text, "x": x})
-            op.events.append(
-                orderless_event(self._ledger.exec_id(x), ExecType.REJECTED, cl, text, why, now_ns)
-            )
+            self._emit(op, {"t": "drej", "cl": cl, "why": int(why), "text": text})
             return self._commit(op)
         rec: Record = {
             "oid": self._ledger.last_oid + 1, "cl": cl, "sym": sym,
@@ -135,10 +128,12 @@ class Venue:
             invalid = OrdRejReason.OTHER, force_reject
         if invalid is not None:
             rec.update(t="rej", why=int(invalid[0]), text=invalid[1])
-            self._emit(op, rec, ExecType.REJECTED)
+            self._emit(op, rec)
         else:
             rec.update(t="acc", prio=self._ledger.last_prio + 1)
-            self._execute(op, self._emit(op, rec, ExecType.NEW))
+            o = self._emit(op, rec)
+            assert o is not None
+            self._execute(op, o)
         return self._commit(op)
 
     def cancel(
@@ -200,12 +195,13 @@ class Venue:
         qty_eff = max(q, o.cum_qty)
         loses_priority = t is not o.ord_type or px != o.price or qty_eff > o.order_qty
         rec: Record = {
-            "t": "rep", "oid": o.oid, "cl": cl_ord_id, "qty": str(qty_eff), "px": dec_str(px),
+            "t": "rep", "oid": o.oid, "cl": cl_ord_id, "orig": orig_cl_ord_id,
+            "qty": str(qty_eff), "px": dec_str(px),
             "typ": t.value, "tif": tf.value,
             "prio": self._ledger.last_prio + 1 if loses_priority else o.prio,
         }  # fmt: skip
-        text = "" if q > o.cum_qty else "replaced qty at or below cum qty: order done"
-        self._emit(op, rec, ExecType.REPLACED, orig=orig_cl_ord_id, text=text)
+        rec["text"] = "" if q > o.cum_qty else "replaced qty at or below cum qty: order done"
+        self._emit(op, rec)
         if o.status.is_open:
             self._execute(op, o)
         return self._commit(op)
@@ -379,38 +375,25 @@ class Venue:
         self, op: _Op, o: OrderState, qty: Decimal, px: Decimal, level: Decimal | None
     ) -> None:
         rec = {"t": "fill", "oid": o.oid, "q": str(qty), "px": str(px), "lvl": dec_str(level)}
-        self._emit(op, rec, ExecType.TRADE, last_qty=qty, last_px=px)
+        self._emit(op, rec)
 
     def _end(
         self, op: _Op, o: OrderState, st: OrdStatus, text: str, cl: str = "", orig: str = ""
     ) -> None:
-        rec = {"t": "end", "oid": o.oid, "st": st.value, "cl": cl, "text": text}
-        self._emit(op, rec, ExecType(st.value), orig=orig, text=text)
+        rec = {"t": "end", "oid": o.oid, "st": st.value, "cl": cl, "orig": orig, "text": text}
+        self._emit(op, rec)
 
     def _apply(self, op: _Op, rec: Record) -> OrderState | None:
         rec["ts"] = op.ts
         op.txn.append(rec)
         return self._ledger.apply(rec)
 
-    def _emit(
-        self,
-        op: _Op,
-        rec: Record,
-        exec_type: ExecType,
-        *,
-        orig: str = "",
-        text: str = "",
-        last_qty: Decimal = ZERO,
-        last_px: Decimal = ZERO,
-    ) -> OrderState:
-        """Apply an order record that produces one execution, and queue that execution."""
-        rec["x"] = x = self._ledger.last_exec + 1
+    def _emit(self, op: _Op, rec: Record) -> OrderState | None:
+        """Apply a record that produces one execution report, and queue that report."""
+        rec["x"] = self._ledger.last_exec + 1
         o = self._apply(op, rec)
-        assert o is not None
-        exec_id = self._ledger.exec_id(x)
-        event = exec_event(
-            o, exec_type, exec_id, op.ts, orig=orig, text=text, last_qty=last_qty, last_px=last_px
-        )
+        event = self._ledger.event(rec, o)
+        assert event is not None
         op.events.append(event)
         return o
 

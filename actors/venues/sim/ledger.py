@@ -20,12 +20,7 @@ event the record produced; `ts` is the caller's nanosecond clock):
 
 from __future__ import annotations
 
-import bisect
-from collections import deque
-from collections.abc import Iterator
-from decimal import Context, Decimal, InvalidOperation
-from enum import Enum
-from typing import Any, TypeVar
+from decimal import Decimal
 
 from actors.venues.sim.liquidity import Ladder, LadderSpec
 from actors.venues.sim.model import (
@@ -37,127 +32,18 @@ from actors.venues.sim.model import (
     OrdRejReason,
     OrdStatus,
     Position,
+    orderless_event,
+)
+from actors.venues.sim.orders import (
+    CTX,
+    OrderState,
+    Record,
+    SideBook,
+    dec,
+    exec_event,
+    opposite,
 )
 from protocol.messages import OrdType, Side, TimeInForce
-
-Record = dict[str, Any]
-E = TypeVar("E", bound=Enum)
-_CTX = Context(prec=28)  # explicit, so a caller's decimal context never changes our numbers
-
-
-def opposite(side: Side) -> Side:
-    return Side.SELL if side is Side.BUY else Side.BUY
-
-
-def parse_enum(cls: type[E], value: object) -> E | None:
-    """`cls(value)`, or None if `value` is not one of its values."""
-    try:
-        return cls._value2member_map_.get(value)  # type: ignore[return-value]
-    except TypeError:  # unhashable
-        return None
-
-
-def parse_decimal(value: object) -> Decimal | None:
-    """A finite Decimal from a Decimal, int or str; None for anything else."""
-    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
-        return None
-    try:
-        d = Decimal(value)
-    except (InvalidOperation, ValueError):
-        return None
-    return d if d.is_finite() else None
-
-
-def dec_str(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _dec(value: str | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
-
-
-class OrderState:
-    """One order's mutable state; read it through `Ledger.view()`."""
-
-    __slots__ = (
-        "oid", "order_id", "chain", "symbol", "side", "ord_type", "tif", "order_qty", "price",
-        "status", "cum_qty", "notional", "prio", "received_ns", "fills", "execs", "text",
-        "rej_reason", "book_px",
-    )  # fmt: skip
-
-    def __init__(self, rec: Record, order_id: str, status: OrdStatus) -> None:
-        self.oid: int = rec["oid"]
-        self.order_id = order_id
-        self.chain: list[str] = [rec["cl"]]
-        self.symbol: str = rec["sym"]
-        self.side: Side | None = parse_enum(Side, rec["side"])
-        self.ord_type: OrdType | None = parse_enum(OrdType, rec["typ"])
-        self.tif: TimeInForce | None = parse_enum(TimeInForce, rec["tif"])
-        self.order_qty: Decimal = _dec(rec["qty"]) or ZERO
-        self.price: Decimal | None = _dec(rec["px"])
-        self.status = status
-        self.cum_qty = ZERO
-        self.notional = ZERO
-        self.prio: int = rec.get("prio", 0)
-        self.received_ns: int = rec["ts"]
-        self.fills: list[tuple[int, Decimal, Decimal, int]] = []  # exec seq, qty, px, ts
-        self.execs: list[tuple[int, ExecType]] = []
-        self.text: str = rec.get("text", "")
-        self.rej_reason = OrdRejReason(rec["why"]) if "why" in rec else None
-        self.book_px: Decimal | None = None  # the price level it rests at, None if not resting
-
-    @property
-    def cl_ord_id(self) -> str:
-        return self.chain[-1]
-
-    @property
-    def leaves_qty(self) -> Decimal:
-        return self.order_qty - self.cum_qty if self.status.is_open else ZERO
-
-    @property
-    def avg_px(self) -> Decimal:
-        return _CTX.divide(self.notional, self.cum_qty) if self.cum_qty else ZERO
-
-
-class SideBook:
-    """The client's resting limit orders on one side of one symbol, price-time priority."""
-
-    __slots__ = ("side", "levels", "prices")
-
-    def __init__(self, side: Side) -> None:
-        self.side = side
-        self.levels: dict[Decimal, deque[OrderState]] = {}
-        self.prices: list[Decimal] = []  # ascending
-
-    def add(self, o: OrderState, price: Decimal) -> None:
-        level = self.levels.get(price)
-        if level is None:
-            level = self.levels[price] = deque()
-            bisect.insort(self.prices, price)
-        level.append(o)
-        o.book_px = price
-
-    def remove(self, o: OrderState) -> None:
-        price = o.book_px
-        assert price is not None
-        level = self.levels[price]
-        level.remove(o)
-        if not level:
-            del self.levels[price]
-            self.prices.remove(price)
-        o.book_px = None
-
-    def best(self) -> OrderState | None:
-        if not self.prices:
-            return None
-        return self.levels[self.prices[-1] if self.side is Side.BUY else self.prices[0]][0]
-
-    def ordered(self) -> Iterator[OrderState]:
-        """Every resting order, best first (price, then time); lazy, so do not change the
-        book while iterating."""
-        prices = reversed(self.prices) if self.side is Side.BUY else iter(self.prices)
-        for p in prices:
-            yield from self.levels[p]
 
 
 class _Pos:
@@ -174,7 +60,7 @@ class _Pos:
             self.sold += qty
         net, new = self.net, self.net + signed
         if net == ZERO or (net > ZERO) == (signed > ZERO):  # opening or adding
-            self.avg = _CTX.divide(self.avg * abs(net) + px * qty, abs(new))
+            self.avg = CTX.divide(self.avg * abs(net) + px * qty, abs(new))
         elif new == ZERO:
             self.avg = ZERO
         elif (new > ZERO) != (net > ZERO):  # flipped through flat
@@ -221,6 +107,11 @@ class Ledger:
 
     # ------------------------------------------------------------------ apply
 
+    def apply_all(self, txns: list[list[Record]]) -> None:
+        for txn in txns:
+            for rec in txn:
+                self.apply(rec)
+
     def apply(self, rec: Record) -> OrderState | None:
         """Apply one record; returns the order it touched (None for hdr/drej/tick)."""
         kind = rec["t"]
@@ -250,7 +141,7 @@ class Ledger:
             self._replace(o, rec)
         else:
             raise ValueError(f"unknown record kind {kind!r}")
-        o.execs.append((rec["x"], _EXEC_TYPE.get(kind) or ExecType(rec["st"])))
+        o.execs.append((rec["x"], _exec_type(rec)))
         self._sync(o)
         return o
 
@@ -262,7 +153,7 @@ class Ledger:
         o = OrderState(rec, f"{self.book_id}-O{rec['oid']:08d}", status)
         self.orders[o.oid] = o
         self.by_cl[o.cl_ord_id] = o
-        o.execs.append((rec["x"], ExecType.NEW if accepted else ExecType.REJECTED))
+        o.execs.append((rec["x"], _exec_type(rec)))
         self._sync(o)
         return o
 
@@ -285,7 +176,7 @@ class Ledger:
     def _replace(self, o: OrderState, rec: Record) -> None:
         self._add_cl(o, rec["cl"])
         o.order_qty = Decimal(rec["qty"])
-        o.price = _dec(rec["px"])
+        o.price = dec(rec["px"])
         o.ord_type = OrdType(rec["typ"])
         o.tif = TimeInForce(rec["tif"])
         if o.cum_qty >= o.order_qty:
@@ -350,6 +241,22 @@ class Ledger:
             fills=tuple(Fill(self.exec_id(x), q, p, ts) for x, q, p, ts in o.fills),
         )
 
+    def event(self, rec: Record, o: OrderState | None) -> ExecEvent | None:
+        """The execution report a just-applied record produced (None for hdr and tick):
+        built from the record and the order's state after it, so live and replay agree."""
+        kind = rec["t"]
+        if kind in ("hdr", "tick"):
+            return None
+        exec_id, ts = self.exec_id(rec["x"]), rec["ts"]
+        if o is None:
+            why = OrdRejReason(rec["why"])
+            return orderless_event(exec_id, ExecType.REJECTED, rec["cl"], rec["text"], why, ts)
+        if kind == "fill":
+            qty, px = Decimal(rec["q"]), Decimal(rec["px"])
+            return exec_event(o, ExecType.TRADE, exec_id, ts, last_qty=qty, last_px=px)
+        orig, text = rec.get("orig", ""), rec.get("text", "")
+        return exec_event(o, _exec_type(rec), exec_id, ts, orig=orig, text=text)
+
     def positions(self) -> dict[str, Position]:
         return {
             s: Position(s, p.net, p.avg, p.bought, p.sold)
@@ -357,41 +264,15 @@ class Ledger:
         }
 
 
-_EXEC_TYPE = {"fill": ExecType.TRADE, "rep": ExecType.REPLACED}  # "end": its status
+_EXEC_TYPES = {
+    "acc": ExecType.NEW,
+    "rej": ExecType.REJECTED,
+    "drej": ExecType.REJECTED,
+    "fill": ExecType.TRADE,
+    "rep": ExecType.REPLACED,
+}
 
 
-def exec_event(
-    o: OrderState,
-    exec_type: ExecType,
-    exec_id: str,
-    ts: int,
-    *,
-    orig: str = "",
-    text: str = "",
-    last_qty: Decimal = ZERO,
-    last_px: Decimal = ZERO,
-) -> ExecEvent:
-    """An execution report of `o` as it stands now."""
-    rejected = o.status is OrdStatus.REJECTED
-    return ExecEvent(
-        exec_id=exec_id,
-        order_id=o.order_id,
-        cl_ord_id=o.cl_ord_id,
-        orig_cl_ord_id=orig,
-        exec_type=exec_type,
-        ord_status=o.status,
-        symbol=o.symbol,
-        side=o.side,
-        ord_type=o.ord_type,
-        tif=o.tif,
-        order_qty=o.order_qty,
-        price=o.price,
-        last_qty=last_qty,
-        last_px=last_px,
-        cum_qty=o.cum_qty,
-        avg_px=o.avg_px,
-        leaves_qty=o.leaves_qty,
-        text=o.text if rejected else text,
-        ord_rej_reason=o.rej_reason if rejected else None,
-        transact_ns=ts,
-    )
+def _exec_type(rec: Record) -> ExecType:
+    """The ExecType of the report a record produced ("end": its status, 4 or C)."""
+    return _EXEC_TYPES.get(rec["t"]) or ExecType(rec["st"])

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from actors.venues.sim.ledger import OrderState, SideBook
 from actors.venues.sim.liquidity import Ladder, Quote, marketable
 from actors.venues.sim.model import ZERO
+from actors.venues.sim.orders import OrderState, SideBook
 from protocol.messages import Side
 
 

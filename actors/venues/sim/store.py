@@ -29,7 +29,9 @@ from typing import Any
 
 import msgpack
 
-from actors.venues.sim.ledger import Ledger, Record, dec_str
+from actors.venues.sim.ledger import Ledger
+from actors.venues.sim.model import ExecEvent
+from actors.venues.sim.orders import Record, dec_str
 from protocol.exceptions import JournalCorrupt, StateDirLocked
 
 LOG_NAME = "venue.log"
@@ -183,15 +185,38 @@ def _header(path: Path, txn: Txn) -> Record:
 def inspect(state_dir: Path) -> dict[str, Any]:
     """The venue's persisted state, read-only (safe while the venue runs or after it died):
     every order it ever received with its ClOrdID chain, status, fills and exec ids, the
-    rejects that created no order, and positions per symbol. Decimals are strings."""
+    rejects that created no order, and positions per symbol. Decimals are strings. A state
+    dir without a log reads as an empty venue."""
     scan = read_log(Path(state_dir) / LOG_NAME)
     ledger = Ledger({}, None)
-    for txn in scan.txns:
-        for rec in txn:
-            ledger.apply(rec)
+    ledger.apply_all(scan.txns)
     out = _dump(ledger)
     out["log"] = {"frames": len(scan.txns), "torn_bytes": scan.torn_bytes}
     return out
+
+
+def replay_events(state_dir: Path, after_exec_seq: int = 0) -> list[ExecEvent]:
+    """Every execution report the venue produced with an exec sequence number above
+    `after_exec_seq`, rebuilt exactly (same fields, same ExecIDs) from the log, read-only.
+    A restarted FIX shell re-sends those its own message store never got: the engine
+    persists before it returns, so reports can be persisted here but never sent."""
+    scan = read_log(Path(state_dir) / LOG_NAME)
+    ledger = Ledger({}, None)
+    events: list[ExecEvent] = []
+    for txn in scan.txns:
+        for rec in txn:
+            o = ledger.apply(rec)
+            if rec.get("x", 0) > after_exec_seq:
+                event = ledger.event(rec, o)
+                if event is not None:
+                    events.append(event)
+    return events
+
+
+def exec_seq(exec_id: str) -> int:
+    """The sequence number in one of this venue's ExecIDs (`<book>-E<seq>`); 0 for "0"."""
+    _, _, seq = exec_id.rpartition("-E")
+    return int(seq) if seq.isdigit() else 0
 
 
 def _dump(ledger: Ledger) -> dict[str, Any]:
