@@ -83,7 +83,9 @@ def start_system() -> Iterator[Callable[..., SystemUnderTest]]:
     every system started is killed (-9, whole tree) at teardown."""
     systems: list[SystemUnderTest] = []
 
-    def start(*, wait_ready: bool = True, timeout_s: float = 20.0, **kwargs: Any) -> SystemUnderTest:
+    def start(
+        *, wait_ready: bool = True, timeout_s: float = 20.0, **kwargs: Any
+    ) -> SystemUnderTest:
         sut = SystemUnderTest(**kwargs)
         systems.append(sut)
         return sut.start(wait_ready=wait_ready, timeout_s=timeout_s)

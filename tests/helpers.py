@@ -38,7 +38,7 @@ T = TypeVar("T")
 
 
 def eventually(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     timeout_s: float = 10.0,
     *,
     interval_s: float = 0.01,
@@ -73,7 +73,7 @@ def eventually(
 def process_alive(pid: int) -> bool:
     """True while `pid` runs (a zombie counts as dead)."""
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False
 
@@ -141,7 +141,9 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        return (
+            "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        )
     return json.dumps(str(value))  # Decimal and friends travel as strings
 
 
@@ -152,7 +154,9 @@ def _is_table_array(value: Any) -> bool:
 def to_toml(data: Mapping[str, Any], _prefix: str = "") -> str:
     """A small TOML writer for test configs: tables, arrays of tables, scalars, inline maps."""
     lines: list[str] = []
-    scalars = {k: v for k, v in data.items() if not isinstance(v, Mapping) and not _is_table_array(v)}
+    scalars = {
+        k: v for k, v in data.items() if not isinstance(v, Mapping) and not _is_table_array(v)
+    }
     for key, value in scalars.items():
         lines.append(f"{key} = {_toml_value(value)}")
     for key, value in data.items():
@@ -200,7 +204,6 @@ def make_config(
     return _deep_merge(base, overrides or {})
 
 
-
 # --------------------------------------------------------------------------- the system
 
 
@@ -222,7 +225,9 @@ class SystemUnderTest:
         self.state_dir = self.root / "state"
         self.runtime_dir = self.root / "rt"
         self.config_path = self.root / "config.toml"
-        self.config_path.write_text(to_toml(make_config(venues=venues, sim=sim, overrides=overrides)))
+        self.config_path.write_text(
+            to_toml(make_config(venues=venues, sim=sim, overrides=overrides))
+        )
         self.cfg: SystemConfig = load_config(
             self.config_path, state_dir=str(self.state_dir), runtime_dir=str(self.runtime_dir)
         )
@@ -254,7 +259,10 @@ class SystemUnderTest:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        for stream, sink in ((self.proc.stdout, self._on_stdout), (self.proc.stderr, self._on_stderr)):
+        for stream, sink in (
+            (self.proc.stdout, self._on_stdout),
+            (self.proc.stderr, self._on_stderr),
+        ):
             t = threading.Thread(target=self._pump, args=(stream, sink), daemon=True)
             t.start()
             self._threads.append(t)
@@ -284,7 +292,9 @@ class SystemUnderTest:
         try:
             code = self.proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"supervisor still running after {timeout_s} s\n{self.describe()}") from None
+            raise AssertionError(
+                f"supervisor still running after {timeout_s} s\n{self.describe()}"
+            ) from None
         self._join_pumps()
         return code
 
@@ -367,7 +377,7 @@ class SystemUnderTest:
     def metrics_text(self, timeout_s: float = 5.0) -> str:
         url = self.status()["metrics_url"]
         with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 - loopback
-            return resp.read().decode()
+            return str(resp.read().decode())
 
     def metric(self, name: str, **labels: str) -> float | None:
         """The value of one sample (sum over samples matching `labels`), or None if absent."""
@@ -409,13 +419,16 @@ class SystemUnderTest:
         with self._cond:
             return len(self.lines)
 
-    def events(self, name: str | None = None, *, since: int = 0, **match: Any) -> list[dict[str, Any]]:
+    def events(
+        self, name: str | None = None, *, since: int = 0, **match: Any
+    ) -> list[dict[str, Any]]:
         with self._cond:
             lines = self.lines[since:]
         return [
             e
             for e in lines
-            if (name is None or e.get("event") == name) and all(e.get(k) == v for k, v in match.items())
+            if (name is None or e.get("event") == name)
+            and all(e.get(k) == v for k, v in match.items())
         ]
 
     def wait_event(

@@ -68,7 +68,9 @@ def test_factor_one_is_constant_backoff() -> None:
 
 def test_default_rand_spreads_delays() -> None:
     """With the real random source, repeated calls differ but stay within the bounds."""
-    delays = [backoff_delay(4, initial_s=0.01, factor=2.0, max_s=1.0, jitter=0.5) for _ in range(200)]
+    delays = [
+        backoff_delay(4, initial_s=0.01, factor=2.0, max_s=1.0, jitter=0.5) for _ in range(200)
+    ]
     assert len(set(delays)) > 1
     assert all(0.04 <= d <= 0.12 for d in delays)
 
@@ -87,7 +89,9 @@ def test_backoff_bounds_hold_for_any_parameters(
 ) -> None:
     """0 <= delay <= max_s, and delay is within +/- jitter of min(max_s, initial*factor**(n-1))."""
     max_s = initial_s + max_extra_s
-    d = backoff_delay(attempt, initial_s=initial_s, factor=factor, max_s=max_s, jitter=jitter, rand=lambda: r)
+    d = backoff_delay(
+        attempt, initial_s=initial_s, factor=factor, max_s=max_s, jitter=jitter, rand=lambda: r
+    )
     try:
         base = min(max_s, initial_s * factor ** (attempt - 1))
     except OverflowError:
@@ -97,7 +101,9 @@ def test_backoff_bounds_hold_for_any_parameters(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(1, 60), st.floats(0.0, 1.0, exclude_max=True), st.floats(0.0, 1.0, exclude_max=True))
+@given(
+    st.integers(1, 60), st.floats(0.0, 1.0, exclude_max=True), st.floats(0.0, 1.0, exclude_max=True)
+)
 def test_backoff_is_monotonic_without_jitter(attempt: int, _r1: float, _r2: float) -> None:
     assert _delay(attempt, jitter=0.0) <= _delay(attempt + 1, jitter=0.0)
 
@@ -157,7 +163,9 @@ def test_tracker_slow_crash_rate_never_goes_over_budget() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.floats(0.0, 5.0), min_size=1, max_size=60), st.integers(1, 10), st.floats(0.5, 20.0))
+@given(
+    st.lists(st.floats(0.0, 5.0), min_size=1, max_size=60), st.integers(1, 10), st.floats(0.5, 20.0)
+)
 def test_tracker_budget_matches_a_sliding_window_count(
     gaps: list[float], max_restarts: int, window_s: float
 ) -> None:

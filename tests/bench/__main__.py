@@ -60,8 +60,12 @@ def _default_summary(result: dict[str, Any]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", action="append", metavar="NAME", help="run only this section (repeatable)")
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.bench", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--only", action="append", metavar="NAME", help="run only this section (repeatable)"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results file (merged)")
     parser.add_argument("--list", action="store_true", help="list the sections and exit")
     ns = parser.parse_args(argv)
@@ -88,7 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         result.setdefault("bench_wall_s", round(time.monotonic() - started, 2))
         results[name] = result
-        summary: Callable[[dict[str, Any]], list[str]] = getattr(module, "summary", _default_summary)
+        summary: Callable[[dict[str, Any]], list[str]] = getattr(
+            module, "summary", _default_summary
+        )
         for line in summary(result):
             print(f"   {line}", flush=True)
     if results:

@@ -40,9 +40,7 @@ SPAWN_SAMPLES = 20
 ROUNDTRIPS = 2000
 STABLE_S = 0.12  # > reset_after_s: every kill is a first attempt (no backoff growth)
 CONFIG = {
-    "supervisor": {
-        "restart": {"max_restarts": 10_000, "window_s": 60.0, "reset_after_s": 0.1}
-    }
+    "supervisor": {"restart": {"max_restarts": 10_000, "window_s": 60.0, "reset_after_s": 0.1}}
 }
 
 _ECHO = """
@@ -71,7 +69,9 @@ def zmq_roundtrip_s() -> list[float]:
     """DEALER -> ROUTER echo in another process over ipc://, one message in flight."""
     tmp = tempfile.mkdtemp(prefix="tpb", dir="/tmp")
     endpoint = f"ipc://{tmp}/echo.sock"
-    echo = subprocess.Popen([sys.executable, "-c", _ECHO, endpoint], stdout=subprocess.PIPE, text=True)
+    echo = subprocess.Popen(
+        [sys.executable, "-c", _ECHO, endpoint], stdout=subprocess.PIPE, text=True
+    )
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     tune_socket(sock)
@@ -189,7 +189,8 @@ def restarts(sut: SystemUnderTest) -> dict[str, Any]:
     total = metric_value(text, "tradepulse_actor_restart_seconds_sum") or 0.0
     return {
         "crash_to_ready_ms": describe(restart_s, scale=1e3) | {"source": "actor_ready.restart_s"},
-        "kill_to_ready_ms": describe(kill_to_ready_s, scale=1e3) | {"source": "kill sent -> actor_ready logged (wall clock)"},
+        "kill_to_ready_ms": describe(kill_to_ready_s, scale=1e3)
+        | {"source": "kill sent -> actor_ready logged (wall clock)"},
         "kill_to_first_reply_ms": describe(kill_to_reply_s, scale=1e3),
         "steady_request_roundtrip_us": describe(steady, scale=1e6, digits=1),
         "backoff_attempts": sorted(set(attempts)),
@@ -217,7 +218,11 @@ def run() -> dict[str, Any]:
         "ratio_crash_to_ready_vs_spawn": round(median / spawn["median"], 3),
         "target_crash_to_ready_ms": TARGET_CRASH_TO_READY_MS,
         "meets_target": median <= TARGET_CRASH_TO_READY_MS,
-        "host": {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()},
+        "host": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+        },
         "ts": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 

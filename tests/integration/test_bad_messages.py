@@ -50,7 +50,7 @@ def _request(sock: zmq.Socket[bytes], timeout_s: float = 5.0) -> Envelope:
     """Send a request no actor serves; any reply (a RequestRejected) shows it still serves."""
     env = Sender("garbage-test", 1).envelope(Ack(ref="probe"))
     sock.send_multipart(encode(env))
-    assert sock.poll(timeout_s * 1000), "no reply"
+    assert sock.poll(int(timeout_s * 1000)), "no reply"
     reply = decode(sock.recv_multipart())
     assert reply.corr_id == env.msg_id
     return reply
@@ -67,8 +67,10 @@ def test_garbage_frames_to_every_actor_are_counted_and_survived(
     status = sut.status()
     actors = status["actors"]
     before_text = sut.metrics_text()
-    before = {a["id"]: metric_value(before_text, "tradepulse_bad_messages_total", actor=a["id"]) or 0.0
-              for a in actors}  # fmt: skip
+    before = {
+        a["id"]: metric_value(before_text, "tradepulse_bad_messages_total", actor=a["id"]) or 0.0
+        for a in actors
+    }
     for actor in actors:
         with _dealer(actor["endpoints"]["router"]) as sock:
             for frames in GARBAGE:
@@ -103,7 +105,10 @@ def test_garbage_to_the_supervisor_sockets_is_survived(
     and keep serving: status still answers and no actor is disturbed."""
     sut = start_system()
     pids = sut.pids()
-    with _dealer(sut.cfg.supervisor_endpoint) as actors_sock, _dealer(sut.cfg.control_endpoint) as ctl:
+    with (
+        _dealer(sut.cfg.supervisor_endpoint) as actors_sock,
+        _dealer(sut.cfg.control_endpoint) as ctl,
+    ):
         for sock in (actors_sock, ctl):
             for frames in GARBAGE:
                 sock.send_multipart(frames)
@@ -113,11 +118,16 @@ def test_garbage_to_the_supervisor_sockets_is_survived(
         reply = decode(ctl.recv_multipart())
         assert isinstance(reply.body, ControlReply) and reply.body.status == "ok"
         eventually(  # the sockets stay open until the frames have arrived
-            lambda: (sut.metric("tradepulse_bad_messages_total", actor="supervisor") or 0)
-            >= 2 * len(GARBAGE),
+            lambda: (
+                (sut.metric("tradepulse_bad_messages_total", actor="supervisor") or 0)
+                >= 2 * len(GARBAGE)
+            ),
             10.0,
             interval_s=0.05,
         )
-    assert {e["source"] for e in sut.events("bad_message", actor="supervisor")} == {"actors", "control"}
+    assert {e["source"] for e in sut.events("bad_message", actor="supervisor")} == {
+        "actors",
+        "control",
+    }
     assert sut.pids() == pids
     assert sut.cli("status").returncode == 0

@@ -36,7 +36,9 @@ def test_connector_crash_loop_backs_off_then_marks_venue_down(
     is DOWN, the rest of the system starts and keeps running, and the connector is still
     retried at the max delay."""
     sut = start_system(
-        overrides=RESTART_POLICY, env={"TP_FAULT_CRASH_ON_START": "connector.simA"}, wait_ready=False
+        overrides=RESTART_POLICY,
+        env={"TP_FAULT_CRASH_ON_START": "connector.simA"},
+        wait_ready=False,
     )
     gave_up = sut.wait_event("actor_gave_up", child="connector.simA", timeout_s=20.0)
     restarting = sut.events("actor_restarting", child="connector.simA")

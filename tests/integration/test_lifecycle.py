@@ -10,11 +10,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.helpers import REPO_ROOT, SUPERVISOR, SystemUnderTest, eventually, kill_and_reap, process_alive
+from tests.helpers import (
+    REPO_ROOT,
+    SUPERVISOR,
+    SystemUnderTest,
+    eventually,
+    kill_and_reap,
+    process_alive,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -127,9 +135,9 @@ def test_status_json_has_every_field(start_system: Callable[..., SystemUnderTest
     ]  # fmt: skip
     for actor in data["actors"]:
         for name, typ in ACTOR_FIELDS.items():
-            assert isinstance(actor[name], typ) or (typ is float and isinstance(actor[name], int)), (
-                actor["id"], name, actor[name],
-            )  # fmt: skip
+            value = actor[name]
+            ok = isinstance(value, typ) or (typ is float and isinstance(value, int))
+            assert ok, (actor["id"], name, value)
         assert actor["state"] == "running" and actor["restarts"] == 0
         assert actor["uptime_s"] > 0 and 0 <= actor["heartbeat_age_s"] < 0.6
         assert actor["rss_bytes"] > 1_000_000 and actor["cpu_percent"] >= 0
@@ -147,12 +155,14 @@ def test_status_json_has_every_field(start_system: Callable[..., SystemUnderTest
     lines = table.stdout.splitlines()
     assert lines[0].split()[:5] == ["ACTOR", "PID", "STATE", "EPOCH", "RESTARTS"]
     for actor in data["actors"]:
-        assert any(line.split()[:3] == [actor["id"], str(actor["pid"]), "running"] for line in lines)
+        assert any(
+            line.split()[:3] == [actor["id"], str(actor["pid"]), "running"] for line in lines
+        )
     assert "kill-switch:" in table.stdout and "simA" in table.stdout
     assert not sut.events("bad_message")  # the CLI's liveness probe is not a bad frame
 
 
-def test_status_without_a_running_supervisor_exits_3(short_tmp: os.PathLike[str]) -> None:
+def test_status_without_a_running_supervisor_exits_3(short_tmp: Path) -> None:
     """The CLI says no supervisor is running (exit 3) instead of hanging."""
     sut = SystemUnderTest(root=short_tmp)  # config written, nothing started
     started = time.monotonic()

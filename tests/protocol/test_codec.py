@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from protocol.codec import MAX_FRAME_BYTES, PROTOCOL_VERSION, Envelope, Sender, decode, encode
 from protocol.exceptions import ProtocolError
-from protocol.messages import MESSAGE_TYPES, ActorHeartbeat, PlaceOrder, Stop
+from protocol.messages import MESSAGE_TYPES, ActorHeartbeat, OrdType, PlaceOrder, Side, Stop
 from tests.protocol.samples import MESSAGE_CLASSES, build, message_type
 
 HEADER_FIELDS = ("v", "type", "sender", "epoch", "seq", "id", "corr", "ts_ns", "body")
@@ -33,7 +33,8 @@ def _raw(cls: type[BaseModel] = Stop, *, full: bool = True) -> dict[str, Any]:
 
 
 def _pack(obj: Any) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True)
+    packed: bytes = msgpack.packb(obj, use_bin_type=True)
+    return packed
 
 
 def _decode_error(frame: bytes | Any) -> str:
@@ -99,8 +100,14 @@ def test_decimals_travel_as_strings(cls: type[BaseModel]) -> None:
 
 def test_place_order_quantity_is_a_decimal_string_on_the_wire() -> None:
     """A price of 101.10 travels as the string "101.10" and decodes to Decimal("101.10")."""
-    msg = PlaceOrder(cl_ord_id="A1", symbol="AAPL", side="BUY", qty=Decimal("5"),
-                     order_type="LIMIT", price=Decimal("101.10"))  # fmt: skip
+    msg = PlaceOrder(
+        cl_ord_id="A1",
+        symbol="AAPL",
+        side=Side.BUY,
+        qty=Decimal("5"),
+        order_type=OrdType.LIMIT,
+        price=Decimal("101.10"),
+    )
     frame = encode(Sender("oms", 1).envelope(msg))[0]
     assert msgpack.unpackb(frame)["body"]["price"] == "101.10"
     body = decode([frame]).body
@@ -118,7 +125,9 @@ def test_sender_stamps_increasing_sequence_and_unique_ids() -> None:
     assert all(e.ts_ns > 0 for e in envs)
 
 
-@pytest.mark.parametrize("wrap", [bytes, bytearray, memoryview, zmq.Frame], ids=lambda w: w.__name__)
+@pytest.mark.parametrize(
+    "wrap", [bytes, bytearray, memoryview, zmq.Frame], ids=lambda w: w.__name__
+)
 def test_decode_accepts_every_frame_type_zmq_hands_out(wrap: Callable[[bytes], Any]) -> None:
     """bytes, bytearray, memoryview and zmq.Frame (recv with copy=False) all decode."""
     env = Sender("oms", 3).envelope(Stop(reason="x"))
@@ -242,10 +251,12 @@ def test_missing_body_field_is_named(cls: type[BaseModel]) -> None:
         assert message_type(cls) in msg and repr(field) in msg and "required" in msg
 
 
-_BAD_VALUE = [[]]  # a list holding a list: no field of any message accepts it
+_BAD_VALUE: list[list[object]] = [[]]  # a list holding a list: no field of any message accepts it
 
 
-@pytest.mark.parametrize("cls", [c for c in MESSAGE_CLASSES if len(c.model_fields) > 1], ids=message_type)
+@pytest.mark.parametrize(
+    "cls", [c for c in MESSAGE_CLASSES if len(c.model_fields) > 1], ids=message_type
+)
 def test_mistyped_body_field_is_named(cls: type[BaseModel]) -> None:
     """Each body field given a value of the wrong type: the error names that field."""
     for field in cls.model_fields:
@@ -331,7 +342,7 @@ def _mutate(obj: dict[str, Any], kind: str, draw: Callable[..., Any]) -> str:
     if kind == "mistype_body" and obj["body"]:
         field = draw(st.sampled_from(sorted(obj["body"])))
         obj["body"][field] = _BAD_VALUE
-        return field
+        return str(field)
     name = draw(st.text(min_size=1, max_size=10).filter(lambda s: s != "type"))
     if name in obj["body"]:
         return ""

@@ -76,7 +76,7 @@ def test_default_runtime_dir_is_private_per_state_dir(tmp_path: Path) -> None:
 def test_config_models_are_frozen() -> None:
     cfg = load_config(DEMO)
     with pytest.raises(ValueError):
-        cfg.supervisor.heartbeat_interval_s = 1.0  # type: ignore[misc]
+        cfg.supervisor.heartbeat_interval_s = 1.0
     assert isinstance(cfg, SystemConfig)
 
 
@@ -84,31 +84,121 @@ def test_config_models_are_frozen() -> None:
 
 BAD_CONFIGS = [
     pytest.param("bogus = 1" + VENUE, "bogus", "unknown key", id="unknown_top_level_key"),
-    pytest.param("[supervisor]\nbogus = 1" + VENUE, "supervisor.bogus", "unknown key", id="unknown_nested_key"),
-    pytest.param("[supervisor.restart]\nbogus = 1" + VENUE, "supervisor.restart.bogus", "unknown key", id="unknown_deep_key"),
-    pytest.param('[[venues]]\nname = "simA"\nbogus = 1', "venues[simA].bogus", "unknown key", id="unknown_venue_key"),
-    pytest.param('[[venues]]\nname = "simA"\n[venues.sim]\nbogus = 1', "venues[simA].sim.bogus", "unknown key", id="unknown_sim_key"),
-    pytest.param('[supervisor]\nheartbeat_interval_s = "fast"' + VENUE, "supervisor.heartbeat_interval_s", "number", id="bad_value_type"),
-    pytest.param("[supervisor]\nheartbeat_interval_s = -1" + VENUE, "supervisor.heartbeat_interval_s", "greater than 0", id="negative_interval"),
-    pytest.param("[supervisor]\nheartbeat_interval_s = 0" + VENUE, "supervisor.heartbeat_interval_s", "greater than 0", id="zero_interval"),
-    pytest.param("[supervisor]\nstart_timeout_s = -5" + VENUE, "supervisor.start_timeout_s", "greater than 0", id="negative_timeout"),
-    pytest.param("[supervisor.restart]\ninitial_s = -0.1" + VENUE, "supervisor.restart.initial_s", "greater than or equal to 0", id="negative_backoff"),
-    pytest.param("[supervisor.restart]\ninitial_s = 5\nmax_s = 1" + VENUE, "supervisor.restart", "max_s must be >= initial_s", id="backoff_max_below_initial"),
-    pytest.param("[supervisor.restart]\njitter = 1.5" + VENUE, "supervisor.restart.jitter", "less than or equal to 1", id="jitter_over_one"),
-    pytest.param("[supervisor.restart]\nmax_restarts = 0" + VENUE, "supervisor.restart.max_restarts", "greater than 0", id="zero_restart_budget"),
-    pytest.param('[supervisor]\nspawn = "threads"' + VENUE, "supervisor.spawn", "forkserver", id="bad_spawn_mode"),
-    pytest.param('[system]\nlog_level = "loud"' + VENUE, "system.log_level", "info", id="bad_log_level"),
-    pytest.param("[metrics]\nport = 70000" + VENUE, "metrics.port", "65535", id="port_out_of_range"),
-    pytest.param('[[venues]]\nname = "sim A!"', "venues[sim A!].name", "pattern", id="bad_venue_name"),
-    pytest.param('[[venues]]\nname = "simA"\nheartbeat_s = "x"', "venues[simA].heartbeat_s", "integer", id="bad_venue_value"),
-    pytest.param('[[venues]]\nname = "simA"\n[venues.reconnect]\nfactor = 0.5', "venues[simA].reconnect.factor", "greater than or equal to 1", id="bad_venue_backoff"),
+    pytest.param(
+        "[supervisor]\nbogus = 1" + VENUE,
+        "supervisor.bogus",
+        "unknown key",
+        id="unknown_nested_key",
+    ),
+    pytest.param(
+        "[supervisor.restart]\nbogus = 1" + VENUE,
+        "supervisor.restart.bogus",
+        "unknown key",
+        id="unknown_deep_key",
+    ),
+    pytest.param(
+        '[[venues]]\nname = "simA"\nbogus = 1',
+        "venues[simA].bogus",
+        "unknown key",
+        id="unknown_venue_key",
+    ),
+    pytest.param(
+        '[[venues]]\nname = "simA"\n[venues.sim]\nbogus = 1',
+        "venues[simA].sim.bogus",
+        "unknown key",
+        id="unknown_sim_key",
+    ),
+    pytest.param(
+        '[supervisor]\nheartbeat_interval_s = "fast"' + VENUE,
+        "supervisor.heartbeat_interval_s",
+        "number",
+        id="bad_value_type",
+    ),
+    pytest.param(
+        "[supervisor]\nheartbeat_interval_s = -1" + VENUE,
+        "supervisor.heartbeat_interval_s",
+        "greater than 0",
+        id="negative_interval",
+    ),
+    pytest.param(
+        "[supervisor]\nheartbeat_interval_s = 0" + VENUE,
+        "supervisor.heartbeat_interval_s",
+        "greater than 0",
+        id="zero_interval",
+    ),
+    pytest.param(
+        "[supervisor]\nstart_timeout_s = -5" + VENUE,
+        "supervisor.start_timeout_s",
+        "greater than 0",
+        id="negative_timeout",
+    ),
+    pytest.param(
+        "[supervisor.restart]\ninitial_s = -0.1" + VENUE,
+        "supervisor.restart.initial_s",
+        "greater than or equal to 0",
+        id="negative_backoff",
+    ),
+    pytest.param(
+        "[supervisor.restart]\ninitial_s = 5\nmax_s = 1" + VENUE,
+        "supervisor.restart",
+        "max_s must be >= initial_s",
+        id="backoff_max_below_initial",
+    ),
+    pytest.param(
+        "[supervisor.restart]\njitter = 1.5" + VENUE,
+        "supervisor.restart.jitter",
+        "less than or equal to 1",
+        id="jitter_over_one",
+    ),
+    pytest.param(
+        "[supervisor.restart]\nmax_restarts = 0" + VENUE,
+        "supervisor.restart.max_restarts",
+        "greater than 0",
+        id="zero_restart_budget",
+    ),
+    pytest.param(
+        '[supervisor]\nspawn = "threads"' + VENUE,
+        "supervisor.spawn",
+        "forkserver",
+        id="bad_spawn_mode",
+    ),
+    pytest.param(
+        '[system]\nlog_level = "loud"' + VENUE, "system.log_level", "info", id="bad_log_level"
+    ),
+    pytest.param(
+        "[metrics]\nport = 70000" + VENUE, "metrics.port", "65535", id="port_out_of_range"
+    ),
+    pytest.param(
+        '[[venues]]\nname = "sim A!"', "venues[sim A!].name", "pattern", id="bad_venue_name"
+    ),
+    pytest.param(
+        '[[venues]]\nname = "simA"\nheartbeat_s = "x"',
+        "venues[simA].heartbeat_s",
+        "integer",
+        id="bad_venue_value",
+    ),
+    pytest.param(
+        '[[venues]]\nname = "simA"\n[venues.reconnect]\nfactor = 0.5',
+        "venues[simA].reconnect.factor",
+        "greater than or equal to 1",
+        id="bad_venue_backoff",
+    ),
     pytest.param('[system]\nname = "x"', "venues", "required", id="missing_venues"),
     pytest.param("venues = []", "venues", "at least 1", id="empty_venues"),
-    pytest.param('[risk]\nmax_order_qty = "lots"' + VENUE, "risk.max_order_qty", "decimal", id="bad_decimal"),
-    pytest.param("[oms]\ncold_start_open_orders = \"keep\"" + VENUE, "oms.cold_start_open_orders", "cancel", id="bad_literal"),
-    pytest.param("[supervisor\nheartbeat_interval_s = 1", "config", "not valid TOML", id="invalid_toml"),
+    pytest.param(
+        '[risk]\nmax_order_qty = "lots"' + VENUE, "risk.max_order_qty", "decimal", id="bad_decimal"
+    ),
+    pytest.param(
+        '[oms]\ncold_start_open_orders = "keep"' + VENUE,
+        "oms.cold_start_open_orders",
+        "cancel",
+        id="bad_literal",
+    ),
+    pytest.param(
+        "[supervisor\nheartbeat_interval_s = 1", "config", "not valid TOML", id="invalid_toml"
+    ),
     pytest.param("supervisor = 5" + VENUE, "supervisor", "", id="table_given_a_scalar"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("text", "field", "words"), BAD_CONFIGS)
@@ -145,12 +235,22 @@ def test_runtime_dir_too_long_for_ipc_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "field"),
     [
-        pytest.param("[supervisor]\nheartbeat_interval_s = -1" + VENUE, "supervisor.heartbeat_interval_s", id="negative_interval"),
-        pytest.param("[supervisor.restart]\nbogus = 1" + VENUE, "supervisor.restart.bogus", id="unknown_nested_key"),
+        pytest.param(
+            "[supervisor]\nheartbeat_interval_s = -1" + VENUE,
+            "supervisor.heartbeat_interval_s",
+            id="negative_interval",
+        ),
+        pytest.param(
+            "[supervisor.restart]\nbogus = 1" + VENUE,
+            "supervisor.restart.bogus",
+            id="unknown_nested_key",
+        ),
         pytest.param("[supervisor\n", "config", id="invalid_toml"),
     ],
-)  # fmt: skip
-def test_run_with_bad_config_exits_2_naming_the_field(tmp_path: Path, text: str, field: str) -> None:
+)
+def test_run_with_bad_config_exits_2_naming_the_field(
+    tmp_path: Path, text: str, field: str
+) -> None:
     """`supervisor.py run --config bad.toml` exits 2 at once, stderr names the field, and
     nothing is started (no state dir created)."""
     state = tmp_path / "state"

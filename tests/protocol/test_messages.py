@@ -12,7 +12,9 @@ from protocol.messages import (
     MESSAGE_TYPES,
     TERMINAL_STATUSES,
     OrderStatus,
+    OrdType,
     PlaceOrder,
+    Side,
     Stop,
     SubmitOrder,
 )
@@ -32,7 +34,9 @@ def test_messages_are_frozen_and_forbid_extra_fields(cls: type[BaseModel]) -> No
     msg = build(cls)
     assert cls.model_config.get("frozen") is True
     assert cls.model_config.get("extra") == "forbid"
-    field = next(n for n in cls.model_fields if n != "type") if len(cls.model_fields) > 1 else "type"
+    field = (
+        next(n for n in cls.model_fields if n != "type") if len(cls.model_fields) > 1 else "type"
+    )
     with pytest.raises(ValidationError):
         setattr(msg, field, getattr(msg, field))
     with pytest.raises(ValidationError):
@@ -60,22 +64,37 @@ def test_prices_and_quantities_are_decimals() -> None:
 
 
 def test_decimal_dumps_as_string_keeping_digits() -> None:
-    msg = PlaceOrder(cl_ord_id="A", symbol="AAPL", side="SELL", qty=Decimal("10.500"),
-                     order_type="LIMIT", price=Decimal("0.0001"))  # fmt: skip
+    msg = PlaceOrder(
+        cl_ord_id="A",
+        symbol="AAPL",
+        side=Side.SELL,
+        qty=Decimal("10.500"),
+        order_type=OrdType.LIMIT,
+        price=Decimal("0.0001"),
+    )
     dumped = msg.model_dump(mode="json")
     assert dumped["qty"] == "10.500" and dumped["price"] == "0.0001"
 
 
 def test_submit_order_refuses_an_empty_client_order_id() -> None:
     with pytest.raises(ValidationError) as info:
-        SubmitOrder(client_order_id="", venue="simA", symbol="AAPL", side="BUY",
-                    qty=Decimal(1), order_type="MARKET")  # fmt: skip
+        SubmitOrder(
+            client_order_id="",
+            venue="simA",
+            symbol="AAPL",
+            side=Side.BUY,
+            qty=Decimal(1),
+            order_type=OrdType.MARKET,
+        )
     assert info.value.errors()[0]["loc"] == ("client_order_id",)
 
 
 def test_unknown_enum_value_is_refused() -> None:
     with pytest.raises(ValidationError):
-        PlaceOrder(cl_ord_id="A", symbol="AAPL", side="SHORT", qty=Decimal(1), order_type="LIMIT")
+        MESSAGE_ADAPTER.validate_python(
+            {"type": "place_order", "cl_ord_id": "A", "symbol": "AAPL", "side": "SHORT",
+             "qty": "1", "order_type": "LIMIT"}
+        )  # fmt: skip
 
 
 def test_terminal_statuses() -> None:
