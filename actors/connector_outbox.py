@@ -1,0 +1,212 @@
+"""The connector's exec outbox: executions from the venue that the OMS has not acked yet.
+
+Crash-safe, so a `kill -9` of the connector loses no execution: the adapter tells the
+venue it has consumed an execution (FIX: persists next-in past it) only after `add()` +
+`sync()` returned (see actors/venues/adapter.py, the durability barrier). After a restart
+the pending executions are loaded and sent to the OMS again, in venue order.
+
+File ``outbox.log`` (in the FIX store directory, so a cold start archives it with the
+session): ``b"TPOUTB1\\n"`` then records ``struct "<II"`` (payload length, CRC-32 of the
+payload) + a msgpack payload, ``["x", <ExecReport as JSON-able dict>]`` (received) or
+``["a", [exec_id, ...]]`` (acked by the OMS). Ack records are written without fsync: a
+lost one only means the OMS sees that execution again, and it dedupes by exec id.
+
+Replay cuts a torn last record; a bad record followed by good ones is `JournalCorrupt`.
+The file is truncated when nothing is pending and it passed `compact_bytes`, and
+rewritten (temp file, fsync, rename) with only the pending records past `max_bytes`.
+Exec ids acked recently (bounded) are remembered so a FIX resend (PossDup) of an
+execution the OMS already has is not forwarded again.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from pathlib import Path
+
+import msgpack
+
+from protocol.exceptions import JournalCorrupt
+from protocol.messages import ExecReport
+
+_MAGIC = b"TPOUTB1\n"
+_HEADER = struct.Struct("<II")
+OUTBOX_NAME = "outbox.log"
+
+
+def _record(payload: object) -> bytes:
+    data: bytes = msgpack.packb(payload, use_bin_type=True)
+    return _HEADER.pack(len(data), zlib.crc32(data)) + data
+
+
+class ExecOutbox:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        fsync: bool = True,
+        remember_acked: int = 20_000,
+        compact_bytes: int = 256 << 10,
+        max_bytes: int = 16 << 20,
+    ) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / OUTBOX_NAME
+        self._fsync = fsync
+        self._compact_bytes = compact_bytes
+        self._max_bytes = max_bytes
+        self.pending: OrderedDict[str, ExecReport] = OrderedDict()
+        self._recent: deque[str] = deque(maxlen=remember_acked)
+        self._recent_set: set[str] = set()
+        self._buf: list[bytes] = []
+        self._unsynced = False
+        if self.path.exists():
+            self._load()
+        else:
+            self._write_file(self.path, [])
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self._size = os.fstat(self._fd).st_size
+
+    # -- api -----------------------------------------------------------------------------
+
+    def add(self, reports: Iterable[ExecReport]) -> list[ExecReport]:
+        """Keep the reports not already pending or recently acked; returns those (new)."""
+        new: list[ExecReport] = []
+        for report in reports:
+            if report.exec_id in self.pending or report.exec_id in self._recent_set:
+                continue
+            self.pending[report.exec_id] = report
+            self._buf.append(_record(["x", report.model_dump(mode="json")]))
+            new.append(report)
+        return new
+
+    def ack(self, exec_ids: Iterable[str]) -> list[str]:
+        """Forget the acked executions; returns the ids that were pending."""
+        done = [i for i in exec_ids if self.pending.pop(i, None) is not None]
+        for exec_id in done:
+            self._remember(exec_id)
+        if done:
+            self._buf.append(_record(["a", done]))
+        return done
+
+    def flush(self) -> None:
+        """Write buffered records (one os.write, no fsync); compact when due."""
+        if self._buf:
+            data = b"".join(self._buf)
+            self._buf.clear()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            self._size += len(data)
+            self._unsynced = True
+        if not self.pending and self._size > max(self._compact_bytes, len(_MAGIC)):
+            os.ftruncate(self._fd, len(_MAGIC))
+            self._size = len(_MAGIC)
+            self._unsynced = True
+        elif self._size > self._max_bytes:
+            self._rewrite()
+
+    def sync(self) -> None:
+        """`flush()`, then fsync if anything was written since the last sync."""
+        self.flush()
+        if self._unsynced and self._fsync:
+            os.fsync(self._fd)
+        self._unsynced = False
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            self.sync()
+            os.close(self._fd)
+            self._fd = -1
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _remember(self, exec_id: str) -> None:
+        if len(self._recent) == self._recent.maxlen:
+            self._recent_set.discard(self._recent[0])
+        self._recent.append(exec_id)
+        self._recent_set.add(exec_id)
+
+    def _load(self) -> None:
+        data = self.path.read_bytes()
+        if not data.startswith(_MAGIC):
+            if _MAGIC.startswith(data):  # torn while being created
+                self._write_file(self.path, [])
+                return
+            raise JournalCorrupt(str(self.path), 0, "not an exec outbox")
+        pos = len(_MAGIC)
+        while pos < len(data):
+            end = self._apply(data, pos)
+            if end is None:
+                if self._has_good_record_after(data, pos):
+                    raise JournalCorrupt(str(self.path), pos, "bad record before good ones")
+                with open(self.path, "r+b") as f:  # a torn tail: cut it off
+                    f.truncate(pos)
+                    os.fsync(f.fileno())
+                break
+            pos = end
+
+    def _parse(self, data: bytes, pos: int) -> tuple[int, object] | None:
+        if pos + _HEADER.size > len(data):
+            return None
+        length, crc = _HEADER.unpack_from(data, pos)
+        end = pos + _HEADER.size + length
+        payload = data[pos + _HEADER.size : end]
+        if end > len(data) or zlib.crc32(payload) != crc:
+            return None
+        try:
+            return end, msgpack.unpackb(payload, raw=False)
+        except (ValueError, msgpack.UnpackException):
+            return None
+
+    def _apply(self, data: bytes, pos: int) -> int | None:
+        parsed = self._parse(data, pos)
+        if parsed is None:
+            return None
+        end, rec = parsed
+        if not isinstance(rec, list) or len(rec) != 2 or rec[0] not in ("x", "a"):
+            return None
+        if rec[0] == "x":
+            report = ExecReport.model_validate(rec[1])
+            if report.exec_id not in self._recent_set:
+                self.pending[report.exec_id] = report
+        else:
+            for exec_id in rec[1]:
+                if self.pending.pop(exec_id, None) is not None:
+                    self._remember(exec_id)
+        return end
+
+    def _has_good_record_after(self, data: bytes, pos: int) -> bool:
+        if pos + _HEADER.size > len(data):
+            return False
+        nxt = pos + _HEADER.size + _HEADER.unpack_from(data, pos)[0]
+        return nxt < len(data) and self._parse(data, nxt) is not None
+
+    def _rewrite(self) -> None:
+        os.close(self._fd)
+        records = [_record(["x", r.model_dump(mode="json")]) for r in self.pending.values()]
+        self._write_file(self.path, records)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self._size = os.fstat(self._fd).st_size
+        self._unsynced = False
+
+    def _write_file(self, path: Path, records: list[bytes]) -> None:
+        """Write the magic and `records` to a temp file, fsync, rename over `path`."""
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(b"".join([_MAGIC, *records]))
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        dir_fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -1,0 +1,133 @@
+"""Pending FIX queries: answers matched by the echoed request id, ends detected, failures."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from actors.venues.adapter import RequestFailed, StatusResult
+from actors.venues.fix_queries import (
+    MassCancelQuery,
+    MassStatusQuery,
+    PositionsQuery,
+    QueryBook,
+    StatusQuery,
+)
+from protocol.messages import ErrorCode
+from tests.connector.support import fix_message
+
+
+class Result:
+    def __init__(self) -> None:
+        self.calls: list[Any] = []
+
+    def __call__(self, value: Any) -> None:
+        self.calls.append(value)
+
+    @property
+    def value(self) -> Any:
+        assert len(self.calls) == 1, self.calls
+        return self.calls[0]
+
+
+def status(cl: str, *extra: tuple[int, str], status: str = "0") -> list[tuple[int, str]]:
+    return [(150, "I"), (39, status), (11, cl), (37, "O-" + cl), (55, "AAPL"), (54, "1"),
+            (38, "10"), (14, "0"), (6, "0"), (151, "10"), *extra]
+
+
+def test_status_query_completes_when_every_id_is_answered() -> None:
+    """Known ids become VenueOrders (keyed by the venue's current ClOrdID), unknown ones
+    are listed as unknown; done is called once, after the last answer."""
+    book, done = QueryBook("v"), Result()
+    book.add(StatusQuery("S1", {"S1.0": "a", "S1.1": "old", "S1.2": "ghost"}, done))
+    assert book.feed_status(fix_message(status("a", (790, "S1.0"))))
+    assert book.feed_status(fix_message(status("new", (790, "S1.1"))))
+    assert not done.calls
+    unknown = [(150, "I"), (39, "8"), (103, "5"), (11, "ghost"), (790, "S1.2"), (37, "NONE")]
+    assert book.feed_status(fix_message(unknown))
+    result: StatusResult = done.value
+    assert [o.cl_ord_id for o in result.orders] == ["a", "new"] and result.unknown == ["ghost"]
+    assert len(book) == 0
+
+
+def test_status_answer_without_request_id_is_matched_by_clordid() -> None:
+    book, done = QueryBook("v"), Result()
+    book.add(StatusQuery("S1", {"S1.0": "a"}, done))
+    assert book.feed_status(fix_message(status("a")))
+    assert [o.cl_ord_id for o in done.value.orders] == ["a"]
+
+
+def test_answers_to_no_pending_query_are_not_consumed() -> None:
+    """An old answer replayed by a FIX resend matches nothing and changes nothing."""
+    book, done = QueryBook("v"), Result()
+    book.add(StatusQuery("S2", {"S2.0": "a"}, done))
+    assert not book.feed_status(fix_message(status("zz", (790, "S1.0"))))
+    assert not book.feed_position(fix_message([(710, "P-old"), (727, "0")]))
+    assert not book.feed_mass_cancel(fix_message([(11, "MC-old"), (531, "7")]))
+    assert not done.calls
+
+
+def test_mass_status_collects_until_last_report() -> None:
+    book, done = QueryBook("v"), Result()
+    book.add(MassStatusQuery("M1", done))
+    book.feed_status(fix_message(status("a", (584, "M1"), (911, "2"))))
+    assert not done.calls
+    book.feed_status(fix_message(status("b", (584, "M1"), (911, "2"), (912, "Y"))))
+    assert [o.cl_ord_id for o in done.value] == ["a", "b"]
+
+
+def test_mass_status_with_no_orders_is_one_empty_answer() -> None:
+    """The single report with TotNumReports 0 / ClOrdID NONE is the end, not a row."""
+    book, done = QueryBook("v"), Result()
+    book.add(MassStatusQuery("M1", done))
+    none = [(150, "I"), (39, "8"), (11, "NONE"), (584, "M1"), (911, "0"), (912, "Y")]
+    assert book.feed_status(fix_message(none))
+    assert done.value == []
+
+
+def test_mass_status_ends_on_the_announced_count_without_912() -> None:
+    book, done = QueryBook("v"), Result()
+    book.add(MassStatusQuery("M1", done))
+    book.feed_status(fix_message(status("a", (584, "M1"), (911, "1"))))
+    assert len(done.value) == 1
+
+
+def test_positions_rows_until_the_announced_count() -> None:
+    book, done = QueryBook("v"), Result()
+    book.add(PositionsQuery("P1", done, "v"))
+    book.feed_position(fix_message([(710, "P1"), (727, "2"), (728, "0"), (55, "AAPL"),
+                                    (704, "10"), (705, "0"), (730, "100")]))
+    assert not done.calls
+    book.feed_position(fix_message([(710, "P1"), (727, "2"), (728, "0"), (55, "MSFT"),
+                                    (704, "0"), (705, "3"), (730, "300")]))
+    assert [(p.symbol, p.qty) for p in done.value] == [("AAPL", Decimal(10)), ("MSFT", Decimal(-3))]
+
+
+def test_no_positions_is_an_empty_answer_and_a_refusal_is_an_error() -> None:
+    book, empty, refused = QueryBook("v"), Result(), Result()
+    book.add(PositionsQuery("P1", empty, "v"))
+    book.add(PositionsQuery("P2", refused, "v"))
+    book.feed_position(fix_message([(710, "P1"), (727, "0"), (728, "2")]))
+    book.feed_position(fix_message([(710, "P2"), (728, "3"), (58, "not authorised")]))
+    assert empty.value == []
+    assert isinstance(refused.value, RequestFailed) and "not authorised" in str(refused.value)
+
+
+def test_mass_cancel_accepted_unless_response_is_zero() -> None:
+    book, ok, no = QueryBook("v"), Result(), Result()
+    book.add(MassCancelQuery("MC1", ok))
+    book.add(MassCancelQuery("MC2", no))
+    book.feed_mass_cancel(fix_message([(11, "MC1"), (531, "7")]))
+    book.feed_mass_cancel(fix_message([(11, "MC2"), (531, "0")]))
+    assert ok.value is True and no.value is False
+
+
+def test_expire_and_fail_all_call_done_once_with_the_error() -> None:
+    book, a, b = QueryBook("v"), Result(), Result()
+    book.add(StatusQuery("S1", {"S1.0": "x"}, a))
+    book.add(MassStatusQuery("M1", b))
+    book.expire("S1", RequestFailed(ErrorCode.TIMEOUT, "late"))
+    book.expire("S1", RequestFailed(ErrorCode.TIMEOUT, "again"))
+    book.fail_all(RequestFailed(ErrorCode.VENUE_DOWN, "gone"))
+    assert a.value.code is ErrorCode.TIMEOUT and b.value.code is ErrorCode.VENUE_DOWN
+    assert not book.feed_status(fix_message(status("x", (790, "S1.0"))))

@@ -1,0 +1,102 @@
+"""The connector's crash-safe exec outbox: what the OMS has not acked survives a crash."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from actors.connector_outbox import OUTBOX_NAME, ExecOutbox
+from protocol.exceptions import JournalCorrupt
+from protocol.messages import ExecReport
+
+
+def report(i: int, kind: str = "fill") -> ExecReport:
+    return ExecReport(venue="v", exec_id=f"X{i}", kind=kind, cl_ord_id=f"c{i}",  # type: ignore[arg-type]
+                      last_qty=Decimal("1.5"), last_px=Decimal("100.01"), cum_qty=Decimal(i))
+
+
+def test_unacked_executions_survive_a_crash_in_order(tmp_path: Path) -> None:
+    """Synced executions not acked are reloaded by the next incarnation, in venue order;
+    acked ones are not (even when the ack record was only flushed, not fsynced)."""
+    box = ExecOutbox(tmp_path)
+    box.add([report(i) for i in range(1, 6)])
+    box.sync()
+    box.ack(["X2", "X4"])
+    box.flush()
+    # no close(): the process dies here
+    again = ExecOutbox(tmp_path)
+    assert list(again.pending) == ["X1", "X3", "X5"]
+    assert again.pending["X3"] == report(3)
+
+
+def test_duplicates_and_recently_acked_are_not_added_again(tmp_path: Path) -> None:
+    """A FIX resend (PossDup) of a pending or already-acked execution is not new."""
+    box = ExecOutbox(tmp_path)
+    assert box.add([report(1), report(2)]) == [report(1), report(2)]
+    assert box.add([report(1)]) == []
+    box.ack(["X1"])
+    assert box.add([report(1)]) == []
+    box.sync()
+    again = ExecOutbox(tmp_path)
+    assert again.add([report(1)]) == [] and list(again.pending) == ["X2"]
+
+
+def test_ack_returns_only_ids_that_were_pending(tmp_path: Path) -> None:
+    box = ExecOutbox(tmp_path)
+    box.add([report(1)])
+    assert box.ack(["X1", "nope"]) == ["X1"]
+    assert box.ack(["X1"]) == []
+
+
+def test_torn_tail_is_cut_and_the_rest_kept(tmp_path: Path) -> None:
+    box = ExecOutbox(tmp_path)
+    box.add([report(1), report(2)])
+    box.sync()
+    box.close()
+    path = tmp_path / OUTBOX_NAME
+    data = path.read_bytes()
+    path.write_bytes(data[:-5])  # the last record was being written
+    again = ExecOutbox(tmp_path)
+    assert list(again.pending) == ["X1"]
+    again.add([report(3)])
+    again.close()
+    assert list(ExecOutbox(tmp_path).pending) == ["X1", "X3"]
+
+
+def test_corrupt_record_before_good_ones_is_an_error(tmp_path: Path) -> None:
+    box = ExecOutbox(tmp_path)
+    box.add([report(1), report(2), report(3)])
+    box.close()
+    path = tmp_path / OUTBOX_NAME
+    data = bytearray(path.read_bytes())
+    data[20] ^= 0xFF  # inside the first record's payload
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalCorrupt):
+        ExecOutbox(tmp_path)
+
+
+def test_file_is_truncated_once_everything_is_acked(tmp_path: Path) -> None:
+    box = ExecOutbox(tmp_path, compact_bytes=0)
+    box.add([report(i) for i in range(50)])
+    box.sync()
+    big = (tmp_path / OUTBOX_NAME).stat().st_size
+    box.ack([f"X{i}" for i in range(50)])
+    box.sync()
+    assert (tmp_path / OUTBOX_NAME).stat().st_size < big / 10
+    box.add([report(99)])
+    box.close()
+    assert list(ExecOutbox(tmp_path).pending) == ["X99"]
+
+
+def test_a_large_file_is_rewritten_with_only_the_pending(tmp_path: Path) -> None:
+    box = ExecOutbox(tmp_path, max_bytes=4000)
+    box.add([report(0)])
+    for i in range(1, 60):
+        box.add([report(i)])
+        box.ack([f"X{i}"])
+        box.sync()
+    assert (tmp_path / OUTBOX_NAME).stat().st_size < 4000
+    box.close()
+    assert list(ExecOutbox(tmp_path).pending) == ["X0"]
