@@ -486,6 +486,9 @@ def actor_class(kind: str) -> type[Actor]:
 
 def run_actor(args: ActorArgs) -> int:
     """Entry point of an actor process (exec or fork-server child)."""
+    set_parent_death_signal(signal.SIGKILL)  # exec mode; fork-server children have it already
+    if args.supervisor_pid is not None and os.getppid() != args.supervisor_pid:
+        return 70  # the supervisor died before the signal was armed
     cls = actor_class(args.kind)
     actor = cls(args)
     return actor.run()
