@@ -12,7 +12,7 @@ from collections.abc import Callable
 import psutil
 import pytest
 
-from tests.helpers import SystemUnderTest, eventually, process_alive
+from tests.helpers import SystemUnderTest, eventually, metric_value, process_alive
 
 pytestmark = pytest.mark.integration
 
@@ -60,8 +60,6 @@ def test_kill9_of_each_actor_restarts_it_with_a_greater_epoch(
     final = sut.status()
     assert all(a["heartbeat_age_s"] < HANG_LIMIT_S for a in final["actors"])
     text = sut.metrics_text()
-    from tests.helpers import metric_value
-
     for actor in actors:
         assert metric_value(text, "tradepulse_actor_restarts_total", actor=actor) == 1
         assert metric_value(text, "tradepulse_actor_up", actor=actor) == 1
@@ -123,3 +121,29 @@ def test_restart_command_gives_a_new_epoch(start_system: Callable[..., SystemUnd
     bad = sut.cli("restart", "nosuchactor")
     assert bad.returncode == 1
     assert "unknown actor" in bad.stdout and "oms" in bad.stdout
+
+
+def test_restart_still_works_after_the_fork_server_died(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """kill -9 of the fork server: the next restart logs `spawn_failed`, starts a new fork
+    server and the actor is READY again; the dead fork server is reaped (no zombie)."""
+    sut = start_system()
+    assert sut.proc is not None
+    actor_pids = set(sut.pids().values())
+    servers = [c for c in psutil.Process(sut.proc.pid).children() if c.pid not in actor_pids]
+    assert len(servers) == 1 and "actors.forkserver" in servers[0].cmdline()
+    os.kill(servers[0].pid, signal.SIGKILL)
+    eventually(lambda: not psutil.pid_exists(servers[0].pid), 5.0)  # reaped by the supervisor
+    since = sut.mark()
+    old_epoch = sut.epoch_of("risk")
+    os.kill(sut.pid_of("risk"), signal.SIGKILL)
+    ready = sut.wait_event("actor_ready", since=since, child="risk", timeout_s=15.0)
+    assert ready["child_epoch"] > old_epoch
+    assert sut.events("spawn_failed", since=since, child="risk")
+    new_servers = [
+        c for c in psutil.Process(sut.proc.pid).children() if c.pid not in set(sut.pids().values())
+    ]
+    assert len(new_servers) == 1 and new_servers[0].pid != servers[0].pid
+    eventually(lambda: _no_zombie_children(sut.proc.pid), 5.0)  # type: ignore[union-attr]
+    assert sut.stop() == 0
