@@ -1,0 +1,200 @@
+"""Fault injection state and the execution-report pipeline: pure, with a fake clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from actors.venues.sim.faults import FAULT_KINDS, FaultError, Faults, parse_value
+from actors.venues.sim.fixmap import Out
+from actors.venues.sim.outbox import ExecOutbox
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw", "expected"),
+    [
+        ("drop_session", None, None),
+        ("clear", "anything", None),
+        ("hang", "2.5", 2.5),
+        ("refuse_logons_s", 3, 3.0),
+        ("delay_exec_ms", "0", 0.0),
+        ("duplicate_exec", None, True),
+        ("duplicate_exec", "off", False),
+        ("reorder_exec", "1", True),
+        ("reorder_exec", False, False),
+        ("reject_next", None, 1),
+        ("reject_next", "3", 3),
+        ("disconnect_after", 0, 0),
+        ("swallow_fills", "2", 2),
+    ],
+)
+def test_values_are_normalised(kind: str, raw: object, expected: object) -> None:
+    """Each fault takes its own kind of value: seconds and ms as floats, counts as ints
+    (default 1), switches as booleans (default on), drop/clear none."""
+    assert parse_value(kind, raw) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw"),
+    [
+        ("explode", 1),
+        ("hang", None),
+        ("refuse_logons_s", ""),
+        ("delay_exec_ms", "-5"),
+        ("delay_exec_ms", "nan"),
+        ("hang", "inf"),
+        ("reject_next", "1.5"),
+        ("swallow_fills", "many"),
+        ("duplicate_exec", "sometimes"),
+        ("reject_next", True),
+    ],
+)
+def test_bad_kinds_and_values_are_refused(kind: str, raw: object) -> None:
+    """An unknown fault, a missing duration, a negative, infinite or non-numeric value,
+    a fractional count or a non-switch value is a FaultError, and changes nothing."""
+    faults = Faults()
+    with pytest.raises(FaultError):
+        faults.apply(kind, raw, now_s=0.0)  # type: ignore[arg-type]
+    assert faults == Faults()
+
+
+def test_timed_faults_expire_on_the_clock() -> None:
+    """hang and refuse_logons_s last their duration from the moment they are set."""
+    faults = Faults()
+    faults.apply("hang", 2, now_s=10.0)
+    faults.apply("refuse_logons_s", 5, now_s=10.0)
+    assert faults.hung(11.9) and not faults.hung(12.0)
+    assert faults.refusing_logons(14.9) and not faults.refusing_logons(15.0)
+    assert faults.active(11.0) == {"hang": 1.0, "refuse_logons_s": 4.0}
+    assert faults.active(20.0) == {}
+
+
+def test_counted_faults_count_down() -> None:
+    """reject_next and swallow_fills answer True N times; disconnect_after says drop on
+    exactly the N-th message, then never again."""
+    faults = Faults()
+    faults.apply("reject_next", 2, 0.0)
+    faults.apply("swallow_fills", 1, 0.0)
+    faults.apply("disconnect_after", 3, 0.0)
+    assert [faults.take_reject() for _ in range(3)] == [True, True, False]
+    assert [faults.take_swallow() for _ in range(2)] == [True, False]
+    assert [faults.count_sent() for _ in range(5)] == [False, False, True, False, False]
+
+
+def test_clear_removes_every_fault() -> None:
+    """clear resets every fault, a running hang included."""
+    faults = Faults()
+    for kind in FAULT_KINDS:
+        if kind not in ("clear", "drop_session"):
+            faults.apply(kind, "on" if kind.endswith("_exec") and "delay" not in kind else 5, 0.0)
+    assert faults.active(1.0)
+    faults.apply("clear", None, 1.0)
+    assert faults == Faults() and faults.active(1.0) == {}
+
+
+# ---------------------------------------------------------------------- outbox
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, object]]] = []
+
+    def info(self, event: str, **kw: object) -> None:
+        self.events.append((event, kw))
+
+
+class _Harness:
+    """An ExecOutbox with a manual clock and timer list; sent reports are recorded."""
+
+    def __init__(self, **faults: object) -> None:
+        self.now = 0.0
+        self.timers: list[tuple[float, Callable[[], None]]] = []
+        self.sent: list[str] = []
+        self.faults = Faults()
+        for kind, value in faults.items():
+            self.faults.apply(kind, value, 0.0)  # type: ignore[arg-type]
+        self.log = _Log()
+        self.outbox = ExecOutbox(
+            self.faults, lambda o: self.sent.append(o.exec_id), self._schedule,
+            lambda: self.now, self.log, hold_s=0.25,
+        )  # fmt: skip
+
+    def _schedule(self, delay_s: float, fn: Callable[[], None]) -> None:
+        self.timers.append((self.now + delay_s, fn))
+
+    def advance(self, dt: float) -> None:
+        self.now += dt
+        due = sorted((t for t in self.timers if t[0] <= self.now), key=lambda t: t[0])
+        self.timers = [t for t in self.timers if t[0] > self.now]
+        for _, fn in due:
+            fn()
+
+    def push(self, exec_id: str, exec_type: str = "0") -> None:
+        self.outbox.push(Out("8", ((17, exec_id),), exec_type=exec_type, exec_id=exec_id))
+
+
+def test_reports_go_straight_out_without_faults() -> None:
+    """No fault: each report is sent once, at once, in order."""
+    h = _Harness()
+    for i in range(3):
+        h.push(f"E{i}")
+    assert h.sent == ["E0", "E1", "E2"] and h.outbox.pending == 0
+
+
+def test_swallowed_fills_are_never_sent() -> None:
+    """swallow_fills N drops the next N fill reports only; other reports pass."""
+    h = _Harness(swallow_fills=2)
+    h.push("N1", "0")
+    h.push("F1", "F")
+    h.push("F2", "F")
+    h.push("F3", "F")
+    assert h.sent == ["N1", "F3"]
+    assert [kw["exec_id"] for e, kw in h.log.events if e == "sim_fill_swallowed"] == ["F1", "F2"]
+
+
+def test_delay_holds_reports_and_keeps_their_order() -> None:
+    """delay_exec_ms holds each report that long; lifting the delay does not let a later
+    report overtake one still waiting."""
+    h = _Harness(delay_exec_ms=100)
+    h.push("E1")
+    h.advance(0.05)
+    h.push("E2")
+    h.faults.apply("delay_exec_ms", 0, h.now)
+    h.push("E3")
+    assert h.sent == []
+    h.advance(0.05)
+    assert h.sent == ["E1"]
+    h.advance(0.05)
+    assert h.sent == ["E1", "E2", "E3"]
+
+
+def test_reorder_swaps_consecutive_reports() -> None:
+    """reorder_exec: each pair goes out second-first; a report nobody overtakes goes out
+    after the hold time."""
+    h = _Harness(reorder_exec="on")
+    for i in range(1, 6):
+        h.push(f"E{i}")
+    assert h.sent == ["E2", "E1", "E4", "E3"]
+    h.advance(0.2)
+    assert h.sent == ["E2", "E1", "E4", "E3"]
+    h.advance(0.1)
+    assert h.sent == ["E2", "E1", "E4", "E3", "E5"]
+
+
+def test_duplicate_sends_the_same_report_twice() -> None:
+    """duplicate_exec: every report is sent twice in a row (the same ExecID)."""
+    h = _Harness(duplicate_exec=True)
+    h.push("E1")
+    h.push("E2")
+    assert h.sent == ["E1", "E1", "E2", "E2"]
+
+
+def test_release_all_sends_everything_held() -> None:
+    """After clear, delayed and held reports go out at once, in order."""
+    h = _Harness(delay_exec_ms=1000)
+    h.push("E1")
+    h.push("E2")
+    h.faults.apply("clear", None, h.now)
+    h.outbox.release_all()
+    assert h.sent == ["E1", "E2"] and h.outbox.pending == 0
