@@ -1,0 +1,282 @@
+"""The nemesis: a seeded schedule of faults and the thread that injects them.
+
+`FaultPlanner(seed, ...)` yields the same sequence of faults (kind, target, parameters and
+the gap before each) for the same seed and flags; that is what reproduces a run. Timing
+follows the schedule loosely: a fault is injected `gap_s` after the previous one started,
+but never before the system has recovered from the previous one (or the recovery deadline
+passed), so each fault's recovery time is its own.
+
+Fault kinds:
+- `sigkill` / `sigterm` of an actor; `sigstop` of an actor, `SIGCONT` after `stop_s`
+  (longer than the hang limit: the supervisor kills and restarts it);
+- `supervisor_kill`: kill -9 of the supervisor, then a warm `supervisor.py run`;
+- venue faults through the venue simulator's control interface (`venuectl`):
+  `drop_session`, `refuse_logons` (for `duration_s`), `venue_hang` (for `duration_s`),
+  `delay_execs` / `duplicate_execs` / `reorder_execs` (for `duration_s`), `reject_burst`
+  (the next `count` orders);
+- `kill_switch` (only when asked for): the operator engages the kill-switch.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+ACTOR_FAULTS = ("sigkill", "sigstop", "sigterm")
+VENUE_FAULTS = (
+    "drop_session", "refuse_logons", "delay_execs", "duplicate_execs", "reorder_execs",
+    "reject_burst", "venue_hang",
+)
+ALL_FAULTS = (*ACTOR_FAULTS, "supervisor_kill", *VENUE_FAULTS, "kill_switch")
+DEFAULT_MIX: Mapping[str, float] = {
+    "sigkill": 3.0, "sigstop": 1.5, "sigterm": 1.0, "supervisor_kill": 0.5,
+    "drop_session": 1.5, "refuse_logons": 1.0, "delay_execs": 1.0, "duplicate_execs": 1.0,
+    "reorder_execs": 1.0, "reject_burst": 1.0, "venue_hang": 0.5,
+}
+# actors whose processes the nemesis signals (the venue simulators are the outside world)
+ACTOR_TARGETS = ("risk", "oms", "heartbeat")
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """`"sigkill=3,sigstop=1"` -> weights; `"default"` or "" -> DEFAULT_MIX; unknown kinds
+    raise ValueError."""
+    if text.strip() in ("", "default"):
+        return dict(DEFAULT_MIX)
+    mix: dict[str, float] = {}
+    for part in text.split(","):
+        kind, _, weight = part.strip().partition("=")
+        if kind not in ALL_FAULTS:
+            raise ValueError(f"unknown fault kind {kind!r}; kinds: {', '.join(ALL_FAULTS)}")
+        mix[kind] = float(weight) if weight else 1.0
+        if mix[kind] < 0:
+            raise ValueError(f"negative weight for {kind}")
+    if not any(mix.values()):
+        raise ValueError("every weight is zero")
+    return mix
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedFault:
+    index: int
+    kind: str
+    target: str  # actor id, venue name, or "supervisor" / "system"
+    gap_s: float  # after the previous fault's start
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class FaultPlanner:
+    """The seeded fault sequence (pure: no clock, no processes)."""
+
+    def __init__(self, seed: int, interval_s: float, mix: Mapping[str, float],
+                 venues: Sequence[str], *, hang_limit_s: float = 0.6) -> None:
+        self._rng = random.Random(f"nemesis:{seed}")
+        self.interval_s = interval_s
+        self._kinds = [k for k, w in sorted(mix.items()) if w > 0 and k != "kill_switch"]
+        self._weights = [mix[k] for k in self._kinds]
+        self.venues = list(venues)
+        self.actors = [*ACTOR_TARGETS, *(f"connector.{v}" for v in venues)]
+        self.hang_limit_s = hang_limit_s
+        self._n = 0
+
+    def next(self) -> PlannedFault:
+        rng = self._rng
+        self._n += 1
+        gap = self.interval_s * rng.uniform(0.5, 1.5)
+        if not self._kinds:
+            return PlannedFault(self._n, "none", "system", gap)
+        kind = rng.choices(self._kinds, self._weights)[0]
+        params: dict[str, Any] = {}
+        if kind in ACTOR_FAULTS:
+            target = rng.choice(self.actors)
+            if kind == "sigstop":  # half short (a pause), half past the hang limit
+                short = rng.random() < 0.5
+                params["stop_s"] = round(
+                    rng.uniform(0.05, self.hang_limit_s * 0.5) if short
+                    else rng.uniform(self.hang_limit_s * 1.5, self.hang_limit_s * 3), 3)
+        elif kind == "supervisor_kill":
+            target = "supervisor"
+        else:
+            target = rng.choice(self.venues)
+            if kind in ("refuse_logons", "venue_hang"):
+                params["duration_s"] = round(rng.uniform(0.5, 3.0), 2)
+            elif kind == "delay_execs":
+                params["delay_ms"] = rng.choice((20, 50, 100, 250, 500))
+                params["duration_s"] = round(rng.uniform(1.0, 4.0), 2)
+            elif kind in ("duplicate_execs", "reorder_execs"):
+                params["duration_s"] = round(rng.uniform(1.0, 4.0), 2)
+            elif kind == "reject_burst":
+                params["count"] = rng.randint(1, 10)
+        return PlannedFault(self._n, kind, target, round(gap, 3), params)
+
+    def take(self, n: int) -> list[PlannedFault]:
+        return [self.next() for _ in range(n)]
+
+
+# --------------------------------------------------------------------------- injection
+
+
+@dataclass
+class FaultRecord:
+    """What happened to one planned fault."""
+
+    index: int
+    kind: str
+    target: str
+    params: dict[str, Any]
+    start_ns: int = 0  # injection began
+    healed_ns: int = 0  # the nemesis stopped interfering (SIGCONT sent, window over)
+    recovered_ns: int | None = None  # first healthy status after healing
+    error: str = ""  # the injection itself failed (e.g. no such process)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def recovery_s(self) -> float | None:
+        if self.recovered_ns is None:
+            return None
+        return max(0.0, (self.recovered_ns - self.healed_ns) / 1e9)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "recovery_s": self.recovery_s}
+
+
+class Target(Protocol):
+    """What the nemesis needs from the system (ChaosSystem provides it)."""
+
+    def try_status(self, timeout_s: float = 2.0) -> dict[str, Any] | None: ...
+    def healthy(self, st: dict[str, Any]) -> bool: ...
+    def kill_supervisor(self) -> set[int]: ...
+    def warm_restart(self, old_children: set[int], timeout_s: float = 60.0) -> None: ...
+    def mark(self) -> int: ...
+    def events(self, name: str | None = None, *, since: int = 0, **match: Any) -> list[dict[str, Any]]: ...
+
+
+VenueControl = Callable[[str, str, dict[str, Any]], None]  # (venue, fault kind, params)
+
+
+class Nemesis(threading.Thread):
+    """Injects the planner's faults until `stop()`; every fault becomes a FaultRecord."""
+
+    def __init__(self, system: Target, planner: FaultPlanner, venue_control: VenueControl,
+                 *, recovery_timeout_s: float = 60.0, kill_switch_at_s: float | None = None,
+                 engage_kill_switch: Callable[[], None] | None = None) -> None:
+        super().__init__(name="nemesis", daemon=True)
+        self.system = system
+        self.planner = planner
+        self.venue_control = venue_control
+        self.recovery_timeout_s = recovery_timeout_s
+        self.kill_switch_at_s = kill_switch_at_s
+        self.engage_kill_switch = engage_kill_switch
+        self.records: list[FaultRecord] = []
+        self.crashed: str = ""
+        self._stop_evt = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_evt.set()
+
+    def run(self) -> None:
+        t0 = time.monotonic()
+        last_start = t0
+        try:
+            while not self._stop_evt.is_set():
+                fault = self.planner.next()
+                due = last_start + fault.gap_s
+                if self.kill_switch_at_s is not None and t0 + self.kill_switch_at_s <= due:
+                    if self._stop_evt.wait(max(0.0, t0 + self.kill_switch_at_s - time.monotonic())):
+                        return
+                    self.records.append(self._inject(PlannedFault(0, "kill_switch", "system", 0.0)))
+                    self.kill_switch_at_s = None
+                if self._stop_evt.wait(max(0.0, due - time.monotonic())):
+                    return
+                last_start = time.monotonic()
+                self.records.append(self._inject(fault))
+        except Exception as exc:  # noqa: BLE001 - reported in the run's report, not lost
+            self.crashed = f"{type(exc).__name__}: {exc}"
+
+    # ------------------------------------------------------------------ one fault
+
+    def _inject(self, fault: PlannedFault) -> FaultRecord:
+        rec = FaultRecord(fault.index, fault.kind, fault.target, dict(fault.params))
+        before = self.system.try_status() or {}
+        mark = self.system.mark()
+        rec.start_ns = time.time_ns()
+        try:
+            self._do(fault, rec, before)
+        except Exception as exc:  # noqa: BLE001 - a failed injection is recorded, not fatal
+            rec.error = f"{type(exc).__name__}: {exc}"
+        rec.healed_ns = rec.healed_ns or time.time_ns()
+        self._await_recovery(fault, rec, before, mark)
+        return rec
+
+    def _do(self, fault: PlannedFault, rec: FaultRecord, before: dict[str, Any]) -> None:
+        kind, target = fault.kind, fault.target
+        if kind in ACTOR_FAULTS:
+            pid = _pid_of(before, target)
+            if pid is None:
+                raise RuntimeError(f"{target} has no pid")
+            rec.detail["pid"] = pid
+            if kind == "sigkill":
+                os.kill(pid, signal.SIGKILL)
+            elif kind == "sigterm":
+                os.kill(pid, signal.SIGTERM)
+            else:
+                os.kill(pid, signal.SIGSTOP)
+                time.sleep(fault.params["stop_s"])
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    rec.detail["killed_while_stopped"] = True
+        elif kind == "supervisor_kill":
+            old = self.system.kill_supervisor()
+            rec.detail["children"] = len(old)
+            restart_at = time.monotonic()
+            self.system.warm_restart(old, timeout_s=self.recovery_timeout_s)
+            rec.detail["warm_restart_s"] = round(time.monotonic() - restart_at, 3)
+        elif kind == "none":
+            return
+        elif kind == "kill_switch":
+            assert self.engage_kill_switch is not None
+            self.engage_kill_switch()
+        else:
+            self.venue_control(target, kind, dict(fault.params))
+
+    def _await_recovery(self, fault: PlannedFault, rec: FaultRecord, before: dict[str, Any],
+                        mark: int) -> None:
+        """Recovered: a healthy status, plus the fault's own evidence (a new pid for a
+        killed actor, a fresh heartbeat after SIGCONT, a venue CONNECTED again after a
+        session fault)."""
+        deadline = time.monotonic() + self.recovery_timeout_s
+        while time.monotonic() < deadline:
+            st = self.system.try_status()
+            if st is not None and self.system.healthy(st) and self._specific(fault, rec, st, mark):
+                rec.recovered_ns = time.time_ns()
+                return
+            if self._stop_evt.is_set() and fault.kind == "kill_switch":
+                return
+            time.sleep(0.02)
+
+    def _specific(self, fault: PlannedFault, rec: FaultRecord, st: dict[str, Any], mark: int) -> bool:
+        kind = fault.kind
+        if rec.error:
+            return True
+        if kind in ("sigkill", "sigterm"):
+            return _pid_of(st, fault.target) not in (None, rec.detail.get("pid"))
+        if kind == "sigstop":
+            row = next((a for a in st["actors"] if a["id"] == fault.target), None)
+            return row is not None and (row["heartbeat_age_s"] or 0.0) < 0.5
+        if kind in ("drop_session", "refuse_logons"):
+            return bool(self.system.events("venue_state", since=mark, actor="oms",
+                                           venue=fault.target, state="CONNECTED"))
+        return True
+
+
+def _pid_of(st: dict[str, Any], actor: str) -> int | None:
+    for a in st.get("actors", []):
+        if a["id"] == actor:
+            return int(a["pid"]) if a["pid"] else None
+    return None

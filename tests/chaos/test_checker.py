@@ -1,0 +1,295 @@
+"""The chaos checker on hand-made histories, OMS views and venue inspections: each invariant
+passes on a consistent world and counts exactly the violations planted in it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.chaos.checker import INVARIANTS, Observations, check
+from tests.chaos.history import (
+    Entry,
+    HistoryWriter,
+    client_order_id,
+    outcome_counts,
+    read_history,
+    summarize_submits,
+)
+
+T0 = 1_700_000_000_000_000_000
+
+
+def entry(coid: str, outcome: str = "ok", *, op: str = "submit", attempt: int = 1,
+          error: str = "", venue: str = "simA", seq: int = 1) -> Entry:
+    start = T0 + seq * 1_000_000 + attempt * 1000
+    return Entry(client=0, seq=seq, op=op, attempt=attempt, client_order_id=coid,  # type: ignore[arg-type]
+                 venue=venue, symbol="AAPL", side="BUY", qty="10", price="100.00",
+                 order_type="LIMIT", tif="DAY", start_ns=start, end_ns=start + 500_000,
+                 outcome=outcome, error=error, status="ACCEPTED" if outcome == "ok" else "")  # type: ignore[arg-type]
+
+
+def oms_order(coid: str, status: str = "FILLED", *, venue: str = "simA", cum: str = "10",
+              avg: str = "100", qty: str = "10", reason: str = "", external: bool = False) -> dict[str, Any]:
+    return {"client_order_id": coid, "venue": venue, "symbol": "AAPL", "side": "BUY", "qty": qty,
+            "order_type": "LIMIT", "price": "100.00", "status": status, "cl_ord_id": coid,
+            "cum_qty": cum, "avg_px": avg, "reason": reason, "external": external}
+
+
+def venue_order(cl: str, status: str = "FILLED", *, oid: str = "", fills: Iterable[tuple[str, str, str]] = (),
+                chain: list[str] | None = None, qty: str = "10") -> dict[str, Any]:
+    fl = [{"exec_id": x, "qty": q, "px": p, "ts_ns": 0} for x, q, p in fills]
+    cum = sum(int(f["qty"]) for f in fl)
+    notional = sum(int(f["qty"]) * float(f["px"]) for f in fl)
+    return {"order_id": oid or f"B-{cl}", "cl_ord_id": (chain or [cl])[-1], "cl_ord_ids": chain or [cl],
+            "symbol": "AAPL", "side": "BUY", "order_qty": qty, "price": "100.00", "status": status,
+            "cum_qty": str(cum), "avg_px": str(notional / cum) if cum else "0", "fills": fl}
+
+
+def venues(**orders: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, rows in orders.items():
+        net = sum(int(o["cum_qty"]) for o in rows)
+        out[name] = {"orders": rows, "rejects": [],
+                     "positions": {"AAPL": {"net_qty": str(net)}} if net else {}}
+    return out
+
+
+def consistent() -> dict[str, Any]:
+    """Two orders: one filled in two fills, one cancelled untouched; everything agrees."""
+    return dict(
+        history=[entry("a1", seq=1), entry("a2", seq=2), entry("a2", op="cancel", seq=3)],
+        oms_orders=[oms_order("a1"), oms_order("a2", "CANCELLED", cum="0", avg="0")],
+        oms_positions=[{"venue": "simA", "symbol": "AAPL", "qty": "10"}],
+        venues=venues(simA=[
+            venue_order("a1", fills=[("X1", "4", "100"), ("X2", "6", "100")]),
+            venue_order("a2", "CANCELLED", chain=["a2", "a2.c1"]),
+        ], simB=[]),
+    )
+
+
+def violations(obs: Observations) -> dict[str, int]:
+    return {k: v.violations for k, v in check(obs).invariants.items() if v.violations}
+
+
+def test_consistent_world_is_valid() -> None:
+    """Agreeing history, OMS and venue: every invariant holds and the run is valid."""
+    result = check(Observations(**consistent()))
+    assert result.valid, result.to_dict()
+    assert set(result.invariants) == set(INVARIANTS)
+    assert result.stats["submits"] == {"acked": 2}
+    assert result.stats["oms_orders_by_status"] == {"CANCELLED": 1, "FILLED": 1}
+
+
+def test_acked_order_missing_from_oms_is_lost() -> None:
+    """An order acknowledged to the client that the OMS no longer knows is a lost order."""
+    w = consistent()
+    w["history"].append(entry("a3", seq=4))
+    assert violations(Observations(**w)) == {"no_acked_order_lost": 1}
+
+
+def test_order_twice_at_the_venue() -> None:
+    """The same client order placed twice at the venue (two venue orders with the same
+    head) violates exactly-once, and the repeated ClOrdID is a duplicate."""
+    w = consistent()
+    w["venues"]["simA"]["orders"].append(venue_order("a2", "CANCELLED", oid="B-dup"))
+    got = violations(Observations(**w))
+    assert got["acked_order_at_venue_exactly_once"] == 1
+    assert got["no_duplicate_cl_ord_id"] == 1
+
+
+def test_acked_order_never_reached_the_venue() -> None:
+    """OMS says FILLED but the venue never saw the order."""
+    w = consistent()
+    w["venues"]["simA"]["orders"] = w["venues"]["simA"]["orders"][1:]
+    w["venues"]["simA"]["positions"] = {}
+    got = violations(Observations(**w))
+    assert got["acked_order_at_venue_exactly_once"] == 1
+    assert got["oms_equals_venue"] == 1
+    assert got["fills_applied_exactly_once"] == 1  # OMS cum 10, venue fills 0
+    assert got["positions_equal"] == 1
+
+
+def test_venue_order_nobody_asked_for() -> None:
+    """A venue order whose ClOrdID no client ever submitted, unknown to the OMS."""
+    w = consistent()
+    w["venues"]["simA"]["orders"].append(venue_order("zz9", "CANCELLED"))
+    got = violations(Observations(**w))
+    assert got == {"no_unrequested_venue_order": 1, "oms_equals_venue": 1}
+
+
+def test_refused_submit_must_not_reach_the_venue_unless_a_retry_was_unanswered() -> None:
+    """A definitive refusal (RiskRejected) with the order at the venue is a violation; if an
+    earlier attempt timed out, that request may legitimately have been acted upon."""
+    w = consistent()
+    w["history"] += [entry("r1", "error", error="RiskRejected", seq=5)]
+    w["venues"]["simA"]["orders"].append(venue_order("r1", "CANCELLED"))
+    w["oms_orders"].append(oms_order("r1", "CANCELLED", cum="0", avg="0"))
+    assert violations(Observations(**w)) == {"no_unrequested_venue_order": 1}
+    w["history"] += [entry("r1", "timeout", error="Timeout", seq=5, attempt=0)]
+    assert violations(Observations(**w)) == {}
+
+
+def test_open_or_pending_orders_at_the_end() -> None:
+    """PENDING_* at the end is not final; UNKNOWN needs a reason; resting orders are only
+    fine when the run did not sweep open orders."""
+    w = consistent()
+    w["oms_orders"][1] = oms_order("a2", "PENDING_CANCEL", cum="0", avg="0")
+    got = violations(Observations(**w))
+    assert got["final_state_or_honest_unknown"] == 1
+    w = consistent()
+    w["venues"]["simA"]["orders"][1]["status"] = "ACCEPTED"
+    w["oms_orders"][1] = oms_order("a2", "ACCEPTED", cum="0", avg="0")
+    assert violations(Observations(**w)) == {"final_state_or_honest_unknown": 1}
+    assert violations(Observations(**w, open_orders_allowed=True)) == {}
+
+
+def test_unknown_with_reason_is_honest_when_the_venue_never_saw_it() -> None:
+    """An indeterminate submit the OMS holds as UNKNOWN with a reason and the venue never
+    saw is acceptable; without a reason it is not."""
+    w = consistent()
+    w["history"].append(entry("u1", "timeout", error="Timeout", seq=6))
+    w["oms_orders"].append(oms_order("u1", "UNKNOWN", cum="0", avg="0", reason="no connector answer"))
+    assert violations(Observations(**w)) == {}
+    w["oms_orders"][-1] = oms_order("u1", "UNKNOWN", cum="0", avg="0")
+    assert violations(Observations(**w)) == {"final_state_or_honest_unknown": 1}
+
+
+def test_oms_and_venue_disagree_on_status_cum_and_avg_px() -> None:
+    """Each differing field is reported for the order (one violation per order)."""
+    w = consistent()
+    w["oms_orders"][0] = oms_order("a1", "PARTIALLY_FILLED", cum="4", avg="99.5")
+    w["oms_positions"] = [{"venue": "simA", "symbol": "AAPL", "qty": "4"}]
+    result = check(Observations(**w))
+    inv = result.invariants["oms_equals_venue"]
+    assert inv.violations == 1
+    assert "status PARTIALLY_FILLED != FILLED" in inv.examples[0]
+    assert "cum_qty 4 != 10" in inv.examples[0] and "avg_px" in inv.examples[0]
+    assert result.invariants["fills_applied_exactly_once"].violations == 1
+    assert result.invariants["positions_equal"].violations == 1
+
+
+def test_avg_px_within_tolerance_is_equal() -> None:
+    """Average prices that differ only in representation (division precision) are equal."""
+    w = consistent()
+    w["oms_orders"][0] = oms_order("a1", avg="100.0000000000000000001")
+    assert violations(Observations(**w)) == {}
+
+
+def test_fill_applied_twice_in_the_journal_and_venue_exec_ids_unique() -> None:
+    """A venue exec id journalled twice for the same order, and a venue that repeats an exec
+    id across orders, are both violations of exactly-once fills."""
+    w = consistent()
+    journal = [{"kind": "record", "data": {"kind": "fill", "id": "a1", "exec_id": x, "qty": q}}
+               for x, q in (("X1", "4"), ("X2", "6"), ("X2", "6"))]
+    got = violations(Observations(**w, journal=journal))
+    assert got == {"fills_applied_exactly_once": 2}  # X2 twice; journal sum 16 != 10
+    w["venues"]["simA"]["orders"][1]["fills"] = [{"exec_id": "X1", "qty": "0", "px": "1"}]
+    assert violations(Observations(**w))["fills_applied_exactly_once"] == 1
+
+
+def test_journal_with_snapshot_checks_duplicates_only() -> None:
+    """After compaction the journal no longer holds every fill: sums are not compared."""
+    w = consistent()
+    journal = [{"kind": "snapshot", "data": {}},
+               {"kind": "record", "data": {"kind": "fill", "id": "a1", "exec_id": "X2", "qty": "6"}}]
+    result = check(Observations(**w, journal=journal))
+    assert result.valid
+    assert "snapshot" in result.invariants["fills_applied_exactly_once"].note
+
+
+def test_positions_against_risk_when_exposed() -> None:
+    """Risk's view is compared when given; when not exposed the check says so."""
+    w = consistent()
+    result = check(Observations(**w))
+    assert "risk does not expose" in result.invariants["positions_equal"].note
+    bad = [{"venue": "simA", "symbol": "AAPL", "qty": "7"}]
+    assert violations(Observations(**w, risk_positions=bad)) == {"positions_equal": 1}
+    good = [{"venue": "simA", "symbol": "AAPL", "qty": "10"}]
+    assert violations(Observations(**w, risk_positions=good)) == {}
+
+
+def test_runtime_invariants() -> None:
+    """Actors down, orphans and zombies, protocol errors beyond the injected ones, unmatched
+    fills and faults the system never recovered from are each counted."""
+    w = consistent()
+    obs = Observations(**w, healthy_at_end=False, orphans=["123 ppid=1 python"], zombies=["9 ppid=8"],
+                       protocol_errors=3, injected_protocol_errors=1, unmatched_fills=2,
+                       unrecovered_faults=["sigkill:oms#3"])
+    assert violations(obs) == {"actors_up_at_end": 1, "no_orphans_or_zombies": 2,
+                               "no_protocol_errors": 1, "no_unmatched_fills": 1,
+                               "every_fault_recovered": 1}
+
+
+@pytest.mark.parametrize(
+    ("samples", "asked", "expected"),
+    [
+        ([(1, False), (2, False)], None, {}),
+        ([(1, False), (2, True), (3, True)], 2, {}),
+        ([(1, True), (2, False), (3, True)], 0, {"kill_switch_persistent": 1}),
+        ([(1, False), (2, True)], None, {"kill_switch_only_when_asked": 1}),
+        ([(1, True)], 5, {"kill_switch_only_when_asked": 1}),
+    ],
+)
+def test_kill_switch_stays_engaged_and_only_when_asked(
+    samples: list[tuple[int, bool]], asked: int | None, expected: dict[str, int]
+) -> None:
+    """Once engaged, every later observation shows it engaged; engaging without the nemesis
+    asking (or before it asked) is a finding."""
+    obs = Observations(**consistent(), kill_switch_samples=samples, kill_switch_requested_ns=asked)
+    assert violations(obs) == expected
+
+
+def test_adopted_copy_of_a_known_order_is_a_mismatch() -> None:
+    """The OMS adopting a venue order it already has (as ext:venue:id) holds it twice."""
+    w = consistent()
+    w["oms_orders"].append(oms_order("ext:simA:a1", external=True))
+    assert violations(Observations(**w))["oms_equals_venue"] >= 1
+
+
+# --------------------------------------------------------------------------- history
+
+
+def test_client_order_ids_are_deterministic_and_venue_safe() -> None:
+    """Same seed, client and counter give the same id; ids match [A-Za-z0-9_-]{1,24}."""
+    assert client_order_id(7, 3, 12) == client_order_id(7, 3, 12)
+    assert client_order_id(7, 3, 12) != client_order_id(8, 3, 12)
+    assert len(client_order_id(2**40 + 5, 15, 9_999_999)) <= 24
+
+
+def test_history_round_trip_drops_only_a_torn_last_line(tmp_path: Path) -> None:
+    """Entries written by a client read back in start order; a torn last line (a client
+    killed mid-write) is dropped, a bad middle line is an error naming the line."""
+    w = HistoryWriter(tmp_path / "client-0.jsonl")
+    e2, e1 = entry("b", seq=2), entry("a", seq=1)
+    w.record(e2)
+    w.record(e1)
+    w.close()
+    path = tmp_path / "client-0.jsonl"
+    with path.open("a") as fh:
+        fh.write('{"client": 0, "se')
+    assert read_history([path]) == [e1, e2]
+    path.write_text(path.read_text().replace(e2.to_json(), "garbage", 1))
+    with pytest.raises(ValueError, match="client-0.jsonl:1"):
+        read_history([path])
+
+
+def test_submit_summary_and_outcome_counts() -> None:
+    """acked if any attempt was ok; refused on a definitive last error; else indeterminate."""
+    hist = [
+        entry("a", "timeout", error="Timeout", attempt=1), entry("a", attempt=2),
+        entry("b", "error", error="NotReady", attempt=1, seq=2),
+        entry("b", "error", error="VenueDown", attempt=2, seq=2),
+        entry("c", "timeout", error="Timeout", seq=3),
+        entry("a", op="cancel", seq=4),
+    ]
+    s = summarize_submits(hist)
+    assert (s["a"].result, s["a"].attempts, s["a"].ever_unanswered) == ("acked", 2, True)
+    assert (s["b"].result, s["b"].error) == ("refused", "VenueDown")
+    assert s["c"].result == "indeterminate"
+    assert outcome_counts(hist) == {
+        "cancel": {"ok": 1},
+        "submit": {"NotReady": 1, "VenueDown": 1, "ok": 1, "timeout": 2},
+    }
