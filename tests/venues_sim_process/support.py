@@ -62,6 +62,7 @@ class SimProcess:
     """`python -m actors.venues.sim run` in a subprocess, with its JSON log captured."""
 
     def __init__(self, root: Path, config: dict[str, Any]) -> None:
+        root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.state_dir = root / "state"
         self.runtime_dir = root / "rt"
