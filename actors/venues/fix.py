@@ -243,7 +243,9 @@ class FixAdapter:
         self._queries.add(StatusQuery(key, dict(req_ids), done))
         for req_id, cl in req_ids.items():
             self._enqueue(_Outbound("H", fm.status_request_fields(cl, req_id), None, key))
-        self._expire_later(key, self._cfg.request_timeout_s + len(req_ids) / self._cfg.rate_limit_per_s)
+        self._expire_later(
+            key, self._cfg.request_timeout_s + len(req_ids) / self._cfg.rate_limit_per_s
+        )
 
     def open_orders(self, done: OrdersDone) -> None:
         if self._check_active(done):
@@ -278,7 +280,9 @@ class FixAdapter:
 
     # ------------------------------------------------------------------ outbound
 
-    def _order_msg(self, msg_type: str, fields: list[tuple[int, Any]], ref: str, done: SendDone) -> None:
+    def _order_msg(
+        self, msg_type: str, fields: list[tuple[int, Any]], ref: str, done: SendDone
+    ) -> None:
         if self._check_active(done):
             self._enqueue(_Outbound(msg_type, fields, done, ref))
 

@@ -37,7 +37,12 @@ SIDE_TO_FIX = {Side.BUY: "1", Side.SELL: "2"}
 SIDE_FROM_FIX = {"1": Side.BUY, "2": Side.SELL}
 ORD_TYPE_TO_FIX = {OrdType.MARKET: "1", OrdType.LIMIT: "2"}
 ORD_TYPE_FROM_FIX = {"1": OrdType.MARKET, "2": OrdType.LIMIT}
-TIF_TO_FIX = {TimeInForce.DAY: "0", TimeInForce.GTC: "1", TimeInForce.IOC: "3", TimeInForce.FOK: "4"}
+TIF_TO_FIX = {
+    TimeInForce.DAY: "0",
+    TimeInForce.GTC: "1",
+    TimeInForce.IOC: "3",
+    TimeInForce.FOK: "4",
+}
 ORD_STATUS_FROM_FIX = {
     "0": OrderStatus.ACCEPTED,
     "1": OrderStatus.PARTIALLY_FILLED,

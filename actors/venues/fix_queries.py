@@ -138,7 +138,9 @@ class QueryBook:
             return True
         mass_id = fc.get_str(msg, 584)
         if mass_id is None and fc.get_str(msg, 790) is None:
-            mass_id = next((k for k, q in self._queries.items() if isinstance(q, MassStatusQuery)), None)
+            mass_id = next(
+                (k for k, q in self._queries.items() if isinstance(q, MassStatusQuery)), None
+            )
         mass = self._queries.get(mass_id or "")
         if isinstance(mass, MassStatusQuery):
             if mass.answer(msg):
@@ -154,7 +156,9 @@ class QueryBook:
         result = fc.get_int(msg, 728)
         if result not in (None, 0, fm.POS_NONE_FOUND):
             text = fc.get_str(msg, 58) or f"PosReqResult {result}"
-            self._complete(query.key, RequestFailed(ErrorCode.INTERNAL, f"positions refused: {text}"))
+            self._complete(
+                query.key, RequestFailed(ErrorCode.INTERNAL, f"positions refused: {text}")
+            )
         elif query.answer(msg):
             self._complete(query.key, query.positions)
         return True

@@ -60,7 +60,7 @@ class TestLoop:
         timeout = max_wait_s
         if self.timers:
             timeout = min(timeout, max(0.0, self.timers[0][0] - now))
-        for fd, _ev in self.poller.poll(timeout * 1000):
+        for fd, _ev in self.poller.poll(int(timeout * 1000)):
             handler = self.handlers.get(fd)
             if handler is not None:
                 handler()
@@ -127,8 +127,14 @@ class MiniVenue:
     ExecutionReport New (and `fill_qty` fills), F with Canceled, H/AF/AN/q with the
     answers our sim gives. `refuse` rejects logons; `drop()` cuts the connection."""
 
-    def __init__(self, loop: TestLoop, store_dir: Path, *, comp_id: str = "MINI",
-                 client_id: str = "TRADEPULSE") -> None:
+    def __init__(
+        self,
+        loop: TestLoop,
+        store_dir: Path,
+        *,
+        comp_id: str = "MINI",
+        client_id: str = "TRADEPULSE",
+    ) -> None:
         self.loop = loop
         self.store = FixStore(store_dir, fsync=False)
         self.comp_id, self.client_id = comp_id, client_id
@@ -172,8 +178,12 @@ class MiniVenue:
         self.conn = conn
         self.connections += 1
         self.session = FixSession(
-            sender_comp_id=self.comp_id, target_comp_id=self.client_id, store=self.store,
-            initiator=False, log=LOG, accept_logon=self._accept_logon,
+            sender_comp_id=self.comp_id,
+            target_comp_id=self.client_id,
+            store=self.store,
+            initiator=False,
+            log=LOG,
+            accept_logon=self._accept_logon,
         )
         self.session.connection_made()
         self.loop.add_fd(conn.fileno(), self._readable)
@@ -231,16 +241,37 @@ class MiniVenue:
         assert self.session is not None
         self.session.send(msg_type, fields)
 
-    def exec_report(self, cl: str, exec_type: str, status: str, *, cum: str = "0",
-                    last: str = "0", px: str = "0", extra: Sequence[tuple[int, Any]] = ()
-                    ) -> None:
+    def exec_report(
+        self,
+        cl: str,
+        exec_type: str,
+        status: str,
+        *,
+        cum: str = "0",
+        last: str = "0",
+        px: str = "0",
+        extra: Sequence[tuple[int, Any]] = (),
+    ) -> None:
         order = self.orders.get(cl, {})
-        self.send("8", [
-            (37, f"O-{cl}"), (17, f"X{next(self._exec)}"), (150, exec_type), (39, status),
-            (11, cl), (55, order.get(55, "AAPL")), (54, order.get(54, "1")),
-            (38, order.get(38, "10")), (151, "0"), (14, cum), (6, px), (32, last), (31, px),
-            *extra,
-        ])
+        self.send(
+            "8",
+            [
+                (37, f"O-{cl}"),
+                (17, f"X{next(self._exec)}"),
+                (150, exec_type),
+                (39, status),
+                (11, cl),
+                (55, order.get(55, "AAPL")),
+                (54, order.get(54, "1")),
+                (38, order.get(38, "10")),
+                (151, "0"),
+                (14, cum),
+                (6, px),
+                (32, last),
+                (31, px),
+                *extra,
+            ],
+        )
 
     def _on_app(self, msg_type: str, f: dict[int, str]) -> None:
         if msg_type == "D":
@@ -248,22 +279,52 @@ class MiniVenue:
             self.exec_report(f[11], "0", "0")
             if self.fill_qty:
                 px = f.get(44, "100")
-                self.exec_report(f[11], "F", "1", cum=str(self.fill_qty), last=str(self.fill_qty), px=px)
+                self.exec_report(
+                    f[11], "F", "1", cum=str(self.fill_qty), last=str(self.fill_qty), px=px
+                )
         elif msg_type == "F":
             self.exec_report(f[11], "4", "4", extra=[(41, f[41])])
         elif msg_type == "H":
             if f[11] in self.orders:
                 self.exec_report(f[11], "I", "0", extra=[(790, f[790])])
             else:
-                self.send("8", [(37, "NONE"), (17, "0"), (150, "I"), (39, "8"), (11, f[11]),
-                                (103, 5), (58, "UNKNOWN_ORDER"), (790, f[790]), (54, "1"),
-                                (151, "0"), (14, "0"), (6, "0")])
+                self.send(
+                    "8",
+                    [
+                        (37, "NONE"),
+                        (17, "0"),
+                        (150, "I"),
+                        (39, "8"),
+                        (11, f[11]),
+                        (103, 5),
+                        (58, "UNKNOWN_ORDER"),
+                        (790, f[790]),
+                        (54, "1"),
+                        (151, "0"),
+                        (14, "0"),
+                        (6, "0"),
+                    ],
+                )
         elif msg_type == "AF":
             ids = list(self.orders)
             if not ids:
-                self.send("8", [(37, "NONE"), (17, "0"), (150, "I"), (39, "8"), (11, "NONE"),
-                                (584, f[584]), (911, 0), (912, "Y"), (54, "1"), (151, "0"),
-                                (14, "0"), (6, "0")])
+                self.send(
+                    "8",
+                    [
+                        (37, "NONE"),
+                        (17, "0"),
+                        (150, "I"),
+                        (39, "8"),
+                        (11, "NONE"),
+                        (584, f[584]),
+                        (911, 0),
+                        (912, "Y"),
+                        (54, "1"),
+                        (151, "0"),
+                        (14, "0"),
+                        (6, "0"),
+                    ],
+                )
             for i, cl in enumerate(ids, 1):
                 last = [(912, "Y")] if i == len(ids) else []
                 self.exec_report(cl, "I", "0", extra=[(584, f[584]), (911, len(ids)), *last])
@@ -271,7 +332,18 @@ class MiniVenue:
             if not self.positions:
                 self.send("AP", [(710, f[710]), (721, "P0"), (727, 0), (728, 2)])
             for i, (sym, long_q, short_q, px) in enumerate(self.positions, 1):
-                self.send("AP", [(710, f[710]), (721, f"P{i}"), (727, len(self.positions)),
-                                 (728, 0), (55, sym), (704, long_q), (705, short_q), (730, px)])
+                self.send(
+                    "AP",
+                    [
+                        (710, f[710]),
+                        (721, f"P{i}"),
+                        (727, len(self.positions)),
+                        (728, 0),
+                        (55, sym),
+                        (704, long_q),
+                        (705, short_q),
+                        (730, px),
+                    ],
+                )
         elif msg_type == "q":
             self.send("r", [(11, f[11]), (37, "MC"), (530, f[530]), (531, f[530])])

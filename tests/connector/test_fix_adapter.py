@@ -39,9 +39,14 @@ class Harness:
 
     def adapter(self, **cfg: Any) -> FixAdapter:
         adapter = FixAdapter(
-            self.loop, self.listener, venue_cfg(**cfg), store_dir=self.root / "fix",
+            self.loop,
+            self.listener,
+            venue_cfg(**cfg),
+            store_dir=self.root / "fix",
             address=lambda: None if self.port is None else ("127.0.0.1", self.port),
-            log=LOG, id_prefix="t", fsync=False,
+            log=LOG,
+            id_prefix="t",
+            fsync=False,
         )
         self.loop.after_turn.append(adapter.flush)
         self.adapters.append(adapter)
@@ -80,8 +85,14 @@ class Done:
 
 
 def order(cl: str, qty: str = "10", price: str = "100") -> PlaceOrder:
-    return PlaceOrder(cl_ord_id=cl, symbol="AAPL", side=Side.BUY, qty=D(qty),
-                      order_type=OrdType.LIMIT, price=D(price))
+    return PlaceOrder(
+        cl_ord_id=cl,
+        symbol="AAPL",
+        side=Side.BUY,
+        qty=D(qty),
+        order_type=OrdType.LIMIT,
+        price=D(price),
+    )
 
 
 def kinds(execs: Sequence[ExecReport]) -> list[tuple[str, str]]:
@@ -134,7 +145,9 @@ def test_order_is_acked_after_it_is_in_the_store_and_executions_follow(h: Harnes
     assert kinds(h.listener.execs) == [("c1", "accepted"), ("c1", "fill")]
     d = h.venue.received[-1]
     assert d.msg_type == "D" and d.msg.get(11) == b"c1" and d.msg.get(44) == b"100"
-    cancel = CancelOnVenue(cl_ord_id="c1.x", orig_cl_ord_id="c1", symbol="AAPL", side=Side.BUY, qty=D(10))
+    cancel = CancelOnVenue(
+        cl_ord_id="c1.x", orig_cl_ord_id="c1", symbol="AAPL", side=Side.BUY, qty=D(10)
+    )
     a.cancel(cancel, done)
     h.loop.run_until(lambda: len(h.listener.execs) >= 3)
     assert (h.listener.execs[-1].kind, h.listener.execs[-1].orig_cl_ord_id) == ("cancelled", "c1")
@@ -158,8 +171,12 @@ def test_rate_limit_queues_the_excess_and_never_drops(h: Harness) -> None:
     in order, each acked when it was actually handed to the session."""
     a = h.connected(rate_limit_per_s=20.0, rate_burst=2)
     acked: list[str] = []
+
+    def on_sent(cl: str) -> Callable[[RequestFailed | None], None]:
+        return lambda err: acked.append(cl) if err is None else None
+
     for i in range(6):
-        a.place(order(f"c{i}"), lambda err, i=i: acked.append(f"c{i}") if err is None else None)
+        a.place(order(f"c{i}"), on_sent(f"c{i}"))
     h.loop.turn(0)
     assert acked == ["c0", "c1"]
     h.loop.run_until(lambda: len(acked) == 6, timeout_s=3)
@@ -296,7 +313,12 @@ def test_restart_resumes_the_session_and_the_resend_brings_missed_executions(h: 
     h.listener.on_execs_hook = lambda reports: order_of_events.append("execs")
     b = h.adapter()
     orig_up = h.listener.on_session_up
-    h.listener.on_session_up = lambda d: (order_of_events.append("up"), orig_up(d))  # type: ignore[method-assign]
+
+    def on_up(detail: str) -> None:
+        order_of_events.append("up")
+        orig_up(detail)
+
+    h.listener.on_session_up = on_up  # type: ignore[method-assign]
     b.connect()
     h.loop.run_until(lambda: "up" in order_of_events)
     new = h.listener.execs[before:]
@@ -315,5 +337,3 @@ def test_venue_address_from_config_or_the_sim_port_file(tmp_path: Path) -> None:
     (tmp_path / "venuesim.mini.port").write_text("garbage")
     assert venue_address(sim, tmp_path) is None
 
-
-_ = Callable

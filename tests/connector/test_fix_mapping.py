@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 import pytest
@@ -22,42 +23,85 @@ D = Decimal
 NOW_S = 1_700_000_000.125
 
 
-def as_dict(fields: list[tuple[int, object]]) -> dict[int, str]:
+def as_dict(fields: Sequence[tuple[int, object]]) -> dict[int, str]:
     return {tag: format(v, "f") if isinstance(v, Decimal) else str(v) for tag, v in fields}
 
 
 def test_limit_order_becomes_a_new_order_single_with_every_required_field() -> None:
     """PlaceOrder -> D: ClOrdID, Symbol, Side 1, OrderQty, OrdType 2, Price, TIF, TransactTime."""
-    order = PlaceOrder(cl_ord_id="c1", symbol="AAPL", side=Side.BUY, qty=D("10"),
-                       order_type=OrdType.LIMIT, price=D("101.50"), tif=TimeInForce.GTC)
+    order = PlaceOrder(
+        cl_ord_id="c1",
+        symbol="AAPL",
+        side=Side.BUY,
+        qty=D("10"),
+        order_type=OrdType.LIMIT,
+        price=D("101.50"),
+        tif=TimeInForce.GTC,
+    )
     f = as_dict(fm.place_fields(order, NOW_S))
-    assert f == {11: "c1", 55: "AAPL", 54: "1", 38: "10", 40: "2", 44: "101.50", 59: "1",
-                 60: "20231114-22:13:20.125"}
+    assert f == {
+        11: "c1",
+        55: "AAPL",
+        54: "1",
+        38: "10",
+        40: "2",
+        44: "101.50",
+        59: "1",
+        60: "20231114-22:13:20.125",
+    }
 
 
 def test_market_order_carries_no_price() -> None:
-    order = PlaceOrder(cl_ord_id="c2", symbol="AAPL", side=Side.SELL, qty=D("5"),
-                       order_type=OrdType.MARKET, tif=TimeInForce.IOC)
+    order = PlaceOrder(
+        cl_ord_id="c2",
+        symbol="AAPL",
+        side=Side.SELL,
+        qty=D("5"),
+        order_type=OrdType.MARKET,
+        tif=TimeInForce.IOC,
+    )
     f = as_dict(fm.place_fields(order, NOW_S))
     assert (f[54], f[40], f[59]) == ("2", "1", "3") and 44 not in f
 
 
-@pytest.mark.parametrize(("tif", "code"), [(TimeInForce.DAY, "0"), (TimeInForce.GTC, "1"),
-                                           (TimeInForce.IOC, "3"), (TimeInForce.FOK, "4")])
+@pytest.mark.parametrize(
+    ("tif", "code"),
+    [
+        (TimeInForce.DAY, "0"),
+        (TimeInForce.GTC, "1"),
+        (TimeInForce.IOC, "3"),
+        (TimeInForce.FOK, "4"),
+    ],
+)
 def test_time_in_force_codes(tif: TimeInForce, code: str) -> None:
-    order = PlaceOrder(cl_ord_id="c", symbol="S", side=Side.BUY, qty=D(1),
-                       order_type=OrdType.LIMIT, price=D(1), tif=tif)
+    order = PlaceOrder(
+        cl_ord_id="c",
+        symbol="S",
+        side=Side.BUY,
+        qty=D(1),
+        order_type=OrdType.LIMIT,
+        price=D(1),
+        tif=tif,
+    )
     assert as_dict(fm.place_fields(order, NOW_S))[59] == code
 
 
 def test_cancel_and_replace_name_the_original_order() -> None:
     """F and G carry OrigClOrdID(41) and the new request's ClOrdID(11)."""
-    cancel = CancelOnVenue(cl_ord_id="c1.x1", orig_cl_ord_id="c1", symbol="AAPL",
-                           side=Side.SELL, qty=D("3"))
+    cancel = CancelOnVenue(
+        cl_ord_id="c1.x1", orig_cl_ord_id="c1", symbol="AAPL", side=Side.SELL, qty=D("3")
+    )
     f = as_dict(fm.cancel_fields(cancel, NOW_S))
     assert (f[11], f[41], f[54], f[38], f[55]) == ("c1.x1", "c1", "2", "3", "AAPL") and 60 in f
-    replace = ReplaceOnVenue(cl_ord_id="c1.r1", orig_cl_ord_id="c1", symbol="AAPL",
-                             side=Side.BUY, qty=D("7"), order_type=OrdType.LIMIT, price=D("99"))
+    replace = ReplaceOnVenue(
+        cl_ord_id="c1.r1",
+        orig_cl_ord_id="c1",
+        symbol="AAPL",
+        side=Side.BUY,
+        qty=D("7"),
+        order_type=OrdType.LIMIT,
+        price=D("99"),
+    )
     g = as_dict(fm.replace_fields(replace, NOW_S))
     assert (g[11], g[41], g[38], g[40], g[44], g[59]) == ("c1.r1", "c1", "7", "2", "99", "0")
 
@@ -72,31 +116,68 @@ def test_query_requests() -> None:
 
 
 def er(*pairs: tuple[int, str]) -> list[tuple[int, str]]:
-    base = {37: "O1", 17: "X1", 11: "c1", 55: "AAPL", 54: "1", 38: "10", 44: "100",
-            151: "10", 14: "0", 6: "0", 39: "0", 150: "0", 60: "20231114-22:13:20.125"}
+    base = {
+        37: "O1",
+        17: "X1",
+        11: "c1",
+        55: "AAPL",
+        54: "1",
+        38: "10",
+        44: "100",
+        151: "10",
+        14: "0",
+        6: "0",
+        39: "0",
+        150: "0",
+        60: "20231114-22:13:20.125",
+    }
     base.update(dict(pairs))
     return list(base.items())
 
 
-@pytest.mark.parametrize(("exec_type", "status", "kind"), [
-    ("0", "0", "accepted"), ("F", "1", "fill"), ("4", "4", "cancelled"),
-    ("5", "0", "replaced"), ("C", "C", "expired"), ("8", "8", "rejected"), ("D", "0", "status"),
-])
+@pytest.mark.parametrize(
+    ("exec_type", "status", "kind"),
+    [
+        ("0", "0", "accepted"),
+        ("F", "1", "fill"),
+        ("4", "4", "cancelled"),
+        ("5", "0", "replaced"),
+        ("C", "C", "expired"),
+        ("8", "8", "rejected"),
+        ("D", "0", "status"),
+    ],
+)
 def test_exec_type_maps_to_the_contract_kind(exec_type: str, status: str, kind: str) -> None:
     report = fm.to_exec_report(fix_message(er((150, exec_type), (39, status))), "simA")
     assert report is not None
-    assert (report.kind, report.exec_id, report.ord_status, report.venue) == (kind, "X1", status, "simA")
+    assert (report.kind, report.exec_id, report.ord_status, report.venue) == (
+        kind,
+        "X1",
+        status,
+        "simA",
+    )
 
 
 def test_fill_carries_quantities_prices_and_the_venue_time() -> None:
-    msg = fix_message(er((150, "F"), (39, "1"), (32, "4"), (31, "100.25"), (14, "4"),
-                         (6, "100.25"), (151, "6")))
+    msg = fix_message(
+        er((150, "F"), (39, "1"), (32, "4"), (31, "100.25"), (14, "4"), (6, "100.25"), (151, "6"))
+    )
     r = fm.to_exec_report(msg, "v")
     assert r is not None
     assert (r.last_qty, r.last_px, r.cum_qty, r.avg_px, r.leaves_qty) == (
-        D("4"), D("100.25"), D("4"), D("100.25"), D("6"))
+        D("4"),
+        D("100.25"),
+        D("4"),
+        D("100.25"),
+        D("6"),
+    )
     assert (r.side, r.symbol, r.order_qty, r.price, r.venue_order_id) == (
-        Side.BUY, "AAPL", D("10"), D("100"), "O1")
+        Side.BUY,
+        "AAPL",
+        D("10"),
+        D("100"),
+        "O1",
+    )
     assert r.venue_ts_ns == 1_700_000_000_125_000_000
 
 
@@ -107,7 +188,9 @@ def test_cancelled_names_the_cancel_request_and_the_order() -> None:
 
 def test_duplicate_clordid_reject_is_flagged_for_the_oms() -> None:
     """OrdRejReason 6 -> reject_reason DUPLICATE_ORDER, and the text says duplicate."""
-    msg = fix_message(er((150, "8"), (39, "8"), (103, "6"), (58, "ClOrdID already used"), (37, "NONE")))
+    msg = fix_message(
+        er((150, "8"), (39, "8"), (103, "6"), (58, "ClOrdID already used"), (37, "NONE"))
+    )
     r = fm.to_exec_report(msg, "v")
     assert r is not None and r.kind == "rejected" and r.reject_reason == "DUPLICATE_ORDER"
     assert "duplicate" in r.text.lower() and r.venue_order_id == ""
@@ -127,11 +210,18 @@ def test_an_exec_without_exec_id_is_not_forwarded() -> None:
 
 def test_cancel_reject_gets_a_synthetic_exec_id() -> None:
     """35=9 has no ExecID: exec_id is cxlrej:<ClOrdID>, kind cancel_rejected."""
-    msg = fix_message([(37, "O1"), (11, "c1.x2"), (41, "c1"), (39, "2"), (434, "1"), (58, "too late")])
+    msg = fix_message(
+        [(37, "O1"), (11, "c1.x2"), (41, "c1"), (39, "2"), (434, "1"), (58, "too late")]
+    )
     r = fm.cancel_reject_report(msg, "v")
     assert r is not None
     assert (r.exec_id, r.kind, r.cl_ord_id, r.orig_cl_ord_id, r.text) == (
-        "cxlrej:c1.x2", "cancel_rejected", "c1.x2", "c1", "too late")
+        "cxlrej:c1.x2",
+        "cancel_rejected",
+        "c1.x2",
+        "c1",
+        "too late",
+    )
 
 
 def test_status_answer_becomes_a_venue_order() -> None:
@@ -139,7 +229,13 @@ def test_status_answer_becomes_a_venue_order() -> None:
     vo = fm.to_venue_order(msg)
     assert vo is not None
     assert (vo.cl_ord_id, vo.status, vo.cum_qty, vo.avg_px, vo.leaves_qty, vo.order_type) == (
-        "c1", OrderStatus.PARTIALLY_FILLED, D("4"), D("100.5"), D("6"), OrdType.LIMIT)
+        "c1",
+        OrderStatus.PARTIALLY_FILLED,
+        D("4"),
+        D("100.5"),
+        D("6"),
+        OrdType.LIMIT,
+    )
     assert not fm.is_unknown_order(msg)
 
 

@@ -31,8 +31,19 @@ class Result:
 
 
 def status(cl: str, *extra: tuple[int, str], status: str = "0") -> list[tuple[int, str]]:
-    return [(150, "I"), (39, status), (11, cl), (37, "O-" + cl), (55, "AAPL"), (54, "1"),
-            (38, "10"), (14, "0"), (6, "0"), (151, "10"), *extra]
+    return [
+        (150, "I"),
+        (39, status),
+        (11, cl),
+        (37, "O-" + cl),
+        (55, "AAPL"),
+        (54, "1"),
+        (38, "10"),
+        (14, "0"),
+        (6, "0"),
+        (151, "10"),
+        *extra,
+    ]
 
 
 def test_status_query_completes_when_every_id_is_answered() -> None:
@@ -95,11 +106,33 @@ def test_mass_status_ends_on_the_announced_count_without_912() -> None:
 def test_positions_rows_until_the_announced_count() -> None:
     book, done = QueryBook("v"), Result()
     book.add(PositionsQuery("P1", done, "v"))
-    book.feed_position(fix_message([(710, "P1"), (727, "2"), (728, "0"), (55, "AAPL"),
-                                    (704, "10"), (705, "0"), (730, "100")]))
+    book.feed_position(
+        fix_message(
+            [
+                (710, "P1"),
+                (727, "2"),
+                (728, "0"),
+                (55, "AAPL"),
+                (704, "10"),
+                (705, "0"),
+                (730, "100"),
+            ]
+        )
+    )
     assert not done.calls
-    book.feed_position(fix_message([(710, "P1"), (727, "2"), (728, "0"), (55, "MSFT"),
-                                    (704, "0"), (705, "3"), (730, "300")]))
+    book.feed_position(
+        fix_message(
+            [
+                (710, "P1"),
+                (727, "2"),
+                (728, "0"),
+                (55, "MSFT"),
+                (704, "0"),
+                (705, "3"),
+                (730, "300"),
+            ]
+        )
+    )
     assert [(p.symbol, p.qty) for p in done.value] == [("AAPL", Decimal(10)), ("MSFT", Decimal(-3))]
 
 

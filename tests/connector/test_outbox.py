@@ -9,12 +9,19 @@ import pytest
 
 from actors.connector_outbox import OUTBOX_NAME, ExecOutbox
 from protocol.exceptions import JournalCorrupt
-from protocol.messages import ExecReport
+from protocol.messages import ExecKind, ExecReport
 
 
-def report(i: int, kind: str = "fill") -> ExecReport:
-    return ExecReport(venue="v", exec_id=f"X{i}", kind=kind, cl_ord_id=f"c{i}",  # type: ignore[arg-type]
-                      last_qty=Decimal("1.5"), last_px=Decimal("100.01"), cum_qty=Decimal(i))
+def report(i: int, kind: ExecKind = "fill") -> ExecReport:
+    return ExecReport(
+        venue="v",
+        exec_id=f"X{i}",
+        kind=kind,
+        cl_ord_id=f"c{i}",
+        last_qty=Decimal("1.5"),
+        last_px=Decimal("100.01"),
+        cum_qty=Decimal(i),
+    )
 
 
 def test_unacked_executions_survive_a_crash_in_order(tmp_path: Path) -> None:
