@@ -1,0 +1,217 @@
+"""Pure helpers of the risk actor (no sockets, no clocks: callers pass the time).
+
+- `VerdictCache`: the last verdict per client order id, so a re-sent check is answered
+  exactly as before (the OMS retries a check whose verdict it did not get).
+- `CancelTracker`: the mass-cancel round of a kill-switch engagement: every venue until its
+  connector confirms, retries, and when to ask the supervisor to restart a silent connector.
+- `trigger_label`: the bounded label of `tradepulse_kill_switch_triggers_total{reason}`.
+- `StaleEventFilter`: which OMS order events are already in a rebuilt exposure snapshot.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from protocol.messages import RiskCheck, RiskVerdict
+
+VERDICT_CACHE_SIZE = 100_000
+
+# Every value `trigger_label` can return (pre-created as metric children at startup).
+TRIGGER_LABELS = (
+    "operator",
+    "limit_breach",
+    "unmatched_fill",
+    "position_divergence",
+    "connector_outage",
+    "restart_intensity",
+    "state_unreadable",
+    "other",
+)
+_NAMED_REASONS = frozenset(
+    {"unmatched_fill", "position_divergence", "connector_outage", "state_unreadable"}
+)
+
+
+def trigger_label(reason: str, source: str) -> str:
+    """The metric label of an engagement: the operator, a limit breach of the risk gate, or
+    the reason's leading word (`position_divergence: simA AAPL ...` -> position_divergence)
+    when it is one of the known triggers; anything else is `other` (labels stay bounded)."""
+    if source == "operator":
+        return "operator"
+    head = reason.split(":", 1)[0].strip()
+    if head in _NAMED_REASONS:
+        return head
+    if head.endswith("_restart_intensity"):
+        return "restart_intensity"
+    if source == "risk":
+        return "limit_breach"
+    return "other"
+
+
+class VerdictCache:
+    """The last (check, verdict) per client order id, least recently used dropped first.
+
+    `get` answers only an identical check: a check under the same id with other terms (a
+    replace) is a new question and gets a fresh verdict."""
+
+    def __init__(self, max_entries: int = VERDICT_CACHE_SIZE) -> None:
+        self._max = max_entries
+        self._entries: OrderedDict[str, tuple[RiskCheck, RiskVerdict]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, check: RiskCheck) -> RiskVerdict | None:
+        entry = self._entries.get(check.client_order_id)
+        if entry is None or entry[0] != check:
+            return None
+        self._entries.move_to_end(check.client_order_id)
+        return entry[1]
+
+    def put(self, check: RiskCheck, verdict: RiskVerdict) -> None:
+        self._entries[check.client_order_id] = (check, verdict)
+        self._entries.move_to_end(check.client_order_id)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+# --------------------------------------------------------------------------- mass cancel
+
+
+class CancelOutcome(StrEnum):
+    DONE = "done"  # MassCancelDone(accepted=True)
+    REFUSED = "refused"  # answered, but not done: venue not logged on, or rejected by the venue
+    TIMEOUT = "timeout"  # no answer in time
+
+
+class CancelAction(StrEnum):
+    NONE = "none"  # confirmed: nothing more to do for this venue
+    RESEND = "resend"  # send the MassCancel again now (a new round started while in flight)
+    RETRY = "retry"  # send it again after the retry delay
+    RESTART = "restart"  # ask the supervisor to restart the connector, then send again
+
+
+@dataclass
+class VenueCancel:
+    venue: str
+    done: bool = False
+    in_flight: bool = False
+    again: bool = False  # a new round began while a request was in flight
+    attempts: int = 0
+    timeouts: int = 0  # consecutive
+    restarts: int = 0
+    last_restart_s: float | None = None
+
+
+class CancelTracker:
+    """Mass cancel at every venue until each connector confirms.
+
+    `start_round` begins a round (an engagement, a sweep, a reload that found the switch
+    engaged) and returns the venues to send to now. Each answer (or timeout) is fed to
+    `on_outcome`, which says what to do next. A connector that times out
+    `restart_after_timeouts` times in a row is restarted, at most once per
+    `restart_cooldown_s` (a restart takes a while; a venue that is merely down answers
+    `REFUSED` and is only retried)."""
+
+    def __init__(
+        self,
+        venues: Iterable[str],
+        *,
+        restart_after_timeouts: int = 1,
+        restart_cooldown_s: float = 10.0,
+    ) -> None:
+        self.venues = {v: VenueCancel(v, done=True) for v in venues}
+        self.restart_after_timeouts = restart_after_timeouts
+        self.restart_cooldown_s = restart_cooldown_s
+        self.active = False
+
+    def start_round(self) -> list[str]:
+        """A new round over every venue; returns those to send to now (not in flight)."""
+        self.active = True
+        send = []
+        for vc in self.venues.values():
+            vc.done = False
+            vc.timeouts = 0
+            if vc.in_flight:
+                vc.again = True
+            else:
+                send.append(vc.venue)
+        return send
+
+    def stop(self) -> None:
+        """The switch was reset: forget the round (answers still in flight are ignored)."""
+        self.active = False
+        for vc in self.venues.values():
+            vc.done, vc.again, vc.timeouts = True, False, 0
+
+    def sent(self, venue: str) -> None:
+        vc = self.venues[venue]
+        vc.in_flight = True
+        vc.attempts += 1
+
+    def on_outcome(self, venue: str, outcome: CancelOutcome, now_s: float) -> CancelAction:
+        vc = self.venues[venue]
+        vc.in_flight = False
+        if not self.active:
+            return CancelAction.NONE
+        if vc.again:
+            vc.again = False
+            return CancelAction.RESEND
+        if outcome is CancelOutcome.DONE:
+            vc.done = True
+            vc.timeouts = 0
+            return CancelAction.NONE
+        if outcome is CancelOutcome.REFUSED:
+            vc.timeouts = 0
+            return CancelAction.RETRY
+        vc.timeouts += 1
+        cooled = vc.last_restart_s is None or now_s - vc.last_restart_s >= self.restart_cooldown_s
+        if vc.timeouts >= self.restart_after_timeouts and cooled:
+            vc.restarts += 1
+            vc.last_restart_s = now_s
+            vc.timeouts = 0
+            return CancelAction.RESTART
+        return CancelAction.RETRY
+
+    @property
+    def pending(self) -> list[str]:
+        return [v for v, vc in self.venues.items() if not vc.done]
+
+    @property
+    def complete(self) -> bool:
+        return self.active and not self.pending
+
+    def progress(self) -> dict[str, dict[str, object]]:
+        return {
+            v: {"done": vc.done, "attempts": vc.attempts, "restarts": vc.restarts}
+            for v, vc in self.venues.items()
+        }
+
+
+# --------------------------------------------------------------------------- rebuild
+
+
+class StaleEventFilter:
+    """After a rebuild from the OMS's open orders and positions (answered at `snapshot_ts_ns`,
+    the OMS's clock), an event about an order that was not open in the snapshot and that the
+    OMS stamped at or before the snapshot is already reflected in it (the order had finished,
+    its fills are in the positions): applying it again would count its fills twice. Such an
+    event can still arrive after the snapshot (the event stream and the reply travel on
+    different sockets). Events for orders open in the snapshot are applied (the exposure view
+    ignores what it has already counted); later events are always applied."""
+
+    def __init__(self, snapshot_ts_ns: int, open_ids: Iterable[str]) -> None:
+        self.snapshot_ts_ns = snapshot_ts_ns
+        self._open_ids = frozenset(open_ids)
+
+    def is_stale(self, client_order_id: str, order_ts_ns: int, *, known: bool) -> bool:
+        """`known`: the exposure view counts the order as open (e.g. approved since)."""
+        if known or client_order_id in self._open_ids:
+            return False
+        return order_ts_ns <= self.snapshot_ts_ns

@@ -1,0 +1,264 @@
+"""Drive one real actor in the test process against hand-written stub peers.
+
+The actor under test is constructed and `setup()` as in its own process, then its loop is
+turned one iteration at a time (`Actor._iterate`) by `Harness.pump`, which also lets every
+stub answer what it received. Stubs are ROUTER sockets bound at the real ipc endpoints of
+the actors they stand for (`oms`, `connector.<venue>`, the supervisor's control socket) and
+a PUB at the OMS event endpoint. Everything runs in one thread: no sleeps, no races between
+the test and the actor; every wait is a condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import structlog
+import zmq
+
+from actors.base import Actor, ActorArgs, bind_router, tune_socket
+from protocol.codec import Envelope, Sender, decode
+from protocol.config import SystemConfig, load_config
+from protocol.messages import (
+    Ack,
+    ControlReply,
+    ControlRequest,
+    GetPositions,
+    ListOrders,
+    MassCancel,
+    MassCancelDone,
+    Message,
+    OrderList,
+    OrderView,
+    Positions,
+    PositionView,
+    StreamEvent,
+)
+from tests.helpers import make_config, to_toml
+
+T = TypeVar("T")
+Handler = Callable[[Envelope], Message | None]
+
+
+class Stub:
+    """A ROUTER standing in for an actor: records every request, answers with `handler`
+    (None: no answer, as a hung or dead peer)."""
+
+    def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], name: str, endpoint: str, handler: Handler) -> None:
+        self.name = name
+        self.sock = bind_router(ctx, endpoint)
+        self.handler = handler
+        self.received: list[Envelope] = []
+        self.sender = Sender(name, 1)
+
+    def pump(self) -> None:
+        while True:
+            try:
+                frames = self.sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            env = decode(frames[1:])
+            self.received.append(env)
+            answer = self.handler(env)
+            if answer is not None:
+                try:
+                    self.sock.send_multipart([frames[0], *self.sender.encode(answer, env.msg_id)])
+                except zmq.ZMQError:  # the asking incarnation is gone (ROUTER_MANDATORY)
+                    pass
+
+    def bodies(self, kind: type[T]) -> list[T]:
+        return [e.body for e in self.received if isinstance(e.body, kind)]
+
+
+class StubOms:
+    """The OMS as risk and heartbeat see it: open orders, positions, the event stream."""
+
+    def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], cfg: SystemConfig) -> None:
+        self.orders: list[OrderView] = []
+        self.positions: list[PositionView] = []
+        self.answering = True
+        self.stub = Stub(ctx, "oms", cfg.endpoint("oms"), self._answer)
+        self.pub = ctx.socket(zmq.PUB)
+        tune_socket(self.pub)
+        Path(cfg.events_endpoint.removeprefix("ipc://")).unlink(missing_ok=True)
+        self.pub.bind(cfg.events_endpoint)
+        self.event_seq = 0
+        self.epoch = 1
+        self.sender = Sender("oms", self.epoch)
+
+    def _answer(self, env: Envelope) -> Message | None:
+        if not self.answering:
+            return None
+        body = env.body
+        if isinstance(body, ListOrders):
+            return OrderList(orders=[o for o in self.orders if body.venue in (None, o.venue)])
+        if isinstance(body, GetPositions):
+            rows = [p for p in self.positions if body.venue in (None, p.venue)]
+            return Positions(source="oms", venue=body.venue, positions=rows)
+        if isinstance(body, StreamEvent):
+            return Ack(ref=env.msg_id)
+        return None
+
+    def publish(self, body: Any, *, seq: int | None = None) -> None:
+        """Publish an OrderEvent / StreamEvent (its `event_seq` is set to the next one)."""
+        self.event_seq = self.event_seq + 1 if seq is None else seq
+        body = body.model_copy(update={"event_seq": self.event_seq})
+        self.pub.send_multipart(self.sender.encode(body))
+
+    def new_epoch(self) -> None:
+        self.epoch += 1
+        self.event_seq = 0
+        self.sender = Sender("oms", self.epoch)
+
+    def stream_events(self, name: str) -> list[StreamEvent]:
+        return [e for e in self.stub.bodies(StreamEvent) if e.event == name]
+
+
+class StubConnector:
+    """A connector: `mode` is "done" (MassCancelDone accepted), "down" (VENUE_DOWN), or
+    "silent" (no answer); `positions` answer GetPositions."""
+
+    def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], cfg: SystemConfig, venue: str) -> None:
+        from protocol.messages import ErrorCode, RequestRejected
+
+        self.venue = venue
+        self.mode = "done"
+        self.positions: list[PositionView] = []
+        self._down = RequestRejected(code=ErrorCode.VENUE_DOWN, reason="not logged on")
+
+        def answer(env: Envelope) -> Message | None:
+            if self.mode == "silent":
+                return None
+            if self.mode == "down":
+                return self._down
+            if isinstance(env.body, MassCancel):
+                return MassCancelDone(venue=venue, accepted=True)
+            if isinstance(env.body, GetPositions):
+                return Positions(source="venue", venue=venue, positions=list(self.positions))
+            return None
+
+        self.stub = Stub(ctx, f"connector.{venue}", cfg.endpoint(f"connector.{venue}"), answer)
+
+    @property
+    def mass_cancels(self) -> list[MassCancel]:
+        return self.stub.bodies(MassCancel)
+
+
+class Harness:
+    """Config + stubs + one actor of class `actor_cls`, all in this thread."""
+
+    def __init__(
+        self,
+        *,
+        venues: Sequence[str] = ("simA", "simB"),
+        overrides: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="tph", dir="/tmp"))
+        self.state_dir = self.root / "state"
+        self.config_path = self.root / "config.toml"
+        self.config_path.write_text(to_toml(make_config(venues=venues, overrides=overrides)))
+        self.cfg = load_config(
+            self.config_path, state_dir=str(self.state_dir), runtime_dir=str(self.root / "rt")
+        )
+        self.cfg.runtime_path.mkdir(parents=True, exist_ok=True)
+        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self.oms = StubOms(self.ctx, self.cfg)
+        self.connectors = {v: StubConnector(self.ctx, self.cfg, v) for v in venues}
+        self.control = Stub(self.ctx, "supervisor-control", self.cfg.control_endpoint, self._control)
+        self.restart_requests: list[str] = []
+        self.actor: Actor | None = None
+        self.clients: list[Client] = []  # kept alive (and closed) with the harness
+        self._epoch = 0
+
+    def _control(self, env: Envelope) -> Message | None:
+        if isinstance(env.body, ControlRequest) and env.body.command == "restart":
+            self.restart_requests.append(str(env.body.args.get("actor")))
+        return ControlReply(status="ok")
+
+    def start(self, actor_cls: type[Actor], actor_id: str) -> Actor:
+        if self.actor is not None:
+            self.actor.ctx.destroy(linger=0)
+        self._epoch += 1
+        args = ActorArgs(
+            actor_id=actor_id, kind=actor_id, epoch=self._epoch, config_path=str(self.config_path),
+            state_dir=str(self.state_dir), runtime_dir=str(self.cfg.runtime_path),
+        )  # fmt: skip
+        self.actor = actor_cls(args, cfg=self.cfg)
+        self.actor.setup()
+        return self.actor
+
+    def stubs(self) -> list[Stub]:
+        return [self.oms.stub, self.control, *(c.stub for c in self.connectors.values())]
+
+    def turn(self) -> None:
+        assert self.actor is not None
+        self.actor._iterate(max_wait_s=0.002)
+        for stub in self.stubs():
+            stub.pump()
+
+    def pump(self, until: Callable[[], T], timeout_s: float = 5.0, what: str = "") -> T:
+        """Turn the actor's loop and the stubs until `until()` is truthy (returned)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.turn()
+            value = until()
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"not within {timeout_s} s: {what or until!r}")
+
+    def pump_for(self, duration_s: float) -> None:
+        """Keep the loop turning for a while (to show that something does NOT happen)."""
+        deadline = time.monotonic() + duration_s
+        while time.monotonic() < deadline:
+            self.turn()
+
+    def close(self) -> None:
+        if self.actor is not None:
+            self.actor.ctx.destroy(linger=0)
+        self.ctx.destroy(linger=0)
+        structlog.contextvars.clear_contextvars()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class Client:
+    """A DEALER to the actor under test: requests and their replies by correlation id."""
+
+    def __init__(self, harness: Harness, target: str, name: str = "oms") -> None:
+        self.harness = harness
+        self.sock = harness.ctx.socket(zmq.DEALER)
+        tune_socket(self.sock)
+        self.sock.setsockopt(zmq.ROUTING_ID, f"{name}:test".encode())
+        self.sock.connect(harness.cfg.endpoint(target))
+        self.sender = Sender(name, 1)
+        self.replies: dict[str, Envelope] = {}
+        harness.clients.append(self)
+
+    def send(self, body: Message) -> str:
+        env = self.sender.envelope(body)
+        from protocol.codec import encode
+
+        self.sock.send_multipart(encode(env))
+        return env.msg_id
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                env = decode(self.sock.recv_multipart(zmq.NOBLOCK))
+            except zmq.Again:
+                return
+            self.replies[env.corr_id] = env
+
+    def reply_to(self, msg_id: str) -> Envelope | None:
+        self._drain()
+        return self.replies.get(msg_id)
+
+    def request(self, body: Message, timeout_s: float = 5.0) -> Any:
+        """Send and pump until the reply's body arrives."""
+        msg_id = self.send(body)
+        env = self.harness.pump(lambda: self.reply_to(msg_id), timeout_s, f"reply to {body.type}")
+        return env.body

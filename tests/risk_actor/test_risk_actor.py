@@ -1,0 +1,363 @@
+"""The risk actor in the test process against stub OMS, connectors and supervisor control
+socket: fail-closed start, idempotent checks, exposure from events and from the OMS, the
+kill-switch (load, engage, cancel at every venue, restart of a silent connector, reset)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from prometheus_client import REGISTRY
+
+from actors import killswitch
+from actors import risk as risk_mod
+from actors import risk_sync
+from actors.risk import RiskActor
+from protocol.messages import (
+    ControlReply,
+    KillSwitchCommand,
+    KillSwitchState,
+    ListOrders,
+    OrderEvent,
+    OrderStatus,
+    OrderView,
+    OrdType,
+    PositionView,
+    RequestRejected,
+    RiskCheck,
+    RiskVerdict,
+    Side,
+)
+from tests.risk_actor.stubs import Client, Harness
+
+D = Decimal
+LIMITS = {
+    "max_order_qty": "50",
+    "max_position": "100",
+    "breach_multiplier": 5.0,
+    "breaches_to_engage": 1000,
+}
+FAST_VENUES = [
+    {"name": v, "target_comp_id": v.upper(), "request_timeout_s": 0.1,
+     "sim": {"reference_prices": {"AAPL": "100.00"}}}
+    for v in ("simA", "simB")
+]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def fast_timers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(risk_sync, "REBUILD_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(risk_mod, "_NOT_READY_HOLD_S", 0.3)
+    monkeypatch.setattr(risk_mod, "_CANCEL_RETRY_S", 0.05)
+    monkeypatch.setattr(risk_mod, "_CANCEL_SWEEP_S", 0.2)
+    monkeypatch.setattr(risk_mod, "_CANCEL_TIMEOUT_MARGIN_S", 0.1)
+
+
+@pytest.fixture
+def h() -> Iterator[Harness]:
+    harness = Harness(overrides={"risk": LIMITS, "venues": FAST_VENUES})
+    yield harness
+    harness.close()
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def start(h: Harness) -> RiskActor:
+    actor = h.start(RiskActor, "risk")
+    assert isinstance(actor, RiskActor)
+    h.pump(lambda: actor.ready, what="exposure rebuilt")
+    return actor
+
+
+def check(coid: str, qty: str = "10", *, side: Side = Side.BUY, price: str = "100") -> RiskCheck:
+    return RiskCheck(
+        client_order_id=coid, venue="simA", symbol="AAPL", side=side, qty=D(qty),
+        order_type=OrdType.LIMIT, price=D(price),
+    )  # fmt: skip
+
+
+def order(
+    coid: str, status: OrderStatus, qty: str, cum: str = "0", *, ts_ns: int | None = None
+) -> OrderView:
+    return OrderView(
+        client_order_id=coid, venue="simA", symbol="AAPL", side=Side.BUY, qty=D(qty),
+        order_type=OrdType.LIMIT, price=D("100"), status=status, cum_qty=D(cum),
+        avg_px=D("100") if D(cum) else D(0), ts_ns=time.time_ns() if ts_ns is None else ts_ns,
+    )  # fmt: skip
+
+
+def verdict(client: Client, c: RiskCheck) -> RiskVerdict:
+    body = client.request(c)
+    assert isinstance(body, RiskVerdict), body
+    return body
+
+
+def control(actor: RiskActor, action: str, reason: str = "") -> ControlReply:
+    replies: list[ControlReply] = []
+    actor.on_control("kill-switch", {"action": action, "reason": reason}, replies.append)
+    assert len(replies) == 1
+    return replies[0]
+
+
+# --------------------------------------------------------------------------- fail closed
+
+
+def test_check_before_the_rebuild_is_rejected_risk_not_ready_after_the_hold(h: Harness) -> None:
+    """While the OMS does not answer, risk cannot know the exposure: a check waits the hold
+    time for the rebuild, then is rejected with `risk_not_ready` (never approved blind)."""
+    h.oms.answering = False
+    actor = h.start(RiskActor, "risk")
+    client = Client(h, "risk")
+    before = sample("tradepulse_risk_checks_total", outcome="risk_not_ready")
+    started = time.monotonic()
+    v = verdict(client, check("c1"))
+    assert not v.approved and v.reason_code == "risk_not_ready"
+    assert time.monotonic() - started >= 0.25
+    assert not actor.ready  # type: ignore[attr-defined]
+    assert sample("tradepulse_risk_checks_total", outcome="risk_not_ready") == before + 1
+
+
+def test_held_check_is_answered_once_the_oms_answers(h: Harness) -> None:
+    """A check that arrives before the rebuild is answered as soon as the exposure is rebuilt
+    (the rebuild request is retried until the OMS answers)."""
+    h.oms.answering = False
+    actor = h.start(RiskActor, "risk")
+    client = Client(h, "risk")
+    msg_id = client.send(check("c1"))
+    h.pump_for(0.1)
+    assert client.reply_to(msg_id) is None
+    h.oms.answering = True
+    env = h.pump(lambda: client.reply_to(msg_id), what="verdict")
+    assert isinstance(env.body, RiskVerdict) and env.body.approved
+    assert actor.ready  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def test_retried_check_gets_the_same_verdict(h: Harness) -> None:
+    """The OMS re-sends a check whose verdict it lost: the answer is the one given before,
+    even if the exposure has changed since, and it is not counted again."""
+    start(h)
+    client = Client(h, "risk")
+    first = verdict(client, check("c1", "60"))
+    assert not first.approved and first.reason_code == "max_order_qty"
+    ok = verdict(client, check("c2", "40"))
+    assert ok.approved
+    h.oms.publish(OrderEvent(event_seq=0, order=order("x", OrderStatus.FILLED, "90", "90")))
+    h.pump_for(0.05)
+    assert not verdict(client, check("c3", "40")).approved  # the fill now counts
+    before = sample("tradepulse_risk_checks_total", outcome="ok")
+    assert verdict(client, check("c2", "40")) == ok
+    assert verdict(client, check("c1", "60")) == first
+    assert sample("tradepulse_risk_checks_total", outcome="ok") == before
+
+
+def test_exposure_follows_the_oms_order_events(h: Harness) -> None:
+    """Fills published by the OMS move the position the limits are checked against."""
+    start(h)
+    client = Client(h, "risk")
+    h.oms.publish(OrderEvent(event_seq=0, order=order("x", OrderStatus.PARTIALLY_FILLED, "95", "85")))
+    h.pump_for(0.05)
+    v = verdict(client, check("c1", "6", side=Side.BUY))
+    assert not v.approved and v.reason_code == "max_position"  # 85 filled + 10 open + 6
+    assert verdict(client, check("c2", "50", side=Side.SELL)).approved
+
+
+def test_rebuild_counts_the_oms_positions_and_open_orders(h: Harness) -> None:
+    """After a (re)start risk asks the OMS for its open orders and positions before it
+    approves anything: a position near the limit plus an open order reject a buy."""
+    h.oms.positions = [PositionView(venue="simA", symbol="AAPL", qty=D(80), avg_px=D(100))]
+    h.oms.orders = [order("open1", OrderStatus.ACCEPTED, "15")]
+    start(h)
+    client = Client(h, "risk")
+    assert [type(e.body) for e in h.oms.stub.received[:1]] == [ListOrders]
+    v = verdict(client, check("c1", "10"))
+    assert not v.approved and v.reason_code == "max_position"  # 80 + 15 + 10 > 100
+    assert verdict(client, check("c2", "5")).approved
+
+
+def test_event_already_in_the_snapshot_is_not_counted_twice(h: Harness) -> None:
+    """An event for an order that had finished before the snapshot (its fill is in the
+    positions) that arrives after the rebuild does not add its fill again."""
+    snapshot_ts = time.time_ns()
+    h.oms.positions = [PositionView(venue="simA", symbol="AAPL", qty=D(80), avg_px=D(100))]
+    start(h)
+    client = Client(h, "risk")
+    stale = order("old", OrderStatus.FILLED, "80", "80", ts_ns=snapshot_ts - 1)
+    h.oms.publish(OrderEvent(event_seq=0, order=stale))
+    h.pump_for(0.05)
+    assert verdict(client, check("c1", "20")).approved  # 80 + 20, not 160 + 20
+
+
+def test_gap_in_the_event_stream_rebuilds_from_the_oms(h: Harness) -> None:
+    """A missing event_seq (events lost) or a new OMS incarnation makes risk rebuild."""
+    start(h)
+    lists = lambda: len(h.oms.stub.bodies(ListOrders))  # noqa: E731
+    before = lists()
+    h.oms.publish(OrderEvent(event_seq=0, order=order("a", OrderStatus.ACCEPTED, "1")))
+    h.oms.publish(OrderEvent(event_seq=0, order=order("b", OrderStatus.ACCEPTED, "1")), seq=5)
+    h.pump(lambda: lists() == before + 1, what="rebuild after a gap")
+    h.oms.new_epoch()
+    h.oms.publish(OrderEvent(event_seq=0, order=order("c", OrderStatus.ACCEPTED, "1")))
+    h.pump(lambda: lists() == before + 2, what="rebuild after an OMS restart")
+
+
+# --------------------------------------------------------------------------- kill-switch
+
+
+def test_engaged_state_is_loaded_at_start_and_cancels_every_venue(h: Harness) -> None:
+    """A switch engaged before this incarnation started (file in the state dir) is in force
+    at once: checks are refused with `kill_switch` and open orders are cancelled again at
+    every venue."""
+    killswitch.engage(killswitch.kill_switch_path(h.cfg.state_path), "earlier", "operator")
+    actor = start(h)
+    assert actor.engaged
+    assert sample("tradepulse_kill_switch_engaged") == 1
+    client = Client(h, "risk")
+    v = verdict(client, check("c1"))
+    assert not v.approved and v.reason_code == "kill_switch"
+    h.pump(lambda: all(c.mass_cancels for c in h.connectors.values()), what="mass cancels")
+
+
+def test_engage_request_persists_cancels_counts_and_publishes(h: Harness) -> None:
+    """KillSwitchCommand(engage) from another actor: the state is on disk with its reason and
+    source, every connector gets a MassCancel, the gauge is 1, the trigger is counted under a
+    bounded label, the `kill_switch` event goes to the client stream through the OMS, and
+    every later check is refused."""
+    actor = start(h)
+    client = Client(h, "risk", name="heartbeat")
+    before = sample("tradepulse_kill_switch_triggers_total", reason="position_divergence")
+    reason = "position_divergence: simA AAPL venue 10 oms 0"
+    state = client.request(KillSwitchCommand(action="engage", reason=reason, source="heartbeat"))
+    assert isinstance(state, KillSwitchState) and state.engaged and state.source == "heartbeat"
+    on_disk = killswitch.load(killswitch.kill_switch_path(h.cfg.state_path))
+    assert on_disk.engaged and on_disk.reason == reason and on_disk.source == "heartbeat"
+    assert sample("tradepulse_kill_switch_engaged") == 1
+    assert sample("tradepulse_kill_switch_triggers_total", reason="position_divergence") == before + 1
+    h.pump(lambda: actor.cancels.complete, what="every venue confirmed")
+    assert all(len(c.mass_cancels) == 1 for c in h.connectors.values())
+    events = h.pump(lambda: h.oms.stream_events("kill_switch"), what="kill_switch event")
+    assert events[0].data["engaged"] is True and events[0].data["reason"] == reason
+    v = verdict(client, check("c9"))
+    assert not v.approved and v.reason_code == "kill_switch"
+    # a little later the sweep cancels again (orders that were on their way)
+    h.pump(lambda: all(len(c.mass_cancels) == 2 for c in h.connectors.values()), what="sweep")
+
+
+def test_cached_approval_is_not_served_once_engaged(h: Harness) -> None:
+    """A re-sent check that was approved before the engagement is refused after it: the
+    cache never lets an order through a halted system."""
+    start(h)
+    client = Client(h, "risk")
+    assert verdict(client, check("c1")).approved
+    client.request(KillSwitchCommand(action="engage", reason="unmatched_fill", source="oms"))
+    v = verdict(client, check("c1"))
+    assert not v.approved and v.reason_code == "kill_switch"
+
+
+def test_reset_requires_a_reason(h: Harness) -> None:
+    """The operator's reset without a reason is refused and the switch stays engaged; with a
+    reason it is reset (on disk, gauge 0), orders are approved again, and the reset is
+    published on the client stream."""
+    actor = start(h)
+    assert control(actor, "engage", "desk halt").status == "ok"
+    refused = control(actor, "reset", "   ")
+    assert refused.status == "error" and "reason" in refused.reason
+    assert actor.engaged and killswitch.load(actor.ks_path).engaged
+    done = control(actor, "reset", "checked with the desk")
+    assert done.status == "ok" and not done.data["engaged"]
+    assert not killswitch.load(actor.ks_path).engaged
+    assert sample("tradepulse_kill_switch_engaged") == 0
+    client = Client(h, "risk")
+    assert verdict(client, check("c1")).approved
+    h.pump(lambda: any(e.data["action"] == "reset" for e in h.oms.stream_events("kill_switch")))
+
+
+def test_reset_is_refused_on_the_actor_socket(h: Harness) -> None:
+    """Other actors can engage the switch or read it, never reset it."""
+    start(h)
+    client = Client(h, "risk", name="oms")
+    client.request(KillSwitchCommand(action="engage", reason="unmatched_fill", source="oms"))
+    answer = client.request(KillSwitchCommand(action="reset", reason="because", source="oms"))
+    assert isinstance(answer, RequestRejected)
+    status = client.request(KillSwitchCommand(action="status"))
+    assert isinstance(status, KillSwitchState) and status.engaged and status.reason == "unmatched_fill"
+
+
+def test_operator_status_shows_state_reason_source_and_time(h: Harness) -> None:
+    actor = start(h)
+    control(actor, "engage", "fat finger on desk 3")
+    st = control(actor, "status")
+    assert st.status == "ok"
+    assert st.data["engaged"] is True and st.data["reason"] == "fat finger on desk 3"
+    assert st.data["source"] == "operator" and st.data["ts_ns"] > 0 and st.data["time"]
+    assert set(st.data["cancels"]) == {"simA", "simB"}
+
+
+def test_silent_connector_is_restarted_and_asked_again(h: Harness) -> None:
+    """A connector that does not answer the mass cancel in time is restarted through the
+    supervisor's control socket and the cancel is sent again until it confirms."""
+    actor = start(h)
+    h.connectors["simA"].mode = "silent"
+    control(actor, "engage", "test")
+    h.pump(lambda: h.restart_requests == ["connector.simA"], what="restart requested")
+    h.connectors["simA"].mode = "done"
+    h.pump(lambda: actor.cancels.complete, what="simA confirmed after the restart")
+    assert len(h.connectors["simA"].mass_cancels) >= 2
+    assert len(h.connectors["simB"].mass_cancels) >= 1
+
+
+def test_venue_down_is_retried_without_restarting_the_connector(h: Harness) -> None:
+    """A connector that answers VENUE_DOWN is alive: the cancel is retried until the venue is
+    back and confirms; nobody restarts the connector."""
+    actor = start(h)
+    h.connectors["simB"].mode = "down"
+    control(actor, "engage", "test")
+    h.pump(lambda: len(h.connectors["simB"].mass_cancels) >= 3, what="retries")
+    assert not actor.cancels.complete
+    h.connectors["simB"].mode = "done"
+    h.pump(lambda: actor.cancels.complete, what="simB confirmed")
+    assert h.restart_requests == []
+
+
+def test_switch_engaged_by_the_supervisor_on_disk_is_noticed(h: Harness) -> None:
+    """The supervisor writes the file directly (restart intensity): risk notices the change
+    without a message, refuses checks and cancels at every venue."""
+    actor = start(h)
+    before = sample("tradepulse_kill_switch_triggers_total", reason="restart_intensity")
+    killswitch.engage(actor.ks_path, "oms_restart_intensity", "supervisor")
+    h.pump(lambda: all(c.mass_cancels for c in h.connectors.values()), what="mass cancels")
+    assert actor.engaged and sample("tradepulse_kill_switch_engaged") == 1
+    assert sample("tradepulse_kill_switch_triggers_total", reason="restart_intensity") == before + 1
+    client = Client(h, "risk")
+    assert verdict(client, check("c1")).reason_code == "kill_switch"
+
+
+def test_gross_limit_breach_engages_the_switch(h: Harness) -> None:
+    """A breach beyond breach_multiplier x its limit is rejected and engages the switch
+    (source `risk`, label `limit_breach`)."""
+    actor = start(h)
+    client = Client(h, "risk")
+    before = sample("tradepulse_kill_switch_triggers_total", reason="limit_breach")
+    v = verdict(client, check("fat", "300"))  # 6x max_order_qty
+    assert not v.approved and v.reason_code == "max_order_qty"
+    h.pump(lambda: actor.engaged, what="engaged")
+    assert killswitch.load(actor.ks_path).source == "risk"
+    assert sample("tradepulse_kill_switch_triggers_total", reason="limit_breach") == before + 1
+    h.pump(lambda: all(c.mass_cancels for c in h.connectors.values()), what="mass cancels")
+
+
+def test_restarted_risk_keeps_the_engagement(h: Harness) -> None:
+    """kill -9 of risk (its sockets vanish) and a new incarnation: still engaged, still
+    refusing, from the file alone."""
+    actor = start(h)
+    control(actor, "engage", "before the crash")
+    new = start(h)
+    assert new is not actor and new.engaged and new.ks.reason == "before the crash"
+    client = Client(h, "risk")
+    assert verdict(client, check("c1")).reason_code == "kill_switch"
