@@ -233,6 +233,7 @@ class Nemesis(threading.Thread):
                     rec.detail["killed_while_stopped"] = True
         elif kind == "supervisor_kill":
             old = self.system.kill_supervisor()
+            rec.healed_ns = time.time_ns()  # recovery includes the warm restart
             rec.detail["children"] = len(old)
             restart_at = time.monotonic()
             self.system.warm_restart(old, timeout_s=self.recovery_timeout_s)
@@ -258,7 +259,7 @@ class Nemesis(threading.Thread):
                 return
             if self._stop_evt.is_set() and fault.kind == "kill_switch":
                 return
-            time.sleep(0.02)
+            time.sleep(0.05)
 
     def _specific(self, fault: PlannedFault, rec: FaultRecord, st: dict[str, Any], mark: int) -> bool:
         kind = fault.kind

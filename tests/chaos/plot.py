@@ -46,6 +46,7 @@ def plot_timeline(
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return None
 
@@ -59,8 +60,9 @@ def plot_timeline(
     for f in faults:
         y = rows[f.kind]
         end = f.recovered_ns or f.healed_ns
-        ax_f.plot([t(f.start_ns), t(end)], [y, y], color=_COLORS.get(f.kind, "tab:gray"), lw=4,
-                  solid_capstyle="butt")
+        color = _COLORS.get(f.kind, "tab:gray")
+        ax_f.plot([t(f.start_ns), t(end)], [y, y], color=color, lw=4, solid_capstyle="butt")
+        ax_f.plot([t(f.start_ns)], [y], "o", color=color, ms=4)
         if f.recovered_ns is None:
             ax_f.plot([t(f.start_ns)], [y], "x", color="red", ms=9)
     actors = sorted({a for _, a in restarts})
@@ -89,6 +91,7 @@ def plot_timeline(
     if ok:
         ax_lat.scatter([x for x, _ in ok], [y for _, y in ok], s=1, alpha=0.3, color="tab:blue")
         ax_lat.set_yscale("log")
+        ax_lat.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax_lat.set_ylabel("submit ack latency ms")
     ax_lat.set_xlabel("seconds since start")
     fig.tight_layout()

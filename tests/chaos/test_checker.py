@@ -190,14 +190,18 @@ def test_fill_applied_twice_in_the_journal_and_venue_exec_ids_unique() -> None:
     assert violations(Observations(**w))["fills_applied_exactly_once"] == 1
 
 
-def test_journal_with_snapshot_checks_duplicates_only() -> None:
-    """After compaction the journal no longer holds every fill: sums are not compared."""
+def test_journal_replay_from_a_snapshot() -> None:
+    """After compaction the journal is a snapshot plus later records: the snapshot's cum qty
+    and exec ids count, a later record repeating a snapshot exec id is a double apply."""
     w = consistent()
-    journal = [{"kind": "snapshot", "data": {}},
-               {"kind": "record", "data": {"kind": "fill", "id": "a1", "exec_id": "X2", "qty": "6"}}]
-    result = check(Observations(**w, journal=journal))
-    assert result.valid
-    assert "snapshot" in result.invariants["fills_applied_exactly_once"].note
+    snap = {"kind": "snapshot", "data": {"orders": [
+        {"client_order_id": "a1", "cum_qty": "4", "exec_ids": ["X1"]},
+        {"client_order_id": "a2", "cum_qty": "0", "exec_ids": []}]}}
+    later = {"kind": "record", "data": {"kind": "fill", "id": "a1", "exec_id": "X2", "qty": "6"}}
+    assert check(Observations(**w, journal=[snap, later])).valid
+    again = {"kind": "record", "data": {"kind": "fill", "id": "a1", "exec_id": "X1", "qty": "4"}}
+    got = violations(Observations(**w, journal=[snap, later, again]))
+    assert got == {"fills_applied_exactly_once": 2}  # X1 twice; sum 14 != 10
 
 
 def test_positions_against_risk_when_exposed() -> None:

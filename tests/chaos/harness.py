@@ -1,0 +1,242 @@
+"""One chaos run, start to report: start the system in a fresh short state dir, run the load
+clients and the nemesis, stop, let the system settle, collect every view, check, report.
+
+    report, out_dir = run_chaos(ChaosOptions(seed=7, duration_s=40))
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.chaos import settle
+from tests.chaos.checker import CheckResult, Observations, check
+from tests.chaos.history import history_files, read_history
+from tests.chaos.load import LoadSpec, spec_json
+from tests.chaos.nemesis import DEFAULT_MIX, FaultPlanner, Nemesis
+from tests.chaos.report import build_report, summary_text, write_report
+from tests.chaos.system import ChaosSystem, reap_foreign_zombies
+from tests.chaos.venuectl import venue_fault
+from tests.helpers import REPO_ROOT
+
+_PR_SET_CHILD_SUBREAPER = 36
+SYMBOLS = {"AAPL": "100.00", "MSFT": "200.00"}
+
+
+@dataclass(frozen=True)
+class ChaosOptions:
+    seed: int = 1
+    duration_s: float = 600.0
+    clients: int = 6
+    rate_per_s: float = 150.0  # operations per second over all clients
+    fault_interval_s: float = 2.0
+    mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    kill_switch_at_s: float | None = None  # the nemesis engages the kill-switch then
+    venues: tuple[str, ...] = ("simA", "simB")
+    sweep: bool = True  # cancel every open order before checking
+    recovery_timeout_s: float = 60.0
+    settle_timeout_s: float = 120.0
+    request_timeout_s: float = 5.0
+    log_level: str = "info"
+    out_root: str = "var/chaos"
+    keep_state: bool = False
+
+    def config_overrides(self) -> dict[str, Any]:
+        """The system config for chaos: fast supervision, risk limits out of the way (the
+        run tests recovery, not the limits), restart budgets that deliberate kills don't
+        exhaust, venue outages of a few seconds tolerated without the kill-switch."""
+        big = "1000000000"
+        return {
+            "system": {"name": "chaos", "log_level": self.log_level},
+            "supervisor": {"restart": {"max_restarts": 1000, "window_s": 60.0, "max_s": 0.5}},
+            "risk": {"max_order_qty": big, "max_order_notional": big, "max_position": big,
+                     "max_open_orders_per_venue": 1_000_000, "max_orders_per_s_per_venue": 1e6,
+                     "max_orders_per_s": 1e6, "price_band_pct": 50.0, "max_daily_loss": big,
+                     "breaches_to_engage": 1_000_000},
+            "heartbeat": {"interval_s": 1.0, "missing_intervals": 10, "divergence_beats": 5},
+            "oms": {"outage_tolerance_s": 300.0},
+            "venues": [{"name": v, "target_comp_id": v.upper(), "sim": {"reference_prices": SYMBOLS}}
+                       for v in self.venues],
+        }
+
+
+def _subreaper() -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+class Monitor(threading.Thread):
+    """Samples status every `interval_s`: kill-switch state over time; reaps orphans
+    re-parented to us after a supervisor kill."""
+
+    def __init__(self, system: ChaosSystem, keep: set[int], interval_s: float = 0.25) -> None:
+        super().__init__(name="monitor", daemon=True)
+        self.system, self.keep, self.interval_s = system, keep, interval_s
+        self.kill_switch: list[tuple[int, bool]] = []
+        self._stop_evt = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_evt.set()
+
+    def run(self) -> None:
+        while not self._stop_evt.wait(self.interval_s):
+            st = self.system.try_status(timeout_s=1.0)
+            if st is not None:
+                self.kill_switch.append((time.time_ns(), bool(st["kill_switch"].get("engaged"))))
+            reap_foreign_zombies(self.keep)
+
+
+def _start_clients(opts: ChaosOptions, system: ChaosSystem, out_dir: Path) -> list[subprocess.Popen[bytes]]:
+    procs = []
+    per_client = opts.rate_per_s / opts.clients
+    for i in range(opts.clients):
+        spec = LoadSpec(
+            client=i, seed=opts.seed, config_path=str(system.config_path),
+            state_dir=str(system.state_dir), runtime_dir=str(system.runtime_dir),
+            out_path=str(out_dir / "history" / f"client-{i}.jsonl"), venues=list(opts.venues),
+            reference_prices=dict(SYMBOLS), rate_per_s=per_client, duration_s=opts.duration_s,
+            request_timeout_s=opts.request_timeout_s,
+        )
+        log = (out_dir / f"client-{i}.log").open("wb")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "tests.chaos.load", "--spec", spec_json(spec)],
+            cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        ))
+        log.close()
+    return procs
+
+
+def _stop_clients(procs: list[subprocess.Popen[bytes]], deadline_s: float) -> list[str]:
+    """Wait for the clients to finish; SIGTERM then SIGKILL stragglers. Returns problems."""
+    problems = []
+    end = time.monotonic() + deadline_s
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, end - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                problems.append(f"load client pid {p.pid} had to be killed")
+        if p.returncode not in (0, -signal.SIGTERM):
+            problems.append(f"load client pid {p.pid} exited with {p.returncode}")
+    return problems
+
+
+def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
+    _subreaper()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-s{opts.seed}"
+    out_dir = (REPO_ROOT / opts.out_root / stamp).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "options.json").write_text(json.dumps(asdict(opts), indent=2) + "\n")
+    root = Path(tempfile.mkdtemp(prefix="tpc", dir="/tmp"))
+    system = ChaosSystem(root, opts.config_overrides(), out_dir / "supervisor.log")
+    errors: list[str] = []
+    notes: list[str] = []
+    procs: list[subprocess.Popen[bytes]] = []
+    nemesis: Nemesis | None = None
+    monitor: Monitor | None = None
+    ks_requested: list[int] = []
+    started_ns = time.time_ns()
+    load_ended_ns = started_ns
+    try:
+        system.start(timeout_s=opts.recovery_timeout_s)
+        started_ns = time.time_ns()
+        procs = _start_clients(opts, system, out_dir)
+        monitor = Monitor(system, keep={p.pid for p in procs})
+        monitor.start()
+
+        def engage() -> None:
+            ks_requested.append(time.time_ns())
+            system.control("kill-switch", action="engage", reason="chaos nemesis")
+
+        planner = FaultPlanner(opts.seed, opts.fault_interval_s, opts.mix, opts.venues,
+                               hang_limit_s=0.6)
+        nemesis = Nemesis(system, planner, lambda v, k, p: venue_fault(system, v, k, p),
+                          recovery_timeout_s=opts.recovery_timeout_s,
+                          kill_switch_at_s=opts.kill_switch_at_s, engage_kill_switch=engage)
+        nemesis.start()
+        errors += _stop_clients(procs, opts.duration_s + 60.0)
+        load_ended_ns = time.time_ns()
+        nemesis.stop()
+        nemesis.join(timeout=opts.recovery_timeout_s + 30.0)
+        if nemesis.is_alive():
+            errors.append("nemesis did not finish its last fault")
+        if nemesis.crashed:
+            errors.append(f"nemesis crashed: {nemesis.crashed}")
+        result, collected = settle.settle_and_collect(system, opts, notes)
+    except Exception as exc:  # noqa: BLE001 - a broken run still gets a report
+        errors.append(f"harness: {type(exc).__name__}: {exc}")
+        result, collected = None, {}
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if monitor is not None:
+            monitor.stop()
+            monitor.join(timeout=5)
+    shutdown = settle.shutdown_and_check(system, errors)
+    faults = nemesis.records if nemesis is not None else []
+    history = read_history(history_files(out_dir / "history"))
+    obs_kwargs = dict(collected.get("observations", {}))
+    obs_kwargs.update(
+        history=history,
+        orphans=[*obs_kwargs.get("orphans", []), *shutdown["orphans"]],
+        kill_switch_samples=monitor.kill_switch if monitor else [],
+        kill_switch_requested_ns=ks_requested[0] if ks_requested else None,
+        protocol_errors=system.protocol_error_lines,
+        unrecovered_faults=[f"{f.kind}:{f.target}#{f.index}" for f in faults if f.recovered_ns is None],
+    )
+    obs_kwargs.setdefault("oms_orders", [])
+    obs_kwargs.setdefault("oms_positions", [])
+    obs_kwargs.setdefault("venues", {})
+    if result is None:
+        obs_kwargs.setdefault("healthy_at_end", False)
+        obs_kwargs.setdefault("unhealthy_detail", "run did not reach the check")
+    final: CheckResult = check(Observations(**obs_kwargs))
+    restarts: dict[str, int] = {}
+    for e in system.lines:
+        if e.get("event") == "actor_exited":
+            restarts[str(e.get("child"))] = restarts.get(str(e.get("child")), 0) + 1
+    report = build_report(
+        seed=opts.seed, options=asdict(opts), started_ns=started_ns, load_ended_ns=load_ended_ns,
+        ended_ns=time.time_ns(), history=history, faults=faults, restarts=restarts,
+        supervisor_restarts=len(system.supervisor_pids) - 1, check=final,
+        harness_errors=errors, notes=notes + list(collected.get("notes", [])),
+    )
+    report["log_counts"] = {f"{lvl}:{actor}:{ev}": n for (lvl, actor, ev), n
+                            in sorted(system.level_counts.items(), key=lambda kv: -kv[1])[:60]}
+    report["out_dir"] = str(out_dir)
+    write_report(report, out_dir)
+    (out_dir / "summary.txt").write_text(summary_text(report) + "\n")
+    try:
+        from tests.chaos.plot import plot_timeline, restart_events
+
+        plot_timeline(out_dir / "timeline.png", t0_ns=started_ns, history=history, faults=faults,
+                      restarts=restart_events(system.lines),
+                      title=f"chaos seed {opts.seed}: {'VALID' if report['valid'] else 'INVALID'}")
+    except Exception as exc:  # noqa: BLE001 - a failed plot must not hide the report
+        report["harness_errors"].append(f"plot: {type(exc).__name__}: {exc}")
+        write_report(report, out_dir)
+    system.close_log()
+    if not opts.keep_state:
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        report["state_dir"] = str(root)
+    return report, out_dir

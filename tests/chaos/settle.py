@@ -1,0 +1,150 @@
+"""After the load: let the system settle, collect every view of the truth, shut down.
+
+Settling: the system healthy again; then (by default) every open order cancelled through
+the client, so nothing rests at a venue and positions stop moving; then wait until the OMS
+agrees with the venues or the deadline passes (executions still in flight when the load
+stopped are given time to arrive; what still differs at the deadline is a finding).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psutil
+
+from protocol.client import ExecutionClient
+from protocol.exceptions import TradePulseError
+from tests.chaos.checker import CheckResult, Observations, check
+from tests.chaos.history import history_files, read_history
+from tests.chaos.system import ChaosSystem, reap_foreign_zombies
+from tests.helpers import kill_and_reap
+
+if TYPE_CHECKING:
+    from tests.chaos.harness import ChaosOptions
+
+CONVERGENCE = ("oms_equals_venue", "fills_applied_exactly_once", "positions_equal",
+               "final_state_or_honest_unknown", "acked_order_at_venue_exactly_once")
+_PENDING = {"PENDING_RISK", "PENDING_SUBMIT", "PENDING_CANCEL", "PENDING_REPLACE"}
+
+
+def _sweep(client: ExecutionClient, deadline: float) -> int:
+    """Cancel every live order until none is open (or only honest UNKNOWNs remain)."""
+    cancelled = 0
+    while time.monotonic() < deadline:
+        open_orders = client.list_orders(open_only=True)
+        live = [o for o in open_orders if o.status.value in ("ACCEPTED", "PARTIALLY_FILLED")]
+        waiting = [o for o in open_orders if o.status.value in _PENDING]
+        if not live and not waiting:
+            return cancelled
+        for o in live:
+            try:
+                client.cancel(o.client_order_id, timeout_s=5.0)
+                cancelled += 1
+            except TradePulseError:
+                pass  # filled meanwhile, or a cancel already pending
+        time.sleep(0.5)
+    return cancelled
+
+
+def _wait_no_pending(client: ExecutionClient, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if not [o for o in client.list_orders(open_only=True) if o.status.value in _PENDING]:
+            return
+        time.sleep(0.5)
+
+
+def collect(system: ChaosSystem, client: ExecutionClient, *, journal: bool) -> dict[str, Any]:
+    orders = [o.model_dump(mode="json") for o in client.list_orders()]
+    positions = [p.model_dump(mode="json") for p in client.positions()]
+    venues = {v: system.inspect_venue(v) for v in system.venues}
+    st = system.try_status(timeout_s=5.0)
+    healthy = st is not None and system.healthy(st)
+    oms_info: dict[str, Any] = {}
+    if st is not None:
+        oms_info = next((a.get("info") or {} for a in st["actors"] if a["id"] == "oms"), {})
+    unmatched_logged = len(system.events("unmatched_fill"))
+    return {
+        "oms_orders": orders,
+        "oms_positions": positions,
+        "venues": venues,
+        "journal": system.journal_records() if journal else None,
+        "healthy_at_end": healthy,
+        "unhealthy_detail": "" if healthy else _describe(st),
+        "unmatched_fills": max(int(oms_info.get("unmatched_fills", 0) or 0), unmatched_logged),
+    }
+
+
+def _describe(st: dict[str, Any] | None) -> str:
+    if st is None:
+        return "supervisor not answering"
+    bad = [f"{a['id']}={a['state']}" for a in st["actors"] if a["state"] != "running"]
+    venues = {v: s.get("state") for v, s in st["venues"].items()}
+    oms = next((a.get("info") for a in st["actors"] if a["id"] == "oms"), {})
+    return f"actors {bad or 'all running'}; venues {venues}; oms {oms}"
+
+
+def settle_and_collect(
+    system: ChaosSystem, opts: ChaosOptions, notes: list[str]
+) -> tuple[CheckResult, dict[str, Any]]:
+    t0 = time.monotonic()
+    system.wait_healthy(opts.recovery_timeout_s)
+    notes.append(f"healthy {time.monotonic() - t0:.1f} s after the load stopped")
+    history = read_history(history_files(Path(system.log_path).parent / "history"))
+    client = ExecutionClient(system.cfg, name="chaos-settle", retry_interval_s=0.5, timeout_s=15.0)
+    try:
+        deadline = time.monotonic() + opts.settle_timeout_s
+        if opts.sweep:
+            n = _sweep(client, deadline)
+            notes.append(f"sweep cancelled {n} open orders")
+        else:
+            _wait_no_pending(client, deadline)
+        while True:
+            obs = collect(system, client, journal=False)
+            result = check(Observations(history=history, open_orders_allowed=not opts.sweep, **obs))
+            converged = all(result.invariants[k].violations == 0 for k in CONVERGENCE)
+            if converged or time.monotonic() >= deadline:
+                break
+            time.sleep(1.0)
+        notes.append(f"settled in {time.monotonic() - t0:.1f} s ({'converged' if converged else 'NOT converged'})")
+        obs = collect(system, client, journal=True)
+    finally:
+        client.close()
+    zombies = system.zombies()
+    if zombies:  # a child that just exited is a zombie until its parent reaps it
+        time.sleep(1.0)
+        zombies = [z for z in system.zombies() if z in zombies]
+    obs.update(orphans=system.orphans(load_pids=set()), zombies=zombies,
+               open_orders_allowed=not opts.sweep)
+    return result, {"observations": obs}
+
+
+def shutdown_and_check(system: ChaosSystem, errors: list[str]) -> dict[str, list[str]]:
+    """Orderly shutdown; afterwards no process of this deployment may remain."""
+    orphans: list[str] = []
+    if system.proc is not None and system.proc.poll() is None:
+        try:
+            code = system.stop(signal.SIGTERM, timeout_s=60.0)
+            if code != 0:
+                errors.append(f"supervisor exited with code {code} on shutdown")
+        except AssertionError as exc:
+            errors.append(f"shutdown: {str(exc)[:300]}")
+            system.destroy()
+    elif system.proc is not None:
+        errors.append(f"supervisor was not running at the end (exit code {system.proc.returncode})")
+    deadline = time.monotonic() + 5.0
+    left: list[psutil.Process] = system.ours()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = system.ours()
+    for p in left:
+        try:
+            orphans.append(f"after shutdown: {p.pid} {' '.join(p.cmdline())[:100]}")
+        except psutil.Error:
+            continue
+    if left:
+        kill_and_reap(p.pid for p in left)
+    reap_foreign_zombies(set())
+    return {"orphans": orphans}

@@ -1,0 +1,253 @@
+"""The system under chaos: the real supervisor (restartable after kill -9), its log captured
+to a file, health as the nemesis and the checker see it, and the venues' ground truth.
+
+Built on `tests.helpers.SystemUnderTest`. The differences: the supervisor's stdout goes to
+a file (a soak logs millions of lines) and only the events the harness reads are kept in
+memory; `kill_supervisor()` + `warm_restart()` replace the supervisor on the same state dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import IO, Any
+
+import psutil
+
+from actors.ctl import ControlUnavailable
+from tests.helpers import REPO_ROOT, SystemUnderTest, eventually, kill_and_reap, process_alive
+
+# log events the harness keeps in memory (everything goes to the log file)
+KEPT_EVENTS = frozenset({
+    "supervisor_started", "system_ready", "actor_spawned", "actor_ready", "actor_exited",
+    "actor_hung", "actor_gave_up", "actor_restarting", "actor_start_timeout", "venue_state",
+    "warm_start", "cold_start", "kill_switch", "unmatched_fill", "bad_message",
+    "reconcile_escalation", "exec_refused", "order_resubmitted", "order_adopted",
+    "request_failed", "control_failed", "supervisor_gone", "loop_shutdown", "reconnect",
+    "position_divergence", "heartbeat_missing",
+})
+_MAX_KEPT = 500_000
+
+
+class ChaosSystem(SystemUnderTest):
+    """One deployment (state dir) whose supervisor may be killed and started again."""
+
+    def __init__(self, root: Path, overrides: dict[str, Any], log_path: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        super().__init__(overrides=overrides, root=root)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_path
+        self._log: IO[str] = log_path.open("a", encoding="utf-8")
+        self._log_lock = threading.Lock()
+        self.level_counts: Counter[tuple[str, str, str]] = Counter()  # (level, actor, event)
+        self.protocol_error_lines = 0
+        self.supervisor_pids: list[int] = []
+        self.venues = [v.name for v in self.cfg.venues]
+        self.leftovers: list[int] = []  # old actors still alive 10 s after a supervisor kill
+
+    # ------------------------------------------------------------------ log capture
+
+    def _on_stdout(self, line: str) -> None:
+        with self._log_lock:
+            if not self._log.closed:
+                self._log.write(line + "\n")
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            obj = None
+        if not isinstance(obj, dict):
+            if "ProtocolError" in line:
+                self.protocol_error_lines += 1
+            return
+        event, level = str(obj.get("event", "")), str(obj.get("level", ""))
+        if level in ("warning", "error", "critical") or event in KEPT_EVENTS:
+            self.level_counts[(level, str(obj.get("actor", "")), event)] += 1
+        if "ProtocolError" in line:
+            self.protocol_error_lines += 1
+        if event in KEPT_EVENTS:
+            obj["_ts_ns"] = time.time_ns()
+            with self._cond:
+                if len(self.lines) < _MAX_KEPT:
+                    self.lines.append(obj)
+                self._cond.notify_all()
+
+    def _on_stderr(self, line: str) -> None:
+        with self._log_lock:
+            if not self._log.closed:
+                self._log.write("[stderr] " + line + "\n")
+        with self._cond:
+            if len(self.stderr_lines) < 10_000:
+                self.stderr_lines.append(line)
+
+    def close_log(self) -> None:
+        with self._log_lock:
+            self._log.close()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, *, wait_ready: bool = True, timeout_s: float = 60.0) -> ChaosSystem:
+        super().start(wait_ready=False)
+        assert self.proc is not None
+        self.supervisor_pids.append(self.proc.pid)
+        if wait_ready:
+            self.wait_healthy(timeout_s)
+        return self
+
+    def tree_pids(self) -> set[int]:
+        """The supervisor and every process under it."""
+        if self.proc is None or self.proc.poll() is not None:
+            return set()
+        try:
+            sup = psutil.Process(self.proc.pid)
+            return {sup.pid, *(p.pid for p in sup.children(recursive=True))}
+        except psutil.NoSuchProcess:
+            return set()
+
+    def kill_supervisor(self) -> set[int]:
+        """kill -9 of the supervisor alone; returns the pids that were under it."""
+        assert self.proc is not None
+        under = self.tree_pids() - {self.proc.pid}
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        return under
+
+    def warm_restart(self, old_children: set[int], timeout_s: float = 60.0) -> None:
+        """Start `supervisor.py run` again on the same state dir once the old incarnation's
+        actors are gone (they die with their supervisor; stragglers past 10 s are killed
+        and show up as orphans in the checker through `leftovers`)."""
+        deadline = time.monotonic() + 10.0
+        while any(process_alive(p) for p in old_children) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.leftovers += [p for p in old_children if process_alive(p)]
+        if self.leftovers:
+            kill_and_reap(self.leftovers)
+        self._join_pumps()
+        self.proc = None
+        self._threads = []
+        self.start(wait_ready=True, timeout_s=timeout_s)
+
+    # ------------------------------------------------------------------ health
+
+    def healthy(self, st: dict[str, Any]) -> bool:
+        """Every actor running, every venue CONNECTED and reconciled, intake open."""
+        if not st["actors"] or any(a["state"] != "running" or not a["pid"] for a in st["actors"]):
+            return False
+        if any(st["venues"].get(v, {}).get("state") != "CONNECTED" for v in self.venues):
+            return False
+        oms = next(a for a in st["actors"] if a["id"] == "oms")
+        info = oms.get("info") or {}
+        if any((info.get("venues") or {}).get(v) != "reconciled" for v in self.venues):
+            return False
+        return info.get("intake") == "open"
+
+    def try_status(self, timeout_s: float = 2.0) -> dict[str, Any] | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        try:
+            return self.status(timeout_s=timeout_s)
+        except (ControlUnavailable, AssertionError):
+            return None
+
+    def wait_healthy(self, timeout_s: float) -> dict[str, Any]:
+        def ok() -> dict[str, Any] | None:
+            self._assert_running()
+            st = self.try_status()
+            return st if st is not None and self.healthy(st) else None
+
+        return eventually(ok, timeout_s, interval_s=0.05, message=self.describe)
+
+    # ------------------------------------------------------------------ ground truth
+
+    def run_tool(self, argv: list[str], timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, *argv], cwd=REPO_ROOT, env=self.env, stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=timeout_s, check=False,
+        )
+
+    def venue_state_dir(self, venue: str) -> Path:
+        return self.state_dir / "venues" / venue
+
+    def inspect_venue(self, venue: str) -> dict[str, Any]:
+        """The venue's own record of every order (its inspection CLI; the library if the
+        CLI is not there)."""
+        res = self.run_tool(["-m", "actors.venues.sim", "inspect", "--state-dir",
+                             str(self.state_dir), "--venue", venue, "--json"])
+        if res.returncode == 0 and res.stdout.strip():
+            data: dict[str, Any] = json.loads(res.stdout)
+            return data
+        from actors.venues.sim import inspect
+
+        return inspect(self.venue_state_dir(venue))
+
+    def journal_records(self) -> list[dict[str, Any]]:
+        res = self.cli("journal", "inspect", "--json", timeout_s=120.0)
+        if res.returncode != 0:
+            raise RuntimeError(f"journal inspect failed ({res.returncode}): {res.stderr[-2000:]}")
+        return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+
+    # ------------------------------------------------------------------ processes
+
+    def ours(self) -> list[psutil.Process]:
+        """Every live process that belongs to this deployment (by its runtime dir in the
+        environment or the root in its command line), wherever it was re-parented."""
+        me, root = os.getpid(), str(self.root)
+        found = []
+        for p in psutil.process_iter(["pid", "cmdline", "status"]):
+            if p.pid == me or p.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            try:
+                cmd = " ".join(p.info["cmdline"] or ())
+                env = p.environ() if root not in cmd else {}
+            except psutil.Error:
+                continue
+            if root in cmd or root in env.get("PROMETHEUS_MULTIPROC_DIR", ""):
+                found.append(p)
+        return found
+
+    def orphans(self, load_pids: set[int]) -> list[str]:
+        """Processes of this deployment that are not under the current supervisor."""
+        tree = self.tree_pids()
+        out = []
+        for p in self.ours():
+            if p.pid in tree or p.pid in load_pids:
+                continue
+            try:
+                out.append(f"{p.pid} ppid={p.ppid()} {' '.join(p.cmdline())[:100]}")
+            except psutil.Error:
+                continue
+        return out
+
+    def zombies(self) -> list[str]:
+        """Zombies under the supervisor (it must reap its children)."""
+        out = []
+        for pid in self.tree_pids():
+            try:
+                p = psutil.Process(pid)
+                if p.status() == psutil.STATUS_ZOMBIE:
+                    out.append(f"{pid} ppid={p.ppid()}")
+            except psutil.Error:
+                continue
+        return out
+
+
+def reap_foreign_zombies(keep: set[int]) -> int:
+    """Reap our zombie children except `keep` (Popen objects we wait on ourselves): orphans
+    re-parented to this process (a child subreaper) after a supervisor kill -9."""
+    reaped = 0
+    for child in psutil.Process().children():
+        if child.pid in keep:
+            continue
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(child.pid, os.WNOHANG)
+                reaped += 1
+        except (psutil.Error, ChildProcessError):
+            pass
+    return reaped
