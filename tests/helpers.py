@@ -19,7 +19,8 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -468,6 +469,19 @@ class SystemUnderTest:
             out = self.raw_lines[-tail:]
             err = self.stderr_lines[-tail:]
         return "--- stdout tail\n" + "\n".join(out) + "\n--- stderr tail\n" + "\n".join(err)
+
+
+@contextmanager
+def run_system(
+    *, wait_ready: bool = True, timeout_s: float = 20.0, **kwargs: Any
+) -> Iterator[SystemUnderTest]:
+    """`with run_system(overrides=..., env=...) as sut:` a started system, killed on exit
+    (for scripts and benchmarks; tests use the `start_system` fixture)."""
+    sut = SystemUnderTest(**kwargs)
+    try:
+        yield sut.start(wait_ready=wait_ready, timeout_s=timeout_s)
+    finally:
+        sut.destroy()
 
 
 def metric_value(text: str, name: str, **labels: str) -> float | None:

@@ -31,7 +31,7 @@ from actors.base import tune_socket
 from protocol.codec import Sender, decode, encode
 from protocol.messages import Ack
 from tests.bench._stats import describe
-from tests.helpers import SystemUnderTest, metric_value
+from tests.helpers import SystemUnderTest, metric_value, run_system
 
 KILLS = int(os.environ.get("TP_BENCH_KILLS", "30"))
 TARGET = os.environ.get("TP_BENCH_ACTOR", "risk")
@@ -202,13 +202,9 @@ def restarts(sut: SystemUnderTest) -> dict[str, Any]:
 def run() -> dict[str, Any]:
     spawn = describe(spawn_floor_s(), scale=1e3)
     rtt = describe(zmq_roundtrip_s(), scale=1e6, digits=1)
-    sut = SystemUnderTest(overrides=CONFIG)
-    try:
-        sut.start(timeout_s=30.0)
+    with run_system(overrides=CONFIG, timeout_s=30.0) as sut:
         measured = restarts(sut)
         sut.stop()
-    finally:
-        sut.destroy()
     median = measured["crash_to_ready_ms"]["median"]
     return {
         "actor": TARGET,
