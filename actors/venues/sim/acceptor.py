@@ -11,7 +11,8 @@ feeds the session, runs application messages through `fixmap.handle` (engine cal
 sends answers at once and execution reports through `ExecOutbox` (faults), and writes
 once per loop turn (`turn()`: timers, group commit of the FIX store, socket write).
 Reports produced while no session is logged on (liquidity fills, a hang) wait in a
-backlog and go out after the next Logon, after any resend the session serves.
+backlog and go out, in order, after the next Logon; a Logon with ResetSeqNumFlag=Y (the
+client starts from nothing) discards them.
 
 Durability: the engine writes each operation before it returns its events and the FIX
 store writes before bytes reach the wire, both through the page cache (a `kill -9` loses
@@ -46,11 +47,11 @@ from actors.venues.sim.engine import Venue
 from actors.venues.sim.faults import Faults, Value
 from actors.venues.sim.fixmap import Out
 from actors.venues.sim.outbox import ExecOutbox
+from actors.venues.sim.probation import Probation
 
 _READ_BYTES = 1 << 16
+_MAX_READS_PER_CALL = 16
 _MAX_BACKLOG = 100_000
-_MAX_PROBATION = 8
-PROBATION_S = 10.0
 REFUSAL_TEXT = "logons refused (fault injection)"
 
 
@@ -61,16 +62,6 @@ class Loop(Protocol):
     def modify_fd(self, fd: int, events: int) -> None: ...
     def remove(self, sock_or_fd: Any) -> None: ...
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
-
-
-class _Probation:
-    __slots__ = ("sock", "reader", "data", "since_s")
-
-    def __init__(self, sock: socket.socket, now_s: float) -> None:
-        self.sock = sock
-        self.reader = fc.FrameReader()
-        self.data = bytearray()
-        self.since_s = now_s
 
 
 class SimAcceptor:
@@ -92,8 +83,6 @@ class SimAcceptor:
         self._loop = loop
         self._log = log
         self._on_dirty = on_dirty
-        self._client_b = client_comp_id.encode()
-        self._us_b = sender_comp_id.encode()
         self.session = FixSession(
             sender_comp_id=sender_comp_id,
             target_comp_id=client_comp_id,
@@ -111,7 +100,7 @@ class SimAcceptor:
         self._wbuf = bytearray()
         self._want_write = False
         self._drop_after_write = ""
-        self._probation: list[_Probation] = []
+        self._probation = Probation(loop, log, client_comp_id, sender_comp_id, self._adopt)
         self._backlog: deque[Out] = deque()
         self._hung = False
 
@@ -141,9 +130,7 @@ class SimAcceptor:
             self.session.logout(text)
             self._write(self.session.data_to_send())
         self._drop("venue closing", log=False)
-        for p in self._probation:
-            p.sock.close()
-        self._probation.clear()
+        self._probation.close()
         if self._listener is not None:
             self._loop.remove(self._listener.fileno())
             self._listener.close()
@@ -166,9 +153,7 @@ class SimAcceptor:
         if self._conn is not None:
             self._on_events(self.session.tick())
         self._flush()
-        now = time.monotonic()
-        for p in [p for p in self._probation if now - p.since_s >= PROBATION_S]:
-            self._end_probation(p, "no Logon in time")
+        self._probation.expire()
 
     def liquidity_step(self) -> None:
         events = self.venue.liquidity_step(time.time_ns())
@@ -209,13 +194,8 @@ class SimAcceptor:
             self._log.info("sim_connection", peer=f"{addr[0]}:{addr[1]}")
             if self._conn is None:
                 self._adopt(sock, b"")
-            elif len(self._probation) >= _MAX_PROBATION:
-                self._log.warning("sim_connection_refused", reason="too many pending")
-                sock.close()
             else:
-                p = _Probation(sock, time.monotonic())
-                self._probation.append(p)
-                self._loop.add_fd(sock.fileno(), lambda p=p: self._on_probation_readable(p))
+                self._probation.add(sock)
 
     def _adopt(self, sock: socket.socket, data: bytes) -> None:
         if self._conn is not None:
@@ -229,54 +209,14 @@ class SimAcceptor:
         if data:
             self._on_events(self.session.receive(data))
 
-    def _on_probation_readable(self, p: _Probation) -> None:
-        try:
-            data = p.sock.recv(_READ_BYTES)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._end_probation(p, "closed before logon")
-            return
-        p.data += data
-        p.reader.feed(data)
-        frame = p.reader.next_frame()
-        if frame is None:
-            if p.reader.junk_bytes > 4096:
-                self._end_probation(p, "garbage before logon")
-            return
-        if self._is_our_logon(frame):
-            self._probation.remove(p)
-            self._loop.remove(p.sock.fileno())
-            self._adopt(p.sock, bytes(p.data))
-        else:
-            self._end_probation(p, "first message is not our client's Logon")
-
-    def _is_our_logon(self, frame: fc.Frame) -> bool:
-        if frame.error is not None:
-            return False
-        try:
-            hdr = dict(fc.split_fields(frame.raw))
-        except ValueError:
-            return False
-        return (
-            hdr.get(b"35") == b"A" and hdr.get(b"49") == self._client_b
-            and hdr.get(b"56") == self._us_b
-        )  # fmt: skip
-
-    def _end_probation(self, p: _Probation, reason: str) -> None:
-        self._log.warning("sim_connection_refused", reason=reason)
-        self._probation.remove(p)
-        self._loop.remove(p.sock.fileno())
-        p.sock.close()
-
     def _on_conn_ready(self) -> None:
         """Readable or writable: write what is pending, read what there is."""
         if self._want_write:
             self._write(b"")
         sock = self._conn
-        while sock is not None and sock is self._conn and not self._hung:
+        for _ in range(_MAX_READS_PER_CALL):  # then let the loop breathe (timers, heartbeat)
+            if sock is None or sock is not self._conn or self._hung:
+                return
             try:
                 data = sock.recv(_READ_BYTES)
             except (BlockingIOError, InterruptedError):
@@ -344,6 +284,7 @@ class SimAcceptor:
                 self._loop.remove(self._conn.fileno())
             if self._listener is not None:
                 self._loop.remove(self._listener.fileno())
+            self._probation.pause()
         self._loop.call_later(duration_s, self._hang_timer)
 
     def _hang_timer(self) -> None:
@@ -357,6 +298,7 @@ class SimAcceptor:
         self._log.info("sim_hang_over")
         if self._listener is not None:
             self._loop.add_fd(self._listener.fileno(), self._on_accept)
+        self._probation.resume()
         if self._conn is not None:
             self._want_write = bool(self._wbuf)
             events = zmq.POLLIN | (zmq.POLLOUT if self._want_write else 0)
@@ -375,6 +317,11 @@ class SimAcceptor:
             elif isinstance(ev, LoggedOn):
                 self.logons += 1
                 self._log.info("sim_logon", reset=ev.reset, heartbeat_s=self.session.heartbeat_s)
+                if ev.reset and self._backlog:
+                    # a reset is a client starting from nothing: the reports of its previous
+                    # life would be fills of orders it no longer knows (status tells it)
+                    self._log.warning("sim_backlog_discarded", reports=len(self._backlog))
+                    self._backlog.clear()
                 self._send_backlog()
             elif isinstance(ev, LoggedOut):
                 self._log.info("sim_logout", text=ev.text)
