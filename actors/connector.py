@@ -29,16 +29,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from actors import metrics
 from actors.base import Actor, Peer, Replier
 from actors.coldstart import fix_dir
 from actors.connector_outbox import ExecOutbox
-from actors.supervision import backoff_delay
+from actors.connector_policy import ReconnectPolicy
 from actors.venues.adapter import RequestFailed, StatusResult, VenueAdapter
-from actors.venues.fix import FixAdapter, venue_address
+from actors.venues.fix import Address, FixAdapter
 from protocol.codec import Envelope
+from protocol.config import VenueCfg
 from protocol.messages import (
     Ack,
     CancelOnVenue,
@@ -84,7 +86,7 @@ class ConnectorActor(Actor):
             store_dir=store_dir,
             address=lambda: venue_address(self.vcfg, runtime_dir),
             log=self.log,
-            id_prefix=f"{self.epoch}",
+            id_prefix=f"{self.epoch}.{time.time_ns() // 1_000_000 % 10**9}",
         )
         self.outbox = ExecOutbox(store_dir)
         self.oms: Peer = self.peer("oms")
@@ -96,17 +98,16 @@ class ConnectorActor(Actor):
         self._oms_epoch: int | None = None
         self._sent_at: dict[str, float] = {}  # exec_id -> last send (monotonic)
         self._retrying = False
-        self._failures = 0  # consecutive failed connection attempts
-        self._attempt = 0  # reconnect attempts since the last stable session
-        self._up_since: float | None = None
-        self._stable_s = max(self.vcfg.reconnect.max_s, 2.0 * self.vcfg.heartbeat_s)
+        stable_s = max(self.vcfg.reconnect.max_s, 2.0 * self.vcfg.heartbeat_s)
+        self.policy = ReconnectPolicy(self.vcfg.reconnect, self.vcfg.down_after_failures, stable_s)
         self._up_gauge = metrics.VENUE_UP.labels(venue=self.venue)
         self._down_gauge = metrics.VENUE_DOWN.labels(venue=self.venue)
         self._reconnects = metrics.RECONNECTS.labels(venue=self.venue)
         self.log.info("connector_recovered", pending_execs=len(self.outbox.pending))
         self.call_every(EXEC_RESEND_S / 2, self._resend_execs)
         self.call_every(STATE_RESEND_S, self._resend_state)
-        self._set_state(VenueConnState.CONNECTING, "starting")
+        self._set_state(self.policy.state, "starting")
+        self._resend_execs()  # what the last incarnation left unacked
         self.adapter.connect()
 
     # ------------------------------------------------------------------ loop hooks
@@ -186,39 +187,24 @@ class ConnectorActor(Actor):
     # ------------------------------------------------------------------ adapter events
 
     def on_session_up(self, detail: str) -> None:
-        self._failures = 0
-        self._up_since = time.monotonic()
-        self._set_state(VenueConnState.CONNECTED, detail)
+        self._set_state(self.policy.on_up(time.monotonic()), detail)
 
     def on_session_down(self, reason: str, was_up: bool) -> None:
         if self._stopping:
             return
-        if was_up:
-            lived_s = time.monotonic() - (self._up_since or 0.0)
-            if lived_s >= self._stable_s:
-                self._attempt = 0
-            self._up_since = None
-            self._set_state(VenueConnState.DISCONNECTED, reason)
-        else:
-            self._failures += 1
-            self.log.warning("connect_failed", reason=reason, failures=self._failures)
-            if self._failures >= self.vcfg.down_after_failures:
-                self._set_state(VenueConnState.DOWN, reason)
-        self._attempt += 1
-        backoff = self.vcfg.reconnect
-        if self.state is VenueConnState.DOWN:
-            delay_s = backoff_delay(10_000, **backoff.model_dump())  # the max, jittered
-        else:
-            delay_s = backoff_delay(self._attempt, **backoff.model_dump())
-        self.log.info("reconnect", attempt=self._attempt, delay_s=round(delay_s, 4), reason=reason)
+        retry = self.policy.on_down(was_up, time.monotonic())
+        if not was_up:
+            self.log.warning("connect_failed", reason=reason, failures=retry.failures)
+        self._set_state(retry.state, reason)
+        delay_s = round(retry.delay_s, 4)
+        self.log.info("reconnect", attempt=retry.attempt, delay_s=delay_s, reason=reason)
         self._reconnects.inc()
-        self.call_later(delay_s, self._reconnect)
+        self.call_later(retry.delay_s, self._reconnect)
 
     def _reconnect(self) -> None:
         if self._stopping or not self.adapter.is_idle:
             return
-        if self.state is VenueConnState.DISCONNECTED:
-            self._set_state(VenueConnState.CONNECTING, f"attempt {self._attempt}")
+        self._set_state(self.policy.on_attempt(), f"attempt {self.policy.attempt}")
         self.adapter.connect()
 
     def on_execs(self, reports: Sequence[ExecReport]) -> None:
@@ -321,3 +307,22 @@ class ConnectorActor(Actor):
         age_s = time.monotonic() - self._state_sent_at
         if not self._state_acked or age_s >= STATE_REFRESH_S:
             self._send_state()
+
+
+def sim_port_file(runtime_dir: Path, venue: str) -> Path:
+    """Where a simulated venue publishes its listening port (written atomically)."""
+    return runtime_dir / f"venuesim.{venue}.port"
+
+
+def venue_address(vcfg: VenueCfg, runtime_dir: Path) -> Address | None:
+    """The venue's TCP address now: host/port from config, or for a simulated venue with
+    port 0 the port its process published (None while it has not: not up yet)."""
+    if vcfg.sim is None or vcfg.port != 0:
+        return (vcfg.host, vcfg.port)
+    try:
+        text = sim_port_file(runtime_dir, vcfg.name).read_text().strip()
+    except FileNotFoundError:
+        return None
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        return None
+    return (vcfg.host, int(text))

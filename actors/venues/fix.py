@@ -25,18 +25,12 @@ request still queued when the session drops fails with VENUE_DOWN: nothing was s
 
 from __future__ import annotations
 
-import errno
 import itertools
 import os
-import socket
 import time
-from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import zmq
 
 from actors import metrics
 from actors.venues import fix_codec as fc
@@ -51,6 +45,7 @@ from actors.venues.adapter import (
     SendDone,
     StatusDone,
 )
+from actors.venues.fix_outbound import Outbound, OutboundQueue
 from actors.venues.fix_queries import (
     MassCancelQuery,
     MassStatusQuery,
@@ -70,24 +65,14 @@ from actors.venues.fix_session import (
 )
 from actors.venues.fix_store import FixStore
 from actors.venues.ratelimit import TokenBucket
+from actors.venues.tcp import TcpClient
 from protocol.config import VenueCfg
 from protocol.messages import CancelOnVenue, ErrorCode, ExecReport, PlaceOrder, ReplaceOnVenue
 
 RESET_MARKER = "reset_pending"
 TICK_S = 0.1
-_READ_BYTES = 1 << 16
-_MAX_READS = 64  # per readable event, so one busy venue cannot starve the loop
-_TRACKED = 50_000  # bound of the seq -> request and ClOrdID -> send time maps
 
 Address = tuple[str, int]
-
-
-@dataclass(slots=True)
-class _Outbound:
-    msg_type: str
-    fields: list[tuple[int, Any]]
-    done: SendDone | None  # place / cancel / replace: told once the message is durable
-    ref: str  # ClOrdID of an order message, query key of a query message
 
 
 def resend_pending(session: FixSession) -> bool:
@@ -135,23 +120,16 @@ class FixAdapter:
             log=log,
             logon_timeout_s=vcfg.request_timeout_s,
         )
-        self._bucket = TokenBucket(vcfg.rate_limit_per_s, vcfg.rate_burst)
-        self._queue: deque[_Outbound] = deque()
-        self._sent_done: list[SendDone] = []
+        bucket = TokenBucket(vcfg.rate_limit_per_s, vcfg.rate_burst)
+        self._out = OutboundQueue(bucket, lambda delay_s: loop.call_later(delay_s, self._out.woken))
         self._queries = QueryBook(self.venue)
         self._ids = itertools.count(1)
         self._id_prefix = id_prefix
-        self._seq_ref: OrderedDict[int, tuple[str, str]] = OrderedDict()  # seq -> (type, ref)
-        self._sent_at: OrderedDict[str, float] = OrderedDict()  # ClOrdID -> perf_counter
         self._roundtrip = metrics.VENUE_ROUNDTRIP.labels(venue=self.venue)
-        self._sock: socket.socket | None = None
-        self._fd = -1
-        self._connecting = False
-        self._out = bytearray()
+        self._tcp = TcpClient(loop, self._on_ready)
         self._gen = 0  # connection generation: timers of an old connection do nothing
         self._up = False
         self._logged_on_at = 0.0
-        self._wake_pending = False
         self._loop.call_later(TICK_S, self._tick)
 
     # ------------------------------------------------------------------ VenueAdapter
@@ -162,15 +140,10 @@ class FixAdapter:
 
     @property
     def is_idle(self) -> bool:
-        return self._sock is None
-
-    @property
-    def cold(self) -> bool:
-        """The next logon resets sequence numbers (the store is new)."""
-        return self._reset
+        return not self._tcp.is_open
 
     def connect(self) -> None:
-        if self._sock is not None:
+        if self._tcp.is_open:
             raise RuntimeError("connect() while a connection exists")
         self._gen += 1
         gen = self._gen
@@ -178,46 +151,32 @@ class FixAdapter:
             addr = self._address()
             if addr is None:
                 raise OSError("venue address not known yet (no port file)")
-            family, kind, proto, _, sockaddr = socket.getaddrinfo(*addr, type=socket.SOCK_STREAM)[0]
-            sock = socket.socket(family, kind, proto)
+            self._tcp.connect(addr)
         except OSError as exc:
             reason = f"connect: {exc}"
             self._loop.call_later(0, lambda: self._attempt_failed(gen, reason))
             return
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._sock, self._fd, self._connecting = sock, sock.fileno(), True
-        code = sock.connect_ex(sockaddr)
-        if code not in (0, errno.EINPROGRESS):
-            self._close(f"connect: {os.strerror(code)}", graceful=False)
-            return
-        self._loop.add_fd(self._fd, self._on_ready, zmq.POLLOUT)
         timeout_s = self._cfg.request_timeout_s
         self._loop.call_later(timeout_s, lambda: self._connect_timeout(gen))
 
     def disconnect(self, reason: str) -> None:
-        if self._sock is None:
-            return
-        if self._connecting:
-            self._close(reason, graceful=False)
-        else:
+        if self._tcp.connecting:
+            self._close(reason)
+        elif self._tcp.is_open:
             self.session.logout(reason)  # active: Logout; logon_sent: Disconnect next tick
 
     def flush(self) -> None:
-        if self._sock is None or self._connecting:
+        if not self._tcp.is_open or self._tcp.connecting:
             return
-        self._pump()
+        done = self._out.pump(self.session)
         data = self.session.data_to_send()  # fsync: sent messages and next-in
-        done, self._sent_done = self._sent_done, []
         for callback in done:
             callback(None)
         if data:
-            self._out += data
-            self._write()
+            self._write(data)
 
     def close(self) -> None:
-        if self._sock is not None:
-            self._close("adapter closed", graceful=False)
+        self._close("adapter closed")
         self._store.close()
 
     def place(self, order: PlaceOrder, done: SendDone) -> None:
@@ -242,7 +201,7 @@ class FixAdapter:
             return
         self._queries.add(StatusQuery(key, dict(req_ids), done))
         for req_id, cl in req_ids.items():
-            self._enqueue(_Outbound("H", fm.status_request_fields(cl, req_id), None, key))
+            self._enqueue(Outbound("H", fm.status_request_fields(cl, req_id), None, key))
         self._expire_later(
             key, self._cfg.request_timeout_s + len(req_ids) / self._cfg.rate_limit_per_s
         )
@@ -251,7 +210,7 @@ class FixAdapter:
         if self._check_active(done):
             key = self._new_id("M")
             self._queries.add(MassStatusQuery(key, done))
-            self._enqueue(_Outbound("AF", fm.mass_status_fields(key), None, key))
+            self._enqueue(Outbound("AF", fm.mass_status_fields(key), None, key))
             self._expire_later(key, self._cfg.request_timeout_s)
 
     def positions(self, done: PositionsDone) -> None:
@@ -259,14 +218,14 @@ class FixAdapter:
             key = self._new_id("P")
             self._queries.add(PositionsQuery(key, done, self.venue))
             fields = fm.positions_request_fields(key, self._cfg.sender_comp_id, self._clock())
-            self._enqueue(_Outbound("AN", fields, None, key))
+            self._enqueue(Outbound("AN", fields, None, key))
             self._expire_later(key, self._cfg.request_timeout_s)
 
     def mass_cancel(self, done: MassCancelDone) -> None:
         if self._check_active(done):
             key = self._new_id("MC")
             self._queries.add(MassCancelQuery(key, done))
-            self._enqueue(_Outbound("q", fm.mass_cancel_fields(key, self._clock()), None, key))
+            self._enqueue(Outbound("q", fm.mass_cancel_fields(key, self._clock()), None, key))
             self._expire_later(key, self._cfg.request_timeout_s)
 
     def info(self) -> dict[str, object]:
@@ -274,7 +233,7 @@ class FixAdapter:
             "fix_state": self.session.state,
             "next_in": self._store.next_in,
             "next_out": self._store.next_out,
-            "queued": len(self._queue),
+            "queued": len(self._out),
             "queries": len(self._queries),
         }
 
@@ -284,7 +243,7 @@ class FixAdapter:
         self, msg_type: str, fields: list[tuple[int, Any]], ref: str, done: SendDone
     ) -> None:
         if self._check_active(done):
-            self._enqueue(_Outbound(msg_type, fields, done, ref))
+            self._enqueue(Outbound(msg_type, fields, done, ref))
 
     def _check_active(self, done: Callable[[Any], None]) -> bool:
         if self.is_active:
@@ -292,61 +251,32 @@ class FixAdapter:
         done(RequestFailed(ErrorCode.VENUE_DOWN, f"not logged on ({self.session.state})"))
         return False
 
-    def _enqueue(self, item: _Outbound) -> None:
-        self._queue.append(item)
+    def _enqueue(self, item: Outbound) -> None:
+        self._out.put(item)
 
-    def _pump(self) -> None:
-        """Hand queued messages to the session while the bucket has tokens."""
-        while self._queue and self.is_active:
-            if not self._bucket.try_take():
-                if not self._wake_pending:
-                    self._wake_pending = True
-                    self._loop.call_later(self._bucket.wait_s(), self._wake)
-                return
-            item = self._queue.popleft()
-            seq = self.session.send(item.msg_type, item.fields)
-            _bounded_put(self._seq_ref, seq, (item.msg_type, item.ref))
-            if item.done is not None:
-                _bounded_put(self._sent_at, item.ref, time.perf_counter())
-                self._sent_done.append(item.done)
-
-    def _wake(self) -> None:
-        self._wake_pending = False  # the loop turn's flush() pumps the queue
-
-    def _write(self) -> None:
-        sock = self._sock
-        if sock is None:
-            return
+    def _write(self, data: bytes = b"") -> None:
         try:
-            while self._out:
-                sent = sock.send(self._out)
-                del self._out[:sent]
-        except BlockingIOError:
-            pass
+            self._tcp.write(data)
         except OSError as exc:
-            self._lost(f"send: {exc}")
-            return
-        self._loop.modify_fd(self._fd, zmq.POLLIN | (zmq.POLLOUT if self._out else 0))
+            self._close(f"send: {exc}")
 
     # ------------------------------------------------------------------ inbound
 
     def _on_ready(self) -> None:
-        if self._connecting:
-            self._finish_connect()
+        if self._tcp.connecting:
+            try:
+                self._tcp.finish_connect()
+            except OSError as exc:
+                self._close(f"connect: {exc}")
+                return
+            self._logon()
             return
-        if self._out:
+        if self._tcp.pending_out:
             self._write()
-        if self._sock is not None:
+        if self._tcp.is_open:
             self._read()
 
-    def _finish_connect(self) -> None:
-        assert self._sock is not None
-        code = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if code != 0:
-            self._close(f"connect: {os.strerror(code)}", graceful=False)
-            return
-        self._connecting = False
-        self._loop.modify_fd(self._fd, zmq.POLLIN)
+    def _logon(self) -> None:
         extra: list[tuple[int, str]] = []
         if self._cfg.password_env:
             password = os.environ.get(self._cfg.password_env)
@@ -358,27 +288,14 @@ class FixAdapter:
         self.session.logon(reset=self._reset, extra=extra)
 
     def _read(self) -> None:
-        sock = self._sock
-        assert sock is not None
+        chunks, lost = self._tcp.read()
+        gen = self._gen
         events: list[SessionEvent] = []
-        lost = ""
-        for _ in range(_MAX_READS):
-            try:
-                data = sock.recv(_READ_BYTES)
-            except BlockingIOError:
-                break
-            except OSError as exc:
-                lost = f"recv: {exc}"
-                break
-            if not data:
-                lost = "connection closed by the venue"
-                break
+        for data in chunks:
             events += self.session.receive(data)
-            if any(isinstance(e, Disconnect) for e in events):
-                break
         self._handle(events)
-        if lost and self._sock is sock:
-            self._lost(lost)
+        if lost and gen == self._gen:
+            self._close(lost)
 
     def _handle(self, events: list[SessionEvent]) -> None:
         execs: list[ExecReport] = []
@@ -398,7 +315,7 @@ class FixAdapter:
             elif isinstance(event, SessionRejectReceived):
                 self._on_rejected(event.ref_seq, event.text)
             elif isinstance(event, Disconnect):
-                self._close(event.reason, graceful=True)
+                self._close(event.reason)
                 return
         self._check_up()
 
@@ -434,7 +351,7 @@ class FixAdapter:
 
     def _on_rejected(self, ref_seq: int, text: str) -> None:
         """The venue rejected our message `ref_seq` (session Reject or BusinessMessageReject)."""
-        msg_type, ref = self._seq_ref.pop(ref_seq, ("", ""))
+        msg_type, ref = self._out.sent_request(ref_seq)
         if msg_type in ("D", "F", "G"):
             # outcome unknown to us: the OMS reconciles the order by ClOrdID
             self._log.error("order_outcome_unknown", cl_ord_id=ref, msg_type=msg_type, text=text)
@@ -442,9 +359,9 @@ class FixAdapter:
             self._queries.expire(ref, RequestFailed(ErrorCode.INTERNAL, f"venue rejected: {text}"))
 
     def _observe_roundtrip(self, cl_ord_id: str) -> None:
-        sent = self._sent_at.pop(cl_ord_id, None)
-        if sent is not None:
-            self._roundtrip.observe(time.perf_counter() - sent)
+        elapsed_s = self._out.answered(cl_ord_id)
+        if elapsed_s is not None:
+            self._roundtrip.observe(elapsed_s)
 
     # ------------------------------------------------------------------ state
 
@@ -463,45 +380,29 @@ class FixAdapter:
 
     def _tick(self) -> None:
         self._loop.call_later(TICK_S, self._tick)
-        if self._sock is not None and not self._connecting:
+        if self._tcp.is_open and not self._tcp.connecting:
             self._handle(self.session.tick())
 
     def _connect_timeout(self, gen: int) -> None:
-        if gen == self._gen and self._connecting:
-            self._close("connect timeout", graceful=False)
+        if gen == self._gen and self._tcp.connecting:
+            self._close("connect timeout")
 
     def _attempt_failed(self, gen: int, reason: str) -> None:
-        if gen == self._gen and self._sock is None:
+        if gen == self._gen and not self._tcp.is_open:
             self._listener.on_session_down(reason, False)
 
-    def _lost(self, reason: str) -> None:
-        self._close(reason, graceful=False)
-
-    def _close(self, reason: str, *, graceful: bool) -> None:
+    def _close(self, reason: str) -> None:
         """Drop the connection: write what is pending (best effort), close, fail requests."""
-        sock = self._sock
-        if sock is None:
+        if not self._tcp.is_open:
             return
-        if not self._connecting:
-            self._out += self.session.data_to_send()
-            if graceful and self._out:
-                try:
-                    sock.send(self._out)
-                except OSError:
-                    pass
+        if self._tcp.connecting:
+            self._tcp.close()
+        else:
+            self._tcp.close(last=self.session.data_to_send())
             self.session.connection_lost()
-            self._loop.remove(self._fd)
-        elif self._fd >= 0:
-            self._loop.remove(self._fd)
-        sock.close()
-        self._sock, self._fd, self._connecting = None, -1, False
-        self._out.clear()
         self._gen += 1
         down = RequestFailed(ErrorCode.VENUE_DOWN, f"session dropped: {reason}")
-        queued, self._queue = self._queue, deque()
-        for item in queued:
-            if item.done is not None:
-                item.done(down)
+        self._out.fail(down)
         self._queries.fail_all(down)
         was_up, self._up = self._up, False
         self._listener.on_session_down(reason, was_up)
@@ -514,34 +415,9 @@ class FixAdapter:
         self._loop.call_later(timeout_s, lambda: self._queries.expire(key, err))
 
 
-def _bounded_put(mapping: OrderedDict[Any, Any], key: Any, value: Any) -> None:
-    mapping[key] = value
-    if len(mapping) > _TRACKED:
-        mapping.popitem(last=False)
-
-
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def sim_port_file(runtime_dir: Path, venue: str) -> Path:
-    """Where a simulated venue publishes its listening port (written atomically)."""
-    return runtime_dir / f"venuesim.{venue}.port"
-
-
-def venue_address(vcfg: VenueCfg, runtime_dir: Path) -> Address | None:
-    """The venue's TCP address now: host/port from config, or for a simulated venue with
-    port 0 the port its process published (None while it has not: not up yet)."""
-    if vcfg.sim is None or vcfg.port != 0:
-        return (vcfg.host, vcfg.port)
-    try:
-        text = sim_port_file(runtime_dir, vcfg.name).read_text().strip()
-    except FileNotFoundError:
-        return None
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        return None
-    return (vcfg.host, int(text))

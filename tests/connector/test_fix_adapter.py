@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from actors.connector import venue_address
 from actors.venues.adapter import RequestFailed, StatusResult
-from actors.venues.fix import RESET_MARKER, FixAdapter, venue_address
+from actors.venues.fix import RESET_MARKER, FixAdapter
 from actors.venues.fix_store import FixStore
 from protocol.config import SimCfg
 from protocol.messages import (
@@ -298,13 +299,15 @@ def test_restart_resumes_the_session_and_the_resend_brings_missed_executions(h: 
     a = h.connected()
     a.place(order("c1"), Done())
     h.loop.run_until(lambda: h.listener.execs)
-    h.loop.remove(a._fd)  # stop reading: what the venue sends now is never read
+    tcp = a._tcp  # the process freezes: what the venue sends now is never read
+    h.loop.remove(tcp._fd)
     h.venue.exec_report("c1", "F", "1", cum="2", last="2", px="100")
     h.venue.exec_report("c1", "F", "1", cum="5", last="3", px="100")
     h.loop.turn(0)
     h.loop.after_turn.remove(a.flush)
-    a._sock.close()  # type: ignore[union-attr]  # the process dies
-    a._sock = None
+    assert tcp._sock is not None
+    tcp._sock.close()  # ... and dies: no Logout, nothing more written
+    tcp._sock = None
     a._store.close()
     h.adapters.remove(a)
     h.venue.drop()
@@ -336,4 +339,3 @@ def test_venue_address_from_config_or_the_sim_port_file(tmp_path: Path) -> None:
     assert venue_address(sim, tmp_path) == ("127.0.0.1", 41234)
     (tmp_path / "venuesim.mini.port").write_text("garbage")
     assert venue_address(sim, tmp_path) is None
-
