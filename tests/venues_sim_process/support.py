@@ -20,7 +20,7 @@ from typing import Any
 import simplefix  # type: ignore[import-untyped]
 
 from actors.venues import fix_codec as fc
-from actors.venues.fix_session import AppMessage, Disconnect, FixSession, LoggedOn, SessionEvent
+from actors.venues.fix_session import AppMessage, Disconnect, FixSession, SessionEvent
 from actors.venues.fix_store import FixStore
 from actors.venues.sim.__main__ import control_request
 from protocol.config import SystemConfig, load_config
@@ -168,11 +168,21 @@ class SimProcess:
     def events(self, name: str, since: int = 0, **match: Any) -> list[dict[str, Any]]:
         with self._lock:
             lines = self.lines[since:]
-        return [e for e in lines if e.get("event") == name and all(e.get(k) == v for k, v in match.items())]
+        return [
+            e
+            for e in lines
+            if e.get("event") == name and all(e.get(k) == v for k, v in match.items())
+        ]
 
-    def wait_event(self, name: str, since: int = 0, timeout_s: float = 10.0, **match: Any) -> dict[str, Any]:
+    def wait_event(
+        self, name: str, since: int = 0, timeout_s: float = 10.0, **match: Any
+    ) -> dict[str, Any]:
         def found() -> dict[str, Any] | None:
-            if self.proc is not None and self.proc.poll() is not None and not self.events(name, since, **match):
+            if (
+                self.proc is not None
+                and self.proc.poll() is not None
+                and not self.events(name, since, **match)
+            ):
                 raise RuntimeError(f"venue sim exited {self.proc.returncode}: {self.describe()}")
             hits = self.events(name, since, **match)
             return hits[0] if hits else None
@@ -204,7 +214,9 @@ class FixClient:
 
     # -- connection
 
-    def connect(self, *, reset: bool = False, wait: bool = True, timeout_s: float = 5.0) -> FixClient:
+    def connect(
+        self, *, reset: bool = False, wait: bool = True, timeout_s: float = 5.0
+    ) -> FixClient:
         self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=timeout_s)
         self.sock.setblocking(False)
         self.session.logon(reset=reset)
@@ -320,7 +332,11 @@ class FixClient:
     def order(self, cl: str, side: str = "1", qty: str = "10", price: str | None = None,
               symbol: str = "AAPL", tif: str | None = None) -> int:  # fmt: skip
         fields: list[tuple[int, fc.Value]] = [
-            (11, cl), (55, symbol), (54, side), (60, fc.sending_time(time.time())), (38, qty),
+            (11, cl),
+            (55, symbol),
+            (54, side),
+            (60, fc.sending_time(time.time())),
+            (38, qty),
             (40, "2" if price else "1"),
         ]
         if price:

@@ -75,7 +75,14 @@ def test_market_order_is_new_then_trades(h: _Harness) -> None:
     new, t1, t2 = (f(o) for o in outs)
     assert (new[150], new[39], new[151], new[14]) == ("0", "0", "150", "0")
     assert (t1[150], t1[32], t1[31], t1[39], t1[14]) == ("F", "100", "100.01", "1", "100")
-    assert (t2[150], t2[32], t2[31], t2[39], t2[14], t2[151]) == ("F", "50", "100.02", "2", "150", "0")
+    assert (t2[150], t2[32], t2[31], t2[39], t2[14], t2[151]) == (
+        "F",
+        "50",
+        "100.02",
+        "2",
+        "150",
+        "0",
+    )
     assert D(t2[6]).quantize(D("0.0001")) == D("100.0133")
     for out in outs:
         fields = f(out)
@@ -141,7 +148,12 @@ def test_cancel_and_cancel_reject(h: _Harness) -> None:
     (unknown,) = h.send("F", (11, "X2"), (41, "NOPE"), (55, "AAPL"), (54, "1"))
     (late,) = h.send("F", (11, "X3"), (41, "L1"), (55, "AAPL"), (54, "1"))
     assert unknown.msg_type == late.msg_type == "9" and not unknown.exec_type
-    assert (f(unknown)[434], f(unknown)[102], f(unknown)[37], f(unknown)[41]) == ("1", "1", "NONE", "NOPE")
+    assert (f(unknown)[434], f(unknown)[102], f(unknown)[37], f(unknown)[41]) == (
+        "1",
+        "1",
+        "NONE",
+        "NOPE",
+    )
     assert (f(late)[434], f(late)[102], f(late)[39]) == ("1", "0", "4")
 
 
@@ -152,7 +164,15 @@ def test_replace_and_replace_reject(h: _Harness) -> None:
     (rep,) = h.send("G", (11, "L2"), (41, "L1"), (55, "AAPL"), (54, "1"), (38, "20"),
                     (40, "2"), (44, "99.60"))  # fmt: skip
     r = f(rep)
-    assert (r[150], r[39], r[11], r[41], r[38], r[44], r[151]) == ("5", "0", "L2", "L1", "20", "99.60", "20")
+    assert (r[150], r[39], r[11], r[41], r[38], r[44], r[151]) == (
+        "5",
+        "0",
+        "L2",
+        "L1",
+        "20",
+        "99.60",
+        "20",
+    )
     h.order("M1", qty="5")
     (rej,) = h.send("G", (11, "M2"), (41, "M1"), (38, "6"), (40, "1"))
     assert (rej.msg_type, f(rej)[434], f(rej)[102]) == ("9", "2", "0")
@@ -177,7 +197,14 @@ def test_status_known_and_unknown(h: _Harness) -> None:
     assert not known.exec_type
     (unknown,) = h.send("H", (11, "NOPE"), (54, "1"), (55, "AAPL"))
     u = f(unknown)
-    assert (u[150], u[39], u[103], u[58], u[11], u[37]) == ("I", "8", "5", "UNKNOWN_ORDER", "NOPE", "NONE")
+    assert (u[150], u[39], u[103], u[58], u[11], u[37]) == (
+        "I",
+        "8",
+        "5",
+        "UNKNOWN_ORDER",
+        "NOPE",
+        "NONE",
+    )
     assert not unknown.exec_type
 
 
@@ -214,7 +241,15 @@ def test_positions_none_then_long_and_short(h: _Harness) -> None:
     aapl, msft = (f(o) for o in outs)
     for p in (aapl, msft):
         assert all(t in p for t in (721, 728, 715, 1, 581, 730, 731, 734, 710, 727))
-        assert (p[710], p[728], p[727], p[1], p[581], p[731], p[734]) == ("P2", "0", "2", "ACC", "1", "1", "0")
+        assert (p[710], p[728], p[727], p[1], p[581], p[731], p[734]) == (
+            "P2",
+            "0",
+            "2",
+            "ACC",
+            "1",
+            "1",
+            "0",
+        )
     assert (aapl[55], aapl[704], aapl[705]) == ("AAPL", "150", "0")
     assert D(aapl[730]).quantize(D("0.0001")) == D("100.0133")
     assert (msft[55], msft[704], msft[705], msft[730]) == ("MSFT", "0", "30", "299.99")

@@ -9,6 +9,7 @@ import socket
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import simplefix  # type: ignore[import-untyped]
@@ -42,7 +43,14 @@ def test_market_order_gets_new_then_fills(sim: SimProcess, client: FixClient) ->
     new, t1, t2 = (fx(x) for x in client.wait_msgs(3, m, msg_type="8"))
     assert (new[150], new[39], new[11]) == ("0", "0", "M1")
     assert (t1[150], t1[32], t1[31]) == ("F", "100", "100.01")
-    assert (t2[150], t2[32], t2[31], t2[39], t2[14], t2[151]) == ("F", "50", "100.02", "2", "150", "0")
+    assert (t2[150], t2[32], t2[31], t2[39], t2[14], t2[151]) == (
+        "F",
+        "50",
+        "100.02",
+        "2",
+        "150",
+        "0",
+    )
     assert len({new[17], t1[17], t2[17]}) == 3 and new[37] == t1[37] == t2[37]
 
 
@@ -107,7 +115,9 @@ def test_mass_status_with_and_without_open_orders(sim: SimProcess, client: FixCl
 def test_positions_request(sim: SimProcess, client: FixClient) -> None:
     """AN before any trade: one AP with PosReqResult 2, 727=0; after a buy of 150 and a
     sell of 30: one AP with LongQty 120, 728=0, 727=1, PosReqID echoed."""
-    req = [(724, 0), (1, "ACC"), (581, 1), (715, time.strftime("%Y%m%d")), (60, now_fix())]
+    req: list[tuple[int, fc.Value]] = [
+        (724, 0), (1, "ACC"), (581, 1), (715, time.strftime("%Y%m%d")), (60, now_fix()),
+    ]  # fmt: skip
     m = client.mark()
     client.send("AN", [(710, "P1"), *req])
     none = fx(client.wait_msgs(1, m)[0])
@@ -207,7 +217,7 @@ def test_liquidity_fills_resting_order_while_client_is_away(
     client.wait_msgs(1, m)
     client.close()
 
-    def filled() -> dict[str, object] | None:
+    def filled() -> dict[str, Any] | None:
         order = next(o for o in sim.inspect()["orders"] if o["cl_ord_id"] == "L1")
         return order if order["status"] == "FILLED" else None
 
@@ -216,7 +226,7 @@ def test_liquidity_fills_resting_order_while_client_is_away(
     fills = client.wait(
         lambda: [x.msg for x in client.app if field(x.msg, 150) == "F"] or None, 5, "fill report"
     )
-    assert {field(x, 17) for x in fills} == {f["exec_id"] for f in order["fills"]}  # type: ignore[index]
+    assert {field(x, 17) for x in fills} == {f["exec_id"] for f in order["fills"]}
 
 
 def test_kill9_and_restart_keep_book_positions_ids_and_session(
@@ -249,7 +259,10 @@ def test_kill9_and_restart_keep_book_positions_ids_and_session(
     )  # fmt: skip
     m = client.mark()
     client.send("H", [(11, "L1"), (54, "1"), (55, "AAPL")])
-    assert (field(client.wait_msgs(1, m)[0], 39), field(client.wait_msgs(1, m)[0], 11)) == ("0", "L1")
+    assert (field(client.wait_msgs(1, m)[0], 39), field(client.wait_msgs(1, m)[0], 11)) == (
+        "0",
+        "L1",
+    )
     m = client.mark()
     client.order("B2", qty="10")
     new_ids = {field(x, 17) for x in client.wait_msgs(2, m)}

@@ -101,7 +101,11 @@ def test_reject_next_rejects_that_many_orders(sim: SimProcess, client: FixClient
     for i in range(3):
         client.order(f"L{i}", price="99.50")
     reports = client.wait_msgs(3, m)
-    assert [(field(r, 150), field(r, 103)) for r in reports] == [("8", "99"), ("8", "99"), ("0", None)]
+    assert [(field(r, 150), field(r, 103)) for r in reports] == [
+        ("8", "99"),
+        ("8", "99"),
+        ("0", None),
+    ]
 
 
 def test_disconnect_after_drops_after_n_messages_and_delivers_the_rest_later(
@@ -156,8 +160,9 @@ def test_swallow_fills_applies_fills_without_reporting_them(
     sim.wait_event("sim_fill_swallowed", exec_id=order["fills"][0]["exec_id"])
 
 
-def test_faults_from_config_apply_at_start(make_sim: Callable[..., SimProcess],
-                                           make_client: Callable[..., FixClient]) -> None:  # fmt: skip
+def test_faults_from_config_apply_at_start(
+    make_sim: Callable[..., SimProcess], make_client: Callable[..., FixClient]
+) -> None:
     """SimCfg.faults {reject_next = 1}: the first order is rejected, the second not; the
     status and heartbeat info show the active faults; an invalid one is logged, ignored."""
     sim = make_sim(faults={"reject_next": 1, "duplicate_exec": "off", "nonsense": 3})

@@ -47,11 +47,18 @@ def test_supervised_sim_port_control_heartbeat_info_and_restart(
 
     pid = sut.pid_of(SIM)
     os.kill(pid, signal.SIGKILL)
-    eventually(lambda: sut.actor(SIM)["pid"] not in (None, pid) and sut.actor(SIM)["state"] == "running", 15.0)
+    eventually(
+        lambda: sut.actor(SIM)["pid"] not in (None, pid) and sut.actor(SIM)["state"] == "running",
+        15.0,
+    )
     assert int((sut.runtime_dir / "venuesim.simA.port").read_text()) == port
     assert sut.actor(SIM)["info"]["port"] == port
-    inspected = _sim_cli(sut, "inspect", "--state-dir", str(sut.state_dir), "--venue", "simA", "--json")
+    inspected = _sim_cli(
+        sut, "inspect", "--state-dir", str(sut.state_dir), "--venue", "simA", "--json"
+    )
     assert inspected.returncode == 0, inspected.stderr
     assert json.loads(inspected.stdout)["book_id"]
     listening = sut.events("sim_listening")
-    assert len(listening) >= 2 and all(e["venue"] == "simA" and e["port"] == port for e in listening)
+    assert len(listening) >= 2 and all(
+        e["venue"] == "simA" and e["port"] == port for e in listening
+    )

@@ -184,7 +184,7 @@ def control_request(
         sock.connect(cfg.endpoint(f"venuesim.{venue}"))
         sender = Sender(f"simctl-{uuid.uuid4().hex[:8]}", 0)
         sock.send_multipart(encode(sender.envelope(ControlRequest(command=command, args=args))))
-        if not sock.poll(timeout_s * 1000):
+        if not sock.poll(int(timeout_s * 1000)):
             raise VenueSimUnavailable(f"no answer to {command!r} within {timeout_s} s")
         try:
             body = decode(sock.recv_multipart()).body

@@ -5,18 +5,18 @@ control command; `Faults.apply(kind, value, now_s)` validates and normalises the
 and returns it. The FIX shell asks the state what to do (`take_reject()`, `hung(now)`,
 ...) and performs the actions itself (closing the connection, holding reports back).
 
-| kind             | value (default)        | effect                                                  |
-|------------------|------------------------|---------------------------------------------------------|
-| drop_session     | -                      | close the TCP connection now (no Logout)                |
-| hang             | seconds (required)     | stop reading and answering, keep the connection open    |
-| delay_exec_ms    | ms (required; 0 = off) | hold every execution report back this long              |
-| duplicate_exec   | on/off (on)            | send every execution report twice (same ExecID)         |
-| reorder_exec     | on/off (on)            | swap consecutive execution reports                      |
-| reject_next      | count (1)              | reject the next N orders (D), OrdRejReason 99           |
-| disconnect_after | count (1; 0 = off)     | drop the session after N more outbound app messages     |
-| refuse_logons_s  | seconds (required)     | answer every Logon with a Logout for that long          |
-| swallow_fills    | count (1)              | apply the next N fills but never send their reports     |
-| clear            | -                      | remove every fault (a hang ends at once)                |
+| kind             | value (default)      | effect                                             |
+|------------------|----------------------|----------------------------------------------------|
+| drop_session     | -                    | close the TCP connection now (no Logout)           |
+| hang             | seconds (required)   | stop reading and answering, keep the connection    |
+| delay_exec_ms    | ms (required; 0 off) | hold every execution report back this long         |
+| duplicate_exec   | on/off (on)          | send every execution report twice (same ExecID)    |
+| reorder_exec     | on/off (on)          | swap consecutive execution reports                 |
+| reject_next      | count (1)            | reject the next N orders (D), OrdRejReason 99      |
+| disconnect_after | count (1; 0 off)     | drop the session after N more outbound app msgs    |
+| refuse_logons_s  | seconds (required)   | answer every Logon with a Logout for that long     |
+| swallow_fills    | count (1)            | apply the next N fills, never send their reports   |
+| clear            | -                    | remove every fault (a hang ends at once)           |
 
 "Execution reports" are the 35=8 messages an order operation or the liquidity model
 produces; answers to queries (ExecType I, AP, r, 9, j) are never delayed, duplicated,

@@ -26,7 +26,7 @@ Every 8 has 37 17 150 39 55 54 38 40 151 14 6 11 60, and 44 (limit), 59, 32/31
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -167,9 +167,7 @@ def _mass_status(r: _Req) -> list[Out]:
     if req_type not in ("1", "7") or (req_type == "1" and not symbol):
         text = f"MassStatusReqType {req_type} not supported (7, or 1 with Symbol)"
         return [business_reject(r.seq, "AF", BR_OTHER, text, req_id)]
-    events = [
-        ev for ev in r.venue.mass_status(r.now_ns) if req_type == "7" or ev.symbol == symbol
-    ]
+    events = [ev for ev in r.venue.mass_status(r.now_ns) if req_type == "7" or ev.symbol == symbol]
     head = ((584, req_id),)
     if not events:
         fields = (
@@ -256,7 +254,7 @@ def event_out(ev: Event, echo: dict[int, str], extra: tuple[Field, ...] = ()) ->
 def exec_fields(ev: ExecEvent, echo: dict[int, str]) -> list[Field]:
     orderless = ev.order_id == NO_ORDER_ID
     unknown = orderless and ev.ord_rej_reason is OrdRejReason.UNKNOWN_ORDER
-    own = {
+    own: dict[int, fc.Value | None] = {
         55: ev.symbol or None,
         54: SIDE_FIX.get(ev.side) if ev.side else None,
         38: None if orderless else ev.order_qty,
@@ -264,10 +262,12 @@ def exec_fields(ev: ExecEvent, echo: dict[int, str]) -> list[Field]:
         44: ev.price,
         59: TIF_FIX.get(ev.tif) if ev.tif else None,
     }
-    instrument = [(t, own[t] if own[t] is not None else echo.get(t)) for t in _ECHO_TAGS]
+    instrument: list[tuple[int, fc.Value | None]] = [
+        (t, own[t] if own[t] is not None else echo.get(t)) for t in _ECHO_TAGS
+    ]
     if orderless and 38 not in echo:
         instrument[2] = (38, ev.order_qty)
-    fields: list[Field | tuple[int, None]] = [
+    fields: list[tuple[int, fc.Value | None]] = [
         (37, ev.order_id), (11, ev.cl_ord_id), (41, ev.orig_cl_ord_id), (17, ev.exec_id),
         (150, ev.exec_type.value), (39, ev.ord_status.value),
         (103, None if ev.ord_rej_reason is None else int(ev.ord_rej_reason)),
@@ -305,7 +305,7 @@ def _clean(fields: list[Field]) -> tuple[Field, ...]:
     return tuple(out)
 
 
-def _optional(value: str | None, table: dict[str, object]) -> str | None:
+def _optional(value: str | None, table: Mapping[str, object]) -> str | None:
     """None when the tag is absent; the engine's value, or an invalid marker."""
     if value is None:
         return None
