@@ -172,6 +172,7 @@ class Harness:
         self.restart_requests: list[str] = []
         self.actor: Actor | None = None
         self.clients: list[Client] = []  # kept alive (and closed) with the harness
+        self._extra: list[Stub] = []
         self._epoch = 0
 
     def _control(self, env: Envelope) -> Message | None:
@@ -191,8 +192,14 @@ class Harness:
         self.actor.setup()
         return self.actor
 
+    def add_stub(self, actor_id: str, handler: Handler) -> Stub:
+        """One more stub actor (e.g. `risk` for the heartbeat actor)."""
+        stub = Stub(self.ctx, actor_id, self.cfg.endpoint(actor_id), handler)
+        self._extra.append(stub)
+        return stub
+
     def stubs(self) -> list[Stub]:
-        return [self.oms.stub, self.control, *(c.stub for c in self.connectors.values())]
+        return [self.oms.stub, self.control, *(c.stub for c in self.connectors.values()), *self._extra]
 
     def turn(self) -> None:
         assert self.actor is not None

@@ -1,0 +1,168 @@
+"""The heartbeat actor in the test process against stub connectors, OMS and risk: metrics and
+snapshots on every beat, divergence for N beats engages the kill-switch, a short gap does not,
+an outage beyond the tolerance does, and the engage request is re-sent until risk confirms."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from prometheus_client import REGISTRY
+
+from actors.heartbeat import HeartbeatActor
+from protocol.codec import Envelope
+from protocol.messages import KillSwitchCommand, KillSwitchState, Message, PositionView
+from tests.risk_actor.stubs import Harness, Stub
+
+D = Decimal
+BEATS = 3
+INTERVAL_S = 0.05
+OUTAGE_S = 0.4
+
+
+class RiskStub:
+    def __init__(self, h: Harness) -> None:
+        self.answering = True
+        self.stub: Stub = h.add_stub("risk", self._answer)
+
+    def _answer(self, env: Envelope) -> Message | None:
+        if not self.answering or not isinstance(env.body, KillSwitchCommand):
+            return None
+        return KillSwitchState(engaged=True, reason=env.body.reason, source=env.body.source)
+
+    @property
+    def commands(self) -> list[KillSwitchCommand]:
+        return self.stub.bodies(KillSwitchCommand)
+
+
+@pytest.fixture
+def h() -> Iterator[Harness]:
+    harness = Harness(
+        overrides={
+            "heartbeat": {"interval_s": INTERVAL_S, "divergence_beats": BEATS, "missing_intervals": 2},
+            "oms": {"outage_tolerance_s": OUTAGE_S},
+        }
+    )
+    yield harness
+    harness.close()
+
+
+def pos(venue: str, symbol: str, qty: int) -> PositionView:
+    return PositionView(venue=venue, symbol=symbol, qty=D(qty))
+
+
+def start(h: Harness) -> tuple[HeartbeatActor, RiskStub]:
+    risk = RiskStub(h)
+    actor = h.start(HeartbeatActor, "heartbeat")
+    assert isinstance(actor, HeartbeatActor)
+    return actor, risk
+
+
+def sample(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(name, labels)
+
+
+def test_agreeing_positions_set_metrics_and_stream_snapshots(h: Harness) -> None:
+    """Every beat asks each connector and the OMS; positions that agree set the venue's
+    position gauges and last-heartbeat time, stream a `position_snapshot` per venue, and
+    never ask for the kill-switch."""
+    h.connectors["simA"].positions = [pos("simA", "HB1", 7)]
+    h.oms.positions = [pos("simA", "HB1", 7)]
+    actor, risk = start(h)
+    started = time.time()
+    h.pump(lambda: actor.beats >= BEATS + 2, what="beats")
+    assert sample("tradepulse_open_positions", venue="simA", symbol="HB1") == 7
+    for venue in ("simA", "simB"):
+        assert (sample("tradepulse_last_heartbeat_timestamp_seconds", venue=venue) or 0) >= started
+        assert sample("tradepulse_position_divergence", venue=venue) == 0
+    snaps = h.pump(lambda: h.oms.stream_events("position_snapshot"), what="snapshots")
+    first = next(s.data for s in snaps if s.data["venue"] == "simA")
+    assert first["venue_positions"] == {"HB1": "7"} and first["oms_positions"] == {"HB1": "7"}
+    assert first["diff"] == {} and first["latency_s"] >= 0
+    assert risk.commands == []
+
+
+def test_divergence_for_n_beats_engages_the_kill_switch(h: Harness) -> None:
+    """A venue position the OMS does not have (a fill it never got), beat after beat, engages
+    the kill-switch (`position_divergence`) on the Nth beat."""
+    h.connectors["simB"].positions = [pos("simB", "HB2", 30)]
+    actor, risk = start(h)
+    h.pump(lambda: risk.commands, what="engage request")
+    assert actor.beats == BEATS
+    cmd = risk.commands[0]
+    assert cmd.action == "engage" and cmd.source == "heartbeat"
+    assert cmd.reason.startswith("position_divergence: simB HB2 venue 30 oms 0")
+    assert sample("tradepulse_position_divergence", venue="simB") == 30
+    assert sample("tradepulse_open_positions", venue="simB", symbol="HB2") == 30
+    h.pump(lambda: actor.beats >= BEATS + 3)
+    assert len(risk.commands) == 1  # once per episode
+
+
+def test_transient_difference_is_not_escalated(h: Harness) -> None:
+    """A difference shorter than N beats (a fill on its way to the OMS) engages nothing."""
+    h.connectors["simA"].positions = [pos("simA", "HB3", 5)]
+    actor, risk = start(h)
+    h.pump(lambda: actor.beats >= BEATS - 1)
+    h.oms.positions = [pos("simA", "HB3", 5)]  # the OMS caught up
+    h.pump(lambda: actor.beats >= BEATS + 3)
+    assert risk.commands == []
+    assert actor.divergence.consecutive("simA") == 0
+
+
+def test_short_gap_does_not_halt_trading(h: Harness) -> None:
+    """A connector answering "venue down" for a few beats (a normal reconnect, shorter than
+    the outage tolerance) is logged as missed and alerted, but the kill-switch stays off; the
+    gauge of its last heartbeat stops moving meanwhile."""
+    actor, risk = start(h)
+    h.pump(lambda: actor.beats >= 1)
+    h.connectors["simA"].mode = "down"
+    h.pump(lambda: actor.outage.missed_count("simA") >= 3, what="missed beats")
+    frozen = sample("tradepulse_last_heartbeat_timestamp_seconds", venue="simA")
+    h.connectors["simA"].mode = "done"
+    h.pump(lambda: actor.outage.missed_count("simA") == 0, what="recovered")
+    assert risk.commands == []
+    assert (sample("tradepulse_last_heartbeat_timestamp_seconds", venue="simA") or 0) > (frozen or 0)
+
+
+def test_outage_beyond_the_tolerance_engages_the_kill_switch(h: Harness) -> None:
+    """A connector silent for longer than `oms.outage_tolerance_s` engages the kill-switch
+    (`connector_outage`) once."""
+    actor, risk = start(h)
+    h.pump(lambda: actor.beats >= 1)
+    h.connectors["simB"].mode = "silent"
+    silent_at = time.monotonic()
+    h.pump(lambda: risk.commands, timeout_s=3.0, what="engage request")
+    assert time.monotonic() - silent_at >= OUTAGE_S - INTERVAL_S
+    cmd = risk.commands[0]
+    assert cmd.reason.startswith("connector_outage: simB") and cmd.source == "heartbeat"
+    h.pump_for(0.2)
+    assert len(risk.commands) == 1
+
+
+def test_engage_request_is_resent_until_risk_confirms(h: Harness) -> None:
+    """While risk does not answer (restarting), the engage request goes out again every beat;
+    once risk confirms it stops."""
+    h.connectors["simA"].positions = [pos("simA", "HB4", 1)]
+    actor, risk = start(h)
+    risk.answering = False
+    h.pump(lambda: len(risk.commands) >= 3, what="re-sent engage requests")
+    assert all(c.reason.startswith("position_divergence: simA") for c in risk.commands)
+    risk.answering = True
+    h.pump(lambda: not actor._engage_pending, what="confirmed")
+    count = len(risk.commands)
+    h.pump_for(0.2)
+    assert len(risk.commands) == count
+
+
+def test_no_oms_answer_means_no_comparison(h: Harness) -> None:
+    """If the OMS does not answer, the beat still records the venue (its gauges move) but
+    makes no divergence decision."""
+    h.connectors["simA"].positions = [pos("simA", "HB5", 9)]
+    h.oms.answering = False
+    actor, risk = start(h)
+    h.pump(lambda: actor.beats >= BEATS + 2)
+    assert risk.commands == []
+    assert actor.divergence.consecutive("simA") == 0
+    assert sample("tradepulse_open_positions", venue="simA", symbol="HB5") == 9
