@@ -306,3 +306,16 @@ def test_inspect_matches_what_the_client_saw(sim: SimProcess, client: FixClient)
     missing = sim.cli("inspect", "--state-dir", str(sim.root / "nowhere"), "--venue", VENUE)
     assert missing.returncode == 1 and "no state" in missing.stderr
     assert not any(isinstance(e, Disconnect) for e in client.events)
+
+
+def test_second_run_on_the_same_state_refuses_and_leaves_the_first_alone(
+    sim: SimProcess, client: FixClient
+) -> None:
+    """`run` while the venue already runs on that state dir exits 1 at once, saying so,
+    and the running venue keeps its control endpoint and its session."""
+    second = sim.cli("run", *sim.cli_args())
+    assert second.returncode == 1 and "already running" in second.stderr
+    assert sim.control("status").data["session"] == "active"
+    m = client.mark()
+    client.order("L1", price="99.50")
+    assert field(client.wait_msgs(1, m)[0], 150) == "0"

@@ -10,8 +10,8 @@
         COMMAND: status, or a fault: drop_session, hang, delay_exec_ms, duplicate_exec,
         reorder_exec, reject_next, disconnect_after, refuse_logons_s, swallow_fills, clear
 
-Exit codes: 0 ok, 1 error (the venue answered no, or no state to inspect), 2 bad usage or
-config, 3 the venue is not running.
+Exit codes: 0 ok, 1 error (the venue answered no, no state to inspect, or `run` while the
+venue already runs), 2 bad usage or config, 3 the venue is not running.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import zmq
 from actors.venues.sim.faults import FAULT_KINDS
 from protocol.codec import Sender, decode, encode
 from protocol.config import SystemConfig, load_config
-from protocol.exceptions import ProtocolError, TradePulseError
+from protocol.exceptions import ProtocolError, StateDirLocked, TradePulseError
 from protocol.messages import ControlReply, ControlRequest
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
@@ -55,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return EXIT_USAGE
             return _run(ns, cfg)
         return _control(cfg, ns.venue, ns.fault, ns.value, as_json=ns.json, timeout_s=ns.timeout_s)
+    except StateDirLocked as exc:
+        print(f"venuesim: {exc} (is the venue already running?)", file=sys.stderr)
+        return EXIT_ERROR
     except TradePulseError as exc:
         print(f"venuesim: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -94,6 +97,11 @@ def _run(ns: argparse.Namespace, cfg: SystemConfig) -> int:
     from actors.base import ActorArgs
     from actors.venues.sim.actor import VenueSimActor
 
+    from actors.venues.sim.actor import venue_state_dir
+    from actors.venues.sim.store import SimStore
+
+    # fail before binding the ROUTER, which would steal the endpoint of a running venue
+    SimStore.open(venue_state_dir(cfg.state_path, ns.venue)).close()
     cfg.runtime_path.mkdir(parents=True, exist_ok=True, mode=0o700)
     extra: dict[str, Any] = {"standalone": True}
     if ns.seed is not None:

@@ -52,6 +52,7 @@ from actors.venues.sim.probation import Probation
 _READ_BYTES = 1 << 16
 _MAX_READS_PER_CALL = 16
 _MAX_BACKLOG = 100_000
+_MAX_UNSENT_BYTES = 64 << 20
 REFUSAL_TEXT = "logons refused (fault injection)"
 
 
@@ -246,6 +247,9 @@ class SimAcceptor:
                 self._drop("write failed")
                 return
             del self._wbuf[:sent]
+        if len(self._wbuf) > _MAX_UNSENT_BYTES:
+            self._drop("client is not reading")
+            return
         want = bool(self._wbuf)
         if want != self._want_write and not self._hung:
             self._want_write = want
