@@ -95,9 +95,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(ns: argparse.Namespace, cfg: SystemConfig) -> int:
     from actors.base import ActorArgs
-    from actors.venues.sim.actor import VenueSimActor
-
-    from actors.venues.sim.actor import venue_state_dir
+    from actors.venues.sim.actor import VenueSimActor, venue_state_dir
     from actors.venues.sim.store import SimStore
 
     # fail before binding the ROUTER, which would steal the endpoint of a running venue
