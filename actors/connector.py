@@ -267,6 +267,7 @@ class ConnectorActor(Actor):
         if restarted:
             self.log.info("oms_restarted", oms_epoch=epoch, pending_execs=len(self.outbox.pending))
             self._sent_at.clear()  # whatever the old incarnation held is lost
+            self._state_acked = False  # until the new one acks it (resent every second)
             self._send_state()
             self._resend_execs()
 
