@@ -208,25 +208,24 @@ class ConnectorActor(Actor):
         self.adapter.connect()
 
     def on_execs(self, reports: Sequence[ExecReport]) -> None:
-        """The durability barrier: in the outbox, fsynced, before the adapter acks them."""
+        """The durability barrier: the executions are in the outbox, fsynced, when this
+        returns (the adapter lets the venue's sequence number advance only after). They go
+        to the OMS first, so the OMS gets them while the fsync runs: a crash before it
+        completes leaves next-in behind too, and the venue sends them again."""
         new = self.outbox.add(reports)
-        self.outbox.sync()
-        for report in new:
-            self.log.debug(
-                "exec_received",
-                exec_id=report.exec_id,
-                kind=report.kind,
-                cl_ord_id=report.cl_ord_id,
-            )
-            if not self._retrying:
+        if not self._retrying:
+            for report in new:
                 self._send_exec(report)
+        self.outbox.sync()
 
     # ------------------------------------------------------------------ exec delivery
 
     def _send_exec(self, report: ExecReport) -> None:
         self._sent_at[report.exec_id] = time.monotonic()
         self.oms.request(report, self._on_exec_reply, EXEC_RESEND_S * 2)
-        self.log.debug("exec_forwarded", exec_id=report.exec_id, kind=report.kind)
+        self.log.debug(
+            "exec_forwarded", exec_id=report.exec_id, kind=report.kind, cl_ord_id=report.cl_ord_id
+        )
 
     def _on_exec_reply(self, env: Envelope | None) -> None:
         if env is not None:

@@ -170,10 +170,10 @@ class FixAdapter:
             return
         done = self._out.pump(self.session)
         data = self.session.data_to_send()  # fsync: sent messages and next-in
+        if data:
+            self._write(data)  # the venue first, then the Acks
         for callback in done:
             callback(None)
-        if data:
-            self._write(data)
 
     def close(self) -> None:
         self._close("adapter closed")

@@ -136,6 +136,9 @@ class ConnectorRig:
         self.exec_msgs: list[ExecReport] = []  # every ExecReport delivery, duplicates included
         self.applied: dict[str, ExecReport] = {}  # exec_id -> report, as an OMS applies them
         self.replies: dict[str, Envelope] = {}
+        self.reply_at: dict[str, float] = {}  # request msg id -> perf_counter at its reply
+        self.accepted_at: dict[str, float] = {}  # ClOrdID -> perf_counter at its "accepted"
+        self._recv_at = 0.0
         self.procs: dict[str, Proc] = {}  # the current incarnation of each actor
         self.all_procs: list[Proc] = []
         self.epochs: dict[str, int] = {}
@@ -224,9 +227,11 @@ class ConnectorRig:
                     frames = sock.recv_multipart(zmq.NOBLOCK)
                 except zmq.Again:
                     break
+                self._recv_at = time.perf_counter()  # before decoding (latency figures)
                 if sock is self.client:
                     env = decode(frames)
                     self.replies[env.corr_id] = env
+                    self.reply_at[env.corr_id] = self._recv_at
                 elif sock is self.sup:
                     self._on_supervisor(frames[0].decode(), decode(frames[1:]))
                 else:
@@ -242,6 +247,8 @@ class ConnectorRig:
         body = env.body
         reply: Message | None = None
         if isinstance(body, ExecReport):
+            if body.kind == "accepted":
+                self.accepted_at.setdefault(body.cl_ord_id, self._recv_at)
             self.exec_msgs.append(body)
             if self.ack_execs:
                 self._acks_due.append((time.monotonic() + self.ack_delay_s, identity, env))
