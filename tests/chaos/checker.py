@@ -46,6 +46,7 @@ INVARIANTS = (
     "no_protocol_errors",
     "no_unmatched_fills",
     "every_fault_recovered",
+    "no_unexpected_actor_exits",
 )
 
 
@@ -88,6 +89,7 @@ class Observations:
     unmatched_fills: int = 0
     open_orders_allowed: bool = False  # no end-of-run cancel sweep: resting orders are fine
     unrecovered_faults: Sequence[str] = ()  # faults after which the system never got healthy
+    unexpected_exits: Sequence[str] = ()  # actor exits the nemesis did not cause (crashes)
 
 
 @dataclass
@@ -183,6 +185,8 @@ def check(obs: Observations) -> CheckResult:
         },
         "external_orders": sum(1 for o in obs.oms_orders if o.get("external")),
         "unknown_orders": status_counts.get("UNKNOWN", 0),
+        "unknown_examples": [f"{o['client_order_id']}@{o['venue']}: {o.get('reason', '')}"
+                             for o in obs.oms_orders if o["status"] == "UNKNOWN"][:MAX_EXAMPLES],
     }
     return CheckResult(inv, stats)
 
@@ -370,3 +374,5 @@ def _check_runtime(inv: dict[str, Invariant], obs: Observations) -> None:
         inv["no_unmatched_fills"].fail(f"{obs.unmatched_fills} unmatched fills")
     for fault in obs.unrecovered_faults:
         inv["every_fault_recovered"].fail(f"not healthy again within the deadline after {fault}")
+    for exit_ in obs.unexpected_exits:
+        inv["no_unexpected_actor_exits"].fail(exit_)

@@ -23,7 +23,7 @@ from tests.chaos import settle
 from tests.chaos.checker import CheckResult, Observations, check
 from tests.chaos.history import history_files, read_history
 from tests.chaos.load import LoadSpec, spec_json
-from tests.chaos.nemesis import DEFAULT_MIX, FaultPlanner, Nemesis
+from tests.chaos.nemesis import DEFAULT_MIX, FaultPlanner, FaultRecord, Nemesis
 from tests.chaos.report import build_report, summary_text, write_report
 from tests.chaos.system import ChaosSystem, reap_foreign_zombies
 from tests.chaos.venuectl import venue_fault
@@ -85,6 +85,7 @@ class Monitor(threading.Thread):
         super().__init__(name="monitor", daemon=True)
         self.system, self.keep, self.interval_s = system, keep, interval_s
         self.kill_switch: list[tuple[int, bool]] = []
+        self.errors: list[str] = []
         self._stop_evt = threading.Event()
 
     def stop(self) -> None:
@@ -92,10 +93,13 @@ class Monitor(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_evt.wait(self.interval_s):
-            st = self.system.try_status(timeout_s=1.0)
-            if st is not None:
-                self.kill_switch.append((time.time_ns(), bool(st["kill_switch"].get("engaged"))))
-            reap_foreign_zombies(self.keep)
+            try:
+                st = self.system.try_status(timeout_s=1.0)
+                if st is not None:
+                    self.kill_switch.append((time.time_ns(), bool(st["kill_switch"].get("engaged"))))
+                reap_foreign_zombies(self.keep)
+            except Exception as exc:  # noqa: BLE001 - keep sampling; the error is reported
+                self.errors.append(f"monitor: {type(exc).__name__}: {exc}")
 
 
 def _start_clients(opts: ChaosOptions, system: ChaosSystem, out_dir: Path) -> list[subprocess.Popen[bytes]]:
@@ -136,6 +140,28 @@ def _stop_clients(procs: list[subprocess.Popen[bytes]], deadline_s: float) -> li
         if p.returncode not in (0, -signal.SIGTERM):
             problems.append(f"load client pid {p.pid} exited with {p.returncode}")
     return problems
+
+
+def unexpected_exits(lines: list[dict[str, Any]], faults: list[FaultRecord]) -> list[str]:
+    """Actor exits the supervisor logged for a pid the nemesis never signalled: crashes."""
+    targeted = {f.detail.get("pid") for f in faults if f.detail.get("pid")}
+    out = []
+    for e in lines:
+        if e.get("event") == "actor_exited" and e.get("pid") not in targeted:
+            how = f"signal {e['signal']}" if "signal" in e else f"exit_code {e.get('exit_code')}"
+            out.append(f"{e.get('child')} pid {e.get('pid')} exited ({how}) at {e.get('ts')}")
+    return out
+
+
+def _dump_views(out_dir: Path, obs: dict[str, Any]) -> None:
+    """The collected views, for bug reports: OMS orders and positions, venue inspections."""
+    views = out_dir / "views"
+    views.mkdir(exist_ok=True)
+    for name in ("oms_orders", "oms_positions", "risk_positions"):
+        if obs.get(name) is not None:
+            (views / f"{name}.json").write_text(json.dumps(obs[name], indent=1, default=str))
+    for venue, data in (obs.get("venues") or {}).items():
+        (views / f"venue-{venue}.json").write_text(json.dumps(data, indent=1, default=str))
 
 
 def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
@@ -191,6 +217,7 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
         if monitor is not None:
             monitor.stop()
             monitor.join(timeout=5)
+            errors += monitor.errors[:10]
     shutdown = settle.shutdown_and_check(system, errors)
     faults = nemesis.records if nemesis is not None else []
     history = read_history(history_files(out_dir / "history"))
@@ -202,6 +229,7 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
         kill_switch_requested_ns=ks_requested[0] if ks_requested else None,
         protocol_errors=system.protocol_error_lines,
         unrecovered_faults=[f"{f.kind}:{f.target}#{f.index}" for f in faults if f.recovered_ns is None],
+        unexpected_exits=unexpected_exits(system.lines, faults),
     )
     obs_kwargs.setdefault("oms_orders", [])
     obs_kwargs.setdefault("oms_positions", [])
@@ -210,6 +238,7 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
         obs_kwargs.setdefault("healthy_at_end", False)
         obs_kwargs.setdefault("unhealthy_detail", "run did not reach the check")
     final: CheckResult = check(Observations(**obs_kwargs))
+    _dump_views(out_dir, obs_kwargs)
     restarts: dict[str, int] = {}
     for e in system.lines:
         if e.get("event") == "actor_exited":

@@ -117,6 +117,9 @@ def summary_text(report: Mapping[str, Any]) -> str:
         f"{o['acked_per_s']} acked/s; {o['attempts']} attempts",
         f"  OMS final status: {_pairs(o['oms_final_status'])}",
         f"  submit latency ms: p50 {_fmt(lat['p50'])} p99 {_fmt(lat['p99'])} max {_fmt(lat['max'])}",
+        *([f"  UNKNOWN at the end: {report['stats']['unknown_orders']}, e.g. "
+           + "; ".join(report["stats"].get("unknown_examples", [])[:3])]
+          if report.get("stats", {}).get("unknown_orders") else []),
         f"faults: {f['injected']} injected {_pairs(f['by_kind'])}",
         f"  recovery s: p50 {_fmt(rec['p50'])} p99 {_fmt(rec['p99'])} max {_fmt(rec['max'])}"
         f"; unrecovered {len(f['unrecovered'])}; failed injections {len(f['failed_injections'])}",

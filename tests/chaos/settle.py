@@ -20,6 +20,7 @@ from protocol.exceptions import TradePulseError
 from tests.chaos.checker import CheckResult, Observations, check
 from tests.chaos.history import history_files, read_history
 from tests.chaos.system import ChaosSystem, reap_foreign_zombies
+from tests.chaos.venuectl import risk_positions
 from tests.helpers import kill_and_reap
 
 if TYPE_CHECKING:
@@ -66,11 +67,13 @@ def collect(system: ChaosSystem, client: ExecutionClient, *, journal: bool) -> d
     if st is not None:
         oms_info = next((a.get("info") or {} for a in st["actors"] if a["id"] == "oms"), {})
     unmatched_logged = len(system.events("unmatched_fill"))
+    risk = risk_positions(system.cfg)
     return {
         "oms_orders": orders,
         "oms_positions": positions,
         "venues": venues,
         "journal": system.journal_records() if journal else None,
+        "risk_positions": risk,
         "healthy_at_end": healthy,
         "unhealthy_detail": "" if healthy else _describe(st),
         "unmatched_fills": max(int(oms_info.get("unmatched_fills", 0) or 0), unmatched_logged),

@@ -217,14 +217,16 @@ def test_positions_against_risk_when_exposed() -> None:
 
 def test_runtime_invariants() -> None:
     """Actors down, orphans and zombies, protocol errors beyond the injected ones, unmatched
-    fills and faults the system never recovered from are each counted."""
+    fills, faults the system never recovered from and crashes (actor exits no fault caused)
+    are each counted."""
     w = consistent()
     obs = Observations(**w, healthy_at_end=False, orphans=["123 ppid=1 python"], zombies=["9 ppid=8"],
                        protocol_errors=3, injected_protocol_errors=1, unmatched_fills=2,
-                       unrecovered_faults=["sigkill:oms#3"])
+                       unrecovered_faults=["sigkill:oms#3"],
+                       unexpected_exits=["venuesim.simA pid 698 exit_code 1"])
     assert violations(obs) == {"actors_up_at_end": 1, "no_orphans_or_zombies": 2,
                                "no_protocol_errors": 1, "no_unmatched_fills": 1,
-                               "every_fault_recovered": 1}
+                               "every_fault_recovered": 1, "no_unexpected_actor_exits": 1}
 
 
 @pytest.mark.parametrize(

@@ -18,23 +18,21 @@ import zmq
 from protocol.codec import Sender, decode, encode
 from protocol.config import SystemConfig
 from protocol.exceptions import ProtocolError, TradePulseError
-from protocol.messages import ControlReply, ControlRequest
+from protocol.messages import ControlReply, ControlRequest, GetPositions, Message, Positions
 
 
 class VenueControlError(TradePulseError):
-    pass
+    """An actor did not answer, or refused, a chaos control request."""
 
 
-def sim_request(cfg: SystemConfig, venue: str, command: str, value: Any = None,
-                timeout_s: float = 5.0) -> ControlReply:
-    """Send one control command to `venuesim.<venue>` and return its reply."""
+def actor_request(cfg: SystemConfig, actor_id: str, body: Message, timeout_s: float = 5.0) -> Message:
+    """Send one request to an actor's ROUTER and return the reply body."""
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     try:
-        sock.connect(cfg.endpoint(f"venuesim.{venue}"))
-        args = {} if value is None else {"value": value}
-        env = Sender(f"chaos-{uuid.uuid4().hex[:6]}", 0).envelope(ControlRequest(command=command, args=args))
+        sock.connect(cfg.endpoint(actor_id))
+        env = Sender(f"chaos-{uuid.uuid4().hex[:6]}", 0).envelope(body)
         sock.send_multipart(encode(env))
         deadline = time.monotonic() + timeout_s
         while (left := deadline - time.monotonic()) > 0:
@@ -44,14 +42,33 @@ def sim_request(cfg: SystemConfig, venue: str, command: str, value: Any = None,
                 reply = decode(sock.recv_multipart())
             except ProtocolError:
                 continue
-            if reply.corr_id == env.msg_id and isinstance(reply.body, ControlReply):
-                if reply.body.status != "ok":
-                    raise VenueControlError(f"venuesim.{venue} {command}: {reply.body.reason}")
+            if reply.corr_id == env.msg_id:
                 return reply.body
-        raise VenueControlError(f"venuesim.{venue} did not answer {command} within {timeout_s} s")
+        raise VenueControlError(f"{actor_id} did not answer {body.type} within {timeout_s} s")
     finally:
         sock.close(0)
         ctx.term()
+
+
+def sim_request(cfg: SystemConfig, venue: str, command: str, value: Any = None,
+                timeout_s: float = 5.0) -> ControlReply:
+    """Send one control command to `venuesim.<venue>` and return its (ok) reply."""
+    args = {} if value is None else {"value": value}
+    reply = actor_request(cfg, f"venuesim.{venue}", ControlRequest(command=command, args=args), timeout_s)
+    if not isinstance(reply, ControlReply) or reply.status != "ok":
+        raise VenueControlError(f"venuesim.{venue} {command}: {reply}")
+    return reply
+
+
+def risk_positions(cfg: SystemConfig) -> list[dict[str, Any]] | None:
+    """Risk's own position view, if the risk actor answers GetPositions (else None)."""
+    try:
+        reply = actor_request(cfg, "risk", GetPositions(), timeout_s=3.0)
+    except VenueControlError:
+        return None
+    if isinstance(reply, Positions):
+        return [p.model_dump(mode="json") for p in reply.positions]
+    return None
 
 
 def venue_fault(system: Any, venue: str, kind: str, params: dict[str, Any]) -> None:
