@@ -81,6 +81,7 @@ class RiskActor(Actor):
         self.control = Peer(self, "control", self.cfg.control_endpoint)
         self.add_socket(self.control.sock, self.control.on_readable)
         self.cancels = CancelTracker(self.connectors)
+        self._engagements = 0
         self._checks = {c: metrics.RISK_CHECKS.labels(outcome=c) for c in (*ReasonCode, NOT_READY)}
         self._triggers = {t: metrics.KILL_SWITCH_TRIGGERS.labels(reason=t) for t in TRIGGER_LABELS}
         self._engaged_gauge = metrics.KILL_SWITCH_ENGAGED
@@ -180,14 +181,21 @@ class RiskActor(Actor):
         self._triggers[trigger_label(reason, source)].inc()
         try:
             state = killswitch.engage(self.ks_path, reason, source)
+            self._adopt(state)
         except OSError as exc:  # engaged in memory regardless: trading stays halted
             self.log.error("kill_switch_persist_failed", error=str(exc), reason=reason)
-            return self.ks
-        self._adopt(state)
+            state = self.ks
         if newly:
-            self.call_later(_CANCEL_SWEEP_S, lambda: self._start_cancel_round("sweep"))
+            self._engagements += 1
+            this = self._engagements
+            self.call_later(_CANCEL_SWEEP_S, lambda: self._sweep(this))
             self._publish_event("kill_switch", self._ks_data("engage"))
         return state
+
+    def _sweep(self, engagement: int) -> None:
+        """The second round of an engagement (not of a later one, after a reset)."""
+        if engagement == self._engagements:
+            self._start_cancel_round("sweep")
 
     def _adopt(self, state: killswitch.KillSwitchState) -> None:
         self.ks = state
@@ -218,6 +226,7 @@ class RiskActor(Actor):
             self.log.warning("kill_switch_reset_refused", reason=str(exc))
             return ControlReply(status="error", reason=str(exc), data=self._ks_data("status"))
         self._adopt(state)
+        self._engagements += 1  # a pending sweep belongs to the engagement just reset
         self.cancels.stop()
         self.gate.breaches.reset()
         self._publish_event("kill_switch", self._ks_data("reset"))

@@ -361,3 +361,15 @@ def test_restarted_risk_keeps_the_engagement(h: Harness) -> None:
     assert new is not actor and new.engaged and new.ks.reason == "before the crash"
     client = Client(h, "risk")
     assert verdict(client, check("c1")).reason_code == "kill_switch"
+
+
+def test_sweep_belongs_to_its_engagement(h: Harness) -> None:
+    """Engage, reset, engage again: the first engagement's pending sweep does not add a
+    round to the second (each engagement: one round at once, one sweep later)."""
+    actor = start(h)
+    control(actor, "engage", "first")
+    control(actor, "reset", "false alarm")
+    control(actor, "engage", "second")
+    h.pump(lambda: all(len(c.mass_cancels) == 3 for c in h.connectors.values()), what="rounds")
+    h.pump_for(0.4)  # past both sweep times
+    assert [len(c.mass_cancels) for c in h.connectors.values()] == [3, 3]
