@@ -183,6 +183,10 @@ class ConnectorRig:
     def kill9(self, kind: str) -> None:
         self.procs[f"{kind}.{VENUE}"].kill()
 
+    def freeze(self, kind: str) -> None:
+        """SIGSTOP: the process stops reading its sockets (kill9 still works)."""
+        os.kill(self.procs[f"{kind}.{VENUE}"].pid, signal.SIGSTOP)
+
     @property
     def connector(self) -> Proc:
         return self.procs[f"connector.{VENUE}"]

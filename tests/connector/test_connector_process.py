@@ -235,74 +235,70 @@ def _terminal(rig: ConnectorRig, order: PlaceOrder) -> bool:
     return False
 
 
-def test_kill9_of_the_connector_mid_stream_loses_no_execution_and_applies_none_twice() -> None:
-    """A stream of market orders sweeping the book (new, fills, IOC cancels); the OMS
-    stops acking, then the connector is `kill -9`ed while executions are in flight and
-    restarted. Afterwards the OMS has every fill the venue made (its inspection is the
-    truth), each exec id once, each order's fills adding up to the venue's cum qty; orders
-    whose request was lost are resent with the same ClOrdID (the venue says duplicate for
-    those it had)."""
-    rig = ConnectorRig(venue_overrides(), ack_delay_s=0.003)
-    try:
-        rig.start()
-        orders = {
-            f"k{i:03d}": market(f"k{i:03d}", (Side.BUY, Side.SELL)[i % 2], "600") for i in range(90)
+class _Stream:
+    """Market orders sent one after the other like the OMS would: a request with no answer
+    (lost with a dead connector) or refused VENUE_DOWN is resent with the same ClOrdID
+    once the venue is CONNECTED again."""
+
+    def __init__(self, rig: ConnectorRig, n: int) -> None:
+        self.rig = rig
+        self.orders = {
+            f"k{i:03d}": market(f"k{i:03d}", (Side.BUY, Side.SELL)[i % 2], "600") for i in range(n)
         }
-        ids = list(orders)
-        waiting: dict[str, str] = {}  # request msg id -> ClOrdID
-        resend: set[str] = set()
+        self.ids = list(self.orders)
+        self.waiting: dict[str, str] = {}  # request msg id -> ClOrdID
+        self.resend: set[str] = set()
 
-        def send(cl: str) -> None:
-            waiting[rig.send(orders[cl])] = cl
-            rig.pump(0.002)
+    def send(self, ids: list[str]) -> None:
+        for cl in ids:
+            self.waiting[self.rig.send(self.orders[cl])] = cl
+            self.rig.pump(0.002)
 
-        def collect() -> None:
-            for msg_id, cl in list(waiting.items()):
-                env = rig.replies.pop(msg_id, None)
-                if env is not None:
-                    del waiting[msg_id]
-                    if not isinstance(env.body, Ack):
-                        resend.add(cl)
+    def collect(self) -> None:
+        for msg_id, cl in list(self.waiting.items()):
+            env = self.rig.replies.pop(msg_id, None)
+            if env is not None:
+                del self.waiting[msg_id]
+                if not isinstance(env.body, Ack):
+                    self.resend.add(cl)
 
-        for cl in ids[:30]:
-            send(cl)
-        rig.ack_execs = False  # executions now pile up unacked in the connector
-        seen = len(rig.exec_msgs)
-        for cl in ids[30:45]:
-            send(cl)
-        rig.pump_until(lambda: len(rig.exec_msgs) >= seen + 20, 5, "unacked executions")
-        rig.kill9("connector")
-        rig.ack_execs = True
-        for cl in ids[45:55]:
-            send(cl)  # to a dead connector, or its next incarnation before it logs on
-        mark = rig.mark()
-        rig.spawn("connector")
-        rig.wait_state(S.CONNECTED, since=mark)
-        recovered = rig.connector.events("connector_recovered")
-        assert recovered and recovered[0]["pending_execs"] > 0
+    def restart_connector(self) -> None:
+        self.rig.kill9("connector")
+        self.recover()
+
+    def recover(self) -> None:
+        """Start the next connector incarnation, resend what has no confirmed Ack."""
+        mark = self.rig.mark()
+        self.rig.spawn("connector")
+        self.rig.wait_state(S.CONNECTED, since=mark)
         try:
-            rig.pump_until(lambda: not waiting, 1.0)  # replies still on their way
+            self.rig.pump_until(lambda: not self.waiting, 1.0)  # replies still on their way
         except AssertionError:
             pass
-        collect()
-        resend |= set(waiting.values())  # lost with the dead process: outcome unknown
-        waiting.clear()
-        for cl in sorted(resend):
-            reply = rig.request(orders[cl]).body
+        self.collect()
+        self.resend |= set(self.waiting.values())  # lost with the dead process: unknown
+        self.waiting.clear()
+        for cl in sorted(self.resend):
+            reply = self.rig.request(self.orders[cl]).body
+            if isinstance(reply, RequestRejected):  # the venue dropped us again meanwhile
+                self.rig.wait_state(S.CONNECTED, since=self.rig.mark() - 1)
+                reply = self.rig.request(self.orders[cl]).body
             assert isinstance(reply, Ack), reply
-        for cl in ids[55:]:
-            send(cl)
-        rig.pump_until(
-            lambda: all(_terminal(rig, o) for o in orders.values()),
-            20,
-            lambda: str([cl for cl, o in orders.items() if not _terminal(rig, o)]),
-        )
-        collect()
-        assert not waiting or all(cl in resend for cl in waiting.values())
+        self.resend.clear()
 
+    def wait_all_terminal(self) -> None:
+        def missing() -> list[str]:
+            return [cl for cl, o in self.orders.items() if not _terminal(self.rig, o)]
+
+        self.rig.pump_until(lambda: not missing(), 20, lambda: str(missing()))
+
+    def check_against_the_venue(self) -> None:
+        """Every fill the venue made is applied once at the OMS, nothing else is; each
+        order's fills add up to the venue's cum qty; one accepted per order."""
+        rig = self.rig
         venue = rig.inspect()
         venue_orders = {o["cl_ord_id"]: o for o in venue["orders"]}
-        assert set(venue_orders) == set(orders)
+        assert set(venue_orders) == set(self.orders)
         venue_fills = {
             f["exec_id"]: (o["cl_ord_id"], D(f["qty"]), D(f["px"]))
             for o in venue["orders"]
@@ -321,6 +317,72 @@ def test_kill9_of_the_connector_mid_stream_loses_no_execution_and_applies_none_t
                 e for e in rig.applied.values() if e.kind == "accepted" and e.cl_ord_id == cl
             ]
             assert len(accepted) == 1, cl
+
+
+def test_kill9_of_the_connector_mid_stream_loses_no_execution_and_applies_none_twice() -> None:
+    """A stream of market orders sweeping the book (new, fills, IOC cancels); the OMS
+    stops acking, then the connector is `kill -9`ed while executions are in flight and
+    restarted. Afterwards the OMS has every fill the venue made (its inspection is the
+    truth), each exec id once, each order's fills adding up to the venue's cum qty; orders
+    whose request was lost are resent with the same ClOrdID (the venue says duplicate for
+    those it had). Both recovery paths ran: the outbox (unacked executions reloaded) and
+    the FIX resend (executions the dead process never read)."""
+    rig = ConnectorRig(venue_overrides(), ack_delay_s=0.003)
+    try:
+        rig.start()
+        stream = _Stream(rig, 90)
+        stream.send(stream.ids[:30])
+        rig.ack_execs = False  # executions now pile up unacked in the connector
+        seen = len(rig.exec_msgs)
+        stream.send(stream.ids[30:45])
+        rig.pump_until(lambda: len(rig.exec_msgs) >= seen + 20, 5, "unacked executions")
+
+        def resent() -> bool:  # sent again: so certainly durable in the outbox by now
+            ids = [e.exec_id for e in rig.exec_msgs[seen:]]
+            return len(ids) > len(set(ids))
+
+        rig.pump_until(resent, 5, "an unacked execution sent again")
+        # reports the connector will never read: held back by the venue until it is frozen
+        rig.sim_control("delay_exec_ms", "300")
+        before = rig.sim_control("status")["data"]["fix_next_out"]
+        acks = [rig.request(stream.orders[cl]) for cl in stream.ids[45:50]]
+        assert all(isinstance(a.body, Ack) for a in acks)
+        rig.freeze("connector")
+        rig.pump_until(lambda: rig.sim_control("status")["data"]["fix_next_out"] >= before + 5, 10)
+        rig.kill9("connector")
+        rig.sim_control("delay_exec_ms", "0")
+        rig.ack_execs = True
+        stream.send(stream.ids[50:55])  # to a dead connector, or its next incarnation
+        stream.recover()
+        recovered = rig.connector.events("connector_recovered")
+        assert recovered and recovered[0]["pending_execs"] > 0
+        assert rig.connector.events("fix_resend_requested")
+        stream.send(stream.ids[55:])
+        stream.wait_all_terminal()
+        stream.check_against_the_venue()
         assert len(rig.exec_msgs) > len(rig.applied)  # some were delivered more than once
+    finally:
+        rig.close()
+
+
+def test_repeated_kill9_with_duplicated_reordered_reports_and_venue_drops() -> None:
+    """The venue duplicates and reorders its execution reports and drops the session every
+    40 messages, and the connector is killed three times during the stream: the OMS still
+    ends up with exactly the venue's fills."""
+    rig = ConnectorRig(venue_overrides(), ack_delay_s=0.002)
+    try:
+        rig.start()
+        rig.sim_control("duplicate_exec", "on")
+        rig.sim_control("reorder_exec", "on")
+        rig.sim_control("disconnect_after", "40")
+        stream = _Stream(rig, 80)
+        for chunk in (stream.ids[:20], stream.ids[20:40], stream.ids[40:60]):
+            stream.send(chunk)
+            stream.restart_connector()
+        stream.send(stream.ids[60:])
+        stream.wait_all_terminal()
+        rig.sim_control("clear")
+        stream.check_against_the_venue()
+        assert rig.connector.events("reconnect") or len(rig.all_procs) > 4
     finally:
         rig.close()
