@@ -77,9 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             ack = client.submit(v.name, sym, "SELL", 50, "LIMIT", price=near, tif="GTC")
             orders.append(ack.client_order_id)
             _say(f"submitted LIMIT SELL 50 {sym} @ {near} on {v.name}: {ack.client_order_id}")
-        far = (ref * Decimal("0.5")).quantize(venue.sim.tick_size)
+        far = (ref * Decimal("0.95")).quantize(venue.sim.tick_size)  # inside the risk price band
         ack = client.submit(venue.name, symbol, "BUY", 10, "LIMIT", price=far, tif="GTC")
-        _say(f"submitted LIMIT BUY 10 {symbol} @ {far} (far from the market) : {ack.client_order_id}")
+        _say(f"submitted LIMIT BUY 10 {symbol} @ {far} (below the market) : {ack.client_order_id}")
         client.wait_for_status(ack.client_order_id, {"ACCEPTED"}, timeout_s=10)  # type: ignore[arg-type]
         client.cancel(ack.client_order_id)
         _say(f"cancel requested for {ack.client_order_id}")

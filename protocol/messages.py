@@ -10,10 +10,21 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, TypeAdapter
 
-# A Decimal that is serialised as a string on the wire (never a float).
-Dec = Annotated[Decimal, PlainSerializer(lambda d: str(d), return_type=str, when_used="always")]
+
+def _decimal_not_binary(value: Any) -> Any:
+    if isinstance(value, float):
+        raise ValueError("decimal values travel as strings, never floats")
+    return value
+
+
+# A Decimal that is serialised as a string on the wire and never accepted as a float.
+Dec = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_not_binary),
+    PlainSerializer(lambda d: str(d), return_type=str, when_used="always"),
+]
 
 
 class Side(StrEnum):

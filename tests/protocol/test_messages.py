@@ -107,3 +107,24 @@ def test_terminal_statuses() -> None:
 
 def test_message_with_only_defaults_builds() -> None:
     assert Stop().reason == "" and Stop().type == "stop"
+
+
+def test_a_float_quantity_is_refused_on_the_wire() -> None:
+    """Binary floating point never becomes a quantity: 1.5 as a msgpack float is a
+    ProtocolError naming the field, the same value as a string is accepted."""
+    import msgpack
+    import pytest
+
+    from protocol.codec import decode
+    from protocol.exceptions import ProtocolError
+
+    def frame(qty: object) -> list[bytes]:
+        body = {"cl_ord_id": "A", "symbol": "AAPL", "side": "BUY", "qty": qty,
+                "order_type": "MARKET", "price": None, "tif": "DAY"}
+        env = {"v": 1, "type": "place_order", "sender": "t", "epoch": 1, "seq": 1, "id": "t:1",
+               "corr": "", "ts_ns": 1, "body": body}
+        return [msgpack.packb(env, use_bin_type=True)]
+
+    with pytest.raises(ProtocolError, match="qty"):
+        decode(frame(1.5))
+    assert str(decode(frame("1.5")).body.qty) == "1.5"  # type: ignore[union-attr]
