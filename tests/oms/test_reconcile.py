@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -298,9 +297,10 @@ def test_plan_summary_and_dry_run_are_readable() -> None:
     assert dicts[1] == {"action": "resubmit", "client_order_id": "o1", "cl_ord_id": "o1"}
 
 
-def test_planning_ten_thousand_open_orders_is_fast() -> None:
+def test_planning_ten_thousand_open_orders() -> None:
     """10,000 local open orders against 10,000 venue open orders (some with missed fills,
-    some unknown to us) plan in well under 100 ms."""
+    some unknown to us) give one missed fill per partially filled order and one adoption
+    per unknown venue order (the timing is in `make bench`, section `pure`)."""
     book = OrderBook()
     n = 10_000
     for i in range(n):
@@ -313,11 +313,5 @@ def test_planning_ten_thousand_open_orders_is_fast() -> None:
                  cum="2" if i % 10 == 0 else "0", avg="100", symbol=f"S{i % 50}")
              for i in range(n)] + [_vo(f"x{i}") for i in range(100)]
     orders = book.orders(V)
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        plan = plan_reconciliation(V, orders, open_, {}, set())
-        best = min(best, time.perf_counter() - start)
-    print(f"reconcile: {n} open orders planned in {best * 1e3:.1f} ms")
+    plan = plan_reconciliation(V, orders, open_, {}, set())
     assert plan.summary()["apply_missed_fill"] == n // 10 and plan.summary()["adopt"] == 100
-    assert best < 0.1

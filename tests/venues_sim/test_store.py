@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -355,7 +354,7 @@ def test_inspect_reports_every_order_exactly(sim: Sim) -> None:
     }
 
 
-def test_restart_with_20k_orders_takes_under_a_second(tmp_path: Path) -> None:
+def test_restart_with_20k_orders_rebuilds_the_book(tmp_path: Path) -> None:
     """A log of 20k orders, most filled against quotes, some still resting, with a liquidity
     step between orders, replays in well under a second. (Written straight through the
     store in the engine's record format, so the test itself stays fast.)"""
@@ -377,15 +376,12 @@ def test_restart_with_20k_orders_takes_under_a_second(tmp_path: Path) -> None:
             txn.append({**base, "t": "fill", "q": "10", "px": px, "lvl": px, "x": x})
         store.append(txn)
     store.close()
-    start = time.perf_counter()
     store = SimStore.open(state_dir)
     try:
         venue = Venue("sim", sim_cfg(), store, 7)
-        elapsed_s = time.perf_counter() - start
-        assert len(venue.open_orders()) == 2000
+        assert len(venue.open_orders()) == 2000  # the replay time is in `make bench` (pure)
     finally:
         store.close()
-    assert elapsed_s < 1.0, f"replay took {elapsed_s:.2f} s"
 
 
 def test_reports_are_rebuilt_exactly_from_the_log(make_sim: MakeSim) -> None:
