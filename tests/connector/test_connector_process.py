@@ -3,6 +3,8 @@ test playing the OMS (tests/connector/rig.py)."""
 
 from __future__ import annotations
 
+import json
+import signal
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -384,5 +386,33 @@ def test_repeated_kill9_with_duplicated_reordered_reports_and_venue_drops() -> N
         rig.sim_control("clear")
         stream.check_against_the_venue()
         assert rig.connector.events("reconnect") or len(rig.all_procs) > 4
+    finally:
+        rig.close()
+
+
+def test_graceful_stop_logs_out_and_the_next_start_resumes_the_session() -> None:
+    """SIGTERM: the connector logs out and exits 0; the next incarnation logs on without a
+    reset (sequence numbers resumed) and has nothing to ask again. The password from the
+    env var goes in the Logon and appears in no log line."""
+    rig = ConnectorRig(venue_overrides(password_env="TP_TEST_VENUE_PW"))
+    rig.env["TP_TEST_VENUE_PW"] = "hunter2-secret"
+    try:
+        rig.start()
+        rig.request(market("m1", Side.BUY, "10"))
+        rig.pump_until(lambda: len(rig.applied) >= 2)
+        first = rig.connector
+        first.popen.send_signal(signal.SIGTERM)
+        assert first.popen.wait(timeout=10) == 0
+        assert first.events("fix_logout") and first.events("actor_stopped")
+        mark = rig.mark()
+        rig.spawn("connector")
+        rig.wait_state(S.CONNECTED, since=mark)
+        logon = rig.connector.events("fix_logon")[0]
+        assert logon["reset"] is False and logon["seq_in"] > 1
+        assert not rig.connector.events("fix_resend_requested")
+        first.kill()  # joins its log reader
+        for proc in (first, rig.connector):
+            text = json.dumps(proc.lines) + "\n".join(proc.stderr)
+            assert "hunter2-secret" not in text
     finally:
         rig.close()
