@@ -1,0 +1,344 @@
+"""Support for the OMS integration tests: a system with one quiet simulated venue, crash
+points armed on demand, the venue's ground truth, and one check that the OMS agrees with it.
+
+Ground truth is the venue's own inspection (`python -m actors.venues.sim inspect --json`),
+compared with what the OMS tells a client (`list_orders`, `positions`) and what its journal
+holds (`supervisor.py journal inspect --json`).
+
+Arming a crash point: `TP_FAULT_CRASH_AT=oms:<point>` is in the supervisor's environment
+from the start, but the point's "fired" marker is written beforehand, so nothing fires
+while the system starts; `arm(sut, point)` removes the marker once the test is ready, and
+the next pass through the point kills the OMS (SIGKILL), once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from actors.ctl import ControlUnavailable
+from protocol.client import ExecutionClient, NotReady
+from protocol.messages import ControlReply, OrderStatus, OrderView
+from tests.helpers import REPO_ROOT, SystemUnderTest, eventually
+
+D = Decimal
+VENUE = "simA"
+SYMBOL = "AAPL"
+PX_TOLERANCE = Decimal("0.000001")
+UNSETTLED = frozenset({
+    OrderStatus.PENDING_RISK, OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN,
+    OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE,
+})  # fmt: skip
+POINTS = (
+    "after_journal_before_send",
+    "before_send",
+    "after_send_before_ack",
+    "between_partial_fills",
+    "during_reconciliation",
+)
+
+
+def venue_cfg(name: str = VENUE, **sim: Any) -> dict[str, Any]:
+    """A simulated venue whose price stands still (reference 100.00, asks 100.01..100.05 and
+    bids 99.99..99.95, 500 each, re-quoted every `liquidity_interval_s`), fast reconnects."""
+    return {
+        "name": name,
+        "target_comp_id": name.upper(),
+        "reconnect": {"initial_s": 0.02, "factor": 2.0, "max_s": 0.3, "jitter": 0.2},
+        "sim": {"reference_prices": {SYMBOL: "100.00"}, "volatility_bps": 0.0} | sim,
+    }
+
+
+def overrides(*, oms: Mapping[str, Any] | None = None, **sim: Any) -> dict[str, Any]:
+    """One venue; the position heartbeat is slowed down so it neither sends requests through
+    an armed crash point nor engages the kill-switch on a fill a test swallows on purpose."""
+    return {
+        "heartbeat": {"interval_s": 60.0, "engage_on_missing": False, "divergence_beats": 1000},
+        "oms": {"request_timeout_s": 2.0, **(oms or {})},
+        "venues": [venue_cfg(**sim)],
+    }
+
+
+class OmsSystem(SystemUnderTest):
+    """A SystemUnderTest that can start cold (`run --cold`) and arm OMS crash points."""
+
+    def __init__(
+        self,
+        *,
+        cold: bool = False,
+        crash_at: Iterable[str] = (),
+        armed: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        points = list(crash_at)
+        env = dict(kwargs.pop("env", None) or {})
+        if points:
+            env["TP_FAULT_CRASH_AT"] = ",".join(f"oms:{p}" for p in points)
+        kwargs.setdefault("venues", (VENUE,))
+        super().__init__(env=env, **kwargs)
+        self.cold = cold
+        for p in points if not armed else ():
+            marker = self.marker(p)
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text("disarmed by the test\n")
+
+    def cli_args(self) -> list[str]:
+        # `--cold` belongs to `run` only: it is on the command line while starting (no proc yet)
+        extra = ["--cold"] if self.cold and self.proc is None else []
+        return [*super().cli_args(), *extra]
+
+    def marker(self, point: str) -> Path:
+        return self.state_dir / "faults" / f"oms.{point}.fired"
+
+    def arm(self, point: str) -> None:
+        self.marker(point).unlink()
+
+    def fired(self, point: str) -> bool:
+        """The point fired (it rewrote its marker with the pid it killed)."""
+        m = self.marker(point)
+        return m.exists() and m.read_text().strip().isdigit()
+
+
+@contextlib.contextmanager
+def systems() -> Iterator[list[OmsSystem]]:
+    """Collects OmsSystems; every one is destroyed (kill -9 of its tree) on exit."""
+    started: list[OmsSystem] = []
+    try:
+        yield started
+    finally:
+        for sut in started:
+            sut.destroy()
+
+
+def start(started: list[OmsSystem], **kwargs: Any) -> OmsSystem:
+    wait_ready = kwargs.pop("wait_ready", True)
+    sut = OmsSystem(**kwargs)
+    started.append(sut)
+    sut.start(wait_ready=wait_ready)
+    return sut
+
+
+@contextlib.contextmanager
+def client(sut: SystemUnderTest, **kwargs: Any) -> Iterator[ExecutionClient]:
+    kwargs.setdefault("retry_interval_s", 0.2)
+    kwargs.setdefault("timeout_s", 30.0)
+    c = ExecutionClient(sut.cfg, **kwargs)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def submit(
+    c: ExecutionClient,
+    coid: str,
+    side: str = "BUY",
+    qty: str = "10",
+    price: str | None = "95.00",
+    *,
+    order_type: str | None = None,
+    tif: str = "DAY",
+    venue: str = VENUE,
+    timeout_s: float = 30.0,
+) -> OrderView:
+    """Submit with a fixed client order id, waiting (NotReady) until intake is open."""
+    kind = order_type or ("LIMIT" if price is not None else "MARKET")
+
+    def attempt() -> OrderView | None:
+        try:
+            return c.submit(venue, SYMBOL, side, qty, kind, price=price, tif=tif,
+                            client_order_id=coid, timeout_s=timeout_s)  # fmt: skip
+        except NotReady:
+            return None
+
+    return eventually(attempt, timeout_s, interval_s=0.05, message=f"submit {coid}")
+
+
+def trigger_reconcile(sut: SystemUnderTest, *, timeout_s: float = 10.0) -> ControlReply | None:
+    """`reconcile --venue V` (applied, not a dry run) through the control socket; None when
+    no answer came (the OMS died meanwhile)."""
+    try:
+        return sut.control("reconcile", timeout_s=timeout_s, venue=VENUE, dry_run=False)
+    except ControlUnavailable:
+        return None
+
+
+# --------------------------------------------------------------------------- ground truth
+
+
+def run_cli(sut: SystemUnderTest, *argv: str, timeout_s: float = 30.0) -> str:
+    out = subprocess.run(
+        [sys.executable, *argv], cwd=REPO_ROOT, capture_output=True, text=True,
+        timeout=timeout_s, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, f"{argv}: exit {out.returncode}\n{out.stdout}\n{out.stderr}"
+    return out.stdout
+
+
+def inspect_venue(sut: SystemUnderTest, venue: str = VENUE, *, cli: bool = True) -> dict[str, Any]:
+    """The venue's persisted state via its inspection CLI (read-only, safe while it runs);
+    `cli=False` reads the same output in-process (faster, for polling)."""
+    if not cli:
+        from actors.venues.sim.actor import venue_state_dir
+        from actors.venues.sim.store import inspect
+
+        return inspect(venue_state_dir(sut.state_dir, venue))
+    text = run_cli(sut, "-m", "actors.venues.sim", "inspect", "--state-dir", str(sut.state_dir),
+                   "--venue", venue, "--json")  # fmt: skip
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def journal_records(sut: SystemUnderTest) -> list[dict[str, Any]]:
+    """`supervisor.py journal inspect --json`, one dict per snapshot / record / torn tail."""
+    text = run_cli(sut, "supervisor.py", "journal", "inspect", *sut.cli_args()[:6], "--json")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def venue_order(data: Mapping[str, Any], cl_ord_id: str) -> dict[str, Any] | None:
+    for o in data["orders"]:
+        if cl_ord_id in o["cl_ord_ids"]:
+            return dict(o)
+    return None
+
+
+def _same_px(a: Decimal, b: Decimal) -> bool:
+    return abs(a - b) <= PX_TOLERANCE * max(D(1), abs(a))
+
+
+@dataclass
+class Comparison:
+    """What the OMS says next to what the venue holds; `problems` empty = they agree."""
+
+    oms: dict[str, OrderView]
+    venue: dict[str, Any]
+    oms_positions: dict[str, Decimal]
+    problems: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return not self.problems
+
+
+def compare(
+    c: ExecutionClient,
+    sut: SystemUnderTest,
+    acked: Iterable[str] = (),
+    venue: str = VENUE,
+    *,
+    positions: bool = True,
+    cli: bool = True,
+) -> Comparison:
+    """Check, for one venue:
+
+    - no duplicate order at the venue: no two venue orders share a ClOrdID chain head;
+    - no acknowledged order lost: each id in `acked` is known to the OMS and, unless the
+      venue rejected it, is an order at the venue;
+    - every venue order is an OMS order (ours or adopted as external);
+    - the OMS equals the venue for every order: status, cum qty, avg px; nothing left in a
+      pending or UNKNOWN state;
+    - positions equal (signed net qty per symbol).
+    """
+    views = {v.client_order_id: v for v in c.list_orders(venue)}
+    data = inspect_venue(sut, venue, cli=cli)
+    cmp = Comparison(views, data, {p.symbol: p.qty for p in c.positions(venue) if p.qty})
+    heads = Counter(o["cl_ord_ids"][0] for o in data["orders"])
+    cmp.problems += [f"{n} venue orders with ClOrdID {h}" for h, n in heads.items() if n > 1]
+    for coid in acked:
+        view = views.get(coid)
+        if view is None:
+            cmp.problems.append(f"acked {coid} unknown to the OMS")
+        elif venue_order(data, view.cl_ord_id) is None and view.status is not OrderStatus.REJECTED:
+            cmp.problems.append(f"acked {coid} ({view.status}) not at the venue")
+    by_cl = {cl: v for v in views.values() for cl in _chain(v)}
+    for o in data["orders"]:
+        if not any(cl in by_cl for cl in o["cl_ord_ids"]):
+            cmp.problems.append(f"venue order {o['cl_ord_ids']} unknown to the OMS")
+    for coid, view in views.items():
+        if view.status in UNSETTLED:
+            cmp.problems.append(f"{coid} still {view.status}")
+            continue
+        vo = venue_order(data, view.cl_ord_id)
+        if vo is None:
+            if view.status is not OrderStatus.REJECTED:
+                cmp.problems.append(f"{coid}: OMS {view.status}, no venue order")
+            continue
+        diffs = []
+        if view.status.value != vo["status"]:
+            diffs.append(f"status {view.status.value} != {vo['status']}")
+        if view.cum_qty != D(vo["cum_qty"]):
+            diffs.append(f"cum {view.cum_qty} != {vo['cum_qty']}")
+        if not _same_px(view.avg_px, D(vo["avg_px"])):
+            diffs.append(f"avg_px {view.avg_px} != {vo['avg_px']}")
+        if diffs:
+            cmp.problems.append(f"{coid}: " + "; ".join(diffs))
+    venue_pos = {s: D(p["net_qty"]) for s, p in data["positions"].items() if D(p["net_qty"])}
+    if positions and cmp.oms_positions != venue_pos:
+        cmp.problems.append(f"positions: OMS {cmp.oms_positions} != venue {venue_pos}")
+    return cmp
+
+
+def _chain(view: OrderView) -> list[str]:
+    """ClOrdIDs the venue may list for an OMS order: its live one and the chain head."""
+    if view.client_order_id.startswith("ext:"):
+        return [view.cl_ord_id, view.client_order_id.split(":", 2)[2]]
+    from actors.orders import base_cl_ord_id
+
+    return [view.cl_ord_id, base_cl_ord_id(view.client_order_id)]
+
+
+def settle(
+    c: ExecutionClient,
+    sut: SystemUnderTest,
+    acked: Iterable[str] = (),
+    venue: str = VENUE,
+    timeout_s: float = 30.0,
+    *,
+    positions: bool = True,
+) -> Comparison:
+    """Wait until the OMS agrees with the venue (see `compare`, polling the venue's state
+    in-process), then check once more against the inspection CLI's output."""
+    ids = list(acked)
+    last: list[Comparison] = []
+
+    def agreed() -> Comparison | None:
+        cmp = compare(c, sut, ids, venue, positions=positions, cli=False)
+        last[:] = [cmp]
+        return cmp if cmp else None
+
+    eventually(
+        agreed, timeout_s, interval_s=0.1,
+        message=lambda: f"OMS != venue: {last[0].problems[:10] if last else '?'}\n{sut.describe()}",
+    )  # fmt: skip
+    final = compare(c, sut, ids, venue, positions=positions, cli=True)
+    assert final, final.problems
+    return final
+
+
+def check_journal_fills(sut: SystemUnderTest, views: Mapping[str, OrderView]) -> None:
+    """Every fill in the journal (after the latest snapshot) has an exec id seen once per
+    order, and the journal's fills add up to the OMS's cum qty."""
+    cum: dict[str, Decimal] = {}
+    seen: dict[str, set[str]] = {}
+    for r in journal_records(sut):
+        if r["kind"] == "snapshot":
+            cum = {o["client_order_id"]: D(o["cum_qty"]) for o in r["data"]["orders"]}
+            seen = {o["client_order_id"]: set(o["exec_ids"]) for o in r["data"]["orders"]}
+        elif r["kind"] == "record" and r["data"]["kind"] == "new":
+            o = r["data"]["order"]
+            cum[o["client_order_id"]] = D(o["cum_qty"])
+            seen[o["client_order_id"]] = set(o["exec_ids"])
+        elif r["kind"] == "record" and r["data"]["kind"] == "fill":
+            rec = r["data"]
+            assert rec["exec_id"] not in seen[rec["id"]], f"exec {rec['exec_id']} journalled twice"
+            seen[rec["id"]].add(rec["exec_id"])
+            cum[rec["id"]] += D(rec["qty"])
+    for coid, view in views.items():
+        assert cum.get(coid, D(0)) == view.cum_qty, (coid, cum.get(coid), view.cum_qty)
