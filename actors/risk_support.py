@@ -136,8 +136,7 @@ class CancelTracker:
         self.active = True
         send = []
         for vc in self.venues.values():
-            vc.done = False
-            vc.timeouts = 0
+            vc.done = False  # the timeout streak carries over: a silent connector stays silent
             if vc.in_flight:
                 vc.again = True
             else:
@@ -160,9 +159,15 @@ class CancelTracker:
         vc.in_flight = False
         if not self.active:
             return CancelAction.NONE
-        if vc.again:
+        action = self._next(vc, outcome, now_s)
+        if vc.again:  # a round began while this request was out: it needs its own send
             vc.again = False
-            return CancelAction.RESEND
+            if action is not CancelAction.RESTART:  # (a restart is followed by a send anyway)
+                vc.done = False
+                return CancelAction.RESEND
+        return action
+
+    def _next(self, vc: VenueCancel, outcome: CancelOutcome, now_s: float) -> CancelAction:
         if outcome is CancelOutcome.DONE:
             vc.done = True
             vc.timeouts = 0

@@ -22,7 +22,7 @@ from protocol.client import ExecutionClient
 from protocol.codec import Sender, decode, encode
 from protocol.exceptions import KillSwitchEngaged, RiskRejected
 from protocol.messages import ExecAck, ExecReport, OrderStatus, Side, StreamEvent
-from tests.helpers import SystemUnderTest, eventually
+from tests.helpers import SystemUnderTest, eventually, process_alive
 from tests.risk_actor.system import (
     client,
     kill_switch,
@@ -207,6 +207,36 @@ def test_reset_without_a_reason_is_refused(start_system: Callable[..., SystemUnd
     with client(sut) as c:
         order = submit_when_open(c, "simA")
     eventually(lambda: venue_order(sut, "simA", order.cl_ord_id), 10.0)
+
+
+def test_connector_that_does_not_answer_is_restarted_and_the_cancel_retried(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """A frozen connector (the supervisor's hang detection set far off) does not answer the
+    mass cancel: risk asks the supervisor to restart it, asks the new incarnation again, and
+    the venue's resting order ends cancelled."""
+    venues = [
+        {"name": v, "target_comp_id": v.upper(), "request_timeout_s": 0.5,
+         "sim": {"reference_prices": {"AAPL": "100.00"}}}
+        for v in ("simA", "simB")
+    ]  # fmt: skip
+    sut = start_system(overrides={"supervisor": {"hang_missed_intervals": 100}, "venues": venues})
+    with client(sut) as c:
+        order = submit_when_open(c, "simA", "BUY", price="95.00")
+    eventually(lambda: (venue_order(sut, "simA", order.cl_ord_id) or {}).get("status") == "ACCEPTED", 10.0)
+    frozen = sut.pid_of("connector.simA")
+    since = sut.mark()
+    os.kill(frozen, signal.SIGSTOP)
+    try:
+        assert sut.cli("kill-switch", "engage", "--reason", "frozen connector").returncode == 0
+        sut.wait_event("connector_restart_requested", since=since, child="connector.simA", timeout_s=10.0)
+        sut.wait_event("actor_ready", since=since, child="connector.simA", timeout_s=15.0)
+    finally:
+        if process_alive(frozen):
+            os.kill(frozen, signal.SIGKILL)
+    eventually(lambda: venue_order(sut, "simA", order.cl_ord_id)["status"] == "CANCELLED", 15.0)
+    done = sut.wait_event("kill_switch_cancel_done", since=since, timeout_s=15.0)
+    assert done["venues"]["simA"]["restarts"] == 1 and done["venues"]["simA"]["done"]
 
 
 # --------------------------------------------------------------------------- unmatched fill

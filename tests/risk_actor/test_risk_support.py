@@ -167,6 +167,17 @@ def test_new_round_while_in_flight_resends_after_the_answer() -> None:
     assert tracker.complete
 
 
+def test_timeout_during_a_new_round_still_restarts_a_silent_connector() -> None:
+    """A sweep round starting while the request to a silent connector is out neither resets
+    its timeout streak nor delays the restart."""
+    tracker = CancelTracker(["a"], restart_after_timeouts=1)
+    tracker.start_round()
+    tracker.sent("a")
+    assert tracker.start_round() == []  # in flight
+    assert tracker.on_outcome("a", CancelOutcome.TIMEOUT, 1.0) is CancelAction.RESTART
+    assert tracker.pending == ["a"]
+
+
 def test_stop_ignores_late_answers() -> None:
     """After a reset, answers still in flight change nothing and ask for nothing."""
     tracker = CancelTracker(["a"])
