@@ -14,8 +14,6 @@ dropped; the actor keeps serving.
 from __future__ import annotations
 
 import ctypes
-import heapq
-import itertools
 import os
 import signal
 import sys
@@ -28,6 +26,7 @@ import structlog
 import zmq
 
 from actors import metrics
+from actors.timers import Timers
 from protocol.codec import Envelope, Sender, decode, encode
 from protocol.config import SystemConfig, load_config
 from protocol.exceptions import ProtocolError
@@ -220,8 +219,7 @@ class Actor:
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.poller = zmq.Poller()
         self._handlers: dict[Any, Callable[[], None]] = {}
-        self._timers: list[tuple[float, int, Callable[[], None]]] = []
-        self._timer_seq = itertools.count()
+        self.timers = Timers()
         self._stopping = False
         self._stop_reason = ""
         self._hb_interval_s = min(self.cfg.supervisor.heartbeat_interval_s / 2, 0.2)
@@ -287,16 +285,10 @@ class Actor:
         return p
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
-        heapq.heappush(self._timers, (time.monotonic() + delay_s, next(self._timer_seq), fn))
+        self.timers.call_later(delay_s, fn)
 
     def call_every(self, interval_s: float, fn: Callable[[], None]) -> None:
-        def tick() -> None:
-            try:
-                fn()
-            finally:
-                self.call_later(interval_s, tick)
-
-        self.call_later(interval_s, tick)
+        self.timers.call_every(interval_s, fn)
 
     def encode(self, env: Envelope) -> list[bytes]:
         return encode(env)
@@ -385,12 +377,10 @@ class Actor:
                 ActorHeartbeat(loop_lag_s=round(now - self._next_hb, 6), info=self.heartbeat_info())
             )
             self._next_hb = now + self._hb_interval_s
-        timeout = min(self._next_hb - now, max_wait_s)
-        if self._timers:
-            timeout = min(timeout, self._timers[0][0] - now)
-        for sock, _ev in self.poller.poll(max(0.0, timeout) * 1000):
+        timeout = self.timers.wait_s(min(self._next_hb - now, max_wait_s))
+        for sock, _ev in self.poller.poll(timeout * 1000):
             self._handlers[sock]()
-        self._run_due_timers()
+        self.timers.run_due()
         self.after_iteration()
 
     def after_iteration(self) -> None:
@@ -398,12 +388,6 @@ class Actor:
 
     def endpoints(self) -> dict[str, str]:
         return {"router": self.cfg.endpoint(self.actor_id)}
-
-    def _run_due_timers(self) -> None:
-        now = time.monotonic()
-        while self._timers and self._timers[0][0] <= now:
-            _, _, fn = heapq.heappop(self._timers)
-            fn()
 
     def _check_parent(self) -> None:
         if self._supervisor_pid is not None and os.getppid() != self._supervisor_pid:

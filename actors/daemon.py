@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import heapq
-import itertools
 import os
 import select
 import signal
@@ -26,7 +24,9 @@ import zmq
 
 from actors import metrics
 from actors.base import ActorArgs, bind_router, configure_logging
+from actors.control_plane import ControlPlane
 from actors.spawner import ExecSpawner, ForkServerSpawner, Spawner
+from actors.timers import Timers
 from actors.supervision import ChildSpec, ChildState, RestartTracker, backoff_delay, child_specs
 from protocol.codec import Envelope, Sender, decode, encode
 from protocol.config import SystemConfig
@@ -34,7 +34,6 @@ from protocol.exceptions import ProtocolError
 from protocol.messages import (
     ActorHeartbeat,
     ControlReply,
-    ControlRequest,
     Message,
     Ready,
     Stop,
@@ -43,8 +42,6 @@ from protocol.messages import (
 )
 
 _PR_SET_CHILD_SUBREAPER = 36
-# control commands the supervisor forwards to the actor that owns them
-FORWARDED = {"kill-switch": "risk", "intake": "oms", "reconcile": "oms", "orders": "oms"}
 
 
 @dataclass
@@ -85,11 +82,10 @@ class Supervisor:
         }
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.sender = Sender("supervisor", int(time.time() * 1000))
-        self._timers: list[tuple[float, int, Callable[[], None]]] = []
-        self._tseq = itertools.count()
+        self.timers = Timers()
+        self.control = ControlPlane(self)
         self._last_epoch = 0
         self._start_queue: list[str] = []
-        self._pending_ctl: dict[str, tuple[list[bytes], str]] = {}
         self._shutdown_requested = False
         self._exit_code = 0
         self._pid_to_child: dict[int, Child] = {}
@@ -151,38 +147,23 @@ class Supervisor:
         )
         self._start_queue = list(self.order)
         self._start_next()
-        self._every(self.cfg.supervisor.heartbeat_interval_s / 2, self._check_hangs)
-        self._every(1.0, self._sample_resources)
+        self.timers.call_every(self.cfg.supervisor.heartbeat_interval_s / 2, self._check_hangs)
+        self.timers.call_every(1.0, self.control.sample_resources)
         try:
             while not self._shutdown_requested:
-                timeout_ms = 1000.0
-                if self._timers:
-                    timeout_ms = max(0.0, (self._timers[0][0] - time.monotonic()) * 1000)
-                for sock, _ in self.poller.poll(timeout_ms):
+                for sock, _ in self.poller.poll(self.timers.wait_s(1.0) * 1000):
                     if sock is self.sup_sock:
                         self._on_actor_messages()
                     elif sock is self.ctl_sock:
-                        self._on_control_messages()
+                        self.control.on_readable()
                     else:
                         self._on_signals()
-                now = time.monotonic()
-                while self._timers and self._timers[0][0] <= now:
-                    heapq.heappop(self._timers)[2]()
+                self.timers.run_due()
         finally:
             self._shutdown()
         return self._exit_code
 
-    def _later(self, delay_s: float, fn: Callable[[], None]) -> None:
-        heapq.heappush(self._timers, (time.monotonic() + delay_s, next(self._tseq), fn))
-
-    def _every(self, interval_s: float, fn: Callable[[], None]) -> None:
-        def tick() -> None:
-            fn()
-            self._later(interval_s, tick)
-
-        self._later(interval_s, tick)
-
-    def _send(self, sock: zmq.Socket[bytes], identity: list[bytes], body: Message, corr: str = "") -> bool:
+    def send(self, sock: zmq.Socket[bytes], identity: list[bytes], body: Message, corr: str = "") -> bool:
         try:
             sock.send_multipart(identity + encode(self.sender.envelope(body, corr)), copy=False)
             return True
@@ -203,7 +184,7 @@ class Supervisor:
                 self._start_queue.pop(0)
                 continue
             if child.state is ChildState.STOPPED:
-                self._spawn(child)
+                self.spawn(child)
             return
         if not self._all_ready_fired:
             self._all_ready_fired = True
@@ -211,7 +192,7 @@ class Supervisor:
             if self.on_all_ready is not None:
                 self.on_all_ready()
 
-    def _spawn(self, child: Child) -> None:
+    def spawn(self, child: Child) -> None:
         if self._shutdown_requested:
             return
         spec = child.spec
@@ -238,7 +219,10 @@ class Supervisor:
         self._pid_to_child[pid] = child
         self.log.info("actor_spawned", child=spec.id, pid=pid, child_epoch=args.epoch)
         epoch = args.epoch
-        self._later(spec.start_timeout_s, lambda: self._check_start_timeout(child, epoch))
+        self.timers.call_later(spec.start_timeout_s, lambda: self._check_start_timeout(child, epoch))
+
+    def request_shutdown(self) -> None:
+        self._shutdown_requested = True
 
     def _check_start_timeout(self, child: Child, epoch: int) -> None:
         if child.state is ChildState.STARTING and child.epoch == epoch and child.pid:
@@ -280,9 +264,7 @@ class Supervisor:
             ):
                 self.venues[body.venue] = {"state": body.state.value, "detail": body.detail}
         elif isinstance(body, ControlReply):
-            target = self._pending_ctl.pop(env.corr_id, None)
-            if target is not None:
-                self._send(self.ctl_sock, target[0], body, target[1])
+            self.control.on_actor_reply(env.corr_id, body)
 
     def _on_ready(self, child: Child, body: Ready, now: float) -> None:
         if child.state is not ChildState.STARTING:
@@ -348,7 +330,7 @@ class Supervisor:
         if child.restart_requested:
             child.restart_requested = False
             child.crash_at = now
-            self._spawn(child)
+            self.spawn(child)
             return
         if child.spec.restart == "temporary" or (child.spec.restart == "transient" and code == 0):
             return
@@ -378,12 +360,12 @@ class Supervisor:
             child.state = ChildState.BACKOFF
         self.log.info("actor_restarting", child=child.spec.id, delay_s=round(delay, 4), attempt=attempt)
         epoch = child.epoch
-        self._later(delay, lambda: self._restart_if_due(child, epoch))
+        self.timers.call_later(delay, lambda: self._restart_if_due(child, epoch))
 
     def _restart_if_due(self, child: Child, epoch: int) -> None:
         if child.pid is None and child.epoch == epoch and not self._shutdown_requested:
             state = child.state
-            self._spawn(child)
+            self.spawn(child)
             if state is ChildState.DOWN:
                 child.state = ChildState.STARTING
 
@@ -426,144 +408,20 @@ class Supervisor:
         except (ProcessLookupError, PermissionError):
             pass
 
-    def _sample_resources(self) -> None:
-        now = time.monotonic()
-        for child in self.children.values():
-            metrics.ACTOR_HEARTBEAT_AGE.labels(actor=child.spec.id).set(
-                now - child.last_hb if child.pid else 0.0
-            )
-            if child.pid is None:
-                continue
-            try:
-                if child.proc is None or child.proc.pid != child.pid:
-                    child.proc = psutil.Process(child.pid)
-                    child.proc.cpu_percent(None)
-                metrics.ACTOR_RSS.labels(actor=child.spec.id).set(child.proc.memory_info().rss)
-            except psutil.Error:
-                child.proc = None
-
-    # ------------------------------------------------------------------ control socket
-
-    def _on_control_messages(self) -> None:
-        for _ in range(100):
-            try:
-                frames = self.ctl_sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            identity = frames[:1]
-            try:
-                env = decode(frames[1:])
-            except ProtocolError as exc:
-                metrics.BAD_MESSAGES.labels(actor="supervisor").inc()
-                self.log.warning("bad_message", source="control", error=str(exc))
-                continue
-            if not isinstance(env.body, ControlRequest):
-                self._send(self.ctl_sock, identity, ControlReply(status="error", reason=f"not a control request: {env.type}"), env.msg_id)
-                continue
-            reply = self._control(env.body, identity, env.msg_id)
-            if reply is not None:
-                self._send(self.ctl_sock, identity, reply, env.msg_id)
-
-    def _control(self, req: ControlRequest, identity: list[bytes], msg_id: str) -> ControlReply | None:
-        cmd = req.command
-        self.log.info("control_command", command=cmd, args={k: v for k, v in req.args.items() if k != "password"})
-        if cmd == "status":
-            return ControlReply(status="ok", data=self.status())
-        if cmd == "shutdown":
-            self._shutdown_requested = True
-            return ControlReply(status="ok", reason="shutting down")
-        if cmd == "restart":
-            child = self.children.get(str(req.args.get("actor")))
-            if child is None:
-                return ControlReply(status="error", reason=f"unknown actor {req.args.get('actor')!r}; actors: {', '.join(self.order)}")
-            if child.pid is None:
-                child.tracker = RestartTracker(child.tracker.max_restarts, child.tracker.window_s, child.tracker.reset_after_s, total=child.tracker.total)
-                self._spawn(child)
-                return ControlReply(status="ok", reason=f"{child.spec.id} starting")
-            child.restart_requested = True
-            self._stop_child(child)
-            return ControlReply(status="ok", reason=f"{child.spec.id} restarting")
-        if cmd in FORWARDED:
-            return self._forward(FORWARDED[cmd], req, identity, msg_id)
-        return ControlReply(status="error", reason=f"unknown command {cmd!r}")
-
-    def _forward(self, target: str, req: ControlRequest, identity: list[bytes], msg_id: str) -> ControlReply | None:
-        child = self.children.get(target)
-        if child is None or child.state is not ChildState.RUNNING:
-            state = child.state.value if child else "missing"
-            return ControlReply(status="error", reason=f"{target} is not running ({state})")
-        env = self.sender.envelope(req)
-        try:
-            self.sup_sock.send_multipart([target.encode(), *encode(env)], copy=False)
-        except zmq.ZMQError as exc:
-            return ControlReply(status="error", reason=f"{target} unreachable: {exc}")
-        self._pending_ctl[env.msg_id] = (identity, msg_id)
-        self._later(30.0, lambda: self._pending_ctl.pop(env.msg_id, None))
-        return None
-
-    def _stop_child(self, child: Child) -> None:
+    def stop_child(self, child: Child) -> None:
         """Ask politely, then escalate by timer (the exit is seen through SIGCHLD)."""
         if child.pid is None:
             return
         child.state = ChildState.STOPPING
-        self._send(self.sup_sock, [child.spec.id.encode()], Stop(reason="restart"))
+        self.send(self.sup_sock, [child.spec.id.encode()], Stop(reason="restart"))
         pid = child.pid
 
         def escalate(sig: int) -> None:
             if child.pid == pid:
                 self._kill_group(pid, sig)
 
-        self._later(child.spec.shutdown_timeout_s, lambda: escalate(signal.SIGTERM))
-        self._later(child.spec.shutdown_timeout_s + 1.0, lambda: escalate(signal.SIGKILL))
-
-    def status(self) -> dict[str, Any]:
-        now = time.monotonic()
-        actors = []
-        for cid in self.order:
-            c = self.children[cid]
-            cpu = 0.0
-            rss = 0
-            if c.pid and c.proc is not None:
-                try:
-                    cpu = c.proc.cpu_percent(None)
-                    rss = c.proc.memory_info().rss
-                except psutil.Error:
-                    pass
-            actors.append(
-                {
-                    "id": cid,
-                    "kind": c.spec.kind,
-                    "pid": c.pid,
-                    "state": c.state.value,
-                    "epoch": c.epoch,
-                    "restarts": c.tracker.total,
-                    "uptime_s": round(now - c.ready_at, 3) if c.pid and c.ready_at and c.state is ChildState.RUNNING else 0.0,
-                    "heartbeat_age_s": round(now - c.last_hb, 3) if c.pid else None,
-                    "loop_lag_s": c.loop_lag_s,
-                    "rss_bytes": rss,
-                    "cpu_percent": cpu,
-                    "endpoints": c.endpoints,
-                    "info": c.info,
-                }
-            )
-        return {
-            "supervisor_pid": os.getpid(),
-            "uptime_s": round(now - self.started_at, 3),
-            "metrics_url": self.metrics_url,
-            "actors": actors,
-            "venues": self.venues,
-            "kill_switch": self._kill_switch_status(),
-            "intake": self.children["oms"].info.get("intake", "unknown"),
-            "queues": self.children["oms"].info.get("queues", {}),
-        }
-
-    def _kill_switch_status(self) -> dict[str, Any]:
-        try:
-            from actors import killswitch
-        except ImportError:
-            return {"engaged": False, "reason": "", "source": ""}
-        state = killswitch.load(killswitch.kill_switch_path(self.cfg.state_path))
-        return {"engaged": state.engaged, "reason": state.reason, "source": state.source, "ts_ns": state.ts_ns}
+        self.timers.call_later(child.spec.shutdown_timeout_s, lambda: escalate(signal.SIGTERM))
+        self.timers.call_later(child.spec.shutdown_timeout_s + 1.0, lambda: escalate(signal.SIGKILL))
 
     # ------------------------------------------------------------------ shutdown
 
@@ -586,7 +444,7 @@ class Supervisor:
     def _stop_and_wait(self, child: Child) -> None:
         pid = child.pid
         assert pid is not None
-        self._send(self.sup_sock, [child.spec.id.encode()], Stop(reason="shutdown"))
+        self.send(self.sup_sock, [child.spec.id.encode()], Stop(reason="shutdown"))
         try:
             pidfd = os.pidfd_open(pid)
         except ProcessLookupError:

@@ -25,7 +25,7 @@ def attach_demo(sup: Supervisor) -> None:
     from actors.ctl import format_status
 
     def on_ready() -> None:
-        print("\n" + format_status(sup.status()) + "\n", file=sys.stderr, flush=True)
+        print("\n" + format_status(sup.control.status()) + "\n", file=sys.stderr, flush=True)
         argv = [sys.executable, "-m", "actors.demo", "--config", sup.config_path]
         for flag, key in (("--state-dir", "state_dir"), ("--runtime-dir", "runtime_dir")):
             if sup.overrides.get(key):
