@@ -34,10 +34,10 @@ from protocol.messages import (
     ActorHeartbeat,
     ControlReply,
     ControlRequest,
+    ErrorCode,
     Message,
     Ready,
     RequestRejected,
-    ErrorCode,
     Stop,
 )
 

@@ -26,8 +26,8 @@ from actors import metrics
 from actors.base import ActorArgs, bind_router, configure_logging
 from actors.control_plane import ControlPlane
 from actors.spawner import ExecSpawner, ForkServerSpawner, Spawner
-from actors.timers import Timers
 from actors.supervision import ChildSpec, ChildState, RestartTracker, backoff_delay, child_specs
+from actors.timers import Timers
 from protocol.codec import Envelope, Sender, decode, encode
 from protocol.config import SystemConfig
 from protocol.exceptions import ProtocolError

@@ -6,7 +6,7 @@ connector are applied once per exec id, journalled, committed, then acked (ExecA
 published. Nothing leaves this process before the records behind it are durable: every
 reply, send and event waits in `_after_commit` for the loop's one group commit.
 
-State lives in `actors.orders.OrderBook` (pure, event-sourced); reconciliation per venue in
+State lives in `actors.order_book.OrderBook` (pure, event-sourced); reconciliation per venue in
 `actors.oms_venues.VenueLink`.
 """
 
@@ -26,7 +26,8 @@ from actors.base import Actor, Replier, tune_socket
 from actors.coldstart import COLD_MARKER, oms_dir
 from actors.journal import Journal
 from actors.oms_venues import VenueLink
-from actors.orders import Order, OrderBook, Outcome
+from actors.order_book import OrderBook
+from actors.orders import Order, Outcome
 from actors.reconcile import Adopt, Escalate, Plan, Resubmit, apply_plan
 from protocol.codec import Envelope
 from protocol.messages import (

@@ -50,11 +50,11 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, ClassVar
 
+from actors.order_book import OrderBook
 from actors.orders import (
     STAY,
     Event,
     Order,
-    OrderBook,
     Outcome,
     UnmatchedFill,
     adopted_client_order_id,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.journal import Journal
-from actors.orders import OrderBook
+from actors.order_book import OrderBook
 from actors.reconcile import plan_reconciliation
 from protocol.messages import (
     ExecReport,

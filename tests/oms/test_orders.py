@@ -13,13 +13,13 @@ import msgpack
 import pytest
 
 from actors.journal import Journal
+from actors.order_book import OrderBook
 from actors.orders import (
     LIVE,
     STAY,
     TRANSITIONS,
     Event,
     Order,
-    OrderBook,
     Outcome,
     Position,
     base_cl_ord_id,

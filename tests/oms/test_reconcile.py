@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from actors.orders import OrderBook, base_cl_ord_id
+from actors.order_book import OrderBook
+from actors.orders import base_cl_ord_id
 from actors.reconcile import (
     Adopt,
     ApplyMissedFill,
