@@ -85,7 +85,9 @@ class HeartbeatActor(Actor):
         self._engage_pending: dict[str, str] = {}  # key -> reason, until risk confirms
         self._symbols: dict[str, set[str]] = {v: set() for v in self.venue_names}
         self._last_hb = {v: metrics.LAST_HEARTBEAT.labels(venue=v) for v in self.venue_names}
-        self._divergence = {v: metrics.POSITION_DIVERGENCE.labels(venue=v) for v in self.venue_names}
+        self._divergence = {
+            v: metrics.POSITION_DIVERGENCE.labels(venue=v) for v in self.venue_names
+        }
         self.call_every(self.interval_s, self._tick)
 
     # ------------------------------------------------------------------ one beat
@@ -98,9 +100,13 @@ class HeartbeatActor(Actor):
         timeout = self.interval_s * _TIMEOUT_FRACTION
         start = time.perf_counter()
         for venue, peer in self.connectors.items():
+
+            def on_venue(reply: Envelope | None, venue: str = venue) -> None:
+                self._on_venue(beat, venue, reply, time.perf_counter() - start)
+
             peer.request(
                 GetPositions(venue=venue),
-                lambda r, v=venue: self._on_venue(beat, v, r, time.perf_counter() - start),
+                on_venue,
                 min(timeout, self.cfg.venue(venue).request_timeout_s),
             )
         self.oms.request(
@@ -194,10 +200,18 @@ class HeartbeatActor(Actor):
             outage_s=round(step.outage_s, 3), detail=detail,
         )  # fmt: skip
         if step.alert:
-            self.log.error("heartbeat_missing", venue=venue, missed=step.missed, outage_s=round(step.outage_s, 3))
+            self.log.error(
+                "heartbeat_missing",
+                venue=venue,
+                missed=step.missed,
+                outage_s=round(step.outage_s, 3),
+            )
         if step.engage:
             tolerance = self.cfg.oms.outage_tolerance_s
-            reason = f"connector_outage: {venue} without a position heartbeat for {step.outage_s:.1f}s (tolerance {tolerance:g}s)"
+            reason = (
+                f"connector_outage: {venue} without a position heartbeat for "
+                f"{step.outage_s:.1f}s (tolerance {tolerance:g}s)"
+            )
             self._engage(f"outage:{venue}", reason)
 
     # ------------------------------------------------------------------ out
@@ -219,7 +233,9 @@ class HeartbeatActor(Actor):
 
     def _snapshot(self, fields: Mapping[str, Any]) -> None:
         data = {**fields, "ts_ns": time.time_ns()}
-        self.oms.request(StreamEvent(event_seq=0, event="position_snapshot", data=data), lambda r: None, 2.0)
+        self.oms.request(
+            StreamEvent(event_seq=0, event="position_snapshot", data=data), lambda r: None, 2.0
+        )
 
     def heartbeat_info(self) -> dict[str, Any]:
         if not hasattr(self, "outage"):

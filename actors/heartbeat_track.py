@@ -19,9 +19,7 @@ from decimal import Decimal
 _ZERO = Decimal(0)
 
 
-def position_diff(
-    venue: Mapping[str, Decimal], oms: Mapping[str, Decimal]
-) -> dict[str, Decimal]:
+def position_diff(venue: Mapping[str, Decimal], oms: Mapping[str, Decimal]) -> dict[str, Decimal]:
     """venue - oms for every symbol either side holds; equal symbols are left out."""
     out = {}
     for symbol in sorted(set(venue) | set(oms)):
@@ -98,9 +96,7 @@ class OutageTracker:
         st = self._state[venue]
         st.missed += 1
         outage_s = now_s - st.last_ok_s
-        engage = (
-            self.engage_on_missing and not st.engaged and outage_s >= self.tolerance_s
-        )
+        engage = self.engage_on_missing and not st.engaged and outage_s >= self.tolerance_s
         st.engaged = st.engaged or engage
         return MissStep(
             venue, st.missed, outage_s, alert=st.missed == self.missing_intervals, engage=engage

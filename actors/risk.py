@@ -121,7 +121,9 @@ class RiskActor(Actor):
         reply(self._evaluate(check))
 
     def _evaluate(self, check: RiskCheck) -> RiskVerdict:
-        verdict = self.gate.check(check, now_ns=time.monotonic_ns(), kill_switch_engaged=self.engaged)
+        verdict = self.gate.check(
+            check, now_ns=time.monotonic_ns(), kill_switch_engaged=self.engaged
+        )
         msg = verdict.to_message(check.client_order_id)
         self.cache.put(check, msg)
         self._checks[str(verdict.code)].inc()
@@ -132,8 +134,12 @@ class RiskActor(Actor):
                 "risk_rejected", client_order_id=check.client_order_id, venue=check.venue,
                 reason_code=str(verdict.code), reason=verdict.reason,
             )  # fmt: skip
-        if verdict.engage:
-            self.call_later(0, lambda: self.engage(verdict.engage_reason, "risk"))
+        if verdict.engage:  # after the reply: engaging writes the state to disk
+
+            def escalate() -> None:
+                self.engage(verdict.engage_reason, "risk")
+
+            self.call_later(0, escalate)
         return msg
 
     def _expire_held(self) -> None:
@@ -175,7 +181,9 @@ class RiskActor(Actor):
         """Engage (idempotent): cancels go out first, then the state is made durable."""
         newly = not self.engaged
         if newly:
-            self.ks = self.ks.model_copy(update={"engaged": True, "reason": reason, "source": source})
+            self.ks = self.ks.model_copy(
+                update={"engaged": True, "reason": reason, "source": source}
+            )
             self._engaged_gauge.set(1)
             self._start_cancel_round("engaged")
         self._triggers[trigger_label(reason, source)].inc()
@@ -211,7 +219,13 @@ class RiskActor(Actor):
         state = killswitch.load(self.ks_path)
         self._adopt(state)
         if starting:
-            self.log.info("kill_switch_loaded", engaged=state.engaged, reason=state.reason, source=state.source, ts_ns=state.ts_ns)
+            self.log.info(
+                "kill_switch_loaded",
+                engaged=state.engaged,
+                reason=state.reason,
+                source=state.source,
+                ts_ns=state.ts_ns,
+            )
         if state.engaged and (starting or not was):
             if not starting:  # engaged by another writer (the supervisor)
                 self._triggers[trigger_label(state.reason, state.source)].inc()
@@ -250,12 +264,20 @@ class RiskActor(Actor):
         reason = str(args.get("reason") or "").strip()
         if action == "engage":
             self.engage(reason or "operator engage (no reason given)", "operator")
-            respond(ControlReply(status="ok", reason="kill-switch engaged", data=self._status_data()))
+            respond(
+                ControlReply(status="ok", reason="kill-switch engaged", data=self._status_data())
+            )
         elif action == "reset":
             respond(self._on_reset(reason, str(args.get("operator") or "operator")))
         elif action == "status":
             self._reload_kill_switch()
-            respond(ControlReply(status="ok", reason="engaged" if self.engaged else "not engaged", data=self._status_data()))
+            respond(
+                ControlReply(
+                    status="ok",
+                    reason="engaged" if self.engaged else "not engaged",
+                    data=self._status_data(),
+                )
+            )
         else:
             respond(ControlReply(status="error", reason=f"unknown kill-switch action {action!r}"))
 
@@ -265,7 +287,11 @@ class RiskActor(Actor):
     def heartbeat_info(self) -> dict[str, Any]:
         if not hasattr(self, "cancels"):
             return {}
-        return {"ready": self.ready, "kill_switch": self.engaged, "cancel_pending": self.cancels.pending}
+        return {
+            "ready": self.ready,
+            "kill_switch": self.engaged,
+            "cancel_pending": self.cancels.pending,
+        }
 
     # ------------------------------------------------------------------ mass cancel
 
@@ -278,13 +304,19 @@ class RiskActor(Actor):
             self._send_cancel(venue)
 
     def _send_cancel(self, venue: str) -> None:
-        if not self.engaged or venue not in self.cancels.pending or self.cancels.venues[venue].in_flight:
+        if (
+            not self.engaged
+            or venue not in self.cancels.pending
+            or self.cancels.venues[venue].in_flight
+        ):
             return
         self.cancels.sent(venue)
         timeout = self.cfg.venue(venue).request_timeout_s + _CANCEL_TIMEOUT_MARGIN_S
-        self.connectors[venue].request(
-            MassCancel(reason=self.ks.reason), lambda r, v=venue: self._on_cancel_reply(v, r), timeout
-        )
+
+        def on_reply(reply: Envelope | None) -> None:
+            self._on_cancel_reply(venue, reply)
+
+        self.connectors[venue].request(MassCancel(reason=self.ks.reason), on_reply, timeout)
 
     def _on_cancel_reply(self, venue: str, reply: Envelope | None) -> None:
         body = reply.body if reply is not None else None
@@ -296,7 +328,9 @@ class RiskActor(Actor):
             outcome = CancelOutcome.REFUSED
             detail = body.detail if isinstance(body, MassCancelDone) else _describe(body)
         action = self.cancels.on_outcome(venue, outcome, time.monotonic())
-        self.log.info("kill_switch_cancel", venue=venue, outcome=str(outcome), detail=detail, next=str(action))
+        self.log.info(
+            "kill_switch_cancel", venue=venue, outcome=str(outcome), detail=detail, next=str(action)
+        )
         if action is CancelAction.RESEND:
             self._send_cancel(venue)
         elif action is CancelAction.RETRY:
@@ -306,11 +340,15 @@ class RiskActor(Actor):
             self._send_cancel(venue)  # queued for the new incarnation
         elif self.cancels.complete:
             elapsed = round(time.monotonic() - self._round_started, 4)
-            self.log.warning("kill_switch_cancel_done", venues=self.cancels.progress(), elapsed_s=elapsed)
+            self.log.warning(
+                "kill_switch_cancel_done", venues=self.cancels.progress(), elapsed_s=elapsed
+            )
 
     def _restart_connector(self, venue: str) -> None:
         actor = f"connector.{venue}"
-        self.log.error("connector_restart_requested", venue=venue, child=actor, why="mass cancel unanswered")
+        self.log.error(
+            "connector_restart_requested", venue=venue, child=actor, why="mass cancel unanswered"
+        )
 
         def done(reply: Envelope | None) -> None:
             body = reply.body if reply is not None else None
@@ -327,6 +365,7 @@ class RiskActor(Actor):
                 self.log.warning("stream_event_lost", stream_event=event)
 
         self.oms.request(StreamEvent(event_seq=0, event=event, data=data), done, _PUBLISH_TIMEOUT_S)
+
 
 def _reference_prices(cfg: Any) -> dict[str, Decimal]:
     prices: dict[str, Decimal] = {}

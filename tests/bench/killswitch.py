@@ -38,7 +38,6 @@ from protocol.messages import (
     ControlReply,
     ControlRequest,
     KillSwitchCommand,
-    KillSwitchState,
     MassCancel,
     Ready,
 )
@@ -127,7 +126,9 @@ class _Isolated:
             self.poll()
 
     def engage(self, reason: str) -> tuple[float, float]:
-        env = self.cmd_sender.envelope(KillSwitchCommand(action="engage", reason=reason, source="bench"))
+        env = self.cmd_sender.envelope(
+            KillSwitchCommand(action="engage", reason=reason, source="bench")
+        )
         start = time.perf_counter()
         self.cmd.send_multipart(encode(env))
         self.wait("mass cancels", lambda: len(self.cancels.get(reason, {})) == len(VENUES))
@@ -217,7 +218,11 @@ def run() -> dict[str, Any]:
         "system": full,
         "target_p99_ms": TARGET_P99_MS,
         "meets_target": p99 <= TARGET_P99_MS,
-        "host": {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()},
+        "host": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+        },
         "ts": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 
@@ -235,8 +240,14 @@ def summary(r: dict[str, Any]) -> list[str]:
         line("engage -> MassCancel at every connector", iso["engage_to_mass_cancel_all_ms"]),
         line("engage -> durable engage reply", iso["engage_to_durable_reply_ms"]),
         "whole system (FIX connectors, simulated venues, resting orders):",
-        line("operator engage -> every venue confirmed", full["control_engage_to_all_venues_confirmed_ms"]),
-        line("risk round: first sent -> last confirmed", full["risk_round_first_sent_to_last_confirmed_ms"]),
+        line(
+            "operator engage -> every venue confirmed",
+            full["control_engage_to_all_venues_confirmed_ms"],
+        ),
+        line(
+            "risk round: first sent -> last confirmed",
+            full["risk_round_first_sent_to_last_confirmed_ms"],
+        ),
         line("operator engage -> control reply", full["control_engage_reply_ms"]),
         f"target p99 <= {r['target_p99_ms']} ms (engage -> MassCancel at every connector): "
         f"{'met' if r['meets_target'] else 'NOT met'}",

@@ -41,7 +41,11 @@ class RiskStub:
 def h() -> Iterator[Harness]:
     harness = Harness(
         overrides={
-            "heartbeat": {"interval_s": INTERVAL_S, "divergence_beats": BEATS, "missing_intervals": 2},
+            "heartbeat": {
+                "interval_s": INTERVAL_S,
+                "divergence_beats": BEATS,
+                "missing_intervals": 2,
+            },
             "oms": {"outage_tolerance_s": OUTAGE_S},
         }
     )
@@ -123,7 +127,9 @@ def test_short_gap_does_not_halt_trading(h: Harness) -> None:
     h.connectors["simA"].mode = "done"
     h.pump(lambda: actor.outage.missed_count("simA") == 0, what="recovered")
     assert risk.commands == []
-    assert (sample("tradepulse_last_heartbeat_timestamp_seconds", venue="simA") or 0) > (frozen or 0)
+    assert (sample("tradepulse_last_heartbeat_timestamp_seconds", venue="simA") or 0) > (
+        frozen or 0
+    )
 
 
 def test_outage_beyond_the_tolerance_engages_the_kill_switch(h: Harness) -> None:

@@ -19,8 +19,8 @@ from tests.risk_actor.system import (
     sim_fault,
     submit_when_open,
     subscribe_connected,
-    venue_order,
     venue_position,
+    venue_status,
 )
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,11 @@ def overrides(*, outage_s: float = 30.0, **venue: Any) -> dict[str, Any]:
         "heartbeat": {"interval_s": INTERVAL_S, "divergence_beats": BEATS, "missing_intervals": 2},
         "oms": {"outage_tolerance_s": outage_s},
         "venues": [
-            {"name": v, "target_comp_id": v.upper(), "sim": {"reference_prices": {"AAPL": "100.00"}}}
+            {
+                "name": v,
+                "target_comp_id": v.upper(),
+                "sim": {"reference_prices": {"AAPL": "100.00"}},
+            }
             | venue
             for v in ("simA", "simB")
         ],
@@ -65,9 +69,12 @@ def test_heartbeat_compares_both_views_and_publishes_them(
         sut.wait_event("heartbeat", since=since, venue="simB")
         subscribe_connected(sut, c)
         snap = next(
-            ev for ev in c.events(timeout_s=5.0)
-            if isinstance(ev, StreamEvent) and ev.event == "position_snapshot" and ev.data["venue"] == "simA"
-        )  # fmt: skip
+            ev
+            for ev in c.events(timeout_s=5.0)
+            if isinstance(ev, StreamEvent)
+            and ev.event == "position_snapshot"
+            and ev.data["venue"] == "simA"
+        )
         assert snap.data["venue_positions"] == {"AAPL": "10"} and snap.data["source"] == "heartbeat"
     assert sut.metric("tradepulse_open_positions", venue="simA", symbol="AAPL") == 10
     now = time.time()
@@ -89,7 +96,7 @@ def test_fill_the_venue_never_reports_engages_the_switch_within_n_beats(
         order = submit_when_open(c, "simA", "BUY", "10", price="101.00")
         eventually(lambda: venue_position(sut, "simA") == 10, 10.0)
         filled_at = time.monotonic()
-        assert (venue_order(sut, "simA", order.cl_ord_id) or {}).get("status") == "FILLED"
+        assert venue_status(sut, "simA", order.cl_ord_id) == "FILLED"
         assert c.get_order(order.client_order_id).status is not OrderStatus.FILLED
         ks = eventually(lambda: kill_switch(sut) if kill_switch(sut)["engaged"] else None, 10.0)
     elapsed = time.monotonic() - filled_at
@@ -109,7 +116,9 @@ def test_short_reconnect_alerts_but_does_not_halt_trading(
     alert (`heartbeat_missing`) is logged, but the outage stays under the tolerance, so the
     kill-switch stays off and the beats resume."""
     sut = start_system(
-        overrides=overrides(outage_s=5.0, reconnect={"initial_s": 0.05, "max_s": 0.2, "jitter": 0.0})
+        overrides=overrides(
+            outage_s=5.0, reconnect={"initial_s": 0.05, "max_s": 0.2, "jitter": 0.0}
+        )
     )
     sut.wait_event("heartbeat", venue="simA")
     since = sut.mark()
@@ -130,7 +139,9 @@ def test_outage_beyond_the_tolerance_engages_the_switch(
     kill-switch (`connector_outage`) from the heartbeat."""
     outage_s = 1.0
     sut = start_system(
-        overrides=overrides(outage_s=outage_s, reconnect={"initial_s": 0.05, "max_s": 0.2, "jitter": 0.0})
+        overrides=overrides(
+            outage_s=outage_s, reconnect={"initial_s": 0.05, "max_s": 0.2, "jitter": 0.0}
+        )
     )
     sut.wait_event("heartbeat", venue="simB")
     sim_fault(sut, "simB", "refuse_logons_s", "60")

@@ -30,6 +30,7 @@ from tests.risk_actor.system import (
     subscribe_connected,
     venue_order,
     venue_orders,
+    venue_status,
 )
 
 pytestmark = pytest.mark.integration
@@ -43,7 +44,9 @@ def holds_for(predicate: Callable[[], bool], duration_s: float) -> None:
         time.sleep(0.02)
 
 
-def stream_events(c: ExecutionClient, names: set[str], timeout_s: float = 10.0) -> dict[str, StreamEvent]:
+def stream_events(
+    c: ExecutionClient, names: set[str], timeout_s: float = 10.0
+) -> dict[str, StreamEvent]:
     """The first stream event of each name in `names` (the client must have subscribed
     before they were published)."""
     found: dict[str, StreamEvent] = {}
@@ -80,7 +83,9 @@ def test_no_order_reaches_the_venue_while_risk_is_down(
         def submit() -> None:
             with client(sut) as c2:
                 try:
-                    result["order"] = c2.submit("simA", "AAPL", "BUY", "5", "LIMIT", price="96.00", timeout_s=30)
+                    result["order"] = c2.submit(
+                        "simA", "AAPL", "BUY", "5", "LIMIT", price="96.00", timeout_s=30
+                    )
                 except Exception as exc:  # noqa: BLE001 - reported by the assertion below
                     result["error"] = exc
 
@@ -88,7 +93,9 @@ def test_no_order_reaches_the_venue_while_risk_is_down(
         worker.start()
         try:
             eventually(
-                lambda: [o for o in c.list_orders(open_only=True) if o.status is OrderStatus.PENDING_RISK],
+                lambda: [
+                    o for o in c.list_orders(open_only=True) if o.status is OrderStatus.PENDING_RISK
+                ],
                 10.0,
             )
             holds_for(lambda: len(venue_orders(sut, "simA")) == base, 1.0)
@@ -118,7 +125,16 @@ def test_risk_down_past_the_oms_deadline_rejects_the_order(
         os.kill(risk_pid, signal.SIGSTOP)
         try:
             with pytest.raises(RiskRejected) as info:
-                c.submit("simA", "AAPL", "BUY", "5", "LIMIT", price="96.00", client_order_id="down-1", timeout_s=10)
+                c.submit(
+                    "simA",
+                    "AAPL",
+                    "BUY",
+                    "5",
+                    "LIMIT",
+                    price="96.00",
+                    client_order_id="down-1",
+                    timeout_s=10,
+                )
             assert "fail closed" in str(info.value)
         finally:
             since = sut.mark()
@@ -172,19 +188,20 @@ def test_engagement_cancels_the_open_orders_at_every_venue(
         a = submit_when_open(c, "simA", "BUY", price="95.00")
         b = submit_when_open(c, "simB", "SELL", price="105.00")
         for venue, order in (("simA", a), ("simB", b)):
-            eventually(lambda v=venue, o=order: (venue_order(sut, v, o.cl_ord_id) or {}).get("status") == "ACCEPTED", 10.0)
+            eventually(lambda: venue_status(sut, venue, order.cl_ord_id) == "ACCEPTED", 10.0)  # noqa: B023
         subscribe_connected(sut, c)
         since = sut.mark()
         done = sut.cli("kill-switch", "engage", "--reason", "cancel everything")
         assert done.returncode == 0, done.stdout + done.stderr
         for venue, order in (("simA", a), ("simB", b)):
-            eventually(lambda v=venue, o=order: venue_order(sut, v, o.cl_ord_id)["status"] == "CANCELLED", 10.0)
+            eventually(lambda: venue_status(sut, venue, order.cl_ord_id) == "CANCELLED", 10.0)  # noqa: B023
         sut.wait_event("kill_switch_cancel_done", since=since, timeout_s=10.0)
         events = stream_events(c, {"kill_switch"})
         assert events["kill_switch"].data["reason"] == "cancel everything"
         assert events["kill_switch"].data["source"] == "risk"  # the OMS adds who published it
         for order in (a, b):
-            eventually(lambda o=order: c.get_order(o.client_order_id).status is OrderStatus.CANCELLED, 10.0)
+            coid = order.client_order_id
+            eventually(lambda: c.get_order(coid).status is OrderStatus.CANCELLED, 10.0)  # noqa: B023
     assert sut.metric("tradepulse_kill_switch_engaged") == 1
     assert sut.metric("tradepulse_kill_switch_triggers_total", reason="operator") == 1
 
@@ -223,18 +240,20 @@ def test_connector_that_does_not_answer_is_restarted_and_the_cancel_retried(
     sut = start_system(overrides={"supervisor": {"hang_missed_intervals": 100}, "venues": venues})
     with client(sut) as c:
         order = submit_when_open(c, "simA", "BUY", price="95.00")
-    eventually(lambda: (venue_order(sut, "simA", order.cl_ord_id) or {}).get("status") == "ACCEPTED", 10.0)
+    eventually(lambda: venue_status(sut, "simA", order.cl_ord_id) == "ACCEPTED", 10.0)
     frozen = sut.pid_of("connector.simA")
     since = sut.mark()
     os.kill(frozen, signal.SIGSTOP)
     try:
         assert sut.cli("kill-switch", "engage", "--reason", "frozen connector").returncode == 0
-        sut.wait_event("connector_restart_requested", since=since, child="connector.simA", timeout_s=10.0)
+        sut.wait_event(
+            "connector_restart_requested", since=since, child="connector.simA", timeout_s=10.0
+        )
         sut.wait_event("actor_ready", since=since, child="connector.simA", timeout_s=15.0)
     finally:
         if process_alive(frozen):
             os.kill(frozen, signal.SIGKILL)
-    eventually(lambda: venue_order(sut, "simA", order.cl_ord_id)["status"] == "CANCELLED", 15.0)
+    eventually(lambda: venue_status(sut, "simA", order.cl_ord_id) == "CANCELLED", 15.0)
     done = sut.wait_event("kill_switch_cancel_done", since=since, timeout_s=15.0)
     assert done["venues"]["simA"]["restarts"] == 1 and done["venues"]["simA"]["done"]
 

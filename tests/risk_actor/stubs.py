@@ -48,7 +48,9 @@ class Stub:
     """A ROUTER standing in for an actor: records every request, answers with `handler`
     (None: no answer, as a hung or dead peer)."""
 
-    def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], name: str, endpoint: str, handler: Handler) -> None:
+    def __init__(
+        self, ctx: zmq.Context[zmq.Socket[bytes]], name: str, endpoint: str, handler: Handler
+    ) -> None:
         self.name = name
         self.sock = bind_router(ctx, endpoint)
         self.handler = handler
@@ -168,7 +170,9 @@ class Harness:
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.oms = StubOms(self.ctx, self.cfg)
         self.connectors = {v: StubConnector(self.ctx, self.cfg, v) for v in venues}
-        self.control = Stub(self.ctx, "supervisor-control", self.cfg.control_endpoint, self._control)
+        self.control = Stub(
+            self.ctx, "supervisor-control", self.cfg.control_endpoint, self._control
+        )
         self.restart_requests: list[str] = []
         self.actor: Actor | None = None
         self.clients: list[Client] = []  # kept alive (and closed) with the harness
@@ -199,7 +203,12 @@ class Harness:
         return stub
 
     def stubs(self) -> list[Stub]:
-        return [self.oms.stub, self.control, *(c.stub for c in self.connectors.values()), *self._extra]
+        return [
+            self.oms.stub,
+            self.control,
+            *(c.stub for c in self.connectors.values()),
+            *self._extra,
+        ]
 
     def turn(self) -> None:
         assert self.actor is not None
@@ -268,4 +277,5 @@ class Client:
         """Send and pump until the reply's body arrives."""
         msg_id = self.send(body)
         env = self.harness.pump(lambda: self.reply_to(msg_id), timeout_s, f"reply to {body.type}")
+        assert env is not None
         return env.body

@@ -63,6 +63,12 @@ def venue_order(sut: SystemUnderTest, venue: str, cl_ord_id: str) -> dict[str, A
     return None
 
 
+def venue_status(sut: SystemUnderTest, venue: str, cl_ord_id: str) -> str | None:
+    """The venue's status of the order (None: the venue never saw it)."""
+    order = venue_order(sut, venue, cl_ord_id)
+    return None if order is None else str(order["status"])
+
+
 def venue_position(sut: SystemUnderTest, venue: str, symbol: str = "AAPL") -> Decimal:
     positions = inspect(venue_state_dir(sut.state_dir, venue))["positions"]
     row = positions.get(symbol)
@@ -93,7 +99,9 @@ def subscribe_connected(sut: SystemUnderTest, c: ExecutionClient, timeout_s: flo
     try:
         sock.connect(sut.cfg.endpoint("oms"))
         while time.monotonic() < deadline:
-            sock.send_multipart(encode(sender.envelope(StreamEvent(event_seq=0, event="test_probe"))))
+            sock.send_multipart(
+                encode(sender.envelope(StreamEvent(event_seq=0, event="test_probe")))
+            )
             for ev in c.events(timeout_s=0.05):
                 if isinstance(ev, StreamEvent) and ev.event == "test_probe":
                     return

@@ -11,9 +11,8 @@ from decimal import Decimal
 import pytest
 from prometheus_client import REGISTRY
 
-from actors import killswitch
+from actors import killswitch, risk_sync
 from actors import risk as risk_mod
-from actors import risk_sync
 from actors.risk import RiskActor
 from protocol.messages import (
     ControlReply,
@@ -132,7 +131,7 @@ def test_held_check_is_answered_once_the_oms_answers(h: Harness) -> None:
     assert client.reply_to(msg_id) is None
     h.oms.answering = True
     env = h.pump(lambda: client.reply_to(msg_id), what="verdict")
-    assert isinstance(env.body, RiskVerdict) and env.body.approved
+    assert env is not None and isinstance(env.body, RiskVerdict) and env.body.approved
     assert actor.ready  # type: ignore[attr-defined]
 
 
@@ -161,7 +160,9 @@ def test_exposure_follows_the_oms_order_events(h: Harness) -> None:
     """Fills published by the OMS move the position the limits are checked against."""
     start(h)
     client = Client(h, "risk")
-    h.oms.publish(OrderEvent(event_seq=0, order=order("x", OrderStatus.PARTIALLY_FILLED, "95", "85")))
+    h.oms.publish(
+        OrderEvent(event_seq=0, order=order("x", OrderStatus.PARTIALLY_FILLED, "95", "85"))
+    )
     h.pump_for(0.05)
     v = verdict(client, check("c1", "6", side=Side.BUY))
     assert not v.approved and v.reason_code == "max_position"  # 85 filled + 10 open + 6
@@ -197,7 +198,10 @@ def test_event_already_in_the_snapshot_is_not_counted_twice(h: Harness) -> None:
 def test_gap_in_the_event_stream_rebuilds_from_the_oms(h: Harness) -> None:
     """A missing event_seq (events lost) or a new OMS incarnation makes risk rebuild."""
     start(h)
-    lists = lambda: len(h.oms.stub.bodies(ListOrders))  # noqa: E731
+
+    def lists() -> int:
+        return len(h.oms.stub.bodies(ListOrders))
+
     before = lists()
     h.oms.publish(OrderEvent(event_seq=0, order=order("a", OrderStatus.ACCEPTED, "1")))
     h.oms.publish(OrderEvent(event_seq=0, order=order("b", OrderStatus.ACCEPTED, "1")), seq=5)
@@ -238,7 +242,9 @@ def test_engage_request_persists_cancels_counts_and_publishes(h: Harness) -> Non
     on_disk = killswitch.load(killswitch.kill_switch_path(h.cfg.state_path))
     assert on_disk.engaged and on_disk.reason == reason and on_disk.source == "heartbeat"
     assert sample("tradepulse_kill_switch_engaged") == 1
-    assert sample("tradepulse_kill_switch_triggers_total", reason="position_divergence") == before + 1
+    assert (
+        sample("tradepulse_kill_switch_triggers_total", reason="position_divergence") == before + 1
+    )
     h.pump(lambda: actor.cancels.complete, what="every venue confirmed")
     assert all(len(c.mass_cancels) == 1 for c in h.connectors.values())
     events = h.pump(lambda: h.oms.stream_events("kill_switch"), what="kill_switch event")
@@ -286,7 +292,9 @@ def test_reset_is_refused_on_the_actor_socket(h: Harness) -> None:
     answer = client.request(KillSwitchCommand(action="reset", reason="because", source="oms"))
     assert isinstance(answer, RequestRejected)
     status = client.request(KillSwitchCommand(action="status"))
-    assert isinstance(status, KillSwitchState) and status.engaged and status.reason == "unmatched_fill"
+    assert (
+        isinstance(status, KillSwitchState) and status.engaged and status.reason == "unmatched_fill"
+    )
 
 
 def test_operator_status_shows_state_reason_source_and_time(h: Harness) -> None:
