@@ -379,7 +379,7 @@ class OmsActor(Actor):
             action = args.get("action", "status")
             if action in ("pause", "resume"):
                 self.intake_paused = action == "pause"
-                self.log.warning("intake_" + ("paused" if self.intake_paused else "resumed"))
+                self.log.warning("intake_paused" if self.intake_paused else "intake_resumed")
             respond(ControlReply(status="ok", reason=f"intake {self._intake_state()}", data=self.heartbeat_info()))
         elif command == "reconcile":
             link = self.venues.get(str(args.get("venue")))
