@@ -355,7 +355,9 @@ class RiskActor(Actor):
             ok = isinstance(body, ControlReply) and body.status == "ok"
             self.log.info("connector_restart_answer", child=actor, ok=ok, detail=_describe(body))
 
-        self.control.request(ControlRequest(command="restart", args={"actor": actor}), done, 5.0)
+        # `force`: it is unresponsive, a polite stop is pointless (the supervisor may honour it)
+        args = {"actor": actor, "force": True, "reason": "mass cancel unanswered"}
+        self.control.request(ControlRequest(command="restart", args=args), done, 5.0)
 
     def _publish_event(self, event: str, data: dict[str, Any], attempt: int = 1) -> None:
         def done(reply: Envelope | None) -> None:
