@@ -303,6 +303,11 @@ class OmsActor(Actor):
         if order is None:
             reply.reject(ErrorCode.UNKNOWN_ORDER, f"no order {coid!r}")
             return
+        if order.status is OrderStatus.CANCELLED and replace is None:
+            # idempotent: a client retrying a cancel whose ack was lost (e.g. with a killed
+            # OMS) after the venue already cancelled it gets the order, not an error
+            self.after_commit(lambda: reply(OrderAck(order=order.view(), duplicate=True)))
+            return
         if order.status in TERMINAL_STATUSES:
             reply.reject(ErrorCode.INVALID_STATE, f"{coid} is already {order.status.value}")
             return
