@@ -1,0 +1,160 @@
+"""Client retries and plain kill -9 of the OMS under a stream of orders.
+
+A retry with the same client order id never makes a second order, whether the first
+attempt was answered or died with the OMS. Several clients stream resting, crossing and
+market orders and cancels while the OMS is killed -9 at random moments (seeded): every
+acknowledged order survives, none reaches the venue twice, and the OMS ends equal to the
+venue's inspection, each execution journalled once."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pytest
+
+from protocol.client import ClientError, ExecutionClient, InvalidOrder, NotReady
+from protocol.messages import OrderStatus
+from tests.helpers import SystemUnderTest, eventually
+from tests.integration.oms_support import (
+    check_journal_fills,
+    client,
+    overrides,
+    settle,
+    start,
+    submit,
+    systems,
+)
+
+pytestmark = pytest.mark.integration
+D = Decimal
+SEED = 4242
+CLIENTS = 3
+ORDERS_PER_CLIENT = 50
+KILLS = 5
+
+
+def test_the_same_order_submitted_twice_is_one_order() -> None:
+    """A second submit with the same client order id and the same fields returns the first
+    order (the market buy is at the venue once, the position counts it once); the same id
+    with different fields is refused as InvalidOrder(client_order_id). A cancel sent again
+    after the order is CANCELLED (a retry whose ack was lost) returns the order, no error."""
+    with systems() as started:
+        sut = start(started, overrides=overrides())
+        with client(sut) as c:
+            first = submit(c, "twice-1", price="95.00")
+            again = submit(c, "twice-1", price="95.00")
+            assert again.cl_ord_id == first.cl_ord_id
+            mkt = submit(c, "twice-mkt", qty="50", price=None)
+            c.wait_for_status("twice-mkt", {OrderStatus.FILLED})
+            assert submit(c, "twice-mkt", qty="50", price=None).cl_ord_id == mkt.cl_ord_id
+            with pytest.raises(InvalidOrder) as info:
+                c.submit("simA", "AAPL", "BUY", "11", "LIMIT", price="95.00",
+                         client_order_id="twice-1")  # fmt: skip
+            assert info.value.field == "client_order_id"
+            c.wait_for_status("twice-1", {OrderStatus.ACCEPTED})
+            c.cancel("twice-1")
+            c.wait_for_status("twice-1", {OrderStatus.CANCELLED})
+            assert c.cancel("twice-1").status is OrderStatus.CANCELLED
+            final = settle(c, sut, ["twice-1", "twice-mkt"])
+        assert len(final.venue["orders"]) == 2 and final.venue["rejects"] == []
+        assert final.oms_positions == {"AAPL": D(50)}
+
+
+@dataclass
+class _Stream:
+    """One client thread's orders: deterministic ids and kinds from the seed."""
+
+    sut: SystemUnderTest
+    n: int
+    rng: random.Random
+    acked: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        with client(self.sut, timeout_s=30.0) as c:
+            resting: list[str] = []
+            for i in range(ORDERS_PER_CLIENT):
+                if self.stop.is_set():
+                    return
+                coid = f"s{self.n}-{i:03d}"
+                kind = self.rng.choice(["rest", "rest", "ioc_buy", "ioc_sell", "market", "cancel"])
+                try:
+                    if kind == "cancel" and resting:
+                        self._cancel(c, resting.pop(0))
+                        continue
+                    self._submit(c, coid, kind if kind != "cancel" else "rest")
+                    self.acked.append(coid)
+                    if kind in ("rest", "cancel"):
+                        resting.append(coid)
+                except (ClientError, InvalidOrder) as exc:  # reported by the test
+                    self.errors.append(f"{coid} {kind}: {exc!r}")
+
+    def _submit(self, c: ExecutionClient, coid: str, kind: str) -> None:
+        if kind == "rest":
+            submit(c, coid, "BUY", "10", f"{self.rng.randint(95, 99)}.00")
+        elif kind == "ioc_buy":
+            submit(c, coid, "BUY", "20", "100.05", tif="IOC")
+        elif kind == "ioc_sell":
+            submit(c, coid, "SELL", "20", "99.95", tif="IOC")
+        else:
+            submit(c, coid, "BUY", "30", None)
+
+    def _cancel(self, c: ExecutionClient, coid: str) -> None:
+        """Cancel once the order is live at the venue (retried until acknowledged)."""
+        c.wait_for_status(coid, {OrderStatus.ACCEPTED}, timeout_s=30.0)
+
+        def attempt() -> bool:
+            try:
+                c.cancel(coid)
+                return True
+            except NotReady:
+                return False
+
+        eventually(attempt, 30.0, interval_s=0.05)
+        self.cancelled.append(coid)
+
+
+def test_kill9_of_the_oms_at_random_moments_under_a_stream_of_orders() -> None:
+    """Three clients stream 150 orders (resting limits, IOC crosses both ways, market buys,
+    cancels); the OMS is killed -9 five times, each after a random number of acks. Every
+    acknowledged order is at the OMS and at the venue once, the OMS equals the venue
+    (status, cum qty, avg px, positions), the cancelled orders are CANCELLED, and every
+    execution is journalled once."""
+    rng = random.Random(SEED)
+    kill_at = sorted(rng.sample(range(5, 100), KILLS))
+    with systems() as started:
+        sut = start(started, overrides=overrides(oms={"request_timeout_s": 5.0}))
+        streams = [_Stream(sut, n, random.Random(SEED + n)) for n in range(CLIENTS)]
+        threads = [threading.Thread(target=s.run) for s in streams]
+        for t in threads:
+            t.start()
+        try:
+            for threshold in kill_at:
+                eventually(lambda th=threshold: sum(len(s.acked) for s in streams) >= th, 60.0)
+                since = sut.mark()
+                os.kill(sut.pid_of("oms"), signal.SIGKILL)
+                sut.wait_event("actor_ready", 15.0, since=since, child="oms")
+            for t in threads:
+                t.join(90.0)
+        finally:
+            for s in streams:
+                s.stop.set()
+            for t in threads:
+                t.join(30.0)
+        assert [e for s in streams for e in s.errors] == []
+        acked = [coid for s in streams for coid in s.acked]
+        assert len(acked) + sum(len(s.cancelled) for s in streams) == CLIENTS * ORDERS_PER_CLIENT
+        with client(sut) as c:
+            final = settle(c, sut, acked, timeout_s=60.0)
+        assert len(sut.events("actor_exited", child="oms")) == KILLS
+        for coid in (x for s in streams for x in s.cancelled):
+            assert final.oms[coid].status is OrderStatus.CANCELLED
+        assert len(final.venue["orders"]) == len(acked)
+        check_journal_fills(sut, final.oms)
