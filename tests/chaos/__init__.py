@@ -1,13 +1,15 @@
 """Chaos harness: run the real system under client load, inject faults, check invariants.
 
     python -m tests.chaos --duration-s 600 --seed 7          # `make chaos`
-    python -m tests.chaos --duration-s 40 --fault-interval-s 3 --clients 2 --rate 10
+    python -m tests.chaos --duration-s 40 --fault-interval-s 3 --clients 2 --rate 16
 
 Pieces (each a small module):
 - `history`  the clients' record of every invocation and its outcome (JSONL per client)
 - `load`     one client process: submit / cancel / replace at a rate, recording history
 - `nemesis`  the seeded fault schedule and the thread that injects it
+- `venuectl` venue faults and direct actor requests (sim control, risk positions)
 - `system`   the system under test (supervisor restarts, log capture, venue inspection)
+- `settle`   after the load: recover, cancel what is open, converge, collect, shut down
 - `checker`  pure invariant checks over history, OMS state and venue state
 - `report`   the JSON report and readable summary; `plot` the PNG timeline
 - `harness`  wires them together: start, load + nemesis, settle, collect, check, report

@@ -37,8 +37,8 @@ SYMBOLS = {"AAPL": "100.00", "MSFT": "200.00"}
 class ChaosOptions:
     seed: int = 1
     duration_s: float = 600.0
-    clients: int = 6
-    rate_per_s: float = 150.0  # operations per second over all clients
+    clients: int = 8
+    rate_per_s: float = 200.0  # operations per second over all clients (~half are submits)
     fault_interval_s: float = 2.0
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     kill_switch_at_s: float | None = None  # the nemesis engages the kill-switch then
@@ -145,10 +145,13 @@ def _stop_clients(procs: list[subprocess.Popen[bytes]], deadline_s: float) -> li
 def unexpected_exits(lines: list[dict[str, Any]], faults: list[FaultRecord]) -> list[str]:
     """Actor exits the supervisor logged for a pid the nemesis never signalled: crashes."""
     targeted = {f.detail.get("pid") for f in faults if f.detail.get("pid")}
+    hung = {e.get("pid"): e for e in lines if e.get("event") == "actor_hung"}
     out = []
     for e in lines:
         if e.get("event") == "actor_exited" and e.get("pid") not in targeted:
             how = f"signal {e['signal']}" if "signal" in e else f"exit_code {e.get('exit_code')}"
+            if e.get("pid") in hung:
+                how += f", killed as hung: no heartbeat for {hung[e['pid']].get('heartbeat_age_s')} s"
             out.append(f"{e.get('child')} pid {e.get('pid')} exited ({how}) at {e.get('ts')}")
     return out
 

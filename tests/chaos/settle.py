@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psutil
 
-from protocol.client import ExecutionClient
+from protocol.client import ExecutionClient, Timeout
 from protocol.exceptions import TradePulseError
 from tests.chaos.checker import CheckResult, Observations, check
 from tests.chaos.history import history_files, read_history
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 CONVERGENCE = ("oms_equals_venue", "fills_applied_exactly_once", "positions_equal",
                "final_state_or_honest_unknown", "acked_order_at_venue_exactly_once")
+T = TypeVar("T")
 _PENDING = {"PENDING_RISK", "PENDING_SUBMIT", "PENDING_CANCEL", "PENDING_REPLACE"}
 
 
@@ -57,9 +59,22 @@ def _wait_no_pending(client: ExecutionClient, deadline: float) -> None:
         time.sleep(0.5)
 
 
+def _patiently(call: Callable[[], list[T]], attempts: int = 3) -> list[T]:
+    """A read that may outlive an OMS incarnation: ask again after a Timeout."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except Timeout:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
 def collect(system: ChaosSystem, client: ExecutionClient, *, journal: bool) -> dict[str, Any]:
-    orders = [o.model_dump(mode="json") for o in client.list_orders()]
-    positions = [p.model_dump(mode="json") for p in client.positions()]
+    # one venue at a time: each answer holds every order the OMS ever had at that venue
+    orders = [o.model_dump(mode="json") for v in system.venues
+              for o in _patiently(lambda v=v: client.list_orders(v))]
+    positions = [p.model_dump(mode="json") for p in _patiently(client.positions)]
     venues = {v: system.inspect_venue(v) for v in system.venues}
     st = system.try_status(timeout_s=5.0)
     healthy = st is not None and system.healthy(st)
@@ -96,7 +111,8 @@ def settle_and_collect(
     system.wait_healthy(opts.recovery_timeout_s)
     notes.append(f"healthy {time.monotonic() - t0:.1f} s after the load stopped")
     history = read_history(history_files(Path(system.log_path).parent / "history"))
-    client = ExecutionClient(system.cfg, name="chaos-settle", retry_interval_s=0.5, timeout_s=15.0)
+    # one send per request (no resend while the OMS builds a large answer), a long deadline
+    client = ExecutionClient(system.cfg, name="chaos-settle", retry_interval_s=30.0, timeout_s=30.0)
     try:
         deadline = time.monotonic() + opts.settle_timeout_s
         if opts.sweep:

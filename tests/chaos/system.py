@@ -47,7 +47,7 @@ class ChaosSystem(SystemUnderTest):
         self._log: IO[str] = log_path.open("a", encoding="utf-8")
         self._log_lock = threading.Lock()
         self.level_counts: Counter[tuple[str, str, str]] = Counter()  # (level, actor, event)
-        self.protocol_error_lines = 0
+        self.protocol_error_lines = 0  # `bad_message` events and lines naming ProtocolError
         self.supervisor_pids: list[int] = []
         self.venues = [v.name for v in self.cfg.venues]
         self.leftovers: list[int] = []  # old actors still alive 10 s after a supervisor kill
@@ -69,8 +69,8 @@ class ChaosSystem(SystemUnderTest):
         event, level = str(obj.get("event", "")), str(obj.get("level", ""))
         if level in ("warning", "error", "critical") or event in KEPT_EVENTS:
             self.level_counts[(level, str(obj.get("actor", "")), event)] += 1
-        if "ProtocolError" in line:
-            self.protocol_error_lines += 1
+        if event == "bad_message" or "ProtocolError" in line:
+            self.protocol_error_lines += 1  # a frame some actor could not decode
         if event in KEPT_EVENTS:
             obj["_ts_ns"] = time.time_ns()
             with self._cond:
