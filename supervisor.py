@@ -2,7 +2,7 @@
 
     tradepulse run --config FILE [--cold] [--state-dir D] [--runtime-dir D] [--metrics-port P]
     tradepulse status --config FILE [--json]
-    tradepulse restart ACTOR --config FILE
+    tradepulse restart ACTOR [--force] --config FILE
     tradepulse shutdown --config FILE
     tradepulse kill-switch engage|reset|status --reason "..." --config FILE
     tradepulse intake pause|resume|status --config FILE
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_config_flags(sub.add_parser(name, help=helptext))
     restart = sub.add_parser("restart", help="restart one actor")
     restart.add_argument("actor")
+    restart.add_argument("--force", action="store_true", help="SIGKILL now (unresponsive actor)")
     _add_config_flags(restart)
     ks = sub.add_parser("kill-switch", help="engage, reset or show the kill-switch")
     ks.add_argument("action", choices=["engage", "reset", "status"])
@@ -76,7 +77,7 @@ def _load(ns: argparse.Namespace) -> SystemConfig:
 
 def _control_args(ns: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     if ns.cmd == "restart":
-        return "restart", {"actor": ns.actor}
+        return "restart", {"actor": ns.actor, "force": ns.force}
     if ns.cmd == "kill-switch":
         return "kill-switch", {"action": ns.action, "reason": ns.reason}
     if ns.cmd == "intake":

@@ -75,12 +75,35 @@ class ControlPlane:
             sup.request_shutdown()
             return ControlReply(status="ok", reason="shutting down")
         if cmd == "restart":
-            return self._restart(str(req.args.get("actor")))
+            return self._restart(str(req.args.get("actor")), force=bool(req.args.get("force")))
+        if cmd == "kill-switch" and not self._running("risk"):
+            return self._kill_switch_without_risk(req.args)
         if cmd in FORWARDED:
             return self._forward(FORWARDED[cmd], req, identity, msg_id)
         return ControlReply(status="error", reason=f"unknown command {cmd!r}")
 
-    def _restart(self, actor: str) -> ControlReply:
+    def _running(self, actor: str) -> bool:
+        child = self.sup.children.get(actor)
+        return child is not None and child.state is ChildState.RUNNING
+
+    def _kill_switch_without_risk(self, args: dict[str, Any]) -> ControlReply:
+        """Risk is down: the operator can still engage (or reset) the switch; the file is the
+        truth and risk acts on it (refusal, mass cancel) as soon as it is back."""
+        path = killswitch.kill_switch_path(self.sup.cfg.state_path)
+        action, reason = args.get("action", "status"), str(args.get("reason", ""))
+        try:
+            if action == "engage":
+                state = killswitch.engage(path, reason or "operator", source="operator")
+            elif action == "reset":
+                state = killswitch.reset(path, reason, operator="operator")
+            else:
+                state = killswitch.load(path)
+        except killswitch.KillSwitchResetRefused as exc:
+            return ControlReply(status="error", reason=str(exc))
+        data = {"engaged": state.engaged, "reason": state.reason, "source": state.source, "ts_ns": state.ts_ns}
+        return ControlReply(status="ok", reason=f"kill-switch {'ENGAGED' if state.engaged else 'off'} (risk is not running: written to the state file)", data=data)
+
+    def _restart(self, actor: str, *, force: bool = False) -> ControlReply:
         sup = self.sup
         child = sup.children.get(actor)
         if child is None:
@@ -92,7 +115,11 @@ class ControlPlane:
             sup.spawn(child)
             return ControlReply(status="ok", reason=f"{actor} starting")
         child.restart_requested = True
-        sup.stop_child(child)
+        if force:  # unresponsive: no polite stop
+            child.state = ChildState.STOPPING
+            sup.kill_group(child.pid)
+        else:
+            sup.stop_child(child)
         return ControlReply(status="ok", reason=f"{actor} restarting")
 
     def _forward(self, target: str, req: ControlRequest, identity: list[bytes], msg_id: str) -> ControlReply | None:

@@ -227,7 +227,7 @@ class Supervisor:
     def _check_start_timeout(self, child: Child, epoch: int) -> None:
         if child.state is ChildState.STARTING and child.epoch == epoch and child.pid:
             self.log.error("actor_start_timeout", child=child.spec.id, pid=child.pid)
-            self._kill_group(child.pid)
+            self.kill_group(child.pid)
 
     # ------------------------------------------------------------------ actor messages
 
@@ -321,7 +321,7 @@ class Supervisor:
         how = {"signal": signal.Signals(-code).name} if code < 0 else {"exit_code": code}
         self.log.warning("actor_exited", child=child.spec.id, pid=child.pid, child_epoch=child.epoch, **how)
         metrics.ACTOR_UP.labels(actor=child.spec.id).set(0)
-        self._kill_group(child.pid)  # anything the actor left in its group
+        self.kill_group(child.pid)  # anything the actor left in its group
         child.pid = None
         ran_for = now - child.ready_at if child.ready_at else 0.0
         child.state = ChildState.STOPPED
@@ -398,9 +398,9 @@ class Supervisor:
                 if age > limit:
                     child.hung = True
                     self.log.error("actor_hung", child=child.spec.id, pid=child.pid, heartbeat_age_s=round(age, 3))
-                    self._kill_group(child.pid)
+                    self.kill_group(child.pid)
 
-    def _kill_group(self, pid: int | None, sig: int = signal.SIGKILL) -> None:
+    def kill_group(self, pid: int | None, sig: int = signal.SIGKILL) -> None:
         if pid is None:
             return
         try:
@@ -418,7 +418,7 @@ class Supervisor:
 
         def escalate(sig: int) -> None:
             if child.pid == pid:
-                self._kill_group(pid, sig)
+                self.kill_group(pid, sig)
 
         self.timers.call_later(child.spec.shutdown_timeout_s, lambda: escalate(signal.SIGTERM))
         self.timers.call_later(child.spec.shutdown_timeout_s + 1.0, lambda: escalate(signal.SIGKILL))
@@ -453,7 +453,7 @@ class Supervisor:
             for sig, wait_s in ((None, child.spec.shutdown_timeout_s), (signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
                 if sig is not None:
                     self.log.warning("actor_stop_escalated", child=child.spec.id, signal=signal.Signals(sig).name)
-                    self._kill_group(pid, sig)
+                    self.kill_group(pid, sig)
                 if select.select([pidfd], [], [], wait_s)[0]:
                     break
         finally:
@@ -465,7 +465,7 @@ class Supervisor:
             self.log.info("actor_stopped", child=child.spec.id, pid=pid, exit_code=code)
         except ChildProcessError:
             pass
-        self._kill_group(pid)
+        self.kill_group(pid)
         metrics.ACTOR_UP.labels(actor=child.spec.id).set(0)
         child.pid = None
         child.state = ChildState.STOPPED

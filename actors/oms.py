@@ -21,7 +21,7 @@ from typing import Any
 
 import zmq
 
-from actors import metrics
+from actors import killswitch, metrics
 from actors.base import Actor, Replier, tune_socket
 from actors.coldstart import COLD_MARKER, oms_dir
 from actors.journal import Journal
@@ -85,7 +85,9 @@ class OmsActor(Actor):
         self._changed: dict[str, tuple[Decimal | None, Decimal | None]] = {}
         self._waiting: dict[str, list[Replier]] = defaultdict(list)
         self._risk_deadline: dict[str, float] = {}
+        self._replace_approved: dict[int, bool] = {}
         self.intake_paused = False
+        self.kill_switch_engaged = killswitch.load(killswitch.kill_switch_path(self.cfg.state_path)).engaged
         self.event_seq = 0
         self.pub = self.ctx.socket(zmq.PUB)
         tune_socket(self.pub)
@@ -103,8 +105,9 @@ class OmsActor(Actor):
 
     # ------------------------------------------------------------------ durability
 
-    def record(self, outcome: Outcome, fill: bool = False) -> Outcome:
-        """Journal an outcome's records and remember the order for publishing."""
+    def record(self, outcome: Outcome, venue: str = "") -> Outcome:
+        """Journal an outcome's records and remember the order for publishing. `venue`
+        names the venue of an escalation that matches no order (an unmatched fill)."""
         for rec in outcome.records:
             self.journal.append(rec)
         if outcome.applied and outcome.order is not None:
@@ -112,7 +115,7 @@ class OmsActor(Actor):
             self._changed[coid] = (outcome.fill_qty, outcome.fill_px)
             self._count(outcome)
         for esc in outcome.escalations:
-            self._escalate(esc.kind, esc.detail, esc.client_order_id, outcome.order)
+            self._escalate(esc.kind, esc.detail, esc.client_order_id, outcome.order, venue)
         return outcome
 
     def after_commit(self, fn: Callable[[], None]) -> None:
@@ -150,16 +153,14 @@ class OmsActor(Actor):
         metrics.ORDERS.labels(venue=order.venue, status=order.status.value).inc()
         if outcome.fill_qty:
             metrics.FILLS.labels(venue=order.venue).inc()
-            pos = self.book.position(order.venue, order.symbol)
-            metrics.OPEN_POSITIONS.labels(venue=order.venue, symbol=order.symbol).set(float(pos.qty))
         if order.status is OrderStatus.ACCEPTED and order.ts_ack_ns and order.ts_created_ns:
             if order.ts_ack_ns >= order.ts_created_ns and not order.external:
                 metrics.ORDER_LATENCY.labels(venue=order.venue).observe(
                     (order.ts_ack_ns - order.ts_created_ns) / 1e9
                 )
 
-    def _escalate(self, kind: str, detail: str, coid: str, order: Order | None) -> None:
-        venue = order.venue if order is not None else ""
+    def _escalate(self, kind: str, detail: str, coid: str, order: Order | None, venue: str) -> None:
+        venue = order.venue if order is not None else venue
         event = "unmatched_fill" if kind == "unmatched_fill" else "order_escalation"
         self.log.error(event, kind=kind, detail=detail, client_order_id=coid, venue=venue)
         self.publish_stream(event, {"kind": kind, "detail": detail, "client_order_id": coid, "venue": venue})
@@ -169,8 +170,16 @@ class OmsActor(Actor):
                 self.engage_kill_switch("unmatched_fill")
 
     def engage_kill_switch(self, reason: str) -> None:
+        """Ask risk to engage; ask again until it answers (it may be restarting)."""
+        self.kill_switch_engaged = True
         cmd = KillSwitchCommand(action="engage", reason=reason, source="oms")
-        self.risk.request(cmd, lambda r: None if r else self.log.error("kill_switch_request_lost", reason=reason), 5.0)
+
+        def answered(reply: Envelope | None) -> None:
+            if reply is None:
+                self.log.warning("kill_switch_request_lost", reason=reason)
+                self.call_later(_RISK_RETRY_S, lambda: self.engage_kill_switch(reason))
+
+        self.risk.request(cmd, answered, self.cfg.oms.request_timeout_s)
 
     # ------------------------------------------------------------------ requests
 
@@ -204,6 +213,8 @@ class OmsActor(Actor):
         elif isinstance(body, StreamEvent):
             # risk / heartbeat / connectors publish through the OMS's one client stream
             self.publish_stream(body.event, {**body.data, "source": env.sender})
+            if body.event == "kill_switch" and "engaged" in body.data:
+                self._on_kill_switch(bool(body.data["engaged"]))
             reply(Ack(ref=env.msg_id))
         elif isinstance(body, SnapshotRequest):
             self.after_commit(lambda: reply(Snapshot(event_seq=self.event_seq, orders=[o.view() for o in self.book.orders()])))
@@ -298,6 +309,28 @@ class OmsActor(Actor):
             return
         reply(OrderAck(order=order.view(), duplicate=duplicate))
 
+    def _on_kill_switch(self, engaged: bool) -> None:
+        """Risk says the switch changed. Orders approved but never sent are not sent now."""
+        self.kill_switch_engaged = engaged
+        if engaged:
+            for link in self.venues.values():
+                for coid in list(link.queue):
+                    if self.drop_unsent(coid):
+                        del link.queue[coid]
+
+    def drop_unsent(self, coid: str) -> bool:
+        """While the kill-switch is engaged, a queued order that never reached the venue
+        (PENDING_SUBMIT, not in flight) is rejected instead of sent. True if it was."""
+        order = self.book.get(coid)
+        if not self.kill_switch_engaged or order is None or order.status is not OrderStatus.PENDING_SUBMIT:
+            return False
+        if coid in self.venues[order.venue].in_flight:
+            return False
+        reason = "kill-switch engaged before the order was sent"
+        self.record(self.book.apply_venue_status(coid, OrderStatus.REJECTED, time.time_ns(), reason=reason))
+        self.log.warning("order_dropped_unsent", client_order_id=coid, venue=order.venue, reason=reason)
+        return True
+
     def _on_cancel_or_replace(self, coid: str, reply: Replier, replace: ReplaceOrder | None) -> None:
         order = self.book.get(coid)
         if order is None:
@@ -314,6 +347,8 @@ class OmsActor(Actor):
         if order.status in (OrderStatus.PENDING_RISK, OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN) and replace:
             reply.reject(ErrorCode.INVALID_STATE, f"{coid} is {order.status.value}: not yet at the venue")
             return
+        if replace is not None and not self._replace_risk_checked(order, replace, reply):
+            return
         ts = time.time_ns()
         outcome = self.record(self.book.request_replace(replace, ts) if replace else self.book.request_cancel(coid, ts))
         if outcome.kind == "refused":
@@ -325,8 +360,34 @@ class OmsActor(Actor):
             self.after_commit(lambda: (link.enqueue(coid), link.dispatch()))
         self.after_commit(lambda: reply(OrderAck(order=order.view(), duplicate=not outcome.applied)))
 
+    def _replace_risk_checked(self, order: Order, msg: ReplaceOrder, reply: Replier) -> bool:
+        """A replace changes what is at risk: check the new terms first. Returns True when
+        the caller may go on (this message already carries a verdict), else asks risk and
+        re-enters `_on_cancel_or_replace` on approval."""
+        coid = order.client_order_id
+        if self._replace_approved.pop(id(msg), False):
+            return True
+        check = RiskCheck(
+            client_order_id=coid, venue=order.venue, symbol=order.symbol, side=order.side,
+            qty=msg.qty if msg.qty is not None else order.qty, order_type=order.order_type,
+            price=msg.price if msg.price is not None else order.price,
+        )  # fmt: skip
+
+        def verdict(r: Envelope | None) -> None:
+            if r is None or not isinstance(r.body, RiskVerdict):
+                reply.reject(ErrorCode.RISK_REJECTED, "no risk verdict in time: fail closed", "risk_unavailable")
+            elif not r.body.approved:
+                code = ErrorCode.KILL_SWITCH if r.body.reason_code == "kill_switch" else ErrorCode.RISK_REJECTED
+                reply.reject(code, r.body.reason or r.body.reason_code, r.body.reason_code)
+            else:
+                self._replace_approved[id(msg)] = True
+                self._on_cancel_or_replace(coid, reply, msg)
+
+        self.risk.request(check, verdict, self.cfg.oms.request_timeout_s)
+        return False
+
     def _on_exec(self, report: ExecReport, reply: Replier) -> None:
-        outcome = self.record(self.book.apply_exec(report, time.time_ns()))
+        outcome = self.record(self.book.apply_exec(report, time.time_ns()), venue=report.venue)
         if outcome.applied and outcome.order is not None and outcome.fill_qty:
             if outcome.order.status is OrderStatus.PARTIALLY_FILLED:
                 self.journal.commit()
@@ -340,15 +401,18 @@ class OmsActor(Actor):
 
     # ------------------------------------------------------------------ reconciliation
 
-    def apply_reconcile_plan(self, link: VenueLink, plan: Plan) -> None:
+    def apply_reconcile_plan(self, link: VenueLink, plan: Plan, venue_positions: Positions) -> None:
         summary = plan.summary()
         self.log.info("reconcile_plan", **summary)
+        cold = self.cold and not link.ever_reconciled
         for i, (action, outcome) in enumerate(apply_plan(self.book, plan, time.time_ns())):
             if i == len(plan.actions) // 2 and plan.changes:
                 self.journal.commit()
                 self.crash_point("during_reconciliation")
             metrics.RECONCILE_ACTIONS.labels(venue=link.venue, action=action.name).inc()
             if isinstance(action, Escalate):
+                if cold and action.reason == "position_mismatch":
+                    continue  # a cold start takes the venue's positions as opening positions
                 self.log.error("reconcile_escalation", venue=link.venue, reason=action.reason, detail=action.detail, client_order_id=action.client_order_id)
                 self.publish_stream("reconcile_escalation", action.to_dict())
                 continue
@@ -360,6 +424,16 @@ class OmsActor(Actor):
                 self.log.warning("order_adopted", venue=link.venue, client_order_id=action.client_order_id, cold=self.cold)
                 if self.cold and self.cfg.oms.cold_start_open_orders == "cancel":
                     self.record(self.book.request_cancel(action.client_order_id, time.time_ns()))
+        if cold:
+            self._take_opening_positions(link.venue, venue_positions)
+
+    def _take_opening_positions(self, venue: str, venue_positions: Positions) -> None:
+        """Cold start: our book starts empty but the venue's positions do not; take them as
+        opening positions (journalled), so heartbeats compare like with like."""
+        for p in venue_positions.positions:
+            if self.book.position(venue, p.symbol).qty != p.qty:
+                self.journal.append(self.book.set_opening_position(venue, p.symbol, p.qty, p.avg_px, time.time_ns()))
+                self.log.warning("opening_position", venue=venue, symbol=p.symbol, qty=str(p.qty), avg_px=str(p.avg_px))
 
     def on_venue_reconciled(self, link: VenueLink, plan: Plan, first: bool) -> None:
         if not first:

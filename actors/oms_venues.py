@@ -90,7 +90,7 @@ class VenueLink:
         while self.ready and self.queue:
             coid, _ = self.queue.popitem(last=False)
             order = book.get(coid)
-            if order is None or coid in self.in_flight:
+            if order is None or coid in self.in_flight or self.oms.drop_unsent(coid):
                 continue
             if order.status is OrderStatus.PENDING_SUBMIT:
                 msg: Any = place_order_msg(order)
@@ -215,7 +215,7 @@ class VenueLink:
             on_plan(plan)
         if dry_run:
             return
-        self.oms.apply_reconcile_plan(self, plan)
+        self.oms.apply_reconcile_plan(self, plan, venue_positions)
         self.reconciling = False
         if self.rerun:
             self.rerun = False

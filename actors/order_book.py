@@ -346,6 +346,15 @@ class OrderBook:
         return Outcome("applied", self._orders[client_order_id], (record,))
 
     # ------------------------------------------------------------------ replay
+    def set_opening_position(self, venue: str, symbol: str, qty: Decimal, avg_px: Decimal,
+                             ts_ns: int) -> dict[str, Any]:
+        """Take a venue's position as ours (cold start: our book starts empty, the venue's
+        positions do not). Returns the record to journal; realized PnL starts at zero."""
+        record = {"kind": "opening_position", "venue": venue, "symbol": symbol,
+                  "qty": str(qty), "avg_px": str(avg_px), "ts_ns": ts_ns}
+        self.apply_record(record)
+        return record
+
     def apply_record(self, record: Mapping[str, Any]) -> None:
         """Apply one journal record; the live path and replay both come through here."""
         kind = record["kind"]
@@ -354,6 +363,10 @@ class OrderBook:
         elif kind == "unmatched_fill":
             fill = UnmatchedFill.from_record(record)
             self._unmatched[(fill.venue, fill.exec_id)] = fill
+        elif kind == "opening_position":
+            pos = Position(record["venue"], record["symbol"], Decimal(record["qty"]),
+                           Decimal(record["avg_px"]))
+            self._positions[(pos.venue, pos.symbol)] = pos
         elif kind in ("event", "fill"):
             order = self._orders.get(record["id"])
             if order is None:
