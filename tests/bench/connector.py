@@ -11,11 +11,16 @@ The real venue simulator process and the real connector process run under a stub
 - PlaceOrder -> Ack: the connector's own answer (D durable and written).
 - connector D -> first 8 (tradepulse_venue_roundtrip_seconds, read from the connector's
   prometheus multiprocess files): the FIX leg alone, as the connector sees it (mean).
+- adapter in-process: the FIX adapter in this process (no zmq, FIX store without fsync)
+  against the same venue process, D -> New: the venue's and the FIX code's share.
 - raw TCP echo: a 200-byte message to an echo process over loopback TCP and back, the floor;
   and the fsync of a small append on the state dir's filesystem (3 per round trip: D, then
   the execution in the outbox and next-in, the last two off the OMS's critical path).
 
 Limit buys far below the market rest on the book, so each answer is exactly one New.
+Back to back, an order also waits for the previous one's commit (the execution's outbox
+and next-in fsyncs, which run after it went to the OMS); a second series spaces orders
+3 ms apart to show the round trip without that tail.
 `ratio` = connector round trip p50 / raw TCP echo p50.
 """
 
@@ -38,6 +43,7 @@ from tests.bench._stats import describe, percentile
 from tests.connector.rig import ConnectorRig
 
 ORDERS = int(os.environ.get("TP_BENCH_CONNECTOR_ORDERS", "2000"))
+SPACED = 500  # orders 3 ms apart: without the tail of the previous order's commit
 WARMUP = 100
 ECHOES = 5000
 PAYLOAD = b"x" * 200  # about one NewOrderSingle
@@ -110,14 +116,21 @@ def fsync_s(directory: Path, n: int = 300) -> list[float]:
     return samples
 
 
-def connector_roundtrips(rig: ConnectorRig, n: int) -> tuple[list[float], list[float]]:
-    """(PlaceOrder -> ExecReport accepted, PlaceOrder -> Ack) in seconds, one in flight."""
+def connector_roundtrips(
+    rig: ConnectorRig, n: int, *, gap_s: float = 0.0, tag: str = "b"
+) -> tuple[list[float], list[float]]:
+    """(PlaceOrder -> ExecReport accepted, PlaceOrder -> Ack) in seconds, one in flight;
+    `gap_s` of idle pumping before each order lets the previous commit finish."""
     from protocol.messages import OrdType, PlaceOrder, Side
 
     to_accept: list[float] = []
     to_ack: list[float] = []
     for i in range(n + WARMUP):
-        cl = f"bench-{i}"
+        cl = f"{tag}-{i}"
+        if gap_s:
+            idle_until = time.perf_counter() + gap_s
+            while time.perf_counter() < idle_until:
+                rig.pump(0.001)
         order = PlaceOrder(
             cl_ord_id=cl, symbol="AAPL", side=Side.BUY, qty=Decimal(1),
             order_type=OrdType.LIMIT, price=Decimal("50.00"),
@@ -135,6 +148,52 @@ def connector_roundtrips(rig: ConnectorRig, n: int) -> tuple[list[float], list[f
 
 def _has(mapping: dict[str, float], key: str) -> Callable[[], bool]:
     return lambda: key in mapping
+
+
+def venue_leg_s(rig: ConnectorRig, n: int) -> list[float]:
+    """The FIX adapter in this process (no zmq hop, FIX store without fsync) against the
+    same venue process: D -> ExecutionReport New, what the venue and the FIX code cost."""
+    from actors.connector import venue_address
+    from actors.venues.fix import FixAdapter
+    from protocol.messages import OrdType, PlaceOrder, Side
+    from tests.connector.support import LOG, RecordingListener, TestLoop
+
+    rig.kill9("connector")  # the venue takes one session: ours now (a reset logon)
+    loop, listener = TestLoop(), RecordingListener()
+    vcfg = rig.cfg.venue("simA")
+    adapter = FixAdapter(
+        loop, listener, vcfg, store_dir=rig.root / "bench-fix",
+        address=lambda: venue_address(vcfg, rig.runtime_dir), log=LOG, id_prefix="bench",
+        fsync=False,
+    )  # fmt: skip
+    loop.after_turn.append(adapter.flush)
+    samples = []
+    try:
+        adapter.connect()
+        loop.run_until(lambda: listener.ups, 10.0)
+        for i in range(n + WARMUP):
+            order = PlaceOrder(
+                cl_ord_id=f"v-{i}", symbol="AAPL", side=Side.BUY, qty=Decimal(1),
+                order_type=OrdType.LIMIT, price=Decimal("50.00"),
+            )  # fmt: skip
+            seen = len(listener.execs)
+            start = time.perf_counter()
+            adapter.place(order, _ignore)
+            adapter.flush()  # as the actor's turn does after a request
+            loop.run_until(_more_than(listener.execs, seen), 10.0)
+            if i >= WARMUP:
+                samples.append(time.perf_counter() - start)
+    finally:
+        adapter.close()
+    return samples
+
+
+def _ignore(_: object) -> None:
+    pass
+
+
+def _more_than(items: list[Any], n: int) -> Callable[[], bool]:
+    return lambda: len(items) > n
 
 
 def fix_leg_mean_s(metrics_dir: Path) -> float | None:
@@ -163,7 +222,9 @@ def run() -> dict[str, Any]:
     try:
         rig.start()
         to_accept, to_ack = connector_roundtrips(rig, ORDERS)
+        spaced, _ = connector_roundtrips(rig, SPACED, gap_s=0.003, tag="s")
         fix_leg = fix_leg_mean_s(metrics_dir)
+        venue_leg = venue_leg_s(rig, SPACED)
         fs = _filesystem(rig.state_dir)
         fsync = fsync_s(rig.state_dir)
     finally:
@@ -174,7 +235,9 @@ def run() -> dict[str, Any]:
         "orders": ORDERS,
         "place_to_exec_report_us": _us(to_accept),
         "place_to_ack_us": _us(to_ack),
+        "place_to_exec_report_spaced_us": _us(spaced),
         "fix_leg_mean_us": None if fix_leg is None else round(fix_leg * 1e6, 1),
+        "venue_leg_in_process_us": _us(venue_leg),
         "raw_tcp_echo_us": _us(echo),
         "fsync_floor_us": _us(fsync),
         "ratio_p50_vs_tcp_echo": round(p50 / percentile(echo, 50), 1),
@@ -217,7 +280,9 @@ def summary(r: dict[str, Any]) -> list[str]:
     return [
         line("PlaceOrder -> ExecReport(New)", r["place_to_exec_report_us"]),
         line("PlaceOrder -> Ack (D durable)", r["place_to_ack_us"]),
+        line("  same, orders 3 ms apart", r["place_to_exec_report_spaced_us"]),
         f"{'connector D -> first 8 (mean)':<36} {r['fix_leg_mean_us']} us",
+        line("adapter in-process, no fsync", r["venue_leg_in_process_us"]),
         line("raw TCP echo (floor)", r["raw_tcp_echo_us"]),
         line("fsync of 100 bytes (floor)", r["fsync_floor_us"]),
         f"ratio p50 / TCP echo p50: {r['ratio_p50_vs_tcp_echo']}"
