@@ -179,7 +179,7 @@ def test_reconnects_with_growing_delays_goes_down_and_comes_back() -> None:
     rig = ConnectorRig(venue_overrides(down_after_failures=4))
     try:
         rig.start()
-        rig.sim_control("refuse_logons_s", "1.6")
+        rig.sim_control("refuse_logons_s", "2.5")
         rig.sim_control("drop_session")
         rig.wait_state(S.DOWN, timeout_s=10)
         epoch = rig.epochs["connector.simA"]
