@@ -17,12 +17,13 @@ wire; the FIX one is actors/venues/fix.py):
   Ack once the message is in the adapter's durable store, RequestRejected(VENUE_DOWN) when
   not logged on; OpenOrdersRequest, OrderStatusQuery, GetPositions, MassCancel -> answers,
   or RequestRejected(VENUE_DOWN / TIMEOUT).
-- Executions: each goes into the crash-safe `ExecOutbox` (fsync) before the adapter
-  acknowledges it to the venue, then to the OMS as an ExecReport request; unacked ones are
-  re-sent in venue order every ~0.5 s and at once when the OMS answers again or restarts.
-  After a `kill -9` the outbox is reloaded and re-sent; what the venue sent while we were
-  dead, or before the outbox had it, comes again through the FIX resend on logon. So every
-  execution reaches the OMS at least once, and the OMS applies each exec id once.
+- Executions: each goes to the OMS as an ExecReport request and into the crash-safe
+  `ExecOutbox` (fsynced before the adapter lets the venue's sequence number advance past
+  it: the durability barrier); unacked ones are re-sent in venue order every ~0.5 s and at
+  once when the OMS answers again or restarts. After a `kill -9` the outbox is reloaded
+  and re-sent; what the venue sent while we were dead, or before the outbox had it, comes
+  again through the FIX resend on logon (next-in never passed it). So every execution
+  reaches the OMS at least once, and the OMS applies each exec id once.
 """
 
 from __future__ import annotations

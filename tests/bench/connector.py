@@ -156,14 +156,14 @@ def venue_leg_s(rig: ConnectorRig, n: int) -> list[float]:
     from actors.connector import venue_address
     from actors.venues.fix import FixAdapter
     from protocol.messages import OrdType, PlaceOrder, Side
-    from tests.connector.support import LOG, RecordingListener, TestLoop
+    from tests.connector.support import RecordingListener, TestLoop
 
     rig.kill9("connector")  # the venue takes one session: ours now (a reset logon)
     loop, listener = TestLoop(), RecordingListener()
     vcfg = rig.cfg.venue("simA")
     adapter = FixAdapter(
         loop, listener, vcfg, store_dir=rig.root / "bench-fix",
-        address=lambda: venue_address(vcfg, rig.runtime_dir), log=LOG, id_prefix="bench",
+        address=lambda: venue_address(vcfg, rig.runtime_dir), log=_Quiet(), id_prefix="bench",
         fsync=False,
     )  # fmt: skip
     loop.after_turn.append(adapter.flush)
@@ -186,6 +186,15 @@ def venue_leg_s(rig: ConnectorRig, n: int) -> list[float]:
     finally:
         adapter.close()
     return samples
+
+
+class _Quiet:
+    """A logger that says nothing (the bench prints only its summary)."""
+
+    def debug(self, event: str, **kw: Any) -> None: ...
+    def info(self, event: str, **kw: Any) -> None: ...
+    def warning(self, event: str, **kw: Any) -> None: ...
+    def error(self, event: str, **kw: Any) -> None: ...
 
 
 def _ignore(_: object) -> None:
