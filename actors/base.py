@@ -154,6 +154,13 @@ class Peer:
         if pending is not None:
             pending.callback(None)
 
+    def fail_pending(self) -> None:
+        """The peer restarted (new epoch): what it had not answered never will be. Every
+        pending request's callback gets None now instead of at its deadline."""
+        pending, self._pending = self._pending, {}
+        for p in pending.values():
+            p.callback(None)
+
     def on_readable(self) -> None:
         for _ in range(1000):
             try:

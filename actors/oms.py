@@ -102,6 +102,7 @@ class OmsActor(Actor):
         for link in self.venues.values():
             link.start_reconcile()  # a connected connector answers; else we wait for CONNECTED
         self._warm_logged = False
+        self.call_every(self.cfg.oms.request_timeout_s, self._sweep_stale)
 
     # ------------------------------------------------------------------ durability
 
@@ -400,6 +401,21 @@ class OmsActor(Actor):
         self.after_commit(lambda: reply(ExecAck(venue=report.venue, exec_ids=[report.exec_id])))
 
     # ------------------------------------------------------------------ reconciliation
+
+    def _sweep_stale(self) -> None:
+        """Safety net: an order sent but still without any venue answer after a full request
+        timeout (e.g. the venue session-rejected it) is resolved by reconciling its venue."""
+        horizon = time.time_ns() - int(self.cfg.oms.request_timeout_s * 1e9)
+        waiting = (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN, OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE)
+        for link in self.venues.values():
+            if not link.ready or link.reconciling:
+                continue
+            for order in self.book.orders(link.venue, open_only=True):
+                coid = order.client_order_id
+                if order.status in waiting and order.ts_updated_ns < horizon and coid not in link.queue and coid not in link.in_flight:
+                    self.log.info("stale_order_reconcile", venue=link.venue, client_order_id=coid, status=order.status.value)
+                    link.start_reconcile()
+                    break
 
     def apply_reconcile_plan(self, link: VenueLink, plan: Plan, venue_positions: Positions) -> None:
         summary = plan.summary()

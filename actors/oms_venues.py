@@ -70,7 +70,13 @@ class VenueLink:
         if not changed:
             return
         self.log.info("venue_state", state=state.value, connector_epoch=epoch, detail=detail)
+        restarted = self.connector_epoch is not None and epoch != self.connector_epoch
         self.state, self.connector_epoch = state, epoch
+        if restarted:
+            # requests the dead incarnation never answered: their outcome is for venue
+            # evidence (reconciliation) to decide, now rather than at their deadline
+            self.reconciling = False
+            self.peer.fail_pending()
         self.oms.publish_stream("venue_state", {"venue": self.venue, "state": state.value, "detail": detail})
         if state is VenueConnState.CONNECTED:
             self.reconciled = False
