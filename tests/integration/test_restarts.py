@@ -88,7 +88,7 @@ def test_sigstopped_actor_is_reported_hung_and_replaced(
         if process_alive(old_pid):
             os.kill(old_pid, signal.SIGCONT)
     assert hung["pid"] == old_pid
-    assert hung["heartbeat_age_s"] >= HANG_LIMIT_S
+    assert hung["heartbeat_age_s"] >= HANG_LIMIT_S - 0.001  # logged rounded to 1 ms
     assert hung_after_s <= HANG_LIMIT_S + SLACK_S
     assert replaced_after_s <= HANG_LIMIT_S + SLACK_S
     exited = sut.wait_event("actor_exited", since=since, child=actor, pid=old_pid)
