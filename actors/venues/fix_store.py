@@ -73,6 +73,7 @@ class FixStore:
         self._in_saved = 1
         self._out_saved = 1
         self._unsynced = False
+        self._out_unsynced = False
         (self.directory / "session.log.tmp").unlink(missing_ok=True)
         if self._path.exists():
             self._load()
@@ -106,6 +107,7 @@ class FixStore:
         self._next_out = seq + 1
         self._out_saved = seq + 1
         self._pending.append(_record(_SENT, seq, raw))
+        self._out_unsynced = True
 
     def sent_messages(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         """Kept application messages with begin <= seq <= end, in sequence order."""
@@ -120,6 +122,7 @@ class FixStore:
         if self._next_out != self._out_saved:
             self._pending.append(_record(_NEXT_OUT, self._next_out))
             self._out_saved = self._next_out
+            self._out_unsynced = True
         if self._next_in != self._in_saved:
             self._pending.append(_record(_NEXT_IN, self._next_in))
             self._in_saved = self._next_in
@@ -136,11 +139,14 @@ class FixStore:
             self._compact()
 
     def sync(self) -> None:
-        """`flush()`, then fsync if anything was written since the last sync."""
+        """`flush()`, then fsync if an outbound record (a sent message or next-out) was
+        written since the last sync. Next-in alone is not worth an fsync: losing it (power
+        loss only; kill -9 keeps the page cache) makes the peer resend what we already
+        handled, which the application dedupes by ExecID."""
         self.flush()
-        if self._unsynced and self._fsync:
+        if self._unsynced and self._out_unsynced and self._fsync:
             os.fsync(self._fd)
-        self._unsynced = False
+        self._unsynced = self._out_unsynced = False
 
     def reset(self) -> None:
         """Both sequence numbers back to 1, every kept message dropped; durable on return."""
