@@ -159,9 +159,12 @@ class VenueLink:
             if dry_run:
                 return
             self.reconciling = False
-            self.rerun = False
+            rerun, self.rerun = self.rerun, False
             if self.state is VenueConnState.CONNECTED:
-                self.oms.call_later(_RETRY_S, self._retry_reconcile)
+                if rerun:  # CONNECTED came while this pass was failing: go again now
+                    self.start_reconcile()
+                else:
+                    self.oms.call_later(_RETRY_S, self._retry_reconcile)
 
         def got_open(reply: Envelope | None) -> None:
             if reply is None or not isinstance(reply.body, OpenOrders):
