@@ -8,8 +8,10 @@ is logged once the first reconciliation is done."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,6 +48,10 @@ def _trade(sut: SystemUnderTest) -> dict[str, tuple[OrderStatus, Decimal]]:
     return {k: (v.status, v.cum_qty) for k, v in final.oms.items()}
 
 
+def _ts(event: dict[str, Any]) -> float:
+    return datetime.fromisoformat(event["ts"]).timestamp()
+
+
 def _intake_open(c: ExecutionClient, coid: str) -> None:
     assert submit(c, coid, price="94.00").client_order_id == coid
 
@@ -67,6 +73,10 @@ def test_warm_start_replays_reconciles_and_opens_intake(short_tmp: Path) -> None
         assert replayed["snapshot"] is True and replayed["orders"] == 5
         plan = sut.wait_event("reconcile_plan", actor="oms", venue=VENUE)
         assert plan["actions"] == 0
+        connected = sut.wait_event("venue_state", actor="oms", state="CONNECTED")
+        # a first pass sent before the connector logged on fails; CONNECTED runs the next
+        # pass at once, not after the 1 s retry delay
+        assert _ts(plan) - _ts(connected) < 0.8, (connected, plan)
         assert not sut.events("order_resubmitted") and not sut.events("order_adopted")
         with client(sut) as c:
             _intake_open(c, "after-warm")
