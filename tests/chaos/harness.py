@@ -208,10 +208,10 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
             errors.append("nemesis did not finish its last fault")
         if nemesis.crashed:
             errors.append(f"nemesis crashed: {nemesis.crashed}")
-        result, collected = settle.settle_and_collect(system, opts, notes)
+        _, collected = settle.settle_and_collect(system, opts, notes)
     except Exception as exc:  # noqa: BLE001 - a broken run still gets a report
         errors.append(f"harness: {type(exc).__name__}: {exc}")
-        result, collected = None, {}
+        collected = {}
     finally:
         for p in procs:
             if p.poll() is None:
@@ -237,7 +237,7 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
     obs_kwargs.setdefault("oms_orders", [])
     obs_kwargs.setdefault("oms_positions", [])
     obs_kwargs.setdefault("venues", {})
-    if result is None:
+    if not collected:
         obs_kwargs.setdefault("healthy_at_end", False)
         obs_kwargs.setdefault("unhealthy_detail", "run did not reach the check")
     final: CheckResult = check(Observations(**obs_kwargs))
@@ -252,6 +252,14 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
         supervisor_restarts=len(system.supervisor_pids) - 1, check=final,
         harness_errors=errors, notes=notes + list(collected.get("notes", [])),
     )
+    samples = monitor.kill_switch if monitor else []
+    engaged = [ts for ts, on in samples if on]
+    report["kill_switch"] = {
+        "requested_at_s": round((ks_requested[0] - started_ns) / 1e9, 3) if ks_requested else None,
+        "first_seen_engaged_at_s": round((engaged[0] - started_ns) / 1e9, 3) if engaged else None,
+        "engaged_at_end": bool(samples and samples[-1][1]),
+        "samples": len(samples),
+    }
     report["log_counts"] = {f"{lvl}:{actor}:{ev}": n for (lvl, actor, ev), n
                             in sorted(system.level_counts.items(), key=lambda kv: -kv[1])[:60]}
     report["out_dir"] = str(out_dir)

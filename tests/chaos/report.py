@@ -124,6 +124,10 @@ def summary_text(report: Mapping[str, Any]) -> str:
         f"  recovery s: p50 {_fmt(rec['p50'])} p99 {_fmt(rec['p99'])} max {_fmt(rec['max'])}"
         f"; unrecovered {len(f['unrecovered'])}; failed injections {len(f['failed_injections'])}",
         f"restarts: {_pairs(r['by_actor'])}; supervisor {r['supervisor']}",
+        *([f"kill-switch: asked at {ks['requested_at_s']} s, first seen engaged at "
+           f"{ks['first_seen_engaged_at_s']} s, engaged at the end: {ks['engaged_at_end']}"]
+          if (ks := report.get("kill_switch") or {}).get("first_seen_engaged_at_s") is not None
+          or ks.get("requested_at_s") is not None else []),
         "invariants:",
     ]
     for name, inv in report["invariants"].items():

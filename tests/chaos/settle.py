@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import psutil
 
 from protocol.client import ExecutionClient, Timeout
+from actors.order_book import OrderBook
 from protocol.exceptions import TradePulseError
 from tests.chaos.checker import CheckResult, Observations, check
 from tests.chaos.history import history_files, read_history
@@ -104,31 +105,77 @@ def _describe(st: dict[str, Any] | None) -> str:
     return f"actors {bad or 'all running'}; venues {venues}; oms {oms}"
 
 
+def journal_views(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The OMS's durable orders and positions, replayed from `journal inspect` output (the
+    latest snapshot, then every record after it): what a restarted OMS would know."""
+    book = OrderBook()
+    for r in records:
+        if r.get("kind") == "snapshot":
+            book = OrderBook.from_dict(r["data"])
+        elif r.get("kind") == "record":
+            book.apply_record(r["data"])
+    orders = [o.view().model_dump(mode="json") for o in book.orders()]
+    positions = [p.view().model_dump(mode="json") for p in book.positions()]
+    return orders, positions
+
+
+def _collect_any(system: ChaosSystem, client: ExecutionClient, notes: list[str]) -> dict[str, Any]:
+    """The final views, through the client; from the journal when the OMS does not answer."""
+    try:
+        return collect(system, client, journal=True)
+    except Timeout:
+        obs = collect_without_oms(system)
+        notes.append("the OMS did not answer list_orders: its orders and positions were "
+                     "replayed from its journal")
+        return obs
+
+
+def collect_without_oms(system: ChaosSystem) -> dict[str, Any]:
+    records = system.journal_records()
+    orders, positions = journal_views(records)
+    st = system.try_status(timeout_s=5.0)
+    return {
+        "oms_orders": orders, "oms_positions": positions,
+        "venues": {v: system.inspect_venue(v) for v in system.venues},
+        "journal": records, "risk_positions": risk_positions(system.cfg),
+        "healthy_at_end": False, "unhealthy_detail": "OMS not answering; " + _describe(st),
+        "unmatched_fills": len(system.events("unmatched_fill")),
+    }
+
+
 def settle_and_collect(
     system: ChaosSystem, opts: ChaosOptions, notes: list[str]
-) -> tuple[CheckResult, dict[str, Any]]:
+) -> tuple[CheckResult | None, dict[str, Any]]:
     t0 = time.monotonic()
-    system.wait_healthy(opts.recovery_timeout_s)
-    notes.append(f"healthy {time.monotonic() - t0:.1f} s after the load stopped")
+    try:
+        system.wait_healthy(opts.recovery_timeout_s)
+        notes.append(f"healthy {time.monotonic() - t0:.1f} s after the load stopped")
+    except AssertionError:
+        notes.append(f"NOT healthy {opts.recovery_timeout_s:.0f} s after the load stopped")
     history = read_history(history_files(Path(system.log_path).parent / "history"))
     # one send per request (no resend while the OMS builds a large answer), a long deadline
     client = ExecutionClient(system.cfg, name="chaos-settle", retry_interval_s=30.0, timeout_s=30.0)
+    result: CheckResult | None = None
     try:
         deadline = time.monotonic() + opts.settle_timeout_s
-        if opts.sweep:
-            n = _sweep(client, deadline)
-            notes.append(f"sweep cancelled {n} open orders")
-        else:
-            _wait_no_pending(client, deadline)
-        while True:
-            obs = collect(system, client, journal=False)
-            result = check(Observations(history=history, open_orders_allowed=not opts.sweep, **obs))
-            converged = all(result.invariants[k].violations == 0 for k in CONVERGENCE)
-            if converged or time.monotonic() >= deadline:
-                break
-            time.sleep(1.0)
-        notes.append(f"settled in {time.monotonic() - t0:.1f} s ({'converged' if converged else 'NOT converged'})")
-        obs = collect(system, client, journal=True)
+        try:
+            if opts.sweep:
+                n = _sweep(client, deadline)
+                notes.append(f"sweep cancelled {n} open orders")
+            else:
+                _wait_no_pending(client, deadline)
+            while True:
+                obs = collect(system, client, journal=False)
+                result = check(Observations(history=history, open_orders_allowed=not opts.sweep, **obs))
+                converged = all(result.invariants[k].violations == 0 for k in CONVERGENCE)
+                if converged or time.monotonic() >= deadline:
+                    break
+                time.sleep(1.0)
+            notes.append(f"settled in {time.monotonic() - t0:.1f} s "
+                         f"({'converged' if converged else 'NOT converged'})")
+        except Timeout:
+            notes.append("the OMS stopped answering while the run settled")
+        obs = _collect_any(system, client, notes)
     finally:
         client.close()
     zombies = system.zombies()

@@ -299,3 +299,33 @@ def test_submit_summary_and_outcome_counts() -> None:
         "cancel": {"ok": 1},
         "submit": {"NotReady": 1, "VenueDown": 1, "ok": 1, "timeout": 2},
     }
+
+
+# --------------------------------------------------------------------------- journal views
+
+
+def test_journal_views_replay_snapshot_then_records() -> None:
+    """When the OMS cannot answer, its orders and positions are replayed from `journal
+    inspect` output: the latest snapshot, then the records after it."""
+    from decimal import Decimal
+
+    from actors.order_book import OrderBook
+    from protocol.messages import RiskVerdict, SubmitOrder
+    from tests.chaos.settle import journal_views
+
+    def submit(book: OrderBook, coid: str) -> list[dict[str, Any]]:
+        msg = SubmitOrder(client_order_id=coid, venue="simA", symbol="AAPL", side="BUY",  # type: ignore[arg-type]
+                          qty=Decimal(10), order_type="LIMIT", price=Decimal("100"))  # type: ignore[arg-type]
+        recs = list(book.submit(msg, 1).records)
+        recs += book.risk_verdict(RiskVerdict(client_order_id=coid, approved=True), 2).records
+        return [{"kind": "record", "data": r} for r in recs]
+
+    book = OrderBook()
+    before = submit(book, "j1")
+    snapshot = {"kind": "snapshot", "data": {"next_segment": 2, **book.to_dict()}}
+    after = submit(book, "j2")
+    orders, positions = journal_views([*before, snapshot, *after])
+    assert sorted((o["client_order_id"], o["status"]) for o in orders) == [
+        ("j1", "PENDING_SUBMIT"), ("j2", "PENDING_SUBMIT")]
+    assert positions == []
+    assert [o["client_order_id"] for o in journal_views(after)[0]] == ["j2"]
