@@ -1,0 +1,550 @@
+"""OMS benchmarks on the real system (supervisor, risk, OMS, FIX connector, venue sim).
+
+1. `latency`: one order in flight. The client library submits a resting limit order and
+   the clock stops when the client's event stream (`client.events()`) shows it ACCEPTED:
+   client -> OMS -> risk -> OMS -> connector -> venue sim (FIX over TCP) -> connector ->
+   OMS -> client, 8 process hops. Next to it, in the same run and while the system idles,
+   a raw zmq chain with the same number of hops (7 relay processes forwarding the same
+   bytes over ipc PUSH/PULL, one message in flight) and the ratio. `stages` splits the
+   system's time with the journal's own timestamps (wall clock, same host): client ->
+   OMS received, received -> risk approved, approved -> venue acceptance applied,
+   acceptance -> client event; plus the fsync floor of the state dir's filesystem (the
+   path has about six: the OMS commits after the submit, the verdict and the acceptance,
+   the connector persists D and the execution, the venue its log). Targets: p50 <= 1 ms,
+   p99 <= 3 ms, ratio <= 2.
+2. `throughput`: many in flight, durable. CLIENTS processes each pipeline SubmitOrders
+   over a raw DEALER (WINDOW in flight per process); an order counts when its OrderAck
+   (durable, risk-approved) arrives; latency is send -> OrderAck. A subscriber in this
+   process also times each order's ACCEPTED event (at the venue). The orders are resting
+   limit buys (qty 1, inside the 10% price band), so 10,000 of them stay open at the
+   venue for section 3. Target >= 5,000 orders/s with p99 < 20 ms.
+3. `warm_start`: the same system with 10,000 open orders at the venue. Killed -9 (warm
+   start replays the journal) and, after that, stopped with SIGTERM (the stop writes a
+   snapshot): each time `run` again and measure supervisor start -> `warm_start` logged
+   (every venue reconciled, intake open), with the log's milestones. Target <= 2 s.
+
+`python -m tests.bench --only oms`; sizes via TP_BENCH_OMS_* env vars.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psutil
+import zmq
+
+from protocol.codec import Sender, decode, encode
+from protocol.messages import (
+    OrderAck,
+    OrderEvent,
+    OrderStatus,
+    OrdType,
+    RequestRejected,
+    Side,
+    SubmitOrder,
+    TimeInForce,
+)
+from tests.bench._stats import describe, percentile
+from tests.helpers import REPO_ROOT, SystemUnderTest
+from tests.integration.oms_support import (
+    OmsSystem,
+    client,
+    journal_records,
+    overrides,
+    submit,
+)
+
+LAT_ORDERS = int(os.environ.get("TP_BENCH_OMS_LAT_ORDERS", "300"))
+LAT_WARMUP = 50
+HOPS = 8
+THR_ORDERS = int(os.environ.get("TP_BENCH_OMS_OPEN_ORDERS", "10000"))
+CLIENTS = int(os.environ.get("TP_BENCH_OMS_CLIENTS", "4"))
+WINDOW = int(os.environ.get("TP_BENCH_OMS_WINDOW", "16"))
+TARGETS = {
+    "latency_p50_ms": 1.0, "latency_p99_ms": 3.0, "latency_ratio": 2.0,
+    "throughput_orders_per_s": 5000.0, "throughput_p99_ms": 20.0, "warm_start_s": 2.0,
+}  # fmt: skip
+
+
+def _config() -> dict[str, Any]:
+    """Quiet single venue (oms_support.overrides) with the limits out of the way of 10k
+    open orders at full speed."""
+    cfg = overrides()
+    cfg["venues"][0] |= {"rate_limit_per_s": 1_000_000.0, "rate_burst": 100_000}
+    return cfg | {
+        "risk": {
+            "max_open_orders_per_venue": 1_000_000, "max_orders_per_s_per_venue": 1e6,
+            "max_orders_per_s": 1e6, "max_position": "1000000", "max_order_notional": "1e9",
+        },
+        "oms": {**cfg["oms"], "venue_queue_bound": 1_000_000, "request_timeout_s": 10.0},
+        "supervisor": {"hang_missed_intervals": 25},
+    }  # fmt: skip
+
+
+def _order(coid: str, price: Decimal) -> SubmitOrder:
+    """A resting limit buy of 1 (the market is 99.99 / 100.01)."""
+    return SubmitOrder(
+        client_order_id=coid, venue="simA", symbol="AAPL", side=Side.BUY, qty=Decimal(1),
+        order_type=OrdType.LIMIT, price=price, tif=TimeInForce.DAY,
+    )  # fmt: skip
+
+
+def _ms(values: Sequence[float]) -> dict[str, float]:
+    return describe(values, scale=1e3) | {"p99": round(percentile(values, 99) * 1e3, 3)}
+
+
+# --------------------------------------------------------------------------- 1. latency
+
+_RELAY = """
+import sys, zmq
+ctx = zmq.Context()
+pull = ctx.socket(zmq.PULL); pull.bind(sys.argv[1])
+push = ctx.socket(zmq.PUSH); push.connect(sys.argv[2])
+print("ready", flush=True)
+while True:
+    push.send_multipart(pull.recv_multipart())
+"""
+
+
+def zmq_chain_s(hops: int, n: int, payload: list[bytes]) -> list[float]:
+    """Round trips of `payload` through hops-1 relay processes and back (ipc PUSH/PULL)."""
+    tmp = Path(tempfile.mkdtemp(prefix="tpch", dir="/tmp"))
+    eps = [f"ipc://{tmp}/r{i}.sock" for i in range(hops)]  # eps[0]: ours, the chain's end
+    relays = [
+        subprocess.Popen([sys.executable, "-c", _RELAY, eps[i], eps[(i + 1) % hops]],
+                         stdout=subprocess.PIPE, text=True)
+        for i in range(1, hops)
+    ]  # fmt: skip
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    try:
+        for r in relays:
+            assert r.stdout is not None and r.stdout.readline().strip() == "ready"
+        pull = ctx.socket(zmq.PULL)
+        pull.bind(eps[0])
+        push = ctx.socket(zmq.PUSH)
+        push.connect(eps[1])
+        samples = []
+        for i in range(n + LAT_WARMUP):
+            start = time.perf_counter()
+            push.send_multipart(payload)
+            assert pull.poll(5000), "relay chain stalled"
+            pull.recv_multipart()
+            if i >= LAT_WARMUP:
+                samples.append(time.perf_counter() - start)
+        return samples
+    finally:
+        ctx.destroy(linger=0)
+        for r in relays:
+            r.kill()
+            r.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fsync_floor_s(directory: Path, n: int = 300) -> list[float]:
+    path = directory / "fsync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        samples = []
+        for _ in range(n):
+            os.write(fd, b"x" * 200)
+            start = time.perf_counter()
+            os.fdatasync(fd)
+            samples.append(time.perf_counter() - start)
+        return samples
+    finally:
+        os.close(fd)
+        path.unlink()
+
+
+def latency(sut: SystemUnderTest) -> dict[str, Any]:
+    """One order in flight, submit -> ACCEPTED on the client's event stream."""
+    stamps: dict[str, tuple[int, int, int]] = {}
+    with client(sut) as c:
+        submit(c, "lat-probe", qty="1", price=None)  # intake open; a market order, not open
+        c.subscribe()
+        for i in range(LAT_ORDERS + LAT_WARMUP):
+            coid = f"lat-{i:05d}"
+            t0 = time.time_ns()
+            c.submit("simA", "AAPL", "BUY", "1", "LIMIT", price="95.00", client_order_id=coid)
+            t1 = time.time_ns()
+            for ev in c.events(timeout_s=10.0):
+                if isinstance(ev, OrderEvent) and ev.order.client_order_id == coid:
+                    if ev.order.status is OrderStatus.ACCEPTED:
+                        break
+            else:
+                raise AssertionError(f"{coid}: no ACCEPTED event")
+            if i >= LAT_WARMUP:
+                stamps[coid] = (t0, t1, time.time_ns())
+    e2e = [(t2 - t0) / 1e9 for t0, _, t2 in stamps.values()]
+    acks = [(t1 - t0) / 1e9 for t0, t1, _ in stamps.values()]
+    payload = encode(Sender("bench", 1).envelope(_order("lat-00000", Decimal("95.00"))))
+    means = _metric_means_ms(sut)
+    chain = zmq_chain_s(HOPS, LAT_ORDERS, payload)
+    system, raw = _ms(e2e), _ms(chain)
+    return {
+        "orders": len(e2e),
+        "hops": HOPS,
+        "submit_to_accepted_event_ms": system,
+        "submit_to_order_ack_ms": _ms(acks),
+        "zmq_chain_same_hops_ms": raw,
+        "ratio_p50": round(system["median"] / raw["median"], 2),
+        "ratio_p99": round(system["p99"] / raw["p99"], 2),
+        "stages_ms": _stages(sut, stamps),
+        "metrics_mean_ms": means,
+        "fsync_floor_ms": _ms(fsync_floor_s(sut.state_dir)),
+    }
+
+
+def _metric_means_ms(sut: SystemUnderTest) -> dict[str, float]:
+    """Means of the system's own latency histograms over the run (all orders)."""
+    from tests.helpers import metric_value
+
+    text = sut.metrics_text()
+    out = {}
+    for key, name in (
+        ("oms_submit_to_venue_ack", "tradepulse_order_latency_seconds"),
+        ("connector_d_to_first_exec_report", "tradepulse_venue_roundtrip_seconds"),
+        ("oms_journal_commit", "tradepulse_journal_fsync_seconds"),
+    ):
+        total, count = metric_value(text, f"{name}_sum"), metric_value(text, f"{name}_count")
+        if total is not None and count:
+            out[key] = round(total / count * 1e3, 3)
+    return out
+
+
+def _stages(sut: SystemUnderTest, stamps: dict[str, tuple[int, int, int]]) -> dict[str, Any]:
+    """Where the time goes, from the journal's timestamps of each measured order."""
+    seen: dict[str, dict[str, int]] = {}
+    for r in journal_records(sut):
+        d = r["data"] if r["kind"] == "record" else {}
+        if d.get("kind") == "new":
+            seen.setdefault(d["order"]["client_order_id"], {})["new"] = d["order"]["ts_created_ns"]
+        elif d.get("kind") == "event":
+            seen.setdefault(d["id"], {})[d["event"]] = d["ts_ns"]
+    cols: dict[str, list[float]] = {
+        "client_to_oms": [], "oms_to_risk_approved": [], "approved_to_venue_accepted": [],
+        "accepted_to_client_event": [],
+    }  # fmt: skip
+    for coid, (t0, _, t2) in stamps.items():
+        s = seen.get(coid, {})
+        if {"new", "risk_approved", "accepted"} <= set(s):
+            cols["client_to_oms"].append((s["new"] - t0) / 1e9)
+            cols["oms_to_risk_approved"].append((s["risk_approved"] - s["new"]) / 1e9)
+            cols["approved_to_venue_accepted"].append((s["accepted"] - s["risk_approved"]) / 1e9)
+            cols["accepted_to_client_event"].append((t2 - s["accepted"]) / 1e9)
+    return {k: _ms(v) for k, v in cols.items() if v}
+
+
+# --------------------------------------------------------------------------- 2. throughput
+
+
+def pipeline_worker(endpoint: str, prefix: str, n: int, window: int) -> dict[str, Any]:
+    """One client process: `n` SubmitOrders, `window` in flight, over a raw DEALER."""
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SNDHWM, 0)
+    sock.setsockopt(zmq.RCVHWM, 0)
+    sock.connect(endpoint)
+    sender = Sender(prefix, 1)
+    print("ready", flush=True)
+    sys.stdin.readline()  # "go"
+    inflight: dict[str, float] = {}
+    lat: list[float] = []
+    errors: dict[str, int] = {}
+    sent = 0
+    t_first = time.time()
+    while sent < n or inflight:
+        while sent < n and len(inflight) < window:
+            price = Decimal(f"{91 + sent % 9}.{sent % 100:02d}")  # 91.00..99.99: in the band
+            env = sender.envelope(_order(f"{prefix}-{sent:06d}", price))
+            inflight[env.msg_id] = time.perf_counter()
+            sock.send_multipart(encode(env))
+            sent += 1
+        if not sock.poll(30_000):
+            raise RuntimeError(f"{prefix}: no reply in 30 s ({len(inflight)} in flight)")
+        while True:
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            reply = decode(frames)
+            started = inflight.pop(reply.corr_id, None)
+            if started is None:
+                continue
+            if isinstance(reply.body, OrderAck):
+                lat.append(time.perf_counter() - started)
+            else:
+                body = reply.body
+                code = body.code.value if isinstance(body, RequestRejected) else reply.type
+                errors[code] = errors.get(code, 0) + 1
+    t = os.times()
+    out = {"lat": lat, "t_first": t_first, "t_last": time.time(), "errors": errors,
+           "cpu_s": t.user + t.system}  # fmt: skip
+    ctx.destroy(linger=0)
+    return out
+
+
+class _AcceptedCounter(threading.Thread):
+    """Times the ACCEPTED event of every throughput order on the OMS event stream."""
+
+    def __init__(self, endpoint: str, prefix: str, expected: int) -> None:
+        super().__init__(daemon=True)
+        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self.sub = self.ctx.socket(zmq.SUB)
+        self.sub.setsockopt(zmq.RCVHWM, 0)
+        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self.sub.connect(endpoint)
+        self.prefix = prefix
+        self.expected = expected
+        self.accepted: set[str] = set()
+        self.t_last = 0.0
+        self.stop = threading.Event()
+        self.connected = threading.Event()  # it has received an event
+
+    def run(self) -> None:
+        while not self.stop.is_set() and len(self.accepted) < self.expected:
+            if not self.sub.poll(200):
+                continue
+            frames = self.sub.recv_multipart()
+            self.connected.set()
+            if not any(b"ACCEPTED" in f for f in frames):
+                continue  # cheap filter: decode only the events that can count
+            body = decode(frames).body
+            if isinstance(body, OrderEvent) and body.order.status is OrderStatus.ACCEPTED:
+                coid = body.order.client_order_id
+                if coid.startswith(self.prefix) and coid not in self.accepted:
+                    self.accepted.add(coid)
+                    self.t_last = time.time()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.join(5.0)
+        self.ctx.destroy(linger=0)
+
+
+def throughput(sut: SystemUnderTest, total: int) -> dict[str, Any]:
+    per_client = [total // CLIENTS + (1 if i < total % CLIENTS else 0) for i in range(CLIENTS)]
+    counter = _AcceptedCounter(sut.cfg.events_endpoint, "thr", total)
+    counter.start()
+    with client(sut) as c:  # market orders (not left open) until the subscriber sees events
+        for i in range(100):
+            submit(c, f"probe-{i}", qty="1", price=None)
+            if counter.connected.wait(0.2):
+                break
+    actors = {a["id"]: psutil.Process(a["pid"]) for a in sut.status()["actors"] if a["pid"]}
+    cpu_before = {k: _cpu_s(p) for k, p in actors.items()}
+    host_before = psutil.cpu_times()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.bench.oms", "pipeline", sut.cfg.endpoint("oms"),
+             f"thr{i}", str(n), str(WINDOW)],
+            cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        for i, n in enumerate(per_client)
+    ]
+    try:
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        results = []
+        for p in procs:
+            out, _ = p.communicate(timeout=300)
+            results.append(json.loads(out))
+        deadline = time.monotonic() + 120
+        while len(counter.accepted) < total and time.monotonic() < deadline:
+            time.sleep(0.05)  # a bench, not a test: waiting for the stream to drain
+        cpu = {k: _cpu_s(p) - cpu_before[k] for k, p in actors.items()}
+        host = _busy_fraction(host_before, psutil.cpu_times())
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        counter.close()
+    lat = [x for r in results for x in r["lat"]]
+    cpu["clients"] = sum(r["cpu_s"] for r in results)
+    t_first = min(r["t_first"] for r in results)
+    t_last = max(r["t_last"] for r in results)
+    errors: dict[str, int] = {}
+    for r in results:
+        for k, v in r["errors"].items():
+            errors[k] = errors.get(k, 0) + v
+    return {
+        "orders": total,
+        "acked": len(lat),
+        "clients": CLIENTS,
+        "window_per_client": WINDOW,
+        "errors": errors,
+        "acked_orders_per_s": round(len(lat) / (t_last - t_first), 1),
+        "submit_to_order_ack_ms": _ms(lat),
+        "accepted_at_venue": len(counter.accepted),
+        "accepted_orders_per_s": round(len(counter.accepted) / (counter.t_last - t_first), 1)
+        if counter.accepted else 0.0,
+        "cpu_ms_per_order": {k: round(v / total * 1e3, 3) for k, v in sorted(cpu.items()) if v},
+        "host_cpu_busy_fraction": round(host, 2),
+    }  # fmt: skip
+
+
+def _cpu_s(p: psutil.Process) -> float:
+    t = p.cpu_times()
+    return float(t.user + t.system)
+
+
+def _busy_fraction(before: Any, after: Any) -> float:
+    """Share of all CPUs busy between two `psutil.cpu_times()` (every process on the host)."""
+    idle = (after.idle + after.iowait) - (before.idle + before.iowait)
+    total = sum(after) - sum(before)
+    return 1.0 - idle / total if total > 0 else 0.0
+
+
+# --------------------------------------------------------------------------- 3. warm start
+
+
+def _ts(event: dict[str, Any]) -> float:
+    return datetime.fromisoformat(event["ts"]).timestamp()
+
+
+def warm_start(root: Path, how: str) -> tuple[dict[str, Any], OmsSystem]:
+    """`run` on `root` (after a kill -9 or a stop): supervisor start -> `warm_start`."""
+    sut = OmsSystem(root=root, overrides=_config())
+    t0 = time.time()
+    sut.start(wait_ready=False)
+    warm = sut.wait_event("warm_start", 120.0, actor="oms")
+    replayed = sut.wait_event("journal_replayed", actor="oms")
+    connected = sut.wait_event("venue_state", actor="oms", state="CONNECTED")
+    plan = sut.wait_event("reconcile_plan", actor="oms")
+    return {
+        "after": how,
+        "open_orders": warm["open_orders"],
+        "orders": warm["orders"],
+        "journal_records": replayed["records"],
+        "snapshot": replayed["snapshot"],
+        "plan_actions": plan["actions"],
+        "start_to_warm_start_s": round(_ts(warm) - t0, 3),
+        "milestones_s": {
+            "journal_replayed": round(_ts(replayed) - t0, 3),
+            "venue_connected": round(_ts(connected) - t0, 3),
+            "reconcile_plan": round(_ts(plan) - t0, 3),
+            "warm_start": round(_ts(warm) - t0, 3),
+        },
+    }, sut
+
+
+# --------------------------------------------------------------------------- run
+
+
+def run() -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="tpbo", dir="/tmp"))
+    systems: list[SystemUnderTest] = []
+    try:
+        lat_sut = OmsSystem(overrides=_config())
+        systems.append(lat_sut)
+        lat = latency(lat_sut.start())
+        lat_sut.destroy()
+        sut = OmsSystem(root=root, overrides=_config())
+        systems.append(sut)
+        thr = throughput(sut.start(), THR_ORDERS)
+        sut.destroy()  # kill -9 of everything: the next start replays the journal
+        crash, sut = warm_start(root, "kill -9")
+        systems.append(sut)
+        assert sut.stop() == 0
+        stop, sut = warm_start(root, "SIGTERM stop (snapshot)")
+        systems.append(sut)
+    finally:
+        for s in systems:
+            s.destroy()
+        shutil.rmtree(root, ignore_errors=True)
+    e2e = lat["submit_to_accepted_event_ms"]
+    warm_s = max(crash["start_to_warm_start_s"], stop["start_to_warm_start_s"])
+    meets = {
+        "latency_p50": e2e["median"] <= TARGETS["latency_p50_ms"],
+        "latency_p99": e2e["p99"] <= TARGETS["latency_p99_ms"],
+        "latency_ratio": lat["ratio_p50"] <= TARGETS["latency_ratio"],
+        "throughput": thr["acked_orders_per_s"] >= TARGETS["throughput_orders_per_s"]
+        and thr["submit_to_order_ack_ms"]["p99"] < TARGETS["throughput_p99_ms"],
+        "warm_start": warm_s <= TARGETS["warm_start_s"],
+    }  # fmt: skip
+    return {
+        "latency": lat,
+        "throughput": thr,
+        "warm_start": [crash, stop],
+        "targets": TARGETS,
+        "meets_target": meets,
+        "host": {
+            "cpus": os.cpu_count(), "python": platform.python_version(),
+            "machine": platform.machine(), "loadavg_1m": round(os.getloadavg()[0], 2),
+        },  # fmt: skip
+        "ts": datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+
+
+def summary(r: dict[str, Any]) -> list[str]:
+    lat, thr, ok = r["latency"], r["throughput"], r["meets_target"]
+
+    def line(label: str, d: dict[str, Any]) -> str:
+        return f"{label:<40} p50 {d['median']:>8} ms  p99 {d['p99']:>8} ms  (n={d['n']})"
+
+    def met(key: str) -> str:
+        return "met" if ok[key] else "NOT met"
+
+    out = [
+        f"latency, one in flight ({lat['hops']} hops):",
+        line("  submit -> ACCEPTED on the client stream", lat["submit_to_accepted_event_ms"]),
+        line("  submit -> OrderAck (durable, approved)", lat["submit_to_order_ack_ms"]),
+        line(f"  raw zmq chain, {lat['hops']} hops", lat["zmq_chain_same_hops_ms"]),
+        f"  ratio p50 {lat['ratio_p50']}  p99 {lat['ratio_p99']}   targets p50 <= 1 ms "
+        f"({met('latency_p50')}), p99 <= 3 ms ({met('latency_p99')}), ratio <= 2 "
+        f"({met('latency_ratio')})",
+        *[line(f"    {k}", v) for k, v in lat["stages_ms"].items()],
+        line("    fsync floor (200 B append)", lat["fsync_floor_ms"]),
+        f"    metric means (ms): {lat['metrics_mean_ms']}",
+        f"throughput, {thr['clients']} clients x {thr['window_per_client']} in flight, "
+        f"{thr['orders']} orders: {thr['acked_orders_per_s']} acked/s, "
+        f"{thr['accepted_orders_per_s']} accepted at the venue/s, errors {thr['errors']}",
+        line("  submit -> OrderAck", thr["submit_to_order_ack_ms"]),
+        f"  CPU ms per order {thr['cpu_ms_per_order']}; host CPUs busy "
+        f"{thr['host_cpu_busy_fraction']:.0%} (every process on the host)",
+        f"  target >= 5000/s with p99 < 20 ms: {met('throughput')}",
+    ]
+    for w in r["warm_start"]:
+        out.append(
+            f"warm start after {w['after']}: {w['open_orders']} open orders, "
+            f"{w['journal_records']} records{' + snapshot' if w['snapshot'] else ''}: "
+            f"{w['start_to_warm_start_s']} s  {w['milestones_s']}"
+        )
+    out.append(f"  target <= 2 s: {met('warm_start')}")
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Worker entry: `python -m tests.bench.oms pipeline ENDPOINT PREFIX N WINDOW`."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] != "pipeline":
+        print(__doc__)
+        return 2
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    result = pipeline_worker(args[1], args[2], int(args[3]), int(args[4]))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
