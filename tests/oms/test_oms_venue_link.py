@@ -1,0 +1,176 @@
+"""VenueLink (the OMS's link to one venue) driven by hand-written stubs, no sockets: when a
+reconciliation pass runs, reruns, retries, and when the venue's queue is sent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from actors.oms_venues import _RETRY_S, VenueLink
+from actors.order_book import OrderBook
+from actors.reconcile import Plan
+from protocol.codec import Envelope, Sender
+from protocol.config import SystemConfig, parse_config
+from protocol.messages import (
+    Ack,
+    ErrorCode,
+    GetPositions,
+    Message,
+    OpenOrders,
+    OpenOrdersRequest,
+    OrderStatusAnswer,
+    OrderStatusQuery,
+    OrdType,
+    PlaceOrder,
+    Positions,
+    RequestRejected,
+    RiskVerdict,
+    Side,
+    SubmitOrder,
+    VenueConnState,
+)
+
+V = "simA"
+CONNECTOR = Sender(f"connector.{V}", 7)
+CONNECTED, CONNECTING = VenueConnState.CONNECTED, VenueConnState.CONNECTING
+
+
+@dataclass
+class StubPeer:
+    """Records requests; the test answers them (or fails them, as a restart does)."""
+
+    sent: list[tuple[Message, Callable[[Envelope | None], None]]] = field(default_factory=list)
+
+    def request(
+        self, body: Message, callback: Callable[[Envelope | None], None], timeout_s: float
+    ) -> str:
+        self.sent.append((body, callback))
+        return str(len(self.sent))
+
+    def fail_pending(self) -> None:
+        pending, self.sent = self.sent, []
+        for _, cb in pending:
+            cb(None)
+
+    def answer(self, body: Message) -> Message:
+        """Answer the oldest request with `body`; returns that request."""
+        request, cb = self.sent.pop(0)
+        cb(CONNECTOR.envelope(body))
+        return request
+
+
+class StubOms:
+    """What VenueLink uses of the OMS actor."""
+
+    def __init__(self) -> None:
+        self.cfg: SystemConfig = parse_config({"venues": [{"name": V}]})
+        self.log = structlog.get_logger()
+        self.book = OrderBook()
+        self.peers: dict[str, StubPeer] = {}
+        self.timers: list[tuple[float, Callable[[], None]]] = []
+        self.plans: list[Plan] = []
+        self.reconciled: list[bool] = []
+
+    def peer(self, target: str) -> StubPeer:
+        return self.peers.setdefault(target, StubPeer())
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
+        self.timers.append((delay_s, fn))
+
+    def publish_stream(self, event: str, data: dict[str, Any]) -> None:
+        pass
+
+    def crash_point(self, name: str) -> None:
+        pass
+
+    def drop_unsent(self, coid: str) -> bool:
+        return False
+
+    def record(self, outcome: Any) -> Any:
+        return outcome
+
+    def apply_reconcile_plan(self, link: VenueLink, plan: Plan, positions: Positions) -> None:
+        self.plans.append(plan)
+
+    def on_venue_reconciled(self, link: VenueLink, plan: Plan, first: bool) -> None:
+        self.reconciled.append(first)
+
+
+def _link() -> tuple[VenueLink, StubOms, StubPeer]:
+    oms = StubOms()
+    link = VenueLink(oms, V)  # type: ignore[arg-type]
+    return link, oms, oms.peers[f"connector.{V}"]
+
+
+def _complete_pass(peer: StubPeer, never_seen: tuple[str, ...] = ()) -> None:
+    """Answer one whole pass for an empty venue: open orders, the status of `never_seen`
+    (unknown to the venue) if any, then positions."""
+    assert isinstance(peer.answer(OpenOrders(venue=V, orders=[])), OpenOrdersRequest)
+    if never_seen:
+        query = peer.answer(OrderStatusAnswer(venue=V, orders=[], unknown=list(never_seen)))
+        assert isinstance(query, OrderStatusQuery) and query.cl_ord_ids == list(never_seen)
+    assert isinstance(peer.answer(Positions(source="venue", venue=V, positions=[])), GetPositions)
+
+
+def test_a_pass_failing_after_connected_arrived_reruns_at_once() -> None:
+    """The start-up pass goes out before the connector logged on; CONNECTED arrives while it
+    is in flight (so it is only noted), then the pass fails VENUE_DOWN: the next pass is
+    sent at once, not after the retry delay, and completes (intake opens)."""
+    link, oms, peer = _link()
+    link.start_reconcile()
+    link.on_state(CONNECTING, 7, "starting")
+    link.on_state(CONNECTED, 7, "logged on")
+    assert len(peer.sent) == 1  # the CONNECTED pass waits for the one in flight
+    peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="not logged on"))
+    assert [type(b) for b, _ in peer.sent] == [OpenOrdersRequest]
+    assert oms.timers == []
+    _complete_pass(peer)
+    assert oms.reconciled == [True] and link.ready
+
+
+def test_a_pass_failing_with_nothing_pending_retries_after_the_delay() -> None:
+    """A pass that fails while the venue stays CONNECTED (no new CONNECTED) is retried by a
+    timer after the retry delay, not in a tight loop."""
+    link, oms, peer = _link()
+    link.on_state(CONNECTED, 7, "logged on")
+    peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="dropped"))
+    assert peer.sent == []
+    [(delay, retry)] = oms.timers
+    assert delay == _RETRY_S
+    retry()
+    _complete_pass(peer)
+    assert oms.reconciled == [True]
+
+
+def test_a_failed_pass_while_disconnected_waits_for_connected() -> None:
+    """Not CONNECTED: a failed pass schedules nothing; the next CONNECTED starts one."""
+    link, oms, peer = _link()
+    link.start_reconcile()
+    peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="not logged on"))
+    assert peer.sent == [] and oms.timers == []
+    link.on_state(CONNECTED, 7, "logged on")
+    _complete_pass(peer)
+    assert oms.reconciled == [True]
+
+
+def test_queued_orders_are_sent_only_once_the_venue_is_reconciled() -> None:
+    """An approved order queued while the venue is not ready is sent (PlaceOrder) right
+    after the reconciliation pass that follows CONNECTED, once."""
+    link, oms, peer = _link()
+    msg = SubmitOrder(client_order_id="q-1", venue=V, symbol="AAPL", side=Side.BUY,
+                      qty=Decimal(1), order_type=OrdType.LIMIT, price=Decimal("95"))
+    oms.book.submit(msg, 1)
+    oms.book.risk_verdict(RiskVerdict(client_order_id="q-1", approved=True), 2)
+    link.enqueue("q-1")
+    link.dispatch()
+    assert peer.sent == [] and link.depth == 1
+    link.on_state(CONNECTED, 7, "logged on")
+    _complete_pass(peer, never_seen=("q-1",))
+    [(place, _)] = peer.sent
+    assert isinstance(place, PlaceOrder) and place.cl_ord_id == "q-1"
+    peer.answer(Ack(ref="x"))
+    assert link.depth == 0
