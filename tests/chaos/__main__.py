@@ -23,22 +23,39 @@ def build_parser() -> argparse.ArgumentParser:
     d = ChaosOptions()
     p = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__.split("\n\n")[0])
     p.add_argument("--duration-s", type=float, default=d.duration_s, help="load duration")
-    p.add_argument("--seed", type=int, default=d.seed, help="reproduces the load and fault schedule")
+    p.add_argument(
+        "--seed", type=int, default=d.seed, help="reproduces the load and fault schedule"
+    )
     p.add_argument("--clients", type=int, default=d.clients, help="load client processes")
     p.add_argument("--rate", type=float, default=d.rate_per_s, help="operations/s over all clients")
-    p.add_argument("--fault-interval-s", type=float, default=d.fault_interval_s,
-                   help="mean gap between faults (0: no faults)")
-    p.add_argument("--mix", default="default",
-                   help=f"fault weights, e.g. sigkill=3,drop_session=1; kinds: {', '.join(ALL_FAULTS)}")
-    p.add_argument("--kill-switch-at-s", type=float, default=None,
-                   help="the nemesis engages the kill-switch this long into the run")
+    p.add_argument(
+        "--fault-interval-s",
+        type=float,
+        default=d.fault_interval_s,
+        help="mean gap between faults (0: no faults)",
+    )
+    p.add_argument(
+        "--mix",
+        default="default",
+        help=f"fault weights, e.g. sigkill=3,drop_session=1; kinds: {', '.join(ALL_FAULTS)}",
+    )
+    p.add_argument(
+        "--kill-switch-at-s",
+        type=float,
+        default=None,
+        help="the nemesis engages the kill-switch this long into the run",
+    )
     p.add_argument("--no-sweep", action="store_true", help="leave open orders resting at the end")
     p.add_argument("--recovery-timeout-s", type=float, default=d.recovery_timeout_s)
     p.add_argument("--settle-timeout-s", type=float, default=d.settle_timeout_s)
-    p.add_argument("--log-level", default=d.log_level, choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--log-level", default=d.log_level, choices=["debug", "info", "warning", "error"]
+    )
     p.add_argument("--out-root", default=d.out_root, help="reports go to OUT_ROOT/<timestamp>/")
     p.add_argument("--keep-state", action="store_true", help="keep the state dir for inspection")
-    p.add_argument("--json", action="store_true", help="print the JSON report instead of the summary")
+    p.add_argument(
+        "--json", action="store_true", help="print the JSON report instead of the summary"
+    )
     return p
 
 
@@ -47,11 +64,19 @@ def options_from_args(ns: argparse.Namespace) -> ChaosOptions:
     if ns.fault_interval_s <= 0:
         mix = {}
     return ChaosOptions(
-        seed=ns.seed, duration_s=ns.duration_s, clients=ns.clients, rate_per_s=ns.rate,
-        fault_interval_s=ns.fault_interval_s if ns.fault_interval_s > 0 else 1e9, mix=mix,
-        kill_switch_at_s=ns.kill_switch_at_s, sweep=not ns.no_sweep,
-        recovery_timeout_s=ns.recovery_timeout_s, settle_timeout_s=ns.settle_timeout_s,
-        log_level=ns.log_level, out_root=ns.out_root, keep_state=ns.keep_state,
+        seed=ns.seed,
+        duration_s=ns.duration_s,
+        clients=ns.clients,
+        rate_per_s=ns.rate,
+        fault_interval_s=ns.fault_interval_s if ns.fault_interval_s > 0 else 1e9,
+        mix=mix,
+        kill_switch_at_s=ns.kill_switch_at_s,
+        sweep=not ns.no_sweep,
+        recovery_timeout_s=ns.recovery_timeout_s,
+        settle_timeout_s=ns.settle_timeout_s,
+        log_level=ns.log_level,
+        out_root=ns.out_root,
+        keep_state=ns.keep_state,
     )
 
 

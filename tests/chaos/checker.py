@@ -21,10 +21,17 @@ from typing import Any
 
 from tests.chaos.history import Entry, summarize_submits
 
-AT_VENUE_STATUSES = frozenset({
-    "ACCEPTED", "PARTIALLY_FILLED", "FILLED", "CANCELLED", "EXPIRED", "PENDING_CANCEL",
-    "PENDING_REPLACE",
-})
+AT_VENUE_STATUSES = frozenset(
+    {
+        "ACCEPTED",
+        "PARTIALLY_FILLED",
+        "FILLED",
+        "CANCELLED",
+        "EXPIRED",
+        "PENDING_CANCEL",
+        "PENDING_REPLACE",
+    }
+)
 FINAL_STATUSES = frozenset({"FILLED", "CANCELLED", "REJECTED", "EXPIRED"})
 OPEN_STATUSES = frozenset({"ACCEPTED", "PARTIALLY_FILLED"})
 PX_TOLERANCE = Decimal("0.000001")
@@ -64,8 +71,12 @@ class Invariant:
             self.examples.append(example)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"violations": self.violations, "examples": self.examples,
-                "skipped": self.skipped, "note": self.note}
+        return {
+            "violations": self.violations,
+            "examples": self.examples,
+            "skipped": self.skipped,
+            "note": self.note,
+        }
 
 
 @dataclass(frozen=True)
@@ -102,8 +113,11 @@ class CheckResult:
         return all(inv.violations == 0 for inv in self.invariants.values())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"valid": self.valid, "stats": self.stats,
-                "invariants": {k: v.to_dict() for k, v in self.invariants.items()}}
+        return {
+            "valid": self.valid,
+            "stats": self.stats,
+            "invariants": {k: v.to_dict() for k, v in self.invariants.items()},
+        }
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -164,7 +178,9 @@ def check(obs: Observations) -> CheckResult:
 
     for o in obs.oms_orders:
         if o.get("external") and _oms_key(o) in oms:
-            inv["oms_equals_venue"].fail(f"{o['client_order_id']}: adopted, but the OMS has {_oms_key(o)}")
+            inv["oms_equals_venue"].fail(
+                f"{o['client_order_id']}: adopted, but the OMS has {_oms_key(o)}"
+            )
     _check_acked(inv, submits, oms, by_head)
     _check_venue_side(inv, obs, submits, oms_by_key)
     _check_final(inv, obs, submits, oms)
@@ -185,36 +201,54 @@ def check(obs: Observations) -> CheckResult:
         },
         "external_orders": sum(1 for o in obs.oms_orders if o.get("external")),
         "unknown_orders": status_counts.get("UNKNOWN", 0),
-        "unknown_examples": [f"{o['client_order_id']}@{o['venue']}: {o.get('reason', '')}"
-                             for o in obs.oms_orders if o["status"] == "UNKNOWN"][:MAX_EXAMPLES],
+        "unknown_examples": [
+            f"{o['client_order_id']}@{o['venue']}: {o.get('reason', '')}"
+            for o in obs.oms_orders
+            if o["status"] == "UNKNOWN"
+        ][:MAX_EXAMPLES],
     }
     return CheckResult(inv, stats)
 
 
-def _check_acked(inv: dict[str, Invariant], submits: Mapping[str, Any], oms: Mapping[str, Any],
-                 by_head: Mapping[str, list[_VenueOrder]]) -> None:
+def _check_acked(
+    inv: dict[str, Invariant],
+    submits: Mapping[str, Any],
+    oms: Mapping[str, Any],
+    by_head: Mapping[str, list[_VenueOrder]],
+) -> None:
     for coid, s in submits.items():
         if s.result != "acked":
             continue
         order = oms.get(coid)
         if order is None:
-            inv["no_acked_order_lost"].fail(f"{coid}: acknowledged to the client, unknown to the OMS")
+            inv["no_acked_order_lost"].fail(
+                f"{coid}: acknowledged to the client, unknown to the OMS"
+            )
             continue
         at = by_head.get(coid, [])
         wrong = [vo.venue for vo in at if vo.venue != order["venue"]]
         mine = [vo for vo in at if vo.venue == order["venue"]]
         if wrong:
-            inv["acked_order_at_venue_exactly_once"].fail(f"{coid}: at venue(s) {wrong}, sent to {order['venue']}")
+            inv["acked_order_at_venue_exactly_once"].fail(
+                f"{coid}: at venue(s) {wrong}, sent to {order['venue']}"
+            )
         if len(mine) > 1:
             ids = [vo.data.get("order_id") for vo in mine]
-            inv["acked_order_at_venue_exactly_once"].fail(f"{coid}: {len(mine)} orders at {order['venue']}: {ids}")
+            inv["acked_order_at_venue_exactly_once"].fail(
+                f"{coid}: {len(mine)} orders at {order['venue']}: {ids}"
+            )
         elif not mine and order["status"] != "UNKNOWN":
             inv["acked_order_at_venue_exactly_once"].fail(
-                f"{coid}: acknowledged, OMS says {order['status']}, not at {order['venue']}")
+                f"{coid}: acknowledged, OMS says {order['status']}, not at {order['venue']}"
+            )
 
 
-def _check_venue_side(inv: dict[str, Invariant], obs: Observations, submits: Mapping[str, Any],
-                      oms_by_key: Mapping[str, Any]) -> None:
+def _check_venue_side(
+    inv: dict[str, Invariant],
+    obs: Observations,
+    submits: Mapping[str, Any],
+    oms_by_key: Mapping[str, Any],
+) -> None:
     for name, data in obs.venues.items():
         owner: dict[str, str] = {}
         for o in data.get("orders", []):
@@ -222,22 +256,29 @@ def _check_venue_side(inv: dict[str, Invariant], obs: Observations, submits: Map
             for cl in o.get("cl_ord_ids") or [vo.head]:
                 if cl in owner and owner[cl] != o.get("order_id"):
                     inv["no_duplicate_cl_ord_id"].fail(
-                        f"{name}: ClOrdID {cl} on orders {owner[cl]} and {o.get('order_id')}")
+                        f"{name}: ClOrdID {cl} on orders {owner[cl]} and {o.get('order_id')}"
+                    )
                 owner[cl] = str(o.get("order_id"))
             s = submits.get(vo.head)
             if s is None:
                 inv["no_unrequested_venue_order"].fail(
-                    f"{name}: order {o.get('order_id')} ClOrdID {vo.head} was never submitted by a client")
+                    f"{name}: order {o.get('order_id')} ClOrdID {vo.head} "
+                    "was never submitted by a client"
+                )
             elif s.result == "refused" and not s.ever_unanswered:
                 inv["no_unrequested_venue_order"].fail(
-                    f"{name}: {vo.head} reached the venue though its submit was refused ({s.error})")
+                    f"{name}: {vo.head} reached the venue though its submit was refused ({s.error})"
+                )
             if vo.head not in oms_by_key:
                 inv["oms_equals_venue"].fail(
-                    f"{name}: venue order {o.get('order_id')} ({vo.head}, {o.get('status')}) unknown to the OMS")
+                    f"{name}: venue order {o.get('order_id')} ({vo.head}, {o.get('status')}) "
+                    "unknown to the OMS"
+                )
 
 
-def _check_final(inv: dict[str, Invariant], obs: Observations, submits: Mapping[str, Any],
-                 oms: Mapping[str, Any]) -> None:
+def _check_final(
+    inv: dict[str, Invariant], obs: Observations, submits: Mapping[str, Any], oms: Mapping[str, Any]
+) -> None:
     allowed = FINAL_STATUSES | (OPEN_STATUSES if obs.open_orders_allowed else frozenset())
     for coid, order in oms.items():
         status = str(order["status"])
@@ -250,8 +291,11 @@ def _check_final(inv: dict[str, Invariant], obs: Observations, submits: Mapping[
         inv["final_state_or_honest_unknown"].fail(f"{coid}: {why}{origin}")
 
 
-def _check_oms_vs_venue(inv: dict[str, Invariant], orders: Iterable[Mapping[str, Any]],
-                        by_head: Mapping[str, list[_VenueOrder]]) -> None:
+def _check_oms_vs_venue(
+    inv: dict[str, Invariant],
+    orders: Iterable[Mapping[str, Any]],
+    by_head: Mapping[str, list[_VenueOrder]],
+) -> None:
     for order in orders:
         key = _oms_key(order)
         at = [vo for vo in by_head.get(key, []) if vo.venue == order["venue"]]
@@ -259,7 +303,9 @@ def _check_oms_vs_venue(inv: dict[str, Invariant], orders: Iterable[Mapping[str,
         coid = order["client_order_id"]
         if not at:
             if status in AT_VENUE_STATUSES:
-                inv["oms_equals_venue"].fail(f"{coid}: OMS {status}, no such order at {order['venue']}")
+                inv["oms_equals_venue"].fail(
+                    f"{coid}: OMS {status}, no such order at {order['venue']}"
+                )
             continue
         v = at[0].data
         diffs = []
@@ -269,14 +315,20 @@ def _check_oms_vs_venue(inv: dict[str, Invariant], orders: Iterable[Mapping[str,
             diffs.append(f"cum_qty {order.get('cum_qty')} != {v.get('cum_qty')}")
         if not _same_px(order.get("avg_px"), v.get("avg_px")):
             diffs.append(f"avg_px {order.get('avg_px')} != {v.get('avg_px')}")
-        if status not in ("REJECTED", "UNKNOWN") and not _same_qty(order.get("qty"), v.get("order_qty")):
+        if status not in ("REJECTED", "UNKNOWN") and not _same_qty(
+            order.get("qty"), v.get("order_qty")
+        ):
             diffs.append(f"qty {order.get('qty')} != {v.get('order_qty')}")
         if diffs:
             inv["oms_equals_venue"].fail(f"{coid}@{order['venue']}: " + "; ".join(diffs))
 
 
-def _check_fills(inv: dict[str, Invariant], obs: Observations, oms: Mapping[str, Any],
-                 by_head: Mapping[str, list[_VenueOrder]]) -> None:
+def _check_fills(
+    inv: dict[str, Invariant],
+    obs: Observations,
+    oms: Mapping[str, Any],
+    by_head: Mapping[str, list[_VenueOrder]],
+) -> None:
     bad = inv["fills_applied_exactly_once"]
     for name, data in obs.venues.items():
         seen: set[str] = set()
@@ -291,9 +343,14 @@ def _check_fills(inv: dict[str, Invariant], obs: Observations, oms: Mapping[str,
                 bad.fail(f"{name}: {o.get('order_id')} fills sum {total} != cum {o.get('cum_qty')}")
     for order in oms.values():
         at = [vo for vo in by_head.get(_oms_key(order), []) if vo.venue == order["venue"]]
-        venue_cum = sum((Decimal(str(f["qty"])) for vo in at for f in vo.data.get("fills", [])), Decimal(0))
+        venue_cum = sum(
+            (Decimal(str(f["qty"])) for vo in at for f in vo.data.get("fills", [])), Decimal(0)
+        )
         if not _same_qty(order.get("cum_qty"), venue_cum):
-            bad.fail(f"{order['client_order_id']}: OMS cum {order.get('cum_qty')} != venue fills {venue_cum}")
+            bad.fail(
+                f"{order['client_order_id']}: OMS cum {order.get('cum_qty')} "
+                f"!= venue fills {venue_cum}"
+            )
     if obs.journal is None:
         bad.note = "journal not inspected"
         return
@@ -318,8 +375,12 @@ def _check_fills(inv: dict[str, Invariant], obs: Observations, oms: Mapping[str,
             seen_ids[coid].add(exec_id)
             base[coid] += Decimal(str(rec["qty"]))
     for coid, order in oms.items():
-        if not order.get("external") and not _same_qty(order.get("cum_qty"), base.get(coid, Decimal(0))):
-            bad.fail(f"{coid}: journal fills sum {base.get(coid, 0)} != OMS cum {order.get('cum_qty')}")
+        if not order.get("external") and not _same_qty(
+            order.get("cum_qty"), base.get(coid, Decimal(0))
+        ):
+            bad.fail(
+                f"{coid}: journal fills sum {base.get(coid, 0)} != OMS cum {order.get('cum_qty')}"
+            )
 
 
 def _positions(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Decimal]:
@@ -366,10 +427,14 @@ def _check_runtime(inv: dict[str, Invariant], obs: Observations) -> None:
     if engaged_at is not None:
         asked = obs.kill_switch_requested_ns
         if asked is None or engaged_at < asked:
-            inv["kill_switch_only_when_asked"].fail(f"kill-switch engaged at {engaged_at} without being asked")
+            inv["kill_switch_only_when_asked"].fail(
+                f"kill-switch engaged at {engaged_at} without being asked"
+            )
     extra = obs.protocol_errors - obs.injected_protocol_errors
     if extra > 0:
-        inv["no_protocol_errors"].fail(f"{extra} protocol errors logged beyond the {obs.injected_protocol_errors} injected")
+        inv["no_protocol_errors"].fail(
+            f"{extra} protocol errors logged beyond the {obs.injected_protocol_errors} injected"
+        )
     if obs.unmatched_fills:
         inv["no_unmatched_fills"].fail(f"{obs.unmatched_fills} unmatched fills")
     for fault in obs.unrecovered_faults:

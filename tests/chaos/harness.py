@@ -59,14 +59,23 @@ class ChaosOptions:
         return {
             "system": {"name": "chaos", "log_level": self.log_level},
             "supervisor": {"restart": {"max_restarts": 1000, "window_s": 60.0, "max_s": 0.5}},
-            "risk": {"max_order_qty": big, "max_order_notional": big, "max_position": big,
-                     "max_open_orders_per_venue": 1_000_000, "max_orders_per_s_per_venue": 1e6,
-                     "max_orders_per_s": 1e6, "price_band_pct": 50.0, "max_daily_loss": big,
-                     "breaches_to_engage": 1_000_000},
+            "risk": {
+                "max_order_qty": big,
+                "max_order_notional": big,
+                "max_position": big,
+                "max_open_orders_per_venue": 1_000_000,
+                "max_orders_per_s_per_venue": 1e6,
+                "max_orders_per_s": 1e6,
+                "price_band_pct": 50.0,
+                "max_daily_loss": big,
+                "breaches_to_engage": 1_000_000,
+            },
             "heartbeat": {"interval_s": 1.0, "missing_intervals": 10, "divergence_beats": 5},
             "oms": {"outage_tolerance_s": 300.0},
-            "venues": [{"name": v, "target_comp_id": v.upper(), "sim": {"reference_prices": SYMBOLS}}
-                       for v in self.venues],
+            "venues": [
+                {"name": v, "target_comp_id": v.upper(), "sim": {"reference_prices": SYMBOLS}}
+                for v in self.venues
+            ],
         }
 
 
@@ -96,28 +105,43 @@ class Monitor(threading.Thread):
             try:
                 st = self.system.try_status(timeout_s=1.0)
                 if st is not None:
-                    self.kill_switch.append((time.time_ns(), bool(st["kill_switch"].get("engaged"))))
+                    self.kill_switch.append(
+                        (time.time_ns(), bool(st["kill_switch"].get("engaged")))
+                    )
                 reap_foreign_zombies(self.keep)
             except Exception as exc:  # noqa: BLE001 - keep sampling; the error is reported
                 self.errors.append(f"monitor: {type(exc).__name__}: {exc}")
 
 
-def _start_clients(opts: ChaosOptions, system: ChaosSystem, out_dir: Path) -> list[subprocess.Popen[bytes]]:
+def _start_clients(
+    opts: ChaosOptions, system: ChaosSystem, out_dir: Path
+) -> list[subprocess.Popen[bytes]]:
     procs = []
     per_client = opts.rate_per_s / opts.clients
     for i in range(opts.clients):
         spec = LoadSpec(
-            client=i, seed=opts.seed, config_path=str(system.config_path),
-            state_dir=str(system.state_dir), runtime_dir=str(system.runtime_dir),
-            out_path=str(out_dir / "history" / f"client-{i}.jsonl"), venues=list(opts.venues),
-            reference_prices=dict(SYMBOLS), rate_per_s=per_client, duration_s=opts.duration_s,
+            client=i,
+            seed=opts.seed,
+            config_path=str(system.config_path),
+            state_dir=str(system.state_dir),
+            runtime_dir=str(system.runtime_dir),
+            out_path=str(out_dir / "history" / f"client-{i}.jsonl"),
+            venues=list(opts.venues),
+            reference_prices=dict(SYMBOLS),
+            rate_per_s=per_client,
+            duration_s=opts.duration_s,
             request_timeout_s=opts.request_timeout_s,
         )
         log = (out_dir / f"client-{i}.log").open("wb")
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "tests.chaos.load", "--spec", spec_json(spec)],
-            cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        ))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.chaos.load", "--spec", spec_json(spec)],
+                cwd=REPO_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
         log.close()
     return procs
 
@@ -151,7 +175,9 @@ def unexpected_exits(lines: list[dict[str, Any]], faults: list[FaultRecord]) -> 
         if e.get("event") == "actor_exited" and e.get("pid") not in targeted:
             how = f"signal {e['signal']}" if "signal" in e else f"exit_code {e.get('exit_code')}"
             if e.get("pid") in hung:
-                how += f", killed as hung: no heartbeat for {hung[e['pid']].get('heartbeat_age_s')} s"
+                how += (
+                    f", killed as hung: no heartbeat for {hung[e['pid']].get('heartbeat_age_s')} s"
+                )
             out.append(f"{e.get('child')} pid {e.get('pid')} exited ({how}) at {e.get('ts')}")
     return out
 
@@ -194,11 +220,17 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
             ks_requested.append(time.time_ns())
             system.control("kill-switch", action="engage", reason="chaos nemesis")
 
-        planner = FaultPlanner(opts.seed, opts.fault_interval_s, opts.mix, opts.venues,
-                               hang_limit_s=0.6)
-        nemesis = Nemesis(system, planner, lambda v, k, p: venue_fault(system, v, k, p),
-                          recovery_timeout_s=opts.recovery_timeout_s,
-                          kill_switch_at_s=opts.kill_switch_at_s, engage_kill_switch=engage)
+        planner = FaultPlanner(
+            opts.seed, opts.fault_interval_s, opts.mix, opts.venues, hang_limit_s=0.6
+        )
+        nemesis = Nemesis(
+            system,
+            planner,
+            lambda v, k, p: venue_fault(system, v, k, p),
+            recovery_timeout_s=opts.recovery_timeout_s,
+            kill_switch_at_s=opts.kill_switch_at_s,
+            engage_kill_switch=engage,
+        )
         nemesis.start()
         errors += _stop_clients(procs, opts.duration_s + 60.0)
         load_ended_ns = time.time_ns()
@@ -231,7 +263,9 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
         kill_switch_samples=monitor.kill_switch if monitor else [],
         kill_switch_requested_ns=ks_requested[0] if ks_requested else None,
         protocol_errors=system.protocol_error_lines,
-        unrecovered_faults=[f"{f.kind}:{f.target}#{f.index}" for f in faults if f.recovered_ns is None],
+        unrecovered_faults=[
+            f"{f.kind}:{f.target}#{f.index}" for f in faults if f.recovered_ns is None
+        ],
         unexpected_exits=unexpected_exits(system.lines, faults),
     )
     obs_kwargs.setdefault("oms_orders", [])
@@ -247,10 +281,18 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
         if e.get("event") == "actor_exited":
             restarts[str(e.get("child"))] = restarts.get(str(e.get("child")), 0) + 1
     report = build_report(
-        seed=opts.seed, options=asdict(opts), started_ns=started_ns, load_ended_ns=load_ended_ns,
-        ended_ns=time.time_ns(), history=history, faults=faults, restarts=restarts,
-        supervisor_restarts=len(system.supervisor_pids) - 1, check=final,
-        harness_errors=errors, notes=notes + list(collected.get("notes", [])),
+        seed=opts.seed,
+        options=asdict(opts),
+        started_ns=started_ns,
+        load_ended_ns=load_ended_ns,
+        ended_ns=time.time_ns(),
+        history=history,
+        faults=faults,
+        restarts=restarts,
+        supervisor_restarts=len(system.supervisor_pids) - 1,
+        check=final,
+        harness_errors=errors,
+        notes=notes + list(collected.get("notes", [])),
     )
     samples = monitor.kill_switch if monitor else []
     engaged = [ts for ts, on in samples if on]
@@ -260,17 +302,24 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
         "engaged_at_end": bool(samples and samples[-1][1]),
         "samples": len(samples),
     }
-    report["log_counts"] = {f"{lvl}:{actor}:{ev}": n for (lvl, actor, ev), n
-                            in sorted(system.level_counts.items(), key=lambda kv: -kv[1])[:60]}
+    report["log_counts"] = {
+        f"{lvl}:{actor}:{ev}": n
+        for (lvl, actor, ev), n in sorted(system.level_counts.items(), key=lambda kv: -kv[1])[:60]
+    }
     report["out_dir"] = str(out_dir)
     write_report(report, out_dir)
     (out_dir / "summary.txt").write_text(summary_text(report) + "\n")
     try:
         from tests.chaos.plot import plot_timeline, restart_events
 
-        plot_timeline(out_dir / "timeline.png", t0_ns=started_ns, history=history, faults=faults,
-                      restarts=restart_events(system.lines),
-                      title=f"chaos seed {opts.seed}: {'VALID' if report['valid'] else 'INVALID'}")
+        plot_timeline(
+            out_dir / "timeline.png",
+            t0_ns=started_ns,
+            history=history,
+            faults=faults,
+            restarts=restart_events(system.lines),
+            title=f"chaos seed {opts.seed}: {'VALID' if report['valid'] else 'INVALID'}",
+        )
     except Exception as exc:  # noqa: BLE001 - a failed plot must not hide the report
         report["harness_errors"].append(f"plot: {type(exc).__name__}: {exc}")
         write_report(report, out_dir)

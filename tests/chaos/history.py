@@ -28,7 +28,14 @@ Outcome = Literal["ok", "error", "timeout"]
 SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,24}")
 # errors that say the OMS will not act on the request (nothing was created or changed)
 DEFINITIVE_ERRORS = frozenset(
-    {"RiskRejected", "KillSwitchEngaged", "VenueDown", "InvalidOrder", "ClientError", "UnknownOrder"}
+    {
+        "RiskRejected",
+        "KillSwitchEngaged",
+        "VenueDown",
+        "InvalidOrder",
+        "ClientError",
+        "UnknownOrder",
+    }
 )
 # errors after which the client retries with the same client order id
 RETRIED_ERRORS = frozenset({"Timeout", "NotReady"})

@@ -109,17 +109,34 @@ class LoadClient:
         side = rng.choice(("BUY", "SELL"))
         qty = Decimal(rng.choice((1, 5, 10, 25, 50, 100, 200)))
         kind = rng.random()
-        order_type, tif, price = "LIMIT", "DAY", self._price(ref, side)
+        order_type, tif = "LIMIT", "DAY"
+        price: Decimal | None = self._price(ref, side)
         if kind < 0.05:
             order_type, tif, price = "MARKET", "IOC", None
         elif kind < 0.15:
             tif = "IOC"
-        fields = dict(venue=venue, symbol=symbol, side=side, qty=str(qty),
-                      price=None if price is None else str(price), order_type=order_type, tif=tif)
+        fields: dict[str, str | None] = dict(
+            venue=venue,
+            symbol=symbol,
+            side=side,
+            qty=str(qty),
+            price=None if price is None else str(price),
+            order_type=order_type,
+            tif=tif,
+        )
 
         def call(timeout_s: float) -> OrderView:
-            return self.client.submit(venue, symbol, side, qty, order_type, price=price, tif=tif,
-                                      client_order_id=coid, timeout_s=timeout_s)
+            return self.client.submit(
+                venue,
+                symbol,
+                side,
+                qty,
+                order_type,
+                price=price,
+                tif=tif,
+                client_order_id=coid,
+                timeout_s=timeout_s,
+            )
 
         view = self._attempts("submit", coid, fields, call)
         if view is not None and view.status not in TERMINAL_STATUSES:
@@ -145,7 +162,9 @@ class LoadClient:
         fields = self._fields(v, str(new_qty), str(new_price))
 
         def call(timeout_s: float) -> OrderView:
-            return self.client.replace(target.coid, qty=new_qty, price=new_price, timeout_s=timeout_s)
+            return self.client.replace(
+                target.coid, qty=new_qty, price=new_price, timeout_s=timeout_s
+            )
 
         view = self._attempts("replace", target.coid, fields, call)
         if view is None or view.status in TERMINAL_STATUSES:
@@ -165,8 +184,15 @@ class LoadClient:
 
     @staticmethod
     def _fields(v: OrderView, qty: str, price: str | None) -> dict[str, str | None]:
-        return dict(venue=v.venue, symbol=v.symbol, side=v.side.value, qty=qty, price=price,
-                    order_type=v.order_type.value, tif=v.tif.value)
+        return dict(
+            venue=v.venue,
+            symbol=v.symbol,
+            side=v.side.value,
+            qty=qty,
+            price=price,
+            order_type=v.order_type.value,
+            tif=v.tif.value,
+        )
 
     def _forget(self, target: _Live) -> None:
         self.live = [x for x in self.live if x is not target]
@@ -197,24 +223,39 @@ class LoadClient:
         return None
 
     def _record(
-        self, op: str, attempt: int, coid: str, fields: dict[str, str | None], start_ns: int,
-        outcome: str, exc: BaseException | None, view: OrderView | None = None,
+        self,
+        op: str,
+        attempt: int,
+        coid: str,
+        fields: dict[str, str | None],
+        start_ns: int,
+        outcome: str,
+        exc: BaseException | None,
+        view: OrderView | None = None,
     ) -> None:
-        self.writer.record(Entry(
-            client=self.spec.client, seq=self.seq, op=op, attempt=attempt,  # type: ignore[arg-type]
-            client_order_id=coid, start_ns=start_ns, end_ns=time.time_ns(),
-            outcome=outcome,  # type: ignore[arg-type]
-            error="" if exc is None else type(exc).__name__,
-            detail="" if exc is None else str(exc)[:200],
-            status="" if view is None else view.status.value,
-            **fields,  # type: ignore[arg-type]
-        ))
+        self.writer.record(
+            Entry(
+                client=self.spec.client,
+                seq=self.seq,
+                op=op,  # type: ignore[arg-type]
+                attempt=attempt,
+                client_order_id=coid,
+                start_ns=start_ns,
+                end_ns=time.time_ns(),
+                outcome=outcome,  # type: ignore[arg-type]
+                error="" if exc is None else type(exc).__name__,
+                detail="" if exc is None else str(exc)[:200],
+                status="" if view is None else view.status.value,
+                **fields,  # type: ignore[arg-type]
+            )
+        )
 
 
 def run_client(spec: LoadSpec) -> int:
     cfg = load_config(spec.config_path, state_dir=spec.state_dir, runtime_dir=spec.runtime_dir)
-    client = ExecutionClient(cfg, name=f"chaos{spec.client}", retry_interval_s=0.5,
-                             timeout_s=spec.request_timeout_s)
+    client = ExecutionClient(
+        cfg, name=f"chaos{spec.client}", retry_interval_s=0.5, timeout_s=spec.request_timeout_s
+    )
     writer = HistoryWriter(Path(spec.out_path))
     load = LoadClient(spec, client, writer)
 

@@ -30,14 +30,27 @@ from typing import Any, Protocol
 
 ACTOR_FAULTS = ("sigkill", "sigstop", "sigterm")
 VENUE_FAULTS = (
-    "drop_session", "refuse_logons", "delay_execs", "duplicate_execs", "reorder_execs",
-    "reject_burst", "venue_hang",
+    "drop_session",
+    "refuse_logons",
+    "delay_execs",
+    "duplicate_execs",
+    "reorder_execs",
+    "reject_burst",
+    "venue_hang",
 )
 ALL_FAULTS = (*ACTOR_FAULTS, "supervisor_kill", *VENUE_FAULTS, "kill_switch")
 DEFAULT_MIX: Mapping[str, float] = {
-    "sigkill": 3.0, "sigstop": 1.5, "sigterm": 1.0, "supervisor_kill": 0.5,
-    "drop_session": 1.5, "refuse_logons": 1.0, "delay_execs": 1.0, "duplicate_execs": 1.0,
-    "reorder_execs": 1.0, "reject_burst": 1.0, "venue_hang": 0.5,
+    "sigkill": 3.0,
+    "sigstop": 1.5,
+    "sigterm": 1.0,
+    "supervisor_kill": 0.5,
+    "drop_session": 1.5,
+    "refuse_logons": 1.0,
+    "delay_execs": 1.0,
+    "duplicate_execs": 1.0,
+    "reorder_execs": 1.0,
+    "reject_burst": 1.0,
+    "venue_hang": 0.5,
 }
 # actors whose processes the nemesis signals (the venue simulators are the outside world)
 ACTOR_TARGETS = ("risk", "oms", "heartbeat")
@@ -73,8 +86,15 @@ class PlannedFault:
 class FaultPlanner:
     """The seeded fault sequence (pure: no clock, no processes)."""
 
-    def __init__(self, seed: int, interval_s: float, mix: Mapping[str, float],
-                 venues: Sequence[str], *, hang_limit_s: float = 0.6) -> None:
+    def __init__(
+        self,
+        seed: int,
+        interval_s: float,
+        mix: Mapping[str, float],
+        venues: Sequence[str],
+        *,
+        hang_limit_s: float = 0.6,
+    ) -> None:
         self._rng = random.Random(f"nemesis:{seed}")
         self.interval_s = interval_s
         self._kinds = [k for k, w in sorted(mix.items()) if w > 0 and k != "kill_switch"]
@@ -97,8 +117,11 @@ class FaultPlanner:
             if kind == "sigstop":  # half short (a pause), half past the hang limit
                 short = rng.random() < 0.5
                 params["stop_s"] = round(
-                    rng.uniform(0.05, self.hang_limit_s * 0.5) if short
-                    else rng.uniform(self.hang_limit_s * 1.5, self.hang_limit_s * 3), 3)
+                    rng.uniform(0.05, self.hang_limit_s * 0.5)
+                    if short
+                    else rng.uniform(self.hang_limit_s * 1.5, self.hang_limit_s * 3),
+                    3,
+                )
         elif kind == "supervisor_kill":
             target = "supervisor"
         else:
@@ -153,7 +176,9 @@ class Target(Protocol):
     def kill_supervisor(self) -> set[int]: ...
     def warm_restart(self, old_children: set[int], timeout_s: float = 60.0) -> None: ...
     def mark(self) -> int: ...
-    def events(self, name: str | None = None, *, since: int = 0, **match: Any) -> list[dict[str, Any]]: ...
+    def events(
+        self, name: str | None = None, *, since: int = 0, **match: Any
+    ) -> list[dict[str, Any]]: ...
 
 
 VenueControl = Callable[[str, str, dict[str, Any]], None]  # (venue, fault kind, params)
@@ -162,9 +187,16 @@ VenueControl = Callable[[str, str, dict[str, Any]], None]  # (venue, fault kind,
 class Nemesis(threading.Thread):
     """Injects the planner's faults until `stop()`; every fault becomes a FaultRecord."""
 
-    def __init__(self, system: Target, planner: FaultPlanner, venue_control: VenueControl,
-                 *, recovery_timeout_s: float = 60.0, kill_switch_at_s: float | None = None,
-                 engage_kill_switch: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        system: Target,
+        planner: FaultPlanner,
+        venue_control: VenueControl,
+        *,
+        recovery_timeout_s: float = 60.0,
+        kill_switch_at_s: float | None = None,
+        engage_kill_switch: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(name="nemesis", daemon=True)
         self.system = system
         self.planner = planner
@@ -246,8 +278,9 @@ class Nemesis(threading.Thread):
         else:
             self.venue_control(target, kind, dict(fault.params))
 
-    def _await_recovery(self, fault: PlannedFault, rec: FaultRecord, before: dict[str, Any],
-                        mark: int) -> None:
+    def _await_recovery(
+        self, fault: PlannedFault, rec: FaultRecord, before: dict[str, Any], mark: int
+    ) -> None:
         """Recovered: a healthy status, plus the fault's own evidence (a new pid for a
         killed actor, a fresh heartbeat after SIGCONT, a venue CONNECTED again after a
         session fault)."""
@@ -261,7 +294,9 @@ class Nemesis(threading.Thread):
                 return
             time.sleep(0.05)
 
-    def _specific(self, fault: PlannedFault, rec: FaultRecord, st: dict[str, Any], mark: int) -> bool:
+    def _specific(
+        self, fault: PlannedFault, rec: FaultRecord, st: dict[str, Any], mark: int
+    ) -> bool:
         kind = fault.kind
         if rec.error:
             return True
@@ -271,8 +306,11 @@ class Nemesis(threading.Thread):
             row = next((a for a in st["actors"] if a["id"] == fault.target), None)
             return row is not None and (row["heartbeat_age_s"] or 0.0) < 0.5
         if kind in ("drop_session", "refuse_logons"):
-            return bool(self.system.events("venue_state", since=mark, actor="oms",
-                                           venue=fault.target, state="CONNECTED"))
+            return bool(
+                self.system.events(
+                    "venue_state", since=mark, actor="oms", venue=fault.target, state="CONNECTED"
+                )
+            )
         return True
 
 

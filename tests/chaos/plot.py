@@ -15,19 +15,34 @@ from tests.chaos.history import Entry
 from tests.chaos.nemesis import FaultRecord
 
 _COLORS = {
-    "sigkill": "tab:red", "sigterm": "tab:orange", "sigstop": "tab:purple",
-    "supervisor_kill": "black", "drop_session": "tab:blue", "refuse_logons": "tab:cyan",
-    "delay_execs": "tab:olive", "duplicate_execs": "tab:brown", "reorder_execs": "tab:pink",
-    "reject_burst": "tab:gray", "venue_hang": "tab:green", "kill_switch": "gold",
+    "sigkill": "tab:red",
+    "sigterm": "tab:orange",
+    "sigstop": "tab:purple",
+    "supervisor_kill": "black",
+    "drop_session": "tab:blue",
+    "refuse_logons": "tab:cyan",
+    "delay_execs": "tab:olive",
+    "duplicate_execs": "tab:brown",
+    "reorder_execs": "tab:pink",
+    "reject_burst": "tab:gray",
+    "venue_hang": "tab:green",
+    "kill_switch": "gold",
 }
 
 
 def _bins(entries: Sequence[Entry], t0_ns: int, width_s: float) -> dict[str, dict[int, int]]:
     out: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for e in entries:
-        b = int((e.end_ns - t0_ns) / 1e9 // width_s)
-        key = "acked" if e.op == "submit" and e.outcome == "ok" else (
-            "timeout" if e.outcome == "timeout" else ("error" if e.outcome == "error" else "other ok"))
+        b = int((e.end_ns - t0_ns) / 1e9 / width_s)
+        key = (
+            "acked"
+            if e.op == "submit" and e.outcome == "ok"
+            else (
+                "timeout"
+                if e.outcome == "timeout"
+                else ("error" if e.outcome == "error" else "other ok")
+            )
+        )
         out[key][b] += 1
     return out
 
@@ -53,8 +68,9 @@ def plot_timeline(
     def t(ns: int) -> float:
         return (ns - t0_ns) / 1e9
 
-    fig, (ax_f, ax_tp, ax_lat) = plt.subplots(3, 1, figsize=(14, 9), sharex=True,
-                                              gridspec_kw={"height_ratios": [1.3, 1, 1]})
+    fig, (ax_f, ax_tp, ax_lat) = plt.subplots(
+        3, 1, figsize=(14, 9), sharex=True, gridspec_kw={"height_ratios": [1.3, 1, 1]}
+    )
     kinds = sorted({f.kind for f in faults})
     rows = {k: i for i, k in enumerate(kinds)}
     for f in faults:
@@ -77,17 +93,28 @@ def plot_timeline(
 
     width = 1.0
     bins = _bins(history, t0_ns, width)
-    for key, color in (("acked", "tab:green"), ("other ok", "tab:blue"), ("error", "tab:orange"),
-                       ("timeout", "tab:red")):
-        series = bins.get(key, {})
+    for key, color in (
+        ("acked", "tab:green"),
+        ("other ok", "tab:blue"),
+        ("error", "tab:orange"),
+        ("timeout", "tab:red"),
+    ):
+        series: dict[int, int] = bins.get(key) or {}
         if series:
-            xs = sorted(series)
-            ax_tp.plot([x * width for x in xs], [series[x] / width for x in xs], label=key,
-                       color=color, lw=0.8)
+            bins_sorted = sorted(series)
+            ax_tp.plot(
+                [b * width for b in bins_sorted],
+                [series[b] / width for b in bins_sorted],
+                label=key,
+                color=color,
+                lw=0.8,
+            )
     ax_tp.set_ylabel("ops / s")
     ax_tp.legend(loc="upper right", fontsize=7)
 
-    ok = [(t(e.end_ns), e.latency_s * 1000) for e in history if e.op == "submit" and e.outcome == "ok"]
+    ok = [
+        (t(e.end_ns), e.latency_s * 1000) for e in history if e.op == "submit" and e.outcome == "ok"
+    ]
     if ok:
         ax_lat.scatter([x for x, _ in ok], [y for _, y in ok], s=1, alpha=0.3, color="tab:blue")
         ax_lat.set_yscale("log")
@@ -103,5 +130,8 @@ def plot_timeline(
 
 def restart_events(lines: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
     """(ts_ns, actor) of every actor exit the supervisor logged."""
-    return [(int(e["_ts_ns"]), str(e.get("child"))) for e in lines
-            if e.get("event") == "actor_exited" and "_ts_ns" in e]
+    return [
+        (int(e["_ts_ns"]), str(e.get("child")))
+        for e in lines
+        if e.get("event") == "actor_exited" and "_ts_ns" in e
+    ]

@@ -29,8 +29,12 @@ def spread(values: Sequence[float], digits: int = 4) -> dict[str, float | int | 
     def r(x: float | None) -> float | None:
         return None if x is None else round(x, digits)
 
-    return {"n": len(values), "p50": r(percentile(values, 50)), "p99": r(percentile(values, 99)),
-            "max": r(max(values) if values else None)}
+    return {
+        "n": len(values),
+        "p50": r(percentile(values, 50)),
+        "p99": r(percentile(values, 99)),
+        "max": r(max(values) if values else None),
+    }
 
 
 def build_report(
@@ -51,7 +55,9 @@ def build_report(
     submits = summarize_submits(history)
     load_s = max(1e-9, (load_ended_ns - started_ns) / 1e9)
     acked = sum(1 for s in submits.values() if s.result == "acked")
-    ok_submit_latency = [e.latency_s * 1000 for e in history if e.op == "submit" and e.outcome == "ok"]
+    ok_submit_latency = [
+        e.latency_s * 1000 for e in history if e.op == "submit" and e.outcome == "ok"
+    ]
     recovery = [f.recovery_s for f in faults if f.recovery_s is not None]
     by_kind: dict[str, list[float]] = defaultdict(list)
     for f in faults:
@@ -116,18 +122,29 @@ def summary_text(report: Mapping[str, Any]) -> str:
         f"orders: {o['submitted']} submitted {_pairs(o['by_outcome'])}; "
         f"{o['acked_per_s']} acked/s; {o['attempts']} attempts",
         f"  OMS final status: {_pairs(o['oms_final_status'])}",
-        f"  submit latency ms: p50 {_fmt(lat['p50'])} p99 {_fmt(lat['p99'])} max {_fmt(lat['max'])}",
-        *([f"  UNKNOWN at the end: {report['stats']['unknown_orders']}, e.g. "
-           + "; ".join(report["stats"].get("unknown_examples", [])[:3])]
-          if report.get("stats", {}).get("unknown_orders") else []),
+        f"  submit latency ms: p50 {_fmt(lat['p50'])} p99 {_fmt(lat['p99'])} "
+        f"max {_fmt(lat['max'])}",
+        *(
+            [
+                f"  UNKNOWN at the end: {report['stats']['unknown_orders']}, e.g. "
+                + "; ".join(report["stats"].get("unknown_examples", [])[:3])
+            ]
+            if report.get("stats", {}).get("unknown_orders")
+            else []
+        ),
         f"faults: {f['injected']} injected {_pairs(f['by_kind'])}",
         f"  recovery s: p50 {_fmt(rec['p50'])} p99 {_fmt(rec['p99'])} max {_fmt(rec['max'])}"
         f"; unrecovered {len(f['unrecovered'])}; failed injections {len(f['failed_injections'])}",
         f"restarts: {_pairs(r['by_actor'])}; supervisor {r['supervisor']}",
-        *([f"kill-switch: asked at {ks['requested_at_s']} s, first seen engaged at "
-           f"{ks['first_seen_engaged_at_s']} s, engaged at the end: {ks['engaged_at_end']}"]
-          if (ks := report.get("kill_switch") or {}).get("first_seen_engaged_at_s") is not None
-          or ks.get("requested_at_s") is not None else []),
+        *(
+            [
+                f"kill-switch: asked at {ks['requested_at_s']} s, first seen engaged at "
+                f"{ks['first_seen_engaged_at_s']} s, engaged at the end: {ks['engaged_at_end']}"
+            ]
+            if (ks := report.get("kill_switch") or {}).get("first_seen_engaged_at_s") is not None
+            or ks.get("requested_at_s") is not None
+            else []
+        ),
         "invariants:",
     ]
     for name, inv in report["invariants"].items():

@@ -11,13 +11,14 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psutil
 
-from protocol.client import ExecutionClient, Timeout
 from actors.order_book import OrderBook
+from protocol.client import ExecutionClient, Timeout
 from protocol.exceptions import TradePulseError
 from tests.chaos.checker import CheckResult, Observations, check
 from tests.chaos.history import history_files, read_history
@@ -28,8 +29,13 @@ from tests.helpers import kill_and_reap
 if TYPE_CHECKING:
     from tests.chaos.harness import ChaosOptions
 
-CONVERGENCE = ("oms_equals_venue", "fills_applied_exactly_once", "positions_equal",
-               "final_state_or_honest_unknown", "acked_order_at_venue_exactly_once")
+CONVERGENCE = (
+    "oms_equals_venue",
+    "fills_applied_exactly_once",
+    "positions_equal",
+    "final_state_or_honest_unknown",
+    "acked_order_at_venue_exactly_once",
+)
 T = TypeVar("T")
 _PENDING = {"PENDING_RISK", "PENDING_SUBMIT", "PENDING_CANCEL", "PENDING_REPLACE"}
 
@@ -73,8 +79,11 @@ def _patiently(call: Callable[[], list[T]], attempts: int = 3) -> list[T]:
 
 def collect(system: ChaosSystem, client: ExecutionClient, *, journal: bool) -> dict[str, Any]:
     # one venue at a time: each answer holds every order the OMS ever had at that venue
-    orders = [o.model_dump(mode="json") for v in system.venues
-              for o in _patiently(lambda v=v: client.list_orders(v))]
+    orders = [
+        o.model_dump(mode="json")
+        for v in system.venues
+        for o in _patiently(partial(client.list_orders, v))
+    ]
     positions = [p.model_dump(mode="json") for p in _patiently(client.positions)]
     venues = {v: system.inspect_venue(v) for v in system.venues}
     st = system.try_status(timeout_s=5.0)
@@ -101,11 +110,13 @@ def _describe(st: dict[str, Any] | None) -> str:
         return "supervisor not answering"
     bad = [f"{a['id']}={a['state']}" for a in st["actors"] if a["state"] != "running"]
     venues = {v: s.get("state") for v, s in st["venues"].items()}
-    oms = next((a.get("info") for a in st["actors"] if a["id"] == "oms"), {})
+    oms: Any = next((a.get("info") for a in st["actors"] if a["id"] == "oms"), {})
     return f"actors {bad or 'all running'}; venues {venues}; oms {oms}"
 
 
-def journal_views(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def journal_views(
+    records: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The OMS's durable orders and positions, replayed from `journal inspect` output (the
     latest snapshot, then every record after it): what a restarted OMS would know."""
     book = OrderBook()
@@ -125,8 +136,10 @@ def _collect_any(system: ChaosSystem, client: ExecutionClient, notes: list[str])
         return collect(system, client, journal=True)
     except Timeout:
         obs = collect_without_oms(system)
-        notes.append("the OMS did not answer list_orders: its orders and positions were "
-                     "replayed from its journal")
+        notes.append(
+            "the OMS did not answer list_orders: its orders and positions were "
+            "replayed from its journal"
+        )
         return obs
 
 
@@ -135,10 +148,13 @@ def collect_without_oms(system: ChaosSystem) -> dict[str, Any]:
     orders, positions = journal_views(records)
     st = system.try_status(timeout_s=5.0)
     return {
-        "oms_orders": orders, "oms_positions": positions,
+        "oms_orders": orders,
+        "oms_positions": positions,
         "venues": {v: system.inspect_venue(v) for v in system.venues},
-        "journal": records, "risk_positions": risk_positions(system.cfg),
-        "healthy_at_end": False, "unhealthy_detail": "OMS not answering; " + _describe(st),
+        "journal": records,
+        "risk_positions": risk_positions(system.cfg),
+        "healthy_at_end": False,
+        "unhealthy_detail": "OMS not answering; " + _describe(st),
         "unmatched_fills": len(system.events("unmatched_fill")),
     }
 
@@ -166,13 +182,17 @@ def settle_and_collect(
                 _wait_no_pending(client, deadline)
             while True:
                 obs = collect(system, client, journal=False)
-                result = check(Observations(history=history, open_orders_allowed=not opts.sweep, **obs))
+                result = check(
+                    Observations(history=history, open_orders_allowed=not opts.sweep, **obs)
+                )
                 converged = all(result.invariants[k].violations == 0 for k in CONVERGENCE)
                 if converged or time.monotonic() >= deadline:
                     break
                 time.sleep(1.0)
-            notes.append(f"settled in {time.monotonic() - t0:.1f} s "
-                         f"({'converged' if converged else 'NOT converged'})")
+            notes.append(
+                f"settled in {time.monotonic() - t0:.1f} s "
+                f"({'converged' if converged else 'NOT converged'})"
+            )
         except Timeout:
             notes.append("the OMS stopped answering while the run settled")
         obs = _collect_any(system, client, notes)
@@ -182,8 +202,9 @@ def settle_and_collect(
     if zombies:  # a child that just exited is a zombie until its parent reaps it
         time.sleep(1.0)
         zombies = [z for z in system.zombies() if z in zombies]
-    obs.update(orphans=system.orphans(load_pids=set()), zombies=zombies,
-               open_orders_allowed=not opts.sweep)
+    obs.update(
+        orphans=system.orphans(load_pids=set()), zombies=zombies, open_orders_allowed=not opts.sweep
+    )
     return result, {"observations": obs}
 
 

@@ -25,14 +25,36 @@ from actors.ctl import ControlUnavailable
 from tests.helpers import REPO_ROOT, SystemUnderTest, eventually, kill_and_reap, process_alive
 
 # log events the harness keeps in memory (everything goes to the log file)
-KEPT_EVENTS = frozenset({
-    "supervisor_started", "system_ready", "actor_spawned", "actor_ready", "actor_exited",
-    "actor_hung", "actor_gave_up", "actor_restarting", "actor_start_timeout", "venue_state",
-    "warm_start", "cold_start", "kill_switch", "unmatched_fill", "bad_message",
-    "reconcile_escalation", "exec_refused", "order_resubmitted", "order_adopted",
-    "request_failed", "control_failed", "supervisor_gone", "loop_shutdown", "reconnect",
-    "position_divergence", "heartbeat_missing",
-})
+KEPT_EVENTS = frozenset(
+    {
+        "supervisor_started",
+        "system_ready",
+        "actor_spawned",
+        "actor_ready",
+        "actor_exited",
+        "actor_hung",
+        "actor_gave_up",
+        "actor_restarting",
+        "actor_start_timeout",
+        "venue_state",
+        "warm_start",
+        "cold_start",
+        "kill_switch",
+        "unmatched_fill",
+        "bad_message",
+        "reconcile_escalation",
+        "exec_refused",
+        "order_resubmitted",
+        "order_adopted",
+        "request_failed",
+        "control_failed",
+        "supervisor_gone",
+        "loop_shutdown",
+        "reconnect",
+        "position_divergence",
+        "heartbeat_missing",
+    }
+)
 _MAX_KEPT = 500_000
 
 
@@ -165,10 +187,18 @@ class ChaosSystem(SystemUnderTest):
 
     # ------------------------------------------------------------------ ground truth
 
-    def run_tool(self, argv: list[str], timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
+    def run_tool(
+        self, argv: list[str], timeout_s: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, *argv], cwd=REPO_ROOT, env=self.env, stdin=subprocess.DEVNULL,
-            capture_output=True, text=True, timeout=timeout_s, check=False,
+            [sys.executable, *argv],
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
         )
 
     def venue_state_dir(self, venue: str) -> Path:
@@ -177,8 +207,18 @@ class ChaosSystem(SystemUnderTest):
     def inspect_venue(self, venue: str) -> dict[str, Any]:
         """The venue's own record of every order (its inspection CLI; the library if the
         CLI is not there)."""
-        res = self.run_tool(["-m", "actors.venues.sim", "inspect", "--state-dir",
-                             str(self.state_dir), "--venue", venue, "--json"])
+        res = self.run_tool(
+            [
+                "-m",
+                "actors.venues.sim",
+                "inspect",
+                "--state-dir",
+                str(self.state_dir),
+                "--venue",
+                venue,
+                "--json",
+            ]
+        )
         if res.returncode == 0 and res.stdout.strip():
             data: dict[str, Any] = json.loads(res.stdout)
             return data

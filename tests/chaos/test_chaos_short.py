@@ -30,8 +30,14 @@ def test_short_seeded_chaos_run_is_valid(tmp_path: Path) -> None:
     lost or duplicated, the OMS agrees with both venues on every order and position, every
     fault is recovered from, and the report and timeline are written."""
     opts = ChaosOptions(
-        seed=SEED, duration_s=40.0, clients=2, rate_per_s=16.0, fault_interval_s=2.0,
-        mix=SHORT_MIX, recovery_timeout_s=45.0, settle_timeout_s=60.0,
+        seed=SEED,
+        duration_s=40.0,
+        clients=2,
+        rate_per_s=16.0,
+        fault_interval_s=2.0,
+        mix=SHORT_MIX,
+        recovery_timeout_s=45.0,
+        settle_timeout_s=60.0,
         out_root=str(tmp_path / "chaos"),
     )
     report, out_dir = run_chaos(opts)

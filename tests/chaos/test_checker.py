@@ -22,38 +22,102 @@ from tests.chaos.history import (
 T0 = 1_700_000_000_000_000_000
 
 
-def entry(coid: str, outcome: str = "ok", *, op: str = "submit", attempt: int = 1,
-          error: str = "", venue: str = "simA", seq: int = 1) -> Entry:
+def entry(
+    coid: str,
+    outcome: str = "ok",
+    *,
+    op: str = "submit",
+    attempt: int = 1,
+    error: str = "",
+    venue: str = "simA",
+    seq: int = 1,
+) -> Entry:
     start = T0 + seq * 1_000_000 + attempt * 1000
-    return Entry(client=0, seq=seq, op=op, attempt=attempt, client_order_id=coid,  # type: ignore[arg-type]
-                 venue=venue, symbol="AAPL", side="BUY", qty="10", price="100.00",
-                 order_type="LIMIT", tif="DAY", start_ns=start, end_ns=start + 500_000,
-                 outcome=outcome, error=error, status="ACCEPTED" if outcome == "ok" else "")  # type: ignore[arg-type]
+    return Entry(
+        client=0,
+        seq=seq,
+        op=op,  # type: ignore[arg-type]
+        attempt=attempt,
+        client_order_id=coid,
+        venue=venue,
+        symbol="AAPL",
+        side="BUY",
+        qty="10",
+        price="100.00",
+        order_type="LIMIT",
+        tif="DAY",
+        start_ns=start,
+        end_ns=start + 500_000,
+        outcome=outcome,  # type: ignore[arg-type]
+        error=error,
+        status="ACCEPTED" if outcome == "ok" else "",
+    )
 
 
-def oms_order(coid: str, status: str = "FILLED", *, venue: str = "simA", cum: str = "10",
-              avg: str = "100", qty: str = "10", reason: str = "", external: bool = False) -> dict[str, Any]:
-    return {"client_order_id": coid, "venue": venue, "symbol": "AAPL", "side": "BUY", "qty": qty,
-            "order_type": "LIMIT", "price": "100.00", "status": status, "cl_ord_id": coid,
-            "cum_qty": cum, "avg_px": avg, "reason": reason, "external": external}
+def oms_order(
+    coid: str,
+    status: str = "FILLED",
+    *,
+    venue: str = "simA",
+    cum: str = "10",
+    avg: str = "100",
+    qty: str = "10",
+    reason: str = "",
+    external: bool = False,
+) -> dict[str, Any]:
+    return {
+        "client_order_id": coid,
+        "venue": venue,
+        "symbol": "AAPL",
+        "side": "BUY",
+        "qty": qty,
+        "order_type": "LIMIT",
+        "price": "100.00",
+        "status": status,
+        "cl_ord_id": coid,
+        "cum_qty": cum,
+        "avg_px": avg,
+        "reason": reason,
+        "external": external,
+    }
 
 
-def venue_order(cl: str, status: str = "FILLED", *, oid: str = "", fills: Iterable[tuple[str, str, str]] = (),
-                chain: list[str] | None = None, qty: str = "10") -> dict[str, Any]:
-    fl = [{"exec_id": x, "qty": q, "px": p, "ts_ns": 0} for x, q, p in fills]
+def venue_order(
+    cl: str,
+    status: str = "FILLED",
+    *,
+    oid: str = "",
+    fills: Iterable[tuple[str, str, str]] = (),
+    chain: list[str] | None = None,
+    qty: str = "10",
+) -> dict[str, Any]:
+    fl: list[dict[str, Any]] = [{"exec_id": x, "qty": q, "px": p, "ts_ns": 0} for x, q, p in fills]
     cum = sum(int(f["qty"]) for f in fl)
     notional = sum(int(f["qty"]) * float(f["px"]) for f in fl)
-    return {"order_id": oid or f"B-{cl}", "cl_ord_id": (chain or [cl])[-1], "cl_ord_ids": chain or [cl],
-            "symbol": "AAPL", "side": "BUY", "order_qty": qty, "price": "100.00", "status": status,
-            "cum_qty": str(cum), "avg_px": str(notional / cum) if cum else "0", "fills": fl}
+    return {
+        "order_id": oid or f"B-{cl}",
+        "cl_ord_id": (chain or [cl])[-1],
+        "cl_ord_ids": chain or [cl],
+        "symbol": "AAPL",
+        "side": "BUY",
+        "order_qty": qty,
+        "price": "100.00",
+        "status": status,
+        "cum_qty": str(cum),
+        "avg_px": str(notional / cum) if cum else "0",
+        "fills": fl,
+    }
 
 
 def venues(**orders: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name, rows in orders.items():
         net = sum(int(o["cum_qty"]) for o in rows)
-        out[name] = {"orders": rows, "rejects": [],
-                     "positions": {"AAPL": {"net_qty": str(net)}} if net else {}}
+        out[name] = {
+            "orders": rows,
+            "rejects": [],
+            "positions": {"AAPL": {"net_qty": str(net)}} if net else {},
+        }
     return out
 
 
@@ -63,10 +127,13 @@ def consistent() -> dict[str, Any]:
         history=[entry("a1", seq=1), entry("a2", seq=2), entry("a2", op="cancel", seq=3)],
         oms_orders=[oms_order("a1"), oms_order("a2", "CANCELLED", cum="0", avg="0")],
         oms_positions=[{"venue": "simA", "symbol": "AAPL", "qty": "10"}],
-        venues=venues(simA=[
-            venue_order("a1", fills=[("X1", "4", "100"), ("X2", "6", "100")]),
-            venue_order("a2", "CANCELLED", chain=["a2", "a2.c1"]),
-        ], simB=[]),
+        venues=venues(
+            simA=[
+                venue_order("a1", fills=[("X1", "4", "100"), ("X2", "6", "100")]),
+                venue_order("a2", "CANCELLED", chain=["a2", "a2.c1"]),
+            ],
+            simB=[],
+        ),
     )
 
 
@@ -151,7 +218,9 @@ def test_unknown_with_reason_is_honest_when_the_venue_never_saw_it() -> None:
     saw is acceptable; without a reason it is not."""
     w = consistent()
     w["history"].append(entry("u1", "timeout", error="Timeout", seq=6))
-    w["oms_orders"].append(oms_order("u1", "UNKNOWN", cum="0", avg="0", reason="no connector answer"))
+    w["oms_orders"].append(
+        oms_order("u1", "UNKNOWN", cum="0", avg="0", reason="no connector answer")
+    )
     assert violations(Observations(**w)) == {}
     w["oms_orders"][-1] = oms_order("u1", "UNKNOWN", cum="0", avg="0")
     assert violations(Observations(**w)) == {"final_state_or_honest_unknown": 1}
@@ -182,8 +251,10 @@ def test_fill_applied_twice_in_the_journal_and_venue_exec_ids_unique() -> None:
     """A venue exec id journalled twice for the same order, and a venue that repeats an exec
     id across orders, are both violations of exactly-once fills."""
     w = consistent()
-    journal = [{"kind": "record", "data": {"kind": "fill", "id": "a1", "exec_id": x, "qty": q}}
-               for x, q in (("X1", "4"), ("X2", "6"), ("X2", "6"))]
+    journal = [
+        {"kind": "record", "data": {"kind": "fill", "id": "a1", "exec_id": x, "qty": q}}
+        for x, q in (("X1", "4"), ("X2", "6"), ("X2", "6"))
+    ]
     got = violations(Observations(**w, journal=journal))
     assert got == {"fills_applied_exactly_once": 2}  # X2 twice; journal sum 16 != 10
     w["venues"]["simA"]["orders"][1]["fills"] = [{"exec_id": "X1", "qty": "0", "px": "1"}]
@@ -194,9 +265,15 @@ def test_journal_replay_from_a_snapshot() -> None:
     """After compaction the journal is a snapshot plus later records: the snapshot's cum qty
     and exec ids count, a later record repeating a snapshot exec id is a double apply."""
     w = consistent()
-    snap = {"kind": "snapshot", "data": {"orders": [
-        {"client_order_id": "a1", "cum_qty": "4", "exec_ids": ["X1"]},
-        {"client_order_id": "a2", "cum_qty": "0", "exec_ids": []}]}}
+    snap = {
+        "kind": "snapshot",
+        "data": {
+            "orders": [
+                {"client_order_id": "a1", "cum_qty": "4", "exec_ids": ["X1"]},
+                {"client_order_id": "a2", "cum_qty": "0", "exec_ids": []},
+            ]
+        },
+    }
     later = {"kind": "record", "data": {"kind": "fill", "id": "a1", "exec_id": "X2", "qty": "6"}}
     assert check(Observations(**w, journal=[snap, later])).valid
     again = {"kind": "record", "data": {"kind": "fill", "id": "a1", "exec_id": "X1", "qty": "4"}}
@@ -220,13 +297,25 @@ def test_runtime_invariants() -> None:
     fills, faults the system never recovered from and crashes (actor exits no fault caused)
     are each counted."""
     w = consistent()
-    obs = Observations(**w, healthy_at_end=False, orphans=["123 ppid=1 python"], zombies=["9 ppid=8"],
-                       protocol_errors=3, injected_protocol_errors=1, unmatched_fills=2,
-                       unrecovered_faults=["sigkill:oms#3"],
-                       unexpected_exits=["venuesim.simA pid 698 exit_code 1"])
-    assert violations(obs) == {"actors_up_at_end": 1, "no_orphans_or_zombies": 2,
-                               "no_protocol_errors": 1, "no_unmatched_fills": 1,
-                               "every_fault_recovered": 1, "no_unexpected_actor_exits": 1}
+    obs = Observations(
+        **w,
+        healthy_at_end=False,
+        orphans=["123 ppid=1 python"],
+        zombies=["9 ppid=8"],
+        protocol_errors=3,
+        injected_protocol_errors=1,
+        unmatched_fills=2,
+        unrecovered_faults=["sigkill:oms#3"],
+        unexpected_exits=["venuesim.simA pid 698 exit_code 1"],
+    )
+    assert violations(obs) == {
+        "actors_up_at_end": 1,
+        "no_orphans_or_zombies": 2,
+        "no_protocol_errors": 1,
+        "no_unmatched_fills": 1,
+        "every_fault_recovered": 1,
+        "no_unexpected_actor_exits": 1,
+    }
 
 
 @pytest.mark.parametrize(
@@ -285,7 +374,8 @@ def test_history_round_trip_drops_only_a_torn_last_line(tmp_path: Path) -> None:
 def test_submit_summary_and_outcome_counts() -> None:
     """acked if any attempt was ok; refused on a definitive last error; else indeterminate."""
     hist = [
-        entry("a", "timeout", error="Timeout", attempt=1), entry("a", attempt=2),
+        entry("a", "timeout", error="Timeout", attempt=1),
+        entry("a", attempt=2),
         entry("b", "error", error="NotReady", attempt=1, seq=2),
         entry("b", "error", error="VenueDown", attempt=2, seq=2),
         entry("c", "timeout", error="Timeout", seq=3),
@@ -310,12 +400,19 @@ def test_journal_views_replay_snapshot_then_records() -> None:
     from decimal import Decimal
 
     from actors.order_book import OrderBook
-    from protocol.messages import RiskVerdict, SubmitOrder
+    from protocol.messages import OrdType, RiskVerdict, Side, SubmitOrder
     from tests.chaos.settle import journal_views
 
     def submit(book: OrderBook, coid: str) -> list[dict[str, Any]]:
-        msg = SubmitOrder(client_order_id=coid, venue="simA", symbol="AAPL", side="BUY",  # type: ignore[arg-type]
-                          qty=Decimal(10), order_type="LIMIT", price=Decimal("100"))  # type: ignore[arg-type]
+        msg = SubmitOrder(
+            client_order_id=coid,
+            venue="simA",
+            symbol="AAPL",
+            side=Side.BUY,
+            qty=Decimal(10),
+            order_type=OrdType.LIMIT,
+            price=Decimal("100"),
+        )
         recs = list(book.submit(msg, 1).records)
         recs += book.risk_verdict(RiskVerdict(client_order_id=coid, approved=True), 2).records
         return [{"kind": "record", "data": r} for r in recs]
@@ -326,6 +423,8 @@ def test_journal_views_replay_snapshot_then_records() -> None:
     after = submit(book, "j2")
     orders, positions = journal_views([*before, snapshot, *after])
     assert sorted((o["client_order_id"], o["status"]) for o in orders) == [
-        ("j1", "PENDING_SUBMIT"), ("j2", "PENDING_SUBMIT")]
+        ("j1", "PENDING_SUBMIT"),
+        ("j2", "PENDING_SUBMIT"),
+    ]
     assert positions == []
     assert [o["client_order_id"] for o in journal_views(after)[0]] == ["j2"]

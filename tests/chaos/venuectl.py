@@ -25,7 +25,9 @@ class VenueControlError(TradePulseError):
     """An actor did not answer, or refused, a chaos control request."""
 
 
-def actor_request(cfg: SystemConfig, actor_id: str, body: Message, timeout_s: float = 5.0) -> Message:
+def actor_request(
+    cfg: SystemConfig, actor_id: str, body: Message, timeout_s: float = 5.0
+) -> Message:
     """Send one request to an actor's ROUTER and return the reply body."""
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
@@ -50,11 +52,14 @@ def actor_request(cfg: SystemConfig, actor_id: str, body: Message, timeout_s: fl
         ctx.term()
 
 
-def sim_request(cfg: SystemConfig, venue: str, command: str, value: Any = None,
-                timeout_s: float = 5.0) -> ControlReply:
+def sim_request(
+    cfg: SystemConfig, venue: str, command: str, value: Any = None, timeout_s: float = 5.0
+) -> ControlReply:
     """Send one control command to `venuesim.<venue>` and return its (ok) reply."""
     args = {} if value is None else {"value": value}
-    reply = actor_request(cfg, f"venuesim.{venue}", ControlRequest(command=command, args=args), timeout_s)
+    reply = actor_request(
+        cfg, f"venuesim.{venue}", ControlRequest(command=command, args=args), timeout_s
+    )
     if not isinstance(reply, ControlReply) or reply.status != "ok":
         raise VenueControlError(f"venuesim.{venue} {command}: {reply}")
     return reply
