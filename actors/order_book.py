@@ -189,6 +189,9 @@ class OrderBook:
         ):
             return Outcome("duplicate", order, reason="same replace already pending")
         if (qty, price) == (order.qty, order.price):
+            if order.cl_ord_id != order.cl_ord_ids[0]:
+                # idempotent: a retried replace whose first attempt took effect (ack lost)
+                return Outcome("duplicate", order, reason="already replaced to these terms")
             return _refused(order, "replace changes nothing")
         if qty <= order.cum_qty:
             return _refused(order, f"new qty {qty} must exceed cum_qty {order.cum_qty}")
