@@ -65,6 +65,24 @@ def test_the_same_order_submitted_twice_is_one_order() -> None:
         assert final.oms_positions == {"AAPL": D(50)}
 
 
+def test_a_replace_sent_again_after_it_took_effect_returns_the_order() -> None:
+    """A replace (qty 10 -> 20) takes effect at the venue; the same replace sent again (a
+    retry whose ack was lost, e.g. with a killed OMS) returns the replaced order instead of
+    an error, and nothing more is sent: the venue order is replaced once."""
+    with systems() as started:
+        sut = start(started, overrides=overrides())
+        with client(sut) as c:
+            submit(c, "repl-1", qty="10", price="95.00")
+            c.wait_for_status("repl-1", {OrderStatus.ACCEPTED})
+            c.replace("repl-1", qty="20")
+            eventually(lambda: c.get_order("repl-1").qty == D(20), 10.0)
+            again = c.replace("repl-1", qty="20")
+            assert (again.qty, again.status) == (D(20), OrderStatus.ACCEPTED)
+            final = settle(c, sut, ["repl-1"])
+        [vo] = final.venue["orders"]
+        assert vo["cl_ord_ids"] == ["repl-1", "repl-1.r1"] and D(vo["order_qty"]) == 20
+
+
 @dataclass
 class _Stream:
     """One client thread's orders: deterministic ids and kinds from the seed."""
