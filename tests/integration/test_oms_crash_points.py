@@ -98,6 +98,38 @@ def test_crash_after_send_before_the_connector_ack() -> None:
         assert len(final.venue["orders"]) == 2
 
 
+@pytest.mark.parametrize("point", ["before_send", "after_send_before_ack"])
+@pytest.mark.parametrize("kind", ["cancel", "replace"])
+def test_crash_around_sending_a_cancel_or_replace(kind: str, point: str) -> None:
+    """The OMS dies with a cancel / replace journalled (PENDING_CANCEL / PENDING_REPLACE)
+    just before or just after it went to the connector. The client's retry is answered by
+    the restarted OMS; the request reaches the venue once (same ClOrdID `.c1` / `.r1`):
+    the order ends CANCELLED / replaced to qty 20, equal at the OMS and the venue."""
+    with systems() as started:
+        sut = start(started, crash_at=[point], overrides=overrides())
+        with client(sut) as c:
+            submit(c, "cx-1", price="95.00")
+            c.wait_for_status("cx-1", {OrderStatus.ACCEPTED})
+            settle(c, sut, ["cx-1"])
+            since = sut.mark()
+            sut.arm(point)
+            view = c.cancel("cx-1") if kind == "cancel" else c.replace("cx-1", qty="20")
+            _crashed_and_back(sut, point, since)
+            assert view.client_order_id == "cx-1"
+            want = OrderStatus.CANCELLED if kind == "cancel" else OrderStatus.ACCEPTED
+            eventually(lambda: c.get_order("cx-1").status is want, 15.0)
+            final = settle(c, sut, ["cx-1"])
+        [vo] = final.venue["orders"]
+        if kind == "cancel":
+            assert vo["status"] == "CANCELLED" and vo["cl_ord_ids"] == ["cx-1", "cx-1.c1"]
+            assert [x["exec_type"] for x in vo["execs"]] == ["0", "4"], vo["execs"]
+        else:
+            assert vo["cl_ord_ids"] == ["cx-1", "cx-1.r1"] and D(vo["order_qty"]) == 20
+            assert [x["exec_type"] for x in vo["execs"]] == ["0", "5"], vo["execs"]
+            assert final.oms["cx-1"].qty == D(20)
+        assert final.venue["rejects"] == []
+
+
 def test_crash_between_two_partial_fills() -> None:
     """A market buy of 2000 sweeps four quote levels (500 each at 100.01..100.04): the OMS
     dies right after the first partial fill is durable, before it acks that execution. The
