@@ -14,9 +14,11 @@ from tests.chaos.report import summary_text
 
 pytestmark = pytest.mark.integration
 
-# Every fault kind with equal weight except `venue_hang`: hanging the simulated venue can
-# crash it (KeyError in the actor loop when a handler removes an fd that the same poll
-# round reported ready; see the chaos report of seed 4). Put it back once that is fixed.
+# Every fault kind with equal weight except `venue_hang`. Known bug (reported): a venue
+# control command that removes the FIX connection's fd from the sim's poll loop (hang, and
+# drop_session) crashes the venue process with KeyError when that fd is ready in the same
+# poll round; it needs a loaded venue to hit, rare with this short run's few session drops.
+# Add venue_hang back once the actor loop skips handlers removed during the round.
 SHORT_MIX = {kind: 1.0 for kind in DEFAULT_MIX if kind != "venue_hang"}
 # Seed 211's schedule opens with: SIGTERM risk, SIGSTOP oms (past the hang limit), refuse
 # logons at simB, SIGSTOP connector.simA, duplicate execs, SIGKILL heartbeat, drop the
