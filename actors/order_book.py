@@ -60,6 +60,14 @@ def _refused(order: Order | None, reason: str, *esc: Escalation) -> Outcome:
     return Outcome("refused", order, reason=reason, escalations=esc)
 
 
+def _reconciled_cum(order: Order) -> Decimal:
+    """The venue cum qty up to which fills inferred from venue state (synthetic exec ids
+    `recon:<ClOrdID>:<venue cum>`, also set by an adoption) already count this order's
+    fills."""
+    cums = (Decimal(e.rsplit(":", 1)[1]) for e in order.exec_ids if e.startswith("recon:"))
+    return max(cums, default=ZERO)
+
+
 _EXEC_EVENTS = {"accepted": Event.ACCEPTED, "rejected": Event.REJECTED,
                 "cancelled": Event.CANCELLED, "replaced": Event.REPLACED,
                 "cancel_rejected": Event.CANCEL_REJECTED, "expired": Event.EXPIRED}
@@ -248,6 +256,11 @@ class OrderBook:
             return Outcome("duplicate", order, reason="exec_id already applied")
         if qty <= 0 or not exec_id:
             return _refused(order, f"fill without exec id or with qty {qty} <= 0")
+        covered = _reconciled_cum(order)
+        if venue_cum_qty and venue_cum_qty <= covered:
+            # the venue's own report of a fill that reconciliation (or an adoption) already
+            # counted from the venue's state: applying it again would count it twice
+            return Outcome("duplicate", order, reason=f"counted by reconciliation (cum {covered})")
         if order.cum_qty + qty > order.qty:
             detail = f"{exec_id}: cum {order.cum_qty} + {qty} > qty {order.qty}"
             return _refused(order, "overfill", Escalation("overfill", detail, client_order_id))
