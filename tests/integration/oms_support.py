@@ -244,8 +244,8 @@ def compare(
       venue rejected it, is an order at the venue;
     - every venue order is an OMS order (ours or adopted as external), except those whose
       first ClOrdID is in `ignore` (e.g. finished before a cold start);
-    - the OMS equals the venue for every order: status, cum qty, avg px; nothing left in a
-      pending or UNKNOWN state;
+    - the OMS equals the venue for every order: status, qty, cum qty, avg px; nothing left
+      in a pending or UNKNOWN state;
     - positions equal (signed net qty per symbol).
     """
     views = {v.client_order_id: v for v in c.list_orders(venue)}
@@ -277,6 +277,8 @@ def compare(
         diffs = []
         if view.status.value != vo["status"]:
             diffs.append(f"status {view.status.value} != {vo['status']}")
+        if view.qty != D(vo["order_qty"]):
+            diffs.append(f"qty {view.qty} != {vo['order_qty']}")
         if view.cum_qty != D(vo["cum_qty"]):
             diffs.append(f"cum {view.cum_qty} != {vo['cum_qty']}")
         if not _same_px(view.avg_px, D(vo["avg_px"])):

@@ -12,6 +12,7 @@ import os
 import random
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -92,6 +93,7 @@ class _Stream:
     rng: random.Random
     acked: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -102,14 +104,22 @@ class _Stream:
                 if self.stop.is_set():
                     return
                 coid = f"s{self.n}-{i:03d}"
-                kind = self.rng.choice(["rest", "rest", "ioc_buy", "ioc_sell", "market", "cancel"])
+                kind = self.rng.choice(
+                    ["rest", "rest", "ioc_buy", "ioc_sell", "market", "cancel", "replace"]
+                )
                 try:
                     if kind == "cancel" and resting:
                         self._cancel(c, resting.pop(0))
                         continue
-                    self._submit(c, coid, kind if kind != "cancel" else "rest")
+                    fresh = [x for x in resting if x not in self.replaced]
+                    if kind == "replace" and fresh:
+                        self._replace(c, fresh[0])
+                        continue
+                    if kind in ("cancel", "replace"):
+                        kind = "rest"
+                    self._submit(c, coid, kind)
                     self.acked.append(coid)
-                    if kind in ("rest", "cancel"):
+                    if kind == "rest":
                         resting.append(coid)
                 except (ClientError, InvalidOrder) as exc:  # reported by the test
                     self.errors.append(f"{coid} {kind}: {exc!r}")
@@ -127,24 +137,32 @@ class _Stream:
     def _cancel(self, c: ExecutionClient, coid: str) -> None:
         """Cancel once the order is live at the venue (retried until acknowledged)."""
         c.wait_for_status(coid, {OrderStatus.ACCEPTED}, timeout_s=30.0)
-
-        def attempt() -> bool:
-            try:
-                c.cancel(coid)
-                return True
-            except NotReady:
-                return False
-
-        eventually(attempt, 30.0, interval_s=0.05)
+        eventually(lambda: _answered(lambda: c.cancel(coid)), 30.0, interval_s=0.05)
         self.cancelled.append(coid)
+
+    def _replace(self, c: ExecutionClient, coid: str) -> None:
+        """Replace qty 10 -> 15 once the order is live at the venue."""
+        c.wait_for_status(coid, {OrderStatus.ACCEPTED}, timeout_s=30.0)
+        eventually(lambda: _answered(lambda: c.replace(coid, qty="15")), 30.0, interval_s=0.05)
+        self.replaced.append(coid)
+
+
+def _answered(call: Callable[[], object]) -> bool:
+    """True once `call` is answered (the client retries it until then); False on NotReady."""
+    try:
+        call()
+        return True
+    except NotReady:
+        return False
 
 
 def test_kill9_of_the_oms_at_random_moments_under_a_stream_of_orders() -> None:
-    """Three clients stream 150 orders (resting limits, IOC crosses both ways, market buys,
-    cancels); the OMS is killed -9 five times, each after a random number of acks. Every
-    acknowledged order is at the OMS and at the venue once, the OMS equals the venue
-    (status, cum qty, avg px, positions), the cancelled orders are CANCELLED, and every
-    execution is journalled once."""
+    """Three clients stream 150 requests (resting limits, IOC crosses both ways, market
+    buys, cancels, replaces); the OMS is killed -9 five times, each after a random number of
+    acks. Every acknowledged order is at the OMS and at the venue once, the OMS equals the
+    venue (status, qty, cum qty, avg px, positions), the cancelled orders are CANCELLED, the
+    replaced ones have their new qty under `.r1`, every execution is journalled once, and
+    no late venue report of a fill reconciliation inferred raises an overfill."""
     rng = random.Random(SEED)
     kill_at = sorted(rng.sample(range(5, 100), KILLS))
     with systems() as started:
@@ -168,11 +186,15 @@ def test_kill9_of_the_oms_at_random_moments_under_a_stream_of_orders() -> None:
                 t.join(30.0)
         assert [e for s in streams for e in s.errors] == []
         acked = [coid for s in streams for coid in s.acked]
-        assert len(acked) + sum(len(s.cancelled) for s in streams) == CLIENTS * ORDERS_PER_CLIENT
+        requests = sum(len(s.cancelled) + len(s.replaced) for s in streams)
+        assert len(acked) + requests == CLIENTS * ORDERS_PER_CLIENT
         with client(sut) as c:
             final = settle(c, sut, acked, timeout_s=60.0)
         assert len(sut.events("actor_exited", child="oms")) == KILLS
         for coid in (x for s in streams for x in s.cancelled):
             assert final.oms[coid].status is OrderStatus.CANCELLED
+        for coid in (x for s in streams for x in s.replaced):
+            assert final.oms[coid].qty == D(15) and final.oms[coid].cl_ord_id == f"{coid}.r1"
         assert len(final.venue["orders"]) == len(acked)
+        assert not sut.events("order_escalation", kind="overfill")  # no fill counted twice
         check_journal_fills(sut, final.oms)

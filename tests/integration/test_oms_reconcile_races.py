@@ -1,0 +1,69 @@
+"""Reconciliation racing the venue's own execution reports, with real processes.
+
+Reconciliation infers fills the OMS missed from the venue's state (synthetic exec ids
+`recon:<ClOrdID>:<venue cum>`); the venue's real reports for the same fills may still be on
+their way (held back by the venue, queued in the connector's outbox for a restarted OMS).
+When they arrive they must not be applied a second time, nor raise a false overfill."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from protocol.messages import OrderStatus
+from tests.helpers import SystemUnderTest, eventually
+from tests.integration.oms_support import (
+    VENUE,
+    check_journal_fills,
+    client,
+    inspect_venue,
+    overrides,
+    settle,
+    start,
+    submit,
+    systems,
+    trigger_reconcile,
+    venue_order,
+)
+from tests.risk_actor.system import sim_fault
+
+pytestmark = pytest.mark.integration
+D = Decimal
+
+
+def _venue(sut: SystemUnderTest, cl_ord_id: str) -> dict[str, str]:
+    return venue_order(inspect_venue(sut, cli=False), cl_ord_id) or {}
+
+
+@pytest.mark.parametrize(("qty", "status"), [("1500", "PARTIALLY_FILLED"), ("1000", "FILLED")])
+def test_fills_inferred_by_reconciliation_are_not_applied_again_by_late_reports(
+    qty: str, status: str
+) -> None:
+    """The venue holds its execution reports back (2 s); a buy at 100.02 takes 1000 at once
+    (500 @ 100.01, 500 @ 100.02). An operator reconciliation sees the venue's cum 1000 and
+    applies it as one inferred fill. The two real fill reports arrive afterwards: they are
+    recognised as already applied; the order stays at cum 1000 @ 100.015 like the venue,
+    the position is 1000, and no overfill is escalated."""
+    with systems() as started:
+        sut = start(started, overrides=overrides(liquidity_interval_s=60.0))
+        with client(sut) as c:
+            submit(c, "warm-1")
+            settle(c, sut, ["warm-1"])
+            sim_fault(sut, VENUE, "delay_exec_ms", "2000")
+            since = sut.mark()
+            submit(c, "race-1", qty=qty, price="100.02")
+            eventually(lambda: _venue(sut, "race-1").get("cum_qty") == "1000", 10.0)
+            assert c.get_order("race-1").cum_qty == 0  # nothing reported yet
+            reply = trigger_reconcile(sut)
+            assert reply is not None and reply.data["summary"]["apply_missed_fill"] == 1
+            assert c.get_order("race-1").cum_qty == D(1000)
+            # the held-back reports: New and the two fills, after the reconciliation
+            sut.wait_event("exec_refused", 10.0, since=since, cl_ord_id="race-1")
+            final = settle(c, sut, ["warm-1", "race-1"])
+        order = final.oms["race-1"]
+        assert (order.status.value, order.cum_qty, order.avg_px) == (status, D(1000), D("100.015"))
+        assert final.oms_positions == {"AAPL": D(1000)}
+        assert not sut.events("order_escalation", since=since, kind="overfill")
+        assert order.status is OrderStatus(status)
+        check_journal_fills(sut, final.oms)

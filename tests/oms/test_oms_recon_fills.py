@@ -1,0 +1,129 @@
+"""Fills inferred by reconciliation (synthetic exec ids) and the venue's own late reports of
+the same fills: each fill counts once. Pure: order book only, no sockets."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from actors.order_book import OrderBook
+from actors.reconcile import apply_plan, plan_reconciliation
+from protocol.messages import (
+    ExecReport,
+    OrderStatus,
+    OrdType,
+    RiskVerdict,
+    Side,
+    SubmitOrder,
+    VenueOrder,
+)
+
+D = Decimal
+V = "sim"
+
+
+def _order(book: OrderBook, coid: str = "o1", qty: str = "1500") -> None:
+    msg = SubmitOrder(client_order_id=coid, venue=V, symbol="ABC", side=Side.BUY,
+                      qty=D(qty), order_type=OrdType.LIMIT, price=D("100.02"))  # fmt: skip
+    assert book.submit(msg, 1).applied
+    assert book.risk_verdict(RiskVerdict(client_order_id=coid, approved=True), 2).applied
+
+
+def _fill(exec_id: str, qty: str, px: str, cum: str, cl: str = "o1") -> ExecReport:
+    return ExecReport.model_validate({
+        "venue": V, "exec_id": exec_id, "kind": "fill", "cl_ord_id": cl, "last_qty": qty,
+        "last_px": px, "cum_qty": cum,
+    })  # fmt: skip
+
+
+def _venue_view(cum: str, avg: str, qty: str = "1500", cl: str = "o1") -> VenueOrder:
+    """The venue's view of a live buy at 100.02 with `cum` filled at `avg`."""
+    return VenueOrder.model_validate({
+        "cl_ord_id": cl, "venue_order_id": "X1", "symbol": "ABC", "side": "BUY",
+        "order_qty": qty, "order_type": "LIMIT", "price": "100.02",
+        "status": OrderStatus.PARTIALLY_FILLED, "cum_qty": cum, "avg_px": avg,
+    })  # fmt: skip
+
+
+def _reconcile(book: OrderBook, vo: VenueOrder) -> None:
+    plan = plan_reconciliation(V, book.orders(V), [vo], {}, set(), now_ns=10)
+    for _, out in apply_plan(book, plan, 10):
+        assert out is None or out.kind != "refused", out
+
+
+def test_late_reports_of_fills_reconciliation_inferred_count_once() -> None:
+    """The venue filled 500 @ 100.01 and 500 @ 100.02 but the reports are late; the
+    reconciliation applies cum 1000 @ 100.015 as one inferred fill. The two real reports
+    then are duplicates (no second count, no overfill); a later fill beyond cum 1000 is
+    applied as usual."""
+    book = OrderBook()
+    _order(book)
+    _reconcile(book, _venue_view("1000", "100.015"))
+    order = book.get("o1")
+    assert order is not None and order.cum_qty == D(1000)
+    for report in (_fill("E1", "500", "100.01", "500"), _fill("E2", "500", "100.02", "1000")):
+        out = book.apply_exec(report, 11)
+        assert (out.kind, out.records, out.escalations) == ("duplicate", (), ())
+    assert (order.cum_qty, order.avg_px) == (D(1000), D("100.015"))
+    assert book.position(V, "ABC").qty == D(1000)
+    later = book.apply_exec(_fill("E3", "500", "100.02", "1500"), 12)
+    assert later.applied and order.status is OrderStatus.FILLED
+    assert book.position(V, "ABC").qty == D(1500)
+
+
+def test_a_partly_covered_sequence_applies_only_what_is_beyond_the_inferred_cum() -> None:
+    """One real fill arrived (cum 500), reconciliation inferred the next (cum 1000), then
+    the real report for that one (cum 1000) arrives: duplicate; cum stays 1000."""
+    book = OrderBook()
+    _order(book)
+    assert book.apply_exec(_fill("E1", "500", "100.01", "500"), 3).applied
+    _reconcile(book, _venue_view("1000", "100.015"))
+    assert book.apply_exec(_fill("E2", "500", "100.02", "1000"), 11).kind == "duplicate"
+    order = book.get("o1")
+    assert order is not None and (order.cum_qty, order.avg_px) == (D(1000), D("100.015"))
+
+
+def test_without_reconciliation_reordered_reports_both_count() -> None:
+    """No inferred fill: reports arriving out of order (cum 1000 before cum 500) are both
+    real fills and both applied."""
+    book = OrderBook()
+    _order(book)
+    assert book.apply_exec(_fill("E2", "500", "100.02", "1000"), 3).applied
+    assert book.apply_exec(_fill("E1", "500", "100.01", "500"), 4).applied
+    order = book.get("o1")
+    assert order is not None and order.cum_qty == D(1000)
+
+
+def test_fills_of_an_adopted_order_up_to_its_adopted_cum_are_not_counted_again() -> None:
+    """An adopted venue order carries its cum (300); the venue's report of a fill up to
+    cum 300 is a duplicate, one beyond it is applied."""
+    book = OrderBook()
+    vo = _venue_view("300", "100", qty="1000", cl="theirs")
+    assert book.adopt(V, vo, 1).applied
+    coid = f"ext:{V}:theirs"
+    assert book.apply_exec(_fill("E1", "300", "100", "300", cl="theirs"), 2).kind == "duplicate"
+    assert book.apply_exec(_fill("E2", "100", "101", "400", cl="theirs"), 3).applied
+    order = book.get(coid)
+    assert order is not None and order.cum_qty == D(400)
+    assert book.position(V, "ABC").qty == D(400)
+
+
+def test_replay_of_the_journal_gives_the_same_coverage() -> None:
+    """Covered reports journal nothing: replaying the records gives the same order and
+    position, and the late reports are still duplicates after the replay."""
+    book = OrderBook()
+    records: list[dict[str, object]] = []
+    msg = SubmitOrder(client_order_id="o1", venue=V, symbol="ABC", side=Side.BUY,
+                      qty=D(1500), order_type=OrdType.LIMIT, price=D("100.02"))  # fmt: skip
+    records += book.submit(msg, 1).records
+    records += book.risk_verdict(RiskVerdict(client_order_id="o1", approved=True), 2).records
+    plan = plan_reconciliation(V, book.orders(V), [_venue_view("1000", "100.015")], {}, set())
+    for _, out in apply_plan(book, plan, 10):
+        records += out.records if out else ()
+    records += book.apply_exec(_fill("E1", "500", "100.01", "500"), 11).records
+    replayed = OrderBook()
+    for rec in records:
+        replayed.apply_record(rec)
+    again = replayed.get("o1")
+    assert again is not None and again.cum_qty == D(1000)
+    assert replayed.apply_exec(_fill("E2", "500", "100.02", "1000"), 12).kind == "duplicate"
+    assert replayed.position(V, "ABC").qty == D(1000)
