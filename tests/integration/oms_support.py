@@ -37,13 +37,6 @@ UNSETTLED = frozenset({
     OrderStatus.PENDING_RISK, OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN,
     OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE,
 })  # fmt: skip
-POINTS = (
-    "after_journal_before_send",
-    "before_send",
-    "after_send_before_ack",
-    "between_partial_fills",
-    "during_reconciliation",
-)
 
 
 def venue_cfg(name: str = VENUE, **sim: Any) -> dict[str, Any]:
@@ -100,11 +93,6 @@ class OmsSystem(SystemUnderTest):
 
     def arm(self, point: str) -> None:
         self.marker(point).unlink()
-
-    def fired(self, point: str) -> bool:
-        """The point fired (it rewrote its marker with the pid it killed)."""
-        m = self.marker(point)
-        return m.exists() and m.read_text().strip().isdigit()
 
 
 @contextlib.contextmanager
@@ -174,7 +162,8 @@ def trigger_reconcile(sut: SystemUnderTest, *, timeout_s: float = 10.0) -> Contr
 # --------------------------------------------------------------------------- ground truth
 
 
-def run_cli(sut: SystemUnderTest, *argv: str, timeout_s: float = 30.0) -> str:
+def run_cli(*argv: str, timeout_s: float = 30.0) -> str:
+    """Run `python ARGV` in the repo; returns stdout (asserts exit 0)."""
     out = subprocess.run(
         [sys.executable, *argv], cwd=REPO_ROOT, capture_output=True, text=True,
         timeout=timeout_s, check=False,
@@ -191,7 +180,7 @@ def inspect_venue(sut: SystemUnderTest, venue: str = VENUE, *, cli: bool = True)
         from actors.venues.sim.store import inspect
 
         return inspect(venue_state_dir(sut.state_dir, venue))
-    text = run_cli(sut, "-m", "actors.venues.sim", "inspect", "--state-dir", str(sut.state_dir),
+    text = run_cli("-m", "actors.venues.sim", "inspect", "--state-dir", str(sut.state_dir),
                    "--venue", venue, "--json")  # fmt: skip
     data: dict[str, Any] = json.loads(text)
     return data
@@ -199,7 +188,8 @@ def inspect_venue(sut: SystemUnderTest, venue: str = VENUE, *, cli: bool = True)
 
 def journal_records(sut: SystemUnderTest) -> list[dict[str, Any]]:
     """`supervisor.py journal inspect --json`, one dict per snapshot / record / torn tail."""
-    text = run_cli(sut, "supervisor.py", "journal", "inspect", *sut.cli_args()[:6], "--json")
+    args = SystemUnderTest.cli_args(sut)  # without `--cold`, which only `run` takes
+    text = run_cli("supervisor.py", "journal", "inspect", *args, "--json")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
