@@ -320,6 +320,11 @@ class Actor:
             self.log.warning("bad_message", source=source, error=str(exc))
             return None
 
+    @property
+    def crash_points_armed(self) -> bool:
+        """True when fault injection asks for crash points (tests, chaos runs)."""
+        return bool(os.environ.get("TP_FAULT_CRASH_AT"))
+
     def crash_point(self, name: str) -> None:
         """Fault injection for crash-point tests: `TP_FAULT_CRASH_AT=oms:after_journal_before_send`
         (comma-separated `actor:point`) kills this process with SIGKILL the first time it
@@ -335,6 +340,14 @@ class Actor:
         self.log.error("injected_crash", point=name)
         sys.stdout.flush()
         os.kill(os.getpid(), signal.SIGKILL)
+
+    def keepalive(self) -> None:
+        """Send the application heartbeat now if it is due: for long but progressing work
+        (a big listing) inside one handler. A frozen loop still stops heartbeating."""
+        now = time.monotonic()
+        if now >= self._next_hb:
+            self.send_supervisor(ActorHeartbeat(loop_lag_s=round(now - self._next_hb, 6)))
+            self._next_hb = now + self._hb_interval_s
 
     def request_stop(self, reason: str) -> None:
         if not self._stopping:
@@ -386,7 +399,9 @@ class Actor:
             self._next_hb = now + self._hb_interval_s
         timeout = self.timers.wait_s(min(self._next_hb - now, max_wait_s))
         for sock, _ev in self.poller.poll(timeout * 1000):
-            self._handlers[sock]()
+            handler = self._handlers.get(sock)
+            if handler is not None:  # an earlier handler of this round may have removed it
+                handler()
         self.timers.run_due()
         self.after_iteration()
 

@@ -52,7 +52,7 @@ import os
 import re
 import struct
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,6 +190,17 @@ def _list_segments(directory: Path) -> dict[int, Path]:
     return found
 
 
+def _die_with_parent() -> None:
+    """A background snapshot child must not outlive the actor (Linux PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -225,6 +236,7 @@ class Journal:
         self._failed: OSError | None = None
         self.records_since_snapshot = 0
         self.bytes_since_snapshot = offset
+        self._snap_pid: int | None = None
 
     @classmethod
     def open(cls, directory: str | Path, *, fsync: bool = True) -> tuple[Journal, Recovery]:
@@ -311,9 +323,59 @@ class Journal:
         """Commit what is buffered, then persist `state` (which must reflect every record
         appended so far) atomically and compact: a new segment starts and the covered ones
         are deleted. Crash-safe at every step."""
+        self.wait_background()
+        return self._persist_snapshot(state, self._start_segment())
+
+    def write_snapshot_in_background(self, make_state: Callable[[], Mapping[str, Any]]) -> int | None:
+        """Like `write_snapshot`, but a forked child builds and writes the snapshot, so the
+        caller's loop is not blocked by a large book (copy-on-write: the child sees the
+        state as of the fork). Returns the child's pid, or None if one is still running.
+        Call `poll_background()` each loop turn to reap it."""
+        if self._snap_pid is not None:
+            return None
+        new_segment = self._start_segment()
+        pid = os.fork()
+        if pid == 0:  # the child: no sockets, no logging, never returns
+            code = 1
+            try:
+                _die_with_parent()
+                self._persist_snapshot(make_state(), new_segment)
+                code = 0
+            finally:
+                os._exit(code)
+        self._snap_pid = pid
+        return pid
+
+    def poll_background(self) -> int | None:
+        """Reap a finished background snapshot; its exit code, or None if none finished."""
+        if self._snap_pid is None:
+            return None
+        pid, status = os.waitpid(self._snap_pid, os.WNOHANG)
+        if pid == 0:
+            return None
+        self._snap_pid = None
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            _log.warning("journal_snapshot_failed", exit_code=code)
+        return code
+
+    def wait_background(self) -> None:
+        if self._snap_pid is not None:
+            os.waitpid(self._snap_pid, 0)
+            self._snap_pid = None
+
+    def _start_segment(self) -> int:
+        """Commit, then switch appends to a new segment (which the next snapshot covers from)."""
         self.commit()
         new_segment = self.segment + 1
         _create_segment(self.directory, new_segment, fsync=self._fsync)
+        os.close(self._fd)
+        self._fd = os.open(self.directory / segment_name(new_segment), os.O_WRONLY | os.O_APPEND)
+        self.segment, self._offset = new_segment, 0
+        self.records_since_snapshot = self.bytes_since_snapshot = 0
+        return new_segment
+
+    def _persist_snapshot(self, state: Mapping[str, Any], new_segment: int) -> Path:
         payload = msgpack.packb(
             {"format": 1, "next_segment": new_segment, "state": state}, use_bin_type=True
         )
@@ -327,10 +389,6 @@ class Journal:
         os.replace(tmp, final)
         if self._fsync:
             _fsync_dir(self.directory)
-        os.close(self._fd)
-        self._fd = os.open(self.directory / segment_name(new_segment), os.O_WRONLY | os.O_APPEND)
-        self.segment, self._offset = new_segment, 0
-        self.records_since_snapshot = self.bytes_since_snapshot = 0
         for n, old in _list_segments(self.directory).items():
             if n < new_segment:
                 old.unlink()

@@ -85,7 +85,6 @@ class OmsActor(Actor):
         self._changed: dict[str, tuple[Decimal | None, Decimal | None]] = {}
         self._waiting: dict[str, list[Replier]] = defaultdict(list)
         self._risk_deadline: dict[str, float] = {}
-        self._replace_approved: dict[int, bool] = {}
         self.intake_paused = False
         self.kill_switch_engaged = killswitch.load(killswitch.kill_switch_path(self.cfg.state_path)).engaged
         self.event_seq = 0
@@ -128,7 +127,8 @@ class OmsActor(Actor):
             self.journal.commit()
             metrics.JOURNAL_FSYNC_SECONDS.observe(time.perf_counter() - start)
             if self.journal.records_since_snapshot >= self.cfg.oms.snapshot_every:
-                self.journal.write_snapshot(self.book.to_dict())
+                self.journal.write_snapshot_in_background(self.book.to_dict)
+        self.journal.poll_background()
         changed, self._changed = self._changed, {}
         for coid, (fq, fpx) in changed.items():
             order = self.book.get(coid)
@@ -206,8 +206,11 @@ class OmsActor(Actor):
             else:
                 self.after_commit(lambda: reply(OrderAck(order=order.view())))
         elif isinstance(body, ListOrders):
-            orders = [o.view() for o in self.book.orders(body.venue, open_only=body.open_only)]
-            self.after_commit(lambda: reply(OrderList(orders=orders)))
+            matching = self.book.orders(body.venue, open_only=body.open_only)
+            end = body.offset + body.limit
+            page = [o.view() for o in matching[body.offset : end]]
+            more = end if end < len(matching) else None
+            self.after_commit(lambda: reply(OrderList(orders=page, next_offset=more)))
         elif isinstance(body, GetPositions):
             views = [p.view() for p in self.book.positions(body.venue)]
             self.after_commit(lambda: reply(Positions(source="oms", venue=body.venue, positions=views)))
@@ -218,7 +221,7 @@ class OmsActor(Actor):
                 self._on_kill_switch(bool(body.data["engaged"]))
             reply(Ack(ref=env.msg_id))
         elif isinstance(body, SnapshotRequest):
-            self.after_commit(lambda: reply(Snapshot(event_seq=self.event_seq, orders=[o.view() for o in self.book.orders()])))
+            self.after_commit(lambda: reply(Snapshot(event_seq=self.event_seq, orders=[o.view() for o in self.book.orders(open_only=True)])))
         else:
             super().on_request(env, reply)
 
@@ -332,7 +335,9 @@ class OmsActor(Actor):
         self.log.warning("order_dropped_unsent", client_order_id=coid, venue=order.venue, reason=reason)
         return True
 
-    def _on_cancel_or_replace(self, coid: str, reply: Replier, replace: ReplaceOrder | None) -> None:
+    def _on_cancel_or_replace(
+        self, coid: str, reply: Replier, replace: ReplaceOrder | None, *, risk_approved: bool = False
+    ) -> None:
         order = self.book.get(coid)
         if order is None:
             reply.reject(ErrorCode.UNKNOWN_ORDER, f"no order {coid!r}")
@@ -348,7 +353,8 @@ class OmsActor(Actor):
         if order.status in (OrderStatus.PENDING_RISK, OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN) and replace:
             reply.reject(ErrorCode.INVALID_STATE, f"{coid} is {order.status.value}: not yet at the venue")
             return
-        if replace is not None and not self._replace_risk_checked(order, replace, reply):
+        if replace is not None and not risk_approved:
+            self._check_replace_risk(order, replace, reply)
             return
         ts = time.time_ns()
         outcome = self.record(self.book.request_replace(replace, ts) if replace else self.book.request_cancel(coid, ts))
@@ -361,13 +367,10 @@ class OmsActor(Actor):
             self.after_commit(lambda: (link.enqueue(coid), link.dispatch()))
         self.after_commit(lambda: reply(OrderAck(order=order.view(), duplicate=not outcome.applied)))
 
-    def _replace_risk_checked(self, order: Order, msg: ReplaceOrder, reply: Replier) -> bool:
-        """A replace changes what is at risk: check the new terms first. Returns True when
-        the caller may go on (this message already carries a verdict), else asks risk and
-        re-enters `_on_cancel_or_replace` on approval."""
+    def _check_replace_risk(self, order: Order, msg: ReplaceOrder, reply: Replier) -> None:
+        """A replace changes what is at risk: check the new terms first, then re-enter
+        `_on_cancel_or_replace` (which re-validates the order's state) on approval."""
         coid = order.client_order_id
-        if self._replace_approved.pop(id(msg), False):
-            return True
         check = RiskCheck(
             client_order_id=coid, venue=order.venue, symbol=order.symbol, side=order.side,
             qty=msg.qty if msg.qty is not None else order.qty, order_type=order.order_type,
@@ -381,16 +384,14 @@ class OmsActor(Actor):
                 code = ErrorCode.KILL_SWITCH if r.body.reason_code == "kill_switch" else ErrorCode.RISK_REJECTED
                 reply.reject(code, r.body.reason or r.body.reason_code, r.body.reason_code)
             else:
-                self._replace_approved[id(msg)] = True
-                self._on_cancel_or_replace(coid, reply, msg)
+                self._on_cancel_or_replace(coid, reply, msg, risk_approved=True)
 
         self.risk.request(check, verdict, self.cfg.oms.request_timeout_s)
-        return False
 
     def _on_exec(self, report: ExecReport, reply: Replier) -> None:
         outcome = self.record(self.book.apply_exec(report, time.time_ns()), venue=report.venue)
         if outcome.applied and outcome.order is not None and outcome.fill_qty:
-            if outcome.order.status is OrderStatus.PARTIALLY_FILLED:
+            if outcome.order.status is OrderStatus.PARTIALLY_FILLED and self.crash_points_armed:
                 self.journal.commit()
                 self.crash_point("between_partial_fills")
         if outcome.kind == "refused":
@@ -422,7 +423,7 @@ class OmsActor(Actor):
         self.log.info("reconcile_plan", **summary)
         cold = self.cold and not link.ever_reconciled
         for i, (action, outcome) in enumerate(apply_plan(self.book, plan, time.time_ns())):
-            if i == len(plan.actions) // 2 and plan.changes:
+            if i == len(plan.actions) // 2 and plan.changes and self.crash_points_armed:
                 self.journal.commit()
                 self.crash_point("during_reconciliation")
             metrics.RECONCILE_ACTIONS.labels(venue=link.venue, action=action.name).inc()

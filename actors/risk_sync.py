@@ -14,6 +14,7 @@ rather than missed (the conservative side) until the next rebuild.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ from protocol.messages import (
     ListOrders,
     OrderEvent,
     OrderList,
+    OrderView,
     Positions,
     RequestRejected,
     RiskCheck,
@@ -128,7 +130,22 @@ class ExposureSync:
             if len(self._parts) == 2:
                 self._finish()
 
-        self.oms.request(ListOrders(open_only=True), lambda r: got("orders", r), self.timeout_s)
+        pages: list[OrderView] = []
+
+        def got_page(reply: Envelope | None) -> None:
+            """Open orders come in pages; the rebuild waits for the last one."""
+            if gen == self._syncing and reply is not None and isinstance(reply.body, OrderList):
+                pages.extend(reply.body.orders)
+                if reply.body.next_offset is not None:
+                    fetch(reply.body.next_offset)
+                    return
+                reply = dataclasses.replace(reply, body=OrderList(orders=pages))
+            got("orders", reply)
+
+        def fetch(offset: int) -> None:
+            self.oms.request(ListOrders(open_only=True, offset=offset, limit=10000), got_page, self.timeout_s)
+
+        fetch(0)
         self.oms.request(GetPositions(), lambda r: got("positions", r), self.timeout_s)
 
     def _finish(self) -> None:

@@ -217,11 +217,17 @@ class ExecutionClient:
         return self._order_reply(self._request(GetOrder(client_order_id=client_order_id)))
 
     def list_orders(self, venue: str | None = None, open_only: bool = False) -> list[OrderView]:
-        reply = self._request(ListOrders(venue=venue, open_only=open_only))
-        if isinstance(reply, RequestRejected):
-            _raise_for(reply)
-        assert isinstance(reply, OrderList)
-        return reply.orders
+        """Every order (or every open one), fetched page by page."""
+        orders: list[OrderView] = []
+        offset: int | None = 0
+        while offset is not None:
+            reply = self._request(ListOrders(venue=venue, open_only=open_only, offset=offset))
+            if isinstance(reply, RequestRejected):
+                _raise_for(reply)
+            assert isinstance(reply, OrderList)
+            orders.extend(reply.orders)
+            offset = reply.next_offset
+        return orders
 
     def positions(self, venue: str | None = None) -> list[PositionView]:
         reply = self._request(GetPositions(venue=venue))

@@ -216,14 +216,19 @@ class GetOrder(_Msg):
 
 
 class ListOrders(_Msg):
+    """One page of orders, in the OMS's stable order; page on with `OrderList.next_offset`."""
+
     type: Literal["list_orders"] = "list_orders"
     venue: str | None = None
     open_only: bool = False
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=2000, ge=1, le=10000)
 
 
 class OrderList(_Msg):
     type: Literal["order_list"] = "order_list"
     orders: list[OrderView]
+    next_offset: int | None = None  # None: this was the last page
 
 
 class PositionView(_Msg):
@@ -273,6 +278,8 @@ class SnapshotRequest(_Msg):
 
 
 class Snapshot(_Msg):
+    """The open orders as of `event_seq` (finished ones: `ListOrders`)."""
+
     type: Literal["snapshot"] = "snapshot"
     event_seq: int
     orders: list[OrderView]

@@ -297,3 +297,28 @@ def test_group_commit_makes_every_batch_durable(tmp_path: Path) -> None:
     journal.close()
     _, recovery = Journal.open(tmp_path)
     assert [r["n"] for r in recovery.records] == list(range(500))
+
+
+def test_background_snapshot_compacts_while_appends_go_on(tmp_path: Path) -> None:
+    """A snapshot written by a forked child covers what was committed before the fork;
+    records appended meanwhile land in the new segment; replay = snapshot + those records,
+    and the covered segments are gone."""
+    from tests.helpers import eventually
+
+    journal, _ = Journal.open(tmp_path)
+    for i in range(50):
+        journal.append({"kind": "r", "n": i})
+    journal.commit()
+    pid = journal.write_snapshot_in_background(lambda: {"upto": 49})
+    assert pid is not None
+    assert journal.write_snapshot_in_background(lambda: {"upto": -1}) is None  # one at a time
+    for i in range(50, 60):
+        journal.append({"kind": "r", "n": i})
+    journal.commit()
+    assert eventually(lambda: journal.poll_background() == 0 or None, 10.0) is not None
+    journal.close()
+    reopened, recovery = Journal.open(tmp_path)
+    reopened.close()
+    assert recovery.snapshot == {"upto": 49}
+    assert [r["n"] for r in recovery.records] == list(range(50, 60))
+    assert sorted(p.name for p in tmp_path.glob("journal-*.log")) == [segment_name(recovery.segment)]
