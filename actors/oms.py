@@ -436,6 +436,7 @@ class OmsActor(Actor):
             if outcome is not None:
                 self.record(outcome)
             if isinstance(action, Resubmit):
+                link.enqueue(action.client_order_id)  # sent once the venue is ready
                 self.log.warning("order_resubmitted", venue=link.venue, client_order_id=action.client_order_id, cl_ord_id=action.cl_ord_id)
             if isinstance(action, Adopt):
                 self.log.warning("order_adopted", venue=link.venue, client_order_id=action.client_order_id, cold=self.cold)

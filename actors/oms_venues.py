@@ -52,6 +52,7 @@ class VenueLink:
         self.rerun = False
         self.queue: OrderedDict[str, None] = OrderedDict()  # client_order_ids to send
         self.in_flight: dict[str, str] = {}  # client_order_id -> request ClOrdID
+        self.acked: dict[str, str] = {}  # client_order_id -> last request ClOrdID the connector sent
         self.depth_gauge = metrics.QUEUE_DEPTH.labels(venue=venue)
         self.log = oms.log.bind(venue=venue)
 
@@ -116,9 +117,10 @@ class VenueLink:
         self.depth_gauge.set(self.depth)
 
     def _on_sent(self, coid: str, kind: str, reply: Envelope | None) -> None:
-        self.in_flight.pop(coid, None)
+        request_id = self.in_flight.pop(coid, "")
         self.oms.crash_point("after_send_before_ack")
         if reply is not None and isinstance(reply.body, Ack):
+            self.acked[coid] = request_id
             return
         if reply is not None and isinstance(reply.body, RequestRejected) and reply.body.code is ErrorCode.VENUE_DOWN:
             # nothing was sent: keep it queued for the next CONNECTED + reconciliation
@@ -234,13 +236,22 @@ class VenueLink:
             self.reconciled = True
             first = not self.ever_reconciled
             self.ever_reconciled = True
-            for msg in book.pending_venue_requests(self.venue):
-                order = book.find(self.venue, msg.cl_ord_id) or book.find(self.venue, getattr(msg, "orig_cl_ord_id", ""))
-                if order is not None:
-                    self.enqueue(order.client_order_id)
+            self._requeue_after()
             self.oms.on_venue_reconciled(self, plan, first)
             self.dispatch()
 
+
+    def _requeue_after(self) -> None:
+        """What a finished pass sends besides the plan's Resubmits (queued when the plan is
+        applied): cancels/replaces not yet confirmed sent by this incarnation's connector.
+        Never a request the connector already acknowledged sending."""
+        for order in self.oms.book.orders(self.venue, open_only=True):
+            coid = order.client_order_id
+            if order.status in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
+                if self.acked.get(coid) != order.pending_cl_ord_id:
+                    self.enqueue(coid)
+        for coid in [c for c in self.acked if (o := self.oms.book.get(c)) is None or o.is_terminal]:
+            del self.acked[coid]
 
     def _retry_reconcile(self) -> None:
         if self.state is VenueConnState.CONNECTED and not self.reconciled and not self.reconciling:

@@ -59,10 +59,12 @@ class StatusQuery:
         """Record the answer to `req_id`; True when every id is answered."""
         asked = self.req_ids.pop(req_id)
         order = fm.to_venue_order(msg)
-        if fm.is_unknown_order(msg) or order is None:
+        if fm.is_unknown_order(msg):
             self.unknown.append(asked)
-        else:
+        elif order is not None:
             self.orders.append(order)
+        # an answer we cannot read is no evidence either way: never "unknown" (that would
+        # make the OMS send the order again); reconciliation escalates it instead
         return not self.req_ids
 
     def result(self) -> StatusResult:
