@@ -46,11 +46,19 @@ class DivergenceTracker:
         self.tolerance = tolerance
         self.beats = beats
         self._count: dict[str, int] = {}
+        self._last: dict[str, dict[str, Decimal]] = {}
 
     def observe(self, venue: str, diff: Mapping[str, Decimal]) -> DivergenceStep:
+        """A beat counts towards a divergence only while some symbol's difference stays
+        beyond tolerance on the SAME side as in the previous beat: executions in flight
+        between venue and OMS under continuous trading make a difference that moves and
+        changes sign; a lost fill makes one that keeps its sign."""
         excess = {s: d for s, d in diff.items() if abs(d) > self.tolerance}
-        count = self._count.get(venue, 0) + 1 if excess else 0
+        previous = self._last.get(venue, {})
+        persistent = {s: d for s, d in excess.items() if s not in previous or (d > 0) == (previous[s] > 0)}
+        count = self._count.get(venue, 0) + 1 if persistent else 0
         self._count[venue] = count
+        self._last[venue] = excess
         return DivergenceStep(venue, excess, count, engage=count == self.beats)
 
     def consecutive(self, venue: str) -> int:
