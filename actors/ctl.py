@@ -43,23 +43,30 @@ def _nobody_listening(path: Path) -> bool:
 
 
 def control_request(
-    cfg: SystemConfig, command: str, args: dict[str, Any] | None = None, timeout_s: float = 10.0
+    cfg: SystemConfig,
+    command: str,
+    args: dict[str, Any] | None = None,
+    timeout_s: float = 10.0,
+    *,
+    target: str = "control",
 ) -> ControlReply:
-    """Send one control command to the running supervisor and wait for its reply."""
-    path = cfg.runtime_path / "control.sock"
+    """Send one control command and wait for its reply: to the running supervisor's control
+    socket, or (`target`) straight to an actor's ROUTER, e.g. "venuesim.simA"."""
+    path = cfg.runtime_path / f"{target}.sock"
     if not path.exists() or _nobody_listening(path):
-        raise ControlUnavailable(f"no supervisor running for state dir {cfg.state_path}")
+        who = "supervisor" if target == "control" else target
+        raise ControlUnavailable(f"no {who} running for state dir {cfg.state_path}")
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     try:
-        sock.connect(cfg.control_endpoint)
+        sock.connect(cfg.endpoint(target))
         sender = Sender(f"ctl-{uuid.uuid4().hex[:8]}", 0)
         env = sender.envelope(ControlRequest(command=command, args=args or {}))
         from protocol.codec import encode
 
         sock.send_multipart(encode(env))
-        if not sock.poll(timeout_s * 1000):
+        if not sock.poll(int(timeout_s * 1000)):
             raise ControlUnavailable(f"no answer to {command!r} within {timeout_s} s")
         try:
             reply = decode(sock.recv_multipart()).body

@@ -18,21 +18,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import zmq
 
+from actors import ctl
 from actors.venues.sim.faults import FAULT_KINDS
-from protocol.codec import Sender, decode, encode
 from protocol.config import SystemConfig, load_config
-from protocol.exceptions import ProtocolError, StateDirLocked, TradePulseError
-from protocol.messages import ControlReply, ControlRequest
+from protocol.exceptions import StateDirLocked, TradePulseError
+from protocol.messages import ControlReply
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
@@ -180,45 +177,16 @@ def control_request(
 ) -> ControlReply:
     """Send one command to the venue's ROUTER and wait for the answer. Raises
     `VenueSimUnavailable` when nobody answers."""
-    path = cfg.runtime_path / f"venuesim.{venue}.sock"
-    if not path.exists() or _refused(path):
-        raise VenueSimUnavailable(f"venue sim {venue!r} is not running ({path})")
-    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
     try:
-        sock.connect(cfg.endpoint(f"venuesim.{venue}"))
-        sender = Sender(f"simctl-{uuid.uuid4().hex[:8]}", 0)
-        sock.send_multipart(encode(sender.envelope(ControlRequest(command=command, args=args))))
-        if not sock.poll(int(timeout_s * 1000)):
-            raise VenueSimUnavailable(f"no answer to {command!r} within {timeout_s} s")
-        try:
-            body = decode(sock.recv_multipart()).body
-        except ProtocolError as exc:
-            raise VenueSimUnavailable(f"bad reply: {exc}") from exc
-        if not isinstance(body, ControlReply):
-            return ControlReply(status="error", reason=f"unexpected reply {body.type}: {body}")
-        return body
-    finally:
-        sock.close(0)
-        ctx.term()
+        return ctl.control_request(cfg, command, args, timeout_s, target=f"venuesim.{venue}")
+    except VenueSimUnavailable:
+        raise
+    except ctl.ControlUnavailable as exc:
+        raise VenueSimUnavailable(f"venue sim {venue!r}: {exc}") from exc
 
 
-class VenueSimUnavailable(TradePulseError):
+class VenueSimUnavailable(ctl.ControlUnavailable):
     """The venue sim's ROUTER did not answer."""
-
-
-def _refused(path: Path) -> bool:
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(str(path))
-    except ConnectionRefusedError:
-        return True
-    except OSError:
-        return False
-    finally:
-        probe.close()
-    return False
 
 
 def _control(
