@@ -50,12 +50,13 @@ class DivergenceTracker:
 
     def observe(self, venue: str, diff: Mapping[str, Decimal]) -> DivergenceStep:
         """A beat counts towards a divergence only while some symbol's difference stays
-        beyond tolerance on the SAME side as in the previous beat: executions in flight
-        between venue and OMS under continuous trading make a difference that moves and
-        changes sign; a lost fill makes one that keeps its sign."""
+        beyond tolerance and UNCHANGED from the previous beat: executions in flight between
+        venue and OMS under continuous trading make a difference that moves from beat to
+        beat (even on one side, when the flow is one-sided); a lost fill makes one that
+        stays put once the flow pauses (reconciliation also compares positions)."""
         excess = {s: d for s, d in diff.items() if abs(d) > self.tolerance}
         previous = self._last.get(venue, {})
-        persistent = {s: d for s, d in excess.items() if s not in previous or (d > 0) == (previous[s] > 0)}
+        persistent = {s: d for s, d in excess.items() if s not in previous or d == previous[s]}
         count = self._count.get(venue, 0) + 1 if persistent else 0
         self._count[venue] = count
         self._last[venue] = excess

@@ -123,12 +123,13 @@ def test_engage_on_missing_off_only_alerts() -> None:
     assert sum(s.alert for s in steps) == 1
 
 
-def test_a_difference_that_changes_sign_is_executions_in_flight_not_divergence() -> None:
-    """Under continuous trading the venue/OMS difference moves and flips sign from beat to
-    beat: never N consecutive beats on one side, so no engage; a lost fill keeps its sign
-    (even while its size moves with in-flight fills) and engages after N beats."""
+def test_a_moving_difference_is_executions_in_flight_not_divergence() -> None:
+    """Under continuous trading the venue/OMS difference moves from beat to beat (flipping
+    sign, or staying on one side when the flow is one-sided): no engage; a lost fill leaves
+    a difference that stays put and engages after N beats."""
     t = DivergenceTracker(D(0), beats=3)
     steps = [t.observe("v", {"AAPL": D(d)}) for d in ("129", "-66", "250", "-3", "40")]
-    assert not any(s.engage for s in steps)
-    lost = [t.observe("w", {"AAPL": D(d)}) for d in ("10", "25", "12")]
+    one_sided = [t.observe("u", {"MSFT": D(d)}) for d in ("85", "41", "120", "17", "60")]
+    assert not any(s.engage for s in steps + one_sided)
+    lost = [t.observe("w", {"AAPL": D(d)}) for d in ("10", "10", "10")]
     assert [s.engage for s in lost] == [False, False, True]
