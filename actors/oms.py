@@ -404,12 +404,18 @@ class OmsActor(Actor):
     # ------------------------------------------------------------------ reconciliation
 
     def _sweep_stale(self) -> None:
-        """Safety net: an order sent but still without any venue answer after a full request
-        timeout (e.g. the venue session-rejected it) is resolved by reconciling its venue."""
+        """Safety nets: every connected venue is reconciled at least every
+        `oms.reconcile_interval_s`; an order sent but still without any venue answer after a
+        full request timeout (e.g. the venue session-rejected it) triggers a pass at once."""
         horizon = time.time_ns() - int(self.cfg.oms.request_timeout_s * 1e9)
         waiting = (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN, OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE)
         for link in self.venues.values():
             if not link.ready or link.reconciling:
+                continue
+            if time.monotonic() - link.last_pass_at >= self.cfg.oms.reconcile_interval_s:
+                # a report the venue never delivered (e.g. lost with its own crash) leaves
+                # an order open here and finished there: a periodic pass finds it
+                link.start_reconcile()
                 continue
             for order in self.book.orders(link.venue, open_only=True):
                 coid = order.client_order_id

@@ -50,6 +50,7 @@ class VenueLink:
         self.ever_reconciled = False  # since this OMS started
         self.reconciling = False
         self.rerun = False
+        self.last_pass_at = 0.0  # monotonic time of the last applied pass
         self.queue: OrderedDict[str, None] = OrderedDict()  # client_order_ids to send
         self.in_flight: dict[str, str] = {}  # client_order_id -> request ClOrdID
         self.acked: dict[str, str] = {}  # client_order_id -> last request ClOrdID the connector sent
@@ -232,6 +233,7 @@ class VenueLink:
             self.rerun = False
             self.start_reconcile()
             return
+        self.last_pass_at = time.monotonic()
         if self.state is VenueConnState.CONNECTED:
             self.reconciled = True
             first = not self.ever_reconciled

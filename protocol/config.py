@@ -123,6 +123,7 @@ class OmsCfg(_Cfg):
     cold_start_open_orders: Literal["cancel", "adopt"] = "cancel"
     unmatched_fill_engages_kill_switch: bool = True
     outage_tolerance_s: PosFloat = 60.0
+    reconcile_interval_s: PosFloat = 30.0  # periodic pass per connected venue (safety net)
 
 
 class HeartbeatCfg(_Cfg):
