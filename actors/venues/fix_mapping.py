@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 import simplefix  # type: ignore[import-untyped]
 
+from actors.orders import parse_ord_status
 from actors.venues import fix_codec as fc
 from protocol.messages import (
     CancelOnVenue,
@@ -42,17 +43,6 @@ TIF_TO_FIX = {
     TimeInForce.GTC: "1",
     TimeInForce.IOC: "3",
     TimeInForce.FOK: "4",
-}
-ORD_STATUS_FROM_FIX = {
-    "0": OrderStatus.ACCEPTED,
-    "1": OrderStatus.PARTIALLY_FILLED,
-    "2": OrderStatus.FILLED,
-    "4": OrderStatus.CANCELLED,
-    "6": OrderStatus.PENDING_CANCEL,
-    "8": OrderStatus.REJECTED,
-    "A": OrderStatus.PENDING_SUBMIT,
-    "C": OrderStatus.EXPIRED,
-    "E": OrderStatus.PENDING_REPLACE,
 }
 # ExecType (150) -> the ExecReport kind forwarded to the OMS.
 EXEC_KINDS: dict[str, ExecKind] = {
@@ -264,7 +254,7 @@ def to_venue_order(msg: simplefix.FixMessage) -> VenueOrder | None:
         order_qty=_dec0(msg, 38),
         price=get_decimal(msg, 44),
         order_type=ORD_TYPE_FROM_FIX.get(fc.get_str(msg, 40) or "", OrdType.LIMIT),
-        status=ORD_STATUS_FROM_FIX.get(fc.get_str(msg, 39) or "", OrderStatus.UNKNOWN),
+        status=parse_ord_status(fc.get_str(msg, 39) or "") or OrderStatus.UNKNOWN,
         cum_qty=_dec0(msg, 14),
         avg_px=_dec0(msg, 6),
         leaves_qty=_dec0(msg, 151),
