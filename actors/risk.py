@@ -46,9 +46,11 @@ from protocol.messages import (
     ControlReply,
     ControlRequest,
     ErrorCode,
+    GetPositions,
     KillSwitchCommand,
     MassCancel,
     MassCancelDone,
+    Positions,
     RequestRejected,
     RiskCheck,
     RiskVerdict,
@@ -106,6 +108,8 @@ class RiskActor(Actor):
             self._on_check(body, reply)
         elif isinstance(body, KillSwitchCommand):
             self._on_command(body, env.sender, reply)
+        elif isinstance(body, GetPositions):
+            self._on_positions(body, reply)
         else:
             super().on_request(env, reply)
 
@@ -141,6 +145,14 @@ class RiskActor(Actor):
 
             self.call_later(0, escalate)
         return msg
+
+    def _on_positions(self, req: GetPositions, reply: Replier) -> None:
+        """Risk's own position view (what its limits read), for operators and the checker."""
+        if not self.ready:
+            reply.reject(ErrorCode.NOT_READY, "risk has not rebuilt its exposure from the OMS yet")
+            return
+        views = self.gate.exposure.position_views(req.venue)
+        reply(Positions(source="risk", venue=req.venue, positions=views))
 
     def _expire_held(self) -> None:
         now = time.monotonic()

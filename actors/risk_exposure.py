@@ -172,6 +172,14 @@ class ExposureView:
             venue=venue, symbol=symbol, qty=p.qty, avg_px=p.avg_px, realized_pnl=p.realized_pnl
         )
 
+    def position_views(self, venue: str | None = None) -> list[PositionView]:
+        """Every position this view holds (flat ones included), optionally of one venue."""
+        return [
+            self.position_view(v, sym)
+            for v, sym in sorted(self._positions)
+            if venue is None or v == venue
+        ]
+
     def summary(self) -> ExposureSummary:
         def side(s: Side) -> dict[str, Decimal]:
             return {sym: q for (sym, sd), q in self._open_qty.items() if sd is s and q != 0}

@@ -88,7 +88,8 @@ class Observations:
     oms_positions: Sequence[Mapping[str, Any]]  # PositionView dumps
     venues: Mapping[str, Mapping[str, Any]]  # venue -> its inspection output
     journal: Sequence[Mapping[str, Any]] | None = None  # `journal inspect --json` lines
-    risk_positions: Sequence[Mapping[str, Any]] | None = None  # None: not exposed by risk
+    risk_positions: Sequence[Mapping[str, Any]] | None = None  # None: not collected
+    risk_positions_error: str = ""  # risk did not answer GetPositions (a violation)
     healthy_at_end: bool = True
     unhealthy_detail: str = ""
     orphans: Sequence[str] = ()
@@ -401,8 +402,11 @@ def _check_positions(inv: dict[str, Invariant], obs: Observations) -> None:
         a, b = oms.get(key, Decimal(0)), venue.get(key, Decimal(0))
         if a != b:
             bad.fail(f"{key[0]}/{key[1]}: OMS {a} != venue {b}")
+    if obs.risk_positions_error:
+        bad.fail(f"risk's positions unavailable: {obs.risk_positions_error}")
+        return
     if obs.risk_positions is None:
-        bad.note = "risk does not expose its positions: OMS vs venue only"
+        bad.note = "risk's positions not collected: OMS vs venue only"
         return
     risk = _positions(obs.risk_positions)
     for key in sorted(set(oms) | set(risk)):

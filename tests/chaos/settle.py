@@ -92,13 +92,14 @@ def collect(system: ChaosSystem, client: ExecutionClient, *, journal: bool) -> d
     if st is not None:
         oms_info = next((a.get("info") or {} for a in st["actors"] if a["id"] == "oms"), {})
     unmatched_logged = len(system.events("unmatched_fill"))
-    risk = risk_positions(system.cfg)
+    risk, risk_error = risk_positions(system.cfg)
     return {
         "oms_orders": orders,
         "oms_positions": positions,
         "venues": venues,
         "journal": system.journal_records() if journal else None,
         "risk_positions": risk,
+        "risk_positions_error": risk_error,
         "healthy_at_end": healthy,
         "unhealthy_detail": "" if healthy else _describe(st),
         "unmatched_fills": max(int(oms_info.get("unmatched_fills", 0) or 0), unmatched_logged),
@@ -147,12 +148,14 @@ def collect_without_oms(system: ChaosSystem) -> dict[str, Any]:
     records = system.journal_records()
     orders, positions = journal_views(records)
     st = system.try_status(timeout_s=5.0)
+    risk, risk_error = risk_positions(system.cfg)
     return {
         "oms_orders": orders,
         "oms_positions": positions,
         "venues": {v: system.inspect_venue(v) for v in system.venues},
         "journal": records,
-        "risk_positions": risk_positions(system.cfg),
+        "risk_positions": risk,
+        "risk_positions_error": risk_error,
         "healthy_at_end": False,
         "unhealthy_detail": "OMS not answering; " + _describe(st),
         "unmatched_fills": len(system.events("unmatched_fill")),

@@ -282,10 +282,13 @@ def test_journal_replay_from_a_snapshot() -> None:
 
 
 def test_positions_against_risk_when_exposed() -> None:
-    """Risk's view is compared when given; when not exposed the check says so."""
+    """Risk's view is compared when given; a risk that did not answer is a violation; when
+    not collected the check says so."""
     w = consistent()
     result = check(Observations(**w))
-    assert "risk does not expose" in result.invariants["positions_equal"].note
+    assert "not collected" in result.invariants["positions_equal"].note
+    silent = Observations(**w, risk_positions_error="risk did not answer")
+    assert violations(silent) == {"positions_equal": 1}
     bad = [{"venue": "simA", "symbol": "AAPL", "qty": "7"}]
     assert violations(Observations(**w, risk_positions=bad)) == {"positions_equal": 1}
     good = [{"venue": "simA", "symbol": "AAPL", "qty": "10"}]

@@ -65,15 +65,15 @@ def sim_request(
     return reply
 
 
-def risk_positions(cfg: SystemConfig) -> list[dict[str, Any]] | None:
-    """Risk's own position view, if the risk actor answers GetPositions (else None)."""
+def risk_positions(cfg: SystemConfig) -> tuple[list[dict[str, Any]] | None, str]:
+    """Risk's own position view (what its limits read), or None and why it is unavailable."""
     try:
         reply = actor_request(cfg, "risk", GetPositions(), timeout_s=3.0)
-    except VenueControlError:
-        return None
+    except VenueControlError as exc:
+        return None, str(exc)
     if isinstance(reply, Positions):
-        return [p.model_dump(mode="json") for p in reply.positions]
-    return None
+        return [p.model_dump(mode="json") for p in reply.positions], ""
+    return None, f"risk answered GetPositions with {reply}"
 
 
 def venue_fault(system: Any, venue: str, kind: str, params: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from actors import risk as risk_mod
 from actors.risk import RiskActor
 from protocol.messages import (
     ControlReply,
+    GetPositions,
     KillSwitchCommand,
     KillSwitchState,
     ListOrders,
@@ -23,6 +24,7 @@ from protocol.messages import (
     OrderStatus,
     OrderView,
     OrdType,
+    Positions,
     PositionView,
     RequestRejected,
     RiskCheck,
@@ -180,6 +182,26 @@ def test_rebuild_counts_the_oms_positions_and_open_orders(h: Harness) -> None:
     v = verdict(client, check("c1", "10"))
     assert not v.approved and v.reason_code == "max_position"  # 80 + 15 + 10 > 100
     assert verdict(client, check("c2", "5")).approved
+
+
+def test_positions_answer_is_refused_until_rebuilt_then_follows_the_fills(h: Harness) -> None:
+    """`GetPositions` to risk shows the positions its limits read: refused (NOT_READY) before
+    the exposure is rebuilt, then the OMS's positions moved by every fill event since."""
+    h.oms.answering = False
+    h.oms.positions = [PositionView(venue="simA", symbol="AAPL", qty=D(30), avg_px=D(100))]
+    actor = h.start(RiskActor, "risk")
+    client = Client(h, "risk")
+    refused = client.request(GetPositions())
+    assert isinstance(refused, RequestRejected) and refused.code.value == "NOT_READY"
+    h.oms.answering = True
+    h.pump(lambda: actor.ready, what="exposure rebuilt")  # type: ignore[attr-defined]
+    h.oms.publish(OrderEvent(event_seq=0, order=order("x", OrderStatus.FILLED, "20", "20")))
+    h.pump_for(0.05)
+    body = client.request(GetPositions(venue="simA"))
+    assert isinstance(body, Positions) and body.source == "risk"
+    assert [(p.venue, p.symbol, p.qty) for p in body.positions] == [("simA", "AAPL", D(50))]
+    other = client.request(GetPositions(venue="simB"))
+    assert isinstance(other, Positions) and other.positions == []
 
 
 def test_event_already_in_the_snapshot_is_not_counted_twice(h: Harness) -> None:
