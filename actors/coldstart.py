@@ -15,6 +15,7 @@ from pathlib import Path
 import structlog
 
 from actors import killswitch
+from actors.durable import fsync_dir
 
 COLD_MARKER = "cold_start_pending"
 _ARCHIVED = ("oms", "fix")
@@ -43,16 +44,8 @@ def cold_start(state_dir: Path) -> Path:
     oms = oms_dir(state_dir)
     oms.mkdir(parents=True, exist_ok=True)
     (oms / COLD_MARKER).write_text(stamp + "\n")
-    _fsync_dir(oms)
-    _fsync_dir(state_dir)
+    fsync_dir(oms)
+    fsync_dir(state_dir)
     ks = killswitch.cold_reset(killswitch.kill_switch_path(state_dir))
     log.info("cold_start", archive=str(archive), archived=moved, kill_switch_engaged=ks.engaged)
     return archive
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

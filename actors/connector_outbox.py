@@ -29,6 +29,7 @@ from pathlib import Path
 
 import msgpack
 
+from actors.durable import remove_stale_temps, write_atomic
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport
 
@@ -63,10 +64,11 @@ class ExecOutbox:
         self._recent_set: set[str] = set()
         self._buf: list[bytes] = []
         self._unsynced = False
+        remove_stale_temps(self.path)
         if self.path.exists():
             self._load()
         else:
-            self._write_file(self.path, [])
+            write_atomic(self.path, _MAGIC)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         self._size = os.fstat(self._fd).st_size
 
@@ -134,7 +136,7 @@ class ExecOutbox:
         data = self.path.read_bytes()
         if not data.startswith(_MAGIC):
             if _MAGIC.startswith(data):  # torn while being created
-                self._write_file(self.path, [])
+                write_atomic(self.path, _MAGIC)
                 return
             raise JournalCorrupt(str(self.path), 0, "not an exec outbox")
         pos = len(_MAGIC)
@@ -188,25 +190,8 @@ class ExecOutbox:
     def _rewrite(self) -> None:
         os.close(self._fd)
         records = [_record(["x", r.model_dump(mode="json")]) for r in self.pending.values()]
-        self._write_file(self.path, records)
+        write_atomic(self.path, b"".join([_MAGIC, *records]))
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         self._size = os.fstat(self._fd).st_size
         self._unsynced = False
 
-    def _write_file(self, path: Path, records: list[bytes]) -> None:
-        """Write the magic and `records` to a temp file, fsync, rename over `path`."""
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            view = memoryview(b"".join([_MAGIC, *records]))
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        dir_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)

@@ -60,6 +60,7 @@ from typing import Any
 import msgpack
 import structlog
 
+from actors.durable import fsync_dir, remove_stale_temps, write_atomic
 from protocol.exceptions import JournalCorrupt
 
 RECORD_MAGIC = b"TJ"
@@ -201,14 +202,6 @@ def _die_with_parent() -> None:
         pass
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _live_segments(directory: Path, start: int | None) -> tuple[int, list[Path]]:
     """(first live segment, live segment paths in order); checks there are no gaps."""
     segments = _list_segments(directory)
@@ -243,7 +236,7 @@ class Journal:
         """Recover the journal in `directory` (created if missing) and open it for appends."""
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
-        (path / (SNAPSHOT_NAME + ".tmp")).unlink(missing_ok=True)
+        remove_stale_temps(path / SNAPSHOT_NAME)
         snap_path = path / SNAPSHOT_NAME
         snap = _read_snapshot(snap_path) if snap_path.exists() else None
         start, live = _live_segments(path, snap["next_segment"] if snap else None)
@@ -380,15 +373,7 @@ class Journal:
             {"format": 1, "next_segment": new_segment, "state": state}, use_bin_type=True
         )
         final = self.directory / SNAPSHOT_NAME
-        tmp = self.directory / (SNAPSHOT_NAME + ".tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(encode_frame(payload, SNAPSHOT_MAGIC))
-            fh.flush()
-            if self._fsync:
-                os.fsync(fh.fileno())
-        os.replace(tmp, final)
-        if self._fsync:
-            _fsync_dir(self.directory)
+        write_atomic(final, encode_frame(payload, SNAPSHOT_MAGIC), durable=self._fsync)
         for n, old in _list_segments(self.directory).items():
             if n < new_segment:
                 old.unlink()
@@ -422,7 +407,7 @@ def _create_segment(directory: Path, number: int, *, fsync: bool) -> None:
     finally:
         os.close(fd)
     if fsync:
-        _fsync_dir(directory)
+        fsync_dir(directory)
 
 
 def inspect(path: str | Path) -> Iterator[dict[str, Any]]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Final, Literal
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from actors.durable import remove_stale_temps, write_atomic
 from protocol import messages
 from protocol.exceptions import TradePulseError
 
@@ -94,23 +94,12 @@ def load(path: Path) -> KillSwitchState:
 
 
 def save(path: Path, state: KillSwitchState) -> None:
-    """Atomic replace: temp file in the same directory, fsync, rename over, fsync the dir."""
+    """Atomic replace (`actors.durable.write_atomic`); the supervisor and risk may both
+    write, so only old temp files are tidied."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = state.model_dump_json(indent=2).encode() + b"\n"
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    _fsync_dir(path.parent)
-    _remove_stale_temps(path)
+    write_atomic(path, state.model_dump_json(indent=2).encode() + b"\n")
+    remove_stale_temps(path, _STALE_TEMP_AGE_S)
 
 
 def engage(path: Path, reason: str, source: str, *, ts_ns: int | None = None) -> KillSwitchState:
@@ -227,21 +216,3 @@ def _reset_state(
 def _with_event(state: KillSwitchState, event: KillSwitchEvent) -> KillSwitchState:
     history = (*state.history, event)[-HISTORY_LIMIT:]
     return state.model_copy(update={"history": history})
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _remove_stale_temps(path: Path) -> None:
-    """Temp files left by a crash mid-write are never read; tidy them after a good save
-    (only old ones: a young one may belong to a writer still at work)."""
-    horizon = time.time() - _STALE_TEMP_AGE_S
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        with contextlib.suppress(OSError):
-            if stale.stat().st_mtime < horizon:
-                stale.unlink()

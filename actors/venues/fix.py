@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from actors import metrics
+from actors.durable import fsync_dir
 from actors.venues import fix_codec as fc
 from actors.venues import fix_mapping as fm
 from actors.venues.adapter import (
@@ -107,7 +108,7 @@ class FixAdapter:
         marker = self._dir / RESET_MARKER
         if not (self._dir / "session.log").exists():
             marker.touch()  # before the store exists, so a crash in between still resets
-            _fsync_dir(self._dir)
+            fsync_dir(self._dir)
         self._reset = marker.exists()
         self._store = FixStore(self._dir, fsync=fsync)
         self.session = FixSession(
@@ -413,11 +414,3 @@ class FixAdapter:
     def _expire_later(self, key: str, timeout_s: float) -> None:
         err = RequestFailed(ErrorCode.TIMEOUT, f"no answer from the venue within {timeout_s:.1f} s")
         self._loop.call_later(timeout_s, lambda: self._queries.expire(key, err))
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

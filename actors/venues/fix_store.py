@@ -36,6 +36,7 @@ import zlib
 from pathlib import Path
 from types import TracebackType
 
+from actors.durable import remove_stale_temps, write_atomic
 from protocol.exceptions import JournalCorrupt, StateDirLocked
 
 _MAGIC = b"TPFIXS1\n"
@@ -74,7 +75,7 @@ class FixStore:
         self._out_saved = 1
         self._unsynced = False
         self._out_unsynced = False
-        (self.directory / "session.log.tmp").unlink(missing_ok=True)
+        remove_stale_temps(self._path)
         if self._path.exists():
             self._load()
         else:
@@ -244,18 +245,6 @@ class FixStore:
         """Write the whole state to a temp file and rename it over session.log, durably."""
         parts = [_MAGIC, _record(_NEXT_IN, self._next_in), _record(_NEXT_OUT, self._next_out)]
         parts.extend(_record(_SENT, s, m) for s, m in self._msgs.items())
-        tmp = self.directory / "session.log.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, b"".join(parts))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self._path)
-        dir_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomic(self._path, b"".join(parts))
         self._in_saved, self._out_saved = self._next_in, self._next_out
         self._unsynced = False

@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-
 from actors import ctl
 from actors.venues.sim.faults import FAULT_KINDS
 from protocol.config import SystemConfig, load_config

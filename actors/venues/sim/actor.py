@@ -18,7 +18,6 @@ forwards them: a fault kind (see `faults`) with ``{"value": V}``, ``fault`` with
 
 from __future__ import annotations
 
-import os
 import time
 import zlib
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.base import Actor, Replier
+from actors.durable import write_atomic
 from actors.venues.fix_store import FixStore
 from actors.venues.sim.acceptor import SimAcceptor
 from actors.venues.sim.engine import Venue
@@ -52,12 +52,6 @@ def read_port(cfg: SystemConfig, venue: str) -> int | None:
         return int(port_file(cfg, venue).read_text().strip())
     except (OSError, ValueError):
         return None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 class VenueSimActor(Actor):
@@ -88,7 +82,7 @@ class VenueSimActor(Actor):
         )
         previous = read_port(self.cfg, name) if vcfg.port == 0 else None
         port = self.acceptor.listen(vcfg.host, previous or vcfg.port, fallback_any=bool(previous))
-        _write_atomic(port_file(self.cfg, name), f"{port}\n")
+        write_atomic(port_file(self.cfg, name), f"{port}\n".encode(), durable=False)
         for kind, value in sim.faults.items():
             try:
                 self.acceptor.apply_fault(kind, value)

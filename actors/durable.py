@@ -1,0 +1,56 @@
+"""Crash-safe file replacement, shared by every actor that keeps state on disk.
+
+`write_atomic` is the one way a whole state file is (re)written: the bytes go to a temp file
+in the same directory (`.<name>.<random>.tmp`), are fsynced, renamed over the file, and the
+directory is fsynced, so after a crash at any point the file is either the old or the new
+version, never a mix. A crash mid-write leaves only a temp file, which no reader opens;
+`remove_stale_temps` tidies them (at open, or after a good save).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from pathlib import Path
+
+
+def fsync_dir(directory: str | os.PathLike[str]) -> None:
+    """Make a rename, create or unlink in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> None:
+    """Replace `path` with `data` all at once; `durable=False` skips both fsyncs (files
+    that are rebuilt on every start anyway, and tests)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            if durable:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if durable:
+        fsync_dir(path.parent)
+
+
+def remove_stale_temps(path: str | os.PathLike[str], older_than_s: float = 0.0) -> None:
+    """Delete temp files a crashed `write_atomic` of `path` left behind. With several
+    writers of one file, pass an age: a young temp may belong to a writer still at work."""
+    path = Path(path)
+    horizon = time.time() - older_than_s
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if older_than_s <= 0 or stale.stat().st_mtime < horizon:
+                stale.unlink()
