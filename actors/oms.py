@@ -266,15 +266,7 @@ class OmsActor(Actor):
     def _ask_risk(self, order: Order) -> None:
         coid = order.client_order_id
         self._risk_deadline.setdefault(coid, time.monotonic() + self.cfg.oms.request_timeout_s)
-        check = RiskCheck(
-            client_order_id=coid,
-            venue=order.venue,
-            symbol=order.symbol,
-            side=order.side,
-            qty=order.qty,
-            order_type=order.order_type,
-            price=order.price,
-        )
+        check = _risk_check(order, order.qty, order.price)
         self.risk.request(check, lambda r: self._on_verdict(coid, r), _RISK_RETRY_S)
 
     def _on_verdict(self, coid: str, reply: Envelope | None) -> None:
@@ -303,8 +295,8 @@ class OmsActor(Actor):
             if verdict.approved:
                 self.after_commit(lambda r=r: self._answer_submit(order, r, duplicate=False))
             else:
-                err = ErrorCode.KILL_SWITCH if code == "kill_switch" else ErrorCode.RISK_REJECTED
-                self.after_commit(lambda r=r, err=err: r.reject(err, verdict.reason or code, code))
+                err = _verdict_error(code)
+                self.after_commit(lambda r=r: r.reject(err, verdict.reason or code, code))
 
     def _answer_submit(self, order: Order, reply: Replier, duplicate: bool) -> None:
         if order.status is OrderStatus.REJECTED and order.ts_submit_ns == 0:
@@ -371,18 +363,18 @@ class OmsActor(Actor):
         """A replace changes what is at risk: check the new terms first, then re-enter
         `_on_cancel_or_replace` (which re-validates the order's state) on approval."""
         coid = order.client_order_id
-        check = RiskCheck(
-            client_order_id=coid, venue=order.venue, symbol=order.symbol, side=order.side,
-            qty=msg.qty if msg.qty is not None else order.qty, order_type=order.order_type,
-            price=msg.price if msg.price is not None else order.price,
-        )  # fmt: skip
+        check = _risk_check(
+            order,
+            msg.qty if msg.qty is not None else order.qty,
+            msg.price if msg.price is not None else order.price,
+        )
 
         def verdict(r: Envelope | None) -> None:
             if r is None or not isinstance(r.body, RiskVerdict):
                 reply.reject(ErrorCode.RISK_REJECTED, "no risk verdict in time: fail closed", "risk_unavailable")
             elif not r.body.approved:
-                code = ErrorCode.KILL_SWITCH if r.body.reason_code == "kill_switch" else ErrorCode.RISK_REJECTED
-                reply.reject(code, r.body.reason or r.body.reason_code, r.body.reason_code)
+                code = r.body.reason_code
+                reply.reject(_verdict_error(code), r.body.reason or code, code)
             else:
                 self._on_cancel_or_replace(coid, reply, msg, risk_approved=True)
 
@@ -525,3 +517,16 @@ class OmsActor(Actor):
         self.after_iteration()
         self.journal.write_snapshot(self.book.to_dict())
         self.journal.close()
+
+
+def _risk_check(order: Order, qty: Decimal, price: Decimal | None) -> RiskCheck:
+    """The question for risk: this order with these (possibly replaced) terms."""
+    return RiskCheck(
+        client_order_id=order.client_order_id, venue=order.venue, symbol=order.symbol,
+        side=order.side, qty=qty, order_type=order.order_type, price=price,
+    )  # fmt: skip
+
+
+def _verdict_error(reason_code: str) -> ErrorCode:
+    """How a client sees a risk refusal: the kill-switch is its own error."""
+    return ErrorCode.KILL_SWITCH if reason_code == "kill_switch" else ErrorCode.RISK_REJECTED
