@@ -6,12 +6,14 @@ venue it has consumed an execution (FIX: persists next-in past it) only after `a
 the pending executions are loaded and sent to the OMS again, in venue order.
 
 File ``outbox.log`` (in the FIX store directory, so a cold start archives it with the
-session): ``b"TPOUTB1\\n"`` then records ``struct "<II"`` (payload length, CRC-32 of the
-payload) + a msgpack payload, ``["x", <ExecReport as JSON-able dict>]`` (received) or
+session): ``b"TPOUTB2\\n"`` then frames (`actors.frames`, magic ``TX``, the journal's
+framing) whose msgpack payload is ``["x", <ExecReport as JSON-able dict>]`` (received) or
 ``["a", [exec_id, ...]]`` (acked by the OMS). Ack records are written without fsync: a
 lost one only means the OMS sees that execution again, and it dedupes by exec id.
 
-Replay cuts a torn last record; a bad record followed by good ones is `JournalCorrupt`.
+Replay cuts a torn tail; a bad frame followed by a valid one, or a valid frame that is
+not an outbox record, is `JournalCorrupt` (nothing is cut: executions behind it would be
+lost, since the venue was already told they were consumed).
 The file is truncated when nothing is pending and it passed `compact_bytes`, and
 rewritten (temp file, fsync, rename) with only the pending records past `max_bytes`.
 Exec ids acked recently (bounded) are remembered so a FIX resend (PossDup) of an
@@ -21,26 +23,25 @@ execution the OMS already has is not forwarded again.
 from __future__ import annotations
 
 import os
-import struct
-import zlib
 from collections import OrderedDict, deque
 from collections.abc import Iterable
 from pathlib import Path
 
 import msgpack
+from pydantic import ValidationError
 
 from actors.durable import remove_stale_temps, write_atomic
+from actors.frames import Frame, Torn, encode_frame, read_frames
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport
 
-_MAGIC = b"TPOUTB1\n"
-_HEADER = struct.Struct("<II")
+_MAGIC = b"TPOUTB2\n"
+_FRAME_MAGIC = b"TX"
 OUTBOX_NAME = "outbox.log"
 
 
 def _record(payload: object) -> bytes:
-    data: bytes = msgpack.packb(payload, use_bin_type=True)
-    return _HEADER.pack(len(data), zlib.crc32(data)) + data
+    return encode_frame(msgpack.packb(payload, use_bin_type=True), _FRAME_MAGIC)
 
 
 class ExecOutbox:
@@ -133,59 +134,41 @@ class ExecOutbox:
         self._recent_set.add(exec_id)
 
     def _load(self) -> None:
+        path = str(self.path)
         data = self.path.read_bytes()
         if not data.startswith(_MAGIC):
             if _MAGIC.startswith(data):  # torn while being created
                 write_atomic(self.path, _MAGIC)
                 return
-            raise JournalCorrupt(str(self.path), 0, "not an exec outbox")
-        pos = len(_MAGIC)
-        while pos < len(data):
-            end = self._apply(data, pos)
-            if end is None:
-                if self._has_good_record_after(data, pos):
-                    raise JournalCorrupt(str(self.path), pos, "bad record before good ones")
-                with open(self.path, "r+b") as f:  # a torn tail: cut it off
-                    f.truncate(pos)
+            if data.startswith(_MAGIC[:6]):
+                raise JournalCorrupt(path, 0, f"exec outbox format {data[6:7]!r} of an older "
+                                     "build: drain it with that build, or cold start")
+            raise JournalCorrupt(path, 0, "not an exec outbox")
+        for item in read_frames(path, data, _FRAME_MAGIC, len(_MAGIC)):
+            if isinstance(item, Torn):  # a write cut short: cut it off
+                with open(self.path, "r+b") as f:
+                    f.truncate(item.offset)
                     os.fsync(f.fileno())
-                break
-            pos = end
+                return
+            self._apply(path, item)
 
-    def _parse(self, data: bytes, pos: int) -> tuple[int, object] | None:
-        if pos + _HEADER.size > len(data):
-            return None
-        length, crc = _HEADER.unpack_from(data, pos)
-        end = pos + _HEADER.size + length
-        payload = data[pos + _HEADER.size : end]
-        if end > len(data) or zlib.crc32(payload) != crc:
-            return None
+    def _apply(self, path: str, frame: Frame) -> None:
         try:
-            return end, msgpack.unpackb(payload, raw=False)
-        except (ValueError, msgpack.UnpackException):
-            return None
-
-    def _apply(self, data: bytes, pos: int) -> int | None:
-        parsed = self._parse(data, pos)
-        if parsed is None:
-            return None
-        end, rec = parsed
-        if not isinstance(rec, list) or len(rec) != 2 or rec[0] not in ("x", "a"):
-            return None
-        if rec[0] == "x":
-            report = ExecReport.model_validate(rec[1])
-            if report.exec_id not in self._recent_set:
-                self.pending[report.exec_id] = report
-        else:
-            for exec_id in rec[1]:
-                if self.pending.pop(exec_id, None) is not None:
-                    self._remember(exec_id)
-        return end
-
-    def _has_good_record_after(self, data: bytes, pos: int) -> bool:
-        if pos + _HEADER.size > len(data):
-            return False
-        nxt = pos + _HEADER.size + _HEADER.unpack_from(data, pos)[0]
-        return nxt < len(data) and self._parse(data, nxt) is not None
+            kind, body = msgpack.unpackb(frame.payload, raw=False)
+            if kind == "x":
+                report = ExecReport.model_validate(body)
+                if report.exec_id not in self._recent_set:
+                    self.pending[report.exec_id] = report
+                return
+            if kind == "a":
+                for exec_id in body:
+                    if self.pending.pop(exec_id, None) is not None:
+                        self._remember(exec_id)
+                return
+            problem = f"unknown record kind {kind!r}"
+        except (ValueError, TypeError, ValidationError) as exc:  # msgpack: ValueError
+            problem = f"not an outbox record: {exc}"
+        raise JournalCorrupt(path, frame.offset, problem)
 
     def _rewrite(self) -> None:
         os.close(self._fd)

@@ -50,8 +50,6 @@ from __future__ import annotations
 
 import os
 import re
-import struct
-import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,13 +59,11 @@ import msgpack
 import structlog
 
 from actors.durable import fsync_dir, remove_stale_temps, write_atomic
+from actors.frames import Torn, check_frame, encode_frame, read_frames
 from protocol.exceptions import JournalCorrupt
 
 RECORD_MAGIC = b"TJ"
 SNAPSHOT_MAGIC = b"TS"
-_HEADER = struct.Struct(">2sII")
-HEADER_SIZE = _HEADER.size
-MAX_FRAME_BYTES = 64 * 1024 * 1024
 SNAPSHOT_NAME = "snapshot.bin"
 _SEGMENT_RE = re.compile(r"journal-(\d{8})\.log")
 _log = structlog.get_logger("journal")
@@ -77,14 +73,9 @@ def segment_name(number: int) -> str:
     return f"journal-{number:08d}.log"
 
 
-def encode_frame(payload: bytes, magic: bytes = RECORD_MAGIC) -> bytes:
-    """Frame `payload`: magic, length, CRC32, payload."""
-    return _HEADER.pack(magic, len(payload), zlib.crc32(payload)) + payload
-
-
 def encode_record(record: Mapping[str, Any]) -> bytes:
     """One framed msgpack record (raises TypeError on a value msgpack cannot encode)."""
-    return encode_frame(msgpack.packb(record, use_bin_type=True))
+    return encode_frame(msgpack.packb(record, use_bin_type=True), RECORD_MAGIC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,41 +96,6 @@ class Recovery:
     segment: int
 
 
-@dataclass(frozen=True, slots=True)
-class _Scan:
-    entries: list[tuple[int, int, dict[str, Any]]]  # (offset, frame length, record)
-    good_end: int
-    bad_detail: str | None
-
-
-def _check_frame(data: bytes, pos: int, magic: bytes) -> tuple[int, bytes] | str:
-    """(end, payload) of the frame at `pos`, or a string saying why it is not one."""
-    if len(data) - pos < HEADER_SIZE:
-        return f"incomplete header ({len(data) - pos} of {HEADER_SIZE} bytes)"
-    got_magic, length, crc = _HEADER.unpack_from(data, pos)
-    if got_magic != magic:
-        return f"bad magic {got_magic!r}"
-    if length > MAX_FRAME_BYTES:
-        return f"absurd length {length}"
-    end = pos + HEADER_SIZE + length
-    if end > len(data):
-        return f"incomplete record ({len(data) - pos - HEADER_SIZE} of {length} payload bytes)"
-    payload = data[pos + HEADER_SIZE : end]
-    if zlib.crc32(payload) != crc:
-        return "CRC mismatch"
-    return end, payload
-
-
-def _valid_frame_after(data: bytes, start: int, magic: bytes) -> int | None:
-    """Offset of the first valid frame at or after `start`, if any."""
-    idx = data.find(magic, start)
-    while idx != -1:
-        if not isinstance(_check_frame(data, idx, magic), str):
-            return idx
-        idx = data.find(magic, idx + 1)
-    return None
-
-
 def _decode(path: str, offset: int, payload: bytes) -> dict[str, Any]:
     try:
         record = msgpack.unpackb(payload, raw=False)
@@ -150,33 +106,24 @@ def _decode(path: str, offset: int, payload: bytes) -> dict[str, Any]:
     return record
 
 
-def _scan(path: str, data: bytes) -> _Scan:
-    """Read frames until the end or the first bad one; a bad one followed by valid data
-    raises JournalCorrupt."""
-    entries: list[tuple[int, int, dict[str, Any]]] = []
-    pos = 0
-    while pos < len(data):
-        checked = _check_frame(data, pos, RECORD_MAGIC)
-        if isinstance(checked, str):
-            later = _valid_frame_after(data, pos + 1, RECORD_MAGIC)
-            if later is not None:
-                raise JournalCorrupt(path, pos, f"{checked}; valid record follows at {later}")
-            return _Scan(entries, pos, checked)
-        end, payload = checked
-        entries.append((pos, end - pos, _decode(path, pos, payload)))
-        pos = end
-    return _Scan(entries, pos, None)
+def _scan(path: str, data: bytes) -> tuple[list[dict[str, Any]], Torn | None]:
+    """The records of one segment and its torn tail, if any (see `actors.frames`)."""
+    records: list[dict[str, Any]] = []
+    for item in read_frames(path, data, RECORD_MAGIC):
+        if isinstance(item, Torn):
+            return records, item
+        records.append(_decode(path, item.offset, item.payload))
+    return records, None
 
 
 def _read_snapshot(path: Path) -> dict[str, Any]:
     data = path.read_bytes()
-    checked = _check_frame(data, 0, SNAPSHOT_MAGIC)
+    checked = check_frame(data, 0, SNAPSHOT_MAGIC)
     if isinstance(checked, str):
         raise JournalCorrupt(str(path), 0, f"snapshot: {checked}")
-    end, payload = checked
-    if end != len(data):
-        raise JournalCorrupt(str(path), end, "snapshot: trailing bytes")
-    snap = _decode(str(path), 0, payload)
+    if checked.end != len(data):
+        raise JournalCorrupt(str(path), checked.end, "snapshot: trailing bytes")
+    snap = _decode(str(path), 0, checked.payload)
     if not isinstance(snap.get("next_segment"), int) or not isinstance(snap.get("state"), dict):
         raise JournalCorrupt(str(path), 0, "snapshot: missing next_segment/state")
     return snap
@@ -248,18 +195,19 @@ class Journal:
         offset = 0
         for i, seg in enumerate(live):
             data = seg.read_bytes()
-            scan = _scan(str(seg), data)
-            if scan.bad_detail is not None:
+            seg_records, bad = _scan(str(seg), data)
+            records.extend(seg_records)
+            offset = len(data)
+            if bad is not None:
                 if i != len(live) - 1:
-                    raise JournalCorrupt(str(seg), scan.good_end, f"sealed: {scan.bad_detail}")
-                torn = TornTail(str(seg), scan.good_end, len(data) - scan.good_end, scan.bad_detail)
+                    raise JournalCorrupt(str(seg), bad.offset, f"sealed: {bad.detail}")
+                torn = TornTail(str(seg), bad.offset, len(data) - bad.offset, bad.detail)
                 _log.warning("journal_torn_tail", path=torn.path, offset=torn.offset,
                              dropped_bytes=torn.dropped_bytes, detail=torn.detail)
                 with open(seg, "r+b") as fh:
-                    fh.truncate(scan.good_end)
+                    fh.truncate(bad.offset)
                     os.fsync(fh.fileno())
-            records.extend(rec for _, _, rec in scan.entries)
-            offset = scan.good_end
+                offset = bad.offset
         segment = start + len(live) - 1 if live else start
         if not live:
             _create_segment(path, segment, fsync=fsync)
@@ -440,17 +388,14 @@ def inspect(path: str | Path) -> Iterator[dict[str, Any]]:
 
 def _inspect_segment(seg: Path, *, last: bool) -> Iterator[dict[str, Any]]:
     data = seg.read_bytes()
-    pos = 0
-    while pos < len(data):
-        checked = _check_frame(data, pos, RECORD_MAGIC)
-        if isinstance(checked, str):
-            later = _valid_frame_after(data, pos + 1, RECORD_MAGIC)
-            if later is not None or not last:
-                raise JournalCorrupt(str(seg), pos, checked)
-            yield {"file": str(seg), "offset": pos, "length": len(data) - pos, "kind": "torn_tail",
-                   "data": {"detail": checked, "dropped_bytes": len(data) - pos}}
+    for item in read_frames(str(seg), data, RECORD_MAGIC):
+        if isinstance(item, Torn):
+            if not last:
+                raise JournalCorrupt(str(seg), item.offset, item.detail)
+            yield {"file": str(seg), "offset": item.offset, "length": len(data) - item.offset,
+                   "kind": "torn_tail",
+                   "data": {"detail": item.detail, "dropped_bytes": len(data) - item.offset}}
             return
-        end, payload = checked
-        yield {"file": str(seg), "offset": pos, "length": end - pos, "kind": "record",
-               "data": _decode(str(seg), pos, payload)}
-        pos = end
+        yield {"file": str(seg), "offset": item.offset, "length": item.end - item.offset,
+               "kind": "record", "data": _decode(str(seg), item.offset, item.payload)}
+

@@ -84,6 +84,27 @@ def test_corrupt_record_before_good_ones_is_an_error(tmp_path: Path) -> None:
         ExecOutbox(tmp_path)
 
 
+def test_damaged_length_in_the_middle_is_an_error_not_a_torn_tail(tmp_path: Path) -> None:
+    """A length field hit by corruption must not make the records behind it look like a
+    torn tail: cutting them would lose executions the venue counts as delivered."""
+    box = ExecOutbox(tmp_path)
+    box.add([report(1), report(2), report(3)])
+    box.close()
+    path = tmp_path / OUTBOX_NAME
+    data = bytearray(path.read_bytes())
+    data[len(b"TPOUTB2\n") + 2] = 0x7F  # first frame's length: now past the end of the file
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalCorrupt, match="valid record follows"):
+        ExecOutbox(tmp_path)
+    assert path.read_bytes() == bytes(data)  # nothing cut
+
+
+def test_outbox_of_an_older_format_is_refused_by_name(tmp_path: Path) -> None:
+    (tmp_path / OUTBOX_NAME).write_bytes(b"TPOUTB1\n" + bytes(12))
+    with pytest.raises(JournalCorrupt, match="format b'1' of an older build"):
+        ExecOutbox(tmp_path)
+
+
 def test_file_is_truncated_once_everything_is_acked(tmp_path: Path) -> None:
     box = ExecOutbox(tmp_path, compact_bytes=0)
     box.add([report(i) for i in range(50)])

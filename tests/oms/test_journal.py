@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from actors.frames import HEADER_SIZE, encode_frame
 from actors.journal import (
-    HEADER_SIZE,
+    RECORD_MAGIC,
     SNAPSHOT_NAME,
     Journal,
     encode_record,
@@ -229,9 +230,7 @@ def test_non_map_payload_is_corrupt(tmp_path: Path) -> None:
     """A well-framed payload that is not a msgpack map is refused, not skipped."""
     import msgpack
 
-    from actors.journal import encode_frame
-
-    (tmp_path / segment_name(1)).write_bytes(encode_frame(msgpack.packb([1, 2])))
+    (tmp_path / segment_name(1)).write_bytes(encode_frame(msgpack.packb([1, 2]), RECORD_MAGIC))
     with pytest.raises(JournalCorrupt, match="not a map"):
         Journal.open(tmp_path, fsync=False)
 
