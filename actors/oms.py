@@ -26,7 +26,7 @@ from actors.base import Actor, Replier, tune_socket
 from actors.coldstart import COLD_MARKER, oms_dir
 from actors.journal import Journal
 from actors.oms_venues import VenueLink
-from actors.order_book import OrderBook
+from actors.order_book import OrderBook, terms_problem
 from actors.orders import Order, Outcome
 from actors.reconcile import Adopt, Escalate, Plan, Resubmit, apply_plan
 from protocol.codec import Envelope
@@ -47,7 +47,6 @@ from protocol.messages import (
     OrderEvent,
     OrderList,
     OrderStatus,
-    OrdType,
     Positions,
     ReplaceOrder,
     RiskCheck,
@@ -249,12 +248,9 @@ class OmsActor(Actor):
         link = self.venues.get(msg.venue)
         if link is None:
             return ErrorCode.UNKNOWN_VENUE, f"unknown venue {msg.venue!r}", "venue"
-        if msg.qty <= 0:
-            return ErrorCode.INVALID_ORDER, "qty must be positive", "qty"
-        if msg.order_type is OrdType.LIMIT and (msg.price is None or msg.price <= 0):
-            return ErrorCode.INVALID_ORDER, "a LIMIT order needs a positive price", "price"
-        if msg.order_type is OrdType.MARKET and msg.price is not None:
-            return ErrorCode.INVALID_ORDER, "a MARKET order takes no price", "price"
+        terms = terms_problem(msg)
+        if terms is not None:
+            return ErrorCode.INVALID_ORDER, *terms
         if self.intake_paused:
             return ErrorCode.NOT_READY, "order intake is paused by an operator", None
         if not link.ever_reconciled:

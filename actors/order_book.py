@@ -56,6 +56,19 @@ from protocol.messages import (
 )
 
 
+def terms_problem(msg: SubmitOrder) -> tuple[str, str] | None:
+    """(reason, field) if a new order's own terms are invalid, whatever the book holds."""
+    if msg.client_order_id.startswith("ext:"):
+        return "client_order_id prefix 'ext:' is reserved", "client_order_id"
+    if msg.qty <= 0:
+        return "qty must be positive", "qty"
+    if msg.order_type is OrdType.LIMIT and (msg.price is None or msg.price <= 0):
+        return "a LIMIT order needs a positive price", "price"
+    if msg.order_type is OrdType.MARKET and msg.price is not None:
+        return "a MARKET order takes no price", "price"
+    return None
+
+
 def _refused(order: Order | None, reason: str, *esc: Escalation) -> Outcome:
     return Outcome("refused", order, reason=reason, escalations=esc)
 
@@ -130,14 +143,9 @@ class OrderBook:
             if same:
                 return Outcome("duplicate", existing, reason="client_order_id already known")
             return _refused(existing, "client_order_id reused with different parameters")
-        if msg.client_order_id.startswith("ext:"):
-            return _refused(None, "client_order_id prefix 'ext:' is reserved")
-        if msg.qty <= 0:
-            return _refused(None, "qty must be positive")
-        if (msg.order_type == OrdType.LIMIT) != (msg.price is not None) or (
-            msg.price is not None and msg.price <= 0
-        ):
-            return _refused(None, "a LIMIT order needs a positive price, a MARKET order none")
+        problem = terms_problem(msg)
+        if problem is not None:
+            return _refused(None, problem[0])
         base = base_cl_ord_id(msg.client_order_id)
         if (msg.venue, base) in self._by_cl:
             return _refused(None, f"ClOrdID {base!r} already used at {msg.venue}")

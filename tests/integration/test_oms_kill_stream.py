@@ -42,7 +42,8 @@ KILLS = 5
 def test_the_same_order_submitted_twice_is_one_order() -> None:
     """A second submit with the same client order id and the same fields returns the first
     order (the market buy is at the venue once, the position counts it once); the same id
-    with different fields is refused as InvalidOrder(client_order_id). A cancel sent again
+    with different fields is refused as InvalidOrder(client_order_id), and bad terms as
+    InvalidOrder naming the field (and never become orders). A cancel sent again
     after the order is CANCELLED (a retry whose ack was lost) returns the order, no error."""
     with systems() as started:
         sut = start(started, overrides=overrides())
@@ -57,6 +58,15 @@ def test_the_same_order_submitted_twice_is_one_order() -> None:
                 c.submit("simA", "AAPL", "BUY", "11", "LIMIT", price="95.00",
                          client_order_id="twice-1")  # fmt: skip
             assert info.value.field == "client_order_id"
+            for qty, price, coid, field in [("0", "95.00", "bad-qty", "qty"),
+                                            ("5", None, "bad-px", "price"),
+                                            ("5", "95.00", "ext:mine", "client_order_id")]:
+                with pytest.raises(InvalidOrder) as info:
+                    c.submit("simA", "AAPL", "BUY", qty, "LIMIT", price=price,
+                             client_order_id=coid)  # fmt: skip
+                assert info.value.field == field
+            known = {o.client_order_id for o in c.list_orders()}
+            assert not known & {"bad-qty", "bad-px", "ext:mine"}
             c.wait_for_status("twice-1", {OrderStatus.ACCEPTED})
             c.cancel("twice-1")
             c.wait_for_status("twice-1", {OrderStatus.CANCELLED})
