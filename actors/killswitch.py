@@ -77,6 +77,16 @@ def kill_switch_path(state_dir: Path) -> Path:
     return Path(state_dir) / "risk" / _FILE_NAME
 
 
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """(inode, mtime, size) of the state file, None if missing: a cheap "did it change"
+    for the processes that follow a switch another process writes."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
 def load(path: Path) -> KillSwitchState:
     """The persisted state; missing -> not engaged; unreadable -> ENGAGED (`state_unreadable`)."""
     try:

@@ -59,6 +59,7 @@ from protocol.messages import (
 )
 
 _RISK_RETRY_S = 0.5
+_KILL_SWITCH_POLL_S = 0.1  # one stat of the kill-switch file (see _poll_kill_switch)
 
 
 class OmsActor(Actor):
@@ -85,7 +86,9 @@ class OmsActor(Actor):
         self._waiting: dict[str, list[Replier]] = defaultdict(list)
         self._risk_deadline: dict[str, float] = {}
         self.intake_paused = False
-        self.kill_switch_engaged = killswitch.load(killswitch.kill_switch_path(self.cfg.state_path)).engaged
+        self._ks_path = killswitch.kill_switch_path(self.cfg.state_path)
+        self._ks_stamp = killswitch.file_stamp(self._ks_path)
+        self.kill_switch_engaged = killswitch.load(self._ks_path).engaged
         self.event_seq = 0
         self.pub = self.ctx.socket(zmq.PUB)
         tune_socket(self.pub)
@@ -101,6 +104,7 @@ class OmsActor(Actor):
             link.start_reconcile()  # a connected connector answers; else we wait for CONNECTED
         self._warm_logged = False
         self.call_every(self.cfg.oms.request_timeout_s, self._sweep_stale)
+        self.call_every(_KILL_SWITCH_POLL_S, self._poll_kill_switch)
 
     # ------------------------------------------------------------------ durability
 
@@ -301,8 +305,20 @@ class OmsActor(Actor):
             return
         reply(OrderAck(order=order.view(), duplicate=duplicate))
 
+    def _poll_kill_switch(self) -> None:
+        """The state file is the truth; risk's stream event is only the fast path. A switch
+        the supervisor engaged or reset while risk was down publishes no event at all."""
+        stamp = killswitch.file_stamp(self._ks_path)
+        if stamp == self._ks_stamp:
+            return
+        self._ks_stamp = stamp
+        engaged = killswitch.load(self._ks_path).engaged
+        if engaged != self.kill_switch_engaged:
+            self.log.info("kill_switch_seen", engaged=engaged, via="state_file")
+            self._on_kill_switch(engaged)
+
     def _on_kill_switch(self, engaged: bool) -> None:
-        """Risk says the switch changed. Orders approved but never sent are not sent now."""
+        """The switch changed. Orders approved but never sent are not sent now."""
         self.kill_switch_engaged = engaged
         if engaged:
             for link in self.venues.values():
@@ -496,6 +512,7 @@ class OmsActor(Actor):
             return {}
         return {
             "intake": self._intake_state(),
+            "kill_switch": "engaged" if self.kill_switch_engaged else "off",
             "queues": {n: v.depth for n, v in self.venues.items()},
             "venues": {n: ("reconciled" if v.reconciled else v.state.value) for n, v in self.venues.items()},
             "unmatched_fills": len(self.book.unmatched_fills()),

@@ -21,7 +21,6 @@ the OMS.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -219,12 +218,12 @@ class RiskActor(Actor):
 
     def _adopt(self, state: killswitch.KillSwitchState) -> None:
         self.ks = state
-        self._ks_stamp = _file_stamp(self.ks_path)
+        self._ks_stamp = killswitch.file_stamp(self.ks_path)
         self._engaged_gauge.set(1 if state.engaged else 0)
 
     def _reload_kill_switch(self, starting: bool = False) -> None:
         """Re-read the file if it changed (cheap: one stat), and act on an outside change."""
-        stamp = _file_stamp(self.ks_path)
+        stamp = killswitch.file_stamp(self.ks_path)
         if stamp == self._ks_stamp and not starting:
             return
         was = self.engaged
@@ -388,14 +387,6 @@ def _reference_prices(cfg: Any) -> dict[str, Decimal]:
             for symbol, px in v.sim.reference_prices.items():
                 prices.setdefault(symbol, px)
     return prices
-
-
-def _file_stamp(path: Any) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def _describe(body: Any) -> str:

@@ -26,6 +26,7 @@ from tests.helpers import SystemUnderTest, eventually, process_alive
 from tests.risk_actor.system import (
     client,
     kill_switch,
+    sim_fault,
     submit_when_open,
     subscribe_connected,
     venue_order,
@@ -204,6 +205,45 @@ def test_engagement_cancels_the_open_orders_at_every_venue(
             eventually(lambda: c.get_order(coid).status is OrderStatus.CANCELLED, 10.0)  # noqa: B023
     assert sut.metric("tradepulse_kill_switch_engaged") == 1
     assert sut.metric("tradepulse_kill_switch_triggers_total", reason="operator") == 1
+
+
+def test_switch_written_while_risk_is_frozen_stops_orders_queued_at_the_oms(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """Orders risk approved while simA is unreachable wait in the OMS's queue. The switch is
+    then engaged with risk frozen, the way the supervisor does it when risk is down (the state
+    file is written; no risk event is published): the OMS notices the file, rejects the
+    queued orders, and none of them reaches simA once it is back."""
+    sut = start_system(overrides={"supervisor": {"hang_missed_intervals": 100}})
+    with client(sut) as c:
+        first = submit_when_open(c, "simA")
+        eventually(lambda: venue_order(sut, "simA", first.cl_ord_id), 10.0)
+        sim_fault(sut, "simA", "refuse_logons_s", "60")
+        sim_fault(sut, "simA", "drop_session")
+        eventually(lambda: sut.actor("oms")["info"]["venues"]["simA"] != "reconciled", 10.0)
+        queued = [
+            c.submit("simA", "AAPL", "BUY", "5", "LIMIT", price="96.00", client_order_id=f"q-{i}")
+            for i in range(2)
+        ]
+        assert {o.status for o in queued} == {OrderStatus.PENDING_SUBMIT}
+        risk_pid = sut.pid_of("risk")
+        os.kill(risk_pid, signal.SIGSTOP)
+        try:
+            since = sut.mark()
+            killswitch.engage(
+                killswitch.kill_switch_path(sut.state_dir), "desk halt, risk down", "operator"
+            )
+            sut.wait_event("kill_switch_seen", since=since, engaged=True, via="state_file")
+            for o in queued:
+                coid = o.client_order_id
+                eventually(lambda: c.get_order(coid).status is OrderStatus.REJECTED, 10.0)  # noqa: B023
+            assert sut.actor("oms")["info"]["kill_switch"] == "engaged"
+        finally:
+            os.kill(risk_pid, signal.SIGKILL)
+        sim_fault(sut, "simA", "refuse_logons_s", "0")
+        eventually(lambda: sut.actor("oms")["info"]["venues"]["simA"] == "reconciled", 20.0)
+        sent = {cl for o in venue_orders(sut, "simA") for cl in o["cl_ord_ids"]}
+        assert not sent & {o.cl_ord_id for o in queued}
 
 
 def test_reset_without_a_reason_is_refused(start_system: Callable[..., SystemUnderTest]) -> None:
