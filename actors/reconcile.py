@@ -31,6 +31,9 @@ is matched to them rather than adopted):
   replace id -> Update (replaced: new ClOrdID, qty, price). Pending cancels/replaces with the
   venue still live are left alone (the request is in flight; resend it with the same id).
 - local terminal but venue different -> Escalate.
+- a live local order whose venue order (same ClOrdID) has another qty or limit price ->
+  Escalate (`terms_mismatch`): a replace always takes a new ClOrdID, so nobody of ours
+  changed it; an operator decides.
 - venue answered "unknown order": PENDING_SUBMIT/UNKNOWN never acknowledged -> Resubmit
   with the same ClOrdID once; again only after `resubmit_grace_s` without confirmation, up to
   `max_resubmits`, then Escalate. Any other order the venue does not know -> Escalate.
@@ -255,6 +258,8 @@ class _Planner:
                               f"venue {venue_status}", order)
             return
         qty, status = order.qty, order.status
+        if vo.cl_ord_id == order.cl_ord_id:
+            self.terms(order, vo)
         if status == S.PENDING_REPLACE and vo.cl_ord_id == order.pending_cl_ord_id \
                 and venue_status not in TERMINAL_STATUSES:
             qty, status = vo.order_qty, live_status(order.cum_qty, vo.order_qty)
@@ -276,6 +281,18 @@ class _Planner:
         elif status in (S.PENDING_SUBMIT, S.UNKNOWN):
             self.actions.append(Update(coid, live_status(order.cum_qty, qty), "venue: live",
                                        vo.venue_order_id))
+
+    def terms(self, order: Order, vo: VenueOrder) -> None:
+        """Under one ClOrdID both sides must hold the same terms (a replace takes a new id);
+        a difference means someone changed the order outside the OMS, or a bug: an operator
+        decides, nothing is overwritten."""
+        diffs = []
+        if vo.order_qty != order.qty:
+            diffs.append(f"qty local {order.qty}, venue {vo.order_qty}")
+        if order.price is not None and vo.price is not None and vo.price != order.price:
+            diffs.append(f"price local {order.price}, venue {vo.price}")
+        if diffs:
+            self.escalate("terms_mismatch", f"{vo.cl_ord_id}: " + "; ".join(diffs), order)
 
     def fill(self, order: Order, vo: VenueOrder, qty: Decimal, status: OrderStatus
              ) -> OrderStatus:

@@ -45,10 +45,10 @@ def _exec(kind: str, cl: str, exec_id: str, **kw: Any) -> ExecReport:
 
 
 def _vo(cl: str = "o1", status: S = S.ACCEPTED, cum: str = "0", avg: str = "0",
-        qty: str = "10", side: Side = Side.BUY, symbol: str = "ABC") -> Any:
+        qty: str = "10", side: Side = Side.BUY, symbol: str = "ABC", price: str = "100") -> Any:
     from protocol.messages import VenueOrder
 
-    return VenueOrder(cl_ord_id=cl, symbol=symbol, side=side, order_qty=D(qty), price=D(100),
+    return VenueOrder(cl_ord_id=cl, symbol=symbol, side=side, order_qty=D(qty), price=D(price),
                       order_type=OrdType.LIMIT, status=status, cum_qty=D(cum), avg_px=D(avg),
                       venue_order_id="V-" + cl)
 
@@ -90,6 +90,11 @@ class Case:
 def _check_replaced(book: OrderBook) -> None:
     o = book.get("o1")
     assert o is not None and (o.cl_ord_id, o.qty) == ("o1.r1", D(12))
+
+
+def _check_terms(book: OrderBook, qty: Decimal, price: Decimal) -> None:
+    o = book.get("o1")
+    assert o is not None and (o.qty, o.price) == (qty, price)
 
 
 def _check_adopted(book: OrderBook) -> None:
@@ -159,6 +164,14 @@ CASES = [
          [(Escalate, {"reason": "terminal_mismatch"})], S.CANCELLED, open=[_vo()]),
     Case("local terminal and venue agrees: nothing", "cancelled", [], S.CANCELLED,
          answers={"o1": _vo(status=S.CANCELLED)}),
+    Case("same ClOrdID with another qty at the venue is escalated, not overwritten", "accepted",
+         [(Escalate, {"reason": "terms_mismatch"})], S.ACCEPTED, open=[_vo(qty="8")],
+         check=lambda book: _check_terms(book, D(10), D(100))),
+    Case("same ClOrdID with another price at the venue is escalated", "pf3",
+         [(Escalate, {"reason": "terms_mismatch"})], S.PARTIALLY_FILLED,
+         open=[_vo(status=S.PARTIALLY_FILLED, cum="3", avg="100", price="101")]),
+    Case("pending replace: the old id still shows the old terms, no mismatch", "pending_replace",
+         [], S.PENDING_REPLACE, open=[_vo()]),
     Case("PENDING_RISK orders are not the venue's business", "pending_risk", [],
          S.PENDING_RISK),
 ]
