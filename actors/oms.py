@@ -27,7 +27,7 @@ from actors.coldstart import COLD_MARKER, oms_dir
 from actors.journal import Journal
 from actors.oms_venues import VenueLink
 from actors.order_book import OrderBook, terms_problem
-from actors.orders import Order, Outcome
+from actors.orders import Order, Outcome, parse_ord_status
 from actors.reconcile import Adopt, Escalate, Plan, Resubmit, apply_plan
 from protocol.codec import Envelope
 from protocol.messages import (
@@ -401,8 +401,10 @@ class OmsActor(Actor):
         if outcome.kind == "refused":
             self.log.warning("exec_refused", exec_id=report.exec_id, cl_ord_id=report.cl_ord_id, reason=outcome.reason, venue=report.venue)
         order = outcome.order
-        if order is not None and order.status is OrderStatus.UNKNOWN:
-            self.venues[order.venue].start_reconcile()  # e.g. a duplicate-ClOrdID reject
+        if order is not None and (order.status is OrderStatus.UNKNOWN or _says_finished(report, order)):
+            # e.g. a duplicate-ClOrdID reject, or a cancel refused because the venue had
+            # already finished the order (its confirmation lost): learn how it ended
+            self.venues[order.venue].start_reconcile()
         self.after_commit(lambda: reply(ExecAck(venue=report.venue, exec_ids=[report.exec_id])))
 
     # ------------------------------------------------------------------ reconciliation
@@ -543,3 +545,9 @@ def _risk_check(order: Order, qty: Decimal, price: Decimal | None) -> RiskCheck:
 def _verdict_error(reason_code: str) -> ErrorCode:
     """How a client sees a risk refusal: the kill-switch is its own error."""
     return ErrorCode.KILL_SWITCH if reason_code == "kill_switch" else ErrorCode.RISK_REJECTED
+
+
+def _says_finished(report: ExecReport, order: Order) -> bool:
+    """A cancel/replace reject whose OrdStatus says the order is over while ours is not."""
+    said = parse_ord_status(report.ord_status) if report.kind == "cancel_rejected" else None
+    return said in TERMINAL_STATUSES and not order.is_terminal

@@ -332,6 +332,17 @@ class _Planner:
         self.actions.append(Resubmit(order.client_order_id, order.cl_ord_id))
 
 
+def _status_answer(order: Order, answers: Mapping[str, VenueOrder]) -> VenueOrder | None:
+    """The venue's answer about the order. The venue names an order by its own latest
+    ClOrdID, which can be a request of ours we since gave up on (a cancel it carried out
+    whose confirmation was lost), so every id of the chain counts: the pending request's
+    first, then the live one, then older ones."""
+    for cl in (order.pending_cl_ord_id, order.cl_ord_id, *reversed(order.cl_ord_ids)):
+        if cl and cl in answers:
+            return answers[cl]
+    return None
+
+
 def plan_reconciliation(
     venue: str,
     local_orders: Iterable[Order],
@@ -370,8 +381,7 @@ def plan_reconciliation(
         if order.client_order_id in matched or order.is_terminal \
                 or order.status == S.PENDING_RISK:
             continue
-        answer = status_answers.get(order.pending_cl_ord_id) if order.pending_cl_ord_id else None
-        answer = answer or status_answers.get(order.cl_ord_id)
+        answer = _status_answer(order, status_answers)
         if answer is not None:
             p.diff(order, answer)
         elif order.cl_ord_id in unknown_ids:

@@ -15,16 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import zmq
 
 from actors import killswitch
 from protocol.client import ExecutionClient
-from protocol.codec import Sender, decode, encode
 from protocol.exceptions import KillSwitchEngaged, RiskRejected
-from protocol.messages import ExecAck, ExecReport, OrderStatus, Side, StreamEvent
+from protocol.messages import ExecReport, OrderStatus, Side, StreamEvent
 from tests.helpers import SystemUnderTest, eventually, process_alive
 from tests.risk_actor.system import (
     client,
+    deliver_as_connector,
     kill_switch,
     sim_fault,
     submit_when_open,
@@ -301,23 +300,6 @@ def test_connector_that_does_not_answer_is_restarted_and_the_cancel_retried(
 # --------------------------------------------------------------------------- unmatched fill
 
 
-def _forward_fill_as_connector(sut: SystemUnderTest, report: ExecReport) -> None:
-    """Deliver an execution to the OMS the way a connector does (DEALER, acked by exec id)."""
-    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.ROUTING_ID, b"connector.simA:test")
-    try:
-        sock.connect(sut.cfg.endpoint("oms"))
-        sock.send_multipart(encode(Sender("connector.simA", 1).envelope(report)))
-        assert sock.poll(10_000), "no ExecAck from the OMS"
-        ack = decode(sock.recv_multipart()).body
-        assert isinstance(ack, ExecAck) and ack.exec_ids == [report.exec_id]
-    finally:
-        sock.close(0)
-        ctx.term()
-
-
 def test_unmatched_fill_is_published_and_engages_the_switch(
     start_system: Callable[..., SystemUnderTest],
 ) -> None:
@@ -332,7 +314,7 @@ def test_unmatched_fill_is_published_and_engages_the_switch(
             symbol="AAPL", side=Side.BUY, order_qty=Decimal(7), last_qty=Decimal(7),
             last_px=Decimal("100.00"), cum_qty=Decimal(7), avg_px=Decimal("100.00"),
         )  # fmt: skip
-        _forward_fill_as_connector(sut, report)
+        deliver_as_connector(sut, report)
         sut.wait_event("unmatched_fill", actor="oms")
         events = stream_events(c, {"unmatched_fill", "kill_switch"})
         assert "ghost-E1" in events["unmatched_fill"].data["detail"]

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from protocol.messages import OrderStatus
+from protocol.messages import ExecReport, OrderStatus
 from tests.helpers import SystemUnderTest, eventually
 from tests.integration.oms_support import (
     VENUE,
@@ -26,7 +26,7 @@ from tests.integration.oms_support import (
     trigger_reconcile,
     venue_order,
 )
-from tests.risk_actor.system import sim_fault
+from tests.risk_actor.system import deliver_as_connector, sim_fault
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -67,3 +67,33 @@ def test_fills_inferred_by_reconciliation_are_not_applied_again_by_late_reports(
         assert not sut.events("order_escalation", since=since, kind="overfill")
         assert order.status is OrderStatus(status)
         check_journal_fills(sut, final.oms)
+
+
+def test_cancel_done_at_the_venue_but_refused_on_resend_ends_cancelled() -> None:
+    """The venue carries out a cancel but its confirmation is lost (swallowed). The cancel
+    is then refused when sent again - "order is CANCELED", OrdStatus 4 - which takes the
+    OMS's order back to live with no pending request. The reject saying the order is over
+    makes the OMS reconcile at once, and the venue, which names the order by the cancel's
+    ClOrdID, is matched to it: the order ends CANCELLED, like at the venue."""
+    with systems() as started:
+        sut = start(started, overrides=overrides(oms={"request_timeout_s": 30.0,
+                                                      "reconcile_interval_s": 600.0}))
+        with client(sut) as c:
+            order = submit(c, "lost-cxl-1")
+            eventually(lambda: _venue(sut, order.cl_ord_id).get("status") == "ACCEPTED", 10.0)
+            sim_fault(sut, VENUE, "swallow_cancels", "1")
+            assert c.cancel("lost-cxl-1").status is OrderStatus.PENDING_CANCEL
+            sut.wait_event("sim_cancel_swallowed")
+            at_venue = _venue(sut, order.cl_ord_id)
+            cxl_id = at_venue["cl_ord_id"]  # the venue names the order by the cancel's id now
+            assert at_venue["status"] == "CANCELLED" and cxl_id != order.cl_ord_id
+            assert c.get_order("lost-cxl-1").status is OrderStatus.PENDING_CANCEL
+            since = sut.mark()
+            deliver_as_connector(sut, ExecReport(
+                venue=VENUE, exec_id=f"cxlrej:{cxl_id}", kind="cancel_rejected",
+                cl_ord_id=cxl_id, orig_cl_ord_id=order.cl_ord_id, ord_status="4",
+                text="order is CANCELED",
+            ))  # fmt: skip
+            sut.wait_event("reconcile_plan", since=since, timeout_s=10.0)
+            eventually(lambda: c.get_order("lost-cxl-1").status is OrderStatus.CANCELLED, 10.0)
+            assert not sut.events("reconcile_escalation", since=since)

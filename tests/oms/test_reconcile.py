@@ -63,12 +63,16 @@ def _local(book: OrderBook, state: str, coid: str = "o1") -> None:
     cl = base_cl_ord_id(coid)
     if state == "unknown":
         book.mark_unknown(coid, "ack timeout", 3)
-    if state in ("accepted", "pf3", "pending_cancel", "pending_replace", "cancelled"):
+    if state in ("accepted", "pf3", "pending_cancel", "pending_replace", "cancelled",
+                 "cancel_rejected"):
         book.apply_exec(_exec("accepted", cl, f"A-{coid}", venue_order_id="V-" + cl), 3)
     if state == "pf3":
         book.apply_exec(_exec("fill", cl, f"F-{coid}", last_qty=D(3), last_px=D(100)), 4)
-    if state == "pending_cancel":
+    if state in ("pending_cancel", "cancel_rejected"):
         book.request_cancel(coid, 4)
+    if state == "cancel_rejected":  # e.g. a resent cancel the venue had already carried out
+        book.apply_exec(_exec("cancel_rejected", f"{cl}.c1", f"cxlrej:{cl}.c1",
+                              ord_status="4", text="order is CANCELED"), 5)
     if state == "pending_replace":
         book.request_replace(ReplaceOrder(client_order_id=coid, qty=D(12)), 4)
     if state == "cancelled":
@@ -132,6 +136,9 @@ CASES = [
     Case("replace done while down", "pending_replace",
          [(Update, {"cl_ord_id": "o1.r1", "qty": D(12), "status": S.ACCEPTED})], S.ACCEPTED,
          open=[_vo("o1.r1", qty="12")], check=_check_replaced),
+    Case("venue answers under a cancel id we gave up on: the cancel happened", "cancel_rejected",
+         [(MarkTerminal, {"status": S.CANCELLED})], S.CANCELLED,
+         answers={"o1.c1": _vo("o1.c1", S.CANCELLED)}),
     Case("pending cancel with the venue still live waits for the request", "pending_cancel",
          [], S.PENDING_CANCEL, open=[_vo()]),
     Case("UNKNOWN resolved as accepted", "unknown",

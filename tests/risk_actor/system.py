@@ -15,8 +15,8 @@ from actors.venues.sim.__main__ import control_request as sim_control_request
 from actors.venues.sim.actor import venue_state_dir
 from actors.venues.sim.store import inspect
 from protocol.client import ExecutionClient, NotReady
-from protocol.codec import Sender, encode
-from protocol.messages import OrderView, StreamEvent
+from protocol.codec import Sender, decode, encode
+from protocol.messages import ExecAck, ExecReport, OrderView, StreamEvent
 from tests.helpers import SystemUnderTest, eventually
 
 
@@ -106,6 +106,24 @@ def subscribe_connected(sut: SystemUnderTest, c: ExecutionClient, timeout_s: flo
                 if isinstance(ev, StreamEvent) and ev.event == "test_probe":
                     return
         raise AssertionError(f"event stream not connected within {timeout_s} s")
+    finally:
+        sock.close(0)
+        ctx.term()
+
+
+def deliver_as_connector(sut: SystemUnderTest, report: ExecReport) -> None:
+    """Deliver an execution to the OMS the way the venue's connector does (DEALER, acked by
+    exec id): what a venue would have sent, without having to make the venue send it."""
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.ROUTING_ID, f"connector.{report.venue}:test".encode())
+    try:
+        sock.connect(sut.cfg.endpoint("oms"))
+        sock.send_multipart(encode(Sender(f"connector.{report.venue}", 1).envelope(report)))
+        assert sock.poll(10_000), "no ExecAck from the OMS"
+        ack = decode(sock.recv_multipart()).body
+        assert isinstance(ack, ExecAck) and ack.exec_ids == [report.exec_id]
     finally:
         sock.close(0)
         ctx.term()

@@ -71,14 +71,17 @@ def test_timed_faults_expire_on_the_clock() -> None:
 
 
 def test_counted_faults_count_down() -> None:
-    """reject_next and swallow_fills answer True N times; disconnect_after says drop on
+    """reject_next and swallow_fills / swallow_cancels answer True N times; disconnect_after says drop on
     exactly the N-th message, then never again."""
     faults = Faults()
     faults.apply("reject_next", 2, 0.0)
     faults.apply("swallow_fills", 1, 0.0)
+    faults.apply("swallow_cancels", 2, 0.0)
     faults.apply("disconnect_after", 3, 0.0)
     assert [faults.take_reject() for _ in range(3)] == [True, True, False]
-    assert [faults.take_swallow() for _ in range(2)] == [True, False]
+    assert [faults.take_swallow("F") for _ in range(2)] == [True, False]
+    assert [faults.take_swallow("4") for _ in range(3)] == [True, True, False]
+    assert not faults.take_swallow("0")  # acks are never swallowed
     assert [faults.count_sent() for _ in range(5)] == [False, False, True, False, False]
 
 
@@ -151,6 +154,16 @@ def test_swallowed_fills_are_never_sent() -> None:
     h.push("F3", "F")
     assert h.sent == ["N1", "F3"]
     assert [kw["exec_id"] for e, kw in h.log.events if e == "sim_fill_swallowed"] == ["F1", "F2"]
+
+
+def test_swallowed_cancels_are_never_sent() -> None:
+    """swallow_cancels N drops the next N cancel confirmations (ExecType 4) only."""
+    h = _Harness(swallow_cancels=1)
+    h.push("F1", "F")
+    h.push("C1", "4")
+    h.push("C2", "4")
+    assert h.sent == ["F1", "C2"]
+    assert [kw["exec_id"] for e, kw in h.log.events if e == "sim_cancel_swallowed"] == ["C1"]
 
 
 def test_delay_holds_reports_and_keeps_their_order() -> None:

@@ -8,7 +8,8 @@
     python -m actors.venues.sim control --config FILE [--state-dir D] [--runtime-dir R]
             --venue NAME COMMAND [--value V] [--json]
         COMMAND: status, or a fault: drop_session, hang, delay_exec_ms, duplicate_exec,
-        reorder_exec, reject_next, disconnect_after, refuse_logons_s, swallow_fills, clear
+        reorder_exec, reject_next, disconnect_after, refuse_logons_s, swallow_fills,
+        swallow_cancels, clear
 
 Exit codes: 0 ok, 1 error (the venue answered no, no state to inspect, or `run` while the
 venue already runs), 2 bad usage or config, 3 the venue is not running.

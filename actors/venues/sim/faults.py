@@ -16,6 +16,7 @@ and returns it. The FIX shell asks the state what to do (`take_reject()`, `hung(
 | disconnect_after | count (1; 0 off)     | drop the session after N more outbound app msgs    |
 | refuse_logons_s  | seconds (required)   | answer every Logon with a Logout for that long     |
 | swallow_fills    | count (1)            | apply the next N fills, never send their reports   |
+| swallow_cancels  | count (1)            | cancel on the next N requests, never confirm them   |
 | clear            | -                    | remove every fault (a hang ends at once)           |
 
 "Execution reports" are the 35=8 messages an order operation or the liquidity model
@@ -38,15 +39,17 @@ FAULT_KINDS = (
     "disconnect_after",
     "refuse_logons_s",
     "swallow_fills",
+    "swallow_cancels",
     "clear",
 )
 _NO_VALUE = frozenset({"drop_session", "clear"})
 _SECONDS = frozenset({"hang", "refuse_logons_s", "delay_exec_ms"})
 _SWITCHES = frozenset({"duplicate_exec", "reorder_exec"})
-_COUNTS = frozenset({"reject_next", "disconnect_after", "swallow_fills"})
+_COUNTS = frozenset({"reject_next", "disconnect_after", "swallow_fills", "swallow_cancels"})
 _TRUE = frozenset({"1", "on", "true", "yes", "y"})
 _FALSE = frozenset({"0", "off", "false", "no", "n"})
 REJECT_TEXT = "rejected by fault injection"
+_SWALLOWED = {"F": "swallow_fills", "4": "swallow_cancels"}  # ExecType -> fault
 
 Value = str | int | float | bool | None
 
@@ -107,6 +110,7 @@ class Faults:
     reject_next: int = 0
     disconnect_after: int = 0
     swallow_fills: int = 0
+    swallow_cancels: int = 0
 
     def apply(self, kind: str, value: Value, now_s: float) -> float | int | bool | None:
         """Set fault `kind`; returns the normalised value. `drop_session` changes no state
@@ -138,12 +142,14 @@ class Faults:
             return True
         return False
 
-    def take_swallow(self) -> bool:
-        """Should the fill report being sent be swallowed? Counts one down."""
-        if self.swallow_fills > 0:
-            self.swallow_fills -= 1
-            return True
-        return False
+    def take_swallow(self, exec_type: str) -> bool:
+        """Should the report being sent (a fill, F, or a cancel confirmation, 4) be
+        swallowed? Counts one down."""
+        name = _SWALLOWED.get(exec_type)
+        if name is None or getattr(self, name) <= 0:
+            return False
+        setattr(self, name, getattr(self, name) - 1)
+        return True
 
     def count_sent(self) -> bool:
         """One outbound application message went out; True when the session must now be

@@ -50,8 +50,9 @@ class ExecOutbox:
         return len(self._delayed) + (self._held is not None)
 
     def push(self, out: Out) -> None:
-        if out.exec_type == "F" and self._faults.take_swallow():
-            self._log.info("sim_fill_swallowed", exec_id=out.exec_id)
+        if self._faults.take_swallow(out.exec_type):
+            event = "sim_fill_swallowed" if out.exec_type == "F" else "sim_cancel_swallowed"
+            self._log.info(event, exec_id=out.exec_id)
             return
         delay_s = self._faults.delay_exec_ms / 1000.0
         if delay_s > 0 or self._delayed:
