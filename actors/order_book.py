@@ -69,6 +69,20 @@ def terms_problem(msg: SubmitOrder) -> tuple[str, str] | None:
     return None
 
 
+def _replaced_terms(order: Order, report: ExecReport) -> dict[str, Any]:
+    """The venue's terms when an order ends on terms other than ours and a replace of ours
+    explains it: the replace took effect but its report was lost or overtaken (e.g. by this
+    cancel's). Without a replace in the chain a difference is not ours to adopt (the
+    reconciliation escalates it)."""
+    qty, price = report.order_qty, report.price
+    replace_prefix = order.cl_ord_ids[0] + ".r"  # see orders.request_cl_ord_id
+    if qty is None or not any(cl.startswith(replace_prefix) for cl in order.cl_ord_ids[1:]):
+        return {}
+    if qty == order.qty and (price is None or price == order.price):
+        return {}
+    return {"qty": str(qty), "price": _str(price if price is not None else order.price)}
+
+
 def _refused(order: Order | None, reason: str, *esc: Escalation) -> Outcome:
     return Outcome("refused", order, reason=reason, escalations=esc)
 
@@ -250,6 +264,8 @@ class OrderBook:
             price = report.price if report.price is not None else (
                 order.pending_price if order.pending_cl_ord_id else order.price)
             extra = {"cl_ord_id": report.cl_ord_id, "qty": str(qty), "price": _str(price)}
+        elif event in (Event.CANCELLED, Event.EXPIRED):
+            extra = _replaced_terms(order, report)
         return self._event(coid, event, ts_ns, exec_id=report.exec_id, reason=report.text,
                            venue_order_id=report.venue_order_id, **extra)
 
@@ -445,6 +461,8 @@ class OrderBook:
             order.cl_ord_id = r["cl_ord_id"]
             order.qty, order.price = Decimal(r["qty"]), _dec(r.get("price"))
             self._add_cl(order, r["cl_ord_id"])
+        elif "qty" in r:  # the order ended on terms of a replace whose report we missed
+            order.qty, order.price = Decimal(r["qty"]), _dec(r.get("price"))
 
     def _add_cl(self, order: Order, cl_ord_id: str) -> None:
         if cl_ord_id not in order.cl_ord_ids:

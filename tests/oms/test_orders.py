@@ -325,6 +325,38 @@ def test_cancel_reject_returns_to_the_live_state() -> None:
     assert stale.kind == "refused" and _status(order) == S.PENDING_CANCEL
 
 
+def test_order_ending_on_the_terms_of_a_replace_whose_report_was_lost_takes_them() -> None:
+    """A replace takes effect at the venue, but its report is lost (the OMS saw a reject
+    for it, or nothing): the cancel confirmation carries the venue's terms, and the order
+    ends on them, also after a journal replay. With no replace of ours in the chain a
+    difference is not adopted (reconciliation escalates it)."""
+    book = OrderBook()
+    outcomes = [
+        book.submit(_submit("o1"), 1),
+        book.risk_verdict(RiskVerdict(client_order_id="o1", approved=True), 2),
+        book.apply_exec(_exec("accepted", "o1", venue_order_id="V1"), 3),
+        book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(12), price=D(101)), 4),
+        book.apply_exec(_exec("cancel_rejected", "o1.r1", orig_cl_ord_id="o1"), 5),
+        book.request_cancel("o1", 6),
+        book.apply_exec(_exec("cancelled", "o1.c2", orig_cl_ord_id="o1", order_qty=D(12),
+                              price=D(101)), 7),
+    ]  # fmt: skip
+    assert all(out.applied for out in outcomes)
+    order = book.get("o1")
+    assert order is not None and _status(order) == S.CANCELLED
+    assert (order.qty, order.price) == (D(12), D(101))
+    replayed = OrderBook()
+    for record in msgpack.unpackb(msgpack.packb([r for o in outcomes for r in o.records])):
+        replayed.apply_record(record)
+    assert replayed.to_dict() == book.to_dict()
+
+    plain = OrderBook()
+    other = _live_order(plain)
+    plain.request_cancel("o1", 4)
+    plain.apply_exec(_exec("cancelled", "o1.c1", orig_cl_ord_id="o1", order_qty=D(8)), 5)
+    assert _status(other) == S.CANCELLED and other.qty == D(10)
+
+
 def test_late_fill_on_cancelled_order_is_applied_and_escalated() -> None:
     """A new fill for a CANCELLED order within qty is applied (positions follow the venue)
     and flagged; the status stays CANCELLED."""
