@@ -209,19 +209,18 @@ class OmsActor(Actor):
             else:
                 self.after_commit(lambda: reply(OrderAck(order=order.view())))
         elif isinstance(body, ListOrders):
-            matching = self.book.orders(body.venue, open_only=body.open_only)
-            end = body.offset + body.limit
-            page = [o.view() for o in matching[body.offset : end]]
-            more = end if end < len(matching) else None
-            self.after_commit(lambda: reply(OrderList(orders=page, next_offset=more)))
+            self.after_commit(lambda: reply(self._order_page(body)))
         elif isinstance(body, GetPositions):
-            views = [p.view() for p in self.book.positions(body.venue)]
-            self.after_commit(lambda: reply(Positions(source="oms", venue=body.venue, positions=views)))
+            self.after_commit(lambda: reply(self._positions(body)))
         elif isinstance(body, StreamEvent):
             # risk / heartbeat / connectors publish through the OMS's one client stream
             self.publish_stream(body.event, {**body.data, "source": env.sender})
             if body.event == "kill_switch" and "engaged" in body.data:
-                self._on_kill_switch(bool(body.data["engaged"]))
+                if body.data["engaged"]:
+                    self._on_kill_switch(True)  # at once; a late or stale one is harmless
+                else:
+                    self._ks_stamp = None  # a reset: the state file says (an old event can
+                    self._poll_kill_switch()  # arrive after a newer engagement)
             reply(Ack(ref=env.msg_id))
         elif isinstance(body, SnapshotRequest):
             self.after_commit(lambda: reply(Snapshot(event_seq=self.event_seq, orders=[o.view() for o in self.book.orders(open_only=True)])))
@@ -247,6 +246,20 @@ class OmsActor(Actor):
                 self._ask_risk(order)
             return
         self.after_commit(lambda: self._answer_submit(order, reply, duplicate=not outcome.applied))
+
+    # Read answers are built after the turn's events went out, so their `event_seq` says
+    # exactly which events they already reflect (risk rebuilds its exposure on that).
+
+    def _order_page(self, req: ListOrders) -> OrderList:
+        matching = self.book.orders(req.venue, open_only=req.open_only)
+        end = req.offset + req.limit
+        page = [o.view() for o in matching[req.offset : end]]
+        more = end if end < len(matching) else None
+        return OrderList(orders=page, next_offset=more, event_seq=self.event_seq)
+
+    def _positions(self, req: GetPositions) -> Positions:
+        views = [p.view() for p in self.book.positions(req.venue)]
+        return Positions(source="oms", venue=req.venue, positions=views, event_seq=self.event_seq)
 
     def _intake_problem(self, msg: SubmitOrder) -> tuple[ErrorCode, str, str | None] | None:
         link = self.venues.get(msg.venue)

@@ -108,13 +108,21 @@ class ExposureView:
 
     # ------------------------------------------------------------------ updates
 
-    def apply_order_event(self, event: OrderEvent) -> None:
-        self.apply_order(event.order, fill_qty=event.fill_qty, fill_px=event.fill_px)
+    def apply_order_event(self, event: OrderEvent, *, count_fill: bool = True) -> None:
+        self.apply_order(
+            event.order, fill_qty=event.fill_qty, fill_px=event.fill_px, count_fill=count_fill
+        )
 
     def apply_order(
-        self, order: OrderView, *, fill_qty: Decimal | None = None, fill_px: Decimal | None = None
+        self,
+        order: OrderView,
+        *,
+        fill_qty: Decimal | None = None,
+        fill_px: Decimal | None = None,
+        count_fill: bool = True,
     ) -> None:
-        """An order opened, changed or closed; any increase of its cum_qty is a fill."""
+        """An order opened, changed or closed; any increase of its cum_qty is a fill, which
+        moves the position unless `count_fill` is False (the positions already hold it)."""
         oid = order.client_order_id
         if order.status is OrderStatus.PENDING_RISK:
             return  # not approved yet (and must not drop the provisional entry of a racing event)
@@ -125,7 +133,7 @@ class ExposureView:
         delta = order.cum_qty - old_cum
         if delta < 0:
             return  # older than what was already applied
-        if delta > 0:
+        if delta > 0 and count_fill:
             if fill_px is not None and fill_qty == delta:
                 px = fill_px
             else:  # several fills folded into one event: their average price

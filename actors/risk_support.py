@@ -5,15 +5,16 @@
 - `CancelTracker`: the mass-cancel round of a kill-switch engagement: every venue until its
   connector confirms, retries, and when to ask the supervisor to restart a silent connector.
 - `trigger_label`: the bounded label of `tradepulse_kill_switch_triggers_total{reason}`.
-- `StaleEventFilter`: which OMS order events are already in a rebuilt exposure snapshot.
+- `SnapshotCoverage`: which OMS order events a rebuilt exposure already contains.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 from protocol.messages import RiskCheck, RiskVerdict
 
@@ -202,21 +203,27 @@ class CancelTracker:
 # --------------------------------------------------------------------------- rebuild
 
 
-class StaleEventFilter:
-    """After a rebuild from the OMS's open orders and positions (answered at `snapshot_ts_ns`,
-    the OMS's clock), an event about an order that was not open in the snapshot and that the
-    OMS stamped at or before the snapshot is already reflected in it (the order had finished,
-    its fills are in the positions): applying it again would count its fills twice. Such an
-    event can still arrive after the snapshot (the event stream and the reply travel on
-    different sockets). Events for orders open in the snapshot are applied (the exposure view
-    ignores what it has already counted); later events are always applied."""
+class SnapshotCoverage:
+    """Which OMS order events a rebuilt exposure already contains, by the OMS's `event_seq`.
 
-    def __init__(self, snapshot_ts_ns: int, open_ids: Iterable[str]) -> None:
-        self.snapshot_ts_ns = snapshot_ts_ns
-        self._open_ids = frozenset(open_ids)
+    A rebuild reads the open orders (in pages) and then the positions; each answer carries
+    the `event_seq` it reflects, so the positions' is the highest. For an event numbered s:
 
-    def is_stale(self, client_order_id: str, order_ts_ns: int, *, known: bool) -> bool:
-        """`known`: the exposure view counts the order as open (e.g. approved since)."""
-        if known or client_order_id in self._open_ids:
-            return False
-        return order_ts_ns <= self.snapshot_ts_ns
+    - s <= the seq of the page that listed its order: in that page -> "skip";
+    - s <= the positions' seq: its fill is in the positions, its order state may not be in
+      the page (the order changed after its page was read, or was not open then) ->
+      "state": apply the order state, not the fill;
+    - later: "full".
+
+    An event can arrive after the answers (the stream and the replies travel on different
+    sockets), so the coverage stays in force until the next rebuild."""
+
+    def __init__(self, page_seqs: Mapping[str, int], positions_seq: int) -> None:
+        self._page_seqs = dict(page_seqs)
+        self.positions_seq = positions_seq
+
+    def classify(self, client_order_id: str, event_seq: int) -> Literal["skip", "state", "full"]:
+        if event_seq > self.positions_seq:
+            return "full"
+        page = self._page_seqs.get(client_order_id)
+        return "skip" if page is not None and event_seq <= page else "state"

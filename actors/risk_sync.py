@@ -1,15 +1,13 @@
 """The risk actor's exposure, kept in step with the OMS.
 
 A SUB on the OMS event stream feeds every `OrderEvent` to the gate's `ExposureView`. The
-view is rebuilt from the OMS (`ListOrders(open_only=True)` + `GetPositions`) whenever the
-stream (re)connects - this actor's start, an OMS restart - and on a gap in the OMS's
-`event_seq` (events lost) or a new OMS epoch. Events that arrive while a rebuild is on its
-way are buffered and applied on top of the snapshot; events already contained in the
-snapshot are skipped (`StaleEventFilter`); orders approved while the snapshot was on its
-way are added back as provisional exposure.
-
-Positions are asked after the orders, so a fill between the two answers is counted twice
-rather than missed (the conservative side) until the next rebuild.
+view is rebuilt from the OMS (`ListOrders(open_only=True)` page by page, then
+`GetPositions`) whenever the stream (re)connects - this actor's start, an OMS restart - and
+on a gap in the OMS's `event_seq` (events lost) or a new OMS epoch. Events that arrive while
+a rebuild is on its way are buffered and applied on top of it; each answer carries the
+`event_seq` it reflects, so an event the answers already contain is not counted again
+(`SnapshotCoverage`: a fill between a page and the positions is in the positions once).
+Orders approved while the rebuild was on its way are added back as provisional exposure.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from actors.base import Peer, tune_socket
 from actors.risk_checks import ExposureView, RiskGate
-from actors.risk_support import StaleEventFilter
+from actors.risk_support import SnapshotCoverage
 from protocol.codec import Envelope
 from protocol.messages import (
     GetPositions,
@@ -52,13 +50,15 @@ class ExposureSync:
         self.on_rebuilt = on_rebuilt  # called with first=True after the first rebuild
         self.ready = False
         self.rebuilds = 0
+        self.events_applied = 0  # order events taken into the view (or found already in it)
         self.timeout_s = REBUILD_TIMEOUT_S
         self._syncing = 0  # generation of the rebuild in progress (0: none)
         self._gen = 0
         self._parts: dict[str, Envelope] = {}
         self._buffer: list[OrderEvent] = []
         self._approved: list[RiskCheck] = []
-        self._stale: StaleEventFilter | None = None
+        self._coverage: SnapshotCoverage | None = None
+        self._page_seqs: dict[str, int] = {}  # open order -> event_seq of its page
         self._stream: tuple[int, int] | None = None  # (OMS epoch, last event_seq)
         self.sub = actor.ctx.socket(zmq.SUB)
         tune_socket(self.sub)
@@ -103,12 +103,12 @@ class ExposureSync:
                     self._apply(env.body)
 
     def _apply(self, event: OrderEvent) -> None:
-        o = event.order
-        if self._stale is not None:
-            known = self.gate.exposure.own_open(o.client_order_id) is not None
-            if self._stale.is_stale(o.client_order_id, o.ts_ns, known=known):
-                return
-        self.gate.exposure.apply_order_event(event)
+        self.events_applied += 1
+        how = "full"
+        if self._coverage is not None:
+            how = self._coverage.classify(event.order.client_order_id, event.event_seq)
+        if how != "skip":
+            self.gate.exposure.apply_order_event(event, count_fill=how == "full")
 
     # ------------------------------------------------------------------ rebuild
 
@@ -131,22 +131,29 @@ class ExposureSync:
                 self._finish()
 
         pages: list[OrderView] = []
+        self._page_seqs = {}
 
         def got_page(reply: Envelope | None) -> None:
-            """Open orders come in pages; the rebuild waits for the last one."""
-            if gen == self._syncing and reply is not None and isinstance(reply.body, OrderList):
+            """Open orders come in pages; then the positions, which reflect every event
+            any page does (they are read last)."""
+            if gen != self._syncing:
+                return
+            if reply is not None and isinstance(reply.body, OrderList):
                 pages.extend(reply.body.orders)
+                seq = reply.body.event_seq or 0
+                self._page_seqs.update((o.client_order_id, seq) for o in reply.body.orders)
                 if reply.body.next_offset is not None:
                     fetch(reply.body.next_offset)
                     return
                 reply = dataclasses.replace(reply, body=OrderList(orders=pages))
             got("orders", reply)
+            if "orders" in self._parts:
+                self.oms.request(GetPositions(), lambda r: got("positions", r), self.timeout_s)
 
         def fetch(offset: int) -> None:
             self.oms.request(ListOrders(open_only=True, offset=offset, limit=10000), got_page, self.timeout_s)
 
         fetch(0)
-        self.oms.request(GetPositions(), lambda r: got("positions", r), self.timeout_s)
 
     def _finish(self) -> None:
         orders_env, pos_env = self._parts["orders"], self._parts["positions"]
@@ -159,7 +166,7 @@ class ExposureSync:
             view.add_provisional(check)  # approved while the snapshot was on its way
         # the gate keeps its daily-loss origin (0): the loss counts from the OMS's cold start
         self.gate.exposure = view
-        self._stale = StaleEventFilter(orders_env.ts_ns, (o.client_order_id for o in orders))
+        self._coverage = SnapshotCoverage(self._page_seqs, pos_env.body.event_seq or 0)
         buffered, self._buffer = self._buffer, []
         self._syncing, self._approved = 0, []
         for event in buffered:

@@ -229,6 +229,7 @@ class OrderList(_Msg):
     type: Literal["order_list"] = "order_list"
     orders: list[OrderView]
     next_offset: int | None = None  # None: this was the last page
+    event_seq: int | None = None  # the OMS's last published event this page reflects
 
 
 class PositionView(_Msg):
@@ -249,6 +250,7 @@ class Positions(_Msg):
     source: str
     venue: str | None = None
     positions: list[PositionView]
+    event_seq: int | None = None  # OMS answers: its last published event they reflect
 
 
 class OrderEvent(_Msg):

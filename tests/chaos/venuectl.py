@@ -65,15 +65,23 @@ def sim_request(
     return reply
 
 
-def risk_positions(cfg: SystemConfig) -> tuple[list[dict[str, Any]] | None, str]:
-    """Risk's own position view (what its limits read), or None and why it is unavailable."""
-    try:
-        reply = actor_request(cfg, "risk", GetPositions(), timeout_s=3.0)
-    except VenueControlError as exc:
-        return None, str(exc)
-    if isinstance(reply, Positions):
-        return [p.model_dump(mode="json") for p in reply.positions], ""
-    return None, f"risk answered GetPositions with {reply}"
+def risk_positions(
+    cfg: SystemConfig, attempts: int = 3
+) -> tuple[list[dict[str, Any]] | None, str]:
+    """Risk's own position view (what its limits read), or None and why it is unavailable
+    (asked up to `attempts` times: risk may be restarting or rebuilding)."""
+    why = ""
+    for _ in range(attempts):
+        try:
+            reply = actor_request(cfg, "risk", GetPositions(), timeout_s=3.0)
+        except VenueControlError as exc:
+            why = str(exc)
+            continue
+        if isinstance(reply, Positions):
+            return [p.model_dump(mode="json") for p in reply.positions], ""
+        why = f"risk answered GetPositions with {reply}"
+        time.sleep(0.5)  # NOT_READY: a rebuild is under way
+    return None, why
 
 
 def venue_fault(system: Any, venue: str, kind: str, params: dict[str, Any]) -> None:

@@ -89,6 +89,9 @@ class StubOms:
         Path(cfg.events_endpoint.removeprefix("ipc://")).unlink(missing_ok=True)
         self.pub.bind(cfg.events_endpoint)
         self.event_seq = 0
+        # the event_seq the answers say they reflect (None: the last published, as the OMS)
+        self.orders_seq: int | None = None
+        self.positions_seq: int | None = None
         self.epoch = 1
         self.sender = Sender("oms", self.epoch)
 
@@ -97,10 +100,13 @@ class StubOms:
             return None
         body = env.body
         if isinstance(body, ListOrders):
-            return OrderList(orders=[o for o in self.orders if body.venue in (None, o.venue)])
+            orders = [o for o in self.orders if body.venue in (None, o.venue)]
+            seq = self.event_seq if self.orders_seq is None else self.orders_seq
+            return OrderList(orders=orders, event_seq=seq)
         if isinstance(body, GetPositions):
             rows = [p for p in self.positions if body.venue in (None, p.venue)]
-            return Positions(source="oms", venue=body.venue, positions=rows)
+            seq = self.event_seq if self.positions_seq is None else self.positions_seq
+            return Positions(source="oms", venue=body.venue, positions=rows, event_seq=seq)
         if isinstance(body, StreamEvent):
             return Ack(ref=env.msg_id)
         return None

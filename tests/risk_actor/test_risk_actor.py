@@ -206,15 +206,38 @@ def test_positions_answer_is_refused_until_rebuilt_then_follows_the_fills(h: Har
 
 def test_event_already_in_the_snapshot_is_not_counted_twice(h: Harness) -> None:
     """An event for an order that had finished before the snapshot (its fill is in the
-    positions) that arrives after the rebuild does not add its fill again."""
-    snapshot_ts = time.time_ns()
+    positions: its event_seq is not past theirs) that arrives after the rebuild - the
+    stream and the replies travel on different sockets - does not add its fill again."""
+    h.oms.event_seq = 7  # the answers reflect events up to 7
     h.oms.positions = [PositionView(venue="simA", symbol="AAPL", qty=D(80), avg_px=D(100))]
-    start(h)
+    actor = start(h)
     client = Client(h, "risk")
-    stale = order("old", OrderStatus.FILLED, "80", "80", ts_ns=snapshot_ts - 1)
-    h.oms.publish(OrderEvent(event_seq=0, order=stale))
-    h.pump_for(0.05)
+    h.oms.publish(OrderEvent(event_seq=0, order=order("old", OrderStatus.FILLED, "80", "80")),
+                  seq=7)
+    h.pump(lambda: actor.sync.events_applied == 1, what="the late event")
     assert verdict(client, check("c1", "20")).approved  # 80 + 20, not 160 + 20
+
+
+def test_fill_between_the_order_page_and_the_positions_counts_once(h: Harness) -> None:
+    """The rebuild reads the open orders (o1 without fills, event_seq 3), then the positions
+    (event_seq 4: o1's fill of 30 is in them). The event of that fill (seq 4) moves o1's
+    state but not the position again; the next fill (seq 5) counts in full."""
+    h.oms.orders = [order("o1", OrderStatus.ACCEPTED, "50")]
+    h.oms.positions = [PositionView(venue="simA", symbol="AAPL", qty=D(30), avg_px=D(100))]
+    h.oms.orders_seq, h.oms.positions_seq = 3, 4
+    actor = start(h)
+    client = Client(h, "risk")
+    h.oms.publish(OrderEvent(event_seq=0, order=order("o1", OrderStatus.PARTIALLY_FILLED,
+                                                        "50", "30"),
+                             fill_qty=D(30), fill_px=D(100)), seq=4)  # fmt: skip
+    h.pump(lambda: actor.sync.events_applied == 1, what="the fill's event")
+    assert verdict(client, check("c1", "50")).approved  # 30 + 20 open + 50, not 60 + 20 + 50
+    h.oms.publish(OrderEvent(event_seq=0, order=order("o1", OrderStatus.PARTIALLY_FILLED,
+                                                        "50", "40"),
+                             fill_qty=D(10), fill_px=D(100)), seq=5)  # fmt: skip
+    h.pump(lambda: actor.sync.events_applied == 2, what="the next fill's event")
+    body = client.request(GetPositions())
+    assert isinstance(body, Positions) and [p.qty for p in body.positions] == [D(40)]
 
 
 def test_gap_in_the_event_stream_rebuilds_from_the_oms(h: Harness) -> None:

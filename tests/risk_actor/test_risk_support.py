@@ -12,7 +12,7 @@ from actors.risk_support import (
     CancelAction,
     CancelOutcome,
     CancelTracker,
-    StaleEventFilter,
+    SnapshotCoverage,
     VerdictCache,
     trigger_label,
 )
@@ -188,19 +188,28 @@ def test_stop_ignores_late_answers() -> None:
     assert not tracker.active and not tracker.complete and tracker.pending == []
 
 
-# --------------------------------------------------------------------------- stale events
+# --------------------------------------------------------------------------- rebuild coverage
 
 
-def test_event_of_an_order_finished_before_the_snapshot_is_stale() -> None:
-    """Not open in the snapshot and stamped at or before it: its fills are already in the
-    snapshot's positions."""
-    f = StaleEventFilter(1000, ["open1"])
-    assert f.is_stale("done1", 999, known=False)
-    assert f.is_stale("done1", 1000, known=False)
+def test_events_a_page_already_holds_are_skipped() -> None:
+    """An event numbered at or before the page that listed its order is in that page."""
+    c = SnapshotCoverage({"open1": 10, "open2": 12}, positions_seq=15)
+    assert c.classify("open1", 9) == "skip"
+    assert c.classify("open1", 10) == "skip"
+    assert c.classify("open2", 12) == "skip"
 
 
-def test_later_events_and_open_orders_are_applied() -> None:
-    f = StaleEventFilter(1000, ["open1"])
-    assert not f.is_stale("new1", 1001, known=False)  # changed after the snapshot
-    assert not f.is_stale("open1", 10, known=False)  # the view dedupes by cum qty
-    assert not f.is_stale("approved_since", 10, known=True)
+def test_events_between_the_page_and_the_positions_count_their_state_not_their_fill() -> None:
+    """After its page, before the positions answer: the fill is in the positions already;
+    the same for an order no page listed (finished before, or opened after its page)."""
+    c = SnapshotCoverage({"open1": 10}, positions_seq=15)
+    assert c.classify("open1", 11) == "state"
+    assert c.classify("open1", 15) == "state"
+    assert c.classify("done-before", 3) == "state"
+    assert c.classify("new-since", 14) == "state"
+
+
+def test_events_after_the_positions_count_in_full() -> None:
+    c = SnapshotCoverage({"open1": 10}, positions_seq=15)
+    assert c.classify("open1", 16) == "full"
+    assert c.classify("new-since", 16) == "full"
