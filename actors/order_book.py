@@ -253,16 +253,21 @@ class OrderBook:
         event = _EXEC_EVENTS[report.kind]
         if event == Event.REJECTED and "duplicate" in report.text.lower():
             event = Event.DUPLICATE_REJECTED
-        if event in (Event.REPLACED, Event.CANCEL_REJECTED) and (
-            report.cl_ord_id != order.pending_cl_ord_id
-        ):
+        pending = report.cl_ord_id == order.pending_cl_ord_id
+        if event == Event.REPLACED:  # our pending replace, or one we had given up on
+            expected = (pending and order.status == S.PENDING_REPLACE) or (
+                order.status != S.PENDING_REPLACE and order.is_later_replace(report.cl_ord_id))
+        else:
+            expected = event != Event.CANCEL_REJECTED or pending
+        if not expected:
             return _refused(order, f"{event} for {report.cl_ord_id!r}, which is not the "
                             f"pending request {order.pending_cl_ord_id!r}")
         extra: dict[str, Any] = {}
         if event == Event.REPLACED:
-            qty = report.order_qty or order.pending_qty or order.qty
+            asked = order.status == S.PENDING_REPLACE
+            qty = report.order_qty or (order.pending_qty if asked else None) or order.qty
             price = report.price if report.price is not None else (
-                order.pending_price if order.pending_cl_ord_id else order.price)
+                order.pending_price if asked else order.price)
             extra = {"cl_ord_id": report.cl_ord_id, "qty": str(qty), "price": _str(price)}
         elif event in (Event.CANCELLED, Event.EXPIRED):
             extra = _replaced_terms(order, report)
@@ -312,17 +317,20 @@ class OrderBook:
                            qty: Decimal | None = None, price: Decimal | None = None,
                            exec_id: str = "") -> Outcome:
         """Venue evidence that the order is in `status` (reconciliation, status reports).
-        Fills are not inferred here: apply missed fills first. `cl_ord_id` equal to a
-        pending replace id means the replace happened (then `qty`/`price` are the new ones)."""
+        Fills are not inferred here: apply missed fills first. `cl_ord_id` equal to the
+        pending replace id, or to a later replace id of ours we gave up on, means that replace
+        happened (then `qty`/`price` are the new terms)."""
         order = self._orders.get(client_order_id)
         if order is None:
             return _refused(None, "unknown order")
         extra: dict[str, Any] = {}
-        if (order.status == S.PENDING_REPLACE and cl_ord_id == order.pending_cl_ord_id
-                and status not in TERMINAL_STATUSES):
+        asked = order.status == S.PENDING_REPLACE and cl_ord_id == order.pending_cl_ord_id
+        late = order.status != S.PENDING_REPLACE and order.is_later_replace(cl_ord_id)
+        if (asked or late) and status not in TERMINAL_STATUSES:
             event = Event.REPLACED
-            extra = {"cl_ord_id": cl_ord_id, "qty": str(qty or order.pending_qty or order.qty),
-                     "price": _str(price if price is not None else order.pending_price)}
+            qty = qty or (order.pending_qty if asked else None) or order.qty
+            price = price if price is not None else (order.pending_price if asked else order.price)
+            extra = {"cl_ord_id": cl_ord_id, "qty": str(qty), "price": _str(price)}
         elif status == order.status:
             return Outcome("duplicate", order, reason=f"already {status}")
         elif status not in _EVIDENCE_EVENTS:

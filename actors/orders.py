@@ -140,6 +140,8 @@ TRANSITIONS: Mapping[tuple[OrderStatus, Event], Target] = MappingProxyType({
     **_rows(_AT_VENUE, Event.CANCELLED, S.CANCELLED),
     **_rows(_AT_VENUE, Event.EXPIRED, S.EXPIRED),
     (S.PENDING_REPLACE, Event.REPLACED): LIVE,
+    # a replace confirmed after we gave up on it (checked by `Order.is_later_replace`)
+    **_rows(_LIVE + (S.PENDING_CANCEL,), Event.REPLACED, STAY),
     **_rows(_PENDING, Event.CANCEL_REJECTED, LIVE),
 })
 """(status, event) -> target. A pair that is missing is refused and never applied."""
@@ -204,6 +206,14 @@ class Order:
     @property
     def ever_acknowledged(self) -> bool:
         return bool(self.venue_order_id or self.ts_ack_ns or self.cum_qty)
+
+    def is_later_replace(self, cl_ord_id: str) -> bool:
+        """A replace ClOrdID of ours newer than the live one: a venue naming the order by
+        it applied a replace whose confirmation we never saw (or saw refused, e.g. the
+        answer to a resend of it)."""
+        ids = self.cl_ord_ids
+        return (cl_ord_id.startswith(ids[0] + ".r") and cl_ord_id in ids
+                and ids.index(cl_ord_id) > ids.index(self.cl_ord_id))
 
     def view(self) -> OrderView:
         return OrderView(

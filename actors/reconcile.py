@@ -28,7 +28,8 @@ is matched to them rather than adopted):
 - venue status terminal and different -> MarkTerminal (FILLED only ever follows from fills:
   a FILLED venue order whose quantity does not add up is escalated); venue live and local
   PENDING_SUBMIT/UNKNOWN -> Update to ACCEPTED; a venue order whose ClOrdID is our pending
-  replace id -> Update (replaced: new ClOrdID, qty, price). Pending cancels/replaces with the
+  replace id, or a later replace id we gave up on -> Update (replaced: new ClOrdID, qty,
+  price), before any terminal status it has. Pending cancels/replaces with the
   venue still live are left alone (the request is in flight; resend it with the same id).
 - local terminal but venue different -> Escalate.
 - a live local order whose venue order (same ClOrdID) has another qty or limit price ->
@@ -260,9 +261,14 @@ class _Planner:
         qty, status = order.qty, order.status
         if vo.cl_ord_id == order.cl_ord_id:
             self.terms(order, vo)
-        if status == S.PENDING_REPLACE and vo.cl_ord_id == order.pending_cl_ord_id \
-                and venue_status not in TERMINAL_STATUSES:
-            qty, status = vo.order_qty, live_status(order.cum_qty, vo.order_qty)
+        asked = status == S.PENDING_REPLACE and vo.cl_ord_id == order.pending_cl_ord_id
+        late = status != S.PENDING_REPLACE and order.is_later_replace(vo.cl_ord_id)
+        if (asked or late) and venue_status != S.REJECTED:
+            # the venue names the order by our replace id: the replace took effect (also when
+            # the order has ended since, or we had given up on the replace)
+            if asked:
+                status = live_status(order.cum_qty, vo.order_qty)
+            qty = vo.order_qty
             self.actions.append(Update(coid, status, "venue: replaced", vo.venue_order_id,
                                        vo.cl_ord_id, vo.order_qty, vo.price))
         if vo.cum_qty != order.cum_qty:

@@ -94,12 +94,14 @@ EXPECTED: dict[OrderStatus, dict[Event, Any]] = {
                 Event.REJECTED: S.REJECTED, Event.PARTIAL_FILL: S.PARTIALLY_FILLED,
                 **_AT_VENUE_COMMON},
     S.ACCEPTED: {Event.PARTIAL_FILL: S.PARTIALLY_FILLED, Event.CANCEL_REQUESTED: S.PENDING_CANCEL,
-                 Event.REPLACE_REQUESTED: S.PENDING_REPLACE, **_AT_VENUE_COMMON},
+                 Event.REPLACE_REQUESTED: S.PENDING_REPLACE, Event.REPLACED: STAY,
+                 **_AT_VENUE_COMMON},
     S.PARTIALLY_FILLED: {Event.PARTIAL_FILL: S.PARTIALLY_FILLED,
                          Event.CANCEL_REQUESTED: S.PENDING_CANCEL,
-                         Event.REPLACE_REQUESTED: S.PENDING_REPLACE, **_AT_VENUE_COMMON},
+                         Event.REPLACE_REQUESTED: S.PENDING_REPLACE, Event.REPLACED: STAY,
+                         **_AT_VENUE_COMMON},
     S.PENDING_CANCEL: {Event.PARTIAL_FILL: STAY, Event.CANCEL_REJECTED: LIVE,
-                       **_AT_VENUE_COMMON},
+                       Event.REPLACED: STAY, **_AT_VENUE_COMMON},
     S.PENDING_REPLACE: {Event.PARTIAL_FILL: STAY, Event.CANCEL_REJECTED: LIVE,
                         Event.REPLACED: LIVE, **_AT_VENUE_COMMON},
     S.FILLED: {},
@@ -133,8 +135,9 @@ def test_terminal_states_stay_terminal_and_unknown_leaves_only_on_venue_evidence
 def _order_in(state: OrderStatus) -> OrderBook:
     cum = {S.PARTIALLY_FILLED: D(4), S.FILLED: D(10)}.get(state, D(0))
     pending = {S.PENDING_CANCEL: "o1.c1", S.PENDING_REPLACE: "o1.r1"}.get(state, "")
+    # "o1.r9": a replace given up on earlier (its late confirmation still applies)
     order = Order("o1", V, "ABC", Side.BUY, D(10), OrdType.LIMIT, D(100), TimeInForce.DAY,
-                  state, "o1", ["o1"] + ([pending] if pending else []), cum_qty=cum,
+                  state, "o1", ["o1", "o1.r9"] + ([pending] if pending else []), cum_qty=cum,
                   notional=cum * 100, request_seq=1 if pending else 0,
                   pending_cl_ord_id=pending,
                   pending_qty=D(12) if state == S.PENDING_REPLACE else None,
@@ -166,8 +169,8 @@ def _fire(book: OrderBook, event: Event) -> Outcome:
         Event.CANCELLED: lambda: book.apply_exec(_exec("cancelled", pend or "o1.c9",
                                                        orig_cl_ord_id="o1"), 9),
         Event.REPLACED: lambda: book.apply_exec(_exec(
-            "replaced", pend or "o1.r9", orig_cl_ord_id="o1", order_qty=D(12),
-            price=D(101)), 9),
+            "replaced", pend if ".r" in pend else "o1.r9", orig_cl_ord_id="o1",
+            order_qty=D(12), price=D(101)), 9),
         Event.CANCEL_REJECTED: lambda: book.apply_exec(_exec(
             "cancel_rejected", pend or "o1.c9", orig_cl_ord_id="o1"), 9),
         Event.EXPIRED: lambda: book.apply_exec(_exec("expired", "o1"), 9),
@@ -355,6 +358,28 @@ def test_order_ending_on_the_terms_of_a_replace_whose_report_was_lost_takes_them
     plain.request_cancel("o1", 4)
     plain.apply_exec(_exec("cancelled", "o1.c1", orig_cl_ord_id="o1", order_qty=D(8)), 5)
     assert _status(other) == S.CANCELLED and other.qty == D(10)
+
+
+def test_replace_confirmed_after_we_gave_up_on_it_takes_effect() -> None:
+    """The answer to a resend of a replace was a reject (duplicate ClOrdID), so the order
+    went back to ACCEPTED on its old terms; the venue's confirmation of the first send then
+    arrives: the order takes the replace's id and terms, whatever request is pending since.
+    A replace confirmation under an id that is not a replace of ours is refused."""
+    book = OrderBook()
+    order = _live_order(book)
+    book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(12), price=D(101)), 4)
+    assert book.apply_exec(_exec("cancel_rejected", "o1.r1", orig_cl_ord_id="o1",
+                                 text="duplicate ClOrdID"), 5).applied
+    assert _status(order) == S.ACCEPTED and order.qty == D(10)
+    book.request_cancel("o1", 6)
+    late = book.apply_exec(_exec("replaced", "o1.r1", orig_cl_ord_id="o1", order_qty=D(12),
+                                 price=D(101)), 7)
+    assert late.applied and _status(order) == S.PENDING_CANCEL
+    assert (order.cl_ord_id, order.qty, order.price) == ("o1.r1", D(12), D(101))
+    assert order.pending_cl_ord_id == "o1.c2"
+    bogus = book.apply_exec(_exec("replaced", "o1.c2", orig_cl_ord_id="o1.r1",
+                                  order_qty=D(20)), 8)
+    assert bogus.kind == "refused" and order.qty == D(12)
 
 
 def test_late_fill_on_cancelled_order_is_applied_and_escalated() -> None:

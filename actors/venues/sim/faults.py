@@ -16,7 +16,8 @@ and returns it. The FIX shell asks the state what to do (`take_reject()`, `hung(
 | disconnect_after | count (1; 0 off)     | drop the session after N more outbound app msgs    |
 | refuse_logons_s  | seconds (required)   | answer every Logon with a Logout for that long     |
 | swallow_fills    | count (1)            | apply the next N fills, never send their reports   |
-| swallow_cancels  | count (1)            | cancel on the next N requests, never confirm them   |
+| swallow_cancels  | count (1)            | never send the next N cancel confirmations (35=8   |
+|                  |                      | 150=4: requested, mass, IOC/FOK remainders)        |
 | clear            | -                    | remove every fault (a hang ends at once)           |
 
 "Execution reports" are the 35=8 messages an order operation or the liquidity model
