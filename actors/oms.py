@@ -27,7 +27,7 @@ from actors.coldstart import COLD_MARKER, oms_dir
 from actors.journal import Journal
 from actors.oms_venues import VenueLink
 from actors.order_book import OrderBook, terms_problem
-from actors.orders import Order, Outcome, parse_ord_status
+from actors.orders import DROPPED_UNSENT, Order, Outcome, parse_ord_status
 from actors.reconcile import Adopt, Escalate, Plan, Resubmit, apply_plan
 from protocol.codec import Envelope
 from protocol.messages import (
@@ -347,7 +347,7 @@ class OmsActor(Actor):
             return False
         if coid in self.venues[order.venue].in_flight:
             return False
-        reason = "kill-switch engaged before the order was sent"
+        reason = DROPPED_UNSENT
         self.record(self.book.apply_venue_status(coid, OrderStatus.REJECTED, time.time_ns(), reason=reason))
         self.log.warning("order_dropped_unsent", client_order_id=coid, venue=order.venue, reason=reason)
         return True

@@ -251,6 +251,28 @@ class OrderBook:
         if report.kind == "status":
             return self._status_report(order, report, ts_ns)
         event = _EXEC_EVENTS[report.kind]
+        if event in (Event.CANCELLED, Event.EXPIRED, Event.REPLACED) and (
+            report.cum_qty > order.cum_qty
+        ):
+            # the venue's cum says fills were done whose reports we never got (lost with a
+            # venue crash, say): count them too - before the order ends, or after the
+            # replace whose terms they may need
+            first = event != Event.REPLACED and report.cum_qty <= order.qty
+            before = self._catch_up(order, report, ts_ns) if first else Outcome("duplicate")
+            main = self._exec_event(order, report, event, ts_ns)
+            after = Outcome("duplicate") if first else self._catch_up(order, report, ts_ns)
+            parts = (before, main, after)
+            records = tuple(r for o in parts for r in o.records)
+            fill = before if before.fill_qty else after
+            return Outcome("applied" if records else main.kind, order, records, main.reason,
+                           fill_qty=fill.fill_qty, fill_px=fill.fill_px,
+                           escalations=tuple(e for o in parts for e in o.escalations))
+        return self._exec_event(order, report, event, ts_ns)
+
+    def _exec_event(self, order: Order, report: ExecReport, event: Event, ts_ns: int
+                    ) -> Outcome:
+        """A venue report that is not a fill: check it answers what we asked, apply it."""
+        coid = order.client_order_id
         if event == Event.REJECTED and "duplicate" in report.text.lower():
             event = Event.DUPLICATE_REJECTED
         pending = report.cl_ord_id == order.pending_cl_ord_id
@@ -341,16 +363,22 @@ class OrderBook:
                            venue_order_id=venue_order_id, **extra)
 
     # ------------------------------------------------------------------ internals
+    def _catch_up(self, order: Order, report: ExecReport, ts_ns: int) -> Outcome:
+        """Apply the fills the venue's cum_qty (above ours) says we missed, as one fill at
+        the price that makes our avg_px the venue's (exec id `recon:<ClOrdID>:<cum>`, so
+        their own reports, should they still come, are recognised as counted)."""
+        qty, px = implied_fill(order, report.cum_qty, report.avg_px)
+        return self.apply_fill(order.client_order_id,
+                               missed_fill_exec_id(report.cl_ord_id, report.cum_qty),
+                               qty, px, ts_ns, venue_order_id=report.venue_order_id)
+
     def _status_report(self, order: Order, report: ExecReport, ts_ns: int) -> Outcome:
         """A venue status report: apply the fill quantity we missed, then the status."""
         status = parse_ord_status(report.ord_status)
         records: list[dict[str, Any]] = []
         esc: list[Escalation] = []
         if report.cum_qty > order.cum_qty:
-            qty, px = implied_fill(order, report.cum_qty, report.avg_px)
-            fill = self.apply_fill(order.client_order_id,
-                                   missed_fill_exec_id(report.cl_ord_id, report.cum_qty),
-                                   qty, px, ts_ns, venue_order_id=report.venue_order_id)
+            fill = self._catch_up(order, report, ts_ns)
             records += fill.records
             esc += fill.escalations
         elif report.cum_qty < order.cum_qty:

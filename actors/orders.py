@@ -108,6 +108,7 @@ class Event(StrEnum):
     EXPIRED = "expired"
 
 
+DROPPED_UNSENT: Final = "kill-switch engaged before the order was sent"  # its REJECTED reason
 LIVE: Final = "LIVE"
 STAY: Final = "STAY"
 Target = OrderStatus | Literal["LIVE", "STAY"]

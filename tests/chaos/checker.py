@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from actors.orders import DROPPED_UNSENT
 from tests.chaos.history import Entry, summarize_submits
 
 AT_VENUE_STATUSES = frozenset(
@@ -238,10 +239,15 @@ def _check_acked(
             inv["acked_order_at_venue_exactly_once"].fail(
                 f"{coid}: {len(mine)} orders at {order['venue']}: {ids}"
             )
-        elif not mine and order["status"] != "UNKNOWN":
+        elif not mine and order["status"] != "UNKNOWN" and not _dropped_unsent(order):
             inv["acked_order_at_venue_exactly_once"].fail(
                 f"{coid}: acknowledged, OMS says {order['status']}, not at {order['venue']}"
             )
+
+
+def _dropped_unsent(order: Mapping[str, Any]) -> bool:
+    """Acknowledged, then rejected unsent because the kill-switch was engaged meanwhile."""
+    return order["status"] == "REJECTED" and order.get("reason") == DROPPED_UNSENT
 
 
 def _check_venue_side(

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from actors.orders import DROPPED_UNSENT
 from tests.chaos.checker import INVARIANTS, Observations, check
 from tests.chaos.history import (
     Entry,
@@ -177,6 +178,17 @@ def test_acked_order_never_reached_the_venue() -> None:
     assert got["oms_equals_venue"] == 1
     assert got["fills_applied_exactly_once"] == 1  # OMS cum 10, venue fills 0
     assert got["positions_equal"] == 1
+
+
+def test_acked_order_dropped_unsent_by_the_kill_switch_is_honest() -> None:
+    """Acknowledged (queued), then rejected before it was sent because the kill-switch was
+    engaged meanwhile: not at the venue, and rightly so; any other REJECTED is not."""
+    w = consistent()
+    w["history"].append(entry("a3", seq=4))
+    w["oms_orders"].append(oms_order("a3", "REJECTED", cum="0", avg="0", reason=DROPPED_UNSENT))
+    assert violations(Observations(**w)) == {}
+    w["oms_orders"][-1] = oms_order("a3", "REJECTED", cum="0", avg="0", reason="whatever")
+    assert violations(Observations(**w)) == {"acked_order_at_venue_exactly_once": 1}
 
 
 def test_venue_order_nobody_asked_for() -> None:

@@ -382,6 +382,37 @@ def test_replace_confirmed_after_we_gave_up_on_it_takes_effect() -> None:
     assert bogus.kind == "refused" and order.qty == D(12)
 
 
+def test_fills_a_final_report_says_we_missed_are_counted_once() -> None:
+    """The venue's fill reports were lost (its crash); its cancel confirmation says cum 30
+    @ 200.96: the order ends CANCELLED with those 30 counted, in the position too, and the
+    fill reports, should they still arrive, are recognised as counted."""
+    book = OrderBook()
+    order = _live_order(book, qty="100", price="200.96")
+    book.request_cancel("o1", 4)
+    out = book.apply_exec(_exec("cancelled", "o1.c1", orig_cl_ord_id="o1", cum_qty=D(30),
+                                avg_px=D("200.96")), 5)
+    assert out.applied and out.fill_qty == D(30) and out.fill_px == D("200.96")
+    assert _status(order) == S.CANCELLED and order.cum_qty == D(30)
+    assert not out.escalations  # counted before the cancel: not a late fill
+    assert book.position(V, "ABC").qty == D(30)
+    for eid, qty, cum in (("F1", "20", "20"), ("F2", "10", "30")):
+        again = book.apply_exec(_fill("o1", qty, "200.96", exec_id=eid, cum_qty=D(cum)), 6)
+        assert again.kind == "duplicate", again
+    assert order.cum_qty == D(30) and book.position(V, "ABC").qty == D(30)
+
+
+def test_fills_a_replace_report_says_we_missed_count_on_the_new_terms() -> None:
+    """qty 50 replaced to 80; the replace report says cum 60 (fills we never got reports
+    of, beyond the old qty): the replace is applied first, then the 60."""
+    book = OrderBook()
+    order = _live_order(book, qty="50")
+    book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(80)), 4)
+    out = book.apply_exec(_exec("replaced", "o1.r1", orig_cl_ord_id="o1", order_qty=D(80),
+                                price=D(100), cum_qty=D(60), avg_px=D(100)), 5)
+    assert out.applied and (order.qty, order.cum_qty) == (D(80), D(60))
+    assert _status(order) == S.PARTIALLY_FILLED and book.position(V, "ABC").qty == D(60)
+
+
 def test_late_fill_on_cancelled_order_is_applied_and_escalated() -> None:
     """A new fill for a CANCELLED order within qty is applied (positions follow the venue)
     and flagged; the status stays CANCELLED."""
