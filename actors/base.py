@@ -47,6 +47,9 @@ RECONNECT_IVL_MAX_MS = 50
 _PR_SET_PDEATHSIG = 1
 
 
+CACHE_LOGGERS = True  # off in the test process: structlog's capture_logs needs fresh loggers
+
+
 def configure_logging(level: str = "info") -> None:
     """structlog JSON to stdout, one line per event."""
     levels = {"debug": 10, "info": 20, "warning": 30, "error": 40}
@@ -60,7 +63,7 @@ def configure_logging(level: str = "info") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(levels[level]),
         logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=CACHE_LOGGERS,
     )
 
 
