@@ -14,23 +14,22 @@ from tests.chaos.report import summary_text
 
 pytestmark = pytest.mark.integration
 
-# Every fault kind with equal weight except `venue_hang`. Known bug (reported): a venue
-# control command that removes the FIX connection's fd from the sim's poll loop (hang, and
-# drop_session) crashes the venue process with KeyError when that fd is ready in the same
-# poll round; it needs a loaded venue to hit, rare with this short run's few session drops.
-# Add venue_hang back once the actor loop skips handlers removed during the round.
-SHORT_MIX = {kind: 1.0 for kind in DEFAULT_MIX if kind != "venue_hang"}
-# Seed 211's schedule opens with: SIGTERM risk, SIGSTOP oms (past the hang limit), refuse
-# logons at simB, SIGSTOP connector.simA, duplicate execs, SIGKILL heartbeat, drop the
-# simA session, a reject burst, kill -9 of the supervisor + warm start, SIGKILL oms.
-SEED = 211
+# Every fault kind with equal weight (the long soak weighs them, see nemesis.DEFAULT_MIX).
+SHORT_MIX = {kind: 1.0 for kind in DEFAULT_MIX}
+# Seed 736's schedule before the switch: SIGSTOP connector.simB, a reject burst, drop the
+# simA session, SIGTERM connector.simA, SIGKILL risk, kill -9 of the supervisor + warm
+# start, reordered execs, SIGKILL heartbeat, SIGSTOP risk, refused logons, SIGKILL oms,
+# reordered execs, a venue hang, SIGKILL risk (`FaultPlanner(736, 2.0, SHORT_MIX, ...)`).
+SEED = 736
+KILL_SWITCH_AT_S = 30.0  # the operator halts trading; faults go on for 10 s more
 
 
 @pytest.mark.timeout(400)
 def test_short_seeded_chaos_run_is_valid(tmp_path: Path) -> None:
     """Under ~16 operations/s and a fault every ~2 s for 40 s, no acknowledged order is
-    lost or duplicated, the OMS agrees with both venues on every order and position, every
-    fault is recovered from, and the report and timeline are written."""
+    lost or duplicated, the OMS, risk and both venues agree on every order and position,
+    every fault is recovered from, the kill-switch engaged at 30 s stays engaged through
+    the faults after it, and the report and timeline are written."""
     opts = ChaosOptions(
         seed=SEED,
         duration_s=40.0,
@@ -38,6 +37,7 @@ def test_short_seeded_chaos_run_is_valid(tmp_path: Path) -> None:
         rate_per_s=16.0,
         fault_interval_s=2.0,
         mix=SHORT_MIX,
+        kill_switch_at_s=KILL_SWITCH_AT_S,
         recovery_timeout_s=45.0,
         settle_timeout_s=60.0,
         out_root=str(tmp_path / "chaos"),
@@ -46,7 +46,11 @@ def test_short_seeded_chaos_run_is_valid(tmp_path: Path) -> None:
     summary = summary_text(report)
     assert report["valid"], summary
     assert report["faults"]["injected"] >= 6, summary
-    assert {"sigterm", "sigstop", "refuse_logons"} <= set(report["faults"]["by_kind"]), summary
+    kinds = {"sigkill", "sigterm", "sigstop", "refuse_logons", "supervisor_kill", "venue_hang"}
+    assert kinds <= set(report["faults"]["by_kind"]), summary
+    assert report["restarts"]["by_actor"].get("oms", 0) >= 1, summary
     assert report["orders"]["by_outcome"].get("acked", 0) >= 150, summary
+    assert report["kill_switch"]["engaged_at_end"], summary
+    assert report["orders"]["by_outcome"].get("refused", 0) > 0, summary  # after the switch
     assert (out_dir / "report.json").exists() and (out_dir / "summary.txt").exists()
     assert (out_dir / "timeline.png").stat().st_size > 10_000
