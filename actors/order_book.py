@@ -69,14 +69,23 @@ def terms_problem(msg: SubmitOrder) -> tuple[str, str] | None:
     return None
 
 
+def _replace_fields(order: Order, cl_ord_id: str, qty: Decimal | None, price: Decimal | None
+                    ) -> dict[str, Any]:
+    """The record fields of a replace that took effect: the venue's terms where it gives
+    them, else those we asked for (our pending request), else the order's."""
+    asked = order.status == S.PENDING_REPLACE and cl_ord_id == order.pending_cl_ord_id
+    qty = qty or (order.pending_qty if asked else None) or order.qty
+    price = price if price is not None else (order.pending_price if asked else order.price)
+    return {"cl_ord_id": cl_ord_id, "qty": str(qty), "price": _str(price)}
+
+
 def _replaced_terms(order: Order, report: ExecReport) -> dict[str, Any]:
     """The venue's terms when an order ends on terms other than ours and a replace of ours
     explains it: the replace took effect but its report was lost or overtaken (e.g. by this
     cancel's). Without a replace in the chain a difference is not ours to adopt (the
     reconciliation escalates it)."""
     qty, price = report.order_qty, report.price
-    replace_prefix = order.cl_ord_ids[0] + ".r"  # see orders.request_cl_ord_id
-    if qty is None or not any(cl.startswith(replace_prefix) for cl in order.cl_ord_ids[1:]):
+    if qty is None or not any(order.is_replace_id(cl) for cl in order.cl_ord_ids):
         return {}
     if qty == order.qty and (price is None or price == order.price):
         return {}
@@ -286,11 +295,7 @@ class OrderBook:
                             f"pending request {order.pending_cl_ord_id!r}")
         extra: dict[str, Any] = {}
         if event == Event.REPLACED:
-            asked = order.status == S.PENDING_REPLACE
-            qty = report.order_qty or (order.pending_qty if asked else None) or order.qty
-            price = report.price if report.price is not None else (
-                order.pending_price if asked else order.price)
-            extra = {"cl_ord_id": report.cl_ord_id, "qty": str(qty), "price": _str(price)}
+            extra = _replace_fields(order, report.cl_ord_id, report.order_qty, report.price)
         elif event in (Event.CANCELLED, Event.EXPIRED):
             extra = _replaced_terms(order, report)
         return self._event(coid, event, ts_ns, exec_id=report.exec_id, reason=report.text,
@@ -350,9 +355,7 @@ class OrderBook:
         late = order.status != S.PENDING_REPLACE and order.is_later_replace(cl_ord_id)
         if (asked or late) and status not in TERMINAL_STATUSES:
             event = Event.REPLACED
-            qty = qty or (order.pending_qty if asked else None) or order.qty
-            price = price if price is not None else (order.pending_price if asked else order.price)
-            extra = {"cl_ord_id": cl_ord_id, "qty": str(qty), "price": _str(price)}
+            extra = _replace_fields(order, cl_ord_id, qty, price)
         elif status == order.status:
             return Outcome("duplicate", order, reason=f"already {status}")
         elif status not in _EVIDENCE_EVENTS:

@@ -208,13 +208,16 @@ class Order:
     def ever_acknowledged(self) -> bool:
         return bool(self.venue_order_id or self.ts_ack_ns or self.cum_qty)
 
+    def is_replace_id(self, cl_ord_id: str) -> bool:
+        """One of our replace requests' ClOrdIDs (see `request_cl_ord_id`)."""
+        return cl_ord_id.startswith(self.cl_ord_ids[0] + ".r") and cl_ord_id in self.cl_ord_ids
+
     def is_later_replace(self, cl_ord_id: str) -> bool:
         """A replace ClOrdID of ours newer than the live one: a venue naming the order by
         it applied a replace whose confirmation we never saw (or saw refused, e.g. the
         answer to a resend of it)."""
         ids = self.cl_ord_ids
-        return (cl_ord_id.startswith(ids[0] + ".r") and cl_ord_id in ids
-                and ids.index(cl_ord_id) > ids.index(self.cl_ord_id))
+        return self.is_replace_id(cl_ord_id) and ids.index(cl_ord_id) > ids.index(self.cl_ord_id)
 
     def view(self) -> OrderView:
         return OrderView(
