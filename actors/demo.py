@@ -96,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             time.sleep(0.25)
         for pos in client.positions():
             _say(f"position {pos.venue} {pos.symbol}: qty={pos.qty} avg_px={pos.avg_px}")
-    _say("demo flow done; the system stays up. `make status` in another shell, Ctrl-C here to stop.")
+    _say("demo flow done; the system stays up. In another shell: "
+         "`.venv/bin/tradepulse status --config deploy/config/demo.toml`; Ctrl-C here to stop.")
     return 0
 
 
