@@ -398,4 +398,3 @@ def _inspect_segment(seg: Path, *, last: bool) -> Iterator[dict[str, Any]]:
             return
         yield {"file": str(seg), "offset": item.offset, "length": item.end - item.offset,
                "kind": "record", "data": _decode(str(seg), item.offset, item.payload)}
-
