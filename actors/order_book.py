@@ -92,6 +92,17 @@ def _replaced_terms(order: Order, report: ExecReport) -> dict[str, Any]:
     return {"qty": str(qty), "price": _str(price if price is not None else order.price)}
 
 
+def _combined(order: Order, parts: tuple[Outcome, ...], main: Outcome) -> Outcome:
+    """One outcome for a report that took several steps (`parts`, in order): all their
+    records and escalations, the fill of the step that applied one, and `main`'s kind and
+    reason when no step recorded anything."""
+    records = tuple(r for o in parts for r in o.records)
+    fill = next((o for o in parts if o.fill_qty), main)
+    return Outcome("applied" if records else main.kind, order, records, main.reason,
+                   fill_qty=fill.fill_qty, fill_px=fill.fill_px,
+                   escalations=tuple(e for o in parts for e in o.escalations))
+
+
 def _refused(order: Order | None, reason: str, *esc: Escalation) -> Outcome:
     return Outcome("refused", order, reason=reason, escalations=esc)
 
@@ -254,9 +265,11 @@ class OrderBook:
             return Outcome("duplicate", order, reason="exec_id already applied")
         coid = order.client_order_id
         if report.kind == "fill":
-            return self.apply_fill(coid, report.exec_id, report.last_qty, report.last_px, ts_ns,
+            shown = self._replace_shown(order, report, ts_ns)
+            fill = self.apply_fill(coid, report.exec_id, report.last_qty, report.last_px, ts_ns,
                                    venue_cum_qty=report.cum_qty,
                                    venue_order_id=report.venue_order_id)
+            return fill if shown is None else _combined(order, (shown, fill), fill)
         if report.kind == "status":
             return self._status_report(order, report, ts_ns)
         event = _EXEC_EVENTS[report.kind]
@@ -266,16 +279,12 @@ class OrderBook:
             # the venue's cum says fills were done whose reports we never got (lost with a
             # venue crash, say): count them too - before the order ends, or after the
             # replace whose terms they may need
-            first = event != Event.REPLACED and report.cum_qty <= order.qty
-            before = self._catch_up(order, report, ts_ns) if first else Outcome("duplicate")
+            if event != Event.REPLACED and report.cum_qty <= order.qty:
+                caught = self._catch_up(order, report, ts_ns)
+                main = self._exec_event(order, report, event, ts_ns)
+                return _combined(order, (caught, main), main)
             main = self._exec_event(order, report, event, ts_ns)
-            after = Outcome("duplicate") if first else self._catch_up(order, report, ts_ns)
-            parts = (before, main, after)
-            records = tuple(r for o in parts for r in o.records)
-            fill = before if before.fill_qty else after
-            return Outcome("applied" if records else main.kind, order, records, main.reason,
-                           fill_qty=fill.fill_qty, fill_px=fill.fill_px,
-                           escalations=tuple(e for o in parts for e in o.escalations))
+            return _combined(order, (main, self._catch_up(order, report, ts_ns)), main)
         return self._exec_event(order, report, event, ts_ns)
 
     def _exec_event(self, order: Order, report: ExecReport, event: Event, ts_ns: int
@@ -285,6 +294,9 @@ class OrderBook:
         if event == Event.REJECTED and "duplicate" in report.text.lower():
             event = Event.DUPLICATE_REJECTED
         pending = report.cl_ord_id == order.pending_cl_ord_id
+        if event == Event.REPLACED and report.cl_ord_id == order.cl_ord_id and not pending:
+            return Outcome("duplicate", order, reason="already replaced (a report under its "
+                           "id came first)")
         if event == Event.REPLACED:  # our pending replace, or one we had given up on
             expected = (pending and order.status == S.PENDING_REPLACE) or (
                 order.status != S.PENDING_REPLACE and order.is_later_replace(report.cl_ord_id))
@@ -366,6 +378,19 @@ class OrderBook:
                            venue_order_id=venue_order_id, **extra)
 
     # ------------------------------------------------------------------ internals
+    def _replace_shown(self, order: Order, report: ExecReport, ts_ns: int) -> Outcome | None:
+        """A fill under a replace id of ours the order does not carry yet: the replace took
+        effect (its own report is late, overtaken or lost); take its terms before the fill,
+        which may need them. None if the report is not such evidence."""
+        cl = report.cl_ord_id
+        asked = order.status == S.PENDING_REPLACE and cl == order.pending_cl_ord_id
+        late = order.status != S.PENDING_REPLACE and order.is_later_replace(cl)
+        if not (asked or late):
+            return None
+        return self._event(order.client_order_id, Event.REPLACED, ts_ns,
+                           venue_order_id=report.venue_order_id,
+                           **_replace_fields(order, cl, report.order_qty, report.price))
+
     def _catch_up(self, order: Order, report: ExecReport, ts_ns: int) -> Outcome:
         """Apply the fills the venue's cum_qty (above ours) says we missed, as one fill at
         the price that makes our avg_px the venue's (exec id `recon:<ClOrdID>:<cum>`, so

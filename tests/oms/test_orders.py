@@ -382,6 +382,34 @@ def test_replace_confirmed_after_we_gave_up_on_it_takes_effect() -> None:
     assert bogus.kind == "refused" and order.qty == D(12)
 
 
+def test_fill_under_the_replace_id_before_the_replace_report_takes_the_new_terms() -> None:
+    """qty 10 replaced to 20: the venue applies it and fills 15 under the new ClOrdID, and
+    the fill report overtakes the replace report. The fill proves the replace: the order
+    takes its terms first (no overfill against the old 10), then the fill; the replace
+    report, when it comes, changes nothing."""
+    book = OrderBook()
+    order = _live_order(book)
+    book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(20)), 4)
+    out = book.apply_exec(_fill("o1.r1", "15", "100", order_qty=D(20), price=D(100),
+                                cum_qty=D(15)), 5)
+    assert out.applied and not out.escalations and out.fill_qty == D(15)
+    assert (order.cl_ord_id, order.qty, order.cum_qty) == ("o1.r1", D(20), D(15))
+    assert _status(order) == S.PARTIALLY_FILLED and order.pending_cl_ord_id == ""
+    late = book.apply_exec(_exec("replaced", "o1.r1", orig_cl_ord_id="o1", order_qty=D(20)), 6)
+    assert late.kind == "duplicate" and order.cum_qty == D(15)
+    replayed = OrderBook.from_dict(msgpack.unpackb(msgpack.packb(book.to_dict())))
+    assert replayed.to_dict() == book.to_dict()
+
+
+def test_fill_under_an_old_id_is_just_a_fill() -> None:
+    """A fill under the live id while a replace is pending does not apply the replace."""
+    book = OrderBook()
+    order = _live_order(book)
+    book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(20)), 4)
+    assert book.apply_exec(_fill("o1", "4", "100", order_qty=D(10)), 5).applied
+    assert (order.cl_ord_id, order.qty, _status(order)) == ("o1", D(10), S.PENDING_REPLACE)
+
+
 def test_fills_a_final_report_says_we_missed_are_counted_once() -> None:
     """The venue's fill reports were lost (its crash); its cancel confirmation says cum 30
     @ 200.96: the order ends CANCELLED with those 30 counted, in the position too, and the
