@@ -79,19 +79,6 @@ def _replace_fields(order: Order, cl_ord_id: str, qty: Decimal | None, price: De
     return {"cl_ord_id": cl_ord_id, "qty": str(qty), "price": _str(price)}
 
 
-def _replaced_terms(order: Order, report: ExecReport) -> dict[str, Any]:
-    """The venue's terms when an order ends on terms other than ours and a replace of ours
-    explains it: the replace took effect but its report was lost or overtaken (e.g. by this
-    cancel's). Without a replace in the chain a difference is not ours to adopt (the
-    reconciliation escalates it)."""
-    qty, price = report.order_qty, report.price
-    if qty is None or not any(order.is_replace_id(cl) for cl in order.cl_ord_ids):
-        return {}
-    if qty == order.qty and (price is None or price == order.price):
-        return {}
-    return {"qty": str(qty), "price": _str(price if price is not None else order.price)}
-
-
 def _combined(order: Order, parts: tuple[Outcome, ...], main: Outcome) -> Outcome:
     """One outcome for a report that took several steps (`parts`, in order): all their
     records and escalations, the fill of the step that applied one, and `main`'s kind and
@@ -273,19 +260,21 @@ class OrderBook:
         if report.kind == "status":
             return self._status_report(order, report, ts_ns)
         event = _EXEC_EVENTS[report.kind]
-        if event in (Event.CANCELLED, Event.EXPIRED, Event.REPLACED) and (
-            report.cum_qty > order.cum_qty
-        ):
-            # the venue's cum says fills were done whose reports we never got (lost with a
-            # venue crash, say): count them too - before the order ends, or after the
-            # replace whose terms they may need
-            if event != Event.REPLACED and report.cum_qty <= order.qty:
-                caught = self._catch_up(order, report, ts_ns)
-                main = self._exec_event(order, report, event, ts_ns)
-                return _combined(order, (caught, main), main)
+        if event in (Event.CANCELLED, Event.EXPIRED):
+            # the order's last report: what it says happened before it counts first - a
+            # replace of ours it shows the terms of, fills its CumQty says we never got
+            # reports of (lost with a venue crash, say); no fill can follow it
+            steps = [o for o in (self._replace_evidenced(order, report, ts_ns),) if o]
+            if report.cum_qty > order.cum_qty:
+                steps.append(self._catch_up(order, report, ts_ns))
             main = self._exec_event(order, report, event, ts_ns)
+            return _combined(order, (*steps, main), main) if steps else main
+        main = self._exec_event(order, report, event, ts_ns)
+        if event == Event.REPLACED and main.applied and report.cum_qty > order.cum_qty:
+            # fills before the replace whose reports we never got (later fills come under
+            # the new id and would have applied the replace first, see _replace_shown)
             return _combined(order, (main, self._catch_up(order, report, ts_ns)), main)
-        return self._exec_event(order, report, event, ts_ns)
+        return main
 
     def _exec_event(self, order: Order, report: ExecReport, event: Event, ts_ns: int
                     ) -> Outcome:
@@ -308,8 +297,6 @@ class OrderBook:
         extra: dict[str, Any] = {}
         if event == Event.REPLACED:
             extra = _replace_fields(order, report.cl_ord_id, report.order_qty, report.price)
-        elif event in (Event.CANCELLED, Event.EXPIRED):
-            extra = _replaced_terms(order, report)
         return self._event(coid, event, ts_ns, exec_id=report.exec_id, reason=report.text,
                            venue_order_id=report.venue_order_id, **extra)
 
@@ -390,6 +377,22 @@ class OrderBook:
         return self._event(order.client_order_id, Event.REPLACED, ts_ns,
                            venue_order_id=report.venue_order_id,
                            **_replace_fields(order, cl, report.order_qty, report.price))
+
+    def _replace_evidenced(self, order: Order, report: ExecReport, ts_ns: int
+                           ) -> Outcome | None:
+        """The order's final report shows terms other than ours and a replace of ours that
+        may have taken effect explains them: that replace happened (its report was lost or
+        overtaken). None if there is no such evidence (a difference with no replace of
+        ours to explain it is not adopted; reconciliation escalates it)."""
+        qty, price = report.order_qty, report.price
+        replace = order.replace_in_doubt()
+        if not replace or qty is None:
+            return None
+        if qty == order.qty and (price is None or price == order.price):
+            return None
+        return self._event(order.client_order_id, Event.REPLACED, ts_ns,
+                           venue_order_id=report.venue_order_id,
+                           **_replace_fields(order, replace, qty, price))
 
     def _catch_up(self, order: Order, report: ExecReport, ts_ns: int) -> Outcome:
         """Apply the fills the venue's cum_qty (above ours) says we missed, as one fill at

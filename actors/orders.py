@@ -212,6 +212,14 @@ class Order:
         """One of our replace requests' ClOrdIDs (see `request_cl_ord_id`)."""
         return cl_ord_id.startswith(self.cl_ord_ids[0] + ".r") and cl_ord_id in self.cl_ord_ids
 
+    def replace_in_doubt(self) -> str:
+        """The newest replace of ours that may have taken effect without our seeing it: the
+        pending one, or one given up on since the live id ("" if none)."""
+        if self.status is S.PENDING_REPLACE:
+            return self.pending_cl_ord_id
+        later = [cl for cl in self.cl_ord_ids if self.is_later_replace(cl)]
+        return later[-1] if later else ""
+
     def is_later_replace(self, cl_ord_id: str) -> bool:
         """A replace ClOrdID of ours newer than the live one: a venue naming the order by
         it applied a replace whose confirmation we never saw (or saw refused, e.g. the

@@ -261,16 +261,15 @@ class _Planner:
         qty, status = order.qty, order.status
         if vo.cl_ord_id == order.cl_ord_id:
             self.terms(order, vo)
-        asked = status == S.PENDING_REPLACE and vo.cl_ord_id == order.pending_cl_ord_id
-        late = status != S.PENDING_REPLACE and order.is_later_replace(vo.cl_ord_id)
-        if (asked or late) and venue_status != S.REJECTED:
-            # the venue names the order by our replace id: the replace took effect (also when
-            # the order has ended since, or we had given up on the replace)
-            if asked:
+        replace = _replace_shown(order, vo)
+        if replace and venue_status != S.REJECTED:
+            # the replace took effect (also when the order has ended since, or we had given
+            # up on the replace)
+            if status == S.PENDING_REPLACE:
                 status = live_status(order.cum_qty, vo.order_qty)
             qty = vo.order_qty
             self.actions.append(Update(coid, status, "venue: replaced", vo.venue_order_id,
-                                       vo.cl_ord_id, vo.order_qty, vo.price))
+                                       replace, vo.order_qty, vo.price))
         if vo.cum_qty != order.cum_qty:
             status = self.fill(order, vo, qty, status)
         if venue_status == S.FILLED:
@@ -336,6 +335,20 @@ class _Planner:
                           f"know it after {order.resubmits} resubmit(s)", order)
             return
         self.actions.append(Resubmit(order.client_order_id, order.cl_ord_id))
+
+
+def _replace_shown(order: Order, vo: VenueOrder) -> str:
+    """The replace of ours the venue's view shows took effect ("" if none): the venue names
+    the order by it, or by a later id of ours (a cancel) with terms other than ours that
+    the replace in doubt explains."""
+    asked = order.status == S.PENDING_REPLACE and vo.cl_ord_id == order.pending_cl_ord_id
+    if asked or (order.status != S.PENDING_REPLACE and order.is_later_replace(vo.cl_ord_id)):
+        return vo.cl_ord_id
+    other_terms = vo.order_qty != order.qty or (
+        vo.price is not None and order.price is not None and vo.price != order.price)
+    if vo.cl_ord_id != order.cl_ord_id and other_terms:
+        return order.replace_in_doubt()
+    return ""
 
 
 def _status_answer(order: Order, answers: Mapping[str, VenueOrder]) -> VenueOrder | None:

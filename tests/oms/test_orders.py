@@ -401,6 +401,39 @@ def test_fill_under_the_replace_id_before_the_replace_report_takes_the_new_terms
     assert replayed.to_dict() == book.to_dict()
 
 
+def test_final_report_on_replaced_terms_with_missed_fills_counts_both_in_order() -> None:
+    """qty 10, replace to 15 given up on, cancel sent. The venue had applied the replace,
+    filled 10 and then cancelled; only the cancel report arrives (qty 15, cum 10). The
+    order takes the replace, then the 10 (PARTIALLY_FILLED of 15, not FILLED of 10), then
+    ends CANCELLED - no late-fill escalation."""
+    book = OrderBook()
+    order = _live_order(book)
+    book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(15)), 4)
+    book.apply_exec(_exec("cancel_rejected", "o1.r1", orig_cl_ord_id="o1"), 5)
+    book.request_cancel("o1", 6)
+    out = book.apply_exec(_exec("cancelled", "o1.c2", orig_cl_ord_id="o1.r1", order_qty=D(15),
+                                price=D(100), cum_qty=D(10), avg_px=D(100)), 7)
+    assert out.applied and not out.escalations and out.fill_qty == D(10)
+    assert (_status(order), order.cl_ord_id, order.qty, order.cum_qty) == (
+        S.CANCELLED, "o1.r1", D(15), D(10))
+
+
+def test_replace_report_after_a_fill_that_showed_it_infers_nothing() -> None:
+    """F1 (10, cum 10) under o1; F3 (5, cum 30) under o1.r1 overtakes the rest and applies
+    the replace; the replace report (cum 25) is then a duplicate and infers no fill, so the
+    delayed F2 (15, cum 25) still counts: cum 30 like the venue."""
+    book = OrderBook()
+    order = _live_order(book, qty="40")
+    book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(50)), 4)
+    book.apply_exec(_fill("o1", "10", "100", exec_id="F1", cum_qty=D(10)), 5)
+    book.apply_exec(_fill("o1.r1", "5", "100", exec_id="F3", order_qty=D(50), cum_qty=D(30)), 6)
+    dup = book.apply_exec(_exec("replaced", "o1.r1", orig_cl_ord_id="o1", order_qty=D(50),
+                                cum_qty=D(25), avg_px=D(100)), 7)
+    assert dup.kind == "duplicate"
+    assert book.apply_exec(_fill("o1", "15", "100", exec_id="F2", cum_qty=D(25)), 8).applied
+    assert order.cum_qty == D(30) and book.position(V, "ABC").qty == D(30)
+
+
 def test_fill_under_an_old_id_is_just_a_fill() -> None:
     """A fill under the live id while a replace is pending does not apply the replace."""
     book = OrderBook()

@@ -64,7 +64,7 @@ def _local(book: OrderBook, state: str, coid: str = "o1") -> None:
     if state == "unknown":
         book.mark_unknown(coid, "ack timeout", 3)
     if state in ("accepted", "pf3", "pending_cancel", "pending_replace", "cancelled",
-                 "cancel_rejected", "replace_given_up"):
+                 "cancel_rejected", "replace_given_up", "given_up_then_cancel"):
         book.apply_exec(_exec("accepted", cl, f"A-{coid}", venue_order_id="V-" + cl), 3)
     if state == "pf3":
         book.apply_exec(_exec("fill", cl, f"F-{coid}", last_qty=D(3), last_px=D(100)), 4)
@@ -73,13 +73,15 @@ def _local(book: OrderBook, state: str, coid: str = "o1") -> None:
     if state == "cancel_rejected":  # e.g. a resent cancel the venue had already carried out
         book.apply_exec(_exec("cancel_rejected", f"{cl}.c1", f"cxlrej:{cl}.c1",
                               ord_status="4", text="order is CANCELED"), 5)
-    if state in ("pending_replace", "replace_given_up"):
+    if state in ("pending_replace", "replace_given_up", "given_up_then_cancel"):
         book.request_replace(ReplaceOrder(client_order_id=coid, qty=D(12)), 4)
-    if state == "replace_given_up":  # e.g. the venue refused a resend of it as a duplicate
+    if state in ("replace_given_up", "given_up_then_cancel"):  # e.g. a resend refused
         book.apply_exec(_exec("cancel_rejected", f"{cl}.r1", f"cxlrej:{cl}.r1",
                               ord_status="0", text="duplicate ClOrdID"), 5)
     if state == "cancelled":
         book.apply_exec(_exec("cancelled", cl, f"C-{coid}"), 4)
+    if state == "given_up_then_cancel":
+        book.request_cancel(coid, 6)
 
 
 @dataclass
@@ -146,6 +148,12 @@ CASES = [
          "pending_replace",
          [(Update, {"cl_ord_id": "o1.r1", "qty": D(12)}), (MarkTerminal, {"status": S.CANCELLED})],
          S.CANCELLED, answers={"o1.r1": _vo("o1.r1", S.CANCELLED, qty="12")},
+         check=lambda book: _check_terms(book, D(12), D(100))),
+    Case("venue names the order by our cancel id, on the terms of a replace we gave up on, "
+         "with fills we never heard of: replaced, filled, cancelled", "given_up_then_cancel",
+         [(Update, {"cl_ord_id": "o1.r1", "qty": D(12)}), (ApplyMissedFill, {"qty": D(11)}),
+          (MarkTerminal, {"status": S.CANCELLED})], S.CANCELLED,
+         answers={"o1.c2": _vo("o1.c2", S.CANCELLED, cum="11", avg="100", qty="12")},
          check=lambda book: _check_terms(book, D(12), D(100))),
     Case("a replace we gave up on is live at the venue: its terms are taken", "replace_given_up",
          [(Update, {"cl_ord_id": "o1.r1", "qty": D(12)})], S.ACCEPTED,
