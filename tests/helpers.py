@@ -362,8 +362,14 @@ class SystemUnderTest:
 
     def cli(self, *args: str, timeout_s: float = 20.0) -> subprocess.CompletedProcess[str]:
         """Run `python supervisor.py ARGS --config ... --state-dir ... --runtime-dir ...`."""
+        return self.run_tool([str(SUPERVISOR), *args, *self.cli_args()], timeout_s)
+
+    def run_tool(
+        self, argv: list[str], timeout_s: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `python ARGV` from the repository with this system's environment."""
         return subprocess.run(
-            [sys.executable, str(SUPERVISOR), *args, *self.cli_args()],
+            [sys.executable, *argv],
             cwd=REPO_ROOT,
             env=self.env,
             stdin=subprocess.DEVNULL,

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -22,7 +20,7 @@ from typing import IO, Any
 import psutil
 
 from actors.ctl import ControlUnavailable
-from tests.helpers import REPO_ROOT, SystemUnderTest, eventually, kill_and_reap, process_alive
+from tests.helpers import SystemUnderTest, eventually, kill_and_reap, process_alive
 
 # log events the harness keeps in memory (everything goes to the log file)
 KEPT_EVENTS = frozenset(
@@ -186,20 +184,6 @@ class ChaosSystem(SystemUnderTest):
         return eventually(ok, timeout_s, interval_s=0.05, message=self.describe)
 
     # ------------------------------------------------------------------ ground truth
-
-    def run_tool(
-        self, argv: list[str], timeout_s: float = 60.0
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, *argv],
-            cwd=REPO_ROOT,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
 
     def venue_state_dir(self, venue: str) -> Path:
         return self.state_dir / "venues" / venue
