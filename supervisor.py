@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tradepulse: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     if ns.cmd == "run":
-        from actors.runtime import lock_state_dir, prepare_runtime_dir
+        from actors.supervisor.host import lock_state_dir, prepare_runtime_dir
 
         try:
             lock_state_dir(cfg)  # held (fd kept open) for the life of this process
@@ -104,14 +104,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"tradepulse: {exc}", file=sys.stderr)
             return EXIT_UNAVAILABLE
         prepare_runtime_dir(cfg)  # before anything imports prometheus_client
-        from actors.daemon import run_daemon
+        from actors.supervisor.daemon import run_daemon
 
         return run_daemon(cfg, ns)
     if ns.cmd == "journal":
-        from actors.ctl import journal_inspect
+        from actors.supervisor.ctl import journal_inspect
 
         return journal_inspect(cfg, as_json=ns.json)
-    from actors.ctl import control_command
+    from actors.supervisor.ctl import control_command
 
     command, args = _control_args(ns)
     return control_command(cfg, command, args, as_json=ns.json, timeout_s=ns.timeout_s)

@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from actors.base import ACTOR_KINDS, ActorArgs, run_actor
+from actors.runtime.actor import ACTOR_KINDS, ActorArgs, run_actor
 
 
 def parse_args(argv: Sequence[str] | None = None) -> ActorArgs:

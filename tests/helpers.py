@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import psutil
 
-from actors.ctl import ControlUnavailable, control_request
+from actors.supervisor.ctl import ControlUnavailable, control_request
 from protocol.config import SystemConfig, load_config
 from protocol.messages import ControlReply
 

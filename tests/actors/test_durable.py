@@ -1,4 +1,4 @@
-"""Crash-safe file replacement (`actors.durable`) and its use by every state file: a write
+"""Crash-safe file replacement (`actors.runtime.durable`) and its use by every state file: a write
 is all or nothing, and temp files a crash left behind are tidied when the file is opened."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from actors.connector_outbox import ExecOutbox
-from actors.durable import remove_stale_temps, write_atomic
-from actors.journal import SNAPSHOT_NAME, Journal
-from actors.venues.fix_store import FixStore
+from actors.connector.fix.store import FixStore
+from actors.connector.outbox import ExecOutbox
+from actors.oms.journal import SNAPSHOT_NAME, Journal
+from actors.runtime.durable import remove_stale_temps, write_atomic
 
 
 def test_write_atomic_replaces_the_whole_file(tmp_path: Path) -> None:

@@ -1,11 +1,11 @@
-"""The CRC-checked frames of the append-only logs (`actors.frames`): a damaged tail is
+"""The CRC-checked frames of the append-only logs (`actors.runtime.frames`): a damaged tail is
 reported for truncation, a damaged frame with a valid one behind it is corruption."""
 
 from __future__ import annotations
 
 import pytest
 
-from actors.frames import HEADER_SIZE, Frame, encode_frame, read_frames
+from actors.runtime.frames import HEADER_SIZE, Frame, encode_frame, read_frames
 from protocol.exceptions import JournalCorrupt
 
 M = b"TX"

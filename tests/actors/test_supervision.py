@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.supervision import ChildSpec, RestartTracker, backoff_delay, child_specs
+from actors.supervisor.restart_policy import ChildSpec, RestartTracker, backoff_delay, child_specs
 from protocol.config import load_config
 
 DEMO = Path(__file__).resolve().parents[2] / "deploy" / "config" / "demo.toml"

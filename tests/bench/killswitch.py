@@ -31,7 +31,7 @@ from typing import Any
 
 import zmq
 
-from actors.base import bind_router, tune_socket
+from actors.runtime.actor import bind_router, tune_socket
 from protocol.codec import Sender, decode, encode
 from protocol.config import load_config
 from protocol.messages import (

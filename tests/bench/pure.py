@@ -11,9 +11,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.journal import Journal
-from actors.order_book import OrderBook
-from actors.reconcile import plan_reconciliation
+from actors.oms.journal import Journal
+from actors.oms.order_book import OrderBook
+from actors.oms.reconcile import plan_reconciliation
 from protocol.messages import (
     ExecReport,
     OrderStatus,

@@ -27,7 +27,7 @@ from typing import Any
 
 import zmq
 
-from actors.base import tune_socket
+from actors.runtime.actor import tune_socket
 from protocol.codec import Sender, decode, encode
 from protocol.messages import Ack
 from tests.bench._stats import describe

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from actors.orders import DROPPED_UNSENT
+from actors.oms.orders import DROPPED_UNSENT
 from tests.chaos.history import Entry, summarize_submits
 
 AT_VENUE_STATUSES = frozenset(

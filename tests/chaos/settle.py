@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import psutil
 
-from actors.order_book import OrderBook
+from actors.oms.order_book import OrderBook
 from protocol.client import ExecutionClient, Timeout
 from protocol.exceptions import TradePulseError
 from tests.chaos.checker import CheckResult, Observations, check

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import psutil
 
-from actors.ctl import ControlUnavailable
+from actors.supervisor.ctl import ControlUnavailable
 from tests.helpers import SystemUnderTest, eventually, kill_and_reap, process_alive
 
 # log events the harness keeps in memory (everything goes to the log file)
@@ -194,7 +194,7 @@ class ChaosSystem(SystemUnderTest):
         res = self.run_tool(
             [
                 "-m",
-                "actors.venues.sim",
+                "actors.venuesim",
                 "inspect",
                 "--state-dir",
                 str(self.state_dir),
@@ -206,7 +206,7 @@ class ChaosSystem(SystemUnderTest):
         if res.returncode == 0 and res.stdout.strip():
             data: dict[str, Any] = json.loads(res.stdout)
             return data
-        from actors.venues.sim import inspect
+        from actors.venuesim import inspect
 
         return inspect(self.venue_state_dir(venue))
 

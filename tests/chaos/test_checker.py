@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from actors.orders import DROPPED_UNSENT
+from actors.oms.orders import DROPPED_UNSENT
 from tests.chaos.checker import INVARIANTS, Observations, check
 from tests.chaos.history import (
     Entry,
@@ -414,7 +414,7 @@ def test_journal_views_replay_snapshot_then_records() -> None:
     inspect` output: the latest snapshot, then the records after it."""
     from decimal import Decimal
 
-    from actors.order_book import OrderBook
+    from actors.oms.order_book import OrderBook
     from protocol.messages import OrdType, RiskVerdict, Side, SubmitOrder
     from tests.chaos.settle import journal_views
 

@@ -1,9 +1,9 @@
 """Venue faults for the nemesis, through the simulated venue's control interface.
 
 The venue process answers `ControlRequest(command=<fault kind>, args={"value": V})` on its
-own ROUTER (the same requests `python -m actors.venues.sim control` sends; sending them
+own ROUTER (the same requests `python -m actors.venuesim control` sends; sending them
 directly saves an interpreter start per fault). The nemesis's fault kinds map onto the
-venue's (see `actors.venues.sim.faults`); faults with a duration are switched off again
+venue's (see `actors.venuesim.faults`); faults with a duration are switched off again
 after it, so this call blocks for the fault's window.
 """
 

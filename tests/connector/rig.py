@@ -309,7 +309,7 @@ class ConnectorRig:
         argv = [
             sys.executable,
             "-m",
-            "actors.venues.sim",
+            "actors.venuesim",
             "control",
             "--config",
             str(self.config_path),
@@ -341,7 +341,7 @@ class ConnectorRig:
         argv = [
             sys.executable,
             "-m",
-            "actors.venues.sim",
+            "actors.venuesim",
             "inspect",
             "--state-dir",
             str(self.state_dir),

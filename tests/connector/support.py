@@ -19,9 +19,9 @@ import simplefix  # type: ignore[import-untyped]
 import structlog
 import zmq
 
-from actors.venues import fix_codec as fc
-from actors.venues.fix_session import AppMessage, Disconnect, FixSession, SessionEvent
-from actors.venues.fix_store import FixStore
+from actors.connector.fix import codec as fc
+from actors.connector.fix.session import AppMessage, Disconnect, FixSession, SessionEvent
+from actors.connector.fix.store import FixStore
 from protocol.config import BackoffCfg, VenueCfg
 from protocol.messages import ExecReport
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.connector_policy import ReconnectPolicy
+from actors.connector.policy import ReconnectPolicy
 from protocol.config import BackoffCfg
 from protocol.messages import VenueConnState as S
 

@@ -36,7 +36,7 @@ OVERRIDES = {
 
 
 def inspect_venue(sut: SystemUnderTest) -> dict[str, Any]:
-    argv = [sys.executable, "-m", "actors.venues.sim", "inspect", "--state-dir",
+    argv = [sys.executable, "-m", "actors.venuesim", "inspect", "--state-dir",
             str(sut.state_dir), "--venue", VENUE, "--json"]  # fmt: skip
     out = subprocess.run(
         argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=20, check=True
@@ -46,7 +46,7 @@ def inspect_venue(sut: SystemUnderTest) -> dict[str, Any]:
 
 
 def sim_control(sut: SystemUnderTest, command: str) -> None:
-    argv = [sys.executable, "-m", "actors.venues.sim", "control", *sut.cli_args(),
+    argv = [sys.executable, "-m", "actors.venuesim", "control", *sut.cli_args(),
             "--venue", VENUE, command]  # fmt: skip
     out = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=20)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from actors.connector import venue_address
-from actors.venues.adapter import RequestFailed, StatusResult
-from actors.venues.fix import RESET_MARKER, FixAdapter
-from actors.venues.fix_store import FixStore
+from actors.connector.actor import venue_address
+from actors.connector.adapter import RequestFailed, StatusResult
+from actors.connector.fix.adapter import RESET_MARKER, FixAdapter
+from actors.connector.fix.store import FixStore
 from protocol.config import SimCfg
 from protocol.messages import (
     CancelOnVenue,

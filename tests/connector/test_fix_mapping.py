@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from actors.venues import fix_mapping as fm
+from actors.connector.fix import mapping as fm
 from protocol.messages import (
     CancelOnVenue,
     OrderStatus,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from actors.venues.adapter import RequestFailed, StatusResult
-from actors.venues.fix_queries import (
+from actors.connector.adapter import RequestFailed, StatusResult
+from actors.connector.fix.queries import (
     MassCancelQuery,
     MassStatusQuery,
     PositionsQuery,

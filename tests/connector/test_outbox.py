@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.connector_outbox import OUTBOX_NAME, ExecOutbox
+from actors.connector.outbox import OUTBOX_NAME, ExecOutbox
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecKind, ExecReport
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.venues.ratelimit import TokenBucket
+from actors.connector.ratelimit import TokenBucket
 
 
 class Clock:

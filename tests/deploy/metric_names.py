@@ -24,11 +24,11 @@ _SUFFIXES = {
 
 
 def registered_series_names() -> set[str]:
-    """Every series name the code can expose: import actors.metrics, read the registry.
+    """Every series name the code can expose: import actors.runtime.metrics, read the registry.
 
     Read from the family type, not from samples: a labelled metric has no sample until a
     label set is used."""
-    import actors.metrics  # noqa: F401  (registers every metric)
+    import actors.runtime.metrics  # noqa: F401  (registers every metric)
 
     names: set[str] = set()
     for family in REGISTRY.collect():

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from prometheus_client import REGISTRY
 
-from actors.heartbeat import HeartbeatActor
+from actors.position_heartbeat.actor import HeartbeatActor
 from protocol.codec import Envelope
 from protocol.messages import KillSwitchCommand, KillSwitchState, Message, PositionView
 from tests.risk_actor.stubs import Harness, Stub

@@ -8,7 +8,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.heartbeat_track import DivergenceTracker, OutageTracker, position_diff
+from actors.position_heartbeat.track import DivergenceTracker, OutageTracker, position_diff
 
 D = Decimal
 

@@ -1,7 +1,7 @@
 """Support for the OMS integration tests: a system with one quiet simulated venue, crash
 points armed on demand, the venue's ground truth, and one check that the OMS agrees with it.
 
-Ground truth is the venue's own inspection (`python -m actors.venues.sim inspect --json`),
+Ground truth is the venue's own inspection (`python -m actors.venuesim inspect --json`),
 compared with what the OMS tells a client (`list_orders`, `positions`) and what its journal
 holds (`supervisor.py journal inspect --json`).
 
@@ -24,7 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.ctl import ControlUnavailable
+from actors.supervisor.ctl import ControlUnavailable
 from protocol.client import ExecutionClient, NotReady
 from protocol.messages import ControlReply, OrderStatus, OrderView
 from tests.helpers import REPO_ROOT, SystemUnderTest, eventually
@@ -176,11 +176,11 @@ def inspect_venue(sut: SystemUnderTest, venue: str = VENUE, *, cli: bool = True)
     """The venue's persisted state via its inspection CLI (read-only, safe while it runs);
     `cli=False` reads the same output in-process (faster, for polling)."""
     if not cli:
-        from actors.venues.sim.actor import venue_state_dir
-        from actors.venues.sim.store import inspect
+        from actors.venuesim.actor import venue_state_dir
+        from actors.venuesim.store import inspect
 
         return inspect(venue_state_dir(sut.state_dir, venue))
-    text = run_cli("-m", "actors.venues.sim", "inspect", "--state-dir", str(sut.state_dir),
+    text = run_cli("-m", "actors.venuesim", "inspect", "--state-dir", str(sut.state_dir),
                    "--venue", venue, "--json")  # fmt: skip
     data: dict[str, Any] = json.loads(text)
     return data
@@ -285,7 +285,7 @@ def _chain(view: OrderView) -> list[str]:
     """ClOrdIDs the venue may list for an OMS order: its live one and the chain head."""
     if view.client_order_id.startswith("ext:"):
         return [view.cl_ord_id, view.client_order_id.split(":", 2)[2]]
-    from actors.orders import base_cl_ord_id
+    from actors.oms.orders import base_cl_ord_id
 
     return [view.cl_ord_id, base_cl_ord_id(view.client_order_id)]
 

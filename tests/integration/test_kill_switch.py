@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from actors import killswitch
+from actors.risk import killswitch
 from protocol.client import ExecutionClient
 from protocol.exceptions import KillSwitchEngaged, RiskRejected
 from protocol.messages import ExecReport, OrderStatus, Side, StreamEvent

@@ -132,7 +132,7 @@ def test_restart_still_works_after_the_fork_server_died(
     assert sut.proc is not None
     actor_pids = set(sut.pids().values())
     servers = [c for c in psutil.Process(sut.proc.pid).children() if c.pid not in actor_pids]
-    assert len(servers) == 1 and "actors.forkserver" in servers[0].cmdline()
+    assert len(servers) == 1 and "actors.supervisor.forkserver" in servers[0].cmdline()
     os.kill(servers[0].pid, signal.SIGKILL)
     eventually(lambda: not psutil.pid_exists(servers[0].pid), 5.0)  # reaped by the supervisor
     since = sut.mark()

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from actors.frames import HEADER_SIZE, encode_frame
-from actors.journal import (
+from actors.oms.journal import (
     RECORD_MAGIC,
     SNAPSHOT_NAME,
     Journal,
@@ -17,6 +16,7 @@ from actors.journal import (
     inspect,
     segment_name,
 )
+from actors.runtime.frames import HEADER_SIZE, encode_frame
 from protocol.exceptions import JournalCorrupt
 
 

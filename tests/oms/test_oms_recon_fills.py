@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from actors.order_book import OrderBook
-from actors.reconcile import apply_plan, plan_reconciliation
+from actors.oms.order_book import OrderBook
+from actors.oms.reconcile import apply_plan, plan_reconciliation
 from protocol.messages import (
     ExecReport,
     OrderStatus,

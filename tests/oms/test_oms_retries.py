@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from actors.order_book import OrderBook
-from actors.orders import Order
+from actors.oms.order_book import OrderBook
+from actors.oms.orders import Order
 from protocol.messages import (
     ExecReport,
     OrderStatus,

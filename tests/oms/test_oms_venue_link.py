@@ -10,9 +10,9 @@ from typing import Any
 
 import structlog
 
-from actors.oms_venues import _RETRY_S, VenueLink
-from actors.order_book import OrderBook
-from actors.reconcile import Plan
+from actors.oms.order_book import OrderBook
+from actors.oms.reconcile import Plan
+from actors.oms.venue_link import _RETRY_S, VenueLink
 from protocol.codec import Envelope, Sender
 from protocol.config import SystemConfig, parse_config
 from protocol.messages import (

@@ -12,9 +12,9 @@ from typing import Any
 import msgpack
 import pytest
 
-from actors.journal import Journal
-from actors.order_book import OrderBook
-from actors.orders import (
+from actors.oms.journal import Journal
+from actors.oms.order_book import OrderBook
+from actors.oms.orders import (
     LIVE,
     STAY,
     TRANSITIONS,

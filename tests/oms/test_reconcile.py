@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from actors.order_book import OrderBook
-from actors.orders import base_cl_ord_id
-from actors.reconcile import (
+from actors.oms.order_book import OrderBook
+from actors.oms.orders import base_cl_ord_id
+from actors.oms.reconcile import (
     Adopt,
     ApplyMissedFill,
     Escalate,

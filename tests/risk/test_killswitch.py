@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from actors import killswitch
-from actors.killswitch import (
+from actors.risk import killswitch
+from actors.risk.killswitch import (
     STATE_UNREADABLE,
     KillSwitchResetRefused,
     KillSwitchState,

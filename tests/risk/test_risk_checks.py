@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.risk_checks import (
+from actors.risk.checks import (
     BreachTracker,
     ExposureView,
     ReasonCode,

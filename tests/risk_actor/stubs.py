@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import structlog
 import zmq
 
-from actors.base import Actor, ActorArgs, bind_router, tune_socket
+from actors.runtime.actor import Actor, ActorArgs, bind_router, tune_socket
 from protocol.codec import Envelope, Sender, decode
 from protocol.config import SystemConfig, load_config
 from protocol.messages import (

@@ -11,9 +11,9 @@ from typing import Any
 
 import zmq
 
-from actors.venues.sim.__main__ import control_request as sim_control_request
-from actors.venues.sim.actor import venue_state_dir
-from actors.venues.sim.store import inspect
+from actors.venuesim.__main__ import control_request as sim_control_request
+from actors.venuesim.actor import venue_state_dir
+from actors.venuesim.store import inspect
 from protocol.client import ExecutionClient, NotReady
 from protocol.codec import Sender, decode, encode
 from protocol.messages import ExecAck, ExecReport, OrderView, StreamEvent

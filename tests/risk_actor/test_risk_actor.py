@@ -11,9 +11,9 @@ from decimal import Decimal
 import pytest
 from prometheus_client import REGISTRY
 
-from actors import killswitch, risk_sync
-from actors import risk as risk_mod
-from actors.risk import RiskActor
+from actors.risk import actor as risk_mod
+from actors.risk import sync as risk_sync
+from actors.risk.actor import RiskActor, killswitch
 from protocol.messages import (
     ControlReply,
     GetPositions,

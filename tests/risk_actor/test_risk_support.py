@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from actors.risk_support import (
+from actors.risk.support import (
     TRIGGER_LABELS,
     CancelAction,
     CancelOutcome,

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors.venues import fix_codec as fc
-from actors.venues.fix_session import (
+from actors.connector.fix import codec as fc
+from actors.connector.fix.session import (
     AppMessage,
     Disconnect,
     FixSession,
@@ -22,7 +22,7 @@ from actors.venues.fix_session import (
     SessionRejectReceived,
     SessionRejectSent,
 )
-from actors.venues.fix_store import FixStore
+from actors.connector.fix.store import FixStore
 from protocol.exceptions import VenueError
 
 T0 = 1_700_000_000.0

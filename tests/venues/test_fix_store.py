@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.venues import fix_store
-from actors.venues.fix_store import FixStore
+from actors.connector.fix import store as fix_store
+from actors.connector.fix.store import FixStore
 from protocol.exceptions import JournalCorrupt, StateDirLocked
 
 

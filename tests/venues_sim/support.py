@@ -7,8 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.venues.sim import CancelReject, Event, ExecEvent, SimStore, Venue, inspect
-from actors.venues.sim.store import LOG_NAME
+from actors.venuesim import CancelReject, Event, ExecEvent, SimStore, Venue, inspect
+from actors.venuesim.store import LOG_NAME
 from protocol.config import SimCfg
 from protocol.messages import Side
 

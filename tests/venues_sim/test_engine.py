@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from actors.venues.sim import (
+from actors.venuesim import (
     NO_ORDER_ID,
     STATUS_EXEC_ID,
     CxlRejReason,

@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.venues.sim import ExecEvent, ExecType, OrdStatus
+from actors.venuesim import ExecEvent, ExecType, OrdStatus
 from protocol.messages import Side
 from tests.venues_sim.support import D, Sim, sim_cfg, state
 

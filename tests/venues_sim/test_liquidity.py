@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from actors.venues.sim import ExecEvent, OrdStatus
-from actors.venues.sim.liquidity import Ladder, LadderSpec, next_reference, on_grid
+from actors.venuesim import ExecEvent, OrdStatus
+from actors.venuesim.liquidity import Ladder, LadderSpec, next_reference, on_grid
 from protocol.messages import Side
 from tests.venues_sim.support import D, Sim, execs, fills, sim_cfg
 

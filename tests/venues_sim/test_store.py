@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from actors.venues.sim import (
+from actors.venuesim import (
     STATUS_EXEC_ID,
     ExecEvent,
     SimStore,
@@ -23,7 +23,7 @@ from actors.venues.sim import (
     inspect,
     replay_events,
 )
-from actors.venues.sim.store import LOG_NAME
+from actors.venuesim.store import LOG_NAME
 from protocol.exceptions import JournalCorrupt, StateDirLocked
 from tests.helpers import REPO_ROOT
 from tests.venues_sim.support import D, Sim, execs, sim_cfg, state
@@ -121,7 +121,7 @@ def test_kill_9_loses_nothing_acknowledged_and_quiet_steps_replay_the_same(
 _CHILD = """
 import json, sys
 from pathlib import Path
-from actors.venues.sim import SimStore, Venue
+from actors.venuesim import SimStore, Venue
 from tests.venues_sim.support import D, sim_cfg
 venue = Venue("sim", sim_cfg(), SimStore.open(Path(sys.argv[1]), book_id="bk"), 7)
 ids = []

@@ -19,10 +19,10 @@ from typing import Any
 
 import simplefix  # type: ignore[import-untyped]
 
-from actors.venues import fix_codec as fc
-from actors.venues.fix_session import AppMessage, Disconnect, FixSession, SessionEvent
-from actors.venues.fix_store import FixStore
-from actors.venues.sim.__main__ import control_request
+from actors.connector.fix import codec as fc
+from actors.connector.fix.session import AppMessage, Disconnect, FixSession, SessionEvent
+from actors.connector.fix.store import FixStore
+from actors.venuesim.__main__ import control_request
 from protocol.config import SystemConfig, load_config
 from protocol.messages import ControlReply
 from tests.helpers import REPO_ROOT, eventually, kill_and_reap, process_alive, to_toml
@@ -59,7 +59,7 @@ def field(msg: simplefix.FixMessage, tag: int) -> str | None:
 
 
 class SimProcess:
-    """`python -m actors.venues.sim run` in a subprocess, with its JSON log captured."""
+    """`python -m actors.venuesim run` in a subprocess, with its JSON log captured."""
 
     def __init__(self, root: Path, config: dict[str, Any]) -> None:
         root.mkdir(parents=True, exist_ok=True)
@@ -86,7 +86,7 @@ class SimProcess:
         assert self.proc is None or self.proc.poll() is not None
         mark = len(self.lines)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "actors.venues.sim", "run", *self.cli_args()],
+            [sys.executable, "-m", "actors.venuesim", "run", *self.cli_args()],
             cwd=REPO_ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             stdin=subprocess.DEVNULL,
@@ -128,7 +128,7 @@ class SimProcess:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "actors.venues.sim", *args],
+            [sys.executable, "-m", "actors.venuesim", *args],
             cwd=REPO_ROOT, capture_output=True, text=True, timeout=30, check=False,
         )  # fmt: skip
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from actors.venues.sim.faults import FAULT_KINDS, FaultError, Faults, parse_value
-from actors.venues.sim.fixmap import Out
-from actors.venues.sim.outbox import ExecOutbox
+from actors.venuesim.faults import FAULT_KINDS, FaultError, Faults, parse_value
+from actors.venuesim.fixmap import Out
+from actors.venuesim.outbox import ExecOutbox
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import simplefix  # type: ignore[import-untyped]
 
-from actors.venues import fix_codec as fc
-from actors.venues.sim import SimStore, Venue
-from actors.venues.sim.faults import REJECT_TEXT
-from actors.venues.sim.fixmap import Out, handle
+from actors.connector.fix import codec as fc
+from actors.venuesim import SimStore, Venue
+from actors.venuesim.faults import REJECT_TEXT
+from actors.venuesim.fixmap import Out, handle
 from protocol.config import SimCfg
 
 D = Decimal

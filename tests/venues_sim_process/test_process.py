@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import simplefix  # type: ignore[import-untyped]
 
-from actors.venues import fix_codec as fc
-from actors.venues.fix_session import Disconnect, LoggedOut
+from actors.connector.fix import codec as fc
+from actors.connector.fix.session import Disconnect, LoggedOut
 from tests.helpers import eventually
 from tests.venues_sim_process.support import VENUE, FixClient, SimProcess, field
 

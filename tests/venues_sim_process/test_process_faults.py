@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from actors.venues.fix_session import LoggedOut
+from actors.connector.fix.session import LoggedOut
 from tests.venues_sim_process.support import FixClient, SimProcess, field
 
 pytestmark = pytest.mark.integration
@@ -177,7 +177,7 @@ def test_faults_from_config_apply_at_start(
 
 
 def test_control_cli(sim: SimProcess) -> None:
-    """`python -m actors.venues.sim control`: a fault is set (exit 0, JSON reply with the
+    """`python -m actors.venuesim control`: a fault is set (exit 0, JSON reply with the
     active faults), a bad value is refused (exit 1), status works; with the venue
     stopped the command exits 3 at once."""
     base = ["control", *sim.cli_args()]

@@ -22,7 +22,7 @@ SIM = "venuesim.simA"
 
 def _sim_cli(sut: SystemUnderTest, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "actors.venues.sim", *args],
+        [sys.executable, "-m", "actors.venuesim", *args],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
 
@@ -31,7 +31,7 @@ def test_supervised_sim_port_control_heartbeat_info_and_restart(
     start_system: Callable[..., SystemUnderTest],
 ) -> None:
     """The supervisor's venuesim.simA writes its port file before READY and listens there;
-    a fault set with `python -m actors.venues.sim control` shows in the supervisor's
+    a fault set with `python -m actors.venuesim control` shows in the supervisor's
     status (heartbeat info); after kill -9 the supervisor restarts it on the same port,
     and inspect reads its state dir; log lines carry the venue."""
     sut = start_system(venues=("simA",), wait_ready=False)

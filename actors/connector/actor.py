@@ -1,0 +1,329 @@
+"""The connector actor: hosts one venue adapter in its own process (`connector.<venue>`).
+
+What it does, whatever the venue speaks (the adapter, actors/connector/adapter.py, owns the
+wire; the FIX one is actors/connector/fix/adapter.py):
+
+- Connects at start and after every loss, with capped exponential backoff plus jitter
+  (`VenueCfg.reconnect`, `supervision.backoff_delay`). Every attempt after the first logs
+  `reconnect` (attempt, delay_s) and counts `tradepulse_reconnects_total{venue}`. The
+  backoff restarts from the first step only after a session stayed up `stable_s`.
+- Venue state: CONNECTING (attempting), CONNECTED (logged on, resend done), DISCONNECTED
+  (a live session ended), DOWN (`down_after_failures` consecutive failed attempts; it keeps
+  retrying at the max delay). Each change is logged `venue_state`, sets the
+  `tradepulse_venue_up/down` gauges and goes to the supervisor and to the OMS; the OMS gets
+  it again every second until it acks, every few seconds anyway, and at once when a new
+  OMS incarnation (epoch) shows up.
+- Serves the OMS's requests (INTERFACES.md): PlaceOrder / CancelOnVenue / ReplaceOnVenue ->
+  Ack once the message is in the adapter's durable store, RequestRejected(VENUE_DOWN) when
+  not logged on; OpenOrdersRequest, OrderStatusQuery, GetPositions, MassCancel -> answers,
+  or RequestRejected(VENUE_DOWN / TIMEOUT).
+- Executions: each goes to the OMS as an ExecReport request and into the crash-safe
+  `ExecOutbox` (fsynced before the adapter lets the venue's sequence number advance past
+  it: the durability barrier); unacked ones are re-sent in venue order every ~0.5 s and at
+  once when the OMS answers again or restarts. After a `kill -9` the outbox is reloaded
+  and re-sent; what the venue sent while we were dead, or before the outbox had it, comes
+  again through the FIX resend on logon (next-in never passed it). So every execution
+  reaches the OMS at least once, and the OMS applies each exec id once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from actors.connector.adapter import RequestFailed, StatusResult, VenueAdapter
+from actors.connector.fix.adapter import Address, FixAdapter
+from actors.connector.outbox import ExecOutbox
+from actors.connector.policy import ReconnectPolicy
+from actors.runtime import metrics
+from actors.runtime.actor import Actor, Peer, Replier
+from actors.supervisor.coldstart import fix_dir
+from protocol.codec import Envelope
+from protocol.config import VenueCfg
+from protocol.messages import (
+    Ack,
+    CancelOnVenue,
+    ExecAck,
+    ExecReport,
+    GetPositions,
+    MassCancel,
+    MassCancelDone,
+    OpenOrders,
+    OpenOrdersRequest,
+    OrderStatusAnswer,
+    OrderStatusQuery,
+    PlaceOrder,
+    Positions,
+    PositionView,
+    ReplaceOnVenue,
+    VenueConnState,
+    VenueOrder,
+    VenueStateChanged,
+)
+
+EXEC_RESEND_S = 0.5  # an unacked execution is sent again after this long
+EXEC_RESEND_BATCH = 2000  # at most this many re-sends per tick
+STATE_RESEND_S = 1.0  # unacked venue state: again every second
+STATE_REFRESH_S = 5.0  # acked venue state: again every few seconds (a restarted OMS learns it)
+STOP_LOGOUT_S = 2.0
+
+
+class ConnectorActor(Actor):
+    kind = "connector"
+
+    def setup(self) -> None:
+        self.venue = self.args.venue or self.actor_id.partition(".")[2]
+        self.vcfg = self.cfg.venue(self.venue)
+        if not self.args.venue:
+            self.log = self.log.bind(venue=self.venue)
+        store_dir = fix_dir(self.cfg.state_path, self.venue)
+        runtime_dir = self.cfg.runtime_path
+        self.adapter: VenueAdapter = FixAdapter(
+            self,
+            self,
+            self.vcfg,
+            store_dir=store_dir,
+            address=lambda: venue_address(self.vcfg, runtime_dir),
+            log=self.log,
+            id_prefix=f"{self.epoch}.{time.time_ns() // 1_000_000 % 10**9}",
+        )
+        self.outbox = ExecOutbox(store_dir)
+        self.oms: Peer = self.peer("oms")
+        self.state: VenueConnState | None = None
+        self._state_detail = ""
+        self._state_version = 0
+        self._state_acked = False
+        self._state_sent_at = 0.0
+        self._oms_epoch: int | None = None
+        self._sent_at: dict[str, float] = {}  # exec_id -> last send (monotonic)
+        self._retrying = False
+        stable_s = max(self.vcfg.reconnect.max_s, 2.0 * self.vcfg.heartbeat_s)
+        self.policy = ReconnectPolicy(self.vcfg.reconnect, self.vcfg.down_after_failures, stable_s)
+        self._up_gauge = metrics.VENUE_UP.labels(venue=self.venue)
+        self._down_gauge = metrics.VENUE_DOWN.labels(venue=self.venue)
+        self._reconnects = metrics.RECONNECTS.labels(venue=self.venue)
+        self.log.info("connector_recovered", pending_execs=len(self.outbox.pending))
+        self.call_every(EXEC_RESEND_S / 2, self._resend_execs)
+        self.call_every(STATE_RESEND_S, self._resend_state)
+        self._set_state(self.policy.state, "starting")
+        self._resend_execs()  # what the last incarnation left unacked
+        self.adapter.connect()
+
+    # ------------------------------------------------------------------ loop hooks
+
+    def after_iteration(self) -> None:
+        self.adapter.flush()
+        self.outbox.flush()
+
+    def heartbeat_info(self) -> dict[str, Any]:
+        state = self.state.value if self.state else ""
+        return {
+            "venue_state": state,
+            "pending_execs": len(self.outbox.pending),
+            **self.adapter.info(),
+        }
+
+    def on_stop(self) -> None:
+        self.adapter.disconnect("shutdown")
+        self.run_until(lambda: self.adapter.is_idle, STOP_LOGOUT_S)
+        self.adapter.close()
+        self.outbox.close()
+
+    # ------------------------------------------------------------------ OMS requests
+
+    def on_request(self, env: Envelope, reply: Replier) -> None:
+        if env.sender == "oms":
+            self._note_oms_epoch(env.epoch)
+        body = env.body
+        if isinstance(body, PlaceOrder):
+            self.adapter.place(body, self._sent_reply(reply, env.msg_id))
+        elif isinstance(body, CancelOnVenue):
+            self.adapter.cancel(body, self._sent_reply(reply, env.msg_id))
+        elif isinstance(body, ReplaceOnVenue):
+            self.adapter.replace(body, self._sent_reply(reply, env.msg_id))
+        elif isinstance(body, OpenOrdersRequest):
+            self.adapter.open_orders(self._answer(reply, self._open_orders))
+        elif isinstance(body, OrderStatusQuery):
+            self.adapter.order_status(body.cl_ord_ids, self._answer(reply, self._status_answer))
+        elif isinstance(body, GetPositions):
+            self.adapter.positions(self._answer(reply, self._positions))
+        elif isinstance(body, MassCancel):
+            self.log.warning("mass_cancel_requested", requester=env.sender, reason=body.reason)
+            self.adapter.mass_cancel(self._answer(reply, self._mass_cancel_done))
+        else:
+            super().on_request(env, reply)
+
+    def _sent_reply(self, reply: Replier, msg_id: str) -> Callable[[RequestFailed | None], None]:
+        def done(err: RequestFailed | None) -> None:
+            if err is None:
+                reply(Ack(ref=msg_id))
+            else:
+                reply.reject(err.code, str(err))
+
+        return done
+
+    def _answer(self, reply: Replier, build: Callable[[Any], Any]) -> Callable[[Any], None]:
+        def done(result: Any) -> None:
+            if isinstance(result, RequestFailed):
+                reply.reject(result.code, str(result))
+            else:
+                reply(build(result))
+
+        return done
+
+    def _open_orders(self, orders: list[VenueOrder]) -> OpenOrders:
+        return OpenOrders(venue=self.venue, orders=orders)
+
+    def _status_answer(self, result: StatusResult) -> OrderStatusAnswer:
+        return OrderStatusAnswer(venue=self.venue, orders=result.orders, unknown=result.unknown)
+
+    def _positions(self, rows: list[PositionView]) -> Positions:
+        return Positions(source="venue", venue=self.venue, positions=rows)
+
+    def _mass_cancel_done(self, accepted: bool) -> MassCancelDone:
+        return MassCancelDone(venue=self.venue, accepted=accepted)
+
+    # ------------------------------------------------------------------ adapter events
+
+    def on_session_up(self, detail: str) -> None:
+        self._set_state(self.policy.on_up(time.monotonic()), detail)
+
+    def on_session_down(self, reason: str, was_up: bool) -> None:
+        if self._stopping:
+            return
+        retry = self.policy.on_down(was_up, time.monotonic())
+        if not was_up:
+            self.log.warning("connect_failed", reason=reason, failures=retry.failures)
+        self._set_state(retry.state, reason)
+        delay_s = round(retry.delay_s, 4)
+        self.log.info("reconnect", attempt=retry.attempt, delay_s=delay_s, reason=reason)
+        self._reconnects.inc()
+        self.call_later(retry.delay_s, self._reconnect)
+
+    def _reconnect(self) -> None:
+        if self._stopping or not self.adapter.is_idle:
+            return
+        self._set_state(self.policy.on_attempt(), f"attempt {self.policy.attempt}")
+        self.adapter.connect()
+
+    def on_execs(self, reports: Sequence[ExecReport]) -> None:
+        """The durability barrier: the executions are in the outbox, fsynced, when this
+        returns (the adapter lets the venue's sequence number advance only after). They go
+        to the OMS first, so the OMS gets them while the fsync runs: a crash before it
+        completes leaves next-in behind too, and the venue sends them again."""
+        new = self.outbox.add(reports)
+        if not self._retrying:
+            for report in new:
+                self._send_exec(report)
+        self.outbox.sync()
+
+    # ------------------------------------------------------------------ exec delivery
+
+    def _send_exec(self, report: ExecReport) -> None:
+        self._sent_at[report.exec_id] = time.monotonic()
+        self.oms.request(report, self._on_exec_reply, EXEC_RESEND_S * 2)
+        self.log.debug(
+            "exec_forwarded", exec_id=report.exec_id, kind=report.kind, cl_ord_id=report.cl_ord_id
+        )
+
+    def _on_exec_reply(self, env: Envelope | None) -> None:
+        if env is not None:
+            self._on_oms_message(env)
+
+    def on_peer_message(self, peer: Peer, env: Envelope) -> None:
+        """A late reply (after its request timed out): an ExecAck still counts."""
+        if peer is self.oms:
+            self._on_oms_message(env)
+        else:
+            super().on_peer_message(peer, env)
+
+    def _on_oms_message(self, env: Envelope) -> None:
+        self._note_oms_epoch(env.epoch)
+        if isinstance(env.body, ExecAck):
+            for exec_id in self.outbox.ack(env.body.exec_ids):
+                self._sent_at.pop(exec_id, None)
+            if self._retrying:  # the OMS answers again: the rest now, not at the next tick
+                self._resend_execs()
+
+    def _resend_execs(self) -> None:
+        """Send again, in venue order, every pending execution unacked for EXEC_RESEND_S."""
+        if not self.outbox.pending:
+            self._retrying = False
+            self._sent_at.clear()
+            return
+        cutoff = time.monotonic() - EXEC_RESEND_S
+        due = [r for i, r in self.outbox.pending.items() if self._sent_at.get(i, 0.0) <= cutoff]
+        self._retrying = bool(due)
+        for report in due[:EXEC_RESEND_BATCH]:
+            self._send_exec(report)
+
+    def _note_oms_epoch(self, epoch: int) -> None:
+        if epoch == self._oms_epoch:
+            return
+        restarted = self._oms_epoch is not None
+        self._oms_epoch = epoch
+        if restarted:
+            self.log.info("oms_restarted", oms_epoch=epoch, pending_execs=len(self.outbox.pending))
+            self._sent_at.clear()  # whatever the old incarnation held is lost
+            self._state_acked = False  # until the new one acks it (resent every second)
+            self._send_state()
+            self._resend_execs()
+
+    # ------------------------------------------------------------------ venue state
+
+    def _set_state(self, state: VenueConnState, detail: str) -> None:
+        if state is self.state:
+            return
+        self.state, self._state_detail = state, detail
+        self._state_version += 1
+        self._state_acked = False
+        self.log.info("venue_state", state=state.value, detail=detail)
+        self._up_gauge.set(1 if state is VenueConnState.CONNECTED else 0)
+        self._down_gauge.set(1 if state is VenueConnState.DOWN else 0)
+        self.send_supervisor(self._state_msg())
+        self._send_state()
+
+    def _state_msg(self) -> VenueStateChanged:
+        assert self.state is not None
+        return VenueStateChanged(venue=self.venue, state=self.state, detail=self._state_detail)
+
+    def _send_state(self) -> None:
+        if self.state is None:
+            return
+        version = self._state_version
+        self._state_sent_at = time.monotonic()
+
+        def on_reply(env: Envelope | None) -> None:
+            if env is None:
+                return
+            self._note_oms_epoch(env.epoch)
+            if isinstance(env.body, Ack) and version == self._state_version:
+                self._state_acked = True
+
+        self.oms.request(self._state_msg(), on_reply, STATE_RESEND_S)
+
+    def _resend_state(self) -> None:
+        age_s = time.monotonic() - self._state_sent_at
+        if not self._state_acked or age_s >= STATE_REFRESH_S:
+            self._send_state()
+
+
+def sim_port_file(runtime_dir: Path, venue: str) -> Path:
+    """Where a simulated venue publishes its listening port (written atomically)."""
+    return runtime_dir / f"venuesim.{venue}.port"
+
+
+def venue_address(vcfg: VenueCfg, runtime_dir: Path) -> Address | None:
+    """The venue's TCP address now: host/port from config, or for a simulated venue with
+    port 0 the port its process published (None while it has not: not up yet)."""
+    if vcfg.sim is None or vcfg.port != 0:
+        return (vcfg.host, vcfg.port)
+    try:
+        text = sim_port_file(runtime_dir, vcfg.name).read_text().strip()
+    except FileNotFoundError:
+        return None
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        return None
+    return (vcfg.host, int(text))

@@ -1,0 +1,127 @@
+"""The venue adapter interface: what the connector actor needs from one venue.
+
+The connector (actors/connector/actor.py) owns everything that is the same for every venue:
+reconnect backoff, the venue state it reports, delivery of executions to the OMS until
+acked, the reply to each OMS request. An adapter owns the wire: FIX 4.4 today
+(`actors.connector.fix.adapter.FixAdapter`), a REST/websocket exchange later, without the OMS noticing.
+
+An adapter is driven by the actor's event loop (`Loop`, which `actors.runtime.actor.Actor`
+satisfies): it registers its own file descriptors and timers, never blocks, never starts a
+thread. The connector calls `flush()` once per loop turn (from `after_iteration`): that is
+where an adapter writes what the turn produced.
+
+Events flow back through a `Listener`:
+
+- `on_session_up(detail)`: logged on and caught up (missed messages recovered);
+- `on_session_down(reason, was_up)`: a connection attempt failed (``was_up`` False) or a
+  live session ended (True); the connector decides when to call `connect()` again;
+- `on_execs(reports)`: executions in venue order. **Durability barrier**: the adapter
+  tells the venue it has consumed these executions (for FIX: persists the inbound sequence
+  number past them) only after `on_execs` has returned, so the listener must make them
+  durable before returning. A crash at any point then loses nothing: either the listener
+  has them, or the venue sends them again.
+
+Requests report their outcome through a callback, exactly once: `None` / the result, or a
+`RequestFailed` whose `code` is `VENUE_DOWN` (not logged on, or the session dropped before
+the answer), `TIMEOUT` or `INTERNAL`. For `place` / `cancel` / `replace`, success means
+the message is in the adapter's durable outbound store and on its way; the venue's answer
+comes later as executions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from protocol.exceptions import VenueError
+from protocol.messages import (
+    CancelOnVenue,
+    ErrorCode,
+    ExecReport,
+    PlaceOrder,
+    PositionView,
+    ReplaceOnVenue,
+    VenueOrder,
+)
+
+
+class RequestFailed(VenueError):
+    """A venue request did not complete; `code` is what the connector replies with."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message, retryable=code in (ErrorCode.VENUE_DOWN, ErrorCode.TIMEOUT))
+        self.code = code
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    """Answer to `order_status`: the venue's view of the orders it knows (keyed by the
+    venue's current ClOrdID) and the ids it says it never saw."""
+
+    orders: list[VenueOrder] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+
+SendDone = Callable[[RequestFailed | None], None]
+StatusDone = Callable[[StatusResult | RequestFailed], None]
+OrdersDone = Callable[[list[VenueOrder] | RequestFailed], None]
+PositionsDone = Callable[[list[PositionView] | RequestFailed], None]
+MassCancelDone = Callable[[bool | RequestFailed], None]
+
+
+class Loop(Protocol):
+    """The slice of the actor loop an adapter uses (zmq.POLLIN / zmq.POLLOUT events)."""
+
+    def add_fd(self, fd: int, handler: Callable[[], None], events: int = ...) -> None: ...
+    def modify_fd(self, fd: int, events: int) -> None: ...
+    def remove(self, sock_or_fd: int) -> None: ...
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
+
+
+class Listener(Protocol):
+    def on_session_up(self, detail: str) -> None: ...
+    def on_session_down(self, reason: str, was_up: bool) -> None: ...
+    def on_execs(self, reports: Sequence[ExecReport]) -> None: ...
+
+
+class VenueAdapter(Protocol):
+    """One venue, as the connector sees it."""
+
+    @property
+    def is_active(self) -> bool:
+        """Logged on: requests can be sent."""
+        ...
+
+    @property
+    def is_idle(self) -> bool:
+        """No connection and nothing left to write (a graceful disconnect finished)."""
+        ...
+
+    def connect(self) -> None:
+        """Start one connection attempt; the outcome arrives as on_session_up/down."""
+        ...
+
+    def disconnect(self, reason: str) -> None:
+        """Log out gracefully (or abandon an attempt); on_session_down follows."""
+        ...
+
+    def flush(self) -> None:
+        """Write what this loop turn produced (called once per turn)."""
+        ...
+
+    def close(self) -> None:
+        """Release everything (socket, store); the adapter is not used again."""
+        ...
+
+    def place(self, order: PlaceOrder, done: SendDone) -> None: ...
+    def cancel(self, request: CancelOnVenue, done: SendDone) -> None: ...
+    def replace(self, request: ReplaceOnVenue, done: SendDone) -> None: ...
+    def order_status(self, cl_ord_ids: Sequence[str], done: StatusDone) -> None: ...
+    def open_orders(self, done: OrdersDone) -> None: ...
+    def positions(self, done: PositionsDone) -> None: ...
+    def mass_cancel(self, done: MassCancelDone) -> None: ...
+
+    def info(self) -> dict[str, object]:
+        """A few numbers for the actor heartbeat (queued messages, sequence numbers)."""
+        ...

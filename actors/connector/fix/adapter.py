@@ -1,0 +1,416 @@
+"""The FIX 4.4 initiator adapter: a nonblocking TCP socket in the actor loop around the
+sans-I/O `FixSession` (fix_session.py), behind the `VenueAdapter` interface (adapter.py).
+
+One loop turn::
+
+    socket readable -> session.receive() -> events: executions go to listener.on_execs()
+                       (durable there) *before* anything else is handled
+    timers          -> session.tick() every 100 ms (heartbeats, TestRequest, timeouts)
+    flush()         -> rate-limited outbound queue into session.send(), then ONE
+                       session.data_to_send() (fsync of the FIX store: sent messages and
+                       next-in), then the send callbacks (the OMS's Acks), then the socket
+
+so next-in never becomes durable before the executions it covers are in the outbox, and
+an order is acked only once it is in the FIX store (a reconnect resends it on request).
+
+Logon: SenderCompID/TargetCompID/HeartBtInt from VenueCfg, Password(554) from the env var
+`password_env` (never logged), ResetSeqNumFlag=Y while the store is new (a cold start):
+the marker file ``reset_pending`` stays until a reset logon succeeded. The session is "up"
+(on_session_up) once logged on and the resend we asked for, if any, is complete.
+
+Outbound application messages (orders and queries) pass a token bucket (VenueCfg
+rate_limit_per_s / rate_burst); the excess waits in a FIFO queue and is never dropped. A
+request still queued when the session drops fails with VENUE_DOWN: nothing was sent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from actors.connector.adapter import (
+    Listener,
+    Loop,
+    MassCancelDone,
+    OrdersDone,
+    PositionsDone,
+    RequestFailed,
+    SendDone,
+    StatusDone,
+)
+from actors.connector.fix import codec as fc
+from actors.connector.fix import mapping as fm
+from actors.connector.fix.outbound import Outbound, OutboundQueue
+from actors.connector.fix.queries import (
+    MassCancelQuery,
+    MassStatusQuery,
+    PositionsQuery,
+    QueryBook,
+    StatusQuery,
+)
+from actors.connector.fix.session import (
+    AppMessage,
+    Disconnect,
+    FixSession,
+    LoggedOn,
+    LoggedOut,
+    Logger,
+    SessionEvent,
+    SessionRejectReceived,
+)
+from actors.connector.fix.store import FixStore
+from actors.connector.ratelimit import TokenBucket
+from actors.connector.tcp import TcpClient
+from actors.runtime import metrics
+from actors.runtime.durable import fsync_dir
+from protocol.config import VenueCfg
+from protocol.messages import CancelOnVenue, ErrorCode, ExecReport, PlaceOrder, ReplaceOnVenue
+
+RESET_MARKER = "reset_pending"
+TICK_S = 0.1
+
+Address = tuple[str, int]
+
+
+def resend_pending(session: FixSession) -> bool:
+    """True while a ResendRequest we sent is unanswered or messages wait behind a gap.
+    (Reads the session's private fields: FixSession has no public accessor yet.)"""
+    return bool(getattr(session, "_resend_until", 0)) or bool(getattr(session, "_queue", None))
+
+
+class FixAdapter:
+    def __init__(
+        self,
+        loop: Loop,
+        listener: Listener,
+        vcfg: VenueCfg,
+        *,
+        store_dir: Path,
+        address: Callable[[], Address | None],
+        log: Logger,
+        id_prefix: str,
+        fsync: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.venue = vcfg.name
+        self._loop = loop
+        self._listener = listener
+        self._cfg = vcfg
+        self._address = address
+        self._log = log
+        self._clock = clock
+        self._dir = Path(store_dir)
+        self._dir.mkdir(parents=True, exist_ok=True)
+        marker = self._dir / RESET_MARKER
+        if not (self._dir / "session.log").exists():
+            marker.touch()  # before the store exists, so a crash in between still resets
+            fsync_dir(self._dir)
+        self._reset = marker.exists()
+        self._store = FixStore(self._dir, fsync=fsync)
+        self.session = FixSession(
+            sender_comp_id=vcfg.sender_comp_id,
+            target_comp_id=vcfg.target,
+            store=self._store,
+            initiator=True,
+            heartbeat_s=vcfg.heartbeat_s,
+            clock=clock,
+            log=log,
+            logon_timeout_s=vcfg.request_timeout_s,
+        )
+        bucket = TokenBucket(vcfg.rate_limit_per_s, vcfg.rate_burst)
+        self._out = OutboundQueue(bucket, lambda delay_s: loop.call_later(delay_s, self._out.woken))
+        self._queries = QueryBook(self.venue)
+        self._ids = itertools.count(1)
+        self._id_prefix = id_prefix
+        self._roundtrip = metrics.VENUE_ROUNDTRIP.labels(venue=self.venue)
+        self._tcp = TcpClient(loop, self._on_ready)
+        self._gen = 0  # connection generation: timers of an old connection do nothing
+        self._up = False
+        self._logged_on_at = 0.0
+        self._loop.call_later(TICK_S, self._tick)
+
+    # ------------------------------------------------------------------ VenueAdapter
+
+    @property
+    def is_active(self) -> bool:
+        return self.session.state == "active"
+
+    @property
+    def is_idle(self) -> bool:
+        return not self._tcp.is_open
+
+    def connect(self) -> None:
+        if self._tcp.is_open:
+            raise RuntimeError("connect() while a connection exists")
+        self._gen += 1
+        gen = self._gen
+        try:
+            addr = self._address()
+            if addr is None:
+                raise OSError("venue address not known yet (no port file)")
+            self._tcp.connect(addr)
+        except OSError as exc:
+            reason = f"connect: {exc}"
+            self._loop.call_later(0, lambda: self._attempt_failed(gen, reason))
+            return
+        timeout_s = self._cfg.request_timeout_s
+        self._loop.call_later(timeout_s, lambda: self._connect_timeout(gen))
+
+    def disconnect(self, reason: str) -> None:
+        if self._tcp.connecting:
+            self._close(reason)
+        elif self._tcp.is_open:
+            self.session.logout(reason)  # active: Logout; logon_sent: Disconnect next tick
+
+    def flush(self) -> None:
+        if not self._tcp.is_open or self._tcp.connecting:
+            return
+        done = self._out.pump(self.session)
+        data = self.session.data_to_send()  # fsync: sent messages and next-in
+        if data:
+            self._write(data)  # the venue first, then the Acks
+        for callback in done:
+            callback(None)
+
+    def close(self) -> None:
+        self._close("adapter closed")
+        self._store.close()
+
+    def place(self, order: PlaceOrder, done: SendDone) -> None:
+        fields = fm.place_fields(order, self._clock())
+        self._order_msg("D", fields, order.cl_ord_id, done)
+
+    def cancel(self, request: CancelOnVenue, done: SendDone) -> None:
+        fields = fm.cancel_fields(request, self._clock())
+        self._order_msg("F", fields, request.cl_ord_id, done)
+
+    def replace(self, request: ReplaceOnVenue, done: SendDone) -> None:
+        fields = fm.replace_fields(request, self._clock())
+        self._order_msg("G", fields, request.cl_ord_id, done)
+
+    def order_status(self, cl_ord_ids: Sequence[str], done: StatusDone) -> None:
+        if not self._check_active(done):
+            return
+        key = self._new_id("S")
+        req_ids = {f"{key}.{i}": cl for i, cl in enumerate(cl_ord_ids)}
+        if not req_ids:
+            done(StatusQuery(key, {}, done).result())
+            return
+        self._queries.add(StatusQuery(key, dict(req_ids), done))
+        for req_id, cl in req_ids.items():
+            self._enqueue(Outbound("H", fm.status_request_fields(cl, req_id), None, key))
+        self._expire_later(
+            key, self._cfg.request_timeout_s + len(req_ids) / self._cfg.rate_limit_per_s
+        )
+
+    def open_orders(self, done: OrdersDone) -> None:
+        if self._check_active(done):
+            key = self._new_id("M")
+            self._queries.add(MassStatusQuery(key, done))
+            self._enqueue(Outbound("AF", fm.mass_status_fields(key), None, key))
+            self._expire_later(key, self._cfg.request_timeout_s)
+
+    def positions(self, done: PositionsDone) -> None:
+        if self._check_active(done):
+            key = self._new_id("P")
+            self._queries.add(PositionsQuery(key, done, self.venue))
+            fields = fm.positions_request_fields(key, self._cfg.sender_comp_id, self._clock())
+            self._enqueue(Outbound("AN", fields, None, key))
+            self._expire_later(key, self._cfg.request_timeout_s)
+
+    def mass_cancel(self, done: MassCancelDone) -> None:
+        if self._check_active(done):
+            key = self._new_id("MC")
+            self._queries.add(MassCancelQuery(key, done))
+            self._enqueue(Outbound("q", fm.mass_cancel_fields(key, self._clock()), None, key))
+            self._expire_later(key, self._cfg.request_timeout_s)
+
+    def info(self) -> dict[str, object]:
+        return {
+            "fix_state": self.session.state,
+            "next_in": self._store.next_in,
+            "next_out": self._store.next_out,
+            "queued": len(self._out),
+            "queries": len(self._queries),
+        }
+
+    # ------------------------------------------------------------------ outbound
+
+    def _order_msg(
+        self, msg_type: str, fields: list[tuple[int, Any]], ref: str, done: SendDone
+    ) -> None:
+        if self._check_active(done):
+            self._enqueue(Outbound(msg_type, fields, done, ref))
+
+    def _check_active(self, done: Callable[[Any], None]) -> bool:
+        if self.is_active:
+            return True
+        done(RequestFailed(ErrorCode.VENUE_DOWN, f"not logged on ({self.session.state})"))
+        return False
+
+    def _enqueue(self, item: Outbound) -> None:
+        self._out.put(item)
+
+    def _write(self, data: bytes = b"") -> None:
+        try:
+            self._tcp.write(data)
+        except OSError as exc:
+            self._close(f"send: {exc}")
+
+    # ------------------------------------------------------------------ inbound
+
+    def _on_ready(self) -> None:
+        if self._tcp.connecting:
+            try:
+                self._tcp.finish_connect()
+            except OSError as exc:
+                self._close(f"connect: {exc}")
+                return
+            self._logon()
+            return
+        if self._tcp.pending_out:
+            self._write()
+        if self._tcp.is_open:
+            self._read()
+
+    def _logon(self) -> None:
+        extra: list[tuple[int, str]] = []
+        if self._cfg.password_env:
+            password = os.environ.get(self._cfg.password_env)
+            if password:
+                extra.append((554, password))
+            else:
+                self._log.warning("fix_password_missing", env_var=self._cfg.password_env)
+        self._log.info("fix_connected", reset=self._reset)
+        self.session.logon(reset=self._reset, extra=extra)
+
+    def _read(self) -> None:
+        chunks, lost = self._tcp.read()
+        gen = self._gen
+        events: list[SessionEvent] = []
+        for data in chunks:
+            events += self.session.receive(data)
+        self._handle(events)
+        if lost and gen == self._gen:
+            self._close(lost)
+
+    def _handle(self, events: list[SessionEvent]) -> None:
+        execs: list[ExecReport] = []
+        for event in events:
+            if isinstance(event, AppMessage):
+                self._on_app(event, execs)
+        if execs:
+            self._listener.on_execs(execs)  # durable before next-in is (at data_to_send)
+        for event in events:
+            if isinstance(event, LoggedOn):
+                self._logged_on_at = time.monotonic()
+                if event.reset:
+                    self._reset = False
+                    (self._dir / RESET_MARKER).unlink(missing_ok=True)
+            elif isinstance(event, LoggedOut):
+                self._log.info("fix_logout", text=event.text)
+            elif isinstance(event, SessionRejectReceived):
+                self._on_rejected(event.ref_seq, event.text)
+            elif isinstance(event, Disconnect):
+                self._close(event.reason)
+                return
+        self._check_up()
+
+    def _on_app(self, event: AppMessage, execs: list[ExecReport]) -> None:
+        msg, msg_type = event.msg, event.msg_type
+        if msg_type == "8":
+            exec_type = fm.exec_type(msg)
+            if exec_type == fm.EXEC_TYPE_STATUS:
+                if not self._queries.feed_status(msg):
+                    self._log.debug("fix_status_unmatched", poss_dup=event.poss_dup)
+                return
+            report = fm.to_exec_report(msg, self.venue)
+            if report is None:
+                level = self._log.debug if exec_type in fm.EXEC_TYPES_IGNORED else self._log.warning
+                level("exec_not_forwarded", exec_type=exec_type, seq=event.seq)
+                return
+            self._observe_roundtrip(report.cl_ord_id)
+            execs.append(report)
+        elif msg_type == "9":
+            report = fm.cancel_reject_report(msg, self.venue)
+            if report is not None:
+                self._observe_roundtrip(report.cl_ord_id)
+                execs.append(report)
+        elif msg_type in ("AP", "AO"):
+            self._queries.feed_position(msg)
+        elif msg_type == "r":
+            self._queries.feed_mass_cancel(msg)
+        elif msg_type == "j":
+            ref = fc.get_int(msg, 45) or 0
+            self._on_rejected(ref, fc.get_str(msg, 58) or "business reject")
+        else:
+            self._log.debug("fix_message_ignored", msg_type=msg_type, seq=event.seq)
+
+    def _on_rejected(self, ref_seq: int, text: str) -> None:
+        """The venue rejected our message `ref_seq` (session Reject or BusinessMessageReject)."""
+        msg_type, ref = self._out.sent_request(ref_seq)
+        if msg_type in ("D", "F", "G"):
+            # outcome unknown to us: the OMS reconciles the order by ClOrdID
+            self._log.error("order_outcome_unknown", cl_ord_id=ref, msg_type=msg_type, text=text)
+        elif ref:
+            self._queries.expire(ref, RequestFailed(ErrorCode.INTERNAL, f"venue rejected: {text}"))
+
+    def _observe_roundtrip(self, cl_ord_id: str) -> None:
+        elapsed_s = self._out.answered(cl_ord_id)
+        if elapsed_s is not None:
+            self._roundtrip.observe(elapsed_s)
+
+    # ------------------------------------------------------------------ state
+
+    def _check_up(self) -> None:
+        if self._up or not self.is_active:
+            return
+        waited_s = time.monotonic() - self._logged_on_at
+        if not resend_pending(self.session):
+            detail = "logged on"
+        elif waited_s >= self._cfg.request_timeout_s:
+            detail = "logged on; resend still incomplete"
+        else:
+            return
+        self._up = True
+        self._listener.on_session_up(detail)
+
+    def _tick(self) -> None:
+        self._loop.call_later(TICK_S, self._tick)
+        if self._tcp.is_open and not self._tcp.connecting:
+            self._handle(self.session.tick())
+
+    def _connect_timeout(self, gen: int) -> None:
+        if gen == self._gen and self._tcp.connecting:
+            self._close("connect timeout")
+
+    def _attempt_failed(self, gen: int, reason: str) -> None:
+        if gen == self._gen and not self._tcp.is_open:
+            self._listener.on_session_down(reason, False)
+
+    def _close(self, reason: str) -> None:
+        """Drop the connection: write what is pending (best effort), close, fail requests."""
+        if not self._tcp.is_open:
+            return
+        if self._tcp.connecting:
+            self._tcp.close()
+        else:
+            self._tcp.close(last=self.session.data_to_send())
+            self.session.connection_lost()
+        self._gen += 1
+        down = RequestFailed(ErrorCode.VENUE_DOWN, f"session dropped: {reason}")
+        self._out.fail(down)
+        self._queries.fail_all(down)
+        was_up, self._up = self._up, False
+        self._listener.on_session_down(reason, was_up)
+
+    def _new_id(self, kind: str) -> str:
+        return f"{kind}-{self._id_prefix}-{next(self._ids)}"
+
+    def _expire_later(self, key: str, timeout_s: float) -> None:
+        err = RequestFailed(ErrorCode.TIMEOUT, f"no answer from the venue within {timeout_s:.1f} s")
+        self._loop.call_later(timeout_s, lambda: self._queries.expire(key, err))

@@ -1,0 +1,282 @@
+"""Pure mapping between our messages and FIX 4.4 application messages. No I/O, no state.
+
+Outbound (field lists for `FixSession.send`): PlaceOrder -> D, CancelOnVenue -> F,
+ReplaceOnVenue -> G, and the query requests H (status by ClOrdID), AF (mass status),
+AN (positions), q (mass cancel).
+
+Inbound: an ExecutionReport (8) or OrderCancelReject (9) -> `ExecReport` for the OMS, per
+the contract's kind mapping (docs in /work/notes/INTERFACES.md); ExecType=I (status
+answers) -> `VenueOrder`; PositionReport (AP) -> `PositionView`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+
+import simplefix  # type: ignore[import-untyped]
+
+from actors.connector.fix import codec as fc
+from actors.oms.orders import parse_ord_status
+from protocol.messages import (
+    CancelOnVenue,
+    ExecKind,
+    ExecReport,
+    OrderStatus,
+    OrdType,
+    PlaceOrder,
+    PositionView,
+    ReplaceOnVenue,
+    Side,
+    TimeInForce,
+    VenueOrder,
+)
+
+Fields = list[tuple[int, fc.Value]]
+
+SIDE_TO_FIX = {Side.BUY: "1", Side.SELL: "2"}
+SIDE_FROM_FIX = {"1": Side.BUY, "2": Side.SELL}
+ORD_TYPE_TO_FIX = {OrdType.MARKET: "1", OrdType.LIMIT: "2"}
+ORD_TYPE_FROM_FIX = {"1": OrdType.MARKET, "2": OrdType.LIMIT}
+TIF_TO_FIX = {
+    TimeInForce.DAY: "0",
+    TimeInForce.GTC: "1",
+    TimeInForce.IOC: "3",
+    TimeInForce.FOK: "4",
+}
+# ExecType (150) -> the ExecReport kind forwarded to the OMS.
+EXEC_KINDS: dict[str, ExecKind] = {
+    "0": "accepted",
+    "8": "rejected",
+    "F": "fill",
+    "4": "cancelled",
+    "5": "replaced",
+    "C": "expired",
+    "D": "status",  # Restated: the order's new state, applied as venue evidence
+}
+EXEC_TYPE_STATUS = "I"  # an answer to H / AF: consumed by the pending query
+EXEC_TYPES_IGNORED = frozenset({"6", "A", "E"})  # pending states: nothing to apply
+ORD_REJ_DUPLICATE = 6
+ORD_REJ_UNKNOWN_ORDER = 5
+NO_ORDER = "NONE"  # ClOrdID / OrderID of an answer that is about no order
+MASS_STATUS_ALL = 7  # MassStatusReqType: status for all orders
+MASS_CANCEL_ALL = 7  # MassCancelRequestType / MassCancelResponse: all orders
+POS_NONE_FOUND = 2  # PosReqResult: no positions found
+
+
+def transact_time(now_s: float) -> str:
+    return fc.sending_time(now_s)
+
+
+# ----------------------------------------------------------------------------- outbound
+
+
+def place_fields(order: PlaceOrder, now_s: float) -> Fields:
+    """NewOrderSingle (D) body."""
+    fields: Fields = [
+        (11, order.cl_ord_id),
+        (55, order.symbol),
+        (54, SIDE_TO_FIX[order.side]),
+        (38, order.qty),
+        (40, ORD_TYPE_TO_FIX[order.order_type]),
+    ]
+    if order.order_type is OrdType.LIMIT and order.price is not None:
+        fields.append((44, order.price))
+    fields += [(59, TIF_TO_FIX[order.tif]), (60, transact_time(now_s))]
+    return fields
+
+
+def cancel_fields(request: CancelOnVenue, now_s: float) -> Fields:
+    """OrderCancelRequest (F) body."""
+    return [
+        (11, request.cl_ord_id),
+        (41, request.orig_cl_ord_id),
+        (55, request.symbol),
+        (54, SIDE_TO_FIX[request.side]),
+        (38, request.qty),
+        (60, transact_time(now_s)),
+    ]
+
+
+def replace_fields(request: ReplaceOnVenue, now_s: float) -> Fields:
+    """OrderCancelReplaceRequest (G) body."""
+    fields: Fields = [
+        (11, request.cl_ord_id),
+        (41, request.orig_cl_ord_id),
+        (55, request.symbol),
+        (54, SIDE_TO_FIX[request.side]),
+        (38, request.qty),
+        (40, ORD_TYPE_TO_FIX[request.order_type]),
+    ]
+    if request.order_type is OrdType.LIMIT and request.price is not None:
+        fields.append((44, request.price))
+    fields += [(59, TIF_TO_FIX[request.tif]), (60, transact_time(now_s))]
+    return fields
+
+
+def status_request_fields(cl_ord_id: str, req_id: str) -> Fields:
+    """OrderStatusRequest (H): by ClOrdID only (the OMS asks by id); OrdStatusReqID(790)
+    is echoed on the answer, which names the venue's *current* ClOrdID."""
+    return [(790, req_id), (11, cl_ord_id)]
+
+
+def mass_status_fields(req_id: str) -> Fields:
+    """OrderMassStatusRequest (AF) for all orders."""
+    return [(584, req_id), (585, MASS_STATUS_ALL)]
+
+
+def positions_request_fields(req_id: str, account: str, now_s: float) -> Fields:
+    """RequestForPositions (AN): positions (724=0) of our account."""
+    business_date = fc.sending_time(now_s)[:8]
+    return [
+        (710, req_id),
+        (724, 0),
+        (1, account),
+        (581, 1),
+        (715, business_date),
+        (60, transact_time(now_s)),
+    ]
+
+
+def mass_cancel_fields(req_id: str, now_s: float) -> Fields:
+    """OrderMassCancelRequest (q) for all orders."""
+    return [(11, req_id), (530, MASS_CANCEL_ALL), (60, transact_time(now_s))]
+
+
+# ----------------------------------------------------------------------------- inbound
+
+
+def get_decimal(msg: simplefix.FixMessage, tag: int) -> Decimal | None:
+    """Field `tag` as a finite Decimal, or None when absent or not a number."""
+    text = fc.get_str(msg, tag)
+    if text is None:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def _dec0(msg: simplefix.FixMessage, tag: int) -> Decimal:
+    return get_decimal(msg, tag) or Decimal(0)
+
+
+def _ts_ns(msg: simplefix.FixMessage) -> int:
+    text = fc.get_str(msg, 60)
+    seconds = fc.parse_sending_time(text) if text else None
+    return 0 if seconds is None else int(round(seconds * 1000)) * 1_000_000
+
+
+def exec_type(msg: simplefix.FixMessage) -> str:
+    return fc.get_str(msg, 150) or ""
+
+
+def is_unknown_order(msg: simplefix.FixMessage) -> bool:
+    """A status answer saying the venue never saw the ClOrdID: OrdStatus=8 with
+    OrdRejReason=5 (or Text UNKNOWN_ORDER)."""
+    if fc.get_str(msg, 39) != "8":
+        return False
+    text = (fc.get_str(msg, 58) or "").upper().replace(" ", "_")
+    return fc.get_int(msg, 103) == ORD_REJ_UNKNOWN_ORDER or "UNKNOWN_ORDER" in text
+
+
+def to_exec_report(msg: simplefix.FixMessage, venue: str) -> ExecReport | None:
+    """An ExecutionReport (8) for the OMS; None for ExecTypes that are not forwarded
+    (status answers, pending states, unsupported ones: the caller logs those)."""
+    kind = EXEC_KINDS.get(exec_type(msg))
+    exec_id = fc.get_str(msg, 17)
+    cl_ord_id = fc.get_str(msg, 11)
+    if kind is None or not exec_id or cl_ord_id is None:
+        return None
+    text = fc.get_str(msg, 58) or ""
+    reject_reason = ""
+    if kind == "rejected" and fc.get_int(msg, 103) == ORD_REJ_DUPLICATE:
+        reject_reason = "DUPLICATE_ORDER"
+        if "duplicate" not in text.lower():
+            text = f"duplicate order: {text}" if text else "duplicate order"
+    order_id = fc.get_str(msg, 37) or ""
+    return ExecReport(
+        venue=venue,
+        exec_id=exec_id,
+        kind=kind,
+        cl_ord_id=cl_ord_id,
+        orig_cl_ord_id=fc.get_str(msg, 41) or "",
+        venue_order_id="" if order_id == NO_ORDER else order_id,
+        symbol=fc.get_str(msg, 55) or "",
+        side=SIDE_FROM_FIX.get(fc.get_str(msg, 54) or ""),
+        order_qty=get_decimal(msg, 38),
+        price=get_decimal(msg, 44),
+        last_qty=_dec0(msg, 32),
+        last_px=_dec0(msg, 31),
+        cum_qty=_dec0(msg, 14),
+        avg_px=_dec0(msg, 6),
+        leaves_qty=_dec0(msg, 151),
+        ord_status=fc.get_str(msg, 39) or "",
+        text=text,
+        reject_reason=reject_reason,
+        venue_ts_ns=_ts_ns(msg),
+    )
+
+
+def cancel_reject_report(msg: simplefix.FixMessage, venue: str) -> ExecReport | None:
+    """An OrderCancelReject (9): kind cancel_rejected, exec_id ``cxlrej:<ClOrdID>``."""
+    cl_ord_id = fc.get_str(msg, 11)
+    if not cl_ord_id:
+        return None
+    order_id = fc.get_str(msg, 37) or ""
+    return ExecReport(
+        venue=venue,
+        exec_id=f"cxlrej:{cl_ord_id}",
+        kind="cancel_rejected",
+        cl_ord_id=cl_ord_id,
+        orig_cl_ord_id=fc.get_str(msg, 41) or "",
+        venue_order_id="" if order_id == NO_ORDER else order_id,
+        ord_status=fc.get_str(msg, 39) or "",
+        text=fc.get_str(msg, 58) or "",
+        venue_ts_ns=_ts_ns(msg),
+    )
+
+
+def to_venue_order(msg: simplefix.FixMessage) -> VenueOrder | None:
+    """A status answer (8, ExecType=I) about a known order; None when it names no order."""
+    cl_ord_id = fc.get_str(msg, 11)
+    side = SIDE_FROM_FIX.get(fc.get_str(msg, 54) or "")
+    symbol = fc.get_str(msg, 55)
+    if not cl_ord_id or cl_ord_id == NO_ORDER or side is None or not symbol:
+        return None
+    order_id = fc.get_str(msg, 37) or ""
+    return VenueOrder(
+        cl_ord_id=cl_ord_id,
+        venue_order_id="" if order_id == NO_ORDER else order_id,
+        symbol=symbol,
+        side=side,
+        order_qty=_dec0(msg, 38),
+        price=get_decimal(msg, 44),
+        order_type=ORD_TYPE_FROM_FIX.get(fc.get_str(msg, 40) or "", OrdType.LIMIT),
+        status=parse_ord_status(fc.get_str(msg, 39) or "") or OrderStatus.UNKNOWN,
+        cum_qty=_dec0(msg, 14),
+        avg_px=_dec0(msg, 6),
+        leaves_qty=_dec0(msg, 151),
+    )
+
+
+def to_position(msg: simplefix.FixMessage, venue: str) -> PositionView | None:
+    """A PositionReport (AP) row: net = LongQty(704) - ShortQty(705), avg px = SettlPrice(730)."""
+    symbol = fc.get_str(msg, 55)
+    if not symbol:
+        return None
+    return PositionView(
+        venue=venue,
+        symbol=symbol,
+        qty=_dec0(msg, 704) - _dec0(msg, 705),
+        avg_px=_dec0(msg, 730),
+    )
+
+
+def dedupe_orders(orders: Sequence[VenueOrder]) -> list[VenueOrder]:
+    """One VenueOrder per ClOrdID (the last answer wins), first-seen order kept."""
+    by_id: dict[str, VenueOrder] = {}
+    for o in orders:
+        by_id[o.cl_ord_id] = o
+    return list(by_id.values())

@@ -1,0 +1,95 @@
+"""The FIX adapter's outbound application messages: a FIFO behind the venue's rate limit.
+
+    out = OutboundQueue(TokenBucket(rate_per_s, burst), wake=lambda delay_s: ...)
+    out.put(Outbound("D", fields, done, cl_ord_id))
+    each loop turn: done_list = out.pump(session)   # session.send() while tokens last
+                    session.data_to_send()          # durable now
+                    for done in done_list: done(None)
+    session lost:   out.fail(error)                 # what never left fails, nothing is sent
+
+Excess waits and is never dropped; `wake(delay_s)` is asked once to turn the loop again
+when the next token is due. The queue also remembers which request each sent MsgSeqNum
+carried (to route a venue Reject) and when each order message left (round-trip metric).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from actors.connector.adapter import RequestFailed, SendDone
+from actors.connector.fix.session import FixSession
+from actors.connector.ratelimit import TokenBucket
+
+TRACKED = 50_000  # bound of the seq -> request and ClOrdID -> send time maps
+
+
+@dataclass(slots=True)
+class Outbound:
+    msg_type: str
+    fields: list[tuple[int, Any]]
+    done: SendDone | None  # place / cancel / replace: told once the message is durable
+    ref: str  # ClOrdID of an order message, query key of a query message
+
+
+class OutboundQueue:
+    def __init__(self, bucket: TokenBucket, wake: Callable[[float], None]) -> None:
+        self._bucket = bucket
+        self._wake = wake
+        self._queue: deque[Outbound] = deque()
+        self._wake_pending = False
+        self._seq_ref: OrderedDict[int, tuple[str, str]] = OrderedDict()
+        self._sent_at: OrderedDict[str, float] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def put(self, item: Outbound) -> None:
+        self._queue.append(item)
+
+    def pump(self, session: FixSession) -> list[SendDone]:
+        """Hand queued messages to the active session while the bucket has tokens;
+        returns the callbacks to call once the session's bytes are durable."""
+        done: list[SendDone] = []
+        while self._queue and session.state == "active":
+            if not self._bucket.try_take():
+                if not self._wake_pending:
+                    self._wake_pending = True
+                    self._wake(self._bucket.wait_s())
+                break
+            item = self._queue.popleft()
+            seq = session.send(item.msg_type, item.fields)
+            _bounded_put(self._seq_ref, seq, (item.msg_type, item.ref))
+            if item.done is not None:
+                _bounded_put(self._sent_at, item.ref, time.perf_counter())
+                done.append(item.done)
+        return done
+
+    def woken(self) -> None:
+        """The wake-up asked for has come (the turn's pump sends what it can)."""
+        self._wake_pending = False
+
+    def fail(self, error: RequestFailed) -> None:
+        """The session is gone: every queued request fails; none of them was sent."""
+        queued, self._queue = self._queue, deque()
+        for item in queued:
+            if item.done is not None:
+                item.done(error)
+
+    def sent_request(self, seq: int) -> tuple[str, str]:
+        """(MsgType, ref) of the request we sent as `seq`, or ("", "") if not known."""
+        return self._seq_ref.pop(seq, ("", ""))
+
+    def answered(self, cl_ord_id: str) -> float | None:
+        """Seconds since the order message `cl_ord_id` left, at its first answer."""
+        sent = self._sent_at.pop(cl_ord_id, None)
+        return None if sent is None else time.perf_counter() - sent
+
+
+def _bounded_put(mapping: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    mapping[key] = value
+    if len(mapping) > TRACKED:
+        mapping.popitem(last=False)

@@ -1,0 +1,583 @@
+"""FIX 4.4 session layer, sans-I/O: the same class is our initiator and the simulator's acceptor.
+
+The session owns no socket and no timer. The caller feeds it and drains it::
+
+    session = FixSession(sender_comp_id="US", target_comp_id="VENUE", store=FixStore(dir),
+                         initiator=True, heartbeat_s=30)
+    session.logon(reset=cold_start, extra=[(553, user), (554, password)])  # initiator only
+    each loop turn (a poller woken by the socket fd, timeout ~100 ms):
+        events = session.receive(bytes_read)     # any chunking; drain the socket first
+        events += session.tick()                 # heartbeats, TestRequest, timeouts
+        ... handle events; session.send("D", fields) for orders ...
+        pending += session.data_to_send()        # once per turn: one fsync for the batch
+        write what the socket takes of `pending`; poll for POLLOUT while some is left
+        on Disconnect: write `pending` (best effort), close, session.connection_lost()
+
+Events come only out of `receive()` and `tick()` (a `logout()` before logon completes
+shows its `Disconnect` at the next call).
+
+An acceptor calls `connection_made()` when a client connects (it starts the logon
+timeout) and waits for the client's Logon; ``accept_logon(msg)`` may refuse it by
+returning a text, which goes back in the Logout.
+
+States: ``disconnected`` (no session; initial, and after `connection_lost()`),
+``logon_sent``, ``active``, ``logout_sent``, ``closed`` (a `Disconnect` was emitted; input
+is ignored until `connection_lost()`). `send()` works only when ``active``.
+
+Inbound rules. A frame that cannot be cut out of the stream is skipped up to the next
+``8=FIX`` (see fix_codec); more than ``max_junk_bytes`` of such bytes disconnects. A frame
+with a wrong CheckSum or BodyLength, or that is not tag=value, is answered with a Reject
+whose RefSeqNum is its readable MsgSeqNum, but that number is *not* consumed: the next
+message opens a gap and the ResendRequest recovers the damaged message instead of losing
+it. Without a readable MsgSeqNum (or before logon) it disconnects. A well-formed message
+with a missing required field, an unknown MsgType or a bad SendingTime is rejected and
+its number consumed, as FIX prescribes. Wrong BeginString or comp ids, or a MsgSeqNum
+lower than expected without PossDupFlag, end the session: Logout with a text, then
+`Disconnect`. A PossDup message already seen is dropped. A number higher than expected
+queues the message and sends one ResendRequest(BeginSeqNo=expected, EndSeqNo=0); queued
+messages are delivered in order once the gap is filled. A ResendRequest is answered with
+the kept application messages (PossDupFlag=Y, OrigSendingTime) and SequenceReset-GapFill
+for admin messages and for messages older than the store keeps.
+
+Durability: see fix_store. Outbound messages reach the store before `data_to_send()`
+returns their bytes. Next-in is written at `data_to_send()` too, so it is durable only
+after the caller handled the events of the previous `receive()`: after a crash a few
+messages may come again (as PossDup resends); the application dedupes them (ExecID).
+Secrets (Password 554) are never logged: the session logs no field values at all.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple, Protocol
+
+import simplefix  # type: ignore[import-untyped]
+import structlog
+
+from actors.connector.fix import codec as fc
+from actors.connector.fix.store import FixStore
+from protocol.exceptions import VenueError
+
+State = Literal["disconnected", "logon_sent", "active", "logout_sent", "closed"]
+
+
+@dataclass(frozen=True, slots=True)
+class AppMessage:
+    """An application message, delivered once and in sequence order."""
+
+    msg_type: str
+    msg: simplefix.FixMessage
+    poss_dup: bool
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedOn:
+    reset: bool  # both sides started again at 1
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedOut:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    """The caller must write what `data_to_send()` holds, close the socket, then call
+    `connection_lost()`."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRejectSent:
+    ref_seq: int
+    reason: int  # SessionRejectReason (373)
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRejectReceived:
+    """The peer rejected our message `ref_seq`: its outcome is unknown to the application."""
+
+    ref_seq: int
+    ref_msg_type: str | None
+    reason: int | None
+    text: str
+
+
+SessionEvent = (
+    AppMessage | LoggedOn | LoggedOut | Disconnect | SessionRejectSent | SessionRejectReceived
+)
+
+
+class Logger(Protocol):
+    def debug(self, event: str, **kw: Any) -> Any: ...
+    def info(self, event: str, **kw: Any) -> Any: ...
+    def warning(self, event: str, **kw: Any) -> Any: ...
+    def error(self, event: str, **kw: Any) -> Any: ...
+
+
+class _In(NamedTuple):
+    """One parsed inbound message."""
+
+    seq: int
+    msg_type: str
+    msg: simplefix.FixMessage
+    hdr: dict[bytes, bytes]  # tag -> value (last of a repeated tag)
+    poss_dup: bool
+
+
+_RESERVED_TAGS = frozenset({8, 9, 10, 34, 35, 43, 49, 52, 56, 122})
+
+
+def _text(text: str) -> bytes:
+    """A Text(58) value: SOH, which would end the field, becomes a space."""
+    return text.replace("\x01", " ").encode()
+
+
+class FixSession:
+    def __init__(
+        self,
+        *,
+        sender_comp_id: str,
+        target_comp_id: str,
+        store: FixStore,
+        initiator: bool,
+        heartbeat_s: int = 30,
+        clock: Callable[[], float] = time.time,
+        log: Logger | None = None,
+        accept_logon: Callable[[simplefix.FixMessage], str | None] | None = None,
+        app_msg_types: frozenset[str] = fc.APP_MSG_TYPES,
+        grace_s: float | None = None,
+        logon_timeout_s: float = 10.0,
+        logout_timeout_s: float = 5.0,
+        max_clock_skew_s: float | None = 120.0,
+        max_junk_bytes: int = 64 << 10,
+        max_queued: int = 100_000,
+    ) -> None:
+        self.sender_comp_id = sender_comp_id
+        self.target_comp_id = target_comp_id
+        self.initiator = initiator
+        self.heartbeat_s = heartbeat_s
+        self.state: State = "disconnected"
+        self._store = store
+        self._clock = clock
+        self._log: Logger = log if log is not None else structlog.get_logger("fix_session")
+        self._accept_logon = accept_logon
+        self._known_types = fc.ADMIN_MSG_TYPES | app_msg_types
+        self._grace_s = grace_s
+        self._logon_timeout_s = logon_timeout_s
+        self._logout_timeout_s = logout_timeout_s
+        self._max_skew_s = max_clock_skew_s
+        self._max_junk_bytes = max_junk_bytes
+        self._max_queued = max_queued
+        self._sender_b = sender_comp_id.encode()
+        self._target_b = target_comp_id.encode()
+        self._comp_header = [(49, self._sender_b), (56, self._target_b)]
+        self._reader = fc.FrameReader()
+        self._out: list[bytes] = []
+        self._events: list[SessionEvent] = []
+        self._queue: dict[int, tuple[_In, bool]] = {}  # seq -> (message, already handled)
+        self._resend_until = 0  # a ResendRequest is out until next_in passes this seq
+        self._reset_sent = False
+        self._since_s: float | None = None  # entered the current state / connected
+        self._last_recv_s = self._last_sent_s = 0.0
+        self._test_req_id: str | None = None
+        self._test_req_sent_s = 0.0
+
+    # -- caller API ----------------------------------------------------------------------
+
+    def connection_made(self) -> None:
+        """A transport is up (acceptor: starts the logon timeout)."""
+        self._reader.clear()
+        self._since_s = self._clock()
+
+    def logon(self, *, reset: bool = False, extra: Sequence[tuple[int, fc.Value]] = ()) -> None:
+        """Initiator: queue our Logon; `reset` sends ResetSeqNumFlag=Y and clears the store."""
+        if not self.initiator or self.state != "disconnected":
+            raise VenueError(f"cannot log on in state {self.state}", retryable=False)
+        self.connection_made()
+        if reset:
+            self._store.reset()
+        self._reset_sent = reset
+        self._emit("A", fc.logon_body(self.heartbeat_s, reset, extra))
+        self._enter("logon_sent")
+        self._log.info("fix_logon_sent", reset=reset, seq=self._store.next_out - 1)
+
+    def send(self, msg_type: str, fields: Sequence[tuple[int, fc.Value]]) -> int:
+        """Queue an application message; returns its MsgSeqNum. Only when ``active``."""
+        if self.state != "active":
+            raise VenueError(f"FIX session not active ({self.state})", retryable=True)
+        if msg_type in fc.ADMIN_MSG_TYPES:
+            raise ValueError(f"admin MsgType {msg_type} is the session's business")
+        body = []
+        for tag, value in fields:
+            if tag in _RESERVED_TAGS:
+                raise ValueError(f"tag {tag} is set by the session")
+            body.append((tag, fc.fix_value(value)))
+        return self._emit(msg_type, body, keep=True)
+
+    def data_to_send(self) -> bytes:
+        """Sync the store (group commit), then hand out every queued outbound byte."""
+        self._store.sync()
+        if not self._out:
+            return b""
+        data = b"".join(self._out)
+        self._out.clear()
+        return data
+
+    def receive(self, data: bytes) -> list[SessionEvent]:
+        """Feed bytes from the wire; never raises on any input."""
+        if self.state != "closed":
+            self._reader.feed(data)
+            try:
+                while not self._closed() and (frame := self._reader.next_frame()) is not None:
+                    self._on_frame(frame)
+                if not self._closed() and self._reader.junk_bytes > self._max_junk_bytes:
+                    self._disconnect("garbage on the wire")
+            except Exception as exc:  # noqa: BLE001 - a session bug must not kill the actor
+                self._log.error("fix_session_internal_error", error=repr(exc))
+                self._disconnect(f"internal error: {exc!r}")
+        return self._take_events()
+
+    def tick(self) -> list[SessionEvent]:
+        """Timers: heartbeat, TestRequest, silent-peer disconnect, logon/logout timeouts."""
+        now = self._clock()
+        hb = self.heartbeat_s
+        if self.state == "active" and hb > 0:
+            grace = self._grace_s if self._grace_s is not None else 0.2 * hb
+            if self._test_req_id is not None:
+                if now - self._test_req_sent_s >= hb + grace:
+                    self._fatal("no answer to TestRequest", logout=False)
+            elif now - self._last_recv_s >= hb + grace:
+                self._test_req_id = f"TEST-{int(now * 1000)}"
+                self._test_req_sent_s = now
+                self._emit("1", [(112, self._test_req_id.encode())])
+                self._log.info("fix_test_request_sent", silent_s=round(now - self._last_recv_s, 3))
+            if self.state == "active" and now - self._last_sent_s >= hb:
+                self._emit("0", [])
+        elif self._since_s is not None:
+            waited_s = now - self._since_s
+            if self.state == "logon_sent" and waited_s >= self._logon_timeout_s:
+                self._disconnect("logon timeout")
+            elif self.state == "logout_sent" and waited_s >= self._logout_timeout_s:
+                self._disconnect("logout timeout")
+            elif self.state == "disconnected" and waited_s >= self._logon_timeout_s:
+                self._disconnect("no Logon received")
+        return self._take_events()
+
+    def logout(self, text: str = "") -> None:
+        """Start a graceful logout (``active``), or give up a logon in progress."""
+        if self.state == "active":
+            self._emit("5", [(58, _text(text))] if text else [])
+            self._enter("logout_sent")
+        elif self.state == "logon_sent":
+            self._disconnect("logout before logon completed")
+
+    def connection_lost(self) -> None:
+        """The transport is gone: forget the connection, keep the store."""
+        self.state = "disconnected"
+        self._reader.clear()
+        self._out.clear()
+        self._queue.clear()
+        self._resend_until = 0
+        self._test_req_id = None
+        self._since_s = None
+        self._store.sync()
+
+    # -- inbound -------------------------------------------------------------------------
+
+    def _on_frame(self, frame: fc.Frame) -> None:
+        self._last_recv_s = self._clock()
+        self._test_req_id = None
+        try:
+            pairs = fc.split_fields(frame.raw) if frame.error is None else None
+        except ValueError:
+            pairs = None
+        if pairs is None:
+            self._on_garbled(frame)
+            return
+        hdr = dict(pairs)
+        msg = fc.to_message(pairs)
+        seq = fc.get_int(msg, 34)
+        if pairs[0][1] != b"FIX.4.4":
+            self._fatal("Incorrect BeginString")
+        elif hdr.get(b"49") != self._target_b or hdr.get(b"56") != self._sender_b:
+            if self.state == "active" and seq is not None:
+                self._reject(seq, hdr, fc.REASON_COMP_ID, "CompID problem")
+            self._fatal("CompID problem")
+        elif not seq:
+            self._fatal("MsgSeqNum missing or invalid")
+        else:
+            msg_type = hdr.get(b"35", b"").decode("latin-1")
+            inbound = _In(seq, msg_type, msg, hdr, hdr.get(b"43") == b"Y")
+            if self.state in ("disconnected", "logon_sent"):
+                self._on_first_message(inbound)
+            elif msg_type == "4" and hdr.get(b"123") != b"Y":
+                self._on_sequence_reset(inbound)
+            else:
+                self._sequence(inbound)
+
+    def _on_garbled(self, frame: fc.Frame) -> None:
+        seq = fc.find_seq(frame.raw)
+        text = {"bad_checksum": "CheckSum(10) mismatch", "bad_body_length": "BodyLength(9) wrong"}
+        if self.state != "active" or seq is None:
+            self._fatal(f"garbled message: {text.get(frame.error or '', 'unparseable')}")
+            return
+        reason = fc.REASON_VALUE_INCORRECT if frame.error else fc.REASON_BAD_DATA_FORMAT
+        self._reject(seq, {}, reason, text.get(frame.error or "", "not tag=value"))
+
+    def _sequence(self, inbound: _In) -> None:
+        expected = self._store.next_in
+        if inbound.seq < expected:
+            if inbound.poss_dup:
+                self._log.debug("fix_duplicate_dropped", seq=inbound.seq, expected=expected)
+            else:
+                self._fatal(f"MsgSeqNum too low, expecting {expected} but received {inbound.seq}")
+        elif inbound.seq > expected:
+            handled = inbound.msg_type in ("2", "5")  # answered even across a gap
+            if handled:
+                self._dispatch(inbound)
+            if self.state == "active":
+                self._queue_ahead(inbound, handled)
+        else:
+            self._process(inbound, False)
+            self._drain_queue()
+
+    def _queue_ahead(self, inbound: _In, handled: bool) -> None:
+        if len(self._queue) >= self._max_queued:
+            self._fatal("too many messages queued behind a gap")
+            return
+        self._queue[inbound.seq] = (inbound, handled)
+        if not self._resend_until:
+            self._request_resend(inbound.seq)
+
+    def _request_resend(self, upto: int) -> None:
+        begin = self._store.next_in
+        self._resend_until = upto
+        self._emit("2", [(7, b"%d" % begin), (16, b"0")])
+        self._log.info("fix_resend_requested", begin=begin, received=upto)
+
+    def _drain_queue(self) -> None:
+        store = self._store
+        while self._queue and self.state == "active":
+            item = self._queue.pop(store.next_in, None)
+            if item is None:
+                stale = [s for s in self._queue if s < store.next_in]
+                if not stale:
+                    break
+                for s in stale:
+                    del self._queue[s]
+                continue
+            self._process(*item)
+        if self._resend_until and store.next_in > self._resend_until:
+            self._resend_until = 0
+            if self._queue and self.state == "active":
+                self._request_resend(max(self._queue))
+
+    def _process(self, inbound: _In, handled: bool) -> None:
+        """An in-sequence message: validate, consume its number, act on it."""
+        seq = inbound.seq
+        problem = self._invalid(inbound)
+        if problem is not None:
+            self._reject(seq, inbound.hdr, *problem)
+            self._store.set_next_in(seq + 1)
+            if problem[0] == fc.REASON_SENDING_TIME:
+                self._fatal("SendingTime accuracy problem")
+        elif inbound.msg_type == "4":  # gap fill (a reset never gets here)
+            new_seq = fc.get_int(inbound.msg, 36) or 0
+            if new_seq <= seq:
+                text = "NewSeqNo not above MsgSeqNum"
+                self._reject(seq, inbound.hdr, fc.REASON_VALUE_INCORRECT, text)
+                new_seq = seq + 1
+            self._store.set_next_in(new_seq)
+        else:
+            self._store.set_next_in(seq + 1)
+            if not handled:
+                self._dispatch(inbound)
+
+    def _dispatch(self, inbound: _In) -> None:
+        msg_type, msg = inbound.msg_type, inbound.msg
+        if msg_type not in fc.ADMIN_MSG_TYPES:
+            self._events.append(AppMessage(msg_type, msg, inbound.poss_dup, inbound.seq))
+        elif msg_type == "1":
+            self._emit("0", [(112, bytes(msg.get(112)))])
+        elif msg_type == "2":
+            self._serve_resend(fc.get_int(msg, 7) or 1, fc.get_int(msg, 16) or 0)
+        elif msg_type == "3":
+            event = SessionRejectReceived(
+                fc.get_int(msg, 45) or 0, fc.get_str(msg, 372), fc.get_int(msg, 373),
+                fc.get_str(msg, 58) or "",
+            )
+            self._log.warning("fix_reject_received", ref_seq=event.ref_seq, reason=event.reason)
+            self._events.append(event)
+        elif msg_type == "5":
+            self._events.append(LoggedOut(fc.get_str(msg, 58) or ""))
+            if self.state == "active":
+                self._emit("5", [])
+                self._disconnect("peer logged out")
+            else:
+                self._disconnect("logout complete")
+        elif msg_type == "A":
+            self._reject(inbound.seq, inbound.hdr, fc.REASON_OTHER, "Logon while logged on")
+
+    def _invalid(self, inbound: _In) -> tuple[int, str] | None:
+        return fc.check_message(
+            inbound.msg, inbound.hdr, self._known_types, self._clock(), self._max_skew_s
+        )
+
+    def _on_sequence_reset(self, inbound: _In) -> None:
+        """SequenceReset-Reset: next-in becomes NewSeqNo whatever the MsgSeqNum."""
+        problem = self._invalid(inbound)
+        new_seq = fc.get_int(inbound.msg, 36) or 0
+        if problem is None and new_seq < self._store.next_in:
+            problem = fc.REASON_VALUE_INCORRECT, "NewSeqNo lower than expected MsgSeqNum"
+        if problem is not None:
+            self._reject(inbound.seq, inbound.hdr, *problem)
+            return
+        self._log.warning("fix_sequence_reset", old=self._store.next_in, new=new_seq)
+        self._store.set_next_in(new_seq)
+        self._drain_queue()
+
+    def _on_first_message(self, inbound: _In) -> None:
+        seq, msg = inbound.seq, inbound.msg
+        if self.state == "logon_sent" and inbound.msg_type == "5":
+            text = fc.get_str(msg, 58) or ""
+            if seq == self._store.next_in:
+                self._store.set_next_in(seq + 1)
+            self._events.append(LoggedOut(text))
+            self._disconnect(f"logon refused: {text}")
+            return
+        if inbound.msg_type != "A" or self.initiator != (self.state == "logon_sent"):
+            self._fatal("first message is not a Logon", logout=False)
+            return
+        problem = self._invalid(inbound)
+        heartbeat_s = fc.get_int(msg, 108)
+        if heartbeat_s is None or heartbeat_s > 3600:
+            problem = problem or (fc.REASON_VALUE_INCORRECT, "HeartBtInt(108) out of range")
+        if problem is not None or heartbeat_s is None:
+            self._fatal(f"invalid Logon: {problem[1] if problem else ''}", logout=False)
+            return
+        reset = msg.get(141) == b"Y"
+        if not self.initiator:
+            refusal = self._accept_logon(msg) if self._accept_logon else None
+            if refusal is not None:
+                self._fatal(refusal or "logon refused", logout=True)
+                return
+            if reset:
+                if seq != 1:
+                    self._fatal("ResetSeqNumFlag(141)=Y with MsgSeqNum not 1", logout=True)
+                    return
+                self._store.reset()
+            self.heartbeat_s = heartbeat_s
+        elif reset and not self._reset_sent:
+            self._store.set_next_in(1)  # the acceptor reset its side on its own
+        if seq < self._store.next_in:
+            text = f"MsgSeqNum too low, expecting {self._store.next_in} but received {seq}"
+            self._fatal(text, logout=True)
+            return
+        if not self.initiator:
+            self._emit("A", fc.logon_body(heartbeat_s, reset, ()))
+        self._enter("active")
+        self._last_recv_s = self._last_sent_s = self._clock()
+        was_reset = reset or self._reset_sent
+        self._log.info("fix_logon", reset=was_reset, seq_in=seq, next_out=self._store.next_out)
+        self._events.append(LoggedOn(was_reset))
+        if seq == self._store.next_in:
+            self._store.set_next_in(seq + 1)
+        else:
+            self._queue_ahead(inbound, True)
+
+    # -- outbound ------------------------------------------------------------------------
+
+    def _emit(
+        self,
+        msg_type: str,
+        body: list[tuple[int, bytes]],
+        *,
+        keep: bool = False,
+        seq: int | None = None,
+        orig_time: bytes | None = None,
+    ) -> int:
+        """Encode and queue one message; a new number is taken and stored unless `seq`."""
+        now = self._clock()
+        new = seq is None
+        number = self._store.next_out if seq is None else seq
+        header = [*self._comp_header, (34, b"%d" % number)]
+        if not new:
+            header.append((43, b"Y"))
+        header.append((52, fc.sending_time(now).encode()))
+        if orig_time is not None:
+            header.append((122, orig_time))
+        raw = fc.encode(msg_type, header, body)
+        if new:
+            if keep:
+                self._store.save_sent(number, raw)
+            else:
+                self._store.set_next_out(number + 1)
+        self._out.append(raw)
+        self._last_sent_s = now
+        return number
+
+    def _serve_resend(self, begin: int, end: int) -> None:
+        last = self._store.next_out - 1
+        end = last if end == 0 or end > last else end
+        gap_start = max(begin, 1)
+        count = 0
+        for seq, raw in self._store.sent_messages(gap_start, end):
+            if seq > gap_start:
+                self._gap_fill(gap_start, seq)
+            msg_type, body, orig_time = fc.body_of(raw)
+            self._emit(msg_type, body, seq=seq, orig_time=orig_time)
+            gap_start = seq + 1
+            count += 1
+        if gap_start <= end:
+            self._gap_fill(gap_start, end + 1)
+        self._log.info("fix_resend_served", begin=begin, end=end, resent=count)
+
+    def _gap_fill(self, seq: int, new_seq: int) -> None:
+        orig = fc.sending_time(self._clock()).encode()
+        self._emit("4", [(123, b"Y"), (36, b"%d" % new_seq)], seq=seq, orig_time=orig)
+
+    def _reject(self, ref_seq: int, hdr: dict[bytes, bytes], reason: int, text: str) -> None:
+        body = [(45, b"%d" % ref_seq)]
+        ref_type = hdr.get(b"35")
+        if ref_type:
+            body.append((372, ref_type))
+        body += [(373, b"%d" % reason), (58, _text(text))]
+        self._emit("3", body)
+        self._log.warning("fix_reject_sent", ref_seq=ref_seq, reason=reason, text=text)
+        self._events.append(SessionRejectSent(ref_seq, reason, text))
+
+    # -- state ---------------------------------------------------------------------------
+
+    def _fatal(self, text: str, *, logout: bool | None = None) -> None:
+        """End the session: Logout carrying `text` (by default only once logged on), then
+        Disconnect. Before logon the peer may be anybody, so it gets a Logout only when
+        the caller says so (comp ids checked)."""
+        if logout is None:
+            logout = self.state in ("active", "logout_sent")
+        if logout:
+            self._emit("5", [(58, _text(text))])
+        self._disconnect(text)
+
+    def _disconnect(self, reason: str) -> None:
+        if self.state == "closed":
+            return
+        self.state = "closed"
+        self._log.info("fix_disconnect", reason=reason)
+        self._events.append(Disconnect(reason))
+
+    def _closed(self) -> bool:
+        return self.state == "closed"
+
+    def _enter(self, state: State) -> None:
+        self.state = state
+        self._since_s = self._clock()
+
+    def _take_events(self) -> list[SessionEvent]:
+        events, self._events = self._events, []
+        return events

@@ -1,0 +1,250 @@
+"""Crash-safe store of one FIX session: the next sequence numbers and the sent messages.
+
+A store is a directory holding ``session.log`` and ``lock`` (held with ``flock`` while
+the store is open, so two processes never share a session: `StateDirLocked`).
+
+``session.log`` is ``b"TPFIXS1\\n"`` followed by records, each a 13-byte header
+``struct "<BIII"`` (kind, value, payload length, CRC-32 of the first 9 header bytes and
+the payload) and its payload:
+
+- kind 1 SENT: value is the MsgSeqNum, payload the encoded application message;
+  next-out becomes at least value + 1;
+- kind 2 NEXT_OUT: value is next-out (after an admin message, which is not kept);
+- kind 3 NEXT_IN: value is next-in.
+
+Writes are buffered in memory and reach the file in one ``os.write`` per `flush()`
+(an ``O_APPEND`` file, so a flushed record survives ``kill -9`` through the page cache);
+`sync()` flushes and fsyncs. The session calls `sync()` once per drain of its outbound
+bytes, before handing them out: nothing reaches the wire before its sequence number and
+bytes are on disk (group commit), and next-in is durable once the caller has handled
+the messages it was delivered (see `FixSession.data_to_send`).
+
+On open the records are replayed. A last record that is short or fails its CRC is a
+torn write and is cut off; a bad record followed by a good one is `JournalCorrupt`.
+When the file passes ``max_bytes`` it is rewritten (temp file, fsync, rename, fsync of
+the directory) keeping next-in, next-out and the sent messages of the last
+``keep_msgs`` sequence numbers; a resend request for older ones is answered with a
+gap fill. `reset()` rewrites it empty with both numbers at 1.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+import zlib
+from pathlib import Path
+from types import TracebackType
+
+from actors.runtime.durable import remove_stale_temps, write_atomic
+from protocol.exceptions import JournalCorrupt, StateDirLocked
+
+_MAGIC = b"TPFIXS1\n"
+_HEADER = struct.Struct("<BIII")
+_SENT, _NEXT_OUT, _NEXT_IN = 1, 2, 3
+
+
+def _record(kind: int, value: int, payload: bytes = b"") -> bytes:
+    head = struct.pack("<BII", kind, value, len(payload))
+    return _HEADER.pack(kind, value, len(payload), zlib.crc32(payload, zlib.crc32(head))) + payload
+
+
+class FixStore:
+    """Sequence numbers and sent application messages of one session (one directory)."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        fsync: bool = True,
+        keep_msgs: int = 10_000,
+        max_bytes: int = 16 << 20,
+    ) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._path = self.directory / "session.log"
+        self._fsync = fsync
+        self._keep_msgs = keep_msgs
+        self._max_bytes = max_bytes
+        self._lock_fd = self._lock()
+        self._next_in = 1
+        self._next_out = 1
+        self._msgs: dict[int, bytes] = {}
+        self._pending: list[bytes] = []
+        self._in_saved = 1
+        self._out_saved = 1
+        self._unsynced = False
+        self._out_unsynced = False
+        remove_stale_temps(self._path)
+        if self._path.exists():
+            self._load()
+        else:
+            self._rewrite()
+        self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND)
+        self._size = os.fstat(self._fd).st_size
+        self._compact_at = max(self._max_bytes, 2 * self._size)
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def next_in(self) -> int:
+        return self._next_in
+
+    @property
+    def next_out(self) -> int:
+        return self._next_out
+
+    def set_next_in(self, seq: int) -> None:
+        """Next expected inbound MsgSeqNum; written at the next `flush()`."""
+        self._next_in = seq
+
+    def set_next_out(self, seq: int) -> None:
+        """Next outbound MsgSeqNum after an admin message; written at the next `flush()`."""
+        self._next_out = seq
+
+    def save_sent(self, seq: int, raw: bytes) -> None:
+        """Keep application message `seq` for resends; next-out becomes seq + 1."""
+        self._msgs[seq] = raw
+        self._next_out = seq + 1
+        self._out_saved = seq + 1
+        self._pending.append(_record(_SENT, seq, raw))
+        self._out_unsynced = True
+
+    def sent_messages(self, begin: int, end: int) -> list[tuple[int, bytes]]:
+        """Kept application messages with begin <= seq <= end, in sequence order."""
+        if end - begin > len(self._msgs):
+            return [(s, m) for s, m in self._msgs.items() if begin <= s <= end]
+        return [(s, self._msgs[s]) for s in range(begin, end + 1) if s in self._msgs]
+
+    # -- durability ----------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write buffered records with one os.write (no fsync)."""
+        if self._next_out != self._out_saved:
+            self._pending.append(_record(_NEXT_OUT, self._next_out))
+            self._out_saved = self._next_out
+            self._out_unsynced = True
+        if self._next_in != self._in_saved:
+            self._pending.append(_record(_NEXT_IN, self._next_in))
+            self._in_saved = self._next_in
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        self._size += len(data)
+        self._unsynced = True
+        if self._size > self._compact_at:
+            self._compact()
+
+    def sync(self) -> None:
+        """`flush()`, then fsync if an outbound record (a sent message or next-out) was
+        written since the last sync. Next-in alone is not worth an fsync: losing it (power
+        loss only; kill -9 keeps the page cache) makes the peer resend what we already
+        handled, which the application dedupes by ExecID."""
+        self.flush()
+        if self._unsynced and self._out_unsynced and self._fsync:
+            os.fsync(self._fd)
+        self._unsynced = self._out_unsynced = False
+
+    def reset(self) -> None:
+        """Both sequence numbers back to 1, every kept message dropped; durable on return."""
+        self._pending.clear()
+        self._msgs.clear()
+        self._next_in = self._next_out = 1
+        self._replace_file()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            self.sync()
+            os.close(self._fd)
+            os.close(self._lock_fd)
+            self._fd = self._lock_fd = -1
+
+    def __enter__(self) -> FixStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _lock(self) -> int:
+        fd = os.open(self.directory / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StateDirLocked(f"FIX store {self.directory} is open elsewhere") from None
+        return fd
+
+    def _load(self) -> None:
+        data = self._path.read_bytes()
+        if not data.startswith(_MAGIC):
+            if _MAGIC.startswith(data):  # torn while being created
+                self._rewrite()
+                return
+            raise JournalCorrupt(str(self._path), 0, "not a FIX session store")
+        pos = len(_MAGIC)
+        while pos < len(data):
+            end = self._apply(data, pos)
+            if end is None:
+                head = data[pos : pos + _HEADER.size]
+                nxt = pos + _HEADER.size + _HEADER.unpack(head)[2] if len(head) == 13 else pos
+                if nxt > pos and self._apply(data, nxt, dry_run=True) is not None:
+                    raise JournalCorrupt(str(self._path), pos, "bad record before good ones")
+                with open(self._path, "r+b") as f:  # torn tail: cut it off
+                    f.truncate(pos)
+                    os.fsync(f.fileno())
+                break
+            pos = end
+        self._in_saved, self._out_saved = self._next_in, self._next_out
+
+    def _apply(self, data: bytes, pos: int, *, dry_run: bool = False) -> int | None:
+        """Replay the record at `pos`; its end offset, or None when it is not whole."""
+        if pos + _HEADER.size > len(data):
+            return None
+        kind, value, length, crc = _HEADER.unpack_from(data, pos)
+        end: int = pos + _HEADER.size + length
+        if end > len(data) or kind not in (_SENT, _NEXT_OUT, _NEXT_IN):
+            return None
+        payload = data[pos + _HEADER.size : end]
+        if zlib.crc32(payload, zlib.crc32(data[pos : pos + 9])) != crc:
+            return None
+        if dry_run:
+            return end
+        if kind == _SENT:
+            self._msgs[value] = payload
+            self._next_out = max(self._next_out, value + 1)
+        elif kind == _NEXT_OUT:
+            self._next_out = value
+        else:
+            self._next_in = value
+        return end
+
+    def _compact(self) -> None:
+        oldest = self._next_out - self._keep_msgs
+        self._msgs = {s: m for s, m in self._msgs.items() if s >= oldest}
+        self._replace_file()
+
+    def _replace_file(self) -> None:
+        os.close(self._fd)
+        self._rewrite()
+        self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND)
+        self._size = os.fstat(self._fd).st_size
+        self._compact_at = max(self._max_bytes, 2 * self._size)
+
+    def _rewrite(self) -> None:
+        """Write the whole state to a temp file and rename it over session.log, durably."""
+        parts = [_MAGIC, _record(_NEXT_IN, self._next_in), _record(_NEXT_OUT, self._next_out)]
+        parts.extend(_record(_SENT, s, m) for s, m in self._msgs.items())
+        write_atomic(self._path, b"".join(parts))
+        self._in_saved, self._out_saved = self._next_in, self._next_out
+        self._unsynced = False

@@ -1,0 +1,180 @@
+"""The connector's exec outbox: executions from the venue that the OMS has not acked yet.
+
+Crash-safe, so a `kill -9` of the connector loses no execution: the adapter tells the
+venue it has consumed an execution (FIX: persists next-in past it) only after `add()` +
+`sync()` returned (see actors/connector/adapter.py, the durability barrier). After a restart
+the pending executions are loaded and sent to the OMS again, in venue order.
+
+File ``outbox.log`` (in the FIX store directory, so a cold start archives it with the
+session): ``b"TPOUTB2\\n"`` then frames (`actors.runtime.frames`, magic ``TX``, the journal's
+framing) whose msgpack payload is ``["x", <ExecReport as JSON-able dict>]`` (received) or
+``["a", [exec_id, ...]]`` (acked by the OMS). Ack records are written without fsync: a
+lost one only means the OMS sees that execution again, and it dedupes by exec id.
+
+Replay cuts a torn tail; a bad frame followed by a valid one, or a valid frame that is
+not an outbox record, is `JournalCorrupt` (nothing is cut: executions behind it would be
+lost, since the venue was already told they were consumed).
+The file is truncated when nothing is pending and it passed `compact_bytes`, and
+rewritten (temp file, fsync, rename) with only the pending records past `max_bytes`.
+Exec ids acked recently (bounded) are remembered so a FIX resend (PossDup) of an
+execution the OMS already has is not forwarded again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from pathlib import Path
+
+import msgpack
+from pydantic import ValidationError
+
+from actors.runtime.durable import remove_stale_temps, write_atomic
+from actors.runtime.frames import Frame, Torn, encode_frame, read_frames
+from protocol.exceptions import JournalCorrupt
+from protocol.messages import ExecReport
+
+_MAGIC = b"TPOUTB2\n"
+_FRAME_MAGIC = b"TX"
+OUTBOX_NAME = "outbox.log"
+
+
+def _record(payload: object) -> bytes:
+    return encode_frame(msgpack.packb(payload, use_bin_type=True), _FRAME_MAGIC)
+
+
+class ExecOutbox:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        fsync: bool = True,
+        remember_acked: int = 20_000,
+        compact_bytes: int = 256 << 10,
+        max_bytes: int = 16 << 20,
+    ) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / OUTBOX_NAME
+        self._fsync = fsync
+        self._compact_bytes = compact_bytes
+        self._max_bytes = max_bytes
+        self.pending: OrderedDict[str, ExecReport] = OrderedDict()
+        self._recent: deque[str] = deque(maxlen=remember_acked)
+        self._recent_set: set[str] = set()
+        self._buf: list[bytes] = []
+        self._unsynced = False
+        remove_stale_temps(self.path)
+        if self.path.exists():
+            self._load()
+        else:
+            write_atomic(self.path, _MAGIC)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self._size = os.fstat(self._fd).st_size
+
+    # -- api -----------------------------------------------------------------------------
+
+    def add(self, reports: Iterable[ExecReport]) -> list[ExecReport]:
+        """Keep the reports not already pending or recently acked; returns those (new)."""
+        new: list[ExecReport] = []
+        for report in reports:
+            if report.exec_id in self.pending or report.exec_id in self._recent_set:
+                continue
+            self.pending[report.exec_id] = report
+            self._buf.append(_record(["x", report.model_dump(mode="json")]))
+            new.append(report)
+        return new
+
+    def ack(self, exec_ids: Iterable[str]) -> list[str]:
+        """Forget the acked executions; returns the ids that were pending."""
+        done = [i for i in exec_ids if self.pending.pop(i, None) is not None]
+        for exec_id in done:
+            self._remember(exec_id)
+        if done:
+            self._buf.append(_record(["a", done]))
+        return done
+
+    def flush(self) -> None:
+        """Write buffered records (one os.write, no fsync); compact when due."""
+        if self._buf:
+            data = b"".join(self._buf)
+            self._buf.clear()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            self._size += len(data)
+            self._unsynced = True
+        if not self.pending and self._size > max(self._compact_bytes, len(_MAGIC)):
+            os.ftruncate(self._fd, len(_MAGIC))
+            self._size = len(_MAGIC)
+            self._unsynced = True
+        elif self._size > self._max_bytes:
+            self._rewrite()
+
+    def sync(self) -> None:
+        """`flush()`, then fsync if anything was written since the last sync."""
+        self.flush()
+        if self._unsynced and self._fsync:
+            os.fsync(self._fd)
+        self._unsynced = False
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            self.sync()
+            os.close(self._fd)
+            self._fd = -1
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _remember(self, exec_id: str) -> None:
+        if len(self._recent) == self._recent.maxlen:
+            self._recent_set.discard(self._recent[0])
+        self._recent.append(exec_id)
+        self._recent_set.add(exec_id)
+
+    def _load(self) -> None:
+        path = str(self.path)
+        data = self.path.read_bytes()
+        if not data.startswith(_MAGIC):
+            if _MAGIC.startswith(data):  # torn while being created
+                write_atomic(self.path, _MAGIC)
+                return
+            if data.startswith(_MAGIC[:6]):
+                raise JournalCorrupt(path, 0, f"exec outbox format {data[6:7]!r} of an older "
+                                     "build: drain it with that build, or cold start")
+            raise JournalCorrupt(path, 0, "not an exec outbox")
+        for item in read_frames(path, data, _FRAME_MAGIC, len(_MAGIC)):
+            if isinstance(item, Torn):  # a write cut short: cut it off
+                with open(self.path, "r+b") as f:
+                    f.truncate(item.offset)
+                    os.fsync(f.fileno())
+                return
+            self._apply(path, item)
+
+    def _apply(self, path: str, frame: Frame) -> None:
+        try:
+            kind, body = msgpack.unpackb(frame.payload, raw=False)
+            if kind == "x":
+                report = ExecReport.model_validate(body)
+                if report.exec_id not in self._recent_set:
+                    self.pending[report.exec_id] = report
+                return
+            if kind == "a":
+                for exec_id in body:
+                    if self.pending.pop(exec_id, None) is not None:
+                        self._remember(exec_id)
+                return
+            problem = f"unknown record kind {kind!r}"
+        except (ValueError, TypeError, ValidationError) as exc:  # msgpack: ValueError
+            problem = f"not an outbox record: {exc}"
+        raise JournalCorrupt(path, frame.offset, problem)
+
+    def _rewrite(self) -> None:
+        os.close(self._fd)
+        records = [_record(["x", r.model_dump(mode="json")]) for r in self.pending.values()]
+        write_atomic(self.path, b"".join([_MAGIC, *records]))
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self._size = os.fstat(self._fd).st_size
+        self._unsynced = False
+

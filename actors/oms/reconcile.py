@@ -1,0 +1,447 @@
+"""Reconciliation: compare the OMS's orders at one venue with the venue's view, plan repairs.
+
+`plan_reconciliation` is a pure function; `apply_plan` carries a plan out on an `OrderBook`.
+The actor runs it per venue at warm start and after every connector restart or reconnect::
+
+    open_ = OpenOrders from the connector
+    ids = status_query_ids(book.orders(venue), open_.orders)       # ask OrderStatusQuery(ids)
+    plan = plan_reconciliation(
+        venue, book.orders(venue), open_.orders,
+        {o.cl_ord_id: o for o in answer.orders}, set(answer.unknown),
+        local_positions={p.symbol: p.qty for p in book.positions(venue)},
+        venue_positions={p.symbol: p.qty for p in venue_positions.positions},
+        unmatched_fills=book.unmatched_fills(venue), now_ns=time.time_ns())
+    log.info("reconcile_plan", **plan.summary())                   # or print(plan.format_dry_run())
+    for action, outcome in apply_plan(book, plan, ts_ns):          # journal outcome.records,
+        ...                                                        # send place_order_msg() for
+                                                                   # Resubmit, alert on Escalate
+Rules, for each venue open order and each local order that is neither terminal nor
+PENDING_RISK (pass ALL local orders of the venue, terminal ones too, so an open venue order
+is matched to them rather than adopted):
+
+- venue order matching no local ClOrdID -> Adopt (external; carries the venue's cum_qty,
+  which the book applies to the position).
+- venue cum_qty > local -> ApplyMissedFill of the difference at the price that makes our
+  avg_px equal the venue's, exec id `recon:{cl_ord_id}:{venue_cum}` (a repeat is a no-op);
+  the fill itself moves the order (e.g. a PENDING_CANCEL raced by a fill becomes FILLED).
+  venue cum_qty < local, or > qty -> Escalate.
+- venue status terminal and different -> MarkTerminal (FILLED only ever follows from fills:
+  a FILLED venue order whose quantity does not add up is escalated); venue live and local
+  PENDING_SUBMIT/UNKNOWN -> Update to ACCEPTED; a venue order whose ClOrdID is our pending
+  replace id, or a later replace id we gave up on -> Update (replaced: new ClOrdID, qty,
+  price), before any terminal status it has. Pending cancels/replaces with the
+  venue still live are left alone (the request is in flight; resend it with the same id).
+- local terminal but venue different -> Escalate.
+- a live local order whose venue order (same ClOrdID) has another qty or limit price ->
+  Escalate (`terms_mismatch`): a replace always takes a new ClOrdID, so nobody of ours
+  changed it; an operator decides.
+- venue answered "unknown order": PENDING_SUBMIT/UNKNOWN never acknowledged -> Resubmit
+  with the same ClOrdID once; again only after `resubmit_grace_s` without confirmation, up to
+  `max_resubmits`, then Escalate. Any other order the venue does not know -> Escalate.
+- no venue evidence at all for a local open order -> Escalate.
+- unmatched fills not explained by an Adopt, and per-symbol positions that differ after the
+  plan's fills -> Escalate.
+
+Applying a plan and planning again with the same venue view yields no new changes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from enum import Enum
+from typing import Any, ClassVar
+
+from actors.oms.order_book import OrderBook
+from actors.oms.orders import (
+    STAY,
+    Event,
+    Order,
+    Outcome,
+    UnmatchedFill,
+    adopted_client_order_id,
+    implied_fill,
+    live_status,
+    missed_fill_exec_id,
+    transition,
+)
+from protocol.messages import TERMINAL_STATUSES, OrderStatus, Side, VenueOrder
+
+S = OrderStatus
+_EVIDENCE = {S.CANCELLED: Event.CANCELLED, S.EXPIRED: Event.EXPIRED, S.REJECTED: Event.REJECTED}
+_VENUE_LIVE = (S.ACCEPTED, S.PARTIALLY_FILLED, S.PENDING_CANCEL, S.PENDING_REPLACE,
+               S.PENDING_SUBMIT)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal | Enum):
+        return str(value)
+    if isinstance(value, VenueOrder):
+        return value.model_dump(mode="json")
+    return value
+
+
+class _Action:
+    __slots__ = ()
+    name: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.name,
+                **{f.name: _plain(getattr(self, f.name)) for f in fields(self)}}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Adopt(_Action):
+    venue: str
+    order: VenueOrder
+    name: ClassVar[str] = "adopt"
+
+    @property
+    def client_order_id(self) -> str:
+        return adopted_client_order_id(self.venue, self.order.cl_ord_id)
+
+    def describe(self) -> str:
+        o = self.order
+        return (f"venue order {o.cl_ord_id}: {o.side} {o.order_qty} {o.symbol} @ {o.price} "
+                f"{o.status} cum {o.cum_qty}")
+
+
+@dataclass(frozen=True, slots=True)
+class Update(_Action):
+    client_order_id: str
+    status: OrderStatus
+    reason: str
+    venue_order_id: str = ""
+    cl_ord_id: str = ""  # set when the venue shows our pending replace took effect
+    qty: Decimal | None = None
+    price: Decimal | None = None
+    name: ClassVar[str] = "update"
+
+    def describe(self) -> str:
+        extra = f" as {self.cl_ord_id} qty {self.qty} px {self.price}" if self.cl_ord_id else ""
+        return f"-> {self.status}{extra} ({self.reason})"
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyMissedFill(_Action):
+    client_order_id: str
+    exec_id: str
+    qty: Decimal
+    px: Decimal
+    venue_cum_qty: Decimal
+    venue_avg_px: Decimal
+    name: ClassVar[str] = "apply_missed_fill"
+
+    def describe(self) -> str:
+        return (f"{self.qty} @ {self.px} (venue cum {self.venue_cum_qty} avg "
+                f"{self.venue_avg_px}) exec {self.exec_id}")
+
+
+@dataclass(frozen=True, slots=True)
+class MarkTerminal(_Action):
+    client_order_id: str
+    status: OrderStatus
+    reason: str
+    name: ClassVar[str] = "mark_terminal"
+
+    def describe(self) -> str:
+        return f"-> {self.status} ({self.reason})"
+
+
+@dataclass(frozen=True, slots=True)
+class Resubmit(_Action):
+    client_order_id: str
+    cl_ord_id: str
+    name: ClassVar[str] = "resubmit"
+
+    def describe(self) -> str:
+        return f"send again as {self.cl_ord_id} (venue never saw it)"
+
+
+@dataclass(frozen=True, slots=True)
+class Escalate(_Action):
+    reason: str
+    detail: str
+    client_order_id: str = ""
+    symbol: str = ""
+    name: ClassVar[str] = "escalate"
+
+    def describe(self) -> str:
+        return f"{self.reason}: {self.detail}"
+
+
+Action = Adopt | Update | ApplyMissedFill | MarkTerminal | Resubmit | Escalate
+ACTION_NAMES = ("adopt", "update", "apply_missed_fill", "mark_terminal", "resubmit", "escalate")
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcilePolicy:
+    resubmit_grace_s: float = 30.0
+    max_resubmits: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    venue: str
+    actions: tuple[Action, ...]
+
+    @property
+    def changes(self) -> tuple[Action, ...]:
+        """The actions that change local state or send something (all but Escalate)."""
+        return tuple(a for a in self.actions if not isinstance(a, Escalate))
+
+    def summary(self) -> dict[str, Any]:
+        """Counts per action kind, for the `reconcile_plan` log event and metrics."""
+        counts = Counter(a.name for a in self.actions)
+        return {"venue": self.venue, "actions": len(self.actions),
+                **{n: counts.get(n, 0) for n in ACTION_NAMES}}
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [a.to_dict() for a in self.actions]
+
+    def format_dry_run(self) -> str:
+        """A readable table of the plan (the CLI's `reconcile --dry-run`)."""
+        s = self.summary()
+        counts = " ".join(f"{n}={s[n]}" for n in ACTION_NAMES if s[n])
+        lines = [f"reconcile plan for venue {self.venue}: {len(self.actions)} action(s)"
+                 + (f" ({counts})" if counts else "")]
+        for a in self.actions:
+            lines.append(f"  {a.name:<18} {a.client_order_id or '-':<28} {a.describe()}")
+        return "\n".join(lines)
+
+
+def _signed(side: Side, qty: Decimal) -> Decimal:
+    return qty if side == Side.BUY else -qty
+
+
+def status_query_ids(local_orders: Iterable[Order], open_orders: Iterable[VenueOrder]
+                     ) -> list[str]:
+    """ClOrdIDs to ask the venue about: every local order that is not terminal, not
+    PENDING_RISK and not in the open-orders list (its live id, plus a pending request id)."""
+    listed = {vo.cl_ord_id for vo in open_orders}
+    ids: list[str] = []
+    for o in local_orders:
+        if o.is_terminal or o.status == S.PENDING_RISK:
+            continue
+        if o.cl_ord_id in listed or (o.pending_cl_ord_id and o.pending_cl_ord_id in listed):
+            continue
+        ids.append(o.cl_ord_id)
+        if o.pending_cl_ord_id:
+            ids.append(o.pending_cl_ord_id)
+    return ids
+
+
+class _Planner:
+    def __init__(self, venue: str, now_ns: int, policy: ReconcilePolicy) -> None:
+        self.venue = venue
+        self.now_ns = now_ns
+        self.policy = policy
+        self.actions: list[Action] = []
+        self.delta: dict[str, Decimal] = defaultdict(Decimal)  # symbol -> qty the plan adds
+
+    def escalate(self, reason: str, detail: str, order: Order | None = None) -> None:
+        self.actions.append(Escalate(reason, detail, order.client_order_id if order else "",
+                                     order.symbol if order else ""))
+
+    def diff(self, order: Order, vo: VenueOrder) -> None:
+        """One local order against the venue's view of it."""
+        coid, venue_status = order.client_order_id, vo.status
+        if venue_status not in TERMINAL_STATUSES and venue_status not in _VENUE_LIVE:
+            self.escalate("bad_venue_status", f"{vo.cl_ord_id}: venue says {venue_status}", order)
+            return
+        if order.is_terminal:
+            if vo.cum_qty != order.cum_qty:
+                self.fill(order, vo, order.qty, order.status)
+            if venue_status != order.status:
+                self.escalate("terminal_mismatch", f"{vo.cl_ord_id}: local {order.status}, "
+                              f"venue {venue_status}", order)
+            return
+        qty, status = order.qty, order.status
+        if vo.cl_ord_id == order.cl_ord_id:
+            self.terms(order, vo)
+        replace = _replace_shown(order, vo)
+        if replace and venue_status != S.REJECTED:
+            # the replace took effect (also when the order has ended since, or we had given
+            # up on the replace)
+            if status == S.PENDING_REPLACE:
+                status = live_status(order.cum_qty, vo.order_qty)
+            qty = vo.order_qty
+            self.actions.append(Update(coid, status, "venue: replaced", vo.venue_order_id,
+                                       replace, vo.order_qty, vo.price))
+        if vo.cum_qty != order.cum_qty:
+            status = self.fill(order, vo, qty, status)
+        if venue_status == S.FILLED:
+            if status != S.FILLED:
+                self.escalate("venue_filled_qty_mismatch", f"{vo.cl_ord_id}: venue FILLED cum "
+                              f"{vo.cum_qty}, qty {qty}", order)
+        elif venue_status in TERMINAL_STATUSES:
+            if status != venue_status:
+                if transition(status, _EVIDENCE[venue_status]) is None:
+                    self.escalate("transition_refused", f"{vo.cl_ord_id}: local {status}, "
+                                  f"venue {venue_status}", order)
+                else:
+                    self.actions.append(MarkTerminal(coid, venue_status, f"venue: {venue_status}"))
+        elif status in (S.PENDING_SUBMIT, S.UNKNOWN):
+            self.actions.append(Update(coid, live_status(order.cum_qty, qty), "venue: live",
+                                       vo.venue_order_id))
+
+    def terms(self, order: Order, vo: VenueOrder) -> None:
+        """Under one ClOrdID both sides must hold the same terms (a replace takes a new id);
+        a difference means someone changed the order outside the OMS, or a bug: an operator
+        decides, nothing is overwritten."""
+        diffs = []
+        if vo.order_qty != order.qty:
+            diffs.append(f"qty local {order.qty}, venue {vo.order_qty}")
+        if order.price is not None and vo.price is not None and vo.price != order.price:
+            diffs.append(f"price local {order.price}, venue {vo.price}")
+        if diffs:
+            self.escalate("terms_mismatch", f"{vo.cl_ord_id}: " + "; ".join(diffs), order)
+
+    def fill(self, order: Order, vo: VenueOrder, qty: Decimal, status: OrderStatus
+             ) -> OrderStatus:
+        """Plan the missed fill (or escalate); returns the status after it."""
+        if vo.cum_qty < order.cum_qty:
+            self.escalate("local_cum_exceeds_venue", f"{vo.cl_ord_id}: local cum "
+                          f"{order.cum_qty}, venue {vo.cum_qty}", order)
+            return status
+        if vo.cum_qty > qty:
+            self.escalate("venue_overfill", f"{vo.cl_ord_id}: venue cum {vo.cum_qty} > qty {qty}",
+                          order)
+            return status
+        fill_qty, px = implied_fill(order, vo.cum_qty, vo.avg_px)
+        event = Event.FULL_FILL if vo.cum_qty >= qty else Event.PARTIAL_FILL
+        target = transition(status, event)
+        if target is None:
+            self.escalate("fill_refused", f"{vo.cl_ord_id}: {fill_qty} missed in {status}", order)
+            return status
+        self.actions.append(ApplyMissedFill(order.client_order_id, missed_fill_exec_id(
+            vo.cl_ord_id, vo.cum_qty), fill_qty, px, vo.cum_qty, vo.avg_px))
+        self.delta[order.symbol] += _signed(order.side, fill_qty)
+        return status if target == STAY else OrderStatus(target)
+
+    def never_seen(self, order: Order) -> None:
+        """The venue answered "unknown order" for the order's live ClOrdID."""
+        if order.status not in (S.PENDING_SUBMIT, S.UNKNOWN) or order.ever_acknowledged:
+            self.escalate("venue_does_not_know_order", f"{order.cl_ord_id} ({order.status})",
+                          order)
+            return
+        grace_ns = int(self.policy.resubmit_grace_s * 1e9)
+        if order.resubmits and self.now_ns - order.ts_resubmit_ns < grace_ns:
+            return  # a resubmission is in flight
+        if order.resubmits >= self.policy.max_resubmits:
+            self.escalate("resubmit_unconfirmed", f"{order.cl_ord_id}: venue still does not "
+                          f"know it after {order.resubmits} resubmit(s)", order)
+            return
+        self.actions.append(Resubmit(order.client_order_id, order.cl_ord_id))
+
+
+def _replace_shown(order: Order, vo: VenueOrder) -> str:
+    """The replace of ours the venue's view shows took effect ("" if none): the venue names
+    the order by it, or by a later id of ours (a cancel) with terms other than ours that
+    the replace in doubt explains."""
+    asked = order.status == S.PENDING_REPLACE and vo.cl_ord_id == order.pending_cl_ord_id
+    if asked or (order.status != S.PENDING_REPLACE and order.is_later_replace(vo.cl_ord_id)):
+        return vo.cl_ord_id
+    other_terms = vo.order_qty != order.qty or (
+        vo.price is not None and order.price is not None and vo.price != order.price)
+    if vo.cl_ord_id != order.cl_ord_id and other_terms:
+        return order.replace_in_doubt()
+    return ""
+
+
+def _status_answer(order: Order, answers: Mapping[str, VenueOrder]) -> VenueOrder | None:
+    """The venue's answer about the order. The venue names an order by its own latest
+    ClOrdID, which can be a request of ours we since gave up on (a cancel it carried out
+    whose confirmation was lost), so every id of the chain counts: the pending request's
+    first, then the live one, then older ones."""
+    for cl in (order.pending_cl_ord_id, order.cl_ord_id, *reversed(order.cl_ord_ids)):
+        if cl and cl in answers:
+            return answers[cl]
+    return None
+
+
+def plan_reconciliation(
+    venue: str,
+    local_orders: Iterable[Order],
+    open_orders: Iterable[VenueOrder],
+    status_answers: Mapping[str, VenueOrder],
+    unknown_ids: Collection[str],
+    *,
+    local_positions: Mapping[str, Decimal] | None = None,
+    venue_positions: Mapping[str, Decimal] | None = None,
+    unmatched_fills: Iterable[UnmatchedFill] = (),
+    now_ns: int = 0,
+    policy: ReconcilePolicy = ReconcilePolicy(),
+) -> Plan:
+    """The plan that brings the local view of `venue` in line with the venue's (pure).
+
+    status_answers: cl_ord_id -> the venue's answer to a status query; unknown_ids: the
+    ids it answered "unknown order" for. Positions (symbol -> signed qty) are compared only
+    when both are given, after the plan's own fills and adoptions.
+    """
+    p = _Planner(venue, now_ns, policy)
+    orders = [o for o in local_orders if o.venue == venue]
+    by_cl = {cl: o for o in orders for cl in o.cl_ord_ids}
+    matched: set[str] = set()
+    adopted: set[str] = set()
+    for vo in open_orders:
+        order = by_cl.get(vo.cl_ord_id)
+        if order is None:
+            if vo.cl_ord_id not in adopted:
+                adopted.add(vo.cl_ord_id)
+                p.actions.append(Adopt(venue, vo))
+                p.delta[vo.symbol] += _signed(vo.side, vo.cum_qty)
+        elif order.client_order_id not in matched:
+            matched.add(order.client_order_id)
+            p.diff(order, vo)
+    for order in orders:
+        if order.client_order_id in matched or order.is_terminal \
+                or order.status == S.PENDING_RISK:
+            continue
+        answer = _status_answer(order, status_answers)
+        if answer is not None:
+            p.diff(order, answer)
+        elif order.cl_ord_id in unknown_ids:
+            p.never_seen(order)
+        else:
+            p.escalate("no_venue_evidence", f"{order.cl_ord_id} ({order.status}): neither "
+                       "listed open nor answered by the venue", order)
+    for fill in unmatched_fills:
+        if fill.venue == venue and fill.cl_ord_id not in adopted and fill.cl_ord_id not in by_cl:
+            p.actions.append(Escalate("unmatched_fill", f"{fill.exec_id}: {fill.qty} "
+                                      f"{fill.symbol} @ {fill.px} for {fill.cl_ord_id}",
+                                      symbol=fill.symbol))
+    if local_positions is not None and venue_positions is not None:
+        for sym in sorted(set(local_positions) | set(venue_positions) | set(p.delta)):
+            mine = local_positions.get(sym, Decimal(0)) + p.delta.get(sym, Decimal(0))
+            theirs = venue_positions.get(sym, Decimal(0))
+            if mine != theirs:
+                p.actions.append(Escalate("position_mismatch", f"{sym}: local {mine} (after "
+                                          f"plan), venue {theirs}", symbol=sym))
+    return Plan(venue, tuple(p.actions))
+
+
+def apply_plan(book: OrderBook, plan: Plan, ts_ns: int) -> list[tuple[Action, Outcome | None]]:
+    """Carry out `plan` on `book`; journal every outcome's records. Escalate gets None
+    (log and alert it); for Resubmit the caller sends `place_order_msg(order)` again."""
+    done: list[tuple[Action, Outcome | None]] = []
+    for a in plan.actions:
+        out: Outcome | None
+        if isinstance(a, Adopt):
+            out = book.adopt(a.venue, a.order, ts_ns)
+        elif isinstance(a, Update):
+            out = book.apply_venue_status(a.client_order_id, a.status, ts_ns, reason=a.reason,
+                                          venue_order_id=a.venue_order_id,
+                                          cl_ord_id=a.cl_ord_id, qty=a.qty, price=a.price)
+        elif isinstance(a, ApplyMissedFill):
+            out = book.apply_fill(a.client_order_id, a.exec_id, a.qty, a.px, ts_ns)
+        elif isinstance(a, MarkTerminal):
+            out = book.apply_venue_status(a.client_order_id, a.status, ts_ns, reason=a.reason)
+        elif isinstance(a, Resubmit):
+            out = book.mark_resubmitted(a.client_order_id, ts_ns)
+        else:
+            out = None
+        done.append((a, out))
+    return done

@@ -1,0 +1,265 @@
+"""The heartbeat actor: position heartbeats across venues (runbook step `heartbeat`).
+
+Every `heartbeat.interval_s`: `GetPositions` to each venue's connector (the venue's own
+positions, FIX AN -> AP) and one to the OMS. When a beat's answers are in (or timed out),
+per venue: log `heartbeat` with both views, the round-trip latency and the difference; set
+`tradepulse_open_positions{venue,symbol}` (the venue's view),
+`tradepulse_last_heartbeat_timestamp_seconds{venue}` and
+`tradepulse_position_divergence{venue}`; stream a `position_snapshot` event through the OMS.
+
+Escalation (`actors.position_heartbeat.track`):
+- a difference beyond `position_tolerance` for `divergence_beats` consecutive beats engages
+  the kill-switch (`position_divergence`), once per episode;
+- a venue whose beat is missing is logged `heartbeat_missed`; `missing_intervals` misses in a
+  row log `heartbeat_missing` (the alert); an outage longer than `oms.outage_tolerance_s`
+  engages the kill-switch (`connector_outage`) if `engage_on_missing` - a short gap during a
+  normal reconnect does not halt trading.
+The engage request (`KillSwitchCommand` to risk) is re-sent every beat until risk confirms.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from actors.position_heartbeat.track import DivergenceTracker, OutageTracker, position_diff
+from actors.runtime import metrics
+from actors.runtime.actor import Actor
+from protocol.codec import Envelope
+from protocol.messages import (
+    GetPositions,
+    KillSwitchCommand,
+    KillSwitchState,
+    Positions,
+    RequestRejected,
+    StreamEvent,
+)
+
+_TIMEOUT_FRACTION = 0.8  # of the interval: a beat's answers are in before the next beat
+
+
+@dataclass
+class _Answer:
+    positions: dict[str, Decimal] | None = None  # None: missing
+    latency_s: float = 0.0
+    detail: str = ""
+
+
+@dataclass
+class _Beat:
+    n: int
+    venues: dict[str, _Answer | None]  # None: still waiting
+    oms: dict[str, dict[str, Decimal]] | None = None  # venue -> symbol -> qty
+    oms_latency_s: float = 0.0
+    oms_done: bool = False
+    closed: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return self.oms_done and all(a is not None for a in self.venues.values())
+
+
+class HeartbeatActor(Actor):
+    kind = "heartbeat"
+
+    def setup(self) -> None:
+        hb = self.cfg.heartbeat
+        self.interval_s = hb.interval_s
+        self.venue_names = [v.name for v in self.cfg.venues]
+        self.connectors = {v: self.peer(f"connector.{v}") for v in self.venue_names}
+        self.oms = self.peer("oms")
+        self.risk = self.peer("risk")
+        self.divergence = DivergenceTracker(hb.position_tolerance, hb.divergence_beats)
+        self.outage = OutageTracker(
+            self.venue_names,
+            missing_intervals=hb.missing_intervals,
+            tolerance_s=self.cfg.oms.outage_tolerance_s,
+            engage_on_missing=hb.engage_on_missing,
+            now_s=time.monotonic(),
+        )
+        self.beats = 0
+        self._beat: _Beat | None = None
+        self._engage_pending: dict[str, str] = {}  # key -> reason, until risk confirms
+        self._symbols: dict[str, set[str]] = {v: set() for v in self.venue_names}
+        self._last_hb = {v: metrics.LAST_HEARTBEAT.labels(venue=v) for v in self.venue_names}
+        self._divergence = {
+            v: metrics.POSITION_DIVERGENCE.labels(venue=v) for v in self.venue_names
+        }
+        self.call_every(self.interval_s, self._tick)
+
+    # ------------------------------------------------------------------ one beat
+
+    def _tick(self) -> None:
+        if self._beat is not None and not self._beat.closed:
+            self._close(self._beat)  # answers overdue: what is missing counts as missed
+        self.beats += 1
+        beat = self._beat = _Beat(self.beats, {v: None for v in self.venue_names})
+        timeout = self.interval_s * _TIMEOUT_FRACTION
+        start = time.perf_counter()
+        for venue, peer in self.connectors.items():
+
+            def on_venue(reply: Envelope | None, venue: str = venue) -> None:
+                self._on_venue(beat, venue, reply, time.perf_counter() - start)
+
+            peer.request(
+                GetPositions(venue=venue),
+                on_venue,
+                min(timeout, self.cfg.venue(venue).request_timeout_s),
+            )
+        self.oms.request(
+            GetPositions(), lambda r: self._on_oms(beat, r, time.perf_counter() - start), timeout
+        )
+        for key, reason in list(self._engage_pending.items()):
+            self._send_engage(key, reason)
+
+    def _on_venue(self, beat: _Beat, venue: str, reply: Envelope | None, latency_s: float) -> None:
+        if beat.closed:
+            return
+        body = reply.body if reply is not None else None
+        if isinstance(body, Positions):
+            qty = {p.symbol: p.qty for p in body.positions}
+            beat.venues[venue] = _Answer(qty, latency_s)
+        else:
+            detail = "no answer" if body is None else _describe(body)
+            beat.venues[venue] = _Answer(None, latency_s, detail)
+        if beat.complete:
+            self._close(beat)
+
+    def _on_oms(self, beat: _Beat, reply: Envelope | None, latency_s: float) -> None:
+        if beat.closed:
+            return
+        beat.oms_done = True
+        beat.oms_latency_s = latency_s
+        body = reply.body if reply is not None else None
+        if isinstance(body, Positions):
+            views: dict[str, dict[str, Decimal]] = {v: {} for v in self.venue_names}
+            for p in body.positions:
+                views.setdefault(p.venue, {})[p.symbol] = p.qty
+            beat.oms = views
+        if beat.complete:
+            self._close(beat)
+
+    def _close(self, beat: _Beat) -> None:
+        beat.closed = True
+        now = time.monotonic()
+        for venue, answer in beat.venues.items():
+            if answer is None or answer.positions is None:
+                self._missed(beat, venue, answer.detail if answer else "no answer in time", now)
+            else:
+                self._good(beat, venue, answer, now)
+
+    # ------------------------------------------------------------------ per venue
+
+    def _good(self, beat: _Beat, venue: str, answer: _Answer, now: float) -> None:
+        assert answer.positions is not None
+        was_missed = self.outage.ok(venue, now)
+        if was_missed:
+            self.log.info("heartbeat_recovered", venue=venue, missed=was_missed)
+        self._last_hb[venue].set(time.time())
+        for symbol in self._symbols[venue] | set(answer.positions):
+            qty = answer.positions.get(symbol, Decimal(0))
+            metrics.OPEN_POSITIONS.labels(venue=venue, symbol=symbol).set(float(qty))
+        self._symbols[venue] |= set(answer.positions)
+        oms = beat.oms.get(venue, {}) if beat.oms is not None else None
+        fields: dict[str, Any] = {
+            "venue": venue,
+            "beat": beat.n,
+            "venue_positions": _strs(answer.positions),
+            "oms_positions": _strs(oms) if oms is not None else None,
+            "latency_s": round(answer.latency_s, 6),
+            "oms_latency_s": round(beat.oms_latency_s, 6),
+        }
+        if oms is None:  # the OMS did not answer: nothing to compare this beat
+            self.log.warning("heartbeat", **fields, diff=None, oms_missing=True)
+            self._snapshot(fields | {"diff": None})
+            return
+        diff = position_diff(answer.positions, oms)
+        self._divergence[venue].set(float(sum((abs(d) for d in diff.values()), Decimal(0))))
+        step = self.divergence.observe(venue, diff)
+        fields |= {"diff": _strs(diff), "divergent_beats": step.consecutive}
+        self.log.info("heartbeat", **fields)
+        self._snapshot(fields)
+        if step.divergent:
+            self.log.warning(
+                "position_divergence", venue=venue, excess=_strs(step.excess),
+                consecutive=step.consecutive, threshold=self.divergence.beats,
+            )  # fmt: skip
+        if step.engage:
+            detail = ", ".join(
+                f"{s} venue {answer.positions.get(s, 0)} oms {oms.get(s, 0)}" for s in step.excess
+            )
+            self._engage(f"divergence:{venue}", f"position_divergence: {venue} {detail}")
+
+    def _missed(self, beat: _Beat, venue: str, detail: str, now: float) -> None:
+        step = self.outage.missed(venue, now)
+        self.log.warning(
+            "heartbeat_missed", venue=venue, beat=beat.n, missed=step.missed,
+            outage_s=round(step.outage_s, 3), detail=detail,
+        )  # fmt: skip
+        if step.alert:
+            self.log.error(
+                "heartbeat_missing",
+                venue=venue,
+                missed=step.missed,
+                outage_s=round(step.outage_s, 3),
+            )
+        if step.engage:
+            tolerance = self.cfg.oms.outage_tolerance_s
+            reason = (
+                f"connector_outage: {venue} without a position heartbeat for "
+                f"{step.outage_s:.1f}s (tolerance {tolerance:g}s)"
+            )
+            self._engage(f"outage:{venue}", reason)
+
+    # ------------------------------------------------------------------ out
+
+    def _engage(self, key: str, reason: str) -> None:
+        self.log.error("kill_switch_requested", reason=reason)
+        self._engage_pending[key] = reason
+        self._send_engage(key, reason)
+
+    def _send_engage(self, key: str, reason: str) -> None:
+        def done(reply: Envelope | None) -> None:
+            body = reply.body if reply is not None else None
+            if isinstance(body, KillSwitchState) and body.engaged:
+                if self._engage_pending.pop(key, None) is not None:
+                    self.log.warning("kill_switch_confirmed", reason=reason, in_force=body.reason)
+
+        cmd = KillSwitchCommand(action="engage", reason=reason, source="heartbeat")
+        self.risk.request(cmd, done, self.interval_s * _TIMEOUT_FRACTION)
+
+    def _snapshot(self, fields: Mapping[str, Any]) -> None:
+        data = {**fields, "ts_ns": time.time_ns()}
+        self.oms.request(
+            StreamEvent(event_seq=0, event="position_snapshot", data=data), lambda r: None, 2.0
+        )
+
+    def heartbeat_info(self) -> dict[str, Any]:
+        if not hasattr(self, "outage"):
+            return {}
+        now = time.monotonic()
+        return {
+            "beats": self.beats,
+            "venues": {
+                v: {
+                    "age_s": round(self.outage.age_s(v, now), 3),
+                    "missed": self.outage.missed_count(v),
+                    "divergent_beats": self.divergence.consecutive(v),
+                }
+                for v in self.venue_names
+            },
+            "engage_pending": sorted(self._engage_pending.values()),
+        }
+
+
+def _strs(values: Mapping[str, Decimal]) -> dict[str, str]:
+    return {k: str(v) for k, v in values.items()}
+
+
+def _describe(body: Any) -> str:
+    if isinstance(body, RequestRejected):
+        return f"{body.code.value}: {body.reason}"
+    return str(getattr(body, "type", type(body).__name__))

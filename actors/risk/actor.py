@@ -1,0 +1,400 @@
+"""The risk actor: pre-trade gate on every RiskCheck and owner of the persisted kill-switch.
+
+Checks: `actors.risk.checks.RiskGate` (pure) over an exposure view fed by the OMS's order
+events (SUB on the OMS event stream). The view is rebuilt from the OMS (open orders +
+positions) whenever the event stream (re)connects: at this actor's start, after an OMS
+restart, and on a gap in the event sequence. Until the first rebuild the gate fails closed:
+a check is held up to `_NOT_READY_HOLD_S`, then rejected with `risk_not_ready`. A re-sent
+check gets the verdict it got before (`VerdictCache`), except that a cached approval is
+never served while the kill-switch is engaged.
+
+Kill-switch (`actors.risk.killswitch`, one file in the state dir): loaded at every start and
+re-read whenever the file changes (the supervisor may write it directly). Engaged by a limit
+escalation of the gate, by `KillSwitchCommand(engage)` from other actors (OMS, heartbeat)
+and by the operator (`kill-switch` control command, forwarded by the supervisor); reset only
+by the operator, with a reason. Engaging it rejects every check (`kill_switch`), sends
+MassCancel to every connector until each confirms (a connector that does not answer in time
+is restarted through the supervisor's control socket and asked again), sweeps once more a
+little later (orders that were on their way), and publishes a `kill_switch` event through
+the OMS.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from actors.risk import killswitch
+from actors.risk.checks import ReasonCode, RiskGate
+from actors.risk.support import (
+    TRIGGER_LABELS,
+    CancelAction,
+    CancelOutcome,
+    CancelTracker,
+    VerdictCache,
+    trigger_label,
+)
+from actors.risk.sync import ExposureSync
+from actors.runtime import metrics
+from actors.runtime.actor import Actor, Peer, Replier
+from protocol.codec import Envelope
+from protocol.messages import (
+    ControlReply,
+    ControlRequest,
+    ErrorCode,
+    GetPositions,
+    KillSwitchCommand,
+    MassCancel,
+    MassCancelDone,
+    Positions,
+    RequestRejected,
+    RiskCheck,
+    RiskVerdict,
+    StreamEvent,
+)
+
+NOT_READY = "risk_not_ready"
+_NOT_READY_HOLD_S = 1.0  # a check waits this long for the first rebuild, then is rejected
+_FILE_POLL_S = 0.1  # re-read the kill-switch file when it changed (supervisor writes)
+_CANCEL_RETRY_S = 0.5
+_CANCEL_SWEEP_S = 1.0  # a second round after an engagement: orders that were in flight
+_CANCEL_TIMEOUT_MARGIN_S = 1.0  # beyond the connector's own venue request timeout
+_PUBLISH_TIMEOUT_S = 2.0
+_PUBLISH_ATTEMPTS = 3
+
+
+class RiskActor(Actor):
+    kind = "risk"
+
+    def setup(self) -> None:
+        structlog.contextvars.bind_contextvars(actor=self.actor_id, epoch=self.epoch)
+        self.ks_path = killswitch.kill_switch_path(self.cfg.state_path)
+        self.ks = killswitch.KillSwitchState()
+        self._ks_stamp: tuple[int, int, int] | None = None
+        self.gate = RiskGate(self.cfg.risk, reference_prices=_reference_prices(self.cfg))
+        self.cache = VerdictCache()
+        self._held: list[tuple[RiskCheck, Replier, float]] = []
+        self.oms = self.peer("oms")
+        self.connectors = {v.name: self.peer(f"connector.{v.name}") for v in self.cfg.venues}
+        self.control = Peer(self, "control", self.cfg.control_endpoint)
+        self.add_socket(self.control.sock, self.control.on_readable)
+        self.cancels = CancelTracker(self.connectors)
+        self._engagements = 0
+        self._checks = {c: metrics.RISK_CHECKS.labels(outcome=c) for c in (*ReasonCode, NOT_READY)}
+        self._triggers = {t: metrics.KILL_SWITCH_TRIGGERS.labels(reason=t) for t in TRIGGER_LABELS}
+        self._engaged_gauge = metrics.KILL_SWITCH_ENGAGED
+        self.sync = ExposureSync(self, self.gate, self.oms, self._answer_held)
+        self._reload_kill_switch(starting=True)
+        self.call_every(_FILE_POLL_S, self._reload_kill_switch)
+        self.call_every(0.05, self._expire_held)
+
+    @property
+    def engaged(self) -> bool:
+        return self.ks.engaged
+
+    @property
+    def ready(self) -> bool:
+        return self.sync.ready
+
+    # ------------------------------------------------------------------ requests
+
+    def on_request(self, env: Envelope, reply: Replier) -> None:
+        body = env.body
+        if isinstance(body, RiskCheck):
+            self._on_check(body, reply)
+        elif isinstance(body, KillSwitchCommand):
+            self._on_command(body, env.sender, reply)
+        elif isinstance(body, GetPositions):
+            self._on_positions(body, reply)
+        else:
+            super().on_request(env, reply)
+
+    def _on_check(self, check: RiskCheck, reply: Replier) -> None:
+        self._reload_kill_switch()
+        cached = self.cache.get(check)
+        if cached is not None and not (cached.approved and self.engaged):
+            reply(cached)
+            return
+        if not self.ready and not self.engaged:  # engaged: the answer needs no exposure
+            self._held.append((check, reply, time.monotonic() + _NOT_READY_HOLD_S))
+            return
+        reply(self._evaluate(check))
+
+    def _evaluate(self, check: RiskCheck) -> RiskVerdict:
+        verdict = self.gate.check(
+            check, now_ns=time.monotonic_ns(), kill_switch_engaged=self.engaged
+        )
+        msg = verdict.to_message(check.client_order_id)
+        self.cache.put(check, msg)
+        self._checks[str(verdict.code)].inc()
+        if verdict.approved:
+            self.sync.approved(check)
+        else:
+            self.log.info(
+                "risk_rejected", client_order_id=check.client_order_id, venue=check.venue,
+                reason_code=str(verdict.code), reason=verdict.reason,
+            )  # fmt: skip
+        if verdict.engage:  # after the reply: engaging writes the state to disk
+
+            def escalate() -> None:
+                self.engage(verdict.engage_reason, "risk")
+
+            self.call_later(0, escalate)
+        return msg
+
+    def _on_positions(self, req: GetPositions, reply: Replier) -> None:
+        """Risk's own position view (what its limits read), for operators and the checker."""
+        if not self.ready:
+            reply.reject(ErrorCode.NOT_READY, "risk has not rebuilt its exposure from the OMS yet")
+            return
+        views = self.gate.exposure.position_views(req.venue)
+        reply(Positions(source="risk", venue=req.venue, positions=views))
+
+    def _expire_held(self) -> None:
+        now = time.monotonic()
+        keep = []
+        for check, reply, deadline in self._held:
+            if now < deadline:
+                keep.append((check, reply, deadline))
+                continue
+            self._checks[NOT_READY].inc()
+            reply(RiskVerdict(
+                client_order_id=check.client_order_id, approved=False, reason_code=NOT_READY,
+                reason="risk has not rebuilt its exposure from the OMS yet: fail closed",
+            ))  # fmt: skip
+        self._held = keep
+
+    def _answer_held(self, _first: bool) -> None:
+        held, self._held = self._held, []
+        for check, reply, _deadline in held:
+            cached = self.cache.get(check)
+            usable = cached is not None and not (cached.approved and self.engaged)
+            reply(cached if cached is not None and usable else self._evaluate(check))
+
+    def _on_command(self, cmd: KillSwitchCommand, sender: str, reply: Replier) -> None:
+        if cmd.action == "engage":
+            reply(self.engage(cmd.reason or "unspecified", cmd.source or sender).to_message())
+        elif cmd.action == "status":
+            self._reload_kill_switch()
+            reply(self.ks.to_message())
+        else:
+            reply.reject(
+                ErrorCode.BAD_REQUEST,
+                "kill-switch reset only by the operator: supervisor.py kill-switch reset --reason",
+            )
+
+    # ------------------------------------------------------------------ kill-switch
+
+    def engage(self, reason: str, source: str) -> killswitch.KillSwitchState:
+        """Engage (idempotent): cancels go out first, then the state is made durable."""
+        newly = not self.engaged
+        if newly:
+            self.ks = self.ks.model_copy(
+                update={"engaged": True, "reason": reason, "source": source}
+            )
+            self._engaged_gauge.set(1)
+            self._start_cancel_round("engaged")
+        self._triggers[trigger_label(reason, source)].inc()
+        try:
+            state = killswitch.engage(self.ks_path, reason, source)
+            self._adopt(state)
+        except OSError as exc:  # engaged in memory regardless: trading stays halted
+            self.log.error("kill_switch_persist_failed", error=str(exc), reason=reason)
+            state = self.ks
+        if newly:
+            self._engagements += 1
+            this = self._engagements
+            self.call_later(_CANCEL_SWEEP_S, lambda: self._sweep(this))
+            self._publish_event("kill_switch", self._ks_data("engage"))
+        return state
+
+    def _sweep(self, engagement: int) -> None:
+        """The second round of an engagement (not of a later one, after a reset)."""
+        if engagement == self._engagements:
+            self._start_cancel_round("sweep")
+
+    def _adopt(self, state: killswitch.KillSwitchState) -> None:
+        self.ks = state
+        self._ks_stamp = killswitch.file_stamp(self.ks_path)
+        self._engaged_gauge.set(1 if state.engaged else 0)
+
+    def _reload_kill_switch(self, starting: bool = False) -> None:
+        """Re-read the file if it changed (cheap: one stat), and act on an outside change."""
+        stamp = killswitch.file_stamp(self.ks_path)
+        if stamp == self._ks_stamp and not starting:
+            return
+        was = self.engaged
+        state = killswitch.load(self.ks_path)
+        self._adopt(state)
+        if starting:
+            self.log.info(
+                "kill_switch_loaded",
+                engaged=state.engaged,
+                reason=state.reason,
+                source=state.source,
+                ts_ns=state.ts_ns,
+            )
+        if state.engaged and (starting or not was):
+            if not starting:  # engaged by another writer (the supervisor)
+                self._triggers[trigger_label(state.reason, state.source)].inc()
+            self._start_cancel_round("loaded" if starting else "engaged_elsewhere")
+        elif was and not state.engaged:
+            self.cancels.stop()
+
+    def _on_reset(self, reason: str, operator: str) -> ControlReply:
+        try:
+            state = killswitch.reset(self.ks_path, reason, operator)
+        except killswitch.KillSwitchResetRefused as exc:
+            self.log.warning("kill_switch_reset_refused", reason=str(exc))
+            return ControlReply(status="error", reason=str(exc), data=self._ks_data("status"))
+        self._adopt(state)
+        self._engagements += 1  # a pending sweep belongs to the engagement just reset
+        self.cancels.stop()
+        self.gate.breaches.reset()
+        self._publish_event("kill_switch", self._ks_data("reset"))
+        return ControlReply(status="ok", reason="kill-switch reset", data=self._ks_data("reset"))
+
+    def _ks_data(self, action: str) -> dict[str, Any]:
+        ks = self.ks
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ks.ts_ns / 1e9)) if ks.ts_ns else ""
+        return {
+            "action": action, "engaged": ks.engaged, "reason": ks.reason, "source": ks.source,
+            "ts_ns": ks.ts_ns, "time": stamp,
+        }  # fmt: skip
+
+    def on_control(
+        self, command: str, args: dict[str, Any], respond: Callable[[ControlReply], None]
+    ) -> None:
+        if command != "kill-switch":
+            super().on_control(command, args, respond)
+            return
+        action = str(args.get("action", "status"))
+        reason = str(args.get("reason") or "").strip()
+        if action == "engage":
+            self.engage(reason or "operator engage (no reason given)", "operator")
+            respond(
+                ControlReply(status="ok", reason="kill-switch engaged", data=self._status_data())
+            )
+        elif action == "reset":
+            respond(self._on_reset(reason, str(args.get("operator") or "operator")))
+        elif action == "status":
+            self._reload_kill_switch()
+            respond(
+                ControlReply(
+                    status="ok",
+                    reason="engaged" if self.engaged else "not engaged",
+                    data=self._status_data(),
+                )
+            )
+        else:
+            respond(ControlReply(status="error", reason=f"unknown kill-switch action {action!r}"))
+
+    def _status_data(self) -> dict[str, Any]:
+        return {**self._ks_data("status"), "cancels": self.cancels.progress(), "ready": self.ready}
+
+    def heartbeat_info(self) -> dict[str, Any]:
+        if not hasattr(self, "cancels"):
+            return {}
+        return {
+            "ready": self.ready,
+            "kill_switch": self.engaged,
+            "cancel_pending": self.cancels.pending,
+        }
+
+    # ------------------------------------------------------------------ mass cancel
+
+    def _start_cancel_round(self, why: str) -> None:
+        if not self.engaged:
+            return
+        self.log.warning("kill_switch_cancel_round", why=why, venues=list(self.connectors))
+        self._round_started = time.monotonic()
+        for venue in self.cancels.start_round():
+            self._send_cancel(venue)
+
+    def _send_cancel(self, venue: str) -> None:
+        if (
+            not self.engaged
+            or venue not in self.cancels.pending
+            or self.cancels.venues[venue].in_flight
+        ):
+            return
+        self.cancels.sent(venue)
+        timeout = self.cfg.venue(venue).request_timeout_s + _CANCEL_TIMEOUT_MARGIN_S
+
+        def on_reply(reply: Envelope | None) -> None:
+            self._on_cancel_reply(venue, reply)
+
+        self.connectors[venue].request(MassCancel(reason=self.ks.reason), on_reply, timeout)
+
+    def _on_cancel_reply(self, venue: str, reply: Envelope | None) -> None:
+        body = reply.body if reply is not None else None
+        if isinstance(body, MassCancelDone) and body.accepted:
+            outcome, detail = CancelOutcome.DONE, body.detail
+        elif body is None:
+            outcome, detail = CancelOutcome.TIMEOUT, "no answer"
+        else:
+            outcome = CancelOutcome.REFUSED
+            detail = body.detail if isinstance(body, MassCancelDone) else _describe(body)
+        action = self.cancels.on_outcome(venue, outcome, time.monotonic())
+        self.log.info(
+            "kill_switch_cancel", venue=venue, outcome=str(outcome), detail=detail, next=str(action)
+        )
+        if action is CancelAction.RESEND:
+            self._send_cancel(venue)
+        elif action is CancelAction.RETRY:
+            self.call_later(_CANCEL_RETRY_S, lambda: self._send_cancel(venue))
+        elif action is CancelAction.RESTART:
+            self._restart_connector(venue)
+            self._send_cancel(venue)  # queued for the new incarnation
+        elif self.cancels.complete:
+            elapsed = round(time.monotonic() - self._round_started, 4)
+            self.log.warning(
+                "kill_switch_cancel_done", venues=self.cancels.progress(), elapsed_s=elapsed
+            )
+
+    def _restart_connector(self, venue: str) -> None:
+        actor = f"connector.{venue}"
+        self.log.error(
+            "connector_restart_requested", venue=venue, child=actor, why="mass cancel unanswered"
+        )
+
+        def done(reply: Envelope | None) -> None:
+            body = reply.body if reply is not None else None
+            ok = isinstance(body, ControlReply) and body.status == "ok"
+            self.log.info("connector_restart_answer", child=actor, ok=ok, detail=_describe(body))
+
+        # `force`: it is unresponsive, a polite stop is pointless (the supervisor may honour it)
+        args = {"actor": actor, "force": True, "reason": "mass cancel unanswered"}
+        self.control.request(ControlRequest(command="restart", args=args), done, 5.0)
+
+    def _publish_event(self, event: str, data: dict[str, Any], attempt: int = 1) -> None:
+        def done(reply: Envelope | None) -> None:
+            if reply is None and attempt < _PUBLISH_ATTEMPTS:
+                self._publish_event(event, data, attempt + 1)
+            elif reply is None:
+                self.log.warning("stream_event_lost", stream_event=event)
+
+        self.oms.request(StreamEvent(event_seq=0, event=event, data=data), done, _PUBLISH_TIMEOUT_S)
+
+
+def _reference_prices(cfg: Any) -> dict[str, Decimal]:
+    prices: dict[str, Decimal] = {}
+    for v in cfg.venues:
+        if v.sim is not None:
+            for symbol, px in v.sim.reference_prices.items():
+                prices.setdefault(symbol, px)
+    return prices
+
+
+def _describe(body: Any) -> str:
+    if body is None:
+        return "no answer"
+    if isinstance(body, RequestRejected):
+        return f"{body.code.value}: {body.reason}"
+    if isinstance(body, ControlReply):
+        return f"{body.status}: {body.reason}"
+    return str(getattr(body, "type", type(body).__name__))

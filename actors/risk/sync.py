@@ -1,0 +1,181 @@
+"""The risk actor's exposure, kept in step with the OMS.
+
+A SUB on the OMS event stream feeds every `OrderEvent` to the gate's `ExposureView`. The
+view is rebuilt from the OMS (`ListOrders(open_only=True)` page by page, then
+`GetPositions`) whenever the stream (re)connects - this actor's start, an OMS restart - and
+on a gap in the OMS's `event_seq` (events lost) or a new OMS epoch. Events that arrive while
+a rebuild is on its way are buffered and applied on top of it; each answer carries the
+`event_seq` it reflects, so an event the answers already contain is not counted again
+(`SnapshotCoverage`: a fill between a page and the positions is in the positions once).
+Orders approved while the rebuild was on its way are added back as provisional exposure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from actors.risk.checks import ExposureView, RiskGate
+from actors.risk.support import SnapshotCoverage
+from actors.runtime.actor import Peer, tune_socket
+from protocol.codec import Envelope
+from protocol.messages import (
+    GetPositions,
+    ListOrders,
+    OrderEvent,
+    OrderList,
+    OrderView,
+    Positions,
+    RequestRejected,
+    RiskCheck,
+)
+
+if TYPE_CHECKING:
+    from actors.runtime.actor import Actor
+
+REBUILD_TIMEOUT_S = 2.0
+
+
+class ExposureSync:
+    def __init__(
+        self, actor: Actor, gate: RiskGate, oms: Peer, on_rebuilt: Callable[[bool], None]
+    ) -> None:
+        self.actor = actor
+        self.gate = gate
+        self.oms = oms
+        self.on_rebuilt = on_rebuilt  # called with first=True after the first rebuild
+        self.ready = False
+        self.rebuilds = 0
+        self.events_applied = 0  # order events taken into the view (or found already in it)
+        self.timeout_s = REBUILD_TIMEOUT_S
+        self._syncing = 0  # generation of the rebuild in progress (0: none)
+        self._gen = 0
+        self._parts: dict[str, Envelope] = {}
+        self._buffer: list[OrderEvent] = []
+        self._approved: list[RiskCheck] = []
+        self._coverage: SnapshotCoverage | None = None
+        self._page_seqs: dict[str, int] = {}  # open order -> event_seq of its page
+        self._stream: tuple[int, int] | None = None  # (OMS epoch, last event_seq)
+        self.sub = actor.ctx.socket(zmq.SUB)
+        tune_socket(self.sub)
+        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self._monitor = self.sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        self.sub.connect(actor.cfg.events_endpoint)
+        actor.add_socket(self.sub, self._on_events)
+        actor.add_socket(self._monitor, self._on_monitor)
+
+    def approved(self, check: RiskCheck) -> None:
+        """An order the gate just approved: keep it if a rebuild is on its way."""
+        if self._syncing:
+            self._approved.append(check)
+
+    # ------------------------------------------------------------------ the event stream
+
+    def _on_monitor(self) -> None:
+        while self._monitor.poll(0):
+            event = recv_monitor_message(self._monitor)
+            if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._stream = None  # a new connection: the sequence starts over
+                self.start("stream_connected")  # our start, or a new OMS incarnation
+
+    def _on_events(self) -> None:
+        for _ in range(1000):
+            try:
+                frames = self.sub.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            env = self.actor.decode_or_count(frames, "events")
+            if env is None:
+                continue
+            seq = getattr(env.body, "event_seq", None)
+            if isinstance(seq, int):
+                last, self._stream = self._stream, (env.epoch, seq)
+                if last is not None and (env.epoch != last[0] or seq != last[1] + 1):
+                    self.start("event_gap" if env.epoch == last[0] else "oms_epoch")
+            if isinstance(env.body, OrderEvent):
+                if self._syncing:
+                    self._buffer.append(env.body)
+                elif self.ready:
+                    self._apply(env.body)
+
+    def _apply(self, event: OrderEvent) -> None:
+        self.events_applied += 1
+        how = "full"
+        if self._coverage is not None:
+            how = self._coverage.classify(event.order.client_order_id, event.event_seq)
+        if how != "skip":
+            self.gate.exposure.apply_order_event(event, count_fill=how == "full")
+
+    # ------------------------------------------------------------------ rebuild
+
+    def start(self, why: str) -> None:
+        self._gen += 1
+        gen = self._syncing = self._gen
+        self._parts = {}
+        self.actor.log.info("exposure_rebuild_started", why=why, ready=self.ready)
+
+        def got(part: str, reply: Envelope | None) -> None:
+            if gen != self._syncing:
+                return  # superseded by a later rebuild
+            if reply is None or isinstance(reply.body, RequestRejected):
+                detail = "no answer" if reply is None else str(reply.body)
+                self.actor.log.warning("exposure_rebuild_retry", part=part, detail=detail)
+                self.start("retry")
+                return
+            self._parts[part] = reply
+            if len(self._parts) == 2:
+                self._finish()
+
+        pages: list[OrderView] = []
+        self._page_seqs = {}
+
+        def got_page(reply: Envelope | None) -> None:
+            """Open orders come in pages; then the positions, which reflect every event
+            any page does (they are read last)."""
+            if gen != self._syncing:
+                return
+            if reply is not None and isinstance(reply.body, OrderList):
+                pages.extend(reply.body.orders)
+                seq = reply.body.event_seq or 0
+                self._page_seqs.update((o.client_order_id, seq) for o in reply.body.orders)
+                if reply.body.next_offset is not None:
+                    fetch(reply.body.next_offset)
+                    return
+                reply = dataclasses.replace(reply, body=OrderList(orders=pages))
+            got("orders", reply)
+            if "orders" in self._parts:
+                self.oms.request(GetPositions(), lambda r: got("positions", r), self.timeout_s)
+
+        def fetch(offset: int) -> None:
+            self.oms.request(ListOrders(open_only=True, offset=offset, limit=10000), got_page, self.timeout_s)
+
+        fetch(0)
+
+    def _finish(self) -> None:
+        orders_env, pos_env = self._parts["orders"], self._parts["positions"]
+        if not isinstance(orders_env.body, OrderList) or not isinstance(pos_env.body, Positions):
+            self.start("unexpected_reply")
+            return
+        orders = orders_env.body.orders
+        view = ExposureView.rebuild(orders, pos_env.body.positions)
+        for check in self._approved:
+            view.add_provisional(check)  # approved while the snapshot was on its way
+        # the gate keeps its daily-loss origin (0): the loss counts from the OMS's cold start
+        self.gate.exposure = view
+        self._coverage = SnapshotCoverage(self._page_seqs, pos_env.body.event_seq or 0)
+        buffered, self._buffer = self._buffer, []
+        self._syncing, self._approved = 0, []
+        for event in buffered:
+            self._apply(event)
+        first = not self.ready
+        self.ready = True
+        self.rebuilds += 1
+        self.actor.log.info(
+            "exposure_rebuilt", open_orders=len(orders), positions=len(pos_env.body.positions),
+            buffered_events=len(buffered), first=first,
+        )  # fmt: skip
+        self.on_rebuilt(first)

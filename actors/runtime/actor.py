@@ -1,0 +1,503 @@
+"""The actor runtime: one OS process, one event loop, ZeroMQ sockets, READY, heartbeats, stop.
+
+Every actor binds one ROUTER at `cfg.endpoint(actor_id)` for the requests it serves and keeps
+one DEALER to the supervisor (READY, application heartbeats, STOP, forwarded control
+commands). It reaches other actors through `Peer`s (a DEALER each) with request/reply
+matched by correlation id and a deadline. Subclasses implement `setup`, `on_request` and
+optionally `on_control`, `on_peer_message`, `on_stop`.
+
+The heartbeat is sent from the main loop, so a frozen or busy-looping actor stops sending
+it and the supervisor replaces it. A malformed frame is counted, logged `bad_message` and
+dropped; the actor keeps serving.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+import zmq
+
+from actors.runtime import metrics
+from actors.runtime.timers import Timers
+from protocol.codec import Envelope, Sender, decode, encode
+from protocol.config import SystemConfig, load_config
+from protocol.exceptions import ProtocolError
+from protocol.messages import (
+    ActorHeartbeat,
+    ControlReply,
+    ControlRequest,
+    ErrorCode,
+    Message,
+    Ready,
+    RequestRejected,
+    Stop,
+)
+
+HWM = 100_000
+RECONNECT_IVL_MS = 2
+RECONNECT_IVL_MAX_MS = 50
+_PR_SET_PDEATHSIG = 1
+
+
+CACHE_LOGGERS = True  # off in the test process: structlog's capture_logs needs fresh loggers
+
+
+def configure_logging(level: str = "info") -> None:
+    """structlog JSON to stdout, one line per event."""
+    levels = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+            structlog.processors.dict_tracebacks,
+            structlog.processors.JSONRenderer(sort_keys=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(levels[level]),
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
+        cache_logger_on_first_use=CACHE_LOGGERS,
+    )
+
+
+def set_parent_death_signal(sig: int = signal.SIGKILL) -> None:
+    """Ask the kernel to kill this process when its parent dies (Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the parent check in the loop remains
+        pass
+
+
+def tune_socket(sock: zmq.Socket[bytes]) -> None:
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SNDHWM, HWM)
+    sock.setsockopt(zmq.RCVHWM, HWM)
+    sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+    sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
+
+
+def bind_router(ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str) -> zmq.Socket[bytes]:
+    sock = ctx.socket(zmq.ROUTER)
+    tune_socket(sock)
+    sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+    sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
+    if endpoint.startswith("ipc://"):
+        path = endpoint[len("ipc://") :]
+        try:
+            os.unlink(path)  # a dead incarnation's socket file
+        except FileNotFoundError:
+            pass
+    sock.bind(endpoint)
+    return sock
+
+
+@dataclass(frozen=True)
+class ActorArgs:
+    """What the supervisor tells an actor at spawn."""
+
+    actor_id: str
+    kind: str
+    epoch: int
+    config_path: str
+    state_dir: str | None = None
+    runtime_dir: str | None = None
+    metrics_port: int | None = None
+    cold: bool = False
+    venue: str | None = None
+    supervisor_pid: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Pending:
+    callback: Callable[[Envelope | None], None]
+    deadline: float
+
+
+class Peer:
+    """A DEALER to another actor's ROUTER: requests with replies matched by correlation id."""
+
+    def __init__(self, actor: Actor, target: str, endpoint: str) -> None:
+        self.target = target
+        self._actor = actor
+        self.sock = actor.ctx.socket(zmq.DEALER)
+        tune_socket(self.sock)
+        self.sock.setsockopt(zmq.ROUTING_ID, f"{actor.actor_id}:{actor.epoch}".encode())
+        self.sock.connect(endpoint)
+        self._pending: dict[str, _Pending] = {}
+        self.last_epoch: int | None = None
+
+    def send(self, body: Message, corr_id: str = "") -> str:
+        env = self._actor.sender.envelope(body, corr_id)
+        self.sock.send_multipart(self._actor.encode(env), copy=False)
+        return env.msg_id
+
+    def request(
+        self,
+        body: Message,
+        callback: Callable[[Envelope | None], None],
+        timeout_s: float,
+    ) -> str:
+        """Send `body`; `callback(reply)` on the reply, or `callback(None)` after timeout."""
+        msg_id = self.send(body)
+        self._pending[msg_id] = _Pending(callback, time.monotonic() + timeout_s)
+        self._actor.call_later(timeout_s, lambda: self._expire(msg_id))
+        return msg_id
+
+    def _expire(self, msg_id: str) -> None:
+        pending = self._pending.pop(msg_id, None)
+        if pending is not None:
+            pending.callback(None)
+
+    def fail_pending(self) -> None:
+        """The peer restarted (new epoch): what it had not answered never will be. Every
+        pending request's callback gets None now instead of at its deadline."""
+        pending, self._pending = self._pending, {}
+        for p in pending.values():
+            p.callback(None)
+
+    def on_readable(self) -> None:
+        for _ in range(1000):
+            try:
+                frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=True)
+            except zmq.Again:
+                return
+            env = self._actor.decode_or_count(frames, f"peer:{self.target}")
+            if env is None:
+                continue
+            self.last_epoch = env.epoch
+            pending = self._pending.pop(env.corr_id, None)
+            if pending is not None:
+                pending.callback(env)
+            else:
+                self._actor.on_peer_message(self, env)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+
+class Replier:
+    """Answers one request received on the actor's ROUTER."""
+
+    __slots__ = ("_actor", "_identity", "_msg_id")
+
+    def __init__(self, actor: Actor, identity: list[bytes], msg_id: str) -> None:
+        self._actor = actor
+        self._identity = identity
+        self._msg_id = msg_id
+
+    @property
+    def identity(self) -> bytes:
+        return self._identity[0]
+
+    def __call__(self, body: Message) -> None:
+        self._actor.send_router(self._identity, body, corr_id=self._msg_id)
+
+    def reject(self, code: ErrorCode, reason: str, field: str | None = None) -> None:
+        self(RequestRejected(code=code, reason=reason, field=field))
+
+
+class Actor:
+    """Base of every actor process. Subclasses override the `on_*` hooks and `setup`."""
+
+    kind = "actor"
+
+    def __init__(self, args: ActorArgs, cfg: SystemConfig | None = None) -> None:
+        self.args = args
+        self.actor_id = args.actor_id
+        self.epoch = args.epoch
+        self.cfg = cfg or load_config(
+            args.config_path,
+            state_dir=args.state_dir,
+            runtime_dir=args.runtime_dir,
+            metrics_port=args.metrics_port,
+        )
+        configure_logging(self.cfg.system.log_level)
+        self.log = structlog.get_logger().bind(actor=self.actor_id, epoch=self.epoch)
+        if args.venue:
+            self.log = self.log.bind(venue=args.venue)
+        self.sender = Sender(self.actor_id, self.epoch)
+        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self.poller = zmq.Poller()
+        self._handlers: dict[Any, Callable[[], None]] = {}
+        self.timers = Timers()
+        self._stopping = False
+        self._stop_reason = ""
+        self._hb_interval_s = min(self.cfg.supervisor.heartbeat_interval_s / 2, 0.2)
+        self._supervisor_pid = args.supervisor_pid
+        self._next_hb = time.monotonic()
+        self._bad_messages = metrics.BAD_MESSAGES.labels(actor=self.actor_id)
+        self.router = bind_router(self.ctx, self.cfg.endpoint(self.actor_id))
+        self.add_socket(self.router, self._on_router_readable)
+        self.sup = self.ctx.socket(zmq.DEALER)
+        tune_socket(self.sup)
+        self.sup.setsockopt(zmq.ROUTING_ID, self.actor_id.encode())
+        self.sup.connect(self.cfg.supervisor_endpoint)
+        self.add_socket(self.sup, self._on_supervisor_readable)
+        self._sig_r, self._sig_w = os.pipe()
+        os.set_blocking(self._sig_r, False)
+        os.set_blocking(self._sig_w, False)
+        self.add_fd(self._sig_r, self._on_signal)
+
+    # ------------------------------------------------------------------ hooks
+
+    def setup(self) -> None:
+        """Recover state and open extra sockets; runs before READY is sent."""
+
+    def on_request(self, env: Envelope, reply: Replier) -> None:
+        reply.reject(ErrorCode.BAD_REQUEST, f"{self.kind} does not serve {env.type}")
+
+    def on_control(
+        self, command: str, args: dict[str, Any], respond: Callable[[ControlReply], None]
+    ) -> None:
+        """An operator command forwarded by the supervisor; `respond` may be called later."""
+        respond(ControlReply(status="error", reason=f"{self.kind}: unknown command {command!r}"))
+
+    def on_peer_message(self, peer: Peer, env: Envelope) -> None:
+        self.log.debug("unsolicited_peer_message", peer=peer.target, type=env.type)
+
+    def on_stop(self) -> None:
+        """Drain and persist; runs once when the actor is asked to stop."""
+
+    def heartbeat_info(self) -> dict[str, Any]:
+        return {}
+
+    # ------------------------------------------------------------------ plumbing for subclasses
+
+    def add_socket(self, sock: Any, handler: Callable[[], None]) -> None:
+        self.poller.register(sock, zmq.POLLIN)
+        self._handlers[sock] = handler
+
+    def add_fd(self, fd: int, handler: Callable[[], None], events: int = zmq.POLLIN) -> None:
+        self.poller.register(fd, events)
+        self._handlers[fd] = handler
+
+    def modify_fd(self, fd: int, events: int) -> None:
+        self.poller.modify(fd, events)
+
+    def remove(self, sock_or_fd: Any) -> None:
+        if sock_or_fd in self._handlers:
+            self.poller.unregister(sock_or_fd)
+            del self._handlers[sock_or_fd]
+
+    def peer(self, target: str) -> Peer:
+        p = Peer(self, target, self.cfg.endpoint(target))
+        self.add_socket(p.sock, p.on_readable)
+        return p
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
+        self.timers.call_later(delay_s, fn)
+
+    def call_every(self, interval_s: float, fn: Callable[[], None]) -> None:
+        self.timers.call_every(interval_s, fn)
+
+    def encode(self, env: Envelope) -> list[bytes]:
+        return encode(env)
+
+    def send_router(self, identity: list[bytes], body: Message, corr_id: str = "") -> bool:
+        frames = identity + self.sender.encode(body, corr_id)
+        try:
+            self.router.send_multipart(frames, copy=False)
+            return True
+        except zmq.ZMQError as exc:  # EHOSTUNREACH: the peer is gone (ROUTER_MANDATORY)
+            self.log.warning("reply_undeliverable", type=body.type, error=str(exc))
+            return False
+
+    def send_supervisor(self, body: Message, corr_id: str = "") -> None:
+        self.sup.send_multipart(self.sender.encode(body, corr_id), copy=False)
+
+    def decode_or_count(self, frames: list[bytes], source: str) -> Envelope | None:
+        try:
+            return decode(frames)
+        except ProtocolError as exc:
+            self._bad_messages.inc()
+            self.log.warning("bad_message", source=source, error=str(exc))
+            return None
+
+    @property
+    def crash_points_armed(self) -> bool:
+        """True when fault injection asks for crash points (tests, chaos runs)."""
+        return bool(os.environ.get("TP_FAULT_CRASH_AT"))
+
+    def crash_point(self, name: str) -> None:
+        """Fault injection for crash-point tests: `TP_FAULT_CRASH_AT=oms:after_journal_before_send`
+        (comma-separated `actor:point`) kills this process with SIGKILL the first time it
+        passes the named point (a marker file in the state dir makes it fire once)."""
+        spec = os.environ.get("TP_FAULT_CRASH_AT")
+        if not spec or f"{self.actor_id}:{name}" not in spec.split(","):
+            return
+        marker = self.cfg.state_path / "faults" / f"{self.actor_id}.{name}.fired"
+        if marker.exists():
+            return
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(str(os.getpid()))
+        self.log.error("injected_crash", point=name)
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def keepalive(self) -> None:
+        """Send the application heartbeat now if it is due: for long but progressing work
+        (a big listing) inside one handler. A frozen loop still stops heartbeating."""
+        now = time.monotonic()
+        if now >= self._next_hb:
+            self.send_supervisor(ActorHeartbeat(loop_lag_s=round(now - self._next_hb, 6)))
+            self._next_hb = now + self._hb_interval_s
+
+    def request_stop(self, reason: str) -> None:
+        if not self._stopping:
+            self._stopping = True
+            self._stop_reason = reason
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._signal_handler)
+        signal.signal(signal.SIGINT, self._signal_handler)
+        signal.set_wakeup_fd(self._sig_w)
+        if self.actor_id in os.environ.get("TP_FAULT_CRASH_ON_START", "").split(","):
+            # fault injection for tests and chaos runs: a crash loop before READY
+            self.log.error("injected_crash_on_start")
+            os._exit(3)
+        self.setup()
+        self.send_supervisor(Ready(actor=self.actor_id, pid=os.getpid(), endpoints=self.endpoints()))
+        self.log.info("actor_started", pid=os.getpid(), kind=self.kind)
+        self._next_hb = time.monotonic()
+        try:
+            while not self._stopping:
+                self._iterate()
+            self.log.info("actor_stopping", reason=self._stop_reason)
+            self.on_stop()
+        finally:
+            self.ctx.destroy(linger=0)
+        self.log.info("actor_stopped", reason=self._stop_reason)
+        return 0
+
+    def run_until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        """Keep serving (e.g. while draining at stop) until `predicate()` or the deadline."""
+        deadline = time.monotonic() + timeout_s
+        while not predicate():
+            if time.monotonic() >= deadline:
+                return False
+            self._iterate(max_wait_s=deadline - time.monotonic())
+        return True
+
+    def _iterate(self, max_wait_s: float = 1.0) -> None:
+        """One loop turn: heartbeat if due, poll, handlers, due timers, after_iteration."""
+        now = time.monotonic()
+        if now >= self._next_hb:
+            # lag: how late the loop got round to its heartbeat
+            self._check_parent()
+            self.send_supervisor(
+                ActorHeartbeat(loop_lag_s=round(now - self._next_hb, 6), info=self.heartbeat_info())
+            )
+            self._next_hb = now + self._hb_interval_s
+        timeout = self.timers.wait_s(min(self._next_hb - now, max_wait_s))
+        for sock, _ev in self.poller.poll(timeout * 1000):
+            handler = self._handlers.get(sock)
+            if handler is not None:  # an earlier handler of this round may have removed it
+                handler()
+        self.timers.run_due()
+        self.after_iteration()
+
+    def after_iteration(self) -> None:
+        """Runs once per loop iteration after the handlers: the place for group commit."""
+
+    def endpoints(self) -> dict[str, str]:
+        return {"router": self.cfg.endpoint(self.actor_id)}
+
+    def _check_parent(self) -> None:
+        if self._supervisor_pid is not None and os.getppid() != self._supervisor_pid:
+            self.log.error("supervisor_gone", expected_ppid=self._supervisor_pid)
+            os._exit(70)
+
+    def _signal_handler(self, signum: int, _frame: object) -> None:
+        self.request_stop(signal.Signals(signum).name)
+
+    def _on_signal(self) -> None:
+        try:
+            os.read(self._sig_r, 512)
+        except BlockingIOError:
+            pass
+
+    def _on_router_readable(self) -> None:
+        for _ in range(1000):
+            try:
+                frames = self.router.recv_multipart(zmq.NOBLOCK, copy=True)
+            except zmq.Again:
+                return
+            if len(frames) < 2:
+                self._bad_messages.inc()
+                self.log.warning("bad_message", source="router", error="no identity frame")
+                continue
+            identity, payload = frames[:1], frames[1:]
+            env = self.decode_or_count(payload, "router")
+            if env is None:
+                continue
+            reply = Replier(self, identity, env.msg_id)
+            try:
+                self.on_request(env, reply)
+            except Exception as exc:  # noqa: BLE001 - one bad request must not kill the actor
+                self.log.exception("request_failed", type=env.type)
+                reply.reject(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+
+    def _on_supervisor_readable(self) -> None:
+        for _ in range(100):
+            try:
+                frames = self.sup.recv_multipart(zmq.NOBLOCK, copy=True)
+            except zmq.Again:
+                return
+            env = self.decode_or_count(frames, "supervisor")
+            if env is None:
+                continue
+            body = env.body
+            if isinstance(body, Stop):
+                self.request_stop(body.reason or "stop")
+            elif isinstance(body, ControlRequest):
+                corr = env.msg_id
+
+                def respond(answer: ControlReply, corr: str = corr) -> None:
+                    self.send_supervisor(answer, corr_id=corr)
+
+                try:
+                    self.on_control(body.command, body.args, respond)
+                except Exception as exc:  # noqa: BLE001 - report, keep serving
+                    self.log.exception("control_failed", command=body.command)
+                    respond(ControlReply(status="error", reason=f"{type(exc).__name__}: {exc}"))
+            else:
+                self.log.warning("unexpected_supervisor_message", type=env.type)
+
+
+ACTOR_KINDS: dict[str, str] = {
+    "risk": "actors.risk.actor:RiskActor",
+    "oms": "actors.oms.actor:OmsActor",
+    "connector": "actors.connector.actor:ConnectorActor",
+    "heartbeat": "actors.position_heartbeat.actor:HeartbeatActor",
+    "venuesim": "actors.venuesim.actor:VenueSimActor",
+}
+
+
+def actor_class(kind: str) -> type[Actor]:
+    import importlib
+
+    module, _, name = ACTOR_KINDS[kind].partition(":")
+    cls: type[Actor] = getattr(importlib.import_module(module), name)
+    return cls
+
+
+def run_actor(args: ActorArgs) -> int:
+    """Entry point of an actor process (exec or fork-server child)."""
+    set_parent_death_signal(signal.SIGKILL)  # exec mode; fork-server children have it already
+    if args.supervisor_pid is not None and os.getppid() != args.supervisor_pid:
+        return 70  # the supervisor died before the signal was armed
+    cls = actor_class(args.kind)
+    actor = cls(args)
+    return actor.run()

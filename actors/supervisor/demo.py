@@ -1,0 +1,105 @@
+"""The `make run` demo: once every actor is READY, submit a few orders through the client
+library on the simulated venues and print them filling; the system then stays up.
+
+Runs as its own process (`python -m actors.supervisor.demo --config ... --state-dir ...`), started by
+the supervisor with `run --demo`, exactly like a strategy would talk to the system.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from actors.supervisor.daemon import Supervisor
+
+TERMINAL = {"FILLED", "CANCELLED", "REJECTED", "EXPIRED"}
+
+
+def attach_demo(sup: Supervisor) -> None:
+    from actors.supervisor.ctl import format_status
+
+    def on_ready() -> None:
+        print("\n" + format_status(sup.control.status()) + "\n", file=sys.stderr, flush=True)
+        argv = [sys.executable, "-m", "actors.supervisor.demo", "--config", sup.config_path]
+        for flag, key in (("--state-dir", "state_dir"), ("--runtime-dir", "runtime_dir")):
+            if sup.overrides.get(key):
+                argv += [flag, str(sup.overrides[key])]
+        subprocess.Popen(argv, stdin=subprocess.DEVNULL).returncode = 0  # reaped by the supervisor
+
+    sup.on_all_ready = on_ready
+
+
+def _say(msg: str) -> None:
+    print(f"[demo] {msg}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from protocol.client import ExecutionClient, NotReady
+    from protocol.config import load_config
+
+    p = argparse.ArgumentParser(prog="python -m actors.supervisor.demo")
+    p.add_argument("--config", required=True)
+    p.add_argument("--state-dir")
+    p.add_argument("--runtime-dir")
+    ns = p.parse_args(argv)
+    cfg = load_config(ns.config, state_dir=ns.state_dir, runtime_dir=ns.runtime_dir)
+    venues = [v for v in cfg.venues if v.sim is not None]
+    if not venues:
+        _say("no simulated venue configured; nothing to show")
+        return 0
+    with ExecutionClient(cfg, name="demo") as client:
+        deadline = time.monotonic() + 30
+        venue = venues[0]
+        assert venue.sim is not None
+        symbol, ref = next(iter(venue.sim.reference_prices.items()))
+        orders = []
+        while True:
+            try:
+                ack = client.submit(venue.name, symbol, "BUY", 100, "MARKET", tif="IOC")
+                break
+            except NotReady:
+                if time.monotonic() > deadline:
+                    _say("the OMS did not open intake within 30 s")
+                    return 1
+                time.sleep(0.2)
+        orders.append(ack.client_order_id)
+        _say(f"submitted MARKET BUY 100 {symbol} on {venue.name}: {ack.client_order_id}")
+        for v in venues:
+            assert v.sim is not None
+            sym, px = next(iter(v.sim.reference_prices.items()))
+            near = (px * Decimal("1.001")).quantize(v.sim.tick_size)
+            ack = client.submit(v.name, sym, "SELL", 50, "LIMIT", price=near, tif="GTC")
+            orders.append(ack.client_order_id)
+            _say(f"submitted LIMIT SELL 50 {sym} @ {near} on {v.name}: {ack.client_order_id}")
+        far = (ref * Decimal("0.95")).quantize(venue.sim.tick_size)  # inside the risk price band
+        ack = client.submit(venue.name, symbol, "BUY", 10, "LIMIT", price=far, tif="GTC")
+        _say(f"submitted LIMIT BUY 10 {symbol} @ {far} (below the market) : {ack.client_order_id}")
+        client.wait_for_status(ack.client_order_id, {"ACCEPTED"}, timeout_s=10)  # type: ignore[arg-type]
+        client.cancel(ack.client_order_id)
+        _say(f"cancel requested for {ack.client_order_id}")
+        orders.append(ack.client_order_id)
+        seen: dict[str, str] = {}
+        end = time.monotonic() + 20
+        while time.monotonic() < end and len([s for s in seen.values() if s in TERMINAL]) < 2:
+            for oid in orders:
+                view = client.get_order(oid)
+                line = f"{view.status} cum={view.cum_qty} avg_px={view.avg_px}"
+                if seen.get(oid) != line:
+                    seen[oid] = line
+                    _say(f"{oid} on {view.venue}: {line}")
+            time.sleep(0.25)
+        for pos in client.positions():
+            _say(f"position {pos.venue} {pos.symbol}: qty={pos.qty} avg_px={pos.avg_px}")
+    _say("demo flow done; the system stays up. In another shell: "
+         "`.venv/bin/tradepulse status --config deploy/config/demo.toml`; Ctrl-C here to stop.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""The fork server: a preloaded interpreter that forks actor processes in ~ms.
+
+A cold interpreter importing pydantic, structlog, zmq and prometheus_client takes ~170 ms;
+forking this already-initialised process takes a few ms. The supervisor starts one fork
+server and sends it spawn requests over a pipe; the fork server double-forks so that the
+actor is re-parented to the supervisor (a child subreaper), which then sees its exit with
+SIGCHLD and waitpid like any other child. The fork server itself never creates a ZeroMQ
+context or a thread, so forking it is safe.
+
+Protocol (pipes, one JSON object per line): request `{"args": {...ActorArgs...}}`,
+answer `{"pid": N}` or `{"error": "..."}`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict
+
+from actors.runtime.actor import ACTOR_KINDS, ActorArgs, run_actor, set_parent_death_signal
+
+_REPARENT_DEADLINE_S = 2.0
+
+
+def preload() -> None:
+    """Import every actor module so a forked child starts warm."""
+    for target in ACTOR_KINDS.values():
+        module = target.partition(":")[0]
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass  # a kind not yet built; it fails at spawn with a clear error
+
+
+def _child(args: ActorArgs, supervisor_pid: int, fds: tuple[int, int]) -> None:
+    """Runs in the grandchild: wait to be re-parented, arm parent-death, run the actor."""
+    for fd in fds:
+        os.close(fd)
+    deadline = time.monotonic() + _REPARENT_DEADLINE_S
+    while os.getppid() != supervisor_pid:
+        if time.monotonic() > deadline:
+            os._exit(71)
+        time.sleep(0.0002)
+    set_parent_death_signal(signal.SIGKILL)
+    if os.getppid() != supervisor_pid:  # the supervisor died before we armed it
+        os._exit(71)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    code = 1
+    try:
+        code = run_actor(args)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # noqa: BLE001 - report and exit non-zero, never return to the server
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def spawn(args: ActorArgs, supervisor_pid: int, fds: tuple[int, int]) -> int:
+    """Double-fork `args` as an actor; returns the actor's pid."""
+    r, w = os.pipe()
+    mid = os.fork()
+    if mid == 0:
+        os.close(r)
+        pid = os.fork()
+        if pid == 0:
+            os.close(w)
+            os.setsid()  # own session and process group: the supervisor kills the group
+            _child(args, supervisor_pid, fds)
+        os.write(w, str(pid).encode())
+        os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 64):
+        data += chunk
+    os.close(r)
+    os.waitpid(mid, 0)
+    if not data:
+        raise OSError("fork server: intermediate child died before reporting a pid")
+    return int(data)
+
+
+def main() -> int:
+    req_fd, resp_fd = int(sys.argv[1]), int(sys.argv[2])
+    supervisor_pid = os.getppid()
+    set_parent_death_signal(signal.SIGKILL)
+    if os.getppid() != supervisor_pid:
+        return 1
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor owns Ctrl-C
+    preload()
+    reqs = os.fdopen(req_fd, "r", buffering=1)
+    resp = os.fdopen(resp_fd, "w", buffering=1)
+    resp.write(json.dumps({"ready": os.getpid()}) + "\n")
+    for line in reqs:
+        try:
+            args = ActorArgs(**json.loads(line)["args"])
+            pid = spawn(args, supervisor_pid, (req_fd, resp_fd))
+            resp.write(json.dumps({"pid": pid}) + "\n")
+        except Exception as exc:  # noqa: BLE001 - report to the supervisor, keep serving
+            resp.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n")
+    return 0
+
+
+def encode_request(args: ActorArgs) -> str:
+    return json.dumps({"args": asdict(args)}) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

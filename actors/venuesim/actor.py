@@ -1,0 +1,170 @@
+"""The simulated venue process: the matching engine behind a FIX 4.4 acceptor.
+
+Spawned by the supervisor as ``venuesim.<venue>`` for every venue with a ``[venues.sim]``
+table, or alone with ``python -m actors.venuesim run``. It is the outside world: its
+state lives in ``<state_dir>/venues/<venue>/`` (the engine's log, and ``fix/`` for the
+FIX session store), which our cold start never touches, and it survives its own
+``kill -9``.
+
+Port: `VenueCfg.port`, or with 0 the port of the previous incarnation (if still free)
+or any free one; written atomically to ``<runtime_dir>/venuesim.<venue>.port`` before
+READY, so the connector (which starts after us) finds it.
+
+Control: the actor's ROUTER answers `ControlRequest`s directly (``python -m
+actors.venuesim control``), and `on_control` takes the same commands if the supervisor
+forwards them: a fault kind (see `faults`) with ``{"value": V}``, ``fault`` with
+``{"kind": K, "value": V}``, or ``status``.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from actors.connector.fix.store import FixStore
+from actors.runtime.actor import Actor, Replier
+from actors.runtime.durable import write_atomic
+from actors.venuesim.acceptor import SimAcceptor
+from actors.venuesim.engine import Venue
+from actors.venuesim.faults import FAULT_KINDS, FaultError, Faults
+from actors.venuesim.store import SimStore
+from protocol.codec import Envelope
+from protocol.config import SimCfg, SystemConfig
+from protocol.messages import ControlReply, ControlRequest, ErrorCode, Message
+
+SYNC_INTERVAL_S = 1.0
+
+
+def venue_state_dir(state_dir: Path, venue: str) -> Path:
+    """Where a simulated venue keeps its book and FIX session."""
+    return state_dir / "venues" / venue
+
+
+def port_file(cfg: SystemConfig, venue: str) -> Path:
+    return cfg.runtime_path / f"venuesim.{venue}.port"
+
+
+def read_port(cfg: SystemConfig, venue: str) -> int | None:
+    try:
+        return int(port_file(cfg, venue).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+class VenueSimActor(Actor):
+    kind = "venuesim"
+
+    def setup(self) -> None:
+        name = self.args.venue or self.actor_id.partition(".")[2]
+        vcfg = self.cfg.venue(name)
+        sim = vcfg.sim or SimCfg()
+        self.venue_name = name
+        root = venue_state_dir(self.cfg.state_path, name)
+        self.store = SimStore.open(root)
+        seed = int(self.args.extra.get("seed", zlib.crc32(name.encode())))
+        self.venue = Venue(name, sim, self.store, seed)
+        self.fix_store = FixStore(root / "fix", fsync=False)
+        self.faults = Faults()
+        self._dirty = False
+        self.acceptor = SimAcceptor(
+            venue=self.venue,
+            store=self.fix_store,
+            sender_comp_id=vcfg.target,
+            client_comp_id=vcfg.sender_comp_id,
+            heartbeat_s=vcfg.heartbeat_s,
+            faults=self.faults,
+            loop=self,
+            log=self.log,
+            on_dirty=self._mark_dirty,
+        )
+        previous = read_port(self.cfg, name) if vcfg.port == 0 else None
+        port = self.acceptor.listen(vcfg.host, previous or vcfg.port, fallback_any=bool(previous))
+        write_atomic(port_file(self.cfg, name), f"{port}\n".encode(), durable=False)
+        for kind, value in sim.faults.items():
+            try:
+                self.acceptor.apply_fault(kind, value)
+            except FaultError as exc:
+                self.log.error("sim_fault_invalid", kind=kind, error=str(exc))
+        self.call_every(sim.liquidity_interval_s, self.acceptor.liquidity_step)
+        self.call_every(SYNC_INTERVAL_S, self._sync)
+        self.log.info(
+            "sim_listening", host=vcfg.host, port=port, book_id=self.store.book_id,
+            orders=len(self.venue.open_orders()), fix_next_in=self.fix_store.next_in,
+            fix_next_out=self.fix_store.next_out,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ loop hooks
+
+    def after_iteration(self) -> None:
+        self.acceptor.turn()
+
+    def on_stop(self) -> None:
+        self.acceptor.close()
+        self.store.close()
+        self.fix_store.close()
+
+    def send_supervisor(self, body: Message, corr_id: str = "") -> None:
+        if not self.args.extra.get("standalone"):  # alone, nobody would ever read them
+            super().send_supervisor(body, corr_id)
+
+    def heartbeat_info(self) -> dict[str, Any]:
+        return {**self.acceptor.info(), "faults": self.faults.active(time.monotonic())}
+
+    # ------------------------------------------------------------------ control
+
+    def on_request(self, env: Envelope, reply: Replier) -> None:
+        if isinstance(env.body, ControlRequest):
+            self.on_control(env.body.command, env.body.args, reply)
+        else:
+            reply.reject(ErrorCode.BAD_REQUEST, f"{self.kind} does not serve {env.type}")
+
+    def on_control(
+        self, command: str, args: dict[str, Any], respond: Callable[[ControlReply], None]
+    ) -> None:
+        if command == "status":
+            respond(ControlReply(status="ok", data=self.status()))
+            return
+        kind, value = command, args.get("value")
+        if command == "fault":
+            kind = str(args.get("kind", ""))
+        if kind not in FAULT_KINDS:
+            known = ", ".join(("status", "fault", *FAULT_KINDS))
+            respond(ControlReply(status="error", reason=f"unknown command {kind!r}; {known}"))
+            return
+        try:
+            parsed = self.acceptor.apply_fault(kind, value)
+        except FaultError as exc:
+            respond(ControlReply(status="error", reason=str(exc)))
+            return
+        data = {"kind": kind, "value": parsed, "faults": self.faults.active(time.monotonic())}
+        respond(ControlReply(status="ok", reason=f"{kind} applied", data=data))
+
+    def status(self) -> dict[str, Any]:
+        positions = {
+            p.symbol: {"net_qty": str(p.net_qty), "avg_px": str(p.avg_px)}
+            for p in self.venue.positions().values()
+        }
+        return {
+            "venue": self.venue_name,
+            **self.acceptor.info(),
+            "logons": self.acceptor.logons,
+            "fix_next_in": self.fix_store.next_in,
+            "fix_next_out": self.fix_store.next_out,
+            "faults": self.faults.active(time.monotonic()),
+            "open_orders": len(self.venue.open_orders()),
+            "positions": positions,
+            "book_id": self.store.book_id,
+        }
+
+    # ------------------------------------------------------------------ durability
+
+    def _mark_dirty(self) -> None:
+        self._dirty = True
+
+    def _sync(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self.store.sync()

@@ -1,0 +1,321 @@
+"""FIX 4.4 application messages <-> the matching engine: pure, no sockets, no session.
+
+`handle(venue, msg_type, msg, seq, now_ns, reject_order)` runs one inbound application
+message against the engine and returns what to send back, in order, as `Out`s. Execution
+reports produced by order operations carry their ExecType (`Out.exec_type`), so the shell
+can put them through the fault pipeline; answers to queries have none.
+
+Inbound -> outbound (tags):
+- D  -> 8 per engine event: ExecType 0 New, then F trades, then 4 for an IOC/market
+        remainder; or 8 Rejected (103=6 + "duplicate" for a ClOrdID seen before).
+- F  -> 8 ExecType 4 (11 = the cancel's ClOrdID, 41 = the order's), or 9 with 434=1.
+- G  -> 8 ExecType 5 (then trades if it became marketable), or 9 with 434=2.
+- H  -> one 8 ExecType I (790 echoed); unknown: 39=8, 103=5, 58=UNKNOWN_ORDER, 37=NONE.
+- AF -> one 8 ExecType I per open order (585=7 all, 585=1 one Symbol), 584 echoed,
+        911 = count, 912=Y on the last; none: one report with 11=NONE, 911=0, 912=Y.
+- AN -> one AP per symbol ever traded (710 echo, 721, 728=0, 727 = count, 912=Y on the
+        last, 1, 581=1, 715, 55, 702=1 703=TQ 704 long 705 short, 730 = avg px, 731=1,
+        734=0); none: one AP with 728=2, 727=0. PosReqType(724) other than 0: 728=4.
+- q  -> r (37, 11 echo, 530 echo, 531 = 7 or 1, 533 = count) then 8 ExecType 4 per order;
+        530 other than 1/7: r with 531=0, 532=0.
+- a required tag missing, or any other application MsgType -> j (45, 372, 380, 58).
+Every 8 has 37 17 150 39 55 54 38 40 151 14 6 11 60, and 44 (limit), 59, 32/31
+(trades), 41 (cancel/replace), 103 (rejects), 58 (when there is a text).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import simplefix  # type: ignore[import-untyped]
+
+from actors.connector.fix import codec as fc
+from actors.venuesim.engine import Venue
+from actors.venuesim.faults import REJECT_TEXT
+from actors.venuesim.model import (
+    NO_ORDER_ID,
+    STATUS_EXEC_ID,
+    CancelReject,
+    Event,
+    ExecEvent,
+    ExecType,
+    OrdRejReason,
+)
+from protocol.messages import OrdType, Side, TimeInForce
+
+Field = tuple[int, fc.Value]
+
+
+@dataclass(frozen=True, slots=True)
+class Out:
+    """One application message to send."""
+
+    msg_type: str
+    fields: tuple[Field, ...]
+    exec_type: str = ""  # an execution report of an order operation (faults apply)
+    exec_id: str = ""
+
+
+SIDE_FIX = {Side.BUY: "1", Side.SELL: "2"}
+ORD_TYPE_FIX = {OrdType.MARKET: "1", OrdType.LIMIT: "2"}
+TIF_FIX = {TimeInForce.DAY: "0", TimeInForce.GTC: "1", TimeInForce.IOC: "3", TimeInForce.FOK: "4"}
+_SIDE = {v: k for k, v in SIDE_FIX.items()}
+_ORD_TYPE = {v: k for k, v in ORD_TYPE_FIX.items()}
+_TIF = {v: k for k, v in TIF_FIX.items()}
+_INVALID = "?"  # stands for a FIX value the engine does not take: it rejects it
+
+UNKNOWN_ORDER_TEXT = "UNKNOWN_ORDER"
+NONE_ID = "NONE"
+ACCOUNT = "SIM"
+# BusinessRejectReason (380)
+BR_OTHER, BR_UNSUPPORTED_MSG_TYPE, BR_FIELD_MISSING = 0, 3, 5
+
+_REQUIRED = {
+    "D": (11,), "F": (11, 41), "G": (11, 41), "H": (11,), "AF": (584,), "AN": (710,),
+    "q": (11, 530),
+}  # fmt: skip
+_ECHO_TAGS = (55, 54, 38, 40, 44, 59)
+
+
+@dataclass(frozen=True, slots=True)
+class _Req:
+    venue: Venue
+    msg: simplefix.FixMessage
+    seq: int
+    now_ns: int
+    reject_order: Callable[[], bool]
+
+    def s(self, tag: int) -> str | None:
+        return fc.get_str(self.msg, tag)
+
+    def echo(self) -> dict[int, str]:
+        return {t: v for t in _ECHO_TAGS if (v := self.s(t))}
+
+
+def handle(
+    venue: Venue,
+    msg_type: str,
+    msg: simplefix.FixMessage,
+    seq: int,
+    now_ns: int,
+    reject_order: Callable[[], bool] = lambda: False,
+) -> list[Out]:
+    """The answer to one inbound application message. `reject_order()` is asked once per
+    NewOrderSingle: True rejects it (fault injection)."""
+    handler = _HANDLERS.get(msg_type)
+    if handler is None:
+        text = f"unsupported MsgType {msg_type}"
+        return [business_reject(seq, msg_type, BR_UNSUPPORTED_MSG_TYPE, text)]
+    for tag in _REQUIRED[msg_type]:
+        if not msg.get(tag):
+            text = f"required tag {tag} missing"
+            return [business_reject(seq, msg_type, BR_FIELD_MISSING, text, fc.get_str(msg, 11))]
+    return handler(_Req(venue, msg, seq, now_ns, reject_order))
+
+
+# ---------------------------------------------------------------------- handlers
+
+
+def _new_order(r: _Req) -> list[Out]:
+    force = REJECT_TEXT if r.reject_order() else ""
+    events = r.venue.new_order(
+        r.s(11) or "",
+        r.s(55) or "",
+        _SIDE.get(r.s(54) or "", _INVALID),
+        r.s(38),
+        _ORD_TYPE.get(r.s(40) or "", _INVALID),
+        r.s(44),
+        _TIF.get(r.s(59) or "0", _INVALID),
+        r.now_ns,
+        force_reject=force,
+    )
+    return [event_out(ev, r.echo()) for ev in events]
+
+
+def _cancel(r: _Req) -> list[Out]:
+    events = r.venue.cancel(
+        r.s(11) or "", r.s(41) or "", r.now_ns, symbol=r.s(55), side=_optional(r.s(54), _SIDE)
+    )
+    return [event_out(ev, r.echo()) for ev in events]
+
+
+def _replace(r: _Req) -> list[Out]:
+    events = r.venue.replace(
+        r.s(11) or "",
+        r.s(41) or "",
+        r.s(38),
+        r.s(44),
+        _optional(r.s(40), _ORD_TYPE),
+        _optional(r.s(59), _TIF),
+        r.now_ns,
+        symbol=r.s(55),
+        side=_optional(r.s(54), _SIDE),
+    )
+    return [event_out(ev, r.echo()) for ev in events]
+
+
+def _status(r: _Req) -> list[Out]:
+    ev = r.venue.status_report(r.s(11) or "", r.now_ns)
+    return [event_out(ev, r.echo(), extra=_opt_field(790, r.s(790)))]
+
+
+def _mass_status(r: _Req) -> list[Out]:
+    req_id, req_type, symbol = r.s(584) or "", r.s(585) or "7", r.s(55)
+    if req_type not in ("1", "7") or (req_type == "1" and not symbol):
+        text = f"MassStatusReqType {req_type} not supported (7, or 1 with Symbol)"
+        return [business_reject(r.seq, "AF", BR_OTHER, text, req_id)]
+    events = [ev for ev in r.venue.mass_status(r.now_ns) if req_type == "7" or ev.symbol == symbol]
+    head = ((584, req_id),)
+    if not events:
+        fields = (
+            (37, NONE_ID), (11, NONE_ID), (17, STATUS_EXEC_ID), (150, ExecType.ORDER_STATUS.value),
+            (39, "8"), (151, 0), (14, 0), (6, 0), (60, _utc(r.now_ns)), *head,
+            (911, 0), (912, "Y"), (58, "no open orders"),
+        )  # fmt: skip
+        return [Out("8", fields)]
+    total = len(events)
+    return [
+        event_out(ev, {}, extra=(*head, (911, total), *(((912, "Y"),) if i == total else ())))
+        for i, ev in enumerate(events, 1)
+    ]
+
+
+def _positions(r: _Req) -> list[Out]:
+    req_id = r.s(710) or ""
+    common: tuple[Field, ...] = (
+        (710, req_id), (1, r.s(1) or ACCOUNT), (581, "1"),
+        (715, time.strftime("%Y%m%d", time.gmtime(r.now_ns / 1e9))),
+    )  # fmt: skip
+    positions = list(r.venue.positions().values())
+    if (r.s(724) or "0") != "0" or not positions:
+        result = "2" if (r.s(724) or "0") == "0" else "4"
+        fields = (
+            (721, f"PR-{req_id}-0"), *common, (728, result), (727, 0), (912, "Y"),
+            (730, 0), (731, "1"), (734, 0),
+        )  # fmt: skip
+        return [Out("AP", fields)]
+    outs = []
+    total = len(positions)
+    for i, p in enumerate(positions, 1):
+        long_qty = p.net_qty if p.net_qty > 0 else Decimal(0)
+        short_qty = -p.net_qty if p.net_qty < 0 else Decimal(0)
+        fields = (
+            (721, f"PR-{req_id}-{i}"), *common, (728, "0"), (727, total),
+            *(((912, "Y"),) if i == total else ()), (55, p.symbol),
+            (702, 1), (703, "TQ"), (704, long_qty), (705, short_qty),
+            (730, p.avg_px), (731, "1"), (734, 0),
+        )  # fmt: skip
+        outs.append(Out("AP", fields))
+    return outs
+
+
+def _mass_cancel(r: _Req) -> list[Out]:
+    cl, req_type, symbol = r.s(11) or "", r.s(530) or "", r.s(55)
+    head: tuple[Field, ...] = ((37, f"MC-{cl}"), (11, cl), (530, req_type))
+    if req_type not in ("1", "7") or (req_type == "1" and not symbol):
+        fields = (*head, (531, "0"), (532, "0"), (60, _utc(r.now_ns)),
+                  (58, "MassCancelRequestType must be 7, or 1 with Symbol"))  # fmt: skip
+        return [Out("r", fields)]
+    events = r.venue.mass_cancel(r.now_ns, symbol=symbol if req_type == "1" else None)
+    report = Out("r", (*head, (531, req_type), (533, len(events)), (60, _utc(r.now_ns))))
+    return [report, *(event_out(ev, {}) for ev in events)]
+
+
+_HANDLERS: dict[str, Callable[[_Req], list[Out]]] = {
+    "D": _new_order, "F": _cancel, "G": _replace, "H": _status, "AF": _mass_status,
+    "AN": _positions, "q": _mass_cancel,
+}  # fmt: skip
+
+
+# ---------------------------------------------------------------------- outbound
+
+
+def event_out(ev: Event, echo: dict[int, str], extra: tuple[Field, ...] = ()) -> Out:
+    """The FIX message of one engine event; `echo` (request tags) fills what an event about
+    no order lacks (symbol, side, qty, ...)."""
+    if isinstance(ev, CancelReject):
+        fields: list[Field] = [
+            (37, ev.order_id), (11, ev.cl_ord_id), (41, ev.orig_cl_ord_id),
+            (39, ev.ord_status.value), (434, ev.cxl_rej_response_to.value),
+            (102, int(ev.cxl_rej_reason)), (60, _utc(ev.transact_ns)), (58, ev.text),
+        ]  # fmt: skip
+        return Out("9", _clean(fields))
+    return Out(
+        "8",
+        _clean(exec_fields(ev, echo) + list(extra)),
+        exec_type="" if ev.exec_type is ExecType.ORDER_STATUS else ev.exec_type.value,
+        exec_id=ev.exec_id,
+    )
+
+
+def exec_fields(ev: ExecEvent, echo: dict[int, str]) -> list[Field]:
+    orderless = ev.order_id == NO_ORDER_ID
+    unknown = orderless and ev.ord_rej_reason is OrdRejReason.UNKNOWN_ORDER
+    own: dict[int, fc.Value | None] = {
+        55: ev.symbol or None,
+        54: SIDE_FIX.get(ev.side) if ev.side else None,
+        38: None if orderless else ev.order_qty,
+        40: ORD_TYPE_FIX.get(ev.ord_type) if ev.ord_type else None,
+        44: ev.price,
+        59: TIF_FIX.get(ev.tif) if ev.tif else None,
+    }
+    instrument: list[tuple[int, fc.Value | None]] = [
+        (t, own[t] if own[t] is not None else echo.get(t)) for t in _ECHO_TAGS
+    ]
+    if orderless and 38 not in echo:
+        instrument[2] = (38, ev.order_qty)
+    fields: list[tuple[int, fc.Value | None]] = [
+        (37, ev.order_id), (11, ev.cl_ord_id), (41, ev.orig_cl_ord_id), (17, ev.exec_id),
+        (150, ev.exec_type.value), (39, ev.ord_status.value),
+        (103, None if ev.ord_rej_reason is None else int(ev.ord_rej_reason)),
+        *instrument,
+    ]  # fmt: skip
+    if ev.exec_type is ExecType.TRADE:
+        fields += [(32, ev.last_qty), (31, ev.last_px)]
+    fields += [
+        (151, ev.leaves_qty), (14, ev.cum_qty), (6, ev.avg_px), (60, _utc(ev.transact_ns)),
+        (58, UNKNOWN_ORDER_TEXT if unknown else ev.text),
+    ]  # fmt: skip
+    return [(t, v) for t, v in fields if v is not None]
+
+
+def business_reject(
+    seq: int, ref_msg_type: str, reason: int, text: str, ref_id: str | None = None
+) -> Out:
+    """A BusinessMessageReject (j) of the inbound message `seq`."""
+    fields: list[Field] = [(45, seq), (372, ref_msg_type or "?")]
+    if ref_id:
+        fields.append((379, ref_id))
+    fields += [(380, reason), (58, text)]
+    return Out("j", _clean(fields))
+
+
+def _clean(fields: list[Field]) -> tuple[Field, ...]:
+    """Drop empty values (FIX has no empty fields); SOH in a text becomes a space."""
+    out: list[Field] = []
+    for tag, value in fields:
+        if isinstance(value, str):
+            if not value:
+                continue
+            value = value.replace("\x01", " ")
+        out.append((tag, value))
+    return tuple(out)
+
+
+def _optional(value: str | None, table: Mapping[str, object]) -> str | None:
+    """None when the tag is absent; the engine's value, or an invalid marker."""
+    if value is None:
+        return None
+    found = table.get(value)
+    return _INVALID if found is None else str(found)
+
+
+def _opt_field(tag: int, value: str | None) -> tuple[Field, ...]:
+    return ((tag, value),) if value else ()
+
+
+def _utc(ts_ns: int) -> str:
+    return fc.sending_time(ts_ns / 1e9)
