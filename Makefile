@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 CONFIG  ?= deploy/config/demo.toml
 
-.PHONY: run test bench chaos venv clean
+.PHONY: run test lint bench chaos venv clean
 
 venv: $(STAMP)
 
@@ -17,6 +17,12 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/python supervisor.py run --config $(CONFIG) --demo
+
+# Enforced, not configured: lint and types run before the tests, and fail the build.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -146,7 +146,8 @@ class ExecutionClient:
     # ------------------------------------------------------------------ requests
 
     def _request(self, body: Message, timeout_s: float | None = None) -> Message:
-        """Send, resend every `retry_interval_s` (same body: idempotent at the OMS), until a reply."""
+        """Send, resend every `retry_interval_s` (same body: idempotent at the OMS), until a
+        reply."""
         deadline = time.monotonic() + (timeout_s if timeout_s is not None else self.timeout_s)
         sent_ids: set[str] = set()
         while True:
@@ -197,7 +198,9 @@ class ExecutionClient:
         return self._order_reply(self._request(body, timeout_s))
 
     def cancel(self, client_order_id: str, timeout_s: float | None = None) -> OrderView:
-        return self._order_reply(self._request(CancelOrder(client_order_id=client_order_id), timeout_s))
+        return self._order_reply(
+            self._request(CancelOrder(client_order_id=client_order_id), timeout_s)
+        )
 
     def replace(
         self,
@@ -258,7 +261,9 @@ class ExecutionClient:
             self._sub.setsockopt(zmq.SUBSCRIBE, b"")
             self._sub.connect(self.cfg.events_endpoint)
 
-    def events(self, timeout_s: float | None = None) -> Iterator[OrderEvent | StreamEvent | Snapshot]:
+    def events(
+        self, timeout_s: float | None = None
+    ) -> Iterator[OrderEvent | StreamEvent | Snapshot]:
         """Order and stream events in sequence; a gap in `event_seq` yields a fresh Snapshot."""
         self.subscribe()
         assert self._sub is not None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, TypeAdapter
 
@@ -459,50 +459,51 @@ class MassCancelDone(_Msg):
 
 
 Message = Annotated[
-    Union[
-        Ready,
-        ActorHeartbeat,
-        Stop,
-        Ack,
-        RequestRejected,
-        ControlRequest,
-        ControlReply,
-        VenueStateChanged,
-        SubmitOrder,
-        CancelOrder,
-        ReplaceOrder,
-        OrderAck,
-        GetOrder,
-        ListOrders,
-        OrderList,
-        GetPositions,
-        Positions,
-        OrderEvent,
-        StreamEvent,
-        SnapshotRequest,
-        Snapshot,
-        IntakeControl,
-        ReconcileRequest,
-        RiskCheck,
-        RiskVerdict,
-        KillSwitchCommand,
-        KillSwitchState,
-        PlaceOrder,
-        CancelOnVenue,
-        ReplaceOnVenue,
-        ExecReport,
-        ExecAck,
-        OpenOrdersRequest,
-        OpenOrders,
-        OrderStatusQuery,
-        OrderStatusAnswer,
-        MassCancel,
-        MassCancelDone,
-    ],
+    (
+        Ready
+        | ActorHeartbeat
+        | Stop
+        | Ack
+        | RequestRejected
+        | ControlRequest
+        | ControlReply
+        | VenueStateChanged
+        | SubmitOrder
+        | CancelOrder
+        | ReplaceOrder
+        | OrderAck
+        | GetOrder
+        | ListOrders
+        | OrderList
+        | GetPositions
+        | Positions
+        | OrderEvent
+        | StreamEvent
+        | SnapshotRequest
+        | Snapshot
+        | IntakeControl
+        | ReconcileRequest
+        | RiskCheck
+        | RiskVerdict
+        | KillSwitchCommand
+        | KillSwitchState
+        | PlaceOrder
+        | CancelOnVenue
+        | ReplaceOnVenue
+        | ExecReport
+        | ExecAck
+        | OpenOrdersRequest
+        | OpenOrders
+        | OrderStatusQuery
+        | OrderStatusAnswer
+        | MassCancel
+        | MassCancelDone
+    ),
     Field(discriminator="type"),
 ]
 
 MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
 MESSAGE_TYPES: frozenset[str] = frozenset(
-    m.model_fields["type"].default for m in Message.__origin__.__args__  # type: ignore[attr-defined]
+    m.model_fields["type"].default
+    for m in Message.__origin__.__args__  # type: ignore[attr-defined]
 )

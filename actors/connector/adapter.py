@@ -3,7 +3,8 @@
 The connector (actors/connector/actor.py) owns everything that is the same for every venue:
 reconnect backoff, the venue state it reports, delivery of executions to the OMS until
 acked, the reply to each OMS request. An adapter owns the wire: FIX 4.4 today
-(`actors.connector.fix.adapter.FixAdapter`), a REST/websocket exchange later, without the OMS noticing.
+(`actors.connector.fix.adapter.FixAdapter`), a REST/websocket exchange later, without the
+OMS noticing.
 
 An adapter is driven by the actor's event loop (`Loop`, which `actors.runtime.actor.Actor`
 satisfies): it registers its own file descriptors and timers, never blocks, never starts a

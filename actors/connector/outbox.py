@@ -141,8 +141,12 @@ class ExecOutbox:
                 write_atomic(self.path, _MAGIC)
                 return
             if data.startswith(_MAGIC[:6]):
-                raise JournalCorrupt(path, 0, f"exec outbox format {data[6:7]!r} of an older "
-                                     "build: drain it with that build, or cold start")
+                raise JournalCorrupt(
+                    path,
+                    0,
+                    f"exec outbox format {data[6:7]!r} of an older "
+                    "build: drain it with that build, or cold start",
+                )
             raise JournalCorrupt(path, 0, "not an exec outbox")
         for item in read_frames(path, data, _FRAME_MAGIC, len(_MAGIC)):
             if isinstance(item, Torn):  # a write cut short: cut it off
@@ -177,4 +181,3 @@ class ExecOutbox:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         self._size = os.fstat(self._fd).st_size
         self._unsynced = False
-

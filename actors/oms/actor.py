@@ -138,7 +138,11 @@ class OmsActor(Actor):
             order = self.book.get(coid)
             if order is not None:
                 self.event_seq += 1
-                self._publish(OrderEvent(event_seq=self.event_seq, order=order.view(), fill_qty=fq, fill_px=fpx))
+                self._publish(
+                    OrderEvent(
+                        event_seq=self.event_seq, order=order.view(), fill_qty=fq, fill_px=fpx
+                    )
+                )
         actions, self._after_commit = self._after_commit, []
         if actions:
             self.crash_point("after_journal_before_send")
@@ -168,7 +172,9 @@ class OmsActor(Actor):
         venue = order.venue if order is not None else venue
         event = "unmatched_fill" if kind == "unmatched_fill" else "order_escalation"
         self.log.error(event, kind=kind, detail=detail, client_order_id=coid, venue=venue)
-        self.publish_stream(event, {"kind": kind, "detail": detail, "client_order_id": coid, "venue": venue})
+        self.publish_stream(
+            event, {"kind": kind, "detail": detail, "client_order_id": coid, "venue": venue}
+        )
         if kind == "unmatched_fill":
             metrics.UNMATCHED_FILLS.labels(venue=venue or "unknown").inc()
             if self.cfg.oms.unmatched_fill_engages_kill_switch:
@@ -224,7 +230,14 @@ class OmsActor(Actor):
                     self._poll_kill_switch()  # arrive after a newer engagement)
             reply(Ack(ref=env.msg_id))
         elif isinstance(body, SnapshotRequest):
-            self.after_commit(lambda: reply(Snapshot(event_seq=self.event_seq, orders=[o.view() for o in self.book.orders(open_only=True)])))
+            self.after_commit(
+                lambda: reply(
+                    Snapshot(
+                        event_seq=self.event_seq,
+                        orders=[o.view() for o in self.book.orders(open_only=True)],
+                    )
+                )
+            )
         else:
             super().on_request(env, reply)
 
@@ -272,9 +285,17 @@ class OmsActor(Actor):
         if self.intake_paused:
             return ErrorCode.NOT_READY, "order intake is paused by an operator", None
         if not link.ever_reconciled:
-            return ErrorCode.NOT_READY, f"{msg.venue} not reconciled yet since the OMS started", None
+            return (
+                ErrorCode.NOT_READY,
+                f"{msg.venue} not reconciled yet since the OMS started",
+                None,
+            )
         if link.depth >= self.cfg.oms.venue_queue_bound and not link.ready:
-            return ErrorCode.VENUE_DOWN, f"{msg.venue} is {link.state.value} and its queue is full", None
+            return (
+                ErrorCode.VENUE_DOWN,
+                f"{msg.venue} is {link.state.value} and its queue is full",
+                None,
+            )
         return None
 
     def _ask_risk(self, order: Order) -> None:
@@ -344,17 +365,30 @@ class OmsActor(Actor):
         """While the kill-switch is engaged, a queued order that never reached the venue
         (PENDING_SUBMIT, not in flight) is rejected instead of sent. True if it was."""
         order = self.book.get(coid)
-        if not self.kill_switch_engaged or order is None or order.status is not OrderStatus.PENDING_SUBMIT:
+        if (
+            not self.kill_switch_engaged
+            or order is None
+            or order.status is not OrderStatus.PENDING_SUBMIT
+        ):
             return False
         if coid in self.venues[order.venue].in_flight:
             return False
         reason = DROPPED_UNSENT
-        self.record(self.book.apply_venue_status(coid, OrderStatus.REJECTED, time.time_ns(), reason=reason))
-        self.log.warning("order_dropped_unsent", client_order_id=coid, venue=order.venue, reason=reason)
+        self.record(
+            self.book.apply_venue_status(coid, OrderStatus.REJECTED, time.time_ns(), reason=reason)
+        )
+        self.log.warning(
+            "order_dropped_unsent", client_order_id=coid, venue=order.venue, reason=reason
+        )
         return True
 
     def _on_cancel_or_replace(
-        self, coid: str, reply: Replier, replace: ReplaceOrder | None, *, risk_approved: bool = False
+        self,
+        coid: str,
+        reply: Replier,
+        replace: ReplaceOrder | None,
+        *,
+        risk_approved: bool = False,
     ) -> None:
         order = self.book.get(coid)
         if order is None:
@@ -368,22 +402,37 @@ class OmsActor(Actor):
         if order.status in TERMINAL_STATUSES:
             reply.reject(ErrorCode.INVALID_STATE, f"{coid} is already {order.status.value}")
             return
-        if order.status in (OrderStatus.PENDING_RISK, OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN) and replace:
-            reply.reject(ErrorCode.INVALID_STATE, f"{coid} is {order.status.value}: not yet at the venue")
+        if (
+            order.status
+            in (OrderStatus.PENDING_RISK, OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN)
+            and replace
+        ):
+            reply.reject(
+                ErrorCode.INVALID_STATE, f"{coid} is {order.status.value}: not yet at the venue"
+            )
             return
         if replace is not None and not risk_approved:
             self._check_replace_risk(order, replace, reply)
             return
         ts = time.time_ns()
-        outcome = self.record(self.book.request_replace(replace, ts) if replace else self.book.request_cancel(coid, ts))
+        outcome = self.record(
+            self.book.request_replace(replace, ts)
+            if replace
+            else self.book.request_cancel(coid, ts)
+        )
         if outcome.kind == "refused":
-            reply.reject(ErrorCode.INVALID_STATE if outcome.order else ErrorCode.UNKNOWN_ORDER, outcome.reason)
+            reply.reject(
+                ErrorCode.INVALID_STATE if outcome.order else ErrorCode.UNKNOWN_ORDER,
+                outcome.reason,
+            )
             return
         order = outcome.order or order
         if outcome.applied:
             link = self.venues[order.venue]
             self.after_commit(lambda: (link.enqueue(coid), link.dispatch()))
-        self.after_commit(lambda: reply(OrderAck(order=order.view(), duplicate=not outcome.applied)))
+        self.after_commit(
+            lambda: reply(OrderAck(order=order.view(), duplicate=not outcome.applied))
+        )
 
     def _check_replace_risk(self, order: Order, msg: ReplaceOrder, reply: Replier) -> None:
         """A replace changes what is at risk: check the new terms first, then re-enter
@@ -397,7 +446,11 @@ class OmsActor(Actor):
 
         def verdict(r: Envelope | None) -> None:
             if r is None or not isinstance(r.body, RiskVerdict):
-                reply.reject(ErrorCode.RISK_REJECTED, "no risk verdict in time: fail closed", "risk_unavailable")
+                reply.reject(
+                    ErrorCode.RISK_REJECTED,
+                    "no risk verdict in time: fail closed",
+                    "risk_unavailable",
+                )
             elif not r.body.approved:
                 code = r.body.reason_code
                 reply.reject(_verdict_error(code), r.body.reason or code, code)
@@ -413,9 +466,17 @@ class OmsActor(Actor):
                 self.journal.commit()
                 self.crash_point("between_partial_fills")
         if outcome.kind == "refused":
-            self.log.warning("exec_refused", exec_id=report.exec_id, cl_ord_id=report.cl_ord_id, reason=outcome.reason, venue=report.venue)
+            self.log.warning(
+                "exec_refused",
+                exec_id=report.exec_id,
+                cl_ord_id=report.cl_ord_id,
+                reason=outcome.reason,
+                venue=report.venue,
+            )
         order = outcome.order
-        if order is not None and (order.status is OrderStatus.UNKNOWN or _says_finished(report, order)):
+        if order is not None and (
+            order.status is OrderStatus.UNKNOWN or _says_finished(report, order)
+        ):
             # e.g. a duplicate-ClOrdID reject, or a cancel refused because the venue had
             # already finished the order (its confirmation lost): learn how it ended
             self.venues[order.venue].start_reconcile()
@@ -428,7 +489,12 @@ class OmsActor(Actor):
         `oms.reconcile_interval_s`; an order sent but still without any venue answer after a
         full request timeout (e.g. the venue session-rejected it) triggers a pass at once."""
         horizon = time.time_ns() - int(self.cfg.oms.request_timeout_s * 1e9)
-        waiting = (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN, OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE)
+        waiting = (
+            OrderStatus.PENDING_SUBMIT,
+            OrderStatus.UNKNOWN,
+            OrderStatus.PENDING_CANCEL,
+            OrderStatus.PENDING_REPLACE,
+        )
         for link in self.venues.values():
             if not link.ready or link.reconciling:
                 continue
@@ -439,8 +505,18 @@ class OmsActor(Actor):
                 continue
             for order in self.book.orders(link.venue, open_only=True):
                 coid = order.client_order_id
-                if order.status in waiting and order.ts_updated_ns < horizon and coid not in link.queue and coid not in link.in_flight:
-                    self.log.info("stale_order_reconcile", venue=link.venue, client_order_id=coid, status=order.status.value)
+                if (
+                    order.status in waiting
+                    and order.ts_updated_ns < horizon
+                    and coid not in link.queue
+                    and coid not in link.in_flight
+                ):
+                    self.log.info(
+                        "stale_order_reconcile",
+                        venue=link.venue,
+                        client_order_id=coid,
+                        status=order.status.value,
+                    )
                     link.start_reconcile()
                     break
 
@@ -456,16 +532,32 @@ class OmsActor(Actor):
             if isinstance(action, Escalate):
                 if cold and action.reason == "position_mismatch":
                     continue  # a cold start takes the venue's positions as opening positions
-                self.log.error("reconcile_escalation", venue=link.venue, reason=action.reason, detail=action.detail, client_order_id=action.client_order_id)
+                self.log.error(
+                    "reconcile_escalation",
+                    venue=link.venue,
+                    reason=action.reason,
+                    detail=action.detail,
+                    client_order_id=action.client_order_id,
+                )
                 self.publish_stream("reconcile_escalation", action.to_dict())
                 continue
             if outcome is not None:
                 self.record(outcome)
             if isinstance(action, Resubmit):
                 link.enqueue(action.client_order_id)  # sent once the venue is ready
-                self.log.warning("order_resubmitted", venue=link.venue, client_order_id=action.client_order_id, cl_ord_id=action.cl_ord_id)
+                self.log.warning(
+                    "order_resubmitted",
+                    venue=link.venue,
+                    client_order_id=action.client_order_id,
+                    cl_ord_id=action.cl_ord_id,
+                )
             if isinstance(action, Adopt):
-                self.log.warning("order_adopted", venue=link.venue, client_order_id=action.client_order_id, cold=self.cold)
+                self.log.warning(
+                    "order_adopted",
+                    venue=link.venue,
+                    client_order_id=action.client_order_id,
+                    cold=self.cold,
+                )
                 if self.cold and self.cfg.oms.cold_start_open_orders == "cancel":
                     self.record(self.book.request_cancel(action.client_order_id, time.time_ns()))
         if cold:
@@ -476,8 +568,16 @@ class OmsActor(Actor):
         opening positions (journalled), so heartbeats compare like with like."""
         for p in venue_positions.positions:
             if self.book.position(venue, p.symbol).qty != p.qty:
-                self.journal.append(self.book.set_opening_position(venue, p.symbol, p.qty, p.avg_px, time.time_ns()))
-                self.log.warning("opening_position", venue=venue, symbol=p.symbol, qty=str(p.qty), avg_px=str(p.avg_px))
+                self.journal.append(
+                    self.book.set_opening_position(venue, p.symbol, p.qty, p.avg_px, time.time_ns())
+                )
+                self.log.warning(
+                    "opening_position",
+                    venue=venue,
+                    symbol=p.symbol,
+                    qty=str(p.qty),
+                    avg_px=str(p.avg_px),
+                )
 
     def on_venue_reconciled(self, link: VenueLink, plan: Plan, first: bool) -> None:
         if not first:
@@ -486,9 +586,17 @@ class OmsActor(Actor):
         if pending or self._warm_logged:
             return
         self._warm_logged = True
-        counts = {"orders": len(self.book.orders()), "open_orders": len(self.book.orders(open_only=True))}
+        counts = {
+            "orders": len(self.book.orders()),
+            "open_orders": len(self.book.orders(open_only=True)),
+        }
         if self.cold:
-            self.log.info("cold_start", step="reconciled", policy=self.cfg.oms.cold_start_open_orders, **counts)
+            self.log.info(
+                "cold_start",
+                step="reconciled",
+                policy=self.cfg.oms.cold_start_open_orders,
+                **counts,
+            )
             self.cold_marker.unlink(missing_ok=True)
             self.cold = False
         else:
@@ -497,13 +605,19 @@ class OmsActor(Actor):
 
     # ------------------------------------------------------------------ operator commands
 
-    def on_control(self, command: str, args: dict[str, Any], respond: Callable[[ControlReply], None]) -> None:
+    def on_control(
+        self, command: str, args: dict[str, Any], respond: Callable[[ControlReply], None]
+    ) -> None:
         if command == "intake":
             action = args.get("action", "status")
             if action in ("pause", "resume"):
                 self.intake_paused = action == "pause"
                 self.log.warning("intake_paused" if self.intake_paused else "intake_resumed")
-            respond(ControlReply(status="ok", reason=f"intake {self._intake_state()}", data=self.heartbeat_info()))
+            respond(
+                ControlReply(
+                    status="ok", reason=f"intake {self._intake_state()}", data=self.heartbeat_info()
+                )
+            )
         elif command == "reconcile":
             link = self.venues.get(str(args.get("venue")))
             if link is None:
@@ -512,7 +626,17 @@ class OmsActor(Actor):
             dry = bool(args.get("dry_run", True))
 
             def done(plan: Plan) -> None:
-                respond(ControlReply(status="ok", reason=plan.format_dry_run(), data={"summary": plan.summary(), "actions": plan.to_dicts(), "dry_run": dry}))
+                respond(
+                    ControlReply(
+                        status="ok",
+                        reason=plan.format_dry_run(),
+                        data={
+                            "summary": plan.summary(),
+                            "actions": plan.to_dicts(),
+                            "dry_run": dry,
+                        },
+                    )
+                )
 
             link.start_reconcile(done, dry_run=dry)
         else:
@@ -530,7 +654,9 @@ class OmsActor(Actor):
             "intake": self._intake_state(),
             "kill_switch": "engaged" if self.kill_switch_engaged else "off",
             "queues": {n: v.depth for n, v in self.venues.items()},
-            "venues": {n: ("reconciled" if v.reconciled else v.state.value) for n, v in self.venues.items()},
+            "venues": {
+                n: ("reconciled" if v.reconciled else v.state.value) for n, v in self.venues.items()
+            },
             "unmatched_fills": len(self.book.unmatched_fills()),
         }
 

@@ -202,8 +202,13 @@ class Journal:
                 if i != len(live) - 1:
                     raise JournalCorrupt(str(seg), bad.offset, f"sealed: {bad.detail}")
                 torn = TornTail(str(seg), bad.offset, len(data) - bad.offset, bad.detail)
-                _log.warning("journal_torn_tail", path=torn.path, offset=torn.offset,
-                             dropped_bytes=torn.dropped_bytes, detail=torn.detail)
+                _log.warning(
+                    "journal_torn_tail",
+                    path=torn.path,
+                    offset=torn.offset,
+                    dropped_bytes=torn.dropped_bytes,
+                    detail=torn.detail,
+                )
                 with open(seg, "r+b") as fh:
                     fh.truncate(bad.offset)
                     os.fsync(fh.fileno())
@@ -242,7 +247,7 @@ class Journal:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(self._fd, view):]
+                view = view[os.write(self._fd, view) :]
             if self._fsync:
                 os.fdatasync(self._fd)
         except OSError as exc:
@@ -267,7 +272,9 @@ class Journal:
         self.wait_background()
         return self._persist_snapshot(state, self._start_segment())
 
-    def write_snapshot_in_background(self, make_state: Callable[[], Mapping[str, Any]]) -> int | None:
+    def write_snapshot_in_background(
+        self, make_state: Callable[[], Mapping[str, Any]]
+    ) -> int | None:
         """Like `write_snapshot`, but a forked child builds and writes the snapshot, so the
         caller's loop is not blocked by a large book (copy-on-write: the child sees the
         state as of the fork). Returns the child's pid, or None if one is still running.
@@ -341,8 +348,9 @@ class Journal:
 
     def _check_usable(self) -> None:
         if self._failed is not None:
-            raise OSError(self._failed.errno, f"journal unusable after a failed commit: "
-                          f"{self._failed}")
+            raise OSError(
+                self._failed.errno, f"journal unusable after a failed commit: {self._failed}"
+            )
         if self._fd < 0:
             raise OSError("journal is closed")
 
@@ -373,15 +381,25 @@ def inspect(path: str | Path) -> Iterator[dict[str, Any]]:
         if snap_path.exists():
             snap = _read_snapshot(snap_path)
             start = snap["next_segment"]
-            yield {"file": str(snap_path), "offset": 0, "length": snap_path.stat().st_size,
-                   "kind": "snapshot", "data": {"next_segment": start, **snap["state"]}}
+            yield {
+                "file": str(snap_path),
+                "offset": 0,
+                "length": snap_path.stat().st_size,
+                "kind": "snapshot",
+                "data": {"next_segment": start, **snap["state"]},
+            }
         _, live = _live_segments(target, start)
         for i, seg in enumerate(live):
             yield from _inspect_segment(seg, last=i == len(live) - 1)
     elif target.name == SNAPSHOT_NAME:
         snap = _read_snapshot(target)
-        yield {"file": str(target), "offset": 0, "length": target.stat().st_size,
-               "kind": "snapshot", "data": {"next_segment": snap["next_segment"], **snap["state"]}}
+        yield {
+            "file": str(target),
+            "offset": 0,
+            "length": target.stat().st_size,
+            "kind": "snapshot",
+            "data": {"next_segment": snap["next_segment"], **snap["state"]},
+        }
     else:
         yield from _inspect_segment(target, last=True)
 
@@ -392,9 +410,18 @@ def _inspect_segment(seg: Path, *, last: bool) -> Iterator[dict[str, Any]]:
         if isinstance(item, Torn):
             if not last:
                 raise JournalCorrupt(str(seg), item.offset, item.detail)
-            yield {"file": str(seg), "offset": item.offset, "length": len(data) - item.offset,
-                   "kind": "torn_tail",
-                   "data": {"detail": item.detail, "dropped_bytes": len(data) - item.offset}}
+            yield {
+                "file": str(seg),
+                "offset": item.offset,
+                "length": len(data) - item.offset,
+                "kind": "torn_tail",
+                "data": {"detail": item.detail, "dropped_bytes": len(data) - item.offset},
+            }
             return
-        yield {"file": str(seg), "offset": item.offset, "length": item.end - item.offset,
-               "kind": "record", "data": _decode(str(seg), item.offset, item.payload)}
+        yield {
+            "file": str(seg),
+            "offset": item.offset,
+            "length": item.end - item.offset,
+            "kind": "record",
+            "data": _decode(str(seg), item.offset, item.payload),
+        }

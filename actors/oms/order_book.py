@@ -69,8 +69,9 @@ def terms_problem(msg: SubmitOrder) -> tuple[str, str] | None:
     return None
 
 
-def _replace_fields(order: Order, cl_ord_id: str, qty: Decimal | None, price: Decimal | None
-                    ) -> dict[str, Any]:
+def _replace_fields(
+    order: Order, cl_ord_id: str, qty: Decimal | None, price: Decimal | None
+) -> dict[str, Any]:
     """The record fields of a replace that took effect: the venue's terms where it gives
     them, else those we asked for (our pending request), else the order's."""
     asked = order.status == S.PENDING_REPLACE and cl_ord_id == order.pending_cl_ord_id
@@ -85,9 +86,15 @@ def _combined(order: Order, parts: tuple[Outcome, ...], main: Outcome) -> Outcom
     reason when no step recorded anything."""
     records = tuple(r for o in parts for r in o.records)
     fill = next((o for o in parts if o.fill_qty), main)
-    return Outcome("applied" if records else main.kind, order, records, main.reason,
-                   fill_qty=fill.fill_qty, fill_px=fill.fill_px,
-                   escalations=tuple(e for o in parts for e in o.escalations))
+    return Outcome(
+        "applied" if records else main.kind,
+        order,
+        records,
+        main.reason,
+        fill_qty=fill.fill_qty,
+        fill_px=fill.fill_px,
+        escalations=tuple(e for o in parts for e in o.escalations),
+    )
 
 
 def _refused(order: Order | None, reason: str, *esc: Escalation) -> Outcome:
@@ -102,12 +109,23 @@ def _reconciled_cum(order: Order) -> Decimal:
     return max(cums, default=ZERO)
 
 
-_EXEC_EVENTS = {"accepted": Event.ACCEPTED, "rejected": Event.REJECTED,
-                "cancelled": Event.CANCELLED, "replaced": Event.REPLACED,
-                "cancel_rejected": Event.CANCEL_REJECTED, "expired": Event.EXPIRED}
-_EVIDENCE_EVENTS = {S.ACCEPTED: Event.ACCEPTED, S.PARTIALLY_FILLED: Event.ACCEPTED,
-                    S.CANCELLED: Event.CANCELLED, S.EXPIRED: Event.EXPIRED,
-                    S.REJECTED: Event.REJECTED}
+_EXEC_EVENTS = {
+    "accepted": Event.ACCEPTED,
+    "rejected": Event.REJECTED,
+    "cancelled": Event.CANCELLED,
+    "replaced": Event.REPLACED,
+    "cancel_rejected": Event.CANCEL_REJECTED,
+    "expired": Event.EXPIRED,
+}
+_EVIDENCE_EVENTS = {
+    S.ACCEPTED: Event.ACCEPTED,
+    S.PARTIALLY_FILLED: Event.ACCEPTED,
+    S.CANCELLED: Event.CANCELLED,
+    S.EXPIRED: Event.EXPIRED,
+    S.REJECTED: Event.REJECTED,
+}
+
+
 class OrderBook:
     """All orders by client_order_id and by (venue, ClOrdID), positions, unmatched fills."""
 
@@ -126,8 +144,11 @@ class OrderBook:
         return self._by_cl.get((venue, cl_ord_id))
 
     def orders(self, venue: str | None = None, *, open_only: bool = False) -> list[Order]:
-        return [o for o in self._orders.values() if (venue is None or o.venue == venue)
-                and not (open_only and o.is_terminal)]
+        return [
+            o
+            for o in self._orders.values()
+            if (venue is None or o.venue == venue) and not (open_only and o.is_terminal)
+        ]
 
     def positions(self, venue: str | None = None) -> list[Position]:
         return [p for p in self._positions.values() if venue is None or p.venue == venue]
@@ -158,9 +179,15 @@ class OrderBook:
         """A new client order (PENDING_RISK); a repeat of the same order is a duplicate."""
         existing = self._orders.get(msg.client_order_id)
         if existing is not None:
-            same = (existing.venue, existing.symbol, existing.side, existing.qty,
-                    existing.order_type, existing.price, existing.tif) == (
-                msg.venue, msg.symbol, msg.side, msg.qty, msg.order_type, msg.price, msg.tif)
+            same = (
+                existing.venue,
+                existing.symbol,
+                existing.side,
+                existing.qty,
+                existing.order_type,
+                existing.price,
+                existing.tif,
+            ) == (msg.venue, msg.symbol, msg.side, msg.qty, msg.order_type, msg.price, msg.tif)
             if same:
                 return Outcome("duplicate", existing, reason="client_order_id already known")
             return _refused(existing, "client_order_id reused with different parameters")
@@ -170,23 +197,52 @@ class OrderBook:
         base = base_cl_ord_id(msg.client_order_id)
         if (msg.venue, base) in self._by_cl:
             return _refused(None, f"ClOrdID {base!r} already used at {msg.venue}")
-        order = Order(msg.client_order_id, msg.venue, msg.symbol, msg.side, msg.qty,
-                      msg.order_type, msg.price, msg.tif, S.PENDING_RISK, base, [base],
-                      ts_created_ns=ts_ns, ts_updated_ns=ts_ns)
+        order = Order(
+            msg.client_order_id,
+            msg.venue,
+            msg.symbol,
+            msg.side,
+            msg.qty,
+            msg.order_type,
+            msg.price,
+            msg.tif,
+            S.PENDING_RISK,
+            base,
+            [base],
+            ts_created_ns=ts_ns,
+            ts_updated_ns=ts_ns,
+        )
         return self._commit(order.client_order_id, {"kind": "new", "order": order.to_dict()})
 
     def adopt(self, venue: str, vo: VenueOrder, ts_ns: int) -> Outcome:
         """Take over a venue order we have no record of (external), at the venue's state."""
         if (venue, vo.cl_ord_id) in self._by_cl:
             return Outcome("duplicate", self._by_cl[(venue, vo.cl_ord_id)], reason="known")
-        status = vo.status if vo.status in TERMINAL_STATUSES else live_status(
-            vo.cum_qty, vo.order_qty)
+        status = (
+            vo.status if vo.status in TERMINAL_STATUSES else live_status(vo.cum_qty, vo.order_qty)
+        )
         coid = adopted_client_order_id(venue, vo.cl_ord_id)
-        order = Order(coid, venue, vo.symbol, vo.side, vo.order_qty, vo.order_type, vo.price,
-                      TimeInForce.GTC, status, vo.cl_ord_id, [vo.cl_ord_id],
-                      venue_order_id=vo.venue_order_id, cum_qty=vo.cum_qty,
-                      notional=vo.cum_qty * vo.avg_px, external=True, reason="adopted",
-                      ts_created_ns=ts_ns, ts_ack_ns=ts_ns, ts_updated_ns=ts_ns)
+        order = Order(
+            coid,
+            venue,
+            vo.symbol,
+            vo.side,
+            vo.order_qty,
+            vo.order_type,
+            vo.price,
+            TimeInForce.GTC,
+            status,
+            vo.cl_ord_id,
+            [vo.cl_ord_id],
+            venue_order_id=vo.venue_order_id,
+            cum_qty=vo.cum_qty,
+            notional=vo.cum_qty * vo.avg_px,
+            external=True,
+            reason="adopted",
+            ts_created_ns=ts_ns,
+            ts_ack_ns=ts_ns,
+            ts_updated_ns=ts_ns,
+        )
         if vo.cum_qty:
             order.exec_ids.add(missed_fill_exec_id(vo.cl_ord_id, vo.cum_qty))
         return self._commit(coid, {"kind": "new", "order": order.to_dict()})
@@ -222,7 +278,8 @@ class OrderBook:
         qty = order.qty if msg.qty is None else msg.qty
         price = order.price if msg.price is None else msg.price
         if order.status == S.PENDING_REPLACE and (qty, price) == (
-            order.pending_qty, order.pending_price
+            order.pending_qty,
+            order.pending_price,
         ):
             return Outcome("duplicate", order, reason="same replace already pending")
         if (qty, price) == (order.qty, order.price):
@@ -232,18 +289,27 @@ class OrderBook:
             return _refused(order, "replace changes nothing")
         if qty <= order.cum_qty:
             return _refused(order, f"new qty {qty} must exceed cum_qty {order.cum_qty}")
-        if order.order_type == OrdType.MARKET and msg.price is not None or (
-            price is not None and price <= 0
+        if (
+            order.order_type == OrdType.MARKET
+            and msg.price is not None
+            or (price is not None and price <= 0)
         ):
             return _refused(order, "invalid price for the order type")
         cl = request_cl_ord_id(order.cl_ord_ids[0], "r", order.request_seq + 1)
-        return self._event(msg.client_order_id, Event.REPLACE_REQUESTED, ts_ns, cl_ord_id=cl,
-                           qty=str(qty), price=_str(price))
+        return self._event(
+            msg.client_order_id,
+            Event.REPLACE_REQUESTED,
+            ts_ns,
+            cl_ord_id=cl,
+            qty=str(qty),
+            price=_str(price),
+        )
 
     def apply_exec(self, report: ExecReport, ts_ns: int) -> Outcome:
         """Apply one venue execution report (each exec id at most once per order)."""
         order = self.find(report.venue, report.cl_ord_id) or (
-            self.find(report.venue, report.orig_cl_ord_id) if report.orig_cl_ord_id else None)
+            self.find(report.venue, report.orig_cl_ord_id) if report.orig_cl_ord_id else None
+        )
         if order is None:
             if report.kind == "fill" and report.last_qty > 0:
                 return self._unmatched_fill(report, ts_ns)
@@ -253,9 +319,15 @@ class OrderBook:
         coid = order.client_order_id
         if report.kind == "fill":
             shown = self._replace_shown(order, report, ts_ns)
-            fill = self.apply_fill(coid, report.exec_id, report.last_qty, report.last_px, ts_ns,
-                                   venue_cum_qty=report.cum_qty,
-                                   venue_order_id=report.venue_order_id)
+            fill = self.apply_fill(
+                coid,
+                report.exec_id,
+                report.last_qty,
+                report.last_px,
+                ts_ns,
+                venue_cum_qty=report.cum_qty,
+                venue_order_id=report.venue_order_id,
+            )
             return fill if shown is None else _combined(order, (shown, fill), fill)
         if report.kind == "status":
             return self._status_report(order, report, ts_ns)
@@ -276,33 +348,52 @@ class OrderBook:
             return _combined(order, (main, self._catch_up(order, report, ts_ns)), main)
         return main
 
-    def _exec_event(self, order: Order, report: ExecReport, event: Event, ts_ns: int
-                    ) -> Outcome:
+    def _exec_event(self, order: Order, report: ExecReport, event: Event, ts_ns: int) -> Outcome:
         """A venue report that is not a fill: check it answers what we asked, apply it."""
         coid = order.client_order_id
         if event == Event.REJECTED and "duplicate" in report.text.lower():
             event = Event.DUPLICATE_REJECTED
         pending = report.cl_ord_id == order.pending_cl_ord_id
         if event == Event.REPLACED and report.cl_ord_id == order.cl_ord_id and not pending:
-            return Outcome("duplicate", order, reason="already replaced (a report under its "
-                           "id came first)")
+            return Outcome(
+                "duplicate", order, reason="already replaced (a report under its id came first)"
+            )
         if event == Event.REPLACED:  # our pending replace, or one we had given up on
             expected = (pending and order.status == S.PENDING_REPLACE) or (
-                order.status != S.PENDING_REPLACE and order.is_later_replace(report.cl_ord_id))
+                order.status != S.PENDING_REPLACE and order.is_later_replace(report.cl_ord_id)
+            )
         else:
             expected = event != Event.CANCEL_REJECTED or pending
         if not expected:
-            return _refused(order, f"{event} for {report.cl_ord_id!r}, which is not the "
-                            f"pending request {order.pending_cl_ord_id!r}")
+            return _refused(
+                order,
+                f"{event} for {report.cl_ord_id!r}, which is not the "
+                f"pending request {order.pending_cl_ord_id!r}",
+            )
         extra: dict[str, Any] = {}
         if event == Event.REPLACED:
             extra = _replace_fields(order, report.cl_ord_id, report.order_qty, report.price)
-        return self._event(coid, event, ts_ns, exec_id=report.exec_id, reason=report.text,
-                           venue_order_id=report.venue_order_id, **extra)
+        return self._event(
+            coid,
+            event,
+            ts_ns,
+            exec_id=report.exec_id,
+            reason=report.text,
+            venue_order_id=report.venue_order_id,
+            **extra,
+        )
 
-    def apply_fill(self, client_order_id: str, exec_id: str, qty: Decimal, px: Decimal,
-                   ts_ns: int, *, venue_cum_qty: Decimal = ZERO,
-                   venue_order_id: str = "") -> Outcome:
+    def apply_fill(
+        self,
+        client_order_id: str,
+        exec_id: str,
+        qty: Decimal,
+        px: Decimal,
+        ts_ns: int,
+        *,
+        venue_cum_qty: Decimal = ZERO,
+        venue_order_id: str = "",
+    ) -> Outcome:
         """Apply one fill of `qty` at `px` (once per exec id); refuse an overfill."""
         order = self._orders.get(client_order_id)
         if order is None:
@@ -325,23 +416,42 @@ class OrderBook:
         esc: list[Escalation] = []
         if order.status in _DONE:
             esc.append(Escalation("late_fill", f"{exec_id} on {order.status}", client_order_id))
-        rec: dict[str, Any] = {"kind": "fill", "id": client_order_id, "exec_id": exec_id,
-                               "qty": str(qty), "px": str(px), "status": str(status),
-                               "ts_ns": ts_ns}
+        rec: dict[str, Any] = {
+            "kind": "fill",
+            "id": client_order_id,
+            "exec_id": exec_id,
+            "qty": str(qty),
+            "px": str(px),
+            "status": str(status),
+            "ts_ns": ts_ns,
+        }
         if venue_order_id:
             rec["venue_order_id"] = venue_order_id
         out = self._commit(client_order_id, rec)
         if venue_cum_qty and venue_cum_qty != order.cum_qty:
             kind = "venue_cum_behind" if venue_cum_qty < order.cum_qty else "venue_cum_ahead"
-            esc.append(Escalation(kind, f"venue cum {venue_cum_qty}, local {order.cum_qty}",
-                                  client_order_id))
-        return Outcome("applied", order, out.records, fill_qty=qty, fill_px=px,
-                       escalations=tuple(esc))
+            esc.append(
+                Escalation(
+                    kind, f"venue cum {venue_cum_qty}, local {order.cum_qty}", client_order_id
+                )
+            )
+        return Outcome(
+            "applied", order, out.records, fill_qty=qty, fill_px=px, escalations=tuple(esc)
+        )
 
-    def apply_venue_status(self, client_order_id: str, status: OrderStatus, ts_ns: int, *,
-                           reason: str = "", venue_order_id: str = "", cl_ord_id: str = "",
-                           qty: Decimal | None = None, price: Decimal | None = None,
-                           exec_id: str = "") -> Outcome:
+    def apply_venue_status(
+        self,
+        client_order_id: str,
+        status: OrderStatus,
+        ts_ns: int,
+        *,
+        reason: str = "",
+        venue_order_id: str = "",
+        cl_ord_id: str = "",
+        qty: Decimal | None = None,
+        price: Decimal | None = None,
+        exec_id: str = "",
+    ) -> Outcome:
         """Venue evidence that the order is in `status` (reconciliation, status reports).
         Fills are not inferred here: apply missed fills first. `cl_ord_id` equal to the
         pending replace id, or to a later replace id of ours we gave up on, means that replace
@@ -361,8 +471,15 @@ class OrderBook:
             return _refused(order, f"{status} is not venue evidence")
         else:
             event = _EVIDENCE_EVENTS[status]
-        return self._event(client_order_id, event, ts_ns, exec_id=exec_id, reason=reason,
-                           venue_order_id=venue_order_id, **extra)
+        return self._event(
+            client_order_id,
+            event,
+            ts_ns,
+            exec_id=exec_id,
+            reason=reason,
+            venue_order_id=venue_order_id,
+            **extra,
+        )
 
     # ------------------------------------------------------------------ internals
     def _replace_shown(self, order: Order, report: ExecReport, ts_ns: int) -> Outcome | None:
@@ -374,12 +491,15 @@ class OrderBook:
         late = order.status != S.PENDING_REPLACE and order.is_later_replace(cl)
         if not (asked or late):
             return None
-        return self._event(order.client_order_id, Event.REPLACED, ts_ns,
-                           venue_order_id=report.venue_order_id,
-                           **_replace_fields(order, cl, report.order_qty, report.price))
+        return self._event(
+            order.client_order_id,
+            Event.REPLACED,
+            ts_ns,
+            venue_order_id=report.venue_order_id,
+            **_replace_fields(order, cl, report.order_qty, report.price),
+        )
 
-    def _replace_evidenced(self, order: Order, report: ExecReport, ts_ns: int
-                           ) -> Outcome | None:
+    def _replace_evidenced(self, order: Order, report: ExecReport, ts_ns: int) -> Outcome | None:
         """The order's final report shows terms other than ours and a replace of ours that
         may have taken effect explains them: that replace happened (its report was lost or
         overtaken). None if there is no such evidence (a difference with no replace of
@@ -390,18 +510,27 @@ class OrderBook:
             return None
         if qty == order.qty and (price is None or price == order.price):
             return None
-        return self._event(order.client_order_id, Event.REPLACED, ts_ns,
-                           venue_order_id=report.venue_order_id,
-                           **_replace_fields(order, replace, qty, price))
+        return self._event(
+            order.client_order_id,
+            Event.REPLACED,
+            ts_ns,
+            venue_order_id=report.venue_order_id,
+            **_replace_fields(order, replace, qty, price),
+        )
 
     def _catch_up(self, order: Order, report: ExecReport, ts_ns: int) -> Outcome:
         """Apply the fills the venue's cum_qty (above ours) says we missed, as one fill at
         the price that makes our avg_px the venue's (exec id `recon:<ClOrdID>:<cum>`, so
         their own reports, should they still come, are recognised as counted)."""
         qty, px = implied_fill(order, report.cum_qty, report.avg_px)
-        return self.apply_fill(order.client_order_id,
-                               missed_fill_exec_id(report.cl_ord_id, report.cum_qty),
-                               qty, px, ts_ns, venue_order_id=report.venue_order_id)
+        return self.apply_fill(
+            order.client_order_id,
+            missed_fill_exec_id(report.cl_ord_id, report.cum_qty),
+            qty,
+            px,
+            ts_ns,
+            venue_order_id=report.venue_order_id,
+        )
 
     def _status_report(self, order: Order, report: ExecReport, ts_ns: int) -> Outcome:
         """A venue status report: apply the fill quantity we missed, then the status."""
@@ -413,13 +542,24 @@ class OrderBook:
             records += fill.records
             esc += fill.escalations
         elif report.cum_qty < order.cum_qty:
-            esc.append(Escalation("venue_cum_behind", f"venue cum {report.cum_qty}, "
-                                  f"local {order.cum_qty}", order.client_order_id))
+            esc.append(
+                Escalation(
+                    "venue_cum_behind",
+                    f"venue cum {report.cum_qty}, local {order.cum_qty}",
+                    order.client_order_id,
+                )
+            )
         if status is not None and status != S.FILLED and not order.is_terminal:
-            out = self.apply_venue_status(order.client_order_id, status, ts_ns,
-                                          reason=report.text, cl_ord_id=report.cl_ord_id,
-                                          venue_order_id=report.venue_order_id,
-                                          qty=report.order_qty, price=report.price)
+            out = self.apply_venue_status(
+                order.client_order_id,
+                status,
+                ts_ns,
+                reason=report.text,
+                cl_ord_id=report.cl_ord_id,
+                venue_order_id=report.venue_order_id,
+                qty=report.order_qty,
+                price=report.price,
+            )
             records += out.records
         kind: Literal["applied", "duplicate"] = "applied" if records else "duplicate"
         return Outcome(kind, order, tuple(records), escalations=tuple(esc))
@@ -428,13 +568,27 @@ class OrderBook:
         key = (report.venue, report.exec_id)
         if key in self._unmatched:
             return Outcome("duplicate", None, reason="unmatched fill already recorded")
-        fill = UnmatchedFill(report.venue, report.exec_id, report.cl_ord_id, report.symbol,
-                             report.side, report.last_qty, report.last_px, ts_ns)
+        fill = UnmatchedFill(
+            report.venue,
+            report.exec_id,
+            report.cl_ord_id,
+            report.symbol,
+            report.side,
+            report.last_qty,
+            report.last_px,
+            ts_ns,
+        )
         record = fill.to_record()
         self.apply_record(record)
         detail = f"{report.exec_id}: {report.last_qty} {report.symbol} @ {report.last_px}"
-        return Outcome("applied", None, (record,), fill_qty=fill.qty, fill_px=fill.px,
-                       escalations=(Escalation("unmatched_fill", detail),))
+        return Outcome(
+            "applied",
+            None,
+            (record,),
+            fill_qty=fill.qty,
+            fill_px=fill.px,
+            escalations=(Escalation("unmatched_fill", detail),),
+        )
 
     def _event(self, client_order_id: str, event: Event, ts_ns: int, **fields: Any) -> Outcome:
         order = self._orders.get(client_order_id)
@@ -443,8 +597,13 @@ class OrderBook:
         status = next_status(order, event)
         if status is None:
             return _refused(order, f"{event} not allowed in {order.status}")
-        rec = {"kind": "event", "id": client_order_id, "event": str(event),
-               "status": str(status), "ts_ns": ts_ns}
+        rec = {
+            "kind": "event",
+            "id": client_order_id,
+            "event": str(event),
+            "status": str(status),
+            "ts_ns": ts_ns,
+        }
         rec.update((k, v) for k, v in fields.items() if v not in ("", None))
         return self._commit(client_order_id, rec)
 
@@ -453,12 +612,19 @@ class OrderBook:
         return Outcome("applied", self._orders[client_order_id], (record,))
 
     # ------------------------------------------------------------------ replay
-    def set_opening_position(self, venue: str, symbol: str, qty: Decimal, avg_px: Decimal,
-                             ts_ns: int) -> dict[str, Any]:
+    def set_opening_position(
+        self, venue: str, symbol: str, qty: Decimal, avg_px: Decimal, ts_ns: int
+    ) -> dict[str, Any]:
         """Take a venue's position as ours (cold start: our book starts empty, the venue's
         positions do not). Returns the record to journal; realized PnL starts at zero."""
-        record = {"kind": "opening_position", "venue": venue, "symbol": symbol,
-                  "qty": str(qty), "avg_px": str(avg_px), "ts_ns": ts_ns}
+        record = {
+            "kind": "opening_position",
+            "venue": venue,
+            "symbol": symbol,
+            "qty": str(qty),
+            "avg_px": str(avg_px),
+            "ts_ns": ts_ns,
+        }
         self.apply_record(record)
         return record
 
@@ -471,8 +637,9 @@ class OrderBook:
             fill = UnmatchedFill.from_record(record)
             self._unmatched[(fill.venue, fill.exec_id)] = fill
         elif kind == "opening_position":
-            pos = Position(record["venue"], record["symbol"], Decimal(record["qty"]),
-                           Decimal(record["avg_px"]))
+            pos = Position(
+                record["venue"], record["symbol"], Decimal(record["qty"]), Decimal(record["avg_px"])
+            )
             self._positions[(pos.venue, pos.symbol)] = pos
         elif kind in ("event", "fill"):
             order = self._orders.get(record["id"])
@@ -545,9 +712,12 @@ class OrderBook:
     # ------------------------------------------------------------------ snapshots
     def to_dict(self) -> dict[str, Any]:
         """The whole book as msgpack-friendly data (for `Journal.write_snapshot`)."""
-        return {"format": 1, "orders": [o.to_dict() for o in self._orders.values()],
-                "positions": [p.to_dict() for p in self._positions.values()],
-                "unmatched": [u.to_record() for u in self._unmatched.values()]}
+        return {
+            "format": 1,
+            "orders": [o.to_dict() for o in self._orders.values()],
+            "positions": [p.to_dict() for p in self._positions.values()],
+            "unmatched": [u.to_record() for u in self._unmatched.values()],
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> OrderBook:
@@ -559,8 +729,12 @@ class OrderBook:
                 book._by_cl[(order.venue, cl)] = order
         for p in data["positions"]:
             book._positions[(p["venue"], p["symbol"])] = Position(
-                p["venue"], p["symbol"], Decimal(p["qty"]), Decimal(p["avg_px"]),
-                Decimal(p["realized_pnl"]))
+                p["venue"],
+                p["symbol"],
+                Decimal(p["qty"]),
+                Decimal(p["avg_px"]),
+                Decimal(p["realized_pnl"]),
+            )
         for u in data["unmatched"]:
             fill = UnmatchedFill.from_record(u)
             book._unmatched[(fill.venue, fill.exec_id)] = fill

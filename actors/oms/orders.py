@@ -124,27 +124,29 @@ def _rows(states: Iterable[OrderStatus], event: Event, target: Target) -> dict[A
     return {(s, event): target for s in states}
 
 
-TRANSITIONS: Mapping[tuple[OrderStatus, Event], Target] = MappingProxyType({
-    (S.PENDING_RISK, Event.RISK_APPROVED): S.PENDING_SUBMIT,
-    (S.PENDING_RISK, Event.RISK_REJECTED): S.REJECTED,
-    (S.PENDING_SUBMIT, Event.TIMEOUT): S.UNKNOWN,
-    (S.PENDING_SUBMIT, Event.DUPLICATE_REJECTED): S.UNKNOWN,
-    **_rows(_PRE, Event.RESUBMIT, S.PENDING_SUBMIT),
-    **_rows(_PRE, Event.ACCEPTED, S.ACCEPTED),
-    **_rows(_PRE, Event.REJECTED, S.REJECTED),
-    **_rows(_PRE + _LIVE, Event.PARTIAL_FILL, S.PARTIALLY_FILLED),
-    **_rows(_PENDING + _DONE, Event.PARTIAL_FILL, STAY),
-    **_rows(_AT_VENUE, Event.FULL_FILL, S.FILLED),
-    **_rows(_DONE, Event.FULL_FILL, STAY),
-    **_rows(_LIVE, Event.CANCEL_REQUESTED, S.PENDING_CANCEL),
-    **_rows(_LIVE, Event.REPLACE_REQUESTED, S.PENDING_REPLACE),
-    **_rows(_AT_VENUE, Event.CANCELLED, S.CANCELLED),
-    **_rows(_AT_VENUE, Event.EXPIRED, S.EXPIRED),
-    (S.PENDING_REPLACE, Event.REPLACED): LIVE,
-    # a replace confirmed after we gave up on it (checked by `Order.is_later_replace`)
-    **_rows(_LIVE + (S.PENDING_CANCEL,), Event.REPLACED, STAY),
-    **_rows(_PENDING, Event.CANCEL_REJECTED, LIVE),
-})
+TRANSITIONS: Mapping[tuple[OrderStatus, Event], Target] = MappingProxyType(
+    {
+        (S.PENDING_RISK, Event.RISK_APPROVED): S.PENDING_SUBMIT,
+        (S.PENDING_RISK, Event.RISK_REJECTED): S.REJECTED,
+        (S.PENDING_SUBMIT, Event.TIMEOUT): S.UNKNOWN,
+        (S.PENDING_SUBMIT, Event.DUPLICATE_REJECTED): S.UNKNOWN,
+        **_rows(_PRE, Event.RESUBMIT, S.PENDING_SUBMIT),
+        **_rows(_PRE, Event.ACCEPTED, S.ACCEPTED),
+        **_rows(_PRE, Event.REJECTED, S.REJECTED),
+        **_rows(_PRE + _LIVE, Event.PARTIAL_FILL, S.PARTIALLY_FILLED),
+        **_rows(_PENDING + _DONE, Event.PARTIAL_FILL, STAY),
+        **_rows(_AT_VENUE, Event.FULL_FILL, S.FILLED),
+        **_rows(_DONE, Event.FULL_FILL, STAY),
+        **_rows(_LIVE, Event.CANCEL_REQUESTED, S.PENDING_CANCEL),
+        **_rows(_LIVE, Event.REPLACE_REQUESTED, S.PENDING_REPLACE),
+        **_rows(_AT_VENUE, Event.CANCELLED, S.CANCELLED),
+        **_rows(_AT_VENUE, Event.EXPIRED, S.EXPIRED),
+        (S.PENDING_REPLACE, Event.REPLACED): LIVE,
+        # a replace confirmed after we gave up on it (checked by `Order.is_later_replace`)
+        **_rows(_LIVE + (S.PENDING_CANCEL,), Event.REPLACED, STAY),
+        **_rows(_PENDING, Event.CANCEL_REJECTED, LIVE),
+    }
+)
 """(status, event) -> target. A pair that is missing is refused and never applied."""
 
 
@@ -229,11 +231,22 @@ class Order:
 
     def view(self) -> OrderView:
         return OrderView(
-            client_order_id=self.client_order_id, venue=self.venue, symbol=self.symbol,
-            side=self.side, qty=self.qty, order_type=self.order_type, price=self.price,
-            tif=self.tif, status=self.status, cl_ord_id=self.cl_ord_id,
-            venue_order_id=self.venue_order_id, cum_qty=self.cum_qty, avg_px=self.avg_px,
-            reason=self.reason, external=self.external, ts_ns=self.ts_updated_ns,
+            client_order_id=self.client_order_id,
+            venue=self.venue,
+            symbol=self.symbol,
+            side=self.side,
+            qty=self.qty,
+            order_type=self.order_type,
+            price=self.price,
+            tif=self.tif,
+            status=self.status,
+            cl_ord_id=self.cl_ord_id,
+            venue_order_id=self.venue_order_id,
+            cum_qty=self.cum_qty,
+            avg_px=self.avg_px,
+            reason=self.reason,
+            external=self.external,
+            ts_ns=self.ts_updated_ns,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -305,12 +318,22 @@ class Position:
             self.avg_px = px
 
     def view(self) -> PositionView:
-        return PositionView(venue=self.venue, symbol=self.symbol, qty=self.qty,
-                            avg_px=self.avg_px, realized_pnl=self.realized_pnl)
+        return PositionView(
+            venue=self.venue,
+            symbol=self.symbol,
+            qty=self.qty,
+            avg_px=self.avg_px,
+            realized_pnl=self.realized_pnl,
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"venue": self.venue, "symbol": self.symbol, "qty": str(self.qty),
-                "avg_px": str(self.avg_px), "realized_pnl": str(self.realized_pnl)}
+        return {
+            "venue": self.venue,
+            "symbol": self.symbol,
+            "qty": str(self.qty),
+            "avg_px": str(self.avg_px),
+            "realized_pnl": str(self.realized_pnl),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,16 +348,30 @@ class UnmatchedFill:
     ts_ns: int
 
     def to_record(self) -> dict[str, Any]:
-        return {"kind": "unmatched_fill", "venue": self.venue, "exec_id": self.exec_id,
-                "cl_ord_id": self.cl_ord_id, "symbol": self.symbol,
-                "side": None if self.side is None else str(self.side),
-                "qty": str(self.qty), "px": str(self.px), "ts_ns": self.ts_ns}
+        return {
+            "kind": "unmatched_fill",
+            "venue": self.venue,
+            "exec_id": self.exec_id,
+            "cl_ord_id": self.cl_ord_id,
+            "symbol": self.symbol,
+            "side": None if self.side is None else str(self.side),
+            "qty": str(self.qty),
+            "px": str(self.px),
+            "ts_ns": self.ts_ns,
+        }
 
     @classmethod
     def from_record(cls, r: Mapping[str, Any]) -> UnmatchedFill:
-        return cls(r["venue"], r["exec_id"], r["cl_ord_id"], r["symbol"],
-                   None if r["side"] is None else Side(r["side"]),
-                   Decimal(r["qty"]), Decimal(r["px"]), r["ts_ns"])
+        return cls(
+            r["venue"],
+            r["exec_id"],
+            r["cl_ord_id"],
+            r["symbol"],
+            None if r["side"] is None else Side(r["side"]),
+            Decimal(r["qty"]),
+            Decimal(r["px"]),
+            r["ts_ns"],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,9 +400,18 @@ class Outcome:
         return self.kind == "applied"
 
 
-_FIX_ORD_STATUS = {"0": S.ACCEPTED, "NEW": S.ACCEPTED, "1": S.PARTIALLY_FILLED,
-                   "2": S.FILLED, "4": S.CANCELLED, "6": S.PENDING_CANCEL,
-                   "8": S.REJECTED, "A": S.PENDING_SUBMIT, "C": S.EXPIRED, "E": S.PENDING_REPLACE}
+_FIX_ORD_STATUS = {
+    "0": S.ACCEPTED,
+    "NEW": S.ACCEPTED,
+    "1": S.PARTIALLY_FILLED,
+    "2": S.FILLED,
+    "4": S.CANCELLED,
+    "6": S.PENDING_CANCEL,
+    "8": S.REJECTED,
+    "A": S.PENDING_SUBMIT,
+    "C": S.EXPIRED,
+    "E": S.PENDING_REPLACE,
+}
 
 
 def parse_ord_status(text: str) -> OrderStatus | None:
@@ -376,8 +422,9 @@ def parse_ord_status(text: str) -> OrderStatus | None:
     return OrderStatus(key) if key in OrderStatus.__members__ else None
 
 
-def implied_fill(order: Order, venue_cum_qty: Decimal, venue_avg_px: Decimal
-                 ) -> tuple[Decimal, Decimal]:
+def implied_fill(
+    order: Order, venue_cum_qty: Decimal, venue_avg_px: Decimal
+) -> tuple[Decimal, Decimal]:
     """(qty, px) of the fills we missed, from the venue's cum_qty and avg_px: px makes our
     avg equal the venue's; falls back to the venue avg if that is not positive."""
     qty = venue_cum_qty - order.cum_qty
@@ -386,18 +433,36 @@ def implied_fill(order: Order, venue_cum_qty: Decimal, venue_avg_px: Decimal
 
 
 def place_order_msg(order: Order) -> PlaceOrder:
-    return PlaceOrder(cl_ord_id=order.cl_ord_id, symbol=order.symbol, side=order.side,
-                      qty=order.qty, order_type=order.order_type, price=order.price,
-                      tif=order.tif)
+    return PlaceOrder(
+        cl_ord_id=order.cl_ord_id,
+        symbol=order.symbol,
+        side=order.side,
+        qty=order.qty,
+        order_type=order.order_type,
+        price=order.price,
+        tif=order.tif,
+    )
 
 
 def cancel_msg(order: Order) -> CancelOnVenue:
-    return CancelOnVenue(cl_ord_id=order.pending_cl_ord_id, orig_cl_ord_id=order.cl_ord_id,
-                         symbol=order.symbol, side=order.side, qty=order.qty)
+    return CancelOnVenue(
+        cl_ord_id=order.pending_cl_ord_id,
+        orig_cl_ord_id=order.cl_ord_id,
+        symbol=order.symbol,
+        side=order.side,
+        qty=order.qty,
+    )
 
 
 def replace_msg(order: Order) -> ReplaceOnVenue:
     qty = order.pending_qty if order.pending_qty is not None else order.qty
-    return ReplaceOnVenue(cl_ord_id=order.pending_cl_ord_id, orig_cl_ord_id=order.cl_ord_id,
-                          symbol=order.symbol, side=order.side, qty=qty,
-                          order_type=order.order_type, price=order.pending_price, tif=order.tif)
+    return ReplaceOnVenue(
+        cl_ord_id=order.pending_cl_ord_id,
+        orig_cl_ord_id=order.cl_ord_id,
+        symbol=order.symbol,
+        side=order.side,
+        qty=qty,
+        order_type=order.order_type,
+        price=order.pending_price,
+        tif=order.tif,
+    )

@@ -71,8 +71,13 @@ from protocol.messages import TERMINAL_STATUSES, OrderStatus, Side, VenueOrder
 
 S = OrderStatus
 _EVIDENCE = {S.CANCELLED: Event.CANCELLED, S.EXPIRED: Event.EXPIRED, S.REJECTED: Event.REJECTED}
-_VENUE_LIVE = (S.ACCEPTED, S.PARTIALLY_FILLED, S.PENDING_CANCEL, S.PENDING_REPLACE,
-               S.PENDING_SUBMIT)
+_VENUE_LIVE = (
+    S.ACCEPTED,
+    S.PARTIALLY_FILLED,
+    S.PENDING_CANCEL,
+    S.PENDING_REPLACE,
+    S.PENDING_SUBMIT,
+)
 
 
 def _plain(value: Any) -> Any:
@@ -88,8 +93,10 @@ class _Action:
     name: ClassVar[str]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": self.name,
-                **{f.name: _plain(getattr(self, f.name)) for f in fields(self)}}  # type: ignore[arg-type]
+        return {
+            "action": self.name,
+            **{f.name: _plain(getattr(self, f.name)) for f in fields(self)},
+        }  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +111,10 @@ class Adopt(_Action):
 
     def describe(self) -> str:
         o = self.order
-        return (f"venue order {o.cl_ord_id}: {o.side} {o.order_qty} {o.symbol} @ {o.price} "
-                f"{o.status} cum {o.cum_qty}")
+        return (
+            f"venue order {o.cl_ord_id}: {o.side} {o.order_qty} {o.symbol} @ {o.price} "
+            f"{o.status} cum {o.cum_qty}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +144,10 @@ class ApplyMissedFill(_Action):
     name: ClassVar[str] = "apply_missed_fill"
 
     def describe(self) -> str:
-        return (f"{self.qty} @ {self.px} (venue cum {self.venue_cum_qty} avg "
-                f"{self.venue_avg_px}) exec {self.exec_id}")
+        return (
+            f"{self.qty} @ {self.px} (venue cum {self.venue_cum_qty} avg "
+            f"{self.venue_avg_px}) exec {self.exec_id}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +206,11 @@ class Plan:
     def summary(self) -> dict[str, Any]:
         """Counts per action kind, for the `reconcile_plan` log event and metrics."""
         counts = Counter(a.name for a in self.actions)
-        return {"venue": self.venue, "actions": len(self.actions),
-                **{n: counts.get(n, 0) for n in ACTION_NAMES}}
+        return {
+            "venue": self.venue,
+            "actions": len(self.actions),
+            **{n: counts.get(n, 0) for n in ACTION_NAMES},
+        }
 
     def to_dicts(self) -> list[dict[str, Any]]:
         return [a.to_dict() for a in self.actions]
@@ -205,8 +219,10 @@ class Plan:
         """A readable table of the plan (the CLI's `reconcile --dry-run`)."""
         s = self.summary()
         counts = " ".join(f"{n}={s[n]}" for n in ACTION_NAMES if s[n])
-        lines = [f"reconcile plan for venue {self.venue}: {len(self.actions)} action(s)"
-                 + (f" ({counts})" if counts else "")]
+        lines = [
+            f"reconcile plan for venue {self.venue}: {len(self.actions)} action(s)"
+            + (f" ({counts})" if counts else "")
+        ]
         for a in self.actions:
             lines.append(f"  {a.name:<18} {a.client_order_id or '-':<28} {a.describe()}")
         return "\n".join(lines)
@@ -216,8 +232,7 @@ def _signed(side: Side, qty: Decimal) -> Decimal:
     return qty if side == Side.BUY else -qty
 
 
-def status_query_ids(local_orders: Iterable[Order], open_orders: Iterable[VenueOrder]
-                     ) -> list[str]:
+def status_query_ids(local_orders: Iterable[Order], open_orders: Iterable[VenueOrder]) -> list[str]:
     """ClOrdIDs to ask the venue about: every local order that is not terminal, not
     PENDING_RISK and not in the open-orders list (its live id, plus a pending request id)."""
     listed = {vo.cl_ord_id for vo in open_orders}
@@ -242,8 +257,14 @@ class _Planner:
         self.delta: dict[str, Decimal] = defaultdict(Decimal)  # symbol -> qty the plan adds
 
     def escalate(self, reason: str, detail: str, order: Order | None = None) -> None:
-        self.actions.append(Escalate(reason, detail, order.client_order_id if order else "",
-                                     order.symbol if order else ""))
+        self.actions.append(
+            Escalate(
+                reason,
+                detail,
+                order.client_order_id if order else "",
+                order.symbol if order else "",
+            )
+        )
 
     def diff(self, order: Order, vo: VenueOrder) -> None:
         """One local order against the venue's view of it."""
@@ -255,8 +276,11 @@ class _Planner:
             if vo.cum_qty != order.cum_qty:
                 self.fill(order, vo, order.qty, order.status)
             if venue_status != order.status:
-                self.escalate("terminal_mismatch", f"{vo.cl_ord_id}: local {order.status}, "
-                              f"venue {venue_status}", order)
+                self.escalate(
+                    "terminal_mismatch",
+                    f"{vo.cl_ord_id}: local {order.status}, venue {venue_status}",
+                    order,
+                )
             return
         qty, status = order.qty, order.status
         if vo.cl_ord_id == order.cl_ord_id:
@@ -268,24 +292,40 @@ class _Planner:
             if status == S.PENDING_REPLACE:
                 status = live_status(order.cum_qty, vo.order_qty)
             qty = vo.order_qty
-            self.actions.append(Update(coid, status, "venue: replaced", vo.venue_order_id,
-                                       replace, vo.order_qty, vo.price))
+            self.actions.append(
+                Update(
+                    coid,
+                    status,
+                    "venue: replaced",
+                    vo.venue_order_id,
+                    replace,
+                    vo.order_qty,
+                    vo.price,
+                )
+            )
         if vo.cum_qty != order.cum_qty:
             status = self.fill(order, vo, qty, status)
         if venue_status == S.FILLED:
             if status != S.FILLED:
-                self.escalate("venue_filled_qty_mismatch", f"{vo.cl_ord_id}: venue FILLED cum "
-                              f"{vo.cum_qty}, qty {qty}", order)
+                self.escalate(
+                    "venue_filled_qty_mismatch",
+                    f"{vo.cl_ord_id}: venue FILLED cum {vo.cum_qty}, qty {qty}",
+                    order,
+                )
         elif venue_status in TERMINAL_STATUSES:
             if status != venue_status:
                 if transition(status, _EVIDENCE[venue_status]) is None:
-                    self.escalate("transition_refused", f"{vo.cl_ord_id}: local {status}, "
-                                  f"venue {venue_status}", order)
+                    self.escalate(
+                        "transition_refused",
+                        f"{vo.cl_ord_id}: local {status}, venue {venue_status}",
+                        order,
+                    )
                 else:
                     self.actions.append(MarkTerminal(coid, venue_status, f"venue: {venue_status}"))
         elif status in (S.PENDING_SUBMIT, S.UNKNOWN):
-            self.actions.append(Update(coid, live_status(order.cum_qty, qty), "venue: live",
-                                       vo.venue_order_id))
+            self.actions.append(
+                Update(coid, live_status(order.cum_qty, qty), "venue: live", vo.venue_order_id)
+            )
 
     def terms(self, order: Order, vo: VenueOrder) -> None:
         """Under one ClOrdID both sides must hold the same terms (a replace takes a new id);
@@ -299,16 +339,19 @@ class _Planner:
         if diffs:
             self.escalate("terms_mismatch", f"{vo.cl_ord_id}: " + "; ".join(diffs), order)
 
-    def fill(self, order: Order, vo: VenueOrder, qty: Decimal, status: OrderStatus
-             ) -> OrderStatus:
+    def fill(self, order: Order, vo: VenueOrder, qty: Decimal, status: OrderStatus) -> OrderStatus:
         """Plan the missed fill (or escalate); returns the status after it."""
         if vo.cum_qty < order.cum_qty:
-            self.escalate("local_cum_exceeds_venue", f"{vo.cl_ord_id}: local cum "
-                          f"{order.cum_qty}, venue {vo.cum_qty}", order)
+            self.escalate(
+                "local_cum_exceeds_venue",
+                f"{vo.cl_ord_id}: local cum {order.cum_qty}, venue {vo.cum_qty}",
+                order,
+            )
             return status
         if vo.cum_qty > qty:
-            self.escalate("venue_overfill", f"{vo.cl_ord_id}: venue cum {vo.cum_qty} > qty {qty}",
-                          order)
+            self.escalate(
+                "venue_overfill", f"{vo.cl_ord_id}: venue cum {vo.cum_qty} > qty {qty}", order
+            )
             return status
         fill_qty, px = implied_fill(order, vo.cum_qty, vo.avg_px)
         event = Event.FULL_FILL if vo.cum_qty >= qty else Event.PARTIAL_FILL
@@ -316,23 +359,34 @@ class _Planner:
         if target is None:
             self.escalate("fill_refused", f"{vo.cl_ord_id}: {fill_qty} missed in {status}", order)
             return status
-        self.actions.append(ApplyMissedFill(order.client_order_id, missed_fill_exec_id(
-            vo.cl_ord_id, vo.cum_qty), fill_qty, px, vo.cum_qty, vo.avg_px))
+        self.actions.append(
+            ApplyMissedFill(
+                order.client_order_id,
+                missed_fill_exec_id(vo.cl_ord_id, vo.cum_qty),
+                fill_qty,
+                px,
+                vo.cum_qty,
+                vo.avg_px,
+            )
+        )
         self.delta[order.symbol] += _signed(order.side, fill_qty)
         return status if target == STAY else OrderStatus(target)
 
     def never_seen(self, order: Order) -> None:
         """The venue answered "unknown order" for the order's live ClOrdID."""
         if order.status not in (S.PENDING_SUBMIT, S.UNKNOWN) or order.ever_acknowledged:
-            self.escalate("venue_does_not_know_order", f"{order.cl_ord_id} ({order.status})",
-                          order)
+            self.escalate("venue_does_not_know_order", f"{order.cl_ord_id} ({order.status})", order)
             return
         grace_ns = int(self.policy.resubmit_grace_s * 1e9)
         if order.resubmits and self.now_ns - order.ts_resubmit_ns < grace_ns:
             return  # a resubmission is in flight
         if order.resubmits >= self.policy.max_resubmits:
-            self.escalate("resubmit_unconfirmed", f"{order.cl_ord_id}: venue still does not "
-                          f"know it after {order.resubmits} resubmit(s)", order)
+            self.escalate(
+                "resubmit_unconfirmed",
+                f"{order.cl_ord_id}: venue still does not "
+                f"know it after {order.resubmits} resubmit(s)",
+                order,
+            )
             return
         self.actions.append(Resubmit(order.client_order_id, order.cl_ord_id))
 
@@ -345,7 +399,8 @@ def _replace_shown(order: Order, vo: VenueOrder) -> str:
     if asked or (order.status != S.PENDING_REPLACE and order.is_later_replace(vo.cl_ord_id)):
         return vo.cl_ord_id
     other_terms = vo.order_qty != order.qty or (
-        vo.price is not None and order.price is not None and vo.price != order.price)
+        vo.price is not None and order.price is not None and vo.price != order.price
+    )
     if vo.cl_ord_id != order.cl_ord_id and other_terms:
         return order.replace_in_doubt()
     return ""
@@ -397,8 +452,7 @@ def plan_reconciliation(
             matched.add(order.client_order_id)
             p.diff(order, vo)
     for order in orders:
-        if order.client_order_id in matched or order.is_terminal \
-                or order.status == S.PENDING_RISK:
+        if order.client_order_id in matched or order.is_terminal or order.status == S.PENDING_RISK:
             continue
         answer = _status_answer(order, status_answers)
         if answer is not None:
@@ -406,20 +460,33 @@ def plan_reconciliation(
         elif order.cl_ord_id in unknown_ids:
             p.never_seen(order)
         else:
-            p.escalate("no_venue_evidence", f"{order.cl_ord_id} ({order.status}): neither "
-                       "listed open nor answered by the venue", order)
+            p.escalate(
+                "no_venue_evidence",
+                f"{order.cl_ord_id} ({order.status}): neither "
+                "listed open nor answered by the venue",
+                order,
+            )
     for fill in unmatched_fills:
         if fill.venue == venue and fill.cl_ord_id not in adopted and fill.cl_ord_id not in by_cl:
-            p.actions.append(Escalate("unmatched_fill", f"{fill.exec_id}: {fill.qty} "
-                                      f"{fill.symbol} @ {fill.px} for {fill.cl_ord_id}",
-                                      symbol=fill.symbol))
+            p.actions.append(
+                Escalate(
+                    "unmatched_fill",
+                    f"{fill.exec_id}: {fill.qty} {fill.symbol} @ {fill.px} for {fill.cl_ord_id}",
+                    symbol=fill.symbol,
+                )
+            )
     if local_positions is not None and venue_positions is not None:
         for sym in sorted(set(local_positions) | set(venue_positions) | set(p.delta)):
             mine = local_positions.get(sym, Decimal(0)) + p.delta.get(sym, Decimal(0))
             theirs = venue_positions.get(sym, Decimal(0))
             if mine != theirs:
-                p.actions.append(Escalate("position_mismatch", f"{sym}: local {mine} (after "
-                                          f"plan), venue {theirs}", symbol=sym))
+                p.actions.append(
+                    Escalate(
+                        "position_mismatch",
+                        f"{sym}: local {mine} (after plan), venue {theirs}",
+                        symbol=sym,
+                    )
+                )
     return Plan(venue, tuple(p.actions))
 
 
@@ -432,9 +499,16 @@ def apply_plan(book: OrderBook, plan: Plan, ts_ns: int) -> list[tuple[Action, Ou
         if isinstance(a, Adopt):
             out = book.adopt(a.venue, a.order, ts_ns)
         elif isinstance(a, Update):
-            out = book.apply_venue_status(a.client_order_id, a.status, ts_ns, reason=a.reason,
-                                          venue_order_id=a.venue_order_id,
-                                          cl_ord_id=a.cl_ord_id, qty=a.qty, price=a.price)
+            out = book.apply_venue_status(
+                a.client_order_id,
+                a.status,
+                ts_ns,
+                reason=a.reason,
+                venue_order_id=a.venue_order_id,
+                cl_ord_id=a.cl_ord_id,
+                qty=a.qty,
+                price=a.price,
+            )
         elif isinstance(a, ApplyMissedFill):
             out = book.apply_fill(a.client_order_id, a.exec_id, a.qty, a.px, ts_ns)
         elif isinstance(a, MarkTerminal):

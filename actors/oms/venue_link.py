@@ -53,7 +53,9 @@ class VenueLink:
         self.last_pass_at = 0.0  # monotonic time of the last applied pass
         self.queue: OrderedDict[str, None] = OrderedDict()  # client_order_ids to send
         self.in_flight: dict[str, str] = {}  # client_order_id -> request ClOrdID
-        self.acked: dict[str, str] = {}  # client_order_id -> last request ClOrdID the connector sent
+        self.acked: dict[
+            str, str
+        ] = {}  # client_order_id -> last request ClOrdID the connector sent
         self.depth_gauge = metrics.QUEUE_DEPTH.labels(venue=venue)
         self.log = oms.log.bind(venue=venue)
 
@@ -79,7 +81,9 @@ class VenueLink:
             # evidence (reconciliation) to decide, now rather than at their deadline
             self.reconciling = False
             self.peer.fail_pending()
-        self.oms.publish_stream("venue_state", {"venue": self.venue, "state": state.value, "detail": detail})
+        self.oms.publish_stream(
+            "venue_state", {"venue": self.venue, "state": state.value, "detail": detail}
+        )
         if state is VenueConnState.CONNECTED:
             self.reconciled = False
             self.start_reconcile()
@@ -123,7 +127,11 @@ class VenueLink:
         if reply is not None and isinstance(reply.body, Ack):
             self.acked[coid] = request_id
             return
-        if reply is not None and isinstance(reply.body, RequestRejected) and reply.body.code is ErrorCode.VENUE_DOWN:
+        if (
+            reply is not None
+            and isinstance(reply.body, RequestRejected)
+            and reply.body.code is ErrorCode.VENUE_DOWN
+        ):
             # nothing was sent: keep it queued for the next CONNECTED + reconciliation
             self.enqueue(coid)
             if self.state is VenueConnState.CONNECTED:
@@ -133,7 +141,9 @@ class VenueLink:
             return
         # no answer: the connector may or may not have sent it; venue evidence decides
         reason = "no connector answer" if reply is None else f"connector refused: {reply.body}"
-        self.log.warning("venue_request_unconfirmed", client_order_id=coid, request=kind, reason=reason)
+        self.log.warning(
+            "venue_request_unconfirmed", client_order_id=coid, request=kind, reason=reason
+        )
         if kind == "place_order":
             order = self.oms.book.get(coid)
             if order is not None and order.status is OrderStatus.PENDING_SUBMIT:
@@ -145,7 +155,9 @@ class VenueLink:
 
     # ------------------------------------------------------------------ reconciliation
 
-    def start_reconcile(self, on_plan: Callable[[Plan], None] | None = None, *, dry_run: bool = False) -> None:
+    def start_reconcile(
+        self, on_plan: Callable[[Plan], None] | None = None, *, dry_run: bool = False
+    ) -> None:
         """Gather the venue's view, plan, and (unless `dry_run`) apply the plan."""
         if self.reconciling and not dry_run:
             self.rerun = True
@@ -177,9 +189,11 @@ class VenueLink:
                 self.state, self.connector_epoch = VenueConnState.CONNECTED, reply.epoch
             view["open"] = reply.body.orders
             ids = status_query_ids(self.oms.book.orders(self.venue), reply.body.orders)
-            view["status"], view["unknown"], view["todo"] = {}, set(), [
-                ids[i : i + _STATUS_CHUNK] for i in range(0, len(ids), _STATUS_CHUNK)
-            ]
+            view["status"], view["unknown"], view["todo"] = (
+                {},
+                set(),
+                [ids[i : i + _STATUS_CHUNK] for i in range(0, len(ids), _STATUS_CHUNK)],
+            )
             next_status()
 
         def next_status() -> None:
@@ -241,7 +255,6 @@ class VenueLink:
             self._requeue_after()
             self.oms.on_venue_reconciled(self, plan, first)
             self.dispatch()
-
 
     def _requeue_after(self) -> None:
         """What a finished pass sends besides the plan's Resubmits (queued when the plan is

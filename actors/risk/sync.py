@@ -151,7 +151,9 @@ class ExposureSync:
                 self.oms.request(GetPositions(), lambda r: got("positions", r), self.timeout_s)
 
         def fetch(offset: int) -> None:
-            self.oms.request(ListOrders(open_only=True, offset=offset, limit=10000), got_page, self.timeout_s)
+            self.oms.request(
+                ListOrders(open_only=True, offset=offset, limit=10000), got_page, self.timeout_s
+            )
 
         fetch(0)
 

@@ -368,7 +368,9 @@ class Actor:
             self.log.error("injected_crash_on_start")
             os._exit(3)
         self.setup()
-        self.send_supervisor(Ready(actor=self.actor_id, pid=os.getpid(), endpoints=self.endpoints()))
+        self.send_supervisor(
+            Ready(actor=self.actor_id, pid=os.getpid(), endpoints=self.endpoints())
+        )
         self.log.info("actor_started", pid=os.getpid(), kind=self.kind)
         self._next_hb = time.monotonic()
         try:

@@ -10,7 +10,20 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
 )
 _RESTART_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -43,7 +56,9 @@ BAD_MESSAGES = Counter(
 )
 
 # ---------------------------------------------------------------- venues and connectors
-RECONNECTS = Counter("tradepulse_reconnects", "Venue connection attempts after the first", ["venue"])
+RECONNECTS = Counter(
+    "tradepulse_reconnects", "Venue connection attempts after the first", ["venue"]
+)
 VENUE_UP = Gauge(
     "tradepulse_venue_up",
     "1 while the venue session is logged on",
@@ -84,14 +99,14 @@ OPEN_POSITIONS = Gauge(
     ["venue", "symbol"],
     multiprocess_mode="mostrecent",
 )
-UNMATCHED_FILLS = Counter(
-    "tradepulse_unmatched_fills", "Fills that matched no order", ["venue"]
-)
+UNMATCHED_FILLS = Counter("tradepulse_unmatched_fills", "Fills that matched no order", ["venue"])
 RECONCILE_ACTIONS = Counter(
     "tradepulse_reconcile_actions", "Reconciliation plan actions applied", ["venue", "action"]
 )
 JOURNAL_FSYNC_SECONDS = Histogram(
-    "tradepulse_journal_fsync_seconds", "Duration of one journal group commit", buckets=_LATENCY_BUCKETS
+    "tradepulse_journal_fsync_seconds",
+    "Duration of one journal group commit",
+    buckets=_LATENCY_BUCKETS,
 )
 
 # ---------------------------------------------------------------- risk and kill-switch

@@ -66,7 +66,9 @@ class ControlPlane:
         if target is not None:
             self.sup.send(self.sup.ctl_sock, target[0], reply, target[1])
 
-    def _handle(self, req: ControlRequest, identity: list[bytes], msg_id: str) -> ControlReply | None:
+    def _handle(
+        self, req: ControlRequest, identity: list[bytes], msg_id: str
+    ) -> ControlReply | None:
         cmd = req.command
         self.log.info("control_command", command=cmd, args=req.args)
         sup = self.sup
@@ -101,8 +103,20 @@ class ControlPlane:
                 state = killswitch.load(path)
         except killswitch.KillSwitchResetRefused as exc:
             return ControlReply(status="error", reason=str(exc))
-        data = {"engaged": state.engaged, "reason": state.reason, "source": state.source, "ts_ns": state.ts_ns}
-        return ControlReply(status="ok", reason=f"kill-switch {'ENGAGED' if state.engaged else 'off'} (risk is not running: written to the state file)", data=data)
+        data = {
+            "engaged": state.engaged,
+            "reason": state.reason,
+            "source": state.source,
+            "ts_ns": state.ts_ns,
+        }
+        return ControlReply(
+            status="ok",
+            reason=(
+                f"kill-switch {'ENGAGED' if state.engaged else 'off'}"
+                " (risk is not running: written to the state file)"
+            ),
+            data=data,
+        )
 
     def _restart(self, actor: str, *, force: bool = False) -> ControlReply:
         sup = self.sup
@@ -112,7 +126,9 @@ class ControlPlane:
             return ControlReply(status="error", reason=f"unknown actor {actor!r}; actors: {known}")
         if child.pid is None:  # given up or between restarts: an operator restart starts afresh
             t = child.tracker
-            child.tracker = RestartTracker(t.max_restarts, t.window_s, t.reset_after_s, total=t.total)
+            child.tracker = RestartTracker(
+                t.max_restarts, t.window_s, t.reset_after_s, total=t.total
+            )
             sup.spawn(child)
             return ControlReply(status="ok", reason=f"{actor} starting")
         child.restart_requested = True
@@ -123,7 +139,9 @@ class ControlPlane:
             sup.stop_child(child)
         return ControlReply(status="ok", reason=f"{actor} restarting")
 
-    def _forward(self, target: str, req: ControlRequest, identity: list[bytes], msg_id: str) -> ControlReply | None:
+    def _forward(
+        self, target: str, req: ControlRequest, identity: list[bytes], msg_id: str
+    ) -> ControlReply | None:
         child = self.sup.children.get(target)
         if child is None or child.state is not ChildState.RUNNING:
             state = child.state.value if child else "missing"
@@ -166,7 +184,12 @@ class ControlPlane:
             "metrics_url": sup.metrics_url,
             "actors": actors,
             "venues": sup.venues,
-            "kill_switch": {"engaged": ks.engaged, "reason": ks.reason, "source": ks.source, "ts_ns": ks.ts_ns},
+            "kill_switch": {
+                "engaged": ks.engaged,
+                "reason": ks.reason,
+                "source": ks.source,
+                "ts_ns": ks.ts_ns,
+            },
             "intake": oms_info.get("intake", "unknown"),
             "queues": oms_info.get("queues", {}),
         }

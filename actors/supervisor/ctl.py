@@ -133,7 +133,10 @@ def format_status(data: dict[str, Any]) -> str:
     ks = data.get("kill_switch", {})
     lines.append("")
     engaged = "ENGAGED" if ks.get("engaged") else "off"
-    lines.append(f"kill-switch: {engaged}" + (f" ({ks.get('source')}: {ks.get('reason')})" if ks.get("engaged") else ""))
+    lines.append(
+        f"kill-switch: {engaged}"
+        + (f" ({ks.get('source')}: {ks.get('reason')})" if ks.get("engaged") else "")
+    )
     for key in ("intake", "queues"):
         if key in data:
             lines.append(f"{key}: {data[key]}")

@@ -71,7 +71,9 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, cfg: SystemConfig, *, config_path: str, cold: bool, overrides: dict[str, Any]):
+    def __init__(
+        self, cfg: SystemConfig, *, config_path: str, cold: bool, overrides: dict[str, Any]
+    ):
         self.cfg = cfg
         self.config_path = os.path.abspath(config_path)
         self.cold = cold
@@ -108,7 +110,9 @@ class Supervisor:
 
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
-        httpd, _ = start_http_server(self.cfg.metrics.port, addr=self.cfg.metrics.host, registry=registry)
+        httpd, _ = start_http_server(
+            self.cfg.metrics.port, addr=self.cfg.metrics.host, registry=registry
+        )
         self.metrics_port = httpd.server_port
         self.metrics_url = f"http://{self.cfg.metrics.host}:{self.metrics_port}/metrics"
 
@@ -169,7 +173,9 @@ class Supervisor:
             self._shutdown()
         return self._exit_code
 
-    def send(self, sock: zmq.Socket[bytes], identity: list[bytes], body: Message, corr: str = "") -> bool:
+    def send(
+        self, sock: zmq.Socket[bytes], identity: list[bytes], body: Message, corr: str = ""
+    ) -> bool:
         try:
             sock.send_multipart(identity + encode(self.sender.envelope(body, corr)), copy=False)
             return True
@@ -225,7 +231,9 @@ class Supervisor:
         self._pid_to_child[pid] = child
         self.log.info("actor_spawned", child=spec.id, pid=pid, child_epoch=args.epoch)
         epoch = args.epoch
-        self.timers.call_later(spec.start_timeout_s, lambda: self._check_start_timeout(child, epoch))
+        self.timers.call_later(
+            spec.start_timeout_s, lambda: self._check_start_timeout(child, epoch)
+        )
 
     def request_shutdown(self) -> None:
         self._shutdown_requested = True
@@ -289,9 +297,14 @@ class Supervisor:
             child.down = False
             if child.spec.venue and child.spec.kind == "connector":
                 if self.venues[child.spec.venue]["state"] == VenueConnState.DOWN.value:
-                    self.venues[child.spec.venue] = {"state": VenueConnState.DISCONNECTED.value, "detail": ""}
+                    self.venues[child.spec.venue] = {
+                        "state": VenueConnState.DISCONNECTED.value,
+                        "detail": "",
+                    }
                 metrics.VENUE_DOWN.labels(venue=child.spec.venue).set(0)
-        self.log.info("actor_ready", child=child.spec.id, pid=child.pid, child_epoch=child.epoch, **fields)
+        self.log.info(
+            "actor_ready", child=child.spec.id, pid=child.pid, child_epoch=child.epoch, **fields
+        )
         if self._start_queue and self._start_queue[0] == child.spec.id:
             self._start_queue.pop(0)
             self._start_next()
@@ -325,7 +338,9 @@ class Supervisor:
         now = time.monotonic()
         code = os.waitstatus_to_exitcode(status)
         how = {"signal": signal.Signals(-code).name} if code < 0 else {"exit_code": code}
-        self.log.warning("actor_exited", child=child.spec.id, pid=child.pid, child_epoch=child.epoch, **how)
+        self.log.warning(
+            "actor_exited", child=child.spec.id, pid=child.pid, child_epoch=child.epoch, **how
+        )
         metrics.ACTOR_UP.labels(actor=child.spec.id).set(0)
         self.kill_group(child.pid)  # anything the actor left in its group
         child.pid = None
@@ -353,7 +368,10 @@ class Supervisor:
                 child.down = True
                 self.log.error("actor_gave_up", child=child.spec.id, restarts=child.tracker.total)
                 if child.spec.venue and child.spec.kind == "connector":
-                    self.venues[child.spec.venue] = {"state": VenueConnState.DOWN.value, "detail": "restart budget exceeded"}
+                    self.venues[child.spec.venue] = {
+                        "state": VenueConnState.DOWN.value,
+                        "detail": "restart budget exceeded",
+                    }
                     metrics.VENUE_DOWN.labels(venue=child.spec.venue).set(1)
             child.state = ChildState.DOWN
             delay = self.cfg.supervisor.restart.max_s
@@ -364,7 +382,9 @@ class Supervisor:
                 self._start_next()
         else:
             child.state = ChildState.BACKOFF
-        self.log.info("actor_restarting", child=child.spec.id, delay_s=round(delay, 4), attempt=attempt)
+        self.log.info(
+            "actor_restarting", child=child.spec.id, delay_s=round(delay, 4), attempt=attempt
+        )
         epoch = child.epoch
         self.timers.call_later(delay, lambda: self._restart_if_due(child, epoch))
 
@@ -380,7 +400,9 @@ class Supervisor:
         return {"initial_s": r.initial_s, "factor": r.factor, "max_s": r.max_s, "jitter": r.jitter}
 
     def _give_up(self, child: Child) -> None:
-        self.log.error("actor_gave_up", child=child.spec.id, restarts=child.tracker.total, critical=True)
+        self.log.error(
+            "actor_gave_up", child=child.spec.id, restarts=child.tracker.total, critical=True
+        )
         child.state = ChildState.GAVE_UP
         try:
             from actors.risk import killswitch
@@ -403,7 +425,12 @@ class Supervisor:
                 age = now - child.last_hb
                 if age > limit:
                     child.hung = True
-                    self.log.error("actor_hung", child=child.spec.id, pid=child.pid, heartbeat_age_s=round(age, 3))
+                    self.log.error(
+                        "actor_hung",
+                        child=child.spec.id,
+                        pid=child.pid,
+                        heartbeat_age_s=round(age, 3),
+                    )
                     self.kill_group(child.pid)
 
     def kill_group(self, pid: int | None, sig: int = signal.SIGKILL) -> None:
@@ -427,7 +454,9 @@ class Supervisor:
                 self.kill_group(pid, sig)
 
         self.timers.call_later(child.spec.shutdown_timeout_s, lambda: escalate(signal.SIGTERM))
-        self.timers.call_later(child.spec.shutdown_timeout_s + 1.0, lambda: escalate(signal.SIGKILL))
+        self.timers.call_later(
+            child.spec.shutdown_timeout_s + 1.0, lambda: escalate(signal.SIGKILL)
+        )
 
     # ------------------------------------------------------------------ shutdown
 
@@ -456,9 +485,15 @@ class Supervisor:
         except ProcessLookupError:
             return
         try:
-            for sig, wait_s in ((None, child.spec.shutdown_timeout_s), (signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
+            for sig, wait_s in (
+                (None, child.spec.shutdown_timeout_s),
+                (signal.SIGTERM, 1.0),
+                (signal.SIGKILL, 5.0),
+            ):
                 if sig is not None:
-                    self.log.warning("actor_stop_escalated", child=child.spec.id, signal=signal.Signals(sig).name)
+                    self.log.warning(
+                        "actor_stop_escalated", child=child.spec.id, signal=signal.Signals(sig).name
+                    )
                     self.kill_group(pid, sig)
                 if select.select([pidfd], [], [], wait_s)[0]:
                     break

@@ -1,7 +1,8 @@
 """The `make run` demo: once every actor is READY, submit a few orders through the client
 library on the simulated venues and print them filling; the system then stays up.
 
-Runs as its own process (`python -m actors.supervisor.demo --config ... --state-dir ...`), started by
+Runs as its own process
+(`python -m actors.supervisor.demo --config ... --state-dir ...`), started by
 the supervisor with `run --demo`, exactly like a strategy would talk to the system.
 """
 
@@ -96,8 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             time.sleep(0.25)
         for pos in client.positions():
             _say(f"position {pos.venue} {pos.symbol}: qty={pos.qty} avg_px={pos.avg_px}")
-    _say("demo flow done; the system stays up. In another shell: "
-         "`.venv/bin/tradepulse status --config deploy/config/demo.toml`; Ctrl-C here to stop.")
+    _say(
+        "demo flow done; the system stays up. In another shell: "
+        "`.venv/bin/tradepulse status --config deploy/config/demo.toml`; Ctrl-C here to stop."
+    )
     return 0
 
 

@@ -50,7 +50,9 @@ def child_specs(cfg: SystemConfig) -> list[ChildSpec]:
     for v in cfg.venues:
         deps = ("oms",) + ((f"venuesim.{v.name}",) if v.sim is not None else ())
         specs.append(
-            ChildSpec(id=f"connector.{v.name}", kind="connector", venue=v.name, depends_on=deps, **common)
+            ChildSpec(
+                id=f"connector.{v.name}", kind="connector", venue=v.name, depends_on=deps, **common
+            )
         )
     specs.append(
         ChildSpec(
@@ -72,7 +74,8 @@ def backoff_delay(
     jitter: float,
     rand: Callable[[], float] = random.random,
 ) -> float:
-    """Capped exponential backoff with +/- `jitter` (a fraction) for the `attempt`-th retry (1-based)."""
+    """Capped exponential backoff with +/- `jitter` (a fraction) for the `attempt`-th retry
+    (1-based)."""
     if attempt < 1:
         return 0.0
     try:

@@ -1,4 +1,5 @@
-"""Starting actor processes: through the preloaded fork server, or by exec of a fresh interpreter."""
+"""Starting actor processes: through the preloaded fork server, or by exec of a fresh
+interpreter."""
 
 from __future__ import annotations
 
@@ -72,7 +73,9 @@ class ForkServerSpawner:
         self._req.write(encode_request(args))
         answer = self._read()
         if "pid" not in answer:
-            raise RuntimeError(f"fork server could not spawn {args.actor_id}: {answer.get('error')}")
+            raise RuntimeError(
+                f"fork server could not spawn {args.actor_id}: {answer.get('error')}"
+            )
         return int(answer["pid"])  # type: ignore[arg-type]
 
     def close(self) -> None:

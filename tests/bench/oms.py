@@ -351,9 +351,20 @@ def throughput(sut: SystemUnderTest, total: int) -> dict[str, Any]:
     host_before = psutil.cpu_times()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.bench.oms", "pipeline", sut.cfg.endpoint("oms"),
-             f"thr{i}", str(n), str(WINDOW)],
-            cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "tests.bench.oms",
+                "pipeline",
+                sut.cfg.endpoint("oms"),
+                f"thr{i}",
+                str(n),
+                str(WINDOW),
+            ],
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )  # fmt: skip
         for i, n in enumerate(per_client)
     ]
@@ -489,8 +500,10 @@ def run() -> dict[str, Any]:
         "targets": TARGETS,
         "meets_target": meets,
         "host": {
-            "cpus": os.cpu_count(), "python": platform.python_version(),
-            "machine": platform.machine(), "loadavg_1m": round(os.getloadavg()[0], 2),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "loadavg_1m": round(os.getloadavg()[0], 2),
         },  # fmt: skip
         "ts": datetime.now().astimezone().isoformat(timespec="seconds"),
     }

@@ -55,8 +55,18 @@ def _reconcile_times(n: int = 10_000, runs: int = 5) -> list[float]:
     book = OrderBook()
     for i in range(n):
         coid = f"c{i}"
-        book.submit(SubmitOrder(client_order_id=coid, venue="v", symbol=f"S{i % 50}", side=Side.BUY,
-                                qty=Decimal(10), order_type=OrdType.LIMIT, price=Decimal(100)), 1)
+        book.submit(
+            SubmitOrder(
+                client_order_id=coid,
+                venue="v",
+                symbol=f"S{i % 50}",
+                side=Side.BUY,
+                qty=Decimal(10),
+                order_type=OrdType.LIMIT,
+                price=Decimal(100),
+            ),
+            1,
+        )
         book.risk_verdict(RiskVerdict(client_order_id=coid, approved=True), 2)
         book.apply_exec(ExecReport(venue="v", exec_id=f"A{i}", kind="accepted", cl_ord_id=coid), 3)
     open_ = [VenueOrder(cl_ord_id=f"c{i}", symbol=f"S{i % 50}", side=Side.BUY,
@@ -86,5 +96,6 @@ def summary(result: dict[str, Any]) -> list[str]:
         f"journal group commit (100/fsync): {result['journal_records_per_s']:,} records/s "
         f"(raw write+fdatasync floor {result['raw_write_fdatasync_records_per_s']:,}/s, "
         f"ratio {result['journal_vs_raw_ratio']})",
-        f"reconcile plan, 10k open orders: median {result['reconcile_10k_open_orders_ms']['median']} ms",
+        "reconcile plan, 10k open orders: median "
+        f"{result['reconcile_10k_open_orders_ms']['median']} ms",
     ]

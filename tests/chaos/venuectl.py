@@ -65,9 +65,7 @@ def sim_request(
     return reply
 
 
-def risk_positions(
-    cfg: SystemConfig, attempts: int = 3
-) -> tuple[list[dict[str, Any]] | None, str]:
+def risk_positions(cfg: SystemConfig, attempts: int = 3) -> tuple[list[dict[str, Any]] | None, str]:
     """Risk's own position view (what its limits read), or None and why it is unavailable
     (asked up to `attempts` times: risk may be restarting or rebuilding)."""
     why = ""

@@ -72,7 +72,9 @@ def test_every_metric_in_the_rules_is_registered_by_the_code() -> None:
     used = {name for expr in exprs for name in METRIC_RE.findall(expr)}
     assert used, "no tradepulse_* metric found in the rule expressions"
     missing = used - registered_series_names()
-    assert not missing, f"rules use metrics that actors/runtime/metrics.py does not register: {missing}"
+    assert not missing, (
+        f"rules use metrics that actors/runtime/metrics.py does not register: {missing}"
+    )
 
 
 def test_expr_extraction_handles_inline_and_block_scalars() -> None:

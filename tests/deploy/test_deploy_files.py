@@ -119,7 +119,9 @@ def test_dashboard_uses_only_registered_metrics() -> None:
     used = {name for expr in _dashboard_exprs() for name in METRIC_RE.findall(expr)}
     assert len(used) >= 10
     missing = used - registered_series_names()
-    assert not missing, f"dashboard uses metrics actors/runtime/metrics.py does not register: {missing}"
+    assert not missing, (
+        f"dashboard uses metrics actors/runtime/metrics.py does not register: {missing}"
+    )
 
 
 def test_dashboard_queries_are_valid_promql(promtool: Path, tmp_path: Path) -> None:

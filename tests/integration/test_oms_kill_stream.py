@@ -58,9 +58,11 @@ def test_the_same_order_submitted_twice_is_one_order() -> None:
                 c.submit("simA", "AAPL", "BUY", "11", "LIMIT", price="95.00",
                          client_order_id="twice-1")  # fmt: skip
             assert info.value.field == "client_order_id"
-            for qty, price, coid, field in [("0", "95.00", "bad-qty", "qty"),
-                                            ("5", None, "bad-px", "price"),
-                                            ("5", "95.00", "ext:mine", "client_order_id")]:
+            for qty, price, coid, field in [
+                ("0", "95.00", "bad-qty", "qty"),
+                ("5", None, "bad-px", "price"),
+                ("5", "95.00", "ext:mine", "client_order_id"),
+            ]:
                 with pytest.raises(InvalidOrder) as info:
                     c.submit("simA", "AAPL", "BUY", qty, "LIMIT", price=price,
                              client_order_id=coid)  # fmt: skip

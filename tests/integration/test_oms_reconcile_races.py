@@ -76,8 +76,10 @@ def test_cancel_done_at_the_venue_but_refused_on_resend_ends_cancelled() -> None
     makes the OMS reconcile at once, and the venue, which names the order by the cancel's
     ClOrdID, is matched to it: the order ends CANCELLED, like at the venue."""
     with systems() as started:
-        sut = start(started, overrides=overrides(oms={"request_timeout_s": 30.0,
-                                                      "reconcile_interval_s": 600.0}))
+        sut = start(
+            started,
+            overrides=overrides(oms={"request_timeout_s": 30.0, "reconcile_interval_s": 600.0}),
+        )
         with client(sut) as c:
             order = submit(c, "lost-cxl-1")
             eventually(lambda: _venue(sut, order.cl_ord_id).get("status") == "ACCEPTED", 10.0)

@@ -320,4 +320,6 @@ def test_background_snapshot_compacts_while_appends_go_on(tmp_path: Path) -> Non
     reopened.close()
     assert recovery.snapshot == {"upto": 49}
     assert [r["n"] for r in recovery.records] == list(range(50, 60))
-    assert sorted(p.name for p in tmp_path.glob("journal-*.log")) == [segment_name(recovery.segment)]
+    assert sorted(p.name for p in tmp_path.glob("journal-*.log")) == [
+        segment_name(recovery.segment)
+    ]

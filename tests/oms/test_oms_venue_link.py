@@ -161,8 +161,15 @@ def test_queued_orders_are_sent_only_once_the_venue_is_reconciled() -> None:
     """An approved order queued while the venue is not ready is sent (PlaceOrder) right
     after the reconciliation pass that follows CONNECTED, once."""
     link, oms, peer = _link()
-    msg = SubmitOrder(client_order_id="q-1", venue=V, symbol="AAPL", side=Side.BUY,
-                      qty=Decimal(1), order_type=OrdType.LIMIT, price=Decimal("95"))
+    msg = SubmitOrder(
+        client_order_id="q-1",
+        venue=V,
+        symbol="AAPL",
+        side=Side.BUY,
+        qty=Decimal(1),
+        order_type=OrdType.LIMIT,
+        price=Decimal("95"),
+    )
     oms.book.submit(msg, 1)
     oms.book.risk_verdict(RiskVerdict(client_order_id="q-1", approved=True), 2)
     link.enqueue("q-1")

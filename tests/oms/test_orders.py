@@ -45,11 +45,22 @@ V = "sim"
 _exec_ids = itertools.count(1)
 
 
-def _submit(coid: str = "o1", qty: str = "10", side: Side = Side.BUY, symbol: str = "ABC",
-            price: str | None = "100") -> SubmitOrder:
-    return SubmitOrder(client_order_id=coid, venue=V, symbol=symbol, side=side, qty=D(qty),
-                       order_type=OrdType.LIMIT if price else OrdType.MARKET,
-                       price=D(price) if price else None)
+def _submit(
+    coid: str = "o1",
+    qty: str = "10",
+    side: Side = Side.BUY,
+    symbol: str = "ABC",
+    price: str | None = "100",
+) -> SubmitOrder:
+    return SubmitOrder(
+        client_order_id=coid,
+        venue=V,
+        symbol=symbol,
+        side=side,
+        qty=D(qty),
+        order_type=OrdType.LIMIT if price else OrdType.MARKET,
+        price=D(price) if price else None,
+    )
 
 
 def _exec(kind: str, cl: str, *, exec_id: str | None = None, **kw: Any) -> ExecReport:
@@ -81,29 +92,56 @@ def _live_order(book: OrderBook, coid: str = "o1", **kw: Any) -> Order:
 
 _ALL_EVENTS = list(Event)
 # Expected table, restated independently: state -> {event: target}; absent = refused.
-_AT_VENUE_COMMON = {Event.CANCELLED: S.CANCELLED, Event.EXPIRED: S.EXPIRED,
-                    Event.FULL_FILL: S.FILLED}
+_AT_VENUE_COMMON = {
+    Event.CANCELLED: S.CANCELLED,
+    Event.EXPIRED: S.EXPIRED,
+    Event.FULL_FILL: S.FILLED,
+}
 _DONE_FILLS = {Event.PARTIAL_FILL: STAY, Event.FULL_FILL: STAY}
 EXPECTED: dict[OrderStatus, dict[Event, Any]] = {
     S.PENDING_RISK: {Event.RISK_APPROVED: S.PENDING_SUBMIT, Event.RISK_REJECTED: S.REJECTED},
-    S.PENDING_SUBMIT: {Event.TIMEOUT: S.UNKNOWN, Event.DUPLICATE_REJECTED: S.UNKNOWN,
-                       Event.RESUBMIT: S.PENDING_SUBMIT, Event.ACCEPTED: S.ACCEPTED,
-                       Event.REJECTED: S.REJECTED, Event.PARTIAL_FILL: S.PARTIALLY_FILLED,
-                       **_AT_VENUE_COMMON},
-    S.UNKNOWN: {Event.RESUBMIT: S.PENDING_SUBMIT, Event.ACCEPTED: S.ACCEPTED,
-                Event.REJECTED: S.REJECTED, Event.PARTIAL_FILL: S.PARTIALLY_FILLED,
-                **_AT_VENUE_COMMON},
-    S.ACCEPTED: {Event.PARTIAL_FILL: S.PARTIALLY_FILLED, Event.CANCEL_REQUESTED: S.PENDING_CANCEL,
-                 Event.REPLACE_REQUESTED: S.PENDING_REPLACE, Event.REPLACED: STAY,
-                 **_AT_VENUE_COMMON},
-    S.PARTIALLY_FILLED: {Event.PARTIAL_FILL: S.PARTIALLY_FILLED,
-                         Event.CANCEL_REQUESTED: S.PENDING_CANCEL,
-                         Event.REPLACE_REQUESTED: S.PENDING_REPLACE, Event.REPLACED: STAY,
-                         **_AT_VENUE_COMMON},
-    S.PENDING_CANCEL: {Event.PARTIAL_FILL: STAY, Event.CANCEL_REJECTED: LIVE,
-                       Event.REPLACED: STAY, **_AT_VENUE_COMMON},
-    S.PENDING_REPLACE: {Event.PARTIAL_FILL: STAY, Event.CANCEL_REJECTED: LIVE,
-                        Event.REPLACED: LIVE, **_AT_VENUE_COMMON},
+    S.PENDING_SUBMIT: {
+        Event.TIMEOUT: S.UNKNOWN,
+        Event.DUPLICATE_REJECTED: S.UNKNOWN,
+        Event.RESUBMIT: S.PENDING_SUBMIT,
+        Event.ACCEPTED: S.ACCEPTED,
+        Event.REJECTED: S.REJECTED,
+        Event.PARTIAL_FILL: S.PARTIALLY_FILLED,
+        **_AT_VENUE_COMMON,
+    },
+    S.UNKNOWN: {
+        Event.RESUBMIT: S.PENDING_SUBMIT,
+        Event.ACCEPTED: S.ACCEPTED,
+        Event.REJECTED: S.REJECTED,
+        Event.PARTIAL_FILL: S.PARTIALLY_FILLED,
+        **_AT_VENUE_COMMON,
+    },
+    S.ACCEPTED: {
+        Event.PARTIAL_FILL: S.PARTIALLY_FILLED,
+        Event.CANCEL_REQUESTED: S.PENDING_CANCEL,
+        Event.REPLACE_REQUESTED: S.PENDING_REPLACE,
+        Event.REPLACED: STAY,
+        **_AT_VENUE_COMMON,
+    },
+    S.PARTIALLY_FILLED: {
+        Event.PARTIAL_FILL: S.PARTIALLY_FILLED,
+        Event.CANCEL_REQUESTED: S.PENDING_CANCEL,
+        Event.REPLACE_REQUESTED: S.PENDING_REPLACE,
+        Event.REPLACED: STAY,
+        **_AT_VENUE_COMMON,
+    },
+    S.PENDING_CANCEL: {
+        Event.PARTIAL_FILL: STAY,
+        Event.CANCEL_REJECTED: LIVE,
+        Event.REPLACED: STAY,
+        **_AT_VENUE_COMMON,
+    },
+    S.PENDING_REPLACE: {
+        Event.PARTIAL_FILL: STAY,
+        Event.CANCEL_REJECTED: LIVE,
+        Event.REPLACED: LIVE,
+        **_AT_VENUE_COMMON,
+    },
     S.FILLED: {},
     S.CANCELLED: dict(_DONE_FILLS),
     S.EXPIRED: dict(_DONE_FILLS),
@@ -121,8 +159,14 @@ def test_transition_table_matches_the_specification() -> None:
 def test_terminal_states_stay_terminal_and_unknown_leaves_only_on_venue_evidence() -> None:
     """No event moves a terminal order out of its state; UNKNOWN moves only on venue events
     or a resubmit; PENDING_RISK moves only on the risk verdict."""
-    venue_events = {Event.ACCEPTED, Event.REJECTED, Event.PARTIAL_FILL, Event.FULL_FILL,
-                    Event.CANCELLED, Event.EXPIRED}
+    venue_events = {
+        Event.ACCEPTED,
+        Event.REJECTED,
+        Event.PARTIAL_FILL,
+        Event.FULL_FILL,
+        Event.CANCELLED,
+        Event.EXPIRED,
+    }
     for (state, event), target in TRANSITIONS.items():
         if state in {S.FILLED, S.CANCELLED, S.EXPIRED, S.REJECTED}:
             assert target == STAY
@@ -136,12 +180,25 @@ def _order_in(state: OrderStatus) -> OrderBook:
     cum = {S.PARTIALLY_FILLED: D(4), S.FILLED: D(10)}.get(state, D(0))
     pending = {S.PENDING_CANCEL: "o1.c1", S.PENDING_REPLACE: "o1.r1"}.get(state, "")
     # "o1.r9": a replace given up on earlier (its late confirmation still applies)
-    order = Order("o1", V, "ABC", Side.BUY, D(10), OrdType.LIMIT, D(100), TimeInForce.DAY,
-                  state, "o1", ["o1", "o1.r9"] + ([pending] if pending else []), cum_qty=cum,
-                  notional=cum * 100, request_seq=1 if pending else 0,
-                  pending_cl_ord_id=pending,
-                  pending_qty=D(12) if state == S.PENDING_REPLACE else None,
-                  pending_price=D(100) if state == S.PENDING_REPLACE else None)
+    order = Order(
+        "o1",
+        V,
+        "ABC",
+        Side.BUY,
+        D(10),
+        OrdType.LIMIT,
+        D(100),
+        TimeInForce.DAY,
+        state,
+        "o1",
+        ["o1", "o1.r9"] + ([pending] if pending else []),
+        cum_qty=cum,
+        notional=cum * 100,
+        request_seq=1 if pending else 0,
+        pending_cl_ord_id=pending,
+        pending_qty=D(12) if state == S.PENDING_REPLACE else None,
+        pending_price=D(100) if state == S.PENDING_REPLACE else None,
+    )
     return OrderBook.from_dict({"orders": [order.to_dict()], "positions": [], "unmatched": []})
 
 
@@ -151,28 +208,42 @@ def _fire(book: OrderBook, event: Event) -> Outcome:
     pend = o.pending_cl_ord_id
     calls = {
         Event.RISK_APPROVED: lambda: book.risk_verdict(
-            RiskVerdict(client_order_id="o1", approved=True), 9),
+            RiskVerdict(client_order_id="o1", approved=True), 9
+        ),
         Event.RISK_REJECTED: lambda: book.risk_verdict(
-            RiskVerdict(client_order_id="o1", approved=False, reason="limit"), 9),
+            RiskVerdict(client_order_id="o1", approved=False, reason="limit"), 9
+        ),
         Event.TIMEOUT: lambda: book.mark_unknown("o1", "ack timeout", 9),
         Event.RESUBMIT: lambda: book.mark_resubmitted("o1", 9),
         Event.CANCEL_REQUESTED: lambda: book.request_cancel("o1", 9),
         Event.REPLACE_REQUESTED: lambda: book.request_replace(
-            ReplaceOrder(client_order_id="o1", qty=D(12)), 9),
+            ReplaceOrder(client_order_id="o1", qty=D(12)), 9
+        ),
         Event.ACCEPTED: lambda: book.apply_exec(_exec("accepted", "o1"), 9),
         Event.REJECTED: lambda: book.apply_exec(_exec("rejected", "o1", text="no"), 9),
         Event.DUPLICATE_REJECTED: lambda: book.apply_exec(
-            _exec("rejected", "o1", text="Duplicate ClOrdID"), 9),
+            _exec("rejected", "o1", text="Duplicate ClOrdID"), 9
+        ),
         Event.PARTIAL_FILL: lambda: book.apply_exec(_fill("o1", "2", "100"), 9),
-        Event.FULL_FILL: lambda: book.apply_exec(_fill("o1", str(max(o.qty - o.cum_qty, 1)),
-                                                       "100"), 9),
-        Event.CANCELLED: lambda: book.apply_exec(_exec("cancelled", pend or "o1.c9",
-                                                       orig_cl_ord_id="o1"), 9),
-        Event.REPLACED: lambda: book.apply_exec(_exec(
-            "replaced", pend if ".r" in pend else "o1.r9", orig_cl_ord_id="o1",
-            order_qty=D(12), price=D(101)), 9),
-        Event.CANCEL_REJECTED: lambda: book.apply_exec(_exec(
-            "cancel_rejected", pend or "o1.c9", orig_cl_ord_id="o1"), 9),
+        Event.FULL_FILL: lambda: book.apply_exec(
+            _fill("o1", str(max(o.qty - o.cum_qty, 1)), "100"), 9
+        ),
+        Event.CANCELLED: lambda: book.apply_exec(
+            _exec("cancelled", pend or "o1.c9", orig_cl_ord_id="o1"), 9
+        ),
+        Event.REPLACED: lambda: book.apply_exec(
+            _exec(
+                "replaced",
+                pend if ".r" in pend else "o1.r9",
+                orig_cl_ord_id="o1",
+                order_qty=D(12),
+                price=D(101),
+            ),
+            9,
+        ),
+        Event.CANCEL_REJECTED: lambda: book.apply_exec(
+            _exec("cancel_rejected", pend or "o1.c9", orig_cl_ord_id="o1"), 9
+        ),
         Event.EXPIRED: lambda: book.apply_exec(_exec("expired", "o1"), 9),
     }
     return calls[event]()
@@ -233,8 +304,9 @@ def test_cancel_and_replace_ids_are_numbered_from_the_journal() -> None:
     out = book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(12)), 4)
     records += out.records
     assert order.pending_cl_ord_id == "o1.r1"
-    records += book.apply_exec(_exec("replaced", "o1.r1", orig_cl_ord_id="o1",
-                                     order_qty=D(12), price=D(100)), 5).records
+    records += book.apply_exec(
+        _exec("replaced", "o1.r1", orig_cl_ord_id="o1", order_qty=D(12), price=D(100)), 5
+    ).records
     assert order.cl_ord_id == "o1.r1" and order.qty == 12 and order.status == S.ACCEPTED
     records += book.request_cancel("o1", 6).records
     assert order.pending_cl_ord_id == "o1.c2"
@@ -368,17 +440,18 @@ def test_replace_confirmed_after_we_gave_up_on_it_takes_effect() -> None:
     book = OrderBook()
     order = _live_order(book)
     book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(12), price=D(101)), 4)
-    assert book.apply_exec(_exec("cancel_rejected", "o1.r1", orig_cl_ord_id="o1",
-                                 text="duplicate ClOrdID"), 5).applied
+    assert book.apply_exec(
+        _exec("cancel_rejected", "o1.r1", orig_cl_ord_id="o1", text="duplicate ClOrdID"), 5
+    ).applied
     assert _status(order) == S.ACCEPTED and order.qty == D(10)
     book.request_cancel("o1", 6)
-    late = book.apply_exec(_exec("replaced", "o1.r1", orig_cl_ord_id="o1", order_qty=D(12),
-                                 price=D(101)), 7)
+    late = book.apply_exec(
+        _exec("replaced", "o1.r1", orig_cl_ord_id="o1", order_qty=D(12), price=D(101)), 7
+    )
     assert late.applied and _status(order) == S.PENDING_CANCEL
     assert (order.cl_ord_id, order.qty, order.price) == ("o1.r1", D(12), D(101))
     assert order.pending_cl_ord_id == "o1.c2"
-    bogus = book.apply_exec(_exec("replaced", "o1.c2", orig_cl_ord_id="o1.r1",
-                                  order_qty=D(20)), 8)
+    bogus = book.apply_exec(_exec("replaced", "o1.c2", orig_cl_ord_id="o1.r1", order_qty=D(20)), 8)
     assert bogus.kind == "refused" and order.qty == D(12)
 
 
@@ -390,8 +463,9 @@ def test_fill_under_the_replace_id_before_the_replace_report_takes_the_new_terms
     book = OrderBook()
     order = _live_order(book)
     book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(20)), 4)
-    out = book.apply_exec(_fill("o1.r1", "15", "100", order_qty=D(20), price=D(100),
-                                cum_qty=D(15)), 5)
+    out = book.apply_exec(
+        _fill("o1.r1", "15", "100", order_qty=D(20), price=D(100), cum_qty=D(15)), 5
+    )
     assert out.applied and not out.escalations and out.fill_qty == D(15)
     assert (order.cl_ord_id, order.qty, order.cum_qty) == ("o1.r1", D(20), D(15))
     assert _status(order) == S.PARTIALLY_FILLED and order.pending_cl_ord_id == ""
@@ -411,11 +485,25 @@ def test_final_report_on_replaced_terms_with_missed_fills_counts_both_in_order()
     book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(15)), 4)
     book.apply_exec(_exec("cancel_rejected", "o1.r1", orig_cl_ord_id="o1"), 5)
     book.request_cancel("o1", 6)
-    out = book.apply_exec(_exec("cancelled", "o1.c2", orig_cl_ord_id="o1.r1", order_qty=D(15),
-                                price=D(100), cum_qty=D(10), avg_px=D(100)), 7)
+    out = book.apply_exec(
+        _exec(
+            "cancelled",
+            "o1.c2",
+            orig_cl_ord_id="o1.r1",
+            order_qty=D(15),
+            price=D(100),
+            cum_qty=D(10),
+            avg_px=D(100),
+        ),
+        7,
+    )
     assert out.applied and not out.escalations and out.fill_qty == D(10)
     assert (_status(order), order.cl_ord_id, order.qty, order.cum_qty) == (
-        S.CANCELLED, "o1.r1", D(15), D(10))
+        S.CANCELLED,
+        "o1.r1",
+        D(15),
+        D(10),
+    )
 
 
 def test_replace_report_after_a_fill_that_showed_it_infers_nothing() -> None:
@@ -427,8 +515,12 @@ def test_replace_report_after_a_fill_that_showed_it_infers_nothing() -> None:
     book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(50)), 4)
     book.apply_exec(_fill("o1", "10", "100", exec_id="F1", cum_qty=D(10)), 5)
     book.apply_exec(_fill("o1.r1", "5", "100", exec_id="F3", order_qty=D(50), cum_qty=D(30)), 6)
-    dup = book.apply_exec(_exec("replaced", "o1.r1", orig_cl_ord_id="o1", order_qty=D(50),
-                                cum_qty=D(25), avg_px=D(100)), 7)
+    dup = book.apply_exec(
+        _exec(
+            "replaced", "o1.r1", orig_cl_ord_id="o1", order_qty=D(50), cum_qty=D(25), avg_px=D(100)
+        ),
+        7,
+    )
     assert dup.kind == "duplicate"
     assert book.apply_exec(_fill("o1", "15", "100", exec_id="F2", cum_qty=D(25)), 8).applied
     assert order.cum_qty == D(30) and book.position(V, "ABC").qty == D(30)
@@ -450,8 +542,9 @@ def test_fills_a_final_report_says_we_missed_are_counted_once() -> None:
     book = OrderBook()
     order = _live_order(book, qty="100", price="200.96")
     book.request_cancel("o1", 4)
-    out = book.apply_exec(_exec("cancelled", "o1.c1", orig_cl_ord_id="o1", cum_qty=D(30),
-                                avg_px=D("200.96")), 5)
+    out = book.apply_exec(
+        _exec("cancelled", "o1.c1", orig_cl_ord_id="o1", cum_qty=D(30), avg_px=D("200.96")), 5
+    )
     assert out.applied and out.fill_qty == D(30) and out.fill_px == D("200.96")
     assert _status(order) == S.CANCELLED and order.cum_qty == D(30)
     assert not out.escalations  # counted before the cancel: not a late fill
@@ -468,8 +561,18 @@ def test_fills_a_replace_report_says_we_missed_count_on_the_new_terms() -> None:
     book = OrderBook()
     order = _live_order(book, qty="50")
     book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(80)), 4)
-    out = book.apply_exec(_exec("replaced", "o1.r1", orig_cl_ord_id="o1", order_qty=D(80),
-                                price=D(100), cum_qty=D(60), avg_px=D(100)), 5)
+    out = book.apply_exec(
+        _exec(
+            "replaced",
+            "o1.r1",
+            orig_cl_ord_id="o1",
+            order_qty=D(80),
+            price=D(100),
+            cum_qty=D(60),
+            avg_px=D(100),
+        ),
+        5,
+    )
     assert out.applied and (order.qty, order.cum_qty) == (D(80), D(60))
     assert _status(order) == S.PARTIALLY_FILLED and book.position(V, "ABC").qty == D(60)
 
@@ -506,11 +609,13 @@ def test_status_report_applies_the_missed_fill_once() -> None:
     assert out.applied and out.fill_qty is None
     assert order.cum_qty == 6 and order.avg_px == D("101.5")
     assert _status(order) == S.PARTIALLY_FILLED
-    again = book.apply_exec(_exec("status", "o1", cum_qty=D(6), avg_px=D("101.5"),
-                                  ord_status="PARTIALLY_FILLED"), 6)
+    again = book.apply_exec(
+        _exec("status", "o1", cum_qty=D(6), avg_px=D("101.5"), ord_status="PARTIALLY_FILLED"), 6
+    )
     assert again.kind == "duplicate" and order.cum_qty == 6
-    done = book.apply_exec(_exec("status", "o1", cum_qty=D(6), avg_px=D("101.5"),
-                                 ord_status="4"), 7)
+    done = book.apply_exec(
+        _exec("status", "o1", cum_qty=D(6), avg_px=D("101.5"), ord_status="4"), 7
+    )
     assert done.applied and _status(order) == S.CANCELLED
 
 
@@ -529,8 +634,16 @@ def test_unmatched_fill_is_recorded_once_and_resolved_by_adoption() -> None:
     assert out.applied and out.escalations[0].kind == "unmatched_fill"
     assert book.apply_exec(rep, 2).kind == "duplicate"
     assert len(book.unmatched_fills(V)) == 1 and book.positions() == []
-    vo = VenueOrder(cl_ord_id="ghost", symbol="XYZ", side=Side.SELL, order_qty=D(5),
-                    price=D(50), status=S.PARTIALLY_FILLED, cum_qty=D(2), avg_px=D(50))
+    vo = VenueOrder(
+        cl_ord_id="ghost",
+        symbol="XYZ",
+        side=Side.SELL,
+        order_qty=D(5),
+        price=D(50),
+        status=S.PARTIALLY_FILLED,
+        cum_qty=D(2),
+        avg_px=D(50),
+    )
     adopted = book.adopt(V, vo, 3)
     assert adopted.applied and adopted.order is not None and adopted.order.external
     assert adopted.order.client_order_id == "ext:sim:ghost"
@@ -580,9 +693,21 @@ def test_submit_is_idempotent_and_validated() -> None:
     assert book.submit(_submit(), 1).applied
     assert book.submit(_submit(), 2).kind == "duplicate"
     assert book.submit(_submit(qty="11"), 3).kind == "refused"
-    assert book.submit(SubmitOrder(client_order_id="m", venue=V, symbol="A", side=Side.BUY,
-                                   qty=D(1), order_type=OrdType.MARKET, price=D(1)), 4
-                       ).kind == "refused"
+    assert (
+        book.submit(
+            SubmitOrder(
+                client_order_id="m",
+                venue=V,
+                symbol="A",
+                side=Side.BUY,
+                qty=D(1),
+                order_type=OrdType.MARKET,
+                price=D(1),
+            ),
+            4,
+        ).kind
+        == "refused"
+    )
     assert book.submit(_submit("ext:x"), 5).kind == "refused"
     assert book.submit(_submit("z", qty="0"), 6).kind == "refused"
 
@@ -592,11 +717,13 @@ def test_retried_requests_are_duplicates_not_errors() -> None:
     and a repeated risk verdict is a duplicate."""
     book = OrderBook()
     order = _live_order(book)
-    assert book.risk_verdict(RiskVerdict(client_order_id="o1", approved=True), 4
-                             ).kind == "duplicate"
+    assert (
+        book.risk_verdict(RiskVerdict(client_order_id="o1", approved=True), 4).kind == "duplicate"
+    )
     assert book.request_replace(ReplaceOrder(client_order_id="o1", price=D(99)), 5).applied
-    assert book.request_replace(ReplaceOrder(client_order_id="o1", price=D(99)), 6
-                                ).kind == "duplicate"
+    assert (
+        book.request_replace(ReplaceOrder(client_order_id="o1", price=D(99)), 6).kind == "duplicate"
+    )
     book.apply_exec(_exec("cancel_rejected", "o1.r1", orig_cl_ord_id="o1"), 7)
     assert book.request_cancel("o1", 8).applied
     assert book.request_cancel("o1", 9).kind == "duplicate"
@@ -636,8 +763,12 @@ def _random_session(book: OrderBook, rng: random.Random, steps: int) -> list[dic
             coid = f"c{len(coids)}"
             coids.append(coid)
             side = rng.choice([Side.BUY, Side.SELL])
-            out = book.submit(_submit(coid, qty=str(rng.randint(1, 20)), side=side,
-                                      symbol=rng.choice(["ABC", "XYZ"])), ts)
+            out = book.submit(
+                _submit(
+                    coid, qty=str(rng.randint(1, 20)), side=side, symbol=rng.choice(["ABC", "XYZ"])
+                ),
+                ts,
+            )
         else:
             coid = rng.choice(coids[-4:])
             o = book.get(coid)
@@ -645,36 +776,63 @@ def _random_session(book: OrderBook, rng: random.Random, steps: int) -> list[dic
             cl = o.pending_cl_ord_id or o.cl_ord_id
             choice = rng.randrange(12)
             if choice == 0:
-                out = book.risk_verdict(RiskVerdict(client_order_id=coid,
-                                                    approved=rng.random() < 0.9), ts)
+                out = book.risk_verdict(
+                    RiskVerdict(client_order_id=coid, approved=rng.random() < 0.9), ts
+                )
             elif choice == 1:
                 out = book.apply_exec(_exec("accepted", o.cl_ord_id, venue_order_id="V" + coid), ts)
             elif choice in (2, 3, 4):
                 q = rng.randint(1, 8)
                 exec_id = rng.choice([f"F{step}", f"F{step - 1}"])
-                out = book.apply_exec(_fill(o.cl_ord_id, str(q), str(100 + rng.randint(-5, 5)),
-                                            exec_id=exec_id), ts)
+                out = book.apply_exec(
+                    _fill(o.cl_ord_id, str(q), str(100 + rng.randint(-5, 5)), exec_id=exec_id), ts
+                )
             elif choice == 5:
                 out = book.request_cancel(coid, ts)
             elif choice == 6:
-                out = book.request_replace(ReplaceOrder(client_order_id=coid,
-                                                        qty=o.qty + rng.randint(1, 3)), ts)
+                out = book.request_replace(
+                    ReplaceOrder(client_order_id=coid, qty=o.qty + rng.randint(1, 3)), ts
+                )
             elif choice == 7:
                 kind = rng.choice(["cancelled", "replaced", "cancel_rejected", "expired"])
-                out = book.apply_exec(_exec(kind, cl, orig_cl_ord_id=o.cl_ord_id,
-                                            order_qty=o.pending_qty), ts)
+                out = book.apply_exec(
+                    _exec(kind, cl, orig_cl_ord_id=o.cl_ord_id, order_qty=o.pending_qty), ts
+                )
             elif choice == 8:
                 out = book.mark_unknown(coid, "timeout", ts)
             elif choice == 9:
-                out = book.apply_exec(_exec("status", o.cl_ord_id,
-                                            cum_qty=min(o.qty, o.cum_qty + 1), avg_px=D(100),
-                                            ord_status=rng.choice(["0", "1", "4", "C"])), ts)
+                out = book.apply_exec(
+                    _exec(
+                        "status",
+                        o.cl_ord_id,
+                        cum_qty=min(o.qty, o.cum_qty + 1),
+                        avg_px=D(100),
+                        ord_status=rng.choice(["0", "1", "4", "C"]),
+                    ),
+                    ts,
+                )
             elif choice == 10:
-                out = book.apply_exec(_fill(f"ghost{step % 3}", "1", "99", exec_id=f"G{step}",
-                                            symbol="XYZ", side=Side.BUY), ts)
+                out = book.apply_exec(
+                    _fill(
+                        f"ghost{step % 3}",
+                        "1",
+                        "99",
+                        exec_id=f"G{step}",
+                        symbol="XYZ",
+                        side=Side.BUY,
+                    ),
+                    ts,
+                )
             else:
-                vo = VenueOrder(cl_ord_id=f"ghost{step % 3}", symbol="XYZ", side=Side.BUY,
-                                order_qty=D(9), status=S.ACCEPTED, cum_qty=D(1), avg_px=D(99))
+                vo = VenueOrder(
+                    cl_ord_id=f"ghost{step % 3}",
+                    symbol="XYZ",
+                    side=Side.BUY,
+                    order_qty=D(9),
+                    status=S.ACCEPTED,
+                    cum_qty=D(1),
+                    avg_px=D(99),
+                )
                 out = book.adopt(V, vo, ts)
         if not out.applied:
             assert out.records == ()
@@ -697,7 +855,7 @@ def test_replaying_records_reproduces_the_live_book(seed: int) -> None:
         replayed.apply_record(rec)
     assert replayed.to_dict() == live.to_dict()
     from_snap = OrderBook.from_dict(snapshot)
-    for rec in records[len(first):]:
+    for rec in records[len(first) :]:
         from_snap.apply_record(rec)
     assert from_snap.to_dict() == live.to_dict()
     assert [p.view() for p in from_snap.positions()] == [p.view() for p in live.positions()]

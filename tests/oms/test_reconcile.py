@@ -44,40 +44,91 @@ def _exec(kind: str, cl: str, exec_id: str, **kw: Any) -> ExecReport:
     return ExecReport(venue=V, exec_id=exec_id, kind=kind, cl_ord_id=cl, **kw)  # type: ignore[arg-type]
 
 
-def _vo(cl: str = "o1", status: S = S.ACCEPTED, cum: str = "0", avg: str = "0",
-        qty: str = "10", side: Side = Side.BUY, symbol: str = "ABC", price: str = "100") -> Any:
+def _vo(
+    cl: str = "o1",
+    status: S = S.ACCEPTED,
+    cum: str = "0",
+    avg: str = "0",
+    qty: str = "10",
+    side: Side = Side.BUY,
+    symbol: str = "ABC",
+    price: str = "100",
+) -> Any:
     from protocol.messages import VenueOrder
 
-    return VenueOrder(cl_ord_id=cl, symbol=symbol, side=side, order_qty=D(qty), price=D(price),
-                      order_type=OrdType.LIMIT, status=status, cum_qty=D(cum), avg_px=D(avg),
-                      venue_order_id="V-" + cl)
+    return VenueOrder(
+        cl_ord_id=cl,
+        symbol=symbol,
+        side=side,
+        order_qty=D(qty),
+        price=D(price),
+        order_type=OrdType.LIMIT,
+        status=status,
+        cum_qty=D(cum),
+        avg_px=D(avg),
+        venue_order_id="V-" + cl,
+    )
 
 
 def _local(book: OrderBook, state: str, coid: str = "o1") -> None:
     """Drive one order through the book's public API to `state`."""
-    book.submit(SubmitOrder(client_order_id=coid, venue=V, symbol="ABC", side=Side.BUY,
-                            qty=D(10), order_type=OrdType.LIMIT, price=D(100)), 1)
+    book.submit(
+        SubmitOrder(
+            client_order_id=coid,
+            venue=V,
+            symbol="ABC",
+            side=Side.BUY,
+            qty=D(10),
+            order_type=OrdType.LIMIT,
+            price=D(100),
+        ),
+        1,
+    )
     if state == "pending_risk":
         return
     book.risk_verdict(RiskVerdict(client_order_id=coid, approved=True), 2)
     cl = base_cl_ord_id(coid)
     if state == "unknown":
         book.mark_unknown(coid, "ack timeout", 3)
-    if state in ("accepted", "pf3", "pending_cancel", "pending_replace", "cancelled",
-                 "cancel_rejected", "replace_given_up", "given_up_then_cancel"):
+    if state in (
+        "accepted",
+        "pf3",
+        "pending_cancel",
+        "pending_replace",
+        "cancelled",
+        "cancel_rejected",
+        "replace_given_up",
+        "given_up_then_cancel",
+    ):
         book.apply_exec(_exec("accepted", cl, f"A-{coid}", venue_order_id="V-" + cl), 3)
     if state == "pf3":
         book.apply_exec(_exec("fill", cl, f"F-{coid}", last_qty=D(3), last_px=D(100)), 4)
     if state in ("pending_cancel", "cancel_rejected"):
         book.request_cancel(coid, 4)
     if state == "cancel_rejected":  # e.g. a resent cancel the venue had already carried out
-        book.apply_exec(_exec("cancel_rejected", f"{cl}.c1", f"cxlrej:{cl}.c1",
-                              ord_status="4", text="order is CANCELED"), 5)
+        book.apply_exec(
+            _exec(
+                "cancel_rejected",
+                f"{cl}.c1",
+                f"cxlrej:{cl}.c1",
+                ord_status="4",
+                text="order is CANCELED",
+            ),
+            5,
+        )
     if state in ("pending_replace", "replace_given_up", "given_up_then_cancel"):
         book.request_replace(ReplaceOrder(client_order_id=coid, qty=D(12)), 4)
     if state in ("replace_given_up", "given_up_then_cancel"):  # e.g. a resend refused
-        book.apply_exec(_exec("cancel_rejected", f"{cl}.r1", f"cxlrej:{cl}.r1",
-                              ord_status="0", text="duplicate ClOrdID"), 5)
+        book.apply_exec(
+            _exec(
+                "cancel_rejected",
+                f"{cl}.r1",
+                f"cxlrej:{cl}.r1",
+                ord_status="0",
+                text="duplicate ClOrdID",
+            ),
+            5,
+        )
     if state == "cancelled":
         book.apply_exec(_exec("cancelled", cl, f"C-{coid}"), 4)
     if state == "given_up_then_cancel":
@@ -113,93 +164,226 @@ def _check_adopted(book: OrderBook) -> None:
 
 
 CASES = [
-    Case("filled while we were down: marked filled with the missed fill, not resubmitted",
-         "pending_submit", [(ApplyMissedFill, {"qty": D(10), "px": D(100)})], S.FILLED,
-         answers={"o1": _vo(status=S.FILLED, cum="10", avg="100")}),
-    Case("unknown order that filled is resolved to FILLED", "unknown",
-         [(ApplyMissedFill, {"qty": D(10), "exec_id": "recon:o1:10"})], S.FILLED,
-         answers={"o1": _vo(status=S.FILLED, cum="10", avg="100")}),
-    Case("never received by the venue: resubmitted with the same ClOrdID", "pending_submit",
-         [(Resubmit, {"cl_ord_id": "o1"})], S.PENDING_SUBMIT, unknown={"o1"}),
-    Case("unknown and never received: resubmitted", "unknown",
-         [(Resubmit, {"cl_ord_id": "o1"})], S.PENDING_SUBMIT, unknown={"o1"}),
-    Case("partial fill missed while down", "accepted",
-         [(ApplyMissedFill, {"qty": D(3), "px": D(101)})], S.PARTIALLY_FILLED,
-         open=[_vo(status=S.PARTIALLY_FILLED, cum="3", avg="101")]),
-    Case("second partial missed: px implied by the avg difference", "pf3",
-         [(ApplyMissedFill, {"qty": D(2), "px": D(101), "exec_id": "recon:o1:5"})],
-         S.PARTIALLY_FILLED, open=[_vo(status=S.PARTIALLY_FILLED, cum="5", avg="100.4")]),
-    Case("venue order unknown to us is adopted as external", None,
-         [(Adopt, {"client_order_id": "ext:sim:X9"})],
-         open=[_vo("X9", S.PARTIALLY_FILLED, cum="2", avg="99")], check=_check_adopted),
-    Case("cancel raced by a fill: PENDING_CANCEL, venue FILLED -> FILLED", "pending_cancel",
-         [(ApplyMissedFill, {"qty": D(10)})], S.FILLED,
-         answers={"o1": _vo(status=S.FILLED, cum="10", avg="100")}),
-    Case("cancel done while down", "pending_cancel",
-         [(MarkTerminal, {"status": S.CANCELLED})], S.CANCELLED,
-         answers={"o1.c1": _vo("o1.c1", S.CANCELLED)}),
-    Case("replace done while down", "pending_replace",
-         [(Update, {"cl_ord_id": "o1.r1", "qty": D(12), "status": S.ACCEPTED})], S.ACCEPTED,
-         open=[_vo("o1.r1", qty="12")], check=_check_replaced),
-    Case("venue answers under a cancel id we gave up on: the cancel happened", "cancel_rejected",
-         [(MarkTerminal, {"status": S.CANCELLED})], S.CANCELLED,
-         answers={"o1.c1": _vo("o1.c1", S.CANCELLED)}),
-    Case("replace done, then the order cancelled, both reports lost: replaced, then cancelled",
-         "pending_replace",
-         [(Update, {"cl_ord_id": "o1.r1", "qty": D(12)}), (MarkTerminal, {"status": S.CANCELLED})],
-         S.CANCELLED, answers={"o1.r1": _vo("o1.r1", S.CANCELLED, qty="12")},
-         check=lambda book: _check_terms(book, D(12), D(100))),
-    Case("venue names the order by our cancel id, on the terms of a replace we gave up on, "
-         "with fills we never heard of: replaced, filled, cancelled", "given_up_then_cancel",
-         [(Update, {"cl_ord_id": "o1.r1", "qty": D(12)}), (ApplyMissedFill, {"qty": D(11)}),
-          (MarkTerminal, {"status": S.CANCELLED})], S.CANCELLED,
-         answers={"o1.c2": _vo("o1.c2", S.CANCELLED, cum="11", avg="100", qty="12")},
-         check=lambda book: _check_terms(book, D(12), D(100))),
-    Case("a replace we gave up on is live at the venue: its terms are taken", "replace_given_up",
-         [(Update, {"cl_ord_id": "o1.r1", "qty": D(12)})], S.ACCEPTED,
-         open=[_vo("o1.r1", qty="12")], check=_check_replaced),
-    Case("pending cancel with the venue still live waits for the request", "pending_cancel",
-         [], S.PENDING_CANCEL, open=[_vo()]),
-    Case("UNKNOWN resolved as accepted", "unknown",
-         [(Update, {"status": S.ACCEPTED, "venue_order_id": "V-o1"})], S.ACCEPTED,
-         open=[_vo()]),
-    Case("UNKNOWN resolved as partially filled", "unknown",
-         [(ApplyMissedFill, {"qty": D(4)})], S.PARTIALLY_FILLED,
-         open=[_vo(status=S.PARTIALLY_FILLED, cum="4", avg="100")]),
-    Case("UNKNOWN resolved as rejected", "unknown",
-         [(MarkTerminal, {"status": S.REJECTED})], S.REJECTED,
-         answers={"o1": _vo(status=S.REJECTED)}),
-    Case("UNKNOWN resolved as cancelled after a partial fill", "unknown",
-         [(ApplyMissedFill, {"qty": D(4)}), (MarkTerminal, {"status": S.CANCELLED})],
-         S.CANCELLED, answers={"o1": _vo(status=S.CANCELLED, cum="4", avg="100")}),
-    Case("expired while down", "pf3", [(MarkTerminal, {"status": S.EXPIRED})], S.EXPIRED,
-         answers={"o1": _vo(status=S.EXPIRED, cum="3", avg="100")}),
-    Case("in sync: nothing to do", "pf3", [], S.PARTIALLY_FILLED,
-         open=[_vo(status=S.PARTIALLY_FILLED, cum="3", avg="100")]),
-    Case("local cum above venue cum is escalated", "pf3",
-         [(Escalate, {"reason": "local_cum_exceeds_venue"})], S.PARTIALLY_FILLED,
-         open=[_vo(cum="1", avg="100")]),
-    Case("venue cum above qty is escalated", "accepted",
-         [(Escalate, {"reason": "venue_overfill"})], S.ACCEPTED,
-         open=[_vo(status=S.PARTIALLY_FILLED, cum="11", avg="100")]),
-    Case("open order the venue neither lists nor answers", "accepted",
-         [(Escalate, {"reason": "no_venue_evidence"})], S.ACCEPTED),
-    Case("acknowledged order the venue says it does not know is not resubmitted", "accepted",
-         [(Escalate, {"reason": "venue_does_not_know_order"})], S.ACCEPTED, unknown={"o1"}),
-    Case("local CANCELLED but venue lists it open", "cancelled",
-         [(Escalate, {"reason": "terminal_mismatch"})], S.CANCELLED, open=[_vo()]),
-    Case("local terminal and venue agrees: nothing", "cancelled", [], S.CANCELLED,
-         answers={"o1": _vo(status=S.CANCELLED)}),
-    Case("same ClOrdID with another qty at the venue is escalated, not overwritten", "accepted",
-         [(Escalate, {"reason": "terms_mismatch"})], S.ACCEPTED, open=[_vo(qty="8")],
-         check=lambda book: _check_terms(book, D(10), D(100))),
-    Case("same ClOrdID with another price at the venue is escalated", "pf3",
-         [(Escalate, {"reason": "terms_mismatch"})], S.PARTIALLY_FILLED,
-         open=[_vo(status=S.PARTIALLY_FILLED, cum="3", avg="100", price="101")]),
-    Case("pending replace: the old id still shows the old terms, no mismatch", "pending_replace",
-         [], S.PENDING_REPLACE, open=[_vo()]),
-    Case("PENDING_RISK orders are not the venue's business", "pending_risk", [],
-         S.PENDING_RISK),
+    Case(
+        "filled while we were down: marked filled with the missed fill, not resubmitted",
+        "pending_submit",
+        [(ApplyMissedFill, {"qty": D(10), "px": D(100)})],
+        S.FILLED,
+        answers={"o1": _vo(status=S.FILLED, cum="10", avg="100")},
+    ),
+    Case(
+        "unknown order that filled is resolved to FILLED",
+        "unknown",
+        [(ApplyMissedFill, {"qty": D(10), "exec_id": "recon:o1:10"})],
+        S.FILLED,
+        answers={"o1": _vo(status=S.FILLED, cum="10", avg="100")},
+    ),
+    Case(
+        "never received by the venue: resubmitted with the same ClOrdID",
+        "pending_submit",
+        [(Resubmit, {"cl_ord_id": "o1"})],
+        S.PENDING_SUBMIT,
+        unknown={"o1"},
+    ),
+    Case(
+        "unknown and never received: resubmitted",
+        "unknown",
+        [(Resubmit, {"cl_ord_id": "o1"})],
+        S.PENDING_SUBMIT,
+        unknown={"o1"},
+    ),
+    Case(
+        "partial fill missed while down",
+        "accepted",
+        [(ApplyMissedFill, {"qty": D(3), "px": D(101)})],
+        S.PARTIALLY_FILLED,
+        open=[_vo(status=S.PARTIALLY_FILLED, cum="3", avg="101")],
+    ),
+    Case(
+        "second partial missed: px implied by the avg difference",
+        "pf3",
+        [(ApplyMissedFill, {"qty": D(2), "px": D(101), "exec_id": "recon:o1:5"})],
+        S.PARTIALLY_FILLED,
+        open=[_vo(status=S.PARTIALLY_FILLED, cum="5", avg="100.4")],
+    ),
+    Case(
+        "venue order unknown to us is adopted as external",
+        None,
+        [(Adopt, {"client_order_id": "ext:sim:X9"})],
+        open=[_vo("X9", S.PARTIALLY_FILLED, cum="2", avg="99")],
+        check=_check_adopted,
+    ),
+    Case(
+        "cancel raced by a fill: PENDING_CANCEL, venue FILLED -> FILLED",
+        "pending_cancel",
+        [(ApplyMissedFill, {"qty": D(10)})],
+        S.FILLED,
+        answers={"o1": _vo(status=S.FILLED, cum="10", avg="100")},
+    ),
+    Case(
+        "cancel done while down",
+        "pending_cancel",
+        [(MarkTerminal, {"status": S.CANCELLED})],
+        S.CANCELLED,
+        answers={"o1.c1": _vo("o1.c1", S.CANCELLED)},
+    ),
+    Case(
+        "replace done while down",
+        "pending_replace",
+        [(Update, {"cl_ord_id": "o1.r1", "qty": D(12), "status": S.ACCEPTED})],
+        S.ACCEPTED,
+        open=[_vo("o1.r1", qty="12")],
+        check=_check_replaced,
+    ),
+    Case(
+        "venue answers under a cancel id we gave up on: the cancel happened",
+        "cancel_rejected",
+        [(MarkTerminal, {"status": S.CANCELLED})],
+        S.CANCELLED,
+        answers={"o1.c1": _vo("o1.c1", S.CANCELLED)},
+    ),
+    Case(
+        "replace done, then the order cancelled, both reports lost: replaced, then cancelled",
+        "pending_replace",
+        [(Update, {"cl_ord_id": "o1.r1", "qty": D(12)}), (MarkTerminal, {"status": S.CANCELLED})],
+        S.CANCELLED,
+        answers={"o1.r1": _vo("o1.r1", S.CANCELLED, qty="12")},
+        check=lambda book: _check_terms(book, D(12), D(100)),
+    ),
+    Case(
+        "venue names the order by our cancel id, on the terms of a replace we gave up on, "
+        "with fills we never heard of: replaced, filled, cancelled",
+        "given_up_then_cancel",
+        [
+            (Update, {"cl_ord_id": "o1.r1", "qty": D(12)}),
+            (ApplyMissedFill, {"qty": D(11)}),
+            (MarkTerminal, {"status": S.CANCELLED}),
+        ],
+        S.CANCELLED,
+        answers={"o1.c2": _vo("o1.c2", S.CANCELLED, cum="11", avg="100", qty="12")},
+        check=lambda book: _check_terms(book, D(12), D(100)),
+    ),
+    Case(
+        "a replace we gave up on is live at the venue: its terms are taken",
+        "replace_given_up",
+        [(Update, {"cl_ord_id": "o1.r1", "qty": D(12)})],
+        S.ACCEPTED,
+        open=[_vo("o1.r1", qty="12")],
+        check=_check_replaced,
+    ),
+    Case(
+        "pending cancel with the venue still live waits for the request",
+        "pending_cancel",
+        [],
+        S.PENDING_CANCEL,
+        open=[_vo()],
+    ),
+    Case(
+        "UNKNOWN resolved as accepted",
+        "unknown",
+        [(Update, {"status": S.ACCEPTED, "venue_order_id": "V-o1"})],
+        S.ACCEPTED,
+        open=[_vo()],
+    ),
+    Case(
+        "UNKNOWN resolved as partially filled",
+        "unknown",
+        [(ApplyMissedFill, {"qty": D(4)})],
+        S.PARTIALLY_FILLED,
+        open=[_vo(status=S.PARTIALLY_FILLED, cum="4", avg="100")],
+    ),
+    Case(
+        "UNKNOWN resolved as rejected",
+        "unknown",
+        [(MarkTerminal, {"status": S.REJECTED})],
+        S.REJECTED,
+        answers={"o1": _vo(status=S.REJECTED)},
+    ),
+    Case(
+        "UNKNOWN resolved as cancelled after a partial fill",
+        "unknown",
+        [(ApplyMissedFill, {"qty": D(4)}), (MarkTerminal, {"status": S.CANCELLED})],
+        S.CANCELLED,
+        answers={"o1": _vo(status=S.CANCELLED, cum="4", avg="100")},
+    ),
+    Case(
+        "expired while down",
+        "pf3",
+        [(MarkTerminal, {"status": S.EXPIRED})],
+        S.EXPIRED,
+        answers={"o1": _vo(status=S.EXPIRED, cum="3", avg="100")},
+    ),
+    Case(
+        "in sync: nothing to do",
+        "pf3",
+        [],
+        S.PARTIALLY_FILLED,
+        open=[_vo(status=S.PARTIALLY_FILLED, cum="3", avg="100")],
+    ),
+    Case(
+        "local cum above venue cum is escalated",
+        "pf3",
+        [(Escalate, {"reason": "local_cum_exceeds_venue"})],
+        S.PARTIALLY_FILLED,
+        open=[_vo(cum="1", avg="100")],
+    ),
+    Case(
+        "venue cum above qty is escalated",
+        "accepted",
+        [(Escalate, {"reason": "venue_overfill"})],
+        S.ACCEPTED,
+        open=[_vo(status=S.PARTIALLY_FILLED, cum="11", avg="100")],
+    ),
+    Case(
+        "open order the venue neither lists nor answers",
+        "accepted",
+        [(Escalate, {"reason": "no_venue_evidence"})],
+        S.ACCEPTED,
+    ),
+    Case(
+        "acknowledged order the venue says it does not know is not resubmitted",
+        "accepted",
+        [(Escalate, {"reason": "venue_does_not_know_order"})],
+        S.ACCEPTED,
+        unknown={"o1"},
+    ),
+    Case(
+        "local CANCELLED but venue lists it open",
+        "cancelled",
+        [(Escalate, {"reason": "terminal_mismatch"})],
+        S.CANCELLED,
+        open=[_vo()],
+    ),
+    Case(
+        "local terminal and venue agrees: nothing",
+        "cancelled",
+        [],
+        S.CANCELLED,
+        answers={"o1": _vo(status=S.CANCELLED)},
+    ),
+    Case(
+        "same ClOrdID with another qty at the venue is escalated, not overwritten",
+        "accepted",
+        [(Escalate, {"reason": "terms_mismatch"})],
+        S.ACCEPTED,
+        open=[_vo(qty="8")],
+        check=lambda book: _check_terms(book, D(10), D(100)),
+    ),
+    Case(
+        "same ClOrdID with another price at the venue is escalated",
+        "pf3",
+        [(Escalate, {"reason": "terms_mismatch"})],
+        S.PARTIALLY_FILLED,
+        open=[_vo(status=S.PARTIALLY_FILLED, cum="3", avg="100", price="101")],
+    ),
+    Case(
+        "pending replace: the old id still shows the old terms, no mismatch",
+        "pending_replace",
+        [],
+        S.PENDING_REPLACE,
+        open=[_vo()],
+    ),
+    Case("PENDING_RISK orders are not the venue's business", "pending_risk", [], S.PENDING_RISK),
 ]
 
 
@@ -237,7 +421,8 @@ def test_reconcile_case(case: Case) -> None:
     again = _plan(book, case, now_ns=12 * SEC_NS)
     assert again.changes == (), again.format_dry_run()
     assert [a.reason for a in again.actions if isinstance(a, Escalate)] == [
-        a.reason for a in plan.actions if isinstance(a, Escalate)]
+        a.reason for a in plan.actions if isinstance(a, Escalate)
+    ]
 
 
 def test_applying_the_same_plan_twice_is_a_no_op() -> None:
@@ -245,8 +430,13 @@ def test_applying_the_same_plan_twice_is_a_no_op() -> None:
     id, adoption by ClOrdID)."""
     book = OrderBook()
     _local(book, "accepted")
-    plan = plan_reconciliation(V, book.orders(V), [_vo(status=S.PARTIALLY_FILLED, cum="3",
-                                                       avg="100"), _vo("X1")], {}, set())
+    plan = plan_reconciliation(
+        V,
+        book.orders(V),
+        [_vo(status=S.PARTIALLY_FILLED, cum="3", avg="100"), _vo("X1")],
+        {},
+        set(),
+    )
     apply_plan(book, plan, 5)
     once = book.to_dict()
     outcomes = apply_plan(book, plan, 6)
@@ -262,8 +452,9 @@ def test_resubmit_policy_waits_then_retries_then_escalates() -> None:
     policy = ReconcilePolicy(resubmit_grace_s=5, max_resubmits=2)
 
     def plan_at(t_s: int) -> Plan:
-        return plan_reconciliation(V, book.orders(V), [], {}, {"o1"}, now_ns=t_s * SEC_NS,
-                                   policy=policy)
+        return plan_reconciliation(
+            V, book.orders(V), [], {}, {"o1"}, now_ns=t_s * SEC_NS, policy=policy
+        )
 
     first = plan_at(10)
     assert [a.name for a in first.actions] == ["resubmit"]
@@ -275,7 +466,8 @@ def test_resubmit_policy_waits_then_retries_then_escalates() -> None:
     assert plan_at(20).actions == ()
     final = plan_at(30)
     assert [(a.name, getattr(a, "reason", "")) for a in final.actions] == [
-        ("escalate", "resubmit_unconfirmed")]
+        ("escalate", "resubmit_unconfirmed")
+    ]
     order = book.get("o1")
     assert order is not None and order.resubmits == 2 and order.status == S.PENDING_SUBMIT
 
@@ -297,14 +489,30 @@ def test_positions_are_compared_after_the_plan() -> None:
     any remaining difference is escalated per symbol."""
     book = OrderBook()
     _local(book, "pf3")
-    open_ = [_vo(status=S.PARTIALLY_FILLED, cum="5", avg="100"),
-             _vo("X1", S.PARTIALLY_FILLED, cum="1", avg="50", side=Side.SELL, symbol="XYZ")]
+    open_ = [
+        _vo(status=S.PARTIALLY_FILLED, cum="5", avg="100"),
+        _vo("X1", S.PARTIALLY_FILLED, cum="1", avg="50", side=Side.SELL, symbol="XYZ"),
+    ]
     local = {p.symbol: p.qty for p in book.positions(V)}
-    ok = plan_reconciliation(V, book.orders(V), open_, {}, set(), local_positions=local,
-                             venue_positions={"ABC": D(5), "XYZ": D(-1)})
+    ok = plan_reconciliation(
+        V,
+        book.orders(V),
+        open_,
+        {},
+        set(),
+        local_positions=local,
+        venue_positions={"ABC": D(5), "XYZ": D(-1)},
+    )
     assert not [a for a in ok.actions if isinstance(a, Escalate)]
-    bad = plan_reconciliation(V, book.orders(V), open_, {}, set(), local_positions=local,
-                              venue_positions={"ABC": D(5), "XYZ": D(-1), "QQQ": D(7)})
+    bad = plan_reconciliation(
+        V,
+        book.orders(V),
+        open_,
+        {},
+        set(),
+        local_positions=local,
+        venue_positions={"ABC": D(5), "XYZ": D(-1), "QQQ": D(7)},
+    )
     esc = [a for a in bad.actions if isinstance(a, Escalate)]
     assert [(e.reason, e.symbol) for e in esc] == [("position_mismatch", "QQQ")]
 
@@ -312,12 +520,19 @@ def test_positions_are_compared_after_the_plan() -> None:
 def test_unmatched_fills_escalate_unless_explained_by_an_adoption() -> None:
     """A recorded unmatched fill is escalated each pass until its venue order is adopted."""
     book = OrderBook()
-    book.apply_exec(_exec("fill", "G1", "U1", last_qty=D(1), last_px=D(9), symbol="ABC",
-                          side=Side.BUY), 1)
+    book.apply_exec(
+        _exec("fill", "G1", "U1", last_qty=D(1), last_px=D(9), symbol="ABC", side=Side.BUY), 1
+    )
     lone = plan_reconciliation(V, [], [], {}, set(), unmatched_fills=book.unmatched_fills(V))
     assert [a.name for a in lone.actions] == ["escalate"]
-    with_adopt = plan_reconciliation(V, [], [_vo("G1", S.PARTIALLY_FILLED, cum="1", avg="9")],
-                                     {}, set(), unmatched_fills=book.unmatched_fills(V))
+    with_adopt = plan_reconciliation(
+        V,
+        [],
+        [_vo("G1", S.PARTIALLY_FILLED, cum="1", avg="9")],
+        {},
+        set(),
+        unmatched_fills=book.unmatched_fills(V),
+    )
     assert [a.name for a in with_adopt.actions] == ["adopt"]
 
 
@@ -327,9 +542,16 @@ def test_plan_summary_and_dry_run_are_readable() -> None:
     book = OrderBook()
     _local(book, "pending_submit")
     plan = plan_reconciliation(V, book.orders(V), [_vo("X1")], {}, {"o1"})
-    assert plan.summary() == {"venue": V, "actions": 2, "adopt": 1, "update": 0,
-                              "apply_missed_fill": 0, "mark_terminal": 0, "resubmit": 1,
-                              "escalate": 0}
+    assert plan.summary() == {
+        "venue": V,
+        "actions": 2,
+        "adopt": 1,
+        "update": 0,
+        "apply_missed_fill": 0,
+        "mark_terminal": 0,
+        "resubmit": 1,
+        "escalate": 0,
+    }
     text = plan.format_dry_run()
     assert "adopt=1 resubmit=1" in text and "ext:sim:X1" in text and "o1" in text
     dicts = plan.to_dicts()
@@ -344,14 +566,30 @@ def test_planning_ten_thousand_open_orders() -> None:
     book = OrderBook()
     n = 10_000
     for i in range(n):
-        book.submit(SubmitOrder(client_order_id=f"c{i}", venue=V, symbol=f"S{i % 50}",
-                                side=Side.BUY, qty=D(10), order_type=OrdType.LIMIT,
-                                price=D(100)), 1)
+        book.submit(
+            SubmitOrder(
+                client_order_id=f"c{i}",
+                venue=V,
+                symbol=f"S{i % 50}",
+                side=Side.BUY,
+                qty=D(10),
+                order_type=OrdType.LIMIT,
+                price=D(100),
+            ),
+            1,
+        )
         book.risk_verdict(RiskVerdict(client_order_id=f"c{i}", approved=True), 2)
         book.apply_exec(_exec("accepted", f"c{i}", f"A{i}"), 3)
-    open_ = [_vo(f"c{i}", S.PARTIALLY_FILLED if i % 10 == 0 else S.ACCEPTED,
-                 cum="2" if i % 10 == 0 else "0", avg="100", symbol=f"S{i % 50}")
-             for i in range(n)] + [_vo(f"x{i}") for i in range(100)]
+    open_ = [
+        _vo(
+            f"c{i}",
+            S.PARTIALLY_FILLED if i % 10 == 0 else S.ACCEPTED,
+            cum="2" if i % 10 == 0 else "0",
+            avg="100",
+            symbol=f"S{i % 50}",
+        )
+        for i in range(n)
+    ] + [_vo(f"x{i}") for i in range(100)]
     orders = book.orders(V)
     plan = plan_reconciliation(V, orders, open_, {}, set())
     assert plan.summary()["apply_missed_fill"] == n // 10 and plan.summary()["adopt"] == 100

@@ -119,10 +119,26 @@ def test_a_float_quantity_is_refused_on_the_wire() -> None:
     from protocol.exceptions import ProtocolError
 
     def frame(qty: object) -> list[bytes]:
-        body = {"cl_ord_id": "A", "symbol": "AAPL", "side": "BUY", "qty": qty,
-                "order_type": "MARKET", "price": None, "tif": "DAY"}
-        env = {"v": 1, "type": "place_order", "sender": "t", "epoch": 1, "seq": 1, "id": "t:1",
-               "corr": "", "ts_ns": 1, "body": body}
+        body = {
+            "cl_ord_id": "A",
+            "symbol": "AAPL",
+            "side": "BUY",
+            "qty": qty,
+            "order_type": "MARKET",
+            "price": None,
+            "tif": "DAY",
+        }
+        env = {
+            "v": 1,
+            "type": "place_order",
+            "sender": "t",
+            "epoch": 1,
+            "seq": 1,
+            "id": "t:1",
+            "corr": "",
+            "ts_ns": 1,
+            "body": body,
+        }
         return [msgpack.packb(env, use_bin_type=True)]
 
     with pytest.raises(ProtocolError, match="qty"):

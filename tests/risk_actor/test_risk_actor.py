@@ -212,8 +212,9 @@ def test_event_already_in_the_snapshot_is_not_counted_twice(h: Harness) -> None:
     h.oms.positions = [PositionView(venue="simA", symbol="AAPL", qty=D(80), avg_px=D(100))]
     actor = start(h)
     client = Client(h, "risk")
-    h.oms.publish(OrderEvent(event_seq=0, order=order("old", OrderStatus.FILLED, "80", "80")),
-                  seq=7)
+    h.oms.publish(
+        OrderEvent(event_seq=0, order=order("old", OrderStatus.FILLED, "80", "80")), seq=7
+    )
     h.pump(lambda: actor.sync.events_applied == 1, what="the late event")
     assert verdict(client, check("c1", "20")).approved  # 80 + 20, not 160 + 20
 

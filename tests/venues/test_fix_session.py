@@ -122,11 +122,25 @@ class Link:
     def open(self) -> None:
         self.us_store = FixStore(self.tmp_path / "us", fsync=False)
         self.venue_store = FixStore(self.tmp_path / "venue", fsync=False)
-        self.us = FixSession(sender_comp_id="US", target_comp_id="VENUE", store=self.us_store,
-                             initiator=True, heartbeat_s=30, clock=self.clock, log=self.log)
-        self.venue = FixSession(sender_comp_id="VENUE", target_comp_id="US",
-                                store=self.venue_store, initiator=False, heartbeat_s=30,
-                                clock=self.clock, log=self.log, **self.acceptor_kw)
+        self.us = FixSession(
+            sender_comp_id="US",
+            target_comp_id="VENUE",
+            store=self.us_store,
+            initiator=True,
+            heartbeat_s=30,
+            clock=self.clock,
+            log=self.log,
+        )
+        self.venue = FixSession(
+            sender_comp_id="VENUE",
+            target_comp_id="US",
+            store=self.venue_store,
+            initiator=False,
+            heartbeat_s=30,
+            clock=self.clock,
+            log=self.log,
+            **self.acceptor_kw,
+        )
         self.venue.connection_made()
 
     def restart(self) -> None:
@@ -177,13 +191,25 @@ def link(tmp_path: Path, clock: FakeClock) -> Iterator[Link]:
 
 
 def apps(events: list[SessionEvent]) -> list[tuple[int, str, bool]]:
-    return [(e.seq, fc.get_str(e.msg, 17) or "", e.poss_dup)
-            for e in events if isinstance(e, AppMessage)]
+    return [
+        (e.seq, fc.get_str(e.msg, 17) or "", e.poss_dup)
+        for e in events
+        if isinstance(e, AppMessage)
+    ]
 
 
 def exec_report(exec_id: str) -> list[tuple[int, str]]:
-    return [(37, "O1"), (17, exec_id), (150, "0"), (39, "0"), (54, "1"), (151, "1"),
-            (14, "0"), (6, "0"), (55, "X")]
+    return [
+        (37, "O1"),
+        (17, exec_id),
+        (150, "0"),
+        (39, "0"),
+        (54, "1"),
+        (151, "1"),
+        (14, "0"),
+        (6, "0"),
+        (55, "X"),
+    ]
 
 
 def test_logon_handshake_and_app_messages_both_ways(link: Link) -> None:
@@ -220,7 +246,10 @@ def test_gap_queues_later_messages_requests_resend_and_delivers_in_order(link: L
     link.venue.receive(request)
     resent = link.venue.data_to_send()
     assert [(t, f[34], f.get(43)) for t, f in frames(resent)] == [
-        ("8", b"3", b"Y"), ("8", b"4", b"Y"), ("8", b"5", b"Y")]
+        ("8", b"3", b"Y"),
+        ("8", b"4", b"Y"),
+        ("8", b"5", b"Y"),
+    ]
     assert apps(link.us.receive(resent)) == [(3, "b", True), (4, "c", False), (5, "d", False)]
     assert link.us_store.next_in == 6
     assert link.us.data_to_send() == b""  # no second ResendRequest
@@ -270,13 +299,17 @@ def test_gap_fill_advances_next_in(link: Link) -> None:
     assert apps(link.us.receive(raw("8", 7, exec_report("e7")))) == [(7, "e7", False)]
 
 
-@pytest.mark.parametrize(("seq", "new_seq", "next_in", "rejected"), [
-    (999, 50, 50, False),  # the MsgSeqNum of a reset does not matter
-    (1, 2, 2, False),  # same number: a no-op
-    (2, 1, 2, True),  # lowering is refused
-])
-def test_sequence_reset_reset(link: Link, seq: int, new_seq: int, next_in: int,
-                              rejected: bool) -> None:
+@pytest.mark.parametrize(
+    ("seq", "new_seq", "next_in", "rejected"),
+    [
+        (999, 50, 50, False),  # the MsgSeqNum of a reset does not matter
+        (1, 2, 2, False),  # same number: a no-op
+        (2, 1, 2, True),  # lowering is refused
+    ],
+)
+def test_sequence_reset_reset(
+    link: Link, seq: int, new_seq: int, next_in: int, rejected: bool
+) -> None:
     """SequenceReset without GapFillFlag sets next-in to NewSeqNo whatever its own
     MsgSeqNum; a NewSeqNo below next-in is rejected (value incorrect)."""
     link.logon()
@@ -364,17 +397,31 @@ def _reframed(data: bytes) -> bytes:
 GOOD = raw("8", 2, exec_report("e2"))
 
 
-@pytest.mark.parametrize(("data", "reason", "consumed"), [
-    (_corrupt_checksum(GOOD), fc.REASON_VALUE_INCORRECT, False),
-    (_corrupt_body_length(GOOD), fc.REASON_VALUE_INCORRECT, False),
-    (_reframed(GOOD.replace(b"\x0117=e2\x01", b"\x01junk\x01")), fc.REASON_BAD_DATA_FORMAT,
-     False),
-    (raw("8", 2, exec_report("e2"), header=_without(52)), fc.REASON_REQUIRED_TAG_MISSING, True),
-    (raw("ZZ", 2, [(58, "what")]), fc.REASON_INVALID_MSG_TYPE, True),
-    (raw("1", 2, []), fc.REASON_REQUIRED_TAG_MISSING, True),
-    (raw("8", 2, exec_report("e2"), sent_s=T0 - 3600), fc.REASON_SENDING_TIME, True),
-], ids=["checksum", "body_length", "not_tag_value", "no_sending_time", "unknown_msg_type",
-        "test_request_without_id", "sending_time_skew"])
+@pytest.mark.parametrize(
+    ("data", "reason", "consumed"),
+    [
+        (_corrupt_checksum(GOOD), fc.REASON_VALUE_INCORRECT, False),
+        (_corrupt_body_length(GOOD), fc.REASON_VALUE_INCORRECT, False),
+        (
+            _reframed(GOOD.replace(b"\x0117=e2\x01", b"\x01junk\x01")),
+            fc.REASON_BAD_DATA_FORMAT,
+            False,
+        ),
+        (raw("8", 2, exec_report("e2"), header=_without(52)), fc.REASON_REQUIRED_TAG_MISSING, True),
+        (raw("ZZ", 2, [(58, "what")]), fc.REASON_INVALID_MSG_TYPE, True),
+        (raw("1", 2, []), fc.REASON_REQUIRED_TAG_MISSING, True),
+        (raw("8", 2, exec_report("e2"), sent_s=T0 - 3600), fc.REASON_SENDING_TIME, True),
+    ],
+    ids=[
+        "checksum",
+        "body_length",
+        "not_tag_value",
+        "no_sending_time",
+        "unknown_msg_type",
+        "test_request_without_id",
+        "sending_time_skew",
+    ],
+)
 def test_bad_message_gets_session_reject_and_session_keeps_working(
     link: Link, data: bytes, reason: int, consumed: bool
 ) -> None:
@@ -457,7 +504,8 @@ def test_restart_resumes_sequence_numbers_and_replays_what_the_peer_missed(link:
     ours, theirs = link.pump()
     assert apps(ours) == [(3, "e2", True)]
     assert [(e.msg_type, e.seq, e.poss_dup) for e in theirs if isinstance(e, AppMessage)] == [
-        ("D", 3, True)]
+        ("D", 3, True)
+    ]
     assert link.us.state == link.venue.state == "active"
     assert link.us_store.next_in == link.venue_store.next_out
 
@@ -497,18 +545,30 @@ def test_logout_without_answer_times_out(link: Link) -> None:
     assert link.us.tick() == [Disconnect("logout timeout")]
 
 
-@pytest.mark.parametrize(("kw", "logon_from", "expected"), [
-    ({"accept_logon": lambda msg: "venue closed for 30 s"}, "US",
-     [Disconnect("venue closed for 30 s")]),
-    ({}, "MALLORY", [Disconnect("CompID problem")]),
-])
-def test_acceptor_refuses_logon(tmp_path: Path, clock: FakeClock, kw: dict[str, Any],
-                                logon_from: str, expected: list[SessionEvent]) -> None:
+@pytest.mark.parametrize(
+    ("kw", "logon_from", "expected"),
+    [
+        (
+            {"accept_logon": lambda msg: "venue closed for 30 s"},
+            "US",
+            [Disconnect("venue closed for 30 s")],
+        ),
+        ({}, "MALLORY", [Disconnect("CompID problem")]),
+    ],
+)
+def test_acceptor_refuses_logon(
+    tmp_path: Path,
+    clock: FakeClock,
+    kw: dict[str, Any],
+    logon_from: str,
+    expected: list[SessionEvent],
+) -> None:
     """accept_logon returning a text refuses the logon with a Logout carrying it; a Logon
     from an unknown SenderCompID is dropped without a reply."""
     link = Link(tmp_path, clock, **kw)
-    events = link.venue.receive(raw("A", 1, [(98, "0"), (108, "30")], sender=logon_from,
-                                    target="VENUE"))
+    events = link.venue.receive(
+        raw("A", 1, [(98, "0"), (108, "30")], sender=logon_from, target="VENUE")
+    )
     assert events == expected
     out = frames(link.venue.data_to_send())
     if logon_from == "US":
@@ -529,7 +589,8 @@ def test_acceptor_disconnects_when_first_message_is_not_logon_or_none_comes(
     link: Link,
 ) -> None:
     assert link.venue.receive(raw("0", 1, sender="US", target="VENUE")) == [
-        Disconnect("first message is not a Logon")]
+        Disconnect("first message is not a Logon")
+    ]
     link.venue.connection_lost()
     link.venue.connection_made()
     link.clock.advance(10)
@@ -575,12 +636,21 @@ def test_any_chunking_gives_the_same_events(link: Link) -> None:
     assert apps(events) == [(2, "e0", False), (3, "e1", False), (4, "e2", False)]
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(chunks=st.lists(st.binary(max_size=300) | st.sampled_from(
-    [GOOD, GOOD[:40], GOOD[40:], b"8=FIX.4.4\x019=", b"\x0110=000\x01", b"8=FIX"]), max_size=12))
-def test_random_bytes_never_raise(tmp_path_factory: pytest.TempPathFactory,
-                                  chunks: list[bytes]) -> None:
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    chunks=st.lists(
+        st.binary(max_size=300)
+        | st.sampled_from(
+            [GOOD, GOOD[:40], GOOD[40:], b"8=FIX.4.4\x019=", b"\x0110=000\x01", b"8=FIX"]
+        ),
+        max_size=12,
+    )
+)
+def test_random_bytes_never_raise(
+    tmp_path_factory: pytest.TempPathFactory, chunks: list[bytes]
+) -> None:
     """Whatever bytes arrive, receive() returns events and never raises."""
     clock = FakeClock()
     link = Link(tmp_path_factory.mktemp("fuzz"), clock)
@@ -588,8 +658,17 @@ def test_random_bytes_never_raise(tmp_path_factory: pytest.TempPathFactory,
         link.logon()
         for chunk in chunks:
             for event in link.us.receive(chunk) + link.venue.receive(chunk):
-                assert isinstance(event, (AppMessage, Disconnect, SessionRejectSent,
-                                          SessionRejectReceived, LoggedOut, LoggedOn))
+                assert isinstance(
+                    event,
+                    (
+                        AppMessage,
+                        Disconnect,
+                        SessionRejectSent,
+                        SessionRejectReceived,
+                        LoggedOut,
+                        LoggedOn,
+                    ),
+                )
             link.us.data_to_send()
             link.venue.data_to_send()
         assert not any(r[1] == "fix_session_internal_error" for r in link.log.records)
@@ -612,8 +691,14 @@ def test_resend_beyond_what_the_store_keeps_is_gap_filled(tmp_path: Path, clock:
     """Messages compacted out of the store are covered by one GapFill; the kept ones are
     resent in order."""
     store = FixStore(tmp_path, fsync=False, keep_msgs=3, max_bytes=1)
-    us = FixSession(sender_comp_id="US", target_comp_id="VENUE", store=store, initiator=True,
-                    clock=clock, log=ListLogger())
+    us = FixSession(
+        sender_comp_id="US",
+        target_comp_id="VENUE",
+        store=store,
+        initiator=True,
+        clock=clock,
+        log=ListLogger(),
+    )
     us.logon()
     us.receive(raw("A", 1, [(98, "0"), (108, "30")]))
     for i in range(10):
@@ -658,14 +743,17 @@ def _mutated_chunks(data: st.DataObject, stream: bytes) -> list[bytes]:
 
 TO_US = b"".join(raw("8", seq, exec_report(f"e{seq}")) for seq in range(2, 7))
 TO_VENUE = raw("A", 1, [(98, "0"), (108, "30")], sender="US", target="VENUE") + b"".join(
-    raw("D", seq, [(11, f"c{seq}")], sender="US", target="VENUE") for seq in range(2, 6))
+    raw("D", seq, [(11, f"c{seq}")], sender="US", target="VENUE") for seq in range(2, 6)
+)
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
-def test_mutated_valid_stream_never_raises(tmp_path_factory: pytest.TempPathFactory,
-                                           data: st.DataObject) -> None:
+def test_mutated_valid_stream_never_raises(
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
     """Flipped, dropped and inserted bytes in a valid stream, fed in random chunks to a
     logged-on initiator and to an acceptor awaiting a Logon, give events, never an
     exception."""
@@ -686,10 +774,16 @@ def test_mutated_valid_stream_never_raises(tmp_path_factory: pytest.TempPathFact
         link.venue_store.close()
 
 
-@pytest.mark.parametrize(("value", "wire"), [
-    (Decimal("1E+2"), b"100"), (Decimal("0.00010"), b"0.00010"), (7, b"7"), ("AB", b"AB"),
-    (b"x", b"x"),
-])
+@pytest.mark.parametrize(
+    ("value", "wire"),
+    [
+        (Decimal("1E+2"), b"100"),
+        (Decimal("0.00010"), b"0.00010"),
+        (7, b"7"),
+        ("AB", b"AB"),
+        (b"x", b"x"),
+    ],
+)
 def test_field_values_are_encoded_plainly(value: fc.Value, wire: bytes) -> None:
     assert fc.fix_value(value) == wire
 

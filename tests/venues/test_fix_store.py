@@ -49,11 +49,14 @@ def test_flushed_records_survive_kill_9_and_unflushed_ones_do_not(tmp_path: Path
         assert store.sent_messages(1, 5) == [(1, msg(1))]
 
 
-@pytest.mark.parametrize("tail", [
-    b"\x01",  # a header cut short
-    fix_store._record(1, 3, msg(3))[:-4],  # a payload cut short
-    fix_store._record(1, 3, msg(3))[:-1] + b"X",  # a last record failing its CRC
-])
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"\x01",  # a header cut short
+        fix_store._record(1, 3, msg(3))[:-4],  # a payload cut short
+        fix_store._record(1, 3, msg(3))[:-1] + b"X",  # a last record failing its CRC
+    ],
+)
 def test_torn_tail_is_cut_off_and_appends_continue(tmp_path: Path, tail: bytes) -> None:
     """A partly written last record is dropped on open; later records land after it."""
     with FixStore(tmp_path) as store:

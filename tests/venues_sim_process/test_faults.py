@@ -71,7 +71,8 @@ def test_timed_faults_expire_on_the_clock() -> None:
 
 
 def test_counted_faults_count_down() -> None:
-    """reject_next and swallow_fills / swallow_cancels answer True N times; disconnect_after says drop on
+    """reject_next and swallow_fills / swallow_cancels answer True N times; disconnect_after says
+    drop on
     exactly the N-th message, then never again."""
     faults = Faults()
     faults.apply("reject_next", 2, 0.0)

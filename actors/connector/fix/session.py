@@ -409,7 +409,9 @@ class FixSession:
             self._serve_resend(fc.get_int(msg, 7) or 1, fc.get_int(msg, 16) or 0)
         elif msg_type == "3":
             event = SessionRejectReceived(
-                fc.get_int(msg, 45) or 0, fc.get_str(msg, 372), fc.get_int(msg, 373),
+                fc.get_int(msg, 45) or 0,
+                fc.get_str(msg, 372),
+                fc.get_int(msg, 373),
                 fc.get_str(msg, 58) or "",
             )
             self._log.warning("fix_reject_received", ref_seq=event.ref_seq, reason=event.reason)
