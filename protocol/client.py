@@ -19,7 +19,7 @@ from typing import Any
 
 import zmq
 
-from protocol.codec import Envelope, Sender, decode
+from protocol.codec import Sender, decode, encode
 from protocol.config import SystemConfig, load_config
 from protocol.exceptions import KillSwitchEngaged, ProtocolError, RiskRejected, TradePulseError
 from protocol.messages import (
@@ -43,6 +43,7 @@ from protocol.messages import (
     StreamEvent,
     SubmitOrder,
 )
+from protocol.sockets import UNBOUNDED, connect_dealer, connect_subscriber
 
 
 class ClientError(TradePulseError):
@@ -111,15 +112,10 @@ class ExecutionClient:
         self.timeout_s = timeout_s
         self._sender = Sender(self.name, 0)
         self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        self._sock = self._ctx.socket(zmq.DEALER)
-        self._sock.setsockopt(zmq.LINGER, 0)
-        self._sock.setsockopt(zmq.ROUTING_ID, f"{self.name}:{uuid.uuid4().hex[:6]}".encode())
-        self._sock.setsockopt(zmq.RECONNECT_IVL, 2)
-        self._sock.setsockopt(zmq.RECONNECT_IVL_MAX, 50)
-        self._sock.connect(cfg.endpoint("oms"))
+        identity = f"{self.name}:{uuid.uuid4().hex[:6]}"
+        self._sock = connect_dealer(self._ctx, cfg.endpoint("oms"), identity)
         self._sub: zmq.Socket[bytes] | None = None
         self._last_event_seq: int | None = None
-        self._stash: list[Envelope] = []
 
     @classmethod
     def from_config(
@@ -152,8 +148,6 @@ class ExecutionClient:
         sent_ids: set[str] = set()
         while True:
             env = self._sender.envelope(body)
-            from protocol.codec import encode
-
             self._sock.send_multipart(encode(env))
             sent_ids.add(env.msg_id)
             resend_at = min(deadline, time.monotonic() + self.retry_interval_s)
@@ -255,11 +249,8 @@ class ExecutionClient:
     def subscribe(self) -> None:
         """Start receiving events now (call before acting if you must not miss any)."""
         if self._sub is None:
-            self._sub = self._ctx.socket(zmq.SUB)
-            self._sub.setsockopt(zmq.LINGER, 0)
-            self._sub.setsockopt(zmq.RCVHWM, 0)
-            self._sub.setsockopt(zmq.SUBSCRIBE, b"")
-            self._sub.connect(self.cfg.events_endpoint)
+            # unbounded: events wait here while the caller is busy; none is dropped
+            self._sub = connect_subscriber(self._ctx, self.cfg.events_endpoint, hwm=UNBOUNDED)
 
     def events(
         self, timeout_s: float | None = None

@@ -4,7 +4,6 @@ naming the dotted field; the supervisor turns it into exit code 2.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tomllib
 from decimal import Decimal
@@ -13,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from protocol import paths
 from protocol.exceptions import ConfigError
 
 PosFloat = Annotated[float, Field(gt=0)]
@@ -157,7 +157,7 @@ class SystemConfig(_Cfg):
                 return v
         raise KeyError(name)
 
-    # ------------------------------------------------------------------ derived paths
+    # ----------------------------------------------- derived paths (layout: protocol/paths.py)
 
     @property
     def state_path(self) -> Path:
@@ -167,24 +167,23 @@ class SystemConfig(_Cfg):
     def runtime_path(self) -> Path:
         if self.system.runtime_dir:
             return Path(self.system.runtime_dir).resolve()
-        digest = hashlib.sha1(str(self.state_path).encode()).hexdigest()[:10]
-        return Path("/tmp") / f"tp-{digest}"
+        return paths.default_runtime_dir(self.state_path)
 
     def endpoint(self, actor: str) -> str:
         """The ROUTER endpoint an actor binds (ipc in the private runtime dir)."""
-        return f"ipc://{self.runtime_path}/{actor}.sock"
+        return paths.endpoint(self.runtime_path, actor)
 
     @property
     def supervisor_endpoint(self) -> str:
-        return self.endpoint("supervisor")
+        return self.endpoint(paths.SUPERVISOR)
 
     @property
     def control_endpoint(self) -> str:
-        return self.endpoint("control")
+        return self.endpoint(paths.CONTROL)
 
     @property
     def events_endpoint(self) -> str:
-        return self.endpoint("events")
+        return self.endpoint(paths.EVENTS)
 
 
 def _format_loc(loc: tuple[int | str, ...], data: dict[str, object]) -> str:

@@ -1,0 +1,136 @@
+"""Where everything lives on disk: the one definition of the state dir's and the runtime
+dir's layout, shared by the supervisor, the actors, the tools and the tests.
+
+State dir (`system.state_dir`, durable)::
+
+    oms/                       the OMS journal and snapshots
+    oms/cold_start_pending     marker: the OMS's first reconciliation is a cold one
+    fix/<venue>/               our FIX session store for a venue
+    fix/<venue>/outbox.log     the connector's exec outbox (archived with the session)
+    risk/kill_switch.json      the persisted kill-switch
+    venues/<venue>/            a simulated venue's own state (the outside world; fix/ inside)
+    archive/<stamp>/           a cold start moves `oms/` and `fix/` here, layout kept
+    faults/                    crash-point markers (fault injection in tests and chaos runs)
+    supervisor.lock            the running supervisor's flock
+
+Runtime dir (`system.runtime_dir`, private 0700, short for the ~107-char ipc:// limit)::
+
+    <actor>.sock               each actor's ROUTER; also supervisor.sock, control.sock,
+                               events.sock (the OMS's PUB)
+    venuesim.<venue>.port      the port a simulated venue listens on
+    metrics/                   prometheus_client multiprocess files
+
+Every function takes the dir it is relative to; none touches the disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+COLD_MARKER = "cold_start_pending"
+KILL_SWITCH_NAME = "kill_switch.json"
+OUTBOX_NAME = "outbox.log"
+SOCKET_SUFFIX = ".sock"
+
+SUPERVISOR = "supervisor"  # the supervisor's ROUTER for its actors
+CONTROL = "control"  # the supervisor's ROUTER for the operator CLI
+EVENTS = "events"  # the OMS's PUB for the client event stream
+
+# ---------------------------------------------------------------------- state dir
+
+
+def oms_dir(state_dir: Path) -> Path:
+    """The OMS journal's directory (also inside an archive: `oms_dir(archive)`)."""
+    return state_dir / "oms"
+
+
+def cold_marker(state_dir: Path) -> Path:
+    return oms_dir(state_dir) / COLD_MARKER
+
+
+def fix_root(state_dir: Path) -> Path:
+    """The parent of every venue's FIX session store."""
+    return state_dir / "fix"
+
+
+def fix_dir(state_dir: Path, venue: str) -> Path:
+    """Our FIX session store for `venue` (the exec outbox lives in it)."""
+    return fix_root(state_dir) / venue
+
+
+def exec_outbox(state_dir: Path, venue: str) -> Path:
+    return fix_dir(state_dir, venue) / OUTBOX_NAME
+
+
+def own_state(state_dir: Path) -> tuple[Path, ...]:
+    """Our own state, what a cold start archives (simulated venues' state is not ours)."""
+    return (oms_dir(state_dir), fix_root(state_dir))
+
+
+def kill_switch_path(state_dir: Path) -> Path:
+    return state_dir / "risk" / KILL_SWITCH_NAME
+
+
+def venue_state_dir(state_dir: Path, venue: str) -> Path:
+    """Where a simulated venue keeps its book."""
+    return state_dir / "venues" / venue
+
+
+def venue_fix_dir(state_dir: Path, venue: str) -> Path:
+    """A simulated venue's FIX session store (its side of the session)."""
+    return venue_state_dir(state_dir, venue) / "fix"
+
+
+def archive_root(state_dir: Path) -> Path:
+    return state_dir / "archive"
+
+
+def archive_dir(state_dir: Path, stamp: str) -> Path:
+    """One cold start's archive; it mirrors the state dir's layout."""
+    return archive_root(state_dir) / stamp
+
+
+def crash_marker(state_dir: Path, actor: str, point: str) -> Path:
+    """Present once the crash point `actor:point` has fired (it fires once)."""
+    return state_dir / "faults" / f"{actor}.{point}.fired"
+
+
+def supervisor_lock(state_dir: Path) -> Path:
+    return state_dir / "supervisor.lock"
+
+
+# ---------------------------------------------------------------------- runtime dir
+
+
+def default_runtime_dir(state_dir: Path) -> Path:
+    """The runtime dir when the config names none: short, and one per state dir."""
+    digest = hashlib.sha1(str(state_dir).encode()).hexdigest()[:10]
+    return Path("/tmp") / f"tp-{digest}"
+
+
+def socket_file(runtime_dir: Path, name: str) -> Path:
+    """The ipc socket file behind `endpoint(runtime_dir, name)`."""
+    return runtime_dir / f"{name}{SOCKET_SUFFIX}"
+
+
+def endpoint(runtime_dir: Path, name: str) -> str:
+    """The ROUTER endpoint an actor (or SUPERVISOR, CONTROL, EVENTS) binds."""
+    return f"ipc://{socket_file(runtime_dir, name)}"
+
+
+def ipc_file(address: str) -> Path | None:
+    """The socket file of an ipc:// endpoint; None for another transport."""
+    if address.startswith("ipc://"):
+        return Path(address[len("ipc://") :])
+    return None
+
+
+def sim_port_file(runtime_dir: Path, venue: str) -> Path:
+    """Where a simulated venue publishes its listening port (written atomically)."""
+    return runtime_dir / f"venuesim.{venue}.port"
+
+
+def metrics_dir(runtime_dir: Path) -> Path:
+    """prometheus_client's multiprocess dir (PROMETHEUS_MULTIPROC_DIR)."""
+    return runtime_dir / "metrics"
