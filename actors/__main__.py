@@ -11,7 +11,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from actors.runtime.actor import ACTOR_KINDS, ActorArgs, run_actor
+from actors.runtime.actor import ActorArgs
+from actors.runtime.process import ACTOR_KINDS, run_actor
 
 
 def parse_args(argv: Sequence[str] | None = None) -> ActorArgs:

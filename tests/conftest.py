@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 import pytest
 
-import actors.runtime.actor
+import actors.runtime.logs
 from tests.helpers import SystemUnderTest, kill_and_reap, reap_zombie_children
 
 _PR_SET_CHILD_SUBREAPER = 36
@@ -26,7 +26,7 @@ _PR_SET_CHILD_SUBREAPER = 36
 def pytest_configure(config: pytest.Config) -> None:
     # actors run in this process by some tests configure structlog; cached loggers would
     # escape `structlog.testing.capture_logs` in every later test of the session
-    actors.runtime.actor.CACHE_LOGGERS = False
+    actors.runtime.logs.CACHE_LOGGERS = False
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: orphans go to init, the check sees less

@@ -38,8 +38,8 @@ from actors.connector.fix.adapter import Address, FixAdapter
 from actors.connector.outbox import ExecOutbox
 from actors.connector.policy import ReconnectPolicy
 from actors.runtime import metrics
-from actors.runtime.actor import Actor, Peer, Replier
-from actors.supervisor.coldstart import fix_dir
+from actors.runtime.actor import Actor
+from actors.runtime.peer import Peer, Replier
 from protocol.codec import Envelope
 from protocol.config import VenueCfg
 from protocol.messages import (
@@ -62,6 +62,7 @@ from protocol.messages import (
     VenueOrder,
     VenueStateChanged,
 )
+from protocol.paths import fix_dir, sim_port_file
 
 EXEC_RESEND_S = 0.5  # an unacked execution is sent again after this long
 EXEC_RESEND_BATCH = 2000  # at most this many re-sends per tick
@@ -308,11 +309,6 @@ class ConnectorActor(Actor):
         age_s = time.monotonic() - self._state_sent_at
         if not self._state_acked or age_s >= STATE_REFRESH_S:
             self._send_state()
-
-
-def sim_port_file(runtime_dir: Path, venue: str) -> Path:
-    """Where a simulated venue publishes its listening port (written atomically)."""
-    return runtime_dir / f"venuesim.{venue}.port"
 
 
 def venue_address(vcfg: VenueCfg, runtime_dir: Path) -> Address | None:

@@ -28,8 +28,8 @@ from actors.oms.reconcile import Adopt, Escalate, Plan, Resubmit, apply_plan
 from actors.oms.venue_link import VenueLink
 from actors.risk import killswitch
 from actors.runtime import metrics
-from actors.runtime.actor import Actor, Replier, tune_socket
-from actors.supervisor.coldstart import COLD_MARKER, oms_dir
+from actors.runtime.actor import Actor
+from actors.runtime.peer import Replier
 from protocol.codec import Envelope
 from protocol.messages import (
     TERMINAL_STATUSES,
@@ -58,6 +58,8 @@ from protocol.messages import (
     SubmitOrder,
     VenueStateChanged,
 )
+from protocol.paths import COLD_MARKER, oms_dir
+from protocol.sockets import tune_socket
 
 _RISK_RETRY_S = 0.5
 _KILL_SWITCH_POLL_S = 0.1  # one stat of the kill-switch file (see _poll_kill_switch)

@@ -40,7 +40,8 @@ from actors.risk.support import (
 )
 from actors.risk.sync import ExposureSync
 from actors.runtime import metrics
-from actors.runtime.actor import Actor, Peer, Replier
+from actors.runtime.actor import Actor
+from actors.runtime.peer import Peer, Replier
 from protocol.codec import Envelope
 from protocol.messages import (
     ControlReply,

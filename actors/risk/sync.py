@@ -21,7 +21,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from actors.risk.checks import ExposureView, RiskGate
 from actors.risk.support import SnapshotCoverage
-from actors.runtime.actor import Peer, tune_socket
+from actors.runtime.peer import Peer
 from protocol.codec import Envelope
 from protocol.messages import (
     GetPositions,
@@ -33,6 +33,7 @@ from protocol.messages import (
     RequestRejected,
     RiskCheck,
 )
+from protocol.sockets import tune_socket
 
 if TYPE_CHECKING:
     from actors.runtime.actor import Actor

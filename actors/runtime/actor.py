@@ -9,14 +9,15 @@ optionally `on_control`, `on_peer_message`, `on_stop`.
 The heartbeat is sent from the main loop, so a frozen or busy-looping actor stops sending
 it and the supervisor replaces it. A malformed frame is counted, logged `bad_message` and
 dropped; the actor keeps serving.
+
+Around it: `peer` (Peer, Replier), `protocol.sockets` (socket options), `logs`,
+`crashpoints` (fault injection), `process` (the process entry point, `run_actor`).
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,9 +26,11 @@ from typing import Any
 import structlog
 import zmq
 
-from actors.runtime import metrics
+from actors.runtime import crashpoints, metrics
+from actors.runtime.logs import configure_logging
+from actors.runtime.peer import Peer, Replier
 from actors.runtime.timers import Timers
-from protocol.codec import Envelope, Sender, decode, encode
+from protocol.codec import Envelope, Sender, decode
 from protocol.config import SystemConfig, load_config
 from protocol.exceptions import ProtocolError
 from protocol.messages import (
@@ -37,66 +40,11 @@ from protocol.messages import (
     ErrorCode,
     Message,
     Ready,
-    RequestRejected,
     Stop,
 )
+from protocol.sockets import bind_router, connect_dealer
 
-HWM = 100_000
-RECONNECT_IVL_MS = 2
-RECONNECT_IVL_MAX_MS = 50
-_PR_SET_PDEATHSIG = 1
-
-
-CACHE_LOGGERS = True  # off in the test process: structlog's capture_logs needs fresh loggers
-
-
-def configure_logging(level: str = "info") -> None:
-    """structlog JSON to stdout, one line per event."""
-    levels = {"debug": 10, "info": 20, "warning": 30, "error": 40}
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
-            structlog.processors.dict_tracebacks,
-            structlog.processors.JSONRenderer(sort_keys=False),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(levels[level]),
-        logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
-        cache_logger_on_first_use=CACHE_LOGGERS,
-    )
-
-
-def set_parent_death_signal(sig: int = signal.SIGKILL) -> None:
-    """Ask the kernel to kill this process when its parent dies (Linux)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the parent check in the loop remains
-        pass
-
-
-def tune_socket(sock: zmq.Socket[bytes]) -> None:
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.SNDHWM, HWM)
-    sock.setsockopt(zmq.RCVHWM, HWM)
-    sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
-    sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
-
-
-def bind_router(ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str) -> zmq.Socket[bytes]:
-    sock = ctx.socket(zmq.ROUTER)
-    tune_socket(sock)
-    sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-    sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
-    if endpoint.startswith("ipc://"):
-        path = endpoint[len("ipc://") :]
-        try:
-            os.unlink(path)  # a dead incarnation's socket file
-        except FileNotFoundError:
-            pass
-    sock.bind(endpoint)
-    return sock
+EXIT_SUPERVISOR_GONE = 70  # the parent is no longer the supervisor that spawned us
 
 
 @dataclass(frozen=True)
@@ -114,96 +62,6 @@ class ActorArgs:
     venue: str | None = None
     supervisor_pid: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class _Pending:
-    callback: Callable[[Envelope | None], None]
-    deadline: float
-
-
-class Peer:
-    """A DEALER to another actor's ROUTER: requests with replies matched by correlation id."""
-
-    def __init__(self, actor: Actor, target: str, endpoint: str) -> None:
-        self.target = target
-        self._actor = actor
-        self.sock = actor.ctx.socket(zmq.DEALER)
-        tune_socket(self.sock)
-        self.sock.setsockopt(zmq.ROUTING_ID, f"{actor.actor_id}:{actor.epoch}".encode())
-        self.sock.connect(endpoint)
-        self._pending: dict[str, _Pending] = {}
-        self.last_epoch: int | None = None
-
-    def send(self, body: Message, corr_id: str = "") -> str:
-        env = self._actor.sender.envelope(body, corr_id)
-        self.sock.send_multipart(self._actor.encode(env), copy=False)
-        return env.msg_id
-
-    def request(
-        self,
-        body: Message,
-        callback: Callable[[Envelope | None], None],
-        timeout_s: float,
-    ) -> str:
-        """Send `body`; `callback(reply)` on the reply, or `callback(None)` after timeout."""
-        msg_id = self.send(body)
-        self._pending[msg_id] = _Pending(callback, time.monotonic() + timeout_s)
-        self._actor.call_later(timeout_s, lambda: self._expire(msg_id))
-        return msg_id
-
-    def _expire(self, msg_id: str) -> None:
-        pending = self._pending.pop(msg_id, None)
-        if pending is not None:
-            pending.callback(None)
-
-    def fail_pending(self) -> None:
-        """The peer restarted (new epoch): what it had not answered never will be. Every
-        pending request's callback gets None now instead of at its deadline."""
-        pending, self._pending = self._pending, {}
-        for p in pending.values():
-            p.callback(None)
-
-    def on_readable(self) -> None:
-        for _ in range(1000):
-            try:
-                frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=True)
-            except zmq.Again:
-                return
-            env = self._actor.decode_or_count(frames, f"peer:{self.target}")
-            if env is None:
-                continue
-            self.last_epoch = env.epoch
-            pending = self._pending.pop(env.corr_id, None)
-            if pending is not None:
-                pending.callback(env)
-            else:
-                self._actor.on_peer_message(self, env)
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._pending)
-
-
-class Replier:
-    """Answers one request received on the actor's ROUTER."""
-
-    __slots__ = ("_actor", "_identity", "_msg_id")
-
-    def __init__(self, actor: Actor, identity: list[bytes], msg_id: str) -> None:
-        self._actor = actor
-        self._identity = identity
-        self._msg_id = msg_id
-
-    @property
-    def identity(self) -> bytes:
-        return self._identity[0]
-
-    def __call__(self, body: Message) -> None:
-        self._actor.send_router(self._identity, body, corr_id=self._msg_id)
-
-    def reject(self, code: ErrorCode, reason: str, field: str | None = None) -> None:
-        self(RequestRejected(code=code, reason=reason, field=field))
 
 
 class Actor:
@@ -238,10 +96,7 @@ class Actor:
         self._bad_messages = metrics.BAD_MESSAGES.labels(actor=self.actor_id)
         self.router = bind_router(self.ctx, self.cfg.endpoint(self.actor_id))
         self.add_socket(self.router, self._on_router_readable)
-        self.sup = self.ctx.socket(zmq.DEALER)
-        tune_socket(self.sup)
-        self.sup.setsockopt(zmq.ROUTING_ID, self.actor_id.encode())
-        self.sup.connect(self.cfg.supervisor_endpoint)
+        self.sup = connect_dealer(self.ctx, self.cfg.supervisor_endpoint, self.actor_id)
         self.add_socket(self.sup, self._on_supervisor_readable)
         self._sig_r, self._sig_w = os.pipe()
         os.set_blocking(self._sig_r, False)
@@ -300,9 +155,6 @@ class Actor:
     def call_every(self, interval_s: float, fn: Callable[[], None]) -> None:
         self.timers.call_every(interval_s, fn)
 
-    def encode(self, env: Envelope) -> list[bytes]:
-        return encode(env)
-
     def send_router(self, identity: list[bytes], body: Message, corr_id: str = "") -> bool:
         frames = identity + self.sender.encode(body, corr_id)
         try:
@@ -326,23 +178,12 @@ class Actor:
     @property
     def crash_points_armed(self) -> bool:
         """True when fault injection asks for crash points (tests, chaos runs)."""
-        return bool(os.environ.get("TP_FAULT_CRASH_AT"))
+        return crashpoints.armed()
 
     def crash_point(self, name: str) -> None:
-        """Fault injection for crash-point tests: `TP_FAULT_CRASH_AT=oms:after_journal_before_send`
-        (comma-separated `actor:point`) kills this process with SIGKILL the first time it
-        passes the named point (a marker file in the state dir makes it fire once)."""
-        spec = os.environ.get("TP_FAULT_CRASH_AT")
-        if not spec or f"{self.actor_id}:{name}" not in spec.split(","):
-            return
-        marker = self.cfg.state_path / "faults" / f"{self.actor_id}.{name}.fired"
-        if marker.exists():
-            return
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(str(os.getpid()))
-        self.log.error("injected_crash", point=name)
-        sys.stdout.flush()
-        os.kill(os.getpid(), signal.SIGKILL)
+        """Fault injection: SIGKILL here if `TP_FAULT_CRASH_AT` names `<actor_id>:<name>`
+        (once; see `actors.runtime.crashpoints`)."""
+        crashpoints.crash_point(self.cfg.state_path, self.actor_id, name, self.log)
 
     def keepalive(self) -> None:
         """Send the application heartbeat now if it is due: for long but progressing work
@@ -363,10 +204,7 @@ class Actor:
         signal.signal(signal.SIGTERM, self._signal_handler)
         signal.signal(signal.SIGINT, self._signal_handler)
         signal.set_wakeup_fd(self._sig_w)
-        if self.actor_id in os.environ.get("TP_FAULT_CRASH_ON_START", "").split(","):
-            # fault injection for tests and chaos runs: a crash loop before READY
-            self.log.error("injected_crash_on_start")
-            os._exit(3)
+        crashpoints.crash_on_start(self.actor_id, self.log)  # fault injection: before READY
         self.setup()
         self.send_supervisor(
             Ready(actor=self.actor_id, pid=os.getpid(), endpoints=self.endpoints())
@@ -403,7 +241,7 @@ class Actor:
             )
             self._next_hb = now + self._hb_interval_s
         timeout = self.timers.wait_s(min(self._next_hb - now, max_wait_s))
-        for sock, _ev in self.poller.poll(timeout * 1000):
+        for sock, _ev in self.poller.poll(int(timeout * 1000)):
             handler = self._handlers.get(sock)
             if handler is not None:  # an earlier handler of this round may have removed it
                 handler()
@@ -419,7 +257,7 @@ class Actor:
     def _check_parent(self) -> None:
         if self._supervisor_pid is not None and os.getppid() != self._supervisor_pid:
             self.log.error("supervisor_gone", expected_ppid=self._supervisor_pid)
-            os._exit(70)
+            os._exit(EXIT_SUPERVISOR_GONE)
 
     def _signal_handler(self, signum: int, _frame: object) -> None:
         self.request_stop(signal.Signals(signum).name)
@@ -476,30 +314,3 @@ class Actor:
                     respond(ControlReply(status="error", reason=f"{type(exc).__name__}: {exc}"))
             else:
                 self.log.warning("unexpected_supervisor_message", type=env.type)
-
-
-ACTOR_KINDS: dict[str, str] = {
-    "risk": "actors.risk.actor:RiskActor",
-    "oms": "actors.oms.actor:OmsActor",
-    "connector": "actors.connector.actor:ConnectorActor",
-    "heartbeat": "actors.position_heartbeat.actor:HeartbeatActor",
-    "venuesim": "actors.venuesim.actor:VenueSimActor",
-}
-
-
-def actor_class(kind: str) -> type[Actor]:
-    import importlib
-
-    module, _, name = ACTOR_KINDS[kind].partition(":")
-    cls: type[Actor] = getattr(importlib.import_module(module), name)
-    return cls
-
-
-def run_actor(args: ActorArgs) -> int:
-    """Entry point of an actor process (exec or fork-server child)."""
-    set_parent_death_signal(signal.SIGKILL)  # exec mode; fork-server children have it already
-    if args.supervisor_pid is not None and os.getppid() != args.supervisor_pid:
-        return 70  # the supervisor died before the signal was armed
-    cls = actor_class(args.kind)
-    actor = cls(args)
-    return actor.run()

@@ -23,7 +23,8 @@ import structlog
 import zmq
 
 from actors.runtime import metrics
-from actors.runtime.actor import ActorArgs, bind_router, configure_logging
+from actors.runtime.actor import ActorArgs
+from actors.runtime.logs import configure_logging
 from actors.runtime.timers import Timers
 from actors.supervisor.control_plane import ControlPlane
 from actors.supervisor.restart_policy import (
@@ -46,6 +47,7 @@ from protocol.messages import (
     VenueConnState,
     VenueStateChanged,
 )
+from protocol.sockets import bind_router
 
 _PR_SET_CHILD_SUBREAPER = 36
 

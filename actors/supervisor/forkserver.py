@@ -21,7 +21,8 @@ import sys
 import time
 from dataclasses import asdict
 
-from actors.runtime.actor import ACTOR_KINDS, ActorArgs, run_actor, set_parent_death_signal
+from actors.runtime.actor import ActorArgs
+from actors.runtime.process import ACTOR_KINDS, run_actor, set_parent_death_signal
 
 _REPARENT_DEADLINE_S = 2.0
 

@@ -21,12 +21,12 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from actors.connector.fix.store import FixStore
-from actors.runtime.actor import Actor, Replier
+from actors.runtime.actor import Actor
 from actors.runtime.durable import write_atomic
+from actors.runtime.peer import Replier
 from actors.venuesim.acceptor import SimAcceptor
 from actors.venuesim.engine import Venue
 from actors.venuesim.faults import FAULT_KINDS, FaultError, Faults
@@ -34,22 +34,15 @@ from actors.venuesim.store import SimStore
 from protocol.codec import Envelope
 from protocol.config import SimCfg, SystemConfig
 from protocol.messages import ControlReply, ControlRequest, ErrorCode, Message
+from protocol.paths import sim_port_file, venue_fix_dir, venue_state_dir
 
 SYNC_INTERVAL_S = 1.0
 
 
-def venue_state_dir(state_dir: Path, venue: str) -> Path:
-    """Where a simulated venue keeps its book and FIX session."""
-    return state_dir / "venues" / venue
-
-
-def port_file(cfg: SystemConfig, venue: str) -> Path:
-    return cfg.runtime_path / f"venuesim.{venue}.port"
-
-
 def read_port(cfg: SystemConfig, venue: str) -> int | None:
+    """The port the previous incarnation published, None if none (or unreadable)."""
     try:
-        return int(port_file(cfg, venue).read_text().strip())
+        return int(sim_port_file(cfg.runtime_path, venue).read_text().strip())
     except (OSError, ValueError):
         return None
 
@@ -62,11 +55,10 @@ class VenueSimActor(Actor):
         vcfg = self.cfg.venue(name)
         sim = vcfg.sim or SimCfg()
         self.venue_name = name
-        root = venue_state_dir(self.cfg.state_path, name)
-        self.store = SimStore.open(root)
+        self.store = SimStore.open(venue_state_dir(self.cfg.state_path, name))
         seed = int(self.args.extra.get("seed", zlib.crc32(name.encode())))
         self.venue = Venue(name, sim, self.store, seed)
-        self.fix_store = FixStore(root / "fix", fsync=False)
+        self.fix_store = FixStore(venue_fix_dir(self.cfg.state_path, name), fsync=False)
         self.faults = Faults()
         self._dirty = False
         self.acceptor = SimAcceptor(
@@ -82,7 +74,8 @@ class VenueSimActor(Actor):
         )
         previous = read_port(self.cfg, name) if vcfg.port == 0 else None
         port = self.acceptor.listen(vcfg.host, previous or vcfg.port, fallback_any=bool(previous))
-        write_atomic(port_file(self.cfg, name), f"{port}\n".encode(), durable=False)
+        port_file = sim_port_file(self.cfg.runtime_path, name)
+        write_atomic(port_file, f"{port}\n".encode(), durable=False)
         for kind, value in sim.faults.items():
             try:
                 self.acceptor.apply_fault(kind, value)

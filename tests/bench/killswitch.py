@@ -31,7 +31,6 @@ from typing import Any
 
 import zmq
 
-from actors.runtime.actor import bind_router, tune_socket
 from protocol.codec import Sender, decode, encode
 from protocol.config import load_config
 from protocol.messages import (
@@ -41,6 +40,7 @@ from protocol.messages import (
     MassCancel,
     Ready,
 )
+from protocol.sockets import bind_router, tune_socket
 from tests.bench._stats import describe, percentile
 from tests.helpers import REPO_ROOT, make_config, run_system, to_toml
 from tests.risk_actor.stubs import StubConnector, StubOms

@@ -27,9 +27,9 @@ from typing import Any
 
 import zmq
 
-from actors.runtime.actor import tune_socket
 from protocol.codec import Sender, decode, encode
 from protocol.messages import Ack
+from protocol.sockets import tune_socket
 from tests.bench._stats import describe
 from tests.helpers import SystemUnderTest, metric_value, run_system
 

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import structlog
 import zmq
 
-from actors.runtime.actor import Actor, ActorArgs, bind_router, tune_socket
+from actors.runtime.actor import Actor, ActorArgs
 from protocol.codec import Envelope, Sender, decode
 from protocol.config import SystemConfig, load_config
 from protocol.messages import (
@@ -38,6 +38,7 @@ from protocol.messages import (
     PositionView,
     StreamEvent,
 )
+from protocol.sockets import bind_router, tune_socket
 from tests.helpers import make_config, to_toml
 
 T = TypeVar("T")

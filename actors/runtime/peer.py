@@ -1,0 +1,130 @@
+"""Request/reply between actors: a `Peer` is a DEALER to another actor's ROUTER whose
+requests are matched to replies by correlation id, with a deadline; a `Replier` answers
+one request received on our own ROUTER.
+
+Both depend on the small slice of the actor they need (`PeerHost`, `ReplyHost`), which
+`actors.runtime.actor.Actor` provides.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import zmq
+
+from protocol.codec import Envelope, Sender, encode
+from protocol.messages import ErrorCode, Message, RequestRejected
+from protocol.sockets import Context, connect_dealer
+
+MAX_BATCH = 1000  # messages read per readable event before the loop gets a turn
+
+
+class PeerHost(Protocol):
+    """What a `Peer` needs of its actor."""
+
+    ctx: Context
+    actor_id: str
+    epoch: int
+    sender: Sender
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
+
+    def decode_or_count(self, frames: list[bytes], source: str) -> Envelope | None: ...
+
+    def on_peer_message(self, peer: Peer, env: Envelope) -> None: ...
+
+
+class ReplyHost(Protocol):
+    """What a `Replier` needs of its actor."""
+
+    def send_router(self, identity: list[bytes], body: Message, corr_id: str = "") -> bool: ...
+
+
+@dataclass
+class _Pending:
+    callback: Callable[[Envelope | None], None]
+    deadline: float
+
+
+class Peer:
+    """A DEALER to another actor's ROUTER: requests with replies matched by correlation id."""
+
+    def __init__(self, actor: PeerHost, target: str, endpoint: str) -> None:
+        self.target = target
+        self._actor = actor
+        self.sock = connect_dealer(actor.ctx, endpoint, f"{actor.actor_id}:{actor.epoch}")
+        self._pending: dict[str, _Pending] = {}
+        self.last_epoch: int | None = None
+
+    def send(self, body: Message, corr_id: str = "") -> str:
+        env = self._actor.sender.envelope(body, corr_id)
+        self.sock.send_multipart(encode(env), copy=False)
+        return env.msg_id
+
+    def request(
+        self,
+        body: Message,
+        callback: Callable[[Envelope | None], None],
+        timeout_s: float,
+    ) -> str:
+        """Send `body`; `callback(reply)` on the reply, or `callback(None)` after timeout."""
+        msg_id = self.send(body)
+        self._pending[msg_id] = _Pending(callback, time.monotonic() + timeout_s)
+        self._actor.call_later(timeout_s, lambda: self._expire(msg_id))
+        return msg_id
+
+    def _expire(self, msg_id: str) -> None:
+        pending = self._pending.pop(msg_id, None)
+        if pending is not None:
+            pending.callback(None)
+
+    def fail_pending(self) -> None:
+        """The peer restarted (new epoch): what it had not answered never will be. Every
+        pending request's callback gets None now instead of at its deadline."""
+        pending, self._pending = self._pending, {}
+        for p in pending.values():
+            p.callback(None)
+
+    def on_readable(self) -> None:
+        for _ in range(MAX_BATCH):
+            try:
+                frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=True)
+            except zmq.Again:
+                return
+            env = self._actor.decode_or_count(frames, f"peer:{self.target}")
+            if env is None:
+                continue
+            self.last_epoch = env.epoch
+            pending = self._pending.pop(env.corr_id, None)
+            if pending is not None:
+                pending.callback(env)
+            else:
+                self._actor.on_peer_message(self, env)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+
+class Replier:
+    """Answers one request received on the actor's ROUTER."""
+
+    __slots__ = ("_actor", "_identity", "_msg_id")
+
+    def __init__(self, actor: ReplyHost, identity: list[bytes], msg_id: str) -> None:
+        self._actor = actor
+        self._identity = identity
+        self._msg_id = msg_id
+
+    @property
+    def identity(self) -> bytes:
+        return self._identity[0]
+
+    def __call__(self, body: Message) -> None:
+        self._actor.send_router(self._identity, body, corr_id=self._msg_id)
+
+    def reject(self, code: ErrorCode, reason: str, field: str | None = None) -> None:
+        self(RequestRejected(code=code, reason=reason, field=field))

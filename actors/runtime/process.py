@@ -1,0 +1,46 @@
+"""The entry point of an actor process: the kind registry, the parent-death signal, and
+`run_actor`, which `python -m actors` (exec mode) and the fork server's children call."""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import os
+import signal
+
+from actors.runtime.actor import EXIT_SUPERVISOR_GONE, Actor, ActorArgs
+
+_PR_SET_PDEATHSIG = 1
+
+ACTOR_KINDS: dict[str, str] = {
+    "risk": "actors.risk.actor:RiskActor",
+    "oms": "actors.oms.actor:OmsActor",
+    "connector": "actors.connector.actor:ConnectorActor",
+    "heartbeat": "actors.position_heartbeat.actor:HeartbeatActor",
+    "venuesim": "actors.venuesim.actor:VenueSimActor",
+}
+
+
+def set_parent_death_signal(sig: int = signal.SIGKILL) -> None:
+    """Ask the kernel to kill this process when its parent dies (Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the parent check in the loop remains
+        pass
+
+
+def actor_class(kind: str) -> type[Actor]:
+    module, _, name = ACTOR_KINDS[kind].partition(":")
+    cls: type[Actor] = getattr(importlib.import_module(module), name)
+    return cls
+
+
+def run_actor(args: ActorArgs) -> int:
+    """Entry point of an actor process (exec or fork-server child)."""
+    set_parent_death_signal(signal.SIGKILL)  # exec mode; fork-server children have it already
+    if args.supervisor_pid is not None and os.getppid() != args.supervisor_pid:
+        return EXIT_SUPERVISOR_GONE  # the supervisor died before the signal was armed
+    cls = actor_class(args.kind)
+    actor = cls(args)
+    return actor.run()
