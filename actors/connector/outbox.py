@@ -34,10 +34,10 @@ from actors.runtime.durable import remove_stale_temps, write_atomic
 from actors.runtime.frames import Frame, Torn, encode_frame, read_frames
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport
+from protocol.paths import OUTBOX_NAME
 
 _MAGIC = b"TPOUTB2\n"
 _FRAME_MAGIC = b"TX"
-OUTBOX_NAME = "outbox.log"
 
 
 def _record(payload: object) -> bytes:

@@ -27,10 +27,12 @@ from actors.runtime.durable import remove_stale_temps, write_atomic
 from protocol import messages
 from protocol.exceptions import TradePulseError
 
+# the file's place is protocol/paths.py's; re-exported for the switch's readers and writers
+from protocol.paths import kill_switch_path as kill_switch_path
+
 FORMAT_VERSION: Final = 1
 HISTORY_LIMIT = 1000  # newest entries kept; the log keeps every event
 STATE_UNREADABLE = "state_unreadable"
-_FILE_NAME = "kill_switch.json"
 _STALE_TEMP_AGE_S = 60.0
 
 log = structlog.get_logger(__name__)
@@ -71,10 +73,6 @@ class KillSwitchState(BaseModel):
         return messages.KillSwitchState(
             engaged=self.engaged, reason=self.reason, source=self.source, ts_ns=self.ts_ns
         )
-
-
-def kill_switch_path(state_dir: Path) -> Path:
-    return Path(state_dir) / "risk" / _FILE_NAME
 
 
 def file_stamp(path: Path) -> tuple[int, int, int] | None:

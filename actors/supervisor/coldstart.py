@@ -16,36 +16,26 @@ import structlog
 
 from actors.risk import killswitch
 from actors.runtime.durable import fsync_dir
-
-COLD_MARKER = "cold_start_pending"
-_ARCHIVED = ("oms", "fix")
-
-
-def oms_dir(state_dir: Path) -> Path:
-    return state_dir / "oms"
-
-
-def fix_dir(state_dir: Path, venue: str) -> Path:
-    return state_dir / "fix" / venue
+from protocol.paths import archive_dir, cold_marker, kill_switch_path, oms_dir, own_state
 
 
 def cold_start(state_dir: Path) -> Path:
     """Archive our own state; returns the archive dir. Idempotent enough to rerun after a crash."""
     log = structlog.get_logger().bind(actor="supervisor")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{time.time_ns() % 1_000_000:06d}"
-    archive = state_dir / "archive" / stamp
+    archive = archive_dir(state_dir, stamp)
     archive.mkdir(parents=True, exist_ok=False)
     moved = []
-    for name in _ARCHIVED:
-        src = state_dir / name
+    for src in own_state(state_dir):
         if src.exists():
-            os.replace(src, archive / name)
+            name = str(src.relative_to(state_dir))
+            os.replace(src, archive / name)  # the archive keeps the state dir's layout
             moved.append(name)
     oms = oms_dir(state_dir)
     oms.mkdir(parents=True, exist_ok=True)
-    (oms / COLD_MARKER).write_text(stamp + "\n")
+    cold_marker(state_dir).write_text(stamp + "\n")
     fsync_dir(oms)
     fsync_dir(state_dir)
-    ks = killswitch.cold_reset(killswitch.kill_switch_path(state_dir))
+    ks = killswitch.cold_reset(kill_switch_path(state_dir))
     log.info("cold_start", archive=str(archive), archived=moved, kill_switch_engaged=ks.engaged)
     return archive

@@ -11,20 +11,22 @@ from pathlib import Path
 
 from protocol.config import SystemConfig
 from protocol.exceptions import StateDirLocked
+from protocol.paths import SOCKET_SUFFIX, metrics_dir, supervisor_lock
 
 
 def lock_state_dir(cfg: SystemConfig) -> int:
     """Take the state dir's flock; a second supervisor on the same dir gets StateDirLocked."""
     state = cfg.state_path
     state.mkdir(parents=True, exist_ok=True)
-    fd = os.open(state / "supervisor.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    lock = supervisor_lock(state)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         holder = ""
         try:
-            holder = (state / "supervisor.lock").read_text().strip()
+            holder = lock.read_text().strip()
         except OSError:
             pass
         raise StateDirLocked(
@@ -40,10 +42,10 @@ def prepare_runtime_dir(cfg: SystemConfig) -> Path:
     rt = cfg.runtime_path
     rt.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(rt, 0o700)
-    for sock in rt.glob("*.sock"):
+    for sock in rt.glob(f"*{SOCKET_SUFFIX}"):
         sock.unlink(missing_ok=True)
-    metrics_dir = rt / "metrics"
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    metrics_dir.mkdir(mode=0o700)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    metrics = metrics_dir(rt)
+    shutil.rmtree(metrics, ignore_errors=True)
+    metrics.mkdir(mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
     return rt

@@ -30,6 +30,7 @@ from actors.venuesim.faults import FAULT_KINDS
 from protocol.config import SystemConfig, load_config
 from protocol.exceptions import StateDirLocked, TradePulseError
 from protocol.messages import ControlReply
+from protocol.paths import venue_state_dir
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
@@ -92,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(ns: argparse.Namespace, cfg: SystemConfig) -> int:
     from actors.runtime.actor import ActorArgs
-    from actors.venuesim.actor import VenueSimActor, venue_state_dir
+    from actors.venuesim.actor import VenueSimActor
     from actors.venuesim.store import SimStore
 
     # fail before binding the ROUTER, which would steal the endpoint of a running venue
@@ -119,7 +120,6 @@ def _run(ns: argparse.Namespace, cfg: SystemConfig) -> int:
 
 
 def _inspect(state_dir: Path, venue: str, *, as_json: bool) -> int:
-    from actors.venuesim.actor import venue_state_dir
     from actors.venuesim.store import LOG_NAME, inspect
 
     root = venue_state_dir(state_dir, venue)

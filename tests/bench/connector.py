@@ -39,6 +39,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from protocol import paths
 from tests.bench._stats import describe, percentile
 from tests.connector.rig import ConnectorRig
 
@@ -225,7 +226,7 @@ def fix_leg_mean_s(metrics_dir: Path) -> float | None:
 def run() -> dict[str, Any]:
     echo = tcp_echo_s()
     rig = ConnectorRig({"venues": [VENUE]})
-    metrics_dir = rig.root / "metrics"
+    metrics_dir = paths.metrics_dir(rig.runtime_dir)
     metrics_dir.mkdir()
     rig.env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     try:

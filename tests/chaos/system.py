@@ -20,6 +20,7 @@ from typing import IO, Any
 import psutil
 
 from actors.supervisor.ctl import ControlUnavailable
+from protocol import paths
 from tests.helpers import SystemUnderTest, eventually, kill_and_reap, process_alive
 
 # log events the harness keeps in memory (everything goes to the log file)
@@ -186,7 +187,7 @@ class ChaosSystem(SystemUnderTest):
     # ------------------------------------------------------------------ ground truth
 
     def venue_state_dir(self, venue: str) -> Path:
-        return self.state_dir / "venues" / venue
+        return paths.venue_state_dir(self.state_dir, venue)
 
     def inspect_venue(self, venue: str) -> dict[str, Any]:
         """The venue's own record of every order (its inspection CLI; the library if the

@@ -24,6 +24,7 @@ from protocol.messages import (
     PlaceOrder,
     Side,
 )
+from protocol.paths import sim_port_file
 from tests.connector.support import LOG, MiniVenue, RecordingListener, TestLoop, venue_cfg
 
 D = Decimal
@@ -335,7 +336,7 @@ def test_venue_address_from_config_or_the_sim_port_file(tmp_path: Path) -> None:
     assert venue_address(real, tmp_path) == ("10.0.0.1", 9876)
     sim = venue_cfg(sim=SimCfg())
     assert venue_address(sim, tmp_path) is None
-    (tmp_path / "venuesim.mini.port").write_text("41234\n")
+    sim_port_file(tmp_path, "mini").write_text("41234\n")
     assert venue_address(sim, tmp_path) == ("127.0.0.1", 41234)
-    (tmp_path / "venuesim.mini.port").write_text("garbage")
+    sim_port_file(tmp_path, "mini").write_text("garbage")
     assert venue_address(sim, tmp_path) is None

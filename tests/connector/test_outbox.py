@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from actors.connector.outbox import OUTBOX_NAME, ExecOutbox
+from actors.connector.outbox import ExecOutbox
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecKind, ExecReport
+from protocol.paths import OUTBOX_NAME
 
 
 def report(i: int, kind: ExecKind = "fill") -> ExecReport:

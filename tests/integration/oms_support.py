@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.supervisor.ctl import ControlUnavailable
+from protocol import paths
 from protocol.client import ExecutionClient, NotReady
 from protocol.messages import ControlReply, OrderStatus, OrderView
 from tests.helpers import REPO_ROOT, SystemUnderTest, eventually
@@ -89,7 +90,7 @@ class OmsSystem(SystemUnderTest):
         return [*super().cli_args(), *extra]
 
     def marker(self, point: str) -> Path:
-        return self.state_dir / "faults" / f"oms.{point}.fired"
+        return paths.crash_marker(self.state_dir, "oms", point)
 
     def arm(self, point: str) -> None:
         self.marker(point).unlink()
@@ -176,10 +177,9 @@ def inspect_venue(sut: SystemUnderTest, venue: str = VENUE, *, cli: bool = True)
     """The venue's persisted state via its inspection CLI (read-only, safe while it runs);
     `cli=False` reads the same output in-process (faster, for polling)."""
     if not cli:
-        from actors.venuesim.actor import venue_state_dir
         from actors.venuesim.store import inspect
 
-        return inspect(venue_state_dir(sut.state_dir, venue))
+        return inspect(paths.venue_state_dir(sut.state_dir, venue))
     text = run_cli("-m", "actors.venuesim", "inspect", "--state-dir", str(sut.state_dir),
                    "--venue", venue, "--json")  # fmt: skip
     data: dict[str, Any] = json.loads(text)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from protocol import paths
 from protocol.client import ExecutionClient
 from protocol.messages import OrderStatus
 from tests.helpers import SystemUnderTest, eventually
@@ -112,9 +113,9 @@ def test_cold_start_archives_and_handles_open_venue_orders(
         done = sut.wait_event("cold_start", 20.0, actor="oms", step="reconciled")
         assert done["policy"] == policy and done["orders"] == 3
         archive = Path(archived["archive"])
-        assert archive.parent == sut.state_dir / "archive"
-        assert (archive / "oms" / "snapshot.bin").exists()  # the stop left a snapshot
-        marker = sut.state_dir / "oms" / "cold_start_pending"
+        assert archive.parent == paths.archive_root(sut.state_dir)
+        assert (paths.oms_dir(archive) / "snapshot.bin").exists()  # the stop left a snapshot
+        marker = paths.cold_marker(sut.state_dir)
         eventually(lambda: not marker.exists(), 5.0)  # removed once the cold pass is done
         open_ids = {f"ext:{VENUE}:{coid}" for coid in RESTING[:3]}
         want = OrderStatus.CANCELLED if policy == "cancel" else OrderStatus.ACCEPTED

@@ -12,11 +12,11 @@ from typing import Any
 import zmq
 
 from actors.venuesim.__main__ import control_request as sim_control_request
-from actors.venuesim.actor import venue_state_dir
 from actors.venuesim.store import inspect
 from protocol.client import ExecutionClient, NotReady
 from protocol.codec import Sender, decode, encode
 from protocol.messages import ExecAck, ExecReport, OrderView, StreamEvent
+from protocol.paths import venue_state_dir
 from tests.helpers import SystemUnderTest, eventually
 
 

@@ -25,6 +25,7 @@ from actors.connector.fix.store import FixStore
 from actors.venuesim.__main__ import control_request
 from protocol.config import SystemConfig, load_config
 from protocol.messages import ControlReply
+from protocol.paths import sim_port_file
 from tests.helpers import REPO_ROOT, eventually, kill_and_reap, process_alive, to_toml
 
 VENUE = "simA"
@@ -103,7 +104,7 @@ class SimProcess:
 
     @property
     def port(self) -> int:
-        return int((self.runtime_dir / f"venuesim.{VENUE}.port").read_text())
+        return int(sim_port_file(self.runtime_dir, VENUE).read_text())
 
     def kill9(self) -> None:
         assert self.proc is not None

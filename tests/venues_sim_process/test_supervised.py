@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
+from protocol.paths import sim_port_file
 from tests.helpers import REPO_ROOT, SystemUnderTest, eventually
 
 pytestmark = pytest.mark.integration
@@ -36,7 +37,7 @@ def test_supervised_sim_port_control_heartbeat_info_and_restart(
     and inspect reads its state dir; log lines carry the venue."""
     sut = start_system(venues=("simA",), wait_ready=False)
     sut.wait_ready(actors=[SIM])
-    port = int((sut.runtime_dir / "venuesim.simA.port").read_text())
+    port = int(sim_port_file(sut.runtime_dir, "simA").read_text())
     socket.create_connection(("127.0.0.1", port), timeout=5).close()
     ctl = ["control", *sut.cli_args(), "--venue", "simA"]
     done = _sim_cli(sut, *ctl, "reject_next", "--value", "3", "--json")
@@ -51,7 +52,7 @@ def test_supervised_sim_port_control_heartbeat_info_and_restart(
         lambda: sut.actor(SIM)["pid"] not in (None, pid) and sut.actor(SIM)["state"] == "running",
         15.0,
     )
-    assert int((sut.runtime_dir / "venuesim.simA.port").read_text()) == port
+    assert int(sim_port_file(sut.runtime_dir, "simA").read_text()) == port
     assert sut.actor(SIM)["info"]["port"] == port
     inspected = _sim_cli(
         sut, "inspect", "--state-dir", str(sut.state_dir), "--venue", "simA", "--json"
