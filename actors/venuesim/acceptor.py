@@ -33,14 +33,8 @@ from typing import Any, Protocol
 import zmq
 
 from actors.connector.fix import codec as fc
-from actors.connector.fix.session import (
-    AppMessage,
-    Disconnect,
-    FixSession,
-    LoggedOn,
-    LoggedOut,
-    SessionEvent,
-)
+from actors.connector.fix.events import AppMessage, Disconnect, LoggedOn, LoggedOut, SessionEvent
+from actors.connector.fix.session import FixSession
 from actors.connector.fix.store import FixStore
 from actors.venuesim import fixmap
 from actors.venuesim.engine import Venue

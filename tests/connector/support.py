@@ -20,7 +20,8 @@ import structlog
 import zmq
 
 from actors.connector.fix import codec as fc
-from actors.connector.fix.session import AppMessage, Disconnect, FixSession, SessionEvent
+from actors.connector.fix.events import AppMessage, Disconnect, SessionEvent
+from actors.connector.fix.session import FixSession
 from actors.connector.fix.store import FixStore
 from protocol.config import BackoffCfg, VenueCfg
 from protocol.messages import ExecReport

@@ -12,16 +12,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actors.connector.fix import codec as fc
-from actors.connector.fix.session import (
+from actors.connector.fix.events import (
     AppMessage,
     Disconnect,
-    FixSession,
     LoggedOn,
     LoggedOut,
     SessionEvent,
     SessionRejectReceived,
     SessionRejectSent,
 )
+from actors.connector.fix.session import FixSession
 from actors.connector.fix.store import FixStore
 from protocol.exceptions import VenueError
 

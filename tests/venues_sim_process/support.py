@@ -20,7 +20,8 @@ from typing import Any
 import simplefix  # type: ignore[import-untyped]
 
 from actors.connector.fix import codec as fc
-from actors.connector.fix.session import AppMessage, Disconnect, FixSession, SessionEvent
+from actors.connector.fix.events import AppMessage, Disconnect, SessionEvent
+from actors.connector.fix.session import FixSession
 from actors.connector.fix.store import FixStore
 from actors.venuesim.__main__ import control_request
 from protocol.config import SystemConfig, load_config

@@ -15,7 +15,7 @@ import pytest
 import simplefix  # type: ignore[import-untyped]
 
 from actors.connector.fix import codec as fc
-from actors.connector.fix.session import Disconnect, LoggedOut
+from actors.connector.fix.events import Disconnect, LoggedOut
 from tests.helpers import eventually
 from tests.venues_sim_process.support import VENUE, FixClient, SimProcess, field
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from actors.connector.fix.session import LoggedOut
+from actors.connector.fix.events import LoggedOut
 from tests.venues_sim_process.support import FixClient, SimProcess, field
 
 pytestmark = pytest.mark.integration

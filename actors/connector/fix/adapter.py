@@ -44,6 +44,15 @@ from actors.connector.adapter import (
 )
 from actors.connector.fix import codec as fc
 from actors.connector.fix import mapping as fm
+from actors.connector.fix.events import (
+    AppMessage,
+    Disconnect,
+    LoggedOn,
+    LoggedOut,
+    Logger,
+    SessionEvent,
+    SessionRejectReceived,
+)
 from actors.connector.fix.outbound import Outbound, OutboundQueue
 from actors.connector.fix.queries import (
     MassCancelQuery,
@@ -52,16 +61,7 @@ from actors.connector.fix.queries import (
     QueryBook,
     StatusQuery,
 )
-from actors.connector.fix.session import (
-    AppMessage,
-    Disconnect,
-    FixSession,
-    LoggedOn,
-    LoggedOut,
-    Logger,
-    SessionEvent,
-    SessionRejectReceived,
-)
+from actors.connector.fix.session import FixSession
 from actors.connector.fix.store import FixStore
 from actors.connector.ratelimit import TokenBucket
 from actors.connector.tcp import TcpClient

@@ -25,21 +25,18 @@ States: ``disconnected`` (no session; initial, and after `connection_lost()`),
 is ignored until `connection_lost()`). `send()` works only when ``active``.
 
 Inbound rules. A frame that cannot be cut out of the stream is skipped up to the next
-``8=FIX`` (see fix_codec); more than ``max_junk_bytes`` of such bytes disconnects. A frame
-with a wrong CheckSum or BodyLength, or that is not tag=value, is answered with a Reject
-whose RefSeqNum is its readable MsgSeqNum, but that number is *not* consumed: the next
-message opens a gap and the ResendRequest recovers the damaged message instead of losing
-it. Without a readable MsgSeqNum (or before logon) it disconnects. A well-formed message
-with a missing required field, an unknown MsgType or a bad SendingTime is rejected and
-its number consumed, as FIX prescribes. Wrong BeginString or comp ids, or a MsgSeqNum
-lower than expected without PossDupFlag, end the session: Logout with a text, then
-`Disconnect`. A PossDup message already seen is dropped. A number higher than expected
-queues the message and sends one ResendRequest(BeginSeqNo=expected, EndSeqNo=0); queued
-messages are delivered in order once the gap is filled. A ResendRequest is answered with
-the kept application messages (PossDupFlag=Y, OrigSendingTime) and SequenceReset-GapFill
-for admin messages and for messages older than the store keeps.
+``8=FIX`` (see fix codec); more than ``max_junk_bytes`` of such bytes disconnects. Garbled
+frames and bad headers: see fix inbound. A well-formed message with a missing required
+field, an unknown MsgType or a bad SendingTime is rejected and its number consumed, as
+FIX prescribes. A MsgSeqNum lower than expected without PossDupFlag ends the session:
+Logout with a text, then `Disconnect`. A PossDup message already seen is dropped. A number
+higher than expected queues the message and sends one ResendRequest(BeginSeqNo=expected,
+EndSeqNo=0); queued messages are delivered in order once the gap is filled. A
+ResendRequest is answered with the kept application messages (PossDupFlag=Y,
+OrigSendingTime) and SequenceReset-GapFill for admin messages and for messages older than
+the store keeps (see fix transmit).
 
-Durability: see fix_store. Outbound messages reach the store before `data_to_send()`
+Durability: see fix store. Outbound messages reach the store before `data_to_send()`
 returns their bytes. Next-in is written at `data_to_send()` too, so it is durable only
 after the caller handled the events of the previous `receive()`: after a crash a few
 messages may come again (as PossDup resends); the application dedupes them (ExecID).
@@ -50,92 +47,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, Protocol
 
 import simplefix  # type: ignore[import-untyped]
 import structlog
 
 from actors.connector.fix import codec as fc
-from actors.connector.fix.store import FixStore
-from protocol.exceptions import VenueError
-
-State = Literal["disconnected", "logon_sent", "active", "logout_sent", "closed"]
-
-
-@dataclass(frozen=True, slots=True)
-class AppMessage:
-    """An application message, delivered once and in sequence order."""
-
-    msg_type: str
-    msg: simplefix.FixMessage
-    poss_dup: bool
-    seq: int
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedOn:
-    reset: bool  # both sides started again at 1
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedOut:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Disconnect:
-    """The caller must write what `data_to_send()` holds, close the socket, then call
-    `connection_lost()`."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRejectSent:
-    ref_seq: int
-    reason: int  # SessionRejectReason (373)
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRejectReceived:
-    """The peer rejected our message `ref_seq`: its outcome is unknown to the application."""
-
-    ref_seq: int
-    ref_msg_type: str | None
-    reason: int | None
-    text: str
-
-
-SessionEvent = (
-    AppMessage | LoggedOn | LoggedOut | Disconnect | SessionRejectSent | SessionRejectReceived
+from actors.connector.fix.events import (
+    AppMessage,
+    Disconnect,
+    LoggedOn,
+    LoggedOut,
+    Logger,
+    SessionEvent,
+    SessionRejectReceived,
+    SessionRejectSent,
+    State,
 )
-
-
-class Logger(Protocol):
-    def debug(self, event: str, **kw: Any) -> Any: ...
-    def info(self, event: str, **kw: Any) -> Any: ...
-    def warning(self, event: str, **kw: Any) -> Any: ...
-    def error(self, event: str, **kw: Any) -> Any: ...
-
-
-class _In(NamedTuple):
-    """One parsed inbound message."""
-
-    seq: int
-    msg_type: str
-    msg: simplefix.FixMessage
-    hdr: dict[bytes, bytes]  # tag -> value (last of a repeated tag)
-    poss_dup: bool
-
-
-_RESERVED_TAGS = frozenset({8, 9, 10, 34, 35, 43, 49, 52, 56, 122})
-
-
-def _text(text: str) -> bytes:
-    """A Text(58) value: SOH, which would end the field, becomes a space."""
-    return text.replace("\x01", " ").encode()
+from actors.connector.fix.inbound import BadHeader, Garbled, Inbound, read_frame
+from actors.connector.fix.store import FixStore
+from actors.connector.fix.transmit import Transmitter, app_body, text_value
+from protocol.exceptions import VenueError
 
 
 class FixSession:
@@ -176,15 +107,14 @@ class FixSession:
         self._max_queued = max_queued
         self._sender_b = sender_comp_id.encode()
         self._target_b = target_comp_id.encode()
-        self._comp_header = [(49, self._sender_b), (56, self._target_b)]
+        self._tx = Transmitter(store, clock, sender_comp_id, target_comp_id)
         self._reader = fc.FrameReader()
-        self._out: list[bytes] = []
         self._events: list[SessionEvent] = []
-        self._queue: dict[int, tuple[_In, bool]] = {}  # seq -> (message, already handled)
+        self._queue: dict[int, tuple[Inbound, bool]] = {}  # seq -> (message, already handled)
         self._resend_until = 0  # a ResendRequest is out until next_in passes this seq
         self._reset_sent = False
         self._since_s: float | None = None  # entered the current state / connected
-        self._last_recv_s = self._last_sent_s = 0.0
+        self._last_recv_s = 0.0
         self._test_req_id: str | None = None
         self._test_req_sent_s = 0.0
 
@@ -213,21 +143,11 @@ class FixSession:
             raise VenueError(f"FIX session not active ({self.state})", retryable=True)
         if msg_type in fc.ADMIN_MSG_TYPES:
             raise ValueError(f"admin MsgType {msg_type} is the session's business")
-        body = []
-        for tag, value in fields:
-            if tag in _RESERVED_TAGS:
-                raise ValueError(f"tag {tag} is set by the session")
-            body.append((tag, fc.fix_value(value)))
-        return self._emit(msg_type, body, keep=True)
+        return self._tx.emit(msg_type, app_body(fields), keep=True)
 
     def data_to_send(self) -> bytes:
         """Sync the store (group commit), then hand out every queued outbound byte."""
-        self._store.sync()
-        if not self._out:
-            return b""
-        data = b"".join(self._out)
-        self._out.clear()
-        return data
+        return self._tx.take()
 
     def receive(self, data: bytes) -> list[SessionEvent]:
         """Feed bytes from the wire; never raises on any input."""
@@ -257,7 +177,7 @@ class FixSession:
                 self._test_req_sent_s = now
                 self._emit("1", [(112, self._test_req_id.encode())])
                 self._log.info("fix_test_request_sent", silent_s=round(now - self._last_recv_s, 3))
-            if self.state == "active" and now - self._last_sent_s >= hb:
+            if self.state == "active" and now - self._tx.last_sent_s >= hb:
                 self._emit("0", [])
         elif self._since_s is not None:
             waited_s = now - self._since_s
@@ -272,7 +192,7 @@ class FixSession:
     def logout(self, text: str = "") -> None:
         """Start a graceful logout (``active``), or give up a logon in progress."""
         if self.state == "active":
-            self._emit("5", [(58, _text(text))] if text else [])
+            self._emit("5", [(58, text_value(text))] if text else [])
             self._enter("logout_sent")
         elif self.state == "logon_sent":
             self._disconnect("logout before logon completed")
@@ -281,7 +201,7 @@ class FixSession:
         """The transport is gone: forget the connection, keep the store."""
         self.state = "disconnected"
         self._reader.clear()
-        self._out.clear()
+        self._tx.clear()
         self._queue.clear()
         self._resend_until = 0
         self._test_req_id = None
@@ -293,44 +213,27 @@ class FixSession:
     def _on_frame(self, frame: fc.Frame) -> None:
         self._last_recv_s = self._clock()
         self._test_req_id = None
-        try:
-            pairs = fc.split_fields(frame.raw) if frame.error is None else None
-        except ValueError:
-            pairs = None
-        if pairs is None:
-            self._on_garbled(frame)
-            return
-        hdr = dict(pairs)
-        msg = fc.to_message(pairs)
-        seq = fc.get_int(msg, 34)
-        if pairs[0][1] != b"FIX.4.4":
-            self._fatal("Incorrect BeginString")
-        elif hdr.get(b"49") != self._target_b or hdr.get(b"56") != self._sender_b:
-            if self.state == "active" and seq is not None:
-                self._reject(seq, hdr, fc.REASON_COMP_ID, "CompID problem")
-            self._fatal("CompID problem")
-        elif not seq:
-            self._fatal("MsgSeqNum missing or invalid")
+        item = read_frame(frame, ours=self._sender_b, theirs=self._target_b)
+        if isinstance(item, Garbled):
+            self._on_garbled(item)
+        elif isinstance(item, BadHeader):
+            if self.state == "active" and item.comp_id_seq is not None:
+                self._reject(item.comp_id_seq, item.hdr, fc.REASON_COMP_ID, item.text)
+            self._fatal(item.text)
+        elif self.state in ("disconnected", "logon_sent"):
+            self._on_first_message(item)
+        elif item.msg_type == "4" and item.hdr.get(b"123") != b"Y":
+            self._on_sequence_reset(item)
         else:
-            msg_type = hdr.get(b"35", b"").decode("latin-1")
-            inbound = _In(seq, msg_type, msg, hdr, hdr.get(b"43") == b"Y")
-            if self.state in ("disconnected", "logon_sent"):
-                self._on_first_message(inbound)
-            elif msg_type == "4" and hdr.get(b"123") != b"Y":
-                self._on_sequence_reset(inbound)
-            else:
-                self._sequence(inbound)
+            self._sequence(item)
 
-    def _on_garbled(self, frame: fc.Frame) -> None:
-        seq = fc.find_seq(frame.raw)
-        text = {"bad_checksum": "CheckSum(10) mismatch", "bad_body_length": "BodyLength(9) wrong"}
-        if self.state != "active" or seq is None:
-            self._fatal(f"garbled message: {text.get(frame.error or '', 'unparseable')}")
-            return
-        reason = fc.REASON_VALUE_INCORRECT if frame.error else fc.REASON_BAD_DATA_FORMAT
-        self._reject(seq, {}, reason, text.get(frame.error or "", "not tag=value"))
+    def _on_garbled(self, garbled: Garbled) -> None:
+        if self.state != "active" or garbled.seq is None:
+            self._fatal(f"garbled message: {garbled.what or 'unparseable'}")
+        else:
+            self._reject(garbled.seq, {}, garbled.reason, garbled.what or "not tag=value")
 
-    def _sequence(self, inbound: _In) -> None:
+    def _sequence(self, inbound: Inbound) -> None:
         expected = self._store.next_in
         if inbound.seq < expected:
             if inbound.poss_dup:
@@ -347,7 +250,7 @@ class FixSession:
             self._process(inbound, False)
             self._drain_queue()
 
-    def _queue_ahead(self, inbound: _In, handled: bool) -> None:
+    def _queue_ahead(self, inbound: Inbound, handled: bool) -> None:
         if len(self._queue) >= self._max_queued:
             self._fatal("too many messages queued behind a gap")
             return
@@ -378,7 +281,7 @@ class FixSession:
             if self._queue and self.state == "active":
                 self._request_resend(max(self._queue))
 
-    def _process(self, inbound: _In, handled: bool) -> None:
+    def _process(self, inbound: Inbound, handled: bool) -> None:
         """An in-sequence message: validate, consume its number, act on it."""
         seq = inbound.seq
         problem = self._invalid(inbound)
@@ -399,7 +302,7 @@ class FixSession:
             if not handled:
                 self._dispatch(inbound)
 
-    def _dispatch(self, inbound: _In) -> None:
+    def _dispatch(self, inbound: Inbound) -> None:
         msg_type, msg = inbound.msg_type, inbound.msg
         if msg_type not in fc.ADMIN_MSG_TYPES:
             self._events.append(AppMessage(msg_type, msg, inbound.poss_dup, inbound.seq))
@@ -426,12 +329,12 @@ class FixSession:
         elif msg_type == "A":
             self._reject(inbound.seq, inbound.hdr, fc.REASON_OTHER, "Logon while logged on")
 
-    def _invalid(self, inbound: _In) -> tuple[int, str] | None:
+    def _invalid(self, inbound: Inbound) -> tuple[int, str] | None:
         return fc.check_message(
             inbound.msg, inbound.hdr, self._known_types, self._clock(), self._max_skew_s
         )
 
-    def _on_sequence_reset(self, inbound: _In) -> None:
+    def _on_sequence_reset(self, inbound: Inbound) -> None:
         """SequenceReset-Reset: next-in becomes NewSeqNo whatever the MsgSeqNum."""
         problem = self._invalid(inbound)
         new_seq = fc.get_int(inbound.msg, 36) or 0
@@ -444,7 +347,7 @@ class FixSession:
         self._store.set_next_in(new_seq)
         self._drain_queue()
 
-    def _on_first_message(self, inbound: _In) -> None:
+    def _on_first_message(self, inbound: Inbound) -> None:
         seq, msg = inbound.seq, inbound.msg
         if self.state == "logon_sent" and inbound.msg_type == "5":
             text = fc.get_str(msg, 58) or ""
@@ -484,7 +387,7 @@ class FixSession:
         if not self.initiator:
             self._emit("A", fc.logon_body(heartbeat_s, reset, ()))
         self._enter("active")
-        self._last_recv_s = self._last_sent_s = self._clock()
+        self._last_recv_s = self._tx.last_sent_s = self._clock()
         was_reset = reset or self._reset_sent
         self._log.info("fix_logon", reset=was_reset, seq_in=seq, next_out=self._store.next_out)
         self._events.append(LoggedOn(was_reset))
@@ -495,61 +398,19 @@ class FixSession:
 
     # -- outbound ------------------------------------------------------------------------
 
-    def _emit(
-        self,
-        msg_type: str,
-        body: list[tuple[int, bytes]],
-        *,
-        keep: bool = False,
-        seq: int | None = None,
-        orig_time: bytes | None = None,
-    ) -> int:
-        """Encode and queue one message; a new number is taken and stored unless `seq`."""
-        now = self._clock()
-        new = seq is None
-        number = self._store.next_out if seq is None else seq
-        header = [*self._comp_header, (34, b"%d" % number)]
-        if not new:
-            header.append((43, b"Y"))
-        header.append((52, fc.sending_time(now).encode()))
-        if orig_time is not None:
-            header.append((122, orig_time))
-        raw = fc.encode(msg_type, header, body)
-        if new:
-            if keep:
-                self._store.save_sent(number, raw)
-            else:
-                self._store.set_next_out(number + 1)
-        self._out.append(raw)
-        self._last_sent_s = now
-        return number
+    def _emit(self, msg_type: str, body: list[tuple[int, bytes]], *, keep: bool = False) -> int:
+        return self._tx.emit(msg_type, body, keep=keep)
 
     def _serve_resend(self, begin: int, end: int) -> None:
-        last = self._store.next_out - 1
-        end = last if end == 0 or end > last else end
-        gap_start = max(begin, 1)
-        count = 0
-        for seq, raw in self._store.sent_messages(gap_start, end):
-            if seq > gap_start:
-                self._gap_fill(gap_start, seq)
-            msg_type, body, orig_time = fc.body_of(raw)
-            self._emit(msg_type, body, seq=seq, orig_time=orig_time)
-            gap_start = seq + 1
-            count += 1
-        if gap_start <= end:
-            self._gap_fill(gap_start, end + 1)
+        end, count = self._tx.resend(begin, end)
         self._log.info("fix_resend_served", begin=begin, end=end, resent=count)
-
-    def _gap_fill(self, seq: int, new_seq: int) -> None:
-        orig = fc.sending_time(self._clock()).encode()
-        self._emit("4", [(123, b"Y"), (36, b"%d" % new_seq)], seq=seq, orig_time=orig)
 
     def _reject(self, ref_seq: int, hdr: dict[bytes, bytes], reason: int, text: str) -> None:
         body = [(45, b"%d" % ref_seq)]
         ref_type = hdr.get(b"35")
         if ref_type:
             body.append((372, ref_type))
-        body += [(373, b"%d" % reason), (58, _text(text))]
+        body += [(373, b"%d" % reason), (58, text_value(text))]
         self._emit("3", body)
         self._log.warning("fix_reject_sent", ref_seq=ref_seq, reason=reason, text=text)
         self._events.append(SessionRejectSent(ref_seq, reason, text))
@@ -563,7 +424,7 @@ class FixSession:
         if logout is None:
             logout = self.state in ("active", "logout_sent")
         if logout:
-            self._emit("5", [(58, _text(text))])
+            self._emit("5", [(58, text_value(text))])
         self._disconnect(text)
 
     def _disconnect(self, reason: str) -> None:

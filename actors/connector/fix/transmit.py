@@ -1,0 +1,113 @@
+"""The sending half of a FIX session (`actors.connector.fix.session.FixSession`): numbers
+each outbound message, puts it in the store before its bytes can leave, and answers a
+ResendRequest from the store (PossDup copies, SequenceReset-GapFill for the rest).
+
+Bytes wait in the transmitter until `take()`, which syncs the store first (group commit:
+one fsync for the batch), so nothing is on the wire that a crash could forget we sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from actors.connector.fix import codec as fc
+from actors.connector.fix.store import FixStore
+
+# header and trailer tags the session sets; an application message may not
+_RESERVED_TAGS = frozenset({8, 9, 10, 34, 35, 43, 49, 52, 56, 122})
+
+
+def text_value(text: str) -> bytes:
+    """A Text(58) value: SOH, which would end the field, becomes a space."""
+    return text.replace("\x01", " ").encode()
+
+
+def app_body(fields: Sequence[tuple[int, fc.Value]]) -> list[tuple[int, bytes]]:
+    """An application message's body; ValueError for a tag the session sets itself."""
+    body = []
+    for tag, value in fields:
+        if tag in _RESERVED_TAGS:
+            raise ValueError(f"tag {tag} is set by the session")
+        body.append((tag, fc.fix_value(value)))
+    return body
+
+
+class Transmitter:
+    def __init__(
+        self,
+        store: FixStore,
+        clock: Callable[[], float],
+        sender_comp_id: str,
+        target_comp_id: str,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._comp_header = [(49, sender_comp_id.encode()), (56, target_comp_id.encode())]
+        self._out: list[bytes] = []
+        self.last_sent_s = 0.0
+
+    def emit(
+        self,
+        msg_type: str,
+        body: list[tuple[int, bytes]],
+        *,
+        keep: bool = False,
+        seq: int | None = None,
+        orig_time: bytes | None = None,
+    ) -> int:
+        """Encode and queue one message; a new number is taken and stored unless `seq`
+        (a resend). `keep`: the whole message is stored, to be resent on request."""
+        now = self._clock()
+        new = seq is None
+        number = self._store.next_out if seq is None else seq
+        header = [*self._comp_header, (34, b"%d" % number)]
+        if not new:
+            header.append((43, b"Y"))
+        header.append((52, fc.sending_time(now).encode()))
+        if orig_time is not None:
+            header.append((122, orig_time))
+        raw = fc.encode(msg_type, header, body)
+        if new:
+            if keep:
+                self._store.save_sent(number, raw)
+            else:
+                self._store.set_next_out(number + 1)
+        self._out.append(raw)
+        self.last_sent_s = now
+        return number
+
+    def resend(self, begin: int, end: int) -> tuple[int, int]:
+        """Answer ResendRequest(begin, end; 0 = up to the last sent): the kept messages
+        again, gap fills between and after them. Returns (last seq covered, messages resent)."""
+        last = self._store.next_out - 1
+        end = last if end == 0 or end > last else end
+        gap_start = max(begin, 1)
+        count = 0
+        for seq, raw in self._store.sent_messages(gap_start, end):
+            if seq > gap_start:
+                self._gap_fill(gap_start, seq)
+            msg_type, body, orig_time = fc.body_of(raw)
+            self.emit(msg_type, body, seq=seq, orig_time=orig_time)
+            gap_start = seq + 1
+            count += 1
+        if gap_start <= end:
+            self._gap_fill(gap_start, end + 1)
+        return end, count
+
+    def _gap_fill(self, seq: int, new_seq: int) -> None:
+        orig = fc.sending_time(self._clock()).encode()
+        self.emit("4", [(123, b"Y"), (36, b"%d" % new_seq)], seq=seq, orig_time=orig)
+
+    def take(self) -> bytes:
+        """Sync the store (group commit), then hand out every queued outbound byte."""
+        self._store.sync()
+        if not self._out:
+            return b""
+        data = b"".join(self._out)
+        self._out.clear()
+        return data
+
+    def clear(self) -> None:
+        """The connection is gone: what was not handed out is dropped (its numbers are
+        taken; kept messages go again when the peer asks for a resend)."""
+        self._out.clear()
