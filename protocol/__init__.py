@@ -1,1 +1,2 @@
-"""What crosses a process boundary: messages, codec, config, and the client library."""
+"""What crosses a process boundary: messages, codec, config, the on-disk layout (paths),
+socket options, and the client library."""
