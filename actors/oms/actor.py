@@ -23,7 +23,7 @@ import zmq
 
 from actors.oms.journal import Journal
 from actors.oms.order_book import OrderBook, terms_problem
-from actors.oms.orders import DROPPED_UNSENT, Order, Outcome, parse_ord_status
+from actors.oms.orders import DROPPED_UNSENT, Order, Outcome
 from actors.oms.reconcile import Adopt, Escalate, Plan, Resubmit, apply_plan
 from actors.oms.venue_link import VenueLink
 from actors.risk import killswitch
@@ -689,5 +689,5 @@ def _verdict_error(reason_code: str) -> ErrorCode:
 
 def _says_finished(report: ExecReport, order: Order) -> bool:
     """A cancel/replace reject whose OrdStatus says the order is over while ours is not."""
-    said = parse_ord_status(report.ord_status) if report.kind == "cancel_rejected" else None
+    said = report.ord_status if report.kind == "cancel_rejected" else None
     return said in TERMINAL_STATUSES and not order.is_terminal

@@ -35,7 +35,6 @@ from actors.oms.orders import (
     live_status,
     missed_fill_exec_id,
     next_status,
-    parse_ord_status,
     place_order_msg,
     replace_msg,
     request_cl_ord_id,
@@ -534,7 +533,7 @@ class OrderBook:
 
     def _status_report(self, order: Order, report: ExecReport, ts_ns: int) -> Outcome:
         """A venue status report: apply the fill quantity we missed, then the status."""
-        status = parse_ord_status(report.ord_status)
+        status = report.ord_status
         records: list[dict[str, Any]] = []
         esc: list[Escalation] = []
         if report.cum_qty > order.cum_qty:

@@ -400,28 +400,6 @@ class Outcome:
         return self.kind == "applied"
 
 
-_FIX_ORD_STATUS = {
-    "0": S.ACCEPTED,
-    "NEW": S.ACCEPTED,
-    "1": S.PARTIALLY_FILLED,
-    "2": S.FILLED,
-    "4": S.CANCELLED,
-    "6": S.PENDING_CANCEL,
-    "8": S.REJECTED,
-    "A": S.PENDING_SUBMIT,
-    "C": S.EXPIRED,
-    "E": S.PENDING_REPLACE,
-}
-
-
-def parse_ord_status(text: str) -> OrderStatus | None:
-    """An OrderStatus name (any case) or a FIX tag-39 code; None if neither."""
-    key = text.strip().upper()
-    if key in _FIX_ORD_STATUS:
-        return _FIX_ORD_STATUS[key]
-    return OrderStatus(key) if key in OrderStatus.__members__ else None
-
-
 def implied_fill(
     order: Order, venue_cum_qty: Decimal, venue_avg_px: Decimal
 ) -> tuple[Decimal, Decimal]:
