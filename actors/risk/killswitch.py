@@ -77,7 +77,7 @@ def kill_switch_path(state_dir: Path) -> Path:
     return Path(state_dir) / "risk" / _FILE_NAME
 
 
-def file_stamp(path: Path) -> tuple[int, int, int] | None:
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
     """(inode, mtime, size) of the state file, None if missing: a cheap "did it change"
     for the processes that follow a switch another process writes."""
     try:
@@ -101,7 +101,7 @@ class KillSwitchWatcher:
     def poll(self, *, force: bool = False) -> KillSwitchState | None:
         """The state if the file changed since the last look (always with `force`), else
         None."""
-        stamp = file_stamp(self.path)
+        stamp = _file_stamp(self.path)
         if stamp == self._stamp and not force:
             return None
         self._stamp = stamp
@@ -109,7 +109,7 @@ class KillSwitchWatcher:
 
     def mark_seen(self) -> None:
         """The file as it is now is known (this process just wrote it): no change."""
-        self._stamp = file_stamp(self.path)
+        self._stamp = _file_stamp(self.path)
 
 
 def load(path: Path) -> KillSwitchState:

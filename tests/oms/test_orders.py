@@ -13,19 +13,11 @@ import msgpack
 import pytest
 
 from actors.oms.journal import Journal
+from actors.oms.lifecycle import LIVE, STAY, TRANSITIONS, Event, transition
 from actors.oms.order_book import OrderBook
-from actors.oms.orders import (
-    LIVE,
-    STAY,
-    TRANSITIONS,
-    Event,
-    Order,
-    Outcome,
-    Position,
-    base_cl_ord_id,
-    request_cl_ord_id,
-    transition,
-)
+from actors.oms.orders import Order, Outcome, base_cl_ord_id, request_cl_ord_id
+from actors.oms.positions import Position
+from actors.oms.venue_link import venue_request
 from protocol.messages import (
     ExecReport,
     OrderStatus,
@@ -310,8 +302,8 @@ def test_cancel_and_replace_ids_are_numbered_from_the_journal() -> None:
     records += book.request_cancel("o1", 6).records
     assert order.pending_cl_ord_id == "o1.c2"
     assert book.find(V, "o1.c2") is order and book.find(V, "o1") is order
-    msg = book.pending_venue_requests(V)[0]
-    assert msg.type == "cancel_on_venue" and msg.orig_cl_ord_id == "o1.r1"
+    msg = venue_request(order)
+    assert msg is not None and msg.type == "cancel_on_venue" and msg.orig_cl_ord_id == "o1.r1"
 
 
 # ------------------------------------------------------------------------- fills
@@ -731,16 +723,6 @@ def test_latency_timestamps_and_views() -> None:
     assert (order.ts_created_ns, order.ts_submit_ns, order.ts_ack_ns) == (1, 2, 3)
     view = order.view()
     assert view.status == S.ACCEPTED and view.cl_ord_id == "o1" and view.venue_order_id == "V1"
-
-
-def test_pending_venue_requests_lists_what_to_resend() -> None:
-    """PENDING_SUBMIT orders yield PlaceOrder with their deterministic ClOrdID."""
-    book = OrderBook()
-    book.submit(_submit("p1"), 1)
-    book.risk_verdict(RiskVerdict(client_order_id="p1", approved=True), 2)
-    book.submit(_submit("p2"), 3)
-    msgs = book.pending_venue_requests(V)
-    assert [(m.type, m.cl_ord_id) for m in msgs] == [("place_order", "p1")]
 
 
 # ------------------------------------------------------------------------- replay

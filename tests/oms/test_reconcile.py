@@ -11,15 +11,17 @@ import pytest
 
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import base_cl_ord_id
-from actors.oms.reconcile import (
+from actors.oms.plan import (
     Adopt,
     ApplyMissedFill,
     Escalate,
     MarkTerminal,
     Plan,
-    ReconcilePolicy,
     Resubmit,
     Update,
+)
+from actors.oms.reconcile import (
+    ReconcilePolicy,
     apply_plan,
     plan_reconciliation,
     status_query_ids,
