@@ -117,7 +117,6 @@ class RiskLimitsCfg(_Cfg):
 class OmsCfg(_Cfg):
     venue_queue_bound: PosInt = 10000
     request_timeout_s: PosFloat = 5.0
-    group_commit_ms: NonNegFloat = 1.0
     snapshot_every: PosInt = 50000
     drain_timeout_s: PosFloat = 3.0
     cold_start_open_orders: Literal["cancel", "adopt"] = "cancel"

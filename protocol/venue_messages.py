@@ -68,7 +68,7 @@ class ExecReport(Msg):
     cum_qty: Dec = Decimal(0)
     avg_px: Dec = Decimal(0)
     leaves_qty: Dec = Decimal(0)
-    ord_status: str = ""
+    ord_status: OrderStatus | None = None  # the venue's view of the order, if it said
     text: str = ""
     reject_reason: str = ""  # e.g. DUPLICATE_ORDER (FIX OrdRejReason 6), UNKNOWN_ORDER
     venue_ts_ns: int = 0

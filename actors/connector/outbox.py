@@ -6,7 +6,7 @@ venue it has consumed an execution (FIX: persists next-in past it) only after `a
 the pending executions are loaded and sent to the OMS again, in venue order.
 
 File ``outbox.log`` (in the FIX store directory, so a cold start archives it with the
-session): ``b"TPOUTB2\\n"`` then frames (`actors.runtime.frames`, magic ``TX``, the journal's
+session): ``b"TPOUTB3\\n"`` then frames (`actors.runtime.frames`, magic ``TX``, the journal's
 framing) whose msgpack payload is ``["x", <ExecReport as JSON-able dict>]`` (received) or
 ``["a", [exec_id, ...]]`` (acked by the OMS). Ack records are written without fsync: a
 lost one only means the OMS sees that execution again, and it dedupes by exec id.
@@ -36,7 +36,7 @@ from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport
 from protocol.paths import OUTBOX_NAME
 
-_MAGIC = b"TPOUTB2\n"
+_MAGIC = b"TPOUTB3\n"
 _FRAME_MAGIC = b"TX"
 
 

@@ -1,20 +1,11 @@
-"""Order state machine, ids, fills and positions (pure logic, no I/O); the book that
-holds them is `actors.oms.order_book.OrderBook`.
+"""One order as the OMS knows it, its ids, and the outcome of a book command (pure logic,
+no I/O); the book that holds the orders is `actors.oms.order_book.OrderBook`, the state
+machine `actors.oms.lifecycle`, positions `actors.oms.positions`.
 
-Event sourced: every mutation is a journal record, and `OrderBook.apply_record` is the only
-code that changes state, on the live path and on replay alike. A command method decides
-(validates against the transition table), builds the record(s), applies them and returns
-an `Outcome` whose `records` the actor journals before it acks or sends anything::
+An `Order` changes only by journal records (`Order.apply`, called by
+`OrderBook.apply_record`), on the live path and on replay alike. Journal record kinds
+(Decimals as str):
 
-    out = book.submit(msg, ts_ns)          # or risk_verdict / apply_exec / request_cancel ...
-    for rec in out.records: journal.append(rec)
-    journal.commit()                       # then ack / send / publish out.order.view()
-    # replay: book = OrderBook.from_dict(snapshot); for rec in records: book.apply_record(rec)
-
-Outcome.kind is "applied" (state changed, records to journal), "duplicate" (already applied:
-ack it, do nothing) or "refused" (invalid; `reason` says why; nothing changed).
-
-Journal record kinds (Decimals as str):
 - ``new``   {order}: an order created by `submit` (PENDING_RISK) or `adopt` (external, may
   carry the venue's cum_qty/notional, which is applied to the position).
 - ``event`` {id, event, status, ts_ns, [exec_id, reason, venue_order_id, cl_ord_id, qty, price]}:
@@ -22,6 +13,7 @@ Journal record kinds (Decimals as str):
 - ``fill``  {id, exec_id, qty, px, status, ts_ns, [venue_order_id]}: one execution.
 - ``unmatched_fill`` {venue, exec_id, cl_ord_id, symbol, side, qty, px, ts_ns}: a venue fill
   that matches no order: recorded (deduped by exec id), escalated, positions untouched.
+- ``opening_position`` {venue, symbol, qty, avg_px, ts_ns}: a cold start's venue position.
 
 Venue ClOrdID (deterministic, so a resend after a crash carries the same id; venues reject
 a duplicate): the base id is the client_order_id itself when it matches [A-Za-z0-9_-]{1,24},
@@ -30,12 +22,8 @@ Cancel / replace requests use f"{base}.c{n}" / f"{base}.r{n}" with n = 1, 2, ...
 order in the journal. Charset [A-Za-z0-9_.-], at most 30 chars below 10,000 requests.
 Adopted orders keep the venue's ClOrdID and get client_order_id f"ext:{venue}:{cl_ord_id}".
 
-Transitions: `TRANSITIONS` below; `LIVE` resolves to FILLED / PARTIALLY_FILLED / ACCEPTED by
-cum_qty, `STAY` keeps the status (a fill during a pending cancel/replace, or a late fill on
-a CANCELLED/EXPIRED/REJECTED order: applied, reported as a `late_fill` escalation).
-A fill whose cum would exceed qty is an overfill: refused and escalated. A "rejected"
-report whose text mentions "duplicate" means the venue already has that ClOrdID: a
-PENDING_SUBMIT order becomes UNKNOWN (resolved by a status query), never REJECTED.
+A replace takes effect (`Order.take_replace`) when the venue names the order by a replace
+id of ours (`Order.shows_replace`): the pending one, or a later one we had given up on.
 """
 
 from __future__ import annotations
@@ -43,28 +31,26 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import StrEnum
-from types import MappingProxyType
 from typing import Any, Final, Literal
 
+from actors.oms.lifecycle import CUT_SHORT, REQUEST_PENDING, Event, live_status, resolve
 from protocol.messages import (
     TERMINAL_STATUSES,
-    CancelOnVenue,
     OrderStatus,
     OrderView,
     OrdType,
-    PlaceOrder,
-    PositionView,
-    ReplaceOnVenue,
     Side,
+    SubmitOrder,
     TimeInForce,
+    VenueOrder,
 )
 
 ZERO: Final = Decimal(0)
 S = OrderStatus
+DROPPED_UNSENT: Final = "kill-switch engaged before the order was sent"  # its REJECTED reason
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,24}")
 
 
@@ -90,81 +76,22 @@ def adopted_client_order_id(venue: str, cl_ord_id: str) -> str:
     return f"ext:{venue}:{cl_ord_id}"
 
 
-class Event(StrEnum):
-    RISK_APPROVED = "risk_approved"
-    RISK_REJECTED = "risk_rejected"
-    TIMEOUT = "timeout"  # no venue answer in time: outcome unknown
-    RESUBMIT = "resubmit"  # the venue said it never saw the order: send again, same id
-    CANCEL_REQUESTED = "cancel_requested"
-    REPLACE_REQUESTED = "replace_requested"
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    DUPLICATE_REJECTED = "duplicate_rejected"  # venue refused a resend as duplicate ClOrdID
-    PARTIAL_FILL = "partial_fill"
-    FULL_FILL = "full_fill"
-    CANCELLED = "cancelled"
-    REPLACED = "replaced"
-    CANCEL_REJECTED = "cancel_rejected"  # also a rejected replace (FIX 35=9)
-    EXPIRED = "expired"
-
-
-DROPPED_UNSENT: Final = "kill-switch engaged before the order was sent"  # its REJECTED reason
-LIVE: Final = "LIVE"
-STAY: Final = "STAY"
-Target = OrderStatus | Literal["LIVE", "STAY"]
-
-_PRE = (S.PENDING_SUBMIT, S.UNKNOWN)  # sent, never acknowledged
-_LIVE = (S.ACCEPTED, S.PARTIALLY_FILLED)
-_PENDING = (S.PENDING_CANCEL, S.PENDING_REPLACE)
-_AT_VENUE = _PRE + _LIVE + _PENDING
-_DONE = (S.CANCELLED, S.EXPIRED, S.REJECTED)  # terminal; a late fill is still applied
-
-
-def _rows(states: Iterable[OrderStatus], event: Event, target: Target) -> dict[Any, Target]:
-    return {(s, event): target for s in states}
-
-
-TRANSITIONS: Mapping[tuple[OrderStatus, Event], Target] = MappingProxyType(
-    {
-        (S.PENDING_RISK, Event.RISK_APPROVED): S.PENDING_SUBMIT,
-        (S.PENDING_RISK, Event.RISK_REJECTED): S.REJECTED,
-        (S.PENDING_SUBMIT, Event.TIMEOUT): S.UNKNOWN,
-        (S.PENDING_SUBMIT, Event.DUPLICATE_REJECTED): S.UNKNOWN,
-        **_rows(_PRE, Event.RESUBMIT, S.PENDING_SUBMIT),
-        **_rows(_PRE, Event.ACCEPTED, S.ACCEPTED),
-        **_rows(_PRE, Event.REJECTED, S.REJECTED),
-        **_rows(_PRE + _LIVE, Event.PARTIAL_FILL, S.PARTIALLY_FILLED),
-        **_rows(_PENDING + _DONE, Event.PARTIAL_FILL, STAY),
-        **_rows(_AT_VENUE, Event.FULL_FILL, S.FILLED),
-        **_rows(_DONE, Event.FULL_FILL, STAY),
-        **_rows(_LIVE, Event.CANCEL_REQUESTED, S.PENDING_CANCEL),
-        **_rows(_LIVE, Event.REPLACE_REQUESTED, S.PENDING_REPLACE),
-        **_rows(_AT_VENUE, Event.CANCELLED, S.CANCELLED),
-        **_rows(_AT_VENUE, Event.EXPIRED, S.EXPIRED),
-        (S.PENDING_REPLACE, Event.REPLACED): LIVE,
-        # a replace confirmed after we gave up on it (checked by `Order.is_later_replace`)
-        **_rows(_LIVE + (S.PENDING_CANCEL,), Event.REPLACED, STAY),
-        **_rows(_PENDING, Event.CANCEL_REJECTED, LIVE),
-    }
-)
-"""(status, event) -> target. A pair that is missing is refused and never applied."""
-
-
-def transition(status: OrderStatus, event: Event) -> Target | None:
-    return TRANSITIONS.get((status, event))
-
-
-def _dec(value: Any) -> Decimal | None:
+def optional_decimal(value: Any) -> Decimal | None:
+    """A record's optional decimal field (None stays None)."""
     return None if value is None else Decimal(value)
 
 
-def _str(value: Decimal | None) -> str | None:
+def optional_str(value: Decimal | None) -> str | None:
+    """An optional decimal as a record field (None stays None)."""
     return None if value is None else str(value)
+
+
+_DECIMAL_FIELDS = ("qty", "price", "cum_qty", "notional", "pending_qty", "pending_price")
 
 
 @dataclass(slots=True)
 class Order:
-    """One order as the OMS knows it (mutated only by `OrderBook.apply_record`)."""
+    """One order as the OMS knows it (changed only by `apply`, see the module docstring)."""
 
     client_order_id: str
     venue: str
@@ -194,6 +121,55 @@ class Order:
     ts_resubmit_ns: int = 0
     ts_updated_ns: int = 0
 
+    @classmethod
+    def submitted(cls, msg: SubmitOrder, cl_ord_id: str, ts_ns: int) -> Order:
+        """A new client order, waiting for risk, to be placed as `cl_ord_id`."""
+        return cls(
+            msg.client_order_id,
+            msg.venue,
+            msg.symbol,
+            msg.side,
+            msg.qty,
+            msg.order_type,
+            msg.price,
+            msg.tif,
+            S.PENDING_RISK,
+            cl_ord_id,
+            [cl_ord_id],
+            ts_created_ns=ts_ns,
+            ts_updated_ns=ts_ns,
+        )
+
+    @classmethod
+    def adopted(cls, venue: str, vo: VenueOrder, ts_ns: int) -> Order:
+        """A venue order we have no record of (external), at the venue's state; its fills
+        so far count as one fill inferred from venue state."""
+        terminal = vo.status in TERMINAL_STATUSES
+        order = cls(
+            adopted_client_order_id(venue, vo.cl_ord_id),
+            venue,
+            vo.symbol,
+            vo.side,
+            vo.order_qty,
+            vo.order_type,
+            vo.price,
+            TimeInForce.GTC,
+            vo.status if terminal else live_status(vo.cum_qty, vo.order_qty),
+            vo.cl_ord_id,
+            [vo.cl_ord_id],
+            venue_order_id=vo.venue_order_id,
+            cum_qty=vo.cum_qty,
+            notional=vo.cum_qty * vo.avg_px,
+            external=True,
+            reason="adopted",
+            ts_created_ns=ts_ns,
+            ts_ack_ns=ts_ns,
+            ts_updated_ns=ts_ns,
+        )
+        if vo.cum_qty:
+            order.exec_ids.add(missed_fill_exec_id(vo.cl_ord_id, vo.cum_qty))
+        return order
+
     @property
     def avg_px(self) -> Decimal:
         return self.notional / self.cum_qty if self.cum_qty else ZERO
@@ -207,12 +183,49 @@ class Order:
         return self.status in TERMINAL_STATUSES
 
     @property
+    def is_cut_short(self) -> bool:
+        """Cancelled, expired or rejected: ended without filling (a fill now is late)."""
+        return self.status in CUT_SHORT
+
+    @property
+    def reconciled_cum(self) -> Decimal:
+        """The venue cum qty up to which fills inferred from venue state (synthetic exec ids
+        `recon:<ClOrdID>:<venue cum>`, also set by an adoption) already count the order's
+        fills."""
+        cums = (Decimal(e.rsplit(":", 1)[1]) for e in self.exec_ids if e.startswith("recon:"))
+        return max(cums, default=ZERO)
+
+    @property
     def ever_acknowledged(self) -> bool:
         return bool(self.venue_order_id or self.ts_ack_ns or self.cum_qty)
+
+    def next_status(self, event: Event) -> OrderStatus | None:
+        """The status `event` would move the order to (None: refused)."""
+        return resolve(self.status, event, self.cum_qty, self.qty)
+
+    def fill_event(self, qty: Decimal) -> Event:
+        """The event a fill of `qty` is for this order."""
+        return Event.FULL_FILL if self.cum_qty + qty >= self.qty else Event.PARTIAL_FILL
+
+    # ------------------------------------------------------------------ replaces
 
     def is_replace_id(self, cl_ord_id: str) -> bool:
         """One of our replace requests' ClOrdIDs (see `request_cl_ord_id`)."""
         return cl_ord_id.startswith(self.cl_ord_ids[0] + ".r") and cl_ord_id in self.cl_ord_ids
+
+    def is_later_replace(self, cl_ord_id: str) -> bool:
+        """A replace ClOrdID of ours newer than the live one: a venue naming the order by
+        it applied a replace whose confirmation we never saw (or saw refused, e.g. the
+        answer to a resend of it)."""
+        ids = self.cl_ord_ids
+        return self.is_replace_id(cl_ord_id) and ids.index(cl_ord_id) > ids.index(self.cl_ord_id)
+
+    def shows_replace(self, cl_ord_id: str) -> bool:
+        """A venue naming the order by `cl_ord_id` shows that a replace of ours took effect:
+        our pending replace, or (none pending) a later one we had given up on."""
+        if self.status is S.PENDING_REPLACE:
+            return cl_ord_id == self.pending_cl_ord_id
+        return self.is_later_replace(cl_ord_id)
 
     def replace_in_doubt(self) -> str:
         """The newest replace of ours that may have taken effect without our seeing it: the
@@ -222,12 +235,79 @@ class Order:
         later = [cl for cl in self.cl_ord_ids if self.is_later_replace(cl)]
         return later[-1] if later else ""
 
-    def is_later_replace(self, cl_ord_id: str) -> bool:
-        """A replace ClOrdID of ours newer than the live one: a venue naming the order by
-        it applied a replace whose confirmation we never saw (or saw refused, e.g. the
-        answer to a resend of it)."""
-        ids = self.cl_ord_ids
-        return self.is_replace_id(cl_ord_id) and ids.index(cl_ord_id) > ids.index(self.cl_ord_id)
+    def replace_fields(
+        self, cl_ord_id: str, qty: Decimal | None, price: Decimal | None
+    ) -> dict[str, Any]:
+        """The ``event`` record fields of replace `cl_ord_id` taking effect: the venue's
+        terms where it gives them, else those we asked for (our pending request), else the
+        order's."""
+        asked = self.status is S.PENDING_REPLACE and cl_ord_id == self.pending_cl_ord_id
+        qty = qty or (self.pending_qty if asked else None) or self.qty
+        price = price if price is not None else (self.pending_price if asked else self.price)
+        return {"cl_ord_id": cl_ord_id, "qty": str(qty), "price": optional_str(price)}
+
+    def take_replace(self, qty: Decimal, price: Decimal | None, cl_ord_id: str = "") -> None:
+        """A replace of ours took effect: the order carries its terms and lives on under its
+        ClOrdID (a journal of an older build may end an order on a replace's terms alone)."""
+        self.qty, self.price = qty, price
+        if cl_ord_id:
+            self.cl_ord_id = cl_ord_id
+            self._add_cl_ord_id(cl_ord_id)
+
+    # ------------------------------------------------------------------ records
+
+    def apply(self, record: Mapping[str, Any]) -> tuple[Decimal, Decimal] | None:
+        """Apply one ``event`` or ``fill`` record (`OrderBook.apply_record` is the only
+        caller). A fill returns its (qty, px), for the position."""
+        fill = None
+        if record["kind"] == "fill":
+            fill = self._apply_fill(record)
+        else:
+            self._apply_event(record)
+        self.ts_updated_ns = record["ts_ns"]
+        if self.status not in REQUEST_PENDING:  # the cancel/replace request was answered
+            self.pending_cl_ord_id, self.pending_qty, self.pending_price = "", None, None
+        return fill
+
+    def _apply_fill(self, r: Mapping[str, Any]) -> tuple[Decimal, Decimal]:
+        qty, px = Decimal(r["qty"]), Decimal(r["px"])
+        self.cum_qty += qty
+        self.notional += qty * px
+        self.exec_ids.add(r["exec_id"])
+        self.status = OrderStatus(r["status"])
+        self.venue_order_id = r.get("venue_order_id") or self.venue_order_id
+        return qty, px
+
+    def _apply_event(self, r: Mapping[str, Any]) -> None:
+        event = Event(r["event"])
+        self.status = OrderStatus(r["status"])
+        self.reason = r.get("reason", self.reason)
+        self.venue_order_id = r.get("venue_order_id") or self.venue_order_id
+        if r.get("exec_id"):
+            self.exec_ids.add(r["exec_id"])
+        if event == Event.RISK_APPROVED:
+            self.ts_submit_ns = r["ts_ns"]
+        elif event == Event.ACCEPTED and not self.ts_ack_ns:
+            self.ts_ack_ns = r["ts_ns"]
+        elif event == Event.RESUBMIT:
+            self.resubmits += 1
+            self.ts_resubmit_ns = r["ts_ns"]
+        elif event in (Event.CANCEL_REQUESTED, Event.REPLACE_REQUESTED):
+            self.request_seq += 1
+            self.pending_cl_ord_id = r["cl_ord_id"]
+            self.pending_qty = optional_decimal(r.get("qty"))
+            self.pending_price = optional_decimal(r.get("price"))
+            self._add_cl_ord_id(r["cl_ord_id"])
+        elif event == Event.REPLACED:
+            self.take_replace(Decimal(r["qty"]), optional_decimal(r.get("price")), r["cl_ord_id"])
+        elif "qty" in r:  # the order ended on terms of a replace whose report we missed
+            self.take_replace(Decimal(r["qty"]), optional_decimal(r.get("price")))
+
+    def _add_cl_ord_id(self, cl_ord_id: str) -> None:
+        if cl_ord_id not in self.cl_ord_ids:
+            self.cl_ord_ids.append(cl_ord_id)
+
+    # ------------------------------------------------------------------ views
 
     def view(self) -> OrderView:
         return OrderView(
@@ -251,8 +331,8 @@ class Order:
 
     def to_dict(self) -> dict[str, Any]:
         d = {f: getattr(self, f) for f in self.__slots__}
-        for f in ("qty", "price", "cum_qty", "notional", "pending_qty", "pending_price"):
-            d[f] = _str(d[f])
+        for f in _DECIMAL_FIELDS:
+            d[f] = optional_str(d[f])
         d["exec_ids"] = sorted(self.exec_ids)
         d["cl_ord_ids"] = list(self.cl_ord_ids)
         for f in ("side", "order_type", "tif", "status"):
@@ -262,8 +342,8 @@ class Order:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Order:
         kw = dict(d)
-        for f in ("qty", "price", "cum_qty", "notional", "pending_qty", "pending_price"):
-            kw[f] = _dec(kw.get(f))
+        for f in _DECIMAL_FIELDS:
+            kw[f] = optional_decimal(kw.get(f))
         kw["side"], kw["order_type"] = Side(kw["side"]), OrdType(kw["order_type"])
         kw["tif"], kw["status"] = TimeInForce(kw["tif"]), OrderStatus(kw["status"])
         kw["exec_ids"] = set(kw.get("exec_ids", ()))
@@ -271,107 +351,14 @@ class Order:
         return cls(**kw)
 
 
-def live_status(cum_qty: Decimal, qty: Decimal) -> OrderStatus:
-    if cum_qty >= qty:
-        return S.FILLED
-    return S.PARTIALLY_FILLED if cum_qty > 0 else S.ACCEPTED
-
-
-def next_status(order: Order, event: Event, cum_qty: Decimal | None = None) -> OrderStatus | None:
-    """The status `event` would move `order` to (None: refused); `cum_qty` projects a fill."""
-    target = transition(order.status, event)
-    if target is None or target == STAY:
-        return None if target is None else order.status
-    if target == LIVE:
-        return live_status(order.cum_qty if cum_qty is None else cum_qty, order.qty)
-    return OrderStatus(target)
-
-
-def fill_event(order: Order, qty: Decimal) -> Event:
-    return Event.FULL_FILL if order.cum_qty + qty >= order.qty else Event.PARTIAL_FILL
-
-
-@dataclass(slots=True)
-class Position:
-    """Average-cost position of one (venue, symbol): signed qty, avg px of the open qty."""
-
-    venue: str
-    symbol: str
-    qty: Decimal = ZERO
-    avg_px: Decimal = ZERO
-    realized_pnl: Decimal = ZERO
-
-    def apply_fill(self, side: Side, qty: Decimal, px: Decimal) -> None:
-        signed = qty if side == Side.BUY else -qty
-        if self.qty == 0 or (self.qty > 0) == (signed > 0):
-            held = abs(self.qty)
-            self.avg_px = (held * self.avg_px + qty * px) / (held + qty)
-            self.qty += signed
-            return
-        closing = min(qty, abs(self.qty))
-        direction = 1 if self.qty > 0 else -1
-        self.realized_pnl += closing * (px - self.avg_px) * direction
-        self.qty += signed
-        if self.qty == 0:
-            self.avg_px = ZERO
-        elif (self.qty > 0) != (direction > 0):  # flipped through zero: rest opened at px
-            self.avg_px = px
-
-    def view(self) -> PositionView:
-        return PositionView(
-            venue=self.venue,
-            symbol=self.symbol,
-            qty=self.qty,
-            avg_px=self.avg_px,
-            realized_pnl=self.realized_pnl,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "venue": self.venue,
-            "symbol": self.symbol,
-            "qty": str(self.qty),
-            "avg_px": str(self.avg_px),
-            "realized_pnl": str(self.realized_pnl),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class UnmatchedFill:
-    venue: str
-    exec_id: str
-    cl_ord_id: str
-    symbol: str
-    side: Side | None
-    qty: Decimal
-    px: Decimal
-    ts_ns: int
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "kind": "unmatched_fill",
-            "venue": self.venue,
-            "exec_id": self.exec_id,
-            "cl_ord_id": self.cl_ord_id,
-            "symbol": self.symbol,
-            "side": None if self.side is None else str(self.side),
-            "qty": str(self.qty),
-            "px": str(self.px),
-            "ts_ns": self.ts_ns,
-        }
-
-    @classmethod
-    def from_record(cls, r: Mapping[str, Any]) -> UnmatchedFill:
-        return cls(
-            r["venue"],
-            r["exec_id"],
-            r["cl_ord_id"],
-            r["symbol"],
-            None if r["side"] is None else Side(r["side"]),
-            Decimal(r["qty"]),
-            Decimal(r["px"]),
-            r["ts_ns"],
-        )
+def implied_fill(
+    order: Order, venue_cum_qty: Decimal, venue_avg_px: Decimal
+) -> tuple[Decimal, Decimal]:
+    """(qty, px) of the fills we missed, from the venue's cum_qty and avg_px: px makes our
+    avg equal the venue's; falls back to the venue avg if that is not positive."""
+    qty = venue_cum_qty - order.cum_qty
+    px = (venue_cum_qty * venue_avg_px - order.notional) / qty
+    return qty, px if px > 0 else venue_avg_px
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,6 +374,10 @@ class Escalation:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
+    """What a book command did, for the actor to journal (`records`) before it acks or
+    sends anything. `kind` is "applied" (state changed), "duplicate" (already applied: ack
+    it, do nothing) or "refused" (invalid; `reason` says why; nothing changed)."""
+
     kind: Literal["applied", "duplicate", "refused"]
     order: Order | None = None
     records: tuple[dict[str, Any], ...] = ()
@@ -399,70 +390,6 @@ class Outcome:
     def applied(self) -> bool:
         return self.kind == "applied"
 
-
-_FIX_ORD_STATUS = {
-    "0": S.ACCEPTED,
-    "NEW": S.ACCEPTED,
-    "1": S.PARTIALLY_FILLED,
-    "2": S.FILLED,
-    "4": S.CANCELLED,
-    "6": S.PENDING_CANCEL,
-    "8": S.REJECTED,
-    "A": S.PENDING_SUBMIT,
-    "C": S.EXPIRED,
-    "E": S.PENDING_REPLACE,
-}
-
-
-def parse_ord_status(text: str) -> OrderStatus | None:
-    """An OrderStatus name (any case) or a FIX tag-39 code; None if neither."""
-    key = text.strip().upper()
-    if key in _FIX_ORD_STATUS:
-        return _FIX_ORD_STATUS[key]
-    return OrderStatus(key) if key in OrderStatus.__members__ else None
-
-
-def implied_fill(
-    order: Order, venue_cum_qty: Decimal, venue_avg_px: Decimal
-) -> tuple[Decimal, Decimal]:
-    """(qty, px) of the fills we missed, from the venue's cum_qty and avg_px: px makes our
-    avg equal the venue's; falls back to the venue avg if that is not positive."""
-    qty = venue_cum_qty - order.cum_qty
-    px = (venue_cum_qty * venue_avg_px - order.notional) / qty
-    return qty, px if px > 0 else venue_avg_px
-
-
-def place_order_msg(order: Order) -> PlaceOrder:
-    return PlaceOrder(
-        cl_ord_id=order.cl_ord_id,
-        symbol=order.symbol,
-        side=order.side,
-        qty=order.qty,
-        order_type=order.order_type,
-        price=order.price,
-        tif=order.tif,
-    )
-
-
-def cancel_msg(order: Order) -> CancelOnVenue:
-    return CancelOnVenue(
-        cl_ord_id=order.pending_cl_ord_id,
-        orig_cl_ord_id=order.cl_ord_id,
-        symbol=order.symbol,
-        side=order.side,
-        qty=order.qty,
-    )
-
-
-def replace_msg(order: Order) -> ReplaceOnVenue:
-    qty = order.pending_qty if order.pending_qty is not None else order.qty
-    return ReplaceOnVenue(
-        cl_ord_id=order.pending_cl_ord_id,
-        orig_cl_ord_id=order.cl_ord_id,
-        symbol=order.symbol,
-        side=order.side,
-        qty=qty,
-        order_type=order.order_type,
-        price=order.pending_price,
-        tif=order.tif,
-    )
+    @classmethod
+    def refused(cls, order: Order | None, reason: str, *escalations: Escalation) -> Outcome:
+        return cls("refused", order, reason=reason, escalations=escalations)

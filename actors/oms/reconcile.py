@@ -1,6 +1,7 @@
 """Reconciliation: compare the OMS's orders at one venue with the venue's view, plan repairs.
 
-`plan_reconciliation` is a pure function; `apply_plan` carries a plan out on an `OrderBook`.
+`plan_reconciliation` is a pure function that makes a plan (`actors.oms.plan`);
+`apply_plan` carries a plan out on an `OrderBook`.
 The actor runs it per venue at warm start and after every connector restart or reconnect::
 
     open_ = OpenOrders from the connector
@@ -13,7 +14,7 @@ The actor runs it per venue at warm start and after every connector restart or r
         unmatched_fills=book.unmatched_fills(venue), now_ns=time.time_ns())
     log.info("reconcile_plan", **plan.summary())                   # or print(plan.format_dry_run())
     for action, outcome in apply_plan(book, plan, ts_ns):          # journal outcome.records,
-        ...                                                        # send place_order_msg() for
+        ...                                                        # send the order again for
                                                                    # Resubmit, alert on Escalate
 Rules, for each venue open order and each local order that is neither terminal nor
 PENDING_RISK (pass ALL local orders of the venue, terminal ones too, so an open venue order
@@ -47,26 +48,25 @@ Applying a plan and planning again with the same venue view yields no new change
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from decimal import Decimal
-from enum import Enum
-from typing import Any, ClassVar
 
+from actors.oms.lifecycle import STAY, Event, live_status, transition
 from actors.oms.order_book import OrderBook
-from actors.oms.orders import (
-    STAY,
-    Event,
-    Order,
-    Outcome,
-    UnmatchedFill,
-    adopted_client_order_id,
-    implied_fill,
-    live_status,
-    missed_fill_exec_id,
-    transition,
+from actors.oms.orders import Order, Outcome, implied_fill, missed_fill_exec_id
+from actors.oms.plan import (
+    Action,
+    Adopt,
+    ApplyMissedFill,
+    Escalate,
+    MarkTerminal,
+    Plan,
+    Resubmit,
+    Update,
 )
+from actors.oms.positions import UnmatchedFill
 from protocol.messages import TERMINAL_STATUSES, OrderStatus, Side, VenueOrder
 
 S = OrderStatus
@@ -80,152 +80,10 @@ _VENUE_LIVE = (
 )
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal | Enum):
-        return str(value)
-    if isinstance(value, VenueOrder):
-        return value.model_dump(mode="json")
-    return value
-
-
-class _Action:
-    __slots__ = ()
-    name: ClassVar[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "action": self.name,
-            **{f.name: _plain(getattr(self, f.name)) for f in fields(self)},
-        }  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True, slots=True)
-class Adopt(_Action):
-    venue: str
-    order: VenueOrder
-    name: ClassVar[str] = "adopt"
-
-    @property
-    def client_order_id(self) -> str:
-        return adopted_client_order_id(self.venue, self.order.cl_ord_id)
-
-    def describe(self) -> str:
-        o = self.order
-        return (
-            f"venue order {o.cl_ord_id}: {o.side} {o.order_qty} {o.symbol} @ {o.price} "
-            f"{o.status} cum {o.cum_qty}"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Update(_Action):
-    client_order_id: str
-    status: OrderStatus
-    reason: str
-    venue_order_id: str = ""
-    cl_ord_id: str = ""  # set when the venue shows our pending replace took effect
-    qty: Decimal | None = None
-    price: Decimal | None = None
-    name: ClassVar[str] = "update"
-
-    def describe(self) -> str:
-        extra = f" as {self.cl_ord_id} qty {self.qty} px {self.price}" if self.cl_ord_id else ""
-        return f"-> {self.status}{extra} ({self.reason})"
-
-
-@dataclass(frozen=True, slots=True)
-class ApplyMissedFill(_Action):
-    client_order_id: str
-    exec_id: str
-    qty: Decimal
-    px: Decimal
-    venue_cum_qty: Decimal
-    venue_avg_px: Decimal
-    name: ClassVar[str] = "apply_missed_fill"
-
-    def describe(self) -> str:
-        return (
-            f"{self.qty} @ {self.px} (venue cum {self.venue_cum_qty} avg "
-            f"{self.venue_avg_px}) exec {self.exec_id}"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class MarkTerminal(_Action):
-    client_order_id: str
-    status: OrderStatus
-    reason: str
-    name: ClassVar[str] = "mark_terminal"
-
-    def describe(self) -> str:
-        return f"-> {self.status} ({self.reason})"
-
-
-@dataclass(frozen=True, slots=True)
-class Resubmit(_Action):
-    client_order_id: str
-    cl_ord_id: str
-    name: ClassVar[str] = "resubmit"
-
-    def describe(self) -> str:
-        return f"send again as {self.cl_ord_id} (venue never saw it)"
-
-
-@dataclass(frozen=True, slots=True)
-class Escalate(_Action):
-    reason: str
-    detail: str
-    client_order_id: str = ""
-    symbol: str = ""
-    name: ClassVar[str] = "escalate"
-
-    def describe(self) -> str:
-        return f"{self.reason}: {self.detail}"
-
-
-Action = Adopt | Update | ApplyMissedFill | MarkTerminal | Resubmit | Escalate
-ACTION_NAMES = ("adopt", "update", "apply_missed_fill", "mark_terminal", "resubmit", "escalate")
-
-
 @dataclass(frozen=True, slots=True)
 class ReconcilePolicy:
     resubmit_grace_s: float = 30.0
     max_resubmits: int = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    venue: str
-    actions: tuple[Action, ...]
-
-    @property
-    def changes(self) -> tuple[Action, ...]:
-        """The actions that change local state or send something (all but Escalate)."""
-        return tuple(a for a in self.actions if not isinstance(a, Escalate))
-
-    def summary(self) -> dict[str, Any]:
-        """Counts per action kind, for the `reconcile_plan` log event and metrics."""
-        counts = Counter(a.name for a in self.actions)
-        return {
-            "venue": self.venue,
-            "actions": len(self.actions),
-            **{n: counts.get(n, 0) for n in ACTION_NAMES},
-        }
-
-    def to_dicts(self) -> list[dict[str, Any]]:
-        return [a.to_dict() for a in self.actions]
-
-    def format_dry_run(self) -> str:
-        """A readable table of the plan (the CLI's `reconcile --dry-run`)."""
-        s = self.summary()
-        counts = " ".join(f"{n}={s[n]}" for n in ACTION_NAMES if s[n])
-        lines = [
-            f"reconcile plan for venue {self.venue}: {len(self.actions)} action(s)"
-            + (f" ({counts})" if counts else "")
-        ]
-        for a in self.actions:
-            lines.append(f"  {a.name:<18} {a.client_order_id or '-':<28} {a.describe()}")
-        return "\n".join(lines)
 
 
 def _signed(side: Side, qty: Decimal) -> Decimal:
@@ -395,8 +253,7 @@ def _replace_shown(order: Order, vo: VenueOrder) -> str:
     """The replace of ours the venue's view shows took effect ("" if none): the venue names
     the order by it, or by a later id of ours (a cancel) with terms other than ours that
     the replace in doubt explains."""
-    asked = order.status == S.PENDING_REPLACE and vo.cl_ord_id == order.pending_cl_ord_id
-    if asked or (order.status != S.PENDING_REPLACE and order.is_later_replace(vo.cl_ord_id)):
+    if order.shows_replace(vo.cl_ord_id):
         return vo.cl_ord_id
     other_terms = vo.order_qty != order.qty or (
         vo.price is not None and order.price is not None and vo.price != order.price
@@ -492,7 +349,7 @@ def plan_reconciliation(
 
 def apply_plan(book: OrderBook, plan: Plan, ts_ns: int) -> list[tuple[Action, Outcome | None]]:
     """Carry out `plan` on `book`; journal every outcome's records. Escalate gets None
-    (log and alert it); for Resubmit the caller sends `place_order_msg(order)` again."""
+    (log and alert it); for Resubmit the caller sends the order again (same ClOrdID)."""
     done: list[tuple[Action, Outcome | None]] = []
     for a in plan.actions:
         out: Outcome | None

@@ -1,9 +1,10 @@
 """The OMS's link to one venue: connection state, submission queue, in-flight requests and
 the reconciliation pass run at warm start and after every connector restart or reconnect.
 
-The OMS owns the queue: a venue that is not CONNECTED-and-reconciled holds its orders
-(bounded by `oms.venue_queue_bound`), and they are sent once the reconciliation pass after
-the next CONNECTED has told us which ones the venue already has.
+The link owns its queue: a venue that is not CONNECTED-and-reconciled holds its orders
+(the OMS bounds intake by `oms.venue_queue_bound`), and they are sent once the
+reconciliation pass after the next CONNECTED has told us which ones the venue already has.
+The link needs of the OMS only what `LinkHost` lists, so the two do not import each other.
 """
 
 from __future__ import annotations
@@ -11,39 +12,112 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import Any, Protocol
 
-from actors.oms.orders import cancel_msg, place_order_msg, replace_msg
-from actors.oms.reconcile import Plan, plan_reconciliation, status_query_ids
+from actors.oms.order_book import OrderBook
+from actors.oms.orders import Order, Outcome
+from actors.oms.plan import Plan
+from actors.oms.reconcile import plan_reconciliation, status_query_ids
 from actors.runtime import metrics
 from protocol.codec import Envelope
 from protocol.messages import (
     Ack,
+    CancelOnVenue,
     ErrorCode,
     GetPositions,
+    Message,
     OpenOrders,
     OpenOrdersRequest,
     OrderStatus,
     OrderStatusAnswer,
     OrderStatusQuery,
+    PlaceOrder,
     Positions,
+    ReplaceOnVenue,
     RequestRejected,
     VenueConnState,
     VenueOrder,
 )
 
-if TYPE_CHECKING:
-    from actors.oms.actor import OmsActor
-
 _STATUS_CHUNK = 2000
 _RETRY_S = 1.0
 
 
+class VenuePeer(Protocol):
+    """The venue's connector as the link talks to it (`actors.runtime.actor.Peer`)."""
+
+    def request(
+        self, body: Message, callback: Callable[[Envelope | None], None], timeout_s: float
+    ) -> str: ...
+
+    def fail_pending(self) -> None: ...
+
+
+class LinkHost(Protocol):
+    """What a VenueLink needs of the OMS (`actors.oms.actor.OmsActor` provides it)."""
+
+    @property
+    def book(self) -> OrderBook: ...
+
+    def record(self, outcome: Outcome) -> Outcome:
+        """Journal an outcome's records (durable before anything it causes is sent)."""
+        ...
+
+    def drop_unsent(self, client_order_id: str) -> bool:
+        """True if the order must not be sent now (it was rejected instead)."""
+        ...
+
+    def publish_stream(self, event: str, data: dict[str, Any]) -> None: ...
+
+    def crash_point(self, name: str) -> None: ...
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
+
+    def apply_reconcile_plan(self, link: VenueLink, plan: Plan, venue_positions: Positions) -> None:
+        """Carry out a pass's plan (journalled; Resubmits are queued on `link`)."""
+        ...
+
+    def on_venue_reconciled(self, link: VenueLink, plan: Plan, first: bool) -> None:
+        """A pass completed while CONNECTED; `first` since this OMS started."""
+        ...
+
+
+def venue_request(order: Order) -> PlaceOrder | CancelOnVenue | ReplaceOnVenue | None:
+    """What the venue must be sent for the order now: its placement (PENDING_SUBMIT), its
+    pending cancel or replace, with the ClOrdIDs journalled (idempotent at the venue); None
+    if nothing (resolved meanwhile, e.g. by reconciliation)."""
+    if order.status is OrderStatus.PENDING_SUBMIT:
+        return PlaceOrder(
+            cl_ord_id=order.cl_ord_id, symbol=order.symbol, side=order.side, qty=order.qty,
+            order_type=order.order_type, price=order.price, tif=order.tif,
+        )  # fmt: skip
+    if order.status is OrderStatus.PENDING_CANCEL:
+        return CancelOnVenue(
+            cl_ord_id=order.pending_cl_ord_id, orig_cl_ord_id=order.cl_ord_id,
+            symbol=order.symbol, side=order.side, qty=order.qty,
+        )  # fmt: skip
+    if order.status is OrderStatus.PENDING_REPLACE:
+        return ReplaceOnVenue(
+            cl_ord_id=order.pending_cl_ord_id, orig_cl_ord_id=order.cl_ord_id,
+            symbol=order.symbol, side=order.side,
+            qty=order.pending_qty if order.pending_qty is not None else order.qty,
+            order_type=order.order_type, price=order.pending_price, tif=order.tif,
+        )  # fmt: skip
+    return None
+
+
 class VenueLink:
-    def __init__(self, oms: OmsActor, venue: str) -> None:
-        self.oms = oms
+    """One venue as the OMS sees it: `state` (from the connector's VenueStateChanged),
+    `ready` once CONNECTED and reconciled, the request queue and the passes."""
+
+    def __init__(
+        self, venue: str, host: LinkHost, peer: VenuePeer, *, request_timeout_s: float, log: Any
+    ) -> None:
+        self.host = host
         self.venue = venue
-        self.peer = oms.peer(f"connector.{venue}")
+        self.peer = peer
+        self.request_timeout_s = request_timeout_s
         self.state = VenueConnState.DISCONNECTED
         self.connector_epoch: int | None = None
         self.reconciled = False  # since the last CONNECTED
@@ -51,13 +125,11 @@ class VenueLink:
         self.reconciling = False
         self.rerun = False
         self.last_pass_at = 0.0  # monotonic time of the last applied pass
-        self.queue: OrderedDict[str, None] = OrderedDict()  # client_order_ids to send
-        self.in_flight: dict[str, str] = {}  # client_order_id -> request ClOrdID
-        self.acked: dict[
-            str, str
-        ] = {}  # client_order_id -> last request ClOrdID the connector sent
+        self._queue: OrderedDict[str, None] = OrderedDict()  # client_order_ids to send
+        self._in_flight: dict[str, str] = {}  # client_order_id -> request ClOrdID
+        self._acked: dict[str, str] = {}  # client_order_id -> last request ClOrdID sent
         self.depth_gauge = metrics.QUEUE_DEPTH.labels(venue=venue)
-        self.log = oms.log.bind(venue=venue)
+        self.log = log
 
     @property
     def ready(self) -> bool:
@@ -65,7 +137,20 @@ class VenueLink:
 
     @property
     def depth(self) -> int:
-        return len(self.queue) + len(self.in_flight)
+        """Requests queued or in flight."""
+        return len(self._queue) + len(self._in_flight)
+
+    @property
+    def has_in_flight(self) -> bool:
+        """A request was handed to the connector and its answer has not come yet."""
+        return bool(self._in_flight)
+
+    def is_in_flight(self, client_order_id: str) -> bool:
+        return client_order_id in self._in_flight
+
+    def is_waiting(self, client_order_id: str) -> bool:
+        """The order's request is queued or in flight (its answer is on its way)."""
+        return client_order_id in self._queue or client_order_id in self._in_flight
 
     # ------------------------------------------------------------------ state
 
@@ -81,7 +166,7 @@ class VenueLink:
             # evidence (reconciliation) to decide, now rather than at their deadline
             self.reconciling = False
             self.peer.fail_pending()
-        self.oms.publish_stream(
+        self.host.publish_stream(
             "venue_state", {"venue": self.venue, "state": state.value, "detail": detail}
         )
         if state is VenueConnState.CONNECTED:
@@ -93,39 +178,43 @@ class VenueLink:
     # ------------------------------------------------------------------ dispatch
 
     def enqueue(self, client_order_id: str) -> None:
-        self.queue[client_order_id] = None
-        self.queue.move_to_end(client_order_id)
+        """Queue the order's pending request (sent by the next `dispatch` while ready)."""
+        self._queue[client_order_id] = None
+        self._queue.move_to_end(client_order_id)
+
+    def push(self, client_order_id: str) -> None:
+        """Queue the order's pending request and send what the venue is ready for."""
+        self.enqueue(client_order_id)
+        self.dispatch()
+
+    def drop_unsent(self) -> None:
+        """Take out of the queue every request the host will not send now (the
+        kill-switch engaged: orders approved but never sent are rejected instead)."""
+        for coid in [c for c in self._queue if self.host.drop_unsent(c)]:
+            del self._queue[coid]
+        self.depth_gauge.set(self.depth)
 
     def dispatch(self) -> None:
         """Send queued requests while the venue is ready."""
-        book = self.oms.book
-        while self.ready and self.queue:
-            coid, _ = self.queue.popitem(last=False)
+        book = self.host.book
+        while self.ready and self._queue:
+            coid, _ = self._queue.popitem(last=False)
             order = book.get(coid)
-            if order is None or coid in self.in_flight or self.oms.drop_unsent(coid):
+            if order is None or coid in self._in_flight or self.host.drop_unsent(coid):
                 continue
-            if order.status is OrderStatus.PENDING_SUBMIT:
-                msg: Any = place_order_msg(order)
-            elif order.status is OrderStatus.PENDING_CANCEL:
-                msg = cancel_msg(order)
-            elif order.status is OrderStatus.PENDING_REPLACE:
-                msg = replace_msg(order)
-            else:
+            msg = venue_request(order)
+            if msg is None:
                 continue  # resolved meanwhile (e.g. by reconciliation)
-            self.in_flight[coid] = msg.cl_ord_id
-            self.oms.crash_point("before_send")
-            self.peer.request(
-                msg,
-                lambda reply, coid=coid, kind=msg.type: self._on_sent(coid, kind, reply),
-                self.oms.cfg.oms.request_timeout_s,
-            )
+            self._in_flight[coid] = msg.cl_ord_id
+            self.host.crash_point("before_send")
+            self.peer.request(msg, partial(self._on_sent, coid, msg.type), self.request_timeout_s)
         self.depth_gauge.set(self.depth)
 
     def _on_sent(self, coid: str, kind: str, reply: Envelope | None) -> None:
-        request_id = self.in_flight.pop(coid, "")
-        self.oms.crash_point("after_send_before_ack")
+        request_id = self._in_flight.pop(coid, "")
+        self.host.crash_point("after_send_before_ack")
         if reply is not None and isinstance(reply.body, Ack):
-            self.acked[coid] = request_id
+            self._acked[coid] = request_id
             return
         if (
             reply is not None
@@ -145,9 +234,9 @@ class VenueLink:
             "venue_request_unconfirmed", client_order_id=coid, request=kind, reason=reason
         )
         if kind == "place_order":
-            order = self.oms.book.get(coid)
+            order = self.host.book.get(coid)
             if order is not None and order.status is OrderStatus.PENDING_SUBMIT:
-                self.oms.record(self.oms.book.mark_unknown(coid, reason, time.time_ns()))
+                self.host.record(self.host.book.mark_unknown(coid, reason, time.time_ns()))
         else:
             self.enqueue(coid)
         self.reconciled = False
@@ -164,7 +253,7 @@ class VenueLink:
             return
         if not dry_run:
             self.reconciling = True
-        timeout = self.oms.cfg.oms.request_timeout_s
+        timeout = self.request_timeout_s
         view: dict[str, Any] = {}
 
         def failed(why: str) -> None:
@@ -179,7 +268,7 @@ class VenueLink:
                 if rerun:  # CONNECTED came while this pass was failing: go again now
                     self.start_reconcile()
                 else:
-                    self.oms.call_later(_RETRY_S, self._retry_reconcile)
+                    self.host.call_later(_RETRY_S, self._retry_reconcile)
 
         def got_open(reply: Envelope | None) -> None:
             if reply is None or not isinstance(reply.body, OpenOrders):
@@ -188,7 +277,7 @@ class VenueLink:
                 # it answered, so it is logged on: no need to wait for its state message
                 self.state, self.connector_epoch = VenueConnState.CONNECTED, reply.epoch
             view["open"] = reply.body.orders
-            ids = status_query_ids(self.oms.book.orders(self.venue), reply.body.orders)
+            ids = status_query_ids(self.host.book.orders(self.venue), reply.body.orders)
             view["status"], view["unknown"], view["todo"] = (
                 {},
                 set(),
@@ -224,7 +313,7 @@ class VenueLink:
         on_plan: Callable[[Plan], None] | None,
         dry_run: bool,
     ) -> None:
-        book = self.oms.book
+        book = self.host.book
         open_orders: list[VenueOrder] = view["open"]
         plan = plan_reconciliation(
             self.venue,
@@ -241,7 +330,7 @@ class VenueLink:
             on_plan(plan)
         if dry_run:
             return
-        self.oms.apply_reconcile_plan(self, plan, venue_positions)
+        self.host.apply_reconcile_plan(self, plan, venue_positions)
         self.reconciling = False
         if self.rerun:
             self.rerun = False
@@ -253,20 +342,21 @@ class VenueLink:
             first = not self.ever_reconciled
             self.ever_reconciled = True
             self._requeue_after()
-            self.oms.on_venue_reconciled(self, plan, first)
+            self.host.on_venue_reconciled(self, plan, first)
             self.dispatch()
 
     def _requeue_after(self) -> None:
         """What a finished pass sends besides the plan's Resubmits (queued when the plan is
         applied): cancels/replaces not yet confirmed sent by this incarnation's connector.
         Never a request the connector already acknowledged sending."""
-        for order in self.oms.book.orders(self.venue, open_only=True):
+        book = self.host.book
+        for order in book.orders(self.venue, open_only=True):
             coid = order.client_order_id
             if order.status in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
-                if self.acked.get(coid) != order.pending_cl_ord_id:
+                if self._acked.get(coid) != order.pending_cl_ord_id:
                     self.enqueue(coid)
-        for coid in [c for c in self.acked if (o := self.oms.book.get(c)) is None or o.is_terminal]:
-            del self.acked[coid]
+        for coid in [c for c in self._acked if (o := book.get(c)) is None or o.is_terminal]:
+            del self._acked[coid]
 
     def _retry_reconcile(self) -> None:
         if self.state is VenueConnState.CONNECTED and not self.reconciled and not self.reconciling:

@@ -60,7 +60,6 @@ from protocol.messages import (
 
 NOT_READY = "risk_not_ready"
 _NOT_READY_HOLD_S = 1.0  # a check waits this long for the first rebuild, then is rejected
-_FILE_POLL_S = 0.1  # re-read the kill-switch file when it changed (supervisor writes)
 _CANCEL_RETRY_S = 0.5
 _CANCEL_SWEEP_S = 1.0  # a second round after an engagement: orders that were in flight
 _CANCEL_TIMEOUT_MARGIN_S = 1.0  # beyond the connector's own venue request timeout
@@ -75,7 +74,7 @@ class RiskActor(Actor):
         structlog.contextvars.bind_contextvars(actor=self.actor_id, epoch=self.epoch)
         self.ks_path = killswitch.kill_switch_path(self.cfg.state_path)
         self.ks = killswitch.KillSwitchState()
-        self._ks_stamp: tuple[int, int, int] | None = None
+        self._ks_watch = killswitch.KillSwitchWatcher(self.ks_path)  # supervisor writes too
         self.gate = RiskGate(self.cfg.risk, reference_prices=_reference_prices(self.cfg))
         self.cache = VerdictCache()
         self._held: list[tuple[RiskCheck, Replier, float]] = []
@@ -90,7 +89,7 @@ class RiskActor(Actor):
         self._engaged_gauge = metrics.KILL_SWITCH_ENGAGED
         self.sync = ExposureSync(self, self.gate, self.oms, self._answer_held)
         self._reload_kill_switch(starting=True)
-        self.call_every(_FILE_POLL_S, self._reload_kill_switch)
+        self.call_every(killswitch.KillSwitchWatcher.POLL_S, self._reload_kill_switch)
         self.call_every(0.05, self._expire_held)
 
     @property
@@ -220,16 +219,15 @@ class RiskActor(Actor):
 
     def _adopt(self, state: killswitch.KillSwitchState) -> None:
         self.ks = state
-        self._ks_stamp = killswitch.file_stamp(self.ks_path)
+        self._ks_watch.mark_seen()
         self._engaged_gauge.set(1 if state.engaged else 0)
 
     def _reload_kill_switch(self, starting: bool = False) -> None:
         """Re-read the file if it changed (cheap: one stat), and act on an outside change."""
-        stamp = killswitch.file_stamp(self.ks_path)
-        if stamp == self._ks_stamp and not starting:
+        state = self._ks_watch.poll(force=starting)
+        if state is None:
             return
         was = self.engaged
-        state = killswitch.load(self.ks_path)
         self._adopt(state)
         if starting:
             self.log.info(

@@ -75,7 +75,7 @@ class KillSwitchState(BaseModel):
         )
 
 
-def file_stamp(path: Path) -> tuple[int, int, int] | None:
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
     """(inode, mtime, size) of the state file, None if missing: a cheap "did it change"
     for the processes that follow a switch another process writes."""
     try:
@@ -83,6 +83,31 @@ def file_stamp(path: Path) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+class KillSwitchWatcher:
+    """Follows the state file for a process that reads a switch others may write: `poll`
+    costs one stat and re-reads the file only when it changed. The OMS and risk poll it
+    every `POLL_S` (the supervisor writes while either may be down or busy)."""
+
+    POLL_S: Final = 0.1
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._stamp: tuple[int, int, int] | None = None
+
+    def poll(self, *, force: bool = False) -> KillSwitchState | None:
+        """The state if the file changed since the last look (always with `force`), else
+        None."""
+        stamp = _file_stamp(self.path)
+        if stamp == self._stamp and not force:
+            return None
+        self._stamp = stamp
+        return load(self.path)
+
+    def mark_seen(self) -> None:
+        """The file as it is now is known (this process just wrote it): no change."""
+        self._stamp = _file_stamp(self.path)
 
 
 def load(path: Path) -> KillSwitchState:

@@ -153,9 +153,33 @@ def test_exec_type_maps_to_the_contract_kind(exec_type: str, status: str, kind: 
     assert (report.kind, report.exec_id, report.ord_status, report.venue) == (
         kind,
         "X1",
-        status,
+        fm.ORD_STATUS_FROM_FIX[status],
         "simA",
     )
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("0", OrderStatus.ACCEPTED),
+        ("1", OrderStatus.PARTIALLY_FILLED),
+        ("2", OrderStatus.FILLED),
+        ("4", OrderStatus.CANCELLED),
+        ("6", OrderStatus.PENDING_CANCEL),
+        ("8", OrderStatus.REJECTED),
+        ("A", OrderStatus.PENDING_SUBMIT),
+        ("C", OrderStatus.EXPIRED),
+        ("E", OrderStatus.PENDING_REPLACE),
+        ("3", None),  # done for day: nothing we act on
+        (None, None),  # absent
+    ],
+)
+def test_ord_status_reaches_the_oms_as_our_status(code: str | None, status: object) -> None:
+    """OrdStatus (39) is translated here, at the venue boundary: the OMS gets our
+    OrderStatus, or None when the venue said nothing it acts on."""
+    pairs = [p for p in er((150, "D"), (39, code or "")) if code is not None or p[0] != 39]
+    report = fm.to_exec_report(fix_message(pairs), "v")
+    assert report is not None and report.ord_status is status
 
 
 def test_fill_carries_quantities_prices_and_the_venue_time() -> None:
@@ -215,12 +239,13 @@ def test_cancel_reject_gets_a_synthetic_exec_id() -> None:
     )
     r = fm.cancel_reject_report(msg, "v")
     assert r is not None
-    assert (r.exec_id, r.kind, r.cl_ord_id, r.orig_cl_ord_id, r.text) == (
+    assert (r.exec_id, r.kind, r.cl_ord_id, r.orig_cl_ord_id, r.text, r.ord_status) == (
         "cxlrej:c1.x2",
         "cancel_rejected",
         "c1.x2",
         "c1",
         "too late",
+        OrderStatus.FILLED,
     )
 
 

@@ -93,7 +93,7 @@ def test_cancel_done_at_the_venue_but_refused_on_resend_ends_cancelled() -> None
             since = sut.mark()
             deliver_as_connector(sut, ExecReport(
                 venue=VENUE, exec_id=f"cxlrej:{cxl_id}", kind="cancel_rejected",
-                cl_ord_id=cxl_id, orig_cl_ord_id=order.cl_ord_id, ord_status="4",
+                cl_ord_id=cxl_id, orig_cl_ord_id=order.cl_ord_id, ord_status=OrderStatus.CANCELLED,
                 text="order is CANCELED",
             ))  # fmt: skip
             sut.wait_event("reconcile_plan", since=since, timeout_s=10.0)

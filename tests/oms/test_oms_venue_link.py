@@ -11,10 +11,10 @@ from typing import Any
 import structlog
 
 from actors.oms.order_book import OrderBook
-from actors.oms.reconcile import Plan
+from actors.oms.orders import Outcome
+from actors.oms.plan import Plan
 from actors.oms.venue_link import _RETRY_S, VenueLink
 from protocol.codec import Envelope, Sender
-from protocol.config import SystemConfig, parse_config
 from protocol.messages import (
     Ack,
     ErrorCode,
@@ -64,19 +64,13 @@ class StubPeer:
 
 
 class StubOms:
-    """What VenueLink uses of the OMS actor."""
+    """What VenueLink uses of the OMS actor (its `LinkHost`)."""
 
     def __init__(self) -> None:
-        self.cfg: SystemConfig = parse_config({"venues": [{"name": V}]})
-        self.log = structlog.get_logger()
         self.book = OrderBook()
-        self.peers: dict[str, StubPeer] = {}
         self.timers: list[tuple[float, Callable[[], None]]] = []
         self.plans: list[Plan] = []
         self.reconciled: list[bool] = []
-
-    def peer(self, target: str) -> StubPeer:
-        return self.peers.setdefault(target, StubPeer())
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
         self.timers.append((delay_s, fn))
@@ -90,7 +84,7 @@ class StubOms:
     def drop_unsent(self, coid: str) -> bool:
         return False
 
-    def record(self, outcome: Any) -> Any:
+    def record(self, outcome: Outcome) -> Outcome:
         return outcome
 
     def apply_reconcile_plan(self, link: VenueLink, plan: Plan, positions: Positions) -> None:
@@ -101,9 +95,9 @@ class StubOms:
 
 
 def _link() -> tuple[VenueLink, StubOms, StubPeer]:
-    oms = StubOms()
-    link = VenueLink(oms, V)  # type: ignore[arg-type]
-    return link, oms, oms.peers[f"connector.{V}"]
+    oms, peer = StubOms(), StubPeer()
+    link = VenueLink(V, oms, peer, request_timeout_s=5.0, log=structlog.get_logger())
+    return link, oms, peer
 
 
 def _complete_pass(peer: StubPeer, never_seen: tuple[str, ...] = ()) -> None:

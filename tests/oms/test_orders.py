@@ -13,20 +13,11 @@ import msgpack
 import pytest
 
 from actors.oms.journal import Journal
+from actors.oms.lifecycle import LIVE, STAY, TRANSITIONS, Event, transition
 from actors.oms.order_book import OrderBook
-from actors.oms.orders import (
-    LIVE,
-    STAY,
-    TRANSITIONS,
-    Event,
-    Order,
-    Outcome,
-    Position,
-    base_cl_ord_id,
-    parse_ord_status,
-    request_cl_ord_id,
-    transition,
-)
+from actors.oms.orders import Order, Outcome, base_cl_ord_id, request_cl_ord_id
+from actors.oms.positions import Position
+from actors.oms.venue_link import venue_request
 from protocol.messages import (
     ExecReport,
     OrderStatus,
@@ -311,8 +302,8 @@ def test_cancel_and_replace_ids_are_numbered_from_the_journal() -> None:
     records += book.request_cancel("o1", 6).records
     assert order.pending_cl_ord_id == "o1.c2"
     assert book.find(V, "o1.c2") is order and book.find(V, "o1") is order
-    msg = book.pending_venue_requests(V)[0]
-    assert msg.type == "cancel_on_venue" and msg.orig_cl_ord_id == "o1.r1"
+    msg = venue_request(order)
+    assert msg is not None and msg.type == "cancel_on_venue" and msg.orig_cl_ord_id == "o1.r1"
 
 
 # ------------------------------------------------------------------------- fills
@@ -604,25 +595,19 @@ def test_status_report_applies_the_missed_fill_once() -> None:
     book = OrderBook()
     order = _live_order(book)
     book.apply_exec(_fill("o1", "2", "100"), 4)
-    rep = _exec("status", "o1", cum_qty=D(6), avg_px=D("101.5"), ord_status="1")
+    rep = _exec("status", "o1", cum_qty=D(6), avg_px=D("101.5"), ord_status=S.PARTIALLY_FILLED)
     out = book.apply_exec(rep, 5)
     assert out.applied and out.fill_qty is None
     assert order.cum_qty == 6 and order.avg_px == D("101.5")
     assert _status(order) == S.PARTIALLY_FILLED
     again = book.apply_exec(
-        _exec("status", "o1", cum_qty=D(6), avg_px=D("101.5"), ord_status="PARTIALLY_FILLED"), 6
+        _exec("status", "o1", cum_qty=D(6), avg_px=D("101.5"), ord_status=S.PARTIALLY_FILLED), 6
     )
     assert again.kind == "duplicate" and order.cum_qty == 6
     done = book.apply_exec(
-        _exec("status", "o1", cum_qty=D(6), avg_px=D("101.5"), ord_status="4"), 7
+        _exec("status", "o1", cum_qty=D(6), avg_px=D("101.5"), ord_status=S.CANCELLED), 7
     )
     assert done.applied and _status(order) == S.CANCELLED
-
-
-def test_parse_ord_status_accepts_names_and_fix_codes() -> None:
-    """Both OrderStatus names and FIX tag-39 codes are understood."""
-    assert parse_ord_status("2") == S.FILLED and parse_ord_status("new") == S.ACCEPTED
-    assert parse_ord_status("CANCELLED") == S.CANCELLED and parse_ord_status("?") is None
 
 
 def test_unmatched_fill_is_recorded_once_and_resolved_by_adoption() -> None:
@@ -740,16 +725,6 @@ def test_latency_timestamps_and_views() -> None:
     assert view.status == S.ACCEPTED and view.cl_ord_id == "o1" and view.venue_order_id == "V1"
 
 
-def test_pending_venue_requests_lists_what_to_resend() -> None:
-    """PENDING_SUBMIT orders yield PlaceOrder with their deterministic ClOrdID."""
-    book = OrderBook()
-    book.submit(_submit("p1"), 1)
-    book.risk_verdict(RiskVerdict(client_order_id="p1", approved=True), 2)
-    book.submit(_submit("p2"), 3)
-    msgs = book.pending_venue_requests(V)
-    assert [(m.type, m.cl_ord_id) for m in msgs] == [("place_order", "p1")]
-
-
 # ------------------------------------------------------------------------- replay
 
 
@@ -807,7 +782,9 @@ def _random_session(book: OrderBook, rng: random.Random, steps: int) -> list[dic
                         o.cl_ord_id,
                         cum_qty=min(o.qty, o.cum_qty + 1),
                         avg_px=D(100),
-                        ord_status=rng.choice(["0", "1", "4", "C"]),
+                        ord_status=rng.choice(
+                            [S.ACCEPTED, S.PARTIALLY_FILLED, S.CANCELLED, S.EXPIRED]
+                        ),
                     ),
                     ts,
                 )

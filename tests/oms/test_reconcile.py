@@ -11,15 +11,17 @@ import pytest
 
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import base_cl_ord_id
-from actors.oms.reconcile import (
+from actors.oms.plan import (
     Adopt,
     ApplyMissedFill,
     Escalate,
     MarkTerminal,
     Plan,
-    ReconcilePolicy,
     Resubmit,
     Update,
+)
+from actors.oms.reconcile import (
+    ReconcilePolicy,
     apply_plan,
     plan_reconciliation,
     status_query_ids,
@@ -111,7 +113,7 @@ def _local(book: OrderBook, state: str, coid: str = "o1") -> None:
                 "cancel_rejected",
                 f"{cl}.c1",
                 f"cxlrej:{cl}.c1",
-                ord_status="4",
+                ord_status=S.CANCELLED,
                 text="order is CANCELED",
             ),
             5,
@@ -124,7 +126,7 @@ def _local(book: OrderBook, state: str, coid: str = "o1") -> None:
                 "cancel_rejected",
                 f"{cl}.r1",
                 f"cxlrej:{cl}.r1",
-                ord_status="0",
+                ord_status=S.ACCEPTED,
                 text="duplicate ClOrdID",
             ),
             5,

@@ -108,6 +108,12 @@ BAD_CONFIGS = [
         "unknown key",
         id="unknown_sim_key",
     ),
+    pytest.param(  # removed: the journal group-commits once per loop turn
+        "[oms]\ngroup_commit_ms = 1.0" + VENUE,
+        "oms.group_commit_ms",
+        "unknown key",
+        id="removed_group_commit_ms",
+    ),
     pytest.param(
         '[supervisor]\nheartbeat_interval_s = "fast"' + VENUE,
         "supervisor.heartbeat_interval_s",

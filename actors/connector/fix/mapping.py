@@ -17,7 +17,6 @@ from decimal import Decimal, InvalidOperation
 import simplefix  # type: ignore[import-untyped]
 
 from actors.connector.fix import codec as fc
-from actors.oms.orders import parse_ord_status
 from protocol.messages import (
     CancelOnVenue,
     ExecKind,
@@ -53,6 +52,19 @@ EXEC_KINDS: dict[str, ExecKind] = {
     "5": "replaced",
     "C": "expired",
     "D": "status",  # Restated: the order's new state, applied as venue evidence
+}
+# OrdStatus (39) -> our OrderStatus; a code not listed (e.g. 3 done for day, 9 suspended)
+# says nothing we act on: None.
+ORD_STATUS_FROM_FIX = {
+    "0": OrderStatus.ACCEPTED,
+    "1": OrderStatus.PARTIALLY_FILLED,
+    "2": OrderStatus.FILLED,
+    "4": OrderStatus.CANCELLED,
+    "6": OrderStatus.PENDING_CANCEL,
+    "8": OrderStatus.REJECTED,
+    "A": OrderStatus.PENDING_SUBMIT,
+    "C": OrderStatus.EXPIRED,
+    "E": OrderStatus.PENDING_REPLACE,
 }
 EXEC_TYPE_STATUS = "I"  # an answer to H / AF: consumed by the pending query
 EXEC_TYPES_IGNORED = frozenset({"6", "A", "E"})  # pending states: nothing to apply
@@ -168,6 +180,11 @@ def _ts_ns(msg: simplefix.FixMessage) -> int:
     return 0 if seconds is None else int(round(seconds * 1000)) * 1_000_000
 
 
+def ord_status(msg: simplefix.FixMessage) -> OrderStatus | None:
+    """OrdStatus (39) as our OrderStatus; None when absent or not one we map."""
+    return ORD_STATUS_FROM_FIX.get((fc.get_str(msg, 39) or "").strip().upper())
+
+
 def exec_type(msg: simplefix.FixMessage) -> str:
     return fc.get_str(msg, 150) or ""
 
@@ -212,7 +229,7 @@ def to_exec_report(msg: simplefix.FixMessage, venue: str) -> ExecReport | None:
         cum_qty=_dec0(msg, 14),
         avg_px=_dec0(msg, 6),
         leaves_qty=_dec0(msg, 151),
-        ord_status=fc.get_str(msg, 39) or "",
+        ord_status=ord_status(msg),
         text=text,
         reject_reason=reject_reason,
         venue_ts_ns=_ts_ns(msg),
@@ -232,7 +249,7 @@ def cancel_reject_report(msg: simplefix.FixMessage, venue: str) -> ExecReport | 
         cl_ord_id=cl_ord_id,
         orig_cl_ord_id=fc.get_str(msg, 41) or "",
         venue_order_id="" if order_id == NO_ORDER else order_id,
-        ord_status=fc.get_str(msg, 39) or "",
+        ord_status=ord_status(msg),
         text=fc.get_str(msg, 58) or "",
         venue_ts_ns=_ts_ns(msg),
     )
@@ -254,7 +271,7 @@ def to_venue_order(msg: simplefix.FixMessage) -> VenueOrder | None:
         order_qty=_dec0(msg, 38),
         price=get_decimal(msg, 44),
         order_type=ORD_TYPE_FROM_FIX.get(fc.get_str(msg, 40) or "", OrdType.LIMIT),
-        status=parse_ord_status(fc.get_str(msg, 39) or "") or OrderStatus.UNKNOWN,
+        status=ord_status(msg) or OrderStatus.UNKNOWN,
         cum_qty=_dec0(msg, 14),
         avg_px=_dec0(msg, 6),
         leaves_qty=_dec0(msg, 151),

@@ -1,0 +1,268 @@
+"""OMS intake: client submits, cancels and replaces, with the risk round trip.
+
+A submit is checked (venue known, terms valid, intake open, venue reconciled, queue not
+full), journalled PENDING_RISK and put to risk; the verdict is journalled and, once
+durable, the client is answered and an approved order queued on its venue link. A replace
+changes what is at risk, so its new terms go to risk before the request is journalled. No
+verdict in time is a refusal (fail closed). Everything here reaches the OMS through
+`IntakeHost` and the venue links.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from functools import partial
+from typing import Protocol
+
+from actors.oms.order_book import OrderBook, terms_problem
+from actors.oms.orders import Order, Outcome
+from actors.oms.venue_link import VenueLink
+from actors.runtime.peer import Replier
+from protocol.codec import Envelope
+from protocol.config import OmsCfg
+from protocol.messages import (
+    TERMINAL_STATUSES,
+    ErrorCode,
+    Message,
+    OrderAck,
+    OrderStatus,
+    ReplaceOrder,
+    RiskCheck,
+    RiskVerdict,
+    SubmitOrder,
+)
+
+RISK_RETRY_S = 0.5  # a check risk did not answer is asked again after this
+
+
+class IntakeHost(Protocol):
+    """What intake needs of the OMS (`actors.oms.actor.OmsActor` provides it)."""
+
+    @property
+    def book(self) -> OrderBook: ...
+
+    @property
+    def intake_paused(self) -> bool: ...
+
+    def record(self, outcome: Outcome) -> Outcome:
+        """Journal an outcome's records (durable by the end of the loop turn)."""
+        ...
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Run `fn` once this turn's records are durable (replies and sends wait)."""
+        ...
+
+
+class RiskPeer(Protocol):
+    """The risk actor as intake asks it (`actors.runtime.actor.Peer`)."""
+
+    def request(
+        self, body: Message, callback: Callable[[Envelope | None], None], timeout_s: float
+    ) -> str: ...
+
+
+class Intake:
+    def __init__(
+        self, host: IntakeHost, links: Mapping[str, VenueLink], risk: RiskPeer, cfg: OmsCfg
+    ) -> None:
+        self.host = host
+        self.links = links
+        self.risk = risk
+        self.cfg = cfg
+        self._waiting: dict[str, list[Replier]] = defaultdict(list)  # coid -> submitters
+        self._risk_deadline: dict[str, float] = {}
+
+    @property
+    def awaiting_risk(self) -> int:
+        """Submits whose clients wait for a risk verdict."""
+        return len(self._waiting)
+
+    def resume(self) -> None:
+        """Ask risk again about orders whose verdict was lost with the last incarnation."""
+        for order in self.host.book.orders(open_only=True):
+            if order.status is OrderStatus.PENDING_RISK:
+                self._ask_risk(order)
+
+    # ------------------------------------------------------------------ submit
+
+    def submit(self, msg: SubmitOrder, reply: Replier) -> None:
+        book = self.host.book
+        if book.get(msg.client_order_id) is None:
+            problem = self._intake_problem(msg)
+            if problem is not None:
+                reply.reject(*problem)
+                return
+        outcome = self.host.record(book.submit(msg, time.time_ns()))
+        if outcome.kind == "refused":
+            reply.reject(ErrorCode.INVALID_ORDER, outcome.reason, "client_order_id")
+            return
+        order = outcome.order
+        assert order is not None
+        if order.status is OrderStatus.PENDING_RISK:
+            self._waiting[order.client_order_id].append(reply)
+            if outcome.applied:
+                self._ask_risk(order)
+            return
+        self.host.after_commit(partial(_answer_submit, order, reply, duplicate=not outcome.applied))
+
+    def _intake_problem(self, msg: SubmitOrder) -> tuple[ErrorCode, str, str | None] | None:
+        link = self.links.get(msg.venue)
+        if link is None:
+            return ErrorCode.UNKNOWN_VENUE, f"unknown venue {msg.venue!r}", "venue"
+        terms = terms_problem(msg)
+        if terms is not None:
+            return ErrorCode.INVALID_ORDER, *terms
+        if self.host.intake_paused:
+            return ErrorCode.NOT_READY, "order intake is paused by an operator", None
+        if not link.ever_reconciled:
+            return (
+                ErrorCode.NOT_READY,
+                f"{msg.venue} not reconciled yet since the OMS started",
+                None,
+            )
+        if link.depth >= self.cfg.venue_queue_bound and not link.ready:
+            return (
+                ErrorCode.VENUE_DOWN,
+                f"{msg.venue} is {link.state.value} and its queue is full",
+                None,
+            )
+        return None
+
+    def _ask_risk(self, order: Order) -> None:
+        coid = order.client_order_id
+        self._risk_deadline.setdefault(coid, time.monotonic() + self.cfg.request_timeout_s)
+        check = _risk_check(order, order.qty, order.price)
+        self.risk.request(check, partial(self._on_verdict, coid), RISK_RETRY_S)
+
+    def _on_verdict(self, coid: str, reply: Envelope | None) -> None:
+        book = self.host.book
+        order = book.get(coid)
+        if order is None or order.status is not OrderStatus.PENDING_RISK:
+            return
+        if reply is None or not isinstance(reply.body, RiskVerdict):
+            if time.monotonic() < self._risk_deadline.get(coid, 0):
+                self._ask_risk(order)  # risk may be restarting: ask again
+                return
+            verdict = RiskVerdict(
+                client_order_id=coid, approved=False, reason_code="risk_unavailable",
+                reason="no risk verdict in time: fail closed",
+            )  # fmt: skip
+        else:
+            verdict = reply.body
+        self._risk_deadline.pop(coid, None)
+        outcome = self.host.record(book.risk_verdict(verdict, time.time_ns()))
+        order = outcome.order or order
+        if outcome.applied and order.status is OrderStatus.PENDING_SUBMIT:
+            self.host.after_commit(partial(self.links[order.venue].push, coid))
+        code = verdict.reason_code
+        for r in self._waiting.pop(coid, []):
+            if verdict.approved:
+                self.host.after_commit(partial(_answer_submit, order, r, duplicate=False))
+            else:
+                reason = verdict.reason or code
+                self.host.after_commit(partial(r.reject, _verdict_error(code), reason, code))
+
+    # ------------------------------------------------------------------ cancel / replace
+
+    def cancel_or_replace(
+        self,
+        coid: str,
+        reply: Replier,
+        replace: ReplaceOrder | None,
+        *,
+        risk_approved: bool = False,
+    ) -> None:
+        """A cancel (`replace` None) or a replace of a live order; a replace's new terms
+        are put to risk first (`risk_approved` once they passed)."""
+        book = self.host.book
+        order = book.get(coid)
+        if order is None:
+            reply.reject(ErrorCode.UNKNOWN_ORDER, f"no order {coid!r}")
+            return
+        if order.status is OrderStatus.CANCELLED and replace is None:
+            # idempotent: a client retrying a cancel whose ack was lost (e.g. with a killed
+            # OMS) after the venue already cancelled it gets the order, not an error
+            self.host.after_commit(partial(_answer, reply, order, duplicate=True))
+            return
+        if order.status in TERMINAL_STATUSES:
+            reply.reject(ErrorCode.INVALID_STATE, f"{coid} is already {order.status.value}")
+            return
+        if (
+            order.status
+            in (OrderStatus.PENDING_RISK, OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN)
+            and replace
+        ):
+            reply.reject(
+                ErrorCode.INVALID_STATE, f"{coid} is {order.status.value}: not yet at the venue"
+            )
+            return
+        if replace is not None and not risk_approved:
+            self._check_replace_risk(order, replace, reply)
+            return
+        ts = time.time_ns()
+        outcome = self.host.record(
+            book.request_replace(replace, ts) if replace else book.request_cancel(coid, ts)
+        )
+        if outcome.kind == "refused":
+            reply.reject(
+                ErrorCode.INVALID_STATE if outcome.order else ErrorCode.UNKNOWN_ORDER,
+                outcome.reason,
+            )
+            return
+        order = outcome.order or order
+        if outcome.applied:
+            self.host.after_commit(partial(self.links[order.venue].push, coid))
+        self.host.after_commit(partial(_answer, reply, order, duplicate=not outcome.applied))
+
+    def _check_replace_risk(self, order: Order, msg: ReplaceOrder, reply: Replier) -> None:
+        """A replace changes what is at risk: check the new terms first, then re-enter
+        `cancel_or_replace` (which re-validates the order's state) on approval."""
+        coid = order.client_order_id
+        check = _risk_check(
+            order,
+            msg.qty if msg.qty is not None else order.qty,
+            msg.price if msg.price is not None else order.price,
+        )
+
+        def verdict(r: Envelope | None) -> None:
+            if r is None or not isinstance(r.body, RiskVerdict):
+                reply.reject(
+                    ErrorCode.RISK_REJECTED,
+                    "no risk verdict in time: fail closed",
+                    "risk_unavailable",
+                )
+            elif not r.body.approved:
+                code = r.body.reason_code
+                reply.reject(_verdict_error(code), r.body.reason or code, code)
+            else:
+                self.cancel_or_replace(coid, reply, msg, risk_approved=True)
+
+        self.risk.request(check, verdict, self.cfg.request_timeout_s)
+
+
+def _answer(reply: Replier, order: Order, *, duplicate: bool) -> None:
+    reply(OrderAck(order=order.view(), duplicate=duplicate))
+
+
+def _answer_submit(order: Order, reply: Replier, *, duplicate: bool) -> None:
+    if order.status is OrderStatus.REJECTED and order.ts_submit_ns == 0:
+        code = ErrorCode.KILL_SWITCH if "kill" in order.reason else ErrorCode.RISK_REJECTED
+        reply.reject(code, order.reason or "rejected by risk", "risk")
+        return
+    _answer(reply, order, duplicate=duplicate)
+
+
+def _risk_check(order: Order, qty: Decimal, price: Decimal | None) -> RiskCheck:
+    """The question for risk: this order with these (possibly replaced) terms."""
+    return RiskCheck(
+        client_order_id=order.client_order_id, venue=order.venue, symbol=order.symbol,
+        side=order.side, qty=qty, order_type=order.order_type, price=price,
+    )  # fmt: skip
+
+
+def _verdict_error(reason_code: str) -> ErrorCode:
+    """How a client sees a risk refusal: the kill-switch is its own error."""
+    return ErrorCode.KILL_SWITCH if reason_code == "kill_switch" else ErrorCode.RISK_REJECTED

@@ -1,0 +1,177 @@
+"""Carrying out reconciliation passes in the OMS: applying a venue link's plan (journalled,
+counted, escalations logged and published, Resubmits queued), a cold start's opening
+positions and open-order policy, the `warm_start` / `cold_start` event once every venue is
+reconciled, and the safety-net sweep that starts a pass when one is overdue or an order
+waits too long for any venue answer. Reaches the OMS through `PlanHost`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from actors.oms.order_book import OrderBook
+from actors.oms.orders import Outcome
+from actors.oms.plan import Adopt, Escalate, Plan, Resubmit
+from actors.oms.reconcile import apply_plan
+from actors.oms.venue_link import VenueLink
+from actors.runtime import metrics
+from protocol.config import OmsCfg
+from protocol.messages import OrderStatus, Positions
+
+_AWAITING_VENUE = (
+    OrderStatus.PENDING_SUBMIT,
+    OrderStatus.UNKNOWN,
+    OrderStatus.PENDING_CANCEL,
+    OrderStatus.PENDING_REPLACE,
+)
+
+
+class PlanHost(Protocol):
+    """What plan application needs of the OMS (`actors.oms.actor.OmsActor` provides it)."""
+
+    @property
+    def book(self) -> OrderBook: ...
+
+    def record(self, outcome: Outcome) -> Outcome: ...
+
+    def publish_stream(self, event: str, data: dict[str, Any]) -> None: ...
+
+    def durable_crash_point(self, name: str) -> None:
+        """A test crash point, with what is journalled so far made durable first."""
+        ...
+
+
+class PlanApplier:
+    """`cold`: this OMS started cold (its marker file exists) and has not yet reconciled
+    every venue; the marker is removed once it has."""
+
+    def __init__(
+        self,
+        host: PlanHost,
+        links: Mapping[str, VenueLink],
+        cfg: OmsCfg,
+        log: Any,
+        cold_marker: Path,
+    ) -> None:
+        self.host = host
+        self.links = links
+        self.cfg = cfg
+        self.log = log
+        self.cold_marker = cold_marker
+        self.cold = cold_marker.exists()
+        self._start_logged = False
+
+    def apply(self, link: VenueLink, plan: Plan, venue_positions: Positions) -> None:
+        """Carry out a pass's plan on the book, journalled."""
+        book = self.host.book
+        self.log.info("reconcile_plan", **plan.summary())
+        cold = self.cold and not link.ever_reconciled
+        for i, (action, outcome) in enumerate(apply_plan(book, plan, time.time_ns())):
+            if i == len(plan.actions) // 2 and plan.changes:
+                self.host.durable_crash_point("during_reconciliation")
+            metrics.RECONCILE_ACTIONS.labels(venue=link.venue, action=action.name).inc()
+            if isinstance(action, Escalate):
+                if cold and action.reason == "position_mismatch":
+                    continue  # a cold start takes the venue's positions as opening positions
+                self.log.error(
+                    "reconcile_escalation",
+                    venue=link.venue,
+                    reason=action.reason,
+                    detail=action.detail,
+                    client_order_id=action.client_order_id,
+                )
+                self.host.publish_stream("reconcile_escalation", action.to_dict())
+                continue
+            if outcome is not None:
+                self.host.record(outcome)
+            if isinstance(action, Resubmit):
+                link.enqueue(action.client_order_id)  # sent once the venue is ready
+                self.log.warning(
+                    "order_resubmitted",
+                    venue=link.venue,
+                    client_order_id=action.client_order_id,
+                    cl_ord_id=action.cl_ord_id,
+                )
+            if isinstance(action, Adopt):
+                self.log.warning(
+                    "order_adopted",
+                    venue=link.venue,
+                    client_order_id=action.client_order_id,
+                    cold=self.cold,
+                )
+                if self.cold and self.cfg.cold_start_open_orders == "cancel":
+                    self.host.record(book.request_cancel(action.client_order_id, time.time_ns()))
+        if cold:
+            self._take_opening_positions(link.venue, venue_positions)
+
+    def _take_opening_positions(self, venue: str, venue_positions: Positions) -> None:
+        """Cold start: our book starts empty but the venue's positions do not; take them as
+        opening positions (journalled), so heartbeats compare like with like."""
+        book = self.host.book
+        for p in venue_positions.positions:
+            if book.position(venue, p.symbol).qty != p.qty:
+                self.host.record(
+                    book.set_opening_position(venue, p.symbol, p.qty, p.avg_px, time.time_ns())
+                )
+                self.log.warning(
+                    "opening_position",
+                    venue=venue,
+                    symbol=p.symbol,
+                    qty=str(p.qty),
+                    avg_px=str(p.avg_px),
+                )
+
+    def on_reconciled(self, link: VenueLink, plan: Plan, first: bool) -> None:
+        """A pass completed; once every venue has had its first, the start is over."""
+        if not first:
+            return
+        pending = [v for v in self.links.values() if not v.ever_reconciled]
+        if pending or self._start_logged:
+            return
+        self._start_logged = True
+        book = self.host.book
+        counts = {"orders": len(book.orders()), "open_orders": len(book.orders(open_only=True))}
+        if self.cold:
+            self.log.info(
+                "cold_start",
+                step="reconciled",
+                policy=self.cfg.cold_start_open_orders,
+                **counts,
+            )
+            self.cold_marker.unlink(missing_ok=True)
+            self.cold = False
+        else:
+            self.log.info("warm_start", **counts)
+        self.host.publish_stream("intake_open", counts)
+
+    def sweep_stale(self) -> None:
+        """Safety nets: every connected venue is reconciled at least every
+        `oms.reconcile_interval_s`; an order sent but still without any venue answer after a
+        full request timeout (e.g. the venue session-rejected it) triggers a pass at once."""
+        horizon = time.time_ns() - int(self.cfg.request_timeout_s * 1e9)
+        for link in self.links.values():
+            if not link.ready or link.reconciling:
+                continue
+            if time.monotonic() - link.last_pass_at >= self.cfg.reconcile_interval_s:
+                # a report the venue never delivered (e.g. lost with its own crash) leaves
+                # an order open here and finished there: a periodic pass finds it
+                link.start_reconcile()
+                continue
+            for order in self.host.book.orders(link.venue, open_only=True):
+                coid = order.client_order_id
+                if (
+                    order.status in _AWAITING_VENUE
+                    and order.ts_updated_ns < horizon
+                    and not link.is_waiting(coid)
+                ):
+                    self.log.info(
+                        "stale_order_reconcile",
+                        venue=link.venue,
+                        client_order_id=coid,
+                        status=order.status.value,
+                    )
+                    link.start_reconcile()
+                    break

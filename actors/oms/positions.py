@@ -1,0 +1,119 @@
+"""Positions and unmatched fills: the money side of the OMS book (pure logic, no I/O).
+
+`Position` is the average-cost position of one (venue, symbol), moved by every fill the
+book applies; `UnmatchedFill` is a venue fill that matched no order: recorded (journal
+record ``unmatched_fill``), escalated, positions untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+from protocol.messages import ExecReport, PositionView, Side
+
+ZERO: Final = Decimal(0)
+
+
+@dataclass(slots=True)
+class Position:
+    """Average-cost position of one (venue, symbol): signed qty, avg px of the open qty."""
+
+    venue: str
+    symbol: str
+    qty: Decimal = ZERO
+    avg_px: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+
+    def apply_fill(self, side: Side, qty: Decimal, px: Decimal) -> None:
+        signed = qty if side == Side.BUY else -qty
+        if self.qty == 0 or (self.qty > 0) == (signed > 0):
+            held = abs(self.qty)
+            self.avg_px = (held * self.avg_px + qty * px) / (held + qty)
+            self.qty += signed
+            return
+        closing = min(qty, abs(self.qty))
+        direction = 1 if self.qty > 0 else -1
+        self.realized_pnl += closing * (px - self.avg_px) * direction
+        self.qty += signed
+        if self.qty == 0:
+            self.avg_px = ZERO
+        elif (self.qty > 0) != (direction > 0):  # flipped through zero: rest opened at px
+            self.avg_px = px
+
+    def view(self) -> PositionView:
+        return PositionView(
+            venue=self.venue,
+            symbol=self.symbol,
+            qty=self.qty,
+            avg_px=self.avg_px,
+            realized_pnl=self.realized_pnl,
+        )
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Position:
+        """From `to_dict` output or an ``opening_position`` record (no realized PnL yet)."""
+        pnl = Decimal(d.get("realized_pnl", 0))
+        return cls(d["venue"], d["symbol"], Decimal(d["qty"]), Decimal(d["avg_px"]), pnl)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "venue": self.venue,
+            "symbol": self.symbol,
+            "qty": str(self.qty),
+            "avg_px": str(self.avg_px),
+            "realized_pnl": str(self.realized_pnl),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class UnmatchedFill:
+    venue: str
+    exec_id: str
+    cl_ord_id: str
+    symbol: str
+    side: Side | None
+    qty: Decimal
+    px: Decimal
+    ts_ns: int
+
+    @classmethod
+    def from_report(cls, report: ExecReport, ts_ns: int) -> UnmatchedFill:
+        return cls(
+            report.venue,
+            report.exec_id,
+            report.cl_ord_id,
+            report.symbol,
+            report.side,
+            report.last_qty,
+            report.last_px,
+            ts_ns,
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "kind": "unmatched_fill",
+            "venue": self.venue,
+            "exec_id": self.exec_id,
+            "cl_ord_id": self.cl_ord_id,
+            "symbol": self.symbol,
+            "side": None if self.side is None else str(self.side),
+            "qty": str(self.qty),
+            "px": str(self.px),
+            "ts_ns": self.ts_ns,
+        }
+
+    @classmethod
+    def from_record(cls, r: Mapping[str, Any]) -> UnmatchedFill:
+        return cls(
+            r["venue"],
+            r["exec_id"],
+            r["cl_ord_id"],
+            r["symbol"],
+            None if r["side"] is None else Side(r["side"]),
+            Decimal(r["qty"]),
+            Decimal(r["px"]),
+            r["ts_ns"],
+        )
