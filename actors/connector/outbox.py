@@ -11,6 +11,10 @@ framing) whose msgpack payload is ``["x", <ExecReport as JSON-able dict>]`` (rec
 ``["a", [exec_id, ...]]`` (acked by the OMS). Ack records are written without fsync: a
 lost one only means the OMS sees that execution again, and it dedupes by exec id.
 
+Format 2 (the build before ``ExecReport.ord_status`` carried our status instead of the
+FIX OrdStatus code) is read, its codes mapped, and the file rewritten as format 3 at once,
+so an upgrade needs no drain; format 1 is refused by name.
+
 Replay cuts a torn tail; a bad frame followed by a valid one, or a valid frame that is
 not an outbox record, is `JournalCorrupt` (nothing is cut: executions behind it would be
 lost, since the venue was already told they were consumed).
@@ -30,6 +34,7 @@ from pathlib import Path
 import msgpack
 from pydantic import ValidationError
 
+from actors.connector.fix.mapping import ORD_STATUS_FROM_FIX
 from actors.runtime.durable import remove_stale_temps, write_atomic
 from actors.runtime.frames import Frame, Torn, encode_frame, read_frames
 from protocol.exceptions import JournalCorrupt
@@ -37,6 +42,7 @@ from protocol.messages import ExecReport
 from protocol.paths import OUTBOX_NAME
 
 _MAGIC = b"TPOUTB3\n"
+_MAGIC_V2 = b"TPOUTB2\n"  # ord_status as a FIX OrdStatus (39) code
 _FRAME_MAGIC = b"TX"
 
 
@@ -136,6 +142,11 @@ class ExecOutbox:
     def _load(self) -> None:
         path = str(self.path)
         data = self.path.read_bytes()
+        if data.startswith(_MAGIC_V2):
+            self._load_frames(path, data, len(_MAGIC_V2), from_v2=True)
+            records = [_record(["x", r.model_dump(mode="json")]) for r in self.pending.values()]
+            write_atomic(self.path, b"".join([_MAGIC, *records]))
+            return
         if not data.startswith(_MAGIC):
             if _MAGIC.startswith(data):  # torn while being created
                 write_atomic(self.path, _MAGIC)
@@ -148,18 +159,23 @@ class ExecOutbox:
                     "build: drain it with that build, or cold start",
                 )
             raise JournalCorrupt(path, 0, "not an exec outbox")
-        for item in read_frames(path, data, _FRAME_MAGIC, len(_MAGIC)):
+        self._load_frames(path, data, len(_MAGIC), from_v2=False)
+
+    def _load_frames(self, path: str, data: bytes, start: int, *, from_v2: bool) -> None:
+        for item in read_frames(path, data, _FRAME_MAGIC, start):
             if isinstance(item, Torn):  # a write cut short: cut it off
                 with open(self.path, "r+b") as f:
                     f.truncate(item.offset)
                     os.fsync(f.fileno())
                 return
-            self._apply(path, item)
+            self._apply(path, item, from_v2=from_v2)
 
-    def _apply(self, path: str, frame: Frame) -> None:
+    def _apply(self, path: str, frame: Frame, *, from_v2: bool = False) -> None:
         try:
             kind, body = msgpack.unpackb(frame.payload, raw=False)
             if kind == "x":
+                if from_v2:
+                    body = {**body, "ord_status": _status_from_v2(body.get("ord_status"))}
                 report = ExecReport.model_validate(body)
                 if report.exec_id not in self._recent_set:
                     self.pending[report.exec_id] = report
@@ -181,3 +197,9 @@ class ExecOutbox:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         self._size = os.fstat(self._fd).st_size
         self._unsynced = False
+
+
+def _status_from_v2(code: object) -> str | None:
+    """A format-2 record's FIX OrdStatus code as our status (None: the venue said none)."""
+    status = ORD_STATUS_FROM_FIX.get(str(code or "").strip().upper())
+    return None if status is None else status.value

@@ -5,11 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from actors.connector.outbox import ExecOutbox
+from actors.runtime.frames import encode_frame
 from protocol.exceptions import JournalCorrupt
-from protocol.messages import ExecKind, ExecReport
+from protocol.messages import ExecKind, ExecReport, OrderStatus
 from protocol.paths import OUTBOX_NAME
 
 
@@ -104,6 +106,33 @@ def test_outbox_of_an_older_format_is_refused_by_name(tmp_path: Path) -> None:
     (tmp_path / OUTBOX_NAME).write_bytes(b"TPOUTB1\n" + bytes(12))
     with pytest.raises(JournalCorrupt, match="format b'1' of an older build"):
         ExecOutbox(tmp_path)
+
+
+def _v2_file(records: list[tuple[str, object]]) -> bytes:
+    """An outbox as the format-2 build wrote it: its header, then the same frames."""
+    frames = [encode_frame(msgpack.packb(list(r), use_bin_type=True), b"TX") for r in records]
+    return b"".join([b"TPOUTB2\n", *frames])
+
+
+def test_format_2_outbox_is_upgraded_with_its_fix_status_codes_mapped(tmp_path: Path) -> None:
+    """An outbox of the build that kept FIX OrdStatus (39) codes is read, not refused: the
+    pending reports get our status ('2' -> FILLED, '' -> None), an acked one stays acked,
+    and the file is format 3 from then on."""
+    old = [report(i).model_dump(mode="json") | {"ord_status": c} for i, c in ((1, "2"), (2, "0"))]
+    old.append(report(3).model_dump(mode="json") | {"ord_status": ""})
+    path = tmp_path / OUTBOX_NAME
+    path.write_bytes(_v2_file([("x", old[0]), ("x", old[1]), ("x", old[2]), ("a", ["X2"])]))
+
+    upgraded = ExecOutbox(tmp_path)
+    assert {k: r.ord_status for k, r in upgraded.pending.items()} == {
+        "X1": OrderStatus.FILLED,
+        "X3": None,
+    }
+    upgraded.close()
+    assert path.read_bytes().startswith(b"TPOUTB3\n")
+    again = ExecOutbox(tmp_path)
+    assert list(again.pending) == ["X1", "X3"]
+    assert again.pending["X1"].ord_status is OrderStatus.FILLED
 
 
 def test_file_is_truncated_once_everything_is_acked(tmp_path: Path) -> None:
