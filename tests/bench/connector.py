@@ -156,7 +156,7 @@ def venue_leg_s(rig: ConnectorRig, n: int) -> list[float]:
     from actors.connector.actor import venue_address
     from actors.connector.fix.adapter import FixAdapter
     from protocol.messages import OrdType, PlaceOrder, Side
-    from tests.connector.support import RecordingListener, TestLoop
+    from tests.connector.fix.support import RecordingListener, TestLoop
 
     rig.kill9("connector")  # the venue takes one session: ours now (a reset logon)
     loop, listener = TestLoop(), RecordingListener()

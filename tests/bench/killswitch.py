@@ -41,9 +41,9 @@ from protocol.messages import (
     MassCancel,
     Ready,
 )
+from tests.actor_stubs import StubConnector, StubOms
 from tests.bench._stats import describe, percentile
 from tests.helpers import REPO_ROOT, make_config, run_system, to_toml
-from tests.risk_actor.stubs import StubConnector, StubOms
 
 ROUNDS = int(os.environ.get("TP_BENCH_KS_ROUNDS", "300"))
 WARMUP = 20
@@ -179,7 +179,7 @@ def _ts(event: dict[str, Any]) -> float:
 
 
 def system() -> dict[str, Any]:
-    from tests.risk_actor.system import client, submit_when_open
+    from tests.system_ops import client, submit_when_open
 
     to_done: list[float] = []
     round_s: list[float] = []

@@ -21,7 +21,7 @@ from protocol.client import ExecutionClient
 from protocol.exceptions import KillSwitchEngaged, RiskRejected
 from protocol.messages import ExecReport, OrderStatus, Side, StreamEvent
 from tests.helpers import SystemUnderTest, eventually, process_alive
-from tests.risk_actor.system import (
+from tests.system_ops import (
     client,
     deliver_as_connector,
     kill_switch,

@@ -27,7 +27,7 @@ from tests.integration.oms_support import (
     systems,
     venue_order,
 )
-from tests.risk_actor.system import sim_fault
+from tests.system_ops import sim_fault
 
 pytestmark = pytest.mark.integration
 D = Decimal

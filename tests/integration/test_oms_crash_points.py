@@ -31,7 +31,7 @@ from tests.integration.oms_support import (
     trigger_reconcile,
     venue_order,
 )
-from tests.risk_actor.system import sim_fault
+from tests.system_ops import sim_fault
 
 pytestmark = pytest.mark.integration
 D = Decimal

@@ -26,7 +26,7 @@ from tests.integration.oms_support import (
     trigger_reconcile,
     venue_order,
 )
-from tests.risk_actor.system import deliver_as_connector, sim_fault
+from tests.system_ops import deliver_as_connector, sim_fault
 
 pytestmark = pytest.mark.integration
 D = Decimal

@@ -1,3 +1,11 @@
+"""Fixtures of the venue-sim tests, two harnesses under distinct names:
+
+- `sim` / `make_sim`: the in-process engine on its own state dir (`support.Sim`, a fake
+  clock, no process, no socket);
+- `sim_process` / `make_sim_process`: the real venue-sim process (`rig.SimProcess`), and
+  `client` / `make_client`: a logged-on FIX client of it (`rig.FixClient`).
+"""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -6,12 +14,39 @@ from typing import Any
 
 import pytest
 
-from tests.venues_sim_process.support import FixClient, SimProcess, sim_config
+from tests.venuesim.rig import FixClient, SimProcess, sim_config
+from tests.venuesim.support import Sim, sim_cfg
+
+# --------------------------------------------------------------------------- in-process engine
 
 
 @pytest.fixture
-def make_sim(short_tmp: Path) -> Iterator[Callable[..., SimProcess]]:
-    """`make_sim(**sim_table_overrides)`: a started venue-sim process (killed at teardown)."""
+def make_sim(tmp_path: Path) -> Iterator[Callable[..., Sim]]:
+    """`make_sim(name="a", seed=7, **cfg_overrides)`: a venue on its own state dir."""
+    made: list[Sim] = []
+
+    def make(name: str = "a", seed: int = 7, **overrides: Any) -> Sim:
+        sim = Sim(tmp_path / name, sim_cfg(**overrides), seed)
+        made.append(sim)
+        return sim
+
+    yield make
+    for sim in made:
+        sim.close()
+
+
+@pytest.fixture
+def sim(make_sim: Callable[..., Sim]) -> Sim:
+    return make_sim()
+
+
+# --------------------------------------------------------------------------- real process
+
+
+@pytest.fixture
+def make_sim_process(short_tmp: Path) -> Iterator[Callable[..., SimProcess]]:
+    """`make_sim_process(**sim_table_overrides)`: a started venue-sim process (killed at
+    teardown)."""
     made: list[SimProcess] = []
 
     def make(**sim: Any) -> SimProcess:
@@ -25,13 +60,13 @@ def make_sim(short_tmp: Path) -> Iterator[Callable[..., SimProcess]]:
 
 
 @pytest.fixture
-def sim(make_sim: Callable[..., SimProcess]) -> SimProcess:
-    return make_sim()
+def sim_process(make_sim_process: Callable[..., SimProcess]) -> SimProcess:
+    return make_sim_process()
 
 
 @pytest.fixture
 def make_client(short_tmp: Path) -> Iterator[Callable[..., FixClient]]:
-    """`make_client(sim, name="c", reset=True)`: a logged-on FIX client of `sim`."""
+    """`make_client(sim_process, name="c", reset=True)`: a logged-on FIX client of it."""
     made: list[FixClient] = []
 
     def make(sim: SimProcess, name: str = "c", *, reset: bool = True, **kw: Any) -> FixClient:
@@ -45,5 +80,5 @@ def make_client(short_tmp: Path) -> Iterator[Callable[..., FixClient]]:
 
 
 @pytest.fixture
-def client(sim: SimProcess, make_client: Callable[..., FixClient]) -> FixClient:
-    return make_client(sim)
+def client(sim_process: SimProcess, make_client: Callable[..., FixClient]) -> FixClient:
+    return make_client(sim_process)

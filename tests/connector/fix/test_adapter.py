@@ -24,7 +24,7 @@ from protocol.messages import (
     PlaceOrder,
     Side,
 )
-from tests.connector.support import LOG, MiniVenue, RecordingListener, TestLoop, venue_cfg
+from tests.connector.fix.support import LOG, MiniVenue, RecordingListener, TestLoop, venue_cfg
 
 D = Decimal
 
