@@ -71,6 +71,23 @@ def eventually(
 # --------------------------------------------------------------------------- processes
 
 
+def run_python(
+    argv: Sequence[str], env: Mapping[str, str] | None = None, timeout_s: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """Run `python ARGV` from the repository (stdin closed, output captured as text); the
+    caller checks the exit code. `env` None: this process's environment."""
+    return subprocess.run(
+        [sys.executable, *argv],
+        cwd=REPO_ROOT,
+        env=None if env is None else dict(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
 def process_alive(pid: int) -> bool:
     """True while `pid` runs (a zombie counts as dead)."""
     try:
@@ -368,16 +385,7 @@ class SystemUnderTest:
         self, argv: list[str], timeout_s: float = 60.0
     ) -> subprocess.CompletedProcess[str]:
         """Run `python ARGV` from the repository with this system's environment."""
-        return subprocess.run(
-            [sys.executable, *argv],
-            cwd=REPO_ROOT,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
+        return run_python(argv, self.env, timeout_s)
 
     # ------------------------------------------------------------------ metrics
 

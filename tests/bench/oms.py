@@ -60,13 +60,8 @@ from protocol.messages import (
 )
 from tests.bench._stats import describe, percentile
 from tests.helpers import REPO_ROOT, SystemUnderTest
-from tests.integration.oms_support import (
-    OmsSystem,
-    client,
-    journal_records,
-    overrides,
-    submit,
-)
+from tests.integration.oms_support import OmsSystem, overrides
+from tests.system_ops import VENUE, client, journal_records, submit_when_open
 
 LAT_ORDERS = int(os.environ.get("TP_BENCH_OMS_LAT_ORDERS", "300"))
 LAT_WARMUP = 50
@@ -174,7 +169,8 @@ def latency(sut: SystemUnderTest) -> dict[str, Any]:
     """One order in flight, submit -> ACCEPTED on the client's event stream."""
     stamps: dict[str, tuple[int, int, int]] = {}
     with client(sut) as c:
-        submit(c, "lat-probe", qty="1", price=None)  # intake open; a market order, not open
+        # intake open; a market order, not open
+        submit_when_open(c, VENUE, qty="1", price=None, client_order_id="lat-probe")
         c.subscribe()
         for i in range(LAT_ORDERS + LAT_WARMUP):
             coid = f"lat-{i:05d}"
@@ -343,7 +339,7 @@ def throughput(sut: SystemUnderTest, total: int) -> dict[str, Any]:
     counter.start()
     with client(sut) as c:  # market orders (not left open) until the subscriber sees events
         for i in range(100):
-            submit(c, f"probe-{i}", qty="1", price=None)
+            submit_when_open(c, VENUE, qty="1", price=None, client_order_id=f"probe-{i}")
             if counter.connected.wait(0.2):
                 break
     actors = {a["id"]: psutil.Process(a["pid"]) for a in sut.status()["actors"] if a["pid"]}

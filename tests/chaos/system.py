@@ -1,5 +1,6 @@
 """The system under chaos: the real supervisor (restartable after kill -9), its log captured
-to a file, health as the nemesis and the checker see it, and the venues' ground truth.
+to a file, and health as the nemesis and the checker see it (the venues' ground truth and
+the OMS journal are read with `tests.system_ops`, as every system test reads them).
 
 Built on `tests.helpers.SystemUnderTest`. The differences: the supervisor's stdout goes to
 a file (a soak logs millions of lines) and only the events the harness reads are kept in
@@ -182,39 +183,6 @@ class ChaosSystem(SystemUnderTest):
             return st if st is not None and self.healthy(st) else None
 
         return eventually(ok, timeout_s, interval_s=0.05, message=self.describe)
-
-    # ------------------------------------------------------------------ ground truth
-
-    def venue_state_dir(self, venue: str) -> Path:
-        return self.state_dir / "venues" / venue
-
-    def inspect_venue(self, venue: str) -> dict[str, Any]:
-        """The venue's own record of every order (its inspection CLI; the library if the
-        CLI is not there)."""
-        res = self.run_tool(
-            [
-                "-m",
-                "actors.venuesim",
-                "inspect",
-                "--state-dir",
-                str(self.state_dir),
-                "--venue",
-                venue,
-                "--json",
-            ]
-        )
-        if res.returncode == 0 and res.stdout.strip():
-            data: dict[str, Any] = json.loads(res.stdout)
-            return data
-        from actors.venuesim import inspect
-
-        return inspect(self.venue_state_dir(venue))
-
-    def journal_records(self) -> list[dict[str, Any]]:
-        res = self.cli("journal", "inspect", "--json", timeout_s=120.0)
-        if res.returncode != 0:
-            raise RuntimeError(f"journal inspect failed ({res.returncode}): {res.stderr[-2000:]}")
-        return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
 
     # ------------------------------------------------------------------ processes
 

@@ -19,14 +19,12 @@ from protocol.client import ExecutionClient
 from protocol.messages import OrderStatus
 from tests.helpers import SystemUnderTest, eventually
 from tests.integration.oms_support import (
-    VENUE,
-    client,
     overrides,
     settle,
     start,
-    submit,
     systems,
 )
+from tests.system_ops import VENUE, client, submit_when_open
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -38,8 +36,8 @@ def _trade(sut: SystemUnderTest) -> dict[str, tuple[OrderStatus, Decimal]]:
     returns the OMS's (status, cum qty) per order once it agrees with the venue."""
     with client(sut) as c:
         for i, coid in enumerate(RESTING):
-            submit(c, coid, price=f"9{5 + i}.00")
-        submit(c, "mkt-0", qty="100", price=None)
+            submit_when_open(c, VENUE, price=f"9{5 + i}.00", client_order_id=coid)
+        submit_when_open(c, VENUE, qty="100", price=None, client_order_id="mkt-0")
         c.wait_for_status("rest-3", {OrderStatus.ACCEPTED})
         c.cancel("rest-3")
         final = settle(c, sut, [*RESTING, "mkt-0"])
@@ -53,7 +51,7 @@ def _ts(event: dict[str, Any]) -> float:
 
 
 def _intake_open(c: ExecutionClient, coid: str) -> None:
-    assert submit(c, coid, price="94.00").client_order_id == coid
+    assert submit_when_open(c, VENUE, price="94.00", client_order_id=coid).client_order_id == coid
 
 
 def test_warm_start_replays_reconciles_and_opens_intake(short_tmp: Path) -> None:
@@ -104,7 +102,7 @@ def test_cold_start_archives_and_handles_open_venue_orders(
         _trade(first)
         if flat:
             with client(first) as c:
-                submit(c, "flat-0", "SELL", "100", None)
+                submit_when_open(c, VENUE, "SELL", "100", None, client_order_id="flat-0")
                 settle(c, first, ["flat-0"])
         assert first.stop() == 0
         sut = start(started, root=short_tmp, cold=True, overrides=cfg)
