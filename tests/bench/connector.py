@@ -27,7 +27,6 @@ and next-in fsyncs, which run after it went to the OMS); a second series spaces 
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -39,7 +38,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tests.bench._stats import describe, percentile
+from tests.bench._stats import describe, host_info, percentile
 from tests.connector.rig import ConnectorRig
 
 ORDERS = int(os.environ.get("TP_BENCH_CONNECTOR_ORDERS", "2000"))
@@ -251,11 +250,7 @@ def run() -> dict[str, Any]:
         "fsync_floor_us": _us(fsync),
         "ratio_p50_vs_tcp_echo": round(p50 / percentile(echo, 50), 1),
         "state_dir_filesystem": fs,
-        "host": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-        },
+        "host": host_info(),
         "ts": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 

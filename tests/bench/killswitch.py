@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -42,7 +41,7 @@ from protocol.messages import (
     Ready,
 )
 from tests.actor_stubs import StubConnector, StubOms
-from tests.bench._stats import describe, percentile
+from tests.bench._stats import describe, host_info, percentile
 from tests.helpers import REPO_ROOT, make_config, run_system, to_toml
 
 ROUNDS = int(os.environ.get("TP_BENCH_KS_ROUNDS", "300"))
@@ -218,11 +217,7 @@ def run() -> dict[str, Any]:
         "system": full,
         "target_p99_ms": TARGET_P99_MS,
         "meets_target": p99 <= TARGET_P99_MS,
-        "host": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-        },
+        "host": host_info(),
         "ts": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -58,7 +57,7 @@ from protocol.messages import (
     SubmitOrder,
     TimeInForce,
 )
-from tests.bench._stats import describe, percentile
+from tests.bench._stats import describe, host_info, percentile
 from tests.helpers import REPO_ROOT, SystemUnderTest
 from tests.integration.oms_support import OmsSystem, overrides
 from tests.system_ops import VENUE, client, journal_records, submit_when_open
@@ -495,12 +494,7 @@ def run() -> dict[str, Any]:
         "warm_start": [crash, stop],
         "targets": TARGETS,
         "meets_target": meets,
-        "host": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "loadavg_1m": round(os.getloadavg()[0], 2),
-        },  # fmt: skip
+        "host": {**host_info(), "loadavg_1m": round(os.getloadavg()[0], 2)},
         "ts": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 

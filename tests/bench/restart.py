@@ -15,7 +15,6 @@ The issue's target: crash -> READY <= 25 ms median.
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -30,7 +29,7 @@ import zmq
 from actors.runtime.actor import tune_socket
 from protocol.codec import Sender, decode, encode
 from protocol.messages import Ack
-from tests.bench._stats import describe
+from tests.bench._stats import describe, host_info
 from tests.helpers import SystemUnderTest, metric_value, run_system
 
 KILLS = int(os.environ.get("TP_BENCH_KILLS", "30"))
@@ -214,11 +213,7 @@ def run() -> dict[str, Any]:
         "ratio_crash_to_ready_vs_spawn": round(median / spawn["median"], 3),
         "target_crash_to_ready_ms": TARGET_CRASH_TO_READY_MS,
         "meets_target": median <= TARGET_CRASH_TO_READY_MS,
-        "host": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-        },
+        "host": host_info(),
         "ts": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 
