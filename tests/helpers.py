@@ -21,6 +21,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -496,6 +497,11 @@ def run_system(
         yield sut.start(wait_ready=wait_ready, timeout_s=timeout_s)
     finally:
         sut.destroy()
+
+
+def event_time(event: Mapping[str, Any]) -> float:
+    """A JSON log event's `ts` (ISO 8601) as seconds since the epoch."""
+    return datetime.fromisoformat(str(event["ts"])).timestamp()
 
 
 def metric_value(text: str, name: str, **labels: str) -> float | None:

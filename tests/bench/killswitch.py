@@ -42,7 +42,7 @@ from protocol.messages import (
 )
 from tests.actor_stubs import StubConnector, StubOms
 from tests.bench._stats import describe, host_info, percentile
-from tests.helpers import REPO_ROOT, make_config, run_system, to_toml
+from tests.helpers import REPO_ROOT, event_time, make_config, run_system, to_toml
 
 ROUNDS = int(os.environ.get("TP_BENCH_KS_ROUNDS", "300"))
 WARMUP = 20
@@ -173,10 +173,6 @@ def isolated() -> dict[str, Any]:
 # --------------------------------------------------------------------------- whole system
 
 
-def _ts(event: dict[str, Any]) -> float:
-    return datetime.fromisoformat(str(event["ts"]).replace("Z", "+00:00")).timestamp()
-
-
 def system() -> dict[str, Any]:
     from tests.system_ops import client, submit_when_open
 
@@ -194,7 +190,7 @@ def system() -> dict[str, Any]:
             control_s.append(time.perf_counter() - sent)
             assert reply.status == "ok", reply
             done = sut.wait_event("kill_switch_cancel_done", since=mark, timeout_s=10.0)
-            to_done.append(_ts(done) - sent_wall)
+            to_done.append(event_time(done) - sent_wall)
             round_s.append(float(done["elapsed_s"]))
             assert sut.control("kill-switch", action="reset", reason="bench").status == "ok"
         sut.stop()

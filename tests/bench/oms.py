@@ -58,7 +58,7 @@ from protocol.messages import (
     TimeInForce,
 )
 from tests.bench._stats import describe, host_info, percentile
-from tests.helpers import REPO_ROOT, SystemUnderTest
+from tests.helpers import REPO_ROOT, SystemUnderTest, event_time
 from tests.integration.oms_support import OmsSystem, overrides
 from tests.system_ops import VENUE, client, journal_records, submit_when_open
 
@@ -424,10 +424,6 @@ def _busy_fraction(before: Any, after: Any) -> float:
 # --------------------------------------------------------------------------- 3. warm start
 
 
-def _ts(event: dict[str, Any]) -> float:
-    return datetime.fromisoformat(event["ts"]).timestamp()
-
-
 def warm_start(root: Path, how: str) -> tuple[dict[str, Any], OmsSystem]:
     """`run` on `root` (after a kill -9 or a stop): supervisor start -> `warm_start`."""
     sut = OmsSystem(root=root, overrides=_config())
@@ -444,12 +440,12 @@ def warm_start(root: Path, how: str) -> tuple[dict[str, Any], OmsSystem]:
         "journal_records": replayed["records"],
         "snapshot": replayed["snapshot"],
         "plan_actions": plan["actions"],
-        "start_to_warm_start_s": round(_ts(warm) - t0, 3),
+        "start_to_warm_start_s": round(event_time(warm) - t0, 3),
         "milestones_s": {
-            "journal_replayed": round(_ts(replayed) - t0, 3),
-            "venue_connected": round(_ts(connected) - t0, 3),
-            "reconcile_plan": round(_ts(plan) - t0, 3),
-            "warm_start": round(_ts(warm) - t0, 3),
+            "journal_replayed": round(event_time(replayed) - t0, 3),
+            "venue_connected": round(event_time(connected) - t0, 3),
+            "reconcile_plan": round(event_time(plan) - t0, 3),
+            "warm_start": round(event_time(warm) - t0, 3),
         },
     }, sut
 

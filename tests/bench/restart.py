@@ -30,7 +30,7 @@ from actors.runtime.actor import tune_socket
 from protocol.codec import Sender, decode, encode
 from protocol.messages import Ack
 from tests.bench._stats import describe, host_info
-from tests.helpers import SystemUnderTest, metric_value, run_system
+from tests.helpers import SystemUnderTest, event_time, metric_value, run_system
 
 KILLS = int(os.environ.get("TP_BENCH_KILLS", "30"))
 TARGET = os.environ.get("TP_BENCH_ACTOR", "risk")
@@ -154,10 +154,6 @@ class _Peer:
         self.ctx.term()
 
 
-def _ts(event: dict[str, Any]) -> float:
-    return datetime.fromisoformat(str(event["ts"]).replace("Z", "+00:00")).timestamp()
-
-
 def restarts(sut: SystemUnderTest) -> dict[str, Any]:
     actor = sut.actor(TARGET)
     peer = _Peer(actor["endpoints"]["router"])
@@ -178,7 +174,7 @@ def restarts(sut: SystemUnderTest) -> dict[str, Any]:
             ready = sut.wait_event("actor_ready", since=mark, child=TARGET, timeout_s=10.0)
             restarting = sut.wait_event("actor_restarting", since=mark, child=TARGET, timeout_s=1.0)
             restart_s.append(float(ready["restart_s"]))
-            kill_to_ready_s.append(_ts(ready) - killed_wall)
+            kill_to_ready_s.append(event_time(ready) - killed_wall)
             kill_to_reply_s.append(replied - killed)
             attempts.append(int(restarting["attempt"]))
     finally:

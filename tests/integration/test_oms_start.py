@@ -8,16 +8,14 @@ is logged once the first reconciliation is done."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from protocol.client import ExecutionClient
 from protocol.messages import OrderStatus
-from tests.helpers import SystemUnderTest, eventually
+from tests.helpers import SystemUnderTest, event_time, eventually
 from tests.integration.oms_support import (
     overrides,
     settle,
@@ -46,10 +44,6 @@ def _trade(sut: SystemUnderTest) -> dict[str, tuple[OrderStatus, Decimal]]:
     return {k: (v.status, v.cum_qty) for k, v in final.oms.items()}
 
 
-def _ts(event: dict[str, Any]) -> float:
-    return datetime.fromisoformat(event["ts"]).timestamp()
-
-
 def _intake_open(c: ExecutionClient, coid: str) -> None:
     assert submit_when_open(c, VENUE, price="94.00", client_order_id=coid).client_order_id == coid
 
@@ -74,7 +68,7 @@ def test_warm_start_replays_reconciles_and_opens_intake(short_tmp: Path) -> None
         connected = sut.wait_event("venue_state", actor="oms", state="CONNECTED")
         # a first pass sent before the connector logged on fails; CONNECTED runs the next
         # pass at once, not after the 1 s retry delay
-        assert _ts(plan) - _ts(connected) < 0.8, (connected, plan)
+        assert event_time(plan) - event_time(connected) < 0.8, (connected, plan)
         assert not sut.events("order_resubmitted") and not sut.events("order_adopted")
         with client(sut) as c:
             _intake_open(c, "after-warm")
