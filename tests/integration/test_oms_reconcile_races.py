@@ -85,6 +85,8 @@ def test_cancel_done_at_the_venue_but_refused_on_resend_ends_cancelled() -> None
         with client(sut) as c:
             order = submit_when_open(c, VENUE, client_order_id="lost-cxl-1")
             eventually(lambda: _venue(sut, order.cl_ord_id).get("status") == "ACCEPTED", 10.0)
+            # and the OMS has applied the venue's New (a cancel is refused in PENDING_SUBMIT)
+            c.wait_for_status("lost-cxl-1", {OrderStatus.ACCEPTED})
             sim_fault(sut, VENUE, "swallow_cancels", "1")
             assert c.cancel("lost-cxl-1").status is OrderStatus.PENDING_CANCEL
             sut.wait_event("sim_cancel_swallowed")
