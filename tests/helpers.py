@@ -21,6 +21,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -69,6 +70,23 @@ def eventually(
 
 
 # --------------------------------------------------------------------------- processes
+
+
+def run_python(
+    argv: Sequence[str], env: Mapping[str, str] | None = None, timeout_s: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """Run `python ARGV` from the repository (stdin closed, output captured as text); the
+    caller checks the exit code. `env` None: this process's environment."""
+    return subprocess.run(
+        [sys.executable, *argv],
+        cwd=REPO_ROOT,
+        env=None if env is None else dict(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
 
 
 def process_alive(pid: int) -> bool:
@@ -368,16 +386,7 @@ class SystemUnderTest:
         self, argv: list[str], timeout_s: float = 60.0
     ) -> subprocess.CompletedProcess[str]:
         """Run `python ARGV` from the repository with this system's environment."""
-        return subprocess.run(
-            [sys.executable, *argv],
-            cwd=REPO_ROOT,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
+        return run_python(argv, self.env, timeout_s)
 
     # ------------------------------------------------------------------ metrics
 
@@ -488,6 +497,11 @@ def run_system(
         yield sut.start(wait_ready=wait_ready, timeout_s=timeout_s)
     finally:
         sut.destroy()
+
+
+def event_time(event: Mapping[str, Any]) -> float:
+    """A JSON log event's `ts` (ISO 8601) as seconds since the epoch."""
+    return datetime.fromisoformat(str(event["ts"])).timestamp()
 
 
 def metric_value(text: str, name: str, **labels: str) -> float | None:

@@ -1,7 +1,10 @@
-"""Small statistics helpers shared by the benchmark sections."""
+"""Small helpers shared by the benchmark sections: statistics, and the host a result was
+measured on."""
 
 from __future__ import annotations
 
+import os
+import platform
 import statistics
 from collections.abc import Sequence
 
@@ -27,4 +30,13 @@ def describe(values: Sequence[float], *, scale: float = 1.0, digits: int = 3) ->
         "max": round(max(scaled), digits),
         "mean": round(statistics.fmean(scaled), digits),
         "n": len(scaled),
+    }
+
+
+def host_info() -> dict[str, object]:
+    """CPUs, Python version and machine: what a result's numbers depend on."""
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
     }

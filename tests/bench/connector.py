@@ -27,7 +27,6 @@ and next-in fsyncs, which run after it went to the OMS); a second series spaces 
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -40,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol import paths
-from tests.bench._stats import describe, percentile
+from tests.bench._stats import describe, host_info, percentile
 from tests.connector.rig import ConnectorRig
 
 ORDERS = int(os.environ.get("TP_BENCH_CONNECTOR_ORDERS", "2000"))
@@ -157,7 +156,7 @@ def venue_leg_s(rig: ConnectorRig, n: int) -> list[float]:
     from actors.connector.actor import venue_address
     from actors.connector.fix.adapter import FixAdapter
     from protocol.messages import OrdType, PlaceOrder, Side
-    from tests.connector.support import RecordingListener, TestLoop
+    from tests.connector.fix.support import RecordingListener, TestLoop
 
     rig.kill9("connector")  # the venue takes one session: ours now (a reset logon)
     loop, listener = TestLoop(), RecordingListener()
@@ -252,11 +251,7 @@ def run() -> dict[str, Any]:
         "fsync_floor_us": _us(fsync),
         "ratio_p50_vs_tcp_echo": round(p50 / percentile(echo, 50), 1),
         "state_dir_filesystem": fs,
-        "host": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-        },
+        "host": host_info(),
         "ts": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 

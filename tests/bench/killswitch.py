@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -41,9 +40,9 @@ from protocol.messages import (
     Ready,
 )
 from protocol.sockets import bind_router, tune_socket
-from tests.bench._stats import describe, percentile
-from tests.helpers import REPO_ROOT, make_config, run_system, to_toml
-from tests.risk_actor.stubs import StubConnector, StubOms
+from tests.actor_stubs import StubConnector, StubOms
+from tests.bench._stats import describe, host_info, percentile
+from tests.helpers import REPO_ROOT, event_time, make_config, run_system, to_toml
 
 ROUNDS = int(os.environ.get("TP_BENCH_KS_ROUNDS", "300"))
 WARMUP = 20
@@ -174,12 +173,8 @@ def isolated() -> dict[str, Any]:
 # --------------------------------------------------------------------------- whole system
 
 
-def _ts(event: dict[str, Any]) -> float:
-    return datetime.fromisoformat(str(event["ts"]).replace("Z", "+00:00")).timestamp()
-
-
 def system() -> dict[str, Any]:
-    from tests.risk_actor.system import client, submit_when_open
+    from tests.system_ops import client, submit_when_open
 
     to_done: list[float] = []
     round_s: list[float] = []
@@ -195,7 +190,7 @@ def system() -> dict[str, Any]:
             control_s.append(time.perf_counter() - sent)
             assert reply.status == "ok", reply
             done = sut.wait_event("kill_switch_cancel_done", since=mark, timeout_s=10.0)
-            to_done.append(_ts(done) - sent_wall)
+            to_done.append(event_time(done) - sent_wall)
             round_s.append(float(done["elapsed_s"]))
             assert sut.control("kill-switch", action="reset", reason="bench").status == "ok"
         sut.stop()
@@ -218,11 +213,7 @@ def run() -> dict[str, Any]:
         "system": full,
         "target_p99_ms": TARGET_P99_MS,
         "meets_target": p99 <= TARGET_P99_MS,
-        "host": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-        },
+        "host": host_info(),
         "ts": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -58,15 +57,10 @@ from protocol.messages import (
     SubmitOrder,
     TimeInForce,
 )
-from tests.bench._stats import describe, percentile
-from tests.helpers import REPO_ROOT, SystemUnderTest
-from tests.integration.oms_support import (
-    OmsSystem,
-    client,
-    journal_records,
-    overrides,
-    submit,
-)
+from tests.bench._stats import describe, host_info, percentile
+from tests.helpers import REPO_ROOT, SystemUnderTest, event_time
+from tests.integration.oms_support import OmsSystem, overrides
+from tests.system_ops import VENUE, client, journal_records, submit_when_open
 
 LAT_ORDERS = int(os.environ.get("TP_BENCH_OMS_LAT_ORDERS", "300"))
 LAT_WARMUP = 50
@@ -174,7 +168,8 @@ def latency(sut: SystemUnderTest) -> dict[str, Any]:
     """One order in flight, submit -> ACCEPTED on the client's event stream."""
     stamps: dict[str, tuple[int, int, int]] = {}
     with client(sut) as c:
-        submit(c, "lat-probe", qty="1", price=None)  # intake open; a market order, not open
+        # intake open; a market order, not open
+        submit_when_open(c, VENUE, qty="1", price=None, client_order_id="lat-probe")
         c.subscribe()
         for i in range(LAT_ORDERS + LAT_WARMUP):
             coid = f"lat-{i:05d}"
@@ -343,7 +338,7 @@ def throughput(sut: SystemUnderTest, total: int) -> dict[str, Any]:
     counter.start()
     with client(sut) as c:  # market orders (not left open) until the subscriber sees events
         for i in range(100):
-            submit(c, f"probe-{i}", qty="1", price=None)
+            submit_when_open(c, VENUE, qty="1", price=None, client_order_id=f"probe-{i}")
             if counter.connected.wait(0.2):
                 break
     actors = {a["id"]: psutil.Process(a["pid"]) for a in sut.status()["actors"] if a["pid"]}
@@ -429,10 +424,6 @@ def _busy_fraction(before: Any, after: Any) -> float:
 # --------------------------------------------------------------------------- 3. warm start
 
 
-def _ts(event: dict[str, Any]) -> float:
-    return datetime.fromisoformat(event["ts"]).timestamp()
-
-
 def warm_start(root: Path, how: str) -> tuple[dict[str, Any], OmsSystem]:
     """`run` on `root` (after a kill -9 or a stop): supervisor start -> `warm_start`."""
     sut = OmsSystem(root=root, overrides=_config())
@@ -449,12 +440,12 @@ def warm_start(root: Path, how: str) -> tuple[dict[str, Any], OmsSystem]:
         "journal_records": replayed["records"],
         "snapshot": replayed["snapshot"],
         "plan_actions": plan["actions"],
-        "start_to_warm_start_s": round(_ts(warm) - t0, 3),
+        "start_to_warm_start_s": round(event_time(warm) - t0, 3),
         "milestones_s": {
-            "journal_replayed": round(_ts(replayed) - t0, 3),
-            "venue_connected": round(_ts(connected) - t0, 3),
-            "reconcile_plan": round(_ts(plan) - t0, 3),
-            "warm_start": round(_ts(warm) - t0, 3),
+            "journal_replayed": round(event_time(replayed) - t0, 3),
+            "venue_connected": round(event_time(connected) - t0, 3),
+            "reconcile_plan": round(event_time(plan) - t0, 3),
+            "warm_start": round(event_time(warm) - t0, 3),
         },
     }, sut
 
@@ -499,12 +490,7 @@ def run() -> dict[str, Any]:
         "warm_start": [crash, stop],
         "targets": TARGETS,
         "meets_target": meets,
-        "host": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "loadavg_1m": round(os.getloadavg()[0], 2),
-        },  # fmt: skip
+        "host": {**host_info(), "loadavg_1m": round(os.getloadavg()[0], 2)},
         "ts": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 

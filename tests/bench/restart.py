@@ -15,7 +15,6 @@ The issue's target: crash -> READY <= 25 ms median.
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -30,8 +29,8 @@ import zmq
 from protocol.codec import Sender, decode, encode
 from protocol.messages import Ack
 from protocol.sockets import tune_socket
-from tests.bench._stats import describe
-from tests.helpers import SystemUnderTest, metric_value, run_system
+from tests.bench._stats import describe, host_info
+from tests.helpers import SystemUnderTest, event_time, metric_value, run_system
 
 KILLS = int(os.environ.get("TP_BENCH_KILLS", "30"))
 TARGET = os.environ.get("TP_BENCH_ACTOR", "risk")
@@ -155,10 +154,6 @@ class _Peer:
         self.ctx.term()
 
 
-def _ts(event: dict[str, Any]) -> float:
-    return datetime.fromisoformat(str(event["ts"]).replace("Z", "+00:00")).timestamp()
-
-
 def restarts(sut: SystemUnderTest) -> dict[str, Any]:
     actor = sut.actor(TARGET)
     peer = _Peer(actor["endpoints"]["router"])
@@ -179,7 +174,7 @@ def restarts(sut: SystemUnderTest) -> dict[str, Any]:
             ready = sut.wait_event("actor_ready", since=mark, child=TARGET, timeout_s=10.0)
             restarting = sut.wait_event("actor_restarting", since=mark, child=TARGET, timeout_s=1.0)
             restart_s.append(float(ready["restart_s"]))
-            kill_to_ready_s.append(_ts(ready) - killed_wall)
+            kill_to_ready_s.append(event_time(ready) - killed_wall)
             kill_to_reply_s.append(replied - killed)
             attempts.append(int(restarting["attempt"]))
     finally:
@@ -214,11 +209,7 @@ def run() -> dict[str, Any]:
         "ratio_crash_to_ready_vs_spawn": round(median / spawn["median"], 3),
         "target_crash_to_ready_ms": TARGET_CRASH_TO_READY_MS,
         "meets_target": median <= TARGET_CRASH_TO_READY_MS,
-        "host": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-        },
+        "host": host_info(),
         "ts": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 

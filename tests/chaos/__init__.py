@@ -8,7 +8,7 @@ Pieces (each a small module):
 - `load`     one client process: submit / cancel / replace at a rate, recording history
 - `nemesis`  the seeded fault schedule and the thread that injects it
 - `venuectl` venue faults and direct actor requests (sim control, risk positions)
-- `system`   the system under test (supervisor restarts, log capture, venue inspection)
+- `system`   the system under test (supervisor restarts, log capture, health)
 - `settle`   after the load: recover, cancel what is open, converge, collect, shut down
 - `checker`  pure invariant checks over history, OMS state and venue state
 - `report`   the JSON report and readable summary; `plot` the PNG timeline

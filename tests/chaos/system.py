@@ -1,5 +1,6 @@
 """The system under chaos: the real supervisor (restartable after kill -9), its log captured
-to a file, health as the nemesis and the checker see it, and the venues' ground truth.
+to a file, and health as the nemesis and the checker see it (the venues' ground truth and
+the OMS journal are read with `tests.system_ops`, as every system test reads them).
 
 Built on `tests.helpers.SystemUnderTest`. The differences: the supervisor's stdout goes to
 a file (a soak logs millions of lines) and only the events the harness reads are kept in

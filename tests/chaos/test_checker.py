@@ -83,7 +83,7 @@ def oms_order(
     }
 
 
-def venue_order(
+def venue_record(
     cl: str,
     status: str = "FILLED",
     *,
@@ -92,6 +92,7 @@ def venue_order(
     chain: list[str] | None = None,
     qty: str = "10",
 ) -> dict[str, Any]:
+    """A made-up order row of a venue inspection (what `inspect --json` lists per order)."""
     fl: list[dict[str, Any]] = [{"exec_id": x, "qty": q, "px": p, "ts_ns": 0} for x, q, p in fills]
     cum = sum(int(f["qty"]) for f in fl)
     notional = sum(int(f["qty"]) * float(f["px"]) for f in fl)
@@ -130,8 +131,8 @@ def consistent() -> dict[str, Any]:
         oms_positions=[{"venue": "simA", "symbol": "AAPL", "qty": "10"}],
         venues=venues(
             simA=[
-                venue_order("a1", fills=[("X1", "4", "100"), ("X2", "6", "100")]),
-                venue_order("a2", "CANCELLED", chain=["a2", "a2.c1"]),
+                venue_record("a1", fills=[("X1", "4", "100"), ("X2", "6", "100")]),
+                venue_record("a2", "CANCELLED", chain=["a2", "a2.c1"]),
             ],
             simB=[],
         ),
@@ -162,7 +163,7 @@ def test_order_twice_at_the_venue() -> None:
     """The same client order placed twice at the venue (two venue orders with the same
     head) violates exactly-once, and the repeated ClOrdID is a duplicate."""
     w = consistent()
-    w["venues"]["simA"]["orders"].append(venue_order("a2", "CANCELLED", oid="B-dup"))
+    w["venues"]["simA"]["orders"].append(venue_record("a2", "CANCELLED", oid="B-dup"))
     got = violations(Observations(**w))
     assert got["acked_order_at_venue_exactly_once"] == 1
     assert got["no_duplicate_cl_ord_id"] == 1
@@ -194,7 +195,7 @@ def test_acked_order_dropped_unsent_by_the_kill_switch_is_honest() -> None:
 def test_venue_order_nobody_asked_for() -> None:
     """A venue order whose ClOrdID no client ever submitted, unknown to the OMS."""
     w = consistent()
-    w["venues"]["simA"]["orders"].append(venue_order("zz9", "CANCELLED"))
+    w["venues"]["simA"]["orders"].append(venue_record("zz9", "CANCELLED"))
     got = violations(Observations(**w))
     assert got == {"no_unrequested_venue_order": 1, "oms_equals_venue": 1}
 
@@ -204,7 +205,7 @@ def test_refused_submit_must_not_reach_the_venue_unless_a_retry_was_unanswered()
     earlier attempt timed out, that request may legitimately have been acted upon."""
     w = consistent()
     w["history"] += [entry("r1", "error", error="RiskRejected", seq=5)]
-    w["venues"]["simA"]["orders"].append(venue_order("r1", "CANCELLED"))
+    w["venues"]["simA"]["orders"].append(venue_record("r1", "CANCELLED"))
     w["oms_orders"].append(oms_order("r1", "CANCELLED", cum="0", avg="0"))
     assert violations(Observations(**w)) == {"no_unrequested_venue_order": 1}
     w["history"] += [entry("r1", "timeout", error="Timeout", seq=5, attempt=0)]

@@ -36,7 +36,8 @@ from protocol.messages import (
     VenueConnState,
     VenueStateChanged,
 )
-from tests.helpers import REPO_ROOT, kill_and_reap, make_config, to_toml
+from tests.helpers import REPO_ROOT, kill_and_reap, make_config, run_python, to_toml
+from tests.system_ops import inspect_venue, run_cli
 
 VENUE = "simA"
 
@@ -305,58 +306,22 @@ class ConnectorRig:
 
     # ------------------------------------------------------------------ the venue
 
+    def run_tool(
+        self, argv: list[str], timeout_s: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `python ARGV` from the repository with the rig's environment (a
+        `tests.system_ops.Deployment`)."""
+        return run_python(argv, self.env, timeout_s)
+
     def sim_control(self, command: str, value: str | None = None) -> dict[str, Any]:
-        argv = [
-            sys.executable,
-            "-m",
-            "actors.venuesim",
-            "control",
-            "--config",
-            str(self.config_path),
-            "--state-dir",
-            str(self.state_dir),
-            "--runtime-dir",
-            str(self.runtime_dir),
-            "--venue",
-            VENUE,
-            command,
-            "--json",
-        ]
+        """A command through the venue's control CLI; its JSON answer."""
+        argv = ["-m", "actors.venuesim", "control", "--config", str(self.config_path),
+                "--state-dir", str(self.state_dir), "--runtime-dir", str(self.runtime_dir),
+                "--venue", VENUE, command, "--json"]  # fmt: skip
         if value is not None:
             argv += ["--value", value]
-        out = subprocess.run(
-            argv,
-            cwd=REPO_ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=False,
-        )
-        assert out.returncode == 0, out.stdout + out.stderr
-        result: dict[str, Any] = json.loads(out.stdout)
+        result: dict[str, Any] = json.loads(run_cli(self, *argv, timeout_s=20))
         return result
 
     def inspect(self) -> dict[str, Any]:
-        argv = [
-            sys.executable,
-            "-m",
-            "actors.venuesim",
-            "inspect",
-            "--state-dir",
-            str(self.state_dir),
-            "--venue",
-            VENUE,
-            "--json",
-        ]
-        out = subprocess.run(
-            argv,
-            cwd=REPO_ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=True,
-        )
-        result: dict[str, Any] = json.loads(out.stdout)
-        return result
+        return inspect_venue(self, VENUE, timeout_s=20)

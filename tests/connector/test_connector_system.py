@@ -4,24 +4,20 @@ venue's own inspection."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
-from protocol.client import ExecutionClient, NotReady
+from protocol.client import ExecutionClient
 from protocol.messages import TERMINAL_STATUSES, OrderStatus, OrderView
-from tests.helpers import REPO_ROOT, SystemUnderTest, eventually
+from tests.helpers import SystemUnderTest, eventually
+from tests.system_ops import VENUE, inspect_venue, sim_fault, submit_when_open
 
 pytestmark = pytest.mark.integration
 D = Decimal
-VENUE = "simA"
 ACKED = {OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, *TERMINAL_STATUSES}
 OVERRIDES = {
     "venues": [
@@ -35,37 +31,13 @@ OVERRIDES = {
 }
 
 
-def inspect_venue(sut: SystemUnderTest) -> dict[str, Any]:
-    argv = [sys.executable, "-m", "actors.venuesim", "inspect", "--state-dir",
-            str(sut.state_dir), "--venue", VENUE, "--json"]  # fmt: skip
-    out = subprocess.run(
-        argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=20, check=True
-    )
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
-
-
-def sim_control(sut: SystemUnderTest, command: str) -> None:
-    argv = [sys.executable, "-m", "actors.venuesim", "control", *sut.cli_args(),
-            "--venue", VENUE, command]  # fmt: skip
-    out = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=20)
-    assert out.returncode == 0, out.stdout + out.stderr
-
-
 def submit(client: ExecutionClient, i: int) -> OrderView:
     """A crossing IOC order (buy 100.50 / sell 99.50), once the OMS has opened intake."""
     buy = i % 2 == 0
-
-    def attempt() -> OrderView | None:
-        try:
-            return client.submit(
-                VENUE, "AAPL", "BUY" if buy else "SELL", "600", order_type="LIMIT",
-                price="100.50" if buy else "99.50", tif="IOC", client_order_id=f"t{i:03d}",
-            )  # fmt: skip
-        except NotReady:
-            return None
-
-    return eventually(attempt, 20.0, interval_s=0.05)
+    return submit_when_open(
+        client, VENUE, "BUY" if buy else "SELL", "600", "100.50" if buy else "99.50",
+        tif="IOC", client_order_id=f"t{i:03d}", timeout_s=20.0,
+    )  # fmt: skip
 
 
 def test_kill9_of_the_connector_and_session_drops_while_trading(
@@ -94,7 +66,7 @@ def test_kill9_of_the_connector_and_session_drops_while_trading(
                 sut.wait_event("venue_state", since=mark, actor="oms",
                                connector_epoch=ready["child_epoch"])  # fmt: skip
             if i == 30:
-                sim_control(sut, "drop_session")
+                sim_fault(sut, VENUE, "drop_session")
             submitted.append(submit(client, i).client_order_id)
 
         def all_terminal() -> list[OrderView] | None:
@@ -108,7 +80,7 @@ def test_kill9_of_the_connector_and_session_drops_while_trading(
         views = eventually(all_terminal, 30.0, interval_s=0.1, message=stuck)
         oms_positions = {p.symbol: p.qty for p in client.positions(VENUE)}
 
-    venue = inspect_venue(sut)
+    venue = inspect_venue(sut, VENUE)
     by_cl = {cl: o for o in venue["orders"] for cl in o["cl_ord_ids"]}
     for view in views:
         vo = by_cl[view.cl_ord_id]

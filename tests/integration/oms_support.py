@@ -3,7 +3,7 @@ points armed on demand, the venue's ground truth, and one check that the OMS agr
 
 Ground truth is the venue's own inspection (`python -m actors.venuesim inspect --json`),
 compared with what the OMS tells a client (`list_orders`, `positions`) and what its journal
-holds (`supervisor.py journal inspect --json`).
+holds (`supervisor.py journal inspect --json`); reading them is in `tests.system_ops`.
 
 Arming a crash point: `TP_FAULT_CRASH_AT=oms:<point>` is in the supervisor's environment
 from the start, but the point's "fired" marker is written beforehand, so nothing fires
@@ -14,9 +14,6 @@ the next pass through the point kills the OMS (SIGKILL), once.
 from __future__ import annotations
 
 import contextlib
-import json
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,13 +23,12 @@ from typing import Any
 
 from actors.supervisor.ctl import ControlUnavailable
 from protocol import paths
-from protocol.client import ExecutionClient, NotReady
+from protocol.client import ExecutionClient
 from protocol.messages import ControlReply, OrderStatus, OrderView
-from tests.helpers import REPO_ROOT, SystemUnderTest, eventually
+from tests.helpers import SystemUnderTest, eventually
+from tests.system_ops import SYMBOL, VENUE, find_venue_order, inspect_venue, journal_records
 
 D = Decimal
-VENUE = "simA"
-SYMBOL = "AAPL"
 PX_TOLERANCE = Decimal("0.000001")
 UNSETTLED = frozenset({
     OrderStatus.PENDING_RISK, OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN,
@@ -115,42 +111,6 @@ def start(started: list[OmsSystem], **kwargs: Any) -> OmsSystem:
     return sut
 
 
-@contextlib.contextmanager
-def client(sut: SystemUnderTest, **kwargs: Any) -> Iterator[ExecutionClient]:
-    kwargs.setdefault("retry_interval_s", 0.2)
-    kwargs.setdefault("timeout_s", 30.0)
-    c = ExecutionClient(sut.cfg, **kwargs)
-    try:
-        yield c
-    finally:
-        c.close()
-
-
-def submit(
-    c: ExecutionClient,
-    coid: str,
-    side: str = "BUY",
-    qty: str = "10",
-    price: str | None = "95.00",
-    *,
-    order_type: str | None = None,
-    tif: str = "DAY",
-    venue: str = VENUE,
-    timeout_s: float = 30.0,
-) -> OrderView:
-    """Submit with a fixed client order id, waiting (NotReady) until intake is open."""
-    kind = order_type or ("LIMIT" if price is not None else "MARKET")
-
-    def attempt() -> OrderView | None:
-        try:
-            return c.submit(venue, SYMBOL, side, qty, kind, price=price, tif=tif,
-                            client_order_id=coid, timeout_s=timeout_s)  # fmt: skip
-        except NotReady:
-            return None
-
-    return eventually(attempt, timeout_s, interval_s=0.05, message=f"submit {coid}")
-
-
 def trigger_reconcile(sut: SystemUnderTest, *, timeout_s: float = 10.0) -> ControlReply | None:
     """`reconcile --venue V` (applied, not a dry run) through the control socket; None when
     no answer came (the OMS died meanwhile)."""
@@ -160,44 +120,7 @@ def trigger_reconcile(sut: SystemUnderTest, *, timeout_s: float = 10.0) -> Contr
         return None
 
 
-# --------------------------------------------------------------------------- ground truth
-
-
-def run_cli(*argv: str, timeout_s: float = 30.0) -> str:
-    """Run `python ARGV` in the repo; returns stdout (asserts exit 0)."""
-    out = subprocess.run(
-        [sys.executable, *argv], cwd=REPO_ROOT, capture_output=True, text=True,
-        timeout=timeout_s, check=False,
-    )  # fmt: skip
-    assert out.returncode == 0, f"{argv}: exit {out.returncode}\n{out.stdout}\n{out.stderr}"
-    return out.stdout
-
-
-def inspect_venue(sut: SystemUnderTest, venue: str = VENUE, *, cli: bool = True) -> dict[str, Any]:
-    """The venue's persisted state via its inspection CLI (read-only, safe while it runs);
-    `cli=False` reads the same output in-process (faster, for polling)."""
-    if not cli:
-        from actors.venuesim.store import inspect
-
-        return inspect(paths.venue_state_dir(sut.state_dir, venue))
-    text = run_cli("-m", "actors.venuesim", "inspect", "--state-dir", str(sut.state_dir),
-                   "--venue", venue, "--json")  # fmt: skip
-    data: dict[str, Any] = json.loads(text)
-    return data
-
-
-def journal_records(sut: SystemUnderTest) -> list[dict[str, Any]]:
-    """`supervisor.py journal inspect --json`, one dict per snapshot / record / torn tail."""
-    args = SystemUnderTest.cli_args(sut)  # without `--cold`, which only `run` takes
-    text = run_cli("supervisor.py", "journal", "inspect", *args, "--json")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def venue_order(data: Mapping[str, Any], cl_ord_id: str) -> dict[str, Any] | None:
-    for o in data["orders"]:
-        if cl_ord_id in o["cl_ord_ids"]:
-            return dict(o)
-    return None
+# --------------------------------------------------------------------------- OMS == venue
 
 
 def _same_px(a: Decimal, b: Decimal) -> bool:
@@ -247,7 +170,10 @@ def compare(
         view = views.get(coid)
         if view is None:
             cmp.problems.append(f"acked {coid} unknown to the OMS")
-        elif venue_order(data, view.cl_ord_id) is None and view.status is not OrderStatus.REJECTED:
+        elif (
+            find_venue_order(data, view.cl_ord_id) is None
+            and view.status is not OrderStatus.REJECTED
+        ):
             cmp.problems.append(f"acked {coid} ({view.status}) not at the venue")
     by_cl = {cl: v for v in views.values() for cl in _chain(v)}
     for o in data["orders"]:
@@ -259,7 +185,7 @@ def compare(
         if view.status in UNSETTLED:
             cmp.problems.append(f"{coid} still {view.status}")
             continue
-        vo = venue_order(data, view.cl_ord_id)
+        vo = find_venue_order(data, view.cl_ord_id)
         if vo is None:
             if view.status is not OrderStatus.REJECTED:
                 cmp.problems.append(f"{coid}: OMS {view.status}, no venue order")

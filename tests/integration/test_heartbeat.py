@@ -13,7 +13,7 @@ import pytest
 
 from protocol.messages import OrderStatus, StreamEvent
 from tests.helpers import SystemUnderTest, eventually
-from tests.risk_actor.system import (
+from tests.system_ops import (
     client,
     kill_switch,
     sim_fault,

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +14,6 @@ import psutil
 import pytest
 
 from tests.helpers import (
-    REPO_ROOT,
     SUPERVISOR,
     SystemUnderTest,
     eventually,
@@ -98,10 +95,7 @@ def test_second_supervisor_on_the_same_state_dir_is_refused(
     sut = start_system()
     pids = sut.pids()
     started = time.monotonic()
-    second = subprocess.run(
-        [sys.executable, str(SUPERVISOR), "run", *sut.cli_args(), "--metrics-port", "0"],
-        cwd=REPO_ROOT, env=sut.env, capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+    second = sut.run_tool([str(SUPERVISOR), "run", *sut.cli_args(), "--metrics-port", "0"], 30)
     assert time.monotonic() - started < 10.0
     assert second.returncode == 3, second.stderr
     assert "locked" in second.stderr and str(sut.state_dir) in second.stderr

@@ -16,18 +16,20 @@ from protocol.client import NotReady
 from protocol.messages import OrderStatus
 from tests.helpers import SystemUnderTest, eventually
 from tests.integration.oms_support import (
-    VENUE,
-    client,
-    inspect_venue,
-    journal_records,
     overrides,
     settle,
     start,
-    submit,
     systems,
-    venue_order,
 )
-from tests.risk_actor.system import sim_fault
+from tests.system_ops import (
+    VENUE,
+    client,
+    find_venue_order,
+    journal_records,
+    sim_fault,
+    submit_when_open,
+    venue_status,
+)
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -44,10 +46,6 @@ def _json(sut: SystemUnderTest, *argv: str) -> dict[str, Any]:
     return reply
 
 
-def _venue_status(sut: SystemUnderTest, cl_ord_id: str) -> str:
-    return str((venue_order(inspect_venue(sut, cli=False), cl_ord_id) or {}).get("status"))
-
-
 def test_reconcile_dry_run_prints_the_plan_and_changes_nothing() -> None:
     """The venue swallows a fill, so the OMS has the order ACCEPTED while the venue has it
     FILLED. `reconcile --dry-run` prints a plan with that missed fill (table and --json)
@@ -57,11 +55,11 @@ def test_reconcile_dry_run_prints_the_plan_and_changes_nothing() -> None:
     with systems() as started:
         sut = start(started, overrides=overrides())
         with client(sut) as c:
-            submit(c, "warm-1")
+            submit_when_open(c, VENUE, client_order_id="warm-1")
             settle(c, sut, ["warm-1"])
             sim_fault(sut, VENUE, "swallow_fills", "1")
-            submit(c, "gap-1", qty="100", price=None)
-            eventually(lambda: _venue_status(sut, "gap-1") == "FILLED", 10.0)
+            submit_when_open(c, VENUE, qty="100", price=None, client_order_id="gap-1")
+            eventually(lambda: venue_status(sut, VENUE, "gap-1") == "FILLED", 10.0)
             eventually(lambda: c.get_order("gap-1").status is OrderStatus.ACCEPTED, 10.0)
             journal_before = journal_records(sut)
             since = sut.mark()
@@ -97,7 +95,7 @@ def test_intake_pause_refuses_new_orders_until_resumed() -> None:
     with systems() as started:
         sut = start(started, overrides=overrides())
         with client(sut) as c:
-            submit(c, "live-1")
+            submit_when_open(c, VENUE, client_order_id="live-1")
             c.wait_for_status("live-1", {OrderStatus.ACCEPTED})
             since = sut.mark()
             assert "intake paused" in _ok(sut, "intake", "pause")
@@ -129,8 +127,8 @@ def test_journal_inspect_prints_the_records() -> None:
     with systems() as started:
         sut = start(started, overrides=overrides())
         with client(sut) as c:
-            submit(c, "j-rest")
-            submit(c, "j-mkt", qty="700", price=None)
+            submit_when_open(c, VENUE, client_order_id="j-rest")
+            submit_when_open(c, VENUE, qty="700", price=None, client_order_id="j-mkt")
             final = settle(c, sut, ["j-rest", "j-mkt"])
         records = [r["data"] for r in journal_records(sut) if r["kind"] == "record"]
         new = [r["order"]["client_order_id"] for r in records if r["kind"] == "new"]
@@ -138,7 +136,9 @@ def test_journal_inspect_prints_the_records() -> None:
         events = [r["event"] for r in records if r["kind"] == "event" and r["id"] == "j-rest"]
         assert events == ["risk_approved", "accepted"]
         fills = [r["exec_id"] for r in records if r["kind"] == "fill" and r["id"] == "j-mkt"]
-        venue_fills = [f["exec_id"] for f in (venue_order(final.venue, "j-mkt") or {})["fills"]]
+        venue_fills = [
+            f["exec_id"] for f in (find_venue_order(final.venue, "j-mkt") or {})["fills"]
+        ]
         assert fills == venue_fills and len(fills) == 2  # 500 @ 100.01, 200 @ 100.02
         table = _ok(sut, "journal", "inspect")
         assert "j-rest" in table and "j-mkt" in table

@@ -17,19 +17,14 @@ import pytest
 from protocol.messages import ControlReply, OrderStatus
 from tests.helpers import SystemUnderTest, eventually
 from tests.integration.oms_support import (
-    VENUE,
     check_journal_fills,
-    client,
-    inspect_venue,
     overrides,
     settle,
     start,
-    submit,
     systems,
     trigger_reconcile,
-    venue_order,
 )
-from tests.risk_actor.system import sim_fault
+from tests.system_ops import VENUE, client, sim_fault, submit_when_open, venue_order
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -37,7 +32,7 @@ CONNECTOR = f"connector.{VENUE}"
 
 
 def _venue(sut: SystemUnderTest, cl_ord_id: str) -> dict[str, Any]:
-    return venue_order(inspect_venue(sut, cli=False), cl_ord_id) or {}
+    return venue_order(sut, VENUE, cl_ord_id) or {}
 
 
 def _index(sut: SystemUnderTest, since: int, name: str, **match: Any) -> int:
@@ -55,10 +50,10 @@ def test_kill9_after_send_before_the_venue_ack_reaches_the_oms() -> None:
     with systems() as started:
         sut = start(started, overrides=overrides())
         with client(sut) as c:
-            submit(c, "warm-1")
+            submit_when_open(c, VENUE, client_order_id="warm-1")
             settle(c, sut, ["warm-1"])
             sim_fault(sut, VENUE, "delay_exec_ms", "3000")
-            submit(c, "held-1", price="96.00")
+            submit_when_open(c, VENUE, price="96.00", client_order_id="held-1")
             eventually(lambda: _venue(sut, "held-1").get("status") == "ACCEPTED", 10.0)
             assert c.get_order("held-1").status is OrderStatus.PENDING_SUBMIT
             since = sut.mark()
@@ -81,9 +76,9 @@ def test_kill9_between_two_partial_fills_of_a_resting_order() -> None:
     with systems() as started:
         sut = start(started, overrides=cfg)
         with client(sut) as c:
-            submit(c, "warm-1")
+            submit_when_open(c, VENUE, client_order_id="warm-1")
             settle(c, sut, ["warm-1"])
-            submit(c, "walk-1", qty="3000", price="100.02")
+            submit_when_open(c, VENUE, qty="3000", price="100.02", client_order_id="walk-1")
             eventually(lambda: c.get_order("walk-1").cum_qty == D(1000), 10.0)
             pid = sut.pid_of(CONNECTOR)
             os.kill(pid, signal.SIGSTOP)
@@ -110,10 +105,10 @@ def test_kill9_while_the_oms_reconciles() -> None:
     with systems() as started:
         sut = start(started, overrides=overrides())
         with client(sut) as c:
-            submit(c, "warm-1")
+            submit_when_open(c, VENUE, client_order_id="warm-1")
             settle(c, sut, ["warm-1"])
             sim_fault(sut, VENUE, "swallow_fills", "1")
-            submit(c, "gap-1", qty="100", price=None)
+            submit_when_open(c, VENUE, qty="100", price=None, client_order_id="gap-1")
             eventually(lambda: _venue(sut, "gap-1").get("status") == "FILLED", 10.0)
             eventually(lambda: c.get_order("gap-1").status is OrderStatus.ACCEPTED, 10.0)
             since = sut.mark()

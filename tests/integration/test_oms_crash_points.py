@@ -19,19 +19,21 @@ import pytest
 from protocol.messages import OrderStatus
 from tests.helpers import SystemUnderTest, eventually
 from tests.integration.oms_support import (
-    VENUE,
     check_journal_fills,
-    client,
-    inspect_venue,
     overrides,
     settle,
     start,
-    submit,
     systems,
     trigger_reconcile,
-    venue_order,
 )
-from tests.risk_actor.system import sim_fault
+from tests.system_ops import (
+    VENUE,
+    client,
+    find_venue_order,
+    inspect_venue,
+    sim_fault,
+    submit_when_open,
+)
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -43,8 +45,8 @@ def _crashed_and_back(sut: SystemUnderTest, point: str, since: int) -> None:
 
 
 def _venue_statuses(sut: SystemUnderTest, cl_ord_ids: list[str]) -> set[str]:
-    data = inspect_venue(sut, cli=False)
-    return {(venue_order(data, cl) or {}).get("status", "missing") for cl in cl_ord_ids}
+    data = inspect_venue(sut, VENUE, cli=False)
+    return {(find_venue_order(data, cl) or {}).get("status", "missing") for cl in cl_ord_ids}
 
 
 def _resubmits_since(sut: SystemUnderTest, since: int) -> list[str]:
@@ -61,11 +63,12 @@ def test_crash_before_the_order_is_sent(point: str) -> None:
     with systems() as started:
         sut = start(started, crash_at=[point], overrides=overrides())
         with client(sut) as c:
-            warm = submit(c, "warm-1")
+            warm = submit_when_open(c, VENUE, client_order_id="warm-1")
             settle(c, sut, ["warm-1"])
             since = sut.mark()
             sut.arm(point)
-            order = submit(c, "cp-1", price="96.00")  # blocks across the crash: retried
+            # blocks across the crash: retried
+            order = submit_when_open(c, VENUE, price="96.00", client_order_id="cp-1")
             _crashed_and_back(sut, point, since)
             assert order.client_order_id == "cp-1"
             final = settle(c, sut, ["warm-1", "cp-1"])
@@ -84,11 +87,11 @@ def test_crash_after_send_before_the_connector_ack() -> None:
     with systems() as started:
         sut = start(started, crash_at=[point], overrides=overrides())
         with client(sut) as c:
-            submit(c, "warm-1")
+            submit_when_open(c, VENUE, client_order_id="warm-1")
             settle(c, sut, ["warm-1"])
             since = sut.mark()
             sut.arm(point)
-            acked = submit(c, "cp-1", price="96.00")
+            acked = submit_when_open(c, VENUE, price="96.00", client_order_id="cp-1")
             assert acked.status in (OrderStatus.PENDING_SUBMIT, OrderStatus.ACCEPTED)
             _crashed_and_back(sut, point, since)
             final = settle(c, sut, ["warm-1", "cp-1"])
@@ -108,7 +111,7 @@ def test_crash_around_sending_a_cancel_or_replace(kind: str, point: str) -> None
     with systems() as started:
         sut = start(started, crash_at=[point], overrides=overrides())
         with client(sut) as c:
-            submit(c, "cx-1", price="95.00")
+            submit_when_open(c, VENUE, price="95.00", client_order_id="cx-1")
             c.wait_for_status("cx-1", {OrderStatus.ACCEPTED})
             settle(c, sut, ["cx-1"])
             since = sut.mark()
@@ -139,17 +142,17 @@ def test_crash_between_two_partial_fills() -> None:
     with systems() as started:
         sut = start(started, crash_at=[point], overrides=overrides())
         with client(sut) as c:
-            submit(c, "warm-1")
+            submit_when_open(c, VENUE, client_order_id="warm-1")
             settle(c, sut, ["warm-1"])
             since = sut.mark()
             sut.arm(point)
-            submit(c, "sweep-1", qty="2000", price=None)
+            submit_when_open(c, VENUE, qty="2000", price=None, client_order_id="sweep-1")
             _crashed_and_back(sut, point, since)
             final = settle(c, sut, ["warm-1", "sweep-1"])
         sweep = final.oms["sweep-1"]
         assert (sweep.status, sweep.cum_qty) == (OrderStatus.FILLED, D(2000))
         assert sweep.avg_px == D("100.025")
-        assert len(venue_order(final.venue, "sweep-1")["fills"]) == 4  # type: ignore[index]
+        assert len(find_venue_order(final.venue, "sweep-1")["fills"]) == 4  # type: ignore[index]
         assert final.oms_positions == {"AAPL": D(2000)}
         check_journal_fills(sut, final.oms)
 
@@ -164,12 +167,12 @@ def test_crash_during_reconciliation_of_missed_fills() -> None:
     with systems() as started:
         sut = start(started, crash_at=[point], overrides=overrides())
         with client(sut) as c:
-            submit(c, "warm-1")
+            submit_when_open(c, VENUE, client_order_id="warm-1")
             settle(c, sut, ["warm-1"])
             sim_fault(sut, VENUE, "swallow_fills", "3")
             ids = [f"mkt-{i}" for i in range(3)]
             for coid in ids:
-                submit(c, coid, qty="100", price=None)
+                submit_when_open(c, VENUE, qty="100", price=None, client_order_id=coid)
             eventually(lambda: _venue_statuses(sut, ids) == {"FILLED"}, 10.0)
             eventually(lambda: {c.get_order(i).status for i in ids} == {OrderStatus.ACCEPTED}, 10.0)
             since = sut.mark()
@@ -198,7 +201,7 @@ def test_crash_during_the_cold_start_reconciliation(short_tmp: Path) -> None:
         with client(first) as c:
             ids = [f"rest-{i}" for i in range(4)]
             for i, coid in enumerate(ids):
-                submit(c, coid, price=f"9{5 + i}.00")
+                submit_when_open(c, VENUE, price=f"9{5 + i}.00", client_order_id=coid)
             settle(c, first, ids)
         assert first.stop() == 0
         sut = start(
@@ -225,7 +228,7 @@ def test_client_retry_across_a_kill9_creates_one_order() -> None:
     with systems() as started:
         sut = start(started, overrides=overrides())
         with client(sut) as c:
-            submit(c, "warm-1")
+            submit_when_open(c, VENUE, client_order_id="warm-1")
             settle(c, sut, ["warm-1"])
             since = sut.mark()
             os.kill(sut.pid_of("oms"), signal.SIGSTOP)
@@ -233,7 +236,9 @@ def test_client_retry_across_a_kill9_creates_one_order() -> None:
 
             def worker() -> None:
                 with client(sut) as c2:
-                    result["view"] = submit(c2, "retry-1", price="97.00")
+                    result["view"] = submit_when_open(
+                        c2, VENUE, price="97.00", client_order_id="retry-1"
+                    )
 
             t = threading.Thread(target=worker)
             t.start()

@@ -23,13 +23,12 @@ from protocol.messages import OrderStatus
 from tests.helpers import SystemUnderTest, eventually
 from tests.integration.oms_support import (
     check_journal_fills,
-    client,
     overrides,
     settle,
     start,
-    submit,
     systems,
 )
+from tests.system_ops import VENUE, client, submit_when_open
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -48,12 +47,13 @@ def test_the_same_order_submitted_twice_is_one_order() -> None:
     with systems() as started:
         sut = start(started, overrides=overrides())
         with client(sut) as c:
-            first = submit(c, "twice-1", price="95.00")
-            again = submit(c, "twice-1", price="95.00")
+            first = submit_when_open(c, VENUE, price="95.00", client_order_id="twice-1")
+            again = submit_when_open(c, VENUE, price="95.00", client_order_id="twice-1")
             assert again.cl_ord_id == first.cl_ord_id
-            mkt = submit(c, "twice-mkt", qty="50", price=None)
+            mkt = submit_when_open(c, VENUE, qty="50", price=None, client_order_id="twice-mkt")
             c.wait_for_status("twice-mkt", {OrderStatus.FILLED})
-            assert submit(c, "twice-mkt", qty="50", price=None).cl_ord_id == mkt.cl_ord_id
+            retried = submit_when_open(c, VENUE, qty="50", price=None, client_order_id="twice-mkt")
+            assert retried.cl_ord_id == mkt.cl_ord_id
             with pytest.raises(InvalidOrder) as info:
                 c.submit("simA", "AAPL", "BUY", "11", "LIMIT", price="95.00",
                          client_order_id="twice-1")  # fmt: skip
@@ -85,7 +85,7 @@ def test_a_replace_sent_again_after_it_took_effect_returns_the_order() -> None:
     with systems() as started:
         sut = start(started, overrides=overrides())
         with client(sut) as c:
-            submit(c, "repl-1", qty="10", price="95.00")
+            submit_when_open(c, VENUE, qty="10", price="95.00", client_order_id="repl-1")
             c.wait_for_status("repl-1", {OrderStatus.ACCEPTED})
             c.replace("repl-1", qty="20")
             eventually(lambda: c.get_order("repl-1").qty == D(20), 10.0)
@@ -138,13 +138,15 @@ class _Stream:
 
     def _submit(self, c: ExecutionClient, coid: str, kind: str) -> None:
         if kind == "rest":
-            submit(c, coid, "BUY", "10", f"{self.rng.randint(95, 99)}.00")
+            submit_when_open(
+                c, VENUE, "BUY", "10", f"{self.rng.randint(95, 99)}.00", client_order_id=coid
+            )
         elif kind == "ioc_buy":
-            submit(c, coid, "BUY", "20", "100.05", tif="IOC")
+            submit_when_open(c, VENUE, "BUY", "20", "100.05", tif="IOC", client_order_id=coid)
         elif kind == "ioc_sell":
-            submit(c, coid, "SELL", "20", "99.95", tif="IOC")
+            submit_when_open(c, VENUE, "SELL", "20", "99.95", tif="IOC", client_order_id=coid)
         else:
-            submit(c, coid, "BUY", "30", None)
+            submit_when_open(c, VENUE, "BUY", "30", None, client_order_id=coid)
 
     def _cancel(self, c: ExecutionClient, coid: str) -> None:
         """Cancel once the order is live at the venue (retried until acknowledged)."""

@@ -14,26 +14,28 @@ import pytest
 from protocol.messages import ExecReport, OrderStatus
 from tests.helpers import SystemUnderTest, eventually
 from tests.integration.oms_support import (
-    VENUE,
     check_journal_fills,
-    client,
-    inspect_venue,
     overrides,
     settle,
     start,
-    submit,
     systems,
     trigger_reconcile,
+)
+from tests.system_ops import (
+    VENUE,
+    client,
+    deliver_as_connector,
+    sim_fault,
+    submit_when_open,
     venue_order,
 )
-from tests.risk_actor.system import deliver_as_connector, sim_fault
 
 pytestmark = pytest.mark.integration
 D = Decimal
 
 
 def _venue(sut: SystemUnderTest, cl_ord_id: str) -> dict[str, str]:
-    return venue_order(inspect_venue(sut, cli=False), cl_ord_id) or {}
+    return venue_order(sut, VENUE, cl_ord_id) or {}
 
 
 @pytest.mark.parametrize(("qty", "status"), [("1500", "PARTIALLY_FILLED"), ("1000", "FILLED")])
@@ -48,11 +50,11 @@ def test_fills_inferred_by_reconciliation_are_not_applied_again_by_late_reports(
     with systems() as started:
         sut = start(started, overrides=overrides(liquidity_interval_s=60.0))
         with client(sut) as c:
-            submit(c, "warm-1")
+            submit_when_open(c, VENUE, client_order_id="warm-1")
             settle(c, sut, ["warm-1"])
             sim_fault(sut, VENUE, "delay_exec_ms", "2000")
             since = sut.mark()
-            submit(c, "race-1", qty=qty, price="100.02")
+            submit_when_open(c, VENUE, qty=qty, price="100.02", client_order_id="race-1")
             eventually(lambda: _venue(sut, "race-1").get("cum_qty") == "1000", 10.0)
             assert c.get_order("race-1").cum_qty == 0  # nothing reported yet
             reply = trigger_reconcile(sut)
@@ -81,8 +83,10 @@ def test_cancel_done_at_the_venue_but_refused_on_resend_ends_cancelled() -> None
             overrides=overrides(oms={"request_timeout_s": 30.0, "reconcile_interval_s": 600.0}),
         )
         with client(sut) as c:
-            order = submit(c, "lost-cxl-1")
+            order = submit_when_open(c, VENUE, client_order_id="lost-cxl-1")
             eventually(lambda: _venue(sut, order.cl_ord_id).get("status") == "ACCEPTED", 10.0)
+            # and the OMS has applied the venue's New (a cancel is refused in PENDING_SUBMIT)
+            c.wait_for_status("lost-cxl-1", {OrderStatus.ACCEPTED})
             sim_fault(sut, VENUE, "swallow_cancels", "1")
             assert c.cancel("lost-cxl-1").status is OrderStatus.PENDING_CANCEL
             sut.wait_event("sim_cancel_swallowed")

@@ -8,26 +8,22 @@ is logged once the first reconciliation is done."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from protocol import paths
 from protocol.client import ExecutionClient
 from protocol.messages import OrderStatus
-from tests.helpers import SystemUnderTest, eventually
+from tests.helpers import SystemUnderTest, event_time, eventually
 from tests.integration.oms_support import (
-    VENUE,
-    client,
     overrides,
     settle,
     start,
-    submit,
     systems,
 )
+from tests.system_ops import VENUE, client, submit_when_open
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -39,8 +35,8 @@ def _trade(sut: SystemUnderTest) -> dict[str, tuple[OrderStatus, Decimal]]:
     returns the OMS's (status, cum qty) per order once it agrees with the venue."""
     with client(sut) as c:
         for i, coid in enumerate(RESTING):
-            submit(c, coid, price=f"9{5 + i}.00")
-        submit(c, "mkt-0", qty="100", price=None)
+            submit_when_open(c, VENUE, price=f"9{5 + i}.00", client_order_id=coid)
+        submit_when_open(c, VENUE, qty="100", price=None, client_order_id="mkt-0")
         c.wait_for_status("rest-3", {OrderStatus.ACCEPTED})
         c.cancel("rest-3")
         final = settle(c, sut, [*RESTING, "mkt-0"])
@@ -49,12 +45,8 @@ def _trade(sut: SystemUnderTest) -> dict[str, tuple[OrderStatus, Decimal]]:
     return {k: (v.status, v.cum_qty) for k, v in final.oms.items()}
 
 
-def _ts(event: dict[str, Any]) -> float:
-    return datetime.fromisoformat(event["ts"]).timestamp()
-
-
 def _intake_open(c: ExecutionClient, coid: str) -> None:
-    assert submit(c, coid, price="94.00").client_order_id == coid
+    assert submit_when_open(c, VENUE, price="94.00", client_order_id=coid).client_order_id == coid
 
 
 def test_warm_start_replays_reconciles_and_opens_intake(short_tmp: Path) -> None:
@@ -77,7 +69,7 @@ def test_warm_start_replays_reconciles_and_opens_intake(short_tmp: Path) -> None
         connected = sut.wait_event("venue_state", actor="oms", state="CONNECTED")
         # a first pass sent before the connector logged on fails; CONNECTED runs the next
         # pass at once, not after the 1 s retry delay
-        assert _ts(plan) - _ts(connected) < 0.8, (connected, plan)
+        assert event_time(plan) - event_time(connected) < 0.8, (connected, plan)
         assert not sut.events("order_resubmitted") and not sut.events("order_adopted")
         with client(sut) as c:
             _intake_open(c, "after-warm")
@@ -105,7 +97,7 @@ def test_cold_start_archives_and_handles_open_venue_orders(
         _trade(first)
         if flat:
             with client(first) as c:
-                submit(c, "flat-0", "SELL", "100", None)
+                submit_when_open(c, VENUE, "SELL", "100", None, client_order_id="flat-0")
                 settle(c, first, ["flat-0"])
         assert first.stop() == 0
         sut = start(started, root=short_tmp, cold=True, overrides=cfg)

@@ -4,14 +4,13 @@ that into exit code 2 before starting anything."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from protocol.config import SystemConfig, load_config
 from protocol.exceptions import ConfigError
-from tests.helpers import REPO_ROOT, SUPERVISOR
+from tests.helpers import REPO_ROOT, SUPERVISOR, run_python
 
 DEMO = REPO_ROOT / "deploy" / "config" / "demo.toml"
 VENUE = '\n[[venues]]\nname = "simA"\n'
@@ -30,10 +29,7 @@ def _config_error(tmp_path: Path, text: str) -> ConfigError:
 
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SUPERVISOR), *args],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+    return run_python([str(SUPERVISOR), *args], timeout_s=30)
 
 
 # --------------------------------------------------------------------------- good configs

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from actors.position_heartbeat.actor import HeartbeatActor
 from protocol.codec import Envelope
 from protocol.messages import KillSwitchCommand, KillSwitchState, Message, PositionView
-from tests.risk_actor.stubs import Harness, Stub
+from tests.actor_stubs import Harness, Stub
 
 D = Decimal
 BEATS = 3

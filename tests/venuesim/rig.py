@@ -27,7 +27,8 @@ from actors.venuesim.__main__ import control_request
 from protocol.config import SystemConfig, load_config
 from protocol.messages import ControlReply
 from protocol.paths import sim_port_file
-from tests.helpers import REPO_ROOT, eventually, kill_and_reap, process_alive, to_toml
+from tests.helpers import REPO_ROOT, eventually, kill_and_reap, process_alive, run_python, to_toml
+from tests.system_ops import inspect_venue
 
 VENUE = "simA"
 CLIENT_ID = "TRADEPULSE"
@@ -128,17 +129,18 @@ class SimProcess:
         args = {} if value is None else {"value": value}
         return control_request(self.cfg, VENUE, command, args, timeout_s)
 
+    def run_tool(
+        self, argv: list[str], timeout_s: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `python ARGV` from the repository (a `tests.system_ops.Deployment`)."""
+        return run_python(argv, timeout_s=timeout_s)
+
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "actors.venuesim", *args],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=30, check=False,
-        )  # fmt: skip
+        """`python -m actors.venuesim ARGS`."""
+        return self.run_tool(["-m", "actors.venuesim", *args], timeout_s=30)
 
     def inspect(self) -> dict[str, Any]:
-        done = self.cli("inspect", "--state-dir", str(self.state_dir), "--venue", VENUE, "--json")
-        assert done.returncode == 0, done.stderr
-        data: dict[str, Any] = json.loads(done.stdout)
-        return data
+        return inspect_venue(self, VENUE, timeout_s=30)
 
     # -- logs
 

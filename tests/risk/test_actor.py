@@ -31,7 +31,7 @@ from protocol.messages import (
     RiskVerdict,
     Side,
 )
-from tests.risk_actor.stubs import Client, Harness
+from tests.actor_stubs import Client, Harness
 
 D = Decimal
 LIMITS = {

@@ -17,7 +17,7 @@ import simplefix  # type: ignore[import-untyped]
 from actors.connector.fix import codec as fc
 from actors.connector.fix.events import Disconnect, LoggedOut
 from tests.helpers import eventually
-from tests.venues_sim_process.support import VENUE, FixClient, SimProcess, field
+from tests.venuesim.rig import VENUE, FixClient, SimProcess, field
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -35,7 +35,7 @@ def now_fix() -> str:
     return fc.sending_time(time.time())
 
 
-def test_market_order_gets_new_then_fills(sim: SimProcess, client: FixClient) -> None:
+def test_market_order_gets_new_then_fills(sim_process: SimProcess, client: FixClient) -> None:
     """D market buy 150 (the offer is 100 @ 100.01, 100 @ 100.02): ExecutionReports New,
     then two trades with LastQty/LastPx; the last one FILLED with CumQty 150."""
     m = client.mark()
@@ -54,7 +54,7 @@ def test_market_order_gets_new_then_fills(sim: SimProcess, client: FixClient) ->
     assert len({new[17], t1[17], t2[17]}) == 3 and new[37] == t1[37] == t2[37]
 
 
-def test_limit_rests_replace_then_cancel(sim: SimProcess, client: FixClient) -> None:
+def test_limit_rests_replace_then_cancel(sim_process: SimProcess, client: FixClient) -> None:
     """A limit buy below the offer rests (New only); G replaces it (ExecType 5, new
     qty/price, 41 = old id); F cancels it (ExecType 4); a second F gets 35=9."""
     m = client.mark()
@@ -76,7 +76,7 @@ def test_limit_rests_replace_then_cancel(sim: SimProcess, client: FixClient) -> 
     assert (field(rej, 434), field(rej, 102)) == ("1", "0")
 
 
-def test_status_request_known_and_unknown(sim: SimProcess, client: FixClient) -> None:
+def test_status_request_known_and_unknown(sim_process: SimProcess, client: FixClient) -> None:
     """H on a resting order: ExecType I with its state; on a ClOrdID never sent:
     ExecType I, OrdStatus 8, OrdRejReason 5, Text UNKNOWN_ORDER, ClOrdID echoed."""
     m = client.mark()
@@ -92,7 +92,9 @@ def test_status_request_known_and_unknown(sim: SimProcess, client: FixClient) ->
     )  # fmt: skip
 
 
-def test_mass_status_with_and_without_open_orders(sim: SimProcess, client: FixClient) -> None:
+def test_mass_status_with_and_without_open_orders(
+    sim_process: SimProcess, client: FixClient
+) -> None:
     """AF 585=7 with nothing open: one ExecType I report with ClOrdID NONE, 911=0, 912=Y;
     with two resting orders: one report each, 584 echoed, 911=2, 912=Y on the last."""
     m = client.mark()
@@ -112,7 +114,7 @@ def test_mass_status_with_and_without_open_orders(sim: SimProcess, client: FixCl
     assert client.quiet(m + 2, 0.1) == []
 
 
-def test_positions_request(sim: SimProcess, client: FixClient) -> None:
+def test_positions_request(sim_process: SimProcess, client: FixClient) -> None:
     """AN before any trade: one AP with PosReqResult 2, 727=0; after a buy of 150 and a
     sell of 30: one AP with LongQty 120, 728=0, 727=1, PosReqID echoed."""
     req: list[tuple[int, fc.Value]] = [
@@ -134,7 +136,7 @@ def test_positions_request(sim: SimProcess, client: FixClient) -> None:
     )  # fmt: skip
 
 
-def test_mass_cancel(sim: SimProcess, client: FixClient) -> None:
+def test_mass_cancel(sim_process: SimProcess, client: FixClient) -> None:
     """q 530=7: an OrderMassCancelReport(r) with 531=7 first, then one ExecType 4 per
     resting order; afterwards nothing is open."""
     m = client.mark()
@@ -152,7 +154,7 @@ def test_mass_cancel(sim: SimProcess, client: FixClient) -> None:
     assert field(client.wait_msgs(1, m)[0], 11) == "NONE"
 
 
-def test_duplicate_cl_ord_id_is_rejected(sim: SimProcess, client: FixClient) -> None:
+def test_duplicate_cl_ord_id_is_rejected(sim_process: SimProcess, client: FixClient) -> None:
     """A D reusing a ClOrdID (even of a filled order) is rejected: ExecType 8,
     OrdRejReason 6, Text containing "duplicate"; the original order is unchanged."""
     m = client.mark()
@@ -163,11 +165,13 @@ def test_duplicate_cl_ord_id_is_rejected(sim: SimProcess, client: FixClient) -> 
     rej = fx(client.wait_msgs(1, m)[0])
     assert (rej[150], rej[39], rej[103], rej[11]) == ("8", "8", "6", "M1")
     assert "duplicate" in rej[58].lower()
-    order = next(o for o in sim.inspect()["orders"] if o["cl_ord_id"] == "M1")
+    order = next(o for o in sim_process.inspect()["orders"] if o["cl_ord_id"] == "M1")
     assert (order["status"], order["cum_qty"]) == ("FILLED", "5")
 
 
-def test_garbage_and_unsupported_messages_do_not_hurt(sim: SimProcess, client: FixClient) -> None:
+def test_garbage_and_unsupported_messages_do_not_hurt(
+    sim_process: SimProcess, client: FixClient
+) -> None:
     """An unsupported application message gets a BusinessMessageReject; a second TCP
     connection sending garbage, or a Logon with foreign CompIDs, is closed while the live
     session keeps trading."""
@@ -180,7 +184,7 @@ def test_garbage_and_unsupported_messages_do_not_hurt(sim: SimProcess, client: F
         fc.encode("A", [(49, b"INTRUDER"), (56, b"SIMA"), (34, b"1"), (52, now_fix().encode())],
                   [(98, b"0"), (108, b"5")]),
     ):  # fmt: skip
-        with socket.create_connection(("127.0.0.1", sim.port), timeout=5) as raw:
+        with socket.create_connection(("127.0.0.1", sim_process.port), timeout=5) as raw:
             raw.sendall(payload)
             raw.settimeout(5)
             assert raw.recv(1024) == b""  # closed by the venue
@@ -188,16 +192,16 @@ def test_garbage_and_unsupported_messages_do_not_hurt(sim: SimProcess, client: F
     m = client.mark()
     client.order("L1", price="99.50")
     assert field(client.wait_msgs(1, m)[0], 150) == "0"
-    assert sim.events("sim_connection_refused")
+    assert sim_process.events("sim_connection_refused")
 
 
 def test_new_connection_for_the_same_comp_ids_replaces_the_old(
-    sim: SimProcess, make_client: Callable[..., FixClient]
+    sim_process: SimProcess, make_client: Callable[..., FixClient]
 ) -> None:
     """A second client logging on with our CompIDs takes over: the first connection is
     closed, the second trades."""
-    first = make_client(sim, "one")
-    second = make_client(sim, "two", reset=True)
+    first = make_client(sim_process, "one")
+    second = make_client(sim_process, "two", reset=True)
     first.wait(lambda: not first.connected, 5, "first connection closed")
     m = second.mark()
     second.order("L1", price="99.50")
@@ -205,20 +209,20 @@ def test_new_connection_for_the_same_comp_ids_replaces_the_old(
 
 
 def test_liquidity_fills_resting_order_while_client_is_away(
-    make_sim: Callable[..., SimProcess], make_client: Callable[..., FixClient]
+    make_sim_process: Callable[..., SimProcess], make_client: Callable[..., FixClient]
 ) -> None:
     """With a moving price, a resting buy below the market fills over time; a fill that
     happens while the client is disconnected reaches it after the next logon (backlog or
     resend), with the ExecID the venue's inspection shows."""
-    sim = make_sim(volatility_bps=20.0, liquidity_interval_s=0.02)
-    client = make_client(sim)
+    sim_process = make_sim_process(volatility_bps=20.0, liquidity_interval_s=0.02)
+    client = make_client(sim_process)
     m = client.mark()
     client.order("L1", price="99.95", qty="10")
     client.wait_msgs(1, m)
     client.close()
 
     def filled() -> dict[str, Any] | None:
-        order = next(o for o in sim.inspect()["orders"] if o["cl_ord_id"] == "L1")
+        order = next(o for o in sim_process.inspect()["orders"] if o["cl_ord_id"] == "L1")
         return order if order["status"] == "FILLED" else None
 
     order = eventually(filled, 20.0, interval_s=0.05)
@@ -230,7 +234,7 @@ def test_liquidity_fills_resting_order_while_client_is_away(
 
 
 def test_kill9_and_restart_keep_book_positions_ids_and_session(
-    sim: SimProcess, client: FixClient
+    sim_process: SimProcess, client: FixClient
 ) -> None:
     """After kill -9 and restart: the same orders and positions (inspect is identical),
     the same port, the FIX session resumes without a reset (sequence numbers continue),
@@ -241,19 +245,19 @@ def test_kill9_and_restart_keep_book_positions_ids_and_session(
     client.order("S1", qty="20", side="2")
     got = client.wait_msgs(6, m)
     seen_ids = {field(x, 17) for x in got}
-    before = sim.inspect()
-    port = sim.port
-    sim.kill9()
+    before = sim_process.inspect()
+    port = sim_process.port
+    sim_process.kill9()
     client.wait(lambda: not client.connected, 5, "disconnect on kill")
-    sim.start()
-    after = sim.inspect()
+    sim_process.start()
+    after = sim_process.inspect()
     assert (after["orders"], after["positions"], after["book_id"], after["last_exec_id"]) == (
         before["orders"], before["positions"], before["book_id"], before["last_exec_id"],
     )  # fmt: skip
-    assert sim.port == port
+    assert sim_process.port == port
     client.connect(reset=False)
     assert not any(isinstance(e, LoggedOut) for e in client.events)
-    status = sim.control("status").data
+    status = sim_process.control("status").data
     assert (status["fix_next_in"], status["fix_next_out"]) == (
         client.store.next_out, client.store.next_in,
     )  # fmt: skip
@@ -270,17 +274,17 @@ def test_kill9_and_restart_keep_book_positions_ids_and_session(
     assert all((i or "") > before["last_exec_id"] for i in new_ids)
 
 
-def test_graceful_stop_logs_the_client_out(sim: SimProcess, client: FixClient) -> None:
+def test_graceful_stop_logs_the_client_out(sim_process: SimProcess, client: FixClient) -> None:
     """SIGTERM: the venue sends a Logout, closes, and exits 0 with actor_stopped."""
-    assert sim.proc is not None
-    sim.proc.send_signal(signal.SIGTERM)
+    assert sim_process.proc is not None
+    sim_process.proc.send_signal(signal.SIGTERM)
     client.wait(lambda: not client.connected, 5, "logout and close")
     assert any(isinstance(e, LoggedOut) for e in client.events)
-    assert sim.proc.wait(timeout=10) == 0
-    sim.wait_event("actor_stopped")
+    assert sim_process.proc.wait(timeout=10) == 0
+    sim_process.wait_event("actor_stopped")
 
 
-def test_inspect_matches_what_the_client_saw(sim: SimProcess, client: FixClient) -> None:
+def test_inspect_matches_what_the_client_saw(sim_process: SimProcess, client: FixClient) -> None:
     """inspect --json: every order with its ClOrdID, status, cum qty, avg px and fills
     whose ExecIDs are those of the client's trade reports; positions agree with AP;
     the table form lists the same orders."""
@@ -289,7 +293,7 @@ def test_inspect_matches_what_the_client_saw(sim: SimProcess, client: FixClient)
     client.order("S1", qty="30", side="2")
     client.order("L1", price="99.50")
     reports = client.wait_msgs(6, m)
-    data = sim.inspect()
+    data = sim_process.inspect()
     by_cl = {o["cl_ord_id"]: o for o in data["orders"]}
     trades = [fx(r) for r in reports if field(r, 150) == "F"]
     for cl in ("B1", "S1"):
@@ -300,22 +304,24 @@ def test_inspect_matches_what_the_client_saw(sim: SimProcess, client: FixClient)
         assert [f["exec_id"] for f in by_cl[cl]["fills"]] == [t[17] for t in trades if t[11] == cl]
     assert by_cl["L1"]["status"] == "ACCEPTED"
     assert data["positions"]["AAPL"]["net_qty"] == "120"
-    table = sim.cli("inspect", "--state-dir", str(sim.state_dir), "--venue", VENUE)
+    table = sim_process.cli("inspect", "--state-dir", str(sim_process.state_dir), "--venue", VENUE)
     assert table.returncode == 0
     assert all(cl in table.stdout for cl in ("B1", "S1", "L1")) and "AAPL" in table.stdout
-    missing = sim.cli("inspect", "--state-dir", str(sim.root / "nowhere"), "--venue", VENUE)
+    missing = sim_process.cli(
+        "inspect", "--state-dir", str(sim_process.root / "nowhere"), "--venue", VENUE
+    )
     assert missing.returncode == 1 and "no state" in missing.stderr
     assert not any(isinstance(e, Disconnect) for e in client.events)
 
 
 def test_second_run_on_the_same_state_refuses_and_leaves_the_first_alone(
-    sim: SimProcess, client: FixClient
+    sim_process: SimProcess, client: FixClient
 ) -> None:
     """`run` while the venue already runs on that state dir exits 1 at once, saying so,
     and the running venue keeps its control endpoint and its session."""
-    second = sim.cli("run", *sim.cli_args())
+    second = sim_process.cli("run", *sim_process.cli_args())
     assert second.returncode == 1 and "already running" in second.stderr
-    assert sim.control("status").data["session"] == "active"
+    assert sim_process.control("status").data["session"] == "active"
     m = client.mark()
     client.order("L1", price="99.50")
     assert field(client.wait_msgs(1, m)[0], 150) == "0"

@@ -20,7 +20,7 @@ from actors.venuesim import (
     OrdStatus,
 )
 from protocol.messages import OrderStatus, Side
-from tests.venues_sim.support import NO_MM, D, Sim, execs, fills, only_cancel_reject, types
+from tests.venuesim.support import NO_MM, D, Sim, execs, fills, only_cancel_reject, types
 
 MakeSim = Callable[..., Sim]
 

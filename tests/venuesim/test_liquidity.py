@@ -9,7 +9,7 @@ from decimal import Decimal
 from actors.venuesim import ExecEvent, OrdStatus
 from actors.venuesim.liquidity import Ladder, LadderSpec, next_reference, on_grid
 from protocol.messages import Side
-from tests.venues_sim.support import D, Sim, execs, fills, sim_cfg
+from tests.venuesim.support import D, Sim, execs, fills, sim_cfg
 
 MakeSim = Callable[..., Sim]
 

@@ -25,7 +25,7 @@ from protocol.messages import (
     Side,
 )
 from protocol.paths import sim_port_file
-from tests.connector.support import LOG, MiniVenue, RecordingListener, TestLoop, venue_cfg
+from tests.connector.fix.support import LOG, MiniVenue, RecordingListener, TestLoop, venue_cfg
 
 D = Decimal
 

@@ -26,7 +26,7 @@ from actors.venuesim import (
 from actors.venuesim.store import LOG_NAME
 from protocol.exceptions import JournalCorrupt, StateDirLocked
 from tests.helpers import REPO_ROOT
-from tests.venues_sim.support import D, Sim, execs, sim_cfg, state
+from tests.venuesim.support import D, Sim, execs, sim_cfg, state
 
 MakeSim = Callable[..., Sim]
 
@@ -122,7 +122,7 @@ _CHILD = """
 import json, sys
 from pathlib import Path
 from actors.venuesim import SimStore, Venue
-from tests.venues_sim.support import D, sim_cfg
+from tests.venuesim.support import D, sim_cfg
 venue = Venue("sim", sim_cfg(), SimStore.open(Path(sys.argv[1]), book_id="bk"), 7)
 ids = []
 for i in range(50):

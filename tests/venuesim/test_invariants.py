@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from actors.venuesim import ExecEvent, ExecType, OrdStatus
 from protocol.messages import Side
-from tests.venues_sim.support import D, Sim, sim_cfg, state
+from tests.venuesim.support import D, Sim, sim_cfg, state
 
 _cl = st.integers(0, 12).map(lambda i: f"c{i}")
 _qty = st.integers(1, 250)

@@ -14,7 +14,7 @@ from actors.connector.fix.queries import (
     StatusQuery,
 )
 from protocol.messages import ErrorCode
-from tests.connector.support import fix_message
+from tests.connector.fix.support import fix_message
 
 
 class Result:

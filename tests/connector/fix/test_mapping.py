@@ -17,7 +17,7 @@ from protocol.messages import (
     Side,
     TimeInForce,
 )
-from tests.connector.support import fix_message
+from tests.connector.fix.support import fix_message
 
 D = Decimal
 NOW_S = 1_700_000_000.125

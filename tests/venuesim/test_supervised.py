@@ -9,23 +9,19 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Callable
 
 import pytest
 
 from protocol.paths import sim_port_file
-from tests.helpers import REPO_ROOT, SystemUnderTest, eventually
+from tests.helpers import SystemUnderTest, eventually
 
 pytestmark = pytest.mark.integration
 SIM = "venuesim.simA"
 
 
 def _sim_cli(sut: SystemUnderTest, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "actors.venuesim", *args],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+    return sut.run_tool(["-m", "actors.venuesim", *args], timeout_s=30)
 
 
 def test_supervised_sim_port_control_heartbeat_info_and_restart(
