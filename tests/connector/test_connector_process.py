@@ -33,6 +33,7 @@ from protocol.messages import (
     VenueConnState,
 )
 from tests.connector.rig import ConnectorRig
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -407,7 +408,8 @@ def test_graceful_stop_logs_out_and_the_next_start_resumes_the_session() -> None
         mark = rig.mark()
         rig.spawn("connector")
         rig.wait_state(S.CONNECTED, since=mark)
-        logon = rig.connector.events("fix_logon")[0]
+        # the log line is read by a thread: it may come after the state message
+        logon = eventually(lambda: rig.connector.events("fix_logon"), 10.0)[0]
         assert logon["reset"] is False and logon["seq_in"] > 1
         assert not rig.connector.events("fix_resend_requested")
         first.kill()  # joins its log reader
