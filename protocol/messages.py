@@ -235,17 +235,6 @@ class Snapshot(Msg):
     orders: list[OrderView]
 
 
-class IntakeControl(Msg):
-    type: Literal["intake_control"] = "intake_control"
-    action: Literal["pause", "resume", "status"]
-
-
-class ReconcileRequest(Msg):
-    type: Literal["reconcile_request"] = "reconcile_request"
-    venue: str
-    dry_run: bool = True
-
-
 # --------------------------------------------------------------------------- oms <-> risk
 
 
@@ -306,8 +295,6 @@ Message = Annotated[
         | StreamEvent
         | SnapshotRequest
         | Snapshot
-        | IntakeControl
-        | ReconcileRequest
         | RiskCheck
         | RiskVerdict
         | KillSwitchCommand

@@ -1,7 +1,7 @@
 """The supervisor's operator side: the control socket, forwarded commands, `status`.
 
 Commands the supervisor answers itself: status, shutdown, restart ACTOR. Commands owned by
-an actor (kill-switch -> risk; intake, reconcile, orders -> oms) are forwarded to it over
+an actor (kill-switch -> risk; intake, reconcile -> oms) are forwarded to it over
 the supervisor's actor socket and its ControlReply is relayed. Every reply is one envelope
 `{status, reason, data}`.
 """
@@ -25,7 +25,7 @@ from protocol.messages import ControlReply, ControlRequest
 if TYPE_CHECKING:
     from actors.supervisor.daemon import Child, Supervisor
 
-FORWARDED = {"kill-switch": "risk", "intake": "oms", "reconcile": "oms", "orders": "oms"}
+FORWARDED = {"kill-switch": "risk", "intake": "oms", "reconcile": "oms"}
 _FORWARD_TIMEOUT_S = 30.0
 
 
