@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter
 
+from protocol.commands import Command
 from protocol.domain import (
     TERMINAL_STATUSES,
     Dec,
@@ -79,11 +80,11 @@ class RequestRejected(Msg):
 
 
 class ControlRequest(Msg):
-    """Operator CLI -> supervisor control socket."""
+    """An operator command (`protocol.commands`): CLI -> supervisor control socket,
+    supervisor -> the actor that executes it, or a tool -> an actor's ROUTER."""
 
     type: Literal["control_request"] = "control_request"
-    command: str
-    args: dict[str, Any] = Field(default_factory=dict)
+    command: Command
 
 
 class ControlReply(Msg):

@@ -3,37 +3,50 @@ library on the simulated venues and print them filling; the system then stays up
 
 Runs as its own process
 (`python -m actors.supervisor.demo --config ... --state-dir ...`), started by
-the supervisor with `run --demo`, exactly like a strategy would talk to the system.
+the supervisor with `run --demo` (`demo_launcher` is its all-ready hook), exactly like a
+strategy would talk to the system.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from actors.supervisor.daemon import Supervisor
+from protocol.messages import OrderStatus
 
+WAIT_S = 20.0
 TERMINAL = {"FILLED", "CANCELLED", "REJECTED", "EXPIRED"}
 
 
-def attach_demo(sup: Supervisor) -> None:
-    from actors.supervisor.ctl import format_status
+def demo_launcher(
+    config_path: str, *, state_dir: str | None, runtime_dir: str | None
+) -> Callable[[dict[str, Any]], None]:
+    """The supervisor's all-ready hook for `run --demo`: print the status table, then start
+    the demo process (reaped by the supervisor, its subreaper)."""
+    from actors.supervisor.commands import format_status
 
-    def on_ready() -> None:
-        print("\n" + format_status(sup.control.status()) + "\n", file=sys.stderr, flush=True)
-        argv = [sys.executable, "-m", "actors.supervisor.demo", "--config", sup.config_path]
-        for flag, key in (("--state-dir", "state_dir"), ("--runtime-dir", "runtime_dir")):
-            if sup.overrides.get(key):
-                argv += [flag, str(sup.overrides[key])]
+    argv = [
+        sys.executable,
+        "-m",
+        "actors.supervisor.demo",
+        "--config",
+        os.path.abspath(config_path),
+    ]
+    for flag, value in (("--state-dir", state_dir), ("--runtime-dir", runtime_dir)):
+        if value:
+            argv += [flag, value]
+
+    def on_all_ready(status: dict[str, Any]) -> None:
+        print("\n" + format_status(status) + "\n", file=sys.stderr, flush=True)
         subprocess.Popen(argv, stdin=subprocess.DEVNULL).returncode = 0  # reaped by the supervisor
 
-    sup.on_all_ready = on_ready
+    return on_all_ready
 
 
 def _say(msg: str) -> None:
@@ -81,12 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         far = (ref * Decimal("0.95")).quantize(venue.sim.tick_size)  # inside the risk price band
         ack = client.submit(venue.name, symbol, "BUY", 10, "LIMIT", price=far, tif="GTC")
         _say(f"submitted LIMIT BUY 10 {symbol} @ {far} (below the market) : {ack.client_order_id}")
-        client.wait_for_status(ack.client_order_id, {"ACCEPTED"}, timeout_s=10)  # type: ignore[arg-type]
+        client.wait_for_status(ack.client_order_id, {OrderStatus.ACCEPTED}, timeout_s=10)
         client.cancel(ack.client_order_id)
         _say(f"cancel requested for {ack.client_order_id}")
         orders.append(ack.client_order_id)
         seen: dict[str, str] = {}
-        end = time.monotonic() + 20
+        end = time.monotonic() + WAIT_S
         while time.monotonic() < end and len([s for s in seen.values() if s in TERMINAL]) < 2:
             for oid in orders:
                 view = client.get_order(oid)

@@ -40,7 +40,9 @@ def child_specs(cfg: SystemConfig) -> list[ChildSpec]:
     Each child is started once the one before it is READY."""
     sup = cfg.supervisor
 
-    def spec(child_id: str, kind: str, venue: str | None = None, critical: bool = False) -> ChildSpec:
+    def spec(
+        child_id: str, kind: str, venue: str | None = None, critical: bool = False
+    ) -> ChildSpec:
         return ChildSpec(
             id=child_id,
             kind=kind,
