@@ -4,7 +4,8 @@ library on the simulated venues and print them filling; the system then stays up
 Runs as its own process
 (`python -m actors.supervisor.demo --config ... --state-dir ...`), started by
 the supervisor with `run --demo` (`demo_launcher` is its all-ready hook), exactly like a
-strategy would talk to the system.
+strategy would talk to the system. It waits until two of its orders are finished (the
+market order filled, the far limit order cancelled), at most `WAIT_S`.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from protocol.messages import OrderStatus
+from protocol.messages import TERMINAL_STATUSES, OrderStatus
 
 WAIT_S = 20.0
-TERMINAL = {"FILLED", "CANCELLED", "REJECTED", "EXPIRED"}
+FINISHED_WANTED = 2  # the market order and the cancelled limit order
 
 
 def demo_launcher(
@@ -47,6 +48,11 @@ def demo_launcher(
         subprocess.Popen(argv, stdin=subprocess.DEVNULL).returncode = 0  # reaped by the supervisor
 
     return on_all_ready
+
+
+def enough_finished(statuses: Iterable[OrderStatus], wanted: int = FINISHED_WANTED) -> bool:
+    """At least `wanted` of the orders' last seen statuses are terminal."""
+    return sum(status in TERMINAL_STATUSES for status in statuses) >= wanted
 
 
 def _say(msg: str) -> None:
@@ -98,11 +104,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         client.cancel(ack.client_order_id)
         _say(f"cancel requested for {ack.client_order_id}")
         orders.append(ack.client_order_id)
-        seen: dict[str, str] = {}
+        seen: dict[str, str] = {}  # order -> the line last printed for it
+        status: dict[str, OrderStatus] = {}
         end = time.monotonic() + WAIT_S
-        while time.monotonic() < end and len([s for s in seen.values() if s in TERMINAL]) < 2:
+        while time.monotonic() < end and not enough_finished(status.values()):
             for oid in orders:
                 view = client.get_order(oid)
+                status[oid] = view.status
                 line = f"{view.status} cum={view.cum_qty} avg_px={view.avg_px}"
                 if seen.get(oid) != line:
                     seen[oid] = line
