@@ -6,6 +6,8 @@ table."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +28,7 @@ from actors.supervisor.restart_policy import ChildState
 from protocol import commands as wire
 from protocol.codec import Sender, decode, encode
 from protocol.messages import ControlReply, ControlRequest, Message
+from tests.helpers import REPO_ROOT
 
 RUNNING, BACKOFF = ChildState.RUNNING, ChildState.BACKOFF
 
@@ -211,3 +214,15 @@ def _namespace(name: str) -> Any:
         "reconcile": ["--venue", "simA"],
     }.get(name, [])
     return supervisor.build_parser().parse_args([name, *args])
+
+
+def test_the_cli_table_loads_without_prometheus_client() -> None:
+    """`supervisor.py run` builds its parser from the table before it prepares the metrics
+    dir; prometheus_client must not be imported by then (it picks its multiprocess mode from the
+    environment at import)."""
+    code = (
+        "import sys, supervisor; supervisor.build_parser(); "
+        "sys.exit('prometheus_client' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=False)
+    assert done.returncode == 0
