@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, get_args
 
+from actors.supervisor.ctl import control_command
 from actors.supervisor.restart_policy import ChildState
 from protocol.commands import Command
 from protocol.config import SystemConfig
@@ -82,15 +83,15 @@ class ControlCommand(OperatorCommand, Generic[C]):
         raise NotImplementedError
 
     def run(self, cfg: SystemConfig, ns: argparse.Namespace) -> int:
-        from actors.supervisor.ctl import control_command
-
         command = self.to_wire(ns)
         return control_command(cfg, command, self.format, as_json=ns.json, timeout_s=ns.timeout_s)
 
     def execute(self, command: C, host: ControlHost) -> ControlReply:
         """The supervisor's own answer. A routed command gets here only while its actor is
-        not running."""
-        state = host.actor_state(self.route or "")
+        not running; one the supervisor executes overrides this."""
+        if self.route is None:
+            raise NotImplementedError(f"{self.name}: the supervisor's execute is missing")
+        state = host.actor_state(self.route)
         why = state.value if state else "missing"
         return ControlReply(status="error", reason=f"{self.route} is not running ({why})")
 
