@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from protocol.config import SystemConfig, load_config
 from protocol.exceptions import ConfigError, StateDirLocked
@@ -37,35 +36,19 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """`run`, then one subcommand per operator command of the table."""
+    from actors.supervisor.commands import TABLE
+
     parser = argparse.ArgumentParser(prog="tradepulse", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="start the system in the foreground")
     _add_config_flags(run)
     run.add_argument("--cold", action="store_true", help="cold start (runbook): archive state")
     run.add_argument("--demo", action="store_true", help="run the demo order flow once ready")
-    for name, helptext in (
-        ("status", "actors, venues, kill-switch"),
-        ("shutdown", "orderly shutdown"),
-    ):
-        _add_config_flags(sub.add_parser(name, help=helptext))
-    restart = sub.add_parser("restart", help="restart one actor")
-    restart.add_argument("actor")
-    restart.add_argument("--force", action="store_true", help="SIGKILL now (unresponsive actor)")
-    _add_config_flags(restart)
-    ks = sub.add_parser("kill-switch", help="engage, reset or show the kill-switch")
-    ks.add_argument("action", choices=["engage", "reset", "status"])
-    ks.add_argument("--reason", default="")
-    _add_config_flags(ks)
-    intake = sub.add_parser("intake", help="pause or resume order intake")
-    intake.add_argument("action", choices=["pause", "resume", "status"])
-    _add_config_flags(intake)
-    rec = sub.add_parser("reconcile", help="reconcile one venue (dry run prints the plan)")
-    rec.add_argument("--venue", required=True)
-    rec.add_argument("--dry-run", action="store_true")
-    _add_config_flags(rec)
-    journal = sub.add_parser("journal", help="inspect the OMS journal")
-    journal.add_argument("action", choices=["inspect"])
-    _add_config_flags(journal)
+    for command in TABLE:
+        p = sub.add_parser(command.name, help=command.help)
+        command.add_arguments(p)
+        _add_config_flags(p)
     return parser
 
 
@@ -73,18 +56,6 @@ def _load(ns: argparse.Namespace) -> SystemConfig:
     return load_config(
         ns.config, state_dir=ns.state_dir, runtime_dir=ns.runtime_dir, metrics_port=ns.metrics_port
     )
-
-
-def _control_args(ns: argparse.Namespace) -> tuple[str, dict[str, Any]]:
-    if ns.cmd == "restart":
-        return "restart", {"actor": ns.actor, "force": ns.force}
-    if ns.cmd == "kill-switch":
-        return "kill-switch", {"action": ns.action, "reason": ns.reason}
-    if ns.cmd == "intake":
-        return "intake", {"action": ns.action}
-    if ns.cmd == "reconcile":
-        return "reconcile", {"venue": ns.venue, "dry_run": ns.dry_run}
-    return ns.cmd, {}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,25 +67,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tradepulse: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     if ns.cmd == "run":
-        from actors.supervisor.host import lock_state_dir, prepare_runtime_dir
+        return _run(cfg, ns)
+    from actors.supervisor.commands import BY_NAME
 
-        try:
-            lock_state_dir(cfg)  # held (fd kept open) for the life of this process
-        except StateDirLocked as exc:
-            print(f"tradepulse: {exc}", file=sys.stderr)
-            return EXIT_UNAVAILABLE
-        prepare_runtime_dir(cfg)  # before anything imports prometheus_client
-        from actors.supervisor.daemon import run_daemon
+    return BY_NAME[ns.cmd].run(cfg, ns)
 
-        return run_daemon(cfg, ns)
-    if ns.cmd == "journal":
-        from actors.supervisor.ctl import journal_inspect
 
-        return journal_inspect(cfg, as_json=ns.json)
-    from actors.supervisor.ctl import control_command
+def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
+    from actors.supervisor.host import lock_state_dir, prepare_runtime_dir
 
-    command, args = _control_args(ns)
-    return control_command(cfg, command, args, as_json=ns.json, timeout_s=ns.timeout_s)
+    try:
+        lock_state_dir(cfg)  # held (fd kept open) for the life of this process
+    except StateDirLocked as exc:
+        print(f"tradepulse: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    prepare_runtime_dir(cfg)  # before anything imports prometheus_client
+    from actors.supervisor.daemon import run_daemon
+
+    on_all_ready = None
+    if ns.demo:
+        from actors.supervisor.demo import demo_launcher
+
+        on_all_ready = demo_launcher(ns.config, state_dir=ns.state_dir, runtime_dir=ns.runtime_dir)
+    return run_daemon(cfg, ns, on_all_ready=on_all_ready)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter
 
+from protocol.commands import Command
 from protocol.domain import (
     TERMINAL_STATUSES,
     Dec,
@@ -79,11 +80,11 @@ class RequestRejected(Msg):
 
 
 class ControlRequest(Msg):
-    """Operator CLI -> supervisor control socket."""
+    """An operator command (`protocol.commands`): CLI -> supervisor control socket,
+    supervisor -> the actor that executes it, or a tool -> an actor's ROUTER."""
 
     type: Literal["control_request"] = "control_request"
-    command: str
-    args: dict[str, Any] = Field(default_factory=dict)
+    command: Command
 
 
 class ControlReply(Msg):
@@ -235,17 +236,6 @@ class Snapshot(Msg):
     orders: list[OrderView]
 
 
-class IntakeControl(Msg):
-    type: Literal["intake_control"] = "intake_control"
-    action: Literal["pause", "resume", "status"]
-
-
-class ReconcileRequest(Msg):
-    type: Literal["reconcile_request"] = "reconcile_request"
-    venue: str
-    dry_run: bool = True
-
-
 # --------------------------------------------------------------------------- oms <-> risk
 
 
@@ -306,8 +296,6 @@ Message = Annotated[
         | StreamEvent
         | SnapshotRequest
         | Snapshot
-        | IntakeControl
-        | ReconcileRequest
         | RiskCheck
         | RiskVerdict
         | KillSwitchCommand

@@ -22,6 +22,7 @@ import zmq
 
 from actors.runtime.actor import Actor, ActorArgs
 from protocol.codec import Envelope, Sender, decode
+from protocol.commands import Restart
 from protocol.config import SystemConfig, load_config
 from protocol.messages import (
     Ack,
@@ -187,8 +188,8 @@ class Harness:
         self._epoch = 0
 
     def _control(self, env: Envelope) -> Message | None:
-        if isinstance(env.body, ControlRequest) and env.body.command == "restart":
-            self.restart_requests.append(str(env.body.args.get("actor")))
+        if isinstance(env.body, ControlRequest) and isinstance(env.body.command, Restart):
+            self.restart_requests.append(env.body.command.actor)
         return ControlReply(status="ok")
 
     def start(self, actor_cls: type[Actor], actor_id: str) -> Actor:

@@ -38,6 +38,8 @@ from actors.runtime import metrics
 from actors.runtime.actor import Actor
 from actors.runtime.peer import Replier
 from protocol.codec import Envelope
+from protocol.commands import Command, Reconcile
+from protocol.commands import Intake as IntakeCommand
 from protocol.messages import (
     TERMINAL_STATUSES,
     Ack,
@@ -340,25 +342,22 @@ class OmsActor(Actor):
 
     # ------------------------------------------------------------------ operator commands
 
-    def on_control(
-        self, command: str, args: dict[str, Any], respond: Callable[[ControlReply], None]
-    ) -> None:
-        if command == "intake":
-            action = args.get("action", "status")
-            if action in ("pause", "resume"):
-                self.intake_paused = action == "pause"
+    def on_control(self, command: Command, respond: Callable[[ControlReply], None]) -> None:
+        if isinstance(command, IntakeCommand):
+            if command.action in ("pause", "resume"):
+                self.intake_paused = command.action == "pause"
                 self.log.warning("intake_paused" if self.intake_paused else "intake_resumed")
             respond(
                 ControlReply(
                     status="ok", reason=f"intake {self._intake_state()}", data=self.heartbeat_info()
                 )
             )
-        elif command == "reconcile":
-            link = self.venues.get(str(args.get("venue")))
+        elif isinstance(command, Reconcile):
+            link = self.venues.get(command.venue)
             if link is None:
-                respond(ControlReply(status="error", reason=f"unknown venue {args.get('venue')!r}"))
+                respond(ControlReply(status="error", reason=f"unknown venue {command.venue!r}"))
                 return
-            dry = bool(args.get("dry_run", True))
+            dry = command.dry_run
 
             def done(plan: Plan) -> None:
                 respond(
@@ -375,7 +374,7 @@ class OmsActor(Actor):
 
             link.start_reconcile(done, dry_run=dry)
         else:
-            super().on_control(command, args, respond)
+            super().on_control(command, respond)
 
     def _intake_state(self) -> str:
         if self.intake_paused:

@@ -43,6 +43,7 @@ from actors.runtime import metrics
 from actors.runtime.actor import Actor
 from actors.runtime.peer import Peer, Replier
 from protocol.codec import Envelope
+from protocol.commands import Command, KillSwitch, Restart
 from protocol.messages import (
     ControlReply,
     ControlRequest,
@@ -265,22 +266,19 @@ class RiskActor(Actor):
             "ts_ns": ks.ts_ns, "time": stamp,
         }  # fmt: skip
 
-    def on_control(
-        self, command: str, args: dict[str, Any], respond: Callable[[ControlReply], None]
-    ) -> None:
-        if command != "kill-switch":
-            super().on_control(command, args, respond)
+    def on_control(self, command: Command, respond: Callable[[ControlReply], None]) -> None:
+        if not isinstance(command, KillSwitch):
+            super().on_control(command, respond)
             return
-        action = str(args.get("action", "status"))
-        reason = str(args.get("reason") or "").strip()
-        if action == "engage":
+        reason = command.reason.strip()
+        if command.action == "engage":
             self.engage(reason or "operator engage (no reason given)", "operator")
             respond(
                 ControlReply(status="ok", reason="kill-switch engaged", data=self._status_data())
             )
-        elif action == "reset":
-            respond(self._on_reset(reason, str(args.get("operator") or "operator")))
-        elif action == "status":
+        elif command.action == "reset":
+            respond(self._on_reset(reason, "operator"))
+        else:
             self._reload_kill_switch()
             respond(
                 ControlReply(
@@ -289,8 +287,6 @@ class RiskActor(Actor):
                     data=self._status_data(),
                 )
             )
-        else:
-            respond(ControlReply(status="error", reason=f"unknown kill-switch action {action!r}"))
 
     def _status_data(self) -> dict[str, Any]:
         return {**self._ks_data("status"), "cancels": self.cancels.progress(), "ready": self.ready}
@@ -367,8 +363,8 @@ class RiskActor(Actor):
             self.log.info("connector_restart_answer", child=actor, ok=ok, detail=_describe(body))
 
         # `force`: it is unresponsive, a polite stop is pointless (the supervisor may honour it)
-        args = {"actor": actor, "force": True, "reason": "mass cancel unanswered"}
-        self.control.request(ControlRequest(command="restart", args=args), done, 5.0)
+        restart = Restart(actor=actor, force=True, reason="mass cancel unanswered")
+        self.control.request(ControlRequest(command=restart), done, 5.0)
 
     def _publish_event(self, event: str, data: dict[str, Any], attempt: int = 1) -> None:
         def done(reply: Envelope | None) -> None:

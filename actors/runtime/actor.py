@@ -31,6 +31,7 @@ from actors.runtime.logs import configure_logging
 from actors.runtime.peer import Peer, Replier
 from actors.runtime.timers import Timers
 from protocol.codec import Envelope, Sender, decode
+from protocol.commands import Command
 from protocol.config import SystemConfig, load_config
 from protocol.exceptions import ProtocolError
 from protocol.messages import (
@@ -111,11 +112,11 @@ class Actor:
     def on_request(self, env: Envelope, reply: Replier) -> None:
         reply.reject(ErrorCode.BAD_REQUEST, f"{self.kind} does not serve {env.type}")
 
-    def on_control(
-        self, command: str, args: dict[str, Any], respond: Callable[[ControlReply], None]
-    ) -> None:
-        """An operator command forwarded by the supervisor; `respond` may be called later."""
-        respond(ControlReply(status="error", reason=f"{self.kind}: unknown command {command!r}"))
+    def on_control(self, command: Command, respond: Callable[[ControlReply], None]) -> None:
+        """An operator command forwarded by the supervisor (dispatch on its model type, as
+        `on_request` does); `respond` may be called later."""
+        name = command.command
+        respond(ControlReply(status="error", reason=f"{self.kind}: unknown command {name!r}"))
 
     def on_peer_message(self, peer: Peer, env: Envelope) -> None:
         self.log.debug("unsolicited_peer_message", peer=peer.target, type=env.type)
@@ -308,9 +309,9 @@ class Actor:
                     self.send_supervisor(answer, corr_id=corr)
 
                 try:
-                    self.on_control(body.command, body.args, respond)
+                    self.on_control(body.command, respond)
                 except Exception as exc:  # noqa: BLE001 - report, keep serving
-                    self.log.exception("control_failed", command=body.command)
+                    self.log.exception("control_failed", command=body.command.command)
                     respond(ControlReply(status="error", reason=f"{type(exc).__name__}: {exc}"))
             else:
                 self.log.warning("unexpected_supervisor_message", type=env.type)

@@ -1,7 +1,7 @@
 """The operator side of the control socket: send one command, print the reply.
 
 Every reply is one envelope `{status: ok|error, reason, data}`; `--json` prints it as is,
-otherwise a readable table.
+otherwise the command's own format (`actors.supervisor.commands`).
 """
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ import json
 import socket
 import sys
 import uuid
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import zmq
 
-from protocol.codec import Sender, decode
+from protocol.codec import Sender, decode, encode
+from protocol.commands import Command, parse_command
 from protocol.config import SystemConfig
 from protocol.exceptions import ProtocolError, TradePulseError
 from protocol.messages import ControlReply, ControlRequest
@@ -44,14 +46,17 @@ def _nobody_listening(path: Path) -> bool:
 
 def control_request(
     cfg: SystemConfig,
-    command: str,
-    args: dict[str, Any] | None = None,
+    command: Command | str,
+    args: Mapping[str, Any] | None = None,
     timeout_s: float = 10.0,
     *,
     target: str = "control",
 ) -> ControlReply:
     """Send one control command and wait for its reply: to the running supervisor's control
-    socket, or (`target`) straight to an actor's ROUTER, e.g. "venuesim.simA"."""
+    socket, or (`target`) straight to an actor's ROUTER, e.g. "venuesim.simA". `command` is
+    a model of `protocol.commands`, or its name with `args` (a ProtocolError if invalid)."""
+    if isinstance(command, str):
+        command = parse_command(command, args)
     path = cfg.runtime_path / f"{target}.sock"
     if not path.exists() or _nobody_listening(path):
         who = "supervisor" if target == "control" else target
@@ -62,12 +67,9 @@ def control_request(
     try:
         sock.connect(cfg.endpoint(target))
         sender = Sender(f"ctl-{uuid.uuid4().hex[:8]}", 0)
-        env = sender.envelope(ControlRequest(command=command, args=args or {}))
-        from protocol.codec import encode
-
-        sock.send_multipart(encode(env))
+        sock.send_multipart(encode(sender.envelope(ControlRequest(command=command))))
         if not sock.poll(int(timeout_s * 1000)):
-            raise ControlUnavailable(f"no answer to {command!r} within {timeout_s} s")
+            raise ControlUnavailable(f"no answer to {command.command!r} within {timeout_s} s")
         try:
             reply = decode(sock.recv_multipart()).body
         except ProtocolError as exc:
@@ -81,10 +83,17 @@ def control_request(
 
 
 def control_command(
-    cfg: SystemConfig, command: str, args: dict[str, Any], *, as_json: bool, timeout_s: float
+    cfg: SystemConfig,
+    command: Command,
+    format_reply: Callable[[ControlReply], str],
+    *,
+    as_json: bool,
+    timeout_s: float,
 ) -> int:
+    """The CLI side of a control command: send it, print the reply (`--json`: the envelope
+    as is), and return the exit code."""
     try:
-        reply = control_request(cfg, command, args, timeout_s)
+        reply = control_request(cfg, command, timeout_s=timeout_s)
     except ControlUnavailable as exc:
         if as_json:
             print(json.dumps({"status": "error", "reason": str(exc), "data": {}}))
@@ -93,64 +102,6 @@ def control_command(
         return EXIT_UNAVAILABLE
     if as_json:
         print(json.dumps(reply.model_dump(exclude={"type"}), default=str))
-    elif command == "status" and reply.status == "ok":
-        print(format_status(reply.data))
     else:
-        print(f"{reply.status}: {reply.reason}" if reply.reason else reply.status)
-        if reply.data:
-            print(json.dumps(reply.data, indent=2, default=str))
+        print(format_reply(reply))
     return EXIT_OK if reply.status == "ok" else EXIT_FAILURE
-
-
-def _fmt_bytes(n: int | None) -> str:
-    if not n:
-        return "-"
-    return f"{n / 1048576:.1f}M"
-
-
-def format_status(data: dict[str, Any]) -> str:
-    rows = [("ACTOR", "PID", "STATE", "EPOCH", "RESTARTS", "UPTIME_S", "HB_AGE_S", "RSS", "CPU%")]
-    for a in data.get("actors", []):
-        rows.append(
-            (
-                a["id"],
-                str(a["pid"] or "-"),
-                a["state"],
-                str(a["epoch"]),
-                str(a["restarts"]),
-                f"{a['uptime_s']:.1f}",
-                "-" if a["heartbeat_age_s"] is None else f"{a['heartbeat_age_s']:.2f}",
-                _fmt_bytes(a["rss_bytes"]),
-                f"{a['cpu_percent']:.0f}",
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    lines.append("")
-    lines.append("VENUE  STATE  DETAIL")
-    for name, v in data.get("venues", {}).items():
-        lines.append(f"{name}  {v.get('state')}  {v.get('detail', '')}".rstrip())
-    ks = data.get("kill_switch", {})
-    lines.append("")
-    engaged = "ENGAGED" if ks.get("engaged") else "off"
-    lines.append(
-        f"kill-switch: {engaged}"
-        + (f" ({ks.get('source')}: {ks.get('reason')})" if ks.get("engaged") else "")
-    )
-    for key in ("intake", "queues"):
-        if key in data:
-            lines.append(f"{key}: {data[key]}")
-    lines.append(f"metrics: {data.get('metrics_url', '')}")
-    return "\n".join(lines)
-
-
-def journal_inspect(cfg: SystemConfig, *, as_json: bool) -> int:
-    try:
-        from actors.oms.journal import inspect as inspect_journal
-    except ImportError:
-        print("tradepulse: journal support is not built yet", file=sys.stderr)
-        return EXIT_FAILURE
-    path = cfg.state_path / "oms"
-    for record in inspect_journal(path):
-        print(json.dumps(record, default=str) if as_json else record)
-    return EXIT_OK

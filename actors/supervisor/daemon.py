@@ -10,132 +10,92 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import math
 import os
-import select
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import psutil
 import structlog
 import zmq
 
+from actors.risk import killswitch
 from actors.runtime import metrics
 from actors.runtime.actor import ActorArgs
 from actors.runtime.logs import configure_logging
 from actors.runtime.timers import Timers
+from actors.supervisor.child import Child, ExitAction
 from actors.supervisor.control_plane import ControlPlane
-from actors.supervisor.restart_policy import (
-    ChildSpec,
-    ChildState,
-    RestartTracker,
-    backoff_delay,
-    child_specs,
-)
-from actors.supervisor.spawner import ExecSpawner, ForkServerSpawner, Spawner
+from actors.supervisor.host import signal_wakeup_fd, start_metrics_server
+from actors.supervisor.process_group import kill_group, wait_escalating
+from actors.supervisor.restart_policy import ChildState, child_specs
+from actors.supervisor.spawner import Spawner, make_spawner
+from actors.supervisor.venues import VenueBoard
 from protocol.codec import Envelope, Sender, decode, encode
 from protocol.config import SystemConfig
 from protocol.exceptions import ProtocolError
 from protocol.messages import (
     ActorHeartbeat,
     ControlReply,
+    ControlRequest,
     Message,
     Ready,
     Stop,
-    VenueConnState,
     VenueStateChanged,
 )
 from protocol.sockets import bind_router
 
 _PR_SET_CHILD_SUBREAPER = 36
-
-
-@dataclass
-class Child:
-    spec: ChildSpec
-    tracker: RestartTracker
-    state: ChildState = ChildState.STOPPED
-    pid: int | None = None
-    epoch: int = 0
-    spawned_at: float = 0.0
-    ready_at: float = 0.0
-    last_hb: float = 0.0
-    loop_lag_s: float = 0.0
-    crash_at: float | None = None
-    restart_requested: bool = False
-    hung: bool = False
-    down: bool = False  # over its restart budget (gave up once), retried at the max delay
-    endpoints: dict[str, str] = field(default_factory=dict)
-    info: dict[str, Any] = field(default_factory=dict)
-    proc: psutil.Process | None = None
+AllReadyHook = Callable[[dict[str, Any]], None]
 
 
 class Supervisor:
+    """The daemon; the control plane sees it as a `ControlHost`."""
+
     def __init__(
-        self, cfg: SystemConfig, *, config_path: str, cold: bool, overrides: dict[str, Any]
+        self,
+        cfg: SystemConfig,
+        *,
+        config_path: str,
+        cold: bool,
+        overrides: dict[str, Any],
+        on_all_ready: AllReadyHook | None = None,
     ):
         self.cfg = cfg
         self.config_path = os.path.abspath(config_path)
         self.cold = cold
         self.overrides = overrides
         self.log = structlog.get_logger().bind(actor="supervisor")
-        r = cfg.supervisor.restart
-        self.children = {
-            s.id: Child(s, RestartTracker(r.max_restarts, r.window_s, r.reset_after_s))
-            for s in child_specs(cfg)
-        }
+        restart = cfg.supervisor.restart
+        self.children = {s.id: Child(s, restart) for s in child_specs(cfg)}
         self.order = list(self.children)
-        self.venues: dict[str, dict[str, Any]] = {
-            v.name: {"state": VenueConnState.DISCONNECTED.value, "detail": ""} for v in cfg.venues
-        }
+        self.venues = VenueBoard([v.name for v in cfg.venues])
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.sender = Sender("supervisor", int(time.time() * 1000))
         self.timers = Timers()
-        self.control = ControlPlane(self)
         self._last_epoch = 0
         self._start_queue: list[str] = []
         self._shutdown_requested = False
         self._exit_code = 0
         self._pid_to_child: dict[int, Child] = {}
+        self.spawner: Spawner | None = None
         self.started_at = time.monotonic()
         self.metrics_url = ""
-        self.on_all_ready: Callable[[], None] | None = None
+        self._on_all_ready = on_all_ready
         self._all_ready_fired = False
 
     # ------------------------------------------------------------------ setup
 
-    def _start_metrics(self) -> None:
-        from prometheus_client import CollectorRegistry, start_http_server
-        from prometheus_client.multiprocess import MultiProcessCollector
-
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
-        httpd, _ = start_http_server(
-            self.cfg.metrics.port, addr=self.cfg.metrics.host, registry=registry
-        )
-        self.metrics_port = httpd.server_port
-        self.metrics_url = f"http://{self.cfg.metrics.host}:{self.metrics_port}/metrics"
-
-    def _spawner(self) -> Spawner:
-        env = dict(os.environ)
-        if self.cfg.supervisor.spawn == "forkserver":
-            return ForkServerSpawner(env)
-        return ExecSpawner(env)
-
     def _open_sockets(self) -> None:
         self.sup_sock = bind_router(self.ctx, self.cfg.supervisor_endpoint)
-        self.ctl_sock = bind_router(self.ctx, self.cfg.control_endpoint)
-        self._sig_r, sig_w = os.pipe()
-        os.set_blocking(self._sig_r, False)
-        os.set_blocking(sig_w, False)
-        signal.set_wakeup_fd(sig_w)
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, lambda *_: None)
+        ctl_sock = bind_router(self.ctx, self.cfg.control_endpoint)
+        self.control = ControlPlane(ctl_sock, self.sender, self, self.timers, self.log)
+        self._sig_r = signal_wakeup_fd(signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
         self.poller = zmq.Poller()
         self.poller.register(self.sup_sock, zmq.POLLIN)
-        self.poller.register(self.ctl_sock, zmq.POLLIN)
+        self.poller.register(ctl_sock, zmq.POLLIN)
         self.poller.register(self._sig_r, zmq.POLLIN)
 
     # ------------------------------------------------------------------ main loop
@@ -148,8 +108,8 @@ class Supervisor:
 
             cold_start(self.cfg.state_path)
         self._open_sockets()
-        self._start_metrics()
-        self.spawner = self._spawner()
+        self.metrics_url = start_metrics_server(self.cfg)
+        self.spawner = make_spawner(self.cfg.supervisor.spawn)
         self.log.info(
             "supervisor_started",
             pid=os.getpid(),
@@ -160,13 +120,14 @@ class Supervisor:
         self._start_queue = list(self.order)
         self._start_next()
         self.timers.call_every(self.cfg.supervisor.heartbeat_interval_s / 2, self._check_hangs)
-        self.timers.call_every(1.0, self.control.sample_resources)
+        self.timers.call_every(1.0, self._sample_resources)
         try:
             while not self._shutdown_requested:
-                for sock, _ in self.poller.poll(self.timers.wait_s(1.0) * 1000):
+                timeout_ms = math.ceil(self.timers.wait_s(1.0) * 1000)
+                for sock, _ in self.poller.poll(timeout_ms):
                     if sock is self.sup_sock:
                         self._on_actor_messages()
-                    elif sock is self.ctl_sock:
+                    elif sock is self.control.sock:
                         self.control.on_readable()
                     else:
                         self._on_signals()
@@ -175,15 +136,68 @@ class Supervisor:
             self._shutdown()
         return self._exit_code
 
-    def send(
-        self, sock: zmq.Socket[bytes], identity: list[bytes], body: Message, corr: str = ""
-    ) -> bool:
+    def _send_actor(self, actor: str, body: Message) -> str:
+        """Send to a child over the actor socket; returns the message id (raises ZMQError)."""
+        env = self.sender.envelope(body)
+        self.sup_sock.send_multipart([actor.encode(), *encode(env)], copy=False)
+        return env.msg_id
+
+    def _ask_to_stop(self, child: Child, reason: str) -> None:
         try:
-            sock.send_multipart(identity + encode(self.sender.envelope(body, corr)), copy=False)
-            return True
+            self._send_actor(child.id, Stop(reason=reason))
         except zmq.ZMQError as exc:
-            self.log.warning("send_failed", type=body.type, error=str(exc))
-            return False
+            self.log.warning("send_failed", type="stop", error=str(exc))
+
+    # ------------------------------------------------------------------ ControlHost
+
+    @property
+    def kill_switch_path(self) -> Path:
+        return killswitch.kill_switch_path(self.cfg.state_path)
+
+    def actor_ids(self) -> list[str]:
+        return list(self.order)
+
+    def actor_state(self, actor: str) -> ChildState | None:
+        child = self.children.get(actor)
+        return None if child is None else child.state
+
+    def status(self) -> dict[str, Any]:
+        now = time.monotonic()
+        ks = killswitch.load(self.kill_switch_path).to_message()
+        oms_info = self.children["oms"].info
+        return {
+            "supervisor_pid": os.getpid(),
+            "uptime_s": round(now - self.started_at, 3),
+            "metrics_url": self.metrics_url,
+            "actors": [self.children[cid].status(now) for cid in self.order],
+            "venues": self.venues.view(),
+            "kill_switch": ks.model_dump(exclude={"type"}),
+            "intake": oms_info.get("intake", "unknown"),
+            "queues": oms_info.get("queues", {}),
+        }
+
+    def request_restart(self, actor: str, *, force: bool) -> bool:
+        child = self.children[actor]
+        if child.restart_requested():
+            self._spawn(child)
+            return True
+        if force:  # unresponsive: no polite stop
+            child.stopping()
+            kill_group(child.pid)
+        else:
+            self._stop_child(child)
+        return False
+
+    def request_shutdown(self) -> None:
+        self._shutdown_requested = True
+
+    def forward(self, actor: str, request: ControlRequest) -> str:
+        return self._send_actor(actor, request)
+
+    def _sample_resources(self) -> None:
+        now = time.monotonic()
+        for child in self.children.values():
+            child.sample(now)
 
     # ------------------------------------------------------------------ spawning
 
@@ -198,15 +212,21 @@ class Supervisor:
                 self._start_queue.pop(0)
                 continue
             if child.state is ChildState.STOPPED:
-                self.spawn(child)
+                self._spawn(child)
             return
         if not self._all_ready_fired:
             self._all_ready_fired = True
             self.log.info("system_ready", actors=len(self.children), metrics_url=self.metrics_url)
-            if self.on_all_ready is not None:
-                self.on_all_ready()
+            if self._on_all_ready is not None:
+                self._on_all_ready(self.status())
 
-    def spawn(self, child: Child) -> None:
+    def _leave_start_queue(self, child: Child) -> None:
+        """`child` is ready, or DOWN (which must not hold up the rest): start the next one."""
+        if self._start_queue and self._start_queue[0] == child.id:
+            self._start_queue.pop(0)
+            self._start_next()
+
+    def _spawn(self, child: Child) -> None:
         if self._shutdown_requested:
             return
         spec = child.spec
@@ -220,16 +240,14 @@ class Supervisor:
             supervisor_pid=os.getpid(),
             **self.overrides,
         )
+        assert self.spawner is not None, "spawn before run()"
         try:
             pid = self.spawner.spawn(args)
         except (OSError, RuntimeError) as exc:
             self.log.error("spawn_failed", child=spec.id, error=str(exc))
-            self.spawner = self._spawner()
+            self.spawner = make_spawner(self.cfg.supervisor.spawn)
             pid = self.spawner.spawn(args)
-        child.pid, child.epoch, child.state = pid, args.epoch, ChildState.STARTING
-        child.spawned_at = child.last_hb = time.monotonic()
-        child.hung = False
-        child.proc = None
+        child.spawned(pid, args.epoch, time.monotonic())
         self._pid_to_child[pid] = child
         self.log.info("actor_spawned", child=spec.id, pid=pid, child_epoch=args.epoch)
         epoch = args.epoch
@@ -237,13 +255,10 @@ class Supervisor:
             spec.start_timeout_s, lambda: self._check_start_timeout(child, epoch)
         )
 
-    def request_shutdown(self) -> None:
-        self._shutdown_requested = True
-
     def _check_start_timeout(self, child: Child, epoch: int) -> None:
-        if child.state is ChildState.STARTING and child.epoch == epoch and child.pid:
-            self.log.error("actor_start_timeout", child=child.spec.id, pid=child.pid)
-            self.kill_group(child.pid)
+        if child.still_starting(epoch):
+            self.log.error("actor_start_timeout", child=child.id, pid=child.pid)
+            kill_group(child.pid)
 
     # ------------------------------------------------------------------ actor messages
 
@@ -267,49 +282,35 @@ class Supervisor:
     def _on_actor_message(self, child: Child, env: Envelope) -> None:
         body = env.body
         now = time.monotonic()
-        child.last_hb = now
         if isinstance(body, ActorHeartbeat):
-            child.loop_lag_s = body.loop_lag_s
-            if body.info:
-                child.info = body.info
-        elif isinstance(body, Ready):
+            child.heard(now, body.loop_lag_s, body.info)
+            return
+        child.heard(now)
+        if isinstance(body, Ready):
             self._on_ready(child, body, now)
         elif isinstance(body, VenueStateChanged):
-            if self.venues.get(body.venue, {}).get("state") != VenueConnState.DOWN.value or (
-                child.state is ChildState.RUNNING and body.state is not VenueConnState.DISCONNECTED
-            ):
-                self.venues[body.venue] = {"state": body.state.value, "detail": body.detail}
+            self.venues.reported(
+                body.venue, body.state, body.detail, reporter_running=child.running
+            )
         elif isinstance(body, ControlReply):
             self.control.on_actor_reply(env.corr_id, body)
 
     def _on_ready(self, child: Child, body: Ready, now: float) -> None:
-        if child.state is not ChildState.STARTING:
+        ready = child.ready(now, body.endpoints)
+        if ready is None:
             return
-        child.state = ChildState.RUNNING
-        child.ready_at = now
-        child.endpoints = body.endpoints
-        metrics.ACTOR_UP.labels(actor=child.spec.id).set(1)
-        fields: dict[str, Any] = {"startup_s": round(now - child.spawned_at, 4)}
-        if child.crash_at is not None:
-            restart_s = now - child.crash_at
-            metrics.ACTOR_RESTART_SECONDS.observe(restart_s)
-            fields["restart_s"] = round(restart_s, 4)
-            child.crash_at = None
-        if child.down:  # back within service: no longer DOWN
-            child.down = False
-            if child.spec.venue and child.spec.kind == "connector":
-                if self.venues[child.spec.venue]["state"] == VenueConnState.DOWN.value:
-                    self.venues[child.spec.venue] = {
-                        "state": VenueConnState.DISCONNECTED.value,
-                        "detail": "",
-                    }
-                metrics.VENUE_DOWN.labels(venue=child.spec.venue).set(0)
+        metrics.ACTOR_UP.labels(actor=child.id).set(1)
+        fields: dict[str, Any] = {"startup_s": ready.startup_s}
+        if ready.restart_s is not None:
+            metrics.ACTOR_RESTART_SECONDS.observe(ready.restart_s)
+            fields["restart_s"] = round(ready.restart_s, 4)
+        venue = child.spec.venue
+        if ready.back_up and venue and child.spec.kind == "connector":  # within service again
+            self.venues.back_up(venue)
         self.log.info(
-            "actor_ready", child=child.spec.id, pid=child.pid, child_epoch=child.epoch, **fields
+            "actor_ready", child=child.id, pid=child.pid, child_epoch=child.epoch, **fields
         )
-        if self._start_queue and self._start_queue[0] == child.spec.id:
-            self._start_queue.pop(0)
-            self._start_next()
+        self._leave_start_queue(child)
 
     # ------------------------------------------------------------------ exits and restarts
 
@@ -337,128 +338,75 @@ class Supervisor:
                 self._on_exit(child, status)
 
     def _on_exit(self, child: Child, status: int) -> None:
-        now = time.monotonic()
+        pid, epoch = child.pid, child.epoch
         code = os.waitstatus_to_exitcode(status)
         how = {"signal": signal.Signals(-code).name} if code < 0 else {"exit_code": code}
-        self.log.warning(
-            "actor_exited", child=child.spec.id, pid=child.pid, child_epoch=child.epoch, **how
-        )
-        metrics.ACTOR_UP.labels(actor=child.spec.id).set(0)
-        self.kill_group(child.pid)  # anything the actor left in its group
-        child.pid = None
-        ran_for = now - child.ready_at if child.ready_at else 0.0
-        child.state = ChildState.STOPPED
-        if self._shutdown_requested:
+        self.log.warning("actor_exited", child=child.id, pid=pid, child_epoch=epoch, **how)
+        metrics.ACTOR_UP.labels(actor=child.id).set(0)
+        kill_group(pid)  # anything the actor left in its group
+        now = time.monotonic()
+        decision = child.exited(code, now, shutting_down=self._shutdown_requested)
+        if decision.action is ExitAction.STAY_STOPPED:
             return
-        if child.restart_requested:
-            child.restart_requested = False
-            child.crash_at = now
-            self.spawn(child)
+        if decision.action is ExitAction.RESTART_NOW:
+            self._spawn(child)
             return
-        if child.spec.restart == "temporary" or (child.spec.restart == "transient" and code == 0):
+        metrics.ACTOR_RESTARTS.labels(actor=child.id).inc()
+        if decision.action is ExitAction.GIVE_UP:
+            self._give_up(child)
             return
-        attempt = child.tracker.record_exit(now, ran_for)
-        metrics.ACTOR_RESTARTS.labels(actor=child.spec.id).inc()
-        if child.crash_at is None:
-            child.crash_at = now
-        delay = backoff_delay(attempt, **self._backoff_params())
-        if child.tracker.over_budget() or child.down:
-            if child.spec.critical:
-                self._give_up(child)
-                return
-            if not child.down:  # once per episode, not at every retry
-                child.down = True
-                self.log.error("actor_gave_up", child=child.spec.id, restarts=child.tracker.total)
-                if child.spec.venue and child.spec.kind == "connector":
-                    self.venues[child.spec.venue] = {
-                        "state": VenueConnState.DOWN.value,
-                        "detail": "restart budget exceeded",
-                    }
-                    metrics.VENUE_DOWN.labels(venue=child.spec.venue).set(1)
-            child.state = ChildState.DOWN
-            delay = self.cfg.supervisor.restart.max_s
-            if not child.tracker.over_budget():
-                child.state = ChildState.BACKOFF  # budget recovered: back to normal
-            if self._start_queue and self._start_queue[0] == child.spec.id:
-                self._start_queue.pop(0)  # a DOWN venue does not hold up the rest
-                self._start_next()
-        else:
-            child.state = ChildState.BACKOFF
+        if decision.newly_down:  # once per episode, not at every retry
+            self.log.error("actor_gave_up", child=child.id, restarts=child.restarts)
+            venue = child.spec.venue
+            if venue and child.spec.kind == "connector":
+                self.venues.down(venue)
+        if decision.down:
+            self._leave_start_queue(child)
+        delay_s, attempt = decision.delay_s, decision.attempt
         self.log.info(
-            "actor_restarting", child=child.spec.id, delay_s=round(delay, 4), attempt=attempt
+            "actor_restarting", child=child.id, delay_s=round(delay_s, 4), attempt=attempt
         )
-        epoch = child.epoch
-        self.timers.call_later(delay, lambda: self._restart_if_due(child, epoch))
+        self.timers.call_later(delay_s, lambda: self._restart_if_due(child, epoch))
 
     def _restart_if_due(self, child: Child, epoch: int) -> None:
-        if child.pid is None and child.epoch == epoch and not self._shutdown_requested:
-            state = child.state
-            self.spawn(child)
-            if state is ChildState.DOWN:
-                child.state = ChildState.STARTING
-
-    def _backoff_params(self) -> dict[str, float]:
-        r = self.cfg.supervisor.restart
-        return {"initial_s": r.initial_s, "factor": r.factor, "max_s": r.max_s, "jitter": r.jitter}
+        if child.restart_due(epoch) and not self._shutdown_requested:
+            self._spawn(child)
 
     def _give_up(self, child: Child) -> None:
-        self.log.error(
-            "actor_gave_up", child=child.spec.id, restarts=child.tracker.total, critical=True
+        self.log.error("actor_gave_up", child=child.id, restarts=child.restarts, critical=True)
+        killswitch.engage(
+            self.kill_switch_path, reason=f"{child.id}_restart_intensity", source="supervisor"
         )
-        child.state = ChildState.GAVE_UP
-        try:
-            from actors.risk import killswitch
-
-            killswitch.engage(
-                killswitch.kill_switch_path(self.cfg.state_path),
-                reason=f"{child.spec.id}_restart_intensity",
-                source="supervisor",
-            )
-        except ImportError:
-            pass
         self._exit_code = 1
         self._shutdown_requested = True
 
     def _check_hangs(self) -> None:
-        limit = self.cfg.supervisor.heartbeat_interval_s * self.cfg.supervisor.hang_missed_intervals
+        sup = self.cfg.supervisor
+        limit = sup.heartbeat_interval_s * sup.hang_missed_intervals
         now = time.monotonic()
         for child in self.children.values():
-            if child.state is ChildState.RUNNING and child.pid and not child.hung:
-                age = now - child.last_hb
-                if age > limit:
-                    child.hung = True
-                    self.log.error(
-                        "actor_hung",
-                        child=child.spec.id,
-                        pid=child.pid,
-                        heartbeat_age_s=round(age, 3),
-                    )
-                    self.kill_group(child.pid)
+            age = child.hang_age(now, limit)
+            if age is not None:
+                self.log.error(
+                    "actor_hung", child=child.id, pid=child.pid, heartbeat_age_s=round(age, 3)
+                )
+                kill_group(child.pid)
 
-    def kill_group(self, pid: int | None, sig: int = signal.SIGKILL) -> None:
+    def _stop_child(self, child: Child) -> None:
+        """Ask politely, then escalate by timer (the exit is seen through SIGCHLD)."""
+        pid = child.pid
         if pid is None:
             return
-        try:
-            os.killpg(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def stop_child(self, child: Child) -> None:
-        """Ask politely, then escalate by timer (the exit is seen through SIGCHLD)."""
-        if child.pid is None:
-            return
-        child.state = ChildState.STOPPING
-        self.send(self.sup_sock, [child.spec.id.encode()], Stop(reason="restart"))
-        pid = child.pid
+        child.stopping()
+        self._ask_to_stop(child, "restart")
 
         def escalate(sig: int) -> None:
             if child.pid == pid:
-                self.kill_group(pid, sig)
+                kill_group(pid, sig)
 
-        self.timers.call_later(child.spec.shutdown_timeout_s, lambda: escalate(signal.SIGTERM))
-        self.timers.call_later(
-            child.spec.shutdown_timeout_s + 1.0, lambda: escalate(signal.SIGKILL)
-        )
+        grace_s = child.spec.shutdown_timeout_s
+        self.timers.call_later(grace_s, lambda: escalate(signal.SIGTERM))
+        self.timers.call_later(grace_s + 1.0, lambda: escalate(signal.SIGKILL))
 
     # ------------------------------------------------------------------ shutdown
 
@@ -468,62 +416,36 @@ class Supervisor:
         for cid in reversed(self.order):
             child = self.children[cid]
             if child.pid is not None:
-                self._stop_and_wait(child)
+                self._stop_and_wait(child, child.pid)
         self._reap()
-        try:
+        if self.spawner is not None:
             self.spawner.close()
-        except AttributeError:
-            pass
         self._reap()
         self.ctx.destroy(linger=0)
         self.log.info("loop_shutdown", exit_code=self._exit_code)
 
-    def _stop_and_wait(self, child: Child) -> None:
-        pid = child.pid
-        assert pid is not None
-        self.send(self.sup_sock, [child.spec.id.encode()], Stop(reason="shutdown"))
-        try:
-            pidfd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            return
-        try:
-            for sig, wait_s in (
-                (None, child.spec.shutdown_timeout_s),
-                (signal.SIGTERM, 1.0),
-                (signal.SIGKILL, 5.0),
-            ):
-                if sig is not None:
-                    self.log.warning(
-                        "actor_stop_escalated", child=child.spec.id, signal=signal.Signals(sig).name
-                    )
-                    self.kill_group(pid, sig)
-                if select.select([pidfd], [], [], wait_s)[0]:
-                    break
-        finally:
-            os.close(pidfd)
-        try:
-            _, status = os.waitpid(pid, 0)
-            self._pid_to_child.pop(pid, None)
-            code = os.waitstatus_to_exitcode(status)
-            self.log.info("actor_stopped", child=child.spec.id, pid=pid, exit_code=code)
-        except ChildProcessError:
-            pass
-        self.kill_group(pid)
-        metrics.ACTOR_UP.labels(actor=child.spec.id).set(0)
-        child.pid = None
-        child.state = ChildState.STOPPED
+    def _stop_and_wait(self, child: Child, pid: int) -> None:
+        self._ask_to_stop(child, "shutdown")
+
+        def escalated(sig: signal.Signals) -> None:
+            self.log.warning("actor_stop_escalated", child=child.id, signal=sig.name)
+
+        code = wait_escalating(pid, child.spec.shutdown_timeout_s, escalated)
+        self._pid_to_child.pop(pid, None)
+        if code is not None:
+            self.log.info("actor_stopped", child=child.id, pid=pid, exit_code=code)
+        metrics.ACTOR_UP.labels(actor=child.id).set(0)
+        child.stopped()
 
 
-def run_daemon(cfg: SystemConfig, ns: argparse.Namespace) -> int:
+def run_daemon(
+    cfg: SystemConfig, ns: argparse.Namespace, *, on_all_ready: AllReadyHook | None = None
+) -> int:
+    """`run`: the supervisor in the foreground; `on_all_ready` gets the status once every
+    actor is READY (the `--demo` flow)."""
     configure_logging(cfg.system.log_level)
-    overrides = {
-        "state_dir": ns.state_dir,
-        "runtime_dir": ns.runtime_dir,
-        "metrics_port": ns.metrics_port,
-    }
-    sup = Supervisor(cfg, config_path=ns.config, cold=ns.cold, overrides=overrides)
-    if getattr(ns, "demo", False):
-        from actors.supervisor.demo import attach_demo
-
-        attach_demo(sup)
+    overrides = {key: getattr(ns, key) for key in ("state_dir", "runtime_dir", "metrics_port")}
+    sup = Supervisor(
+        cfg, config_path=ns.config, cold=ns.cold, overrides=overrides, on_all_ready=on_all_ready
+    )
     return sup.run()

@@ -3,37 +3,56 @@ library on the simulated venues and print them filling; the system then stays up
 
 Runs as its own process
 (`python -m actors.supervisor.demo --config ... --state-dir ...`), started by
-the supervisor with `run --demo`, exactly like a strategy would talk to the system.
+the supervisor with `run --demo` (`demo_launcher` is its all-ready hook), exactly like a
+strategy would talk to the system. It waits until two of its orders are finished (the
+market order filled, the far limit order cancelled), at most `WAIT_S`.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from actors.supervisor.daemon import Supervisor
+from protocol.messages import TERMINAL_STATUSES, OrderStatus
 
-TERMINAL = {"FILLED", "CANCELLED", "REJECTED", "EXPIRED"}
+WAIT_S = 20.0
+FINISHED_WANTED = 2  # the market order and the cancelled limit order
 
 
-def attach_demo(sup: Supervisor) -> None:
-    from actors.supervisor.ctl import format_status
+def demo_launcher(
+    config_path: str, *, state_dir: str | None, runtime_dir: str | None
+) -> Callable[[dict[str, Any]], None]:
+    """The supervisor's all-ready hook for `run --demo`: print the status table, then start
+    the demo process (reaped by the supervisor, its subreaper)."""
+    from actors.supervisor.commands import format_status
 
-    def on_ready() -> None:
-        print("\n" + format_status(sup.control.status()) + "\n", file=sys.stderr, flush=True)
-        argv = [sys.executable, "-m", "actors.supervisor.demo", "--config", sup.config_path]
-        for flag, key in (("--state-dir", "state_dir"), ("--runtime-dir", "runtime_dir")):
-            if sup.overrides.get(key):
-                argv += [flag, str(sup.overrides[key])]
+    argv = [
+        sys.executable,
+        "-m",
+        "actors.supervisor.demo",
+        "--config",
+        os.path.abspath(config_path),
+    ]
+    for flag, value in (("--state-dir", state_dir), ("--runtime-dir", runtime_dir)):
+        if value:
+            argv += [flag, value]
+
+    def on_all_ready(status: dict[str, Any]) -> None:
+        print("\n" + format_status(status) + "\n", file=sys.stderr, flush=True)
         subprocess.Popen(argv, stdin=subprocess.DEVNULL).returncode = 0  # reaped by the supervisor
 
-    sup.on_all_ready = on_ready
+    return on_all_ready
+
+
+def enough_finished(statuses: Iterable[OrderStatus], wanted: int = FINISHED_WANTED) -> bool:
+    """At least `wanted` of the orders' last seen statuses are terminal."""
+    return sum(status in TERMINAL_STATUSES for status in statuses) >= wanted
 
 
 def _say(msg: str) -> None:
@@ -81,15 +100,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         far = (ref * Decimal("0.95")).quantize(venue.sim.tick_size)  # inside the risk price band
         ack = client.submit(venue.name, symbol, "BUY", 10, "LIMIT", price=far, tif="GTC")
         _say(f"submitted LIMIT BUY 10 {symbol} @ {far} (below the market) : {ack.client_order_id}")
-        client.wait_for_status(ack.client_order_id, {"ACCEPTED"}, timeout_s=10)  # type: ignore[arg-type]
+        client.wait_for_status(ack.client_order_id, {OrderStatus.ACCEPTED}, timeout_s=10)
         client.cancel(ack.client_order_id)
         _say(f"cancel requested for {ack.client_order_id}")
         orders.append(ack.client_order_id)
-        seen: dict[str, str] = {}
-        end = time.monotonic() + 20
-        while time.monotonic() < end and len([s for s in seen.values() if s in TERMINAL]) < 2:
+        seen: dict[str, str] = {}  # order -> the line last printed for it
+        status: dict[str, OrderStatus] = {}
+        end = time.monotonic() + WAIT_S
+        while time.monotonic() < end and not enough_finished(status.values()):
             for oid in orders:
                 view = client.get_order(oid)
+                status[oid] = view.status
                 line = f"{view.status} cum={view.cum_qty} avg_px={view.avg_px}"
                 if seen.get(oid) != line:
                     seen[oid] = line

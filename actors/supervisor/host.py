@@ -1,5 +1,6 @@
 """Host-level preparation before anything imports prometheus_client: state dir lock, private
-runtime dir, the multiprocess metrics dir. Kept free of heavy imports on purpose.
+runtime dir, the multiprocess metrics dir; then the one metrics endpoint of the host. Kept
+free of heavy imports at module level on purpose.
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import signal
 from pathlib import Path
 
 from protocol.config import SystemConfig
@@ -49,3 +51,27 @@ def prepare_runtime_dir(cfg: SystemConfig) -> Path:
     metrics.mkdir(mode=0o700)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
     return rt
+
+
+def signal_wakeup_fd(*signals: signal.Signals) -> int:
+    """Route `signals` to a non-blocking pipe and return its read end, for the event loop to
+    poll (the handlers do nothing else: the loop reads the signal numbers)."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd)
+    for sig in signals:
+        signal.signal(sig, lambda *_: None)
+    return read_fd
+
+
+def start_metrics_server(cfg: SystemConfig) -> str:
+    """Serve every process's metrics (the multiprocess dir) on one port; returns its URL.
+    Call after `prepare_runtime_dir`."""
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # its __init__ has no annotations
+    httpd, _ = start_http_server(cfg.metrics.port, addr=cfg.metrics.host, registry=registry)
+    return f"http://{cfg.metrics.host}:{httpd.server_port}/metrics"

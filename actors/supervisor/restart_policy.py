@@ -31,37 +31,33 @@ class ChildSpec:
     restart: RestartType = "permanent"
     start_timeout_s: float = 15.0
     shutdown_timeout_s: float = 5.0
-    depends_on: tuple[str, ...] = ()
     venue: str | None = None
     critical: bool = False  # over budget stops the whole system (risk, oms)
 
 
 def child_specs(cfg: SystemConfig) -> list[ChildSpec]:
-    """Start order: simulated venues (the outside world), risk, oms, connectors, heartbeat."""
+    """Start order: simulated venues (the outside world), risk, oms, connectors, heartbeat.
+    Each child is started once the one before it is READY."""
     sup = cfg.supervisor
-    common = {"start_timeout_s": sup.start_timeout_s, "shutdown_timeout_s": sup.shutdown_timeout_s}
+
+    def spec(
+        child_id: str, kind: str, venue: str | None = None, critical: bool = False
+    ) -> ChildSpec:
+        return ChildSpec(
+            id=child_id,
+            kind=kind,
+            venue=venue,
+            critical=critical,
+            start_timeout_s=sup.start_timeout_s,
+            shutdown_timeout_s=sup.shutdown_timeout_s,
+        )
+
     specs = [
-        ChildSpec(id=f"venuesim.{v.name}", kind="venuesim", venue=v.name, **common)
-        for v in cfg.venues
-        if v.sim is not None
+        spec(f"venuesim.{v.name}", "venuesim", v.name) for v in cfg.venues if v.sim is not None
     ]
-    specs.append(ChildSpec(id="risk", kind="risk", critical=True, **common))
-    specs.append(ChildSpec(id="oms", kind="oms", critical=True, depends_on=("risk",), **common))
-    for v in cfg.venues:
-        deps = ("oms",) + ((f"venuesim.{v.name}",) if v.sim is not None else ())
-        specs.append(
-            ChildSpec(
-                id=f"connector.{v.name}", kind="connector", venue=v.name, depends_on=deps, **common
-            )
-        )
-    specs.append(
-        ChildSpec(
-            id="heartbeat",
-            kind="heartbeat",
-            depends_on=tuple(f"connector.{v.name}" for v in cfg.venues),
-            **common,
-        )
-    )
+    specs += [spec("risk", "risk", critical=True), spec("oms", "oms", critical=True)]
+    specs += [spec(f"connector.{v.name}", "connector", v.name) for v in cfg.venues]
+    specs.append(spec("heartbeat", "heartbeat"))
     return specs
 
 

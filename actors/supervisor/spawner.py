@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import Protocol
+from typing import Literal, Protocol
 
 from actors.runtime.actor import ActorArgs
 from actors.supervisor.forkserver import encode_request
@@ -76,7 +76,10 @@ class ForkServerSpawner:
             raise RuntimeError(
                 f"fork server could not spawn {args.actor_id}: {answer.get('error')}"
             )
-        return int(answer["pid"])  # type: ignore[arg-type]
+        pid = answer["pid"]
+        if not isinstance(pid, int):
+            raise RuntimeError(f"fork server answered a bad pid: {pid!r}")
+        return pid
 
     def close(self) -> None:
         try:
@@ -88,3 +91,9 @@ class ForkServerSpawner:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def make_spawner(how: Literal["forkserver", "exec"]) -> Spawner:
+    """A spawner of the configured kind (`supervisor.spawn`), with this environment."""
+    env = dict(os.environ)
+    return ForkServerSpawner(env) if how == "forkserver" else ExecSpawner(env)

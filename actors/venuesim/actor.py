@@ -12,8 +12,8 @@ READY, so the connector (which starts after us) finds it.
 
 Control: the actor's ROUTER answers `ControlRequest`s directly (``python -m
 actors.venuesim control``), and `on_control` takes the same commands if the supervisor
-forwards them: a fault kind (see `faults`) with ``{"value": V}``, ``fault`` with
-``{"kind": K, "value": V}``, or ``status``.
+forwards them: ``status``, or a fault (`protocol.commands.VenueFault`: the kind, see
+`faults`, with its value).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from actors.venuesim.engine import Venue
 from actors.venuesim.faults import FAULT_KINDS, FaultError, Faults
 from actors.venuesim.store import SimStore
 from protocol.codec import Envelope
+from protocol.commands import Command, Status, VenueFault
 from protocol.config import SimCfg, SystemConfig
 from protocol.messages import ControlReply, ControlRequest, ErrorCode, Message
 from protocol.paths import sim_port_file, venue_fix_dir, venue_state_dir
@@ -110,25 +111,22 @@ class VenueSimActor(Actor):
 
     def on_request(self, env: Envelope, reply: Replier) -> None:
         if isinstance(env.body, ControlRequest):
-            self.on_control(env.body.command, env.body.args, reply)
+            self.on_control(env.body.command, reply)
         else:
             reply.reject(ErrorCode.BAD_REQUEST, f"{self.kind} does not serve {env.type}")
 
-    def on_control(
-        self, command: str, args: dict[str, Any], respond: Callable[[ControlReply], None]
-    ) -> None:
-        if command == "status":
+    def on_control(self, command: Command, respond: Callable[[ControlReply], None]) -> None:
+        if isinstance(command, Status):
             respond(ControlReply(status="ok", data=self.status()))
             return
-        kind, value = command, args.get("value")
-        if command == "fault":
-            kind = str(args.get("kind", ""))
-        if kind not in FAULT_KINDS:
-            known = ", ".join(("status", "fault", *FAULT_KINDS))
-            respond(ControlReply(status="error", reason=f"unknown command {kind!r}; {known}"))
+        if not isinstance(command, VenueFault):
+            known = ", ".join(("status", *FAULT_KINDS))
+            reason = f"unknown command {command.command!r}; {known}"
+            respond(ControlReply(status="error", reason=reason))
             return
+        kind = command.command
         try:
-            parsed = self.acceptor.apply_fault(kind, value)
+            parsed = self.acceptor.apply_fault(kind, command.value)
         except FaultError as exc:
             respond(ControlReply(status="error", reason=str(exc)))
             return

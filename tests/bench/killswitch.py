@@ -31,6 +31,7 @@ from typing import Any
 import zmq
 
 from protocol.codec import Sender, decode, encode
+from protocol.commands import KillSwitch
 from protocol.config import load_config
 from protocol.messages import (
     ControlReply,
@@ -135,7 +136,7 @@ class _Isolated:
         return max(self.cancels[reason].values()) - start, self.cmd_replies[env.msg_id] - start
 
     def reset(self) -> None:
-        req = ControlRequest(command="kill-switch", args={"action": "reset", "reason": "bench"})
+        req = ControlRequest(command=KillSwitch(action="reset", reason="bench"))
         env = self.sup_sender.envelope(req)
         self.sup.send_multipart([b"risk", *encode(env)])
         self.wait("reset", lambda: env.msg_id in self.sup_replies)

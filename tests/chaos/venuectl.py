@@ -1,7 +1,7 @@
 """Venue faults for the nemesis, through the simulated venue's control interface.
 
-The venue process answers `ControlRequest(command=<fault kind>, args={"value": V})` on its
-own ROUTER (the same requests `python -m actors.venuesim control` sends; sending them
+The venue process answers `ControlRequest(command=VenueFault(command=<fault kind>, value=V))`
+on its own ROUTER (the same requests `python -m actors.venuesim control` sends; sending them
 directly saves an interpreter start per fault). The nemesis's fault kinds map onto the
 venue's (see `actors.venuesim.faults`); faults with a duration are switched off again
 after it, so this call blocks for the fault's window.
@@ -16,6 +16,7 @@ from typing import Any
 import zmq
 
 from protocol.codec import Sender, decode, encode
+from protocol.commands import parse_command
 from protocol.config import SystemConfig
 from protocol.exceptions import ProtocolError, TradePulseError
 from protocol.messages import ControlReply, ControlRequest, GetPositions, Message, Positions
@@ -57,9 +58,8 @@ def sim_request(
 ) -> ControlReply:
     """Send one control command to `venuesim.<venue>` and return its (ok) reply."""
     args = {} if value is None else {"value": value}
-    reply = actor_request(
-        cfg, f"venuesim.{venue}", ControlRequest(command=command, args=args), timeout_s
-    )
+    request = ControlRequest(command=parse_command(command, args))
+    reply = actor_request(cfg, f"venuesim.{venue}", request, timeout_s)
     if not isinstance(reply, ControlReply) or reply.status != "ok":
         raise VenueControlError(f"venuesim.{venue} {command}: {reply}")
     return reply

@@ -12,6 +12,7 @@ import pytest
 import zmq
 
 from protocol.codec import Envelope, Sender, decode, encode
+from protocol.commands import Status
 from protocol.messages import Ack, ControlReply, ControlRequest
 from tests.helpers import SystemUnderTest, eventually, metric_value
 
@@ -112,7 +113,7 @@ def test_garbage_to_the_supervisor_sockets_is_survived(
         for sock in (actors_sock, ctl):
             for frames in GARBAGE:
                 sock.send_multipart(frames)
-        status = Sender("garbage-test", 1).envelope(ControlRequest(command="status"))
+        status = Sender("garbage-test", 1).envelope(ControlRequest(command=Status()))
         ctl.send_multipart(encode(status))
         assert ctl.poll(5000), "control socket did not answer after garbage"
         reply = decode(ctl.recv_multipart())

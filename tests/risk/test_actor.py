@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Literal
 
 import pytest
 from prometheus_client import REGISTRY
@@ -14,6 +15,7 @@ from prometheus_client import REGISTRY
 from actors.risk import actor as risk_mod
 from actors.risk import sync as risk_sync
 from actors.risk.actor import RiskActor, killswitch
+from protocol.commands import KillSwitch
 from protocol.messages import (
     ControlReply,
     GetPositions,
@@ -97,9 +99,11 @@ def verdict(client: Client, c: RiskCheck) -> RiskVerdict:
     return body
 
 
-def control(actor: RiskActor, action: str, reason: str = "") -> ControlReply:
+def control(
+    actor: RiskActor, action: Literal["engage", "reset", "status"], reason: str = ""
+) -> ControlReply:
     replies: list[ControlReply] = []
-    actor.on_control("kill-switch", {"action": action, "reason": reason}, replies.append)
+    actor.on_control(KillSwitch(action=action, reason=reason), replies.append)
     assert len(replies) == 1
     return replies[0]
 

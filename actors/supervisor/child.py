@@ -1,0 +1,234 @@
+"""One supervised child: its spec, its current incarnation, and its lifecycle.
+
+The daemon tells a `Child` what happened (spawned, heard from, ready, hung, exited, an
+operator asked for a restart) and the child updates its own state and answers what to do
+next (`ExitDecision`, `ReadyInfo`); no other module sets its fields. The restart arithmetic
+(backoff, intensity budget) stays in the pure `restart_policy` functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import psutil
+
+from actors.runtime import metrics
+from actors.supervisor.restart_policy import ChildSpec, ChildState, RestartTracker, backoff_delay
+from protocol.config import RestartCfg
+
+
+class ExitAction(Enum):
+    STAY_STOPPED = "stay_stopped"  # shutting down, or a temporary / cleanly ended transient
+    RESTART_NOW = "restart_now"  # the exit an operator restart asked for
+    RESTART_LATER = "restart_later"  # a crash: after the backoff delay
+    GIVE_UP = "give_up"  # a critical child over its restart budget: stop the system
+
+
+@dataclass(frozen=True)
+class ExitDecision:
+    action: ExitAction
+    delay_s: float = 0.0
+    attempt: int = 0
+    down: bool = False  # over its budget: retried at the max delay, holds up no start
+    newly_down: bool = False  # the first exit of this episode over the budget
+
+
+@dataclass(frozen=True)
+class ReadyInfo:
+    startup_s: float
+    restart_s: float | None  # crash (or restart request) to READY, if it was restarted
+    back_up: bool  # it was DOWN (over its budget) and serves again
+
+
+class Child:
+    """A supervised actor process across its incarnations (one `epoch` each)."""
+
+    def __init__(self, spec: ChildSpec, policy: RestartCfg) -> None:
+        self.spec = spec
+        self.id = spec.id
+        self._policy = policy
+        self._tracker = RestartTracker(policy.max_restarts, policy.window_s, policy.reset_after_s)
+        self._state = ChildState.STOPPED
+        self._pid: int | None = None
+        self._epoch = 0
+        self._spawned_at = self._ready_at = self._last_heard = 0.0
+        self._loop_lag_s = 0.0
+        self._crash_at: float | None = None
+        self._restart_requested = False
+        self._hung = False
+        self._down = False  # over its restart budget (gave up once), retried at the max delay
+        self._endpoints: dict[str, str] = {}
+        self._info: dict[str, Any] = {}
+        self._proc: psutil.Process | None = None
+
+    @property
+    def state(self) -> ChildState:
+        return self._state
+
+    @property
+    def pid(self) -> int | None:
+        return self._pid
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    @property
+    def running(self) -> bool:
+        return self._state is ChildState.RUNNING
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """What its last heartbeat reported (`Actor.heartbeat_info`)."""
+        return self._info
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def spawned(self, pid: int, epoch: int, now: float) -> None:
+        self._pid, self._epoch, self._state = pid, epoch, ChildState.STARTING
+        self._spawned_at = self._last_heard = now
+        self._hung = False
+        self._proc = None
+
+    def still_starting(self, epoch: int) -> bool:
+        """Incarnation `epoch` has not sent READY yet (start timeout check)."""
+        return self._state is ChildState.STARTING and self._epoch == epoch and bool(self._pid)
+
+    def heard(
+        self, now: float, loop_lag_s: float | None = None, info: dict[str, Any] | None = None
+    ) -> None:
+        """Any message of the current incarnation; a heartbeat brings its loop lag and info."""
+        self._last_heard = now
+        if loop_lag_s is not None:
+            self._loop_lag_s = loop_lag_s
+        if info:
+            self._info = info
+
+    def ready(self, now: float, endpoints: dict[str, str]) -> ReadyInfo | None:
+        """READY; None if it was not starting (a late duplicate)."""
+        if self._state is not ChildState.STARTING:
+            return None
+        self._state, self._ready_at, self._endpoints = ChildState.RUNNING, now, endpoints
+        restart_s = None if self._crash_at is None else now - self._crash_at
+        self._crash_at = None
+        back_up, self._down = self._down, False
+        return ReadyInfo(round(now - self._spawned_at, 4), restart_s, back_up)
+
+    def hang_age(self, now: float, limit_s: float) -> float | None:
+        """The heartbeat age if the child just crossed `limit_s` (reported once per
+        incarnation), else None."""
+        if self._state is not ChildState.RUNNING or not self._pid or self._hung:
+            return None
+        age = now - self._last_heard
+        if age <= limit_s:
+            return None
+        self._hung = True
+        return age
+
+    def stopping(self) -> None:
+        self._state = ChildState.STOPPING
+
+    def stopped(self) -> None:
+        """Stopped and reaped during shutdown."""
+        self._pid, self._state = None, ChildState.STOPPED
+
+    def restart_requested(self) -> bool:
+        """An operator restart. True: it is not running (gave up or between restarts), spawn
+        it now with a fresh restart budget; False: stop it, its exit respawns it at once."""
+        if self._pid is None:
+            t = self._tracker
+            self._tracker = RestartTracker(
+                t.max_restarts, t.window_s, t.reset_after_s, total=t.total
+            )
+            return True
+        self._restart_requested = True
+        return False
+
+    def restart_due(self, epoch: int) -> bool:
+        """The backoff timer set at the exit of incarnation `epoch` fired: still to restart?"""
+        return self._pid is None and self._epoch == epoch
+
+    def exited(self, exit_code: int, now: float, *, shutting_down: bool) -> ExitDecision:
+        """The process ended (`exit_code` < 0: killed by that signal): what next."""
+        ran_for = now - self._ready_at if self._ready_at else 0.0
+        self._pid, self._state = None, ChildState.STOPPED
+        if shutting_down:
+            return ExitDecision(ExitAction.STAY_STOPPED)
+        if self._restart_requested:
+            self._restart_requested = False
+            self._crash_at = now
+            return ExitDecision(ExitAction.RESTART_NOW)
+        restart = self.spec.restart
+        if restart == "temporary" or (restart == "transient" and exit_code == 0):
+            return ExitDecision(ExitAction.STAY_STOPPED)
+        attempt = self._tracker.record_exit(now, ran_for)
+        if self._crash_at is None:
+            self._crash_at = now
+        p = self._policy
+        delay = backoff_delay(
+            attempt, initial_s=p.initial_s, factor=p.factor, max_s=p.max_s, jitter=p.jitter
+        )
+        over = self._tracker.over_budget()
+        if not (over or self._down):
+            self._state = ChildState.BACKOFF
+            return ExitDecision(ExitAction.RESTART_LATER, delay, attempt)
+        if self.spec.critical:
+            self._state = ChildState.GAVE_UP
+            return ExitDecision(ExitAction.GIVE_UP, attempt=attempt)
+        newly_down, self._down = not self._down, True
+        self._state = ChildState.DOWN if over else ChildState.BACKOFF  # budget recovered: BACKOFF
+        return ExitDecision(ExitAction.RESTART_LATER, p.max_s, attempt, True, newly_down)
+
+    # ------------------------------------------------------------------ observation
+
+    @property
+    def restarts(self) -> int:
+        return self._tracker.total
+
+    def sample(self, now: float) -> None:
+        """Refresh its heartbeat-age and RSS gauges."""
+        age = now - self._last_heard if self._pid else 0.0
+        metrics.ACTOR_HEARTBEAT_AGE.labels(actor=self.id).set(age)
+        rss = self._rss()
+        if rss:
+            metrics.ACTOR_RSS.labels(actor=self.id).set(rss)
+
+    def status(self, now: float) -> dict[str, Any]:
+        """One row of `status`."""
+        rss = self._rss()
+        cpu = 0.0
+        if rss and self._proc is not None:
+            try:
+                cpu = self._proc.cpu_percent(None)
+            except psutil.Error:
+                pass
+        up = self._pid is not None and self.running and self._ready_at
+        return {
+            "id": self.id,
+            "kind": self.spec.kind,
+            "pid": self._pid,
+            "state": self._state.value,
+            "epoch": self._epoch,
+            "restarts": self._tracker.total,
+            "uptime_s": round(now - self._ready_at, 3) if up else 0.0,
+            "heartbeat_age_s": round(now - self._last_heard, 3) if self._pid else None,
+            "loop_lag_s": self._loop_lag_s,
+            "rss_bytes": rss,
+            "cpu_percent": cpu,
+            "endpoints": self._endpoints,
+            "info": self._info,
+        }
+
+    def _rss(self) -> int:
+        if self._pid is None:
+            return 0
+        try:
+            if self._proc is None or self._proc.pid != self._pid:
+                self._proc = psutil.Process(self._pid)
+                self._proc.cpu_percent(None)
+            return int(self._proc.memory_info().rss)
+        except psutil.Error:
+            self._proc = None
+            return 0

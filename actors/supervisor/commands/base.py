@@ -1,0 +1,108 @@
+"""What an operator command is, and what it may ask of the supervisor.
+
+`OperatorCommand` is one unit (after circus's `circus/commands/*`): its help text, its CLI
+arguments and what the CLI does with them. `ControlCommand`, the ones sent to the running
+supervisor, adds the wire model it sends (`protocol.commands`), where it is routed (the
+supervisor itself, or the actor that executes it), what the supervisor does with it, and
+how its reply is printed. `ControlHost` is the narrow view of the supervisor that the
+control plane and the commands get.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, get_args
+
+from actors.supervisor.ctl import control_command
+from actors.supervisor.restart_policy import ChildState
+from protocol.commands import Command
+from protocol.config import SystemConfig
+from protocol.domain import Msg
+from protocol.messages import ControlReply, ControlRequest
+
+C = TypeVar("C", bound=Command)
+
+
+class ControlHost(Protocol):
+    """The supervisor as the control plane sees it."""
+
+    @property
+    def kill_switch_path(self) -> Path: ...
+
+    def actor_ids(self) -> list[str]:
+        """Every supervised actor, in start order."""
+        ...
+
+    def actor_state(self, actor: str) -> ChildState | None:
+        """None: no such actor."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """The `status` reply's data: actors, venues, kill-switch, intake, metrics URL."""
+        ...
+
+    def request_restart(self, actor: str, *, force: bool) -> bool:
+        """Restart a known actor; True if it was not running and starts now."""
+        ...
+
+    def request_shutdown(self) -> None: ...
+
+    def forward(self, actor: str, request: ControlRequest) -> str:
+        """Send `request` to `actor`; returns the message id its reply will answer (raises
+        zmq.ZMQError if it cannot be sent)."""
+        ...
+
+
+class OperatorCommand:
+    """One `tradepulse` subcommand. The first docstring line of a subclass is its help."""
+
+    name: ClassVar[str]
+
+    @property
+    def help(self) -> str:
+        return (type(self).__doc__ or "").strip().splitlines()[0]
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Its own arguments (every command also takes the config flags)."""
+
+    def run(self, cfg: SystemConfig, ns: argparse.Namespace) -> int:
+        """The CLI side; returns the exit code."""
+        raise NotImplementedError
+
+
+class ControlCommand(OperatorCommand, Generic[C]):
+    """A command sent to the running supervisor over its control socket."""
+
+    model: type[C]
+    route: ClassVar[str | None] = None  # the actor that executes it; None: the supervisor
+
+    def to_wire(self, ns: argparse.Namespace) -> C:
+        """The wire model from the parsed CLI arguments (the model validates them)."""
+        raise NotImplementedError
+
+    def run(self, cfg: SystemConfig, ns: argparse.Namespace) -> int:
+        command = self.to_wire(ns)
+        return control_command(cfg, command, self.format, as_json=ns.json, timeout_s=ns.timeout_s)
+
+    def execute(self, command: C, host: ControlHost) -> ControlReply:
+        """The supervisor's own answer. A routed command gets here only while its actor is
+        not running; one the supervisor executes overrides this."""
+        if self.route is None:
+            raise NotImplementedError(f"{self.name}: the supervisor's execute is missing")
+        state = host.actor_state(self.route)
+        why = state.value if state else "missing"
+        return ControlReply(status="error", reason=f"{self.route} is not running ({why})")
+
+    def format(self, reply: ControlReply) -> str:
+        """The reply for people (`--json` prints the envelope as is)."""
+        text = f"{reply.status}: {reply.reason}" if reply.reason else reply.status
+        if reply.data:
+            text += "\n" + json.dumps(reply.data, indent=2, default=str)
+        return text
+
+
+def choices(model: type[Msg], field: str) -> list[str]:
+    """The values of a Literal field: the CLI offers what the wire model accepts."""
+    return [str(v) for v in get_args(model.model_fields[field].annotation)]

@@ -1,0 +1,38 @@
+"""`tradepulse restart ACTOR [--force]` (the supervisor answers).
+
+A running actor is stopped (a polite STOP, or SIGKILL of its group with `--force`) and its
+exit respawns it at once; one that is not running (given up, or waiting out a backoff)
+starts now with a fresh restart budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from actors.supervisor.commands.base import ControlCommand, ControlHost
+from protocol import commands as wire
+from protocol.messages import ControlReply
+
+
+class Restart(ControlCommand[wire.Restart]):
+    """restart one actor"""
+
+    name = "restart"
+    model = wire.Restart
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("actor")
+        parser.add_argument("--force", action="store_true", help="SIGKILL now (unresponsive actor)")
+
+    def to_wire(self, ns: argparse.Namespace) -> wire.Restart:
+        return wire.Restart(actor=ns.actor, force=ns.force)
+
+    def execute(self, command: wire.Restart, host: ControlHost) -> ControlReply:
+        actor = command.actor
+        if host.actor_state(actor) is None:
+            known = ", ".join(host.actor_ids())
+            return ControlReply(status="error", reason=f"unknown actor {actor!r}; actors: {known}")
+        starting = host.request_restart(actor, force=command.force)
+        return ControlReply(
+            status="ok", reason=f"{actor} {'starting' if starting else 'restarting'}"
+        )

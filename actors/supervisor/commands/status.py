@@ -1,0 +1,69 @@
+"""`tradepulse status`: actors, venues, kill-switch, intake (the supervisor answers)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from actors.supervisor.commands.base import ControlCommand, ControlHost
+from protocol import commands as wire
+from protocol.messages import ControlReply
+
+
+class Status(ControlCommand[wire.Status]):
+    """actors, venues, kill-switch"""
+
+    name = "status"
+    model = wire.Status
+
+    def to_wire(self, ns: argparse.Namespace) -> wire.Status:
+        return wire.Status()
+
+    def execute(self, command: wire.Status, host: ControlHost) -> ControlReply:
+        return ControlReply(status="ok", data=host.status())
+
+    def format(self, reply: ControlReply) -> str:
+        return format_status(reply.data) if reply.status == "ok" else super().format(reply)
+
+
+def _fmt_bytes(n: int | None) -> str:
+    if not n:
+        return "-"
+    return f"{n / 1048576:.1f}M"
+
+
+def format_status(data: dict[str, Any]) -> str:
+    """The status table: one row per actor, the venues, the kill-switch, intake, metrics."""
+    rows = [("ACTOR", "PID", "STATE", "EPOCH", "RESTARTS", "UPTIME_S", "HB_AGE_S", "RSS", "CPU%")]
+    for a in data.get("actors", []):
+        rows.append(
+            (
+                a["id"],
+                str(a["pid"] or "-"),
+                a["state"],
+                str(a["epoch"]),
+                str(a["restarts"]),
+                f"{a['uptime_s']:.1f}",
+                "-" if a["heartbeat_age_s"] is None else f"{a['heartbeat_age_s']:.2f}",
+                _fmt_bytes(a["rss_bytes"]),
+                f"{a['cpu_percent']:.0f}",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.append("")
+    lines.append("VENUE  STATE  DETAIL")
+    for name, v in data.get("venues", {}).items():
+        lines.append(f"{name}  {v.get('state')}  {v.get('detail', '')}".rstrip())
+    ks = data.get("kill_switch", {})
+    lines.append("")
+    engaged = "ENGAGED" if ks.get("engaged") else "off"
+    lines.append(
+        f"kill-switch: {engaged}"
+        + (f" ({ks.get('source')}: {ks.get('reason')})" if ks.get("engaged") else "")
+    )
+    for key in ("intake", "queues"):
+        if key in data:
+            lines.append(f"{key}: {data[key]}")
+    lines.append(f"metrics: {data.get('metrics_url', '')}")
+    return "\n".join(lines)

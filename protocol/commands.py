@@ -1,0 +1,105 @@
+"""Operator commands as they cross a process boundary: one frozen model per command.
+
+A `ControlRequest` carries one of them, discriminated by its `command` name: from the
+operator CLI to the supervisor's control socket, from the supervisor to the actor that
+executes it (kill-switch -> risk; intake, reconcile -> oms), or straight to an actor's
+ROUTER (the simulated venue's `status` and faults). An unknown command or a bad argument
+is a `ProtocolError` naming what was wrong, at the sender (`parse_command`) or at decode.
+
+What each command does, its CLI syntax and how its reply is printed:
+`actors.supervisor.commands`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from protocol.domain import Msg
+from protocol.exceptions import ProtocolError
+
+
+class Status(Msg):
+    """The status of whoever is asked: the supervisor (actors, venues, kill-switch) or a
+    simulated venue (its session, faults, book)."""
+
+    command: Literal["status"] = "status"
+
+
+class Shutdown(Msg):
+    command: Literal["shutdown"] = "shutdown"
+
+
+class Restart(Msg):
+    command: Literal["restart"] = "restart"
+    actor: str = Field(min_length=1)
+    force: bool = False  # SIGKILL now, no polite stop (an unresponsive actor)
+    reason: str = ""  # logged with the request
+
+
+class KillSwitch(Msg):
+    command: Literal["kill-switch"] = "kill-switch"
+    action: Literal["engage", "reset", "status"]
+    reason: str = ""
+
+
+class Intake(Msg):
+    command: Literal["intake"] = "intake"
+    action: Literal["pause", "resume", "status"]
+
+
+class Reconcile(Msg):
+    command: Literal["reconcile"] = "reconcile"
+    venue: str
+    dry_run: bool = True
+
+
+# The simulated venue's fault kinds (`actors.venuesim.faults.FAULT_KINDS`; a test keeps the two
+# equal): the fault's name is the command, validated and normalised by the venue.
+FaultKind = Literal[
+    "drop_session",
+    "hang",
+    "delay_exec_ms",
+    "duplicate_exec",
+    "reorder_exec",
+    "reject_next",
+    "disconnect_after",
+    "refuse_logons_s",
+    "swallow_fills",
+    "swallow_cancels",
+    "clear",
+]
+
+
+class VenueFault(Msg):
+    """Inject a fault at a simulated venue (see `actors.venuesim.faults` for the values)."""
+
+    command: FaultKind
+    value: str | int | float | bool | None = None
+
+
+Command = Annotated[
+    Status | Shutdown | Restart | KillSwitch | Intake | Reconcile | VenueFault,
+    Field(discriminator="command"),
+]
+
+COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+COMMAND_NAMES: tuple[str, ...] = tuple(
+    name
+    for model in get_args(get_args(Command)[0])
+    for name in get_args(model.model_fields["command"].annotation)
+)
+
+
+def parse_command(name: str, args: Mapping[str, Any] | None = None) -> Command:
+    """The command `name` with its arguments `args`; a `ProtocolError` says what is wrong."""
+    if name not in COMMAND_NAMES:
+        raise ProtocolError(f"unknown command {name!r}; commands: {', '.join(COMMAND_NAMES)}")
+    try:
+        return COMMAND_ADAPTER.validate_python({**(args or {}), "command": name})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"][1:]) or "arguments"
+        raise ProtocolError(f"{name}: {loc!r}: {err['msg']}") from exc

@@ -1,0 +1,88 @@
+"""Operator commands on the wire (`protocol.commands`): one typed model per command inside a
+`ControlRequest`; an unknown command or a bad argument is a ProtocolError that says what was
+wrong, at the sender or at decode, never a KeyError."""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+import msgpack
+import pytest
+
+from actors.venuesim.faults import FAULT_KINDS
+from protocol.codec import Sender, decode, encode
+from protocol.commands import (
+    COMMAND_NAMES,
+    FaultKind,
+    Intake,
+    KillSwitch,
+    Reconcile,
+    Restart,
+    Shutdown,
+    Status,
+    VenueFault,
+    parse_command,
+)
+from protocol.exceptions import ProtocolError
+from protocol.messages import ControlRequest
+
+EVERY_COMMAND = [
+    Status(),
+    Shutdown(),
+    Restart(actor="connector.simA", force=True, reason="mass cancel unanswered"),
+    KillSwitch(action="engage", reason="desk halt"),
+    Intake(action="pause"),
+    Reconcile(venue="simA", dry_run=False),
+    VenueFault(command="hang", value=0.8),
+    VenueFault(command="duplicate_exec", value="on"),
+    VenueFault(command="drop_session"),
+]
+
+
+@pytest.mark.parametrize("command", EVERY_COMMAND, ids=lambda c: c.command)
+def test_every_command_round_trips_in_a_control_request(command: Any) -> None:
+    """The typed command comes back as the same model with the same arguments."""
+    env = Sender("ctl-test", 0).envelope(ControlRequest(command=command))
+    back = decode(encode(env)).body
+    assert isinstance(back, ControlRequest)
+    assert type(back.command) is type(command) and back.command == command
+
+
+def test_parse_command_builds_the_model_by_name() -> None:
+    assert parse_command("restart", {"actor": "oms"}) == Restart(actor="oms")
+    assert parse_command("reconcile", {"venue": "simA"}).dry_run is True  # type: ignore[union-attr]
+    assert parse_command("reject_next", {"value": 2}) == VenueFault(command="reject_next", value=2)
+    assert parse_command("status") == Status()
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "says"),
+    [
+        ("orders", {}, "unknown command 'orders'; commands: status, shutdown, restart"),
+        ("restart", {}, "restart: 'actor': Field required"),
+        ("restart", {"actor": "oms", "bogus": 1}, "'bogus': Extra inputs are not permitted"),
+        ("kill-switch", {"action": "explode"}, "kill-switch: 'action': Input should be"),
+        ("intake", {"action": "stop"}, "intake: 'action'"),
+    ],
+)
+def test_an_unknown_command_or_bad_argument_is_a_protocol_error(
+    name: str, args: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(ProtocolError) as info:
+        parse_command(name, args)
+    assert says in str(info.value)
+
+
+def test_decoding_a_request_with_an_unknown_command_is_a_protocol_error() -> None:
+    """What an older or newer CLI might send: decode names the field, never a KeyError."""
+    env = Sender("ctl-test", 0).envelope(ControlRequest(command=Status()))
+    obj = msgpack.unpackb(encode(env)[0], raw=False)
+    obj["body"]["command"] = {"command": "orders", "venue": "simA"}
+    with pytest.raises(ProtocolError, match="control_request: field 'command'"):
+        decode([msgpack.packb(obj, use_bin_type=True)])
+
+
+def test_fault_kinds_are_the_simulated_venues() -> None:
+    """The wire's fault names are exactly the ones the venue knows, in the same order."""
+    assert get_args(FaultKind) == FAULT_KINDS
+    assert set(FAULT_KINDS) <= set(COMMAND_NAMES)

@@ -1,0 +1,162 @@
+"""A supervised child's lifecycle (`actors.supervisor.child.Child`): what each exit leads to,
+READY after a restart, hang detection, operator restarts. No processes."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.supervisor.child import Child, ExitAction, ExitDecision
+from actors.supervisor.restart_policy import ChildSpec, ChildState, RestartType
+from protocol.config import RestartCfg
+
+POLICY = RestartCfg(initial_s=0.1, factor=2.0, max_s=5.0, jitter=0.0, max_restarts=2, window_s=60)
+
+
+def _child(
+    *, critical: bool = False, restart: RestartType = "permanent", kind: str = "connector"
+) -> Child:
+    spec = ChildSpec(id=f"{kind}.x", kind=kind, restart=restart, venue="x", critical=critical)
+    return Child(spec, POLICY)
+
+
+def _running(child: Child, now: float, pid: int = 4242) -> Child:
+    child.spawned(pid, epoch=int(now * 1000) + 1, now=now)
+    assert child.ready(now, {"router": "ipc://x"}) is not None
+    return child
+
+
+def _crash_loop(child: Child, crashes: int, start: float = 0.0) -> list[ExitDecision]:
+    """Crashes during start-up: spawned, exited before READY, `crashes` times."""
+    decisions = []
+    for i in range(crashes):
+        child.spawned(1000 + i, epoch=int(start) * 100 + i + 1, now=start + i)
+        decisions.append(child.exited(1, start + i + 0.5, shutting_down=False))
+    return decisions
+
+
+def test_a_crash_restarts_after_a_growing_backoff() -> None:
+    """Each crash in quick succession waits initial_s * factor**(n-1); the child is in
+    BACKOFF, without a pid, meanwhile."""
+    child = _running(_child(), 0.0)
+    first = child.exited(1, 1.0, shutting_down=False)
+    assert (first.action, first.delay_s, first.attempt) == (ExitAction.RESTART_LATER, 0.1, 1)
+    assert child.state is ChildState.BACKOFF and child.pid is None and child.restarts == 1
+    _running(child, 1.1)
+    second = child.exited(-9, 1.2, shutting_down=False)
+    assert (second.delay_s, second.attempt, second.down) == (0.2, 2, False)
+
+
+def test_over_budget_a_connector_goes_down_once_and_is_retried_at_the_max_delay() -> None:
+    """Past max_restarts in the window a non-critical child is DOWN: retried at max_s, and
+    `newly_down` (log, venue DOWN) only at the first such exit of the episode."""
+    child = _child()
+    decisions = _crash_loop(child, 4)
+    assert [d.down for d in decisions] == [False, False, True, True]
+    assert [d.newly_down for d in decisions] == [False, False, True, False]
+    assert decisions[-1].delay_s == POLICY.max_s and child.state is ChildState.DOWN
+
+
+def test_back_within_service_it_reports_it_is_back_up() -> None:
+    """READY after an episode over the budget says `back_up` (the venue is no longer DOWN);
+    the restart time is measured from the first crash of the episode."""
+    child = _child()
+    _crash_loop(child, 3)
+    child.spawned(99, epoch=10, now=3.0)
+    ready = child.ready(3.5, {})
+    assert ready is not None and ready.back_up and ready.restart_s == pytest.approx(3.0)
+    again = child.ready(3.6, {})
+    assert again is None  # a duplicate READY: nothing to report
+    still_over = child.exited(1, 4.0, shutting_down=False)  # the window still holds 3 crashes
+    assert still_over.down and still_over.newly_down  # a new DOWN episode
+
+
+def test_a_critical_child_over_budget_gives_up() -> None:
+    child = _child(critical=True, kind="oms")
+    actions = [d.action for d in _crash_loop(child, 3)]
+    assert actions == [ExitAction.RESTART_LATER, ExitAction.RESTART_LATER, ExitAction.GIVE_UP]
+    assert child.state is ChildState.GAVE_UP
+
+
+@pytest.mark.parametrize(
+    ("restart", "code", "action"),
+    [
+        ("temporary", 1, ExitAction.STAY_STOPPED),
+        ("transient", 0, ExitAction.STAY_STOPPED),
+        ("transient", 1, ExitAction.RESTART_LATER),
+        ("permanent", 0, ExitAction.RESTART_LATER),
+    ],
+)
+def test_restart_type_decides_whether_an_exit_is_restarted(
+    restart: RestartType, code: int, action: ExitAction
+) -> None:
+    child = _running(_child(restart=restart), 0.0)
+    assert child.exited(code, 1.0, shutting_down=False).action is action
+
+
+def test_nothing_is_restarted_while_shutting_down() -> None:
+    child = _running(_child(), 0.0)
+    assert child.restart_requested() is False
+    decision = child.exited(1, 1.0, shutting_down=True)
+    assert decision.action is ExitAction.STAY_STOPPED and child.state is ChildState.STOPPED
+
+
+def test_an_operator_restart_of_a_running_child_respawns_it_at_its_exit() -> None:
+    """Its exit is not a crash: restarted at once, not counted against the budget."""
+    child = _running(_child(), 0.0)
+    assert child.restart_requested() is False
+    decision = child.exited(-15, 1.0, shutting_down=False)
+    assert decision.action is ExitAction.RESTART_NOW and child.restarts == 0
+    assert child.exited(1, 2.0, shutting_down=False).action is ExitAction.RESTART_LATER
+
+
+def test_an_operator_restart_of_a_down_child_starts_it_with_a_fresh_budget() -> None:
+    """Not running: spawn now; the window and the backoff start afresh (the total count
+    stays), so its next crash is retried after initial_s again."""
+    child = _child()
+    _crash_loop(child, 3)
+    assert child.state is ChildState.DOWN and child.restarts == 3
+    assert child.restart_requested() is True
+    _running(child, 10.0)
+    decision = child.exited(1, 10.5, shutting_down=False)
+    assert (decision.action, decision.attempt, decision.delay_s) == (
+        ExitAction.RESTART_LATER, 1, 0.1,
+    )  # fmt: skip
+    assert child.restarts == 4 and child.state is ChildState.BACKOFF
+
+
+def test_a_stale_backoff_timer_does_not_restart_a_newer_incarnation() -> None:
+    child = _running(_child(), 0.0)
+    old_epoch = child.epoch
+    child.exited(1, 1.0, shutting_down=False)
+    assert child.restart_due(old_epoch)
+    child.spawned(77, epoch=old_epoch + 5, now=1.1)
+    assert not child.restart_due(old_epoch)
+
+
+def test_a_hang_is_reported_once_per_incarnation() -> None:
+    """Heartbeats keep it alive; past the limit the age is reported once."""
+    child = _running(_child(), 0.0)
+    child.heard(1.0, loop_lag_s=0.01, info={"k": 1})
+    assert child.hang_age(1.5, limit_s=0.6) is None
+    assert child.hang_age(2.0, limit_s=0.6) == pytest.approx(1.0)
+    assert child.hang_age(3.0, limit_s=0.6) is None
+    assert child.info == {"k": 1}
+
+
+def test_start_timeout_applies_to_the_incarnation_still_starting() -> None:
+    child = _child()
+    child.spawned(5, epoch=1, now=0.0)
+    assert child.still_starting(1) and not child.still_starting(2)
+    child.ready(0.1, {})
+    assert not child.still_starting(1)
+    assert child.ready(0.2, {}) is None  # a late duplicate READY changes nothing
+
+
+def test_status_row() -> None:
+    child = _running(_child(), 1.0, pid=2**22 + 12345)  # no such process: rss 0
+    row = child.status(3.0)
+    assert (row["id"], row["state"], row["restarts"], row["rss_bytes"]) == (
+        "connector.x", "running", 0, 0,
+    )  # fmt: skip
+    assert row["uptime_s"] == 2.0 and row["heartbeat_age_s"] == 2.0
+    assert row["endpoints"] == {"router": "ipc://x"}

@@ -1,0 +1,228 @@
+"""The control plane and its command table, against a stub supervisor (`ControlHost`): the
+supervisor answers its own commands, routed ones are forwarded to their actor while it runs
+(its reply relayed), the kill-switch is written to its file while risk is down, and a
+request that is not a valid command gets an error reply. The CLI is built from the same
+table."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, get_args
+
+import msgpack
+import pytest
+import structlog
+import zmq
+
+import supervisor
+from actors.risk import killswitch
+from actors.runtime.timers import Timers
+from actors.supervisor import control_plane
+from actors.supervisor.commands import BY_NAME, TABLE, ControlCommand, for_request
+from actors.supervisor.control_plane import ControlPlane
+from actors.supervisor.restart_policy import ChildState
+from protocol import commands as wire
+from protocol.codec import Sender, decode, encode
+from protocol.messages import ControlReply, ControlRequest, Message
+from tests.helpers import REPO_ROOT
+
+RUNNING, BACKOFF = ChildState.RUNNING, ChildState.BACKOFF
+
+
+class StubHost:
+    """The few things the control plane may ask of the supervisor, recorded."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.kill_switch_path = killswitch.kill_switch_path(state_dir)
+        self.states: dict[str, ChildState] = {"risk": RUNNING, "oms": RUNNING}
+        self.restarts: list[tuple[str, bool]] = []
+        self.forwarded: list[tuple[str, ControlRequest]] = []
+        self.shutdown = False
+
+    def actor_ids(self) -> list[str]:
+        return list(self.states)
+
+    def actor_state(self, actor: str) -> ChildState | None:
+        return self.states.get(actor)
+
+    def status(self) -> dict[str, Any]:
+        return {"actors": [{"id": a} for a in self.states]}
+
+    def request_restart(self, actor: str, *, force: bool) -> bool:
+        self.restarts.append((actor, force))
+        return self.states[actor] is not RUNNING
+
+    def request_shutdown(self) -> None:
+        self.shutdown = True
+
+    def forward(self, actor: str, request: ControlRequest) -> str:
+        self.forwarded.append((actor, request))
+        return f"forwarded-{len(self.forwarded)}"
+
+
+class Rig:
+    def __init__(self, state_dir: Path) -> None:
+        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        endpoint = f"inproc://control-{uuid.uuid4().hex}"
+        router = self.ctx.socket(zmq.ROUTER)
+        router.bind(endpoint)
+        self.operator = self.ctx.socket(zmq.DEALER)
+        self.operator.connect(endpoint)
+        self.host = StubHost(state_dir)
+        self.timers = Timers()
+        log = structlog.get_logger().bind(actor="supervisor")
+        self.plane = ControlPlane(router, Sender("supervisor", 1), self.host, self.timers, log)
+
+    def send(self, body: Message) -> None:
+        self.send_raw(encode(Sender("ctl", 0).envelope(body))[0])
+
+    def send_raw(self, frame: bytes) -> None:
+        self.operator.send_multipart([frame])
+        assert self.plane.sock.poll(2000), "the request did not arrive"
+        self.plane.on_readable()
+
+    def reply(self, timeout_ms: int = 2000) -> ControlReply | None:
+        if not self.operator.poll(timeout_ms):
+            return None
+        body = decode(self.operator.recv_multipart()).body
+        assert isinstance(body, ControlReply)
+        return body
+
+    def ask(self, command: wire.Command) -> ControlReply:
+        self.send(ControlRequest(command=command))
+        reply = self.reply()
+        assert reply is not None, "no reply"
+        return reply
+
+    def close(self) -> None:
+        self.ctx.destroy(linger=0)
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    r = Rig(tmp_path)
+    yield r
+    r.close()
+
+
+def test_status_and_shutdown_are_answered_by_the_supervisor(rig: Rig) -> None:
+    status = rig.ask(wire.Status())
+    assert status.status == "ok" and status.data == rig.host.status()
+    done = rig.ask(wire.Shutdown())
+    assert (done.status, done.reason, rig.host.shutdown) == ("ok", "shutting down", True)
+
+
+def test_restart_a_known_actor_and_refuse_an_unknown_one(rig: Rig) -> None:
+    assert rig.ask(wire.Restart(actor="oms", force=True)).reason == "oms restarting"
+    rig.host.states["oms"] = BACKOFF
+    assert rig.ask(wire.Restart(actor="oms")).reason == "oms starting"
+    bad = rig.ask(wire.Restart(actor="nosuchactor"))
+    assert bad.status == "error" and bad.reason == "unknown actor 'nosuchactor'; actors: risk, oms"
+    assert rig.host.restarts == [("oms", True), ("oms", False)]
+
+
+def test_a_routed_command_is_forwarded_and_its_answer_relayed(rig: Rig) -> None:
+    """kill-switch goes to risk while it runs; nothing is answered until risk answers, and
+    then the operator gets risk's reply."""
+    command = wire.KillSwitch(action="engage", reason="desk halt")
+    rig.send(ControlRequest(command=command))
+    assert rig.reply(timeout_ms=50) is None
+    [(target, request)] = rig.host.forwarded
+    assert target == "risk" and request.command == command
+    rig.plane.on_actor_reply("someone-else", ControlReply(status="ok", reason="not this one"))
+    rig.plane.on_actor_reply("forwarded-1", ControlReply(status="ok", reason="engaged"))
+    assert rig.reply() == ControlReply(status="ok", reason="engaged")
+    assert not killswitch.load(rig.host.kill_switch_path).engaged  # risk writes it, not us
+
+
+def test_a_forwarded_command_without_an_answer_expires(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(control_plane, "FORWARD_TIMEOUT_S", 0.0)
+    rig.send(ControlRequest(command=wire.Intake(action="pause")))
+    rig.timers.run_due()
+    reply = rig.reply()
+    assert reply is not None and reply.reason == "oms did not answer in time"
+    rig.plane.on_actor_reply("forwarded-1", ControlReply(status="ok"))  # too late: dropped
+    assert rig.reply(timeout_ms=50) is None
+
+
+def test_the_kill_switch_is_written_to_its_file_while_risk_is_down(rig: Rig) -> None:
+    rig.host.states["risk"] = BACKOFF
+    engaged = rig.ask(wire.KillSwitch(action="engage", reason="risk is down"))
+    assert engaged.status == "ok" and "risk is not running" in engaged.reason
+    assert engaged.data["engaged"] is True and engaged.data["source"] == "operator"
+    assert killswitch.load(rig.host.kill_switch_path).reason == "risk is down"
+    refused = rig.ask(wire.KillSwitch(action="reset"))  # a reset needs a reason
+    assert refused.status == "error"
+    assert not rig.host.forwarded
+
+
+def test_a_command_for_a_stopped_actor_says_so(rig: Rig) -> None:
+    rig.host.states["oms"] = BACKOFF
+    reply = rig.ask(wire.Reconcile(venue="simA", dry_run=True))
+    assert (reply.status, reply.reason) == ("error", "oms is not running (backoff)")
+
+
+def test_a_venue_fault_is_not_a_supervisor_command(rig: Rig) -> None:
+    reply = rig.ask(wire.VenueFault(command="hang", value=1))
+    assert (reply.status, reply.reason) == ("error", "'hang' is not a supervisor command")
+
+
+def test_an_invalid_command_gets_an_error_reply_naming_it(rig: Rig) -> None:
+    """A control request whose command this supervisor does not know (another CLI version)
+    is answered with the decode error, instead of leaving the operator to time out."""
+    env = Sender("ctl", 0).envelope(ControlRequest(command=wire.Status()))
+    obj = msgpack.unpackb(encode(env)[0], raw=False)
+    obj["body"]["command"] = {"command": "orders"}
+    rig.send_raw(msgpack.packb(obj, use_bin_type=True))
+    reply = rig.reply()
+    assert reply is not None and reply.status == "error"
+    assert "control_request: field 'command'" in reply.reason and "'orders'" in reply.reason
+    rig.send_raw(b"\xc1 garbage")  # anything else is only counted and logged
+    assert rig.reply(timeout_ms=50) is None
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def test_every_supervisor_command_model_has_one_unit() -> None:
+    """Each command model of the wire (but the simulated venue's faults, sent to the venue
+    itself) is handled by exactly one unit of the table."""
+    models = [m for m in get_args(get_args(wire.Command)[0]) if m is not wire.VenueFault]
+    units = [c for c in TABLE if isinstance(c, ControlCommand)]
+    assert sorted(u.model.__name__ for u in units) == sorted(m.__name__ for m in models)
+    for unit in units:
+        assert for_request(unit.to_wire(_namespace(unit.name))) is unit
+
+
+def test_the_cli_offers_run_and_every_command_of_the_table() -> None:
+    parser = supervisor.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "cmd")
+    assert list(sub.choices) == ["run", *BY_NAME]  # type: ignore[arg-type]
+
+
+def _namespace(name: str) -> Any:
+    args = {
+        "restart": ["oms"],
+        "kill-switch": ["status"],
+        "intake": ["status"],
+        "reconcile": ["--venue", "simA"],
+    }.get(name, [])
+    return supervisor.build_parser().parse_args([name, *args])
+
+
+def test_the_cli_table_loads_without_prometheus_client() -> None:
+    """`supervisor.py run` builds its parser from the table before it prepares the metrics
+    dir; prometheus_client must not be imported by then (it picks its multiprocess mode from the
+    environment at import)."""
+    code = (
+        "import sys, supervisor; supervisor.build_parser(); "
+        "sys.exit('prometheus_client' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=False)
+    assert done.returncode == 0
