@@ -27,8 +27,8 @@ from typing import Any, TypeVar
 
 import psutil
 
-from actors.supervisor.ctl import ControlUnavailable, control_request
 from protocol.config import SystemConfig, load_config
+from protocol.control import ControlUnavailable, control_request
 from protocol.messages import ControlReply
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@ What it does, whatever the venue speaks (the adapter, actors/connector/adapter.p
 wire; the FIX one is actors/connector/fix/adapter.py):
 
 - Connects at start and after every loss, with capped exponential backoff plus jitter
-  (`VenueCfg.reconnect`, `supervision.backoff_delay`). Every attempt after the first logs
+  (`VenueCfg.reconnect`, `actors.runtime.backoff`). Every attempt after the first logs
   `reconnect` (attempt, delay_s) and counts `tradepulse_reconnects_total{venue}`. The
   backoff restarts from the first step only after a session stayed up `stable_s`.
 - Venue state: CONNECTING (attempting), CONNECTED (logged on, resend done), DISCONNECTED

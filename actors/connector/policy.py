@@ -22,7 +22,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from actors.supervisor.restart_policy import backoff_delay
+from actors.runtime.backoff import backoff_delay
 from protocol.config import BackoffCfg
 from protocol.messages import VenueConnState as S
 

@@ -15,7 +15,8 @@ from typing import Any
 import psutil
 
 from actors.runtime import metrics
-from actors.supervisor.restart_policy import ChildSpec, ChildState, RestartTracker, backoff_delay
+from actors.runtime.backoff import backoff_delay
+from actors.supervisor.restart_policy import ChildSpec, ChildState, RestartTracker
 from protocol.config import RestartCfg
 
 

@@ -9,7 +9,6 @@ intensity budget. One control socket serves the operator CLI.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import math
 import os
 import signal
@@ -28,7 +27,7 @@ from actors.runtime.logs import configure_logging
 from actors.runtime.timers import Timers
 from actors.supervisor.child import Child, ExitAction
 from actors.supervisor.control_plane import ControlPlane
-from actors.supervisor.host import signal_wakeup_fd, start_metrics_server
+from actors.supervisor.host import become_child_subreaper, signal_wakeup_fd, start_metrics_server
 from actors.supervisor.process_group import kill_group, wait_escalating
 from actors.supervisor.restart_policy import ChildState, child_specs
 from actors.supervisor.spawner import Spawner, make_spawner
@@ -47,7 +46,6 @@ from protocol.messages import (
 )
 from protocol.sockets import bind_router
 
-_PR_SET_CHILD_SUBREAPER = 36
 AllReadyHook = Callable[[dict[str, Any]], None]
 
 
@@ -101,8 +99,7 @@ class Supervisor:
     # ------------------------------------------------------------------ main loop
 
     def run(self) -> int:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        become_child_subreaper()
         if self.cold:
             from actors.supervisor.coldstart import cold_start
 

@@ -1,10 +1,11 @@
-"""Host-level preparation before anything imports prometheus_client: state dir lock, private
-runtime dir, the multiprocess metrics dir; then the one metrics endpoint of the host. Kept
+"""Host-level preparation before anything imports prometheus_client: child subreaper, state
+dir lock, private runtime dir, the multiprocess metrics dir; then the one metrics endpoint of the host. Kept
 free of heavy imports at module level on purpose.
 """
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import os
 import shutil
@@ -14,6 +15,15 @@ from pathlib import Path
 from protocol.config import SystemConfig
 from protocol.exceptions import StateDirLocked
 from protocol.paths import SOCKET_SUFFIX, metrics_dir, supervisor_lock
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_child_subreaper() -> None:
+    """Orphaned descendants (the fork server's double-forked actors) are re-parented to this
+    process, so their exits reach it as SIGCHLD and it can reap them."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def lock_state_dir(cfg: SystemConfig) -> int:

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from actors.supervisor import ctl
 from actors.venuesim.faults import FAULT_KINDS
+from protocol import control as ctl
 from protocol.config import SystemConfig, load_config
 from protocol.exceptions import StateDirLocked, TradePulseError
 from protocol.messages import ControlReply

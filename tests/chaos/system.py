@@ -20,8 +20,8 @@ from typing import IO, Any
 
 import psutil
 
-from actors.supervisor.ctl import ControlUnavailable
 from protocol import paths
+from protocol.control import ControlUnavailable
 from tests.helpers import SystemUnderTest, eventually, kill_and_reap, process_alive
 
 # log events the harness keeps in memory (everything goes to the log file)

@@ -21,9 +21,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.supervisor.ctl import ControlUnavailable
 from protocol import paths
 from protocol.client import ExecutionClient
+from protocol.control import ControlUnavailable
 from protocol.messages import ControlReply, OrderStatus, OrderView
 from tests.helpers import SystemUnderTest, eventually
 from tests.system_ops import SYMBOL, VENUE, find_venue_order, inspect_venue, journal_records

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from actors.runtime.backoff import backoff_delay
 from actors.supervisor.demo import enough_finished
-from actors.supervisor.restart_policy import ChildSpec, RestartTracker, backoff_delay, child_specs
+from actors.supervisor.restart_policy import ChildSpec, RestartTracker, child_specs
 from protocol.config import load_config
 from protocol.messages import OrderStatus
 
