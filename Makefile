@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

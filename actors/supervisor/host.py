@@ -1,6 +1,6 @@
-"""Host-level preparation before anything imports prometheus_client: child subreaper, state
-dir lock, private runtime dir, the multiprocess metrics dir; then the one metrics endpoint of the host. Kept
-free of heavy imports at module level on purpose.
+"""Host-level preparation before anything imports prometheus_client: child subreaper,
+state dir lock, private runtime dir, the multiprocess metrics dir; then the one metrics
+endpoint of the host. Kept free of heavy imports at module level on purpose.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-import simplefix  # type: ignore[import-untyped]
+import simplefix
 
 from actors.connector.fix import codec as fc
 from actors.venuesim.engine import Venue

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-import simplefix  # type: ignore[import-untyped]
-from simplefix.data import RAW_LEN_TAGS  # type: ignore[import-untyped]
+import simplefix
+from simplefix.data import RAW_LEN_TAGS
 
 SOH = b"\x01"
 BEGIN_STRING = "FIX.4.4"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-import simplefix  # type: ignore[import-untyped]
+import simplefix
 
 State = Literal["disconnected", "logon_sent", "active", "logout_sent", "closed"]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import simplefix  # type: ignore[import-untyped]
+import simplefix
 
 from actors.connector.fix import codec as fc
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
-import simplefix  # type: ignore[import-untyped]
+import simplefix
 
 from actors.connector.fix import codec as fc
 from protocol.messages import (

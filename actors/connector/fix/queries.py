@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import simplefix  # type: ignore[import-untyped]
+import simplefix
 
 from actors.connector.adapter import (
     MassCancelDone,
@@ -200,5 +200,6 @@ class QueryBook:
         if isinstance(query, StatusQuery):
             for req_id in query.req_ids:
                 self._status_req.pop(req_id, None)
+        # each query kind has its own result type; `key` pairs the result with its query
         done: Callable[[object], None] = query.done  # type: ignore[assignment]
         done(result)

@@ -48,7 +48,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-import simplefix  # type: ignore[import-untyped]
+import simplefix
 import structlog
 
 from actors.connector.fix import codec as fc
