@@ -20,10 +20,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from actors.supervisor.ctl import EXIT_CONFIG, EXIT_UNAVAILABLE
 from protocol.config import SystemConfig, load_config
 from protocol.exceptions import ConfigError, StateDirLocked
-
-EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:

@@ -201,6 +201,14 @@ def _format_loc(loc: tuple[int | str, ...], data: dict[str, object]) -> str:
     return ".".join(parts)
 
 
+# Keys earlier builds accepted and this one does not: the error says what to do instead.
+_REMOVED_KEYS = {
+    "oms.group_commit_ms": (
+        "removed (it was never read: the journal commits once per loop turn); delete the key"
+    ),
+}
+
+
 def parse_config(data: dict[str, object]) -> SystemConfig:
     try:
         return SystemConfig.model_validate(data)
@@ -209,7 +217,7 @@ def parse_config(data: dict[str, object]) -> SystemConfig:
         field = _format_loc(tuple(err["loc"]), data) or "config"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = _REMOVED_KEYS.get(field, "unknown key")
         raise ConfigError(field, msg) from exc
 
 

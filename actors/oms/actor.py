@@ -65,7 +65,7 @@ from protocol.messages import (
     SubmitOrder,
     VenueStateChanged,
 )
-from protocol.paths import COLD_MARKER, oms_dir
+from protocol.paths import cold_marker, oms_dir
 from protocol.sockets import tune_socket
 
 
@@ -112,8 +112,8 @@ class OmsActor(Actor):
             for v in self.cfg.venues
         }
         self.intake = Intake(self, self.venues, self.risk, self.cfg.oms)
-        cold_marker = oms_dir(self.cfg.state_path) / COLD_MARKER
-        self.plans = PlanApplier(self, self.venues, self.cfg.oms, self.log, cold_marker)
+        cold_marker_path = cold_marker(self.cfg.state_path)
+        self.plans = PlanApplier(self, self.venues, self.cfg.oms, self.log, cold_marker_path)
         self.intake.resume()  # verdicts lost with the last incarnation
         for link in self.venues.values():
             link.start_reconcile()  # a connected connector answers; else we wait for CONNECTED

@@ -25,7 +25,6 @@ from typing import Any
 from actors.oms import executions
 from actors.oms.lifecycle import Event
 from actors.oms.orders import (
-    ZERO,
     Escalation,
     Order,
     Outcome,
@@ -33,7 +32,7 @@ from actors.oms.orders import (
     optional_str,
     request_cl_ord_id,
 )
-from actors.oms.positions import Position, UnmatchedFill
+from actors.oms.positions import ZERO, Position, UnmatchedFill
 from protocol.messages import (
     TERMINAL_STATUSES,
     ExecReport,

@@ -37,6 +37,7 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 
 from actors.oms.lifecycle import CUT_SHORT, REQUEST_PENDING, Event, live_status, resolve
+from actors.oms.positions import ZERO
 from protocol.messages import (
     TERMINAL_STATUSES,
     OrderStatus,
@@ -48,7 +49,6 @@ from protocol.messages import (
     VenueOrder,
 )
 
-ZERO: Final = Decimal(0)
 S = OrderStatus
 DROPPED_UNSENT: Final = "kill-switch engaged before the order was sent"  # its REJECTED reason
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,24}")

@@ -202,7 +202,7 @@ class RiskActor(Actor):
         self._triggers[trigger_label(reason, source)].inc()
         try:
             state = killswitch.engage(self.ks_path, reason, source)
-            self._adopt(state)
+            self._adopt(state, we_wrote=True)
         except OSError as exc:  # engaged in memory regardless: trading stays halted
             self.log.error("kill_switch_persist_failed", error=str(exc), reason=reason)
             state = self.ks
@@ -218,9 +218,12 @@ class RiskActor(Actor):
         if engagement == self._engagements:
             self._start_cancel_round("sweep")
 
-    def _adopt(self, state: killswitch.KillSwitchState) -> None:
+    def _adopt(self, state: killswitch.KillSwitchState, *, we_wrote: bool) -> None:
+        """Take `state` as ours. Only a state this process just wrote marks the file as
+        seen: after a poll, a second stat could hide a write that came after the read."""
         self.ks = state
-        self._ks_watch.mark_seen()
+        if we_wrote:
+            self._ks_watch.mark_seen()
         self._engaged_gauge.set(1 if state.engaged else 0)
 
     def _reload_kill_switch(self, starting: bool = False) -> None:
@@ -229,7 +232,7 @@ class RiskActor(Actor):
         if state is None:
             return
         was = self.engaged
-        self._adopt(state)
+        self._adopt(state, we_wrote=False)
         if starting:
             self.log.info(
                 "kill_switch_loaded",
@@ -251,7 +254,7 @@ class RiskActor(Actor):
         except killswitch.KillSwitchResetRefused as exc:
             self.log.warning("kill_switch_reset_refused", reason=str(exc))
             return ControlReply(status="error", reason=str(exc), data=self._ks_data("status"))
-        self._adopt(state)
+        self._adopt(state, we_wrote=True)
         self._engagements += 1  # a pending sweep belongs to the engagement just reset
         self.cancels.stop()
         self.gate.breaches.reset()

@@ -15,7 +15,9 @@ from protocol.config import SystemConfig
 from protocol.control import ControlUnavailable, control_request
 from protocol.messages import ControlReply
 
-EXIT_OK, EXIT_FAILURE, EXIT_UNAVAILABLE = 0, 1, 3
+# The CLI's documented exit codes (README): ok, failure, bad config or usage, no supervisor
+# running / state dir locked.
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
 
 def control_command(

@@ -206,6 +206,18 @@ def test_the_cli_offers_run_and_every_command_of_the_table() -> None:
     assert list(sub.choices) == ["run", *BY_NAME]  # type: ignore[arg-type]
 
 
+def test_an_argument_the_wire_model_refuses_is_a_usage_error_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tradepulse restart ""` names the argument and exits 2 (usage), before any socket:
+    the wire model's validation error is the CLI's message, never a traceback."""
+    config = str(REPO_ROOT / "deploy" / "config" / "demo.toml")
+    code = supervisor.main(["restart", "", "--config", config, "--state-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("tradepulse restart: actor: ") and "Traceback" not in err
+
+
 def _namespace(name: str) -> Any:
     args = {
         "restart": ["oms"],

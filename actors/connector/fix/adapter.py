@@ -1,5 +1,5 @@
 """The FIX 4.4 initiator adapter: a nonblocking TCP socket in the actor loop around the
-sans-I/O `FixSession` (fix_session.py), behind the `VenueAdapter` interface (adapter.py).
+sans-I/O `FixSession` (session.py), behind the `VenueAdapter` interface (adapter.py).
 
 One loop turn::
 

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, get_args
 
-from actors.supervisor.ctl import control_command
+from pydantic import ValidationError
+
+from actors.supervisor.ctl import EXIT_CONFIG, control_command
 from actors.supervisor.restart_policy import ChildState
 from protocol.commands import Command
 from protocol.config import SystemConfig
@@ -83,7 +86,13 @@ class ControlCommand(OperatorCommand, Generic[C]):
         raise NotImplementedError
 
     def run(self, cfg: SystemConfig, ns: argparse.Namespace) -> int:
-        command = self.to_wire(ns)
+        try:
+            command = self.to_wire(ns)
+        except ValidationError as exc:  # an argument the wire model refuses: usage error
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or self.name
+            print(f"tradepulse {self.name}: {where}: {err['msg']}", file=sys.stderr)
+            return EXIT_CONFIG
         return control_command(cfg, command, self.format, as_json=ns.json, timeout_s=ns.timeout_s)
 
     def execute(self, command: C, host: ControlHost) -> ControlReply:

@@ -8,9 +8,9 @@ import json
 import sys
 
 from actors.supervisor.commands.base import OperatorCommand
+from actors.supervisor.ctl import EXIT_FAILURE, EXIT_OK
+from protocol import paths
 from protocol.config import SystemConfig
-
-EXIT_OK, EXIT_FAILURE = 0, 1
 
 
 class Journal(OperatorCommand):
@@ -27,6 +27,6 @@ class Journal(OperatorCommand):
         except ImportError:
             print("tradepulse: journal support is not built yet", file=sys.stderr)
             return EXIT_FAILURE
-        for record in inspect_journal(cfg.state_path / "oms"):
+        for record in inspect_journal(paths.oms_dir(cfg.state_path)):
             print(json.dumps(record, default=str) if ns.json else record)
         return EXIT_OK
