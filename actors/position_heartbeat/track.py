@@ -46,20 +46,26 @@ class DivergenceTracker:
         self.tolerance = tolerance
         self.beats = beats
         self._count: dict[str, int] = {}
-        self._last: dict[str, dict[str, Decimal]] = {}
+        # per venue: symbol -> (its difference beyond tolerance, beats it has stayed so)
+        self._runs: dict[str, dict[str, tuple[Decimal, int]]] = {}
 
     def observe(self, venue: str, diff: Mapping[str, Decimal]) -> DivergenceStep:
-        """A beat counts towards a divergence only while some symbol's difference stays
-        beyond tolerance and UNCHANGED from the previous beat: executions in flight between
-        venue and OMS under continuous trading make a difference that moves from beat to
-        beat (even on one side, when the flow is one-sided); a lost fill makes one that
-        stays put once the flow pauses (reconciliation also compares positions)."""
+        """A symbol's divergence counts beats only while its difference stays beyond
+        tolerance and UNCHANGED from the previous beat: executions in flight between venue
+        and OMS under continuous trading make a difference that moves from beat to beat (even
+        on one side, when the flow is one-sided); a lost fill makes one that stays put once
+        the flow pauses (reconciliation also compares positions). Each symbol has its own
+        run: transient differences that alternate between symbols never add up to one. The
+        venue's count is its longest run."""
         excess = {s: d for s, d in diff.items() if abs(d) > self.tolerance}
-        previous = self._last.get(venue, {})
-        persistent = {s: d for s, d in excess.items() if s not in previous or d == previous[s]}
-        count = self._count.get(venue, 0) + 1 if persistent else 0
+        previous = self._runs.get(venue, {})
+        runs: dict[str, tuple[Decimal, int]] = {}
+        for symbol, d in excess.items():
+            last = previous.get(symbol)
+            runs[symbol] = (d, last[1] + 1 if last is not None and last[0] == d else 1)
+        self._runs[venue] = runs
+        count = max((n for _, n in runs.values()), default=0)
         self._count[venue] = count
-        self._last[venue] = excess
         return DivergenceStep(venue, excess, count, engage=count == self.beats)
 
     def consecutive(self, venue: str) -> int:

@@ -133,3 +133,18 @@ def test_a_moving_difference_is_executions_in_flight_not_divergence() -> None:
     assert not any(s.engage for s in steps + one_sided)
     lost = [t.observe("w", {"AAPL": D(d)}) for d in ("10", "10", "10")]
     assert [s.engage for s in lost] == [False, False, True]
+
+
+def test_transient_differences_alternating_between_symbols_never_add_up() -> None:
+    """Found by the chaos soak: under load, fills in flight showed as AAPL -10, AAPL -10,
+    MSFT 200, AAPL -1, MSFT 50 on five beats in a row; no symbol's difference stayed put,
+    yet the venue's count reached 5 and engaged the kill-switch. Each symbol has its own
+    run; a difference that stays put on one symbol still engages while others flicker."""
+    t = DivergenceTracker(D(0), beats=5)
+    beats = [{"AAPL": D(-10)}, {"AAPL": D(-10)}, {"MSFT": D(200)}, {"AAPL": D(-1)}, {"MSFT": D(50)}]
+    steps = [t.observe("simA", diff) for diff in beats]
+    assert [s.consecutive for s in steps] == [1, 2, 1, 1, 1]
+    assert not any(s.engage for s in steps)
+    lost = [t.observe("simB", {"AAPL": D(7), "MSFT": D(m)}) for m in ("3", "-2", "9", "4", "1")]
+    assert [s.consecutive for s in lost] == [1, 2, 3, 4, 5]
+    assert [s.engage for s in lost] == [False, False, False, False, True]
