@@ -77,6 +77,11 @@ VENUE_ROUNDTRIP = Histogram(
     ["venue"],
     buckets=_LATENCY_BUCKETS,
 )
+FIX_GARBLED_FRAMES = Counter(
+    "tradepulse_fix_garbled_frames",
+    "Garbled FIX frames ignored by a logged-on session (number not consumed), by peer CompID",
+    ["peer", "reason"],
+)
 
 # ---------------------------------------------------------------- orders (oms)
 ORDERS = Counter("tradepulse_orders", "Orders reaching a status", ["venue", "status"])

@@ -7,7 +7,9 @@ replaces the old connection (a restarted client), anything else is closed and le
 live session alone.
 
 The shell never blocks and never raises on client input: it reads what the socket has,
-feeds the session, runs application messages through `fixmap.handle` (engine calls),
+feeds the session, runs application messages through `fixmap.handle` (engine calls; a
+valid FIX 4.4 MsgType it does not take, e.g. QuoteRequest, gets the session's
+BusinessMessageReject 380=3, an invalid one a session Reject 373=11),
 sends answers at once and execution reports through `ExecOutbox` (faults), and writes
 once per loop turn (`turn()`: timers, group commit of the FIX store, socket write).
 Reports produced while no session is logged on (liquidity fills, a hang) wait in a
@@ -86,6 +88,7 @@ class SimAcceptor:
             heartbeat_s=heartbeat_s,
             log=log,
             accept_logon=self._accept_logon,
+            informational_msg_types=frozenset(),  # a venue takes no News: 35=j 380=3
         )
         self.outbox = ExecOutbox(faults, self._send_app, loop.call_later, time.monotonic, log)
         self.port = 0

@@ -36,6 +36,15 @@ ADMIN_MSG_TYPES = frozenset({"0", "1", "2", "3", "4", "5", "A"})
 APP_MSG_TYPES = frozenset(
     {"D", "F", "G", "8", "9", "H", "AF", "q", "r", "AN", "AO", "AP", "j", "AD"}
 )
+# Every MsgType FIX 4.4 defines (its data dictionary: 0-9, A-H, J-N, P-T, V-Z, a-z, AA-BH).
+# A type outside this set gets a session Reject 373=11; one inside it that the
+# application does not handle gets a BusinessMessageReject 380=3.
+FIX44_MSG_TYPES = frozenset(
+    "0 1 2 3 4 5 6 7 8 9 A B C D E F G H J K L M N P Q R S T V W X Y Z"
+    " a b c d e f g h i j k l m n o p q r s t u v w x y z"
+    " AA AB AC AD AE AF AG AH AI AJ AK AL AM AN AO AP AQ AR AS AT AU AV AW AX AY AZ"
+    " BA BB BC BD BE BF BG BH".split()
+)
 
 # SessionRejectReason (373) values used by the session.
 REASON_REQUIRED_TAG_MISSING = 1
@@ -44,8 +53,9 @@ REASON_BAD_DATA_FORMAT = 6
 REASON_COMP_ID = 9
 REASON_SENDING_TIME = 10
 REASON_INVALID_MSG_TYPE = 11
-REASON_OUT_OF_ORDER = 14
 REASON_OTHER = 99
+# BusinessRejectReason (380) the session sends for a valid MsgType nobody handles.
+BUSINESS_REJECT_UNSUPPORTED_MSG_TYPE = 3
 
 # Required fields of the admin messages, and which of them are numbers.
 _REQUIRED = {"1": (112,), "2": (7, 16), "3": (45,), "4": (36,), "A": (98, 108)}
@@ -150,20 +160,18 @@ def find_seq(raw: bytes) -> int | None:
 def check_message(
     msg: simplefix.FixMessage,
     hdr: dict[bytes, bytes],
-    known_types: frozenset[str],
     now_s: float,
     max_skew_s: float | None,
 ) -> tuple[int, str] | None:
     """(SessionRejectReason, Text) when a well-framed message must be rejected, else None.
 
-    `hdr` maps tags to values (the last one of a repeated tag). Checks: MsgType third and
-    known, SendingTime present, well-formed and within `max_skew_s` of `now_s`, and the
-    required fields of admin messages present (and numeric where they are numbers).
+    `hdr` maps tags to values (the last one of a repeated tag); MsgType is the third field
+    (a frame where it is not is garbled, see fix inbound). Checks: MsgType a FIX 4.4 one,
+    SendingTime present, well-formed and within `max_skew_s` of `now_s`, and the required
+    fields of admin messages present (and numeric where they are numbers).
     """
-    if msg.pairs[2][0] != b"35":
-        return REASON_OUT_OF_ORDER, "MsgType(35) must be the third field"
     msg_type = hdr[b"35"].decode("latin-1")
-    if msg_type not in known_types:
+    if msg_type not in FIX44_MSG_TYPES:
         return REASON_INVALID_MSG_TYPE, f"Invalid MsgType {msg_type[:8]}"
     sent = hdr.get(b"52")
     if sent is None:

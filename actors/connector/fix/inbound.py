@@ -1,24 +1,40 @@
 """A FIX session's first look at an inbound frame (`actors.connector.fix.session`): an
 `Inbound` message to sequence, a `Garbled` frame, or a `BadHeader` that ends the session.
 
-Garbled: a wrong CheckSum or BodyLength, or not tag=value. The session answers it with a
-Reject whose RefSeqNum is its readable MsgSeqNum, but that number is *not* consumed: the
-next message opens a gap and the ResendRequest recovers the damaged message instead of
-losing it. Without a readable MsgSeqNum (or before logon) it disconnects. A bad header
+Garbled (FIX 4.4 "garbled message"): a wrong CheckSum(10) or BodyLength(9), MsgType(35)
+not the third field, or not tag=value. A logged-on session ignores it: no Reject, and its
+number is *not* consumed, so the next good message opens a gap and the ResendRequest
+brings the damaged message again instead of losing it. Each one is counted
+(``tradepulse_fix_garbled_frames``) and logged (``fix_garbled_ignored``, at most one line
+per second). Before logon (the peer may be anybody) it disconnects. A bad header
 (BeginString, comp ids, no MsgSeqNum) ends the session: Logout with a text, then
 `Disconnect`; wrong comp ids on an active session are rejected first.
+
+Unsolicited informational messages the application does not handle (News 35=B,
+TradingSessionStatus 35=h) are accepted and logged by `log_informational`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import simplefix
 
 from actors.connector.fix import codec as fc
+from actors.connector.fix.events import Logger
+from actors.runtime import metrics
 
-_GARBLED = {"bad_checksum": "CheckSum(10) mismatch", "bad_body_length": "BodyLength(9) wrong"}
+# Garbled.reason values (stable: log field and metric label)
+BAD_CHECKSUM = "bad_checksum"
+BAD_BODY_LENGTH = "bad_body_length"
+MSG_TYPE_NOT_THIRD = "msg_type_not_third"
+NOT_TAG_VALUE = "not_tag_value"
+
+# News and TradingSessionStatus: accepted and logged when the application takes neither.
+INFORMATIONAL_MSG_TYPES = frozenset({"B", "h"})
+_MAX_LOGGED_CHARS = 200
 
 
 class Inbound(NamedTuple):
@@ -33,9 +49,8 @@ class Inbound(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Garbled:
-    seq: int | None  # its MsgSeqNum, if readable
-    reason: int  # SessionRejectReason (373) of the Reject
-    what: str  # the CheckSum / BodyLength problem; "" when it is not tag=value
+    seq: int | None  # its MsgSeqNum, if readable (for the log only)
+    reason: str  # BAD_CHECKSUM, BAD_BODY_LENGTH, MSG_TYPE_NOT_THIRD or NOT_TAG_VALUE
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +63,15 @@ class BadHeader:
 def read_frame(frame: fc.Frame, *, ours: bytes, theirs: bytes) -> Inbound | Garbled | BadHeader:
     """Parse `frame` and check the header fields that identify the session (`ours`: our
     comp id, the message's TargetCompID; `theirs`: the peer's, its SenderCompID)."""
+    if frame.error is not None:
+        reason = BAD_CHECKSUM if frame.error == "bad_checksum" else BAD_BODY_LENGTH
+        return Garbled(fc.find_seq(frame.raw), reason)
     try:
-        pairs = fc.split_fields(frame.raw) if frame.error is None else None
+        pairs = fc.split_fields(frame.raw)
     except ValueError:
-        pairs = None
-    if pairs is None:
-        reason = fc.REASON_VALUE_INCORRECT if frame.error else fc.REASON_BAD_DATA_FORMAT
-        return Garbled(fc.find_seq(frame.raw), reason, _GARBLED.get(frame.error or "", ""))
+        return Garbled(fc.find_seq(frame.raw), NOT_TAG_VALUE)
+    if len(pairs) < 3 or pairs[2][0] != b"35":
+        return Garbled(fc.find_seq(frame.raw), MSG_TYPE_NOT_THIRD)
     hdr = dict(pairs)
     msg = fc.to_message(pairs)
     seq = fc.get_int(msg, 34)
@@ -64,5 +81,63 @@ def read_frame(frame: fc.Frame, *, ours: bytes, theirs: bytes) -> Inbound | Garb
         return BadHeader("CompID problem", seq, hdr)
     if not seq:
         return BadHeader("MsgSeqNum missing or invalid", None, hdr)
-    msg_type = hdr.get(b"35", b"").decode("latin-1")
+    msg_type = pairs[2][1].decode("latin-1")
     return Inbound(seq, msg_type, msg, hdr, hdr.get(b"43") == b"Y")
+
+
+class GarbledLog:
+    """Counts every ignored garbled frame and logs at most one line per `interval_s`
+    (``unlogged``: how many were ignored without a line since the previous one)."""
+
+    def __init__(
+        self, log: Logger, clock: Callable[[], float], peer: str, interval_s: float = 1.0
+    ) -> None:
+        self._log = log
+        self._clock = clock
+        self._peer = peer
+        self._interval_s = interval_s
+        self._last_log_s: float | None = None
+        self._unlogged = 0
+
+    def ignored(self, garbled: Garbled, expected_seq: int) -> None:
+        metrics.FIX_GARBLED_FRAMES.labels(peer=self._peer, reason=garbled.reason).inc()
+        now = self._clock()
+        if self._last_log_s is not None and now - self._last_log_s < self._interval_s:
+            self._unlogged += 1
+            return
+        self._log.warning(
+            "fix_garbled_ignored",
+            reason=garbled.reason,
+            seq=garbled.seq,
+            expected_seq=expected_seq,
+            unlogged=self._unlogged,
+        )
+        self._last_log_s = now
+        self._unlogged = 0
+
+
+def log_informational(log: Logger, inbound: Inbound) -> None:
+    """Log an unsolicited News (``fix_news``) or TradingSessionStatus
+    (``fix_trading_session_status``) with its key fields."""
+    msg = inbound.msg
+    if inbound.msg_type == "B":
+        log.info(
+            "fix_news",
+            seq=inbound.seq,
+            poss_dup=inbound.poss_dup,
+            headline=_short(fc.get_str(msg, 148)),
+            urgency=fc.get_str(msg, 61),
+        )
+    else:
+        log.info(
+            "fix_trading_session_status",
+            seq=inbound.seq,
+            poss_dup=inbound.poss_dup,
+            trading_session_id=_short(fc.get_str(msg, 336)),
+            trad_ses_status=fc.get_str(msg, 340),
+            text=_short(fc.get_str(msg, 58)),
+        )
+
+
+def _short(text: str | None) -> str | None:
+    return None if text is None else text[:_MAX_LOGGED_CHARS]

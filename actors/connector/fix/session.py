@@ -26,10 +26,14 @@ is ignored until `connection_lost()`). `send()` works only when ``active``.
 
 Inbound rules. A frame that cannot be cut out of the stream is skipped up to the next
 ``8=FIX`` (see fix codec); more than ``max_junk_bytes`` of such bytes disconnects. Garbled
-frames and bad headers: see fix inbound. A well-formed message with a missing required
-field, an unknown MsgType or a bad SendingTime is rejected and its number consumed, as
-FIX prescribes. A MsgSeqNum lower than expected without PossDupFlag ends the session:
-Logout with a text, then `Disconnect`. A PossDup message already seen is dropped. A number
+frames (ignored, number not consumed) and bad headers: see fix inbound. A well-formed
+message with a missing required field, a MsgType FIX 4.4 does not define or a bad
+SendingTime gets a session Reject and its number is consumed, as FIX prescribes. A valid
+FIX 4.4 application MsgType outside `app_msg_types` is consumed too: one of
+`informational_msg_types` (News, TradingSessionStatus) is logged, any other gets a
+BusinessMessageReject (35=j, BusinessRejectReason 380=3 Unsupported Message Type). A
+MsgSeqNum lower than expected without PossDupFlag ends the session: Logout with a text,
+then `Disconnect`. A PossDup message already seen is dropped. A number
 higher than expected queues the message and sends one ResendRequest(BeginSeqNo=expected,
 EndSeqNo=0); queued messages are delivered in order once the gap is filled. A
 ResendRequest is answered with the kept application messages (PossDupFlag=Y,
@@ -40,7 +44,8 @@ Durability: see fix store. Outbound messages reach the store before `data_to_sen
 returns their bytes. Next-in is written at `data_to_send()` too, so it is durable only
 after the caller handled the events of the previous `receive()`: after a crash a few
 messages may come again (as PossDup resends); the application dedupes them (ExecID).
-Secrets (Password 554) are never logged: the session logs no field values at all.
+Secrets (Password 554) are never logged: the session logs no field values, except the
+key fields of an informational message (a News headline, a trading session status).
 """
 
 from __future__ import annotations
@@ -63,7 +68,15 @@ from actors.connector.fix.events import (
     SessionRejectSent,
     State,
 )
-from actors.connector.fix.inbound import BadHeader, Garbled, Inbound, read_frame
+from actors.connector.fix.inbound import (
+    INFORMATIONAL_MSG_TYPES,
+    BadHeader,
+    Garbled,
+    GarbledLog,
+    Inbound,
+    log_informational,
+    read_frame,
+)
 from actors.connector.fix.store import FixStore
 from actors.connector.fix.transmit import Transmitter, app_body, text_value
 from protocol.exceptions import VenueError
@@ -82,6 +95,7 @@ class FixSession:
         log: Logger | None = None,
         accept_logon: Callable[[simplefix.FixMessage], str | None] | None = None,
         app_msg_types: frozenset[str] = fc.APP_MSG_TYPES,
+        informational_msg_types: frozenset[str] = INFORMATIONAL_MSG_TYPES,
         grace_s: float | None = None,
         logon_timeout_s: float = 10.0,
         logout_timeout_s: float = 5.0,
@@ -98,7 +112,10 @@ class FixSession:
         self._clock = clock
         self._log: Logger = log if log is not None else structlog.get_logger("fix_session")
         self._accept_logon = accept_logon
-        self._known_types = fc.ADMIN_MSG_TYPES | app_msg_types
+        if not app_msg_types | informational_msg_types <= fc.FIX44_MSG_TYPES:
+            raise ValueError("app_msg_types and informational_msg_types must be FIX 4.4 types")
+        self._app_types = app_msg_types - fc.ADMIN_MSG_TYPES
+        self._info_types = informational_msg_types - self._app_types - fc.ADMIN_MSG_TYPES
         self._grace_s = grace_s
         self._logon_timeout_s = logon_timeout_s
         self._logout_timeout_s = logout_timeout_s
@@ -109,6 +126,7 @@ class FixSession:
         self._target_b = target_comp_id.encode()
         self._tx = Transmitter(store, clock, sender_comp_id, target_comp_id)
         self._reader = fc.FrameReader()
+        self._garbled = GarbledLog(self._log, clock, target_comp_id)
         self._events: list[SessionEvent] = []
         self._queue: dict[int, tuple[Inbound, bool]] = {}  # seq -> (message, already handled)
         self._resend_until = 0  # a ResendRequest is out until next_in passes this seq
@@ -211,12 +229,13 @@ class FixSession:
     # -- inbound -------------------------------------------------------------------------
 
     def _on_frame(self, frame: fc.Frame) -> None:
-        self._last_recv_s = self._clock()
-        self._test_req_id = None
         item = read_frame(frame, ours=self._sender_b, theirs=self._target_b)
         if isinstance(item, Garbled):
             self._on_garbled(item)
-        elif isinstance(item, BadHeader):
+            return
+        self._last_recv_s = self._clock()  # a garbled frame is no sign of life
+        self._test_req_id = None
+        if isinstance(item, BadHeader):
             if self.state == "active" and item.comp_id_seq is not None:
                 self._reject(item.comp_id_seq, item.hdr, fc.REASON_COMP_ID, item.text)
             self._fatal(item.text)
@@ -228,10 +247,11 @@ class FixSession:
             self._sequence(item)
 
     def _on_garbled(self, garbled: Garbled) -> None:
-        if self.state != "active" or garbled.seq is None:
-            self._fatal(f"garbled message: {garbled.what or 'unparseable'}")
+        """Logged on: ignore it (no Reject, number not consumed); before: disconnect."""
+        if self.state in ("active", "logout_sent"):
+            self._garbled.ignored(garbled, self._store.next_in)
         else:
-            self._reject(garbled.seq, {}, garbled.reason, garbled.what or "not tag=value")
+            self._fatal(f"garbled message: {garbled.reason}")
 
     def _sequence(self, inbound: Inbound) -> None:
         expected = self._store.next_in
@@ -304,8 +324,12 @@ class FixSession:
 
     def _dispatch(self, inbound: Inbound) -> None:
         msg_type, msg = inbound.msg_type, inbound.msg
-        if msg_type not in fc.ADMIN_MSG_TYPES:
+        if msg_type in self._app_types:
             self._events.append(AppMessage(msg_type, msg, inbound.poss_dup, inbound.seq))
+        elif msg_type in self._info_types:
+            log_informational(self._log, inbound)
+        elif msg_type not in fc.ADMIN_MSG_TYPES:
+            self._business_reject(inbound.seq, msg_type)
         elif msg_type == "1":
             self._emit("0", [(112, bytes(msg.get(112)))])
         elif msg_type == "2":
@@ -330,9 +354,7 @@ class FixSession:
             self._reject(inbound.seq, inbound.hdr, fc.REASON_OTHER, "Logon while logged on")
 
     def _invalid(self, inbound: Inbound) -> tuple[int, str] | None:
-        return fc.check_message(
-            inbound.msg, inbound.hdr, self._known_types, self._clock(), self._max_skew_s
-        )
+        return fc.check_message(inbound.msg, inbound.hdr, self._clock(), self._max_skew_s)
 
     def _on_sequence_reset(self, inbound: Inbound) -> None:
         """SequenceReset-Reset: next-in becomes NewSeqNo whatever the MsgSeqNum."""
@@ -414,6 +436,17 @@ class FixSession:
         self._emit("3", body)
         self._log.warning("fix_reject_sent", ref_seq=ref_seq, reason=reason, text=text)
         self._events.append(SessionRejectSent(ref_seq, reason, text))
+
+    def _business_reject(self, ref_seq: int, ref_msg_type: str) -> None:
+        """BusinessMessageReject 380=3 for a valid FIX 4.4 MsgType we do not support (an
+        application message: kept, so a ResendRequest brings it again)."""
+        reason = fc.BUSINESS_REJECT_UNSUPPORTED_MSG_TYPE
+        text = f"Unsupported Message Type {ref_msg_type}"
+        body = [(45, b"%d" % ref_seq), (372, ref_msg_type.encode()), (380, b"%d" % reason)]
+        self._emit("j", [*body, (58, text.encode())], keep=True)
+        self._log.warning(
+            "fix_business_reject_sent", ref_seq=ref_seq, ref_msg_type=ref_msg_type, reason=reason
+        )
 
     # -- state ---------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from actors.connector.fix import codec as fc
 from actors.connector.fix.events import (
@@ -398,37 +399,21 @@ GOOD = raw("8", 2, exec_report("e2"))
 
 
 @pytest.mark.parametrize(
-    ("data", "reason", "consumed"),
+    ("data", "reason"),
     [
-        (_corrupt_checksum(GOOD), fc.REASON_VALUE_INCORRECT, False),
-        (_corrupt_body_length(GOOD), fc.REASON_VALUE_INCORRECT, False),
-        (
-            _reframed(GOOD.replace(b"\x0117=e2\x01", b"\x01junk\x01")),
-            fc.REASON_BAD_DATA_FORMAT,
-            False,
-        ),
-        (raw("8", 2, exec_report("e2"), header=_without(52)), fc.REASON_REQUIRED_TAG_MISSING, True),
-        (raw("ZZ", 2, [(58, "what")]), fc.REASON_INVALID_MSG_TYPE, True),
-        (raw("1", 2, []), fc.REASON_REQUIRED_TAG_MISSING, True),
-        (raw("8", 2, exec_report("e2"), sent_s=T0 - 3600), fc.REASON_SENDING_TIME, True),
+        (raw("8", 2, exec_report("e2"), header=_without(52)), fc.REASON_REQUIRED_TAG_MISSING),
+        (raw("ZZ", 2, [(58, "what")]), fc.REASON_INVALID_MSG_TYPE),
+        (raw("1", 2, []), fc.REASON_REQUIRED_TAG_MISSING),
+        (raw("8", 2, exec_report("e2"), sent_s=T0 - 3600), fc.REASON_SENDING_TIME),
     ],
-    ids=[
-        "checksum",
-        "body_length",
-        "not_tag_value",
-        "no_sending_time",
-        "unknown_msg_type",
-        "test_request_without_id",
-        "sending_time_skew",
-    ],
+    ids=["no_sending_time", "unknown_msg_type", "test_request_without_id", "sending_time_skew"],
 )
 def test_bad_message_gets_session_reject_and_session_keeps_working(
-    link: Link, data: bytes, reason: int, consumed: bool
+    link: Link, data: bytes, reason: int
 ) -> None:
-    """A damaged or invalid message with a readable MsgSeqNum is answered with Reject(3)
-    (RefSeqNum, SessionRejectReason, Text). A damaged frame's number is not consumed, so
-    the good copy (or the ResendRequest a later message triggers) still gets through; an
-    invalid message's number is consumed. A SendingTime far off also ends the session."""
+    """A well-framed but invalid message is answered with Reject(3) (RefSeqNum,
+    SessionRejectReason, Text) and its number is consumed. A SendingTime far off also
+    ends the session."""
     link.logon()
     events = link.us.receive(data)
     rejects = [e for e in events if isinstance(e, SessionRejectSent)]
@@ -439,36 +424,186 @@ def test_bad_message_gets_session_reject_and_session_keeps_working(
     if reason == fc.REASON_SENDING_TIME:
         assert out[1][0] == "5" and link.us.state == "closed"
         return
-    assert link.us_store.next_in == (3 if consumed else 2)
-    nxt = raw("8", link.us_store.next_in, exec_report("ok"))
-    assert apps(link.us.receive(nxt)) == [(link.us_store.next_in - 1, "ok", False)]
-
-
-def test_damaged_frame_is_recovered_through_the_gap_it_leaves(link: Link) -> None:
-    """After a bad checksum on 2, message 3 opens a gap: ResendRequest(2, 0) goes out and
-    the resent 2 is delivered before 3."""
-    link.logon()
-    link.us.receive(_corrupt_checksum(GOOD))
-    link.us.data_to_send()
-    assert apps(link.us.receive(raw("8", 3, exec_report("e3")))) == []
-    assert [(t, f[7]) for t, f in frames(link.us.data_to_send())] == [("2", b"2")]
-    events = link.us.receive(raw("8", 2, exec_report("e2"), poss_dup=True))
-    assert apps(events) == [(2, "e2", True), (3, "e3", False)]
+    assert link.us_store.next_in == 3
+    assert apps(link.us.receive(raw("8", 3, exec_report("ok")))) == [(3, "ok", False)]
 
 
 def test_unreadable_garbage_is_skipped_and_junk_flood_disconnects(link: Link) -> None:
-    """Bytes before a frame start are skipped; a frame without a readable MsgSeqNum
-    disconnects; a flood of bytes with no frame start at all disconnects."""
+    """Bytes before a frame start are skipped; a garbled frame before logon disconnects
+    (the peer may be anybody); a flood of bytes with no frame start at all disconnects."""
     link.logon()
     link.venue.send("8", exec_report("e2"))
     events = link.us.receive(b"hello\x01there" + link.venue.data_to_send())
     assert apps(events) == [(2, "e2", False)]
-    events = link.us.receive(_corrupt_checksum(raw("8", 3, [], header=_without(34))))
-    assert events == [Disconnect("garbled message: CheckSum(10) mismatch")]
-    link.reconnect()
-    link.logon()
     events = link.us.receive(b"x" * 70_000)
     assert events == [Disconnect("garbage on the wire")]
+    link.reconnect()
+    link.us.logon()
+    link.us.data_to_send()
+    logon = raw("A", 1, [(98, "0"), (108, "30")])
+    assert link.us.receive(_corrupt_checksum(logon)) == [
+        Disconnect("garbled message: bad_checksum")
+    ]
+
+
+def _framed(body: bytes) -> bytes:
+    """A frame with correct BodyLength and CheckSum around `body` (fields after 9=)."""
+    msg = b"8=FIX.4.4\x019=%d\x01%s" % (len(body), body)
+    return msg + b"10=%03d\x01" % (sum(msg) & 0xFF)
+
+
+def _msg_type_not_third(data: bytes) -> bytes:
+    """`data` with MsgType(35) moved behind SenderCompID(49), correctly framed."""
+    body = data[data.index(b"\x0135=") + 1 : data.rindex(b"10=")]
+    msg_type, sender, rest = body.split(b"\x01", 2)
+    return _framed(b"\x01".join([sender, msg_type, rest]))
+
+
+def _garbled_count(reason: str) -> float:
+    labels = {"peer": "VENUE", "reason": reason}
+    return REGISTRY.get_sample_value("tradepulse_fix_garbled_frames_total", labels) or 0.0
+
+
+GARBLED = [
+    pytest.param(_corrupt_checksum(GOOD), "bad_checksum", id="checksum"),
+    pytest.param(_corrupt_body_length(GOOD), "bad_body_length", id="body_length"),
+    pytest.param(_msg_type_not_third(GOOD), "msg_type_not_third", id="msg_type_not_third"),
+    pytest.param(
+        _reframed(GOOD.replace(b"\x0117=e2\x01", b"\x01junk\x01")),
+        "not_tag_value",
+        id="not_tag_value",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "reason"), GARBLED)
+def test_garbled_frame_is_ignored_and_recovered_through_the_gap_it_leaves(
+    link: Link, data: bytes, reason: str
+) -> None:
+    """A garbled message 2 (bad CheckSum, bad BodyLength, MsgType not the third field, not
+    tag=value) gets no reply at all and its number is not consumed; it is counted and
+    logged. Message 3 then opens a gap: ResendRequest(2, 0) goes out, and the resent 2 is
+    delivered before 3, so the message is recovered instead of lost."""
+    link.logon()
+    before = _garbled_count(reason)
+    assert link.us.receive(data) == []
+    assert link.us.data_to_send() == b""
+    assert link.us_store.next_in == 2 and link.us.state == "active"
+    assert _garbled_count(reason) == before + 1
+    logged = [r[2] for r in link.log.records if r[1] == "fix_garbled_ignored"]
+    assert [(r["reason"], r["seq"], r["expected_seq"]) for r in logged] == [(reason, 2, 2)]
+    assert apps(link.us.receive(raw("8", 3, exec_report("e3")))) == []
+    assert [(t, f[7], f[16]) for t, f in frames(link.us.data_to_send())] == [("2", b"2", b"0")]
+    events = link.us.receive(raw("8", 2, exec_report("e2"), poss_dup=True))
+    assert apps(events) == [(2, "e2", True), (3, "e3", False)]
+
+
+def test_garbled_frame_without_readable_seq_is_ignored_too(link: Link) -> None:
+    """Logged on, a garbled frame whose MsgSeqNum cannot be read is ignored as well (no
+    Reject, no disconnect); the session carries on."""
+    link.logon()
+    assert link.us.receive(_corrupt_checksum(raw("8", 2, [], header=_without(34)))) == []
+    assert link.us.data_to_send() == b"" and link.us.state == "active"
+    assert apps(link.us.receive(raw("8", 2, exec_report("e2")))) == [(2, "e2", False)]
+
+
+def test_garbled_frames_are_logged_at_most_once_a_second(link: Link) -> None:
+    """A burst of garbled frames gives one fix_garbled_ignored line; the next line, a
+    second later, says how many went unlogged in between. Each one is counted."""
+    link.logon()
+    before = _garbled_count("bad_checksum")
+    for _ in range(5):
+        link.us.receive(_corrupt_checksum(GOOD))
+    link.clock.advance(1)
+    link.us.receive(_corrupt_body_length(GOOD))
+    logged = [r[2] for r in link.log.records if r[1] == "fix_garbled_ignored"]
+    assert [(r["reason"], r["unlogged"]) for r in logged] == [
+        ("bad_checksum", 0),
+        ("bad_body_length", 4),
+    ]
+    assert _garbled_count("bad_checksum") == before + 5
+
+
+def test_garbled_frames_are_no_sign_of_life(link: Link) -> None:
+    """A peer that sends only garbled frames is treated as silent: after HeartBtInt plus
+    grace it gets a TestRequest."""
+    link.logon()
+    link.clock.advance(36)
+    link.us.receive(_corrupt_checksum(GOOD))
+    assert link.us.tick() == []
+    assert [t for t, _ in frames(link.us.data_to_send())] == ["1"]
+
+
+def test_msg_type_valid_in_fix44_but_unsupported_gets_business_reject(link: Link) -> None:
+    """A FIX 4.4 MsgType the application does not take (QuoteRequest 35=R, IOI 35=6,
+    ConfirmationRequest 35=BH) is answered with BusinessMessageReject(35=j): RefSeqNum,
+    RefMsgType, BusinessRejectReason 380=3 (Unsupported Message Type), Text; no session
+    Reject, and its number is consumed. One FIX 4.4 does not define (ZZ, I, BI) gets a
+    session Reject 373=11 (Invalid MsgType), number consumed too."""
+    link.logon()
+    cases = [("R", "j"), ("ZZ", "3"), ("6", "j"), ("I", "3"), ("BH", "j"), ("BI", "3")]
+    for seq, (msg_type, reply) in enumerate(cases, start=2):
+        events = link.us.receive(raw(msg_type, seq, [(131, "Q1"), (55, "X")]))
+        assert apps(events) == []
+        [(out_type, f)] = frames(link.us.data_to_send())
+        assert (msg_type, out_type, f[45], f[372]) == (
+            msg_type,
+            reply,
+            b"%d" % seq,
+            b"%b" % msg_type.encode(),
+        )
+        if reply == "j":
+            assert f[380] == b"3" and msg_type.encode() in f[58] and 373 not in f
+            assert events == []
+        else:
+            assert f[373] == b"11"
+            assert [(e.ref_seq, e.reason) for e in events if isinstance(e, SessionRejectSent)] == [
+                (seq, fc.REASON_INVALID_MSG_TYPE)
+            ]
+        assert link.us_store.next_in == seq + 1
+    assert link.us.state == "active"
+
+
+def test_business_reject_reaches_the_peer_as_an_application_message(link: Link) -> None:
+    """Our QuoteRequest to the acceptor (which does not take R) comes back as a
+    BusinessMessageReject the initiator receives in sequence; the reject is kept in the
+    store, so a ResendRequest sends it again rather than gap-filling it."""
+    link.logon()
+    assert link.us.send("R", [(131, "Q1"), (55, "X")]) == 2
+    ours, theirs = link.pump()
+    assert theirs == [] and link.venue_store.next_in == 3
+    [j] = [e for e in ours if isinstance(e, AppMessage)]
+    got = (j.msg_type, j.seq, fc.get_str(j.msg, 45), fc.get_str(j.msg, 372), fc.get_str(j.msg, 380))
+    assert got == ("j", 2, "2", "R", "3")
+    assert [seq for seq, _ in link.venue_store.sent_messages(2, 2)] == [2]
+
+
+def test_news_and_trading_session_status_are_accepted_and_logged(link: Link) -> None:
+    """Unsolicited News (35=B) and TradingSessionStatus (35=h) are accepted: no reply,
+    their numbers consumed, one log line each with the key fields."""
+    link.logon()
+    news = raw("B", 2, [(148, "Early close today"), (33, "1"), (58, "closes 13:00")])
+    status = raw("h", 3, [(336, "DAY"), (340, "2")])
+    assert link.us.receive(news + status) == []
+    assert link.us.data_to_send() == b""
+    assert link.us_store.next_in == 4
+    logged = {r[1]: r[2] for r in link.log.records}
+    assert logged["fix_news"]["headline"] == "Early close today"
+    tss = logged["fix_trading_session_status"]
+    assert (tss["trading_session_id"], tss["trad_ses_status"]) == ("DAY", "2")
+    assert apps(link.us.receive(raw("8", 4, exec_report("e4")))) == [(4, "e4", False)]
+
+
+def test_session_without_informational_types_rejects_news(tmp_path: Path, clock: FakeClock) -> None:
+    """The simulator's acceptor takes no News: 35=B from the client gets 35=j 380=3."""
+    link = Link(tmp_path, clock, informational_msg_types=frozenset())
+    link.logon()
+    link.us.send("B", [(148, "hello"), (33, "1"), (58, "x")])
+    ours, _ = link.pump()
+    [j] = [e for e in ours if isinstance(e, AppMessage)]
+    assert (j.msg_type, fc.get_str(j.msg, 372), fc.get_str(j.msg, 380)) == ("j", "B", "3")
+    link.us_store.close()
+    link.venue_store.close()
 
 
 def test_incorrect_begin_string_or_comp_id_ends_the_session(link: Link) -> None:
