@@ -82,6 +82,12 @@ def resend_pending(session: FixSession) -> bool:
     return bool(getattr(session, "_resend_until", 0)) or bool(getattr(session, "_queue", None))
 
 
+# What a venue sends the initiator: execution reports, cancel rejects, position reports /
+# acks, mass cancel reports, business rejects. Any other FIX 4.4 application message (a D
+# or H sent to us by mistake) gets a BusinessMessageReject 380=3, never silence.
+INITIATOR_APP_MSG_TYPES = frozenset({"8", "9", "AP", "AO", "r", "j"})
+
+
 class FixAdapter:
     def __init__(
         self,
@@ -120,6 +126,7 @@ class FixAdapter:
             clock=clock,
             log=log,
             logon_timeout_s=vcfg.request_timeout_s,
+            app_msg_types=INITIATOR_APP_MSG_TYPES,
         )
         bucket = TokenBucket(vcfg.rate_limit_per_s, vcfg.rate_burst)
         self._out = OutboundQueue(bucket, lambda delay_s: loop.call_later(delay_s, self._out.woken))

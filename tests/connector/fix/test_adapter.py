@@ -25,7 +25,14 @@ from protocol.messages import (
     Side,
 )
 from protocol.paths import sim_port_file
-from tests.connector.fix.support import LOG, MiniVenue, RecordingListener, TestLoop, venue_cfg
+from tests.connector.fix.support import (
+    LOG,
+    MiniVenue,
+    RecordingListener,
+    TestLoop,
+    fields_of,
+    venue_cfg,
+)
 
 D = Decimal
 
@@ -117,6 +124,17 @@ def test_cold_logon_resets_sequence_numbers_and_sends_the_credentials(
     h.venue.drop()
     h.connected()
     assert h.venue.logons[-1].get(141) is None
+
+
+def test_an_order_sent_to_the_connector_gets_a_business_reject_unsupported(h: Harness) -> None:
+    """We are the initiator: a venue that sends us a NewOrderSingle (a FIX 4.4 application
+    message we do not serve) gets BusinessMessageReject 380=3 naming it, not silence."""
+    h.connected()
+    h.venue.send("D", [(11, "X1"), (55, "AAPL"), (54, "1"), (38, "1"), (40, "1")])
+    h.venue.flush()
+    h.loop.run_until(lambda: [e for e in h.venue.received if e.msg_type == "j"])
+    (reject,) = [fields_of(e.msg) for e in h.venue.received if e.msg_type == "j"]
+    assert (reject[372], reject[380]) == ("D", "3")
 
 
 def test_a_reset_logon_that_never_succeeded_is_retried_with_reset(h: Harness) -> None:
