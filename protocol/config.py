@@ -131,7 +131,8 @@ class OmsCfg(_Cfg):
 
 
 class HeartbeatCfg(_Cfg):
-    interval_s: PosFloat = 1.0
+    interval_s: PosFloat = 1.0  # the liveness / compare beat (the OMS is asked every beat)
+    venue_positions_interval_s: PosFloat = 30.0  # positions asked of each venue (FIX AN)
     position_tolerance: Decimal = Decimal("0")
     divergence_beats: PosInt = 3
     missing_intervals: PosInt = 2
@@ -252,7 +253,7 @@ _REMOVED_KEYS = {
 
 def parse_config(data: dict[str, object]) -> SystemConfig:
     try:
-        return SystemConfig.model_validate(data)
+        cfg = SystemConfig.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = _format_loc(tuple(err["loc"]), data) or "config"
@@ -260,6 +261,15 @@ def parse_config(data: dict[str, object]) -> SystemConfig:
         if err["type"] == "extra_forbidden":
             msg = _REMOVED_KEYS.get(field, "unknown key")
         raise ConfigError(field, msg) from exc
+    # The heartbeat measures an outage from the last venue answer: one unanswered position
+    # request alone must never reach the tolerance (and engage the kill-switch).
+    every, tolerance = cfg.heartbeat.venue_positions_interval_s, cfg.oms.outage_tolerance_s
+    if every > tolerance / 2:
+        raise ConfigError(
+            "heartbeat.venue_positions_interval_s",
+            f"{every:g} is more than half of oms.outage_tolerance_s ({tolerance:g})",
+        )
+    return cfg
 
 
 def load_config(

@@ -201,6 +201,18 @@ BAD_CONFIGS = [
     ),
     pytest.param("supervisor = 5" + VENUE, "supervisor", "", id="table_given_a_scalar"),
     pytest.param(
+        "[heartbeat]\nvenue_positions_interval_s = 0" + VENUE,
+        "heartbeat.venue_positions_interval_s",
+        "greater than 0",
+        id="zero_venue_positions_interval",
+    ),
+    pytest.param(  # one unanswered request alone would engage the kill-switch
+        "[heartbeat]\nvenue_positions_interval_s = 31" + VENUE,
+        "heartbeat.venue_positions_interval_s",
+        "more than half of oms.outage_tolerance_s (60)",
+        id="venue_positions_interval_over_half_the_outage_tolerance",
+    ),
+    pytest.param(
         '[[venues]]\nname = "simA"\nusername_env = "NOT A VAR"',
         "venues[simA].username_env",
         "pattern",
@@ -223,6 +235,17 @@ def test_bad_config_names_the_field(tmp_path: Path, text: str, field: str, words
     assert err.field == field
     assert str(err).startswith(f"{field}: ")
     assert words.lower() in str(err).lower()
+
+
+def test_heartbeat_asks_venues_every_30_s_by_default(tmp_path: Path) -> None:
+    """The beat stays at `interval_s`; position requests to a venue have their own interval
+    (default 30 s, at most half the outage tolerance: two requests before an outage)."""
+    cfg = load_config(_write(tmp_path, VENUE))
+    assert cfg.heartbeat.interval_s == 1.0
+    assert cfg.heartbeat.venue_positions_interval_s == 30.0
+    assert cfg.heartbeat.venue_positions_interval_s <= cfg.oms.outage_tolerance_s / 2
+    text = "[heartbeat]\nvenue_positions_interval_s = 5\n[oms]\noutage_tolerance_s = 10" + VENUE
+    assert load_config(_write(tmp_path, text)).heartbeat.venue_positions_interval_s == 5
 
 
 def test_logon_credentials_come_from_the_named_env_vars(tmp_path: Path) -> None:
