@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 
 from actors.supervisor.ctl import EXIT_CONFIG, EXIT_UNAVAILABLE
-from protocol.config import SystemConfig, load_config
+from protocol.config import SystemConfig, check_credentials, load_config
 from protocol.exceptions import ConfigError, StateDirLocked
 
 
@@ -62,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     try:
         cfg = _load(ns)
+        if ns.cmd == "run":
+            check_credentials(cfg)  # a venue's Username/Password env var unset: exit 2
     except ConfigError as exc:
         print(f"tradepulse: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

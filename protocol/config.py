@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
@@ -18,6 +19,7 @@ from protocol.exceptions import ConfigError
 PosFloat = Annotated[float, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
 PosInt = Annotated[int, Field(gt=0)]
+EnvVarName = Annotated[str, Field(pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$")]  # "": none
 
 
 class _Cfg(BaseModel):
@@ -77,6 +79,8 @@ class SimCfg(_Cfg):
     volatility_bps: NonNegFloat = 5.0
     liquidity_interval_s: PosFloat = 0.5
     faults: dict[str, float | int | str] = Field(default_factory=dict)
+    # Non-empty: a Logon must carry this Username(553), else it is refused (Logout saying so)
+    require_username: str = ""
 
 
 class VenueCfg(_Cfg):
@@ -86,7 +90,8 @@ class VenueCfg(_Cfg):
     port: Annotated[int, Field(ge=0, le=65535)] = 0  # 0 with `sim`: the sim picks a port
     sender_comp_id: str = "TRADEPULSE"
     target_comp_id: str = ""
-    password_env: str = ""  # the password comes from this env var, never from the file
+    username_env: EnvVarName = ""  # Username(553) in the Logon from this env var (a credential)
+    password_env: EnvVarName = ""  # the password comes from this env var, never from the file
     heartbeat_s: PosInt = 5
     rate_limit_per_s: PosFloat = 5000.0
     rate_burst: PosInt = 500
@@ -126,7 +131,8 @@ class OmsCfg(_Cfg):
 
 
 class HeartbeatCfg(_Cfg):
-    interval_s: PosFloat = 1.0
+    interval_s: PosFloat = 1.0  # the liveness / compare beat (the OMS is asked every beat)
+    venue_positions_interval_s: PosFloat = 30.0  # positions asked of each venue (FIX AN)
     position_tolerance: Decimal = Decimal("0")
     divergence_beats: PosInt = 3
     missing_intervals: PosInt = 2
@@ -185,6 +191,42 @@ class SystemConfig(_Cfg):
         return self.endpoint(paths.EVENTS)
 
 
+# Logon credentials: (VenueCfg field naming the env var, FIX tag it fills)
+CREDENTIAL_TAGS = (("username_env", 553), ("password_env", 554))
+
+
+def logon_credentials(
+    venue: VenueCfg, environ: Mapping[str, str] | None = None
+) -> tuple[list[tuple[int, str]], list[str]]:
+    """Username(553) / Password(554) of the venue's Logon from the env vars it names, and
+    the dotted fields whose variable is unset or empty. The values are secrets: never log
+    or print them, only the variable names."""
+    env = os.environ if environ is None else environ
+    fields: list[tuple[int, str]] = []
+    missing: list[str] = []
+    for key, tag in CREDENTIAL_TAGS:
+        var = getattr(venue, key)
+        if not var:
+            continue
+        value = env.get(var, "")
+        if value:
+            fields.append((tag, value))
+        else:
+            missing.append(key)
+    return fields, missing
+
+
+def check_credentials(cfg: SystemConfig, environ: Mapping[str, str] | None = None) -> None:
+    """At start: every credential env var a venue names must be set (a `ConfigError` naming
+    the field and the variable, exit code 2), so a venue is never logged on without it."""
+    for venue in cfg.venues:
+        _, missing = logon_credentials(venue, environ)
+        if missing:
+            var = getattr(venue, missing[0])
+            field = f"venues[{venue.name}].{missing[0]}"
+            raise ConfigError(field, f"environment variable {var} is not set (or empty)")
+
+
 def _format_loc(loc: tuple[int | str, ...], data: dict[str, object]) -> str:
     parts: list[str] = []
     node: object = data
@@ -211,7 +253,7 @@ _REMOVED_KEYS = {
 
 def parse_config(data: dict[str, object]) -> SystemConfig:
     try:
-        return SystemConfig.model_validate(data)
+        cfg = SystemConfig.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = _format_loc(tuple(err["loc"]), data) or "config"
@@ -219,6 +261,15 @@ def parse_config(data: dict[str, object]) -> SystemConfig:
         if err["type"] == "extra_forbidden":
             msg = _REMOVED_KEYS.get(field, "unknown key")
         raise ConfigError(field, msg) from exc
+    # The heartbeat measures an outage from the last venue answer: one unanswered position
+    # request alone must never reach the tolerance (and engage the kill-switch).
+    every, tolerance = cfg.heartbeat.venue_positions_interval_s, cfg.oms.outage_tolerance_s
+    if every > tolerance / 2:
+        raise ConfigError(
+            "heartbeat.venue_positions_interval_s",
+            f"{every:g} is more than half of oms.outage_tolerance_s ({tolerance:g})",
+        )
+    return cfg
 
 
 def load_config(

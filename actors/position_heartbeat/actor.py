@@ -1,19 +1,34 @@
 """The heartbeat actor: position heartbeats across venues (runbook step `heartbeat`).
 
-Every `heartbeat.interval_s`: `GetPositions` to each venue's connector (the venue's own
-positions, FIX AN -> AP) and one to the OMS. When a beat's answers are in (or timed out),
-per venue: log `heartbeat` with both views, the round-trip latency and the difference; set
+Two clocks. Every `heartbeat.interval_s` (the beat): `GetPositions` to the OMS, and the
+comparison. Every `heartbeat.venue_positions_interval_s` (default 30 s): `GetPositions`
+to each venue's connector too (the venue's own positions, FIX AN -> AP), so a venue gets
+one request per interval, not one per beat. When a beat's answers are in (or timed out),
+per venue: log `heartbeat` with both views, the round-trip latency, `venue_age_s` (how
+old the venue answer is: 0 when asked this beat) and the difference; set
 `tradepulse_open_positions{venue,symbol}` (the venue's view),
 `tradepulse_last_heartbeat_timestamp_seconds{venue}` and
 `tradepulse_position_divergence{venue}`; stream a `position_snapshot` event through the OMS.
 
+The age of the venue answer: between requests a beat compares the last venue answer with
+the OMS's current view (logged, streamed, the last-heartbeat gauge moves while the venue's
+last request was answered), but only a FRESH answer (asked this beat) counts towards a
+divergence or resets it, and only it sets the divergence gauge: an older answer against a
+newer OMS view differs by every fill in between, which proves nothing. A fresh answer that
+diverges makes the next beats ask the venue again (until the divergence clears or reaches
+`divergence_beats`), so a divergence engages after `divergence_beats` consecutive beats
+as before, at most one venue interval after it arose.
+
 Escalation (`actors.position_heartbeat.track`):
-- a difference beyond `position_tolerance` for `divergence_beats` consecutive beats engages
-  the kill-switch (`position_divergence`), once per episode;
-- a venue whose beat is missing is logged `heartbeat_missed`; `missing_intervals` misses in a
-  row log `heartbeat_missing` (the alert); an outage longer than `oms.outage_tolerance_s`
-  engages the kill-switch (`connector_outage`) if `engage_on_missing` - a short gap during a
-  normal reconnect does not halt trading.
+- a difference beyond `position_tolerance` for `divergence_beats` consecutive fresh beats
+  engages the kill-switch (`position_divergence`), once per episode;
+- a venue request unanswered is logged `heartbeat_missed`; `missing_intervals` unanswered
+  requests in a row log `heartbeat_missing` (the alert); a venue without an answer for
+  longer than `oms.outage_tolerance_s` (checked at each unanswered request: the config
+  keeps the venue interval at most half the tolerance, so one lost request never reaches
+  it) engages the kill-switch (`connector_outage`) if `engage_on_missing` - a short gap
+  during a normal reconnect does not halt trading. An unanswered venue is asked again
+  at its interval, not every beat.
 The engage request (`KillSwitchCommand` to risk) is re-sent every beat until risk confirms.
 """
 
@@ -49,9 +64,18 @@ class _Answer:
 
 
 @dataclass
+class _VenueView:
+    answer: _Answer | None = None  # the last good answer of the venue
+    answered_at: float = 0.0  # monotonic, when it came in
+    asked_at: float | None = None  # monotonic, the last request
+    failing: bool = False  # the last request went unanswered
+    confirming: bool = False  # the last answer diverged: ask again next beat
+
+
+@dataclass
 class _Beat:
     n: int
-    venues: dict[str, _Answer | None]  # None: still waiting
+    venues: dict[str, _Answer | None]  # the venues asked this beat; None: still waiting
     oms: dict[str, dict[str, Decimal]] | None = None  # venue -> symbol -> qty
     oms_latency_s: float = 0.0
     oms_done: bool = False
@@ -68,6 +92,7 @@ class HeartbeatActor(Actor):
     def setup(self) -> None:
         hb = self.cfg.heartbeat
         self.interval_s = hb.interval_s
+        self.venue_interval_s = hb.venue_positions_interval_s
         self.venue_names = [v.name for v in self.cfg.venues]
         self.connectors = {v: self.peer(f"connector.{v}") for v in self.venue_names}
         self.oms = self.peer("oms")
@@ -84,6 +109,8 @@ class HeartbeatActor(Actor):
         self._beat: _Beat | None = None
         self._engage_pending: dict[str, str] = {}  # key -> reason, until risk confirms
         self._symbols: dict[str, set[str]] = {v: set() for v in self.venue_names}
+        self.views = {v: _VenueView() for v in self.venue_names}
+        self.venue_requests = 0  # GetPositions sent to connectors (each one FIX AN)
         self._last_hb = {v: metrics.LAST_HEARTBEAT.labels(venue=v) for v in self.venue_names}
         self._divergence = {
             v: metrics.POSITION_DIVERGENCE.labels(venue=v) for v in self.venue_names
@@ -96,10 +123,15 @@ class HeartbeatActor(Actor):
         if self._beat is not None and not self._beat.closed:
             self._close(self._beat)  # answers overdue: what is missing counts as missed
         self.beats += 1
-        beat = self._beat = _Beat(self.beats, {v: None for v in self.venue_names})
+        now = time.monotonic()
+        asked = [v for v in self.venue_names if self._venue_due(v, now)]
+        beat = self._beat = _Beat(self.beats, {v: None for v in asked})
         timeout = self.interval_s * _TIMEOUT_FRACTION
         start = time.perf_counter()
-        for venue, peer in self.connectors.items():
+        for venue in asked:
+            peer = self.connectors[venue]
+            self.views[venue].asked_at = now
+            self.venue_requests += 1
 
             def on_venue(reply: Envelope | None, venue: str = venue) -> None:
                 self._on_venue(beat, venue, reply, time.perf_counter() - start)
@@ -114,6 +146,16 @@ class HeartbeatActor(Actor):
         )
         for key, reason in list(self._engage_pending.items()):
             self._send_engage(key, reason)
+
+    def _venue_due(self, venue: str, now: float) -> bool:
+        """Ask the venue this beat? At its interval (half a beat early is on time), and
+        every beat while a fresh divergence waits for confirmation."""
+        view = self.views[venue]
+        if view.asked_at is None:
+            return True
+        if view.confirming and not view.failing:
+            return True
+        return now - view.asked_at >= self.venue_interval_s - self.interval_s / 2
 
     def _on_venue(self, beat: _Beat, venue: str, reply: Envelope | None, latency_s: float) -> None:
         if beat.closed:
@@ -145,24 +187,37 @@ class HeartbeatActor(Actor):
     def _close(self, beat: _Beat) -> None:
         beat.closed = True
         now = time.monotonic()
-        for venue, answer in beat.venues.items():
-            if answer is None or answer.positions is None:
-                self._missed(beat, venue, answer.detail if answer else "no answer in time", now)
-            else:
-                self._good(beat, venue, answer, now)
+        for venue in self.venue_names:
+            view = self.views[venue]
+            if venue in beat.venues:  # asked this beat
+                answer = beat.venues[venue]
+                if answer is None or answer.positions is None:
+                    view.failing = True
+                    detail = answer.detail if answer else "no answer in time"
+                    self._missed(beat, venue, detail, now)
+                    continue
+                view.answer, view.answered_at, view.failing = answer, now, False
+                self._good(beat, venue, answer, now, fresh=True)
+            elif view.answer is not None and not view.failing:
+                self._good(beat, venue, view.answer, now, fresh=False)
 
     # ------------------------------------------------------------------ per venue
 
-    def _good(self, beat: _Beat, venue: str, answer: _Answer, now: float) -> None:
+    def _good(self, beat: _Beat, venue: str, answer: _Answer, now: float, *, fresh: bool) -> None:
+        """A beat with a venue answer: asked this beat (`fresh`), or the last one while the
+        venue's last request was answered (compared, never counted: module docstring)."""
         assert answer.positions is not None
-        was_missed = self.outage.ok(venue, now)
-        if was_missed:
-            self.log.info("heartbeat_recovered", venue=venue, missed=was_missed)
+        view = self.views[venue]
+        if fresh:
+            view.confirming = False
+            was_missed = self.outage.ok(venue, now)
+            if was_missed:
+                self.log.info("heartbeat_recovered", venue=venue, missed=was_missed)
+            for symbol in self._symbols[venue] | set(answer.positions):
+                qty = answer.positions.get(symbol, Decimal(0))
+                metrics.OPEN_POSITIONS.labels(venue=venue, symbol=symbol).set(float(qty))
+            self._symbols[venue] |= set(answer.positions)
         self._last_hb[venue].set(time.time())
-        for symbol in self._symbols[venue] | set(answer.positions):
-            qty = answer.positions.get(symbol, Decimal(0))
-            metrics.OPEN_POSITIONS.labels(venue=venue, symbol=symbol).set(float(qty))
-        self._symbols[venue] |= set(answer.positions)
         oms = beat.oms.get(venue, {}) if beat.oms is not None else None
         fields: dict[str, Any] = {
             "venue": venue,
@@ -171,14 +226,21 @@ class HeartbeatActor(Actor):
             "oms_positions": _strs(oms) if oms is not None else None,
             "latency_s": round(answer.latency_s, 6),
             "oms_latency_s": round(beat.oms_latency_s, 6),
+            "venue_age_s": 0.0 if fresh else round(now - view.answered_at, 3),
         }
         if oms is None:  # the OMS did not answer: nothing to compare this beat
             self.log.warning("heartbeat", **fields, diff=None, oms_missing=True)
             self._snapshot(fields | {"diff": None})
             return
         diff = position_diff(answer.positions, oms)
+        if not fresh:
+            fields |= {"diff": _strs(diff), "divergent_beats": self.divergence.consecutive(venue)}
+            self.log.info("heartbeat", **fields)
+            self._snapshot(fields)
+            return
         self._divergence[venue].set(float(sum((abs(d) for d in diff.values()), Decimal(0))))
         step = self.divergence.observe(venue, diff)
+        view.confirming = 0 < step.consecutive < self.divergence.beats
         fields |= {"diff": _strs(diff), "divergent_beats": step.consecutive}
         self.log.info("heartbeat", **fields)
         self._snapshot(fields)
@@ -243,6 +305,7 @@ class HeartbeatActor(Actor):
         now = time.monotonic()
         return {
             "beats": self.beats,
+            "venue_requests": self.venue_requests,
             "venues": {
                 v: {
                     "age_s": round(self.outage.age_s(v, now), 3),

@@ -4,8 +4,9 @@
 - `DivergenceTracker`: a difference beyond tolerance for N consecutive beats of a venue says
   "engage the kill-switch" (once per episode). One divergent beat is normal: a fill on its
   way from the venue to the OMS shows as a difference until the OMS has applied it.
-- `OutageTracker`: missed beats of a venue. `missing_intervals` missed beats in a row raise
-  the alert (logged once per episode); a venue without a good beat for longer than the
+- `OutageTracker`: missed beats of a venue (the actor reports one per unanswered venue
+  position request, and a good one per answer). `missing_intervals` missed in a row raise
+  the alert (logged once per episode); a venue without a good answer for longer than the
   outage tolerance says "engage" (once per episode, if configured). A short gap during a
   normal reconnect is only logged: it must not halt trading.
 """

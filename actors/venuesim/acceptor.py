@@ -4,7 +4,9 @@ One `FixSession` (one store) serves the one client CompID. A connection that arr
 while none is open becomes the session's at once. One that arrives while a session is
 open is on probation until its first frame: a Logon from our client's CompID to ours
 replaces the old connection (a restarted client), anything else is closed and leaves the
-live session alone.
+live session alone. With `require_username` (`[venues.sim] require_username`), a Logon
+without that Username(553) is refused like during the `refuse_logons_s` fault: a Logout
+saying why, then the connection closes.
 
 The shell never blocks and never raises on client input: it reads what the socket has,
 feeds the session, runs application messages through `fixmap.handle` (engine calls; a
@@ -28,7 +30,7 @@ from __future__ import annotations
 import errno
 import socket
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -50,6 +52,9 @@ _MAX_READS_PER_CALL = 16
 _MAX_BACKLOG = 100_000
 _MAX_UNSENT_BYTES = 64 << 20
 REFUSAL_TEXT = "logons refused (fault injection)"
+USERNAME_MISSING = "Username(553) required"
+USERNAME_WRONG = "Username(553) not accepted"
+_REFUSALS = frozenset({REFUSAL_TEXT, USERNAME_MISSING, USERNAME_WRONG})
 
 
 class Loop(Protocol):
@@ -74,8 +79,10 @@ class SimAcceptor:
         loop: Loop,
         log: Any,
         on_dirty: Callable[[], None] = lambda: None,
+        require_username: str = "",
     ) -> None:
         self.venue = venue
+        self._require_username = require_username  # "": any Logon (comp ids checked)
         self.faults = faults
         self._loop = loop
         self._log = log
@@ -93,6 +100,7 @@ class SimAcceptor:
         self.outbox = ExecOutbox(faults, self._send_app, loop.call_later, time.monotonic, log)
         self.port = 0
         self.logons = 0
+        self.received: Counter[str] = Counter()  # application messages by MsgType
         self._listener: socket.socket | None = None
         self._conn: socket.socket | None = None
         self._wbuf = bytearray()
@@ -140,6 +148,7 @@ class SimAcceptor:
             "session": self.session.state,
             "connected": self._conn is not None,
             "held_reports": self.outbox.pending + len(self._backlog),
+            "received": dict(self.received),
         }
 
     # ------------------------------------------------------------------ driven by the actor
@@ -308,8 +317,18 @@ class SimAcceptor:
 
     # ------------------------------------------------------------------ session events
 
-    def _accept_logon(self, _msg: Any) -> str | None:
-        return REFUSAL_TEXT if self.faults.refusing_logons(time.monotonic()) else None
+    def _accept_logon(self, msg: Any) -> str | None:
+        """None accepts; a text refuses (the Logout carries it). The username is a
+        credential: compared, never logged."""
+        if self.faults.refusing_logons(time.monotonic()):
+            return REFUSAL_TEXT
+        if self._require_username:
+            username = fc.get_str(msg, 553)
+            if not username:
+                return USERNAME_MISSING
+            if username != self._require_username:
+                return USERNAME_WRONG
+        return None
 
     def _on_events(self, events: list[SessionEvent]) -> None:
         for ev in events:
@@ -328,10 +347,11 @@ class SimAcceptor:
                 self._log.info("sim_logout", text=ev.text)
             elif isinstance(ev, Disconnect):
                 self._drop_after_write = self._drop_after_write or ev.reason
-                if ev.reason == REFUSAL_TEXT:
+                if ev.reason in _REFUSALS:
                     self._log.info("sim_logon_refused", reason=ev.reason)
 
     def _on_app(self, ev: AppMessage) -> None:
+        self.received[ev.msg_type] += 1
         try:
             outs = fixmap.handle(
                 self.venue, ev.msg_type, ev.msg, ev.seq, time.time_ns(), self.faults.take_reject

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from actors.venuesim.__main__ import control_request as sim_control_request
 from protocol.messages import OrderStatus, StreamEvent
 from tests.helpers import SystemUnderTest, eventually
 from tests.system_ops import (
@@ -30,9 +31,18 @@ BEATS = 3
 SLACK_S = 1.5  # scheduling slack on a loaded 2-core machine
 
 
-def overrides(*, outage_s: float = 30.0, **venue: Any) -> dict[str, Any]:
+def overrides(
+    *, outage_s: float = 30.0, venue_every_s: float = INTERVAL_S, **venue: Any
+) -> dict[str, Any]:
+    """By default the venues are asked every beat (as the tests below were written); the
+    last test asks them at their own, longer interval."""
     return {
-        "heartbeat": {"interval_s": INTERVAL_S, "divergence_beats": BEATS, "missing_intervals": 2},
+        "heartbeat": {
+            "interval_s": INTERVAL_S,
+            "venue_positions_interval_s": venue_every_s,
+            "divergence_beats": BEATS,
+            "missing_intervals": 2,
+        },
         "oms": {"outage_tolerance_s": outage_s},
         "venues": [
             {
@@ -151,3 +161,30 @@ def test_outage_beyond_the_tolerance_engages_the_switch(
     assert ks["source"] == "heartbeat" and ks["reason"].startswith("connector_outage: simB")
     assert time.monotonic() - dropped_at <= outage_s + 2 * INTERVAL_S + SLACK_S
     assert sut.metric("tradepulse_kill_switch_triggers_total", reason="connector_outage") == 1
+
+
+def test_each_venue_gets_position_requests_at_their_own_interval(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """`venue_positions_interval_s` 1 with 0.2 s beats: over 15 beats (~3 s) each simulated
+    venue receives at most one RequestForPositions (AN) per second (+2: a window edge and
+    a reconciliation pass), not one per beat, while the `heartbeat` lines keep coming
+    every beat."""
+    sut = start_system(overrides=overrides(venue_every_s=1.0))
+    sut.wait_event("heartbeat", venue="simA")
+    sut.wait_event("heartbeat", venue="simB")
+
+    def an_received() -> dict[str, int]:
+        out = {}
+        for venue in ("simA", "simB"):
+            reply = sim_control_request(sut.cfg, venue, "status", {}, timeout_s=5.0)
+            assert reply.status == "ok", reply
+            out[venue] = int(reply.data["received"].get("AN", 0))
+        return out
+
+    before, since, t0 = an_received(), sut.mark(), time.monotonic()
+    eventually(lambda: len(sut.events("heartbeat", since=since, venue="simA")) >= 15, 15.0)
+    after, window = an_received(), time.monotonic() - t0
+    for venue in ("simA", "simB"):
+        assert after[venue] - before[venue] <= window / 1.0 + 2, (venue, before, after, window)
+    assert not kill_switch(sut)["engaged"]

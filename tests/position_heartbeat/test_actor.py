@@ -43,6 +43,7 @@ def h() -> Iterator[Harness]:
         overrides={
             "heartbeat": {
                 "interval_s": INTERVAL_S,
+                "venue_positions_interval_s": INTERVAL_S,  # every beat (test_venue_interval)
                 "divergence_beats": BEATS,
                 "missing_intervals": 2,
             },

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from protocol.config import SystemConfig, load_config
+from protocol.config import SystemConfig, check_credentials, load_config, logon_credentials
 from protocol.exceptions import ConfigError
 from tests.helpers import REPO_ROOT, SUPERVISOR, run_python
 
@@ -200,6 +200,30 @@ BAD_CONFIGS = [
         "[supervisor\nheartbeat_interval_s = 1", "config", "not valid TOML", id="invalid_toml"
     ),
     pytest.param("supervisor = 5" + VENUE, "supervisor", "", id="table_given_a_scalar"),
+    pytest.param(
+        "[heartbeat]\nvenue_positions_interval_s = 0" + VENUE,
+        "heartbeat.venue_positions_interval_s",
+        "greater than 0",
+        id="zero_venue_positions_interval",
+    ),
+    pytest.param(  # one unanswered request alone would engage the kill-switch
+        "[heartbeat]\nvenue_positions_interval_s = 31" + VENUE,
+        "heartbeat.venue_positions_interval_s",
+        "more than half of oms.outage_tolerance_s (60)",
+        id="venue_positions_interval_over_half_the_outage_tolerance",
+    ),
+    pytest.param(
+        '[[venues]]\nname = "simA"\nusername_env = "NOT A VAR"',
+        "venues[simA].username_env",
+        "pattern",
+        id="bad_username_env_name",
+    ),
+    pytest.param(
+        '[[venues]]\nname = "simA"\n[venues.sim]\nrequire_username = 7',
+        "venues[simA].sim.require_username",
+        "string",
+        id="bad_require_username",
+    ),
 ]
 
 
@@ -211,6 +235,38 @@ def test_bad_config_names_the_field(tmp_path: Path, text: str, field: str, words
     assert err.field == field
     assert str(err).startswith(f"{field}: ")
     assert words.lower() in str(err).lower()
+
+
+def test_heartbeat_asks_venues_every_30_s_by_default(tmp_path: Path) -> None:
+    """The beat stays at `interval_s`; position requests to a venue have their own interval
+    (default 30 s, at most half the outage tolerance: two requests before an outage)."""
+    cfg = load_config(_write(tmp_path, VENUE))
+    assert cfg.heartbeat.interval_s == 1.0
+    assert cfg.heartbeat.venue_positions_interval_s == 30.0
+    assert cfg.heartbeat.venue_positions_interval_s <= cfg.oms.outage_tolerance_s / 2
+    text = "[heartbeat]\nvenue_positions_interval_s = 5\n[oms]\noutage_tolerance_s = 10" + VENUE
+    assert load_config(_write(tmp_path, text)).heartbeat.venue_positions_interval_s == 5
+
+
+def test_logon_credentials_come_from_the_named_env_vars(tmp_path: Path) -> None:
+    """Username(553) / Password(554) from `username_env` / `password_env`; a named variable
+    unset or empty is reported by field, and `check_credentials` names field and variable
+    but never a value."""
+    text = '[[venues]]\nname = "simA"\nusername_env = "TP_U"\npassword_env = "TP_P"\n'
+    venue = load_config(_write(tmp_path, text)).venue("simA")
+    both = {"TP_U": "alice", "TP_P": "s3cret"}
+    assert logon_credentials(venue, both) == ([(553, "alice"), (554, "s3cret")], [])
+    assert logon_credentials(venue, {"TP_P": "s3cret", "TP_U": ""}) == (
+        [(554, "s3cret")],
+        ["username_env"],
+    )
+    assert logon_credentials(load_config(_write(tmp_path, VENUE)).venue("simA"), both) == ([], [])
+    cfg = load_config(_write(tmp_path, text))
+    check_credentials(cfg, both)
+    with pytest.raises(ConfigError) as info:
+        check_credentials(cfg, {"TP_P": "s3cret"})
+    assert info.value.field == "venues[simA].username_env" and "TP_U" in str(info.value)
+    assert "s3cret" not in str(info.value)
 
 
 def test_duplicate_venue_names_the_venue(tmp_path: Path) -> None:
@@ -260,6 +316,22 @@ def test_run_with_bad_config_exits_2_naming_the_field(
     assert proc.returncode == 2, proc.stderr
     assert field in proc.stderr and "config error" in proc.stderr
     assert not state.exists()
+
+
+def test_run_without_a_credential_env_var_exits_2_naming_it(tmp_path: Path) -> None:
+    """`run` with a venue whose `username_env` names an unset variable exits 2 at once,
+    naming the field and the variable, and starts nothing; other commands do not need the
+    credentials (an operator's shell has no secrets)."""
+    state = tmp_path / "state"
+    text = '[[venues]]\nname = "simA"\nusername_env = "TP_TEST_UNSET_USERNAME_VAR"\n'
+    path = _write(tmp_path, text)
+    proc = _run_cli("run", "--config", str(path), "--state-dir", str(state))
+    assert proc.returncode == 2, proc.stderr
+    assert "venues[simA].username_env" in proc.stderr
+    assert "TP_TEST_UNSET_USERNAME_VAR is not set" in proc.stderr
+    assert not state.exists()
+    proc = _run_cli("status", "--config", str(path), "--state-dir", str(state))
+    assert proc.returncode == 3, proc.stderr  # not running: the config itself was fine
 
 
 def test_run_with_missing_config_file_exits_2(tmp_path: Path) -> None:

@@ -13,9 +13,11 @@ One loop turn::
 so next-in never becomes durable before the executions it covers are in the outbox, and
 an order is acked only once it is in the FIX store (a reconnect resends it on request).
 
-Logon: SenderCompID/TargetCompID/HeartBtInt from VenueCfg, Password(554) from the env var
-`password_env` (never logged), ResetSeqNumFlag=Y while the store is new (a cold start):
-the marker file ``reset_pending`` stays until a reset logon succeeded. The session is "up"
+Logon: SenderCompID/TargetCompID/HeartBtInt from VenueCfg, Username(553) / Password(554)
+from the env vars `username_env` / `password_env` (credentials: never logged; `tradepulse
+run` exits 2 when one is unset, `protocol.config.check_credentials`), ResetSeqNumFlag=Y
+while the store is new (a cold start): the marker file ``reset_pending`` stays until a
+reset logon succeeded. The session is "up"
 (on_session_up) once logged on and the resend we asked for, if any, is complete.
 
 Outbound application messages (orders and queries) pass a token bucket (VenueCfg
@@ -26,7 +28,6 @@ request still queued when the session drops fails with VENUE_DOWN: nothing was s
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -67,7 +68,7 @@ from actors.connector.ratelimit import TokenBucket
 from actors.connector.tcp import TcpClient
 from actors.runtime import metrics
 from actors.runtime.durable import fsync_dir
-from protocol.config import VenueCfg
+from protocol.config import VenueCfg, logon_credentials
 from protocol.messages import CancelOnVenue, ErrorCode, ExecReport, PlaceOrder, ReplaceOnVenue
 
 RESET_MARKER = "reset_pending"
@@ -285,13 +286,9 @@ class FixAdapter:
             self._read()
 
     def _logon(self) -> None:
-        extra: list[tuple[int, str]] = []
-        if self._cfg.password_env:
-            password = os.environ.get(self._cfg.password_env)
-            if password:
-                extra.append((554, password))
-            else:
-                self._log.warning("fix_password_missing", env_var=self._cfg.password_env)
+        extra, missing = logon_credentials(self._cfg)  # secrets: never logged
+        for key in missing:  # `run` refuses to start without them; a bare connector warns
+            self._log.warning("fix_credential_missing", key=key, env_var=getattr(self._cfg, key))
         self._log.info("fix_connected", reset=self._reset)
         self.session.logon(reset=self._reset, extra=extra)
 

@@ -1,0 +1,179 @@
+"""The heartbeat's two clocks, against stub connectors, OMS and risk: the OMS is asked every
+beat (`heartbeat.interval_s`), each venue only every `venue_positions_interval_s` (a FIX AN
+per request); between venue requests a beat compares the last venue answer, which never
+counts towards a divergence; a fresh divergence is confirmed on the next beats and engages
+after N of them; an outage is counted in unanswered venue requests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from prometheus_client import REGISTRY
+
+from actors.position_heartbeat.actor import HeartbeatActor
+from protocol.messages import GetPositions, PositionView
+from tests.actor_stubs import Harness
+from tests.position_heartbeat.test_actor import RiskStub
+
+D = Decimal
+BEATS = 3
+INTERVAL_S = 0.05
+VENUE_EVERY_S = 0.5  # ten beats
+OUTAGE_S = 1.0  # two venue intervals (the config's lower bound)
+SLACK_S = 0.5
+
+
+@pytest.fixture
+def h() -> Iterator[Harness]:
+    harness = Harness(
+        overrides={
+            "heartbeat": {
+                "interval_s": INTERVAL_S,
+                "venue_positions_interval_s": VENUE_EVERY_S,
+                "divergence_beats": BEATS,
+                "missing_intervals": 2,
+            },
+            "oms": {"outage_tolerance_s": OUTAGE_S},
+        }
+    )
+    yield harness
+    harness.close()
+
+
+def pos(venue: str, symbol: str, qty: int) -> PositionView:
+    return PositionView(venue=venue, symbol=symbol, qty=D(qty))
+
+
+def start(h: Harness) -> tuple[HeartbeatActor, RiskStub]:
+    risk = RiskStub(h)
+    actor = h.start(HeartbeatActor, "heartbeat")
+    assert isinstance(actor, HeartbeatActor)
+    return actor, risk
+
+
+def venue_requests(h: Harness, venue: str) -> int:
+    return len(h.connectors[venue].stub.bodies(GetPositions))
+
+
+def last_heartbeat(venue: str) -> float:
+    return (
+        REGISTRY.get_sample_value("tradepulse_last_heartbeat_timestamp_seconds", {"venue": venue})
+        or 0.0
+    )
+
+
+def test_venues_are_asked_at_their_own_interval_the_oms_every_beat(h: Harness) -> None:
+    """Over 40 beats (2 s) each venue gets at most one position request per venue interval
+    (+1 for the first beat), not one per beat; the OMS is asked every beat, and the
+    last-heartbeat gauge keeps moving between venue requests (liveness)."""
+    h.connectors["simA"].positions = [pos("simA", "IV1", 4)]
+    h.oms.positions = [pos("simA", "IV1", 4)]
+    actor, risk = start(h)
+    started = time.monotonic()
+    h.pump(lambda: actor.beats >= 2, what="two beats")
+    first = last_heartbeat("simA")
+    h.pump(lambda: actor.beats >= 40, timeout_s=10.0, what="40 beats")
+    elapsed = time.monotonic() - started
+    bound = int(elapsed / VENUE_EVERY_S) + 1
+    for venue in ("simA", "simB"):
+        assert 2 <= venue_requests(h, venue) <= bound, (venue_requests(h, venue), bound)
+    assert actor.venue_requests == venue_requests(h, "simA") + venue_requests(h, "simB")
+    assert len(h.oms.stub.bodies(GetPositions)) >= 39  # the 40th may still be on its way
+    assert last_heartbeat("simA") > first
+    snaps = [s.data for s in h.oms.stream_events("position_snapshot") if s.data["venue"] == "simA"]
+    assert any(s["venue_age_s"] > 0 for s in snaps)  # compared against an older answer
+    assert all(s["diff"] == {} for s in snaps)
+    assert risk.commands == []
+
+
+def test_an_answer_older_than_the_oms_view_never_counts_as_a_divergence(h: Harness) -> None:
+    """A fill after the venue's last answer: the OMS has it at once, the venue's (old)
+    answer does not. The beats until the next venue request show the difference, but it
+    never counts (no escalation however many beats); the next fresh answer agrees."""
+    h.connectors["simA"].positions = [pos("simA", "IV2", 5)]
+    h.oms.positions = [pos("simA", "IV2", 5)]
+    actor, risk = start(h)
+    h.pump(lambda: venue_requests(h, "simA") >= 1 and actor.beats >= 2, what="first answer")
+    asked = venue_requests(h, "simA")
+    h.connectors["simA"].positions = [pos("simA", "IV2", 8)]  # the venue filled 3 more
+    h.oms.positions = [pos("simA", "IV2", 8)]  # and the OMS applied the fill
+    beat = actor.beats
+    h.pump(lambda: actor.beats >= beat + BEATS + 2, what="beats on the old answer")
+    assert venue_requests(h, "simA") == asked  # still between two venue requests
+    stale = [
+        s.data for s in h.oms.stream_events("position_snapshot")
+        if s.data["venue"] == "simA" and s.data["beat"] > beat
+    ]  # fmt: skip
+    assert stale and all(s["diff"] == {"IV2": "-3"} and s["venue_age_s"] > 0 for s in stale)
+    assert actor.divergence.consecutive("simA") == 0
+    h.pump(lambda: venue_requests(h, "simA") > asked, what="the next venue request")
+    h.pump_for(0.2)
+    assert actor.divergence.consecutive("simA") == 0 and risk.commands == []
+    fresh = [
+        s.data for s in h.oms.stream_events("position_snapshot")
+        if s.data["venue"] == "simA" and s.data["venue_age_s"] == 0 and s.data["beat"] > beat
+    ]  # fmt: skip
+    assert fresh and fresh[0]["diff"] == {}
+
+
+def test_a_fresh_divergence_is_confirmed_beat_by_beat_and_engages(h: Harness) -> None:
+    """A fill the OMS never gets: the next venue request shows it, the following beats ask
+    the venue again (not at its interval) and the Nth consecutive fresh divergent answer
+    engages the kill-switch, within one venue interval and N beats; then the venue goes
+    back to its interval."""
+    h.connectors["simB"].positions = [pos("simB", "IV3", 2)]
+    h.oms.positions = [pos("simB", "IV3", 2)]
+    actor, risk = start(h)
+    h.pump(lambda: venue_requests(h, "simB") >= 1 and actor.beats >= 2, what="first answer")
+    h.connectors["simB"].positions = [pos("simB", "IV3", 12)]  # the fill the OMS never gets
+    lost_at = time.monotonic()
+    asked = venue_requests(h, "simB")
+    h.pump(lambda: risk.commands, timeout_s=5.0, what="engage request")
+    assert time.monotonic() - lost_at <= VENUE_EVERY_S + (BEATS + 1) * INTERVAL_S + SLACK_S
+    assert risk.commands[0].reason.startswith("position_divergence: simB IV3 venue 12 oms 2")
+    assert venue_requests(h, "simB") == asked + BEATS  # one per divergent beat
+    assert actor.divergence.consecutive("simB") == BEATS
+    engaged = venue_requests(h, "simB")
+    beat = actor.beats
+    h.pump(lambda: actor.beats >= beat + 5)
+    assert venue_requests(h, "simB") == engaged  # back to the venue interval
+    assert len(risk.commands) == 1
+
+
+def test_an_outage_counts_unanswered_venue_requests_and_engages_after_the_tolerance(
+    h: Harness,
+) -> None:
+    """A silent connector: each unanswered venue request (not each beat) is a miss, the
+    venue is asked again at its interval, and once no answer came for the tolerance the
+    kill-switch engages (`connector_outage`), once."""
+    actor, risk = start(h)
+    h.pump(lambda: venue_requests(h, "simA") >= 1 and actor.beats >= 2, what="first answer")
+    h.connectors["simA"].mode = "silent"
+    silent_at = time.monotonic()
+    asked = venue_requests(h, "simA")
+    h.pump(lambda: actor.outage.missed_count("simA") >= 1, timeout_s=3.0, what="first miss")
+    beat = actor.beats
+    h.pump(lambda: actor.beats >= beat + 5)
+    assert actor.outage.missed_count("simA") == 1  # beats between requests are no misses
+    h.pump(lambda: risk.commands, timeout_s=5.0, what="engage request")
+    waited = time.monotonic() - silent_at
+    assert OUTAGE_S - VENUE_EVERY_S <= waited <= OUTAGE_S + VENUE_EVERY_S + SLACK_S, waited
+    assert risk.commands[0].reason.startswith("connector_outage: simA")
+    assert venue_requests(h, "simA") - asked <= waited / VENUE_EVERY_S + 1
+    h.pump_for(0.3)
+    assert len(risk.commands) == 1
+
+
+def test_one_unanswered_venue_request_only_alerts(h: Harness) -> None:
+    """A connector down across one venue request (a reconnect): one miss, no kill-switch,
+    and the next request's answer recovers the venue."""
+    actor, risk = start(h)
+    h.pump(lambda: venue_requests(h, "simB") >= 1 and actor.beats >= 2, what="first answer")
+    h.connectors["simB"].mode = "down"
+    h.pump(lambda: actor.outage.missed_count("simB") >= 1, timeout_s=3.0, what="a miss")
+    h.connectors["simB"].mode = "done"
+    h.pump(lambda: actor.outage.missed_count("simB") == 0, timeout_s=3.0, what="recovered")
+    assert risk.commands == []
