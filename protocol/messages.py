@@ -35,6 +35,7 @@ from protocol.venue_messages import (
     OrderStatusAnswer,
     OrderStatusQuery,
     PlaceOrder,
+    QueriedOrder,
     ReplaceOnVenue,
     VenueOrder,
 )
@@ -342,6 +343,7 @@ __all__ = [
     "OpenOrdersRequest",
     "OpenOrders",
     "OrderStatusQuery",
+    "QueriedOrder",
     "OrderStatusAnswer",
     "MassCancel",
     "MassCancelDone",

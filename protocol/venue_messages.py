@@ -106,9 +106,22 @@ class OpenOrders(Msg):
     orders: list[VenueOrder]
 
 
+class QueriedOrder(Msg):
+    """One order an OrderStatusQuery asks about: FIX 4.4 OrderStatusRequest (H) requires
+    its Instrument (Symbol 55) and Side (54) besides the ClOrdID."""
+
+    cl_ord_id: str
+    symbol: str
+    side: Side
+
+
 class OrderStatusQuery(Msg):
     type: Literal["order_status_query"] = "order_status_query"
-    cl_ord_ids: list[str]
+    orders: list[QueriedOrder]
+
+    @property
+    def cl_ord_ids(self) -> list[str]:
+        return [o.cl_ord_id for o in self.orders]
 
 
 class OrderStatusAnswer(Msg):

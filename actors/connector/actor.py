@@ -147,7 +147,7 @@ class ConnectorActor(Actor):
         elif isinstance(body, OpenOrdersRequest):
             self.adapter.open_orders(self._answer(reply, self._open_orders))
         elif isinstance(body, OrderStatusQuery):
-            self.adapter.order_status(body.cl_ord_ids, self._answer(reply, self._status_answer))
+            self.adapter.order_status(body.orders, self._answer(reply, self._status_answer))
         elif isinstance(body, GetPositions):
             self.adapter.positions(self._answer(reply, self._positions))
         elif isinstance(body, MassCancel):

@@ -5,7 +5,7 @@
 The actor runs it per venue at warm start and after every connector restart or reconnect::
 
     open_ = OpenOrders from the connector
-    ids = status_query_ids(book.orders(venue), open_.orders)       # ask OrderStatusQuery(ids)
+    asks = status_query_orders(book.orders(venue), open_.orders)   # OrderStatusQuery(orders=asks)
     plan = plan_reconciliation(
         venue, book.orders(venue), open_.orders,
         {o.cl_ord_id: o for o in answer.orders}, set(answer.unknown),
@@ -67,7 +67,7 @@ from actors.oms.plan import (
     Update,
 )
 from actors.oms.positions import UnmatchedFill
-from protocol.messages import TERMINAL_STATUSES, OrderStatus, Side, VenueOrder
+from protocol.messages import TERMINAL_STATUSES, OrderStatus, QueriedOrder, Side, VenueOrder
 
 S = OrderStatus
 _EVIDENCE = {S.CANCELLED: Event.CANCELLED, S.EXPIRED: Event.EXPIRED, S.REJECTED: Event.REJECTED}
@@ -90,20 +90,23 @@ def _signed(side: Side, qty: Decimal) -> Decimal:
     return qty if side == Side.BUY else -qty
 
 
-def status_query_ids(local_orders: Iterable[Order], open_orders: Iterable[VenueOrder]) -> list[str]:
-    """ClOrdIDs to ask the venue about: every local order that is not terminal, not
-    PENDING_RISK and not in the open-orders list (its live id, plus a pending request id)."""
+def status_query_orders(
+    local_orders: Iterable[Order], open_orders: Iterable[VenueOrder]
+) -> list[QueriedOrder]:
+    """The orders to ask the venue about: every local order that is not terminal, not
+    PENDING_RISK and not in the open-orders list (its live id, plus a pending request id),
+    each with its Symbol and Side (an OrderStatusRequest needs both)."""
     listed = {vo.cl_ord_id for vo in open_orders}
-    ids: list[str] = []
+    asks: list[QueriedOrder] = []
     for o in local_orders:
         if o.is_terminal or o.status == S.PENDING_RISK:
             continue
         if o.cl_ord_id in listed or (o.pending_cl_ord_id and o.pending_cl_ord_id in listed):
             continue
-        ids.append(o.cl_ord_id)
-        if o.pending_cl_ord_id:
-            ids.append(o.pending_cl_ord_id)
-    return ids
+        for cl in (o.cl_ord_id, o.pending_cl_ord_id):
+            if cl:
+                asks.append(QueriedOrder(cl_ord_id=cl, symbol=o.symbol, side=o.side))
+    return asks
 
 
 class _Planner:

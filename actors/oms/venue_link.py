@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Order, Outcome
 from actors.oms.plan import Plan
-from actors.oms.reconcile import plan_reconciliation, status_query_ids
+from actors.oms.reconcile import plan_reconciliation, status_query_orders
 from actors.runtime import metrics
 from protocol.codec import Envelope
 from protocol.messages import (
@@ -277,11 +277,11 @@ class VenueLink:
                 # it answered, so it is logged on: no need to wait for its state message
                 self.state, self.connector_epoch = VenueConnState.CONNECTED, reply.epoch
             view["open"] = reply.body.orders
-            ids = status_query_ids(self.host.book.orders(self.venue), reply.body.orders)
+            asks = status_query_orders(self.host.book.orders(self.venue), reply.body.orders)
             view["status"], view["unknown"], view["todo"] = (
                 {},
                 set(),
-                [ids[i : i + _STATUS_CHUNK] for i in range(0, len(ids), _STATUS_CHUNK)],
+                [asks[i : i + _STATUS_CHUNK] for i in range(0, len(asks), _STATUS_CHUNK)],
             )
             next_status()
 
@@ -290,7 +290,7 @@ class VenueLink:
                 self.peer.request(GetPositions(venue=self.venue), got_positions, timeout)
                 return
             chunk = view["todo"].pop(0)
-            self.peer.request(OrderStatusQuery(cl_ord_ids=chunk), got_status, timeout)
+            self.peer.request(OrderStatusQuery(orders=chunk), got_status, timeout)
 
         def got_status(reply: Envelope | None) -> None:
             if reply is None or not isinstance(reply.body, OrderStatusAnswer):

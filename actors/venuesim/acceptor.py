@@ -66,6 +66,19 @@ class Loop(Protocol):
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
 
 
+class VenueSession(FixSession):
+    """The venue's FIX session: also sends the session-level Reject (3) of an application
+    message that `fixmap` found invalid, as an engine validating the FIX 4.4 dictionary
+    does (the Reject is an admin message: never resent, gap-filled on a ResendRequest)."""
+
+    def reject(self, out: Out) -> None:
+        if out.msg_type != fixmap.SESSION_REJECT:
+            raise ValueError(f"not a session Reject: {out.msg_type}")
+        fields = dict(out.fields)
+        self._tx.emit(out.msg_type, [(tag, fc.fix_value(value)) for tag, value in out.fields])
+        self._log.warning("fix_reject_sent", ref_seq=fields.get(45), ref_tag=fields.get(371))
+
+
 class SimAcceptor:
     def __init__(
         self,
@@ -87,7 +100,7 @@ class SimAcceptor:
         self._loop = loop
         self._log = log
         self._on_dirty = on_dirty
-        self.session = FixSession(
+        self.session = VenueSession(
             sender_comp_id=sender_comp_id,
             target_comp_id=client_comp_id,
             store=store,
@@ -393,6 +406,9 @@ class SimAcceptor:
             self._sequence(self._backlog.popleft())
 
     def _sequence(self, out: Out) -> None:
-        self.session.send(out.msg_type, out.fields)
+        if out.msg_type == fixmap.SESSION_REJECT:
+            self.session.reject(out)
+        else:
+            self.session.send(out.msg_type, out.fields)
         if self.faults.count_sent():
             self._drop_after_write = "fault injection: disconnect_after"

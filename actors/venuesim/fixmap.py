@@ -10,15 +10,21 @@ Inbound -> outbound (tags):
         remainder; or 8 Rejected (103=6 + "duplicate" for a ClOrdID seen before).
 - F  -> 8 ExecType 4 (11 = the cancel's ClOrdID, 41 = the order's), or 9 with 434=1.
 - G  -> 8 ExecType 5 (then trades if it became marketable), or 9 with 434=2.
-- H  -> one 8 ExecType I (790 echoed); unknown: 39=8, 103=5, 58=UNKNOWN_ORDER, 37=NONE.
+- H  -> one 8 ExecType I (790 echoed); unknown: 39=8, 103=5, 58=UNKNOWN_ORDER, 37=NONE,
+        the H's 55 and 54 echoed.
 - AF -> one 8 ExecType I per open order (585=7 all, 585=1 one Symbol), 584 echoed,
         911 = count, 912=Y on the last; none: one report with 11=NONE, 911=0, 912=Y.
-- AN -> one AP per symbol ever traded (710 echo, 721, 728=0, 727 = count, 912=Y on the
-        last, 1, 581=1, 715, 55, 702=1 703=TQ 704 long 705 short, 730 = avg px, 731=1,
-        734=0); none: one AP with 728=2, 727=0. PosReqType(724) other than 0: 728=4.
+- AN -> one AP per symbol ever traded (710 echo, 721, 728=0, 727 = count, 1, 581=1, 715,
+        55, 702=1 703=TQ 704 long 705 short, 730 = avg px, 731=1, 734=0); none: one AP
+        with 728=2, 727=0. PosReqType(724) other than 0: 728=4. (AP has no 912.)
 - q  -> r (37, 11 echo, 530 echo, 531 = 7 or 1, 533 = count) then 8 ExecType 4 per order;
         530 other than 1/7: r with 531=0, 532=0.
-- a required tag missing, or any other application MsgType -> j (45, 372, 380, 58).
+- D or H without a tag FIX 4.4 requires of it (D: 11 40 54 55 60; H: 11 54 55), or with
+  a Side(54) that is no FIX 4.4 Side -> a session Reject 3 (45, 371 = the tag, 372,
+  373 = 1 missing / 5 bad value, 58) and nothing else, as a FIX engine validating against
+  the FIX 4.4 dictionary answers (the lowest missing tag first).
+- another required tag missing (F G AF AN q), or any other application MsgType -> j (45,
+  372, 380, 58).
 Every 8 has 37 17 150 39 55 54 38 40 151 14 6 11 60, and 44 (limit), 59, 32/31
 (trades), 41 (cancel/replace), 103 (rejects), 58 (when there is a text).
 """
@@ -69,14 +75,19 @@ _INVALID = "?"  # stands for a FIX value the engine does not take: it rejects it
 
 UNKNOWN_ORDER_TEXT = "UNKNOWN_ORDER"
 NONE_ID = "NONE"
+NO_SYMBOL = "[N/A]"
 ACCOUNT = "SIM"
 # BusinessRejectReason (380)
 BR_OTHER, BR_UNSUPPORTED_MSG_TYPE, BR_FIELD_MISSING = 0, 3, 5
 
-_REQUIRED = {
-    "D": (11,), "F": (11, 41), "G": (11, 41), "H": (11,), "AF": (584,), "AN": (710,),
-    "q": (11, 530),
-}  # fmt: skip
+# required by FIX 4.4 and checked the way a FIX engine does: a session Reject
+_SESSION_REQUIRED = {"D": (11, 40, 54, 55, 60), "H": (11, 54, 55)}
+_FIX_SIDES = frozenset("123456789ABCDEFG")  # Side(54) values FIX 4.4 defines
+# checked by the application: a BusinessMessageReject
+_REQUIRED = {"F": (11, 41), "G": (11, 41), "AF": (584,), "AN": (710,), "q": (11, 530)}
+SESSION_REJECT = "3"
+# SessionRejectReason (373)
+SR_REQUIRED_TAG_MISSING, SR_VALUE_INCORRECT = 1, 5
 _ECHO_TAGS = (55, 54, 38, 40, 44, 59)
 
 
@@ -109,11 +120,24 @@ def handle(
     if handler is None:
         text = f"unsupported MsgType {msg_type}"
         return [business_reject(seq, msg_type, BR_UNSUPPORTED_MSG_TYPE, text)]
-    for tag in _REQUIRED[msg_type]:
+    invalid = _session_problem(msg_type, msg)
+    if invalid is not None:
+        return [session_reject(seq, msg_type, *invalid)]
+    for tag in _REQUIRED.get(msg_type, ()):
         if not msg.get(tag):
             text = f"required tag {tag} missing"
             return [business_reject(seq, msg_type, BR_FIELD_MISSING, text, fc.get_str(msg, 11))]
     return handler(_Req(venue, msg, seq, now_ns, reject_order))
+
+
+def _session_problem(msg_type: str, msg: simplefix.FixMessage) -> tuple[int, int, str] | None:
+    """(RefTagID, SessionRejectReason, Text) when a FIX engine would reject `msg` itself."""
+    for tag in _SESSION_REQUIRED.get(msg_type, ()):
+        if not msg.get(tag):
+            return tag, SR_REQUIRED_TAG_MISSING, "Required tag missing"
+    if msg_type in _SESSION_REQUIRED and fc.get_str(msg, 54) not in _FIX_SIDES:
+        return 54, SR_VALUE_INCORRECT, "Value is incorrect (out of range) for this tag"
+    return None
 
 
 # ---------------------------------------------------------------------- handlers
@@ -170,10 +194,12 @@ def _mass_status(r: _Req) -> list[Out]:
     events = [ev for ev in r.venue.mass_status(r.now_ns) if req_type == "7" or ev.symbol == symbol]
     head = ((584, req_id),)
     if not events:
+        # about no order, yet an 8 requires Symbol and Side: the request's if it named
+        # them, else placeholders (Symbol "[N/A]" as FIX 4.4 has it for no symbol, Side 1)
         fields = (
             (37, NONE_ID), (11, NONE_ID), (17, STATUS_EXEC_ID), (150, ExecType.ORDER_STATUS.value),
-            (39, "8"), (151, 0), (14, 0), (6, 0), (60, _utc(r.now_ns)), *head,
-            (911, 0), (912, "Y"), (58, "no open orders"),
+            (39, "8"), (55, symbol or NO_SYMBOL), (54, r.s(54) or "1"), (151, 0), (14, 0),
+            (6, 0), (60, _utc(r.now_ns)), *head, (911, 0), (912, "Y"), (58, "no open orders"),
         )  # fmt: skip
         return [Out("8", fields)]
     total = len(events)
@@ -193,7 +219,7 @@ def _positions(r: _Req) -> list[Out]:
     if (r.s(724) or "0") != "0" or not positions:
         result = "2" if (r.s(724) or "0") == "0" else "4"
         fields = (
-            (721, f"PR-{req_id}-0"), *common, (728, result), (727, 0), (912, "Y"),
+            (721, f"PR-{req_id}-0"), *common, (728, result), (727, 0),
             (730, 0), (731, "1"), (734, 0),
         )  # fmt: skip
         return [Out("AP", fields)]
@@ -203,8 +229,7 @@ def _positions(r: _Req) -> list[Out]:
         long_qty = p.net_qty if p.net_qty > 0 else Decimal(0)
         short_qty = -p.net_qty if p.net_qty < 0 else Decimal(0)
         fields = (
-            (721, f"PR-{req_id}-{i}"), *common, (728, "0"), (727, total),
-            *(((912, "Y"),) if i == total else ()), (55, p.symbol),
+            (721, f"PR-{req_id}-{i}"), *common, (728, "0"), (727, total), (55, p.symbol),
             (702, 1), (703, "TQ"), (704, long_qty), (705, short_qty),
             (730, p.avg_px), (731, "1"), (734, 0),
         )  # fmt: skip
@@ -291,6 +316,12 @@ def business_reject(
         fields.append((379, ref_id))
     fields += [(380, reason), (58, text)]
     return Out("j", _clean(fields))
+
+
+def session_reject(seq: int, ref_msg_type: str, ref_tag: int, reason: int, text: str) -> Out:
+    """A session-level Reject (3) of the inbound message `seq` (sent by the session)."""
+    fields: list[Field] = [(45, seq), (371, ref_tag), (372, ref_msg_type), (373, reason)]
+    return Out(SESSION_REJECT, _clean([*fields, (58, text)]))
 
 
 def _clean(fields: list[Field]) -> tuple[Field, ...]:

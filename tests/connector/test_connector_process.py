@@ -26,6 +26,7 @@ from protocol.messages import (
     OrdType,
     PlaceOrder,
     Positions,
+    QueriedOrder,
     ReplaceOnVenue,
     RequestRejected,
     Side,
@@ -116,7 +117,9 @@ def test_orders_fills_cancel_replace_and_queries(rig: ConnectorRig) -> None:
     assert isinstance(rig.request(replace).body, Ack)
     rig.pump_until(lambda: "replaced" in kinds(rig, "l1.r1"))
 
-    status = rig.request(OrderStatusQuery(cl_ord_ids=["m1", "l1.r1", "never"])).body
+    asks = [QueriedOrder(cl_ord_id=cl, symbol="AAPL", side=Side.BUY) for cl in ("m1", "l1.r1")]
+    never = QueriedOrder(cl_ord_id="never", symbol="AAPL", side=Side.SELL)
+    status = rig.request(OrderStatusQuery(orders=[*asks, never])).body
     assert isinstance(status, OrderStatusAnswer) and status.unknown == ["never"]
     by_id = {o.cl_ord_id: o for o in status.orders}
     assert by_id["m1"].status is OrderStatus.FILLED and by_id["m1"].cum_qty == D(700)
@@ -163,7 +166,7 @@ def test_requests_when_the_venue_is_gone_are_refused_venue_down(rig: ConnectorRi
         limit("x", Side.BUY, "1", "99"),
         OpenOrdersRequest(),
         GetPositions(),
-        OrderStatusQuery(cl_ord_ids=["x"]),
+        OrderStatusQuery(orders=[QueriedOrder(cl_ord_id="x", symbol="AAPL", side=Side.BUY)]),
         MassCancel(),
     ):
         reply = rig.request(body).body

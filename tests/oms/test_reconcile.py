@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from actors.connector.fix import mapping as fm
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import base_cl_ord_id
 from actors.oms.plan import (
@@ -24,7 +25,7 @@ from actors.oms.reconcile import (
     ReconcilePolicy,
     apply_plan,
     plan_reconciliation,
-    status_query_ids,
+    status_query_orders,
 )
 from protocol.messages import (
     ExecReport,
@@ -72,14 +73,16 @@ def _vo(
     )
 
 
-def _local(book: OrderBook, state: str, coid: str = "o1") -> None:
+def _local(
+    book: OrderBook, state: str, coid: str = "o1", *, symbol: str = "ABC", side: Side = Side.BUY
+) -> None:
     """Drive one order through the book's public API to `state`."""
     book.submit(
         SubmitOrder(
             client_order_id=coid,
             venue=V,
-            symbol="ABC",
-            side=Side.BUY,
+            symbol=symbol,
+            side=side,
             qty=D(10),
             order_type=OrdType.LIMIT,
             price=D(100),
@@ -474,16 +477,22 @@ def test_resubmit_policy_waits_then_retries_then_escalates() -> None:
     assert order is not None and order.resubmits == 2 and order.status == S.PENDING_SUBMIT
 
 
-def test_status_query_ids_cover_open_orders_missing_from_the_list() -> None:
+def test_status_query_orders_cover_open_orders_missing_from_the_list() -> None:
     """Ask about every non-terminal, non-PENDING_RISK local order the venue did not list,
-    including the id of a pending cancel/replace request."""
+    including the id of a pending cancel/replace request, each with the Symbol and Side
+    an OrderStatusRequest (H) requires."""
     book = OrderBook()
     _local(book, "accepted", "a")
-    _local(book, "pending_cancel", "b")
+    _local(book, "pending_cancel", "b", symbol="XYZ", side=Side.SELL)
     _local(book, "pending_submit", "c")
     _local(book, "cancelled", "d")
     _local(book, "pending_risk", "e")
-    assert status_query_ids(book.orders(V), [_vo("a")]) == ["b", "b.c1", "c"]
+    asks = status_query_orders(book.orders(V), [_vo("a")])
+    assert [(q.cl_ord_id, q.symbol, q.side) for q in asks] == [
+        ("b", "XYZ", Side.SELL),
+        ("b.c1", "XYZ", Side.SELL),
+        ("c", "ABC", Side.BUY),
+    ]
 
 
 def test_positions_are_compared_after_the_plan() -> None:
@@ -595,3 +604,22 @@ def test_planning_ten_thousand_open_orders() -> None:
     orders = book.orders(V)
     plan = plan_reconciliation(V, orders, open_, {}, set())
     assert plan.summary()["apply_missed_fill"] == n // 10 and plan.summary()["adopt"] == 100
+
+
+@pytest.mark.parametrize("state", ["pending_submit", "unknown"])
+def test_an_order_the_venue_refused_unread_ends_rejected_and_is_not_asked_about(
+    state: str,
+) -> None:
+    """The connector's report of a D the venue rejected at session level (never live
+    there): a PENDING_SUBMIT or UNKNOWN order becomes REJECTED, a repeat of the report is
+    a duplicate, and reconciliation no longer asks the venue about it."""
+    book = OrderBook()
+    _local(book, state)
+    cl = base_cl_ord_id("o1")
+    text = "session Reject of D: 373=1 Required tag missing, 371=55"
+    report = fm.refused_order_report(V, cl, text)
+    assert book.apply_exec(report, 5).applied
+    order = book.get("o1")
+    assert order is not None and order.status == S.REJECTED
+    assert book.apply_exec(report, 6).kind == "duplicate"
+    assert status_query_orders(book.orders(V), []) == []

@@ -29,6 +29,7 @@ from protocol.messages import ControlReply
 from protocol.paths import sim_port_file
 from tests.helpers import REPO_ROOT, eventually, kill_and_reap, process_alive, run_python, to_toml
 from tests.system_ops import inspect_venue
+from tests.venuesim.conformance import assert_conforms
 
 VENUE = "simA"
 CLIENT_ID = "TRADEPULSE"
@@ -274,6 +275,8 @@ class FixClient:
             self.events.append(ev)
             if isinstance(ev, AppMessage):
                 self.app.append(ev)
+                fields = {int(t): bytes(v).decode() for t, v in ev.msg.pairs}
+                assert_conforms([(ev.msg_type, fields)])  # what FIX 4.4 requires of it
         self._flush()
         if any(isinstance(ev, Disconnect) for ev in events):
             self.close()

@@ -16,9 +16,11 @@ from actors.venuesim import SimStore, Venue
 from actors.venuesim.faults import REJECT_TEXT
 from actors.venuesim.fixmap import Out, handle
 from protocol.config import SimCfg
+from tests.venuesim.conformance import assert_conforms
 
 D = Decimal
 EXEC_TAGS = (37, 17, 150, 39, 55, 54, 38, 40, 151, 14, 6, 11, 60)
+TRANSACT_TIME = "20231114-22:13:20.000"
 
 
 class _Harness:
@@ -41,12 +43,13 @@ class _Harness:
         outs = handle(self.venue, msg_type, msg, self.seq, self.now_ns, lambda: reject)
         for out in outs:  # every answer must be encodable: no empty value, no SOH
             fc.encode(out.msg_type, [], [(t, fc.fix_value(v)) for t, v in out.fields])
+        assert_conforms((o.msg_type, f(o)) for o in outs)  # and what FIX 4.4 requires
         return outs
 
     def order(self, cl: str, side: str = "1", qty: str = "10", price: str | None = None,
               symbol: str = "AAPL", tif: str | None = None, **kw: Any) -> list[Out]:  # fmt: skip
         pairs: list[tuple[int, Any]] = [(11, cl), (55, symbol), (54, side), (38, qty)]
-        pairs.append((40, "2" if price else "1"))
+        pairs += [(40, "2" if price else "1"), (60, TRANSACT_TIME)]
         if price:
             pairs.append((44, price))
         if tif:
@@ -118,7 +121,7 @@ def test_injected_reject_rejects_a_valid_order(h: _Harness) -> None:
 @pytest.mark.parametrize(
     ("pairs", "reason"),
     [
-        ([(55, "AAPL"), (54, "Z"), (38, "10"), (40, "1")], "99"),  # side not 1/2
+        ([(55, "AAPL"), (54, "5"), (38, "10"), (40, "1")], "99"),  # side not 1/2
         ([(55, "AAPL"), (54, "1"), (38, "abc"), (40, "1")], "13"),  # qty not a number
         ([(55, "AAPL"), (54, "1"), (38, "-5"), (40, "1")], "13"),
         ([(55, "AAPL"), (54, "1"), (38, "10"), (40, "3")], "11"),  # stop orders
@@ -130,11 +133,13 @@ def test_injected_reject_rejects_a_valid_order(h: _Harness) -> None:
 def test_invalid_orders_get_a_rejection_report(
     h: _Harness, pairs: list[tuple[int, str]], reason: str
 ) -> None:
-    """Invalid field values are answered with an ExecType 8 report naming the reason."""
-    (rej,) = h.send("D", (11, "X1"), *pairs)
+    """Invalid field values are answered with an ExecType 8 report naming the reason, the
+    order's Side(54) and Symbol(55) echoed (both required in an 8)."""
+    (rej,) = h.send("D", (11, "X1"), *pairs, (60, TRANSACT_TIME))
     r = f(rej)
     assert (rej.msg_type, r[150], r[39], r[11]) == ("8", "8", "8", "X1")
     assert r[103] == reason, r
+    assert (r[54], r[55]) == (dict(pairs)[54], dict(pairs)[55])
 
 
 def test_cancel_and_cancel_reject(h: _Harness) -> None:
@@ -195,7 +200,7 @@ def test_status_known_and_unknown(h: _Harness) -> None:
     k = f(known)
     assert (k[150], k[39], k[17], k[790], k[44], k[151]) == ("I", "0", "0", "Q1", "99.50", "10")
     assert not known.exec_type
-    (unknown,) = h.send("H", (11, "NOPE"), (54, "1"), (55, "AAPL"))
+    (unknown,) = h.send("H", (11, "NOPE"), (54, "2"), (55, "MSFT"))
     u = f(unknown)
     assert (u[150], u[39], u[103], u[58], u[11], u[37]) == (
         "I",
@@ -205,16 +210,20 @@ def test_status_known_and_unknown(h: _Harness) -> None:
         "NOPE",
         "NONE",
     )
+    assert (u[54], u[55]) == ("2", "MSFT")  # the H's: an 8 requires Side and Symbol
     assert not unknown.exec_type
 
 
 def test_mass_status_with_and_without_open_orders(h: _Harness) -> None:
     """AF 585=7 with none open: one ExecType I report, ClOrdID NONE, 911=0, 912=Y, 584
-    echoed. With two open: one report each, 584 on both, 911=2, 912=Y on the last only.
-    585=1 limits it to one symbol."""
+    echoed, Symbol [N/A] (the AF's if it named one) and Side 1. With two open: one report
+    each, 584 on both, 911=2, 912=Y on the last only. 585=1 limits it to one symbol."""
     (none,) = h.send("AF", (584, "MS1"), (585, "7"))
     n = f(none)
     assert (n[150], n[11], n[911], n[912], n[584]) == ("I", "NONE", "0", "Y", "MS1")
+    assert (n[55], n[54]) == ("[N/A]", "1")  # placeholders: an 8 requires Symbol and Side
+    (none_msft,) = h.send("AF", (584, "MS0"), (585, "1"), (55, "MSFT"))
+    assert (f(none_msft)[55], f(none_msft)[911]) == ("MSFT", "0")
     h.order("L1", price="99.50")
     h.order("L2", price="299.00", symbol="MSFT", side="1")
     h.order("M1", qty="5")  # filled: not open
@@ -231,7 +240,8 @@ def test_mass_status_with_and_without_open_orders(h: _Harness) -> None:
 def test_positions_none_then_long_and_short(h: _Harness) -> None:
     """AN with nothing traded: one AP with PosReqResult 2 and TotalNumPosReports 0. After
     a buy of AAPL and a sell of MSFT: one AP per symbol, 728=0, 727=2, LongQty/ShortQty,
-    SettlPrice = the average price, the required AP tags."""
+    SettlPrice = the average price, the required AP tags, and no LastRptRequested(912),
+    which a PositionReport does not have (727 says how many come)."""
     (none,) = h.send("AN", (710, "P1"), (724, "0"), (1, "ACC"), (581, "1"))
     n = f(none)
     assert (none.msg_type, n[710], n[728], n[727]) == ("AP", "P1", "2", "0")
@@ -253,7 +263,7 @@ def test_positions_none_then_long_and_short(h: _Harness) -> None:
     assert (aapl[55], aapl[704], aapl[705]) == ("AAPL", "150", "0")
     assert D(aapl[730]).quantize(D("0.0001")) == D("100.0133")
     assert (msft[55], msft[704], msft[705], msft[730]) == ("MSFT", "0", "30", "299.99")
-    assert 912 not in aapl and msft[912] == "Y" and aapl[721] != msft[721]
+    assert 912 not in aapl and 912 not in msft and aapl[721] != msft[721]
 
 
 def test_mass_cancel_reports_then_cancels(h: _Harness) -> None:
@@ -278,10 +288,8 @@ def test_mass_cancel_reports_then_cancels(h: _Harness) -> None:
 @pytest.mark.parametrize(
     ("msg_type", "pairs", "reason"),
     [
-        ("D", [(55, "AAPL"), (54, "1")], "5"),  # no ClOrdID
         ("F", [(11, "X")], "5"),  # no OrigClOrdID
         ("G", [(41, "X")], "5"),
-        ("H", [(55, "AAPL")], "5"),
         ("AF", [(585, "7")], "5"),
         ("AN", [(724, "0")], "5"),
         ("q", [(11, "X")], "5"),
@@ -298,3 +306,101 @@ def test_missing_tags_and_unsupported_types_get_business_reject(
     r = f(rej)
     assert (rej.msg_type, r[45], r[372], r[380]) == ("j", str(h.seq), msg_type, reason)
     assert r[58]
+
+
+_D = [(11, "N1"), (55, "AAPL"), (54, "1"), (38, "10"), (40, "1"), (60, TRANSACT_TIME)]
+_H = [(11, "N1"), (790, "Q1"), (55, "AAPL"), (54, "1")]
+
+
+@pytest.mark.parametrize(
+    ("msg_type", "pairs", "drop", "ref_tag"),
+    [
+        ("D", _D, (11,), 11),
+        ("D", _D, (40,), 40),
+        ("D", _D, (54,), 54),
+        ("D", _D, (55,), 55),
+        ("D", _D, (60,), 60),
+        ("H", _H, (11,), 11),
+        ("H", _H, (55,), 55),
+        ("H", _H, (54,), 54),
+        ("H", _H, (54, 55), 54),  # what an H by ClOrdID alone got from a real engine
+    ],
+)
+def test_d_or_h_without_a_required_tag_gets_a_session_reject(
+    h: _Harness, msg_type: str, pairs: list[tuple[int, str]], drop: tuple[int, ...], ref_tag: int
+) -> None:
+    """A D or H without a tag FIX 4.4 requires of it is refused as a FIX engine refuses it:
+    a session Reject (35=3) with RefSeqNum, RefTagID = the (lowest) missing tag, RefMsgType
+    and SessionRejectReason 1, and nothing else; a D so refused creates no order."""
+    (rej,) = h.send(msg_type, *[(t, v) for t, v in pairs if t not in drop])
+    r = f(rej)
+    assert (rej.msg_type, r[45], r[371], r[372], r[373]) == (
+        "3",
+        str(h.seq),
+        str(ref_tag),
+        msg_type,
+        "1",
+    )
+    assert r[58] == "Required tag missing" and not rej.exec_type
+    assert h.venue.status("N1") is None
+
+
+def test_a_side_fix_does_not_define_gets_a_session_reject(h: _Harness) -> None:
+    """Side(54)=Z is no FIX 4.4 value: Reject 373=5 (value incorrect), RefTagID 54, on a
+    D and on an H; a Side FIX defines that the venue does not trade (5, sell short) is
+    the venue's business: an ExecutionReport rejecting the order, the Side echoed."""
+    for msg_type, pairs in (("D", _D), ("H", _H)):
+        (rej,) = h.send(msg_type, *[(t, "Z" if t == 54 else v) for t, v in pairs])
+        assert (rej.msg_type, f(rej)[371], f(rej)[372], f(rej)[373]) == ("3", "54", msg_type, "5")
+    (er,) = h.send("D", *[(t, "5" if t == 54 else v) for t, v in _D])
+    assert (er.msg_type, f(er)[150], f(er)[54]) == ("8", "8", "5")
+
+
+_SCENARIOS: list[tuple[str, list[tuple[str, list[tuple[int, str]]]]]] = [
+    ("fills", [("D", _D)]),
+    ("rest, cancel, unknown cancel", [
+        ("D", [(11, "L1"), (55, "AAPL"), (54, "2"), (38, "5"), (40, "2"), (44, "101"),
+               (60, TRANSACT_TIME)]),
+        ("F", [(11, "L1.x"), (41, "L1"), (55, "AAPL"), (54, "2"), (60, TRANSACT_TIME)]),
+        ("F", [(11, "L1.y"), (41, "NOPE"), (55, "AAPL"), (54, "2"), (60, TRANSACT_TIME)]),
+    ]),
+    ("rest, replace", [
+        ("D", [(11, "L2"), (55, "MSFT"), (54, "1"), (38, "5"), (40, "2"), (44, "299"),
+               (60, TRANSACT_TIME)]),
+        ("G", [(11, "L2.r"), (41, "L2"), (55, "MSFT"), (54, "1"), (38, "7"), (40, "2"),
+               (44, "298"), (60, TRANSACT_TIME)]),
+    ]),
+    ("duplicate, bad qty, unknown symbol, unsupported side", [
+        ("D", _D), ("D", _D),
+        ("D", [(11, "B1"), (55, "AAPL"), (54, "1"), (38, "-1"), (40, "1"), (60, TRANSACT_TIME)]),
+        ("D", [(11, "B2"), (55, "NOPE"), (54, "1"), (38, "1"), (40, "1"), (60, TRANSACT_TIME)]),
+        ("D", [(11, "B3"), (55, "AAPL"), (54, "8"), (38, "1"), (40, "1"), (60, TRANSACT_TIME)]),
+    ]),
+    ("status known and unknown", [("D", _D), ("H", _H), ("H", [(11, "NOPE"), *_H[1:]])]),
+    ("empty mass status, then mass status, mass cancel", [
+        ("AF", [(584, "M1"), (585, "7")]),
+        ("D", [(11, "L3"), (55, "AAPL"), (54, "1"), (38, "5"), (40, "2"), (44, "99"),
+               (60, TRANSACT_TIME)]),
+        ("AF", [(584, "M2"), (585, "7")]),
+        ("q", [(11, "MC"), (530, "7"), (60, TRANSACT_TIME)]),
+    ]),
+    ("positions none and some", [
+        ("AN", [(710, "P1"), (724, "0"), (1, "A"), (581, "1")]),
+        ("D", _D),
+        ("AN", [(710, "P2"), (724, "0"), (1, "A"), (581, "1")]),
+        ("AN", [(710, "P3"), (724, "1"), (1, "A"), (581, "1")]),
+    ]),
+    ("refused requests", [("D", _D[1:]), ("H", _H[:2]), ("F", [(11, "X")]), ("AD", [])]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "sends"), _SCENARIOS, ids=[n for n, _ in _SCENARIOS])
+def test_every_message_the_venue_sends_has_what_fix_44_requires(
+    h: _Harness, name: str, sends: list[tuple[str, list[tuple[int, str]]]]
+) -> None:
+    """Each scenario's answers, every one checked against the FIX 4.4 table of required
+    (and not defined) tags per MsgType in tests/venuesim/conformance.py: every 8 has
+    37 17 150 39 54 151 14 6 and Symbol, every AP its required tags and no 912."""
+    outs = [o for msg_type, pairs in sends for o in h.send(msg_type, *pairs)]
+    assert outs, name
+    assert_conforms((o.msg_type, f(o)) for o in outs)  # h.send checks each too

@@ -69,7 +69,14 @@ from actors.connector.tcp import TcpClient
 from actors.runtime import metrics
 from actors.runtime.durable import fsync_dir
 from protocol.config import VenueCfg, logon_credentials
-from protocol.messages import CancelOnVenue, ErrorCode, ExecReport, PlaceOrder, ReplaceOnVenue
+from protocol.messages import (
+    CancelOnVenue,
+    ErrorCode,
+    ExecReport,
+    PlaceOrder,
+    QueriedOrder,
+    ReplaceOnVenue,
+)
 
 RESET_MARKER = "reset_pending"
 TICK_S = 0.1
@@ -130,7 +137,9 @@ class FixAdapter:
             app_msg_types=INITIATOR_APP_MSG_TYPES,
         )
         bucket = TokenBucket(vcfg.rate_limit_per_s, vcfg.rate_burst)
-        self._out = OutboundQueue(bucket, lambda delay_s: loop.call_later(delay_s, self._out.woken))
+        self._out = OutboundQueue(
+            bucket, lambda delay_s: loop.call_later(delay_s, self._out.woken), self._store
+        )
         self._queries = QueryBook(self.venue)
         self._ids = itertools.count(1)
         self._id_prefix = id_prefix
@@ -200,17 +209,18 @@ class FixAdapter:
         fields = fm.replace_fields(request, self._clock())
         self._order_msg("G", fields, request.cl_ord_id, done)
 
-    def order_status(self, cl_ord_ids: Sequence[str], done: StatusDone) -> None:
+    def order_status(self, orders: Sequence[QueriedOrder], done: StatusDone) -> None:
         if not self._check_active(done):
             return
         key = self._new_id("S")
-        req_ids = {f"{key}.{i}": cl for i, cl in enumerate(cl_ord_ids)}
+        asks = {f"{key}.{i}": order for i, order in enumerate(orders)}
+        req_ids = {req_id: order.cl_ord_id for req_id, order in asks.items()}
         if not req_ids:
             done(StatusQuery(key, {}, done).result())
             return
-        self._queries.add(StatusQuery(key, dict(req_ids), done))
-        for req_id, cl in req_ids.items():
-            self._enqueue(Outbound("H", fm.status_request_fields(cl, req_id), None, key))
+        self._queries.add(StatusQuery(key, req_ids, done))
+        for req_id, order in asks.items():
+            self._enqueue(Outbound("H", fm.status_request_fields(order, req_id), None, key))
         self._expire_later(
             key, self._cfg.request_timeout_s + len(req_ids) / self._cfg.rate_limit_per_s
         )
@@ -307,6 +317,9 @@ class FixAdapter:
         for event in events:
             if isinstance(event, AppMessage):
                 self._on_app(event, execs)
+            elif isinstance(event, SessionRejectReceived):
+                text = fm.session_reject_text(event)
+                self._on_rejected(event.ref_seq, event.ref_msg_type, text, execs)
         if execs:
             self._listener.on_execs(execs)  # durable before next-in is (at data_to_send)
         for event in events:
@@ -317,8 +330,6 @@ class FixAdapter:
                     (self._dir / RESET_MARKER).unlink(missing_ok=True)
             elif isinstance(event, LoggedOut):
                 self._log.info("fix_logout", text=event.text)
-            elif isinstance(event, SessionRejectReceived):
-                self._on_rejected(event.ref_seq, event.text)
             elif isinstance(event, Disconnect):
                 self._close(event.reason)
                 return
@@ -349,19 +360,27 @@ class FixAdapter:
         elif msg_type == "r":
             self._queries.feed_mass_cancel(msg)
         elif msg_type == "j":
-            ref = fc.get_int(msg, 45) or 0
-            self._on_rejected(ref, fc.get_str(msg, 58) or "business reject")
+            text = fm.business_reject_text(msg)
+            self._on_rejected(fc.get_int(msg, 45) or 0, fc.get_str(msg, 372), text, execs)
         else:
             self._log.debug("fix_message_ignored", msg_type=msg_type, seq=event.seq)
 
-    def _on_rejected(self, ref_seq: int, text: str) -> None:
-        """The venue rejected our message `ref_seq` (session Reject or BusinessMessageReject)."""
+    def _on_rejected(
+        self, ref_seq: int, ref_type: str | None, text: str, execs: list[ExecReport]
+    ) -> None:
+        """The venue rejected our message `ref_seq` unread (a session Reject or a
+        BusinessMessageReject): a D is a refused order (never live), a query fails now."""
         msg_type, ref = self._out.sent_request(ref_seq)
-        if msg_type in ("D", "F", "G"):
-            # outcome unknown to us: the OMS reconciles the order by ClOrdID
+        if ref_type and msg_type and ref_type != msg_type:
+            self._log.warning("fix_reject_unmatched", ref_seq=ref_seq, ref_type=ref_type, text=text)
+        elif msg_type == "D" and ref:
+            self._log.warning("order_refused", cl_ord_id=ref, text=text)
+            execs.append(fm.refused_order_report(self.venue, ref, text))
+        elif msg_type in ("F", "G"):
+            # the request was refused, the order itself is as it was: reconciliation asks
             self._log.error("order_outcome_unknown", cl_ord_id=ref, msg_type=msg_type, text=text)
         elif ref:
-            self._queries.expire(ref, RequestFailed(ErrorCode.INTERNAL, f"venue rejected: {text}"))
+            self._queries.expire(ref, RequestFailed(ErrorCode.INTERNAL, text))
 
     def _observe_roundtrip(self, cl_ord_id: str) -> None:
         elapsed_s = self._out.answered(cl_ord_id)

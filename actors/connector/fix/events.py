@@ -48,12 +48,14 @@ class SessionRejectSent:
 
 @dataclass(frozen=True, slots=True)
 class SessionRejectReceived:
-    """The peer rejected our message `ref_seq`: its outcome is unknown to the application."""
+    """The peer rejected our message `ref_seq` (RefMsgType, SessionRejectReason, Text and
+    RefTagID as the Reject gave them)."""
 
     ref_seq: int
     ref_msg_type: str | None
     reason: int | None
     text: str
+    ref_tag: int | None = None
 
 
 SessionEvent = (

@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 import simplefix
 
 from actors.connector.fix import codec as fc
+from actors.connector.fix.events import SessionRejectReceived
 from protocol.messages import (
     CancelOnVenue,
     ExecKind,
@@ -25,6 +26,7 @@ from protocol.messages import (
     OrdType,
     PlaceOrder,
     PositionView,
+    QueriedOrder,
     ReplaceOnVenue,
     Side,
     TimeInForce,
@@ -126,10 +128,11 @@ def replace_fields(request: ReplaceOnVenue, now_s: float) -> Fields:
     return fields
 
 
-def status_request_fields(cl_ord_id: str, req_id: str) -> Fields:
-    """OrderStatusRequest (H): by ClOrdID only (the OMS asks by id); OrdStatusReqID(790)
-    is echoed on the answer, which names the venue's *current* ClOrdID."""
-    return [(790, req_id), (11, cl_ord_id)]
+def status_request_fields(order: QueriedOrder, req_id: str) -> Fields:
+    """OrderStatusRequest (H): ClOrdID, Symbol (the Instrument block) and Side, all three
+    required by FIX 4.4; OrdStatusReqID(790) is echoed on the answer, which names the
+    venue's *current* ClOrdID."""
+    return [(11, order.cl_ord_id), (790, req_id), (55, order.symbol), (54, SIDE_TO_FIX[order.side])]
 
 
 def mass_status_fields(req_id: str) -> Fields:
@@ -288,6 +291,54 @@ def to_position(msg: simplefix.FixMessage, venue: str) -> PositionView | None:
         symbol=symbol,
         qty=_dec0(msg, 704) - _dec0(msg, 705),
         avg_px=_dec0(msg, 730),
+    )
+
+
+# SessionRejectReason (373): the names a Reject's text is read with
+_SESSION_REJECT_REASONS = {
+    0: "Invalid tag number", 1: "Required tag missing", 2: "Tag not defined for this message type",
+    3: "Undefined tag", 4: "Tag specified without a value", 5: "Value is incorrect for this tag",
+    6: "Incorrect data format for value", 9: "CompID problem", 10: "SendingTime accuracy problem",
+    11: "Invalid MsgType", 13: "Tag appears more than once", 99: "Other",
+}  # fmt: skip
+REFUSED_EXEC_PREFIX = "refused:"  # exec id of an order message the venue rejected unread
+
+
+def session_reject_text(event: SessionRejectReceived) -> str:
+    """A venue's session Reject (35=3) of one of our messages in one line, e.g.
+    ``session Reject of H: 373=1 Required tag missing, 371=54``."""
+    reason = event.reason
+    name = "" if reason is None else f"373={reason} {_SESSION_REJECT_REASONS.get(reason, '')}"
+    tag = "" if event.ref_tag is None else f"371={event.ref_tag}"
+    return _reject_text("session Reject", event.ref_msg_type, name.rstrip(), tag, event.text)
+
+
+def business_reject_text(msg: simplefix.FixMessage) -> str:
+    """A BusinessMessageReject (35=j) of one of our messages in one line."""
+    reason = fc.get_str(msg, 380)
+    return _reject_text(
+        "BusinessMessageReject", fc.get_str(msg, 372), f"380={reason}" if reason else "", "",
+        fc.get_str(msg, 58) or "",
+    )  # fmt: skip
+
+
+def _reject_text(kind: str, ref_msg_type: str | None, *parts: str) -> str:
+    said = ", ".join(p for p in parts if p)
+    what = f"{kind} of {ref_msg_type or 'our message'}"
+    return f"{what}: {said}" if said else what
+
+
+def refused_order_report(venue: str, cl_ord_id: str, text: str) -> ExecReport:
+    """A NewOrderSingle the venue rejected at session level (or with a
+    BusinessMessageReject): it never read it as an order, so the order was never live.
+    Told to the OMS as a rejection with a deterministic exec id (a replay is a no-op)."""
+    return ExecReport(
+        venue=venue,
+        exec_id=f"{REFUSED_EXEC_PREFIX}{cl_ord_id}",
+        kind="rejected",
+        cl_ord_id=cl_ord_id,
+        ord_status=OrderStatus.REJECTED,
+        text=text,
     )
 
 

@@ -1,6 +1,6 @@
 """The FIX adapter's outbound application messages: a FIFO behind the venue's rate limit.
 
-    out = OutboundQueue(TokenBucket(rate_per_s, burst), wake=lambda delay_s: ...)
+    out = OutboundQueue(TokenBucket(rate_per_s, burst), wake=lambda delay_s: ..., store=store)
     out.put(Outbound("D", fields, done, cl_ord_id))
     each loop turn: done_list = out.pump(session)   # session.send() while tokens last
                     session.data_to_send()          # durable now
@@ -9,7 +9,8 @@
 
 Excess waits and is never dropped; `wake(delay_s)` is asked once to turn the loop again
 when the next token is due. The queue also remembers which request each sent MsgSeqNum
-carried (to route a venue Reject) and when each order message left (round-trip metric).
+carried (to route a venue Reject; one sent before a restart is read back from the FIX
+store) and when each order message left (round-trip metric).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.connector.adapter import RequestFailed, SendDone
+from actors.connector.fix import codec as fc
 from actors.connector.fix.session import FixSession
+from actors.connector.fix.store import FixStore
 from actors.connector.ratelimit import TokenBucket
 
 TRACKED = 50_000  # bound of the seq -> request and ClOrdID -> send time maps
@@ -36,9 +39,10 @@ class Outbound:
 
 
 class OutboundQueue:
-    def __init__(self, bucket: TokenBucket, wake: Callable[[float], None]) -> None:
+    def __init__(self, bucket: TokenBucket, wake: Callable[[float], None], store: FixStore) -> None:
         self._bucket = bucket
         self._wake = wake
+        self._store = store
         self._queue: deque[Outbound] = deque()
         self._wake_pending = False
         self._seq_ref: OrderedDict[int, tuple[str, str]] = OrderedDict()
@@ -80,8 +84,15 @@ class OutboundQueue:
                 item.done(error)
 
     def sent_request(self, seq: int) -> tuple[str, str]:
-        """(MsgType, ref) of the request we sent as `seq`, or ("", "") if not known."""
-        return self._seq_ref.pop(seq, ("", ""))
+        """(MsgType, ref) of the request we sent as `seq`, or ("", "") if not known. One
+        sent before a restart is read back from the store: (MsgType, ClOrdID)."""
+        found = self._seq_ref.pop(seq, None)
+        if found is not None:
+            return found
+        for _, raw in self._store.sent_messages(seq, seq):
+            msg_type, body, _ = fc.body_of(raw)
+            return msg_type, next((v.decode("latin-1") for t, v in body if t == 11), "")
+        return "", ""
 
     def answered(self, cl_ord_id: str) -> float | None:
         """Seconds since the order message `cl_ord_id` left, at its first answer."""

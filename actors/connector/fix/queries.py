@@ -13,9 +13,10 @@ for q. A status answer without 790 is matched by its ClOrdID; one without 790 or
 matches no status query goes to the oldest mass-status query. Answers to no pending query
 (e.g. old answers replayed by a FIX resend) are not consumed.
 
-End of a multi-message answer: LastRptRequested(912)=Y, or as many reports as
-TotNumReports(911) / TotalNumPosReports(727) announced; 0 announced means none (the single
-message carrying the count, ClOrdID "NONE" for AF, PosReqResult 2 for AN, is no row).
+End of a multi-message answer: LastRptRequested(912)=Y (ExecutionReports only: a
+PositionReport has no 912), or as many reports as TotNumReports(911) /
+TotalNumPosReports(727) announced; 0 announced means none (the single message carrying
+the count, ClOrdID "NONE" for AF, PosReqResult 2 for AN, is no row).
 """
 
 from __future__ import annotations
@@ -93,13 +94,15 @@ class PositionsQuery:
     done: PositionsDone
     venue: str
     positions: list[PositionView] = field(default_factory=list)
+    count: int = 0  # reports received (a row we cannot read counts too)
 
     def answer(self, msg: simplefix.FixMessage) -> bool:
         none = fc.get_int(msg, 727) == 0 or fc.get_int(msg, 728) == fm.POS_NONE_FOUND
         row = None if none else fm.to_position(msg, self.venue)
         if row is not None:
             self.positions.append(row)
-        return none or _last_report(msg, len(self.positions), 727)
+        self.count += 1
+        return none or _last_report(msg, self.count, 727)
 
 
 @dataclass

@@ -340,6 +340,7 @@ class FixSession:
                 fc.get_str(msg, 372),
                 fc.get_int(msg, 373),
                 fc.get_str(msg, 58) or "",
+                fc.get_int(msg, 371),
             )
             self._log.warning("fix_reject_received", ref_seq=event.ref_seq, reason=event.reason)
             self._events.append(event)

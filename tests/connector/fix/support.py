@@ -21,8 +21,9 @@ import zmq
 
 from actors.connector.fix import codec as fc
 from actors.connector.fix.events import AppMessage, Disconnect, SessionEvent
-from actors.connector.fix.session import FixSession
 from actors.connector.fix.store import FixStore
+from actors.venuesim.acceptor import VenueSession
+from actors.venuesim.fixmap import session_reject
 from protocol.config import BackoffCfg, VenueCfg
 from protocol.messages import ExecReport
 
@@ -148,12 +149,14 @@ class MiniVenue:
         loop.add_fd(self.listener.fileno(), self._accept)
         loop.after_turn.append(self.flush)
         self.conn: socket.socket | None = None
-        self.session: FixSession | None = None
+        self.session: VenueSession | None = None
         self.received: list[AppMessage] = []
         self.logons: list[simplefix.FixMessage] = []
         self.refuse: str | None = None
         self.fill_qty: Decimal = Decimal(0)
         self.answer = True  # False: receive orders but say nothing
+        # MsgType -> (RefTagID, SessionRejectReason, Text): session-reject those instead
+        self.session_rejects: dict[str, tuple[int, int, str]] = {}
         self.orders: dict[str, dict[int, str]] = {}  # ClOrdID -> D fields
         self.positions: list[tuple[str, str, str, str]] = []  # symbol, long, short, px
         self._exec = itertools.count(1)
@@ -178,7 +181,7 @@ class MiniVenue:
         conn.setblocking(False)
         self.conn = conn
         self.connections += 1
-        self.session = FixSession(
+        self.session = VenueSession(
             sender_comp_id=self.comp_id,
             target_comp_id=self.client_id,
             store=self.store,
@@ -219,7 +222,9 @@ class MiniVenue:
         for ev in events:
             if isinstance(ev, AppMessage):
                 self.received.append(ev)
-                if self.answer:
+                if ev.msg_type in self.session_rejects:
+                    self.reject(ev.seq, ev.msg_type, *self.session_rejects[ev.msg_type])
+                elif self.answer:
                     self._on_app(ev.msg_type, fields_of(ev.msg))
             elif isinstance(ev, Disconnect):
                 self.flush()
@@ -241,6 +246,11 @@ class MiniVenue:
     def send(self, msg_type: str, fields: list[tuple[int, Any]]) -> None:
         assert self.session is not None
         self.session.send(msg_type, fields)
+
+    def reject(self, ref_seq: int, msg_type: str, ref_tag: int, reason: int, text: str) -> None:
+        """A session-level Reject (35=3) of the client's message `ref_seq`."""
+        assert self.session is not None
+        self.session.reject(session_reject(ref_seq, msg_type, ref_tag, reason, text))
 
     def exec_report(
         self,

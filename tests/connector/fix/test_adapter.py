@@ -22,6 +22,7 @@ from protocol.messages import (
     ExecReport,
     OrdType,
     PlaceOrder,
+    QueriedOrder,
     Side,
 )
 from protocol.paths import sim_port_file
@@ -104,6 +105,10 @@ def order(cl: str, qty: str = "10", price: str = "100") -> PlaceOrder:
     )
 
 
+def ask(cl: str, symbol: str = "AAPL", side: Side = Side.BUY) -> QueriedOrder:
+    return QueriedOrder(cl_ord_id=cl, symbol=symbol, side=side)
+
+
 def kinds(execs: Sequence[ExecReport]) -> list[tuple[str, str]]:
     return [(e.cl_ord_id, e.kind) for e in execs]
 
@@ -177,7 +182,7 @@ def test_requests_while_not_logged_on_fail_at_once_with_venue_down(h: Harness) -
     a = h.adapter()
     results = [Done() for _ in range(5)]
     a.place(order("c1"), results[0])
-    a.order_status(["c1"], results[1])
+    a.order_status([ask("c1")], results[1])
     a.open_orders(results[2])
     a.positions(results[3])
     a.mass_cancel(results[4])
@@ -226,7 +231,7 @@ def test_status_open_orders_positions_and_mass_cancel(h: Harness) -> None:
     h.loop.run_until(lambda: h.listener.execs)
     h.venue.positions = [("AAPL", "10", "0", "100.5")]
     status, opened, pos, mc = Done(), Done(), Done(), Done()
-    a.order_status(["c1", "ghost"], status)
+    a.order_status([ask("c1"), ask("ghost", "MSFT", Side.SELL)], status)
     a.open_orders(opened)
     a.positions(pos)
     a.mass_cancel(mc)

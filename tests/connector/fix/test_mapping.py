@@ -13,6 +13,7 @@ from protocol.messages import (
     OrderStatus,
     OrdType,
     PlaceOrder,
+    QueriedOrder,
     ReplaceOnVenue,
     Side,
     TimeInForce,
@@ -107,7 +108,10 @@ def test_cancel_and_replace_name_the_original_order() -> None:
 
 
 def test_query_requests() -> None:
-    assert as_dict(fm.status_request_fields("c1", "S-1.0")) == {790: "S-1.0", 11: "c1"}
+    """H carries ClOrdID, Symbol and Side (FIX 4.4 requires all three) and the request id."""
+    ask = QueriedOrder(cl_ord_id="c1", symbol="MSFT", side=Side.SELL)
+    h = fm.status_request_fields(ask, "S-1.0")
+    assert as_dict(h) == {790: "S-1.0", 11: "c1", 55: "MSFT", 54: "2"}
     assert as_dict(fm.mass_status_fields("M-1")) == {584: "M-1", 585: "7"}
     an = as_dict(fm.positions_request_fields("P-1", "ACCT", NOW_S))
     assert (an[710], an[724], an[1], an[581], an[715]) == ("P-1", "0", "ACCT", "1", "20231114")

@@ -136,6 +136,19 @@ def test_positions_rows_until_the_announced_count() -> None:
     assert [(p.symbol, p.qty) for p in done.value] == [("AAPL", Decimal(10)), ("MSFT", Decimal(-3))]
 
 
+def test_positions_end_on_the_announced_count_of_reports_even_with_an_unreadable_row() -> None:
+    """A PositionReport has no LastRptRequested(912): the answer ends after as many
+    reports as TotalNumPosReports(727) announced, a row we cannot read (no Symbol)
+    counting too, so the query completes instead of timing out."""
+    book, done = QueryBook("v"), Result()
+    book.add(PositionsQuery("P1", done, "v"))
+    head = [(710, "P1"), (727, "2"), (728, "0")]
+    book.feed_position(fix_message([*head, (704, "10"), (705, "0"), (730, "100")]))
+    assert not done.calls
+    book.feed_position(fix_message([*head, (55, "MSFT"), (704, "0"), (705, "3"), (730, "300")]))
+    assert [(p.symbol, p.qty) for p in done.value] == [("MSFT", Decimal(-3))]
+
+
 def test_no_positions_is_an_empty_answer_and_a_refusal_is_an_error() -> None:
     book, empty, refused = QueryBook("v"), Result(), Result()
     book.add(PositionsQuery("P1", empty, "v"))

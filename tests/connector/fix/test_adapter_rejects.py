@@ -1,0 +1,115 @@
+"""The FIX adapter when the venue rejects one of our messages unread: a session Reject
+(35=3) or a BusinessMessageReject (35=j). A refused NewOrderSingle is a rejected order
+(the venue never had it); a refused status request fails its query at once, saying why."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from actors.connector.adapter import RequestFailed
+from protocol.messages import ErrorCode, OrderStatus
+from tests.connector.fix.test_adapter import Done, Harness, ask, order
+
+REQUIRED_TAG_MISSING = 1
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Iterator[Harness]:
+    harness = Harness(tmp_path)
+    yield harness
+    harness.close()
+
+
+def test_a_session_reject_of_a_status_request_fails_the_query_at_once_with_its_reason(
+    h: Harness,
+) -> None:
+    """What an engine validating the FIX 4.4 dictionary sent for an H without Side: the
+    query fails as soon as the Reject arrives (not at the 30 s timeout), and its error
+    names the message, the SessionRejectReason and the RefTagID, for reconciliation to
+    report."""
+    a = h.connected(request_timeout_s=30.0)
+    h.venue.session_rejects["H"] = (54, REQUIRED_TAG_MISSING, "Required tag missing")
+    status = Done()
+    started = time.monotonic()
+    a.order_status([ask("c1"), ask("c2")], status)
+    h.loop.run_until(lambda: status.calls, timeout_s=5)
+    assert time.monotonic() - started < 5
+    (failed,) = status.calls
+    assert isinstance(failed, RequestFailed) and failed.code is ErrorCode.INTERNAL
+    assert str(failed) == (
+        "session Reject of H: 373=1 Required tag missing, 371=54, Required tag missing"
+    )
+    h.loop.run_until(lambda: len([m for m in h.venue.received if m.msg_type == "H"]) == 2)
+    h.loop.turn(0)
+    assert status.calls == [failed]  # the second Reject finds nothing left to fail
+
+
+def test_a_session_reject_of_a_new_order_single_is_a_rejected_order(h: Harness) -> None:
+    """The venue refused our D at session level: it never read it as an order, so the
+    order was never live. The OMS is told so as a rejection (exec id ``refused:<ClOrdID>``,
+    OrdStatus REJECTED, the Reject's reason as text), not left unknown."""
+    a = h.connected()
+    h.venue.session_rejects["D"] = (55, REQUIRED_TAG_MISSING, "Required tag missing")
+    sent = Done()
+    a.place(order("c1"), sent)
+    h.loop.run_until(lambda: h.listener.execs)
+    assert sent.calls == [None]
+    (report,) = h.listener.execs
+    assert (report.kind, report.cl_ord_id, report.exec_id, report.ord_status) == (
+        "rejected",
+        "c1",
+        "refused:c1",
+        OrderStatus.REJECTED,
+    )
+    assert report.text == "session Reject of D: 373=1 Required tag missing, 371=55, " + (
+        "Required tag missing"
+    )
+
+
+def test_a_business_reject_of_a_new_order_single_is_a_rejected_order(h: Harness) -> None:
+    """A BusinessMessageReject (e.g. 380=4 application not available) of our D: the same."""
+    a = h.connected()
+    h.venue.answer = False
+    a.place(order("c1"), Done())
+    h.loop.run_until(lambda: [m for m in h.venue.received if m.msg_type == "D"])
+    d_seq = h.venue.received[-1].seq
+    h.venue.send("j", [(45, d_seq), (372, "D"), (379, "c1"), (380, 4), (58, "closed")])
+    h.loop.run_until(lambda: h.listener.execs)
+    (report,) = h.listener.execs
+    assert (report.kind, report.cl_ord_id, report.exec_id) == ("rejected", "c1", "refused:c1")
+    assert report.text == "BusinessMessageReject of D: 380=4, closed"
+
+
+def test_a_reject_of_a_new_order_single_sent_before_a_restart_is_still_a_rejection(
+    h: Harness,
+) -> None:
+    """The connector restarted between sending the D and the venue's Reject of it: the
+    new adapter reads which order that MsgSeqNum carried back from the FIX store."""
+    first = h.connected()
+    h.venue.answer = False
+    first.place(order("c7"), Done())
+    h.loop.run_until(lambda: [m for m in h.venue.received if m.msg_type == "D"])
+    d_seq = h.venue.received[-1].seq
+    h.retire(first)
+    h.loop.run_until(lambda: h.venue.session is None)
+    h.connected()
+    h.venue.reject(d_seq, "D", 60, REQUIRED_TAG_MISSING, "Required tag missing")
+    h.loop.run_until(lambda: h.listener.execs)
+    assert [(r.kind, r.cl_ord_id) for r in h.listener.execs] == [("rejected", "c7")]
+
+
+def test_a_reject_whose_ref_msg_type_is_not_what_we_sent_is_not_applied(h: Harness) -> None:
+    """A Reject naming RefMsgType H for the MsgSeqNum that carried our D (a venue's error,
+    or numbers from before a sequence reset) rejects no order."""
+    a = h.connected()
+    h.venue.answer = False
+    a.place(order("c1"), Done())
+    h.loop.run_until(lambda: [m for m in h.venue.received if m.msg_type == "D"])
+    next_in = a.info()["next_in"]
+    h.venue.reject(h.venue.received[-1].seq, "H", 54, REQUIRED_TAG_MISSING, "nope")
+    h.loop.run_until(lambda: a.info()["next_in"] != next_in)  # the Reject was read
+    assert h.listener.execs == []
