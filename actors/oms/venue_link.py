@@ -358,8 +358,8 @@ class VenueLink:
                 return self._finish(view, reply.body, on_plan, dry_run)
             if reply is None or not venue_refused(reply):
                 return failed(why(reply))
-            if self._positions_logged_epoch != reply.epoch:  # once per incarnation
-                self._positions_logged_epoch = reply.epoch
+            if self._positions_logged_epoch != self.connector_epoch:  # once per incarnation
+                self._positions_logged_epoch = self.connector_epoch
                 self.log.warning("venue_positions_unavailable", reason=why(reply))
             self._finish(view, None, on_plan, dry_run)
 
