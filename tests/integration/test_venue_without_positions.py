@@ -20,10 +20,10 @@ pytestmark = pytest.mark.integration
 def test_orders_flow_to_a_venue_that_refuses_position_requests(short_tmp: Path) -> None:
     with systems() as started:
         sut = start(started, root=short_tmp, overrides=overrides(serves_positions=False))
-        sut.wait_event("venue_positions_unavailable", 20.0, actor="oms")
         with client(sut) as c:
-            submit_when_open(c, VENUE, price="95.00", client_order_id="an-less-1")
+            submit_when_open(c, VENUE, price="95.00", client_order_id="an-less-1", timeout_s=15)
             c.wait_for_status("an-less-1", {OrderStatus.ACCEPTED})
+        sut.wait_event("venue_positions_unavailable", 5.0, actor="oms")
         eventually(lambda: sut.actor("oms")["info"]["venues"][VENUE] == "reconciled", 10.0)
         refused = [e for e in sut.events("reconcile_failed", actor="oms") if "AN" in e["reason"]]
         assert refused == []
