@@ -11,10 +11,13 @@ import itertools
 from collections.abc import Callable
 from decimal import Decimal
 
+import pytest
 import structlog
+from pydantic import ValidationError
 
 from actors.oms.venue_link import VenueLink
 from protocol.codec import Sender
+from protocol.config import OmsCfg
 from protocol.messages import (
     ErrorCode,
     GetPositions,
@@ -172,3 +175,17 @@ def test_a_failing_venue_is_visible_until_a_pass_succeeds() -> None:
     peer.answer(Positions(source="venue", venue=V, positions=[]))
     assert link.status_text == "reconciled" and link.ready
     assert gauge._value.get() == 0  # noqa: SLF001
+
+
+def test_retry_config_is_validated() -> None:
+    """`[oms] reconcile_retry_initial_s` / `reconcile_retry_max_s`: positive, max >= initial,
+    defaults 1 s and 30 s."""
+    cfg = OmsCfg()
+    assert (cfg.reconcile_retry_initial_s, cfg.reconcile_retry_max_s) == (1.0, 30.0)
+    for bad in (
+        {"reconcile_retry_initial_s": 0},
+        {"reconcile_retry_max_s": -1},
+        {"reconcile_retry_initial_s": 10, "reconcile_retry_max_s": 5},
+    ):
+        with pytest.raises(ValidationError):
+            OmsCfg.model_validate(bad)

@@ -16,7 +16,7 @@ from protocol.messages import (
     RequestRejected,
     VenueConnState,
 )
-from tests.oms.test_venue_link import V, StubOms, StubPeer
+from tests.oms.test_venue_link import StubOms, StubPeer, V
 
 AN_REFUSED = RequestRejected(
     code=ErrorCode.INTERNAL, reason="BusinessMessageReject of AN: 380=3 unsupported MsgType AN"
