@@ -304,9 +304,16 @@ class VenueLink:
         timeout = self.request_timeout_s
         view: dict[str, Any] = {}
 
-        def stale() -> bool:
-            """An answer to a pass given up since (a dry run is never given up)."""
-            return not dry_run and gen != self._gen
+        def stale(reply: Envelope | None) -> bool:
+            """An answer to a pass given up since (its connector restarted): it ends there,
+            the operator who asked for it is answered, no retry (a dry run is never given
+            up)."""
+            if dry_run or gen == self._gen:
+                return False
+            self.log.warning("reconcile_failed", reason=why(reply), superseded=True)
+            if on_plan is not None:
+                on_plan(Plan(venue=self.venue, actions=()))
+            return True
 
         def failed(reason: str) -> None:
             if on_plan is not None:
@@ -319,7 +326,7 @@ class VenueLink:
             self._pass_failed(reason, gen, connected_seq)
 
         def got_open(reply: Envelope | None) -> None:
-            if stale():
+            if stale(reply):
                 return
             if reply is None or not isinstance(reply.body, OpenOrders):
                 return failed(why(reply))
@@ -343,7 +350,7 @@ class VenueLink:
             self.peer.request(OrderStatusQuery(orders=chunk), got_status, timeout)
 
         def got_status(reply: Envelope | None) -> None:
-            if stale():
+            if stale(reply):
                 return
             if reply is None or not isinstance(reply.body, OrderStatusAnswer):
                 return failed(why(reply))
@@ -352,7 +359,7 @@ class VenueLink:
             next_status()
 
         def got_positions(reply: Envelope | None) -> None:
-            if stale():
+            if stale(reply):
                 return
             if reply is not None and isinstance(reply.body, Positions):
                 return self._finish(view, reply.body, on_plan, dry_run)
