@@ -81,6 +81,8 @@ class SimCfg(_Cfg):
     faults: dict[str, float | int | str] = Field(default_factory=dict)
     # Non-empty: a Logon must carry this Username(553), else it is refused (Logout saying so)
     require_username: str = ""
+    # False: a RequestForPositions (AN) gets BusinessMessageReject 380=3 (a venue without AN)
+    serves_positions: bool = True
 
 
 class VenueCfg(_Cfg):
@@ -128,6 +130,15 @@ class OmsCfg(_Cfg):
     unmatched_fill_engages_kill_switch: bool = True
     outage_tolerance_s: PosFloat = 60.0
     reconcile_interval_s: PosFloat = 30.0  # periodic pass per connected venue (safety net)
+    # a failed pass is retried after a capped exponential backoff (doubling, 10% jitter)
+    reconcile_retry_initial_s: PosFloat = 1.0
+    reconcile_retry_max_s: PosFloat = 30.0
+
+    @model_validator(mode="after")
+    def _retry_bounds(self) -> OmsCfg:
+        if self.reconcile_retry_max_s < self.reconcile_retry_initial_s:
+            raise ValueError("reconcile_retry_max_s must be >= reconcile_retry_initial_s")
+        return self
 
 
 class HeartbeatCfg(_Cfg):

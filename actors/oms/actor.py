@@ -108,6 +108,8 @@ class OmsActor(Actor):
                 self.peer(f"connector.{v.name}"),
                 request_timeout_s=self.cfg.oms.request_timeout_s,
                 log=self.log.bind(venue=v.name),
+                retry_initial_s=self.cfg.oms.reconcile_retry_initial_s,
+                retry_max_s=self.cfg.oms.reconcile_retry_max_s,
             )
             for v in self.cfg.venues
         }
@@ -334,7 +336,9 @@ class OmsActor(Actor):
 
     # ------------------------------------------------------------------ reconciliation
 
-    def apply_reconcile_plan(self, link: VenueLink, plan: Plan, venue_positions: Positions) -> None:
+    def apply_reconcile_plan(
+        self, link: VenueLink, plan: Plan, venue_positions: Positions | None
+    ) -> None:
         self.plans.apply(link, plan, venue_positions)
 
     def on_venue_reconciled(self, link: VenueLink, plan: Plan, first: bool) -> None:
@@ -388,9 +392,7 @@ class OmsActor(Actor):
             "intake": self._intake_state(),
             "kill_switch": "engaged" if self.kill_switch_engaged else "off",
             "queues": {n: v.depth for n, v in self.venues.items()},
-            "venues": {
-                n: ("reconciled" if v.reconciled else v.state.value) for n, v in self.venues.items()
-            },
+            "venues": {n: v.status_text for n, v in self.venues.items()},
             "unmatched_fills": len(self.book.unmatched_fills()),
         }
 

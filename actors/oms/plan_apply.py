@@ -64,8 +64,9 @@ class PlanApplier:
         self.cold = cold_marker.exists()
         self._start_logged = False
 
-    def apply(self, link: VenueLink, plan: Plan, venue_positions: Positions) -> None:
-        """Carry out a pass's plan on the book, journalled."""
+    def apply(self, link: VenueLink, plan: Plan, venue_positions: Positions | None) -> None:
+        """Carry out a pass's plan on the book, journalled. `venue_positions` None: the venue
+        does not serve them (a cold start then takes no opening positions from it)."""
         book = self.host.book
         self.log.info("reconcile_plan", **plan.summary())
         cold = self.cold and not link.ever_reconciled
@@ -104,8 +105,10 @@ class PlanApplier:
                 )
                 if self.cold and self.cfg.cold_start_open_orders == "cancel":
                     self.host.record(book.request_cancel(action.client_order_id, time.time_ns()))
-        if cold:
+        if cold and venue_positions is not None:
             self._take_opening_positions(link.venue, venue_positions)
+        elif cold:
+            self.log.warning("opening_positions_unavailable", venue=link.venue)
 
     def _take_opening_positions(self, venue: str, venue_positions: Positions) -> None:
         """Cold start: our book starts empty but the venue's positions do not; take them as

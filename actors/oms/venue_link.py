@@ -5,6 +5,19 @@ The link owns its queue: a venue that is not CONNECTED-and-reconciled holds its 
 (the OMS bounds intake by `oms.venue_queue_bound`), and they are sent once the
 reconciliation pass after the next CONNECTED has told us which ones the venue already has.
 The link needs of the OMS only what `LinkHost` lists, so the two do not import each other.
+
+One pass per venue at a time: every pass has a generation (`_gen`); an answer or a retry
+timer of an older generation (a pass given up, or one of a connector incarnation that
+restarted) is ignored. A pass that fails while CONNECTED is retried once: after a capped
+exponential backoff, or at once if a new CONNECTED came while it was in flight; until one
+succeeds the venue shows `reconcile_failing: <reason>` (`actors.oms.reconcile_retry`). A
+pass asks one status query per open local order the venue did not list; the connector
+paces the H messages under the venue's rate limit (its outbound token bucket).
+
+A venue that refuses the positions request (e.g. BusinessMessageReject 380=3 to AN) does
+not stop reconciliation: the pass goes on without venue positions (logged once per
+connector incarnation: `venue_positions_unavailable`); positions are then not compared and
+a cold start takes no opening positions from the venue.
 """
 
 from __future__ import annotations
@@ -19,6 +32,7 @@ from actors.oms.order_book import OrderBook
 from actors.oms.orders import Order, Outcome
 from actors.oms.plan import Plan
 from actors.oms.reconcile import plan_reconciliation, status_query_orders
+from actors.oms.reconcile_retry import ReconcileRetry, venue_refused, why
 from actors.runtime import metrics
 from protocol.codec import Envelope
 from protocol.messages import (
@@ -41,7 +55,6 @@ from protocol.messages import (
 )
 
 _STATUS_CHUNK = 2000
-_RETRY_S = 1.0
 
 
 class VenuePeer(Protocol):
@@ -74,8 +87,11 @@ class LinkHost(Protocol):
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
 
-    def apply_reconcile_plan(self, link: VenueLink, plan: Plan, venue_positions: Positions) -> None:
-        """Carry out a pass's plan (journalled; Resubmits are queued on `link`)."""
+    def apply_reconcile_plan(
+        self, link: VenueLink, plan: Plan, venue_positions: Positions | None
+    ) -> None:
+        """Carry out a pass's plan (journalled; Resubmits are queued on `link`); no
+        `venue_positions` when the venue does not serve them."""
         ...
 
     def on_venue_reconciled(self, link: VenueLink, plan: Plan, first: bool) -> None:
@@ -112,7 +128,16 @@ class VenueLink:
     `ready` once CONNECTED and reconciled, the request queue and the passes."""
 
     def __init__(
-        self, venue: str, host: LinkHost, peer: VenuePeer, *, request_timeout_s: float, log: Any
+        self,
+        venue: str,
+        host: LinkHost,
+        peer: VenuePeer,
+        *,
+        request_timeout_s: float,
+        log: Any,
+        retry_initial_s: float = 1.0,
+        retry_max_s: float = 30.0,
+        rand: Callable[[], float] | None = None,
     ) -> None:
         self.host = host
         self.venue = venue
@@ -124,6 +149,13 @@ class VenueLink:
         self.ever_reconciled = False  # since this OMS started
         self.reconciling = False
         self.rerun = False
+        self._gen = 0  # the current pass's generation: older answers and timers are ignored
+        self._connected_seq = 0  # CONNECTED events seen (a pass notes the one it began under)
+        self._positions_logged_epoch: int | None = None
+        self.retry = ReconcileRetry(
+            venue, initial_s=retry_initial_s, max_s=retry_max_s, log=log,
+            **({} if rand is None else {"rand": rand}),
+        )  # fmt: skip
         self.last_pass_at = 0.0  # monotonic time of the last applied pass
         self._queue: OrderedDict[str, None] = OrderedDict()  # client_order_ids to send
         self._in_flight: dict[str, str] = {}  # client_order_id -> request ClOrdID
@@ -134,6 +166,16 @@ class VenueLink:
     @property
     def ready(self) -> bool:
         return self.state is VenueConnState.CONNECTED and self.reconciled
+
+    @property
+    def status_text(self) -> str:
+        """The venue as the OMS sees it (`tradepulse status`): `reconciled`, the connector's
+        state, or `reconcile_failing: <reason>` while CONNECTED passes keep failing."""
+        if self.reconciled:
+            return "reconciled"
+        if self.retry.failing and self.state is VenueConnState.CONNECTED:
+            return f"reconcile_failing: {self.retry.reason}"
+        return self.state.value
 
     @property
     def depth(self) -> int:
@@ -161,19 +203,22 @@ class VenueLink:
         self.log.info("venue_state", state=state.value, connector_epoch=epoch, detail=detail)
         restarted = self.connector_epoch is not None and epoch != self.connector_epoch
         self.state, self.connector_epoch = state, epoch
+        if state is VenueConnState.CONNECTED:
+            self._connected_seq += 1
         if restarted:
             # requests the dead incarnation never answered: their outcome is for venue
-            # evidence (reconciliation) to decide, now rather than at their deadline
+            # evidence (reconciliation) to decide, now rather than at their deadline. The
+            # pass in flight is given up (its answers and retry timer are ignored).
+            self._gen += 1
             self.reconciling = False
+            self.rerun = False
             self.peer.fail_pending()
         self.host.publish_stream(
             "venue_state", {"venue": self.venue, "state": state.value, "detail": detail}
         )
+        self.reconciled = False
         if state is VenueConnState.CONNECTED:
-            self.reconciled = False
             self.start_reconcile()
-        else:
-            self.reconciled = False
 
     # ------------------------------------------------------------------ dispatch
 
@@ -247,32 +292,44 @@ class VenueLink:
     def start_reconcile(
         self, on_plan: Callable[[Plan], None] | None = None, *, dry_run: bool = False
     ) -> None:
-        """Gather the venue's view, plan, and (unless `dry_run`) apply the plan."""
+        """Gather the venue's view, plan, and (unless `dry_run`) apply the plan. One pass
+        at a time: asked while one is in flight, another follows it once it succeeds."""
         if self.reconciling and not dry_run:
             self.rerun = True
             return
         if not dry_run:
             self.reconciling = True
+            self._gen += 1
+        gen, connected_seq = self._gen, self._connected_seq
         timeout = self.request_timeout_s
         view: dict[str, Any] = {}
 
-        def failed(why: str) -> None:
-            self.log.warning("reconcile_failed", reason=why, state=self.state.value)
+        def stale(reply: Envelope | None) -> bool:
+            """An answer to a pass given up since (its connector restarted): it ends there,
+            the operator who asked for it is answered, no retry (a dry run is never given
+            up)."""
+            if dry_run or gen == self._gen:
+                return False
+            self.log.warning("reconcile_failed", reason=why(reply), superseded=True)
+            if on_plan is not None:
+                on_plan(Plan(venue=self.venue, actions=()))
+            return True
+
+        def failed(reason: str) -> None:
             if on_plan is not None:
                 on_plan(Plan(venue=self.venue, actions=()))
             if dry_run:
+                self.log.warning("reconcile_failed", reason=reason, dry_run=True)
                 return
             self.reconciling = False
-            rerun, self.rerun = self.rerun, False
-            if self.state is VenueConnState.CONNECTED:
-                if rerun:  # CONNECTED came while this pass was failing: go again now
-                    self.start_reconcile()
-                else:
-                    self.host.call_later(_RETRY_S, self._retry_reconcile)
+            self.rerun = False
+            self._pass_failed(reason, gen, connected_seq)
 
         def got_open(reply: Envelope | None) -> None:
+            if stale(reply):
+                return
             if reply is None or not isinstance(reply.body, OpenOrders):
-                return failed(_why(reply))
+                return failed(why(reply))
             if self.state is not VenueConnState.CONNECTED and not dry_run:
                 # it answered, so it is logged on: no need to wait for its state message
                 self.state, self.connector_epoch = VenueConnState.CONNECTED, reply.epoch
@@ -293,23 +350,32 @@ class VenueLink:
             self.peer.request(OrderStatusQuery(orders=chunk), got_status, timeout)
 
         def got_status(reply: Envelope | None) -> None:
+            if stale(reply):
+                return
             if reply is None or not isinstance(reply.body, OrderStatusAnswer):
-                return failed(_why(reply))
+                return failed(why(reply))
             view["status"].update({o.cl_ord_id: o for o in reply.body.orders})
             view["unknown"].update(reply.body.unknown)
             next_status()
 
         def got_positions(reply: Envelope | None) -> None:
-            if reply is None or not isinstance(reply.body, Positions):
-                return failed(_why(reply))
-            self._finish(view, reply.body, on_plan, dry_run)
+            if stale(reply):
+                return
+            if reply is not None and isinstance(reply.body, Positions):
+                return self._finish(view, reply.body, on_plan, dry_run)
+            if reply is None or not venue_refused(reply):
+                return failed(why(reply))
+            if self._positions_logged_epoch != self.connector_epoch:  # once per incarnation
+                self._positions_logged_epoch = self.connector_epoch
+                self.log.warning("venue_positions_unavailable", reason=why(reply))
+            self._finish(view, None, on_plan, dry_run)
 
         self.peer.request(OpenOrdersRequest(), got_open, timeout)
 
     def _finish(
         self,
         view: dict[str, Any],
-        venue_positions: Positions,
+        venue_positions: Positions | None,
         on_plan: Callable[[Plan], None] | None,
         dry_run: bool,
     ) -> None:
@@ -322,7 +388,9 @@ class VenueLink:
             view["status"],
             view["unknown"],
             local_positions={p.symbol: p.qty for p in book.positions(self.venue)},
-            venue_positions={p.symbol: p.qty for p in venue_positions.positions},
+            venue_positions=None
+            if venue_positions is None
+            else {p.symbol: p.qty for p in venue_positions.positions},
             unmatched_fills=book.unmatched_fills(self.venue),
             now_ns=time.time_ns(),
         )
@@ -332,6 +400,7 @@ class VenueLink:
             return
         self.host.apply_reconcile_plan(self, plan, venue_positions)
         self.reconciling = False
+        self.retry.succeeded()
         if self.rerun:
             self.rerun = False
             self.start_reconcile()
@@ -358,14 +427,22 @@ class VenueLink:
         for coid in [c for c in self._acked if (o := book.get(c)) is None or o.is_terminal]:
             del self._acked[coid]
 
-    def _retry_reconcile(self) -> None:
-        if self.state is VenueConnState.CONNECTED and not self.reconciled and not self.reconciling:
+    def _pass_failed(self, reason: str, gen: int, connected_seq: int) -> None:
+        """A pass failed: counted and made visible while CONNECTED, then retried once:
+        at once if a CONNECTED came while it was in flight, else after the backoff."""
+        if self.state is not VenueConnState.CONNECTED:
+            self.log.warning("reconcile_failed", reason=reason, state=self.state.value)
+            return  # the next CONNECTED starts a pass
+        at_once = connected_seq != self._connected_seq
+        delay = self.retry.failed(reason, at_once=at_once)
+        if at_once:
             self.start_reconcile()
+        else:
+            self.host.call_later(delay, partial(self._retry_reconcile, gen))
 
-
-def _why(reply: Envelope | None) -> str:
-    if reply is None:
-        return "no answer from the connector"
-    if isinstance(reply.body, RequestRejected):
-        return f"{reply.body.code.value}: {reply.body.reason}"
-    return f"unexpected reply {reply.type}"
+    def _retry_reconcile(self, gen: int) -> None:
+        """The backoff timer of pass `gen`: ignored if another pass began since."""
+        if gen != self._gen or self.reconciling or self.reconciled:
+            return
+        if self.state is VenueConnState.CONNECTED:
+            self.start_reconcile()

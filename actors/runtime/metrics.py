@@ -115,6 +115,17 @@ JOURNAL_FSYNC_SECONDS = Histogram(
 )
 
 # ---------------------------------------------------------------- risk and kill-switch
+RECONCILE_FAILURES = Counter(
+    "tradepulse_reconcile_failures",
+    "Reconciliation passes that failed while the venue was CONNECTED",
+    ["venue"],
+)
+RECONCILE_FAILING = Gauge(
+    "tradepulse_reconcile_failing",
+    "1 while the venue's reconciliation keeps failing (nothing is sent to it)",
+    ["venue"],
+    multiprocess_mode="mostrecent",
+)
 RISK_CHECKS = Counter("tradepulse_risk_checks", "Pre-trade checks by outcome", ["outcome"])
 KILL_SWITCH_ENGAGED = Gauge(
     "tradepulse_kill_switch_engaged",

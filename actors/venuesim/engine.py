@@ -81,6 +81,7 @@ class Venue:
         self.symbols = frozenset(refs)
         self._ledger = Ledger(refs, spec)
         self._ledger.apply_all(store.replay())
+        self.serves_positions = cfg.serves_positions  # False: AN gets 35=j 380=3
 
     # ------------------------------------------------------------------ order entry
 

@@ -27,6 +27,7 @@ RUNBOOK_ALERTS = {
     "QueueDepthHigh",
     "OrderLatencyHigh",
     "UnmatchedFill",
+    "ReconcileFailing",
 }
 
 

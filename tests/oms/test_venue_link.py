@@ -13,7 +13,7 @@ import structlog
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Outcome
 from actors.oms.plan import Plan
-from actors.oms.venue_link import _RETRY_S, VenueLink
+from actors.oms.venue_link import VenueLink
 from protocol.codec import Envelope, Sender
 from protocol.messages import (
     Ack,
@@ -96,7 +96,9 @@ class StubOms:
 
 def _link() -> tuple[VenueLink, StubOms, StubPeer]:
     oms, peer = StubOms(), StubPeer()
-    link = VenueLink(V, oms, peer, request_timeout_s=5.0, log=structlog.get_logger())
+    link = VenueLink(
+        V, oms, peer, request_timeout_s=5.0, log=structlog.get_logger(), rand=lambda: 0.5
+    )  # rand 0.5: no jitter
     return link, oms, peer
 
 
@@ -134,7 +136,7 @@ def test_a_pass_failing_with_nothing_pending_retries_after_the_delay() -> None:
     peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="dropped"))
     assert peer.sent == []
     [(delay, retry)] = oms.timers
-    assert delay == _RETRY_S
+    assert delay == 1.0  # oms.reconcile_retry_initial_s
     retry()
     _complete_pass(peer)
     assert oms.reconciled == [True]

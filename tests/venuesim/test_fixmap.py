@@ -404,3 +404,22 @@ def test_every_message_the_venue_sends_has_what_fix_44_requires(
     outs = [o for msg_type, pairs in sends for o in h.send(msg_type, *pairs)]
     assert outs, name
     assert_conforms((o.msg_type, f(o)) for o in outs)  # h.send checks each too
+
+
+def test_a_venue_without_positions_refuses_an_with_business_reject_380_3(
+    tmp_path: Path,
+) -> None:
+    """`[venues.sim] serves_positions = false`: a RequestForPositions (AN) gets
+    BusinessMessageReject 380=3 (Unsupported Message Type), as a venue without AN answers."""
+    cfg = SimCfg(reference_prices={"AAPL": D("100")}, serves_positions=False)
+    store = SimStore.open(tmp_path, book_id="bk")
+    try:
+        venue = Venue("simA", cfg, store, seed=7)
+        msg = simplefix.FixMessage()
+        for tag, value in [(710, "P1"), (724, "0"), (1, "SIM"), (581, "1"), (715, "20231114")]:
+            msg.append_pair(tag, value)
+        (rej,) = handle(venue, "AN", msg, 4, 1_700_000_000_000_000_000)
+        r = f(rej)
+        assert (rej.msg_type, r[45], r[372], r[380]) == ("j", "4", "AN", "3")
+    finally:
+        store.close()

@@ -52,9 +52,14 @@ def format_status(data: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.append("")
-    lines.append("VENUE  STATE  DETAIL")
+    # the OMS's view of each venue: reconciled, or e.g. `reconcile_failing: <reason>`
+    oms = next((a.get("info") or {} for a in data.get("actors", []) if a["id"] == "oms"), {})
+    oms_venues = oms.get("venues") or {}
+    lines.append("VENUE  STATE  OMS  DETAIL")
     for name, v in data.get("venues", {}).items():
-        lines.append(f"{name}  {v.get('state')}  {v.get('detail', '')}".rstrip())
+        lines.append(
+            f"{name}  {v.get('state')}  {oms_venues.get(name, '-')}  {v.get('detail', '')}".rstrip()
+        )
     ks = data.get("kill_switch", {})
     lines.append("")
     engaged = "ENGAGED" if ks.get("engaged") else "off"

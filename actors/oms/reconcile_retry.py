@@ -1,0 +1,94 @@
+"""How one venue's reconciliation passes fail and are retried: the count of passes failed
+while CONNECTED since the last that succeeded, the reason shown in `tradepulse status`
+(`reconcile_failing: <reason>`), the metrics (`tradepulse_reconcile_failures_total{venue}`,
+`tradepulse_reconcile_failing{venue}`) and the capped exponential backoff before the next
+attempt (`oms.reconcile_retry_initial_s` doubling up to `oms.reconcile_retry_max_s`, with
+10% jitter). Attempts keep counting across reconnects, so a venue that keeps refusing is
+asked less and less often. Used by `actors.oms.venue_link.VenueLink`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+from actors.runtime import metrics
+from actors.runtime.backoff import backoff_delay
+from protocol.codec import Envelope
+from protocol.messages import ErrorCode, RequestRejected
+
+FACTOR = 2.0
+JITTER = 0.1
+
+
+class ReconcileRetry:
+    def __init__(
+        self,
+        venue: str,
+        *,
+        initial_s: float,
+        max_s: float,
+        log: Any,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.initial_s = initial_s
+        self.max_s = max_s
+        self.failures = 0
+        self.reason = ""
+        self._log = log
+        self._rand = rand
+        self._counter = metrics.RECONCILE_FAILURES.labels(venue=venue)
+        self._gauge = metrics.RECONCILE_FAILING.labels(venue=venue)
+        self._gauge.set(0)
+
+    @property
+    def failing(self) -> bool:
+        return self.failures > 0
+
+    def failed(self, why: str, *, at_once: bool) -> float:
+        """A pass failed while CONNECTED: counted, made visible, logged; the delay before
+        the next attempt (0 when `at_once`)."""
+        self.failures += 1
+        self.reason = why
+        self._counter.inc()
+        self._gauge.set(1)
+        delay = 0.0
+        if not at_once:
+            delay = backoff_delay(
+                self.failures,
+                initial_s=self.initial_s,
+                factor=FACTOR,
+                max_s=self.max_s,
+                jitter=JITTER,
+                rand=self._rand,
+            )
+        self._log.warning(
+            "reconcile_failed", reason=why, attempt=self.failures, retry_s=round(delay, 3)
+        )
+        return delay
+
+    def succeeded(self) -> None:
+        if self.failures:
+            self._log.info("reconcile_recovered", failed_passes=self.failures)
+        self.failures, self.reason = 0, ""
+        self._gauge.set(0)
+
+
+def venue_refused(reply: Envelope | None) -> bool:
+    """The connector answered that the venue refused the request (a Reject, a
+    BusinessMessageReject, a refusing answer, no answer in time), not that it could not
+    send it (VENUE_DOWN) nor that the connector did not answer at all."""
+    return (
+        reply is not None
+        and isinstance(reply.body, RequestRejected)
+        and reply.body.code is not ErrorCode.VENUE_DOWN
+    )
+
+
+def why(reply: Envelope | None) -> str:
+    if reply is None:
+        return "no answer from the connector"
+    if isinstance(reply.body, RequestRejected):
+        return f"{reply.body.code.value}: {reply.body.reason}"
+    return f"unexpected reply {reply.type}"

@@ -1,0 +1,36 @@
+"""`tradepulse status` shows the OMS's view of each venue next to the connector's: a
+venue whose reconciliation keeps failing reads `reconcile_failing: <reason>`, not just
+CONNECTED (issue 11, finding 3)."""
+
+from __future__ import annotations
+
+from actors.supervisor.commands import format_status
+
+
+def test_status_table_shows_the_oms_view_of_each_venue() -> None:
+    data = {
+        "actors": [
+            {
+                "id": "oms",
+                "pid": 1,
+                "state": "READY",
+                "epoch": 1,
+                "restarts": 0,
+                "uptime_s": 1.0,
+                "heartbeat_age_s": 0.1,
+                "rss_bytes": 0,
+                "cpu_percent": 0,
+                "info": {
+                    "venues": {
+                        "simA": "reconcile_failing: INTERNAL: session Reject of H",
+                        "simB": "reconciled",
+                    }
+                },
+            },
+        ],  # fmt: skip
+        "venues": {"simA": {"state": "CONNECTED"}, "simB": {"state": "CONNECTED"}},
+        "intake": "open",
+    }
+    lines = format_status(data).splitlines()
+    assert "simA  CONNECTED  reconcile_failing: INTERNAL: session Reject of H" in lines
+    assert "simB  CONNECTED  reconciled" in lines
