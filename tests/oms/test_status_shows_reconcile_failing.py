@@ -32,5 +32,9 @@ def test_status_table_shows_the_oms_view_of_each_venue() -> None:
         "intake": "open",
     }
     lines = format_status(data).splitlines()
-    assert "simA  CONNECTED  reconcile_failing: INTERNAL: session Reject of H" in lines
-    assert "simB  CONNECTED  reconciled" in lines
+    rows = [line.split(None, 2) for line in lines]
+    assert ["simA", "CONNECTED", "reconcile_failing: INTERNAL: session Reject of H"] in rows
+    assert ["simB", "CONNECTED", "reconciled"] in rows
+    header = next(line for line in lines if line.startswith("VENUE"))
+    simb = next(line for line in lines if line.startswith("simB"))
+    assert header.index("OMS") == simb.index("reconciled")  # the columns line up

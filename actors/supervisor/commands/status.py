@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
 from actors.supervisor.commands.base import ControlCommand, ControlHost
@@ -32,6 +33,12 @@ def _fmt_bytes(n: int | None) -> str:
     return f"{n / 1048576:.1f}M"
 
 
+def _table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned columns two spaces apart, each as wide as its widest cell."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
 def format_status(data: dict[str, Any]) -> str:
     """The status table: one row per actor, the venues, the kill-switch, intake, metrics."""
     rows = [("ACTOR", "PID", "STATE", "EPOCH", "RESTARTS", "UPTIME_S", "HB_AGE_S", "RSS", "CPU%")]
@@ -49,17 +56,17 @@ def format_status(data: dict[str, Any]) -> str:
                 f"{a['cpu_percent']:.0f}",
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines = _table(rows)
     lines.append("")
     # the OMS's view of each venue: reconciled, or e.g. `reconcile_failing: <reason>`
     oms = next((a.get("info") or {} for a in data.get("actors", []) if a["id"] == "oms"), {})
     oms_venues = oms.get("venues") or {}
-    lines.append("VENUE  STATE  OMS  DETAIL")
+    venue_rows = [("VENUE", "STATE", "OMS", "DETAIL")]
     for name, v in data.get("venues", {}).items():
-        lines.append(
-            f"{name}  {v.get('state')}  {oms_venues.get(name, '-')}  {v.get('detail', '')}".rstrip()
+        venue_rows.append(
+            (name, str(v.get("state")), str(oms_venues.get(name, "-")), str(v.get("detail", "")))
         )
+    lines += _table(venue_rows)
     ks = data.get("kill_switch", {})
     lines.append("")
     engaged = "ENGAGED" if ks.get("engaged") else "off"
