@@ -373,14 +373,25 @@ class FixAdapter:
         msg_type, ref = self._out.sent_request(ref_seq)
         if ref_type and msg_type and ref_type != msg_type:
             self._log.warning("fix_reject_unmatched", ref_seq=ref_seq, ref_type=ref_type, text=text)
-        elif msg_type == "D" and ref:
+        elif msg_type == "D" and ref and self._refusal_is_final(ref_seq, ref):
             self._log.warning("order_refused", cl_ord_id=ref, text=text)
             execs.append(fm.refused_order_report(self.venue, ref, text))
+        elif msg_type == "D":
+            # maybe a refused copy (PossDup resend, a send of an earlier incarnation, or of
+            # an order resubmitted since): the order may be live; reconciliation decides
+            self._log.error("order_outcome_unknown", cl_ord_id=ref, msg_type=msg_type, text=text)
         elif msg_type in ("F", "G"):
             # the request was refused, the order itself is as it was: reconciliation asks
             self._log.error("order_outcome_unknown", cl_ord_id=ref, msg_type=msg_type, text=text)
         elif ref:
             self._queries.expire(ref, RequestFailed(ErrorCode.INTERNAL, text))
+
+    def _refusal_is_final(self, seq: int, cl_ord_id: str) -> bool:
+        """A Reject of our D proves the order was never live only for the last D this
+        incarnation sent for it, never sent again as a PossDup copy since."""
+        return self._out.is_latest_order_send(seq, cl_ord_id) and (
+            seq > self.session.resent_through
+        )
 
     def _observe_roundtrip(self, cl_ord_id: str) -> None:
         elapsed_s = self._out.answered(cl_ord_id)

@@ -47,6 +47,7 @@ class OutboundQueue:
         self._wake_pending = False
         self._seq_ref: OrderedDict[int, tuple[str, str]] = OrderedDict()
         self._sent_at: OrderedDict[str, float] = OrderedDict()
+        self._last_order_seq: OrderedDict[str, int] = OrderedDict()  # ClOrdID -> seq of its D
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -67,6 +68,8 @@ class OutboundQueue:
             item = self._queue.popleft()
             seq = session.send(item.msg_type, item.fields)
             _bounded_put(self._seq_ref, seq, (item.msg_type, item.ref))
+            if item.msg_type == "D":
+                _bounded_put(self._last_order_seq, item.ref, seq)
             if item.done is not None:
                 _bounded_put(self._sent_at, item.ref, time.perf_counter())
                 done.append(item.done)
@@ -89,6 +92,14 @@ class OutboundQueue:
         found = self._seq_ref.pop(seq, None)
         if found is not None:
             return found
+        return self._stored_request(seq)
+
+    def is_latest_order_send(self, seq: int, cl_ord_id: str) -> bool:
+        """`seq` carried the last D this connector incarnation sent for `cl_ord_id` (a D
+        sent before a restart, or an earlier send of a resubmitted order, is not)."""
+        return self._last_order_seq.get(cl_ord_id) == seq
+
+    def _stored_request(self, seq: int) -> tuple[str, str]:
         for _, raw in self._store.sent_messages(seq, seq):
             msg_type, body, _ = fc.body_of(raw)
             return msg_type, next((v.decode("latin-1") for t, v in body if t == 11), "")

@@ -163,6 +163,11 @@ class FixSession:
             raise ValueError(f"admin MsgType {msg_type} is the session's business")
         return self._tx.emit(msg_type, app_body(fields), keep=True)
 
+    @property
+    def resent_through(self) -> int:
+        """The highest of our sequence numbers sent again (PossDup) on the peer's request."""
+        return self._tx.resent_through
+
     def data_to_send(self) -> bytes:
         """Sync the store (group commit), then hand out every queued outbound byte."""
         return self._tx.take()

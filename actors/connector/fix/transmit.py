@@ -45,6 +45,7 @@ class Transmitter:
         self._comp_header = [(49, sender_comp_id.encode()), (56, target_comp_id.encode())]
         self._out: list[bytes] = []
         self.last_sent_s = 0.0
+        self.resent_through = 0  # highest seq ever sent again (as PossDup) on request
 
     def emit(
         self,
@@ -92,6 +93,7 @@ class Transmitter:
             count += 1
         if gap_start <= end:
             self._gap_fill(gap_start, end + 1)
+        self.resent_through = max(self.resent_through, end)
         return end, count
 
     def _gap_fill(self, seq: int, new_seq: int) -> None:

@@ -1,6 +1,7 @@
 """The FIX adapter when the venue rejects one of our messages unread: a session Reject
 (35=3) or a BusinessMessageReject (35=j). A refused NewOrderSingle is a rejected order
-(the venue never had it); a refused status request fails its query at once, saying why."""
+(the venue never had it) when the refused message can only have been that one send; a
+refused status request fails its query at once, saying why."""
 
 from __future__ import annotations
 
@@ -84,11 +85,13 @@ def test_a_business_reject_of_a_new_order_single_is_a_rejected_order(h: Harness)
     assert report.text == "BusinessMessageReject of D: 380=4, closed"
 
 
-def test_a_reject_of_a_new_order_single_sent_before_a_restart_is_still_a_rejection(
+def test_a_reject_of_a_new_order_single_sent_before_a_restart_leaves_it_to_reconciliation(
     h: Harness,
 ) -> None:
-    """The connector restarted between sending the D and the venue's Reject of it: the
-    new adapter reads which order that MsgSeqNum carried back from the FIX store."""
+    """The connector restarted between sending the D and the venue's Reject of it: the D
+    may have reached the venue as a PossDup copy of a resend since, so the Reject proves
+    nothing about the order: no rejection, `order_outcome_unknown` (reconciliation asks the
+    venue). Found by review: a venue holding the order may refuse a copy."""
     first = h.connected()
     h.venue.answer = False
     first.place(order("c7"), Done())
@@ -96,10 +99,32 @@ def test_a_reject_of_a_new_order_single_sent_before_a_restart_is_still_a_rejecti
     d_seq = h.venue.received[-1].seq
     h.retire(first)
     h.loop.run_until(lambda: h.venue.session is None)
-    h.connected()
+    second = h.connected()
+    next_in = second.info()["next_in"]
     h.venue.reject(d_seq, "D", 60, REQUIRED_TAG_MISSING, "Required tag missing")
-    h.loop.run_until(lambda: h.listener.execs)
-    assert [(r.kind, r.cl_ord_id) for r in h.listener.execs] == [("rejected", "c7")]
+    h.loop.run_until(lambda: second.info()["next_in"] != next_in)  # the Reject was read
+    h.loop.turn(0)
+    assert h.listener.execs == []
+
+
+def test_a_reject_of_a_new_order_single_resent_on_request_is_not_a_rejection(
+    h: Harness,
+) -> None:
+    """The venue asked for our D again (ResendRequest) and we sent a PossDup copy: its
+    Reject may be of the copy while the venue holds the order, so it rejects nothing."""
+    a = h.connected()
+    h.venue.answer = False
+    a.place(order("c1"), Done())
+    h.loop.run_until(lambda: [m for m in h.venue.received if m.msg_type == "D"])
+    d_seq = h.venue.received[-1].seq
+    assert a.session.resent_through < d_seq
+    a.session._tx.resend(d_seq, 0)  # what the session does on the venue's ResendRequest
+    assert a.session.resent_through >= d_seq
+    next_in = a.info()["next_in"]
+    h.venue.reject(d_seq, "D", 60, REQUIRED_TAG_MISSING, "Required tag missing")
+    h.loop.run_until(lambda: a.info()["next_in"] != next_in)
+    h.loop.turn(0)
+    assert h.listener.execs == []
 
 
 def test_a_reject_whose_ref_msg_type_is_not_what_we_sent_is_not_applied(h: Harness) -> None:
@@ -112,4 +137,23 @@ def test_a_reject_whose_ref_msg_type_is_not_what_we_sent_is_not_applied(h: Harne
     next_in = a.info()["next_in"]
     h.venue.reject(h.venue.received[-1].seq, "H", 54, REQUIRED_TAG_MISSING, "nope")
     h.loop.run_until(lambda: a.info()["next_in"] != next_in)  # the Reject was read
+    assert h.listener.execs == []
+
+
+def test_a_late_reject_of_an_earlier_send_of_a_resubmitted_order_is_not_a_rejection(
+    h: Harness,
+) -> None:
+    """Reconciliation resubmitted the order (same ClOrdID, a new D): a Reject of the first
+    D that arrives after it says nothing about the resubmitted one, which may be live."""
+    a = h.connected()
+    h.venue.answer = False
+    a.place(order("c1"), Done())
+    h.loop.run_until(lambda: [m for m in h.venue.received if m.msg_type == "D"])
+    first_seq = h.venue.received[-1].seq
+    a.place(order("c1"), Done())
+    h.loop.run_until(lambda: len([m for m in h.venue.received if m.msg_type == "D"]) == 2)
+    next_in = a.info()["next_in"]
+    h.venue.reject(first_seq, "D", 60, REQUIRED_TAG_MISSING, "Required tag missing")
+    h.loop.run_until(lambda: a.info()["next_in"] != next_in)
+    h.loop.turn(0)
     assert h.listener.execs == []
