@@ -80,6 +80,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_VENUE = "UNKNOWN_VENUE"
     INVALID_STATE = "INVALID_STATE"
     TIMEOUT = "TIMEOUT"
+    VENUE_REFUSED = "VENUE_REFUSED"  # the venue refused the request (Reject, 35=j, PosReqResult)
     BAD_REQUEST = "BAD_REQUEST"
     INTERNAL = "INTERNAL"
 

@@ -77,12 +77,13 @@ class ReconcileRetry:
 
 def venue_refused(reply: Envelope | None) -> bool:
     """The connector answered that the venue refused the request (a Reject, a
-    BusinessMessageReject, a refusing answer, no answer in time), not that it could not
-    send it (VENUE_DOWN) nor that the connector did not answer at all."""
+    BusinessMessageReject, a refusing answer): VENUE_REFUSED. Not a timeout (a slow venue
+    that does serve the request: the pass fails and is retried, so a cold start still takes
+    the venue's opening positions), nor VENUE_DOWN, nor no answer from the connector."""
     return (
         reply is not None
         and isinstance(reply.body, RequestRejected)
-        and reply.body.code is not ErrorCode.VENUE_DOWN
+        and reply.body.code is ErrorCode.VENUE_REFUSED
     )
 
 

@@ -36,7 +36,9 @@ from protocol.messages import (
 from tests.oms.test_venue_link import StubOms, StubPeer, V
 
 CONNECTED = VenueConnState.CONNECTED
-H_REFUSED = RequestRejected(code=ErrorCode.INTERNAL, reason="session Reject of H: 373=1 371=54")
+H_REFUSED = RequestRejected(
+    code=ErrorCode.VENUE_REFUSED, reason="session Reject of H: 373=1 371=54"
+)
 OPEN_ORDERS = 3
 
 
@@ -164,7 +166,7 @@ def test_a_failing_venue_is_visible_until_a_pass_succeeds() -> None:
     venue = Venue(peer)
     link.on_state(CONNECTED, venue.epoch, "logged on")
     _run(oms, link, venue, 4.0, restarts=[])
-    assert link.status_text == f"reconcile_failing: INTERNAL: {H_REFUSED.reason}"
+    assert link.status_text == f"reconcile_failing: VENUE_REFUSED: {H_REFUSED.reason}"
     assert gauge._value.get() == 1  # noqa: SLF001
     assert counter._value.get() - before == link.retry.failures >= 2  # noqa: SLF001
     # the venue now answers: the next retry succeeds

@@ -22,7 +22,7 @@ def test_status_table_shows_the_oms_view_of_each_venue() -> None:
                 "cpu_percent": 0,
                 "info": {
                     "venues": {
-                        "simA": "reconcile_failing: INTERNAL: session Reject of H",
+                        "simA": "reconcile_failing: VENUE_REFUSED: session Reject of H",
                         "simB": "reconciled",
                     }
                 },
@@ -33,7 +33,7 @@ def test_status_table_shows_the_oms_view_of_each_venue() -> None:
     }
     lines = format_status(data).splitlines()
     rows = [line.split(None, 2) for line in lines]
-    assert ["simA", "CONNECTED", "reconcile_failing: INTERNAL: session Reject of H"] in rows
+    assert ["simA", "CONNECTED", "reconcile_failing: VENUE_REFUSED: session Reject of H"] in rows
     assert ["simB", "CONNECTED", "reconciled"] in rows
     header = next(line for line in lines if line.startswith("VENUE"))
     simb = next(line for line in lines if line.startswith("simB"))

@@ -19,7 +19,7 @@ from protocol.messages import (
 from tests.oms.test_venue_link import StubOms, StubPeer, V
 
 AN_REFUSED = RequestRejected(
-    code=ErrorCode.INTERNAL, reason="BusinessMessageReject of AN: 380=3 unsupported MsgType AN"
+    code=ErrorCode.VENUE_REFUSED, reason="BusinessMessageReject of AN: 380=3 unsupported MsgType AN"
 )
 
 
@@ -51,4 +51,15 @@ def test_the_connector_down_still_fails_the_pass() -> None:
     link.on_state(VenueConnState.CONNECTED, 7, "logged on")
     peer.answer(OpenOrders(venue=V, orders=[]))
     peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="not logged on"))
+    assert not link.ready and oms.reconciled == [] and link.retry.failures == 1
+
+
+def test_a_positions_timeout_fails_the_pass_rather_than_skipping_positions() -> None:
+    """A venue slow to answer AN does serve positions: a TIMEOUT fails the pass (retried),
+    so a cold start does not take flat opening positions for good (found by review)."""
+    oms, peer = StubOms(), StubPeer()
+    link = VenueLink(V, oms, peer, request_timeout_s=5.0, log=structlog.get_logger())
+    link.on_state(VenueConnState.CONNECTED, 7, "logged on")
+    peer.answer(OpenOrders(venue=V, orders=[]))
+    peer.answer(RequestRejected(code=ErrorCode.TIMEOUT, reason="no answer within 5.0 s"))
     assert not link.ready and oms.reconciled == [] and link.retry.failures == 1

@@ -384,7 +384,7 @@ class FixAdapter:
             # the request was refused, the order itself is as it was: reconciliation asks
             self._log.error("order_outcome_unknown", cl_ord_id=ref, msg_type=msg_type, text=text)
         elif ref:
-            self._queries.expire(ref, RequestFailed(ErrorCode.INTERNAL, text))
+            self._queries.expire(ref, RequestFailed(ErrorCode.VENUE_REFUSED, text))
 
     def _refusal_is_final(self, seq: int, cl_ord_id: str) -> bool:
         """A Reject of our D proves the order was never live only for the last D this

@@ -162,7 +162,7 @@ class QueryBook:
         if result not in (None, 0, fm.POS_NONE_FOUND):
             text = fc.get_str(msg, 58) or f"PosReqResult {result}"
             self._complete(
-                query.key, RequestFailed(ErrorCode.INTERNAL, f"positions refused: {text}")
+                query.key, RequestFailed(ErrorCode.VENUE_REFUSED, f"positions refused: {text}")
             )
         elif query.answer(msg):
             self._complete(query.key, query.positions)

@@ -40,7 +40,7 @@ def test_a_session_reject_of_a_status_request_fails_the_query_at_once_with_its_r
     h.loop.run_until(lambda: status.calls, timeout_s=5)
     assert time.monotonic() - started < 5
     (failed,) = status.calls
-    assert isinstance(failed, RequestFailed) and failed.code is ErrorCode.INTERNAL
+    assert isinstance(failed, RequestFailed) and failed.code is ErrorCode.VENUE_REFUSED
     assert str(failed) == (
         "session Reject of H: 373=1 Required tag missing, 371=54, Required tag missing"
     )
