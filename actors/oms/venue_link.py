@@ -29,15 +29,15 @@ from functools import partial
 from typing import Any, Protocol
 
 from actors.oms.order_book import OrderBook
-from actors.oms.orders import Order, Outcome
+from actors.oms.orders import Outcome
 from actors.oms.plan import Plan
 from actors.oms.reconcile import plan_reconciliation, status_query_orders
 from actors.oms.reconcile_retry import ReconcileRetry, venue_refused, why
+from actors.oms.venue_request import venue_request
 from actors.runtime import metrics
 from protocol.codec import Envelope
 from protocol.messages import (
     Ack,
-    CancelOnVenue,
     ErrorCode,
     GetPositions,
     Message,
@@ -46,9 +46,7 @@ from protocol.messages import (
     OrderStatus,
     OrderStatusAnswer,
     OrderStatusQuery,
-    PlaceOrder,
     Positions,
-    ReplaceOnVenue,
     RequestRejected,
     VenueConnState,
     VenueOrder,
@@ -99,30 +97,6 @@ class LinkHost(Protocol):
         ...
 
 
-def venue_request(order: Order) -> PlaceOrder | CancelOnVenue | ReplaceOnVenue | None:
-    """What the venue must be sent for the order now: its placement (PENDING_SUBMIT), its
-    pending cancel or replace, with the ClOrdIDs journalled (idempotent at the venue); None
-    if nothing (resolved meanwhile, e.g. by reconciliation)."""
-    if order.status is OrderStatus.PENDING_SUBMIT:
-        return PlaceOrder(
-            cl_ord_id=order.cl_ord_id, symbol=order.symbol, side=order.side, qty=order.qty,
-            order_type=order.order_type, price=order.price, tif=order.tif,
-        )  # fmt: skip
-    if order.status is OrderStatus.PENDING_CANCEL:
-        return CancelOnVenue(
-            cl_ord_id=order.pending_cl_ord_id, orig_cl_ord_id=order.cl_ord_id,
-            symbol=order.symbol, side=order.side, qty=order.qty,
-        )  # fmt: skip
-    if order.status is OrderStatus.PENDING_REPLACE:
-        return ReplaceOnVenue(
-            cl_ord_id=order.pending_cl_ord_id, orig_cl_ord_id=order.cl_ord_id,
-            symbol=order.symbol, side=order.side,
-            qty=order.pending_qty if order.pending_qty is not None else order.qty,
-            order_type=order.order_type, price=order.pending_price, tif=order.tif,
-        )  # fmt: skip
-    return None
-
-
 class VenueLink:
     """One venue as the OMS sees it: `state` (from the connector's VenueStateChanged),
     `ready` once CONNECTED and reconciled, the request queue and the passes."""
@@ -148,7 +122,7 @@ class VenueLink:
         self.reconciled = False  # since the last CONNECTED
         self.ever_reconciled = False  # since this OMS started
         self.reconciling = False
-        self.rerun = False
+        self.rerun: list[Callable[[Plan], None]] | None = None  # a pass asked for meanwhile
         self._gen = 0  # the current pass's generation: older answers and timers are ignored
         self._connected_seq = 0  # CONNECTED events seen (a pass notes the one it began under)
         self._positions_logged_epoch: int | None = None
@@ -211,7 +185,7 @@ class VenueLink:
             # pass in flight is given up (its answers and retry timer are ignored).
             self._gen += 1
             self.reconciling = False
-            self.rerun = False
+            self._drop_rerun()
             self.peer.fail_pending()
         self.host.publish_stream(
             "venue_state", {"venue": self.venue, "state": state.value, "detail": detail}
@@ -293,9 +267,10 @@ class VenueLink:
         self, on_plan: Callable[[Plan], None] | None = None, *, dry_run: bool = False
     ) -> None:
         """Gather the venue's view, plan, and (unless `dry_run`) apply the plan. One pass
-        at a time: asked while one is in flight, another follows it once it succeeds."""
+        at a time: asked while one is in flight, another follows it once it succeeds (its
+        `on_plan` is answered then, or with an empty plan if the pass in flight fails)."""
         if self.reconciling and not dry_run:
-            self.rerun = True
+            self.rerun = (self.rerun or []) + ([on_plan] if on_plan is not None else [])
             return
         if not dry_run:
             self.reconciling = True
@@ -322,7 +297,7 @@ class VenueLink:
                 self.log.warning("reconcile_failed", reason=reason, dry_run=True)
                 return
             self.reconciling = False
-            self.rerun = False
+            self._drop_rerun()
             self._pass_failed(reason, gen, connected_seq)
 
         def got_open(reply: Envelope | None) -> None:
@@ -401,9 +376,9 @@ class VenueLink:
         self.host.apply_reconcile_plan(self, plan, venue_positions)
         self.reconciling = False
         self.retry.succeeded()
-        if self.rerun:
-            self.rerun = False
-            self.start_reconcile()
+        if self.rerun is not None:
+            waiting, self.rerun = self.rerun, None
+            self.start_reconcile(partial(_answer_all, waiting))
             return
         self.last_pass_at = time.monotonic()
         if self.state is VenueConnState.CONNECTED:
@@ -413,6 +388,12 @@ class VenueLink:
             self._requeue_after()
             self.host.on_venue_reconciled(self, plan, first)
             self.dispatch()
+
+    def _drop_rerun(self) -> None:
+        """The pass asked for meanwhile will not run: whoever asked gets an empty plan."""
+        waiting, self.rerun = self.rerun or [], None
+        for answer in waiting:
+            answer(Plan(venue=self.venue, actions=()))
 
     def _requeue_after(self) -> None:
         """What a finished pass sends besides the plan's Resubmits (queued when the plan is
@@ -446,3 +427,8 @@ class VenueLink:
             return
         if self.state is VenueConnState.CONNECTED:
             self.start_reconcile()
+
+
+def _answer_all(waiting: list[Callable[[Plan], None]], plan: Plan) -> None:
+    for answer in waiting:
+        answer(plan)

@@ -17,7 +17,7 @@ from actors.oms.lifecycle import LIVE, STAY, TRANSITIONS, Event, transition
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Order, Outcome, base_cl_ord_id, request_cl_ord_id
 from actors.oms.positions import Position
-from actors.oms.venue_link import venue_request
+from actors.oms.venue_request import venue_request
 from protocol.messages import (
     ExecReport,
     OrderStatus,

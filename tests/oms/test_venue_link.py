@@ -177,3 +177,24 @@ def test_queued_orders_are_sent_only_once_the_venue_is_reconciled() -> None:
     assert isinstance(place, PlaceOrder) and place.cl_ord_id == "q-1"
     peer.answer(Ack(ref="x"))
     assert link.depth == 0
+
+
+def test_an_operator_pass_asked_while_one_is_in_flight_is_answered() -> None:
+    """`tradepulse reconcile` while a pass is in flight: the pass it asked for follows the
+    one in flight and its plan answers the operator; if the pass in flight fails, the
+    operator gets an empty plan at once instead of waiting for the CLI's timeout (found by
+    review: the callback was dropped)."""
+    link, oms, peer = _link()
+    link.on_state(CONNECTED, 7, "logged on")  # a pass is in flight
+    answered: list[Plan] = []
+    link.start_reconcile(answered.append)
+    assert answered == [] and len(peer.sent) == 1
+    _complete_pass(peer)  # the pass in flight, then the operator's
+    assert answered == []
+    _complete_pass(peer)
+    assert len(answered) == 1 and answered[0].venue == V
+
+    link.start_reconcile()  # another pass in flight
+    link.start_reconcile(answered.append)
+    peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="not logged on"))
+    assert len(answered) == 2 and answered[1].actions == ()

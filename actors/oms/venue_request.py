@@ -1,0 +1,31 @@
+"""What the venue must be sent for an order now: built from the order's journalled state,
+so a resend carries the same ClOrdIDs (idempotent at the venue)."""
+
+from __future__ import annotations
+
+from actors.oms.orders import Order
+from protocol.messages import CancelOnVenue, OrderStatus, PlaceOrder, ReplaceOnVenue
+
+
+def venue_request(order: Order) -> PlaceOrder | CancelOnVenue | ReplaceOnVenue | None:
+    """What the venue must be sent for the order now: its placement (PENDING_SUBMIT), its
+    pending cancel or replace, with the ClOrdIDs journalled (idempotent at the venue); None
+    if nothing (resolved meanwhile, e.g. by reconciliation)."""
+    if order.status is OrderStatus.PENDING_SUBMIT:
+        return PlaceOrder(
+            cl_ord_id=order.cl_ord_id, symbol=order.symbol, side=order.side, qty=order.qty,
+            order_type=order.order_type, price=order.price, tif=order.tif,
+        )  # fmt: skip
+    if order.status is OrderStatus.PENDING_CANCEL:
+        return CancelOnVenue(
+            cl_ord_id=order.pending_cl_ord_id, orig_cl_ord_id=order.cl_ord_id,
+            symbol=order.symbol, side=order.side, qty=order.qty,
+        )  # fmt: skip
+    if order.status is OrderStatus.PENDING_REPLACE:
+        return ReplaceOnVenue(
+            cl_ord_id=order.pending_cl_ord_id, orig_cl_ord_id=order.cl_ord_id,
+            symbol=order.symbol, side=order.side,
+            qty=order.pending_qty if order.pending_qty is not None else order.qty,
+            order_type=order.order_type, price=order.pending_price, tif=order.tif,
+        )  # fmt: skip
+    return None
