@@ -35,7 +35,10 @@ BusinessMessageReject (35=j, BusinessRejectReason 380=3 Unsupported Message Type
 MsgSeqNum lower than expected without PossDupFlag ends the session: Logout with a text,
 then `Disconnect`. A PossDup message already seen is dropped. A number
 higher than expected queues the message and sends one ResendRequest(BeginSeqNo=expected,
-EndSeqNo=0); queued messages are delivered in order once the gap is filled. A
+EndSeqNo=0); queued messages are delivered in order once the gap is filled. If next-in
+stands still for a HeartBtInt while a gap is open (the resent message came garbled
+again), the ResendRequest goes out again; after `MAX_RESEND_REREQUESTS` such requests
+without progress the session ends (Logout, `Disconnect`): the next logon recovers it. A
 ResendRequest is answered with the kept application messages (PossDupFlag=Y,
 OrigSendingTime) and SequenceReset-GapFill for admin messages and for messages older than
 the store keeps (see fix transmit).
@@ -80,6 +83,8 @@ from actors.connector.fix.inbound import (
 from actors.connector.fix.store import FixStore
 from actors.connector.fix.transmit import Transmitter, app_body, text_value
 from protocol.exceptions import VenueError
+
+MAX_RESEND_REREQUESTS = 3  # ResendRequests repeated for a gap that does not move
 
 
 class FixSession:
@@ -130,6 +135,9 @@ class FixSession:
         self._events: list[SessionEvent] = []
         self._queue: dict[int, tuple[Inbound, bool]] = {}  # seq -> (message, already handled)
         self._resend_until = 0  # a ResendRequest is out until next_in passes this seq
+        self._gap_from = 0  # next_in when the last ResendRequest went out or it last moved
+        self._gap_since_s = 0.0
+        self._rerequests = 0
         self._reset_sent = False
         self._since_s: float | None = None  # entered the current state / connected
         self._last_recv_s = 0.0
@@ -200,6 +208,8 @@ class FixSession:
                 self._test_req_sent_s = now
                 self._emit("1", [(112, self._test_req_id.encode())])
                 self._log.info("fix_test_request_sent", silent_s=round(now - self._last_recv_s, 3))
+            if self.state == "active" and self._resend_until:
+                self._check_gap(now, hb)
             if self.state == "active" and now - self._tx.last_sent_s >= hb:
                 self._emit("0", [])
         elif self._since_s is not None:
@@ -279,15 +289,41 @@ class FixSession:
         if len(self._queue) >= self._max_queued:
             self._fatal("too many messages queued behind a gap")
             return
-        self._queue[inbound.seq] = (inbound, handled)
+        self._queue.setdefault(inbound.seq, (inbound, handled))  # a resent copy: keep the first
         if not self._resend_until:
             self._request_resend(inbound.seq)
 
     def _request_resend(self, upto: int) -> None:
-        begin = self._store.next_in
         self._resend_until = upto
-        self._emit("2", [(7, b"%d" % begin), (16, b"0")])
+        self._rerequests = 0
+        begin = self._send_resend_request()
         self._log.info("fix_resend_requested", begin=begin, received=upto)
+
+    def _send_resend_request(self) -> int:
+        begin = self._gap_from = self._store.next_in
+        self._gap_since_s = self._clock()
+        self._emit("2", [(7, b"%d" % begin), (16, b"0")])
+        return begin
+
+    def _check_gap(self, now: float, hb: float) -> None:
+        """A gap is open: if next-in stood still for HeartBtInt (the resend may have come
+        garbled again), ask again; after MAX_RESEND_REREQUESTS such requests, give up."""
+        next_in = self._store.next_in
+        if next_in != self._gap_from:  # progress: the resend is coming in
+            self._gap_from, self._gap_since_s, self._rerequests = next_in, now, 0
+        elif now - self._gap_since_s >= hb:
+            if self._rerequests >= MAX_RESEND_REREQUESTS:
+                text = f"gap at seq {next_in} not filled after {self._rerequests} resend requests"
+                self._fatal(text)
+                return
+            self._rerequests += 1
+            self._send_resend_request()
+            self._log.warning(
+                "fix_resend_rerequested",
+                begin=next_in,
+                received=self._resend_until,
+                attempt=self._rerequests,
+            )
 
     def _drain_queue(self) -> None:
         store = self._store

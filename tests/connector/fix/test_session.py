@@ -534,6 +534,63 @@ def test_garbled_frames_are_no_sign_of_life(link: Link) -> None:
     assert [t for t, _ in frames(link.us.data_to_send())] == ["1"]
 
 
+def test_gap_whose_resend_comes_garbled_again_is_requested_again_after_heartbeat(
+    link: Link,
+) -> None:
+    """Message 2 comes garbled, 3 opens the gap, and the resent 2 comes garbled AGAIN: after
+    one HeartBtInt without progress the ResendRequest(2, 0) goes out again (logged as
+    fix_resend_rerequested), and when 2 finally arrives intact 2 and 3 come out in order."""
+    link.logon()
+    link.venue.send("8", exec_report("e2"))
+    link.venue.send("8", exec_report("e3"))
+    m2, m3 = split_frames(link.venue.data_to_send())
+    assert link.us.receive(_corrupt_checksum(m2) + m3) == []
+    request = link.us.data_to_send()
+    assert [(t, f[7], f[16]) for t, f in frames(request)] == [("2", b"2", b"0")]
+    link.venue.receive(request)
+    r2, r3 = split_frames(link.venue.data_to_send())
+    assert link.us.receive(_corrupt_checksum(r2) + r3) == []  # garbled again
+    assert link.us_store.next_in == 2
+    link.clock.advance(29)
+    assert link.us.tick() == [] and link.us.data_to_send() == b""
+    link.clock.advance(1)
+    assert link.us.tick() == []
+    request = link.us.data_to_send()
+    assert [(t, f[7], f[16]) for t, f in frames(request)] == [("2", b"2", b"0")]
+    logged = [r[2] for r in link.log.records if r[1] == "fix_resend_rerequested"]
+    assert [(r["begin"], r["attempt"]) for r in logged] == [(2, 1)]
+    link.venue.receive(request)
+    events = link.us.receive(link.venue.data_to_send())
+    assert [(seq, exec_id) for seq, exec_id, _ in apps(events)] == [(2, "e2"), (3, "e3")]
+    assert link.us_store.next_in == 4 and link.us.state == "active"
+    link.clock.advance(30)
+    link.us.tick()
+    assert [t for t, _ in frames(link.us.data_to_send())] == ["0"]  # no further request
+
+
+def test_gap_never_filled_ends_the_session_after_three_repeated_resend_requests(
+    link: Link,
+) -> None:
+    """A gap at 2 that no resend fills, while the peer's heartbeats keep the session
+    alive: one ResendRequest per HeartBtInt, three times, then Logout and Disconnect
+    with a reason naming the gap (the reconnect and logon recover it)."""
+    link.logon()
+    assert link.us.receive(raw("8", 3, exec_report("e3"))) == []
+    assert [(t, f[7]) for t, f in frames(link.us.data_to_send())] == [("2", b"2")]
+    for seq in (4, 5, 6):
+        link.clock.advance(30)
+        assert link.us.receive(raw("0", seq, sent_s=link.clock())) == []
+        assert link.us.tick() == []
+        assert [(t, f[7], f[16]) for t, f in frames(link.us.data_to_send())] == [("2", b"2", b"0")]
+    link.clock.advance(30)
+    assert link.us.receive(raw("0", 7, sent_s=link.clock())) == []
+    reason = "gap at seq 2 not filled after 3 resend requests"
+    assert link.us.tick() == [Disconnect(reason)]
+    assert [(t, f[58]) for t, f in frames(link.us.data_to_send())] == [("5", reason.encode())]
+    logged = [r[2] for r in link.log.records if r[1] == "fix_resend_rerequested"]
+    assert [r["attempt"] for r in logged] == [1, 2, 3]
+
+
 def test_msg_type_valid_in_fix44_but_unsupported_gets_business_reject(link: Link) -> None:
     """A FIX 4.4 MsgType the application does not take (QuoteRequest 35=R, IOI 35=6,
     ConfirmationRequest 35=BH) is answered with BusinessMessageReject(35=j): RefSeqNum,
