@@ -56,8 +56,8 @@ class Reconcile(Msg):
     dry_run: bool = True
 
 
-# The simulated venue's fault kinds (`actors.venuesim.faults.FAULT_KINDS`; a test keeps the two
-# equal): the fault's name is the command, validated and normalised by the venue.
+# The simulated venue's fault kinds (the one list; `actors.venuesim.faults.FAULT_KINDS` is
+# read from it): the fault's name is the command, validated and normalised by the venue.
 FaultKind = Literal[
     "drop_session",
     "hang",

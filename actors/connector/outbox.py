@@ -144,8 +144,7 @@ class ExecOutbox:
         data = self.path.read_bytes()
         if data.startswith(_MAGIC_V2):
             self._load_frames(path, data, len(_MAGIC_V2), from_v2=True)
-            records = [_record(["x", r.model_dump(mode="json")]) for r in self.pending.values()]
-            write_atomic(self.path, b"".join([_MAGIC, *records]))
+            self._write_pending()
             return
         if not data.startswith(_MAGIC):
             if _MAGIC.startswith(data):  # torn while being created
@@ -190,10 +189,14 @@ class ExecOutbox:
             problem = f"not an outbox record: {exc}"
         raise JournalCorrupt(path, frame.offset, problem)
 
-    def _rewrite(self) -> None:
-        os.close(self._fd)
+    def _write_pending(self) -> None:
+        """Replace the file (crash-safe) with the current format holding only the pending."""
         records = [_record(["x", r.model_dump(mode="json")]) for r in self.pending.values()]
         write_atomic(self.path, b"".join([_MAGIC, *records]))
+
+    def _rewrite(self) -> None:
+        os.close(self._fd)
+        self._write_pending()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         self._size = os.fstat(self._fd).st_size
         self._unsynced = False

@@ -392,8 +392,7 @@ class VenueLink:
     def _drop_rerun(self) -> None:
         """The pass asked for meanwhile will not run: whoever asked gets an empty plan."""
         waiting, self.rerun = self.rerun or [], None
-        for answer in waiting:
-            answer(Plan(venue=self.venue, actions=()))
+        _answer_all(waiting, Plan(venue=self.venue, actions=()))
 
     def _requeue_after(self) -> None:
         """What a finished pass sends besides the plan's Resubmits (queued when the plan is

@@ -28,21 +28,11 @@ reordered or swallowed.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, get_args
 
-FAULT_KINDS = (
-    "drop_session",
-    "hang",
-    "delay_exec_ms",
-    "duplicate_exec",
-    "reorder_exec",
-    "reject_next",
-    "disconnect_after",
-    "refuse_logons_s",
-    "swallow_fills",
-    "swallow_cancels",
-    "clear",
-)
+from protocol.commands import FaultKind
+
+FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)  # the one list: protocol.commands
 _NO_VALUE = frozenset({"drop_session", "clear"})
 _SECONDS = frozenset({"hang", "refuse_logons_s", "delay_exec_ms"})
 _SWITCHES = frozenset({"duplicate_exec", "reorder_exec"})

@@ -13,10 +13,9 @@ from decimal import Decimal
 import pytest
 from prometheus_client import REGISTRY
 
-from actors.position_heartbeat.actor import HeartbeatActor
-from protocol.messages import GetPositions, PositionView
+from protocol.messages import GetPositions
 from tests.actor_stubs import Harness
-from tests.position_heartbeat.test_actor import RiskStub
+from tests.position_heartbeat.test_actor import pos, start
 
 D = Decimal
 BEATS = 3
@@ -41,17 +40,6 @@ def h() -> Iterator[Harness]:
     )
     yield harness
     harness.close()
-
-
-def pos(venue: str, symbol: str, qty: int) -> PositionView:
-    return PositionView(venue=venue, symbol=symbol, qty=D(qty))
-
-
-def start(h: Harness) -> tuple[HeartbeatActor, RiskStub]:
-    risk = RiskStub(h)
-    actor = h.start(HeartbeatActor, "heartbeat")
-    assert isinstance(actor, HeartbeatActor)
-    return actor, risk
 
 
 def venue_requests(h: Harness, venue: str) -> int:
