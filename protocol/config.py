@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from protocol import paths
 from protocol.exceptions import ConfigError
+from protocol.fix_config import DialectCfg, ScheduleCfg, TlsCfg
 
 PosFloat = Annotated[float, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
@@ -81,8 +82,12 @@ class SimCfg(_Cfg):
     faults: dict[str, float | int | str] = Field(default_factory=dict)
     # Non-empty: a Logon must carry this Username(553), else it is refused (Logout saying so)
     require_username: str = ""
-    # False: a RequestForPositions (AN) gets BusinessMessageReject 380=3 (a venue without AN)
-    serves_positions: bool = True
+    # How the simulated venue behaves (what it serves, how it answers): None = the dialect
+    # configured for the venue (`[venues.dialect]`); set it to make the two disagree.
+    dialect: DialectCfg | None = None
+    # TLS: the simulator's certificate and key (PEM); both empty = plain TCP
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
 
 
 class VenueCfg(_Cfg):
@@ -100,11 +105,20 @@ class VenueCfg(_Cfg):
     request_timeout_s: PosFloat = 5.0
     reconnect: BackoffCfg = BackoffCfg(initial_s=0.05, factor=2.0, max_s=5.0, jitter=0.2)
     down_after_failures: PosInt = 5
+    dialect: DialectCfg = DialectCfg()
+    schedule: ScheduleCfg | None = None  # None: always in session
+    tls: TlsCfg | None = None  # None: plain TCP
     sim: SimCfg | None = None
 
     @property
     def target(self) -> str:
         return self.target_comp_id or self.name.upper()
+
+    @property
+    def sim_dialect(self) -> DialectCfg:
+        """How the embedded simulator behaves: its own dialect, else the venue's."""
+        own = self.sim.dialect if self.sim is not None else None
+        return own or self.dialect
 
 
 class RiskLimitsCfg(_Cfg):

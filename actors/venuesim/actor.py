@@ -54,7 +54,7 @@ class VenueSimActor(Actor):
     def setup(self) -> None:
         name = self.args.venue or self.actor_id.partition(".")[2]
         vcfg = self.cfg.venue(name)
-        sim = vcfg.sim or SimCfg()
+        sim = (vcfg.sim or SimCfg()).model_copy(update={"dialect": vcfg.sim_dialect})
         self.venue_name = name
         self.store = SimStore.open(venue_state_dir(self.cfg.state_path, name))
         seed = int(self.args.extra.get("seed", zlib.crc32(name.encode())))

@@ -52,6 +52,7 @@ from actors.venuesim.orders import (
 )
 from actors.venuesim.store import SimStore
 from protocol.config import SimCfg
+from protocol.fix_config import DialectCfg
 from protocol.messages import OrdType, Side, TimeInForce
 
 _IMMEDIATE = (TimeInForce.IOC, TimeInForce.FOK)
@@ -81,7 +82,7 @@ class Venue:
         self.symbols = frozenset(refs)
         self._ledger = Ledger(refs, spec)
         self._ledger.apply_all(store.replay())
-        self.serves_positions = cfg.serves_positions  # False: AN gets 35=j 380=3
+        self.dialect = cfg.dialect or DialectCfg()  # what it serves and how it answers
 
     # ------------------------------------------------------------------ order entry
 

@@ -24,7 +24,7 @@ Inbound -> outbound (tags):
   373 = 1 missing / 5 bad value, 58) and nothing else, as a FIX engine validating against
   the FIX 4.4 dictionary answers (the lowest missing tag first).
 - another required tag missing (F G AF AN q), or any other application MsgType -> j (45,
-  372, 380, 58); so does AN (380=3) at a venue with `serves_positions = false`.
+  372, 380, 58); so does AN (380=3) at a venue with `[venues.sim.dialect] serves_positions = false`.
 Every 8 has 37 17 150 39 55 54 38 40 151 14 6 11 60, and 44 (limit), 59, 32/31
 (trades), 41 (cancel/replace), 103 (rejects), 58 (when there is a text).
 """
@@ -117,7 +117,7 @@ def handle(
     """The answer to one inbound application message. `reject_order()` is asked once per
     NewOrderSingle: True rejects it (fault injection)."""
     handler = _HANDLERS.get(msg_type)
-    if msg_type == "AN" and not venue.serves_positions:  # `[venues.sim] serves_positions`
+    if msg_type == "AN" and not venue.dialect.serves_positions:
         handler = None
     if handler is None:
         text = f"unsupported MsgType {msg_type}"

@@ -219,6 +219,60 @@ BAD_CONFIGS = [
         id="bad_username_env_name",
     ),
     pytest.param(
+        '[[venues]]\nname = "simA"\n[venues.dialect]\nempty_mass_status = "never"',
+        "venues[simA].dialect.empty_mass_status",
+        "'report' or 'silent'",
+        id="bad_dialect_literal",
+    ),
+    pytest.param(
+        '[[venues]]\nname = "simA"\n[venues.dialect]\nserves_quotes = true',
+        "venues[simA].dialect.serves_quotes",
+        "unknown key",
+        id="unknown_dialect_key",
+    ),
+    pytest.param(
+        '[[venues]]\nname = "simA"\n[venues.dialect.logon_fields]\n553 = "me"',
+        "venues[simA].dialect.logon_fields",
+        "tag 553 is set by the session itself",
+        id="logon_field_names_a_session_tag",
+    ),
+    pytest.param(
+        '[[venues]]\nname = "simA"\n[venues.dialect.logon_fields]\nDefaultApplVerID = "9"',
+        "venues[simA].dialect.logon_fields",
+        "not a FIX tag number",
+        id="logon_field_not_a_tag_number",
+    ),
+    pytest.param(
+        '[[venues]]\nname = "simA"\n[venues.schedule]\ntimezone = "Mars/Olympus"',
+        "venues[simA].schedule.timezone",
+        "unknown time zone 'Mars/Olympus'",
+        id="schedule_unknown_time_zone",
+    ),
+    pytest.param(
+        '[[venues]]\nname = "simA"\n[venues.schedule]\nstart = "25:00"',
+        "venues[simA].schedule.start",
+        "not a time of day",
+        id="schedule_bad_start",
+    ),
+    pytest.param(
+        '[[venues]]\nname = "simA"\n[venues.schedule]\ndays = ["mon", "mon"]',
+        "venues[simA].schedule.days",
+        "a day is listed twice",
+        id="schedule_day_twice",
+    ),
+    pytest.param(
+        '[[venues]]\nname = "simA"\n[venues.schedule]\ndays = ["monday"]',
+        "venues[simA].schedule.days[0]",
+        "'mon'",
+        id="schedule_bad_day",
+    ),
+    pytest.param(
+        '[[venues]]\nname = "simA"\n[venues.tls]\ncert_file = "c.pem"',
+        "venues[simA].tls",
+        "cert_file and key_file go together",
+        id="tls_cert_without_key",
+    ),
+    pytest.param(
         '[[venues]]\nname = "simA"\n[venues.sim]\nrequire_username = 7',
         "venues[simA].sim.require_username",
         "string",
@@ -352,3 +406,25 @@ def test_status_with_bad_config_exits_2(tmp_path: Path) -> None:
     """Every command validates the config, not only `run`."""
     proc = _run_cli("status", "--config", str(_write(tmp_path, "bogus = 1" + VENUE)))
     assert proc.returncode == 2 and "bogus" in proc.stderr
+
+
+def test_venue_dialect_defaults_follow_fix44_and_the_sim_inherits_it(tmp_path: Path) -> None:
+    """Without a `[venues.dialect]` table a venue is strict FIX 4.4 (AN and AF served, an
+    empty AF answered, H with its Instrument, 141=Y only on a cold start); the embedded
+    simulator behaves as the venue's dialect says unless `[venues.sim.dialect]` differs."""
+    text = (
+        '[[venues]]\nname = "simA"\n[venues.dialect]\nserves_mass_status = false\n'
+        '[venues.dialect.logon_fields]\n1137 = "9"\n[venues.sim]\n'
+        '[[venues]]\nname = "simB"\n[venues.sim.dialect]\nserves_positions = false\n'
+    )
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    a, b = load_config(path).venues
+    assert (a.dialect.serves_mass_status, a.sim_dialect.serves_mass_status) == (False, False)
+    assert a.dialect.logon_extra() == [(1137, "9")]
+    assert (b.dialect.serves_positions, b.sim_dialect.serves_positions) == (True, False)
+    strict = b.dialect
+    assert (strict.serves_positions, strict.serves_mass_status) == (True, True)
+    assert (strict.empty_mass_status, strict.status_request_instrument) == ("report", True)
+    assert strict.reset_seq_num == "cold_start"
+    assert (a.schedule, a.tls) == (None, None)

@@ -16,6 +16,7 @@ from actors.venuesim import SimStore, Venue
 from actors.venuesim.faults import REJECT_TEXT
 from actors.venuesim.fixmap import Out, handle
 from protocol.config import SimCfg
+from protocol.fix_config import DialectCfg
 from tests.venuesim.conformance import assert_conforms
 
 D = Decimal
@@ -409,9 +410,9 @@ def test_every_message_the_venue_sends_has_what_fix_44_requires(
 def test_a_venue_without_positions_refuses_an_with_business_reject_380_3(
     tmp_path: Path,
 ) -> None:
-    """`[venues.sim] serves_positions = false`: a RequestForPositions (AN) gets
+    """`[venues.sim.dialect] serves_positions = false`: a RequestForPositions (AN) gets
     BusinessMessageReject 380=3 (Unsupported Message Type), as a venue without AN answers."""
-    cfg = SimCfg(reference_prices={"AAPL": D("100")}, serves_positions=False)
+    cfg = SimCfg(reference_prices={"AAPL": D("100")}, dialect=DialectCfg(serves_positions=False))
     store = SimStore.open(tmp_path, book_id="bk")
     try:
         venue = Venue("simA", cfg, store, seed=7)
