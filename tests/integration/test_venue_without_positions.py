@@ -1,7 +1,7 @@
 """A venue that does not serve RequestForPositions (issue 11, finding 2, the AN half): the
 simulator with `[venues.sim.dialect] serves_positions = false` answers AN with
-BusinessMessageReject 380=3, as such a venue does. Reconciliation must not depend on venue positions: the start-up pass
-completes without them (`venue_positions_unavailable`), intake opens and orders are sent."""
+BusinessMessageReject 380=3, as such a venue does. Reconciliation must not depend on venue
+positions: the start-up pass completes without them (`venue_positions_unavailable`), intake opens and orders are sent."""
 
 from __future__ import annotations
 
