@@ -1,7 +1,8 @@
 """A venue that does not serve RequestForPositions (issue 11, finding 2, the AN half): the
 simulator with `[venues.sim.dialect] serves_positions = false` answers AN with
 BusinessMessageReject 380=3, as such a venue does. Reconciliation must not depend on venue
-positions: the start-up pass completes without them (`venue_positions_unavailable`), intake opens and orders are sent."""
+positions: the start-up pass completes without them (`venue_positions_unavailable`),
+intake opens and orders are sent."""
 
 from __future__ import annotations
 
