@@ -17,8 +17,8 @@ PosFloat = Annotated[float, Field(gt=0)]
 # extra logon field may not name one of these.
 SESSION_TAGS = frozenset({8, 9, 10, 34, 35, 43, 49, 52, 56, 97, 98, 108, 122, 141, 553, 554})
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class _Cfg(BaseModel):
@@ -101,7 +101,7 @@ class ScheduleCfg(_Cfg):
 
     @field_validator("days")
     @classmethod
-    def _days(cls, days: list[str]) -> list[str]:
+    def _days(cls, days: list[Weekday]) -> list[Weekday]:
         if len(set(days)) != len(days):
             raise ValueError("a day is listed twice")
         return days
