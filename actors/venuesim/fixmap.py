@@ -24,7 +24,12 @@ Inbound -> outbound (tags):
   373 = 1 missing / 5 bad value, 58) and nothing else, as a FIX engine validating against
   the FIX 4.4 dictionary answers (the lowest missing tag first).
 - another required tag missing (F G AF AN q), or any other application MsgType -> j (45,
-  372, 380, 58); so does AN (380=3) at a venue with `[venues.sim.dialect] serves_positions = false`.
+  372, 380, 58).
+The venue's dialect (`[venues.sim.dialect]`, `Venue.dialect`): serves_positions = false ->
+AN gets j 380=3; serves_mass_status = false -> AF gets j 380=3; empty_mass_status =
+"silent" -> an AF matching no orders gets no answer at all; status_request_instrument =
+false -> an H without 55/54 is served (an unknown order's answer then carries 55 "[N/A]"
+and 54=1, the placeholders of the empty mass-status answer).
 Every 8 has 37 17 150 39 55 54 38 40 151 14 6 11 60, and 44 (limit), 59, 32/31
 (trades), 41 (cancel/replace), 103 (rejects), 58 (when there is a text).
 """
@@ -117,12 +122,15 @@ def handle(
     """The answer to one inbound application message. `reject_order()` is asked once per
     NewOrderSingle: True rejects it (fault injection)."""
     handler = _HANDLERS.get(msg_type)
-    if msg_type == "AN" and not venue.dialect.serves_positions:
+    dialect = venue.dialect
+    if (msg_type == "AN" and not dialect.serves_positions) or (
+        msg_type == "AF" and not dialect.serves_mass_status
+    ):
         handler = None
     if handler is None:
         text = f"unsupported MsgType {msg_type}"
         return [business_reject(seq, msg_type, BR_UNSUPPORTED_MSG_TYPE, text)]
-    invalid = _session_problem(msg_type, msg)
+    invalid = _session_problem(msg_type, msg, strict_h=dialect.status_request_instrument)
     if invalid is not None:
         return [session_reject(seq, msg_type, *invalid)]
     for tag in _REQUIRED.get(msg_type, ()):
@@ -132,12 +140,20 @@ def handle(
     return handler(_Req(venue, msg, seq, now_ns, reject_order))
 
 
-def _session_problem(msg_type: str, msg: simplefix.FixMessage) -> tuple[int, int, str] | None:
-    """(RefTagID, SessionRejectReason, Text) when a FIX engine would reject `msg` itself."""
-    for tag in _SESSION_REQUIRED.get(msg_type, ()):
+def _session_problem(
+    msg_type: str, msg: simplefix.FixMessage, *, strict_h: bool = True
+) -> tuple[int, int, str] | None:
+    """(RefTagID, SessionRejectReason, Text) when a FIX engine would reject `msg` itself
+    (`strict_h` false: an H needs only its ClOrdID; a Side it carries must be valid)."""
+    required = (11,) if msg_type == "H" and not strict_h else _SESSION_REQUIRED.get(msg_type, ())
+    for tag in required:
         if not msg.get(tag):
             return tag, SR_REQUIRED_TAG_MISSING, "Required tag missing"
-    if msg_type in _SESSION_REQUIRED and fc.get_str(msg, 54) not in _FIX_SIDES:
+    if (
+        msg_type in _SESSION_REQUIRED
+        and (54 in required or msg.get(54))
+        and (fc.get_str(msg, 54) not in _FIX_SIDES)
+    ):
         return 54, SR_VALUE_INCORRECT, "Value is incorrect (out of range) for this tag"
     return None
 
@@ -185,7 +201,8 @@ def _replace(r: _Req) -> list[Out]:
 
 def _status(r: _Req) -> list[Out]:
     ev = r.venue.status_report(r.s(11) or "", r.now_ns)
-    return [event_out(ev, r.echo(), extra=_opt_field(790, r.s(790)))]
+    echo = {55: NO_SYMBOL, 54: "1"} | r.echo()  # an H without them (a lenient venue)
+    return [event_out(ev, echo, extra=_opt_field(790, r.s(790)))]
 
 
 def _mass_status(r: _Req) -> list[Out]:
@@ -195,6 +212,8 @@ def _mass_status(r: _Req) -> list[Out]:
         return [business_reject(r.seq, "AF", BR_OTHER, text, req_id)]
     events = [ev for ev in r.venue.mass_status(r.now_ns) if req_type == "7" or ev.symbol == symbol]
     head = ((584, req_id),)
+    if not events and r.venue.dialect.empty_mass_status == "silent":
+        return []  # FIX 4.4 defines no answer for "no orders": this venue sends none
     if not events:
         # about no order, yet an 8 requires Symbol and Side: the request's if it named
         # them, else placeholders (Symbol "[N/A]" as FIX 4.4 has it for no symbol, Side 1)

@@ -424,3 +424,76 @@ def test_a_venue_without_positions_refuses_an_with_business_reject_380_3(
         assert (rej.msg_type, r[45], r[372], r[380]) == ("j", "4", "AN", "3")
     finally:
         store.close()
+
+
+def _dialect_venue(tmp_path: Path, **dialect: Any) -> tuple[Venue, SimStore]:
+    cfg = SimCfg(reference_prices={"AAPL": D("100")}, dialect=DialectCfg(**dialect))
+    store = SimStore.open(tmp_path, book_id="bk")
+    return Venue("simA", cfg, store, seed=7), store
+
+
+def _msg(*pairs: tuple[int, Any]) -> simplefix.FixMessage:
+    msg = simplefix.FixMessage()
+    for tag, value in pairs:
+        msg.append_pair(tag, value)
+    return msg
+
+
+def test_a_venue_without_mass_status_refuses_af_with_business_reject_380_3(
+    tmp_path: Path,
+) -> None:
+    """`serves_mass_status = false`: an OrderMassStatusRequest (AF) gets
+    BusinessMessageReject 380=3 (Unsupported Message Type), like AN without positions."""
+    venue, store = _dialect_venue(tmp_path, serves_mass_status=False)
+    try:
+        (rej,) = handle(venue, "AF", _msg((584, "M1"), (585, "7")), 5, 1_700_000_000_000_000_000)
+        r = f(rej)
+        assert (rej.msg_type, r[45], r[372], r[380]) == ("j", "5", "AF", "3")
+    finally:
+        store.close()
+
+
+def test_a_silent_venue_answers_an_af_matching_no_orders_with_nothing(tmp_path: Path) -> None:
+    """`empty_mass_status = "silent"`: an AF that matches no order gets no message at all
+    (FIX 4.4 defines no answer for it); one that matches orders is answered as usual."""
+    venue, store = _dialect_venue(tmp_path, empty_mass_status="silent")
+    try:
+        now = 1_700_000_000_000_000_000
+        assert handle(venue, "AF", _msg((584, "M1"), (585, "7")), 5, now) == []
+        order = _msg((11, "C1"), (55, "AAPL"), (54, "1"), (38, "5"), (40, "2"), (44, "90"),
+                     (60, TRANSACT_TIME))  # fmt: skip
+        handle(venue, "D", order, 6, now + 1)
+        (report,) = handle(venue, "AF", _msg((584, "M2"), (585, "7")), 7, now + 2)
+        r = f(report)
+        assert (report.msg_type, r[11], r[150], r[912]) == ("8", "C1", "I", "Y")
+    finally:
+        store.close()
+
+
+def test_status_request_instrument_switch_strict_rejects_h_without_55_54(
+    tmp_path: Path,
+) -> None:
+    """`status_request_instrument = true` (FIX 4.4, the default): an H without Symbol and
+    Side gets a session Reject 373=1 naming the lowest missing tag (54); false: the venue
+    serves it (an unknown order's answer carries placeholder Symbol/Side, as an 8 must)."""
+    now = 1_700_000_000_000_000_000
+    bare_h = _msg((11, "C9"), (790, "S1"))
+    strict, store = _dialect_venue(tmp_path / "strict")
+    try:
+        (rej,) = handle(strict, "H", bare_h, 3, now)
+        r = f(rej)
+        assert (rej.msg_type, r[371], r[372], r[373]) == ("3", "54", "H", "1")
+    finally:
+        store.close()
+    lenient, store = _dialect_venue(tmp_path / "lenient", status_request_instrument=False)
+    try:
+        (ans,) = handle(lenient, "H", bare_h, 3, now)
+        r = f(ans)
+        assert (ans.msg_type, r[150], r[790], r[58], r[55], r[54]) == (
+            "8", "I", "S1", "UNKNOWN_ORDER", "[N/A]", "1",
+        )  # fmt: skip
+        assert_conforms([(ans.msg_type, r)])
+        (bad,) = handle(lenient, "H", _msg((11, "C9"), (54, "Z")), 4, now)
+        assert (bad.msg_type, f(bad)[373]) == ("3", "5")  # a Side it carries is checked
+    finally:
+        store.close()
