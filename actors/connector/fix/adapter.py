@@ -29,19 +29,15 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from actors.connector.adapter import (
     Listener,
     Loop,
-    MassCancelDone,
-    OrdersDone,
-    PositionsDone,
     RequestFailed,
     SendDone,
-    StatusDone,
 )
 from actors.connector.fix import codec as fc
 from actors.connector.fix import mapping as fm
@@ -55,13 +51,8 @@ from actors.connector.fix.events import (
     SessionRejectReceived,
 )
 from actors.connector.fix.outbound import Outbound, OutboundQueue
-from actors.connector.fix.queries import (
-    MassCancelQuery,
-    MassStatusQuery,
-    PositionsQuery,
-    QueryBook,
-    StatusQuery,
-)
+from actors.connector.fix.queries import QueryBook
+from actors.connector.fix.requests import QueryRequests
 from actors.connector.fix.session import FixSession
 from actors.connector.fix.store import FixStore
 from actors.connector.ratelimit import TokenBucket
@@ -74,7 +65,6 @@ from protocol.messages import (
     ErrorCode,
     ExecReport,
     PlaceOrder,
-    QueriedOrder,
     ReplaceOnVenue,
 )
 
@@ -96,7 +86,7 @@ def resend_pending(session: FixSession) -> bool:
 INITIATOR_APP_MSG_TYPES = frozenset({"8", "9", "AP", "AO", "r", "j"})
 
 
-class FixAdapter:
+class FixAdapter(QueryRequests):
     def __init__(
         self,
         loop: Loop,
@@ -208,44 +198,6 @@ class FixAdapter:
     def replace(self, request: ReplaceOnVenue, done: SendDone) -> None:
         fields = fm.replace_fields(request, self._clock())
         self._order_msg("G", fields, request.cl_ord_id, done)
-
-    def order_status(self, orders: Sequence[QueriedOrder], done: StatusDone) -> None:
-        if not self._check_active(done):
-            return
-        key = self._new_id("S")
-        asks = {f"{key}.{i}": order for i, order in enumerate(orders)}
-        req_ids = {req_id: order.cl_ord_id for req_id, order in asks.items()}
-        if not req_ids:
-            done(StatusQuery(key, {}, done).result())
-            return
-        self._queries.add(StatusQuery(key, req_ids, done))
-        for req_id, order in asks.items():
-            self._enqueue(Outbound("H", fm.status_request_fields(order, req_id), None, key))
-        self._expire_later(
-            key, self._cfg.request_timeout_s + len(req_ids) / self._cfg.rate_limit_per_s
-        )
-
-    def open_orders(self, done: OrdersDone) -> None:
-        if self._check_active(done):
-            key = self._new_id("M")
-            self._queries.add(MassStatusQuery(key, done))
-            self._enqueue(Outbound("AF", fm.mass_status_fields(key), None, key))
-            self._expire_later(key, self._cfg.request_timeout_s)
-
-    def positions(self, done: PositionsDone) -> None:
-        if self._check_active(done):
-            key = self._new_id("P")
-            self._queries.add(PositionsQuery(key, done, self.venue))
-            fields = fm.positions_request_fields(key, self._cfg.sender_comp_id, self._clock())
-            self._enqueue(Outbound("AN", fields, None, key))
-            self._expire_later(key, self._cfg.request_timeout_s)
-
-    def mass_cancel(self, done: MassCancelDone) -> None:
-        if self._check_active(done):
-            key = self._new_id("MC")
-            self._queries.add(MassCancelQuery(key, done))
-            self._enqueue(Outbound("q", fm.mass_cancel_fields(key, self._clock()), None, key))
-            self._expire_later(key, self._cfg.request_timeout_s)
 
     def info(self) -> dict[str, object]:
         return {
@@ -441,10 +393,3 @@ class FixAdapter:
         self._queries.fail_all(down)
         was_up, self._up = self._up, False
         self._listener.on_session_down(reason, was_up)
-
-    def _new_id(self, kind: str) -> str:
-        return f"{kind}-{self._id_prefix}-{next(self._ids)}"
-
-    def _expire_later(self, key: str, timeout_s: float) -> None:
-        err = RequestFailed(ErrorCode.TIMEOUT, f"no answer from the venue within {timeout_s:.1f} s")
-        self._loop.call_later(timeout_s, lambda: self._queries.expire(key, err))

@@ -128,11 +128,15 @@ def replace_fields(request: ReplaceOnVenue, now_s: float) -> Fields:
     return fields
 
 
-def status_request_fields(order: QueriedOrder, req_id: str) -> Fields:
+def status_request_fields(order: QueriedOrder, req_id: str, *, instrument: bool = True) -> Fields:
     """OrderStatusRequest (H): ClOrdID, Symbol (the Instrument block) and Side, all three
-    required by FIX 4.4; OrdStatusReqID(790) is echoed on the answer, which names the
-    venue's *current* ClOrdID."""
-    return [(11, order.cl_ord_id), (790, req_id), (55, order.symbol), (54, SIDE_TO_FIX[order.side])]
+    required by FIX 4.4 (`instrument` false: without 55/54, for a venue whose dialect says
+    so); OrdStatusReqID(790) is echoed on the answer, which names the venue's *current*
+    ClOrdID."""
+    fields: Fields = [(11, order.cl_ord_id), (790, req_id)]
+    if instrument:
+        fields += [(55, order.symbol), (54, SIDE_TO_FIX[order.side])]
+    return fields
 
 
 def mass_status_fields(req_id: str) -> Fields:

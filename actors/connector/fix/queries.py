@@ -5,6 +5,7 @@
     each inbound answer: book.feed_status(msg) (8 with ExecType=I), book.feed_position(msg)
     (AP / AO), book.feed_mass_cancel(msg) (r) -> True when a pending query consumed it
     timeouts and disconnects: book.expire(key, err) / book.fail_all(err)
+    a venue silent on an empty AF: book.complete_if_silent(key) after the dialect's wait
 
 Each query calls its `done` callback exactly once: with its result when complete, or with
 a `RequestFailed`. Answers are matched by the request id the venue echoes:
@@ -185,6 +186,14 @@ class QueryBook:
         """Fail query `key` if it is still pending (a timeout)."""
         if key in self._queries:
             self._complete(key, error)
+
+    def complete_if_silent(self, key: str) -> None:
+        """A mass-status query `key` with no report yet is complete: no open orders (a venue
+        whose dialect answers an AF matching nothing with silence). One that has reports
+        waits for the rest (or its timeout)."""
+        query = self._queries.get(key)
+        if isinstance(query, MassStatusQuery) and query.count == 0:
+            self._complete(key, [])
 
     def fail_all(self, error: RequestFailed) -> None:
         for key in list(self._queries):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from actors.venuesim import SimStore, Venue
 from actors.venuesim.acceptor import SimAcceptor
 from actors.venuesim.faults import Faults
 from protocol.config import SimCfg
+from protocol.fix_config import DialectCfg
 from protocol.messages import OrderStatus, Side
 from tests.connector.fix.support import LOG, RecordingListener, TestLoop, venue_cfg
 from tests.connector.fix.test_adapter import Done, ask, order
@@ -25,9 +27,11 @@ D = Decimal
 
 
 class SimHarness:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, sim_dialect: DialectCfg | None = None, **venue: Any) -> None:
+        """`sim_dialect`: how the venue behaves; `venue`: VenueCfg overrides (e.g. the
+        connector's `dialect`)."""
         self.loop = TestLoop()
-        cfg = SimCfg(reference_prices={"AAPL": D("100")}, volatility_bps=0.0)
+        cfg = SimCfg(reference_prices={"AAPL": D("100")}, volatility_bps=0.0, dialect=sim_dialect)
         self.sim_store = SimStore.open(root / "sim", book_id="bk")
         self.fix_store = FixStore(root / "sim-fix", fsync=False)
         self.acceptor = SimAcceptor(
@@ -39,7 +43,7 @@ class SimHarness:
         self.loop.after_turn.append(self.acceptor.turn)
         self.listener = RecordingListener()
         self.adapter = FixAdapter(
-            self.loop, self.listener, venue_cfg(request_timeout_s=3.0),
+            self.loop, self.listener, venue_cfg(**{"request_timeout_s": 3.0, **venue}),
             store_dir=root / "fix", address=lambda: ("127.0.0.1", port), log=LOG,
             id_prefix="t", fsync=False,
         )  # fmt: skip
