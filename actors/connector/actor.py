@@ -16,7 +16,9 @@ wire; the FIX one is actors/connector/fix/adapter.py):
 - Serves the OMS's requests (INTERFACES.md): PlaceOrder / CancelOnVenue / ReplaceOnVenue ->
   Ack once the message is in the adapter's durable store, RequestRejected(VENUE_DOWN) when
   not logged on; OpenOrdersRequest, OrderStatusQuery, GetPositions, MassCancel -> answers,
-  or RequestRejected(VENUE_DOWN / TIMEOUT).
+  or RequestRejected(VENUE_DOWN / TIMEOUT). Where the venue serves no AF / AN (its dialect,
+  or it refused one) `actors.connector.fallbacks` answers: VENUE_REFUSED for open orders,
+  the connector's own fill ledger (`actors.connector.ledger`) for positions.
 - Executions: each goes to the OMS as an ExecReport request and into the crash-safe
   `ExecOutbox` (fsynced before the adapter lets the venue's sequence number advance past
   it: the durability barrier); unacked ones are re-sent in venue order every ~0.5 s and at
@@ -34,7 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from actors.connector.adapter import RequestFailed, StatusResult, VenueAdapter
+from actors.connector.fallbacks import VenueFallbacks
 from actors.connector.fix.adapter import Address, FixAdapter
+from actors.connector.ledger import FillLedger
 from actors.connector.outbox import ExecOutbox
 from actors.connector.policy import ReconnectPolicy
 from actors.runtime import metrics
@@ -55,8 +59,6 @@ from protocol.messages import (
     OrderStatusAnswer,
     OrderStatusQuery,
     PlaceOrder,
-    Positions,
-    PositionView,
     ReplaceOnVenue,
     VenueConnState,
     VenueOrder,
@@ -81,6 +83,8 @@ class ConnectorActor(Actor):
             self.log = self.log.bind(venue=self.venue)
         store_dir = fix_dir(self.cfg.state_path, self.venue)
         runtime_dir = self.cfg.runtime_path
+        # a ledger that starts where the FIX store already exists missed earlier fills
+        existing_store = (store_dir / "session.log").exists()
         self.adapter: VenueAdapter = FixAdapter(
             self,
             self,
@@ -91,6 +95,13 @@ class ConnectorActor(Actor):
             id_prefix=f"{self.epoch}.{time.time_ns() // 1_000_000 % 10**9}",
         )
         self.outbox = ExecOutbox(store_dir)
+        self.ledger = FillLedger(store_dir, unseeded=existing_store)
+        if self.ledger.unseeded:
+            self.log.warning("fill_ledger_unseeded", path=str(self.ledger.path))
+        self._ledger_fills = metrics.FILL_LEDGER_FILLS.labels(venue=self.venue)
+        self.fallbacks = VenueFallbacks(
+            self.venue, self.vcfg.dialect, self.adapter, self.ledger, self.log
+        )
         self.oms: Peer = self.peer("oms")
         self.state: VenueConnState | None = None
         self._state_detail = ""
@@ -130,6 +141,7 @@ class ConnectorActor(Actor):
         self.adapter.disconnect("shutdown")
         self.run_until(lambda: self.adapter.is_idle, STOP_LOGOUT_S)
         self.adapter.close()
+        self.ledger.close()
         self.outbox.close()
 
     # ------------------------------------------------------------------ OMS requests
@@ -145,11 +157,11 @@ class ConnectorActor(Actor):
         elif isinstance(body, ReplaceOnVenue):
             self.adapter.replace(body, self._sent_reply(reply, env.msg_id))
         elif isinstance(body, OpenOrdersRequest):
-            self.adapter.open_orders(self._answer(reply, self._open_orders))
+            self.fallbacks.open_orders(self._answer(reply, self._open_orders))
         elif isinstance(body, OrderStatusQuery):
             self.adapter.order_status(body.orders, self._answer(reply, self._status_answer))
         elif isinstance(body, GetPositions):
-            self.adapter.positions(self._answer(reply, self._positions))
+            self.fallbacks.positions(self._answer(reply, lambda positions: positions))
         elif isinstance(body, MassCancel):
             self.log.warning("mass_cancel_requested", requester=env.sender, reason=body.reason)
             self.adapter.mass_cancel(self._answer(reply, self._mass_cancel_done))
@@ -179,9 +191,6 @@ class ConnectorActor(Actor):
 
     def _status_answer(self, result: StatusResult) -> OrderStatusAnswer:
         return OrderStatusAnswer(venue=self.venue, orders=result.orders, unknown=result.unknown)
-
-    def _positions(self, rows: list[PositionView]) -> Positions:
-        return Positions(source="venue", venue=self.venue, positions=rows)
 
     def _mass_cancel_done(self, accepted: bool) -> MassCancelDone:
         return MassCancelDone(venue=self.venue, accepted=accepted)
@@ -213,7 +222,10 @@ class ConnectorActor(Actor):
         """The durability barrier: the executions are in the outbox, fsynced, when this
         returns (the adapter lets the venue's sequence number advance only after). They go
         to the OMS first, so the OMS gets them while the fsync runs: a crash before it
-        completes leaves next-in behind too, and the venue sends them again."""
+        completes leaves next-in behind too, and the venue sends them again. The fill
+        ledger is made durable in the same step (deduplicated by ExecID)."""
+        self._ledger_fills.inc(self.ledger.add(reports))
+        self.ledger.sync()
         new = self.outbox.add(reports)
         if not self._retrying:
             for report in new:

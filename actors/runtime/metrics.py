@@ -59,6 +59,16 @@ BAD_MESSAGES = Counter(
 RECONNECTS = Counter(
     "tradepulse_reconnects", "Venue connection attempts after the first", ["venue"]
 )
+VENUE_REQUEST_UNSERVED = Gauge(
+    "tradepulse_venue_request_unserved",
+    "1 while the connector answers a request itself: the venue does not serve it "
+    "(request: mass_status = AF, positions = AN; positions then come from the fill ledger)",
+    ["venue", "request"],
+    multiprocess_mode="mostrecent",
+)
+FILL_LEDGER_FILLS = Counter(
+    "tradepulse_fill_ledger_fills", "Fills applied to the connector's own fill ledger", ["venue"]
+)
 VENUE_UP = Gauge(
     "tradepulse_venue_up",
     "1 while the venue session is logged on",
