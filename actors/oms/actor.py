@@ -107,6 +107,7 @@ class OmsActor(Actor):
                 self,
                 self.peer(f"connector.{v.name}"),
                 request_timeout_s=self.cfg.oms.request_timeout_s,
+                status_rate_per_s=v.rate_limit_per_s,
                 log=self.log.bind(venue=v.name),
                 retry_initial_s=self.cfg.oms.reconcile_retry_initial_s,
                 retry_max_s=self.cfg.oms.reconcile_retry_max_s,

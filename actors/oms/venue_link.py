@@ -17,7 +17,13 @@ paces the H messages under the venue's rate limit (its outbound token bucket).
 A venue that refuses the positions request (e.g. BusinessMessageReject 380=3 to AN) does
 not stop reconciliation: the pass goes on without venue positions (logged once per
 connector incarnation: `venue_positions_unavailable`); positions are then not compared and
-a cold start takes no opening positions from the venue.
+a cold start takes no opening positions from the venue. Positions the connector answers
+from its own fill ledger (`source` "ledger") are treated the same: they come from the same
+executions the OMS applies, so the pass does not compare them (the position heartbeat
+does). A venue without OrderMassStatusRequest (OpenOrdersRequest answered VENUE_REFUSED)
+is reconciled with no open-orders list: every open local order is asked by H, and no
+unknown venue order is adopted (`venue_open_orders_unavailable`, once per incarnation).
+Status queries go one chunk at a time, each given the time the venue's rate limit needs.
 """
 
 from __future__ import annotations
@@ -26,10 +32,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
-from actors.oms.order_book import OrderBook
-from actors.oms.orders import Outcome
+from actors.oms.link_host import LinkHost, VenuePeer
 from actors.oms.plan import Plan
 from actors.oms.reconcile import plan_reconciliation, status_query_orders
 from actors.oms.reconcile_retry import ReconcileRetry, venue_refused, why
@@ -40,7 +45,6 @@ from protocol.messages import (
     Ack,
     ErrorCode,
     GetPositions,
-    Message,
     OpenOrders,
     OpenOrdersRequest,
     OrderStatus,
@@ -55,48 +59,6 @@ from protocol.messages import (
 _STATUS_CHUNK = 2000
 
 
-class VenuePeer(Protocol):
-    """The venue's connector as the link talks to it (`actors.runtime.actor.Peer`)."""
-
-    def request(
-        self, body: Message, callback: Callable[[Envelope | None], None], timeout_s: float
-    ) -> str: ...
-
-    def fail_pending(self) -> None: ...
-
-
-class LinkHost(Protocol):
-    """What a VenueLink needs of the OMS (`actors.oms.actor.OmsActor` provides it)."""
-
-    @property
-    def book(self) -> OrderBook: ...
-
-    def record(self, outcome: Outcome) -> Outcome:
-        """Journal an outcome's records (durable before anything it causes is sent)."""
-        ...
-
-    def drop_unsent(self, client_order_id: str) -> bool:
-        """True if the order must not be sent now (it was rejected instead)."""
-        ...
-
-    def publish_stream(self, event: str, data: dict[str, Any]) -> None: ...
-
-    def crash_point(self, name: str) -> None: ...
-
-    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
-
-    def apply_reconcile_plan(
-        self, link: VenueLink, plan: Plan, venue_positions: Positions | None
-    ) -> None:
-        """Carry out a pass's plan (journalled; Resubmits are queued on `link`); no
-        `venue_positions` when the venue does not serve them."""
-        ...
-
-    def on_venue_reconciled(self, link: VenueLink, plan: Plan, first: bool) -> None:
-        """A pass completed while CONNECTED; `first` since this OMS started."""
-        ...
-
-
 class VenueLink:
     """One venue as the OMS sees it: `state` (from the connector's VenueStateChanged),
     `ready` once CONNECTED and reconciled, the request queue and the passes."""
@@ -109,6 +71,7 @@ class VenueLink:
         *,
         request_timeout_s: float,
         log: Any,
+        status_rate_per_s: float = 5000.0,
         retry_initial_s: float = 1.0,
         retry_max_s: float = 30.0,
         rand: Callable[[], float] | None = None,
@@ -117,6 +80,7 @@ class VenueLink:
         self.venue = venue
         self.peer = peer
         self.request_timeout_s = request_timeout_s
+        self.status_rate_per_s = status_rate_per_s  # the venue's rate limit (H pacing)
         self.state = VenueConnState.DISCONNECTED
         self.connector_epoch: int | None = None
         self.reconciled = False  # since the last CONNECTED
@@ -125,7 +89,7 @@ class VenueLink:
         self.rerun: list[Callable[[Plan], None]] | None = None  # a pass asked for meanwhile
         self._gen = 0  # the current pass's generation: older answers and timers are ignored
         self._connected_seq = 0  # CONNECTED events seen (a pass notes the one it began under)
-        self._positions_logged_epoch: int | None = None
+        self._fallback_logged: dict[str, int | None] = {}  # what -> epoch it was logged in
         self.retry = ReconcileRetry(
             venue, initial_s=retry_initial_s, max_s=retry_max_s, log=log,
             **({} if rand is None else {"rand": rand}),
@@ -303,13 +267,19 @@ class VenueLink:
         def got_open(reply: Envelope | None) -> None:
             if stale(reply):
                 return
-            if reply is None or not isinstance(reply.body, OpenOrders):
+            if venue_refused(reply):  # no AF at this venue: every open local order by H
+                self._log_once("open", "venue_open_orders_unavailable", why(reply))
+                listed: list[VenueOrder] = []
+            elif reply is None or not isinstance(reply.body, OpenOrders):
                 return failed(why(reply))
+            else:
+                listed = reply.body.orders
+            assert reply is not None  # venue_refused() says so
             if self.state is not VenueConnState.CONNECTED and not dry_run:
                 # it answered, so it is logged on: no need to wait for its state message
                 self.state, self.connector_epoch = VenueConnState.CONNECTED, reply.epoch
-            view["open"] = reply.body.orders
-            asks = status_query_orders(self.host.book.orders(self.venue), reply.body.orders)
+            view["open"] = listed
+            asks = status_query_orders(self.host.book.orders(self.venue), listed)
             view["status"], view["unknown"], view["todo"] = (
                 {},
                 set(),
@@ -321,8 +291,9 @@ class VenueLink:
             if not view["todo"]:
                 self.peer.request(GetPositions(venue=self.venue), got_positions, timeout)
                 return
-            chunk = view["todo"].pop(0)
-            self.peer.request(OrderStatusQuery(orders=chunk), got_status, timeout)
+            chunk = view["todo"].pop(0)  # one chunk in flight; the connector paces its H
+            paced_s = timeout + len(chunk) / self.status_rate_per_s
+            self.peer.request(OrderStatusQuery(orders=chunk), got_status, paced_s)
 
         def got_status(reply: Envelope | None) -> None:
             if stale(reply):
@@ -336,13 +307,16 @@ class VenueLink:
         def got_positions(reply: Envelope | None) -> None:
             if stale(reply):
                 return
-            if reply is not None and isinstance(reply.body, Positions):
-                return self._finish(view, reply.body, on_plan, dry_run)
-            if reply is None or not venue_refused(reply):
+            body = reply.body if reply is not None else None
+            if isinstance(body, Positions) and body.source == "venue":
+                return self._finish(view, body, on_plan, dry_run)
+            if isinstance(body, Positions):  # the connector's fill ledger: not the venue's
+                reason = f"positions from the connector's {body.source}"
+            elif venue_refused(reply):
+                reason = why(reply)
+            else:
                 return failed(why(reply))
-            if self._positions_logged_epoch != self.connector_epoch:  # once per incarnation
-                self._positions_logged_epoch = self.connector_epoch
-                self.log.warning("venue_positions_unavailable", reason=why(reply))
+            self._log_once("positions", "venue_positions_unavailable", reason)
             self._finish(view, None, on_plan, dry_run)
 
         self.peer.request(OpenOrdersRequest(), got_open, timeout)
@@ -388,6 +362,12 @@ class VenueLink:
             self._requeue_after()
             self.host.on_venue_reconciled(self, plan, first)
             self.dispatch()
+
+    def _log_once(self, what: str, event: str, reason: str) -> None:
+        """A fallback of this pass, logged once per connector incarnation."""
+        if self._fallback_logged.get(what) != self.connector_epoch:
+            self._fallback_logged[what] = self.connector_epoch
+            self.log.warning(event, reason=reason)
 
     def _drop_rerun(self) -> None:
         """The pass asked for meanwhile will not run: whoever asked gets an empty plan."""

@@ -1,0 +1,59 @@
+"""What a `VenueLink` (actors/oms/venue_link.py) needs of its venue's connector and of the
+OMS: the link and the OMS do not import each other."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from actors.oms.order_book import OrderBook
+from actors.oms.orders import Outcome
+from actors.oms.plan import Plan
+from protocol.codec import Envelope
+from protocol.messages import Message, Positions
+
+# `link` below is the calling `actors.oms.venue_link.VenueLink` (Any: naming it here would
+# be an import circle)
+VenueLink = Any
+
+
+class VenuePeer(Protocol):
+    """The venue's connector as the link talks to it (`actors.runtime.actor.Peer`)."""
+
+    def request(
+        self, body: Message, callback: Callable[[Envelope | None], None], timeout_s: float
+    ) -> str: ...
+
+    def fail_pending(self) -> None: ...
+
+
+class LinkHost(Protocol):
+    """What a VenueLink needs of the OMS (`actors.oms.actor.OmsActor` provides it)."""
+
+    @property
+    def book(self) -> OrderBook: ...
+
+    def record(self, outcome: Outcome) -> Outcome:
+        """Journal an outcome's records (durable before anything it causes is sent)."""
+        ...
+
+    def drop_unsent(self, client_order_id: str) -> bool:
+        """True if the order must not be sent now (it was rejected instead)."""
+        ...
+
+    def publish_stream(self, event: str, data: dict[str, Any]) -> None: ...
+
+    def crash_point(self, name: str) -> None: ...
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
+
+    def apply_reconcile_plan(
+        self, link: VenueLink, plan: Plan, venue_positions: Positions | None
+    ) -> None:
+        """Carry out a pass's plan (journalled; Resubmits are queued on `link`); no
+        `venue_positions` when the venue does not serve them."""
+        ...
+
+    def on_venue_reconciled(self, link: VenueLink, plan: Plan, first: bool) -> None:
+        """A pass completed while CONNECTED; `first` since this OMS started."""
+        ...
