@@ -138,6 +138,7 @@ class StubConnector:
         self.venue = venue
         self.mode = "done"
         self.positions: list[PositionView] = []
+        self.source = "venue"  # Positions.source: "ledger" / "ledger_unseeded" without AN
         self._down = RequestRejected(code=ErrorCode.VENUE_DOWN, reason="not logged on")
 
         def answer(env: Envelope) -> Message | None:
@@ -148,7 +149,7 @@ class StubConnector:
             if isinstance(env.body, MassCancel):
                 return MassCancelDone(venue=venue, accepted=True)
             if isinstance(env.body, GetPositions):
-                return Positions(source="venue", venue=venue, positions=list(self.positions))
+                return Positions(source=self.source, venue=venue, positions=list(self.positions))
             return None
 
         self.stub = Stub(ctx, f"connector.{venue}", cfg.endpoint(f"connector.{venue}"), answer)

@@ -30,6 +30,12 @@ Escalation (`actors.position_heartbeat.track`):
   during a normal reconnect does not halt trading. An unanswered venue is asked again
   at its interval, not every beat.
 The engage request (`KillSwitchCommand` to risk) is re-sent every beat until risk confirms.
+
+A venue without RequestForPositions: its connector answers from its own fill ledger
+(`Positions.source = "ledger"`), compared exactly like venue positions; an answer is an
+answer, so such a venue is never "missing" while its session is up. A ledger that missed
+earlier fills (`"ledger_unseeded"`: created on an install that had traded the venue) is
+never compared: each such beat logs `heartbeat_ledger_unseeded` (warning), no kill-switch.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ class _Answer:
     positions: dict[str, Decimal] | None = None  # None: missing
     latency_s: float = 0.0
     detail: str = ""
+    source: str = "venue"  # Positions.source: "venue", "ledger" or "ledger_unseeded"
 
 
 @dataclass
@@ -163,7 +170,7 @@ class HeartbeatActor(Actor):
         body = reply.body if reply is not None else None
         if isinstance(body, Positions):
             qty = {p.symbol: p.qty for p in body.positions}
-            beat.venues[venue] = _Answer(qty, latency_s)
+            beat.venues[venue] = _Answer(qty, latency_s, source=body.source)
         else:
             detail = "no answer" if body is None else _describe(body)
             beat.venues[venue] = _Answer(None, latency_s, detail)
@@ -233,6 +240,11 @@ class HeartbeatActor(Actor):
             self._snapshot(fields | {"diff": None})
             return
         diff = position_diff(answer.positions, oms)
+        fields["source"] = answer.source
+        if answer.source == "ledger_unseeded":  # it missed earlier fills: never compared
+            self.log.warning("heartbeat_ledger_unseeded", **fields, diff=_strs(diff))
+            self._snapshot(fields | {"diff": None})
+            return
         if not fresh:
             fields |= {"diff": _strs(diff), "divergent_beats": self.divergence.consecutive(venue)}
             self.log.info("heartbeat", **fields)

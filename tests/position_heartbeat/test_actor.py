@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
 
 from actors.position_heartbeat.actor import HeartbeatActor
 from protocol.codec import Envelope
@@ -173,3 +174,22 @@ def test_no_oms_answer_means_no_comparison(h: Harness) -> None:
     assert risk.commands == []
     assert actor.divergence.consecutive("simA") == 0
     assert sample("tradepulse_open_positions", venue="simA", symbol="HB5") == 9
+
+
+def test_an_unseeded_ledger_is_not_compared_but_warned(h: Harness) -> None:
+    """A connector whose fill ledger missed earlier fills (`ledger_unseeded`): its answer
+    counts as an answer (no outage), is never compared (no kill-switch on the difference
+    it cannot know about), and each such beat warns (`heartbeat_ledger_unseeded`). A
+    seeded ledger ("ledger") is compared like venue positions."""
+    h.connectors["simB"].positions = [pos("simB", "HB3", 5)]
+    h.connectors["simB"].source = "ledger_unseeded"
+    h.oms.positions = [pos("simB", "HB3", 40)]
+    actor, risk = start(h)
+    with capture_logs() as logs:
+        h.pump(lambda: actor.beats >= BEATS + 3, what="beats")
+    assert risk.commands == []
+    warned = [e for e in logs if e["event"] == "heartbeat_ledger_unseeded"]
+    assert warned and warned[0]["venue"] == "simB" and warned[0]["diff"] == {"HB3": "-35"}
+    h.connectors["simB"].source = "ledger"
+    h.pump(lambda: risk.commands, what="engage request")
+    assert risk.commands[0].reason.startswith("position_divergence: simB HB3 venue 5 oms 40")
