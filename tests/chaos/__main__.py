@@ -4,6 +4,7 @@ and disconnects things; then check every invariant and write var/chaos/<timestam
 
     python -m tests.chaos --duration-s 600                 # make chaos
     python -m tests.chaos --duration-s 60 --seed 3 --mix sigkill=1,supervisor_kill=1
+    python -m tests.chaos --duration-s 600 --minimal-dialect simB   # simB without AF / AN
 
 Exit code 0 when the run is valid, 1 when an invariant was violated (or the harness broke).
 """
@@ -45,6 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="the nemesis engages the kill-switch this long into the run",
     )
+    p.add_argument(
+        "--minimal-dialect",
+        action="append",
+        default=[],
+        metavar="VENUE",
+        help="run VENUE (simA / simB) in the minimal FIX dialect: no AN, no AF, silent on "
+        "an empty AF (repeatable)",
+    )
     p.add_argument("--no-sweep", action="store_true", help="leave open orders resting at the end")
     p.add_argument("--recovery-timeout-s", type=float, default=d.recovery_timeout_s)
     p.add_argument("--settle-timeout-s", type=float, default=d.settle_timeout_s)
@@ -61,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def options_from_args(ns: argparse.Namespace) -> ChaosOptions:
     mix = parse_mix(ns.mix)
+    unknown = sorted(set(ns.minimal_dialect) - set(ChaosOptions().venues))
+    if unknown:
+        raise ValueError(f"--minimal-dialect: no venue {', '.join(unknown)}")
     if ns.fault_interval_s <= 0:
         mix = {}
     return ChaosOptions(
@@ -71,6 +83,7 @@ def options_from_args(ns: argparse.Namespace) -> ChaosOptions:
         fault_interval_s=ns.fault_interval_s if ns.fault_interval_s > 0 else 1e9,
         mix=mix,
         kill_switch_at_s=ns.kill_switch_at_s,
+        minimal_venues=tuple(ns.minimal_dialect),
         sweep=not ns.no_sweep,
         recovery_timeout_s=ns.recovery_timeout_s,
         settle_timeout_s=ns.settle_timeout_s,

@@ -31,6 +31,12 @@ from tests.helpers import REPO_ROOT
 
 _PR_SET_CHILD_SUBREAPER = 36
 SYMBOLS = {"AAPL": "100.00", "MSFT": "200.00"}
+MINIMAL_DIALECT = {
+    "serves_positions": False,
+    "serves_mass_status": False,
+    "empty_mass_status": "silent",
+    "empty_mass_status_wait_s": 1.0,
+}
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,9 @@ class ChaosOptions:
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     kill_switch_at_s: float | None = None  # the nemesis engages the kill-switch then
     venues: tuple[str, ...] = ("simA", "simB")
+    # venues in the minimal dialect (no AN, no AF, silent on an empty AF), connector and
+    # simulator alike: reconciled by H, positions from the connector's fill ledger
+    minimal_venues: tuple[str, ...] = ()
     sweep: bool = True  # cancel every open order before checking
     recovery_timeout_s: float = 60.0
     settle_timeout_s: float = 120.0
@@ -74,6 +83,7 @@ class ChaosOptions:
             "oms": {"outage_tolerance_s": 300.0},
             "venues": [
                 {"name": v, "target_comp_id": v.upper(), "sim": {"reference_prices": SYMBOLS}}
+                | ({"dialect": MINIMAL_DIALECT} if v in self.minimal_venues else {})
                 for v in self.venues
             ],
         }

@@ -1,6 +1,8 @@
 """The short seeded chaos run of `make test`: the real system under a modest load from two
 client processes while the nemesis kills, stops and terminates actors, kills the
-supervisor (warm restart) and disturbs the venues; the run must end valid."""
+supervisor (warm restart) and disturbs the venues; the run must end valid. simB is in the
+minimal FIX dialect (no AN, no AF, silent on an empty AF): reconciled by H, its positions
+from the connector's fill ledger."""
 
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ def test_short_seeded_chaos_run_is_valid(tmp_path: Path) -> None:
         fault_interval_s=2.0,
         mix=SHORT_MIX,
         kill_switch_at_s=KILL_SWITCH_AT_S,
+        minimal_venues=("simB",),
         recovery_timeout_s=45.0,
         settle_timeout_s=60.0,
         out_root=str(tmp_path / "chaos"),
