@@ -173,6 +173,8 @@ class TcpClient:
                 break
             except WOULD_BLOCK:
                 break
+            except ssl.SSLError as exc:  # e.g. TLS 1.3: the venue refuses our certificate now
+                return chunks, str(self._tls_failed(failure_reason(exc)))
             except OSError as exc:
                 return chunks, f"recv: {exc}"
             if not data:
@@ -193,6 +195,8 @@ class TcpClient:
                 del self._out[:sent]
         except WOULD_BLOCK:  # TLS SSLWantRead: POLLIN is always wanted, then write() again
             pass
+        except ssl.SSLError as exc:  # the venue ended TLS (e.g. refused our certificate)
+            raise self._tls_failed(failure_reason(exc)) from exc
         self._drain_pending()  # a TLS write may have read (and decrypted) incoming bytes
         self._interest()
 
