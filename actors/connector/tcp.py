@@ -33,6 +33,7 @@ from typing import Any
 import zmq
 
 from actors.connector.adapter import Loop
+from protocol.exceptions import ConfigError
 from protocol.fix_config import TlsCfg
 from protocol.tls import client_context, failure_reason
 
@@ -62,7 +63,6 @@ class TcpClient:
         self.connecting = False
         self._out = bytearray()
         self._tls = tls
-        self._ctx = client_context(tls) if tls is not None else None
         self._log = log
         self._host = ""
         self._handshaking = False
@@ -102,7 +102,7 @@ class TcpClient:
             code = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if code != 0:
                 raise OSError(code, os.strerror(code))
-            if self._ctx is None:
+            if self._tls is None:
                 self.connecting = False
                 self._interest()
                 return True
@@ -118,10 +118,14 @@ class TcpClient:
         return "tls: handshake timeout"
 
     def _start_tls(self) -> None:
-        assert self._sock is not None and self._ctx is not None and self._tls is not None
+        assert self._sock is not None and self._tls is not None
         hostname = self._tls.server_hostname or self._host
+        try:  # per connection: a rotated CA / client certificate is used at the next one
+            ctx = client_context(self._tls)
+        except ConfigError as exc:  # `run` checked the files; they went away since
+            raise self._tls_failed(str(exc)) from exc
         try:  # the same file descriptor: the loop's registration stays valid
-            self._sock = self._ctx.wrap_socket(
+            self._sock = ctx.wrap_socket(
                 self._sock, server_hostname=hostname, do_handshake_on_connect=False
             )
         except (ssl.SSLError, OSError, ValueError) as exc:

@@ -275,3 +275,25 @@ def test_tls_contexts_refuse_versions_below_1_2(pki: Pki) -> None:
     assert client_context(TlsCfg(ca_file=str(pki.ca))).minimum_version is ssl.TLSVersion.TLSv1_2
     server = server_context(str(pki.server_cert), str(pki.server_key))
     assert server.minimum_version is ssl.TLSVersion.TLSv1_2
+
+
+def test_a_tls_file_gone_since_start_fails_the_connect_not_the_actor(
+    tmp_path: Path, pki: Pki, harnesses: list[TlsHarness]
+) -> None:
+    """The context is built per connection (a rotated certificate is used at the next
+    one): a ca_file deleted after `run` checked it makes each attempt a failed connect
+    with `fix_tls_failed` naming the field; nothing raises out of the adapter, and once
+    the file is back the next attempt logs on."""
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(pki.ca.read_bytes())
+    h = TlsHarness(tmp_path / "h", TlsCfg(ca_file=str(ca)), (pki.server_cert, pki.server_key))
+    harnesses.append(h)
+    ca.unlink()
+    with capture_logs() as logs:
+        h.connect()
+    assert not h.listener.ups and h.listener.downs[0][0].startswith("connect: tls: ")
+    assert "tls.ca_file" in events(logs, "fix_tls_failed")[0]["reason"]
+    ca.write_bytes(pki.ca.read_bytes())
+    h.adapter.connect()
+    h.loop.run_until(lambda: h.listener.ups)
+    assert h.listener.ups == ["logged on"]
