@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 
 from actors.supervisor.ctl import EXIT_CONFIG, EXIT_UNAVAILABLE
-from protocol.config import SystemConfig, check_credentials, load_config
+from protocol.config import SystemConfig, check_credentials, check_tls, load_config
 from protocol.exceptions import ConfigError, StateDirLocked
 
 
@@ -64,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = _load(ns)
         if ns.cmd == "run":
             check_credentials(cfg)  # a venue's Username/Password env var unset: exit 2
+            check_tls(cfg)  # a TLS file missing, unreadable or not loading: exit 2
     except ConfigError as exc:
         print(f"tradepulse: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from protocol import paths
 from protocol.exceptions import ConfigError
 from protocol.fix_config import DialectCfg, ScheduleCfg, TlsCfg
+from protocol.tls import client_context, server_context
 
 PosFloat = Annotated[float, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
@@ -88,6 +89,16 @@ class SimCfg(_Cfg):
     # TLS: the simulator's certificate and key (PEM); both empty = plain TCP
     tls_cert_file: str = ""
     tls_key_file: str = ""
+    # Non-empty (with TLS): a client certificate signed by this CA (PEM) is required
+    tls_client_ca_file: str = ""
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> SimCfg:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        if self.tls_client_ca_file and not self.tls_cert_file:
+            raise ValueError("tls_client_ca_file needs tls_cert_file and tls_key_file")
+        return self
 
 
 class VenueCfg(_Cfg):
@@ -250,6 +261,18 @@ def check_credentials(cfg: SystemConfig, environ: Mapping[str, str] | None = Non
             var = getattr(venue, missing[0])
             field = f"venues[{venue.name}].{missing[0]}"
             raise ConfigError(field, f"environment variable {var} is not set (or empty)")
+
+
+def check_tls(cfg: SystemConfig) -> None:
+    """At start: every TLS file a venue (or its simulator) names must be readable and load
+    (a `ConfigError` naming the field, exit code 2), so no connection attempt finds out."""
+    for venue in cfg.venues:
+        if venue.tls is not None:
+            client_context(venue.tls, f"venues[{venue.name}].tls")
+        sim = venue.sim
+        if sim is not None and sim.tls_cert_file:
+            where = f"venues[{venue.name}].sim"
+            server_context(sim.tls_cert_file, sim.tls_key_file, sim.tls_client_ca_file, where)
 
 
 def _format_loc(loc: tuple[int | str, ...], data: dict[str, object]) -> str:

@@ -14,6 +14,8 @@ valid FIX 4.4 MsgType it does not take, e.g. QuoteRequest, gets the session's
 BusinessMessageReject 380=3, an invalid one a session Reject 373=11),
 sends answers at once and execution reports through `ExecOutbox` (faults), and writes
 once per loop turn (`turn()`: timers, group commit of the FIX store, socket write).
+With `tls` (an `ssl.SSLContext`, `[venues.sim] tls_*`) every accepted connection first
+completes a TLS handshake (`tlsgate`, nonblocking, with a deadline), then goes on as above.
 Reports produced while no session is logged on (liquidity fills, a hang) wait in a
 backlog and go out, in order, after the next Logon; a Logon with ResetSeqNumFlag=Y (the
 client starts from nothing) discards them.
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import ssl
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -46,6 +49,7 @@ from actors.venuesim.faults import Faults, Value
 from actors.venuesim.fixmap import Out
 from actors.venuesim.outbox import ExecOutbox
 from actors.venuesim.probation import Probation
+from actors.venuesim.tlsgate import WOULD_BLOCK, TlsGate, pending_bytes
 
 _READ_BYTES = 1 << 16
 _MAX_READS_PER_CALL = 16
@@ -93,6 +97,7 @@ class SimAcceptor:
         log: Any,
         on_dirty: Callable[[], None] = lambda: None,
         require_username: str = "",
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.venue = venue
         self._require_username = require_username  # "": any Logon (comp ids checked)
@@ -122,6 +127,7 @@ class SimAcceptor:
         self._probation = Probation(loop, log, client_comp_id, sender_comp_id, self._adopt)
         self._backlog: deque[Out] = deque()
         self._hung = False
+        self._tls = TlsGate(tls, loop, log, self._take) if tls is not None else None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -150,6 +156,8 @@ class SimAcceptor:
             self._write(self.session.data_to_send())
         self._drop("venue closing", log=False)
         self._probation.close()
+        if self._tls is not None:
+            self._tls.close()
         if self._listener is not None:
             self._loop.remove(self._listener.fileno())
             self._listener.close()
@@ -174,6 +182,8 @@ class SimAcceptor:
             self._on_events(self.session.tick())
         self._flush()
         self._probation.expire()
+        if self._tls is not None:
+            self._tls.expire()
 
     def liquidity_step(self) -> None:
         events = self.venue.liquidity_step(time.time_ns())
@@ -212,10 +222,16 @@ class SimAcceptor:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._log.info("sim_connection", peer=f"{addr[0]}:{addr[1]}")
-            if self._conn is None:
-                self._adopt(sock, b"")
+            if self._tls is not None:
+                self._tls.add(sock, f"{addr[0]}:{addr[1]}")
             else:
-                self._probation.add(sock)
+                self._take(sock)
+
+    def _take(self, sock: socket.socket) -> None:
+        if self._conn is None:
+            self._adopt(sock, b"")
+        else:
+            self._probation.add(sock)
 
     def _adopt(self, sock: socket.socket, data: bytes) -> None:
         if self._conn is not None:
@@ -228,6 +244,8 @@ class SimAcceptor:
         self._loop.add_fd(sock.fileno(), self._on_conn_ready)
         if data:
             self._on_events(self.session.receive(data))
+        if pending_bytes(sock):  # TLS: already decrypted, the poller will not tell
+            self._loop.call_later(0, self._on_conn_ready)
 
     def _on_conn_ready(self) -> None:
         """Readable or writable: write what is pending, read what there is."""
@@ -239,7 +257,7 @@ class SimAcceptor:
                 return
             try:
                 data = sock.recv(_READ_BYTES)
-            except (BlockingIOError, InterruptedError):
+            except WOULD_BLOCK:
                 return
             except OSError as exc:
                 self._drop(f"read failed: {exc}")
@@ -248,6 +266,8 @@ class SimAcceptor:
                 self._drop("client closed the connection")
                 return
             self._on_events(self.session.receive(data))
+        if sock is not None and sock is self._conn and pending_bytes(sock):  # TLS: unseen bytes
+            self._loop.call_later(0, self._on_conn_ready)
 
     def _write(self, data: bytes) -> None:
         self._wbuf += data
@@ -258,7 +278,7 @@ class SimAcceptor:
         while self._wbuf:
             try:
                 sent = sock.send(self._wbuf)
-            except (BlockingIOError, InterruptedError):
+            except WOULD_BLOCK:  # TLS SSLWantRead: POLLIN is always wanted
                 break
             except OSError as exc:
                 if exc.errno not in (errno.EPIPE, errno.ECONNRESET):
@@ -308,6 +328,8 @@ class SimAcceptor:
             if self._listener is not None:
                 self._loop.remove(self._listener.fileno())
             self._probation.pause()
+            if self._tls is not None:
+                self._tls.pause()
         self._loop.call_later(duration_s, self._hang_timer)
 
     def _hang_timer(self) -> None:
@@ -322,6 +344,8 @@ class SimAcceptor:
         if self._listener is not None:
             self._loop.add_fd(self._listener.fileno(), self._on_accept)
         self._probation.resume()
+        if self._tls is not None:
+            self._tls.resume()
         if self._conn is not None:
             self._want_write = bool(self._wbuf)
             events = zmq.POLLIN | (zmq.POLLOUT if self._want_write else 0)

@@ -18,6 +18,7 @@ forwards them: ``status``, or a fault (`protocol.commands.VenueFault`: the kind,
 
 from __future__ import annotations
 
+import ssl
 import time
 import zlib
 from collections.abc import Callable
@@ -36,8 +37,16 @@ from protocol.commands import Command, Status, VenueFault
 from protocol.config import SimCfg, SystemConfig
 from protocol.messages import ControlReply, ControlRequest, ErrorCode, Message
 from protocol.paths import sim_port_file, venue_fix_dir, venue_state_dir
+from protocol.tls import server_context
 
 SYNC_INTERVAL_S = 1.0
+
+
+def sim_tls(sim: SimCfg) -> ssl.SSLContext | None:
+    """The venue's TLS server context (`tls_cert_file` ...), None for plain TCP."""
+    if not sim.tls_cert_file:
+        return None
+    return server_context(sim.tls_cert_file, sim.tls_key_file, sim.tls_client_ca_file)
 
 
 def read_port(cfg: SystemConfig, venue: str) -> int | None:
@@ -73,6 +82,7 @@ class VenueSimActor(Actor):
             log=self.log,
             on_dirty=self._mark_dirty,
             require_username=sim.require_username,
+            tls=sim_tls(sim),
         )
         previous = read_port(self.cfg, name) if vcfg.port == 0 else None
         port = self.acceptor.listen(vcfg.host, previous or vcfg.port, fallback_any=bool(previous))

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from actors.connector.fix import codec as fc
+from actors.venuesim.tlsgate import WOULD_BLOCK, pending_bytes
 
 MAX_PENDING = 8
 TIMEOUT_S = 10.0
@@ -94,22 +95,26 @@ class Probation:
             p.sock.close()
 
     def _on_readable(self, p: _Pending) -> None:
-        try:
-            data = p.sock.recv(_READ_BYTES)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._refuse(p, "closed before logon")
-            return
-        p.data += data
-        p.reader.feed(data)
-        frame = p.reader.next_frame()
-        if frame is None:
-            if p.reader.junk_bytes > _MAX_JUNK_BYTES:
+        frame = None
+        while frame is None:  # TLS: until no decrypted bytes are left inside the socket
+            try:
+                data = p.sock.recv(_READ_BYTES)
+            except WOULD_BLOCK:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._refuse(p, "closed before logon")
+                return
+            p.data += data
+            p.reader.feed(data)
+            frame = p.reader.next_frame()
+            if frame is None and p.reader.junk_bytes > _MAX_JUNK_BYTES:
                 self._refuse(p, "garbage before logon")
-        elif is_logon_for(frame, self._client, self._us):
+                return
+            if frame is None and not pending_bytes(p.sock):
+                return
+        if is_logon_for(frame, self._client, self._us):
             self._release(p)
             self._adopt(p.sock, bytes(p.data))
         else:

@@ -134,7 +134,7 @@ class FixAdapter(QueryRequests):
         self._ids = itertools.count(1)
         self._id_prefix = id_prefix
         self._roundtrip = metrics.VENUE_ROUNDTRIP.labels(venue=self.venue)
-        self._tcp = TcpClient(loop, self._on_ready)
+        self._tcp = TcpClient(loop, self._on_ready, tls=vcfg.tls, log=log)
         self._gen = 0  # connection generation: timers of an old connection do nothing
         self._up = False
         self._logged_on_at = 0.0
@@ -236,11 +236,10 @@ class FixAdapter(QueryRequests):
     def _on_ready(self) -> None:
         if self._tcp.connecting:
             try:
-                self._tcp.finish_connect()
+                if self._tcp.finish_connect():  # False: the TLS handshake goes on
+                    self._logon()
             except OSError as exc:
                 self._close(f"connect: {exc}")
-                return
-            self._logon()
             return
         if self._tcp.pending_out:
             self._write()
@@ -372,7 +371,7 @@ class FixAdapter(QueryRequests):
 
     def _connect_timeout(self, gen: int) -> None:
         if gen == self._gen and self._tcp.connecting:
-            self._close("connect timeout")
+            self._close(self._tcp.timed_out())
 
     def _attempt_failed(self, gen: int, reason: str) -> None:
         if gen == self._gen and not self._tcp.is_open:
