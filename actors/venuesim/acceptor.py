@@ -6,7 +6,11 @@ open is on probation until its first frame: a Logon from our client's CompID to 
 replaces the old connection (a restarted client), anything else is closed and leaves the
 live session alone. With `require_username` (`[venues.sim] require_username`), a Logon
 without that Username(553) is refused like during the `refuse_logons_s` fault: a Logout
-saying why, then the connection closes.
+saying why, then the connection closes. So is a Logon without ResetSeqNumFlag(141)=Y when
+the venue's dialect has `reset_seq_num = "every_logon"` (it numbers every connection
+from 1), one with it under "never" (it takes no reset from clients), and with
+`require_logon_fields` one that lacks a field of the dialect's `logon_fields` or carries
+another value (the Logout names the tag).
 
 The shell never blocks and never raises on client input: it reads what the socket has,
 feeds the session, runs application messages through `fixmap.handle` (engine calls; a
@@ -54,7 +58,12 @@ _MAX_UNSENT_BYTES = 64 << 20
 REFUSAL_TEXT = "logons refused (fault injection)"
 USERNAME_MISSING = "Username(553) required"
 USERNAME_WRONG = "Username(553) not accepted"
-_REFUSALS = frozenset({REFUSAL_TEXT, USERNAME_MISSING, USERNAME_WRONG})
+RESET_REQUIRED = "ResetSeqNumFlag(141)=Y required on every Logon"
+RESET_REFUSED = "ResetSeqNumFlag(141)=Y not accepted"
+LOGON_FIELD = "Logon field"  # "Logon field <tag> missing" / "... not accepted"
+_REFUSALS = frozenset(
+    {REFUSAL_TEXT, USERNAME_MISSING, USERNAME_WRONG, RESET_REQUIRED, RESET_REFUSED}
+)
 
 
 class Loop(Protocol):
@@ -93,9 +102,11 @@ class SimAcceptor:
         log: Any,
         on_dirty: Callable[[], None] = lambda: None,
         require_username: str = "",
+        require_logon_fields: bool = False,
     ) -> None:
         self.venue = venue
         self._require_username = require_username  # "": any Logon (comp ids checked)
+        self._require_fields = require_logon_fields  # the dialect's logon_fields
         self.faults = faults
         self._loop = loop
         self._log = log
@@ -341,6 +352,17 @@ class SimAcceptor:
                 return USERNAME_MISSING
             if username != self._require_username:
                 return USERNAME_WRONG
+        dialect = self.venue.dialect
+        reset = fc.get_str(msg, 141) == "Y"
+        if dialect.reset_seq_num == "every_logon" and not reset:
+            return RESET_REQUIRED
+        if dialect.reset_seq_num == "never" and reset:
+            return RESET_REFUSED
+        if self._require_fields:
+            for tag, value in dialect.logon_extra():
+                got = fc.get_str(msg, tag)
+                if got != value:
+                    return f"{LOGON_FIELD} {tag} {'missing' if got is None else 'not accepted'}"
         return None
 
     def _on_events(self, events: list[SessionEvent]) -> None:
@@ -360,7 +382,7 @@ class SimAcceptor:
                 self._log.info("sim_logout", text=ev.text)
             elif isinstance(ev, Disconnect):
                 self._drop_after_write = self._drop_after_write or ev.reason
-                if ev.reason in _REFUSALS:
+                if ev.reason in _REFUSALS or ev.reason.startswith(LOGON_FIELD):
                     self._log.info("sim_logon_refused", reason=ev.reason)
 
     def _on_app(self, ev: AppMessage) -> None:
