@@ -16,7 +16,7 @@ from actors.venuesim import SimStore, Venue
 from actors.venuesim.acceptor import RESET_REQUIRED, SimAcceptor
 from actors.venuesim.faults import Faults
 from protocol.config import SimCfg
-from protocol.fix_config import DialectCfg
+from protocol.fix_config import DialectCfg, ScheduleCfg
 from tests.connector.fix.support import LOG, RecordingListener, TestLoop, venue_cfg
 from tests.connector.fix.test_adapter import Done, order
 
@@ -166,5 +166,46 @@ def test_a_venue_requiring_logon_fields_refuses_a_logon_without_them(tmp_path: P
     h = harness(tmp_path / "b", DialectCfg(logon_fields={"1137": "7"}), theirs, require_fields=True)
     try:
         assert h.logon() == "logon refused: Logon field 1137 not accepted"
+    finally:
+        h.close()
+
+
+def test_daily_reset_resets_the_first_logon_of_each_new_session_only(tmp_path: Path) -> None:
+    """With the schedule's `reset_seq_num_daily`, the first Logon after a new trading
+    session opened carries 141=Y with MsgSeqNum 1 (store reset: nothing of the last
+    session is resent) and the venue accepts it; a reconnect, or a restarted connector,
+    inside the same session continues the numbers."""
+    h = harness(tmp_path, DialectCfg(), DialectCfg())
+    h.adapter.close()
+    cfg = venue_cfg(request_timeout_s=3.0, schedule=ScheduleCfg(reset_seq_num_daily=True))
+
+    def adapter() -> FixAdapter:
+        a = FixAdapter(
+            h.loop, h.listener, cfg, store_dir=tmp_path / "fix",
+            address=lambda: ("127.0.0.1", h.acceptor.port), log=LOG, id_prefix="t", fsync=False,
+        )  # fmt: skip
+        h.loop.after_turn.append(a.flush)
+        return a
+
+    h.adapter = adapter()
+    try:
+        h.adapter.new_trading_session("2026-01-05T14:30:00+00:00")
+        assert h.logon() == "up"
+        h.adapter.place(order("c1", price="99.00"), Done())
+        h.loop.run_until(lambda: h.listener.execs)
+        h.logout()
+        assert h.logon() == "up"  # same session: no reset
+        h.logout()
+        h.adapter.new_trading_session("2026-01-06T14:30:00+00:00")
+        assert h.logon() == "up"
+        assert [(m.get(141), m[34]) for m in h.logons] == [("Y", "1"), (None, "4"), ("Y", "1")]
+        assert h.adapter.info()["next_out"] == 2
+        h.logout()
+        h.loop.after_turn.remove(h.adapter.flush)
+        h.adapter.close()
+        h.adapter = adapter()  # a restart inside the session
+        h.adapter.new_trading_session("2026-01-06T14:30:00+00:00")
+        assert h.logon() == "up"
+        assert h.logons[-1].get(141) is None and int(h.logons[-1][34]) > 1
     finally:
         h.close()
