@@ -31,7 +31,8 @@ Escalation (`actors.position_heartbeat.track`):
   at its interval, not every beat.
 A venue outside its trading session (the connector answers OUT_OF_SESSION: planned
 downtime, `[venues.schedule]`) is no outage: logged `heartbeat_out_of_session`, never
-missed, and its outage clock starts again from that answer.
+missed, its outage clock starts again from that answer, and the last-heartbeat gauge moves
+(the NoPositionHeartbeat alert stays quiet through the night).
 The engage request (`KillSwitchCommand` to risk) is re-sent every beat until risk confirms.
 """
 
@@ -200,6 +201,7 @@ class HeartbeatActor(Actor):
                 if answer is not None and answer.planned:  # planned downtime, no outage
                     view.failing = True  # nothing fresh to compare
                     self.outage.ok(venue, now)
+                    self._last_hb[venue].set(time.time())
                     self.log.info("heartbeat_out_of_session", venue=venue, detail=answer.detail)
                     continue
                 if answer is None or answer.positions is None:

@@ -129,3 +129,5 @@ def test_the_venue_logs_out_outside_its_session_without_an_outage(
         assert "outside its trading session" in eventually(lambda: out_of_session_reason(c), 5.0)
         no_outage_for(sut, TOLERANCE_S * 2)
         assert not sut.events("reconnect", since=since, venue="simA")
+        stamp = sut.metric("tradepulse_last_heartbeat_timestamp_seconds", venue="simA")
+        assert stamp is not None and time.time() - stamp < 2.0  # NoPositionHeartbeat stays quiet
