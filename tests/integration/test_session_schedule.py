@@ -117,7 +117,8 @@ def test_the_venue_logs_out_outside_its_session_without_an_outage(
         sut.wait_event("reconcile_plan", since=since, venue="simA")
         order = submit_when_open(c, "simA", "BUY", "10", price="101.00")  # crosses the ask
         c.wait_for_status(order.client_order_id, {OrderStatus.FILLED}, 10.0)
-        assert venue_row(sut) == ("CONNECTED", "reconciled")
+        # the OMS column comes with its next actor heartbeat
+        assert eventually(lambda: venue_row(sut) == ("CONNECTED", "reconciled"), 5.0)
         assert sut.metric("tradepulse_venue_in_session", venue="simA") == 1
         # closed again: Logout, planned downtime
         since = sut.mark()
