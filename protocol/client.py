@@ -59,6 +59,10 @@ class VenueDown(TradePulseError):
     """The venue is DOWN and its queue is full (or it is unknown)."""
 
 
+class OutOfSession(TradePulseError):
+    """The venue is outside its trading session (planned downtime): try when it opens."""
+
+
 class InvalidOrder(TradePulseError):
     def __init__(self, field: str | None, reason: str) -> None:
         super().__init__(f"invalid order ({field or 'order'}): {reason}")
@@ -86,6 +90,8 @@ def _raise_for(rej: RequestRejected) -> None:
         raise KillSwitchEngaged(rej.reason)
     if code in (ErrorCode.VENUE_DOWN, ErrorCode.UNKNOWN_VENUE):
         raise VenueDown(rej.reason)
+    if code is ErrorCode.OUT_OF_SESSION:
+        raise OutOfSession(rej.reason)
     if code is ErrorCode.INVALID_ORDER:
         raise InvalidOrder(rej.field, rej.reason)
     if code is ErrorCode.NOT_READY:

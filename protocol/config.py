@@ -83,6 +83,9 @@ class SimCfg(_Cfg):
     faults: dict[str, float | int | str] = Field(default_factory=dict)
     # Non-empty: a Logon must carry this Username(553), else it is refused (Logout saying so)
     require_username: str = ""
+    # True: a Logon must carry each of the sim dialect's `logon_fields` with its value,
+    # else it is refused (Logout naming the tag)
+    require_logon_fields: bool = False
     # How the simulated venue behaves (what it serves, how it answers): None = the dialect
     # configured for the venue (`[venues.dialect]`); set it to make the two disagree.
     dialect: DialectCfg | None = None

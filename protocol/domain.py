@@ -66,6 +66,7 @@ class VenueConnState(StrEnum):
     CONNECTED = "CONNECTED"
     DISCONNECTED = "DISCONNECTED"
     DOWN = "DOWN"
+    OUT_OF_SESSION = "OUT_OF_SESSION"  # outside the venue's trading session: planned, no outage
 
 
 class ErrorCode(StrEnum):
@@ -80,6 +81,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_VENUE = "UNKNOWN_VENUE"
     INVALID_STATE = "INVALID_STATE"
     TIMEOUT = "TIMEOUT"
+    OUT_OF_SESSION = "OUT_OF_SESSION"  # the venue is outside its trading session (schedule)
     VENUE_REFUSED = "VENUE_REFUSED"  # the venue refused the request (Reject, 35=j, PosReqResult)
     BAD_REQUEST = "BAD_REQUEST"
     INTERNAL = "INTERNAL"

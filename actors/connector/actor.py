@@ -19,6 +19,11 @@ wire; the FIX one is actors/connector/fix/adapter.py):
   or RequestRejected(VENUE_DOWN / TIMEOUT). Where the venue serves no AF / AN (its dialect,
   or it refused one) `actors.connector.fallbacks` answers: VENUE_REFUSED for open orders,
   the connector's own fill ledger (`actors.connector.ledger`) for positions.
+- Session schedule (`[venues.schedule]`, actors/connector/session_gate.py): outside the
+  trading session it does not connect; at the end time it logs out (Logout, the reply
+  awaited up to the session's logout timeout) and reports OUT_OF_SESSION, refusing every
+  request with OUT_OF_SESSION (planned downtime, not VENUE_DOWN); at the start it logs on
+  again (with `reset_seq_num_daily`, the first Logon of the session resets).
 - Executions: each goes to the OMS as an ExecReport request and into the crash-safe
   `ExecOutbox` (fsynced before the adapter lets the venue's sequence number advance past
   it: the durability barrier); unacked ones are re-sent in venue order every ~0.5 s and at
@@ -41,6 +46,8 @@ from actors.connector.fix.adapter import Address, FixAdapter
 from actors.connector.ledger import FillLedger
 from actors.connector.outbox import ExecOutbox
 from actors.connector.policy import ReconnectPolicy
+from actors.connector.schedule import SessionWindow
+from actors.connector.session_gate import SessionGate
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
 from actors.runtime.peer import Peer, Replier
@@ -49,6 +56,7 @@ from protocol.config import VenueCfg
 from protocol.messages import (
     Ack,
     CancelOnVenue,
+    ErrorCode,
     ExecAck,
     ExecReport,
     GetPositions,
@@ -119,9 +127,18 @@ class ConnectorActor(Actor):
         self.log.info("connector_recovered", pending_execs=len(self.outbox.pending))
         self.call_every(EXEC_RESEND_S / 2, self._resend_execs)
         self.call_every(STATE_RESEND_S, self._resend_state)
-        self._set_state(self.policy.state, "starting")
+        self.gate = SessionGate(
+            self.venue, self.vcfg.schedule, self, self.log,
+            on_open=self._session_opened, on_close=self._session_closed,
+        )  # fmt: skip
         self._resend_execs()  # what the last incarnation left unacked
-        self.adapter.connect()
+        if self.gate.window is not None:
+            self.adapter.new_trading_session(self.gate.window.key)
+        if self.gate.in_session:
+            self._set_state(self.policy.state, "starting")
+            self.adapter.connect()
+        else:
+            self._set_state(VenueConnState.OUT_OF_SESSION, self.gate.detail)
 
     # ------------------------------------------------------------------ loop hooks
 
@@ -150,7 +167,9 @@ class ConnectorActor(Actor):
         if env.sender == "oms":
             self._note_oms_epoch(env.epoch)
         body = env.body
-        if isinstance(body, PlaceOrder):
+        if not self.gate.in_session and isinstance(body, _VENUE_REQUESTS):
+            reply.reject(ErrorCode.OUT_OF_SESSION, f"{self.venue}: {self.gate.detail}")
+        elif isinstance(body, PlaceOrder):
             self.adapter.place(body, self._sent_reply(reply, env.msg_id))
         elif isinstance(body, CancelOnVenue):
             self.adapter.cancel(body, self._sent_reply(reply, env.msg_id))
@@ -198,11 +217,15 @@ class ConnectorActor(Actor):
     # ------------------------------------------------------------------ adapter events
 
     def on_session_up(self, detail: str) -> None:
-        self._set_state(self.policy.on_up(time.monotonic()), detail)
+        if self.gate.in_session:
+            self._set_state(self.policy.on_up(time.monotonic()), detail)
 
     def on_session_down(self, reason: str, was_up: bool) -> None:
         if self._stopping:
             return
+        if not self.gate.in_session:
+            self.log.info("fix_session_logged_out", reason=reason, was_up=was_up)
+            return  # planned downtime: no reconnect until the session opens
         retry = self.policy.on_down(was_up, time.monotonic())
         if not was_up:
             self.log.warning("connect_failed", reason=reason, failures=retry.failures)
@@ -213,10 +236,20 @@ class ConnectorActor(Actor):
         self.call_later(retry.delay_s, self._reconnect)
 
     def _reconnect(self) -> None:
-        if self._stopping or not self.adapter.is_idle:
+        if self._stopping or not self.adapter.is_idle or not self.gate.in_session:
             return
         self._set_state(self.policy.on_attempt(), f"attempt {self.policy.attempt}")
         self.adapter.connect()
+
+    def _session_opened(self, window: SessionWindow) -> None:
+        self._set_state(self.policy.restart(), "trading session opened")
+        self.adapter.new_trading_session(window.key)
+        if self.adapter.is_idle:
+            self.adapter.connect()  # else the last session's logout ends in a reconnect
+
+    def _session_closed(self, window: SessionWindow) -> None:
+        self._set_state(VenueConnState.OUT_OF_SESSION, self.gate.detail)
+        self.adapter.disconnect("end of trading session")
 
     def on_execs(self, reports: Sequence[ExecReport]) -> None:
         """The durability barrier: the executions are in the outbox, fsynced, when this
@@ -321,6 +354,12 @@ class ConnectorActor(Actor):
         age_s = time.monotonic() - self._state_sent_at
         if not self._state_acked or age_s >= STATE_REFRESH_S:
             self._send_state()
+
+
+_VENUE_REQUESTS = (
+    PlaceOrder, CancelOnVenue, ReplaceOnVenue, OpenOrdersRequest, OrderStatusQuery,
+    GetPositions, MassCancel,
+)  # fmt: skip
 
 
 def venue_address(vcfg: VenueCfg, runtime_dir: Path) -> Address | None:

@@ -112,6 +112,11 @@ class VenueAdapter(Protocol):
         """Write what this loop turn produced (called once per turn)."""
         ...
 
+    def new_trading_session(self, key: str) -> None:
+        """A scheduled trading session that started at `key` is open (before connect):
+        a venue that starts each session afresh (FIX: daily sequence reset) does so now."""
+        ...
+
     def close(self) -> None:
         """Release everything (socket, store); the adapter is not used again."""
         ...

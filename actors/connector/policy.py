@@ -81,6 +81,13 @@ class ReconnectPolicy:
         )  # fmt: skip
         return Retry(self.state, self.attempt, delay_s, self.failures)
 
+    def restart(self) -> S:
+        """A trading session opens (schedule): a first attempt, from the first step."""
+        self.failures = self.attempt = 0
+        self._up_since_s = None
+        self.state = S.CONNECTING
+        return self.state
+
     def on_attempt(self) -> S:
         """An attempt starts: DISCONNECTED becomes CONNECTING; DOWN stays DOWN."""
         if self.state is S.DISCONNECTED:

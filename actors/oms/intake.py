@@ -1,8 +1,9 @@
 """OMS intake: client submits, cancels and replaces, with the risk round trip.
 
-A submit is checked (venue known, terms valid, intake open, venue reconciled, queue not
-full), journalled PENDING_RISK and put to risk; the verdict is journalled and, once
-durable, the client is answered and an approved order queued on its venue link. A replace
+A submit is checked (venue known, terms valid, intake open, venue in its trading session
+(else OUT_OF_SESSION), venue reconciled, queue not full), journalled PENDING_RISK and put
+to risk; the verdict is journalled and, once durable, the client is answered and an
+approved order queued on its venue link. A replace
 changes what is at risk, so its new terms go to risk before the request is journalled. No
 verdict in time is a refusal (fail closed). Everything here reaches the OMS through
 `IntakeHost` and the venue links.
@@ -33,6 +34,7 @@ from protocol.messages import (
     RiskCheck,
     RiskVerdict,
     SubmitOrder,
+    VenueConnState,
 )
 
 RISK_RETRY_S = 0.5  # a check risk did not answer is asked again after this
@@ -117,6 +119,12 @@ class Intake:
             return ErrorCode.INVALID_ORDER, *terms
         if self.host.intake_paused:
             return ErrorCode.NOT_READY, "order intake is paused by an operator", None
+        if link.state is VenueConnState.OUT_OF_SESSION:
+            return (
+                ErrorCode.OUT_OF_SESSION,
+                f"{msg.venue} is outside its trading session (planned downtime)",
+                None,
+            )
         if not link.ever_reconciled:
             return (
                 ErrorCode.NOT_READY,

@@ -202,7 +202,7 @@ class VenueLink:
         if (
             reply is not None
             and isinstance(reply.body, RequestRejected)
-            and reply.body.code is ErrorCode.VENUE_DOWN
+            and reply.body.code in (ErrorCode.VENUE_DOWN, ErrorCode.OUT_OF_SESSION)
         ):
             # nothing was sent: keep it queued for the next CONNECTED + reconciliation
             self.enqueue(coid)

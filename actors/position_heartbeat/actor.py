@@ -29,6 +29,10 @@ Escalation (`actors.position_heartbeat.track`):
   it) engages the kill-switch (`connector_outage`) if `engage_on_missing` - a short gap
   during a normal reconnect does not halt trading. An unanswered venue is asked again
   at its interval, not every beat.
+A venue outside its trading session (the connector answers OUT_OF_SESSION: planned
+downtime, `[venues.schedule]`) is no outage: logged `heartbeat_out_of_session`, never
+missed, its outage clock starts again from that answer, and the last-heartbeat gauge moves
+(the NoPositionHeartbeat alert stays quiet through the night).
 The engage request (`KillSwitchCommand` to risk) is re-sent every beat until risk confirms.
 
 A venue without RequestForPositions: its connector answers from its own fill ledger
@@ -51,6 +55,7 @@ from actors.runtime import metrics
 from actors.runtime.actor import Actor
 from protocol.codec import Envelope
 from protocol.messages import (
+    ErrorCode,
     GetPositions,
     KillSwitchCommand,
     KillSwitchState,
@@ -68,6 +73,7 @@ class _Answer:
     latency_s: float = 0.0
     detail: str = ""
     source: str = "venue"  # Positions.source: "venue", "ledger" or "ledger_unseeded"
+    planned: bool = False  # the venue is outside its trading session
 
 
 @dataclass
@@ -173,7 +179,8 @@ class HeartbeatActor(Actor):
             beat.venues[venue] = _Answer(qty, latency_s, source=body.source)
         else:
             detail = "no answer" if body is None else _describe(body)
-            beat.venues[venue] = _Answer(None, latency_s, detail)
+            planned = isinstance(body, RequestRejected) and body.code is ErrorCode.OUT_OF_SESSION
+            beat.venues[venue] = _Answer(None, latency_s, detail, planned=planned)
         if beat.complete:
             self._close(beat)
 
@@ -198,6 +205,12 @@ class HeartbeatActor(Actor):
             view = self.views[venue]
             if venue in beat.venues:  # asked this beat
                 answer = beat.venues[venue]
+                if answer is not None and answer.planned:  # planned downtime, no outage
+                    view.failing = True  # nothing fresh to compare
+                    self.outage.ok(venue, now)
+                    self._last_hb[venue].set(time.time())
+                    self.log.info("heartbeat_out_of_session", venue=venue, detail=answer.detail)
+                    continue
                 if answer is None or answer.positions is None:
                     view.failing = True
                     detail = answer.detail if answer else "no answer in time"

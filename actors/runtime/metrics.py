@@ -81,6 +81,12 @@ VENUE_DOWN = Gauge(
     ["venue"],
     multiprocess_mode="mostrecent",
 )
+VENUE_IN_SESSION = Gauge(
+    "tradepulse_venue_in_session",
+    "1 inside the venue's trading session (always, without a schedule), 0 outside it",
+    ["venue"],
+    multiprocess_mode="mostrecent",
+)
 VENUE_ROUNDTRIP = Histogram(
     "tradepulse_venue_roundtrip_seconds",
     "Connector send of a request -> the venue's first answer",

@@ -6,7 +6,11 @@ open is on probation until its first frame: a Logon from our client's CompID to 
 replaces the old connection (a restarted client), anything else is closed and leaves the
 live session alone. With `require_username` (`[venues.sim] require_username`), a Logon
 without that Username(553) is refused like during the `refuse_logons_s` fault: a Logout
-saying why, then the connection closes.
+saying why, then the connection closes. So is a Logon without ResetSeqNumFlag(141)=Y when
+the venue's dialect has `reset_seq_num = "every_logon"` (it numbers every connection
+from 1), one with it under "never" (it takes no reset from clients), and with
+`require_logon_fields` one that lacks a field of the dialect's `logon_fields` or carries
+another value (the Logout names the tag).
 
 The shell never blocks and never raises on client input: it reads what the socket has,
 feeds the session, runs application messages through `fixmap.handle` (engine calls; a
@@ -47,6 +51,7 @@ from actors.venuesim import fixmap
 from actors.venuesim.engine import Venue
 from actors.venuesim.faults import Faults, Value
 from actors.venuesim.fixmap import Out
+from actors.venuesim.logon_policy import LogonPolicy, is_refusal
 from actors.venuesim.outbox import ExecOutbox
 from actors.venuesim.probation import Probation
 from actors.venuesim.tlsgate import WOULD_BLOCK, TlsGate, pending_bytes
@@ -55,10 +60,6 @@ _READ_BYTES = 1 << 16
 _MAX_READS_PER_CALL = 16
 _MAX_BACKLOG = 100_000
 _MAX_UNSENT_BYTES = 64 << 20
-REFUSAL_TEXT = "logons refused (fault injection)"
-USERNAME_MISSING = "Username(553) required"
-USERNAME_WRONG = "Username(553) not accepted"
-_REFUSALS = frozenset({REFUSAL_TEXT, USERNAME_MISSING, USERNAME_WRONG})
 
 
 class Loop(Protocol):
@@ -98,10 +99,13 @@ class SimAcceptor:
         on_dirty: Callable[[], None] = lambda: None,
         require_username: str = "",
         tls: ssl.SSLContext | None = None,
+        require_logon_fields: bool = False,
     ) -> None:
         self.venue = venue
-        self._require_username = require_username  # "": any Logon (comp ids checked)
         self.faults = faults
+        self._logon_policy = LogonPolicy(
+            venue.dialect, faults, require_username, require_logon_fields
+        )
         self._loop = loop
         self._log = log
         self._on_dirty = on_dirty
@@ -112,7 +116,7 @@ class SimAcceptor:
             initiator=False,
             heartbeat_s=heartbeat_s,
             log=log,
-            accept_logon=self._accept_logon,
+            accept_logon=self._logon_policy.check,
             informational_msg_types=frozenset(),  # a venue takes no News: 35=j 380=3
         )
         self.outbox = ExecOutbox(faults, self._send_app, loop.call_later, time.monotonic, log)
@@ -354,19 +358,6 @@ class SimAcceptor:
 
     # ------------------------------------------------------------------ session events
 
-    def _accept_logon(self, msg: Any) -> str | None:
-        """None accepts; a text refuses (the Logout carries it). The username is a
-        credential: compared, never logged."""
-        if self.faults.refusing_logons(time.monotonic()):
-            return REFUSAL_TEXT
-        if self._require_username:
-            username = fc.get_str(msg, 553)
-            if not username:
-                return USERNAME_MISSING
-            if username != self._require_username:
-                return USERNAME_WRONG
-        return None
-
     def _on_events(self, events: list[SessionEvent]) -> None:
         for ev in events:
             if isinstance(ev, AppMessage):
@@ -384,7 +375,7 @@ class SimAcceptor:
                 self._log.info("sim_logout", text=ev.text)
             elif isinstance(ev, Disconnect):
                 self._drop_after_write = self._drop_after_write or ev.reason
-                if ev.reason in _REFUSALS:
+                if is_refusal(ev.reason):
                     self._log.info("sim_logon_refused", reason=ev.reason)
 
     def _on_app(self, ev: AppMessage) -> None:

@@ -83,6 +83,7 @@ class VenueSimActor(Actor):
             on_dirty=self._mark_dirty,
             require_username=sim.require_username,
             tls=sim_tls(sim),
+            require_logon_fields=sim.require_logon_fields,
         )
         previous = read_port(self.cfg, name) if vcfg.port == 0 else None
         port = self.acceptor.listen(vcfg.host, previous or vcfg.port, fallback_any=bool(previous))

@@ -22,6 +22,7 @@ from protocol.messages import (
     Message,
     OpenOrders,
     OpenOrdersRequest,
+    OrderStatus,
     OrderStatusAnswer,
     OrderStatusQuery,
     OrdType,
@@ -198,3 +199,30 @@ def test_an_operator_pass_asked_while_one_is_in_flight_is_answered() -> None:
     link.start_reconcile(answered.append)
     peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="not logged on"))
     assert len(answered) == 2 and answered[1].actions == ()
+
+
+def test_an_order_refused_out_of_session_stays_queued_for_the_next_session() -> None:
+    """The session closed while a PlaceOrder was on its way: the connector refuses it with
+    OUT_OF_SESSION (nothing was sent), so it is queued again for the next CONNECTED and
+    reconciliation, not marked UNKNOWN; the link shows OUT_OF_SESSION meanwhile."""
+    link, oms, peer = _link()
+    msg = SubmitOrder(
+        client_order_id="q-2", venue=V, symbol="AAPL", side=Side.BUY, qty=Decimal(1),
+        order_type=OrdType.LIMIT, price=Decimal("95"),
+    )  # fmt: skip
+    link.on_state(CONNECTED, 7, "logged on")
+    _complete_pass(peer)
+    oms.book.submit(msg, 1)
+    oms.book.risk_verdict(RiskVerdict(client_order_id="q-2", approved=True), 2)
+    link.push("q-2")
+    assert isinstance(peer.sent[-1][0], PlaceOrder)
+    peer.answer(RequestRejected(code=ErrorCode.OUT_OF_SESSION, reason="outside the session"))
+    order = oms.book.get("q-2")
+    assert order is not None and order.status is OrderStatus.PENDING_SUBMIT
+    assert link.depth == 1 and not link.ready
+    link.on_state(VenueConnState.OUT_OF_SESSION, 7, "outside the trading session")
+    assert link.status_text == "OUT_OF_SESSION" and peer.sent == []
+    link.on_state(CONNECTED, 7, "logged on")
+    _complete_pass(peer, never_seen=("q-2",))
+    [(place, _)] = peer.sent
+    assert isinstance(place, PlaceOrder) and place.cl_ord_id == "q-2"

@@ -13,11 +13,8 @@ One loop turn::
 so next-in never becomes durable before the executions it covers are in the outbox, and
 an order is acked only once it is in the FIX store (a reconnect resends it on request).
 
-Logon: SenderCompID/TargetCompID/HeartBtInt from VenueCfg, Username(553) / Password(554)
-from the env vars `username_env` / `password_env` (credentials: never logged; `tradepulse
-run` exits 2 when one is unset, `protocol.config.check_credentials`), ResetSeqNumFlag=Y
-while the store is new (a cold start): the marker file ``reset_pending`` stays until a
-reset logon succeeded. The session is "up"
+Logon: what it carries and when it resets sequence numbers (the dialect's
+`reset_seq_num`, the schedule's daily reset) is `logon.LogonPlan`. The session is "up"
 (on_session_up) once logged on and the resend we asked for, if any, is complete.
 
 Outbound application messages (orders and queries) pass a token bucket (VenueCfg
@@ -39,7 +36,6 @@ from actors.connector.adapter import (
     RequestFailed,
     SendDone,
 )
-from actors.connector.fix import codec as fc
 from actors.connector.fix import mapping as fm
 from actors.connector.fix.events import (
     AppMessage,
@@ -50,16 +46,16 @@ from actors.connector.fix.events import (
     SessionEvent,
     SessionRejectReceived,
 )
+from actors.connector.fix.logon import LogonPlan
 from actors.connector.fix.outbound import Outbound, OutboundQueue
 from actors.connector.fix.queries import QueryBook
+from actors.connector.fix.replies import ReplyRouter
 from actors.connector.fix.requests import QueryRequests
 from actors.connector.fix.session import FixSession
 from actors.connector.fix.store import FixStore
 from actors.connector.ratelimit import TokenBucket
 from actors.connector.tcp import TcpClient
-from actors.runtime import metrics
-from actors.runtime.durable import fsync_dir
-from protocol.config import VenueCfg, logon_credentials
+from protocol.config import VenueCfg
 from protocol.messages import (
     CancelOnVenue,
     ErrorCode,
@@ -68,7 +64,6 @@ from protocol.messages import (
     ReplaceOnVenue,
 )
 
-RESET_MARKER = "reset_pending"
 TICK_S = 0.1
 
 Address = tuple[str, int]
@@ -109,11 +104,7 @@ class FixAdapter(QueryRequests):
         self._clock = clock
         self._dir = Path(store_dir)
         self._dir.mkdir(parents=True, exist_ok=True)
-        marker = self._dir / RESET_MARKER
-        if not (self._dir / "session.log").exists():
-            marker.touch()  # before the store exists, so a crash in between still resets
-            fsync_dir(self._dir)
-        self._reset = marker.exists()
+        self._logon_plan = LogonPlan(self._dir, vcfg, log)  # before the store: cold start?
         self._store = FixStore(self._dir, fsync=fsync)
         self.session = FixSession(
             sender_comp_id=vcfg.sender_comp_id,
@@ -133,7 +124,7 @@ class FixAdapter(QueryRequests):
         self._queries = QueryBook(self.venue)
         self._ids = itertools.count(1)
         self._id_prefix = id_prefix
-        self._roundtrip = metrics.VENUE_ROUNDTRIP.labels(venue=self.venue)
+        self._replies = ReplyRouter(self.venue, self._out, self._queries, self.session, log)
         self._tcp = TcpClient(loop, self._on_ready, tls=vcfg.tls, log=log)
         self._gen = 0  # connection generation: timers of an old connection do nothing
         self._up = False
@@ -182,6 +173,9 @@ class FixAdapter(QueryRequests):
             self._write(data)  # the venue first, then the Acks
         for callback in done:
             callback(None)
+
+    def new_trading_session(self, key: str) -> None:
+        self._logon_plan.new_trading_session(key)
 
     def close(self) -> None:
         self._close("adapter closed")
@@ -237,7 +231,7 @@ class FixAdapter(QueryRequests):
         if self._tcp.connecting:
             try:
                 if self._tcp.finish_connect():  # False: the TLS handshake goes on
-                    self._logon()
+                    self._logon_plan.send_logon(self.session, self._store)
             except OSError as exc:
                 self._close(f"connect: {exc}")
             return
@@ -245,13 +239,6 @@ class FixAdapter(QueryRequests):
             self._write()
         if self._tcp.is_open:
             self._read()
-
-    def _logon(self) -> None:
-        extra, missing = logon_credentials(self._cfg)  # secrets: never logged
-        for key in missing:  # `run` refuses to start without them; a bare connector warns
-            self._log.warning("fix_credential_missing", key=key, env_var=getattr(self._cfg, key))
-        self._log.info("fix_connected", reset=self._reset)
-        self.session.logon(reset=self._reset, extra=extra)
 
     def _read(self) -> None:
         chunks, lost = self._tcp.read()
@@ -267,87 +254,22 @@ class FixAdapter(QueryRequests):
         execs: list[ExecReport] = []
         for event in events:
             if isinstance(event, AppMessage):
-                self._on_app(event, execs)
+                self._replies.on_app(event, execs)
             elif isinstance(event, SessionRejectReceived):
                 text = fm.session_reject_text(event)
-                self._on_rejected(event.ref_seq, event.ref_msg_type, text, execs)
+                self._replies.on_rejected(event.ref_seq, event.ref_msg_type, text, execs)
         if execs:
             self._listener.on_execs(execs)  # durable before next-in is (at data_to_send)
         for event in events:
             if isinstance(event, LoggedOn):
                 self._logged_on_at = time.monotonic()
-                if event.reset:
-                    self._reset = False
-                    (self._dir / RESET_MARKER).unlink(missing_ok=True)
+                self._logon_plan.logged_on()
             elif isinstance(event, LoggedOut):
                 self._log.info("fix_logout", text=event.text)
             elif isinstance(event, Disconnect):
                 self._close(event.reason)
                 return
         self._check_up()
-
-    def _on_app(self, event: AppMessage, execs: list[ExecReport]) -> None:
-        msg, msg_type = event.msg, event.msg_type
-        if msg_type == "8":
-            exec_type = fm.exec_type(msg)
-            if exec_type == fm.EXEC_TYPE_STATUS:
-                if not self._queries.feed_status(msg):
-                    self._log.debug("fix_status_unmatched", poss_dup=event.poss_dup)
-                return
-            report = fm.to_exec_report(msg, self.venue)
-            if report is None:
-                level = self._log.debug if exec_type in fm.EXEC_TYPES_IGNORED else self._log.warning
-                level("exec_not_forwarded", exec_type=exec_type, seq=event.seq)
-                return
-            self._observe_roundtrip(report.cl_ord_id)
-            execs.append(report)
-        elif msg_type == "9":
-            report = fm.cancel_reject_report(msg, self.venue)
-            if report is not None:
-                self._observe_roundtrip(report.cl_ord_id)
-                execs.append(report)
-        elif msg_type in ("AP", "AO"):
-            self._queries.feed_position(msg)
-        elif msg_type == "r":
-            self._queries.feed_mass_cancel(msg)
-        elif msg_type == "j":
-            text = fm.business_reject_text(msg)
-            self._on_rejected(fc.get_int(msg, 45) or 0, fc.get_str(msg, 372), text, execs)
-        else:
-            self._log.debug("fix_message_ignored", msg_type=msg_type, seq=event.seq)
-
-    def _on_rejected(
-        self, ref_seq: int, ref_type: str | None, text: str, execs: list[ExecReport]
-    ) -> None:
-        """The venue rejected our message `ref_seq` unread (a session Reject or a
-        BusinessMessageReject): a D is a refused order (never live), a query fails now."""
-        msg_type, ref = self._out.sent_request(ref_seq)
-        if ref_type and msg_type and ref_type != msg_type:
-            self._log.warning("fix_reject_unmatched", ref_seq=ref_seq, ref_type=ref_type, text=text)
-        elif msg_type == "D" and ref and self._refusal_is_final(ref_seq, ref):
-            self._log.warning("order_refused", cl_ord_id=ref, text=text)
-            execs.append(fm.refused_order_report(self.venue, ref, text))
-        elif msg_type == "D":
-            # maybe a refused copy (PossDup resend, a send of an earlier incarnation, or of
-            # an order resubmitted since): the order may be live; reconciliation decides
-            self._log.error("order_outcome_unknown", cl_ord_id=ref, msg_type=msg_type, text=text)
-        elif msg_type in ("F", "G"):
-            # the request was refused, the order itself is as it was: reconciliation asks
-            self._log.error("order_outcome_unknown", cl_ord_id=ref, msg_type=msg_type, text=text)
-        elif ref:
-            self._queries.expire(ref, RequestFailed(ErrorCode.VENUE_REFUSED, text))
-
-    def _refusal_is_final(self, seq: int, cl_ord_id: str) -> bool:
-        """A Reject of our D proves the order was never live only for the last D this
-        incarnation sent for it, never sent again as a PossDup copy since."""
-        return self._out.is_latest_order_send(seq, cl_ord_id) and (
-            seq > self.session.resent_through
-        )
-
-    def _observe_roundtrip(self, cl_ord_id: str) -> None:
-        elapsed_s = self._out.answered(cl_ord_id)
-        if elapsed_s is not None:
-            self._roundtrip.observe(elapsed_s)
 
     # ------------------------------------------------------------------ state
 

@@ -13,7 +13,8 @@ import pytest
 
 from actors.connector.actor import venue_address
 from actors.connector.adapter import RequestFailed, StatusResult
-from actors.connector.fix.adapter import RESET_MARKER, FixAdapter
+from actors.connector.fix.adapter import FixAdapter
+from actors.connector.fix.logon import RESET_MARKER
 from actors.connector.fix.store import FixStore
 from protocol.config import SimCfg
 from protocol.messages import (

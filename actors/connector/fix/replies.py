@@ -1,0 +1,97 @@
+"""What the venue answers, routed: executions become `ExecReport`s (collected by the
+caller, which hands them to the listener as one durable batch), status / position /
+mass-cancel answers feed the open queries, and a Reject or BusinessMessageReject of one
+of our messages ends what it refers to (a D proven never live is a refused order; a
+query fails now with VENUE_REFUSED)."""
+
+from __future__ import annotations
+
+from actors.connector.adapter import RequestFailed
+from actors.connector.fix import codec as fc
+from actors.connector.fix import mapping as fm
+from actors.connector.fix.events import AppMessage, Logger
+from actors.connector.fix.outbound import OutboundQueue
+from actors.connector.fix.queries import QueryBook
+from actors.connector.fix.session import FixSession
+from actors.runtime import metrics
+from protocol.messages import ErrorCode, ExecReport
+
+
+class ReplyRouter:
+    def __init__(
+        self,
+        venue: str,
+        out: OutboundQueue,
+        queries: QueryBook,
+        session: FixSession,
+        log: Logger,
+    ) -> None:
+        self._venue = venue
+        self._out = out
+        self._queries = queries
+        self.session = session
+        self._log = log
+        self._roundtrip = metrics.VENUE_ROUNDTRIP.labels(venue=venue)
+
+    def on_app(self, event: AppMessage, execs: list[ExecReport]) -> None:
+        msg, msg_type = event.msg, event.msg_type
+        if msg_type == "8":
+            exec_type = fm.exec_type(msg)
+            if exec_type == fm.EXEC_TYPE_STATUS:
+                if not self._queries.feed_status(msg):
+                    self._log.debug("fix_status_unmatched", poss_dup=event.poss_dup)
+                return
+            report = fm.to_exec_report(msg, self._venue)
+            if report is None:
+                level = self._log.debug if exec_type in fm.EXEC_TYPES_IGNORED else self._log.warning
+                level("exec_not_forwarded", exec_type=exec_type, seq=event.seq)
+                return
+            self._observe_roundtrip(report.cl_ord_id)
+            execs.append(report)
+        elif msg_type == "9":
+            report = fm.cancel_reject_report(msg, self._venue)
+            if report is not None:
+                self._observe_roundtrip(report.cl_ord_id)
+                execs.append(report)
+        elif msg_type in ("AP", "AO"):
+            self._queries.feed_position(msg)
+        elif msg_type == "r":
+            self._queries.feed_mass_cancel(msg)
+        elif msg_type == "j":
+            text = fm.business_reject_text(msg)
+            self.on_rejected(fc.get_int(msg, 45) or 0, fc.get_str(msg, 372), text, execs)
+        else:
+            self._log.debug("fix_message_ignored", msg_type=msg_type, seq=event.seq)
+
+    def on_rejected(
+        self, ref_seq: int, ref_type: str | None, text: str, execs: list[ExecReport]
+    ) -> None:
+        """The venue rejected our message `ref_seq` unread (a session Reject or a
+        BusinessMessageReject): a D is a refused order (never live), a query fails now."""
+        msg_type, ref = self._out.sent_request(ref_seq)
+        if ref_type and msg_type and ref_type != msg_type:
+            self._log.warning("fix_reject_unmatched", ref_seq=ref_seq, ref_type=ref_type, text=text)
+        elif msg_type == "D" and ref and self._refusal_is_final(ref_seq, ref):
+            self._log.warning("order_refused", cl_ord_id=ref, text=text)
+            execs.append(fm.refused_order_report(self._venue, ref, text))
+        elif msg_type == "D":
+            # maybe a refused copy (PossDup resend, a send of an earlier incarnation, or of
+            # an order resubmitted since): the order may be live; reconciliation decides
+            self._log.error("order_outcome_unknown", cl_ord_id=ref, msg_type=msg_type, text=text)
+        elif msg_type in ("F", "G"):
+            # the request was refused, the order itself is as it was: reconciliation asks
+            self._log.error("order_outcome_unknown", cl_ord_id=ref, msg_type=msg_type, text=text)
+        elif ref:
+            self._queries.expire(ref, RequestFailed(ErrorCode.VENUE_REFUSED, text))
+
+    def _refusal_is_final(self, seq: int, cl_ord_id: str) -> bool:
+        """A Reject of our D proves the order was never live only for the last D this
+        incarnation sent for it, never sent again as a PossDup copy since."""
+        return self._out.is_latest_order_send(seq, cl_ord_id) and (
+            seq > self.session.resent_through
+        )
+
+    def _observe_roundtrip(self, cl_ord_id: str) -> None:
+        elapsed_s = self._out.answered(cl_ord_id)
+        if elapsed_s is not None:
+            self._roundtrip.observe(elapsed_s)
