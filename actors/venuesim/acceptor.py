@@ -38,6 +38,7 @@ import zmq
 
 from actors.connector.fix import codec as fc
 from actors.connector.fix.events import AppMessage, Disconnect, LoggedOn, LoggedOut, SessionEvent
+from actors.connector.fix.msglog import MessageLog
 from actors.connector.fix.session import FixSession
 from actors.connector.fix.store import FixStore
 from actors.venuesim import fixmap
@@ -93,6 +94,7 @@ class SimAcceptor:
         log: Any,
         on_dirty: Callable[[], None] = lambda: None,
         require_username: str = "",
+        message_log: MessageLog | None = None,
     ) -> None:
         self.venue = venue
         self._require_username = require_username  # "": any Logon (comp ids checked)
@@ -109,6 +111,7 @@ class SimAcceptor:
             log=log,
             accept_logon=self._accept_logon,
             informational_msg_types=frozenset(),  # a venue takes no News: 35=j 380=3
+            message_log=message_log,
         )
         self.outbox = ExecOutbox(faults, self._send_app, loop.call_later, time.monotonic, log)
         self.port = 0

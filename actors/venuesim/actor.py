@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+from actors.connector.fix.msglog import MessageLog
 from actors.connector.fix.store import FixStore
 from actors.runtime.actor import Actor
 from actors.runtime.durable import write_atomic
@@ -35,7 +36,7 @@ from protocol.codec import Envelope
 from protocol.commands import Command, Status, VenueFault
 from protocol.config import SimCfg, SystemConfig
 from protocol.messages import ControlReply, ControlRequest, ErrorCode, Message
-from protocol.paths import sim_port_file, venue_fix_dir, venue_state_dir
+from protocol.paths import sim_port_file, venue_fix_dir, venue_message_log_dir, venue_state_dir
 
 SYNC_INTERVAL_S = 1.0
 
@@ -62,6 +63,8 @@ class VenueSimActor(Actor):
         self.fix_store = FixStore(venue_fix_dir(self.cfg.state_path, name), fsync=False)
         self.faults = Faults()
         self._dirty = False
+        log_dir = venue_message_log_dir(self.cfg.state_path, name)
+        self.message_log = MessageLog.for_venue(log_dir, vcfg.message_log, self.log)
         self.acceptor = SimAcceptor(
             venue=self.venue,
             store=self.fix_store,
@@ -73,6 +76,7 @@ class VenueSimActor(Actor):
             log=self.log,
             on_dirty=self._mark_dirty,
             require_username=sim.require_username,
+            message_log=self.message_log,
         )
         previous = read_port(self.cfg, name) if vcfg.port == 0 else None
         port = self.acceptor.listen(vcfg.host, previous or vcfg.port, fallback_any=bool(previous))
@@ -100,6 +104,7 @@ class VenueSimActor(Actor):
         self.acceptor.close()
         self.store.close()
         self.fix_store.close()
+        self.message_log.close()
 
     def send_supervisor(self, body: Message, corr_id: str = "") -> None:
         if not self.args.extra.get("standalone"):  # alone, nobody would ever read them
