@@ -49,6 +49,10 @@ after the caller handled the events of the previous `receive()`: after a crash a
 messages may come again (as PossDup resends); the application dedupes them (ExecID).
 Secrets (Password 554) are never logged: the session logs no field values, except the
 key fields of an informational message (a News headline, a trading session status).
+
+Message log (optional, `set_message_log`; see fix msglog): every frame cut from the
+stream (garbled ones marked) and every message encoded, credentials redacted, written at
+`data_to_send()`.
 """
 
 from __future__ import annotations
