@@ -4,6 +4,7 @@ buffered until the turn's flush, rotated at a size with N files kept."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from actors.connector.fix.msglog import (
 from protocol.config import load_config
 from protocol.exceptions import ConfigError
 from tests.connector.fix.test_session import T0, FakeClock, Link, raw
+from tests.helpers import eventually
 
 
 def _lines(directory: Path) -> list[bytes]:
@@ -166,3 +168,33 @@ def test_message_log_config_is_validated(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as info:
             load_config(path)
         assert info.value.field == f"venues[simA].message_log.{field}"
+
+
+def test_follow_reads_on_across_rotations(tmp_path: Path) -> None:
+    """A follower started on the log sees every message written after, in order, while the
+    writer rotates several times under it."""
+    log = MessageLog(tmp_path, max_file_bytes=4096, keep_files=4, clock=lambda: T0)
+    log.record(OUT, raw("0", 1))
+    log.flush()
+    seen: list[int] = []
+    done = threading.Event()
+
+    def run() -> None:
+        for entry in msgview.follow(tmp_path, stop=done.is_set, poll_s=0.01):
+            seen.append(int(dict(fc.split_fields(entry.raw))[b"34"]))
+
+    follower = threading.Thread(target=run)
+    follower.start()
+    try:
+        for seq in range(2, 120):
+            log.record(OUT, raw("0", seq, [(112, "x" * 40)]))
+            log.flush()
+            if seq % 20 == 0:
+                eventually(lambda s=seq: seen and seen[-1] == s, 5.0)  # type: ignore[misc]
+        eventually(lambda: len(seen) == 119, 5.0)
+    finally:
+        done.set()
+        follower.join(timeout=5)
+        log.close()
+    assert seen == list(range(1, 120))
+    assert len(log_files(tmp_path)) == 4  # it did rotate (more than once: 4 KiB files)
