@@ -25,6 +25,7 @@ full) is logged once per failure streak and dropped: the log never stops the ses
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -41,7 +42,7 @@ NORMAL = "-"
 BAD_HEADER = "bad_header"
 GARBLED_PREFIX = "garbled:"
 REDACTED = b"***"
-_REDACT = re.compile(rb"(?<=\x01)(553|554)=[^\x01]*")
+_REDACT = re.compile(rb"(?<=\x01)(553|554|925)=[^\x01]*")  # 925: NewPassword
 _ESCAPES = ((b"\\", b"\\\\"), (b"\n", b"\\n"), (b"\r", b"\\r"))
 _UNESCAPE = re.compile(rb"\\(.)", re.DOTALL)
 _UNESCAPED = {b"n": b"\n", b"r": b"\r"}
@@ -49,7 +50,10 @@ _FLUSH_AT_BYTES = 1 << 20  # a turn that logs more than this writes early
 
 
 def redact(raw: bytes) -> bytes:
-    """`raw` with the values of Username(553) and Password(554) replaced by ``***``."""
+    """`raw` with the values of Username(553), Password(554) and NewPassword(925)
+    replaced by ``***``."""
+    if not any(marker in raw for marker in (b"\x01553=", b"\x01554=", b"\x01925=")):
+        return raw
     return _REDACT.sub(lambda m: m.group(1) + b"=" + REDACTED, raw)
 
 
@@ -95,7 +99,12 @@ def utc_iso(ts_s: float) -> str:
     """``2026-12-03T17:00:00.123456Z``."""
     whole = int(ts_s)
     micros = min(int((ts_s - whole) * 1_000_000), 999_999)
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(whole))}.{micros:06d}Z"
+    return f"{_whole_seconds(whole)}.{micros:06d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _whole_seconds(whole_s: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole_s))
 
 
 class MessageLog:
