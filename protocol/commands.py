@@ -2,9 +2,10 @@
 
 A `ControlRequest` carries one of them, discriminated by its `command` name: from the
 operator CLI to the supervisor's control socket, from the supervisor to the actor that
-executes it (kill-switch -> risk; intake, reconcile -> oms), or straight to an actor's
-ROUTER (the simulated venue's `status` and faults). An unknown command or a bad argument
-is a `ProtocolError` naming what was wrong, at the sender (`parse_command`) or at decode.
+executes it (kill-switch -> risk; intake, reconcile -> oms; fix-seq -> the venue's
+connector), or straight to an actor's ROUTER (the simulated venue's `status` and faults).
+An unknown command or a bad argument is a `ProtocolError` naming what was wrong, at the
+sender (`parse_command`) or at decode.
 
 What each command does, its CLI syntax and how its reply is printed:
 `actors.supervisor.commands`.
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
 from protocol.domain import Msg
 from protocol.exceptions import ProtocolError
@@ -56,6 +57,28 @@ class Reconcile(Msg):
     dry_run: bool = True
 
 
+SeqNum = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class FixSeq(Msg):
+    """Set a venue's next FIX sequence numbers (`tradepulse fix seq`), executed by its
+    connector (its FIX store; the supervisor writes the store while the connector is down)."""
+
+    command: Literal["fix-seq"] = "fix-seq"
+    venue: str = Field(min_length=1)
+    next_in: SeqNum | None = None  # the MsgSeqNum we expect next from the venue
+    next_out: SeqNum | None = None  # the MsgSeqNum of our next message
+    reason: str = Field(min_length=1)  # required: logged with the old and new numbers
+
+    @model_validator(mode="after")
+    def _something_to_set(self) -> FixSeq:
+        if self.next_in is None and self.next_out is None:
+            raise ValueError("next_in or next_out (or both) must be given")
+        if not self.reason.strip():
+            raise ValueError("reason must not be blank")
+        return self
+
+
 # The simulated venue's fault kinds (the one list; `actors.venuesim.faults.FAULT_KINDS` is
 # read from it): the fault's name is the command, validated and normalised by the venue.
 FaultKind = Literal[
@@ -81,7 +104,7 @@ class VenueFault(Msg):
 
 
 Command = Annotated[
-    Status | Shutdown | Restart | KillSwitch | Intake | Reconcile | VenueFault,
+    Status | Shutdown | Restart | KillSwitch | Intake | Reconcile | FixSeq | VenueFault,
     Field(discriminator="command"),
 ]
 

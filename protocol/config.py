@@ -104,6 +104,15 @@ class SimCfg(_Cfg):
         return self
 
 
+class MessageLogCfg(_Cfg):
+    """The venue's FIX message log (every message in and out, `tradepulse fix log`): a
+    diagnostic record beside the FIX store, rotated at `max_file_bytes`, `keep_files`
+    files kept in all (the current one included)."""
+
+    max_file_bytes: Annotated[int, Field(ge=4096)] = 64 << 20
+    keep_files: PosInt = 4
+
+
 class VenueCfg(_Cfg):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,24}$")]
     kind: Literal["fix"] = "fix"
@@ -119,6 +128,7 @@ class VenueCfg(_Cfg):
     request_timeout_s: PosFloat = 5.0
     reconnect: BackoffCfg = BackoffCfg(initial_s=0.05, factor=2.0, max_s=5.0, jitter=0.2)
     down_after_failures: PosInt = 5
+    message_log: MessageLogCfg = MessageLogCfg()
     dialect: DialectCfg = DialectCfg()
     schedule: ScheduleCfg | None = None  # None: always in session
     tls: TlsCfg | None = None  # None: plain TCP

@@ -7,8 +7,10 @@ State dir (`system.state_dir`, durable)::
     oms/cold_start_pending     marker: the OMS's first reconciliation is a cold one
     fix/<venue>/               our FIX session store for a venue
     fix/<venue>/outbox.log     the connector's exec outbox (archived with the session)
+    fix/<venue>/messages/      the FIX message log (messages.log, messages.log.1, ...)
     risk/kill_switch.json      the persisted kill-switch
-    venues/<venue>/            a simulated venue's own state (the outside world; fix/ inside)
+    venues/<venue>/            a simulated venue's own state (the outside world; fix/ inside,
+                               and its side's message log in fix/messages/)
     archive/<stamp>/           a cold start moves `oms/` and `fix/` here, layout kept
     faults/                    crash-point markers (fault injection in tests and chaos runs)
     supervisor.lock            the running supervisor's flock
@@ -31,6 +33,7 @@ from pathlib import Path
 COLD_MARKER = "cold_start_pending"
 KILL_SWITCH_NAME = "kill_switch.json"
 OUTBOX_NAME = "outbox.log"
+MESSAGE_LOG_DIR = "messages"
 SOCKET_SUFFIX = ".sock"
 
 SUPERVISOR = "supervisor"  # the supervisor's ROUTER for its actors
@@ -63,6 +66,11 @@ def exec_outbox(state_dir: Path, venue: str) -> Path:
     return fix_dir(state_dir, venue) / OUTBOX_NAME
 
 
+def fix_message_log_dir(state_dir: Path, venue: str) -> Path:
+    """Our FIX message log for `venue` (`tradepulse fix log`)."""
+    return fix_dir(state_dir, venue) / MESSAGE_LOG_DIR
+
+
 def own_state(state_dir: Path) -> tuple[Path, ...]:
     """Our own state, what a cold start archives (simulated venues' state is not ours)."""
     return (oms_dir(state_dir), fix_root(state_dir))
@@ -80,6 +88,11 @@ def venue_state_dir(state_dir: Path, venue: str) -> Path:
 def venue_fix_dir(state_dir: Path, venue: str) -> Path:
     """A simulated venue's FIX session store (its side of the session)."""
     return venue_state_dir(state_dir, venue) / "fix"
+
+
+def venue_message_log_dir(state_dir: Path, venue: str) -> Path:
+    """A simulated venue's FIX message log (its side of the session)."""
+    return venue_fix_dir(state_dir, venue) / MESSAGE_LOG_DIR
 
 
 def archive_root(state_dir: Path) -> Path:

@@ -40,6 +40,7 @@ from protocol.messages import (
     StreamEvent,
 )
 from protocol.sockets import bind_router, tune_socket
+from tests.fixlogs import collect as collect_fix_logs
 from tests.helpers import make_config, to_toml
 
 T = TypeVar("T")
@@ -247,6 +248,7 @@ class Harness:
             self.actor.ctx.destroy(linger=0)
         self.ctx.destroy(linger=0)
         structlog.contextvars.clear_contextvars()
+        collect_fix_logs(self.root)
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 import actors.runtime.logs
+from tests import fixlogs
 from tests.helpers import SystemUnderTest, kill_and_reap, reap_zombie_children
 
 _PR_SET_CHILD_SUBREAPER = 36
@@ -104,4 +105,26 @@ def short_tmp() -> Iterator[Path]:
     """A temp dir with a short path (ipc:// endpoints must stay under ~100 chars)."""
     path = Path(tempfile.mkdtemp(prefix="tp", dir="/tmp"))
     yield path
+    fixlogs.collect(path)
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Every FIX message the connector or the simulator sent anywhere in the session must
+    conform to FIX 4.4 (tests/fixlogs.py): the logs of pytest's temp dir are scanned here,
+    those of removed state dirs were collected at their removal; one that does not fails
+    the session."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is not None and getattr(factory, "_basetemp", None) is not None:
+        fixlogs.collect(factory.getbasetemp())
+    result = fixlogs.SESSION
+    if not (result.files or result.problems or result.systems):
+        return
+    ok, lines = fixlogs.verdict(result)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    for line in lines:
+        if reporter is not None:
+            reporter.write_line(line, red=not ok)
+    if not ok and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

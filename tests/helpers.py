@@ -30,6 +30,7 @@ import psutil
 from protocol.config import SystemConfig, load_config
 from protocol.control import ControlUnavailable, control_request
 from protocol.messages import ControlReply
+from tests.fixlogs import collect as collect_fix_logs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SUPERVISOR = REPO_ROOT / "supervisor.py"
@@ -241,6 +242,7 @@ class SystemUnderTest:
         # ipc paths must stay under ~100 chars: a short dir in /tmp, not pytest's tmp_path
         self.root = root or Path(tempfile.mkdtemp(prefix="tp", dir="/tmp"))
         self._own_root = root is None
+        self._sim = sim
         self.state_dir = self.root / "state"
         self.runtime_dir = self.root / "rt"
         self.config_path = self.root / "config.toml"
@@ -341,6 +343,7 @@ class SystemUnderTest:
             kill_and_reap(p for p in self._seen_pids if process_alive(p))
         if self.proc is not None:
             self._join_pumps()
+        collect_fix_logs(self.root, system=self.proc is not None and self._sim)
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
 

@@ -43,6 +43,8 @@ from typing import Any
 from actors.connector.adapter import RequestFailed, StatusResult, VenueAdapter
 from actors.connector.fallbacks import VenueFallbacks
 from actors.connector.fix.adapter import Address, FixAdapter
+from actors.connector.fix.msglog import MessageLog
+from actors.connector.fix.seqadmin import set_sequence
 from actors.connector.ledger import FillLedger
 from actors.connector.outbox import ExecOutbox
 from actors.connector.policy import ReconnectPolicy
@@ -52,10 +54,12 @@ from actors.runtime import metrics
 from actors.runtime.actor import Actor
 from actors.runtime.peer import Peer, Replier
 from protocol.codec import Envelope
+from protocol.commands import Command, FixSeq
 from protocol.config import VenueCfg
 from protocol.messages import (
     Ack,
     CancelOnVenue,
+    ControlReply,
     ErrorCode,
     ExecAck,
     ExecReport,
@@ -72,7 +76,7 @@ from protocol.messages import (
     VenueOrder,
     VenueStateChanged,
 )
-from protocol.paths import fix_dir, sim_port_file
+from protocol.paths import fix_dir, fix_message_log_dir, sim_port_file
 
 EXEC_RESEND_S = 0.5  # an unacked execution is sent again after this long
 EXEC_RESEND_BATCH = 2000  # at most this many re-sends per tick
@@ -102,6 +106,11 @@ class ConnectorActor(Actor):
             log=self.log,
             id_prefix=f"{self.epoch}.{time.time_ns() // 1_000_000 % 10**9}",
         )
+        self.message_log = MessageLog.for_venue(
+            fix_message_log_dir(self.cfg.state_path, self.venue), self.vcfg.message_log, self.log
+        )
+        if isinstance(self.adapter, FixAdapter):
+            self.adapter.session.set_message_log(self.message_log)
         self.outbox = ExecOutbox(store_dir)
         self.ledger = FillLedger(store_dir, unseeded=existing_store)
         if self.ledger.unseeded:
@@ -160,8 +169,24 @@ class ConnectorActor(Actor):
         self.adapter.close()
         self.ledger.close()
         self.outbox.close()
+        self.message_log.close()
 
     # ------------------------------------------------------------------ OMS requests
+
+    def on_control(self, command: Command, respond: Callable[[ControlReply], None]) -> None:
+        """`tradepulse fix seq ... --reason`: the running session's store takes the numbers."""
+        if not isinstance(command, FixSeq) or not isinstance(self.adapter, FixAdapter):
+            super().on_control(command, respond)
+            return
+        data = set_sequence(
+            self.adapter.session.store,
+            next_in=command.next_in,
+            next_out=command.next_out,
+            reason=command.reason,
+            log=self.log,
+            applied_by=self.actor_id,
+        )
+        respond(ControlReply(status="ok", reason="sequence numbers set", data=data))
 
     def on_request(self, env: Envelope, reply: Replier) -> None:
         if env.sender == "oms":

@@ -1,11 +1,11 @@
 """The supervisor's operator side: the control socket, routing, forwarded commands.
 
 A request's command is looked up in the command table (`actors.supervisor.commands`). One
-routed to an actor (kill-switch -> risk; intake, reconcile -> oms) is forwarded to it while
-it runs, and its ControlReply relayed; any other, or a routed one while its actor is down,
-the supervisor answers with the command's `execute`. Every reply is one envelope
-`{status, reason, data}`. The control plane owns the control socket and sees the
-supervisor only through `ControlHost`.
+routed to an actor (kill-switch -> risk; intake, reconcile -> oms; fix-seq -> the venue's
+connector) is forwarded to it while it runs, and its ControlReply relayed; any other, or a
+routed one while its actor is down, the supervisor answers with the command's `execute`.
+Every reply is one envelope `{status, reason, data}`. The control plane owns the control
+socket and sees the supervisor only through `ControlHost`.
 """
 
 from __future__ import annotations
@@ -83,8 +83,9 @@ class ControlPlane:
         if unit is None:
             reason = f"{command.command!r} is not a supervisor command"
             return ControlReply(status="error", reason=reason)
-        if unit.route is not None and self._host.actor_state(unit.route) is ChildState.RUNNING:
-            return self._forward(unit.route, req, identity, msg_id)
+        route = unit.target(command)
+        if route is not None and self._host.actor_state(route) is ChildState.RUNNING:
+            return self._forward(route, req, identity, msg_id)
         return unit.execute(command, self._host)
 
     def _forward(

@@ -62,6 +62,7 @@ class Supervisor:
         on_all_ready: AllReadyHook | None = None,
     ):
         self.cfg = cfg
+        self.state_path = cfg.state_path  # ControlHost
         self.config_path = os.path.abspath(config_path)
         self.cold = cold
         self.overrides = overrides

@@ -45,6 +45,7 @@ import zmq
 
 from actors.connector.fix import codec as fc
 from actors.connector.fix.events import AppMessage, Disconnect, LoggedOn, LoggedOut, SessionEvent
+from actors.connector.fix.msglog import MessageLog
 from actors.connector.fix.session import FixSession
 from actors.connector.fix.store import FixStore
 from actors.venuesim import fixmap
@@ -100,6 +101,7 @@ class SimAcceptor:
         require_username: str = "",
         tls: ssl.SSLContext | None = None,
         require_logon_fields: bool = False,
+        message_log: MessageLog | None = None,
     ) -> None:
         self.venue = venue
         self.faults = faults
@@ -118,6 +120,7 @@ class SimAcceptor:
             log=log,
             accept_logon=self._logon_policy.check,
             informational_msg_types=frozenset(),  # a venue takes no News: 35=j 380=3
+            message_log=message_log,
         )
         self.outbox = ExecOutbox(faults, self._send_app, loop.call_later, time.monotonic, log)
         self.port = 0

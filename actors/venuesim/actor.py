@@ -24,6 +24,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+from actors.connector.fix.msglog import MessageLog
 from actors.connector.fix.store import FixStore
 from actors.runtime.actor import Actor
 from actors.runtime.durable import write_atomic
@@ -36,7 +37,7 @@ from protocol.codec import Envelope
 from protocol.commands import Command, Status, VenueFault
 from protocol.config import SimCfg, SystemConfig
 from protocol.messages import ControlReply, ControlRequest, ErrorCode, Message
-from protocol.paths import sim_port_file, venue_fix_dir, venue_state_dir
+from protocol.paths import sim_port_file, venue_fix_dir, venue_message_log_dir, venue_state_dir
 from protocol.tls import server_context
 
 SYNC_INTERVAL_S = 1.0
@@ -71,6 +72,8 @@ class VenueSimActor(Actor):
         self.fix_store = FixStore(venue_fix_dir(self.cfg.state_path, name), fsync=False)
         self.faults = Faults()
         self._dirty = False
+        log_dir = venue_message_log_dir(self.cfg.state_path, name)
+        self.message_log = MessageLog.for_venue(log_dir, vcfg.message_log, self.log)
         self.acceptor = SimAcceptor(
             venue=self.venue,
             store=self.fix_store,
@@ -84,6 +87,7 @@ class VenueSimActor(Actor):
             require_username=sim.require_username,
             tls=sim_tls(sim),
             require_logon_fields=sim.require_logon_fields,
+            message_log=self.message_log,
         )
         previous = read_port(self.cfg, name) if vcfg.port == 0 else None
         port = self.acceptor.listen(vcfg.host, previous or vcfg.port, fallback_any=bool(previous))
@@ -111,6 +115,7 @@ class VenueSimActor(Actor):
         self.acceptor.close()
         self.store.close()
         self.fix_store.close()
+        self.message_log.close()
 
     def send_supervisor(self, body: Message, corr_id: str = "") -> None:
         if not self.args.extra.get("standalone"):  # alone, nobody would ever read them

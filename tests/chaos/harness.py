@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests import fixlogs
 from tests.chaos import settle
 from tests.chaos.checker import CheckResult, Observations, check
 from tests.chaos.history import history_files, read_history
@@ -264,6 +265,10 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
             monitor.join(timeout=5)
             errors += monitor.errors[:10]
     shutdown = settle.shutdown_and_check(system, errors)
+    conformance = fixlogs.collect(root, system=True)  # every FIX message either side sent
+    errors += [f"FIX conformance: {p}" for p in conformance.problems[:10]]
+    if not (conformance.files["connector"] and conformance.files["venue"]):
+        errors.append("FIX conformance: a side's message log is missing")
     faults = nemesis.records if nemesis is not None else []
     history = read_history(history_files(out_dir / "history"))
     obs_kwargs = dict(collected.get("observations", {}))

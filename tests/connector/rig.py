@@ -36,6 +36,7 @@ from protocol.messages import (
     VenueConnState,
     VenueStateChanged,
 )
+from tests.fixlogs import collect as collect_fix_logs
 from tests.helpers import REPO_ROOT, kill_and_reap, make_config, run_python, to_toml
 from tests.system_ops import inspect_venue, run_cli
 
@@ -199,6 +200,7 @@ class ConnectorRig:
         for sock in (self.sup, self.oms, self.client):
             sock.close(0)
         self.ctx.term()
+        collect_fix_logs(self.root)
         shutil.rmtree(self.root, ignore_errors=True)
 
     # ------------------------------------------------------------------ the stub OMS

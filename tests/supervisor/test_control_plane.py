@@ -224,6 +224,7 @@ def _namespace(name: str) -> Any:
         "kill-switch": ["status"],
         "intake": ["status"],
         "reconcile": ["--venue", "simA"],
+        "fix": ["seq", "--venue", "simA", "--next-in", "5", "--reason", "test"],
     }.get(name, [])
     return supervisor.build_parser().parse_args([name, *args])
 

@@ -49,6 +49,10 @@ after the caller handled the events of the previous `receive()`: after a crash a
 messages may come again (as PossDup resends); the application dedupes them (ExecID).
 Secrets (Password 554) are never logged: the session logs no field values, except the
 key fields of an informational message (a News headline, a trading session status).
+
+Message log (optional, `set_message_log`; see fix msglog): every frame cut from the
+stream (garbled ones marked) and every message encoded, credentials redacted, written at
+`data_to_send()`.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ from actors.connector.fix.inbound import (
     log_informational,
     read_frame,
 )
+from actors.connector.fix.msglog import BAD_HEADER, GARBLED_PREFIX, IN, NORMAL, MessageLog
 from actors.connector.fix.store import FixStore
 from actors.connector.fix.transmit import Transmitter, app_body, text_value
 from protocol.exceptions import VenueError
@@ -107,6 +112,7 @@ class FixSession:
         max_clock_skew_s: float | None = 120.0,
         max_junk_bytes: int = 64 << 10,
         max_queued: int = 100_000,
+        message_log: MessageLog | None = None,
     ) -> None:
         self.sender_comp_id = sender_comp_id
         self.target_comp_id = target_comp_id
@@ -130,6 +136,7 @@ class FixSession:
         self._sender_b = sender_comp_id.encode()
         self._target_b = target_comp_id.encode()
         self._tx = Transmitter(store, clock, sender_comp_id, target_comp_id)
+        self._tx.message_log = self._msg_log = message_log
         self._reader = fc.FrameReader()
         self._garbled = GarbledLog(self._log, clock, target_comp_id)
         self._events: list[SessionEvent] = []
@@ -170,6 +177,14 @@ class FixSession:
         if msg_type in fc.ADMIN_MSG_TYPES:
             raise ValueError(f"admin MsgType {msg_type} is the session's business")
         return self._tx.emit(msg_type, app_body(fields), keep=True)
+
+    @property
+    def store(self) -> FixStore:
+        return self._store
+
+    def set_message_log(self, message_log: MessageLog | None) -> None:
+        """Log every message in and out from now on (see fix msglog); None: stop."""
+        self._tx.message_log = self._msg_log = message_log
 
     @property
     def resent_through(self) -> int:
@@ -240,11 +255,15 @@ class FixSession:
         self._test_req_id = None
         self._since_s = None
         self._store.sync()
+        if self._msg_log is not None:
+            self._msg_log.flush()
 
     # -- inbound -------------------------------------------------------------------------
 
     def _on_frame(self, frame: fc.Frame) -> None:
         item = read_frame(frame, ours=self._sender_b, theirs=self._target_b)
+        if self._msg_log is not None:
+            self._msg_log.record(IN, frame.raw, _mark(item))
         if isinstance(item, Garbled):
             self._on_garbled(item)
             return
@@ -519,3 +538,10 @@ class FixSession:
     def _take_events(self) -> list[SessionEvent]:
         events, self._events = self._events, []
         return events
+
+
+def _mark(item: Inbound | Garbled | BadHeader) -> str:
+    """How an inbound frame is marked in the message log."""
+    if isinstance(item, Garbled):
+        return GARBLED_PREFIX + item.reason
+    return BAD_HEADER if isinstance(item, BadHeader) else NORMAL

@@ -25,6 +25,9 @@ When the file passes ``max_bytes`` it is rewritten (temp file, fsync, rename, fs
 the directory) keeping next-in, next-out and the sent messages of the last
 ``keep_msgs`` sequence numbers; a resend request for older ones is answered with a
 gap fill. `reset()` rewrites it empty with both numbers at 1.
+
+`read_numbers` reads the two numbers without the lock (a running session's store, as last
+flushed); `FixStore.set_numbers` is the operator's override (`tradepulse fix seq`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,34 @@ from protocol.exceptions import JournalCorrupt, StateDirLocked
 _MAGIC = b"TPFIXS1\n"
 _HEADER = struct.Struct("<BIII")
 _SENT, _NEXT_OUT, _NEXT_IN = 1, 2, 3
+MAX_SEQ = 2**31 - 1  # the largest sequence number we set (a FIX int; stored as uint32)
+STORE_NAME = "session.log"
+
+
+def read_numbers(directory: str | os.PathLike[str]) -> tuple[int, int]:
+    """(next-in, next-out) of the store in `directory` as its file has them, read without
+    taking the lock; FileNotFoundError when there is no store, JournalCorrupt for a file
+    that is not one. A torn or bad record ends the replay (the numbers before it count)."""
+    path = Path(directory) / STORE_NAME
+    data = path.read_bytes()
+    if not data.startswith(_MAGIC):
+        raise JournalCorrupt(str(path), 0, "not a FIX session store")
+    next_in = next_out = 1
+    pos = len(_MAGIC)
+    while pos + _HEADER.size <= len(data):
+        kind, value, length, crc = _HEADER.unpack_from(data, pos)
+        end = pos + _HEADER.size + length
+        payload = data[pos + _HEADER.size : end]
+        if end > len(data) or zlib.crc32(payload, zlib.crc32(data[pos : pos + 9])) != crc:
+            break
+        if kind == _SENT:
+            next_out = max(next_out, value + 1)
+        elif kind == _NEXT_OUT:
+            next_out = value
+        elif kind == _NEXT_IN:
+            next_in = value
+        pos = end
+    return next_in, next_out
 
 
 def _record(kind: int, value: int, payload: bytes = b"") -> bytes:
@@ -62,7 +93,7 @@ class FixStore:
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._path = self.directory / "session.log"
+        self._path = self.directory / STORE_NAME
         self._fsync = fsync
         self._keep_msgs = keep_msgs
         self._max_bytes = max_bytes
@@ -154,6 +185,21 @@ class FixStore:
         self._pending.clear()
         self._msgs.clear()
         self._next_in = self._next_out = 1
+        self._replace_file()
+
+    def set_numbers(self, next_in: int | None = None, next_out: int | None = None) -> None:
+        """The operator's override of the next numbers (None: keep); durable on return.
+        Lowering next-out drops the kept messages from the new next-out on: those numbers
+        go to new messages, so a ResendRequest must never bring the old ones back."""
+        for value in (next_in, next_out):
+            if value is not None and not 1 <= value <= MAX_SEQ:
+                raise ValueError(f"sequence number {value} out of range 1..{MAX_SEQ}")
+        if next_in is not None:
+            self._next_in = next_in
+        if next_out is not None:
+            self._msgs = {s: m for s, m in self._msgs.items() if s < next_out}
+            self._next_out = next_out
+        self._pending.clear()
         self._replace_file()
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from actors.connector.fix import codec as fc
+from actors.connector.fix.msglog import OUT, MessageLog
 from actors.connector.fix.store import FixStore
 
 # header and trailer tags the session sets; an application message may not
@@ -46,6 +47,7 @@ class Transmitter:
         self._out: list[bytes] = []
         self.last_sent_s = 0.0
         self.resent_through = 0  # highest seq ever sent again (as PossDup) on request
+        self.message_log: MessageLog | None = None  # every message out, as encoded
 
     def emit(
         self,
@@ -74,6 +76,8 @@ class Transmitter:
             else:
                 self._store.set_next_out(number + 1)
         self._out.append(raw)
+        if self.message_log is not None:
+            self.message_log.record(OUT, raw)
         self.last_sent_s = now
         return number
 
@@ -103,6 +107,8 @@ class Transmitter:
     def take(self) -> bytes:
         """Sync the store (group commit), then hand out every queued outbound byte."""
         self._store.sync()
+        if self.message_log is not None:
+            self.message_log.flush()  # once per loop turn; a diagnostic record: no fsync
         if not self._out:
             return b""
         data = b"".join(self._out)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors.supervisor.commands.base import ControlCommand, ControlHost, OperatorCommand
+from actors.supervisor.commands.fix import Fix
 from actors.supervisor.commands.intake import Intake
 from actors.supervisor.commands.journal import Journal
 from actors.supervisor.commands.kill_switch import KillSwitch
@@ -28,6 +29,7 @@ TABLE: tuple[OperatorCommand, ...] = (
     Intake(),
     Reconcile(),
     Journal(),
+    Fix(),
 )
 BY_NAME: dict[str, OperatorCommand] = {c.name: c for c in TABLE}
 _BY_MODEL: dict[type[Any], ControlCommand[Any]] = {

@@ -34,6 +34,11 @@ class ControlHost(Protocol):
     @property
     def kill_switch_path(self) -> Path: ...
 
+    @property
+    def state_path(self) -> Path:
+        """The state dir (`protocol.paths`)."""
+        ...
+
     def actor_ids(self) -> list[str]:
         """Every supervised actor, in start order."""
         ...
@@ -81,6 +86,10 @@ class ControlCommand(OperatorCommand, Generic[C]):
     model: type[C]
     route: ClassVar[str | None] = None  # the actor that executes it; None: the supervisor
 
+    def target(self, command: C) -> str | None:
+        """The actor that executes `command` (`route`, or one chosen by its arguments)."""
+        return self.route
+
     def to_wire(self, ns: argparse.Namespace) -> C:
         """The wire model from the parsed CLI arguments (the model validates them)."""
         raise NotImplementedError
@@ -98,11 +107,12 @@ class ControlCommand(OperatorCommand, Generic[C]):
     def execute(self, command: C, host: ControlHost) -> ControlReply:
         """The supervisor's own answer. A routed command gets here only while its actor is
         not running; one the supervisor executes overrides this."""
-        if self.route is None:
+        route = self.target(command)
+        if route is None:
             raise NotImplementedError(f"{self.name}: the supervisor's execute is missing")
-        state = host.actor_state(self.route)
+        state = host.actor_state(route)
         why = state.value if state else "missing"
-        return ControlReply(status="error", reason=f"{self.route} is not running ({why})")
+        return ControlReply(status="error", reason=f"{route} is not running ({why})")
 
     def format(self, reply: ControlReply) -> str:
         """The reply for people (`--json` prints the envelope as is)."""

@@ -15,6 +15,7 @@ from actors.connector.actor import venue_address
 from actors.connector.adapter import RequestFailed, StatusResult
 from actors.connector.fix.adapter import FixAdapter
 from actors.connector.fix.logon import RESET_MARKER
+from actors.connector.fix.msglog import MessageLog
 from actors.connector.fix.store import FixStore
 from protocol.config import SimCfg
 from protocol.messages import (
@@ -46,6 +47,7 @@ class Harness:
         self.venue = MiniVenue(self.loop, root / "venue")
         self.listener = RecordingListener()
         self.adapters: list[FixAdapter] = []
+        self.logs: list[MessageLog] = []
         self.port: int | None = self.venue.port
 
     def adapter(self, **cfg: Any) -> FixAdapter:
@@ -61,6 +63,10 @@ class Harness:
         )
         self.loop.after_turn.append(adapter.flush)
         self.adapters.append(adapter)
+        # what it sends is checked against FIX 4.4 with the rest of the session's logs
+        log = MessageLog(self.root / "fix" / "messages", log=LOG)
+        adapter.session.set_message_log(log)
+        self.logs.append(log)
         return adapter
 
     def retire(self, adapter: FixAdapter) -> None:
@@ -77,6 +83,8 @@ class Harness:
     def close(self) -> None:
         for a in self.adapters:
             a.close()
+        for log in self.logs:
+            log.close()
         self.venue.close()
 
 

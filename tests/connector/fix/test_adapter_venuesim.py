@@ -13,6 +13,7 @@ import pytest
 
 from actors.connector.adapter import StatusResult
 from actors.connector.fix.adapter import FixAdapter
+from actors.connector.fix.msglog import MessageLog
 from actors.connector.fix.store import FixStore
 from actors.venuesim import SimStore, Venue
 from actors.venuesim.acceptor import SimAcceptor
@@ -34,10 +35,13 @@ class SimHarness:
         cfg = SimCfg(reference_prices={"AAPL": D("100")}, volatility_bps=0.0, dialect=sim_dialect)
         self.sim_store = SimStore.open(root / "sim", book_id="bk")
         self.fix_store = FixStore(root / "sim-fix", fsync=False)
+        # both sides' messages are checked against FIX 4.4 with the session's logs
+        self.logs = [MessageLog(root / "venues" / "mini" / "fix" / "messages"),
+                     MessageLog(root / "fix" / "mini" / "messages")]  # fmt: skip
         self.acceptor = SimAcceptor(
             venue=Venue("mini", cfg, self.sim_store, seed=7), store=self.fix_store,
             sender_comp_id="MINI", client_comp_id="TRADEPULSE", heartbeat_s=5,
-            faults=Faults(), loop=self.loop, log=LOG,
+            faults=Faults(), loop=self.loop, log=LOG, message_log=self.logs[0],
         )  # fmt: skip
         port = self.acceptor.listen("127.0.0.1", 0)
         self.loop.after_turn.append(self.acceptor.turn)
@@ -47,6 +51,7 @@ class SimHarness:
             store_dir=root / "fix", address=lambda: ("127.0.0.1", port), log=LOG,
             id_prefix="t", fsync=False,
         )  # fmt: skip
+        self.adapter.session.set_message_log(self.logs[1])
         self.loop.after_turn.append(self.adapter.flush)
         self.adapter.connect()
         self.loop.run_until(lambda: self.listener.ups)
@@ -56,6 +61,8 @@ class SimHarness:
         self.acceptor.close()
         self.fix_store.close()
         self.sim_store.close()
+        for log in self.logs:
+            log.close()
 
 
 @pytest.fixture

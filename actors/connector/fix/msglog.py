@@ -1,0 +1,205 @@
+"""The FIX message log of one session: every message in and out, as it was on the wire.
+
+A diagnostic record, not state (the FIX store is the state): written by the connector for
+its side of a venue (``fix/<venue>/messages/``) and by the simulator for the venue's side
+(``venues/<venue>/fix/messages/``), both through `FixSession` (inbound frames as they are
+cut from the stream, garbled ones included, and every outbound message as it is encoded).
+
+File format: one line per message, fields separated by one space::
+
+    2026-12-03T17:00:00.123456Z OUT - 8=FIX.4.4^A9=...^A35=D^A...^A10=123^A
+    2026-12-03T17:00:00.125001Z IN garbled:bad_checksum 8=FIX.4.4^A...
+
+(``^A`` is the SOH byte, kept as is). The timestamp is the UTC time the session read or
+wrote the message; the mark is ``-``, ``garbled:<reason>`` (ignored by the session) or
+``bad_header``. Inside the message ``\\`` is written ``\\\\``, LF ``\\n`` and CR ``\\r``, so
+a line is always one message. Password(554) and Username(553) values are replaced by
+``***`` before anything reaches the disk.
+
+Writes are buffered and reach the file in one ``os.write`` per `flush()` (the session
+flushes at ``data_to_send()``: once per loop turn); there is no fsync. When the current
+file ``messages.log`` would pass ``max_file_bytes`` it is renamed ``messages.log.1`` (the
+older ones shift up) and ``keep_files`` files are kept in all. A write that fails (disk
+full) is logged once per failure streak and dropped: the log never stops the session.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+from actors.connector.fix.events import Logger
+from protocol.config import MessageLogCfg
+
+LOG_NAME = "messages.log"
+IN, OUT = "IN", "OUT"
+NORMAL = "-"
+BAD_HEADER = "bad_header"
+GARBLED_PREFIX = "garbled:"
+REDACTED = b"***"
+_REDACT = re.compile(rb"(?<=\x01)(553|554|925)=[^\x01]*")  # 925: NewPassword
+_ESCAPES = ((b"\\", b"\\\\"), (b"\n", b"\\n"), (b"\r", b"\\r"))
+_UNESCAPE = re.compile(rb"\\(.)", re.DOTALL)
+_UNESCAPED = {b"n": b"\n", b"r": b"\r"}
+_FLUSH_AT_BYTES = 1 << 20  # a turn that logs more than this writes early
+
+
+def redact(raw: bytes) -> bytes:
+    """`raw` with the values of Username(553), Password(554) and NewPassword(925)
+    replaced by ``***``."""
+    if not any(marker in raw for marker in (b"\x01553=", b"\x01554=", b"\x01925=")):
+        return raw
+    return _REDACT.sub(lambda m: m.group(1) + b"=" + REDACTED, raw)
+
+
+def log_files(directory: Path) -> list[Path]:
+    """The log's files that exist, oldest first (``messages.log.N`` ... ``messages.log``)."""
+    rotated = []
+    for path in directory.glob(LOG_NAME + ".*"):
+        suffix = path.name[len(LOG_NAME) + 1 :]
+        if suffix.isdigit():
+            rotated.append((int(suffix), path))
+    files = [p for _, p in sorted(rotated, reverse=True)]
+    current = directory / LOG_NAME
+    return [*files, current] if current.exists() else files
+
+
+class Entry(NamedTuple):
+    """One logged message."""
+
+    ts: str  # ISO 8601 UTC, microseconds, "Z"
+    direction: str  # IN or OUT
+    mark: str  # NORMAL, BAD_HEADER or GARBLED_PREFIX + reason
+    raw: bytes  # the message as on the wire (credentials redacted)
+
+    @property
+    def garbled(self) -> bool:
+        return self.mark.startswith(GARBLED_PREFIX)
+
+
+def parse_line(line: bytes) -> Entry | None:
+    """The entry of one log line (without its LF); None when it is not one."""
+    parts = line.split(b" ", 3)
+    if len(parts) != 4 or parts[1] not in (b"IN", b"OUT"):
+        return None
+    raw = parts[3]
+    if b"\\" in raw:
+        raw = re.sub(
+            rb"\\(.)", lambda m: {b"n": b"\n", b"r": b"\r"}.get(m.group(1), m.group(1)), raw
+        )
+    return Entry(parts[0].decode("latin-1"), parts[1].decode(), parts[2].decode("latin-1"), raw)
+
+
+def utc_iso(ts_s: float) -> str:
+    """``2026-12-03T17:00:00.123456Z``."""
+    whole = int(ts_s)
+    micros = min(int((ts_s - whole) * 1_000_000), 999_999)
+    return f"{_whole_seconds(whole)}.{micros:06d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _whole_seconds(whole_s: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole_s))
+
+
+class MessageLog:
+    """A size-bounded, rotating, buffered log of one session's messages (see module doc)."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        max_file_bytes: int = 64 << 20,
+        keep_files: int = 4,
+        log: Logger | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if max_file_bytes <= 0 or keep_files <= 0:
+            raise ValueError("max_file_bytes and keep_files must be positive")
+        self.directory = Path(directory)
+        self._max_bytes = max_file_bytes
+        self._keep = keep_files
+        self._log = log
+        self._clock = clock
+        self._buf: list[bytes] = []
+        self._buffered = 0
+        self._fd = -1
+        self._size = 0
+        self._failing = False
+
+    @classmethod
+    def for_venue(cls, directory: Path, cfg: MessageLogCfg, log: Logger) -> MessageLog:
+        """The log of one venue's session, as `[venues.message_log]` configures it."""
+        return cls(directory, max_file_bytes=cfg.max_file_bytes, keep_files=cfg.keep_files, log=log)
+
+    def record(self, direction: str, raw: bytes, mark: str = NORMAL) -> None:
+        """Buffer one message (`direction` IN or OUT) stamped now."""
+        for old, new in _ESCAPES:
+            if old in raw:
+                raw = raw.replace(old, new)
+        line = b"%s %s %s %s\n" % (
+            utc_iso(self._clock()).encode(),
+            direction.encode(),
+            mark.encode("latin-1"),
+            redact(raw),
+        )
+        self._buf.append(line)
+        self._buffered += len(line)
+        if self._buffered >= _FLUSH_AT_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is buffered: one ``os.write`` (rotating first when the file is full)."""
+        if not self._buf:
+            return
+        data = b"".join(self._buf)
+        self._buf.clear()
+        self._buffered = 0
+        try:
+            if self._fd < 0:
+                self._open()
+            elif self._size and self._size + len(data) > self._max_bytes:
+                self._rotate()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            self._size += len(data)
+            self._failing = False
+        except OSError as exc:
+            if not self._failing and self._log is not None:
+                self._log.warning("fix_message_log_failed", error=str(exc), dropped=len(data))
+            self._failing = True
+
+    def close(self) -> None:
+        self.flush()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _open(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(
+            self.directory / LOG_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+        self._size = os.fstat(self._fd).st_size
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        self._fd = -1
+        current = self.directory / LOG_NAME
+        oldest = self.directory / f"{LOG_NAME}.{self._keep - 1}"
+        if self._keep == 1:
+            current.unlink(missing_ok=True)
+        else:
+            oldest.unlink(missing_ok=True)
+            for n in range(self._keep - 2, 0, -1):
+                older = self.directory / f"{LOG_NAME}.{n}"
+                if older.exists():
+                    older.rename(self.directory / f"{LOG_NAME}.{n + 1}")
+            current.rename(self.directory / f"{LOG_NAME}.1")
+        self._open()
