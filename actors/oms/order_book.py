@@ -387,13 +387,15 @@ class OrderBook:
             order = self._orders.get(record["id"])
             if order is None:
                 raise ValueError(f"journal {kind} record for unknown order {record['id']!r}")
-            pos = self._pos(order)
             # every new value is computed before anything changes: a value that cannot be
             # computed leaves the order and its position as they were (and the journal too)
-            moved = pos.after_fill(order.side, *fill_of(record)) if kind == "fill" else None
+            moved = None
+            if kind == "fill":
+                held = self.position(order.venue, order.symbol)  # not created if absent
+                moved = held.after_fill(order.side, *fill_of(record))
             order.apply(record)
             if moved is not None:
-                pos.take(moved)
+                self._pos(order).take(moved)
             cl = record.get("cl_ord_id")
             if cl and cl in order.cl_ord_ids:  # a request or replace id: index it
                 self._by_cl[(order.venue, cl)] = order

@@ -199,3 +199,18 @@ def test_an_order_the_connector_cannot_encode_is_rejected_not_resubmitted() -> N
     assert order is not None and order.status is OrderStatus.REJECTED
     assert "SOH" in order.reason
     assert peer.sent == [] and link.depth == 0  # no reconciliation, no resend
+
+
+def test_a_fill_record_that_overflows_changes_neither_the_order_nor_its_position() -> None:
+    """The last line of defence (a record applied on replay, or a path that skipped the
+    checks): the order's cum_qty / notional and the position are computed first, so an
+    overflow raises with nothing changed (it used to raise after cum_qty had moved)."""
+    book = OrderBook()
+    order = _live(book)
+    before = _state(book, order)
+    record = {"kind": "fill", "id": "o1", "exec_id": "X1", "qty": "10", "px": "9E+999999",
+              "status": "FILLED", "ts_ns": 5}  # fmt: skip
+    with pytest.raises(ArithmeticError):
+        book.apply_record(record)
+    assert _state(book, order) == before
+    assert book.positions() == []
