@@ -16,42 +16,52 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field, TypeAdapter, ValidationError, model_validator
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from protocol.domain import Msg
+from protocol.domain import MAX_REASON_CHARS, Msg
 from protocol.exceptions import ProtocolError
 
 
-class Status(Msg):
+class _Cmd(Msg):
+    """Base of every command: arguments are taken by their type, never coerced (strict), so
+    `force: "false"` is an error, not a truthy string."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+Reason = Annotated[str, Field(max_length=MAX_REASON_CHARS)]
+
+
+class Status(_Cmd):
     """The status of whoever is asked: the supervisor (actors, venues, kill-switch) or a
     simulated venue (its session, faults, book)."""
 
     command: Literal["status"] = "status"
 
 
-class Shutdown(Msg):
+class Shutdown(_Cmd):
     command: Literal["shutdown"] = "shutdown"
 
 
-class Restart(Msg):
+class Restart(_Cmd):
     command: Literal["restart"] = "restart"
     actor: str = Field(min_length=1)
     force: bool = False  # SIGKILL now, no polite stop (an unresponsive actor)
-    reason: str = ""  # logged with the request
+    reason: Reason = ""  # logged with the request
 
 
-class KillSwitch(Msg):
+class KillSwitch(_Cmd):
     command: Literal["kill-switch"] = "kill-switch"
     action: Literal["engage", "reset", "status"]
-    reason: str = ""
+    reason: Reason = ""  # bounded: the switch file keeps it (and its history)
 
 
-class Intake(Msg):
+class Intake(_Cmd):
     command: Literal["intake"] = "intake"
     action: Literal["pause", "resume", "status"]
 
 
-class Reconcile(Msg):
+class Reconcile(_Cmd):
     command: Literal["reconcile"] = "reconcile"
     venue: str
     dry_run: bool = True
@@ -96,7 +106,7 @@ FaultKind = Literal[
 ]
 
 
-class VenueFault(Msg):
+class VenueFault(_Cmd):
     """Inject a fault at a simulated venue (see `actors.venuesim.faults` for the values)."""
 
     command: FaultKind

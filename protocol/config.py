@@ -11,16 +11,30 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from protocol import paths
+from protocol.domain import CompId, check_decimal
 from protocol.exceptions import ConfigError
 from protocol.fix_config import DialectCfg, ScheduleCfg, TlsCfg
 from protocol.tls import client_context, server_context
 
-PosFloat = Annotated[float, Field(gt=0)]
-NonNegFloat = Annotated[float, Field(ge=0)]
+# Every float is finite (no inf, no nan: `inf` would silently switch a safety off), and a
+# duration that guards something has an upper bound (`Timeout`, `Interval`).
+PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 PosInt = Annotated[int, Field(gt=0)]
+Timeout = Annotated[float, Field(gt=0, le=300, allow_inf_nan=False)]  # waits for an answer
+Interval = Annotated[float, Field(gt=0, le=60, allow_inf_nan=False)]  # liveness beats
+# A config decimal (limits, prices, sizes): within the bounds of every message's decimals.
+ConfigDec = Annotated[Decimal, AfterValidator(check_decimal)]
 EnvVarName = Annotated[str, Field(pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$")]  # "": none
 
 
@@ -37,9 +51,9 @@ class SystemCfg(_Cfg):
 
 class BackoffCfg(_Cfg):
     initial_s: NonNegFloat = 0.0
-    factor: Annotated[float, Field(ge=1)] = 2.0
+    factor: Annotated[float, Field(ge=1, le=100, allow_inf_nan=False)] = 2.0
     max_s: PosFloat = 5.0
-    jitter: Annotated[float, Field(ge=0, le=1)] = 0.2
+    jitter: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.2
 
     @model_validator(mode="after")
     def _max_covers_initial(self) -> BackoffCfg:
@@ -58,10 +72,10 @@ class RestartCfg(BackoffCfg):
 
 
 class SupervisorCfg(_Cfg):
-    heartbeat_interval_s: PosFloat = 0.2
-    hang_missed_intervals: PosInt = 3
-    start_timeout_s: PosFloat = 15.0
-    shutdown_timeout_s: PosFloat = 5.0
+    heartbeat_interval_s: Interval = 0.2
+    hang_missed_intervals: Annotated[int, Field(gt=0, le=1000)] = 3  # hang detection
+    start_timeout_s: Timeout = 15.0
+    shutdown_timeout_s: Timeout = 5.0
     spawn: Literal["forkserver", "exec"] = "forkserver"
     restart: RestartCfg = RestartCfg()
 
@@ -74,9 +88,9 @@ class MetricsCfg(_Cfg):
 class SimCfg(_Cfg):
     """An embedded simulated venue, spawned by the supervisor."""
 
-    reference_prices: dict[str, Decimal] = Field(default_factory=lambda: {"AAPL": Decimal("100")})
-    tick_size: Decimal = Decimal("0.01")
-    quote_qty: Decimal = Decimal("500")
+    reference_prices: dict[str, ConfigDec] = Field(default_factory=lambda: {"AAPL": Decimal("100")})
+    tick_size: ConfigDec = Decimal("0.01")
+    quote_qty: ConfigDec = Decimal("500")
     quote_levels: PosInt = 5
     volatility_bps: NonNegFloat = 5.0
     liquidity_interval_s: PosFloat = 0.5
@@ -118,14 +132,14 @@ class VenueCfg(_Cfg):
     kind: Literal["fix"] = "fix"
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 0  # 0 with `sim`: the sim picks a port
-    sender_comp_id: str = "TRADEPULSE"
-    target_comp_id: str = ""
+    sender_comp_id: CompId = "TRADEPULSE"
+    target_comp_id: Annotated[str, Field(max_length=64, pattern=r"^[!-<>-~]*$")] = ""  # "": name
     username_env: EnvVarName = ""  # Username(553) in the Logon from this env var (a credential)
     password_env: EnvVarName = ""  # the password comes from this env var, never from the file
-    heartbeat_s: PosInt = 5
+    heartbeat_s: Annotated[int, Field(gt=0, le=300)] = 5  # HeartBtInt(108)
     rate_limit_per_s: PosFloat = 5000.0
     rate_burst: PosInt = 500
-    request_timeout_s: PosFloat = 5.0
+    request_timeout_s: Timeout = 5.0
     reconnect: BackoffCfg = BackoffCfg(initial_s=0.05, factor=2.0, max_s=5.0, jitter=0.2)
     down_after_failures: PosInt = 5
     message_log: MessageLogCfg = MessageLogCfg()
@@ -146,22 +160,22 @@ class VenueCfg(_Cfg):
 
 
 class RiskLimitsCfg(_Cfg):
-    max_order_qty: Decimal = Decimal("10000")
-    max_order_notional: Decimal = Decimal("1000000")
-    max_position: Decimal = Decimal("50000")
+    max_order_qty: ConfigDec = Decimal("10000")
+    max_order_notional: ConfigDec = Decimal("1000000")
+    max_position: ConfigDec = Decimal("50000")
     max_open_orders_per_venue: PosInt = 10000
     max_orders_per_s_per_venue: PosFloat = 20000.0
     max_orders_per_s: PosFloat = 40000.0
-    price_band_pct: Annotated[float, Field(gt=0)] = 10.0
-    max_daily_loss: Decimal = Decimal("1000000")
-    breach_multiplier: Annotated[float, Field(ge=1)] = 5.0
+    price_band_pct: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] = 10.0
+    max_daily_loss: ConfigDec = Decimal("1000000")
+    breach_multiplier: Annotated[float, Field(ge=1, le=1000, allow_inf_nan=False)] = 5.0
     breaches_to_engage: PosInt = 50
     breach_window_s: PosFloat = 10.0
 
 
 class OmsCfg(_Cfg):
     venue_queue_bound: PosInt = 10000
-    request_timeout_s: PosFloat = 5.0
+    request_timeout_s: Timeout = 5.0
     snapshot_every: PosInt = 50000
     drain_timeout_s: PosFloat = 3.0
     cold_start_open_orders: Literal["cancel", "adopt"] = "cancel"
@@ -180,9 +194,9 @@ class OmsCfg(_Cfg):
 
 
 class HeartbeatCfg(_Cfg):
-    interval_s: PosFloat = 1.0  # the liveness / compare beat (the OMS is asked every beat)
+    interval_s: Interval = 1.0  # the liveness / compare beat (the OMS is asked every beat)
     venue_positions_interval_s: PosFloat = 30.0  # positions asked of each venue (FIX AN)
-    position_tolerance: Decimal = Decimal("0")
+    position_tolerance: ConfigDec = Decimal("0")
     divergence_beats: PosInt = 3
     missing_intervals: PosInt = 2
     engage_on_missing: bool = True

@@ -1,28 +1,88 @@
 """The vocabulary every message uses: decimals that travel as strings, the order enums,
 error codes, and the frozen base model of every message body (`protocol.messages`).
+
+Every quantity and price crosses a process boundary as a `Dec`: finite, at most
+`MAX_DIGITS` significant digits, magnitude below 10**(`MAX_ADJUSTED` + 1), and no digit
+finer than 10**`MIN_EXPONENT`. That covers any real quantity, price, notional or PnL
+(and every value our arithmetic produces, rounded to the default 28-digit context) while
+`1e999999999`, NaN or infinity are refused at decode: no value that passed a boundary can
+overflow a computation, and none formats to megabytes (`format(d, "f")` for FIX). Venue
+numbers are read with the same bounds (`check_decimal`).
+
+Every string that reaches FIX from a client or the config (symbol, CompIDs) matches
+`IDENT_PATTERN`: printable ASCII without space or ``=``, so never an SOH, bounded in
+length. ClOrdIDs are derived from client order ids (printable ASCII, bounded), hashed when
+they are not such a token (`actors.oms.orders.base_cl_ord_id`).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+MAX_DIGITS: Final = 28  # significant digits: the decimal context's precision
+MAX_ADJUSTED: Final = 18  # |value| < 1e19
+MIN_EXPONENT: Final = -60  # no digit finer than 1e-60
+MAX_DECIMAL_TEXT: Final = 100  # characters of a decimal's text form, checked before parsing
+
+
+def check_decimal(value: Decimal) -> Decimal:
+    """`value` if it is within the bounds every quantity and price obeys (see the module
+    docstring), else a ValueError saying which bound it breaks."""
+    if not value.is_finite():
+        raise ValueError(f"decimal must be finite, got {value}")
+    _sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    if len(digits) > MAX_DIGITS:
+        raise ValueError(f"decimal has {len(digits)} significant digits, over {MAX_DIGITS}")
+    if value and value.adjusted() > MAX_ADJUSTED:
+        raise ValueError(f"decimal magnitude over 1e{MAX_ADJUSTED + 1}: {value:.3e}")
+    if exponent > MAX_ADJUSTED or exponent < MIN_EXPONENT:
+        raise ValueError(f"decimal exponent {exponent} outside [{MIN_EXPONENT}, {MAX_ADJUSTED}]")
+    return value
+
+
+def parse_decimal(text: str) -> Decimal:
+    """A bounded `Decimal` from its text (a venue's field, a journal record); ValueError
+    when it is not a number or is out of bounds."""
+    if len(text) > MAX_DECIMAL_TEXT:
+        raise ValueError(f"decimal text of {len(text)} characters, over {MAX_DECIMAL_TEXT}")
+    try:
+        value = Decimal(text)
+    except ArithmeticError as exc:
+        raise ValueError(f"not a decimal: {text[:40]!r}") from exc
+    return check_decimal(value)
 
 
 def _decimal_not_binary(value: Any) -> Any:
     if isinstance(value, float):
         raise ValueError("decimal values travel as strings, never floats")
+    if isinstance(value, str) and len(value) > MAX_DECIMAL_TEXT:
+        raise ValueError(f"decimal text of {len(value)} characters, over {MAX_DECIMAL_TEXT}")
     return value
 
 
-# A Decimal that is serialised as a string on the wire and never accepted as a float.
+# A bounded Decimal (`check_decimal`) that is serialised as a string on the wire and never
+# accepted as a float: the type of every quantity and price of every message.
 Dec = Annotated[
     Decimal,
     BeforeValidator(_decimal_not_binary),
+    AfterValidator(check_decimal),
     PlainSerializer(lambda d: str(d), return_type=str, when_used="always"),
 ]
+
+# Printable ASCII without space or "=": safe as a FIX field value (never an SOH) and as a
+# tag=value token.
+IDENT_PATTERN: Final = r"^[!-<>-~]+$"
+Symbol = Annotated[str, Field(min_length=1, max_length=32, pattern=IDENT_PATTERN)]
+CompId = Annotated[str, Field(min_length=1, max_length=64, pattern=IDENT_PATTERN)]  # 49 / 56
+# Printable ASCII (space allowed), bounded: client order ids (the ClOrdID is derived from
+# them, hashed when they are not Idents: `actors.oms.orders.base_cl_ord_id`).
+ClientId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[ -~]+$")]
+MAX_REASON_CHARS: Final = 256  # an operator's kill-switch reason (re-read on every change)
 
 
 class Side(StrEnum):

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-PosFloat = Annotated[float, Field(gt=0)]
+PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]  # finite: inf is no value
 
 # Logon fields the session sets itself (header, trailer, Logon body, credentials): an
 # extra logon field may not name one of these.
@@ -38,7 +38,7 @@ class DialectCfg(_Cfg):
     # LastRptRequested(912)=Y and no order; "silent" = no answer at all, so no answer
     # within `empty_mass_status_wait_s` means "no orders".
     empty_mass_status: Literal["report", "silent"] = "report"
-    empty_mass_status_wait_s: PosFloat = 2.0
+    empty_mass_status_wait_s: Annotated[PosFloat, Field(le=300)] = 2.0
     # OrderStatusRequest (H) carries Symbol(55) and Side(54), which FIX 4.4 requires.
     status_request_instrument: bool = True
     # ResetSeqNumFlag(141)=Y on our Logon: "cold_start" = only while the FIX store is new;
@@ -56,8 +56,8 @@ class DialectCfg(_Cfg):
                 raise ValueError(f"{key!r} is not a FIX tag number")
             if int(key) in SESSION_TAGS:
                 raise ValueError(f"tag {key} is set by the session itself")
-            if not value or not value.isprintable() or "\x01" in value:
-                raise ValueError(f"tag {key}: value must be non-empty printable text")
+            if not value or not value.isascii() or not value.isprintable():
+                raise ValueError(f"tag {key}: value must be non-empty printable ASCII")
         return fields
 
     def logon_extra(self) -> list[tuple[int, str]]:

@@ -13,13 +13,16 @@ from pydantic import Field, TypeAdapter
 
 from protocol.commands import Command
 from protocol.domain import (
+    MAX_REASON_CHARS,
     TERMINAL_STATUSES,
+    ClientId,
     Dec,
     ErrorCode,
     Msg,
     OrderStatus,
     OrdType,
     Side,
+    Symbol,
     TimeInForce,
     VenueConnState,
 )
@@ -109,9 +112,9 @@ class VenueStateChanged(Msg):
 
 class SubmitOrder(Msg):
     type: Literal["submit_order"] = "submit_order"
-    client_order_id: str = Field(min_length=1, max_length=64)
-    venue: str
-    symbol: str = Field(min_length=1, max_length=32)
+    client_order_id: ClientId
+    venue: Symbol
+    symbol: Symbol  # reaches FIX (55): printable ASCII, no space, no "=", never an SOH
     side: Side
     qty: Dec
     order_type: OrdType
@@ -262,8 +265,8 @@ class RiskVerdict(Msg):
 class KillSwitchCommand(Msg):
     type: Literal["kill_switch_command"] = "kill_switch_command"
     action: Literal["engage", "reset", "status"]
-    reason: str = ""
-    source: str = "operator"
+    reason: str = Field(default="", max_length=MAX_REASON_CHARS)
+    source: str = Field(default="operator", max_length=64)
 
 
 class KillSwitchState(Msg):

@@ -197,10 +197,11 @@ class OmsActor(Actor):
         self.publish_stream(
             event, {"kind": kind, "detail": detail, "client_order_id": coid, "venue": venue}
         )
-        if kind == "unmatched_fill":
-            metrics.UNMATCHED_FILLS.labels(venue=venue or "unknown").inc()
+        if kind in ("unmatched_fill", "bad_fill"):  # a trade the book cannot account for
+            counter = metrics.UNMATCHED_FILLS if kind == "unmatched_fill" else metrics.BAD_FILLS
+            counter.labels(venue=venue or "unknown").inc()
             if self.cfg.oms.unmatched_fill_engages_kill_switch:
-                self.engage_kill_switch("unmatched_fill")
+                self.engage_kill_switch(kind)
 
     # ------------------------------------------------------------------ kill-switch
 

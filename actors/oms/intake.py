@@ -31,6 +31,7 @@ from protocol.messages import (
     OrderAck,
     OrderStatus,
     ReplaceOrder,
+    RequestRejected,
     RiskCheck,
     RiskVerdict,
     SubmitOrder,
@@ -150,13 +151,19 @@ class Intake:
         order = book.get(coid)
         if order is None or order.status is not OrderStatus.PENDING_RISK:
             return
-        if reply is None or not isinstance(reply.body, RiskVerdict):
+        if reply is None:
             if time.monotonic() < self._risk_deadline.get(coid, 0):
                 self._ask_risk(order)  # risk may be restarting: ask again
                 return
             verdict = RiskVerdict(
                 client_order_id=coid, approved=False, reason_code="risk_unavailable",
                 reason="no risk verdict in time: fail closed",
+            )  # fmt: skip
+        elif not isinstance(reply.body, RiskVerdict):
+            # risk answered, with an error: final (asking again gets the same error, at once)
+            verdict = RiskVerdict(
+                client_order_id=coid, approved=False, reason_code="risk_error",
+                reason=f"risk could not check the order: {_reply_reason(reply)}",
             )  # fmt: skip
         else:
             verdict = reply.body
@@ -269,6 +276,11 @@ def _risk_check(order: Order, qty: Decimal, price: Decimal | None) -> RiskCheck:
         client_order_id=order.client_order_id, venue=order.venue, symbol=order.symbol,
         side=order.side, qty=qty, order_type=order.order_type, price=price,
     )  # fmt: skip
+
+
+def _reply_reason(reply: Envelope) -> str:
+    body = reply.body
+    return body.reason if isinstance(body, RequestRejected) else f"unexpected {body.type}"
 
 
 def _verdict_error(reason_code: str) -> ErrorCode:

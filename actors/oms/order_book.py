@@ -29,10 +29,11 @@ from actors.oms.orders import (
     Order,
     Outcome,
     base_cl_ord_id,
+    fill_of,
     optional_str,
     request_cl_ord_id,
 )
-from actors.oms.positions import ZERO, Position, UnmatchedFill
+from actors.oms.positions import ZERO, Position, UnmatchedFill, fill_problem
 from protocol.messages import (
     TERMINAL_STATUSES,
     ExecReport,
@@ -224,8 +225,14 @@ class OrderBook:
             return Outcome.refused(None, "unknown order")
         if exec_id and exec_id in order.exec_ids:
             return Outcome("duplicate", order, reason="exec_id already applied")
-        if qty <= 0 or not exec_id:
-            return Outcome.refused(order, f"fill without exec id or with qty {qty} <= 0")
+        if not exec_id:
+            return Outcome.refused(order, "fill without exec id")
+        problem = fill_problem(qty, px)
+        if problem is not None:  # the venue says we traded, but not what: a human decides
+            detail = f"{exec_id}: {problem}"
+            return Outcome.refused(
+                order, "bad_fill", Escalation("bad_fill", detail, client_order_id)
+            )
         covered = order.reconciled_cum
         if venue_cum_qty and venue_cum_qty <= covered:
             # the venue's own report of a fill that reconciliation (or an adoption) already
@@ -380,9 +387,15 @@ class OrderBook:
             order = self._orders.get(record["id"])
             if order is None:
                 raise ValueError(f"journal {kind} record for unknown order {record['id']!r}")
-            filled = order.apply(record)
-            if filled is not None:
-                self._pos(order).apply_fill(order.side, *filled)
+            # every new value is computed before anything changes: a value that cannot be
+            # computed leaves the order and its position as they were (and the journal too)
+            moved = None
+            if kind == "fill":
+                held = self.position(order.venue, order.symbol)  # not created if absent
+                moved = held.after_fill(order.side, *fill_of(record))
+            order.apply(record)
+            if moved is not None:
+                self._pos(order).take(moved)
             cl = record.get("cl_ord_id")
             if cl and cl in order.cl_ord_ids:  # a request or replace id: index it
                 self._by_cl[(order.venue, cl)] = order

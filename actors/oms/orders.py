@@ -54,6 +54,11 @@ DROPPED_UNSENT: Final = "kill-switch engaged before the order was sent"  # its R
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,24}")
 
 
+def fill_of(record: Mapping[str, Any]) -> tuple[Decimal, Decimal]:
+    """(qty, px) of a ``fill`` record."""
+    return Decimal(record["qty"]), Decimal(record["px"])
+
+
 def base_cl_ord_id(client_order_id: str) -> str:
     """The venue ClOrdID of an order's first placement (see the module docstring)."""
     if _SAFE_ID.fullmatch(client_order_id):
@@ -270,9 +275,9 @@ class Order:
         return fill
 
     def _apply_fill(self, r: Mapping[str, Any]) -> tuple[Decimal, Decimal]:
-        qty, px = Decimal(r["qty"]), Decimal(r["px"])
-        self.cum_qty += qty
-        self.notional += qty * px
+        qty, px = fill_of(r)
+        cum_qty, notional = self.cum_qty + qty, self.notional + qty * px  # before any change
+        self.cum_qty, self.notional = cum_qty, notional
         self.exec_ids.add(r["exec_id"])
         self.status = OrderStatus(r["status"])
         self.venue_order_id = r.get("venue_order_id") or self.venue_order_id

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
+from protocol.domain import check_decimal
 from protocol.messages import ExecReport, PositionView, Side
 
 ZERO: Final = Decimal(0)
@@ -28,20 +29,32 @@ class Position:
     realized_pnl: Decimal = ZERO
 
     def apply_fill(self, side: Side, qty: Decimal, px: Decimal) -> None:
+        self.take(self.after_fill(side, qty, px))
+
+    def after_fill(self, side: Side, qty: Decimal, px: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+        """(qty, avg_px, realized_pnl) after a fill, computed without changing anything (an
+        ArithmeticError leaves the position as it was)."""
         signed = qty if side == Side.BUY else -qty
         if self.qty == 0 or (self.qty > 0) == (signed > 0):
             held = abs(self.qty)
-            self.avg_px = (held * self.avg_px + qty * px) / (held + qty)
-            self.qty += signed
-            return
+            return (
+                self.qty + signed,
+                (held * self.avg_px + qty * px) / (held + qty),
+                self.realized_pnl,
+            )
         closing = min(qty, abs(self.qty))
         direction = 1 if self.qty > 0 else -1
-        self.realized_pnl += closing * (px - self.avg_px) * direction
-        self.qty += signed
-        if self.qty == 0:
-            self.avg_px = ZERO
-        elif (self.qty > 0) != (direction > 0):  # flipped through zero: rest opened at px
-            self.avg_px = px
+        pnl = self.realized_pnl + closing * (px - self.avg_px) * direction
+        new_qty = self.qty + signed
+        avg_px = self.avg_px
+        if new_qty == 0:
+            avg_px = ZERO
+        elif (new_qty > 0) != (direction > 0):  # flipped through zero: rest opened at px
+            avg_px = px
+        return new_qty, avg_px, pnl
+
+    def take(self, moved: tuple[Decimal, Decimal, Decimal]) -> None:
+        self.qty, self.avg_px, self.realized_pnl = moved
 
     def view(self) -> PositionView:
         return PositionView(
@@ -117,3 +130,16 @@ class UnmatchedFill:
             Decimal(r["px"]),
             r["ts_ns"],
         )
+
+
+def fill_problem(qty: Decimal, px: Decimal) -> str | None:
+    """Why a fill of `qty` at `px` cannot be booked (not positive, or outside the bounds
+    of every quantity and price), else None."""
+    for name, value in (("qty", qty), ("px", px)):
+        try:
+            check_decimal(value)
+        except ValueError as exc:
+            return f"fill {name}: {exc}"
+        if value <= 0:
+            return f"fill {name} {value} is not positive (absent or invalid at the venue)"
+    return None

@@ -38,7 +38,7 @@ from actors.oms.link_host import LinkHost, VenuePeer
 from actors.oms.plan import Plan
 from actors.oms.reconcile import plan_reconciliation, status_query_orders
 from actors.oms.reconcile_retry import ReconcileRetry, venue_refused, why
-from actors.oms.venue_request import venue_request
+from actors.oms.venue_request import refused_as_invalid, venue_request
 from actors.runtime import metrics
 from protocol.codec import Envelope
 from protocol.messages import (
@@ -210,6 +210,13 @@ class VenueLink:
                 self.state = VenueConnState.DISCONNECTED
                 self.reconciled = False
             self.depth_gauge.set(self.depth)
+            return
+        invalid = refused_as_invalid(reply) if kind == "place_order" else None
+        if invalid is not None:  # never sent and never sendable: rejected, not resubmitted
+            reason = f"connector refused: {invalid}"
+            self.log.warning("order_unsendable", client_order_id=coid, reason=reason)
+            book, ts = self.host.book, time.time_ns()
+            self.host.record(book.apply_venue_status(coid, OrderStatus.REJECTED, ts, reason=reason))
             return
         # no answer: the connector may or may not have sent it; venue evidence decides
         reason = "no connector answer" if reply is None else f"connector refused: {reply.body}"

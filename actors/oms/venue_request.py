@@ -4,7 +4,15 @@ so a resend carries the same ClOrdIDs (idempotent at the venue)."""
 from __future__ import annotations
 
 from actors.oms.orders import Order
-from protocol.messages import CancelOnVenue, OrderStatus, PlaceOrder, ReplaceOnVenue
+from protocol.codec import Envelope
+from protocol.messages import (
+    CancelOnVenue,
+    ErrorCode,
+    OrderStatus,
+    PlaceOrder,
+    ReplaceOnVenue,
+    RequestRejected,
+)
 
 
 def venue_request(order: Order) -> PlaceOrder | CancelOnVenue | ReplaceOnVenue | None:
@@ -28,4 +36,13 @@ def venue_request(order: Order) -> PlaceOrder | CancelOnVenue | ReplaceOnVenue |
             qty=order.pending_qty if order.pending_qty is not None else order.qty,
             order_type=order.order_type, price=order.pending_price, tif=order.tif,
         )  # fmt: skip
+    return None
+
+
+def refused_as_invalid(reply: Envelope | None) -> str | None:
+    """The connector's reason when it refused a request as one FIX cannot carry (nothing
+    was sent, nothing ever will be), else None."""
+    body = None if reply is None else reply.body
+    if isinstance(body, RequestRejected) and body.code is ErrorCode.INVALID_ORDER:
+        return body.reason
     return None

@@ -220,8 +220,11 @@ class ExposureView:
             self._cum[oid] = cum
 
     def _set_open(self, order: OrderView) -> None:
+        if order.status in _NOT_EXPOSED:  # finished: nothing of it is computed
+            self._drop_open(order.client_order_id)
+            return
         leaves = order.qty - order.cum_qty
-        if order.status in _NOT_EXPOSED or leaves <= 0:
+        if leaves <= 0:
             self._drop_open(order.client_order_id)
         else:
             self._put_open(

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actors.runtime.durable import remove_stale_temps, write_atomic
 from protocol import messages
+from protocol.domain import MAX_REASON_CHARS
 from protocol.exceptions import TradePulseError
 
 # the file's place is protocol/paths.py's; re-exported for the switch's readers and writers
@@ -139,7 +140,8 @@ def engage(path: Path, reason: str, source: str, *, ts_ns: int | None = None) ->
     """Engage (idempotent). While engaged the first cause stays in force; every engage is
     recorded in the history."""
     now = time.time_ns() if ts_ns is None else ts_ns
-    reason = reason.strip() or "unspecified"
+    reason = _clip(reason.strip() or "unspecified")  # an engage is never refused
+    source = _clip(source)
     with _update_lock(path):
         current = _load_for_update(path, now)
         event = KillSwitchEvent(action="engage", reason=reason, source=source, ts_ns=now)
@@ -164,6 +166,11 @@ def reset(path: Path, reason: str, operator: str, *, ts_ns: int | None = None) -
     (the unreadable file is kept aside as `<name>.corrupt.<ts_ns>`)."""
     if not reason or not reason.strip():
         raise KillSwitchResetRefused("kill-switch reset refused: a reason is required")
+    if len(reason.strip()) > MAX_REASON_CHARS or len(operator) > MAX_REASON_CHARS:
+        raise KillSwitchResetRefused(
+            f"kill-switch reset refused: reason and operator are at most {MAX_REASON_CHARS}"
+            " characters"
+        )
     if not operator or not operator.strip():
         raise KillSwitchResetRefused("kill-switch reset refused: an operator is required")
     now = time.time_ns() if ts_ns is None else ts_ns
@@ -199,6 +206,12 @@ def cold_reset(path: Path, *, ts_ns: int | None = None) -> KillSwitchState:
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def _clip(text: str) -> str:
+    """At most MAX_REASON_CHARS of `text`: the file (and its history of HISTORY_LIMIT
+    entries) is re-read on every change, so what it keeps is bounded."""
+    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 3] + "..."
 
 
 @contextlib.contextmanager

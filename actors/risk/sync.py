@@ -104,6 +104,18 @@ class ExposureSync:
                     self._apply(env.body)
 
     def _apply(self, event: OrderEvent) -> None:
+        """Apply one event; one the view cannot take (arithmetic on a value no boundary
+        should have let through) is logged and answered with a rebuild, never a crash."""
+        try:
+            self._apply_one(event)
+        except ArithmeticError as exc:
+            self.actor.log.error(
+                "order_event_unapplied", client_order_id=event.order.client_order_id,
+                event_seq=event.event_seq, error=f"{type(exc).__name__}: {exc}",
+            )  # fmt: skip
+            self.start("event_unapplied")
+
+    def _apply_one(self, event: OrderEvent) -> None:
         self.events_applied += 1
         how = "full"
         if self._coverage is not None:

@@ -29,6 +29,7 @@ import zmq
 from actors.runtime import crashpoints, metrics
 from actors.runtime.logs import configure_logging
 from actors.runtime.peer import Peer, Replier
+from actors.runtime.ratelog import LogBudget
 from actors.runtime.timers import Timers
 from protocol.codec import Envelope, Sender, decode
 from protocol.commands import Command
@@ -95,6 +96,7 @@ class Actor:
         self._supervisor_pid = args.supervisor_pid
         self._next_hb = time.monotonic()
         self._bad_messages = metrics.BAD_MESSAGES.labels(actor=self.actor_id)
+        self._bad_log, self._failed_log = LogBudget(), LogBudget()  # lines per second
         self.router = bind_router(self.ctx, self.cfg.endpoint(self.actor_id))
         self.add_socket(self.router, self._on_router_readable)
         self.sup = connect_dealer(self.ctx, self.cfg.supervisor_endpoint, self.actor_id)
@@ -173,7 +175,8 @@ class Actor:
             return decode(frames)
         except ProtocolError as exc:
             self._bad_messages.inc()
-            self.log.warning("bad_message", source=source, error=str(exc))
+            if (skipped := self._bad_log.take()) is not None:
+                self.log.warning("bad_message", source=source, error=str(exc), suppressed=skipped)
             return None
 
     @property
@@ -287,7 +290,8 @@ class Actor:
             try:
                 self.on_request(env, reply)
             except Exception as exc:  # noqa: BLE001 - one bad request must not kill the actor
-                self.log.exception("request_failed", type=env.type)
+                if (skipped := self._failed_log.take()) is not None:
+                    self.log.exception("request_failed", type=env.type, suppressed=skipped)
                 reply.reject(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
 
     def _on_supervisor_readable(self) -> None:

@@ -121,6 +121,9 @@ OPEN_POSITIONS = Gauge(
     multiprocess_mode="mostrecent",
 )
 UNMATCHED_FILLS = Counter("tradepulse_unmatched_fills", "Fills that matched no order", ["venue"])
+BAD_FILLS = Counter(
+    "tradepulse_bad_fills", "Venue fills refused: no valid positive price or qty", ["venue"]
+)
 RECONCILE_ACTIONS = Counter(
     "tradepulse_reconcile_actions", "Reconciliation plan actions applied", ["venue", "action"]
 )

@@ -12,12 +12,13 @@ answers) -> `VenueOrder`; PositionReport (AP) -> `PositionView`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import simplefix
 
 from actors.connector.fix import codec as fc
 from actors.connector.fix.events import SessionRejectReceived
+from protocol.domain import parse_decimal
 from protocol.messages import (
     CancelOnVenue,
     ExecKind,
@@ -166,15 +167,16 @@ def mass_cancel_fields(req_id: str, now_s: float) -> Fields:
 
 
 def get_decimal(msg: simplefix.FixMessage, tag: int) -> Decimal | None:
-    """Field `tag` as a finite Decimal, or None when absent or not a number."""
+    """Field `tag` as a Decimal within the bounds of every quantity and price
+    (`protocol.domain.check_decimal`: finite, no 9E+999999), or None when absent or not
+    such a number (a fill without a valid price is then refused by the OMS, escalated)."""
     text = fc.get_str(msg, tag)
     if text is None:
         return None
     try:
-        value = Decimal(text)
-    except InvalidOperation:
+        return parse_decimal(text)
+    except ValueError:
         return None
-    return value if value.is_finite() else None
 
 
 def _dec0(msg: simplefix.FixMessage, tag: int) -> Decimal:

@@ -26,6 +26,7 @@ from actors.connector.fix import codec as fc
 from actors.connector.fix.session import FixSession
 from actors.connector.fix.store import FixStore
 from actors.connector.ratelimit import TokenBucket
+from protocol.messages import ErrorCode
 
 TRACKED = 50_000  # bound of the seq -> request and ClOrdID -> send time maps
 
@@ -66,7 +67,12 @@ class OutboundQueue:
                     self._wake(self._bucket.wait_s())
                 break
             item = self._queue.popleft()
-            seq = session.send(item.msg_type, item.fields)
+            try:
+                seq = session.send(item.msg_type, item.fields)
+            except ValueError as exc:  # a value FIX cannot carry: this request fails, not us
+                if item.done is not None:
+                    item.done(RequestFailed(ErrorCode.INVALID_ORDER, f"not sendable: {exc}"))
+                continue
             _bounded_put(self._seq_ref, seq, (item.msg_type, item.ref))
             if item.msg_type == "D":
                 _bounded_put(self._last_order_seq, item.ref, seq)
