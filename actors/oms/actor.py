@@ -29,7 +29,7 @@ import zmq
 from actors.oms.intake import RISK_RETRY_S, Intake
 from actors.oms.journal import Journal
 from actors.oms.order_book import OrderBook
-from actors.oms.orders import DROPPED_UNSENT, Order, Outcome
+from actors.oms.orders import DROPPED_OUT_OF_SESSION, DROPPED_UNSENT, Order, Outcome
 from actors.oms.plan import Plan
 from actors.oms.plan_apply import PlanApplier
 from actors.oms.venue_link import VenueLink
@@ -232,20 +232,21 @@ class OmsActor(Actor):
             for link in self.venues.values():
                 link.drop_unsent()
 
-    def drop_unsent(self, client_order_id: str) -> bool:
-        """While the kill-switch is engaged, a queued order that never reached the venue
-        (PENDING_SUBMIT, not in flight) is rejected instead of sent. True if it was."""
+    def drop_unsent(self, client_order_id: str, *, out_of_session: bool = False) -> bool:
+        """While the kill-switch is engaged, or once the venue's trading session closed
+        (`out_of_session`), a queued order that never reached the venue (PENDING_SUBMIT,
+        not in flight) is rejected instead of sent. True if it was."""
         coid = client_order_id
         order = self.book.get(coid)
         if (
-            not self.kill_switch_engaged
+            not (self.kill_switch_engaged or out_of_session)
             or order is None
             or order.status is not OrderStatus.PENDING_SUBMIT
         ):
             return False
         if self.venues[order.venue].is_in_flight(coid):
             return False
-        reason = DROPPED_UNSENT
+        reason = DROPPED_UNSENT if self.kill_switch_engaged else DROPPED_OUT_OF_SESSION
         self.record(
             self.book.apply_venue_status(coid, OrderStatus.REJECTED, time.time_ns(), reason=reason)
         )

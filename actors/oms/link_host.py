@@ -37,8 +37,9 @@ class LinkHost(Protocol):
         """Journal an outcome's records (durable before anything it causes is sent)."""
         ...
 
-    def drop_unsent(self, client_order_id: str) -> bool:
-        """True if the order must not be sent now (it was rejected instead)."""
+    def drop_unsent(self, client_order_id: str, *, out_of_session: bool = False) -> bool:
+        """True if the order must not be sent now (it was rejected instead);
+        `out_of_session`: its venue's trading session has closed."""
         ...
 
     def publish_stream(self, event: str, data: dict[str, Any]) -> None: ...

@@ -143,6 +143,8 @@ class VenueLink:
         self.state, self.connector_epoch = state, epoch
         if state is VenueConnState.CONNECTED:
             self._connected_seq += 1
+        if state is VenueConnState.OUT_OF_SESSION:
+            self.drop_unsent(out_of_session=True)
         if restarted:
             # requests the dead incarnation never answered: their outcome is for venue
             # evidence (reconciliation) to decide, now rather than at their deadline. The
@@ -170,10 +172,14 @@ class VenueLink:
         self.enqueue(client_order_id)
         self.dispatch()
 
-    def drop_unsent(self) -> None:
+    def drop_unsent(self, *, out_of_session: bool = False) -> None:
         """Take out of the queue every request the host will not send now (the
-        kill-switch engaged: orders approved but never sent are rejected instead)."""
-        for coid in [c for c in self._queue if self.host.drop_unsent(c)]:
+        kill-switch engaged, or the venue's session closed: orders approved but never sent
+        are rejected instead; cancels and replaces stay for the next session)."""
+        dropped = [
+            c for c in self._queue if self.host.drop_unsent(c, out_of_session=out_of_session)
+        ]
+        for coid in dropped:
             del self._queue[coid]
         self.depth_gauge.set(self.depth)
 
@@ -204,8 +210,11 @@ class VenueLink:
             and isinstance(reply.body, RequestRejected)
             and reply.body.code in (ErrorCode.VENUE_DOWN, ErrorCode.OUT_OF_SESSION)
         ):
-            # nothing was sent: keep it queued for the next CONNECTED + reconciliation
-            self.enqueue(coid)
+            # nothing was sent: keep it queued for the next CONNECTED + reconciliation (a
+            # new order refused because the session closed is rejected instead)
+            closed = reply.body.code is ErrorCode.OUT_OF_SESSION
+            if not (closed and self.host.drop_unsent(coid, out_of_session=True)):
+                self.enqueue(coid)
             if self.state is VenueConnState.CONNECTED:
                 self.state = VenueConnState.DISCONNECTED
                 self.reconciled = False

@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 
 from actors.oms.order_book import OrderBook
-from actors.oms.orders import Outcome
+from actors.oms.orders import DROPPED_OUT_OF_SESSION, Outcome
 from actors.oms.plan import Plan
 from actors.oms.venue_link import VenueLink
 from protocol.codec import Envelope, Sender
@@ -82,8 +82,13 @@ class StubOms:
     def crash_point(self, name: str) -> None:
         pass
 
-    def drop_unsent(self, coid: str) -> bool:
-        return False
+    def drop_unsent(self, coid: str, *, out_of_session: bool = False) -> bool:
+        """As the OMS: once the session closed, a new order never sent is rejected."""
+        order = self.book.get(coid)
+        if not out_of_session or order is None or order.status is not OrderStatus.PENDING_SUBMIT:
+            return False
+        self.book.apply_venue_status(coid, OrderStatus.REJECTED, 3, reason=DROPPED_OUT_OF_SESSION)
+        return True
 
     def record(self, outcome: Outcome) -> Outcome:
         return outcome
@@ -201,28 +206,51 @@ def test_an_operator_pass_asked_while_one_is_in_flight_is_answered() -> None:
     assert len(answered) == 2 and answered[1].actions == ()
 
 
-def test_an_order_refused_out_of_session_stays_queued_for_the_next_session() -> None:
-    """The session closed while a PlaceOrder was on its way: the connector refuses it with
-    OUT_OF_SESSION (nothing was sent), so it is queued again for the next CONNECTED and
-    reconciliation, not marked UNKNOWN; the link shows OUT_OF_SESSION meanwhile."""
-    link, oms, peer = _link()
+def _approved(oms: StubOms, coid: str) -> None:
     msg = SubmitOrder(
-        client_order_id="q-2", venue=V, symbol="AAPL", side=Side.BUY, qty=Decimal(1),
+        client_order_id=coid, venue=V, symbol="AAPL", side=Side.BUY, qty=Decimal(1),
         order_type=OrdType.LIMIT, price=Decimal("95"),
     )  # fmt: skip
+    oms.book.submit(msg, 1)
+    oms.book.risk_verdict(RiskVerdict(client_order_id=coid, approved=True), 2)
+
+
+def test_an_order_refused_out_of_session_is_rejected_never_sent_next_session() -> None:
+    """The session closed while a PlaceOrder was on its way: the connector refuses it with
+    OUT_OF_SESSION (nothing was sent). It is rejected with the reason, not queued for the
+    next session (hours later, at another market) and not marked UNKNOWN; the link shows
+    OUT_OF_SESSION and the next session sends nothing of it."""
+    link, oms, peer = _link()
     link.on_state(CONNECTED, 7, "logged on")
     _complete_pass(peer)
-    oms.book.submit(msg, 1)
-    oms.book.risk_verdict(RiskVerdict(client_order_id="q-2", approved=True), 2)
+    _approved(oms, "q-2")
     link.push("q-2")
     assert isinstance(peer.sent[-1][0], PlaceOrder)
     peer.answer(RequestRejected(code=ErrorCode.OUT_OF_SESSION, reason="outside the session"))
     order = oms.book.get("q-2")
-    assert order is not None and order.status is OrderStatus.PENDING_SUBMIT
-    assert link.depth == 1 and not link.ready
+    assert order is not None and order.status is OrderStatus.REJECTED
+    assert order.reason == DROPPED_OUT_OF_SESSION and link.depth == 0
     link.on_state(VenueConnState.OUT_OF_SESSION, 7, "outside the trading session")
     assert link.status_text == "OUT_OF_SESSION" and peer.sent == []
     link.on_state(CONNECTED, 7, "logged on")
-    _complete_pass(peer, never_seen=("q-2",))
-    [(place, _)] = peer.sent
-    assert isinstance(place, PlaceOrder) and place.cl_ord_id == "q-2"
+    _complete_pass(peer)
+    assert not [m for m, _ in peer.sent if isinstance(m, PlaceOrder)]
+
+
+def test_orders_queued_when_the_session_closes_are_rejected() -> None:
+    """Orders approved but still queued (the venue dropped, not yet back) when the
+    connector reports OUT_OF_SESSION are rejected at the close, not sent next session."""
+    link, oms, peer = _link()
+    link.on_state(CONNECTED, 7, "logged on")
+    _complete_pass(peer)
+    link.on_state(VenueConnState.DISCONNECTED, 7, "connection lost")
+    for coid in ("w-1", "w-2"):
+        _approved(oms, coid)
+        link.push(coid)
+    assert link.depth == 2 and peer.sent == []
+    link.on_state(VenueConnState.OUT_OF_SESSION, 7, "outside the trading session")
+    assert link.depth == 0
+    for coid in ("w-1", "w-2"):
+        order = oms.book.get(coid)
+        assert order is not None and order.status is OrderStatus.REJECTED, coid
+        assert order.reason == DROPPED_OUT_OF_SESSION
