@@ -10,6 +10,7 @@ import pytest
 
 from protocol.config import SystemConfig, check_credentials, load_config, logon_credentials
 from protocol.exceptions import ConfigError
+from protocol.fix_config import DialectCfg, ScheduleCfg, TlsCfg
 from tests.helpers import REPO_ROOT, SUPERVISOR, run_python
 
 DEMO = REPO_ROOT / "deploy" / "config" / "demo.toml"
@@ -428,3 +429,12 @@ def test_venue_dialect_defaults_follow_fix44_and_the_sim_inherits_it(tmp_path: P
     assert (strict.empty_mass_status, strict.status_request_instrument) == ("report", True)
     assert strict.reset_seq_num == "cold_start"
     assert (a.schedule, a.tls) == (None, None)
+
+
+def test_the_venue_onboarding_page_names_every_dialect_schedule_and_tls_key() -> None:
+    """docs/fix-venues.md is the operator's reference for these tables: a key added to
+    the config and not to the page fails here."""
+    page = (Path(__file__).parents[2] / "docs" / "fix-venues.md").read_text()
+    for model in (DialectCfg, ScheduleCfg, TlsCfg):
+        for key in model.model_fields:
+            assert f"`{key}`" in page or f"{key} =" in page, f"{model.__name__}.{key}"
