@@ -391,6 +391,19 @@ def test_cancel_reject_returns_to_the_live_state() -> None:
     assert stale.kind == "refused" and _status(order) == S.PENDING_CANCEL
 
 
+def test_a_refused_cancel_request_returns_the_order_to_its_live_state() -> None:
+    """What the connector tells for a cancel the venue rejected unread (a session Reject
+    of our F, `refused_request_report`): a cancel reject naming only the request id, with
+    no OrdStatus and no OrigClOrdID; the order leaves PENDING_CANCEL."""
+    book = OrderBook()
+    order = _live_order(book)
+    book.request_cancel("o1", 5)
+    pending = order.pending_cl_ord_id
+    refused = _exec("cancel_rejected", pending, exec_id=f"cxlrej:{pending}", text="refused")
+    assert book.apply_exec(refused, 6).applied
+    assert _status(order) == S.ACCEPTED and order.pending_cl_ord_id == ""
+
+
 def test_order_ending_on_the_terms_of_a_replace_whose_report_was_lost_takes_them() -> None:
     """A replace takes effect at the venue, but its report is lost (the OMS saw a reject
     for it, or nothing): the cancel confirmation carries the venue's terms, and the order

@@ -348,6 +348,19 @@ def refused_order_report(venue: str, cl_ord_id: str, text: str) -> ExecReport:
     )
 
 
+def refused_request_report(venue: str, cl_ord_id: str, text: str) -> ExecReport:
+    """An OrderCancelRequest / OrderCancelReplaceRequest (request id `cl_ord_id`) the
+    venue rejected unread: told to the OMS as the OrderCancelReject it stands for (the
+    order as it was), with the exec id a real 35=9 for it would have (a repeat is a no-op)."""
+    return ExecReport(
+        venue=venue,
+        exec_id=f"cxlrej:{cl_ord_id}",
+        kind="cancel_rejected",
+        cl_ord_id=cl_ord_id,
+        text=text,
+    )
+
+
 def dedupe_orders(orders: Sequence[VenueOrder]) -> list[VenueOrder]:
     """One VenueOrder per ClOrdID (the last answer wins), first-seen order kept."""
     by_id: dict[str, VenueOrder] = {}

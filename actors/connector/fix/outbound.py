@@ -48,7 +48,8 @@ class OutboundQueue:
         self._wake_pending = False
         self._seq_ref: OrderedDict[int, tuple[str, str]] = OrderedDict()
         self._sent_at: OrderedDict[str, float] = OrderedDict()
-        self._last_order_seq: OrderedDict[str, int] = OrderedDict()  # ClOrdID -> seq of its D
+        # ClOrdID -> seq of its last D / F / G (an order's, or a cancel's or replace's id)
+        self._last_order_seq: OrderedDict[str, int] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -74,7 +75,7 @@ class OutboundQueue:
                     item.done(RequestFailed(ErrorCode.INVALID_ORDER, f"not sendable: {exc}"))
                 continue
             _bounded_put(self._seq_ref, seq, (item.msg_type, item.ref))
-            if item.msg_type == "D":
+            if item.msg_type in ("D", "F", "G"):
                 _bounded_put(self._last_order_seq, item.ref, seq)
             if item.done is not None:
                 _bounded_put(self._sent_at, item.ref, time.perf_counter())
@@ -101,8 +102,8 @@ class OutboundQueue:
         return self._stored_request(seq)
 
     def is_latest_order_send(self, seq: int, cl_ord_id: str) -> bool:
-        """`seq` carried the last D this connector incarnation sent for `cl_ord_id` (a D
-        sent before a restart, or an earlier send of a resubmitted order, is not)."""
+        """`seq` carried the last D (F, G) this connector incarnation sent for `cl_ord_id`
+        (one sent before a restart, or an earlier send of a resubmitted request, is not)."""
         return self._last_order_seq.get(cl_ord_id) == seq
 
     def _stored_request(self, seq: int) -> tuple[str, str]:

@@ -67,7 +67,9 @@ class ReplyRouter:
         self, ref_seq: int, ref_type: str | None, text: str, execs: list[ExecReport]
     ) -> None:
         """The venue rejected our message `ref_seq` unread (a session Reject or a
-        BusinessMessageReject): a D is a refused order (never live), a query fails now."""
+        BusinessMessageReject): a D is a refused order (never live), an F / G a refused
+        request (the order as it was), a query fails now; each only when the refused
+        message can only have been that one send."""
         msg_type, ref = self._out.sent_request(ref_seq)
         if ref_type and msg_type and ref_type != msg_type:
             self._log.warning("fix_reject_unmatched", ref_seq=ref_seq, ref_type=ref_type, text=text)
@@ -78,8 +80,13 @@ class ReplyRouter:
             # maybe a refused copy (PossDup resend, a send of an earlier incarnation, or of
             # an order resubmitted since): the order may be live; reconciliation decides
             self._log.error("order_outcome_unknown", cl_ord_id=ref, msg_type=msg_type, text=text)
+        elif msg_type in ("F", "G") and ref and self._refusal_is_final(ref_seq, ref):
+            # the venue never read the cancel / replace: the order is as it was (as after
+            # an OrderCancelReject), so the OMS takes it out of PENDING_CANCEL / _REPLACE
+            self._log.warning("order_request_refused", cl_ord_id=ref, msg_type=msg_type, text=text)
+            execs.append(fm.refused_request_report(self._venue, ref, text))
         elif msg_type in ("F", "G"):
-            # the request was refused, the order itself is as it was: reconciliation asks
+            # maybe a refused copy of a request the venue holds: reconciliation asks
             self._log.error("order_outcome_unknown", cl_ord_id=ref, msg_type=msg_type, text=text)
         elif ref:
             self._queries.expire(ref, RequestFailed(ErrorCode.VENUE_REFUSED, text))

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
 
 from actors.connector.adapter import RequestFailed
-from protocol.messages import ErrorCode, OrderStatus
+from protocol.messages import CancelOnVenue, ErrorCode, OrderStatus, Side
 from tests.connector.fix.test_adapter import Done, Harness, ask, order
 
 REQUIRED_TAG_MISSING = 1
@@ -157,3 +158,46 @@ def test_a_late_reject_of_an_earlier_send_of_a_resubmitted_order_is_not_a_reject
     h.loop.run_until(lambda: a.info()["next_in"] != next_in)
     h.loop.turn(0)
     assert h.listener.execs == []
+
+
+def _cancel(cl: str = "c1.x") -> CancelOnVenue:
+    return CancelOnVenue(cl_ord_id=cl, orig_cl_ord_id="c1", symbol="AAPL", side=Side.BUY, qty=D(10))
+
+
+def test_a_session_reject_of_a_cancel_is_a_cancel_reject(h: Harness) -> None:
+    """The venue refused our F at session level: it never read the cancel, the order is as
+    it was. The OMS is told so as the OrderCancelReject it stands for (kind
+    cancel_rejected, exec id ``cxlrej:<request id>``, the Reject's reason as text), so the
+    order leaves PENDING_CANCEL instead of waiting there for good. Before: logged
+    `order_outcome_unknown` only."""
+    a = h.connected()
+    a.place(order("c1"), Done())
+    h.loop.run_until(lambda: h.listener.execs)  # c1 is NEW at the venue
+    h.venue.session_rejects["F"] = (41, REQUIRED_TAG_MISSING, "Required tag missing")
+    a.cancel(_cancel(), Done())
+    h.loop.run_until(lambda: len(h.listener.execs) >= 2)
+    report = h.listener.execs[-1]
+    assert (report.kind, report.cl_ord_id, report.exec_id) == (
+        "cancel_rejected",
+        "c1.x",
+        "cxlrej:c1.x",
+    )
+    assert report.text.startswith("session Reject of F: 373=1")
+
+
+def test_a_reject_of_a_cancel_resent_on_request_is_not_a_cancel_reject(h: Harness) -> None:
+    """A Reject of an F we also sent again as a PossDup copy may be of the copy while the
+    venue holds the cancel: it says nothing (reconciliation asks)."""
+    a = h.connected()
+    a.place(order("c1"), Done())
+    h.loop.run_until(lambda: h.listener.execs)
+    h.venue.answer = False
+    a.cancel(_cancel(), Done())
+    h.loop.run_until(lambda: [m for m in h.venue.received if m.msg_type == "F"])
+    f_seq = h.venue.received[-1].seq
+    a.session._tx.resend(f_seq, 0)  # what the session does on the venue's ResendRequest
+    next_in = a.info()["next_in"]
+    h.venue.reject(f_seq, "F", 41, REQUIRED_TAG_MISSING, "Required tag missing")
+    h.loop.run_until(lambda: a.info()["next_in"] != next_in)
+    h.loop.turn(0)
+    assert [e.kind for e in h.listener.execs] == ["accepted"]
