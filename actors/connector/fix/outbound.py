@@ -101,6 +101,10 @@ class OutboundQueue:
             return found
         return self._stored_request(seq)
 
+    def last_send_seq(self, cl_ord_id: str) -> int | None:
+        """The seq of the last D / F / G this incarnation sent with ClOrdID `cl_ord_id`."""
+        return self._last_order_seq.get(cl_ord_id)
+
     def is_latest_order_send(self, seq: int, cl_ord_id: str) -> bool:
         """`seq` carried the last D (F, G) this connector incarnation sent for `cl_ord_id`
         (one sent before a restart, or an earlier send of a resubmitted request, is not)."""

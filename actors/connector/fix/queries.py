@@ -182,6 +182,14 @@ class QueryBook:
 
     # -- failures --------------------------------------------------------------------
 
+    def key_of(self, req_id: str) -> str | None:
+        """The pending query a request id of ours names (its key, or an H's
+        OrdStatusReqID), or None."""
+        if req_id in self._queries:
+            return req_id
+        query = self._status_req.get(req_id)
+        return query.key if query is not None else None
+
     def expire(self, key: str, error: RequestFailed) -> None:
         """Fail query `key` if it is still pending (a timeout)."""
         if key in self._queries:

@@ -58,8 +58,12 @@ class ReplyRouter:
         elif msg_type == "r":
             self._queries.feed_mass_cancel(msg)
         elif msg_type == "j":
-            text = fm.business_reject_text(msg)
-            self.on_rejected(fc.get_int(msg, 45) or 0, fc.get_str(msg, 372), text, execs)
+            text, ref_type = fm.business_reject_text(msg), fc.get_str(msg, 372)
+            ref_seq = fc.get_int(msg, 45)  # RefSeqNum is optional in a 35=j
+            if ref_seq is None:
+                self._by_business_ref(fc.get_str(msg, 379) or "", ref_type, text, execs)
+            else:
+                self.on_rejected(ref_seq, ref_type, text, execs)
         else:
             self._log.debug("fix_message_ignored", msg_type=msg_type, seq=event.seq)
 
@@ -90,6 +94,20 @@ class ReplyRouter:
             self._log.error("order_outcome_unknown", cl_ord_id=ref, msg_type=msg_type, text=text)
         elif ref:
             self._queries.expire(ref, RequestFailed(ErrorCode.VENUE_REFUSED, text))
+
+    def _by_business_ref(
+        self, ref_id: str, ref_type: str | None, text: str, execs: list[ExecReport]
+    ) -> None:
+        """A BusinessMessageReject without RefSeqNum(45): its BusinessRejectRefID(379) is
+        the ClOrdID of a D / F / G, or the request id of a query."""
+        seq = self._out.last_send_seq(ref_id) if ref_type in ("D", "F", "G") else None
+        key = self._queries.key_of(ref_id) if ref_type not in ("D", "F", "G") else None
+        if seq is not None:
+            self.on_rejected(seq, ref_type, text, execs)
+        elif key is not None:
+            self._queries.expire(key, RequestFailed(ErrorCode.VENUE_REFUSED, text))
+        else:
+            self._log.warning("fix_reject_unmatched", ref_id=ref_id, ref_type=ref_type, text=text)
 
     def _refusal_is_final(self, seq: int, cl_ord_id: str) -> bool:
         """A Reject of our D proves the order was never live only for the last D this

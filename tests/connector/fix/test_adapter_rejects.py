@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from actors.connector.adapter import RequestFailed
+from actors.connector.fix import codec as fc
 from protocol.messages import CancelOnVenue, ErrorCode, OrderStatus, Side
 from tests.connector.fix.test_adapter import Done, Harness, ask, order
 
@@ -201,3 +202,27 @@ def test_a_reject_of_a_cancel_resent_on_request_is_not_a_cancel_reject(h: Harnes
     h.loop.run_until(lambda: a.info()["next_in"] != next_in)
     h.loop.turn(0)
     assert [e.kind for e in h.listener.execs] == ["accepted"]
+
+
+def test_a_business_reject_without_ref_seq_num_is_matched_by_its_business_ref_id(
+    h: Harness,
+) -> None:
+    """RefSeqNum(45) is optional in a BusinessMessageReject: one that names our D only by
+    BusinessRejectRefID(379) = its ClOrdID rejects that order, and one naming an H's
+    OrdStatusReqID fails that query (before: unmatched, nothing happened)."""
+    a = h.connected(request_timeout_s=30.0)
+    h.venue.answer = False
+    a.place(order("c1"), Done())
+    h.loop.run_until(lambda: [m for m in h.venue.received if m.msg_type == "D"])
+    h.venue.send("j", [(372, "D"), (379, "c1"), (380, 4), (58, "closed")])
+    h.loop.run_until(lambda: h.listener.execs)
+    (report,) = h.listener.execs
+    assert (report.kind, report.cl_ord_id, report.exec_id) == ("rejected", "c1", "refused:c1")
+    status = Done()
+    a.order_status([ask("c1")], status)
+    h.loop.run_until(lambda: [m for m in h.venue.received if m.msg_type == "H"])
+    req_id = fc.get_str(h.venue.received[-1].msg, 790)
+    h.venue.send("j", [(372, "H"), (379, req_id), (380, 3)])
+    h.loop.run_until(lambda: status.calls, timeout_s=5)
+    (failed,) = status.calls
+    assert isinstance(failed, RequestFailed) and failed.code is ErrorCode.VENUE_REFUSED
