@@ -60,15 +60,31 @@ class DialectCfg(_Cfg):
                 raise ValueError(f"tag {key}: value must be non-empty printable ASCII")
         return fields
 
+    @model_validator(mode="after")
+    def _ledger_needs_resends(self) -> DialectCfg:
+        # Without AN the connector's fill ledger is the position check, fed only by the
+        # reports it receives; a venue that starts every connection at 1 never resends
+        # what it sent while we were away, so the ledger would miss fills the OMS learns
+        # by reconciliation and the heartbeat would halt trading on a false divergence.
+        if not self.serves_positions and self.reset_seq_num == "every_logon":
+            raise ValueError(
+                "serves_positions = false needs a venue that resends: "
+                'not with reset_seq_num = "every_logon"'
+            )
+        return self
+
     def logon_extra(self) -> list[tuple[int, str]]:
         return [(int(tag), value) for tag, value in sorted(self.logon_fields.items())]
 
 
 def _clock(value: str) -> dt.time:
     try:
-        return dt.time.fromisoformat(value)
+        clock = dt.time.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not a time of day (HH:MM or HH:MM:SS)") from None
+        clock = None
+    if clock is None or clock.tzinfo is not None:  # the zone is `timezone`, not an offset
+        raise ValueError(f"{value!r} is not a time of day (HH:MM or HH:MM:SS)")
+    return clock
 
 
 class ScheduleCfg(_Cfg):

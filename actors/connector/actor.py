@@ -49,7 +49,7 @@ from actors.connector.ledger import FillLedger
 from actors.connector.outbox import ExecOutbox
 from actors.connector.policy import ReconnectPolicy
 from actors.connector.schedule import SessionWindow
-from actors.connector.session_gate import SessionGate
+from actors.connector.session_gate import SessionGate, failure_code
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
 from actors.runtime.peer import Peer, Replier
@@ -217,18 +217,21 @@ class ConnectorActor(Actor):
             if err is None:
                 reply(Ack(ref=msg_id))
             else:
-                reply.reject(err.code, str(err))
+                reply.reject(self._code(err), str(err))
 
         return done
 
     def _answer(self, reply: Replier, build: Callable[[Any], Any]) -> Callable[[Any], None]:
         def done(result: Any) -> None:
             if isinstance(result, RequestFailed):
-                reply.reject(result.code, str(result))
+                reply.reject(self._code(result), str(result))
             else:
                 reply(build(result))
 
         return done
+
+    def _code(self, err: RequestFailed) -> ErrorCode:
+        return failure_code(err, in_session=self.gate.in_session)
 
     def _open_orders(self, orders: list[VenueOrder]) -> OpenOrders:
         return OpenOrders(venue=self.venue, orders=orders)

@@ -51,9 +51,12 @@ from protocol.messages import (
 class RequestFailed(VenueError):
     """A venue request did not complete; `code` is what the connector replies with."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, *, unsupported: bool = False) -> None:
         super().__init__(message, retryable=code in (ErrorCode.VENUE_DOWN, ErrorCode.TIMEOUT))
         self.code = code
+        # the venue said it does not serve this kind of request at all (380=3, 373=11,
+        # PosReqResult 4), as opposed to refusing this one request
+        self.unsupported = unsupported
 
 
 @dataclass(frozen=True)

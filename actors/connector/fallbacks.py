@@ -1,7 +1,7 @@
 """What the connector answers itself where the venue does not serve a request (issue 11,
 finding 2). The venue's dialect (`[venues.dialect]`) says what it serves; a venue that
-refuses a request anyway (a Reject / BusinessMessageReject 380=3 / a refusing answer:
-VENUE_REFUSED) is not asked again for the rest of this connector incarnation (logged once).
+says it does not serve a request anyway (BusinessMessageReject 380=3, session Reject 373=11,
+PosReqResult 4) is not asked again for the rest of this connector incarnation (logged once).
 
 - OpenOrdersRequest (AF): `serves_mass_status = false` or refused -> VENUE_REFUSED without
   asking the venue (`venue_mass_status_unavailable`); the OMS then reconciles by
@@ -97,4 +97,12 @@ class VenueFallbacks:
 
 
 def _refused(result: object) -> bool:
-    return isinstance(result, RequestFailed) and result.code is ErrorCode.VENUE_REFUSED
+    """The venue said it does not serve the request (BusinessMessageReject 380=3, session
+    Reject 373=11, PosReqResult 4): only that switches to the fallback; any other refusal
+    (380=4 application not available, a bad field, not authorized) fails this one request
+    like a timeout and the venue is asked again next time."""
+    return (
+        isinstance(result, RequestFailed)
+        and result.code is ErrorCode.VENUE_REFUSED
+        and result.unsupported
+    )

@@ -89,6 +89,10 @@ class FillLedger:
             self._write_snapshot()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         self._size = os.fstat(self._fd).st_size
+        # compact when the file is past compact_bytes AND twice its last snapshot: a
+        # snapshot itself over compact_bytes (a day's many ExecIDs) is not rewritten at
+        # every batch
+        self._snapshot_size = self._size
 
     # -- api -----------------------------------------------------------------------------
 
@@ -120,11 +124,11 @@ class FillLedger:
                 view = view[os.write(self._fd, view) :]
             self._size += len(data)
             self._unsynced = True
-        if self._size > self._compact_bytes:
+        if self._size > max(self._compact_bytes, 2 * self._snapshot_size):
             os.close(self._fd)
             self._write_snapshot()
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-            self._size = os.fstat(self._fd).st_size
+            self._size = self._snapshot_size = os.fstat(self._fd).st_size
             self._unsynced = False
         if self._unsynced and self._fsync:
             os.fsync(self._fd)

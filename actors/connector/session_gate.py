@@ -19,9 +19,11 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from actors.connector.adapter import RequestFailed
 from actors.connector.schedule import SessionWindow, next_session, next_transition, session_at
 from actors.runtime import metrics
 from protocol.fix_config import ScheduleCfg
+from protocol.messages import ErrorCode
 
 CHECK_S = 1.0
 
@@ -103,3 +105,13 @@ class SessionGate:
                 self._on_open(current)
         self._next = next_transition(self._schedule, now)
         self._timers.call_later(self._delay_s(now), self._check)
+
+
+def failure_code(err: RequestFailed, *, in_session: bool) -> ErrorCode:
+    """What the OMS is told for a failed request. One still queued (rate limit) when the
+    session closed was never sent because the session closed: OUT_OF_SESSION, so the OMS
+    rejects such a new order rather than send it into the next session; VENUE_DOWN (kept
+    queued for the reconnect) only while in session."""
+    if err.code is ErrorCode.VENUE_DOWN and not in_session:
+        return ErrorCode.OUT_OF_SESSION
+    return err.code

@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import structlog
 
+from actors.connector.adapter import RequestFailed
 from actors.connector.policy import ReconnectPolicy
 from actors.connector.schedule import SessionWindow
-from actors.connector.session_gate import SessionGate
+from actors.connector.session_gate import SessionGate, failure_code
 from actors.runtime import metrics
 from protocol.config import BackoffCfg
 from protocol.fix_config import WEEKDAYS, ScheduleCfg
-from protocol.messages import VenueConnState
+from protocol.messages import ErrorCode, VenueConnState
+from tests.connector.fix.test_adapter import Done, Harness, order
 
 LOG = structlog.get_logger("test")
 MON_10 = dt.datetime(2026, 1, 5, 10, 0, tzinfo=dt.UTC).timestamp()
@@ -103,3 +106,26 @@ def test_a_session_opening_restarts_the_reconnect_policy() -> None:
     assert policy.restart() is VenueConnState.CONNECTING
     assert (policy.failures, policy.attempt) == (0, 0)
     assert policy.on_down(False, 1.0).delay_s == 0.1
+
+
+def test_orders_queued_at_the_close_are_failed_out_of_session(tmp_path: Path) -> None:
+    """Orders the rate limit still held when the session closed (the connector's close is
+    `adapter.disconnect`) were failed VENUE_DOWN, which the OMS keeps queued for the next
+    CONNECTED, i.e. the next session (found by review). What the connector tells the OMS
+    for them out of session is OUT_OF_SESSION: the OMS rejects such a new order."""
+    h = Harness(tmp_path)
+    try:
+        a = h.connected(rate_limit_per_s=1.0, rate_burst=1)
+        results = [Done() for _ in range(3)]
+        for i, r in enumerate(results):
+            a.place(order(f"c{i}"), r)
+        h.loop.turn(0)
+        a.disconnect("end of trading session")  # what ConnectorActor._session_closed does
+        h.loop.run_until(lambda: a.is_idle)
+        held = [r.calls[0] for r in results[1:]]
+        assert all(isinstance(e, RequestFailed) for e in held)
+        told = [failure_code(e, in_session=False) for e in held]
+        assert told == [ErrorCode.OUT_OF_SESSION] * 2
+        assert failure_code(held[0], in_session=True) is ErrorCode.VENUE_DOWN
+    finally:
+        h.close()

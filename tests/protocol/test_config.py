@@ -255,6 +255,19 @@ BAD_CONFIGS = [
         "not a time of day",
         id="schedule_bad_start",
     ),
+    pytest.param(  # the fill ledger would miss what such a venue never resends
+        '[[venues]]\nname = "simA"\n[venues.dialect]\nserves_positions = false\n'
+        'reset_seq_num = "every_logon"',
+        "venues[simA].dialect",
+        "needs a venue that resends",
+        id="ledger_venue_that_never_resends",
+    ),
+    pytest.param(  # the zone is `timezone`; an offset crashed the connector at start
+        '[[venues]]\nname = "simA"\n[venues.schedule]\nstart = "09:00+05:00"',
+        "venues[simA].schedule.start",
+        "not a time of day",
+        id="schedule_time_with_an_offset",
+    ),
     pytest.param(
         '[[venues]]\nname = "simA"\n[venues.schedule]\ndays = ["mon", "mon"]',
         "venues[simA].schedule.days",

@@ -257,7 +257,10 @@ class FixAdapter(QueryRequests):
                 self._replies.on_app(event, execs)
             elif isinstance(event, SessionRejectReceived):
                 text = fm.session_reject_text(event)
-                self._replies.on_rejected(event.ref_seq, event.ref_msg_type, text, execs)
+                unsupported = event.reason == fm.INVALID_MSG_TYPE
+                self._replies.on_rejected(
+                    event.ref_seq, event.ref_msg_type, text, execs, unsupported=unsupported
+                )
         if execs:
             self._listener.on_execs(execs)  # durable before next-in is (at data_to_send)
         for event in events:

@@ -77,6 +77,9 @@ NO_ORDER = "NONE"  # ClOrdID / OrderID of an answer that is about no order
 MASS_STATUS_ALL = 7  # MassStatusReqType: status for all orders
 MASS_CANCEL_ALL = 7  # MassCancelRequestType / MassCancelResponse: all orders
 POS_NONE_FOUND = 2  # PosReqResult: no positions found
+POS_NOT_SUPPORTED = 4  # PosReqResult: request for position not supported
+UNSUPPORTED_MESSAGE_TYPE = 3  # BusinessRejectReason(380)
+INVALID_MSG_TYPE = 11  # SessionRejectReason(373)
 
 
 def transact_time(now_s: float) -> str:

@@ -162,9 +162,11 @@ class QueryBook:
         result = fc.get_int(msg, 728)
         if result not in (None, 0, fm.POS_NONE_FOUND):
             text = fc.get_str(msg, 58) or f"PosReqResult {result}"
-            self._complete(
-                query.key, RequestFailed(ErrorCode.VENUE_REFUSED, f"positions refused: {text}")
+            unsupported = result == fm.POS_NOT_SUPPORTED
+            err = RequestFailed(
+                ErrorCode.VENUE_REFUSED, f"positions refused: {text}", unsupported=unsupported
             )
+            self._complete(query.key, err)
         elif query.answer(msg):
             self._complete(query.key, query.positions)
         return True

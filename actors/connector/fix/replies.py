@@ -59,21 +59,30 @@ class ReplyRouter:
             self._queries.feed_mass_cancel(msg)
         elif msg_type == "j":
             text, ref_type = fm.business_reject_text(msg), fc.get_str(msg, 372)
+            unsupported = fc.get_int(msg, 380) == fm.UNSUPPORTED_MESSAGE_TYPE
             ref_seq = fc.get_int(msg, 45)  # RefSeqNum is optional in a 35=j
             if ref_seq is None:
-                self._by_business_ref(fc.get_str(msg, 379) or "", ref_type, text, execs)
+                ref_id = fc.get_str(msg, 379) or ""
+                self._by_business_ref(ref_id, ref_type, text, execs, unsupported)
             else:
-                self.on_rejected(ref_seq, ref_type, text, execs)
+                self.on_rejected(ref_seq, ref_type, text, execs, unsupported=unsupported)
         else:
             self._log.debug("fix_message_ignored", msg_type=msg_type, seq=event.seq)
 
     def on_rejected(
-        self, ref_seq: int, ref_type: str | None, text: str, execs: list[ExecReport]
+        self,
+        ref_seq: int,
+        ref_type: str | None,
+        text: str,
+        execs: list[ExecReport],
+        *,
+        unsupported: bool = False,
     ) -> None:
         """The venue rejected our message `ref_seq` unread (a session Reject or a
         BusinessMessageReject): a D is a refused order (never live), an F / G a refused
         request (the order as it was), a query fails now; each only when the refused
-        message can only have been that one send."""
+        message can only have been that one send. `unsupported`: the venue does not serve
+        that MsgType at all (380=3, 373=11)."""
         msg_type, ref = self._out.sent_request(ref_seq)
         if ref_type and msg_type and ref_type != msg_type:
             self._log.warning("fix_reject_unmatched", ref_seq=ref_seq, ref_type=ref_type, text=text)
@@ -93,10 +102,16 @@ class ReplyRouter:
             # maybe a refused copy of a request the venue holds: reconciliation asks
             self._log.error("order_outcome_unknown", cl_ord_id=ref, msg_type=msg_type, text=text)
         elif ref:
-            self._queries.expire(ref, RequestFailed(ErrorCode.VENUE_REFUSED, text))
+            err = RequestFailed(ErrorCode.VENUE_REFUSED, text, unsupported=unsupported)
+            self._queries.expire(ref, err)
 
     def _by_business_ref(
-        self, ref_id: str, ref_type: str | None, text: str, execs: list[ExecReport]
+        self,
+        ref_id: str,
+        ref_type: str | None,
+        text: str,
+        execs: list[ExecReport],
+        unsupported: bool,
     ) -> None:
         """A BusinessMessageReject without RefSeqNum(45): its BusinessRejectRefID(379) is
         the ClOrdID of a D / F / G, or the request id of a query."""
@@ -105,7 +120,8 @@ class ReplyRouter:
         if seq is not None:
             self.on_rejected(seq, ref_type, text, execs)
         elif key is not None:
-            self._queries.expire(key, RequestFailed(ErrorCode.VENUE_REFUSED, text))
+            err = RequestFailed(ErrorCode.VENUE_REFUSED, text, unsupported=unsupported)
+            self._queries.expire(key, err)
         else:
             self._log.warning("fix_reject_unmatched", ref_id=ref_id, ref_type=ref_type, text=text)
 

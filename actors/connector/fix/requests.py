@@ -28,7 +28,7 @@ from actors.connector.adapter import (
     StatusDone,
 )
 from actors.connector.fix import mapping as fm
-from actors.connector.fix.outbound import Outbound
+from actors.connector.fix.outbound import Outbound, OutboundQueue
 from actors.connector.fix.queries import (
     MassCancelQuery,
     MassStatusQuery,
@@ -50,6 +50,7 @@ class QueryRequests:
     _ids: itertools.count[int]
     _id_prefix: str
     _clock: Callable[[], float]
+    _out: OutboundQueue
 
     def _check_active(self, done: Callable[[Any], None]) -> bool:
         raise NotImplementedError
@@ -85,7 +86,9 @@ class QueryRequests:
             self._expire_later(key, self._cfg.request_timeout_s)
             dialect = self._cfg.dialect
             if dialect.empty_mass_status == "silent":
-                wait_s = dialect.empty_mass_status_wait_s
+                # counted from when the AF can leave: behind the queue the rate limit paces
+                queued_s = len(self._out) / self._cfg.rate_limit_per_s
+                wait_s = dialect.empty_mass_status_wait_s + queued_s
                 self._loop.call_later(wait_s, lambda: self._queries.complete_if_silent(key))
 
     def positions(self, done: PositionsDone) -> None:
