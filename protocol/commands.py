@@ -70,7 +70,7 @@ class Reconcile(_Cmd):
 SeqNum = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
-class FixSeq(Msg):
+class FixSeq(_Cmd):
     """Set a venue's next FIX sequence numbers (`tradepulse fix seq`), executed by its
     connector (its FIX store; the supervisor writes the store while the connector is down)."""
 
@@ -78,7 +78,7 @@ class FixSeq(Msg):
     venue: str = Field(min_length=1)
     next_in: SeqNum | None = None  # the MsgSeqNum we expect next from the venue
     next_out: SeqNum | None = None  # the MsgSeqNum of our next message
-    reason: str = Field(min_length=1)  # required: logged with the old and new numbers
+    reason: Reason = Field(min_length=1)  # required: logged with the old and new numbers
 
     @model_validator(mode="after")
     def _something_to_set(self) -> FixSeq:

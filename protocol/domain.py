@@ -9,10 +9,12 @@ finer than 10**`MIN_EXPONENT`. That covers any real quantity, price, notional or
 overflow a computation, and none formats to megabytes (`format(d, "f")` for FIX). Venue
 numbers are read with the same bounds (`check_decimal`).
 
-Every string that reaches FIX from a client or the config (symbol, CompIDs) matches
-`IDENT_PATTERN`: printable ASCII without space or ``=``, so never an SOH, bounded in
-length. ClOrdIDs are derived from client order ids (printable ASCII, bounded), hashed when
-they are not such a token (`actors.oms.orders.base_cl_ord_id`).
+Every string that reaches FIX from a client or the config is printable ASCII, so never an
+SOH, and bounded in length: CompIDs match `IDENT_PATTERN` (no space, no ``=``), symbols
+`SYMBOL_PATTERN` (inner spaces and ``=`` allowed: "ES Z6", "EUR=" are real tickers, and
+a FIX value may hold ``=``). ClOrdIDs are derived from client order ids (printable
+ASCII, bounded), hashed when they are not such a token
+(`actors.oms.orders.base_cl_ord_id`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ def check_decimal(value: Decimal) -> Decimal:
         raise ValueError(f"decimal must be finite, got {value}")
     _sign, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)  # finite
+    zeros = len(digits) - len("".join(map(str, digits)).rstrip("0")) if value else 0
+    digits, exponent = digits[: len(digits) - zeros] or (0,), exponent + zeros  # 100.000 = 1E+2
     if len(digits) > MAX_DIGITS:
         raise ValueError(f"decimal has {len(digits)} significant digits, over {MAX_DIGITS}")
     if value and value.adjusted() > MAX_ADJUSTED:
@@ -77,7 +81,10 @@ Dec = Annotated[
 # Printable ASCII without space or "=": safe as a FIX field value (never an SOH) and as a
 # tag=value token.
 IDENT_PATTERN: Final = r"^[!-<>-~]+$"
-Symbol = Annotated[str, Field(min_length=1, max_length=32, pattern=IDENT_PATTERN)]
+# A symbol: printable ASCII, inner spaces and "=" allowed ("ES Z6", "VOD LN", "EUR=" are
+# real tickers; a FIX value may hold "=", never an SOH), no leading or trailing space.
+SYMBOL_PATTERN: Final = r"^[!-~]([ -~]*[!-~])?$"
+Symbol = Annotated[str, Field(min_length=1, max_length=32, pattern=SYMBOL_PATTERN)]
 CompId = Annotated[str, Field(min_length=1, max_length=64, pattern=IDENT_PATTERN)]  # 49 / 56
 # Printable ASCII (space allowed), bounded: client order ids (the ClOrdID is derived from
 # them, hashed when they are not Idents: `actors.oms.orders.base_cl_ord_id`).

@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field, TypeAdapter, model_validator
 
 from protocol.commands import Command
 from protocol.domain import (
@@ -263,10 +263,23 @@ class RiskVerdict(Msg):
 
 
 class KillSwitchCommand(Msg):
+    """An engage is never refused for its text: a reason over MAX_REASON_CHARS is cut
+    (ending in "..."), so a long automatic reason (a divergence over many symbols) still
+    stops trading; a reset or status with one that long is refused."""
+
     type: Literal["kill_switch_command"] = "kill_switch_command"
     action: Literal["engage", "reset", "status"]
     reason: str = Field(default="", max_length=MAX_REASON_CHARS)
     source: str = Field(default="operator", max_length=64)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clip_engage_reason(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("action") == "engage":
+            reason = data.get("reason")
+            if isinstance(reason, str) and len(reason) > MAX_REASON_CHARS:
+                data = {**data, "reason": reason[: MAX_REASON_CHARS - 3] + "..."}
+        return data
 
 
 class KillSwitchState(Msg):

@@ -142,4 +142,8 @@ def fill_problem(qty: Decimal, px: Decimal) -> str | None:
             return f"fill {name}: {exc}"
         if value <= 0:
             return f"fill {name} {value} is not positive (absent or invalid at the venue)"
+    try:  # the fill's notional bounds what it adds to position values and P&L
+        check_decimal(qty * px)
+    except (ValueError, ArithmeticError) as exc:
+        return f"fill notional: {exc}"
     return None

@@ -168,7 +168,13 @@ class VenueLink:
         self._queue.move_to_end(client_order_id)
 
     def push(self, client_order_id: str) -> None:
-        """Queue the order's pending request and send what the venue is ready for."""
+        """Queue the order's pending request and send what the venue is ready for. A new
+        order approved after its venue's session closed (risk answered after the close) is
+        rejected instead: nothing is sent into a later session."""
+        closed = self.state is VenueConnState.OUT_OF_SESSION
+        if closed and self.host.drop_unsent(client_order_id, out_of_session=True):
+            self.depth_gauge.set(self.depth)
+            return
         self.enqueue(client_order_id)
         self.dispatch()
 
@@ -283,14 +289,15 @@ class VenueLink:
         def got_open(reply: Envelope | None) -> None:
             if stale(reply):
                 return
+            if reply is None:
+                return failed(why(reply))
             if venue_refused(reply):  # no AF at this venue: every open local order by H
                 self._log_once("open", "venue_open_orders_unavailable", why(reply))
                 listed: list[VenueOrder] = []
-            elif reply is None or not isinstance(reply.body, OpenOrders):
+            elif not isinstance(reply.body, OpenOrders):
                 return failed(why(reply))
             else:
                 listed = reply.body.orders
-            assert reply is not None  # venue_refused() says so
             if self.state is not VenueConnState.CONNECTED and not dry_run:
                 # it answered, so it is logged on: no need to wait for its state message
                 self.state, self.connector_epoch = VenueConnState.CONNECTED, reply.epoch

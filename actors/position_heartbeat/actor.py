@@ -65,6 +65,7 @@ from protocol.messages import (
 )
 
 _TIMEOUT_FRACTION = 0.8  # of the interval: a beat's answers are in before the next beat
+_REASON_SYMBOLS = 3  # diverging symbols named in the kill-switch reason (the log has all)
 
 
 @dataclass
@@ -275,9 +276,12 @@ class HeartbeatActor(Actor):
                 consecutive=step.consecutive, threshold=self.divergence.beats,
             )  # fmt: skip
         if step.engage:
+            shown = sorted(step.excess)[:_REASON_SYMBOLS]
             detail = ", ".join(
-                f"{s} venue {answer.positions.get(s, 0)} oms {oms.get(s, 0)}" for s in step.excess
+                f"{s} venue {answer.positions.get(s, 0)} oms {oms.get(s, 0)}" for s in shown
             )
+            more = len(step.excess) - len(shown)
+            detail += f", +{more} more symbols" if more > 0 else ""
             self._engage(f"divergence:{venue}", f"position_divergence: {venue} {detail}")
 
     def _missed(self, beat: _Beat, venue: str, detail: str, now: float) -> None:

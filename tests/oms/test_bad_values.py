@@ -214,3 +214,13 @@ def test_a_fill_record_that_overflows_changes_neither_the_order_nor_its_position
         book.apply_record(record)
     assert _state(book, order) == before
     assert book.positions() == []
+
+
+def test_a_fill_whose_notional_is_out_of_bounds_is_refused() -> None:
+    """Each of qty and price within bounds, their product not: the fill is refused before
+    anything changes (found by review: the P&L reached ~8e35 and every positions answer
+    failed its own bound)."""
+    from actors.oms.positions import fill_problem
+
+    assert fill_problem(Decimal("1E+18"), Decimal("1E+18")) is not None
+    assert fill_problem(Decimal("100"), Decimal("101.25")) is None

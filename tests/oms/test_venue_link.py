@@ -254,3 +254,21 @@ def test_orders_queued_when_the_session_closes_are_rejected() -> None:
         order = oms.book.get(coid)
         assert order is not None and order.status is OrderStatus.REJECTED, coid
         assert order.reason == DROPPED_OUT_OF_SESSION
+
+
+def test_an_order_approved_after_the_close_is_rejected_not_queued() -> None:
+    """Intake saw the venue in session, then the session closed while risk was deciding:
+    the approval arrives after OUT_OF_SESSION and the order is rejected, not queued for the
+    next session (found by review: it went out at the next session's reconciliation)."""
+    link, oms, peer = _link()
+    link.on_state(CONNECTED, 7, "logged on")
+    _complete_pass(peer)
+    link.on_state(VenueConnState.OUT_OF_SESSION, 7, "outside the trading session")
+    _approved(oms, "late-1")
+    link.push("late-1")
+    order = oms.book.get("late-1")
+    assert order is not None and order.status is OrderStatus.REJECTED
+    assert order.reason == DROPPED_OUT_OF_SESSION and link.depth == 0
+    link.on_state(CONNECTED, 7, "logged on")
+    _complete_pass(peer)
+    assert not [m for m, _ in peer.sent if isinstance(m, PlaceOrder)]

@@ -14,6 +14,7 @@ from structlog.testing import capture_logs
 
 from actors.position_heartbeat.actor import HeartbeatActor
 from protocol.codec import Envelope
+from protocol.domain import MAX_REASON_CHARS
 from protocol.messages import KillSwitchCommand, KillSwitchState, Message, PositionView
 from tests.actor_stubs import Harness, Stub
 
@@ -193,3 +194,17 @@ def test_an_unseeded_ledger_is_not_compared_but_warned(h: Harness) -> None:
     h.connectors["simB"].source = "ledger"
     h.pump(lambda: risk.commands, what="engage request")
     assert risk.commands[0].reason.startswith("position_divergence: simB HB3 venue 5 oms 40")
+
+
+def test_a_divergence_over_many_symbols_engages_with_a_bounded_reason(h: Harness) -> None:
+    """50 symbols diverging at once (the case that matters most): the engage reaches risk
+    with a reason within the kill-switch's bound, naming a few symbols and how many more.
+    Before: the reason grew past 256 characters, building the command raised inside the
+    reply callback, the heartbeat crashed at every engage and risk got nothing (found by
+    review)."""
+    h.connectors["simB"].positions = [pos("simB", f"SYMBOL{i:02d}", 1000 + i) for i in range(50)]
+    actor, risk = start(h)
+    h.pump(lambda: risk.commands, what="engage request")
+    cmd = risk.commands[0]
+    assert cmd.action == "engage" and len(cmd.reason) <= MAX_REASON_CHARS
+    assert "position_divergence: simB SYMBOL00" in cmd.reason and "+47 more symbols" in cmd.reason

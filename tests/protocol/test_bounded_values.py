@@ -115,13 +115,32 @@ def test_check_decimal_bounds_are_those_documented() -> None:
 
 
 @pytest.mark.parametrize(
-    "symbol", ["AAPL\x0155=MSFT", "AAPL\x01", "A=B", "AA PL", "AAPL\n", "ÄPL", "", "X" * 33]
+    "symbol", ["AAPL\x0155=MSFT", "AAPL\x01", " AAPL", "AAPL ", "AAPL\n", "ÄPL", "", "X" * 33]
 )
 def test_a_symbol_that_fix_cannot_carry_is_refused_at_intake(symbol: str) -> None:
-    """Symbols reach FIX (55): printable ASCII, no SOH, no "=", no space, bounded."""
+    """Symbols reach FIX (55): printable ASCII (never an SOH), no leading or trailing
+    space, bounded."""
     with pytest.raises(ValidationError):
         SubmitOrder(client_order_id="c1", venue="simA", symbol=symbol, side=Side.BUY,
                     qty=Decimal(1), order_type=OrdType.MARKET)  # fmt: skip
+
+
+@pytest.mark.parametrize("symbol", ["ES Z6", "VOD LN", "BRK B", "EUR=", "ES=F", "BRK.B"])
+def test_real_tickers_with_spaces_or_equals_are_taken(symbol: str) -> None:
+    """A FIX value may hold spaces and "=" (only SOH ends it): Bloomberg- and Reuters-style
+    tickers are real symbols (found by review: they were refused)."""
+    order = SubmitOrder(client_order_id="c1", venue="simA", symbol=symbol, side=Side.BUY,
+                        qty=Decimal(1), order_type=OrdType.MARKET)  # fmt: skip
+    assert order.symbol == symbol
+
+
+@pytest.mark.parametrize(
+    "value", ["100.0000000000000000000000000000", "15000000000.000000000000000000", "1.50E+3"]
+)
+def test_trailing_zeros_are_not_significant_digits(value: str) -> None:
+    """A venue that prints fixed 18+ decimals sends real prices with many trailing zeros:
+    they are not digits of precision (found by review: refused, the fill became bad_fill)."""
+    assert domain.check_decimal(Decimal(value)) == Decimal(value)
 
 
 @pytest.mark.parametrize("coid", ["c\x011", "c\n", "é", "x" * 65])
@@ -216,3 +235,26 @@ def test_a_kill_switch_reason_is_bounded(tmp_path: Any) -> None:
     with pytest.raises(killswitch.KillSwitchResetRefused, match="at most"):
         killswitch.reset(path, huge, "operator")
     assert killswitch.load(path).engaged
+
+
+def test_an_engage_is_never_refused_for_its_reason_a_reset_is() -> None:
+    """An automatic engage with a long reason (a divergence over many symbols) is cut to
+    the bound, never refused: refusing it would leave trading on. A reset or status that
+    long is refused (an operator typed it)."""
+    from protocol.messages import KillSwitchCommand
+
+    long = "position_divergence: simB " + "SYMBOL venue 1 oms 0, " * 40
+    cmd = KillSwitchCommand(action="engage", reason=long, source="heartbeat")
+    assert len(cmd.reason) == domain.MAX_REASON_CHARS and cmd.reason.endswith("...")
+    assert cmd.reason.startswith("position_divergence: simB")
+    with pytest.raises(ValidationError):
+        KillSwitchCommand(action="reset", reason=long)
+
+
+@pytest.mark.parametrize("bad", [True, "5", 5.0])
+def test_fix_seq_numbers_are_taken_by_type(bad: object) -> None:
+    """`next_in: true` was taken as 1 (bool is an int), "5" and 5.0 as 5: a set of the
+    sequence numbers is the most dangerous command there is (found by review)."""
+    with pytest.raises(ProtocolError, match="next_in"):
+        parse_command("fix-seq", {"venue": "simA", "next_in": bad, "reason": "r"})
+    assert parse_command("fix-seq", {"venue": "simA", "next_in": 5, "reason": "r"})
