@@ -86,7 +86,11 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
     except StateDirLocked as exc:
         print(f"tradepulse: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    prepare_runtime_dir(cfg)  # before anything imports prometheus_client
+    try:
+        prepare_runtime_dir(cfg)  # before anything imports prometheus_client
+    except ConfigError as exc:  # a runtime dir another local user could tamper with
+        print(f"tradepulse: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     from actors.supervisor.daemon import run_daemon
 
     on_all_ready = None

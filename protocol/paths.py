@@ -20,7 +20,11 @@ Runtime dir (`system.runtime_dir`, private 0700, short for the ~107-char ipc:// 
     <actor>.sock               each actor's ROUTER; also supervisor.sock, control.sock,
                                events.sock (the OMS's PUB)
     venuesim.<venue>.port      the port a simulated venue listens on
-    metrics/                   prometheus_client multiprocess files
+    metrics/                   prometheus_client multiprocess files (*.db) and the
+                               `METRICS_MARKER` that says the system created it
+
+The supervisor refuses a runtime dir that is a symlink, owned by another user, or
+group/other-writable, and removes only its own files in it (see supervisor host).
 
 Every function takes the dir it is relative to; none touches the disk.
 """
@@ -35,6 +39,7 @@ KILL_SWITCH_NAME = "kill_switch.json"
 OUTBOX_NAME = "outbox.log"
 MESSAGE_LOG_DIR = "messages"
 SOCKET_SUFFIX = ".sock"
+METRICS_MARKER = ".tradepulse-metrics"
 
 SUPERVISOR = "supervisor"  # the supervisor's ROUTER for its actors
 CONTROL = "control"  # the supervisor's ROUTER for the operator CLI
