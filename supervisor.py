@@ -20,12 +20,14 @@ the state dir (setting `fix seq` writes it when no supervisor runs). Exit codes:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from actors.supervisor.ctl import EXIT_CONFIG, EXIT_UNAVAILABLE
 from protocol.config import SystemConfig, check_credentials, check_tls, load_config
 from protocol.exceptions import ConfigError, StateDirLocked
+from protocol.paths import PRIVATE_UMASK
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -61,6 +63,7 @@ def _load(ns: argparse.Namespace) -> SystemConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(PRIVATE_UMASK)  # every file of the system (and of its actors) is ours alone
     parser = build_parser()
     ns = parser.parse_args(argv)
     try:

@@ -38,7 +38,9 @@ def become_child_subreaper() -> None:
 def lock_state_dir(cfg: SystemConfig) -> int:
     """Take the state dir's flock; a second supervisor on the same dir gets StateDirLocked."""
     state = cfg.state_path
-    state.mkdir(parents=True, exist_ok=True)
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if state.stat().st_uid == os.geteuid():
+        os.chmod(state, 0o700)  # a state dir made before 0700 was the rule: closed now
     lock = supervisor_lock(state)
     fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:

@@ -21,10 +21,12 @@ import os
 import socket
 import stat
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.helpers import SystemUnderTest
+from tests.system_ops import client, submit_when_open
 
 pytestmark = pytest.mark.integration
 
@@ -124,3 +126,33 @@ def test_runtime_dir_shared_with_other_programs_keeps_their_files(
     finally:
         listener.close()
         probe.destroy()
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    yield root
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            yield Path(dirpath) / name
+
+
+def test_state_files_are_private_to_the_owner(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """After a run that wrote every kind of state (journal, FIX stores and message logs of
+    both sides, the fill ledger, the venue's book, the kill-switch file, the lock), no file
+    or dir in the state dir has a group or other bit (it was 0755 / 0644: any local user
+    could read orders, positions and FIX traffic)."""
+    sut = start_system(venues=("simA",))
+    with client(sut) as c:
+        submit_when_open(c, "simA", price="95.00")
+        submit_when_open(c, "simA", price=None)  # a market order: a fill for the ledger
+    assert sut.control("kill-switch", action="engage", reason="host test").status == "ok"
+    assert sut.stop() == 0
+    written = {p.name for p in _walk(sut.state_dir)}
+    assert {"kill_switch.json", "supervisor.lock", "messages.log"} <= written, written
+    loose = {
+        str(p.relative_to(sut.state_dir)): f"{stat.S_IMODE(os.lstat(p).st_mode):o}"
+        for p in _walk(sut.state_dir)
+        if os.lstat(p).st_mode & 0o077
+    }
+    assert loose == {}
