@@ -23,6 +23,7 @@ import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.helpers import SystemUnderTest
@@ -156,3 +157,58 @@ def test_state_files_are_private_to_the_owner(
         if os.lstat(p).st_mode & 0o077
     }
     assert loose == {}
+
+
+SECRET = "unrelated-secret-9b2e"
+PASSWORDS = {"simA": "pw-simA-41c7", "simB": "pw-simB-83d0"}
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+
+
+@pytest.mark.parametrize("spawn", ["exec", "forkserver"])
+def test_each_actor_gets_only_the_environment_it_needs(
+    start_system: Callable[..., SystemUnderTest], spawn: str
+) -> None:
+    """Two venues with credentials and an unrelated secret in the supervisor's
+    environment: no actor (the simulators included) and not the fork server sees the
+    unrelated secret or another venue's password; with exec, connector.simA's environment
+    holds simA's credentials only; with the fork server they reach it with the spawn
+    request (it logs on to a venue that requires its Username) and appear in no
+    process's environment block."""
+    venues = [
+        {
+            "name": name,
+            "target_comp_id": name.upper(),
+            "username_env": f"{name.upper()}_FIX_USER",
+            "password_env": f"{name.upper()}_FIX_PW",
+            "sim": {"reference_prices": {"AAPL": "100.00"}, "require_username": f"u-{name}"},
+        }
+        for name in PASSWORDS
+    ]
+    env = {"DEPLOY_API_TOKEN": SECRET}
+    for name, password in PASSWORDS.items():
+        env[f"{name.upper()}_FIX_USER"] = f"u-{name}"
+        env[f"{name.upper()}_FIX_PW"] = password
+    sut = start_system(overrides={"venues": venues, "supervisor": {"spawn": spawn}}, env=env)
+    for name in PASSWORDS:
+        sut.wait_event("fix_logon", timeout_s=20, actor=f"connector.{name}")
+    assert sut.proc is not None
+    processes = {a: sut.pid_of(a) for a in sut.actor_ids()}
+    for child in psutil.Process(sut.proc.pid).children():
+        if "actors.supervisor.forkserver" in " ".join(child.cmdline()):
+            processes["forkserver"] = child.pid
+    assert ("forkserver" in processes) == (spawn == "forkserver")
+    secrets = {SECRET, *PASSWORDS.values(), "u-simA", "u-simB"}
+    for who, pid in processes.items():
+        seen = _environ(pid)
+        held = secrets & set(seen.values())
+        if spawn == "exec" and who == "connector.simA":
+            assert held == {"u-simA", PASSWORDS["simA"]}, (who, held)
+        elif spawn == "exec" and who == "connector.simB":
+            assert held == {"u-simB", PASSWORDS["simB"]}, (who, held)
+        else:
+            assert held == set(), (who, held)
+        assert "PATH" in seen and "DEPLOY_API_TOKEN" not in seen
