@@ -20,12 +20,14 @@ the state dir (setting `fix seq` writes it when no supervisor runs). Exit codes:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from actors.supervisor.ctl import EXIT_CONFIG, EXIT_UNAVAILABLE
 from protocol.config import SystemConfig, check_credentials, check_tls, load_config
 from protocol.exceptions import ConfigError, StateDirLocked
+from protocol.paths import PRIVATE_UMASK
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -61,6 +63,7 @@ def _load(ns: argparse.Namespace) -> SystemConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(PRIVATE_UMASK)  # every file of the system (and of its actors) is ours alone
     parser = build_parser()
     ns = parser.parse_args(argv)
     try:
@@ -86,7 +89,11 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
     except StateDirLocked as exc:
         print(f"tradepulse: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    prepare_runtime_dir(cfg)  # before anything imports prometheus_client
+    try:
+        prepare_runtime_dir(cfg)  # before anything imports prometheus_client
+    except ConfigError as exc:  # a runtime dir another local user could tamper with
+        print(f"tradepulse: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     from actors.supervisor.daemon import run_daemon
 
     on_all_ready = None

@@ -233,8 +233,8 @@ class SystemConfig(_Cfg):
 
     @property
     def runtime_path(self) -> Path:
-        if self.system.runtime_dir:
-            return Path(self.system.runtime_dir).resolve()
+        if self.system.runtime_dir:  # absolute, a symlink kept: the supervisor refuses one
+            return Path(os.path.abspath(self.system.runtime_dir))
         return paths.default_runtime_dir(self.state_path)
 
     def endpoint(self, actor: str) -> str:

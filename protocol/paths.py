@@ -15,12 +15,20 @@ State dir (`system.state_dir`, durable)::
     faults/                    crash-point markers (fault injection in tests and chaos runs)
     supervisor.lock            the running supervisor's flock
 
+The state dir is 0700 and everything in it is created under `PRIVATE_UMASK` (journal,
+FIX stores, message logs, ledgers, the kill-switch file, snapshots: nothing readable by
+another local user).
+
 Runtime dir (`system.runtime_dir`, private 0700, short for the ~107-char ipc:// limit)::
 
     <actor>.sock               each actor's ROUTER; also supervisor.sock, control.sock,
                                events.sock (the OMS's PUB)
     venuesim.<venue>.port      the port a simulated venue listens on
-    metrics/                   prometheus_client multiprocess files
+    metrics/                   prometheus_client multiprocess files (*.db) and the
+                               `METRICS_MARKER` that says the system created it
+
+The supervisor refuses a runtime dir that is a symlink, owned by another user, or
+group/other-writable, and removes only its own files in it (see supervisor host).
 
 Every function takes the dir it is relative to; none touches the disk.
 """
@@ -35,6 +43,10 @@ KILL_SWITCH_NAME = "kill_switch.json"
 OUTBOX_NAME = "outbox.log"
 MESSAGE_LOG_DIR = "messages"
 SOCKET_SUFFIX = ".sock"
+METRICS_MARKER = ".tradepulse-metrics"
+# Every process of the system runs with this umask: state and runtime files are the
+# owner's alone (dirs 0700, files 0600), whichever writer creates them.
+PRIVATE_UMASK = 0o077
 
 SUPERVISOR = "supervisor"  # the supervisor's ROUTER for its actors
 CONTROL = "control"  # the supervisor's ROUTER for the operator CLI

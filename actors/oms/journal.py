@@ -356,7 +356,7 @@ class Journal:
 
 
 def _create_segment(directory: Path, number: int, *, fsync: bool) -> None:
-    fd = os.open(directory / segment_name(number), os.O_WRONLY | os.O_CREAT, 0o644)
+    fd = os.open(directory / segment_name(number), os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         if fsync:
             os.fsync(fd)

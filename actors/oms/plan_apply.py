@@ -90,6 +90,7 @@ class PlanApplier:
                 self.host.record(outcome)
             if isinstance(action, Resubmit):
                 link.enqueue(action.client_order_id)  # sent once the venue is ready
+                link.resubmitted_at_s[action.client_order_id] = time.monotonic()
                 self.log.warning(
                     "order_resubmitted",
                     venue=link.venue,

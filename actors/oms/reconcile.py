@@ -11,7 +11,8 @@ The actor runs it per venue at warm start and after every connector restart or r
         {o.cl_ord_id: o for o in answer.orders}, set(answer.unknown),
         local_positions={p.symbol: p.qty for p in book.positions(venue)},
         venue_positions={p.symbol: p.qty for p in venue_positions.positions},
-        unmatched_fills=book.unmatched_fills(venue), now_ns=time.time_ns())
+        unmatched_fills=book.unmatched_fills(venue),
+        now_s=time.monotonic(), resubmitted_at_s=link.resubmitted_at_s)
     log.info("reconcile_plan", **plan.summary())                   # or print(plan.format_dry_run())
     for action, outcome in apply_plan(book, plan, ts_ns):          # journal outcome.records,
         ...                                                        # send the order again for
@@ -38,7 +39,11 @@ is matched to them rather than adopted):
   changed it; an operator decides.
 - venue answered "unknown order": PENDING_SUBMIT/UNKNOWN never acknowledged -> Resubmit
   with the same ClOrdID once; again only after `resubmit_grace_s` without confirmation, up to
-  `max_resubmits`, then Escalate. Any other order the venue does not know -> Escalate.
+  `max_resubmits`, then Escalate. The grace runs on the monotonic clock (`now_s`,
+  `resubmitted_at_s`: when this process last resubmitted each order), never on journal
+  wall-clock stamps: a clock step neither stretches nor skips it. A resubmission this
+  process did not make (before a restart) is out of grace. Any other order the venue
+  does not know -> Escalate.
 - no venue evidence at all for a local open order -> Escalate.
 - unmatched fills not explained by an Adopt, and per-symbol positions that differ after the
   plan's fills -> Escalate.
@@ -110,9 +115,16 @@ def status_query_orders(
 
 
 class _Planner:
-    def __init__(self, venue: str, now_ns: int, policy: ReconcilePolicy) -> None:
+    def __init__(
+        self,
+        venue: str,
+        now_s: float,
+        resubmitted_at_s: Mapping[str, float],
+        policy: ReconcilePolicy,
+    ) -> None:
         self.venue = venue
-        self.now_ns = now_ns
+        self.now_s = now_s
+        self.resubmitted_at_s = resubmitted_at_s
         self.policy = policy
         self.actions: list[Action] = []
         self.delta: dict[str, Decimal] = defaultdict(Decimal)  # symbol -> qty the plan adds
@@ -238,8 +250,8 @@ class _Planner:
         if order.status not in (S.PENDING_SUBMIT, S.UNKNOWN) or order.ever_acknowledged:
             self.escalate("venue_does_not_know_order", f"{order.cl_ord_id} ({order.status})", order)
             return
-        grace_ns = int(self.policy.resubmit_grace_s * 1e9)
-        if order.resubmits and self.now_ns - order.ts_resubmit_ns < grace_ns:
+        sent_s = self.resubmitted_at_s.get(order.client_order_id)
+        if sent_s is not None and self.now_s - sent_s < self.policy.resubmit_grace_s:
             return  # a resubmission is in flight
         if order.resubmits >= self.policy.max_resubmits:
             self.escalate(
@@ -287,7 +299,8 @@ def plan_reconciliation(
     local_positions: Mapping[str, Decimal] | None = None,
     venue_positions: Mapping[str, Decimal] | None = None,
     unmatched_fills: Iterable[UnmatchedFill] = (),
-    now_ns: int = 0,
+    now_s: float = 0.0,
+    resubmitted_at_s: Mapping[str, float] | None = None,
     policy: ReconcilePolicy = ReconcilePolicy(),
 ) -> Plan:
     """The plan that brings the local view of `venue` in line with the venue's (pure).
@@ -296,7 +309,7 @@ def plan_reconciliation(
     ids it answered "unknown order" for. Positions (symbol -> signed qty) are compared only
     when both are given, after the plan's own fills and adoptions.
     """
-    p = _Planner(venue, now_ns, policy)
+    p = _Planner(venue, now_s, resubmitted_at_s or {}, policy)
     orders = [o for o in local_orders if o.venue == venue]
     by_cl = {cl: o for o in orders for cl in o.cl_ord_ids}
     matched: set[str] = set()

@@ -36,7 +36,7 @@ from typing import Any
 
 from actors.oms.link_host import LinkHost, VenuePeer
 from actors.oms.plan import Plan
-from actors.oms.reconcile import plan_reconciliation, status_query_orders
+from actors.oms.reconcile import ReconcilePolicy, plan_reconciliation, status_query_orders
 from actors.oms.reconcile_retry import ReconcileRetry, venue_refused, why
 from actors.oms.venue_request import refused_as_invalid, venue_request
 from actors.runtime import metrics
@@ -95,6 +95,7 @@ class VenueLink:
             **({} if rand is None else {"rand": rand}),
         )  # fmt: skip
         self.last_pass_at = 0.0  # monotonic time of the last applied pass
+        self.resubmitted_at_s: dict[str, float] = {}  # client_order_id -> monotonic
         self._queue: OrderedDict[str, None] = OrderedDict()  # client_order_ids to send
         self._in_flight: dict[str, str] = {}  # client_order_id -> request ClOrdID
         self._acked: dict[str, str] = {}  # client_order_id -> last request ClOrdID sent
@@ -353,6 +354,10 @@ class VenueLink:
     ) -> None:
         book = self.host.book
         open_orders: list[VenueOrder] = view["open"]
+        now_s, grace_s = time.monotonic(), ReconcilePolicy().resubmit_grace_s
+        self.resubmitted_at_s = {  # out of grace is as good as never resubmitted here
+            coid: at_s for coid, at_s in self.resubmitted_at_s.items() if now_s - at_s < grace_s
+        }
         plan = plan_reconciliation(
             self.venue,
             book.orders(self.venue),
@@ -364,7 +369,8 @@ class VenueLink:
             if venue_positions is None
             else {p.symbol: p.qty for p in venue_positions.positions},
             unmatched_fills=book.unmatched_fills(self.venue),
-            now_ns=time.time_ns(),
+            now_s=now_s,
+            resubmitted_at_s=self.resubmitted_at_s,
         )
         if on_plan is not None:
             on_plan(plan)

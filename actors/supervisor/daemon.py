@@ -107,7 +107,7 @@ class Supervisor:
             cold_start(self.cfg.state_path)
         self._open_sockets()
         self.metrics_url = start_metrics_server(self.cfg)
-        self.spawner = make_spawner(self.cfg.supervisor.spawn)
+        self.spawner = make_spawner(self.cfg)
         self.log.info(
             "supervisor_started",
             pid=os.getpid(),
@@ -243,7 +243,7 @@ class Supervisor:
             pid = self.spawner.spawn(args)
         except (OSError, RuntimeError) as exc:
             self.log.error("spawn_failed", child=spec.id, error=str(exc))
-            self.spawner = make_spawner(self.cfg.supervisor.spawn)
+            self.spawner = make_spawner(self.cfg)
             pid = self.spawner.spawn(args)
         child.spawned(pid, args.epoch, time.monotonic())
         self._pid_to_child[pid] = child

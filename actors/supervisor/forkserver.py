@@ -7,8 +7,9 @@ actor is re-parented to the supervisor (a child subreaper), which then sees its 
 SIGCHLD and waitpid like any other child. The fork server itself never creates a ZeroMQ
 context or a thread, so forking it is safe.
 
-Protocol (pipes, one JSON object per line): request `{"args": {...ActorArgs...}}`,
-answer `{"pid": N}` or `{"error": "..."}`.
+Protocol (pipes, one JSON object per line): request `{"args": {...ActorArgs...}, "env":
+{...}}` (`env`: variables the actor gets on top of the fork server's own minimal
+environment, e.g. a connector's credentials), answer `{"pid": N}` or `{"error": "..."}`.
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ def preload() -> None:
             pass  # a kind not yet built; it fails at spawn with a clear error
 
 
-def _child(args: ActorArgs, supervisor_pid: int, fds: tuple[int, int]) -> None:
+def _child(args: ActorArgs, env: dict[str, str], supervisor_pid: int, fds: tuple[int, int]) -> None:
     """Runs in the grandchild: wait to be re-parented, arm parent-death, run the actor."""
     for fd in fds:
         os.close(fd)
+    os.environ.update(env)
     deadline = time.monotonic() + _REPARENT_DEADLINE_S
     while os.getppid() != supervisor_pid:
         if time.monotonic() > deadline:
@@ -67,7 +69,7 @@ def _child(args: ActorArgs, supervisor_pid: int, fds: tuple[int, int]) -> None:
         os._exit(code)
 
 
-def spawn(args: ActorArgs, supervisor_pid: int, fds: tuple[int, int]) -> int:
+def spawn(args: ActorArgs, env: dict[str, str], supervisor_pid: int, fds: tuple[int, int]) -> int:
     """Double-fork `args` as an actor; returns the actor's pid."""
     r, w = os.pipe()
     mid = os.fork()
@@ -77,7 +79,7 @@ def spawn(args: ActorArgs, supervisor_pid: int, fds: tuple[int, int]) -> int:
         if pid == 0:
             os.close(w)
             os.setsid()  # own session and process group: the supervisor kills the group
-            _child(args, supervisor_pid, fds)
+            _child(args, env, supervisor_pid, fds)
         os.write(w, str(pid).encode())
         os._exit(0)
     os.close(w)
@@ -104,16 +106,17 @@ def main() -> int:
     resp.write(json.dumps({"ready": os.getpid()}) + "\n")
     for line in reqs:
         try:
-            args = ActorArgs(**json.loads(line)["args"])
-            pid = spawn(args, supervisor_pid, (req_fd, resp_fd))
+            request = json.loads(line)
+            env = {str(k): str(v) for k, v in request.get("env", {}).items()}
+            pid = spawn(ActorArgs(**request["args"]), env, supervisor_pid, (req_fd, resp_fd))
             resp.write(json.dumps({"pid": pid}) + "\n")
         except Exception as exc:  # noqa: BLE001 - report to the supervisor, keep serving
             resp.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n")
     return 0
 
 
-def encode_request(args: ActorArgs) -> str:
-    return json.dumps({"args": asdict(args)}) + "\n"
+def encode_request(args: ActorArgs, env: dict[str, str] | None = None) -> str:
+    return json.dumps({"args": asdict(args), "env": env or {}}) + "\n"
 
 
 if __name__ == "__main__":

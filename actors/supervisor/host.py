@@ -8,13 +8,22 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
-import shutil
 import signal
+import stat
 from pathlib import Path
 
+from actors.supervisor.restart_policy import child_specs
 from protocol.config import SystemConfig
-from protocol.exceptions import StateDirLocked
-from protocol.paths import SOCKET_SUFFIX, metrics_dir, supervisor_lock
+from protocol.exceptions import ConfigError, StateDirLocked
+from protocol.paths import (
+    CONTROL,
+    EVENTS,
+    METRICS_MARKER,
+    SUPERVISOR,
+    metrics_dir,
+    socket_file,
+    supervisor_lock,
+)
 
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -29,7 +38,9 @@ def become_child_subreaper() -> None:
 def lock_state_dir(cfg: SystemConfig) -> int:
     """Take the state dir's flock; a second supervisor on the same dir gets StateDirLocked."""
     state = cfg.state_path
-    state.mkdir(parents=True, exist_ok=True)
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if state.stat().st_uid == os.geteuid():
+        os.chmod(state, 0o700)  # a state dir made before 0700 was the rule: closed now
     lock = supervisor_lock(state)
     fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
@@ -50,17 +61,67 @@ def lock_state_dir(cfg: SystemConfig) -> int:
 
 
 def prepare_runtime_dir(cfg: SystemConfig) -> Path:
-    """Create the private (0700) runtime dir and an empty multiprocess metrics dir in it."""
+    """Create the private (0700) runtime dir and an empty multiprocess metrics dir in it.
+
+    ConfigError (system.runtime_dir) for a dir another user could touch: a symlink, not a
+    directory, owned by another uid, or group/other-writable (e.g. /tmp itself): another
+    local user could swap the control socket in it. Only what the system itself puts there
+    is ever removed: the socket files of its own endpoints, and the multiprocess files in a
+    metrics dir that carries the system's marker."""
     rt = cfg.runtime_path
-    rt.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(rt, 0o700)
-    for sock in rt.glob(f"*{SOCKET_SUFFIX}"):
-        sock.unlink(missing_ok=True)
+    _private_dir(rt, "system.runtime_dir")
+    names = [SUPERVISOR, CONTROL, EVENTS, *(spec.id for spec in child_specs(cfg))]
+    for name in names:
+        sock = socket_file(rt, name)
+        if stat.S_ISSOCK(_lstat_mode(sock)):
+            sock.unlink(missing_ok=True)
     metrics = metrics_dir(rt)
-    shutil.rmtree(metrics, ignore_errors=True)
-    metrics.mkdir(mode=0o700)
+    marker = metrics / METRICS_MARKER
+    if _lstat_mode(metrics) == 0:
+        metrics.mkdir(mode=0o700)
+        marker.touch(mode=0o600)
+    _private_dir(metrics, "system.runtime_dir")
+    if not marker.is_file():
+        raise ConfigError(
+            "system.runtime_dir", f"{metrics} was not created by tradepulse (no {METRICS_MARKER})"
+        )
+    for db in metrics.glob("*.db"):  # prometheus_client's multiprocess files
+        db.unlink(missing_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
     return rt
+
+
+def _lstat_mode(path: Path) -> int:
+    """st_mode of `path` itself (a symlink is not followed); 0 if it does not exist."""
+    try:
+        return os.lstat(path).st_mode
+    except FileNotFoundError:
+        return 0
+
+
+def _private_dir(path: Path, key: str) -> None:
+    """Create `path` 0700, or check that the existing one is a real directory owned by us
+    and writable by nobody else (then make it 0700); ConfigError(`key`) otherwise."""
+    mode = _lstat_mode(path)
+    if mode == 0:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass  # raced: checked below like any existing dir
+        mode = _lstat_mode(path)
+    st = os.lstat(path)
+    if stat.S_ISLNK(mode):
+        raise ConfigError(key, f"{path} is a symlink; refusing (it could be swapped)")
+    if not stat.S_ISDIR(mode):
+        raise ConfigError(key, f"{path} is not a directory")
+    if st.st_uid != os.geteuid():
+        raise ConfigError(key, f"{path} is owned by uid {st.st_uid}, not by us ({os.geteuid()})")
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            key, f"{path} is writable by group or others (mode {stat.S_IMODE(mode):o})"
+        )
+    os.chmod(path, 0o700, follow_symlinks=False)
 
 
 def signal_wakeup_fd(*signals: signal.Signals) -> int:

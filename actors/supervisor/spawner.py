@@ -1,5 +1,5 @@
 """Starting actor processes: through the preloaded fork server, or by exec of a fresh
-interpreter."""
+interpreter; each with only the environment it needs (see supervisor environ)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import json
 import os
 import subprocess
 import sys
-from typing import Literal, Protocol
+from typing import Protocol
 
 from actors.runtime.actor import ActorArgs
+from actors.supervisor.environ import ActorEnv
 from actors.supervisor.forkserver import encode_request
+from protocol.config import SystemConfig
 
 
 class Spawner(Protocol):
@@ -21,7 +23,7 @@ class Spawner(Protocol):
 class ExecSpawner:
     """`python -m actors ...` in a new session (its own process group)."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: ActorEnv) -> None:
         self._env = env
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -30,7 +32,7 @@ class ExecSpawner:
 
         proc = subprocess.Popen(
             [sys.executable, "-m", "actors", *to_argv(args)],
-            env=self._env,
+            env=self._env.full(args),
             start_new_session=True,
             stdin=subprocess.DEVNULL,
         )
@@ -45,12 +47,13 @@ class ExecSpawner:
 class ForkServerSpawner:
     """Talks to `actors.supervisor.forkserver` over two pipes; spawns take a few milliseconds."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: ActorEnv) -> None:
+        self._env = env
         req_r, self._req_w = os.pipe()
         self._resp_r, resp_w = os.pipe()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "actors.supervisor.forkserver", str(req_r), str(resp_w)],
-            env=env,
+            env=env.base,  # no credentials: a connector's come with its spawn request
             pass_fds=(req_r, resp_w),
             stdin=subprocess.DEVNULL,
         )
@@ -70,7 +73,7 @@ class ForkServerSpawner:
         return answer
 
     def spawn(self, args: ActorArgs) -> int:
-        self._req.write(encode_request(args))
+        self._req.write(encode_request(args, self._env.extra(args)))
         answer = self._read()
         if "pid" not in answer:
             raise RuntimeError(
@@ -93,7 +96,8 @@ class ForkServerSpawner:
             self.proc.wait()
 
 
-def make_spawner(how: Literal["forkserver", "exec"]) -> Spawner:
-    """A spawner of the configured kind (`supervisor.spawn`), with this environment."""
-    env = dict(os.environ)
-    return ForkServerSpawner(env) if how == "forkserver" else ExecSpawner(env)
+def make_spawner(cfg: SystemConfig) -> Spawner:
+    """A spawner of the configured kind (`supervisor.spawn`); each actor gets the part of
+    this process's environment it needs."""
+    env = ActorEnv(cfg, os.environ)
+    return ForkServerSpawner(env) if cfg.supervisor.spawn == "forkserver" else ExecSpawner(env)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -30,12 +31,13 @@ from protocol import control as ctl
 from protocol.config import SystemConfig, load_config
 from protocol.exceptions import StateDirLocked, TradePulseError
 from protocol.messages import ControlReply
-from protocol.paths import venue_state_dir
+from protocol.paths import PRIVATE_UMASK, venue_state_dir
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(PRIVATE_UMASK)
     parser = _parser()
     ns = parser.parse_args(argv)
     try:

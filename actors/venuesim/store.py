@@ -102,7 +102,7 @@ class SimStore:
         ids never repeat even if the state dir is wiped. Raises `StateDirLocked` if another
         process has it open."""
         state_dir.mkdir(parents=True, exist_ok=True)
-        lock_fd = os.open(state_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        lock_fd = os.open(state_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -120,7 +120,7 @@ class SimStore:
         scan = read_log(path)
         if scan.txns:
             book_id = _header(path, scan.txns[0])["book"]
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         if scan.torn_bytes:
             os.ftruncate(fd, scan.valid_bytes)
             os.fsync(fd)

@@ -45,7 +45,7 @@ def _venue_view(cum: str, avg: str, qty: str = "1500", cl: str = "o1") -> VenueO
 
 
 def _reconcile(book: OrderBook, vo: VenueOrder) -> None:
-    plan = plan_reconciliation(V, book.orders(V), [vo], {}, set(), now_ns=10)
+    plan = plan_reconciliation(V, book.orders(V), [vo], {}, set(), now_s=10.0)
     for _, out in apply_plan(book, plan, 10):
         assert out is None or out.kind != "refused", out
 

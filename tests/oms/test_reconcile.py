@@ -404,7 +404,7 @@ def test_reconcile_case(case: Case) -> None:
     book = OrderBook()
     if case.local:
         _local(book, case.local)
-    plan = _plan(book, case, now_ns=10 * SEC_NS)
+    plan = _plan(book, case, now_s=10.0)
     assert [type(a) for a in plan.actions] == [t for t, _ in case.expect], plan.format_dry_run()
     for action, (_, attrs) in zip(plan.actions, case.expect, strict=True):
         for key, value in attrs.items():
@@ -423,7 +423,8 @@ def test_reconcile_case(case: Case) -> None:
         assert order is not None and order.status == case.final
     if case.check:
         case.check(book)
-    again = _plan(book, case, now_ns=12 * SEC_NS)
+    resubmitted = {a.client_order_id: 11.0 for a in plan.actions if isinstance(a, Resubmit)}
+    again = _plan(book, case, now_s=12.0, resubmitted_at_s=resubmitted)
     assert again.changes == (), again.format_dry_run()
     assert [a.reason for a in again.actions if isinstance(a, Escalate)] == [
         a.reason for a in plan.actions if isinstance(a, Escalate)
@@ -455,19 +456,22 @@ def test_resubmit_policy_waits_then_retries_then_escalates() -> None:
     book = OrderBook()
     _local(book, "pending_submit")
     policy = ReconcilePolicy(resubmit_grace_s=5, max_resubmits=2)
+    sent_at_s: dict[str, float] = {}
 
     def plan_at(t_s: int) -> Plan:
         return plan_reconciliation(
-            V, book.orders(V), [], {}, {"o1"}, now_ns=t_s * SEC_NS, policy=policy
+            V, book.orders(V), [], {}, {"o1"}, now_s=t_s, resubmitted_at_s=sent_at_s, policy=policy
         )
 
     first = plan_at(10)
     assert [a.name for a in first.actions] == ["resubmit"]
     apply_plan(book, first, 10 * SEC_NS)
+    sent_at_s["o1"] = 10
     assert plan_at(14).actions == ()
     second = plan_at(16)
     assert [a.name for a in second.actions] == ["resubmit"]
     apply_plan(book, second, 16 * SEC_NS)
+    sent_at_s["o1"] = 16
     assert plan_at(20).actions == ()
     final = plan_at(30)
     assert [(a.name, getattr(a, "reason", "")) for a in final.actions] == [
@@ -475,6 +479,40 @@ def test_resubmit_policy_waits_then_retries_then_escalates() -> None:
     ]
     order = book.get("o1")
     assert order is not None and order.resubmits == 2 and order.status == S.PENDING_SUBMIT
+
+
+def test_resubmit_grace_runs_on_the_monotonic_clock_not_the_journal_wall_clock() -> None:
+    """The wall clock stepped back an hour after a resubmission (journal stamps now lie an
+    hour in the future) does not hold the order for an hour: grace is measured on the
+    monotonic clock, so 6 s later (grace 5 s) the order is resubmitted again."""
+    book = OrderBook()
+    _local(book, "pending_submit")
+    policy = ReconcilePolicy(resubmit_grace_s=5, max_resubmits=3)
+    wall_ns = 1_700_000_000 * SEC_NS
+    first = plan_reconciliation(
+        V, book.orders(V), [], {}, {"o1"}, now_s=100.0, resubmitted_at_s={}, policy=policy
+    )
+    assert [a.name for a in first.actions] == ["resubmit"]
+    apply_plan(book, first, wall_ns)  # journalled at wall time T
+    sent_at_s = {"o1": 100.0}
+    assert (
+        plan_reconciliation(
+            V,
+            book.orders(V),
+            [],
+            {},
+            {"o1"},
+            now_s=104.0,
+            resubmitted_at_s=sent_at_s,
+            policy=policy,
+        ).actions
+        == ()
+    )
+    # the wall clock now reads T - 1 h + 6 s; the monotonic clock 106 s
+    again = plan_reconciliation(
+        V, book.orders(V), [], {}, {"o1"}, now_s=106.0, resubmitted_at_s=sent_at_s, policy=policy
+    )
+    assert [a.name for a in again.actions] == ["resubmit"]
 
 
 def test_status_query_orders_cover_open_orders_missing_from_the_list() -> None:

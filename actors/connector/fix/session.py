@@ -47,6 +47,11 @@ Durability: see fix store. Outbound messages reach the store before `data_to_sen
 returns their bytes. Next-in is written at `data_to_send()` too, so it is durable only
 after the caller handled the events of the previous `receive()`: after a crash a few
 messages may come again (as PossDup resends); the application dedupes them (ExecID).
+Clocks: `clock` is wall time, used only for SendingTime / OrigSendingTime and the
+SendingTime accuracy check; every interval (heartbeat, TestRequest, logon / logout
+timeouts, resend re-requests) runs on `monotonic`, so a wall-clock step never delays
+(or fakes) the detection of a dead peer.
+
 Secrets (Password 554) are never logged: the session logs no field values, except the
 key fields of an informational message (a News headline, a trading session status).
 
@@ -102,6 +107,7 @@ class FixSession:
         initiator: bool,
         heartbeat_s: int = 30,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         log: Logger | None = None,
         accept_logon: Callable[[simplefix.FixMessage], str | None] | None = None,
         app_msg_types: frozenset[str] = fc.APP_MSG_TYPES,
@@ -120,7 +126,8 @@ class FixSession:
         self.heartbeat_s = heartbeat_s
         self.state: State = "disconnected"
         self._store = store
-        self._clock = clock
+        self._clock = clock  # wall time: SendingTime and its accuracy check only
+        self._mono = monotonic  # every interval: heartbeats, TestRequest, timeouts
         self._log: Logger = log if log is not None else structlog.get_logger("fix_session")
         self._accept_logon = accept_logon
         if not app_msg_types | informational_msg_types <= fc.FIX44_MSG_TYPES:
@@ -135,10 +142,10 @@ class FixSession:
         self._max_queued = max_queued
         self._sender_b = sender_comp_id.encode()
         self._target_b = target_comp_id.encode()
-        self._tx = Transmitter(store, clock, sender_comp_id, target_comp_id)
+        self._tx = Transmitter(store, clock, monotonic, sender_comp_id, target_comp_id)
         self._tx.message_log = self._msg_log = message_log
         self._reader = fc.FrameReader()
-        self._garbled = GarbledLog(self._log, clock, target_comp_id)
+        self._garbled = GarbledLog(self._log, monotonic, target_comp_id)
         self._events: list[SessionEvent] = []
         self._queue: dict[int, tuple[Inbound, bool]] = {}  # seq -> (message, already handled)
         self._resend_until = 0  # a ResendRequest is out until next_in passes this seq
@@ -156,7 +163,7 @@ class FixSession:
     def connection_made(self) -> None:
         """A transport is up (acceptor: starts the logon timeout)."""
         self._reader.clear()
-        self._since_s = self._clock()
+        self._since_s = self._mono()
 
     def logon(self, *, reset: bool = False, extra: Sequence[tuple[int, fc.Value]] = ()) -> None:
         """Initiator: queue our Logon; `reset` sends ResetSeqNumFlag=Y and clears the store."""
@@ -211,7 +218,7 @@ class FixSession:
 
     def tick(self) -> list[SessionEvent]:
         """Timers: heartbeat, TestRequest, silent-peer disconnect, logon/logout timeouts."""
-        now = self._clock()
+        now = self._mono()
         hb = self.heartbeat_s
         if self.state == "active" and hb > 0:
             grace = self._grace_s if self._grace_s is not None else 0.2 * hb
@@ -267,7 +274,7 @@ class FixSession:
         if isinstance(item, Garbled):
             self._on_garbled(item)
             return
-        self._last_recv_s = self._clock()  # a garbled frame is no sign of life
+        self._last_recv_s = self._mono()  # a garbled frame is no sign of life
         self._test_req_id = None
         if isinstance(item, BadHeader):
             if self.state == "active" and item.comp_id_seq is not None:
@@ -320,7 +327,7 @@ class FixSession:
 
     def _send_resend_request(self) -> int:
         begin = self._gap_from = self._store.next_in
-        self._gap_since_s = self._clock()
+        self._gap_since_s = self._mono()
         self._emit("2", [(7, b"%d" % begin), (16, b"0")])
         return begin
 
@@ -470,7 +477,7 @@ class FixSession:
         if not self.initiator:
             self._emit("A", fc.logon_body(heartbeat_s, reset, ()))
         self._enter("active")
-        self._last_recv_s = self._tx.last_sent_s = self._clock()
+        self._last_recv_s = self._tx.last_sent_s = self._mono()
         was_reset = reset or self._reset_sent
         self._log.info("fix_logon", reset=was_reset, seq_in=seq, next_out=self._store.next_out)
         self._events.append(LoggedOn(was_reset))
@@ -533,7 +540,7 @@ class FixSession:
 
     def _enter(self, state: State) -> None:
         self.state = state
-        self._since_s = self._clock()
+        self._since_s = self._mono()
 
     def _take_events(self) -> list[SessionEvent]:
         events, self._events = self._events, []

@@ -38,14 +38,16 @@ class Transmitter:
         self,
         store: FixStore,
         clock: Callable[[], float],
+        monotonic: Callable[[], float],
         sender_comp_id: str,
         target_comp_id: str,
     ) -> None:
         self._store = store
-        self._clock = clock
+        self._clock = clock  # wall time: SendingTime only
+        self._mono = monotonic
         self._comp_header = [(49, sender_comp_id.encode()), (56, target_comp_id.encode())]
         self._out: list[bytes] = []
-        self.last_sent_s = 0.0
+        self.last_sent_s = 0.0  # on the monotonic clock
         self.resent_through = 0  # highest seq ever sent again (as PossDup) on request
         self.message_log: MessageLog | None = None  # every message out, as encoded
 
@@ -78,7 +80,7 @@ class Transmitter:
         self._out.append(raw)
         if self.message_log is not None:
             self.message_log.record(OUT, raw)
-        self.last_sent_s = now
+        self.last_sent_s = self._mono()
         return number
 
     def resend(self, begin: int, end: int) -> tuple[int, int]:

@@ -130,6 +130,7 @@ class Link:
             initiator=True,
             heartbeat_s=30,
             clock=self.clock,
+            monotonic=self.clock,
             log=self.log,
         )
         self.venue = FixSession(
@@ -139,6 +140,7 @@ class Link:
             initiator=False,
             heartbeat_s=30,
             clock=self.clock,
+            monotonic=self.clock,
             log=self.log,
             **self.acceptor_kw,
         )
@@ -351,6 +353,56 @@ def test_heartbeat_when_idle_and_test_request_then_disconnect_for_silent_peer(
     assert link.us.tick() == []
     link.clock.advance(0.1)
     assert link.us.tick() == [Disconnect("no answer to TestRequest")]
+
+
+def _initiator(tmp_path: Path, wall: FakeClock, mono: FakeClock) -> FixSession:
+    return FixSession(
+        sender_comp_id="US",
+        target_comp_id="VENUE",
+        store=FixStore(tmp_path, fsync=False),
+        initiator=True,
+        heartbeat_s=30,
+        clock=wall,
+        monotonic=mono,
+        log=ListLogger(),
+    )
+
+
+def test_wall_clock_stepped_back_an_hour_does_not_delay_dead_peer_detection(
+    tmp_path: Path,
+) -> None:
+    """Intervals run on the monotonic clock: with the wall clock stepped back an hour (an
+    NTP correction, an operator) while the monotonic clock runs on, the Heartbeat, the
+    TestRequest and the dead-peer disconnect all come on time; SendingTime follows the
+    wall clock."""
+    wall, mono = FakeClock(), FakeClock()
+    us = _initiator(tmp_path, wall, mono)
+    us.logon()
+    us.receive(raw("A", 1, [(98, "0"), (108, "30")]))
+    assert us.state == "active"
+    us.data_to_send()
+    wall.advance(-3600)
+    mono.advance(30)
+    assert us.tick() == []
+    [(msg_type, _)] = frames(us.data_to_send())
+    assert msg_type == "0"
+    mono.advance(6)
+    assert us.tick() == []
+    [(msg_type, fields)] = frames(us.data_to_send())
+    assert msg_type == "1" and fields[52] == fc.sending_time(wall()).encode()
+    mono.advance(36)
+    assert us.tick() == [Disconnect("no answer to TestRequest")]
+
+
+def test_wall_clock_stepped_back_does_not_stretch_the_logon_timeout(tmp_path: Path) -> None:
+    """A Logon left unanswered times out after logon_timeout_s of monotonic time, whatever
+    the wall clock does meanwhile."""
+    wall, mono = FakeClock(), FakeClock()
+    us = _initiator(tmp_path, wall, mono)
+    us.logon()
+    wall.advance(-3600)
+    mono.advance(10)
+    assert us.tick() == [Disconnect("logon timeout")]
 
 
 def test_test_request_is_answered_with_heartbeat_carrying_its_id(link: Link) -> None:
@@ -889,6 +941,7 @@ def test_resend_beyond_what_the_store_keeps_is_gap_filled(tmp_path: Path, clock:
         store=store,
         initiator=True,
         clock=clock,
+        monotonic=clock,
         log=ListLogger(),
     )
     us.logon()

@@ -1,0 +1,51 @@
+"""What environment each actor process gets: only what it needs.
+
+The supervisor's own environment holds every venue's credentials (`username_env` /
+`password_env`) and whatever else the operator's shell exports. An actor gets a minimal
+base (`BASE_VARS`, and the `BASE_PREFIXES` families: PYTHON* for the interpreter, LC_* for
+the locale, TP_* test and fault-injection hooks), never a variable a venue names as a
+credential; a connector gets its own venue's credential variables on top, and nothing
+else gets any. The fork server is started with the base only: it hands a connector its
+credentials with the spawn request (a private pipe), never in argv.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from actors.runtime.actor import ActorArgs
+from protocol.config import CREDENTIAL_TAGS, SystemConfig
+
+BASE_VARS = frozenset(
+    {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "USER", "LOGNAME", "TMPDIR", "TERM"}
+    | {"PROMETHEUS_MULTIPROC_DIR"}  # the multiprocess metrics dir (set by the supervisor)
+)
+BASE_PREFIXES = ("PYTHON", "LC_", "TP_")
+
+
+class ActorEnv:
+    """The base environment of every actor, and the extra variables of one actor."""
+
+    def __init__(self, cfg: SystemConfig, environ: Mapping[str, str]) -> None:
+        self._credentials = {
+            venue.name: tuple(var for key, _ in CREDENTIAL_TAGS if (var := getattr(venue, key)))
+            for venue in cfg.venues
+        }
+        secret = {var for names in self._credentials.values() for var in names}
+        self.base = {
+            name: value
+            for name, value in environ.items()
+            if (name in BASE_VARS or name.startswith(BASE_PREFIXES)) and name not in secret
+        }
+        self._environ = environ
+
+    def extra(self, args: ActorArgs) -> dict[str, str]:
+        """A connector: its own venue's credential variables; any other actor: nothing."""
+        if args.kind != "connector" or args.venue is None:
+            return {}
+        names = self._credentials.get(args.venue, ())
+        return {name: self._environ[name] for name in names if name in self._environ}
+
+    def full(self, args: ActorArgs) -> dict[str, str]:
+        """The whole environment of `args`'s process."""
+        return {**self.base, **self.extra(args)}

@@ -1,0 +1,214 @@
+"""Adversarial replay of issue 15, section 3 ("the host misbehaves"), the findings of this
+module's scope, against real processes where that is cheap. This module is the index:
+
+- FIX heartbeat / TestRequest / logon timers and the reconcile grace on the wall clock (a
+  -1 h step hid a dead peer): unit tests with an injected wall clock stepped back while
+  the monotonic clock runs, tests/connector/fix/test_session.py
+  (`test_wall_clock_stepped_back_an_hour_does_not_delay_dead_peer_detection`,
+  `test_wall_clock_stepped_back_does_not_stretch_the_logon_timeout`) and
+  tests/oms/test_reconcile.py
+  (`test_resubmit_grace_runs_on_the_monotonic_clock_not_the_journal_wall_clock`).
+- The runtime dir's owner was not checked; pointed at a shared dir, start-up deleted other
+  programs' sockets and rmtree'd a `metrics/` dir: `test_runtime_dir_*` here.
+- State files readable by any local user: `test_state_files_are_private_*` here.
+- The supervisor passed its whole environment (venue passwords) to every actor:
+  `test_each_actor_gets_only_the_environment_it_needs` here.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.helpers import SystemUnderTest
+from tests.system_ops import client, submit_when_open
+
+pytestmark = pytest.mark.integration
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def sut() -> Iterator[SystemUnderTest]:
+    """A system not started yet (the test prepares its runtime dir first)."""
+    system = SystemUnderTest(venues=("simA",))
+    yield system
+    system.destroy()
+
+
+def _refused(sut: SystemUnderTest, why: str) -> None:
+    """`run` exits 2 at once with one line naming system.runtime_dir and `why`."""
+    sut.start(wait_ready=False)
+    assert sut.wait_exit(timeout_s=30) == 2, sut.describe()
+    errors = [line for line in sut.stderr_lines if "system.runtime_dir" in line]
+    assert len(errors) == 1 and why in errors[0], sut.stderr_lines
+
+
+def test_runtime_dir_owned_by_another_user_is_refused(sut: SystemUnderTest) -> None:
+    """Another local user who pre-creates the (predictable) runtime dir could swap the
+    control socket in it: a dir not owned by us is refused, and left as it is."""
+    rt = sut.runtime_dir
+    rt.mkdir(mode=0o700)
+    os.chown(rt, NOBODY, NOBODY)
+    _refused(sut, f"owned by uid {NOBODY}")
+    assert rt.stat().st_uid == NOBODY and stat.S_IMODE(rt.stat().st_mode) == 0o700
+
+
+def test_runtime_dir_that_is_a_symlink_is_refused(sut: SystemUnderTest) -> None:
+    """A symlink (even to a dir of ours) could be re-pointed after the check: refused."""
+    target = sut.root / "elsewhere"
+    target.mkdir(mode=0o700)
+    sut.runtime_dir.symlink_to(target)
+    _refused(sut, "symlink")
+    assert list(target.iterdir()) == []
+
+
+def test_runtime_dir_writable_by_others_is_refused_and_nothing_in_it_is_touched(
+    sut: SystemUnderTest,
+) -> None:
+    """A `/tmp`-like shared dir (1777) and a plain 0777 dir are refused; start-up used to
+    delete every `*.sock` in it (other programs' sockets) and rmtree its `metrics/`."""
+    rt = sut.runtime_dir
+    rt.mkdir()
+    os.chmod(rt, 0o1777)
+    foreign = [rt / "control.sock", rt / "other.sock", rt / "metrics" / "theirs.db"]
+    (rt / "metrics").mkdir()
+    for path in foreign:
+        path.write_text("not tradepulse's")
+    _refused(sut, "writable by group or others")
+    assert all(path.read_text() == "not tradepulse's" for path in foreign)
+
+
+def test_runtime_dir_0777_is_refused(sut: SystemUnderTest) -> None:
+    sut.runtime_dir.mkdir()
+    os.chmod(sut.runtime_dir, 0o777)
+    _refused(sut, "mode 777")
+
+
+def test_runtime_dir_with_a_metrics_dir_it_did_not_create_is_refused(
+    sut: SystemUnderTest,
+) -> None:
+    """A private dir of ours holding a `metrics/` the system did not create (no marker):
+    refused, not emptied."""
+    rt = sut.runtime_dir
+    rt.mkdir(mode=0o700)
+    (rt / "metrics").mkdir()
+    (rt / "metrics" / "theirs.db").write_text("keep")
+    _refused(sut, "was not created by tradepulse")
+    assert (rt / "metrics" / "theirs.db").read_text() == "keep"
+
+
+def test_runtime_dir_shared_with_other_programs_keeps_their_files(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """Pointed at a private dir that other programs of ours use too (like
+    $XDG_RUNTIME_DIR), the system starts and removes only its own files: another
+    program's listening socket and files survive a start, a restart and a stop."""
+    probe = SystemUnderTest(venues=("simA",))
+    rt = probe.runtime_dir
+    rt.mkdir(mode=0o700)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(str(rt / "other.sock"))
+        listener.listen(1)
+        (rt / "notes.txt").write_text("theirs")
+        sut = start_system(venues=("simA",), root=probe.root)
+        sut.stop()
+        again = start_system(venues=("simA",), root=probe.root)
+        again.stop()
+        assert stat.S_ISSOCK(os.lstat(rt / "other.sock").st_mode)
+        assert (rt / "notes.txt").read_text() == "theirs"
+    finally:
+        listener.close()
+        probe.destroy()
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    yield root
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            yield Path(dirpath) / name
+
+
+def test_state_files_are_private_to_the_owner(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """After a run that wrote every kind of state (journal, FIX stores and message logs of
+    both sides, the fill ledger, the venue's book, the kill-switch file, the lock), no file
+    or dir in the state dir has a group or other bit (it was 0755 / 0644: any local user
+    could read orders, positions and FIX traffic)."""
+    sut = start_system(venues=("simA",))
+    with client(sut) as c:
+        submit_when_open(c, "simA", price="95.00")
+        submit_when_open(c, "simA", price=None)  # a market order: a fill for the ledger
+    assert sut.control("kill-switch", action="engage", reason="host test").status == "ok"
+    assert sut.stop() == 0
+    written = {p.name for p in _walk(sut.state_dir)}
+    assert {"kill_switch.json", "supervisor.lock", "messages.log"} <= written, written
+    loose = {
+        str(p.relative_to(sut.state_dir)): f"{stat.S_IMODE(os.lstat(p).st_mode):o}"
+        for p in _walk(sut.state_dir)
+        if os.lstat(p).st_mode & 0o077
+    }
+    assert loose == {}
+
+
+SECRET = "unrelated-secret-9b2e"
+PASSWORDS = {"simA": "pw-simA-41c7", "simB": "pw-simB-83d0"}
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+
+
+@pytest.mark.parametrize("spawn", ["exec", "forkserver"])
+def test_each_actor_gets_only_the_environment_it_needs(
+    start_system: Callable[..., SystemUnderTest], spawn: str
+) -> None:
+    """Two venues with credentials and an unrelated secret in the supervisor's
+    environment: no actor (the simulators included) and not the fork server sees the
+    unrelated secret or another venue's password; with exec, connector.simA's environment
+    holds simA's credentials only; with the fork server they reach it with the spawn
+    request (it logs on to a venue that requires its Username) and appear in no
+    process's environment block."""
+    venues = [
+        {
+            "name": name,
+            "target_comp_id": name.upper(),
+            "username_env": f"{name.upper()}_FIX_USER",
+            "password_env": f"{name.upper()}_FIX_PW",
+            "sim": {"reference_prices": {"AAPL": "100.00"}, "require_username": f"u-{name}"},
+        }
+        for name in PASSWORDS
+    ]
+    env = {"DEPLOY_API_TOKEN": SECRET}
+    for name, password in PASSWORDS.items():
+        env[f"{name.upper()}_FIX_USER"] = f"u-{name}"
+        env[f"{name.upper()}_FIX_PW"] = password
+    sut = start_system(overrides={"venues": venues, "supervisor": {"spawn": spawn}}, env=env)
+    for name in PASSWORDS:
+        sut.wait_event("fix_logon", timeout_s=20, actor=f"connector.{name}")
+    assert sut.proc is not None
+    processes = {a: sut.pid_of(a) for a in sut.actor_ids()}
+    for child in psutil.Process(sut.proc.pid).children():
+        if "actors.supervisor.forkserver" in " ".join(child.cmdline()):
+            processes["forkserver"] = child.pid
+    assert ("forkserver" in processes) == (spawn == "forkserver")
+    secrets = {SECRET, *PASSWORDS.values(), "u-simA", "u-simB"}
+    for who, pid in processes.items():
+        seen = _environ(pid)
+        held = secrets & set(seen.values())
+        if spawn == "exec" and who == "connector.simA":
+            assert held == {"u-simA", PASSWORDS["simA"]}, (who, held)
+        elif spawn == "exec" and who == "connector.simB":
+            assert held == {"u-simB", PASSWORDS["simB"]}, (who, held)
+        else:
+            assert held == set(), (who, held)
+        assert "PATH" in seen and "DEPLOY_API_TOKEN" not in seen
