@@ -4,6 +4,10 @@ Wire format: one frame, a msgpack map
 `{v, type, sender, epoch, seq, id, corr, ts_ns, body}` where `body` is the message's
 fields without its `type` tag. ROUTER sockets prepend identity frames; callers strip them
 before `decode`.
+
+A hostile frame is bounded before anything looks at its values: at most `MAX_FRAME_BYTES`
+(the sockets refuse bigger ones at the transport too) and containers nested at most
+`MAX_DEPTH` deep (a 1,010-deep map crashed the log renderer of the supervisor).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from protocol.messages import MESSAGE_ADAPTER, MESSAGE_TYPES, Message
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 32  # nested maps/arrays in one envelope; ours go 5 deep
 _HEADER_TYPES: dict[str, type | tuple[type, ...]] = {
     "v": int,
     "type": str,
@@ -120,6 +125,7 @@ def _decode(frames: Sequence[Any]) -> Envelope:
         raise ProtocolError(f"not msgpack: {type(exc).__name__}") from exc
     if not isinstance(obj, dict):
         raise ProtocolError(f"envelope must be a map, got {type(obj).__name__}")
+    _check_depth(obj)
     for key, typ in _HEADER_TYPES.items():
         if key not in obj:
             raise ProtocolError(f"envelope field {key!r} missing")
@@ -154,3 +160,14 @@ def _decode(frames: Sequence[Any]) -> Envelope:
         body=msg,
         version=obj["v"],
     )
+
+
+def _check_depth(obj: dict[str, Any]) -> None:
+    """Refuse containers nested deeper than `MAX_DEPTH` (iteratively: no recursion)."""
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ProtocolError(f"message nested deeper than {MAX_DEPTH} levels")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))

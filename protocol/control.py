@@ -19,6 +19,7 @@ from protocol.commands import Command, parse_command
 from protocol.config import SystemConfig
 from protocol.exceptions import ProtocolError, TradePulseError
 from protocol.messages import ControlReply, ControlRequest
+from protocol.sockets import MAX_MSG_BYTES
 
 
 class ControlUnavailable(TradePulseError):
@@ -60,6 +61,7 @@ def control_request(
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.MAXMSGSIZE, MAX_MSG_BYTES)
     try:
         sock.connect(cfg.endpoint(target))
         sender = Sender(f"ctl-{uuid.uuid4().hex[:8]}", 0)

@@ -5,12 +5,18 @@ explicit high-water marks, and reconnects within milliseconds of a restarted pee
 (the default backs off to 100 ms, which a restart-time budget notices). A ROUTER that
 serves requests is `ROUTER_MANDATORY` (an unroutable reply is an error, not silence) and
 `ROUTER_HANDOVER` (a restarted peer with the same identity takes over its route).
+
+A hostile peer must not cost memory or freeze a loop: every socket refuses frames over
+`MAX_MSG_BYTES` at the transport (ZMQ_MAXMSGSIZE: libzmq drops the connection before the
+frame is buffered whole), and every send on a loop is non-blocking (`send_nowait`): a peer
+that does not read gets nothing more once its high-water mark is reached.
 """
 
 from __future__ import annotations
 
 import zmq
 
+from protocol.codec import MAX_FRAME_BYTES
 from protocol.paths import ipc_file
 
 LINGER_MS = 0
@@ -18,6 +24,8 @@ HWM = 100_000  # messages, each way
 UNBOUNDED = 0  # a high-water mark of 0: no limit
 RECONNECT_IVL_MS = 2
 RECONNECT_IVL_MAX_MS = 50
+MAX_MSG_BYTES = MAX_FRAME_BYTES + 64 * 1024  # the codec's limit + headroom for identity frames
+MAX_SOCKETS = 256  # per process context; an actor uses a handful
 
 Context = zmq.Context[zmq.Socket[bytes]]
 Socket = zmq.Socket[bytes]
@@ -30,6 +38,28 @@ def tune_socket(sock: Socket, *, hwm: int = HWM) -> None:
     sock.setsockopt(zmq.RCVHWM, hwm)
     sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
+    sock.setsockopt(zmq.MAXMSGSIZE, MAX_MSG_BYTES)
+
+
+def new_context() -> Context:
+    """The one zmq context of a process, with a bounded socket count."""
+    ctx: Context = zmq.Context()
+    ctx.set(zmq.MAX_SOCKETS, MAX_SOCKETS)
+    return ctx
+
+
+def send_nowait(sock: Socket, frames: list[bytes]) -> str | None:
+    """Send without blocking. None: sent; otherwise why not ("hwm": the peer is not reading
+    or not there and its queue is full; "unroutable": a ROUTER has no such peer)."""
+    try:
+        sock.send_multipart(frames, zmq.NOBLOCK, copy=False)
+        return None
+    except zmq.Again:
+        return "hwm"
+    except zmq.ZMQError as exc:
+        if exc.errno == zmq.EHOSTUNREACH:
+            return "unroutable"
+        raise
 
 
 def bind_router(ctx: Context, endpoint: str) -> Socket:

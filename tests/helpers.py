@@ -238,6 +238,7 @@ class SystemUnderTest:
         overrides: Mapping[str, Any] | None = None,
         env: Mapping[str, str] | None = None,
         root: Path | None = None,
+        launcher: Sequence[str] = (),
     ) -> None:
         # ipc paths must stay under ~100 chars: a short dir in /tmp, not pytest's tmp_path
         self.root = root or Path(tempfile.mkdtemp(prefix="tp", dir="/tmp"))
@@ -253,6 +254,7 @@ class SystemUnderTest:
             self.config_path, state_dir=str(self.state_dir), runtime_dir=str(self.runtime_dir)
         )
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.launcher = list(launcher)  # e.g. ["prlimit", "--nofile=64:4096", "--"]
         self.proc: subprocess.Popen[bytes] | None = None
         self.lines: list[dict[str, Any]] = []
         self.raw_lines: list[str] = []
@@ -273,7 +275,8 @@ class SystemUnderTest:
     def start(self, *, wait_ready: bool = True, timeout_s: float = 20.0) -> SystemUnderTest:
         assert self.proc is None, "already started"
         self.proc = subprocess.Popen(
-            [sys.executable, str(SUPERVISOR), "run", *self.cli_args(), "--metrics-port", "0"],
+            [*self.launcher, sys.executable, str(SUPERVISOR), "run", *self.cli_args()]
+            + ["--metrics-port", "0"],
             cwd=REPO_ROOT,
             env=self.env,
             stdin=subprocess.DEVNULL,

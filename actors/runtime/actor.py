@@ -27,6 +27,7 @@ import structlog
 import zmq
 
 from actors.runtime import crashpoints, metrics
+from actors.runtime.fdlimit import MIN_HEADROOM, raise_fd_limit
 from actors.runtime.logs import configure_logging
 from actors.runtime.peer import Peer, Replier
 from actors.runtime.ratelog import LogBudget
@@ -44,7 +45,7 @@ from protocol.messages import (
     Ready,
     Stop,
 )
-from protocol.sockets import bind_router, connect_dealer
+from protocol.sockets import bind_router, connect_dealer, new_context, send_nowait
 
 EXIT_SUPERVISOR_GONE = 70  # the parent is no longer the supervisor that spawned us
 
@@ -72,6 +73,7 @@ class Actor:
     kind = "actor"
 
     def __init__(self, args: ActorArgs, cfg: SystemConfig | None = None) -> None:
+        fd_soft, fd_hard = raise_fd_limit()  # before any socket: connections cost fds
         self.args = args
         self.actor_id = args.actor_id
         self.epoch = args.epoch
@@ -85,8 +87,10 @@ class Actor:
         self.log = structlog.get_logger().bind(actor=self.actor_id, epoch=self.epoch)
         if args.venue:
             self.log = self.log.bind(venue=args.venue)
+        if fd_soft < MIN_HEADROOM:
+            self.log.warning("fd_limit_low", soft=fd_soft, hard=fd_hard, wanted=MIN_HEADROOM)
         self.sender = Sender(self.actor_id, self.epoch)
-        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self.ctx: zmq.Context[zmq.Socket[bytes]] = new_context()
         self.poller = zmq.Poller()
         self._handlers: dict[Any, Callable[[], None]] = {}
         self.timers = Timers()
@@ -97,6 +101,7 @@ class Actor:
         self._next_hb = time.monotonic()
         self._bad_messages = metrics.BAD_MESSAGES.labels(actor=self.actor_id)
         self._bad_log, self._failed_log = LogBudget(), LogBudget()  # lines per second
+        self._dropped_log = LogBudget()
         self.router = bind_router(self.ctx, self.cfg.endpoint(self.actor_id))
         self.add_socket(self.router, self._on_router_readable)
         self.sup = connect_dealer(self.ctx, self.cfg.supervisor_endpoint, self.actor_id)
@@ -159,16 +164,29 @@ class Actor:
         self.timers.call_every(interval_s, fn)
 
     def send_router(self, identity: list[bytes], body: Message, corr_id: str = "") -> bool:
-        frames = identity + self.sender.encode(body, corr_id)
-        try:
-            self.router.send_multipart(frames, copy=False)
-            return True
-        except zmq.ZMQError as exc:  # EHOSTUNREACH: the peer is gone (ROUTER_MANDATORY)
-            self.log.warning("reply_undeliverable", type=body.type, error=str(exc))
-            return False
+        """Reply without blocking: a requester that does not read (its queue is at the
+        high-water mark) or is gone loses this reply, counted; the loop never waits."""
+        reason = send_nowait(self.router, identity + self.sender.encode(body, corr_id))
+        if reason is not None:
+            self.send_dropped("reply", reason, identity[0].decode(errors="replace"), body.type)
+        return reason is None
 
     def send_supervisor(self, body: Message, corr_id: str = "") -> None:
-        self.sup.send_multipart(self.sender.encode(body, corr_id), copy=False)
+        """To the supervisor, without blocking (a stopped supervisor must not freeze us)."""
+        reason = send_nowait(self.sup, self.sender.encode(body, corr_id))
+        if reason is not None:
+            self.send_dropped("request", reason, "supervisor", body.type)
+
+    def send_dropped(self, kind: str, reason: str, peer: str, type_: str) -> None:
+        """A send that would have blocked (or had nowhere to go): counted, logged
+        rate-limited. `kind` "reply" (to a requester) or "request" (to a peer)."""
+        if kind == "reply":
+            metrics.REPLIES_DROPPED.labels(actor=self.actor_id, reason=reason).inc()
+        else:
+            metrics.REQUESTS_UNSENT.labels(actor=self.actor_id, peer=peer, reason=reason).inc()
+        if (skipped := self._dropped_log.take()) is not None:
+            event = "reply_dropped" if kind == "reply" else "request_unsent"
+            self.log.warning(event, peer=peer[:64], type=type_, reason=reason, suppressed=skipped)
 
     def decode_or_count(self, frames: list[bytes], source: str) -> Envelope | None:
         try:

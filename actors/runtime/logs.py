@@ -1,9 +1,15 @@
 """Logging of every process (actors and supervisor): structlog, one JSON line per event on
-stdout, which the supervisor (or a test) reads."""
+stdout, which the supervisor (or a test) reads.
+
+Rendering never raises: an event whose values cannot be rendered (nested too deep for the
+encoder, a failing repr) is written as `log_render_failed` naming the event instead, so a
+hostile value in a log line cannot kill the loop that logs it."""
 
 from __future__ import annotations
 
+import json
 import sys
+from typing import Any
 
 import structlog
 
@@ -20,9 +26,36 @@ def configure_logging(level: str = "info") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
             structlog.processors.dict_tracebacks,
-            structlog.processors.JSONRenderer(sort_keys=False),
+            _SafeJSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
         cache_logger_on_first_use=CACHE_LOGGERS,
     )
+
+
+class _SafeJSONRenderer:
+    """structlog's JSONRenderer, with a plain fallback line when it raises."""
+
+    def __init__(self) -> None:
+        self._render = structlog.processors.JSONRenderer(sort_keys=False)
+
+    def __call__(self, logger: Any, name: str, event_dict: structlog.typing.EventDict) -> str:
+        try:
+            return str(self._render(logger, name, event_dict))
+        except Exception as exc:  # noqa: BLE001 - RecursionError, TypeError, a failing repr
+            plain = {
+                k: str(event_dict[k])[:200]
+                for k in ("ts", "level", "actor", "epoch", "venue")
+                if isinstance(event_dict.get(k), (str, int))
+            }
+            event = event_dict.get("event")
+            original = event[:200] if isinstance(event, str) else "?"
+            return json.dumps(
+                {
+                    **plain,
+                    "event": "log_render_failed",
+                    "original_event": original,
+                    "error": type(exc).__name__,
+                }  # fmt: skip
+            )

@@ -54,6 +54,16 @@ ACTOR_HEARTBEAT_AGE = Gauge(
 BAD_MESSAGES = Counter(
     "tradepulse_bad_messages", "Frames rejected as malformed, by receiving actor", ["actor"]
 )
+REPLIES_DROPPED = Counter(
+    "tradepulse_replies_dropped",
+    "Replies not sent: the requester does not read (hwm) or is gone (unroutable)",
+    ["actor", "reason"],
+)
+REQUESTS_UNSENT = Counter(
+    "tradepulse_requests_unsent",
+    "Requests failed at once: the peer's queue is full (hwm), it is down or not reading",
+    ["actor", "peer", "reason"],
+)
 
 # ---------------------------------------------------------------- venues and connectors
 RECONNECTS = Counter(

@@ -17,7 +17,7 @@ import zmq
 
 from protocol.codec import Envelope, Sender, encode
 from protocol.messages import ErrorCode, Message, RequestRejected
-from protocol.sockets import Context, connect_dealer
+from protocol.sockets import Context, connect_dealer, send_nowait
 
 MAX_BATCH = 1000  # messages read per readable event before the loop gets a turn
 
@@ -35,6 +35,8 @@ class PeerHost(Protocol):
     def decode_or_count(self, frames: list[bytes], source: str) -> Envelope | None: ...
 
     def on_peer_message(self, peer: Peer, env: Envelope) -> None: ...
+
+    def send_dropped(self, kind: str, reason: str, peer: str, type_: str) -> None: ...
 
 
 class ReplyHost(Protocol):
@@ -59,9 +61,14 @@ class Peer:
         self._pending: dict[str, _Pending] = {}
         self.last_epoch: int | None = None
 
-    def send(self, body: Message, corr_id: str = "") -> str:
+    def send(self, body: Message, corr_id: str = "") -> str | None:
+        """Send without blocking: the message id, or None when the peer's queue is full (it
+        is down or not reading; counted and logged by the host)."""
         env = self._actor.sender.envelope(body, corr_id)
-        self.sock.send_multipart(encode(env), copy=False)
+        reason = send_nowait(self.sock, encode(env))
+        if reason is not None:
+            self._actor.send_dropped("request", reason, self.target, body.type)
+            return None
         return env.msg_id
 
     def request(
@@ -70,8 +77,13 @@ class Peer:
         callback: Callable[[Envelope | None], None],
         timeout_s: float,
     ) -> str:
-        """Send `body`; `callback(reply)` on the reply, or `callback(None)` after timeout."""
+        """Send `body`; `callback(reply)` on the reply, or `callback(None)` after timeout.
+        A request that cannot be queued (the peer's queue is full) fails at once: its
+        callback gets None on the next loop turn, never inside this call."""
         msg_id = self.send(body)
+        if msg_id is None:
+            self._actor.call_later(0.0, lambda: callback(None))
+            return ""
         self._pending[msg_id] = _Pending(callback, time.monotonic() + timeout_s)
         self._actor.call_later(timeout_s, lambda: self._expire(msg_id))
         return msg_id

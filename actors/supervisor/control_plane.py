@@ -6,6 +6,10 @@ connector) is forwarded to it while it runs, and its ControlReply relayed; any o
 routed one while its actor is down, the supervisor answers with the command's `execute`.
 Every reply is one envelope `{status, reason, data}`. The control plane owns the control
 socket and sees the supervisor only through `ControlHost`.
+
+No operator peer may freeze the supervisor: replies go out without blocking (one that does
+not read loses its replies, counted), and a command whose handling raises is answered
+`internal error` and logged `handler_failed` (rate-limited); the loop goes on.
 """
 
 from __future__ import annotations
@@ -17,14 +21,17 @@ import structlog
 import zmq
 
 from actors.runtime import metrics
+from actors.runtime.ratelog import LogBudget
 from actors.runtime.timers import Timers
 from actors.supervisor.commands import ControlHost, for_request
 from actors.supervisor.restart_policy import ChildState
 from protocol.codec import MAX_FRAME_BYTES, Sender, decode, encode
 from protocol.exceptions import ProtocolError
 from protocol.messages import ControlReply, ControlRequest
+from protocol.sockets import send_nowait
 
 FORWARD_TIMEOUT_S = 30.0
+CONTROL_HWM = 1000  # replies queued for one operator connection; a CLI waits for one
 
 
 class ControlPlane:
@@ -42,6 +49,8 @@ class ControlPlane:
         self._timers = timers
         self._log = log
         self._pending: dict[str, tuple[list[bytes], str]] = {}  # forwarded id -> operator
+        self._bad_log, self._failed_log, self._dropped_log = LogBudget(), LogBudget(), LogBudget()
+        sock.setsockopt(zmq.SNDHWM, CONTROL_HWM)  # applies to every connection made from now
 
     def on_readable(self) -> None:
         for _ in range(100):
@@ -51,21 +60,35 @@ class ControlPlane:
                 return
             identity = frames[:1]
             try:
-                env = decode(frames[1:])
-            except ProtocolError as exc:
-                metrics.BAD_MESSAGES.labels(actor="supervisor").inc()
-                self._log.warning("bad_message", source="control", error=str(exc))
+                self._on_request(identity, frames[1:])
+            except Exception as exc:  # noqa: BLE001 - one bad command must not stop the system
+                if (skipped := self._failed_log.take()) is not None:
+                    self._log.exception("handler_failed", source="control", suppressed=skipped)
                 msg_id = _control_request_id(frames[1:])
-                if msg_id is not None:  # a command it does not know, or a bad argument
-                    self._send(identity, ControlReply(status="error", reason=str(exc)), msg_id)
-                continue
-            if not isinstance(env.body, ControlRequest):
-                reason = f"not a control request: {env.type}"
-                self._send(identity, ControlReply(status="error", reason=reason), env.msg_id)
-                continue
-            reply = self._handle(env.body, identity, env.msg_id)
-            if reply is not None:
-                self._send(identity, reply, env.msg_id)
+                if msg_id is not None:
+                    reason = f"internal error: {type(exc).__name__}"
+                    self._send(identity, ControlReply(status="error", reason=reason), msg_id)
+
+    def _on_request(self, identity: list[bytes], frames: list[bytes]) -> None:
+        try:
+            env = decode(frames)
+        except ProtocolError as exc:
+            metrics.BAD_MESSAGES.labels(actor="supervisor").inc()
+            if (skipped := self._bad_log.take()) is not None:
+                self._log.warning(
+                    "bad_message", source="control", error=str(exc), suppressed=skipped
+                )
+            msg_id = _control_request_id(frames)
+            if msg_id is not None:  # a command it does not know, or a bad argument
+                self._send(identity, ControlReply(status="error", reason=str(exc)), msg_id)
+            return
+        if not isinstance(env.body, ControlRequest):
+            reason = f"not a control request: {env.type}"
+            self._send(identity, ControlReply(status="error", reason=reason), env.msg_id)
+            return
+        reply = self._handle(env.body, identity, env.msg_id)
+        if reply is not None:
+            self._send(identity, reply, env.msg_id)
 
     def on_actor_reply(self, corr_id: str, reply: ControlReply) -> None:
         """An actor answered a forwarded command: relay it to the operator."""
@@ -106,10 +129,26 @@ class ControlPlane:
             self._send(pending[0], reply, pending[1])
 
     def _send(self, identity: list[bytes], reply: ControlReply, corr_id: str) -> None:
+        """Without blocking: an operator that does not read (or is gone) loses the reply.
+        A reply that cannot be encoded (an actor's data nested too deep) becomes an error."""
         try:
-            self.sock.send_multipart(identity + encode(self._sender.envelope(reply, corr_id)))
-        except zmq.ZMQError as exc:
-            self._log.warning("send_failed", type=reply.type, error=str(exc))
+            frames = encode(self._sender.envelope(reply, corr_id))
+        except Exception as exc:  # noqa: BLE001 - msgpack: ValueError, TypeError, ...
+            if (skipped := self._failed_log.take()) is not None:
+                self._log.warning("handler_failed", source="encode", error=repr(exc)[:200],
+                                  suppressed=skipped)  # fmt: skip
+            bad = ControlReply(status="error", reason=f"internal error: {type(exc).__name__}")
+            frames = encode(self._sender.envelope(bad, corr_id))
+        try:
+            reason = send_nowait(self.sock, identity + frames)
+        except zmq.ZMQError:
+            reason = "error"
+        if reason is not None:
+            metrics.REPLIES_DROPPED.labels(actor="supervisor", reason=reason).inc()
+            if (skipped := self._dropped_log.take()) is not None:
+                self._log.warning(
+                    "reply_dropped", type=reply.type, reason=reason, suppressed=skipped
+                )
 
 
 def _control_request_id(frames: list[bytes]) -> str | None:

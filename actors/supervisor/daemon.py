@@ -137,7 +137,7 @@ class Supervisor:
     def _send_actor(self, actor: str, body: Message) -> str:
         """Send to a child over the actor socket; returns the message id (raises ZMQError)."""
         env = self.sender.envelope(body)
-        self.sup_sock.send_multipart([actor.encode(), *encode(env)], copy=False)
+        self.sup_sock.send_multipart([actor.encode(), *encode(env)], zmq.NOBLOCK, copy=False)
         return env.msg_id
 
     def _ask_to_stop(self, child: Child, reason: str) -> None:

@@ -239,3 +239,34 @@ def test_the_cli_table_loads_without_prometheus_client() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=False)
     assert done.returncode == 0
+
+
+def test_a_command_whose_handling_raises_is_answered_and_the_plane_keeps_serving(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No handler exception may stop the supervisor: a `status` that raises is answered
+    `internal error`, and the next request is served (issue 15, section 1)."""
+
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(rig.host, "status", broken)
+    bad = rig.ask(wire.Status())
+    assert (bad.status, bad.reason) == ("error", "internal error: RuntimeError")
+    monkeypatch.undo()
+    assert rig.ask(wire.Status()).status == "ok"
+
+
+def test_a_reply_too_deep_to_encode_becomes_an_error_reply(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Data nested 1,010 deep (msgpack refuses to pack it) in a reply: the operator gets an
+    error reply, the plane keeps serving."""
+    nested: Any = "x"
+    for _ in range(1010):
+        nested = {"a": nested}
+    monkeypatch.setattr(rig.host, "status", lambda: {"deep": nested})
+    bad = rig.ask(wire.Status())
+    assert (bad.status, bad.reason) == ("error", "internal error: ValueError")
+    monkeypatch.undo()
+    assert rig.ask(wire.Status()).status == "ok"
