@@ -24,6 +24,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from actors.runtime.fdlimit import raise_fd_limit
 from actors.supervisor.ctl import EXIT_CONFIG, EXIT_UNAVAILABLE
 from protocol.config import SystemConfig, check_credentials, check_tls, load_config
 from protocol.exceptions import ConfigError, StateDirLocked
@@ -64,6 +65,7 @@ def _load(ns: argparse.Namespace) -> SystemConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.umask(PRIVATE_UMASK)  # every file of the system (and of its actors) is ours alone
+    raise_fd_limit()  # before any socket: operator connections cost fds (EMFILE aborts)
     parser = build_parser()
     ns = parser.parse_args(argv)
     try:

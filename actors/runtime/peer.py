@@ -78,11 +78,13 @@ class Peer:
         timeout_s: float,
     ) -> str:
         """Send `body`; `callback(reply)` on the reply, or `callback(None)` after timeout.
-        A request that cannot be queued (the peer's queue is full) fails at once: its
-        callback gets None on the next loop turn, never inside this call."""
+        A request that cannot be queued (the peer's queue is full) never blocks: it is
+        counted at once, and its callback gets None at the same deadline as an unanswered
+        one, never inside this call (callers that ask again on None would otherwise spin:
+        found by review, thousands of re-asks a second)."""
         msg_id = self.send(body)
         if msg_id is None:
-            self._actor.call_later(0.0, lambda: callback(None))
+            self._actor.call_later(timeout_s, lambda: callback(None))
             return ""
         self._pending[msg_id] = _Pending(callback, time.monotonic() + timeout_s)
         self._actor.call_later(timeout_s, lambda: self._expire(msg_id))

@@ -44,7 +44,7 @@ from protocol.messages import (
     Stop,
     VenueStateChanged,
 )
-from protocol.sockets import bind_router
+from protocol.sockets import bind_router, new_context
 
 AllReadyHook = Callable[[dict[str, Any]], None]
 
@@ -71,7 +71,7 @@ class Supervisor:
         self.children = {s.id: Child(s, restart) for s in child_specs(cfg)}
         self.order = list(self.children)
         self.venues = VenueBoard([v.name for v in cfg.venues])
-        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self.ctx: zmq.Context[zmq.Socket[bytes]] = new_context()
         self.sender = Sender("supervisor", int(time.time() * 1000))
         self.timers = Timers()
         self._last_epoch = 0

@@ -19,6 +19,9 @@ from protocol.config import CREDENTIAL_TAGS, SystemConfig
 BASE_VARS = frozenset(
     {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "USER", "LOGNAME", "TMPDIR", "TERM"}
     | {"PROMETHEUS_MULTIPROC_DIR"}  # the multiprocess metrics dir (set by the supervisor)
+    # the host's TLS trust store and loader settings: a connector with TLS and no ca_file
+    # verifies against the system CAs these point to; a shared-library Python needs its path
+    | {"SSL_CERT_FILE", "SSL_CERT_DIR", "OPENSSL_CONF", "LD_LIBRARY_PATH", "LD_PRELOAD"}
 )
 BASE_PREFIXES = ("PYTHON", "LC_", "TP_")
 

@@ -102,26 +102,34 @@ def _lstat_mode(path: Path) -> int:
 def _private_dir(path: Path, key: str) -> None:
     """Create `path` 0700, or check that the existing one is a real directory owned by us
     and writable by nobody else (then make it 0700); ConfigError(`key`) otherwise."""
-    mode = _lstat_mode(path)
-    if mode == 0:
+    if _lstat_mode(path) == 0:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.mkdir(path, 0o700)
         except FileExistsError:
             pass  # raced: checked below like any existing dir
-        mode = _lstat_mode(path)
-    st = os.lstat(path)
-    if stat.S_ISLNK(mode):
-        raise ConfigError(key, f"{path} is a symlink; refusing (it could be swapped)")
-    if not stat.S_ISDIR(mode):
-        raise ConfigError(key, f"{path} is not a directory")
-    if st.st_uid != os.geteuid():
-        raise ConfigError(key, f"{path} is owned by uid {st.st_uid}, not by us ({os.geteuid()})")
-    if mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise ConfigError(
-            key, f"{path} is writable by group or others (mode {stat.S_IMODE(mode):o})"
-        )
-    os.chmod(path, 0o700, follow_symlinks=False)
+    # checked and tightened through one descriptor opened without following a symlink: no
+    # window to swap the path, and fchmod works where chmod(follow_symlinks=False) does not
+    # (glibc < 2.32, no /proc)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        if stat.S_ISLNK(_lstat_mode(path)):
+            raise ConfigError(key, f"{path} is a symlink; refusing (it could be swapped)") from None
+        raise ConfigError(key, f"{path} is not a directory") from None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid():
+            raise ConfigError(
+                key, f"{path} is owned by uid {st.st_uid}, not by us ({os.geteuid()})"
+            )
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise ConfigError(
+                key, f"{path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):o})"
+            )
+        os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
 
 
 def signal_wakeup_fd(*signals: signal.Signals) -> int:

@@ -208,3 +208,21 @@ def test_200_client_connections_under_a_low_fd_limit_do_not_abort_the_oms(
         _oms_serves(sut)
     assert sut.pid_of("oms") == oms_pid
     assert _restarts(sut) == restarts
+
+
+def test_200_operator_connections_under_a_low_fd_limit_do_not_abort_the_supervisor(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """The same for the supervisor's control socket: it raises its own soft limit at start
+    (found by review: it did not, and 200 connections made libzmq abort it, taking every
+    actor with it)."""
+    sut = start_system(launcher=["prlimit", "--nofile=64:4096", "--"])
+    assert sut.proc is not None
+    frame = _raw_control({"command": "status"})
+    with _sockets(sut.cfg.control_endpoint, 200) as socks:
+        for sock in socks:
+            sock.send(frame)
+        for sock in socks:
+            assert sock.poll(10_000), "a connection got no reply"
+    assert sut.proc.poll() is None
+    assert sut.actor("oms")["state"] == "running"

@@ -4,8 +4,10 @@ Grafana dashboard only uses registered metrics, and the manifests render where t
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -184,3 +186,34 @@ def test_k8s_kustomizations_render() -> None:
     connectors = render(DEPLOY / "k8s" / "connectors")
     assert "kind: Deployment" in connectors
     assert re.findall(r"^  replicas: (\d+)", connectors, flags=re.MULTILINE) == ["0"]
+
+
+# How each shipped config's runtime_dir mount looks at start: (config, mount point, mode of
+# the mount as the platform creates it). Kubernetes makes an emptyDir 0777 (2777 with
+# fsGroup); compose mounts a tmpfs 0700 owned by the service user; systemd's
+# RuntimeDirectory= is 0700 (RuntimeDirectoryMode default 0755 is not group-writable).
+MOUNTS = [
+    ("k8s/core.toml", "/run/tradepulse", 0o2777),
+    ("compose/config.toml", "/run/tradepulse", 0o700),
+    ("config/production.example.toml", "/run/tradepulse", 0o755),
+]
+
+
+@pytest.mark.parametrize(("name", "mount", "mode"), MOUNTS, ids=[m[0] for m in MOUNTS])
+def test_shipped_runtime_dirs_pass_the_private_dir_check(
+    tmp_path: Path, name: str, mount: str, mode: int
+) -> None:
+    """The runtime-dir check (a private dir of ours) accepts every shipped deployment as the
+    platform mounts it (found by review: the k8s emptyDir, 0777, made the pod exit 2)."""
+    from actors.supervisor.host import prepare_runtime_dir
+
+    cfg = load_config(DEPLOY / name)
+    configured = Path(cfg.system.runtime_dir)
+    assert configured.is_relative_to(mount), (configured, mount)
+    fake_mount = tmp_path / "mnt"
+    fake_mount.mkdir()
+    os.chmod(fake_mount, mode)
+    where = fake_mount / configured.relative_to(mount)
+    system = cfg.system.model_copy(update={"runtime_dir": str(where)})
+    prepare_runtime_dir(cfg.model_copy(update={"system": system}))
+    assert stat.S_IMODE(where.stat().st_mode) == 0o700

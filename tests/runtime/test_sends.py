@@ -57,12 +57,14 @@ def _small_dealer(ctx: Context, endpoint: str, identity: str) -> zmq.Socket[byte
     return sock
 
 
-def test_a_request_to_a_peer_whose_queue_is_full_fails_at_once(
+def test_a_request_to_a_peer_whose_queue_is_full_fails_without_blocking(
     host: StubHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nobody serves the endpoint and the queue holds one message: the second request does
     not wait (a blocking send would: SNDTIMEO makes that an error here instead of a hang);
-    it is counted, and its callback gets None from the loop, not inside `request`."""
+    it is counted at once, and its callback gets None from the loop at the request's
+    deadline, as for a lost one (not at once: a caller that asks again on None would spin),
+    never inside `request`."""
     monkeypatch.setattr(peer_module, "connect_dealer", _small_dealer)
     peer = Peer(host, "risk", f"ipc:///tmp/tp-nobody-{uuid.uuid4().hex}.sock")
     answers: list[Envelope | None] = []
@@ -70,7 +72,8 @@ def test_a_request_to_a_peer_whose_queue_is_full_fails_at_once(
     assert sent[0] and not sent[2]
     assert host.dropped[-1] == ("request", "hwm", "risk", "get_order")
     assert answers == []  # not from inside request()
-    for _delay, fn in [item for item in host.later if item[0] == 0.0]:
+    assert not [d for d, _ in host.later if d < 5.0]  # nothing sooner than the deadline
+    assert peer.in_flight == len([s for s in sent if s])
+    for _delay, fn in [item for item in host.later if item[0] == 5.0]:
         fn()
     assert None in answers
-    assert peer.in_flight == len([s for s in sent if s])
