@@ -96,6 +96,8 @@ class VenueLink:
         )  # fmt: skip
         self.last_pass_at = 0.0  # monotonic time of the last applied pass
         self.resubmitted_at_s: dict[str, float] = {}  # client_order_id -> monotonic
+        self._grace_seeded = False  # resubmissions of an earlier process given their grace
+        self._started_s = time.monotonic()
         self._queue: OrderedDict[str, None] = OrderedDict()  # client_order_ids to send
         self._in_flight: dict[str, str] = {}  # client_order_id -> request ClOrdID
         self._acked: dict[str, str] = {}  # client_order_id -> last request ClOrdID sent
@@ -355,6 +357,11 @@ class VenueLink:
         book = self.host.book
         open_orders: list[VenueOrder] = view["open"]
         now_s, grace_s = time.monotonic(), ReconcilePolicy().resubmit_grace_s
+        if not self._grace_seeded:  # one sent just before this process started may be in
+            self._grace_seeded = True  # flight: its grace runs from our start, not again now
+            for o in book.orders(self.venue):
+                if o.resubmits and o.status in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN):
+                    self.resubmitted_at_s.setdefault(o.client_order_id, self._started_s)
         self.resubmitted_at_s = {  # out of grace is as good as never resubmitted here
             coid: at_s for coid, at_s in self.resubmitted_at_s.items() if now_s - at_s < grace_s
         }

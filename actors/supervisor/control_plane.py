@@ -26,6 +26,7 @@ from actors.runtime.timers import Timers
 from actors.supervisor.commands import ControlHost, for_request
 from actors.supervisor.restart_policy import ChildState
 from protocol.codec import MAX_FRAME_BYTES, Sender, decode, encode
+from protocol.commands import KillSwitch
 from protocol.exceptions import ProtocolError
 from protocol.messages import ControlReply, ControlRequest
 from protocol.sockets import send_nowait
@@ -114,19 +115,34 @@ class ControlPlane:
     def _forward(
         self, target: str, req: ControlRequest, identity: list[bytes], msg_id: str
     ) -> ControlReply | None:
+        """Forward to the running actor; if it cannot be reached (its queue is full: it is
+        frozen or not reading), the supervisor does it the way it does while that actor is
+        down (e.g. writes the kill-switch file), so an engage is never lost."""
+        unit = for_request(req.command)
         try:
             forwarded_id = self._host.forward(target, req)
         except zmq.ZMQError as exc:
-            return ControlReply(status="error", reason=f"{target} unreachable: {exc}")
+            self._log.warning("control_forward_failed", target=target, error=str(exc))
+            if unit is None:
+                return ControlReply(status="error", reason=f"{target} unreachable: {exc}")
+            return unit.execute(req.command, self._host)
         self._pending[forwarded_id] = (identity, msg_id)
-        self._timers.call_later(FORWARD_TIMEOUT_S, lambda: self._expire(forwarded_id, target))
+        self._timers.call_later(FORWARD_TIMEOUT_S, lambda: self._expire(forwarded_id, target, req))
         return None
 
-    def _expire(self, forwarded_id: str, target: str) -> None:
+    def _expire(self, forwarded_id: str, target: str, req: ControlRequest) -> None:
         pending = self._pending.pop(forwarded_id, None)
-        if pending is not None:
-            reply = ControlReply(status="error", reason=f"{target} did not answer in time")
-            self._send(pending[0], reply, pending[1])
+        if pending is None:
+            return
+        command = req.command
+        if isinstance(command, KillSwitch) and command.action == "engage":
+            # risk did not answer: engage through the file it watches (idempotent)
+            unit = for_request(command)
+            if unit is not None:
+                self._send(pending[0], unit.execute(command, self._host), pending[1])
+                return
+        reply = ControlReply(status="error", reason=f"{target} did not answer in time")
+        self._send(pending[0], reply, pending[1])
 
     def _send(self, identity: list[bytes], reply: ControlReply, corr_id: str) -> None:
         """Without blocking: an operator that does not read (or is gone) loses the reply.

@@ -272,3 +272,19 @@ def test_an_order_approved_after_the_close_is_rejected_not_queued() -> None:
     link.on_state(CONNECTED, 7, "logged on")
     _complete_pass(peer)
     assert not [m for m, _ in peer.sent if isinstance(m, PlaceOrder)]
+
+
+def test_a_resubmission_of_the_previous_process_keeps_its_grace_after_a_restart() -> None:
+    """The OMS resubmitted an order, then restarted: the first pass of the new process
+    finds it PENDING_SUBMIT with one resubmit, still unknown to the venue (the resubmit
+    may be on its way). It is not resubmitted again at once: its grace runs from this
+    process's start (found by review: the monotonic grace forgot it across the restart)."""
+    link, oms, peer = _link()
+    _approved(oms, "r-1")
+    order = oms.book.get("r-1")
+    assert order is not None and order.status is OrderStatus.PENDING_SUBMIT
+    order.resubmits = 1
+    link.on_state(CONNECTED, 7, "logged on")
+    _complete_pass(peer, never_seen=(order.cl_ord_id,))
+    (plan,) = oms.plans
+    assert [a.name for a in plan.actions] == []

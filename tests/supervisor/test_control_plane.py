@@ -270,3 +270,32 @@ def test_a_reply_too_deep_to_encode_becomes_an_error_reply(
     assert (bad.status, bad.reason) == ("error", "internal error: ValueError")
     monkeypatch.undo()
     assert rig.ask(wire.Status()).status == "ok"
+
+
+def test_an_engage_risk_cannot_take_is_written_to_the_file_by_the_supervisor(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Risk runs but its queue is full (frozen, not reading): the forward fails at once,
+    so the supervisor engages through the state file risk and the OMS watch, as while risk
+    is down. Risk runs but does not answer in time: the same at the deadline. Before, the
+    operator got "risk unreachable" / "did not answer" and the switch stayed off (found by
+    review)."""
+
+    def full(actor: str, request: ControlRequest) -> str:
+        raise zmq.Again("queue full")
+
+    monkeypatch.setattr(rig.host, "forward", full)
+    engaged = rig.ask(wire.KillSwitch(action="engage", reason="risk frozen"))
+    assert engaged.status == "ok" and engaged.data["engaged"] is True
+    assert killswitch.load(rig.host.kill_switch_path).reason == "risk frozen"
+
+
+def test_an_engage_risk_does_not_answer_is_written_at_the_deadline(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(control_plane, "FORWARD_TIMEOUT_S", 0.0)
+    rig.send(ControlRequest(command=wire.KillSwitch(action="engage", reason="silent risk")))
+    rig.timers.run_due()
+    reply = rig.reply()
+    assert reply is not None and reply.status == "ok" and reply.data["engaged"] is True
+    assert killswitch.load(rig.host.kill_switch_path).reason == "silent risk"
