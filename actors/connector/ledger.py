@@ -40,7 +40,7 @@ from typing import Any
 
 import msgpack
 
-from actors.runtime.durable import remove_stale_temps, write_atomic
+from actors.runtime.durable import remove_stale_temps, write_all, write_atomic
 from actors.runtime.frames import Torn, encode_frame, read_frames
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport, PositionView, Side
@@ -119,9 +119,7 @@ class FillLedger:
         if self._buf:
             data = b"".join(self._buf)
             self._buf.clear()
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view) :]
+            write_all(self._fd, data)
             self._size += len(data)
             self._unsynced = True
         if self._size > max(self._compact_bytes, 2 * self._snapshot_size):

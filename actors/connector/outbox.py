@@ -35,7 +35,7 @@ import msgpack
 from pydantic import ValidationError
 
 from actors.connector.fix.mapping import ORD_STATUS_FROM_FIX
-from actors.runtime.durable import remove_stale_temps, write_atomic
+from actors.runtime.durable import remove_stale_temps, write_all, write_atomic
 from actors.runtime.frames import Frame, Torn, encode_frame, read_frames
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport
@@ -106,9 +106,7 @@ class ExecOutbox:
         if self._buf:
             data = b"".join(self._buf)
             self._buf.clear()
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view) :]
+            write_all(self._fd, data)
             self._size += len(data)
             self._unsynced = True
         if not self.pending and self._size > max(self._compact_bytes, len(_MAGIC)):

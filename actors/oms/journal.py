@@ -58,7 +58,7 @@ from typing import Any
 import msgpack
 import structlog
 
-from actors.runtime.durable import fsync_dir, remove_stale_temps, write_atomic
+from actors.runtime.durable import fsync_dir, remove_stale_temps, write_all, write_atomic
 from actors.runtime.frames import Torn, check_frame, encode_frame, read_frames
 from protocol.exceptions import JournalCorrupt
 
@@ -245,9 +245,7 @@ class Journal:
             return 0
         data = bytes(self._buffer)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view) :]
+            write_all(self._fd, data)
             if self._fsync:
                 os.fdatasync(self._fd)
         except OSError as exc:

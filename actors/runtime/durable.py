@@ -16,6 +16,13 @@ import time
 from pathlib import Path
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to `fd` (os.write may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
     """Make a rename, create or unlink in `directory` durable."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)

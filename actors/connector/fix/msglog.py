@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from actors.connector.fix.events import Logger
+from actors.runtime.durable import write_all
 from protocol.config import MessageLogCfg
 
 LOG_NAME = "messages.log"
@@ -165,9 +166,7 @@ class MessageLog:
                 self._open()
             elif self._size and self._size + len(data) > self._max_bytes:
                 self._rotate()
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view) :]
+            write_all(self._fd, data)
             self._size += len(data)
             self._failing = False
         except OSError as exc:

@@ -39,7 +39,7 @@ import zlib
 from pathlib import Path
 from types import TracebackType
 
-from actors.runtime.durable import remove_stale_temps, write_atomic
+from actors.runtime.durable import remove_stale_temps, write_all, write_atomic
 from protocol.exceptions import JournalCorrupt, StateDirLocked
 
 _MAGIC = b"TPFIXS1\n"
@@ -162,9 +162,7 @@ class FixStore:
             return
         data = b"".join(self._pending)
         self._pending.clear()
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
+        write_all(self._fd, data)
         self._size += len(data)
         self._unsynced = True
         if self._size > self._compact_at:
