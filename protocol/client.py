@@ -119,7 +119,7 @@ class ExecutionClient:
         self._sender = Sender(self.name, 0)
         self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         identity = f"{self.name}:{uuid.uuid4().hex[:6]}"
-        self._sock = connect_dealer(self._ctx, cfg.endpoint("oms"), identity)
+        self._sock = connect_dealer(self._ctx, cfg.client_endpoint, identity)
         self._sub: zmq.Socket[bytes] | None = None
         self._last_event_seq: int | None = None
 

@@ -253,6 +253,11 @@ class SystemConfig(_Cfg):
     def events_endpoint(self) -> str:
         return self.endpoint(paths.EVENTS)
 
+    @property
+    def client_endpoint(self) -> str:
+        """The OMS's client-facing ROUTER (orders and queries from `protocol.client`)."""
+        return self.endpoint(paths.CLIENT)
+
 
 # Logon credentials: (VenueCfg field naming the env var, FIX tag it fills)
 CREDENTIAL_TAGS = (("username_env", 553), ("password_env", 554))

@@ -151,6 +151,7 @@ class ErrorCode(StrEnum):
     OUT_OF_SESSION = "OUT_OF_SESSION"  # the venue is outside its trading session (schedule)
     VENUE_REFUSED = "VENUE_REFUSED"  # the venue refused the request (Reject, 35=j, PosReqResult)
     BAD_REQUEST = "BAD_REQUEST"
+    NOT_ALLOWED = "NOT_ALLOWED"  # that sender may not send that message (or not there)
     INTERNAL = "INTERNAL"
 
 

@@ -21,7 +21,9 @@ another local user).
 
 Runtime dir (`system.runtime_dir`, private 0700, short for the ~107-char ipc:// limit)::
 
-    <actor>.sock               each actor's ROUTER; also supervisor.sock, control.sock,
+    <actor>.sock               each actor's ROUTER (only the system's own processes
+                               connect); also supervisor.sock, control.sock (the
+                               operator CLI), client.sock (the OMS's client endpoint),
                                events.sock (the OMS's PUB)
     venuesim.<venue>.port      the port a simulated venue listens on
     metrics/                   prometheus_client multiprocess files (*.db) and the
@@ -51,6 +53,7 @@ PRIVATE_UMASK = 0o077
 SUPERVISOR = "supervisor"  # the supervisor's ROUTER for its actors
 CONTROL = "control"  # the supervisor's ROUTER for the operator CLI
 EVENTS = "events"  # the OMS's PUB for the client event stream
+CLIENT = "client"  # the OMS's ROUTER for clients (protocol.client); oms.sock is internal
 
 # ---------------------------------------------------------------------- state dir
 

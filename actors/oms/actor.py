@@ -26,6 +26,7 @@ from typing import Any
 
 import zmq
 
+from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.intake import RISK_RETRY_S, Intake
 from actors.oms.journal import Journal
 from actors.oms.order_book import OrderBook
@@ -100,6 +101,8 @@ class OmsActor(Actor):
         events = self.cfg.events_endpoint
         Path(events.removeprefix("ipc://")).unlink(missing_ok=True)
         self.pub.bind(events)
+        self.clients = ClientEndpoint(self, self.cfg.client_endpoint)  # oms.sock: internal
+        self.add_socket(self.clients.sock, self.clients.on_readable)
         self.risk = self.peer("risk")
         self.venues = {
             v.name: VenueLink(

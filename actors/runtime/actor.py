@@ -31,7 +31,9 @@ from actors.runtime.fdlimit import MIN_HEADROOM, raise_fd_limit
 from actors.runtime.logs import configure_logging
 from actors.runtime.peer import Peer, Replier
 from actors.runtime.ratelog import LogBudget
+from actors.runtime.senders import refusal
 from actors.runtime.timers import Timers
+from actors.runtime.zap import ZAP_DOMAIN, PeerCred, ZapGate, admit
 from protocol.codec import Envelope, Sender, decode
 from protocol.commands import Command
 from protocol.config import SystemConfig, load_config
@@ -71,6 +73,7 @@ class Actor:
     """Base of every actor process. Subclasses override the `on_*` hooks and `setup`."""
 
     kind = "actor"
+    guarded = True  # only the system's own processes connect to its ROUTER (runtime.zap)
 
     def __init__(self, args: ActorArgs, cfg: SystemConfig | None = None) -> None:
         fd_soft, fd_hard = raise_fd_limit()  # before any socket: connections cost fds
@@ -101,8 +104,16 @@ class Actor:
         self._next_hb = time.monotonic()
         self._bad_messages = metrics.BAD_MESSAGES.labels(actor=self.actor_id)
         self._bad_log, self._failed_log = LogBudget(), LogBudget()  # lines per second
-        self._dropped_log = LogBudget()
-        self.router = bind_router(self.ctx, self.cfg.endpoint(self.actor_id))
+        self._dropped_log, self._refused_log = LogBudget(), LogBudget()
+        # the supervisor and its children; run standalone (tests), the parent and itself
+        pids = {os.getppid(), os.getpid(), args.supervisor_pid or os.getppid()}
+        self._trusted_pids = frozenset(pids)
+        zap_domain = None
+        if self.guarded:
+            gate = ZapGate(self.ctx, self.actor_id, self._admit)
+            self.add_socket(gate.sock, gate.on_readable)
+            zap_domain = ZAP_DOMAIN
+        self.router = bind_router(self.ctx, self.cfg.endpoint(self.actor_id), zap_domain=zap_domain)
         self.add_socket(self.router, self._on_router_readable)
         self.sup = connect_dealer(self.ctx, self.cfg.supervisor_endpoint, self.actor_id)
         self.add_socket(self.sup, self._on_supervisor_readable)
@@ -187,6 +198,17 @@ class Actor:
         if (skipped := self._dropped_log.take()) is not None:
             event = "reply_dropped" if kind == "reply" else "request_unsent"
             self.log.warning(event, peer=peer[:64], type=type_, reason=reason, suppressed=skipped)
+
+    def refuse(self, env: Envelope, reply: Replier, reason: str) -> None:
+        """A message its sender may not send (`actors.runtime.senders`): refused, counted,
+        logged rate-limited; the actor keeps serving."""
+        metrics.MESSAGES_REFUSED.labels(actor=self.actor_id, type=env.type).inc()
+        if (skipped := self._refused_log.take()) is not None:
+            self.log.warning("message_refused", type=env.type, reason=reason, suppressed=skipped)
+        reply.reject(ErrorCode.NOT_ALLOWED, reason)
+
+    def _admit(self, cred: PeerCred | None) -> str | None:
+        return admit(cred, uid=os.getuid(), trusted=self._trusted_pids)
 
     def decode_or_count(self, frames: list[bytes], source: str) -> Envelope | None:
         try:
@@ -305,12 +327,20 @@ class Actor:
             if env is None:
                 continue
             reply = Replier(self, identity, env.msg_id)
-            try:
-                self.on_request(env, reply)
-            except Exception as exc:  # noqa: BLE001 - one bad request must not kill the actor
-                if (skipped := self._failed_log.take()) is not None:
-                    self.log.exception("request_failed", type=env.type, suppressed=skipped)
-                reply.reject(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+            why = refusal(identity[0], env.body)
+            if why is not None:
+                self.refuse(env, reply, why)
+            else:
+                self.serve(env, reply)
+
+    def serve(self, env: Envelope, reply: Replier) -> None:
+        """`on_request`; an exception in it is answered INTERNAL and logged, never raised."""
+        try:
+            self.on_request(env, reply)
+        except Exception as exc:  # noqa: BLE001 - one bad request must not kill the actor
+            if (skipped := self._failed_log.take()) is not None:
+                self.log.exception("request_failed", type=env.type, suppressed=skipped)
+            reply.reject(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
 
     def _on_supervisor_readable(self) -> None:
         for _ in range(100):

@@ -178,3 +178,15 @@ POSITION_DIVERGENCE = Gauge(
     ["venue"],
     multiprocess_mode="mostrecent",
 )
+
+# ---------------------------------------------------------------- same-host peers
+PEERS_REFUSED = Counter(
+    "tradepulse_peers_refused",
+    "Connections to an internal socket refused: not one of the system's own processes",
+    ["actor"],
+)
+MESSAGES_REFUSED = Counter(
+    "tradepulse_messages_refused",
+    "Messages refused: the sender may not send that type (or claims another's name)",
+    ["actor", "type"],
+)

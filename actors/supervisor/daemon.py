@@ -25,6 +25,7 @@ from actors.runtime import metrics
 from actors.runtime.actor import ActorArgs
 from actors.runtime.logs import configure_logging
 from actors.runtime.timers import Timers
+from actors.supervisor.actor_link import ActorLink
 from actors.supervisor.child import Child, ExitAction
 from actors.supervisor.control_plane import ControlPlane
 from actors.supervisor.host import become_child_subreaper, signal_wakeup_fd, start_metrics_server
@@ -32,9 +33,8 @@ from actors.supervisor.process_group import kill_group, wait_escalating
 from actors.supervisor.restart_policy import ChildState, child_specs
 from actors.supervisor.spawner import Spawner, make_spawner
 from actors.supervisor.venues import VenueBoard
-from protocol.codec import Envelope, Sender, decode, encode
+from protocol.codec import Envelope, Sender, encode
 from protocol.config import SystemConfig
-from protocol.exceptions import ProtocolError
 from protocol.messages import (
     ActorHeartbeat,
     ControlReply,
@@ -88,12 +88,13 @@ class Supervisor:
     # ------------------------------------------------------------------ setup
 
     def _open_sockets(self) -> None:
-        self.sup_sock = bind_router(self.ctx, self.cfg.supervisor_endpoint)
+        self.link = ActorLink(self.ctx, self.cfg.supervisor_endpoint)
         ctl_sock = bind_router(self.ctx, self.cfg.control_endpoint)
         self.control = ControlPlane(ctl_sock, self.sender, self, self.timers, self.log)
         self._sig_r = signal_wakeup_fd(signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
         self.poller = zmq.Poller()
-        self.poller.register(self.sup_sock, zmq.POLLIN)
+        self.poller.register(self.link.sock, zmq.POLLIN)
+        self.poller.register(self.link.gate.sock, zmq.POLLIN)
         self.poller.register(ctl_sock, zmq.POLLIN)
         self.poller.register(self._sig_r, zmq.POLLIN)
 
@@ -123,8 +124,11 @@ class Supervisor:
             while not self._shutdown_requested:
                 timeout_ms = math.ceil(self.timers.wait_s(1.0) * 1000)
                 for sock, _ in self.poller.poll(timeout_ms):
-                    if sock is self.sup_sock:
-                        self._on_actor_messages()
+                    if sock is self.link.sock:
+                        for child, env in self.link.receive(self.children):
+                            self._on_actor_message(child, env)
+                    elif sock is self.link.gate.sock:
+                        self.link.gate.on_readable()
                     elif sock is self.control.sock:
                         self.control.on_readable()
                     else:
@@ -137,7 +141,7 @@ class Supervisor:
     def _send_actor(self, actor: str, body: Message) -> str:
         """Send to a child over the actor socket; returns the message id (raises ZMQError)."""
         env = self.sender.envelope(body)
-        self.sup_sock.send_multipart([actor.encode(), *encode(env)], zmq.NOBLOCK, copy=False)
+        self.link.send(actor, encode(env))
         return env.msg_id
 
     def _ask_to_stop(self, child: Child, reason: str) -> None:
@@ -259,23 +263,6 @@ class Supervisor:
             kill_group(child.pid)
 
     # ------------------------------------------------------------------ actor messages
-
-    def _on_actor_messages(self) -> None:
-        for _ in range(1000):
-            try:
-                frames = self.sup_sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            try:
-                env = decode(frames[1:])
-            except ProtocolError as exc:
-                metrics.BAD_MESSAGES.labels(actor="supervisor").inc()
-                self.log.warning("bad_message", source="actors", error=str(exc))
-                continue
-            child = self.children.get(env.sender)
-            if child is None or env.epoch != child.epoch:
-                continue  # a stale incarnation or a stranger
-            self._on_actor_message(child, env)
 
     def _on_actor_message(self, child: Child, env: Envelope) -> None:
         body = env.body

@@ -299,7 +299,7 @@ def test_engage_request_persists_cancels_counts_and_publishes(h: Harness) -> Non
     assert all(len(c.mass_cancels) == 1 for c in h.connectors.values())
     events = h.pump(lambda: h.oms.stream_events("kill_switch"), what="kill_switch event")
     assert events[0].data["engaged"] is True and events[0].data["reason"] == reason
-    v = verdict(client, check("c9"))
+    v = verdict(Client(h, "risk"), check("c9"))  # checks come from the OMS
     assert not v.approved and v.reason_code == "kill_switch"
     # a little later the sweep cancels again (orders that were on their way)
     h.pump(lambda: all(len(c.mass_cancels) == 2 for c in h.connectors.values()), what="sweep")

@@ -1,0 +1,141 @@
+"""The connection gate of every internal ROUTER: only the system's own processes connect.
+
+Any process of the same uid can connect to an ipc:// socket in the runtime dir (the dir is
+0700, which keeps out other users only). On an ipc connection libzmq puts the connecting
+process's kernel credentials (SO_PEERCRED) in the peer address, `localhost:<uid>:<gid>:<pid>`,
+which the connecting process cannot choose. A ROUTER with a ZAP domain asks the ZAP handler
+of its own context (a ROUTER bound at `ZAP_ENDPOINT` before it binds) about each new
+connection, once; the handler here answers in the process's own loop (no thread):
+
+- accepted: same uid, and the pid is one of `trusted` (the supervisor) or its parent is
+  (the supervisor's children: every actor, fork-server ones included, since they are
+  re-parented to the supervisor before they run);
+- refused: anything else, counted (`tradepulse_peers_refused_total{actor}`) and logged
+  rate-limited (`peer_refused`, with pid and uid). libzmq drops the connection before any
+  frame of it is delivered.
+
+`admit` is the decision (pure but for reading /proc); `ZapGate` the socket side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+import structlog
+import zmq
+
+from actors.runtime import metrics
+from actors.runtime.ratelog import LogBudget
+from protocol.sockets import Context, Socket
+
+ZAP_ENDPOINT = "inproc://zeromq.zap.01"  # fixed by the ZAP RFC (27/ZAP)
+ZAP_DOMAIN = b"tradepulse"
+_VERSION = b"1.0"
+
+
+@dataclass(frozen=True, slots=True)
+class PeerCred:
+    """The kernel's credentials of the process at the other end of an ipc connection."""
+
+    uid: int
+    gid: int
+    pid: int
+
+
+def parse_peer_address(address: str) -> PeerCred | None:
+    """`localhost:<uid>:<gid>:<pid>` (libzmq, ipc with SO_PEERCRED); None for anything else
+    (another transport, or a platform without peer credentials)."""
+    parts = address.split(":")
+    if len(parts) != 4 or parts[0] != "localhost":
+        return None
+    try:
+        uid, gid, pid = (int(p) for p in parts[1:])
+    except ValueError:
+        return None
+    return PeerCred(uid, gid, pid) if pid > 0 else None
+
+
+def parent_pid(pid: int) -> int | None:
+    """The parent of `pid` (/proc/<pid>/status PPid); None if it is gone or unreadable."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"PPid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def admit(
+    cred: PeerCred | None,
+    *,
+    uid: int,
+    trusted: Collection[int],
+    parent_of: Callable[[int], int | None] = parent_pid,
+) -> str | None:
+    """None: a process of the system (same uid; a trusted pid or a child of one). Otherwise
+    why the connection is refused."""
+    if cred is None:
+        return "no peer credentials"
+    if cred.uid != uid:
+        return f"uid {cred.uid} is not ours ({uid})"
+    if cred.pid in trusted:
+        return None
+    ppid = parent_of(cred.pid)
+    if ppid is not None and ppid in trusted:
+        return None
+    return f"pid {cred.pid} (parent {ppid}) is not one of the system's processes"
+
+
+def guard(ctx: Context) -> Socket:
+    """The ZAP handler socket of `ctx`; bind it before any guarded ROUTER binds."""
+    sock = ctx.socket(zmq.ROUTER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.bind(ZAP_ENDPOINT)
+    return sock
+
+
+class ZapGate:
+    """Answers the ZAP requests of one process's guarded ROUTERs with `decide(cred)` (None:
+    accept). Register `sock` in the loop and call `on_readable`."""
+
+    def __init__(
+        self, ctx: Context, actor_id: str, decide: Callable[[PeerCred | None], str | None]
+    ) -> None:
+        self.sock = guard(ctx)
+        self._decide = decide
+        self._refused = metrics.PEERS_REFUSED.labels(actor=actor_id)
+        self._log = structlog.get_logger().bind(actor=actor_id)
+        self._budget = LogBudget()
+
+    def on_readable(self) -> None:
+        for _ in range(100):
+            try:
+                frames = self.sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            # [routing id, b"", version, request id, domain, address, identity, mechanism, ...]
+            if len(frames) < 8 or frames[2] != _VERSION:
+                continue  # not a ZAP request: libzmq never sends one
+            address = frames[5].decode(errors="replace")
+            cred = parse_peer_address(address)
+            reason = self._decide(cred)
+            code, text = (b"200", b"OK") if reason is None else (b"400", b"not a system process")
+            reply = [frames[0], b"", _VERSION, frames[3], code, text, b"", b""]
+            try:
+                self.sock.send_multipart(reply, zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass  # the connection is gone already
+            if reason is not None:
+                self._refused.inc()
+                if (skipped := self._budget.take()) is not None:
+                    self._log.warning(
+                        "peer_refused",
+                        address=address[:64],
+                        pid=cred.pid if cred else None,
+                        uid=cred.uid if cred else None,
+                        reason=reason,
+                        suppressed=skipped,
+                    )
