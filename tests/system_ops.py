@@ -1,14 +1,16 @@
 """Operations on a running system that the integration tests, the benchmarks and the chaos
 harness share (one definition each): a client, order submission once the OMS has opened
 intake, the simulated venue's ground truth (its own inspection) and its fault control, the
-OMS journal and the kill-switch as the system reports them, and two ways in for a test
-that plays a peer (an event-stream probe, an execution report sent as a connector would).
+OMS journal and the kill-switch as the system reports them, a connected event stream, and
+an execution delivered by the venue's connector (through its exec outbox).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
@@ -16,14 +18,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-import zmq
-
+from actors.connector.outbox import ExecOutbox
 from actors.venuesim.__main__ import control_request as sim_control_request
 from actors.venuesim.store import inspect
 from protocol.client import ExecutionClient, NotReady
-from protocol.codec import Sender, decode, encode
-from protocol.messages import ExecAck, ExecReport, OrderView, StreamEvent
-from protocol.paths import venue_state_dir
+from protocol.messages import ExecReport, OrderView
+from protocol.paths import fix_dir, venue_state_dir
 from tests.helpers import SUPERVISOR, SystemUnderTest, eventually
 
 VENUE = "simA"  # the first venue of `tests.helpers.make_config`
@@ -169,42 +169,38 @@ def kill_switch(sut: SystemUnderTest) -> dict[str, Any]:
 
 def subscribe_connected(sut: SystemUnderTest, c: ExecutionClient, timeout_s: float = 10.0) -> None:
     """Subscribe `c` to the event stream and return once it receives (a PUB drops what it
-    publishes before a subscriber is connected): a probe event is published through the OMS,
-    as other actors publish theirs, until the client sees one."""
+    publishes before a subscriber is connected): the position heartbeat publishes a
+    `position_snapshot` through the OMS every beat, so the first event of any kind shows
+    the subscription is live. (A test cannot publish a probe itself: the OMS takes stream
+    events only from risk and the heartbeat.)"""
     c.subscribe()
-    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sender = Sender("test-probe", 1)
     deadline = time.monotonic() + timeout_s
-    try:
-        sock.connect(sut.cfg.endpoint("oms"))
-        while time.monotonic() < deadline:
-            sock.send_multipart(
-                encode(sender.envelope(StreamEvent(event_seq=0, event="test_probe")))
-            )
-            for ev in c.events(timeout_s=0.05):
-                if isinstance(ev, StreamEvent) and ev.event == "test_probe":
-                    return
-        raise AssertionError(f"event stream not connected within {timeout_s} s")
-    finally:
-        sock.close(0)
-        ctx.term()
+    while time.monotonic() < deadline:
+        for _ev in c.events(timeout_s=0.2):
+            return
+    raise AssertionError(f"event stream not connected within {timeout_s} s ({sut.describe()})")
 
 
-def deliver_as_connector(sut: SystemUnderTest, report: ExecReport) -> None:
-    """Deliver an execution to the OMS the way the venue's connector does (DEALER, acked by
-    exec id): what a venue would have sent, without having to make the venue send it."""
-    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.ROUTING_ID, f"connector.{report.venue}:test".encode())
+def deliver_through_connector(sut: SystemUnderTest, report: ExecReport) -> None:
+    """Make the venue's connector deliver `report` to the OMS, as an execution the venue sent
+    and the connector persisted but had not delivered when it crashed: with the connector
+    frozen (SIGSTOP), `report` is added to its exec outbox, then it is killed; its next
+    incarnation sends the outbox to the OMS. (A test cannot send it as a connector would:
+    the OMS takes executions only from its connectors.)"""
+    actor_id = f"connector.{report.venue}"
+    pid = sut.actor(actor_id)["pid"]
+    os.kill(pid, signal.SIGSTOP)
     try:
-        sock.connect(sut.cfg.endpoint("oms"))
-        sock.send_multipart(encode(Sender(f"connector.{report.venue}", 1).envelope(report)))
-        assert sock.poll(10_000), "no ExecAck from the OMS"
-        ack = decode(sock.recv_multipart()).body
-        assert isinstance(ack, ExecAck) and ack.exec_ids == [report.exec_id]
+        outbox = ExecOutbox(fix_dir(sut.state_dir, report.venue))
+        outbox.add([report])
+        outbox.sync()
+        outbox.close()
     finally:
-        sock.close(0)
-        ctx.term()
+        os.kill(pid, signal.SIGKILL)
+    eventually(
+        lambda: (
+            sut.actor(actor_id)["pid"] not in (None, pid)
+            and sut.actor(actor_id)["state"] == "running"
+        ),
+        30.0,
+    )

@@ -102,7 +102,7 @@ def test_a_client_that_never_reads_replies_does_not_freeze_the_oms(
     sut = start_system()
     oms_pid, restarts = sut.pid_of("oms"), _restarts(sut)
     frame = Sender("hostile", 1).encode(GetOrder(client_order_id="nope"))[0]
-    with _sockets(sut.actor("oms")["endpoints"]["router"]) as (sock,):
+    with _sockets(sut.cfg.client_endpoint) as (sock,):
         _flood(sock, frame, FLOOD)
         # the flood reached the high-water mark, or (before the fix) the OMS froze and was
         # replaced by the supervisor
@@ -150,7 +150,7 @@ def test_a_100_mb_frame_is_refused_by_the_transport_and_the_oms_keeps_serving(
     before_kib = _peak_rss_kib(oms_pid)
     huge = b"\x00" * (100 * 1024 * 1024)
     mark = sut.mark()
-    with _sockets(sut.actor("oms")["endpoints"]["router"]) as (sock,):
+    with _sockets(sut.cfg.client_endpoint) as (sock,):
         dropped = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         for _ in range(3):
             sock.send(huge, copy=False)
@@ -200,7 +200,7 @@ def test_200_client_connections_under_a_low_fd_limit_do_not_abort_the_oms(
     sut = start_system(launcher=["prlimit", "--nofile=64:4096", "--"])
     oms_pid, restarts = sut.pid_of("oms"), _restarts(sut)
     frame = Sender("many", 1).encode(GetOrder(client_order_id="nope"))[0]
-    with _sockets(sut.actor("oms")["endpoints"]["router"], 200) as socks:
+    with _sockets(sut.cfg.client_endpoint, 200) as socks:
         for sock in socks:
             sock.send(frame)
         for sock in socks:

@@ -78,7 +78,7 @@ def _hostile_submit_is_refused_at_decode(sut: SystemUnderTest, coid: str, **over
     """A SubmitOrder frame with `over` sent straight to the OMS is refused at decode
     (counted); the OMS never heard of the order."""
     before = _bad_messages(sut, "oms")
-    with _dealer(sut.actor("oms")["endpoints"]["router"]) as sock:
+    with _dealer(sut.cfg.client_endpoint) as sock:
         sock.send_multipart(_raw("submit_order", _submit_body(coid, **over)))
     eventually(lambda: _bad_messages(sut, "oms") > before, 10.0)
     with client(sut) as c:

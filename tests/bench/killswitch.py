@@ -76,8 +76,10 @@ class _Isolated:
         self.sup_sender = Sender("supervisor", 1)
         self.cmd = self.ctx.socket(zmq.DEALER)
         tune_socket(self.cmd)
+        # risk takes engagements from the OMS and the heartbeat (and the bench is its parent)
+        self.cmd.setsockopt(zmq.ROUTING_ID, b"heartbeat:bench")
         self.cmd.connect(self.cfg.endpoint("risk"))
-        self.cmd_sender = Sender("bench", 1)
+        self.cmd_sender = Sender("heartbeat", 1)
         self.poller = zmq.Poller()
         for s in (self.oms.stub.sock, self.sup, self.cmd, *(c.stub.sock for c in self.connectors)):
             self.poller.register(s, zmq.POLLIN)
@@ -127,7 +129,7 @@ class _Isolated:
 
     def engage(self, reason: str) -> tuple[float, float]:
         env = self.cmd_sender.envelope(
-            KillSwitchCommand(action="engage", reason=reason, source="bench")
+            KillSwitchCommand(action="engage", reason=reason, source="heartbeat")
         )
         start = time.perf_counter()
         self.cmd.send_multipart(encode(env))

@@ -351,7 +351,7 @@ def throughput(sut: SystemUnderTest, total: int) -> dict[str, Any]:
                 "-m",
                 "tests.bench.oms",
                 "pipeline",
-                sut.cfg.endpoint("oms"),
+                sut.cfg.client_endpoint,
                 f"thr{i}",
                 str(n),
                 str(WINDOW),

@@ -31,6 +31,7 @@ from protocol.messages import (
     Ack,
     ExecAck,
     ExecReport,
+    MassCancel,
     Message,
     Ready,
     VenueConnState,
@@ -123,11 +124,9 @@ class ConnectorRig:
         self.sup = self._router(self.cfg.supervisor_endpoint)
         self.oms_epoch = 1
         self.oms = self._router(self.cfg.endpoint("oms"))
-        self.client = self.ctx.socket(zmq.DEALER)
-        self.client.setsockopt(zmq.LINGER, 0)
-        self.client.setsockopt(zmq.RECONNECT_IVL, 2)
-        self.client.setsockopt(zmq.RECONNECT_IVL_MAX, 50)
-        self.client.connect(self.cfg.endpoint(f"connector.{VENUE}"))
+        # the connector takes orders only from the OMS, a mass cancel only from risk
+        self.client = self._dealer("oms:rig")
+        self.as_risk = self._dealer("risk:rig")
         self.ack_execs = True  # False: the stub OMS takes ExecReports but never acks them
         self.ack_delay_s = ack_delay_s  # an OMS journal commit takes a while
         self._acks_due: list[tuple[float, list[bytes], Envelope]] = []
@@ -147,6 +146,17 @@ class ConnectorRig:
         self._oms_sender = Sender("oms", self.oms_epoch)
 
     # ------------------------------------------------------------------ processes
+
+    def _dealer(self, identity: str) -> zmq.Socket[bytes]:
+        """A DEALER to the connector with routing id `identity` (the test process is the
+        connector's parent, so its connection is one the connector takes)."""
+        sock = self.ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RECONNECT_IVL, 2)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 50)
+        sock.setsockopt(zmq.ROUTING_ID, identity.encode())
+        sock.connect(self.cfg.endpoint(f"connector.{VENUE}"))
+        return sock
 
     def _router(self, endpoint: str) -> zmq.Socket[bytes]:
         sock = self.ctx.socket(zmq.ROUTER)
@@ -197,7 +207,7 @@ class ConnectorRig:
         kill_and_reap([p.pid for p in self.all_procs if p.popen.poll() is None])
         for p in self.all_procs:
             p.kill()
-        for sock in (self.sup, self.oms, self.client):
+        for sock in (self.sup, self.oms, self.client, self.as_risk):
             sock.close(0)
         self.ctx.term()
         collect_fix_logs(self.root)
@@ -215,7 +225,8 @@ class ConnectorRig:
 
     def send(self, body: Message) -> str:
         env = self._oms_sender.envelope(body)
-        self.client.send_multipart(encode(env))
+        sock = self.as_risk if isinstance(body, MassCancel) else self.client
+        sock.send_multipart(encode(env))
         return env.msg_id
 
     def request(self, body: Message, timeout_s: float = 10.0) -> Envelope:
@@ -225,7 +236,7 @@ class ConnectorRig:
 
     def pump(self, max_wait_s: float = 0.01) -> None:
         poller = zmq.Poller()
-        for sock in (self.sup, self.oms, self.client):
+        for sock in (self.sup, self.oms, self.client, self.as_risk):
             poller.register(sock, zmq.POLLIN)
         self._send_due_acks()
         for sock, _ in poller.poll(int(max_wait_s * 1000)):
@@ -235,7 +246,7 @@ class ConnectorRig:
                 except zmq.Again:
                     break
                 self._recv_at = time.perf_counter()  # before decoding (latency figures)
-                if sock is self.client:
+                if sock in (self.client, self.as_risk):
                     env = decode(frames)
                     self.replies[env.corr_id] = env
                     self.reply_at[env.corr_id] = self._recv_at

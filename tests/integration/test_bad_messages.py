@@ -1,11 +1,17 @@
-"""Garbage on the wire: every actor's ROUTER (and the supervisor's sockets) is fed malformed
-frames; each frame is counted and logged `bad_message`, and every process keeps serving."""
+"""Garbage on the wire. The sockets open to the outside - the OMS's client endpoint, a
+simulated venue's control socket, the supervisor's control socket - are fed malformed
+frames; each frame is counted and logged `bad_message`, and every process keeps serving.
+The internal sockets (every other actor ROUTER, the supervisor's actor socket) do not even
+take the connection of a process that is not the system's own: refused at connect,
+counted (`tradepulse_peers_refused_total`), and none of its frames arrives."""
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import msgpack
 import pytest
@@ -57,41 +63,50 @@ def _request(sock: zmq.Socket[bytes], timeout_s: float = 5.0) -> Envelope:
     return reply
 
 
-def test_garbage_frames_to_every_actor_are_counted_and_survived(
+def _open_endpoints(sut: SystemUnderTest, actors: list[dict[str, Any]]) -> dict[str, str]:
+    """actor id -> the endpoint of it a stranger may connect to: the OMS's client endpoint,
+    each simulated venue's control socket."""
+    open_ = {a["id"]: a["endpoints"]["router"] for a in actors if a["kind"] == "venuesim"}
+    return {**open_, "oms": sut.cfg.client_endpoint}
+
+
+def test_garbage_frames_to_the_open_endpoints_are_counted_and_survived(
     start_system: Callable[..., SystemUnderTest],
 ) -> None:
     """Random bytes, empty frames, msgpack of the wrong shape, near-miss envelopes and
-    multi-frame messages sent to each actor's ROUTER: the actor answers a valid request
-    afterwards (same pid, same epoch), `tradepulse_bad_messages_total{actor}` went up by
-    at least the number of bad frames, and each was logged `bad_message`."""
+    multi-frame messages sent to the OMS's client endpoint and to each simulated venue:
+    the actor answers a valid request afterwards (same pid, same epoch),
+    `tradepulse_bad_messages_total{actor}` went up by at least the number of bad frames,
+    and each was logged `bad_message`."""
     sut = start_system()
-    status = sut.status()
-    actors = status["actors"]
+    actors = sut.status()["actors"]
+    targets = _open_endpoints(sut, actors)
     before_text = sut.metrics_text()
     before = {
-        a["id"]: metric_value(before_text, "tradepulse_bad_messages_total", actor=a["id"]) or 0.0
-        for a in actors
+        a: metric_value(before_text, "tradepulse_bad_messages_total", actor=a) or 0.0
+        for a in targets
     }
-    for actor in actors:
-        with _dealer(actor["endpoints"]["router"]) as sock:
+    epochs = {a["id"]: a["epoch"] for a in actors}
+    for actor_id, endpoint in targets.items():
+        with _dealer(endpoint) as sock:
             for frames in GARBAGE:
                 sock.send_multipart(frames)
             reply = _request(sock)
-        assert reply.sender == actor["id"] and reply.epoch == actor["epoch"]
+        assert reply.sender == actor_id and reply.epoch == epochs[actor_id]
 
     def counted() -> bool:
         text = sut.metrics_text()
         return all(
-            (metric_value(text, "tradepulse_bad_messages_total", actor=a["id"]) or 0.0)
-            >= before[a["id"]] + len(GARBAGE)
-            for a in actors
+            (metric_value(text, "tradepulse_bad_messages_total", actor=a) or 0.0)
+            >= before[a] + len(GARBAGE)
+            for a in targets
         )
 
     eventually(counted, 10.0, interval_s=0.05)
-    for actor in actors:
-        logged = sut.events("bad_message", actor=actor["id"])
-        assert len(logged) >= len(GARBAGE), actor["id"]
-        assert all(e["source"] == "router" and e["error"] for e in logged)
+    for actor_id in targets:
+        logged = sut.events("bad_message", actor=actor_id)
+        assert len(logged) >= len(GARBAGE), actor_id
+        assert all(e["source"] in ("router", "client") and e["error"] for e in logged)
     after = sut.status()
     assert [(a["id"], a["pid"], a["epoch"], a["state"]) for a in after["actors"]] == [
         (a["id"], a["pid"], a["epoch"], "running") for a in actors
@@ -99,11 +114,40 @@ def test_garbage_frames_to_every_actor_are_counted_and_survived(
     assert not sut.events("actor_exited")
 
 
+def test_garbage_to_an_internal_actor_socket_never_arrives(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """The test process is no process of the system: each internal actor ROUTER refuses its
+    connection (counted, `peer_refused` logged with its pid), so neither the garbage nor a
+    valid request behind it is ever read - no `bad_message`, no reply - and nothing
+    restarts."""
+    sut = start_system()
+    actors = [a for a in sut.status()["actors"] if a["kind"] != "venuesim"]
+    for actor in actors:
+        with _dealer(actor["endpoints"]["router"]) as sock:
+            for frames in GARBAGE:
+                sock.send_multipart(frames)
+            sock.send_multipart(encode(Sender("garbage-test", 1).envelope(Ack(ref="probe"))))
+            eventually(
+                lambda: (sut.metric("tradepulse_peers_refused_total", actor=actor["id"]) or 0) > 0,  # noqa: B023
+                10.0,
+                interval_s=0.05,
+            )
+            assert not sock.poll(0), "a refused connection got a reply"
+        refused = sut.events("peer_refused", actor=actor["id"])
+        assert refused and refused[0]["pid"] == os.getpid(), actor["id"]
+        assert not sut.events("bad_message", actor=actor["id"])
+    now = {a["id"]: (a["pid"], a["state"]) for a in sut.status()["actors"]}
+    assert all(now[a["id"]] == (a["pid"], "running") for a in actors)
+
+
 def test_garbage_to_the_supervisor_sockets_is_survived(
     start_system: Callable[..., SystemUnderTest],
 ) -> None:
-    """The supervisor's actor socket and control socket also count garbage as bad messages
-    and keep serving: status still answers and no actor is disturbed."""
+    """The supervisor's control socket (the operator's) counts garbage as bad messages and
+    keeps serving; its actor socket refuses the test's connection outright (it is not one
+    of the supervisor's children), so nothing of that garbage is read. Status still answers
+    and no actor is disturbed."""
     sut = start_system()
     pids = sut.pids()
     with (
@@ -121,14 +165,13 @@ def test_garbage_to_the_supervisor_sockets_is_survived(
         eventually(  # the sockets stay open until the frames have arrived
             lambda: (
                 (sut.metric("tradepulse_bad_messages_total", actor="supervisor") or 0)
-                >= 2 * len(GARBAGE)
+                >= len(GARBAGE)
+                and (sut.metric("tradepulse_peers_refused_total", actor="supervisor") or 0) > 0
             ),
             10.0,
             interval_s=0.05,
         )
-    assert {e["source"] for e in sut.events("bad_message", actor="supervisor")} == {
-        "actors",
-        "control",
-    }
+    assert {e["source"] for e in sut.events("bad_message", actor="supervisor")} == {"control"}
+    assert sut.events("peer_refused", actor="supervisor")
     assert sut.pids() == pids
     assert sut.cli("status").returncode == 0

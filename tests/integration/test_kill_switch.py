@@ -23,7 +23,7 @@ from protocol.messages import ExecReport, OrderStatus, Side, StreamEvent
 from tests.helpers import SystemUnderTest, eventually, process_alive
 from tests.system_ops import (
     client,
-    deliver_as_connector,
+    deliver_through_connector,
     kill_switch,
     sim_fault,
     submit_when_open,
@@ -315,7 +315,7 @@ def test_unmatched_fill_is_published_and_engages_the_switch(
             symbol="AAPL", side=Side.BUY, order_qty=Decimal(7), last_qty=Decimal(7),
             last_px=Decimal("100.00"), cum_qty=Decimal(7), avg_px=Decimal("100.00"),
         )  # fmt: skip
-        deliver_as_connector(sut, report)
+        deliver_through_connector(sut, report)
         sut.wait_event("unmatched_fill", actor="oms")
         events = stream_events(c, {"unmatched_fill", "kill_switch"})
         assert "ghost-E1" in events["unmatched_fill"].data["detail"]

@@ -24,7 +24,7 @@ from tests.integration.oms_support import (
 from tests.system_ops import (
     VENUE,
     client,
-    deliver_as_connector,
+    deliver_through_connector,
     sim_fault,
     submit_when_open,
     venue_order,
@@ -95,7 +95,7 @@ def test_cancel_done_at_the_venue_but_refused_on_resend_ends_cancelled() -> None
             assert at_venue["status"] == "CANCELLED" and cxl_id != order.cl_ord_id
             assert c.get_order("lost-cxl-1").status is OrderStatus.PENDING_CANCEL
             since = sut.mark()
-            deliver_as_connector(sut, ExecReport(
+            deliver_through_connector(sut, ExecReport(
                 venue=VENUE, exec_id=f"cxlrej:{cxl_id}", kind="cancel_rejected",
                 cl_ord_id=cxl_id, orig_cl_ord_id=order.cl_ord_id, ord_status=OrderStatus.CANCELLED,
                 text="order is CANCELED",

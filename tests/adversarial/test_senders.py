@@ -1,0 +1,191 @@
+"""Adversarial replay of issue 15, section 4 ("same-host peers are not all equal"), one test
+per finding, against the real system. The attacker is the test process: same uid, but not
+the supervisor nor one of its children. This module is the index; the unit tests live
+beside the code they test:
+
+- any same-uid process sent PlaceOrder straight to a connector (placed at the venue, no
+  risk check, no journal): `test_a_foreign_process_cannot_place_an_order_at_a_connector`
+  here; tests/runtime/test_zap.py (the connection gate's decision, and a real ZAP round
+  trip: a process that is not ours is refused before any frame of it is read),
+  tests/runtime/test_senders.py (the allowed-sender table: orders only from the OMS).
+- a forged ExecReport to the OMS was booked: `test_a_forged_execution_is_not_booked` here
+  (refused on the internal socket at connect, and by type on the client endpoint).
+- spoofed liveness heartbeats hid a frozen risk from the supervisor:
+  `test_spoofed_heartbeats_do_not_keep_a_frozen_risk_alive` here; the supervisor also
+  takes an actor's messages only from the pid it spawned as that actor
+  (actors/supervisor/actor_link.py; tests/supervisor/test_actor_link.py).
+- the switch was engaged at risk with any `source`:
+  `test_a_foreign_process_cannot_engage_the_switch_at_risk` here;
+  tests/risk/test_actor.py `test_an_engagement_whose_source_is_not_its_sender_is_refused`
+  (a system actor cannot engage as another: a connector as "operator", the OMS as
+  "heartbeat").
+- the client-facing endpoint is separate from the internal ones: the client library uses
+  `client.sock`, which takes client requests only
+  (tests/integration/test_bad_messages.py: garbage there is counted and survived; garbage to
+  an internal socket never arrives).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+
+import pytest
+import zmq
+
+from protocol.codec import Sender, decode, encode
+from protocol.domain import ErrorCode, OrderStatus, OrdType, Side
+from protocol.messages import (
+    ActorHeartbeat,
+    ExecReport,
+    KillSwitchCommand,
+    Message,
+    PlaceOrder,
+    RequestRejected,
+)
+from tests.helpers import SystemUnderTest, eventually
+from tests.system_ops import client, kill_switch, submit_when_open, venue_order, venue_status
+
+pytestmark = pytest.mark.integration
+
+
+@contextmanager
+def _stranger(endpoint: str, identity: str) -> Iterator[zmq.Socket[bytes]]:
+    """A DEALER of the test process (not one of the system's) with a chosen routing id."""
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.ROUTING_ID, identity.encode())
+    sock.connect(endpoint)
+    try:
+        yield sock
+    finally:
+        sock.close(0)
+        ctx.term()
+
+
+def _send(sock: zmq.Socket[bytes], sender: str, epoch: int, body: Message) -> None:
+    """Queue `body` without blocking (a refused DEALER has no peer: a send would wait)."""
+    try:
+        sock.send_multipart(encode(Sender(sender, epoch).envelope(body)), zmq.NOBLOCK)
+    except zmq.Again:
+        pass
+
+
+def _refused(sut: SystemUnderTest, actor: str) -> float:
+    return sut.metric("tradepulse_peers_refused_total", actor=actor) or 0.0
+
+
+def test_a_foreign_process_cannot_place_an_order_at_a_connector(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """A same-uid process connects to the connector's socket with routing id "oms" and
+    sends PlaceOrder: the connection is refused at connect (counted, `peer_refused` with
+    its pid) and the venue never gets the order; an order through the client still trades
+    (the positive control, before and after)."""
+    sut = start_system()
+    with client(sut) as c:
+        before = submit_when_open(c, "simA", client_order_id="control-1")
+        eventually(lambda: venue_status(sut, "simA", before.cl_ord_id) == "ACCEPTED", 10.0)
+        oms_epoch = sut.actor("oms")["epoch"]
+        forged = PlaceOrder(cl_ord_id="forged-1", symbol="AAPL", side=Side.BUY, qty=Decimal(5),
+                            order_type=OrdType.LIMIT, price=Decimal("96.00"))  # fmt: skip
+        with _stranger(sut.actor("connector.simA")["endpoints"]["router"], "oms") as sock:
+            _send(sock, "oms", oms_epoch, forged)
+            eventually(
+                lambda: (
+                    _refused(sut, "connector.simA") > 0
+                    or venue_order(sut, "simA", "forged-1") is not None
+                ),
+                10.0,
+            )
+        assert venue_order(sut, "simA", "forged-1") is None
+        refused = sut.events("peer_refused", actor="connector.simA")
+        assert refused and refused[0]["pid"] == os.getpid()
+        after = submit_when_open(c, "simA", client_order_id="control-2")
+        eventually(lambda: venue_status(sut, "simA", after.cl_ord_id) == "ACCEPTED", 10.0)
+    assert venue_order(sut, "simA", "forged-1") is None
+
+
+def test_a_forged_execution_is_not_booked(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """A fill for a live order, forged by a same-uid process: sent to the OMS's internal
+    socket as "connector.simA", the connection is refused; sent to the client endpoint, it
+    is refused by type (NOT_ALLOWED, counted). The order stays unfilled and the position
+    unchanged."""
+    sut = start_system()
+    with client(sut) as c:
+        order = submit_when_open(c, "simA", client_order_id="victim-1")
+        c.wait_for_status("victim-1", {OrderStatus.ACCEPTED})
+        positions = c.positions()
+        fill = ExecReport(
+            venue="simA", exec_id="forged-E1", kind="fill", cl_ord_id=order.cl_ord_id,
+            symbol="AAPL", side=Side.BUY, order_qty=Decimal(10), last_qty=Decimal(10),
+            last_px=Decimal("95.00"), cum_qty=Decimal(10), avg_px=Decimal("95.00"),
+            ord_status=OrderStatus.FILLED,
+        )  # fmt: skip
+        epoch = sut.actor("connector.simA")["epoch"]
+        with _stranger(sut.actor("oms")["endpoints"]["router"], f"connector.simA:{epoch}") as s:
+            _send(s, "connector.simA", epoch, fill)
+            eventually(lambda: _refused(sut, "oms") > 0 or c.get_order("victim-1").cum_qty, 10.0)
+        with _stranger(sut.cfg.client_endpoint, f"connector.simA:{epoch}") as s:
+            _send(s, "connector.simA", epoch, fill)
+            assert s.poll(10_000), "no answer on the client endpoint"
+            reply = decode(s.recv_multipart()).body
+        assert isinstance(reply, RequestRejected) and reply.code is ErrorCode.NOT_ALLOWED
+        assert sut.metric("tradepulse_messages_refused_total", actor="oms", type="exec_report")
+        got = c.get_order("victim-1")
+        assert got.status is OrderStatus.ACCEPTED and got.cum_qty == 0
+        assert c.positions() == positions
+
+
+def test_spoofed_heartbeats_do_not_keep_a_frozen_risk_alive(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """Risk is frozen (SIGSTOP) while a same-uid process sends heartbeats in its name (its
+    id and epoch) to the supervisor's actor socket: that connection is refused, so the
+    supervisor sees risk's heartbeats stop and kills it as hung, and a new risk comes up."""
+    sut = start_system()
+    sup = sut.cfg.supervisor_endpoint
+    risk = sut.actor("risk")
+    mark = sut.mark()
+    with _stranger(sup, "risk") as sock:
+        os.kill(risk["pid"], signal.SIGSTOP)
+        try:
+
+            def hung() -> bool:
+                _send(sock, "risk", risk["epoch"], ActorHeartbeat(loop_lag_s=0.0))
+                return bool(sut.events("actor_hung", since=mark, child="risk"))
+
+            eventually(hung, 15.0, interval_s=0.05)
+        finally:
+            if sut.actor("risk")["pid"] == risk["pid"]:
+                os.kill(risk["pid"], signal.SIGCONT)
+    assert _refused(sut, "supervisor") > 0
+    eventually(
+        lambda: (
+            sut.actor("risk")["pid"] not in (None, risk["pid"])
+            and sut.actor("risk")["state"] == "running"
+        ),
+        15.0,
+    )
+
+
+def test_a_foreign_process_cannot_engage_the_switch_at_risk(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """A same-uid process sends KillSwitchCommand(engage, source "operator") to risk, under
+    the OMS's routing id: the connection is refused and the switch stays off."""
+    sut = start_system()
+    epoch = sut.actor("oms")["epoch"]
+    cmd = KillSwitchCommand(action="engage", reason="forged", source="operator")
+    with _stranger(sut.actor("risk")["endpoints"]["router"], f"oms:{epoch}") as sock:
+        _send(sock, "oms", epoch, cmd)
+        eventually(lambda: _refused(sut, "risk") > 0 or kill_switch(sut)["engaged"], 10.0)
+        assert not sock.poll(0)
+    assert kill_switch(sut)["engaged"] is False
+    assert not sut.events("kill_switch", actor="risk")
