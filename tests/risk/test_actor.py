@@ -431,3 +431,21 @@ def test_sweep_belongs_to_its_engagement(h: Harness) -> None:
     h.pump(lambda: all(len(c.mass_cancels) == 3 for c in h.connectors.values()), what="rounds")
     h.pump_for(0.4)  # past both sweep times
     assert [len(c.mass_cancels) for c in h.connectors.values()] == [3, 3]
+
+
+def test_an_engagement_whose_source_is_not_its_sender_is_refused(h: Harness) -> None:
+    """A system actor cannot engage the switch in another's name: the OMS as "operator" or
+    "heartbeat", a connector at all. Each is answered NOT_ALLOWED, counted, and the switch
+    stays off; the OMS engaging as itself still works."""
+    start(h)
+    for name, source in (("oms", "operator"), ("oms", "heartbeat"), ("connector.simA", "oms")):
+        client = Client(h, "risk", name=name)
+        answer = client.request(KillSwitchCommand(action="engage", reason="x", source=source))
+        assert isinstance(answer, RequestRejected) and answer.code.value == "NOT_ALLOWED"
+        assert not killswitch.load(killswitch.kill_switch_path(h.cfg.state_path)).engaged
+    labels = {"actor": "risk", "type": "kill_switch_command"}
+    assert (sample("tradepulse_messages_refused_total", **labels) or 0) >= 3
+    state = Client(h, "risk", name="oms").request(
+        KillSwitchCommand(action="engage", reason="unmatched_fill", source="oms")
+    )
+    assert isinstance(state, KillSwitchState) and state.engaged and state.source == "oms"
