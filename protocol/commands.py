@@ -56,6 +56,13 @@ class KillSwitch(_Cmd):
     reason: Reason = ""  # bounded: the switch file keeps it (and its history)
 
 
+class Exposure(_Cmd):
+    """Risk's own position view (what its limits read), for operators and the chaos checker."""
+
+    command: Literal["exposure"] = "exposure"
+    venue: str | None = None
+
+
 class Intake(_Cmd):
     command: Literal["intake"] = "intake"
     action: Literal["pause", "resume", "status"]
@@ -114,7 +121,7 @@ class VenueFault(_Cmd):
 
 
 Command = Annotated[
-    Status | Shutdown | Restart | KillSwitch | Intake | Reconcile | FixSeq | VenueFault,
+    Status | Shutdown | Restart | KillSwitch | Exposure | Intake | Reconcile | FixSeq | VenueFault,
     Field(discriminator="command"),
 ]
 

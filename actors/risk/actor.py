@@ -43,7 +43,7 @@ from actors.runtime import metrics
 from actors.runtime.actor import Actor
 from actors.runtime.peer import Peer, Replier
 from protocol.codec import Envelope
-from protocol.commands import Command, KillSwitch, Restart
+from protocol.commands import Command, Exposure, KillSwitch, Restart
 from protocol.messages import (
     ControlReply,
     ControlRequest,
@@ -270,6 +270,14 @@ class RiskActor(Actor):
         }  # fmt: skip
 
     def on_control(self, command: Command, respond: Callable[[ControlReply], None]) -> None:
+        if isinstance(command, Exposure):
+            if not self.ready:
+                respond(ControlReply(status="error", reason="risk has not rebuilt its exposure"))
+                return
+            views = self.gate.exposure.position_views(command.venue)
+            positions = [v.model_dump(mode="json") for v in views]
+            respond(ControlReply(status="ok", data={"positions": positions}))
+            return
         if not isinstance(command, KillSwitch):
             super().on_control(command, respond)
             return

@@ -16,10 +16,11 @@ from typing import Any
 import zmq
 
 from protocol.codec import Sender, decode, encode
-from protocol.commands import parse_command
+from protocol.commands import Exposure, parse_command
 from protocol.config import SystemConfig
+from protocol.control import ControlUnavailable, control_request
 from protocol.exceptions import ProtocolError, TradePulseError
-from protocol.messages import ControlReply, ControlRequest, GetPositions, Message, Positions
+from protocol.messages import ControlReply, ControlRequest, Message
 
 
 class VenueControlError(TradePulseError):
@@ -71,13 +72,14 @@ def risk_positions(cfg: SystemConfig, attempts: int = 3) -> tuple[list[dict[str,
     why = ""
     for _ in range(attempts):
         try:
-            reply = actor_request(cfg, "risk", GetPositions(), timeout_s=3.0)
-        except VenueControlError as exc:
+            # through the operator's channel: risk's ROUTER takes only the system's processes
+            reply = control_request(cfg, Exposure(), timeout_s=3.0)
+        except ControlUnavailable as exc:
             why = str(exc)
             continue
-        if isinstance(reply, Positions):
-            return [p.model_dump(mode="json") for p in reply.positions], ""
-        why = f"risk answered GetPositions with {reply}"
+        if reply.status == "ok":
+            return list(reply.data["positions"]), ""
+        why = f"risk answered exposure with {reply.status}: {reply.reason}"
         time.sleep(0.5)  # NOT_READY: a rebuild is under way
     return None, why
 

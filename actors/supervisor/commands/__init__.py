@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors.supervisor.commands.base import ControlCommand, ControlHost, OperatorCommand
+from actors.supervisor.commands.exposure import Exposure
 from actors.supervisor.commands.fix import Fix
 from actors.supervisor.commands.intake import Intake
 from actors.supervisor.commands.journal import Journal
@@ -26,6 +27,7 @@ TABLE: tuple[OperatorCommand, ...] = (
     Shutdown(),
     Restart(),
     KillSwitch(),
+    Exposure(),
     Intake(),
     Reconcile(),
     Journal(),
