@@ -6,6 +6,7 @@ on every run) as `make fuzz` does for longer."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -20,14 +21,16 @@ SAVED = sorted(p for p in CORPUS.glob("*/*") if p.is_file() and p.parent.name in
 # Values that broke parsers before: huge numbers, separators, non-finite decimals.
 _TOKENS = [b"\x01", b"=", b"\x0110=000\x01", b"9999999999", b"4294967295", b"-1", b"0"]
 _TOKENS += [b"NaN", b"1e999999", b"\xff", b"\x00", b"8=FIX.4.4\x01", b"[[[[", b'"\\u0000"']
-_EXAMPLES = {"envelope": 400, "fix_frames": 300, "fix_session": 250, "config": 250}
+_NUMBERS = [b"0", b"-1", b"2147483648", b"4294967295", b"9999999999", b"1e999999", b"nan"]
+_NUMBER = re.compile(rb"(?<=[=\s])-?\d+(?:\.\d+)?(?=[\x01\s])")
+_EXAMPLES = {"envelope": 400, "fix_frames": 300, "fix_session": 1000, "config": 250}
 
 
 @st.composite
 def _mutated(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
     data = bytearray(draw(st.sampled_from(seeds)))
     for _ in range(draw(st.integers(0, 6))):
-        op = draw(st.integers(0, 4))
+        op = draw(st.integers(0, 5))
         pos = draw(st.integers(0, len(data)))
         if op == 0 and data:
             data[min(pos, len(data) - 1)] = draw(st.integers(0, 255))
@@ -37,9 +40,13 @@ def _mutated(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
             del data[pos : pos + draw(st.integers(1, 32))]
         elif op == 3:
             data[pos:pos] = draw(st.sampled_from(_TOKENS))
-        else:
+        elif op == 4:
             start = draw(st.integers(0, len(data)))
             data[pos:pos] = data[start : start + draw(st.integers(1, 64))]
+        else:  # a number (a FIX value, a TOML value) becomes an extreme one
+            match = _NUMBER.search(data, pos) or _NUMBER.search(data)
+            if match:
+                data[match.start() : match.end()] = draw(st.sampled_from(_NUMBERS))
     return bytes(data)
 
 
