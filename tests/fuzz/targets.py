@@ -8,8 +8,8 @@ bound RSS; the targets check the buffers they can see).
 
 - ``envelope``: `protocol.codec.decode` of one frame raises only `ProtocolError`, and never
   through its catch-all (``undecodable message: ...`` means a check let something through
-  that then blew up); a decoded message is what every actor gets, so it must encode again
-  and decode to the same message.
+  that then blew up), with a bounded text (actors log it); a decoded message is what every
+  actor gets, so it must encode again and decode to the same message.
 - ``fix_frames``: the stream framer (`FrameReader`) and the tag=value parse. Bytes fed in
   any chunking come out as frames (each starting ``8=FIX``) plus counted junk plus a
   bounded rest, none lost or made up; `split_fields` raises only ValueError;
@@ -67,7 +67,9 @@ def envelope(data: bytes) -> None:
     try:
         env = codec.decode([data])
     except ProtocolError as exc:
-        _check(not str(exc).startswith("undecodable message"), f"decode catch-all: {exc}")
+        text = str(exc)
+        _check(not text.startswith("undecodable message"), f"decode catch-all: {text}")
+        _check(len(text) <= 600, f"error text of {len(text)} characters (it is logged)")
         return
     again = codec.decode(codec.encode(env))
     _check(again.body == env.body, f"{env.type} does not survive encode/decode")
