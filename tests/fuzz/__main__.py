@@ -3,7 +3,8 @@
     python -m tests.fuzz TARGET [--seconds 60]
 
 The run starts from the target's seed corpus (tests/fuzz/seeds.py) and its saved
-regression inputs (tests/fuzz/corpus/TARGET/), keeps the inputs that found new coverage in
+regression inputs (tests/fuzz/corpus/TARGET/), mutates with its dictionary of tokens
+(tests/fuzz/dicts/), keeps the inputs that found new coverage in
 var/fuzz/TARGET/ (not committed: a later run starts from there and gets deeper), and writes
 an input that crashes, hangs (over --timeout-s) or blows the memory limit to
 tests/fuzz/corpus/TARGET/ (crash-*, timeout-*, oom-*), where `make test` replays it
@@ -17,9 +18,12 @@ import hashlib
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 CORPUS = ROOT / "tests" / "fuzz" / "corpus"
 WORK = ROOT / "var" / "fuzz"
+# libFuzzer dictionaries (tests/fuzz/dicts/): tokens a byte mutator rarely builds by chance
+DICTS = {"fix_frames": "fix.dict", "fix_session": "fix.dict", "config": "config.dict"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     crashes.mkdir(parents=True, exist_ok=True)
     for seed in SEEDS[ns.target]():
         (work / ("seed-" + hashlib.sha1(seed).hexdigest())).write_bytes(seed)
+    dictionary = DICTS.get(ns.target)
     libfuzzer = [
         sys.argv[0],
+        *([f"-dict={HERE / 'dicts' / dictionary}"] if dictionary else []),
         f"-max_total_time={ns.seconds}",
         f"-timeout={ns.timeout_s}",
         f"-rss_limit_mb={ns.rss_mb}",
