@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         print("atheris is not installed: pip install -e '.[fuzz]'", file=sys.stderr)
         return 2
     with atheris.instrument_imports(include=["protocol", "actors", "tests.fuzz", "simplefix"]):
+        from tests.fuzz.mutators import mutate_fix_session
         from tests.fuzz.seeds import SEEDS
         from tests.fuzz.targets import TARGETS
     if ns.target not in TARGETS:
@@ -63,7 +64,16 @@ def main(argv: list[str] | None = None) -> int:
         str(work),
         str(crashes),
     ]
-    atheris.Setup(libfuzzer, target)
+    mutator = None
+    if ns.target == "fix_session":
+
+        def mutator(data: bytes, max_size: int, seed: int) -> bytes:
+            """Half field-level (tests/fuzz/mutators.py), half libFuzzer's bytes."""
+            if seed % 2:
+                return mutate_fix_session(data, seed)[:max_size]
+            return bytes(atheris.Mutate(data, max_size))
+
+    atheris.Setup(libfuzzer, target, custom_mutator=mutator)
     atheris.Fuzz()  # exits the process: 0 when the time is up, non-zero on a finding
     return 0
 

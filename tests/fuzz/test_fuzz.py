@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.fuzz.mutators import mutate_fix_session
 from tests.fuzz.seeds import SEEDS
 from tests.fuzz.targets import TARGETS
 
@@ -50,6 +51,14 @@ def _mutated(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
     return bytes(data)
 
 
+@st.composite
+def _fields_mutated(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
+    data = draw(st.sampled_from(seeds))
+    for seed in draw(st.lists(st.integers(0, 2**32), min_size=1, max_size=4)):
+        data = mutate_fix_session(data, seed)
+    return data
+
+
 @pytest.mark.parametrize("path", SAVED, ids=[f"{p.parent.name}/{p.name}" for p in SAVED])
 def test_saved_crashing_input_is_handled(path: Path) -> None:
     """Each input a fuzzer once crashed (or hung) a parser with now meets the invariant."""
@@ -67,6 +76,9 @@ def test_seed_inputs_meet_the_invariant(name: str) -> None:
 def test_short_deterministic_fuzz_run(name: str) -> None:
     """Mutated seeds (the same on every run) meet the target's invariant."""
     target, seeds = TARGETS[name], SEEDS[name]()
+    inputs = _mutated(seeds)
+    if name == "fix_session":  # field-level too, as make fuzz does (tests/fuzz/mutators.py)
+        inputs = st.one_of(inputs, _fields_mutated(seeds))
 
     @settings(
         max_examples=_EXAMPLES[name],
@@ -75,7 +87,7 @@ def test_short_deterministic_fuzz_run(name: str) -> None:
         deadline=None,
         suppress_health_check=list(HealthCheck),
     )
-    @given(_mutated(seeds))
+    @given(inputs)
     def run(data: bytes) -> None:
         target(data)
 
