@@ -14,6 +14,7 @@ VALUES = [
     b"0.000000000000000000000000000001", b"Y", b"N", b"A", b"5", b"", b" ", b"\xff",
     b"20231114-22:13:20", b"99991231-23:59:60.999999999", b"x" * 300, b"a=b",
 ]  # fmt: skip
+NUMBERS = [b"0", b"-1", b"2147483648", b"4294967295", b"4294967296", b"9999999999", b"1e9"]
 TAGS = [b"34", b"35", b"36", b"43", b"52", b"7", b"16", b"45", b"108", b"123", b"141", b"95"]
 
 
@@ -26,7 +27,7 @@ def mutate_fix_session(data: bytes, seed: int) -> bytes:
     flags, records = data[:1], data[1:].split(b"\n")
     i = rng.randrange(len(records))
     fields = records[i].split(b"\x01")
-    op = rng.randrange(8)
+    op = rng.randrange(14)  # 7..13: a value replaced (the mutation that gets deepest)
     if op == 0 and len(records) > 1:
         del records[i]
     elif op == 1:
@@ -45,7 +46,8 @@ def mutate_fix_session(data: bytes, seed: int) -> bytes:
             fields.insert(rng.randrange(len(fields) + 1), fields[k])
         elif op == 6:
             fields.insert(rng.randrange(len(fields) + 1), rng.choice(TAGS) + b"=" + value)
-        else:
-            fields[k] = tag + b"=" + rng.choice(VALUES)
+        else:  # a number mostly by an extreme number, anything by anything odd
+            odd = NUMBERS if value.isdigit() and rng.random() < 0.8 else VALUES
+            fields[k] = tag + b"=" + rng.choice(odd)
         records[i] = b"\x01".join(fields)
     return flags + b"\n".join(records)
