@@ -27,6 +27,7 @@ bound RSS; the targets check the buffers they can see).
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -139,6 +140,7 @@ class _Dirs:
         if cls.root is None:
             base = "/dev/shm" if os.path.isdir("/dev/shm") else None
             cls.root = Path(tempfile.mkdtemp(prefix="tp-fuzz-", dir=base))
+            atexit.register(shutil.rmtree, cls.root, ignore_errors=True)
         cls.count += 1
         return cls.root / str(cls.count)
 
