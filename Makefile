@@ -4,8 +4,10 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 CONFIG  ?= deploy/config/demo.toml
+FUZZ_S  ?= 60
+FUZZ_TARGETS := envelope fix_frames fix_session config
 
-.PHONY: run test lint bench chaos venv clean
+.PHONY: run test lint bench chaos fuzz venv clean
 
 venv: $(STAMP)
 
@@ -32,6 +34,17 @@ bench: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos --duration-s $${DURATION_S:-600}
+
+# Coverage-guided fuzzing (atheris, the `fuzz` extra): FUZZ_S seconds per target, its log in
+# var/fuzz/<target>.log; a crash, hang or OOM input is written to tests/fuzz/corpus/<target>/.
+fuzz: $(STAMP)
+	$(BIN)/python -c "import atheris" 2>/dev/null || $(BIN)/pip install --quiet -e '.[fuzz]'
+	@mkdir -p var/fuzz; status=0; for t in $(FUZZ_TARGETS); do \
+		if $(BIN)/python -m tests.fuzz $$t --seconds $(FUZZ_S) > var/fuzz/$$t.log 2>&1; \
+		then echo "fuzz $$t: $$(tail -1 var/fuzz/$$t.log)"; \
+		else status=1; echo "fuzz $$t: FOUND an input, see var/fuzz/$$t.log"; \
+			grep -E "Test unit written|Uncaught|Error" var/fuzz/$$t.log | head -5; fi; \
+	done; exit $$status
 
 clean:
 	rm -rf $(VENV) var

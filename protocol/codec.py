@@ -7,15 +7,17 @@ before `decode`.
 
 A hostile frame is bounded before anything looks at its values: at most `MAX_FRAME_BYTES`
 (the sockets refuse bigger ones at the transport too) and containers nested at most
-`MAX_DEPTH` deep (a 1,010-deep map crashed the log renderer of the supervisor).
+`MAX_DEPTH` deep (a 1,010-deep map crashed the log renderer of the supervisor), holding
+only what our encoder writes (text keys; text, numbers, booleans, nil; finite floats).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,7 +127,6 @@ def _decode(frames: Sequence[Any]) -> Envelope:
         raise ProtocolError(f"not msgpack: {type(exc).__name__}") from exc
     if not isinstance(obj, dict):
         raise ProtocolError(f"envelope must be a map, got {type(obj).__name__}")
-    _check_depth(obj)
     for key, typ in _HEADER_TYPES.items():
         if key not in obj:
             raise ProtocolError(f"envelope field {key!r} missing")
@@ -135,6 +136,7 @@ def _decode(frames: Sequence[Any]) -> Envelope:
     extra = obj.keys() - _HEADER_TYPES.keys()
     if extra:
         raise ProtocolError(f"envelope has unknown fields {sorted(map(str, extra))}")
+    _check_shape(obj["body"])
     if obj["v"] != PROTOCOL_VERSION:
         raise ProtocolError(f"unsupported protocol version {obj['v']}")
     mtype = obj["type"]
@@ -162,12 +164,36 @@ def _decode(frames: Sequence[Any]) -> Envelope:
     )
 
 
-def _check_depth(obj: dict[str, Any]) -> None:
-    """Refuse containers nested deeper than `MAX_DEPTH` (iteratively: no recursion)."""
-    stack: list[tuple[Any, int]] = [(obj, 1)]
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _check_shape(body: dict[str, Any]) -> None:
+    """Refuse containers nested deeper than `MAX_DEPTH` (the envelope counts as one level;
+    iteratively: no recursion), and anything our encoder never writes: map keys that are
+    not text, bytes, msgpack extension types, non-finite floats. A free-form map (`data`,
+    `info`) would carry them into the actors, where they do not survive a re-encode (found
+    by fuzzing, tests/fuzz). The error names the field (dotted, from the body)."""
+    stack: list[tuple[Any, int, str]] = [(body, 2, "")]
     while stack:
-        item, depth = stack.pop()
+        item, depth, path = stack.pop()
         if depth > MAX_DEPTH:
             raise ProtocolError(f"message nested deeper than {MAX_DEPTH} levels")
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+        if isinstance(item, dict):
+            if not all(isinstance(k, str) for k in item):
+                raise ProtocolError(f"field {path or 'body'!r}: map keys must be text")
+            children: Iterable[tuple[object, Any]] = item.items()
+        else:
+            children = enumerate(item)
+        for key, c in children:
+            if isinstance(c, (dict, list)):
+                stack.append((c, depth + 1, f"{path}.{key}" if path else str(key)))
+            elif isinstance(c, float) and not math.isfinite(c) or not isinstance(c, _SCALARS):
+                top, _, rest = f"{path}.{key}".lstrip(".").partition(".")
+                at = f" (at {top}.{rest})" if rest else ""
+                raise ProtocolError(f"field {top!r}: {_describe(c)} is not allowed{at}")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, float):
+        return "a non-finite number"
+    return f"a value of type {type(value).__name__}"

@@ -323,6 +323,23 @@ def _format_loc(loc: tuple[int | str, ...], data: dict[str, object]) -> str:
     return ".".join(parts)
 
 
+def _refuse_nul(data: dict[str, object]) -> None:
+    """No NUL in any key or string: a path with one raises ValueError deep in os calls, and
+    no name, id or text needs one (found by fuzzing the loader, tests/fuzz)."""
+    stack: list[tuple[object, tuple[int | str, ...]]] = [(data, ())]
+    while stack:
+        node, loc = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if "\0" in key:
+                    raise ConfigError(_format_loc(loc, data) or "config", "NUL in a key")
+                stack.append((value, (*loc, key)))
+        elif isinstance(node, list):
+            stack.extend((value, (*loc, i)) for i, value in enumerate(node))
+        elif isinstance(node, str) and "\0" in node:
+            raise ConfigError(_format_loc(loc, data), "NUL character in the value")
+
+
 # Keys earlier builds accepted and this one does not: the error says what to do instead.
 _REMOVED_KEYS = {
     "oms.group_commit_ms": (
@@ -332,6 +349,7 @@ _REMOVED_KEYS = {
 
 
 def parse_config(data: dict[str, object]) -> SystemConfig:
+    _refuse_nul(data)
     try:
         cfg = SystemConfig.model_validate(data)
     except ValidationError as exc:
@@ -361,24 +379,38 @@ def load_config(
 ) -> SystemConfig:
     """Load the TOML file and apply the command-line overrides."""
     p = Path(path)
-    try:
-        with p.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError("config", f"file not found: {p}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("config", f"{p}: not valid TOML: {exc}") from None
-    system = dict(data.get("system", {}) or {})
+    data = _read_toml(p)
     if state_dir is not None:
-        system["state_dir"] = state_dir
+        _table(data, "system")["state_dir"] = state_dir
     if runtime_dir is not None:
-        system["runtime_dir"] = runtime_dir
-    data["system"] = system
+        _table(data, "system")["runtime_dir"] = runtime_dir
     if metrics_port is not None:
-        metrics = dict(data.get("metrics", {}) or {})
-        metrics["port"] = metrics_port
-        data["metrics"] = metrics
+        _table(data, "metrics")["port"] = metrics_port
     cfg = parse_config(data)
     if len(cfg.endpoint("connector.XXXXXXXXXXXXXXXXXXXXXXXX")) > 107:
         raise ConfigError("system.runtime_dir", "too long for ipc:// endpoints (max ~80 chars)")
     return cfg
+
+
+def _read_toml(p: Path) -> dict[str, object]:
+    """The TOML document of `p`; a `ConfigError` for a file that is missing, not UTF-8, not
+    TOML, or nested deeper than the parser's recursion (tomllib recurses per level)."""
+    try:
+        with p.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("config", f"file not found: {p}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError("config", f"{p}: not UTF-8 text (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config", f"{p}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError("config", f"{p}: arrays or tables nested too deep") from None
+
+
+def _table(data: dict[str, object], key: str) -> dict[str, object]:
+    """`data[key]` as a table to put a command-line override in (made when absent)."""
+    table = data.setdefault(key, {})
+    if not isinstance(table, dict):
+        raise ConfigError(key, f"must be a table, got {type(table).__name__}")
+    return table

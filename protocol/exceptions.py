@@ -16,7 +16,16 @@ class ConfigError(TradePulseError):
 
 
 class ProtocolError(TradePulseError):
-    """A frame or envelope could not be decoded; the message says what was wrong."""
+    """A frame or envelope could not be decoded; the message says what was wrong, in at most
+    `MAX_TEXT` characters (it may quote the hostile value, and it is logged: a 4 MiB type
+    name made a 4 MB `bad_message` line; found by fuzzing, tests/fuzz)."""
+
+    MAX_TEXT = 500  # the longest we write (the list of commands) is ~260
+
+    def __init__(self, message: str) -> None:
+        if len(message) > self.MAX_TEXT:
+            message = f"{message[: self.MAX_TEXT]}... ({len(message)} characters)"
+        super().__init__(message)
 
 
 class VenueError(TradePulseError):

@@ -105,7 +105,7 @@ class ScheduleCfg(_Cfg):
     def _zone(cls, value: str) -> str:
         try:
             zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # "America": a dir
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
 

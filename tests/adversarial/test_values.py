@@ -15,6 +15,16 @@ is the index; the exhaustive unit tests live beside the code they test:
   tests/protocol/test_bounded_values.py (every float of every config model).
 - a 1 MiB kill-switch reason, `force: "false"`: `test_control_arguments_...` here;
   tests/protocol/test_bounded_values.py.
+
+Section 5 (fuzzing, tests/fuzz/: a target per parser, `make fuzz`, replayed in `make test`)
+found more of this class; each saved input replays in tests/fuzz/test_fuzz.py:
+
+- a config that crashed the loader with a traceback instead of exit 2 (not UTF-8, nested
+  past tomllib's recursion, `system = 5`, a NUL in a path, `timezone = "America"`):
+  `test_a_config_that_broke_the_loader_...` here.
+- a MsgSeqNum or NewSeqNo past 2^31-1 crashed the connector or the simulator in
+  `data_to_send` (the store cannot keep it): tests/connector/fix/test_session.py
+  (`test_a_new_seq_no_past_the_largest_seq_...`, `test_a_msg_seq_num_past_the_largest_...`).
 """
 
 from __future__ import annotations
@@ -36,7 +46,7 @@ from actors.oms.order_book import OrderBook
 from protocol.client import InvalidOrder
 from protocol.codec import decode
 from protocol.messages import ControlReply, ExecReport, OrdType, RiskVerdict, Side, SubmitOrder
-from tests.helpers import SUPERVISOR, SystemUnderTest, eventually, run_python
+from tests.helpers import REPO_ROOT, SUPERVISOR, SystemUnderTest, eventually, run_python
 from tests.system_ops import client, submit_when_open
 
 pytestmark = pytest.mark.integration
@@ -184,6 +194,20 @@ def test_a_config_with_inf_or_an_soh_in_a_comp_id_is_refused_at_start(
     proc = run_python([str(SUPERVISOR), "run", "--config", str(path), "--state-dir", str(state)])
     assert proc.returncode == 2, proc.stderr
     assert field in proc.stderr and "config error" in proc.stderr
+
+
+_CONFIG_CRASHES = sorted((REPO_ROOT / "tests" / "fuzz" / "corpus" / "config").iterdir())
+
+
+@pytest.mark.parametrize("path", _CONFIG_CRASHES, ids=[p.name for p in _CONFIG_CRASHES])
+def test_a_config_that_broke_the_loader_is_refused_at_start(path: Path) -> None:
+    """`supervisor.py run` with each config that once raised out of the loader (a
+    traceback, exit 1) exits 2 with one stderr line naming the problem. No --state-dir:
+    the override would replace a bad state_dir (every one of these fails at load)."""
+    proc = run_python([str(SUPERVISOR), "run", "--config", str(path)], timeout_s=30)
+    assert proc.returncode == 2, proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith("tradepulse: config error: "), line
 
 
 def _control(sut: SystemUnderTest, command: dict[str, Any]) -> ControlReply:

@@ -7,8 +7,9 @@ number is *not* consumed, so the next good message opens a gap and the ResendReq
 brings the damaged message again instead of losing it. Each one is counted
 (``tradepulse_fix_garbled_frames``) and logged (``fix_garbled_ignored``, at most one line
 per second). Before logon (the peer may be anybody) it disconnects. A bad header
-(BeginString, comp ids, no MsgSeqNum) ends the session: Logout with a text, then
-`Disconnect`; wrong comp ids on an active session are rejected first.
+(BeginString, comp ids, no MsgSeqNum or one over the store's `MAX_SEQ`) ends the session:
+Logout with a text, then `Disconnect`; wrong comp ids on an active session are rejected
+first.
 
 Unsolicited informational messages the application does not handle (News 35=B,
 TradingSessionStatus 35=h) are accepted and logged by `log_informational`.
@@ -24,6 +25,7 @@ import simplefix
 
 from actors.connector.fix import codec as fc
 from actors.connector.fix.events import Logger
+from actors.connector.fix.store import MAX_SEQ
 from actors.runtime import metrics
 
 # Garbled.reason values (stable: log field and metric label)
@@ -79,7 +81,7 @@ def read_frame(frame: fc.Frame, *, ours: bytes, theirs: bytes) -> Inbound | Garb
         return BadHeader("Incorrect BeginString", None, hdr)
     if hdr.get(b"49") != theirs or hdr.get(b"56") != ours:
         return BadHeader("CompID problem", seq, hdr)
-    if not seq:
+    if not seq or seq > MAX_SEQ:  # a number the store cannot keep (it crashed its flush)
         return BadHeader("MsgSeqNum missing or invalid", None, hdr)
     msg_type = pairs[2][1].decode("latin-1")
     return Inbound(seq, msg_type, msg, hdr, hdr.get(b"43") == b"Y")

@@ -90,7 +90,7 @@ from actors.connector.fix.inbound import (
     read_frame,
 )
 from actors.connector.fix.msglog import BAD_HEADER, GARBLED_PREFIX, IN, NORMAL, MessageLog
-from actors.connector.fix.store import FixStore
+from actors.connector.fix.store import MAX_SEQ, FixStore
 from actors.connector.fix.transmit import Transmitter, app_body, text_value
 from protocol.exceptions import VenueError
 
@@ -379,8 +379,8 @@ class FixSession:
                 self._fatal("SendingTime accuracy problem")
         elif inbound.msg_type == "4":  # gap fill (a reset never gets here)
             new_seq = fc.get_int(inbound.msg, 36) or 0
-            if new_seq <= seq:
-                text = "NewSeqNo not above MsgSeqNum"
+            if not seq < new_seq <= MAX_SEQ:
+                text = "NewSeqNo not above MsgSeqNum (or over the maximum)"
                 self._reject(seq, inbound.hdr, fc.REASON_VALUE_INCORRECT, text)
                 new_seq = seq + 1
             self._store.set_next_in(new_seq)
@@ -430,6 +430,8 @@ class FixSession:
         new_seq = fc.get_int(inbound.msg, 36) or 0
         if problem is None and new_seq < self._store.next_in:
             problem = fc.REASON_VALUE_INCORRECT, "NewSeqNo lower than expected MsgSeqNum"
+        elif problem is None and new_seq > MAX_SEQ:
+            problem = fc.REASON_VALUE_INCORRECT, f"NewSeqNo over {MAX_SEQ}"
         if problem is not None:
             self._reject(inbound.seq, inbound.hdr, *problem)
             return

@@ -126,7 +126,11 @@ class FixStore:
         return self._next_out
 
     def set_next_in(self, seq: int) -> None:
-        """Next expected inbound MsgSeqNum; written at the next `flush()`."""
+        """Next expected inbound MsgSeqNum; written at the next `flush()`. ValueError past
+        `MAX_SEQ` + 1 (a record could not hold it: the flush would raise, outside any
+        handler of inbound data)."""
+        if not 1 <= seq <= MAX_SEQ + 1:
+            raise ValueError(f"next-in {seq} out of range 1..{MAX_SEQ + 1}")
         self._next_in = seq
 
     def set_next_out(self, seq: int) -> None:

@@ -23,7 +23,7 @@ from actors.connector.fix.events import (
     SessionRejectSent,
 )
 from actors.connector.fix.session import FixSession
-from actors.connector.fix.store import FixStore
+from actors.connector.fix.store import MAX_SEQ, FixStore
 from protocol.exceptions import VenueError
 
 T0 = 1_700_000_000.0
@@ -320,6 +320,34 @@ def test_sequence_reset_reset(
     assert link.us_store.next_in == next_in
     assert any(isinstance(e, SessionRejectSent) for e in events) == rejected
     assert link.us.state == "active"
+
+
+@pytest.mark.parametrize("gap_fill", [False, True])
+@pytest.mark.parametrize("new_seq", ["2147483648", "9999999999"])
+def test_a_new_seq_no_past_the_largest_seq_is_rejected_and_the_session_goes_on(
+    link: Link, new_seq: str, gap_fill: bool
+) -> None:
+    """A SequenceReset (reset or gap fill) to a NewSeqNo past `MAX_SEQ` (2^31-1) gets a
+    Reject (value incorrect) and next-in stays a number the store can keep: it used to be
+    set, and the next `data_to_send()` raised struct.error outside any handler (it crashed
+    the connector, or the simulator for a client's reset). Found by fuzzing (tests/fuzz)."""
+    link.logon()
+    flag = [(123, "Y")] if gap_fill else []
+    events = link.us.receive(raw("4", 2, [*flag, (36, new_seq)]))
+    assert any(isinstance(e, SessionRejectSent) for e in events)
+    assert link.us_store.next_in <= MAX_SEQ + 1
+    assert [t for t, _ in frames(link.us.data_to_send())] == ["3"]
+    assert link.us.state == "active"
+
+
+def test_a_msg_seq_num_past_the_largest_seq_ends_the_session(link: Link) -> None:
+    """MsgSeqNum 4294967295 (reached after a reset to it, next-in became 2^32 and the
+    store's flush raised): a bad header, Logout, Disconnect; nothing raises."""
+    link.logon()
+    events = link.us.receive(raw("8", 4294967295, exec_report("e1")))
+    assert events == [Disconnect("MsgSeqNum missing or invalid")]
+    [(msg_type, _)] = frames(link.us.data_to_send())
+    assert msg_type == "5"
 
 
 def test_too_low_seq_without_possdup_ends_the_session(link: Link) -> None:
