@@ -3,7 +3,7 @@
 Exits are seen at once (SIGCHLD through the loop's wakeup fd; the supervisor is a child
 subreaper, so fork-server children are its children too). Hangs are seen by missing
 application heartbeats. Restarts use capped exponential backoff with jitter and a restart
-intensity budget. One control socket serves the operator CLI.
+intensity budget. One control socket serves the operator CLI. Its own stalls: stall.py.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from actors.supervisor.host import become_child_subreaper, signal_wakeup_fd, sta
 from actors.supervisor.process_group import kill_group, wait_escalating
 from actors.supervisor.restart_policy import ChildState, child_specs
 from actors.supervisor.spawner import Spawner, make_spawner
+from actors.supervisor.stall import StallWatch
 from actors.supervisor.venues import VenueBoard
 from protocol.codec import Envelope, Sender, decode, encode
 from protocol.config import SystemConfig
@@ -119,10 +121,11 @@ class Supervisor:
         self._start_next()
         self.timers.call_every(self.cfg.supervisor.heartbeat_interval_s / 2, self._check_hangs)
         self.timers.call_every(1.0, self._sample_resources)
+        stalls = StallWatch(self.timers, self.children.values(), self.log)
         try:
             while not self._shutdown_requested:
                 timeout_ms = math.ceil(self.timers.wait_s(1.0) * 1000)
-                for sock, _ in self.poller.poll(timeout_ms):
+                for sock, _ in stalls.poll(self.poller, timeout_ms):
                     if sock is self.sup_sock:
                         self._on_actor_messages()
                     elif sock is self.control.sock:
@@ -248,10 +251,8 @@ class Supervisor:
         child.spawned(pid, args.epoch, time.monotonic())
         self._pid_to_child[pid] = child
         self.log.info("actor_spawned", child=spec.id, pid=pid, child_epoch=args.epoch)
-        epoch = args.epoch
-        self.timers.call_later(
-            spec.start_timeout_s, lambda: self._check_start_timeout(child, epoch)
-        )
+        timeout = partial(self._check_start_timeout, child, args.epoch)
+        self.timers.call_later(spec.start_timeout_s, timeout)
 
     def _check_start_timeout(self, child: Child, epoch: int) -> None:
         if child.still_starting(epoch):

@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import os
 import socket
+import signal
 import stat
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.helpers import SystemUnderTest
+from protocol.domain import OrderStatus
+from tests.helpers import SystemUnderTest, eventually, metric_value, process_alive
 from tests.system_ops import client, submit_when_open
 
 pytestmark = pytest.mark.integration
@@ -212,3 +215,88 @@ def test_each_actor_gets_only_the_environment_it_needs(
         else:
             assert held == set(), (who, held)
         assert "PATH" in seen and "DEPLOY_API_TOKEN" not in seen
+
+
+# --------------------------------------------------------------------------- SIGSTOP of the supervisor
+
+SUPERVISOR_PAUSE_S = 2.0  # over three times the test config's hang timeout (3 x 0.2 s)
+
+
+def _restarts(sut: SystemUnderTest) -> dict[str, float | None]:
+    text = sut.metrics_text()
+    return {
+        a: metric_value(text, "tradepulse_actor_restarts_total", actor=a) for a in sut.actor_ids()
+    }
+
+
+def _pause_supervisor(sut: SystemUnderTest, during: Callable[[], None] = lambda: None) -> None:
+    """SIGSTOP the supervisor for SUPERVISOR_PAUSE_S (a VM pause, a swap stall), run `during`
+    while it is stopped, SIGCONT it (always)."""
+    assert sut.proc is not None
+    os.kill(sut.proc.pid, signal.SIGSTOP)
+    try:
+        during()
+        time.sleep(SUPERVISOR_PAUSE_S)  # the pause itself is the stimulus, not a wait
+    finally:
+        os.kill(sut.proc.pid, signal.SIGCONT)
+
+
+def test_a_paused_supervisor_does_not_kill_healthy_actors(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """Stopped for 3x the hang timeout, then continued (three times): it logs `supervisor_stalled`, reads
+    what queued before judging anyone, and no actor is killed or restarted (pids unchanged,
+    restart counters 0); the actors did not judge it dead either, and the system trades."""
+    sut = start_system()  # seven actors, as in the finding
+    with client(sut) as c:
+        submit_when_open(c, "simA", price="95.00")
+    pids, before = sut.pids(), _restarts(sut)
+    since = sut.mark()
+    for _ in range(3):  # where the pause catches the loop varies: without the fix each
+        _pause_supervisor(sut)  # pause killed every actor about half the time
+        woke = time.monotonic()
+        sut.status()  # it answers: its loop runs again
+
+    def judged_and_fresh() -> bool:
+        """Awake for 3 hang timeouts (a hang verdict would have come) and everyone heard."""
+        ages = [a["heartbeat_age_s"] for a in sut.status()["actors"]]
+        return time.monotonic() - woke > 3 * 0.6 and all(age < 0.6 for age in ages)
+
+    eventually(judged_and_fresh, 15.0)
+    assert not sut.events("actor_hung", since=since), sut.describe()
+    assert not sut.events("actor_exited", since=since), sut.describe()
+    assert sut.pids() == pids
+    assert _restarts(sut) == before and set(before.values()) <= {None, 0.0}
+    stalls = sut.wait_events("supervisor_stalled", 3, since=since)
+    assert all(e["stall_s"] >= SUPERVISOR_PAUSE_S - 0.5 for e in stalls), stalls
+    stalled_s = sum(e["stall_s"] for e in stalls)
+    assert (sut.metric("tradepulse_supervisor_stall_seconds_total") or 0) >= stalled_s - 0.01
+    with client(sut) as c:
+        order = submit_when_open(c, "simA", price="95.00")
+        c.wait_for_status(order.client_order_id, {OrderStatus.ACCEPTED})
+
+
+def test_an_actor_frozen_during_the_supervisors_pause_is_still_killed_as_hung(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """The pause is not an amnesty: risk SIGSTOPped while the supervisor is stopped is found
+    hung (`actor_hung`) once the supervisor has been awake a hang timeout, and replaced;
+    the others keep their pids."""
+    sut = start_system(venues=("simA",))
+    pids = sut.pids()
+    risk = sut.pid_of("risk")
+    since = sut.mark()
+    try:
+        _pause_supervisor(sut, during=lambda: os.kill(risk, signal.SIGSTOP))
+        woke = time.monotonic()
+        hung = sut.wait_event("actor_hung", since=since, child="risk", timeout_s=10.0)
+        hung_after_s = time.monotonic() - woke
+    finally:
+        if process_alive(risk):
+            os.kill(risk, signal.SIGCONT)
+    assert hung["pid"] == risk
+    assert hung_after_s <= 0.6 + 1.5  # the hang timeout of awake time, plus slack
+    sut.wait_event("actor_ready", since=since, child="risk", timeout_s=10.0)
+    others = {a: p for a, p in sut.pids().items() if a != "risk"}
+    assert others == {a: p for a, p in pids.items() if a != "risk"}
+    assert not [e for e in sut.events("actor_hung", since=since) if e["child"] != "risk"]
