@@ -18,8 +18,8 @@ module's scope, against real processes where that is cheap. This module is the i
 from __future__ import annotations
 
 import os
-import socket
 import signal
+import socket
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -217,7 +217,7 @@ def test_each_actor_gets_only_the_environment_it_needs(
         assert "PATH" in seen and "DEPLOY_API_TOKEN" not in seen
 
 
-# --------------------------------------------------------------------------- SIGSTOP of the supervisor
+# ------------------------------------------------------------- SIGSTOP of the supervisor
 
 SUPERVISOR_PAUSE_S = 2.0  # over three times the test config's hang timeout (3 x 0.2 s)
 
@@ -244,9 +244,10 @@ def _pause_supervisor(sut: SystemUnderTest, during: Callable[[], None] = lambda:
 def test_a_paused_supervisor_does_not_kill_healthy_actors(
     start_system: Callable[..., SystemUnderTest],
 ) -> None:
-    """Stopped for 3x the hang timeout, then continued (three times): it logs `supervisor_stalled`, reads
-    what queued before judging anyone, and no actor is killed or restarted (pids unchanged,
-    restart counters 0); the actors did not judge it dead either, and the system trades."""
+    """Stopped for 3x the hang timeout, then continued (three times): it logs
+    `supervisor_stalled`, extends its deadlines and reads what queued before judging anyone:
+    no actor is killed or restarted (pids unchanged, restart counters 0), the actors did not
+    judge it dead either, and the system trades."""
     sut = start_system()  # seven actors, as in the finding
     with client(sut) as c:
         submit_when_open(c, "simA", price="95.00")
