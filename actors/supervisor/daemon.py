@@ -28,6 +28,7 @@ from actors.runtime.logs import configure_logging
 from actors.runtime.timers import Timers
 from actors.supervisor.child import Child, ExitAction
 from actors.supervisor.control_plane import ControlPlane
+from actors.supervisor.failclosed import engage_critical, prepare_switch
 from actors.supervisor.host import become_child_subreaper, signal_wakeup_fd, start_metrics_server
 from actors.supervisor.process_group import kill_group, wait_escalating
 from actors.supervisor.restart_policy import ChildState, child_specs
@@ -107,6 +108,7 @@ class Supervisor:
             from actors.supervisor.coldstart import cold_start
 
             cold_start(self.cfg.state_path)
+        prepare_switch(self.cfg.state_path, self.log)
         self._open_sockets()
         self.metrics_url = start_metrics_server(self.cfg)
         self.spawner = make_spawner(self.cfg)
@@ -373,9 +375,7 @@ class Supervisor:
 
     def _give_up(self, child: Child) -> None:
         self.log.error("actor_gave_up", child=child.id, restarts=child.restarts, critical=True)
-        killswitch.engage(
-            self.kill_switch_path, reason=f"{child.id}_restart_intensity", source="supervisor"
-        )
+        engage_critical(self.cfg.state_path, f"{child.id}_restart_intensity", self.log)
         self._exit_code = 1
         self._shutdown_requested = True
 

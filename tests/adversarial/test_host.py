@@ -17,10 +17,14 @@ module's scope, against real processes where that is cheap. This module is the i
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import stat
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,7 +32,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from actors.risk import killswitch
 from protocol.domain import OrderStatus
+from protocol.exceptions import KillSwitchEngaged, TradePulseError
 from tests.helpers import SystemUnderTest, eventually, metric_value, process_alive
 from tests.system_ops import client, submit_when_open
 
@@ -301,3 +307,91 @@ def test_an_actor_frozen_during_the_supervisors_pause_is_still_killed_as_hung(
     others = {a: p for a, p in sut.pids().items() if a != "risk"}
     assert others == {a: p for a, p in pids.items() if a != "risk"}
     assert not [e for e in sut.events("actor_hung", since=since) if e["child"] != "risk"]
+
+
+# --------------------------------------------------------------------------- disk full
+
+FILLER = "filler.bin"
+
+
+@contextlib.contextmanager
+def _small_tmpfs(directory: Path) -> Iterator[Path]:
+    """An 8 MiB tmpfs mounted on `directory` (a real filesystem that fills up), unmounted at
+    the end; the test must have stopped every process using it first."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (the suite runs as root here and in CI)")
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(directory)],
+                   check=True)  # fmt: skip
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)
+
+
+def _fill(directory: Path) -> Path:
+    """Fill the filesystem of `directory` to the last byte (ENOSPC)."""
+    filler = directory / FILLER
+    with open(filler, "wb", buffering=0) as fh:
+        for size in (1 << 20, 4096, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    fh.write(b"\0" * size)
+    assert os.statvfs(directory).f_bavail == 0
+    return filler
+
+
+def _replaced_or_exited(sut: SystemUnderTest, actor: str, old_pid: int) -> bool:
+    assert sut.proc is not None
+    if sut.proc.poll() is not None:
+        return True
+    with contextlib.suppress(TradePulseError):
+        return sut.actor(actor)["state"] == "running" and sut.pid_of(actor) != old_pid
+    return False
+
+
+def test_disk_full_critical_exit_records_the_switch_and_a_restart_never_trades(
+    tmp_path: Path,
+) -> None:
+    """The state dir's filesystem is full when the OMS goes over its restart budget
+    (killed three times, budget 2): the supervisor's critical exit records the switch
+    ENGAGED in place (a pre-allocated file: no new space needed; it used to die with an
+    uncaught ENOSPC and leave the switch OFF) and exits 1. Space returns, the system is
+    started again: the switch is ENGAGED, orders are refused `kill_switch`."""
+    root = Path(tempfile.mkdtemp(prefix="tp", dir="/tmp"))
+    overrides = {"supervisor": {"restart": {"max_restarts": 2, "window_s": 600.0}}}
+    systems: list[SystemUnderTest] = []
+    try:
+        with _small_tmpfs(root / "state") as state:
+            first = SystemUnderTest(venues=("simA",), root=root, overrides=overrides)
+            systems.append(first)
+            first.start()
+            with client(first) as c:
+                submit_when_open(c, "simA", price="95.00")
+            filler = _fill(state)
+            assert first.proc is not None
+            for _ in range(3):  # the OMS over its budget (2): a critical exit, disk full
+                old = first.pid_of("oms")
+                os.kill(old, signal.SIGKILL)
+                eventually(lambda old=old: _replaced_or_exited(first, "oms", old), 30.0)
+                if first.proc.poll() is not None:
+                    break
+            assert first.wait_exit(timeout_s=30) == 1, first.describe()
+            first.wait_event("actor_gave_up", critical=True)
+            ks = killswitch.load(killswitch.kill_switch_path(state))
+            assert ks.engaged and ks.reason.endswith("_restart_intensity"), ks
+            assert not first.events("kill_switch_write_failed")
+            first.destroy()
+            filler.unlink()  # space returns
+            second = SystemUnderTest(venues=("simA",), root=root)
+            systems.append(second)
+            second.start()
+            assert second.status()["kill_switch"]["engaged"]
+            with client(second, timeout_s=5.0) as c:
+                with pytest.raises(KillSwitchEngaged):
+                    submit_when_open(c, "simA", price="95.00")
+            second.destroy()
+    finally:
+        for system in systems:
+            system.destroy()
+        shutil.rmtree(root, ignore_errors=True)
