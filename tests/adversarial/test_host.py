@@ -13,6 +13,16 @@ module's scope, against real processes where that is cheap. This module is the i
 - State files readable by any local user: `test_state_files_are_private_*` here.
 - The supervisor passed its whole environment (venue passwords) to every actor:
   `test_each_actor_gets_only_the_environment_it_needs` here.
+- SIGSTOP of the supervisor SIGKILLed all 7 healthy actors:
+  `test_a_paused_supervisor_does_not_kill_healthy_actors` and
+  `test_an_actor_frozen_during_the_supervisors_pause_is_still_killed_as_hung` here.
+- Disk full: the supervisor's critical-exit kill-switch write failed (uncaught) and a
+  restart traded with the switch OFF:
+  `test_disk_full_critical_exit_records_the_switch_and_a_restart_never_trades` here (a real
+  8 MiB tmpfs, filled), and tests/risk/test_killswitch.py
+  (`test_the_file_has_a_fixed_size_and_is_written_in_place`,
+  `test_a_torn_in_place_write_reads_engaged`). Not yet done: the OMS refusing submits with
+  `journal_unavailable` while its journal cannot write.
 """
 
 from __future__ import annotations
