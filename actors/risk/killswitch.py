@@ -1,13 +1,24 @@
 """The persisted kill-switch: `<state_dir>/risk/kill_switch.json`.
 
-Written atomically (temp file, fsync, rename over, fsync the directory), so a crash leaves
-either the old state or the new one. Read at every start: engaged stays engaged across
-restarts and warm starts. A missing file means "never engaged"; a file that cannot be read or
-parsed fails SAFE: it reads as ENGAGED with reason `state_unreadable`, trading halts rather
-than trading blind, and only an operator reset (with a reason) clears it.
+Fail closed without needing disk: the file is created once at a fixed size (`FILE_BYTES`,
+written out in full, so its blocks are allocated; the supervisor creates it at start,
+`ensure_file`) and every later write goes in place (pwrite of the whole slot + fdatasync),
+which needs no new space: an engage still lands when the disk is full. Layout: one header
+line `tradepulse-kill-switch v2 crc32=<hex> len=<n>` (the CRC and length of the JSON state
+after it), the JSON state, spaces to the fixed size. A torn write (crash or I/O error
+mid-write) fails the CRC and reads as ENGAGED, as a truncated file does. A history too long
+for the slot keeps its newest entries (the log keeps every event). A file of the older
+format (plain JSON, replaced atomically) is still read, and rewritten in the new one.
+(Caveat: on a copy-on-write filesystem, btrfs/ZFS, an overwrite can still need space.)
+
+Read at every start: engaged stays engaged across restarts and warm starts. A missing file
+means "never engaged"; a file that cannot be read or parsed fails SAFE: it reads as ENGAGED
+with reason `state_unreadable`, trading halts rather than trading blind, and only an operator
+reset (with a reason) clears it.
 
 Writers (the risk actor, the supervisor) serialise their read-modify-write with an flock on
-`kill_switch.json.lock` beside the file, so an engage is never lost to a concurrent reset.
+`kill_switch.json.lock` beside the file, so an engage is never lost to a concurrent reset; a
+reader that sees a bad CRC reads again under a shared lock (it caught a write in progress).
 """
 
 from __future__ import annotations
@@ -15,7 +26,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final, Literal
@@ -23,7 +36,7 @@ from typing import Final, Literal
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from actors.runtime.durable import remove_stale_temps, write_atomic
+from actors.runtime.durable import fsync_dir, remove_stale_temps, write_all
 from protocol import messages
 from protocol.domain import MAX_REASON_CHARS
 from protocol.exceptions import TradePulseError
@@ -35,6 +48,11 @@ FORMAT_VERSION: Final = 1
 HISTORY_LIMIT = 1000  # newest entries kept; the log keeps every event
 STATE_UNREADABLE = "state_unreadable"
 _STALE_TEMP_AGE_S = 60.0
+FILE_BYTES: Final = (
+    256 * 1024
+)  # fixed size, allocated once; the state always fits (history trimmed)
+_HEADER = re.compile(rb"tradepulse-kill-switch v2 crc32=([0-9a-f]{8}) len=(\d{1,7})\n")
+_HEADER_MAX = 64
 
 log = structlog.get_logger(__name__)
 
@@ -76,14 +94,17 @@ class KillSwitchState(BaseModel):
         )
 
 
-def _file_stamp(path: Path) -> tuple[int, int, int] | None:
-    """(inode, mtime, size) of the state file, None if missing: a cheap "did it change"
-    for the processes that follow a switch another process writes."""
+def _file_stamp(path: Path) -> tuple[int, int, int, bytes] | None:
+    """(inode, mtime, size, header line) of the state file, None if missing: a cheap "did it
+    change" for the processes that follow a switch another process writes (an in-place
+    write keeps inode and size, and mtime can be too coarse; the header's CRC changes)."""
     try:
-        st = os.stat(path)
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            head = fh.read(_HEADER_MAX)
     except OSError:
         return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
+    return (st.st_ino, st.st_mtime_ns, st.st_size, head)
 
 
 class KillSwitchWatcher:
@@ -95,7 +116,7 @@ class KillSwitchWatcher:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._stamp: tuple[int, int, int] | None = None
+        self._stamp: tuple[int, int, int, bytes] | None = None
 
     def poll(self, *, force: bool = False) -> KillSwitchState | None:
         """The state if the file changed since the last look (always with `force`), else
@@ -113,12 +134,32 @@ class KillSwitchWatcher:
 
 def load(path: Path) -> KillSwitchState:
     """The persisted state; missing -> not engaged; unreadable -> ENGAGED (`state_unreadable`)."""
+    state = _load(path, quiet=True)
+    if state is None:  # a bad CRC: maybe a write in progress; read again once it is done
+        try:
+            with _lock(path, fcntl.LOCK_SH):
+                state = _load(path)
+        except OSError as exc:
+            state = _unreadable(path, f"lock: {exc}")
+    assert state is not None
+    return state
+
+
+def _load(path: Path, *, quiet: bool = False) -> KillSwitchState | None:
+    """`load` without the lock; with `quiet`, None for a bad CRC instead of ENGAGED."""
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
         return KillSwitchState()
     except OSError as exc:
         return _unreadable(path, f"{type(exc).__name__}: {exc}")
+    header = _HEADER.match(raw, 0, _HEADER_MAX)
+    if header is not None:
+        start, length = header.end(), int(header.group(2))
+        payload = raw[start : start + length]
+        if len(payload) != length or f"{zlib.crc32(payload):08x}".encode() != header.group(1):
+            return None if quiet else _unreadable(path, "checksum mismatch (torn write)")
+        raw = payload
     try:
         return KillSwitchState.model_validate_json(raw)
     except ValidationError as exc:
@@ -127,12 +168,77 @@ def load(path: Path) -> KillSwitchState:
         )
 
 
+def encode_file(state: KillSwitchState) -> bytes:
+    """The whole fixed-size file for `state` (oldest history dropped until it fits)."""
+    while True:
+        payload = state.model_dump_json(indent=2).encode() + b"\n"
+        head = f"tradepulse-kill-switch v2 crc32={zlib.crc32(payload):08x} len={len(payload)}\n"
+        data = head.encode() + payload
+        if len(data) <= FILE_BYTES or not state.history:
+            break
+        drop = max(1, len(state.history) // 10)
+        state = state.model_copy(update={"history": state.history[drop:]})
+    return data + b" " * (FILE_BYTES - len(data))
+
+
 def save(path: Path, state: KillSwitchState) -> None:
-    """Atomic replace (`actors.runtime.durable.write_atomic`); the supervisor and risk may both
-    write, so only old temp files are tidied."""
+    """Write `state` in place into the pre-allocated file (needs no new disk space); a file
+    that is missing or of the old format is first created at its full size. Raises OSError
+    if the write cannot be made durable (the file then reads ENGAGED if it was torn)."""
     path = Path(path)
+    data = encode_file(state)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        fd = -1
+    if fd >= 0:
+        try:
+            if os.fstat(fd).st_size == FILE_BYTES and _HEADER.match(os.pread(fd, _HEADER_MAX, 0)):
+                os.pwrite(fd, data, 0)
+                os.fdatasync(fd)
+                return
+        finally:
+            os.close(fd)
+            remove_stale_temps(path, _STALE_TEMP_AGE_S)
+    _create(path, data)
+
+
+def ensure_file(path: Path) -> None:
+    """Create the switch file at its full size now (at start, while there is space), keeping
+    the state it has; a file already in the fixed-size format is left as it is."""
+    path = Path(path)
+    with _update_lock(path):
+        with contextlib.suppress(OSError):
+            with open(path, "rb") as fh:
+                if os.fstat(fh.fileno()).st_size == FILE_BYTES and _HEADER.match(
+                    fh.read(_HEADER_MAX)
+                ):
+                    return
+        state = _load(path)
+        assert state is not None
+        if state.unreadable:
+            return  # left for the operator's reset (which keeps the bad file aside)
+        _create(path, encode_file(state))
+
+
+def _create(path: Path, data: bytes) -> None:
+    """A new file with all of `data` (allocating the fixed size), renamed over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, state.model_dump_json(indent=2).encode() + b"\n")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        write_all(fd, data)
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
     remove_stale_temps(path, _STALE_TEMP_AGE_S)
 
 
@@ -214,14 +320,18 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 3] + "..."
 
 
-@contextlib.contextmanager
-def _update_lock(path: Path) -> Iterator[None]:
+def _update_lock(path: Path) -> contextlib.AbstractContextManager[None]:
     """Exclusive flock on `<name>.lock` for one read-modify-write (blocks other writers)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return _lock(path, fcntl.LOCK_EX)
+
+
+@contextlib.contextmanager
+def _lock(path: Path, how: int) -> Iterator[None]:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, how)
         yield
     finally:
         os.close(fd)  # releases the lock
@@ -235,13 +345,18 @@ def _unreadable(path: Path, detail: str) -> KillSwitchState:
 
 
 def _load_for_update(path: Path, now_ns: int) -> KillSwitchState:
-    """Load; if the file is unreadable, move it aside so the next save does not destroy it."""
-    state = load(path)
+    """Load (under the update lock); if the file is unreadable, keep a copy aside so the next
+    save (in place) does not destroy it. The copy needs space: on a full disk it is skipped
+    (logged), the save still goes in place."""
+    state = _load(path)
+    assert state is not None
     if state.unreadable and Path(path).exists():
         aside = Path(path).with_name(f"{Path(path).name}.corrupt.{now_ns}")
-        with contextlib.suppress(OSError):
-            os.replace(path, aside)
+        try:
+            aside.write_bytes(Path(path).read_bytes())
             log.warning("kill_switch", action="corrupt_state_kept", path=str(aside))
+        except OSError as exc:
+            log.error("kill_switch", action="corrupt_state_not_kept", error=str(exc))
     return state
 
 

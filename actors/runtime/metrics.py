@@ -51,6 +51,10 @@ ACTOR_HEARTBEAT_AGE = Gauge(
     ["actor"],
     multiprocess_mode="mostrecent",
 )
+SUPERVISOR_STALL_SECONDS = Counter(
+    "tradepulse_supervisor_stall_seconds",
+    "Time the supervisor's loop was stalled (paused, not reading): not held against actors",
+)
 BAD_MESSAGES = Counter(
     "tradepulse_bad_messages", "Frames rejected as malformed, by receiving actor", ["actor"]
 )

@@ -33,6 +33,12 @@ class Timers:
             cap_s = min(cap_s, self._heap[0][0] - time.monotonic())
         return max(0.0, cap_s)
 
+    def postpone(self, delay_s: float) -> None:
+        """Move every pending timer `delay_s` later (the loop was stalled that long: the
+        supervisor judges deadlines in time it was awake)."""
+        self._heap = [(due + delay_s, seq, fn) for due, seq, fn in self._heap]
+        heapq.heapify(self._heap)
+
     def run_due(self) -> None:
         now = time.monotonic()
         while self._heap and self._heap[0][0] <= now:

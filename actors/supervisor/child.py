@@ -107,6 +107,10 @@ class Child:
         if info:
             self._info = info
 
+    def postpone(self, stall_s: float, now: float) -> None:
+        """The supervisor was stalled `stall_s` (not reading): that time is not silence."""
+        self._last_heard = min(self._last_heard + stall_s, now)
+
     def ready(self, now: float, endpoints: dict[str, str]) -> ReadyInfo | None:
         """READY; None if it was not starting (a late duplicate)."""
         if self._state is not ChildState.STARTING:

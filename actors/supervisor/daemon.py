@@ -3,7 +3,7 @@
 Exits are seen at once (SIGCHLD through the loop's wakeup fd; the supervisor is a child
 subreaper, so fork-server children are its children too). Hangs are seen by missing
 application heartbeats. Restarts use capped exponential backoff with jitter and a restart
-intensity budget. One control socket serves the operator CLI.
+intensity budget. One control socket serves the operator CLI. Its own stalls: stall.py.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,12 @@ from actors.runtime.timers import Timers
 from actors.supervisor.actor_link import ActorLink
 from actors.supervisor.child import Child, ExitAction
 from actors.supervisor.control_plane import ControlPlane
+from actors.supervisor.failclosed import engage_critical, prepare_switch
 from actors.supervisor.host import become_child_subreaper, signal_wakeup_fd, start_metrics_server
 from actors.supervisor.process_group import kill_group, wait_escalating
 from actors.supervisor.restart_policy import ChildState, child_specs
 from actors.supervisor.spawner import Spawner, make_spawner
+from actors.supervisor.stall import StallWatch
 from actors.supervisor.venues import VenueBoard
 from protocol.codec import Envelope, Sender, encode
 from protocol.config import SystemConfig
@@ -106,6 +109,7 @@ class Supervisor:
             from actors.supervisor.coldstart import cold_start
 
             cold_start(self.cfg.state_path)
+        prepare_switch(self.cfg.state_path, self.log)
         self._open_sockets()
         self.metrics_url = start_metrics_server(self.cfg)
         self.spawner = make_spawner(self.cfg)
@@ -120,10 +124,11 @@ class Supervisor:
         self._start_next()
         self.timers.call_every(self.cfg.supervisor.heartbeat_interval_s / 2, self._check_hangs)
         self.timers.call_every(1.0, self._sample_resources)
+        stalls = StallWatch(self.timers, self.children.values(), self.log)
         try:
             while not self._shutdown_requested:
                 timeout_ms = math.ceil(self.timers.wait_s(1.0) * 1000)
-                for sock, _ in self.poller.poll(timeout_ms):
+                for sock, _ in stalls.poll(self.poller, timeout_ms):
                     if sock is self.link.sock:
                         for child, env in self.link.receive(self.children):
                             self._on_actor_message(child, env)
@@ -252,10 +257,8 @@ class Supervisor:
         child.spawned(pid, args.epoch, time.monotonic())
         self._pid_to_child[pid] = child
         self.log.info("actor_spawned", child=spec.id, pid=pid, child_epoch=args.epoch)
-        epoch = args.epoch
-        self.timers.call_later(
-            spec.start_timeout_s, lambda: self._check_start_timeout(child, epoch)
-        )
+        timeout = partial(self._check_start_timeout, child, args.epoch)
+        self.timers.call_later(spec.start_timeout_s, timeout)
 
     def _check_start_timeout(self, child: Child, epoch: int) -> None:
         if child.still_starting(epoch):
@@ -359,9 +362,7 @@ class Supervisor:
 
     def _give_up(self, child: Child) -> None:
         self.log.error("actor_gave_up", child=child.id, restarts=child.restarts, critical=True)
-        killswitch.engage(
-            self.kill_switch_path, reason=f"{child.id}_restart_intensity", source="supervisor"
-        )
+        engage_critical(self.cfg.state_path, f"{child.id}_restart_intensity", self.log)
         self._exit_code = 1
         self._shutdown_requested = True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -12,11 +13,13 @@ from structlog.testing import capture_logs
 
 from actors.risk import killswitch
 from actors.risk.killswitch import (
+    FILE_BYTES,
     STATE_UNREADABLE,
     KillSwitchResetRefused,
     KillSwitchState,
     cold_reset,
     engage,
+    ensure_file,
     kill_switch_path,
     load,
     reset,
@@ -184,20 +187,74 @@ def test_save_replaces_atomically_and_leaves_no_temp(path: Path) -> None:
     ]
 
 
-def test_failed_write_keeps_the_previous_state(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """If the temp file cannot be synced, the old file stays intact and no temp remains."""
-    engage(path, "breach", "risk", ts_ns=1)
-    before = path.read_bytes()
+def test_failed_first_write_leaves_no_file_and_no_temp(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the new file cannot be synced when it is created, no file and no temp remain."""
 
     def broken_fsync(fd: int) -> None:
         raise OSError("disk on fire")
 
     monkeypatch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="disk on fire"):
-        reset(path, "try", "alice")
+        engage(path, "breach", "risk")
     monkeypatch.undo()
-    assert path.read_bytes() == before
+    assert not path.exists()
     assert not list(path.parent.glob("*.tmp"))
+
+
+def test_the_file_has_a_fixed_size_and_is_written_in_place(path: Path) -> None:
+    """Created once at FILE_BYTES (its blocks allocated), then overwritten in place: the same
+    inode and size whatever the state, so a write needs no new disk space."""
+    ensure_file(path)
+    first = path.stat()
+    assert first.st_size == FILE_BYTES and not load(path).engaged
+    engage(path, "breach", "risk")
+    reset(path, "done", "alice")
+    engage(path, "again", "risk")
+    after = path.stat()
+    assert (after.st_ino, after.st_size) == (first.st_ino, FILE_BYTES)
+    assert load(path).engaged and load(path).reason == "again"
+
+
+def test_a_torn_in_place_write_reads_engaged(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that stops half way (crash, I/O error) fails the checksum: ENGAGED
+    (`state_unreadable`), as a truncated file does; a reset (with a reason) clears it."""
+    engage(path, "breach", "risk", ts_ns=1)
+    reset(path, "cleared", "alice", ts_ns=2)
+    real_pwrite = os.pwrite
+
+    def torn_pwrite(fd: int, data: bytes, offset: int) -> int:
+        real_pwrite(fd, data[:200], offset)  # the new header and the start of its body
+        raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(os, "pwrite", torn_pwrite)
+    with pytest.raises(OSError):
+        engage(path, "x" * 200, "risk", ts_ns=3)
+    monkeypatch.undo()
+    state = load(path)
+    assert state.engaged and state.unreadable
+    assert not reset(path, "checked", "alice").engaged
+
+
+def test_a_long_history_keeps_its_newest_entries_in_the_slot(path: Path) -> None:
+    """1000 engagements with 256-char reasons do not fit FILE_BYTES: the oldest go."""
+    for i in range(500):
+        engage(path, f"{i:03d}" + "r" * 250, "s" * 256, ts_ns=i + 1)
+    state = load(path)
+    assert path.stat().st_size == FILE_BYTES
+    assert state.history[-1].reason.startswith("499") and len(state.history) < 500
+
+
+def test_a_file_of_the_old_format_is_read_and_rewritten(path: Path) -> None:
+    """A plain-JSON file (before the fixed-size format) reads as it says; `ensure_file`
+    rewrites it at the fixed size, keeping the state."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = KillSwitchState(engaged=True, reason="old", source="operator", ts_ns=5)
+    path.write_text(old.model_dump_json(indent=2))
+    assert load(path) == old
+    ensure_file(path)
+    assert path.stat().st_size == FILE_BYTES and load(path) == old
 
 
 def test_state_maps_to_the_wire_message(path: Path) -> None:

@@ -40,6 +40,8 @@ class KillSwitch(ControlCommand[wire.KillSwitch]):
                 state = killswitch.load(path)
         except killswitch.KillSwitchResetRefused as exc:
             return ControlReply(status="error", reason=str(exc))
+        except OSError as exc:  # e.g. a failing disk: said, never a dead control plane
+            return ControlReply(status="error", reason=f"kill-switch write failed: {exc}")
         data = state.to_message().model_dump(exclude={"type"})
         return ControlReply(
             status="ok",
