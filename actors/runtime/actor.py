@@ -320,7 +320,13 @@ class Actor:
                 return
             if len(frames) < 2:
                 self._bad_messages.inc()
-                self.log.warning("bad_message", source="router", error="no identity frame")
+                if (skipped := self._bad_log.take()) is not None:
+                    self.log.warning(
+                        "bad_message",
+                        source="router",
+                        error="no identity frame",
+                        suppressed=skipped,
+                    )
                 continue
             identity, payload = frames[:1], frames[1:]
             env = self.decode_or_count(payload, "router")
