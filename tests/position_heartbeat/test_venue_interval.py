@@ -73,7 +73,9 @@ def test_venues_are_asked_at_their_own_interval_the_oms_every_beat(h: Harness) -
     assert last_heartbeat("simA") > first
     snaps = [s.data for s in h.oms.stream_events("position_snapshot") if s.data["venue"] == "simA"]
     assert any(s["venue_age_s"] > 0 for s in snaps)  # compared against an older answer
-    assert all(s["diff"] == {} for s in snaps)
+    # a beat whose OMS answer came too late (a loaded machine) compares nothing: diff None
+    compared = [s for s in snaps if s["diff"] is not None]
+    assert len(compared) >= len(snaps) // 2 and all(s["diff"] == {} for s in compared)
     assert risk.commands == []
 
 
