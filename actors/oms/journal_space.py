@@ -14,7 +14,8 @@ The journal is *low* when a top-up fails with ENOSPC / EDQUOT (or any other erro
 "not supported"), or when its filesystem has less than one more reserve free (the next
 top-up would fail). While low the OMS refuses new submits and replaces that add risk with
 `JOURNAL_UNAVAILABLE` and `problem` as the text; everything else goes on. It is no longer
-low once a top-up succeeds and a reserve's worth is free again: intake reopens by itself.
+low once a top-up succeeds and two reserves' worth are free (hysteresis: a disk hovering at
+the threshold does not flap): intake reopens by itself.
 Each transition is logged once (`journal_space_low` / `journal_space_restored`).
 
 A filesystem without fallocate (EOPNOTSUPP) runs without a reserve, as before this existed
@@ -154,7 +155,7 @@ class JournalSpace:
             return
         if free < self.reserve_bytes:
             self._set_low(errno.ENOSPC, f"{free} bytes free, under one reserve")
-        elif self.low:
+        elif self.low and free >= 2 * self.reserve_bytes:  # hysteresis: no flapping
             self.problem = None
             metrics.JOURNAL_LOW.set(0)
             self._log.warning(

@@ -173,6 +173,9 @@ def test_less_than_one_reserve_free_on_the_filesystem_is_low(tmp_path: Path) -> 
     disk.free = RESERVE - 1
     space.probe()
     assert space.low and "under one reserve" in (space.problem or "")
+    disk.free = RESERVE + RESERVE // 2  # above the threshold, under the hysteresis
+    space.probe()
+    assert space.low and log.names() == ["journal_space_low"]
     disk.free = PLENTY
     space.probe()
     assert not space.low
