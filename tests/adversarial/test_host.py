@@ -21,8 +21,12 @@ module's scope, against real processes where that is cheap. This module is the i
   `test_disk_full_critical_exit_records_the_switch_and_a_restart_never_trades` here (a real
   8 MiB tmpfs, filled), and tests/risk/test_killswitch.py
   (`test_the_file_has_a_fixed_size_and_is_written_in_place`,
-  `test_a_torn_in_place_write_reads_engaged`). Not yet done: the OMS refusing submits with
-  `journal_unavailable` while its journal cannot write.
+  `test_a_torn_in_place_write_reads_engaged`).
+- Disk full at the OMS journal: the OMS crash-looped on ENOSPC and gave up, submits timed
+  out: `test_disk_full_at_the_oms_journal_refuses_new_orders_books_fills_and_resumes` here
+  (a real tmpfs over `state/oms` only) and tests/oms/test_journal_space.py (the reserve, its
+  top-up in chunks, the low / restored transitions with an injected ENOSPC, a start on a
+  full disk, refusal at intake while cancels go on).
 """
 
 from __future__ import annotations
@@ -467,6 +471,7 @@ def test_disk_full_at_the_oms_journal_refuses_new_orders_books_fills_and_resumes
                 still = sut.actor("oms")
                 assert (still["pid"], still["restarts"]) == (oms["pid"], oms["restarts"])
                 assert len(sut.events("journal_space_low")) == 1
+                assert "journal: LOW" in sut.cli("status").stdout
                 filler.unlink()  # space returns
 
                 def accepted() -> bool:
