@@ -74,6 +74,11 @@ class NotReady(TradePulseError):
     """The OMS is not taking orders yet (warm-start reconciliation) or intake is paused."""
 
 
+class JournalUnavailable(TradePulseError):
+    """The OMS cannot reserve journal space (a full disk): new orders are refused until
+    space returns; cancels still work."""
+
+
 class Timeout(TradePulseError):
     """No acknowledgement within the deadline. The order may still exist: query it."""
 
@@ -98,6 +103,8 @@ def _raise_for(rej: RequestRejected) -> None:
         raise NotReady(rej.reason)
     if code is ErrorCode.TIMEOUT:
         raise Timeout(rej.reason)
+    if code is ErrorCode.JOURNAL_UNAVAILABLE:
+        raise JournalUnavailable(rej.reason)
     if code is ErrorCode.UNKNOWN_ORDER:
         raise UnknownOrder(rej.reason)
     raise ClientError(code.value, rej.reason)

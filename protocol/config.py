@@ -185,6 +185,8 @@ class OmsCfg(_Cfg):
     # a failed pass is retried after a capped exponential backoff (doubling, 10% jitter)
     reconcile_retry_initial_s: PosFloat = 1.0
     reconcile_retry_max_s: PosFloat = 30.0
+    # kept allocated past the journal's end for a full disk (actors/oms/journal_space.py)
+    journal_reserve_bytes: Annotated[int, Field(ge=64 << 10, le=1 << 30)] = 4 << 20
 
     @model_validator(mode="after")
     def _retry_bounds(self) -> OmsCfg:

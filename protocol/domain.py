@@ -152,6 +152,7 @@ class ErrorCode(StrEnum):
     VENUE_REFUSED = "VENUE_REFUSED"  # the venue refused the request (Reject, 35=j, PosReqResult)
     BAD_REQUEST = "BAD_REQUEST"
     NOT_ALLOWED = "NOT_ALLOWED"  # that sender may not send that message (or not there)
+    JOURNAL_UNAVAILABLE = "JOURNAL_UNAVAILABLE"  # the OMS journal cannot get space (disk full)
     INTERNAL = "INTERNAL"
 
 

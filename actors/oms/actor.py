@@ -29,6 +29,7 @@ import zmq
 from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.intake import RISK_RETRY_S, Intake
 from actors.oms.journal import Journal
+from actors.oms.journal_space import PROBE_S, JournalSpace
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import DROPPED_OUT_OF_SESSION, DROPPED_UNSENT, Order, Outcome
 from actors.oms.plan import Plan
@@ -87,6 +88,7 @@ class OmsActor(Actor):
             orders=len(self.book.orders()),
             torn_tail=bool(recovery.torn_tail),
         )
+        self.space = JournalSpace(self.journal, self.cfg.oms.journal_reserve_bytes, self.log)
         self._after_commit: list[Callable[[], None]] = []
         self._changed: dict[str, tuple[Decimal | None, Decimal | None]] = {}
         self.intake_paused = False
@@ -125,6 +127,11 @@ class OmsActor(Actor):
             link.start_reconcile()  # a connected connector answers; else we wait for CONNECTED
         self.call_every(self.cfg.oms.request_timeout_s, self.plans.sweep_stale)
         self.call_every(killswitch.KillSwitchWatcher.POLL_S, self._poll_kill_switch)
+        self.call_every(PROBE_S, self.space.probe)
+
+    @property
+    def journal_problem(self) -> str | None:
+        return self.space.problem
 
     # ------------------------------------------------------------------ durability
 
@@ -156,7 +163,9 @@ class OmsActor(Actor):
             self.journal.commit()
             metrics.JOURNAL_FSYNC_SECONDS.observe(time.perf_counter() - start)
             if self.journal.records_since_snapshot >= self.cfg.oms.snapshot_every:
-                self.journal.write_snapshot_in_background(self.book.to_dict)
+                if not self.space.low:  # a snapshot needs new space; replay does not
+                    self.journal.write_snapshot_in_background(self.book.to_dict)
+            self.space.check()
         self.journal.poll_background()
         changed, self._changed = self._changed, {}
         for coid, (fq, fpx) in changed.items():
@@ -397,6 +406,7 @@ class OmsActor(Actor):
         return {
             "intake": self._intake_state(),
             "kill_switch": "engaged" if self.kill_switch_engaged else "off",
+            "journal": "low" if self.space.low else "ok",
             "queues": {n: v.depth for n, v in self.venues.items()},
             "venues": {n: v.status_text for n, v in self.venues.items()},
             "unmatched_fills": len(self.book.unmatched_fills()),
@@ -414,7 +424,10 @@ class OmsActor(Actor):
         if not self.run_until(drained, self.cfg.oms.drain_timeout_s):
             self.log.warning("drain_timeout", waiting=self.intake.awaiting_risk)
         self.after_iteration()
-        self.journal.write_snapshot(self.book.to_dict())
+        if self.space.low:  # no space for one: the reserve left stays for the next start
+            self.log.warning("snapshot_skipped", reason="journal_low")
+        else:
+            self.journal.write_snapshot(self.book.to_dict())
         self.journal.close()
 
 

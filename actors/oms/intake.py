@@ -1,10 +1,12 @@
 """OMS intake: client submits, cancels and replaces, with the risk round trip.
 
 A submit is checked (venue known, terms valid, intake open, venue in its trading session
-(else OUT_OF_SESSION), venue reconciled, queue not full), journalled PENDING_RISK and put
+(else OUT_OF_SESSION), venue reconciled, queue not full, journal space reserved (else
+JOURNAL_UNAVAILABLE: a full disk, `actors.oms.journal_space`)), journalled PENDING_RISK and put
 to risk; the verdict is journalled and, once durable, the client is answered and an
 approved order queued on its venue link. A replace
-changes what is at risk, so its new terms go to risk before the request is journalled. No
+changes what is at risk, so its new terms go to risk before the request is journalled (and
+while the journal is low only a replace that just lowers the quantity is taken). No
 verdict in time is a refusal (fail closed). Everything here reaches the OMS through
 `IntakeHost` and the venue links.
 """
@@ -21,6 +23,7 @@ from typing import Protocol
 from actors.oms.order_book import OrderBook, terms_problem
 from actors.oms.orders import Order, Outcome
 from actors.oms.venue_link import VenueLink
+from actors.runtime import metrics
 from actors.runtime.peer import Replier
 from protocol.codec import Envelope
 from protocol.config import OmsCfg
@@ -49,6 +52,11 @@ class IntakeHost(Protocol):
 
     @property
     def intake_paused(self) -> bool: ...
+
+    @property
+    def journal_problem(self) -> str | None:
+        """Why the journal cannot take new orders now (a full disk), or None."""
+        ...
 
     def record(self, outcome: Outcome) -> Outcome:
         """Journal an outcome's records (durable by the end of the loop turn)."""
@@ -96,6 +104,7 @@ class Intake:
         if book.get(msg.client_order_id) is None:
             problem = self._intake_problem(msg)
             if problem is not None:
+                metrics.ORDERS_REFUSED.labels(reason=problem[0].value.lower()).inc()
                 reply.reject(*problem)
                 return
         outcome = self.host.record(book.submit(msg, time.time_ns()))
@@ -120,6 +129,8 @@ class Intake:
             return ErrorCode.INVALID_ORDER, *terms
         if self.host.intake_paused:
             return ErrorCode.NOT_READY, "order intake is paused by an operator", None
+        if (journal := self.host.journal_problem) is not None:
+            return ErrorCode.JOURNAL_UNAVAILABLE, journal, None
         if link.state is VenueConnState.OUT_OF_SESSION:
             return (
                 ErrorCode.OUT_OF_SESSION,
@@ -215,6 +226,11 @@ class Intake:
             )
             return
         if replace is not None and not risk_approved:
+            journal = self.host.journal_problem
+            if journal is not None and not _lowers_qty_only(order, replace):
+                metrics.ORDERS_REFUSED.labels(reason="journal_unavailable").inc()
+                reply.reject(ErrorCode.JOURNAL_UNAVAILABLE, journal)
+                return
             self._check_replace_risk(order, replace, reply)
             return
         ts = time.time_ns()
@@ -268,6 +284,12 @@ def _answer_submit(order: Order, reply: Replier, *, duplicate: bool) -> None:
         reply.reject(code, order.reason or "rejected by risk", "risk")
         return
     _answer(reply, order, duplicate=duplicate)
+
+
+def _lowers_qty_only(order: Order, msg: ReplaceOrder) -> bool:
+    """A replace that only takes risk off: a lower quantity, the price unchanged."""
+    same_price = msg.price is None or msg.price == order.price
+    return same_price and msg.qty is not None and msg.qty < order.qty
 
 
 def _risk_check(order: Order, qty: Decimal, price: Decimal | None) -> RiskCheck:

@@ -41,6 +41,8 @@ Recovery rules (`Journal.open`):
 
 A failed write or fsync in `commit` truncates the segment back to the last durable offset
 and re-raises; the journal then refuses further use (the actor must restart and replay).
+Space allocated past a segment's end (`actors.oms.journal_space`, the reserve for a full
+disk) is not part of it: the size is the end, and a sealed segment is trimmed to it.
 
 `inspect(path)` reads a journal directory, a segment or a snapshot read-only, for the
 `journal inspect` CLI.
@@ -231,6 +233,10 @@ class Journal:
         """Durable end of the current segment."""
         return self._offset
 
+    def fileno(self) -> int:
+        """The current segment's fd (`actors.oms.journal_space` reserves space past its end)."""
+        return self._fd
+
     def append(self, record: Mapping[str, Any]) -> None:
         """Buffer one record (encoded now, so a bad value fails here); no I/O."""
         self._check_usable()
@@ -315,6 +321,7 @@ class Journal:
         self.commit()
         new_segment = self.segment + 1
         _create_segment(self.directory, new_segment, fsync=self._fsync)
+        os.ftruncate(self._fd, self._offset)  # frees the space reserved past its end, if any
         os.close(self._fd)
         self._fd = os.open(self.directory / segment_name(new_segment), os.O_WRONLY | os.O_APPEND)
         self.segment, self._offset = new_segment, 0

@@ -122,6 +122,21 @@ ORDER_LATENCY = Histogram(
     ["venue"],
     buckets=_LATENCY_BUCKETS,
 )
+ORDERS_REFUSED = Counter(
+    "tradepulse_orders_refused",
+    "Submits / replaces refused at OMS intake, by error code (e.g. journal_unavailable)",
+    ["reason"],
+)
+JOURNAL_RESERVE_BYTES = Gauge(
+    "tradepulse_journal_reserve_bytes",
+    "Space allocated past the end of the OMS journal, for writes while the disk is full",
+    multiprocess_mode="mostrecent",
+)
+JOURNAL_LOW = Gauge(
+    "tradepulse_journal_low",
+    "1 while the OMS journal cannot reserve space (new orders refused), else 0",
+    multiprocess_mode="mostrecent",
+)
 QUEUE_DEPTH = Gauge(
     "tradepulse_queue_depth",
     "Orders waiting in the OMS submission queue of a venue",

@@ -21,8 +21,12 @@ module's scope, against real processes where that is cheap. This module is the i
   `test_disk_full_critical_exit_records_the_switch_and_a_restart_never_trades` here (a real
   8 MiB tmpfs, filled), and tests/risk/test_killswitch.py
   (`test_the_file_has_a_fixed_size_and_is_written_in_place`,
-  `test_a_torn_in_place_write_reads_engaged`). Not yet done: the OMS refusing submits with
-  `journal_unavailable` while its journal cannot write.
+  `test_a_torn_in_place_write_reads_engaged`).
+- Disk full at the OMS journal: the OMS crash-looped on ENOSPC and gave up, submits timed
+  out: `test_disk_full_at_the_oms_journal_refuses_new_orders_books_fills_and_resumes` here
+  (a real tmpfs over `state/oms` only) and tests/oms/test_journal_space.py (the reserve, its
+  top-up in chunks, the low / restored transitions with an injected ENOSPC, a start on a
+  full disk, refusal at intake while cancels go on).
 """
 
 from __future__ import annotations
@@ -37,12 +41,15 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import psutil
 import pytest
 
+from actors.oms import journal
 from actors.risk import killswitch
+from protocol.client import JournalUnavailable
 from protocol.domain import OrderStatus
 from protocol.exceptions import KillSwitchEngaged, TradePulseError
 from tests.helpers import SystemUnderTest, eventually, metric_value, process_alive
@@ -369,7 +376,10 @@ def test_disk_full_critical_exit_records_the_switch_and_a_restart_never_trades(
     uncaught ENOSPC and leave the switch OFF) and exits 1. Space returns, the system is
     started again: the switch is ENGAGED, orders are refused `kill_switch`."""
     root = Path(tempfile.mkdtemp(prefix="tp", dir="/tmp"))
-    overrides = {"supervisor": {"restart": {"max_restarts": 2, "window_s": 600.0}}}
+    overrides = {
+        "supervisor": {"restart": {"max_restarts": 2, "window_s": 600.0}},
+        "oms": {"journal_reserve_bytes": 1 << 20},  # the default (4 MiB) wants 8 MiB free
+    }
     systems: list[SystemUnderTest] = []
     try:
         with _small_tmpfs(root / "state") as state:
@@ -397,7 +407,7 @@ def test_disk_full_critical_exit_records_the_switch_and_a_restart_never_trades(
                 shutil.rmtree(messages, ignore_errors=True)
             first.destroy()
             filler.unlink()  # space returns
-            second = SystemUnderTest(venues=("simA",), root=root)
+            second = SystemUnderTest(venues=("simA",), root=root, overrides=overrides)
             systems.append(second)
             second.start()
             assert second.status()["kill_switch"]["engaged"]
@@ -408,4 +418,73 @@ def test_disk_full_critical_exit_records_the_switch_and_a_restart_never_trades(
     finally:
         for system in systems:
             system.destroy()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _journal_state(sut: SystemUnderTest) -> str:
+    return str(sut.actor("oms")["info"].get("journal"))
+
+
+def test_disk_full_at_the_oms_journal_refuses_new_orders_books_fills_and_resumes() -> None:
+    """The OMS journal's filesystem fills (a real 8 MiB tmpfs over `state/oms` only: the
+    venue simulator and the connectors keep their disk). The OMS used to crash-loop on
+    ENOSPC until it gave up, submits timing out. Now: a submit is refused at once with
+    JOURNAL_UNAVAILABLE naming the journal and ENOSPC; the OMS is neither restarted nor
+    exits; an order accepted before the disk filled keeps filling and each fill is booked
+    (journalled from the space reserved past the journal's end). Space back: submits are
+    accepted again, by themselves."""
+    root = Path(tempfile.mkdtemp(prefix="tp", dir="/tmp"))
+    sim = {"reference_prices": {"AAPL": "100.00"}, "volatility_bps": 0.0, "quote_qty": "1"}
+    overrides = {
+        "oms": {"journal_reserve_bytes": 1 << 20},
+        "venues": [{"name": "simA", "target_comp_id": "SIMA", "sim": sim}],
+    }
+    sut: SystemUnderTest | None = None
+    try:
+        with _small_tmpfs(root / "state" / "oms") as journal_dir:
+            sut = SystemUnderTest(venues=("simA",), root=root, overrides=overrides)
+            sut.start()
+            with client(sut, timeout_s=10.0) as c:
+                # a buy at the ask: the market maker's 1 share a re-quote (0.5 s) fills it
+                working = submit_when_open(c, "simA", qty="1000", price="100.01")
+                coid = working.client_order_id
+                oms = sut.actor("oms")
+                eventually(lambda: c.get_order(coid).cum_qty > 0, 30.0)
+                filler = _fill(journal_dir)
+                eventually(lambda: _journal_state(sut) == "low", 30.0)
+                filled_when_full = c.get_order(coid).cum_qty
+                with pytest.raises(JournalUnavailable, match=f"{journal_dir}.*ENOSPC"):
+                    c.submit("simA", "AAPL", "BUY", "1", "LIMIT", price="95.00", timeout_s=5.0)
+                eventually(lambda: c.get_order(coid).cum_qty >= filled_when_full + 3, 60.0)
+                booked = sum(
+                    Decimal(e["data"]["qty"])
+                    for e in journal.inspect(journal_dir)
+                    if e["kind"] == "record" and e["data"].get("kind") == "fill"
+                    and e["data"].get("id") == coid
+                )  # fmt: skip
+                assert booked >= filled_when_full + 3  # journalled, not only in memory
+                assert sut.metric("tradepulse_journal_low") == 1
+                refused = sut.metric(
+                    "tradepulse_orders_refused_total", reason="journal_unavailable"
+                )
+                assert refused == 1
+                still = sut.actor("oms")
+                assert (still["pid"], still["restarts"]) == (oms["pid"], oms["restarts"])
+                assert len(sut.events("journal_space_low")) == 1
+                assert "journal: LOW" in sut.cli("status").stdout
+                filler.unlink()  # space returns
+
+                def accepted() -> bool:
+                    with contextlib.suppress(JournalUnavailable):
+                        order = c.submit("simA", "AAPL", "BUY", "1", "LIMIT", price="95.00")
+                        return order.status is not OrderStatus.REJECTED
+                    return False
+
+                eventually(accepted, 30.0, message="a submit accepted once space is back")
+            sut.wait_event("journal_space_restored")
+            assert sut.actor("oms")["pid"] == oms["pid"]
+            sut.destroy()  # every process gone before the unmount
+    finally:
+        if sut is not None:
+            sut.destroy()
         shutil.rmtree(root, ignore_errors=True)

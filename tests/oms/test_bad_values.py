@@ -117,6 +117,7 @@ class _Host:
     def __init__(self) -> None:
         self.book = OrderBook()
         self.intake_paused = False
+        self.journal_problem: str | None = None
         self.pending: list[Callable[[], None]] = []
 
     def record(self, outcome: Outcome) -> Outcome:
