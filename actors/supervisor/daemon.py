@@ -77,6 +77,7 @@ class Supervisor:
         self.ctx: zmq.Context[zmq.Socket[bytes]] = new_context()
         self.sender = Sender("supervisor", int(time.time() * 1000))
         self.timers = Timers()
+        self.stalls = StallWatch(self.timers, self.children.values(), self.log)
         self._last_epoch = 0
         self._start_queue: list[str] = []
         self._shutdown_requested = False
@@ -124,14 +125,13 @@ class Supervisor:
         self._start_next()
         self.timers.call_every(self.cfg.supervisor.heartbeat_interval_s / 2, self._check_hangs)
         self.timers.call_every(1.0, self._sample_resources)
-        stalls = StallWatch(self.timers, self.children.values(), self.log)
+        self.stalls.mark()  # start-up blocked on spawns is not a stall of the loop
         try:
             while not self._shutdown_requested:
                 timeout_ms = math.ceil(self.timers.wait_s(1.0) * 1000)
-                for sock, _ in stalls.poll(self.poller, timeout_ms):
+                for sock, _ in self.stalls.poll(self.poller, timeout_ms):
                     if sock is self.link.sock:
-                        for child, env in self.link.receive(self.children):
-                            self._on_actor_message(child, env)
+                        self._read_actors()
                     elif sock is self.link.gate.sock:
                         self.link.gate.on_readable()
                     elif sock is self.control.sock:
@@ -267,6 +267,10 @@ class Supervisor:
 
     # ------------------------------------------------------------------ actor messages
 
+    def _read_actors(self) -> None:
+        for child, env in self.link.receive(self.children):
+            self._on_actor_message(child, env)
+
     def _on_actor_message(self, child: Child, env: Envelope) -> None:
         body = env.body
         now = time.monotonic()
@@ -369,6 +373,8 @@ class Supervisor:
     def _check_hangs(self) -> None:
         sup = self.cfg.supervisor
         limit = sup.heartbeat_interval_s * sup.hang_missed_intervals
+        self.stalls.catch_up()  # a pause during this turn's handlers: not the actors' silence
+        self._read_actors()  # what queued meanwhile, before judging on last-heard times
         now = time.monotonic()
         for child in self.children.values():
             age = child.hang_age(now, limit)

@@ -4,14 +4,22 @@ the actors.
 A SIGSTOP of the supervisor (a VM pause, a swap stall, a debugger) stops its loop; the
 actors keep heartbeating into its socket. Judged on the wall of monotonic time when it
 wakes, every actor looks silent for the length of the pause: all of them used to be
-SIGKILLed as hung. `StallWatch.poll` wraps the loop's one `poll`: the time between two
-turns beyond what the loop planned to wait (the poll timeout) is time the supervisor was
-away. When that exceeds `MIN_STALL_S`, every deadline is extended by the stall (each
+SIGKILLed as hung. A stall is wall time the loop's thread did not run, measured in two parts:
+`poll` wraps the loop's one `poll`, and the time it returned beyond what the loop planned to
+wait (the poll timeout) is a stall; `catch_up` covers everything else (the handlers,
+`run_due`): wall time minus the thread's CPU time (`time.thread_time`) since the last
+accounting. Time spent BUSY in handlers is not a stall (the loop was running: counting it
+let a same-uid client flooding expensive control requests push every deadline back each
+turn, so a hung actor was never found); a pause that lands while handlers run is, and the
+hang check calls `catch_up` and drains the actor socket before it judges anyone (without
+that it judged with last-heard times older than the pause). When a part exceeds
+`MIN_STALL_S`, every deadline is extended by it (each
 child's last-heard time, every timer: start timeouts, stop escalations, restart backoffs)
 BEFORE anything queued is read; the daemon then drains its sockets as usual. Each stall is
 counted (`tradepulse_supervisor_stall_seconds_total`) and logged `supervisor_stalled`
 (rate-limited). An actor that is really hung is still caught one
-hang timeout of supervisor-awake time after the pause.
+hang timeout of supervisor-awake time after the pause. A blocking system call in a handler
+(a slow disk) counts as a stall too: the loop was not reading then either.
 """
 
 from __future__ import annotations
@@ -40,32 +48,41 @@ class StallWatch:
         children: Iterable[_Judged],
         log: Any,
         clock: Callable[[], float] = time.monotonic,
+        cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:
         self._timers = timers
         self._children = list(children)
         self._log = log
         self._clock = clock
+        self._cpu_clock = cpu_clock
         self._budget = LogBudget(burst=3, window_s=10.0)
-        self._turn_end = clock()
+        self.mark()
+
+    def mark(self) -> None:
+        """Measure from now (the loop starts: start-up is not a stall)."""
+        self._wall_mark, self._cpu_mark = self._clock(), self._cpu_clock()
 
     def poll(self, poller: zmq.Poller, timeout_ms: int) -> list[tuple[object, int]]:
-        """`poller.poll(timeout_ms)`, then `on_stall` if the loop was away too long."""
+        """`poller.poll(timeout_ms)`; the stalls before it and during it extend deadlines."""
+        self.catch_up()
         start = self._clock()
         events = poller.poll(timeout_ms)
-        self.account(start, timeout_ms / 1000)
+        self.mark()
+        self._stalled((self._wall_mark - start) - timeout_ms / 1000)  # woke late
         return events
 
-    def account(self, poll_started: float, planned_wait_s: float) -> float:
-        """The stall of the turn whose poll started at `poll_started` (0.0 if none)."""
-        end = self._clock()
-        busy = poll_started - self._turn_end  # handlers and timers of the previous turn
-        late = (end - poll_started) - planned_wait_s  # woke later than the timeout allowed
-        self._turn_end = end
-        stall = busy + max(0.0, late)
-        if stall < MIN_STALL_S:
+    def catch_up(self) -> float:
+        """The stall since the last accounting outside `poll`: wall time the thread did not
+        run (0.0 below `MIN_STALL_S`); deadlines extended by it."""
+        wall, cpu = self._wall_mark, self._cpu_mark
+        self.mark()
+        return self._stalled((self._wall_mark - wall) - (self._cpu_mark - cpu))
+
+    def _stalled(self, stall_s: float) -> float:
+        if stall_s < MIN_STALL_S:
             return 0.0
-        self._extend_deadlines(stall, end)
-        return stall
+        self._extend_deadlines(stall_s, self._wall_mark)
+        return stall_s
 
     def _extend_deadlines(self, stall_s: float, now: float) -> None:
         self._timers.postpone(stall_s)

@@ -15,7 +15,9 @@ module's scope, against real processes where that is cheap. This module is the i
   `test_each_actor_gets_only_the_environment_it_needs` here.
 - SIGSTOP of the supervisor SIGKILLed all 7 healthy actors:
   `test_a_paused_supervisor_does_not_kill_healthy_actors` and
-  `test_an_actor_frozen_during_the_supervisors_pause_is_still_killed_as_hung` here.
+  `test_an_actor_frozen_during_the_supervisors_pause_is_still_killed_as_hung` here; busy
+  turns (a control flood) counted as a stall and hid a hung actor, a pause inside the
+  handlers judged with stale last-heard times: tests/supervisor/test_stall.py (fake clocks).
 - Disk full: the supervisor's critical-exit kill-switch write failed (uncaught) and a
   restart traded with the switch OFF:
   `test_disk_full_critical_exit_records_the_switch_and_a_restart_never_trades` here (a real
