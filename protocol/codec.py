@@ -9,6 +9,13 @@ A hostile frame is bounded before anything looks at its values: at most `MAX_FRA
 (the sockets refuse bigger ones at the transport too) and containers nested at most
 `MAX_DEPTH` deep (a 1,010-deep map crashed the log renderer of the supervisor), holding
 only what our encoder writes (text keys; text, numbers, booleans, nil; finite floats).
+Its decode cost is bounded too: at most `MAX_CONTAINERS` maps and arrays and `MAX_ELEMENTS`
+elements (map entries and array items), counted while msgpack unpacks and refused as soon
+as a budget is crossed (a 4 MiB list of 4M zeros took 0.55 s to check; five of them got the
+OMS hang-killed). The budgets fit the densest message we send at the frame limit: a page or
+snapshot of orders costs 1 container and 16 elements per order in >= 173 bytes, positions 1
+and 5 in >= 48 bytes: at 4 MiB, 24k orders or 87k positions (tests/protocol/test_codec.py
+decodes both at the frame limit).
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from protocol.messages import MESSAGE_ADAPTER, MESSAGE_TYPES, Message
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 32  # nested maps/arrays in one envelope; ours go 5 deep
+MAX_CONTAINERS = 1 << 17  # maps and arrays in one envelope (decode cost: see the docstring)
+MAX_ELEMENTS = 1 << 19  # map entries plus array items in one envelope
 _HEADER_TYPES: dict[str, type | tuple[type, ...]] = {
     "v": int,
     "type": str,
@@ -121,10 +130,23 @@ def _decode(frames: Sequence[Any]) -> Envelope:
             raise ProtocolError("frame is not bytes")
     if len(raw) > MAX_FRAME_BYTES:
         raise ProtocolError(f"frame of {len(raw)} bytes is over the {MAX_FRAME_BYTES} byte limit")
+    budget = _Budget()
     try:
-        obj = msgpack.unpackb(raw, raw=False, strict_map_key=True)
+        obj = msgpack.unpackb(
+            raw,
+            raw=False,
+            strict_map_key=True,
+            max_array_len=MAX_ELEMENTS,
+            max_map_len=MAX_ELEMENTS,
+            max_str_len=MAX_FRAME_BYTES,
+            max_bin_len=MAX_FRAME_BYTES,
+            object_hook=budget.map,
+            list_hook=budget.array,
+        )
+    except ProtocolError:
+        raise
     except Exception as exc:  # noqa: BLE001 - msgpack raises several unrelated types
-        raise ProtocolError(f"not msgpack: {type(exc).__name__}") from exc
+        raise ProtocolError(f"not msgpack: {type(exc).__name__}: {str(exc)[:100]}") from exc
     if not isinstance(obj, dict):
         raise ProtocolError(f"envelope must be a map, got {type(obj).__name__}")
     for key, typ in _HEADER_TYPES.items():
@@ -167,30 +189,58 @@ def _decode(frames: Sequence[Any]) -> Envelope:
 _SCALARS = (str, int, float, bool, type(None))
 
 
+class _Budget:
+    """Counts containers and elements as msgpack builds them; raises once over budget."""
+
+    def __init__(self) -> None:
+        self.containers = self.elements = 0
+
+    def _add(self, n: int) -> None:
+        self.containers += 1
+        self.elements += n
+        if self.containers > MAX_CONTAINERS:
+            raise ProtocolError(f"message has more than {MAX_CONTAINERS} maps and arrays")
+        if self.elements > MAX_ELEMENTS:
+            raise ProtocolError(f"message has more than {MAX_ELEMENTS} elements")
+
+    def map(self, d: dict[str, Any]) -> dict[str, Any]:
+        self._add(len(d))
+        return d
+
+    def array(self, a: list[Any]) -> list[Any]:
+        self._add(len(a))
+        return a
+
+
 def _check_shape(body: dict[str, Any]) -> None:
     """Refuse containers nested deeper than `MAX_DEPTH` (the envelope counts as one level;
     iteratively: no recursion), and anything our encoder never writes: map keys that are
     not text, bytes, msgpack extension types, non-finite floats. A free-form map (`data`,
     `info`) would carry them into the actors, where they do not survive a re-encode (found
     by fuzzing, tests/fuzz). The error names the field (dotted, from the body)."""
-    stack: list[tuple[Any, int, str]] = [(body, 2, "")]
+    stack: list[tuple[Any, int, tuple[object, ...]]] = [(body, 2, ())]
     while stack:
         item, depth, path = stack.pop()
         if depth > MAX_DEPTH:
             raise ProtocolError(f"message nested deeper than {MAX_DEPTH} levels")
         if isinstance(item, dict):
             if not all(isinstance(k, str) for k in item):
-                raise ProtocolError(f"field {path or 'body'!r}: map keys must be text")
+                raise ProtocolError(f"field {_dotted(path) or 'body'!r}: map keys must be text")
             children: Iterable[tuple[object, Any]] = item.items()
         else:
             children = enumerate(item)
         for key, c in children:
             if isinstance(c, (dict, list)):
-                stack.append((c, depth + 1, f"{path}.{key}" if path else str(key)))
+                stack.append((c, depth + 1, (*path, key)))
             elif isinstance(c, float) and not math.isfinite(c) or not isinstance(c, _SCALARS):
-                top, _, rest = f"{path}.{key}".lstrip(".").partition(".")
+                top, rest = str((*path, key)[0]), _dotted((*path, key)[1:])
                 at = f" (at {top}.{rest})" if rest else ""
                 raise ProtocolError(f"field {top!r}: {_describe(c)} is not allowed{at}")
+
+
+def _dotted(path: tuple[object, ...]) -> str:
+    """The field path as the errors name it (keys that contain dots stay whole)."""
+    return ".".join(map(str, path))
 
 
 def _describe(value: Any) -> str:

@@ -15,9 +15,29 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from protocol.codec import MAX_FRAME_BYTES, PROTOCOL_VERSION, Envelope, Sender, decode, encode
+from protocol.codec import (
+    MAX_CONTAINERS,
+    MAX_ELEMENTS,
+    MAX_FRAME_BYTES,
+    PROTOCOL_VERSION,
+    Envelope,
+    Sender,
+    decode,
+    encode,
+)
 from protocol.exceptions import ProtocolError
-from protocol.messages import MESSAGE_TYPES, ActorHeartbeat, OrdType, PlaceOrder, Side, Stop
+from protocol.messages import (
+    MESSAGE_TYPES,
+    ActorHeartbeat,
+    OrderView,
+    OrdType,
+    PlaceOrder,
+    Positions,
+    PositionView,
+    Side,
+    Snapshot,
+    Stop,
+)
 from tests.protocol.samples import MESSAGE_CLASSES, build, message_type
 
 HEADER_FIELDS = ("v", "type", "sender", "epoch", "seq", "id", "corr", "ts_ns", "body")
@@ -379,3 +399,66 @@ def test_heartbeat_with_deeply_nested_info_is_bounded() -> None:
     obj["body"]["info"] = info
     result = _bounded_decode([_pack(obj)])
     assert isinstance(result, (Envelope, ProtocolError))
+
+
+def _max_frame_of(junk: Any) -> bytes:
+    """A valid envelope whose body carries `junk`, at most the frame limit."""
+    obj = _raw()
+    obj["body"]["junk"] = junk
+    frame = _pack(obj)
+    assert MAX_FRAME_BYTES - 200_000 < len(frame) <= MAX_FRAME_BYTES
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("junk", "refusal"),
+    [
+        ([[0] * 14] * 270_000, f"more than {MAX_ELEMENTS} elements"),
+        ([[{}] * 1000] * 4000, f"more than {MAX_CONTAINERS} maps and arrays"),
+        ([0] * 4_190_000, "exceeds max_array_len"),  # one array: refused at its header
+        ([{}] * 4_190_000, "exceeds max_array_len"),
+    ],
+    ids=["small_arrays", "empty_maps", "zeros", "one_array_of_maps"],
+)
+def test_a_max_size_frame_of_many_elements_is_refused_by_its_budget(
+    junk: Any, refusal: str
+) -> None:
+    """A 4 MiB envelope of 4M zeros took 0.55 s to check (five got the OMS hang-killed):
+    the unpacker counts maps, arrays and elements and stops at a budget."""
+    error = _decode_error(_max_frame_of(junk))
+    assert refusal in error, error
+
+
+def _densest(field: str, n: int) -> BaseModel:
+    """`n` minimal orders (a snapshot) or positions (a positions reply)."""
+    if field == "orders":
+        order = build(OrderView, full=False)
+        order = order.model_copy(update={"client_order_id": "c", "venue": "v", "symbol": "S"})
+        return Snapshot(event_seq=1, orders=[order] * n)
+    return Positions(source="oms", positions=[PositionView(venue="v", symbol="S", qty=1)] * n)
+
+
+@pytest.mark.parametrize("field", ["orders", "positions"])
+def test_the_densest_messages_we_send_fit_the_budgets_at_the_frame_limit(field: str) -> None:
+    """A snapshot of minimal orders and a positions reply of minimal positions, each as
+    big as a frame may be, decode (the budgets are sized for them)."""
+    sender = Sender("oms", 1)
+    one = len(sender.encode(_densest(field, 1))[0])  # type: ignore[arg-type]
+    per_item = len(sender.encode(_densest(field, 2))[0]) - one  # type: ignore[arg-type]
+    n = (MAX_FRAME_BYTES - one) // per_item
+    frame = sender.encode(_densest(field, n))[0]  # type: ignore[arg-type]
+    assert MAX_FRAME_BYTES - 1024 < len(frame) <= MAX_FRAME_BYTES  # array header grows
+    assert len(getattr(decode([frame]).body, field)) == n
+
+
+@pytest.mark.parametrize("key", [".", "..", ".x", "a."])
+def test_a_refused_value_names_its_field_even_when_the_key_has_dots(key: str) -> None:
+    """Found by hypothesis: an extra body field '.' holding bytes was named field ''."""
+    obj = _raw(Stop)
+    obj["body"][key] = b""
+    error = _decode_error(_pack(obj))
+    assert f"field {key!r}: a value of type bytes is not allowed" in error, error
+    obj = _raw(ActorHeartbeat)
+    obj["body"]["info"] = {key: [1, b""]}
+    error = _decode_error(_pack(obj))
+    assert f"field 'info': a value of type bytes is not allowed (at info.{key}.1)" in error

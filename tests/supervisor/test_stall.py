@@ -4,7 +4,6 @@ daemon.run drives it (poll, handlers, run_due with the hang check on a timer).""
 from __future__ import annotations
 
 import math
-
 from collections.abc import Callable, Iterator
 from typing import Any
 from unittest import mock
