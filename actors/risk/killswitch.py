@@ -24,6 +24,7 @@ reader that sees a bad CRC reads again under a shared lock (it caught a write in
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
@@ -51,6 +52,7 @@ _STALE_TEMP_AGE_S = 60.0
 FILE_BYTES: Final = (
     256 * 1024
 )  # fixed size, allocated once; the state always fits (history trimmed)
+_MAGIC = b"tradepulse-kill-switch v2 "
 _HEADER = re.compile(rb"tradepulse-kill-switch v2 crc32=([0-9a-f]{8}) len=(\d{1,7})\n")
 _HEADER_MAX = 64
 
@@ -154,6 +156,9 @@ def _load(path: Path, *, quiet: bool = False) -> KillSwitchState | None:
     except OSError as exc:
         return _unreadable(path, f"{type(exc).__name__}: {exc}")
     header = _HEADER.match(raw, 0, _HEADER_MAX)
+    if header is None and raw.startswith(_MAGIC):  # a header torn mid-write (its length
+        # grew or shrank a digit): not the old plain-JSON format
+        return None if quiet else _unreadable(path, "header unreadable (torn write)")
     if header is not None:
         start, length = header.end(), int(header.group(2))
         payload = raw[start : start + length]
@@ -169,7 +174,11 @@ def _load(path: Path, *, quiet: bool = False) -> KillSwitchState | None:
 
 
 def encode_file(state: KillSwitchState) -> bytes:
-    """The whole fixed-size file for `state` (oldest history dropped until it fits)."""
+    """The whole fixed-size file for `state` (reason and source clipped, as an old-format
+    file may have them longer; oldest history dropped until it fits). Raises OSError
+    (EFBIG) if it still does not fit: never a file over `FILE_BYTES`."""
+    clipped = {"reason": _clip(state.reason), "source": _clip(state.source)}
+    state = state.model_copy(update=clipped)
     while True:
         payload = state.model_dump_json(indent=2).encode() + b"\n"
         head = f"tradepulse-kill-switch v2 crc32={zlib.crc32(payload):08x} len={len(payload)}\n"
@@ -178,6 +187,8 @@ def encode_file(state: KillSwitchState) -> bytes:
             break
         drop = max(1, len(state.history) // 10)
         state = state.model_copy(update={"history": state.history[drop:]})
+    if len(data) > FILE_BYTES:
+        raise OSError(errno.EFBIG, f"kill-switch state of {len(data)} bytes over {FILE_BYTES}")
     return data + b" " * (FILE_BYTES - len(data))
 
 

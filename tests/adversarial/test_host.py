@@ -23,7 +23,10 @@ module's scope, against real processes where that is cheap. This module is the i
   `test_disk_full_critical_exit_records_the_switch_and_a_restart_never_trades` here (a real
   8 MiB tmpfs, filled), and tests/risk/test_killswitch.py
   (`test_the_file_has_a_fixed_size_and_is_written_in_place`,
-  `test_a_torn_in_place_write_reads_engaged`).
+  `test_a_torn_in_place_write_reads_engaged`; from review: an old-format file with a huge
+  reason was rewritten oversized, `test_an_old_format_file_with_a_huge_reason_...`,
+  `test_a_state_that_cannot_fit_fails_loudly`; a torn header that no longer matched read
+  `state_unreadable` without the locked re-read, `test_a_torn_header_is_read_again_...`).
 - Disk full at the OMS journal: the OMS crash-looped on ENOSPC and gave up, submits timed
   out: `test_disk_full_at_the_oms_journal_refuses_new_orders_books_fills_and_resumes` here
   (a real tmpfs over `state/oms` only) and tests/oms/test_journal_space.py (the reserve, its

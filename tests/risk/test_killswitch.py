@@ -299,3 +299,49 @@ def test_concurrent_writers_lose_no_update(path: Path) -> None:
     assert sorted(e.reason for e in history if e.action == "engage") == sorted(
         f"{w}-{n}" for w in "abc" for n in range(15)
     )
+
+
+def test_an_old_format_file_with_a_huge_reason_is_rewritten_at_the_fixed_size(
+    path: Path,
+) -> None:
+    """A legacy top-level reason of 1 MiB and no history: the padding went negative and
+    the file was written oversized (every later save then needed new space). The reason
+    and source are clipped; the file is exactly FILE_BYTES and is then written in place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = KillSwitchState(engaged=True, reason="r" * (1 << 20), source="s" * 5000, ts_ns=5)
+    path.write_text(old.model_dump_json())
+    ensure_file(path)
+    assert path.stat().st_size == FILE_BYTES
+    state = load(path)
+    assert state.engaged and state.reason.startswith("rrr") and state.reason.endswith("...")
+    inode = path.stat().st_ino
+    engage(path, "again", "risk")
+    assert (path.stat().st_ino, path.stat().st_size) == (inode, FILE_BYTES)
+    assert len(killswitch.encode_file(old)) == FILE_BYTES
+
+
+def test_a_state_that_cannot_fit_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(killswitch, "FILE_BYTES", 300)
+    state = KillSwitchState(engaged=True, reason="r" * 400, source="s" * 400, ts_ns=5)
+    with pytest.raises(OSError, match="over 300"):
+        killswitch.encode_file(state)
+
+
+def test_a_torn_header_is_read_again_under_the_lock(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that catches a write whose header's length changed digit count sees a v2
+    magic but no header match: it used to parse as old-format JSON and read
+    `state_unreadable` at once. Now it is a torn read: read again under the lock."""
+    engage(path, "breach", "risk", ts_ns=1)
+    good = path.read_bytes()
+    head_end = good.index(b"\n") + 1
+    torn = good[: head_end - 1] + b"0" + good[head_end:]  # the old header's longer length
+    assert not killswitch._HEADER.match(torn) and killswitch._HEADER.match(good)
+    reads = iter([torn, good])
+    real_read = Path.read_bytes
+    monkeypatch.setattr(
+        Path, "read_bytes", lambda self: next(reads) if self == path else real_read(self)
+    )
+    state = load(path)
+    assert state.engaged and state.reason == "breach", state
