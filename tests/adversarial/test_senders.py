@@ -23,16 +23,28 @@ beside the code they test:
   `client.sock`, which takes client requests only
   (tests/integration/test_bad_messages.py: garbage there is counted and survived; garbage to
   an internal socket never arrives).
+
+Review fixes (the merged gate, re-attacked):
+
+- a same-uid process reopened the fork server's request pipe through /proc/<pid>/fd/N and
+  had it spawn a process of its choosing as a child of the supervisor (and could read a
+  connector's venue password in /proc/<pid>/environ):
+  `test_no_process_of_the_system_opens_its_fds_or_environ_to_the_same_uid` here (fork
+  server and exec spawn; the system and the prober run as root without capabilities, so
+  the check is the same-uid one).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 
+import psutil
 import pytest
 import zmq
 
@@ -189,3 +201,61 @@ def test_a_foreign_process_cannot_engage_the_switch_at_risk(
         assert not sock.poll(0)
     assert kill_switch(sut)["engaged"] is False
     assert not sut.events("kill_switch", actor="risk")
+
+
+# ---------------------------------------------------------------- review fixes (section 4)
+
+# As root every /proc check is passed by capability; run the system and the prober as root
+# without any capability, which is what a same-uid process of a non-root deployment is.
+_NO_CAPS = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--"] if os.geteuid() == 0 else []
+_PROBE = """
+import sys
+for pid in sys.argv[1:]:
+    got = []
+    for name in ("environ", "fd/0"):
+        try:
+            open(f"/proc/{pid}/{name}", "rb").close()
+            got.append("open")
+        except OSError as exc:
+            got.append(type(exc).__name__)
+    print(pid, *got)
+"""
+
+
+def _probe_proc(pids: list[int]) -> dict[int, list[str]]:
+    """What a same-uid process of the host can open of each pid's /proc environ and fds."""
+    out = subprocess.run(
+        [*_NO_CAPS, sys.executable, "-c", _PROBE, *map(str, pids)],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    return {int(line.split()[0]): line.split()[1:] for line in out.splitlines()}
+
+
+@pytest.mark.parametrize("spawn", ["forkserver", "exec"])
+def test_no_process_of_the_system_opens_its_fds_or_environ_to_the_same_uid(
+    start_system: Callable[..., SystemUnderTest], spawn: str
+) -> None:
+    """A same-uid process could reopen the fork server's request pipe through
+    /proc/<forkserver>/fd/N (and have it spawn a "child of the supervisor") and read a
+    connector's venue password in /proc/<pid>/environ. The supervisor, the fork server and
+    every actor (forked or exec-spawned) are non-dumpable: both are refused; a process of
+    the same uid that is not ours is the control (it opens its own kind's files)."""
+    sut = start_system(overrides={"supervisor": {"spawn": spawn}}, launcher=_NO_CAPS)
+    assert sut.proc is not None
+    sup = psutil.Process(sut.proc.pid)
+    ours = [sup.pid, *(p.pid for p in sup.children())]
+    assert any("forkserver" in " ".join(psutil.Process(p).cmdline()) for p in ours) == (
+        spawn == "forkserver"
+    )
+    assert {sut.pid_of("connector.simA"), sut.pid_of("oms")} <= set(ours)
+    control = subprocess.Popen([*_NO_CAPS, sys.executable, "-c", "import sys; sys.stdin.read()"],
+                               stdin=subprocess.PIPE)  # fmt: skip
+    try:
+        eventually(lambda: psutil.Process(control.pid).name().startswith("python"), 10.0)
+        got = _probe_proc([*ours, control.pid])
+    finally:
+        control.communicate(b"", timeout=10)
+    assert got[control.pid] == ["open", "open"]
+    assert {pid: got[pid] for pid in ours} == {
+        pid: ["PermissionError", "PermissionError"] for pid in ours
+    }
