@@ -79,11 +79,18 @@ def bind_router(ctx: Context, endpoint: str, *, zap_domain: bytes | None = None)
     return sock
 
 
-def connect_dealer(ctx: Context, endpoint: str, identity: str) -> Socket:
-    """A tuned DEALER with routing id `identity`, connected to a ROUTER at `endpoint`."""
+def connect_dealer(
+    ctx: Context, endpoint: str, identity: str, *, zap_domain: bytes | None = None
+) -> Socket:
+    """A tuned DEALER with routing id `identity`, connected to a ROUTER at `endpoint`. With
+    `zap_domain`, the process that BOUND `endpoint` is accepted or refused by the ZAP
+    handler of `ctx` (bound before this), as a guarded ROUTER checks who connects: a
+    stranger that took over the socket file gets no request and sends no reply."""
     sock = ctx.socket(zmq.DEALER)
     tune_socket(sock)
     sock.setsockopt(zmq.ROUTING_ID, identity.encode())
+    if zap_domain is not None:
+        sock.setsockopt(zmq.ZAP_DOMAIN, zap_domain)
     sock.connect(endpoint)
     return sock
 

@@ -32,10 +32,14 @@ Review fixes (the merged gate, re-attacked):
   `test_no_process_of_the_system_opens_its_fds_or_environ_to_the_same_uid` here (fork
   server and exec spawn; the system and the prober run as root without capabilities, so
   the check is the same-uid one).
+- only the bind side was gated: a stranger that bound its own ROUTER at risk's socket
+  file took the OMS's risk checks (and could answer APPROVED):
+  `test_an_actor_does_not_talk_to_a_stranger_bound_at_a_peers_socket` here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -259,3 +263,34 @@ def test_no_process_of_the_system_opens_its_fds_or_environ_to_the_same_uid(
     assert {pid: got[pid] for pid in ours} == {
         pid: ["PermissionError", "PermissionError"] for pid in ours
     }
+
+
+def test_an_actor_does_not_talk_to_a_stranger_bound_at_a_peers_socket(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """A same-uid process removes risk's socket file, binds its own ROUTER there and kills
+    risk: the OMS's DEALER to risk reconnects to the stranger's socket. The OMS's gate
+    checks who bound it (the binder's pid, as for who connects) and refuses it
+    (`peer_refused` with the stranger's pid, counted): no risk check, no request at all
+    reaches the stranger, so no forged verdict can answer one."""
+    sut = start_system()
+    with client(sut) as c:
+        submit_when_open(c, "simA", client_order_id="control-1")
+        endpoint = sut.actor("risk")["endpoints"]["router"]
+        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        stranger = ctx.socket(zmq.ROUTER)
+        stranger.setsockopt(zmq.LINGER, 0)
+        try:
+            os.unlink(endpoint.removeprefix("ipc://"))
+            stranger.bind(endpoint)
+            os.kill(sut.pid_of("risk"), signal.SIGKILL)
+            with contextlib.suppress(Exception):  # its risk check goes nowhere it can answer
+                c.submit("simA", "AAPL", "BUY", "10", "LIMIT", price="95.00",
+                         client_order_id="victim-1", timeout_s=5.0)  # fmt: skip
+            eventually(lambda: _refused(sut, "oms") > 0 or stranger.poll(0), 15.0)
+            assert not stranger.poll(0), stranger.recv_multipart()
+        finally:
+            stranger.close(0)
+            ctx.term()
+    refused = sut.events("peer_refused", actor="oms")
+    assert refused and refused[0]["pid"] == os.getpid()
