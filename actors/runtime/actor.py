@@ -334,7 +334,8 @@ class Actor:
             if env is None:
                 continue
             reply = Replier(self, identity, env.msg_id)
-            why = refusal(identity[0], env.body)
+            # an unguarded ROUTER (a simulated venue's) has outside callers: no sender check
+            why = refusal(identity[0], env.body, env.sender if self.guarded else None)
             if why is not None:
                 self.refuse(env, reply, why)
             else:

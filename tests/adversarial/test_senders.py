@@ -35,6 +35,11 @@ Review fixes (the merged gate, re-attacked):
 - only the bind side was gated: a stranger that bound its own ROUTER at risk's socket
   file took the OMS's risk checks (and could answer APPROVED):
   `test_an_actor_does_not_talk_to_a_stranger_bound_at_a_peers_socket` here.
+- the kill-switch source came from the envelope's claimed sender (an engagement with no
+  `source` from the OMS's connection, claiming "heartbeat", was recorded as the
+  heartbeat's): tests/risk/test_actor.py
+  `test_a_message_whose_envelope_sender_is_not_its_connection_is_refused`,
+  tests/runtime/test_senders.py `test_the_envelope_sender_must_be_the_connections_actor`.
 """
 
 from __future__ import annotations
