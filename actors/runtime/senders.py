@@ -3,10 +3,11 @@
 Only the system's own processes connect to an internal ROUTER (`actors.runtime.zap`), so a
 connection's routing identity (`<actor id>:<epoch>`, set by its `Peer`) names an actor of
 the system. Per message, `refusal` checks that the envelope's sender is that actor, its
-kind against `ALLOWED` (a type missing from it - a read such as `get_positions` - may come from any of them) and that
-what the message claims agrees with who sends it: a connector reports executions and
-session state for its own venue only, an engagement's kill-switch `source` is the sender's kind, and
-only risk publishes a `kill_switch` stream event. A dict lookup and a string compare.
+kind against `ALLOWED` (a type missing from it - a read such as `get_positions` - may come
+from any of them) and that what the message claims agrees with who sends it: a connector
+reports executions and session state for its own venue only, an engagement's kill-switch
+`source` is the sender's kind, and only risk publishes a `kill_switch` stream event. A dict
+lookup and a string compare.
 
 Client requests (`submit_order`, `cancel_order`, `replace_order`) come in on the OMS's
 client endpoint (`actors.oms.client_endpoint`), never on an internal one.
