@@ -40,6 +40,8 @@ Review fixes (the merged gate, re-attacked):
   heartbeat's): tests/risk/test_actor.py
   `test_a_message_whose_envelope_sender_is_not_its_connection_is_refused`,
   tests/runtime/test_senders.py `test_the_envelope_sender_must_be_the_connections_actor`.
+- `client.sock` handed a client's route over to any newer connection with its routing id:
+  `test_a_stranger_reusing_a_clients_routing_id_does_not_take_its_replies` here.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from protocol.domain import ErrorCode, OrderStatus, OrdType, Side
 from protocol.messages import (
     ActorHeartbeat,
     ExecReport,
+    GetOrder,
     KillSwitchCommand,
     Message,
     PlaceOrder,
@@ -299,3 +302,27 @@ def test_an_actor_does_not_talk_to_a_stranger_bound_at_a_peers_socket(
             ctx.term()
     refused = sut.events("peer_refused", actor="oms")
     assert refused and refused[0]["pid"] == os.getpid()
+
+
+def test_a_stranger_reusing_a_clients_routing_id_does_not_take_its_replies(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """A process connects to `client.sock` with the routing id of a connected client (the
+    endpoint used to hand the route over to the newer connection): it gets none of the
+    client's replies, nor any of its own, and the client's requests are still answered."""
+    sut = start_system()
+    with client(sut, timeout_s=5.0) as c:
+        c.list_orders()  # connected, its routing id in use
+        identity = c._sock.getsockopt(zmq.ROUTING_ID)
+        assert isinstance(identity, bytes)
+        with _stranger(sut.cfg.client_endpoint, identity.decode()) as sock:
+            monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+            try:
+                assert monitor.poll(10_000), "the stranger never connected"
+            finally:
+                sock.disable_monitor()
+                monitor.close(0)
+            _send(sock, "stranger", 1, GetOrder(client_order_id="x"))
+            for _ in range(3):
+                c.list_orders()
+            assert not sock.poll(500)
