@@ -62,16 +62,20 @@ def send_nowait(sock: Socket, frames: list[bytes]) -> str | None:
         raise
 
 
-def bind_router(ctx: Context, endpoint: str, *, zap_domain: bytes | None = None) -> Socket:
+def bind_router(
+    ctx: Context, endpoint: str, *, zap_domain: bytes | None = None, handover: bool = True
+) -> Socket:
     """A tuned, mandatory, handover ROUTER bound at `endpoint` (a dead incarnation's ipc
     socket file is removed first). With `zap_domain`, each new connection is accepted or
-    refused by the ZAP handler of `ctx` (bound before this; see actors.runtime.zap)."""
+    refused by the ZAP handler of `ctx` (bound before this; see actors.runtime.zap).
+    `handover=False` where anyone may connect (the client endpoint): a connection with a
+    routing id already in use is ignored instead of taking over that peer's replies."""
     sock = ctx.socket(zmq.ROUTER)
     tune_socket(sock)
     if zap_domain is not None:
         sock.setsockopt(zmq.ZAP_DOMAIN, zap_domain)
     sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-    sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
+    sock.setsockopt(zmq.ROUTER_HANDOVER, int(handover))
     stale = ipc_file(endpoint)
     if stale is not None:
         stale.unlink(missing_ok=True)
@@ -79,11 +83,18 @@ def bind_router(ctx: Context, endpoint: str, *, zap_domain: bytes | None = None)
     return sock
 
 
-def connect_dealer(ctx: Context, endpoint: str, identity: str) -> Socket:
-    """A tuned DEALER with routing id `identity`, connected to a ROUTER at `endpoint`."""
+def connect_dealer(
+    ctx: Context, endpoint: str, identity: str, *, zap_domain: bytes | None = None
+) -> Socket:
+    """A tuned DEALER with routing id `identity`, connected to a ROUTER at `endpoint`. With
+    `zap_domain`, the process that BOUND `endpoint` is accepted or refused by the ZAP
+    handler of `ctx` (bound before this), as a guarded ROUTER checks who connects: a
+    stranger that took over the socket file gets no request and sends no reply."""
     sock = ctx.socket(zmq.DEALER)
     tune_socket(sock)
     sock.setsockopt(zmq.ROUTING_ID, identity.encode())
+    if zap_domain is not None:
+        sock.setsockopt(zmq.ZAP_DOMAIN, zap_domain)
     sock.connect(endpoint)
     return sock
 

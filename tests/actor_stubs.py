@@ -255,13 +255,16 @@ class Harness:
 class Client:
     """A DEALER to the actor under test: requests and their replies by correlation id."""
 
-    def __init__(self, harness: Harness, target: str, name: str = "oms") -> None:
+    def __init__(
+        self, harness: Harness, target: str, name: str = "oms", claims: str | None = None
+    ) -> None:
+        """`claims`: the envelopes' sender, when it is not `name` (a forged one)."""
         self.harness = harness
         self.sock = harness.ctx.socket(zmq.DEALER)
         tune_socket(self.sock)
         self.sock.setsockopt(zmq.ROUTING_ID, f"{name}:test".encode())
         self.sock.connect(harness.cfg.endpoint(target))
-        self.sender = Sender(name, 1)
+        self.sender = Sender(claims or name, 1)
         self.replies: dict[str, Envelope] = {}
         harness.clients.append(self)
 

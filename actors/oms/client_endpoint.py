@@ -6,7 +6,9 @@ cancels, replaces, queries, the snapshot). Anything else here - an execution, a 
 state, a stream event, a kill-switch request - is refused with NOT_ALLOWED, counted
 (`tradepulse_messages_refused_total{actor="oms",type}`) and logged rate-limited
 (`message_refused`); a malformed frame is counted and dropped as on any socket. What is
-taken is served by the OMS's `on_request`, as on the internal socket.
+taken is served by the OMS's `on_request`, as on the internal socket. It is bound without
+`ROUTER_HANDOVER`: a connection with a routing id already connected gets nothing (libzmq
+ignores it), so no one takes another client's replies by reusing its routing id.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ class ClientHost(Protocol):
 class ClientEndpoint:
     def __init__(self, host: ClientHost, endpoint: str) -> None:
         self._host = host
-        self.sock = bind_router(host.ctx, endpoint)
+        # no handover: a stranger reusing a client's routing id must not take its replies
+        self.sock = bind_router(host.ctx, endpoint, handover=False)
 
     def send_router(self, identity: list[bytes], body: Message, corr_id: str = "") -> bool:
         """A reply to a client, without blocking (`ReplyHost`)."""

@@ -108,14 +108,15 @@ class Actor:
         # the supervisor and its children; run standalone (tests), the parent and itself
         pids = {os.getppid(), os.getpid(), args.supervisor_pid or os.getppid()}
         self._trusted_pids = frozenset(pids)
-        zap_domain = None
-        if self.guarded:
-            gate = ZapGate(self.ctx, self.actor_id, self._admit)
-            self.add_socket(gate.sock, gate.on_readable)
-            zap_domain = ZAP_DOMAIN
+        # the gate answers for our ROUTER (who connects) and for every DEALER we connect
+        # (who bound what we connect to: the supervisor's socket, each Peer's): first
+        gate = ZapGate(self.ctx, self.actor_id, self._admit)
+        self.add_socket(gate.sock, gate.on_readable)
+        zap_domain = ZAP_DOMAIN if self.guarded else None
         self.router = bind_router(self.ctx, self.cfg.endpoint(self.actor_id), zap_domain=zap_domain)
         self.add_socket(self.router, self._on_router_readable)
-        self.sup = connect_dealer(self.ctx, self.cfg.supervisor_endpoint, self.actor_id)
+        sup = self.cfg.supervisor_endpoint
+        self.sup = connect_dealer(self.ctx, sup, self.actor_id, zap_domain=ZAP_DOMAIN)
         self.add_socket(self.sup, self._on_supervisor_readable)
         self._sig_r, self._sig_w = os.pipe()
         os.set_blocking(self._sig_r, False)
@@ -333,7 +334,8 @@ class Actor:
             if env is None:
                 continue
             reply = Replier(self, identity, env.msg_id)
-            why = refusal(identity[0], env.body)
+            # an unguarded ROUTER (a simulated venue's) has outside callers: no sender check
+            why = refusal(identity[0], env.body, env.sender if self.guarded else None)
             if why is not None:
                 self.refuse(env, reply, why)
             else:

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import zmq
 
+from actors.runtime.zap import ZAP_DOMAIN
 from protocol.codec import Envelope, Sender, encode
 from protocol.messages import ErrorCode, Message, RequestRejected
 from protocol.sockets import Context, connect_dealer, send_nowait
@@ -57,7 +58,9 @@ class Peer:
     def __init__(self, actor: PeerHost, target: str, endpoint: str) -> None:
         self.target = target
         self._actor = actor
-        self.sock = connect_dealer(actor.ctx, endpoint, f"{actor.actor_id}:{actor.epoch}")
+        # the binder of `endpoint` is checked as who connects to ours is (runtime.zap)
+        identity = f"{actor.actor_id}:{actor.epoch}"
+        self.sock = connect_dealer(actor.ctx, endpoint, identity, zap_domain=ZAP_DOMAIN)
         self._pending: dict[str, _Pending] = {}
         self.last_epoch: int | None = None
 

@@ -9,6 +9,7 @@ import os
 import signal
 
 from actors.runtime.actor import EXIT_SUPERVISOR_GONE, Actor, ActorArgs
+from actors.runtime.hardening import make_undumpable
 from protocol.paths import PRIVATE_UMASK
 
 _PR_SET_PDEATHSIG = 1
@@ -39,6 +40,7 @@ def actor_class(kind: str) -> type[Actor]:
 
 def run_actor(args: ActorArgs) -> int:
     """Entry point of an actor process (exec or fork-server child)."""
+    make_undumpable()  # exec mode resets it; fork-server children inherit it (runtime.hardening)
     set_parent_death_signal(signal.SIGKILL)  # exec mode; fork-server children have it already
     os.umask(PRIVATE_UMASK)  # inherited from the supervisor too; an actor run alone as well
     if args.supervisor_pid is not None and os.getppid() != args.supervisor_pid:

@@ -2,11 +2,12 @@
 
 Only the system's own processes connect to an internal ROUTER (`actors.runtime.zap`), so a
 connection's routing identity (`<actor id>:<epoch>`, set by its `Peer`) names an actor of
-the system. Per message, `refusal` checks the sender's kind against `ALLOWED` (a type
-missing from it - a read such as `get_positions` - may come from any of them) and that
-what the message claims agrees with who sends it: a connector reports executions and
-session state for its own venue only, an engagement's kill-switch `source` is the sender's kind, and
-only risk publishes a `kill_switch` stream event. A dict lookup and a string compare.
+the system. Per message, `refusal` checks that the envelope's sender is that actor, its
+kind against `ALLOWED` (a type missing from it - a read such as `get_positions` - may come
+from any of them) and that what the message claims agrees with who sends it: a connector
+reports executions and session state for its own venue only, an engagement's kill-switch
+`source` is the sender's kind, and only risk publishes a `kill_switch` stream event. A dict
+lookup and a string compare.
 
 Client requests (`submit_order`, `cancel_order`, `replace_order`) come in on the OMS's
 client endpoint (`actors.oms.client_endpoint`), never on an internal one.
@@ -51,12 +52,16 @@ def sender_of(identity: bytes) -> tuple[str, str]:
     return actor_id, actor_id.split(".", 1)[0]
 
 
-def refusal(identity: bytes, body: Message) -> str | None:
-    """None: `body` may come from the connection with routing `identity`; otherwise why not."""
+def refusal(identity: bytes, body: Message, sender: str | None = None) -> str | None:
+    """None: `body` may come from the connection with routing `identity`; otherwise why not.
+    `sender`: the envelope's claimed sender, which must be the connection's actor (what
+    the receiver records as the author, e.g. an engagement's default source, is it)."""
+    actor_id, kind = sender_of(identity)
+    if sender is not None and sender != actor_id:
+        return f"{actor_id[:64]!r} sends as {sender[:64]!r}"
     allowed = ALLOWED.get(body.type)
     if allowed is None:
         return None
-    actor_id, kind = sender_of(identity)
     if kind not in allowed:
         return f"{body.type} is not taken from {actor_id[:64]!r}"
     if isinstance(body, ExecReport | VenueStateChanged) and actor_id != f"connector.{body.venue}":

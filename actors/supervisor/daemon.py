@@ -24,6 +24,7 @@ import zmq
 from actors.risk import killswitch
 from actors.runtime import metrics
 from actors.runtime.actor import ActorArgs
+from actors.runtime.hardening import make_undumpable
 from actors.runtime.logs import configure_logging
 from actors.runtime.timers import Timers
 from actors.supervisor.actor_link import ActorLink
@@ -105,6 +106,7 @@ class Supervisor:
     # ------------------------------------------------------------------ main loop
 
     def run(self) -> int:
+        make_undumpable()  # before any secret or pipe exists (runtime.hardening)
         become_child_subreaper()
         if self.cold:
             from actors.supervisor.coldstart import cold_start

@@ -23,6 +23,7 @@ import time
 from dataclasses import asdict
 
 from actors.runtime.actor import ActorArgs
+from actors.runtime.hardening import make_undumpable
 from actors.runtime.process import ACTOR_KINDS, run_actor, set_parent_death_signal
 
 _REPARENT_DEADLINE_S = 2.0
@@ -94,6 +95,7 @@ def spawn(args: ActorArgs, env: dict[str, str], supervisor_pid: int, fds: tuple[
 
 
 def main() -> int:
+    make_undumpable()  # its pipes: /proc/<pid>/fd/N must not open to others (runtime.hardening)
     req_fd, resp_fd = int(sys.argv[1]), int(sys.argv[2])
     supervisor_pid = os.getppid()
     set_parent_death_signal(signal.SIGKILL)

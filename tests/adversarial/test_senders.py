@@ -23,16 +23,39 @@ beside the code they test:
   `client.sock`, which takes client requests only
   (tests/integration/test_bad_messages.py: garbage there is counted and survived; garbage to
   an internal socket never arrives).
+
+Review fixes (the merged gate, re-attacked):
+
+- a same-uid process reopened the fork server's request pipe through /proc/<pid>/fd/N and
+  had it spawn a process of its choosing as a child of the supervisor (and could read a
+  connector's venue password in /proc/<pid>/environ):
+  `test_no_process_of_the_system_opens_its_fds_or_environ_to_the_same_uid` here (fork
+  server and exec spawn; the system and the prober run as root without capabilities, so
+  the check is the same-uid one).
+- only the bind side was gated: a stranger that bound its own ROUTER at risk's socket
+  file took the OMS's risk checks (and could answer APPROVED):
+  `test_an_actor_does_not_talk_to_a_stranger_bound_at_a_peers_socket` here.
+- the kill-switch source came from the envelope's claimed sender (an engagement with no
+  `source` from the OMS's connection, claiming "heartbeat", was recorded as the
+  heartbeat's): tests/risk/test_actor.py
+  `test_a_message_whose_envelope_sender_is_not_its_connection_is_refused`,
+  tests/runtime/test_senders.py `test_the_envelope_sender_must_be_the_connections_actor`.
+- `client.sock` handed a client's route over to any newer connection with its routing id:
+  `test_a_stranger_reusing_a_clients_routing_id_does_not_take_its_replies` here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 
+import psutil
 import pytest
 import zmq
 
@@ -41,6 +64,7 @@ from protocol.domain import ErrorCode, OrderStatus, OrdType, Side
 from protocol.messages import (
     ActorHeartbeat,
     ExecReport,
+    GetOrder,
     KillSwitchCommand,
     Message,
     PlaceOrder,
@@ -189,3 +213,116 @@ def test_a_foreign_process_cannot_engage_the_switch_at_risk(
         assert not sock.poll(0)
     assert kill_switch(sut)["engaged"] is False
     assert not sut.events("kill_switch", actor="risk")
+
+
+# ---------------------------------------------------------------- review fixes (section 4)
+
+# As root every /proc check is passed by capability; run the system and the prober as root
+# without any capability, which is what a same-uid process of a non-root deployment is.
+_NO_CAPS = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--"] if os.geteuid() == 0 else []
+_PROBE = """
+import sys
+for pid in sys.argv[1:]:
+    got = []
+    for name in ("environ", "fd/0"):
+        try:
+            open(f"/proc/{pid}/{name}", "rb").close()
+            got.append("open")
+        except OSError as exc:
+            got.append(type(exc).__name__)
+    print(pid, *got)
+"""
+
+
+def _probe_proc(pids: list[int]) -> dict[int, list[str]]:
+    """What a same-uid process of the host can open of each pid's /proc environ and fds."""
+    out = subprocess.run(
+        [*_NO_CAPS, sys.executable, "-c", _PROBE, *map(str, pids)],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    return {int(line.split()[0]): line.split()[1:] for line in out.splitlines()}
+
+
+@pytest.mark.parametrize("spawn", ["forkserver", "exec"])
+def test_no_process_of_the_system_opens_its_fds_or_environ_to_the_same_uid(
+    start_system: Callable[..., SystemUnderTest], spawn: str
+) -> None:
+    """A same-uid process could reopen the fork server's request pipe through
+    /proc/<forkserver>/fd/N (and have it spawn a "child of the supervisor") and read a
+    connector's venue password in /proc/<pid>/environ. The supervisor, the fork server and
+    every actor (forked or exec-spawned) are non-dumpable: both are refused; a process of
+    the same uid that is not ours is the control (it opens its own kind's files)."""
+    sut = start_system(overrides={"supervisor": {"spawn": spawn}}, launcher=_NO_CAPS)
+    assert sut.proc is not None
+    sup = psutil.Process(sut.proc.pid)
+    ours = [sup.pid, *(p.pid for p in sup.children())]
+    assert any("forkserver" in " ".join(psutil.Process(p).cmdline()) for p in ours) == (
+        spawn == "forkserver"
+    )
+    assert {sut.pid_of("connector.simA"), sut.pid_of("oms")} <= set(ours)
+    control = subprocess.Popen([*_NO_CAPS, sys.executable, "-c", "import sys; sys.stdin.read()"],
+                               stdin=subprocess.PIPE)  # fmt: skip
+    try:
+        eventually(lambda: psutil.Process(control.pid).name().startswith("python"), 10.0)
+        got = _probe_proc([*ours, control.pid])
+    finally:
+        control.communicate(b"", timeout=10)
+    assert got[control.pid] == ["open", "open"]
+    assert {pid: got[pid] for pid in ours} == {
+        pid: ["PermissionError", "PermissionError"] for pid in ours
+    }
+
+
+def test_an_actor_does_not_talk_to_a_stranger_bound_at_a_peers_socket(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """A same-uid process removes risk's socket file, binds its own ROUTER there and kills
+    risk: the OMS's DEALER to risk reconnects to the stranger's socket. The OMS's gate
+    checks who bound it (the binder's pid, as for who connects) and refuses it
+    (`peer_refused` with the stranger's pid, counted): no risk check, no request at all
+    reaches the stranger, so no forged verdict can answer one."""
+    sut = start_system()
+    with client(sut) as c:
+        submit_when_open(c, "simA", client_order_id="control-1")
+        endpoint = sut.actor("risk")["endpoints"]["router"]
+        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        stranger = ctx.socket(zmq.ROUTER)
+        stranger.setsockopt(zmq.LINGER, 0)
+        try:
+            os.unlink(endpoint.removeprefix("ipc://"))
+            stranger.bind(endpoint)
+            os.kill(sut.pid_of("risk"), signal.SIGKILL)
+            with contextlib.suppress(Exception):  # its risk check goes nowhere it can answer
+                c.submit("simA", "AAPL", "BUY", "10", "LIMIT", price="95.00",
+                         client_order_id="victim-1", timeout_s=5.0)  # fmt: skip
+            eventually(lambda: _refused(sut, "oms") > 0 or stranger.poll(0), 15.0)
+            assert not stranger.poll(0), stranger.recv_multipart()
+        finally:
+            stranger.close(0)
+            ctx.term()
+    refused = sut.events("peer_refused", actor="oms")
+    assert refused and refused[0]["pid"] == os.getpid()
+
+
+def test_a_stranger_reusing_a_clients_routing_id_does_not_take_its_replies(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """A process connects to `client.sock` with the routing id of a connected client (the
+    endpoint used to hand the route over to the newer connection): it gets none of the
+    client's replies, nor any of its own, and the client's requests are still answered."""
+    sut = start_system()
+    with client(sut, timeout_s=5.0) as c:
+        c.list_orders()  # connected, its routing id in use
+        identity = c._sock.getsockopt(zmq.ROUTING_ID)
+        assert isinstance(identity, bytes)
+        with _stranger(sut.cfg.client_endpoint, identity.decode()) as sock:
+            monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+            try:
+                assert monitor.poll(10_000), "the stranger never connected"
+            finally:
+                sock.disable_monitor()
+                monitor.close(0)
+            _send(sock, "stranger", 1, GetOrder(client_order_id="x"))
+            for _ in range(3):
+                c.list_orders()
+            assert not sock.poll(500)

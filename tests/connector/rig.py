@@ -224,8 +224,9 @@ class ConnectorRig:
         self.oms = self._router(self.cfg.endpoint("oms"))
 
     def send(self, body: Message) -> str:
-        env = self._oms_sender.envelope(body)
-        sock = self.as_risk if isinstance(body, MassCancel) else self.client
+        as_risk = isinstance(body, MassCancel)
+        env = (Sender("risk", 1) if as_risk else self._oms_sender).envelope(body)
+        sock = self.as_risk if as_risk else self.client
         sock.send_multipart(encode(env))
         return env.msg_id
 

@@ -7,6 +7,7 @@ counted (`tradepulse_peers_refused_total`), and none of its frames arrives."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from tests.helpers import SystemUnderTest, eventually, metric_value
 pytestmark = pytest.mark.integration
 
 _rng = random.Random(20261126)
+SEND_TIMEOUT_MS = 10_000  # a send that cannot be queued by then fails the test, never hangs it
 VALID_SHAPE = {"v": 1, "type": "ack", "sender": "x", "epoch": 1, "seq": 1, "id": "i", "corr": "",
                "ts_ns": 1, "body": {}}  # fmt: skip
 GARBAGE: list[list[bytes]] = [
@@ -42,15 +44,25 @@ GARBAGE: list[list[bytes]] = [
 
 @contextmanager
 def _dealer(endpoint: str) -> Iterator[zmq.Socket[bytes]]:
+    """A DEALER whose every send is bounded: one to a connection the gate refused has no
+    peer left and would otherwise wait forever (it hung a run for 120 s once)."""
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
     sock.connect(endpoint)
     try:
         yield sock
     finally:
         sock.close(0)
         ctx.term()
+
+
+def _send_to_refused(sock: zmq.Socket[bytes], frames: list[bytes]) -> None:
+    """Queue without blocking to a socket whose gate refuses us: once refused there is no
+    peer, and what is not queued by then is simply not sent."""
+    with contextlib.suppress(zmq.Again):
+        sock.send_multipart(frames, zmq.NOBLOCK)
 
 
 def _request(sock: zmq.Socket[bytes], timeout_s: float = 5.0) -> Envelope:
@@ -126,8 +138,8 @@ def test_garbage_to_an_internal_actor_socket_never_arrives(
     for actor in actors:
         with _dealer(actor["endpoints"]["router"]) as sock:
             for frames in GARBAGE:
-                sock.send_multipart(frames)
-            sock.send_multipart(encode(Sender("garbage-test", 1).envelope(Ack(ref="probe"))))
+                _send_to_refused(sock, frames)
+            _send_to_refused(sock, encode(Sender("garbage-test", 1).envelope(Ack(ref="probe"))))
             eventually(
                 lambda: (sut.metric("tradepulse_peers_refused_total", actor=actor["id"]) or 0) > 0,  # noqa: B023
                 10.0,
@@ -154,9 +166,9 @@ def test_garbage_to_the_supervisor_sockets_is_survived(
         _dealer(sut.cfg.supervisor_endpoint) as actors_sock,
         _dealer(sut.cfg.control_endpoint) as ctl,
     ):
-        for sock in (actors_sock, ctl):
-            for frames in GARBAGE:
-                sock.send_multipart(frames)
+        for frames in GARBAGE:
+            _send_to_refused(actors_sock, frames)
+            ctl.send_multipart(frames)
         status = Sender("garbage-test", 1).envelope(ControlRequest(command=Status()))
         ctl.send_multipart(encode(status))
         assert ctl.poll(5000), "control socket did not answer after garbage"

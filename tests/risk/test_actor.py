@@ -433,6 +433,23 @@ def test_sweep_belongs_to_its_engagement(h: Harness) -> None:
     assert [len(c.mass_cancels) for c in h.connectors.values()] == [3, 3]
 
 
+def test_a_message_whose_envelope_sender_is_not_its_connection_is_refused(h: Harness) -> None:
+    """The OMS's connection sends an engagement with no source in an envelope claiming to be
+    from "heartbeat" (risk records `source or sender`): refused NOT_ALLOWED, counted, the
+    switch stays off. The same from the OMS as itself engages it as "oms"."""
+    start(h)
+    forged = Client(h, "risk", name="oms", claims="heartbeat")
+    answer = forged.request(KillSwitchCommand(action="engage", reason="x", source=""))
+    assert isinstance(answer, RequestRejected) and answer.code.value == "NOT_ALLOWED"
+    assert not killswitch.load(killswitch.kill_switch_path(h.cfg.state_path)).engaged
+    labels = {"actor": "risk", "type": "kill_switch_command"}
+    assert (sample("tradepulse_messages_refused_total", **labels) or 0) >= 1
+    state = Client(h, "risk", name="oms").request(
+        KillSwitchCommand(action="engage", reason="unmatched_fill", source="")
+    )
+    assert isinstance(state, KillSwitchState) and state.engaged and state.source == "oms"
+
+
 def test_an_engagement_whose_source_is_not_its_sender_is_refused(h: Harness) -> None:
     """A system actor cannot engage the switch in another's name: the OMS as "operator" or
     "heartbeat", a connector at all. Each is answered NOT_ALLOWED, counted, and the switch

@@ -108,3 +108,24 @@ def test_every_type_in_the_table_is_a_message_type() -> None:
     from protocol.messages import MESSAGE_TYPES
 
     assert set(ALLOWED) <= set(MESSAGE_TYPES)
+
+
+@pytest.mark.parametrize(
+    ("identity", "sender", "allowed"),
+    [
+        (b"oms:5", "oms", True),
+        (b"oms:5", "heartbeat", False),
+        (b"connector.simA:5", "connector.simB", False),
+        (b"connector.simA:5", "connector.simA", True),
+    ],
+)
+def test_the_envelope_sender_must_be_the_connections_actor(
+    identity: bytes, sender: str, allowed: bool
+) -> None:
+    assert (refusal(identity, GetPositions(), sender) is None) is allowed  # reads too
+
+
+def test_an_engagement_without_source_under_another_sender_is_refused() -> None:
+    body = KillSwitchCommand(action="engage", reason="r", source="")
+    assert refusal(b"oms:5", body, "oms") is None
+    assert refusal(b"oms:5", body, "heartbeat") is not None

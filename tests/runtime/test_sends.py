@@ -47,7 +47,9 @@ def host() -> Iterator[StubHost]:
     ctx.destroy(linger=0)
 
 
-def _small_dealer(ctx: Context, endpoint: str, identity: str) -> zmq.Socket[bytes]:
+def _small_dealer(
+    ctx: Context, endpoint: str, identity: str, zap_domain: bytes | None = None
+) -> zmq.Socket[bytes]:
     """A DEALER whose queue holds one message, and whose blocking send would time out."""
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)

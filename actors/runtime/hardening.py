@@ -1,0 +1,40 @@
+"""Process hardening against the other processes of the same uid: `make_undumpable`.
+
+Every process of the system (the supervisor, the fork server, every actor, exec-spawned or
+forked) calls it first. A non-dumpable process's /proc/<pid>/fd, /proc/<pid>/environ (a
+connector's venue password), /proc/<pid>/mem and ptrace are closed to every other non-root
+process, same uid included: without it a same-uid process could reopen the fork server's
+request pipe through /proc/<forkserver>/fd/N and have it spawn a "child of the supervisor"
+with arguments of its choosing (issue 15, section 4). What other processes may still read
+of it - /proc/<pid>/status, stat, statm (the supervisor's PPid check, RSS and CPU) - stays
+readable. The flag survives fork and is reset by execve, hence a call in every entry point.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+PR_GET_DUMPABLE = 3
+PR_SET_DUMPABLE = 4
+
+
+def _prctl(option: int, arg: int = 0) -> int:
+    libc = ctypes.CDLL(None, use_errno=True)
+    return int(libc.prctl(option, arg, 0, 0, 0))
+
+
+def make_undumpable() -> bool:
+    """Set this process non-dumpable (prctl PR_SET_DUMPABLE 0). False where the platform
+    has no prctl (not Linux): the uid boundary alone remains."""
+    try:
+        return _prctl(PR_SET_DUMPABLE, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def is_dumpable() -> bool:
+    """This process's dumpable flag (True where it cannot be read)."""
+    try:
+        return _prctl(PR_GET_DUMPABLE) != 0
+    except (OSError, AttributeError):
+        return True
