@@ -14,6 +14,9 @@ that does not read gets nothing more once its high-water mark is reached.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any, Literal, overload
+
 import zmq
 
 from protocol.codec import MAX_FRAME_BYTES
@@ -60,6 +63,21 @@ def send_nowait(sock: Socket, frames: list[bytes]) -> str | None:
         if exc.errno == zmq.EHOSTUNREACH:
             return "unroutable"
         raise
+
+
+@overload
+def drain(sock: Socket, limit: int) -> Iterator[list[bytes]]: ...
+@overload
+def drain(sock: Socket, limit: int, *, frames: Literal[True]) -> Iterator[list[zmq.Frame]]: ...
+def drain(sock: Socket, limit: int, *, frames: bool = False) -> Iterator[list[Any]]:
+    """The messages already queued on `sock`, at most `limit` (a loop turn reads a bounded
+    batch, so one busy peer cannot starve the others), never blocking. `frames=True`: as
+    zmq Frames (for their metadata, e.g. Peer-Address), else as bytes."""
+    for _ in range(limit):
+        try:
+            yield sock.recv_multipart(zmq.NOBLOCK, copy=not frames)
+        except zmq.Again:
+            return
 
 
 def bind_router(

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import zmq
-
 from actors.runtime.peer import Replier
 from protocol.codec import Envelope, Sender
 from protocol.messages import Message
-from protocol.sockets import Context, bind_router, send_nowait
+from protocol.sockets import Context, bind_router, drain, send_nowait
 
 CLIENT_TYPES = frozenset(
     {
@@ -66,11 +64,7 @@ class ClientEndpoint:
         return reason is None
 
     def on_readable(self) -> None:
-        for _ in range(_BATCH):
-            try:
-                frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=True)
-            except zmq.Again:
-                return
+        for frames in drain(self.sock, _BATCH):
             env = self._host.decode_or_count(frames[1:], "client")
             if env is None:
                 continue

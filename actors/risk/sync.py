@@ -33,7 +33,7 @@ from protocol.messages import (
     RequestRejected,
     RiskCheck,
 )
-from protocol.sockets import tune_socket
+from protocol.sockets import drain, tune_socket
 
 if TYPE_CHECKING:
     from actors.runtime.actor import Actor
@@ -84,11 +84,7 @@ class ExposureSync:
                 self.start("stream_connected")  # our start, or a new OMS incarnation
 
     def _on_events(self) -> None:
-        for _ in range(1000):
-            try:
-                frames = self.sub.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        for frames in drain(self.sub, 1000):
             env = self.actor.decode_or_count(frames, "events")
             if env is None:
                 continue

@@ -47,7 +47,7 @@ from protocol.messages import (
     Ready,
     Stop,
 )
-from protocol.sockets import bind_router, connect_dealer, new_context, send_nowait
+from protocol.sockets import bind_router, connect_dealer, drain, new_context, send_nowait
 
 EXIT_SUPERVISOR_GONE = 70  # the parent is no longer the supervisor that spawned us
 
@@ -314,11 +314,7 @@ class Actor:
             pass
 
     def _on_router_readable(self) -> None:
-        for _ in range(1000):
-            try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK, copy=True)
-            except zmq.Again:
-                return
+        for frames in drain(self.router, 1000):
             if len(frames) < 2:
                 self._bad_messages.inc()
                 if (skipped := self._bad_log.take()) is not None:
@@ -351,11 +347,7 @@ class Actor:
             reply.reject(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
 
     def _on_supervisor_readable(self) -> None:
-        for _ in range(100):
-            try:
-                frames = self.sup.recv_multipart(zmq.NOBLOCK, copy=True)
-            except zmq.Again:
-                return
+        for frames in drain(self.sup, 100):
             env = self.decode_or_count(frames, "supervisor")
             if env is None:
                 continue

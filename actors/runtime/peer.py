@@ -13,12 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import zmq
-
 from actors.runtime.zap import ZAP_DOMAIN
 from protocol.codec import Envelope, Sender, encode
 from protocol.messages import ErrorCode, Message, RequestRejected
-from protocol.sockets import Context, connect_dealer, send_nowait
+from protocol.sockets import Context, connect_dealer, drain, send_nowait
 
 MAX_BATCH = 1000  # messages read per readable event before the loop gets a turn
 
@@ -106,11 +104,7 @@ class Peer:
             p.callback(None)
 
     def on_readable(self) -> None:
-        for _ in range(MAX_BATCH):
-            try:
-                frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=True)
-            except zmq.Again:
-                return
+        for frames in drain(self.sock, MAX_BATCH):
             env = self._actor.decode_or_count(frames, f"peer:{self.target}")
             if env is None:
                 continue

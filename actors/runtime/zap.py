@@ -27,7 +27,7 @@ import zmq
 
 from actors.runtime import metrics
 from actors.runtime.ratelog import LogBudget
-from protocol.sockets import Context, Socket
+from protocol.sockets import Context, Socket, drain
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"  # fixed by the ZAP RFC (27/ZAP)
 ZAP_DOMAIN = b"tradepulse"
@@ -111,11 +111,7 @@ class ZapGate:
         self._budget = LogBudget()
 
     def on_readable(self) -> None:
-        for _ in range(100):
-            try:
-                frames = self.sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        for frames in drain(self.sock, 100):
             # [routing id, b"", version, request id, domain, address, identity, mechanism, ...]
             if len(frames) < 8 or frames[2] != _VERSION:
                 continue  # not a ZAP request: libzmq never sends one

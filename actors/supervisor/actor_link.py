@@ -24,7 +24,7 @@ from actors.runtime.zap import ZAP_DOMAIN, PeerCred, ZapGate, admit, parse_peer_
 from actors.supervisor.child import Child
 from protocol.codec import Envelope, decode
 from protocol.exceptions import ProtocolError
-from protocol.sockets import Context, bind_router
+from protocol.sockets import Context, bind_router, drain
 
 _ACTOR = "supervisor"
 
@@ -46,11 +46,7 @@ class ActorLink:
 
     def receive(self, children: Mapping[str, Child]) -> Iterator[tuple[Child, Envelope]]:
         """Each readable message of a current child's incarnation, from that child's pid."""
-        for _ in range(1000):
-            try:
-                frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
+        for frames in drain(self.sock, 1000, frames=True):
             try:
                 env = decode([f.bytes for f in frames[1:]])
             except ProtocolError as exc:

@@ -29,7 +29,7 @@ from protocol.codec import MAX_FRAME_BYTES, Sender, decode, encode
 from protocol.commands import KillSwitch
 from protocol.exceptions import ProtocolError
 from protocol.messages import ControlReply, ControlRequest
-from protocol.sockets import send_nowait
+from protocol.sockets import drain, send_nowait
 
 FORWARD_TIMEOUT_S = 30.0
 CONTROL_HWM = 1000  # replies queued for one operator connection; a CLI waits for one
@@ -54,11 +54,7 @@ class ControlPlane:
         sock.setsockopt(zmq.SNDHWM, CONTROL_HWM)  # applies to every connection made from now
 
     def on_readable(self) -> None:
-        for _ in range(100):
-            try:
-                frames = self.sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        for frames in drain(self.sock, 100):
             identity = frames[:1]
             try:
                 self._on_request(identity, frames[1:])
