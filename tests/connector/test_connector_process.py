@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from collections.abc import Iterator
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -33,7 +35,7 @@ from protocol.messages import (
     TimeInForce,
     VenueConnState,
 )
-from tests.connector.rig import ConnectorRig
+from tests.connector.rig import VENUE, ConnectorRig
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration
@@ -229,6 +231,11 @@ def test_unacked_executions_are_resent_and_a_restarted_oms_learns_the_state(
     assert rig.connector.events("oms_restarted")
 
 
+def _last_state_is(rig: ConnectorRig, state: S) -> bool:
+    """The last venue state the OMS got from the current connector is `state`."""
+    return rig.states[-1:] == [(state, rig.epochs[f"connector.{VENUE}"])]
+
+
 def _terminal(rig: ConnectorRig, order: PlaceOrder) -> bool:
     """The OMS has the order's final execution: filled, cancelled, or really rejected."""
     for e in rig.applied.values():
@@ -285,12 +292,26 @@ class _Stream:
         self.resend |= set(self.waiting.values())  # lost with the dead process: unknown
         self.waiting.clear()
         for cl in sorted(self.resend):
-            reply = self.rig.request(self.orders[cl]).body
-            if isinstance(reply, RequestRejected):  # the venue dropped us again meanwhile
-                self.rig.wait_state(S.CONNECTED, since=self.rig.mark() - 1)
-                reply = self.rig.request(self.orders[cl]).body
-            assert isinstance(reply, Ack), reply
+            self.resend_until_acked(cl)
         self.resend.clear()
+
+    def resend_until_acked(self, cl: str, timeout_s: float = 30.0) -> None:
+        """Resend `cl` until the connector takes it. A VENUE_DOWN refusal (the venue dropped
+        the session again meanwhile: it drops every 40 messages) is resent once the venue is
+        CONNECTED again. The venue states reach the rig on another socket than the replies,
+        so a refusal can arrive before the DISCONNECTED that caused it: "connected again" is
+        judged on states received after the refusal, and a refusal with the old CONNECTED
+        still last is simply retried (each retry is a round trip, so the states keep coming)."""
+        rig = self.rig
+        deadline = time.monotonic() + timeout_s
+        while True:
+            reply = rig.request(self.orders[cl]).body
+            if isinstance(reply, Ack):
+                return
+            assert isinstance(reply, RequestRejected), reply
+            assert reply.code is ErrorCode.VENUE_DOWN, reply
+            assert time.monotonic() < deadline, f"{cl} refused for {timeout_s} s: {reply}"
+            rig.pump_until(partial(_last_state_is, rig, S.CONNECTED), timeout_s)
 
     def wait_all_terminal(self) -> None:
         def missing() -> list[str]:
