@@ -163,8 +163,10 @@ def supervisor_check(cfg: SystemConfig) -> Check:
     lock = paths.supervisor_lock(cfg.state_path)
     try:
         fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
         return Check("supervisor", "PASS", "none running on this state dir")
+    except OSError as exc:
+        return Check("supervisor", "WARN", f"cannot probe {lock}: {exc.strerror}")
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
