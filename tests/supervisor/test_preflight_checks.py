@@ -219,3 +219,18 @@ def test_table_and_envelope_say_failed_only_for_a_fail() -> None:
     failed = [*checks, pf.Check("disk", "FAIL", "full")]
     assert envelope(failed)["status"] == "error"
     assert format_checks(failed).splitlines()[-1].startswith("preflight FAILED: 1 of 4")
+
+
+def test_the_metrics_bind_itself_names_a_taken_port(
+    tmp_path: Path, listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Taken between `run`'s probe and the bind: still a ConfigError naming metrics.port
+    (one line, exit 2 at the CLI), not an OSError traceback."""
+    from actors.supervisor.host import start_metrics_server
+    from protocol.exceptions import ConfigError
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    port = listener.getsockname()[1]
+    with pytest.raises(ConfigError) as info:
+        start_metrics_server(_cfg(tmp_path, metrics={"port": port}))
+    assert info.value.field == "metrics.port" and f"127.0.0.1:{port}" in str(info.value)
