@@ -10,11 +10,15 @@
     tradepulse journal inspect --config FILE
     tradepulse fix log --venue V [--follow] [--since 10m|ISO] [--raw] --config FILE
     tradepulse fix seq --venue V [--next-in N] [--next-out M --reason "..."] --config FILE
+    tradepulse preflight --config FILE [--json]
+    tradepulse --version
 
 `run` is the daemon (foreground); every other command talks to it over the control socket
 in the runtime dir, except `journal inspect`, `fix log` and showing `fix seq`, which read
-the state dir (setting `fix seq` writes it when no supervisor runs). Exit codes: 0 ok,
-1 failure, 2 bad config or usage, 3 state dir locked / system not running.
+the state dir (setting `fix seq` writes it when no supervisor runs), and `preflight`,
+which checks what `run` needs. Exit codes: 0 ok, 1 failure, 2 bad config or usage (or an
+environment `run` cannot start in: a dir it cannot create, the metrics port taken), 3
+state dir locked / system not running (docs/runbook.md, "Exit codes").
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import sys
 from collections.abc import Sequence
 
 from actors.runtime.fdlimit import raise_fd_limit
-from actors.supervisor.ctl import EXIT_CONFIG, EXIT_UNAVAILABLE
+from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE, EXIT_UNAVAILABLE
 from protocol.config import SystemConfig, check_credentials, check_tls, load_config
 from protocol.exceptions import ConfigError, StateDirLocked
 from protocol.paths import PRIVATE_UMASK
@@ -45,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     from actors.supervisor.commands import TABLE
 
     parser = argparse.ArgumentParser(prog="tradepulse", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="start the system in the foreground")
     _add_config_flags(run)
@@ -55,6 +60,23 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_arguments(p)
         _add_config_flags(p)
     return parser
+
+
+def _version() -> str:
+    """The installed package's version, else the one in pyproject.toml beside this file."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("tradepulse-live")
+    except metadata.PackageNotFoundError:
+        import tomllib
+        from pathlib import Path
+
+        try:
+            with (Path(__file__).resolve().parent / "pyproject.toml").open("rb") as fh:
+                return str(tomllib.load(fh)["project"]["version"])
+        except (OSError, tomllib.TOMLDecodeError, KeyError):
+            return "unknown"
 
 
 def _load(ns: argparse.Namespace) -> SystemConfig:
@@ -80,30 +102,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(cfg, ns)
     from actors.supervisor.commands import BY_NAME
 
-    return BY_NAME[ns.cmd].run(cfg, ns)
+    try:
+        return BY_NAME[ns.cmd].run(cfg, ns)
+    except OSError as exc:  # the environment (a state dir under a file, no permission)
+        print(f"tradepulse {ns.cmd}: {_os_error(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _os_error(exc: OSError) -> str:
+    """`path: reason` of an OSError, without the errno noise."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
 
 
 def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
     from actors.supervisor.host import lock_state_dir, prepare_runtime_dir
+    from actors.supervisor.preflight_checks import port_problem
 
     try:
-        lock_state_dir(cfg)  # held (fd kept open) for the life of this process
+        try:
+            lock_state_dir(cfg)  # held (fd kept open) for the life of this process
+        except OSError as exc:  # under a regular file, on a read-only file system...
+            raise ConfigError("system.state_dir", f"cannot use it: {_os_error(exc)}") from None
+        try:
+            prepare_runtime_dir(cfg)  # before anything imports prometheus_client
+        except OSError as exc:
+            raise ConfigError("system.runtime_dir", f"cannot use it: {_os_error(exc)}") from None
+        # before anything starts (a cold start's archive included); the bind itself
+        # still says the same if the port is taken in between (host.start_metrics_server)
+        if cfg.metrics.port and (problem := port_problem(cfg.metrics.host, cfg.metrics.port)):
+            raise ConfigError("metrics.port", problem)
+        from actors.supervisor.daemon import run_daemon
+
+        on_all_ready = None
+        if ns.demo:
+            from actors.supervisor.demo import demo_launcher
+
+            on_all_ready = demo_launcher(
+                ns.config, state_dir=ns.state_dir, runtime_dir=ns.runtime_dir
+            )
+        return run_daemon(cfg, ns, on_all_ready=on_all_ready)
     except StateDirLocked as exc:
         print(f"tradepulse: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    try:
-        prepare_runtime_dir(cfg)  # before anything imports prometheus_client
-    except ConfigError as exc:  # a runtime dir another local user could tamper with
+    except ConfigError as exc:  # a dir another local user could tamper with, the port taken
         print(f"tradepulse: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    from actors.supervisor.daemon import run_daemon
-
-    on_all_ready = None
-    if ns.demo:
-        from actors.supervisor.demo import demo_launcher
-
-        on_all_ready = demo_launcher(ns.config, state_dir=ns.state_dir, runtime_dir=ns.runtime_dir)
-    return run_daemon(cfg, ns, on_all_ready=on_all_ready)
 
 
 if __name__ == "__main__":

@@ -286,27 +286,48 @@ def logon_credentials(
     return fields, missing
 
 
-def check_credentials(cfg: SystemConfig, environ: Mapping[str, str] | None = None) -> None:
-    """At start: every credential env var a venue names must be set (a `ConfigError` naming
-    the field and the variable, exit code 2), so a venue is never logged on without it."""
+def missing_credentials(
+    cfg: SystemConfig, environ: Mapping[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """Every (dotted field, env var name) whose credential variable is unset or empty, in
+    venue order (names only: never the values)."""
+    out: list[tuple[str, str]] = []
     for venue in cfg.venues:
         _, missing = logon_credentials(venue, environ)
-        if missing:
-            var = getattr(venue, missing[0])
-            field = f"venues[{venue.name}].{missing[0]}"
-            raise ConfigError(field, f"environment variable {var} is not set (or empty)")
+        out += [(f"venues[{venue.name}].{key}", getattr(venue, key)) for key in missing]
+    return out
+
+
+def check_credentials(cfg: SystemConfig, environ: Mapping[str, str] | None = None) -> None:
+    """At start: every credential env var a venue names must be set (a `ConfigError` naming
+    the first field and every unset variable, exit code 2), so no Logon goes out without."""
+    missing = missing_credentials(cfg, environ)
+    if missing:
+        names, more = ", ".join(var for _, var in missing), len(missing) > 1
+        verb = "variables" if more else "variable"
+        also = f" (also {', '.join(f for f, _ in missing[1:])})" if more else ""
+        raise ConfigError(
+            missing[0][0],
+            f"environment {verb} {names} {'are' if more else 'is'} not set (or empty){also}",
+        )
+
+
+def check_venue_tls(venue: VenueCfg) -> None:
+    """Every TLS file the venue (or its simulator) names is readable and loads; a
+    `ConfigError` naming the field otherwise."""
+    if venue.tls is not None:
+        client_context(venue.tls, f"venues[{venue.name}].tls")
+    sim = venue.sim
+    if sim is not None and sim.tls_cert_file:
+        where = f"venues[{venue.name}].sim"
+        server_context(sim.tls_cert_file, sim.tls_key_file, sim.tls_client_ca_file, where)
 
 
 def check_tls(cfg: SystemConfig) -> None:
     """At start: every TLS file a venue (or its simulator) names must be readable and load
     (a `ConfigError` naming the field, exit code 2), so no connection attempt finds out."""
     for venue in cfg.venues:
-        if venue.tls is not None:
-            client_context(venue.tls, f"venues[{venue.name}].tls")
-        sim = venue.sim
-        if sim is not None and sim.tls_cert_file:
-            where = f"venues[{venue.name}].sim"
-            server_context(sim.tls_cert_file, sim.tls_key_file, sim.tls_client_ca_file, where)
+        check_venue_tls(venue)
 
 
 def _format_loc(loc: tuple[int | str, ...], data: dict[str, object]) -> str:
@@ -408,6 +429,8 @@ def _read_toml(p: Path) -> dict[str, object]:
         raise ConfigError("config", f"{p}: not valid TOML: {exc}") from None
     except RecursionError:
         raise ConfigError("config", f"{p}: arrays or tables nested too deep") from None
+    except OSError as exc:  # a directory, a path under a regular file, no permission
+        raise ConfigError("config", f"cannot read {p}: {exc.strerror or exc}") from None
 
 
 def _table(data: dict[str, object], key: str) -> dict[str, object]:

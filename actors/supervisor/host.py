@@ -118,18 +118,21 @@ def _private_dir(path: Path, key: str) -> None:
             raise ConfigError(key, f"{path} is a symlink; refusing (it could be swapped)") from None
         raise ConfigError(key, f"{path} is not a directory") from None
     try:
-        st = os.fstat(fd)
-        if st.st_uid != os.geteuid():
-            raise ConfigError(
-                key, f"{path} is owned by uid {st.st_uid}, not by us ({os.geteuid()})"
-            )
-        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            raise ConfigError(
-                key, f"{path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):o})"
-            )
+        check_private(os.fstat(fd), path, key)
         os.fchmod(fd, 0o700)
     finally:
         os.close(fd)
+
+
+def check_private(st: os.stat_result, path: Path, key: str) -> None:
+    """ConfigError(`key`) unless `st` (of the dir `path`) is owned by us and writable by
+    nobody else (also `tradepulse preflight`'s check)."""
+    if st.st_uid != os.geteuid():
+        raise ConfigError(key, f"{path} is owned by uid {st.st_uid}, not by us ({os.geteuid()})")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            key, f"{path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):o})"
+        )
 
 
 def signal_wakeup_fd(*signals: signal.Signals) -> int:
@@ -152,5 +155,9 @@ def start_metrics_server(cfg: SystemConfig) -> str:
 
     registry = CollectorRegistry()
     MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # its __init__ has no annotations
-    httpd, _ = start_http_server(cfg.metrics.port, addr=cfg.metrics.host, registry=registry)
+    try:
+        httpd, _ = start_http_server(cfg.metrics.port, addr=cfg.metrics.host, registry=registry)
+    except OSError as exc:  # taken since `tradepulse run` checked it: still one clear line
+        where = f"{cfg.metrics.host}:{cfg.metrics.port}"
+        raise ConfigError("metrics.port", f"cannot listen on {where}: {exc.strerror}") from None
     return f"http://{cfg.metrics.host}:{httpd.server_port}/metrics"

@@ -17,7 +17,7 @@ class Exposure(ControlCommand[wire.Exposure]):
     route = "risk"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--venue")
+        parser.add_argument("--venue", help="one venue only (default: every venue)")
 
     def to_wire(self, ns: argparse.Namespace) -> wire.Exposure:
         return wire.Exposure(venue=ns.venue)

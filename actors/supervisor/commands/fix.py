@@ -46,8 +46,10 @@ class Fix(ControlCommand[wire.FixSeq]):
     model = wire.FixSeq
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("action", choices=["log", "seq"])
-        parser.add_argument("--venue", required=True)
+        parser.add_argument(
+            "action", choices=["log", "seq"], help="message log, or sequence numbers"
+        )
+        parser.add_argument("--venue", required=True, help="the venue (its name in the config)")
         parser.add_argument("--follow", action="store_true", help="log: keep printing")
         parser.add_argument("--since", default="", help="log: ISO time, or an age: 10m, 2h")
         parser.add_argument("--raw", action="store_true", help="log: messages as on the wire")

@@ -17,7 +17,9 @@ class Intake(ControlCommand[wire.Intake]):
     route = "oms"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("action", choices=choices(wire.Intake, "action"))
+        parser.add_argument(
+            "action", choices=choices(wire.Intake, "action"), help="close, reopen or show intake"
+        )
 
     def to_wire(self, ns: argparse.Namespace) -> wire.Intake:
         return wire.Intake(action=ns.action)

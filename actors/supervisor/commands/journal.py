@@ -19,7 +19,7 @@ class Journal(OperatorCommand):
     name = "journal"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("action", choices=["inspect"])
+        parser.add_argument("action", choices=["inspect"], help="print the records")
 
     def run(self, cfg: SystemConfig, ns: argparse.Namespace) -> int:
         try:

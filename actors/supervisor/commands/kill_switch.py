@@ -23,8 +23,10 @@ class KillSwitch(ControlCommand[wire.KillSwitch]):
     route = "risk"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("action", choices=choices(wire.KillSwitch, "action"))
-        parser.add_argument("--reason", default="")
+        parser.add_argument(
+            "action", choices=choices(wire.KillSwitch, "action"), help="what to do with the switch"
+        )
+        parser.add_argument("--reason", default="", help="why (recorded; required to reset)")
 
     def to_wire(self, ns: argparse.Namespace) -> wire.KillSwitch:
         return wire.KillSwitch(action=ns.action, reason=ns.reason)

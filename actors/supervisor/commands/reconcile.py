@@ -17,8 +17,8 @@ class Reconcile(ControlCommand[wire.Reconcile]):
     route = "oms"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--venue", required=True)
-        parser.add_argument("--dry-run", action="store_true")
+        parser.add_argument("--venue", required=True, help="the venue to reconcile")
+        parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
 
     def to_wire(self, ns: argparse.Namespace) -> wire.Reconcile:
         return wire.Reconcile(venue=ns.venue, dry_run=ns.dry_run)

@@ -21,7 +21,7 @@ class Restart(ControlCommand[wire.Restart]):
     model = wire.Restart
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("actor")
+        parser.add_argument("actor", help="the actor id, as `status` lists it (e.g. oms)")
         parser.add_argument("--force", action="store_true", help="SIGKILL now (unresponsive actor)")
 
     def to_wire(self, ns: argparse.Namespace) -> wire.Restart:

@@ -1,0 +1,316 @@
+"""What `tradepulse run` needs, checked before a session (`tradepulse preflight`).
+
+Each check returns `Check(name, status, detail)`; nothing here starts, locks or changes
+anything the system keeps: dirs are probed (a temp file made and removed at once), not
+created; the metrics port is bound and released; venues get a bare TCP connect.
+
+- PASS: `run` will not stop on it. WARN: it will start, but the operator must know (the
+  kill-switch is ENGAGED, a state dir `run` cannot make private). FAIL: `run` would refuse
+  or the session would not trade (a missing credential, a dir it cannot create, the port
+  taken, a venue unreachable, too little disk). SKIP: nothing to check (a venue with an
+  embedded simulator, which the supervisor starts itself).
+- A supervisor already running on the state dir is a FAIL: preflight is for before a
+  session, and `run` would exit 3.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from actors.risk import killswitch
+from actors.supervisor.failclosed import marker_path
+from actors.supervisor.host import check_private
+from protocol import paths
+from protocol.config import SystemConfig, VenueCfg, check_venue_tls, missing_credentials
+from protocol.exceptions import ConfigError
+
+Status = Literal["PASS", "WARN", "FAIL", "SKIP"]
+# Free disk wanted in the state dir beyond the journal reserve and the FIX message logs'
+# caps: room for one session's journal, snapshots and stores.
+DISK_MARGIN_BYTES = 256 << 20
+CONNECT_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_checks(
+    cfg: SystemConfig,
+    *,
+    environ: Mapping[str, str] | None = None,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
+) -> list[Check]:
+    """Every check, in the order `run` meets them (the config itself loaded already)."""
+    checks = [*credential_checks(cfg, environ), *tls_checks(cfg)]
+    checks += [state_dir_check(cfg), supervisor_check(cfg), runtime_dir_check(cfg)]
+    checks += [metrics_port_check(cfg), disk_check(cfg)]
+    with ThreadPoolExecutor(max_workers=min(8, len(cfg.venues))) as pool:
+        checks += pool.map(lambda v: venue_check(v, connect_timeout_s), cfg.venues)
+    checks.append(kill_switch_check(cfg))
+    return checks
+
+
+# ------------------------------------------------------------------ config-derived
+
+
+def credential_checks(cfg: SystemConfig, environ: Mapping[str, str] | None) -> list[Check]:
+    """One row per venue that names credential variables; every unset one is listed."""
+    missing = missing_credentials(cfg, environ)
+    rows: list[Check] = []
+    for venue in cfg.venues:
+        named = [getattr(venue, k) for k in ("username_env", "password_env") if getattr(venue, k)]
+        if not named:
+            continue
+        prefix = f"venues[{venue.name}]."
+        unset = [f"{var} ({field})" for field, var in missing if field.startswith(prefix)]
+        if unset:
+            rows.append(Check(f"credentials:{venue.name}", "FAIL", "not set: " + ", ".join(unset)))
+        else:
+            rows.append(Check(f"credentials:{venue.name}", "PASS", ", ".join(named) + " set"))
+    return rows or [Check("credentials", "PASS", "no venue names a credential variable")]
+
+
+def tls_checks(cfg: SystemConfig) -> list[Check]:
+    """One row per venue that uses TLS (or whose simulator serves it)."""
+    rows: list[Check] = []
+    for venue in cfg.venues:
+        if venue.tls is None and not (venue.sim and venue.sim.tls_cert_file):
+            continue
+        try:
+            check_venue_tls(venue)
+        except ConfigError as exc:
+            rows.append(Check(f"tls:{venue.name}", "FAIL", str(exc)))
+        else:
+            rows.append(Check(f"tls:{venue.name}", "PASS", "certificate files load"))
+    return rows or [Check("tls", "PASS", "no venue uses TLS")]
+
+
+# ------------------------------------------------------------------ dirs
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _creatable(path: Path) -> str | None:
+    """Why `path` (absent) could not be created by `mkdir -p`; None if it could."""
+    parent = path.parent
+    while _lstat(parent) is None and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot create {path}: {parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create {path}: {parent} is not writable by uid {os.geteuid()}"
+    return None
+
+
+def _writable(path: Path) -> str | None:
+    """Why no file can be created in the dir `path`; None if one can (made and removed)."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".preflight-", dir=path)
+    except OSError as exc:
+        return f"{path} is not writable: {exc.strerror}"
+    os.close(fd)
+    os.unlink(probe)
+    return None
+
+
+def state_dir_check(cfg: SystemConfig) -> Check:
+    path = cfg.state_path
+    st = _lstat(path)
+    if st is None:
+        problem = _creatable(path)
+        if problem:
+            return Check("state_dir", "FAIL", problem)
+        return Check("state_dir", "PASS", f"{path} will be created (0700)")
+    if not stat.S_ISDIR(st.st_mode):
+        return Check("state_dir", "FAIL", f"{path} is not a directory")
+    problem = _writable(path)
+    if problem:
+        return Check("state_dir", "FAIL", problem)
+    if st.st_uid != os.geteuid():
+        detail = f"{path} is owned by uid {st.st_uid}: run cannot make it private (0700)"
+        return Check("state_dir", "WARN", detail)
+    mode = stat.S_IMODE(st.st_mode)
+    tighten = "" if mode == 0o700 else f" (mode {mode:o}: run makes it 0700)"
+    return Check("state_dir", "PASS", f"{path} writable{tighten}")
+
+
+def supervisor_check(cfg: SystemConfig) -> Check:
+    """FAIL while a supervisor holds the state dir's lock (probed with a shared,
+    non-blocking flock released at once; the lock file is never created here)."""
+    lock = paths.supervisor_lock(cfg.state_path)
+    try:
+        fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return Check("supervisor", "PASS", "none running on this state dir")
+    except OSError as exc:
+        return Check("supervisor", "WARN", f"cannot probe {lock}: {exc.strerror}")
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        detail = f"running (pid {pid}) on {cfg.state_path}: run would exit 3; stop it first"
+        return Check("supervisor", "FAIL", detail)
+    finally:
+        os.close(fd)  # releases the probe's shared lock
+    return Check("supervisor", "PASS", "none running on this state dir")
+
+
+def runtime_dir_check(cfg: SystemConfig) -> Check:
+    """What `prepare_runtime_dir` refuses (exit 2), without creating or changing it."""
+    path = cfg.runtime_path
+    st = _lstat(path)
+    if st is None:
+        problem = _creatable(path)
+        if problem:
+            return Check("runtime_dir", "FAIL", problem)
+        return Check("runtime_dir", "PASS", f"{path} will be created (0700)")
+    if stat.S_ISLNK(st.st_mode):
+        return Check("runtime_dir", "FAIL", f"{path} is a symlink; run refuses it")
+    if not stat.S_ISDIR(st.st_mode):
+        return Check("runtime_dir", "FAIL", f"{path} is not a directory")
+    try:
+        check_private(st, path, "system.runtime_dir")
+    except ConfigError as exc:
+        return Check("runtime_dir", "FAIL", str(exc))
+    metrics = paths.metrics_dir(path)
+    if _lstat(metrics) is not None and not (metrics / paths.METRICS_MARKER).is_file():
+        detail = f"{metrics} was not created by tradepulse; run refuses it"
+        return Check("runtime_dir", "FAIL", detail)
+    problem = _writable(path)
+    if problem:
+        return Check("runtime_dir", "FAIL", problem)
+    return Check("runtime_dir", "PASS", f"{path} private and writable")
+
+
+# ------------------------------------------------------------------ network
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the metrics server could not listen on host:port (bound as it binds, with
+    SO_REUSEADDR, then released); None if it can. Port 0 always can."""
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        return f"cannot resolve {host}: {exc.strerror}"
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(addr)
+            sock.listen(1)
+        except OSError as exc:
+            return f"cannot listen on {host}:{port}: {exc.strerror}"
+    return None
+
+
+def metrics_port_check(cfg: SystemConfig) -> Check:
+    host, port = cfg.metrics.host, cfg.metrics.port
+    if port == 0:
+        return Check("metrics_port", "PASS", f"{host}:0 (any free port)")
+    problem = port_problem(host, port)
+    if problem:
+        return Check("metrics_port", "FAIL", f"{problem} (metrics.port)")
+    return Check("metrics_port", "PASS", f"{host}:{port} free")
+
+
+def venue_check(venue: VenueCfg, timeout_s: float = CONNECT_TIMEOUT_S) -> Check:
+    """A bare TCP connect to the venue (no TLS handshake, no Logon)."""
+    name = f"venue:{venue.name}"
+    if venue.sim is not None:
+        return Check(name, "SKIP", "embedded simulator, skipped (the supervisor starts it)")
+    where = f"{venue.host}:{venue.port}"
+    if venue.port == 0:
+        return Check(name, "FAIL", "port 0 and no [venues.sim]: nothing to connect to")
+    started = time.monotonic()
+    try:
+        with socket.create_connection((venue.host, venue.port), timeout=timeout_s):
+            pass
+    except TimeoutError:
+        return Check(name, "FAIL", f"{where}: no answer within {timeout_s:g} s")
+    except ConnectionRefusedError:
+        return Check(name, "FAIL", f"{where}: connection refused")
+    except socket.gaierror as exc:
+        return Check(name, "FAIL", f"cannot resolve {venue.host}: {exc.strerror}")
+    except OSError as exc:
+        return Check(name, "FAIL", f"{where}: {exc.strerror or exc}")
+    ms = (time.monotonic() - started) * 1000
+    tls = " (TLS not negotiated)" if venue.tls is not None else ""
+    return Check(name, "PASS", f"{where} accepts TCP in {ms:.0f} ms{tls}")
+
+
+# ------------------------------------------------------------------ disk, kill-switch
+
+
+def disk_needed(cfg: SystemConfig) -> int:
+    """Free bytes wanted in the state dir: the OMS journal reserve, every FIX message log
+    at its cap (twice for a simulated venue, which keeps its own side's), and
+    `DISK_MARGIN_BYTES`."""
+    logs = 0
+    for venue in cfg.venues:
+        cap = venue.message_log.max_file_bytes * venue.message_log.keep_files
+        logs += cap * (2 if venue.sim is not None else 1)
+    return cfg.oms.journal_reserve_bytes + logs + DISK_MARGIN_BYTES
+
+
+def _free_bytes(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def disk_check(cfg: SystemConfig, free_bytes: Callable[[Path], int] = _free_bytes) -> Check:
+    path = cfg.state_path
+    while _lstat(path) is None and path != path.parent:
+        path = path.parent  # the dir it will be created in
+    try:
+        free = free_bytes(path)
+    except OSError as exc:
+        return Check("disk", "FAIL", f"cannot stat the file system of {path}: {exc.strerror}")
+    need = disk_needed(cfg)
+    detail = f"{_mib(free)} free in {path}, need {_mib(need)}"
+    detail += " (journal reserve + FIX message log caps + margin)"
+    return Check("disk", "PASS" if free >= need else "FAIL", detail)
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):,.0f} MiB"
+
+
+def kill_switch_check(cfg: SystemConfig) -> Check:
+    """ENGAGED (or an unclean exit that engages it at start) is a WARN with the reason."""
+    path = paths.kill_switch_path(cfg.state_path)
+    marker = marker_path(cfg.state_path)
+    if marker.exists():
+        detail = "an unclean critical exit is recorded: run engages it before any actor starts"
+        return Check("kill_switch", "WARN", detail)
+    if not path.is_file():
+        return Check("kill_switch", "PASS", "off (no kill-switch file yet)")
+    state = killswitch.load(path)
+    if not state.engaged:
+        return Check("kill_switch", "PASS", "off")
+    since = datetime.fromtimestamp(state.ts_ns / 1e9, UTC).isoformat(timespec="seconds")
+    detail = f"ENGAGED since {since} by {state.source}: {state.reason}"
+    return Check("kill_switch", "WARN", detail + " (new orders refused until reset)")
