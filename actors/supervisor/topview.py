@@ -328,22 +328,25 @@ def _actors(frame: Frame) -> Table:
 
 def _venues(frame: Frame) -> Table:
     table = Table(title="venues", title_justify="left", expand=False, box=None, pad_edge=False)
-    for name in ("VENUE", "SESSION", "IN HOURS", "FIX", "OMS LINK", "QUEUE", "ORD/S", "P50", "P99"):
+    # the numbers first, never wrapped; the free text (reasons) last, wrapped if it must
+    for name in ("VENUE", "SESSION", "HOURS", "FIX", "QUEUE", "ORD/S", "P50", "P99"):
         right = name in ("QUEUE", "ORD/S", "P50", "P99")
-        table.add_column(name, justify="right" if right else "left")
+        table.add_column(name, justify="right" if right else "left", no_wrap=True)
+    table.add_column("OMS LINK", min_width=10)
+    table.add_column("DETAIL")
     for v in frame.venues:
-        hours = "-" if v.in_session is None else ("yes" if v.in_session else "no")
-        session = v.session + (f" ({v.detail})" if v.detail else "")
+        hours = "-" if v.in_session is None else ("in" if v.in_session else "out")
         table.add_row(
             v.name,
-            Text(session, "green" if v.session == "CONNECTED" else "bold red"),
+            Text(v.session, "green" if v.session == "CONNECTED" else "bold red"),
             hours,
             v.fix,
-            Text(v.link, "green" if v.link == "reconciled" else "yellow"),
             "-" if v.queue is None else str(v.queue),
             _per_s(v.orders_per_s),
             _ms(v.latency.p50_s),
             _ms(v.latency.p99_s),
+            Text(v.link, "green" if v.link == "reconciled" else "yellow"),
+            v.detail,
         )
     return table
 
