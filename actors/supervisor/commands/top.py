@@ -21,22 +21,14 @@ import termios
 import time
 import tty
 from types import FrameType, TracebackType
-from typing import Any, TextIO
-
-from rich.console import Console
-from rich.live import Live
+from typing import TYPE_CHECKING, Any, TextIO
 
 from actors.supervisor.commands.base import OperatorCommand
 from actors.supervisor.ctl import EXIT_OK, EXIT_UNAVAILABLE
-from actors.supervisor.topview import (
-    Collector,
-    FrameSequence,
-    Sample,
-    build_frame,
-    render,
-    render_text,
-)
 from protocol.config import SystemConfig
+
+if TYPE_CHECKING:  # imported when top runs: the CLI table loads without rich or prometheus
+    from actors.supervisor.topview import Collector, Sample
 
 MIN_INTERVAL_S = 0.1
 
@@ -71,6 +63,8 @@ class Top(OperatorCommand):
         )
 
     def run(self, cfg: SystemConfig, ns: argparse.Namespace) -> int:
+        from actors.supervisor.topview import Collector
+
         # a stalled supervisor must not freeze the view (or its q) for the whole --timeout-s
         collector = Collector(cfg, timeout_s=min(ns.timeout_s, max(1.0, 2 * ns.interval)))
         first = collector.collect()
@@ -86,6 +80,10 @@ class Top(OperatorCommand):
 
 
 def _one_frame(collector: Collector, first: Sample, interval_s: float, *, as_json: bool) -> int:
+    from rich.console import Console
+
+    from actors.supervisor.topview import build_frame, render_text
+
     time.sleep(interval_s)  # the second sample closes the interval the rates cover
     frame = build_frame(first, collector.collect())
     if as_json:
@@ -97,6 +95,11 @@ def _one_frame(collector: Collector, first: Sample, interval_s: float, *, as_jso
 
 
 def _live(collector: Collector, first: Sample, interval_s: float) -> int:
+    from rich.console import Console
+    from rich.live import Live
+
+    from actors.supervisor.topview import FrameSequence, render
+
     frames = FrameSequence()
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
