@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from protocol.client import ExecutionClient
+from protocol.messages import OrderStatus
 from tests.helpers import (
     REPO_ROOT,
     SUPERVISOR,
@@ -197,10 +198,11 @@ def test_top_without_a_terminal_prints_one_frame(system: SystemUnderTest) -> Non
     stop = threading.Event()
     with client(system) as c:
         submit_when_open(c, VENUES[0], client_order_id="top-first")  # intake is open
+        c.wait_for_status("top-first", {OrderStatus.ACCEPTED}, timeout_s=20.0)  # one ack
         flow = threading.Thread(target=_submit_until, args=(c, stop), daemon=True)
         flow.start()
         try:
-            out = system.cli("top", "--json", "--interval", "1.0")
+            out = system.cli("top", "--json", "--interval", "2.0")
         finally:
             stop.set()
             flow.join(timeout=30)

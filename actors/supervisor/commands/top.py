@@ -155,9 +155,11 @@ class _Keys:
             if self._fd is None:
                 time.sleep(left)
                 return False
-            ready, _, _ = select.select([self._fd], [], [], left)
-            if ready:
-                data = os.read(self._fd, 64)
-                if not data or b"q" in data.lower():
-                    return True
+            try:
+                ready, _, _ = select.select([self._fd], [], [], left)
+                data = os.read(self._fd, 64) if ready else None
+            except OSError:  # the terminal hung up under us (EIO): nobody to show it to
+                return True
+            if data is not None and (not data or b"q" in data.lower()):
+                return True
         return False
