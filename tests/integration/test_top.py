@@ -259,3 +259,17 @@ def test_top_with_nothing_running_is_one_line_and_exit_3(short_tmp: Path) -> Non
     out = subprocess.run([*argv, "--json"], cwd=REPO_ROOT, capture_output=True, text=True)
     assert out.returncode == 3
     assert json.loads(out.stdout)["status"] == "error"
+
+
+def test_top_into_a_closed_pipe_exits_0_without_a_traceback(system: SystemUnderTest) -> None:
+    """`tradepulse top | head -1`: the reader is gone before the frame is written; top ends
+    quietly (exit 0, nothing on stderr) instead of a BrokenPipeError traceback."""
+    argv = [sys.executable, str(SUPERVISOR), "top", "--interval", "0.2", *system.cli_args()]
+    proc = subprocess.Popen(
+        argv, cwd=REPO_ROOT, env=system.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert err == b""

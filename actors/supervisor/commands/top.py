@@ -74,9 +74,15 @@ class Top(OperatorCommand):
             else:
                 print(f"tradepulse: {first.error}", file=sys.stderr)
             return EXIT_UNAVAILABLE
-        if ns.once or ns.json or not sys.stdout.isatty():
-            return _one_frame(collector, first, ns.interval, as_json=ns.json)
-        return _live(collector, first, ns.interval)
+        try:
+            if ns.once or ns.json or not sys.stdout.isatty():
+                return _one_frame(collector, first, ns.interval, as_json=ns.json)
+            return _live(collector, first, ns.interval)
+        except KeyboardInterrupt:  # Ctrl-C before the view was up, or while one frame waits
+            return EXIT_OK
+        except BrokenPipeError:  # `tradepulse top | head`: the reader had enough
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
+            return EXIT_OK
 
 
 def _one_frame(collector: Collector, first: Sample, interval_s: float, *, as_json: bool) -> int:
