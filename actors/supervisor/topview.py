@@ -262,7 +262,7 @@ def render(frame: Frame) -> RenderableType:
         return Group(
             Text(f"tradepulse top  {clock}", style="bold"),
             Text(f"NOT RUNNING{seen}: {frame.error}", style="bold red"),
-            Text("retrying every interval; q or Ctrl-C quits", style="dim"),
+            Text("asking again every interval", style="dim"),
         )
     every = "-" if frame.interval_s is None else f"{frame.interval_s:.1f}s"
     head = Text(

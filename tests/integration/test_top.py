@@ -156,7 +156,7 @@ def test_top_in_a_terminal_quits_on_q_and_restores_the_terminal(
     terminal is in cbreak/no-echo mode; `q` ends it with exit 0 within a deadline, the
     alternate screen left, the cursor shown and the terminal's mode as it was."""
     top = pty_top()
-    text = top.wait_screen(_shows_the_system)
+    text = top.wait_screen(lambda t: _shows_the_system(t) and "q or Ctrl-C quits" in t)
     assert "kill-switch: off" in text and "intake: open" in text
     assert "Traceback" not in text
     eventually(lambda: _in_cbreak(top.mode()), 10.0)

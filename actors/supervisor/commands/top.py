@@ -101,8 +101,9 @@ def _one_frame(collector: Collector, first: Sample, interval_s: float, *, as_jso
 
 
 def _live(collector: Collector, first: Sample, interval_s: float) -> int:
-    from rich.console import Console
+    from rich.console import Console, Group
     from rich.live import Live
+    from rich.text import Text
 
     from actors.supervisor.topview import FrameSequence, render
 
@@ -119,9 +120,11 @@ def _live(collector: Collector, first: Sample, interval_s: float) -> int:
                 redirect_stderr=False,
             ) as live,
         ):
-            live.update(render(frames.next(first)), refresh=True)
+            keys_help = Text("q or Ctrl-C quits", style="dim")
+            live.update(Group(render(frames.next(first)), keys_help), refresh=True)
             while not keys.quit_within(interval_s):
-                live.update(render(frames.next(collector.collect())), refresh=True)
+                frame = frames.next(collector.collect())
+                live.update(Group(render(frame), keys_help), refresh=True)
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: the views above are closed
         pass
     finally:
