@@ -2,6 +2,7 @@
 
     tradepulse run --config FILE [--cold] [--state-dir D] [--runtime-dir D] [--metrics-port P]
     tradepulse status --config FILE [--json]
+    tradepulse top [--interval S] [--once] --config FILE
     tradepulse restart ACTOR [--force] --config FILE
     tradepulse shutdown --config FILE
     tradepulse kill-switch engage|reset|status --reason "..." --config FILE

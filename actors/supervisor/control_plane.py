@@ -26,7 +26,7 @@ from actors.runtime.timers import Timers
 from actors.supervisor.commands import ControlHost, for_request
 from actors.supervisor.restart_policy import ChildState
 from protocol.codec import MAX_FRAME_BYTES, Sender, decode, encode
-from protocol.commands import KillSwitch
+from protocol.commands import KillSwitch, Status
 from protocol.exceptions import ProtocolError
 from protocol.messages import ControlReply, ControlRequest
 from protocol.sockets import drain, send_nowait
@@ -98,7 +98,9 @@ class ControlPlane:
     ) -> ControlReply | None:
         command = req.command
         args = command.model_dump(mode="json", exclude={"command"})
-        self._log.info("control_command", command=command.command, args=args)
+        # `status` changes nothing and is polled (`tradepulse top` every second): debug
+        log = self._log.debug if isinstance(command, Status) else self._log.info
+        log("control_command", command=command.command, args=args)
         unit = for_request(command)
         if unit is None:
             reason = f"{command.command!r} is not a supervisor command"

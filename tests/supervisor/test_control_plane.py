@@ -116,6 +116,16 @@ def test_status_and_shutdown_are_answered_by_the_supervisor(rig: Rig) -> None:
     assert (done.status, done.reason, rig.host.shutdown) == ("ok", "shutting down", True)
 
 
+def test_status_is_logged_at_debug_and_a_command_that_acts_at_info(rig: Rig) -> None:
+    """`status` is read-only and polled (`tradepulse top` every second): it must not fill
+    the log at info; a command that changes something is logged at info."""
+    with structlog.testing.capture_logs() as logs:
+        rig.ask(wire.Status())
+        rig.ask(wire.Shutdown())
+    levels = {e["command"]: e["log_level"] for e in logs if e["event"] == "control_command"}
+    assert levels == {"status": "debug", "shutdown": "info"}
+
+
 def test_restart_a_known_actor_and_refuse_an_unknown_one(rig: Rig) -> None:
     assert rig.ask(wire.Restart(actor="oms", force=True)).reason == "oms restarting"
     rig.host.states["oms"] = BACKOFF

@@ -21,6 +21,7 @@ from actors.supervisor.commands.reconcile import Reconcile
 from actors.supervisor.commands.restart import Restart
 from actors.supervisor.commands.shutdown import Shutdown
 from actors.supervisor.commands.status import Status, format_status
+from actors.supervisor.commands.top import Top
 from protocol.commands import Command
 
 TABLE: tuple[OperatorCommand, ...] = (
@@ -34,6 +35,7 @@ TABLE: tuple[OperatorCommand, ...] = (
     Journal(),
     Fix(),
     Preflight(),
+    Top(),
 )
 BY_NAME: dict[str, OperatorCommand] = {c.name: c for c in TABLE}
 _BY_MODEL: dict[type[Any], ControlCommand[Any]] = {
