@@ -43,12 +43,13 @@ def _views_overrides() -> dict[str, Any]:
 
 def test_orders_fills_positions_and_desk_compare_through_the_cli(tmp_path: Path) -> None:
     """A market buy of 700 (two fills), a resting limit buy and a market sell of 200 (a
-    partial close). `orders` lists all three newest first (`--open`: the resting one only;
-    `--limit 1`: one row, total 3; `--symbol`/`--since` filter); `fills` lists exactly the
-    venue's executions; `positions` shows OMS 500 = venue 500 = risk 500 with the average
-    price of the buys, the realised P&L of the sell and the unrealised P&L at the last
-    execution price; `--compare` exits 0 on a matching desk file and 1 naming each
-    difference (a wrong qty, a row the OMS does not have)."""
+        partial close). `orders` lists all three newest first (`--open`: the resting one only;
+        `--limit 1`: one row, total 3; `--symbol`/`--since` filter); `fills` lists exactly the
+        venue's executions; `positions` shows OMS 500 = venue 500 = risk 500 with the average
+        price of the buys, the realised P&L of the sell and the unrealised P&L at the last
+        execution price; `--compare` exits 0 on a matching desk file and 1 naming each
+        difference (a wrong qty, a row the OMS does not have); `journal inspect` filters the
+    same orders' records by order id and kind."""
     with systems() as started:
         sut = start(started, overrides=_views_overrides())
         with client(sut) as c:
@@ -126,6 +127,13 @@ def test_orders_fills_positions_and_desk_compare_through_the_cli(tmp_path: Path)
             (SYMBOL, "400", "500"),
             ("MSFT", "-50", None),
         ]
+
+        journal = _run(sut, "journal", "inspect", "--order-id", "v-sell").splitlines()
+        assert journal[0].split()[:4] == ["TIME", "SEQ", "KIND", "ORDER"]
+        assert len(journal) > 3 and all(line.split()[3] == "v-sell" for line in journal[1:])
+        out = _run(sut, "journal", "inspect", "--kind", "fill", "--json")
+        journal_fills = [json.loads(line)["data"]["exec_id"] for line in out.splitlines()]
+        assert sorted(journal_fills) == sorted(venue_fills)
 
         bad = tmp_path / "bad.csv"
         bad.write_text("venue,sym,qty\n")
