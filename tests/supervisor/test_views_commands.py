@@ -17,7 +17,7 @@ from actors.supervisor.commands.positions import (
     merge_risk,
     read_desk,
 )
-from actors.supervisor.commands.tables import fmt_ts, parse_when_ns
+from actors.supervisor.commands.tables import fmt_ts, num, parse_when_ns
 from actors.supervisor.commands.views import format_fills, format_orders
 
 D = Decimal
@@ -127,3 +127,15 @@ def test_a_capped_reply_says_how_many_matched() -> None:
             "client_order_id": "", "exec_id": "X1"}  # fmt: skip
     text = format_fills({"fills": [fill], "total": 1})
     assert "(unmatched)" in text and text.endswith("1 fills")
+
+
+def test_tables_round_prices_and_pnl_json_keeps_every_digit() -> None:
+    """The table shows at most 6 decimals of a price and 2 of P&L (half even); shorter
+    values stay as they are; none is `-`."""
+    assert num("100.0128571428571428571428571", 6) == "100.012857"
+    assert num("-4.5714285714285714285714200", 2) == "-4.57"
+    assert (num("99.99", 6), num("0", 2), num(None, 2)) == ("99.99", "0", "-")
+    row = _row("simA", "AAPL", "500") | {"avg_px": "100.0128571428571428571428571",
+                                        "realized_pnl": "-4.5714285714285714285714200"}  # fmt: skip
+    cells = format_positions({"positions": [row]}).splitlines()[1].split()
+    assert cells[5] == "100.012857" and cells[7] == "-4.57"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.supervisor.commands.base import ControlCommand
-from actors.supervisor.commands.tables import cell, fmt_ts, table
+from actors.supervisor.commands.tables import cell, fmt_ts, num, table
 from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_UNAVAILABLE
 from protocol import commands as wire
 from protocol.config import SystemConfig
@@ -29,6 +29,7 @@ from protocol.control import ControlUnavailable, control_request
 from protocol.messages import ControlReply
 
 DESK_COLUMNS = ("venue", "symbol", "qty")
+PX_PLACES, PNL_PLACES = 6, 2  # the table's decimals (`--json` keeps every digit)
 Key = tuple[str, str]
 
 
@@ -109,8 +110,9 @@ def format_positions(data: dict[str, Any]) -> str:
     for r in data.get("positions", []):
         rows.append(
             (r["venue"], r["symbol"], r["qty"], cell(r.get("venue_qty")), cell(r.get("risk_qty")),
-             r["avg_px"] if r["qty"] not in ("0", 0) else "-", cell(r.get("last_px")),
-             r["realized_pnl"], cell(r.get("unrealized_pnl")), fmt_ts(r.get("venue_ts_ns")))
+             num(r["avg_px"], PX_PLACES) if r["qty"] not in ("0", 0) else "-",
+             num(r.get("last_px"), PX_PLACES), num(r["realized_pnl"], PNL_PLACES),
+             num(r.get("unrealized_pnl"), PNL_PLACES), fmt_ts(r.get("venue_ts_ns")))
         )  # fmt: skip
     lines = table(rows) if len(rows) > 1 else ["no positions"]
     if data.get("risk_error"):

@@ -1,4 +1,5 @@
-"""Text helpers the view commands share: aligned tables, times, `--since` arguments."""
+"""Text helpers the view commands share: aligned tables, times, decimals, `--since`
+arguments."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import datetime as dt
 import re
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -54,3 +56,18 @@ def fmt_ts(ts_ns: int | None) -> str:
 def cell(value: object) -> str:
     """A table cell: None as ``-``."""
     return "-" if value is None or value == "" else str(value)
+
+
+def num(value: object, places: int) -> str:
+    """A decimal for a table: at most `places` decimals (rounded half even; `--json` keeps
+    every digit), ``-`` for none."""
+    if value is None or value == "":
+        return "-"
+    try:
+        d = Decimal(str(value))
+        exponent = d.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -places:
+            d = d.quantize(Decimal(1).scaleb(-places))
+    except ArithmeticError:  # not a number, or too many digits to round: shown as sent
+        return str(value)
+    return str(d)

@@ -9,7 +9,7 @@ import argparse
 from typing import Any
 
 from actors.supervisor.commands.base import ControlCommand
-from actors.supervisor.commands.tables import cell, fmt_ts, table, when_arg
+from actors.supervisor.commands.tables import cell, fmt_ts, num, table, when_arg
 from protocol import commands as wire
 from protocol.messages import ControlReply
 
@@ -40,7 +40,7 @@ def format_orders(data: dict[str, Any]) -> str:
             (
                 fmt_ts(o.get("ts_ns")), o["client_order_id"], o["venue"], o["symbol"], o["side"],
                 o["qty"], o["order_type"], cell(o.get("price")), o["status"], o["cum_qty"],
-                o["avg_px"] if o["cum_qty"] not in ("0", 0) else "-", cell(o.get("reason")),
+                num(o["avg_px"], 6) if o["cum_qty"] not in ("0", 0) else "-", cell(o.get("reason")),
             )
         )  # fmt: skip
     return "\n".join([*table(rows), "", _footer(data, "orders")])
