@@ -49,7 +49,7 @@ def test_orders_fills_positions_and_desk_compare_through_the_cli(tmp_path: Path)
         price of the buys, the realised P&L of the sell and the unrealised P&L at the last
         execution price; `--compare` exits 0 on a matching desk file and 1 naming each
         difference (a wrong qty, a row the OMS does not have); `journal inspect` filters the
-    same orders' records by order id and kind."""
+    same orders' records by order id and kind; after a restart fills and prices are kept."""
     with systems() as started:
         sut = start(started, overrides=_views_overrides())
         with client(sut) as c:
@@ -140,6 +140,16 @@ def test_orders_fills_positions_and_desk_compare_through_the_cli(tmp_path: Path)
         out_bad = sut.cli("positions", "--compare", str(bad))
         assert out_bad.returncode == 2 and "symbol" in out_bad.stderr
         assert "Traceback" not in out_bad.stderr
+
+        # a restart replays the journal snapshot the stop wrote: fills and prices are kept
+        assert sut.stop() == 0
+        again = start(started, root=sut.root, overrides=_views_overrides())
+        assert _json(again, "fills")["data"]["fills"] == fills["fills"]
+        [kept] = _json(again, "positions")["data"]["positions"]
+        assert {k: kept[k] for k in ("qty", "avg_px", "last_px", "realized_pnl")} == {
+            k: row[k] for k in ("qty", "avg_px", "last_px", "realized_pnl")
+        }
+        assert again.stop() == 0
 
 
 def test_views_when_the_system_is_not_running(tmp_path: Path) -> None:
