@@ -18,6 +18,7 @@ matched, so it stays far below the control message size limit.
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,11 +26,14 @@ from decimal import Decimal
 from typing import Any, Final
 
 from actors.oms.order_book import OrderBook
+from actors.oms.orders import Order
 from protocol import commands as wire
 from protocol.commands import Command
 from protocol.messages import ControlReply
 
 FILL_LOG_MAX: Final = 10_000
+REPLY_BUDGET_BYTES: Final = 2 * 1024 * 1024  # of row JSON; the control message limit is 4 MiB
+REASON_CHARS: Final = 200  # an order's reason in the view (venue text can be long)
 VIEW_COMMANDS: Final = (wire.Orders, wire.Fills, wire.Positions)
 
 
@@ -172,7 +176,7 @@ class OmsViews:
             and (cmd.since_ns is None or o.ts_updated_ns >= cmd.since_ns)
         ]
         found.sort(key=lambda o: o.ts_updated_ns, reverse=True)
-        rows = [o.view().model_dump(mode="json") for o in found[: cmd.limit]]
+        rows = _within_budget(_order_row(o) for o in found[: cmd.limit])
         return ControlReply(status="ok", data={"orders": rows, "total": len(found)})
 
     def _fills_reply(self, cmd: wire.Fills) -> ControlReply:
@@ -183,7 +187,7 @@ class OmsViews:
             and (cmd.symbol is None or f.symbol == cmd.symbol)
             and (cmd.since_ns is None or f.ts_ns >= cmd.since_ns)
         ]
-        rows = [f.to_dict() for f in found[: cmd.limit]]
+        rows = _within_budget(f.to_dict() for f in found[: cmd.limit])
         data = {"fills": rows, "total": len(found), "kept": FILL_LOG_MAX}
         return ControlReply(status="ok", data=data)
 
@@ -216,3 +220,21 @@ class OmsViews:
                 }
             )
         return rows
+
+
+def _order_row(order: Order) -> dict[str, Any]:
+    row = order.view().model_dump(mode="json")
+    row["reason"] = row["reason"][:REASON_CHARS]
+    return row
+
+
+def _within_budget(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows, in order, until their JSON reaches `REPLY_BUDGET_BYTES` (the reply's total
+    still counts every match, so a cut is visible as fewer rows than asked)."""
+    kept, used = [], 0
+    for row in rows:
+        used += len(json.dumps(row))
+        if used > REPLY_BUDGET_BYTES:
+            break
+        kept.append(row)
+    return kept

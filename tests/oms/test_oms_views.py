@@ -5,8 +5,11 @@ the venue's positions from the heartbeat's event, and survival across a snapshot
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
+
+import pytest
 
 from actors.oms import views as views_mod
 from actors.oms.order_book import OrderBook
@@ -175,3 +178,22 @@ def test_fills_and_last_prices_survive_a_snapshot() -> None:
     again = OmsViews(book, state)
     assert again.answer(wire.Fills()).data == desk.views.answer(wire.Fills()).data
     assert again.positions() == desk.views.positions()
+
+
+def test_a_reply_stays_within_its_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows stop before their JSON passes the budget (total still counts every match), and
+    an order's long reason is cut, so no reply can pass the control message size limit."""
+    desk = _Desk()
+    for _ in range(10):
+        desk.trade(Side.BUY, "1", "10")
+    one = len(json.dumps(desk.views.answer(wire.Fills(limit=1)).data["fills"][0]))
+    monkeypatch.setattr(views_mod, "REPLY_BUDGET_BYTES", one * 3 + 1)
+    data = desk.views.answer(wire.Fills()).data
+    assert (len(data["fills"]), data["total"]) == (3, 10)
+    assert len(desk.views.answer(wire.Orders()).data["orders"]) < 3
+    order = desk.book.get("o1")
+    assert order is not None
+    order.reason = "x" * 5000
+    monkeypatch.setattr(views_mod, "REPLY_BUDGET_BYTES", 10**6)
+    [row] = desk.views.answer(wire.Orders(since_ns=0, limit=2000, symbol="ABC")).data["orders"][-1:]
+    assert row["client_order_id"] == "o1" and len(row["reason"]) == views_mod.REASON_CHARS
