@@ -56,6 +56,13 @@ class Journal(OperatorCommand):
         parser.add_argument("--until", type=when_arg, metavar="T", help=f"records up to: {when}")
 
     def run(self, cfg: SystemConfig, ns: argparse.Namespace) -> int:
+        try:
+            return self._inspect(cfg, ns)
+        except BrokenPipeError:  # `journal inspect | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
+            return EXIT_OK
+
+    def _inspect(self, cfg: SystemConfig, ns: argparse.Namespace) -> int:
         directory = paths.oms_dir(cfg.state_path)
         problem = _unreadable(directory)
         if problem is not None:
