@@ -135,6 +135,11 @@ def test_orders_fills_positions_and_desk_compare_through_the_cli(tmp_path: Path)
         journal_fills = [json.loads(line)["data"]["exec_id"] for line in out.splitlines()]
         assert sorted(journal_fills) == sorted(venue_fills)
 
+        other = tmp_path / "other.csv"  # with --venue, the file's other venues are not compared
+        other.write_text(f"venue,symbol,qty\n{VENUE},{SYMBOL},500\nsimZ,{SYMBOL},7\n")
+        assert "no differences" in _run(sut, "positions", "--venue", VENUE, "--compare", str(other))
+        assert "simZ" in _run(sut, "positions", "--compare", str(other), code=1)
+
         bad = tmp_path / "bad.csv"
         bad.write_text("venue,sym,qty\n")
         out_bad = sut.cli("positions", "--compare", str(bad))
