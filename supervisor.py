@@ -8,7 +8,10 @@
     tradepulse kill-switch engage|reset|status --reason "..." --config FILE
     tradepulse intake pause|resume|status --config FILE
     tradepulse reconcile --venue V --dry-run --config FILE
-    tradepulse journal inspect --config FILE
+    tradepulse journal inspect [--order-id ID] [--venue V] [--kind K] [--since T] [--until T]
+    tradepulse orders [--open] [--venue V] [--symbol S] [--since T] [--limit N] --config FILE
+    tradepulse fills [--venue V] [--symbol S] [--since T] [--limit N] --config FILE
+    tradepulse positions [--venue V] [--compare desk.csv] --config FILE
     tradepulse fix log --venue V [--follow] [--since 10m|ISO] [--raw] --config FILE
     tradepulse fix seq --venue V [--next-in N] [--next-out M --reason "..."] --config FILE
     tradepulse preflight --config FILE [--json]

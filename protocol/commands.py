@@ -120,8 +120,51 @@ class VenueFault(_Cmd):
     value: str | int | float | bool | None = None
 
 
+# The operator views (`tradepulse orders|fills|positions`), answered by the OMS from its book.
+# A reply lists at most `limit` rows, newest first, with the total that matched: bounded
+# well below the control message size limit (2000 orders of ~500 bytes: 1 MB of 4 MB).
+MAX_VIEW_ROWS = 2000
+ViewLimit = Annotated[int, Field(ge=1, le=MAX_VIEW_ROWS)]
+TsNs = Annotated[int, Field(ge=0)]
+
+
+class Orders(_Cmd):
+    command: Literal["orders"] = "orders"
+    open_only: bool = False
+    venue: str | None = None
+    symbol: str | None = None
+    since_ns: TsNs | None = None  # orders last changed at or after (epoch ns)
+    limit: ViewLimit = 200
+
+
+class Fills(_Cmd):
+    command: Literal["fills"] = "fills"
+    venue: str | None = None
+    symbol: str | None = None
+    since_ns: TsNs | None = None  # fills the OMS applied at or after (epoch ns)
+    limit: ViewLimit = 200
+
+
+class Positions(_Cmd):
+    """The OMS's positions with P&L and the venue's last reported position."""
+
+    command: Literal["positions"] = "positions"
+    venue: str | None = None
+
+
 Command = Annotated[
-    Status | Shutdown | Restart | KillSwitch | Exposure | Intake | Reconcile | FixSeq | VenueFault,
+    Status
+    | Shutdown
+    | Restart
+    | KillSwitch
+    | Exposure
+    | Intake
+    | Reconcile
+    | FixSeq
+    | VenueFault
+    | Orders
+    | Fills
+    | Positions,
     Field(discriminator="command"),
 ]
 

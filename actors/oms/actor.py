@@ -35,6 +35,7 @@ from actors.oms.orders import DROPPED_OUT_OF_SESSION, DROPPED_UNSENT, Order, Out
 from actors.oms.plan import Plan
 from actors.oms.plan_apply import PlanApplier
 from actors.oms.venue_link import VenueLink
+from actors.oms.views import OmsViews
 from actors.risk import killswitch
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
@@ -81,6 +82,7 @@ class OmsActor(Actor):
             self.book = OrderBook.from_dict(recovery.snapshot)
         for record in recovery.records:
             self.book.apply_record(record)
+        self.views = OmsViews(self.book, recovery.snapshot).replay(recovery.records)
         self.log.info(
             "journal_replayed",
             records=len(recovery.records),
@@ -140,6 +142,7 @@ class OmsActor(Actor):
         names the venue of an escalation that matches no order (an unmatched fill)."""
         for rec in outcome.records:
             self.journal.append(rec)
+            self.views.note(rec)
         if outcome.applied and outcome.order is not None:
             coid = outcome.order.client_order_id
             self._changed[coid] = (outcome.fill_qty, outcome.fill_px)
@@ -164,7 +167,7 @@ class OmsActor(Actor):
             metrics.JOURNAL_FSYNC_SECONDS.observe(time.perf_counter() - start)
             if self.journal.records_since_snapshot >= self.cfg.oms.snapshot_every:
                 if not self.space.low:  # a snapshot needs new space; replay does not
-                    self.journal.write_snapshot_in_background(self.book.to_dict)
+                    self.journal.write_snapshot_in_background(self.views.state)
             self.space.check()
         self.journal.poll_background()
         changed, self._changed = self._changed, {}
@@ -297,6 +300,7 @@ class OmsActor(Actor):
         elif isinstance(body, StreamEvent):
             # risk / heartbeat / connectors publish through the OMS's one client stream
             self.publish_stream(body.event, {**body.data, "source": env.sender})
+            self.views.on_stream(body.event, body.data)
             if body.event == "kill_switch" and "engaged" in body.data:
                 if body.data["engaged"]:
                     self._on_kill_switch(True)  # at once; a late or stale one is harmless
@@ -371,6 +375,8 @@ class OmsActor(Actor):
                     status="ok", reason=f"intake {self._intake_state()}", data=self.heartbeat_info()
                 )
             )
+        elif self.views.handles(command):  # orders, fills, positions: actors/oms/views.py
+            self.after_commit(lambda: respond(self.views.answer(command)))
         elif isinstance(command, Reconcile):
             link = self.venues.get(command.venue)
             if link is None:
@@ -427,7 +433,7 @@ class OmsActor(Actor):
         if self.space.low:  # no space for one: the reserve left stays for the next start
             self.log.warning("snapshot_skipped", reason="journal_low")
         else:
-            self.journal.write_snapshot(self.book.to_dict())
+            self.journal.write_snapshot(self.views.state())
         self.journal.close()
 
 

@@ -57,7 +57,7 @@ def test_parse_command_builds_the_model_by_name() -> None:
 @pytest.mark.parametrize(
     ("name", "args", "says"),
     [
-        ("orders", {}, "unknown command 'orders'; commands: status, shutdown, restart"),
+        ("no-such", {}, "unknown command 'no-such'; commands: status, shutdown, restart"),
         ("restart", {}, "restart: 'actor': Field required"),
         ("restart", {"actor": "oms", "bogus": 1}, "'bogus': Extra inputs are not permitted"),
         ("kill-switch", {"action": "explode"}, "kill-switch: 'action': Input should be"),
@@ -76,7 +76,7 @@ def test_decoding_a_request_with_an_unknown_command_is_a_protocol_error() -> Non
     """What an older or newer CLI might send: decode names the field, never a KeyError."""
     env = Sender("ctl-test", 0).envelope(ControlRequest(command=Status()))
     obj = msgpack.unpackb(encode(env)[0], raw=False)
-    obj["body"]["command"] = {"command": "orders", "venue": "simA"}
+    obj["body"]["command"] = {"command": "no-such", "venue": "simA"}
     with pytest.raises(ProtocolError, match="control_request: field 'command'"):
         decode([msgpack.packb(obj, use_bin_type=True)])
 

@@ -16,12 +16,14 @@ from actors.supervisor.commands.fix import Fix
 from actors.supervisor.commands.intake import Intake
 from actors.supervisor.commands.journal import Journal
 from actors.supervisor.commands.kill_switch import KillSwitch
+from actors.supervisor.commands.positions import Positions
 from actors.supervisor.commands.preflight import Preflight
 from actors.supervisor.commands.reconcile import Reconcile
 from actors.supervisor.commands.restart import Restart
 from actors.supervisor.commands.shutdown import Shutdown
 from actors.supervisor.commands.status import Status, format_status
 from actors.supervisor.commands.top import Top
+from actors.supervisor.commands.views import Fills, Orders
 from protocol.commands import Command
 
 TABLE: tuple[OperatorCommand, ...] = (
@@ -36,6 +38,9 @@ TABLE: tuple[OperatorCommand, ...] = (
     Fix(),
     Preflight(),
     Top(),
+    Orders(),
+    Fills(),
+    Positions(),
 )
 BY_NAME: dict[str, OperatorCommand] = {c.name: c for c in TABLE}
 _BY_MODEL: dict[type[Any], ControlCommand[Any]] = {

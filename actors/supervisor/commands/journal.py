@@ -1,32 +1,103 @@
-"""`tradepulse journal inspect`: print the OMS journal's records. It reads the state dir
-itself, so it works whether the system runs or not."""
+"""`tradepulse journal inspect [--order-id ID] [--venue V] [--kind K] [--since T] [--until T]`:
+the OMS journal as a table (time, seq, kind, order, venue, symbol, side, qty, price, status,
+detail), oldest first; `--json` prints the records themselves, one JSON object per line
+(`{file, offset, length, kind, data}`, those with a row the filters keep). It reads the
+state dir itself, so it works whether the system runs or not.
+
+Exit codes: 0; 1 the journal is corrupt (what comes before the bad frame is printed);
+2 the state dir or journal cannot be read (permissions, not a directory); 3 no journal
+yet (the system never ran with this state dir).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import stat
 import sys
+from pathlib import Path
 
+from actors.oms.journal import inspect as inspect_journal
+from actors.oms.journal_rows import KINDS, Row, RowFilter, read_rows
 from actors.supervisor.commands.base import OperatorCommand
-from actors.supervisor.ctl import EXIT_FAILURE, EXIT_OK
+from actors.supervisor.commands.tables import cell, fmt_ts, table, when_arg
+from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_UNAVAILABLE
 from protocol import paths
 from protocol.config import SystemConfig
+from protocol.exceptions import JournalCorrupt
+
+_HEAD = ("TIME", "SEQ", "KIND", "ORDER", "VENUE", "SYMBOL", "SIDE", "QTY", "PRICE", "STATUS",
+         "DETAIL")  # fmt: skip
+
+
+def _cells(row: Row) -> tuple[str, ...]:
+    return (
+        fmt_ts(row.ts_ns), str(row.seq), row.kind, cell(row.order_id), cell(row.venue),
+        cell(row.symbol), cell(row.side), cell(row.qty), cell(row.price), cell(row.status),
+        row.detail,
+    )  # fmt: skip
 
 
 class Journal(OperatorCommand):
-    """inspect the OMS journal"""
+    """inspect the OMS journal (a table; --json: the records)"""
 
     name = "journal"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("action", choices=["inspect"], help="print the records")
+        parser.add_argument("action", choices=["inspect"], help="inspect: print the records")
+        parser.add_argument("--order-id", help="only this client order id")
+        parser.add_argument("--venue", help="only this venue")
+        parser.add_argument(
+            "--kind", action="append", choices=KINDS, help="only this record kind (repeatable)"
+        )
+        when = "ISO 8601 (UTC unless given) or an age like 10m, 2h"
+        parser.add_argument("--since", type=when_arg, metavar="T", help=f"records from: {when}")
+        parser.add_argument("--until", type=when_arg, metavar="T", help=f"records up to: {when}")
 
     def run(self, cfg: SystemConfig, ns: argparse.Namespace) -> int:
         try:
-            from actors.oms.journal import inspect as inspect_journal
-        except ImportError:
-            print("tradepulse: journal support is not built yet", file=sys.stderr)
-            return EXIT_FAILURE
-        for record in inspect_journal(paths.oms_dir(cfg.state_path)):
-            print(json.dumps(record, default=str) if ns.json else record)
-        return EXIT_OK
+            return self._inspect(cfg, ns)
+        except BrokenPipeError:  # `journal inspect | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
+            return EXIT_OK
+
+    def _inspect(self, cfg: SystemConfig, ns: argparse.Namespace) -> int:
+        directory = paths.oms_dir(cfg.state_path)
+        problem = _unreadable(directory)
+        if problem is not None:
+            print(f"tradepulse journal inspect: {problem[1]}", file=sys.stderr)
+            return problem[0]
+        keep = RowFilter(ns.order_id, ns.venue, frozenset(ns.kind or ()), ns.since, ns.until)
+        rows: list[tuple[str, ...]] = [_HEAD]
+        code = EXIT_OK
+        try:
+            for item, kept in read_rows(inspect_journal(directory), keep):
+                if ns.json:
+                    print(json.dumps(item, default=str))
+                else:
+                    rows.extend(_cells(r) for r in kept)
+        except JournalCorrupt as exc:
+            print(f"tradepulse journal inspect: {exc}", file=sys.stderr)
+            code = EXIT_FAILURE
+        except OSError as exc:  # a file vanished or became unreadable while we read it
+            print(f"tradepulse journal inspect: cannot read {directory}: {exc}", file=sys.stderr)
+            code = EXIT_CONFIG
+        if not ns.json:
+            print("\n".join(table(rows)) if len(rows) > 1 else "no records match")
+        return code
+
+
+def _unreadable(directory: Path) -> tuple[int, str] | None:
+    """(exit code, one line) if the journal directory is missing or cannot be read."""
+    try:
+        st = os.stat(directory)
+        if not stat.S_ISDIR(st.st_mode):
+            return EXIT_CONFIG, f"{directory} is not a directory"
+        os.listdir(directory)
+    except FileNotFoundError:
+        why = "the system has not run with this state dir"
+        return EXIT_UNAVAILABLE, f"no OMS journal at {directory}: {why}"
+    except OSError as exc:  # e.g. PermissionError, a state dir that is a file (ENOTDIR)
+        return EXIT_CONFIG, f"cannot read {directory}: {exc.strerror or exc}"
+    return None

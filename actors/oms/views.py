@@ -1,0 +1,240 @@
+"""The operator views the OMS answers (`tradepulse orders|fills|positions`): pure queries
+of its book, plus what the book does not keep.
+
+The book keeps each order's totals, not its fills, so `OmsViews` keeps a bounded log of
+the last `FILL_LOG_MAX` fills (every applied ``fill`` and ``unmatched_fill`` journal record,
+live and on replay) and the last execution price per (venue, symbol); both go into the
+journal snapshot under ``views`` (`state`), so a restart keeps them. It also remembers the
+venue's own positions as the position heartbeat last reported them (its
+``position_snapshot`` stream event passes through the OMS).
+
+P&L (average cost, per venue and symbol): realised is the book's (`Position`); unrealised is
+``qty * (last_px - avg_px)``, where ``last_px`` is the price of the last execution the OMS
+saw at that venue for that symbol (none seen: unknown, shown as ``-``).
+
+Every reply lists at most the command's `limit` rows, newest first, and the total that
+matched, so it stays far below the control message size limit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+from actors.oms.order_book import OrderBook
+from actors.oms.orders import Order
+from protocol import commands as wire
+from protocol.commands import Command
+from protocol.messages import ControlReply
+
+FILL_LOG_MAX: Final = 10_000
+REPLY_BUDGET_BYTES: Final = 2 * 1024 * 1024  # of row JSON; the control message limit is 4 MiB
+REASON_CHARS: Final = 200  # an order's reason in the view (venue text can be long)
+VIEW_COMMANDS: Final = (wire.Orders, wire.Fills, wire.Positions)
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    ts_ns: int
+    venue: str
+    symbol: str
+    side: str  # "" when an unmatched fill's side is unknown
+    qty: Decimal
+    px: Decimal
+    client_order_id: str  # "" for a fill that matched no order
+    exec_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ts_ns": self.ts_ns,
+            "venue": self.venue,
+            "symbol": self.symbol,
+            "side": self.side,
+            "qty": str(self.qty),
+            "px": str(self.px),
+            "client_order_id": self.client_order_id,
+            "exec_id": self.exec_id,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Fill:
+        return cls(
+            int(d["ts_ns"]), d["venue"], d["symbol"], d["side"], Decimal(d["qty"]),
+            Decimal(d["px"]), d["client_order_id"], d["exec_id"],
+        )  # fmt: skip
+
+
+def unrealized_pnl(qty: Decimal, avg_px: Decimal, last_px: Decimal | None) -> Decimal | None:
+    """Average-cost unrealised P&L of a signed position at `last_px` (None: no price)."""
+    if last_px is None:
+        return None
+    return qty * (last_px - avg_px)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueReport:
+    """The venue's positions as the heartbeat last got them (symbol -> signed qty)."""
+
+    positions: dict[str, Decimal]
+    ts_ns: int
+    source: str  # "venue" (FIX positions), "ledger" (the connector's fills) ...
+
+
+class OmsViews:
+    """The views of one OMS book (see the module docstring)."""
+
+    def __init__(self, book: OrderBook, snapshot: Mapping[str, Any] | None = None) -> None:
+        self._book = book
+        self._fills: deque[Fill] = deque(maxlen=FILL_LOG_MAX)
+        self._last_px: dict[tuple[str, str], Decimal] = {}
+        self._venue: dict[str, VenueReport] = {}
+        saved = (snapshot or {}).get("views") or {}
+        for d in saved.get("fills", ()):
+            self._fills.append(Fill.from_dict(d))
+        for venue, symbol, px in saved.get("last_px", ()):
+            self._last_px[(venue, symbol)] = Decimal(px)
+
+    # ------------------------------------------------------------------ feeding
+
+    def replay(self, records: Iterable[Mapping[str, Any]]) -> OmsViews:
+        for record in records:
+            self.note(record)
+        return self
+
+    def note(self, record: Mapping[str, Any]) -> None:
+        """One journal record the book applied (others than fills are ignored)."""
+        kind = record.get("kind")
+        if kind == "fill":
+            order = self._book.get(record["id"])
+            if order is None:
+                return
+            venue, symbol, side, coid = (
+                order.venue,
+                order.symbol,
+                str(order.side),
+                order.client_order_id,
+            )
+        elif kind == "unmatched_fill":
+            venue, symbol, side, coid = record["venue"], record["symbol"], record["side"] or "", ""
+        else:
+            return
+        fill = Fill(
+            int(record["ts_ns"]), venue, symbol, side, Decimal(record["qty"]),
+            Decimal(record["px"]), coid, record["exec_id"],
+        )  # fmt: skip
+        self._fills.append(fill)
+        self._last_px[(venue, symbol)] = fill.px
+
+    def on_stream(self, event: str, data: Mapping[str, Any]) -> None:
+        """A stream event through the OMS: the heartbeat's ``position_snapshot`` carries the
+        venue's positions (``venue_positions``: symbol -> qty as str)."""
+        if event != "position_snapshot" or not isinstance(data.get("venue_positions"), dict):
+            return
+        try:
+            positions = {str(s): Decimal(str(q)) for s, q in data["venue_positions"].items()}
+            age_ns = int(float(data.get("venue_age_s") or 0) * 1e9)  # an older answer re-shown
+            ts_ns = int(data.get("ts_ns") or 0) - age_ns
+            self._venue[str(data["venue"])] = VenueReport(
+                positions, ts_ns, str(data.get("source", "venue"))
+            )
+        except (KeyError, ArithmeticError, ValueError, TypeError):
+            return  # a malformed event names nothing we could show
+
+    def state(self) -> dict[str, Any]:
+        """The book's snapshot state with the views' own part (`Journal.write_snapshot`)."""
+        return {
+            **self._book.to_dict(),
+            "views": {
+                "fills": [f.to_dict() for f in self._fills],
+                "last_px": [[v, s, str(px)] for (v, s), px in self._last_px.items()],
+            },
+        }
+
+    # ------------------------------------------------------------------ answering
+
+    def handles(self, command: Command) -> bool:
+        return isinstance(command, VIEW_COMMANDS)
+
+    def answer(self, command: Command) -> ControlReply:
+        if isinstance(command, wire.Orders):
+            return self._orders(command)
+        if isinstance(command, wire.Fills):
+            return self._fills_reply(command)
+        if isinstance(command, wire.Positions):
+            return ControlReply(status="ok", data={"positions": self.positions(command.venue)})
+        return ControlReply(status="error", reason=f"not a view: {command.command}")
+
+    def _orders(self, cmd: wire.Orders) -> ControlReply:
+        found = [
+            o
+            for o in self._book.orders(cmd.venue, open_only=cmd.open_only)
+            if (cmd.symbol is None or o.symbol == cmd.symbol)
+            and (cmd.since_ns is None or o.ts_updated_ns >= cmd.since_ns)
+        ]
+        found.sort(key=lambda o: o.ts_updated_ns, reverse=True)
+        rows = _within_budget(_order_row(o) for o in found[: cmd.limit])
+        return ControlReply(status="ok", data={"orders": rows, "total": len(found)})
+
+    def _fills_reply(self, cmd: wire.Fills) -> ControlReply:
+        found = [
+            f
+            for f in reversed(self._fills)
+            if (cmd.venue is None or f.venue == cmd.venue)
+            and (cmd.symbol is None or f.symbol == cmd.symbol)
+            and (cmd.since_ns is None or f.ts_ns >= cmd.since_ns)
+        ]
+        rows = _within_budget(f.to_dict() for f in found[: cmd.limit])
+        data = {"fills": rows, "total": len(found), "kept": FILL_LOG_MAX}
+        return ControlReply(status="ok", data=data)
+
+    def positions(self, venue: str | None = None) -> list[dict[str, Any]]:
+        """Per (venue, symbol) in the book or in the venue's last report: the OMS position
+        with P&L, and the venue's quantity (None: the venue has not reported it)."""
+        keys = {(p.venue, p.symbol) for p in self._book.positions(venue)}
+        for name, seen in self._venue.items():
+            if venue is None or name == venue:
+                keys |= {(name, s) for s in seen.positions}
+        rows = []
+        for v, s in sorted(keys):
+            pos = self._book.position(v, s)
+            last = self._last_px.get((v, s))
+            report = self._venue.get(v)
+            venue_qty = report.positions.get(s, Decimal(0)) if report is not None else None
+            upnl = unrealized_pnl(pos.qty, pos.avg_px, last)
+            rows.append(
+                {
+                    "venue": v,
+                    "symbol": s,
+                    "qty": str(pos.qty),
+                    "avg_px": str(pos.avg_px),
+                    "last_px": None if last is None else str(last),
+                    "realized_pnl": str(pos.realized_pnl),
+                    "unrealized_pnl": None if upnl is None else str(upnl),
+                    "venue_qty": None if venue_qty is None else str(venue_qty),
+                    "venue_ts_ns": report.ts_ns if report is not None else None,
+                    "venue_source": report.source if report is not None else None,
+                }
+            )
+        return rows
+
+
+def _order_row(order: Order) -> dict[str, Any]:
+    row = order.view().model_dump(mode="json")
+    row["reason"] = row["reason"][:REASON_CHARS]
+    return row
+
+
+def _within_budget(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows, in order, until their JSON reaches `REPLY_BUDGET_BYTES` (the reply's total
+    still counts every match, so a cut is visible as fewer rows than asked)."""
+    kept, used = [], 0
+    for row in rows:
+        used += len(json.dumps(row))
+        if used > REPLY_BUDGET_BYTES:
+            break
+        kept.append(row)
+    return kept

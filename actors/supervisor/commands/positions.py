@@ -1,0 +1,202 @@
+"""`tradepulse positions [--venue V] [--compare desk.csv]`: per venue and symbol, the OMS's
+position (average price, realised and unrealised P&L against the last execution price the
+OMS saw there), the venue's (as the position heartbeat last got it) and risk's (what its
+limits read). Two control requests, combined here: `positions` (the OMS) and `exposure`
+(risk); risk not answering leaves its column unknown, nothing else.
+
+`--compare desk.csv` checks the OMS positions against the desk's records: a CSV with the
+header `venue,symbol,qty` (other columns ignored, one row per venue and symbol, signed qty:
+negative is short). Every difference is listed, a row missing on either side included (a
+flat position and no row are the same); exit 1 if there is any, 0 if none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from actors.supervisor.commands.base import ControlCommand
+from actors.supervisor.commands.tables import cell, fmt_ts, num, table
+from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_UNAVAILABLE
+from protocol import commands as wire
+from protocol.config import SystemConfig
+from protocol.control import ControlUnavailable, control_request
+from protocol.messages import ControlReply
+
+DESK_COLUMNS = ("venue", "symbol", "qty")
+PX_PLACES, PNL_PLACES = 6, 2  # the table's decimals (`--json` keeps every digit)
+Key = tuple[str, str]
+
+
+class DeskFileError(ValueError):
+    """The desk CSV cannot be read or parsed (a usage error: exit 2)."""
+
+
+def read_desk(path: Path) -> dict[Key, Decimal]:
+    """(venue, symbol) -> signed qty from a desk CSV (`DESK_COLUMNS` in its header)."""
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in DESK_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DeskFileError(
+                    f"{path}: header lacks {', '.join(missing)} (need venue,symbol,qty)"
+                )
+            desk: dict[Key, Decimal] = {}
+            for row in reader:
+                key = ((row["venue"] or "").strip(), (row["symbol"] or "").strip())
+                if not all(key):
+                    raise DeskFileError(f"{path}:{reader.line_num}: venue and symbol are required")
+                if key in desk:
+                    raise DeskFileError(f"{path}:{reader.line_num}: {key[0]} {key[1]} listed twice")
+                try:
+                    desk[key] = Decimal((row["qty"] or "").strip())
+                except InvalidOperation:
+                    raise DeskFileError(
+                        f"{path}:{reader.line_num}: qty {row['qty']!r} is not a number"
+                    ) from None
+            return desk
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DeskFileError(f"{path}: {exc}") from None
+
+
+def compare(desk: dict[Key, Decimal], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every (venue, symbol) whose desk qty differs from the OMS qty; a side without the row
+    has None (counted as 0: a flat position and no row are the same)."""
+    ours = {(r["venue"], r["symbol"]): Decimal(r["qty"]) for r in rows}
+    diffs = []
+    for key in sorted(desk.keys() | ours.keys()):
+        d, o = desk.get(key), ours.get(key)
+        if (d or 0) != (o or 0):
+            diffs.append(
+                {
+                    "venue": key[0],
+                    "symbol": key[1],
+                    "desk_qty": None if d is None else str(d),
+                    "oms_qty": None if o is None else str(o),
+                    "difference": str((o or 0) - (d or 0)),
+                }
+            )
+    return diffs
+
+
+def merge_risk(rows: list[dict[str, Any]], risk: list[dict[str, Any]] | None) -> None:
+    """Add risk's qty to each row (None: risk did not answer); a position only risk has
+    gets its own row."""
+    by_key = {(r["venue"], r["symbol"]): r for r in rows}
+    for r in rows:
+        r["risk_qty"] = None if risk is None else "0"
+    for p in risk or []:
+        row = by_key.get((p["venue"], p["symbol"]))
+        if row is None:
+            row = {"venue": p["venue"], "symbol": p["symbol"], "qty": "0", "avg_px": "0",
+                   "last_px": None, "realized_pnl": "0", "unrealized_pnl": None,
+                   "venue_qty": None, "venue_ts_ns": None, "venue_source": None}  # fmt: skip
+            rows.append(row)
+            by_key[(p["venue"], p["symbol"])] = row
+        row["risk_qty"] = str(Decimal(str(p["qty"])))
+    rows.sort(key=lambda r: (r["venue"], r["symbol"]))
+
+
+def format_positions(data: dict[str, Any]) -> str:
+    head = ("VENUE", "SYMBOL", "OMS_QTY", "VENUE_QTY", "RISK_QTY", "AVG_PX", "LAST_PX",
+            "REALISED_PNL", "UNREALISED_PNL", "VENUE_AS_OF")  # fmt: skip
+    rows: list[tuple[str, ...]] = [head]
+    for r in data.get("positions", []):
+        rows.append(
+            (r["venue"], r["symbol"], r["qty"], cell(r.get("venue_qty")), cell(r.get("risk_qty")),
+             num(r["avg_px"], PX_PLACES) if r["qty"] not in ("0", 0) else "-",
+             num(r.get("last_px"), PX_PLACES), num(r["realized_pnl"], PNL_PLACES),
+             num(r.get("unrealized_pnl"), PNL_PLACES), fmt_ts(r.get("venue_ts_ns")))
+        )  # fmt: skip
+    lines = table(rows) if len(rows) > 1 else ["no positions"]
+    if data.get("risk_error"):
+        lines.append(f"risk: {data['risk_error']} (RISK_QTY unknown)")
+    if "differences" in data:
+        lines.append("")
+        diffs = data["differences"]
+        if not diffs:
+            lines.append(f"desk records match: no differences ({data['desk_file']})")
+        else:
+            lines.append(f"{len(diffs)} difference(s) from {data['desk_file']}:")
+            drows = [("VENUE", "SYMBOL", "DESK_QTY", "OMS_QTY", "OMS-DESK")]
+            for d in diffs:
+                drows.append((d["venue"], d["symbol"], cell(d["desk_qty"]) if d["desk_qty"]
+                              is not None else "(missing)", d["oms_qty"] or "(missing)",
+                              d["difference"]))  # fmt: skip
+            lines += table(drows)
+    return "\n".join(lines)
+
+
+class Positions(ControlCommand[wire.Positions]):
+    """positions per venue and symbol: OMS vs venue vs risk, with P&L"""
+
+    name = "positions"
+    model = wire.Positions
+    route = "oms"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--venue", help="only this venue")
+        parser.add_argument(
+            "--compare",
+            type=Path,
+            metavar="DESK_CSV",
+            help="compare with the desk's records (CSV header venue,symbol,qty): "
+            "differences listed, exit 1 if any",
+        )
+
+    def to_wire(self, ns: argparse.Namespace) -> wire.Positions:
+        return wire.Positions(venue=ns.venue)
+
+    def run(self, cfg: SystemConfig, ns: argparse.Namespace) -> int:
+        desk = None
+        if ns.compare is not None:  # read first: a bad file is a usage error, nothing asked
+            try:
+                desk = read_desk(ns.compare)
+            except DeskFileError as exc:
+                print(f"tradepulse positions: --compare: {exc}", file=sys.stderr)
+                return EXIT_CONFIG
+        try:
+            reply = control_request(cfg, self.to_wire(ns), timeout_s=ns.timeout_s)
+        except ControlUnavailable as exc:
+            return _print(ControlReply(status="error", reason=str(exc)), ns.json, EXIT_UNAVAILABLE)
+        if reply.status != "ok":
+            return _print(reply, ns.json, EXIT_FAILURE)
+        data = dict(reply.data)
+        rows: list[dict[str, Any]] = list(data.get("positions", []))
+        try:  # risk's view is context: without it the rest still stands
+            risk = control_request(cfg, wire.Exposure(venue=ns.venue), timeout_s=ns.timeout_s)
+        except ControlUnavailable as exc:
+            risk = ControlReply(status="error", reason=str(exc))
+        merge_risk(rows, risk.data.get("positions", []) if risk.status == "ok" else None)
+        if risk.status != "ok":
+            data["risk_error"] = risk.reason
+        data["positions"] = rows
+        code = EXIT_OK
+        if desk is not None:
+            if ns.venue is not None:
+                desk = {k: v for k, v in desk.items() if k[0] == ns.venue}
+            data["differences"] = compare(desk, rows)
+            data["desk_file"] = str(ns.compare)
+            code = EXIT_FAILURE if data["differences"] else EXIT_OK
+        n = len(data.get("differences", []))
+        reason = f"{n} difference(s) from the desk records" if n else ""
+        return _print(ControlReply(status="ok", reason=reason, data=data), ns.json, code)
+
+    def format(self, reply: ControlReply) -> str:
+        return format_positions(reply.data) if reply.status == "ok" else super().format(reply)
+
+
+def _print(reply: ControlReply, as_json: bool, code: int) -> int:
+    if as_json:
+        print(json.dumps(reply.model_dump(exclude={"type"}), default=str))
+    elif reply.status == "ok":
+        print(format_positions(reply.data))
+    else:
+        print(f"tradepulse positions: {reply.reason}", file=sys.stderr)
+    return code

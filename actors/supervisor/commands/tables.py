@@ -1,0 +1,73 @@
+"""Text helpers the view commands share: aligned tables, times, decimals, `--since`
+arguments."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+
+_AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned columns two spaces apart, each as wide as its widest cell."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def parse_when_ns(text: str, now_s: float | None = None) -> int:
+    """Epoch ns from an ISO 8601 time (UTC unless it says otherwise) or an age before now
+    (``90s``, ``10m``, ``2h``, ``1d``); ValueError naming what was wrong."""
+    text = text.strip()
+    match = _AGE.match(text)
+    if match:
+        age_s = float(match.group(1)) * _UNIT_S[match.group(2)]
+        return int(((time.time() if now_s is None else now_s) - age_s) * 1e9)
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is neither an ISO 8601 time nor an age like 10m") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return int(when.timestamp() * 1e9)
+
+
+def when_arg(text: str) -> int:
+    """argparse `type=` for --since/--until: a bad value is a usage error (exit 2)."""
+    try:
+        return parse_when_ns(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def fmt_ts(ts_ns: int | None) -> str:
+    """Epoch ns as UTC ``2026-12-04T02:47:20.123Z`` (``-`` for none)."""
+    if not ts_ns:
+        return "-"
+    when = dt.datetime.fromtimestamp(ts_ns / 1e9, dt.UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def cell(value: object) -> str:
+    """A table cell: None as ``-``."""
+    return "-" if value is None or value == "" else str(value)
+
+
+def num(value: object, places: int) -> str:
+    """A decimal for a table: at most `places` decimals (rounded half even; `--json` keeps
+    every digit), ``-`` for none."""
+    if value is None or value == "":
+        return "-"
+    try:
+        d = Decimal(str(value))
+        exponent = d.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -places:
+            d = d.quantize(Decimal(1).scaleb(-places))
+    except ArithmeticError:  # not a number, or too many digits to round: shown as sent
+        return str(value)
+    return str(d)

@@ -1,0 +1,159 @@
+"""`tradepulse journal inspect` on a real journal directory (written by `Journal` from a
+real `OrderBook`'s records, no system running): the readable table (an event after the
+snapshot still names its venue and symbol), the filters (order id, venue, kind, since and
+until), `--json` (the records themselves, one per line), and the broken environments: no
+journal yet (exit 3), a state dir that is a file (exit 2), a corrupt journal (exit 1 after
+what comes before the bad frame), each one stderr line, never a traceback."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from actors.oms.journal import Journal, inspect
+from actors.oms.order_book import OrderBook
+from actors.oms.orders import Outcome
+from protocol.messages import ExecReport, OrdType, RiskVerdict, Side, SubmitOrder
+from supervisor import main
+from tests.helpers import make_config, to_toml
+
+D = Decimal
+T0 = int(datetime(2026, 1, 2, 10, 0, tzinfo=UTC).timestamp() * 1e9)
+MIN = 60 * 10**9
+
+
+def _write_journal(state: Path) -> None:
+    """o1 BUY 10 AAPL at simA (new, approved, accepted, one fill) at 10:00-10:03; a snapshot;
+    then o1's second fill at 10:10 and o2 SELL 5 MSFT at simB at 10:20."""
+    book = OrderBook()
+    journal, _ = Journal.open(state / "oms", fsync=False)
+
+    def put(out: Outcome) -> None:
+        assert out.applied, out.reason
+        for rec in out.records:
+            journal.append(rec)
+
+    def order(coid: str, venue: str, symbol: str, side: Side, ts: int) -> None:
+        msg = SubmitOrder(client_order_id=coid, venue=venue, symbol=symbol, side=side,
+                          qty=D(10), order_type=OrdType.LIMIT, price=D(100))  # fmt: skip
+        put(book.submit(msg, ts))
+        put(book.risk_verdict(RiskVerdict(client_order_id=coid, approved=True), ts + MIN))
+        found = book.get(coid)
+        assert found is not None
+        ack = ExecReport(venue=venue, exec_id=f"A-{coid}", kind="accepted",
+                         cl_ord_id=found.cl_ord_id)  # fmt: skip
+        put(book.apply_exec(ack, ts + 2 * MIN))
+
+    order("o1", "simA", "AAPL", Side.BUY, T0)
+    put(book.apply_fill("o1", "E1", D(4), D("99.5"), T0 + 3 * MIN))
+    journal.write_snapshot(book.to_dict())
+    put(book.apply_fill("o1", "E2", D(6), D("99.75"), T0 + 10 * MIN))
+    order("o2", "simB", "MSFT", Side.SELL, T0 + 20 * MIN)
+    journal.commit()
+    journal.close()
+
+
+def _cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], *argv: str,
+         state: Path | None = None) -> tuple[int, str, str]:  # fmt: skip
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(to_toml(make_config(venues=("simA", "simB"))))
+    runtime = "/tmp/tp-never-created"  # only named (ipc paths must stay short), never made
+    state_dir = str(state or tmp_path / "state")
+    argv = ("--state-dir", state_dir, "--runtime-dir", runtime, *argv)
+    code = main(["journal", "inspect", "--config", str(cfg), *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _rows(out: str) -> list[list[str]]:
+    return [line.split() for line in out.splitlines()[1:]]
+
+
+def test_the_table_names_every_record_with_its_order_venue_and_symbol(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_journal(tmp_path / "state")
+    code, out, err = _cli(tmp_path, capsys)
+    assert (code, err) == (0, "")
+    head = out.splitlines()[0].split()
+    assert head == ["TIME", "SEQ", "KIND", "ORDER", "VENUE", "SYMBOL", "SIDE", "QTY", "PRICE",
+                    "STATUS", "DETAIL"]  # fmt: skip
+    rows = _rows(out)
+    snapshot = rows[0]
+    assert snapshot[2:7] == ["snapshot", "o1", "simA", "AAPL", "BUY"]
+    position = rows[1]  # the snapshot's position row
+    assert position[2:5] == ["snapshot", "-", "simA"] and position[6:8] == ["-", "4"]
+    fill = rows[2]  # after the snapshot: its venue and symbol come from the snapshot
+    assert fill == ["2026-01-02T10:10:00.000Z", "2", "fill", "o1", "simA", "AAPL", "BUY", "6",
+                    "99.75", "FILLED", "exec", "E2"]  # fmt: skip
+    kinds = [r[2] for r in rows]
+    assert kinds == ["snapshot", "snapshot", "fill", "new", "event", "event"]
+    assert rows[-1][2:10] == ["event", "o2", "simB", "MSFT", "SELL", "-", "-", "ACCEPTED"]
+
+
+def test_filters_by_order_venue_kind_and_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_journal(tmp_path / "state")
+    _, out, _ = _cli(tmp_path, capsys, "--order-id", "o2")
+    assert {r[3] for r in _rows(out)} == {"o2"} and len(_rows(out)) == 3
+    _, out, _ = _cli(tmp_path, capsys, "--venue", "simA", "--kind", "fill")
+    assert [(r[2], r[3], r[7]) for r in _rows(out)] == [("fill", "o1", "6")]
+    _, out, _ = _cli(tmp_path, capsys, "--kind", "new", "--kind", "fill")
+    assert [r[2] for r in _rows(out)] == ["fill", "new"]
+    _, out, _ = _cli(tmp_path, capsys, "--since", "2026-01-02T10:15:00Z",
+                     "--until", "2026-01-02T10:21:00Z")  # fmt: skip
+    assert [(r[2], r[3]) for r in _rows(out)] == [("new", "o2"), ("event", "o2")]
+    code, out, _ = _cli(tmp_path, capsys, "--order-id", "nope")
+    assert (code, out.strip()) == (0, "no records match")
+
+
+def test_json_prints_the_records_themselves_one_per_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Unfiltered: exactly what `inspect` yields (the chaos checker replays it); filtered:
+    only the records with a row the filters keep."""
+    _write_journal(tmp_path / "state")
+    code, out, _ = _cli(tmp_path, capsys, "--json")
+    expected = [json.loads(json.dumps(i, default=str)) for i in inspect(tmp_path / "state/oms")]
+    assert code == 0 and [json.loads(line) for line in out.splitlines()] == expected
+    _, out, _ = _cli(tmp_path, capsys, "--json", "--kind", "fill")
+    [only] = [json.loads(line) for line in out.splitlines()]
+    assert only["kind"] == "record" and only["data"]["exec_id"] == "E2"
+
+
+def test_before_any_run_it_says_so_and_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _cli(tmp_path, capsys)
+    assert (code, out) == (3, "")
+    assert err.count("\n") == 1 and "no OMS journal at" in err and "has not run" in err
+
+
+def test_a_state_dir_that_is_a_file_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "afile").write_text("")
+    code, out, err = _cli(tmp_path, capsys, state=tmp_path / "afile")
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and "Not a directory" in err
+
+
+def test_a_corrupt_journal_prints_what_precedes_it_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_journal(tmp_path / "state")
+    items = list(inspect(tmp_path / "state/oms"))
+    second = items[2]  # the second record after the snapshot (o2's new), one more follows
+    seg = Path(second["file"])
+    data = bytearray(seg.read_bytes())
+    data[second["offset"] + second["length"] - 1] ^= 0xFF  # its CRC no longer matches
+    seg.write_bytes(bytes(data))
+    code, out, err = _cli(tmp_path, capsys)
+    assert code == 1
+    assert [r[2] for r in _rows(out)] == ["snapshot", "snapshot", "fill"]
+    assert err.count("\n") == 1 and "corrupt at offset" in err and "Traceback" not in err

@@ -1,0 +1,141 @@
+"""The CLI side of the operator views, pure: the desk CSV (`positions --compare`), the
+comparison (every difference, a missing row on either side included, flat equals absent),
+risk's column, `--since`/`--until` times, and the tables (a capped reply says so)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.supervisor.commands.positions import (
+    DeskFileError,
+    compare,
+    format_positions,
+    merge_risk,
+    read_desk,
+)
+from actors.supervisor.commands.tables import fmt_ts, num, parse_when_ns
+from actors.supervisor.commands.views import format_fills, format_orders
+
+D = Decimal
+
+
+def _row(venue: str, symbol: str, qty: str) -> dict[str, Any]:
+    return {"venue": venue, "symbol": symbol, "qty": qty, "avg_px": "100", "last_px": "101",
+            "realized_pnl": "0", "unrealized_pnl": "5", "venue_qty": qty, "venue_ts_ns": None,
+            "venue_source": "venue"}  # fmt: skip
+
+
+def test_read_desk_takes_venue_symbol_qty_and_ignores_other_columns(tmp_path: Path) -> None:
+    f = tmp_path / "desk.csv"
+    f.write_text("book,venue,symbol,qty\nx,simA,AAPL,100\ny,simA,MSFT, -5 \n")
+    assert read_desk(f) == {("simA", "AAPL"): D(100), ("simA", "MSFT"): D(-5)}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("venue,sym,qty\nsimA,AAPL,1\n", "header lacks symbol"),
+        ("venue,symbol,qty\nsimA,AAPL,ten\n", ":2: qty 'ten' is not a number"),
+        ("venue,symbol,qty\nsimA,AAPL,1\nsimA,AAPL,2\n", ":3: simA AAPL listed twice"),
+        ("venue,symbol,qty\n,AAPL,1\n", ":2: venue and symbol are required"),
+    ],
+)
+def test_a_bad_desk_file_is_named_with_its_line(tmp_path: Path, text: str, message: str) -> None:
+    f = tmp_path / "desk.csv"
+    f.write_text(text)
+    with pytest.raises(DeskFileError, match=message):
+        read_desk(f)
+
+
+def test_a_missing_desk_file_is_a_desk_file_error(tmp_path: Path) -> None:
+    with pytest.raises(DeskFileError, match="No such file"):
+        read_desk(tmp_path / "nope.csv")
+
+
+def test_compare_lists_every_difference_missing_rows_included() -> None:
+    """A different qty, a desk row the OMS lacks and an OMS position the desk lacks are all
+    listed (sorted); a flat OMS position the desk does not list, and a desk row of 0 the
+    OMS does not have, are no difference."""
+    desk = {("simA", "AAPL"): D(100), ("simA", "MSFT"): D(-5), ("simB", "ZERO"): D(0),
+            ("simA", "SAME"): D(7)}  # fmt: skip
+    rows = [_row("simA", "AAPL", "90"), _row("simA", "SAME", "7"), _row("simB", "IBM", "3"),
+            _row("simB", "FLAT", "0")]  # fmt: skip
+    diffs = compare(desk, rows)
+    assert [(d["venue"], d["symbol"], d["desk_qty"], d["oms_qty"], d["difference"])
+            for d in diffs] == [
+        ("simA", "AAPL", "100", "90", "-10"),
+        ("simA", "MSFT", "-5", None, "5"),
+        ("simB", "IBM", None, "3", "3"),
+    ]  # fmt: skip
+    assert compare({("simA", "SAME"): D("7.00")}, [_row("simA", "SAME", "7")]) == []
+
+
+def test_risk_column_unknown_when_risk_did_not_answer_and_rows_only_risk_has() -> None:
+    rows = [_row("simA", "AAPL", "10")]
+    merge_risk(rows, None)
+    assert rows[0]["risk_qty"] is None
+    rows = [_row("simB", "AAPL", "10")]
+    merge_risk(rows, [{"venue": "simA", "symbol": "X", "qty": "4"},
+                      {"venue": "simB", "symbol": "AAPL", "qty": "10.0"}])  # fmt: skip
+    assert [(r["venue"], r["symbol"], r["qty"], r["risk_qty"]) for r in rows] == [
+        ("simA", "X", "0", "4"),
+        ("simB", "AAPL", "10", "10.0"),
+    ]
+
+
+def test_positions_table_shows_the_three_views_and_the_differences() -> None:
+    rows = [_row("simA", "AAPL", "10") | {"risk_qty": None}]
+    text = format_positions({"positions": rows, "risk_error": "risk is not running",
+                             "differences": [{"venue": "simA", "symbol": "MSFT",
+                                              "desk_qty": "-5", "oms_qty": None,
+                                              "difference": "5"}],
+                             "desk_file": "desk.csv"})  # fmt: skip
+    lines = text.splitlines()
+    assert lines[0].split()[:5] == ["VENUE", "SYMBOL", "OMS_QTY", "VENUE_QTY", "RISK_QTY"]
+    assert lines[1].split()[:5] == ["simA", "AAPL", "10", "10", "-"]
+    assert "risk: risk is not running (RISK_QTY unknown)" in text
+    assert "1 difference(s) from desk.csv:" in text
+    assert lines[-1].split() == ["simA", "MSFT", "-5", "(missing)", "5"]
+    ok = format_positions({"positions": [], "differences": [], "desk_file": "d.csv"})
+    assert "no positions" in ok and "desk records match: no differences (d.csv)" in ok
+
+
+def test_since_takes_an_age_or_an_iso_time_utc_unless_given() -> None:
+    now = 1_000_000.0
+    assert parse_when_ns("10m", now_s=now) == int((now - 600) * 1e9)
+    assert parse_when_ns("1.5h", now_s=now) == int((now - 5400) * 1e9)
+    assert parse_when_ns("2026-01-02T03:04:05Z") == parse_when_ns("2026-01-02T03:04:05")
+    assert parse_when_ns("2026-01-02T04:04:05+01:00") == parse_when_ns("2026-01-02T03:04:05")
+    with pytest.raises(ValueError, match="neither an ISO 8601 time nor an age"):
+        parse_when_ns("yesterday")
+    assert fmt_ts(parse_when_ns("2026-01-02T03:04:05.250Z")) == "2026-01-02T03:04:05.250Z"
+    assert fmt_ts(0) == "-"
+
+
+def test_a_capped_reply_says_how_many_matched() -> None:
+    order = {"client_order_id": "o1", "venue": "simA", "symbol": "AAPL", "side": "BUY",
+             "qty": "10", "order_type": "LIMIT", "price": "95", "status": "ACCEPTED",
+             "cum_qty": "0", "avg_px": "0", "reason": "", "ts_ns": 1}  # fmt: skip
+    text = format_orders({"orders": [order], "total": 5})
+    assert text.splitlines()[1].split()[1:4] == ["o1", "simA", "AAPL"]
+    assert text.endswith("5 orders (the newest 1 shown: raise --limit or narrow the filters)")
+    fill = {"ts_ns": 1, "venue": "simA", "symbol": "AAPL", "side": "", "qty": "1", "px": "2",
+            "client_order_id": "", "exec_id": "X1"}  # fmt: skip
+    text = format_fills({"fills": [fill], "total": 1})
+    assert "(unmatched)" in text and text.endswith("1 fills")
+
+
+def test_tables_round_prices_and_pnl_json_keeps_every_digit() -> None:
+    """The table shows at most 6 decimals of a price and 2 of P&L (half even); shorter
+    values stay as they are; none is `-`."""
+    assert num("100.0128571428571428571428571", 6) == "100.012857"
+    assert num("-4.5714285714285714285714200", 2) == "-4.57"
+    assert (num("99.99", 6), num("0", 2), num(None, 2)) == ("99.99", "0", "-")
+    row = _row("simA", "AAPL", "500") | {"avg_px": "100.0128571428571428571428571",
+                                        "realized_pnl": "-4.5714285714285714285714200"}  # fmt: skip
+    cells = format_positions({"positions": [row]}).splitlines()[1].split()
+    assert cells[5] == "100.012857" and cells[7] == "-4.57"
