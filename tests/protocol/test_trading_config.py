@@ -87,7 +87,8 @@ BAD = [
                  "trading", "longer than 366 days", id="too_long"),
     pytest.param('blackouts = [{start = "13:00", end = "14:00", reason = "x"}]',
                  "trading.blackouts[0]", "needs days", id="times_without_days"),
-    pytest.param('blackouts = [{days = ["fri"], start = "2025-12-24", end = "14:00", reason = "x"}]',
+    pytest.param('blackouts = [{days = ["fri"], start = "2025-12-24", end = "14:00", reason = "'
+                 'x"}]',
                  "trading.blackouts[0]", "not a time of day", id="weekly_with_date"),
     pytest.param(f"windows = [{', '.join([W] * (MAX_WINDOWS + 1))}]",
                  "trading.windows", f"at most {MAX_WINDOWS}", id="too_many_windows"),
