@@ -5,14 +5,16 @@ value refused naming the field; `run` exits 2 on one before starting anything.""
 from __future__ import annotations
 
 import datetime as dt
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from protocol.config import load_config
+from protocol.config import load_config, parse_config
 from protocol.exceptions import ConfigError
-from protocol.windows import MAX_BLACKOUTS, MAX_WINDOWS
-from tests.helpers import SUPERVISOR, run_python
+from protocol.windows import MAX_BLACKOUTS, MAX_WINDOWS, BlackoutCfg, TradingCfg, WindowCfg
+from tests.helpers import REPO_ROOT, SUPERVISOR, run_python
 
 VENUE = '\n[[venues]]\nname = "simA"\n'
 
@@ -126,3 +128,18 @@ def test_run_with_an_unknown_time_zone_exits_2_naming_the_field(tmp_path: Path) 
     assert "trading.timezone" in proc.stderr and "Europe/Atlantis" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not state.exists()
+
+
+def test_the_runbook_example_loads_and_the_docs_name_every_key() -> None:
+    """The runbook's `[trading]` example is a valid section, and the README's config table
+    names every key of the section (the operator's reference)."""
+    runbook = (REPO_ROOT / "docs" / "runbook.md").read_text()
+    example = re.search(r"```toml\n(\[trading\].*?)```", runbook, re.S)
+    assert example is not None
+    trading = parse_config({**tomllib.loads(example.group(1)), "venues": [{"name": "a"}]}).trading
+    assert trading.windows[1].ends_next_day and trading.blackouts[1].recurring is not None
+    readme = (REPO_ROOT / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `[trading]`"))
+    for model in (TradingCfg, WindowCfg, BlackoutCfg):
+        for key in model.model_fields:
+            assert re.search(rf"\b{key}\b", row), key
