@@ -57,6 +57,7 @@ class TradingGate:
         self._state: WindowState = OPEN
         self._change: Change | None = None
         self._due = -math.inf
+        self._at = -math.inf  # the clock at the last refresh
         self._refresh(self._clock(), at_start=True)
 
     @classmethod
@@ -72,9 +73,10 @@ class TradingGate:
         """Refresh if the next change has come, or the config changed."""
         cfg, now = self._source(), self._clock()
         if cfg is not self._cfg:
+            same = cfg == self._cfg  # a reload that rebuilt an unchanged section
             self._cfg, self._calendar = cfg, TradingCalendar(cfg)
-            self._refresh(now, reloaded=True)
-        elif now >= self._due:
+            self._refresh(now, reloaded=not same)
+        elif now >= self._due or now < self._at:  # due, or the clock was set back
             self._refresh(now)
 
     @property
@@ -114,6 +116,7 @@ class TradingGate:
 
     def _refresh(self, now: float, *, at_start: bool = False, reloaded: bool = False) -> None:
         t = dt.datetime.fromtimestamp(now, dt.UTC)
+        self._at = now
         was = self._state
         self._state = self._calendar.state_at(t)
         self._change = self._calendar.next_change(t)

@@ -181,3 +181,25 @@ def test_the_calendar_is_consulted_only_when_the_next_change_is_due(
 )
 def test_countdowns_are_coarse_and_readable(seconds: float, text: str) -> None:
     assert trading_gate._duration(seconds) == text
+
+
+def test_a_reload_with_an_equal_section_logs_nothing() -> None:
+    """A reload that rebuilt `[trading]` unchanged (a new, equal object) is not reported."""
+    log, clock = _Log(), _Clock(T0)
+    src = _Source(blackouts=[blackout(T0, T0 + dt.timedelta(hours=1))])
+    gate = TradingGate(src, log, clock)
+    src.cfg = src.cfg.model_copy(deep=True)
+    assert gate.refusal() is not None
+    assert log.names() == ["trading_window_closed_at_start"]
+
+
+def test_a_clock_set_back_is_recomputed_not_served_from_the_cache() -> None:
+    """After the blackout ended the clock is set back into it (NTP step): closed again at
+    once, although the cached next change lies ahead."""
+    end = T0 + dt.timedelta(minutes=5)
+    clock = _Clock(T0)
+    gate = TradingGate(_Source(blackouts=[blackout(T0, end)]), _Log(), clock)
+    clock.to(end + dt.timedelta(minutes=1))
+    assert gate.refusal() is None
+    clock.to(T0 + dt.timedelta(minutes=1))
+    assert gate.refusal() is not None
