@@ -86,7 +86,7 @@ def test_a_blackout_covering_now_refuses_new_orders_and_takes_cancels(short_tmp:
         assert sut.status()["intake"].startswith("closed: blackout (FOMC announcement)")
         shown = sut.cli("status")
         assert shown.returncode == 0, shown.stderr
-        assert "trading: closed: blackout (FOMC announcement); reopens at" in shown.stdout
+        assert "intake: closed: blackout (FOMC announcement); reopens at" in shown.stdout
         intake = sut.cli("intake", "status")
         assert intake.returncode == 0, intake.stderr
         assert "ok: intake closed: blackout (FOMC announcement)" in intake.stdout

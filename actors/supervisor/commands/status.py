@@ -77,8 +77,9 @@ def format_status(data: dict[str, Any]) -> str:
     for key in ("intake", "queues"):
         if key in data:
             lines.append(f"{key}: {data[key]}")
-    if oms.get("trading"):  # [trading] windows (actors/oms/trading_gate.py)
-        lines.append(f"trading: {oms['trading'].get('text', '')}")
+    trading = (oms.get("trading") or {}).get("text")  # [trading]: actors/oms/trading_gate.py
+    if trading and trading != data.get("intake"):  # closed: the intake line says it already
+        lines.append(f"trading: {trading}")
     if oms.get("journal") == "low":  # actors/oms/journal_space.py
         lines.append("journal: LOW (no space for the OMS journal: new orders refused)")
     lines.append(f"metrics: {data.get('metrics_url', '')}")
