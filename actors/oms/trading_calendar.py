@@ -22,6 +22,7 @@ real time across a change).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,8 +34,8 @@ Why = Literal["open", "outside_window", "blackout"]
 _UTC = dt.UTC
 _DAY = dt.timedelta(days=1)
 _CHUNK_DAYS = 8  # boundaries are searched a chunk of local days at a time
-_WEEK_PLUS = dt.timedelta(days=15)  # weekly rules repeat: past this, nothing new happens
-_HORIZON = dt.timedelta(days=800)  # bound of the search (one-off spans are <= 366 days)
+_QUIET = dt.timedelta(days=15)  # weekly rules repeat: a fortnight shows all they do
+_HORIZON = dt.timedelta(days=400)  # bound of the search past the one-offs covering t
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ class TradingCalendar:
     def next_change(self, t: dt.datetime) -> Change | None:
         """The first instant strictly after `t` at which open/closed differs from `t`'s,
         with the state from then on; None if there is none (always open, always closed,
-        or nothing within the search horizon)."""
+        or nothing within `_HORIZON` of the end of the one-off blackouts covering `t`)."""
         t = _utc(t)
         if self.always_open:
             return None
@@ -154,22 +155,25 @@ class TradingCalendar:
             state = self.state_at(s)
             if state.open != was_open:
                 return Change(s, state)
-        one_off_edges = sorted({e for a, b, _ in self.one_off for e in (a, b) if e > s})
-        limit = max([s, *one_off_edges]) + _WEEK_PLUS
-        limit = min(limit, t + _HORIZON)
-        day = s.astimezone(self.zone).date()
-        floor = s
-        while True:
+        day, floor = s.astimezone(self.zone).date(), s
+        weekly_opens = was_open  # whether the weekly rules alone open at some point
+        while floor < s + _HORIZON:
             cutoff = _local(day + _CHUNK_DAYS * _DAY, dt.time(0), self.zone)
-            for edge in self._edges(day, floor, cutoff, one_off_edges):
-                if edge > limit:
+            for edge, is_open, weekly_open in self._sweep(day, floor, cutoff):
+                if edge > s and is_open != was_open:
+                    return Change(edge, self.state_at(edge))
+                weekly_opens = weekly_opens or weekly_open
+            if not weekly_opens and cutoff - s >= _QUIET:
+                return None  # closed by the weekly rules alone for good: one-offs only close
+            if cutoff - self._one_offs_seen(s, cutoff) >= _QUIET:
+                # a fortnight with no flip and no one-off blackout: the weekly rules hold
+                # `was_open` for good, and only a later one-off blackout can close it
+                later = next((a for a, _, _ in self.one_off if a >= cutoff), None)
+                if not was_open or later is None:
                     return None
-                state = self.state_at(edge)
-                if edge > s and state.open != was_open:
-                    return Change(edge, state)
-            if cutoff > limit:
-                return None
+                return Change(later, self.state_at(later))
             day, floor = day + _CHUNK_DAYS * _DAY, cutoff
+        return None
 
     def _past_one_offs(self, t: dt.datetime) -> dt.datetime:
         s = t
@@ -179,18 +183,40 @@ class TradingCalendar:
                 return s
             s = max(ends)
 
-    def _edges(
-        self, day: dt.date, floor: dt.datetime, cutoff: dt.datetime, one_off: list[dt.datetime]
-    ) -> list[dt.datetime]:
-        """Every boundary in [floor, cutoff), sorted: the one-off ones and those of the
-        weekly rules' occurrences starting on local days [day - 2, day + chunk) (an
-        occurrence lasts at most 25 hours; one starting on a later day has no boundary
-        before `cutoff`, that day's local midnight)."""
-        edges = {e for e in one_off if floor <= e < cutoff}
-        rules = self.windows + [rule for rule, _ in self.weekly]
+    def _one_offs_seen(self, s: dt.datetime, cutoff: dt.datetime) -> dt.datetime:
+        """The last instant before `cutoff` at which a one-off blackout after `s` began,
+        ended or was still running (`s` if none)."""
+        return max([s, *(min(b, cutoff) for a, b, _ in self.one_off if a < cutoff and b > s)])
+
+    def _sweep(
+        self, day: dt.date, floor: dt.datetime, cutoff: dt.datetime
+    ) -> Iterator[tuple[dt.datetime, bool, bool]]:
+        """(instant, open from then on, open by the weekly rules alone) at every boundary
+        in [floor, cutoff), in order: one sweep over the intervals that overlap it - the
+        one-off blackouts, and the occurrences of the weekly rules starting on local days
+        [day - 2, day + chunk) (an occurrence lasts at most 25 hours; one starting on a
+        later day has no boundary before `cutoff`, that day's local midnight)."""
+        events: list[tuple[dt.datetime, int, int, int]] = []  # at, +-1: window, weekly, once
+
+        def add(span: tuple[dt.datetime, dt.datetime] | None, w: int, k: int, o: int) -> None:
+            if span is not None and span[1] > floor and span[0] < cutoff:
+                events.append((span[0], w, k, o))
+                events.append((span[1], -w, -k, -o))
+
         for offset in range(-2, _CHUNK_DAYS):
-            for rule in rules:
-                span = rule.interval(day + offset * _DAY)
-                if span is not None:
-                    edges.update(e for e in span if floor <= e < cutoff)
-        return sorted(edges)
+            local_day = day + offset * _DAY
+            for rule in self.windows:
+                add(rule.interval(local_day), 1, 0, 0)
+            for rule, _ in self.weekly:
+                add(rule.interval(local_day), 0, 1, 0)
+        for start, end, _ in self.one_off:
+            add((start, end), 0, 0, 1)
+        events.sort(key=lambda e: e[0])
+        windows = weekly = once = 0
+        always = not self.windows
+        for i, (at, dw, dk, do) in enumerate(events):
+            windows, weekly, once = windows + dw, weekly + dk, once + do
+            last_at_instant = i + 1 == len(events) or events[i + 1][0] != at
+            if last_at_instant and floor <= at < cutoff:
+                weekly_open = (always or windows > 0) and weekly == 0
+                yield at, weekly_open and once == 0, weekly_open

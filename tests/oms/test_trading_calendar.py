@@ -167,6 +167,26 @@ def test_a_window_inside_the_spring_forward_gap_is_closed_that_day() -> None:
     assert change.at == at("2025-03-09T07:15")
 
 
+def test_a_blackout_months_ahead_is_the_next_change_of_an_always_open_week() -> None:
+    """No windows, a one-off blackout three months ahead: the next change is its start
+    (found without walking every week in between)."""
+    c = cal(blackouts=[{"start": "2025-09-01T00:00", "end": "2025-09-02T00:00", "reason": "x"}])
+    change = c.next_change(at("2025-06-01T00:00"))
+    assert change is not None and change.at == at("2025-09-01T00:00")
+    assert change.state == WindowState(False, "blackout", "x")
+
+
+def test_a_holiday_starting_at_night_defers_the_reopening_past_it() -> None:
+    """Closed at night; a 20-day one-off holiday begins before the next open: the next
+    change is the first window open after the holiday, 20 days on."""
+    c = cal(
+        windows=[{"days": WEEKDAYS_5, "start": "09:00", "end": "17:00"}],
+        blackouts=[{"start": "2025-06-02T06:00", "end": "2025-06-22T06:00", "reason": "hol"}],
+    )
+    change = c.next_change(at("2025-06-01T22:00"))  # Sunday night
+    assert change is not None and change.at == at("2025-06-23T09:00") and change.state.open
+
+
 def test_a_naive_datetime_is_refused() -> None:
     with pytest.raises(ValueError, match="aware"):
         cal().state_at(dt.datetime(2025, 1, 1))  # noqa: DTZ001 - the point of the test
@@ -194,9 +214,9 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
     weekly = [r | {"reason": "weekly"} for r in draw(st.lists(rules(), max_size=2))]
     base = dt.datetime(2025, 3, 1, tzinfo=UTC)
     one_off = []
-    for _ in range(draw(st.integers(0, 2))):
-        a = base + dt.timedelta(minutes=15 * draw(st.integers(0, 4 * 24 * 40)))
-        b = a + dt.timedelta(minutes=15 * draw(st.integers(1, 4 * 24 * 10)))
+    for _ in range(draw(st.integers(0, 3))):
+        a = base + dt.timedelta(minutes=15 * draw(st.integers(0, 4 * 24 * 300)))
+        b = a + dt.timedelta(minutes=15 * draw(st.integers(1, 4 * 24 * 30)))
         one_off.append({"start": a.isoformat(), "end": b.isoformat(), "reason": "once"})
     return {"timezone": draw(st.sampled_from(ZONES)), "windows": windows,
             "blackouts": weekly + one_off}  # fmt: skip
