@@ -10,7 +10,9 @@ A tick every `TICK_S` (an OMS timer) keeps the metrics (`tradepulse_trading_wind
 `..._next_change_timestamp_seconds`) and the log current between orders. Log events:
 `trading_window_closed_at_start` (warning: the OMS started outside the windows or in a
 blackout), `trading_window_opened` (info), `trading_window_closed` (warning, also when the
-reason changes), `trading_window_config_applied` (info, after a reload).
+reason changes), `trading_window_config_applied` (info, after a reload),
+`order_refused_trading_closed` (info, at most 3 per 10 s with the count left out; every
+refusal is counted in `tradepulse_orders_refused_total{reason="outside_trading_window"}`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, Protocol
 
 from actors.oms.trading_calendar import OPEN, Change, TradingCalendar, WindowState
 from actors.runtime import metrics
+from actors.runtime.ratelog import LogBudget
 from protocol.config import SystemConfig
 from protocol.windows import TradingCfg
 
@@ -58,6 +61,7 @@ class TradingGate:
         self._change: Change | None = None
         self._due = -math.inf
         self._at = -math.inf  # the clock at the last refresh
+        self._refusals_log = LogBudget(burst=3, window_s=10.0)
         self._refresh(self._clock(), at_start=True)
 
     @classmethod
@@ -89,6 +93,9 @@ class TradingGate:
         state = self.state
         if state.open:
             return None
+        if (skipped := self._refusals_log.take()) is not None:
+            self._log.info("order_refused_trading_closed", why=state.why, reason=state.reason,
+                           suppressed=skipped)  # fmt: skip
         return state.why, f"trading closed: {state.text}; {self._reopen()}"
 
     def closed_text(self) -> str | None:

@@ -28,7 +28,8 @@ class _Log:
         self.events.append(("warning", event, kw))
 
     def names(self) -> list[str]:
-        return [e for _, e, _ in self.events]
+        """The window's state events (refusal lines aside)."""
+        return [e for _, e, _ in self.events if e.startswith("trading_window")]
 
 
 class _Clock:
@@ -203,3 +204,16 @@ def test_a_clock_set_back_is_recomputed_not_served_from_the_cache() -> None:
     assert gate.refusal() is None
     clock.to(T0 + dt.timedelta(minutes=1))
     assert gate.refusal() is not None
+
+
+def test_refusals_are_logged_within_a_budget() -> None:
+    """A strategy hammering a closed window: a few `order_refused_trading_closed` lines,
+    not one per order (every refusal is counted by intake's metric)."""
+    log = _Log()
+    gate = TradingGate(_Source(blackouts=[blackout(T0, T0 + dt.timedelta(hours=1))]), log,
+                       _Clock(T0))  # fmt: skip
+    for _ in range(50):
+        assert gate.refusal() is not None
+    logged = [kw for _, e, kw in log.events if e == "order_refused_trading_closed"]
+    assert len(logged) == 3
+    assert logged[0] == {"why": "blackout", "reason": "FOMC", "suppressed": 0}
