@@ -78,7 +78,7 @@ def format_status(data: dict[str, Any]) -> str:
         if key in data:
             lines.append(f"{key}: {data[key]}")
     trading = (oms.get("trading") or {}).get("text")  # [trading]: actors/oms/trading_gate.py
-    if trading and trading != data.get("intake"):  # closed: the intake line says it already
+    if trading and not str(data.get("intake", "")).startswith("closed:"):  # said already
         lines.append(f"trading: {trading}")
     if oms.get("journal") == "low":  # actors/oms/journal_space.py
         lines.append("journal: LOW (no space for the OMS journal: new orders refused)")
