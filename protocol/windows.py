@@ -121,8 +121,12 @@ class BlackoutCfg(_Cfg):
         if self.days is not None:
             _check_times(self.start, self.end)  # the rules of a window
         else:
-            for value in (self.start, self.end):
-                _instant(value)
+            start, end = _instant(self.start), _instant(self.end)
+            if (start.tzinfo is None) == (end.tzinfo is None):  # else: TradingCfg checks
+                if end <= start:
+                    raise ValueError("end must be after start")
+                if end - start > MAX_ONE_OFF:
+                    raise ValueError("longer than 366 days")
         return self
 
     @property

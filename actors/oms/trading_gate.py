@@ -9,7 +9,8 @@ every `RECHECK_S`. So a check on the order path is one clock read and two compar
 A tick every `TICK_S` (an OMS timer) keeps the metrics (`tradepulse_trading_window_open`,
 `..._next_change_timestamp_seconds`) and the log current between orders. Log events:
 `trading_window_closed_at_start` (warning: the OMS started outside the windows or in a
-blackout), `trading_window_opened` (info), `trading_window_closed` (warning, also when the
+blackout) or `trading_window_open_at_start` (info, with windows configured),
+`trading_window_opened` (info), `trading_window_closed` (warning, also when the
 reason changes), `trading_window_config_applied` (info, after a reload),
 `order_refused_trading_closed` (info, at most 3 per 10 s with the count left out; every
 refusal is counted in `tradepulse_orders_refused_total{reason="outside_trading_window"}`).

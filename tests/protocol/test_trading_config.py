@@ -84,9 +84,12 @@ BAD = [
     pytest.param('blackouts = [{start = "2025-12-24", end = "2025-12-25", reason = " "}]',
                  "trading.blackouts[0].reason", "blank", id="blank_reason"),
     pytest.param('blackouts = [{start = "2025-12-25", end = "2025-12-24", reason = "x"}]',
-                 "trading", "blackouts[0] (x): end must be after start", id="reversed"),
+                 "trading.blackouts[0]", "end must be after start", id="reversed"),
     pytest.param('blackouts = [{start = "2025-01-01", end = "2026-06-01", reason = "x"}]',
-                 "trading", "longer than 366 days", id="too_long"),
+                 "trading.blackouts[0]", "longer than 366 days", id="too_long"),
+    pytest.param('blackouts = [{start = "2025-12-24T12:00", end = "2025-12-24T05:30-05:00", '
+                 'reason = "x"}]\ntimezone = "Europe/Berlin"',
+                 "trading", "blackouts[0] (x): end must be after start", id="reversed_mixed"),
     pytest.param('blackouts = [{start = "13:00", end = "14:00", reason = "x"}]',
                  "trading.blackouts[0]", "needs days", id="times_without_days"),
     pytest.param('blackouts = [{days = ["fri"], start = "2025-12-24", end = "14:00", reason = "'
