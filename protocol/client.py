@@ -63,6 +63,15 @@ class OutOfSession(TradePulseError):
     """The venue is outside its trading session (planned downtime): try when it opens."""
 
 
+class OutsideTradingWindow(TradePulseError):
+    """New orders are refused now by the `[trading]` windows or a blackout; the text says
+    why and when trading reopens (`why`: "outside_window" or "blackout"). Cancels work."""
+
+    def __init__(self, reason: str, why: str | None = None) -> None:
+        super().__init__(reason)
+        self.why = why or ""
+
+
 class InvalidOrder(TradePulseError):
     def __init__(self, field: str | None, reason: str) -> None:
         super().__init__(f"invalid order ({field or 'order'}): {reason}")
@@ -97,6 +106,8 @@ def _raise_for(rej: RequestRejected) -> None:
         raise VenueDown(rej.reason)
     if code is ErrorCode.OUT_OF_SESSION:
         raise OutOfSession(rej.reason)
+    if code is ErrorCode.OUTSIDE_TRADING_WINDOW:
+        raise OutsideTradingWindow(rej.reason, rej.field)
     if code is ErrorCode.INVALID_ORDER:
         raise InvalidOrder(rej.field, rej.reason)
     if code is ErrorCode.NOT_READY:

@@ -25,6 +25,7 @@ from protocol.domain import CompId, check_decimal
 from protocol.exceptions import ConfigError
 from protocol.fix_config import DialectCfg, ScheduleCfg, TlsCfg
 from protocol.tls import client_context, server_context
+from protocol.windows import TradingCfg
 
 # Every float is finite (no inf, no nan: `inf` would silently switch a safety off), and a
 # duration that guards something has an upper bound (`Timeout`, `Interval`).
@@ -211,6 +212,7 @@ class SystemConfig(_Cfg):
     risk: RiskLimitsCfg = RiskLimitsCfg()
     oms: OmsCfg = OmsCfg()
     heartbeat: HeartbeatCfg = HeartbeatCfg()
+    trading: TradingCfg = TradingCfg()  # change windows (protocol/windows.py)
     venues: list[VenueCfg] = Field(min_length=1)
 
     @model_validator(mode="after")

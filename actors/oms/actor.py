@@ -34,6 +34,7 @@ from actors.oms.order_book import OrderBook
 from actors.oms.orders import DROPPED_OUT_OF_SESSION, DROPPED_UNSENT, Order, Outcome
 from actors.oms.plan import Plan
 from actors.oms.plan_apply import PlanApplier
+from actors.oms.trading_gate import TradingGate
 from actors.oms.venue_link import VenueLink
 from actors.oms.views import OmsViews
 from actors.risk import killswitch
@@ -121,7 +122,8 @@ class OmsActor(Actor):
             )
             for v in self.cfg.venues
         }
-        self.intake = Intake(self, self.venues, self.risk, self.cfg.oms)
+        self.trading = TradingGate.start(self)  # [trading] windows, read from self.cfg
+        self.intake = Intake(self, self.venues, self.risk, self.cfg.oms, self.trading)
         cold_marker_path = cold_marker(self.cfg.state_path)
         self.plans = PlanApplier(self, self.venues, self.cfg.oms, self.log, cold_marker_path)
         self.intake.resume()  # verdicts lost with the last incarnation
@@ -404,6 +406,8 @@ class OmsActor(Actor):
     def _intake_state(self) -> str:
         if self.intake_paused:
             return "paused"
+        if (closed := self.trading.closed_text()) is not None:
+            return closed  # "closed: <why>; reopens at ..."
         return "open" if all(v.ever_reconciled for v in self.venues.values()) else "starting"
 
     def heartbeat_info(self) -> dict[str, Any]:
@@ -416,6 +420,7 @@ class OmsActor(Actor):
             "queues": {n: v.depth for n, v in self.venues.items()},
             "venues": {n: v.status_text for n, v in self.venues.items()},
             "unmatched_fills": len(self.book.unmatched_fills()),
+            "trading": self.trading.info(),
         }
 
     def on_stop(self) -> None:

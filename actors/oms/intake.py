@@ -7,7 +7,10 @@ to risk; the verdict is journalled and, once durable, the client is answered and
 approved order queued on its venue link. A replace
 changes what is at risk, so its new terms go to risk before the request is journalled (and
 while the journal is low only a replace that just lowers the quantity is taken). No
-verdict in time is a refusal (fail closed). Everything here reaches the OMS through
+verdict in time is a refusal (fail closed). Outside the trading windows or in a blackout
+(`window`, `actors.oms.trading_gate`) a submit, and a replace that does more than lower
+the quantity, is refused with OUTSIDE_TRADING_WINDOW (a replace is a new order risk-wise);
+cancels are always taken. Everything here reaches the OMS through
 `IntakeHost` and the venue links.
 """
 
@@ -67,6 +70,14 @@ class IntakeHost(Protocol):
         ...
 
 
+class TradingWindow(Protocol):
+    """The trading windows as intake asks them (`actors.oms.trading_gate.TradingGate`)."""
+
+    def refusal(self) -> tuple[str, str] | None:
+        """(why, text) while new orders are refused by the calendar, else None."""
+        ...
+
+
 class RiskPeer(Protocol):
     """The risk actor as intake asks it (`actors.runtime.actor.Peer`)."""
 
@@ -77,9 +88,15 @@ class RiskPeer(Protocol):
 
 class Intake:
     def __init__(
-        self, host: IntakeHost, links: Mapping[str, VenueLink], risk: RiskPeer, cfg: OmsCfg
+        self,
+        host: IntakeHost,
+        links: Mapping[str, VenueLink],
+        risk: RiskPeer,
+        cfg: OmsCfg,
+        window: TradingWindow | None = None,
     ) -> None:
         self.host = host
+        self.window = window
         self.links = links
         self.risk = risk
         self.cfg = cfg
@@ -129,6 +146,8 @@ class Intake:
             return ErrorCode.INVALID_ORDER, *terms
         if self.host.intake_paused:
             return ErrorCode.NOT_READY, "order intake is paused by an operator", None
+        if self.window is not None and (closed := self.window.refusal()) is not None:
+            return ErrorCode.OUTSIDE_TRADING_WINDOW, closed[1], closed[0]
         if (journal := self.host.journal_problem) is not None:
             return ErrorCode.JOURNAL_UNAVAILABLE, journal, None
         if link.state is VenueConnState.OUT_OF_SESSION:
@@ -226,6 +245,11 @@ class Intake:
             )
             return
         if replace is not None and not risk_approved:
+            closed = self.window.refusal() if self.window is not None else None
+            if closed is not None and not _lowers_qty_only(order, replace):
+                metrics.ORDERS_REFUSED.labels(reason="outside_trading_window").inc()
+                reply.reject(ErrorCode.OUTSIDE_TRADING_WINDOW, closed[1], closed[0])
+                return
             journal = self.host.journal_problem
             if journal is not None and not _lowers_qty_only(order, replace):
                 metrics.ORDERS_REFUSED.labels(reason="journal_unavailable").inc()

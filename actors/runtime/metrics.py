@@ -209,3 +209,15 @@ MESSAGES_REFUSED = Counter(
     "Messages refused: the sender may not send that type (or claims another's name)",
     ["actor", "type"],
 )
+
+# ---------------------------------------------------------------- trading windows
+TRADING_WINDOW_OPEN = Gauge(
+    "tradepulse_trading_window_open",
+    "1 while new orders are taken by the trading windows / blackouts ([trading]), else 0",
+    multiprocess_mode="mostrecent",
+)
+TRADING_WINDOW_NEXT_CHANGE = Gauge(
+    "tradepulse_trading_window_next_change_timestamp_seconds",
+    "Unix time of the next trading window open/close (0: none scheduled)",
+    multiprocess_mode="mostrecent",
+)

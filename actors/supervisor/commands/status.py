@@ -77,6 +77,9 @@ def format_status(data: dict[str, Any]) -> str:
     for key in ("intake", "queues"):
         if key in data:
             lines.append(f"{key}: {data[key]}")
+    trading = (oms.get("trading") or {}).get("text")  # [trading]: actors/oms/trading_gate.py
+    if trading and not str(data.get("intake", "")).startswith("closed:"):  # said already
+        lines.append(f"trading: {trading}")
     if oms.get("journal") == "low":  # actors/oms/journal_space.py
         lines.append("journal: LOW (no space for the OMS journal: new orders refused)")
     lines.append(f"metrics: {data.get('metrics_url', '')}")
