@@ -26,6 +26,7 @@ from typing import Any
 
 import zmq
 
+from actors.oms import reads
 from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.intake import RISK_RETRY_S, Intake
 from actors.oms.journal import Journal
@@ -59,11 +60,9 @@ from protocol.messages import (
     Message,
     OrderAck,
     OrderEvent,
-    OrderList,
     OrderStatus,
     Positions,
     ReplaceOrder,
-    Snapshot,
     SnapshotRequest,
     StreamEvent,
     SubmitOrder,
@@ -296,9 +295,9 @@ class OmsActor(Actor):
             else:
                 self.after_commit(partial(_answer_order, reply, order))
         elif isinstance(body, ListOrders):
-            self.after_commit(lambda: reply(self._order_page(body)))
+            self.after_commit(lambda: reply(reads.order_page(self.book, body, self.event_seq)))
         elif isinstance(body, GetPositions):
-            self.after_commit(lambda: reply(self._positions(body)))
+            self.after_commit(lambda: reply(reads.positions(self.book, body, self.event_seq)))
         elif isinstance(body, StreamEvent):
             # risk / heartbeat / connectors publish through the OMS's one client stream
             self.publish_stream(body.event, {**body.data, "source": env.sender})
@@ -310,27 +309,9 @@ class OmsActor(Actor):
                     self._poll_kill_switch(force=True)  # newer engagement)
             reply(Ack(ref=env.msg_id))
         elif isinstance(body, SnapshotRequest):
-            self.after_commit(lambda: reply(self._snapshot()))
+            self.after_commit(lambda: reply(reads.snapshot(self.book, self.event_seq)))
         else:
             super().on_request(env, reply)
-
-    # Read answers are built after the turn's events went out, so their `event_seq` says
-    # exactly which events they already reflect (risk rebuilds its exposure on that).
-
-    def _order_page(self, req: ListOrders) -> OrderList:
-        matching = self.book.orders(req.venue, open_only=req.open_only)
-        end = req.offset + req.limit
-        page = [o.view() for o in matching[req.offset : end]]
-        more = end if end < len(matching) else None
-        return OrderList(orders=page, next_offset=more, event_seq=self.event_seq)
-
-    def _positions(self, req: GetPositions) -> Positions:
-        views = [p.view() for p in self.book.positions(req.venue)]
-        return Positions(source="oms", venue=req.venue, positions=views, event_seq=self.event_seq)
-
-    def _snapshot(self) -> Snapshot:
-        orders = [o.view() for o in self.book.orders(open_only=True)]
-        return Snapshot(event_seq=self.event_seq, orders=orders)
 
     def _on_exec(self, report: ExecReport, reply: Replier) -> None:
         outcome = self.record(self.book.apply_exec(report, time.time_ns()), venue=report.venue)
