@@ -209,3 +209,9 @@ MESSAGES_REFUSED = Counter(
     "Messages refused: the sender may not send that type (or claims another's name)",
     ["actor", "type"],
 )
+
+# ---------------------------------------------------------------- systemd
+SD_NOTIFY_FAILURES = Counter(
+    "tradepulse_sd_notify_failures",
+    "sd_notify datagrams to systemd ($NOTIFY_SOCKET) that could not be sent",
+)
