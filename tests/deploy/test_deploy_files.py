@@ -146,24 +146,6 @@ def test_dashboard_queries_are_valid_promql(promtool: Path, tmp_path: Path) -> N
 # --------------------------------------------------------------------------- optional tools
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
-def test_systemd_unit_verifies() -> None:
-    """systemd-analyze verify finds nothing wrong except the binary not installed here."""
-    proc = subprocess.run(
-        ["systemd-analyze", "verify", str(UNIT)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    problems = [
-        line
-        for line in (proc.stdout + proc.stderr).splitlines()
-        if line.strip() and "is not executable" not in line
-    ]
-    assert not problems, problems
-
-
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
 def test_k8s_kustomizations_render() -> None:
     """The core renders to one StatefulSet with a state PVC template and 1 replica; the
