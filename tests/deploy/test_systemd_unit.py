@@ -1,6 +1,7 @@
 """The systemd unit: `systemd-analyze verify` passes, `systemd-analyze security` scores it at
 most 3.0, it is `Type=notify` with a watchdog and a reload, restart loops on exit 2 and 3
-are prevented, and the system really runs under MemoryDenyWriteExecute (PR_SET_MDWE)."""
+are prevented, and the system really runs under the unit's MemoryDenyWriteExecute
+(PR_SET_MDWE) and SystemCallFilter (the same seccomp filter, loaded with libseccomp)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from tests.system_ops import client, submit_when_open
 
 UNIT = REPO / "deploy" / "systemd" / "tradepulse.service"
 MDWE_EXEC = Path(__file__).with_name("mdwe_exec.py")
+SECCOMP_EXEC = Path(__file__).with_name("syscall_filter_exec.py")
+FETCH_PYSECCOMP = REPO / "deploy" / "tools" / "fetch-pyseccomp.sh"
 MAX_EXPOSURE = 3.0
 
 needs_systemd_analyze = pytest.mark.skipif(
@@ -128,4 +131,61 @@ def test_the_system_trades_under_memory_deny_write_execute(
         order = submit_when_open(c, "simA", "BUY", "10", price="101.00")  # crosses the ask
         c.wait_for_status(order.client_order_id, {OrderStatus.FILLED}, 15.0)
     assert all(a["state"] == "running" and a["restarts"] == 0 for a in sut.status()["actors"])
+    assert sut.stop() == 0
+
+
+@pytest.fixture(scope="session")
+def seccomp_launcher() -> list[str]:
+    """The launcher prefix; libseccomp's binding fetched once per session
+    (deploy/tools/fetch-pyseccomp.sh). Not obtainable is a failure, not a skip: the
+    unit's syscall filter would go untested."""
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze not installed (it expands the @groups)")
+    proc = subprocess.run(
+        ["bash", str(FETCH_PYSECCOMP), sys.executable],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"deploy/tools/fetch-pyseccomp.sh failed: {proc.stderr.strip()}")
+    return [sys.executable, str(SECCOMP_EXEC), str(UNIT)]
+
+
+def test_syscall_filter_launcher_denies_a_privileged_call(seccomp_launcher: list[str]) -> None:
+    """The filter is loaded and survives exec: setuid (@privileged) fails with EPERM even
+    for root, and /proc says the process is under a seccomp filter (mode 2)."""
+    code = (
+        "import os; print(open('/proc/self/status').read().split('Seccomp:')[1].split()[0])\n"
+        "try:\n    os.setuid(os.getuid())\nexcept PermissionError:\n    print('EPERM')"
+    )
+    proc = subprocess.run(
+        [*seccomp_launcher, sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["2", "EPERM"], proc.stdout
+
+
+@pytest.mark.integration
+def test_the_system_trades_under_the_units_syscall_filter(
+    start_system: Callable[..., SystemUnderTest], seccomp_launcher: list[str]
+) -> None:
+    """SystemCallFilter=@system-service ~@privileged (EPERM) is safe: the
+    supervisor and every actor run under the filter (Seccomp: 2 in /proc), an order fills,
+    nothing restarts, and the shutdown is clean."""
+    sut = start_system(launcher=seccomp_launcher)
+    with client(sut) as c:
+        order = submit_when_open(c, "simA", "BUY", "10", price="101.00")  # crosses the ask
+        c.wait_for_status(order.client_order_id, {OrderStatus.FILLED}, 15.0)
+    status = sut.status()
+    assert all(a["state"] == "running" and a["restarts"] == 0 for a in status["actors"])
+    for pid in [status["supervisor_pid"], *(a["pid"] for a in status["actors"])]:
+        text = Path(f"/proc/{pid}/status").read_text()
+        assert re.search(r"^Seccomp:\s+2$", text, flags=re.MULTILINE), pid
     assert sut.stop() == 0
