@@ -117,8 +117,19 @@ class SystemdNotify:
             return
         if self.watchdog_s is not None:
             timers.call_every(self.watchdog_s, self._ping)
-        timers.call_every(STATUS_EVERY_S, lambda: self.update_status(status()))
+        timers.call_every(STATUS_EVERY_S, lambda: self._status_tick(status))
         self.log.info("sd_notify_enabled", watchdog_s=self.watchdog_s)
+
+    def _status_tick(self, status: StatusFn) -> None:
+        """The summary is cosmetic: a failure to build it never stops the supervisor."""
+        try:
+            self.update_status(status())
+        except Exception as exc:  # noqa: BLE001 - e.g. an unreadable kill-switch file
+            metrics.SD_NOTIFY_FAILURES.inc()
+            if (skipped := self._budget.take()) is not None:
+                self.log.warning(
+                    "sd_notify_failed", error=repr(exc), sent="STATUS", suppressed=skipped
+                )
 
     def _ping(self) -> None:
         self.send("WATCHDOG=1")

@@ -165,3 +165,32 @@ def test_a_gone_socket_is_counted_and_logged_once_not_raised(tmp_path: Path) -> 
     events = [e for e in logs if e["event"] == "sd_notify_failed"]
     assert len(events) == 1 and events[0]["sent"] == "READY=1"  # rate-limited: once a minute
     notify.close()
+
+
+def test_a_status_that_cannot_be_built_is_counted_not_raised(
+    receiver: tuple[socket.socket, str],
+) -> None:
+    """The STATUS tick runs in the supervisor's loop: an exception there (an unreadable
+    kill-switch file, say) must not stop the supervisor; the watchdog goes on."""
+    sock, name = receiver
+
+    def broken() -> dict[str, Any]:
+        raise OSError("kill_switch.json: I/O error")
+
+    notify = SystemdNotify(socket_address(name), 0.01, LOG)
+    timers = Timers()
+    notify.attach(timers, broken)
+    sock.settimeout(0.05)
+    with capture_logs() as logs:
+
+        def status_failed_then_pinged() -> bool:
+            timers.run_due()  # raises nothing
+            try:
+                return "WATCHDOG=1" in _recv(sock) and any(
+                    e["event"] == "sd_notify_failed" for e in logs
+                )
+            except TimeoutError:
+                return False
+
+        eventually(status_failed_then_pinged, 5.0)
+    notify.close()
