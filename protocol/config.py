@@ -203,6 +203,7 @@ class HeartbeatCfg(_Cfg):
     divergence_beats: PosInt = 3
     missing_intervals: PosInt = 2
     engage_on_missing: bool = True
+    log_every_n: PosInt = 60  # `heartbeat` at info on a change or every Nth beat, else debug
 
 
 class SystemConfig(_Cfg):

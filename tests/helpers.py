@@ -215,6 +215,7 @@ def make_config(
             },
         },
         "metrics": {"host": "127.0.0.1", "port": 0},
+        "heartbeat": {"log_every_n": 1},  # the tests read every beat's `heartbeat` line
         "venues": [
             {"name": name, "target_comp_id": name.upper()}
             | ({"sim": {"reference_prices": {"AAPL": "100.00"}}} if sim else {})

@@ -5,7 +5,9 @@ comparison. Every `heartbeat.venue_positions_interval_s` (default 30 s): `GetPos
 to each venue's connector too (the venue's own positions, FIX AN -> AP), so a venue gets
 one request per interval, not one per beat. When a beat's answers are in (or timed out),
 per venue: log `heartbeat` with both views, the round-trip latency, `venue_age_s` (how
-old the venue answer is: 0 when asked this beat) and the difference; set
+old the venue answer is: 0 when asked this beat) and the difference (at info when a view,
+the difference or the divergence count changed, or every `heartbeat.log_every_n` beats;
+at debug otherwise: `beatlog`); set
 `tradepulse_open_positions{venue,symbol}` (the venue's view),
 `tradepulse_last_heartbeat_timestamp_seconds{venue}` and
 `tradepulse_position_divergence{venue}`; stream a `position_snapshot` event through the OMS.
@@ -50,6 +52,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from actors.position_heartbeat.beatlog import BeatLogGate
 from actors.position_heartbeat.track import DivergenceTracker, OutageTracker, position_diff
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
@@ -66,6 +69,8 @@ from protocol.messages import (
 
 _TIMEOUT_FRACTION = 0.8  # of the interval: a beat's answers are in before the next beat
 _REASON_SYMBOLS = 3  # diverging symbols named in the kill-switch reason (the log has all)
+# What makes a beat a change worth an info line (not the latency, the age or the beat number).
+_STATE_KEYS = ("venue_positions", "oms_positions", "diff", "divergent_beats", "source")
 
 
 @dataclass
@@ -119,6 +124,7 @@ class HeartbeatActor(Actor):
             engage_on_missing=hb.engage_on_missing,
             now_s=time.monotonic(),
         )
+        self.beatlog = BeatLogGate(hb.log_every_n)  # info on a change or every Nth beat
         self.beats = 0
         self._beat: _Beat | None = None
         self._engage_pending: dict[str, str] = {}  # key -> reason, until risk confirms
@@ -250,25 +256,27 @@ class HeartbeatActor(Actor):
             "venue_age_s": 0.0 if fresh else round(now - view.answered_at, 3),
         }
         if oms is None:  # the OMS did not answer: nothing to compare this beat
+            self.beatlog.observe(venue, "oms_missing")  # the next good beat is a change
             self.log.warning("heartbeat", **fields, diff=None, oms_missing=True)
             self._snapshot(fields | {"diff": None})
             return
         diff = position_diff(answer.positions, oms)
         fields["source"] = answer.source
         if answer.source == "ledger_unseeded":  # it missed earlier fills: never compared
+            self.beatlog.observe(venue, "ledger_unseeded")
             self.log.warning("heartbeat_ledger_unseeded", **fields, diff=_strs(diff))
             self._snapshot(fields | {"diff": None})
             return
         if not fresh:
             fields |= {"diff": _strs(diff), "divergent_beats": self.divergence.consecutive(venue)}
-            self.log.info("heartbeat", **fields)
+            self._log_beat(fields)
             self._snapshot(fields)
             return
         self._divergence[venue].set(float(sum((abs(d) for d in diff.values()), Decimal(0))))
         step = self.divergence.observe(venue, diff)
         view.confirming = 0 < step.consecutive < self.divergence.beats
         fields |= {"diff": _strs(diff), "divergent_beats": step.consecutive}
-        self.log.info("heartbeat", **fields)
+        self._log_beat(fields)
         self._snapshot(fields)
         if step.divergent:
             self.log.warning(
@@ -283,6 +291,16 @@ class HeartbeatActor(Actor):
             more = len(step.excess) - len(shown)
             detail += f", +{more} more symbols" if more > 0 else ""
             self._engage(f"divergence:{venue}", f"position_divergence: {venue} {detail}")
+
+    def _log_beat(self, fields: Mapping[str, Any]) -> None:
+        """`heartbeat` at info when the venue's views changed or every Nth beat, else at
+        debug (`beatlog`); `quiet_beats`: the beats at debug since the last info line."""
+        state = tuple(_frozen(fields.get(key)) for key in _STATE_KEYS)
+        quiet = self.beatlog.observe(fields["venue"], state)
+        if quiet is None:
+            self.log.debug("heartbeat", **fields)
+        else:
+            self.log.info("heartbeat", **fields, quiet_beats=quiet)
 
     def _missed(self, beat: _Beat, venue: str, detail: str, now: float) -> None:
         step = self.outage.missed(venue, now)
@@ -349,6 +367,10 @@ class HeartbeatActor(Actor):
 
 def _strs(values: Mapping[str, Decimal]) -> dict[str, str]:
     return {k: str(v) for k, v in values.items()}
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(sorted(value.items())) if isinstance(value, Mapping) else value
 
 
 def _describe(body: Any) -> str:

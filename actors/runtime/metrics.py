@@ -221,3 +221,9 @@ TRADING_WINDOW_NEXT_CHANGE = Gauge(
     "Unix time of the next trading window open/close (0: none scheduled)",
     multiprocess_mode="mostrecent",
 )
+
+# ---------------------------------------------------------------- systemd
+SD_NOTIFY_FAILURES = Counter(
+    "tradepulse_sd_notify_failures",
+    "sd_notify datagrams to systemd ($NOTIFY_SOCKET) that could not be sent",
+)

@@ -34,6 +34,7 @@ from actors.supervisor.failclosed import engage_critical, prepare_switch
 from actors.supervisor.host import become_child_subreaper, signal_wakeup_fd, start_metrics_server
 from actors.supervisor.process_group import kill_group, wait_escalating
 from actors.supervisor.restart_policy import ChildState, child_specs
+from actors.supervisor.sdnotify import SystemdNotify
 from actors.supervisor.spawner import Spawner, make_spawner
 from actors.supervisor.stall import StallWatch
 from actors.supervisor.venues import VenueBoard
@@ -87,7 +88,8 @@ class Supervisor:
         self.spawner: Spawner | None = None
         self.started_at = time.monotonic()
         self.metrics_url = ""
-        self._on_all_ready = on_all_ready
+        self.systemd = SystemdNotify.for_loop(self.timers, self.status, self.log)  # sdnotify.py
+        self._on_all_ready = self.systemd.when_ready(on_all_ready)
         self._all_ready_fired = False
 
     # ------------------------------------------------------------------ setup
@@ -407,6 +409,7 @@ class Supervisor:
     def _shutdown(self) -> None:
         """Reverse start order: STOP, grace period, SIGTERM, SIGKILL of the process group."""
         self._shutdown_requested = True
+        self.systemd.stopping()
         for cid in reversed(self.order):
             child = self.children[cid]
             if child.pid is not None:

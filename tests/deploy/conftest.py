@@ -28,3 +28,28 @@ def promtool() -> Path:
             f"{proc.stderr.strip() or proc.stdout.strip()}"
         )
     return PROMTOOL
+
+
+AMTOOL_FETCH = REPO / "deploy" / "tools" / "fetch-amtool.sh"
+# The fetch script honours AMTOOL_DEST too.
+AMTOOL = Path(os.environ.get("AMTOOL_DEST", REPO / ".tools" / "amtool"))
+
+
+@pytest.fixture(scope="session")
+def amtool() -> Path:
+    """Fetch amtool once per session (deploy/tools/fetch-amtool.sh). Not obtainable is a
+    failure, not a skip: the Alertmanager config would go unchecked."""
+    proc = subprocess.run(
+        ["bash", str(AMTOOL_FETCH)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if proc.returncode != 0:
+        pytest.fail(
+            f"deploy/tools/fetch-amtool.sh failed (exit {proc.returncode}): "
+            f"{proc.stderr.strip() or proc.stdout.strip()}"
+        )
+    return AMTOOL

@@ -106,8 +106,10 @@ def test_compose_mounts_exist() -> None:
 
 
 def _dashboard_exprs() -> list[str]:
+    """Every query of the dashboard: the panels' and the annotations'."""
     dash: dict[str, Any] = json.loads(DASHBOARD.read_text())
-    return [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+    panels = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+    return panels + [a["expr"] for a in dash["annotations"]["list"] if "expr" in a]
 
 
 def test_dashboard_is_valid_json_with_unique_panel_ids() -> None:
@@ -124,6 +126,28 @@ def test_dashboard_uses_only_registered_metrics() -> None:
     assert not missing, (
         f"dashboard uses metrics actors/runtime/metrics.py does not register: {missing}"
     )
+
+
+def test_dashboard_has_a_host_variable_that_scopes_every_metric() -> None:
+    """`host` lists the supervisors Prometheus scrapes (job tradepulse), several or all may be
+    chosen, and every tradepulse_* selector of every query carries instance=~"$host"."""
+    dash = json.loads(DASHBOARD.read_text())
+    host = next(v for v in dash["templating"]["list"] if v["name"] == "host")
+    assert host["query"]["query"] == 'label_values(up{job="tradepulse"}, instance)'
+    assert host["multi"] and host["includeAll"]
+    for expr in _dashboard_exprs():
+        selectors = re.findall(r"\b(tradepulse_[a-z0-9_]+)(\{[^}]*\})?", expr)
+        assert selectors, expr
+        for name, labels in selectors:
+            assert 'instance=~"$host"' in labels, f"{name} in {expr!r} is not scoped to $host"
+
+
+def test_dashboard_annotates_kill_switch_changes_and_actor_restarts() -> None:
+    dash = json.loads(DASHBOARD.read_text())
+    exprs = {a["name"]: a["expr"] for a in dash["annotations"]["list"]}
+    assert "changes(tradepulse_kill_switch_engaged{" in exprs["Kill-switch changes"]
+    assert "increase(tradepulse_actor_restarts_total{" in exprs["Actor restarts"]
+    assert all(a["enable"] for a in dash["annotations"]["list"])
 
 
 def test_dashboard_queries_are_valid_promql(promtool: Path, tmp_path: Path) -> None:
@@ -144,24 +168,6 @@ def test_dashboard_queries_are_valid_promql(promtool: Path, tmp_path: Path) -> N
 
 
 # --------------------------------------------------------------------------- optional tools
-
-
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
-def test_systemd_unit_verifies() -> None:
-    """systemd-analyze verify finds nothing wrong except the binary not installed here."""
-    proc = subprocess.run(
-        ["systemd-analyze", "verify", str(UNIT)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    problems = [
-        line
-        for line in (proc.stdout + proc.stderr).splitlines()
-        if line.strip() and "is not executable" not in line
-    ]
-    assert not problems, problems
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
