@@ -27,6 +27,7 @@ from actors.supervisor.control_plane import ControlPlane
 from actors.supervisor.restart_policy import ChildState
 from protocol import commands as wire
 from protocol.codec import Sender, decode, encode
+from protocol.config import parse_config
 from protocol.messages import ControlReply, ControlRequest, Message
 from tests.helpers import REPO_ROOT
 
@@ -38,6 +39,10 @@ class StubHost:
 
     def __init__(self, state_dir: Path) -> None:
         self.kill_switch_path = killswitch.kill_switch_path(state_dir)
+        self.state_path = state_dir
+        self.config_path = str(state_dir / "config.toml")
+        self.overrides: dict[str, Any] = {}
+        self.cfg = parse_config({"venues": [{"name": "simA"}]})
         self.states: dict[str, ChildState] = {"risk": RUNNING, "oms": RUNNING}
         self.restarts: list[tuple[str, bool]] = []
         self.forwarded: list[tuple[str, ControlRequest]] = []
@@ -192,8 +197,10 @@ def test_an_invalid_command_gets_an_error_reply_naming_it(rig: Rig) -> None:
 
 def test_every_supervisor_command_model_has_one_unit() -> None:
     """Each command model of the wire (but the simulated venue's faults, sent to the venue
-    itself) is handled by exactly one unit of the table."""
-    models = [m for m in get_args(get_args(wire.Command)[0]) if m is not wire.VenueFault]
+    itself, and the supervisor's own apply-config to an actor) is handled by exactly one
+    unit of the table."""
+    not_operator = (wire.VenueFault, wire.ApplyConfig)
+    models = [m for m in get_args(get_args(wire.Command)[0]) if m not in not_operator]
     units = [c for c in TABLE if isinstance(c, ControlCommand)]
     assert sorted(u.model.__name__ for u in units) == sorted(m.__name__ for m in models)
     for unit in units:

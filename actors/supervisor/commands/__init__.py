@@ -17,6 +17,7 @@ from actors.supervisor.commands.intake import Intake
 from actors.supervisor.commands.journal import Journal
 from actors.supervisor.commands.kill_switch import KillSwitch
 from actors.supervisor.commands.reconcile import Reconcile
+from actors.supervisor.commands.reload import Reload
 from actors.supervisor.commands.restart import Restart
 from actors.supervisor.commands.shutdown import Shutdown
 from actors.supervisor.commands.status import Status, format_status
@@ -32,6 +33,7 @@ TABLE: tuple[OperatorCommand, ...] = (
     Reconcile(),
     Journal(),
     Fix(),
+    Reload(),
 )
 BY_NAME: dict[str, OperatorCommand] = {c.name: c for c in TABLE}
 _BY_MODEL: dict[type[Any], ControlCommand[Any]] = {

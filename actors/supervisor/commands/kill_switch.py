@@ -14,6 +14,8 @@ from actors.supervisor.commands.base import ControlCommand, ControlHost, choices
 from protocol import commands as wire
 from protocol.messages import ControlReply
 
+HISTORY_SHOWN = 10  # newest kill-switch events in a reply (the file keeps more)
+
 
 class KillSwitch(ControlCommand[wire.KillSwitch]):
     """engage, reset or show the kill-switch"""
@@ -24,25 +26,34 @@ class KillSwitch(ControlCommand[wire.KillSwitch]):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("action", choices=choices(wire.KillSwitch, "action"))
-        parser.add_argument("--reason", default="")
+        parser.add_argument(
+            "--reason", default="", help="why (required for reset; kept in the history)"
+        )
 
     def to_wire(self, ns: argparse.Namespace) -> wire.KillSwitch:
         return wire.KillSwitch(action=ns.action, reason=ns.reason)
 
     def execute(self, command: wire.KillSwitch, host: ControlHost) -> ControlReply:
+        return self.execute_by(command, host, None)
+
+    def execute_by(
+        self, command: wire.KillSwitch, host: ControlHost, operator: wire.OperatorId | None
+    ) -> ControlReply:
         path, reason = host.kill_switch_path, command.reason
+        who = operator.describe() if operator is not None else ""
         try:
             if command.action == "engage":
-                state = killswitch.engage(path, reason or "operator", source="operator")
+                state = killswitch.engage(path, reason or "operator", "operator", who=who)
             elif command.action == "reset":
-                state = killswitch.reset(path, reason, operator="operator")
+                state = killswitch.reset(path, reason, "operator", who=who)
             else:
                 state = killswitch.load(path)
         except killswitch.KillSwitchResetRefused as exc:
             return ControlReply(status="error", reason=str(exc))
         except OSError as exc:  # e.g. a failing disk: said, never a dead control plane
             return ControlReply(status="error", reason=f"kill-switch write failed: {exc}")
-        data = state.to_message().model_dump(exclude={"type"})
+        data = {**state.to_message().model_dump(exclude={"type"}), "operator": state.operator}
+        data["history"] = [e.model_dump() for e in state.history[-HISTORY_SHOWN:]]
         return ControlReply(
             status="ok",
             reason=(
