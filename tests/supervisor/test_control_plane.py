@@ -306,3 +306,13 @@ def test_an_engage_risk_does_not_answer_is_written_at_the_deadline(
     reply = rig.reply()
     assert reply is not None and reply.status == "ok" and reply.data["engaged"] is True
     assert killswitch.load(rig.host.kill_switch_path).reason == "silent risk"
+
+
+def test_the_operator_identity_is_the_supervisors_never_the_clients(rig: Rig) -> None:
+    """A forwarded command carries the identity the supervisor found on the connection
+    (none on inproc: all unknown), not the uid, user and pid the client put in it."""
+    forged = wire.OperatorId(uid=0, user="root", pid=1)
+    rig.send(ControlRequest(command=wire.KillSwitch(action="engage"), operator=forged))
+    (actor, forwarded) = rig.host.forwarded[-1]
+    assert actor == "risk"
+    assert forwarded.operator == wire.OperatorId()
