@@ -36,7 +36,12 @@ def test_a_command_is_appended_as_one_private_json_line(tmp_path: Path) -> None:
     assert first["command"] == "restart" and first["args"] == {
         "actor": "oms", "force": False, "reason": "stuck"
     }  # fmt: skip
-    assert (first["uid"], first["user"], first["pid"], first["reason"]) == (1000, "alice", 42, "stuck")
+    assert (first["uid"], first["user"], first["pid"], first["reason"]) == (
+        1000,
+        "alice",
+        42,
+        "stuck",
+    )
     assert (first["result"], first["detail"]) == ("ok", "oms restarting")
     assert second["command"] == "kill-switch" and str(second["ts"]).endswith("Z")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

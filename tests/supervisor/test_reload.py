@@ -42,7 +42,9 @@ class Host:
         return f"fwd-{len(self.sent)}"
 
     def write(self, **overrides: Any) -> None:
-        Path(self.config_path).write_text(to_toml(make_config(venues=("simA",), overrides=overrides)))
+        Path(self.config_path).write_text(
+            to_toml(make_config(venues=("simA",), overrides=overrides))
+        )
 
 
 @pytest.fixture
