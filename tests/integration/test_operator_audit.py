@@ -137,6 +137,9 @@ def test_a_kill_switch_engage_and_reset_record_who_in_its_history(sut: SystemUnd
         last = status["data"]["history"][-1]
         assert (last["action"], last["reason"]) == ("engage", "audit drill")
         assert last["operator"].startswith(who)
+        table = sut.cli("kill-switch", "status").stdout
+        assert "OPERATOR" in table and f"{USER} (uid {os.getuid()}" in table, table
+        assert "audit drill" in table
     finally:
         code, reply = cli_json(sut, "kill-switch", "reset", "--reason", "drill over")
     assert code == 0, reply

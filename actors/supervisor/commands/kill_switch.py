@@ -8,6 +8,7 @@ as soon as it is back.
 from __future__ import annotations
 
 import argparse
+import time
 
 from actors.risk import killswitch
 from actors.supervisor.commands.base import ControlCommand, ControlHost, choices
@@ -62,3 +63,24 @@ class KillSwitch(ControlCommand[wire.KillSwitch]):
             ),
             data=data,
         )
+
+    def format(self, reply: ControlReply) -> str:
+        """The state, who and why, then the newest history events as a table."""
+        data = reply.data
+        head = f"{reply.status}: {reply.reason}" if reply.reason else reply.status
+        if not data:
+            return head
+        lines = [head, f"  engaged: {data.get('engaged')}  reason: {data.get('reason', '')}"]
+        lines.append(f"  source: {data.get('source', '')}  operator: {data.get('operator') or '-'}")
+        history = data.get("history") or []
+        if history:
+            lines.append(
+                f"  {'TIME (UTC)':<20} {'ACTION':<10} {'SOURCE':<10} {'OPERATOR':<36} REASON"
+            )
+        for event in history:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(event["ts_ns"] / 1e9))
+            lines.append(
+                f"  {stamp:<20} {event['action']:<10} {event['source'][:10]:<10} "
+                f"{(event.get('operator') or '-')[:36]:<36} {event['reason']}"
+            )
+        return "\n".join(lines)
