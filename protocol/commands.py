@@ -133,7 +133,7 @@ class ApplyConfig(_Cmd):
 
     command: Literal["apply-config"] = "apply-config"
     section: str = Field(pattern=r"^[a-z_]{1,32}$")
-    values: dict[str, Any]
+    values: dict[str, Any] | None  # None: an optional section that is now absent
 
 
 class OperatorId(Msg):

@@ -9,7 +9,7 @@ built from the old values (risk's limits, the heartbeat's timers and trackers).
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -23,19 +23,37 @@ def apply_section(cfg: SystemConfig, command: ApplyConfig) -> tuple[SystemConfig
     """`cfg` with the section replaced, and the names of the fields that changed; a
     `ConfigError` for an unknown section or a value its model refuses."""
     section = command.section
-    current = getattr(cfg, section, None) if section in SystemConfig.model_fields else None
-    if not isinstance(current, BaseModel):
+    info = type(cfg).model_fields.get(section)
+    model = _section_model(info.annotation if info is not None else None)
+    if model is None:
         raise ConfigError(section, "not a config section")
+    current = getattr(cfg, section)
+    if command.values is None:  # an optional section (`X | None`) removed from the file
+        if not _optional(info.annotation if info is not None else None):
+            raise ConfigError(section, "is required")
+        return cfg.model_copy(update={section: None}), [] if current is None else [section]
     try:
-        new = type(current).model_validate(command.values)
+        new = model.model_validate(command.values)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in (section, *err["loc"]))
         raise ConfigError(where, err["msg"]) from None
-    changed = [
-        name for name in type(current).model_fields if getattr(current, name) != getattr(new, name)
-    ]
+    if current is None:
+        return cfg.model_copy(update={section: new}), [section]
+    changed = [name for name in model.model_fields if getattr(current, name) != getattr(new, name)]
     return cfg.model_copy(update={section: new}), changed
+
+
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    """The model of a section field (`Cfg` or `Cfg | None`); None for anything else."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _optional(annotation: Any) -> bool:
+    return type(None) in get_args(annotation)
 
 
 class LiveConfigurable(Protocol):

@@ -158,7 +158,8 @@ class Reloader:
         batch = _Batch(changes, done)
         sections = sorted({c.section for c in changes})
         for section in sections:
-            values = getattr(new, section).model_dump(mode="json")
+            model = getattr(new, section)  # an optional section may be absent: None
+            values = None if model is None else model.model_dump(mode="json")
             for actor in LIVE_SECTIONS[section]:
                 self._send(batch, actor, section, values, operator)
         self._running = new
@@ -195,7 +196,12 @@ class Reloader:
         return {k: v for k, v in self._host.overrides.items() if k in keys}
 
     def _send(
-        self, batch: _Batch, actor: str, section: str, values: dict[str, Any], op: OperatorId
+        self,
+        batch: _Batch,
+        actor: str,
+        section: str,
+        values: dict[str, Any] | None,
+        op: OperatorId,
     ) -> None:
         if actor not in self._host.actor_ids():
             return

@@ -11,7 +11,7 @@ import structlog
 
 from actors.runtime.live_config import apply_live, apply_section
 from protocol.commands import ApplyConfig, OperatorId
-from protocol.config import SystemConfig, parse_config
+from protocol.config import HeartbeatCfg, SystemConfig, parse_config
 from protocol.exceptions import ConfigError
 
 CFG = parse_config({"venues": [{"name": "simA"}]})
@@ -59,3 +59,24 @@ def test_a_bad_value_or_an_unknown_section_is_refused_and_nothing_changes() -> N
         assert exc.field == "risk.max_order_qty"
     else:
         raise AssertionError("not refused")
+
+
+class WithOptional(SystemConfig):
+    """A config with an optional section, as `[trading]` may be."""
+
+    windows: HeartbeatCfg | None = None
+
+
+def test_an_optional_section_can_appear_and_go() -> None:
+    cfg = WithOptional.model_validate({"venues": [{"name": "simA"}]})
+    added, changed = apply_section(cfg, ApplyConfig(section="windows", values={"interval_s": 2}))
+    assert isinstance(added, WithOptional) and added.windows is not None
+    assert added.windows.interval_s == 2 and changed == ["windows"]
+    removed, changed = apply_section(added, ApplyConfig(section="windows", values=None))
+    assert removed.windows is None and changed == ["windows"]
+    try:
+        apply_section(cfg, ApplyConfig(section="risk", values=None))
+    except ConfigError as exc:
+        assert exc.field == "risk"
+    else:
+        raise AssertionError("a required section removed")
