@@ -147,10 +147,12 @@ class OperatorId(Msg):
     via: Literal["control", "sighup"] = "control"
 
     def describe(self) -> str:
-        """`alice (uid 1000, pid 4242)`; `SIGHUP` for a reload by signal."""
+        """`alice (uid 1000, pid 4242)`; `SIGHUP` for a reload by signal; `unknown`."""
         if self.via == "sighup":
             return "SIGHUP"
-        return f"{self.user or '?'} (uid {self.uid}, pid {self.pid})"
+        if self.uid is None:
+            return "unknown"  # no peer credentials (not an ipc connection)
+        return f"{self.user or self.uid} (uid {self.uid}, pid {self.pid})"
 
 
 Command = Annotated[

@@ -316,3 +316,20 @@ def test_the_operator_identity_is_the_supervisors_never_the_clients(rig: Rig) ->
     (actor, forwarded) = rig.host.forwarded[-1]
     assert actor == "risk"
     assert forwarded.operator == wire.OperatorId()
+
+
+def test_an_engage_the_supervisor_writes_names_the_operator(rig: Rig) -> None:
+    """Risk down: the supervisor's own engage and reset keep who asked in the history."""
+    unit = BY_NAME["kill-switch"]
+    assert isinstance(unit, ControlCommand)
+    alice = wire.OperatorId(uid=1000, user="alice", pid=5)
+    engage = wire.KillSwitch(action="engage", reason="drill")
+    reply = unit.execute_by(engage, rig.host, alice)
+    assert reply.status == "ok" and reply.data["operator"] == "alice (uid 1000, pid 5)"
+    reset = wire.KillSwitch(action="reset", reason="over")
+    unit.execute_by(reset, rig.host, wire.OperatorId())
+    history = killswitch.load(rig.host.kill_switch_path).history
+    assert [(e.action, e.operator) for e in history] == [
+        ("engage", "alice (uid 1000, pid 5)"),
+        ("reset", "unknown"),
+    ]
