@@ -8,7 +8,8 @@ each request (`zmq.Frame.get("Peer-Address")`) and fills `ControlRequest.operato
 replacing whatever the client sent. The user name is `pwd.getpwuid(uid)`.
 
 Every command is logged once with its result (`operator_command`: command, args, uid, user,
-pid, reason, result) and counted (`tradepulse_operator_commands_total{command,result}`).
+pid, reason, result; at debug for the read-only views, which `top` polls every second) and
+counted (`tradepulse_operator_commands_total{command,result}`).
 Each command that acts (not the read-only views: status, exposure, `... status`) is also
 appended to the audit log, `<state_dir>/audit/operator.jsonl`: one JSON object a line,
 fdatasync'd before the reply goes out, file 0600 in a 0700 dir, rotated at `max_bytes`
@@ -99,11 +100,13 @@ class AuditLog:
         reason = args.get("reason", "")
         who = operator_fields(operator)
         metrics.OPERATOR_COMMANDS.labels(command=command.command, result=status).inc()
-        self._log.info(
+        read_only = is_read_only(command)
+        emit = self._log.debug if read_only else self._log.info  # `top` asks every second
+        emit(
             "operator_command", command=command.command, args=args, reason=reason,
             result=status, detail=detail[:200], **who, **extra,
         )  # fmt: skip
-        if is_read_only(command):
+        if read_only:
             return
         self.append(
             {"command": command.command, "args": args, **who, "reason": reason,
