@@ -152,6 +152,41 @@ class Positions(_Cmd):
     venue: str | None = None
 
 
+class Reload(_Cmd):
+    """Re-read the config file and apply what can change live (`tradepulse reload`)."""
+
+    command: Literal["reload"] = "reload"
+    reason: Reason = ""
+
+
+class ApplyConfig(_Cmd):
+    """Supervisor -> the actor that owns a live config section (`actors.supervisor.reload`):
+    the section's new values, validated by the supervisor; the actor validates them again."""
+
+    command: Literal["apply-config"] = "apply-config"
+    section: str = Field(pattern=r"^[a-z_]{1,32}$")
+    values: dict[str, Any] | None  # None: an optional section that is now absent
+
+
+class OperatorId(Msg):
+    """Who sent an operator command: the kernel's credentials of the process connected to
+    the control socket (SO_PEERCRED) and the uid's user name. Only the supervisor fills it
+    (`ControlRequest.operator`); whatever a client sends there is replaced."""
+
+    uid: int | None = None
+    user: str = Field(default="", max_length=64)
+    pid: int | None = None
+    via: Literal["control", "sighup"] = "control"
+
+    def describe(self) -> str:
+        """`alice (uid 1000, pid 4242)`; `SIGHUP` for a reload by signal; `unknown`."""
+        if self.via == "sighup":
+            return "SIGHUP"
+        if self.uid is None:
+            return "unknown"  # no peer credentials (not an ipc connection)
+        return f"{self.user or self.uid} (uid {self.uid}, pid {self.pid})"
+
+
 Command = Annotated[
     Status
     | Shutdown
@@ -164,7 +199,9 @@ Command = Annotated[
     | VenueFault
     | Orders
     | Fills
-    | Positions,
+    | Positions
+    | Reload
+    | ApplyConfig,
     Field(discriminator="command"),
 ]
 

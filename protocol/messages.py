@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, model_validator
 
-from protocol.commands import Command
+from protocol.commands import Command, OperatorId
 from protocol.domain import (
     MAX_REASON_CHARS,
     TERMINAL_STATUSES,
@@ -89,6 +89,7 @@ class ControlRequest(Msg):
 
     type: Literal["control_request"] = "control_request"
     command: Command
+    operator: OperatorId | None = None  # set by the supervisor only (control_plane)
 
 
 class ControlReply(Msg):

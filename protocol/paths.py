@@ -14,6 +14,8 @@ State dir (`system.state_dir`, durable)::
     archive/<stamp>/           a cold start moves `oms/` and `fix/` here, layout kept
     faults/                    crash-point markers (fault injection in tests and chaos runs)
     supervisor.lock            the running supervisor's flock
+    audit/operator.jsonl       the audit log of operator actions (JSON lines; rotated to
+                               operator.jsonl.1, .2, ...)
 
 The state dir is 0700 and everything in it is created under `PRIVATE_UMASK` (journal,
 FIX stores, message logs, ledgers, the kill-switch file, snapshots: nothing readable by
@@ -126,6 +128,11 @@ def crash_marker(state_dir: Path, actor: str, point: str) -> Path:
 
 def supervisor_lock(state_dir: Path) -> Path:
     return state_dir / "supervisor.lock"
+
+
+def audit_log_path(state_dir: Path) -> Path:
+    """The audit log of operator actions (`actors.supervisor.audit`)."""
+    return state_dir / "audit" / "operator.jsonl"
 
 
 # ---------------------------------------------------------------------- runtime dir

@@ -135,7 +135,35 @@ class HeartbeatActor(Actor):
         self._divergence = {
             v: metrics.POSITION_DIVERGENCE.labels(venue=v) for v in self.venue_names
         }
-        self.call_every(self.interval_s, self._tick)
+        self._beat_timer = 0  # a reload of the interval starts a new timer chain
+        self._every_beat(self._beat_timer)
+
+    def on_config(self, section: str) -> None:
+        """A reload of `[heartbeat]`: thresholds at once, a new interval from the next beat."""
+        if section != "heartbeat":
+            return
+        hb = self.cfg.heartbeat
+        self.venue_interval_s = hb.venue_positions_interval_s
+        self.divergence.tolerance, self.divergence.beats = (
+            hb.position_tolerance,
+            hb.divergence_beats,
+        )
+        self.outage.missing_intervals = hb.missing_intervals
+        self.outage.engage_on_missing = hb.engage_on_missing
+        if hb.interval_s != self.interval_s:
+            self.interval_s = hb.interval_s
+            self._beat_timer += 1
+            self._every_beat(self._beat_timer)
+
+    def _every_beat(self, chain: int) -> None:
+        def beat() -> None:
+            if chain == self._beat_timer:  # an older chain ends here
+                try:
+                    self._tick()
+                finally:
+                    self.call_later(self.interval_s, beat)
+
+        self.call_later(self.interval_s, beat)
 
     # ------------------------------------------------------------------ one beat
 

@@ -66,6 +66,7 @@ _CANCEL_SWEEP_S = 1.0  # a second round after an engagement: orders that were in
 _CANCEL_TIMEOUT_MARGIN_S = 1.0  # beyond the connector's own venue request timeout
 _PUBLISH_TIMEOUT_S = 2.0
 _PUBLISH_ATTEMPTS = 3
+_HISTORY_SHOWN = 10  # newest kill-switch events in a status reply
 
 
 class RiskActor(Actor):
@@ -190,8 +191,9 @@ class RiskActor(Actor):
 
     # ------------------------------------------------------------------ kill-switch
 
-    def engage(self, reason: str, source: str) -> killswitch.KillSwitchState:
-        """Engage (idempotent): cancels go out first, then the state is made durable."""
+    def engage(self, reason: str, source: str, who: str = "") -> killswitch.KillSwitchState:
+        """Engage (idempotent): cancels go out first, then the state is made durable. `who`:
+        the operator's identity, for an operator's engage."""
         newly = not self.engaged
         if newly:
             self.ks = self.ks.model_copy(
@@ -201,7 +203,7 @@ class RiskActor(Actor):
             self._start_cancel_round("engaged")
         self._triggers[trigger_label(reason, source)].inc()
         try:
-            state = killswitch.engage(self.ks_path, reason, source)
+            state = killswitch.engage(self.ks_path, reason, source, who=who)
             self._adopt(state, we_wrote=True)
         except OSError as exc:  # engaged in memory regardless: trading stays halted
             self.log.error("kill_switch_persist_failed", error=str(exc), reason=reason)
@@ -248,9 +250,9 @@ class RiskActor(Actor):
         elif was and not state.engaged:
             self.cancels.stop()
 
-    def _on_reset(self, reason: str, operator: str) -> ControlReply:
+    def _on_reset(self, reason: str, operator: str, who: str = "") -> ControlReply:
         try:
-            state = killswitch.reset(self.ks_path, reason, operator)
+            state = killswitch.reset(self.ks_path, reason, operator, who=who)
         except killswitch.KillSwitchResetRefused as exc:
             self.log.warning("kill_switch_reset_refused", reason=str(exc))
             return ControlReply(status="error", reason=str(exc), data=self._ks_data("status"))
@@ -266,7 +268,7 @@ class RiskActor(Actor):
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ks.ts_ns / 1e9)) if ks.ts_ns else ""
         return {
             "action": action, "engaged": ks.engaged, "reason": ks.reason, "source": ks.source,
-            "ts_ns": ks.ts_ns, "time": stamp,
+            "operator": ks.operator, "ts_ns": ks.ts_ns, "time": stamp,
         }  # fmt: skip
 
     def on_control(self, command: Command, respond: Callable[[ControlReply], None]) -> None:
@@ -282,13 +284,14 @@ class RiskActor(Actor):
             super().on_control(command, respond)
             return
         reason = command.reason.strip()
+        who = self.control_operator.describe() if self.control_operator else ""
         if command.action == "engage":
-            self.engage(reason or "operator engage (no reason given)", "operator")
+            self.engage(reason or "operator engage (no reason given)", "operator", who)
             respond(
                 ControlReply(status="ok", reason="kill-switch engaged", data=self._status_data())
             )
         elif command.action == "reset":
-            respond(self._on_reset(reason, "operator"))
+            respond(self._on_reset(reason, "operator", who))
         else:
             self._reload_kill_switch()
             respond(
@@ -299,8 +302,14 @@ class RiskActor(Actor):
                 )
             )
 
+    def on_config(self, section: str) -> None:
+        if section == "risk":  # a reload: new checks against the new limits (a verdict
+            self.gate.set_limits(self.cfg.risk)  # already given, re-sent, stands)
+
     def _status_data(self) -> dict[str, Any]:
-        return {**self._ks_data("status"), "cancels": self.cancels.progress(), "ready": self.ready}
+        history = [e.model_dump() for e in self.ks.history[-_HISTORY_SHOWN:]]
+        return {**self._ks_data("status"), "cancels": self.cancels.progress(),
+                "ready": self.ready, "history": history}  # fmt: skip
 
     def heartbeat_info(self) -> dict[str, Any]:
         if not hasattr(self, "cancels"):

@@ -211,6 +211,9 @@ class SlidingWindowRate:
     def allows(self, now_ns: int) -> bool:
         return self.count(now_ns) + 1 <= self._max_events
 
+    def set_limit(self, limit_per_s: float) -> None:
+        self._max_events = limit_per_s * self._window_ns / _NS_PER_S
+
     def record(self, now_ns: int) -> None:
         self._stamps.append(now_ns)
 
@@ -254,6 +257,10 @@ class BreachTracker:
     def reset(self) -> None:
         self._stamps.clear()
 
+    def set_limits(self, limits: RiskLimitsCfg) -> None:
+        self._limits = limits
+        self._window_ns = int(limits.breach_window_s * _NS_PER_S)
+
 
 # --------------------------------------------------------------------------- the gate
 
@@ -280,6 +287,15 @@ class RiskGate:
         self._rate_total = SlidingWindowRate(limits.max_orders_per_s)
         self._rate_venue: dict[str, SlidingWindowRate] = {}
         self._day_start_pnl = self.exposure.realized_pnl()
+
+    def set_limits(self, limits: RiskLimitsCfg) -> None:
+        """New limits (a config reload), in force from the next check; the orders counted
+        in the rate windows and the breaches so far are kept."""
+        self.limits = limits
+        self.breaches.set_limits(limits)
+        self._rate_total.set_limit(limits.max_orders_per_s)
+        for rate in self._rate_venue.values():
+            rate.set_limit(limits.max_orders_per_s_per_venue)
 
     def reference_price(self, symbol: str) -> Decimal | None:
         """The last fill price of the symbol, else its configured reference."""

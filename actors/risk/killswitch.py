@@ -70,6 +70,7 @@ class KillSwitchEvent(BaseModel):
     reason: str
     source: str
     ts_ns: int
+    operator: str = ""  # who, for an operator's action: `alice (uid 1000, pid 42)`
 
 
 class KillSwitchState(BaseModel):
@@ -83,6 +84,7 @@ class KillSwitchState(BaseModel):
     reason: str = ""
     source: str = ""
     ts_ns: int = 0
+    operator: str = ""  # who engaged (or reset) it, for an operator's action
     history: tuple[KillSwitchEvent, ...] = Field(default_factory=tuple)
 
     @property
@@ -253,34 +255,43 @@ def _create(path: Path, data: bytes) -> None:
     remove_stale_temps(path, _STALE_TEMP_AGE_S)
 
 
-def engage(path: Path, reason: str, source: str, *, ts_ns: int | None = None) -> KillSwitchState:
+def engage(
+    path: Path, reason: str, source: str, *, who: str = "", ts_ns: int | None = None
+) -> KillSwitchState:
     """Engage (idempotent). While engaged the first cause stays in force; every engage is
-    recorded in the history."""
+    recorded in the history, with `who` for an operator's (the kernel's identity of the
+    process that sent the command, `actors.supervisor.audit`)."""
     now = time.time_ns() if ts_ns is None else ts_ns
     reason = _clip(reason.strip() or "unspecified")  # an engage is never refused
-    source = _clip(source)
+    source, who = _clip(source), _clip(who)
     with _update_lock(path):
         current = _load_for_update(path, now)
-        event = KillSwitchEvent(action="engage", reason=reason, source=source, ts_ns=now)
+        event = KillSwitchEvent(
+            action="engage", reason=reason, source=source, ts_ns=now, operator=who
+        )
         if current.engaged:
             new = _with_event(current, event)
         else:
             engaged = {"engaged": True, "reason": reason, "source": source, "ts_ns": now}
-            new = _with_event(current.model_copy(update=engaged), event)
+            new = _with_event(current.model_copy(update={**engaged, "operator": who}), event)
         save(path, new)
     log.warning(
         "kill_switch",
         action="engage",
         reason=reason,
         source=source,
+        operator=who,
         already_engaged=current.engaged,
     )
     return new
 
 
-def reset(path: Path, reason: str, operator: str, *, ts_ns: int | None = None) -> KillSwitchState:
-    """Operator reset; refuses an empty reason or operator. Also clears `state_unreadable`
-    (the unreadable file is kept aside as `<name>.corrupt.<ts_ns>`)."""
+def reset(
+    path: Path, reason: str, operator: str, *, who: str = "", ts_ns: int | None = None
+) -> KillSwitchState:
+    """Operator reset; refuses an empty reason or operator (the source). Also clears
+    `state_unreadable` (the unreadable file is kept aside as `<name>.corrupt.<ts_ns>`).
+    `who`: the identity of the operator's process, kept in the history."""
     if not reason or not reason.strip():
         raise KillSwitchResetRefused("kill-switch reset refused: a reason is required")
     if len(reason.strip()) > MAX_REASON_CHARS or len(operator) > MAX_REASON_CHARS:
@@ -293,13 +304,14 @@ def reset(path: Path, reason: str, operator: str, *, ts_ns: int | None = None) -
     now = time.time_ns() if ts_ns is None else ts_ns
     with _update_lock(path):
         current = _load_for_update(path, now)
-        new = _reset_state(current, "reset", reason.strip(), operator.strip(), now)
+        new = _reset_state(current, "reset", reason.strip(), operator.strip(), now, _clip(who))
         save(path, new)
     log.warning(
         "kill_switch",
         action="reset",
         reason=new.reason,
         source=new.source,
+        operator=new.operator,
         was_engaged=current.engaged,
         previous_reason=current.reason,
     )
@@ -377,11 +389,11 @@ def _reset_state(
     reason: str,
     source: str,
     now_ns: int,
+    who: str = "",
 ) -> KillSwitchState:
-    event = KillSwitchEvent(action=action, reason=reason, source=source, ts_ns=now_ns)
-    base = current.model_copy(
-        update={"engaged": False, "reason": reason, "source": source, "ts_ns": now_ns}
-    )
+    event = KillSwitchEvent(action=action, reason=reason, source=source, ts_ns=now_ns, operator=who)
+    reset = {"engaged": False, "reason": reason, "source": source, "ts_ns": now_ns}
+    base = current.model_copy(update={**reset, "operator": who})
     return _with_event(base, event)
 
 

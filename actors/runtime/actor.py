@@ -28,6 +28,7 @@ import zmq
 
 from actors.runtime import crashpoints, metrics
 from actors.runtime.fdlimit import MIN_HEADROOM, raise_fd_limit
+from actors.runtime.live_config import apply_live
 from actors.runtime.logs import configure_logging
 from actors.runtime.peer import Peer, Replier
 from actors.runtime.ratelog import LogBudget
@@ -35,7 +36,7 @@ from actors.runtime.senders import refusal
 from actors.runtime.timers import Timers
 from actors.runtime.zap import ZAP_DOMAIN, PeerCred, ZapGate, admit
 from protocol.codec import Envelope, Sender, decode
-from protocol.commands import Command
+from protocol.commands import ApplyConfig, Command, OperatorId
 from protocol.config import SystemConfig, load_config
 from protocol.exceptions import ProtocolError
 from protocol.messages import (
@@ -99,6 +100,7 @@ class Actor:
         self.timers = Timers()
         self._stopping = False
         self._stop_reason = ""
+        self.control_operator: OperatorId | None = None  # of the control command at hand
         self._hb_interval_s = min(self.cfg.supervisor.heartbeat_interval_s / 2, 0.2)
         self._supervisor_pid = args.supervisor_pid
         self._next_hb = time.monotonic()
@@ -133,9 +135,16 @@ class Actor:
 
     def on_control(self, command: Command, respond: Callable[[ControlReply], None]) -> None:
         """An operator command forwarded by the supervisor (dispatch on its model type, as
-        `on_request` does); `respond` may be called later."""
+        `on_request` does); `respond` may be called later. Who sent it: `control_operator`."""
+        if isinstance(command, ApplyConfig):
+            respond(apply_live(self, command))
+            return
         name = command.command
         respond(ControlReply(status="error", reason=f"{self.kind}: unknown command {name!r}"))
+
+    def on_config(self, section: str) -> None:
+        """`cfg.<section>` was replaced live (`actors.runtime.live_config`): rebuild what
+        was made from the old values."""
 
     def on_peer_message(self, peer: Peer, env: Envelope) -> None:
         self.log.debug("unsolicited_peer_message", peer=peer.target, type=env.type)
@@ -355,7 +364,7 @@ class Actor:
             if isinstance(body, Stop):
                 self.request_stop(body.reason or "stop")
             elif isinstance(body, ControlRequest):
-                corr = env.msg_id
+                corr, self.control_operator = env.msg_id, body.operator
 
                 def respond(answer: ControlReply, corr: str = corr) -> None:
                     self.send_supervisor(answer, corr_id=corr)

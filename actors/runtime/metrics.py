@@ -32,7 +32,10 @@ ACTOR_UP = Gauge(
     "tradepulse_actor_up", "1 while the actor is READY", ["actor"], multiprocess_mode="mostrecent"
 )
 ACTOR_RESTARTS = Counter(
-    "tradepulse_actor_restarts", "Restarts of an actor by the supervisor", ["actor"]
+    "tradepulse_actor_restarts",
+    "Restarts of an actor by the supervisor, by why its last incarnation ended "
+    "(crash, hang, start_timeout, operator)",
+    ["actor", "reason"],
 )
 ACTOR_RESTART_SECONDS = Histogram(
     "tradepulse_actor_restart_seconds",
@@ -57,6 +60,19 @@ SUPERVISOR_STALL_SECONDS = Counter(
 )
 BAD_MESSAGES = Counter(
     "tradepulse_bad_messages", "Frames rejected as malformed, by receiving actor", ["actor"]
+)
+OPERATOR_COMMANDS = Counter(
+    "tradepulse_operator_commands",
+    "Operator commands on the control socket (and reloads by SIGHUP), by result",
+    ["command", "result"],
+)
+AUDIT_WRITE_FAILURES = Counter(
+    "tradepulse_audit_write_failures", "Audit log records that could not be written"
+)
+CONFIG_RELOADS = Counter(
+    "tradepulse_config_reloads",
+    "Config reloads (reload command or SIGHUP), by result",
+    ["result"],
 )
 REPLIES_DROPPED = Counter(
     "tradepulse_replies_dropped",

@@ -59,6 +59,7 @@ class Child:
         self._crash_at: float | None = None
         self._restart_requested = False
         self._hung = False
+        self._start_timed_out = False
         self._down = False  # over its restart budget (gave up once), retried at the max delay
         self._endpoints: dict[str, str] = {}
         self._info: dict[str, Any] = {}
@@ -90,12 +91,15 @@ class Child:
     def spawned(self, pid: int, epoch: int, now: float) -> None:
         self._pid, self._epoch, self._state = pid, epoch, ChildState.STARTING
         self._spawned_at = self._last_heard = now
-        self._hung = False
+        self._hung = self._start_timed_out = False
         self._proc = None
 
     def still_starting(self, epoch: int) -> bool:
-        """Incarnation `epoch` has not sent READY yet (start timeout check)."""
-        return self._state is ChildState.STARTING and self._epoch == epoch and bool(self._pid)
+        """Incarnation `epoch` has not sent READY yet (start timeout check: the daemon kills
+        it, and its exit counts as a start timeout)."""
+        late = self._state is ChildState.STARTING and self._epoch == epoch and bool(self._pid)
+        self._start_timed_out |= late
+        return late
 
     def heard(
         self, now: float, loop_lag_s: float | None = None, info: dict[str, Any] | None = None
@@ -147,6 +151,7 @@ class Child:
             self._tracker = RestartTracker(
                 t.max_restarts, t.window_s, t.reset_after_s, total=t.total
             )
+            self._count_restart("operator")
             return True
         self._restart_requested = True
         return False
@@ -156,7 +161,8 @@ class Child:
         return self._pid is None and self._epoch == epoch
 
     def exited(self, exit_code: int, now: float, *, shutting_down: bool) -> ExitDecision:
-        """The process ended (`exit_code` < 0: killed by that signal): what next."""
+        """The process ended (`exit_code` < 0: killed by that signal): what next. A restart
+        it leads to is counted (`tradepulse_actor_restarts_total{reason}`)."""
         ran_for = now - self._ready_at if self._ready_at else 0.0
         self._pid, self._state = None, ChildState.STOPPED
         if shutting_down:
@@ -164,10 +170,14 @@ class Child:
         if self._restart_requested:
             self._restart_requested = False
             self._crash_at = now
+            self._count_restart("operator")
             return ExitDecision(ExitAction.RESTART_NOW)
         restart = self.spec.restart
         if restart == "temporary" or (restart == "transient" and exit_code == 0):
             return ExitDecision(ExitAction.STAY_STOPPED)
+        self._count_restart(
+            "hang" if self._hung else "start_timeout" if self._start_timed_out else "crash"
+        )
         attempt = self._tracker.record_exit(now, ran_for)
         if self._crash_at is None:
             self._crash_at = now
@@ -185,6 +195,9 @@ class Child:
         newly_down, self._down = not self._down, True
         self._state = ChildState.DOWN if over else ChildState.BACKOFF  # budget recovered: BACKOFF
         return ExitDecision(ExitAction.RESTART_LATER, p.max_s, attempt, True, newly_down)
+
+    def _count_restart(self, reason: str) -> None:
+        metrics.ACTOR_RESTARTS.labels(actor=self.id, reason=reason).inc()
 
     # ------------------------------------------------------------------ observation
 

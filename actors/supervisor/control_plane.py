@@ -10,10 +10,16 @@ socket and sees the supervisor only through `ControlHost`.
 No operator peer may freeze the supervisor: replies go out without blocking (one that does
 not read loses its replies, counted), and a command whose handling raises is answered
 `internal error` and logged `handler_failed` (rate-limited); the loop goes on.
+
+Who: each request is stamped with the connecting process's uid / user / pid from the
+kernel (`audit.operator_from_peer`), forwarded with it (`ControlRequest.operator`, whatever
+the client put there is replaced) and logged and audited with its result (`audit`).
+`reload` (and SIGHUP, `reload_by_signal`) is the `reload.Reloader`'s.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import msgpack
@@ -23,12 +29,15 @@ import zmq
 from actors.runtime import metrics
 from actors.runtime.ratelog import LogBudget
 from actors.runtime.timers import Timers
+from actors.supervisor.audit import AuditLog, operator_from_peer
 from actors.supervisor.commands import ControlHost, for_request
+from actors.supervisor.reload import Reloader
 from actors.supervisor.restart_policy import ChildState
 from protocol.codec import MAX_FRAME_BYTES, Sender, decode, encode
-from protocol.commands import KillSwitch, Status
+from protocol.commands import Command, KillSwitch, OperatorId, Reload
 from protocol.exceptions import ProtocolError
 from protocol.messages import ControlReply, ControlRequest
+from protocol.paths import audit_log_path
 from protocol.sockets import drain, send_nowait
 
 FORWARD_TIMEOUT_S = 30.0
@@ -49,15 +58,19 @@ class ControlPlane:
         self._host = host
         self._timers = timers
         self._log = log
-        self._pending: dict[str, tuple[list[bytes], str]] = {}  # forwarded id -> operator
+        self._pending: dict[str, _Pending] = {}  # forwarded id -> who asked
         self._bad_log, self._failed_log, self._dropped_log = LogBudget(), LogBudget(), LogBudget()
+        self.audit = AuditLog(audit_log_path(host.state_path), log)
+        self.reloader = Reloader(host, timers, log)
         sock.setsockopt(zmq.SNDHWM, CONTROL_HWM)  # applies to every connection made from now
 
     def on_readable(self) -> None:
-        for frames in drain(self.sock, 100):
+        for message in drain(self.sock, 100, frames=True):
+            frames = [f.bytes for f in message]
             identity = frames[:1]
+            operator = operator_from_peer(_peer_address(message[-1]))
             try:
-                self._on_request(identity, frames[1:])
+                self._on_request(identity, frames[1:], operator)
             except Exception as exc:  # noqa: BLE001 - one bad command must not stop the system
                 if (skipped := self._failed_log.take()) is not None:
                     self._log.exception("handler_failed", source="control", suppressed=skipped)
@@ -66,7 +79,13 @@ class ControlPlane:
                     reason = f"internal error: {type(exc).__name__}"
                     self._send(identity, ControlReply(status="error", reason=reason), msg_id)
 
-    def _on_request(self, identity: list[bytes], frames: list[bytes]) -> None:
+    def reload_by_signal(self) -> None:
+        """SIGHUP: what `tradepulse reload` does; the result goes to the log and the audit."""
+        operator = OperatorId(via="sighup")
+        command = Reload(reason="SIGHUP")
+        self.reloader.reload(operator, "SIGHUP", lambda r: self._audit(command, operator, r))
+
+    def _on_request(self, identity: list[bytes], frames: list[bytes], operator: OperatorId) -> None:
         try:
             env = decode(frames)
         except ProtocolError as exc:
@@ -83,24 +102,39 @@ class ControlPlane:
             reason = f"not a control request: {env.type}"
             self._send(identity, ControlReply(status="error", reason=reason), env.msg_id)
             return
-        reply = self._handle(env.body, identity, env.msg_id)
+        # the identity is the kernel's, never the client's
+        req = ControlRequest(command=env.body.command, operator=operator)
+        reply = self._handle(req, identity, env.msg_id)
         if reply is not None:
-            self._send(identity, reply, env.msg_id)
+            self._reply(req, identity, reply, env.msg_id)
 
     def on_actor_reply(self, corr_id: str, reply: ControlReply) -> None:
         """An actor answered a forwarded command: relay it to the operator."""
+        if self.reloader.on_reply(corr_id, reply):
+            return
         target = self._pending.pop(corr_id, None)
         if target is not None:
-            self._send(target[0], reply, target[1])
+            self._reply(target.request, target.identity, reply, target.msg_id)
+
+    def _reply(
+        self, req: ControlRequest, identity: list[bytes], reply: ControlReply, msg_id: str
+    ) -> None:
+        self._audit(req.command, req.operator, reply)
+        self._send(identity, reply, msg_id)
+
+    def _audit(self, command: Command, operator: OperatorId | None, reply: ControlReply) -> None:
+        extra = {"changes": reply.data.get("changes")} if isinstance(command, Reload) else {}
+        self.audit.command(command, operator, reply.status, reply.reason, **extra)
 
     def _handle(
         self, req: ControlRequest, identity: list[bytes], msg_id: str
     ) -> ControlReply | None:
         command = req.command
-        args = command.model_dump(mode="json", exclude={"command"})
-        # `status` changes nothing and is polled (`tradepulse top` every second): debug
-        log = self._log.debug if isinstance(command, Status) else self._log.info
-        log("control_command", command=command.command, args=args)
+        if isinstance(command, Reload):
+            operator = req.operator or OperatorId()
+            done = lambda r: self._reply(req, identity, r, msg_id)  # noqa: E731
+            self.reloader.reload(operator, command.reason, done)
+            return None
         unit = for_request(command)
         if unit is None:
             reason = f"{command.command!r} is not a supervisor command"
@@ -108,7 +142,7 @@ class ControlPlane:
         route = unit.target(command)
         if route is not None and self._host.actor_state(route) is ChildState.RUNNING:
             return self._forward(route, req, identity, msg_id)
-        return unit.execute(command, self._host)
+        return unit.execute_by(command, self._host, req.operator)
 
     def _forward(
         self, target: str, req: ControlRequest, identity: list[bytes], msg_id: str
@@ -123,8 +157,8 @@ class ControlPlane:
             self._log.warning("control_forward_failed", target=target, error=str(exc))
             if unit is None:
                 return ControlReply(status="error", reason=f"{target} unreachable: {exc}")
-            return unit.execute(req.command, self._host)
-        self._pending[forwarded_id] = (identity, msg_id)
+            return unit.execute_by(req.command, self._host, req.operator)
+        self._pending[forwarded_id] = _Pending(req, identity, msg_id)
         self._timers.call_later(FORWARD_TIMEOUT_S, lambda: self._expire(forwarded_id, target, req))
         return None
 
@@ -137,10 +171,11 @@ class ControlPlane:
             # risk did not answer: engage through the file it watches (idempotent)
             unit = for_request(command)
             if unit is not None:
-                self._send(pending[0], unit.execute(command, self._host), pending[1])
+                reply = unit.execute_by(command, self._host, req.operator)
+                self._reply(req, pending.identity, reply, pending.msg_id)
                 return
         reply = ControlReply(status="error", reason=f"{target} did not answer in time")
-        self._send(pending[0], reply, pending[1])
+        self._reply(req, pending.identity, reply, pending.msg_id)
 
     def _send(self, identity: list[bytes], reply: ControlReply, corr_id: str) -> None:
         """Without blocking: an operator that does not read (or is gone) loses the reply.
@@ -163,6 +198,24 @@ class ControlPlane:
                 self._log.warning(
                     "reply_dropped", type=reply.type, reason=reason, suppressed=skipped
                 )
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A forwarded command waiting for its actor's reply."""
+
+    request: ControlRequest
+    identity: list[bytes]
+    msg_id: str
+
+
+def _peer_address(frame: zmq.Frame) -> str | None:
+    """libzmq's peer address of the connection `frame` came on (`localhost:uid:gid:pid` on
+    ipc, from SO_PEERCRED); None if there is none."""
+    try:
+        return str(frame.get("Peer-Address"))
+    except zmq.ZMQError:
+        return None
 
 
 def _control_request_id(frames: list[bytes]) -> str | None:

@@ -316,9 +316,11 @@ class Supervisor:
         except BlockingIOError:
             data = b""
         for signum in data:
-            if signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            if signum in (signal.SIGTERM, signal.SIGINT):
                 self.log.info("shutdown_requested", signal=signal.Signals(signum).name)
                 self._shutdown_requested = True
+            elif signum == signal.SIGHUP:  # reload the config (actors.supervisor.reload)
+                self.control.reload_by_signal()
         self._reap()
 
     def _reap(self) -> None:
@@ -347,7 +349,6 @@ class Supervisor:
         if decision.action is ExitAction.RESTART_NOW:
             self._spawn(child)
             return
-        metrics.ACTOR_RESTARTS.labels(actor=child.id).inc()
         if decision.action is ExitAction.GIVE_UP:
             self._give_up(child)
             return

@@ -534,3 +534,14 @@ def test_a_resent_check_does_not_count_its_own_earlier_approval() -> None:
     assert g.check(r, now_ns=2).approved  # the same order again: still 500, not 600
     assert g.exposure.open_qty("AAPL", Side.BUY) == D(500)
     assert g.check(req(1, 1), now_ns=3).code is ReasonCode.MAX_POSITION
+
+
+def test_new_limits_apply_from_the_next_check_and_keep_the_counts() -> None:
+    """`set_limits` (a config reload): an order within the old limit is refused under the
+    lower one; the rate window keeps the orders already counted against the new rate."""
+    g = gate(MANY_OPEN)
+    assert g.check(req(10), now_ns=1).approved
+    g.set_limits(MANY_OPEN.model_copy(update={"max_order_qty": D(5), "max_orders_per_s": 2.0}))
+    assert g.check(req(10), now_ns=2).code is ReasonCode.MAX_ORDER_QTY
+    assert g.check(req(5), now_ns=3).approved
+    assert g.check(req(5), now_ns=4).code is ReasonCode.RATE_LIMIT_TOTAL  # 2 in the window

@@ -345,3 +345,25 @@ def test_a_torn_header_is_read_again_under_the_lock(
     )
     state = load(path)
     assert state.engaged and state.reason == "breach", state
+
+
+def test_who_engaged_and_who_reset_are_kept_in_the_state_and_history(path: Path) -> None:
+    """An operator's engage and reset carry the operator's identity (`who`); an automatic
+    engage has none; a file written before the field existed still loads."""
+    killswitch.engage(path, "divergence", "heartbeat")
+    state = killswitch.engage(path, "drill", "operator", who="alice (uid 1000, pid 7)")
+    assert state.operator == ""  # the first cause, automatic, stays in force
+    assert [e.operator for e in state.history] == ["", "alice (uid 1000, pid 7)"]
+    state = killswitch.reset(path, "all clear", "operator", who="bob (uid 1001, pid 8)")
+    assert state.operator == "bob (uid 1001, pid 8)"
+    assert killswitch.load(path).history[-1].operator == "bob (uid 1001, pid 8)"
+
+
+def test_a_state_without_operator_fields_loads(tmp_path: Path) -> None:
+    old = tmp_path / "kill_switch.json"
+    event = {"action": "engage", "reason": "r", "source": "operator", "ts_ns": 1}
+    data = {"version": 1, "engaged": True, "reason": "r", "source": "operator", "ts_ns": 1,
+            "history": [event]}  # fmt: skip
+    old.write_text(json.dumps(data))
+    state = killswitch.load(old)
+    assert state.engaged and state.reason == "r" and state.operator == ""

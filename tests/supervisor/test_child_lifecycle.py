@@ -160,3 +160,44 @@ def test_status_row() -> None:
     )  # fmt: skip
     assert row["uptime_s"] == 2.0 and row["heartbeat_age_s"] == 2.0
     assert row["endpoints"] == {"router": "ipc://x"}
+
+
+def _restarts(child: Child, reason: str) -> float:
+    from prometheus_client import REGISTRY
+
+    value = REGISTRY.get_sample_value(
+        "tradepulse_actor_restarts_total", {"actor": child.id, "reason": reason}
+    )
+    return value or 0.0
+
+
+def test_each_restart_is_counted_with_why_the_incarnation_ended() -> None:
+    """tradepulse_actor_restarts_total{reason}: crash, hang (the daemon killed it after
+    reporting its hang), start_timeout (killed before READY) and operator (both an operator
+    restart of a running child, at its exit, and of one that was not running)."""
+    child = Child(ChildSpec(id="connector.reasons", kind="connector", venue="x"), POLICY)
+    before = {r: _restarts(child, r) for r in ("crash", "hang", "start_timeout", "operator")}
+
+    def counted() -> dict[str, float]:
+        return {r: _restarts(child, r) - before[r] for r in before}
+
+    _running(child, 0.0)
+    child.exited(-9, 1.0, shutting_down=False)
+    assert counted() == {"crash": 1, "hang": 0, "start_timeout": 0, "operator": 0}
+    _running(child, 2.0)
+    assert child.hang_age(10.0, 1.0) is not None
+    child.exited(-9, 10.1, shutting_down=False)
+    assert counted()["hang"] == 1
+    child.spawned(99, epoch=777, now=11.0)
+    assert child.still_starting(777)
+    child.exited(-9, 30.0, shutting_down=False)
+    assert counted()["start_timeout"] == 1
+    _running(child, 40.0)
+    assert not child.restart_requested()
+    child.exited(0, 41.0, shutting_down=False)
+    assert counted()["operator"] == 1
+    assert child.restart_requested()  # not running: starts now
+    assert counted() == {"crash": 1, "hang": 1, "start_timeout": 1, "operator": 2}
+    _running(child, 50.0)
+    child.exited(0, 51.0, shutting_down=True)  # a shutdown is no restart
+    assert counted() == {"crash": 1, "hang": 1, "start_timeout": 1, "operator": 2}

@@ -27,6 +27,7 @@ from actors.supervisor.control_plane import ControlPlane
 from actors.supervisor.restart_policy import ChildState
 from protocol import commands as wire
 from protocol.codec import Sender, decode, encode
+from protocol.config import parse_config
 from protocol.messages import ControlReply, ControlRequest, Message
 from tests.helpers import REPO_ROOT
 
@@ -38,6 +39,10 @@ class StubHost:
 
     def __init__(self, state_dir: Path) -> None:
         self.kill_switch_path = killswitch.kill_switch_path(state_dir)
+        self.state_path = state_dir
+        self.config_path = str(state_dir / "config.toml")
+        self.overrides: dict[str, Any] = {}
+        self.cfg = parse_config({"venues": [{"name": "simA"}]})
         self.states: dict[str, ChildState] = {"risk": RUNNING, "oms": RUNNING}
         self.restarts: list[tuple[str, bool]] = []
         self.forwarded: list[tuple[str, ControlRequest]] = []
@@ -122,7 +127,7 @@ def test_status_is_logged_at_debug_and_a_command_that_acts_at_info(rig: Rig) -> 
     with structlog.testing.capture_logs() as logs:
         rig.ask(wire.Status())
         rig.ask(wire.Shutdown())
-    levels = {e["command"]: e["log_level"] for e in logs if e["event"] == "control_command"}
+    levels = {e["command"]: e["log_level"] for e in logs if e["event"] == "operator_command"}
     assert levels == {"status": "debug", "shutdown": "info"}
 
 
@@ -202,8 +207,10 @@ def test_an_invalid_command_gets_an_error_reply_naming_it(rig: Rig) -> None:
 
 def test_every_supervisor_command_model_has_one_unit() -> None:
     """Each command model of the wire (but the simulated venue's faults, sent to the venue
-    itself) is handled by exactly one unit of the table."""
-    models = [m for m in get_args(get_args(wire.Command)[0]) if m is not wire.VenueFault]
+    itself, and the supervisor's own apply-config to an actor) is handled by exactly one
+    unit of the table."""
+    not_operator = (wire.VenueFault, wire.ApplyConfig)
+    models = [m for m in get_args(get_args(wire.Command)[0]) if m not in not_operator]
     units = [c for c in TABLE if isinstance(c, ControlCommand)]
     assert sorted(u.model.__name__ for u in units) == sorted(m.__name__ for m in models)
     for unit in units:
@@ -309,3 +316,30 @@ def test_an_engage_risk_does_not_answer_is_written_at_the_deadline(
     reply = rig.reply()
     assert reply is not None and reply.status == "ok" and reply.data["engaged"] is True
     assert killswitch.load(rig.host.kill_switch_path).reason == "silent risk"
+
+
+def test_the_operator_identity_is_the_supervisors_never_the_clients(rig: Rig) -> None:
+    """A forwarded command carries the identity the supervisor found on the connection
+    (none on inproc: all unknown), not the uid, user and pid the client put in it."""
+    forged = wire.OperatorId(uid=0, user="root", pid=1)
+    rig.send(ControlRequest(command=wire.KillSwitch(action="engage"), operator=forged))
+    (actor, forwarded) = rig.host.forwarded[-1]
+    assert actor == "risk"
+    assert forwarded.operator == wire.OperatorId()
+
+
+def test_an_engage_the_supervisor_writes_names_the_operator(rig: Rig) -> None:
+    """Risk down: the supervisor's own engage and reset keep who asked in the history."""
+    unit = BY_NAME["kill-switch"]
+    assert isinstance(unit, ControlCommand)
+    alice = wire.OperatorId(uid=1000, user="alice", pid=5)
+    engage = wire.KillSwitch(action="engage", reason="drill")
+    reply = unit.execute_by(engage, rig.host, alice)
+    assert reply.status == "ok" and reply.data["operator"] == "alice (uid 1000, pid 5)"
+    reset = wire.KillSwitch(action="reset", reason="over")
+    unit.execute_by(reset, rig.host, wire.OperatorId())
+    history = killswitch.load(rig.host.kill_switch_path).history
+    assert [(e.action, e.operator) for e in history] == [
+        ("engage", "alice (uid 1000, pid 5)"),
+        ("reset", "unknown"),
+    ]

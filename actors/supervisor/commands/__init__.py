@@ -19,6 +19,7 @@ from actors.supervisor.commands.kill_switch import KillSwitch
 from actors.supervisor.commands.positions import Positions
 from actors.supervisor.commands.preflight import Preflight
 from actors.supervisor.commands.reconcile import Reconcile
+from actors.supervisor.commands.reload import Reload
 from actors.supervisor.commands.restart import Restart
 from actors.supervisor.commands.shutdown import Shutdown
 from actors.supervisor.commands.status import Status, format_status
@@ -41,6 +42,7 @@ TABLE: tuple[OperatorCommand, ...] = (
     Orders(),
     Fills(),
     Positions(),
+    Reload(),
 )
 BY_NAME: dict[str, OperatorCommand] = {c.name: c for c in TABLE}
 _BY_MODEL: dict[type[Any], ControlCommand[Any]] = {

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from actors.supervisor.ctl import EXIT_CONFIG, control_command
 from actors.supervisor.restart_policy import ChildState
-from protocol.commands import Command
+from protocol.commands import Command, OperatorId
 from protocol.config import SystemConfig
 from protocol.domain import Msg
 from protocol.messages import ControlReply, ControlRequest
@@ -30,6 +30,19 @@ C = TypeVar("C", bound=Command)
 
 class ControlHost(Protocol):
     """The supervisor as the control plane sees it."""
+
+    @property
+    def cfg(self) -> SystemConfig:
+        """The config it was started with (`reload` compares the file with it)."""
+        ...
+
+    @property
+    def config_path(self) -> str: ...
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """The command-line overrides of the config (state_dir, runtime_dir, metrics_port)."""
+        ...
 
     @property
     def kill_switch_path(self) -> Path: ...
@@ -103,6 +116,13 @@ class ControlCommand(OperatorCommand, Generic[C]):
             print(f"tradepulse {self.name}: {where}: {err['msg']}", file=sys.stderr)
             return EXIT_CONFIG
         return control_command(cfg, command, self.format, as_json=ns.json, timeout_s=ns.timeout_s)
+
+    def execute_by(
+        self, command: C, host: ControlHost, operator: OperatorId | None
+    ) -> ControlReply:
+        """`execute` on behalf of `operator` (the kernel's identity of the process that sent
+        it): a command that records who acted overrides this instead."""
+        return self.execute(command, host)
 
     def execute(self, command: C, host: ControlHost) -> ControlReply:
         """The supervisor's own answer. A routed command gets here only while its actor is

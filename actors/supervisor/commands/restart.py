@@ -23,9 +23,10 @@ class Restart(ControlCommand[wire.Restart]):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("actor", help="the actor id, as `status` lists it (e.g. oms)")
         parser.add_argument("--force", action="store_true", help="SIGKILL now (unresponsive actor)")
+        parser.add_argument("--reason", default="", help="why (logged and audited)")
 
     def to_wire(self, ns: argparse.Namespace) -> wire.Restart:
-        return wire.Restart(actor=ns.actor, force=ns.force)
+        return wire.Restart(actor=ns.actor, force=ns.force, reason=ns.reason)
 
     def execute(self, command: wire.Restart, host: ControlHost) -> ControlReply:
         actor = command.actor

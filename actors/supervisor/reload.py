@@ -1,0 +1,247 @@
+"""`tradepulse reload` and SIGHUP: re-read the config file, apply what can change live.
+
+The file is loaded and validated as at start (with the same command-line overrides); a file
+that does not load is refused with its config error and nothing changes. The new config is
+compared field by field with the running one (`config_diff`). Policy: ALL OR NOTHING. If any
+changed field is restart-only, the whole reload is refused naming those fields (the
+operator restarts the system, or puts the file back); otherwise every changed live section
+is sent to the actors that own it (`LIVE_SECTIONS`) as an `apply-config` control command
+carrying the validated section, and the reply lists the diff (`field: old -> new`) with
+each actor's answer. An actor that is not running gets nothing: it reads the file when it
+starts. The change is logged `config_reloaded` (the diff, the operator) and audited.
+
+Live sections and the actors that apply them (`actors.runtime.live_config`):
+
+    risk       risk        limits, checked from the next order on
+    heartbeat  heartbeat   beat interval, tolerances, venue positions interval
+    trading    oms         trading windows, read at each check (when the config has them)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+import zmq
+
+from actors.runtime import metrics
+from actors.runtime.timers import Timers
+from actors.supervisor.restart_policy import ChildState
+from protocol.commands import ApplyConfig, OperatorId
+from protocol.config import SystemConfig, load_config
+from protocol.exceptions import ConfigError
+from protocol.messages import ControlReply, ControlRequest
+
+# section -> the actors that apply it live (a section not in the config is skipped)
+LIVE_SECTIONS: Mapping[str, tuple[str, ...]] = {
+    "risk": ("risk",),
+    "heartbeat": ("heartbeat",),
+    "trading": ("oms",),
+}
+ACK_TIMEOUT_S = 10.0
+
+Done = Callable[[ControlReply], None]
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str  # dotted, venues by name: `venues[simA].port`
+    old: Any
+    new: Any
+
+    @property
+    def section(self) -> str:
+        return self.field.split(".", 1)[0].split("[", 1)[0]
+
+    @property
+    def live(self) -> bool:
+        return self.section in LIVE_SECTIONS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "old": self.old, "new": self.new, "live": self.live}
+
+
+def config_diff(old: SystemConfig, new: SystemConfig) -> list[Change]:
+    """Every leaf field whose value differs, in a stable order."""
+    before = _flatten(old.model_dump(mode="json"))
+    after = _flatten(new.model_dump(mode="json"))
+    missing = object()
+    changes = []
+    for key in sorted(before.keys() | after.keys()):
+        a, b = before.get(key, missing), after.get(key, missing)
+        if a != b:
+            changes.append(Change(key, None if a is missing else a, None if b is missing else b))
+    return changes
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(node, dict) and (node or not prefix):
+        for key, value in node.items():
+            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(node, list) and node and all(isinstance(v, dict) for v in node):
+        for i, value in enumerate(node):
+            out.update(_flatten(value, f"{prefix}[{value.get('name', i)}]"))
+    else:
+        out[prefix] = node
+    return out
+
+
+def format_change(change: Mapping[str, Any]) -> str:
+    """`risk.max_order_qty: 10000 -> 5`."""
+    return f"{change['field']}: {change['old']} -> {change['new']}"
+
+
+class ReloadHost(Protocol):
+    """What the reload needs of the supervisor (`commands.ControlHost` has it)."""
+
+    @property
+    def cfg(self) -> SystemConfig: ...
+
+    @property
+    def config_path(self) -> str: ...
+
+    @property
+    def overrides(self) -> dict[str, Any]: ...
+
+    def actor_ids(self) -> list[str]: ...
+
+    def actor_state(self, actor: str) -> ChildState | None: ...
+
+    def forward(self, actor: str, request: ControlRequest) -> str: ...
+
+
+@dataclass
+class _Batch:
+    changes: list[Change]
+    done: Done
+    answers: dict[str, str] = field(default_factory=dict)  # actor -> its answer
+    waiting: set[str] = field(default_factory=set)  # forwarded ids
+    failed: bool = False
+
+
+class Reloader:
+    """Owns the running config as far as reloads go (the daemon's own `cfg` keeps what it
+    was started with: only restart-only fields of it are read, and those never change)."""
+
+    def __init__(
+        self, host: ReloadHost, timers: Timers, log: structlog.typing.FilteringBoundLogger
+    ) -> None:
+        self._host = host
+        self._timers = timers
+        self._log = log
+        self._running: SystemConfig | None = None  # the host's until the first reload
+        self._pending: dict[str, tuple[_Batch, str]] = {}  # forwarded id -> batch, actor
+
+    def reload(self, operator: OperatorId, reason: str, done: Done) -> None:
+        """Load, compare, apply (or refuse); `done` gets the reply once every actor that was
+        sent a section answered (or `ACK_TIMEOUT_S` passed)."""
+        who = operator.describe()
+        try:
+            new = load_config(self._host.config_path, **self._overrides())
+        except ConfigError as exc:
+            self._refused(who, f"config error: {exc}", [], done)
+            return
+        changes = config_diff(self.running, new)
+        if not changes:
+            metrics.CONFIG_RELOADS.labels(result="unchanged").inc()
+            done(ControlReply(status="ok", reason="config unchanged", data={"changes": []}))
+            return
+        restart_only = [c.field for c in changes if not c.live]
+        if restart_only:
+            why = f"needs a restart: {', '.join(restart_only)} (nothing applied)"
+            self._refused(who, why, changes, done)
+            return
+        batch = _Batch(changes, done)
+        sections = sorted({c.section for c in changes})
+        for section in sections:
+            model = getattr(new, section)  # an optional section may be absent: None
+            values = None if model is None else model.model_dump(mode="json")
+            for actor in LIVE_SECTIONS[section]:
+                self._send(batch, actor, section, values, operator)
+        self._running = new
+        metrics.CONFIG_RELOADS.labels(result="applied").inc()
+        self._log.warning(
+            "config_reloaded", operator=who, reason=reason, sections=sections,
+            changes=[format_change(c.to_dict()) for c in changes],
+        )  # fmt: skip
+        if batch.waiting:
+            self._timers.call_later(ACK_TIMEOUT_S, lambda: self._expire(batch))
+        else:
+            self._finish(batch)
+
+    @property
+    def running(self) -> SystemConfig:
+        """The config in force: the one started with, then the last one reloaded."""
+        return self._running or self._host.cfg
+
+    def on_reply(self, corr_id: str, reply: ControlReply) -> bool:
+        """An actor answered an `apply-config`; False: not one of ours."""
+        entry = self._pending.pop(corr_id, None)
+        if entry is None:
+            return False
+        batch, actor = entry
+        batch.waiting.discard(corr_id)
+        batch.answers[actor] = reply.reason or reply.status
+        batch.failed |= reply.status != "ok"
+        if not batch.waiting:
+            self._finish(batch)
+        return True
+
+    def _overrides(self) -> dict[str, Any]:
+        keys = ("state_dir", "runtime_dir", "metrics_port")
+        return {k: v for k, v in self._host.overrides.items() if k in keys}
+
+    def _send(
+        self,
+        batch: _Batch,
+        actor: str,
+        section: str,
+        values: dict[str, Any] | None,
+        op: OperatorId,
+    ) -> None:
+        if actor not in self._host.actor_ids():
+            return
+        if self._host.actor_state(actor) is not ChildState.RUNNING:
+            batch.answers[actor] = "not running: reads the file when it starts"
+            return
+        request = ControlRequest(command=ApplyConfig(section=section, values=values), operator=op)
+        try:
+            forwarded = self._host.forward(actor, request)
+        except zmq.ZMQError as exc:
+            batch.answers[actor] = f"unreachable ({exc}): reads the file when it restarts"
+            batch.failed = True
+            return
+        batch.waiting.add(forwarded)
+        self._pending[forwarded] = (batch, actor)
+
+    def _expire(self, batch: _Batch) -> None:
+        if not batch.waiting:
+            return
+        for forwarded in list(batch.waiting):
+            _, actor = self._pending.pop(forwarded, (batch, "?"))
+            batch.answers[actor] = f"no answer within {ACK_TIMEOUT_S:g} s"
+        batch.waiting.clear()
+        batch.failed = True
+        self._finish(batch)
+
+    def _finish(self, batch: _Batch) -> None:
+        data = {
+            "changes": [c.to_dict() for c in batch.changes],
+            "actors": dict(sorted(batch.answers.items())),
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        if batch.failed:
+            reason = "config reloaded, but not every actor applied it (see actors)"
+            batch.done(ControlReply(status="error", reason=reason, data=data))
+        else:
+            batch.done(ControlReply(status="ok", reason="config reloaded", data=data))
+
+    def _refused(self, who: str, why: str, changes: list[Change], done: Done) -> None:
+        metrics.CONFIG_RELOADS.labels(result="refused").inc()
+        self._log.warning("config_reload_refused", operator=who, error=why)
+        data = {"changes": [c.to_dict() for c in changes]}
+        done(ControlReply(status="error", reason=f"reload refused: {why}", data=data))

@@ -1,0 +1,156 @@
+"""The reload's pure parts and its protocol with the actors, against a stub supervisor:
+the diff names every changed leaf (venues by name); a bad file or any restart-only change
+refuses the whole reload with nothing sent; a live change goes to the owning actors with
+the operator, and the reply waits for their answers (or says who did not answer)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from actors.runtime.timers import Timers
+from actors.supervisor.reload import ACK_TIMEOUT_S, LIVE_SECTIONS, Reloader, config_diff
+from actors.supervisor.restart_policy import ChildState
+from protocol.commands import ApplyConfig, OperatorId
+from protocol.config import SystemConfig, load_config, parse_config
+from protocol.messages import ControlReply, ControlRequest
+from tests.helpers import make_config, to_toml
+
+ALICE = OperatorId(uid=1000, user="alice", pid=7)
+
+
+class Host:
+    def __init__(self, path: Path) -> None:
+        self.config_path = str(path)
+        self.overrides: dict[str, Any] = {}
+        path.write_text(to_toml(make_config(venues=("simA",))))
+        self.cfg: SystemConfig = load_config(path)
+        self.states = {a: ChildState.RUNNING for a in ("risk", "oms", "heartbeat")}
+        self.sent: list[tuple[str, ControlRequest]] = []
+
+    def actor_ids(self) -> list[str]:
+        return list(self.states)
+
+    def actor_state(self, actor: str) -> ChildState | None:
+        return self.states.get(actor)
+
+    def forward(self, actor: str, request: ControlRequest) -> str:
+        self.sent.append((actor, request))
+        return f"fwd-{len(self.sent)}"
+
+    def write(self, **overrides: Any) -> None:
+        Path(self.config_path).write_text(
+            to_toml(make_config(venues=("simA",), overrides=overrides))
+        )
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Host:
+    return Host(tmp_path / "config.toml")
+
+
+def reloader(host: Host, timers: Timers | None = None) -> Reloader:
+    return Reloader(host, timers or Timers(), structlog.get_logger())
+
+
+def run(r: Reloader) -> list[ControlReply]:
+    replies: list[ControlReply] = []
+    r.reload(ALICE, "test", replies.append)
+    return replies
+
+
+def test_the_diff_names_each_changed_leaf_with_venues_by_name() -> None:
+    old = parse_config(make_config(venues=("simA", "simB")))
+    new = parse_config(
+        make_config(
+            venues=("simA", "simB"),
+            overrides={"risk": {"max_order_qty": "5"}, "heartbeat": {"interval_s": 0.5}},
+        )
+        | {"venues": [{"name": "simA"}, {"name": "simB", "heartbeat_s": 9}]}
+    )
+    changes = {c.field: c for c in config_diff(old, new)}
+    assert changes["risk.max_order_qty"].old == "10000" and changes["risk.max_order_qty"].new == "5"
+    assert changes["risk.max_order_qty"].live and changes["heartbeat.interval_s"].live
+    assert changes["venues[simB].heartbeat_s"].new == 9
+    assert not changes["venues[simB].heartbeat_s"].live
+    assert config_diff(old, old) == []
+
+
+def test_an_unchanged_file_changes_nothing(host: Host) -> None:
+    (reply,) = run(reloader(host))
+    assert (reply.status, reply.reason) == ("ok", "config unchanged")
+    assert host.sent == []
+
+
+def test_a_bad_file_is_refused_with_its_config_error(host: Host) -> None:
+    host.write(risk={"max_open_orders_per_venue": 0})
+    r = reloader(host)
+    (reply,) = run(r)
+    assert reply.status == "error"
+    assert reply.reason.startswith("reload refused: config error: risk.max_open_orders_per_venue")
+    assert host.sent == [] and r.running is host.cfg
+
+
+def test_any_restart_only_change_refuses_the_whole_reload(host: Host) -> None:
+    host.write(risk={"max_order_qty": "5"}, supervisor={"heartbeat_interval_s": 0.3})
+    r = reloader(host)
+    (reply,) = run(r)
+    assert reply.status == "error"
+    assert reply.reason == (
+        "reload refused: needs a restart: supervisor.heartbeat_interval_s (nothing applied)"
+    )
+    fields = {c["field"]: c["live"] for c in reply.data["changes"]}
+    assert fields == {"risk.max_order_qty": True, "supervisor.heartbeat_interval_s": False}
+    assert host.sent == [] and r.running is host.cfg
+
+
+def test_a_live_change_goes_to_its_actors_and_the_reply_waits_for_them(host: Host) -> None:
+    host.write(risk={"max_order_qty": "5"}, heartbeat={"interval_s": 0.5})
+    r = reloader(host)
+    replies = run(r)
+    assert replies == []  # not before the actors answer
+    sent = {actor: req for actor, req in host.sent}
+    assert set(sent) == {"risk", "heartbeat"}
+    risk_cmd = sent["risk"].command
+    assert isinstance(risk_cmd, ApplyConfig) and risk_cmd.section == "risk"
+    assert risk_cmd.values["max_order_qty"] == "5"
+    assert sent["risk"].operator == ALICE
+    assert r.running.risk.max_order_qty == 5
+    assert r.on_reply("fwd-1", ControlReply(status="ok", reason="applied"))
+    assert replies == []
+    assert not r.on_reply("someone-else", ControlReply(status="ok"))
+    assert r.on_reply("fwd-2", ControlReply(status="ok", reason="applied"))
+    (reply,) = replies
+    assert reply.status == "ok" and set(reply.data["actors"]) == {"risk", "heartbeat"}
+    fields = [c["field"] for c in reply.data["changes"]]
+    assert fields == ["heartbeat.interval_s", "risk.max_order_qty"]
+
+
+def test_an_actor_that_does_not_answer_makes_it_an_error_naming_it(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host.write(risk={"max_order_qty": "5"})
+    timers = Timers()
+    replies = run(reloader(host, timers))
+    assert replies == []
+    monkeypatch.setattr("actors.runtime.timers.time.monotonic", lambda: 1e12)  # much later
+    timers.run_due()
+    (reply,) = replies
+    assert reply.status == "error"
+    assert reply.data["actors"] == {"risk": f"no answer within {ACK_TIMEOUT_S:g} s"}
+
+
+def test_a_down_owner_reads_the_file_when_it_starts(host: Host) -> None:
+    host.write(heartbeat={"interval_s": 0.5})
+    host.states["heartbeat"] = ChildState.DOWN
+    (reply,) = run(reloader(host))
+    assert reply.status == "ok" and host.sent == []
+    assert "reads the file when it starts" in reply.data["actors"]["heartbeat"]
+
+
+def test_every_live_section_is_a_config_section_or_the_trading_one_to_come() -> None:
+    for section in LIVE_SECTIONS:
+        assert section in SystemConfig.model_fields or section == "trading"
