@@ -33,6 +33,7 @@ from actors.supervisor.audit import AuditLog, operator_from_peer
 from actors.supervisor.commands import ControlHost, for_request
 from actors.supervisor.reload import Reloader
 from actors.supervisor.restart_policy import ChildState
+from actors.supervisor.sdnotify import SystemdNotify
 from protocol.codec import MAX_FRAME_BYTES, Sender, decode, encode
 from protocol.commands import Command, KillSwitch, OperatorId, Reload
 from protocol.exceptions import ProtocolError
@@ -79,11 +80,18 @@ class ControlPlane:
                     reason = f"internal error: {type(exc).__name__}"
                     self._send(identity, ControlReply(status="error", reason=reason), msg_id)
 
-    def reload_by_signal(self) -> None:
-        """SIGHUP: what `tradepulse reload` does; the result goes to the log and the audit."""
+    def reload_by_signal(self, systemd: SystemdNotify) -> None:
+        """SIGHUP (`systemctl reload`): what `tradepulse reload` does, between RELOADING=1
+        and READY=1 to systemd; the result goes to the log and the audit."""
         operator = OperatorId(via="sighup")
         command = Reload(reason="SIGHUP")
-        self.reloader.reload(operator, "SIGHUP", lambda r: self._audit(command, operator, r))
+
+        def done(reply: ControlReply) -> None:
+            self._audit(command, operator, reply)
+            systemd.reloaded(self._host.status())
+
+        systemd.reloading()
+        self.reloader.reload(operator, "SIGHUP", done)
 
     def _on_request(self, identity: list[bytes], frames: list[bytes], operator: OperatorId) -> None:
         try:

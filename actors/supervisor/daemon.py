@@ -320,7 +320,7 @@ class Supervisor:
                 self.log.info("shutdown_requested", signal=signal.Signals(signum).name)
                 self._shutdown_requested = True
             elif signum == signal.SIGHUP:  # reload the config (actors.supervisor.reload)
-                self.control.reload_by_signal()
+                self.control.reload_by_signal(self.systemd)
         self._reap()
 
     def _reap(self) -> None:

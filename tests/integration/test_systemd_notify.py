@@ -6,6 +6,8 @@ listens on is counted, not fatal."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import threading
 import uuid
@@ -123,10 +125,21 @@ def test_ready_status_watchdog_and_stopping_reach_the_notify_socket(
         message=lambda: str(listener.statuses()),
     )
 
+    # `systemctl reload` is SIGHUP: RELOADING=1 (with MONOTONIC_USEC), then READY=1 again
+    # once the reload is done (here: the config unchanged)
+    assert listener.count("RELOADING=1") == 0
+    assert sut.proc is not None
+    os.kill(sut.proc.pid, signal.SIGHUP)
+    eventually(lambda: listener.count("READY=1") == 2, 10.0, message=lambda: str(listener.lines()))
+    lines = listener.lines()
+    reloading = lines.index("RELOADING=1")
+    assert any(line.startswith("MONOTONIC_USEC=") for line in lines[reloading:])
+    assert reloading < len(lines) - 1 - lines[::-1].index("READY=1")  # READY after RELOADING
+
     assert listener.count("STOPPING=1") == 0
     assert sut.stop() == 0
     assert listener.count("STOPPING=1") == 1
-    assert listener.count("READY=1") == 1
+    assert listener.count("READY=1") == 2
 
 
 def test_a_notify_socket_nobody_listens_on_is_counted_not_fatal(
