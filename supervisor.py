@@ -97,13 +97,16 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
         print(f"tradepulse: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     from actors.supervisor.daemon import run_daemon
+    from actors.supervisor.logfiles import capture_logs
+    from actors.supervisor.postmortem_watch import watch_kill_switch
 
     on_all_ready = None
     if ns.demo:
         from actors.supervisor.demo import demo_launcher
 
         on_all_ready = demo_launcher(ns.config, state_dir=ns.state_dir, runtime_dir=ns.runtime_dir)
-    return run_daemon(cfg, ns, on_all_ready=on_all_ready)
+    with capture_logs(cfg), watch_kill_switch(cfg, ns):  # log files; a bundle per engagement
+        return run_daemon(cfg, ns, on_all_ready=on_all_ready)
 
 
 if __name__ == "__main__":

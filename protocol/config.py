@@ -24,6 +24,7 @@ from protocol import paths
 from protocol.domain import CompId, check_decimal
 from protocol.exceptions import ConfigError
 from protocol.fix_config import DialectCfg, ScheduleCfg, TlsCfg
+from protocol.log_config import LoggingCfg
 from protocol.tls import client_context, server_context
 
 # Every float is finite (no inf, no nan: `inf` would silently switch a safety off), and a
@@ -211,6 +212,7 @@ class SystemConfig(_Cfg):
     risk: RiskLimitsCfg = RiskLimitsCfg()
     oms: OmsCfg = OmsCfg()
     heartbeat: HeartbeatCfg = HeartbeatCfg()
+    logging: LoggingCfg = LoggingCfg()
     venues: list[VenueCfg] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -14,6 +14,8 @@ State dir (`system.state_dir`, durable)::
     archive/<stamp>/           a cold start moves `oms/` and `fix/` here, layout kept
     faults/                    crash-point markers (fault injection in tests and chaos runs)
     supervisor.lock            the running supervisor's flock
+    logs/                      every process's JSON log lines (tradepulse.log, .1, ...)
+    postmortem/                bundles written when the kill-switch engaged
 
 The state dir is 0700 and everything in it is created under `PRIVATE_UMASK` (journal,
 FIX stores, message logs, ledgers, the kill-switch file, snapshots: nothing readable by
@@ -44,6 +46,7 @@ COLD_MARKER = "cold_start_pending"
 KILL_SWITCH_NAME = "kill_switch.json"
 OUTBOX_NAME = "outbox.log"
 MESSAGE_LOG_DIR = "messages"
+LOG_FILE_NAME = "tradepulse.log"
 SOCKET_SUFFIX = ".sock"
 METRICS_MARKER = ".tradepulse-metrics"
 # Every process of the system runs with this umask: state and runtime files are the
@@ -126,6 +129,16 @@ def crash_marker(state_dir: Path, actor: str, point: str) -> Path:
 
 def supervisor_lock(state_dir: Path) -> Path:
     return state_dir / "supervisor.lock"
+
+
+def logs_dir(state_dir: Path) -> Path:
+    """The log files (`LOG_FILE_NAME`, rotated to `.1`, `.2`, ...: actors/supervisor/logfiles)."""
+    return state_dir / "logs"
+
+
+def postmortem_dir(state_dir: Path) -> Path:
+    """Post-mortem bundles the supervisor writes when the kill-switch engages."""
+    return state_dir / "postmortem"
 
 
 # ---------------------------------------------------------------------- runtime dir

@@ -16,6 +16,7 @@ from actors.supervisor.commands.fix import Fix
 from actors.supervisor.commands.intake import Intake
 from actors.supervisor.commands.journal import Journal
 from actors.supervisor.commands.kill_switch import KillSwitch
+from actors.supervisor.commands.postmortem import Postmortem
 from actors.supervisor.commands.reconcile import Reconcile
 from actors.supervisor.commands.restart import Restart
 from actors.supervisor.commands.shutdown import Shutdown
@@ -32,6 +33,7 @@ TABLE: tuple[OperatorCommand, ...] = (
     Reconcile(),
     Journal(),
     Fix(),
+    Postmortem(),
 )
 BY_NAME: dict[str, OperatorCommand] = {c.name: c for c in TABLE}
 _BY_MODEL: dict[type[Any], ControlCommand[Any]] = {
