@@ -144,7 +144,9 @@ def collect(cfg: SystemConfig, bundle: Bundle, since_s: float, until_s: float) -
     """Stage every part of the bundle; returns whether the system was running."""
     bundle.add_json("config.json", _config_part(cfg))
     try:
-        bundle.add_json("kill_switch.json", killswitch.load(paths.kill_switch_path(cfg.state_path)).model_dump())
+        bundle.add_json(
+            "kill_switch.json", killswitch.load(paths.kill_switch_path(cfg.state_path)).model_dump()
+        )
     except (OSError, TradePulseError) as exc:
         bundle.lack("kill_switch.json", f"unreadable: {exc}")
     running = _live_parts(cfg, bundle)
@@ -236,7 +238,9 @@ def _journal_line(item: dict[str, Any], since_s: float, until_s: float) -> Itera
     yield json.dumps(line, default=str).encode()
 
 
-def _fix_part(cfg: SystemConfig, bundle: Bundle, venue: str, since_s: float, until_s: float) -> None:
+def _fix_part(
+    cfg: SystemConfig, bundle: Bundle, venue: str, since_s: float, until_s: float
+) -> None:
     directory = paths.fix_message_log_dir(cfg.state_path, venue)
     name = f"fix/{venue}.log"
     if not fix_log_files(directory):
@@ -260,12 +264,16 @@ def pack(bundle: Bundle, out: Path, max_bytes: int, manifest: dict[str, Any]) ->
     rest = {n: s for n, s in sizes.items() if n not in _SMALL}
     kept = {n: s for n, s in sizes.items() if n in _SMALL}
     kept |= fair_shares(rest, max_bytes - _MANIFEST_RESERVE - small)
-    files, truncated, starts = [], [], {}
+    files: list[dict[str, Any]] = []
+    truncated: list[dict[str, Any]] = []
+    starts: dict[str, int] = {}
     for name in bundle.names:
         start = _tail_start(bundle.staging / name, sizes[name] - kept[name])
         starts[name] = start
         length = sizes[name] - start
-        files.append({"name": name, "bytes": length, "sha256": _sha256(bundle.staging / name, start)})
+        files.append(
+            {"name": name, "bytes": length, "sha256": _sha256(bundle.staging / name, start)}
+        )
         if start:
             truncated.append({"name": name, "original_bytes": sizes[name], "kept_bytes": length})
     manifest |= {"files": files, "truncated": truncated, "missing": bundle.missing}
@@ -274,11 +282,10 @@ def pack(bundle: Bundle, out: Path, max_bytes: int, manifest: dict[str, Any]) ->
     try:
         with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
             _add(tar, MANIFEST, json.dumps(manifest, indent=2).encode())
-            for entry in files:
-                path = bundle.staging / entry["name"]
-                with open(path, "rb") as fh:
-                    fh.seek(starts[entry["name"]])
-                    tar.addfile(_info(entry["name"], entry["bytes"]), fh)
+            for name, start in starts.items():
+                with open(bundle.staging / name, "rb") as fh:
+                    fh.seek(start)
+                    tar.addfile(_info(name, sizes[name] - start), fh)
         os.replace(tmp, out)
     except BaseException:
         with contextlib.suppress(OSError):

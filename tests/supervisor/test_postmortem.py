@@ -17,7 +17,7 @@ import pytest
 
 from actors.risk.killswitch import KillSwitchState
 from actors.supervisor import logfiles, postmortem
-from actors.supervisor.logfiles import RotatingFile, lines_between, line_time, utc_stamp, wrap_line
+from actors.supervisor.logfiles import RotatingFile, line_time, lines_between, utc_stamp, wrap_line
 from actors.supervisor.postmortem import Bundle, fair_shares, is_secret_field, pack, redact
 from actors.supervisor.postmortem_watch import EngagementTrigger, prune
 from protocol import paths

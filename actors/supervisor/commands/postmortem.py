@@ -59,7 +59,11 @@ class Postmortem(OperatorCommand):
             manifest = postmortem.write_bundle(cfg, out, since_s, until_s, ns.max_bytes)
         except OSError as exc:
             return _fail(f"cannot write {out}: {exc}")
-        print(json.dumps({"out": str(out.resolve()), **manifest}) if ns.json else _describe(out, manifest))
+        print(
+            json.dumps({"out": str(out.resolve()), **manifest})
+            if ns.json
+            else _describe(out, manifest)
+        )
         return EXIT_OK
 
 
@@ -68,7 +72,10 @@ def _describe(out: Path, manifest: dict[str, Any]) -> str:
     lines = [f"wrote {out} ({rng['since']} .. {rng['until']})", ""]
     cut = {t["name"] for t in manifest["truncated"]}
     rows = [("FILE", "BYTES", "NOTE")]
-    rows += [(f["name"], str(f["bytes"]), "truncated" if f["name"] in cut else "") for f in manifest["files"]]
+    rows += [
+        (f["name"], str(f["bytes"]), "truncated" if f["name"] in cut else "")
+        for f in manifest["files"]
+    ]
     lines += _table(rows)
     if manifest["missing"]:
         lines += ["", "missing:"] + [f"  {m['item']}: {m['why']}" for m in manifest["missing"]]

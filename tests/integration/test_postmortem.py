@@ -1,0 +1,133 @@
+"""The log files and the post-mortem bundle with the real system: a bundle of a running
+system, of a stopped one (from the state dir alone), and the one a kill-switch engagement
+writes by itself (the pure parts: tests/supervisor/test_postmortem.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from actors.connector.fix import msgview
+from protocol import paths
+from tests.helpers import SystemUnderTest, eventually
+from tests.system_ops import client, submit_when_open
+
+Start = Callable[..., SystemUnderTest]
+
+
+def _open(bundle: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The manifest and every file of a bundle, after checking the manifest against them."""
+    assert stat.S_IMODE(bundle.stat().st_mode) == 0o600
+    with tarfile.open(bundle) as tar:
+        files = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+    manifest = json.loads(files.pop("MANIFEST.json"))
+    assert [f["name"] for f in manifest["files"]] == list(files)
+    for entry in manifest["files"]:
+        data = files[entry["name"]]
+        assert (entry["bytes"], entry["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
+    return manifest, files
+
+
+def _events(log: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.splitlines()]
+
+
+def _postmortem(sut: SystemUnderTest, out: Path, *args: str) -> dict[str, Any]:
+    result = sut.cli("postmortem", "--out", str(out), "--json", *args, timeout_s=60.0)
+    assert result.returncode == 0, result.stderr
+    printed: dict[str, Any] = json.loads(result.stdout)
+    return printed
+
+
+def test_bundle_of_a_running_system_holds_status_metrics_logs_journal_and_fix_log(
+    start_system: Start, tmp_path: Path
+) -> None:
+    """With one order sent: the bundle has the status, a metrics snapshot, the log lines of
+    the supervisor and of its actors (captured from their stdout into the 0600 log file),
+    the order's journal record and its NewOrderSingle in the FIX log, nothing missing."""
+    sut = start_system(venues=("simA",))
+    with client(sut) as c:
+        view = submit_when_open(c, "simA")
+    fix_dir = paths.fix_message_log_dir(sut.state_dir, "simA")
+    eventually(lambda: any(b"\x0135=D\x01" in e.raw for e in msgview.entries(fix_dir)), 10.0)
+    log_file = paths.logs_dir(sut.state_dir) / paths.LOG_FILE_NAME
+    assert stat.S_IMODE(log_file.stat().st_mode) == 0o600
+    printed = _postmortem(sut, tmp_path / "b.tar.gz", "--since", "10m")
+    manifest, files = _open(tmp_path / "b.tar.gz")
+    assert printed["out"] == str(tmp_path / "b.tar.gz") and printed["files"] == manifest["files"]
+    assert manifest["system_running"] is True and manifest["missing"] == []
+    assert manifest["host"] and manifest["version"] and manifest["truncated"] == []
+    assert {"status.json", "metrics.txt", "config.json", "kill_switch.json"} <= set(files)
+    status = json.loads(files["status.json"])
+    assert status["status"] == "ok" and "oms" in [a["id"] for a in status["data"]["actors"]]
+    assert b"tradepulse_actor_up" in files["metrics.txt"]
+    actors = {e.get("actor") for e in _events(files["logs/tradepulse.log"])}
+    assert {"supervisor", "oms", "risk", "connector.simA"} <= actors
+    journal = [json.loads(line) for line in files["journal.jsonl"].splitlines()]
+    assert any(
+        r["data"].get("order", {}).get("client_order_id") == view.client_order_id for r in journal
+    ), journal
+    assert b"NewOrderSingle" in files["fix/simA.log"]
+    config = json.loads(files["config.json"])
+    assert config["config"]["venues"][0]["name"] == "simA"
+
+
+def test_bundle_of_a_stopped_system_comes_from_the_state_dir_and_says_what_is_missing(
+    start_system: Start, tmp_path: Path
+) -> None:
+    """After a clean stop the log file holds the supervisor's last line; the bundle is
+    written from the state dir, lists status and metrics as missing (not running), and a
+    range with no activity has no log lines (said too)."""
+    sut = start_system(venues=("simA",))
+    assert sut.stop() == 0
+    _postmortem(sut, tmp_path / "b.tar.gz")
+    manifest, files = _open(tmp_path / "b.tar.gz")
+    assert manifest["system_running"] is False
+    missing = {m["item"]: m["why"] for m in manifest["missing"]}
+    assert set(missing) >= {"status.json", "metrics.txt"}
+    assert "not running" in missing["status.json"]
+    events = _events(files["logs/tradepulse.log"])
+    assert "loop_shutdown" in [e["event"] for e in events]
+    assert {"supervisor", "oms"} <= {e.get("actor") for e in events}
+    old = _postmortem(
+        sut, tmp_path / "old.tar.gz", "--since", "2020-01-01T00:00:00Z", "--until", "2020-01-02"
+    )
+    assert {m["item"] for m in old["missing"]} >= {"logs/tradepulse.log", "fix/simA.log"}
+    text = sut.cli("postmortem", "--out", str(tmp_path / "c.tar.gz"))
+    assert text.returncode == 0 and "missing:" in text.stdout and "status.json" in text.stdout
+    bad = sut.cli("postmortem", "--out", str(tmp_path / "d.tar.gz"), "--since", "yesterday")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "--since" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_kill_switch_engagement_writes_a_bundle_with_the_engagement_in_its_log(
+    start_system: Start,
+) -> None:
+    """`kill-switch engage` from the CLI: the supervisor writes a bundle into
+    state_dir/postmortem/ by itself (logging `postmortem_written` with its path), whose
+    kill-switch file is ENGAGED and whose log excerpt holds risk's engagement line, and
+    the supervisor never stalled or took an actor for hung meanwhile."""
+    sut = start_system(venues=("simA",), overrides={"logging": {"postmortem_delay_s": 0.5}})
+    since = sut.mark()
+    engaged = sut.cli("kill-switch", "engage", "--reason", "postmortem test")
+    assert engaged.returncode == 0, engaged.stderr
+    written = sut.wait_event("postmortem_written", timeout_s=30.0, since=since)
+    bundle = Path(written["path"])
+    assert bundle.parent == paths.postmortem_dir(sut.state_dir) and bundle.exists()
+    manifest, files = _open(bundle)
+    assert manifest["system_running"] is True
+    state = json.loads(files["kill_switch.json"])
+    assert state["engaged"] is True and state["reason"] == "postmortem test"
+    assert state["history"][-1]["action"] == "engage"
+    events = _events(files["logs/tradepulse.log"])
+    assert any(
+        e["event"] == "kill_switch_cancel_round" and e.get("why") == "engaged" for e in events
+    ), [e["event"] for e in events]
+    assert not sut.events("actor_hung", since=since)
+    assert not sut.events("supervisor_stalled", since=since)
+    assert sut.status()["kill_switch"]["engaged"]
