@@ -10,10 +10,11 @@
     tradepulse journal inspect --config FILE
     tradepulse fix log --venue V [--follow] [--since 10m|ISO] [--raw] --config FILE
     tradepulse fix seq --venue V [--next-in N] [--next-out M --reason "..."] --config FILE
+    tradepulse postmortem --out FILE.tar.gz [--since 2h] [--until T] [--max-bytes N] --config FILE
 
 `run` is the daemon (foreground); every other command talks to it over the control socket
-in the runtime dir, except `journal inspect`, `fix log` and showing `fix seq`, which read
-the state dir (setting `fix seq` writes it when no supervisor runs). Exit codes: 0 ok,
+in the runtime dir, except `journal inspect`, `fix log`, showing `fix seq` and `postmortem`, which
+read the state dir (setting `fix seq` writes it when no supervisor runs). Exit codes: 0 ok,
 1 failure, 2 bad config or usage, 3 state dir locked / system not running.
 """
 
