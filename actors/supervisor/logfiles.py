@@ -303,6 +303,8 @@ def lines_between(directory: Path, since_s: float, until_s: float) -> Iterator[b
     line without a time (torn) goes with the line before it."""
     for path in log_files(directory):
         try:
+            if path.stat().st_mtime < since_s:  # its last line is older still
+                continue
             fh = open(path, "rb")  # noqa: SIM115 - closed below; rotation may remove it
         except FileNotFoundError:
             continue

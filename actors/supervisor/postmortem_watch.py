@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -36,6 +37,7 @@ from protocol.exceptions import ConfigError
 
 _POLL_S = 0.25
 _EXIT_WAIT_S = 10.0
+_STALE_S = 3600.0
 PREFIX, SUFFIX = "postmortem-", ".tar.gz"
 
 
@@ -81,7 +83,12 @@ class PostmortemWatch:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5.0)
-        engaged_at = self._trigger.take_due(time.monotonic(), force=True)
+        now = time.monotonic()
+        with contextlib.suppress(Exception):  # an engagement since the thread's last look
+            state = self._ks.poll()
+            if state is not None:
+                self._trigger.observe(state, now)
+        engaged_at = self._trigger.take_due(now, force=True)
         if engaged_at is not None:
             self._spawn(engaged_at)
         deadline = time.monotonic() + _EXIT_WAIT_S
@@ -136,13 +143,24 @@ def watch_kill_switch(cfg: SystemConfig, ns: argparse.Namespace) -> Iterator[Non
         watch.close()
 
 
-def prune(directory: Path, keep: int) -> list[Path]:
-    """Remove all but the newest `keep` bundles (their names sort by time); returns them."""
+def prune(directory: Path, keep: int, *, now_s: float | None = None) -> list[Path]:
+    """Remove all but the newest `keep` bundles (their names sort by time), and what a
+    writer killed mid-way left (`.postmortem-*` staging dirs, `.*.tmp-*` files) over an
+    hour old; returns the bundles removed."""
     bundles = sorted(p for p in directory.glob(f"{PREFIX}*{SUFFIX}") if p.is_file())
     gone = bundles[: max(len(bundles) - keep, 0)]
     for path in gone:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+    stale_before = (time.time() if now_s is None else now_s) - _STALE_S
+    for left in [*directory.glob(f".{PREFIX}*"), *directory.glob(".*.tmp-*")]:
+        with contextlib.suppress(FileNotFoundError):
+            if left.lstat().st_mtime >= stale_before:
+                continue
+            if left.is_dir():
+                shutil.rmtree(left, ignore_errors=True)
+            else:
+                left.unlink()
     return gone
 
 
@@ -152,6 +170,7 @@ def main(argv: list[str]) -> int:
     from actors.supervisor.postmortem import write_bundle
 
     os.umask(paths.PRIVATE_UMASK)
+    os.nice(10)  # reading a day of logs must not take CPU from the supervisor and actors
     config_path, state_dir, runtime_dir, out, since = argv
     try:
         cfg = load_config(config_path, state_dir=state_dir, runtime_dir=runtime_dir)

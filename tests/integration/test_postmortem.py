@@ -131,3 +131,22 @@ def test_a_kill_switch_engagement_writes_a_bundle_with_the_engagement_in_its_log
     assert not sut.events("actor_hung", since=since)
     assert not sut.events("supervisor_stalled", since=since)
     assert sut.status()["kill_switch"]["engaged"]
+
+
+def test_a_bundle_still_due_at_shutdown_is_written_before_the_supervisor_exits(
+    start_system: Start,
+) -> None:
+    """Engaged, then stopped long before `postmortem_delay_s` (60 s) passed: the shutdown
+    writes the bundle (status and metrics missing: the control socket is closed by then),
+    logs `postmortem_written` and exits 0."""
+    sut = start_system(venues=("simA",), overrides={"logging": {"postmortem_delay_s": 60.0}})
+    since = sut.mark()
+    assert sut.cli("kill-switch", "engage", "--reason", "then stop").returncode == 0
+    assert sut.stop() == 0
+    written = sut.wait_event("postmortem_written", timeout_s=1.0, since=since)
+    bundle = Path(written["path"])
+    assert list(paths.postmortem_dir(sut.state_dir).glob("postmortem-*.tar.gz")) == [bundle]
+    manifest, files = _open(bundle)
+    assert manifest["system_running"] is False
+    assert {"status.json", "metrics.txt"} <= {m["item"] for m in manifest["missing"]}
+    assert json.loads(files["kill_switch.json"])["reason"] == "then stop"

@@ -238,9 +238,16 @@ def test_prune_keeps_the_newest_bundles(tmp_path: Path) -> None:
     for stamp in ("20261201T000000000Z", "20261203T000000000Z", "20261202T000000000Z"):
         (tmp_path / f"postmortem-{stamp}.tar.gz").write_bytes(b"x")
     (tmp_path / "notes.txt").write_bytes(b"kept")
-    gone = prune(tmp_path, keep=2)
+    (tmp_path / ".postmortem-old").mkdir()  # a writer killed mid-way, long ago
+    (tmp_path / ".postmortem-old" / "config.json").write_bytes(b"{}")
+    (tmp_path / ".postmortem-x.tar.gz.tmp-7").write_bytes(b"x")
+    os.utime(tmp_path / ".postmortem-old", (T0 - 7200, T0 - 7200))
+    os.utime(tmp_path / ".postmortem-x.tar.gz.tmp-7", (T0 - 7200, T0 - 7200))
+    (tmp_path / ".postmortem-now").mkdir()  # being written right now: kept
+    gone = prune(tmp_path, keep=2, now_s=T0)
     assert [p.name for p in gone] == ["postmortem-20261201T000000000Z.tar.gz"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".postmortem-now",
         "notes.txt",
         "postmortem-20261202T000000000Z.tar.gz",
         "postmortem-20261203T000000000Z.tar.gz",
