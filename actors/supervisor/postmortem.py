@@ -111,12 +111,17 @@ def fair_shares(sizes: dict[str, int], budget: int) -> dict[str, int]:
 
 
 class Bundle:
-    """The files of one bundle, staged in a private directory before they are packed."""
+    """The files of one bundle, staged in a private directory before they are packed. A
+    file never keeps more than its newest `cap_bytes` or so (no file may take more of the
+    bundle anyway), so staging a day of logs needs at most 1.5 x `cap_bytes` of disk;
+    `original_bytes` counts what each file had before."""
 
-    def __init__(self, staging: Path) -> None:
+    def __init__(self, staging: Path, cap_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.staging = staging
+        self.cap_bytes = cap_bytes
         self.names: list[str] = []
         self.missing: list[dict[str, str]] = []
+        self.original_bytes: dict[str, int] = {}
 
     def add_json(self, name: str, data: Any) -> None:
         self.add_lines(name, [json.dumps(data, indent=2, default=str).encode()])
@@ -125,13 +130,22 @@ class Bundle:
         """Stream `lines` into `name`; returns how many there were."""
         path = self.staging / name
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        count = 0
-        with open(path, "wb") as fh:
+        count = total = 0
+        fh = open(path, "wb")  # noqa: SIM115 - reopened when its head is cut off
+        try:
             for line in lines:
                 fh.write(line + b"\n")
                 count += 1
+                total += len(line) + 1
+                if fh.tell() > self.cap_bytes + self.cap_bytes // 2:
+                    fh.close()
+                    _keep_tail(path, self.cap_bytes)
+                    fh = open(path, "ab")  # noqa: SIM115 - closed in finally
+        finally:
+            fh.close()
         if count:
             self.names.append(name)
+            self.original_bytes[name] = total
         else:  # nothing: the manifest's `missing` says why
             path.unlink()
         return count
@@ -260,6 +274,7 @@ def pack(bundle: Bundle, out: Path, max_bytes: int, manifest: dict[str, Any]) ->
     """Write `out` (0600, atomically): the manifest, then every staged file, each within
     its share of `max_bytes` (its newest lines kept). Returns the manifest."""
     sizes = {n: (bundle.staging / n).stat().st_size for n in bundle.names}
+    original = {n: max(bundle.original_bytes.get(n, 0), sizes[n]) for n in bundle.names}
     small = sum(s for n, s in sizes.items() if n in _SMALL)
     rest = {n: s for n, s in sizes.items() if n not in _SMALL}
     kept = {n: s for n, s in sizes.items() if n in _SMALL}
@@ -274,8 +289,8 @@ def pack(bundle: Bundle, out: Path, max_bytes: int, manifest: dict[str, Any]) ->
         files.append(
             {"name": name, "bytes": length, "sha256": _sha256(bundle.staging / name, start)}
         )
-        if start:
-            truncated.append({"name": name, "original_bytes": sizes[name], "kept_bytes": length})
+        if length < original[name]:
+            truncated.append({"name": name, "original_bytes": original[name], "kept_bytes": length})
     manifest |= {"files": files, "truncated": truncated, "missing": bundle.missing}
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -302,7 +317,7 @@ def write_bundle(
     out = out.resolve()
     staging = Path(tempfile.mkdtemp(prefix=".postmortem-", dir=out.parent))
     try:
-        bundle = Bundle(staging)
+        bundle = Bundle(staging, max_bytes)
         running = collect(cfg, bundle, since_s, until_s)
         manifest: dict[str, Any] = {
             "created_at": utc_stamp(time.time()),
@@ -316,6 +331,16 @@ def write_bundle(
         return pack(bundle, out, max_bytes, manifest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _keep_tail(path: Path, keep_bytes: int) -> None:
+    """Cut `path` down to its newest whole lines within `keep_bytes`."""
+    start = _tail_start(path, path.stat().st_size - keep_bytes)
+    tmp = path.with_name(path.name + ".tail")
+    with open(path, "rb") as src, open(tmp, "wb") as dst:
+        src.seek(start)
+        shutil.copyfileobj(src, dst, 1 << 20)
+    os.replace(tmp, path)
 
 
 def _tail_start(path: Path, cut: int) -> int:

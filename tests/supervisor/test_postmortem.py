@@ -207,6 +207,22 @@ def test_pack_writes_a_private_bundle_whose_manifest_matches_its_files(tmp_path:
     assert not list(tmp_path.glob(".b.tar.gz.tmp-*"))
 
 
+def test_staging_keeps_only_the_newest_lines_of_a_file_over_its_cap(tmp_path: Path) -> None:
+    """A range bigger than the bundle may hold is never staged whole (disk use stays
+    bounded); the manifest still says how big it was and that it was cut."""
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    bundle = Bundle(staging, cap_bytes=1 << 20)
+    lines = [b"line %07d" % i for i in range(400_000)]  # 5.2 MB with newlines
+    assert bundle.add_lines("logs/tradepulse.log", iter(lines)) == len(lines)
+    staged = (staging / "logs/tradepulse.log").read_bytes()
+    assert len(staged) <= (1 << 20) * 3 // 2 and staged.endswith(b"line 0399999\n")
+    assert staged.startswith(b"line ")
+    manifest = pack(bundle, tmp_path / "b.tar.gz", 1 << 20, {})
+    (cut,) = manifest["truncated"]
+    assert cut["original_bytes"] == 13 * len(lines) and cut["kept_bytes"] < 1 << 20
+
+
 # --------------------------------------------------------------------------- the trigger
 
 
