@@ -53,11 +53,16 @@ REDACTED = "<redacted>"
 # secret is kept (`*_env`: an environment variable's name; `*_file`: a file's path).
 SECRET_WORDS = ("password", "passwd", "secret", "key", "token", "credential")
 NOT_SECRET_SUFFIXES = ("_env", "_file")
+# ...and a logon field (`dialect.logon_fields`, tag -> value) that is a credential:
+# RawData(96), Username(553), Password(554), NewPassword(925), as in the FIX message log
+SECRET_FIX_TAGS = frozenset({"96", "553", "554", "925"})
 _SMALL = ("config.json", "kill_switch.json", "status.json", "metrics.txt")
 _MANIFEST_RESERVE = 64 << 10
 
 
 def is_secret_field(name: str) -> bool:
+    if name in SECRET_FIX_TAGS:
+        return True
     lowered = name.lower()
     if lowered.endswith(NOT_SECRET_SUFFIXES):
         return False
@@ -188,7 +193,8 @@ def _config_part(cfg: SystemConfig) -> dict[str, Any]:
         "config": redact(cfg.model_dump(mode="json")),
         "credential_variables": credentials,
         "redaction_rule": (
-            f"fields named *{'*, *'.join(SECRET_WORDS)}* (not *{', *'.join(NOT_SECRET_SUFFIXES)})"
+            f"fields named *{'*, *'.join(SECRET_WORDS)}* (not *{', *'.join(NOT_SECRET_SUFFIXES)}),"
+            f" logon fields {', '.join(sorted(SECRET_FIX_TAGS, key=int))}"
         ),
     }
 

@@ -18,6 +18,7 @@ from tests.helpers import SystemUnderTest, eventually
 from tests.system_ops import client, submit_when_open
 
 Start = Callable[..., SystemUnderTest]
+_PASSWORD = "pw-s3cret-value"
 
 
 def _open(bundle: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -49,8 +50,18 @@ def test_bundle_of_a_running_system_holds_status_metrics_logs_journal_and_fix_lo
 ) -> None:
     """With one order sent: the bundle has the status, a metrics snapshot, the log lines of
     the supervisor and of its actors (captured from their stdout into the 0600 log file),
-    the order's journal record and its NewOrderSingle in the FIX log, nothing missing."""
-    sut = start_system(venues=("simA",))
+    the order's journal record and its NewOrderSingle in the FIX log, nothing missing; the
+    venue's password (from its env var, sent in the Logon) appears nowhere in it, the
+    variable's name does (logon-field redaction: the unit tests)."""
+    venue = {
+        "name": "simA",
+        "target_comp_id": "SIMA",
+        "password_env": "TP_PM_PASSWORD",
+        "sim": {"reference_prices": {"AAPL": "100.00"}},
+    }
+    sut = start_system(
+        venues=("simA",), overrides={"venues": [venue]}, env={"TP_PM_PASSWORD": _PASSWORD}
+    )
     with client(sut) as c:
         view = submit_when_open(c, "simA")
     fix_dir = paths.fix_message_log_dir(sut.state_dir, "simA")
@@ -74,7 +85,9 @@ def test_bundle_of_a_running_system_holds_status_metrics_logs_journal_and_fix_lo
     ), journal
     assert b"NewOrderSingle" in files["fix/simA.log"]
     config = json.loads(files["config.json"])
-    assert config["config"]["venues"][0]["name"] == "simA"
+    assert config["credential_variables"] == {"venues[simA].password_env": "TP_PM_PASSWORD"}
+    for name, data in files.items():  # no secret anywhere: config, logs, FIX log, status
+        assert _PASSWORD.encode() not in data, name
 
 
 def test_bundle_of_a_stopped_system_comes_from_the_state_dir_and_says_what_is_missing(
@@ -103,6 +116,9 @@ def test_bundle_of_a_stopped_system_comes_from_the_state_dir_and_says_what_is_mi
     bad = sut.cli("postmortem", "--out", str(tmp_path / "d.tar.gz"), "--since", "yesterday")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "--since" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    nowhere = sut.cli("postmortem", "--out", str(tmp_path / "no" / "such" / "dir.tar.gz"))
+    assert nowhere.returncode == 1 and "cannot write" in nowhere.stderr
+    assert len(nowhere.stderr.strip().splitlines()) == 1
 
 
 def test_a_kill_switch_engagement_writes_a_bundle_with_the_engagement_in_its_log(

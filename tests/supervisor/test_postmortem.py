@@ -21,6 +21,7 @@ from actors.supervisor.logfiles import RotatingFile, line_time, lines_between, u
 from actors.supervisor.postmortem import Bundle, fair_shares, is_secret_field, pack, redact
 from actors.supervisor.postmortem_watch import EngagementTrigger, prune
 from protocol import paths
+from protocol.config import SystemConfig
 
 T0 = 1_796_000_000.0  # a fixed time (2026-11-30)
 
@@ -45,6 +46,10 @@ def _line(ts_s: float, event: str, **fields: Any) -> bytes:
         ("tls_key_file", False),  # where the key is, not the key
         ("host", False),
         ("keep_files", False),
+        ("554", True),  # logon_fields: Password, NewPassword(925), RawData(96)
+        ("925", True),
+        ("96", True),
+        ("1137", False),  # DefaultApplVerID
     ],
 )
 def test_secret_fields_are_named_by_the_documented_rule(name: str, secret: bool) -> None:
@@ -67,6 +72,46 @@ def test_redact_replaces_secret_values_at_any_depth_and_keeps_the_rest() -> None
     }
     assert out["extra"]["deep"] == {"secret_token": postmortem.REDACTED, "port": 9}
     assert "hunter2" not in json.dumps(out) and "t0k3n-value" not in json.dumps(out)
+
+
+def test_collect_from_a_bare_state_dir_redacts_the_config_and_says_what_is_missing(
+    tmp_path: Path,
+) -> None:
+    """No system ever ran: the bundle still has the config (a NewPassword logon field
+    redacted, the password variable's name kept) and the kill-switch (never engaged);
+    everything else is listed as missing, with why."""
+    cfg = SystemConfig.model_validate(
+        {
+            "system": {"state_dir": str(tmp_path / "state"), "runtime_dir": str(tmp_path / "rt")},
+            "venues": [
+                {
+                    "name": "simA",
+                    "password_env": "SIMA_PW",
+                    "dialect": {"logon_fields": {"925": "n3w-s3cret", "1137": "9"}},
+                }
+            ],
+        }
+    )
+    (tmp_path / "state").mkdir()
+    (tmp_path / "staging").mkdir()
+    bundle = Bundle(tmp_path / "staging")
+    assert postmortem.collect(cfg, bundle, T0, T0 + 60) is False  # not running
+    assert bundle.names == ["config.json", "kill_switch.json"]
+    config = json.loads((tmp_path / "staging" / "config.json").read_text())
+    venue = config["config"]["venues"][0]
+    assert venue["dialect"]["logon_fields"] == {"925": postmortem.REDACTED, "1137": "9"}
+    assert venue["password_env"] == "SIMA_PW"
+    assert config["credential_variables"] == {"venues[simA].password_env": "SIMA_PW"}
+    state = json.loads((tmp_path / "staging" / "kill_switch.json").read_text())
+    assert state["engaged"] is False and state["history"] == []
+    assert {m["item"] for m in bundle.missing} == {
+        "status.json",
+        "metrics.txt",
+        "logs/tradepulse.log",
+        "journal.jsonl",
+        "fix/simA.log",
+    }
+    assert all(m["why"] for m in bundle.missing)
 
 
 # --------------------------------------------------------------------------- times
