@@ -119,8 +119,21 @@ class LogCapture:
         self._warned_at = -_WARN_EVERY_S
 
     def start(self) -> None:
+        """OSError (EMFILE, ...) with the original fds in place."""
         sys.stdout.flush()
         sys.stderr.flush()
+        try:
+            self._install()
+        except OSError:
+            for fd, original in self._saved:
+                os.dup2(original, fd)
+            raise
+        writer = threading.Thread(target=self._write_loop, name="log-file", daemon=True)
+        self._threads.append(writer)
+        for t in self._threads:
+            t.start()
+
+    def _install(self) -> None:
         for fd, stream in ((1, "stdout"), (2, "stderr")):
             original = os.dup(fd)
             r, w = os.pipe()
@@ -133,10 +146,6 @@ class LogCapture:
                 target=self._read, args=(r, original, stream), name=f"log-{stream}", daemon=True
             )
             self._threads.append(t)
-        writer = threading.Thread(target=self._write_loop, name="log-file", daemon=True)
-        self._threads.append(writer)
-        for t in self._threads:
-            t.start()
 
     def close(self, timeout_s: float = 2.0) -> None:
         """Put the original fds back; the rest of the pipes' lines still reach the file
@@ -245,9 +254,14 @@ def wrap_line(line: bytes, stream: str) -> bytes:
     """A JSON log line as it is; anything else (a traceback line) as a `raw_output` event."""
     if line.startswith(b"{") and line.endswith(b"}"):
         return line
-    text = line.decode("utf-8", "replace")
-    event = {"ts": utc_stamp(time.time()), "level": "error" if stream == "stderr" else "info"}
-    return json.dumps({**event, "event": "raw_output", "stream": stream, "line": text}).encode()
+    event = {
+        "event": "raw_output",
+        "stream": stream,
+        "line": line.decode("utf-8", "replace"),
+        "level": "error" if stream == "stderr" else "info",
+        "ts": utc_stamp(time.time()),  # last, as structlog has it
+    }
+    return json.dumps(event).encode()
 
 
 def utc_stamp(ts_s: float) -> str:
@@ -263,7 +277,12 @@ def capture_logs(cfg: SystemConfig) -> Iterator[LogCapture | None]:
         return
     path = paths.logs_dir(cfg.state_path) / paths.LOG_FILE_NAME
     capture = LogCapture(RotatingFile(path, cfg.logging.max_file_bytes, cfg.logging.keep_files))
-    capture.start()
+    try:
+        capture.start()
+    except OSError as exc:  # no fds left, ...: the system runs, without the file
+        print(json.dumps({"event": "log_file_unavailable", "error": str(exc)}), file=sys.stderr)
+        yield None
+        return
     try:
         yield capture
     finally:
@@ -288,7 +307,8 @@ def log_files(directory: Path) -> list[Path]:
 
 def line_time(line: bytes) -> float | None:
     """A log line's `ts` as seconds since the epoch; None if it has none."""
-    match = _TS.search(line, 0, 200)
+    # structlog's TimeStamper puts `ts` last: look at the end first (a value may quote one)
+    match = _TS.search(line, max(0, len(line) - 80)) or _TS.search(line)
     if match is None:
         return None
     try:

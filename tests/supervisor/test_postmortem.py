@@ -150,6 +150,8 @@ def test_lines_between_keeps_the_range_across_rotated_files(tmp_path: Path) -> N
 
 def test_line_time_reads_structlogs_iso_stamp() -> None:
     assert line_time(_line(T0 + 0.25, "x")) == pytest.approx(T0 + 0.25)
+    long = _line(T0 + 1, "x", detail="y" * 5000, nested='{"ts": "2020-01-01T00:00:00Z"}')
+    assert line_time(long) == pytest.approx(T0 + 1)  # the last `ts`, structlog's
     assert line_time(b'{"event": "x"}') is None
     assert line_time(b'{"ts": "not a time at all", "event": "x"}') is None
 
