@@ -159,8 +159,11 @@ class Bundle:
         self.missing.append({"item": item, "why": why})
 
 
-def collect(cfg: SystemConfig, bundle: Bundle, since_s: float, until_s: float) -> bool:
-    """Stage every part of the bundle; returns whether the system was running."""
+def collect(
+    cfg: SystemConfig, bundle: Bundle, since_s: float, until_s: float, timeout_s: float = 5.0
+) -> bool:
+    """Stage every part of the bundle; returns whether the system was running (it had
+    `timeout_s` to answer `status`, and as long for /metrics)."""
     bundle.add_json("config.json", _config_part(cfg))
     try:
         bundle.add_json(
@@ -168,7 +171,7 @@ def collect(cfg: SystemConfig, bundle: Bundle, since_s: float, until_s: float) -
         )
     except (OSError, TradePulseError) as exc:
         bundle.lack("kill_switch.json", f"unreadable: {exc}")
-    running = _live_parts(cfg, bundle)
+    running = _live_parts(cfg, bundle, timeout_s)
     log_dir = paths.logs_dir(cfg.state_path)
     if log_dir.is_dir():
         n = bundle.add_lines("logs/tradepulse.log", lines_between(log_dir, since_s, until_s))
@@ -199,12 +202,12 @@ def _config_part(cfg: SystemConfig) -> dict[str, Any]:
     }
 
 
-def _live_parts(cfg: SystemConfig, bundle: Bundle) -> bool:
+def _live_parts(cfg: SystemConfig, bundle: Bundle, timeout_s: float) -> bool:
     """status.json and metrics.txt from the running system."""
     try:
-        reply = control_request(cfg, "status", {}, timeout_s=5.0)
+        reply = control_request(cfg, "status", {}, timeout_s=timeout_s)
     except ControlUnavailable as exc:
-        why = f"system not running ({exc})"
+        why = f"system not running or not answering ({exc})"
         bundle.lack("status.json", why)
         bundle.lack("metrics.txt", why)
         return False
@@ -214,7 +217,7 @@ def _live_parts(cfg: SystemConfig, bundle: Bundle) -> bool:
         bundle.lack("metrics.txt", "the supervisor serves no metrics URL")
         return True
     try:
-        with urllib.request.urlopen(url, timeout=5.0) as resp:  # noqa: S310 - our own /metrics
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 - our own /metrics
             bundle.add_lines("metrics.txt", [resp.read()])
     except OSError as exc:
         bundle.lack("metrics.txt", f"GET {url} failed: {exc}")
@@ -316,7 +319,13 @@ def pack(bundle: Bundle, out: Path, max_bytes: int, manifest: dict[str, Any]) ->
 
 
 def write_bundle(
-    cfg: SystemConfig, out: Path, since_s: float, until_s: float, max_bytes: int
+    cfg: SystemConfig,
+    out: Path,
+    since_s: float,
+    until_s: float,
+    max_bytes: int,
+    *,
+    timeout_s: float = 5.0,
 ) -> dict[str, Any]:
     """Collect and pack one bundle into `out`; returns its manifest (OSError if it cannot
     be written)."""
@@ -324,7 +333,7 @@ def write_bundle(
     staging = Path(tempfile.mkdtemp(prefix=".postmortem-", dir=out.parent))
     try:
         bundle = Bundle(staging, max_bytes)
-        running = collect(cfg, bundle, since_s, until_s)
+        running = collect(cfg, bundle, since_s, until_s, timeout_s)
         manifest: dict[str, Any] = {
             "created_at": utc_stamp(time.time()),
             "range": {"since": utc_stamp(since_s), "until": utc_stamp(until_s)},

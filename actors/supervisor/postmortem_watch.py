@@ -7,9 +7,10 @@ when it changed); `postmortem_delay_s` after the switch goes from off to ENGAGED
 `python -m actors.supervisor.postmortem_watch ...`, which writes
 `state_dir/postmortem/postmortem-<time>.tar.gz` (the range: `postmortem_window_s` before
 the engagement until now), keeps the newest `postmortem_keep` bundles and logs
-`postmortem_written` with the path (or `postmortem_failed`). Neither the thread nor the
-child can hold up the supervisor's loop: the thread only stats a file and starts a process,
-and the tarring runs in another interpreter (no GIL shared). A switch already ENGAGED when
+`postmortem_written` with the path (or `postmortem_failed`). One is written at a time: an
+engagement while one is being written gets its bundle when that one is done. Neither the
+thread nor the child can hold up the supervisor's loop: the thread only stats a file and
+starts a process, and the tarring runs in another interpreter (no GIL shared, nice 10). A switch already ENGAGED when
 the system starts is not a new engagement. At shutdown, a bundle still due is started at
 once, and the supervisor waits up to `_EXIT_WAIT_S` for the bundles being written.
 """
@@ -83,6 +84,8 @@ class PostmortemWatch:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5.0)
+        deadline = time.monotonic() + _EXIT_WAIT_S
+        self._wait_children(deadline)
         now = time.monotonic()
         with contextlib.suppress(Exception):  # an engagement since the thread's last look
             state = self._ks.poll()
@@ -91,7 +94,9 @@ class PostmortemWatch:
         engaged_at = self._trigger.take_due(now, force=True)
         if engaged_at is not None:
             self._spawn(engaged_at)
-        deadline = time.monotonic() + _EXIT_WAIT_S
+            self._wait_children(deadline)
+
+    def _wait_children(self, deadline: float) -> None:
         for child in self._children:
             try:
                 child.wait(timeout=max(0.0, deadline - time.monotonic()))
@@ -99,6 +104,12 @@ class PostmortemWatch:
                 self._log.warning("postmortem_abandoned", pid=child.pid)
                 child.kill()
                 child.wait()
+        self._children.clear()
+
+    def _busy(self) -> bool:
+        """A bundle is being written (one at a time: an engagement meanwhile waits)."""
+        self._children = [c for c in self._children if c.poll() is None]
+        return bool(self._children)
 
     def _run(self) -> None:
         while not self._stop.wait(_POLL_S):
@@ -107,7 +118,7 @@ class PostmortemWatch:
                 state = self._ks.poll()
                 if state is not None:
                     self._trigger.observe(state, now)
-                engaged_at = self._trigger.take_due(now)
+                engaged_at = None if self._busy() else self._trigger.take_due(now)
                 if engaged_at is not None:
                     self._spawn(engaged_at)
             except Exception as exc:  # noqa: BLE001 - the watch must outlive a bad moment
@@ -121,7 +132,6 @@ class PostmortemWatch:
         since_s = engaged_at - cfg.logging.postmortem_window_s
         argv = [sys.executable, "-m", __name__, self._config_path, str(cfg.state_path)]
         argv += [str(cfg.runtime_path), str(out), repr(since_s)]
-        self._children = [c for c in self._children if c.poll() is None]
         child = subprocess.Popen(
             argv, env=ActorEnv(cfg, os.environ).base, stdin=subprocess.DEVNULL
         )  # no credentials in its environment

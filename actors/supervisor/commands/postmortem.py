@@ -56,7 +56,9 @@ class Postmortem(OperatorCommand):
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
         out = Path(ns.out or f"tradepulse-postmortem-{stamp}.tar.gz")
         try:
-            manifest = postmortem.write_bundle(cfg, out, since_s, until_s, ns.max_bytes)
+            manifest = postmortem.write_bundle(
+                cfg, out, since_s, until_s, ns.max_bytes, timeout_s=ns.timeout_s
+            )
         except OSError as exc:
             return _fail(f"cannot write {out}: {exc}")
         print(
