@@ -10,9 +10,10 @@ the engagement until now), keeps the newest `postmortem_keep` bundles and logs
 `postmortem_written` with the path (or `postmortem_failed`). One is written at a time: an
 engagement while one is being written gets its bundle when that one is done. Neither the
 thread nor the child can hold up the supervisor's loop: the thread only stats a file and
-starts a process, and the tarring runs in another interpreter (no GIL shared, nice 10). A switch already ENGAGED when
-the system starts is not a new engagement. At shutdown, a bundle still due is started at
-once, and the supervisor waits up to `_EXIT_WAIT_S` for the bundles being written.
+starts a process, and the tarring runs in another interpreter (no GIL shared, nice 10).
+A switch already ENGAGED when the system starts is not a new engagement. At shutdown, a
+bundle still due is started at once, and the supervisor waits up to `_EXIT_WAIT_S` for the
+bundles being written.
 """
 
 from __future__ import annotations
