@@ -166,3 +166,24 @@ def test_a_bundle_still_due_at_shutdown_is_written_before_the_supervisor_exits(
     assert manifest["system_running"] is False
     assert {"status.json", "metrics.txt"} <= {m["item"] for m in manifest["missing"]}
     assert json.loads(files["kill_switch.json"])["reason"] == "then stop"
+
+
+def test_each_engagement_gets_its_bundle_and_only_the_newest_are_kept(
+    start_system: Start,
+) -> None:
+    """engage, reset, engage again (`postmortem_keep` 1): two bundles are written, one for
+    each engagement, and only the second is left in state_dir/postmortem/."""
+    overrides = {"logging": {"postmortem_delay_s": 0.0, "postmortem_keep": 1}}
+    sut = start_system(venues=("simA",), overrides=overrides)
+    since = sut.mark()
+    for reason in ("first", "second"):
+        assert sut.cli("kill-switch", "engage", "--reason", reason).returncode == 0
+        sut.wait_events("postmortem_written", 1 if reason == "first" else 2, 30.0, since=since)
+        if reason == "first":
+            reset = sut.cli("kill-switch", "reset", "--reason", "flat, checked")
+            assert reset.returncode == 0, reset.stderr
+    first, second = (Path(e["path"]) for e in sut.events("postmortem_written", since=since))
+    assert first != second and not first.exists()
+    assert list(paths.postmortem_dir(sut.state_dir).glob("postmortem-*")) == [second]
+    _, files = _open(second)
+    assert json.loads(files["kill_switch.json"])["reason"] == "second"
