@@ -118,7 +118,7 @@ def fair_shares(sizes: dict[str, int], budget: int) -> dict[str, int]:
 class Bundle:
     """The files of one bundle, staged in a private directory before they are packed. A
     file never keeps more than its newest `cap_bytes` or so (no file may take more of the
-    bundle anyway), so staging a day of logs needs at most 1.5 x `cap_bytes` of disk;
+    bundle anyway), so staging a day of logs needs at most 1.5 x `cap_bytes` of disk a file;
     `original_bytes` counts what each file had before."""
 
     def __init__(self, staging: Path, cap_bytes: int = DEFAULT_MAX_BYTES) -> None:
