@@ -32,7 +32,8 @@ import tarfile
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -172,17 +173,27 @@ def collect(
     except (OSError, TradePulseError) as exc:
         bundle.lack("kill_switch.json", f"unreadable: {exc}")
     running = _live_parts(cfg, bundle, timeout_s)
-    log_dir = paths.logs_dir(cfg.state_path)
-    if log_dir.is_dir():
-        n = bundle.add_lines("logs/tradepulse.log", lines_between(log_dir, since_s, until_s))
-        if n == 0:
-            bundle.lack("logs/tradepulse.log", "no log line in the range")
-    else:
-        bundle.lack("logs/tradepulse.log", f"no log files ({log_dir}); logging.file is off?")
-    _journal_part(cfg, bundle, since_s, until_s)
+    parts: list[tuple[str, Callable[[], None]]] = [
+        ("logs/tradepulse.log", lambda: _log_part(cfg, bundle, since_s, until_s)),
+        ("journal.jsonl", lambda: _journal_part(cfg, bundle, since_s, until_s)),
+    ]
     for venue in cfg.venues:
-        _fix_part(cfg, bundle, venue.name, since_s, until_s)
+        name = venue.name
+        parts.append((f"fix/{name}.log", partial(_fix_part, cfg, bundle, name, since_s, until_s)))
+    for item, part in parts:
+        try:
+            part()
+        except (OSError, ValueError, TradePulseError) as exc:  # one part lost, not the bundle
+            bundle.lack(item, f"unreadable: {type(exc).__name__}: {exc}")
     return running
+
+
+def _log_part(cfg: SystemConfig, bundle: Bundle, since_s: float, until_s: float) -> None:
+    log_dir = paths.logs_dir(cfg.state_path)
+    if not log_dir.is_dir():
+        bundle.lack("logs/tradepulse.log", f"no log files ({log_dir}); logging.file is off?")
+    elif bundle.add_lines("logs/tradepulse.log", lines_between(log_dir, since_s, until_s)) == 0:
+        bundle.lack("logs/tradepulse.log", "no log line in the range")
 
 
 def _config_part(cfg: SystemConfig) -> dict[str, Any]:

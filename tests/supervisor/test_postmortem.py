@@ -114,6 +114,26 @@ def test_collect_from_a_bare_state_dir_redacts_the_config_and_says_what_is_missi
     assert all(m["why"] for m in bundle.missing)
 
 
+def test_a_part_that_cannot_be_read_is_listed_as_missing_and_the_rest_goes_in(
+    tmp_path: Path,
+) -> None:
+    cfg = SystemConfig.model_validate(
+        {
+            "system": {"state_dir": str(tmp_path / "state"), "runtime_dir": str(tmp_path / "rt")},
+            "venues": [{"name": "simA"}],
+        }
+    )
+    log_dir = paths.logs_dir(tmp_path / "state")
+    (log_dir / paths.LOG_FILE_NAME).mkdir(parents=True)  # not a file: reading it fails
+    (log_dir / f"{paths.LOG_FILE_NAME}.1").write_bytes(_line(T0, "kept") + b"\n")
+    (tmp_path / "staging").mkdir()
+    bundle = Bundle(tmp_path / "staging")
+    postmortem.collect(cfg, bundle, T0 - 1, T0 + 1)
+    assert bundle.names == ["config.json", "kill_switch.json"]
+    why = {m["item"]: m["why"] for m in bundle.missing}["logs/tradepulse.log"]
+    assert why.startswith("unreadable: IsADirectoryError")
+
+
 # --------------------------------------------------------------------------- times
 
 
