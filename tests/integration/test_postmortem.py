@@ -8,11 +8,13 @@ import hashlib
 import json
 import stat
 import tarfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from actors.connector.fix import msgview
+from actors.supervisor.logfiles import utc_stamp
 from protocol import paths
 from tests.helpers import SystemUnderTest, eventually
 from tests.system_ops import client, submit_when_open
@@ -121,18 +123,31 @@ def test_bundle_of_a_stopped_system_comes_from_the_state_dir_and_says_what_is_mi
     assert len(nowhere.stderr.strip().splitlines()) == 1
 
 
-def test_a_kill_switch_engagement_writes_a_bundle_with_the_engagement_in_its_log(
-    start_system: Start,
-) -> None:
-    """`kill-switch engage` from the CLI: the supervisor writes a bundle into
-    state_dir/postmortem/ by itself (logging `postmortem_written` with its path), whose
-    kill-switch file is ENGAGED and whose log excerpt holds risk's engagement line, and
-    the supervisor never stalled or took an actor for hung meanwhile."""
-    sut = start_system(venues=("simA",), overrides={"logging": {"postmortem_delay_s": 0.5}})
+def test_a_kill_switch_engagement_writes_a_bundle_with_the_engagement_in_its_log() -> None:
+    """`kill-switch engage` from the CLI, with 24 MB of earlier log lines (a rotated file)
+    in the range: the supervisor writes a bundle into state_dir/postmortem/ by itself
+    (logging `postmortem_written` with its path), whose kill-switch file is ENGAGED and
+    whose log excerpt holds the earlier lines and risk's engagement line, and meanwhile
+    the supervisor never stalled nor took an actor for hung."""
+    sut = SystemUnderTest(venues=("simA",), overrides={"logging": {"postmortem_delay_s": 0.5}})
+    try:
+        _engagement_bundle(sut)
+    finally:
+        sut.destroy()
+
+
+def _engagement_bundle(sut: SystemUnderTest) -> None:
+    earlier = utc_stamp(time.time() - 600)
+    rotated = paths.logs_dir(sut.state_dir) / f"{paths.LOG_FILE_NAME}.1"
+    rotated.parent.mkdir(parents=True, mode=0o700)
+    line = '{"actor": "oms", "n": %d, "pad": "%s", "event": "earlier", "ts": "%s"}\n'
+    with open(rotated, "w") as fh:
+        fh.writelines(line % (i, "x" * 60, earlier) for i in range(240_000))
+    sut.start()
     since = sut.mark()
     engaged = sut.cli("kill-switch", "engage", "--reason", "postmortem test")
     assert engaged.returncode == 0, engaged.stderr
-    written = sut.wait_event("postmortem_written", timeout_s=30.0, since=since)
+    written = sut.wait_event("postmortem_written", timeout_s=60.0, since=since)
     bundle = Path(written["path"])
     assert bundle.parent == paths.postmortem_dir(sut.state_dir) and bundle.exists()
     manifest, files = _open(bundle)
@@ -141,9 +156,10 @@ def test_a_kill_switch_engagement_writes_a_bundle_with_the_engagement_in_its_log
     assert state["engaged"] is True and state["reason"] == "postmortem test"
     assert state["history"][-1]["action"] == "engage"
     events = _events(files["logs/tradepulse.log"])
+    assert sum(1 for e in events if e["event"] == "earlier") == 240_000
     assert any(
         e["event"] == "kill_switch_cancel_round" and e.get("why") == "engaged" for e in events
-    ), [e["event"] for e in events]
+    ), [e["event"] for e in events[-50:]]
     assert not sut.events("actor_hung", since=since)
     assert not sut.events("supervisor_stalled", since=since)
     assert sut.status()["kill_switch"]["engaged"]
