@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -181,6 +182,10 @@ def main(argv: list[str]) -> int:
     from actors.supervisor.postmortem import write_bundle
 
     os.umask(paths.PRIVATE_UMASK)
+    # Ctrl-C or systemd's SIGTERM to the whole group: the supervisor owns shutdown, and
+    # waits for this bundle (or kills it) as it exits
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.nice(10)  # reading a day of logs must not take CPU from the supervisor and actors
     config_path, state_dir, runtime_dir, out, since = argv
     try:

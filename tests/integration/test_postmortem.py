@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 import stat
+import subprocess
+import sys
 import tarfile
 import time
 from collections.abc import Callable
@@ -16,7 +19,7 @@ from typing import Any
 from actors.connector.fix import msgview
 from actors.supervisor.logfiles import utc_stamp
 from protocol import paths
-from tests.helpers import SystemUnderTest, eventually
+from tests.helpers import REPO_ROOT, SystemUnderTest, eventually
 from tests.system_ops import client, submit_when_open
 
 Start = Callable[..., SystemUnderTest]
@@ -203,3 +206,40 @@ def test_each_engagement_gets_its_bundle_and_only_the_newest_are_kept(
     assert list(paths.postmortem_dir(sut.state_dir).glob("postmortem-*")) == [second]
     _, files = _open(second)
     assert json.loads(files["kill_switch.json"])["reason"] == "second"
+
+
+def test_the_bundle_writer_finishes_through_ctrl_c_and_sigterm(short_tmp: Path) -> None:
+    """Ctrl-C at the terminal or systemd's SIGTERM reach the whole process group: the
+    writer of an automatic bundle ignores both and finishes (the supervisor owns shutdown
+    and bounds its wait); what it logs goes to stdout as JSON."""
+    state = short_tmp / "state"
+    rotated = paths.logs_dir(state) / f"{paths.LOG_FILE_NAME}.1"
+    rotated.parent.mkdir(parents=True, mode=0o700)
+    line = '{"actor": "oms", "n": %d, "pad": "%s", "event": "earlier", "ts": "%s"}\n'
+    with open(rotated, "w") as fh:
+        fh.writelines(line % (i, "x" * 60, utc_stamp(time.time() - 60)) for i in range(240_000))
+    config = short_tmp / "config.toml"
+    config.write_text('[[venues]]\nname = "simA"\n')
+    out = paths.postmortem_dir(state) / "postmortem-20261204T000000000Z.tar.gz"
+    argv = [str(config), str(state), str(short_tmp / "rt"), str(out), repr(time.time() - 600)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "actors.supervisor.postmortem_watch", *argv],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        eventually(lambda: list(out.parent.glob(".postmortem-*")) or out.exists(), 30.0)
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    (written,) = [json.loads(x) for x in stdout.splitlines()]
+    assert written["event"] == "postmortem_written" and written["path"] == str(out)
+    manifest, files = _open(out)
+    assert manifest["system_running"] is False
+    assert files["logs/tradepulse.log"].count(b'"earlier"') == 240_000
