@@ -33,6 +33,7 @@ from pathlib import Path
 import structlog
 
 from actors.risk import killswitch
+from actors.runtime.ratelog import LogBudget
 from actors.supervisor.environ import ActorEnv
 from protocol import paths
 from protocol.config import SystemConfig, load_config
@@ -79,6 +80,7 @@ class PostmortemWatch:
         self._thread = threading.Thread(target=self._run, name="postmortem-watch", daemon=True)
         self._children: list[subprocess.Popen[bytes]] = []
         self._log = structlog.get_logger().bind(actor="supervisor")
+        self._errors = LogBudget(burst=1, window_s=60.0)
 
     def start(self) -> None:
         self._thread.start()
@@ -124,7 +126,9 @@ class PostmortemWatch:
                 if engaged_at is not None:
                     self._spawn(engaged_at)
             except Exception as exc:  # noqa: BLE001 - the watch must outlive a bad moment
-                self._log.error("postmortem_watch_failed", error=f"{type(exc).__name__}: {exc}")
+                if (skipped := self._errors.take()) is not None:
+                    error = f"{type(exc).__name__}: {exc}"
+                    self._log.error("postmortem_watch_failed", error=error, suppressed=skipped)
 
     def _spawn(self, engaged_at: float) -> None:
         cfg = self._cfg
