@@ -15,14 +15,15 @@
     tradepulse fix log --venue V [--follow] [--since 10m|ISO] [--raw] --config FILE
     tradepulse fix seq --venue V [--next-in N] [--next-out M --reason "..."] --config FILE
     tradepulse preflight --config FILE [--json]
+    tradepulse postmortem --out FILE.tar.gz [--since 2h] [--until T] [--max-bytes N] --config FILE
     tradepulse --version
 
 `run` is the daemon (foreground); every other command talks to it over the control socket
-in the runtime dir, except `journal inspect`, `fix log` and showing `fix seq`, which read
-the state dir (setting `fix seq` writes it when no supervisor runs), and `preflight`,
-which checks what `run` needs. Exit codes: 0 ok, 1 failure, 2 bad config or usage (or an
-environment `run` cannot start in: a dir it cannot create, the metrics port taken), 3
-state dir locked / system not running (docs/runbook.md, "Exit codes").
+in the runtime dir, except `journal inspect`, `fix log`, showing `fix seq` and `postmortem`,
+which read the state dir (setting `fix seq` writes it when no supervisor runs), and
+`preflight`, which checks what `run` needs. Exit codes: 0 ok, 1 failure, 2 bad config or
+usage (or an environment `run` cannot start in: a dir it cannot create, the metrics port
+taken), 3 state dir locked / system not running (docs/runbook.md, "Exit codes").
 """
 
 from __future__ import annotations
@@ -137,6 +138,8 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
         if cfg.metrics.port and (problem := port_problem(cfg.metrics.host, cfg.metrics.port)):
             raise ConfigError("metrics.port", problem)
         from actors.supervisor.daemon import run_daemon
+        from actors.supervisor.logfiles import capture_logs
+        from actors.supervisor.postmortem_watch import watch_kill_switch
 
         on_all_ready = None
         if ns.demo:
@@ -145,7 +148,8 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
             on_all_ready = demo_launcher(
                 ns.config, state_dir=ns.state_dir, runtime_dir=ns.runtime_dir
             )
-        return run_daemon(cfg, ns, on_all_ready=on_all_ready)
+        with capture_logs(cfg), watch_kill_switch(cfg, ns):  # log files; a bundle per engagement
+            return run_daemon(cfg, ns, on_all_ready=on_all_ready)
     except StateDirLocked as exc:
         print(f"tradepulse: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE

@@ -24,6 +24,7 @@ from protocol import paths
 from protocol.domain import CompId, check_decimal
 from protocol.exceptions import ConfigError
 from protocol.fix_config import DialectCfg, ScheduleCfg, TlsCfg
+from protocol.log_config import LoggingCfg
 from protocol.tls import client_context, server_context
 from protocol.windows import TradingCfg
 
@@ -214,6 +215,7 @@ class SystemConfig(_Cfg):
     oms: OmsCfg = OmsCfg()
     heartbeat: HeartbeatCfg = HeartbeatCfg()
     trading: TradingCfg = TradingCfg()  # change windows (protocol/windows.py)
+    logging: LoggingCfg = LoggingCfg()
     venues: list[VenueCfg] = Field(min_length=1)
 
     @model_validator(mode="after")

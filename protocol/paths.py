@@ -16,6 +16,8 @@ State dir (`system.state_dir`, durable)::
     supervisor.lock            the running supervisor's flock
     audit/operator.jsonl       the audit log of operator actions (JSON lines; rotated to
                                operator.jsonl.1, .2, ...)
+    logs/                      every process's JSON log lines (tradepulse.log, .1, ...)
+    postmortem/                bundles written when the kill-switch engaged
 
 The state dir is 0700 and everything in it is created under `PRIVATE_UMASK` (journal,
 FIX stores, message logs, ledgers, the kill-switch file, snapshots: nothing readable by
@@ -46,6 +48,7 @@ COLD_MARKER = "cold_start_pending"
 KILL_SWITCH_NAME = "kill_switch.json"
 OUTBOX_NAME = "outbox.log"
 MESSAGE_LOG_DIR = "messages"
+LOG_FILE_NAME = "tradepulse.log"
 SOCKET_SUFFIX = ".sock"
 METRICS_MARKER = ".tradepulse-metrics"
 # Every process of the system runs with this umask: state and runtime files are the
@@ -133,6 +136,16 @@ def supervisor_lock(state_dir: Path) -> Path:
 def audit_log_path(state_dir: Path) -> Path:
     """The audit log of operator actions (`actors.supervisor.audit`)."""
     return state_dir / "audit" / "operator.jsonl"
+
+
+def logs_dir(state_dir: Path) -> Path:
+    """The log files (`LOG_FILE_NAME`, rotated to `.1`, `.2`, ...: actors/supervisor/logfiles)."""
+    return state_dir / "logs"
+
+
+def postmortem_dir(state_dir: Path) -> Path:
+    """Post-mortem bundles the supervisor writes when the kill-switch engages."""
+    return state_dir / "postmortem"
 
 
 # ---------------------------------------------------------------------- runtime dir

@@ -58,6 +58,10 @@ SUPERVISOR_STALL_SECONDS = Counter(
     "tradepulse_supervisor_stall_seconds",
     "Time the supervisor's loop was stalled (paused, not reading): not held against actors",
 )
+LOG_LINES_DROPPED = Counter(
+    "tradepulse_log_lines_dropped",
+    "Log lines not written to the state dir's log file (disk full, I/O error, backlog)",
+)
 BAD_MESSAGES = Counter(
     "tradepulse_bad_messages", "Frames rejected as malformed, by receiving actor", ["actor"]
 )

@@ -17,6 +17,7 @@ from actors.supervisor.commands.intake import Intake
 from actors.supervisor.commands.journal import Journal
 from actors.supervisor.commands.kill_switch import KillSwitch
 from actors.supervisor.commands.positions import Positions
+from actors.supervisor.commands.postmortem import Postmortem
 from actors.supervisor.commands.preflight import Preflight
 from actors.supervisor.commands.reconcile import Reconcile
 from actors.supervisor.commands.reload import Reload
@@ -43,6 +44,7 @@ TABLE: tuple[OperatorCommand, ...] = (
     Fills(),
     Positions(),
     Reload(),
+    Postmortem(),
 )
 BY_NAME: dict[str, OperatorCommand] = {c.name: c for c in TABLE}
 _BY_MODEL: dict[type[Any], ControlCommand[Any]] = {

@@ -1,0 +1,94 @@
+"""`tradepulse postmortem --out FILE.tar.gz [--since T] [--until T] [--max-bytes N]`: the
+post-mortem bundle of a time range (actors/supervisor/postmortem.py). It reads the state
+dir itself, so it works whether the system runs or not (then status and metrics are listed
+as missing). Exit codes: 0 written; 1 it could not be written; 2 usage (a bad time)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from actors.supervisor import postmortem
+from actors.supervisor.commands.base import OperatorCommand
+from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from protocol.config import SystemConfig
+
+
+class Postmortem(OperatorCommand):
+    """bundle logs, metrics, status, kill-switch, journal and FIX logs of a time range"""
+
+    name = "postmortem"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--out",
+            default="",
+            help="the bundle to write (.tar.gz, 0600); default tradepulse-postmortem-<time>.tar.gz",
+        )
+        parser.add_argument(
+            "--since", default="1h", help="start of the range: ISO time or an age (30m, 2h, 1d)"
+        )
+        parser.add_argument("--until", default="now", help="end of the range: ISO time or age")
+        parser.add_argument(
+            "--max-bytes",
+            type=int,
+            default=postmortem.DEFAULT_MAX_BYTES,
+            help="bound on the bundle's content (newest lines kept); default 200 MiB",
+        )
+
+    def run(self, cfg: SystemConfig, ns: argparse.Namespace) -> int:
+        now = time.time()
+        try:
+            since_s = postmortem.parse_time(ns.since, now)
+            until_s = postmortem.parse_time(ns.until, now)
+        except ValueError as exc:
+            return _fail(f"--since/--until: {exc}", EXIT_CONFIG)
+        if until_s < since_s:
+            return _fail("--until is before --since", EXIT_CONFIG)
+        if ns.max_bytes < 1 << 20:
+            return _fail("--max-bytes must be at least 1048576 (1 MiB)", EXIT_CONFIG)
+        if not cfg.state_path.is_dir():
+            return _fail(f"no state dir {cfg.state_path}: nothing to bundle")
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+        out = Path(ns.out or f"tradepulse-postmortem-{stamp}.tar.gz")
+        try:
+            manifest = postmortem.write_bundle(
+                cfg, out, since_s, until_s, ns.max_bytes, timeout_s=ns.timeout_s
+            )
+        except OSError as exc:
+            return _fail(f"cannot write {out}: {exc}")
+        print(
+            json.dumps({"out": str(out.resolve()), **manifest})
+            if ns.json
+            else _describe(out, manifest)
+        )
+        return EXIT_OK
+
+
+def _describe(out: Path, manifest: dict[str, Any]) -> str:
+    rng = manifest["range"]
+    lines = [f"wrote {out} ({rng['since']} .. {rng['until']})", ""]
+    cut = {t["name"] for t in manifest["truncated"]}
+    rows = [("FILE", "BYTES", "NOTE")]
+    rows += [
+        (f["name"], str(f["bytes"]), "truncated" if f["name"] in cut else "")
+        for f in manifest["files"]
+    ]
+    lines += _table(rows)
+    if manifest["missing"]:
+        lines += ["", "missing:"] + [f"  {m['item']}: {m['why']}" for m in manifest["missing"]]
+    return "\n".join(lines)
+
+
+def _table(rows: list[tuple[str, str, str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def _fail(text: str, code: int = EXIT_FAILURE) -> int:
+    print(f"tradepulse postmortem: {text}", file=sys.stderr)
+    return code
