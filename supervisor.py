@@ -1,11 +1,14 @@
 """TradePulse Live supervisor and operator CLI.
 
-    tradepulse run --config FILE [--cold] [--state-dir D] [--runtime-dir D] [--metrics-port P]
+    tradepulse run --config FILE [--cold] [--intake paused] [--state-dir D] [--runtime-dir D]
+        [--metrics-port P]
     tradepulse status --config FILE [--json]
     tradepulse restart ACTOR [--force] --config FILE
     tradepulse shutdown --config FILE
     tradepulse kill-switch engage|reset|status --reason "..." --config FILE
-    tradepulse intake pause|resume|status --config FILE
+    tradepulse intake pause|resume|status [--venue V] [--reason "..."] --config FILE
+    tradepulse stop ACTOR [--reason "..."] --config FILE
+    tradepulse start ACTOR --config FILE
     tradepulse reconcile --venue V --dry-run --config FILE
     tradepulse journal inspect --config FILE
     tradepulse fix log --venue V [--follow] [--since 10m|ISO] [--raw] --config FILE
@@ -25,7 +28,7 @@ import sys
 from collections.abc import Sequence
 
 from actors.runtime.fdlimit import raise_fd_limit
-from actors.supervisor.ctl import EXIT_CONFIG, EXIT_UNAVAILABLE
+from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE, EXIT_UNAVAILABLE
 from protocol.config import SystemConfig, check_credentials, check_tls, load_config
 from protocol.exceptions import ConfigError, StateDirLocked
 from protocol.paths import PRIVATE_UMASK
@@ -50,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(run)
     run.add_argument("--cold", action="store_true", help="cold start (runbook): archive state")
     run.add_argument("--demo", action="store_true", help="run the demo order flow once ready")
+    run.add_argument(
+        "--intake",
+        choices=("open", "paused"),
+        default="open",
+        help="paused: intake stays closed (a persisted global pause) until `intake resume`",
+    )
     for command in TABLE:
         p = sub.add_parser(command.name, help=command.help)
         command.add_arguments(p)
@@ -96,6 +105,14 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
     except ConfigError as exc:  # a runtime dir another local user could tamper with
         print(f"tradepulse: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    if ns.intake == "paused":  # written before the OMS starts, which then keeps it closed
+        from actors.oms.intake_state import pause_at_start
+
+        try:
+            pause_at_start(cfg.state_path)
+        except OSError as exc:
+            print(f"tradepulse: cannot record the intake pause: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
     from actors.supervisor.daemon import run_daemon
 
     on_all_ready = None

@@ -64,8 +64,19 @@ class Exposure(_Cmd):
 
 
 class Intake(_Cmd):
+    """Pause / resume order intake, globally (`venue` None) or for one venue; executed by
+    the OMS, which persists the pauses (`actors.oms.intake_state`)."""
+
     command: Literal["intake"] = "intake"
     action: Literal["pause", "resume", "status"]
+    venue: str | None = Field(default=None, min_length=1)
+    reason: Reason = ""  # required to pause: kept with the pause, shown by status
+
+    @model_validator(mode="after")
+    def _pause_has_reason(self) -> Intake:
+        if self.action == "pause" and not self.reason.strip():
+            raise ValueError("a pause needs a reason (--reason)")
+        return self
 
 
 class Reconcile(_Cmd):
@@ -96,6 +107,22 @@ class FixSeq(_Cmd):
         return self
 
 
+class Stop(_Cmd):
+    """Stop one supervised actor and keep it stopped (no restart, not a crash) until
+    `Start` (`tradepulse stop ACTOR`); the supervisor executes it."""
+
+    command: Literal["stop"] = "stop"
+    actor: str = Field(min_length=1)
+    reason: Reason = ""  # shown by status: "stopped (by operator: <reason>)"
+
+
+class Start(_Cmd):
+    """Start an actor an operator stopped (`tradepulse start ACTOR`)."""
+
+    command: Literal["start"] = "start"
+    actor: str = Field(min_length=1)
+
+
 # The simulated venue's fault kinds (the one list; `actors.venuesim.faults.FAULT_KINDS` is
 # read from it): the fault's name is the command, validated and normalised by the venue.
 FaultKind = Literal[
@@ -121,7 +148,17 @@ class VenueFault(_Cmd):
 
 
 Command = Annotated[
-    Status | Shutdown | Restart | KillSwitch | Exposure | Intake | Reconcile | FixSeq | VenueFault,
+    Status
+    | Shutdown
+    | Restart
+    | KillSwitch
+    | Exposure
+    | Intake
+    | Reconcile
+    | FixSeq
+    | VenueFault
+    | Stop
+    | Start,
     Field(discriminator="command"),
 ]
 

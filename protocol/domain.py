@@ -153,6 +153,7 @@ class ErrorCode(StrEnum):
     BAD_REQUEST = "BAD_REQUEST"
     NOT_ALLOWED = "NOT_ALLOWED"  # that sender may not send that message (or not there)
     JOURNAL_UNAVAILABLE = "JOURNAL_UNAVAILABLE"  # the OMS journal cannot get space (disk full)
+    INTAKE_PAUSED = "INTAKE_PAUSED"  # an operator paused intake (globally or for the venue)
     INTERNAL = "INTERNAL"
 
 

@@ -209,3 +209,15 @@ MESSAGES_REFUSED = Counter(
     "Messages refused: the sender may not send that type (or claims another's name)",
     ["actor", "type"],
 )
+
+# ---------------------------------------------------------------- operator intake pauses
+INTAKE_PAUSED = Gauge(
+    "tradepulse_intake_paused",
+    "1 while an operator pause closes intake (scope: global, or the venue)",
+    ["scope"],
+    multiprocess_mode="mostrecent",
+)
+INTAKE_STATE_UNREADABLE = Counter(
+    "tradepulse_intake_state_unreadable",
+    "Loads of an unreadable intake pause file (the OMS then pauses intake globally)",
+)

@@ -32,6 +32,7 @@ from actors.supervisor.child import Child, ExitAction
 from actors.supervisor.control_plane import ControlPlane
 from actors.supervisor.failclosed import engage_critical, prepare_switch
 from actors.supervisor.host import become_child_subreaper, signal_wakeup_fd, start_metrics_server
+from actors.supervisor.operator_stop import OperatorStops
 from actors.supervisor.process_group import kill_group, wait_escalating
 from actors.supervisor.restart_policy import ChildState, child_specs
 from actors.supervisor.spawner import Spawner, make_spawner
@@ -89,6 +90,8 @@ class Supervisor:
         self.metrics_url = ""
         self._on_all_ready = on_all_ready
         self._all_ready_fired = False
+        self.operator_stops = OperatorStops(  # ControlHost: `tradepulse stop` / `start`
+            self.children, cfg.runtime_path, self._stop_child, self._spawn, self.log)  # fmt: skip
 
     # ------------------------------------------------------------------ setup
 
@@ -179,9 +182,10 @@ class Supervisor:
             "uptime_s": round(now - self.started_at, 3),
             "metrics_url": self.metrics_url,
             "actors": [self.children[cid].status(now) for cid in self.order],
-            "venues": self.venues.view(),
+            "venues": self.operator_stops.venues(self.venues.view()),
             "kill_switch": ks.model_dump(exclude={"type"}),
             "intake": oms_info.get("intake", "unknown"),
+            "intake_pauses": oms_info.get("intake_pauses", {}),  # actors.oms.intake_state
             "queues": oms_info.get("queues", {}),
         }
 
@@ -217,7 +221,7 @@ class Supervisor:
     def _start_next(self) -> None:
         while self._start_queue:
             child = self.children[self._start_queue[0]]
-            if child.state in (ChildState.RUNNING, ChildState.DOWN):
+            if child.state in (ChildState.RUNNING, ChildState.DOWN) or child.held:
                 self._start_queue.pop(0)
                 continue
             if child.state is ChildState.STOPPED:
@@ -386,13 +390,13 @@ class Supervisor:
                 )
                 kill_group(child.pid)
 
-    def _stop_child(self, child: Child) -> None:
+    def _stop_child(self, child: Child, reason: str = "restart") -> None:
         """Ask politely, then escalate by timer (the exit is seen through SIGCHLD)."""
         pid = child.pid
         if pid is None:
             return
         child.stopping()
-        self._ask_to_stop(child, "restart")
+        self._ask_to_stop(child, reason)
 
         def escalate(sig: int) -> None:
             if child.pid == pid:

@@ -20,6 +20,7 @@ from actors.supervisor.commands.reconcile import Reconcile
 from actors.supervisor.commands.restart import Restart
 from actors.supervisor.commands.shutdown import Shutdown
 from actors.supervisor.commands.status import Status, format_status
+from actors.supervisor.commands.stop_start import Start, Stop
 from protocol.commands import Command
 
 TABLE: tuple[OperatorCommand, ...] = (
@@ -32,6 +33,8 @@ TABLE: tuple[OperatorCommand, ...] = (
     Reconcile(),
     Journal(),
     Fix(),
+    Stop(),
+    Start(),
 )
 BY_NAME: dict[str, OperatorCommand] = {c.name: c for c in TABLE}
 _BY_MODEL: dict[type[Any], ControlCommand[Any]] = {

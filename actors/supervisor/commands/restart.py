@@ -32,6 +32,11 @@ class Restart(ControlCommand[wire.Restart]):
         if host.actor_state(actor) is None:
             known = ", ".join(host.actor_ids())
             return ControlReply(status="error", reason=f"unknown actor {actor!r}; actors: {known}")
+        if (held := host.operator_stops.held(actor)) is not None:
+            return ControlReply(
+                status="error",
+                reason=f"{actor} is {held.describe()}: `tradepulse start {actor}` starts it",
+            )
         starting = host.request_restart(actor, force=command.force)
         return ControlReply(
             status="ok", reason=f"{actor} {'starting' if starting else 'restarting'}"
