@@ -48,6 +48,9 @@ class Restart(_Cmd):
     actor: str = Field(min_length=1)
     force: bool = False  # SIGKILL now, no polite stop (an unresponsive actor)
     reason: Reason = ""  # logged with the request
+    # start it even if an operator stopped it (`tradepulse stop`): risk's kill-switch mass
+    # cancel must reach every venue; an operator's `restart` of a stopped actor is refused
+    override_stop: bool = False
 
 
 class KillSwitch(_Cmd):

@@ -7,6 +7,9 @@ the OMS refuses orders for a stopped connector's venue with a reason saying so a
 heartbeat never counts its silence as an outage (no `connector_outage` kill-switch);
 `start` removes the stop once the new process is spawned.
 
+The kill-switch wins over a stop: risk's restart of a connector whose mass cancel goes
+unanswered (`Restart.override_stop`) lifts the stop, so the cancel reaches the venue.
+
 Decisions (docs/runbook.md): risk and the OMS are critical, a stop of either is refused
 (`tradepulse shutdown` stops the whole system); stops are not persisted across a
 supervisor restart: a fresh `run` starts everything (the file is removed at start).
@@ -76,7 +79,9 @@ class OperatorStops:
             return True, f"{actor} stopping ({stop.describe()})"
         return True, f"{actor} {stop.describe()}"
 
-    def start(self, actor: str) -> tuple[bool, str]:
+    def start(self, actor: str, why: str = "operator") -> tuple[bool, str]:
+        """(ok, what to tell the operator); `why` other than "operator": the stop is
+        overridden (risk's kill-switch mass cancel must reach the venue)."""
         child = self._children.get(actor)
         if child is None:
             return False, f"unknown actor {actor!r}; actors: {', '.join(self._children)}"
@@ -89,7 +94,7 @@ class OperatorStops:
             self._log.error("operator_stops_write_failed", path=str(self._path), error=str(exc))
             return False, f"{actor} not started: cannot write {self._path}: {exc}"
         self._stops = rest
-        self._log.warning("actor_start_requested", child=actor, by=None)
+        self._log.warning("actor_start_requested", child=actor, why=why, by=None)
         if child.release():
             self._spawn(child)
         return True, f"{actor} starting"

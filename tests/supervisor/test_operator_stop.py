@@ -13,9 +13,11 @@ import structlog
 
 from actors.runtime.operator_stops import StopsWatcher, parse_stops
 from actors.supervisor.child import Child, ExitAction
+from actors.supervisor.commands.restart import Restart
 from actors.supervisor.commands.status import format_status
 from actors.supervisor.operator_stop import OperatorStops
 from actors.supervisor.restart_policy import ChildSpec, ChildState
+from protocol import commands as wire
 from protocol.config import RestartCfg
 from protocol.paths import operator_stops_path
 
@@ -130,6 +132,47 @@ def test_a_fresh_supervisor_forgets_the_stops_of_the_last_run(tmp_path: Path) ->
     assert first.path.exists()
     _Rig(tmp_path)
     assert not first.path.exists() and StopsWatcher(first.path).venues() == {}
+
+
+class _Host:
+    """What `restart` asks of the supervisor, over a rig's real `OperatorStops`."""
+
+    def __init__(self, rig: _Rig) -> None:
+        self.rig = rig
+        self.operator_stops = rig.stops
+        self.restarts: list[str] = []
+
+    def actor_state(self, actor: str) -> ChildState | None:
+        child = self.rig.children.get(actor)
+        return None if child is None else child.state
+
+    def actor_ids(self) -> list[str]:
+        return list(self.rig.children)
+
+    def request_restart(self, actor: str, *, force: bool) -> bool:
+        self.restarts.append(actor)
+        return False
+
+
+def test_an_operator_restart_of_a_stopped_actor_is_refused_but_risk_lifts_the_stop(
+    tmp_path: Path,
+) -> None:
+    """`restart` must not undo an operator stop by accident; risk's restart for the
+    kill-switch's mass cancel (`override_stop`) does, on purpose: the stop is lifted and the
+    connector started, so the cancel reaches the venue."""
+    rig = _Rig(tmp_path)
+    host = _Host(rig)
+    rig.stops.stop("connector.simB", "maintenance")
+    rig.children["connector.simB"].exited(-15, 1.0, shutting_down=False)
+    reply = Restart().execute(wire.Restart(actor="connector.simB"), host)  # type: ignore[arg-type]
+    assert reply.status == "error" and "tradepulse start connector.simB" in (reply.reason or "")
+    assert rig.spawned == [] and host.restarts == []
+    risk = wire.Restart(
+        actor="connector.simB", force=True, reason="mass cancel unanswered", override_stop=True
+    )
+    reply = Restart().execute(risk, host)  # type: ignore[arg-type]
+    assert reply.status == "ok" and rig.spawned == ["connector.simB"]
+    assert rig.stops.held("connector.simB") is None and parse_stops(rig.path.read_bytes()) == {}
 
 
 def test_status_shows_the_operator_stop_and_the_intake_pauses() -> None:
