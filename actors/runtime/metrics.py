@@ -221,3 +221,9 @@ INTAKE_STATE_UNREADABLE = Counter(
     "tradepulse_intake_state_unreadable",
     "Loads of an unreadable intake pause file (the OMS then pauses intake globally)",
 )
+ACTOR_STOPPED_BY_OPERATOR = Gauge(
+    "tradepulse_actor_stopped_by_operator",
+    "1 while an operator keeps the actor stopped (`tradepulse stop`): no ActorDown page",
+    ["actor"],
+    multiprocess_mode="mostrecent",
+)

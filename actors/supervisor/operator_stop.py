@@ -25,6 +25,7 @@ from typing import Any
 
 import structlog
 
+from actors.runtime import metrics
 from actors.runtime.operator_stops import OperatorStop, write_stops
 from actors.supervisor.child import Child
 from protocol.paths import operator_stops_path
@@ -71,6 +72,7 @@ class OperatorStops:
             self._log.error("operator_stops_write_failed", path=str(self._path), error=str(exc))
             return False, f"{actor} not stopped: cannot write {self._path}: {exc}"
         self._stops[actor] = stop
+        metrics.ACTOR_STOPPED_BY_OPERATOR.labels(actor=actor).set(1)
         self._log.warning(
             "actor_stop_requested", child=actor, reason=reason, venue=stop.venue, by=None
         )
@@ -94,6 +96,7 @@ class OperatorStops:
             self._log.error("operator_stops_write_failed", path=str(self._path), error=str(exc))
             return False, f"{actor} not started: cannot write {self._path}: {exc}"
         self._stops = rest
+        metrics.ACTOR_STOPPED_BY_OPERATOR.labels(actor=actor).set(0)
         self._log.warning("actor_start_requested", child=actor, why=why, by=None)
         if child.release():
             self._spawn(child)

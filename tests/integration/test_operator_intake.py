@@ -158,6 +158,8 @@ def test_a_stopped_connector_stays_stopped_without_an_outage_until_started(
         status = sut.status()
         assert status["venues"]["simB"] == {"state": "stopped", "detail": stopped}
         assert stopped in _cli(sut, "status")
+        held = {"actor": "connector.simB"}
+        assert sut.metric("tradepulse_actor_stopped_by_operator", **held) == 1  # no ActorDown
 
         with pytest.raises(IntakePaused, match=f"simB is stopped by an operator \\({reason}\\)"):
             _submit(c, "simB", "b-refused")
@@ -193,4 +195,5 @@ def test_a_stopped_connector_stays_stopped_without_an_outage_until_started(
         assert view.client_order_id == "b-after-start"
         eventually(lambda: venue_status(sut, "simB", "b-after-start") is not None, 15.0)
         assert sut.actor("connector.simB")["stopped_by_operator"] is None
+        assert sut.metric("tradepulse_actor_stopped_by_operator", **held) == 0
         assert not kill_switch(sut)["engaged"]
