@@ -91,7 +91,8 @@ class Supervisor:
         self._on_all_ready = on_all_ready
         self._all_ready_fired = False
         self.operator_stops = OperatorStops(  # ControlHost: `tradepulse stop` / `start`
-            self.children, cfg.runtime_path, self._stop_child, self._spawn, self.log)  # fmt: skip
+            self.children, cfg.runtime_path, self._stop_child, self._spawn,
+            self._leave_start_queue, self.log)  # fmt: skip
 
     # ------------------------------------------------------------------ setup
 

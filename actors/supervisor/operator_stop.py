@@ -32,8 +32,9 @@ from protocol.paths import operator_stops_path
 
 
 class OperatorStops:
-    """The actors an operator stopped; the daemon gives it its children and how to stop
-    (politely, escalating) and spawn one."""
+    """The actors an operator stopped; the daemon gives it its children, how to stop one
+    (politely, escalating), spawn one, and let the start queue go past one (a child stopped
+    while the system is still starting must not hold up the actors after it)."""
 
     def __init__(
         self,
@@ -41,11 +42,13 @@ class OperatorStops:
         runtime_dir: Path,
         stop: Callable[[Child, str], None],
         spawn: Callable[[Child], None],
+        leave_start_queue: Callable[[Child], None],
         log: structlog.typing.FilteringBoundLogger,
     ) -> None:
         self._children = children
         self._path = operator_stops_path(runtime_dir)
         self._stop, self._spawn, self._log = stop, spawn, log
+        self._leave_start_queue = leave_start_queue
         self._stops: dict[str, OperatorStop] = {}
         with contextlib.suppress(OSError):  # a fresh run: nothing is stopped
             self._path.unlink(missing_ok=True)
@@ -76,7 +79,9 @@ class OperatorStops:
         self._log.warning(
             "actor_stop_requested", child=actor, reason=reason, venue=stop.venue, by=None
         )
-        if child.hold(reason):
+        running = child.hold(reason)
+        self._leave_start_queue(child)
+        if running:
             self._stop(child, "operator_stop")
             return True, f"{actor} stopping ({stop.describe()})"
         return True, f"{actor} {stop.describe()}"

@@ -81,8 +81,14 @@ class _Rig:
         self.path = operator_stops_path(runtime)
         self.stopped: list[tuple[str, str, dict[str, object]]] = []
         self.spawned: list[str] = []
+        self.left_queue: list[str] = []
         self.stops = OperatorStops(
-            self.children, runtime, self._stop, self.spawned_child, structlog.get_logger()
+            self.children,
+            runtime,
+            self._stop,
+            self.spawned_child,
+            lambda child: self.left_queue.append(child.id),
+            structlog.get_logger(),
         )
 
     def _stop(self, child: Child, reason: str) -> None:
@@ -99,6 +105,7 @@ def test_stop_writes_the_file_first_then_stops_and_start_removes_it(tmp_path: Pa
     assert ok and text == "connector.simB stopping (stopped (by operator: maintenance))"
     [(actor, reason, on_disk)] = rig.stopped
     assert (actor, reason) == ("connector.simB", "operator_stop")
+    assert rig.left_queue == ["connector.simB"]  # a start in progress goes on past it
     assert on_disk["connector.simB"]["venue"] == "simB"
     assert StopsWatcher(rig.path).venues()["simB"].reason == "maintenance"
     board = {"simA": {"state": "CONNECTED", "detail": ""}, "simB": {"state": "DOWN", "detail": ""}}
