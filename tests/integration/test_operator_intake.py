@@ -197,3 +197,34 @@ def test_a_stopped_connector_stays_stopped_without_an_outage_until_started(
         assert sut.actor("connector.simB")["stopped_by_operator"] is None
         assert sut.metric("tradepulse_actor_stopped_by_operator", **held) == 0
         assert not kill_switch(sut)["engaged"]
+
+
+def test_the_kill_switch_lifts_a_stop_so_its_mass_cancel_reaches_the_venue(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """An order rests at simB, then `stop connector.simB`. The kill-switch engages: the
+    stopped connector cannot answer risk's mass cancel, risk asks the supervisor to restart
+    it (`override_stop`), the stop is lifted, the new connector takes the cancel and the
+    resting order ends CANCELLED at the venue."""
+    venues = [
+        {"name": v, "target_comp_id": v.upper(), "request_timeout_s": 0.5,
+         "sim": {"reference_prices": {"AAPL": "100.00"}}}
+        for v in ("simA", "simB")
+    ]  # fmt: skip
+    sut = start_system(overrides={"venues": venues})
+    with client(sut) as c:
+        order = submit_when_open(c, "simB", "BUY", price="95.00", client_order_id="resting")
+    eventually(lambda: venue_status(sut, "simB", order.cl_ord_id) == "ACCEPTED", 10.0)
+    pid = sut.pid_of("connector.simB")
+    _cli(sut, "stop", "connector.simB", "--reason", "maintenance")
+    eventually(lambda: sut.actor("connector.simB")["state"] == "stopped", 15.0)
+    since = sut.mark()
+    _cli(sut, "kill-switch", "engage", "--reason", "desk halt while simB is stopped")
+    sut.wait_event("connector_restart_requested", since=since, child="connector.simB")
+    sut.wait_event(
+        "actor_start_requested", since=since, child="connector.simB", why="mass cancel unanswered"
+    )
+    eventually(lambda: venue_status(sut, "simB", order.cl_ord_id) == "CANCELLED", 30.0)
+    row = sut.actor("connector.simB")
+    assert row["stopped_by_operator"] is None and row["pid"] not in (None, pid)
+    assert kill_switch(sut)["engaged"]
