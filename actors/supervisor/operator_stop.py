@@ -83,7 +83,7 @@ class OperatorStops:
         self._leave_start_queue(child)
         if running:
             self._stop(child, "operator_stop")
-            return True, f"{actor} stopping ({stop.describe()})"
+            return True, f"{actor} stopping (by operator: {reason or 'no reason given'})"
         return True, f"{actor} {stop.describe()}"
 
     def start(self, actor: str, why: str = "operator") -> tuple[bool, str]:

@@ -102,7 +102,7 @@ class _Rig:
 def test_stop_writes_the_file_first_then_stops_and_start_removes_it(tmp_path: Path) -> None:
     rig = _Rig(tmp_path)
     ok, text = rig.stops.stop("connector.simB", "maintenance")
-    assert ok and text == "connector.simB stopping (stopped (by operator: maintenance))"
+    assert ok and text == "connector.simB stopping (by operator: maintenance)"
     [(actor, reason, on_disk)] = rig.stopped
     assert (actor, reason) == ("connector.simB", "operator_stop")
     assert rig.left_queue == ["connector.simB"]  # a start in progress goes on past it
