@@ -20,6 +20,7 @@ never refused here.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,59 @@ def save_pauses(path: Path, pauses: IntakePauses) -> None:
     """Durably replace the file (raises OSError, e.g. a full disk)."""
     write_atomic(path, pauses.model_dump_json(indent=1).encode())
     remove_stale_temps(path)
+
+
+def transition(pauses: IntakePauses, cmd: IntakeCommand, now: float) -> IntakePauses:
+    """The pauses after `cmd` (pause or resume; its venue is known)."""
+    if cmd.action == "pause":
+        pause = Pause(reason=cmd.reason.strip(), since=now)
+        if cmd.venue is None:
+            return pauses.model_copy(update={"global_pause": pause})
+        return pauses.model_copy(update={"venues": {**pauses.venues, cmd.venue: pause}})
+    if cmd.action == "resume" and cmd.venue is None:
+        return pauses.model_copy(update={"global_pause": None})
+    rest = {v: p for v, p in pauses.venues.items() if v != cmd.venue}
+    return pauses.model_copy(update={"venues": rest})
+
+
+def describe(pauses: IntakePauses, stopped: Mapping[str, OperatorStop]) -> str:
+    """One line: what is paused, and why."""
+    parts = []
+    if pauses.global_pause is not None:
+        parts.append(f"paused globally ({pauses.global_pause.reason})")
+    for venue, p in sorted(pauses.venues.items()):
+        parts.append(f"{venue} paused ({p.reason})")
+    for venue, stop in sorted(stopped.items()):
+        parts.append(f"{venue} {stop.describe()}")
+    return "; ".join(parts) if parts else "no operator pause"
+
+
+def control_offline(
+    state_dir: Path, cmd: IntakeCommand, venues: list[str], log: Any
+) -> tuple[bool, str]:
+    """`intake pause|resume|status` while the OMS has no process (between restarts): the
+    supervisor changes the file itself, which the OMS's next incarnation loads (the
+    supervisor spawns it from the same loop, so not while this runs). An unreadable file's
+    fail-closed global pause is kept unless this resumes it."""
+    if cmd.venue is not None and cmd.venue not in venues:
+        return False, f"unknown venue {cmd.venue!r}; venues: {', '.join(venues)}"
+    path = intake_state_path(state_dir)
+    pauses, _ = load_pauses(path)
+    if cmd.action == "status":
+        return True, describe(pauses, {}) + " (the OMS is not running)"
+    new = transition(pauses, cmd, time.time())
+    try:
+        save_pauses(path, new)
+    except OSError as exc:
+        log.error("intake_state_write_failed", path=str(path), error=str(exc))
+        return False, f"intake not changed: cannot write {path}: {exc}"
+    _log_change(log, cmd, via="supervisor")
+    return True, describe(new, {}) + " (written for the OMS's next start)"
+
+
+def _log_change(log: Any, cmd: IntakeCommand, via: str = "oms") -> None:
+    event = "intake_paused" if cmd.action == "pause" else "intake_resumed"
+    log.warning(event, scope=cmd.venue or "global", reason=cmd.reason, via=via, by=None)
 
 
 def pause_at_start(state_dir: Path) -> None:
@@ -155,20 +209,7 @@ class IntakeGate:
             return False, f"unknown venue {cmd.venue!r}; venues: {', '.join(self.venues)}"
         if cmd.action == "status":
             return True, self.describe()
-        scope = cmd.venue or "global"
-        if cmd.action == "pause":
-            pause = Pause(reason=cmd.reason.strip(), since=time.time())
-            if cmd.venue is None:
-                new = self.pauses.model_copy(update={"global_pause": pause})
-            else:
-                new = self.pauses.model_copy(
-                    update={"venues": {**self.pauses.venues, cmd.venue: pause}}
-                )
-        elif cmd.venue is None:
-            new = self.pauses.model_copy(update={"global_pause": None})
-        else:
-            rest = {v: p for v, p in self.pauses.venues.items() if v != cmd.venue}
-            new = self.pauses.model_copy(update={"venues": rest})
+        new = transition(self.pauses, cmd, time.time())
         try:
             save_pauses(self.path, new)
         except OSError as exc:
@@ -180,22 +221,14 @@ class IntakeGate:
             return False, f"paused, but not persisted (an OMS restart forgets it): {exc}"
         self.pauses = new
         self._gauges()
-        event = "intake_paused" if cmd.action == "pause" else "intake_resumed"
-        self.log.warning(event, scope=scope, reason=cmd.reason, by=None)
+        _log_change(self.log, cmd)
         return True, self.describe()
 
     # ------------------------------------------------------------------ observation
 
     def describe(self) -> str:
         """One line: what is paused, and why."""
-        parts = []
-        if self.pauses.global_pause is not None:
-            parts.append(f"paused globally ({self.pauses.global_pause.reason})")
-        for venue, p in sorted(self.pauses.venues.items()):
-            parts.append(f"{venue} paused ({p.reason})")
-        for venue, stop in sorted(self.stopped().items()):
-            parts.append(f"{venue} {stop.describe()}")
-        return "; ".join(parts) if parts else "no operator pause"
+        return describe(self.pauses, self.stopped())
 
     def view(self) -> dict[str, Any]:
         """For the OMS's heartbeat info (`tradepulse status`)."""

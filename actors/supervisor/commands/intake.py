@@ -2,6 +2,7 @@
 intake, globally or for one venue, executed by the OMS (nothing is stopped; orders already
 accepted carry on, cancels are always taken). A pause needs a reason; the OMS persists the
 pauses (`actors.oms.intake_state`), so they survive its restarts; `status` shows them.
+While the OMS has no process (between restarts) the supervisor writes the file itself.
 `resume` without `--venue` lifts the global pause only: venue pauses stay until resumed by
 name (the reply lists what is still paused)."""
 
@@ -11,9 +12,15 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from actors.supervisor.commands.base import ControlCommand, choices
+import structlog
+
+from actors.supervisor.commands.base import ControlCommand, ControlHost, choices
+from actors.supervisor.restart_policy import ChildState
 from protocol import commands as wire
 from protocol.messages import ControlReply
+
+# the OMS has no process in these states: the supervisor may write its pause file
+_NO_PROCESS = (ChildState.BACKOFF, ChildState.DOWN, ChildState.GAVE_UP, ChildState.STOPPED)
 
 
 class Intake(ControlCommand[wire.Intake]):
@@ -32,6 +39,20 @@ class Intake(ControlCommand[wire.Intake]):
 
     def to_wire(self, ns: argparse.Namespace) -> wire.Intake:
         return wire.Intake(action=ns.action, venue=ns.venue, reason=ns.reason)
+
+    def execute(self, command: wire.Intake, host: ControlHost) -> ControlReply:
+        """The OMS is not running: between its restarts the supervisor writes the pause
+        file the next OMS loads; while it starts or stops (it may have read the file
+        already, or be about to write it) the command fails: retry."""
+        if host.actor_state("oms") not in _NO_PROCESS:
+            return super().execute(command, host)
+        from actors.oms.intake_state import control_offline  # imports prometheus_client
+
+        prefix = "connector."
+        venues = [a.removeprefix(prefix) for a in host.actor_ids() if a.startswith(prefix)]
+        log = structlog.get_logger().bind(actor="supervisor")
+        ok, text = control_offline(host.state_path, command, venues, log)
+        return ControlReply(status="ok" if ok else "error", reason=f"intake: {text}")
 
     def format(self, reply: ControlReply) -> str:
         """The answer line, then one row per pause (and stopped venue), if any."""
