@@ -56,6 +56,7 @@ from actors.position_heartbeat.track import DivergenceTracker, OutageTracker, po
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
 from actors.runtime.operator_stops import StopsWatcher
+from actors.runtime.ratelog import LogBudget
 from protocol.codec import Envelope
 from protocol.messages import (
     ErrorCode,
@@ -125,6 +126,7 @@ class HeartbeatActor(Actor):
         )
         self.beats = 0
         self.stops = StopsWatcher(operator_stops_path(self.cfg.runtime_path))
+        self._stops_log = LogBudget()
         self._beat: _Beat | None = None
         self._engage_pending: dict[str, str] = {}  # key -> reason, until risk confirms
         self._symbols: dict[str, set[str]] = {v: set() for v in self.venue_names}
@@ -210,6 +212,11 @@ class HeartbeatActor(Actor):
         beat.closed = True
         now = time.monotonic()
         stopped = self.stops.venues()
+        if self.stops.error is not None and (skipped := self._stops_log.take()) is not None:
+            # read as nothing stopped: a stopped connector's silence counts (fail closed)
+            self.log.warning(
+                "operator_stops_unreadable", error=self.stops.error, suppressed=skipped
+            )
         for venue in self.venue_names:
             view = self.views[venue]
             if venue in stopped:  # stopped by an operator: no outage (module docstring)
