@@ -21,8 +21,7 @@ from protocol.config import RestartCfg
 
 
 class ExitAction(Enum):
-    STAY_STOPPED = "stay_stopped"  # shutting down, an operator stop, or a temporary / cleanly
-    # ended transient
+    STAY_STOPPED = "stay_stopped"  # shutdown, operator stop, temporary / clean transient
     RESTART_NOW = "restart_now"  # the exit an operator restart asked for
     RESTART_LATER = "restart_later"  # a crash: after the backoff delay
     GIVE_UP = "give_up"  # a critical child over its restart budget: stop the system
