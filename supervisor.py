@@ -1,12 +1,15 @@
 """TradePulse Live supervisor and operator CLI.
 
-    tradepulse run --config FILE [--cold] [--state-dir D] [--runtime-dir D] [--metrics-port P]
+    tradepulse run --config FILE [--cold] [--intake paused] [--state-dir D] [--runtime-dir D]
+        [--metrics-port P]
     tradepulse status --config FILE [--json]
     tradepulse top [--interval S] [--once] --config FILE
     tradepulse restart ACTOR [--force] --config FILE
     tradepulse shutdown --config FILE
     tradepulse kill-switch engage|reset|status --reason "..." --config FILE
-    tradepulse intake pause|resume|status --config FILE
+    tradepulse intake pause|resume|status [--venue V] [--reason "..."] --config FILE
+    tradepulse stop ACTOR [--reason "..."] --config FILE
+    tradepulse start ACTOR --config FILE
     tradepulse reconcile --venue V --dry-run --config FILE
     tradepulse journal inspect [--order-id ID] [--venue V] [--kind K] [--since T] [--until T]
     tradepulse orders [--open] [--venue V] [--symbol S] [--since T] [--limit N] --config FILE
@@ -60,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(run)
     run.add_argument("--cold", action="store_true", help="cold start (runbook): archive state")
     run.add_argument("--demo", action="store_true", help="run the demo order flow once ready")
+    run.add_argument(
+        "--intake",
+        choices=("open", "paused"),
+        default="open",
+        help="paused: intake stays closed (a persisted global pause) until `intake resume`",
+    )
     for command in TABLE:
         p = sub.add_parser(command.name, help=command.help)
         command.add_arguments(p)
@@ -137,6 +146,14 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
         # still says the same if the port is taken in between (host.start_metrics_server)
         if cfg.metrics.port and (problem := port_problem(cfg.metrics.host, cfg.metrics.port)):
             raise ConfigError("metrics.port", problem)
+        if ns.intake == "paused":  # written before the OMS starts, which then keeps it closed
+            from actors.oms.intake_state import pause_at_start
+
+            try:
+                pause_at_start(cfg.state_path)
+            except OSError as exc:
+                print(f"tradepulse: cannot record the intake pause: {exc}", file=sys.stderr)
+                return EXIT_FAILURE
         from actors.supervisor.daemon import run_daemon
         from actors.supervisor.logfiles import capture_logs
         from actors.supervisor.postmortem_watch import watch_kill_switch

@@ -83,6 +83,12 @@ class NotReady(TradePulseError):
     """The OMS is not taking orders yet (warm-start reconciliation) or intake is paused."""
 
 
+class IntakePaused(NotReady):
+    """An operator paused intake, globally or for the order's venue (or stopped the
+    venue's connector): nothing is sent until `tradepulse intake resume` / `start`. A
+    `NotReady`, so a client that waits for intake to open waits for this too."""
+
+
 class JournalUnavailable(TradePulseError):
     """The OMS cannot reserve journal space (a full disk): new orders are refused until
     space returns; cancels still work."""
@@ -112,6 +118,8 @@ def _raise_for(rej: RequestRejected) -> None:
         raise InvalidOrder(rej.field, rej.reason)
     if code is ErrorCode.NOT_READY:
         raise NotReady(rej.reason)
+    if code is ErrorCode.INTAKE_PAUSED:
+        raise IntakePaused(rej.reason)
     if code is ErrorCode.TIMEOUT:
         raise Timeout(rej.reason)
     if code is ErrorCode.JOURNAL_UNAVAILABLE:

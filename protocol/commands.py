@@ -48,6 +48,9 @@ class Restart(_Cmd):
     actor: str = Field(min_length=1)
     force: bool = False  # SIGKILL now, no polite stop (an unresponsive actor)
     reason: Reason = ""  # logged with the request
+    # start it even if an operator stopped it (`tradepulse stop`): risk's kill-switch mass
+    # cancel must reach every venue; an operator's `restart` of a stopped actor is refused
+    override_stop: bool = False
 
 
 class KillSwitch(_Cmd):
@@ -64,8 +67,19 @@ class Exposure(_Cmd):
 
 
 class Intake(_Cmd):
+    """Pause / resume order intake, globally (`venue` None) or for one venue; executed by
+    the OMS, which persists the pauses (`actors.oms.intake_state`)."""
+
     command: Literal["intake"] = "intake"
     action: Literal["pause", "resume", "status"]
+    venue: str | None = Field(default=None, min_length=1)
+    reason: Reason = ""  # required to pause: kept with the pause, shown by status
+
+    @model_validator(mode="after")
+    def _pause_has_reason(self) -> Intake:
+        if self.action == "pause" and not self.reason.strip():
+            raise ValueError("a pause needs a reason (--reason)")
+        return self
 
 
 class Reconcile(_Cmd):
@@ -94,6 +108,22 @@ class FixSeq(_Cmd):
         if not self.reason.strip():
             raise ValueError("reason must not be blank")
         return self
+
+
+class Stop(_Cmd):
+    """Stop one supervised actor and keep it stopped (no restart, not a crash) until
+    `Start` (`tradepulse stop ACTOR`); the supervisor executes it."""
+
+    command: Literal["stop"] = "stop"
+    actor: str = Field(min_length=1)
+    reason: Reason = ""  # shown by status: "stopped (by operator: <reason>)"
+
+
+class Start(_Cmd):
+    """Start an actor an operator stopped (`tradepulse start ACTOR`)."""
+
+    command: Literal["start"] = "start"
+    actor: str = Field(min_length=1)
 
 
 # The simulated venue's fault kinds (the one list; `actors.venuesim.faults.FAULT_KINDS` is
@@ -201,7 +231,9 @@ Command = Annotated[
     | Fills
     | Positions
     | Reload
-    | ApplyConfig,
+    | ApplyConfig
+    | Stop
+    | Start,
     Field(discriminator="command"),
 ]
 

@@ -154,6 +154,7 @@ class ErrorCode(StrEnum):
     NOT_ALLOWED = "NOT_ALLOWED"  # that sender may not send that message (or not there)
     JOURNAL_UNAVAILABLE = "JOURNAL_UNAVAILABLE"  # the OMS journal cannot get space (disk full)
     OUTSIDE_TRADING_WINDOW = "OUTSIDE_TRADING_WINDOW"  # [trading] windows/blackouts: closed
+    INTAKE_PAUSED = "INTAKE_PAUSED"  # an operator paused intake (globally or for the venue)
     INTERNAL = "INTERNAL"
 
 

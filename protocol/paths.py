@@ -18,6 +18,8 @@ State dir (`system.state_dir`, durable)::
                                operator.jsonl.1, .2, ...)
     logs/                      every process's JSON log lines (tradepulse.log, .1, ...)
     postmortem/                bundles written when the kill-switch engaged
+    intake.json                the OMS's intake pauses, global and per venue (operator
+                               intent: kept across restarts and cold starts)
 
 The state dir is 0700 and everything in it is created under `PRIVATE_UMASK` (journal,
 FIX stores, message logs, ledgers, the kill-switch file, snapshots: nothing readable by
@@ -32,6 +34,8 @@ Runtime dir (`system.runtime_dir`, private 0700, short for the ~107-char ipc:// 
     venuesim.<venue>.port      the port a simulated venue listens on
     metrics/                   prometheus_client multiprocess files (*.db) and the
                                `METRICS_MARKER` that says the system created it
+    operator_stops.json        the actors an operator stopped (`tradepulse stop`), written
+                               by the supervisor, read by the OMS and the heartbeat
 
 The supervisor refuses a runtime dir that is a symlink, owned by another user, or
 group/other-writable, and removes only its own files in it (see supervisor host).
@@ -148,7 +152,17 @@ def postmortem_dir(state_dir: Path) -> Path:
     return state_dir / "postmortem"
 
 
+def intake_state_path(state_dir: Path) -> Path:
+    """The OMS's persisted intake pauses (`actors.oms.intake_state`)."""
+    return state_dir / "intake.json"
+
+
 # ---------------------------------------------------------------------- runtime dir
+
+
+def operator_stops_path(runtime_dir: Path) -> Path:
+    """What an operator stopped (`actors.runtime.operator_stops`); one run's worth."""
+    return runtime_dir / "operator_stops.json"
 
 
 def default_runtime_dir(state_dir: Path) -> Path:

@@ -240,6 +240,7 @@ class SystemUnderTest:
         env: Mapping[str, str] | None = None,
         root: Path | None = None,
         launcher: Sequence[str] = (),
+        run_args: Sequence[str] = (),
     ) -> None:
         # ipc paths must stay under ~100 chars: a short dir in /tmp, not pytest's tmp_path
         self.root = root or Path(tempfile.mkdtemp(prefix="tp", dir="/tmp"))
@@ -256,6 +257,7 @@ class SystemUnderTest:
         )
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.launcher = list(launcher)  # e.g. ["prlimit", "--nofile=64:4096", "--"]
+        self.run_args = list(run_args)  # e.g. ["--intake", "paused"]: flags only `run` takes
         self.proc: subprocess.Popen[bytes] | None = None
         self.lines: list[dict[str, Any]] = []
         self.raw_lines: list[str] = []
@@ -277,7 +279,7 @@ class SystemUnderTest:
         assert self.proc is None, "already started"
         self.proc = subprocess.Popen(
             [*self.launcher, sys.executable, str(SUPERVISOR), "run", *self.cli_args()]
-            + ["--metrics-port", "0"],
+            + ["--metrics-port", "0", *self.run_args],
             cwd=REPO_ROOT,
             env=self.env,
             stdin=subprocess.DEVNULL,

@@ -29,6 +29,7 @@ import zmq
 from actors.oms import reads
 from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.intake import RISK_RETRY_S, Intake
+from actors.oms.intake_state import IntakeGate
 from actors.oms.journal import Journal
 from actors.oms.journal_space import PROBE_S, JournalSpace
 from actors.oms.order_book import OrderBook
@@ -68,7 +69,7 @@ from protocol.messages import (
     SubmitOrder,
     VenueStateChanged,
 )
-from protocol.paths import cold_marker, oms_dir
+from protocol.paths import cold_marker, oms_dir, operator_stops_path
 from protocol.sockets import tune_socket
 
 
@@ -93,7 +94,8 @@ class OmsActor(Actor):
         self.space = JournalSpace(self.journal, self.cfg.oms.journal_reserve_bytes, self.log)
         self._after_commit: list[Callable[[], None]] = []
         self._changed: dict[str, tuple[Decimal | None, Decimal | None]] = {}
-        self.intake_paused = False
+        names, stops = [v.name for v in self.cfg.venues], operator_stops_path(self.cfg.runtime_path)
+        self.gate = IntakeGate(self.cfg.state_path, stops, names, self.log)  # operator pauses
         self._ks_watch = killswitch.KillSwitchWatcher(
             killswitch.kill_switch_path(self.cfg.state_path)
         )
@@ -350,14 +352,11 @@ class OmsActor(Actor):
 
     def on_control(self, command: Command, respond: Callable[[ControlReply], None]) -> None:
         if isinstance(command, IntakeCommand):
-            if command.action in ("pause", "resume"):
-                self.intake_paused = command.action == "pause"
-                self.log.warning("intake_paused" if self.intake_paused else "intake_resumed")
-            respond(
-                ControlReply(
-                    status="ok", reason=f"intake {self._intake_state()}", data=self.heartbeat_info()
-                )
-            )
+            who = self.control_operator
+            ok, text = self.gate.control(command, who.describe() if who else None)
+            reason = f"intake {self._intake_state()}: {text}"
+            respond(ControlReply(status="ok" if ok else "error", reason=reason,
+                                 data=self.heartbeat_info()))  # fmt: skip
         elif self.views.handles(command):  # orders, fills, positions: actors/oms/views.py
             self.after_commit(lambda: respond(self.views.answer(command)))
         elif isinstance(command, Reconcile):
@@ -385,7 +384,7 @@ class OmsActor(Actor):
             super().on_control(command, respond)
 
     def _intake_state(self) -> str:
-        if self.intake_paused:
+        if self.gate.globally_paused:
             return "paused"
         if (closed := self.trading.closed_text()) is not None:
             return closed  # "closed: <why>; reopens at ..."
@@ -399,14 +398,15 @@ class OmsActor(Actor):
             "kill_switch": "engaged" if self.kill_switch_engaged else "off",
             "journal": "low" if self.space.low else "ok",
             "queues": {n: v.depth for n, v in self.venues.items()},
-            "venues": {n: v.status_text for n, v in self.venues.items()},
+            "venues": {n: self.gate.venue_text(n, v.status_text) for n, v in self.venues.items()},
+            "intake_pauses": self.gate.view(),
             "unmatched_fills": len(self.book.unmatched_fills()),
             "trading": self.trading.info(),
         }
 
     def on_stop(self) -> None:
         """Stop intake, drain in-flight work for a bounded time, persist."""
-        self.intake_paused = True
+        self.gate.draining = True
 
         def drained() -> bool:
             return not self.intake.awaiting_risk and not any(

@@ -1,9 +1,11 @@
 """OMS intake: client submits, cancels and replaces, with the risk round trip.
 
-A submit is checked (venue known, terms valid, intake open, venue in its trading session
-(else OUT_OF_SESSION), venue reconciled, queue not full, journal space reserved (else
-JOURNAL_UNAVAILABLE: a full disk, `actors.oms.journal_space`)), journalled PENDING_RISK and put
-to risk; the verdict is journalled and, once durable, the client is answered and an
+A submit is checked (venue known, terms valid, intake open (no operator pause, global or
+of its venue, and its connector not stopped by an operator: else INTAKE_PAUSED,
+`actors.oms.intake_state`), venue in its trading session (else OUT_OF_SESSION), venue
+reconciled, queue not full, journal space reserved (else JOURNAL_UNAVAILABLE: a full disk,
+`actors.oms.journal_space`)), journalled PENDING_RISK and put to risk; the verdict is
+journalled and, once durable, the client is answered and an
 approved order queued on its venue link. A replace
 changes what is at risk, so its new terms go to risk before the request is journalled (and
 while the journal is low only a replace that just lowers the quantity is taken). No
@@ -23,6 +25,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Protocol
 
+from actors.oms.intake_state import IntakeGate
 from actors.oms.order_book import OrderBook, terms_problem
 from actors.oms.orders import Order, Outcome
 from actors.oms.venue_link import VenueLink
@@ -54,7 +57,9 @@ class IntakeHost(Protocol):
     def book(self) -> OrderBook: ...
 
     @property
-    def intake_paused(self) -> bool: ...
+    def gate(self) -> IntakeGate:
+        """Operator pauses and stopped venues (`actors.oms.intake_state`)."""
+        ...
 
     @property
     def journal_problem(self) -> str | None:
@@ -144,10 +149,10 @@ class Intake:
         terms = terms_problem(msg)
         if terms is not None:
             return ErrorCode.INVALID_ORDER, *terms
-        if self.host.intake_paused:
-            return ErrorCode.NOT_READY, "order intake is paused by an operator", None
-        if self.window is not None and (closed := self.window.refusal()) is not None:
-            return ErrorCode.OUTSIDE_TRADING_WINDOW, closed[1], closed[0]
+        if (closed := self.host.gate.refusal(msg.venue)) is not None:
+            return *closed, None
+        if self.window is not None and (shut := self.window.refusal()) is not None:
+            return ErrorCode.OUTSIDE_TRADING_WINDOW, shut[1], shut[0]
         if (journal := self.host.journal_problem) is not None:
             return ErrorCode.JOURNAL_UNAVAILABLE, journal, None
         if link.state is VenueConnState.OUT_OF_SESSION:

@@ -34,7 +34,9 @@ Escalation (`actors.position_heartbeat.track`):
 A venue outside its trading session (the connector answers OUT_OF_SESSION: planned
 downtime, `[venues.schedule]`) is no outage: logged `heartbeat_out_of_session`, never
 missed, its outage clock starts again from that answer, and the last-heartbeat gauge moves
-(the NoPositionHeartbeat alert stays quiet through the night).
+(the NoPositionHeartbeat alert stays quiet through the night). A venue whose connector an
+operator stopped (`tradepulse stop connector.V`, `actors.runtime.operator_stops`) is no
+outage either: not asked, never missed, its outage clock held at zero until `start`.
 The engage request (`KillSwitchCommand` to risk) is re-sent every beat until risk confirms.
 
 A venue without RequestForPositions: its connector answers from its own fill ledger
@@ -56,6 +58,8 @@ from actors.position_heartbeat.beatlog import BeatLogGate
 from actors.position_heartbeat.track import DivergenceTracker, OutageTracker, position_diff
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
+from actors.runtime.operator_stops import StopsWatcher
+from actors.runtime.ratelog import LogBudget
 from protocol.codec import Envelope
 from protocol.messages import (
     ErrorCode,
@@ -66,6 +70,7 @@ from protocol.messages import (
     RequestRejected,
     StreamEvent,
 )
+from protocol.paths import operator_stops_path
 
 _TIMEOUT_FRACTION = 0.8  # of the interval: a beat's answers are in before the next beat
 _REASON_SYMBOLS = 3  # diverging symbols named in the kill-switch reason (the log has all)
@@ -126,6 +131,8 @@ class HeartbeatActor(Actor):
         )
         self.beatlog = BeatLogGate(hb.log_every_n)  # info on a change or every Nth beat
         self.beats = 0
+        self.stops = StopsWatcher(operator_stops_path(self.cfg.runtime_path))
+        self._stops_log = LogBudget()
         self._beat: _Beat | None = None
         self._engage_pending: dict[str, str] = {}  # key -> reason, until risk confirms
         self._symbols: dict[str, set[str]] = {v: set() for v in self.venue_names}
@@ -199,6 +206,8 @@ class HeartbeatActor(Actor):
         """Ask the venue this beat? At its interval (half a beat early is on time), and
         every beat while a fresh divergence waits for confirmation."""
         view = self.views[venue]
+        if venue in self.stops.venues():  # its connector is deliberately offline
+            return False
         if view.asked_at is None:
             return True
         if view.confirming and not view.failing:
@@ -236,8 +245,19 @@ class HeartbeatActor(Actor):
     def _close(self, beat: _Beat) -> None:
         beat.closed = True
         now = time.monotonic()
+        stopped = self.stops.venues()
+        if self.stops.error is not None and (skipped := self._stops_log.take()) is not None:
+            # read as nothing stopped: a stopped connector's silence counts (fail closed)
+            self.log.warning(
+                "operator_stops_unreadable", error=self.stops.error, suppressed=skipped
+            )
         for venue in self.venue_names:
             view = self.views[venue]
+            if venue in stopped:  # stopped by an operator: no outage (module docstring)
+                view.failing = True  # nothing fresh to compare
+                self.outage.ok(venue, now)
+                self._last_hb[venue].set(time.time())
+                continue
             if venue in beat.venues:  # asked this beat
                 answer = beat.venues[venue]
                 if answer is not None and answer.planned:  # planned downtime, no outage
@@ -390,6 +410,7 @@ class HeartbeatActor(Actor):
                 for v in self.venue_names
             },
             "engage_pending": sorted(self._engage_pending.values()),
+            "stopped_venues": sorted(self.stops.venues()),
         }
 
 

@@ -383,7 +383,9 @@ class RiskActor(Actor):
             self.log.info("connector_restart_answer", child=actor, ok=ok, detail=_describe(body))
 
         # `force`: it is unresponsive, a polite stop is pointless (the supervisor may honour it)
-        restart = Restart(actor=actor, force=True, reason="mass cancel unanswered")
+        restart = Restart(
+            actor=actor, force=True, reason="mass cancel unanswered", override_stop=True
+        )  # a connector an operator stopped is started: the mass cancel must reach its venue
         self.control.request(ControlRequest(command=restart), done, 5.0)
 
     def _publish_event(self, event: str, data: dict[str, Any], attempt: int = 1) -> None:

@@ -247,3 +247,21 @@ SD_NOTIFY_FAILURES = Counter(
     "tradepulse_sd_notify_failures",
     "sd_notify datagrams to systemd ($NOTIFY_SOCKET) that could not be sent",
 )
+
+# ---------------------------------------------------------------- operator intake pauses
+INTAKE_PAUSED = Gauge(
+    "tradepulse_intake_paused",
+    "1 while an operator pause closes intake (scope: global, or the venue)",
+    ["scope"],
+    multiprocess_mode="mostrecent",
+)
+INTAKE_STATE_UNREADABLE = Counter(
+    "tradepulse_intake_state_unreadable",
+    "Loads of an unreadable intake pause file (the OMS then pauses intake globally)",
+)
+ACTOR_STOPPED_BY_OPERATOR = Gauge(
+    "tradepulse_actor_stopped_by_operator",
+    "1 while an operator keeps the actor stopped (`tradepulse stop`): no ActorDown page",
+    ["actor"],
+    multiprocess_mode="mostrecent",
+)

@@ -21,7 +21,7 @@ from protocol.config import RestartCfg
 
 
 class ExitAction(Enum):
-    STAY_STOPPED = "stay_stopped"  # shutting down, or a temporary / cleanly ended transient
+    STAY_STOPPED = "stay_stopped"  # shutdown, operator stop, temporary / clean transient
     RESTART_NOW = "restart_now"  # the exit an operator restart asked for
     RESTART_LATER = "restart_later"  # a crash: after the backoff delay
     GIVE_UP = "give_up"  # a critical child over its restart budget: stop the system
@@ -58,6 +58,7 @@ class Child:
         self._loop_lag_s = 0.0
         self._crash_at: float | None = None
         self._restart_requested = False
+        self._held: str | None = None  # stopped by an operator (`tradepulse stop`): the reason
         self._hung = False
         self._start_timed_out = False
         self._down = False  # over its restart budget (gave up once), retried at the max delay
@@ -80,6 +81,11 @@ class Child:
     @property
     def running(self) -> bool:
         return self._state is ChildState.RUNNING
+
+    @property
+    def held(self) -> bool:
+        """An operator stopped it: it stays stopped until `release` (`tradepulse start`)."""
+        return self._held is not None
 
     @property
     def info(self) -> dict[str, Any]:
@@ -143,6 +149,21 @@ class Child:
         """Stopped and reaped during shutdown."""
         self._pid, self._state = None, ChildState.STOPPED
 
+    def hold(self, reason: str) -> bool:
+        """An operator stop: no restart until `release`, not a crash, no budget used. True:
+        it has a process to stop; False: it is not running (now STOPPED for good)."""
+        self._held, self._restart_requested, self._crash_at = reason, False, None
+        if self._pid is None:
+            self._state = ChildState.STOPPED
+            return False
+        return True
+
+    def release(self) -> bool:
+        """`tradepulse start`: True: spawn it now (with a fresh restart budget); False: its
+        stop is still under way and its exit respawns it at once."""
+        self._held = None
+        return self.restart_requested()
+
     def restart_requested(self) -> bool:
         """An operator restart. True: it is not running (gave up or between restarts), spawn
         it now with a fresh restart budget; False: stop it, its exit respawns it at once."""
@@ -158,14 +179,14 @@ class Child:
 
     def restart_due(self, epoch: int) -> bool:
         """The backoff timer set at the exit of incarnation `epoch` fired: still to restart?"""
-        return self._pid is None and self._epoch == epoch
+        return self._pid is None and self._epoch == epoch and self._held is None
 
     def exited(self, exit_code: int, now: float, *, shutting_down: bool) -> ExitDecision:
         """The process ended (`exit_code` < 0: killed by that signal): what next. A restart
         it leads to is counted (`tradepulse_actor_restarts_total{reason}`)."""
         ran_for = now - self._ready_at if self._ready_at else 0.0
         self._pid, self._state = None, ChildState.STOPPED
-        if shutting_down:
+        if shutting_down or self._held is not None:
             return ExitDecision(ExitAction.STAY_STOPPED)
         if self._restart_requested:
             self._restart_requested = False
@@ -228,6 +249,7 @@ class Child:
             "kind": self.spec.kind,
             "pid": self._pid,
             "state": self._state.value,
+            "stopped_by_operator": self._held,  # its reason; None: not stopped by an operator
             "epoch": self._epoch,
             "restarts": self._tracker.total,
             "uptime_s": round(now - self._ready_at, 3) if up else 0.0,

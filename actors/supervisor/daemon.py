@@ -32,11 +32,13 @@ from actors.supervisor.child import Child, ExitAction
 from actors.supervisor.control_plane import ControlPlane
 from actors.supervisor.failclosed import engage_critical, prepare_switch
 from actors.supervisor.host import become_child_subreaper, signal_wakeup_fd, start_metrics_server
+from actors.supervisor.operator_stop import OperatorStops
 from actors.supervisor.process_group import kill_group, wait_escalating
 from actors.supervisor.restart_policy import ChildState, child_specs
 from actors.supervisor.sdnotify import SystemdNotify
 from actors.supervisor.spawner import Spawner, make_spawner
 from actors.supervisor.stall import StallWatch
+from actors.supervisor.status_data import system_status
 from actors.supervisor.venues import VenueBoard
 from protocol.codec import Envelope, Sender, encode
 from protocol.config import SystemConfig
@@ -91,6 +93,9 @@ class Supervisor:
         self.systemd = SystemdNotify.for_loop(self.timers, self.status, self.log)  # sdnotify.py
         self._on_all_ready = self.systemd.when_ready(on_all_ready)
         self._all_ready_fired = False
+        self.operator_stops = OperatorStops(  # ControlHost: `tradepulse stop` / `start`
+            self.children, cfg.runtime_path, self._stop_child, self._spawn,
+            self._leave_start_queue, self.log)  # fmt: skip
 
     # ------------------------------------------------------------------ setup
 
@@ -173,19 +178,7 @@ class Supervisor:
         return None if child is None else child.state
 
     def status(self) -> dict[str, Any]:
-        now = time.monotonic()
-        ks = killswitch.load(self.kill_switch_path).to_message()
-        oms_info = self.children["oms"].info
-        return {
-            "supervisor_pid": os.getpid(),
-            "uptime_s": round(now - self.started_at, 3),
-            "metrics_url": self.metrics_url,
-            "actors": [self.children[cid].status(now) for cid in self.order],
-            "venues": self.venues.view(),
-            "kill_switch": ks.model_dump(exclude={"type"}),
-            "intake": oms_info.get("intake", "unknown"),
-            "queues": oms_info.get("queues", {}),
-        }
+        return system_status(self)  # actors/supervisor/status_data.py
 
     def request_restart(self, actor: str, *, force: bool) -> bool:
         child = self.children[actor]
@@ -219,7 +212,7 @@ class Supervisor:
     def _start_next(self) -> None:
         while self._start_queue:
             child = self.children[self._start_queue[0]]
-            if child.state in (ChildState.RUNNING, ChildState.DOWN):
+            if child.state in (ChildState.RUNNING, ChildState.DOWN) or child.held:
                 self._start_queue.pop(0)
                 continue
             if child.state is ChildState.STOPPED:
@@ -389,13 +382,13 @@ class Supervisor:
                 )
                 kill_group(child.pid)
 
-    def _stop_child(self, child: Child) -> None:
+    def _stop_child(self, child: Child, reason: str = "restart") -> None:
         """Ask politely, then escalate by timer (the exit is seen through SIGCHLD)."""
         pid = child.pid
         if pid is None:
             return
         child.stopping()
-        self._ask_to_stop(child, "restart")
+        self._ask_to_stop(child, reason)
 
         def escalate(sig: int) -> None:
             if child.pid == pid:

@@ -89,7 +89,8 @@ def test_reconcile_dry_run_prints_the_plan_and_changes_nothing() -> None:
 
 
 def test_intake_pause_refuses_new_orders_until_resumed() -> None:
-    """`intake pause`: new submits get NotReady, status shows intake paused, a resting
+    """`intake pause --reason`: new submits get NotReady (IntakePaused) naming the reason,
+    status shows intake paused, a resting
     order can still be cancelled; `intake resume`: submits are taken again, status shows
     intake open and the per-venue queue depth."""
     with systems() as started:
@@ -98,11 +99,11 @@ def test_intake_pause_refuses_new_orders_until_resumed() -> None:
             submit_when_open(c, VENUE, client_order_id="live-1")
             c.wait_for_status("live-1", {OrderStatus.ACCEPTED})
             since = sut.mark()
-            assert "intake paused" in _ok(sut, "intake", "pause")
+            assert "intake paused" in _ok(sut, "intake", "pause", "--reason", "desk break")
             sut.wait_event("intake_paused", since=since, actor="oms")
             eventually(lambda: sut.status()["intake"] == "paused", 5.0)
             assert "intake paused" in _ok(sut, "intake", "status")
-            with pytest.raises(NotReady, match="paused"):
+            with pytest.raises(NotReady, match="paused by an operator: desk break"):
                 c.submit(VENUE, "AAPL", "BUY", "10", "LIMIT", price="95", client_order_id="new-1")
             c.cancel("live-1")
             c.wait_for_status("live-1", {OrderStatus.CANCELLED})

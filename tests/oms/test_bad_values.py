@@ -113,10 +113,15 @@ def test_a_fill_whose_arithmetic_overflows_leaves_order_and_position_unchanged()
 # --------------------------------------------------------------------------- risk answers
 
 
+class _OpenGate:
+    def refusal(self, venue: str) -> None:
+        return None
+
+
 class _Host:
     def __init__(self) -> None:
         self.book = OrderBook()
-        self.intake_paused = False
+        self.gate = _OpenGate()  # no operator pause (actors.oms.intake_state)
         self.journal_problem: str | None = None
         self.pending: list[Callable[[], None]] = []
 

@@ -222,10 +222,15 @@ def test_a_filesystem_without_fallocate_runs_without_a_reserve(tmp_path: Path) -
 # --------------------------------------------------------------------------- intake
 
 
+class _OpenGate:
+    def refusal(self, venue: str) -> None:
+        return None
+
+
 class _Host:
     def __init__(self) -> None:
         self.book = OrderBook()
-        self.intake_paused = False
+        self.gate = _OpenGate()  # no operator pause (actors.oms.intake_state)
         self.journal_problem: str | None = None
         self.pending: list[Callable[[], None]] = []
 

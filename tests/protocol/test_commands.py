@@ -18,7 +18,9 @@ from protocol.commands import (
     Reconcile,
     Restart,
     Shutdown,
+    Start,
     Status,
+    Stop,
     VenueFault,
     parse_command,
 )
@@ -30,7 +32,10 @@ EVERY_COMMAND = [
     Shutdown(),
     Restart(actor="connector.simA", force=True, reason="mass cancel unanswered"),
     KillSwitch(action="engage", reason="desk halt"),
-    Intake(action="pause"),
+    Intake(action="pause", reason="desk break"),
+    Intake(action="pause", venue="simA", reason="venue incident"),
+    Stop(actor="connector.simA", reason="venue maintenance"),
+    Start(actor="connector.simA"),
     Reconcile(venue="simA", dry_run=False),
     VenueFault(command="hang", value=0.8),
     VenueFault(command="duplicate_exec", value="on"),
@@ -62,6 +67,9 @@ def test_parse_command_builds_the_model_by_name() -> None:
         ("restart", {"actor": "oms", "bogus": 1}, "'bogus': Extra inputs are not permitted"),
         ("kill-switch", {"action": "explode"}, "kill-switch: 'action': Input should be"),
         ("intake", {"action": "stop"}, "intake: 'action'"),
+        ("intake", {"action": "pause"}, "a pause needs a reason"),
+        ("intake", {"action": "pause", "reason": "  "}, "a pause needs a reason"),
+        ("stop", {}, "stop: 'actor': Field required"),
     ],
 )
 def test_an_unknown_command_or_bad_argument_is_a_protocol_error(

@@ -34,7 +34,7 @@ def test_a_command_is_appended_as_one_private_json_line(tmp_path: Path) -> None:
     audit.command(wire.KillSwitch(action="engage", reason="drill"), op, "ok", "engaged")
     first, second = lines(path)
     assert first["command"] == "restart" and first["args"] == {
-        "actor": "oms", "force": False, "reason": "stuck"
+        "actor": "oms", "force": False, "reason": "stuck", "override_stop": False
     }  # fmt: skip
     assert (first["uid"], first["user"], first["pid"], first["reason"]) == (
         1000,
@@ -55,7 +55,7 @@ def test_read_only_views_are_not_audited(tmp_path: Path) -> None:
         assert is_read_only(command)
         audit.command(command, None, "ok", "")
     assert not path.exists()
-    assert not is_read_only(wire.Intake(action="pause"))
+    assert not is_read_only(wire.Intake(action="pause", reason="drill"))
     assert not is_read_only(wire.Reload())
 
 

@@ -34,6 +34,13 @@ from tests.helpers import REPO_ROOT
 RUNNING, BACKOFF = ChildState.RUNNING, ChildState.BACKOFF
 
 
+class _NoStops:
+    """No actor stopped by an operator (`actors.supervisor.operator_stop`)."""
+
+    def held(self, actor: str) -> None:
+        return None
+
+
 class StubHost:
     """The few things the control plane may ask of the supervisor, recorded."""
 
@@ -47,6 +54,7 @@ class StubHost:
         self.restarts: list[tuple[str, bool]] = []
         self.forwarded: list[tuple[str, ControlRequest]] = []
         self.shutdown = False
+        self.operator_stops = _NoStops()
 
     def actor_ids(self) -> list[str]:
         return list(self.states)
@@ -158,7 +166,7 @@ def test_a_forwarded_command_without_an_answer_expires(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(control_plane, "FORWARD_TIMEOUT_S", 0.0)
-    rig.send(ControlRequest(command=wire.Intake(action="pause")))
+    rig.send(ControlRequest(command=wire.Intake(action="pause", reason="test")))
     rig.timers.run_due()
     reply = rig.reply()
     assert reply is not None and reply.reason == "oms did not answer in time"
@@ -240,6 +248,8 @@ def _namespace(name: str) -> Any:
         "restart": ["oms"],
         "kill-switch": ["status"],
         "intake": ["status"],
+        "stop": ["connector.simA"],
+        "start": ["connector.simA"],
         "reconcile": ["--venue", "simA"],
         "fix": ["seq", "--venue", "simA", "--next-in", "5", "--reason", "test"],
     }.get(name, [])

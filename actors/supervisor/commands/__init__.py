@@ -24,6 +24,7 @@ from actors.supervisor.commands.reload import Reload
 from actors.supervisor.commands.restart import Restart
 from actors.supervisor.commands.shutdown import Shutdown
 from actors.supervisor.commands.status import Status, format_status
+from actors.supervisor.commands.stop_start import Start, Stop
 from actors.supervisor.commands.top import Top
 from actors.supervisor.commands.views import Fills, Orders
 from protocol.commands import Command
@@ -45,6 +46,8 @@ TABLE: tuple[OperatorCommand, ...] = (
     Positions(),
     Reload(),
     Postmortem(),
+    Stop(),
+    Start(),
 )
 BY_NAME: dict[str, OperatorCommand] = {c.name: c for c in TABLE}
 _BY_MODEL: dict[type[Any], ControlCommand[Any]] = {

@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, get_args
 
 from pydantic import ValidationError
 
@@ -24,6 +24,9 @@ from protocol.commands import Command, OperatorId
 from protocol.config import SystemConfig
 from protocol.domain import Msg
 from protocol.messages import ControlReply, ControlRequest
+
+if TYPE_CHECKING:  # the CLI loads the table before prometheus_client may be imported
+    from actors.supervisor.operator_stop import OperatorStops
 
 C = TypeVar("C", bound=Command)
 
@@ -69,6 +72,11 @@ class ControlHost(Protocol):
         ...
 
     def request_shutdown(self) -> None: ...
+
+    @property
+    def operator_stops(self) -> OperatorStops:
+        """The actors an operator stopped (`tradepulse stop` / `start`)."""
+        ...
 
     def forward(self, actor: str, request: ControlRequest) -> str:
         """Send `request` to `actor`; returns the message id its reply will answer (raises

@@ -2,7 +2,9 @@
 
 A running actor is stopped (a polite STOP, or SIGKILL of its group with `--force`) and its
 exit respawns it at once; one that is not running (given up, or waiting out a backoff)
-starts now with a fresh restart budget.
+starts now with a fresh restart budget. One an operator stopped (`tradepulse stop`) is
+refused (`start` it), except risk's restart of a connector for the kill-switch's mass
+cancel (`override_stop`), which lifts the stop.
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ class Restart(ControlCommand[wire.Restart]):
         if host.actor_state(actor) is None:
             known = ", ".join(host.actor_ids())
             return ControlReply(status="error", reason=f"unknown actor {actor!r}; actors: {known}")
+        if (held := host.operator_stops.held(actor)) is not None:
+            if not command.override_stop:
+                return ControlReply(
+                    status="error",
+                    reason=f"{actor} is {held.describe()}: `tradepulse start {actor}` starts it",
+                )
+            ok, text = host.operator_stops.start(actor, why=command.reason or "restart")
+            return ControlReply(status="ok" if ok else "error", reason=text)
         starting = host.request_restart(actor, force=command.force)
         return ControlReply(
             status="ok", reason=f"{actor} {'starting' if starting else 'restarting'}"

@@ -39,6 +39,23 @@ def _table(rows: Sequence[Sequence[str]]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
+def _state(actor: dict[str, Any]) -> str:
+    held = actor.get("stopped_by_operator")
+    if held is None or actor["state"] != "stopped":
+        return str(actor["state"]) + (" (stop requested by operator)" if held is not None else "")
+    return f"stopped (by operator: {held or 'no reason given'})"
+
+
+def _pause_lines(pauses: dict[str, Any]) -> list[str]:
+    """The operator pauses of intake (`actors.oms.intake_state.IntakeGate.view`)."""
+    lines = []
+    if g := pauses.get("global"):
+        lines.append(f"intake paused globally: {g.get('reason')}")
+    for venue, p in (pauses.get("venues") or {}).items():
+        lines.append(f"intake paused for {venue}: {p.get('reason')}")
+    return lines
+
+
 def format_status(data: dict[str, Any]) -> str:
     """The status table: one row per actor, the venues, the kill-switch, intake, metrics."""
     rows = [("ACTOR", "PID", "STATE", "EPOCH", "RESTARTS", "UPTIME_S", "HB_AGE_S", "RSS", "CPU%")]
@@ -47,7 +64,7 @@ def format_status(data: dict[str, Any]) -> str:
             (
                 a["id"],
                 str(a["pid"] or "-"),
-                a["state"],
+                _state(a),
                 str(a["epoch"]),
                 str(a["restarts"]),
                 f"{a['uptime_s']:.1f}",
@@ -80,6 +97,7 @@ def format_status(data: dict[str, Any]) -> str:
     trading = (oms.get("trading") or {}).get("text")  # [trading]: actors/oms/trading_gate.py
     if trading and not str(data.get("intake", "")).startswith("closed:"):  # said already
         lines.append(f"trading: {trading}")
+    lines += _pause_lines(data.get("intake_pauses") or {})
     if oms.get("journal") == "low":  # actors/oms/journal_space.py
         lines.append("journal: LOW (no space for the OMS journal: new orders refused)")
     lines.append(f"metrics: {data.get('metrics_url', '')}")

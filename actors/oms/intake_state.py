@@ -1,0 +1,256 @@
+"""Operator intake pauses, global and per venue, persisted in the state dir.
+
+`tradepulse intake pause [--venue V] --reason "..."` closes intake (for one venue, or for
+all); `resume` reopens it. The OMS executes both (`IntakeGate.control`) and keeps them in
+`protocol.paths.intake_state_path` (`<state>/intake.json`) with the durable-write helper
+(`actors.runtime.durable.write_atomic`: a kill -9 mid-write leaves the old or the new file,
+never a torn one), so an OMS restart keeps them; `tradepulse run --intake paused` writes a
+global pause before the OMS starts (`pause_at_start`). The file lives outside `oms/`: a
+cold start does not reopen intake an operator closed.
+
+An unreadable file (bad JSON, a wrong shape: a disk fault or a hand edit) is a global
+pause (fail closed), logged `intake_state_unreadable` and counted
+(`tradepulse_intake_state_unreadable_total`); `intake resume` replaces it.
+
+A venue whose connector an operator stopped (`tradepulse stop connector.V`,
+`actors.runtime.operator_stops`) refuses orders too, with a reason saying so. Cancels are
+never refused here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from actors.runtime import metrics
+from actors.runtime.durable import remove_stale_temps, write_atomic
+from actors.runtime.operator_stops import OperatorStop, StopsWatcher
+from actors.runtime.ratelog import LogBudget
+from protocol.commands import Intake as IntakeCommand
+from protocol.messages import ErrorCode
+from protocol.paths import intake_state_path
+
+STARTED_PAUSED = "started with --intake paused"
+
+
+class Pause(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: str
+    since: float  # time.time() of the pause
+    by: str | None = None  # the operator (`OperatorId.describe()`: user, uid, pid)
+
+
+class IntakePauses(BaseModel):
+    """The file's content: the global pause (None: none) and the venues paused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: int = 1
+    global_pause: Pause | None = None
+    venues: dict[str, Pause] = {}
+
+    def paused(self) -> bool:
+        return self.global_pause is not None or bool(self.venues)
+
+
+def load_pauses(path: Path) -> tuple[IntakePauses, str | None]:
+    """The persisted pauses and, for an unreadable file, what is wrong with it (then a
+    global pause saying so: fail closed). A missing file: no pauses."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return IntakePauses(), None
+    except OSError as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    else:
+        try:
+            return IntakePauses.model_validate_json(raw), None
+        except ValidationError as exc:
+            problem = f"{exc.error_count()} error(s): {exc.errors()[0]['msg']}"
+    reason = f"intake state file {path.name} unreadable ({problem}): fail closed"
+    return IntakePauses(global_pause=Pause(reason=reason[:256], since=time.time())), problem
+
+
+def save_pauses(path: Path, pauses: IntakePauses) -> None:
+    """Durably replace the file (raises OSError, e.g. a full disk)."""
+    write_atomic(path, pauses.model_dump_json(indent=1).encode())
+    remove_stale_temps(path)
+
+
+def transition(
+    pauses: IntakePauses, cmd: IntakeCommand, now: float, by: str | None = None
+) -> IntakePauses:
+    """The pauses after `cmd` (pause or resume; its venue is known), paused `by` whom."""
+    if cmd.action == "pause":
+        pause = Pause(reason=cmd.reason.strip(), since=now, by=by)
+        if cmd.venue is None:
+            return pauses.model_copy(update={"global_pause": pause})
+        return pauses.model_copy(update={"venues": {**pauses.venues, cmd.venue: pause}})
+    if cmd.action == "resume" and cmd.venue is None:
+        return pauses.model_copy(update={"global_pause": None})
+    rest = {v: p for v, p in pauses.venues.items() if v != cmd.venue}
+    return pauses.model_copy(update={"venues": rest})
+
+
+def describe(pauses: IntakePauses, stopped: Mapping[str, OperatorStop]) -> str:
+    """One line: what is paused, and why."""
+    parts = []
+    if pauses.global_pause is not None:
+        parts.append(f"paused globally ({pauses.global_pause.reason})")
+    for venue, p in sorted(pauses.venues.items()):
+        parts.append(f"{venue} paused ({p.reason})")
+    for venue, stop in sorted(stopped.items()):
+        parts.append(f"{venue} {stop.describe()}")
+    return "; ".join(parts) if parts else "no operator pause"
+
+
+def control_offline(
+    state_dir: Path, cmd: IntakeCommand, venues: list[str], log: Any
+) -> tuple[bool, str]:
+    """`intake pause|resume|status` while the OMS has no process (between restarts): the
+    supervisor changes the file itself, which the OMS's next incarnation loads (the
+    supervisor spawns it from the same loop, so not while this runs). An unreadable file's
+    fail-closed global pause is kept unless this resumes it."""
+    if cmd.venue is not None and cmd.venue not in venues:
+        return False, f"unknown venue {cmd.venue!r}; venues: {', '.join(venues)}"
+    path = intake_state_path(state_dir)
+    pauses, _ = load_pauses(path)
+    if cmd.action == "status":
+        return True, describe(pauses, {}) + " (the OMS is not running)"
+    new = transition(pauses, cmd, time.time())
+    try:
+        save_pauses(path, new)
+    except OSError as exc:
+        log.error("intake_state_write_failed", path=str(path), error=str(exc))
+        return False, f"intake not changed: cannot write {path}: {exc}"
+    _log_change(log, cmd, via="supervisor")
+    return True, describe(new, {}) + " (written for the OMS's next start)"
+
+
+def _log_change(log: Any, cmd: IntakeCommand, via: str = "oms", by: str | None = None) -> None:
+    event = "intake_paused" if cmd.action == "pause" else "intake_resumed"
+    log.warning(event, scope=cmd.venue or "global", reason=cmd.reason, via=via, by=by)
+
+
+def pause_at_start(state_dir: Path) -> None:
+    """`tradepulse run --intake paused`: a global pause written before the OMS starts (the
+    venue pauses kept). An unreadable file is left alone: it pauses intake already."""
+    path = intake_state_path(state_dir)
+    pauses, problem = load_pauses(path)
+    if problem is None:
+        pause = Pause(reason=STARTED_PAUSED, since=time.time())
+        save_pauses(path, pauses.model_copy(update={"global_pause": pause}))
+
+
+class IntakeGate:
+    """What closes the OMS's intake besides readiness: operator pauses, stopped venues and
+    the OMS's own stop (`draining`)."""
+
+    def __init__(self, state_dir: Path, stops_path: Path, venues: list[str], log: Any) -> None:
+        self.path = intake_state_path(state_dir)
+        self.venues = venues
+        self.log: structlog.typing.FilteringBoundLogger = log
+        self.draining = False
+        self.stops = StopsWatcher(stops_path)
+        self._stops_log = LogBudget()
+        self.pauses, problem = load_pauses(self.path)
+        if problem is not None:
+            metrics.INTAKE_STATE_UNREADABLE.inc()
+            self.log.error("intake_state_unreadable", path=str(self.path), error=problem)
+        elif self.pauses.paused():
+            self.log.warning("intake_pauses_loaded", **self.view())
+        self._gauges()
+
+    # ------------------------------------------------------------------ intake
+
+    def refusal(self, venue: str) -> tuple[ErrorCode, str] | None:
+        """Why a new order for `venue` is refused now, or None."""
+        if self.draining:
+            return ErrorCode.NOT_READY, "the OMS is stopping"
+        g = self.pauses.global_pause
+        if g is not None:
+            return ErrorCode.INTAKE_PAUSED, f"order intake is paused by an operator: {g.reason}"
+        p = self.pauses.venues.get(venue)
+        if p is not None:
+            return (
+                ErrorCode.INTAKE_PAUSED,
+                f"intake for {venue} is paused by an operator: {p.reason}",
+            )
+        stop = self.stopped().get(venue)
+        if stop is not None:
+            return ErrorCode.INTAKE_PAUSED, (
+                f"{venue} is stopped by an operator ({stop.reason or 'no reason given'}): its "
+                f"connector is offline until `tradepulse start {stop.actor}`"
+            )
+        return None
+
+    def stopped(self) -> dict[str, OperatorStop]:
+        """venue -> its connector's `OperatorStop`."""
+        venues = self.stops.venues()
+        if self.stops.error is not None and (skipped := self._stops_log.take()) is not None:
+            self.log.warning(
+                "operator_stops_unreadable", error=self.stops.error, suppressed=skipped
+            )
+        return venues
+
+    @property
+    def globally_paused(self) -> bool:
+        return self.draining or self.pauses.global_pause is not None
+
+    # ------------------------------------------------------------------ operator command
+
+    def control(self, cmd: IntakeCommand, by: str | None = None) -> tuple[bool, str]:
+        """Carry out `intake pause|resume|status` for operator `by`; (ok, what to tell)."""
+        if cmd.venue is not None and cmd.venue not in self.venues:
+            return False, f"unknown venue {cmd.venue!r}; venues: {', '.join(self.venues)}"
+        if cmd.action == "status":
+            return True, self.describe()
+        new = transition(self.pauses, cmd, time.time(), by)
+        try:
+            save_pauses(self.path, new)
+        except OSError as exc:
+            self.log.error("intake_state_write_failed", path=str(self.path), error=str(exc))
+            if cmd.action == "resume":  # not persisted: an OMS restart would close it again
+                return False, f"intake not resumed: cannot write {self.path}: {exc}"
+            self.pauses = new  # a pause holds in memory at least (fail closed)
+            self._gauges()
+            return False, f"paused, but not persisted (an OMS restart forgets it): {exc}"
+        self.pauses = new
+        self._gauges()
+        _log_change(self.log, cmd, by=by)
+        return True, self.describe()
+
+    # ------------------------------------------------------------------ observation
+
+    def describe(self) -> str:
+        """One line: what is paused, and why."""
+        return describe(self.pauses, self.stopped())
+
+    def view(self) -> dict[str, Any]:
+        """For the OMS's heartbeat info (`tradepulse status`)."""
+        g = self.pauses.global_pause
+        return {
+            "global": None if g is None else g.model_dump(),
+            "venues": {v: p.model_dump() for v, p in sorted(self.pauses.venues.items())},
+            "stopped": {v: s.reason for v, s in sorted(self.stopped().items())},
+        }
+
+    def venue_text(self, venue: str, text: str) -> str:
+        """The OMS's view of a venue for status, with a stop or a pause in front."""
+        stop = self.stopped().get(venue)
+        if stop is not None:
+            return stop.describe()
+        if venue in self.pauses.venues:
+            return f"paused, {text}"
+        return text
+
+    def _gauges(self) -> None:
+        metrics.INTAKE_PAUSED.labels(scope="global").set(self.pauses.global_pause is not None)
+        for venue in self.venues:
+            metrics.INTAKE_PAUSED.labels(scope=venue).set(venue in self.pauses.venues)

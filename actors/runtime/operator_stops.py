@@ -1,0 +1,95 @@
+"""The actors an operator stopped (`tradepulse stop ACTOR`), as the other actors read it.
+
+The supervisor owns the stops (`actors.supervisor.operator_stop`) and writes them here, in
+the runtime dir (`protocol.paths.operator_stops_path`), before it stops the actor and
+after it starts it again. The OMS reads it to refuse orders for a stopped venue with a
+reason saying so (and to show the venue as stopped); the heartbeat reads it so that a
+venue whose connector is deliberately offline is no outage (no kill-switch).
+
+One run's worth: the supervisor writes an empty file when it starts (a fresh `run` starts
+everything). A missing file is "nothing stopped"; an unreadable one too (logged by the
+reader): a stop is an operator's convenience, never what keeps trading safe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from actors.runtime.durable import write_atomic
+
+
+@dataclass(frozen=True)
+class OperatorStop:
+    actor: str
+    reason: str
+    since: float  # time.time() of the stop
+    venue: str | None = None  # a connector's venue
+
+    def describe(self) -> str:
+        """How status shows it: "stopped (by operator: <reason>)"."""
+        return f"stopped (by operator: {self.reason or 'no reason given'})"
+
+
+def write_stops(path: Path, stops: dict[str, OperatorStop]) -> None:
+    """Replace the file with `stops` (actor id -> stop); not fsynced: rebuilt every run."""
+    data = {
+        actor: {"reason": s.reason, "since": s.since, "venue": s.venue}
+        for actor, s in stops.items()
+    }
+    write_atomic(path, json.dumps({"stops": data}, sort_keys=True).encode(), durable=False)
+
+
+def parse_stops(raw: bytes) -> dict[str, OperatorStop]:
+    """The file's content; ValueError if it is not what `write_stops` writes."""
+    obj = json.loads(raw)
+    stops = obj.get("stops") if isinstance(obj, dict) else None
+    if not isinstance(stops, dict):
+        raise ValueError("no 'stops' object")
+    out: dict[str, OperatorStop] = {}
+    for actor, s in stops.items():
+        if not isinstance(s, dict):
+            raise ValueError(f"stop of {actor!r} is not an object")
+        venue = s.get("venue")
+        out[str(actor)] = OperatorStop(
+            str(actor),
+            str(s.get("reason", "")),
+            float(s.get("since", 0.0)),
+            str(venue) if venue else None,
+        )
+    return out
+
+
+class StopsWatcher:
+    """Follows the file: `venues()` costs one stat and re-reads only when it changed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int, int] | None = None
+        self._venues: dict[str, OperatorStop] = {}
+        self.error: str | None = None  # why the last read failed (the caller logs it)
+
+    def venues(self) -> dict[str, OperatorStop]:
+        """venue -> the stop of its connector."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self._stamp, self._venues = None, {}
+            return self._venues
+        except OSError as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            return self._venues
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if stamp == self._stamp:
+            return self._venues
+        self._stamp = stamp
+        try:
+            stops = parse_stops(self.path.read_bytes())
+        except (OSError, ValueError, TypeError) as exc:
+            self.error, self._venues = f"{type(exc).__name__}: {exc}", {}
+            return self._venues
+        self.error = None
+        self._venues = {s.venue: s for s in stops.values() if s.venue}
+        return self._venues

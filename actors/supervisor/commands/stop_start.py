@@ -1,0 +1,52 @@
+"""`tradepulse stop ACTOR [--reason "..."]` / `tradepulse start ACTOR` (the supervisor answers).
+
+`stop` stops a supervised actor and keeps it stopped: no restart, no restart budget used,
+not counted as a crash; `status` shows it `stopped (by operator: <reason>)`. A venue's
+connector stopped this way is no outage (no `connector_outage` kill-switch) and the OMS
+refuses orders for that venue saying it is stopped. `start` starts it again with a fresh
+restart budget. Risk and the OMS cannot be stopped (use `shutdown`); a supervisor restart
+forgets the stops. See `actors.supervisor.operator_stop`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from actors.supervisor.commands.base import ControlCommand, ControlHost
+from protocol import commands as wire
+from protocol.messages import ControlReply
+
+
+class Stop(ControlCommand[wire.Stop]):
+    """stop one actor and keep it stopped until `start` (not a crash, no restart)"""
+
+    name = "stop"
+    model = wire.Stop
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("actor", help="the actor id, as `status` lists it (connector.simA)")
+        parser.add_argument("--reason", default="", help="why: shown by status and logged")
+
+    def to_wire(self, ns: argparse.Namespace) -> wire.Stop:
+        return wire.Stop(actor=ns.actor, reason=ns.reason)
+
+    def execute(self, command: wire.Stop, host: ControlHost) -> ControlReply:
+        ok, text = host.operator_stops.stop(command.actor, command.reason.strip())
+        return ControlReply(status="ok" if ok else "error", reason=text)
+
+
+class Start(ControlCommand[wire.Start]):
+    """start an actor an operator stopped"""
+
+    name = "start"
+    model = wire.Start
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("actor", help="the actor id, as `status` lists it (connector.simA)")
+
+    def to_wire(self, ns: argparse.Namespace) -> wire.Start:
+        return wire.Start(actor=ns.actor)
+
+    def execute(self, command: wire.Start, host: ControlHost) -> ControlReply:
+        ok, text = host.operator_stops.start(command.actor)
+        return ControlReply(status="ok" if ok else "error", reason=text)

@@ -1,0 +1,121 @@
+"""`tradepulse stop ACTOR` / `start ACTOR`: the supervisor's side of an operator stop.
+
+A stopped actor stays stopped (no restart, no restart budget used, not counted as a crash,
+`Child.hold`) until `start` (`Child.release`, with a fresh budget). The stops are written
+to the runtime dir (`actors.runtime.operator_stops`) BEFORE the actor is asked to stop, so
+the OMS refuses orders for a stopped connector's venue with a reason saying so and the
+heartbeat never counts its silence as an outage (no `connector_outage` kill-switch);
+`start` removes the stop once the new process is spawned.
+
+The kill-switch wins over a stop: risk's restart of a connector whose mass cancel goes
+unanswered (`Restart.override_stop`) lifts the stop, so the cancel reaches the venue.
+
+Decisions (docs/runbook.md): risk and the OMS are critical, a stop of either is refused
+(`tradepulse shutdown` stops the whole system); stops are not persisted across a
+supervisor restart: a fresh `run` starts everything (the file is removed at start).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from actors.runtime import metrics
+from actors.runtime.operator_stops import OperatorStop, write_stops
+from actors.supervisor.child import Child
+from protocol.paths import operator_stops_path
+
+
+class OperatorStops:
+    """The actors an operator stopped; the daemon gives it its children, how to stop one
+    (politely, escalating), spawn one, and let the start queue go past one (a child stopped
+    while the system is still starting must not hold up the actors after it)."""
+
+    def __init__(
+        self,
+        children: Mapping[str, Child],
+        runtime_dir: Path,
+        stop: Callable[[Child, str], None],
+        spawn: Callable[[Child], None],
+        leave_start_queue: Callable[[Child], None],
+        log: structlog.typing.FilteringBoundLogger,
+    ) -> None:
+        self._children = children
+        self._path = operator_stops_path(runtime_dir)
+        self._stop, self._spawn, self._log = stop, spawn, log
+        self._leave_start_queue = leave_start_queue
+        self._stops: dict[str, OperatorStop] = {}
+        with contextlib.suppress(OSError):  # a fresh run: nothing is stopped
+            self._path.unlink(missing_ok=True)
+
+    def held(self, actor: str) -> OperatorStop | None:
+        return self._stops.get(actor)
+
+    def stop(self, actor: str, reason: str) -> tuple[bool, str]:
+        """(ok, what to tell the operator)."""
+        child = self._children.get(actor)
+        if child is None:
+            return False, f"unknown actor {actor!r}; actors: {', '.join(self._children)}"
+        if child.spec.critical:
+            return False, (
+                f"{actor} is critical: the system cannot trade without it; "
+                "`tradepulse shutdown` stops the whole system"
+            )
+        if actor in self._stops:
+            return True, f"{actor} is already {self._stops[actor].describe()}"
+        stop = OperatorStop(actor, reason, time.time(), _connector_venue(child))
+        try:
+            write_stops(self._path, {**self._stops, actor: stop})
+        except OSError as exc:  # the OMS and the heartbeat would not know: refuse
+            self._log.error("operator_stops_write_failed", path=str(self._path), error=str(exc))
+            return False, f"{actor} not stopped: cannot write {self._path}: {exc}"
+        self._stops[actor] = stop
+        metrics.ACTOR_STOPPED_BY_OPERATOR.labels(actor=actor).set(1)
+        self._log.warning(
+            "actor_stop_requested", child=actor, reason=reason, venue=stop.venue, by=None
+        )
+        running = child.hold(reason)
+        self._leave_start_queue(child)
+        if running:
+            self._stop(child, "operator_stop")
+            return True, f"{actor} stopping (by operator: {reason or 'no reason given'})"
+        return True, f"{actor} {stop.describe()}"
+
+    def start(self, actor: str, why: str = "operator") -> tuple[bool, str]:
+        """(ok, what to tell the operator); `why` other than "operator": the stop is
+        overridden (risk's kill-switch mass cancel must reach the venue)."""
+        child = self._children.get(actor)
+        if child is None:
+            return False, f"unknown actor {actor!r}; actors: {', '.join(self._children)}"
+        if actor not in self._stops:
+            return False, f"{actor} was not stopped by an operator (state {child.state.value})"
+        rest = {a: s for a, s in self._stops.items() if a != actor}
+        try:
+            write_stops(self._path, rest)
+        except OSError as exc:
+            self._log.error("operator_stops_write_failed", path=str(self._path), error=str(exc))
+            return False, f"{actor} not started: cannot write {self._path}: {exc}"
+        self._stops = rest
+        metrics.ACTOR_STOPPED_BY_OPERATOR.labels(actor=actor).set(0)
+        self._log.warning("actor_start_requested", child=actor, why=why, by=None)
+        if child.release():
+            self._spawn(child)
+        return True, f"{actor} starting"
+
+    def venues(self, board: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The venue board as status shows it: a stopped connector's venue is "stopped"
+        (not DOWN, not an outage), with the operator's reason."""
+        out = dict(board)
+        for stop in self._stops.values():
+            if stop.venue is not None and stop.venue in out:
+                out[stop.venue] = {"state": "stopped", "detail": stop.describe()}
+        return out
+
+
+def _connector_venue(child: Child) -> str | None:
+    return child.spec.venue if child.spec.kind == "connector" else None

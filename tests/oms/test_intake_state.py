@@ -1,0 +1,214 @@
+"""Operator intake pauses (`actors.oms.intake_state`): what a pause refuses and why, that a
+new gate (an OMS restart) reads them back, that an unreadable file pauses globally (fail
+closed, logged, counted), that a failed write never reopens intake, and that a kill -9
+in the middle of saves leaves the old or the new file, never a torn one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from actors.oms.intake_state import (
+    STARTED_PAUSED,
+    IntakeGate,
+    IntakePauses,
+    Pause,
+    load_pauses,
+    pause_at_start,
+    save_pauses,
+)
+from actors.runtime.operator_stops import OperatorStop, write_stops
+from protocol.commands import Intake
+from protocol.messages import ErrorCode
+from protocol.paths import intake_state_path
+from tests.helpers import REPO_ROOT, eventually
+
+VENUES = ["simA", "simB"]
+
+
+class _Log:
+    """A structlog stand-in that records (level, event, fields)."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, dict[str, Any]]] = []
+
+    def __getattr__(self, level: str) -> Any:
+        def log(event: str, **fields: Any) -> None:
+            self.lines.append((level, event, fields))
+
+        return log
+
+    def events(self, level: str) -> list[str]:
+        return [e for lvl, e, _ in self.lines if lvl == level]
+
+
+def _gate(tmp_path: Path, log: _Log | None = None) -> IntakeGate:
+    return IntakeGate(tmp_path, tmp_path / "rt" / "stops.json", VENUES, log or _Log())
+
+
+def _unreadable_count() -> float:
+    return REGISTRY.get_sample_value("tradepulse_intake_state_unreadable_total") or 0.0
+
+
+def test_no_file_means_no_pause(tmp_path: Path) -> None:
+    gate = _gate(tmp_path)
+    assert gate.refusal("simA") is None and not gate.globally_paused
+    assert gate.describe() == "no operator pause"
+
+
+def test_a_venue_pause_refuses_that_venue_only_and_a_new_gate_keeps_it(tmp_path: Path) -> None:
+    """The pause is on disk once `control` answers: a second gate (the restarted OMS) has it."""
+    gate = _gate(tmp_path)
+    ok, text = gate.control(Intake(action="pause", venue="simA", reason="desk review"))
+    assert ok and text == "simA paused (desk review)"
+    assert gate.refusal("simA") == (
+        ErrorCode.INTAKE_PAUSED,
+        "intake for simA is paused by an operator: desk review",
+    )
+    assert gate.refusal("simB") is None and not gate.globally_paused
+    log = _Log()
+    again = _gate(tmp_path, log)
+    assert again.refusal("simA") is not None and again.refusal("simB") is None
+    assert "intake_pauses_loaded" in log.events("warning")
+    saved = again.pauses.venues["simA"]
+    assert saved.reason == "desk review" and saved.by is None and saved.since <= time.time()
+    ok, _ = again.control(Intake(action="resume", venue="simA"))
+    assert ok and _gate(tmp_path).refusal("simA") is None
+
+
+def test_a_global_pause_refuses_every_venue_and_resume_keeps_venue_pauses(tmp_path: Path) -> None:
+    """`resume` without a venue lifts the global pause only; the reply names what stays."""
+    gate = _gate(tmp_path)
+    gate.control(Intake(action="pause", venue="simB", reason="venue incident"))
+    gate.control(Intake(action="pause", reason="lunch"))
+    assert gate.globally_paused
+    for venue in VENUES:
+        assert gate.refusal(venue) == (
+            ErrorCode.INTAKE_PAUSED,
+            "order intake is paused by an operator: lunch",
+        )
+    ok, text = gate.control(Intake(action="resume"))
+    assert ok and text == "simB paused (venue incident)"
+    assert gate.refusal("simA") is None and gate.refusal("simB") is not None
+
+
+def test_an_unknown_venue_is_an_error_and_changes_nothing(tmp_path: Path) -> None:
+    gate = _gate(tmp_path)
+    ok, text = gate.control(Intake(action="pause", venue="nope", reason="x"))
+    assert not ok and "unknown venue 'nope'" in text
+    assert not intake_state_path(tmp_path).exists()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", b'{"global_pause": 3}', b'{"venues": {"simA": {"reason": "x"}}}', b""],
+    ids=["garbage", "wrong-type", "missing-field", "empty"],
+)
+def test_an_unreadable_file_pauses_globally_and_is_logged_and_counted(
+    tmp_path: Path, content: bytes
+) -> None:
+    """Fail closed: every venue refused with a reason naming the file; resume replaces it."""
+    intake_state_path(tmp_path).write_bytes(content)
+    before = _unreadable_count()
+    log = _Log()
+    gate = _gate(tmp_path, log)
+    assert gate.globally_paused
+    refusal = gate.refusal("simB")
+    assert refusal is not None and refusal[0] is ErrorCode.INTAKE_PAUSED
+    assert "intake state file intake.json unreadable" in refusal[1] and "fail closed" in refusal[1]
+    assert log.events("error") == ["intake_state_unreadable"]
+    assert _unreadable_count() == before + 1
+    ok, _ = gate.control(Intake(action="resume"))
+    assert ok and gate.refusal("simB") is None
+    assert load_pauses(intake_state_path(tmp_path)) == (IntakePauses(), None)
+
+
+def test_a_failed_write_keeps_a_pause_in_memory_and_never_resumes(tmp_path: Path) -> None:
+    """The state dir not writable: a pause still closes intake (not persisted: said so); a
+    resume is refused (an OMS restart would close intake again)."""
+    gate = _gate(tmp_path)
+    gate.control(Intake(action="pause", venue="simA", reason="first"))
+    gate.path = tmp_path / "missing-dir" / "intake.json"
+    ok, text = gate.control(Intake(action="pause", reason="second"))
+    assert not ok and "not persisted" in text and gate.globally_paused
+    ok, text = gate.control(Intake(action="resume", venue="simA"))
+    assert not ok and "not resumed" in text and gate.refusal("simA") is not None
+
+
+def test_a_stopped_venue_is_refused_saying_it_is_stopped(tmp_path: Path) -> None:
+    """The supervisor's stop file (runtime dir) closes that venue; its removal reopens it."""
+    gate = _gate(tmp_path)
+    stops = tmp_path / "rt" / "stops.json"
+    stops.parent.mkdir()
+    stop = OperatorStop("connector.simB", "maintenance", time.time(), "simB")
+    write_stops(stops, {"connector.simB": stop})
+    assert gate.refusal("simB") == (
+        ErrorCode.INTAKE_PAUSED,
+        "simB is stopped by an operator (maintenance): its connector is offline until "
+        "`tradepulse start connector.simB`",
+    )
+    assert gate.refusal("simA") is None
+    assert gate.venue_text("simB", "reconciled") == "stopped (by operator: maintenance)"
+    assert gate.view()["stopped"] == {"simB": "maintenance"}
+    write_stops(stops, {})
+    assert gate.refusal("simB") is None and gate.venue_text("simB", "reconciled") == "reconciled"
+
+
+def test_draining_refuses_as_not_ready(tmp_path: Path) -> None:
+    gate = _gate(tmp_path)
+    gate.draining = True
+    assert gate.refusal("simA") == (ErrorCode.NOT_READY, "the OMS is stopping")
+
+
+def test_pause_at_start_adds_a_global_pause_and_keeps_venue_pauses(tmp_path: Path) -> None:
+    path = intake_state_path(tmp_path)
+    save_pauses(path, IntakePauses(venues={"simA": Pause(reason="kept", since=1.0)}))
+    pause_at_start(tmp_path)
+    pauses, problem = load_pauses(path)
+    assert problem is None and pauses.global_pause is not None
+    assert pauses.global_pause.reason == STARTED_PAUSED
+    assert pauses.venues["simA"].reason == "kept"
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+from actors.oms.intake_state import IntakePauses, Pause, save_pauses
+path, ready = Path(sys.argv[1]), Path(sys.argv[2])
+n = 0
+while True:
+    n += 1
+    venues = {f"v{i}": Pause(reason="r" * 200, since=float(n)) for i in range(n % 50)}
+    save_pauses(path, IntakePauses(global_pause=Pause(reason=str(n), since=n), venues=venues))
+    if n == 20:
+        ready.touch()
+"""
+
+
+def test_a_kill_9_in_the_middle_of_saves_leaves_a_whole_file(tmp_path: Path) -> None:
+    """A process saving pauses in a loop (files of varying size) is killed with SIGKILL:
+    the file loads as one of the states it wrote, never torn (no fail-closed pause)."""
+    path, ready = tmp_path / "intake.json", tmp_path / "ready"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(path), str(ready)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    try:
+        eventually(ready.exists, 30.0)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    pauses, problem = load_pauses(path)
+    assert problem is None
+    assert pauses.global_pause is not None and int(pauses.global_pause.reason) >= 20
+    assert len(pauses.venues) == int(pauses.global_pause.reason) % 50

@@ -1,0 +1,41 @@
+"""The operator stops file (`actors.runtime.operator_stops`) as the OMS and the heartbeat
+read it: a missing file is nothing stopped, a change is seen at the next look, an
+unreadable file is nothing stopped with the error kept for the reader to log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from actors.runtime.operator_stops import OperatorStop, StopsWatcher, parse_stops, write_stops
+
+
+def test_missing_then_written_then_emptied(tmp_path: Path) -> None:
+    path = tmp_path / "operator_stops.json"
+    watcher = StopsWatcher(path)
+    assert watcher.venues() == {} and watcher.error is None
+    stop = OperatorStop("connector.simB", "maintenance", 12.5, "simB")
+    write_stops(path, {"connector.simB": stop, "heartbeat": OperatorStop("heartbeat", "", 1.0)})
+    assert watcher.venues() == {"simB": stop}  # only connectors stop a venue
+    assert parse_stops(path.read_bytes())["heartbeat"].venue is None
+    write_stops(path, {})
+    assert watcher.venues() == {}
+
+
+def test_an_unreadable_file_is_nothing_stopped_with_the_error_kept(tmp_path: Path) -> None:
+    path = tmp_path / "operator_stops.json"
+    watcher = StopsWatcher(path)
+    for raw in (b"{torn", b'{"stops": []}', b'{"stops": {"x": 1}}', b"[]"):
+        path.write_bytes(raw)
+        assert watcher.venues() == {}
+        assert watcher.error is not None
+    write_stops(path, {"connector.simA": OperatorStop("connector.simA", "r", 1.0, "simA")})
+    assert list(watcher.venues()) == ["simA"] and watcher.error is None
+
+
+def test_describe_says_who_stopped_it_and_why() -> None:
+    assert OperatorStop("connector.simA", "maint", 0.0).describe() == (
+        "stopped (by operator: maint)"
+    )
+    assert OperatorStop("connector.simA", "", 0.0).describe() == (
+        "stopped (by operator: no reason given)"
+    )

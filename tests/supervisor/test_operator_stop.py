@@ -1,0 +1,194 @@
+"""Operator stops (`tradepulse stop` / `start`) without processes: a held child stays stopped
+at its exit (no restart, no budget, not a crash) and `release` starts it with a fresh
+budget; `OperatorStops` refuses critical and unknown actors, writes the stop file BEFORE
+asking the actor to stop (what the OMS and the heartbeat read), shows the venue as
+stopped, and `start` removes it; status prints `stopped (by operator: reason)`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import structlog
+
+from actors.runtime.operator_stops import StopsWatcher, parse_stops
+from actors.supervisor.child import Child, ExitAction
+from actors.supervisor.commands.restart import Restart
+from actors.supervisor.commands.status import format_status
+from actors.supervisor.operator_stop import OperatorStops
+from actors.supervisor.restart_policy import ChildSpec, ChildState
+from protocol import commands as wire
+from protocol.config import RestartCfg
+from protocol.paths import operator_stops_path
+
+POLICY = RestartCfg(initial_s=0.1, factor=2.0, max_s=5.0, jitter=0.0, max_restarts=2, window_s=60)
+
+
+def _child(actor: str = "connector.simB", *, critical: bool = False) -> Child:
+    kind = actor.split(".")[0]
+    venue = actor.split(".")[1] if "." in actor else None
+    return Child(ChildSpec(id=actor, kind=kind, venue=venue, critical=critical), POLICY)
+
+
+def _running(child: Child, now: float = 0.0, pid: int = 4242) -> Child:
+    child.spawned(pid, epoch=int(now * 1000) + 1, now=now)
+    assert child.ready(now, {}) is not None
+    return child
+
+
+def test_a_held_child_stays_stopped_at_its_exit_and_uses_no_budget() -> None:
+    child = _running(_child())
+    assert child.hold("maintenance") is True  # it has a process to stop
+    decision = child.exited(-15, 1.0, shutting_down=False)
+    assert decision.action is ExitAction.STAY_STOPPED
+    assert child.state is ChildState.STOPPED and child.restarts == 0 and child.held
+    assert not child.restart_due(child.epoch)  # a backoff timer set earlier does nothing
+    assert child.status(2.0)["stopped_by_operator"] == "maintenance"
+
+
+def test_a_hold_wins_over_a_pending_operator_restart() -> None:
+    child = _running(_child())
+    assert child.restart_requested() is False  # a restart under way
+    child.hold("stop instead")
+    assert child.exited(0, 1.0, shutting_down=False).action is ExitAction.STAY_STOPPED
+
+
+def test_holding_a_child_between_restarts_stops_it_for_good() -> None:
+    """A crash-looping connector in BACKOFF: the hold leaves nothing to stop, and the
+    pending backoff timer does not restart it."""
+    child = _running(_child())
+    epoch = child.epoch
+    assert child.exited(1, 1.0, shutting_down=False).action is ExitAction.RESTART_LATER
+    assert child.hold("stop the loop") is False
+    assert child.state is ChildState.STOPPED and not child.restart_due(epoch)
+
+
+def test_release_starts_it_now_or_after_its_stop_completes() -> None:
+    stopped = _running(_child())
+    stopped.hold("x")
+    stopped.exited(-15, 1.0, shutting_down=False)
+    assert stopped.release() is True and not stopped.held  # spawn now
+    stopping = _running(_child())
+    stopping.hold("x")
+    assert stopping.release() is False  # its exit respawns it at once
+    assert stopping.exited(-15, 1.0, shutting_down=False).action is ExitAction.RESTART_NOW
+
+
+class _Rig:
+    def __init__(self, runtime: Path) -> None:
+        children = (_running(_child()), _child("risk", critical=True), _child("oms", critical=True))
+        self.children = {c.id: c for c in children}
+        self.path = operator_stops_path(runtime)
+        self.stopped: list[tuple[str, str, dict[str, object]]] = []
+        self.spawned: list[str] = []
+        self.left_queue: list[str] = []
+        self.stops = OperatorStops(
+            self.children,
+            runtime,
+            self._stop,
+            self.spawned_child,
+            lambda child: self.left_queue.append(child.id),
+            structlog.get_logger(),
+        )
+
+    def _stop(self, child: Child, reason: str) -> None:
+        on_disk = json.loads(self.path.read_bytes())["stops"]  # written before the stop
+        self.stopped.append((child.id, reason, on_disk))
+
+    def spawned_child(self, child: Child) -> None:
+        self.spawned.append(child.id)
+
+
+def test_stop_writes_the_file_first_then_stops_and_start_removes_it(tmp_path: Path) -> None:
+    rig = _Rig(tmp_path)
+    ok, text = rig.stops.stop("connector.simB", "maintenance")
+    assert ok and text == "connector.simB stopping (by operator: maintenance)"
+    [(actor, reason, on_disk)] = rig.stopped
+    assert (actor, reason) == ("connector.simB", "operator_stop")
+    assert rig.left_queue == ["connector.simB"]  # a start in progress goes on past it
+    assert on_disk["connector.simB"]["venue"] == "simB"
+    assert StopsWatcher(rig.path).venues()["simB"].reason == "maintenance"
+    board = {"simA": {"state": "CONNECTED", "detail": ""}, "simB": {"state": "DOWN", "detail": ""}}
+    view = rig.stops.venues(board)
+    assert view["simB"] == {"state": "stopped", "detail": "stopped (by operator: maintenance)"}
+    assert view["simA"] == board["simA"]
+    ok, text = rig.stops.stop("connector.simB", "again")
+    assert ok and "already stopped (by operator: maintenance)" in text and len(rig.stopped) == 1
+
+    rig.children["connector.simB"].exited(-15, 1.0, shutting_down=False)
+    ok, text = rig.stops.start("connector.simB")
+    assert ok and text == "connector.simB starting" and rig.spawned == ["connector.simB"]
+    assert parse_stops(rig.path.read_bytes()) == {} and rig.stops.held("connector.simB") is None
+
+
+def test_critical_unknown_and_not_stopped_actors_are_refused(tmp_path: Path) -> None:
+    rig = _Rig(tmp_path)
+    for actor in ("risk", "oms"):
+        ok, text = rig.stops.stop(actor, "no")
+        assert not ok and "critical" in text and "tradepulse shutdown" in text
+    ok, text = rig.stops.stop("nope", "")
+    assert not ok and "unknown actor 'nope'" in text
+    ok, text = rig.stops.start("connector.simB")
+    assert not ok and "was not stopped by an operator" in text
+    assert rig.stopped == [] and rig.spawned == [] and not rig.path.exists()
+
+
+def test_a_fresh_supervisor_forgets_the_stops_of_the_last_run(tmp_path: Path) -> None:
+    first = _Rig(tmp_path)
+    first.stops.stop("connector.simB", "x")
+    assert first.path.exists()
+    _Rig(tmp_path)
+    assert not first.path.exists() and StopsWatcher(first.path).venues() == {}
+
+
+class _Host:
+    """What `restart` asks of the supervisor, over a rig's real `OperatorStops`."""
+
+    def __init__(self, rig: _Rig) -> None:
+        self.rig = rig
+        self.operator_stops = rig.stops
+        self.restarts: list[str] = []
+
+    def actor_state(self, actor: str) -> ChildState | None:
+        child = self.rig.children.get(actor)
+        return None if child is None else child.state
+
+    def actor_ids(self) -> list[str]:
+        return list(self.rig.children)
+
+    def request_restart(self, actor: str, *, force: bool) -> bool:
+        self.restarts.append(actor)
+        return False
+
+
+def test_an_operator_restart_of_a_stopped_actor_is_refused_but_risk_lifts_the_stop(
+    tmp_path: Path,
+) -> None:
+    """`restart` must not undo an operator stop by accident; risk's restart for the
+    kill-switch's mass cancel (`override_stop`) does, on purpose: the stop is lifted and the
+    connector started, so the cancel reaches the venue."""
+    rig = _Rig(tmp_path)
+    host = _Host(rig)
+    rig.stops.stop("connector.simB", "maintenance")
+    rig.children["connector.simB"].exited(-15, 1.0, shutting_down=False)
+    reply = Restart().execute(wire.Restart(actor="connector.simB"), host)  # type: ignore[arg-type]
+    assert reply.status == "error" and "tradepulse start connector.simB" in (reply.reason or "")
+    assert rig.spawned == [] and host.restarts == []
+    risk = wire.Restart(
+        actor="connector.simB", force=True, reason="mass cancel unanswered", override_stop=True
+    )
+    reply = Restart().execute(risk, host)  # type: ignore[arg-type]
+    assert reply.status == "ok" and rig.spawned == ["connector.simB"]
+    assert rig.stops.held("connector.simB") is None and parse_stops(rig.path.read_bytes()) == {}
+
+
+def test_status_shows_the_operator_stop_and_the_intake_pauses() -> None:
+    row = {
+        "id": "connector.simB", "pid": None, "state": "stopped", "epoch": 3, "restarts": 0,
+        "uptime_s": 0.0, "heartbeat_age_s": None, "rss_bytes": 0, "cpu_percent": 0.0,
+        "stopped_by_operator": "maintenance",
+    }  # fmt: skip
+    pauses = {"global": {"reason": "lunch"}, "venues": {"simA": {"reason": "review"}}}
+    text = format_status({"actors": [row], "intake": "paused", "intake_pauses": pauses})
+    assert "stopped (by operator: maintenance)" in text
+    assert "intake paused globally: lunch" in text and "intake paused for simA: review" in text
