@@ -6,6 +6,7 @@ table."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import uuid
@@ -132,9 +133,17 @@ def test_status_and_shutdown_are_answered_by_the_supervisor(rig: Rig) -> None:
 def test_status_is_logged_at_debug_and_a_command_that_acts_at_info(rig: Rig) -> None:
     """`status` is read-only and polled (`tradepulse top` every second): it must not fill
     the log at info; a command that changes something is logged at info."""
-    with structlog.testing.capture_logs() as logs:
-        rig.ask(wire.Status())
-        rig.ask(wire.Shutdown())
+    saved = structlog.get_config()  # an earlier test may have configured the info filter
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        plane_log, audit_log = rig.plane._log, rig.plane.audit._log
+        rig.plane._log = rig.plane.audit._log = structlog.get_logger(actor="supervisor")
+        with structlog.testing.capture_logs() as logs:
+            rig.ask(wire.Status())
+            rig.ask(wire.Shutdown())
+    finally:
+        structlog.configure(**saved)
+        rig.plane._log, rig.plane.audit._log = plane_log, audit_log
     levels = {e["command"]: e["log_level"] for e in logs if e["event"] == "operator_command"}
     assert levels == {"status": "debug", "shutdown": "info"}
 
