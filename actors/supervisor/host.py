@@ -83,7 +83,9 @@ def prepare_runtime_dir(cfg: SystemConfig) -> Path:
     _private_dir(metrics, "system.runtime_dir")
     if not marker.is_file():
         raise ConfigError(
-            "system.runtime_dir", f"{metrics} was not created by tradepulse (no {METRICS_MARKER})"
+            "system.runtime_dir",
+            f"{metrics} was not created by tradepulse (no {METRICS_MARKER}); if an older"
+            f" tradepulse left it (no tradepulse running), remove it: rm -r {metrics}",
         )
     for db in metrics.glob("*.db"):  # prometheus_client's multiprocess files
         db.unlink(missing_ok=True)

@@ -197,7 +197,8 @@ def runtime_dir_check(cfg: SystemConfig) -> Check:
         return Check("runtime_dir", "FAIL", str(exc))
     metrics = paths.metrics_dir(path)
     if _lstat(metrics) is not None and not (metrics / paths.METRICS_MARKER).is_file():
-        detail = f"{metrics} was not created by tradepulse; run refuses it"
+        detail = f"{metrics} was not created by tradepulse; run refuses it (left by an older build?"
+        detail += " rm -r it)"
         return Check("runtime_dir", "FAIL", detail)
     problem = _writable(path)
     if problem:
