@@ -119,8 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for pos in client.positions():
             _say(f"position {pos.venue} {pos.symbol}: qty={pos.qty} avg_px={pos.avg_px}")
     _say(
-        "demo flow done; the system stays up. In another shell: "
-        "`.venv/bin/tradepulse status --config deploy/config/demo.toml`; Ctrl-C here to stop."
+        "demo flow done; the system stays up. In another shell: `.venv/bin/tradepulse top`"
+        " (live view), `status`, `orders`, `positions` (each with --config"
+        " deploy/config/demo.toml); Ctrl-C here to stop."
     )
     return 0
 
