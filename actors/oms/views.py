@@ -204,7 +204,8 @@ class OmsViews:
         ]
         found.sort(key=lambda o: o.ts_updated_ns, reverse=True)
         rows = _within_budget(_order_row(o) for o in found[: cmd.limit])
-        return ControlReply(status="ok", data={"orders": rows, "total": len(found)})
+        data = {"orders": rows, "total": len(found), "limit": cmd.limit}
+        return ControlReply(status="ok", data=data)
 
     def _fills_reply(self, cmd: wire.Fills) -> ControlReply:
         found = [
@@ -215,7 +216,7 @@ class OmsViews:
             and (cmd.since_ns is None or f.ts_ns >= cmd.since_ns)
         ]
         rows = _within_budget(f.to_dict() for f in found[: cmd.limit])
-        data = {"fills": rows, "total": len(found), "kept": FILL_LOG_MAX}
+        data = {"fills": rows, "total": len(found), "kept": FILL_LOG_MAX, "limit": cmd.limit}
         return ControlReply(status="ok", data=data)
 
     def positions(self, venue: str | None = None) -> list[dict[str, Any]]:

@@ -195,3 +195,15 @@ def test_a_positions_reply_cut_by_its_limit_says_so() -> None:
     rows = [_row("simA", f"S{i}", "1") | {"risk_qty": "1"} for i in range(2)]
     text = format_positions({"positions": rows, "total": 7})
     assert "7 positions (the first 2 shown" in text
+
+
+def test_the_footer_says_whether_limit_or_the_size_budget_cut_rows() -> None:
+    """Fewer rows than --limit asked and than matched: the reply's size limit cut them (not
+    --limit); the fills footer says how many fills the OMS keeps."""
+    fill = {"ts_ns": 1, "venue": "simA", "symbol": "AAPL", "side": "BUY", "qty": "1", "px": "2",
+            "client_order_id": "o1", "exec_id": "X1"}  # fmt: skip
+    cut = format_fills({"fills": [fill], "total": 9, "limit": 200, "kept": 10_000})
+    assert "size limit cut the rest" in cut and "raise --limit" not in cut
+    assert cut.endswith("the OMS keeps the last 10,000 fills")
+    limited = format_fills({"fills": [fill], "total": 9, "limit": 1, "kept": 10_000})
+    assert "raise --limit" in limited and "size limit" not in limited
