@@ -207,3 +207,47 @@ def test_the_footer_says_whether_limit_or_the_size_budget_cut_rows() -> None:
     assert cut.endswith("the OMS keeps the last 10,000 fills")
     limited = format_fills({"fills": [fill], "total": 9, "limit": 1, "kept": 10_000})
     assert "raise --limit" in limited and "size limit" not in limited
+
+
+def _positions_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], *argv: str
+) -> tuple[int, str, str]:
+    from supervisor import main
+    from tests.helpers import make_config, to_toml
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(to_toml(make_config(venues=("simA",))))
+    dirs = ("--state-dir", str(tmp_path / "state"), "--runtime-dir", "/tmp/tp-never-created")
+    code = main(["positions", "--config", str(cfg), *dirs, *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_positions_limit_out_of_range_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One stderr line and exit 2, before anything is asked; no traceback."""
+    code, _, err = _positions_cli(tmp_path, capsys, "--limit", "0")
+    assert code == 2 and "limit" in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_compare_refuses_a_positions_list_the_reply_cut(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The OMS answered 1 of 5 positions: comparing would list the 4 unseen as differences,
+    so it is refused (exit 1, naming --venue), not a false verdict."""
+    from actors.supervisor.commands import positions as command
+    from protocol import commands as wire
+    from protocol.messages import ControlReply
+
+    def answer(cfg: object, request: object, timeout_s: float) -> ControlReply:
+        if isinstance(request, wire.Positions):
+            return ControlReply(status="ok", data={"positions": [_row("simA", "A", "1")],
+                                                   "total": 5})  # fmt: skip
+        return ControlReply(status="ok", data={"positions": []})
+
+    monkeypatch.setattr(command, "control_request", answer)
+    desk = tmp_path / "desk.csv"
+    desk.write_text("venue,symbol,qty\nsimA,A,1\n")
+    code, out, err = _positions_cli(tmp_path, capsys, "--compare", str(desk))
+    assert code == 1 and "--venue" in err and "difference" not in out

@@ -28,6 +28,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from actors.supervisor.commands.base import ControlCommand
 from actors.supervisor.commands.tables import cell, fmt_ts, num, table
 from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_UNAVAILABLE
@@ -205,6 +207,13 @@ class Positions(ControlCommand[wire.Positions]):
         return wire.Positions(venue=ns.venue, limit=ns.limit)
 
     def run(self, cfg: SystemConfig, ns: argparse.Namespace) -> int:
+        try:
+            request = self.to_wire(ns)
+        except ValidationError as exc:  # e.g. --limit out of range: a usage error
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or self.name
+            print(f"tradepulse positions: {where}: {err['msg']}", file=sys.stderr)
+            return EXIT_CONFIG
         desk = None
         if ns.compare is not None:  # read first: a bad file is a usage error, nothing asked
             try:
@@ -213,13 +222,16 @@ class Positions(ControlCommand[wire.Positions]):
                 print(f"tradepulse positions: --compare: {exc}", file=sys.stderr)
                 return EXIT_CONFIG
         try:
-            reply = control_request(cfg, self.to_wire(ns), timeout_s=ns.timeout_s)
+            reply = control_request(cfg, request, timeout_s=ns.timeout_s)
         except ControlUnavailable as exc:
             return _print(ControlReply(status="error", reason=str(exc)), ns.json, EXIT_UNAVAILABLE)
         if reply.status != "ok":
             return _print(reply, ns.json, EXIT_FAILURE)
         data = dict(reply.data)
         rows: list[dict[str, Any]] = list(data.get("positions", []))
+        if desk is not None and data.get("total", len(rows)) > len(rows):  # a cut list: no
+            reason = "more positions than one reply holds: compare per venue (--venue V)"
+            return _print(ControlReply(status="error", reason=reason), ns.json, EXIT_FAILURE)
         try:  # risk's view is context: without it the rest still stands
             risk = control_request(cfg, wire.Exposure(venue=ns.venue), timeout_s=ns.timeout_s)
         except ControlUnavailable as exc:
