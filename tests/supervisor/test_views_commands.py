@@ -168,7 +168,7 @@ def test_a_non_finite_desk_qty_is_refused_with_its_line(tmp_path: Path, qty: str
 def test_a_short_desk_row_is_refused_with_its_line(tmp_path: Path) -> None:
     f = tmp_path / "desk.csv"
     f.write_text("venue,symbol,qty\nsimA,AAPL\n")
-    with pytest.raises(DeskFileError, match="desk.csv:2: qty None is not a number"):
+    with pytest.raises(DeskFileError, match=r"desk.csv:2: qty is missing \(a short row\)"):
         read_desk(f)
 
 

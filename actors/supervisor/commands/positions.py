@@ -74,8 +74,10 @@ def read_desk(path: Path) -> dict[Key, Decimal]:
 
 def _qty(text: str | None, where: str) -> Decimal:
     """A desk row's finite quantity (a short row's is None: missing)."""
+    if text is None:
+        raise DeskFileError(f"{where}: qty is missing (a short row)")
     try:
-        qty = Decimal((text or "").strip())
+        qty = Decimal(text.strip())
     except InvalidOperation:
         raise DeskFileError(f"{where}: qty {text!r} is not a number") from None
     if not qty.is_finite():
