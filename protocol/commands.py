@@ -180,6 +180,7 @@ class Positions(_Cmd):
 
     command: Literal["positions"] = "positions"
     venue: str | None = None
+    limit: ViewLimit = MAX_VIEW_ROWS
 
 
 class Reload(_Cmd):

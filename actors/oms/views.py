@@ -10,10 +10,15 @@ venue's own positions as the position heartbeat last reported them (its
 
 P&L (average cost, per venue and symbol): realised is the book's (`Position`); unrealised is
 ``qty * (last_px - avg_px)``, where ``last_px`` is the price of the last execution the OMS
-saw at that venue for that symbol (none seen: unknown, shown as ``-``).
+saw at that venue for that symbol (none seen: unknown, shown as ``-``), dated by that
+execution (``last_px_ts_ns``). A position a cold start took from a venue that gave no average
+price has an unknown cost (`actors.oms.cost_basis`): no average price and no P&L (``None``,
+``cost_known: false``) until it goes flat or flips.
 
-Every reply lists at most the command's `limit` rows, newest first, and the total that
-matched, so it stays far below the control message size limit.
+Every reply lists at most the command's `limit` rows (orders and fills newest first),
+within `REPLY_BUDGET_BYTES`, and the total that matched, so it stays far below the control
+message size limit. An unreadable ``views`` part of the snapshot is logged
+(``views_snapshot_unreadable``) and the OMS starts with an empty fill log.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
+import structlog
+
+from actors.oms.cost_basis import CostBasis
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Order
 from protocol import commands as wire
@@ -35,6 +43,7 @@ FILL_LOG_MAX: Final = 10_000
 REPLY_BUDGET_BYTES: Final = 2 * 1024 * 1024  # of row JSON; the control message limit is 4 MiB
 REASON_CHARS: Final = 200  # an order's reason in the view (venue text can be long)
 VIEW_COMMANDS: Final = (wire.Orders, wire.Fills, wire.Positions)
+_log = structlog.get_logger("oms.views")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,13 +99,23 @@ class OmsViews:
     def __init__(self, book: OrderBook, snapshot: Mapping[str, Any] | None = None) -> None:
         self._book = book
         self._fills: deque[Fill] = deque(maxlen=FILL_LOG_MAX)
-        self._last_px: dict[tuple[str, str], Decimal] = {}
+        self._last_px: dict[tuple[str, str], tuple[Decimal, int]] = {}  # (px, ts_ns)
         self._venue: dict[str, VenueReport] = {}
-        saved = (snapshot or {}).get("views") or {}
+        self._cost = CostBasis()
+        try:
+            self._restore((snapshot or {}).get("views") or {})
+        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
+            self._fills.clear()
+            self._last_px.clear()
+            self._cost = CostBasis()
+            _log.warning("views_snapshot_unreadable", error=repr(exc)[:200])
+
+    def _restore(self, saved: Mapping[str, Any]) -> None:
         for d in saved.get("fills", ()):
             self._fills.append(Fill.from_dict(d))
-        for venue, symbol, px in saved.get("last_px", ()):
-            self._last_px[(venue, symbol)] = Decimal(px)
+        for venue, symbol, px, *ts in saved.get("last_px", ()):
+            self._last_px[(venue, symbol)] = (Decimal(px), int(ts[0]) if ts else 0)
+        self._cost = CostBasis(saved.get("cost_basis"))
 
     # ------------------------------------------------------------------ feeding
 
@@ -108,10 +127,15 @@ class OmsViews:
     def note(self, record: Mapping[str, Any]) -> None:
         """One journal record the book applied (others than fills are ignored)."""
         kind = record.get("kind")
+        if kind == "opening_position":
+            self._cost.opening(record)
+            return
         if kind == "fill":
             order = self._book.get(record["id"])
             if order is None:
                 return
+            key = (order.venue, order.symbol)
+            self._cost.fill(key, order.side, Decimal(record["qty"]), Decimal(record["px"]))
             venue, symbol, side, coid = (
                 order.venue,
                 order.symbol,
@@ -127,7 +151,7 @@ class OmsViews:
             Decimal(record["px"]), coid, record["exec_id"],
         )  # fmt: skip
         self._fills.append(fill)
-        self._last_px[(venue, symbol)] = fill.px
+        self._last_px[(venue, symbol)] = (fill.px, fill.ts_ns)
 
     def on_stream(self, event: str, data: Mapping[str, Any]) -> None:
         """A stream event through the OMS: the heartbeat's ``position_snapshot`` carries the
@@ -150,7 +174,8 @@ class OmsViews:
             **self._book.to_dict(),
             "views": {
                 "fills": [f.to_dict() for f in self._fills],
-                "last_px": [[v, s, str(px)] for (v, s), px in self._last_px.items()],
+                "last_px": [[v, s, str(px), ts] for (v, s), (px, ts) in self._last_px.items()],
+                "cost_basis": self._cost.state(),
             },
         }
 
@@ -165,7 +190,9 @@ class OmsViews:
         if isinstance(command, wire.Fills):
             return self._fills_reply(command)
         if isinstance(command, wire.Positions):
-            return ControlReply(status="ok", data={"positions": self.positions(command.venue)})
+            found = self.positions(command.venue)
+            rows = _within_budget(found[: command.limit])
+            return ControlReply(status="ok", data={"positions": rows, "total": len(found)})
         return ControlReply(status="error", reason=f"not a view: {command.command}")
 
     def _orders(self, cmd: wire.Orders) -> ControlReply:
@@ -177,7 +204,8 @@ class OmsViews:
         ]
         found.sort(key=lambda o: o.ts_updated_ns, reverse=True)
         rows = _within_budget(_order_row(o) for o in found[: cmd.limit])
-        return ControlReply(status="ok", data={"orders": rows, "total": len(found)})
+        data = {"orders": rows, "total": len(found), "limit": cmd.limit}
+        return ControlReply(status="ok", data=data)
 
     def _fills_reply(self, cmd: wire.Fills) -> ControlReply:
         found = [
@@ -188,12 +216,13 @@ class OmsViews:
             and (cmd.since_ns is None or f.ts_ns >= cmd.since_ns)
         ]
         rows = _within_budget(f.to_dict() for f in found[: cmd.limit])
-        data = {"fills": rows, "total": len(found), "kept": FILL_LOG_MAX}
+        data = {"fills": rows, "total": len(found), "kept": FILL_LOG_MAX, "limit": cmd.limit}
         return ControlReply(status="ok", data=data)
 
     def positions(self, venue: str | None = None) -> list[dict[str, Any]]:
         """Per (venue, symbol) in the book or in the venue's last report: the OMS position
-        with P&L, and the venue's quantity (None: the venue has not reported it)."""
+        with P&L (None: unknown), and the venue's quantity (None: the venue has not
+        reported it)."""
         keys = {(p.venue, p.symbol) for p in self._book.positions(venue)}
         for name, seen in self._venue.items():
             if venue is None or name == venue:
@@ -201,18 +230,23 @@ class OmsViews:
         rows = []
         for v, s in sorted(keys):
             pos = self._book.position(v, s)
-            last = self._last_px.get((v, s))
+            last, last_ts = self._last_px.get((v, s), (None, None))
             report = self._venue.get(v)
             venue_qty = report.positions.get(s, Decimal(0)) if report is not None else None
-            upnl = unrealized_pnl(pos.qty, pos.avg_px, last)
+            known = self._cost.known((v, s))
+            upnl = unrealized_pnl(pos.qty, pos.avg_px, last) if known else None
             rows.append(
                 {
                     "venue": v,
                     "symbol": s,
                     "qty": str(pos.qty),
-                    "avg_px": str(pos.avg_px),
+                    "avg_px": str(pos.avg_px) if known else None,
+                    "cost_known": known,
                     "last_px": None if last is None else str(last),
-                    "realized_pnl": str(pos.realized_pnl),
+                    "last_px_ts_ns": last_ts,
+                    "realized_pnl": str(self._cost.realized((v, s), pos.realized_pnl))
+                    if known
+                    else None,
                     "unrealized_pnl": None if upnl is None else str(upnl),
                     "venue_qty": None if venue_qty is None else str(venue_qty),
                     "venue_ts_ns": report.ts_ns if report is not None else None,

@@ -301,7 +301,17 @@ def _mib(n: int) -> str:
 
 
 def kill_switch_check(cfg: SystemConfig) -> Check:
-    """ENGAGED (or an unclean exit that engages it at start) is a WARN with the reason."""
+    """ENGAGED (or an unclean exit that engages it at start) is a WARN with the reason; a
+    state dir this user cannot enter is a FAIL naming it (the rest of the table stands)."""
+    try:
+        return _kill_switch_check(cfg)
+    except OSError as exc:
+        where = exc.filename or cfg.state_path
+        detail = f"cannot read {where}: {exc.strerror or exc}: run preflight as the service user"
+        return Check("kill_switch", "FAIL", detail)
+
+
+def _kill_switch_check(cfg: SystemConfig) -> Check:
     path = paths.kill_switch_path(cfg.state_path)
     marker = marker_path(cfg.state_path)
     if marker.exists():

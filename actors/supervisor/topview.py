@@ -203,8 +203,9 @@ def _rate(prev: float | None, cur: float | None, dt: float | None) -> float | No
 def _latency(was: MetricsSample | None, now: MetricsSample | None, venue: str | None) -> Latency:
     if now is None:
         return Latency()
-    if venue is not None:
-        return latency(None if was is None else was.latency.get(venue), now.latency.get(venue, {}))
+    if venue is not None:  # no acks in the interval: unknown, not quietly since start
+        lat = latency(None if was is None else was.latency.get(venue), now.latency.get(venue, {}))
+        return Latency() if was is not None and lat.window != "interval" else lat
     before = None if was is None else merge_buckets(was.latency.values())
     return latency(before, merge_buckets(now.latency.values()))
 

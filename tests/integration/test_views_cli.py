@@ -110,8 +110,12 @@ def test_orders_fills_positions_and_desk_compare_through_the_cli(tmp_path: Path)
         assert D(row["last_px"]) == last_px
         expected_u = unrealized_pnl(D(500), D(row["avg_px"]), last_px)
         assert D(row["unrealized_pnl"]) == expected_u
+        assert row["cost_known"] is True and reply["data"]["total"] == 1
+        last_fill_ts = fills["fills"][0]["ts_ns"]
+        assert row["last_px_ts_ns"] == last_fill_ts  # the price is dated by its execution
         text = _run(sut, "positions")
-        assert "UNREALISED_PNL" in text and SYMBOL in text
+        assert "UNREALISED_PNL" in text and SYMBOL in text and "LAST_PX_AGE" in text
+        assert "cost unknown" not in text and "VENUE_QTY ?" not in text  # the venue's own
 
         same = tmp_path / "desk.csv"
         same.write_text(f"venue,symbol,qty\n{VENUE},{SYMBOL},500\n")
@@ -139,6 +143,15 @@ def test_orders_fills_positions_and_desk_compare_through_the_cli(tmp_path: Path)
         other.write_text(f"venue,symbol,qty\n{VENUE},{SYMBOL},500\nsimZ,{SYMBOL},7\n")
         assert "no differences" in _run(sut, "positions", "--venue", VENUE, "--compare", str(other))
         assert "simZ" in _run(sut, "positions", "--compare", str(other), code=1)
+
+        bom = tmp_path / "bom.csv"  # as a spreadsheet saves it: a BOM, spaces after commas
+        bom.write_text(f"\ufeffvenue, symbol, qty\n{VENUE}, {SYMBOL}, 500\n", encoding="utf-8")
+        assert "no differences" in _run(sut, "positions", "--compare", str(bom))
+        nan = tmp_path / "nan.csv"
+        nan.write_text(f"venue,symbol,qty\n{VENUE},{SYMBOL},NaN\n")
+        out_nan = sut.cli("positions", "--compare", str(nan))
+        assert out_nan.returncode == 2 and "nan.csv:2" in out_nan.stderr
+        assert "not a finite number" in out_nan.stderr and "Traceback" not in out_nan.stderr
 
         bad = tmp_path / "bad.csv"
         bad.write_text("venue,sym,qty\n")

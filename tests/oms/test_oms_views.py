@@ -197,3 +197,87 @@ def test_a_reply_stays_within_its_byte_budget(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(views_mod, "REPLY_BUDGET_BYTES", 10**6)
     [row] = desk.views.answer(wire.Orders(since_ns=0, limit=2000, symbol="ABC")).data["orders"][-1:]
     assert row["client_order_id"] == "o1" and len(row["reason"]) == views_mod.REASON_CHARS
+
+
+def _open(desk: _Desk, qty: str, avg_px: str, symbol: str = "ABC") -> None:
+    """A cold start's opening position (the venue's figures), as the OMS journals it."""
+    out = desk.book.set_opening_position(V, symbol, D(qty), D(avg_px), 1)
+    desk._feed(out.records)
+
+
+def test_a_position_taken_without_a_cost_shows_no_avg_price_or_pnl_until_flat() -> None:
+    """A cold start took 100 from a venue that gave no average price (0): no AVG_PX and no
+    P&L (null, cost_known false), not P&L against 0, while we add to it and partly close it;
+    once it is flat the cost is known again, and the realised P&L booked against 0 is left
+    out: a later round trip of our own shows only its own result."""
+    desk = _Desk()
+    _open(desk, "100", "0")
+    desk.trade(Side.BUY, "10", "50")
+    row = desk.row()
+    assert row["qty"] == "110" and row["cost_known"] is False
+    assert (row["avg_px"], row["realized_pnl"], row["unrealized_pnl"]) == (None, None, None)
+    desk.trade(Side.SELL, "60", "55")
+    assert desk.row()["cost_known"] is False and desk.row()["realized_pnl"] is None
+    desk.trade(Side.SELL, "50", "56")
+    row = desk.row()
+    assert (row["qty"], row["cost_known"], D(row["realized_pnl"])) == ("0", True, 0)
+    desk.trade(Side.BUY, "10", "60")
+    desk.trade(Side.SELL, "10", "61")
+    assert D(desk.row()["realized_pnl"]) == D(10)
+    state = desk.views.state()  # the remembered exclusion survives a snapshot
+    assert OmsViews(OrderBook.from_dict(state), state).positions() == desk.views.positions()
+
+
+def test_a_cost_unknown_short_that_flips_long_opens_at_the_fill_price() -> None:
+    """Short 5 at no cost; buy 8 @ 20 flips to long 3 opened at 20: cost known, unrealised
+    against 20, the close of the unknown short not counted as realised."""
+    desk = _Desk()
+    _open(desk, "-5", "0")
+    assert desk.row()["cost_known"] is False
+    desk.trade(Side.BUY, "8", "20")
+    row = desk.row()
+    assert (row["qty"], row["cost_known"], D(row["avg_px"])) == ("3", True, D(20))
+    assert (D(row["realized_pnl"]), D(row["unrealized_pnl"])) == (0, 0)
+
+
+def test_a_position_the_venue_gave_a_cost_for_is_known() -> None:
+    """The venue's average price is the cost: P&L against it."""
+    desk = _Desk()
+    _open(desk, "10", "98")
+    desk.trade(Side.BUY, "10", "100")
+    row = desk.row()
+    assert row["cost_known"] is True and D(row["unrealized_pnl"]) == D(20)
+
+
+def test_the_last_price_keeps_its_time_through_a_snapshot() -> None:
+    """last_px_ts_ns is the time of the execution that set last_px, and a snapshot keeps it."""
+    desk = _Desk()
+    desk.trade(Side.BUY, "10", "100", ts_ns=7_000)
+    assert (desk.row()["last_px"], desk.row()["last_px_ts_ns"]) == ("100", 7_000)
+    state = desk.views.state()
+    assert OmsViews(OrderBook.from_dict(state), state).positions()[0]["last_px_ts_ns"] == 7_000
+
+
+def test_the_positions_reply_is_limited_with_the_total() -> None:
+    desk = _Desk()
+    for i in range(5):
+        desk.trade(Side.BUY, "1", "10", symbol=f"S{i}")
+    data = desk.views.answer(wire.Positions(limit=2)).data
+    assert (len(data["positions"]), data["total"]) == (2, 5)
+
+
+@pytest.mark.parametrize(
+    "views",
+    [{"fills": [{"ts_ns": "x"}]}, {"last_px": [["v"]]}, {"fills": 5}, "junk"],
+)
+def test_an_unreadable_views_snapshot_starts_with_an_empty_fill_log(
+    views: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A views part the OMS cannot read does not stop it: logged, no fills, no last prices."""
+    desk = _Desk()
+    desk.trade(Side.BUY, "10", "100")
+    state = desk.views.state() | {"views": views}
+    again = OmsViews(OrderBook.from_dict(state), state)
+    assert again.answer(wire.Fills()).data["fills"] == []
+    assert again.positions()[0]["last_px"] is None
+    assert "views_snapshot_unreadable" in capsys.readouterr().out

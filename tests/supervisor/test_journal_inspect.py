@@ -8,9 +8,13 @@ what comes before the bad frame), each one stderr line, never a traceback."""
 from __future__ import annotations
 
 import json
+import os
+import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,3 +161,57 @@ def test_a_corrupt_journal_prints_what_precedes_it_and_exits_1(
     assert code == 1
     assert [r[2] for r in _rows(out)] == ["snapshot", "snapshot", "fill"]
     assert err.count("\n") == 1 and "corrupt at offset" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_journal_that_changed_at_every_try_says_run_again_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """The OMS snapshotting at every try of the walk (`JournalChanged`): one stderr line
+    saying so, exit 1, not a 'corrupt' verdict on a healthy journal."""
+    from actors.oms import journal_walk
+
+    _write_journal(tmp_path / "state")
+    monkeypatch.setattr(journal_walk, "ATTEMPTS", 2)
+    real = journal_walk._live_segments
+
+    def racing(d: Path, start: int | None) -> object:
+        snap = d / "snapshot.bin"  # replaced by a new file, as the OMS writes one
+        (d / "snapshot.new").write_bytes(snap.read_bytes())
+        os.replace(d / "snapshot.new", snap)
+        return real(d, start)
+
+    monkeypatch.setattr(journal_walk, "_live_segments", racing)
+    code, out, err = _cli(tmp_path, capsys, *(["--json"] if as_json else []))
+    assert code == 1 and out.strip() in ("", "no records match")
+    assert err.count("\n") == 1 and "changed while read" in err and "run again" in err
+    assert "corrupt" not in err
+
+
+def test_the_table_streams_in_fixed_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each row is printed as it is read, not after the walk (the rows of the first items
+    are out while the walk is still going), its columns at fixed places."""
+    from actors.oms import journal_walk
+    from actors.supervisor.commands import journal as command
+
+    _write_journal(tmp_path / "state")
+    seen_mid_walk: list[str] = []
+
+    def watched(directory: Path) -> Iterator[dict[str, Any]]:
+        for i, item in enumerate(journal_walk.walk(directory)):
+            if i == 2:
+                sys.stdout.flush()
+                seen_mid_walk.append(capsys.readouterr().out)
+            yield item
+
+    monkeypatch.setattr(command, "walk", watched)
+    code, out, _ = _cli(tmp_path, capsys)
+    out = seen_mid_walk[0] + out
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 1 + 6
+    assert len(seen_mid_walk[0].splitlines()) == 1 + 3  # header, the snapshot's 2 rows, a fill
+    at = lines[0].index("KIND")
+    assert {line[at:].split()[0] for line in lines[1:]} == {"snapshot", "fill", "new", "event"}

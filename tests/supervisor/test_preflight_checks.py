@@ -234,3 +234,32 @@ def test_the_metrics_bind_itself_names_a_taken_port(
     with pytest.raises(ConfigError) as info:
         start_metrics_server(_cfg(tmp_path, metrics={"port": port}))
     assert info.value.field == "metrics.port" and f"127.0.0.1:{port}" in str(info.value)
+
+
+class _Denied(type(Path())):  # type: ignore[misc]  # a concrete Path class to subclass
+    """A path whose checks fail as in a state dir this user cannot enter (tests run as
+    root, who enters every dir)."""
+
+    def exists(self, **_: Any) -> bool:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    def is_file(self, **_: Any) -> bool:
+        raise PermissionError(13, "Permission denied", str(self))
+
+
+@pytest.mark.parametrize("denied", ["marker", "kill_switch_file"])
+def test_a_state_dir_this_user_cannot_enter_is_a_fail_row_not_a_lost_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, denied: str
+) -> None:
+    """PermissionError from the kill-switch check: a FAIL row naming the path and what to
+    do; every other check is still in the table."""
+    cfg = _cfg(tmp_path)
+    if denied == "marker":
+        monkeypatch.setattr(pf, "marker_path", lambda state: _Denied(state) / "unclean")
+    else:
+        monkeypatch.setattr(paths, "kill_switch_path", lambda state: _Denied(state) / "ks")
+    checks = pf.run_checks(cfg, environ={})
+    row = _by_name(checks)["kill_switch"]
+    assert row.status == "FAIL" and "Permission denied" in row.detail
+    assert str(cfg.state_path) in row.detail and "run preflight as the service user" in row.detail
+    assert {"state_dir", "runtime_dir", "metrics_port", "disk"} <= _by_name(checks).keys()

@@ -189,3 +189,19 @@ def test_interval_outside_its_range_is_a_usage_error(
         build_parser().parse_args(["top", "--interval", bad])
     assert exc.value.code == 2
     assert "--interval" in capsys.readouterr().err
+
+
+def test_a_venue_without_acks_in_the_interval_shows_no_quantiles() -> None:
+    """simA's acks all came before the interval: its P50/P99 are unknown (`-`), not the
+    since-start figures the column does not label; simB, acked in it, has its own."""
+    before = _metrics(orders=100, acks_fast=0, acks_slow=50)
+    after = _metrics(orders=100, acks_fast=0, acks_slow=50)
+    slow_b = {0.01: 0.0, 0.02: 0.0, 1.0: 0.0, 2.5: 3.0, INF: 3.0}
+    before.latency["simB"] = {0.01: 0.0, 0.02: 0.0, 1.0: 0.0, 2.5: 0.0, INF: 0.0}
+    after.latency["simB"] = slow_b
+    frame = build_frame(_sample(10.0, STATUS, before), _sample(12.0, STATUS, after))
+    sim_a, sim_b = frame.venues
+    assert (sim_a.latency.p50_s, sim_a.latency.p99_s) == (None, None)
+    assert sim_b.latency.p50_s is not None and sim_b.latency.window == "interval"
+    first = build_frame(None, _sample(10.0, STATUS, before)).venues[0]
+    assert first.latency.window == "since start"  # one sample: the header says so

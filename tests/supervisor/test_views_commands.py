@@ -138,4 +138,116 @@ def test_tables_round_prices_and_pnl_json_keeps_every_digit() -> None:
     row = _row("simA", "AAPL", "500") | {"avg_px": "100.0128571428571428571428571",
                                         "realized_pnl": "-4.5714285714285714285714200"}  # fmt: skip
     cells = format_positions({"positions": [row]}).splitlines()[1].split()
-    assert cells[5] == "100.012857" and cells[7] == "-4.57"
+    assert cells[5] == "100.012857" and cells[8] == "-4.57"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("\ufeffvenue,symbol,qty\nsimA,AAPL,500\n", {("simA", "AAPL"): D(500)}),
+        ("venue, symbol, qty\nsimA, AAPL, 500\n", {("simA", "AAPL"): D(500)}),
+        (" venue ,symbol ,qty \nsimA,AAPL,-5\n", {("simA", "AAPL"): D(-5)}),
+    ],
+)
+def test_read_desk_takes_a_bom_and_spaces_around_names_and_cells(
+    tmp_path: Path, text: str, expected: dict[tuple[str, str], D]
+) -> None:
+    f = tmp_path / "desk.csv"
+    f.write_text(text, encoding="utf-8")
+    assert read_desk(f) == expected
+
+
+@pytest.mark.parametrize("qty", ["NaN", "sNaN", "Infinity", "-inf"])
+def test_a_non_finite_desk_qty_is_refused_with_its_line(tmp_path: Path, qty: str) -> None:
+    f = tmp_path / "desk.csv"
+    f.write_text(f"venue,symbol,qty\nsimA,AAPL,1\nsimA,MSFT,{qty}\n")
+    with pytest.raises(DeskFileError, match=rf"desk.csv:3: qty '{qty}' is not a finite number"):
+        read_desk(f)
+
+
+def test_a_short_desk_row_is_refused_with_its_line(tmp_path: Path) -> None:
+    f = tmp_path / "desk.csv"
+    f.write_text("venue,symbol,qty\nsimA,AAPL\n")
+    with pytest.raises(DeskFileError, match=r"desk.csv:2: qty is missing \(a short row\)"):
+        read_desk(f)
+
+
+def test_positions_of_unknown_cost_and_an_unseeded_ledger_are_marked() -> None:
+    """A cost-unknown row shows - for AVG_PX and both P&L (with a footnote), and a venue qty
+    from an incomplete fill ledger is marked ? (with a footnote); LAST_PX_AGE dates the price."""
+    now = 10_000 * 10**9
+    row = _row("simA", "AAPL", "500") | {"avg_px": None, "realized_pnl": None,
+                                         "unrealized_pnl": None, "cost_known": False,
+                                         "venue_source": "ledger_unseeded", "risk_qty": "500",
+                                         "last_px_ts_ns": now - 125 * 10**9}  # fmt: skip
+    lines = format_positions({"positions": [row]}, now_ns=now).splitlines()
+    cells = lines[1].split()
+    assert cells[2:] == ["500", "500?", "500", "-", "101", "2m", "-", "-", "-"]
+    assert any("cost unknown" in line for line in lines)
+    assert any("VENUE_QTY ?" in line for line in lines)
+    plain = _row("simA", "AAPL", "5") | {"risk_qty": "5", "last_px_ts_ns": now - 3 * 10**9}
+    text = format_positions({"positions": [plain]}, now_ns=now)
+    assert text.splitlines()[1].split()[3] == "5" and "?" not in text and "unknown" not in text
+    assert text.splitlines()[1].split()[7] == "3s"
+
+
+def test_a_positions_reply_cut_by_its_limit_says_so() -> None:
+    rows = [_row("simA", f"S{i}", "1") | {"risk_qty": "1"} for i in range(2)]
+    text = format_positions({"positions": rows, "total": 7})
+    assert "7 positions (the first 2 shown" in text
+
+
+def test_the_footer_says_whether_limit_or_the_size_budget_cut_rows() -> None:
+    """Fewer rows than --limit asked and than matched: the reply's size limit cut them (not
+    --limit); the fills footer says how many fills the OMS keeps."""
+    fill = {"ts_ns": 1, "venue": "simA", "symbol": "AAPL", "side": "BUY", "qty": "1", "px": "2",
+            "client_order_id": "o1", "exec_id": "X1"}  # fmt: skip
+    cut = format_fills({"fills": [fill], "total": 9, "limit": 200, "kept": 10_000})
+    assert "size limit cut the rest" in cut and "raise --limit" not in cut
+    assert cut.endswith("the OMS keeps the last 10,000 fills")
+    limited = format_fills({"fills": [fill], "total": 9, "limit": 1, "kept": 10_000})
+    assert "raise --limit" in limited and "size limit" not in limited
+
+
+def _positions_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], *argv: str
+) -> tuple[int, str, str]:
+    from supervisor import main
+    from tests.helpers import make_config, to_toml
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(to_toml(make_config(venues=("simA",))))
+    dirs = ("--state-dir", str(tmp_path / "state"), "--runtime-dir", "/tmp/tp-never-created")
+    code = main(["positions", "--config", str(cfg), *dirs, *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_positions_limit_out_of_range_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One stderr line and exit 2, before anything is asked; no traceback."""
+    code, _, err = _positions_cli(tmp_path, capsys, "--limit", "0")
+    assert code == 2 and "limit" in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_compare_refuses_a_positions_list_the_reply_cut(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The OMS answered 1 of 5 positions: comparing would list the 4 unseen as differences,
+    so it is refused (exit 1, naming --venue), not a false verdict."""
+    from actors.supervisor.commands import positions as command
+    from protocol import commands as wire
+    from protocol.messages import ControlReply
+
+    def answer(cfg: object, request: object, timeout_s: float) -> ControlReply:
+        if isinstance(request, wire.Positions):
+            return ControlReply(status="ok", data={"positions": [_row("simA", "A", "1")],
+                                                   "total": 5})  # fmt: skip
+        return ControlReply(status="ok", data={"positions": []})
+
+    monkeypatch.setattr(command, "control_request", answer)
+    desk = tmp_path / "desk.csv"
+    desk.write_text("venue,symbol,qty\nsimA,A,1\n")
+    code, out, err = _positions_cli(tmp_path, capsys, "--compare", str(desk))
+    assert code == 1 and "--venue" in err and "difference" not in out

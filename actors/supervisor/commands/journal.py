@@ -2,11 +2,15 @@
 the OMS journal as a table (time, seq, kind, order, venue, symbol, side, qty, price, status,
 detail), oldest first; `--json` prints the records themselves, one JSON object per line
 (`{file, offset, length, kind, data}`, those with a row the filters keep). It reads the
-state dir itself, so it works whether the system runs or not.
+state dir itself, so it works whether the system runs or not: it opens every file it needs
+before reading (`actors.oms.journal_walk`), trying again if the running OMS writes a
+snapshot meanwhile. The table is printed as it is read (columns of a fixed width, a longer
+cell widens its own row only), so the first rows appear at once and memory stays bounded.
 
-Exit codes: 0; 1 the journal is corrupt (what comes before the bad frame is printed);
-2 the state dir or journal cannot be read (permissions, not a directory); 3 no journal
-yet (the system never ran with this state dir).
+Exit codes: 0; 1 the journal is corrupt (what comes before the bad frame is printed), or
+it changed at every try (the OMS wrote snapshots meanwhile: run again); 2 the state dir or
+journal cannot be read (permissions, not a directory); 3 no journal yet (the system never
+ran with this state dir).
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ import stat
 import sys
 from pathlib import Path
 
-from actors.oms.journal import inspect as inspect_journal
 from actors.oms.journal_rows import KINDS, Row, RowFilter, read_rows
+from actors.oms.journal_walk import JournalChanged, walk
 from actors.supervisor.commands.base import OperatorCommand
-from actors.supervisor.commands.tables import cell, fmt_ts, table, when_arg
+from actors.supervisor.commands.tables import cell, fmt_ts, when_arg
 from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_UNAVAILABLE
 from protocol import paths
 from protocol.config import SystemConfig
@@ -29,6 +33,13 @@ from protocol.exceptions import JournalCorrupt
 
 _HEAD = ("TIME", "SEQ", "KIND", "ORDER", "VENUE", "SYMBOL", "SIDE", "QTY", "PRICE", "STATUS",
          "DETAIL")  # fmt: skip
+_WIDTHS = (24, 6, 16, 20, 8, 8, 4, 10, 12, 16)  # DETAIL, the last, takes what it needs
+
+
+def line(cells: tuple[str, ...]) -> str:
+    """One streamed table line: each cell padded to its column's width."""
+    padded = [c.ljust(w) for c, w in zip(cells, _WIDTHS, strict=False)]
+    return "  ".join([*padded, *cells[len(_WIDTHS) :]]).rstrip()
 
 
 def _cells(row: Row) -> tuple[str, ...]:
@@ -69,22 +80,26 @@ class Journal(OperatorCommand):
             print(f"tradepulse journal inspect: {problem[1]}", file=sys.stderr)
             return problem[0]
         keep = RowFilter(ns.order_id, ns.venue, frozenset(ns.kind or ()), ns.since, ns.until)
-        rows: list[tuple[str, ...]] = [_HEAD]
+        shown = 0
         code = EXIT_OK
         try:
-            for item, kept in read_rows(inspect_journal(directory), keep):
+            for item, kept in read_rows(walk(directory), keep):
                 if ns.json:
                     print(json.dumps(item, default=str))
-                else:
-                    rows.extend(_cells(r) for r in kept)
-        except JournalCorrupt as exc:
+                    continue
+                for r in kept:
+                    if not shown:
+                        print(line(_HEAD))
+                    shown += 1
+                    print(line(_cells(r)))
+        except (JournalCorrupt, JournalChanged) as exc:
             print(f"tradepulse journal inspect: {exc}", file=sys.stderr)
             code = EXIT_FAILURE
-        except OSError as exc:  # a file vanished or became unreadable while we read it
+        except OSError as exc:  # a file became unreadable while we opened it
             print(f"tradepulse journal inspect: cannot read {directory}: {exc}", file=sys.stderr)
             code = EXIT_CONFIG
-        if not ns.json:
-            print("\n".join(table(rows)) if len(rows) > 1 else "no records match")
+        if not ns.json and not shown:
+            print("no records match")
         return code
 
 

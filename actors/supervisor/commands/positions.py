@@ -7,7 +7,14 @@ limits read). Two control requests, combined here: `positions` (the OMS) and `ex
 `--compare desk.csv` checks the OMS positions against the desk's records: a CSV with the
 header `venue,symbol,qty` (other columns ignored, one row per venue and symbol, signed qty:
 negative is short). Every difference is listed, a row missing on either side included (a
-flat position and no row are the same); exit 1 if there is any, 0 if none.
+flat position and no row are the same); exit 1 if there is any, 0 if none. The file may
+start with a UTF-8 byte order mark; header names and cells are stripped; a quantity must
+be a finite number.
+
+A position of unknown cost (a cold start took it from a venue that gave no average price)
+shows ``-`` for AVG_PX and both P&L columns (JSON: null, ``cost_known: false``). A venue
+quantity from the connector's fill ledger while it is incomplete (not seeded from the
+venue: source ``ledger_unseeded``) is marked ``?``. LAST_PX_AT dates the last price.
 """
 
 from __future__ import annotations
@@ -16,9 +23,12 @@ import argparse
 import csv
 import json
 import sys
+import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from actors.supervisor.commands.base import ControlCommand
 from actors.supervisor.commands.tables import cell, fmt_ts, num, table
@@ -30,6 +40,7 @@ from protocol.messages import ControlReply
 
 DESK_COLUMNS = ("venue", "symbol", "qty")
 PX_PLACES, PNL_PLACES = 6, 2  # the table's decimals (`--json` keeps every digit)
+UNSEEDED = "ledger_unseeded"  # the heartbeat's source for a fill ledger known incomplete
 Key = tuple[str, str]
 
 
@@ -40,9 +51,10 @@ class DeskFileError(ValueError):
 def read_desk(path: Path) -> dict[Key, Decimal]:
     """(venue, symbol) -> signed qty from a desk CSV (`DESK_COLUMNS` in its header)."""
     try:
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in DESK_COLUMNS if c not in (reader.fieldnames or [])]
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f, skipinitialspace=True)
+            reader.fieldnames = [(n or "").strip() for n in (reader.fieldnames or [])]
+            missing = [c for c in DESK_COLUMNS if c not in reader.fieldnames]
             if missing:
                 raise DeskFileError(
                     f"{path}: header lacks {', '.join(missing)} (need venue,symbol,qty)"
@@ -54,15 +66,23 @@ def read_desk(path: Path) -> dict[Key, Decimal]:
                     raise DeskFileError(f"{path}:{reader.line_num}: venue and symbol are required")
                 if key in desk:
                     raise DeskFileError(f"{path}:{reader.line_num}: {key[0]} {key[1]} listed twice")
-                try:
-                    desk[key] = Decimal((row["qty"] or "").strip())
-                except InvalidOperation:
-                    raise DeskFileError(
-                        f"{path}:{reader.line_num}: qty {row['qty']!r} is not a number"
-                    ) from None
+                desk[key] = _qty(row["qty"], f"{path}:{reader.line_num}")
             return desk
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DeskFileError(f"{path}: {exc}") from None
+
+
+def _qty(text: str | None, where: str) -> Decimal:
+    """A desk row's finite quantity (a short row's is None: missing)."""
+    if text is None:
+        raise DeskFileError(f"{where}: qty is missing (a short row)")
+    try:
+        qty = Decimal(text.strip())
+    except InvalidOperation:
+        raise DeskFileError(f"{where}: qty {text!r} is not a number") from None
+    if not qty.is_finite():
+        raise DeskFileError(f"{where}: qty {text!r} is not a finite number")
+    return qty
 
 
 def compare(desk: dict[Key, Decimal], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -95,26 +115,55 @@ def merge_risk(rows: list[dict[str, Any]], risk: list[dict[str, Any]] | None) ->
         row = by_key.get((p["venue"], p["symbol"]))
         if row is None:
             row = {"venue": p["venue"], "symbol": p["symbol"], "qty": "0", "avg_px": "0",
-                   "last_px": None, "realized_pnl": "0", "unrealized_pnl": None,
-                   "venue_qty": None, "venue_ts_ns": None, "venue_source": None}  # fmt: skip
+                   "cost_known": True, "last_px": None, "last_px_ts_ns": None,
+                   "realized_pnl": "0", "unrealized_pnl": None, "venue_qty": None,
+                   "venue_ts_ns": None, "venue_source": None}  # fmt: skip
             rows.append(row)
             by_key[(p["venue"], p["symbol"])] = row
         row["risk_qty"] = str(Decimal(str(p["qty"])))
     rows.sort(key=lambda r: (r["venue"], r["symbol"]))
 
 
-def format_positions(data: dict[str, Any]) -> str:
+def _venue_cell(r: dict[str, Any]) -> str:
+    qty = cell(r.get("venue_qty"))
+    return f"{qty}?" if r.get("venue_source") == UNSEEDED and qty != "-" else qty
+
+
+def _age(ts_ns: int | None, now_ns: int) -> str:
+    """How long ago (``12s``, ``5m``, ``3h``, ``2d``), ``-`` for never."""
+    if not ts_ns:
+        return "-"
+    age_s = max(0, (now_ns - ts_ns) // 1_000_000_000)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if age_s >= size:
+            return f"{age_s // size}{unit}"
+    return f"{age_s}s"
+
+
+def format_positions(data: dict[str, Any], now_ns: int | None = None) -> str:
+    now_ns = time.time_ns() if now_ns is None else now_ns
     head = ("VENUE", "SYMBOL", "OMS_QTY", "VENUE_QTY", "RISK_QTY", "AVG_PX", "LAST_PX",
-            "REALISED_PNL", "UNREALISED_PNL", "VENUE_AS_OF")  # fmt: skip
+            "LAST_PX_AGE", "REALISED_PNL", "UNREALISED_PNL", "VENUE_AS_OF")  # fmt: skip
     rows: list[tuple[str, ...]] = [head]
     for r in data.get("positions", []):
+        flat = r["qty"] in ("0", 0)
         rows.append(
-            (r["venue"], r["symbol"], r["qty"], cell(r.get("venue_qty")), cell(r.get("risk_qty")),
-             num(r["avg_px"], PX_PLACES) if r["qty"] not in ("0", 0) else "-",
-             num(r.get("last_px"), PX_PLACES), num(r["realized_pnl"], PNL_PLACES),
+            (r["venue"], r["symbol"], r["qty"], _venue_cell(r), cell(r.get("risk_qty")),
+             "-" if flat else num(r.get("avg_px"), PX_PLACES),
+             num(r.get("last_px"), PX_PLACES), _age(r.get("last_px_ts_ns"), now_ns),
+             num(r.get("realized_pnl"), PNL_PLACES),
              num(r.get("unrealized_pnl"), PNL_PLACES), fmt_ts(r.get("venue_ts_ns")))
         )  # fmt: skip
     lines = table(rows) if len(rows) > 1 else ["no positions"]
+    shown, total = len(data.get("positions", [])), data.get("total")
+    if isinstance(total, int) and total > shown:
+        lines.append(f"{total} positions (the first {shown} shown: raise --limit or use --venue)")
+    if any(r.get("cost_known") is False for r in data.get("positions", [])):
+        lines.append("AVG_PX/P&L -: cost unknown (taken at a cold start without an average price)")
+    if any(r.get("venue_source") == UNSEEDED for r in data.get("positions", [])):
+        lines.append(
+            "VENUE_QTY ?: the connector's fill ledger, incomplete (not seeded from the venue)"
+        )
     if data.get("risk_error"):
         lines.append(f"risk: {data['risk_error']} (RISK_QTY unknown)")
     if "differences" in data:
@@ -143,6 +192,12 @@ class Positions(ControlCommand[wire.Positions]):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--venue", help="only this venue")
         parser.add_argument(
+            "--limit",
+            type=int,
+            default=wire.MAX_VIEW_ROWS,
+            help=f"at most this many rows (default and most {wire.MAX_VIEW_ROWS})",
+        )
+        parser.add_argument(
             "--compare",
             type=Path,
             metavar="DESK_CSV",
@@ -151,9 +206,16 @@ class Positions(ControlCommand[wire.Positions]):
         )
 
     def to_wire(self, ns: argparse.Namespace) -> wire.Positions:
-        return wire.Positions(venue=ns.venue)
+        return wire.Positions(venue=ns.venue, limit=ns.limit)
 
     def run(self, cfg: SystemConfig, ns: argparse.Namespace) -> int:
+        try:
+            request = self.to_wire(ns)
+        except ValidationError as exc:  # e.g. --limit out of range: a usage error
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or self.name
+            print(f"tradepulse positions: {where}: {err['msg']}", file=sys.stderr)
+            return EXIT_CONFIG
         desk = None
         if ns.compare is not None:  # read first: a bad file is a usage error, nothing asked
             try:
@@ -162,13 +224,16 @@ class Positions(ControlCommand[wire.Positions]):
                 print(f"tradepulse positions: --compare: {exc}", file=sys.stderr)
                 return EXIT_CONFIG
         try:
-            reply = control_request(cfg, self.to_wire(ns), timeout_s=ns.timeout_s)
+            reply = control_request(cfg, request, timeout_s=ns.timeout_s)
         except ControlUnavailable as exc:
             return _print(ControlReply(status="error", reason=str(exc)), ns.json, EXIT_UNAVAILABLE)
         if reply.status != "ok":
             return _print(reply, ns.json, EXIT_FAILURE)
         data = dict(reply.data)
         rows: list[dict[str, Any]] = list(data.get("positions", []))
+        if desk is not None and data.get("total", len(rows)) > len(rows):  # a cut list: no
+            reason = "more positions than one reply holds: compare per venue (--venue V)"
+            return _print(ControlReply(status="error", reason=reason), ns.json, EXIT_FAILURE)
         try:  # risk's view is context: without it the rest still stands
             risk = control_request(cfg, wire.Exposure(venue=ns.venue), timeout_s=ns.timeout_s)
         except ControlUnavailable as exc:

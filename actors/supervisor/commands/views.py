@@ -25,10 +25,19 @@ def add_filters(parser: argparse.ArgumentParser) -> None:
 
 
 def _footer(data: dict[str, Any], rows: str) -> str:
+    """How many matched, and why fewer are shown: --limit, or the reply's size budget."""
     shown, total = len(data.get(rows, [])), data.get("total", 0)
-    more = (
-        f" (the newest {shown} shown: raise --limit or narrow the filters)" if total > shown else ""
-    )
+    limit = data.get("limit")
+    more = ""
+    if total > shown and isinstance(limit, int) and shown < min(limit, total):
+        more = (
+            f" (the newest {shown} shown: the reply's size limit cut the rest; narrow the filters)"
+        )
+    elif total > shown:
+        more = f" (the newest {shown} shown: raise --limit or narrow the filters)"
+    kept = data.get("kept")
+    if isinstance(kept, int):
+        more += f"; the OMS keeps the last {kept:,} {rows}"
     return f"{total} {rows}{more}"
 
 

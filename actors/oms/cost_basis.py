@@ -1,0 +1,73 @@
+"""Which positions have an unknown cost (pure; `actors.oms.views` keeps one).
+
+A cold start takes the venue's positions as opening positions; a venue that gives no
+average price (a FIX PositionReport without one, or the connector's fill ledger, which only
+counts quantities) leaves ``avg_px`` 0, and every P&L figure computed against it would be
+invented. Such a position is "cost unknown" until it goes flat or flips through zero: from
+then on its cost comes from our own fills again. The realised P&L the book booked while
+closing the part of unknown cost (against 0) is remembered and left out of the view's
+realised figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from actors.oms.positions import Position
+from protocol.messages import Side
+
+Key = tuple[str, str]
+
+
+class CostBasis:
+    """Tracks the (venue, symbol) positions taken at an unknown cost (module docstring)."""
+
+    def __init__(self, saved: Mapping[str, Any] | None = None) -> None:
+        # a shadow of the book's position while its cost is unknown (same start, same fills)
+        self._unknown: dict[Key, Position] = {}
+        self._excluded: dict[Key, Decimal] = {}  # realised P&L booked against no cost
+        for d in (saved or {}).get("unknown", ()):
+            pos = Position.from_dict(d)
+            self._unknown[(pos.venue, pos.symbol)] = pos
+        for venue, symbol, pnl in (saved or {}).get("excluded", ()):
+            self._excluded[(venue, symbol)] = Decimal(pnl)
+
+    def opening(self, record: Mapping[str, Any]) -> None:
+        """An ``opening_position`` record: the book restarts the position (realised 0)."""
+        key = (str(record["venue"]), str(record["symbol"]))
+        qty, avg_px = Decimal(record["qty"]), Decimal(record.get("avg_px") or 0)
+        self._excluded.pop(key, None)
+        if qty != 0 and avg_px == 0:
+            self._unknown[key] = Position(key[0], key[1], qty, avg_px)
+        else:
+            self._unknown.pop(key, None)
+
+    def fill(self, key: Key, side: Side, qty: Decimal, px: Decimal) -> None:
+        """One of our fills at `key` (the book applied it too)."""
+        shadow = self._unknown.get(key)
+        if shadow is None:
+            return
+        before = shadow.qty
+        shadow.apply_fill(side, qty, px)
+        if shadow.qty == 0 or (shadow.qty > 0) != (before > 0):  # flat or flipped: known
+            del self._unknown[key]
+            self._excluded[key] = self._excluded.get(key, Decimal(0)) + shadow.realized_pnl
+
+    def known(self, key: Key) -> bool:
+        return key not in self._unknown
+
+    def realized(self, key: Key, booked: Decimal) -> Decimal:
+        """The book's realised P&L less what it booked against no cost."""
+        return (
+            booked
+            - self._excluded.get(key, Decimal(0))
+            - (self._unknown[key].realized_pnl if key in self._unknown else Decimal(0))
+        )
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "unknown": [p.to_dict() for p in self._unknown.values()],
+            "excluded": [[v, s, str(pnl)] for (v, s), pnl in self._excluded.items()],
+        }
