@@ -33,6 +33,7 @@ MAX_WINDOWS = 64
 MAX_BLACKOUTS = 256
 MAX_ONE_OFF = dt.timedelta(days=366)  # keeps the next-change search bounded
 MIDNIGHT_END = "24:00"
+MIN_YEAR, MAX_YEAR = 1970, 9000  # one-off blackouts: the next-change search stays in range
 
 
 class _Cfg(BaseModel):
@@ -152,7 +153,15 @@ def _instant(value: str) -> dt.datetime:
 
 
 def _utc(when: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
-    return (when if when.tzinfo else when.replace(tzinfo=zone)).astimezone(dt.UTC)
+    """`when` in UTC (naive: in `zone`); ValueError "date out of range" for an instant the
+    calendar cannot search past (its years must be within MIN_YEAR..MAX_YEAR in UTC)."""
+    try:
+        utc = (when if when.tzinfo else when.replace(tzinfo=zone)).astimezone(dt.UTC)
+    except OverflowError:  # near year 1 or 9999, the offset leaves datetime's range
+        utc = None
+    if utc is None or not MIN_YEAR <= utc.year <= MAX_YEAR:
+        raise ValueError(f"{when.isoformat()}: date out of range (years {MIN_YEAR}-{MAX_YEAR})")
+    return utc
 
 
 def zone_of(name: str) -> zoneinfo.ZoneInfo:
@@ -183,7 +192,10 @@ class TradingCfg(_Cfg):
         zone = self.zone
         for i, b in enumerate(self.blackouts):
             if b.days is None:
-                start, end = b.span(zone)
+                try:
+                    start, end = b.span(zone)
+                except ValueError as exc:
+                    raise ValueError(f"blackouts[{i}] ({b.reason}): {exc}") from None
                 if end <= start:
                     raise ValueError(f"blackouts[{i}] ({b.reason}): end must be after start")
                 if end - start > MAX_ONE_OFF:

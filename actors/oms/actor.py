@@ -34,6 +34,7 @@ from actors.oms.journal import Journal
 from actors.oms.journal_space import PROBE_S, JournalSpace
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import DROPPED_OUT_OF_SESSION, DROPPED_UNSENT, Order, Outcome
+from actors.oms.orders import DROPPED_OUTSIDE_TRADING_WINDOW as WINDOW_CLOSED
 from actors.oms.plan import Plan
 from actors.oms.plan_apply import PlanApplier
 from actors.oms.trading_gate import TradingGate
@@ -251,13 +252,15 @@ class OmsActor(Actor):
                 link.drop_unsent()
 
     def drop_unsent(self, client_order_id: str, *, out_of_session: bool = False) -> bool:
-        """While the kill-switch is engaged, or once the venue's trading session closed
-        (`out_of_session`), a queued order that never reached the venue (PENDING_SUBMIT,
-        not in flight) is rejected instead of sent. True if it was."""
+        """While the kill-switch is engaged, once the venue's trading session closed
+        (`out_of_session`), or while the `[trading]` windows close trading, a queued order
+        that never reached the venue (PENDING_SUBMIT, not in flight) is rejected instead of
+        sent. True if it was."""
         coid = client_order_id
         order = self.book.get(coid)
+        window = not (self.kill_switch_engaged or out_of_session) and self.trading.closed
         if (
-            not (self.kill_switch_engaged or out_of_session)
+            not (self.kill_switch_engaged or out_of_session or window)
             or order is None
             or order.status is not OrderStatus.PENDING_SUBMIT
         ):
@@ -265,6 +268,7 @@ class OmsActor(Actor):
         if self.venues[order.venue].is_in_flight(coid):
             return False
         reason = DROPPED_UNSENT if self.kill_switch_engaged else DROPPED_OUT_OF_SESSION
+        reason = WINDOW_CLOSED if window else reason
         self.record(
             self.book.apply_venue_status(coid, OrderStatus.REJECTED, time.time_ns(), reason=reason)
         )

@@ -12,7 +12,9 @@ while the journal is low only a replace that just lowers the quantity is taken).
 verdict in time is a refusal (fail closed). Outside the trading windows or in a blackout
 (`window`, `actors.oms.trading_gate`) a submit, and a replace that does more than lower
 the quantity, is refused with OUTSIDE_TRADING_WINDOW (a replace is a new order risk-wise);
-cancels are always taken. Everything here reaches the OMS through
+cancels are always taken. An order approved after the window closed is rejected unsent
+(DROPPED_OUTSIDE_TRADING_WINDOW), and so is a replace approved after it closed that does
+more than lower the quantity. Everything here reaches the OMS through
 `IntakeHost` and the venue links.
 """
 
@@ -27,7 +29,7 @@ from typing import Protocol
 
 from actors.oms.intake_state import IntakeGate
 from actors.oms.order_book import OrderBook, terms_problem
-from actors.oms.orders import Order, Outcome
+from actors.oms.orders import DROPPED_OUTSIDE_TRADING_WINDOW, Order, Outcome
 from actors.oms.venue_link import VenueLink
 from actors.runtime import metrics
 from actors.runtime.peer import Replier
@@ -72,6 +74,11 @@ class IntakeHost(Protocol):
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Run `fn` once this turn's records are durable (replies and sends wait)."""
+        ...
+
+    def drop_unsent(self, client_order_id: str) -> bool:
+        """Reject an approved order that must not be sent now (kill-switch, trading
+        window closed); True if it was."""
         ...
 
 
@@ -206,7 +213,8 @@ class Intake:
         outcome = self.host.record(book.risk_verdict(verdict, time.time_ns()))
         order = outcome.order or order
         if outcome.applied and order.status is OrderStatus.PENDING_SUBMIT:
-            self.host.after_commit(partial(self.links[order.venue].push, coid))
+            if not self.host.drop_unsent(coid):  # e.g. the window closed while risk checked
+                self.host.after_commit(partial(self.links[order.venue].push, coid))
         code = verdict.reason_code
         for r in self._waiting.pop(coid, []):
             if verdict.approved:
@@ -249,12 +257,11 @@ class Intake:
                 ErrorCode.INVALID_STATE, f"{coid} is {order.status.value}: not yet at the venue"
             )
             return
+        if replace is not None and (closed := self._window_refusal(order, replace)) is not None:
+            metrics.ORDERS_REFUSED.labels(reason="outside_trading_window").inc()
+            reply.reject(ErrorCode.OUTSIDE_TRADING_WINDOW, closed[1], closed[0])
+            return  # checked again once risk approved: the window may have closed meanwhile
         if replace is not None and not risk_approved:
-            closed = self.window.refusal() if self.window is not None else None
-            if closed is not None and not _lowers_qty_only(order, replace):
-                metrics.ORDERS_REFUSED.labels(reason="outside_trading_window").inc()
-                reply.reject(ErrorCode.OUTSIDE_TRADING_WINDOW, closed[1], closed[0])
-                return
             journal = self.host.journal_problem
             if journal is not None and not _lowers_qty_only(order, replace):
                 metrics.ORDERS_REFUSED.labels(reason="journal_unavailable").inc()
@@ -276,6 +283,12 @@ class Intake:
         if outcome.applied:
             self.host.after_commit(partial(self.links[order.venue].push, coid))
         self.host.after_commit(partial(_answer, reply, order, duplicate=not outcome.applied))
+
+    def _window_refusal(self, order: Order, replace: ReplaceOrder) -> tuple[str, str] | None:
+        """Why the windows refuse this replace now; a quantity-lowering one never is."""
+        if self.window is None or _lowers_qty_only(order, replace):
+            return None
+        return self.window.refusal()
 
     def _check_replace_risk(self, order: Order, msg: ReplaceOrder, reply: Replier) -> None:
         """A replace changes what is at risk: check the new terms first, then re-enter
@@ -308,6 +321,9 @@ def _answer(reply: Replier, order: Order, *, duplicate: bool) -> None:
 
 
 def _answer_submit(order: Order, reply: Replier, *, duplicate: bool) -> None:
+    if order.status is OrderStatus.REJECTED and order.reason == DROPPED_OUTSIDE_TRADING_WINDOW:
+        reply.reject(ErrorCode.OUTSIDE_TRADING_WINDOW, order.reason, "outside_window")
+        return
     if order.status is OrderStatus.REJECTED and order.ts_submit_ns == 0:
         code = ErrorCode.KILL_SWITCH if "kill" in order.reason else ErrorCode.RISK_REJECTED
         reply.reject(code, order.reason or "rejected by risk", "risk")

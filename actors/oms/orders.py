@@ -54,6 +54,8 @@ DROPPED_UNSENT: Final = "kill-switch engaged before the order was sent"  # its R
 # the venue's trading session closed before the order was sent (`[venues.schedule]`): an
 # order is never sent into a later session than the one it was accepted for
 DROPPED_OUT_OF_SESSION: Final = "venue session closed before the order was sent"
+# the `[trading]` window closed (or a blackout began) before the order was sent
+DROPPED_OUTSIDE_TRADING_WINDOW: Final = "trading window closed before the order was sent"
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,24}")
 
 

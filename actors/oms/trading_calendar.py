@@ -158,6 +158,13 @@ class TradingCalendar:
         day, floor = s.astimezone(self.zone).date(), s
         weekly_opens = was_open  # whether the weekly rules alone open at some point
         while floor < s + _HORIZON:
+            if not was_open and (past := self._past_one_offs(floor)) != floor:
+                # closed by one-off blackouts until `past`: nothing flips before (a year-long
+                # one is not swept a chunk at a time)
+                state = self.state_at(past)
+                if state.open:
+                    return Change(past, state)
+                day, floor = past.astimezone(self.zone).date(), past
             cutoff = _local(day + _CHUNK_DAYS * _DAY, dt.time(0), self.zone)
             for edge, is_open, weekly_open in self._sweep(day, floor, cutoff):
                 if edge > s and is_open != was_open:

@@ -11,9 +11,15 @@ A tick every `TICK_S` (an OMS timer) keeps the metrics (`tradepulse_trading_wind
 `trading_window_closed_at_start` (warning: the OMS started outside the windows or in a
 blackout) or `trading_window_open_at_start` (info, with windows configured),
 `trading_window_opened` (info), `trading_window_closed` (warning, also when the
-reason changes), `trading_window_config_applied` (info, after a reload),
+reason changes, and after a reload that opens or closes), `trading_window_config_applied`
+(info, after a reload),
 `order_refused_trading_closed` (info, at most 3 per 10 s with the count left out; every
 refusal is counted in `tradepulse_orders_refused_total{reason="outside_trading_window"}`).
+
+When trading closes (by the clock or by a reload) `on_close` runs: the OMS drops every
+venue's queued new orders that were never sent (`drop_unsent`: REJECTED with
+`DROPPED_OUTSIDE_TRADING_WINDOW`), as a venue session close does; an order accepted while
+open is never sent into a closed window.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from actors.oms.trading_calendar import OPEN, Change, TradingCalendar, WindowState
@@ -43,7 +49,16 @@ class GateHost(Protocol):
     @property
     def log(self) -> Any: ...
 
+    @property
+    def venues(self) -> Mapping[str, _Queue]: ...
+
     def call_every(self, interval_s: float, fn: Callable[[], None]) -> None: ...
+
+
+class _Queue(Protocol):
+    def drop_unsent(self) -> None:
+        """Reject the queued new orders the host will not send now."""
+        ...
 
 
 class TradingGate:
@@ -63,6 +78,7 @@ class TradingGate:
         self._due = -math.inf
         self._at = -math.inf  # the clock at the last refresh
         self._refusals_log = LogBudget(burst=3, window_s=10.0)
+        self.on_close: Callable[[], None] | None = None  # run when trading closes
         self._refresh(self._clock(), at_start=True)
 
     @classmethod
@@ -70,6 +86,12 @@ class TradingGate:
         """The gate of the OMS `host`, reading `host.cfg.trading`, ticking on its timer."""
         gate = cls(lambda: host.cfg.trading, host.log)
         host.call_every(TICK_S, gate.tick)
+
+        def drop_unsent() -> None:
+            for link in host.venues.values():
+                link.drop_unsent()
+
+        gate.on_close = drop_unsent
         return gate
 
     # ------------------------------------------------------------------ checks
@@ -98,6 +120,11 @@ class TradingGate:
             self._log.info("order_refused_trading_closed", why=state.why, reason=state.reason,
                            suppressed=skipped)  # fmt: skip
         return state.why, f"trading closed: {state.text}; {self._reopen()}"
+
+    @property
+    def closed(self) -> bool:
+        """Whether the calendar closes trading now (no log, no count: `refusal` does)."""
+        return not self.state.open
 
     def closed_text(self) -> str | None:
         """The intake state while the calendar closes it ("closed: ..."), else None."""
@@ -138,11 +165,14 @@ class TradingGate:
                 self._log.warning("trading_window_closed_at_start", **fields)
             elif self._cfg.configured:
                 self._log.info("trading_window_open_at_start", **fields)
-        elif reloaded:
+            return
+        if reloaded:
             self._log.info("trading_window_config_applied", **fields)
-        elif self._state != was:
+        if self._state != was:
             event = "trading_window_opened" if self._state.open else "trading_window_closed"
             (self._log.info if self._state.open else self._log.warning)(event, **fields)
+        if was.open and not self._state.open and self.on_close is not None:
+            self.on_close()
 
     def _fields(self) -> dict[str, Any]:
         change = self._change

@@ -173,9 +173,9 @@ class VenueLink:
     def push(self, client_order_id: str) -> None:
         """Queue the order's pending request and send what the venue is ready for. A new
         order approved after its venue's session closed (risk answered after the close) is
-        rejected instead: nothing is sent into a later session."""
+        rejected instead: nothing is sent into a later session (nor a closed window)."""
         closed = self.state is VenueConnState.OUT_OF_SESSION
-        if closed and self.host.drop_unsent(client_order_id, out_of_session=True):
+        if self.host.drop_unsent(client_order_id, out_of_session=closed):
             self.depth_gauge.set(self.depth)
             return
         self.enqueue(client_order_id)

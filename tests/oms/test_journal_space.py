@@ -240,6 +240,9 @@ class _Host:
     def after_commit(self, fn: Callable[[], None]) -> None:
         self.pending.append(fn)
 
+    def drop_unsent(self, client_order_id: str) -> bool:
+        return False  # no kill-switch, trading open
+
     def run_pending(self) -> None:
         pending, self.pending = self.pending, []
         for fn in pending:

@@ -248,3 +248,36 @@ def test_the_next_change_flips_the_state_and_nothing_flips_before_it(
     while probe < end:
         assert c.state_at(probe).open == now.open, (probe, change)
         probe += dt.timedelta(minutes=15)
+
+
+def test_a_year_long_one_off_blackout_is_jumped_not_swept_day_by_day(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worst config the validation allows (64 windows, 255 weekly blackouts, one
+    366-day one-off just ahead): the next change after the one-off is found with a few
+    chunk sweeps, not ~50 (which blocked the OMS loop ~0.3 s), and it is the right one."""
+    from actors.oms import trading_calendar as tc
+    from protocol.fix_config import WEEKDAYS
+
+    def hm(m: int) -> str:
+        return f"{m // 60:02d}:{m % 60:02d}"
+
+    days = list(WEEKDAYS)
+    wins = [{"days": days, "start": hm(600 + i * 10), "end": hm(605 + i * 10)} for i in range(64)]
+    weekly = [
+        {"days": days, "start": hm(i * 5 % 1440), "end": hm((i * 5 + 3) % 1440), "reason": f"b{i}"}
+        for i in range(255)
+    ]
+    one = {"start": "2025-06-02T01:00", "end": "2026-06-03T00:59", "reason": "long"}
+    cal = tc.TradingCalendar(
+        TradingCfg.model_validate({"windows": wins, "blackouts": [*weekly, one]})
+    )
+    sweeps = []
+    real = tc.TradingCalendar._sweep
+    monkeypatch.setattr(
+        tc.TradingCalendar, "_sweep", lambda self, *a: sweeps.append(1) or real(self, *a)
+    )
+    change = cal.next_change(dt.datetime(2025, 6, 2, 0, 30, tzinfo=dt.UTC))
+    assert change is not None and change.at == dt.datetime(2026, 6, 3, 10, 3, tzinfo=dt.UTC)
+    assert change.state.open
+    assert len(sweeps) <= 3

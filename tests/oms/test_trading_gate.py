@@ -136,18 +136,41 @@ def test_a_window_closing_logs_closed_with_the_next_open() -> None:
 
 def test_a_swapped_config_applies_at_the_next_check_without_a_restart() -> None:
     """The gate reads the config at every check: a reload that adds a blackout covering
-    now closes intake at once (`trading_window_config_applied`); removing it reopens."""
+    now closes intake at once (`trading_window_config_applied`, then
+    `trading_window_closed`, and the on-close hook runs once: queued unsent orders are
+    dropped); removing it reopens (`trading_window_opened`)."""
     log, clock = _Log(), _Clock(T0)
     src = _Source()
     gate = TradingGate(src, log, clock)
+    closes: list[str] = []
+    gate.on_close = lambda: closes.append("closed")
     assert gate.refusal() is None and log.names() == []
     src.cfg = TradingCfg.model_validate({"blackouts": [blackout(T0, T0 + dt.timedelta(hours=1))]})
     refusal = gate.refusal()
     assert refusal is not None and refusal[0] == "blackout"
-    assert log.names() == ["trading_window_config_applied"]
+    assert log.names() == ["trading_window_config_applied", "trading_window_closed"]
+    assert closes == ["closed"] and gate.closed
     src.cfg = TradingCfg()
     assert gate.refusal() is None
+    assert log.names()[2:] == ["trading_window_config_applied", "trading_window_opened"]
+    assert closes == ["closed"] and not gate.closed
     assert gate.info()["text"] == "open (no trading windows configured)"
+
+
+def test_the_clock_closing_the_window_runs_the_on_close_hook_once() -> None:
+    """At the window's end the next check closes intake and runs `on_close` (the OMS
+    drops every venue's queued unsent orders); checks while closed do not run it again."""
+    log, clock = _Log(), _Clock(T0)
+    src = _Source(windows=[{"days": ["tue"], "start": "09:00", "end": "14:30"}])
+    gate = TradingGate(src, log, clock)
+    closes: list[str] = []
+    gate.on_close = lambda: closes.append("closed")
+    assert not gate.closed and closes == []
+    clock.to(T0 + dt.timedelta(minutes=30))
+    assert gate.closed and closes == ["closed"]
+    gate.tick()
+    clock.to(T0 + dt.timedelta(minutes=40))
+    assert gate.closed and closes == ["closed"]
 
 
 def test_the_calendar_is_consulted_only_when_the_next_change_is_due(

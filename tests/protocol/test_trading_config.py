@@ -146,3 +146,37 @@ def test_the_runbook_example_loads_and_the_docs_name_every_key() -> None:
     for model in (TradingCfg, WindowCfg, BlackoutCfg):
         for key in model.model_fields:
             assert re.search(rf"\b{key}\b", row), key
+
+
+@pytest.mark.parametrize(
+    ("zone", "start", "end"),
+    [
+        ("America/New_York", "9999-12-30T13:00", "9999-12-31T22:00"),  # past year 9999 in UTC
+        ("Asia/Tokyo", "0001-01-01T00:00", "0001-01-02T00:00"),  # before year 1 in UTC
+    ],
+)
+def test_a_one_off_blackout_near_the_ends_of_time_is_a_config_error(
+    tmp_path: Path, zone: str, start: str, end: str
+) -> None:
+    """A one-off blackout whose UTC instant leaves datetime's range is a ConfigError
+    naming the field ("date out of range"), not an OverflowError."""
+    text = f'timezone = "{zone}"\nblackouts = [{{start = "{start}", end = "{end}", reason = "x"}}]'
+    with pytest.raises(ConfigError, match="date out of range") as info:
+        _load(tmp_path, text)
+    assert info.value.field == "trading"
+
+
+def test_run_with_a_year_9999_blackout_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    """`run` with such a blackout: exit 2, one stderr line naming the field, no traceback."""
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[trading]\ntimezone = "America/New_York"\nblackouts = [{start = "9999-12-30T13:00", '
+        'end = "9999-12-31T22:00", reason = "Christmas"}]\n' + VENUE
+    )
+    state = tmp_path / "state"
+    proc = run_python(
+        [str(SUPERVISOR), "run", "--config", str(path), "--state-dir", str(state)], timeout_s=30
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "trading" in proc.stderr and "date out of range" in proc.stderr
+    assert "Traceback" not in proc.stderr
