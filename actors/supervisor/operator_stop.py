@@ -99,7 +99,8 @@ class OperatorStops:
             write_stops(self._path, rest)
         except OSError as exc:
             self._log.error("operator_stops_write_failed", path=str(self._path), error=str(exc))
-            return False, f"{actor} not started: cannot write {self._path}: {exc}"
+            if why == "operator":  # the kill-switch's mass cancel goes on regardless
+                return False, f"{actor} not started: cannot write {self._path}: {exc}"
         self._stops = rest
         metrics.ACTOR_STOPPED_BY_OPERATOR.labels(actor=actor).set(0)
         self._log.warning("actor_start_requested", child=actor, why=why, by=None)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest import mock
 
 import structlog
+import structlog.testing
 
 from actors.runtime.operator_stops import StopsWatcher, parse_stops
 from actors.supervisor.child import Child, ExitAction
@@ -192,3 +194,27 @@ def test_status_shows_the_operator_stop_and_the_intake_pauses() -> None:
     text = format_status({"actors": [row], "intake": "paused", "intake_pauses": pauses})
     assert "stopped (by operator: maintenance)" in text
     assert "intake paused globally: lunch" in text and "intake paused for simA: review" in text
+
+
+def test_the_kill_switch_starts_a_stopped_connector_even_if_the_stops_file_cannot_be_written(
+    tmp_path: Path,
+) -> None:
+    """Risk's override restart (the kill-switch's mass cancel) must reach the venue: a failed
+    write of the stops file is logged but the stop is still lifted and the connector spawned.
+    An operator's `start` with the same failure is refused (nothing changes)."""
+    rig = _Rig(tmp_path)
+    host = _Host(rig)
+    rig.stops.stop("connector.simB", "maintenance")
+    rig.children["connector.simB"].exited(-15, 1.0, shutting_down=False)
+    full = OSError(28, "No space left on device")
+    with mock.patch("actors.supervisor.operator_stop.write_stops", side_effect=full):
+        ok, text = rig.stops.start("connector.simB")
+        assert not ok and "cannot write" in text and rig.spawned == []
+        risk = wire.Restart(
+            actor="connector.simB", force=True, reason="mass cancel unanswered", override_stop=True
+        )
+        with structlog.testing.capture_logs() as logs:
+            reply = Restart().execute(risk, host)  # type: ignore[arg-type]
+    assert reply.status == "ok" and rig.spawned == ["connector.simB"]
+    assert rig.stops.held("connector.simB") is None
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == ["operator_stops_write_failed"]
