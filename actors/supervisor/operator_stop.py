@@ -8,7 +8,8 @@ heartbeat never counts its silence as an outage (no `connector_outage` kill-swit
 `start` removes the stop once the new process is spawned.
 
 The kill-switch wins over a stop: risk's restart of a connector whose mass cancel goes
-unanswered (`Restart.override_stop`) lifts the stop, so the cancel reaches the venue.
+unanswered (`Restart.override_stop`) lifts the stop, so the cancel reaches the venue,
+even when the stops file cannot be written (logged `operator_stops_write_failed`).
 
 Decisions (docs/runbook.md): risk and the OMS are critical, a stop of either is refused
 (`tradepulse shutdown` stops the whole system); stops are not persisted across a
