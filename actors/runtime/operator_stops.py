@@ -72,17 +72,19 @@ class StopsWatcher:
         self.error: str | None = None  # why the last read failed (the caller logs it)
 
     def venues(self) -> dict[str, OperatorStop]:
-        """venue -> the stop of its connector."""
+        """venue -> the stop of its connector; an unreadable file (stat or content) is
+        nothing stopped, with `error` set until a look succeeds."""
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
-            self._stamp, self._venues = None, {}
+            self._stamp, self._venues, self.error = None, {}, None
             return self._venues
-        except OSError as exc:
+        except OSError as exc:  # nothing stopped (fail closed: a silent venue is an outage)
+            self._stamp, self._venues = None, {}  # re-read once it can be seen again
             self.error = f"{type(exc).__name__}: {exc}"
             return self._venues
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if stamp == self._stamp:
+        if stamp == self._stamp:  # `error` is still that content's (None, or unparsable)
             return self._venues
         self._stamp = stamp
         try:
