@@ -10,7 +10,8 @@ cold start does not reopen intake an operator closed.
 
 An unreadable file (bad JSON, a wrong shape: a disk fault or a hand edit) is a global
 pause (fail closed), logged `intake_state_unreadable` and counted
-(`tradepulse_intake_state_unreadable_total`); `intake resume` replaces it.
+(`tradepulse_intake_state_unreadable_total`); `intake resume` replaces it (the next save
+keeps the unreadable file as `intake.json.corrupt.<ts_ns>` first, logged).
 
 A venue whose connector an operator stopped (`tradepulse stop connector.V`,
 `actors.runtime.operator_stops`) refuses orders too, with a reason saying so. Cancels are
@@ -83,6 +84,18 @@ def save_pauses(path: Path, pauses: IntakePauses) -> None:
     remove_stale_temps(path)
 
 
+def keep_unreadable(path: Path, log: Any) -> None:
+    """Before an unreadable file is replaced, keep a copy as `<name>.corrupt.<ts_ns>` for
+    the post-mortem (as the kill-switch does); on a full disk it is skipped (logged)."""
+    aside = path.with_name(f"{path.name}.corrupt.{time.time_ns()}")
+    try:
+        aside.write_bytes(path.read_bytes())
+    except OSError as exc:
+        log.error("intake_state_corrupt_not_kept", path=str(path), error=str(exc))
+    else:
+        log.warning("intake_state_corrupt_kept", path=str(aside))
+
+
 def transition(
     pauses: IntakePauses, cmd: IntakeCommand, now: float, by: str | None = None
 ) -> IntakePauses:
@@ -111,7 +124,7 @@ def describe(pauses: IntakePauses, stopped: Mapping[str, OperatorStop]) -> str:
 
 
 def control_offline(
-    state_dir: Path, cmd: IntakeCommand, venues: list[str], log: Any
+    state_dir: Path, cmd: IntakeCommand, venues: list[str], log: Any, by: str | None = None
 ) -> tuple[bool, str]:
     """`intake pause|resume|status` while the OMS has no process (between restarts): the
     supervisor changes the file itself, which the OMS's next incarnation loads (the
@@ -120,16 +133,18 @@ def control_offline(
     if cmd.venue is not None and cmd.venue not in venues:
         return False, f"unknown venue {cmd.venue!r}; venues: {', '.join(venues)}"
     path = intake_state_path(state_dir)
-    pauses, _ = load_pauses(path)
+    pauses, problem = load_pauses(path)
     if cmd.action == "status":
         return True, describe(pauses, {}) + " (the OMS is not running)"
-    new = transition(pauses, cmd, time.time())
+    new = transition(pauses, cmd, time.time(), by)
     try:
+        if problem is not None:
+            keep_unreadable(path, log)
         save_pauses(path, new)
     except OSError as exc:
         log.error("intake_state_write_failed", path=str(path), error=str(exc))
         return False, f"intake not changed: cannot write {path}: {exc}"
-    _log_change(log, cmd, via="supervisor")
+    _log_change(log, cmd, via="supervisor", by=by)
     return True, describe(new, {}) + " (written for the OMS's next start)"
 
 
@@ -140,10 +155,11 @@ def _log_change(log: Any, cmd: IntakeCommand, via: str = "oms", by: str | None =
 
 def pause_at_start(state_dir: Path) -> None:
     """`tradepulse run --intake paused`: a global pause written before the OMS starts (the
-    venue pauses kept). An unreadable file is left alone: it pauses intake already."""
+    venue pauses kept). An existing global pause is kept (its reason and who paused), and
+    an unreadable file is left alone: either pauses intake already."""
     path = intake_state_path(state_dir)
     pauses, problem = load_pauses(path)
-    if problem is None:
+    if problem is None and pauses.global_pause is None:
         pause = Pause(reason=STARTED_PAUSED, since=time.time())
         save_pauses(path, pauses.model_copy(update={"global_pause": pause}))
 
@@ -160,6 +176,7 @@ class IntakeGate:
         self.stops = StopsWatcher(stops_path)
         self._stops_log = LogBudget()
         self.pauses, problem = load_pauses(self.path)
+        self._unreadable = problem is not None  # kept aside before the next save
         if problem is not None:
             metrics.INTAKE_STATE_UNREADABLE.inc()
             self.log.error("intake_state_unreadable", path=str(self.path), error=problem)
@@ -213,7 +230,10 @@ class IntakeGate:
             return True, self.describe()
         new = transition(self.pauses, cmd, time.time(), by)
         try:
+            if self._unreadable:
+                keep_unreadable(self.path, self.log)
             save_pauses(self.path, new)
+            self._unreadable = False
         except OSError as exc:
             self.log.error("intake_state_write_failed", path=str(self.path), error=str(exc))
             if cmd.action == "resume":  # not persisted: an OMS restart would close it again

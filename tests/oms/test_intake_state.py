@@ -212,3 +212,28 @@ def test_a_kill_9_in_the_middle_of_saves_leaves_a_whole_file(tmp_path: Path) -> 
     assert problem is None
     assert pauses.global_pause is not None and int(pauses.global_pause.reason) >= 20
     assert len(pauses.venues) == int(pauses.global_pause.reason) % 50
+
+
+def test_pause_at_start_keeps_an_existing_global_pause_and_who_paused(tmp_path: Path) -> None:
+    """`run --intake paused` over a global pause an operator left: its reason and `by` stay
+    (the desk's incident note is not replaced by "started with --intake paused")."""
+    path = intake_state_path(tmp_path)
+    kept = Pause(reason="desk halt INC-42", since=1.0, by="alice (uid 1000, pid 1)")
+    save_pauses(path, IntakePauses(global_pause=kept))
+    pause_at_start(tmp_path)
+    assert load_pauses(path) == (IntakePauses(global_pause=kept), None)
+
+
+def test_an_unreadable_file_is_kept_aside_before_a_resume_replaces_it(tmp_path: Path) -> None:
+    """The unreadable content survives as `intake.json.corrupt.<ts>` (logged) when the next
+    save replaces it; later saves keep nothing more."""
+    path = intake_state_path(tmp_path)
+    path.write_bytes(b"{torn by a disk fault")
+    log = _Log()
+    gate = _gate(tmp_path, log)
+    assert gate.control(Intake(action="resume"))[0]
+    [aside] = tmp_path.glob("intake.json.corrupt.*")
+    assert aside.read_bytes() == b"{torn by a disk fault"
+    assert "intake_state_corrupt_kept" in log.events("warning")
+    assert gate.control(Intake(action="pause", reason="x"))[0]
+    assert len(list(tmp_path.glob("intake.json.corrupt.*"))) == 1
