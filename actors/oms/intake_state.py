@@ -28,6 +28,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from actors.oms.orders import DROPPED_OUT_OF_SESSION, DROPPED_STOPPED, DROPPED_UNSENT
 from actors.runtime import metrics
 from actors.runtime.durable import remove_stale_temps, write_atomic
 from actors.runtime.operator_stops import OperatorStop, StopsWatcher
@@ -164,6 +165,19 @@ def pause_at_start(state_dir: Path) -> None:
         save_pauses(path, pauses.model_copy(update={"global_pause": pause}))
 
 
+def unsent_reason(
+    kill_switch: bool, out_of_session: bool, gate: IntakeGate, venue: str
+) -> str | None:
+    """Why a queued order that never reached `venue` is rejected instead of sent now, or
+    None: the kill-switch engaged, its session closed, or its connector stopped by an
+    operator (as last seen by `IntakeGate.poll_stops`)."""
+    if kill_switch:
+        return DROPPED_UNSENT
+    if out_of_session:
+        return DROPPED_OUT_OF_SESSION
+    return DROPPED_STOPPED if venue in gate.stopped_venues else None
+
+
 class IntakeGate:
     """What closes the OMS's intake besides readiness: operator pauses, stopped venues and
     the OMS's own stop (`draining`)."""
@@ -174,6 +188,7 @@ class IntakeGate:
         self.log: structlog.typing.FilteringBoundLogger = log
         self.draining = False
         self.stops = StopsWatcher(stops_path)
+        self.stopped_venues: frozenset[str] = frozenset()  # as of the last `poll_stops`
         self._stops_log = LogBudget()
         self.pauses, problem = load_pauses(self.path)
         self._unreadable = problem is not None  # kept aside before the next save
@@ -215,6 +230,15 @@ class IntakeGate:
                 "operator_stops_unreadable", error=self.stops.error, suppressed=skipped
             )
         return venues
+
+    def poll_stops(self) -> frozenset[str]:
+        """The venues whose connector is stopped now, newly stopped ones logged (the OMS
+        calls it often: their queued never-sent orders are rejected, `unsent_reason`)."""
+        now = frozenset(self.stopped())
+        for venue in sorted(now - self.stopped_venues):
+            self.log.warning("venue_stop_seen", venue=venue)
+        self.stopped_venues = now
+        return now
 
     @property
     def globally_paused(self) -> bool:

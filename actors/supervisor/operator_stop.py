@@ -82,10 +82,11 @@ class OperatorStops:
         )
         running = child.hold(reason)
         self._leave_start_queue(child)
+        note = _orders_note(stop.venue)
         if running:
             self._stop(child, "operator_stop")
-            return True, f"{actor} stopping (by operator: {reason or 'no reason given'})"
-        return True, f"{actor} {stop.describe()}"
+            return True, f"{actor} stopping (by operator: {reason or 'no reason given'}){note}"
+        return True, f"{actor} {stop.describe()}{note}"
 
     def start(self, actor: str, why: str = "operator") -> tuple[bool, str]:
         """(ok, what to tell the operator); `why` other than "operator": the stop is
@@ -121,3 +122,13 @@ class OperatorStops:
 
 def _connector_venue(child: Child) -> str | None:
     return child.spec.venue if child.spec.kind == "connector" else None
+
+
+def _orders_note(venue: str | None) -> str:
+    """What a connector's stop does to the venue's orders (the reply says it)."""
+    if venue is None:
+        return ""
+    return (
+        f"; orders queued for {venue} and never sent are rejected; orders already at {venue}"
+        " stay live there (their fills are seen after `start`)"
+    )

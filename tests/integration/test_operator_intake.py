@@ -18,7 +18,14 @@ import pytest
 from protocol.client import ExecutionClient, IntakePaused, UnknownOrder
 from protocol.messages import OrderStatus, OrderView
 from tests.helpers import SystemUnderTest, eventually, process_alive
-from tests.system_ops import SYMBOL, client, kill_switch, submit_when_open, venue_status
+from tests.system_ops import (
+    SYMBOL,
+    client,
+    kill_switch,
+    sim_fault,
+    submit_when_open,
+    venue_status,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -231,3 +238,41 @@ def test_the_kill_switch_lifts_a_stop_so_its_mass_cancel_reaches_the_venue(
     row = sut.actor("connector.simB")
     assert row["stopped_by_operator"] is None and row["pid"] not in (None, pid)
     assert kill_switch(sut)["engaged"]
+
+
+def test_an_order_queued_for_a_stopped_venue_is_rejected_not_sent_at_its_start(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """simB refuses logons and drops its session: an order to simB queues at the OMS
+    (PENDING_SUBMIT, never sent). `stop connector.simB` rejects it ("venue stopped by an
+    operator before the order was sent", logged `order_dropped_unsent`); after the venue
+    recovers and `start connector.simB` brings it back reconciled, the venue never saw it
+    and it stays REJECTED."""
+    sut = start_system()
+    with client(sut) as c:
+        submit_when_open(c, "simA", client_order_id="a-open")  # intake open, all reconciled
+        eventually(lambda: _oms_info(sut)["venues"]["simB"] == "reconciled", 30.0)
+        sim_fault(sut, "simB", "refuse_logons_s", "600")
+        sim_fault(sut, "simB", "drop_session")
+        eventually(lambda: sut.status()["venues"]["simB"]["state"] != "CONNECTED", 15.0)
+        _submit(c, "simB", "queued-b")
+        view = eventually(
+            lambda: (o := c.get_order("queued-b")).status is OrderStatus.PENDING_SUBMIT and o,
+            15.0,
+        )
+        assert view.cl_ord_id
+        since = sut.mark()
+        _cli(sut, "stop", "connector.simB", "--reason", "venue incident")
+        dropped = "venue stopped by an operator before the order was sent"
+        sut.wait_event("order_dropped_unsent", 15.0, since=since, client_order_id="queued-b")
+        rejected = c.wait_for_status("queued-b", {OrderStatus.REJECTED})
+        assert rejected.reason == dropped
+        eventually(lambda: sut.actor("connector.simB")["state"] == "stopped", 15.0)
+
+        sim_fault(sut, "simB", "clear")
+        _cli(sut, "start", "connector.simB")
+        eventually(lambda: _oms_info(sut)["venues"]["simB"] == "reconciled", 30.0)
+        after = submit_when_open(c, "simB", client_order_id="b-after-start")
+        eventually(lambda: venue_status(sut, "simB", after.cl_ord_id) is not None, 15.0)
+        assert venue_status(sut, "simB", view.cl_ord_id) is None  # never reached the venue
+        assert c.get_order("queued-b").status is OrderStatus.REJECTED

@@ -104,7 +104,8 @@ class _Rig:
 def test_stop_writes_the_file_first_then_stops_and_start_removes_it(tmp_path: Path) -> None:
     rig = _Rig(tmp_path)
     ok, text = rig.stops.stop("connector.simB", "maintenance")
-    assert ok and text == "connector.simB stopping (by operator: maintenance)"
+    assert ok and text.startswith("connector.simB stopping (by operator: maintenance); ")
+    assert "never sent are rejected" in text and "already at simB stay live" in text
     [(actor, reason, on_disk)] = rig.stopped
     assert (actor, reason) == ("connector.simB", "operator_stop")
     assert rig.left_queue == ["connector.simB"]  # a start in progress goes on past it
@@ -217,4 +218,6 @@ def test_the_kill_switch_starts_a_stopped_connector_even_if_the_stops_file_canno
             reply = Restart().execute(risk, host)  # type: ignore[arg-type]
     assert reply.status == "ok" and rig.spawned == ["connector.simB"]
     assert rig.stops.held("connector.simB") is None
-    assert [e["event"] for e in logs if e["log_level"] == "error"] == ["operator_stops_write_failed"]
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == [
+        "operator_stops_write_failed"
+    ]
