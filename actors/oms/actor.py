@@ -29,7 +29,7 @@ import zmq
 from actors.oms import reads
 from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.intake import RISK_RETRY_S, Intake
-from actors.oms.intake_state import IntakeGate, unsent_reason
+from actors.oms.intake_state import IntakeGate, open_at_venue, unsent_reason
 from actors.oms.journal import Journal
 from actors.oms.journal_space import PROBE_S, JournalSpace
 from actors.oms.order_book import OrderBook
@@ -405,6 +405,7 @@ class OmsActor(Actor):
             "venues": {n: self.gate.venue_text(n, v.status_text) for n, v in self.venues.items()},
             "intake_pauses": self.gate.view(),
             "unmatched_fills": len(self.book.unmatched_fills()),
+            "open_at_venue": open_at_venue(self.book),  # `tradepulse stop` checks it
             "trading": self.trading.info(),
         }
 

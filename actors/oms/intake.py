@@ -250,6 +250,11 @@ class Intake:
             )
             return
         if replace is not None and not risk_approved:
+            paused = self.host.gate.pause_refusal(order.venue)
+            if paused is not None and not _lowers_qty_only(order, replace):
+                metrics.ORDERS_REFUSED.labels(reason="intake_paused").inc()
+                reply.reject(*paused)
+                return
             closed = self.window.refusal() if self.window is not None else None
             if closed is not None and not _lowers_qty_only(order, replace):
                 metrics.ORDERS_REFUSED.labels(reason="outside_trading_window").inc()

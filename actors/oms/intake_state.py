@@ -15,7 +15,8 @@ keeps the unreadable file as `intake.json.corrupt.<ts_ns>` first, logged).
 
 A venue whose connector an operator stopped (`tradepulse stop connector.V`,
 `actors.runtime.operator_stops`) refuses orders too, with a reason saying so. Cancels are
-never refused here.
+never refused here; under a pause a replace that adds risk (a higher quantity, another
+price) is refused as a new order is, one that only lowers the quantity goes through.
 """
 
 from __future__ import annotations
@@ -28,16 +29,18 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from actors.oms.order_book import OrderBook
 from actors.oms.orders import DROPPED_OUT_OF_SESSION, DROPPED_STOPPED, DROPPED_UNSENT
 from actors.runtime import metrics
 from actors.runtime.durable import remove_stale_temps, write_atomic
 from actors.runtime.operator_stops import OperatorStop, StopsWatcher
 from actors.runtime.ratelog import LogBudget
 from protocol.commands import Intake as IntakeCommand
-from protocol.messages import ErrorCode
+from protocol.messages import ErrorCode, OrderStatus
 from protocol.paths import intake_state_path
 
 STARTED_PAUSED = "started with --intake paused"
+_NOT_AT_VENUE = frozenset({OrderStatus.PENDING_RISK, OrderStatus.PENDING_SUBMIT})
 
 
 class Pause(BaseModel):
@@ -178,6 +181,16 @@ def unsent_reason(
     return DROPPED_STOPPED if venue in gate.stopped_venues else None
 
 
+def open_at_venue(book: OrderBook) -> dict[str, int]:
+    """venue -> its orders that reached (or may have reached) the venue and are not done:
+    stopping its connector would leave their fills unseen (`tradepulse stop` refuses)."""
+    out: dict[str, int] = {}
+    for order in book.orders(open_only=True):
+        if order.status not in _NOT_AT_VENUE:
+            out[order.venue] = out.get(order.venue, 0) + 1
+    return out
+
+
 class IntakeGate:
     """What closes the OMS's intake besides readiness: operator pauses, stopped venues and
     the OMS's own stop (`draining`)."""
@@ -205,6 +218,19 @@ class IntakeGate:
         """Why a new order for `venue` is refused now, or None."""
         if self.draining:
             return ErrorCode.NOT_READY, "the OMS is stopping"
+        if (paused := self.pause_refusal(venue)) is not None:
+            return paused
+        stop = self.stopped().get(venue)
+        if stop is not None:
+            return ErrorCode.INTAKE_PAUSED, (
+                f"{venue} is stopped by an operator ({stop.reason or 'no reason given'}): its "
+                f"connector is offline until `tradepulse start {stop.actor}`"
+            )
+        return None
+
+    def pause_refusal(self, venue: str) -> tuple[ErrorCode, str] | None:
+        """The operator pause (global, or of `venue`) that refuses a new order, or a replace
+        that adds risk (more quantity, another price: as the trading-window gate does)."""
         g = self.pauses.global_pause
         if g is not None:
             return ErrorCode.INTAKE_PAUSED, f"order intake is paused by an operator: {g.reason}"
@@ -213,12 +239,6 @@ class IntakeGate:
             return (
                 ErrorCode.INTAKE_PAUSED,
                 f"intake for {venue} is paused by an operator: {p.reason}",
-            )
-        stop = self.stopped().get(venue)
-        if stop is not None:
-            return ErrorCode.INTAKE_PAUSED, (
-                f"{venue} is stopped by an operator ({stop.reason or 'no reason given'}): its "
-                f"connector is offline until `tradepulse start {stop.actor}`"
             )
         return None
 

@@ -27,16 +27,18 @@ class OperatorStop:
     reason: str
     since: float  # time.time() of the stop
     venue: str | None = None  # a connector's venue
+    by: str | None = None  # the operator (`OperatorId.describe()`: user, uid, pid)
 
     def describe(self) -> str:
-        """How status shows it: "stopped (by operator: <reason>)"."""
-        return f"stopped (by operator: {self.reason or 'no reason given'})"
+        """How status shows it: "stopped (by operator alice: <reason>)" (the name only)."""
+        who = f" {self.by.split(' (', 1)[0]}" if self.by else ""
+        return f"stopped (by operator{who}: {self.reason or 'no reason given'})"
 
 
 def write_stops(path: Path, stops: dict[str, OperatorStop]) -> None:
     """Replace the file with `stops` (actor id -> stop); not fsynced: rebuilt every run."""
     data = {
-        actor: {"reason": s.reason, "since": s.since, "venue": s.venue}
+        actor: {"reason": s.reason, "since": s.since, "venue": s.venue, "by": s.by}
         for actor, s in stops.items()
     }
     write_atomic(path, json.dumps({"stops": data}, sort_keys=True).encode(), durable=False)
@@ -52,12 +54,13 @@ def parse_stops(raw: bytes) -> dict[str, OperatorStop]:
     for actor, s in stops.items():
         if not isinstance(s, dict):
             raise ValueError(f"stop of {actor!r} is not an object")
-        venue = s.get("venue")
+        venue, by = s.get("venue"), s.get("by")
         out[str(actor)] = OperatorStop(
             str(actor),
             str(s.get("reason", "")),
             float(s.get("since", 0.0)),
             str(venue) if venue else None,
+            str(by) if by else None,
         )
     return out
 

@@ -29,6 +29,7 @@ import structlog
 from actors.runtime import metrics
 from actors.runtime.operator_stops import OperatorStop, write_stops
 from actors.supervisor.child import Child
+from actors.supervisor.stop_guard import stop_refusal
 from protocol.paths import operator_stops_path
 
 
@@ -55,21 +56,22 @@ class OperatorStops:
             self._path.unlink(missing_ok=True)
 
     def held(self, actor: str) -> OperatorStop | None:
+        """The operator's stop of `actor` (None: not stopped)."""
         return self._stops.get(actor)
 
-    def stop(self, actor: str, reason: str) -> tuple[bool, str]:
-        """(ok, what to tell the operator)."""
+    def stop(
+        self, actor: str, reason: str, *, by: str | None = None, force: bool = False
+    ) -> tuple[bool, str]:
+        """(ok, what to tell the operator); `by`: who; `force`: even with orders open at
+        the connector's venue."""
         child = self._children.get(actor)
         if child is None:
             return False, f"unknown actor {actor!r}; actors: {', '.join(self._children)}"
-        if child.spec.critical:
-            return False, (
-                f"{actor} is critical: the system cannot trade without it; "
-                "`tradepulse shutdown` stops the whole system"
-            )
+        if (refused := stop_refusal(child, self._children, force)) is not None:
+            return False, refused
         if actor in self._stops:
             return True, f"{actor} is already {self._stops[actor].describe()}"
-        stop = OperatorStop(actor, reason, time.time(), _connector_venue(child))
+        stop = OperatorStop(actor, reason, time.time(), _connector_venue(child), by)
         try:
             write_stops(self._path, {**self._stops, actor: stop})
         except OSError as exc:  # the OMS and the heartbeat would not know: refuse
@@ -78,7 +80,7 @@ class OperatorStops:
         self._stops[actor] = stop
         metrics.ACTOR_STOPPED_BY_OPERATOR.labels(actor=actor).set(1)
         self._log.warning(
-            "actor_stop_requested", child=actor, reason=reason, venue=stop.venue, by=None
+            "actor_stop_requested", child=actor, reason=reason, venue=stop.venue, by=by, force=force
         )
         running = child.hold(reason)
         self._leave_start_queue(child)
@@ -88,9 +90,9 @@ class OperatorStops:
             return True, f"{actor} stopping (by operator: {reason or 'no reason given'}){note}"
         return True, f"{actor} {stop.describe()}{note}"
 
-    def start(self, actor: str, why: str = "operator") -> tuple[bool, str]:
+    def start(self, actor: str, why: str = "operator", by: str | None = None) -> tuple[bool, str]:
         """(ok, what to tell the operator); `why` other than "operator": the stop is
-        overridden (risk's kill-switch mass cancel must reach the venue)."""
+        overridden (risk's kill-switch mass cancel must reach the venue); `by`: who."""
         child = self._children.get(actor)
         if child is None:
             return False, f"unknown actor {actor!r}; actors: {', '.join(self._children)}"
@@ -105,7 +107,7 @@ class OperatorStops:
                 return False, f"{actor} not started: cannot write {self._path}: {exc}"
         self._stops = rest
         metrics.ACTOR_STOPPED_BY_OPERATOR.labels(actor=actor).set(0)
-        self._log.warning("actor_start_requested", child=actor, why=why, by=None)
+        self._log.warning("actor_start_requested", child=actor, why=why, by=by)
         if child.release():
             self._spawn(child)
         return True, f"{actor} starting"
