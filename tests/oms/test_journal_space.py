@@ -226,6 +226,9 @@ class _OpenGate:
     def refusal(self, venue: str) -> None:
         return None
 
+    def pause_refusal(self, venue: str) -> None:
+        return None
+
 
 class _Host:
     def __init__(self) -> None:
