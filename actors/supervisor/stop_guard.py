@@ -37,8 +37,9 @@ def stop_refusal(child: Child, children: Mapping[str, Child], force: bool) -> st
     counts = oms.info.get("open_at_venue") if oms is not None else None
     if not isinstance(counts, dict):
         return (
-            f"{actor} not stopped: the OMS is not running, so orders open at {venue} cannot "
-            f"be counted (their fills would go unseen while it is stopped); --force stops it"
+            f"{actor} not stopped: the OMS is not running (or has not reported yet), so "
+            f"orders open at {venue} cannot be counted (their fills would go unseen while it "
+            f"is stopped); --force stops it"
         )
     n = int(counts.get(venue, 0))
     if n:
