@@ -117,6 +117,7 @@ class Stop(_Cmd):
     command: Literal["stop"] = "stop"
     actor: str = Field(min_length=1)
     reason: Reason = ""  # shown by status: "stopped (by operator: <reason>)"
+    force: bool = False  # a connector even with orders open at its venue
 
 
 class Start(_Cmd):

@@ -29,12 +29,11 @@ import zmq
 from actors.oms import reads
 from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.intake import RISK_RETRY_S, Intake
-from actors.oms.intake_state import IntakeGate
+from actors.oms.intake_state import IntakeGate, open_at_venue, unsent_reason
 from actors.oms.journal import Journal
 from actors.oms.journal_space import PROBE_S, JournalSpace
 from actors.oms.order_book import OrderBook
-from actors.oms.orders import DROPPED_OUT_OF_SESSION, DROPPED_UNSENT, Order, Outcome
-from actors.oms.orders import DROPPED_OUTSIDE_TRADING_WINDOW as WINDOW_CLOSED
+from actors.oms.orders import Order, Outcome
 from actors.oms.plan import Plan
 from actors.oms.plan_apply import PlanApplier
 from actors.oms.trading_gate import TradingGate
@@ -133,6 +132,7 @@ class OmsActor(Actor):
             link.start_reconcile()  # a connected connector answers; else we wait for CONNECTED
         self.call_every(self.cfg.oms.request_timeout_s, self.plans.sweep_stale)
         self.call_every(killswitch.KillSwitchWatcher.POLL_S, self._poll_kill_switch)
+        self.call_every(killswitch.KillSwitchWatcher.POLL_S, self._poll_stops)
         self.call_every(PROBE_S, self.space.probe)
 
     @property
@@ -251,24 +251,27 @@ class OmsActor(Actor):
             for link in self.venues.values():
                 link.drop_unsent()
 
+    def _poll_stops(self) -> None:
+        """A venue an operator stopped: its queued orders are not sent at its next start."""
+        for venue in self.gate.poll_stops():
+            if (link := self.venues.get(venue)) is not None:
+                link.drop_unsent()
+
     def drop_unsent(self, client_order_id: str, *, out_of_session: bool = False) -> bool:
         """While the kill-switch is engaged, once the venue's trading session closed
-        (`out_of_session`), or while the `[trading]` windows close trading, a queued order
-        that never reached the venue (PENDING_SUBMIT, not in flight) is rejected instead of
+        (`out_of_session`), while the `[trading]` windows close trading, or while an operator
+        stopped its connector, a queued order that
+        never reached the venue (PENDING_SUBMIT, not in flight) is rejected instead of
         sent. True if it was."""
         coid = client_order_id
         order = self.book.get(coid)
-        window = not (self.kill_switch_engaged or out_of_session) and self.trading.closed
-        if (
-            not (self.kill_switch_engaged or out_of_session or window)
-            or order is None
-            or order.status is not OrderStatus.PENDING_SUBMIT
-        ):
+        if order is None or order.status is not OrderStatus.PENDING_SUBMIT:
             return False
-        if self.venues[order.venue].is_in_flight(coid):
+        reason = unsent_reason(
+            self.kill_switch_engaged, out_of_session, self.gate, order.venue, self.trading.closed
+        )
+        if reason is None or self.venues[order.venue].is_in_flight(coid):
             return False
-        reason = DROPPED_UNSENT if self.kill_switch_engaged else DROPPED_OUT_OF_SESSION
-        reason = WINDOW_CLOSED if window else reason
         self.record(
             self.book.apply_venue_status(coid, OrderStatus.REJECTED, time.time_ns(), reason=reason)
         )
@@ -405,6 +408,7 @@ class OmsActor(Actor):
             "venues": {n: self.gate.venue_text(n, v.status_text) for n, v in self.venues.items()},
             "intake_pauses": self.gate.view(),
             "unmatched_fills": len(self.book.unmatched_fills()),
+            "open_at_venue": open_at_venue(self.book),  # `tradepulse stop` checks it
             "trading": self.trading.info(),
         }
 

@@ -262,6 +262,11 @@ class Intake:
             reply.reject(ErrorCode.OUTSIDE_TRADING_WINDOW, closed[1], closed[0])
             return  # checked again once risk approved: the window may have closed meanwhile
         if replace is not None and not risk_approved:
+            paused = self.host.gate.pause_refusal(order.venue)
+            if paused is not None and not _lowers_qty_only(order, replace):
+                metrics.ORDERS_REFUSED.labels(reason="intake_paused").inc()
+                reply.reject(*paused)
+                return
             journal = self.host.journal_problem
             if journal is not None and not _lowers_qty_only(order, replace):
                 metrics.ORDERS_REFUSED.labels(reason="journal_unavailable").inc()

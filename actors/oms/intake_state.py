@@ -10,11 +10,13 @@ cold start does not reopen intake an operator closed.
 
 An unreadable file (bad JSON, a wrong shape: a disk fault or a hand edit) is a global
 pause (fail closed), logged `intake_state_unreadable` and counted
-(`tradepulse_intake_state_unreadable_total`); `intake resume` replaces it.
+(`tradepulse_intake_state_unreadable_total`); `intake resume` replaces it (the next save
+keeps the unreadable file as `intake.json.corrupt.<ts_ns>` first, logged).
 
 A venue whose connector an operator stopped (`tradepulse stop connector.V`,
 `actors.runtime.operator_stops`) refuses orders too, with a reason saying so. Cancels are
-never refused here.
+never refused here; under a pause a replace that adds risk (a higher quantity, another
+price) is refused as a new order is, one that only lowers the quantity goes through.
 """
 
 from __future__ import annotations
@@ -27,15 +29,23 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from actors.oms.order_book import OrderBook
+from actors.oms.orders import (
+    DROPPED_OUT_OF_SESSION,
+    DROPPED_OUTSIDE_TRADING_WINDOW,
+    DROPPED_STOPPED,
+    DROPPED_UNSENT,
+)
 from actors.runtime import metrics
 from actors.runtime.durable import remove_stale_temps, write_atomic
 from actors.runtime.operator_stops import OperatorStop, StopsWatcher
 from actors.runtime.ratelog import LogBudget
 from protocol.commands import Intake as IntakeCommand
-from protocol.messages import ErrorCode
+from protocol.messages import ErrorCode, OrderStatus
 from protocol.paths import intake_state_path
 
 STARTED_PAUSED = "started with --intake paused"
+_NOT_AT_VENUE = frozenset({OrderStatus.PENDING_RISK, OrderStatus.PENDING_SUBMIT})
 
 
 class Pause(BaseModel):
@@ -83,6 +93,18 @@ def save_pauses(path: Path, pauses: IntakePauses) -> None:
     remove_stale_temps(path)
 
 
+def keep_unreadable(path: Path, log: Any) -> None:
+    """Before an unreadable file is replaced, keep a copy as `<name>.corrupt.<ts_ns>` for
+    the post-mortem (as the kill-switch does); on a full disk it is skipped (logged)."""
+    aside = path.with_name(f"{path.name}.corrupt.{time.time_ns()}")
+    try:
+        aside.write_bytes(path.read_bytes())
+    except OSError as exc:
+        log.error("intake_state_corrupt_not_kept", path=str(path), error=str(exc))
+    else:
+        log.warning("intake_state_corrupt_kept", path=str(aside))
+
+
 def transition(
     pauses: IntakePauses, cmd: IntakeCommand, now: float, by: str | None = None
 ) -> IntakePauses:
@@ -111,7 +133,7 @@ def describe(pauses: IntakePauses, stopped: Mapping[str, OperatorStop]) -> str:
 
 
 def control_offline(
-    state_dir: Path, cmd: IntakeCommand, venues: list[str], log: Any
+    state_dir: Path, cmd: IntakeCommand, venues: list[str], log: Any, by: str | None = None
 ) -> tuple[bool, str]:
     """`intake pause|resume|status` while the OMS has no process (between restarts): the
     supervisor changes the file itself, which the OMS's next incarnation loads (the
@@ -120,16 +142,18 @@ def control_offline(
     if cmd.venue is not None and cmd.venue not in venues:
         return False, f"unknown venue {cmd.venue!r}; venues: {', '.join(venues)}"
     path = intake_state_path(state_dir)
-    pauses, _ = load_pauses(path)
+    pauses, problem = load_pauses(path)
     if cmd.action == "status":
         return True, describe(pauses, {}) + " (the OMS is not running)"
-    new = transition(pauses, cmd, time.time())
+    new = transition(pauses, cmd, time.time(), by)
     try:
+        if problem is not None:
+            keep_unreadable(path, log)
         save_pauses(path, new)
     except OSError as exc:
         log.error("intake_state_write_failed", path=str(path), error=str(exc))
         return False, f"intake not changed: cannot write {path}: {exc}"
-    _log_change(log, cmd, via="supervisor")
+    _log_change(log, cmd, via="supervisor", by=by)
     return True, describe(new, {}) + " (written for the OMS's next start)"
 
 
@@ -140,12 +164,43 @@ def _log_change(log: Any, cmd: IntakeCommand, via: str = "oms", by: str | None =
 
 def pause_at_start(state_dir: Path) -> None:
     """`tradepulse run --intake paused`: a global pause written before the OMS starts (the
-    venue pauses kept). An unreadable file is left alone: it pauses intake already."""
+    venue pauses kept). An existing global pause is kept (its reason and who paused), and
+    an unreadable file is left alone: either pauses intake already."""
     path = intake_state_path(state_dir)
     pauses, problem = load_pauses(path)
-    if problem is None:
+    if problem is None and pauses.global_pause is None:
         pause = Pause(reason=STARTED_PAUSED, since=time.time())
         save_pauses(path, pauses.model_copy(update={"global_pause": pause}))
+
+
+def unsent_reason(
+    kill_switch: bool,
+    out_of_session: bool,
+    gate: IntakeGate,
+    venue: str,
+    window_closed: bool = False,
+) -> str | None:
+    """Why a queued order that never reached `venue` is rejected instead of sent now, or
+    None: the kill-switch engaged, its session closed, the `[trading]` windows closed
+    trading, or its connector stopped by an operator (as last seen by
+    `IntakeGate.poll_stops`)."""
+    if kill_switch:
+        return DROPPED_UNSENT
+    if out_of_session:
+        return DROPPED_OUT_OF_SESSION
+    if window_closed:
+        return DROPPED_OUTSIDE_TRADING_WINDOW
+    return DROPPED_STOPPED if venue in gate.stopped_venues else None
+
+
+def open_at_venue(book: OrderBook) -> dict[str, int]:
+    """venue -> its orders that reached (or may have reached) the venue and are not done:
+    stopping its connector would leave their fills unseen (`tradepulse stop` refuses)."""
+    out: dict[str, int] = {}
+    for order in book.orders(open_only=True):
+        if order.status not in _NOT_AT_VENUE:
+            out[order.venue] = out.get(order.venue, 0) + 1
+    return out
 
 
 class IntakeGate:
@@ -158,8 +213,10 @@ class IntakeGate:
         self.log: structlog.typing.FilteringBoundLogger = log
         self.draining = False
         self.stops = StopsWatcher(stops_path)
+        self.stopped_venues: frozenset[str] = frozenset()  # as of the last `poll_stops`
         self._stops_log = LogBudget()
         self.pauses, problem = load_pauses(self.path)
+        self._unreadable = problem is not None  # kept aside before the next save
         if problem is not None:
             metrics.INTAKE_STATE_UNREADABLE.inc()
             self.log.error("intake_state_unreadable", path=str(self.path), error=problem)
@@ -173,6 +230,19 @@ class IntakeGate:
         """Why a new order for `venue` is refused now, or None."""
         if self.draining:
             return ErrorCode.NOT_READY, "the OMS is stopping"
+        if (paused := self.pause_refusal(venue)) is not None:
+            return paused
+        stop = self.stopped().get(venue)
+        if stop is not None:
+            return ErrorCode.INTAKE_PAUSED, (
+                f"{venue} is stopped by an operator ({stop.reason or 'no reason given'}): its "
+                f"connector is offline until `tradepulse start {stop.actor}`"
+            )
+        return None
+
+    def pause_refusal(self, venue: str) -> tuple[ErrorCode, str] | None:
+        """The operator pause (global, or of `venue`) that refuses a new order, or a replace
+        that adds risk (more quantity, another price: as the trading-window gate does)."""
         g = self.pauses.global_pause
         if g is not None:
             return ErrorCode.INTAKE_PAUSED, f"order intake is paused by an operator: {g.reason}"
@@ -181,12 +251,6 @@ class IntakeGate:
             return (
                 ErrorCode.INTAKE_PAUSED,
                 f"intake for {venue} is paused by an operator: {p.reason}",
-            )
-        stop = self.stopped().get(venue)
-        if stop is not None:
-            return ErrorCode.INTAKE_PAUSED, (
-                f"{venue} is stopped by an operator ({stop.reason or 'no reason given'}): its "
-                f"connector is offline until `tradepulse start {stop.actor}`"
             )
         return None
 
@@ -198,6 +262,15 @@ class IntakeGate:
                 "operator_stops_unreadable", error=self.stops.error, suppressed=skipped
             )
         return venues
+
+    def poll_stops(self) -> frozenset[str]:
+        """The venues whose connector is stopped now, newly stopped ones logged (the OMS
+        calls it often: their queued never-sent orders are rejected, `unsent_reason`)."""
+        now = frozenset(self.stopped())
+        for venue in sorted(now - self.stopped_venues):
+            self.log.warning("venue_stop_seen", venue=venue)
+        self.stopped_venues = now
+        return now
 
     @property
     def globally_paused(self) -> bool:
@@ -213,7 +286,10 @@ class IntakeGate:
             return True, self.describe()
         new = transition(self.pauses, cmd, time.time(), by)
         try:
+            if self._unreadable:
+                keep_unreadable(self.path, self.log)
             save_pauses(self.path, new)
+            self._unreadable = False
         except OSError as exc:
             self.log.error("intake_state_write_failed", path=str(self.path), error=str(exc))
             if cmd.action == "resume":  # not persisted: an OMS restart would close it again

@@ -56,6 +56,9 @@ DROPPED_UNSENT: Final = "kill-switch engaged before the order was sent"  # its R
 DROPPED_OUT_OF_SESSION: Final = "venue session closed before the order was sent"
 # the `[trading]` window closed (or a blackout began) before the order was sent
 DROPPED_OUTSIDE_TRADING_WINDOW: Final = "trading window closed before the order was sent"
+# its venue's connector was stopped by an operator (`tradepulse stop connector.V`): an
+# order queued for it is not sent whenever the connector is started again, hours later
+DROPPED_STOPPED: Final = "venue stopped by an operator before the order was sent"
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,24}")
 
 

@@ -27,16 +27,18 @@ class OperatorStop:
     reason: str
     since: float  # time.time() of the stop
     venue: str | None = None  # a connector's venue
+    by: str | None = None  # the operator (`OperatorId.describe()`: user, uid, pid)
 
     def describe(self) -> str:
-        """How status shows it: "stopped (by operator: <reason>)"."""
-        return f"stopped (by operator: {self.reason or 'no reason given'})"
+        """How status shows it: "stopped (by operator alice: <reason>)" (the name only)."""
+        who = f" {self.by.split(' (', 1)[0]}" if self.by else ""
+        return f"stopped (by operator{who}: {self.reason or 'no reason given'})"
 
 
 def write_stops(path: Path, stops: dict[str, OperatorStop]) -> None:
     """Replace the file with `stops` (actor id -> stop); not fsynced: rebuilt every run."""
     data = {
-        actor: {"reason": s.reason, "since": s.since, "venue": s.venue}
+        actor: {"reason": s.reason, "since": s.since, "venue": s.venue, "by": s.by}
         for actor, s in stops.items()
     }
     write_atomic(path, json.dumps({"stops": data}, sort_keys=True).encode(), durable=False)
@@ -52,12 +54,13 @@ def parse_stops(raw: bytes) -> dict[str, OperatorStop]:
     for actor, s in stops.items():
         if not isinstance(s, dict):
             raise ValueError(f"stop of {actor!r} is not an object")
-        venue = s.get("venue")
+        venue, by = s.get("venue"), s.get("by")
         out[str(actor)] = OperatorStop(
             str(actor),
             str(s.get("reason", "")),
             float(s.get("since", 0.0)),
             str(venue) if venue else None,
+            str(by) if by else None,
         )
     return out
 
@@ -72,17 +75,19 @@ class StopsWatcher:
         self.error: str | None = None  # why the last read failed (the caller logs it)
 
     def venues(self) -> dict[str, OperatorStop]:
-        """venue -> the stop of its connector."""
+        """venue -> the stop of its connector; an unreadable file (stat or content) is
+        nothing stopped, with `error` set until a look succeeds."""
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
-            self._stamp, self._venues = None, {}
+            self._stamp, self._venues, self.error = None, {}, None
             return self._venues
-        except OSError as exc:
+        except OSError as exc:  # nothing stopped (fail closed: a silent venue is an outage)
+            self._stamp, self._venues = None, {}  # re-read once it can be seen again
             self.error = f"{type(exc).__name__}: {exc}"
             return self._venues
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if stamp == self._stamp:
+        if stamp == self._stamp:  # `error` is still that content's (None, or unparsable)
             return self._venues
         self._stamp = stamp
         try:

@@ -186,6 +186,7 @@ class Child:
         it leads to is counted (`tradepulse_actor_restarts_total{reason}`)."""
         ran_for = now - self._ready_at if self._ready_at else 0.0
         self._pid, self._state = None, ChildState.STOPPED
+        self._info = {}  # the dead incarnation's view is no longer true
         if shutting_down or self._held is not None:
             return ExitDecision(ExitAction.STAY_STOPPED)
         if self._restart_requested:

@@ -8,7 +8,8 @@ heartbeat never counts its silence as an outage (no `connector_outage` kill-swit
 `start` removes the stop once the new process is spawned.
 
 The kill-switch wins over a stop: risk's restart of a connector whose mass cancel goes
-unanswered (`Restart.override_stop`) lifts the stop, so the cancel reaches the venue.
+unanswered (`Restart.override_stop`) lifts the stop, so the cancel reaches the venue,
+even when the stops file cannot be written (logged `operator_stops_write_failed`).
 
 Decisions (docs/runbook.md): risk and the OMS are critical, a stop of either is refused
 (`tradepulse shutdown` stops the whole system); stops are not persisted across a
@@ -28,6 +29,7 @@ import structlog
 from actors.runtime import metrics
 from actors.runtime.operator_stops import OperatorStop, write_stops
 from actors.supervisor.child import Child
+from actors.supervisor.stop_guard import stop_refusal
 from protocol.paths import operator_stops_path
 
 
@@ -54,21 +56,22 @@ class OperatorStops:
             self._path.unlink(missing_ok=True)
 
     def held(self, actor: str) -> OperatorStop | None:
+        """The operator's stop of `actor` (None: not stopped)."""
         return self._stops.get(actor)
 
-    def stop(self, actor: str, reason: str) -> tuple[bool, str]:
-        """(ok, what to tell the operator)."""
+    def stop(
+        self, actor: str, reason: str, *, by: str | None = None, force: bool = False
+    ) -> tuple[bool, str]:
+        """(ok, what to tell the operator); `by`: who; `force`: even with orders open at
+        the connector's venue."""
         child = self._children.get(actor)
         if child is None:
             return False, f"unknown actor {actor!r}; actors: {', '.join(self._children)}"
-        if child.spec.critical:
-            return False, (
-                f"{actor} is critical: the system cannot trade without it; "
-                "`tradepulse shutdown` stops the whole system"
-            )
+        if (refused := stop_refusal(child, self._children, force)) is not None:
+            return False, refused
         if actor in self._stops:
             return True, f"{actor} is already {self._stops[actor].describe()}"
-        stop = OperatorStop(actor, reason, time.time(), _connector_venue(child))
+        stop = OperatorStop(actor, reason, time.time(), _connector_venue(child), by)
         try:
             write_stops(self._path, {**self._stops, actor: stop})
         except OSError as exc:  # the OMS and the heartbeat would not know: refuse
@@ -77,18 +80,19 @@ class OperatorStops:
         self._stops[actor] = stop
         metrics.ACTOR_STOPPED_BY_OPERATOR.labels(actor=actor).set(1)
         self._log.warning(
-            "actor_stop_requested", child=actor, reason=reason, venue=stop.venue, by=None
+            "actor_stop_requested", child=actor, reason=reason, venue=stop.venue, by=by, force=force
         )
         running = child.hold(reason)
         self._leave_start_queue(child)
+        note = _orders_note(stop.venue)
         if running:
             self._stop(child, "operator_stop")
-            return True, f"{actor} stopping (by operator: {reason or 'no reason given'})"
-        return True, f"{actor} {stop.describe()}"
+            return True, f"{actor} stopping (by operator: {reason or 'no reason given'}){note}"
+        return True, f"{actor} {stop.describe()}{note}"
 
-    def start(self, actor: str, why: str = "operator") -> tuple[bool, str]:
+    def start(self, actor: str, why: str = "operator", by: str | None = None) -> tuple[bool, str]:
         """(ok, what to tell the operator); `why` other than "operator": the stop is
-        overridden (risk's kill-switch mass cancel must reach the venue)."""
+        overridden (risk's kill-switch mass cancel must reach the venue); `by`: who."""
         child = self._children.get(actor)
         if child is None:
             return False, f"unknown actor {actor!r}; actors: {', '.join(self._children)}"
@@ -99,10 +103,11 @@ class OperatorStops:
             write_stops(self._path, rest)
         except OSError as exc:
             self._log.error("operator_stops_write_failed", path=str(self._path), error=str(exc))
-            return False, f"{actor} not started: cannot write {self._path}: {exc}"
+            if why == "operator":  # the kill-switch's mass cancel goes on regardless
+                return False, f"{actor} not started: cannot write {self._path}: {exc}"
         self._stops = rest
         metrics.ACTOR_STOPPED_BY_OPERATOR.labels(actor=actor).set(0)
-        self._log.warning("actor_start_requested", child=actor, why=why, by=None)
+        self._log.warning("actor_start_requested", child=actor, why=why, by=by)
         if child.release():
             self._spawn(child)
         return True, f"{actor} starting"
@@ -119,3 +124,13 @@ class OperatorStops:
 
 def _connector_venue(child: Child) -> str | None:
     return child.spec.venue if child.spec.kind == "connector" else None
+
+
+def _orders_note(venue: str | None) -> str:
+    """What a connector's stop does to the venue's orders (the reply says it)."""
+    if venue is None:
+        return ""
+    return (
+        f"; orders queued for {venue} and never sent are rejected; orders already at {venue}"
+        " stay live there (their fills are seen after `start`)"
+    )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from actors.risk import killswitch
+from protocol.paths import intake_state_path
 
 
 def system_status(sup: Any) -> dict[str, Any]:
@@ -14,15 +16,40 @@ def system_status(sup: Any) -> dict[str, Any]:
     `actors.supervisor.daemon.Supervisor` `sup`."""
     now = time.monotonic()
     ks = killswitch.load(sup.kill_switch_path).to_message()
-    oms_info = sup.children["oms"].info
+    oms = sup.children["oms"]
+    oms_info = _oms_down(sup.state_path) if oms.pid is None else oms.info
     return {
         "supervisor_pid": os.getpid(),
         "uptime_s": round(now - sup.started_at, 3),
         "metrics_url": sup.metrics_url,
-        "actors": [sup.children[cid].status(now) for cid in sup.order],
+        "actors": [_row(sup, cid, now) for cid in sup.order],
         "venues": sup.operator_stops.venues(sup.venues.view()),
         "kill_switch": ks.model_dump(exclude={"type"}),
         "intake": oms_info.get("intake", "unknown"),
         "intake_pauses": oms_info.get("intake_pauses", {}),  # actors.oms.intake_state
         "queues": oms_info.get("queues", {}),
+    }
+
+
+def _row(sup: Any, actor: str, now: float) -> dict[str, Any]:
+    """The child's status, with who stopped it (if an operator did)."""
+    row: dict[str, Any] = sup.children[actor].status(now)
+    held = sup.operator_stops.held(actor)
+    row["stopped_by"] = None if held is None else held.by
+    return row
+
+
+def _oms_down(state_path: Path) -> dict[str, Any]:
+    """While the OMS has no process (its last heartbeat's view is gone with it): the
+    persisted intake pauses, which its next incarnation loads."""
+    from actors.oms.intake_state import load_pauses  # imports prometheus_client
+
+    pauses, _ = load_pauses(intake_state_path(state_path))
+    g = pauses.global_pause
+    return {
+        "intake": "paused (the OMS is not running)" if g else "down (the OMS is not running)",
+        "intake_pauses": {
+            "global": None if g is None else g.model_dump(),
+            "venues": {v: p.model_dump() for v, p in sorted(pauses.venues.items())},
+        },
     }

@@ -19,7 +19,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from actors.oms.orders import DROPPED_OUT_OF_SESSION, DROPPED_OUTSIDE_TRADING_WINDOW, DROPPED_UNSENT
+from actors.oms.orders import (
+    DROPPED_OUT_OF_SESSION,
+    DROPPED_OUTSIDE_TRADING_WINDOW,
+    DROPPED_STOPPED,
+    DROPPED_UNSENT,
+)
 from tests.chaos.history import Entry, summarize_submits
 
 AT_VENUE_STATUSES = frozenset(
@@ -247,8 +252,14 @@ def _check_acked(
 
 def _dropped_unsent(order: Mapping[str, Any]) -> bool:
     """Acknowledged, then rejected unsent because the kill-switch was engaged meanwhile
-    (or the venue's trading session closed)."""
-    reasons = (DROPPED_UNSENT, DROPPED_OUT_OF_SESSION, DROPPED_OUTSIDE_TRADING_WINDOW)
+    (or the venue's trading session closed, the trading window closed, or an operator
+    stopped its connector)."""
+    reasons = (
+        DROPPED_UNSENT,
+        DROPPED_OUT_OF_SESSION,
+        DROPPED_OUTSIDE_TRADING_WINDOW,
+        DROPPED_STOPPED,
+    )
     return order["status"] == "REJECTED" and order.get("reason") in reasons
 
 

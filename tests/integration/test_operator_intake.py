@@ -18,7 +18,14 @@ import pytest
 from protocol.client import ExecutionClient, IntakePaused, UnknownOrder
 from protocol.messages import OrderStatus, OrderView
 from tests.helpers import SystemUnderTest, eventually, process_alive
-from tests.system_ops import SYMBOL, client, kill_switch, submit_when_open, venue_status
+from tests.system_ops import (
+    SYMBOL,
+    client,
+    kill_switch,
+    sim_fault,
+    submit_when_open,
+    venue_status,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +69,13 @@ def test_a_venue_pause_refuses_only_that_venue_and_survives_an_oms_kill(
         ):
             _submit(c, "simA", "a-refused")
         assert _submit(c, "simB", "b-1").client_order_id == "b-1"
+        # a replace adding risk is refused like a new order; lowering the quantity is not
+        with pytest.raises(IntakePaused, match="intake for simA is paused by an operator"):
+            c.replace("rest-a", qty="20")
+        with pytest.raises(IntakePaused, match=reason):
+            c.replace("rest-a", price="96.00")
+        c.replace("rest-a", qty="5")
+        eventually(lambda: c.get_order("rest-a").qty == 5, 15.0)
         c.cancel("rest-a")
         c.wait_for_status("rest-a", {OrderStatus.CANCELLED})
         status = sut.status()
@@ -149,15 +163,22 @@ def test_a_stopped_connector_stays_stopped_without_an_outage_until_started(
         sut.wait_event("heartbeat", venue="simB")
         before = sut.actor("connector.simB")
         pid = int(before["pid"])
+        eventually(lambda: _oms_info(sut).get("open_at_venue", {}).get("simB") == 1, 15.0)
+        refused = _cli(sut, "stop", "connector.simB", "--reason", reason, code=1)
+        assert "1 order(s) open at simB" in refused and "--force" in refused
+        assert sut.actor("connector.simB")["pid"] == pid
         since = sut.mark()
-        assert "connector.simB stopping" in _cli(sut, "stop", "connector.simB", "--reason", reason)
+        stopping = _cli(sut, "stop", "connector.simB", "--reason", reason, "--force")
+        assert "connector.simB stopping" in stopping
         eventually(lambda: not process_alive(pid), 15.0)
         row = eventually(
             lambda: (a := sut.actor("connector.simB"))["state"] == "stopped" and a, 15.0
         )
         assert row["pid"] is None and row["stopped_by_operator"] == reason
+        assert f"(uid {os.getuid()}, pid " in row["stopped_by"]  # who: the CLI's credentials
         assert row["restarts"] == before["restarts"]
-        stopped = f"stopped (by operator: {reason})"
+        name = row["stopped_by"].split(" (", 1)[0]
+        stopped = f"stopped (by operator {name}: {reason})"
         status = sut.status()
         assert status["venues"]["simB"] == {"state": "stopped", "detail": stopped}
         assert stopped in _cli(sut, "status")
@@ -182,6 +203,7 @@ def test_a_stopped_connector_stays_stopped_without_an_outage_until_started(
         assert "tradepulse start connector.simB" in refused
         assert "critical" in _cli(sut, "stop", "oms", "--reason", "no", code=1)
         assert "critical" in _cli(sut, "stop", "risk", code=1)
+        assert "divergence" in _cli(sut, "stop", "heartbeat", code=1)
         assert "not stopped by an operator" in _cli(sut, "start", "connector.simA", code=1)
 
         assert "connector.simB starting" in _cli(sut, "start", "connector.simB")
@@ -219,7 +241,7 @@ def test_the_kill_switch_lifts_a_stop_so_its_mass_cancel_reaches_the_venue(
         order = submit_when_open(c, "simB", "BUY", price="95.00", client_order_id="resting")
     eventually(lambda: venue_status(sut, "simB", order.cl_ord_id) == "ACCEPTED", 10.0)
     pid = sut.pid_of("connector.simB")
-    _cli(sut, "stop", "connector.simB", "--reason", "maintenance")
+    _cli(sut, "stop", "connector.simB", "--reason", "maintenance", "--force")
     eventually(lambda: sut.actor("connector.simB")["state"] == "stopped", 15.0)
     since = sut.mark()
     _cli(sut, "kill-switch", "engage", "--reason", "desk halt while simB is stopped")
@@ -231,3 +253,41 @@ def test_the_kill_switch_lifts_a_stop_so_its_mass_cancel_reaches_the_venue(
     row = sut.actor("connector.simB")
     assert row["stopped_by_operator"] is None and row["pid"] not in (None, pid)
     assert kill_switch(sut)["engaged"]
+
+
+def test_an_order_queued_for_a_stopped_venue_is_rejected_not_sent_at_its_start(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """simB refuses logons and drops its session: an order to simB queues at the OMS
+    (PENDING_SUBMIT, never sent). `stop connector.simB` rejects it ("venue stopped by an
+    operator before the order was sent", logged `order_dropped_unsent`); after the venue
+    recovers and `start connector.simB` brings it back reconciled, the venue never saw it
+    and it stays REJECTED."""
+    sut = start_system()
+    with client(sut) as c:
+        submit_when_open(c, "simA", client_order_id="a-open")  # intake open, all reconciled
+        eventually(lambda: _oms_info(sut)["venues"]["simB"] == "reconciled", 30.0)
+        sim_fault(sut, "simB", "refuse_logons_s", "600")
+        sim_fault(sut, "simB", "drop_session")
+        eventually(lambda: sut.status()["venues"]["simB"]["state"] != "CONNECTED", 15.0)
+        _submit(c, "simB", "queued-b")
+        view = eventually(
+            lambda: (o := c.get_order("queued-b")).status is OrderStatus.PENDING_SUBMIT and o,
+            15.0,
+        )
+        assert view.cl_ord_id
+        since = sut.mark()
+        _cli(sut, "stop", "connector.simB", "--reason", "venue incident")
+        dropped = "venue stopped by an operator before the order was sent"
+        sut.wait_event("order_dropped_unsent", 15.0, since=since, client_order_id="queued-b")
+        rejected = c.wait_for_status("queued-b", {OrderStatus.REJECTED})
+        assert rejected.reason == dropped
+        eventually(lambda: sut.actor("connector.simB")["state"] == "stopped", 15.0)
+
+        sim_fault(sut, "simB", "clear")
+        _cli(sut, "start", "connector.simB")
+        eventually(lambda: _oms_info(sut)["venues"]["simB"] == "reconciled", 30.0)
+        after = submit_when_open(c, "simB", client_order_id="b-after-start")
+        eventually(lambda: venue_status(sut, "simB", after.cl_ord_id) is not None, 15.0)
+        assert venue_status(sut, "simB", view.cl_ord_id) is None  # never reached the venue
+        assert c.get_order("queued-b").status is OrderStatus.REJECTED

@@ -114,7 +114,12 @@ def test_a_fill_whose_arithmetic_overflows_leaves_order_and_position_unchanged()
 
 
 class _OpenGate:
+    stopped_venues: frozenset[str] = frozenset()  # no venue stopped by an operator
+
     def refusal(self, venue: str) -> None:
+        return None
+
+    def pause_refusal(self, venue: str) -> None:
         return None
 
 

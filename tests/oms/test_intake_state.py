@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,16 @@ from actors.oms.intake_state import (
     IntakePauses,
     Pause,
     load_pauses,
+    open_at_venue,
     pause_at_start,
     save_pauses,
+    unsent_reason,
 )
+from actors.oms.order_book import OrderBook
+from actors.oms.orders import DROPPED_OUT_OF_SESSION, DROPPED_STOPPED, DROPPED_UNSENT
 from actors.runtime.operator_stops import OperatorStop, write_stops
 from protocol.commands import Intake
-from protocol.messages import ErrorCode
+from protocol.messages import ErrorCode, OrderStatus, RiskVerdict, SubmitOrder
 from protocol.paths import intake_state_path
 from tests.helpers import REPO_ROOT, eventually
 
@@ -212,3 +217,72 @@ def test_a_kill_9_in_the_middle_of_saves_leaves_a_whole_file(tmp_path: Path) -> 
     assert problem is None
     assert pauses.global_pause is not None and int(pauses.global_pause.reason) >= 20
     assert len(pauses.venues) == int(pauses.global_pause.reason) % 50
+
+
+def test_pause_at_start_keeps_an_existing_global_pause_and_who_paused(tmp_path: Path) -> None:
+    """`run --intake paused` over a global pause an operator left: its reason and `by` stay
+    (the desk's incident note is not replaced by "started with --intake paused")."""
+    path = intake_state_path(tmp_path)
+    kept = Pause(reason="desk halt INC-42", since=1.0, by="alice (uid 1000, pid 1)")
+    save_pauses(path, IntakePauses(global_pause=kept))
+    pause_at_start(tmp_path)
+    assert load_pauses(path) == (IntakePauses(global_pause=kept), None)
+
+
+def test_an_unreadable_file_is_kept_aside_before_a_resume_replaces_it(tmp_path: Path) -> None:
+    """The unreadable content survives as `intake.json.corrupt.<ts>` (logged) when the next
+    save replaces it; later saves keep nothing more."""
+    path = intake_state_path(tmp_path)
+    path.write_bytes(b"{torn by a disk fault")
+    log = _Log()
+    gate = _gate(tmp_path, log)
+    assert gate.control(Intake(action="resume"))[0]
+    [aside] = tmp_path.glob("intake.json.corrupt.*")
+    assert aside.read_bytes() == b"{torn by a disk fault"
+    assert "intake_state_corrupt_kept" in log.events("warning")
+    assert gate.control(Intake(action="pause", reason="x"))[0]
+    assert len(list(tmp_path.glob("intake.json.corrupt.*"))) == 1
+
+
+def test_poll_stops_sees_a_stopped_venue_and_unsent_reason_names_why(tmp_path: Path) -> None:
+    """`poll_stops` (every 0.1 s in the OMS) returns the stopped venues, a new one logged
+    once; `unsent_reason` then rejects that venue's queued orders with the stop's reason,
+    the kill-switch and a closed session taking precedence; none once started again."""
+    log = _Log()
+    gate = _gate(tmp_path, log)
+    stops = tmp_path / "rt" / "stops.json"
+    stops.parent.mkdir()
+    assert gate.poll_stops() == frozenset()
+    assert unsent_reason(False, False, gate, "simB") is None
+    write_stops(stops, {"connector.simB": OperatorStop("connector.simB", "m", 1.0, "simB")})
+    assert gate.poll_stops() == {"simB"} and gate.poll_stops() == {"simB"}
+    assert [e for lvl, e, _ in log.lines if e == "venue_stop_seen"] == ["venue_stop_seen"]
+    assert unsent_reason(False, False, gate, "simB") == DROPPED_STOPPED
+    assert unsent_reason(False, False, gate, "simA") is None
+    assert unsent_reason(True, False, gate, "simB") == DROPPED_UNSENT
+    assert unsent_reason(False, True, gate, "simA") == DROPPED_OUT_OF_SESSION
+    write_stops(stops, {})
+    assert gate.poll_stops() == frozenset()
+    assert unsent_reason(False, False, gate, "simB") is None
+
+
+def test_open_at_venue_counts_only_orders_that_reached_the_venue() -> None:
+    """What `stop connector.V` checks: live orders at V (not those still at risk or queued
+    unsent, not finished ones)."""
+    book = OrderBook()
+    for coid, venue in (("a1", "simA"), ("a2", "simA"), ("b1", "simB"), ("b2", "simB")):
+        msg = SubmitOrder(
+            client_order_id=coid, venue=venue, symbol="AAPL", side="BUY", qty=Decimal(10),
+            order_type="LIMIT", price=Decimal("95"),
+        )  # fmt: skip
+        book.submit(msg, 1)
+    assert open_at_venue(book) == {}  # all PENDING_RISK
+    for coid in ("a1", "a2", "b1", "b2"):
+        book.risk_verdict(RiskVerdict(client_order_id=coid, approved=True), 2)
+    assert open_at_venue(book) == {}  # all PENDING_SUBMIT: queued, never sent
+    book.apply_venue_status("a1", OrderStatus.ACCEPTED, 3)
+    book.mark_unknown("a2", "no connector answer", 3)  # it may be at the venue
+    book.apply_venue_status("b1", OrderStatus.REJECTED, 3)
+    a2 = book.get("a2")
+    assert a2 is not None and a2.status is OrderStatus.UNKNOWN
+    assert open_at_venue(book) == {"simA": 2}

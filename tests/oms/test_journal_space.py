@@ -223,7 +223,12 @@ def test_a_filesystem_without_fallocate_runs_without_a_reserve(tmp_path: Path) -
 
 
 class _OpenGate:
+    stopped_venues: frozenset[str] = frozenset()  # no venue stopped by an operator
+
     def refusal(self, venue: str) -> None:
+        return None
+
+    def pause_refusal(self, venue: str) -> None:
         return None
 
 

@@ -4,7 +4,10 @@ unreadable file is nothing stopped with the error kept for the reader to log."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 from actors.runtime.operator_stops import OperatorStop, StopsWatcher, parse_stops, write_stops
 
@@ -39,3 +42,31 @@ def test_describe_says_who_stopped_it_and_why() -> None:
     assert OperatorStop("connector.simA", "", 0.0).describe() == (
         "stopped (by operator: no reason given)"
     )
+
+
+def test_a_failed_stat_is_nothing_stopped_and_its_error_clears_when_it_recovers(
+    tmp_path: Path,
+) -> None:
+    """A stat that fails (EACCES on the runtime dir) is nothing stopped (fail closed: a
+    silent connector counts as an outage) with the error set; the next successful look
+    clears the error and sees the stop again, and so does a missing file."""
+    path = tmp_path / "operator_stops.json"
+    stop = OperatorStop("connector.simB", "maint", 1.0, "simB")
+    write_stops(path, {"connector.simB": stop})
+    watcher = StopsWatcher(path)
+    assert watcher.venues() == {"simB": stop}
+    real = os.stat
+
+    def denied(p: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(p) == str(path):
+            raise PermissionError(13, "Permission denied")
+        return real(p, *args, **kwargs)
+
+    with mock.patch("os.stat", denied):
+        assert watcher.venues() == {}
+        assert watcher.error is not None and "Permission denied" in watcher.error
+    assert watcher.venues() == {"simB": stop} and watcher.error is None
+    with mock.patch("os.stat", denied):
+        watcher.venues()
+    path.unlink()
+    assert watcher.venues() == {} and watcher.error is None

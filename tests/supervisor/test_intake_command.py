@@ -11,7 +11,7 @@ import pytest
 import structlog
 
 import supervisor
-from actors.oms.intake_state import IntakeGate
+from actors.oms.intake_state import IntakeGate, load_pauses
 from actors.supervisor.commands.intake import Intake
 from actors.supervisor.restart_policy import ChildState
 from protocol import commands as wire
@@ -121,3 +121,20 @@ def test_offline_a_venue_pause_keeps_an_unreadable_files_global_pause(tmp_path: 
     assert _execute(host, action="resume").status == "ok"
     gate = _next_oms(tmp_path)
     assert not gate.globally_paused and gate.refusal("simA") is not None
+
+
+def test_offline_the_pause_records_the_operator_and_keeps_an_unreadable_file(
+    tmp_path: Path,
+) -> None:
+    """The supervisor's offline write records who paused (the control plane's operator, as
+    the OMS does) and keeps an unreadable file aside (`.corrupt.<ts>`) before replacing it."""
+    intake_state_path(tmp_path).write_bytes(b"{torn")
+    host = _Host(tmp_path, ChildState.DOWN)
+    alice = wire.OperatorId(uid=1000, user="alice", pid=77)
+    command = wire.Intake(action="pause", venue="simA", reason="venue incident")
+    reply = Intake().execute_by(command, host, alice)  # type: ignore[arg-type]
+    assert reply.status == "ok", reply
+    pauses, problem = load_pauses(intake_state_path(tmp_path))
+    assert problem is None and pauses.venues["simA"].by == "alice (uid 1000, pid 77)"
+    [aside] = tmp_path.glob("intake.json.corrupt.*")
+    assert aside.read_bytes() == b"{torn"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest import mock
 
 import structlog
+import structlog.testing
 
 from actors.runtime.operator_stops import StopsWatcher, parse_stops
 from actors.supervisor.child import Child, ExitAction
@@ -76,7 +78,9 @@ def test_release_starts_it_now_or_after_its_stop_completes() -> None:
 
 class _Rig:
     def __init__(self, runtime: Path) -> None:
-        children = (_running(_child()), _child("risk", critical=True), _child("oms", critical=True))
+        oms = _running(_child("oms", critical=True))
+        oms.heard(0.0, 0.0, {"open_at_venue": {}})  # no order open at any venue
+        children = (_running(_child()), _child("risk", critical=True), oms, _child("heartbeat"))
         self.children = {c.id: c for c in children}
         self.path = operator_stops_path(runtime)
         self.stopped: list[tuple[str, str, dict[str, object]]] = []
@@ -102,7 +106,8 @@ class _Rig:
 def test_stop_writes_the_file_first_then_stops_and_start_removes_it(tmp_path: Path) -> None:
     rig = _Rig(tmp_path)
     ok, text = rig.stops.stop("connector.simB", "maintenance")
-    assert ok and text == "connector.simB stopping (by operator: maintenance)"
+    assert ok and text.startswith("connector.simB stopping (by operator: maintenance); ")
+    assert "never sent are rejected" in text and "already at simB stay live" in text
     [(actor, reason, on_disk)] = rig.stopped
     assert (actor, reason) == ("connector.simB", "operator_stop")
     assert rig.left_queue == ["connector.simB"]  # a start in progress goes on past it
@@ -192,3 +197,65 @@ def test_status_shows_the_operator_stop_and_the_intake_pauses() -> None:
     text = format_status({"actors": [row], "intake": "paused", "intake_pauses": pauses})
     assert "stopped (by operator: maintenance)" in text
     assert "intake paused globally: lunch" in text and "intake paused for simA: review" in text
+
+
+def test_the_kill_switch_starts_a_stopped_connector_even_if_the_stops_file_cannot_be_written(
+    tmp_path: Path,
+) -> None:
+    """Risk's override restart (the kill-switch's mass cancel) must reach the venue: a failed
+    write of the stops file is logged but the stop is still lifted and the connector spawned.
+    An operator's `start` with the same failure is refused (nothing changes)."""
+    rig = _Rig(tmp_path)
+    host = _Host(rig)
+    rig.stops.stop("connector.simB", "maintenance")
+    rig.children["connector.simB"].exited(-15, 1.0, shutting_down=False)
+    full = OSError(28, "No space left on device")
+    with mock.patch("actors.supervisor.operator_stop.write_stops", side_effect=full):
+        ok, text = rig.stops.start("connector.simB")
+        assert not ok and "cannot write" in text and rig.spawned == []
+        risk = wire.Restart(
+            actor="connector.simB", force=True, reason="mass cancel unanswered", override_stop=True
+        )
+        with structlog.testing.capture_logs() as logs:
+            reply = Restart().execute(risk, host)  # type: ignore[arg-type]
+    assert reply.status == "ok" and rig.spawned == ["connector.simB"]
+    assert rig.stops.held("connector.simB") is None
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == [
+        "operator_stops_write_failed"
+    ]
+
+
+def test_stopping_the_heartbeat_or_a_connector_with_orders_open_at_its_venue_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The heartbeat (divergence and outage detection) is refused like risk and the OMS. A
+    connector whose venue has orders open (the OMS's last count) is refused naming the
+    count unless forced; while the OMS has no process (its count unknown) too."""
+    rig = _Rig(tmp_path)
+    ok, text = rig.stops.stop("heartbeat", "quiet please")
+    assert not ok and "divergence" in text and "tradepulse shutdown" in text
+    oms = rig.children["oms"]
+    oms.heard(1.0, 0.0, {"open_at_venue": {"simB": 3, "simA": 1}})
+    ok, text = rig.stops.stop("connector.simB", "maintenance")
+    assert not ok and "3 order(s) open at simB" in text and "--force" in text
+    assert rig.stopped == [] and not rig.path.exists()
+    oms.exited(-9, 2.0, shutting_down=False)  # its view died with it
+    assert oms.info == {}
+    ok, text = rig.stops.stop("connector.simB", "maintenance")
+    assert not ok and "the OMS is not running" in text
+    ok, text = rig.stops.stop("connector.simB", "maintenance", by="alice (uid 1000, pid 7)",
+                              force=True)  # fmt: skip
+    assert ok and [a for a, _, _ in rig.stopped] == ["connector.simB"]
+    held = rig.stops.held("connector.simB")
+    assert held is not None and held.describe() == "stopped (by operator alice: maintenance)"
+    assert parse_stops(rig.path.read_bytes())["connector.simB"].by == "alice (uid 1000, pid 7)"
+
+
+def test_status_shows_who_stopped_an_actor() -> None:
+    row = {
+        "id": "connector.simB", "pid": None, "state": "stopped", "epoch": 3, "restarts": 0,
+        "uptime_s": 0.0, "heartbeat_age_s": None, "rss_bytes": 0, "cpu_percent": 0.0,
+        "stopped_by_operator": "maintenance", "stopped_by": "alice (uid 1000, pid 7)",
+    }  # fmt: skip
+    text = format_status({"actors": [row]})
+    assert "stopped (by operator alice: maintenance)" in text

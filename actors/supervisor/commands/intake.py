@@ -40,7 +40,16 @@ class Intake(ControlCommand[wire.Intake]):
     def to_wire(self, ns: argparse.Namespace) -> wire.Intake:
         return wire.Intake(action=ns.action, venue=ns.venue, reason=ns.reason)
 
+    def execute_by(
+        self, command: wire.Intake, host: ControlHost, operator: wire.OperatorId | None
+    ) -> ControlReply:
+        """As `execute`, the offline pause recording who paused (`by`, as the OMS does)."""
+        return self._execute(command, host, operator.describe() if operator else None)
+
     def execute(self, command: wire.Intake, host: ControlHost) -> ControlReply:
+        return self._execute(command, host, None)
+
+    def _execute(self, command: wire.Intake, host: ControlHost, by: str | None) -> ControlReply:
         """The OMS is not running: between its restarts the supervisor writes the pause
         file the next OMS loads; while it starts or stops (it may have read the file
         already, or be about to write it) the command fails: retry."""
@@ -51,7 +60,7 @@ class Intake(ControlCommand[wire.Intake]):
         prefix = "connector."
         venues = [a.removeprefix(prefix) for a in host.actor_ids() if a.startswith(prefix)]
         log = structlog.get_logger().bind(actor="supervisor")
-        ok, text = control_offline(host.state_path, command, venues, log)
+        ok, text = control_offline(host.state_path, command, venues, log, by)
         return ControlReply(status="ok" if ok else "error", reason=f"intake: {text}")
 
     def format(self, reply: ControlReply) -> str:

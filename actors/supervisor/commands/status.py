@@ -43,7 +43,9 @@ def _state(actor: dict[str, Any]) -> str:
     held = actor.get("stopped_by_operator")
     if held is None or actor["state"] != "stopped":
         return str(actor["state"]) + (" (stop requested by operator)" if held is not None else "")
-    return f"stopped (by operator: {held or 'no reason given'})"
+    by = actor.get("stopped_by")
+    who = f" {str(by).split(' (', 1)[0]}" if by else ""
+    return f"stopped (by operator{who}: {held or 'no reason given'})"
 
 
 def _pause_lines(pauses: dict[str, Any]) -> list[str]:

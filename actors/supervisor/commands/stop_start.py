@@ -4,8 +4,10 @@
 not counted as a crash; `status` shows it `stopped (by operator: <reason>)`. A venue's
 connector stopped this way is no outage (no `connector_outage` kill-switch) and the OMS
 refuses orders for that venue saying it is stopped. `start` starts it again with a fresh
-restart budget. Risk and the OMS cannot be stopped (use `shutdown`); a supervisor restart
-forgets the stops. See `actors.supervisor.operator_stop`.
+restart budget. Risk, the OMS and the heartbeat cannot be stopped (use `shutdown`); a
+connector whose venue has orders open needs `--force` (`actors.supervisor.stop_guard`); who
+stopped it is recorded and shown. A supervisor restart forgets the stops. See
+`actors.supervisor.operator_stop`.
 """
 
 from __future__ import annotations
@@ -26,13 +28,26 @@ class Stop(ControlCommand[wire.Stop]):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("actor", help="the actor id, as `status` lists it (connector.simA)")
         parser.add_argument("--reason", default="", help="why: shown by status and logged")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="stop a connector even with orders open at its venue (their fills go unseen "
+            "until `start`)",
+        )
 
     def to_wire(self, ns: argparse.Namespace) -> wire.Stop:
-        return wire.Stop(actor=ns.actor, reason=ns.reason)
+        return wire.Stop(actor=ns.actor, reason=ns.reason, force=ns.force)
+
+    def execute_by(
+        self, command: wire.Stop, host: ControlHost, operator: wire.OperatorId | None
+    ) -> ControlReply:
+        by = operator.describe() if operator else None
+        stops = host.operator_stops
+        ok, text = stops.stop(command.actor, command.reason.strip(), by=by, force=command.force)
+        return ControlReply(status="ok" if ok else "error", reason=text)
 
     def execute(self, command: wire.Stop, host: ControlHost) -> ControlReply:
-        ok, text = host.operator_stops.stop(command.actor, command.reason.strip())
-        return ControlReply(status="ok" if ok else "error", reason=text)
+        return self.execute_by(command, host, None)
 
 
 class Start(ControlCommand[wire.Start]):
@@ -47,6 +62,12 @@ class Start(ControlCommand[wire.Start]):
     def to_wire(self, ns: argparse.Namespace) -> wire.Start:
         return wire.Start(actor=ns.actor)
 
-    def execute(self, command: wire.Start, host: ControlHost) -> ControlReply:
-        ok, text = host.operator_stops.start(command.actor)
+    def execute_by(
+        self, command: wire.Start, host: ControlHost, operator: wire.OperatorId | None
+    ) -> ControlReply:
+        by = operator.describe() if operator else None
+        ok, text = host.operator_stops.start(command.actor, by=by)
         return ControlReply(status="ok" if ok else "error", reason=text)
+
+    def execute(self, command: wire.Start, host: ControlHost) -> ControlReply:
+        return self.execute_by(command, host, None)
