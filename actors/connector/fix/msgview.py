@@ -33,6 +33,7 @@ from actors.connector.fix.msglog import (
     parse_line,
     utc_iso,
 )
+from actors.runtime.rotated import open_consistent
 
 _HIDDEN = frozenset({b"8", b"9", b"10", b"35", b"49", b"56", b"52"})
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -57,13 +58,15 @@ def parse_since(text: str, now_s: float | None = None) -> str:
 
 
 def entries(directory: Path, since: str = "") -> Iterator[Entry]:
-    """Every entry the log's files hold (oldest file first) stamped at or after `since`."""
-    for path in log_files(directory):
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:  # rotated away while we listed
-            continue
-        yield from _parse(data.split(b"\n")[:-1], since)
+    """Every entry the log's files hold (oldest file first) stamped at or after `since`;
+    every file is opened before the first is read, so a rotation meanwhile hides none."""
+    handles = open_consistent(lambda: log_files(directory))
+    try:
+        for fh in handles:
+            yield from _parse(fh.read().split(b"\n")[:-1], since)
+    finally:
+        for fh in handles:
+            fh.close()
 
 
 def follow(
