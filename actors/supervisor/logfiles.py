@@ -13,7 +13,9 @@ not JSON (a traceback) is wrapped in one (`raw_output`) so that it has a time.
 Never blocking, never crashing: the readers never wait for the disk (a bounded queue; a
 line that does not fit is dropped and counted); the writer's failures (disk full, I/O
 error) drop the lines, count them in `tradepulse_log_lines_dropped_total` and say so on
-stderr at most once per `_WARN_EVERY_S`; the file resumes when space returns. (The pipes
+stderr at most once per `_WARN_EVERY_S`; the file resumes when space returns. A line the
+last run left torn is ended before the first new one; an exception out of the run is
+written as `supervisor_crashed` before the capture closes. (The pipes
 hold 1 MiB: while the supervisor process is stopped, SIGSTOP, actors can write that much
 before their logging waits.)
 """
