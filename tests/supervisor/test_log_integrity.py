@@ -45,8 +45,8 @@ def test_a_rotation_while_the_bundle_reads_loses_no_log_file(tmp_path: Path) -> 
 
 def test_a_rotation_while_the_fix_log_is_read_loses_no_file(tmp_path: Path) -> None:
     """The same for the FIX message log (`fix log`, the bundle's fix/ part)."""
-    one = b"2026-12-04T00:00:01.000000Z OUT - 8=FIX.4.4\x0135=0\x0158=one\x01\n"
-    two = b"2026-12-04T00:00:02.000000Z OUT - 8=FIX.4.4\x0135=0\x0158=two\x01\n"
+    one = b"2026-12-04T00:00:01.000000Z IN - 8=FIX.4.4\x0135=0\x0158=one\x01\n"
+    two = b"2026-12-04T00:00:02.000000Z IN - 8=FIX.4.4\x0135=0\x0158=two\x01\n"
     (tmp_path / f"{LOG_NAME}.1").write_bytes(one)
     (tmp_path / LOG_NAME).write_bytes(two)
     entries = msgview.entries(tmp_path)
@@ -85,7 +85,8 @@ def test_rawdata_is_redacted_in_the_fix_message_log() -> None:
 def test_the_bundle_redacts_the_secret_logon_tags_again(tmp_path: Path) -> None:
     """A FIX log written before RawData was redacted (or by another writer): the bundle's
     fix/ part still shows no RawData value (`SECRET_FIX_TAGS` applied again), and a
-    MessageLog writes none to the disk."""
+    MessageLog writes none to the disk. (The venue's Logon, IN: the session's
+    conformance scan checks only what we send.)"""
     cfg = SystemConfig.model_validate(
         {
             "system": {"state_dir": str(tmp_path / "s"), "runtime_dir": str(tmp_path / "r")},
@@ -95,11 +96,11 @@ def test_the_bundle_redacts_the_secret_logon_tags_again(tmp_path: Path) -> None:
     directory = paths.fix_message_log_dir(cfg.state_path, "simA")
     directory.mkdir(parents=True)
     log = MessageLog(directory)
-    log.record("OUT", b"8=FIX.4.4\x019=30\x0135=A\x0196=" + _SECRET.encode() + b"\x0110=000\x01")
+    log.record("IN", b"8=FIX.4.4\x019=30\x0135=A\x0196=" + _SECRET.encode() + b"\x0110=000\x01")
     log.flush()
     assert _SECRET.encode() not in (directory / LOG_NAME).read_bytes()
     stamp = utc_stamp(time.time()).replace("Z", ".000000Z")[:26] + "Z"
-    old = f"{stamp} OUT - 8=FIX.4.4\x019=30\x0135=A\x0196={_SECRET}\x0110=000\x01\n"
+    old = f"{stamp} IN - 8=FIX.4.4\x019=30\x0135=A\x0196={_SECRET}\x0110=000\x01\n"
     with open(directory / LOG_NAME, "a") as fh:
         fh.write(old)
     out = tmp_path / "b.tar.gz"
