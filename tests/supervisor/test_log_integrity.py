@@ -213,3 +213,23 @@ def test_a_rotation_between_listing_and_opening_makes_the_reader_list_again(
     finally:
         for fh in handles:
             fh.close()
+
+
+def test_fix_log_follow_loses_no_file_to_a_rotation_at_its_start(tmp_path: Path) -> None:
+    """`fix log --follow`: a rotation right after the first (oldest) entry was shown
+    still shows the file that was current, then the new one."""
+    line = b"2026-12-04T00:00:0%d.000000Z IN - 8=FIX.4.4\x0135=0\x0158=%s\x01\n"
+    (tmp_path / f"{LOG_NAME}.1").write_bytes(line % (1, b"one"))
+    (tmp_path / LOG_NAME).write_bytes(line % (2, b"two"))
+    texts: list[bytes] = []
+    deadline = time.monotonic() + 30.0
+    follow = msgview.follow(
+        tmp_path, stop=lambda: len(texts) >= 3 or time.monotonic() > deadline, poll_s=0.01
+    )
+    for entry in follow:
+        texts.append(entry.raw.split(b"\x0158=")[1].rstrip(b"\x01"))
+        if len(texts) == 1:
+            os.replace(tmp_path / f"{LOG_NAME}.1", tmp_path / f"{LOG_NAME}.2")
+            os.replace(tmp_path / LOG_NAME, tmp_path / f"{LOG_NAME}.1")
+            (tmp_path / LOG_NAME).write_bytes(line % (3, b"three"))
+    assert texts == [b"one", b"two", b"three"]
