@@ -130,8 +130,8 @@ class StubOms:
 
 
 class StubConnector:
-    """A connector: `mode` is "done" (MassCancelDone accepted), "down" (VENUE_DOWN), or
-    "silent" (no answer); `positions` answer GetPositions."""
+    """A connector: `mode` is "done" (MassCancelDone accepted), "down" (VENUE_DOWN),
+    "closed" (OUT_OF_SESSION) or "silent" (no answer); `positions` answer GetPositions."""
 
     def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], cfg: SystemConfig, venue: str) -> None:
         from protocol.messages import ErrorCode, RequestRejected
@@ -141,12 +141,15 @@ class StubConnector:
         self.positions: list[PositionView] = []
         self.source = "venue"  # Positions.source: "ledger" / "ledger_unseeded" without AN
         self._down = RequestRejected(code=ErrorCode.VENUE_DOWN, reason="not logged on")
+        self._closed = RequestRejected(code=ErrorCode.OUT_OF_SESSION, reason="session closed")
 
         def answer(env: Envelope) -> Message | None:
             if self.mode == "silent":
                 return None
             if self.mode == "down":
                 return self._down
+            if self.mode == "closed":
+                return self._closed
             if isinstance(env.body, MassCancel):
                 return MassCancelDone(venue=venue, accepted=True)
             if isinstance(env.body, GetPositions):

@@ -264,7 +264,7 @@ class HeartbeatActor(Actor):
                     view.failing = True  # nothing fresh to compare
                     self.outage.ok(venue, now)
                     self._last_hb[venue].set(time.time())
-                    self.log.info("heartbeat_out_of_session", venue=venue, detail=answer.detail)
+                    self._log_out_of_session(venue, answer.detail)
                     continue
                 if answer is None or answer.positions is None:
                     view.failing = True
@@ -349,6 +349,14 @@ class HeartbeatActor(Actor):
             self.log.debug("heartbeat", **fields)
         else:
             self.log.info("heartbeat", **fields, quiet_beats=quiet)
+
+    def _log_out_of_session(self, venue: str, detail: str) -> None:
+        """Through the beat log gate: info when it starts, every Nth beat, else debug."""
+        quiet = self.beatlog.observe(venue, ("out_of_session", detail))
+        if quiet is None:
+            self.log.debug("heartbeat_out_of_session", venue=venue, detail=detail)
+        else:
+            self.log.info("heartbeat_out_of_session", venue=venue, detail=detail, quiet_beats=quiet)
 
     def _missed(self, beat: _Beat, venue: str, detail: str, now: float) -> None:
         step = self.outage.missed(venue, now)

@@ -16,6 +16,11 @@ import structlog
 CACHE_LOGGERS = True  # off in the test process: structlog's capture_logs needs fresh loggers
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+# structlog's own `dict_tracebacks` renders every frame's locals: a Logon password in a
+# local would reach the log file and the post-mortem bundle. Frames, never their locals.
+_DICT_TRACEBACKS = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
 
 
 def configure_logging(level: str = "info") -> None:
@@ -25,7 +30,7 @@ def configure_logging(level: str = "info") -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
-            structlog.processors.dict_tracebacks,
+            _DICT_TRACEBACKS,
             _SafeJSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),

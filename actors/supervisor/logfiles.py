@@ -13,7 +13,9 @@ not JSON (a traceback) is wrapped in one (`raw_output`) so that it has a time.
 Never blocking, never crashing: the readers never wait for the disk (a bounded queue; a
 line that does not fit is dropped and counted); the writer's failures (disk full, I/O
 error) drop the lines, count them in `tradepulse_log_lines_dropped_total` and say so on
-stderr at most once per `_WARN_EVERY_S`; the file resumes when space returns. (The pipes
+stderr at most once per `_WARN_EVERY_S`; the file resumes when space returns. A line the
+last run left torn is ended before the first new one; an exception out of the run is
+written as `supervisor_crashed` before the capture closes. (The pipes
 hold 1 MiB: while the supervisor process is stopped, SIGSTOP, actors can write that much
 before their logging waits.)
 """
@@ -30,10 +32,12 @@ import re
 import sys
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
+from actors.runtime.rotated import open_consistent
 from protocol import paths
 from protocol.config import SystemConfig
 
@@ -88,9 +92,11 @@ class RotatingFile:
 
     def _open(self) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
         self._fd = os.open(self.path, flags, 0o600)
         self._size = os.fstat(self._fd).st_size
+        # a line torn by the last run (kill -9, disk full): our first line starts anew
+        self._torn = self._size > 0 and os.pread(self._fd, 1, self._size - 1) != b"\n"
 
     def _rotate(self) -> None:
         self.close()
@@ -285,8 +291,20 @@ def capture_logs(cfg: SystemConfig) -> Iterator[LogCapture | None]:
         return
     try:
         yield capture
+    except Exception:  # Python prints the traceback after fd 2 is restored: log it first
+        _log_crash(traceback.format_exc())
+        raise
     finally:
         capture.close()
+
+
+def _log_crash(text: str) -> None:
+    """`supervisor_crashed` with the traceback, on stderr (the capture's pipe)."""
+    event = {"level": "critical", "actor": "supervisor", "event": "supervisor_crashed"}
+    event |= {"traceback": text, "ts": utc_stamp(time.time())}
+    with contextlib.suppress(Exception):  # the exception that got us here is what matters
+        sys.stderr.write(json.dumps(event) + "\n")
+        sys.stderr.flush()
 
 
 # ---------------------------------------------------------------------- reading
@@ -320,15 +338,13 @@ def line_time(line: bytes) -> float | None:
 
 def lines_between(directory: Path, since_s: float, until_s: float) -> Iterator[bytes]:
     """The lines (without newline) stamped in [since_s, until_s], oldest file first; a
-    line without a time (torn) goes with the line before it."""
-    for path in log_files(directory):
-        try:
-            if path.stat().st_mtime < since_s:  # its last line is older still
+    line without a time (torn) goes with the line before it. Every file is opened before
+    the first is read: the capture rotating meanwhile cannot hide one (runtime/rotated)."""
+    handles = open_consistent(lambda: log_files(directory))
+    try:
+        for fh in handles:
+            if os.fstat(fh.fileno()).st_mtime < since_s:  # its last line is older still
                 continue
-            fh = open(path, "rb")  # noqa: SIM115 - closed below; rotation may remove it
-        except FileNotFoundError:
-            continue
-        with fh:
             last: float | None = None
             for raw in fh:
                 line = raw.rstrip(b"\n")
@@ -338,3 +354,6 @@ def lines_between(directory: Path, since_s: float, until_s: float) -> Iterator[b
                 last = ts if ts is not None else last
                 if last is not None and since_s <= last <= until_s:
                     yield line
+    finally:
+        for fh in handles:
+            fh.close()

@@ -39,6 +39,7 @@ from typing import Any
 
 from actors.connector.fix import msgview
 from actors.connector.fix.msglog import log_files as fix_log_files
+from actors.connector.fix.msglog import redact as redact_fix
 from actors.connector.fix.msglog import utc_iso
 from actors.risk import killswitch
 from actors.supervisor.logfiles import lines_between, utc_stamp
@@ -281,8 +282,10 @@ def _fix_part(
         bundle.lack(name, f"no FIX message log for venue {venue} (it never connected)")
         return
     until = utc_iso(until_s)
-    found = (
-        msgview.describe(e).encode("utf-8", "replace")
+    found = (  # redacted again: a log written before a tag joined the log's own set
+        msgview.describe(e._replace(raw=redact_fix(e.raw, SECRET_FIX_TAGS))).encode(
+            "utf-8", "replace"
+        )
         for e in msgview.entries(directory, utc_iso(since_s))
         if e.ts <= until
     )
@@ -337,9 +340,10 @@ def write_bundle(
     max_bytes: int,
     *,
     timeout_s: float = 5.0,
+    config_source: str = "the config file, read when the bundle was written",
 ) -> dict[str, Any]:
     """Collect and pack one bundle into `out`; returns its manifest (OSError if it cannot
-    be written)."""
+    be written). `config_source` says in the manifest where `cfg` (config.json) came from."""
     out = out.resolve()
     staging = Path(tempfile.mkdtemp(prefix=".postmortem-", dir=out.parent))
     try:
@@ -352,6 +356,7 @@ def write_bundle(
             "version": _version(),
             "state_dir": str(cfg.state_path),
             "system_running": running,
+            "config_source": config_source,
             "max_bytes": max_bytes,
         }
         return pack(bundle, out, max_bytes, manifest)

@@ -7,10 +7,14 @@ when it changed); `postmortem_delay_s` after the switch goes from off to ENGAGED
 `python -m actors.supervisor.postmortem_watch ...`, which writes
 `state_dir/postmortem/postmortem-<time>.tar.gz` (the range: `postmortem_window_s` before
 the engagement until now), keeps the newest `postmortem_keep` bundles and logs
-`postmortem_written` with the path (or `postmortem_failed`). One is written at a time: an
-engagement while one is being written gets its bundle when that one is done. Neither the
-thread nor the child can hold up the supervisor's loop: the thread only stats a file and
-starts a process, and the tarring runs in another interpreter (no GIL shared, nice 10).
+`postmortem_written` with the path (or `postmortem_failed`; a writer that dies without
+saying so, killed or unable to start, is reported by the supervisor: `postmortem_failed`
+with its exit code). The writer gets the RUNNING config (the supervisor's, as it started),
+dumped to a private file next to the bundles, never the config file as it is on disk now.
+One is written at a time: an engagement while one is being written gets its bundle when
+that one is done. Neither the thread nor the child can hold up the supervisor's loop: the
+thread only stats a file and starts a process, and the tarring runs in another interpreter
+(no GIL shared, nice 10).
 A switch already ENGAGED when the system starts is not a new engagement. At shutdown, a
 bundle still due is started at once, and the supervisor waits up to `_EXIT_WAIT_S` for the
 bundles being written.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -36,13 +41,14 @@ from actors.risk import killswitch
 from actors.runtime.ratelog import LogBudget
 from actors.supervisor.environ import ActorEnv
 from protocol import paths
-from protocol.config import SystemConfig, load_config
+from protocol.config import SystemConfig, parse_config
 from protocol.exceptions import ConfigError
 
 _POLL_S = 0.25
 _EXIT_WAIT_S = 10.0
 _STALE_S = 3600.0
 PREFIX, SUFFIX = "postmortem-", ".tar.gz"
+CONFIG_DUMP = ".config-"  # + stamp + .json: the running config, for the writer
 
 
 class EngagementTrigger:
@@ -69,16 +75,15 @@ class EngagementTrigger:
 
 
 class PostmortemWatch:
-    def __init__(self, cfg: SystemConfig, config_path: str) -> None:
+    def __init__(self, cfg: SystemConfig) -> None:
         self._cfg = cfg
-        self._config_path = os.path.abspath(config_path)
         self._ks = killswitch.KillSwitchWatcher(paths.kill_switch_path(cfg.state_path))
         first = self._ks.poll(force=True)
         engaged = first is not None and first.engaged
         self._trigger = EngagementTrigger(engaged, cfg.logging.postmortem_delay_s)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="postmortem-watch", daemon=True)
-        self._children: list[subprocess.Popen[bytes]] = []
+        self._children: list[tuple[subprocess.Popen[bytes], Path]] = []
         self._log = structlog.get_logger().bind(actor="supervisor")
         self._errors = LogBudget(burst=1, window_s=60.0)
 
@@ -101,19 +106,34 @@ class PostmortemWatch:
             self._wait_children(deadline)
 
     def _wait_children(self, deadline: float) -> None:
-        for child in self._children:
+        for child, out in self._children:
             try:
                 child.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 self._log.warning("postmortem_abandoned", pid=child.pid)
                 child.kill()
                 child.wait()
+                continue
+            self._reap(child, out)
         self._children.clear()
 
     def _busy(self) -> bool:
         """A bundle is being written (one at a time: an engagement meanwhile waits)."""
-        self._children = [c for c in self._children if c.poll() is None]
+        running = []
+        for child, out in self._children:
+            if child.poll() is None:
+                running.append((child, out))
+            else:
+                self._reap(child, out)
+        self._children = running
         return bool(self._children)
+
+    def _reap(self, child: subprocess.Popen[bytes], out: Path) -> None:
+        """Say so when a writer failed: it may have died before it could log anything."""
+        if child.returncode != 0:
+            self._log.error(
+                "postmortem_failed", path=str(out), pid=child.pid, exit_code=child.returncode
+            )
 
     def _run(self) -> None:
         while not self._stop.wait(_POLL_S):
@@ -136,12 +156,12 @@ class PostmortemWatch:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(engaged_at)) + f"{millis:03d}Z"
         out = paths.postmortem_dir(cfg.state_path) / f"{PREFIX}{stamp}{SUFFIX}"
         since_s = engaged_at - cfg.logging.postmortem_window_s
-        argv = [sys.executable, "-m", __name__, self._config_path, str(cfg.state_path)]
-        argv += [str(cfg.runtime_path), str(out), repr(since_s)]
+        dump = write_config_dump(cfg, out.with_name(f"{CONFIG_DUMP}{stamp}.json"))
+        argv = [sys.executable, "-m", __name__, str(dump), str(out), repr(since_s)]
         child = subprocess.Popen(
             argv, env=ActorEnv(cfg, os.environ).base, stdin=subprocess.DEVNULL
         )  # no credentials in its environment
-        self._children.append(child)
+        self._children.append((child, out))
         self._log.info("postmortem_started", path=str(out), pid=child.pid)
 
 
@@ -151,7 +171,7 @@ def watch_kill_switch(cfg: SystemConfig, ns: argparse.Namespace) -> Iterator[Non
     if not cfg.logging.postmortem_on_kill_switch:
         yield
         return
-    watch = PostmortemWatch(cfg, ns.config)
+    watch = PostmortemWatch(cfg)
     watch.start()
     try:
         yield
@@ -161,15 +181,16 @@ def watch_kill_switch(cfg: SystemConfig, ns: argparse.Namespace) -> Iterator[Non
 
 def prune(directory: Path, keep: int, *, now_s: float | None = None) -> list[Path]:
     """Remove all but the newest `keep` bundles (their names sort by time), and what a
-    writer killed mid-way left (`.postmortem-*` staging dirs, `.*.tmp-*` files) over an
-    hour old; returns the bundles removed."""
+    writer killed mid-way left (`.postmortem-*` staging dirs, `.*.tmp-*` files, `.config-*`
+    dumps) over an hour old; returns the bundles removed."""
     bundles = sorted(p for p in directory.glob(f"{PREFIX}*{SUFFIX}") if p.is_file())
     gone = bundles[: max(len(bundles) - keep, 0)]
     for path in gone:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
     stale_before = (time.time() if now_s is None else now_s) - _STALE_S
-    for left in [*directory.glob(f".{PREFIX}*"), *directory.glob(".*.tmp-*")]:
+    leftovers = [f".{PREFIX}*", ".*.tmp-*", f"{CONFIG_DUMP}*.json"]
+    for left in [p for pattern in leftovers for p in directory.glob(pattern)]:
         with contextlib.suppress(FileNotFoundError):
             if left.lstat().st_mtime >= stale_before:
                 continue
@@ -180,8 +201,31 @@ def prune(directory: Path, keep: int, *, now_s: float | None = None) -> list[Pat
     return gone
 
 
+def write_config_dump(cfg: SystemConfig, path: Path) -> Path:
+    """`cfg` as JSON in `path` (0600; its directory 0700), for the writer."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(cfg.model_dump(mode="json"), fh)
+    return path
+
+
+def read_config_dump(path: Path) -> SystemConfig:
+    """The config `write_config_dump` wrote (then removed); ConfigError."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ConfigError("config", f"cannot read the running config {path}: {exc}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    if not isinstance(data, dict):
+        raise ConfigError("config", f"{path}: not a config object")
+    return parse_config(data)
+
+
 def main(argv: list[str]) -> int:
-    """The child: CONFIG STATE_DIR RUNTIME_DIR OUT SINCE_S."""
+    """The child: CONFIG_DUMP OUT SINCE_S."""
     from actors.runtime.logs import configure_logging
     from actors.supervisor.postmortem import write_bundle
 
@@ -191,10 +235,10 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.nice(10)  # reading a day of logs must not take CPU from the supervisor and actors
-    config_path, state_dir, runtime_dir, out, since = argv
+    dump, out, since = argv
     try:
-        cfg = load_config(config_path, state_dir=state_dir, runtime_dir=runtime_dir)
-    except ConfigError as exc:  # changed on disk since the supervisor started
+        cfg = read_config_dump(Path(dump))
+    except ConfigError as exc:  # the supervisor logs postmortem_failed with our exit code
         print(f"tradepulse postmortem: config error: {exc}", file=sys.stderr)
         return 2
     configure_logging(cfg.system.log_level)
@@ -203,7 +247,12 @@ def main(argv: list[str]) -> int:
     try:
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         manifest = write_bundle(
-            cfg, target, float(since), time.time(), cfg.logging.postmortem_max_bytes
+            cfg,
+            target,
+            float(since),
+            time.time(),
+            cfg.logging.postmortem_max_bytes,
+            config_source="the running supervisor's config (as it started), not the file",
         )
         removed = prune(target.parent, cfg.logging.postmortem_keep)
     except Exception as exc:  # noqa: BLE001 - said in the log, never a traceback

@@ -267,14 +267,30 @@ def venue_check(venue: VenueCfg, timeout_s: float = CONNECT_TIMEOUT_S) -> Check:
 
 
 def disk_needed(cfg: SystemConfig) -> int:
-    """Free bytes wanted in the state dir: the OMS journal reserve, every FIX message log
-    at its cap (twice for a simulated venue, which keeps its own side's), and
-    `DISK_MARGIN_BYTES`."""
-    logs = 0
+    """Free bytes wanted in the state dir: the sum of `disk_parts`."""
+    return sum(disk_parts(cfg).values())
+
+
+def disk_parts(cfg: SystemConfig) -> dict[str, int]:
+    """What the state dir must hold, each part at its cap: the OMS journal reserve, every
+    FIX message log (twice for a simulated venue, which keeps its own side's), the log
+    files (`logging.file`), the kept post-mortem bundles and one bundle being staged (each
+    staged file up to 1.5 x `postmortem_max_bytes`: postmortem.Bundle, plus the packed
+    archive; `postmortem_on_kill_switch`), and `DISK_MARGIN_BYTES`."""
+    fix_logs = 0
     for venue in cfg.venues:
         cap = venue.message_log.max_file_bytes * venue.message_log.keep_files
-        logs += cap * (2 if venue.sim is not None else 1)
-    return cfg.oms.journal_reserve_bytes + logs + DISK_MARGIN_BYTES
+        fix_logs += cap * (2 if venue.sim is not None else 1)
+    parts = {"journal reserve": cfg.oms.journal_reserve_bytes, "FIX message logs": fix_logs}
+    log = cfg.logging
+    if log.file:
+        parts["log files"] = log.max_file_bytes * log.keep_files
+    if log.postmortem_on_kill_switch:
+        parts["kept bundles"] = log.postmortem_max_bytes * log.postmortem_keep
+        staged_files = 2 + len(cfg.venues)  # the log, the journal, a FIX log a venue
+        parts["bundle staging"] = log.postmortem_max_bytes * (3 * staged_files // 2 + 1)
+    parts["margin"] = DISK_MARGIN_BYTES
+    return parts
 
 
 def _free_bytes(path: Path) -> int:
@@ -290,9 +306,10 @@ def disk_check(cfg: SystemConfig, free_bytes: Callable[[Path], int] = _free_byte
         free = free_bytes(path)
     except OSError as exc:
         return Check("disk", "FAIL", f"cannot stat the file system of {path}: {exc.strerror}")
-    need = disk_needed(cfg)
+    parts = disk_parts(cfg)
+    need = sum(parts.values())
     detail = f"{_mib(free)} free in {path}, need {_mib(need)}"
-    detail += " (journal reserve + FIX message log caps + margin)"
+    detail += " (" + " + ".join(f"{name} {_mib(n)}" for name, n in parts.items()) + ")"
     return Check("disk", "PASS" if free >= need else "FAIL", detail)
 
 

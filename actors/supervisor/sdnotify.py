@@ -161,7 +161,7 @@ class SystemdNotify:
         self.send("STOPPING=1", "STATUS=stopping")
 
     def reloading(self) -> None:
-        """Before a reload applies the config (`systemctl reload` waits for `reloaded`)."""
+        """Before a reload applies the config (systemd 252, ExecReload=kill: not waited for)."""
         usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
         self.send("RELOADING=1", "STATUS=reloading", f"MONOTONIC_USEC={usec}")
 

@@ -80,3 +80,31 @@ def test_inhibit_rules_name_real_alerts_and_never_silence_a_page() -> None:
     silenced = set().union(*(_names(t) for t in targets))
     assert not silenced & PAGES, silenced & PAGES
     assert {"QueueDepthHigh", "OrderLatencyHigh"} <= silenced
+
+
+def _rule_expr(alert: str) -> str:
+    """The `expr` of `alert` in alerts.yml."""
+    text = ALERTS.read_text()
+    found = re.search(rf"- alert: {alert}\n\s+expr: \|\n((?:\s{{10,}}.*\n)+)", text)
+    assert found, alert
+    return found.group(1)
+
+
+def test_the_kill_switch_inhibits_only_its_own_hosts_consequences() -> None:
+    """While one host's switch is engaged, only that host's heartbeat, queue and latency
+    warnings are silenced (`equal: [instance]`, and the alert keeps `instance`); ActorDown
+    and VenueDown never are (the halt's cancels depend on those actors and venues)."""
+    rules = ALERTMANAGER.read_text().split("inhibit_rules:")[1].split("receivers:")[0]
+    (rule,) = [r for r in rules.split("  - source_matchers:")[1:] if "KillSwitchEngaged" in r]
+    assert re.search(r"^\s+equal: \[instance\]$", rule, flags=re.MULTILINE), rule
+    targets = _names(rule.split("target_matchers:")[1])
+    assert targets == {"NoPositionHeartbeat", "QueueDepthHigh", "OrderLatencyHigh"}
+    assert not targets & {"ActorDown", "VenueDown"}
+    for alert in ["KillSwitchEngaged", *targets]:  # else `equal` never matches: nothing inhibited
+        assert re.search(r"by \(instance\b", _rule_expr(alert)), alert
+
+
+def test_a_kill_switch_alert_with_its_instance_label_still_pages(amtool: Path) -> None:
+    labels = ["alertname=KillSwitchEngaged", "severity=critical", "instance=hostA:9464"]
+    proc = _amtool(amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER}", *labels)
+    assert proc.stdout.split() == [PAGE], proc.stdout + proc.stderr

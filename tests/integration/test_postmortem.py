@@ -18,12 +18,15 @@ from typing import Any
 
 from actors.connector.fix import msgview
 from actors.supervisor.logfiles import utc_stamp
+from actors.supervisor.postmortem_watch import write_config_dump
 from protocol import paths
+from protocol.config import SystemConfig
 from tests.helpers import REPO_ROOT, SystemUnderTest, eventually
 from tests.system_ops import client, submit_when_open
 
 Start = Callable[..., SystemUnderTest]
 _PASSWORD = "pw-s3cret-value"
+_RAW_DATA = "rawdata-s3cret-token"
 
 
 def _open(bundle: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -62,6 +65,8 @@ def test_bundle_of_a_running_system_holds_status_metrics_logs_journal_and_fix_lo
         "name": "simA",
         "target_comp_id": "SIMA",
         "password_env": "TP_PM_PASSWORD",
+        # RawData(96) in the Logon: redacted in config.json, the FIX log and the bundle
+        "dialect": {"logon_fields": {"95": str(len(_RAW_DATA)), "96": _RAW_DATA}},
         "sim": {"reference_prices": {"AAPL": "100.00"}},
     }
     sut = start_system(
@@ -91,8 +96,13 @@ def test_bundle_of_a_running_system_holds_status_metrics_logs_journal_and_fix_lo
     assert b"NewOrderSingle" in files["fix/simA.log"]
     config = json.loads(files["config.json"])
     assert config["credential_variables"] == {"venues[simA].password_env": "TP_PM_PASSWORD"}
+    assert config["config"]["venues"][0]["dialect"]["logon_fields"]["96"] == "<redacted>"
+    assert b" 96=***" in files["fix/simA.log"]  # RawData, not in the 4.4 dictionary
     for name, data in files.items():  # no secret anywhere: config, logs, FIX log, status
         assert _PASSWORD.encode() not in data, name
+        assert _RAW_DATA.encode() not in data, name
+    for path in fix_dir.iterdir():  # nor in the FIX message log itself
+        assert _RAW_DATA.encode() not in path.read_bytes(), path
 
 
 def test_bundle_of_a_stopped_system_comes_from_the_state_dir_and_says_what_is_missing(
@@ -155,6 +165,8 @@ def _engagement_bundle(sut: SystemUnderTest) -> None:
     assert bundle.parent == paths.postmortem_dir(sut.state_dir) and bundle.exists()
     manifest, files = _open(bundle)
     assert manifest["system_running"] is True
+    assert "running supervisor" in manifest["config_source"]
+    assert not list(bundle.parent.glob(".config-*"))  # the writer's config dump is gone
     state = json.loads(files["kill_switch.json"])
     assert state["engaged"] is True and state["reason"] == "postmortem test"
     assert state["history"][-1]["action"] == "engage"
@@ -218,10 +230,15 @@ def test_the_bundle_writer_finishes_through_ctrl_c_and_sigterm(short_tmp: Path) 
     line = '{"actor": "oms", "n": %d, "pad": "%s", "event": "earlier", "ts": "%s"}\n'
     with open(rotated, "w") as fh:
         fh.writelines(line % (i, "x" * 60, utc_stamp(time.time() - 60)) for i in range(240_000))
-    config = short_tmp / "config.toml"
-    config.write_text('[[venues]]\nname = "simA"\n')
+    cfg = SystemConfig.model_validate(
+        {
+            "system": {"state_dir": str(state), "runtime_dir": str(short_tmp / "rt")},
+            "venues": [{"name": "simA"}],
+        }  # fmt: skip
+    )
     out = paths.postmortem_dir(state) / "postmortem-20261204T000000000Z.tar.gz"
-    argv = [str(config), str(state), str(short_tmp / "rt"), str(out), repr(time.time() - 600)]
+    dump = write_config_dump(cfg, out.with_name(".config-20261204T000000000Z.json"))
+    argv = [str(dump), str(out), repr(time.time() - 600)]
     proc = subprocess.Popen(
         [sys.executable, "-m", "actors.supervisor.postmortem_watch", *argv],
         cwd=REPO_ROOT,

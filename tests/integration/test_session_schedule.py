@@ -40,7 +40,8 @@ def overrides(opens: dt.datetime, closes: dt.datetime) -> dict[str, Any]:
         "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
     }  # fmt: skip
     return {
-        "heartbeat": {"interval_s": 0.2, "venue_positions_interval_s": 0.2},
+        # every beat at info: `no_outage_for` counts the out-of-session beats
+        "heartbeat": {"interval_s": 0.2, "venue_positions_interval_s": 0.2, "log_every_n": 1},
         "oms": {"outage_tolerance_s": TOLERANCE_S},
         "venues": [
             {

@@ -208,3 +208,34 @@ def test_a_divergence_over_many_symbols_engages_with_a_bounded_reason(h: Harness
     cmd = risk.commands[0]
     assert cmd.action == "engage" and len(cmd.reason) <= MAX_REASON_CHARS
     assert "position_divergence: simB SYMBOL00" in cmd.reason and "+47 more symbols" in cmd.reason
+
+
+def test_a_venue_out_of_session_is_logged_at_info_on_change_and_every_nth_beat() -> None:
+    """Overnight (the connector answers OUT_OF_SESSION every beat) the heartbeat does not
+    write an info line per beat: the first beat out of session is at info, then one every
+    `log_every_n` beats (with the quiet count), the rest at debug; no outage counted."""
+    harness = Harness(
+        overrides={
+            "heartbeat": {
+                "interval_s": INTERVAL_S,
+                "venue_positions_interval_s": INTERVAL_S,
+                "log_every_n": 5,
+            },
+            "oms": {"outage_tolerance_s": OUTAGE_S},
+        }
+    )
+    try:
+        harness.connectors["simA"].mode = "closed"
+        actor, risk = start(harness)
+        with capture_logs() as logs:
+            first = actor.beats
+            harness.pump(lambda: actor.beats >= first + 16, what="beats")
+        beats = actor.beats - first
+        info = [
+            e for e in logs if e["event"] == "heartbeat_out_of_session" and e["log_level"] == "info"
+        ]
+        assert 2 <= len(info) <= beats // 5 + 2, (len(info), beats)
+        assert [e["quiet_beats"] for e in info[1:]] == [4] * (len(info) - 1)
+        assert risk.commands == []
+    finally:
+        harness.close()

@@ -181,15 +181,28 @@ def test_venue_connect_passes_fails_or_skips_an_embedded_simulator(
 
 def test_disk_below_the_named_need_fails(tmp_path: Path) -> None:
     """The need is the journal reserve + the FIX message log caps (twice for a simulated
-    venue) + the margin; one byte less free is a FAIL."""
+    venue) + the log files + the kept bundles + a bundle's staging + the margin, each
+    named in the detail; one byte less free is a FAIL."""
     cfg = _cfg(tmp_path, venues=[{"name": "simA", "sim": {}}, {"name": "real", "port": 1}])
     cap = cfg.venues[0].message_log.max_file_bytes * cfg.venues[0].message_log.keep_files
+    log = cfg.logging
     need = cfg.oms.journal_reserve_bytes + 3 * cap + pf.DISK_MARGIN_BYTES
+    need += log.max_file_bytes * log.keep_files  # the log files
+    need += log.postmortem_max_bytes * log.postmortem_keep  # the kept bundles
+    need += log.postmortem_max_bytes * (6 + 1)  # staging: 1.5 x 4 files + the archive
     assert pf.disk_needed(cfg) == need
     assert pf.disk_check(cfg, lambda _p: need).status == "PASS"
     row = pf.disk_check(cfg, lambda _p: need - 1)
-    assert row.status == "FAIL" and str(tmp_path) in row.detail and "journal reserve" in row.detail
+    assert row.status == "FAIL" and str(tmp_path) in row.detail
+    for part in ("journal reserve", "FIX message logs", "log files", "kept bundles", "staging"):
+        assert part in row.detail, row.detail
     assert pf.disk_check(cfg).status == "PASS"  # the real probe, on the nearest existing dir
+    quiet = cfg.model_copy(
+        update={
+            "logging": log.model_copy(update={"file": False, "postmortem_on_kill_switch": False})
+        }
+    )
+    assert pf.disk_needed(quiet) == cfg.oms.journal_reserve_bytes + 3 * cap + pf.DISK_MARGIN_BYTES
 
 
 def test_an_engaged_kill_switch_is_a_warning_with_its_reason(tmp_path: Path) -> None:

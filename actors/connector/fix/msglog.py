@@ -13,8 +13,8 @@ File format: one line per message, fields separated by one space::
 (``^A`` is the SOH byte, kept as is). The timestamp is the UTC time the session read or
 wrote the message; the mark is ``-``, ``garbled:<reason>`` (ignored by the session) or
 ``bad_header``. Inside the message ``\\`` is written ``\\\\``, LF ``\\n`` and CR ``\\r``, so
-a line is always one message. Password(554) and Username(553) values are replaced by
-``***`` before anything reaches the disk.
+a line is always one message. RawData(96), Username(553), Password(554) and
+NewPassword(925) values are replaced by ``***`` before anything reaches the disk.
 
 Writes are buffered and reach the file in one ``os.write`` per `flush()` (the session
 flushes at ``data_to_send()``: once per loop turn); there is no fsync. When the current
@@ -43,19 +43,26 @@ NORMAL = "-"
 BAD_HEADER = "bad_header"
 GARBLED_PREFIX = "garbled:"
 REDACTED = b"***"
-_REDACT = re.compile(rb"(?<=\x01)(553|554|925)=[^\x01]*")  # 925: NewPassword
+# RawData(96) (a logon's signature or token), Username(553), Password(554), NewPassword(925)
+REDACTED_TAGS = frozenset({"96", "553", "554", "925"})
 _ESCAPES = ((b"\\", b"\\\\"), (b"\n", b"\\n"), (b"\r", b"\\r"))
 _UNESCAPE = re.compile(rb"\\(.)", re.DOTALL)
 _UNESCAPED = {b"n": b"\n", b"r": b"\r"}
 _FLUSH_AT_BYTES = 1 << 20  # a turn that logs more than this writes early
 
 
-def redact(raw: bytes) -> bytes:
-    """`raw` with the values of Username(553), Password(554) and NewPassword(925)
-    replaced by ``***``."""
-    if not any(marker in raw for marker in (b"\x01553=", b"\x01554=", b"\x01925=")):
+def redact(raw: bytes, tags: frozenset[str] = REDACTED_TAGS) -> bytes:
+    """`raw` with the values of the fields `tags` (RawData, Username, Password and
+    NewPassword by default) replaced by ``***``."""
+    if not any(b"\x01" + tag.encode() + b"=" in raw for tag in tags):
         return raw
-    return _REDACT.sub(lambda m: m.group(1) + b"=" + REDACTED, raw)
+    return _redact_pattern(tags).sub(lambda m: m.group(1) + b"=" + REDACTED, raw)
+
+
+@functools.cache
+def _redact_pattern(tags: frozenset[str]) -> re.Pattern[bytes]:
+    alternatives = b"|".join(sorted(tag.encode() for tag in tags))
+    return re.compile(rb"(?<=\x01)(" + alternatives + rb")=[^\x01]*")
 
 
 def log_files(directory: Path) -> list[Path]:

@@ -33,6 +33,7 @@ from actors.connector.fix.msglog import (
     parse_line,
     utc_iso,
 )
+from actors.runtime.rotated import open_consistent
 
 _HIDDEN = frozenset({b"8", b"9", b"10", b"35", b"49", b"56", b"52"})
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -57,13 +58,15 @@ def parse_since(text: str, now_s: float | None = None) -> str:
 
 
 def entries(directory: Path, since: str = "") -> Iterator[Entry]:
-    """Every entry the log's files hold (oldest file first) stamped at or after `since`."""
-    for path in log_files(directory):
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:  # rotated away while we listed
-            continue
-        yield from _parse(data.split(b"\n")[:-1], since)
+    """Every entry the log's files hold (oldest file first) stamped at or after `since`;
+    every file is opened before the first is read, so a rotation meanwhile hides none."""
+    handles = open_consistent(lambda: log_files(directory))
+    try:
+        for fh in handles:
+            yield from _parse(fh.read().split(b"\n")[:-1], since)
+    finally:
+        for fh in handles:
+            fh.close()
 
 
 def follow(
@@ -74,10 +77,37 @@ def follow(
     poll_s: float = 0.2,
 ) -> Iterator[Entry]:
     """`entries`, then every entry written after, across rotations, until `stop()`."""
-    for path in log_files(directory)[:-1]:
-        yield from _parse(_read_all(path).split(b"\n")[:-1], since)
     current = directory / LOG_NAME
-    fd, inode = _open(current)
+    fd, inode = -1, None
+    handles = open_consistent(lambda: log_files(directory))  # none hidden by a rotation
+    try:
+        if handles and handles[-1].name == str(current):
+            fd = os.dup(handles[-1].fileno())  # read on below, as it grows
+            inode = os.fstat(fd).st_ino
+            handles.pop().close()
+        for fh in handles:
+            yield from _parse(fh.read().split(b"\n")[:-1], since)
+        if fd < 0:
+            fd, inode = _open(current)
+        tail, fd = _tail(current, fd, inode, since, stop, poll_s), -1  # it closes the fd
+        yield from tail
+    finally:
+        for fh in handles:
+            fh.close()
+        if fd >= 0:  # closed before the tail began
+            os.close(fd)
+
+
+def _tail(
+    current: Path,
+    fd: int,
+    inode: int | None,
+    since: str,
+    stop: Callable[[], bool],
+    poll_s: float,
+) -> Iterator[Entry]:
+    """The entries of `fd` (the current file, or -1 before it exists) and of the files
+    after it; the fd it holds is closed at the end."""
     pending = b""
     try:
         while True:
@@ -136,13 +166,6 @@ def _parse(lines: list[bytes], since: str) -> Iterator[Entry]:
         entry = parse_line(line)
         if entry is not None and entry.ts >= since:
             yield entry
-
-
-def _read_all(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return b""
 
 
 def _open(path: Path) -> tuple[int, int | None]:
