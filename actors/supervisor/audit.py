@@ -5,7 +5,7 @@ ipc connection libzmq stamps every received message with the connection's peer a
 `localhost:<uid>:<gid>:<pid>`, taken from SO_PEERCRED when the connection was accepted; the
 connecting process cannot choose it (`actors.runtime.zap`). The control plane reads it from
 each request (`zmq.Frame.get("Peer-Address")`) and fills `ControlRequest.operator` from it,
-replacing whatever the client sent. The user name is `pwd.getpwuid(uid)`.
+replacing whatever the client sent. The user name is `pwd.getpwuid(uid)`, cached per uid.
 
 Every command is logged once with its result (`operator_command`: command, args, uid, user,
 pid, reason, result; at debug for the read-only views, which `top` polls every second) and
@@ -21,6 +21,7 @@ operator must always be able to engage the kill-switch).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pwd
@@ -50,8 +51,10 @@ def operator_from_peer(peer_address: str | None) -> OperatorId:
     return OperatorId(uid=cred.uid, user=user_name(cred.uid), pid=cred.pid)
 
 
+@functools.lru_cache(maxsize=256)
 def user_name(uid: int) -> str:
-    """The uid's login name; the number itself when the passwd database has none."""
+    """The uid's login name; the number itself when the passwd database has none. Cached
+    (bounded) per uid: `top` asks every second and an NSS lookup (LDAP) can be slow."""
     try:
         return pwd.getpwuid(uid).pw_name[:64]
     except (KeyError, OverflowError):

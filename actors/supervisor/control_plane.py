@@ -19,6 +19,7 @@ the client put there is replaced) and logged and audited with its result (`audit
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,8 +91,14 @@ class ControlPlane:
             self._audit(command, operator, reply)
             systemd.reloaded(self._host.status())
 
-        systemd.reloading()
-        self.reloader.reload(operator, "SIGHUP", done)
+        try:
+            systemd.reloading()
+            self.reloader.reload(operator, "SIGHUP", done)
+        except Exception:  # noqa: BLE001 - a reload that raises must not stop the system
+            if (skipped := self._failed_log.take()) is not None:
+                self._log.exception("handler_failed", source="sighup", suppressed=skipped)
+            with contextlib.suppress(Exception):  # systemd waits for the end of the reload
+                systemd.reloaded(self._host.status())
 
     def _on_request(self, identity: list[bytes], frames: list[bytes], operator: OperatorId) -> None:
         try:

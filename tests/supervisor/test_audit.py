@@ -9,6 +9,8 @@ import os
 import pwd
 import stat
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import structlog
@@ -101,3 +103,23 @@ def test_a_uid_without_a_passwd_entry_is_named_by_its_number(uid: int) -> None:
         assert user_name(uid) == str(uid)
     else:
         pytest.skip("uid exists here")
+
+
+def test_the_user_name_is_looked_up_once_per_uid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`top` polls status every second: the passwd lookup (NSS, maybe LDAP) is cached per
+    uid, bounded."""
+    calls: list[int] = []
+
+    def getpwuid(uid: int) -> Any:
+        calls.append(uid)
+        return SimpleNamespace(pw_name=f"user{uid}")
+
+    monkeypatch.setattr("actors.supervisor.audit.pwd.getpwuid", getpwuid)
+    user_name.cache_clear()
+    try:
+        names = [user_name(u) for u in (4001, 4001, 4002, 4001)]
+        assert names == ["user4001", "user4001", "user4002", "user4001"]
+        assert calls == [4001, 4002]
+        assert user_name.cache_info().maxsize is not None  # bounded
+    finally:
+        user_name.cache_clear()

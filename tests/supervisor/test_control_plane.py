@@ -17,6 +17,7 @@ import msgpack
 import pytest
 import structlog
 import zmq
+from structlog.testing import capture_logs
 
 import supervisor
 from actors.risk import killswitch
@@ -353,3 +354,31 @@ def test_an_engage_the_supervisor_writes_names_the_operator(rig: Rig) -> None:
         ("engage", "alice (uid 1000, pid 5)"),
         ("reset", "unknown"),
     ]
+
+
+def test_a_sighup_reload_that_raises_is_logged_and_ends_the_reload_for_systemd(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGHUP is handled in the loop like a control request: a reload that raises is logged
+    `handler_failed` (source sighup), systemd is told the reload ended, nothing propagates."""
+
+    class Notify:
+        def __init__(self) -> None:
+            self.calls: list[str] = []
+
+        def reloading(self) -> None:
+            self.calls.append("reloading")
+
+        def reloaded(self, status: dict[str, Any]) -> None:
+            self.calls.append("reloaded")
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(rig.plane.reloader, "reload", broken)
+    notify = Notify()
+    with capture_logs() as logs:
+        rig.plane.reload_by_signal(notify)  # type: ignore[arg-type]
+    assert notify.calls == ["reloading", "reloaded"]
+    assert [e["source"] for e in logs if e["event"] == "handler_failed"] == ["sighup"]
+    assert rig.ask(wire.Status()).status == "ok"
