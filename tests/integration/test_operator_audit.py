@@ -192,6 +192,30 @@ def test_a_restart_only_change_refuses_the_whole_reload(sut: SystemUnderTest) ->
 
 
 @pytest.mark.usefixtures("config_restored")
+def test_a_changed_secret_is_named_but_never_shown(sut: SystemUnderTest) -> None:
+    """A reload whose file changes a venue's FIX RawData (96) logon field: refused (venues
+    need a restart), the field named in the reply, but its value is `<redacted>` in the
+    reply, the `operator_command` and `config_reload_refused` lines and the audit file."""
+    secret = f"S3CRET-{uuid.uuid4().hex[:8]}"
+    data = make_config(venues=VENUES)
+    data["venues"][0]["dialect"] = {"logon_fields": {"96": secret}}
+    sut.config_path.write_text(to_toml(data))
+    mark = sut.mark()
+    out = sut.cli("reload", "--reason", "rotate rawdata", "--json")
+    assert out.returncode == 1, out.stdout + out.stderr
+    reply = json.loads(out.stdout)
+    fields = {c["field"]: c for c in reply["data"]["changes"]}
+    assert fields["venues[simA].dialect.logon_fields.96"]["new"] == "<redacted>"
+    line = sut.wait_event("operator_command", since=mark, command="reload")
+    refused = sut.wait_event("config_reload_refused", since=mark)
+    record = audited(sut, command="reload", reason="rotate rawdata")
+    assert record is not None
+    for shown in (out.stdout, json.dumps(line), json.dumps(refused), json.dumps(record)):
+        assert secret not in shown
+    assert secret not in audit_log_path(sut.state_dir).read_text()
+
+
+@pytest.mark.usefixtures("config_restored")
 def test_a_bad_config_file_is_refused_and_the_system_keeps_running(
     sut: SystemUnderTest,
 ) -> None:
