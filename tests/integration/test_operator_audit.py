@@ -14,11 +14,13 @@ import signal
 import stat
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import zmq
 
+from actors.supervisor.audit import parse_loginuid, user_name
 from protocol.codec import Sender, decode, encode
 from protocol.commands import OperatorId, Reload
 from protocol.exceptions import RiskRejected
@@ -92,6 +94,12 @@ def test_a_cli_restart_records_the_real_uid_and_user_and_counts_as_an_operator_r
     assert isinstance(record["pid"], int)
     assert record["pid"] not in (os.getpid(), sut.proc.pid if sut.proc else None)
     assert record["args"]["actor"] == "heartbeat"
+    # the login uid (pam_loginuid, kept across sudo): the CLI inherits this process's
+    login = parse_loginuid(Path("/proc/self/loginuid").read_text())
+    assert (record["login_uid"], record["login_user"]) == (
+        login,
+        "" if login is None else user_name(login),
+    )
     mode = stat.S_IMODE(audit_log_path(sut.state_dir).stat().st_mode)
     assert mode == 0o600
     line = sut.wait_event("operator_command", since=mark, command="restart", reason=reason)
