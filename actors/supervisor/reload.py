@@ -21,7 +21,7 @@ the diff shows them as `<redacted>`.
 Live sections and the actors that apply them (`actors.runtime.live_config`):
 
     risk       risk        limits, checked from the next order on
-    heartbeat  heartbeat   beat interval, tolerances, venue positions interval
+    heartbeat  heartbeat   every field: beat interval, tolerances, thresholds, log_every_n
     trading    oms         trading windows, read at each check (when the config has them)
 """
 
