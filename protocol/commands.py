@@ -208,15 +208,25 @@ class OperatorId(Msg):
     uid: int | None = None
     user: str = Field(default="", max_length=64)
     pid: int | None = None
-    via: Literal["control", "sighup"] = "control"
+    # control: an operator's connection; sighup; actor:<id>: a supervised actor's (its pid)
+    via: str = Field(default="control", max_length=64, pattern=r"^(control|sighup|actor:\S+)$")
+    # who logged in (pam_loginuid, /proc/<pid>/loginuid: survives sudo); None: unset
+    login_uid: int | None = None
+    login_user: str = Field(default="", max_length=64)
 
     def describe(self) -> str:
-        """`alice (uid 1000, pid 4242)`; `SIGHUP` for a reload by signal; `unknown`."""
+        """`alice (uid 1000, pid 4242)`; `SIGHUP` for a reload by signal; `actor risk (pid
+        4242)` for a supervised actor's request; `unknown`."""
         if self.via == "sighup":
             return "SIGHUP"
+        if self.via.startswith("actor:"):
+            return f"actor {self.via.removeprefix('actor:')} (pid {self.pid})"
         if self.uid is None:
             return "unknown"  # no peer credentials (not an ipc connection)
-        return f"{self.user or self.uid} (uid {self.uid}, pid {self.pid})"
+        login = ""
+        if self.login_uid is not None and self.login_uid != self.uid:
+            login = f", login {self.login_user or self.login_uid}"  # `sudo -u tradepulse`
+        return f"{self.user or self.uid} (uid {self.uid}, pid {self.pid}{login})"
 
 
 Command = Annotated[

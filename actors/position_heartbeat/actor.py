@@ -157,6 +157,7 @@ class HeartbeatActor(Actor):
         )
         self.outage.missing_intervals = hb.missing_intervals
         self.outage.engage_on_missing = hb.engage_on_missing
+        self.beatlog.every_n = hb.log_every_n
         if hb.interval_s != self.interval_s:
             self.interval_s = hb.interval_s
             self._beat_timer += 1

@@ -47,6 +47,7 @@ class DivergenceTracker:
         self.tolerance = tolerance
         self.beats = beats
         self._count: dict[str, int] = {}
+        self._engaged: set[str] = set()  # venues whose current run said "engage" already
         # per venue: symbol -> (its difference beyond tolerance, beats it has stayed so)
         self._runs: dict[str, dict[str, tuple[Decimal, int]]] = {}
 
@@ -57,7 +58,8 @@ class DivergenceTracker:
         on one side, when the flow is one-sided); a lost fill makes one that stays put once
         the flow pauses (reconciliation also compares positions). Each symbol has its own
         run: transient differences that alternate between symbols never add up to one. The
-        venue's count is its longest run."""
+        venue's count is its longest run. A run at or beyond `beats` engages once: a reload
+        that lowers `beats` below a running count engages at the next beat."""
         excess = {s: d for s, d in diff.items() if abs(d) > self.tolerance}
         previous = self._runs.get(venue, {})
         runs: dict[str, tuple[Decimal, int]] = {}
@@ -66,8 +68,13 @@ class DivergenceTracker:
             runs[symbol] = (d, last[1] + 1 if last is not None and last[0] == d else 1)
         self._runs[venue] = runs
         count = max((n for _, n in runs.values()), default=0)
+        if count < self.beats and count <= self._count.get(venue, 0):
+            self._engaged.discard(venue)  # the run broke below the threshold: a new one engages
         self._count[venue] = count
-        return DivergenceStep(venue, excess, count, engage=count == self.beats)
+        engage = count >= self.beats and venue not in self._engaged
+        if engage:
+            self._engaged.add(venue)
+        return DivergenceStep(venue, excess, count, engage=engage)
 
     def consecutive(self, venue: str) -> int:
         return self._count.get(venue, 0)
@@ -78,7 +85,7 @@ class MissStep:
     venue: str
     missed: int  # beats missed in a row, this one included
     outage_s: float  # since the last good beat (or since tracking began)
-    alert: bool  # reached missing_intervals in this beat (once per episode)
+    alert: bool  # reached missing_intervals (or beyond) in this beat (once per episode)
     engage: bool  # outage beyond the tolerance in this beat (once per episode)
 
 
@@ -86,6 +93,7 @@ class MissStep:
 class _VenueBeat:
     last_ok_s: float
     missed: int = 0
+    alerted: bool = False
     engaged: bool = False
 
 
@@ -105,7 +113,7 @@ class OutageTracker:
         """A good beat; returns how many beats had been missed before it."""
         st = self._state[venue]
         missed = st.missed
-        st.last_ok_s, st.missed, st.engaged = now_s, 0, False
+        st.last_ok_s, st.missed, st.alerted, st.engaged = now_s, 0, False, False
         return missed
 
     def missed(self, venue: str, now_s: float) -> MissStep:
@@ -114,9 +122,10 @@ class OutageTracker:
         outage_s = now_s - st.last_ok_s
         engage = self.engage_on_missing and not st.engaged and outage_s >= self.tolerance_s
         st.engaged = st.engaged or engage
-        return MissStep(
-            venue, st.missed, outage_s, alert=st.missed == self.missing_intervals, engage=engage
-        )
+        # at or beyond the threshold, once: a reload may lower it below a running count
+        alert = not st.alerted and st.missed >= self.missing_intervals
+        st.alerted = st.alerted or alert
+        return MissStep(venue, st.missed, outage_s, alert=alert, engage=engage)
 
     def missed_count(self, venue: str) -> int:
         return self._state[venue].missed

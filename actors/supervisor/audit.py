@@ -5,7 +5,11 @@ ipc connection libzmq stamps every received message with the connection's peer a
 `localhost:<uid>:<gid>:<pid>`, taken from SO_PEERCRED when the connection was accepted; the
 connecting process cannot choose it (`actors.runtime.zap`). The control plane reads it from
 each request (`zmq.Frame.get("Peer-Address")`) and fills `ControlRequest.operator` from it,
-replacing whatever the client sent. The user name is `pwd.getpwuid(uid)`.
+replacing whatever the client sent. The user name is `pwd.getpwuid(uid)`, cached per uid.
+Under systemd operators run the CLI as the service account (`sudo -u tradepulse`), so the
+uid names the account, not the person: the login uid (`/proc/<pid>/loginuid`, set by
+pam_loginuid at login and kept across sudo) is recorded too, `login_uid` / `login_user`
+(None / "" when unset: no login session).
 
 Every command is logged once with its result (`operator_command`: command, args, uid, user,
 pid, reason, result; at debug for the read-only views, which `top` polls every second) and
@@ -21,6 +25,7 @@ operator must always be able to engage the kill-switch).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pwd
@@ -38,6 +43,7 @@ from protocol.commands import Command, OperatorId
 
 MAX_BYTES = 8 << 20  # per file
 KEEP_FILES = 5  # the current file included
+_LOGINUID_UNSET = 4294967295  # (uid_t)-1
 _READ_ONLY = frozenset({"status", "exposure", "orders", "fills", "positions", "top"})
 
 
@@ -47,11 +53,37 @@ def operator_from_peer(peer_address: str | None) -> OperatorId:
     cred = parse_peer_address(peer_address or "")
     if cred is None:
         return OperatorId()
-    return OperatorId(uid=cred.uid, user=user_name(cred.uid), pid=cred.pid)
+    login = login_uid(cred.pid)
+    return OperatorId(
+        uid=cred.uid, user=user_name(cred.uid), pid=cred.pid,
+        login_uid=login, login_user="" if login is None else user_name(login),
+    )  # fmt: skip
 
 
+def parse_loginuid(text: str) -> int | None:
+    """The content of `/proc/<pid>/loginuid`; None when unset (4294967295: no login
+    session, e.g. a systemd service or a container) or not a number."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        return None
+    return None if value < 0 or value >= _LOGINUID_UNSET else value
+
+
+def login_uid(pid: int) -> int | None:
+    """The login uid of process `pid` (set by pam_loginuid at login, inherited and kept
+    across sudo / su); None if unset or unreadable (the process is gone)."""
+    try:
+        with open(f"/proc/{pid}/loginuid", encoding="ascii") as f:
+            return parse_loginuid(f.read(32))
+    except OSError:
+        return None
+
+
+@functools.lru_cache(maxsize=256)
 def user_name(uid: int) -> str:
-    """The uid's login name; the number itself when the passwd database has none."""
+    """The uid's login name; the number itself when the passwd database has none. Cached
+    (bounded) per uid: `top` asks every second and an NSS lookup (LDAP) can be slow."""
     try:
         return pwd.getpwuid(uid).pw_name[:64]
     except (KeyError, OverflowError):
@@ -66,7 +98,10 @@ def is_read_only(command: Command) -> bool:
 def operator_fields(operator: OperatorId | None) -> dict[str, Any]:
     """The identity as log / audit fields."""
     op = operator or OperatorId()
-    return {"uid": op.uid, "user": op.user, "pid": op.pid, "via": op.via}
+    return {
+        "uid": op.uid, "user": op.user, "pid": op.pid, "via": op.via,
+        "login_uid": op.login_uid, "login_user": op.login_user,
+    }  # fmt: skip
 
 
 class AuditLog:

@@ -19,6 +19,10 @@ from actors.runtime.backoff import backoff_delay
 from actors.supervisor.restart_policy import ChildSpec, ChildState, RestartTracker
 from protocol.config import RestartCfg
 
+# `tradepulse_actor_restarts_total{reason}`: crash, hang, start_timeout; operator (`tradepulse
+# restart`); kill_switch (risk restarting a connector for the kill-switch's mass cancel)
+RESTART_REASONS = ("crash", "hang", "start_timeout", "operator", "kill_switch")
+
 
 class ExitAction(Enum):
     STAY_STOPPED = "stay_stopped"  # shutdown, operator stop, temporary / clean transient
@@ -58,6 +62,7 @@ class Child:
         self._loop_lag_s = 0.0
         self._crash_at: float | None = None
         self._restart_requested = False
+        self._restart_reason = "operator"  # of the restart requested
         self._held: str | None = None  # stopped by an operator (`tradepulse stop`): the reason
         self._hung = False
         self._start_timed_out = False
@@ -65,6 +70,8 @@ class Child:
         self._endpoints: dict[str, str] = {}
         self._info: dict[str, Any] = {}
         self._proc: psutil.Process | None = None
+        for reason in RESTART_REASONS:  # every series exists from 0: increase() sees the first
+            metrics.ACTOR_RESTARTS.labels(actor=self.id, reason=reason)
 
     @property
     def state(self) -> ChildState:
@@ -164,17 +171,18 @@ class Child:
         self._held = None
         return self.restart_requested()
 
-    def restart_requested(self) -> bool:
-        """An operator restart. True: it is not running (gave up or between restarts), spawn
-        it now with a fresh restart budget; False: stop it, its exit respawns it at once."""
+    def restart_requested(self, reason: str = "operator") -> bool:
+        """An operator restart (`reason`: its restart-counter label). True: it is not running
+        (gave up or between restarts), spawn it now with a fresh restart budget; False: stop
+        it, its exit respawns it at once."""
         if self._pid is None:
             t = self._tracker
             self._tracker = RestartTracker(
                 t.max_restarts, t.window_s, t.reset_after_s, total=t.total
             )
-            self._count_restart("operator")
+            self._count_restart(reason)
             return True
-        self._restart_requested = True
+        self._restart_requested, self._restart_reason = True, reason
         return False
 
     def restart_due(self, epoch: int) -> bool:
@@ -192,7 +200,7 @@ class Child:
         if self._restart_requested:
             self._restart_requested = False
             self._crash_at = now
-            self._count_restart("operator")
+            self._count_restart(self._restart_reason)
             return ExitDecision(ExitAction.RESTART_NOW)
         restart = self.spec.restart
         if restart == "temporary" or (restart == "transient" and exit_code == 0):

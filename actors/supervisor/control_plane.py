@@ -13,12 +13,15 @@ not read loses its replies, counted), and a command whose handling raises is ans
 
 Who: each request is stamped with the connecting process's uid / user / pid from the
 kernel (`audit.operator_from_peer`), forwarded with it (`ControlRequest.operator`, whatever
-the client put there is replaced) and logged and audited with its result (`audit`).
+the client put there is replaced) and logged and audited with its result (`audit`). A
+request from a supervised actor's own process (its pid is a child's: risk restarting a
+connector for the kill-switch's mass cancel) is stamped `via="actor:<id>"`.
 `reload` (and SIGHUP, `reload_by_signal`) is the `reload.Reloader`'s.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +72,7 @@ class ControlPlane:
         for message in drain(self.sock, 100, frames=True):
             frames = [f.bytes for f in message]
             identity = frames[:1]
-            operator = operator_from_peer(_peer_address(message[-1]))
+            operator = self._identify(operator_from_peer(_peer_address(message[-1])))
             try:
                 self._on_request(identity, frames[1:], operator)
             except Exception as exc:  # noqa: BLE001 - one bad command must not stop the system
@@ -79,6 +82,12 @@ class ControlPlane:
                 if msg_id is not None:
                     reason = f"internal error: {type(exc).__name__}"
                     self._send(identity, ControlReply(status="error", reason=reason), msg_id)
+
+    def _identify(self, operator: OperatorId) -> OperatorId:
+        """A request from a supervised actor's process (risk restarting a connector) is
+        recorded as that actor (`via="actor:<id>"`), not as an operator."""
+        actor = self._host.actor_of_pid(operator.pid) if operator.pid is not None else None
+        return operator if actor is None else operator.model_copy(update={"via": f"actor:{actor}"})
 
     def reload_by_signal(self, systemd: SystemdNotify) -> None:
         """SIGHUP (`systemctl reload`): what `tradepulse reload` does, between RELOADING=1
@@ -90,8 +99,14 @@ class ControlPlane:
             self._audit(command, operator, reply)
             systemd.reloaded(self._host.status())
 
-        systemd.reloading()
-        self.reloader.reload(operator, "SIGHUP", done)
+        try:
+            systemd.reloading()
+            self.reloader.reload(operator, "SIGHUP", done)
+        except Exception:  # noqa: BLE001 - a reload that raises must not stop the system
+            if (skipped := self._failed_log.take()) is not None:
+                self._log.exception("handler_failed", source="sighup", suppressed=skipped)
+            with contextlib.suppress(Exception):  # systemd waits for the end of the reload
+                systemd.reloaded(self._host.status())
 
     def _on_request(self, identity: list[bytes], frames: list[bytes], operator: OperatorId) -> None:
         try:

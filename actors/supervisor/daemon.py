@@ -180,9 +180,9 @@ class Supervisor:
     def status(self) -> dict[str, Any]:
         return system_status(self)  # actors/supervisor/status_data.py
 
-    def request_restart(self, actor: str, *, force: bool) -> bool:
+    def request_restart(self, actor: str, *, force: bool, reason: str = "operator") -> bool:
         child = self.children[actor]
-        if child.restart_requested():
+        if child.restart_requested(reason):
             self._spawn(child)
             return True
         if force:  # unresponsive: no polite stop
@@ -194,6 +194,9 @@ class Supervisor:
 
     def request_shutdown(self) -> None:
         self._shutdown_requested = True
+
+    def actor_of_pid(self, pid: int) -> str | None:
+        return next((c.id for c in self.children.values() if c.pid == pid), None)
 
     def forward(self, actor: str, request: ControlRequest) -> str:
         return self._send_actor(actor, request)

@@ -47,40 +47,12 @@ from protocol import paths
 from protocol.config import CREDENTIAL_TAGS, SystemConfig
 from protocol.control import ControlUnavailable, control_request
 from protocol.exceptions import TradePulseError
+from protocol.redact import NOT_SECRET_SUFFIXES, SECRET_FIX_TAGS, SECRET_WORDS, redact
 
 DEFAULT_MAX_BYTES = 200 << 20
 MANIFEST = "MANIFEST.json"
-REDACTED = "<redacted>"
-# A field is a secret when its name holds one of these words, unless it names where the
-# secret is kept (`*_env`: an environment variable's name; `*_file`: a file's path).
-SECRET_WORDS = ("password", "passwd", "secret", "key", "token", "credential")
-NOT_SECRET_SUFFIXES = ("_env", "_file")
-# ...and a logon field (`dialect.logon_fields`, tag -> value) that is a credential:
-# RawData(96), Username(553), Password(554), NewPassword(925), as in the FIX message log
-SECRET_FIX_TAGS = frozenset({"96", "553", "554", "925"})
 _SMALL = ("config.json", "kill_switch.json", "status.json", "metrics.txt")
 _MANIFEST_RESERVE = 64 << 10
-
-
-def is_secret_field(name: str) -> bool:
-    if name in SECRET_FIX_TAGS:
-        return True
-    lowered = name.lower()
-    if lowered.endswith(NOT_SECRET_SUFFIXES):
-        return False
-    return any(word in lowered for word in SECRET_WORDS)
-
-
-def redact(value: Any) -> Any:
-    """`value` (a config as plain data) with every secret field's value replaced."""
-    if isinstance(value, dict):
-        return {
-            k: (REDACTED if is_secret_field(str(k)) and v not in ("", None) else redact(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
-    return value
 
 
 def parse_time(text: str, now_s: float) -> float:

@@ -10,10 +10,18 @@ carrying the validated section, and the reply lists the diff (`field: old -> new
 each actor's answer. An actor that is not running gets nothing: it reads the file when it
 starts. The change is logged `config_reloaded` (the diff, the operator) and audited.
 
+The running config (what the next reload is compared with) advances section by section,
+only once every actor of that section answered `ok` (or was not running). A section an
+actor refused, or did not answer within `ACK_TIMEOUT_S` (shorter than the CLI's default
+`--timeout-s`, so the operator sees who did not answer), stays as it was: the reload is
+logged `config_reload_incomplete`, counted `result="partial"`, and the next reload of the
+same file sends that section again. Secret values (`protocol.redact`) never leave here:
+the diff shows them as `<redacted>`.
+
 Live sections and the actors that apply them (`actors.runtime.live_config`):
 
     risk       risk        limits, checked from the next order on
-    heartbeat  heartbeat   beat interval, tolerances, venue positions interval
+    heartbeat  heartbeat   every field: beat interval, tolerances, thresholds, log_every_n
     trading    oms         trading windows, read at each check (when the config has them)
 """
 
@@ -34,6 +42,7 @@ from protocol.commands import ApplyConfig, OperatorId
 from protocol.config import SystemConfig, load_config
 from protocol.exceptions import ConfigError
 from protocol.messages import ControlReply, ControlRequest
+from protocol.redact import redact_leaf
 
 # section -> the actors that apply it live (a section not in the config is skipped)
 LIVE_SECTIONS: Mapping[str, tuple[str, ...]] = {
@@ -41,7 +50,7 @@ LIVE_SECTIONS: Mapping[str, tuple[str, ...]] = {
     "heartbeat": ("heartbeat",),
     "trading": ("oms",),
 }
-ACK_TIMEOUT_S = 10.0
+ACK_TIMEOUT_S = 5.0  # the CLI's default --timeout-s is 10 s: the per-actor report gets there
 
 Done = Callable[[ControlReply], None]
 
@@ -65,7 +74,8 @@ class Change:
 
 
 def config_diff(old: SystemConfig, new: SystemConfig) -> list[Change]:
-    """Every leaf field whose value differs, in a stable order."""
+    """Every leaf field whose value differs, in a stable order; secret values (a changed
+    password, FIX RawData) shown as `<redacted>`."""
     before = _flatten(old.model_dump(mode="json"))
     after = _flatten(new.model_dump(mode="json"))
     missing = object()
@@ -73,7 +83,8 @@ def config_diff(old: SystemConfig, new: SystemConfig) -> list[Change]:
     for key in sorted(before.keys() | after.keys()):
         a, b = before.get(key, missing), after.get(key, missing)
         if a != b:
-            changes.append(Change(key, None if a is missing else a, None if b is missing else b))
+            old_value, new_value = None if a is missing else a, None if b is missing else b
+            changes.append(Change(key, redact_leaf(key, old_value), redact_leaf(key, new_value)))
     return changes
 
 
@@ -118,9 +129,17 @@ class ReloadHost(Protocol):
 class _Batch:
     changes: list[Change]
     done: Done
+    new: SystemConfig
+    generation: int
+    who: str
+    reason: str
     answers: dict[str, str] = field(default_factory=dict)  # actor -> its answer
     waiting: set[str] = field(default_factory=set)  # forwarded ids
-    failed: bool = False
+    not_applied: set[str] = field(default_factory=set)  # sections an actor did not confirm
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.not_applied)
 
 
 class Reloader:
@@ -134,7 +153,11 @@ class Reloader:
         self._timers = timers
         self._log = log
         self._running: SystemConfig | None = None  # the host's until the first reload
-        self._pending: dict[str, tuple[_Batch, str]] = {}  # forwarded id -> batch, actor
+        self._pending: dict[
+            str, tuple[_Batch, str, str]
+        ] = {}  # forwarded id -> batch, actor, section
+        self._generation = 0  # of the reloads sent
+        self._applied_gen: dict[str, int] = {}  # section -> the generation it holds
 
     def reload(self, operator: OperatorId, reason: str, done: Done) -> None:
         """Load, compare, apply (or refuse); `done` gets the reply once every actor that was
@@ -155,19 +178,13 @@ class Reloader:
             why = f"needs a restart: {', '.join(restart_only)} (nothing applied)"
             self._refused(who, why, changes, done)
             return
-        batch = _Batch(changes, done)
-        sections = sorted({c.section for c in changes})
-        for section in sections:
+        self._generation += 1
+        batch = _Batch(changes, done, new, self._generation, who, reason)
+        for section in sorted({c.section for c in changes}):
             model = getattr(new, section)  # an optional section may be absent: None
             values = None if model is None else model.model_dump(mode="json")
             for actor in LIVE_SECTIONS[section]:
                 self._send(batch, actor, section, values, operator)
-        self._running = new
-        metrics.CONFIG_RELOADS.labels(result="applied").inc()
-        self._log.warning(
-            "config_reloaded", operator=who, reason=reason, sections=sections,
-            changes=[format_change(c.to_dict()) for c in changes],
-        )  # fmt: skip
         if batch.waiting:
             self._timers.call_later(ACK_TIMEOUT_S, lambda: self._expire(batch))
         else:
@@ -183,10 +200,11 @@ class Reloader:
         entry = self._pending.pop(corr_id, None)
         if entry is None:
             return False
-        batch, actor = entry
+        batch, actor, section = entry
         batch.waiting.discard(corr_id)
         batch.answers[actor] = reply.reason or reply.status
-        batch.failed |= reply.status != "ok"
+        if reply.status != "ok":
+            batch.not_applied.add(section)
         if not batch.waiting:
             self._finish(batch)
         return True
@@ -213,29 +231,60 @@ class Reloader:
             forwarded = self._host.forward(actor, request)
         except zmq.ZMQError as exc:
             batch.answers[actor] = f"unreachable ({exc}): reads the file when it restarts"
-            batch.failed = True
+            batch.not_applied.add(section)
             return
         batch.waiting.add(forwarded)
-        self._pending[forwarded] = (batch, actor)
+        self._pending[forwarded] = (batch, actor, section)
 
     def _expire(self, batch: _Batch) -> None:
         if not batch.waiting:
             return
         for forwarded in list(batch.waiting):
-            _, actor = self._pending.pop(forwarded, (batch, "?"))
+            _, actor, section = self._pending.pop(forwarded, (batch, "?", "?"))
             batch.answers[actor] = f"no answer within {ACK_TIMEOUT_S:g} s"
+            batch.not_applied.add(section)
         batch.waiting.clear()
-        batch.failed = True
         self._finish(batch)
 
+    def _advance(self, batch: _Batch) -> list[str]:
+        """The running config takes each section every actor confirmed (unless a later
+        reload's answer got there first); returns the sections applied."""
+        applied = sorted({c.section for c in batch.changes} - batch.not_applied)
+        update = {}
+        for section in applied:
+            if self._applied_gen.get(section, 0) < batch.generation:
+                self._applied_gen[section] = batch.generation
+                update[section] = getattr(batch.new, section)
+        if update:
+            self._running = self.running.model_copy(update=update)
+        return applied
+
     def _finish(self, batch: _Batch) -> None:
+        applied = self._advance(batch)
+        changes = [format_change(c.to_dict()) for c in batch.changes]
+        if batch.failed:
+            metrics.CONFIG_RELOADS.labels(result="partial").inc()
+            self._log.warning(
+                "config_reload_incomplete", operator=batch.who, reason=batch.reason,
+                applied=applied, not_applied=sorted(batch.not_applied),
+                actors=dict(sorted(batch.answers.items())), changes=changes,
+            )  # fmt: skip
+        else:
+            metrics.CONFIG_RELOADS.labels(result="applied").inc()
+            self._log.warning(
+                "config_reloaded", operator=batch.who, reason=batch.reason, sections=applied,
+                changes=changes,
+            )  # fmt: skip
         data = {
             "changes": [c.to_dict() for c in batch.changes],
             "actors": dict(sorted(batch.answers.items())),
             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         if batch.failed:
-            reason = "config reloaded, but not every actor applied it (see actors)"
+            reason = (
+                f"config partly applied: {', '.join(sorted(batch.not_applied))} not applied"
+                " (see actors); `tradepulse reload` again sends it again"
+            )
             batch.done(ControlReply(status="error", reason=reason, data=data))
         else:
             batch.done(ControlReply(status="ok", reason="config reloaded", data=data))

@@ -163,10 +163,16 @@ class SystemdNotify:
     def reloading(self) -> None:
         """Before a reload applies the config (systemd 252, ExecReload=kill: not waited for)."""
         usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        self._last_status = "reloading"
         self.send("RELOADING=1", "STATUS=reloading", f"MONOTONIC_USEC={usec}")
 
     def reloaded(self, status: Mapping[str, Any]) -> None:
-        self.ready(status)
+        """After a reload: `READY=1` if the system was ready before it; during startup (a
+        SIGHUP before every actor is READY) only the status: `READY=1` waits for all-ready."""
+        if self._ready:
+            self.ready(status)
+        else:
+            self.update_status(status)
 
     def send(self, *assignments: str) -> bool:
         """One datagram; False (counted, logged at most once a minute) if it failed."""

@@ -5,6 +5,7 @@ unmatched fill is published and engages it."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -20,6 +21,7 @@ from actors.risk import killswitch
 from protocol.client import ExecutionClient
 from protocol.exceptions import KillSwitchEngaged, RiskRejected
 from protocol.messages import ExecReport, OrderStatus, Side, StreamEvent
+from protocol.paths import audit_log_path
 from tests.helpers import SystemUnderTest, eventually, process_alive
 from tests.system_ops import (
     client,
@@ -271,7 +273,8 @@ def test_connector_that_does_not_answer_is_restarted_and_the_cancel_retried(
 ) -> None:
     """A frozen connector (the supervisor's hang detection set far off) does not answer the
     mass cancel: risk asks the supervisor to restart it, asks the new incarnation again, and
-    the venue's resting order ends cancelled."""
+    the venue's resting order ends cancelled. The restart is recorded as risk's (audit
+    `via: actor:risk`, risk's pid) and counted reason="kill_switch", not as an operator's."""
     venues = [
         {"name": v, "target_comp_id": v.upper(), "request_timeout_s": 0.5,
          "sim": {"reference_prices": {"AAPL": "100.00"}}}
@@ -282,6 +285,7 @@ def test_connector_that_does_not_answer_is_restarted_and_the_cancel_retried(
         order = submit_when_open(c, "simA", "BUY", price="95.00")
     eventually(lambda: venue_status(sut, "simA", order.cl_ord_id) == "ACCEPTED", 10.0)
     frozen = sut.pid_of("connector.simA")
+    risk_pid = sut.pid_of("risk")
     since = sut.mark()
     os.kill(frozen, signal.SIGSTOP)
     try:
@@ -296,6 +300,14 @@ def test_connector_that_does_not_answer_is_restarted_and_the_cancel_retried(
     eventually(lambda: venue_status(sut, "simA", order.cl_ord_id) == "CANCELLED", 15.0)
     done = sut.wait_event("kill_switch_cancel_done", since=since, timeout_s=15.0)
     assert done["venues"]["simA"]["restarts"] == 1 and done["venues"]["simA"]["done"]
+    line = sut.wait_event("operator_command", since=since, command="restart")
+    assert (line["via"], line["pid"]) == ("actor:risk", risk_pid)
+    records = [json.loads(r) for r in audit_log_path(sut.state_dir).read_text().splitlines()]
+    (record,) = [r for r in records if r["command"] == "restart"]
+    assert (record["via"], record["pid"], record["result"]) == ("actor:risk", risk_pid, "ok")
+    restarts = "tradepulse_actor_restarts_total"
+    assert sut.metric(restarts, actor="connector.simA", reason="kill_switch") == 1
+    assert sut.metric(restarts, actor="connector.simA", reason="operator") == 0
 
 
 # --------------------------------------------------------------------------- unmatched fill

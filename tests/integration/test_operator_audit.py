@@ -14,11 +14,13 @@ import signal
 import stat
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import zmq
 
+from actors.supervisor.audit import parse_loginuid, user_name
 from protocol.codec import Sender, decode, encode
 from protocol.commands import OperatorId, Reload
 from protocol.exceptions import RiskRejected
@@ -92,6 +94,12 @@ def test_a_cli_restart_records_the_real_uid_and_user_and_counts_as_an_operator_r
     assert isinstance(record["pid"], int)
     assert record["pid"] not in (os.getpid(), sut.proc.pid if sut.proc else None)
     assert record["args"]["actor"] == "heartbeat"
+    # the login uid (pam_loginuid, kept across sudo): the CLI inherits this process's
+    login = parse_loginuid(Path("/proc/self/loginuid").read_text())
+    assert (record["login_uid"], record["login_user"]) == (
+        login,
+        "" if login is None else user_name(login),
+    )
     mode = stat.S_IMODE(audit_log_path(sut.state_dir).stat().st_mode)
     assert mode == 0o600
     line = sut.wait_event("operator_command", since=mark, command="restart", reason=reason)
@@ -189,6 +197,30 @@ def test_a_restart_only_change_refuses_the_whole_reload(sut: SystemUnderTest) ->
     assert not sut.events("config_applied", since=mark)
     assert not sut.events("config_reloaded", since=mark)
     sut.wait_event("config_reload_refused", since=mark)
+
+
+@pytest.mark.usefixtures("config_restored")
+def test_a_changed_secret_is_named_but_never_shown(sut: SystemUnderTest) -> None:
+    """A reload whose file changes a venue's FIX RawData (96) logon field: refused (venues
+    need a restart), the field named in the reply, but its value is `<redacted>` in the
+    reply, the `operator_command` and `config_reload_refused` lines and the audit file."""
+    secret = f"S3CRET-{uuid.uuid4().hex[:8]}"
+    data = make_config(venues=VENUES)
+    data["venues"][0]["dialect"] = {"logon_fields": {"96": secret}}
+    sut.config_path.write_text(to_toml(data))
+    mark = sut.mark()
+    out = sut.cli("reload", "--reason", "rotate rawdata", "--json")
+    assert out.returncode == 1, out.stdout + out.stderr
+    reply = json.loads(out.stdout)
+    fields = {c["field"]: c for c in reply["data"]["changes"]}
+    assert fields["venues[simA].dialect.logon_fields.96"]["new"] == "<redacted>"
+    line = sut.wait_event("operator_command", since=mark, command="reload")
+    refused = sut.wait_event("config_reload_refused", since=mark)
+    record = audited(sut, command="reload", reason="rotate rawdata")
+    assert record is not None
+    for shown in (out.stdout, json.dumps(line), json.dumps(refused), json.dumps(record)):
+        assert secret not in shown
+    assert secret not in audit_log_path(sut.state_dir).read_text()
 
 
 @pytest.mark.usefixtures("config_restored")

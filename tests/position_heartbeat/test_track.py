@@ -148,3 +148,38 @@ def test_transient_differences_alternating_between_symbols_never_add_up() -> Non
     lost = [t.observe("simB", {"AAPL": D(7), "MSFT": D(m)}) for m in ("3", "-2", "9", "4", "1")]
     assert [s.consecutive for s in lost] == [1, 2, 3, 4, 5]
     assert [s.engage for s in lost] == [False, False, False, False, True]
+
+
+# --------------------------------------------------------------------------- reloads mid-run
+
+
+def test_lowering_divergence_beats_below_a_running_count_engages_at_the_next_beat() -> None:
+    """A reload that lowers `divergence_beats` below the count of a divergence in progress
+    engages at the next divergent beat (not never, as an `==` test would), and only once."""
+    t = DivergenceTracker(D("0.5"), beats=5)
+    assert not any(t.observe("simA", {"AAPL": D(100)}).engage for _ in range(3))
+    t.beats = 2  # what HeartbeatActor.on_config does
+    steps = [t.observe("simA", {"AAPL": D(100)}) for _ in range(10)]
+    assert [s.engage for s in steps[:2]] == [True, False]
+    assert sum(s.engage for s in steps) == 1
+
+
+def test_raising_divergence_beats_after_it_engaged_does_not_engage_the_same_run_again() -> None:
+    t = DivergenceTracker(D("0.5"), beats=2)
+    assert [t.observe("simA", {"AAPL": D(1)}).engage for _ in range(3)] == [False, True, False]
+    t.beats = 5
+    assert not any(t.observe("simA", {"AAPL": D(1)}).engage for _ in range(10))
+    t.observe("simA", {})  # the episode ends; a new run engages at the new threshold
+    assert [t.observe("simA", {"AAPL": D(1)}).engage for _ in range(5)][-1]
+
+
+def test_lowering_missing_intervals_during_an_outage_alerts_at_the_next_miss() -> None:
+    t = OutageTracker(
+        ["simA"], missing_intervals=5, tolerance_s=1e9, engage_on_missing=True, now_s=0
+    )
+    assert not any(t.missed("simA", float(i)).alert for i in range(3))
+    t.missing_intervals = 2
+    alerts = [t.missed("simA", 10.0 + i).alert for i in range(10)]
+    assert alerts[0] and sum(alerts) == 1
+    t.ok("simA", 30.0)  # a good beat ends the episode: the next outage alerts again
+    assert [t.missed("simA", 31.0 + i).alert for i in range(3)] == [False, True, False]

@@ -9,12 +9,21 @@ import os
 import pwd
 import stat
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import structlog
 from prometheus_client import REGISTRY
 
-from actors.supervisor.audit import AuditLog, is_read_only, operator_from_peer, user_name
+from actors.supervisor.audit import (
+    AuditLog,
+    is_read_only,
+    login_uid,
+    operator_from_peer,
+    parse_loginuid,
+    user_name,
+)
 from protocol import commands as wire
 
 LOG = structlog.get_logger().bind(actor="supervisor")
@@ -101,3 +110,53 @@ def test_a_uid_without_a_passwd_entry_is_named_by_its_number(uid: int) -> None:
         assert user_name(uid) == str(uid)
     else:
         pytest.skip("uid exists here")
+
+
+def test_the_user_name_is_looked_up_once_per_uid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`top` polls status every second: the passwd lookup (NSS, maybe LDAP) is cached per
+    uid, bounded."""
+    calls: list[int] = []
+
+    def getpwuid(uid: int) -> Any:
+        calls.append(uid)
+        return SimpleNamespace(pw_name=f"user{uid}")
+
+    monkeypatch.setattr("actors.supervisor.audit.pwd.getpwuid", getpwuid)
+    user_name.cache_clear()
+    try:
+        names = [user_name(u) for u in (4001, 4001, 4002, 4001)]
+        assert names == ["user4001", "user4001", "user4002", "user4001"]
+        assert calls == [4001, 4002]
+        assert user_name.cache_info().maxsize is not None  # bounded
+    finally:
+        user_name.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1000", 1000), ("0\n", 0), ("4294967295", None), ("-1", None), ("", None), ("x", None)],
+)
+def test_the_login_uid_is_parsed_with_unset_as_none(text: str, expected: int | None) -> None:
+    assert parse_loginuid(text) == expected
+
+
+def test_the_login_user_is_recorded_and_named_when_it_differs(tmp_path: Path) -> None:
+    """`sudo -u tradepulse`: uid is the service account, the login uid the person; both go
+    to the audit record, and `describe` names the login when it differs."""
+    op = wire.OperatorId(uid=990, user="tradepulse", pid=42, login_uid=1000, login_user="alice")
+    assert op.describe() == "tradepulse (uid 990, pid 42, login alice)"
+    same = wire.OperatorId(uid=1000, user="alice", pid=42, login_uid=1000, login_user="alice")
+    assert same.describe() == "alice (uid 1000, pid 42)"
+    audit = AuditLog(tmp_path / "audit" / "operator.jsonl", structlog.get_logger())
+    audit.command(wire.Restart(actor="oms", reason="r"), op, "ok", "restarting")
+    record = json.loads((tmp_path / "audit" / "operator.jsonl").read_text())
+    assert (record["login_uid"], record["login_user"]) == (1000, "alice")
+
+
+def test_the_identity_carries_this_processs_login_uid_whatever_it_is() -> None:
+    with open("/proc/self/loginuid") as f:
+        expected = parse_loginuid(f.read())
+    op = operator_from_peer(f"localhost:{os.getuid()}:{os.getgid()}:{os.getpid()}")
+    assert op.login_uid == expected
+    assert op.login_user == ("" if expected is None else user_name(expected))
+    assert login_uid(2**22 + 12345) is None  # no such process: unset, not an error

@@ -4,8 +4,9 @@ READY after a restart, hang detection, operator restarts. No processes."""
 from __future__ import annotations
 
 import pytest
+from prometheus_client import REGISTRY
 
-from actors.supervisor.child import Child, ExitAction, ExitDecision
+from actors.supervisor.child import RESTART_REASONS, Child, ExitAction, ExitDecision
 from actors.supervisor.restart_policy import ChildSpec, ChildState, RestartType
 from protocol.config import RestartCfg
 
@@ -201,3 +202,21 @@ def test_each_restart_is_counted_with_why_the_incarnation_ended() -> None:
     _running(child, 50.0)
     child.exited(0, 51.0, shutting_down=True)  # a shutdown is no restart
     assert counted() == {"crash": 1, "hang": 1, "start_timeout": 1, "operator": 2}
+
+
+def test_a_kill_switch_restart_is_counted_as_such_and_every_reason_starts_at_zero() -> None:
+    """Every (actor, reason) series exists from the child's creation at 0 (so increase()
+    sees the first restart); a restart requested for the kill-switch (risk restarting a
+    connector) is counted reason="kill_switch", not "operator"."""
+    child = Child(ChildSpec(id="connector.kswitch", kind="connector", venue="x"), POLICY)
+    for reason in RESTART_REASONS:
+        labels = {"actor": "connector.kswitch", "reason": reason}
+        assert REGISTRY.get_sample_value("tradepulse_actor_restarts_total", labels) == 0.0
+    _running(child, 0.0)
+    assert not child.restart_requested("kill_switch")
+    child.exited(0, 1.0, shutting_down=False)
+    assert _restarts(child, "kill_switch") == 1 and _restarts(child, "operator") == 0
+    _running(child, 2.0)
+    assert not child.restart_requested()  # an operator's next: the reason does not stick
+    child.exited(0, 3.0, shutting_down=False)
+    assert _restarts(child, "operator") == 1 and _restarts(child, "kill_switch") == 1

@@ -18,6 +18,7 @@ import msgpack
 import pytest
 import structlog
 import zmq
+from structlog.testing import capture_logs
 
 import supervisor
 from actors.risk import killswitch
@@ -53,6 +54,8 @@ class StubHost:
         self.cfg = parse_config({"venues": [{"name": "simA"}]})
         self.states: dict[str, ChildState] = {"risk": RUNNING, "oms": RUNNING}
         self.restarts: list[tuple[str, bool]] = []
+        self.restart_reasons: list[str] = []
+        self.pids: dict[int, str] = {}  # supervised actors' processes
         self.forwarded: list[tuple[str, ControlRequest]] = []
         self.shutdown = False
         self.operator_stops = _NoStops()
@@ -66,12 +69,16 @@ class StubHost:
     def status(self) -> dict[str, Any]:
         return {"actors": [{"id": a} for a in self.states]}
 
-    def request_restart(self, actor: str, *, force: bool) -> bool:
+    def request_restart(self, actor: str, *, force: bool, reason: str = "operator") -> bool:
         self.restarts.append((actor, force))
+        self.restart_reasons.append(reason)
         return self.states[actor] is not RUNNING
 
     def request_shutdown(self) -> None:
         self.shutdown = True
+
+    def actor_of_pid(self, pid: int) -> str | None:
+        return self.pids.get(pid)
 
     def forward(self, actor: str, request: ControlRequest) -> str:
         self.forwarded.append((actor, request))
@@ -362,3 +369,56 @@ def test_an_engage_the_supervisor_writes_names_the_operator(rig: Rig) -> None:
         ("engage", "alice (uid 1000, pid 5)"),
         ("reset", "unknown"),
     ]
+
+
+def test_a_sighup_reload_that_raises_is_logged_and_ends_the_reload_for_systemd(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGHUP is handled in the loop like a control request: a reload that raises is logged
+    `handler_failed` (source sighup), systemd is told the reload ended, nothing propagates."""
+
+    class Notify:
+        def __init__(self) -> None:
+            self.calls: list[str] = []
+
+        def reloading(self) -> None:
+            self.calls.append("reloading")
+
+        def reloaded(self, status: dict[str, Any]) -> None:
+            self.calls.append("reloaded")
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(rig.plane.reloader, "reload", broken)
+    notify = Notify()
+    with capture_logs() as logs:
+        rig.plane.reload_by_signal(notify)  # type: ignore[arg-type]
+    assert notify.calls == ["reloading", "reloaded"]
+    assert [e["source"] for e in logs if e["event"] == "handler_failed"] == ["sighup"]
+    assert rig.ask(wire.Status()).status == "ok"
+
+
+def test_a_restart_from_a_supervised_actors_process_is_recorded_as_that_actor(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Risk restarting a connector for the kill-switch's mass cancel connects from risk's
+    pid: recorded `via: actor:risk` (log, audit) and counted as a kill_switch restart; the
+    same request from any other process is an operator's."""
+    peer = {"pid": 4321}
+    monkeypatch.setattr(
+        control_plane, "operator_from_peer",
+        lambda _addr: wire.OperatorId(uid=1000, user="svc", pid=peer["pid"]),
+    )  # fmt: skip
+    rig.host.pids = {4321: "risk"}
+    restart = wire.Restart(actor="oms", force=True, reason="mass cancel", override_stop=True)
+    with capture_logs() as logs:
+        assert rig.ask(restart).status == "ok"
+        peer["pid"] = 999
+        assert rig.ask(restart).status == "ok"
+    assert rig.host.restart_reasons == ["kill_switch", "operator"]
+    lines = [e for e in logs if e["event"] == "operator_command"]
+    assert [(e["via"], e["pid"]) for e in lines] == [("actor:risk", 4321), ("control", 999)]
+    records = rig.plane.audit.path.read_text().splitlines()
+    assert '"via":"actor:risk"' in records[0] and '"via":"control"' in records[1]
+    assert wire.OperatorId(pid=4321, via="actor:risk").describe() == "actor risk (pid 4321)"

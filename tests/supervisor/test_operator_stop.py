@@ -161,7 +161,7 @@ class _Host:
     def actor_ids(self) -> list[str]:
         return list(self.rig.children)
 
-    def request_restart(self, actor: str, *, force: bool) -> bool:
+    def request_restart(self, actor: str, *, force: bool, reason: str = "operator") -> bool:
         self.restarts.append(actor)
         return False
 

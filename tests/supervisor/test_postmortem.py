@@ -18,10 +18,11 @@ import pytest
 from actors.risk.killswitch import KillSwitchState
 from actors.supervisor import logfiles, postmortem
 from actors.supervisor.logfiles import RotatingFile, line_time, lines_between, utc_stamp, wrap_line
-from actors.supervisor.postmortem import Bundle, fair_shares, is_secret_field, pack, redact
+from actors.supervisor.postmortem import Bundle, fair_shares, pack
 from actors.supervisor.postmortem_watch import EngagementTrigger, prune
 from protocol import paths
 from protocol.config import SystemConfig
+from protocol.redact import REDACTED, is_secret_field, redact
 
 T0 = 1_796_000_000.0  # a fixed time (2026-11-30)
 
@@ -66,11 +67,11 @@ def test_redact_replaces_secret_values_at_any_depth_and_keeps_the_rest() -> None
     out = redact(config)
     assert out["venues"][0] == {
         "name": "a",
-        "password": postmortem.REDACTED,
+        "password": REDACTED,
         "password_env": "A_PW",
         "api_key": "",
     }
-    assert out["extra"]["deep"] == {"secret_token": postmortem.REDACTED, "port": 9}
+    assert out["extra"]["deep"] == {"secret_token": REDACTED, "port": 9}
     assert "hunter2" not in json.dumps(out) and "t0k3n-value" not in json.dumps(out)
 
 
@@ -99,7 +100,7 @@ def test_collect_from_a_bare_state_dir_redacts_the_config_and_says_what_is_missi
     assert bundle.names == ["config.json", "kill_switch.json"]
     config = json.loads((tmp_path / "staging" / "config.json").read_text())
     venue = config["config"]["venues"][0]
-    assert venue["dialect"]["logon_fields"] == {"925": postmortem.REDACTED, "1137": "9"}
+    assert venue["dialect"]["logon_fields"] == {"925": REDACTED, "1137": "9"}
     assert venue["password_env"] == "SIMA_PW"
     assert config["credential_variables"] == {"venues[simA].password_env": "SIMA_PW"}
     state = json.loads((tmp_path / "staging" / "kill_switch.json").read_text())

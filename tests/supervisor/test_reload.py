@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 import structlog
+from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
 
 from actors.runtime.timers import Timers
 from actors.supervisor.reload import ACK_TIMEOUT_S, LIVE_SECTIONS, Reloader, config_diff
@@ -17,6 +19,7 @@ from actors.supervisor.restart_policy import ChildState
 from protocol.commands import ApplyConfig, OperatorId
 from protocol.config import SystemConfig, load_config, parse_config
 from protocol.messages import ControlReply, ControlRequest
+from protocol.redact import REDACTED
 from tests.helpers import make_config, to_toml
 
 ALICE = OperatorId(uid=1000, user="alice", pid=7)
@@ -118,11 +121,12 @@ def test_a_live_change_goes_to_its_actors_and_the_reply_waits_for_them(host: Hos
     assert isinstance(risk_cmd, ApplyConfig) and risk_cmd.section == "risk"
     assert risk_cmd.values["max_order_qty"] == "5"
     assert sent["risk"].operator == ALICE
-    assert r.running.risk.max_order_qty == 5
+    assert r.running is host.cfg  # not before the actors confirm it
     assert r.on_reply("fwd-1", ControlReply(status="ok", reason="applied"))
     assert replies == []
     assert not r.on_reply("someone-else", ControlReply(status="ok"))
     assert r.on_reply("fwd-2", ControlReply(status="ok", reason="applied"))
+    assert r.running.risk.max_order_qty == 5 and r.running.heartbeat.interval_s == 0.5
     (reply,) = replies
     assert reply.status == "ok" and set(reply.data["actors"]) == {"risk", "heartbeat"}
     fields = [c["field"] for c in reply.data["changes"]]
@@ -154,3 +158,77 @@ def test_a_down_owner_reads_the_file_when_it_starts(host: Host) -> None:
 def test_every_live_section_is_a_config_section_or_the_trading_one_to_come() -> None:
     for section in LIVE_SECTIONS:
         assert section in SystemConfig.model_fields or section == "trading"
+
+
+def _answer(r: Reloader, host: Host, **status_by_actor: str) -> None:
+    for i, (actor, _) in enumerate(host.sent, start=1):
+        if actor in status_by_actor:
+            r.on_reply(f"fwd-{i}", ControlReply(status=status_by_actor[actor], reason="x"))
+
+
+def test_a_section_an_actor_refused_is_not_recorded_and_the_retry_sends_it_again(
+    host: Host,
+) -> None:
+    """risk refuses its section, heartbeat applies its own: the reply is an error counted
+    `partial` and logged `config_reload_incomplete`; the running config holds the new
+    heartbeat section only, so the retry of the same file sends risk's section again (not
+    "config unchanged" while risk keeps the old limits)."""
+    host.write(risk={"max_order_qty": "5"}, heartbeat={"interval_s": 0.5})
+    r = reloader(host)
+    partial = REGISTRY.get_sample_value("tradepulse_config_reloads_total", {"result": "partial"})
+    replies: list[ControlReply] = []
+    with capture_logs() as logs:
+        r.reload(ALICE, "first", replies.append)
+        _answer(r, host, risk="error", heartbeat="ok")
+    (reply,) = replies
+    assert reply.status == "error" and "risk not applied" in reply.reason
+    (event,) = [e for e in logs if e["event"] == "config_reload_incomplete"]
+    assert event["applied"] == ["heartbeat"] and event["not_applied"] == ["risk"]
+    assert not [e for e in logs if e["event"] == "config_reloaded"]
+    after = REGISTRY.get_sample_value("tradepulse_config_reloads_total", {"result": "partial"})
+    assert (after or 0) == (partial or 0) + 1
+    assert r.running.heartbeat.interval_s == 0.5 and r.running.risk.max_order_qty == 10000
+
+    host.sent.clear()
+    retry = run(r)
+    assert retry == [] and [a for a, _ in host.sent] == ["risk"]
+    _answer(r, host, risk="ok")
+    (reply,) = retry
+    assert reply.status == "ok" and r.running.risk.max_order_qty == 5
+    host.sent.clear()
+    assert run(r)[0].reason == "config unchanged" and host.sent == []
+
+
+def test_a_section_whose_actor_did_not_answer_is_sent_again(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host.write(risk={"max_order_qty": "5"})
+    timers = Timers()
+    r = reloader(host, timers)
+    run(r)
+    monkeypatch.setattr("actors.runtime.timers.time.monotonic", lambda: 1e12)
+    timers.run_due()
+    host.sent.clear()
+    assert run(r) == [] and [a for a, _ in host.sent] == ["risk"]
+
+
+def test_the_ack_timeout_is_well_inside_the_cli_default_deadline() -> None:
+    """The reply (with who did not answer) must reach a CLI waiting its default 10 s."""
+    assert ACK_TIMEOUT_S <= 5.0
+
+
+def test_secret_values_never_appear_in_the_diff(host: Host) -> None:
+    """A changed FIX RawData / password shows as `<redacted>` in the diff (the reply, the
+    log line, the audit record all come from it); the field itself is still named."""
+    data = make_config(venues=("simA",))
+    old = parse_config(data)
+    data["venues"][0].setdefault("dialect", {})["logon_fields"] = {"96": "S3CRET-RAWDATA"}
+    new = parse_config(data)
+    changes = {c.field: c.to_dict() for c in config_diff(old, new)}
+    assert changes["venues[simA].dialect.logon_fields.96"]["new"] == REDACTED
+    assert "S3CRET" not in repr(changes)
+    both = parse_config(
+        data | {"venues": [data["venues"][0] | {"dialect": {"logon_fields": {"96": "OTHER"}}}]}
+    )
+    (change,) = config_diff(new, both)
+    assert (change.old, change.new) == (REDACTED, REDACTED)  # changed, but not shown

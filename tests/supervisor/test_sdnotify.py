@@ -194,3 +194,23 @@ def test_a_status_that_cannot_be_built_is_counted_not_raised(
 
         eventually(status_failed_then_pinged, 5.0)
     notify.close()
+
+
+def test_a_reload_during_startup_sends_no_ready(receiver: tuple[socket.socket, str]) -> None:
+    """SIGHUP before every actor is READY: the reload ends with a STATUS line only (READY=1
+    waits for all-ready); once the system is ready a reload ends with READY=1."""
+    sock, name = receiver
+    notify = SystemdNotify.from_environ({"NOTIFY_SOCKET": name}, LOG)
+    starting = _status(actors=[{"id": "risk", "state": "starting"}])
+    notify.reloading()
+    assert _recv(sock)[0] == "RELOADING=1"
+    notify.reloaded(starting)
+    after = _recv(sock)
+    assert "READY=1" not in after and after[0].startswith("STATUS=starting")
+    notify.ready(_status())
+    assert _recv(sock)[0] == "READY=1"
+    notify.reloading()
+    _recv(sock)
+    notify.reloaded(_status())
+    assert _recv(sock)[0] == "READY=1"
+    notify.close()

@@ -67,8 +67,13 @@ class ControlHost(Protocol):
         """The `status` reply's data: actors, venues, kill-switch, intake, metrics URL."""
         ...
 
-    def request_restart(self, actor: str, *, force: bool) -> bool:
-        """Restart a known actor; True if it was not running and starts now."""
+    def request_restart(self, actor: str, *, force: bool, reason: str = "operator") -> bool:
+        """Restart a known actor (`reason`: the restart counter's label); True if it was not
+        running and starts now."""
+        ...
+
+    def actor_of_pid(self, pid: int) -> str | None:
+        """The supervised actor whose current process is `pid`; None: not one of them."""
         ...
 
     def request_shutdown(self) -> None: ...

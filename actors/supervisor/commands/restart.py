@@ -4,7 +4,9 @@ A running actor is stopped (a polite STOP, or SIGKILL of its group with `--force
 exit respawns it at once; one that is not running (given up, or waiting out a backoff)
 starts now with a fresh restart budget. One an operator stopped (`tradepulse stop`) is
 refused (`start` it), except risk's restart of a connector for the kill-switch's mass
-cancel (`override_stop`), which lifts the stop.
+cancel (`override_stop`), which lifts the stop. A restart is counted
+(`tradepulse_actor_restarts_total{reason}`) `kill_switch` when risk's process asked for it
+(`via="actor:risk"`), else `operator`.
 """
 
 from __future__ import annotations
@@ -30,7 +32,18 @@ class Restart(ControlCommand[wire.Restart]):
     def to_wire(self, ns: argparse.Namespace) -> wire.Restart:
         return wire.Restart(actor=ns.actor, force=ns.force, reason=ns.reason)
 
+    def execute_by(
+        self, command: wire.Restart, host: ControlHost, operator: wire.OperatorId | None
+    ) -> ControlReply:
+        """Counted by why: risk's restart of a connector is the kill-switch's, not an
+        operator's (`ActorFlapping` leaves operator restarts out)."""
+        by_risk = operator is not None and operator.via == "actor:risk"
+        return self._execute(command, host, "kill_switch" if by_risk else "operator")
+
     def execute(self, command: wire.Restart, host: ControlHost) -> ControlReply:
+        return self._execute(command, host, "operator")
+
+    def _execute(self, command: wire.Restart, host: ControlHost, why: str) -> ControlReply:
         actor = command.actor
         if host.actor_state(actor) is None:
             known = ", ".join(host.actor_ids())
@@ -43,7 +56,7 @@ class Restart(ControlCommand[wire.Restart]):
                 )
             ok, text = host.operator_stops.start(actor, why=command.reason or "restart")
             return ControlReply(status="ok" if ok else "error", reason=text)
-        starting = host.request_restart(actor, force=command.force)
+        starting = host.request_restart(actor, force=command.force, reason=why)
         return ControlReply(
             status="ok", reason=f"{actor} {'starting' if starting else 'restarting'}"
         )
