@@ -59,9 +59,16 @@ def build(cls: type[BaseModel], *, full: bool = True) -> Any:
     for name, info in cls.model_fields.items():
         if name == "type":
             continue
-        if info.is_required() or full:
+        if not info.is_required() and _has_pattern(info):
+            if full:  # a string with a pattern: its default is a valid sample
+                values[name] = info.default
+        elif info.is_required() or full:
             values[name] = sample_value(info.annotation, name, full=full)
     return cls(**values)
+
+
+def _has_pattern(info: Any) -> bool:
+    return any(getattr(m, "pattern", None) for m in info.metadata)
 
 
 def message_type(cls: type[BaseModel]) -> str:
