@@ -66,8 +66,10 @@ def test_heartbeat_stays_quiet_for_a_venue_that_refuses_an_while_its_session_is_
         eventually(lambda: sut.actor("heartbeat")["info"]["beats"] >= beats + 15, 15.0)
         assert not kill_switch(sut)["engaged"]
         assert not sut.events("kill_switch_requested")
-        compared = [e for e in sut.events("heartbeat", since=since) if e.get("source")]
-        assert compared and all(e["source"] == "ledger" for e in compared)
+        compared = eventually(  # beats counted in status; their lines read by a thread
+            lambda: [e for e in sut.events("heartbeat", since=since) if e.get("source")], 10.0
+        )
+        assert all(e["source"] == "ledger" for e in compared)
         assert compared[-1]["venue_positions"] == {"AAPL": "10"}
         assert compared[-1]["diff"] == {}
 
