@@ -334,6 +334,17 @@ class _Stream:
         venue = rig.inspect()
         venue_orders = {o["cl_ord_id"]: o for o in venue["orders"]}
         assert set(venue_orders) == set(self.orders)
+        # terminal at the OMS (its last fill) does not mean every report arrived: with
+        # reordered reports the accepted or a partial fill can come after the last fill
+        want = {f["exec_id"] for o in venue["orders"] for f in o["fills"]}
+
+        def all_arrived() -> bool:
+            applied = list(rig.applied.values())
+            fills = {e.exec_id for e in applied if e.kind == "fill"}
+            accepted = {e.cl_ord_id for e in applied if e.kind == "accepted"}
+            return want <= fills and set(self.orders) <= accepted
+
+        rig.pump_until(all_arrived, 10, "every venue fill and an accepted per order at the OMS")
         venue_fills = {
             f["exec_id"]: (o["cl_ord_id"], D(f["qty"]), D(f["px"]))
             for o in venue["orders"]
