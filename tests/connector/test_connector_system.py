@@ -89,6 +89,7 @@ def test_kill9_of_the_connector_and_session_drops_while_trading(
     assert {s: q for s, q in oms_positions.items() if q} == {
         s: q for s, q in venue_positions.items() if q
     }
-    assert sut.events("reconnect", actor=f"connector.{VENUE}")
-    assert (sut.metric("tradepulse_reconnects_total", venue=VENUE) or 0) >= 1
+    sut.wait_event("reconnect", actor=f"connector.{VENUE}")  # read by a thread: wait
+    # counted just after that line is written: wait for the count too
+    eventually(lambda: (sut.metric("tradepulse_reconnects_total", venue=VENUE) or 0) >= 1, 5.0)
     assert sut.events("actor_restarting", child=f"connector.{VENUE}")

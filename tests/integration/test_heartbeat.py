@@ -112,8 +112,8 @@ def test_fill_the_venue_never_reports_engages_the_switch_within_n_beats(
     elapsed = time.monotonic() - filled_at
     assert ks["source"] == "heartbeat" and ks["reason"].startswith("position_divergence: simA")
     assert elapsed <= (BEATS + 1) * INTERVAL_S + SLACK_S, elapsed
-    divergent = sut.events("position_divergence", venue="simA")
-    assert [e["consecutive"] for e in divergent[:BEATS]] == list(range(1, BEATS + 1))
+    divergent = sut.wait_events("position_divergence", BEATS, venue="simA")  # read by a thread
+    assert [e["consecutive"] for e in divergent] == list(range(1, BEATS + 1))
     assert sut.metric("tradepulse_kill_switch_triggers_total", reason="position_divergence") == 1
     assert sut.metric("tradepulse_position_divergence", venue="simA") == 10
     sut.wait_event("kill_switch_cancel_done")

@@ -36,11 +36,10 @@ def _venue(sut: SystemUnderTest, cl_ord_id: str) -> dict[str, Any]:
 
 
 def _index(sut: SystemUnderTest, since: int, name: str, **match: Any) -> int:
-    """Position in the log of the first `name` event at or after `since`."""
-    for i, e in enumerate(sut.events(since=since), start=since):
-        if e.get("event") == name and all(e.get(k) == v for k, v in match.items()):
-            return i
-    raise AssertionError(f"{name} {match} not logged")
+    """Position in the log of the first `name` event at or after `since` (waited for: the
+    log is read by a thread)."""
+    found = sut.wait_event(name, since=since, **match)
+    return next(i for i, e in enumerate(sut.events(since=since), start=since) if e is found)
 
 
 def test_kill9_after_send_before_the_venue_ack_reaches_the_oms() -> None:
@@ -127,6 +126,10 @@ def test_kill9_while_the_oms_reconciles() -> None:
         gap = final.oms["gap-1"]
         assert (gap.status, gap.cum_qty) == (OrderStatus.FILLED, D(100))
         assert final.oms_positions == {"AAPL": D(100)}
-        plans = sut.events("reconcile_plan", since=since)
-        assert sum(p["apply_missed_fill"] for p in plans) == 1
+
+        def missed_fills() -> int:
+            return sum(p["apply_missed_fill"] for p in sut.events("reconcile_plan", since=since))
+
+        eventually(lambda: missed_fills() >= 1, 10.0)  # the plan's line is read by a thread
+        assert missed_fills() == 1
         check_journal_fills(sut, final.oms)

@@ -13,6 +13,7 @@ import signal
 import threading
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,7 +73,9 @@ def test_crash_before_the_order_is_sent(point: str) -> None:
             _crashed_and_back(sut, point, since)
             assert order.client_order_id == "cp-1"
             final = settle(c, sut, ["warm-1", "cp-1"])
-        assert _resubmits_since(sut, since) == ["cp-1"]
+        # logged by the new OMS, read by a thread: wait for it (a second would show too)
+        eventually(lambda: _resubmits_since(sut, since) == ["cp-1"], 10.0,
+                   message=lambda: f"resubmits: {_resubmits_since(sut, since)}")  # fmt: skip
         assert final.oms["cp-1"].status is OrderStatus.ACCEPTED
         assert final.venue["rejects"] == []
         assert [o["cl_ord_ids"][0] for o in final.venue["orders"]] == [warm.cl_ord_id, "cp-1"]
@@ -180,7 +183,12 @@ def test_crash_during_reconciliation_of_missed_fills() -> None:
             trigger_reconcile(sut, timeout_s=3.0)  # no answer: the OMS dies mid-plan
             _crashed_and_back(sut, point, since)
             final = settle(c, sut, ["warm-1", *ids])
-        plans = sut.events("reconcile_plan", since=since)
+
+        def plans_done() -> list[dict[str, Any]] | None:  # logged lines are read by a thread
+            plans = sut.events("reconcile_plan", since=since)
+            return plans if sum(p["apply_missed_fill"] for p in plans[1:]) >= 2 else None
+
+        plans = eventually(plans_done, 10.0)
         assert plans[0]["apply_missed_fill"] == 3  # the plan the crash interrupted
         assert sum(p["apply_missed_fill"] for p in plans[1:]) == 2  # only what was left
         for coid in ids:

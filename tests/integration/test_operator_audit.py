@@ -194,9 +194,9 @@ def test_a_restart_only_change_refuses_the_whole_reload(sut: SystemUnderTest) ->
     assert code == 1
     assert reply["reason"].startswith("reload refused: needs a restart: oms.request_timeout_s")
     assert "risk.max_order_qty" not in reply["reason"]
+    sut.wait_event("config_reload_refused", since=mark)  # then the lines before it are read
     assert not sut.events("config_applied", since=mark)
     assert not sut.events("config_reloaded", since=mark)
-    sut.wait_event("config_reload_refused", since=mark)
 
 
 @pytest.mark.usefixtures("config_restored")

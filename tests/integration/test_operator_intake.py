@@ -99,7 +99,7 @@ def test_a_venue_pause_refuses_only_that_venue_and_survives_an_oms_kill(
         submit_when_open(c, "simB", client_order_id="b-after-kill")  # the new OMS is open
         with pytest.raises(IntakePaused, match=reason):
             _submit(c, "simA", "a-refused-again")
-        assert sut.events("intake_pauses_loaded", since=since, actor="oms")
+        sut.wait_event("intake_pauses_loaded", since=since, actor="oms")
 
         assert "no operator pause" in _cli(sut, "intake", "resume", "--venue", "simA")
         assert _submit(c, "simA", "a-after-resume").client_order_id == "a-after-resume"

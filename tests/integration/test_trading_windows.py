@@ -3,9 +3,10 @@
 A restart into a blackout that covers now: the OMS warns `trading_window_closed_at_start`,
 refuses new orders with OUTSIDE_TRADING_WINDOW saying the blackout's reason and when it
 reopens, still takes the cancel of an order from before, and `status` / `intake status`
-show the blackout and its end. A window that closes a few seconds after the start: intake
-open and an order rests; at the close (waited for, never slept) new orders and a replace
-that adds quantity are refused, while a replace that lowers it and a cancel go through."""
+show the blackout and its end. A window reloaded to close a few seconds from now, after an
+order rested (no assumption on how fast the system starts): at the close (waited for,
+never slept) new orders and a replace that adds quantity are refused, while a replace
+that lowers it and a cancel go through."""
 
 from __future__ import annotations
 
@@ -17,14 +18,15 @@ import pytest
 
 from protocol.client import ExecutionClient, NotReady, OutsideTradingWindow
 from protocol.messages import OrderStatus
-from tests.helpers import SystemUnderTest, eventually
+from tests.helpers import SystemUnderTest, eventually, make_config, to_toml
 from tests.integration.oms_support import overrides, start, systems
 from tests.system_ops import SYMBOL, VENUE, client, submit_when_open
 
 pytestmark = pytest.mark.integration
 
 EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-CLOSE_IN_S = 25  # a loaded machine starts the system and rests an order well within this
+CLOSE_IN_S = (4, 8, 16, 32)  # a window ending this far from now, until one is applied open
+CLOSE_WAIT_S = CLOSE_IN_S[-1] + 15.0  # its close is logged within this of its reload
 
 
 def refusal(c: ExecutionClient, coid: str) -> OutsideTradingWindow | None:
@@ -99,31 +101,33 @@ def test_a_blackout_covering_now_refuses_new_orders_and_takes_cancels(short_tmp:
 
 
 def test_a_window_closing_soon_closes_intake_at_its_end(short_tmp: Path) -> None:
-    """A daily UTC window that started two hours ago and ends CLOSE_IN_S after now: intake
-    opens and an order rests; once the window ends, `trading_window_closed` is logged, a
-    submit is refused (`why` outside_window), a replace raising the quantity is refused,
-    one lowering it is taken, and a cancel is taken."""
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    closes = now + dt.timedelta(seconds=CLOSE_IN_S)
-    window = {"days": EVERY_DAY, "start": f"{now - dt.timedelta(hours=2):%H:%M:%S}",
-              "end": f"{closes:%H:%M:%S}"}  # fmt: skip
-    cfg = overrides() | {"trading": {"windows": [window]}}
+    """Started without windows (always open), an order rests; then `reload` of a daily UTC
+    window that started two hours ago and ends a few seconds after now: applied while
+    open, closing then; once the window ends, `trading_window_closed` is logged, a submit
+    is refused (`why` outside_window), a replace raising the quantity is refused, one
+    lowering it is taken, and a cancel is taken. (No assumption on how fast the machine
+    is: a window that ended before the OMS applied it is reloaded again, further out.)"""
     with systems() as started:
-        sut = start(started, root=short_tmp, overrides=cfg)
+        sut = start(started, root=short_tmp, overrides=overrides())
         with client(sut) as c:
             submit_when_open(c, VENUE, qty="10", price="95.00", client_order_id="rest-0")
             c.wait_for_status("rest-0", {OrderStatus.ACCEPTED})
-            assert dt.datetime.now(dt.UTC) < closes, "the system started too slowly to test"
-            assert not sut.events("trading_window_closed_at_start")
-            info = eventually(lambda: oms_info(sut).get("trading"), 10.0)
-            assert info["open"] and info["next_change"] == closes.isoformat()
-            assert sut.metric("tradepulse_trading_window_open") == 1
-            wait_s = (closes - dt.datetime.now(dt.UTC)).total_seconds() + 15.0
-            closed = sut.wait_event("trading_window_closed", wait_s, actor="oms")
-            assert closed["why"] == "outside_window"
+            before = eventually(lambda: oms_info(sut).get("trading"), 10.0)
+            assert before["open"] and not before["configured"] and before["next_change"] is None
+            closes, since = reload_window_closing_soon(sut)
+            closed = sut.wait_event("trading_window_closed", CLOSE_WAIT_S, since=since,
+                                    actor="oms")  # fmt: skip
+            assert closed["why"] == "outside_window" and not closed["open"]
+            assert dt.datetime.now(dt.UTC) >= closes  # not before its end
             exc = eventually(lambda: refusal(c, "late-0"), 10.0, message="refused submit")
             assert exc.why == "outside_window"
             assert str(exc).startswith("trading closed: outside the trading windows; reopens at")
+            info = oms_info(sut)["trading"]
+            assert (info["open"], info["why"], info["configured"]) == (
+                False,
+                "outside_window",
+                True,
+            )
             with pytest.raises(OutsideTradingWindow):
                 c.replace("rest-0", qty="20")
             with pytest.raises(OutsideTradingWindow):
@@ -134,6 +138,30 @@ def test_a_window_closing_soon_closes_intake_at_its_end(short_tmp: Path) -> None
             c.cancel("rest-0")
             c.wait_for_status("rest-0", {OrderStatus.CANCELLED}, 20.0)
         assert sut.metric("tradepulse_trading_window_open") == 0
+
+
+def reload_window_closing_soon(sut: SystemUnderTest) -> tuple[dt.datetime, int]:
+    """Write a config whose daily window ends a few seconds from now and `reload` it; the
+    OMS logs `trading_window_config_applied` with the state it applied. If the window had
+    already ended by then (a slow machine), reload one ending further out (a later end
+    reopens it). Returns the end of the window applied open, and the log mark before its
+    reload (its close is logged after that mark)."""
+    for close_in_s in CLOSE_IN_S:
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        closes = now + dt.timedelta(seconds=close_in_s)
+        window = {"days": EVERY_DAY, "start": f"{now - dt.timedelta(hours=2):%H:%M:%S}",
+                  "end": f"{closes:%H:%M:%S}"}  # fmt: skip
+        cfg = overrides() | {"trading": {"windows": [window]}}
+        sut.config_path.write_text(to_toml(make_config(venues=(VENUE,), overrides=cfg)))
+        since = sut.mark()
+        reply = sut.control("reload", timeout_s=30.0, reason="window closing soon")
+        assert reply.status == "ok", reply
+        applied = sut.wait_event("trading_window_config_applied", 20.0, since=since, actor="oms")
+        if applied["open"]:
+            assert applied["next_change"] == closes.isoformat(), applied
+            return closes, since
+        assert applied["why"] == "outside_window", applied  # it ended before it was applied
+    raise AssertionError(f"no window applied before its end, up to {CLOSE_IN_S[-1]} s ahead")
 
 
 def _settled_qty(c: ExecutionClient, coid: str) -> int | None:
