@@ -21,7 +21,6 @@ cut to its newest lines if it must be (listed in `truncated`).
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import hashlib
 import importlib.metadata
 import json
@@ -42,6 +41,7 @@ from actors.connector.fix.msglog import log_files as fix_log_files
 from actors.connector.fix.msglog import redact as redact_fix
 from actors.connector.fix.msglog import utc_iso
 from actors.risk import killswitch
+from actors.runtime.when import parse_when_s
 from actors.supervisor.logfiles import lines_between, utc_stamp
 from protocol import paths
 from protocol.config import CREDENTIAL_TAGS, SystemConfig
@@ -60,8 +60,7 @@ def parse_time(text: str, now_s: float) -> float:
     ago) or an ISO 8601 time (UTC unless it says otherwise); ValueError."""
     if text.strip().lower() == "now":
         return now_s
-    stamp = msgview.parse_since(text, now_s)
-    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    return parse_when_s(text, now_s)
 
 
 def record_time(record: dict[str, Any]) -> float | None:

@@ -42,7 +42,6 @@ import shutil
 import signal
 import socket
 import stat
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -57,6 +56,7 @@ from actors.risk import killswitch
 from protocol.client import JournalUnavailable
 from protocol.domain import OrderStatus
 from protocol.exceptions import KillSwitchEngaged, TradePulseError
+from tests.adversarial.diskfull import fill, small_tmpfs
 from tests.helpers import SystemUnderTest, eventually, metric_value, process_alive
 from tests.system_ops import client, submit_when_open
 
@@ -334,35 +334,6 @@ def test_an_actor_frozen_during_the_supervisors_pause_is_still_killed_as_hung(
 
 # --------------------------------------------------------------------------- disk full
 
-FILLER = "filler.bin"
-
-
-@contextlib.contextmanager
-def _small_tmpfs(directory: Path) -> Iterator[Path]:
-    """An 8 MiB tmpfs mounted on `directory` (a real filesystem that fills up), unmounted at
-    the end; the test must have stopped every process using it first."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (the suite runs as root here and in CI)")
-    directory.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(directory)],
-                   check=True)  # fmt: skip
-    try:
-        yield directory
-    finally:
-        subprocess.run(["umount", "-l", str(directory)], check=False)
-
-
-def _fill(directory: Path) -> Path:
-    """Fill the filesystem of `directory` to the last byte (ENOSPC)."""
-    filler = directory / FILLER
-    with open(filler, "wb", buffering=0) as fh:
-        for size in (1 << 20, 4096, 1):
-            with contextlib.suppress(OSError):
-                while True:
-                    fh.write(b"\0" * size)
-    assert os.statvfs(directory).f_bavail == 0
-    return filler
-
 
 def _replaced_or_exited(sut: SystemUnderTest, actor: str, old_pid: int) -> bool:
     assert sut.proc is not None
@@ -388,13 +359,13 @@ def test_disk_full_critical_exit_records_the_switch_and_a_restart_never_trades(
     }
     systems: list[SystemUnderTest] = []
     try:
-        with _small_tmpfs(root / "state") as state:
+        with small_tmpfs(root / "state") as state:
             first = SystemUnderTest(venues=("simA",), root=root, overrides=overrides)
             systems.append(first)
             first.start()
             with client(first) as c:
                 submit_when_open(c, "simA", price="95.00")
-            filler = _fill(state)
+            filler = fill(state)
             assert first.proc is not None
             for _ in range(3):  # the OMS over its budget (2): a critical exit, disk full
                 old = first.pid_of("oms")
@@ -447,7 +418,7 @@ def test_disk_full_at_the_oms_journal_refuses_new_orders_books_fills_and_resumes
     }
     sut: SystemUnderTest | None = None
     try:
-        with _small_tmpfs(root / "state" / "oms") as journal_dir:
+        with small_tmpfs(root / "state" / "oms") as journal_dir:
             sut = SystemUnderTest(venues=("simA",), root=root, overrides=overrides)
             sut.start()
             with client(sut, timeout_s=10.0) as c:
@@ -456,7 +427,7 @@ def test_disk_full_at_the_oms_journal_refuses_new_orders_books_fills_and_resumes
                 coid = working.client_order_id
                 oms = sut.actor("oms")
                 eventually(lambda: c.get_order(coid).cum_qty > 0, 30.0)
-                filler = _fill(journal_dir)
+                filler = fill(journal_dir)
                 eventually(lambda: _journal_state(sut) == "low", 30.0)
                 filled_when_full = c.get_order(coid).cum_qty
                 with pytest.raises(JournalUnavailable, match=f"{journal_dir}.*ENOSPC"):

@@ -5,43 +5,13 @@ space returns (actors/supervisor/logfiles.py)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import subprocess
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from protocol import paths
+from tests.adversarial.diskfull import fill, small_tmpfs
 from tests.helpers import SystemUnderTest, eventually
-
-
-@contextlib.contextmanager
-def _small_tmpfs(directory: Path) -> Iterator[Path]:
-    """An 8 MiB tmpfs on `directory`, unmounted at the end (after the system is gone)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (the suite runs as root here and in CI)")
-    directory.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(directory)],
-                   check=True)  # fmt: skip
-    try:
-        yield directory
-    finally:
-        subprocess.run(["umount", "-l", str(directory)], check=False)
-
-
-def _fill(directory: Path) -> Path:
-    filler = directory / "filler.bin"
-    with open(filler, "wb", buffering=0) as fh:
-        for size in (1 << 20, 4096, 1):
-            with contextlib.suppress(OSError):
-                while True:
-                    fh.write(b"\0" * size)
-    assert os.statvfs(directory).f_bavail == 0
-    return filler
 
 
 def _restart_risk(sut: SystemUnderTest) -> int:
@@ -65,7 +35,7 @@ def test_a_full_disk_under_the_log_file_drops_and_counts_lines_and_nothing_else_
     root = Path(tempfile.mkdtemp(prefix="tp", dir="/tmp"))
     sut = SystemUnderTest(venues=("simA",), root=root)
     try:
-        with _small_tmpfs(paths.logs_dir(root / "state")) as logs:
+        with small_tmpfs(paths.logs_dir(root / "state")) as logs:
             try:
                 _run(sut, logs)
             finally:
@@ -78,7 +48,7 @@ def _run(sut: SystemUnderTest, logs: Path) -> None:
     sut.start()
     log_file = logs / paths.LOG_FILE_NAME
     assert b'"system_ready"' in log_file.read_bytes()
-    filler = _fill(logs)
+    filler = fill(logs)
     since = sut.mark()
     epoch = _restart_risk(sut)
     sut.wait_event("actor_ready", since=since, child="risk", child_epoch=epoch)  # stdout works

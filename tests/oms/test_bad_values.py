@@ -31,6 +31,7 @@ from protocol.messages import (
     SubmitOrder,
     VenueConnState,
 )
+from tests.oms.test_journal_space import _OpenGate
 from tests.oms.test_venue_link import V as VL
 from tests.oms.test_venue_link import _complete_pass, _link
 
@@ -111,16 +112,6 @@ def test_a_fill_whose_arithmetic_overflows_leaves_order_and_position_unchanged()
 
 
 # --------------------------------------------------------------------------- risk answers
-
-
-class _OpenGate:
-    stopped_venues: frozenset[str] = frozenset()  # no venue stopped by an operator
-
-    def refusal(self, venue: str) -> None:
-        return None
-
-    def pause_refusal(self, venue: str) -> None:
-        return None
 
 
 class _Host:

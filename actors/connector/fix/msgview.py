@@ -16,9 +16,7 @@ marked ``GARBLED(<reason>)``.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,27 +32,15 @@ from actors.connector.fix.msglog import (
     utc_iso,
 )
 from actors.runtime.rotated import open_consistent
+from actors.runtime.when import parse_when_s
 
 _HIDDEN = frozenset({b"8", b"9", b"10", b"35", b"49", b"56", b"52"})
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_since(text: str, now_s: float | None = None) -> str:
-    """The earliest timestamp to show, as the log writes it, from an ISO 8601 time (UTC
-    unless it says otherwise) or an age (``90s``, ``10m``, ``2h``, ``1d``); ValueError."""
-    text = text.strip()
-    match = _RELATIVE.match(text)
-    if match:
-        age_s = float(match.group(1)) * _UNIT_S[match.group(2)]
-        return utc_iso((time.time() if now_s is None else now_s) - age_s)
-    try:
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{text!r} is neither an ISO 8601 time nor an age like 10m") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return utc_iso(when.timestamp())
+    """The earliest timestamp to show, as the log writes it, from an operator's time
+    argument (`actors.runtime.when`: ISO 8601 or an age like ``10m``); ValueError."""
+    return utc_iso(parse_when_s(text, now_s))
 
 
 def entries(directory: Path, since: str = "") -> Iterator[Entry]:

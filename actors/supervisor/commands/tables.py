@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import re
-import time
 from collections.abc import Sequence
 from decimal import Decimal
 
-_AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+from actors.runtime.when import parse_when_s
 
 
 def table(rows: Sequence[Sequence[str]]) -> list[str]:
@@ -21,20 +18,8 @@ def table(rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def parse_when_ns(text: str, now_s: float | None = None) -> int:
-    """Epoch ns from an ISO 8601 time (UTC unless it says otherwise) or an age before now
-    (``90s``, ``10m``, ``2h``, ``1d``); ValueError naming what was wrong."""
-    text = text.strip()
-    match = _AGE.match(text)
-    if match:
-        age_s = float(match.group(1)) * _UNIT_S[match.group(2)]
-        return int(((time.time() if now_s is None else now_s) - age_s) * 1e9)
-    try:
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{text!r} is neither an ISO 8601 time nor an age like 10m") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return int(when.timestamp() * 1e9)
+    """Epoch ns of an operator's time argument (`actors.runtime.when`); ValueError."""
+    return int(parse_when_s(text, now_s) * 1e9)
 
 
 def when_arg(text: str) -> int:
