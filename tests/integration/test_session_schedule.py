@@ -11,14 +11,15 @@ orders flow; at the close it logs out with a Logout."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from protocol.client import ExecutionClient, NotReady, OutOfSession
+from protocol.client import ExecutionClient, NotReady, OutOfSession, Timeout
 from protocol.messages import OrderStatus
 from tests.helpers import SystemUnderTest, eventually
 from tests.system_ops import SYMBOL, client, kill_switch, submit_when_open
@@ -28,6 +29,31 @@ pytestmark = pytest.mark.integration
 TOLERANCE_S = 1.5
 OPEN_IN_S = 14  # system start (a few s on a loaded machine) + the first closed phase
 OPEN_FOR_S = 10
+ATTEMPTS = 3  # a machine too slow for the schedule: again, with the margins doubled
+
+
+class TooSlow(Exception):
+    """The machine did not keep up with the schedule the test set (the system started after
+    the open, or the open phase's order had not filled by the close): the run proves
+    nothing either way, so it is repeated with more time (`ATTEMPTS`)."""
+
+
+def before(deadline: dt.datetime, what: str) -> None:
+    """`what` was done before `deadline` (else the schedule was too tight: `TooSlow`)."""
+    if dt.datetime.now(dt.UTC) >= deadline:
+        raise TooSlow(f"{what} after {deadline.isoformat()}")
+
+
+@contextlib.contextmanager
+def phase(deadline: dt.datetime, what: str) -> Iterator[None]:
+    """The checks of one phase of the day, which must end before `deadline`: one that fails
+    after it (the venue's session changed under the check) is `TooSlow`, not a finding."""
+    try:
+        yield
+    except (AssertionError, Timeout, OutOfSession) as exc:
+        before(deadline, f"{what} ({exc!r:.200})")
+        raise
+    before(deadline, what)
 
 
 def hhmmss(at: dt.datetime) -> str:
@@ -95,32 +121,54 @@ def test_the_venue_logs_out_outside_its_session_without_an_outage(
 ) -> None:
     """Closed at start: OUT_OF_SESSION, orders refused with the reason, no kill-switch past
     the tolerance. Open: logon, reconciliation, an order fills. Closed again: Logout,
-    OUT_OF_SESSION, orders refused, still no kill-switch."""
+    OUT_OF_SESSION, orders refused, still no kill-switch. (A machine too slow for the
+    schedule repeats the day with twice the margins, `TooSlow`.)"""
+    for attempt in range(ATTEMPTS):
+        try:
+            _one_day(start_system, OPEN_IN_S << attempt, OPEN_FOR_S << attempt)
+            return
+        except TooSlow:
+            if attempt == ATTEMPTS - 1:
+                raise
+
+
+def _one_day(start_system: Callable[..., SystemUnderTest], open_in_s: int, open_for_s: int) -> None:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    opens = now + dt.timedelta(seconds=OPEN_IN_S)
-    closes = opens + dt.timedelta(seconds=OPEN_FOR_S)
+    opens = now + dt.timedelta(seconds=open_in_s)
+    closes = opens + dt.timedelta(seconds=open_for_s)
     sut = start_system(overrides=overrides(opens, closes))
+    try:
+        _check_the_day(sut, opens, closes)
+    except TooSlow:
+        sut.destroy()
+        raise
+
+
+def _check_the_day(sut: SystemUnderTest, opens: dt.datetime, closes: dt.datetime) -> None:
     with client(sut) as c:
         # closed: planned downtime
-        assert sut.wait_event("fix_session_closed", venue="simA")["at_start"] is True
-        reason = eventually(lambda: out_of_session_reason(c), 10.0)
-        assert "outside its trading session" in reason
-        assert eventually(lambda: venue_row(sut) == ("OUT_OF_SESSION", "OUT_OF_SESSION"), 5.0)
-        assert not sut.events("fix_logon", venue="simA")
-        no_outage_for(sut, TOLERANCE_S * 2)
-        assert sut.metric("tradepulse_venue_in_session", venue="simA") == 0
+        if sut.wait_event("fix_session_closed", venue="simA").get("at_start") is not True:
+            raise TooSlow("the system started after the session opened")
+        with phase(opens, "the closed phase's checks"):  # else the logon could be unseen
+            reason = eventually(lambda: out_of_session_reason(c), 10.0)
+            assert "outside its trading session" in reason
+            assert eventually(lambda: venue_row(sut) == ("OUT_OF_SESSION", "OUT_OF_SESSION"), 5.0)
+            assert not sut.events("fix_logon", venue="simA")
+            no_outage_for(sut, TOLERANCE_S * 2)
+            assert sut.metric("tradepulse_venue_in_session", venue="simA") == 0
         # open: logon, reconciliation, orders flow
         wait_s = (opens - dt.datetime.now(dt.UTC)).total_seconds() + 10.0
         opened = sut.wait_event("fix_session_opened", max(wait_s, 10.0), venue="simA")
         assert opened["session_start"] == opens.isoformat()
-        since = sut.mark()
-        sut.wait_event("fix_logon", since=since, venue="simA")
-        sut.wait_event("reconcile_plan", since=since, venue="simA")
-        order = submit_when_open(c, "simA", "BUY", "10", price="101.00")  # crosses the ask
-        c.wait_for_status(order.client_order_id, {OrderStatus.FILLED}, 10.0)
-        # the OMS column comes with its next actor heartbeat
-        assert eventually(lambda: venue_row(sut) == ("CONNECTED", "reconciled"), 5.0)
-        assert sut.metric("tradepulse_venue_in_session", venue="simA") == 1
+        with phase(closes, "the open phase's checks"):  # else the close could be unseen
+            since = sut.mark()
+            sut.wait_event("fix_logon", since=since, venue="simA")
+            sut.wait_event("reconcile_plan", since=since, venue="simA")
+            order = submit_when_open(c, "simA", "BUY", "10", price="101.00")  # crosses the ask
+            c.wait_for_status(order.client_order_id, {OrderStatus.FILLED}, 10.0)
+            # the OMS column comes with its next actor heartbeat
+            assert eventually(lambda: venue_row(sut) == ("CONNECTED", "reconciled"), 5.0)
+            assert sut.metric("tradepulse_venue_in_session", venue="simA") == 1
         # closed again: Logout, planned downtime
         since = sut.mark()
         wait_s = (closes - dt.datetime.now(dt.UTC)).total_seconds() + 10.0
