@@ -67,6 +67,7 @@ from protocol.messages import (
     SnapshotRequest,
     StreamEvent,
     SubmitOrder,
+    VenueConnState,
     VenueStateChanged,
 )
 from protocol.paths import cold_marker, oms_dir, operator_stops_path
@@ -395,7 +396,11 @@ class OmsActor(Actor):
             return "paused"
         if (closed := self.trading.closed_text()) is not None:
             return closed  # "closed: <why>; reopens at ..."
-        return "open" if all(v.ever_reconciled for v in self.venues.values()) else "starting"
+        # a venue an operator stopped, or out of its session, is a planned outage, not a start
+        waiting = [n for n, v in self.venues.items() if not v.ever_reconciled]
+        off = VenueConnState.OUT_OF_SESSION
+        planned = self.gate.stopped_venues | {n for n in waiting if self.venues[n].state is off}
+        return "starting" if set(waiting) - planned else "open"
 
     def heartbeat_info(self) -> dict[str, Any]:
         if not hasattr(self, "venues"):

@@ -29,7 +29,14 @@ from typing import Protocol
 
 from actors.oms.intake_state import IntakeGate
 from actors.oms.order_book import OrderBook, terms_problem
-from actors.oms.orders import DROPPED_OUTSIDE_TRADING_WINDOW, Order, Outcome
+from actors.oms.orders import (
+    DROPPED_OUT_OF_SESSION,
+    DROPPED_OUTSIDE_TRADING_WINDOW,
+    DROPPED_STOPPED,
+    DROPPED_UNSENT,
+    Order,
+    Outcome,
+)
 from actors.oms.venue_link import VenueLink
 from actors.runtime import metrics
 from actors.runtime.peer import Replier
@@ -262,7 +269,8 @@ class Intake:
             reply.reject(ErrorCode.OUTSIDE_TRADING_WINDOW, closed[1], closed[0])
             return  # checked again once risk approved: the window may have closed meanwhile
         if replace is not None and not risk_approved:
-            paused = self.host.gate.pause_refusal(order.venue)
+            # a pause, a connector stopped by an operator, the OMS stopping: as for a submit
+            paused = self.host.gate.refusal(order.venue)
             if paused is not None and not _lowers_qty_only(order, replace):
                 metrics.ORDERS_REFUSED.labels(reason="intake_paused").inc()
                 reply.reject(*paused)
@@ -325,9 +333,20 @@ def _answer(reply: Replier, order: Order, *, duplicate: bool) -> None:
     reply(OrderAck(order=order.view(), duplicate=duplicate))
 
 
+# An order dropped unsent during its risk round trip: the submitter is told why with the
+# error a submit refused at intake for the same reason gets (not an OrderAck of a REJECTED).
+_DROPPED: dict[str, tuple[ErrorCode, str | None]] = {
+    DROPPED_OUTSIDE_TRADING_WINDOW: (ErrorCode.OUTSIDE_TRADING_WINDOW, "outside_window"),
+    DROPPED_STOPPED: (ErrorCode.INTAKE_PAUSED, None),
+    DROPPED_OUT_OF_SESSION: (ErrorCode.OUT_OF_SESSION, None),
+    DROPPED_UNSENT: (ErrorCode.KILL_SWITCH, "risk"),
+}
+
+
 def _answer_submit(order: Order, reply: Replier, *, duplicate: bool) -> None:
-    if order.status is OrderStatus.REJECTED and order.reason == DROPPED_OUTSIDE_TRADING_WINDOW:
-        reply.reject(ErrorCode.OUTSIDE_TRADING_WINDOW, order.reason, "outside_window")
+    dropped = _DROPPED.get(order.reason or "") if order.status is OrderStatus.REJECTED else None
+    if dropped is not None:
+        reply.reject(dropped[0], order.reason, dropped[1])
         return
     if order.status is OrderStatus.REJECTED and order.ts_submit_ns == 0:
         code = ErrorCode.KILL_SWITCH if "kill" in order.reason else ErrorCode.RISK_REJECTED

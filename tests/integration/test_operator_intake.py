@@ -206,6 +206,18 @@ def test_a_stopped_connector_stays_stopped_without_an_outage_until_started(
         assert "divergence" in _cli(sut, "stop", "heartbeat", code=1)
         assert "not stopped by an operator" in _cli(sut, "start", "connector.simA", code=1)
 
+        # an OMS restarted while simB is stopped: intake opens (the stop is a planned outage,
+        # simB never reconciles until `start`), not "starting" for as long as the stop lasts
+        old = sut.pid_of("oms")
+        os.kill(old, signal.SIGKILL)
+        eventually(
+            lambda: sut.actor("oms")["pid"] not in (None, old) and _oms_info(sut).get("intake"),
+            30.0,
+        )
+        eventually(
+            lambda: sut.status()["intake"] == "open", 20.0, message=lambda: str(_oms_info(sut))
+        )
+
         assert "connector.simB starting" in _cli(sut, "start", "connector.simB")
         eventually(
             lambda: (
