@@ -40,6 +40,7 @@ import structlog
 from actors.risk import killswitch
 from actors.runtime.ratelog import LogBudget
 from actors.supervisor.environ import ActorEnv
+from actors.supervisor.running_config import running
 from protocol import paths
 from protocol.config import SystemConfig, parse_config
 from protocol.exceptions import ConfigError
@@ -151,7 +152,7 @@ class PostmortemWatch:
                     self._log.error("postmortem_watch_failed", error=error, suppressed=skipped)
 
     def _spawn(self, engaged_at: float) -> None:
-        cfg = self._cfg
+        cfg = running(self._cfg)  # as a reload left it, if one applied anything
         millis = int(engaged_at * 1000) % 1000
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(engaged_at)) + f"{millis:03d}Z"
         out = paths.postmortem_dir(cfg.state_path) / f"{PREFIX}{stamp}{SUFFIX}"
@@ -252,7 +253,7 @@ def main(argv: list[str]) -> int:
             float(since),
             time.time(),
             cfg.logging.postmortem_max_bytes,
-            config_source="the running supervisor's config (as it started), not the file",
+            config_source="the running supervisor's config (with live reloads), not the file",
         )
         removed = prune(target.parent, cfg.logging.postmortem_keep)
     except Exception as exc:  # noqa: BLE001 - said in the log, never a traceback

@@ -38,6 +38,7 @@ import zmq
 from actors.runtime import metrics
 from actors.runtime.timers import Timers
 from actors.supervisor.restart_policy import ChildState
+from actors.supervisor.running_config import set_running
 from protocol.commands import ApplyConfig, OperatorId
 from protocol.config import SystemConfig, load_config
 from protocol.exceptions import ConfigError
@@ -257,6 +258,7 @@ class Reloader:
                 update[section] = getattr(batch.new, section)
         if update:
             self._running = self.running.model_copy(update=update)
+            set_running(self._running)  # what an automatic post-mortem bundle records
         return applied
 
     def _finish(self, batch: _Batch) -> None:

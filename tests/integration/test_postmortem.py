@@ -21,7 +21,7 @@ from actors.supervisor.logfiles import utc_stamp
 from actors.supervisor.postmortem_watch import write_config_dump
 from protocol import paths
 from protocol.config import SystemConfig
-from tests.helpers import REPO_ROOT, SystemUnderTest, eventually
+from tests.helpers import REPO_ROOT, SystemUnderTest, eventually, make_config, to_toml
 from tests.system_ops import client, submit_when_open
 
 Start = Callable[..., SystemUnderTest]
@@ -142,14 +142,15 @@ def test_a_kill_switch_engagement_writes_a_bundle_with_the_engagement_in_its_log
     (logging `postmortem_written` with its path), whose kill-switch file is ENGAGED and
     whose log excerpt holds the earlier lines and risk's engagement line, and meanwhile
     the supervisor never stalled nor took an actor for hung."""
-    sut = SystemUnderTest(venues=("simA",), overrides={"logging": {"postmortem_delay_s": 0.5}})
+    overrides = {"logging": {"postmortem_delay_s": 0.5}}
+    sut = SystemUnderTest(venues=("simA",), overrides=overrides)
     try:
-        _engagement_bundle(sut)
+        _engagement_bundle(sut, overrides)
     finally:
         sut.destroy()
 
 
-def _engagement_bundle(sut: SystemUnderTest) -> None:
+def _engagement_bundle(sut: SystemUnderTest, overrides: dict[str, Any]) -> None:
     earlier = utc_stamp(time.time() - 600)
     rotated = paths.logs_dir(sut.state_dir) / f"{paths.LOG_FILE_NAME}.1"
     rotated.parent.mkdir(parents=True, mode=0o700)
@@ -157,6 +158,10 @@ def _engagement_bundle(sut: SystemUnderTest) -> None:
     with open(rotated, "w") as fh:
         fh.writelines(line % (i, "x" * 60, earlier) for i in range(240_000))
     sut.start()
+    # a live reload before the engagement: the bundle records the config then in force
+    reloaded = overrides | {"risk": {"max_order_qty": "77"}}
+    sut.config_path.write_text(to_toml(make_config(venues=("simA",), overrides=reloaded)))
+    assert sut.control("reload", timeout_s=30.0, reason="before the halt").status == "ok"
     since = sut.mark()
     engaged = sut.cli("kill-switch", "engage", "--reason", "postmortem test")
     assert engaged.returncode == 0, engaged.stderr
@@ -166,6 +171,7 @@ def _engagement_bundle(sut: SystemUnderTest) -> None:
     manifest, files = _open(bundle)
     assert manifest["system_running"] is True
     assert "running supervisor" in manifest["config_source"]
+    assert json.loads(files["config.json"])["config"]["risk"]["max_order_qty"] == "77"  # reloaded
     assert not list(bundle.parent.glob(".config-*"))  # the writer's config dump is gone
     state = json.loads(files["kill_switch.json"])
     assert state["engaged"] is True and state["reason"] == "postmortem test"

@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from actors.runtime.timers import Timers
+from actors.supervisor import running_config
 from actors.supervisor.reload import ACK_TIMEOUT_S, LIVE_SECTIONS, Reloader, config_diff
 from actors.supervisor.restart_policy import ChildState
 from protocol.commands import ApplyConfig, OperatorId
@@ -127,6 +128,8 @@ def test_a_live_change_goes_to_its_actors_and_the_reply_waits_for_them(host: Hos
     assert not r.on_reply("someone-else", ControlReply(status="ok"))
     assert r.on_reply("fwd-2", ControlReply(status="ok", reason="applied"))
     assert r.running.risk.max_order_qty == 5 and r.running.heartbeat.interval_s == 0.5
+    # what an automatic post-mortem bundle records from now (actors/supervisor/running_config)
+    assert running_config.running(host.cfg) is r.running
     (reply,) = replies
     assert reply.status == "ok" and set(reply.data["actors"]) == {"risk", "heartbeat"}
     fields = [c["field"] for c in reply.data["changes"]]
