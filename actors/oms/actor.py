@@ -37,6 +37,7 @@ from actors.oms.orders import Order, Outcome
 from actors.oms.plan import Plan
 from actors.oms.plan_apply import PlanApplier
 from actors.oms.trading_gate import TradingGate
+from actors.oms.unsent_guard import UnsentGuard
 from actors.oms.venue_link import VenueLink
 from actors.oms.views import OmsViews
 from actors.risk import killswitch
@@ -125,6 +126,7 @@ class OmsActor(Actor):
             for v in self.cfg.venues
         }
         self.trading = TradingGate.start(self)  # [trading] windows, read from self.cfg
+        self.unsent = UnsentGuard(self)  # never-sent orders a restart left in the book only
         self.intake = Intake(self, self.venues, self.risk, self.cfg.oms, self.trading)
         cold_marker_path = cold_marker(self.cfg.state_path)
         self.plans = PlanApplier(self, self.venues, self.cfg.oms, self.log, cold_marker_path)
@@ -270,7 +272,7 @@ class OmsActor(Actor):
             return False
         reason = unsent_reason(
             self.kill_switch_engaged, out_of_session, self.gate, order.venue, self.trading.closed
-        )
+        ) or self.unsent.reason(order)
         if reason is None or self.venues[order.venue].is_in_flight(coid):
             return False
         self.record(

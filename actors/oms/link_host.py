@@ -27,6 +27,12 @@ class VenuePeer(Protocol):
     def fail_pending(self) -> None: ...
 
 
+class UnsentHolder(Protocol):
+    def hold(self, venue: str, *, out_of_session: bool = False) -> None:
+        """At a queue drop: a Resubmit of the venue's never-sent book orders is rejected."""
+        ...
+
+
 class LinkHost(Protocol):
     """What a VenueLink needs of the OMS (`actors.oms.actor.OmsActor` provides it)."""
 
@@ -40,6 +46,11 @@ class LinkHost(Protocol):
     def drop_unsent(self, client_order_id: str, *, out_of_session: bool = False) -> bool:
         """True if the order must not be sent now (it was rejected instead);
         `out_of_session`: its venue's trading session has closed."""
+        ...
+
+    @property
+    def unsent(self) -> UnsentHolder:
+        """`actors.oms.unsent_guard.UnsentGuard`: the book's never-sent orders."""
         ...
 
     def publish_stream(self, event: str, data: dict[str, Any]) -> None: ...

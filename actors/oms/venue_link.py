@@ -190,6 +190,7 @@ class VenueLink:
         ]
         for coid in dropped:
             del self._queue[coid]
+        self.host.unsent.hold(self.venue, out_of_session=out_of_session)  # the book's too
         self.depth_gauge.set(self.depth)
 
     def dispatch(self) -> None:

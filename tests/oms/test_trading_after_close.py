@@ -51,6 +51,13 @@ class _QueueLink(_Link):
         return False
 
 
+class _NothingHeld:
+    """The OMS's `UnsentGuard` with no order held (tests/oms/test_unsent_guard.py)."""
+
+    def reason(self, order: Any) -> str | None:
+        return None
+
+
 class _Oms(_Host):
     """The OMS as intake and `OmsActor.drop_unsent` see it, the clock in our hands."""
 
@@ -64,6 +71,7 @@ class _Oms(_Host):
         )
         self.link = _QueueLink()
         self.venues = {V: self.link}
+        self.unsent = _NothingHeld()
 
     def drop_unsent(self, client_order_id: str, *, out_of_session: bool = False) -> bool:
         real: Callable[..., bool] = OmsActor.drop_unsent

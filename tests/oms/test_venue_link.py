@@ -64,6 +64,13 @@ class StubPeer:
         return request
 
 
+class NoHolds:
+    """The OMS's `UnsentGuard` (actors/oms/unsent_guard.py, tested on its own)."""
+
+    def hold(self, venue: str, *, out_of_session: bool = False) -> None:
+        pass
+
+
 class StubOms:
     """What VenueLink uses of the OMS actor (its `LinkHost`)."""
 
@@ -72,6 +79,7 @@ class StubOms:
         self.timers: list[tuple[float, Callable[[], None]]] = []
         self.plans: list[Plan] = []
         self.reconciled: list[bool] = []
+        self.unsent = NoHolds()
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
         self.timers.append((delay_s, fn))
