@@ -334,7 +334,8 @@ def _answer(reply: Replier, order: Order, *, duplicate: bool) -> None:
 
 
 # An order dropped unsent during its risk round trip: the submitter is told why with the
-# error a submit refused at intake for the same reason gets (not an OrderAck of a REJECTED).
+# error a submit refused at intake for the same reason gets (not an OrderAck of a REJECTED);
+# a retry of it gets the OrderAck (the order is final).
 _DROPPED: dict[str, tuple[ErrorCode, str | None]] = {
     DROPPED_OUTSIDE_TRADING_WINDOW: (ErrorCode.OUTSIDE_TRADING_WINDOW, "outside_window"),
     DROPPED_STOPPED: (ErrorCode.INTAKE_PAUSED, None),
@@ -344,7 +345,10 @@ _DROPPED: dict[str, tuple[ErrorCode, str | None]] = {
 
 
 def _answer_submit(order: Order, reply: Replier, *, duplicate: bool) -> None:
-    dropped = _DROPPED.get(order.reason or "") if order.status is OrderStatus.REJECTED else None
+    # a retry of a dropped order (`duplicate`) learns its final state: an OrderAck of the
+    # REJECTED order (an error such as INTAKE_PAUSED would have it wait and retry forever)
+    rejected = order.status is OrderStatus.REJECTED and not duplicate
+    dropped = _DROPPED.get(order.reason or "") if rejected else None
     if dropped is not None:
         reply.reject(dropped[0], order.reason, dropped[1])
         return

@@ -264,13 +264,15 @@ class IntakeGate:
         return venues
 
     def poll_stops(self) -> frozenset[str]:
-        """The venues whose connector is stopped now, newly stopped ones logged (the OMS
-        calls it often: their queued never-sent orders are rejected, `unsent_reason`)."""
+        """The venues whose connector was stopped since the last poll, logged (the OMS calls
+        it every 0.1 s and drops their queued never-sent orders once, `unsent_reason`; an
+        order pushed later for a stopped venue is judged at the push by `stopped_venues`)."""
         now = frozenset(self.stopped())
-        for venue in sorted(now - self.stopped_venues):
+        new = now - self.stopped_venues
+        for venue in sorted(new):
             self.log.warning("venue_stop_seen", venue=venue)
         self.stopped_venues = now
-        return now
+        return new
 
     @property
     def globally_paused(self) -> bool:

@@ -23,8 +23,10 @@ reconciliation, and this guard only changes what a Resubmit means:
   closed (it closed and reopened while the OMS restarted): DROPPED_OUTSIDE_TRADING_WINDOW.
   The calendar decides, so this holds across any number of restarts.
 
-Holds live in memory: a stop and start (or a kill-switch engage and reset) both made while
-the OMS was down leave no trace for it to find.
+Holds live in memory (not journalled): a stop and start (or a kill-switch engage and
+reset) both made while the OMS was down leave no trace for it to find, and an OMS restart
+after the stop or halt was lifted but before the venue reconciled loses the holds made
+before it (such an order is then resubmitted if the venue does not know it).
 """
 
 from __future__ import annotations

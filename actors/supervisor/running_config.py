@@ -17,5 +17,8 @@ def set_running(cfg: SystemConfig) -> None:
 
 
 def running(started_with: SystemConfig) -> SystemConfig:
-    """The config in force: `started_with` until a reload applied something."""
-    return _running or started_with
+    """The config in force: `started_with` until a reload applied something to that same
+    system (its state dir: restart-only, so a reload never changes it)."""
+    if _running is None or _running.system.state_dir != started_with.system.state_dir:
+        return started_with
+    return _running

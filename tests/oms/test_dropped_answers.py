@@ -15,6 +15,7 @@ from actors.oms.intake import Intake
 from actors.oms.orders import DROPPED_OUT_OF_SESSION, DROPPED_STOPPED
 from protocol.messages import (
     ErrorCode,
+    OrderAck,
     OrderStatus,
     OrdType,
     ReplaceOrder,
@@ -58,6 +59,13 @@ def test_a_stop_during_the_risk_check_is_told_as_intake_paused() -> None:
     assert order.reason == DROPPED_STOPPED
     assert reply.answers == []
     assert [r[0] for r in reply.rejections] == [ErrorCode.INTAKE_PAUSED]
+    # a retry (a client told INTAKE_PAUSED waits and retries) learns the order is final
+    retry = _submit(intake)
+    oms.run_pending()
+    assert retry.rejections == []
+    (ack,) = retry.answers
+    assert isinstance(ack, OrderAck) and ack.duplicate
+    assert ack.order.status is OrderStatus.REJECTED and ack.order.reason == DROPPED_STOPPED
 
 
 def test_a_session_closed_during_the_risk_check_is_told_as_out_of_session() -> None:

@@ -245,9 +245,11 @@ def test_an_unreadable_file_is_kept_aside_before_a_resume_replaces_it(tmp_path: 
 
 
 def test_poll_stops_sees_a_stopped_venue_and_unsent_reason_names_why(tmp_path: Path) -> None:
-    """`poll_stops` (every 0.1 s in the OMS) returns the stopped venues, a new one logged
-    once; `unsent_reason` then rejects that venue's queued orders with the stop's reason,
-    the kill-switch and a closed session taking precedence; none once started again."""
+    """`poll_stops` (every 0.1 s in the OMS) returns the venues stopped since the last poll
+    (once: the OMS then scans the book for that venue once, not every 0.1 s), logged once;
+    `stopped_venues` stays the stopped set; `unsent_reason` then rejects that venue's
+    queued orders with the stop's reason, the kill-switch and a closed session taking
+    precedence; none once started again."""
     log = _Log()
     gate = _gate(tmp_path, log)
     stops = tmp_path / "rt" / "stops.json"
@@ -255,7 +257,8 @@ def test_poll_stops_sees_a_stopped_venue_and_unsent_reason_names_why(tmp_path: P
     assert gate.poll_stops() == frozenset()
     assert unsent_reason(False, False, gate, "simB") is None
     write_stops(stops, {"connector.simB": OperatorStop("connector.simB", "m", 1.0, "simB")})
-    assert gate.poll_stops() == {"simB"} and gate.poll_stops() == {"simB"}
+    assert gate.poll_stops() == {"simB"} and gate.poll_stops() == frozenset()
+    assert gate.stopped_venues == {"simB"}
     assert [e for lvl, e, _ in log.lines if e == "venue_stop_seen"] == ["venue_stop_seen"]
     assert unsent_reason(False, False, gate, "simB") == DROPPED_STOPPED
     assert unsent_reason(False, False, gate, "simA") is None

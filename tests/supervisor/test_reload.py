@@ -130,6 +130,10 @@ def test_a_live_change_goes_to_its_actors_and_the_reply_waits_for_them(host: Hos
     assert r.running.risk.max_order_qty == 5 and r.running.heartbeat.interval_s == 0.5
     # what an automatic post-mortem bundle records from now (actors/supervisor/running_config)
     assert running_config.running(host.cfg) is r.running
+    other = host.cfg.model_copy(
+        update={"system": host.cfg.system.model_copy(update={"state_dir": "/elsewhere"})}
+    )
+    assert running_config.running(other) is other  # another system's (a later test's) own
     (reply,) = replies
     assert reply.status == "ok" and set(reply.data["actors"]) == {"risk", "heartbeat"}
     fields = [c["field"] for c in reply.data["changes"]]
