@@ -47,6 +47,7 @@ import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -297,7 +298,16 @@ def test_a_paused_supervisor_does_not_kill_healthy_actors(
     assert not sut.events("actor_exited", since=since), sut.describe()
     assert sut.pids() == pids
     assert _restarts(sut) == before and set(before.values()) <= {None, 0.0}
-    stalls = sut.wait_events("supervisor_stalled", 3, since=since)
+
+    # each pause is a stall; two can be accounted as one (a pause landing while handlers ran
+    # is measured at the next hang check: under CPU load the next pause can come first), so
+    # the stalls add up to the three pauses rather than being three lines
+    def stalls_logged() -> list[dict[str, Any]]:
+        found = sut.events("supervisor_stalled", since=since)
+        enough = sum(e["stall_s"] for e in found) >= 3 * (SUPERVISOR_PAUSE_S - 0.5)
+        return found if enough else []
+
+    stalls = eventually(stalls_logged, 15.0, message=lambda: str(sut.events("supervisor_stalled")))
     assert all(e["stall_s"] >= SUPERVISOR_PAUSE_S - 0.5 for e in stalls), stalls
     stalled_s = sum(e["stall_s"] for e in stalls)
     assert (sut.metric("tradepulse_supervisor_stall_seconds_total") or 0) >= stalled_s - 0.01
