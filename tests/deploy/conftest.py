@@ -15,18 +15,28 @@ FETCH = REPO / "deploy" / "tools" / "fetch-promtool.sh"
 PROMTOOL = Path(os.environ.get("PROMTOOL_DEST", REPO / ".tools" / "promtool"))
 
 
-@pytest.fixture(scope="session")
-def promtool() -> Path:
-    """Fetch promtool once per session (deploy/tools/fetch-promtool.sh). Not obtainable is a
-    failure, not a skip: the rules would go unchecked."""
+def run_fetch(script: Path, *args: str) -> None:
+    """Run one of deploy/tools/fetch-*.sh; one that fails is a test failure, not a skip (what
+    it fetches would go unchecked otherwise)."""
     proc = subprocess.run(
-        ["bash", str(FETCH)], cwd=REPO, capture_output=True, text=True, timeout=300, check=False
+        ["bash", str(script), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     if proc.returncode != 0:
         pytest.fail(
-            f"deploy/tools/fetch-promtool.sh failed (exit {proc.returncode}): "
+            f"deploy/tools/{script.name} failed (exit {proc.returncode}): "
             f"{proc.stderr.strip() or proc.stdout.strip()}"
         )
+
+
+@pytest.fixture(scope="session")
+def promtool() -> Path:
+    """Fetch promtool once per session (deploy/tools/fetch-promtool.sh): the rules."""
+    run_fetch(FETCH)
     return PROMTOOL
 
 
@@ -37,19 +47,6 @@ AMTOOL = Path(os.environ.get("AMTOOL_DEST", REPO / ".tools" / "amtool"))
 
 @pytest.fixture(scope="session")
 def amtool() -> Path:
-    """Fetch amtool once per session (deploy/tools/fetch-amtool.sh). Not obtainable is a
-    failure, not a skip: the Alertmanager config would go unchecked."""
-    proc = subprocess.run(
-        ["bash", str(AMTOOL_FETCH)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if proc.returncode != 0:
-        pytest.fail(
-            f"deploy/tools/fetch-amtool.sh failed (exit {proc.returncode}): "
-            f"{proc.stderr.strip() or proc.stdout.strip()}"
-        )
+    """Fetch amtool once per session (deploy/tools/fetch-amtool.sh): the Alertmanager config."""
+    run_fetch(AMTOOL_FETCH)
     return AMTOOL

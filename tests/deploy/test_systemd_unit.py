@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from protocol.messages import OrderStatus
+from tests.deploy.conftest import run_fetch
 from tests.deploy.metric_names import REPO
 from tests.helpers import SystemUnderTest
 from tests.system_ops import client, submit_when_open
@@ -141,16 +142,7 @@ def seccomp_launcher() -> list[str]:
     unit's syscall filter would go untested."""
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze not installed (it expands the @groups)")
-    proc = subprocess.run(
-        ["bash", str(FETCH_PYSECCOMP), sys.executable],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"deploy/tools/fetch-pyseccomp.sh failed: {proc.stderr.strip()}")
+    run_fetch(FETCH_PYSECCOMP, sys.executable)
     return [sys.executable, str(SECCOMP_EXEC), str(UNIT)]
 
 

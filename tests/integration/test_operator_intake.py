@@ -43,6 +43,22 @@ def _submit(c: ExecutionClient, venue: str, coid: str) -> OrderView:
     return c.submit(venue, SYMBOL, "BUY", "10", "LIMIT", price="95.00", client_order_id=coid)
 
 
+def queue_for_down_simb(sut: SystemUnderTest, c: ExecutionClient) -> OrderView:
+    """Intake open and every venue reconciled; then simB refuses logons and drops its
+    session, and an order to simB ("queued-b") waits at the OMS, PENDING_SUBMIT, never sent."""
+    submit_when_open(c, "simA", client_order_id="a-open")
+    eventually(lambda: _oms_info(sut)["venues"]["simB"] == "reconciled", 30.0)
+    sim_fault(sut, "simB", "refuse_logons_s", "600")
+    sim_fault(sut, "simB", "drop_session")
+    eventually(lambda: sut.status()["venues"]["simB"]["state"] != "CONNECTED", 15.0)
+    _submit(c, "simB", "queued-b")
+    view: OrderView = eventually(
+        lambda: (o := c.get_order("queued-b")).status is OrderStatus.PENDING_SUBMIT and o,
+        15.0,
+    )
+    return view
+
+
 def _oms_info(sut: SystemUnderTest) -> dict[str, Any]:
     info: dict[str, Any] = sut.actor("oms")["info"]
     return info
@@ -277,16 +293,7 @@ def test_an_order_queued_for_a_stopped_venue_is_rejected_not_sent_at_its_start(
     and it stays REJECTED."""
     sut = start_system()
     with client(sut) as c:
-        submit_when_open(c, "simA", client_order_id="a-open")  # intake open, all reconciled
-        eventually(lambda: _oms_info(sut)["venues"]["simB"] == "reconciled", 30.0)
-        sim_fault(sut, "simB", "refuse_logons_s", "600")
-        sim_fault(sut, "simB", "drop_session")
-        eventually(lambda: sut.status()["venues"]["simB"]["state"] != "CONNECTED", 15.0)
-        _submit(c, "simB", "queued-b")
-        view = eventually(
-            lambda: (o := c.get_order("queued-b")).status is OrderStatus.PENDING_SUBMIT and o,
-            15.0,
-        )
+        view = queue_for_down_simb(sut, c)
         assert view.cl_ord_id
         since = sut.mark()
         _cli(sut, "stop", "connector.simB", "--reason", "venue incident")

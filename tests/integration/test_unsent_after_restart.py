@@ -14,7 +14,7 @@ import pytest
 from actors.oms.orders import DROPPED_STOPPED
 from protocol.messages import OrderStatus
 from tests.helpers import SystemUnderTest, eventually
-from tests.integration.test_operator_intake import _cli, _oms_info, _submit
+from tests.integration.test_operator_intake import _cli, _oms_info, queue_for_down_simb
 from tests.system_ops import client, sim_fault, submit_when_open, venue_status
 
 pytestmark = pytest.mark.integration
@@ -31,16 +31,7 @@ def test_an_order_queued_before_an_oms_kill_is_rejected_not_sent_after_stop_and_
     and the venue never sees it, while a new simB order is sent as usual."""
     sut = start_system()
     with client(sut) as c:
-        submit_when_open(c, "simA", client_order_id="a-open")  # intake open, all reconciled
-        eventually(lambda: _oms_info(sut)["venues"]["simB"] == "reconciled", 30.0)
-        sim_fault(sut, "simB", "refuse_logons_s", "600")
-        sim_fault(sut, "simB", "drop_session")
-        eventually(lambda: sut.status()["venues"]["simB"]["state"] != "CONNECTED", 15.0)
-        _submit(c, "simB", "queued-b")
-        view = eventually(
-            lambda: (o := c.get_order("queued-b")).status is OrderStatus.PENDING_SUBMIT and o,
-            15.0,
-        )
+        view = queue_for_down_simb(sut, c)
 
         old = sut.pid_of("oms")
         os.kill(old, signal.SIGKILL)
