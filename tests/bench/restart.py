@@ -218,7 +218,9 @@ def run() -> dict[str, Any]:
 
 
 def summary(r: dict[str, Any]) -> list[str]:
-    def line(label: str, d: dict[str, Any], unit: str) -> str:
+    def line(label: str, d: dict[str, Any] | None, unit: str) -> str:
+        if d is None:  # measured only when the killed actor serves a peer (the OMS)
+            return f"{label:<34} (not measured for {r['actor']})"
         return f"{label:<34} median {d['median']:>8} {unit}  p90 {d['p90']:>8} {unit}  (n={d['n']})"
 
     return [
