@@ -1,0 +1,128 @@
+"""Idle cost per venue: the real system with N simulated venues (default 16, TP_BENCH_IDLE_VENUES)
+and the demo's intervals (supervisor liveness 0.2 s, heartbeat 1 s), no orders.
+
+After every actor is running and a settle period, each process's CPU time is sampled over
+TP_BENCH_IDLE_S seconds (default 20) and its PSS read once (`memory_full_info().pss`).
+Reported: CPU as % of one core per process role and in total, per venue (the venue's
+connector plus its simulator), and the fixed part (supervisor, fork server, OMS, risk,
+heartbeat); PSS likewise. Floor in the same run: an idle Python process blocked in
+`zmq.Poller.poll(1000)` (what an actor costs doing nothing). Targets (issue 16):
+<= 0.5 % of a core and <= 15 MiB PSS per venue.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+import psutil
+
+from tests.bench._stats import host_info
+from tests.helpers import run_system
+
+VENUES = int(os.environ.get("TP_BENCH_IDLE_VENUES", "16"))
+SAMPLE_S = float(os.environ.get("TP_BENCH_IDLE_S", "20"))
+SETTLE_S = 5.0
+TARGET_CPU_PCT_PER_VENUE = 0.5
+TARGET_PSS_MIB_PER_VENUE = 15.0
+CONFIG = {"heartbeat": {"interval_s": 1.0, "log_every_n": 60}}
+
+_IDLE_FLOOR = (
+    "import zmq,sys;c=zmq.Context();s=c.socket(zmq.PULL);s.bind('tcp://127.0.0.1:*');"
+    "p=zmq.Poller();p.register(s,zmq.POLLIN);sys.stdout.write('up\\n');sys.stdout.flush()\n"
+    "while True: p.poll(1000)"
+)
+
+
+def _role(actor_id: str) -> str:
+    """`connector.v03` -> `connector`; `oms` -> `oms`."""
+    return actor_id.split(".", 1)[0]
+
+
+def _cpu_s(p: psutil.Process) -> float:
+    t = p.cpu_times()
+    return float(t.user + t.system)
+
+
+def floor_cpu_pct(seconds: float) -> float:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _IDLE_FLOOR], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        p = psutil.Process(proc.pid)
+        before = _cpu_s(p)
+        time.sleep(seconds)  # sampling window, not synchronisation
+        return (_cpu_s(p) - before) / seconds * 100
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def run() -> dict[str, Any]:
+    names = [f"v{i:02d}" for i in range(VENUES)]
+    with run_system(venues=names, overrides=CONFIG, timeout_s=60.0) as sut:
+        assert sut.proc is not None
+        sup = psutil.Process(sut.proc.pid)
+        time.sleep(SETTLE_S)  # let start-up work (reconciliation, first beats) finish
+        roles = {a["pid"]: _role(a["id"]) for a in sut.status()["actors"] if a["pid"]}
+        procs = [sup, *sup.children(recursive=True)]
+        roles[sup.pid] = "supervisor"
+        before = {p.pid: _cpu_s(p) for p in procs}
+        t0 = time.monotonic()
+        time.sleep(SAMPLE_S)  # sampling window
+        elapsed = time.monotonic() - t0
+        cpu: dict[str, float] = defaultdict(float)
+        pss: dict[str, float] = defaultdict(float)
+        count: dict[str, int] = defaultdict(int)
+        for p in procs:
+            try:
+                role = roles.get(p.pid, "forkserver")  # the one child that is no actor
+                cpu[role] += (_cpu_s(p) - before[p.pid]) / elapsed * 100
+                pss[role] += p.memory_full_info().pss / 2**20
+                count[role] += 1
+            except psutil.NoSuchProcess:
+                continue
+        sut.stop()
+    per_venue_roles = ("connector", "venuesim")
+    venue_cpu = sum(cpu[r] for r in per_venue_roles) / VENUES
+    venue_pss = sum(pss[r] for r in per_venue_roles) / VENUES
+    floor = floor_cpu_pct(min(SAMPLE_S, 10.0))
+    return {
+        "venues": VENUES,
+        "processes": sum(count.values()),
+        "sample_s": round(elapsed, 1),
+        "cpu_pct_of_core": {r: round(v, 3) for r, v in sorted(cpu.items())},
+        "pss_mib": {r: round(v, 1) for r, v in sorted(pss.items())},
+        "processes_by_role": dict(sorted(count.items())),
+        "total_cpu_pct": round(sum(cpu.values()), 2),
+        "total_pss_mib": round(sum(pss.values()), 1),
+        "per_venue_cpu_pct": round(venue_cpu, 3),
+        "per_venue_pss_mib": round(venue_pss, 1),
+        "floor_idle_process_cpu_pct": round(floor, 4),
+        "targets": {"cpu_pct_per_venue": TARGET_CPU_PCT_PER_VENUE,
+                    "pss_mib_per_venue": TARGET_PSS_MIB_PER_VENUE},
+        "met": {"cpu": venue_cpu <= TARGET_CPU_PCT_PER_VENUE,
+                "pss": venue_pss <= TARGET_PSS_MIB_PER_VENUE},
+        "host": host_info(),
+        "ts": datetime.now().astimezone().isoformat(timespec="seconds"),
+    }  # fmt: skip
+
+
+def summary(r: dict[str, Any]) -> list[str]:
+    return [
+        f"{r['venues']} venues, {r['processes']} processes, idle {r['sample_s']} s",
+        f"CPU % of a core by role: {r['cpu_pct_of_core']}  total {r['total_cpu_pct']} %",
+        f"PSS MiB by role: {r['pss_mib']}  total {r['total_pss_mib']} MiB",
+        f"per venue (connector + sim): {r['per_venue_cpu_pct']} % of a core "
+        f"(target <= {TARGET_CPU_PCT_PER_VENUE}: {'met' if r['met']['cpu'] else 'NOT met'}), "
+        f"{r['per_venue_pss_mib']} MiB PSS "
+        f"(target <= {TARGET_PSS_MIB_PER_VENUE}: {'met' if r['met']['pss'] else 'NOT met'})",
+        f"floor: an idle python+zmq process polling: {r['floor_idle_process_cpu_pct']} % of a core",
+    ]
