@@ -26,8 +26,9 @@ from typing import Any
 
 import zmq
 
-from actors.oms import reads
+from actors.oms import outcome_metrics, reads
 from actors.oms.client_endpoint import ClientEndpoint
+from actors.oms.commit_policy import CommitPolicy
 from actors.oms.intake import RISK_RETRY_S, Intake
 from actors.oms.intake_state import IntakeGate, open_at_venue, unsent_reason
 from actors.oms.journal import Journal
@@ -95,6 +96,7 @@ class OmsActor(Actor):
         )
         self.space = JournalSpace(self.journal, self.cfg.oms.journal_reserve_bytes, self.log)
         self._after_commit: list[Callable[[], None]] = []
+        self.commits = CommitPolicy()  # a new order's record waits for its verdict's commit
         self._changed: dict[str, tuple[Decimal | None, Decimal | None]] = {}
         names, stops = [v.name for v in self.cfg.venues], operator_stops_path(self.cfg.runtime_path)
         self.gate = IntakeGate(self.cfg.state_path, stops, names, self.log)  # operator pauses
@@ -150,10 +152,11 @@ class OmsActor(Actor):
         for rec in outcome.records:
             self.journal.append(rec)
             self.views.note(rec)
+        self.commits.noted(outcome.records, outcome.order.status if outcome.order else None)
         if outcome.applied and outcome.order is not None:
             coid = outcome.order.client_order_id
             self._changed[coid] = (outcome.fill_qty, outcome.fill_px)
-            self._count(outcome)
+            outcome_metrics.count(outcome)
         for esc in outcome.escalations:
             self._escalate(esc.kind, esc.detail, esc.client_order_id, outcome.order, venue)
         return outcome
@@ -167,10 +170,15 @@ class OmsActor(Actor):
             self.journal.commit()
             self.crash_point(name)
 
-    def after_iteration(self) -> None:
+    def after_iteration(self, *, force: bool = False) -> None:
+        waiting = force or bool(self._after_commit)
+        if self.journal.pending and not self.commits.due(waiting=waiting):
+            self.journal.poll_background()
+            return  # only new orders waiting for their verdict: committed with it
         if self.journal.pending:
             start = time.perf_counter()
             self.journal.commit()
+            self.commits.committed()
             metrics.JOURNAL_FSYNC_SECONDS.observe(time.perf_counter() - start)
             if self.journal.records_since_snapshot >= self.cfg.oms.snapshot_every:
                 if not self.space.low:  # a snapshot needs new space; replay does not
@@ -199,18 +207,6 @@ class OmsActor(Actor):
     def publish_stream(self, event: str, data: dict[str, Any]) -> None:
         self.event_seq += 1
         self._publish(StreamEvent(event_seq=self.event_seq, event=event, data=data))
-
-    def _count(self, outcome: Outcome) -> None:
-        order = outcome.order
-        assert order is not None
-        metrics.ORDERS.labels(venue=order.venue, status=order.status.value).inc()
-        if outcome.fill_qty:
-            metrics.FILLS.labels(venue=order.venue).inc()
-        if order.status is OrderStatus.ACCEPTED and order.ts_ack_ns and order.ts_created_ns:
-            if order.ts_ack_ns >= order.ts_created_ns and not order.external:
-                metrics.ORDER_LATENCY.labels(venue=order.venue).observe(
-                    (order.ts_ack_ns - order.ts_created_ns) / 1e9
-                )
 
     def _escalate(self, kind: str, detail: str, coid: str, order: Order | None, venue: str) -> None:
         venue = order.venue if order is not None else venue
@@ -430,7 +426,7 @@ class OmsActor(Actor):
 
         if not self.run_until(drained, self.cfg.oms.drain_timeout_s):
             self.log.warning("drain_timeout", waiting=self.intake.awaiting_risk)
-        self.after_iteration()
+        self.after_iteration(force=True)
         if self.space.low:  # no space for one: the reserve left stays for the next start
             self.log.warning("snapshot_skipped", reason="journal_low")
         else:
