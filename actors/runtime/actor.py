@@ -16,6 +16,7 @@ Around it: `peer` (Peer, Replier), `protocol.sockets` (socket options), `logs`,
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import time
@@ -295,7 +296,8 @@ class Actor:
             )
             self._next_hb = now + self._hb_interval_s
         timeout = self.timers.wait_s(min(self._next_hb - now, max_wait_s))
-        for sock, _ev in self.poller.poll(int(timeout * 1000)):
+        # rounded up: 0.4 ms to wait is a 1 ms poll, not a spin of zero-timeout polls
+        for sock, _ev in self.poller.poll(math.ceil(timeout * 1000)):
             handler = self._handlers.get(sock)
             if handler is not None:  # an earlier handler of this round may have removed it
                 handler()

@@ -7,8 +7,7 @@ real OMS process, every thread):
 - the new order and its verdict are written in one journal write and made durable by one
   fdatasync (issue 16, `actors/oms/commit_policy.py`), not two fdatasyncs in series.
 
-strace comes from PATH or from Debian's `strace` package (deploy/tools/fetch-deb-tool.sh,
-like promtool), into .tools/strace.
+strace: the `strace` fixture (tests/integration/conftest.py).
 """
 
 from __future__ import annotations
@@ -23,11 +22,10 @@ from pathlib import Path
 import pytest
 
 from protocol.client import ExecutionClient
-from tests.helpers import REPO_ROOT, SystemUnderTest, eventually
+from tests.helpers import SystemUnderTest, eventually
 from tests.integration.oms_support import overrides
 from tests.system_ops import SYMBOL, VENUE
 
-STRACE = REPO_ROOT / ".tools" / "strace"
 ORDERS = 8
 # `-f -ttt -T -y -s N`: "<tid> <epoch s> <call>(<fd><<path>>, "<data>"..., ) = <ret> <<dur>>"
 # or split in two by another thread: "... <unfinished ...>" then "<tid> <s> <... call resumed>..."
@@ -61,17 +59,6 @@ def parse(text: str) -> list[Call]:
             if started is not None and (d := _DURATION.search(line)) is not None:
                 started.end = started.start + float(d[1])
     return calls
-
-
-@pytest.fixture(scope="module")
-def strace() -> Path:
-    proc = subprocess.run(
-        ["bash", "deploy/tools/fetch-deb-tool.sh", "strace", "strace", str(STRACE)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        pytest.fail(f"fetching strace failed: {proc.stderr.strip() or proc.stdout.strip()}")
-    return STRACE
 
 
 @pytest.fixture

@@ -1,0 +1,51 @@
+"""An idle actor's loop sleeps in its poll until its next heartbeat or timer; it does not
+spin. Seen in the real processes' system calls (strace): libzmq's zmq_poll makes one
+zero-timeout pass over the sockets and then, when asked to wait, one blocking poll, so a
+loop that waits has at most as many zero-timeout polls as blocking ones. Issue 16: the loop
+truncated the wait to whole milliseconds (0.4 ms -> 0), so every heartbeat and timer was
+preceded by up to a millisecond of zero-timeout polls (2-3x the polls, most of an idle
+connector's CPU).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import SystemUnderTest, eventually
+
+# a multi-socket poll, its timeout, its result: "poll([{fd=14, ...}, {fd=15, ...}], 6, 99) = 0"
+_POLL = re.compile(r"^poll\(\[\{[^]]*\}, \{[^]]*\], \d+, (-?\d+)\)")
+WAITS = 40  # blocking polls to observe (~2 s of an idle actor: 10 heartbeats/s at least)
+
+
+def poll_counts(text: str) -> tuple[int, int]:
+    """(zero-timeout polls, waiting polls) of a strace of `poll` calls."""
+    timeouts = [int(m[1]) for line in text.splitlines() if (m := _POLL.match(line))]
+    return sum(1 for t in timeouts if t == 0), sum(1 for t in timeouts if t != 0)
+
+
+@pytest.mark.parametrize("actor", ["connector.simA", "oms"])
+def test_an_idle_actor_waits_in_its_poll_instead_of_spinning(
+    start_system: Callable[..., SystemUnderTest], strace: Path, tmp_path: Path, actor: str
+) -> None:
+    sut = start_system()
+    out = tmp_path / "polls.txt"
+    tracer = subprocess.Popen(
+        [str(strace), "-e", "trace=poll", "-p", str(sut.actor(actor)["pid"]), "-o", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        counts = eventually(
+            lambda: (c := poll_counts(out.read_text() if out.exists() else ""))[1] >= WAITS and c,
+            30.0,
+        )
+    finally:
+        tracer.terminate()
+        tracer.wait(timeout=10)
+    zero, waiting = counts
+    assert zero <= waiting + 5, f"{actor}: {zero} zero-timeout polls for {waiting} waits"
