@@ -8,10 +8,10 @@
    bytes over ipc PUSH/PULL, one message in flight) and the ratio. `stages` splits the
    system's time with the journal's own timestamps (wall clock, same host): client ->
    OMS received, received -> risk approved, approved -> venue acceptance applied,
-   acceptance -> client event; plus the fsync floor of the state dir's filesystem (the
-   path has about six: the OMS commits after the submit, the verdict and the acceptance,
-   the connector persists D and the execution, the venue its log). Targets: p50 <= 1 ms,
-   p99 <= 3 ms, ratio <= 2.
+   acceptance -> client event; plus the fsync floor of the state dir's filesystem. The
+   floor of the path is the same chain with an fdatasync at the four relays where the
+   design needs one in series (FSYNC_HOPS says which and why). Targets: p50 <= 2x and
+   p99 <= 3x that floor.
 2. `throughput`: many in flight, durable. CLIENTS processes each pipeline SubmitOrders
    over a raw DEALER (WINDOW in flight per process); an order counts when its OrderAck
    (durable, risk-approved) arrives; latency is send -> OrderAck. A subscriber in this
@@ -21,7 +21,7 @@
 3. `warm_start`: the same system with 10,000 open orders at the venue. Killed -9 (warm
    start replays the journal) and, after that, stopped with SIGTERM (the stop writes a
    snapshot): each time `run` again and measure supervisor start -> `warm_start` logged
-   (every venue reconciled, intake open), with the log's milestones. Target <= 2 s.
+   (every venue reconciled, intake open), with the log's milestones. Target <= 1 s.
 
 `python -m tests.bench --only oms`; sizes via TP_BENCH_OMS_* env vars.
 """
@@ -69,8 +69,8 @@ THR_ORDERS = int(os.environ.get("TP_BENCH_OMS_OPEN_ORDERS", "10000"))
 CLIENTS = int(os.environ.get("TP_BENCH_OMS_CLIENTS", "4"))
 WINDOW = int(os.environ.get("TP_BENCH_OMS_WINDOW", "16"))
 TARGETS = {
-    "latency_p50_ms": 1.0, "latency_p99_ms": 3.0, "latency_ratio": 2.0,
-    "throughput_orders_per_s": 5000.0, "throughput_p99_ms": 20.0, "warm_start_s": 2.0,
+    "latency_ratio_p50": 2.0, "latency_ratio_p99": 3.0,
+    "throughput_orders_per_s": 5000.0, "throughput_p99_ms": 20.0, "warm_start_s": 1.0,
 }  # fmt: skip
 
 
@@ -104,22 +104,44 @@ def _ms(values: Sequence[float]) -> dict[str, float]:
 # --------------------------------------------------------------------------- 1. latency
 
 _RELAY = """
-import sys, zmq
+import os, sys, zmq
 ctx = zmq.Context()
 pull = ctx.socket(zmq.PULL); pull.bind(sys.argv[1])
 push = ctx.socket(zmq.PUSH); push.connect(sys.argv[2])
+fd = os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) if sys.argv[3] else -1
 print("ready", flush=True)
 while True:
-    push.send_multipart(pull.recv_multipart())
+    frames = pull.recv_multipart()
+    if fd >= 0:
+        os.write(fd, b"".join(frames)); os.fdatasync(fd)
+    push.send_multipart(frames)
 """
 
+# The fdatasyncs in series that the design needs between submit and ACCEPTED on the
+# client's stream, by relay (hop) number: 3 the OMS's commit of the new order with its
+# verdict (before the PlaceOrder leaves: nothing is sent before its journal commit),
+# 4 the connector's FIX store (the D is durable before it is on the wire, so a restart
+# never reuses its sequence number or forgets it was sent), 5 the venue's own log (the
+# simulator, like a venue, persists before it answers), 7 the OMS's commit of the
+# acceptance (an event is published only once durable). The connector's exec outbox
+# fsync is not in series: it forwards the execution to the OMS first, then syncs.
+FSYNC_HOPS = (3, 4, 5, 7)
 
-def zmq_chain_s(hops: int, n: int, payload: list[bytes]) -> list[float]:
-    """Round trips of `payload` through hops-1 relay processes and back (ipc PUSH/PULL)."""
+
+def zmq_chain_s(
+    hops: int, n: int, payload: list[bytes], fsync_dir: Path | None = None
+) -> list[float]:
+    """Round trips of `payload` through hops-1 relay processes and back (ipc PUSH/PULL);
+    with `fsync_dir`, the relays at FSYNC_HOPS append the message there and fdatasync it
+    before forwarding it."""
     tmp = Path(tempfile.mkdtemp(prefix="tpch", dir="/tmp"))
     eps = [f"ipc://{tmp}/r{i}.sock" for i in range(hops)]  # eps[0]: ours, the chain's end
+
+    def log(i: int) -> str:
+        return str(fsync_dir / f"floor-{i}.log") if fsync_dir and i in FSYNC_HOPS else ""
+
     relays = [
-        subprocess.Popen([sys.executable, "-c", _RELAY, eps[i], eps[(i + 1) % hops]],
+        subprocess.Popen([sys.executable, "-c", _RELAY, eps[i], eps[(i + 1) % hops], log(i)],
                          stdout=subprocess.PIPE, text=True)
         for i in range(1, hops)
     ]  # fmt: skip
@@ -146,6 +168,9 @@ def zmq_chain_s(hops: int, n: int, payload: list[bytes]) -> list[float]:
             r.kill()
             r.wait()
         shutil.rmtree(tmp, ignore_errors=True)
+        for i in FSYNC_HOPS:
+            if fsync_dir is not None:
+                (fsync_dir / f"floor-{i}.log").unlink(missing_ok=True)
 
 
 def fsync_floor_s(directory: Path, n: int = 300) -> list[float]:
@@ -188,16 +213,20 @@ def latency(sut: SystemUnderTest) -> dict[str, Any]:
     acks = [(t1 - t0) / 1e9 for t0, t1, _ in stamps.values()]
     payload = encode(Sender("bench", 1).envelope(_order("lat-00000", Decimal("95.00"))))
     means = _metric_means_ms(sut)
-    chain = zmq_chain_s(HOPS, LAT_ORDERS, payload)
-    system, raw = _ms(e2e), _ms(chain)
+    raw = _ms(zmq_chain_s(HOPS, LAT_ORDERS, payload))
+    floor = _ms(zmq_chain_s(HOPS, LAT_ORDERS, payload, fsync_dir=sut.state_dir))
+    system = _ms(e2e)
     return {
         "orders": len(e2e),
         "hops": HOPS,
+        "fsync_hops": list(FSYNC_HOPS),
         "submit_to_accepted_event_ms": system,
         "submit_to_order_ack_ms": _ms(acks),
         "zmq_chain_same_hops_ms": raw,
-        "ratio_p50": round(system["median"] / raw["median"], 2),
-        "ratio_p99": round(system["p99"] / raw["p99"], 2),
+        "floor_hops_and_fsyncs_ms": floor,
+        "ratio_p50": round(system["median"] / floor["median"], 2),
+        "ratio_p99": round(system["p99"] / floor["p99"], 2),
+        "ratio_p50_hops_only": round(system["median"] / raw["median"], 2),
         "stages_ms": _stages(sut, stamps),
         "metrics_mean_ms": means,
         "fsync_floor_ms": _ms(fsync_floor_s(sut.state_dir)),
@@ -474,12 +503,10 @@ def run() -> dict[str, Any]:
         for s in systems:
             s.destroy()
         shutil.rmtree(root, ignore_errors=True)
-    e2e = lat["submit_to_accepted_event_ms"]
     warm_s = max(crash["start_to_warm_start_s"], stop["start_to_warm_start_s"])
     meets = {
-        "latency_p50": e2e["median"] <= TARGETS["latency_p50_ms"],
-        "latency_p99": e2e["p99"] <= TARGETS["latency_p99_ms"],
-        "latency_ratio": lat["ratio_p50"] <= TARGETS["latency_ratio"],
+        "latency_p50": lat["ratio_p50"] <= TARGETS["latency_ratio_p50"],
+        "latency_p99": lat["ratio_p99"] <= TARGETS["latency_ratio_p99"],
         "throughput": thr["acked_orders_per_s"] >= TARGETS["throughput_orders_per_s"]
         and thr["submit_to_order_ack_ms"]["p99"] < TARGETS["throughput_p99_ms"],
         "warm_start": warm_s <= TARGETS["warm_start_s"],
@@ -509,9 +536,13 @@ def summary(r: dict[str, Any]) -> list[str]:
         line("  submit -> ACCEPTED on the client stream", lat["submit_to_accepted_event_ms"]),
         line("  submit -> OrderAck (durable, approved)", lat["submit_to_order_ack_ms"]),
         line(f"  raw zmq chain, {lat['hops']} hops", lat["zmq_chain_same_hops_ms"]),
-        f"  ratio p50 {lat['ratio_p50']}  p99 {lat['ratio_p99']}   targets p50 <= 1 ms "
-        f"({met('latency_p50')}), p99 <= 3 ms ({met('latency_p99')}), ratio <= 2 "
-        f"({met('latency_ratio')})",
+        line(
+            f"  floor: the chain + fdatasync at hops {lat['fsync_hops']}",
+            lat["floor_hops_and_fsyncs_ms"],
+        ),
+        f"  ratio to the floor p50 {lat['ratio_p50']} (target <= 2: {met('latency_p50')}), "
+        f"p99 {lat['ratio_p99']} (target <= 3: {met('latency_p99')}); "
+        f"to the hops alone p50 {lat['ratio_p50_hops_only']}",
         *[line(f"    {k}", v) for k, v in lat["stages_ms"].items()],
         line("    fsync floor (200 B append)", lat["fsync_floor_ms"]),
         f"    metric means (ms): {lat['metrics_mean_ms']}",
@@ -529,7 +560,7 @@ def summary(r: dict[str, Any]) -> list[str]:
             f"{w['journal_records']} records{' + snapshot' if w['snapshot'] else ''}: "
             f"{w['start_to_warm_start_s']} s  {w['milestones_s']}"
         )
-    out.append(f"  target <= 2 s: {met('warm_start')}")
+    out.append(f"  target <= 1 s: {met('warm_start')}")
     return out
 
 
