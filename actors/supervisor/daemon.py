@@ -34,7 +34,7 @@ from actors.supervisor.failclosed import engage_critical, prepare_switch
 from actors.supervisor.host import become_child_subreaper, signal_wakeup_fd, start_metrics_server
 from actors.supervisor.operator_stop import OperatorStops
 from actors.supervisor.process_group import kill_group, wait_escalating
-from actors.supervisor.restart_policy import ChildState, child_specs
+from actors.supervisor.restart_policy import ChildState, child_specs, start_plan
 from actors.supervisor.sdnotify import SystemdNotify
 from actors.supervisor.spawner import Spawner, make_spawner
 from actors.supervisor.stall import StallWatch
@@ -130,7 +130,10 @@ class Supervisor:
             runtime_dir=str(self.cfg.runtime_path),
             metrics_url=self.metrics_url,
         )
-        self._start_queue = list(self.order)
+        at_once, self._start_queue = start_plan([c.spec for c in self.children.values()])
+        for child in (self.children[cid] for cid in at_once):
+            if not child.held and child.state is ChildState.STOPPED:
+                self._spawn(child)
         self._start_next()
         self.timers.call_every(self.cfg.supervisor.heartbeat_interval_s / 2, self._check_hangs)
         self.timers.call_every(1.0, self._sample_resources)

@@ -34,8 +34,8 @@ class ChildSpec:
 
 
 def child_specs(cfg: SystemConfig) -> list[ChildSpec]:
-    """Start order: simulated venues (the outside world), risk, oms, connectors, heartbeat.
-    Each child is started once the one before it is READY."""
+    """Simulated venues (the outside world), risk, oms, connectors, heartbeat: the order
+    of `status` and, reversed, of a stop; `start_plan` says how the start overlaps."""
     sup = cfg.supervisor
 
     def spec(
@@ -57,6 +57,21 @@ def child_specs(cfg: SystemConfig) -> list[ChildSpec]:
     specs += [spec(f"connector.{v.name}", "connector", v.name) for v in cfg.venues]
     specs.append(spec("heartbeat", "heartbeat"))
     return specs
+
+
+def start_plan(specs: list[ChildSpec]) -> tuple[list[str], list[str]]:
+    """(spawned at once, then started one at a time, each once the one before is READY).
+    Simulated venues depend on nothing of ours: they start at once, loading their books
+    while risk and the OMS start (a warm start with many open orders loads both sides at
+    the same time); a venue's connector waits in the queue behind its simulator's READY."""
+    sims = {s.venue: s.id for s in specs if s.kind == "venuesim"}
+    queue: list[str] = []
+    for s in specs:
+        if s.kind == "connector" and s.venue in sims:
+            queue.append(sims[s.venue])
+        if s.kind != "venuesim":
+            queue.append(s.id)
+    return list(sims.values()), queue
 
 
 @dataclass

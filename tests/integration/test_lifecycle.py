@@ -166,3 +166,27 @@ def test_status_without_a_running_supervisor_exits_3(short_tmp: Path) -> None:
         assert proc.returncode == 3, (args, proc.stdout, proc.stderr)
     assert time.monotonic() - started < 15.0
     assert json.loads(sut.cli("status", "--json").stdout)["status"] == "error"
+
+
+def test_start_overlaps_the_simulated_venues_with_the_core(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """The simulators are spawned at once and load their books while risk and the OMS
+    start (they were spawned only after every simulator was READY); each connector still
+    starts only after its own simulator is READY, and the core one after the other."""
+    sut = start_system()
+    log = [
+        (e["event"], e["child"])
+        for e in sut.events(actor="supervisor")
+        if e["event"] in ("actor_spawned", "actor_ready")
+    ]
+    sims = [c for _, c in log if c.startswith("venuesim.")]
+    assert sims, log
+    spawned_risk = log.index(("actor_spawned", "risk"))
+    assert all(log.index(("actor_ready", s)) > spawned_risk for s in sims), log
+    assert log.index(("actor_ready", "risk")) < log.index(("actor_spawned", "oms")), log
+    for sim in sims:
+        venue = sim.split(".", 1)[1]
+        connector = log.index(("actor_spawned", f"connector.{venue}"))
+        assert log.index(("actor_ready", sim)) < connector, log
+        assert log.index(("actor_ready", "oms")) < connector, log

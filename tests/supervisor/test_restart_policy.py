@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from actors.runtime.backoff import backoff_delay
 from actors.supervisor.demo import enough_finished
-from actors.supervisor.restart_policy import ChildSpec, RestartTracker, child_specs
+from actors.supervisor.restart_policy import ChildSpec, RestartTracker, child_specs, start_plan
 from protocol.config import load_config
 from protocol.messages import OrderStatus
 
@@ -201,6 +201,17 @@ def test_child_specs_start_order_and_criticality() -> None:
     assert by_id["connector.simA"].venue == "simA" and by_id["connector.simA"].kind == "connector"
 
 
+def test_start_plan_spawns_simulators_at_once_and_each_connector_after_its_own() -> None:
+    """The simulators start together with the core; the queue (one at a time, each after
+    the one before is READY) holds each simulator just before its connector."""
+    at_once, queue = start_plan(child_specs(load_config(DEMO)))
+    assert at_once == ["venuesim.simA", "venuesim.simB"]
+    assert queue == [
+        "risk", "oms", "venuesim.simA", "connector.simA", "venuesim.simB", "connector.simB",
+        "heartbeat",
+    ]  # fmt: skip
+
+
 def test_child_specs_take_timeouts_from_config(short_tmp: Path) -> None:
     path = short_tmp / "c.toml"
     path.write_text(
@@ -209,6 +220,7 @@ def test_child_specs_take_timeouts_from_config(short_tmp: Path) -> None:
     )
     specs = child_specs(load_config(path))
     assert [s.id for s in specs] == ["risk", "oms", "connector.live", "heartbeat"]  # no sim
+    assert start_plan(specs) == ([], [s.id for s in specs])
     assert all(isinstance(s, ChildSpec) for s in specs)
     assert {(s.start_timeout_s, s.shutdown_timeout_s) for s in specs} == {(3.0, 1.5)}
     assert all(s.restart == "permanent" for s in specs)
