@@ -102,7 +102,11 @@ class Actor:
         self._stopping = False
         self._stop_reason = ""
         self.control_operator: OperatorId | None = None  # of the control command at hand
-        self._hb_interval_s = min(self.cfg.supervisor.heartbeat_interval_s / 2, 0.2)
+        # one beat per interval (the supervisor judges a hang after `hang_missed_intervals`
+        # of them), sent up to half of it early when the loop is awake anyway: beats ride on
+        # the wake-ups of the actor's own timers instead of adding their own (issue 16, idle)
+        self._hb_interval_s = min(self.cfg.supervisor.heartbeat_interval_s, 0.2)
+        self._hb_early_s = self._hb_interval_s / 2
         self._supervisor_pid = args.supervisor_pid
         self._next_hb = time.monotonic()
         self._bad_messages = metrics.BAD_MESSAGES.labels(actor=self.actor_id)
@@ -244,8 +248,8 @@ class Actor:
         """Send the application heartbeat now if it is due: for long but progressing work
         (a big listing) inside one handler. A frozen loop still stops heartbeating."""
         now = time.monotonic()
-        if now >= self._next_hb:
-            self.send_supervisor(ActorHeartbeat(loop_lag_s=round(now - self._next_hb, 6)))
+        if now >= self._next_hb - self._hb_early_s:
+            self.send_supervisor(ActorHeartbeat(loop_lag_s=round(max(now - self._next_hb, 0.0), 6)))
             self._next_hb = now + self._hb_interval_s
 
     def request_stop(self, reason: str) -> None:
@@ -288,11 +292,13 @@ class Actor:
     def _iterate(self, max_wait_s: float = 1.0) -> None:
         """One loop turn: heartbeat if due, poll, handlers, due timers, after_iteration."""
         now = time.monotonic()
-        if now >= self._next_hb:
+        if now >= self._next_hb - self._hb_early_s:
             # lag: how late the loop got round to its heartbeat
             self._check_parent()
             self.send_supervisor(
-                ActorHeartbeat(loop_lag_s=round(now - self._next_hb, 6), info=self.heartbeat_info())
+                ActorHeartbeat(
+                    loop_lag_s=round(max(now - self._next_hb, 0.0), 6), info=self.heartbeat_info()
+                )
             )
             self._next_hb = now + self._hb_interval_s
         timeout = self.timers.wait_s(min(self._next_hb - now, max_wait_s))

@@ -49,3 +49,38 @@ def test_an_idle_actor_waits_in_its_poll_instead_of_spinning(
         tracer.wait(timeout=10)
     zero, waiting = counts
     assert zero <= waiting + 5, f"{actor}: {zero} zero-timeout polls for {waiting} waits"
+
+
+# (actor, most loop wake-ups per second when idle). The venue sim: one liveness beat per
+# heartbeat interval (0.2 s) and its 0.5 s liquidity and 1 s sync timers, 8/s at most
+# (13/s when it beat twice per interval). The connector: its FIX adapter's 0.1 s tick, which
+# the beats ride on, the 0.25 s exec resend check and the 1 s state resend, 15/s at most
+# (25/s when the beats woke the loop on their own).
+@pytest.mark.parametrize(("actor", "most"), [("venuesim.simA", 8.5), ("connector.simA", 16.0)])
+def test_an_idle_actor_wakes_only_for_its_beats_and_timers(
+    start_system: Callable[..., SystemUnderTest],
+    strace: Path,
+    tmp_path: Path,
+    actor: str,
+    most: float,
+) -> None:
+    sut = start_system()
+    out = tmp_path / "polls.txt"
+    tracer = subprocess.Popen(
+        [str(strace), "-ttt", "-e", "trace=poll", "-p", str(sut.actor(actor)["pid"]),
+         "-o", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+    def waits() -> list[float]:
+        text = out.read_text() if out.exists() else ""
+        stamped = (line.split(" ", 1) for line in text.splitlines() if " " in line)
+        return [float(t) for t, call in stamped if (m := _POLL.match(call)) and m[1] != "0"]
+
+    try:
+        times = eventually(lambda: (w := waits()) and w[-1] - w[0] >= 4.0 and w, 30.0)
+    finally:
+        tracer.terminate()
+        tracer.wait(timeout=10)
+    per_s = (len(times) - 1) / (times[-1] - times[0])
+    assert per_s <= most, f"{actor}: {per_s:.1f} wake-ups/s idle (at most {most})"
