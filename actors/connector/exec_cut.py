@@ -91,7 +91,9 @@ class ExecSequencer:
         return self.base + mark
 
     def _ready(self, cut: ExecCut) -> bool:
-        return self.acked_through(cut.exec_seq)
+        """Every execution up to the cut was numbered (an answer can complete while the
+        executions read just before it wait for `number`, in the same batch) and acked."""
+        return self.last >= cut.exec_seq and self.acked_through(cut.exec_seq)
 
     def _stamped(self, cut: ExecCut) -> ExecCut:
         if self._oms_epoch is None or cut.exec_seq < self._oms_floor:

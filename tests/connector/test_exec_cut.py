@@ -55,3 +55,22 @@ def test_a_new_oms_is_named_only_for_cuts_past_what_its_predecessor_got() -> Non
     seq.when_consistent(since=0, mark=1, now_s=0.0, done=got.append)
     seq.when_consistent(since=0, mark=2, now_s=0.0, done=got.append)
     assert [c.oms_epoch for c in got] == [None, 10]
+
+
+def test_an_answer_read_right_after_executions_waits_for_their_numbers() -> None:
+    """The venue's executions and its answer arrive in one read: the answer completes while
+    the executions before it are still being handed on (not yet numbered nor pending). Its
+    cut covers them, and it waits until they are numbered and acked (it went out at once,
+    before the OMS had them: found by tests/integration/test_cut_under_load.py)."""
+    pending: OrderedDict[str, ExecReport] = OrderedDict()
+    seq = ExecSequencer(epoch=5, pending=pending)
+    seq.oms_seen(9)
+    got: list[ExecCut] = []
+    seq.when_consistent(since=0, mark=2, now_s=0.0, done=got.append)  # 2 in the batch
+    assert got == []
+    pending.update({r.exec_id: r for r in seq.number([_report(1), _report(2)])})
+    seq.poll(0.0)
+    assert got == []
+    pending.clear()  # acked
+    seq.poll(0.0)
+    assert [c.exec_seq for c in got] == [2] and got[0].oms_epoch == 9
