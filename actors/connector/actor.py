@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.connector.adapter import RequestFailed, StatusResult, VenueAdapter
-from actors.connector.exec_cut import WAIT_S, ExecSequencer
+from actors.connector.exec_cut import ExecSequencer
 from actors.connector.fallbacks import VenueFallbacks
 from actors.connector.fix.adapter import Address, FixAdapter
 from actors.connector.fix.msglog import MessageLog
@@ -115,7 +115,8 @@ class ConnectorActor(Actor):
         if isinstance(self.adapter, FixAdapter):
             self.adapter.session.set_message_log(self.message_log)
         self.outbox = ExecOutbox(store_dir)
-        self.cuts = ExecSequencer(self.epoch, self.outbox.pending)  # numbers the executions
+        # numbers the executions, stamps answers with their cut (actors/connector/exec_cut.py)
+        self.cuts = ExecSequencer(self.epoch, self.outbox.pending, self.call_later)
         self.ledger = FillLedger(store_dir, unseeded=existing_store)
         if self.ledger.unseeded:
             self.log.warning("fill_ledger_unseeded", path=str(self.ledger.path))
@@ -140,7 +141,6 @@ class ConnectorActor(Actor):
         self.log.info("connector_recovered", pending_execs=len(self.outbox.pending))
         self.call_every(EXEC_RESEND_S / 2, self._resend_execs)
         self.call_every(STATE_RESEND_S, self._resend_state)
-        self.call_every(WAIT_S / 2, lambda: self.cuts.poll(time.monotonic()))
         self.gate = SessionGate(
             self.venue, self.vcfg.schedule, self, self.log,
             on_open=self._session_opened, on_close=self._session_closed,

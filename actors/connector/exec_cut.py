@@ -16,13 +16,14 @@ predecessor), which it cannot tell apart: a cut below that number names no OMS e
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from protocol.messages import ExecCut, ExecReport
 
-WAIT_S = 0.25  # longest an answer waits for the OMS's acks of the executions before it
+WAIT_S = 0.1  # longest an answer waits for the OMS's acks of the executions before it
 
 
 @dataclass
@@ -33,9 +34,18 @@ class _Waiter:
 
 
 class ExecSequencer:
-    def __init__(self, epoch: int, pending: OrderedDict[str, ExecReport]) -> None:
-        """`pending`: the outbox's unacked executions (venue order), renumbered here."""
+    def __init__(
+        self,
+        epoch: int,
+        pending: OrderedDict[str, ExecReport],
+        call_later: Callable[[float, Callable[[], None]], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`pending`: the outbox's unacked executions (venue order), renumbered here;
+        `call_later`: the actor loop's timer (a wait's deadline; no timer while none waits)."""
         self.epoch = epoch
+        self._call_later = call_later
+        self._clock = clock
         self.last = 0  # the last number given
         self._pending = pending
         for exec_id, report in list(pending.items()):
@@ -72,7 +82,10 @@ class ExecSequencer:
         if self._ready(cut):
             done(self._stamped(cut))
         else:
-            self._waiters.append(_Waiter(cut, done, now_s + WAIT_S))
+            deadline_s = now_s + WAIT_S
+            self._waiters.append(_Waiter(cut, done, deadline_s))
+            if self._call_later is not None:  # a timer firing early still ends this wait
+                self._call_later(WAIT_S, lambda: self.poll(max(self._clock(), deadline_s)))
 
     def poll(self, now_s: float) -> None:
         """After acks, and on a timer: answer what waited."""
