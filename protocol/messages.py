@@ -29,6 +29,7 @@ from protocol.domain import (
 from protocol.venue_messages import (
     CancelOnVenue,
     ExecAck,
+    ExecCut,
     ExecKind,
     ExecReport,
     MassCancel,
@@ -197,6 +198,7 @@ class PositionView(Msg):
 class GetPositions(Msg):
     type: Literal["get_positions"] = "get_positions"
     venue: str | None = None
+    as_of: ExecCut | None = None  # to the OMS: its positions at the venue as of that cut
 
 
 class Positions(Msg):
@@ -205,6 +207,7 @@ class Positions(Msg):
     venue: str | None = None
     positions: list[PositionView]
     event_seq: int | None = None  # OMS answers: its last published event they reflect
+    cut: ExecCut | None = None  # the executions they reflect (connector: `ExecCut`)
 
 
 class OrderEvent(Msg):
@@ -354,6 +357,7 @@ __all__ = [
     "CancelOnVenue",
     "ReplaceOnVenue",
     "ExecKind",
+    "ExecCut",
     "ExecReport",
     "ExecAck",
     "VenueOrder",

@@ -44,6 +44,23 @@ class ReplaceOnVenue(Msg):
     tif: TimeInForce = TimeInForce.DAY
 
 
+class ExecCut(Msg):
+    """A consistent cut of one connector's execution stream: an answer about the venue
+    (open orders, order status, positions) reflects exactly the executions the connector
+    numbered up to `exec_seq` (`ExecReport.exec_seq`, counted per connector incarnation
+    `connector_epoch`). The FIX session delivers in order, so every execution the venue
+    sent before its answer has a number <= `exec_seq`, and every later one a greater one.
+    `since`: the number when the connector took the request up (an order changed after it
+    may differ between the answer and the OMS for reasons in flight). `oms_epoch`: the OMS
+    incarnation that had acknowledged every execution up to `exec_seq` when the answer
+    left (None: it had not, in time), so that OMS has applied them all."""
+
+    connector_epoch: int
+    exec_seq: int
+    since: int = 0
+    oms_epoch: int | None = None
+
+
 ExecKind = Literal[
     "accepted", "rejected", "fill", "cancelled", "replaced", "cancel_rejected", "expired", "status"
 ]
@@ -72,6 +89,7 @@ class ExecReport(Msg):
     text: str = ""
     reject_reason: str = ""  # e.g. DUPLICATE_ORDER (FIX OrdRejReason 6), UNKNOWN_ORDER
     venue_ts_ns: int = 0
+    exec_seq: int = 0  # the connector's number for it (`ExecCut`); 0: not numbered
 
 
 class ExecAck(Msg):
@@ -104,6 +122,7 @@ class OpenOrders(Msg):
     type: Literal["open_orders"] = "open_orders"
     venue: str
     orders: list[VenueOrder]
+    cut: ExecCut | None = None
 
 
 class QueriedOrder(Msg):
@@ -131,6 +150,7 @@ class OrderStatusAnswer(Msg):
     venue: str
     orders: list[VenueOrder]
     unknown: list[str]
+    cut: ExecCut | None = None
 
 
 class MassCancel(Msg):

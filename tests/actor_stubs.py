@@ -28,6 +28,8 @@ from protocol.messages import (
     Ack,
     ControlReply,
     ControlRequest,
+    ErrorCode,
+    ExecCut,
     GetPositions,
     ListOrders,
     MassCancel,
@@ -37,6 +39,7 @@ from protocol.messages import (
     OrderView,
     Positions,
     PositionView,
+    RequestRejected,
     StreamEvent,
 )
 from protocol.sockets import bind_router, tune_socket
@@ -95,6 +98,7 @@ class StubOms:
         # the event_seq the answers say they reflect (None: the last published, as the OMS)
         self.orders_seq: int | None = None
         self.positions_seq: int | None = None
+        self.positions_at_cut: list[PositionView] | None = None  # GetPositions(as_of=...)
         self.epoch = 1
         self.sender = Sender("oms", self.epoch)
 
@@ -106,6 +110,11 @@ class StubOms:
             orders = [o for o in self.orders if body.venue in (None, o.venue)]
             seq = self.event_seq if self.orders_seq is None else self.orders_seq
             return OrderList(orders=orders, event_seq=seq)
+        if isinstance(body, GetPositions) and body.as_of is not None:
+            if self.positions_at_cut is None:
+                return RequestRejected(code=ErrorCode.NOT_READY, reason="no view at the cut")
+            rows = [p for p in self.positions_at_cut if p.venue == body.venue]
+            return Positions(source="oms", venue=body.venue, positions=rows, cut=body.as_of)
         if isinstance(body, GetPositions):
             rows = [p for p in self.positions if body.venue in (None, p.venue)]
             seq = self.event_seq if self.positions_seq is None else self.positions_seq
@@ -134,12 +143,11 @@ class StubConnector:
     "closed" (OUT_OF_SESSION) or "silent" (no answer); `positions` answer GetPositions."""
 
     def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], cfg: SystemConfig, venue: str) -> None:
-        from protocol.messages import ErrorCode, RequestRejected
-
         self.venue = venue
         self.mode = "done"
         self.positions: list[PositionView] = []
         self.source = "venue"  # Positions.source: "ledger" / "ledger_unseeded" without AN
+        self.cut: ExecCut | None = None  # the execution cut its positions answer names
         self._down = RequestRejected(code=ErrorCode.VENUE_DOWN, reason="not logged on")
         self._closed = RequestRejected(code=ErrorCode.OUT_OF_SESSION, reason="session closed")
 
@@ -153,7 +161,8 @@ class StubConnector:
             if isinstance(env.body, MassCancel):
                 return MassCancelDone(venue=venue, accepted=True)
             if isinstance(env.body, GetPositions):
-                return Positions(source=self.source, venue=venue, positions=list(self.positions))
+                rows = list(self.positions)
+                return Positions(source=self.source, venue=venue, positions=rows, cut=self.cut)
             return None
 
         self.stub = Stub(ctx, f"connector.{venue}", cfg.endpoint(f"connector.{venue}"), answer)

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.connector.adapter import RequestFailed, StatusResult, VenueAdapter
+from actors.connector.exec_cut import ExecSequencer
 from actors.connector.fallbacks import VenueFallbacks
 from actors.connector.fix.adapter import Address, FixAdapter
 from actors.connector.fix.msglog import MessageLog
@@ -62,6 +63,7 @@ from protocol.messages import (
     ControlReply,
     ErrorCode,
     ExecAck,
+    ExecCut,
     ExecReport,
     GetPositions,
     MassCancel,
@@ -71,6 +73,7 @@ from protocol.messages import (
     OrderStatusAnswer,
     OrderStatusQuery,
     PlaceOrder,
+    Positions,
     ReplaceOnVenue,
     VenueConnState,
     VenueOrder,
@@ -112,6 +115,8 @@ class ConnectorActor(Actor):
         if isinstance(self.adapter, FixAdapter):
             self.adapter.session.set_message_log(self.message_log)
         self.outbox = ExecOutbox(store_dir)
+        # numbers the executions, stamps answers with their cut (actors/connector/exec_cut.py)
+        self.cuts = ExecSequencer(self.epoch, self.outbox.pending, self.call_later)
         self.ledger = FillLedger(store_dir, unseeded=existing_store)
         if self.ledger.unseeded:
             self.log.warning("fill_ledger_unseeded", path=str(self.ledger.path))
@@ -201,11 +206,12 @@ class ConnectorActor(Actor):
         elif isinstance(body, ReplaceOnVenue):
             self.adapter.replace(body, self._sent_reply(reply, env.msg_id))
         elif isinstance(body, OpenOrdersRequest):
-            self.fallbacks.open_orders(self._answer(reply, self._open_orders))
+            self.fallbacks.open_orders(self._answer(reply, self._open_orders, cut=True))
         elif isinstance(body, OrderStatusQuery):
-            self.adapter.order_status(body.orders, self._answer(reply, self._status_answer))
+            done = self._answer(reply, self._status_answer, cut=True)
+            self.adapter.order_status(body.orders, done)
         elif isinstance(body, GetPositions):
-            self.fallbacks.positions(self._answer(reply, lambda positions: positions))
+            self.fallbacks.positions(self._answer(reply, _positions, cut=True))
         elif isinstance(body, MassCancel):
             self.log.warning("mass_cancel_requested", requester=env.sender, reason=body.reason)
             self.adapter.mass_cancel(self._answer(reply, self._mass_cancel_done))
@@ -221,10 +227,19 @@ class ConnectorActor(Actor):
 
         return done
 
-    def _answer(self, reply: Replier, build: Callable[[Any], Any]) -> Callable[[Any], None]:
+    def _answer(
+        self, reply: Replier, build: Callable[..., Any], *, cut: bool = False
+    ) -> Callable[[Any], None]:
+        """`cut`: the answer is stamped with the executions it reflects (`ExecCut`) and
+        held until the OMS has applied them (actors/connector/exec_cut.py)."""
+        since = self.cuts.mark_now(self.adapter.exec_mark)
+
         def done(result: Any) -> None:
             if isinstance(result, RequestFailed):
                 reply.reject(self._code(result), str(result))
+            elif cut:
+                send = lambda c: reply(build(result, c))  # noqa: E731
+                self.cuts.when_consistent(since, self.adapter.exec_mark, time.monotonic(), send)
             else:
                 reply(build(result))
 
@@ -233,11 +248,12 @@ class ConnectorActor(Actor):
     def _code(self, err: RequestFailed) -> ErrorCode:
         return failure_code(err, in_session=self.gate.in_session)
 
-    def _open_orders(self, orders: list[VenueOrder]) -> OpenOrders:
-        return OpenOrders(venue=self.venue, orders=orders)
+    def _open_orders(self, orders: list[VenueOrder], cut: ExecCut) -> OpenOrders:
+        return OpenOrders(venue=self.venue, orders=orders, cut=cut)
 
-    def _status_answer(self, result: StatusResult) -> OrderStatusAnswer:
-        return OrderStatusAnswer(venue=self.venue, orders=result.orders, unknown=result.unknown)
+    def _status_answer(self, result: StatusResult, cut: ExecCut) -> OrderStatusAnswer:
+        orders, unknown = result.orders, result.unknown
+        return OrderStatusAnswer(venue=self.venue, orders=orders, unknown=unknown, cut=cut)
 
     def _mass_cancel_done(self, accepted: bool) -> MassCancelDone:
         return MassCancelDone(venue=self.venue, accepted=accepted)
@@ -285,6 +301,7 @@ class ConnectorActor(Actor):
         to the OMS first, so the OMS gets them while the fsync runs: a crash before it
         completes leaves next-in behind too, and the venue sends them again. The fill
         ledger is made durable in the same step (deduplicated by ExecID)."""
+        reports = self.cuts.number(reports)  # exec_seq, in venue order
         self._ledger_fills.inc(self.ledger.add(reports))
         self.ledger.sync()
         new = self.outbox.add(reports)
@@ -318,6 +335,7 @@ class ConnectorActor(Actor):
         if isinstance(env.body, ExecAck):
             for exec_id in self.outbox.ack(env.body.exec_ids):
                 self._sent_at.pop(exec_id, None)
+            self.cuts.poll(time.monotonic())  # answers waiting for these acks
             if self._retrying:  # the OMS answers again: the rest now, not at the next tick
                 self._resend_execs()
 
@@ -334,6 +352,7 @@ class ConnectorActor(Actor):
             self._send_exec(report)
 
     def _note_oms_epoch(self, epoch: int) -> None:
+        self.cuts.oms_seen(epoch)
         if epoch == self._oms_epoch:
             return
         restarted = self._oms_epoch is not None
@@ -388,6 +407,10 @@ _VENUE_REQUESTS = (
     PlaceOrder, CancelOnVenue, ReplaceOnVenue, OpenOrdersRequest, OrderStatusQuery,
     GetPositions, MassCancel,
 )  # fmt: skip
+
+
+def _positions(positions: Positions, cut: ExecCut) -> Positions:
+    return positions.model_copy(update={"cut": cut})
 
 
 def venue_address(vcfg: VenueCfg, runtime_dir: Path) -> Address | None:

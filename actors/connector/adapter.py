@@ -103,6 +103,13 @@ class VenueAdapter(Protocol):
         """No connection and nothing left to write (a graceful disconnect finished)."""
         ...
 
+    @property
+    def exec_mark(self) -> int:
+        """The executions the venue sent before the message being handled now (or, between
+        messages, all so far), counted over the adapter's life as `on_execs` gets them: a
+        query answer that completes reflects exactly these (`actors.connector.exec_cut`)."""
+        ...
+
     def connect(self) -> None:
         """Start one connection attempt; the outcome arrives as on_session_up/down."""
         ...

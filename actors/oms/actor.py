@@ -29,6 +29,7 @@ import zmq
 from actors.oms import outcome_metrics, reads
 from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.commit_policy import CommitPolicy
+from actors.oms.exec_cut import ExecLog
 from actors.oms.intake import RISK_RETRY_S, Intake
 from actors.oms.intake_state import IntakeGate, open_at_venue, unsent_reason
 from actors.oms.journal import Journal
@@ -81,6 +82,7 @@ class OmsActor(Actor):
 
     def setup(self) -> None:
         self.book = OrderBook()
+        self.exec_log = ExecLog()  # recent executions by connector number (`ExecCut`)
         self.journal, recovery = Journal.open(oms_dir(self.cfg.state_path))
         if recovery.snapshot is not None:
             self.book = OrderBook.from_dict(recovery.snapshot)
@@ -124,6 +126,8 @@ class OmsActor(Actor):
                 log=self.log.bind(venue=v.name),
                 retry_initial_s=self.cfg.oms.reconcile_retry_initial_s,
                 retry_max_s=self.cfg.oms.reconcile_retry_max_s,
+                exec_log=self.exec_log,
+                oms_epoch=self.epoch,
             )
             for v in self.cfg.venues
         }
@@ -284,7 +288,7 @@ class OmsActor(Actor):
     def on_request(self, env: Envelope, reply: Replier) -> None:
         body = env.body
         if isinstance(body, ExecReport):
-            self._on_exec(body, reply)
+            self._on_exec(body, reply, env.epoch)
         elif isinstance(body, SubmitOrder):
             self.intake.submit(body, reply)
         elif isinstance(body, CancelOrder):
@@ -305,7 +309,7 @@ class OmsActor(Actor):
         elif isinstance(body, ListOrders):
             self.after_commit(lambda: reply(reads.order_page(self.book, body, self.event_seq)))
         elif isinstance(body, GetPositions):
-            self.after_commit(lambda: reply(reads.positions(self.book, body, self.event_seq)))
+            self.after_commit(partial(reads.positions, reply, self, body))
         elif isinstance(body, StreamEvent):
             # risk / heartbeat / connectors publish through the OMS's one client stream
             self.publish_stream(body.event, {**body.data, "source": env.sender})
@@ -321,8 +325,9 @@ class OmsActor(Actor):
         else:
             super().on_request(env, reply)
 
-    def _on_exec(self, report: ExecReport, reply: Replier) -> None:
+    def _on_exec(self, report: ExecReport, reply: Replier, connector_epoch: int) -> None:
         outcome = self.record(self.book.apply_exec(report, time.time_ns()), venue=report.venue)
+        self.exec_log.note_outcome(report, connector_epoch, outcome)
         if outcome.applied and outcome.order is not None and outcome.fill_qty:
             if outcome.order.status is OrderStatus.PARTIALLY_FILLED:
                 self.durable_crash_point("between_partial_fills")

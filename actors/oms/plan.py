@@ -131,6 +131,7 @@ ACTION_NAMES = ("adopt", "update", "apply_missed_fill", "mark_terminal", "resubm
 class Plan:
     venue: str
     actions: tuple[Action, ...]
+    skipped: int = 0  # orders in flight this pass did not judge (actors.oms.reconcile_pass)
 
     @property
     def changes(self) -> tuple[Action, ...]:
@@ -144,6 +145,7 @@ class Plan:
             "venue": self.venue,
             "actions": len(self.actions),
             **{n: counts.get(n, 0) for n in ACTION_NAMES},
+            **({"skipped": self.skipped} if self.skipped else {}),
         }
 
     def to_dicts(self) -> list[dict[str, Any]]:

@@ -7,8 +7,27 @@ exposure on that).
 
 from __future__ import annotations
 
+from typing import Protocol
+
+from actors.oms.exec_cut import ExecLog
 from actors.oms.order_book import OrderBook
-from protocol.messages import GetPositions, ListOrders, OrderList, Positions, Snapshot
+from actors.runtime.peer import Replier
+from protocol.messages import (
+    ErrorCode,
+    GetPositions,
+    ListOrders,
+    OrderList,
+    Positions,
+    PositionView,
+    Snapshot,
+)
+
+
+class PositionsHost(Protocol):
+    book: OrderBook
+    exec_log: ExecLog
+    epoch: int
+    event_seq: int
 
 
 def order_page(book: OrderBook, req: ListOrders, event_seq: int) -> OrderList:
@@ -19,9 +38,24 @@ def order_page(book: OrderBook, req: ListOrders, event_seq: int) -> OrderList:
     return OrderList(orders=page, next_offset=more, event_seq=event_seq)
 
 
-def positions(book: OrderBook, req: GetPositions, event_seq: int) -> Positions:
-    views = [p.view() for p in book.positions(req.venue)]
-    return Positions(source="oms", venue=req.venue, positions=views, event_seq=event_seq)
+def positions(reply: Replier, oms: PositionsHost, req: GetPositions) -> None:
+    """The positions now, or with `as_of` (one venue) as of that cut of its executions
+    (`actors.oms.exec_cut`): refused (NOT_READY) when the cut names another OMS incarnation
+    or is older than what this one still knows."""
+    views = [p.view() for p in oms.book.positions(req.venue)]
+    cut = req.as_of
+    if cut is not None:
+        if req.venue is None or cut.oms_epoch != oms.epoch:
+            reply.reject(ErrorCode.NOT_READY, "no consistent cut for this OMS incarnation")
+            return
+        then = oms.exec_log.positions_as_of(req.venue, cut, {p.symbol: p.qty for p in views})
+        if then is None:
+            reply.reject(ErrorCode.NOT_READY, "cut older than the executions kept")
+            return
+        views = [PositionView(venue=req.venue, symbol=s, qty=q) for s, q in sorted(then.items())]
+    reply(
+        Positions(source="oms", venue=req.venue, positions=views, event_seq=oms.event_seq, cut=cut)
+    )
 
 
 def snapshot(book: OrderBook, event_seq: int) -> Snapshot:

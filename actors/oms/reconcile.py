@@ -47,6 +47,8 @@ is matched to them rather than adopted):
 - no venue evidence at all for a local open order -> Escalate.
 - unmatched fills not explained by an Adopt, and per-symbol positions that differ after the
   plan's fills -> Escalate.
+- an order in `skip` (in flight for this pass: `actors.oms.reconcile_pass`) is not judged
+  (no action; a venue order naming it is not adopted either), only counted (`skipped`).
 
 Applying a plan and planning again with the same venue view yields no new changes.
 """
@@ -302,6 +304,7 @@ def plan_reconciliation(
     now_s: float = 0.0,
     resubmitted_at_s: Mapping[str, float] | None = None,
     policy: ReconcilePolicy = ReconcilePolicy(),
+    skip: Collection[str] = (),
 ) -> Plan:
     """The plan that brings the local view of `venue` in line with the venue's (pure).
 
@@ -314,6 +317,7 @@ def plan_reconciliation(
     by_cl = {cl: o for o in orders for cl in o.cl_ord_ids}
     matched: set[str] = set()
     adopted: set[str] = set()
+    skipped: set[str] = set()
     for vo in open_orders:
         order = by_cl.get(vo.cl_ord_id)
         if order is None:
@@ -323,9 +327,15 @@ def plan_reconciliation(
                 p.delta[vo.symbol] += _signed(vo.side, vo.cum_qty)
         elif order.client_order_id not in matched:
             matched.add(order.client_order_id)
-            p.diff(order, vo)
+            if order.client_order_id in skip:
+                skipped.add(order.client_order_id)
+            else:
+                p.diff(order, vo)
     for order in orders:
         if order.client_order_id in matched or order.is_terminal or order.status == S.PENDING_RISK:
+            continue
+        if order.client_order_id in skip:
+            skipped.add(order.client_order_id)
             continue
         answer = _status_answer(order, status_answers)
         if answer is not None:
@@ -360,7 +370,7 @@ def plan_reconciliation(
                         symbol=sym,
                     )
                 )
-    return Plan(venue, tuple(p.actions))
+    return Plan(venue, tuple(p.actions), len(skipped))
 
 
 def apply_plan(book: OrderBook, plan: Plan, ts_ns: int) -> list[tuple[Action, Outcome | None]]:

@@ -34,29 +34,25 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from actors.oms.exec_cut import ExecLog
 from actors.oms.link_host import LinkHost, VenuePeer
+from actors.oms.order_book import OrderBook
 from actors.oms.plan import Plan
-from actors.oms.reconcile import ReconcilePolicy, plan_reconciliation, status_query_orders
-from actors.oms.reconcile_retry import ReconcileRetry, venue_refused, why
+from actors.oms.reconcile import ReconcilePolicy, plan_reconciliation
+from actors.oms.reconcile_pass import ReconcilePass
+from actors.oms.reconcile_retry import ReconcileRetry
 from actors.oms.venue_request import refused_as_invalid, venue_request
 from actors.runtime import metrics
 from protocol.codec import Envelope
 from protocol.messages import (
     Ack,
     ErrorCode,
-    GetPositions,
-    OpenOrders,
-    OpenOrdersRequest,
+    Message,
     OrderStatus,
-    OrderStatusAnswer,
-    OrderStatusQuery,
     Positions,
     RequestRejected,
     VenueConnState,
-    VenueOrder,
 )
-
-_STATUS_CHUNK = 2000
 
 
 class VenueLink:
@@ -75,6 +71,8 @@ class VenueLink:
         retry_initial_s: float = 1.0,
         retry_max_s: float = 30.0,
         rand: Callable[[], float] | None = None,
+        exec_log: ExecLog | None = None,
+        oms_epoch: int = 0,
     ) -> None:
         self.host = host
         self.venue = venue
@@ -102,6 +100,9 @@ class VenueLink:
         self._in_flight: dict[str, str] = {}  # client_order_id -> request ClOrdID
         self._acked: dict[str, str] = {}  # client_order_id -> last request ClOrdID sent
         self.depth_gauge = metrics.QUEUE_DEPTH.labels(venue=venue)
+        self._exec_log = exec_log or ExecLog()  # the OMS's, fed with what it applies
+        self._oms_epoch = oms_epoch
+        self._passes: dict[ReconcilePass, tuple[int, int]] = {}  # -> (gen, connected_seq)
         self.log = log
 
     @property
@@ -205,6 +206,8 @@ class VenueLink:
             if msg is None:
                 continue  # resolved meanwhile (e.g. by reconciliation)
             self._in_flight[coid] = msg.cl_ord_id
+            for p in self._passes:
+                p.handed(coid)  # in flight for the pass (actors.oms.reconcile_pass)
             self.host.crash_point("before_send")
             self.peer.request(msg, partial(self._on_sent, coid, msg.type), self.request_timeout_s)
         self.depth_gauge.set(self.depth)
@@ -265,98 +268,61 @@ class VenueLink:
         if not dry_run:
             self.reconciling = True
             self._gen += 1
-        gen, connected_seq = self._gen, self._connected_seq
-        timeout = self.request_timeout_s
-        view: dict[str, Any] = {}
+        p = ReconcilePass(self, on_plan, dry_run)
+        self._passes[p] = (self._gen, self._connected_seq)
+        p.start()
 
-        def stale(reply: Envelope | None) -> bool:
-            """An answer to a pass given up since (its connector restarted): it ends there,
-            the operator who asked for it is answered, no retry (a dry run is never given
-            up)."""
-            if dry_run or gen == self._gen:
-                return False
-            self.log.warning("reconcile_failed", reason=why(reply), superseded=True)
-            if on_plan is not None:
-                on_plan(Plan(venue=self.venue, actions=()))
-            return True
+    # what a pass needs of its link (actors.oms.reconcile_pass.PassLink)
 
-        def failed(reason: str) -> None:
-            if on_plan is not None:
-                on_plan(Plan(venue=self.venue, actions=()))
-            if dry_run:
-                self.log.warning("reconcile_failed", reason=reason, dry_run=True)
-                return
-            self.reconciling = False
-            self._drop_rerun()
-            self._pass_failed(reason, gen, connected_seq)
+    @property
+    def book(self) -> OrderBook:
+        return self.host.book
 
-        def got_open(reply: Envelope | None) -> None:
-            if stale(reply):
-                return
-            if reply is None:
-                return failed(why(reply))
-            if venue_refused(reply):  # no AF at this venue: every open local order by H
-                self._log_once("open", "venue_open_orders_unavailable", why(reply))
-                listed: list[VenueOrder] = []
-            elif not isinstance(reply.body, OpenOrders):
-                return failed(why(reply))
-            else:
-                listed = reply.body.orders
-            if self.state is not VenueConnState.CONNECTED and not dry_run:
-                # it answered, so it is logged on: no need to wait for its state message
-                self.state, self.connector_epoch = VenueConnState.CONNECTED, reply.epoch
-            view["open"] = listed
-            asks = status_query_orders(self.host.book.orders(self.venue), listed)
-            view["status"], view["unknown"], view["todo"] = (
-                {},
-                set(),
-                [asks[i : i + _STATUS_CHUNK] for i in range(0, len(asks), _STATUS_CHUNK)],
-            )
-            next_status()
+    @property
+    def exec_log(self) -> ExecLog:
+        return self._exec_log
 
-        def next_status() -> None:
-            if not view["todo"]:
-                self.peer.request(GetPositions(venue=self.venue), got_positions, timeout)
-                return
-            chunk = view["todo"].pop(0)  # one chunk in flight; the connector paces its H
-            paced_s = timeout + len(chunk) / self.status_rate_per_s
-            self.peer.request(OrderStatusQuery(orders=chunk), got_status, paced_s)
+    @property
+    def oms_epoch(self) -> int:
+        return self._oms_epoch
 
-        def got_status(reply: Envelope | None) -> None:
-            if stale(reply):
-                return
-            if reply is None or not isinstance(reply.body, OrderStatusAnswer):
-                return failed(why(reply))
-            view["status"].update({o.cl_ord_id: o for o in reply.body.orders})
-            view["unknown"].update(reply.body.unknown)
-            next_status()
+    def in_flight_ids(self) -> set[str]:
+        return set(self._in_flight)
 
-        def got_positions(reply: Envelope | None) -> None:
-            if stale(reply):
-                return
-            body = reply.body if reply is not None else None
-            if isinstance(body, Positions) and body.source == "venue":
-                return self._finish(view, body, on_plan, dry_run)
-            if isinstance(body, Positions):  # the connector's fill ledger: not the venue's
-                reason = f"positions from the connector's {body.source}"
-            elif venue_refused(reply):
-                reason = why(reply)
-            else:
-                return failed(why(reply))
-            self._log_once("positions", "venue_positions_unavailable", reason)
-            self._finish(view, None, on_plan, dry_run)
-
-        self.peer.request(OpenOrdersRequest(), got_open, timeout)
-
-    def _finish(
-        self,
-        view: dict[str, Any],
-        venue_positions: Positions | None,
-        on_plan: Callable[[Plan], None] | None,
-        dry_run: bool,
+    def request(
+        self, body: Message, callback: Callable[[Envelope | None], None], timeout_s: float
     ) -> None:
+        self.peer.request(body, callback, timeout_s)
+
+    def is_current(self, p: ReconcilePass) -> bool:
+        """A dry run is never given up; a pass is, when its connector restarted."""
+        return p.dry_run or self._passes.get(p, (-1, 0))[0] == self._gen
+
+    def _end(self, p: ReconcilePass, plan: Plan | None = None) -> tuple[int, int]:
+        p.ended = True
+        gen_seq = self._passes.pop(p, (self._gen, self._connected_seq))
+        if plan is not None and p.on_plan is not None:
+            p.on_plan(plan)
+        return gen_seq
+
+    def pass_superseded(self, p: ReconcilePass, reason: str) -> None:
+        self.log.warning("reconcile_failed", reason=reason, superseded=True)
+        self._end(p, Plan(venue=self.venue, actions=()))
+
+    def pass_failed(self, p: ReconcilePass, reason: str) -> None:
+        gen, connected_seq = self._end(p, Plan(venue=self.venue, actions=()))
+        if p.dry_run:
+            self.log.warning("reconcile_failed", reason=reason, dry_run=True)
+            return
+        self.reconciling = False
+        self._drop_rerun()
+        self._pass_failed(reason, gen, connected_seq)
+
+    def pass_gathered(self, p: ReconcilePass, venue_positions: Positions | None) -> None:
         book = self.host.book
-        open_orders: list[VenueOrder] = view["open"]
+        skip = p.skip()
+        if skip is None:
+            return self.pass_failed(p, "more orders changed during the pass than remembered")
         now_s, grace_s = time.monotonic(), ReconcilePolicy().resubmit_grace_s
         if not self._grace_seeded:  # one sent just before this process started may be in
             self._grace_seeded = True  # flight: its grace runs from our start, not again now
@@ -366,23 +332,26 @@ class VenueLink:
         self.resubmitted_at_s = {  # out of grace is as good as never resubmitted here
             coid: at_s for coid, at_s in self.resubmitted_at_s.items() if now_s - at_s < grace_s
         }
+        local = p.local_positions(venue_positions)
         plan = plan_reconciliation(
             self.venue,
             book.orders(self.venue),
-            open_orders,
-            view["status"],
-            view["unknown"],
-            local_positions={p.symbol: p.qty for p in book.positions(self.venue)},
+            p.open,
+            p.status,
+            p.unknown,
+            local_positions=local,
             venue_positions=None
-            if venue_positions is None
-            else {p.symbol: p.qty for p in venue_positions.positions},
+            if venue_positions is None or local is None
+            else {v.symbol: v.qty for v in venue_positions.positions},
             unmatched_fills=book.unmatched_fills(self.venue),
             now_s=now_s,
             resubmitted_at_s=self.resubmitted_at_s,
+            skip=skip,
         )
-        if on_plan is not None:
-            on_plan(plan)
-        if dry_run:
+        if plan.skipped:
+            self.log.info("reconcile_skipped_in_flight", orders=plan.skipped)
+        self._end(p, plan)
+        if p.dry_run:
             return
         self.host.apply_reconcile_plan(self, plan, venue_positions)
         self.reconciling = False
@@ -400,7 +369,7 @@ class VenueLink:
             self.host.on_venue_reconciled(self, plan, first)
             self.dispatch()
 
-    def _log_once(self, what: str, event: str, reason: str) -> None:
+    def log_once(self, what: str, event: str, reason: str) -> None:
         """A fallback of this pass, logged once per connector incarnation."""
         if self._fallback_logged.get(what) != self.connector_epoch:
             self._fallback_logged[what] = self.connector_epoch

@@ -12,14 +12,12 @@ at debug otherwise: `beatlog`); set
 `tradepulse_last_heartbeat_timestamp_seconds{venue}` and
 `tradepulse_position_divergence{venue}`; stream a `position_snapshot` event through the OMS.
 
-The age of the venue answer: between requests a beat compares the last venue answer with
-the OMS's current view (logged, streamed, the last-heartbeat gauge moves while the venue's
-last request was answered), but only a FRESH answer (asked this beat) counts towards a
-divergence or resets it, and only it sets the divergence gauge: an older answer against a
-newer OMS view differs by every fill in between, which proves nothing. A fresh answer that
-diverges makes the next beats ask the venue again (until the divergence clears or reaches
-`divergence_beats`), so a divergence engages after `divergence_beats` consecutive beats
-as before, at most one venue interval after it arose.
+Between requests a beat compares the last venue answer with the OMS's current view
+(logged, streamed, the gauge moves), but only a FRESH answer (asked this beat) counts
+towards a divergence, resets it, or sets the divergence gauge: an older answer differs by
+every fill since. A fresh answer naming its execution cut is compared with the OMS's
+positions as of that cut (`actors.position_heartbeat.cut`). A fresh answer that diverges
+makes the next beats ask the venue again until it clears or reaches `divergence_beats`.
 
 Escalation (`actors.position_heartbeat.track`):
 - a difference beyond `position_tolerance` for `divergence_beats` consecutive fresh beats
@@ -39,11 +37,10 @@ operator stopped (`tradepulse stop connector.V`, `actors.runtime.operator_stops`
 outage either: not asked, never missed, its outage clock held at zero until `start`.
 The engage request (`KillSwitchCommand` to risk) is re-sent every beat until risk confirms.
 
-A venue without RequestForPositions: its connector answers from its own fill ledger
-(`Positions.source = "ledger"`), compared exactly like venue positions; an answer is an
-answer, so such a venue is never "missing" while its session is up. A ledger that missed
-earlier fills (`"ledger_unseeded"`: created on an install that had traded the venue) is
-never compared: each such beat logs `heartbeat_ledger_unseeded` (warning), no kill-switch.
+A venue without RequestForPositions: its connector answers from its fill ledger
+(`Positions.source = "ledger"`), compared like venue positions (never "missing" while its
+session is up); a ledger that missed earlier fills (`"ledger_unseeded"`) is never
+compared: each such beat logs `heartbeat_ledger_unseeded` (warning), no kill-switch.
 """
 
 from __future__ import annotations
@@ -54,7 +51,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from actors.position_heartbeat.beatlog import BeatLogGate
+from actors.position_heartbeat import cut
+from actors.position_heartbeat.beatlog import BeatLogGate, frozen, strs
 from actors.position_heartbeat.track import DivergenceTracker, OutageTracker, position_diff
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
@@ -85,6 +83,8 @@ class _Answer:
     detail: str = ""
     source: str = "venue"  # Positions.source: "venue", "ledger" or "ledger_unseeded"
     planned: bool = False  # the venue is outside its trading session
+    cut: str = ""  # the answer named its execution cut: "ok", or why the OMS has no view at it
+    oms_at_cut: dict[str, Decimal] | None = None  # the OMS's positions as of that cut
 
 
 @dataclass
@@ -219,7 +219,16 @@ class HeartbeatActor(Actor):
         if beat.closed:
             return
         body = reply.body if reply is not None else None
-        if isinstance(body, Positions):
+        if isinstance(body, Positions) and body.cut is not None:
+            qty = {p.symbol: p.qty for p in body.positions}
+            answer = _Answer(qty, latency_s, source=body.source, cut="no consistent cut")
+            if body.cut.oms_epoch is None:  # the OMS had not acked what the venue reflects
+                beat.venues[venue] = answer
+            else:  # ours as of the same execution (actors/position_heartbeat/cut.py)
+                at_cut = self._at_cut(beat, venue, answer)
+                cut.ask_oms(self.oms, venue, body.cut, self.interval_s * _TIMEOUT_FRACTION, at_cut)
+                return
+        elif isinstance(body, Positions):
             qty = {p.symbol: p.qty for p in body.positions}
             beat.venues[venue] = _Answer(qty, latency_s, source=body.source)
         else:
@@ -228,6 +237,16 @@ class HeartbeatActor(Actor):
             beat.venues[venue] = _Answer(None, latency_s, detail, planned=planned)
         if beat.complete:
             self._close(beat)
+
+    def _at_cut(self, beat: _Beat, venue: str, answer: _Answer) -> cut.AtCut:
+        def done(oms: dict[str, Decimal] | None, detail: str) -> None:
+            answer.oms_at_cut, answer.cut = oms, detail
+            if not beat.closed:
+                beat.venues[venue] = answer
+                if beat.complete:
+                    self._close(beat)
+
+        return done
 
     def _on_oms(self, beat: _Beat, reply: Envelope | None, latency_s: float) -> None:
         if beat.closed:
@@ -295,11 +314,13 @@ class HeartbeatActor(Actor):
             self._symbols[venue] |= set(answer.positions)
         self._last_hb[venue].set(time.time())
         oms = beat.oms.get(venue, {}) if beat.oms is not None else None
+        if fresh and answer.cut:  # compared at the venue's cut, or shown and not counted
+            oms, fresh = (answer.oms_at_cut, True) if answer.cut == "ok" else (oms, False)
         fields: dict[str, Any] = {
             "venue": venue,
             "beat": beat.n,
-            "venue_positions": _strs(answer.positions),
-            "oms_positions": _strs(oms) if oms is not None else None,
+            "venue_positions": strs(answer.positions),
+            "oms_positions": strs(oms) if oms is not None else None,
             "latency_s": round(answer.latency_s, 6),
             "oms_latency_s": round(beat.oms_latency_s, 6),
             "venue_age_s": 0.0 if fresh else round(now - view.answered_at, 3),
@@ -313,23 +334,23 @@ class HeartbeatActor(Actor):
         fields["source"] = answer.source
         if answer.source == "ledger_unseeded":  # it missed earlier fills: never compared
             self.beatlog.observe(venue, "ledger_unseeded")
-            self.log.warning("heartbeat_ledger_unseeded", **fields, diff=_strs(diff))
+            self.log.warning("heartbeat_ledger_unseeded", **fields, diff=strs(diff))
             self._snapshot(fields | {"diff": None})
             return
         if not fresh:
-            fields |= {"diff": _strs(diff), "divergent_beats": self.divergence.consecutive(venue)}
+            fields |= {"diff": strs(diff), "divergent_beats": self.divergence.consecutive(venue)}
             self._log_beat(fields)
             self._snapshot(fields)
             return
         self._divergence[venue].set(float(sum((abs(d) for d in diff.values()), Decimal(0))))
         step = self.divergence.observe(venue, diff)
         view.confirming = 0 < step.consecutive < self.divergence.beats
-        fields |= {"diff": _strs(diff), "divergent_beats": step.consecutive}
+        fields |= {"diff": strs(diff), "divergent_beats": step.consecutive}
         self._log_beat(fields)
         self._snapshot(fields)
         if step.divergent:
             self.log.warning(
-                "position_divergence", venue=venue, excess=_strs(step.excess),
+                "position_divergence", venue=venue, excess=strs(step.excess),
                 consecutive=step.consecutive, threshold=self.divergence.beats,
             )  # fmt: skip
         if step.engage:
@@ -344,7 +365,7 @@ class HeartbeatActor(Actor):
     def _log_beat(self, fields: Mapping[str, Any]) -> None:
         """`heartbeat` at info when the venue's views changed or every Nth beat, else at
         debug (`beatlog`); `quiet_beats`: the beats at debug since the last info line."""
-        state = tuple(_frozen(fields.get(key)) for key in _STATE_KEYS)
+        state = tuple(frozen(fields.get(key)) for key in _STATE_KEYS)
         quiet = self.beatlog.observe(fields["venue"], state)
         if quiet is None:
             self.log.debug("heartbeat", **fields)
@@ -421,14 +442,6 @@ class HeartbeatActor(Actor):
             "engage_pending": sorted(self._engage_pending.values()),
             "stopped_venues": sorted(self.stops.venues()),
         }
-
-
-def _strs(values: Mapping[str, Decimal]) -> dict[str, str]:
-    return {k: str(v) for k, v in values.items()}
-
-
-def _frozen(value: Any) -> Any:
-    return tuple(sorted(value.items())) if isinstance(value, Mapping) else value
 
 
 def _describe(body: Any) -> str:

@@ -13,7 +13,9 @@ metrics, the position snapshot stream and the debug log.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
+from decimal import Decimal
+from typing import Any
 
 
 class BeatLogGate:
@@ -38,3 +40,13 @@ class BeatLogGate:
             return quiet
         self._quiet[venue] = quiet + 1
         return None
+
+
+def strs(values: Mapping[str, Decimal]) -> dict[str, str]:
+    """Quantities as the log shows them."""
+    return {k: str(v) for k, v in values.items()}
+
+
+def frozen(value: Any) -> Any:
+    """A logged value as a comparable state (a mapping as sorted items)."""
+    return tuple(sorted(value.items())) if isinstance(value, Mapping) else value

@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
         "an empty AF (repeatable)",
     )
     p.add_argument("--no-sweep", action="store_true", help="leave open orders resting at the end")
+    p.add_argument(
+        "--reconcile-every-s",
+        type=float,
+        default=d.reconcile_every_s,
+        help="run an operator reconciliation pass (each venue in turn) this often all through "
+        "the load: reconciliation under full load (0: off)",
+    )
     p.add_argument("--recovery-timeout-s", type=float, default=d.recovery_timeout_s)
     p.add_argument("--settle-timeout-s", type=float, default=d.settle_timeout_s)
     p.add_argument(
@@ -85,6 +92,7 @@ def options_from_args(ns: argparse.Namespace) -> ChaosOptions:
         kill_switch_at_s=ns.kill_switch_at_s,
         minimal_venues=tuple(ns.minimal_dialect),
         sweep=not ns.no_sweep,
+        reconcile_every_s=ns.reconcile_every_s,
         recovery_timeout_s=ns.recovery_timeout_s,
         settle_timeout_s=ns.settle_timeout_s,
         log_level=ns.log_level,

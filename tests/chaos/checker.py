@@ -60,6 +60,7 @@ INVARIANTS = (
     "no_unmatched_fills",
     "every_fault_recovered",
     "no_unexpected_actor_exits",
+    "no_inflight_resubmit",
 )
 
 
@@ -108,6 +109,7 @@ class Observations:
     open_orders_allowed: bool = False  # no end-of-run cancel sweep: resting orders are fine
     unrecovered_faults: Sequence[str] = ()  # faults after which the system never got healthy
     unexpected_exits: Sequence[str] = ()  # actor exits the nemesis did not cause (crashes)
+    resubmits: Sequence[Mapping[str, Any]] = ()  # the OMS's `order_resubmitted` log events
 
 
 @dataclass
@@ -464,3 +466,22 @@ def _check_runtime(inv: dict[str, Invariant], obs: Observations) -> None:
         inv["every_fault_recovered"].fail(f"not healthy again within the deadline after {fault}")
     for exit_ in obs.unexpected_exits:
         inv["no_unexpected_actor_exits"].fail(exit_)
+    _check_resubmits(inv, obs)
+
+
+def _check_resubmits(inv: dict[str, Invariant], obs: Observations) -> None:
+    """A resubmitted order must be one the venue never had: a resubmit the venue refused
+    as a duplicate ClOrdID (OrdRejReason 6) was of an order whose D was still in flight
+    when a reconciliation pass judged it (issue 16)."""
+    duplicates = {
+        (venue, str(r.get("cl_ord_id")))
+        for venue, data in obs.venues.items()
+        for r in data.get("rejects", [])
+        if r.get("ord_rej_reason") == 6
+    }
+    for e in obs.resubmits:
+        key = (str(e.get("venue")), str(e.get("cl_ord_id")))
+        if key in duplicates:
+            inv["no_inflight_resubmit"].fail(
+                f"{key[1]}@{key[0]}: resubmitted, and the venue already had it (duplicate)"
+            )

@@ -58,6 +58,9 @@ class ChaosOptions:
     settle_timeout_s: float = 120.0
     request_timeout_s: float = 5.0
     log_level: str = "info"
+    # > 0: an operator reconciliation pass of each venue in turn this often, all through
+    # the load (reconciliation under full load: nothing in flight may be resubmitted)
+    reconcile_every_s: float = 0.0
     out_root: str = "var/chaos"
     keep_state: bool = False
 
@@ -122,6 +125,34 @@ class Monitor(threading.Thread):
                 reap_foreign_zombies(self.keep)
             except Exception as exc:  # noqa: BLE001 - keep sampling; the error is reported
                 self.errors.append(f"monitor: {type(exc).__name__}: {exc}")
+
+
+class Reconciler(threading.Thread):
+    """`reconcile --venue V` (applied) for each venue in turn every `every_s`; counts the
+    passes answered (a pass asked while the OMS or supervisor is down just is not)."""
+
+    def __init__(self, system: ChaosSystem, venues: tuple[str, ...], every_s: float) -> None:
+        super().__init__(name="reconciler", daemon=True)
+        self.system, self.venues, self.every_s = system, venues, every_s
+        self.passes = 0
+        self.skipped_in_flight = 0
+        self._stop_evt = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_evt.set()
+
+    def run(self) -> None:
+        n = 0
+        while not self._stop_evt.wait(self.every_s):
+            venue = self.venues[n % len(self.venues)]
+            n += 1
+            try:
+                reply = self.system.control("reconcile", timeout_s=10.0, venue=venue, dry_run=False)
+            except Exception:  # noqa: BLE001 - the supervisor may be down (a fault): next time
+                continue
+            if reply.status == "ok":
+                self.passes += 1
+                self.skipped_in_flight += int(reply.data.get("summary", {}).get("skipped", 0))
 
 
 def _start_clients(
@@ -217,6 +248,7 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
     procs: list[subprocess.Popen[bytes]] = []
     nemesis: Nemesis | None = None
     monitor: Monitor | None = None
+    reconciler: Reconciler | None = None
     ks_requested: list[int] = []
     started_ns = time.time_ns()
     load_ended_ns = started_ns
@@ -226,6 +258,9 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
         procs = _start_clients(opts, system, out_dir)
         monitor = Monitor(system, keep={p.pid for p in procs})
         monitor.start()
+        if opts.reconcile_every_s > 0:
+            reconciler = Reconciler(system, opts.venues, opts.reconcile_every_s)
+            reconciler.start()
 
         def engage() -> None:
             ks_requested.append(time.time_ns())
@@ -245,6 +280,9 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
         nemesis.start()
         errors += _stop_clients(procs, opts.duration_s + 60.0)
         load_ended_ns = time.time_ns()
+        if reconciler is not None:
+            reconciler.stop()
+            reconciler.join(timeout=15.0)
         nemesis.stop()
         nemesis.join(timeout=opts.recovery_timeout_s + 30.0)
         if nemesis.is_alive():
@@ -282,6 +320,7 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
             f"{f.kind}:{f.target}#{f.index}" for f in faults if f.recovered_ns is None
         ],
         unexpected_exits=unexpected_exits(system.lines, faults),
+        resubmits=[e for e in system.lines if e.get("event") == "order_resubmitted"],
     )
     obs_kwargs.setdefault("oms_orders", [])
     obs_kwargs.setdefault("oms_positions", [])
@@ -320,6 +359,11 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
     report["log_counts"] = {
         f"{lvl}:{actor}:{ev}": n
         for (lvl, actor, ev), n in sorted(system.level_counts.items(), key=lambda kv: -kv[1])[:60]
+    }
+    report["reconciliation"] = {
+        "operator_passes": reconciler.passes if reconciler else 0,
+        "skipped_in_flight": reconciler.skipped_in_flight if reconciler else 0,
+        "resubmits": len(obs_kwargs["resubmits"]),
     }
     report["out_dir"] = str(out_dir)
     write_report(report, out_dir)

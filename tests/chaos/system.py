@@ -27,6 +27,7 @@ from tests.helpers import SystemUnderTest, eventually, kill_and_reap, process_al
 # log events the harness keeps in memory (everything goes to the log file)
 KEPT_EVENTS = frozenset(
     {
+        "reconcile_skipped_in_flight",
         "supervisor_started",
         "system_ready",
         "actor_spawned",

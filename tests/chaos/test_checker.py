@@ -444,3 +444,20 @@ def test_journal_views_replay_snapshot_then_records() -> None:
     ]
     assert positions == []
     assert [o["client_order_id"] for o in journal_views(after)[0]] == ["j2"]
+
+
+def test_a_resubmit_the_venue_refused_as_a_duplicate_was_in_flight() -> None:
+    """`order_resubmitted` for a ClOrdID the venue rejected as a duplicate (OrdRejReason 6):
+    the pass resubmitted an order whose D was still on its way. A resubmit the venue
+    took (it never had the order) is fine."""
+    world = consistent()
+    world["venues"]["simA"]["rejects"] = [
+        {"cl_ord_id": "r1", "exec_id": "R1", "text": "duplicate ClOrdID", "ord_rej_reason": 6}
+    ]
+    world["resubmits"] = [
+        {"event": "order_resubmitted", "venue": "simA", "cl_ord_id": "r1"},
+        {"event": "order_resubmitted", "venue": "simA", "cl_ord_id": "r2"},
+    ]
+    stats = check(Observations(**world)).stats
+    found = violations(Observations(**world))
+    assert found.get("no_inflight_resubmit") == 1, (found, stats)

@@ -13,7 +13,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from actors.oms import venue_link
+from actors.oms import reconcile_pass
 from actors.oms.venue_link import VenueLink
 from protocol.codec import Envelope
 from protocol.messages import (
@@ -67,7 +67,7 @@ class _TimedPeer(StubPeer):
 def test_without_af_every_open_order_is_asked_by_h_in_paced_chunks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(venue_link, "_STATUS_CHUNK", 2)
+    monkeypatch.setattr(reconcile_pass, "STATUS_CHUNK", 2)
     oms, peer = StubOms(), _TimedPeer()
     _open_orders(oms, 5)
     link = VenueLink(

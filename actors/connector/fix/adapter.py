@@ -129,6 +129,8 @@ class FixAdapter(QueryRequests):
         self._gen = 0  # connection generation: timers of an old connection do nothing
         self._up = False
         self._logged_on_at = 0.0
+        self._delivered = 0  # executions handed to on_execs so far
+        self._batch: list[ExecReport] = []  # the ones of the message batch being handled
         self._loop.call_later(TICK_S, self._tick)
 
     # ------------------------------------------------------------------ VenueAdapter
@@ -140,6 +142,10 @@ class FixAdapter(QueryRequests):
     @property
     def is_idle(self) -> bool:
         return not self._tcp.is_open
+
+    @property
+    def exec_mark(self) -> int:
+        return self._delivered + len(self._batch)
 
     def connect(self) -> None:
         if self._tcp.is_open:
@@ -252,6 +258,7 @@ class FixAdapter(QueryRequests):
 
     def _handle(self, events: list[SessionEvent]) -> None:
         execs: list[ExecReport] = []
+        self._batch = execs  # a query answer completing meanwhile sees how many came first
         for event in events:
             if isinstance(event, AppMessage):
                 self._replies.on_app(event, execs)
@@ -261,8 +268,10 @@ class FixAdapter(QueryRequests):
                 self._replies.on_rejected(
                     event.ref_seq, event.ref_msg_type, text, execs, unsupported=unsupported
                 )
+        self._batch = []
         if execs:
             self._listener.on_execs(execs)  # durable before next-in is (at data_to_send)
+            self._delivered += len(execs)
         for event in events:
             if isinstance(event, LoggedOn):
                 self._logged_on_at = time.monotonic()
