@@ -189,6 +189,7 @@ class OmsCfg(_Cfg):
     reconcile_retry_max_s: PosFloat = 30.0
     # kept allocated past the journal's end for a full disk (actors/oms/journal_space.py)
     journal_reserve_bytes: Annotated[int, Field(ge=64 << 10, le=1 << 30)] = 4 << 20
+    recent_terminal_orders: Annotated[int, Field(ge=1, le=10_000_000)] = 2000  # rest: archive
 
     @model_validator(mode="after")
     def _retry_bounds(self) -> OmsCfg:
