@@ -173,6 +173,7 @@ class RiskLimitsCfg(_Cfg):
     breach_multiplier: Annotated[float, Field(ge=1, le=1000, allow_inf_nan=False)] = 5.0
     breaches_to_engage: PosInt = 50
     breach_window_s: PosFloat = 10.0
+    verdict_cache_entries: Annotated[int, Field(ge=64, le=1_000_000)] = 1024  # re-sent checks
 
 
 class OmsCfg(_Cfg):
