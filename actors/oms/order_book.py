@@ -75,10 +75,11 @@ class OrderBook:
     def retention(self) -> Retention | None:
         return self._retention
 
-    def get(self, client_order_id: str) -> Order | None:
+    def get(self, client_order_id: str, *, admit: bool = True) -> Order | None:
         order = self._orders.get(client_order_id)
-        if order is None and self._retention is not None:
-            order = self._admit(self._retention.archive.get(client_order_id))
+        if order is None and self._retention is not None:  # admit: hold it again (to change)
+            old = self._retention.archive.get(client_order_id)
+            order = self._admit(old) if admit else old
         return order
 
     def find(self, venue: str, cl_ord_id: str) -> Order | None:

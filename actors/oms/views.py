@@ -131,7 +131,7 @@ class OmsViews:
             self._cost.opening(record)
             return
         if kind == "fill":
-            order = self._book.get(record["id"])
+            order = self._book.get(record["id"], admit=False)  # read only
             if order is None:
                 return
             key = (order.venue, order.symbol)

@@ -177,3 +177,15 @@ def test_the_operator_orders_view_lists_archived_orders_too(tmp_path: Path) -> N
     everything = views.answer(wire.Orders(limit=50)).data
     assert everything is not None
     assert sorted(r["client_order_id"] for r in everything["orders"]) == [f"o{i}" for i in range(8)]
+
+
+def test_a_read_only_lookup_does_not_churn_the_book(tmp_path: Path) -> None:
+    """`get(..., admit=False)` (the operator views replaying fills) reads an archived order
+    without holding it again, so nothing else is evicted for it."""
+    book = _book(tmp_path, keep=2)
+    for i in range(6):
+        _filled(book, f"o{i}")
+    held = {o.client_order_id for o in book.orders()}
+    order = book.get("o0", admit=False)
+    assert order is not None and order.status is OrderStatus.FILLED
+    assert {o.client_order_id for o in book.orders()} == held
