@@ -52,7 +52,7 @@ LEDGER_NAME = "fill_ledger.log"
 _MAGIC = b"TPLEDG1\n"
 _FRAME_MAGIC = b"TL"
 KEEP_DAYS = 2  # dedup ids of today and yesterday (UTC)
-KEEP_IDS = 20_000  # and at most this many, newest first (~120 B each)
+KEEP_IDS = 10_000  # and at most this many, newest first (~120 B each)
 
 
 def _record(payload: object) -> bytes:

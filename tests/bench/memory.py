@@ -47,7 +47,7 @@ FLAT_MIB = 4.0
 TERMINAL = ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")
 
 
-def config() -> dict[str, Any]:
+def config(venues: Sequence[str] = VENUES) -> dict[str, Any]:
     """The demo's shape (two simulated venues, forkserver, 0.2 s liveness, 1 s beats) with
     the limits out of the way of a sustained stream, and the heartbeat's position compare
     tolerant of the executions in flight at any instant (issue 16 names that defect; it is
@@ -64,7 +64,7 @@ def config() -> dict[str, Any]:
              "rate_burst": 100_000,
              "sim": {"reference_prices": {"AAPL": "100.00"}, "volatility_bps": 0.0,
                      "quote_qty": "1000000"}}
-            for v in VENUES
+            for v in venues
         ],
     }  # fmt: skip
 
@@ -72,9 +72,10 @@ def config() -> dict[str, Any]:
 # --------------------------------------------------------------------------- client worker
 
 
-def worker(endpoint: str, prefix: str, window: int) -> None:
+def worker(endpoint: str, prefix: str, window: int, venues: Sequence[str]) -> None:
     """One client process: for each line `N` on stdin, push N market orders (window in
-    flight) over a raw DEALER and print one JSON line {acked, errors}; EOF ends it."""
+    flight, round robin over `venues`) over a raw DEALER and print one JSON line {acked,
+    errors}; EOF ends it."""
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
@@ -89,7 +90,7 @@ def worker(endpoint: str, prefix: str, window: int) -> None:
         while sent < n or inflight:
             while sent < n and len(inflight) < window:
                 order = SubmitOrder(
-                    client_order_id=f"{prefix}-{seq:07d}", venue=VENUES[seq % 2],
+                    client_order_id=f"{prefix}-{seq:07d}", venue=venues[seq % len(venues)],
                     symbol="AAPL", side=Side.BUY if (seq // 2) % 2 else Side.SELL,
                     qty=Decimal(1), order_type=OrdType.MARKET, tif=TimeInForce.DAY,
                 )  # fmt: skip
@@ -121,18 +122,11 @@ def worker(endpoint: str, prefix: str, window: int) -> None:
 class Clients:
     """CLIENTS worker processes, told to push a batch at a time."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, venues: Sequence[str] = VENUES) -> None:
+        argv = [sys.executable, "-m", "tests.bench.memory", "worker", endpoint]
         self.procs = [
             subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.bench.memory",
-                    "worker",
-                    endpoint,
-                    f"m{i}",
-                    str(WINDOW),
-                ],
+                [*argv, f"m{i}", str(WINDOW), ",".join(venues)],
                 cwd=REPO_ROOT,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -171,6 +165,8 @@ class Clients:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+            if p.stdout is not None:
+                p.stdout.close()
 
 
 # --------------------------------------------------------------------------- measuring
@@ -224,13 +220,15 @@ def _total_pss(s: dict[str, dict[str, float]]) -> float:
     return round(sum(v["pss_mib"] for v in s.values()), 1)
 
 
-def measure(orders: int = ORDERS, checkpoint: int = CHECKPOINT) -> dict[str, Any]:
+def measure(
+    orders: int = ORDERS, checkpoint: int = CHECKPOINT, venues: Sequence[str] = VENUES
+) -> dict[str, Any]:
     checkpoints: list[dict[str, Any]] = []
     errors: dict[str, int] = {}
-    with run_system(venues=VENUES, overrides=config(), timeout_s=60.0) as sut:
+    with run_system(venues=venues, overrides=config(venues), timeout_s=60.0) as sut:
         procs = processes(sut)
         checkpoints.append({"orders": 0, "processes": sample(procs)})
-        clients = Clients(sut.cfg.client_endpoint)
+        clients = Clients(sut.cfg.client_endpoint, venues)
         pushed, started = 0, time.monotonic()
         try:
             while pushed < orders:
@@ -309,13 +307,13 @@ def summary(r: dict[str, Any]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Worker entry: `python -m tests.bench.memory worker ENDPOINT PREFIX WINDOW`."""
+    """Worker entry: `python -m tests.bench.memory worker ENDPOINT PREFIX WINDOW VENUES`."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] != "worker":
         print(__doc__)
         return 2
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    worker(args[1], args[2], int(args[3]))
+    worker(args[1], args[2], int(args[3]), args[4].split(","))
     return 0
 
 
