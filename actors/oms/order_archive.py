@@ -115,6 +115,15 @@ class OrderArchive:
         )
         return [_order(r[0]) for r in rows], int(total)
 
+    def page(self, venue: str | None, offset: int, limit: int) -> list[Order]:
+        """Archived orders (of `venue`, or all), in archiving order, from row `offset`."""
+        rows = self._db.execute(
+            "SELECT data FROM orders WHERE (?1 IS NULL OR venue = ?1) ORDER BY rowid"
+            " LIMIT ?2 OFFSET ?3",
+            (venue, limit, offset),
+        )
+        return [_order(r[0]) for r in rows]
+
     def held(self, client_order_ids: Iterable[str]) -> int:
         """How many of `client_order_ids` are archived (too)."""
         ids, n = list(client_order_ids), 0

@@ -2,7 +2,7 @@
 `recent_terminal_orders` and frequent snapshots, old filled orders are only in the archive
 (`<state>/oms/orders.sqlite`), their journal records compacted away; after a kill -9 of the
 OMS they are still found by id, counted in the operator's view, and their client order ids
-are still refused for a new order."""
+are still refused for a new order; a client's order list pages on into the archive."""
 
 from __future__ import annotations
 
@@ -52,6 +52,8 @@ def test_evicted_orders_survive_compaction_and_kill_9(short_tmp: Path) -> None:
             assert again.status is OrderStatus.FILLED  # the duplicate: the order as it is
             with pytest.raises(InvalidOrder, match="reused"):
                 c.submit(VENUE, SYMBOL, "BUY", "2", "MARKET", client_order_id="arch-001")
+            listed = [o.client_order_id for o in c.list_orders(VENUE)]
+            assert sorted(listed) == coids  # each once, the archived ones too
         view = sut.control("orders", limit=100)
         assert view.data is not None and view.data["total"] == ORDERS
         assert sorted(r["client_order_id"] for r in view.data["orders"]) == coids

@@ -8,13 +8,22 @@ from pathlib import Path
 
 import pytest
 
+from actors.oms import reads
 from actors.oms.journal import Journal
 from actors.oms.order_archive import OrderArchive, Retention
 from actors.oms.order_book import OrderBook
 from actors.oms.retention import open_book
 from actors.oms.views import OmsViews
 from protocol import commands as wire
-from protocol.messages import ExecReport, OrderStatus, OrdType, RiskVerdict, Side, SubmitOrder
+from protocol.messages import (
+    ExecReport,
+    ListOrders,
+    OrderStatus,
+    OrdType,
+    RiskVerdict,
+    Side,
+    SubmitOrder,
+)
 
 V = "sim"
 D = Decimal
@@ -189,3 +198,22 @@ def test_a_read_only_lookup_does_not_churn_the_book(tmp_path: Path) -> None:
     order = book.get("o0", admit=False)
     assert order is not None and order.status is OrderStatus.FILLED
     assert {o.client_order_id for o in book.orders()} == held
+
+
+def test_a_clients_order_list_pages_on_into_the_archive(tmp_path: Path) -> None:
+    """ListOrders (every order, page by page) returns each order once, those in memory
+    first, then the archived ones; an open-only list is the book's open orders."""
+    book = _book(tmp_path, keep=2)
+    assert book.submit(_submit("live"), 1).applied
+    for i in range(8):
+        _filled(book, f"o{i}")
+    assert book.get("o0") is not None  # read back: in memory and in the archive
+    seen: list[str] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = reads.order_page(book, ListOrders(offset=offset, limit=3), 0)
+        seen += [o.client_order_id for o in page.orders]
+        offset = page.next_offset
+    assert sorted(seen) == sorted(["live", *(f"o{i}" for i in range(8))])
+    open_only = reads.order_page(book, ListOrders(open_only=True), 0)
+    assert [o.client_order_id for o in open_only.orders] == ["live"]
