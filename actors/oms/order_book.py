@@ -31,6 +31,7 @@ from actors.oms.orders import (
     Outcome,
     base_cl_ord_id,
     fill_of,
+    known_at_venue,
     optional_str,
     request_cl_ord_id,
     terms_problem,
@@ -125,7 +126,7 @@ class OrderBook:
     def adopt(self, venue: str, vo: VenueOrder, ts_ns: int) -> Outcome:
         """Take over a venue order we have no record of (external), at the venue's state."""
         if (known := self.find(venue, vo.cl_ord_id)) is not None:
-            return Outcome("duplicate", known, reason="known")
+            return known_at_venue(known, vo)
         order = Order.adopted(venue, vo, ts_ns)
         return self._commit(order.client_order_id, {"kind": "new", "order": order.to_dict()})
 

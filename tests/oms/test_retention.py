@@ -23,6 +23,7 @@ from protocol.messages import (
     RiskVerdict,
     Side,
     SubmitOrder,
+    VenueOrder,
 )
 
 V = "sim"
@@ -217,3 +218,21 @@ def test_a_clients_order_list_pages_on_into_the_archive(tmp_path: Path) -> None:
     assert sorted(seen) == sorted(["live", *(f"o{i}" for i in range(8))])
     open_only = reads.order_page(book, ListOrders(open_only=True), 0)
     assert [o.client_order_id for o in open_only.orders] == ["live"]
+
+
+def test_a_venue_order_open_under_an_archived_clordid_is_escalated(tmp_path: Path) -> None:
+    """Reconciliation finds open at the venue an order ours holds FILLED in the archive (the
+    planner, which sees the book's memory only, proposes an Adopt): it is not adopted but
+    escalated as `terminal_mismatch`, as for a terminal order in memory; a venue view that
+    agrees is a plain duplicate."""
+    book = _book(tmp_path, keep=2)
+    for i in range(6):
+        _filled(book, f"o{i}")
+    open_at_venue = VenueOrder(
+        cl_ord_id="o0", symbol="ABC", side=Side.BUY, order_qty=D(1), status=OrderStatus.ACCEPTED
+    )
+    out = book.adopt(V, open_at_venue, 50)
+    assert out.kind == "refused" and not out.records
+    assert [e.kind for e in out.escalations] == ["terminal_mismatch"]
+    agrees = open_at_venue.model_copy(update={"status": OrderStatus.FILLED})
+    assert book.adopt(V, agrees, 51).kind == "duplicate"
