@@ -53,7 +53,7 @@ from actors.venuesim.orders import (
 )
 from protocol.messages import OrdType, Side, TimeInForce
 
-KEEP_TERMINAL = 2_000  # ended orders kept in memory by the live venue
+KEEP_TERMINAL = 5_000  # ended orders kept in memory by the live venue (status answers)
 RETIRED_IDS = 100_000  # ClOrdIDs of orders gone from memory, for duplicate detection
 
 

@@ -2,7 +2,7 @@
 risk, heartbeat, a FIX connector and its venue simulator) under market orders: after a
 warm-up that fills every bounded structure, 10,000 more orders grow no process's RSS by more
 than a few MiB (OMS: 2,000 recent terminal orders, risk:
-the verdict cache, the venue: 2,000 ended orders, the FIX stores: 10,000 messages, the
+the verdict cache, the venue: 5,000 ended orders, the FIX stores: 10,000 messages, the
 connector's exec outbox: 20,000 acked ids).
 
 This is the short form of issue 16's memory check (16,000 + 10,000 orders, one venue, so
