@@ -6,13 +6,16 @@ duplicate client_order_id or ClOrdID at intake, a late execution report, the ope
 `tradepulse orders` view). An order read back is admitted to the book again (as the newest
 terminal order) and leaves it again like any other.
 
-Durability: an order is evicted from the book only after its terminal record is in the
-journal, so until the journal's next snapshot compacts that record away, replay restores
-the order from the journal whatever the archive holds. `sync()` commits the archive
-(synchronous=FULL: fsync'd) and runs before every snapshot (`Journal.before_snapshot`), so
-an order the snapshot leaves out is on disk here first: kill -9 at any point loses
-nothing. Between syncs, writes are committed every `COMMIT_EVERY` evictions (so the open
-transaction stays small); a crash may lose those that were not, harmlessly (see above).
+Durability: every record of an evicted order is in the journal (committed in the loop turn
+that made it), so until the journal's next snapshot compacts those records away, replay
+restores the order from the journal whatever the archive holds; an order in the book always
+wins over its archived copy (which may be older, or, after a crash before a commit, newer
+than what the journal kept: it is overwritten when the order is evicted again). `sync()`
+commits the archive (synchronous=FULL: fsync'd) and runs before every snapshot
+(`Journal.before_snapshot`), so an order the snapshot leaves out is on disk here first:
+kill -9 at any point loses nothing. Between syncs, writes are committed every
+`COMMIT_EVERY` evictions (so the open transaction stays small); a crash may lose those that
+were not, harmlessly (see above).
 
 Retention of the archive itself is not managed here: it grows by ~0.5 KiB per order on
 disk (a cold start moves it away with the rest of the OMS state).
