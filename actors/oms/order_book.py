@@ -65,29 +65,29 @@ class OrderBook:
     with a `retention`, old terminal orders are in its archive (`actors.oms.retention`)."""
 
     def __init__(self, retention: Retention | None = None) -> None:
-        self._retention = retention
+        self.retention = retention
         self._orders: dict[str, Order] = {}
         self._by_cl: dict[tuple[str, str], Order] = {}
         self._positions: dict[tuple[str, str], Position] = {}
         self._unmatched: dict[tuple[str, str], UnmatchedFill] = {}
 
     # ------------------------------------------------------------------ queries
-    @property
-    def retention(self) -> Retention | None:
-        return self._retention
-
-    def get(self, client_order_id: str, *, admit: bool = True) -> Order | None:
+    def get(self, client_order_id: str, *, admit: bool = False) -> Order | None:
+        """The order (read only: an archived one is not held again unless `admit`)."""
         order = self._orders.get(client_order_id)
-        if order is None and self._retention is not None:  # admit: hold it again (to change)
-            old = self._retention.archive.get(client_order_id)
+        if order is None and self.retention is not None:
+            old = self.retention.archive.get(client_order_id)
             order = self._admit(old) if admit else old
         return order
+
+    def _live(self, client_order_id: str) -> Order | None:  # to change it: held in memory
+        return self.get(client_order_id, admit=True)
 
     def find(self, venue: str, cl_ord_id: str) -> Order | None:
         """The order that uses `cl_ord_id` (live, original or a request id) at `venue`."""
         order = self._by_cl.get((venue, cl_ord_id))
-        if order is None and self._retention is not None:
-            order = self._admit(self._retention.archive.find(venue, cl_ord_id))
+        if order is None and self.retention is not None:
+            order = self._admit(self.retention.archive.find(venue, cl_ord_id))
         return order
 
     def orders(self, venue: str | None = None, *, open_only: bool = False) -> list[Order]:
@@ -131,7 +131,7 @@ class OrderBook:
         return self._commit(order.client_order_id, {"kind": "new", "order": order.to_dict()})
 
     def risk_verdict(self, verdict: RiskVerdict, ts_ns: int) -> Outcome:
-        order = self.get(verdict.client_order_id)
+        order = self._live(verdict.client_order_id)
         if order is not None and order.status != S.PENDING_RISK:
             return Outcome("duplicate", order, reason="verdict already applied")
         event = Event.RISK_APPROVED if verdict.approved else Event.RISK_REJECTED
@@ -146,7 +146,7 @@ class OrderBook:
         return self.record_event(client_order_id, Event.RESUBMIT, ts_ns)
 
     def request_cancel(self, client_order_id: str, ts_ns: int) -> Outcome:
-        order = self.get(client_order_id)
+        order = self._live(client_order_id)
         if order is None:
             return Outcome.refused(None, "unknown order")
         if order.status in (S.PENDING_CANCEL, S.CANCELLED):
@@ -155,7 +155,7 @@ class OrderBook:
         return self.record_event(client_order_id, Event.CANCEL_REQUESTED, ts_ns, cl_ord_id=cl)
 
     def request_replace(self, msg: ReplaceOrder, ts_ns: int) -> Outcome:
-        order = self.get(msg.client_order_id)
+        order = self._live(msg.client_order_id)
         if order is None:
             return Outcome.refused(None, "unknown order")
         qty = order.qty if msg.qty is None else msg.qty
@@ -214,7 +214,7 @@ class OrderBook:
         venue_order_id: str = "",
     ) -> Outcome:
         """Apply one fill of `qty` at `px` (once per exec id); refuse an overfill."""
-        order = self.get(client_order_id)
+        order = self._live(client_order_id)
         if order is None:
             return Outcome.refused(None, "unknown order")
         if exec_id and exec_id in order.exec_ids:
@@ -283,7 +283,7 @@ class OrderBook:
         Fills are not inferred here: apply missed fills first. `cl_ord_id` equal to the
         pending replace id, or to a later replace id of ours we gave up on, means that replace
         happened (then `qty`/`price` are the new terms)."""
-        order = self.get(client_order_id)
+        order = self._live(client_order_id)
         if order is None:
             return Outcome.refused(None, "unknown order")
         extra: dict[str, Any] = {}
@@ -311,7 +311,7 @@ class OrderBook:
     ) -> Outcome:
         """Apply `event` to the order if its state allows it (an ``event`` record with the
         non-empty `fields`); refused otherwise."""
-        order = self.get(client_order_id)
+        order = self._live(client_order_id)
         if order is None:
             return Outcome.refused(None, "unknown order")
         status = order.next_status(event)
@@ -367,7 +367,7 @@ class OrderBook:
             pos = Position.from_dict(record)
             self._positions[(pos.venue, pos.symbol)] = pos
         elif kind in ("event", "fill"):
-            order = self.get(record["id"])
+            order = self._live(record["id"])
             if order is None:
                 raise ValueError(f"journal {kind} record for unknown order {record['id']!r}")
             # every new value is computed before anything changes: a value that cannot be
@@ -409,7 +409,7 @@ class OrderBook:
 
     def _retained(self, order: Order) -> None:
         """After a change of `order` (the newest): the oldest terminal ones beyond `keep` go."""
-        if (r := self._retention) is None:
+        if (r := self.retention) is None:
             return
         r.note(order)
         for coid in r.overflow():

@@ -131,7 +131,7 @@ class OmsViews:
             self._cost.opening(record)
             return
         if kind == "fill":
-            order = self._book.get(record["id"], admit=False)  # read only
+            order = self._book.get(record["id"])  # read only: an archived one stays there
             if order is None:
                 return
             key = (order.venue, order.symbol)
