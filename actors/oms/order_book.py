@@ -80,8 +80,8 @@ class OrderBook:
             order = self._admit(old) if admit else old
         return order
 
-    def _live(self, client_order_id: str) -> Order | None:  # to change it: held in memory
-        return self.get(client_order_id, admit=True)
+    def held(self, client_order_id: str) -> Order | None:  # in memory only: no archive read
+        return self._orders.get(client_order_id)
 
     def find(self, venue: str, cl_ord_id: str) -> Order | None:
         """The order that uses `cl_ord_id` (live, original or a request id) at `venue`."""
@@ -131,7 +131,7 @@ class OrderBook:
         return self._commit(order.client_order_id, {"kind": "new", "order": order.to_dict()})
 
     def risk_verdict(self, verdict: RiskVerdict, ts_ns: int) -> Outcome:
-        order = self._live(verdict.client_order_id)
+        order = self.get(verdict.client_order_id, admit=True)
         if order is not None and order.status != S.PENDING_RISK:
             return Outcome("duplicate", order, reason="verdict already applied")
         event = Event.RISK_APPROVED if verdict.approved else Event.RISK_REJECTED
@@ -146,7 +146,7 @@ class OrderBook:
         return self.record_event(client_order_id, Event.RESUBMIT, ts_ns)
 
     def request_cancel(self, client_order_id: str, ts_ns: int) -> Outcome:
-        order = self._live(client_order_id)
+        order = self.get(client_order_id, admit=True)
         if order is None:
             return Outcome.refused(None, "unknown order")
         if order.status in (S.PENDING_CANCEL, S.CANCELLED):
@@ -155,7 +155,7 @@ class OrderBook:
         return self.record_event(client_order_id, Event.CANCEL_REQUESTED, ts_ns, cl_ord_id=cl)
 
     def request_replace(self, msg: ReplaceOrder, ts_ns: int) -> Outcome:
-        order = self._live(msg.client_order_id)
+        order = self.get(msg.client_order_id, admit=True)
         if order is None:
             return Outcome.refused(None, "unknown order")
         qty = order.qty if msg.qty is None else msg.qty
@@ -214,7 +214,7 @@ class OrderBook:
         venue_order_id: str = "",
     ) -> Outcome:
         """Apply one fill of `qty` at `px` (once per exec id); refuse an overfill."""
-        order = self._live(client_order_id)
+        order = self.get(client_order_id, admit=True)
         if order is None:
             return Outcome.refused(None, "unknown order")
         if exec_id and exec_id in order.exec_ids:
@@ -283,7 +283,7 @@ class OrderBook:
         Fills are not inferred here: apply missed fills first. `cl_ord_id` equal to the
         pending replace id, or to a later replace id of ours we gave up on, means that replace
         happened (then `qty`/`price` are the new terms)."""
-        order = self._live(client_order_id)
+        order = self.get(client_order_id, admit=True)
         if order is None:
             return Outcome.refused(None, "unknown order")
         extra: dict[str, Any] = {}
@@ -311,7 +311,7 @@ class OrderBook:
     ) -> Outcome:
         """Apply `event` to the order if its state allows it (an ``event`` record with the
         non-empty `fields`); refused otherwise."""
-        order = self._live(client_order_id)
+        order = self.get(client_order_id, admit=True)
         if order is None:
             return Outcome.refused(None, "unknown order")
         status = order.next_status(event)
@@ -367,7 +367,7 @@ class OrderBook:
             pos = Position.from_dict(record)
             self._positions[(pos.venue, pos.symbol)] = pos
         elif kind in ("event", "fill"):
-            order = self._live(record["id"])
+            order = self.get(record["id"], admit=True)
             if order is None:
                 raise ValueError(f"journal {kind} record for unknown order {record['id']!r}")
             # every new value is computed before anything changes: a value that cannot be

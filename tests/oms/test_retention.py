@@ -87,6 +87,7 @@ def test_an_evicted_order_is_read_back_by_id_and_by_clordid(tmp_path: Path) -> N
     assert "o0" not in {o.client_order_id for o in book.orders()}
     order = book.get("o0")
     assert order is not None and order.status is OrderStatus.FILLED
+    assert book.held("o0") is None  # memory only: what a sweep over many ids asks
     assert order.cum_qty == D(1) and "X-o0" in order.exec_ids
     found = book.find(V, "o1")
     assert found is not None and found.client_order_id == "o1"
@@ -199,6 +200,7 @@ def test_a_read_only_lookup_does_not_churn_the_book(tmp_path: Path) -> None:
     held = {o.client_order_id for o in book.orders()}
     order = book.get("o0")
     assert order is not None and order.status is OrderStatus.FILLED
+    assert book.held("o0") is None  # memory only: what a sweep over many ids asks
     assert {o.client_order_id for o in book.orders()} == held
 
 
