@@ -173,6 +173,7 @@ class RiskLimitsCfg(_Cfg):
     breach_multiplier: Annotated[float, Field(ge=1, le=1000, allow_inf_nan=False)] = 5.0
     breaches_to_engage: PosInt = 50
     breach_window_s: PosFloat = 10.0
+    verdict_cache_entries: Annotated[int, Field(ge=64, le=1_000_000)] = 1024  # re-sent checks
 
 
 class OmsCfg(_Cfg):
@@ -189,6 +190,7 @@ class OmsCfg(_Cfg):
     reconcile_retry_max_s: PosFloat = 30.0
     # kept allocated past the journal's end for a full disk (actors/oms/journal_space.py)
     journal_reserve_bytes: Annotated[int, Field(ge=64 << 10, le=1 << 30)] = 4 << 20
+    recent_terminal_orders: Annotated[int, Field(ge=1, le=10_000_000)] = 2000  # rest: archive
 
     @model_validator(mode="after")
     def _retry_bounds(self) -> OmsCfg:

@@ -12,8 +12,10 @@ ExecID either way.
 
 Bounded state: the ExecID dedup set keeps the ids of the current UTC day and the day
 before (by the day each fill was received), older days are dropped at the first fill of a
-new day and when the file is compacted. A duplicate can only come from a FIX resend of what
-we had not yet acknowledged, which is seconds to minutes old, never two days.
+new day and when the file is compacted; and at most `KEEP_IDS` ids in all, the oldest
+received dropped first (memory stays flat on a busy day). A duplicate can only come from a
+FIX resend of what we had not yet acknowledged, which is seconds to minutes old, never two
+days, and never more messages than a venue keeps for resends (ours keep 10,000).
 
 File ``fill_ledger.log`` in the FIX store directory (a cold start archives it with the
 session): ``b"TPLEDG1\\n"``, then frames (magic ``TL``, `actors.runtime.frames`) whose msgpack
@@ -33,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -49,6 +52,7 @@ LEDGER_NAME = "fill_ledger.log"
 _MAGIC = b"TPLEDG1\n"
 _FRAME_MAGIC = b"TL"
 KEEP_DAYS = 2  # dedup ids of today and yesterday (UTC)
+KEEP_IDS = 10_000  # and at most this many, newest first (~120 B each)
 
 
 def _record(payload: object) -> bytes:
@@ -79,6 +83,7 @@ class FillLedger:
         self._clock = clock
         self.positions: dict[str, Decimal] = {}
         self._ids: dict[str, set[str]] = {}  # day -> exec ids received that day
+        self._order: deque[str] = deque()  # the same ids, oldest received first
         self.unseeded = unseeded
         self._buf: list[bytes] = []
         self._unsynced = False
@@ -108,8 +113,10 @@ class FillLedger:
                 continue
             qty = r.last_qty if r.side is Side.BUY else -r.last_qty
             self._ids[day].add(r.exec_id)
+            self._order.append(r.exec_id)
             self._apply(r.symbol, qty)
             rows.append([r.exec_id, r.symbol, str(qty)])
+        self._trim()
         if rows:
             self._buf.append(_record(["f", day, rows]))
         return len(rows)
@@ -162,6 +169,14 @@ class FillLedger:
     def _prune(self) -> None:
         for day in sorted(self._ids)[:-KEEP_DAYS]:
             del self._ids[day]
+        self._order = deque(i for i in self._order if self._seen(i))
+        self._trim()
+
+    def _trim(self) -> None:
+        while len(self._order) > KEEP_IDS:
+            old = self._order.popleft()
+            for ids in self._ids.values():
+                ids.discard(old)
 
     def _snapshot(self) -> dict[str, Any]:
         return {
@@ -193,11 +208,13 @@ class FillLedger:
                     snap = body[0]
                     self.positions = {s: Decimal(q) for s, q in snap["pos"].items()}
                     self._ids = {d: set(ids) for d, ids in snap["ids"].items()}
+                    self._order = deque(i for d in sorted(self._ids) for i in snap["ids"][d])
                     self.unseeded = bool(snap["unseeded"])
                 elif kind == "f":
                     day, rows = body
                     for exec_id, symbol, qty in rows:
                         self._ids.setdefault(day, set()).add(exec_id)
+                        self._order.append(exec_id)
                         self._apply(symbol, Decimal(qty))
                 else:
                     raise ValueError(f"unknown record kind {kind!r}")

@@ -34,10 +34,10 @@ from actors.oms.intake import RISK_RETRY_S, Intake
 from actors.oms.intake_state import IntakeGate, open_at_venue, unsent_reason
 from actors.oms.journal import Journal
 from actors.oms.journal_space import PROBE_S, JournalSpace
-from actors.oms.order_book import OrderBook
 from actors.oms.orders import Order, Outcome
 from actors.oms.plan import Plan
 from actors.oms.plan_apply import PlanApplier
+from actors.oms.retention import open_book
 from actors.oms.trading_gate import TradingGate
 from actors.oms.unsent_guard import UnsentGuard
 from actors.oms.venue_link import VenueLink
@@ -81,11 +81,10 @@ class OmsActor(Actor):
     kind = "oms"
 
     def setup(self) -> None:
-        self.book = OrderBook()
         self.exec_log = ExecLog()  # recent executions by connector number (`ExecCut`)
         self.journal, recovery = Journal.open(oms_dir(self.cfg.state_path))
-        if recovery.snapshot is not None:
-            self.book = OrderBook.from_dict(recovery.snapshot)
+        keep, snap = self.cfg.oms.recent_terminal_orders, recovery.snapshot
+        self.book = open_book(self.journal, snap, oms_dir(self.cfg.state_path), keep)
         for record in recovery.records:
             self.book.apply_record(record)
         self.views = OmsViews(self.book, recovery.snapshot).replay(recovery.records)

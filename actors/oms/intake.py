@@ -28,7 +28,7 @@ from functools import partial
 from typing import Protocol
 
 from actors.oms.intake_state import IntakeGate
-from actors.oms.order_book import OrderBook, terms_problem
+from actors.oms.order_book import OrderBook
 from actors.oms.orders import (
     DROPPED_OUT_OF_SESSION,
     DROPPED_OUTSIDE_TRADING_WINDOW,
@@ -36,6 +36,7 @@ from actors.oms.orders import (
     DROPPED_UNSENT,
     Order,
     Outcome,
+    terms_problem,
 )
 from actors.oms.venue_link import VenueLink
 from actors.runtime import metrics

@@ -179,6 +179,7 @@ class Journal:
         self.records_since_snapshot = 0
         self.bytes_since_snapshot = offset
         self._snap_pid: int | None = None
+        self.before_snapshot: Callable[[], None] = lambda: None  # e.g. sync the order archive
 
     @classmethod
     def open(cls, directory: str | Path, *, fsync: bool = True) -> tuple[Journal, Recovery]:
@@ -318,6 +319,7 @@ class Journal:
 
     def _start_segment(self) -> int:
         """Commit, then switch appends to a new segment (which the next snapshot covers from)."""
+        self.before_snapshot()
         self.commit()
         new_segment = self.segment + 1
         _create_segment(self.directory, new_segment, fsync=self._fsync)

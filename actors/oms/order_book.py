@@ -24,14 +24,17 @@ from typing import Any
 
 from actors.oms import executions
 from actors.oms.lifecycle import Event
+from actors.oms.order_archive import Retention
 from actors.oms.orders import (
     Escalation,
     Order,
     Outcome,
     base_cl_ord_id,
     fill_of,
+    known_at_venue,
     optional_str,
     request_cl_ord_id,
+    terms_problem,
 )
 from actors.oms.positions import ZERO, Position, UnmatchedFill, fill_problem
 from protocol.messages import (
@@ -48,19 +51,6 @@ from protocol.messages import (
 S = OrderStatus
 
 
-def terms_problem(msg: SubmitOrder) -> tuple[str, str] | None:
-    """(reason, field) if a new order's own terms are invalid, whatever the book holds."""
-    if msg.client_order_id.startswith("ext:"):
-        return "client_order_id prefix 'ext:' is reserved", "client_order_id"
-    if msg.qty <= 0:
-        return "qty must be positive", "qty"
-    if msg.order_type is OrdType.LIMIT and (msg.price is None or msg.price <= 0):
-        return "a LIMIT order needs a positive price", "price"
-    if msg.order_type is OrdType.MARKET and msg.price is not None:
-        return "a MARKET order takes no price", "price"
-    return None
-
-
 _EVIDENCE_EVENTS = {
     S.ACCEPTED: Event.ACCEPTED,
     S.PARTIALLY_FILLED: Event.ACCEPTED,
@@ -71,21 +61,34 @@ _EVIDENCE_EVENTS = {
 
 
 class OrderBook:
-    """All orders by client_order_id and by (venue, ClOrdID), positions, unmatched fills."""
+    """All orders by client_order_id and by (venue, ClOrdID), positions, unmatched fills;
+    with a `retention`, old terminal orders are in its archive (`actors.oms.retention`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, retention: Retention | None = None) -> None:
+        self.retention = retention
         self._orders: dict[str, Order] = {}
         self._by_cl: dict[tuple[str, str], Order] = {}
         self._positions: dict[tuple[str, str], Position] = {}
         self._unmatched: dict[tuple[str, str], UnmatchedFill] = {}
 
     # ------------------------------------------------------------------ queries
-    def get(self, client_order_id: str) -> Order | None:
+    def get(self, client_order_id: str, *, admit: bool = False) -> Order | None:
+        """The order (read only: an archived one is not held again unless `admit`)."""
+        order = self._orders.get(client_order_id)
+        if order is None and self.retention is not None:
+            old = self.retention.archive.get(client_order_id)
+            order = self._admit(old) if admit else old
+        return order
+
+    def held(self, client_order_id: str) -> Order | None:  # in memory only: no archive read
         return self._orders.get(client_order_id)
 
     def find(self, venue: str, cl_ord_id: str) -> Order | None:
         """The order that uses `cl_ord_id` (live, original or a request id) at `venue`."""
-        return self._by_cl.get((venue, cl_ord_id))
+        order = self._by_cl.get((venue, cl_ord_id))
+        if order is None and self.retention is not None:
+            order = self._admit(self.retention.archive.find(venue, cl_ord_id))
+        return order
 
     def orders(self, venue: str | None = None, *, open_only: bool = False) -> list[Order]:
         return [
@@ -106,38 +109,29 @@ class OrderBook:
     # ------------------------------------------------------------------ commands
     def submit(self, msg: SubmitOrder, ts_ns: int) -> Outcome:
         """A new client order (PENDING_RISK); a repeat of the same order is a duplicate."""
-        existing = self._orders.get(msg.client_order_id)
+        existing = self.get(msg.client_order_id)
         if existing is not None:
-            same = (
-                existing.venue,
-                existing.symbol,
-                existing.side,
-                existing.qty,
-                existing.order_type,
-                existing.price,
-                existing.tif,
-            ) == (msg.venue, msg.symbol, msg.side, msg.qty, msg.order_type, msg.price, msg.tif)
-            if same:
+            if existing.same_terms(msg):
                 return Outcome("duplicate", existing, reason="client_order_id already known")
             return Outcome.refused(existing, "client_order_id reused with different parameters")
         problem = terms_problem(msg)
         if problem is not None:
             return Outcome.refused(None, problem[0])
         base = base_cl_ord_id(msg.client_order_id)
-        if (msg.venue, base) in self._by_cl:
+        if self.find(msg.venue, base) is not None:
             return Outcome.refused(None, f"ClOrdID {base!r} already used at {msg.venue}")
         order = Order.submitted(msg, base, ts_ns)
         return self._commit(order.client_order_id, {"kind": "new", "order": order.to_dict()})
 
     def adopt(self, venue: str, vo: VenueOrder, ts_ns: int) -> Outcome:
         """Take over a venue order we have no record of (external), at the venue's state."""
-        if (venue, vo.cl_ord_id) in self._by_cl:
-            return Outcome("duplicate", self._by_cl[(venue, vo.cl_ord_id)], reason="known")
+        if (known := self.find(venue, vo.cl_ord_id)) is not None:
+            return known_at_venue(known, vo)
         order = Order.adopted(venue, vo, ts_ns)
         return self._commit(order.client_order_id, {"kind": "new", "order": order.to_dict()})
 
     def risk_verdict(self, verdict: RiskVerdict, ts_ns: int) -> Outcome:
-        order = self._orders.get(verdict.client_order_id)
+        order = self.get(verdict.client_order_id, admit=True)
         if order is not None and order.status != S.PENDING_RISK:
             return Outcome("duplicate", order, reason="verdict already applied")
         event = Event.RISK_APPROVED if verdict.approved else Event.RISK_REJECTED
@@ -152,7 +146,7 @@ class OrderBook:
         return self.record_event(client_order_id, Event.RESUBMIT, ts_ns)
 
     def request_cancel(self, client_order_id: str, ts_ns: int) -> Outcome:
-        order = self._orders.get(client_order_id)
+        order = self.get(client_order_id, admit=True)
         if order is None:
             return Outcome.refused(None, "unknown order")
         if order.status in (S.PENDING_CANCEL, S.CANCELLED):
@@ -161,7 +155,7 @@ class OrderBook:
         return self.record_event(client_order_id, Event.CANCEL_REQUESTED, ts_ns, cl_ord_id=cl)
 
     def request_replace(self, msg: ReplaceOrder, ts_ns: int) -> Outcome:
-        order = self._orders.get(msg.client_order_id)
+        order = self.get(msg.client_order_id, admit=True)
         if order is None:
             return Outcome.refused(None, "unknown order")
         qty = order.qty if msg.qty is None else msg.qty
@@ -220,7 +214,7 @@ class OrderBook:
         venue_order_id: str = "",
     ) -> Outcome:
         """Apply one fill of `qty` at `px` (once per exec id); refuse an overfill."""
-        order = self._orders.get(client_order_id)
+        order = self.get(client_order_id, admit=True)
         if order is None:
             return Outcome.refused(None, "unknown order")
         if exec_id and exec_id in order.exec_ids:
@@ -289,7 +283,7 @@ class OrderBook:
         Fills are not inferred here: apply missed fills first. `cl_ord_id` equal to the
         pending replace id, or to a later replace id of ours we gave up on, means that replace
         happened (then `qty`/`price` are the new terms)."""
-        order = self._orders.get(client_order_id)
+        order = self.get(client_order_id, admit=True)
         if order is None:
             return Outcome.refused(None, "unknown order")
         extra: dict[str, Any] = {}
@@ -317,19 +311,14 @@ class OrderBook:
     ) -> Outcome:
         """Apply `event` to the order if its state allows it (an ``event`` record with the
         non-empty `fields`); refused otherwise."""
-        order = self._orders.get(client_order_id)
+        order = self.get(client_order_id, admit=True)
         if order is None:
             return Outcome.refused(None, "unknown order")
         status = order.next_status(event)
         if status is None:
             return Outcome.refused(order, f"{event} not allowed in {order.status}")
-        rec = {
-            "kind": "event",
-            "id": client_order_id,
-            "event": str(event),
-            "status": str(status),
-            "ts_ns": ts_ns,
-        }
+        rec = {"kind": "event", "id": client_order_id, "event": str(event),
+               "status": str(status), "ts_ns": ts_ns}  # fmt: skip
         rec.update((k, v) for k, v in fields.items() if v not in ("", None))
         return self._commit(client_order_id, rec)
 
@@ -338,14 +327,8 @@ class OrderBook:
     ) -> Outcome:
         """Take a venue's position as ours (cold start: our book starts empty, the venue's
         positions do not); realized PnL starts at zero."""
-        record = {
-            "kind": "opening_position",
-            "venue": venue,
-            "symbol": symbol,
-            "qty": str(qty),
-            "avg_px": str(avg_px),
-            "ts_ns": ts_ns,
-        }
+        record = {"kind": "opening_position", "venue": venue, "symbol": symbol,
+                  "qty": str(qty), "avg_px": str(avg_px), "ts_ns": ts_ns}  # fmt: skip
         self.apply_record(record)
         return Outcome("applied", None, (record,))
 
@@ -384,7 +367,7 @@ class OrderBook:
             pos = Position.from_dict(record)
             self._positions[(pos.venue, pos.symbol)] = pos
         elif kind in ("event", "fill"):
-            order = self._orders.get(record["id"])
+            order = self.get(record["id"], admit=True)
             if order is None:
                 raise ValueError(f"journal {kind} record for unknown order {record['id']!r}")
             # every new value is computed before anything changes: a value that cannot be
@@ -399,19 +382,41 @@ class OrderBook:
             cl = record.get("cl_ord_id")
             if cl and cl in order.cl_ord_ids:  # a request or replace id: index it
                 self._by_cl[(order.venue, cl)] = order
+            self._retained(order)
         else:
             raise ValueError(f"unknown journal record kind {kind!r}")
 
     def _apply_new(self, order: Order) -> None:
-        self._orders[order.client_order_id] = order
-        for cl in order.cl_ord_ids:
-            self._by_cl[(order.venue, cl)] = order
+        self._index(order)
         if order.cum_qty:
             self._pos(order).apply_fill(order.side, order.cum_qty, order.avg_px)
         for key, fill in list(self._unmatched.items()):
             if order.external and fill.venue == order.venue and fill.cl_ord_id == order.cl_ord_id:
                 order.exec_ids.add(fill.exec_id)  # explained by the adopted venue cum_qty
                 del self._unmatched[key]
+        self._retained(order)
+
+    def _index(self, order: Order) -> None:
+        self._orders[order.client_order_id] = order
+        for cl in order.cl_ord_ids:
+            self._by_cl[(order.venue, cl)] = order
+
+    def _admit(self, order: Order | None) -> Order | None:  # read back from the archive
+        if order is not None:
+            self._index(order)
+            self._retained(order)
+        return order
+
+    def _retained(self, order: Order) -> None:
+        """After a change of `order` (the newest): the oldest terminal ones beyond `keep` go."""
+        if (r := self.retention) is None:
+            return
+        r.note(order)
+        for coid in r.overflow():
+            old = self._orders.pop(coid)
+            for cl in old.cl_ord_ids:
+                self._by_cl.pop((old.venue, cl), None)
+            r.archive.put(old)
 
     def _pos(self, order: Order) -> Position:
         key = (order.venue, order.symbol)
@@ -430,13 +435,12 @@ class OrderBook:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> OrderBook:
-        book = cls()
+    def from_dict(cls, data: Mapping[str, Any], retention: Retention | None = None) -> OrderBook:
+        book = cls(retention)
         for d in data["orders"]:
             order = Order.from_dict(d)
-            book._orders[order.client_order_id] = order
-            for cl in order.cl_ord_ids:
-                book._by_cl[(order.venue, cl)] = order
+            book._index(order)
+            book._retained(order)
         for p in data["positions"]:
             pos = Position.from_dict(p)
             book._positions[(pos.venue, pos.symbol)] = pos

@@ -212,6 +212,12 @@ class Order:
     def ever_acknowledged(self) -> bool:
         return bool(self.venue_order_id or self.ts_ack_ns or self.cum_qty)
 
+    def same_terms(self, msg: SubmitOrder) -> bool:
+        """`msg` is a repeat of the submit that made this order (a duplicate, not a reuse)."""
+        mine = (self.venue, self.symbol, self.side, self.qty, self.order_type, self.price)
+        theirs = (msg.venue, msg.symbol, msg.side, msg.qty, msg.order_type, msg.price)
+        return mine == theirs and self.tif == msg.tif
+
     def next_status(self, event: Event) -> OrderStatus | None:
         """The status `event` would move the order to (None: refused)."""
         return resolve(self.status, event, self.cum_qty, self.qty)
@@ -406,3 +412,27 @@ class Outcome:
     @classmethod
     def refused(cls, order: Order | None, reason: str, *escalations: Escalation) -> Outcome:
         return cls("refused", order, reason=reason, escalations=escalations)
+
+
+def terms_problem(msg: SubmitOrder) -> tuple[str, str] | None:
+    """(reason, field) if a new order's own terms are invalid, whatever the book holds."""
+    if msg.client_order_id.startswith("ext:"):
+        return "client_order_id prefix 'ext:' is reserved", "client_order_id"
+    if msg.qty <= 0:
+        return "qty must be positive", "qty"
+    if msg.order_type is OrdType.LIMIT and (msg.price is None or msg.price <= 0):
+        return "a LIMIT order needs a positive price", "price"
+    if msg.order_type is OrdType.MARKET and msg.price is not None:
+        return "a MARKET order takes no price", "price"
+    return None
+
+
+def known_at_venue(order: Order, vo: VenueOrder) -> Outcome:
+    """`OrderBook.adopt` of a ClOrdID we know: a duplicate, except that a terminal order of
+    ours the venue shows in another state (one read back from the archive, so the
+    reconciliation planner did not see it) is escalated as the planner would."""
+    if order.is_terminal and vo.status != order.status:
+        detail = f"{vo.cl_ord_id}: local {order.status}, venue {vo.status}"
+        esc = Escalation("terminal_mismatch", detail, order.client_order_id)
+        return Outcome.refused(order, "a terminal order of ours", esc)
+    return Outcome("duplicate", order, reason="known")

@@ -97,7 +97,7 @@ class PlanApplier:
                     client_order_id=action.client_order_id,
                     cl_ord_id=action.cl_ord_id,
                 )
-            if isinstance(action, Adopt):
+            if isinstance(action, Adopt) and outcome is not None and outcome.applied:
                 self.log.warning(
                     "order_adopted",
                     venue=link.venue,

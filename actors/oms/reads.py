@@ -31,10 +31,21 @@ class PositionsHost(Protocol):
 
 
 def order_page(book: OrderBook, req: ListOrders, event_seq: int) -> OrderList:
+    """Offsets index the orders in memory, then (all orders, not only open ones) the
+    archived ones (`actors.oms.order_archive`), an archived order also in memory skipped."""
     matching = book.orders(req.venue, open_only=req.open_only)
     end = req.offset + req.limit
     page = [o.view() for o in matching[req.offset : end]]
     more = end if end < len(matching) else None
+    retention = book.retention
+    if req.open_only or retention is None or more is not None:
+        return OrderList(orders=page, next_offset=more, event_seq=event_seq)
+    start = max(0, req.offset - len(matching))  # archive rows before this page
+    want = req.limit - len(page)
+    old = retention.archive.page(req.venue, start, want)
+    held = {o.client_order_id for o in matching}
+    page += [o.view() for o in old if o.client_order_id not in held]
+    more = len(matching) + start + len(old) if len(old) == want else None
     return OrderList(orders=page, next_offset=more, event_seq=event_seq)
 
 

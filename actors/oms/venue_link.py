@@ -390,7 +390,7 @@ class VenueLink:
             if order.status in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
                 if self._acked.get(coid) != order.pending_cl_ord_id:
                     self.enqueue(coid)
-        for coid in [c for c in self._acked if (o := book.get(c)) is None or o.is_terminal]:
+        for coid in [c for c in self._acked if (o := book.held(c)) is None or o.is_terminal]:
             del self._acked[coid]
 
     def _pass_failed(self, reason: str, gen: int, connected_seq: int) -> None:

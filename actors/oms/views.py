@@ -131,7 +131,7 @@ class OmsViews:
             self._cost.opening(record)
             return
         if kind == "fill":
-            order = self._book.get(record["id"])
+            order = self._book.get(record["id"])  # read only: an archived one stays there
             if order is None:
                 return
             key = (order.venue, order.symbol)
@@ -203,8 +203,17 @@ class OmsViews:
             and (cmd.since_ns is None or o.ts_updated_ns >= cmd.since_ns)
         ]
         found.sort(key=lambda o: o.ts_updated_ns, reverse=True)
+        total, retention = len(found), self._book.retention
+        if not cmd.open_only and retention is not None:  # terminal orders out of memory
+            old, archived = retention.archive.newest(
+                venue=cmd.venue, symbol=cmd.symbol, since_ns=cmd.since_ns, limit=cmd.limit
+            )
+            here = {o.client_order_id for o in found}
+            total += archived - retention.archive.held(here)
+            found += [o for o in old if o.client_order_id not in here]
+            found.sort(key=lambda o: o.ts_updated_ns, reverse=True)
         rows = _within_budget(_order_row(o) for o in found[: cmd.limit])
-        data = {"orders": rows, "total": len(found), "limit": cmd.limit}
+        data = {"orders": rows, "total": total, "limit": cmd.limit}
         return ControlReply(status="ok", data=data)
 
     def _fills_reply(self, cmd: wire.Fills) -> ControlReply:

@@ -78,7 +78,7 @@ class RiskActor(Actor):
         self.ks = killswitch.KillSwitchState()
         self._ks_watch = killswitch.KillSwitchWatcher(self.ks_path)  # supervisor writes too
         self.gate = RiskGate(self.cfg.risk, reference_prices=_reference_prices(self.cfg))
-        self.cache = VerdictCache()
+        self.cache = VerdictCache(self.cfg.risk.verdict_cache_entries)
         self._held: list[tuple[RiskCheck, Replier, float]] = []
         self.oms = self.peer("oms")
         self.connectors = {v.name: self.peer(f"connector.{v.name}") for v in self.cfg.venues}
@@ -90,6 +90,7 @@ class RiskActor(Actor):
         self._triggers = {t: metrics.KILL_SWITCH_TRIGGERS.labels(reason=t) for t in TRIGGER_LABELS}
         self._engaged_gauge = metrics.KILL_SWITCH_ENGAGED
         self.sync = ExposureSync(self, self.gate, self.oms, self._answer_held)
+        self.sync.settled = self.cache.settled  # the OMS applied a verdict: forget it
         self._reload_kill_switch(starting=True)
         self.call_every(killswitch.KillSwitchWatcher.POLL_S, self._reload_kill_switch)
         self.call_every(0.05, self._expire_held)

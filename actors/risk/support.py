@@ -1,7 +1,9 @@
 """Pure helpers of the risk actor (no sockets, no clocks: callers pass the time).
 
 - `VerdictCache`: the last verdict per client order id, so a re-sent check is answered
-  exactly as before (the OMS retries a check whose verdict it did not get).
+  exactly as before (the OMS retries a check whose verdict it did not get), kept while the
+  check is in flight: bounded, and dropped once the OMS's event stream shows the verdict
+  applied.
 - `CancelTracker`: the mass-cancel round of a kill-switch engagement: every venue until its
   connector confirms, retries, and when to ask the supervisor to restart a silent connector.
 - `trigger_label`: the bounded label of `tradepulse_kill_switch_triggers_total{reason}`.
@@ -16,9 +18,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from protocol.messages import RiskCheck, RiskVerdict
+from protocol.messages import (
+    TERMINAL_STATUSES,
+    OrderStatus,
+    OrderView,
+    RiskCheck,
+    RiskVerdict,
+)
 
-VERDICT_CACHE_SIZE = 100_000
+VERDICT_CACHE_SIZE = 1024  # `[risk] verdict_cache_entries`
 
 # Every value `trigger_label` can return (pre-created as metric children at startup).
 TRIGGER_LABELS = (
@@ -53,7 +61,8 @@ def trigger_label(reason: str, source: str) -> str:
 
 
 class VerdictCache:
-    """The last (check, verdict) per client order id, least recently used dropped first.
+    """The last (check, verdict) per client order id, least recently used dropped first
+    beyond `max_entries` (far more than the checks in flight at once), `settled` ones at once.
 
     `get` answers only an identical check: a check under the same id with other terms (a
     replace) is a new question and gets a fresh verdict."""
@@ -77,6 +86,21 @@ class VerdictCache:
         self._entries.move_to_end(check.client_order_id)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
+
+    def settled(self, order: OrderView) -> None:
+        """The OMS published `order`: a verdict it has applied is never asked for again
+        (the OMS retries a check only while the order waits for it), so its entry goes.
+        Applied means: terminal, or out of PENDING_RISK on the very terms checked (a check
+        of a replace's new terms stays until the replace shows or the order ends)."""
+        entry = self._entries.get(order.client_order_id)
+        if entry is None or order.status is OrderStatus.PENDING_RISK:
+            return
+        check = entry[0]
+        if order.status in TERMINAL_STATUSES or (order.qty, order.price) == (
+            check.qty,
+            check.price,
+        ):
+            del self._entries[order.client_order_id]
 
     def clear(self) -> None:
         self._entries.clear()

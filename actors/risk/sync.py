@@ -61,6 +61,7 @@ class ExposureSync:
         self._coverage: SnapshotCoverage | None = None
         self._page_seqs: dict[str, int] = {}  # open order -> event_seq of its page
         self._stream: tuple[int, int] | None = None  # (OMS epoch, last event_seq)
+        self.settled: Callable[[OrderView], None] = lambda _order: None  # every order event
         self.sub = actor.ctx.socket(zmq.SUB)
         tune_socket(self.sub)
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
@@ -94,6 +95,7 @@ class ExposureSync:
                 if last is not None and (env.epoch != last[0] or seq != last[1] + 1):
                     self.start("event_gap" if env.epoch == last[0] else "oms_epoch")
             if isinstance(env.body, OrderEvent):
+                self.settled(env.body.order)
                 if self._syncing:
                     self._buffer.append(env.body)
                 elif self.ready:

@@ -14,6 +14,7 @@ environment, e.g. a connector's credentials), answer `{"pid": N}` or `{"error": 
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -30,13 +31,19 @@ _REPARENT_DEADLINE_S = 2.0
 
 
 def preload() -> None:
-    """Import every actor module so a forked child starts warm."""
+    """Import every actor module so a forked child starts warm, then move every object
+    made so far into the permanent generation (`gc.freeze()`): the collector of a forked
+    actor then never visits (and so never writes the GC header of) the preloaded modules'
+    objects, so their pages stay shared with the fork server instead of being copied into
+    every busy actor, and a full collection has ~100k fewer objects to traverse."""
     for target in ACTOR_KINDS.values():
         module = target.partition(":")[0]
         try:
             importlib.import_module(module)
         except ImportError:
             pass  # a kind not yet built; it fails at spawn with a clear error
+    gc.collect()  # what is garbage now is freed, not frozen
+    gc.freeze()
 
 
 def _child(args: ActorArgs, env: dict[str, str], supervisor_pid: int, fds: tuple[int, int]) -> None:

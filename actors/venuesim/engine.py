@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from actors.venuesim.ledger import Ledger
+from actors.venuesim.ledger import KEEP_TERMINAL, Ledger
 from actors.venuesim.liquidity import LadderSpec, next_reference, on_grid
 from actors.venuesim.matching import plan_match, plan_sweep
 from actors.venuesim.model import (
@@ -80,7 +80,7 @@ class Venue:
         spec = LadderSpec.from_cfg(cfg)
         refs = {s: on_grid(p, cfg.tick_size) for s, p in cfg.reference_prices.items()}
         self.symbols = frozenset(refs)
-        self._ledger = Ledger(refs, spec)
+        self._ledger = Ledger(refs, spec, KEEP_TERMINAL)
         self._ledger.apply_all(store.replay())
         self.dialect = cfg.dialect or DialectCfg()  # what it serves and how it answers
 
@@ -113,7 +113,7 @@ class Venue:
         q, px = parse_decimal(qty), parse_decimal(price)
         if t is OrdType.MARKET:
             px = None
-        if not cl or cl in self._ledger.by_cl:
+        if not cl or self._ledger.known_cl(cl):
             why = OrdRejReason.DUPLICATE_ORDER if cl else OrdRejReason.OTHER
             text = "duplicate ClOrdID" if cl else "missing ClOrdID"
             self._emit(op, {"t": "drej", "cl": cl, "why": int(why), "text": text})
@@ -321,7 +321,7 @@ class Venue:
             reason, text = CxlRejReason.TOO_LATE_TO_CANCEL, f"order is {o.status.name}"
         elif not isinstance(cl_ord_id, str) or not cl_ord_id:
             text = "missing ClOrdID"
-        elif cl_ord_id in self._ledger.by_cl:
+        elif self._ledger.known_cl(cl_ord_id):
             reason, text = CxlRejReason.DUPLICATE_CL_ORD_ID, "duplicate ClOrdID"
         elif (symbol is not None and symbol != o.symbol) or (
             side is not None and parse_enum(Side, side) is not o.side

@@ -16,10 +16,18 @@ event the record produced; `ts` is the caller's nanosecond clock):
   end   oid st cl text x ts                       cancelled (st "4") or expired (st "C")
   rep   oid cl qty px typ tif prio x ts           cancel/replace applied
   tick  n ref{sym: px} ts                         liquidity step: reference moved, quotes refilled
+
+Bounded memory (the live venue's ledger, `keep_terminal` set): orders that ended (filled,
+cancelled, rejected, expired) stay in memory while they are among the newest
+`keep_terminal` to end; then they go, their ClOrdIDs kept as 64-bit hashes of the newest
+`RETIRED_IDS` (~70 B each) so a reused ClOrdID is still rejected as a duplicate (a hash
+collision would reject a new ClOrdID: ~n/2^64). A status query for an order gone from
+memory is answered "unknown order"; the log keeps everything (`inspect` reads all).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from decimal import Decimal
 
 from actors.venuesim.liquidity import Ladder, LadderSpec
@@ -44,6 +52,9 @@ from actors.venuesim.orders import (
     opposite,
 )
 from protocol.messages import OrdType, Side, TimeInForce
+
+KEEP_TERMINAL = 5_000  # ended orders kept in memory by the live venue (status answers)
+RETIRED_IDS = 100_000  # ClOrdIDs of orders gone from memory, for duplicate detection
 
 
 class _Pos:
@@ -71,12 +82,23 @@ class _Pos:
 class Ledger:
     """Orders, the client book, market-maker ladders, positions and id counters."""
 
-    def __init__(self, references: dict[str, Decimal], spec: LadderSpec | None) -> None:
+    def __init__(
+        self,
+        references: dict[str, Decimal],
+        spec: LadderSpec | None,
+        keep_terminal: int | None = None,
+    ) -> None:
+        """`keep_terminal` None: every order stays in memory (inspection, replay)."""
         self.book_id = ""
         self.orders: dict[int, OrderState] = {}
         self.open: dict[int, OrderState] = {}
         self.by_cl: dict[str, OrderState] = {}
-        self.rejects: list[Record] = []  # drej records: rejects that created no order
+        keep = None if keep_terminal is None else 1000  # drej records, newest (all: None)
+        self.rejects: deque[Record] = deque(maxlen=keep)  # rejects that created no order
+        self._keep = keep_terminal
+        self._ended: dict[int, None] = {}  # oids of ended orders in memory, oldest first
+        self._retired: set[int] = set()  # hash(ClOrdID) of the orders gone from memory
+        self._retired_order: deque[int] = deque()  # the same, oldest first
         self.references = dict(references)
         self.step = 0
         self.last_exec = self.last_oid = self.last_prio = 0
@@ -99,6 +121,10 @@ class Ledger:
         if book is None:
             book = self._books[key] = SideBook(side)
         return book
+
+    def known_cl(self, cl_ord_id: str) -> bool:
+        """The venue has seen `cl_ord_id` (its order in memory or gone: a duplicate)."""
+        return cl_ord_id in self.by_cl or hash(cl_ord_id) in self._retired
 
     def ladder(self, symbol: str, side: Side) -> Ladder | None:
         """The market maker's quotes; None without a `LadderSpec` (inspection) or for a
@@ -201,6 +227,10 @@ class Ledger:
             self.open[o.oid] = o
         else:
             self.open.pop(o.oid, None)
+            if self._keep is not None:
+                self._ended[o.oid] = None
+                if len(self._ended) > self._keep:
+                    self._retire(next(iter(self._ended)))
         if o.side is None:
             return
         if o.book_px is not None and not rests:
@@ -208,6 +238,19 @@ class Ledger:
         if rests and o.book_px is None:
             assert o.price is not None
             self.book(o.symbol, o.side).add(o, o.price)
+
+    def _retire(self, oid: int) -> None:
+        """An ended order leaves memory; its ClOrdIDs stay known (as hashes, bounded)."""
+        del self._ended[oid]
+        o = self.orders.pop(oid)
+        for cl in o.chain:
+            if self.by_cl.get(cl) is o:
+                del self.by_cl[cl]
+            if (h := hash(cl)) not in self._retired:
+                self._retired.add(h)
+                self._retired_order.append(h)
+        while len(self._retired_order) > RETIRED_IDS:
+            self._retired.discard(self._retired_order.popleft())
 
     def _tick(self, rec: Record) -> None:
         self.step = max(self.step, rec["n"])

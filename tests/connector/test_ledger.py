@@ -104,3 +104,23 @@ def test_a_snapshot_over_the_compaction_size_is_not_rewritten_at_every_batch(
     ledger.sync()  # past twice the snapshot: compacted again
     assert rewrites == [1]
     assert [(p.symbol, p.qty) for p in FillLedger(tmp_path).view("simA")] == [("AAPL", D(4520))]
+
+
+def test_dedup_ids_are_bounded_in_number_within_a_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a busy day the ExecID set keeps the newest KEEP_IDS ids, in memory and after a
+    reopen: a resend of a recent fill is still a duplicate; positions count every fill."""
+    from actors.connector import ledger as ledger_mod
+
+    monkeypatch.setattr(ledger_mod, "KEEP_IDS", 100)
+    ledger = FillLedger(tmp_path, fsync=False)
+    ledger.add([fill(f"e{i}", Side.BUY, "1") for i in range(1000)])
+    ledger.sync()
+    assert ledger.dedup_ids == 100
+    assert ledger.add([fill("e999", Side.BUY, "1")]) == 0
+    ledger.close()
+    reopened = FillLedger(tmp_path, fsync=False)
+    assert reopened.dedup_ids == 100
+    assert reopened.add([fill("e950", Side.BUY, "1")]) == 0
+    assert [(p.symbol, p.qty) for p in reopened.view("simA")] == [("AAPL", D(1000))]

@@ -162,6 +162,18 @@ def test_retried_check_gets_the_same_verdict(h: Harness) -> None:
     assert sample("tradepulse_risk_checks_total", outcome="ok") == before
 
 
+def test_a_verdict_the_oms_applied_leaves_the_cache(h: Harness) -> None:
+    """Once the OMS's event stream shows an order past PENDING_RISK on the checked terms,
+    its cached verdict is dropped (the OMS never re-sends that check): the cache holds
+    only checks in flight."""
+    actor = start(h)
+    client = Client(h, "risk")
+    assert verdict(client, check("c1", "10")).approved
+    assert len(actor.cache) == 1
+    h.oms.publish(OrderEvent(event_seq=0, order=order("c1", OrderStatus.PENDING_SUBMIT, "10")))
+    h.pump(lambda: len(actor.cache) == 0, what="the applied verdict dropped")
+
+
 def test_exposure_follows_the_oms_order_events(h: Harness) -> None:
     """Fills published by the OMS move the position the limits are checked against."""
     start(h)

@@ -16,7 +16,7 @@ from actors.risk.support import (
     VerdictCache,
     trigger_label,
 )
-from protocol.messages import OrdType, RiskCheck, RiskVerdict, Side
+from protocol.messages import OrderStatus, OrderView, OrdType, RiskCheck, RiskVerdict, Side
 
 
 def check(coid: str = "c1", qty: str = "10", price: str = "100") -> RiskCheck:
@@ -66,6 +66,47 @@ def test_cache_is_bounded_and_drops_the_least_recently_used() -> None:
     assert len(cache) == 3
     assert cache.get(check("c1")) is None
     assert all(cache.get(check(c)) is not None for c in ("c0", "c2", "c3"))
+
+
+def view(coid: str, status: OrderStatus, qty: str = "10", price: str = "100") -> OrderView:
+    return OrderView(
+        client_order_id=coid, venue="simA", symbol="AAPL", side=Side.BUY, qty=Decimal(qty),
+        order_type=OrdType.LIMIT, price=Decimal(price), status=status,
+    )  # fmt: skip
+
+
+def test_a_verdict_the_oms_applied_leaves_the_cache() -> None:
+    """An order event out of PENDING_RISK on the checked terms (or terminal) means the OMS
+    has the verdict and never re-sends the check: the entry goes. While the order still
+    waits (PENDING_RISK), the entry stays, so a re-sent check gets the same verdict."""
+    cache = VerdictCache()
+    cache.put(check("a"), verdict("a"))
+    cache.put(check("b"), verdict("b"))
+    cache.settled(view("a", OrderStatus.PENDING_RISK))
+    assert cache.get(check("a")) == verdict("a")
+    cache.settled(view("a", OrderStatus.PENDING_SUBMIT))
+    cache.settled(view("b", OrderStatus.REJECTED))
+    assert len(cache) == 0
+    cache.settled(view("never", OrderStatus.FILLED))  # nothing cached: nothing to do
+
+
+def test_a_replace_check_in_flight_outlives_the_orders_other_events() -> None:
+    """A check of a replace's new terms stays while the order's events still show the old
+    terms (a fill of the live order, say): the OMS may still re-send it."""
+    cache = VerdictCache()
+    cache.put(check("r", qty="20"), verdict("r"))
+    cache.settled(view("r", OrderStatus.PARTIALLY_FILLED, qty="10"))
+    assert cache.get(check("r", qty="20")) == verdict("r")
+    cache.settled(view("r", OrderStatus.ACCEPTED, qty="20"))  # replaced
+    assert len(cache) == 0
+
+
+def test_the_default_bound_is_small() -> None:
+    """The default keeps ~1k entries (what is in flight), not 100k (~200 MiB when full)."""
+    cache = VerdictCache()
+    for i in range(5000):
+        cache.put(check(f"c{i}"), verdict(f"c{i}"))
+    assert len(cache) == 1024
 
 
 # --------------------------------------------------------------------------- trigger labels

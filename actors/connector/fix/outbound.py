@@ -28,7 +28,7 @@ from actors.connector.fix.store import FixStore
 from actors.connector.ratelimit import TokenBucket
 from protocol.messages import ErrorCode
 
-TRACKED = 50_000  # bound of the seq -> request and ClOrdID -> send time maps
+TRACKED = 10_000  # bound of the seq -> request and ClOrdID maps (= the store's resend window)
 
 
 @dataclass(slots=True)

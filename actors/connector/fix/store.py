@@ -24,7 +24,9 @@ torn write and is cut off; a bad record followed by a good one is `JournalCorrup
 When the file passes ``max_bytes`` it is rewritten (temp file, fsync, rename, fsync of
 the directory) keeping next-in, next-out and the sent messages of the last
 ``keep_msgs`` sequence numbers; a resend request for older ones is answered with a
-gap fill. `reset()` rewrites it empty with both numbers at 1.
+gap fill. In memory, at most ``keep_msgs`` (plus a small slack, trimmed in batches) are
+held between compactions too: a long session's memory stays flat while its file grows.
+`reset()` rewrites it empty with both numbers at 1.
 
 `read_numbers` reads the two numbers without the lock (a running session's store, as last
 flushed); `FixStore.set_numbers` is the operator's override (`tradepulse fix seq`).
@@ -45,6 +47,7 @@ from protocol.exceptions import JournalCorrupt, StateDirLocked
 _MAGIC = b"TPFIXS1\n"
 _HEADER = struct.Struct("<BIII")
 _SENT, _NEXT_OUT, _NEXT_IN = 1, 2, 3
+_PRUNE_SLACK = 1024  # sent messages kept past `keep_msgs` before trimming (amortised)
 MAX_SEQ = 2**31 - 1  # the largest sequence number we set (a FIX int; stored as uint32)
 STORE_NAME = "session.log"
 
@@ -109,6 +112,7 @@ class FixStore:
         remove_stale_temps(self._path)
         if self._path.exists():
             self._load()
+            self._msgs = dict(list(self._msgs.items())[-keep_msgs:])
         else:
             self._rewrite()
         self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND)
@@ -140,6 +144,8 @@ class FixStore:
     def save_sent(self, seq: int, raw: bytes) -> None:
         """Keep application message `seq` for resends; next-out becomes seq + 1."""
         self._msgs[seq] = raw
+        if len(self._msgs) > self._keep_msgs + _PRUNE_SLACK:  # memory stays bounded: the
+            self._msgs = dict(list(self._msgs.items())[-self._keep_msgs :])  # newest only
         self._next_out = seq + 1
         self._out_saved = seq + 1
         self._pending.append(_record(_SENT, seq, raw))

@@ -107,6 +107,21 @@ def test_compaction_bounds_the_file_and_keeps_the_recent_messages(tmp_path: Path
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_memory_keeps_only_the_recent_messages_between_compactions(tmp_path: Path) -> None:
+    """Far below max_bytes (no compaction), the messages held for resends stay about
+    keep_msgs (plus the trim slack), the newest ones; a reopened store likewise holds at
+    most keep_msgs of what its file has."""
+    slack = fix_store._PRUNE_SLACK
+    with FixStore(tmp_path, keep_msgs=100) as store:
+        for seq in range(1, 5001):
+            store.save_sent(seq, msg(seq))
+        store.flush()
+        kept = [s for s, _ in store.sent_messages(1, 5000)]
+        assert 100 <= len(kept) <= 100 + slack and kept[-1] == 5000
+    with FixStore(tmp_path, keep_msgs=100) as store:
+        assert [s for s, _ in store.sent_messages(1, 5000)] == list(range(4901, 5001))
+
+
 def test_reset_clears_messages_and_sets_both_numbers_to_one(tmp_path: Path) -> None:
     with FixStore(tmp_path) as store:
         store.save_sent(1, msg(1))

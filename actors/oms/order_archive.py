@@ -1,0 +1,193 @@
+"""Terminal orders out of memory: the OMS keeps its live orders and the newest
+`[oms] recent_terminal_orders` terminal ones in its book; older terminal orders move to this
+durable archive (SQLite, stdlib, `<state>/oms/orders.sqlite`) and are read back from it by
+every lookup that can ask for one (`OrderBook.get` / `find`: a client's GetOrder, a
+duplicate client_order_id or ClOrdID at intake, a late execution report, the operator's
+`tradepulse orders` view). An order read back is admitted to the book again (as the newest
+terminal order) and leaves it again like any other.
+
+Durability: every record of an evicted order is in the journal (committed in the loop turn
+that made it), so until the journal's next snapshot compacts those records away, replay
+restores the order from the journal whatever the archive holds; an order in the book always
+wins over its archived copy (which may be older, or, after a crash before a commit, newer
+than what the journal kept: it is overwritten when the order is evicted again). `sync()`
+commits the archive (synchronous=FULL: fsync'd) and runs before every snapshot
+(`Journal.before_snapshot`), so an order the snapshot leaves out is on disk here first:
+kill -9 at any point loses nothing. Between syncs, writes are committed every
+`COMMIT_EVERY` evictions (so the open transaction stays small); a crash may lose those that
+were not, harmlessly (see above).
+
+Retention of the archive itself is not managed here: it grows by ~0.5 KiB per order on
+disk (a cold start moves it away with the rest of the OMS state).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Final
+
+import msgpack
+
+from actors.oms.orders import Order
+
+ARCHIVE_NAME: Final = "orders.sqlite"
+COMMIT_EVERY: Final = 512
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS orders (client_order_id TEXT PRIMARY KEY, venue TEXT NOT NULL,"
+    " symbol TEXT NOT NULL, ts_updated_ns INTEGER NOT NULL, data BLOB NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS orders_by_ts ON orders (ts_updated_ns)",
+    "CREATE TABLE IF NOT EXISTS cl_ord_ids (venue TEXT NOT NULL, cl_ord_id TEXT NOT NULL,"
+    " client_order_id TEXT NOT NULL, PRIMARY KEY (venue, cl_ord_id)) WITHOUT ROWID",
+)
+
+
+class OrderArchive:
+    """The terminal orders no longer in the book, by client_order_id and (venue, ClOrdID)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA cache_size=-1024")  # KiB: 1 MiB of page cache, not 2
+        for statement in _SCHEMA:
+            self._db.execute(statement)
+        self._open = 0  # puts in the open transaction
+
+    @classmethod
+    def in_dir(cls, oms_dir: Path) -> OrderArchive:
+        return cls(oms_dir / ARCHIVE_NAME)
+
+    def put(self, order: Order) -> None:
+        """Archive (or update) one order; durable at the next `sync()`."""
+        if not self._open:
+            self._db.execute("BEGIN")
+        data = msgpack.packb(order.to_dict(), use_bin_type=True)
+        coid, venue = order.client_order_id, order.venue
+        self._db.execute(
+            "INSERT OR REPLACE INTO orders VALUES (?, ?, ?, ?, ?)",
+            (coid, venue, order.symbol, order.ts_updated_ns, data),
+        )
+        self._db.executemany(
+            "INSERT OR REPLACE INTO cl_ord_ids VALUES (?, ?, ?)",
+            [(venue, cl, coid) for cl in order.cl_ord_ids],
+        )
+        self._open += 1
+        if self._open >= COMMIT_EVERY:
+            self.sync()
+
+    def sync(self) -> None:
+        """Commit what was put (fsync'd: synchronous=FULL)."""
+        if self._open:
+            self._db.execute("COMMIT")
+            self._open = 0
+
+    def get(self, client_order_id: str) -> Order | None:
+        row = self._db.execute(
+            "SELECT data FROM orders WHERE client_order_id = ?", (client_order_id,)
+        ).fetchone()
+        return None if row is None else _order(row[0])
+
+    def find(self, venue: str, cl_ord_id: str) -> Order | None:
+        """The archived order that used `cl_ord_id` (any of its ids) at `venue`."""
+        row = self._db.execute(
+            "SELECT o.data FROM cl_ord_ids c JOIN orders o USING (client_order_id)"
+            " WHERE c.venue = ? AND c.cl_ord_id = ?",
+            (venue, cl_ord_id),
+        ).fetchone()
+        return None if row is None else _order(row[0])
+
+    def newest(
+        self,
+        *,
+        venue: str | None = None,
+        symbol: str | None = None,
+        since_ns: int | None = None,
+        limit: int = 200,
+    ) -> tuple[list[Order], int]:
+        """(up to `limit` archived orders matching, newest change first; how many match)."""
+        where = "(?1 IS NULL OR venue = ?1) AND (?2 IS NULL OR symbol = ?2) AND ts_updated_ns >= ?3"
+        args = (venue, symbol, since_ns or 0)
+        (total,) = self._db.execute(f"SELECT COUNT(*) FROM orders WHERE {where}", args).fetchone()
+        rows = self._db.execute(
+            f"SELECT data FROM orders WHERE {where} ORDER BY ts_updated_ns DESC LIMIT ?4",
+            (*args, limit),
+        )
+        return [_order(r[0]) for r in rows], int(total)
+
+    def page(self, venue: str | None, offset: int, limit: int) -> list[Order]:
+        """Archived orders (of `venue`, or all), in archiving order, from row `offset`."""
+        rows = self._db.execute(
+            "SELECT data FROM orders WHERE (?1 IS NULL OR venue = ?1) ORDER BY rowid"
+            " LIMIT ?2 OFFSET ?3",
+            (venue, limit, offset),
+        )
+        return [_order(r[0]) for r in rows]
+
+    def held(self, client_order_ids: Iterable[str]) -> int:
+        """How many of `client_order_ids` are archived (too)."""
+        ids, n = list(client_order_ids), 0
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT COUNT(*) FROM orders WHERE client_order_id IN ({marks})"
+            n += int(self._db.execute(sql, chunk).fetchone()[0])
+        return n
+
+    def __len__(self) -> int:
+        (n,) = self._db.execute("SELECT COUNT(*) FROM orders").fetchone()
+        return int(n)
+
+    def __iter__(self) -> Iterator[Order]:
+        for (data,) in self._db.execute("SELECT data FROM orders"):
+            yield _order(data)
+
+    def close(self) -> None:
+        """Close without committing (what was put since the last sync is dropped)."""
+        self._db.close()
+
+
+def _order(data: bytes) -> Order:
+    return Order.from_dict(msgpack.unpackb(data, raw=False))
+
+
+class Retention:
+    """Which terminal orders the book keeps: the `keep` that became terminal (or were
+    read back from the archive) last; `overflow()` names the ones to move to `archive`."""
+
+    def __init__(self, archive: OrderArchive, keep: int) -> None:
+        if keep < 1:
+            raise ValueError("keep at least one terminal order (the one being changed)")
+        self.archive = archive
+        self.keep = keep
+        self._terminal: dict[str, None] = {}  # client_order_ids, oldest first
+
+    def note(self, order: Order) -> None:
+        """After every change of `order` in the book."""
+        coid = order.client_order_id
+        self._terminal.pop(coid, None)
+        if order.is_terminal:
+            self._terminal[coid] = None  # the newest
+
+    def forget(self, client_order_id: str) -> None:
+        self._terminal.pop(client_order_id, None)
+
+    def overflow(self) -> list[str]:
+        """The oldest terminal orders beyond `keep` (forgotten here: the book evicts them)."""
+        extra = len(self._terminal) - self.keep
+        if extra <= 0:
+            return []
+        out = []
+        for coid in self._terminal:
+            out.append(coid)
+            if len(out) == extra:
+                break
+        for coid in out:
+            del self._terminal[coid]
+        return out
+
+    def __len__(self) -> int:
+        return len(self._terminal)
