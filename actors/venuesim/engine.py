@@ -50,6 +50,7 @@ from actors.venuesim.orders import (
     parse_decimal,
     parse_enum,
 )
+from actors.venuesim.snapshot import StatusSnapshot
 from actors.venuesim.store import SimStore
 from protocol.config import SimCfg
 from protocol.fix_config import DialectCfg
@@ -83,6 +84,7 @@ class Venue:
         self._ledger = Ledger(refs, spec)
         self._ledger.apply_all(store.replay())
         self.dialect = cfg.dialect or DialectCfg()  # what it serves and how it answers
+        self._snapshots: set[StatusSnapshot] = set()  # mass-status answers being read
 
     # ------------------------------------------------------------------ order entry
 
@@ -279,10 +281,18 @@ class Venue:
 
     def mass_status(self, now_ns: int) -> list[ExecEvent]:
         """The answer to an OrderMassStatusRequest: one ExecType=I per open order."""
-        return [
-            exec_event(o, ExecType.ORDER_STATUS, STATUS_EXEC_ID, now_ns, text=o.text)
-            for o in self._ledger.open.values()
-        ]
+        return list(self.status_snapshot(now_ns))
+
+    def status_snapshot(self, now_ns: int, symbol: str | None = None) -> StatusSnapshot:
+        """The same answer read lazily (`actors.venuesim.snapshot`): every order open now
+        (of `symbol`, if given), each as it is now even when read after it changed."""
+        orders = {
+            oid: o for oid, o in self._ledger.open.items() if symbol is None or o.symbol == symbol
+        }
+        snap = StatusSnapshot(orders, now_ns, self._snapshots.discard)
+        if orders:
+            self._snapshots.add(snap)
+        return snap
 
     def positions(self) -> dict[str, Position]:
         """Net position per symbol the client ever traded."""
@@ -386,6 +396,9 @@ class Venue:
         self._emit(op, rec)
 
     def _apply(self, op: _Op, rec: Record) -> OrderState | None:
+        if self._snapshots and "oid" in rec:  # a status answer still being read keeps the
+            for snap in list(self._snapshots):  # order as it was when it was asked
+                snap.before_change(rec["oid"])
         rec["ts"] = op.ts
         op.txn.append(rec)
         return self._ledger.apply(rec)
