@@ -19,7 +19,7 @@ BusinessMessageReject 380=3, an invalid one a session Reject 373=11),
 sends answers at once and execution reports through `ExecOutbox` (faults), and writes
 once per loop turn (`turn()`: timers, group commit of the FIX store, socket write). An
 answer of one message per order (AF, q) is pumped, 256 parts a turn, and what is sent
-meanwhile queues behind it (`pump`); it reads at most 256 KiB of requests a turn.
+meanwhile queues behind it (`pump`); it reads at most 64 KiB of requests a turn.
 With `tls` (an `ssl.SSLContext`, `[venues.sim] tls_*`) every accepted connection first
 completes a TLS handshake (`tlsgate`, nonblocking, with a deadline), then goes on as above.
 Reports produced while no session is logged on (liquidity fills, a hang) wait in a
@@ -61,7 +61,7 @@ from actors.venuesim.tlsgate import WOULD_BLOCK, TlsGate, pending_bytes
 from actors.venuesim.venue_session import VenueSession
 
 _READ_BYTES = 1 << 16
-_MAX_READS_PER_CALL = 4  # 256 KiB of requests per loop turn (~1,700 H, ~0.1 s of work)
+_MAX_READS_PER_CALL = 1  # 64 KiB of requests per loop turn (~430 H, ~60 ms of work)
 _MAX_BACKLOG = 100_000
 _MAX_UNSENT_BYTES = 64 << 20
 _PUMP_UNSENT_BYTES = 1 << 20  # a long answer waits while this much is not written yet
