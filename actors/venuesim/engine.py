@@ -275,6 +275,11 @@ class Venue:
             now_ns,
         )
 
+    @property
+    def open_count(self) -> int:
+        """How many orders are open (O(1): `status` asks it every call)."""
+        return len(self._ledger.open)
+
     def open_orders(self) -> list[Order]:
         """Every open order, oldest first."""
         return [self._ledger.view(o) for o in self._ledger.open.values()]

@@ -45,6 +45,7 @@ def test_snapshot_reports_orders_as_they_were_when_asked(make_sim: MakeSim) -> N
     assert all(e.exec_type is ExecType.ORDER_STATUS for e in rest)
     assert [(e.ord_status, e.cum_qty) for e in rest] == [(OrdStatus.NEW, D(0))] * 3
     assert [o.cl_ord_id for o in sim.venue.open_orders()] == ["b3", "late"]
+    assert sim.venue.open_count == 2
     assert not sim.venue._snapshots  # noqa: SLF001 - released
 
 
