@@ -394,7 +394,6 @@ class SimAcceptor:
             else "stream",
         )  # fmt: skip
         if isinstance(outs, fixmap.Stream):  # one part per order: pumped across loop turns
-            self._on_dirty()
             self._pump.stream(outs.parts, self._route, answers_only=outs.answers_only)
             return
         if any(o.exec_type for o in outs):
@@ -404,6 +403,7 @@ class SimAcceptor:
 
     def _route(self, out: Out) -> None:
         if out.exec_type:
+            self._on_dirty()  # a pumped mass cancel's engine work is done as it is read
             self.outbox.push(out)
         else:
             self._send_app(out)

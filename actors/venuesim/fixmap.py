@@ -17,7 +17,8 @@ Inbound -> outbound (tags):
 - AN -> one AP per symbol ever traded (710 echo, 721, 728=0, 727 = count, 1, 581=1, 715,
         55, 702=1 703=TQ 704 long 705 short, 730 = avg px, 731=1, 734=0); none: one AP
         with 728=2, 727=0. PosReqType(724) other than 0: 728=4. (AP has no 912.)
-- q  -> r (37, 11 echo, 530 echo, 531 = 7 or 1, 533 = count) then 8 ExecType 4 per order;
+- q  -> r (37, 11 echo, 530 echo, 531 = 7 or 1, 533 = count) then 8 ExecType 4 per order,
+        each order cancelled as its report is made (one finished meanwhile is skipped);
         530 other than 1/7: r with 531=0, 532=0.
 - D or H without a tag FIX 4.4 requires of it (D: 11 40 54 55 60; H: 11 54 55), or with
   a Side(54) that is no FIX 4.4 Side -> a session Reject 3 (45, 371 = the tag, 372,
@@ -303,9 +304,9 @@ def _mass_cancel(r: _Req) -> Answer:
         fields = (*head, (531, "0"), (532, "0"), (60, _utc(r.now_ns)),
                   (58, "MassCancelRequestType must be 7, or 1 with Symbol"))  # fmt: skip
         return [Out("r", fields)]
-    events = r.venue.mass_cancel(r.now_ns, symbol=symbol if req_type == "1" else None)
-    report = Out("r", (*head, (531, req_type), (533, len(events)), (60, _utc(r.now_ns))))
-    parts = itertools.chain((report,), (event_out(ev, {}) for ev in events))
+    total, cancels = r.venue.mass_cancel_stream(r.now_ns, symbol if req_type == "1" else None)
+    report = Out("r", (*head, (531, req_type), (533, total), (60, _utc(r.now_ns))))
+    parts = itertools.chain((report,), (event_out(ev, {}) for ev in cancels))
     return Stream(parts, answers_only=False)
 
 

@@ -109,3 +109,25 @@ def test_pump_drops_answers_nobody_can_receive_but_keeps_reports() -> None:
     assert pump.drop_answers() == 1 and closed == [True]
     assert not pump.run()
     assert sent == [f"s{i}" for i in range(10)] + ["fill", "cxl"]
+
+
+def test_mass_cancel_cancels_each_order_as_its_report_is_made(make_sim: MakeSim) -> None:
+    """A q's answer: the r (533 = the orders open when asked) first, then one cancel per
+    order, each applied by the engine only when its part is read (a pumped answer spreads
+    the engine's work over loop turns too); an order filled meanwhile is skipped."""
+    sim = make_sim(**NO_MM)
+    for i in range(3):
+        sim.order(f"b{i}", "BUY", 10, "99.50")
+    q = simplefix.FixMessage()
+    q.append_pair(11, "MC1")
+    q.append_pair(530, "7")
+    answer = fixmap.answer(sim.venue, "q", q, 9, sim.clock())
+    assert isinstance(answer, fixmap.Stream) and not answer.answers_only
+    report = next(answer.parts)
+    assert (report.msg_type, _tag(report, 533)) == ("r", 3)
+    assert sim.venue.open_count == 3  # nothing cancelled yet
+    first = next(answer.parts)
+    assert (_tag(first, 11), first.exec_type) == ("b0", "4") and sim.venue.open_count == 2
+    sim.order("s", "SELL", 10, "99.50")  # fills b1 before its cancel is read
+    assert [_tag(p, 11) for p in answer.parts] == ["b2"]
+    assert sim.venue.open_count == 0
