@@ -11,8 +11,9 @@ socket, `tests.integration.many_orders`). At each size:
   (`heartbeat_age_s` sampled every 20 ms: a lower bound, 20 ms resolution), next to the
   hang timeout (0.6 s in the tests and the demo); the supervisor's hang detection is
   relaxed here (5 s) so that a stall is measured, not killed;
-- `snapshot_s`: a client's snapshot of the open orders (SnapshotRequest, one reply) and
-  its outcome (a reply over the 4 MiB codec limit is an error);
+- `snapshot`: a client's snapshot of the open orders (SnapshotRequest, one reply): its
+  time, size and the OMS's longest silence meanwhile (a reply over the codec's 4 MiB
+  cannot reach a client: its socket drops the connection);
 - `place_per_s`: the rate the orders were placed at (pipelined, 64 in flight).
 
 `python -m tests.bench --only open_orders`.
@@ -20,17 +21,22 @@ socket, `tests.integration.many_orders`). At each size:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
+import zmq
+
+from protocol.codec import MAX_FRAME_BYTES, Sender, decode, encode
 from protocol.messages import Snapshot, SnapshotRequest
 from tests.bench._stats import host_info
 from tests.helpers import SystemUnderTest, run_system
 from tests.integration.many_orders import many_orders_overrides, place_resting, wait_open_at_venue
 from tests.integration.oms_support import trigger_reconcile
-from tests.system_ops import VENUE, client
+from tests.system_ops import VENUE
 
 SIZES = [
     int(s) for s in os.environ.get("TP_BENCH_OPEN_ORDERS_SIZES", "1000,5000,20000,50000").split(",")
@@ -66,17 +72,15 @@ class _StallWatch(threading.Thread):
 
 
 def _measure(sut: SystemUnderTest, n: int) -> dict[str, Any]:
-    watch = _StallWatch(sut)
-    watch.start()
     mark = sut.mark()
-    started = time.perf_counter()
-    reply = trigger_reconcile(sut, timeout_s=600.0)
-    reconcile_s = time.perf_counter() - started
-    watch.stop.set()
-    watch.join()
+    with _watching(sut) as watch:
+        started = time.perf_counter()
+        reply = trigger_reconcile(sut, timeout_s=600.0)
+        reconcile_s = time.perf_counter() - started
     failed = sut.events("reconcile_failed", since=mark)
     fallback = sut.events("venue_open_orders_unavailable", since=mark)
-    snap_s, snap_outcome = _snapshot(sut)
+    with _watching(sut) as snap_watch:
+        snap = _snapshot(sut)
     return {
         "open_orders": n,
         "reconcile_s": round(reconcile_s, 3),
@@ -84,22 +88,43 @@ def _measure(sut: SystemUnderTest, n: int) -> dict[str, Any]:
         "asked_by_order": bool(fallback),
         "stall_ms": {a: round(s * 1e3) for a, s in watch.max_age_s.items()},
         "hung": len(sut.events("actor_hung")),
-        "snapshot_s": snap_s,
-        "snapshot": snap_outcome,
+        "snapshot": snap | {"oms_stall_ms": round(snap_watch.max_age_s["oms"] * 1e3)},
     }
 
 
-def _snapshot(sut: SystemUnderTest) -> tuple[float, str]:
-    with client(sut, timeout_s=60.0) as c:
+@contextlib.contextmanager
+def _watching(sut: SystemUnderTest) -> Iterator[_StallWatch]:
+    watch = _StallWatch(sut)
+    watch.start()
+    try:
+        yield watch
+    finally:
+        watch.stop.set()
+        watch.join()
+
+
+def _snapshot(sut: SystemUnderTest, timeout_s: float = 60.0) -> dict[str, Any]:
+    """One SnapshotRequest over a raw DEALER without the codec's size limit (the client
+    library's socket drops a reply over 4 MiB): its time and size."""
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(sut.cfg.client_endpoint)
+    try:
         started = time.perf_counter()
-        try:
-            reply = c._request(SnapshotRequest())  # noqa: SLF001 - what events() sends on a gap
-        except Exception as exc:  # noqa: BLE001 - reported, not raised
-            return round(time.perf_counter() - started, 3), f"error: {exc}"[:120]
+        sock.send_multipart(encode(Sender("bench-snap", 1).envelope(SnapshotRequest())))
+        if not sock.poll(int(timeout_s * 1000)):
+            return {"s": None, "outcome": f"no reply in {timeout_s} s"}
+        frames = sock.recv_multipart()
         took = round(time.perf_counter() - started, 3)
-    if isinstance(reply, Snapshot):
-        return took, f"{len(reply.orders)} orders"
-    return took, f"error: {reply}"[:120]
+    finally:
+        ctx.destroy(linger=0)
+    size = sum(len(f) for f in frames)
+    if size > MAX_FRAME_BYTES:
+        return {"s": took, "mib": round(size / 2**20, 2), "outcome": "over the 4 MiB limit"}
+    body = decode(frames).body
+    outcome = f"{len(body.orders)} orders" if isinstance(body, Snapshot) else str(body)[:80]
+    return {"s": took, "mib": round(size / 2**20, 2), "outcome": outcome}
 
 
 def run() -> dict[str, Any]:
@@ -120,17 +145,19 @@ def run() -> dict[str, Any]:
 def summary(r: dict[str, Any]) -> list[str]:
     lines = [
         f"{'open orders':>11} {'reconcile s':>11} {'by H':>5} {'ok':>3} "
-        f"{'oms ms':>7} {'sim ms':>7} {'conn ms':>7} {'risk ms':>7} {'snapshot s':>10}  snapshot"
+        f"{'oms ms':>7} {'sim ms':>7} {'conn ms':>7} {'risk ms':>7} "
+        f"{'snapshot s':>10} {'MiB':>6} {'oms ms':>7}  snapshot"
     ]
     for row in r["sizes"]:
-        st = row["stall_ms"]
+        st, snap = row["stall_ms"], row["snapshot"]
         by_h = "yes" if row["asked_by_order"] else "no"
         ok = "yes" if row["reconcile_ok"] else "NO"
         sim, conn = st[f"venuesim.{VENUE}"], st[f"connector.{VENUE}"]
         lines.append(
             f"{row['open_orders']:>11} {row['reconcile_s']:>11} {by_h:>5} {ok:>3} "
             f"{st['oms']:>7} {sim:>7} {conn:>7} {st['risk']:>7} "
-            f"{row['snapshot_s']:>10}  {row['snapshot']}"
+            f"{snap['s']!s:>10} {snap.get('mib', '-')!s:>6} {snap['oms_stall_ms']:>7}  "
+            f"{snap['outcome']}"
         )
     lines.append(
         f"stall: longest silence seen by the supervisor (hang timeout {r['hang_timeout_s']} s)"
