@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import simplefix
 
 from actors.connector.adapter import (
+    AnswerTooBig,
     MassCancelDone,
     OrdersDone,
     PositionsDone,
@@ -118,7 +119,7 @@ class MassStatusQuery:
             f"mass status of {orders} or more orders is over the {self.limit} one reply"
             " carries: ask by order"
         )
-        done(RequestFailed(ErrorCode.VENUE_REFUSED, text))
+        done(AnswerTooBig(orders, text))
 
 
 def _ignore(_result: object) -> None:
