@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from protocol.messages import RequestRejected, Snapshot, SnapshotRequest
 from tests.integration.many_orders import many_orders_overrides, place_resting, wait_open_at_venue
 from tests.integration.oms_support import start, systems, trigger_reconcile
 from tests.system_ops import VENUE, client
@@ -47,4 +48,14 @@ def test_reconcile_with_12000_open_orders_kills_no_actor() -> None:
         assert all(gap < HANG_TIMEOUT_S for gap in gaps.values()), gaps
         with client(sut) as c:
             views = {v.client_order_id: v for v in c.list_orders(VENUE)}
-        assert all(views[coid].status.value == "ACCEPTED" for coid in acked)
+            assert all(views[coid].status.value == "ACCEPTED" for coid in acked)
+            # a subscriber's snapshot after a gap: more open orders than one reply carries,
+            # so the OMS refuses SnapshotRequest and the client pages them instead
+            refused = c._request(SnapshotRequest())  # noqa: SLF001 - what a gap sends
+            assert isinstance(refused, RequestRejected) and "page with" in refused.reason
+            snap = c._snapshot()  # noqa: SLF001 - the client's gap recovery
+            assert isinstance(snap, Snapshot) and set(acked) <= {
+                o.client_order_id for o in snap.orders
+            }
+        assert sut.actor("oms")["heartbeat_gap_max_s"] < HANG_TIMEOUT_S
+        assert sut.epoch_of("oms") == epochs["oms"]
