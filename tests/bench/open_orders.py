@@ -11,9 +11,8 @@ socket, `tests.integration.many_orders`). At each size:
   (`heartbeat_age_s` sampled every 20 ms: a lower bound, 20 ms resolution), next to the
   hang timeout (0.6 s in the tests and the demo); the supervisor's hang detection is
   relaxed here (5 s) so that a stall is measured, not killed;
-- `snapshot`: a client's snapshot of the open orders (SnapshotRequest, one reply): its
-  time, size and the OMS's longest silence meanwhile (a reply over the codec's 4 MiB
-  cannot reach a client: its socket drops the connection);
+- `snapshot`: a subscriber's recovery from a gap: one Snapshot up to 5,000 open orders,
+  else ListOrders pages of 2,000; its time and the OMS's longest silence meanwhile;
 - `place_per_s`: the rate the orders were placed at (pipelined, 64 in flight).
 
 `python -m tests.bench --only open_orders`.
@@ -28,16 +27,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import zmq
-
 from actors.venuesim.__main__ import control_request as sim_control_request
-from protocol.codec import MAX_FRAME_BYTES, Sender, decode, encode
-from protocol.messages import Snapshot, SnapshotRequest
+from protocol.messages import Snapshot
 from tests.bench._stats import host_info
 from tests.helpers import SystemUnderTest, run_system
 from tests.integration.many_orders import many_orders_overrides, place_resting, wait_open_at_venue
 from tests.integration.oms_support import trigger_reconcile
-from tests.system_ops import VENUE
+from tests.system_ops import VENUE, client
 
 SIZES = [
     int(s) for s in os.environ.get("TP_BENCH_OPEN_ORDERS_SIZES", "1000,5000,20000,50000").split(",")
@@ -111,28 +107,16 @@ def _watching(sut: SystemUnderTest) -> Iterator[_StallWatch]:
         watch.join()
 
 
-def _snapshot(sut: SystemUnderTest, timeout_s: float = 60.0) -> dict[str, Any]:
-    """One SnapshotRequest over a raw DEALER without the codec's size limit (the client
-    library's socket drops a reply over 4 MiB): its time and size."""
-    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(sut.cfg.client_endpoint)
-    try:
+def _snapshot(sut: SystemUnderTest) -> dict[str, Any]:
+    """A subscriber's recovery from a gap (`ExecutionClient._snapshot`): one Snapshot up to
+    5,000 open orders, else the OMS refuses and the client pages ListOrders; its time."""
+    with client(sut, timeout_s=60.0) as c:
         started = time.perf_counter()
-        sock.send_multipart(encode(Sender("bench-snap", 1).envelope(SnapshotRequest())))
-        if not sock.poll(int(timeout_s * 1000)):
-            return {"s": None, "outcome": f"no reply in {timeout_s} s"}
-        frames = sock.recv_multipart()
+        snap = c._snapshot()  # noqa: SLF001 - what events() does on a gap
         took = round(time.perf_counter() - started, 3)
-    finally:
-        ctx.destroy(linger=0)
-    size = sum(len(f) for f in frames)
-    if size > MAX_FRAME_BYTES:
-        return {"s": took, "mib": round(size / 2**20, 2), "outcome": "over the 4 MiB limit"}
-    body = decode(frames).body
-    outcome = f"{len(body.orders)} orders" if isinstance(body, Snapshot) else str(body)[:80]
-    return {"s": took, "mib": round(size / 2**20, 2), "outcome": outcome}
+    if isinstance(snap, Snapshot):
+        return {"s": took, "outcome": f"{len(snap.orders)} orders"}
+    return {"s": took, "outcome": str(snap)[:80]}
 
 
 def run() -> dict[str, Any]:
@@ -154,7 +138,7 @@ def summary(r: dict[str, Any]) -> list[str]:
     lines = [
         f"{'open orders':>11} {'reconcile s':>11} {'by H':>5} {'ok':>3} "
         f"{'oms ms':>7} {'sim ms':>7} {'conn ms':>7} {'risk ms':>7} "
-        f"{'snapshot s':>10} {'MiB':>6} {'oms ms':>7}  snapshot"
+        f"{'snapshot s':>10} {'oms ms':>7}  snapshot"
     ]
     for row in r["sizes"]:
         st, snap = row["stall_ms"], row["snapshot"]
@@ -164,7 +148,7 @@ def summary(r: dict[str, Any]) -> list[str]:
         lines.append(
             f"{row['open_orders']:>11} {row['reconcile_s']:>11} {by_h:>5} {ok:>3} "
             f"{st['oms']:>7} {sim:>7} {conn:>7} {st['risk']:>7} "
-            f"{snap['s']!s:>10} {snap.get('mib', '-')!s:>6} {snap['oms_stall_ms']:>7}  "
+            f"{snap['s']!s:>10} {snap['oms_stall_ms']:>7}  "
             f"{snap['outcome']}"
         )
     lines.append(
