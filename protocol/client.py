@@ -308,7 +308,7 @@ class ExecutionClient:
             if self._last_event_seq is not None and seq != self._last_event_seq + 1:
                 if seq <= self._last_event_seq and seq > 1:
                     continue  # duplicate / old
-                snap = self._request(SnapshotRequest())
+                snap = self._snapshot()
                 if isinstance(snap, Snapshot):
                     self._last_event_seq = snap.event_seq
                     yield snap
@@ -316,6 +316,28 @@ class ExecutionClient:
                         continue
             self._last_event_seq = seq
             yield body
+
+    def _snapshot(self) -> Message:
+        """The open orders now: one Snapshot, or, where the OMS holds more open orders than
+        one reply carries (it refuses the SnapshotRequest), the open orders page by page
+        (`list_orders`), as of the first page's `event_seq`: a later page may already
+        reflect an event after it, which the stream then delivers again (each event
+        carries the order's whole view: it is applied onto newer state, never lost)."""
+        snap = self._request(SnapshotRequest())
+        if not (isinstance(snap, RequestRejected) and snap.code is ErrorCode.BAD_REQUEST):
+            return snap
+        orders: list[OrderView] = []
+        first_seq: int | None = None
+        offset: int | None = 0
+        while offset is not None:
+            page = self._request(ListOrders(open_only=True, offset=offset))
+            if not isinstance(page, OrderList):
+                return page
+            if first_seq is None:
+                first_seq = page.event_seq or 0
+            orders.extend(page.orders)
+            offset = page.next_offset
+        return Snapshot(event_seq=first_seq or 0, orders=orders)
 
     def wait_for_status(
         self, client_order_id: str, statuses: set[OrderStatus], timeout_s: float = 10.0

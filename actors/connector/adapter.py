@@ -59,6 +59,15 @@ class RequestFailed(VenueError):
         self.unsupported = unsupported
 
 
+class AnswerTooBig(RequestFailed):
+    """The venue's answer is more than one reply to the OMS carries (a mass status of
+    `orders` or more): VENUE_REFUSED, so the OMS asks by order instead."""
+
+    def __init__(self, orders: int, message: str) -> None:
+        super().__init__(ErrorCode.VENUE_REFUSED, message)
+        self.orders = orders
+
+
 @dataclass(frozen=True)
 class StatusResult:
     """Answer to `order_status`: the venue's view of the orders it knows (keyed by the

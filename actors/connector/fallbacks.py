@@ -9,6 +9,9 @@ PosReqResult 4) is not asked again for the rest of this connector incarnation (l
 - GetPositions (AN): `serves_positions = false` or refused -> the connector's own fill
   ledger (`actors.connector.ledger`), `Positions.source = "ledger"` ("ledger_unseeded" for
   a ledger that does not know earlier positions) (`venue_positions_unavailable`).
+- A mass status too big for one reply (`AnswerTooBig`, over 5,000 orders): VENUE_REFUSED,
+  and for `TOO_BIG_HOLD_S` the venue is not asked AF again (each would make it send
+  every open order once more, ahead of the H that ask by order): refused at once.
 Either way VENUE_DOWN while the session is not logged on (the heartbeat's outage
 detection sees a down venue as before). `tradepulse_venue_request_unserved{venue,request}`
 is 1 while a request is answered here.
@@ -16,21 +19,30 @@ is 1 while a request is answered here.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
-from actors.connector.adapter import RequestFailed, VenueAdapter
+from actors.connector.adapter import AnswerTooBig, RequestFailed, VenueAdapter
 from actors.connector.ledger import FillLedger
 from actors.runtime import metrics
 from protocol.fix_config import DialectCfg
 from protocol.messages import ErrorCode, Positions, PositionView, VenueOrder
+
+TOO_BIG_HOLD_S = 300.0
 
 Answer = Callable[[Any], None]  # a result or a RequestFailed, as adapter callbacks get
 
 
 class VenueFallbacks:
     def __init__(
-        self, venue: str, dialect: DialectCfg, adapter: VenueAdapter, ledger: FillLedger, log: Any
+        self,
+        venue: str,
+        dialect: DialectCfg,
+        adapter: VenueAdapter,
+        ledger: FillLedger,
+        log: Any,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.venue = venue
         self.adapter = adapter
@@ -44,6 +56,8 @@ class VenueFallbacks:
         }
         self._unserved["mass_status"].set(0 if self.serves_mass_status else 1)
         self._unserved["positions"].set(0 if self.serves_positions else 1)
+        self._too_big: tuple[float, str] | None = None  # (until, why): no AF meanwhile
+        self._clock = clock
 
     def open_orders(self, answer: Answer) -> None:
         """OpenOrdersRequest: the venue's open orders, or VENUE_REFUSED where it serves none."""
@@ -53,8 +67,13 @@ class VenueFallbacks:
             text = "the venue does not serve OrderMassStatusRequest (AF)"
             answer(RequestFailed(ErrorCode.VENUE_REFUSED, text))
             return
+        if self._too_big is not None and self._clock() < self._too_big[0]:
+            answer(RequestFailed(ErrorCode.VENUE_REFUSED, self._too_big[1]))
+            return
 
         def done(result: list[VenueOrder] | RequestFailed) -> None:
+            if isinstance(result, AnswerTooBig):
+                self._too_big = (self._clock() + TOO_BIG_HOLD_S, str(result))
             if _refused(result) and self.serves_mass_status:
                 self.serves_mass_status = False
                 self._unserved["mass_status"].set(1)

@@ -60,6 +60,7 @@ class Child:
         self._epoch = 0
         self._spawned_at = self._ready_at = self._last_heard = 0.0
         self._loop_lag_s = 0.0
+        self._max_gap_s = 0.0  # longest silence of this incarnation while RUNNING
         self._crash_at: float | None = None
         self._restart_requested = False
         self._restart_reason = "operator"  # of the restart requested
@@ -104,6 +105,7 @@ class Child:
     def spawned(self, pid: int, epoch: int, now: float) -> None:
         self._pid, self._epoch, self._state = pid, epoch, ChildState.STARTING
         self._spawned_at = self._last_heard = now
+        self._max_gap_s = 0.0
         self._hung = self._start_timed_out = False
         self._proc = None
 
@@ -118,6 +120,8 @@ class Child:
         self, now: float, loop_lag_s: float | None = None, info: dict[str, Any] | None = None
     ) -> None:
         """Any message of the current incarnation; a heartbeat brings its loop lag and info."""
+        if self._state is ChildState.RUNNING:
+            self._max_gap_s = max(self._max_gap_s, now - self._last_heard)
         self._last_heard = now
         if loop_lag_s is not None:
             self._loop_lag_s = loop_lag_s
@@ -264,6 +268,7 @@ class Child:
             "uptime_s": round(now - self._ready_at, 3) if up else 0.0,
             "heartbeat_age_s": round(now - self._last_heard, 3) if self._pid else None,
             "loop_lag_s": self._loop_lag_s,
+            "heartbeat_gap_max_s": round(self._max_gap_s, 3),  # the longest loop stall seen
             "rss_bytes": rss,
             "cpu_percent": cpu,
             "endpoints": self._endpoints,

@@ -17,7 +17,9 @@ feeds the session, runs application messages through `fixmap.handle` (engine cal
 valid FIX 4.4 MsgType it does not take, e.g. QuoteRequest, gets the session's
 BusinessMessageReject 380=3, an invalid one a session Reject 373=11),
 sends answers at once and execution reports through `ExecOutbox` (faults), and writes
-once per loop turn (`turn()`: timers, group commit of the FIX store, socket write).
+once per loop turn (`turn()`: timers, group commit of the FIX store, socket write). An
+answer of one message per order (AF, q) is pumped, 256 parts a turn, and what is sent
+meanwhile queues behind it (`pump`); it reads at most 64 KiB of requests a turn.
 With `tls` (an `ssl.SSLContext`, `[venues.sim] tls_*`) every accepted connection first
 completes a TLS handshake (`tlsgate`, nonblocking, with a deadline), then goes on as above.
 Reports produced while no session is logged on (liquidity fills, a hang) wait in a
@@ -46,7 +48,6 @@ import zmq
 from actors.connector.fix import codec as fc
 from actors.connector.fix.events import AppMessage, Disconnect, LoggedOn, LoggedOut, SessionEvent
 from actors.connector.fix.msglog import MessageLog
-from actors.connector.fix.session import FixSession
 from actors.connector.fix.store import FixStore
 from actors.venuesim import fixmap
 from actors.venuesim.engine import Venue
@@ -55,12 +56,15 @@ from actors.venuesim.fixmap import Out
 from actors.venuesim.logon_policy import LogonPolicy, is_refusal
 from actors.venuesim.outbox import ExecOutbox
 from actors.venuesim.probation import Probation
+from actors.venuesim.pump import AnswerPump
 from actors.venuesim.tlsgate import WOULD_BLOCK, TlsGate, pending_bytes
+from actors.venuesim.venue_session import VenueSession
 
 _READ_BYTES = 1 << 16
-_MAX_READS_PER_CALL = 16
+_MAX_READS_PER_CALL = 1  # 64 KiB of requests per loop turn (~430 H, ~60 ms of work)
 _MAX_BACKLOG = 100_000
 _MAX_UNSENT_BYTES = 64 << 20
+_PUMP_UNSENT_BYTES = 1 << 20  # a long answer waits while this much is not written yet
 
 
 class Loop(Protocol):
@@ -70,19 +74,6 @@ class Loop(Protocol):
     def modify_fd(self, fd: int, events: int) -> None: ...
     def remove(self, sock_or_fd: Any) -> None: ...
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
-
-
-class VenueSession(FixSession):
-    """The venue's FIX session: also sends the session-level Reject (3) of an application
-    message that `fixmap` found invalid, as an engine validating the FIX 4.4 dictionary
-    does (the Reject is an admin message: never resent, gap-filled on a ResendRequest)."""
-
-    def reject(self, out: Out) -> None:
-        if out.msg_type != fixmap.SESSION_REJECT:
-            raise ValueError(f"not a session Reject: {out.msg_type}")
-        fields = dict(out.fields)
-        self._tx.emit(out.msg_type, [(tag, fc.fix_value(value)) for tag, value in out.fields])
-        self._log.warning("fix_reject_sent", ref_seq=fields.get(45), ref_tag=fields.get(371))
 
 
 class SimAcceptor:
@@ -133,6 +124,7 @@ class SimAcceptor:
         self._drop_after_write = ""
         self._probation = Probation(loop, log, client_comp_id, sender_comp_id, self._adopt)
         self._backlog: deque[Out] = deque()
+        self._pump = AnswerPump()  # long answers, and what is sent behind them
         self._hung = False
         self._tls = TlsGate(tls, loop, log, self._take) if tls is not None else None
 
@@ -176,6 +168,7 @@ class SimAcceptor:
             "session": self.session.state,
             "connected": self._conn is not None,
             "held_reports": self.outbox.pending + len(self._backlog),
+            "pumping": len(self._pump),
             "received": dict(self.received),
         }
 
@@ -187,6 +180,8 @@ class SimAcceptor:
             return
         if self._conn is not None:
             self._on_events(self.session.tick())
+        if self._pump.busy and len(self._wbuf) < _PUMP_UNSENT_BYTES and self._pump.run():
+            self._loop.call_later(0, _next_turn)  # more to pump: no sleeping in the poll
         self._flush()
         self._probation.expire()
         if self._tls is not None:
@@ -324,6 +319,8 @@ class SimAcceptor:
         self._wbuf.clear()
         self._want_write = False
         self.session.connection_lost()
+        if dropped := self._pump.drop_answers():
+            self._log.info("sim_answers_dropped", answers=dropped)
 
     # ------------------------------------------------------------------ hang
 
@@ -384,7 +381,7 @@ class SimAcceptor:
     def _on_app(self, ev: AppMessage) -> None:
         self.received[ev.msg_type] += 1
         try:
-            outs = fixmap.handle(
+            outs = fixmap.answer(
                 self.venue, ev.msg_type, ev.msg, ev.seq, time.time_ns(), self.faults.take_reject
             )
         except Exception as exc:  # noqa: BLE001 - one bad request must not kill the venue
@@ -393,22 +390,34 @@ class SimAcceptor:
             outs = [fixmap.business_reject(ev.seq, ev.msg_type, fixmap.BR_OTHER, text)]
         self._log.debug(
             "sim_order", msg_type=ev.msg_type, seq=ev.seq, cl_ord_id=fc.get_str(ev.msg, 11),
-            poss_dup=ev.poss_dup, answers=[o.msg_type for o in outs],
+            poss_dup=ev.poss_dup, answers=[o.msg_type for o in outs] if isinstance(outs, list)
+            else "stream",
         )  # fmt: skip
+        if isinstance(outs, fixmap.Stream):  # one part per order: pumped across loop turns
+            self._pump.stream(outs.parts, self._route, answers_only=outs.answers_only)
+            return
         if any(o.exec_type for o in outs):
             self._on_dirty()
         for out in outs:
-            if out.exec_type:
-                self.outbox.push(out)
-            else:
-                self._send_app(out)
+            self._route(out)
+
+    def _route(self, out: Out) -> None:
+        if out.exec_type:
+            self._on_dirty()  # a pumped mass cancel's engine work is done as it is read
+            self.outbox.push(out)
+        else:
+            self._send_app(out)
 
     def _can_send(self) -> bool:
         return not self._hung and not self._drop_after_write and self.session.state == "active"
 
     def _send_app(self, out: Out) -> None:
         """Answers go out now or never (no session: nobody asked); execution reports
-        keep their order through the backlog until a session can take them."""
+        keep their order through the backlog until a session can take them. Behind a
+        long answer being pumped, both wait their turn."""
+        if self._pump.busy and not self._pump.delivering:
+            self._pump.put(out, self._send_app)
+            return
         if not out.exec_type:
             if self._can_send():
                 self._sequence(out)
@@ -430,3 +439,7 @@ class SimAcceptor:
             self.session.send(out.msg_type, out.fields)
         if self.faults.count_sent():
             self._drop_after_write = "fault injection: disconnect_after"
+
+
+def _next_turn() -> None:
+    """A timer due at once: the loop polls without waiting (a long answer is pumped)."""

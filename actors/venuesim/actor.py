@@ -105,7 +105,7 @@ class VenueSimActor(Actor):
         self.call_every(SYNC_INTERVAL_S, self._sync)
         self.log.info(
             "sim_listening", host=vcfg.host, port=port, book_id=self.store.book_id,
-            orders=len(self.venue.open_orders()), fix_next_in=self.fix_store.next_in,
+            orders=self.venue.open_count, fix_next_in=self.fix_store.next_in,
             fix_next_out=self.fix_store.next_out,
         )  # fmt: skip
 
@@ -165,7 +165,7 @@ class VenueSimActor(Actor):
             "fix_next_in": self.fix_store.next_in,
             "fix_next_out": self.fix_store.next_out,
             "faults": self.faults.active(time.monotonic()),
-            "open_orders": len(self.venue.open_orders()),
+            "open_orders": self.venue.open_count,
             "positions": positions,
             "book_id": self.store.book_id,
         }

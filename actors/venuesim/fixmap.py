@@ -17,7 +17,8 @@ Inbound -> outbound (tags):
 - AN -> one AP per symbol ever traded (710 echo, 721, 728=0, 727 = count, 1, 581=1, 715,
         55, 702=1 703=TQ 704 long 705 short, 730 = avg px, 731=1, 734=0); none: one AP
         with 728=2, 727=0. PosReqType(724) other than 0: 728=4. (AP has no 912.)
-- q  -> r (37, 11 echo, 530 echo, 531 = 7 or 1, 533 = count) then 8 ExecType 4 per order;
+- q  -> r (37, 11 echo, 530 echo, 531 = 7 or 1, 533 = count) then 8 ExecType 4 per order,
+        each order cancelled as its report is made (one finished meanwhile is skipped);
         530 other than 1/7: r with 531=0, 532=0.
 - D or H without a tag FIX 4.4 requires of it (D: 11 40 54 55 60; H: 11 54 55), or with
   a Side(54) that is no FIX 4.4 Side -> a session Reject 3 (45, 371 = the tag, 372,
@@ -30,14 +31,17 @@ AN gets j 380=3; serves_mass_status = false -> AF gets j 380=3; empty_mass_statu
 "silent" -> an AF matching no orders gets no answer at all; status_request_instrument =
 false -> an H without 55/54 is served (an unknown order's answer then carries 55 "[N/A]"
 and 54=1, the placeholders of the empty mass-status answer).
+AF and q answers are `Stream`s (`answer()`): their parts are made as the shell sends them
+(`actors.venuesim.pump`), the statuses as of the request (`actors.venuesim.snapshot`).
 Every 8 has 37 17 150 39 55 54 38 40 151 14 6 11 60, and 44 (limit), 59, 32/31
 (trades), 41 (cancel/replace), 103 (rejects), 58 (when there is a text).
 """
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -55,6 +59,7 @@ from actors.venuesim.model import (
     ExecType,
     OrdRejReason,
 )
+from actors.venuesim.snapshot import StatusSnapshot
 from protocol.messages import OrdType, Side, TimeInForce
 
 Field = tuple[int, fc.Value]
@@ -69,6 +74,20 @@ class Out:
     exec_type: str = ""  # an execution report of an order operation (faults apply)
     exec_id: str = ""
 
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """An answer of one message per order, its parts made as they are read; with
+    `answers_only` it holds no execution report (an answer nobody can receive is dropped)."""
+
+    parts: Iterator[Out]
+    answers_only: bool
+
+    def __iter__(self) -> Iterator[Out]:
+        return self.parts
+
+
+Answer = list[Out] | Stream
 
 SIDE_FIX = {Side.BUY: "1", Side.SELL: "2"}
 ORD_TYPE_FIX = {OrdType.MARKET: "1", OrdType.LIMIT: "2"}
@@ -121,6 +140,20 @@ def handle(
 ) -> list[Out]:
     """The answer to one inbound application message. `reject_order()` is asked once per
     NewOrderSingle: True rejects it (fault injection)."""
+    return list(answer(venue, msg_type, msg, seq, now_ns, reject_order))
+
+
+def answer(
+    venue: Venue,
+    msg_type: str,
+    msg: simplefix.FixMessage,
+    seq: int,
+    now_ns: int,
+    reject_order: Callable[[], bool] = lambda: False,
+) -> Answer:
+    """As `handle`, but an answer of one message per order (AF, q) is a `Stream`: its parts
+    are made as they are read (the shell sends them across loop turns), the statuses as
+    of now (`actors.venuesim.snapshot`); the engine's work of a q is done now."""
     handler = _HANDLERS.get(msg_type)
     dialect = venue.dialect
     if (msg_type == "AN" and not dialect.serves_positions) or (
@@ -205,16 +238,16 @@ def _status(r: _Req) -> list[Out]:
     return [event_out(ev, echo, extra=_opt_field(790, r.s(790)))]
 
 
-def _mass_status(r: _Req) -> list[Out]:
+def _mass_status(r: _Req) -> Answer:
     req_id, req_type, symbol = r.s(584) or "", r.s(585) or "7", r.s(55)
     if req_type not in ("1", "7") or (req_type == "1" and not symbol):
         text = f"MassStatusReqType {req_type} not supported (7, or 1 with Symbol)"
         return [business_reject(r.seq, "AF", BR_OTHER, text, req_id)]
-    events = [ev for ev in r.venue.mass_status(r.now_ns) if req_type == "7" or ev.symbol == symbol]
+    snap = r.venue.status_snapshot(r.now_ns, symbol if req_type == "1" else None)
     head = ((584, req_id),)
-    if not events and r.venue.dialect.empty_mass_status == "silent":
+    if not snap.total and r.venue.dialect.empty_mass_status == "silent":
         return []  # FIX 4.4 defines no answer for "no orders": this venue sends none
-    if not events:
+    if not snap.total:
         # about no order, yet an 8 requires Symbol and Side: the request's if it named
         # them, else placeholders (Symbol "[N/A]" as FIX 4.4 has it for no symbol, Side 1)
         fields = (
@@ -223,11 +256,17 @@ def _mass_status(r: _Req) -> list[Out]:
             (6, 0), (60, _utc(r.now_ns)), *head, (911, 0), (912, "Y"), (58, "no open orders"),
         )  # fmt: skip
         return [Out("8", fields)]
-    total = len(events)
-    return [
-        event_out(ev, {}, extra=(*head, (911, total), *(((912, "Y"),) if i == total else ())))
-        for i, ev in enumerate(events, 1)
-    ]
+    return Stream(_status_parts(snap, head), answers_only=True)
+
+
+def _status_parts(snap: StatusSnapshot, head: tuple[Field, ...]) -> Iterator[Out]:
+    total = snap.total
+    try:
+        for i, ev in enumerate(snap, 1):
+            last = ((912, "Y"),) if i == total else ()
+            yield event_out(ev, {}, extra=(*head, (911, total), *last))
+    finally:  # read to the end or dropped (the session went): the engine forgets it
+        snap.close()
 
 
 def _positions(r: _Req) -> list[Out]:
@@ -258,19 +297,20 @@ def _positions(r: _Req) -> list[Out]:
     return outs
 
 
-def _mass_cancel(r: _Req) -> list[Out]:
+def _mass_cancel(r: _Req) -> Answer:
     cl, req_type, symbol = r.s(11) or "", r.s(530) or "", r.s(55)
     head: tuple[Field, ...] = ((37, f"MC-{cl}"), (11, cl), (530, req_type))
     if req_type not in ("1", "7") or (req_type == "1" and not symbol):
         fields = (*head, (531, "0"), (532, "0"), (60, _utc(r.now_ns)),
                   (58, "MassCancelRequestType must be 7, or 1 with Symbol"))  # fmt: skip
         return [Out("r", fields)]
-    events = r.venue.mass_cancel(r.now_ns, symbol=symbol if req_type == "1" else None)
-    report = Out("r", (*head, (531, req_type), (533, len(events)), (60, _utc(r.now_ns))))
-    return [report, *(event_out(ev, {}) for ev in events)]
+    total, cancels = r.venue.mass_cancel_stream(r.now_ns, symbol if req_type == "1" else None)
+    report = Out("r", (*head, (531, req_type), (533, total), (60, _utc(r.now_ns))))
+    parts = itertools.chain((report,), (event_out(ev, {}) for ev in cancels))
+    return Stream(parts, answers_only=False)
 
 
-_HANDLERS: dict[str, Callable[[_Req], list[Out]]] = {
+_HANDLERS: dict[str, Callable[[_Req], Answer]] = {
     "D": _new_order, "F": _cancel, "G": _replace, "H": _status, "AF": _mass_status,
     "AN": _positions, "q": _mass_cancel,
 }  # fmt: skip

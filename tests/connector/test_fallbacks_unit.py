@@ -79,3 +79,33 @@ def test_unsupported_switches_to_the_fallback_for_the_incarnation(
         assert all(isinstance(a, Positions) and a.source == "ledger" for a in answers)
     else:
         assert all(isinstance(a, RequestFailed) for a in answers)
+
+
+def test_a_mass_status_too_big_for_one_reply_is_not_asked_again_for_a_while(
+    tmp_path: Path,
+) -> None:
+    """An AF answer too big for one reply (AnswerTooBig): refused, and for TOO_BIG_HOLD_S the
+    next OpenOrdersRequests are refused at once without asking the venue (each AF would
+    make it send every open order again, ahead of the H the OMS asks by order); after
+    that the venue is asked again. Never 'unsupported'."""
+    from actors.connector.adapter import AnswerTooBig
+    from actors.connector.fallbacks import TOO_BIG_HOLD_S
+
+    now = [100.0]
+    venue = Venue()
+    fb = VenueFallbacks(
+        "simA", DialectCfg(), cast(VenueAdapter, venue), FillLedger(tmp_path, fsync=False),
+        structlog.get_logger("test"), clock=lambda: now[0],
+    )  # fmt: skip
+    answers: list[Any] = []
+    venue.result = AnswerTooBig(50_000, "mass status of 50000 ... over the 5000")
+    fb.open_orders(answers.append)
+    now[0] += TOO_BIG_HOLD_S - 1
+    fb.open_orders(answers.append)
+    assert venue.asked == ["AF"] and all(a.code is ErrorCode.VENUE_REFUSED for a in answers)
+    assert "over the 5000" in str(answers[-1]) and not answers[-1].unsupported
+    assert fb.serves_mass_status
+    now[0] += 2
+    venue.result = []
+    fb.open_orders(answers.append)
+    assert venue.asked == ["AF", "AF"] and answers[-1] == []

@@ -10,9 +10,16 @@
 Each query calls its `done` callback exactly once: with its result when complete, or with
 a `RequestFailed`. Answers are matched by the request id the venue echoes:
 OrdStatusReqID(790) for H, MassStatusReqID(584) for AF, PosReqID(710) for AN, ClOrdID(11)
-for q. A status answer without 790 is matched by its ClOrdID; one without 790 or 584 that
-matches no status query goes to the oldest mass-status query. Answers to no pending query
-(e.g. old answers replayed by a FIX resend) are not consumed.
+for q. A status answer carrying 584 is a mass-status part, never the answer to an H of
+the same order; one with neither 790 nor 584 is matched by its ClOrdID (an index, O(1)),
+else it goes to the oldest mass-status query. Answers to no pending query (e.g. old
+answers replayed by a FIX resend) are not consumed.
+
+A mass status is answered by one report per open order, which may be tens of thousands:
+more than `MAX_OPEN_ORDERS_PER_REPLY` (announced by TotNumReports(911) in the first part,
+or counted) is refused at once (VENUE_REFUSED: the OMS then asks by order, H) and the
+rest of the answer is read and dropped (`draining`). Its timeout is a silence timeout:
+`parts` moves with every report (`actors.connector.fix.requests`).
 
 End of a multi-message answer: LastRptRequested(912)=Y (ExecutionReports only: a
 PositionReport has no 912), or as many reports as TotNumReports(911) /
@@ -28,6 +35,7 @@ from dataclasses import dataclass, field
 import simplefix
 
 from actors.connector.adapter import (
+    AnswerTooBig,
     MassCancelDone,
     OrdersDone,
     PositionsDone,
@@ -73,20 +81,49 @@ class StatusQuery:
         return StatusResult(orders=fm.dedupe_orders(self.orders), unknown=self.unknown)
 
 
+# One OpenOrders reply to the OMS holds at most this many orders: ~160 bytes and ~12
+# msgpack elements each, so 5,000 are ~0.8 MiB (the codec takes 4 MiB, 524,288 elements)
+# and ~0.1-0.2 s of pydantic decode in the OMS loop (measured 0.23 s for 6,000, loaded)
+MAX_OPEN_ORDERS_PER_REPLY = 5000
+
+
 @dataclass
 class MassStatusQuery:
     key: str  # MassStatusReqID
     done: OrdersDone
     orders: list[VenueOrder] = field(default_factory=list)
     count: int = 0
+    parts: int = 0  # reports received, readable or not (the silence timeout watches it)
+    limit: int = MAX_OPEN_ORDERS_PER_REPLY
+    draining: bool = False  # refused as too big: the rest is read and dropped
 
     def answer(self, msg: simplefix.FixMessage) -> bool:
+        self.parts += 1
+        announced = fc.get_int(msg, 911)
+        if self.draining:
+            return _last_report(msg, self.parts, 911)
+        if max(announced or 0, self.count + 1) > self.limit:
+            self._refuse(max(announced or 0, self.count + 1))
+            return _last_report(msg, self.parts, 911)
         order = fm.to_venue_order(msg)
-        if fc.get_int(msg, 911) == 0 or order is None:
+        if announced == 0 or order is None:
             return _last_report(msg, 0, 911)
         self.orders.append(order)
         self.count += 1
         return _last_report(msg, self.count, 911)
+
+    def _refuse(self, orders: int) -> None:
+        done, self.draining, self.orders = self.done, True, []
+        self.done = _ignore
+        text = (
+            f"mass status of {orders} or more orders is over the {self.limit} one reply"
+            " carries: ask by order"
+        )
+        done(AnswerTooBig(orders, text))
+
+
+def _ignore(_result: object) -> None:
+    """A refused query's `done`: its caller was answered already."""
 
 
 @dataclass
@@ -120,6 +157,7 @@ class QueryBook:
         self.venue = venue
         self._queries: dict[str, Query] = {}  # key -> query, oldest first
         self._status_req: dict[str, StatusQuery] = {}  # OrdStatusReqID -> query
+        self._status_by_cl: dict[str, dict[str, None]] = {}  # ClOrdID -> its OrdStatusReqIDs
 
     def __len__(self) -> int:
         return len(self._queries)
@@ -127,23 +165,24 @@ class QueryBook:
     def add(self, query: Query) -> None:
         self._queries[query.key] = query
         if isinstance(query, StatusQuery):
-            for req_id in query.req_ids:
+            for req_id, cl_ord_id in query.req_ids.items():
                 self._status_req[req_id] = query
+                self._status_by_cl.setdefault(cl_ord_id, {})[req_id] = None
 
     # -- answers ---------------------------------------------------------------------
 
     def feed_status(self, msg: simplefix.FixMessage) -> bool:
         """An ExecutionReport with ExecType=I."""
-        req_id = fc.get_str(msg, 790)
-        if req_id is None:
+        req_id, mass_id = fc.get_str(msg, 790), fc.get_str(msg, 584)
+        if req_id is None and mass_id is None:
             req_id = self._status_req_for(fc.get_str(msg, 11) or "")
         if req_id is not None and req_id in self._status_req:
             query = self._status_req.pop(req_id)
+            self._forget_status_req(req_id, query.req_ids.get(req_id, ""))
             if query.answer(req_id, msg):
                 self._complete(query.key, query.result())
             return True
-        mass_id = fc.get_str(msg, 584)
-        if mass_id is None and fc.get_str(msg, 790) is None:
+        if mass_id is None and req_id is None:
             mass_id = next(
                 (k for k, q in self._queries.items() if isinstance(q, MassStatusQuery)), None
             )
@@ -212,16 +251,22 @@ class QueryBook:
     # -- internals -------------------------------------------------------------------
 
     def _status_req_for(self, cl_ord_id: str) -> str | None:
-        for req_id, query in self._status_req.items():
-            if query.req_ids.get(req_id) == cl_ord_id:
-                return req_id
-        return None
+        """The oldest pending OrdStatusReqID asking about `cl_ord_id`."""
+        return next(iter(self._status_by_cl.get(cl_ord_id, ())), None)
+
+    def _forget_status_req(self, req_id: str, cl_ord_id: str) -> None:
+        ids = self._status_by_cl.get(cl_ord_id)
+        if ids is not None:
+            ids.pop(req_id, None)
+            if not ids:
+                del self._status_by_cl[cl_ord_id]
 
     def _complete(self, key: str, result: object) -> None:
         query = self._queries.pop(key)
         if isinstance(query, StatusQuery):
-            for req_id in query.req_ids:
+            for req_id, cl_ord_id in query.req_ids.items():
                 self._status_req.pop(req_id, None)
+                self._forget_status_req(req_id, cl_ord_id)
         # each query kind has its own result type; `key` pairs the result with its query
         done: Callable[[object], None] = query.done  # type: ignore[assignment]
         done(result)

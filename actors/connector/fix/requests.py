@@ -4,10 +4,14 @@ go through the outbound queue (token bucket), like orders.
 
 - order_status -> one OrderStatusRequest (H) per order; with the venue's dialect
   `status_request_instrument = false` the H carries no Symbol(55)/Side(54).
-- open_orders -> OrderMassStatusRequest (AF). With `empty_mass_status = "silent"` (a venue
-  that answers an AF matching no orders with nothing) an AF with no report at all within
-  `empty_mass_status_wait_s` is complete: no open orders. A venue that starts reporting
-  has until `request_timeout_s`, as with "report".
+- open_orders -> OrderMassStatusRequest (AF), answered by one report per open order: its
+  timeout is a silence timeout (`request_timeout_s` with no new report; at most twice
+  that after the last one), so a long answer is not cut by a total; one over
+  `MAX_OPEN_ORDERS_PER_REPLY` is refused at its first report (queries.py). With
+  `empty_mass_status = "silent"` (a venue that answers an AF matching no orders with
+  nothing) an AF with no report at all within `empty_mass_status_wait_s` is complete: no
+  open orders. A venue that starts reporting has until `request_timeout_s`, as with
+  "report".
 - positions -> RequestForPositions (AN); mass_cancel -> OrderMassCancelRequest (q).
 Timeouts complete a query with TIMEOUT; a Reject / BusinessMessageReject of its message
 with VENUE_REFUSED (the adapter's `_on_rejected`).
@@ -81,9 +85,10 @@ class QueryRequests:
     def open_orders(self, done: OrdersDone) -> None:
         if self._check_active(done):
             key = self._new_id("M")
-            self._queries.add(MassStatusQuery(key, done))
+            query = MassStatusQuery(key, done)
+            self._queries.add(query)
             self._enqueue(Outbound("AF", fm.mass_status_fields(key), None, key))
-            self._expire_later(key, self._cfg.request_timeout_s)
+            self._expire_when_silent(query, self._cfg.request_timeout_s)
             dialect = self._cfg.dialect
             if dialect.empty_mass_status == "silent":
                 # counted from when the AF can leave: behind the queue the rate limit paces
@@ -110,6 +115,22 @@ class QueryRequests:
 
     def _new_id(self, kind: str) -> str:
         return f"{kind}-{self._id_prefix}-{next(self._ids)}"
+
+    def _expire_when_silent(self, query: MassStatusQuery, timeout_s: float) -> None:
+        """Fail `query` once `timeout_s` passed without a new report (checked every
+        `timeout_s`: a report came since the last check, so wait again)."""
+        seen = query.parts
+
+        def check() -> None:
+            if self._queries.key_of(query.key) is None:
+                return  # complete
+            if query.parts != seen:
+                self._expire_when_silent(query, timeout_s)
+                return
+            why = f"no report from the venue for {timeout_s:.1f} s"
+            self._queries.expire(query.key, RequestFailed(ErrorCode.TIMEOUT, why))
+
+        self._loop.call_later(timeout_s, check)
 
     def _expire_later(self, key: str, timeout_s: float) -> None:
         err = RequestFailed(ErrorCode.TIMEOUT, f"no answer from the venue within {timeout_s:.1f} s")

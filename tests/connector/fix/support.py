@@ -22,8 +22,8 @@ import zmq
 from actors.connector.fix import codec as fc
 from actors.connector.fix.events import AppMessage, Disconnect, SessionEvent
 from actors.connector.fix.store import FixStore
-from actors.venuesim.acceptor import VenueSession
 from actors.venuesim.fixmap import session_reject
+from actors.venuesim.venue_session import VenueSession
 from protocol.config import BackoffCfg, VenueCfg
 from protocol.messages import ExecReport
 

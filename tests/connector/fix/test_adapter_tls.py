@@ -123,7 +123,7 @@ def test_bytes_buffered_inside_tls_are_drained_on_both_sides(
     five acknowledgements), so all five are acknowledged at once, not at the next
     heartbeat (5 s) that happens to make the socket readable again."""
     monkeypatch.setattr(tcp, "READ_BYTES", 512)
-    monkeypatch.setattr(tcp, "MAX_READS", 1)
+    monkeypatch.setattr(tcp, "READ_BUDGET", 512)
     monkeypatch.setattr(acceptor, "_READ_BYTES", 512)
     monkeypatch.setattr(acceptor, "_MAX_READS_PER_CALL", 1)
     h = TlsHarness(tmp_path, TlsCfg(ca_file=str(pki.ca)), (pki.server_cert, pki.server_key))

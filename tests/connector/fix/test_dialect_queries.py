@@ -97,3 +97,48 @@ def test_status_requests_without_instrument_for_a_venue_that_takes_none(
         assert isinstance(err, RequestFailed) and err.code is ErrorCode.VENUE_REFUSED
     finally:
         strict.close()
+
+
+def test_a_long_mass_status_answer_is_timed_by_its_silence_not_its_total(
+    tmp_path: Path,
+) -> None:
+    """4,000 open orders: the venue's answer (one 8 each, pumped across loop turns) takes
+    longer than `request_timeout_s` from first to last report, yet completes, because the
+    timeout counts only silence since the last report."""
+    h = SimHarness(tmp_path, request_timeout_s=0.25)
+    try:
+        venue = h.acceptor.venue
+        for i in range(4000):
+            venue.new_order(f"r{i}", "AAPL", "BUY", "1", "LIMIT", "95.00", "DAY", time.time_ns())
+        done = Done()
+        started = time.monotonic()
+        h.adapter.open_orders(done)
+        h.loop.run_until(lambda: done.calls, timeout_s=30.0)
+        (orders,) = done.calls
+        assert not isinstance(orders, RequestFailed), orders
+        assert len(orders) == 4000
+        assert time.monotonic() - started > 0.25  # longer than the timeout, in total
+    finally:
+        h.close()
+
+
+def test_a_mass_status_being_pumped_is_dropped_with_its_session(tmp_path: Path) -> None:
+    """The session goes while the venue is still pumping a mass status: the rest of the
+    answer is dropped (nobody can receive it), the engine forgets its snapshot, and the
+    connector's query fails with the session (VENUE_DOWN), not at a timeout."""
+    h = SimHarness(tmp_path)
+    try:
+        venue = h.acceptor.venue
+        for i in range(3000):
+            venue.new_order(f"r{i}", "AAPL", "BUY", "1", "LIMIT", "95.00", "DAY", time.time_ns())
+        done = Done()
+        h.adapter.open_orders(done)
+        h.loop.run_until(lambda: h.acceptor.info()["pumping"], timeout_s=5.0)
+        h.acceptor.apply_fault("drop_session", None)
+        assert h.acceptor.info()["pumping"] == 0
+        assert not venue._snapshots  # noqa: SLF001 - released
+        h.loop.run_until(lambda: done.calls, timeout_s=5.0)
+        (err,) = done.calls
+        assert isinstance(err, RequestFailed) and err.code is ErrorCode.VENUE_DOWN
+    finally:
+        h.close()

@@ -177,3 +177,40 @@ def test_expire_and_fail_all_call_done_once_with_the_error() -> None:
     book.fail_all(RequestFailed(ErrorCode.VENUE_DOWN, "gone"))
     assert a.value.code is ErrorCode.TIMEOUT and b.value.code is ErrorCode.VENUE_DOWN
     assert not book.feed_status(fix_message(status("x", (790, "S1.0"))))
+
+
+def test_mass_status_part_is_never_taken_for_the_answer_to_an_h_of_the_same_order() -> None:
+    """While an H about order `a` is pending, the mass status's report about `a` (584, no
+    790) goes to the mass status; the H is answered by its own report (790)."""
+    book, h_done, af_done = QueryBook("v"), Result(), Result()
+    book.add(StatusQuery("S1", {"S1.0": "a"}, h_done))
+    book.add(MassStatusQuery("M1", af_done))
+    assert book.feed_status(fix_message(status("a", (584, "M1"), (911, "1"), (912, "Y"))))
+    assert [o.cl_ord_id for o in af_done.value] == ["a"] and not h_done.calls
+    assert book.feed_status(fix_message(status("a", (790, "S1.0"), status="1")))
+    assert [o.cl_ord_id for o in h_done.value.orders] == ["a"]
+
+
+def test_mass_status_over_the_reply_limit_is_refused_at_once_and_drained() -> None:
+    """A mass status announcing more reports than one reply to the OMS carries is refused
+    (VENUE_REFUSED, not 'unsupported': the next pass asks again) at its first report; the
+    rest is consumed without answering again, and the query ends with the last one."""
+    book, done = QueryBook("v"), Result()
+    book.add(MassStatusQuery("M1", done, limit=2))
+    assert book.feed_status(fix_message(status("a", (584, "M1"), (911, "3"))))
+    err: RequestFailed = done.value
+    assert err.code is ErrorCode.VENUE_REFUSED and not err.unsupported and "over the 2" in str(err)
+    assert book.feed_status(fix_message(status("b", (584, "M1"), (911, "3"))))
+    assert len(book) == 1
+    assert book.feed_status(fix_message(status("c", (584, "M1"), (911, "3"), (912, "Y"))))
+    assert len(book) == 0 and len(done.calls) == 1
+
+
+def test_mass_status_without_a_count_is_refused_when_it_grows_over_the_limit() -> None:
+    book, done = QueryBook("v"), Result()
+    book.add(MassStatusQuery("M1", done, limit=2))
+    for cl in ("a", "b"):
+        book.feed_status(fix_message(status(cl, (584, "M1"))))
+    assert not done.calls
+    book.feed_status(fix_message(status("c", (584, "M1"))))
+    assert done.value.code is ErrorCode.VENUE_REFUSED
