@@ -32,8 +32,8 @@ import msgpack
 import msgspec
 from pydantic import ValidationError
 
+from protocol import fastpath
 from protocol.exceptions import ProtocolError
-from protocol.fastpath import decode_fast
 from protocol.messages import MESSAGE_ADAPTER, MESSAGE_TYPES, Message
 
 PROTOCOL_VERSION = 1
@@ -118,7 +118,7 @@ def decode(frames: Sequence[bytes | memoryview | Any], *, fast: bool = True) -> 
     """Decode one envelope; raise `ProtocolError` naming what was wrong, never anything else.
     `fast=False`: pydantic only, never `protocol.fastpath` (tests and benchmarks compare)."""
     try:
-        return _decode(frames, fast)
+        return _decode(frames, fast and fastpath.ENABLED)
     except ProtocolError:
         raise
     except Exception as exc:  # noqa: BLE001 - the contract is: only ProtocolError escapes
@@ -136,7 +136,7 @@ def _decode(frames: Sequence[Any], fast: bool) -> Envelope:
     if len(raw) > MAX_FRAME_BYTES:
         raise ProtocolError(f"frame of {len(raw)} bytes is over the {MAX_FRAME_BYTES} byte limit")
     try:  # a hot message type, validated by msgspec (protocol.fastpath)
-        hot = decode_fast(raw) if fast else None
+        hot = fastpath.decode_fast(raw) if fast else None
     except Exception:  # noqa: BLE001 - the fast path cannot vouch for it: the full path decides
         hot = None
     if hot is not None and hot[0].v == PROTOCOL_VERSION:
