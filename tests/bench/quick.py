@@ -36,7 +36,16 @@ def measure(orders: int = ORDERS) -> dict[str, Any]:
     sut = OmsSystem(overrides=oms_config())
     try:
         sut.start()
-        rows = [throughput(sut, orders, clients=n, window=WINDOW, prefix=f"q{n}c") for n in CLIENTS]
+        rows = []
+        for n in CLIENTS:
+            mark = sut.mark()
+            row = throughput(sut, orders, clients=n, window=WINDOW, prefix=f"q{n}c")
+            row["exits"] = [  # why an actor exited meanwhile (its CPU is missing from the row)
+                {k: e.get(k) for k in ("event", "child", "heartbeat_age_s", "signal", "code")}
+                for e in sut.events(since=mark)
+                if e.get("event") in ("actor_hung", "actor_exited")
+            ]
+            rows.append(row)
     finally:
         sut.destroy()
     return {
@@ -64,7 +73,7 @@ def table(result: dict[str, Any]) -> list[str]:
             f"{acc.get('p99', 0):>8.2f} |              "
             + " ".join(f"{c:>9.3f}" for c in cells)
             + (f"  errors {row['errors']}" if row["errors"] else "")
-            + (f"  EXITED {row['exited_during_run']}" if row["exited_during_run"] else "")
+            + (f"  EXITED {row['exits'] or row['exited_during_run']}" if row["exits"] else "")
         )
     out.append(
         f"{result['orders_per_row']} orders per row, one system; latencies in ms (ack: durable "
