@@ -27,10 +27,11 @@ from typing import Any
 import zmq
 
 from actors.oms import outcome_metrics, reads
+from actors.oms.at_venue import OpenAtVenue
 from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.commit_policy import CommitPolicy
 from actors.oms.intake import RISK_RETRY_S, Intake
-from actors.oms.intake_state import IntakeGate, open_at_venue, unsent_reason
+from actors.oms.intake_state import IntakeGate, unsent_reason
 from actors.oms.journal import Journal
 from actors.oms.journal_space import PROBE_S, JournalSpace
 from actors.oms.order_book import OrderBook
@@ -98,6 +99,7 @@ class OmsActor(Actor):
         self._after_commit: list[Callable[[], None]] = []
         self.commits = CommitPolicy()  # a new order's record waits for its verdict's commit
         self._changed: dict[str, tuple[Decimal | None, Decimal | None]] = {}
+        self.at_venue = OpenAtVenue()
         names, stops = [v.name for v in self.cfg.venues], operator_stops_path(self.cfg.runtime_path)
         self.gate = IntakeGate(self.cfg.state_path, stops, names, self.log)  # operator pauses
         self._ks_watch = killswitch.KillSwitchWatcher(
@@ -157,6 +159,7 @@ class OmsActor(Actor):
             coid = outcome.order.client_order_id
             self._changed[coid] = (outcome.fill_qty, outcome.fill_px)
             outcome_metrics.count(outcome)
+            self.at_venue.note(outcome.order)
         for esc in outcome.escalations:
             self._escalate(esc.kind, esc.detail, esc.client_order_id, outcome.order, venue)
         return outcome
@@ -411,7 +414,7 @@ class OmsActor(Actor):
             "venues": {n: self.gate.venue_text(n, v.status_text) for n, v in self.venues.items()},
             "intake_pauses": self.gate.view(),
             "unmatched_fills": len(self.book.unmatched_fills()),
-            "open_at_venue": open_at_venue(self.book),  # `tradepulse stop` checks it
+            "open_at_venue": self.at_venue.counts(self.book),  # `tradepulse stop` checks it
             "trading": self.trading.info(),
         }
 
