@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -73,13 +74,20 @@ def table(result: dict[str, Any]) -> list[str]:
             f"{acc.get('p99', 0):>8.2f} |              "
             + " ".join(f"{c:>9.3f}" for c in cells)
             + (f"  errors {row['errors']}" if row["errors"] else "")
-            + (f"  EXITED {row['exits'] or row['exited_during_run']}" if row["exits"] else "")
+            + (f"  EXITED {_exits(row['exits'])}" if row["exits"] else "")
         )
     out.append(
         f"{result['orders_per_row']} orders per row, one system; latencies in ms (ack: durable "
         f"OrderAck, ACC: ACCEPTED on the event stream); load {result['host']['loadavg_1m']}"
     )
     return out
+
+
+def _exits(exits: list[dict[str, Any]]) -> str:
+    """'venuesim.simA 3x actor_hung, ...' from the supervisor's lines."""
+    seen = Counter((e["child"], e["event"]) for e in exits if e["event"] == "actor_hung")
+    seen.update((e["child"], "exited") for e in exits if e["event"] == "actor_exited")
+    return ", ".join(f"{child} {n}x {event}" for (child, event), n in seen.items())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
