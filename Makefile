@@ -7,7 +7,7 @@ CONFIG  ?= deploy/config/demo.toml
 FUZZ_S  ?= 60
 FUZZ_TARGETS := envelope fix_frames fix_session config
 
-.PHONY: run test lint bench chaos fuzz venv clean
+.PHONY: run test lint bench bench-quick chaos fuzz venv clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,10 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+# The order path alone in under two minutes: 1/2/4/8 clients, orders/s, latency, CPU per role.
+bench-quick: $(STAMP)
+	$(BIN)/python -m tests.bench.quick
 
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos --duration-s $${DURATION_S:-600}

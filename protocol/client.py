@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +22,7 @@ import zmq
 from protocol.codec import Sender, decode, encode
 from protocol.config import SystemConfig, load_config
 from protocol.exceptions import KillSwitchEngaged, ProtocolError, RiskRejected, TradePulseError
+from protocol.fastpath import peek_order_event
 from protocol.messages import (
     CancelOrder,
     ErrorCode,
@@ -285,11 +286,14 @@ class ExecutionClient:
             self._sub = connect_subscriber(self._ctx, self.cfg.events_endpoint, hwm=UNBOUNDED)
 
     def events(
-        self, timeout_s: float | None = None
+        self, timeout_s: float | None = None, *, statuses: Collection[OrderStatus] | None = None
     ) -> Iterator[OrderEvent | StreamEvent | Snapshot]:
-        """Order and stream events in sequence; a gap in `event_seq` yields a fresh Snapshot."""
+        """Order and stream events in sequence; a gap in `event_seq` yields a fresh Snapshot.
+        `statuses`: only the order events of orders in these statuses (stream events and
+        snapshots always); the others are sequenced without being decoded (cheap)."""
         self.subscribe()
         assert self._sub is not None
+        wanted = None if statuses is None else frozenset(OrderStatus(s).value for s in statuses)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             wait_ms = 200 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
@@ -297,14 +301,19 @@ class ExecutionClient:
                 if deadline is not None and time.monotonic() >= deadline:
                     return
                 continue
-            try:
-                env = decode(self._sub.recv_multipart())
-            except ProtocolError:
-                continue
-            body = env.body
-            if not isinstance(body, (OrderEvent, StreamEvent)):
-                continue
-            seq = body.event_seq
+            frames = self._sub.recv_multipart()
+            peek = None if wanted is None else peek_order_event(frames)
+            body: OrderEvent | StreamEvent | None = None
+            if peek is not None and wanted is not None and peek[2] not in wanted:
+                seq = peek[1]  # not wanted: only its place in the sequence counts
+            else:
+                try:
+                    decoded = decode(frames).body
+                except ProtocolError:
+                    continue
+                if not isinstance(decoded, (OrderEvent, StreamEvent)):
+                    continue
+                body, seq = decoded, decoded.event_seq
             if self._last_event_seq is not None and seq != self._last_event_seq + 1:
                 if seq <= self._last_event_seq and seq > 1:
                     continue  # duplicate / old
@@ -315,7 +324,8 @@ class ExecutionClient:
                     if seq <= snap.event_seq:
                         continue
             self._last_event_seq = seq
-            yield body
+            if body is not None:
+                yield body
 
     def _snapshot(self) -> Message:
         """The open orders now: one Snapshot, or, where the OMS holds more open orders than

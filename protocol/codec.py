@@ -29,8 +29,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgpack
+import msgspec
 from pydantic import ValidationError
 
+from protocol import fastpath
 from protocol.exceptions import ProtocolError
 from protocol.messages import MESSAGE_ADAPTER, MESSAGE_TYPES, Message
 
@@ -91,9 +93,12 @@ class Sender:
         return encode(self.envelope(body, corr_id))
 
 
+_ENCODER = msgspec.msgpack.Encoder()  # the same bytes as msgpack.packb (test_fastpath)
+
+
 def encode(env: Envelope) -> list[bytes]:
     body = env.body.model_dump(mode="json", exclude={"type"})
-    packed = msgpack.packb(
+    packed = _ENCODER.encode(
         {
             "v": env.version,
             "type": env.type,
@@ -104,23 +109,23 @@ def encode(env: Envelope) -> list[bytes]:
             "corr": env.corr_id,
             "ts_ns": env.ts_ns,
             "body": body,
-        },
-        use_bin_type=True,
+        }
     )
     return [packed]
 
 
-def decode(frames: Sequence[bytes | memoryview | Any]) -> Envelope:
-    """Decode one envelope; raise `ProtocolError` naming what was wrong, never anything else."""
+def decode(frames: Sequence[bytes | memoryview | Any], *, fast: bool = True) -> Envelope:
+    """Decode one envelope; raise `ProtocolError` naming what was wrong, never anything else.
+    `fast=False`: pydantic only, never `protocol.fastpath` (tests and benchmarks compare)."""
     try:
-        return _decode(frames)
+        return _decode(frames, fast and fastpath.ENABLED)
     except ProtocolError:
         raise
     except Exception as exc:  # noqa: BLE001 - the contract is: only ProtocolError escapes
         raise ProtocolError(f"undecodable message: {type(exc).__name__}: {exc}") from exc
 
 
-def _decode(frames: Sequence[Any]) -> Envelope:
+def _decode(frames: Sequence[Any], fast: bool) -> Envelope:
     if len(frames) != 1:
         raise ProtocolError(f"expected 1 frame, got {len(frames)}")
     raw = frames[0]
@@ -130,6 +135,14 @@ def _decode(frames: Sequence[Any]) -> Envelope:
             raise ProtocolError("frame is not bytes")
     if len(raw) > MAX_FRAME_BYTES:
         raise ProtocolError(f"frame of {len(raw)} bytes is over the {MAX_FRAME_BYTES} byte limit")
+    try:  # a hot message type, validated by msgspec (protocol.fastpath)
+        hot = fastpath.decode_fast(raw) if fast else None
+    except Exception:  # noqa: BLE001 - the fast path cannot vouch for it: the full path decides
+        hot = None
+    if hot is not None and hot[0].v == PROTOCOL_VERSION:
+        head, msg = hot
+        return Envelope(head.type, head.sender, head.epoch, head.seq, head.id, head.corr,
+                        head.ts_ns, msg, head.v)  # fmt: skip
     budget = _Budget()
     try:
         obj = msgpack.unpackb(

@@ -7,12 +7,11 @@ published. Nothing leaves this process before the records behind it are durable:
 reply, send and event waits in `_after_commit` for the loop's one group commit.
 
 This module is the shell: setup, request dispatch, the commit and what waits for it, the
-kill-switch, operator commands and stop. The parts it composes:
-`actors.oms.order_book.OrderBook` (the state, pure and event-sourced),
-`actors.oms.intake.Intake` (submit / cancel / replace with the risk round trip),
-`actors.oms.venue_link.VenueLink` (one per venue: queue, sends, reconciliation passes) and
-`actors.oms.plan_apply.PlanApplier` (carrying out the passes' plans, start-up, stale sweep).
-Each reaches the actor only through its own small Protocol.
+kill-switch, operator commands and stop. It composes `actors.oms.order_book.OrderBook` (the
+state, pure and event-sourced), `actors.oms.intake.Intake` (submit / cancel / replace with
+the risk round trip), `actors.oms.venue_link.VenueLink` (one per venue: queue, sends,
+reconciliation passes) and `actors.oms.plan_apply.PlanApplier` (carrying out the passes'
+plans, start-up, stale sweep), each through its own small Protocol.
 """
 
 from __future__ import annotations
@@ -27,11 +26,12 @@ from typing import Any
 import zmq
 
 from actors.oms import outcome_metrics, reads
+from actors.oms.at_venue import OpenAtVenue
 from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.commit_policy import CommitPolicy
 from actors.oms.exec_cut import ExecLog
 from actors.oms.intake import RISK_RETRY_S, Intake
-from actors.oms.intake_state import IntakeGate, open_at_venue, unsent_reason
+from actors.oms.intake_state import IntakeGate, unsent_reason
 from actors.oms.journal import Journal
 from actors.oms.journal_space import PROBE_S, JournalSpace
 from actors.oms.orders import Order, Outcome
@@ -97,7 +97,8 @@ class OmsActor(Actor):
         )
         self.space = JournalSpace(self.journal, self.cfg.oms.journal_reserve_bytes, self.log)
         self._after_commit: list[Callable[[], None]] = []
-        self.commits = CommitPolicy()  # a new order's record waits for its verdict's commit
+        # a new order's record waits for its verdict's commit; open orders per venue kept
+        self.commits, self.at_venue = CommitPolicy(), OpenAtVenue()
         self._changed: dict[str, tuple[Decimal | None, Decimal | None]] = {}
         names, stops = [v.name for v in self.cfg.venues], operator_stops_path(self.cfg.runtime_path)
         self.gate = IntakeGate(self.cfg.state_path, stops, names, self.log)  # operator pauses
@@ -160,6 +161,7 @@ class OmsActor(Actor):
             coid = outcome.order.client_order_id
             self._changed[coid] = (outcome.fill_qty, outcome.fill_px)
             outcome_metrics.count(outcome)
+            self.at_venue.note(outcome.order)
         for esc in outcome.escalations:
             self._escalate(esc.kind, esc.detail, esc.client_order_id, outcome.order, venue)
         return outcome
@@ -415,7 +417,7 @@ class OmsActor(Actor):
             "venues": {n: self.gate.venue_text(n, v.status_text) for n, v in self.venues.items()},
             "intake_pauses": self.gate.view(),
             "unmatched_fills": len(self.book.unmatched_fills()),
-            "open_at_venue": open_at_venue(self.book),  # `tradepulse stop` checks it
+            "open_at_venue": self.at_venue.counts(self.book),  # `tradepulse stop` checks it
             "trading": self.trading.info(),
         }
 

@@ -198,9 +198,14 @@ def open_at_venue(book: OrderBook) -> dict[str, int]:
     stopping its connector would leave their fills unseen (`tradepulse stop` refuses)."""
     out: dict[str, int] = {}
     for order in book.orders(open_only=True):
-        if order.status not in _NOT_AT_VENUE:
+        if reached_venue(order.status):
             out[order.venue] = out.get(order.venue, 0) + 1
     return out
+
+
+def reached_venue(status: OrderStatus) -> bool:
+    """An order in `status` was (or may have been) sent to its venue."""
+    return status not in _NOT_AT_VENUE
 
 
 class IntakeGate:

@@ -287,8 +287,10 @@ def pipeline_worker(endpoint: str, prefix: str, n: int, window: int) -> dict[str
     sender = Sender(prefix, 1)
     print("ready", flush=True)
     sys.stdin.readline()  # "go"
+    t0 = os.times()  # the CPU of the run, not of the interpreter's start and imports
     inflight: dict[str, float] = {}
     lat: list[float] = []
+    sent_wall: list[float] = []  # time.time() of each send: submit -> ACCEPTED (other process)
     errors: dict[str, int] = {}
     sent = 0
     t_first = time.time()
@@ -297,6 +299,7 @@ def pipeline_worker(endpoint: str, prefix: str, n: int, window: int) -> dict[str
             price = Decimal(f"{91 + sent % 9}.{sent % 100:02d}")  # 91.00..99.99: in the band
             env = sender.envelope(_order(f"{prefix}-{sent:06d}", price))
             inflight[env.msg_id] = time.perf_counter()
+            sent_wall.append(time.time())
             sock.send_multipart(encode(env))
             sent += 1
         if not sock.poll(30_000):
@@ -318,7 +321,7 @@ def pipeline_worker(endpoint: str, prefix: str, n: int, window: int) -> dict[str
                 errors[code] = errors.get(code, 0) + 1
     t = os.times()
     out = {"lat": lat, "t_first": t_first, "t_last": time.time(), "errors": errors,
-           "cpu_s": t.user + t.system}  # fmt: skip
+           "cpu_s": t.user + t.system - t0.user - t0.system, "sent_wall": sent_wall}  # fmt: skip
     ctx.destroy(linger=0)
     return out
 
@@ -335,7 +338,7 @@ class _AcceptedCounter(threading.Thread):
         self.sub.connect(endpoint)
         self.prefix = prefix
         self.expected = expected
-        self.accepted: set[str] = set()
+        self.accepted: dict[str, float] = {}  # client order id -> time.time() seen ACCEPTED
         self.t_last = 0.0
         self.stop = threading.Event()
         self.connected = threading.Event()  # it has received an event
@@ -352,8 +355,7 @@ class _AcceptedCounter(threading.Thread):
             if isinstance(body, OrderEvent) and body.order.status is OrderStatus.ACCEPTED:
                 coid = body.order.client_order_id
                 if coid.startswith(self.prefix) and coid not in self.accepted:
-                    self.accepted.add(coid)
-                    self.t_last = time.time()
+                    self.t_last = self.accepted[coid] = time.time()
 
     def close(self) -> None:
         self.stop.set()
@@ -361,37 +363,39 @@ class _AcceptedCounter(threading.Thread):
         self.ctx.destroy(linger=0)
 
 
-def throughput(sut: SystemUnderTest, total: int) -> dict[str, Any]:
-    per_client = [total // CLIENTS + (1 if i < total % CLIENTS else 0) for i in range(CLIENTS)]
-    counter = _AcceptedCounter(sut.cfg.events_endpoint, "thr", total)
+def throughput(
+    sut: SystemUnderTest,
+    total: int,
+    *,
+    clients: int = CLIENTS,
+    window: int = WINDOW,
+    prefix: str = "thr",
+) -> dict[str, Any]:
+    """`total` resting orders from `clients` pipelining processes (`window` in flight each),
+    with the CPU each process of the system spent on them (psutil, before/after)."""
+    per_client = [total // clients + (1 if i < total % clients else 0) for i in range(clients)]
+    counter = _AcceptedCounter(sut.cfg.events_endpoint, prefix, total)
     counter.start()
     with client(sut) as c:  # market orders (not left open) until the subscriber sees events
         for i in range(100):
-            submit_when_open(c, VENUE, qty="1", price=None, client_order_id=f"probe-{i}")
+            submit_when_open(c, VENUE, qty="1", price=None, client_order_id=f"probe-{prefix}-{i}")
             if counter.connected.wait(0.2):
                 break
-    actors = {a["id"]: psutil.Process(a["pid"]) for a in sut.status()["actors"] if a["pid"]}
-    cpu_before = {k: _cpu_s(p) for k, p in actors.items()}
+    rows = [a for a in sut.status()["actors"] if a["pid"]]
+    assert sut.proc is not None
+    rows.append({"id": "supervisor", "kind": "supervisor", "pid": sut.proc.pid})
+    actors = {a["id"]: psutil.Process(a["pid"]) for a in rows}
+    kinds = {a["id"]: a["kind"] for a in rows}
+    cpu_before = {k: _cpu_s(p) or 0.0 for k, p in actors.items()}
     host_before = psutil.cpu_times()
     procs = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.bench.oms",
-                "pipeline",
-                sut.cfg.client_endpoint,
-                f"thr{i}",
-                str(n),
-                str(WINDOW),
-            ],
-            cwd=REPO_ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
+            [sys.executable, "-m", "tests.bench.oms", "pipeline", sut.cfg.client_endpoint,
+             f"{prefix}{i}", str(n), str(window)],
+            cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
         for i, n in enumerate(per_client)
-    ]
+    ]  # fmt: skip
     try:
         for p in procs:
             assert p.stdout is not None and p.stdout.readline().strip() == "ready"
@@ -406,7 +410,9 @@ def throughput(sut: SystemUnderTest, total: int) -> dict[str, Any]:
         deadline = time.monotonic() + 120
         while len(counter.accepted) < total and time.monotonic() < deadline:
             time.sleep(0.05)  # a bench, not a test: waiting for the stream to drain
-        cpu = {k: _cpu_s(p) - cpu_before[k] for k, p in actors.items()}
+        after = {k: _cpu_s(p) for k, p in actors.items()}
+        gone = sorted(k for k, v in after.items() if v is None)  # restarted meanwhile
+        cpu = {k: v - cpu_before[k] for k, v in after.items() if v is not None}
         host = _busy_fraction(host_before, psutil.cpu_times())
     finally:
         for p in procs:
@@ -415,7 +421,17 @@ def throughput(sut: SystemUnderTest, total: int) -> dict[str, Any]:
                 p.wait()
         counter.close()
     lat = [x for r in results for x in r["lat"]]
-    cpu["clients"] = sum(r["cpu_s"] for r in results)
+    accepted_lat = [
+        counter.accepted[coid] - sent
+        for i, r in enumerate(results)
+        for j, sent in enumerate(r["sent_wall"])
+        if (coid := f"{prefix}{i}-{j:06d}") in counter.accepted
+    ]
+    clients_cpu = sum(r["cpu_s"] for r in results)
+    by_kind: dict[str, float] = {"clients": clients_cpu}
+    for k, v in cpu.items():
+        by_kind[kinds[k]] = by_kind.get(kinds[k], 0.0) + v
+    cpu["clients"] = clients_cpu
     t_first = min(r["t_first"] for r in results)
     t_last = max(r["t_last"] for r in results)
     errors: dict[str, int] = {}
@@ -425,21 +441,30 @@ def throughput(sut: SystemUnderTest, total: int) -> dict[str, Any]:
     return {
         "orders": total,
         "acked": len(lat),
-        "clients": CLIENTS,
-        "window_per_client": WINDOW,
+        "clients": clients,
+        "window_per_client": window,
         "errors": errors,
         "acked_orders_per_s": round(len(lat) / (t_last - t_first), 1),
         "submit_to_order_ack_ms": _ms(lat),
+        "submit_to_accepted_event_ms": _ms(accepted_lat) if accepted_lat else {},
         "accepted_at_venue": len(counter.accepted),
         "accepted_orders_per_s": round(len(counter.accepted) / (counter.t_last - t_first), 1)
         if counter.accepted else 0.0,
         "cpu_ms_per_order": {k: round(v / total * 1e3, 3) for k, v in sorted(cpu.items()) if v},
+        "cpu_ms_per_order_by_kind": {
+            k: round(v / total * 1e3, 3) for k, v in sorted(by_kind.items()) if v
+        },
         "host_cpu_busy_fraction": round(host, 2),
+        "exited_during_run": gone,  # their CPU is missing from the figures
     }  # fmt: skip
 
 
-def _cpu_s(p: psutil.Process) -> float:
-    t = p.cpu_times()
+def _cpu_s(p: psutil.Process) -> float | None:
+    """User + system CPU seconds of `p`; None once it has exited."""
+    try:
+        t = p.cpu_times()
+    except psutil.Error:
+        return None
     return float(t.user + t.system)
 
 

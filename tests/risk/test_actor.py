@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 from actors.risk import actor as risk_mod
 from actors.risk import sync as risk_sync
 from actors.risk.actor import RiskActor, killswitch
+from protocol.codec import Envelope
 from protocol.commands import KillSwitch
 from protocol.messages import (
     ControlReply,
@@ -271,6 +272,33 @@ def test_gap_in_the_event_stream_rebuilds_from_the_oms(h: Harness) -> None:
     h.oms.new_epoch()
     h.oms.publish(OrderEvent(event_seq=0, order=order("c", OrderStatus.ACCEPTED, "1")))
     h.pump(lambda: lists() == before + 2, what="rebuild after an OMS restart")
+
+
+def test_an_event_of_an_order_awaiting_risk_is_sequenced_not_decoded(h: Harness) -> None:
+    """A PENDING_RISK event changes no exposure: risk reads its place in the sequence
+    (a gap after it still rebuilds) and does not decode it; the next one it decodes."""
+    actor = start(h)
+    decoded: list[str] = []
+    decode = actor.decode_or_count
+
+    def counting(frames: list[bytes], source: str) -> Envelope | None:
+        decoded.append(source)
+        return decode(frames, source)
+
+    actor.decode_or_count = counting  # type: ignore[method-assign]
+    lists = len(h.oms.stub.bodies(ListOrders))
+    h.oms.publish(OrderEvent(event_seq=0, order=order("a", OrderStatus.PENDING_RISK, "1")))
+    h.pump(lambda: actor.sync._stream == (h.oms.epoch, h.oms.event_seq), what="sequenced")
+    assert decoded == []
+    h.oms.publish(OrderEvent(event_seq=0, order=order("a", OrderStatus.ACCEPTED, "1")))
+    h.pump(lambda: actor.sync.events_applied == 1, what="the ACCEPTED event")
+    assert decoded == ["events"] and len(h.oms.stub.bodies(ListOrders)) == lists  # no gap
+    h.oms.publish(OrderEvent(event_seq=0, order=order("b", OrderStatus.PENDING_RISK, "1")))
+    h.oms.publish(
+        OrderEvent(event_seq=0, order=order("b", OrderStatus.ACCEPTED, "1")),
+        seq=h.oms.event_seq + 2,
+    )
+    h.pump(lambda: len(h.oms.stub.bodies(ListOrders)) == lists + 1, what="rebuild after a gap")
 
 
 # --------------------------------------------------------------------------- kill-switch

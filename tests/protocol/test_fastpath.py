@@ -1,0 +1,199 @@
+"""The codec's msgspec fast path (protocol.fastpath) is the pydantic path, only faster:
+derived field for field from the models, the same value for every frame it accepts, and
+no frame accepted that the full path refuses. The encoder writes the same bytes."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+from typing import Any
+
+import msgpack
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
+
+from protocol import fastpath
+from protocol.codec import PROTOCOL_VERSION, Envelope, Sender, decode, encode
+from protocol.domain import Side
+from protocol.exceptions import ProtocolError
+from protocol.messages import ActorHeartbeat, OrderEvent, SubmitOrder
+from tests.protocol.samples import build, message_type
+
+HOT = list(fastpath.HOT)
+
+
+def _frame(model: BaseModel) -> bytes:
+    return encode(Sender("t", 1).envelope(model))[0]  # type: ignore[arg-type]
+
+
+def _full(raw: bytes) -> Envelope | ProtocolError:
+    try:
+        return decode([raw], fast=False)
+    except ProtocolError as exc:
+        return exc
+
+
+def _fast(raw: bytes) -> Envelope | None:
+    """What the fast path returns, None where it leaves the frame to the full path."""
+    try:
+        hot = fastpath.decode_fast(raw)
+    except Exception:  # noqa: BLE001 - any failure: the full path decides
+        return None
+    if hot is None or hot[0].v != PROTOCOL_VERSION:
+        return None
+    return decode([raw])
+
+
+def _same(a: BaseModel, b: BaseModel) -> None:
+    """Equal values of equal types in the same order, with the same fields set."""
+    assert type(a) is type(b)
+    assert repr(a) == repr(b)
+    assert a.model_fields_set == b.model_fields_set
+    for (ka, va), (kb, vb) in zip(a.__dict__.items(), b.__dict__.items(), strict=True):
+        assert ka == kb and type(va) is type(vb), (ka, va, vb)
+        if isinstance(va, BaseModel):
+            _same(va, vb)
+    assert a.model_dump(mode="json") == b.model_dump(mode="json")
+
+
+def test_every_hot_message_has_a_fast_path() -> None:
+    """Each hot model is derived (no construct it cannot mirror), field for field."""
+    assert set(fastpath.DECODERS) == {message_type(m) for m in HOT}
+    for model in HOT:
+        struct, _ = fastpath.derive(model)
+        assert struct.__struct_fields__ == tuple(n for n in model.model_fields if n != "type")
+
+
+def test_a_model_with_a_construct_it_cannot_mirror_gets_no_fast_path() -> None:
+    from protocol.messages import KillSwitchCommand, ListOrders
+
+    for model in (KillSwitchCommand, ListOrders):  # a model validator; number bounds
+        with pytest.raises(fastpath.Unsupported):
+            fastpath.derive(model)
+
+
+@pytest.mark.parametrize("full", [True, False], ids=["all_fields", "required_only"])
+@pytest.mark.parametrize("cls", HOT, ids=message_type)
+def test_fast_decode_equals_the_full_decode(cls: type[BaseModel], full: bool) -> None:
+    raw = _frame(build(cls, full=full))
+    fast, slow = _fast(raw), _full(raw)
+    assert fast is not None and isinstance(slow, Envelope)
+    assert (fast.type, fast.sender, fast.seq, fast.msg_id, fast.ts_ns) == (
+        slow.type, slow.sender, slow.seq, slow.msg_id, slow.ts_ns,
+    )  # fmt: skip
+    _same(fast.body, slow.body)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("symbol", "AAPL\n"),  # Python's `$` matches before a final newline, pydantic's not
+        ("qty", "0" * 101),  # a plain decimal, but over the 100 characters of a decimal text
+        ("qty", 1.5),  # decimals never travel as floats
+        ("side", "buy"),
+        ("client_order_id", ""),
+        ("venue", "x" * 33),
+    ],
+)
+def test_what_pydantic_refuses_the_fast_path_does_not_take(field: str, value: Any) -> None:
+    obj = msgpack.unpackb(_frame(build(SubmitOrder)))
+    obj["body"][field] = value
+    raw = msgpack.packb(obj)
+    assert _fast(raw) is None
+    assert isinstance(_full(raw), ProtocolError)
+
+
+@pytest.mark.parametrize("value", [1, "1e2", " 1", "+1", ".5", "1_000"])
+def test_a_decimal_pydantic_takes_in_another_form_is_left_to_it(value: Any) -> None:
+    """pydantic takes these (as Decimal(value)); the fast path only the plain form."""
+    obj = msgpack.unpackb(_frame(build(SubmitOrder)))
+    obj["body"]["qty"] = value
+    raw = msgpack.packb(obj)
+    assert _fast(raw) is None
+    full = _full(raw)
+    assert isinstance(full, Envelope) and isinstance(decode([raw]).body, SubmitOrder)
+    _same(decode([raw]).body, full.body)
+
+
+# --------------------------------------------------------------------------- property tests
+
+_DECIMAL_TEXT = st.from_regex(r"\A[ +-]?[0-9]{0,4}(\.[0-9]{0,4})?([eE][+-]?[0-9]{1,3})?\n?\Z")
+_leaf = (
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats()
+    | st.binary(max_size=4) | st.text(max_size=6) | _DECIMAL_TEXT
+    | st.sampled_from([s.value for s in Side])
+    | st.sampled_from(["AAPL\n", " AAPL", "AAPL ", "A" * 33, "x" * 101, "0" * 101, "NaN", "1E+999"])
+)  # fmt: skip
+_values = st.recursive(
+    _leaf,
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(HOT), st.booleans(), st.data())
+def test_the_fast_path_never_accepts_more_nor_decodes_differently(
+    cls: type[BaseModel], full: bool, data: st.DataObject
+) -> None:
+    """A valid hot message with fields replaced by odd values (numbers for text, floats and
+    odd text for decimals, bools for ints, bytes, nesting, unknown fields, dropped fields):
+    whatever the fast path accepts, the full path accepts with the same value."""
+    obj = msgpack.unpackb(_frame(build(cls, full=full)))
+    body = obj["body"]
+    for _ in range(data.draw(st.integers(1, 3))):
+        action = data.draw(st.sampled_from(["replace", "drop", "add", "header"]))
+        names = sorted(body)
+        if action == "replace" and names:
+            body[data.draw(st.sampled_from(names))] = data.draw(_values)
+        elif action == "drop" and names:
+            del body[data.draw(st.sampled_from(names))]
+        elif action == "add":
+            body[data.draw(st.text(max_size=6))] = data.draw(_values)
+        elif action == "header":
+            obj[data.draw(st.sampled_from(sorted(obj)))] = data.draw(_values)
+    raw = msgpack.packb(obj)
+    fast, slow = _fast(raw), _full(raw)
+    if fast is not None:
+        assert isinstance(slow, Envelope), slow
+        _same(fast.body, slow.body)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), _json_values))
+def test_the_encoder_writes_the_bytes_msgpack_wrote(info: dict[str, Any]) -> None:
+    """msgspec's encoder replaced msgpack.packb(use_bin_type=True): the same bytes."""
+    env = Sender("t", 1).envelope(
+        ActorHeartbeat.model_construct(loop_lag_s=0.5, info=copy.deepcopy(info))
+    )
+    old = msgpack.packb(
+        {"v": env.version, "type": env.type, "sender": env.sender, "epoch": env.epoch,
+         "seq": env.seq, "id": env.msg_id, "corr": env.corr_id, "ts_ns": env.ts_ns,
+         "body": env.body.model_dump(mode="json", exclude={"type"})},
+        use_bin_type=True,
+    )  # fmt: skip
+    assert encode(env) == [old]
+
+
+def test_decimals_are_cached_once_checked() -> None:
+    """The cache holds checked values only: an out-of-bounds decimal is never cached."""
+    assert fastpath._decimal("95.00") == Decimal("95.00")
+    with pytest.raises(ValueError):
+        fastpath._decimal("1" * 30)
+    assert "1" * 30 not in fastpath._DECIMALS
+
+
+def test_an_event_decodes_through_the_fast_path() -> None:
+    raw = _frame(build(OrderEvent))
+    assert fastpath.decode_fast(raw) is not None
+    assert msgspec.msgpack.decode(raw)["type"] == "order_event"

@@ -1,0 +1,44 @@
+"""Crash points cost nothing when fault injection is off (every order passes several)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from actors.runtime import crashpoints
+from actors.runtime.actor import Actor
+
+
+class _Cfg:
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.reads = 0
+
+    @property
+    def state_path(self) -> Path:
+        self.reads += 1
+        return self.state_dir
+
+
+def test_an_unarmed_crash_point_does_not_resolve_the_state_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cfg.state_path` resolves the directory (filesystem calls): 8% of the OMS's CPU
+    when every crash point on the order path read it in production, unarmed."""
+    monkeypatch.delenv(crashpoints.CRASH_AT_ENV, raising=False)
+    cfg = _Cfg(tmp_path)
+    actor = SimpleNamespace(cfg=cfg, actor_id="oms", log=None)
+    Actor.crash_point(actor, "after_journal_before_send")  # type: ignore[arg-type]
+    assert cfg.reads == 0
+
+
+def test_an_armed_crash_point_of_another_actor_reads_the_state_path_and_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(crashpoints.CRASH_AT_ENV, "risk:somewhere")
+    cfg = _Cfg(tmp_path)
+    actor = SimpleNamespace(cfg=cfg, actor_id="oms", log=None)
+    Actor.crash_point(actor, "after_journal_before_send")  # type: ignore[arg-type]
+    assert cfg.reads == 1  # armed: the path is passed on; not this actor's point: no crash
