@@ -9,7 +9,7 @@ PosReqResult 4) is not asked again for the rest of this connector incarnation (l
 - GetPositions (AN): `serves_positions = false` or refused -> the connector's own fill
   ledger (`actors.connector.ledger`), `Positions.source = "ledger"` ("ledger_unseeded" for
   a ledger that does not know earlier positions) (`venue_positions_unavailable`).
-- A mass status too big for one reply (`AnswerTooBig`, over 5,000 orders): VENUE_REFUSED,
+- A mass status too big for one reply (`AnswerTooBig`, over 10,000 orders): VENUE_REFUSED,
   and for `TOO_BIG_HOLD_S` the venue is not asked AF again (each would make it send
   every open order once more, ahead of the H that ask by order): refused at once.
 Either way VENUE_DOWN while the session is not logged on (the heartbeat's outage

@@ -5,7 +5,7 @@ socket, `tests.integration.many_orders`). At each size:
 
 - `reconcile_s`: an operator's `reconcile --venue simA` round trip: the OMS's pass, that
   is the mass status (AF: one FIX 8 per order, pumped by the venue 256 a turn; answers
-  over 5,000 orders are refused by the connector and the pass asks by order, H, in chunks
+  over 10,000 orders are refused by the connector and the pass asks by order, H, in chunks
   of 2,000), the positions request, the plan and its application;
 - `stall_ms`: the longest silence of each actor the supervisor saw during that pass
   (`heartbeat_age_s` sampled every 20 ms: a lower bound, 20 ms resolution), next to the

@@ -41,7 +41,7 @@ def test_reconcile_with_12000_open_orders_kills_no_actor() -> None:
         assert sut.events("reconcile_plan", since=mark), sut.describe()
         # too big for one reply to the OMS: refused, and the pass asked by order (H)
         (fallback,) = sut.events("venue_open_orders_unavailable", since=mark)
-        assert "over the 5000" in fallback["reason"], fallback
+        assert "over the 10000" in fallback["reason"], fallback
         assert {a: sut.epoch_of(a) for a in WATCHED} == epochs
         status = sut.status()
         gaps = {a: sut.actor(a, status)["heartbeat_gap_max_s"] for a in WATCHED}
