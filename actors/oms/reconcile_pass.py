@@ -104,6 +104,7 @@ class ReconcilePass:
         self.unknown: set[str] = set()
         self._todo: list[list[Any]] = []
         self.ended = False
+        self.open_answered = False  # the connector answered its OpenOrdersRequest
 
     # ------------------------------------------------------------------ gathering
 
@@ -129,6 +130,7 @@ class ReconcilePass:
         return cut is not None and cut.oms_epoch != self.link.oms_epoch
 
     def _got_open(self, reply: Envelope | None) -> None:
+        self.open_answered = True
         if self._gone(reply):
             return
         link = self.link

@@ -161,8 +161,16 @@ class VenueLink:
             "venue_state", {"venue": self.venue, "state": state.value, "detail": detail}
         )
         self.reconciled = False
-        if state is VenueConnState.CONNECTED:
+        if state is VenueConnState.CONNECTED and not self._pass_awaits_open_orders():
             self.start_reconcile()
+
+    def _pass_awaits_open_orders(self) -> bool:
+        """A pass of this connector still waits for the venue's open orders: the connector
+        answers it from the session now logged on, or fails it and the failure reruns it at
+        once (`_pass_failed`); a second pass right after it would only repeat it."""
+        return any(
+            not p.dry_run and not p.open_answered and self.is_current(p) for p in self._passes
+        )
 
     # ------------------------------------------------------------------ dispatch
 
