@@ -1,4 +1,11 @@
-"""A monotonic timer heap for a single-threaded event loop (actors and the supervisor)."""
+"""A monotonic timer heap for a single-threaded event loop (actors and the supervisor).
+
+`call_later` runs at its time. `call_every` is periodic housekeeping: besides its own time,
+it runs up to `min(interval / 2, MAX_EARLY_S)` early whenever the loop is awake anyway (for
+another timer or a message), and its next run counts from then. So an idle actor's timers
+fall into step and share wake-ups instead of each adding its own (issue 16: an idle
+connector woke 25 times a second for its tick, its resend checks and its beats).
+"""
 
 from __future__ import annotations
 
@@ -7,25 +14,35 @@ import itertools
 import time
 from collections.abc import Callable
 
+MAX_EARLY_S = 0.1  # how early a periodic timer may run: its period stays >= interval - this
+
+# (due, seq, fn, how early it may run)
+_Entry = tuple[float, int, Callable[[], None], float]
+
 
 class Timers:
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._heap: list[_Entry] = []
         self._seq = itertools.count()
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
-        heapq.heappush(self._heap, (time.monotonic() + delay_s, next(self._seq), fn))
+        self._push(delay_s, fn, 0.0)
 
     def call_every(self, interval_s: float, fn: Callable[[], None]) -> None:
-        """Run `fn` every `interval_s` (rescheduled even if it raises)."""
+        """Run `fn` every `interval_s`, or up to `min(interval_s / 2, MAX_EARLY_S)` sooner
+        when the loop is awake anyway (rescheduled even if it raises)."""
+        early_s = min(interval_s / 2, MAX_EARLY_S)
 
         def tick() -> None:
             try:
                 fn()
             finally:
-                self.call_later(interval_s, tick)
+                self._push(interval_s, tick, early_s)
 
-        self.call_later(interval_s, tick)
+        self._push(interval_s, tick, early_s)
+
+    def _push(self, delay_s: float, fn: Callable[[], None], early_s: float) -> None:
+        heapq.heappush(self._heap, (time.monotonic() + delay_s, next(self._seq), fn, early_s))
 
     def wait_s(self, cap_s: float) -> float:
         """How long the loop may block: until the next timer, at most `cap_s`, never < 0."""
@@ -36,10 +53,20 @@ class Timers:
     def postpone(self, delay_s: float) -> None:
         """Move every pending timer `delay_s` later (the loop was stalled that long: the
         supervisor judges deadlines in time it was awake)."""
-        self._heap = [(due + delay_s, seq, fn) for due, seq, fn in self._heap]
+        self._heap = [(due + delay_s, seq, fn, early) for due, seq, fn, early in self._heap]
         heapq.heapify(self._heap)
 
     def run_due(self) -> None:
+        """Run what is due, then the periodic timers close enough to run early."""
         now = time.monotonic()
         while self._heap and self._heap[0][0] <= now:
             heapq.heappop(self._heap)[2]()
+        later: list[_Entry] = []
+        while self._heap and self._heap[0][0] <= now + MAX_EARLY_S:
+            entry = heapq.heappop(self._heap)
+            if entry[0] - entry[3] <= now:
+                entry[2]()
+            else:
+                later.append(entry)
+        for entry in later:
+            heapq.heappush(self._heap, entry)

@@ -1,0 +1,100 @@
+"""The loop's timer heap: `call_later` at its time, `call_every` also early when the loop is
+awake anyway, so an idle actor's periodic timers share wake-ups (issue 16, idle cost)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from actors.runtime import timers as timers_mod
+from actors.runtime.timers import Timers
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    c = Clock()
+    monkeypatch.setattr(timers_mod.time, "monotonic", c)
+    return c
+
+
+def test_a_periodic_timer_runs_early_when_the_loop_is_awake_and_counts_from_then(
+    clock: Clock,
+) -> None:
+    runs: list[float] = []
+    t = Timers()
+    t.call_every(0.25, lambda: runs.append(clock.now))
+    clock.now += 0.14  # more than its 0.1 s early allowance before it is due
+    t.run_due()
+    assert runs == []
+    clock.now += 0.02  # 0.09 s before due: awake anyway, it runs now
+    t.run_due()
+    assert runs == [1000.16]
+    clock.now = 1000.16 + 0.14  # the next one counts from the run: due at +0.25
+    t.run_due()
+    assert len(runs) == 1
+    clock.now = 1000.16 + 0.16
+    t.run_due()
+    assert len(runs) == 2
+
+
+def test_a_one_shot_timer_never_runs_early(clock: Clock) -> None:
+    runs: list[str] = []
+    t = Timers()
+    t.call_later(0.25, lambda: runs.append("x"))
+    clock.now += 0.2
+    t.run_due()
+    assert runs == []
+    assert t.wait_s(1.0) == pytest.approx(0.05)
+    clock.now += 0.05
+    t.run_due()
+    assert runs == ["x"]
+
+
+def _wakeups_per_s(seconds: float, arm: Callable[[Timers], None], clock: Clock) -> float:
+    """Drive a loop that sleeps exactly until the next timer; count its wake-ups."""
+    t = Timers()
+    arm(t)
+    start, wakes = clock.now, 0
+    while clock.now - start < seconds:
+        clock.now += t.wait_s(1.0)
+        wakes += 1
+        t.run_due()
+    return wakes / seconds
+
+
+def test_an_idle_connectors_timers_share_wake_ups(clock: Clock) -> None:
+    """The FIX adapter's 0.1 s tick (a `call_later` chain), the 0.25 s exec-resend check and
+    the 1 s state resend: 10 wake-ups a second, not 10 + 4 + 1."""
+
+    def arm(t: Timers) -> None:
+        def tick() -> None:
+            t.call_later(0.1, tick)
+
+        t.call_later(0.1, tick)
+        t.call_every(0.25, lambda: None)
+        t.call_every(1.0, lambda: None)
+
+    assert _wakeups_per_s(20.0, arm, clock) <= 10.5
+
+
+def test_a_stalled_loop_postpones_every_timer(clock: Clock) -> None:
+    runs: list[str] = []
+    t = Timers()
+    t.call_every(0.5, lambda: runs.append("every"))
+    t.call_later(0.5, lambda: runs.append("later"))
+    t.postpone(1.0)
+    clock.now += 1.2
+    t.run_due()
+    assert runs == []
+    clock.now += 0.3
+    t.run_due()
+    assert sorted(runs) == ["every", "later"]
