@@ -64,7 +64,9 @@ from protocol.messages import (
     ReplaceOnVenue,
 )
 
-TICK_S = 0.1
+# the session clock (heartbeats, test requests, logon/logout deadlines: seconds), a periodic
+# loop timer so that the liveness beats and the connector's own checks share its wake-ups
+TICK_S = 0.2
 
 Address = tuple[str, int]
 
@@ -131,7 +133,7 @@ class FixAdapter(QueryRequests):
         self._logged_on_at = 0.0
         self._delivered = 0  # executions handed to on_execs so far
         self._batch: list[ExecReport] = []  # the ones of the message batch being handled
-        self._loop.call_later(TICK_S, self._tick)
+        self._loop.call_every(TICK_S, self._tick)
 
     # ------------------------------------------------------------------ VenueAdapter
 
@@ -299,7 +301,6 @@ class FixAdapter(QueryRequests):
         self._listener.on_session_up(detail)
 
     def _tick(self) -> None:
-        self._loop.call_later(TICK_S, self._tick)
         if self._tcp.is_open and not self._tcp.connecting:
             self._handle(self.session.tick())
 

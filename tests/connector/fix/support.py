@@ -57,6 +57,13 @@ class TestLoop:
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
         heapq.heappush(self.timers, (time.monotonic() + delay_s, next(self.seq), fn))
 
+    def call_every(self, interval_s: float, fn: Callable[[], None]) -> None:
+        def tick() -> None:
+            fn()
+            self.call_later(interval_s, tick)
+
+        self.call_later(interval_s, tick)
+
     def turn(self, max_wait_s: float = 0.05) -> None:
         now = time.monotonic()
         timeout = max_wait_s
