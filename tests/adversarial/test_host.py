@@ -47,7 +47,6 @@ import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
@@ -283,6 +282,7 @@ def test_a_paused_supervisor_does_not_kill_healthy_actors(
         submit_when_open(c, "simA", price="95.00")
     pids, before = sut.pids(), _restarts(sut)
     since = sut.mark()
+    stalled_before = sut.metric("tradepulse_supervisor_stall_seconds_total") or 0.0
     for _ in range(3):  # where the pause catches the loop varies: without the fix each
         _pause_supervisor(sut)  # pause killed every actor about half the time
         woke = time.monotonic()
@@ -301,16 +301,20 @@ def test_a_paused_supervisor_does_not_kill_healthy_actors(
 
     # each pause is a stall; two can be accounted as one (a pause landing while handlers ran
     # is measured at the next hang check: under CPU load the next pause can come first), so
-    # the stalls add up to the three pauses rather than being three lines
-    def stalls_logged() -> list[dict[str, Any]]:
-        found = sut.events("supervisor_stalled", since=since)
-        enough = sum(e["stall_s"] for e in found) >= 3 * (SUPERVISOR_PAUSE_S - 0.5)
-        return found if enough else []
+    # the stalls counted add up to the three pauses rather than being three; the metric
+    # counts every one, while the log line is rate-limited (3 per 10 s, and stalls of the
+    # loaded start-up count against that budget too)
+    def stalled_s() -> float:
+        total = sut.metric("tradepulse_supervisor_stall_seconds_total") or 0.0
+        return total - stalled_before
 
-    stalls = eventually(stalls_logged, 15.0, message=lambda: str(sut.events("supervisor_stalled")))
-    assert all(e["stall_s"] >= SUPERVISOR_PAUSE_S - 0.5 for e in stalls), stalls
-    stalled_s = sum(e["stall_s"] for e in stalls)
-    assert (sut.metric("tradepulse_supervisor_stall_seconds_total") or 0) >= stalled_s - 0.01
+    eventually(
+        lambda: stalled_s() >= 3 * (SUPERVISOR_PAUSE_S - 0.5),
+        15.0,
+        message=lambda: str(stalled_s()),
+    )
+    logged = sut.events("supervisor_stalled", since=since)
+    assert any(e["stall_s"] >= SUPERVISOR_PAUSE_S - 0.5 for e in logged), logged
     with client(sut) as c:
         order = submit_when_open(c, "simA", price="95.00")
         c.wait_for_status(order.client_order_id, {OrderStatus.ACCEPTED})
