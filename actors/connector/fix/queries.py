@@ -87,6 +87,12 @@ class StatusQuery:
 # A warm start with 10,000 open orders stays on the venue's mass status: asking each by H
 # instead goes at the venue's rate limit.
 MAX_OPEN_ORDERS_PER_REPLY = 10_000
+# and at most this many bytes, estimated per report as the FIX values a VenueOrder carries
+# plus its msgpack keys (an over-estimate): a venue's long ids must not push the reply over
+# the codec's 4 MiB frame, which the OMS would refuse as malformed, pass after pass
+MAX_REPLY_BYTES = 3 << 20
+_ORDER_KEYS_BYTES = 128
+_ORDER_TAGS = frozenset(str(t).encode() for t in (11, 37, 55, 54, 38, 44, 40, 39, 14, 6, 151))
 
 
 @dataclass
@@ -97,6 +103,8 @@ class MassStatusQuery:
     count: int = 0
     parts: int = 0  # reports received, readable or not (the silence timeout watches it)
     limit: int = MAX_OPEN_ORDERS_PER_REPLY
+    max_bytes: int = MAX_REPLY_BYTES
+    size: int = 0  # estimated bytes of the reply so far
     draining: bool = False  # refused as too big: the rest is read and dropped
 
     def answer(self, msg: simplefix.FixMessage) -> bool:
@@ -105,20 +113,24 @@ class MassStatusQuery:
         if self.draining:
             return _last_report(msg, self.parts, 911)
         if max(announced or 0, self.count + 1) > self.limit:
-            self._refuse(max(announced or 0, self.count + 1))
+            self._refuse(max(announced or 0, self.count + 1), str(self.limit))
             return _last_report(msg, self.parts, 911)
         order = fm.to_venue_order(msg)
         if announced == 0 or order is None:
             return _last_report(msg, 0, 911)
+        self.size += _ORDER_KEYS_BYTES + sum(len(v) for t, v in msg.pairs if t in _ORDER_TAGS)
+        if self.size > self.max_bytes:
+            self._refuse(self.count + 1, f"{self.max_bytes} bytes")
+            return _last_report(msg, self.parts, 911)
         self.orders.append(order)
         self.count += 1
         return _last_report(msg, self.count, 911)
 
-    def _refuse(self, orders: int) -> None:
+    def _refuse(self, orders: int, limit: str) -> None:
         done, self.draining, self.orders = self.done, True, []
         self.done = _ignore
         text = (
-            f"mass status of {orders} or more orders is over the {self.limit} one reply"
+            f"mass status of {orders} or more orders is over the {limit} one reply"
             " carries: ask by order"
         )
         done(AnswerTooBig(orders, text))

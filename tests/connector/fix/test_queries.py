@@ -214,3 +214,19 @@ def test_mass_status_without_a_count_is_refused_when_it_grows_over_the_limit() -
     assert not done.calls
     book.feed_status(fix_message(status("c", (584, "M1"))))
     assert done.value.code is ErrorCode.VENUE_REFUSED
+
+
+def test_mass_status_is_refused_when_its_reply_would_be_too_many_bytes() -> None:
+    """Fewer orders than the count limit but long venue ids: refused once the reply's
+    estimated bytes pass the budget (the OMS would refuse a frame over the codec's 4 MiB
+    as malformed, pass after pass), with the budget named."""
+    book, done = QueryBook("v"), Result()
+    book.add(MassStatusQuery("M1", done, max_bytes=100_000))
+    long_id = "x" * 60
+    for i in range(1000):
+        book.feed_status(fix_message(status(f"{long_id}{i:04d}", (584, "M1"))))
+        if done.calls:
+            break
+    err: RequestFailed = done.value
+    assert err.code is ErrorCode.VENUE_REFUSED and "over the 100000 bytes" in str(err)
+    assert 300 < i < 450  # ~270 bytes each (two 64-character ids): refused near the budget
