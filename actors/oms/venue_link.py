@@ -83,6 +83,7 @@ class VenueLink:
         self.connector_epoch: int | None = None
         self.reconciled = False  # since the last CONNECTED
         self.ever_reconciled = False  # since this OMS started
+        self._logged_on_epoch: int | None = None  # the connector epoch last seen CONNECTED
         self.reconciling = False
         self.rerun: list[Callable[[Plan], None]] | None = None  # a pass asked for meanwhile
         self._gen = 0  # the current pass's generation: older answers and timers are ignored
@@ -161,13 +162,17 @@ class VenueLink:
             "venue_state", {"venue": self.venue, "state": state.value, "detail": detail}
         )
         self.reconciled = False
-        if state is VenueConnState.CONNECTED and not self._pass_awaits_open_orders():
-            self.start_reconcile()
+        if state is VenueConnState.CONNECTED:
+            first_logon, self._logged_on_epoch = self._logged_on_epoch != epoch, epoch
+            if not (first_logon and self._pass_awaits_open_orders()):
+                self.start_reconcile()
 
     def _pass_awaits_open_orders(self) -> bool:
-        """A pass of this connector still waits for the venue's open orders: the connector
-        answers it from the session now logged on, or fails it and the failure reruns it at
-        once (`_pass_failed`); a second pass right after it would only repeat it."""
+        """A pass still waits for the venue's open orders at this connector's first logon:
+        the connector had no session before, so it answers from this one, or fails the pass
+        and the failure reruns it at once (`_pass_failed`); a second pass right after it
+        would only repeat it. A later logon (a dropped session) always reruns: an answer of
+        the old session may still be on its way."""
         return any(
             not p.dry_run and not p.open_answered and self.is_current(p) for p in self._passes
         )

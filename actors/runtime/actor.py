@@ -38,7 +38,7 @@ from actors.runtime.timers import Timers
 from actors.runtime.zap import ZAP_DOMAIN, PeerCred, ZapGate, admit
 from protocol.codec import Envelope, Sender, decode
 from protocol.commands import ApplyConfig, Command, OperatorId
-from protocol.config import SystemConfig, load_config
+from protocol.config import SupervisorCfg, SystemConfig, load_config
 from protocol.exceptions import ProtocolError
 from protocol.messages import (
     ActorHeartbeat,
@@ -52,6 +52,13 @@ from protocol.messages import (
 from protocol.sockets import bind_router, connect_dealer, drain, new_context, send_nowait
 
 EXIT_SUPERVISOR_GONE = 70  # the parent is no longer the supervisor that spawned us
+
+
+def beat_interval_s(sup: SupervisorCfg) -> float:
+    """How often an actor beats: once per interval (at most 0.2 s), and at least twice inside
+    the supervisor's hang limit (interval x hang_missed_intervals)."""
+    interval = sup.heartbeat_interval_s
+    return min(interval, interval * sup.hang_missed_intervals / 2, 0.2)
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,7 @@ class Actor:
         # one beat per interval (the supervisor judges a hang after `hang_missed_intervals`
         # of them), sent up to half of it early when the loop is awake anyway: beats ride on
         # the wake-ups of the actor's own timers instead of adding their own (issue 16, idle)
-        self._hb_interval_s = min(self.cfg.supervisor.heartbeat_interval_s, 0.2)
+        self._hb_interval_s = beat_interval_s(self.cfg.supervisor)
         self._hb_early_s = self._hb_interval_s / 2
         self._supervisor_pid = args.supervisor_pid
         self._next_hb = time.monotonic()

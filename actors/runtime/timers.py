@@ -61,12 +61,12 @@ class Timers:
         now = time.monotonic()
         while self._heap and self._heap[0][0] <= now:
             heapq.heappop(self._heap)[2]()
+        early: list[_Entry] = []
         later: list[_Entry] = []
         while self._heap and self._heap[0][0] <= now + MAX_EARLY_S:
             entry = heapq.heappop(self._heap)
-            if entry[0] - entry[3] <= now:
-                entry[2]()
-            else:
-                later.append(entry)
-        for entry in later:
-            heapq.heappush(self._heap, entry)
+            (early if entry[0] - entry[3] <= now else later).append(entry)
+        for entry in later:  # back in the heap before anything runs: a `postpone` by one of
+            heapq.heappush(self._heap, entry)  # the early ones must move them too
+        for entry in early:
+            entry[2]()

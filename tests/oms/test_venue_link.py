@@ -322,3 +322,15 @@ def test_connected_after_a_pass_got_its_open_orders_reruns_it() -> None:
     link.on_state(CONNECTED, 7, "logged on")
     assert isinstance(peer.answer(Positions(source="venue", venue=V, positions=[])), GetPositions)
     assert [type(b) for b, _ in peer.sent] == [OpenOrdersRequest]  # the rerun
+
+
+def test_a_later_logon_while_a_pass_waits_for_open_orders_reruns_it() -> None:
+    """The session drops and logs on again (same connector) while a pass still waits for
+    its open orders: the answer on its way may be the old session's, so another pass
+    follows it."""
+    link, oms, peer = _link()
+    link.on_state(CONNECTED, 7, "logged on")
+    link.on_state(CONNECTING, 7, "session dropped")
+    link.on_state(CONNECTED, 7, "logged on")
+    _complete_pass(peer)
+    assert [type(b) for b, _ in peer.sent] == [OpenOrdersRequest]  # the rerun

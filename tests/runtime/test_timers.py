@@ -98,3 +98,17 @@ def test_a_stalled_loop_postpones_every_timer(clock: Clock) -> None:
     clock.now += 0.3
     t.run_due()
     assert sorted(runs) == ["every", "later"]
+
+
+def test_a_stall_found_by_an_early_timer_postpones_the_timers_due_soon(clock: Clock) -> None:
+    """A periodic timer that runs early and postpones every timer (as the supervisor's hang
+    check does on finding a stall) moves the ones due within the early window too."""
+    t = Timers()
+    runs: list[str] = []
+    t.call_every(0.2, lambda: t.postpone(1.0))  # runs early at 0.11: may run from 0.1
+    t.call_later(0.15, lambda: runs.append("deadline"))
+    clock.now += 0.11
+    t.run_due()
+    clock.now += 0.1  # 0.21: past the deadline's own time, not its postponed one
+    t.run_due()
+    assert runs == []

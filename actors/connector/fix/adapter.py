@@ -5,7 +5,7 @@ One loop turn::
 
     socket readable -> session.receive() -> events: executions go to listener.on_execs()
                        (durable there) *before* anything else is handled
-    timers          -> session.tick() every 100 ms (heartbeats, TestRequest, timeouts)
+    timers          -> session.tick() every 200 ms (heartbeats, TestRequest, timeouts)
     flush()         -> rate-limited outbound queue into session.send(), then ONE
                        session.data_to_send() (fsync of the FIX store: sent messages and
                        next-in), then the send callbacks (the OMS's Acks), then the socket

@@ -230,3 +230,17 @@ def test_mass_status_is_refused_when_its_reply_would_be_too_many_bytes() -> None
     err: RequestFailed = done.value
     assert err.code is ErrorCode.VENUE_REFUSED and "over the 100000 bytes" in str(err)
     assert 300 < i < 450  # ~270 bytes each (two 64-character ids): refused near the budget
+
+
+def test_the_reply_bytes_estimate_counts_a_non_ascii_byte_twice() -> None:
+    """A byte over 0x7f in a venue's id is read as latin-1 and becomes two bytes of UTF-8 in
+    the reply: the estimate counts it so, and the budget is reached in about half the
+    orders of the same byte length in ASCII (~400 bytes each against ~270)."""
+    book, done = QueryBook("v"), Result()
+    book.add(MassStatusQuery("M1", done, max_bytes=100_000))
+    for i in range(1000):
+        book.feed_status(fix_message(status(f"{'é' * 30}{i:04d}", (584, "M1"))))
+        if done.calls:
+            break
+    assert done.value.code is ErrorCode.VENUE_REFUSED
+    assert 200 < i < 300, i
