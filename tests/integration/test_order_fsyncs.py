@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from protocol.client import ExecutionClient
+from protocol.messages import OrderStatus
 from tests.helpers import SystemUnderTest, eventually
 from tests.integration.oms_support import overrides
 from tests.system_ops import SYMBOL, VENUE
@@ -92,12 +93,16 @@ def test_an_order_is_acked_after_one_fdatasync_of_its_new_record_and_verdict(
 ) -> None:
     """8 orders, one at a time: each one's OrderAck is sent after a journal fdatasync that
     covers its verdict; and the new record and the verdict share one write (one fdatasync)
-    for most of them (a verdict slower than the 50 ms deferral bound gets its own)."""
+    for most of them (a verdict slower than the 50 ms deferral bound gets its own, and so
+    does a `new` whose turn committed something else: each order is accepted at the venue
+    before the next is submitted, so the previous order's execution does not land between
+    the next one's new record and its verdict)."""
     sut, out = traced_oms
     ids = [f"fs-{i}" for i in range(ORDERS)]
     with ExecutionClient(sut.cfg) as client:
         for coid in ids:
             client.submit(VENUE, SYMBOL, "BUY", 1, price="99.00", client_order_id=coid)
+            client.wait_for_status(coid, {OrderStatus.ACCEPTED})
 
     def acks_traced() -> list[Call] | None:
         calls = parse(out.read_text())
