@@ -129,9 +129,36 @@ class MessageLogCfg(_Cfg):
     keep_files: PosInt = 4
 
 
+class CcxtCfg(_Cfg):
+    """A crypto exchange reached through ccxt (REST + WebSocket), `kind = "ccxt"`.
+
+    Our symbols are ccxt's unified ones ("BTC/USDT"). Credentials come from the environment
+    variables named here, never from the file; a missing one stops the start (exit 2)."""
+
+    exchange: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")] = "binance"  # ccxt id
+    api_key_env: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    secret_env: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    sandbox: bool = False  # the exchange's testnet (ccxt set_sandbox_mode)
+    # "": the exchange's own URLs; else every REST and WebSocket URL of the exchange class
+    # points here (http://host:port; the local exchange of tests and the demo)
+    base_url: Annotated[str, Field(max_length=200, pattern=r"^(|https?://[!-~]+)$")] = ""
+    market_type: Literal["spot"] = "spot"
+    symbols: Annotated[
+        list[Annotated[str, Field(pattern=r"^[A-Z0-9]{1,16}/[A-Z0-9]{1,16}$")]], Field(min_length=1)
+    ]
+    recv_window_ms: Annotated[int, Field(ge=100, le=60000)] = 5000
+    # REST polling of the orders we know while the user-data stream is down (and a slow
+    # safety net while it is up, `poll_idle_s`)
+    poll_interval_s: Annotated[float, Field(gt=0, le=60, allow_inf_nan=False)] = 1.0
+    poll_idle_s: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 30.0
+    # per asset, the balance that is not a position of ours (funding held at the exchange):
+    # the heartbeat compares (balance - baseline) of each symbol's base asset with the OMS
+    position_baseline: dict[str, ConfigDec] = Field(default_factory=dict)
+
+
 class VenueCfg(_Cfg):
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,24}$")]
-    kind: Literal["fix"] = "fix"
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,23}$")]
+    kind: Literal["fix", "ccxt"] = "fix"
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 0  # 0 with `sim`: the sim picks a port
     sender_comp_id: CompId = "TRADEPULSE"
@@ -149,6 +176,23 @@ class VenueCfg(_Cfg):
     schedule: ScheduleCfg | None = None  # None: always in session
     tls: TlsCfg | None = None  # None: plain TCP
     sim: SimCfg | None = None
+    ccxt: CcxtCfg | None = None  # kind = "ccxt": the exchange
+
+    @model_validator(mode="after")
+    def _kind_table(self) -> VenueCfg:
+        if (self.kind == "ccxt") != (self.ccxt is not None):
+            raise ValueError('kind = "ccxt" and a [venues.ccxt] table go together')
+        return self
+
+    @property
+    def credential_vars(self) -> tuple[tuple[str, str], ...]:
+        """(field, env var name) of every credential this venue names (values are secret)."""
+        if self.ccxt is not None:
+            return (
+                ("ccxt.api_key_env", self.ccxt.api_key_env),
+                ("ccxt.secret_env", self.ccxt.secret_env),
+            )
+        return tuple((key, var) for key, _ in CREDENTIAL_TAGS if (var := getattr(self, key)))
 
     @property
     def target(self) -> str:
@@ -298,11 +342,13 @@ def missing_credentials(
 ) -> list[tuple[str, str]]:
     """Every (dotted field, env var name) whose credential variable is unset or empty, in
     venue order (names only: never the values)."""
-    out: list[tuple[str, str]] = []
-    for venue in cfg.venues:
-        _, missing = logon_credentials(venue, environ)
-        out += [(f"venues[{venue.name}].{key}", getattr(venue, key)) for key in missing]
-    return out
+    env = os.environ if environ is None else environ
+    return [
+        (f"venues[{venue.name}].{key}", var)
+        for venue in cfg.venues
+        for key, var in venue.credential_vars
+        if not env.get(var, "")
+    ]
 
 
 def check_credentials(cfg: SystemConfig, environ: Mapping[str, str] | None = None) -> None:

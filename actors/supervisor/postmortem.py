@@ -44,7 +44,7 @@ from actors.risk import killswitch
 from actors.runtime.when import parse_when_s
 from actors.supervisor.logfiles import lines_between, utc_stamp
 from protocol import paths
-from protocol.config import CREDENTIAL_TAGS, SystemConfig
+from protocol.config import SystemConfig
 from protocol.control import ControlUnavailable, control_request
 from protocol.exceptions import TradePulseError
 from protocol.redact import NOT_SECRET_SUFFIXES, SECRET_FIX_TAGS, SECRET_WORDS, redact
@@ -170,10 +170,7 @@ def _log_part(cfg: SystemConfig, bundle: Bundle, since_s: float, until_s: float)
 
 def _config_part(cfg: SystemConfig) -> dict[str, Any]:
     credentials = {
-        f"venues[{v.name}].{key}": var
-        for v in cfg.venues
-        for key, _ in CREDENTIAL_TAGS
-        if (var := getattr(v, key))
+        f"venues[{v.name}].{key}": var for v in cfg.venues for key, var in v.credential_vars
     }
     return {
         "config": redact(cfg.model_dump(mode="json")),

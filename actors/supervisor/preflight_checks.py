@@ -76,7 +76,7 @@ def credential_checks(cfg: SystemConfig, environ: Mapping[str, str] | None) -> l
     missing = missing_credentials(cfg, environ)
     rows: list[Check] = []
     for venue in cfg.venues:
-        named = [getattr(venue, k) for k in ("username_env", "password_env") if getattr(venue, k)]
+        named = [var for _, var in venue.credential_vars]
         if not named:
             continue
         prefix = f"venues[{venue.name}]."
