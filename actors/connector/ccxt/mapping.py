@@ -1,0 +1,684 @@
+"""Pure mapping between our messages and ccxt's unified structures (Binance spot first).
+No I/O, no state.
+
+Outbound: PlaceOrder / ReplaceOnVenue -> the arguments of `create_order` (`create_args`),
+CancelOnVenue -> the params of `cancel_order` (`cancel_params`).
+
+Inbound: a ccxt order (REST create / fetch / cancel response, or a WebSocket update of
+`watch_orders`) -> the non-fill events it proves (`order_execs`) or the venue's view of it
+(`venue_order`); the trades of one venue order -> fills with an exact cumulative quantity
+(`fill_execs`, `ws_fill_exec`); a balance -> spot positions (`positions_from_balance`).
+
+Exec ids are the same whichever way an event arrives (WebSocket or REST), so the OMS
+applies each once: ``<venue order id>:new``, ``:t<trade id>``, ``:cancelled``,
+``:expired``, ``:replaced`` (the id of the new venue order) and ``<ClOrdID>:rejected``.
+
+Decimals: ccxt hands amounts and prices over as floats. Every quantity and price here is
+read from the exchange's own decimal string in the structure's `info` (Binance REST order
+origQty / executedQty / price / cummulativeQuoteQty, REST trade and FULL fill qty / price,
+WebSocket executionReport q / z / p / Z and l / L), and only when that is absent from
+ccxt's float, through its shortest repr (`str`), which is exact for any value of at most
+15 significant digits (what a float parsed from such a string gives back). Outbound, a
+Decimal goes to ccxt as a float only when that float reads back as the same Decimal.
+
+A cumulative quantity is never a guess: it is the venue's own cumulative filled quantity
+of the order (executedQty, z) or the sum over all of the order's distinct trades. A
+replaced order is several venue orders (Binance has no in-place amend of quantity): the
+later ones carry only the remaining quantity, so the callers pass what the earlier ones
+filled (`cum_offset`) and what that cost in the quote asset (`cost_offset`, for the
+average price over the whole order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any, Final, Literal
+
+from actors.connector.ccxt.errors import Failure, reject_reason
+from protocol.domain import parse_decimal
+from protocol.messages import (
+    CancelOnVenue,
+    ExecKind,
+    ExecReport,
+    OrderStatus,
+    OrdType,
+    PlaceOrder,
+    PositionView,
+    ReplaceOnVenue,
+    Side,
+    TimeInForce,
+    VenueOrder,
+)
+
+ZERO: Final = Decimal(0)
+# a crypto venue has no trading day: DAY rests until cancelled
+TIF_TO_CCXT: Final = {
+    TimeInForce.DAY: "GTC",
+    TimeInForce.GTC: "GTC",
+    TimeInForce.IOC: "IOC",
+    TimeInForce.FOK: "FOK",
+}
+SIDE_FROM_CCXT: Final = {"buy": Side.BUY, "sell": Side.SELL}
+TERMINAL: Final = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED}
+)
+# raw Binance keys of an order: REST (GET/POST/DELETE /api/v3/order) and WebSocket
+# (executionReport), for amount, filled, price, cumulative quote (cost), client order id
+_REST_ORDER = ("origQty", "executedQty", "price", "cummulativeQuoteQty")
+_WS_ORDER = ("q", "z", "p", "Z")
+
+# ------------------------------------------------------------------------------- exec ids
+
+
+def exec_id_new(venue_order_id: str) -> str:
+    return f"{venue_order_id}:new"
+
+
+def exec_id_fill(venue_order_id: str, trade_id: str) -> str:
+    return f"{venue_order_id}:t{trade_id}"
+
+
+def exec_id_cancelled(venue_order_id: str) -> str:
+    return f"{venue_order_id}:cancelled"
+
+
+def exec_id_expired(venue_order_id: str) -> str:
+    return f"{venue_order_id}:expired"
+
+
+def exec_id_replaced(new_venue_order_id: str) -> str:
+    return f"{new_venue_order_id}:replaced"
+
+
+def exec_id_rejected(cl_ord_id: str) -> str:
+    return f"{cl_ord_id}:rejected"
+
+
+def exec_id_cancel_rejected(cl_ord_id: str) -> str:
+    """As the FIX side's OrderCancelReject: ``cxlrej:<ClOrdID of the cancel/replace>``."""
+    return f"cxlrej:{cl_ord_id}"
+
+
+# ------------------------------------------------------------------------------- outbound
+
+
+@dataclass(frozen=True, slots=True)
+class CreateArgs:
+    """`exchange.create_order(a.symbol, a.type, a.side, a.amount, a.price, a.params)`."""
+
+    symbol: str
+    type: Literal["limit", "market"]
+    side: Literal["buy", "sell"]
+    amount: float
+    price: float | None
+    params: dict[str, object]
+
+
+def create_args(order: PlaceOrder | ReplaceOnVenue, *, amount: Decimal | None = None) -> CreateArgs:
+    """The create_order arguments of `order` (`amount` overrides its qty: a replace sends
+    the remaining quantity only). params: `clientOrderId` (ccxt binance sends it as
+    newClientOrderId), `newOrderRespType` FULL (the answer carries the fills) and, for a
+    limit order, `timeInForce` (DAY -> GTC). A market order gets no price: ccxt binance
+    would turn amount * price into a quoteOrderQty (spend that much quote) order."""
+    qty = order.qty if amount is None else amount
+    if qty <= 0:
+        raise ValueError(f"order quantity must be positive, got {qty}")
+    params: dict[str, object] = {"clientOrderId": order.cl_ord_id, "newOrderRespType": "FULL"}
+    side: Literal["buy", "sell"] = "buy" if order.side is Side.BUY else "sell"
+    if order.order_type is OrdType.MARKET:
+        return CreateArgs(order.symbol, "market", side, _as_float("qty", qty), None, params)
+    if order.price is None:
+        raise ValueError(f"limit order {order.cl_ord_id!r} has no price")
+    params["timeInForce"] = TIF_TO_CCXT[order.tif]
+    price = _as_float("price", order.price)
+    return CreateArgs(order.symbol, "limit", side, _as_float("qty", qty), price, params)
+
+
+def cancel_params(request: CancelOnVenue) -> dict[str, object]:
+    """Params of `exchange.cancel_order(None, request.symbol, params)`: ccxt binance sends
+    origClientOrderId instead of orderId when it is given (the id argument is then
+    unused), and passes newClientOrderId (the id of the cancel itself) through."""
+    return {"origClientOrderId": request.orig_cl_ord_id, "newClientOrderId": request.cl_ord_id}
+
+
+def _as_float(what: str, value: Decimal) -> float:
+    as_float = float(value)
+    if Decimal(repr(as_float)) != value:
+        raise ValueError(f"{what} {value} has no exact float form (over 15 significant digits)")
+    return as_float
+
+
+# -------------------------------------------------------------------------------- inbound
+
+
+def order_status(status: object, cum_qty: Decimal) -> OrderStatus:
+    """A ccxt unified order status as ours: open -> ACCEPTED or PARTIALLY_FILLED (by
+    `cum_qty`), closed -> FILLED, canceled -> CANCELLED, expired -> EXPIRED (Binance
+    EXPIRED and EXPIRED_IN_MATCH), rejected -> REJECTED; anything else is a ValueError."""
+    if status == "open":
+        return OrderStatus.PARTIALLY_FILLED if cum_qty > 0 else OrderStatus.ACCEPTED
+    mapped = _FINAL_STATUSES.get(status) if isinstance(status, str) else None
+    if mapped is None:
+        raise ValueError(
+            f"ccxt order status {status!r} is not one of open, closed, canceled, expired, rejected"
+        )
+    return mapped
+
+
+_FINAL_STATUSES: Final = {
+    "closed": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELLED,
+    "expired": OrderStatus.EXPIRED,
+    "rejected": OrderStatus.REJECTED,
+}
+
+
+def client_order_id(order_or_trade: Mapping[str, Any]) -> str:
+    """Our ClOrdID of the order a ccxt order or trade is about, "" if it names none (a REST
+    trade of Binance carries no client id: look it up by the venue order id).
+
+    A cancel names two client ids: Binance's REST cancel answer has the cancel's own id
+    in clientOrderId (ccxt's clientOrderId) and the order's in origClientOrderId; its
+    executionReport has the cancel's in 'c' and the order's in 'C' (empty on other
+    events; ccxt's parse_ws_order already prefers 'C'). The order's id is returned."""
+    info = _info(order_or_trade)
+    for key in ("origClientOrderId", "C"):
+        original = info.get(key)
+        if isinstance(original, str) and original:
+            return original
+    for value in (order_or_trade.get("clientOrderId"), info.get("clientOrderId"), info.get("c")):
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def order_execs(
+    venue: str,
+    order: Mapping[str, Any],
+    *,
+    cl_ord_id: str,
+    order_qty: Decimal,
+    cum_offset: Decimal = ZERO,
+    cost_offset: Decimal = ZERO,
+    ts_ns: int = 0,
+) -> list[ExecReport]:
+    """The non-fill events one ccxt order snapshot proves, in the order to apply them:
+    "accepted" when it has an id (it reached the book), then "cancelled" / "expired" for
+    those final states; a "rejected" one is only "rejected" (``<ClOrdID>:rejected``, the
+    id a refused submit gets too). Each carries cum_qty = `cum_offset` + the order's
+    filled quantity, leaves (0 once final) and the average price over the whole order.
+    Fills are not derived here (`fill_execs`, `ws_fill_exec`): send them before the final
+    event, whose cum_qty would otherwise make the OMS count them as missed."""
+    snap = _snapshot(order)
+    cum = cum_offset + snap.filled
+    status = order_status(order.get("status"), cum)
+    avg = _avg_px(cum_offset, cost_offset, snap.filled, snap.cost)
+    ts = ts_ns or snap.ts_ns
+
+    def report(kind: ExecKind, exec_id: str, text: str = "") -> ExecReport:
+        return _order_report(
+            venue, kind, exec_id, snap, cl_ord_id, order_qty, cum, avg, status, ts, text
+        )
+
+    if status is OrderStatus.REJECTED:
+        return [report("rejected", exec_id_rejected(cl_ord_id), snap.reject_text)]
+    vid = snap.venue_order_id
+    if not vid:
+        return []
+    out = [report("accepted", exec_id_new(vid))]
+    if status is OrderStatus.CANCELLED:
+        out.append(report("cancelled", exec_id_cancelled(vid)))
+    elif status is OrderStatus.EXPIRED:
+        out.append(report("expired", exec_id_expired(vid)))
+    return out
+
+
+def replaced_exec(
+    venue: str,
+    request: ReplaceOnVenue,
+    new_order: Mapping[str, Any],
+    *,
+    cum_offset: Decimal,
+    cost_offset: Decimal,
+    ts_ns: int = 0,
+) -> ExecReport:
+    """The "replaced" event of `request` once its new venue order (`new_order`, carrying
+    the remaining quantity) is on the book: ClOrdID / OrigClOrdID of the request, the new
+    venue order id, the request's total qty and price; `cum_offset` / `cost_offset`: what
+    the venue orders before it filled (quantity, quote amount)."""
+    snap = _snapshot(new_order)
+    if not snap.venue_order_id:
+        raise ValueError("the new order of a replace has no venue order id")
+    cum = cum_offset + snap.filled
+    status = order_status(new_order.get("status"), cum)
+    return ExecReport(
+        venue=venue,
+        exec_id=exec_id_replaced(snap.venue_order_id),
+        kind="replaced",
+        cl_ord_id=request.cl_ord_id,
+        orig_cl_ord_id=request.orig_cl_ord_id,
+        venue_order_id=snap.venue_order_id,
+        symbol=request.symbol,
+        side=request.side,
+        order_qty=request.qty,
+        price=request.price,
+        cum_qty=cum,
+        avg_px=_avg_px(cum_offset, cost_offset, snap.filled, snap.cost),
+        leaves_qty=_leaves(status, request.qty, cum),
+        ord_status=status,
+        venue_ts_ns=ts_ns or snap.ts_ns,
+    )
+
+
+def submit_rejected_exec(
+    venue: str, order: PlaceOrder | ReplaceOnVenue, failure: Failure
+) -> ExecReport:
+    """A submit the exchange refused (`failure` kind rejected or duplicate: it answered,
+    the order never reached the book), as the OMS's "rejected" (``<ClOrdID>:rejected``).
+    A duplicate's text says "duplicate", which the OMS reads as a refused resend."""
+    text = failure.reason
+    if failure.kind == "duplicate" and "duplicate" not in text.lower():
+        text = f"duplicate order: {text}"
+    return ExecReport(
+        venue=venue,
+        exec_id=exec_id_rejected(order.cl_ord_id),
+        kind="rejected",
+        cl_ord_id=order.cl_ord_id,
+        symbol=order.symbol,
+        side=order.side,
+        order_qty=order.qty,
+        price=order.price,
+        ord_status=OrderStatus.REJECTED,
+        text=text,
+        reject_reason=reject_reason(failure),
+    )
+
+
+def cancel_rejected_exec(
+    venue: str, request: CancelOnVenue | ReplaceOnVenue, text: str, *, venue_order_id: str = ""
+) -> ExecReport:
+    """A cancel (or the cancel step of a replace) the exchange refused, e.g. -2011 for an
+    order already done: "cancel_rejected" with the FIX side's exec id."""
+    return ExecReport(
+        venue=venue,
+        exec_id=exec_id_cancel_rejected(request.cl_ord_id),
+        kind="cancel_rejected",
+        cl_ord_id=request.cl_ord_id,
+        orig_cl_ord_id=request.orig_cl_ord_id,
+        venue_order_id=venue_order_id,
+        symbol=request.symbol,
+        side=request.side,
+        text=text,
+    )
+
+
+def fill_execs(
+    venue: str,
+    trades: Sequence[Mapping[str, Any]],
+    *,
+    cl_ord_id: str,
+    venue_order_id: str,
+    order_qty: Decimal,
+    cum_offset: Decimal = ZERO,
+    cost_offset: Decimal = ZERO,
+) -> list[ExecReport]:
+    """One "fill" per distinct trade of `trades`, which must be ALL the trades of venue
+    order `venue_order_id` so far (in any order, repeats allowed: the FULL answer's fills,
+    fetch_my_trades, WebSocket trades), in trade id order, each with the exact cum_qty
+    `cum_offset` + the running sum. A trade of another order, or two different trades
+    under one id, is a ValueError."""
+    by_id: dict[str, _Fill] = {}
+    for trade in trades:
+        fill = _fill(trade)
+        if fill.order_id and fill.order_id != venue_order_id:
+            raise ValueError(
+                f"trade {fill.trade_id} is of order {fill.order_id}, not {venue_order_id}"
+            )
+        seen = by_id.get(fill.trade_id)
+        if seen is None:
+            by_id[fill.trade_id] = fill
+            continue
+        if (seen.qty, seen.px) != (fill.qty, fill.px):
+            raise ValueError(f"trade {fill.trade_id} seen as {seen.qty}@{seen.px} and "
+                             f"{fill.qty}@{fill.px}")  # fmt: skip
+        by_id[fill.trade_id] = seen.merged(fill)
+    cum, cost = cum_offset, cost_offset
+    _check_offsets(cum_offset, cost_offset)
+    out: list[ExecReport] = []
+    for fill in sorted(by_id.values(), key=_trade_order):
+        cum += fill.qty
+        cost += fill.qty * fill.px
+        out.append(_fill_report(venue, fill, venue_order_id, cl_ord_id, order_qty, cum, cost))
+    return out
+
+
+def ws_fill_exec(
+    venue: str,
+    trade: Mapping[str, Any],
+    *,
+    cl_ord_id: str,
+    order_qty: Decimal,
+    cum_offset: Decimal = ZERO,
+    cost_offset: Decimal = ZERO,
+) -> ExecReport | None:
+    """One trade of ccxt.pro's watch_my_trades on Binance as a "fill": its `info` is the
+    raw executionReport, whose 'z' (cumulative filled quantity of the venue order) and
+    'Z' (cumulative quote) make cum_qty and avg_px exact. None when the trade carries no
+    such cumulative: the caller then fetches all the order's trades (`fill_execs`)."""
+    info = _info(trade)
+    if info.get("x") != "TRADE":
+        return None
+    venue_cum, venue_cost = _num(info, "z"), _num(info, "Z")
+    if venue_cum is None or venue_cost is None:
+        return None
+    fill = _fill(trade)
+    if not fill.order_id:
+        return None
+    _check_offsets(cum_offset, cost_offset)
+    return _fill_report(
+        venue,
+        fill,
+        fill.order_id,
+        cl_ord_id,
+        order_qty,
+        cum_offset + venue_cum,
+        cost_offset + venue_cost,
+    )
+
+
+def venue_order(
+    order: Mapping[str, Any],
+    *,
+    cl_ord_id: str,
+    order_qty: Decimal | None = None,
+    cum_offset: Decimal = ZERO,
+    cost_offset: Decimal = ZERO,
+) -> VenueOrder:
+    """The venue's view of our order from a ccxt order (status answers, open orders).
+    `order_qty`: our total qty (None: `cum_offset` + the venue order's amount)."""
+    snap = _snapshot(order)
+    if snap.side is None or not snap.symbol:
+        raise ValueError(f"order {snap.venue_order_id!r} names no side or symbol")
+    total = order_qty
+    if total is None:
+        if snap.amount is None:
+            raise ValueError(f"order {snap.venue_order_id!r} has no amount")
+        total = cum_offset + snap.amount
+    cum = cum_offset + snap.filled
+    status = order_status(order.get("status"), cum)
+    return VenueOrder(
+        cl_ord_id=cl_ord_id,
+        venue_order_id=snap.venue_order_id,
+        symbol=snap.symbol,
+        side=snap.side,
+        order_qty=total,
+        price=snap.price,
+        order_type=snap.order_type,
+        status=status,
+        cum_qty=cum,
+        avg_px=_avg_px(cum_offset, cost_offset, snap.filled, snap.cost),
+        leaves_qty=_leaves(status, total, cum),
+    )
+
+
+def base_asset(symbol: str) -> str:
+    """ "BTC" of "BTC/USDT" (a ccxt unified spot symbol)."""
+    base, sep, quote = symbol.partition("/")
+    if not sep or not base or not quote:
+        raise ValueError(f"not a spot symbol BASE/QUOTE: {symbol!r}")
+    return base
+
+
+def positions_from_balance(
+    venue: str,
+    balance: Mapping[str, Any],
+    symbols: Sequence[str],
+    baseline: Mapping[str, Decimal],
+) -> list[PositionView]:
+    """Spot positions: per symbol, the total balance (free + locked) of its base asset
+    minus `baseline` of that asset (funding that is not a position of ours; missing: 0).
+    Read from Binance's raw account balances (free / locked strings) when the balance
+    carries them (fetch_balance), else from ccxt's unified totals (a WebSocket balance's
+    raw message lists only the assets that changed). Quote assets are not compared: fees
+    are paid from them, and several symbols share one. Two symbols of one base asset
+    cannot be told apart in a balance: a ValueError."""
+    bases: dict[str, str] = {}
+    for symbol in symbols:
+        base = base_asset(symbol)
+        if base in bases:
+            raise ValueError(f"{bases[base]} and {symbol} share base asset {base}")
+        bases[base] = symbol
+    totals = _raw_totals(balance)
+    out: list[PositionView] = []
+    for base, symbol in bases.items():
+        total = totals.get(base) if totals is not None else _unified_total(balance, base)
+        qty = (total or ZERO) - baseline.get(base, ZERO)
+        out.append(PositionView(venue=venue, symbol=symbol, qty=qty))
+    return out
+
+
+# ------------------------------------------------------------------------------- internals
+
+
+def _info(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    info = obj.get("info")
+    return info if isinstance(info, Mapping) else {}
+
+
+def _num(source: Mapping[str, Any], key: str) -> Decimal | None:
+    """`source[key]` as a bounded Decimal: a string or int as is, a float by its repr;
+    None when absent or empty; a ValueError when it is not a number."""
+    value = source.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{key}: not a number: {value!r}")
+    return parse_decimal(repr(value) if isinstance(value, float) else str(value))
+
+
+def _pick(
+    info: Mapping[str, Any], raw_key: str, unified: Mapping[str, Any], key: str
+) -> Decimal | None:
+    raw = _num(info, raw_key)
+    return raw if raw is not None else _num(unified, key)
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    venue_order_id: str
+    symbol: str
+    side: Side | None
+    order_type: OrdType
+    amount: Decimal | None
+    filled: Decimal
+    price: Decimal | None
+    cost: Decimal | None  # cumulative quote amount of the fills
+    ts_ns: int
+    reject_text: str
+
+
+def _snapshot(order: Mapping[str, Any]) -> _Snapshot:
+    info = _info(order)
+    ws = info.get("e") == "executionReport"
+    amount_key, filled_key, price_key, cost_key = _WS_ORDER if ws else _REST_ORDER
+    order_type = OrdType.MARKET if order.get("type") == "market" else OrdType.LIMIT
+    # ccxt puts the average into a market order's price: a market order has none
+    price = _pick(info, price_key, order, "price")
+    if order_type is OrdType.MARKET or not price:
+        price = None
+    cost = _pick(info, cost_key, order, "cost")
+    filled = _pick(info, filled_key, order, "filled") or ZERO
+    if cost is None and filled:
+        average = _num(order, "average")
+        cost = None if average is None else average * filled
+    reason = info.get("r") if ws else None
+    ts_ms = order.get("lastUpdateTimestamp") or order.get("timestamp") or 0
+    return _Snapshot(
+        venue_order_id=str(order.get("id") or ""),
+        symbol=str(order.get("symbol") or ""),
+        side=SIDE_FROM_CCXT.get(str(order.get("side"))),
+        order_type=order_type,
+        amount=_pick(info, amount_key, order, "amount"),
+        filled=filled,
+        price=price,
+        cost=cost,
+        ts_ns=int(ts_ms) * 1_000_000 if isinstance(ts_ms, int | float) else 0,
+        reject_text=reason if isinstance(reason, str) and reason != "NONE" else "",
+    )
+
+
+def _check_offsets(cum_offset: Decimal, cost_offset: Decimal) -> None:
+    if cum_offset < 0 or cost_offset < 0 or (cum_offset > 0) != (cost_offset > 0):
+        raise ValueError(
+            f"cum_offset {cum_offset} and cost_offset {cost_offset}: both 0, or both positive "
+            "(what the earlier venue orders of a replaced order filled, and what it cost)"
+        )
+
+
+def _avg_px(
+    cum_offset: Decimal, cost_offset: Decimal, filled: Decimal, cost: Decimal | None
+) -> Decimal:
+    """Average price over the whole order; 0 when nothing filled or the cost is unknown."""
+    _check_offsets(cum_offset, cost_offset)
+    total = cum_offset + filled
+    if not total or (filled and cost is None):
+        return ZERO
+    return (cost_offset + (cost or ZERO)) / total
+
+
+def _leaves(status: OrderStatus, order_qty: Decimal, cum: Decimal) -> Decimal:
+    return ZERO if status in TERMINAL else max(order_qty - cum, ZERO)
+
+
+def _order_report(
+    venue: str,
+    kind: ExecKind,
+    exec_id: str,
+    snap: _Snapshot,
+    cl_ord_id: str,
+    order_qty: Decimal,
+    cum: Decimal,
+    avg: Decimal,
+    status: OrderStatus,
+    ts_ns: int,
+    text: str,
+) -> ExecReport:
+    return ExecReport(
+        venue=venue,
+        exec_id=exec_id,
+        kind=kind,
+        cl_ord_id=cl_ord_id,
+        venue_order_id=snap.venue_order_id,
+        symbol=snap.symbol,
+        side=snap.side,
+        order_qty=order_qty,
+        price=snap.price,
+        cum_qty=cum,
+        avg_px=avg,
+        leaves_qty=_leaves(status, order_qty, cum),
+        ord_status=status,
+        text=text,
+        venue_ts_ns=ts_ns,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Fill:
+    trade_id: str
+    order_id: str
+    symbol: str
+    side: Side | None
+    qty: Decimal
+    px: Decimal
+    ts_ns: int
+
+    def merged(self, other: _Fill) -> _Fill:
+        """The same trade seen twice (a FULL answer's fill names no side or time)."""
+        return replace(
+            self,
+            order_id=self.order_id or other.order_id,
+            symbol=self.symbol or other.symbol,
+            side=self.side or other.side,
+            ts_ns=max(self.ts_ns, other.ts_ns),
+        )
+
+
+def _fill(trade: Mapping[str, Any]) -> _Fill:
+    info = _info(trade)
+    ws = info.get("e") == "executionReport"
+    qty = _pick(info, "l" if ws else "qty", trade, "amount")
+    px = _pick(info, "L" if ws else "price", trade, "price")
+    trade_id = str(trade.get("id") or "")
+    if not trade_id or qty is None or px is None or qty <= 0 or px <= 0:
+        raise ValueError(f"trade {trade_id!r}: no id, or no positive quantity and price")
+    order_id = trade.get("order") or info.get("i" if ws else "orderId") or ""
+    ts_ms = trade.get("timestamp")
+    return _Fill(
+        trade_id=trade_id,
+        order_id=str(order_id),
+        symbol=str(trade.get("symbol") or ""),
+        side=SIDE_FROM_CCXT.get(str(trade.get("side"))),
+        qty=qty,
+        px=px,
+        ts_ns=int(ts_ms) * 1_000_000 if isinstance(ts_ms, int | float) else 0,
+    )
+
+
+def _trade_order(fill: _Fill) -> tuple[int, int, str]:
+    """Numeric trade ids in numeric order (Binance's are), any other after them."""
+    tid = fill.trade_id
+    return (0, int(tid), "") if tid.isdigit() else (1, 0, tid)
+
+
+def _fill_report(
+    venue: str,
+    fill: _Fill,
+    venue_order_id: str,
+    cl_ord_id: str,
+    order_qty: Decimal,
+    cum: Decimal,
+    cost: Decimal,
+) -> ExecReport:
+    status = OrderStatus.FILLED if cum >= order_qty else OrderStatus.PARTIALLY_FILLED
+    return ExecReport(
+        venue=venue,
+        exec_id=exec_id_fill(venue_order_id, fill.trade_id),
+        kind="fill",
+        cl_ord_id=cl_ord_id,
+        venue_order_id=venue_order_id,
+        symbol=fill.symbol,
+        side=fill.side,
+        order_qty=order_qty,
+        last_qty=fill.qty,
+        last_px=fill.px,
+        cum_qty=cum,
+        avg_px=cost / cum,
+        leaves_qty=max(order_qty - cum, ZERO),
+        ord_status=status,
+        venue_ts_ns=fill.ts_ns,
+    )
+
+
+def _raw_totals(balance: Mapping[str, Any]) -> dict[str, Decimal] | None:
+    """free + locked per asset of Binance's account answer; None if it is not one."""
+    rows = _info(balance).get("balances")
+    if not isinstance(rows, list):
+        return None
+    totals: dict[str, Decimal] = {}
+    for row in rows:
+        if isinstance(row, Mapping) and isinstance(row.get("asset"), str):
+            free, locked = _num(row, "free") or ZERO, _num(row, "locked") or ZERO
+            totals[row["asset"]] = free + locked
+    return totals
+
+
+def _unified_total(balance: Mapping[str, Any], asset: str) -> Decimal | None:
+    per_asset = balance.get(asset)
+    if isinstance(per_asset, Mapping):
+        total = _num(per_asset, "total")
+        if total is not None:
+            return total
+    totals = balance.get("total")
+    return _num(totals, asset) if isinstance(totals, Mapping) else None
