@@ -133,15 +133,15 @@ def _check_qty(
         if problem is None and market_order and market_lot is not None:
             problem = _check_lot(qty, market_lot, "MARKET_LOT_SIZE")
         return problem
-    step = _step(market, "amount", precision_mode)
-    if step is not None and qty % step != 0:
-        return f"qty {qty} is not a multiple of the amount step {step}"
     low = _limit(market, "amount", "min")
     high = _limit(market, "amount", "max")
     if low is not None and qty < low:
         return f"qty {qty} is below the minimum amount {low}"
     if high is not None and qty > high:
         return f"qty {qty} is above the maximum amount {high}"
+    step = _step(market, "amount", precision_mode)
+    if step is not None and qty % step != 0:
+        return f"qty {qty} is not a multiple of the amount step {step}"
     return None
 
 
