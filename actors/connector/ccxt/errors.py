@@ -66,12 +66,13 @@ def classify(
     text = redact(str(exc), secrets)
     code, msg = _binance_error(text)
     reason = _one_line(f"{msg} ({code})" if code is not None else text) or name
-    failure = _kind(exc, code, msg)
+    failure = _kind(exc, code, f"{msg} {text}" if msg else text)
     retry = _retry_after_s(text, headers, now_ms) if failure == "backoff" else None
     return Failure(failure, reason, retry, name)
 
 
-def _kind(exc: BaseException, code: int | None, msg: str) -> FailureKind:
+def _kind(exc: BaseException, code: int | None, said: str) -> FailureKind:
+    """The kind of `exc`; `said`: the exchange's message and ccxt's (query strings out)."""
     if not isinstance(exc, ce.BaseError):
         # asyncio.TimeoutError is TimeoutError (an OSError): a wait_for around the call
         return "unknown" if isinstance(exc, OSError) else "internal"
@@ -79,7 +80,7 @@ def _kind(exc: BaseException, code: int | None, msg: str) -> FailureKind:
         return "clock"
     if isinstance(exc, ce.RateLimitExceeded | ce.DDoSProtection):
         return "backoff"
-    if isinstance(exc, ce.DuplicateOrderId) or "duplicate order" in msg.lower():
+    if isinstance(exc, ce.DuplicateOrderId) or "duplicate order sent" in said.lower():
         return "duplicate"
     if isinstance(exc, ce.OrderNotFound) or code in NOT_FOUND_CODES:
         return "not_found"

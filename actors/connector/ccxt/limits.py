@@ -17,7 +17,7 @@ DECIMAL_PLACES mode; SIGNIFICANT_DIGITS precisions are not checked.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, Final
 
 from protocol.domain import parse_decimal
@@ -116,7 +116,9 @@ def _step(market: Mapping[str, Any], key: str, precision_mode: int) -> Decimal |
 
 
 def _off_grid(value: Decimal, base: Decimal, step: Decimal) -> bool:
-    return (value - base) % step != 0
+    with localcontext() as ctx:  # the quotient may pass 28 digits (a tiny step)
+        ctx.prec = 120
+        return (value - base) % step != 0
 
 
 def _check_qty(
@@ -140,7 +142,7 @@ def _check_qty(
     if high is not None and qty > high:
         return f"qty {qty} is above the maximum amount {high}"
     step = _step(market, "amount", precision_mode)
-    if step is not None and qty % step != 0:
+    if step is not None and _off_grid(qty, ZERO, step):
         return f"qty {qty} is not a multiple of the amount step {step}"
     return None
 

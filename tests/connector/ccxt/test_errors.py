@@ -58,6 +58,7 @@ def binance(status: int, code: int, msg: str) -> Exception:
         (binance(400, -2010, "Duplicate order sent."), "duplicate", "InvalidOrder"),
         (ce.DuplicateOrderId("binance clientOrderId already used"), "duplicate",
          "DuplicateOrderId"),
+        (ce.InvalidOrder("binance Duplicate order sent."), "duplicate", "InvalidOrder"),
         (binance(400, -2011, "Unknown order sent."), "not_found", "OrderNotFound"),
         (binance(400, -2013, "Order does not exist."), "not_found", "OrderNotFound"),
         (binance(400, -2010, "Account has insufficient balance for requested action."),

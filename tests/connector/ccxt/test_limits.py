@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.connector.ccxt.limits import DECIMAL_PLACES, check_order, check_order_in
@@ -142,6 +142,7 @@ def test_decimal_places_precision_is_a_count_of_decimals() -> None:
     )
 
 
+@settings(deadline=None)
 @given(
     steps=st.integers(min_value=1, max_value=900_000_000),
     ticks=st.integers(min_value=1, max_value=100_000_000),
@@ -153,3 +154,14 @@ def test_filters_and_unified_values_agree_on_binance_markets(steps: int, ticks: 
     from_filters = check_order(o, bn.market("BTC/USDT"))
     from_unified = check_order(o, unified_only("BTC/USDT"))
     assert (from_filters is None) == (from_unified is None), (from_filters, from_unified)
+
+
+def test_a_step_far_finer_than_the_quantity_is_still_checked_exactly() -> None:
+    """9000 / 3e-30 has 34 digits, past the default decimal precision (28), where `%`
+    raises InvalidOperation instead of answering."""
+    market = unified_only("BTC/USDT")
+    market["precision"] = {"amount": 3e-30, "price": 0.01}
+    assert check_order(order("9000", "1"), market) is None
+    assert check_order(order("8999", "1"), market) == (
+        "qty 8999 is not a multiple of the amount step 3E-30"
+    )

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.connector.ccxt import mapping as cm
@@ -158,6 +158,7 @@ def test_create_args_refuses_what_cannot_be_sent_exactly() -> None:
         ))  # fmt: skip
 
 
+@settings(deadline=None)
 @given(
     steps=st.integers(min_value=1, max_value=900_000_000),
     ticks=st.integers(min_value=1, max_value=100_000_000),
@@ -391,6 +392,7 @@ def test_full_answer_fills_and_fetched_trades_of_one_order_are_the_same_fills() 
     assert merged[0].venue_ts_ns == (1700000001000 + 737466631) * 1_000_000
 
 
+@settings(deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=2), min_size=3, max_size=12).filter(
     lambda picks: set(picks) == {0, 1, 2}
 ))  # fmt: skip
