@@ -235,6 +235,38 @@ def order_execs(
     return out
 
 
+def snapshot_execs(
+    venue: str,
+    order: Mapping[str, Any],
+    *,
+    cl_ord_id: str,
+    order_qty: Decimal,
+    cum_offset: Decimal = ZERO,
+    cost_offset: Decimal = ZERO,
+    ts_ns: int = 0,
+) -> list[ExecReport] | None:
+    """Everything one ccxt order snapshot that carries its own trades proves (a FULL
+    create answer: its fills), in the order to apply: "accepted", the fills, then the
+    final event (`order_execs`, `fill_execs`). None when its trades do not add up to its
+    filled quantity (an answer without fills, say): fetch the order's trades and use
+    `order_execs` and `fill_execs` with them."""
+    events = order_execs(
+        venue, order, cl_ord_id=cl_ord_id, order_qty=order_qty, cum_offset=cum_offset,
+        cost_offset=cost_offset, ts_ns=ts_ns,
+    )  # fmt: skip
+    snap = _snapshot(order)
+    trades = order.get("trades") or []
+    if not isinstance(trades, list) or not snap.venue_order_id:
+        return events if not snap.filled else None
+    fills = fill_execs(
+        venue, trades, cl_ord_id=cl_ord_id, venue_order_id=snap.venue_order_id,
+        order_qty=order_qty, cum_offset=cum_offset, cost_offset=cost_offset,
+    )  # fmt: skip
+    if sum((f.last_qty for f in fills), ZERO) != snap.filled:
+        return None
+    return events[:1] + fills + events[1:]
+
+
 def replaced_exec(
     venue: str,
     request: ReplaceOnVenue,

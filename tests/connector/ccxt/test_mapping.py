@@ -174,6 +174,16 @@ def test_any_quantity_and_price_on_the_grid_reach_binance_unchanged(steps: int, 
     assert D(request["quantity"]) == qty and D(request["price"]) == price
 
 
+def test_ccxt_truncates_an_amount_off_the_step_so_limits_must_be_checked_first() -> None:
+    """ccxt's amount_to_precision truncates silently: 0.123456 would go out as 0.12345
+    (check_order refuses it: tests/connector/ccxt/test_limits.py)."""
+    args = cm.create_args(limit(qty="0.123456"))
+    request = bn.rest().create_order_request(
+        args.symbol, args.type, args.side, args.amount, args.price, dict(args.params)
+    )
+    assert request["quantity"] == "0.12345"
+
+
 def test_cancel_names_the_order_by_its_client_id_and_the_cancel_by_ours() -> None:
     """ccxt binance's cancel_order(None, symbol, params) sends origClientOrderId instead of
     orderId, and our cancel's id as newClientOrderId."""
@@ -312,6 +322,38 @@ def test_second_venue_order_of_a_replace_counts_what_the_first_filled() -> None:
     assert accepted.avg_px == D("49800")
     with pytest.raises(ValueError, match="cost_offset"):
         cm.order_execs(VENUE, order, cl_ord_id="c", order_qty=D("0.1"), cum_offset=D("0.04"))
+
+
+def test_full_answer_gives_acceptance_then_its_fills_then_the_end() -> None:
+    """An IOC limit order that filled partly and expired: accepted, the fills of the FULL
+    answer in trade order, expired with the cum of the last fill."""
+    raw = {
+        **FULL_MARKET, "type": "LIMIT", "timeInForce": "IOC", "price": "58942.00000000",
+        "origQty": "0.00080000", "status": "EXPIRED",
+    }  # fmt: skip
+    events = cm.snapshot_execs(VENUE, bn.parse_order(raw), cl_ord_id="m1", order_qty=D("0.0008"))
+    assert events is not None
+    assert [(e.kind, e.exec_id) for e in events] == [
+        ("accepted", "5403233939:new"),
+        ("fill", "5403233939:t737466631"),
+        ("fill", "5403233939:t737466632"),
+        ("expired", "5403233939:expired"),
+    ]
+    assert [e.cum_qty for e in events] == [D("0.0005"), D("0.0002"), D("0.0005"), D("0.0005")]
+    assert events[2].leaves_qty == D("0.0003") and events[3].leaves_qty == 0
+    assert events[3].avg_px == events[2].avg_px == D("58941.63")
+
+
+def test_snapshot_without_its_fills_asks_for_the_trades() -> None:
+    """A RESULT answer (no fills) of a filled order: None; a resting one: accepted."""
+    result = {k: v for k, v in FULL_MARKET.items() if k != "fills"}
+    assert cm.snapshot_execs(VENUE, bn.parse_order(result), cl_ord_id="m1",
+                             order_qty=D("0.0005")) is None  # fmt: skip
+    partial = {**FULL_MARKET, "fills": FULL_MARKET["fills"][:1]}
+    assert cm.snapshot_execs(VENUE, bn.parse_order(partial), cl_ord_id="m1",
+                             order_qty=D("0.0005")) is None  # fmt: skip
+    resting = cm.snapshot_execs(VENUE, rest_order(), cl_ord_id="c1", order_qty=D("0.1"))
+    assert resting is not None and [e.exec_id for e in resting] == ["28:new"]
 
 
 def test_replaced_exec_carries_the_request_and_the_new_venue_order() -> None:
