@@ -13,13 +13,9 @@ Exec ids are the same whichever way an event arrives (WebSocket or REST), so the
 applies each once: ``<venue order id>:new``, ``:t<trade id>``, ``:cancelled``,
 ``:expired``, ``:replaced`` (the id of the new venue order) and ``<ClOrdID>:rejected``.
 
-Decimals: ccxt hands amounts and prices over as floats. Every quantity and price here is
-read from the exchange's own decimal string in the structure's `info` (Binance REST order
-origQty / executedQty / price / cummulativeQuoteQty, REST trade and FULL fill qty / price,
-WebSocket executionReport q / z / p / Z and l / L), and only when that is absent from
-ccxt's float, through its shortest repr (`str`), which is exact for any value of at most
-15 significant digits (what a float parsed from such a string gives back). Outbound, a
-Decimal goes to ccxt as a float only when that float reads back as the same Decimal.
+Decimals: every quantity and price is read from the exchange's own decimal string when
+the structure carries it, else from ccxt's float through its repr (`reading`). Outbound,
+a Decimal goes to ccxt as a float only when that float reads back as the same Decimal.
 
 A cumulative quantity is never a guess: it is the venue's own cumulative filled quantity
 of the order (executedQty, z) or the sum over all of the order's distinct trades. A
@@ -32,12 +28,12 @@ average price over the whole order).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, Literal
 
+from actors.connector.ccxt import reading as rd
 from actors.connector.ccxt.errors import Failure, reject_reason
-from protocol.domain import parse_decimal
 from protocol.messages import (
     CancelOnVenue,
     ExecKind,
@@ -52,7 +48,7 @@ from protocol.messages import (
     VenueOrder,
 )
 
-ZERO: Final = Decimal(0)
+ZERO: Final = rd.ZERO
 # a crypto venue has no trading day: DAY rests until cancelled
 TIF_TO_CCXT: Final = {
     TimeInForce.DAY: "GTC",
@@ -60,14 +56,9 @@ TIF_TO_CCXT: Final = {
     TimeInForce.IOC: "IOC",
     TimeInForce.FOK: "FOK",
 }
-SIDE_FROM_CCXT: Final = {"buy": Side.BUY, "sell": Side.SELL}
 TERMINAL: Final = frozenset(
     {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED}
 )
-# raw Binance keys of an order: REST (GET/POST/DELETE /api/v3/order) and WebSocket
-# (executionReport), for amount, filled, price, cumulative quote (cost), client order id
-_REST_ORDER = ("origQty", "executedQty", "price", "cummulativeQuoteQty")
-_WS_ORDER = ("q", "z", "p", "Z")
 
 # ------------------------------------------------------------------------------- exec ids
 
@@ -183,7 +174,7 @@ def client_order_id(order_or_trade: Mapping[str, Any]) -> str:
     in clientOrderId (ccxt's clientOrderId) and the order's in origClientOrderId; its
     executionReport has the cancel's in 'c' and the order's in 'C' (empty on other
     events; ccxt's parse_ws_order already prefers 'C'). The order's id is returned."""
-    info = _info(order_or_trade)
+    info = rd.info_of(order_or_trade)
     for key in ("origClientOrderId", "C"):
         original = info.get(key)
         if isinstance(original, str) and original:
@@ -211,7 +202,7 @@ def order_execs(
     filled quantity, leaves (0 once final) and the average price over the whole order.
     Fills are not derived here (`fill_execs`, `ws_fill_exec`): send them before the final
     event, whose cum_qty would otherwise make the OMS count them as missed."""
-    snap = _snapshot(order)
+    snap = rd.order_view(order)
     cum = cum_offset + snap.filled
     status = order_status(order.get("status"), cum)
     avg = _avg_px(cum_offset, cost_offset, snap.filled, snap.cost)
@@ -254,7 +245,7 @@ def snapshot_execs(
         venue, order, cl_ord_id=cl_ord_id, order_qty=order_qty, cum_offset=cum_offset,
         cost_offset=cost_offset, ts_ns=ts_ns,
     )  # fmt: skip
-    snap = _snapshot(order)
+    snap = rd.order_view(order)
     trades = order.get("trades") or []
     if not isinstance(trades, list) or not snap.venue_order_id:
         return events if not snap.filled else None
@@ -280,7 +271,7 @@ def replaced_exec(
     the remaining quantity) is on the book: ClOrdID / OrigClOrdID of the request, the new
     venue order id, the request's total qty and price; `cum_offset` / `cost_offset`: what
     the venue orders before it filled (quantity, quote amount)."""
-    snap = _snapshot(new_order)
+    snap = rd.order_view(new_order)
     if not snap.venue_order_id:
         raise ValueError("the new order of a replace has no venue order id")
     cum = cum_offset + snap.filled
@@ -361,9 +352,9 @@ def fill_execs(
     fetch_my_trades, WebSocket trades), in trade id order, each with the exact cum_qty
     `cum_offset` + the running sum. A trade of another order, or two different trades
     under one id, is a ValueError."""
-    by_id: dict[str, _Fill] = {}
+    by_id: dict[str, rd.TradeView] = {}
     for trade in trades:
-        fill = _fill(trade)
+        fill = rd.trade_view(trade)
         if fill.order_id and fill.order_id != venue_order_id:
             raise ValueError(
                 f"trade {fill.trade_id} is of order {fill.order_id}, not {venue_order_id}"
@@ -379,7 +370,7 @@ def fill_execs(
     cum, cost = cum_offset, cost_offset
     _check_offsets(cum_offset, cost_offset)
     out: list[ExecReport] = []
-    for fill in sorted(by_id.values(), key=_trade_order):
+    for fill in sorted(by_id.values(), key=rd.trade_sort_key):
         cum += fill.qty
         cost += fill.qty * fill.px
         out.append(_fill_report(venue, fill, venue_order_id, cl_ord_id, order_qty, cum, cost))
@@ -399,13 +390,13 @@ def ws_fill_exec(
     raw executionReport, whose 'z' (cumulative filled quantity of the venue order) and
     'Z' (cumulative quote) make cum_qty and avg_px exact. None when the trade carries no
     such cumulative: the caller then fetches all the order's trades (`fill_execs`)."""
-    info = _info(trade)
+    info = rd.info_of(trade)
     if info.get("x") != "TRADE":
         return None
-    venue_cum, venue_cost = _num(info, "z"), _num(info, "Z")
+    venue_cum, venue_cost = rd.num(info, "z"), rd.num(info, "Z")
     if venue_cum is None or venue_cost is None:
         return None
-    fill = _fill(trade)
+    fill = rd.trade_view(trade)
     if not fill.order_id:
         return None
     _check_offsets(cum_offset, cost_offset)
@@ -430,7 +421,7 @@ def venue_order(
 ) -> VenueOrder:
     """The venue's view of our order from a ccxt order (status answers, open orders).
     `order_qty`: our total qty (None: `cum_offset` + the venue order's amount)."""
-    snap = _snapshot(order)
+    snap = rd.order_view(order)
     if snap.side is None or not snap.symbol:
         raise ValueError(f"order {snap.venue_order_id!r} names no side or symbol")
     total = order_qty
@@ -482,83 +473,16 @@ def positions_from_balance(
         if base in bases:
             raise ValueError(f"{bases[base]} and {symbol} share base asset {base}")
         bases[base] = symbol
-    totals = _raw_totals(balance)
+    totals = rd.raw_totals(balance)
     out: list[PositionView] = []
     for base, symbol in bases.items():
-        total = totals.get(base) if totals is not None else _unified_total(balance, base)
+        total = totals.get(base) if totals is not None else rd.unified_total(balance, base)
         qty = (total or ZERO) - baseline.get(base, ZERO)
         out.append(PositionView(venue=venue, symbol=symbol, qty=qty))
     return out
 
 
 # ------------------------------------------------------------------------------- internals
-
-
-def _info(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    info = obj.get("info")
-    return info if isinstance(info, Mapping) else {}
-
-
-def _num(source: Mapping[str, Any], key: str) -> Decimal | None:
-    """`source[key]` as a bounded Decimal: a string or int as is, a float by its repr;
-    None when absent or empty; a ValueError when it is not a number."""
-    value = source.get(key)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"{key}: not a number: {value!r}")
-    return parse_decimal(repr(value) if isinstance(value, float) else str(value))
-
-
-def _pick(
-    info: Mapping[str, Any], raw_key: str, unified: Mapping[str, Any], key: str
-) -> Decimal | None:
-    raw = _num(info, raw_key)
-    return raw if raw is not None else _num(unified, key)
-
-
-@dataclass(frozen=True, slots=True)
-class _Snapshot:
-    venue_order_id: str
-    symbol: str
-    side: Side | None
-    order_type: OrdType
-    amount: Decimal | None
-    filled: Decimal
-    price: Decimal | None
-    cost: Decimal | None  # cumulative quote amount of the fills
-    ts_ns: int
-    reject_text: str
-
-
-def _snapshot(order: Mapping[str, Any]) -> _Snapshot:
-    info = _info(order)
-    ws = info.get("e") == "executionReport"
-    amount_key, filled_key, price_key, cost_key = _WS_ORDER if ws else _REST_ORDER
-    order_type = OrdType.MARKET if order.get("type") == "market" else OrdType.LIMIT
-    # ccxt puts the average into a market order's price: a market order has none
-    price = _pick(info, price_key, order, "price")
-    if order_type is OrdType.MARKET or not price:
-        price = None
-    cost = _pick(info, cost_key, order, "cost")
-    filled = _pick(info, filled_key, order, "filled") or ZERO
-    if cost is None and filled:
-        average = _num(order, "average")
-        cost = None if average is None else average * filled
-    reason = info.get("r") if ws else None
-    ts_ms = order.get("lastUpdateTimestamp") or order.get("timestamp") or 0
-    return _Snapshot(
-        venue_order_id=str(order.get("id") or ""),
-        symbol=str(order.get("symbol") or ""),
-        side=SIDE_FROM_CCXT.get(str(order.get("side"))),
-        order_type=order_type,
-        amount=_pick(info, amount_key, order, "amount"),
-        filled=filled,
-        price=price,
-        cost=cost,
-        ts_ns=int(ts_ms) * 1_000_000 if isinstance(ts_ms, int | float) else 0,
-        reject_text=reason if isinstance(reason, str) and reason != "NONE" else "",
-    )
 
 
 def _check_offsets(cum_offset: Decimal, cost_offset: Decimal) -> None:
@@ -588,7 +512,7 @@ def _order_report(
     venue: str,
     kind: ExecKind,
     exec_id: str,
-    snap: _Snapshot,
+    snap: rd.OrderView,
     cl_ord_id: str,
     order_qty: Decimal,
     cum: Decimal,
@@ -616,57 +540,9 @@ def _order_report(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Fill:
-    trade_id: str
-    order_id: str
-    symbol: str
-    side: Side | None
-    qty: Decimal
-    px: Decimal
-    ts_ns: int
-
-    def merged(self, other: _Fill) -> _Fill:
-        """The same trade seen twice (a FULL answer's fill names no side or time)."""
-        return replace(
-            self,
-            order_id=self.order_id or other.order_id,
-            symbol=self.symbol or other.symbol,
-            side=self.side or other.side,
-            ts_ns=max(self.ts_ns, other.ts_ns),
-        )
-
-
-def _fill(trade: Mapping[str, Any]) -> _Fill:
-    info = _info(trade)
-    ws = info.get("e") == "executionReport"
-    qty = _pick(info, "l" if ws else "qty", trade, "amount")
-    px = _pick(info, "L" if ws else "price", trade, "price")
-    trade_id = str(trade.get("id") or "")
-    if not trade_id or qty is None or px is None or qty <= 0 or px <= 0:
-        raise ValueError(f"trade {trade_id!r}: no id, or no positive quantity and price")
-    order_id = trade.get("order") or info.get("i" if ws else "orderId") or ""
-    ts_ms = trade.get("timestamp")
-    return _Fill(
-        trade_id=trade_id,
-        order_id=str(order_id),
-        symbol=str(trade.get("symbol") or ""),
-        side=SIDE_FROM_CCXT.get(str(trade.get("side"))),
-        qty=qty,
-        px=px,
-        ts_ns=int(ts_ms) * 1_000_000 if isinstance(ts_ms, int | float) else 0,
-    )
-
-
-def _trade_order(fill: _Fill) -> tuple[int, int, str]:
-    """Numeric trade ids in numeric order (Binance's are), any other after them."""
-    tid = fill.trade_id
-    return (0, int(tid), "") if tid.isdigit() else (1, 0, tid)
-
-
 def _fill_report(
     venue: str,
-    fill: _Fill,
+    fill: rd.TradeView,
     venue_order_id: str,
     cl_ord_id: str,
     order_qty: Decimal,
@@ -691,26 +567,3 @@ def _fill_report(
         ord_status=status,
         venue_ts_ns=fill.ts_ns,
     )
-
-
-def _raw_totals(balance: Mapping[str, Any]) -> dict[str, Decimal] | None:
-    """free + locked per asset of Binance's account answer; None if it is not one."""
-    rows = _info(balance).get("balances")
-    if not isinstance(rows, list):
-        return None
-    totals: dict[str, Decimal] = {}
-    for row in rows:
-        if isinstance(row, Mapping) and isinstance(row.get("asset"), str):
-            free, locked = _num(row, "free") or ZERO, _num(row, "locked") or ZERO
-            totals[row["asset"]] = free + locked
-    return totals
-
-
-def _unified_total(balance: Mapping[str, Any], asset: str) -> Decimal | None:
-    per_asset = balance.get(asset)
-    if isinstance(per_asset, Mapping):
-        total = _num(per_asset, "total")
-        if total is not None:
-            return total
-    totals = balance.get("total")
-    return _num(totals, asset) if isinstance(totals, Mapping) else None

@@ -591,3 +591,14 @@ def test_two_symbols_of_one_base_asset_cannot_be_told_apart() -> None:
         cm.positions_from_balance(VENUE, bn.fetch_balance(ACCOUNT), ["BTC/USDT", "BTC/FDUSD"], {})
     with pytest.raises(ValueError, match="BASE/QUOTE"):
         cm.base_asset("BTCUSDT")
+
+
+def test_trade_ids_that_are_not_ascii_numbers_sort_after_the_numeric_ones() -> None:
+    """ "²" is a str.isdigit() digit that int() refuses: it sorts with the other ids."""
+    trades = [
+        {"id": tid, "order": "28", "amount": 0.01, "price": 100.0, "info": {}}
+        for tid in ("b", "²", "10", "9")
+    ]
+    fills = cm.fill_execs(VENUE, trades, cl_ord_id="c1", venue_order_id="28", order_qty=D(1))
+    assert [f.exec_id for f in fills] == ["28:t9", "28:t10", "28:tb", "28:t²"]
+    assert fills[-1].cum_qty == D("0.04") and fills[-1].avg_px == 100
