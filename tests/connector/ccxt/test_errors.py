@@ -39,6 +39,7 @@ def binance(status: int, code: int, msg: str) -> Exception:
          "ExchangeNotAvailable"),
         (ce.OnMaintenance("binance system maintenance"), "unknown", "OnMaintenance"),
         (ce.BadResponse("binance returned garbage"), "unknown", "BadResponse"),
+        (ce.CancelPending("binance cancel pending"), "unknown", "CancelPending"),
         (ce.ExchangeError("binance POST https://api.binance.com/api/v3/order"), "unknown",
          "ExchangeError"),  # the HTTPError path of ccxt's fetch: no exchange code
         (TimeoutError(), "unknown", "TimeoutError"),  # asyncio.TimeoutError
@@ -71,6 +72,7 @@ def binance(status: int, code: int, msg: str) -> Exception:
         (binance(400, -1111, "Parameter 'quantity' has too much precision."), "rejected",
          "BadRequest"),
         (binance(400, -2010, "Market is closed."), "rejected", "MarketClosed"),
+        (ce.OperationRejected("binance restricted"), "rejected", "OperationRejected"),
         (ce.ExchangeError('binance {"code":-2026,"msg":"Order was canceled or expired."}'),
          "rejected", "ExchangeError"),  # a code ccxt does not map: a definite answer
         # the credentials or account
@@ -88,6 +90,9 @@ def binance(status: int, code: int, msg: str) -> Exception:
         (ce.ExchangeClosedByUser("Connection closed by the user"), "internal",
          "ExchangeClosedByUser"),
         (ce.OrderNotCached("binance order not in cache"), "internal", "OrderNotCached"),
+        (ce.InvalidAddress("binance withdraw address"), "internal", "InvalidAddress"),
+        (ce.InvalidProxySettings("binance conflicting proxies"), "internal",
+         "InvalidProxySettings"),
         (ce.UnsubscribeError("binance unwatch failed"), "internal", "UnsubscribeError"),
         (KeyError("info"), "internal", "KeyError"),
     ],
