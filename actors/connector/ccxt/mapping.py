@@ -446,6 +446,25 @@ def venue_order(
     )
 
 
+def trade_fee(trade: Mapping[str, Any]) -> tuple[Decimal, str] | None:
+    """(commission, asset) of one ccxt trade, raw-first (REST and FULL fill commission /
+    commissionAsset, executionReport n / N), else ccxt's unified fee; None if it has none."""
+    info = rd.info_of(trade)
+    ws = info.get("e") == "executionReport"
+    cost, asset = (
+        rd.num(info, "n" if ws else "commission"),
+        info.get("N" if ws else "commissionAsset"),
+    )
+    if cost is None or not isinstance(asset, str) or not asset:
+        fee = trade.get("fee")
+        if not isinstance(fee, Mapping):
+            return None
+        cost, asset = rd.num(fee, "cost"), fee.get("currency")
+        if cost is None or not isinstance(asset, str) or not asset:
+            return None
+    return cost, asset
+
+
 def base_asset(symbol: str) -> str:
     """ "BTC" of "BTC/USDT" (a ccxt unified spot symbol)."""
     base, sep, quote = symbol.partition("/")
@@ -465,7 +484,9 @@ def positions_from_balance(
     Read from Binance's raw account balances (free / locked strings) when the balance
     carries them (fetch_balance), else from ccxt's unified totals (a WebSocket balance's
     raw message lists only the assets that changed). Quote assets are not compared: fees
-    are paid from them, and several symbols share one. Two symbols of one base asset
+    are paid from them, and several symbols share one. A commission charged in the base
+    asset (Binance's default on a buy without BNB fee payment) leaves the balance that much
+    below the filled quantity: `trade_fee` says how much. Two symbols of one base asset
     cannot be told apart in a balance: a ValueError."""
     bases: dict[str, str] = {}
     for symbol in symbols:

@@ -586,6 +586,20 @@ def test_positions_without_raw_balances_use_the_unified_totals() -> None:
     assert (btc.qty, sol.qty) == (D("1.12"), D(-2))
 
 
+def test_trade_fee_is_read_from_every_trade_shape() -> None:
+    """The commission of a buy charged in BTC is what the BTC balance lacks of the fill."""
+    rest = bn.parse_trades([{**TRADES_28[0], "commission": "0.00002000", "commissionAsset": "BTC"}])
+    assert cm.trade_fee(rest[0]) == (D("0.00002"), "BTC")
+    full = bn.parse_order(FULL_MARKET)["trades"][0]
+    assert cm.trade_fee(full) == (D("0"), "BNB")
+    _, [ws] = bn.ws_feed([ws_trade(5, "0.01", "0.01", "50000", "500")])
+    assert cm.trade_fee(ws) == (D("0.0000001"), "BTC")
+    unified = {"id": "1", "info": {}, "fee": {"cost": 0.5, "currency": "USDT"}}
+    assert cm.trade_fee(unified) == (D("0.5"), "USDT")
+    assert cm.trade_fee({"id": "1", "info": {}, "fee": None}) is None
+    assert cm.trade_fee({"id": "1", "info": {}, "fee": {"cost": None, "currency": None}}) is None
+
+
 def test_two_symbols_of_one_base_asset_cannot_be_told_apart() -> None:
     with pytest.raises(ValueError, match="share base asset BTC"):
         cm.positions_from_balance(VENUE, bn.fetch_balance(ACCOUNT), ["BTC/USDT", "BTC/FDUSD"], {})
