@@ -468,8 +468,7 @@ def load_config(
         _table(data, "metrics")["port"] = metrics_port
     cfg = parse_config(data)
     if len(cfg.endpoint("connector.XXXXXXXXXXXXXXXXXXXXXXXX")) > 107:  # runtime_path: tp/ too
-        why = "too long for ipc:// endpoints (max ~80 chars; ~77 for a shared dir: tp/ added)"
-        raise ConfigError("system.runtime_dir", why)
+        raise ConfigError("system.runtime_dir", "too long for ipc:// (max ~80 chars, 77 if shared)")
     return cfg
 
 

@@ -9,7 +9,9 @@ user is refused (its owner can replace anything in it, sticky bit or not)."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from actors.supervisor.host import (
     shared_dir_fields,
 )
 from protocol import paths
-from protocol.config import SystemConfig, parse_config
+from protocol.config import SystemConfig, load_config, parse_config
 from protocol.exceptions import ConfigError
 
 ME = 1000
@@ -202,3 +204,20 @@ def test_a_state_dir_shared_by_another_user_is_refused_and_one_of_roots_is_used(
     fd = lock_state_dir(cfg)
     os.close(fd)
     assert stat.S_IMODE(state.stat().st_mode) == 0o700  # ours (root runs the test): tightened
+
+
+def test_the_ipc_length_guard_counts_tp_in_a_shared_dir(tmp_path: Path) -> None:
+    """A runtime dir whose endpoints just fit is too long once it is shared (tp/ added)."""
+    config = tmp_path / "config.toml"
+    config.write_text('[[venues]]\nname = "simA"\n[venues.sim]\n')
+    probe = Path(tempfile.mkdtemp(prefix="tp", dir="/tmp"))
+    try:
+        longest = "ipc://" + str(probe / "x") + "/connector." + "X" * 24 + ".sock"
+        rt = probe / ("x" * (1 + 106 - len(longest)))  # endpoints of 106 chars
+        rt.mkdir(mode=0o700)
+        load_config(config, state_dir=str(tmp_path / "state"), runtime_dir=str(rt))
+        os.chmod(rt, 0o777)
+        with pytest.raises(ConfigError, match="system.runtime_dir: too long"):
+            load_config(config, state_dir=str(tmp_path / "state"), runtime_dir=str(rt))
+    finally:
+        shutil.rmtree(probe)
