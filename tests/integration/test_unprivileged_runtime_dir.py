@@ -16,6 +16,7 @@ PYTHONPATH, a copy of the sources.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import site
@@ -160,7 +161,8 @@ def test_an_unprivileged_supervisor_runs_in_runtime_and_state_dirs_mounted_for_r
     system starts, every process runs as that uid, the sockets are in a 0700 dir of its own
     inside the runtime dir (nothing else of it is touched), `runtime_dir_shared` and
     `state_dir_shared` say so once, `status` run as that uid answers, and it stops with
-    exit 0. Before the shared-dir rule it exited 2 at once ("owned by uid 0, not by us")."""
+    exit 0; `preflight` as that uid passes both dirs beforehand. Before the shared-dir rule
+    it exited 2 at once ("owned by uid 0, not by us")."""
     mode, gid = MOUNTS[mount]
     root = Path(tempfile.mkdtemp(prefix="tpu", dir="/tmp"))
     sut = None
@@ -172,11 +174,16 @@ def test_an_unprivileged_supervisor_runs_in_runtime_and_state_dirs_mounted_for_r
         _mount(sut.runtime_dir, mode, gid)
         _mount(sut.state_dir, 0o2770, NOBODY)
         (sut.runtime_dir / "theirs.txt").write_text("another container's")
+        own = sut.runtime_dir / paths.SHARED_SUBDIR
+        preflight = nobody.run("preflight", "--json", *sut.cli_args())
+        rows = {c["name"]: c for c in json.loads(preflight.stdout)["data"]["checks"]}
+        assert rows["runtime_dir"]["status"] == "PASS", rows
+        assert f"{own} will be created (0700)" in rows["runtime_dir"]["detail"]
+        assert rows["state_dir"]["status"] == "PASS", rows
         sut.start(timeout_s=60)
         assert sut.proc is not None
         assert _uids(sut.proc.pid) == {NOBODY}
 
-        own = sut.runtime_dir / paths.SHARED_SUBDIR
         assert sut.cfg.runtime_path == own
         st = os.lstat(own)
         assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (NOBODY, 0o700)
