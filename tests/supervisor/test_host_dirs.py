@@ -27,6 +27,7 @@ from actors.supervisor.host import (
 from protocol import paths
 from protocol.config import SystemConfig, load_config, parse_config
 from protocol.exceptions import ConfigError
+from tests.helpers import SUPERVISOR, run_python
 
 ME = 1000
 NOBODY = 65534
@@ -221,3 +222,26 @@ def test_the_ipc_length_guard_counts_tp_in_a_shared_dir(tmp_path: Path) -> None:
             load_config(config, state_dir=str(tmp_path / "state"), runtime_dir=str(rt))
     finally:
         shutil.rmtree(probe)
+
+
+@as_root
+def test_an_offline_command_on_a_state_dir_shared_by_another_user_exits_2(
+    tmp_path: Path,
+) -> None:
+    """`fix seq` with no supervisor running takes the state dir's lock itself: the same
+    refusal as `run`, one line and exit 2 (not a traceback)."""
+    config = tmp_path / "config.toml"
+    config.write_text('[[venues]]\nname = "simA"\n[venues.sim]\n')
+    state, rt = tmp_path / "state", Path(tempfile.mkdtemp(prefix="tp", dir="/tmp"))
+    state.mkdir()
+    os.chmod(state, 0o2770)
+    os.chown(state, NOBODY, NOBODY)
+    try:
+        args = ["fix", "seq", "--venue", "simA", "--next-in", "5", "--reason", "test"]
+        args += ["--config", str(config), "--state-dir", str(state), "--runtime-dir", str(rt)]
+        done = run_python([str(SUPERVISOR), *args], timeout_s=60)
+    finally:
+        shutil.rmtree(rt)
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert "system.state_dir" in line and f"owned by uid {NOBODY}, who could" in line
