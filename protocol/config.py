@@ -285,10 +285,14 @@ class SystemConfig(_Cfg):
         return Path(self.system.state_dir).resolve()
 
     @property
-    def runtime_path(self) -> Path:
+    def runtime_base(self) -> Path:  # as configured; the files: `runtime_path`
         if self.system.runtime_dir:  # absolute, a symlink kept: the supervisor refuses one
             return Path(os.path.abspath(self.system.runtime_dir))
         return paths.default_runtime_dir(self.state_path)
+
+    @property
+    def runtime_path(self) -> Path:  # runtime_base, or our tp/ in it if shared (reads its mode)
+        return paths.runtime_files_dir(self.runtime_base)
 
     def endpoint(self, actor: str) -> str:
         """The ROUTER endpoint an actor binds (ipc in the private runtime dir)."""
@@ -463,8 +467,8 @@ def load_config(
     if metrics_port is not None:
         _table(data, "metrics")["port"] = metrics_port
     cfg = parse_config(data)
-    if len(cfg.endpoint("connector.XXXXXXXXXXXXXXXXXXXXXXXX")) > 107:
-        raise ConfigError("system.runtime_dir", "too long for ipc:// endpoints (max ~80 chars)")
+    if len(cfg.endpoint("connector.XXXXXXXXXXXXXXXXXXXXXXXX")) > 107:  # runtime_path: tp/ too
+        raise ConfigError("system.runtime_dir", "too long for ipc:// (max ~80 chars, 77 if shared)")
     return cfg
 
 
