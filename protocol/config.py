@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from protocol import paths
+from protocol.ccxt_config import CcxtCfg
 from protocol.domain import CompId, check_decimal
 from protocol.exceptions import ConfigError
 from protocol.fix_config import DialectCfg, ScheduleCfg, TlsCfg
@@ -127,33 +128,6 @@ class MessageLogCfg(_Cfg):
 
     max_file_bytes: Annotated[int, Field(ge=4096)] = 64 << 20
     keep_files: PosInt = 4
-
-
-class CcxtCfg(_Cfg):
-    """A crypto exchange reached through ccxt (REST + WebSocket), `kind = "ccxt"`.
-
-    Our symbols are ccxt's unified ones ("BTC/USDT"). Credentials come from the environment
-    variables named here, never from the file; a missing one stops the start (exit 2)."""
-
-    exchange: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")] = "binance"  # ccxt id
-    api_key_env: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-    secret_env: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-    sandbox: bool = False  # the exchange's testnet (ccxt set_sandbox_mode)
-    # "": the exchange's own URLs; else every REST and WebSocket URL of the exchange class
-    # points here (http://host:port; the local exchange of tests and the demo)
-    base_url: Annotated[str, Field(max_length=200, pattern=r"^(|https?://[!-~]+)$")] = ""
-    market_type: Literal["spot"] = "spot"
-    symbols: Annotated[
-        list[Annotated[str, Field(pattern=r"^[A-Z0-9]{1,16}/[A-Z0-9]{1,16}$")]], Field(min_length=1)
-    ]
-    recv_window_ms: Annotated[int, Field(ge=100, le=60000)] = 5000
-    # REST polling of the orders we know while the user-data stream is down (and a slow
-    # safety net while it is up, `poll_idle_s`)
-    poll_interval_s: Annotated[float, Field(gt=0, le=60, allow_inf_nan=False)] = 1.0
-    poll_idle_s: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 30.0
-    # per asset, the balance that is not a position of ours (funding held at the exchange):
-    # the heartbeat compares (balance - baseline) of each symbol's base asset with the OMS
-    position_baseline: dict[str, ConfigDec] = Field(default_factory=dict)
 
 
 class VenueCfg(_Cfg):
