@@ -1,0 +1,1 @@
+"""The ccxt venue adapter: crypto exchanges through ccxt (REST + WebSocket)."""
