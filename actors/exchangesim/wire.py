@@ -170,7 +170,7 @@ def execution_report(
         "z": fmt(o.cum_qty),
         "L": fmt(trade.px if trade else ZERO),
         "n": fmt(trade.fee) if trade else "0",
-        "N": trade.fee_asset if trade and trade.fee else None,
+        "N": trade.fee_asset if trade else None,  # a trade names it even at 0 (as Binance)
         "T": trade.ts_ms if trade else now_ms,
         "t": trade.tid if trade else -1,
         "I": 0,
