@@ -31,7 +31,7 @@ from __future__ import annotations
 import secrets
 import string
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from actors.exchangesim import errors
 from actors.exchangesim.market import Market, markets_from
@@ -40,7 +40,6 @@ from actors.venuesim.liquidity import Ladder, LadderSpec, next_reference, on_gri
 from actors.venuesim.matching import plan_match, plan_sweep
 from actors.venuesim.model import OrdStatus
 from actors.venuesim.orders import OrderState, Record, SideBook, dec_str, opposite
-from actors.venuesim.store import SimStore
 from protocol.config import SimCfg
 from protocol.domain import OrdType, Side, TimeInForce
 
@@ -53,6 +52,15 @@ _END_STATUS = {
     "EXPIRED": (OrdStatus.EXPIRED, "EXPIRED"),
     "EXPIRED_IN_MATCH": (OrdStatus.EXPIRED, "TRADE_PREVENTION"),
 }
+
+
+class Store(Protocol):
+    """What the exchange needs of its log (`actors.venuesim.store.SimStore`)."""
+
+    def replay(self) -> list[list[Record]]: ...
+    def append(self, txn: list[Record]) -> None: ...
+    def note_tick(self, rec: Record) -> None: ...
+    def sync(self) -> None: ...
 
 
 def new_client_id() -> str:
@@ -91,7 +99,7 @@ class Exchange:
     def __init__(
         self,
         sim: SimCfg,
-        store: SimStore,
+        store: Store,
         seed: int,
         *,
         balances: dict[str, Decimal] | None = None,
@@ -397,6 +405,7 @@ class Exchange:
         self.totals[got] = self.totals.get(got, ZERO) + got_qty - fee
         self.totals[gave] = self.totals.get(gave, ZERO) - gave_qty
         self.last_tid = max(self.last_tid, rec["tid"])
+        o.fills.append((rec["tid"], qty, px, rec["ts"]))
         self.trades.append(
             Trade(rec["tid"], o.oid, o.symbol, o.side, qty, px, fee, got, rec["mk"], rec["ts"])
         )

@@ -109,15 +109,19 @@ class ExchangeServer:
                     s.put(text, due)
                     self.events_sent += 1
 
-    def drop_ws(self) -> int:
-        """Close every WebSocket now; returns how many."""
-        n = 0
+    @property
+    def connections(self) -> int:
+        return len(self._sessions)
+
+    async def drop_ws(self) -> None:
+        """Close every WebSocket now (the `drop_ws` fault)."""
         for s in list(self._sessions):
             s.subscription = None
             s.queue.put_nowait(None)
-            asyncio.get_running_loop().create_task(s.ws.close(code=1001, message=b"drop_ws"))
-            n += 1
-        return n
+        await asyncio.gather(
+            *(s.ws.close(code=1001, message=b"drop_ws") for s in list(self._sessions)),
+            return_exceptions=True,
+        )
 
     # ------------------------------------------------------------------ handlers
 
