@@ -24,6 +24,7 @@ from actors.exchangesim.rest import Request, RestApi
 from actors.exchangesim.wsapi import WsApi, event_frame
 
 WS_PATH = "/ws-api/v3"
+SHUTDOWN_S = 1.0  # at close, handlers still running (a withheld answer) are cancelled
 _Item = tuple[float, str]  # (monotonic time it is due, text)
 
 
@@ -71,7 +72,9 @@ class ExchangeServer:
 
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the bound port (`port` 0: any free one)."""
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_S
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()

@@ -94,3 +94,20 @@ async def eventually(pred: Callable[[], bool], timeout_s: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
+
+
+async def user_stream(session: Any, rig: Rig) -> Any:
+    """A raw WebSocket API connection subscribed to the user-data stream (signed)."""
+    from actors.exchangesim.auth import sign
+
+    url = rig.base_url.replace("http", "ws") + "/ws-api/v3"
+    ws = await session.ws_connect(url)
+    params: dict[str, Any] = {"apiKey": API_KEY, "timestamp": int(time.time() * 1000)}
+    payload = "&".join(f"{k}={params[k]}" for k in sorted(params))
+    params["signature"] = sign(payload, SECRET)
+    await ws.send_json(
+        {"id": "s", "method": "userDataStream.subscribe.signature", "params": params}
+    )
+    reply = await ws.receive_json(timeout=10)
+    assert reply["status"] == 200, reply
+    return ws
