@@ -104,7 +104,8 @@ class ExchangeSimActor(Actor):
             sim_port_file(self.cfg.runtime_path, name), f"{port}\n".encode(), durable=False
         )
         self.bridge.spawn(self._liquidity(sim.liquidity_interval_s), name="liquidity")
-        self.call_every(SYNC_INTERVAL_S, self.store.sync)
+        self._synced_step = self.exchange.step
+        self.call_every(SYNC_INTERVAL_S, self._sync)
         self.log.info(
             "sim_listening", host=vcfg.host, port=port, book_id=self.store.book_id,
             **self.exchange.snapshot(),
@@ -126,6 +127,13 @@ class ExchangeSimActor(Actor):
         while True:
             await asyncio.sleep(interval_s)
             self.server.publish(self.exchange.liquidity_step(self.server_ms()))
+
+    def _sync(self) -> None:
+        """Quiet liquidity steps are written lazily (operations are fsync'd at once): flush
+        the latest one now and then, and only if there is one."""
+        if self.exchange.step != self._synced_step:
+            self._synced_step = self.exchange.step
+            self.store.sync()
 
     # ------------------------------------------------------------------ loop hooks
 

@@ -197,3 +197,38 @@ def test_resting_order_fills_as_the_price_walks_and_my_trades_filters(tmp_path: 
             assert [t["id"] for t in later] == [first]
 
     run(body())
+
+
+def test_self_trade_prevention_expires_our_resting_order(tmp_path: Path) -> None:
+    """EXPIRE_MAKER: a buy that would trade with our own resting sell expires that sell
+    (EXPIRED_IN_MATCH) and trades with the market maker at the same price instead."""
+
+    async def body() -> None:
+        async with running(tmp_path) as rig, client(rig) as ex:
+            sell = await ex.create_order("BTC/USDT", "limit", "sell", 1, 50000.01)
+            assert sell["status"] == "open"
+            buy = await ex.create_order("BTC/USDT", "limit", "buy", 0.5, 50000.01)
+            assert (
+                buy["status"] == "closed" and buy["info"]["fills"][0]["price"] == "50000.01000000"
+            )
+            expired = await ex.fetch_order(sell["id"], "BTC/USDT")
+            assert expired["info"]["status"] == "EXPIRED_IN_MATCH" and expired["filled"] == 0
+            assert (await ex.fetch_balance())["BTC"]["used"] == 0
+
+    run(body())
+
+
+def test_commission_is_charged_in_the_asset_received(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with running(tmp_path, commission_rate=Decimal("0.001")) as rig, client(rig) as ex:
+            buy = await ex.create_order("BTC/USDT", "market", "buy", 1)
+            (fill,) = buy["info"]["fills"]
+            assert (fill["commission"], fill["commissionAsset"]) == ("0.00100000", "BTC")
+            sell = await ex.create_order("BTC/USDT", "market", "sell", 1)
+            (fill,) = sell["info"]["fills"]
+            assert (fill["commission"], fill["commissionAsset"]) == ("49.99999000", "USDT")
+            bal = await ex.fetch_balance()
+            assert bal["BTC"]["total"] == 999.999
+            assert bal["info"]["commissionRates"]["taker"] == "0.00100000"
+
+    run(body())
