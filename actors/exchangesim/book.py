@@ -230,8 +230,8 @@ class Exchange:
         end_ms: int | None = None,
         limit: int = 500,
     ) -> list[Trade]:
-        """GET /api/v3/myTrades: oldest first; `from_id` from that trade id on, else the
-        newest `limit` (within the time bounds)."""
+        """GET /api/v3/myTrades: oldest first; from `from_id` (or `start_ms`) on the first
+        `limit`, else the newest `limit` (up to `end_ms`)."""
         rows = [
             t
             for t in self.trades
@@ -241,7 +241,7 @@ class Exchange:
             and (start_ms is None or t.ts_ms >= start_ms)
             and (end_ms is None or t.ts_ms <= end_ms)
         ]
-        return rows[:limit] if from_id is not None else rows[-limit:]
+        return rows[:limit] if from_id is not None or start_ms is not None else rows[-limit:]
 
     def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
         """asset -> (free, locked)."""

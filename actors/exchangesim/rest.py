@@ -42,6 +42,13 @@ _DECIMAL = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
 _DECIMAL_LEGAL = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
 _INT_LEGAL = r"^[0-9]{1,20}$"
 _TIFS = {"GTC": TimeInForce.GTC, "IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK}
+DAY_MS = 24 * 3600 * 1000
+# the parameter sets GET /api/v3/myTrades takes besides symbol (Binance's documented list)
+_TRADE_QUERIES = frozenset(
+    frozenset(c)
+    for c in ((), ("orderId",), ("startTime",), ("endTime",), ("fromId",),
+              ("startTime", "endTime"), ("orderId", "fromId"))
+)  # fmt: skip
 RATE_LIMITS = [
     {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
     {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
@@ -256,6 +263,12 @@ class RestApi:
 
     def _my_trades(self, p: dict[str, str], now: int) -> Response:
         symbol = _symbol(p, self.exchange)
+        given = frozenset(k for k in ("orderId", "startTime", "endTime", "fromId") if p.get(k))
+        if given not in _TRADE_QUERIES:
+            raise ApiError(-1128, "Combination of optional parameters invalid.")
+        if p.get("startTime") and p.get("endTime"):
+            if _int(p, "endTime") - _int(p, "startTime") > DAY_MS:
+                raise ApiError(-1127, "More than 24 hours between startTime and endTime.")
         limit = min(_int(p, "limit"), 1000) if p.get("limit") else 500
         trades = self.exchange.my_trades(
             symbol,

@@ -24,6 +24,7 @@ from actors.exchangesim.rest import Request, RestApi
 from actors.exchangesim.wsapi import WsApi, event_frame
 
 WS_PATH = "/ws-api/v3"
+PING_INTERVAL_S = 20.0  # Binance pings every 20 s and drops a connection that never pongs
 SHUTDOWN_S = 1.0  # at close, handlers still running (a withheld answer) are cancelled
 _Item = tuple[float, str]  # (monotonic time it is due, text)
 
@@ -35,6 +36,7 @@ class _Session:
         self.ws = ws
         self.queue: asyncio.Queue[_Item | None] = asyncio.Queue()
         self.subscription: int | None = None
+        self.subscriptions_made = 0  # Binance numbers a connection's subscriptions from 0
         self.writer = asyncio.get_running_loop().create_task(self._write())
 
     def put(self, text: str, due: float = 0.0) -> None:
@@ -61,7 +63,6 @@ class ExchangeServer:
         self.faults = faults
         self.log = log or structlog.get_logger("exchangesim")
         self._sessions: set[_Session] = set()
-        self._next_subscription = 0
         self.requests: Counter[str] = Counter()  # "METHOD /path" -> how many
         self.events_sent = 0
         self.app = web.Application()
@@ -152,7 +153,7 @@ class ExchangeServer:
         return web.json_response(resp.body, status=resp.status)
 
     async def _ws(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(autoping=True)
+        ws = web.WebSocketResponse(autoping=True, heartbeat=PING_INTERVAL_S)
         await ws.prepare(request)
         session = _Session(ws)
         self._sessions.add(session)
@@ -161,14 +162,13 @@ class ExchangeServer:
                 if msg.type != WSMsgType.TEXT:
                     continue
                 answer = self.ws_api.handle(msg.data)
-                if answer.subscribe:
-                    self._next_subscription += 1
-                    answer.reply["result"]["subscriptionId"] = self._next_subscription
-                session.put(json.dumps(answer.reply))
-                if answer.subscribe:
-                    session.subscription = self._next_subscription
+                if answer.subscribe:  # no await until the reply is queued: no event first
+                    session.subscription = session.subscriptions_made
+                    session.subscriptions_made += 1
+                    answer.reply["result"]["subscriptionId"] = session.subscription
                 elif answer.unsubscribe:
                     session.subscription = None
+                session.put(json.dumps(answer.reply))
         finally:
             self._sessions.discard(session)
             session.queue.put_nowait(None)

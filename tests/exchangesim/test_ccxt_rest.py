@@ -195,6 +195,8 @@ def test_resting_order_fills_as_the_price_walks_and_my_trades_filters(tmp_path: 
             first = trades[0]["id"]
             later = await ex.fetch_my_trades("BTC/USDT", None, 1, {"fromId": first})
             assert [t["id"] for t in later] == [first]
+            with pytest.raises(ccxt.BadRequest, match="-1128"):
+                await ex.fetch_my_trades("BTC/USDT", 1, None, {"orderId": o["id"]})
 
     run(body())
 

@@ -94,7 +94,7 @@ def test_duplicate_and_delayed_events(tmp_path: Path) -> None:
                 ("executionReport", "TRADE"), ("executionReport", "TRADE"),
                 ("outboundAccountPosition", ""),
             ]  # fmt: skip
-            assert frames[2] == frames[3] and {f["subscriptionId"] for f in frames} == {1}
+            assert frames[2] == frames[3] and {f["subscriptionId"] for f in frames} == {0}
             await ws.close()
 
     run(body())
