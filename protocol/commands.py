@@ -151,6 +151,26 @@ class VenueFault(_Cmd):
     value: str | int | float | bool | None = None
 
 
+# The simulated exchange's own fault kinds (`actors.exchangesim.faults`; it also takes
+# `VenueFault` "clear"): the fault's name is the command, validated by the exchange.
+ExchangeFaultKind = Literal[
+    "timeout_after_accept",
+    "http_5xx",
+    "rate_limit",
+    "drop_ws",
+    "delay_trade_events_ms",
+    "duplicate_trade_events",
+    "clock_skew_ms",
+]
+
+
+class ExchangeFault(_Cmd):
+    """Inject a fault at a simulated exchange (see `actors.exchangesim.faults`)."""
+
+    command: ExchangeFaultKind
+    value: str | int | float | bool | None = None
+
+
 # The operator views (`tradepulse orders|fills|positions`), answered by the OMS from its book.
 # A reply lists at most `limit` rows, newest first, with the total that matched: bounded
 # well below the control message size limit (2000 orders of ~500 bytes: 1 MB of 4 MB).
@@ -239,6 +259,7 @@ Command = Annotated[
     | Reconcile
     | FixSeq
     | VenueFault
+    | ExchangeFault
     | Orders
     | Fills
     | Positions

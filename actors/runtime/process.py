@@ -20,6 +20,7 @@ ACTOR_KINDS: dict[str, str] = {
     "connector": "actors.connector.actor:ConnectorActor",
     "heartbeat": "actors.position_heartbeat.actor:HeartbeatActor",
     "venuesim": "actors.venuesim.actor:VenueSimActor",
+    "exchangesim": "actors.exchangesim.actor:ExchangeSimActor",
 }
 
 

@@ -34,8 +34,9 @@ class ChildSpec:
 
 
 def child_specs(cfg: SystemConfig) -> list[ChildSpec]:
-    """Simulated venues (the outside world), risk, oms, connectors, heartbeat: the order
-    of `status` and, reversed, of a stop; `start_plan` says how the start overlaps."""
+    """Simulated venues and exchanges (the outside world), risk, oms, connectors,
+    heartbeat: the order of `status` and, reversed, of a stop; `start_plan` says how the
+    start overlaps."""
     sup = cfg.supervisor
 
     def spec(
@@ -51,7 +52,9 @@ def child_specs(cfg: SystemConfig) -> list[ChildSpec]:
         )
 
     specs = [
-        spec(f"venuesim.{v.name}", "venuesim", v.name) for v in cfg.venues if v.sim is not None
+        spec(f"{sim_kind(v.kind)}.{v.name}", sim_kind(v.kind), v.name)
+        for v in cfg.venues
+        if v.sim is not None
     ]
     specs += [spec("risk", "risk", critical=True), spec("oms", "oms", critical=True)]
     specs += [spec(f"connector.{v.name}", "connector", v.name) for v in cfg.venues]
@@ -59,17 +62,26 @@ def child_specs(cfg: SystemConfig) -> list[ChildSpec]:
     return specs
 
 
+SIM_KINDS = frozenset({"venuesim", "exchangesim"})  # the outside world, simulated
+
+
+def sim_kind(venue_kind: str) -> str:
+    """The simulator of a venue of `venue_kind`: a FIX venue (`actors.venuesim`) or a
+    crypto exchange reached through ccxt (`actors.exchangesim`)."""
+    return "exchangesim" if venue_kind == "ccxt" else "venuesim"
+
+
 def start_plan(specs: list[ChildSpec]) -> tuple[list[str], list[str]]:
     """(spawned at once, then started one at a time, each once the one before is READY).
     Simulated venues depend on nothing of ours: they start at once, loading their books
     while risk and the OMS start (a warm start with many open orders loads both sides at
     the same time); a venue's connector waits in the queue behind its simulator's READY."""
-    sims = {s.venue: s.id for s in specs if s.kind == "venuesim"}
+    sims = {s.venue: s.id for s in specs if s.kind in SIM_KINDS}
     queue: list[str] = []
     for s in specs:
         if s.kind == "connector" and s.venue in sims:
             queue.append(sims[s.venue])
-        if s.kind != "venuesim":
+        if s.kind not in SIM_KINDS:
             queue.append(s.id)
     return list(sims.values()), queue
 

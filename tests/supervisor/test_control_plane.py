@@ -230,10 +230,10 @@ def test_an_invalid_command_gets_an_error_reply_naming_it(rig: Rig) -> None:
 
 
 def test_every_supervisor_command_model_has_one_unit() -> None:
-    """Each command model of the wire (but the simulated venue's faults, sent to the venue
-    itself, and the supervisor's own apply-config to an actor) is handled by exactly one
-    unit of the table."""
-    not_operator = (wire.VenueFault, wire.ApplyConfig)
+    """Each command model of the wire (but the simulated venue's and exchange's faults,
+    sent to the simulator itself, and the supervisor's own apply-config to an actor) is
+    handled by exactly one unit of the table."""
+    not_operator = (wire.VenueFault, wire.ExchangeFault, wire.ApplyConfig)
     models = [m for m in get_args(get_args(wire.Command)[0]) if m not in not_operator]
     units = [c for c in TABLE if isinstance(c, ControlCommand)]
     assert sorted(u.model.__name__ for u in units) == sorted(m.__name__ for m in models)

@@ -226,6 +226,32 @@ def test_child_specs_take_timeouts_from_config(short_tmp: Path) -> None:
     assert all(s.restart == "permanent" for s in specs)
 
 
+def test_a_ccxt_venue_with_a_sim_table_gets_a_simulated_exchange(short_tmp: Path) -> None:
+    """kind "ccxt" + [venues.sim]: `exchangesim.<venue>` (kind exchangesim), spawned at once
+    like a FIX venue's simulator, its connector queued behind it; a ccxt venue without a
+    sim table gets none."""
+    path = short_tmp / "c.toml"
+    ccxt = '[venues.ccxt]\napi_key_env = "K"\nsecret_env = "S"\nsymbols = ["BTC/USDT"]\n'
+    path.write_text(
+        '[[venues]]\nname = "fixsim"\n[venues.sim]\n'
+        f'[[venues]]\nname = "binance-local"\nkind = "ccxt"\n{ccxt}'
+        '[venues.sim]\nreference_prices = {"BTC/USDT" = "50000"}\n'
+        f'[[venues]]\nname = "binance"\nkind = "ccxt"\n{ccxt}'
+    )
+    specs = child_specs(load_config(path))
+    assert [(s.id, s.kind, s.venue) for s in specs[:2]] == [
+        ("venuesim.fixsim", "venuesim", "fixsim"),
+        ("exchangesim.binance-local", "exchangesim", "binance-local"),
+    ]
+    assert not any(s.id.endswith(".binance") and s.kind != "connector" for s in specs)
+    at_once, queue = start_plan(specs)
+    assert at_once == ["venuesim.fixsim", "exchangesim.binance-local"]
+    assert queue == [
+        "risk", "oms", "venuesim.fixsim", "connector.fixsim", "exchangesim.binance-local",
+        "connector.binance-local", "connector.binance", "heartbeat",
+    ]  # fmt: skip
+
+
 # --------------------------------------------------------------------------- the demo's wait
 
 
