@@ -100,20 +100,35 @@ class ConnectorActor(Actor):
         runtime_dir = self.cfg.runtime_path
         # a ledger that starts where the FIX store already exists missed earlier fills
         existing_store = (store_dir / "session.log").exists()
-        self.adapter: VenueAdapter = FixAdapter(
-            self,
-            self,
-            self.vcfg,
-            store_dir=store_dir,
-            address=lambda: venue_address(self.vcfg, runtime_dir),
-            log=self.log,
-            id_prefix=f"{self.epoch}.{time.time_ns() // 1_000_000 % 10**9}",
-        )
-        self.message_log = MessageLog.for_venue(
-            fix_message_log_dir(self.cfg.state_path, self.venue), self.vcfg.message_log, self.log
-        )
-        if isinstance(self.adapter, FixAdapter):
-            self.adapter.session.set_message_log(self.message_log)
+        self.message_log: MessageLog | None = None
+        self.adapter: VenueAdapter
+        if self.vcfg.kind == "ccxt":
+            # imported here: ccxt's classes are large, no other actor (nor the fork server's
+            # preload) should carry them
+            from actors.connector.ccxt.adapter import CcxtAdapter
+
+            self.adapter = CcxtAdapter(
+                self, self, self.vcfg, store_dir=store_dir, log=self.log,
+                base_url=lambda: ccxt_base_url(self.vcfg, runtime_dir),
+                crash_point=self.crash_point,
+            )  # fmt: skip
+        else:
+            fix = FixAdapter(
+                self,
+                self,
+                self.vcfg,
+                store_dir=store_dir,
+                address=lambda: venue_address(self.vcfg, runtime_dir),
+                log=self.log,
+                id_prefix=f"{self.epoch}.{time.time_ns() // 1_000_000 % 10**9}",
+            )
+            self.message_log = MessageLog.for_venue(
+                fix_message_log_dir(self.cfg.state_path, self.venue),
+                self.vcfg.message_log,
+                self.log,
+            )
+            fix.session.set_message_log(self.message_log)
+            self.adapter = fix
         self.outbox = ExecOutbox(store_dir)
         # numbers the executions, stamps answers with their cut (actors/connector/exec_cut.py)
         self.cuts = ExecSequencer(self.epoch, self.outbox.pending, self.call_later)
@@ -174,7 +189,8 @@ class ConnectorActor(Actor):
         self.adapter.close()
         self.ledger.close()
         self.outbox.close()
-        self.message_log.close()
+        if self.message_log is not None:
+            self.message_log.close()
 
     # ------------------------------------------------------------------ OMS requests
 
@@ -411,6 +427,17 @@ _VENUE_REQUESTS = (
 
 def _positions(positions: Positions, cut: ExecCut) -> Positions:
     return positions.model_copy(update={"cut": cut})
+
+
+def ccxt_base_url(vcfg: VenueCfg, runtime_dir: Path) -> str | None:
+    """Where a ccxt venue is: its `base_url`, the exchange's own URLs (""), or for a
+    simulated exchange the port it published (None while it has not)."""
+    if vcfg.ccxt is not None and vcfg.ccxt.base_url:
+        return vcfg.ccxt.base_url
+    if vcfg.sim is None:
+        return ""
+    address = venue_address(vcfg, runtime_dir)
+    return None if address is None else f"http://{address[0]}:{address[1]}"
 
 
 def venue_address(vcfg: VenueCfg, runtime_dir: Path) -> Address | None:
