@@ -10,8 +10,8 @@ with a deadline.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import signal
 import subprocess

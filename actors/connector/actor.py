@@ -37,13 +37,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from actors.connector.adapter import RequestFailed, StatusResult, VenueAdapter
 from actors.connector.exec_cut import ExecSequencer
 from actors.connector.fallbacks import VenueFallbacks
-from actors.connector.fix.adapter import Address, FixAdapter
+from actors.connector.fix.adapter import FixAdapter
 from actors.connector.fix.msglog import MessageLog
 from actors.connector.fix.seqadmin import set_sequence
 from actors.connector.ledger import FillLedger
@@ -51,12 +50,12 @@ from actors.connector.outbox import ExecOutbox
 from actors.connector.policy import ReconnectPolicy
 from actors.connector.schedule import SessionWindow
 from actors.connector.session_gate import SessionGate, failure_code
+from actors.connector.venue_address import ccxt_base_url, venue_address
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
 from actors.runtime.peer import Peer, Replier
 from protocol.codec import Envelope
 from protocol.commands import Command, FixSeq
-from protocol.config import VenueCfg
 from protocol.messages import (
     Ack,
     CancelOnVenue,
@@ -79,7 +78,7 @@ from protocol.messages import (
     VenueOrder,
     VenueStateChanged,
 )
-from protocol.paths import fix_dir, fix_message_log_dir, sim_port_file
+from protocol.paths import fix_dir, fix_message_log_dir
 
 EXEC_RESEND_S = 0.5  # an unacked execution is sent again after this long
 EXEC_RESEND_BATCH = 2000  # at most this many re-sends per tick
@@ -427,28 +426,3 @@ _VENUE_REQUESTS = (
 
 def _positions(positions: Positions, cut: ExecCut) -> Positions:
     return positions.model_copy(update={"cut": cut})
-
-
-def ccxt_base_url(vcfg: VenueCfg, runtime_dir: Path) -> str | None:
-    """Where a ccxt venue is: its `base_url`, the exchange's own URLs (""), or for a
-    simulated exchange the port it published (None while it has not)."""
-    if vcfg.ccxt is not None and vcfg.ccxt.base_url:
-        return vcfg.ccxt.base_url
-    if vcfg.sim is None:
-        return ""
-    address = venue_address(vcfg, runtime_dir)
-    return None if address is None else f"http://{address[0]}:{address[1]}"
-
-
-def venue_address(vcfg: VenueCfg, runtime_dir: Path) -> Address | None:
-    """The venue's TCP address now: host/port from config, or for a simulated venue with
-    port 0 the port its process published (None while it has not: not up yet)."""
-    if vcfg.sim is None or vcfg.port != 0:
-        return (vcfg.host, vcfg.port)
-    try:
-        text = sim_port_file(runtime_dir, vcfg.name).read_text().strip()
-    except FileNotFoundError:
-        return None
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        return None
-    return (vcfg.host, int(text))

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from protocol.domain import parse_decimal
-from protocol.messages import OrdType, Side
+from protocol.messages import TERMINAL_STATUSES, OrderStatus, OrdType, Side
 
 ZERO: Final = Decimal(0)
 SIDE_FROM_CCXT: Final = {"buy": Side.BUY, "sell": Side.SELL}
@@ -175,3 +175,26 @@ def unified_total(balance: Mapping[str, Any], asset: str) -> Decimal | None:
             return total
     totals = balance.get("total")
     return num(totals, asset) if isinstance(totals, Mapping) else None
+
+
+def check_offsets(cum_offset: Decimal, cost_offset: Decimal) -> None:
+    if cum_offset < 0 or cost_offset < 0 or (cum_offset > 0) != (cost_offset > 0):
+        raise ValueError(
+            f"cum_offset {cum_offset} and cost_offset {cost_offset}: both 0, or both positive "
+            "(what the earlier venue orders of a replaced order filled, and what it cost)"
+        )
+
+
+def avg_px(
+    cum_offset: Decimal, cost_offset: Decimal, filled: Decimal, cost: Decimal | None
+) -> Decimal:
+    """Average price over the whole order; 0 when nothing filled or the cost is unknown."""
+    check_offsets(cum_offset, cost_offset)
+    total = cum_offset + filled
+    if not total or (filled and cost is None):
+        return ZERO
+    return (cost_offset + (cost or ZERO)) / total
+
+
+def leaves(status: OrderStatus, order_qty: Decimal, cum: Decimal) -> Decimal:
+    return ZERO if status in TERMINAL_STATUSES else max(order_qty - cum, ZERO)

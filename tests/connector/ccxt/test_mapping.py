@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from actors.connector.ccxt import execs as cx
 from actors.connector.ccxt import mapping as cm
 from actors.connector.ccxt.errors import classify
 from protocol.messages import (
@@ -217,7 +218,7 @@ def test_cancel_names_the_order_by_its_client_id_and_the_cancel_by_ours() -> Non
 
 def test_full_answer_of_a_filled_market_order_is_accepted_with_its_exact_cum() -> None:
     order = bn.parse_order(FULL_MARKET)
-    [accepted] = cm.order_execs(VENUE, order, cl_ord_id="m1", order_qty=D("0.0005"))
+    [accepted] = cx.order_execs(VENUE, order, cl_ord_id="m1", order_qty=D("0.0005"))
     assert accepted.exec_id == "5403233939:new" and accepted.kind == "accepted"
     assert accepted.venue_order_id == "5403233939" and accepted.symbol == "BTC/USDT"
     assert accepted.cum_qty == D("0.0005") and accepted.leaves_qty == 0
@@ -228,7 +229,7 @@ def test_full_answer_of_a_filled_market_order_is_accepted_with_its_exact_cum() -
 
 
 def test_resting_order_is_accepted_with_all_of_it_left() -> None:
-    [accepted] = cm.order_execs(VENUE, rest_order(), cl_ord_id="c1", order_qty=D("0.1"))
+    [accepted] = cx.order_execs(VENUE, rest_order(), cl_ord_id="c1", order_qty=D("0.1"))
     assert accepted.exec_id == "28:new" and accepted.ord_status is OrderStatus.ACCEPTED
     assert (accepted.cum_qty, accepted.leaves_qty, accepted.avg_px) == (0, D("0.1"), 0)
     assert accepted.price == D("50000")
@@ -239,7 +240,7 @@ def test_cancel_answer_proves_acceptance_then_the_cancel_with_what_filled() -> N
         status="CANCELED", executedQty="0.02000000", cummulativeQuoteQty="999.80000000",
         clientOrderId="x1", origClientOrderId="c1",
     )  # fmt: skip
-    accepted, cancelled = cm.order_execs(VENUE, order, cl_ord_id="c1", order_qty=D("0.1"))
+    accepted, cancelled = cx.order_execs(VENUE, order, cl_ord_id="c1", order_qty=D("0.1"))
     assert [accepted.exec_id, cancelled.exec_id] == ["28:new", "28:cancelled"]
     assert cancelled.kind == "cancelled" and cancelled.ord_status is OrderStatus.CANCELLED
     assert (cancelled.cum_qty, cancelled.leaves_qty) == (D("0.02"), 0)
@@ -249,13 +250,13 @@ def test_cancel_answer_proves_acceptance_then_the_cancel_with_what_filled() -> N
 @pytest.mark.parametrize("raw_status", ["EXPIRED", "EXPIRED_IN_MATCH"])
 def test_expired_order_is_accepted_then_expired(raw_status: str) -> None:
     order = rest_order(status=raw_status, timeInForce="IOC")
-    kinds = [r.kind for r in cm.order_execs(VENUE, order, cl_ord_id="c1", order_qty=D("0.1"))]
+    kinds = [r.kind for r in cx.order_execs(VENUE, order, cl_ord_id="c1", order_qty=D("0.1"))]
     assert kinds == ["accepted", "expired"]
 
 
 def test_order_without_id_proves_nothing() -> None:
     assert (
-        cm.order_execs(VENUE, {"id": None, "status": "open"}, cl_ord_id="c", order_qty=D(1)) == []
+        cx.order_execs(VENUE, {"id": None, "status": "open"}, cl_ord_id="c", order_qty=D(1)) == []
     )
 
 
@@ -266,7 +267,7 @@ def test_rest_quantities_come_from_the_raw_strings_not_the_floats() -> None:
         cummulativeQuoteQty="1234.56789012345678",
     )  # fmt: skip
     assert D(repr(order["filled"])) != D("1234.56789012345678")  # what the float says
-    [accepted] = cm.order_execs(VENUE, order, cl_ord_id="c1", order_qty=D("9000"))
+    [accepted] = cx.order_execs(VENUE, order, cl_ord_id="c1", order_qty=D("9000"))
     assert accepted.cum_qty == D("1234.56789012345678") and accepted.avg_px == 1
 
 
@@ -290,7 +291,7 @@ def test_websocket_events_give_the_same_exec_ids_as_rest() -> None:
                          Z="1499.97000000", T=1700000003000),
     ])  # fmt: skip
     new, partial, cancelled = (
-        cm.order_execs(VENUE, o, cl_ord_id="c1", order_qty=D("0.1")) for o in orders
+        cx.order_execs(VENUE, o, cl_ord_id="c1", order_qty=D("0.1")) for o in orders
     )
     assert [r.exec_id for r in new] == ["28:new"] and new[0].ord_status is OrderStatus.ACCEPTED
     assert partial[0].ord_status is OrderStatus.PARTIALLY_FILLED
@@ -300,13 +301,13 @@ def test_websocket_events_give_the_same_exec_ids_as_rest() -> None:
     assert cancelled[1].venue_ts_ns == 1700000003000 * 1_000_000
     assert [cm.client_order_id(o) for o in orders] == ["c1", "c1", "c1"]
     rest_cancel = rest_order(status="CANCELED", executedQty="0.03", cummulativeQuoteQty="1499.97")
-    from_rest = cm.order_execs(VENUE, rest_cancel, cl_ord_id="c1", order_qty=D("0.1"))
+    from_rest = cx.order_execs(VENUE, rest_cancel, cl_ord_id="c1", order_qty=D("0.1"))
     assert [r.exec_id for r in from_rest] == ["28:new", "28:cancelled"]
 
 
 def test_rejected_event_is_only_a_rejection_under_the_submit_rejection_id() -> None:
     orders, _ = bn.ws_feed([execution_report(x="REJECTED", X="REJECTED", r="INSUFFICIENT_BALANCE")])
-    [rejected] = cm.order_execs(VENUE, orders[0], cl_ord_id="c1", order_qty=D("0.1"))
+    [rejected] = cx.order_execs(VENUE, orders[0], cl_ord_id="c1", order_qty=D("0.1"))
     assert rejected.kind == "rejected" and rejected.exec_id == "c1:rejected"
     assert rejected.text == "INSUFFICIENT_BALANCE" and rejected.leaves_qty == 0
 
@@ -314,14 +315,14 @@ def test_rejected_event_is_only_a_rejection_under_the_submit_rejection_id() -> N
 def test_second_venue_order_of_a_replace_counts_what_the_first_filled() -> None:
     """The new venue order carries the remaining 0.06; the first filled 0.04 for 2000."""
     order = rest_order(origQty="0.06", executedQty="0.01", cummulativeQuoteQty="490", orderId=29)
-    [accepted] = cm.order_execs(
+    [accepted] = cx.order_execs(
         VENUE, order, cl_ord_id="c1-r1", order_qty=D("0.1"), cum_offset=D("0.04"),
         cost_offset=D("2000"),
     )  # fmt: skip
     assert accepted.cum_qty == D("0.05") and accepted.leaves_qty == D("0.05")
     assert accepted.avg_px == D("49800")
     with pytest.raises(ValueError, match="cost_offset"):
-        cm.order_execs(VENUE, order, cl_ord_id="c", order_qty=D("0.1"), cum_offset=D("0.04"))
+        cx.order_execs(VENUE, order, cl_ord_id="c", order_qty=D("0.1"), cum_offset=D("0.04"))
 
 
 def test_full_answer_gives_acceptance_then_its_fills_then_the_end() -> None:
@@ -331,7 +332,7 @@ def test_full_answer_gives_acceptance_then_its_fills_then_the_end() -> None:
         **FULL_MARKET, "type": "LIMIT", "timeInForce": "IOC", "price": "58942.00000000",
         "origQty": "0.00080000", "status": "EXPIRED",
     }  # fmt: skip
-    events = cm.snapshot_execs(VENUE, bn.parse_order(raw), cl_ord_id="m1", order_qty=D("0.0008"))
+    events = cx.snapshot_execs(VENUE, bn.parse_order(raw), cl_ord_id="m1", order_qty=D("0.0008"))
     assert events is not None
     assert [(e.kind, e.exec_id) for e in events] == [
         ("accepted", "5403233939:new"),
@@ -347,12 +348,12 @@ def test_full_answer_gives_acceptance_then_its_fills_then_the_end() -> None:
 def test_snapshot_without_its_fills_asks_for_the_trades() -> None:
     """A RESULT answer (no fills) of a filled order: None; a resting one: accepted."""
     result = {k: v for k, v in FULL_MARKET.items() if k != "fills"}
-    assert cm.snapshot_execs(VENUE, bn.parse_order(result), cl_ord_id="m1",
+    assert cx.snapshot_execs(VENUE, bn.parse_order(result), cl_ord_id="m1",
                              order_qty=D("0.0005")) is None  # fmt: skip
     partial = {**FULL_MARKET, "fills": FULL_MARKET["fills"][:1]}
-    assert cm.snapshot_execs(VENUE, bn.parse_order(partial), cl_ord_id="m1",
+    assert cx.snapshot_execs(VENUE, bn.parse_order(partial), cl_ord_id="m1",
                              order_qty=D("0.0005")) is None  # fmt: skip
-    resting = cm.snapshot_execs(VENUE, rest_order(), cl_ord_id="c1", order_qty=D("0.1"))
+    resting = cx.snapshot_execs(VENUE, rest_order(), cl_ord_id="c1", order_qty=D("0.1"))
     assert resting is not None and [e.exec_id for e in resting] == ["28:new"]
 
 
@@ -362,7 +363,7 @@ def test_replaced_exec_carries_the_request_and_the_new_venue_order() -> None:
         qty=D("0.1"), order_type=OrdType.LIMIT, price=D("49000"),
     )  # fmt: skip
     new = rest_order(orderId=29, clientOrderId="c1-r1", origQty="0.06", price="49000")
-    report = cm.replaced_exec(VENUE, request, new, cum_offset=D("0.04"), cost_offset=D("2000"))
+    report = cx.replaced_exec(VENUE, request, new, cum_offset=D("0.04"), cost_offset=D("2000"))
     assert report.exec_id == "29:replaced" and report.kind == "replaced"
     assert (report.cl_ord_id, report.orig_cl_ord_id) == ("c1-r1", "c1")
     assert (report.order_qty, report.price, report.cum_qty) == (D("0.1"), D("49000"), D("0.04"))
@@ -371,19 +372,19 @@ def test_replaced_exec_carries_the_request_and_the_new_venue_order() -> None:
 
 def test_submit_refused_as_duplicate_becomes_a_duplicate_rejection() -> None:
     failure = classify(bn.raised(400, {"code": -2010, "msg": "Duplicate order sent."}))
-    report = cm.submit_rejected_exec(VENUE, limit(), failure)
+    report = cx.submit_rejected_exec(VENUE, limit(), failure)
     assert report.exec_id == "c1:rejected" and report.kind == "rejected"
     assert report.reject_reason == "DUPLICATE_ORDER" and "duplicate" in report.text.lower()
     funds = classify(bn.raised(400, {"code": -2010, "msg": "Account has insufficient balance "
                                                            "for requested action."}))  # fmt: skip
-    assert cm.submit_rejected_exec(VENUE, limit(), funds).reject_reason == "INSUFFICIENT_FUNDS"
+    assert cx.submit_rejected_exec(VENUE, limit(), funds).reject_reason == "INSUFFICIENT_FUNDS"
 
 
 def test_cancel_rejection_uses_the_fix_side_exec_id() -> None:
     request = CancelOnVenue(
         cl_ord_id="x1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY, qty=D("0.1")
     )
-    report = cm.cancel_rejected_exec(VENUE, request, "Unknown order sent. (-2011)")
+    report = cx.cancel_rejected_exec(VENUE, request, "Unknown order sent. (-2011)")
     assert (report.exec_id, report.kind, report.orig_cl_ord_id) == (
         "cxlrej:x1", "cancel_rejected", "c1",
     )  # fmt: skip
@@ -400,7 +401,7 @@ TRADES_28 = [  # order 28 (0.1 @ 50000 limit): three fills
 
 
 def test_fills_come_in_trade_id_order_with_an_exact_running_cum() -> None:
-    fills = cm.fill_execs(
+    fills = cx.fill_execs(
         VENUE, bn.parse_trades(TRADES_28), cl_ord_id="c1", venue_order_id="28", order_qty=D("0.1")
     )
     assert [f.exec_id for f in fills] == ["28:t99", "28:t101", "28:t1000"]
@@ -424,8 +425,8 @@ def test_full_answer_fills_and_fetched_trades_of_one_order_are_the_same_fills() 
     kwargs: dict[str, Any] = dict(
         cl_ord_id="m1", venue_order_id="5403233939", order_qty=D("0.0005")
     )
-    alone = cm.fill_execs(VENUE, order["trades"], **kwargs)
-    merged = cm.fill_execs(VENUE, [*order["trades"], *fetched], **kwargs)
+    alone = cx.fill_execs(VENUE, order["trades"], **kwargs)
+    merged = cx.fill_execs(VENUE, [*order["trades"], *fetched], **kwargs)
     assert [f.exec_id for f in alone] == [f.exec_id for f in merged] == [
         "5403233939:t737466631", "5403233939:t737466632",
     ]  # fmt: skip
@@ -443,8 +444,8 @@ def test_any_order_and_repetition_of_the_trades_gives_the_same_fills(picks: list
     cum is the sum of the distinct trades."""
     parsed = bn.parse_trades(TRADES_28)
     kwargs: dict[str, Any] = dict(cl_ord_id="c1", venue_order_id="28", order_qty=D("0.1"))
-    expected = cm.fill_execs(VENUE, parsed, **kwargs)
-    got = cm.fill_execs(VENUE, [parsed[i] for i in picks], **kwargs)
+    expected = cx.fill_execs(VENUE, parsed, **kwargs)
+    got = cx.fill_execs(VENUE, [parsed[i] for i in picks], **kwargs)
     assert got == expected
     assert got[-1].cum_qty == sum((f.last_qty for f in got), D(0)) == D("0.1")
 
@@ -452,15 +453,15 @@ def test_any_order_and_repetition_of_the_trades_gives_the_same_fills(picks: list
 def test_fills_refuse_a_trade_of_another_order_or_two_trades_under_one_id() -> None:
     kwargs: dict[str, Any] = dict(cl_ord_id="c1", venue_order_id="28", order_qty=D("0.1"))
     with pytest.raises(ValueError, match="of order 29"):
-        cm.fill_execs(VENUE, bn.parse_trades([my_trade(5, "0.01", "1", order_id=29)]), **kwargs)
+        cx.fill_execs(VENUE, bn.parse_trades([my_trade(5, "0.01", "1", order_id=29)]), **kwargs)
     twice = bn.parse_trades([my_trade(5, "0.01", "1"), my_trade(5, "0.02", "1")])
     with pytest.raises(ValueError, match="trade 5"):
-        cm.fill_execs(VENUE, twice, **kwargs)
+        cx.fill_execs(VENUE, twice, **kwargs)
 
 
 def test_fills_after_a_replace_continue_the_cum_and_cost_of_the_first_venue_order() -> None:
     trades = bn.parse_trades([my_trade(7, "0.01", "49000", order_id=29)])
-    [fill] = cm.fill_execs(
+    [fill] = cx.fill_execs(
         VENUE, trades, cl_ord_id="c1-r1", venue_order_id="29", order_qty=D("0.1"),
         cum_offset=D("0.04"), cost_offset=D("2000"),
     )  # fmt: skip
@@ -474,9 +475,9 @@ def test_websocket_trade_carries_the_exact_cum_of_the_venue_order() -> None:
         ws_trade(99, last="0.03000000", cum="0.03000000", price="49999.00000000",
                  cum_quote="1499.97000000"),
     ])  # fmt: skip
-    report = cm.ws_fill_exec(VENUE, trade, cl_ord_id="c1", order_qty=D("0.1"))
+    report = cx.ws_fill_exec(VENUE, trade, cl_ord_id="c1", order_qty=D("0.1"))
     assert report is not None
-    [fetched] = cm.fill_execs(
+    [fetched] = cx.fill_execs(
         VENUE, bn.parse_trades([TRADES_28[1]]), cl_ord_id="c1", venue_order_id="28",
         order_qty=D("0.1"),
     )  # fmt: skip
@@ -488,10 +489,10 @@ def test_websocket_trade_carries_the_exact_cum_of_the_venue_order() -> None:
 
 def test_a_trade_without_the_venue_cumulative_is_left_to_fill_execs() -> None:
     [fetched] = bn.parse_trades([TRADES_28[0]])
-    assert cm.ws_fill_exec(VENUE, fetched, cl_ord_id="c1", order_qty=D("0.1")) is None
+    assert cx.ws_fill_exec(VENUE, fetched, cl_ord_id="c1", order_qty=D("0.1")) is None
     _, [trade] = bn.ws_feed([ws_trade(5, "0.01", "0.01", "50000", "500")])
     del trade["info"]["z"]
-    assert cm.ws_fill_exec(VENUE, trade, cl_ord_id="c1", order_qty=D("0.1")) is None
+    assert cx.ws_fill_exec(VENUE, trade, cl_ord_id="c1", order_qty=D("0.1")) is None
 
 
 # --------------------------------------------------------------------- status and identity
@@ -613,6 +614,6 @@ def test_trade_ids_that_are_not_ascii_numbers_sort_after_the_numeric_ones() -> N
         {"id": tid, "order": "28", "amount": 0.01, "price": 100.0, "info": {}}
         for tid in ("b", "²", "10", "9")
     ]
-    fills = cm.fill_execs(VENUE, trades, cl_ord_id="c1", venue_order_id="28", order_qty=D(1))
+    fills = cx.fill_execs(VENUE, trades, cl_ord_id="c1", venue_order_id="28", order_qty=D(1))
     assert [f.exec_id for f in fills] == ["28:t9", "28:t10", "28:tb", "28:t²"]
     assert fills[-1].cum_qty == D("0.04") and fills[-1].avg_px == 100
