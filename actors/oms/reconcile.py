@@ -55,8 +55,9 @@ Applying a plan and planning again with the same venue view yields no new change
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -85,6 +86,7 @@ _VENUE_LIVE = (
     S.PENDING_REPLACE,
     S.PENDING_SUBMIT,
 )
+_RESUBMITTABLE = (S.PENDING_SUBMIT, S.UNKNOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,21 @@ def _signed(side: Side, qty: Decimal) -> Decimal:
     return qty if side == Side.BUY else -qty
 
 
+def status_queries_of(order: Order, listed: Collection[str]) -> list[QueriedOrder]:
+    """The status queries for one local order (`status_query_orders`): none if it is
+    terminal, PENDING_RISK or `listed` open by the venue (its live id or its pending
+    request id)."""
+    if order.is_terminal or order.status == S.PENDING_RISK:
+        return []
+    if order.cl_ord_id in listed or (order.pending_cl_ord_id and order.pending_cl_ord_id in listed):
+        return []
+    return [
+        QueriedOrder(cl_ord_id=cl, symbol=order.symbol, side=order.side)
+        for cl in (order.cl_ord_id, order.pending_cl_ord_id)
+        if cl
+    ]
+
+
 def status_query_orders(
     local_orders: Iterable[Order], open_orders: Iterable[VenueOrder]
 ) -> list[QueriedOrder]:
@@ -104,16 +121,7 @@ def status_query_orders(
     PENDING_RISK and not in the open-orders list (its live id, plus a pending request id),
     each with its Symbol and Side (an OrderStatusRequest needs both)."""
     listed = {vo.cl_ord_id for vo in open_orders}
-    asks: list[QueriedOrder] = []
-    for o in local_orders:
-        if o.is_terminal or o.status == S.PENDING_RISK:
-            continue
-        if o.cl_ord_id in listed or (o.pending_cl_ord_id and o.pending_cl_ord_id in listed):
-            continue
-        for cl in (o.cl_ord_id, o.pending_cl_ord_id):
-            if cl:
-                asks.append(QueriedOrder(cl_ord_id=cl, symbol=o.symbol, side=o.side))
-    return asks
+    return [q for o in local_orders for q in status_queries_of(o, listed)]
 
 
 class _Planner:
@@ -291,6 +299,166 @@ def _status_answer(order: Order, answers: Mapping[str, VenueOrder]) -> VenueOrde
     return None
 
 
+def judged_state(order: Order) -> tuple[object, ...]:
+    """What a plan's actions for `order` were decided on. Every change of an order is a
+    journal record that moves one of these (its `ts_updated_ns` at least): when they differ
+    at the time an action is applied, the order moved on since it was judged."""
+    return (
+        order.status,
+        order.cum_qty,
+        order.notional,
+        order.qty,
+        order.price,
+        order.cl_ord_id,
+        len(order.cl_ord_ids),
+        order.pending_cl_ord_id,
+        order.request_seq,
+        order.resubmits,
+        order.ts_ack_ns,
+        order.ts_updated_ns,
+    )
+
+
+class PlanBuilder:
+    """`plan_reconciliation` in steps, so that a pass over many orders can be spread over
+    loop turns (`actors.oms.reconcile_pass`): `step(n)` judges up to n more orders, the
+    venue's open orders first, then the local ones, each as it is at that moment; `finish`
+    adds the unmatched fills and the positions and returns the plan.
+
+    find: a venue ClOrdID -> the local order of this venue that uses it (None: not ours);
+    skip(order): the order is in flight for this pass, asked when it is judged; states:
+    client_order_id -> `judged_state` of each order that got actions, when it got them.
+    seed_s: the grace of resubmissions an earlier process made runs from then (the first
+    pass of a process sets it for every order it walks that has been resubmitted and is
+    still unconfirmed, in `resubmitted_at_s`, which it then changes).
+    """
+
+    def __init__(
+        self,
+        venue: str,
+        find: Callable[[str], Order | None],
+        local_orders: Iterable[Order],
+        open_orders: Iterable[VenueOrder],
+        status_answers: Mapping[str, VenueOrder],
+        unknown_ids: Collection[str],
+        *,
+        now_s: float = 0.0,
+        resubmitted_at_s: dict[str, float] | None = None,
+        policy: ReconcilePolicy = ReconcilePolicy(),
+        skip: Callable[[Order], bool] = lambda _order: False,
+        seed_s: float | None = None,
+    ) -> None:
+        self.venue = venue
+        self.resubmitted_at_s = {} if resubmitted_at_s is None else resubmitted_at_s
+        self._p = _Planner(venue, now_s, self.resubmitted_at_s, policy)
+        self._find, self._skip, self._seed_s = find, skip, seed_s
+        self._open, self._local = iter(open_orders), iter(local_orders)
+        self._answers, self._unknown = status_answers, unknown_ids
+        self._matched: set[str] = set()
+        self._adopted: set[str] = set()
+        self._skipped: set[str] = set()
+        self.states: dict[str, tuple[object, ...]] = {}
+
+    def step(self, budget: int) -> bool:
+        """Judge up to `budget` more orders; True once every order is judged."""
+        n = 0
+        for vo in self._open:
+            self._open_order(vo)
+            n += 1
+            if n >= budget:
+                return False
+        for order in self._local:
+            self._local_order(order)
+            n += 1
+            if n >= budget:
+                return False
+        return True
+
+    def _judged(self, order: Order, actions_before: int) -> None:
+        if len(self._p.actions) > actions_before:
+            self.states[order.client_order_id] = judged_state(order)
+
+    def _open_order(self, vo: VenueOrder) -> None:
+        p, order = self._p, self._find(vo.cl_ord_id)
+        if order is None:
+            if vo.cl_ord_id not in self._adopted:
+                self._adopted.add(vo.cl_ord_id)
+                p.actions.append(Adopt(self.venue, vo))
+                p.delta[vo.symbol] += _signed(vo.side, vo.cum_qty)
+        elif order.client_order_id not in self._matched:
+            self._matched.add(order.client_order_id)
+            if self._skip(order):
+                self._skipped.add(order.client_order_id)
+            else:
+                before = len(p.actions)
+                p.diff(order, vo)
+                self._judged(order, before)
+
+    def _local_order(self, order: Order) -> None:
+        if order.venue != self.venue:
+            return
+        coid = order.client_order_id
+        if self._seed_s is not None and order.resubmits and order.status in _RESUBMITTABLE:
+            self.resubmitted_at_s.setdefault(coid, self._seed_s)
+        if coid in self._matched or order.is_terminal or order.status == S.PENDING_RISK:
+            return
+        if self._skip(order):
+            self._skipped.add(coid)
+            return
+        p, before = self._p, len(self._p.actions)
+        answer = _status_answer(order, self._answers)
+        if answer is not None:
+            p.diff(order, answer)
+        elif order.cl_ord_id in self._unknown:
+            p.never_seen(order)
+        else:
+            p.escalate(
+                "no_venue_evidence",
+                f"{order.cl_ord_id} ({order.status}): neither "
+                "listed open nor answered by the venue",
+                order,
+            )
+        self._judged(order, before)
+
+    def finish(
+        self,
+        *,
+        local_positions: Mapping[str, Decimal] | None = None,
+        venue_positions: Mapping[str, Decimal] | None = None,
+        unmatched_fills: Iterable[UnmatchedFill] = (),
+    ) -> Plan:
+        """The plan, once `step` returned True: with the unmatched fills not explained by an
+        Adopt and, when both are given, positions compared after the plan's own fills."""
+        p, venue = self._p, self.venue
+        for fill in unmatched_fills:
+            if (
+                fill.venue == venue
+                and fill.cl_ord_id not in self._adopted
+                and self._find(fill.cl_ord_id) is None
+            ):
+                p.actions.append(
+                    Escalate(
+                        "unmatched_fill",
+                        f"{fill.exec_id}: {fill.qty} {fill.symbol} @ {fill.px} "
+                        f"for {fill.cl_ord_id}",
+                        symbol=fill.symbol,
+                    )
+                )
+        if local_positions is not None and venue_positions is not None:
+            for sym in sorted(set(local_positions) | set(venue_positions) | set(p.delta)):
+                mine = local_positions.get(sym, Decimal(0)) + p.delta.get(sym, Decimal(0))
+                theirs = venue_positions.get(sym, Decimal(0))
+                if mine != theirs:
+                    p.actions.append(
+                        Escalate(
+                            "position_mismatch",
+                            f"{sym}: local {mine} (after plan), venue {theirs}",
+                            symbol=sym,
+                        )
+                    )
+        return Plan(venue, tuple(p.actions), len(self._skipped))
+
+
 def plan_reconciliation(
     venue: str,
     local_orders: Iterable[Order],
@@ -312,72 +480,37 @@ def plan_reconciliation(
     ids it answered "unknown order" for. Positions (symbol -> signed qty) are compared only
     when both are given, after the plan's own fills and adoptions.
     """
-    p = _Planner(venue, now_s, resubmitted_at_s or {}, policy)
     orders = [o for o in local_orders if o.venue == venue]
     by_cl = {cl: o for o in orders for cl in o.cl_ord_ids}
-    matched: set[str] = set()
-    adopted: set[str] = set()
-    skipped: set[str] = set()
-    for vo in open_orders:
-        order = by_cl.get(vo.cl_ord_id)
-        if order is None:
-            if vo.cl_ord_id not in adopted:
-                adopted.add(vo.cl_ord_id)
-                p.actions.append(Adopt(venue, vo))
-                p.delta[vo.symbol] += _signed(vo.side, vo.cum_qty)
-        elif order.client_order_id not in matched:
-            matched.add(order.client_order_id)
-            if order.client_order_id in skip:
-                skipped.add(order.client_order_id)
-            else:
-                p.diff(order, vo)
-    for order in orders:
-        if order.client_order_id in matched or order.is_terminal or order.status == S.PENDING_RISK:
-            continue
-        if order.client_order_id in skip:
-            skipped.add(order.client_order_id)
-            continue
-        answer = _status_answer(order, status_answers)
-        if answer is not None:
-            p.diff(order, answer)
-        elif order.cl_ord_id in unknown_ids:
-            p.never_seen(order)
-        else:
-            p.escalate(
-                "no_venue_evidence",
-                f"{order.cl_ord_id} ({order.status}): neither "
-                "listed open nor answered by the venue",
-                order,
-            )
-    for fill in unmatched_fills:
-        if fill.venue == venue and fill.cl_ord_id not in adopted and fill.cl_ord_id not in by_cl:
-            p.actions.append(
-                Escalate(
-                    "unmatched_fill",
-                    f"{fill.exec_id}: {fill.qty} {fill.symbol} @ {fill.px} for {fill.cl_ord_id}",
-                    symbol=fill.symbol,
-                )
-            )
-    if local_positions is not None and venue_positions is not None:
-        for sym in sorted(set(local_positions) | set(venue_positions) | set(p.delta)):
-            mine = local_positions.get(sym, Decimal(0)) + p.delta.get(sym, Decimal(0))
-            theirs = venue_positions.get(sym, Decimal(0))
-            if mine != theirs:
-                p.actions.append(
-                    Escalate(
-                        "position_mismatch",
-                        f"{sym}: local {mine} (after plan), venue {theirs}",
-                        symbol=sym,
-                    )
-                )
-    return Plan(venue, tuple(p.actions), len(skipped))
+    builder = PlanBuilder(
+        venue,
+        by_cl.get,
+        orders,
+        open_orders,
+        status_answers,
+        unknown_ids,
+        now_s=now_s,
+        resubmitted_at_s=dict(resubmitted_at_s or {}),
+        policy=policy,
+        skip=lambda order: order.client_order_id in skip,
+    )
+    while not builder.step(sys.maxsize):
+        pass
+    return builder.finish(
+        local_positions=local_positions,
+        venue_positions=venue_positions,
+        unmatched_fills=unmatched_fills,
+    )
 
 
-def apply_plan(book: OrderBook, plan: Plan, ts_ns: int) -> list[tuple[Action, Outcome | None]]:
-    """Carry out `plan` on `book`; journal every outcome's records. Escalate gets None
-    (log and alert it); for Resubmit the caller sends the order again (same ClOrdID)."""
+def apply_actions(
+    book: OrderBook, actions: Iterable[Action], ts_ns: int
+) -> list[tuple[Action, Outcome | None]]:
+    """Carry out `actions` (of a plan) on `book`; journal every outcome's records. Escalate
+    gets None (log and alert it); for Resubmit the caller sends the order again (same
+    ClOrdID)."""
     done: list[tuple[Action, Outcome | None]] = []
-    for a in plan.actions:
+    for a in actions:
         out: Outcome | None
         if isinstance(a, Adopt):
             out = book.adopt(a.venue, a.order, ts_ns)
@@ -402,3 +535,8 @@ def apply_plan(book: OrderBook, plan: Plan, ts_ns: int) -> list[tuple[Action, Ou
             out = None
         done.append((a, out))
     return done
+
+
+def apply_plan(book: OrderBook, plan: Plan, ts_ns: int) -> list[tuple[Action, Outcome | None]]:
+    """Carry out the whole of `plan` on `book` (`apply_actions`)."""
+    return apply_actions(book, plan.actions, ts_ns)

@@ -30,15 +30,15 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
 from actors.oms.exec_cut import ExecLog
 from actors.oms.link_host import LinkHost, VenuePeer
 from actors.oms.order_book import OrderBook
-from actors.oms.plan import Plan
-from actors.oms.reconcile import ReconcilePolicy, plan_reconciliation
+from actors.oms.plan import Action, Plan
+from actors.oms.reconcile import ReconcilePolicy
 from actors.oms.reconcile_pass import ReconcilePass
 from actors.oms.reconcile_retry import ReconcileRetry
 from actors.oms.venue_request import refused_as_invalid, venue_request
@@ -332,41 +332,38 @@ class VenueLink:
         self._pass_failed(reason, gen, connected_seq)
 
     def pass_gathered(self, p: ReconcilePass, venue_positions: Positions | None) -> None:
-        book = self.host.book
-        skip = p.skip()
-        if skip is None:
-            return self.pass_failed(p, "more orders changed during the pass than remembered")
+        """The venue's view is in: the pass plans and applies it in slices (`pass_planned`,
+        `apply_steps`, `pass_applied`)."""
         now_s, grace_s = time.monotonic(), ReconcilePolicy().resubmit_grace_s
-        if not self._grace_seeded:  # one sent just before this process started may be in
-            self._grace_seeded = True  # flight: its grace runs from our start, not again now
-            for o in book.orders(self.venue):
-                if o.resubmits and o.status in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN):
-                    self.resubmitted_at_s.setdefault(o.client_order_id, self._started_s)
-        self.resubmitted_at_s = {  # out of grace is as good as never resubmitted here
-            coid: at_s for coid, at_s in self.resubmitted_at_s.items() if now_s - at_s < grace_s
-        }
-        local = p.local_positions(venue_positions)
-        plan = plan_reconciliation(
-            self.venue,
-            book.orders(self.venue),
-            p.open,
-            p.status,
-            p.unknown,
-            local_positions=local,
-            venue_positions=None
-            if venue_positions is None or local is None
-            else {v.symbol: v.qty for v in venue_positions.positions},
-            unmatched_fills=book.unmatched_fills(self.venue),
-            now_s=now_s,
-            resubmitted_at_s=self.resubmitted_at_s,
-            skip=skip,
-        )
+        for coid in [c for c, at_s in self.resubmitted_at_s.items() if now_s - at_s >= grace_s]:
+            del self.resubmitted_at_s[coid]  # out of grace is as good as never resubmitted
+        # one sent just before this process started may be in flight: its grace runs from
+        # our start (the first pass to plan every order gives it), not again now
+        seed_s = None if self._grace_seeded else self._started_s
+        p.judge(venue_positions, now_s=now_s, resubmitted_at_s=self.resubmitted_at_s, seed_s=seed_s)
+
+    def pass_planned(self, p: ReconcilePass, plan: Plan) -> bool:
+        if p.seeding:
+            self._grace_seeded = True
         if plan.skipped:
             self.log.info("reconcile_skipped_in_flight", orders=plan.skipped)
-        self._end(p, plan)
         if p.dry_run:
-            return
-        self.host.apply_reconcile_plan(self, plan, venue_positions)
+            self._end(p, plan)
+            return False
+        self.host.reconcile_plan_ready(self, plan)
+        return True
+
+    def apply_steps(self, plan: Plan, steps: Sequence[tuple[int, Action]]) -> None:
+        self.host.apply_reconcile_steps(self, plan, steps)
+
+    def next_turn(self, fn: Callable[[], None]) -> None:
+        self.host.next_turn(fn)
+
+    def pass_applied(self, p: ReconcilePass, plan: Plan, venue_positions: Positions | None) -> None:
+        self.host.reconcile_plan_applied(self, plan, venue_positions)
+        if p.moved:
+            self.log.info("reconcile_skipped_moved", orders=p.moved)
+        self._end(p, plan)
         self.reconciling = False
         self.retry.succeeded()
         if self.rerun is not None:
