@@ -30,7 +30,8 @@ gathered the plan is made `SLICE` orders a turn (`actors.oms.reconcile.PlanBuild
 order judged as it is when its slice runs (an order that changed since the pass began is
 skipped by the rules above, evaluated then); then the plan is logged (`reconcile_plan`) and
 applied `APPLY_SLICE` actions a turn (an order's actions never split), each slice's records
-committed by that turn's group commit as before. An order that moved on between the slice
+committed by that turn's group commit as before; last, the walk for cancels/replaces to send
+again (`VenueLink.requeue_walk`), `SLICE` orders a turn. An order that moved on between the slice
 that judged it and the slice that applies its actions (any change of its state:
 `actors.oms.reconcile.judged_state`, or a request of it handed to the connector since) is
 skipped like an order in flight: none of its actions is applied (nor its escalation
@@ -116,6 +117,11 @@ class PassLink(Protocol):
         """Carry out these actions of `plan` (each with its index in `plan.actions`)."""
         ...
 
+    def requeue_walk(self, found: list[str]) -> Iterator[None]:
+        """The walk of the book after a plan, one step per order (cancels/replaces to
+        send again go to `found`)."""
+        ...
+
     def pass_applied(self, p: ReconcilePass, plan: Plan, positions: Positions | None) -> None: ...
 
     def next_turn(self, fn: Callable[[], None]) -> None:
@@ -150,6 +156,8 @@ class ReconcilePass:
         self._plan = Plan(link.venue, ())
         self._applied = 0  # plan actions gone through
         self._holds: dict[str, bool] = {}  # client_order_id -> its actions are applied
+        self.to_requeue: list[str] = []  # cancels/replaces found pending after the plan
+        self._walk: Iterator[None] = iter(())
 
     # ------------------------------------------------------------------ gathering
 
@@ -263,8 +271,10 @@ class ReconcilePass:
             return True
         if order.is_terminal or order.status is OrderStatus.PENDING_RISK:
             return False
-        ids = (order.cl_ord_id, order.pending_cl_ord_id)
-        return not any(cl and (cl in self._listed or cl in self.asked) for cl in ids)
+        listed, asked, pending = self._listed, self.asked, order.pending_cl_ord_id
+        if order.cl_ord_id in listed or order.cl_ord_id in asked:
+            return False
+        return not (pending and (pending in listed or pending in asked))
 
     def judge(
         self,
@@ -346,6 +356,16 @@ class ReconcilePass:
             self.link.apply_steps(self._plan, steps)
         if i < len(actions):
             return self.link.next_turn(self._resume(self._apply_slice))
+        self._walk = self.link.requeue_walk(self.to_requeue)
+        self._walk_slice()
+
+    def _walk_slice(self) -> None:
+        """The link's walk after the plan (`requeue_walk`), `SLICE` steps a turn."""
+        walked = 0
+        for _ in self._walk:
+            walked += 1
+            if walked >= SLICE:
+                return self.link.next_turn(self._resume(self._walk_slice))
         self.link.pass_applied(self, self._plan, self._venue_positions)
 
     def _still_holds(self, action: Action) -> bool:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any
 
@@ -53,6 +53,8 @@ from protocol.messages import (
     RequestRejected,
     VenueConnState,
 )
+
+_REQUEST_PENDING = (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE)
 
 
 class VenueLink:
@@ -375,7 +377,7 @@ class VenueLink:
             self.reconciled = True
             first = not self.ever_reconciled
             self.ever_reconciled = True
-            self._requeue_after()
+            self._requeue_after(p.to_requeue)
             self.host.on_venue_reconciled(self, plan, first)
             self.dispatch()
 
@@ -390,18 +392,31 @@ class VenueLink:
         waiting, self.rerun = self.rerun or [], None
         _answer_all(waiting, Plan(venue=self.venue, actions=()))
 
-    def _requeue_after(self) -> None:
-        """What a finished pass sends besides the plan's Resubmits (queued when the plan is
-        applied): cancels/replaces not yet confirmed sent by this incarnation's connector.
-        Never a request the connector already acknowledged sending."""
+    def requeue_walk(self, found: list[str]) -> Iterator[None]:
+        """The walk behind `_requeue_after`, one step per order, for a pass to spread over
+        loop turns: the venue's orders with a cancel/replace pending go to `found`;
+        acknowledged requests of orders ended (or no longer held) are forgotten."""
         book = self.host.book
-        for order in book.orders(self.venue, open_only=True):
-            coid = order.client_order_id
-            if order.status in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
+        for order in book.held_orders():
+            if order.venue == self.venue and order.status in _REQUEST_PENDING:
+                found.append(order.client_order_id)
+            yield None
+        for coid in list(self._acked):
+            if (o := book.held(coid)) is None or o.is_terminal:
+                self._acked.pop(coid, None)
+            yield None
+
+    def _requeue_after(self, found: list[str]) -> None:
+        """What a finished pass sends besides the plan's Resubmits (queued when the plan is
+        applied): cancels/replaces not yet confirmed sent by this incarnation's connector,
+        of those its walk found (`requeue_walk`), as they are now. Never a request the
+        connector already acknowledged sending."""
+        book = self.host.book
+        for coid in found:
+            order = book.held(coid)
+            if order is not None and order.status in _REQUEST_PENDING:
                 if self._acked.get(coid) != order.pending_cl_ord_id:
                     self.enqueue(coid)
-        for coid in [c for c in self._acked if (o := book.held(c)) is None or o.is_terminal]:
-            del self._acked[coid]
 
     def _pass_failed(self, reason: str, gen: int, connected_seq: int) -> None:
         """A pass failed: counted and made visible while CONNECTED, then retried once:
