@@ -1,8 +1,10 @@
 """Reconciliation: compare the OMS's orders at one venue with the venue's view, plan repairs.
 
 `plan_reconciliation` is a pure function that makes a plan (`actors.oms.plan`);
-`apply_plan` carries a plan out on an `OrderBook`.
-The actor runs it per venue at warm start and after every connector restart or reconnect::
+`apply_plan` carries a plan out on an `OrderBook`. `PlanBuilder` is the same in steps of a
+bounded number of orders, which is how the OMS runs it (`actors.oms.reconcile_pass`: a
+pass spread over loop turns, `apply_actions` a slice at a time), per venue at warm start,
+after every connector restart or reconnect and periodically; in one go it reads::
 
     open_ = OpenOrders from the connector
     asks = status_query_orders(book.orders(venue), open_.orders)   # OrderStatusQuery(orders=asks)
@@ -17,53 +19,19 @@ The actor runs it per venue at warm start and after every connector restart or r
     for action, outcome in apply_plan(book, plan, ts_ns):          # journal outcome.records,
         ...                                                        # send the order again for
                                                                    # Resubmit, alert on Escalate
-Rules, for each venue open order and each local order that is neither terminal nor
-PENDING_RISK (pass ALL local orders of the venue, terminal ones too, so an open venue order
-is matched to them rather than adopted):
 
-- venue order matching no local ClOrdID -> Adopt (external; carries the venue's cum_qty,
-  which the book applies to the position).
-- venue cum_qty > local -> ApplyMissedFill of the difference at the price that makes our
-  avg_px equal the venue's, exec id `recon:{cl_ord_id}:{venue_cum}` (a repeat is a no-op);
-  the fill itself moves the order (e.g. a PENDING_CANCEL raced by a fill becomes FILLED).
-  venue cum_qty < local, or > qty -> Escalate.
-- venue status terminal and different -> MarkTerminal (FILLED only ever follows from fills:
-  a FILLED venue order whose quantity does not add up is escalated); venue live and local
-  PENDING_SUBMIT/UNKNOWN -> Update to ACCEPTED; a venue order whose ClOrdID is our pending
-  replace id, or a later replace id we gave up on -> Update (replaced: new ClOrdID, qty,
-  price), before any terminal status it has. Pending cancels/replaces with the
-  venue still live are left alone (the request is in flight; resend it with the same id).
-- local terminal but venue different -> Escalate.
-- a live local order whose venue order (same ClOrdID) has another qty or limit price ->
-  Escalate (`terms_mismatch`): a replace always takes a new ClOrdID, so nobody of ours
-  changed it; an operator decides.
-- venue answered "unknown order": PENDING_SUBMIT/UNKNOWN never acknowledged -> Resubmit
-  with the same ClOrdID once; again only after `resubmit_grace_s` without confirmation, up to
-  `max_resubmits`, then Escalate. The grace runs on the monotonic clock (`now_s`,
-  `resubmitted_at_s`: when this process last resubmitted each order), never on journal
-  wall-clock stamps: a clock step neither stretches nor skips it. A resubmission this
-  process did not make (before a restart) is out of grace. Any other order the venue
-  does not know -> Escalate.
-- no venue evidence at all for a local open order -> Escalate.
-- unmatched fills not explained by an Adopt, and per-symbol positions that differ after the
-  plan's fills -> Escalate.
-- an order in `skip` (in flight for this pass: `actors.oms.reconcile_pass`) is not judged
-  (no action; a venue order naming it is not adopted either), only counted (`skipped`).
-
-Applying a plan and planning again with the same venue view yields no new changes.
+The rules a plan follows are in `actors.oms.reconcile_rules` (`ReconcilePolicy` is
+importable from here too).
 """
 
 from __future__ import annotations
 
 import sys
-from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 
-from actors.oms.lifecycle import STAY, Event, live_status, transition
 from actors.oms.order_book import OrderBook
-from actors.oms.orders import Order, Outcome, implied_fill, missed_fill_exec_id
+from actors.oms.orders import Order, Outcome
 from actors.oms.plan import (
     Action,
     Adopt,
@@ -75,28 +43,12 @@ from actors.oms.plan import (
     Update,
 )
 from actors.oms.positions import UnmatchedFill
-from protocol.messages import TERMINAL_STATUSES, OrderStatus, QueriedOrder, Side, VenueOrder
+from actors.oms.reconcile_rules import Planner, ReconcilePolicy, signed, status_answer
+from protocol.messages import OrderStatus, QueriedOrder, VenueOrder
 
 S = OrderStatus
-_EVIDENCE = {S.CANCELLED: Event.CANCELLED, S.EXPIRED: Event.EXPIRED, S.REJECTED: Event.REJECTED}
-_VENUE_LIVE = (
-    S.ACCEPTED,
-    S.PARTIALLY_FILLED,
-    S.PENDING_CANCEL,
-    S.PENDING_REPLACE,
-    S.PENDING_SUBMIT,
-)
 _RESUBMITTABLE = (S.PENDING_SUBMIT, S.UNKNOWN)
-
-
-@dataclass(frozen=True, slots=True)
-class ReconcilePolicy:
-    resubmit_grace_s: float = 30.0
-    max_resubmits: int = 3
-
-
-def _signed(side: Side, qty: Decimal) -> Decimal:
-    return qty if side == Side.BUY else -qty
+_DEFAULT_POLICY = ReconcilePolicy()
 
 
 def status_queries_of(order: Order, listed: Collection[str]) -> list[QueriedOrder]:
@@ -122,181 +74,6 @@ def status_query_orders(
     each with its Symbol and Side (an OrderStatusRequest needs both)."""
     listed = {vo.cl_ord_id for vo in open_orders}
     return [q for o in local_orders for q in status_queries_of(o, listed)]
-
-
-class _Planner:
-    def __init__(
-        self,
-        venue: str,
-        now_s: float,
-        resubmitted_at_s: Mapping[str, float],
-        policy: ReconcilePolicy,
-    ) -> None:
-        self.venue = venue
-        self.now_s = now_s
-        self.resubmitted_at_s = resubmitted_at_s
-        self.policy = policy
-        self.actions: list[Action] = []
-        self.delta: dict[str, Decimal] = defaultdict(Decimal)  # symbol -> qty the plan adds
-
-    def escalate(self, reason: str, detail: str, order: Order | None = None) -> None:
-        self.actions.append(
-            Escalate(
-                reason,
-                detail,
-                order.client_order_id if order else "",
-                order.symbol if order else "",
-            )
-        )
-
-    def diff(self, order: Order, vo: VenueOrder) -> None:
-        """One local order against the venue's view of it."""
-        coid, venue_status = order.client_order_id, vo.status
-        if venue_status not in TERMINAL_STATUSES and venue_status not in _VENUE_LIVE:
-            self.escalate("bad_venue_status", f"{vo.cl_ord_id}: venue says {venue_status}", order)
-            return
-        if order.is_terminal:
-            if vo.cum_qty != order.cum_qty:
-                self.fill(order, vo, order.qty, order.status)
-            if venue_status != order.status:
-                self.escalate(
-                    "terminal_mismatch",
-                    f"{vo.cl_ord_id}: local {order.status}, venue {venue_status}",
-                    order,
-                )
-            return
-        qty, status = order.qty, order.status
-        if vo.cl_ord_id == order.cl_ord_id:
-            self.terms(order, vo)
-        replace = _replace_shown(order, vo)
-        if replace and venue_status != S.REJECTED:
-            # the replace took effect (also when the order has ended since, or we had given
-            # up on the replace)
-            if status == S.PENDING_REPLACE:
-                status = live_status(order.cum_qty, vo.order_qty)
-            qty = vo.order_qty
-            self.actions.append(
-                Update(
-                    coid,
-                    status,
-                    "venue: replaced",
-                    vo.venue_order_id,
-                    replace,
-                    vo.order_qty,
-                    vo.price,
-                )
-            )
-        if vo.cum_qty != order.cum_qty:
-            status = self.fill(order, vo, qty, status)
-        if venue_status == S.FILLED:
-            if status != S.FILLED:
-                self.escalate(
-                    "venue_filled_qty_mismatch",
-                    f"{vo.cl_ord_id}: venue FILLED cum {vo.cum_qty}, qty {qty}",
-                    order,
-                )
-        elif venue_status in TERMINAL_STATUSES:
-            if status != venue_status:
-                if transition(status, _EVIDENCE[venue_status]) is None:
-                    self.escalate(
-                        "transition_refused",
-                        f"{vo.cl_ord_id}: local {status}, venue {venue_status}",
-                        order,
-                    )
-                else:
-                    self.actions.append(MarkTerminal(coid, venue_status, f"venue: {venue_status}"))
-        elif status in (S.PENDING_SUBMIT, S.UNKNOWN):
-            self.actions.append(
-                Update(coid, live_status(order.cum_qty, qty), "venue: live", vo.venue_order_id)
-            )
-
-    def terms(self, order: Order, vo: VenueOrder) -> None:
-        """Under one ClOrdID both sides must hold the same terms (a replace takes a new id);
-        a difference means someone changed the order outside the OMS, or a bug: an operator
-        decides, nothing is overwritten."""
-        diffs = []
-        if vo.order_qty != order.qty:
-            diffs.append(f"qty local {order.qty}, venue {vo.order_qty}")
-        if order.price is not None and vo.price is not None and vo.price != order.price:
-            diffs.append(f"price local {order.price}, venue {vo.price}")
-        if diffs:
-            self.escalate("terms_mismatch", f"{vo.cl_ord_id}: " + "; ".join(diffs), order)
-
-    def fill(self, order: Order, vo: VenueOrder, qty: Decimal, status: OrderStatus) -> OrderStatus:
-        """Plan the missed fill (or escalate); returns the status after it."""
-        if vo.cum_qty < order.cum_qty:
-            self.escalate(
-                "local_cum_exceeds_venue",
-                f"{vo.cl_ord_id}: local cum {order.cum_qty}, venue {vo.cum_qty}",
-                order,
-            )
-            return status
-        if vo.cum_qty > qty:
-            self.escalate(
-                "venue_overfill", f"{vo.cl_ord_id}: venue cum {vo.cum_qty} > qty {qty}", order
-            )
-            return status
-        fill_qty, px = implied_fill(order, vo.cum_qty, vo.avg_px)
-        event = Event.FULL_FILL if vo.cum_qty >= qty else Event.PARTIAL_FILL
-        target = transition(status, event)
-        if target is None:
-            self.escalate("fill_refused", f"{vo.cl_ord_id}: {fill_qty} missed in {status}", order)
-            return status
-        self.actions.append(
-            ApplyMissedFill(
-                order.client_order_id,
-                missed_fill_exec_id(vo.cl_ord_id, vo.cum_qty),
-                fill_qty,
-                px,
-                vo.cum_qty,
-                vo.avg_px,
-            )
-        )
-        self.delta[order.symbol] += _signed(order.side, fill_qty)
-        return status if target == STAY else OrderStatus(target)
-
-    def never_seen(self, order: Order) -> None:
-        """The venue answered "unknown order" for the order's live ClOrdID."""
-        if order.status not in (S.PENDING_SUBMIT, S.UNKNOWN) or order.ever_acknowledged:
-            self.escalate("venue_does_not_know_order", f"{order.cl_ord_id} ({order.status})", order)
-            return
-        sent_s = self.resubmitted_at_s.get(order.client_order_id)
-        if sent_s is not None and self.now_s - sent_s < self.policy.resubmit_grace_s:
-            return  # a resubmission is in flight
-        if order.resubmits >= self.policy.max_resubmits:
-            self.escalate(
-                "resubmit_unconfirmed",
-                f"{order.cl_ord_id}: venue still does not "
-                f"know it after {order.resubmits} resubmit(s)",
-                order,
-            )
-            return
-        self.actions.append(Resubmit(order.client_order_id, order.cl_ord_id))
-
-
-def _replace_shown(order: Order, vo: VenueOrder) -> str:
-    """The replace of ours the venue's view shows took effect ("" if none): the venue names
-    the order by it, or by a later id of ours (a cancel) with terms other than ours that
-    the replace in doubt explains."""
-    if order.shows_replace(vo.cl_ord_id):
-        return vo.cl_ord_id
-    other_terms = vo.order_qty != order.qty or (
-        vo.price is not None and order.price is not None and vo.price != order.price
-    )
-    if vo.cl_ord_id != order.cl_ord_id and other_terms:
-        return order.replace_in_doubt()
-    return ""
-
-
-def _status_answer(order: Order, answers: Mapping[str, VenueOrder]) -> VenueOrder | None:
-    """The venue's answer about the order. The venue names an order by its own latest
-    ClOrdID, which can be a request of ours we since gave up on (a cancel it carried out
-    whose confirmation was lost), so every id of the chain counts: the pending request's
-    first, then the live one, then older ones."""
-    for cl in (order.pending_cl_ord_id, order.cl_ord_id, *reversed(order.cl_ord_ids)):
-        if cl and cl in answers:
-            return answers[cl]
-    return None
 
 
 def judged_state(order: Order) -> tuple[object, ...]:
@@ -344,13 +121,13 @@ class PlanBuilder:
         *,
         now_s: float = 0.0,
         resubmitted_at_s: dict[str, float] | None = None,
-        policy: ReconcilePolicy = ReconcilePolicy(),
+        policy: ReconcilePolicy = _DEFAULT_POLICY,
         skip: Callable[[Order], bool] = lambda _order: False,
         seed_s: float | None = None,
     ) -> None:
         self.venue = venue
         self.resubmitted_at_s = {} if resubmitted_at_s is None else resubmitted_at_s
-        self._p = _Planner(venue, now_s, self.resubmitted_at_s, policy)
+        self._p = Planner(venue, now_s, self.resubmitted_at_s, policy)
         self._find, self._skip, self._seed_s = find, skip, seed_s
         self._open, self._local = iter(open_orders), iter(local_orders)
         self._answers, self._unknown = status_answers, unknown_ids
@@ -384,7 +161,7 @@ class PlanBuilder:
             if vo.cl_ord_id not in self._adopted:
                 self._adopted.add(vo.cl_ord_id)
                 p.actions.append(Adopt(self.venue, vo))
-                p.delta[vo.symbol] += _signed(vo.side, vo.cum_qty)
+                p.delta[vo.symbol] += signed(vo.side, vo.cum_qty)
         elif order.client_order_id not in self._matched:
             self._matched.add(order.client_order_id)
             if self._skip(order):
@@ -406,7 +183,7 @@ class PlanBuilder:
             self._skipped.add(coid)
             return
         p, before = self._p, len(self._p.actions)
-        answer = _status_answer(order, self._answers)
+        answer = status_answer(order, self._answers)
         if answer is not None:
             p.diff(order, answer)
         elif order.cl_ord_id in self._unknown:
@@ -471,7 +248,7 @@ def plan_reconciliation(
     unmatched_fills: Iterable[UnmatchedFill] = (),
     now_s: float = 0.0,
     resubmitted_at_s: Mapping[str, float] | None = None,
-    policy: ReconcilePolicy = ReconcilePolicy(),
+    policy: ReconcilePolicy = _DEFAULT_POLICY,
     skip: Collection[str] = (),
 ) -> Plan:
     """The plan that brings the local view of `venue` in line with the venue's (pure).

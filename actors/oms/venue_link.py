@@ -38,9 +38,9 @@ from actors.oms.exec_cut import ExecLog
 from actors.oms.link_host import LinkHost, VenuePeer
 from actors.oms.order_book import OrderBook
 from actors.oms.plan import Action, Plan
-from actors.oms.reconcile import ReconcilePolicy
 from actors.oms.reconcile_pass import ReconcilePass
 from actors.oms.reconcile_retry import ReconcileRetry
+from actors.oms.reconcile_rules import ReconcilePolicy
 from actors.oms.venue_request import refused_as_invalid, venue_request
 from actors.runtime import metrics
 from protocol.codec import Envelope
