@@ -1,5 +1,6 @@
-"""Carrying out reconciliation passes in the OMS: applying a venue link's plan (journalled,
-counted, escalations logged and published, Resubmits queued), a cold start's opening
+"""Carrying out reconciliation passes in the OMS: applying a venue link's plan a slice at a
+time (journalled, counted, escalations logged and published, Resubmits queued; the slices
+are the pass's: `actors.oms.reconcile_pass`), a cold start's opening
 positions and open-order policy, the `warm_start` / `cold_start` event once every venue is
 reconciled, and the safety-net sweep that starts a pass when one is overdue or an order
 waits too long for any venue answer. Reaches the OMS through `PlanHost`.

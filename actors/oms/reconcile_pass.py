@@ -1,6 +1,6 @@
 """One reconciliation pass of a `VenueLink` (actors/oms/venue_link.py): gathering the
-venue's view (OpenOrders, OrderStatusQuery chunk by chunk, Positions) and deciding which
-orders this pass may judge at all.
+venue's view (OpenOrders, OrderStatusQuery chunk by chunk, Positions), deciding which
+orders this pass may judge at all, then planning and applying, in slices over loop turns.
 
 A pass runs while orders flow. Each connector answer carries an `ExecCut`: the executions
 it reflects, every one of them already applied here (actors/connector/exec_cut.py). What
@@ -24,18 +24,23 @@ not consistent fail the pass (retried): without it a fill in flight reads as mis
 An answer without a cut (a connector that does not stamp) is taken as before.
 
 The O(n) work of a pass is spread over loop turns, so that no turn of the OMS is O(open
-orders) and requests, executions and liveness beats are served between slices: the status
-queries are made from a walk of the book, `SLICE` orders a turn; once the venue's view is
-gathered the plan is made `SLICE` orders a turn (`actors.oms.reconcile.PlanBuilder`), each
-order judged as it is when its slice runs (an order that changed since the pass began is
-skipped by the rules above, evaluated then); then the plan is logged (`reconcile_plan`) and
-applied `APPLY_SLICE` actions a turn (an order's actions never split), each slice's records
-committed by that turn's group commit as before; last, the walk for cancels/replaces to send
-again (`VenueLink.requeue_walk`), `SLICE` orders a turn. An order that moved on between the slice
-that judged it and the slice that applies its actions (any change of its state:
-`actors.oms.reconcile.judged_state`, or a request of it handed to the connector since) is
-skipped like an order in flight: none of its actions is applied (nor its escalation
-raised); the next pass judges it. They are counted (`reconcile_skipped_moved`).
+orders) and requests, executions and liveness beats are served between slices:
+
+1. the status queries are made from a walk of the book, `SLICE` orders a turn;
+2. once the venue's view is gathered, the plan is made `SLICE` orders a turn
+   (`actors.oms.reconcile.PlanBuilder`), each order judged as it is when its slice runs
+   (one that changed since the pass began is skipped by the rules above, evaluated then);
+3. the plan is logged (`reconcile_plan`) and applied `APPLY_SLICE` actions a turn (an
+   order's actions never split), each slice's records committed by that turn's group
+   commit as before;
+4. last, the walk for cancels/replaces to send again (`VenueLink.requeue_walk`), `SLICE`
+   orders a turn.
+
+An order that moved on between the slice that judged it and the slice that applies its
+actions (any change of its state: `actors.oms.reconcile.judged_state`; or a request of it
+handed to the connector since) is skipped like an order in flight: none of its actions is
+applied (nor its escalation raised); the next pass judges it. Such orders are counted
+(`reconcile_skipped_moved`).
 
 A pass in its slices is abandoned when it is no longer current (its connector restarted: a
 newer pass owns the venue) or, unless a dry run, when the venue is no longer CONNECTED;

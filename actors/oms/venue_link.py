@@ -8,11 +8,13 @@ The link needs of the OMS only what `LinkHost` lists, so the two do not import e
 
 One pass per venue at a time: every pass has a generation (`_gen`); an answer or a retry
 timer of an older generation (a pass given up, or one of a connector incarnation that
-restarted) is ignored. A pass that fails while CONNECTED is retried once: after a capped
-exponential backoff, or at once if a new CONNECTED came while it was in flight; until one
-succeeds the venue shows `reconcile_failing: <reason>` (`actors.oms.reconcile_retry`). A
-pass asks one status query per open local order the venue did not list; the connector
-paces the H messages under the venue's rate limit (its outbound token bucket).
+restarted) is ignored; a pass plans and applies in slices over loop turns, and one given up
+stops at its next slice (`actors.oms.reconcile_pass`). A pass that fails while CONNECTED is
+retried once: after a capped exponential backoff, or at once if a new CONNECTED came while
+it was in flight; until one succeeds the venue shows `reconcile_failing: <reason>`
+(`actors.oms.reconcile_retry`). A pass asks one status query per open local order the venue
+did not list; the connector paces the H messages under the venue's rate limit (its outbound
+token bucket).
 
 A venue that refuses the positions request (e.g. BusinessMessageReject 380=3 to AN) does
 not stop reconciliation: the pass goes on without venue positions (logged once per
