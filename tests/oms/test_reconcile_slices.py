@@ -35,6 +35,8 @@ from protocol.messages import (
     OpenOrders,
     OpenOrdersRequest,
     OrderStatus,
+    OrderStatusAnswer,
+    OrderStatusQuery,
     OrdType,
     PlaceOrder,
     Positions,
@@ -382,3 +384,55 @@ def test_a_dry_run_in_slices_plans_everything_and_applies_nothing(tmp_path: Path
     assert plan.summary()["update"] == 3 and oms.plans[1:] == []
     assert {oms.book.get(c).status for c in "abc"} == {S.PENDING_SUBMIT}  # type: ignore[union-attr]
     assert not any(oms.committed)
+
+
+@pytest.mark.usefixtures("small_slices")
+def test_a_resubmit_planned_for_an_order_sent_mid_pass_is_not_applied(tmp_path: Path) -> None:
+    """x waits in the queue, never sent; the venue does not know it: the plan resubmits it.
+    Before that slice is applied a client's order makes the link dispatch, and x's D goes
+    out: x is in flight now, so the Resubmit is not applied (no resubmission counted or
+    logged, one D for x)."""
+    link, oms, peer, _ = _rig(tmp_path)
+    _approved(oms, "a")
+    _approved(oms, "x")
+    link.enqueue("x")
+    with capture_logs() as logs:
+        link.start_reconcile()
+        _answer(peer, OpenOrdersRequest, OpenOrders(venue=V, orders=[_listed("a")], cut=_cut()))
+        oms.run()
+        unknown = OrderStatusAnswer(venue=V, orders=[], unknown=["x"], cut=_cut())
+        assert _answer(peer, OrderStatusQuery, unknown).cl_ord_ids == ["x"]  # type: ignore[attr-defined]
+        _answer(peer, GetPositions, _ledger())
+        while not oms.plans[1:]:
+            oms.turn()
+        _approved(oms, "y")
+        link.push("y")  # served between slices: sends the queue, x first
+        oms.run()
+    (plan,) = oms.plans[1:]
+    assert plan.summary()["resubmit"] == 1
+    assert oms.book.get("x").resubmits == 0  # type: ignore[union-attr]
+    sent = [m.cl_ord_id for m, _ in peer.sent if isinstance(m, PlaceOrder)]
+    assert sent == ["x", "y"]
+    assert not [e for e in logs if e["event"] == "order_resubmitted"]
+    assert [e["orders"] for e in logs if e["event"] == "reconcile_skipped_moved"] == [1]
+
+
+@pytest.mark.usefixtures("small_slices")
+def test_an_operator_pass_asked_mid_slices_follows_and_answers(tmp_path: Path) -> None:
+    """`tradepulse reconcile` while a pass is in its slices: no second pass interleaves;
+    the one asked for runs once the first has applied its plan, and its plan answers."""
+    link, oms, peer, _ = _rig(tmp_path)
+    for coid in ("a", "b"):
+        _approved(oms, coid)
+    _gathered(link, peer, [_listed("a"), _listed("b")], oms)
+    answers: list[Plan] = []
+    link.start_reconcile(answers.append)
+    assert not [m for m, _ in peer.sent if isinstance(m, OpenOrdersRequest)]
+    oms.run()
+    assert {oms.book.get(c).status for c in "ab"} == {S.ACCEPTED}  # type: ignore[union-attr]
+    _answer(peer, OpenOrdersRequest, OpenOrders(venue=V, orders=[_listed("a"), _listed("b")]))
+    oms.run()
+    _answer(peer, GetPositions, _ledger())
+    oms.run()
+    (plan,) = answers
+    assert plan.actions == () and len(oms.plans) == 3
