@@ -6,14 +6,17 @@ one (a connector restart) or cut off by a disconnect stops where it is.
 
 The rig is the OMS's loop as a pass sees it: `next_turn` waits for `Loop.turn()`, the
 records of a turn are committed at its end (the group commit) and plans are carried out by
-the real `PlanApplier` on the real `OrderBook`."""
+the real `PlanApplier` on the real `OrderBook`; the last test shows the real loop's timers
+behind `OmsActor.next_turn` run one slice per turn."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -21,11 +24,13 @@ import structlog
 from structlog.testing import capture_logs
 
 from actors.oms import reconcile_pass
+from actors.oms.actor import OmsActor
 from actors.oms.exec_cut import ExecLog
 from actors.oms.orders import Outcome
 from actors.oms.plan import Action, Plan
 from actors.oms.plan_apply import PlanApplier
 from actors.oms.venue_link import VenueLink
+from actors.runtime.timers import Timers
 from protocol.config import OmsCfg
 from protocol.messages import (
     CancelOnVenue,
@@ -436,3 +441,22 @@ def test_an_operator_pass_asked_mid_slices_follows_and_answers(tmp_path: Path) -
     oms.run()
     (plan,) = answers
     assert plan.actions == () and len(oms.plans) == 3
+
+
+def test_the_oms_loop_runs_one_slice_of_a_pass_per_turn() -> None:
+    """`OmsActor.next_turn` is a zero-delay loop timer: a slice that schedules the next one
+    leaves it to the next turn's timers, which run after that turn's beat, poll, requests
+    and executions; a chain of slices never runs within one turn."""
+    timers = Timers()
+    oms = SimpleNamespace(call_later=timers.call_later)  # what next_turn uses of the actor
+    ran: list[int] = []
+
+    def slice_(n: int) -> None:
+        ran.append(n)
+        if n < 3:
+            OmsActor.next_turn(oms, partial(slice_, n + 1))  # type: ignore[arg-type]
+
+    OmsActor.next_turn(oms, partial(slice_, 0))  # type: ignore[arg-type]
+    for turn in range(4):
+        timers.run_due()  # the timers of one loop turn
+        assert ran == list(range(turn + 1))
