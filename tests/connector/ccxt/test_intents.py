@@ -54,8 +54,8 @@ def test_compaction_keeps_what_is_live_and_the_newest_finished(tmp_path: Path) -
     assert (
         len(again.finished) == 100 and "o2999" in again.finished and "o2000" not in again.finished
     )
-    assert any(b < a for a, b in zip(sizes, sizes[1:]))  # rewritten, not ever growing
-    written = sum(max(b - a, 0) for a, b in zip(sizes, sizes[1:]))
+    assert any(b < a for a, b in zip(sizes, sizes[1:], strict=False))  # rewritten, not ever growing
+    written = sum(max(b - a, 0) for a, b in zip(sizes, sizes[1:], strict=False))
     assert sizes[-1] < written / 2
     again.close()
 
