@@ -192,6 +192,7 @@ class Flows:
         OMS hears "replaced" once the new order is on the book; a cancel the exchange
         refuses (the order is done) is a "cancel_rejected" of the replace."""
         old = self.tracker.intent_or(request.orig_cl_ord_id, request)
+        self.tracker.begin_replace(old.cl_ord_id)  # the old order's cancel is ours to report
         try:
             cancelled = await self.rest.call(
                 self.rest.ex.cancel_order, None, request.symbol,
@@ -206,6 +207,7 @@ class Flows:
                 "ccxt_replace_failed", cl_ord_id=request.cl_ord_id, kind=failure.kind,
                 reason=failure.reason,
             )  # fmt: skip
+            self.tracker.replace_failed(old.cl_ord_id)
             if failure.kind in ("not_found", "rejected"):
                 await self.lookup(old)
                 self.tracker.queue(
@@ -224,6 +226,7 @@ class Flows:
                 if remaining <= 0
                 else (self.intake_problem(request, remaining) or "")
             )
+            self.tracker.replace_failed(old.cl_ord_id)
             await self.apply_with_trades(old, cancelled)
             self.tracker.queue([execs.cancel_rejected_exec(self.venue, request, why)])
             return
@@ -250,6 +253,7 @@ class Flows:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the old order is cancelled: say so
+            self.tracker.replace_failed(old.cl_ord_id)
             failure = self.rest.classify(exc)
             self.log.warning(
                 "ccxt_replace_new_failed", cl_ord_id=intent.cl_ord_id, kind=failure.kind,

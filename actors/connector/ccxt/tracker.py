@@ -49,6 +49,10 @@ class Tracker:
         self._wake_poll = wake_poll
         self.live: dict[str, Live] = {i.cl_ord_id: Live(i) for i in intents.live.values()}
         self.recent: OrderedDict[str, Intent] = OrderedDict()
+        # orders a replace cancels (cancel + new): their cancel is the replace's, reported
+        # as its "replaced" (or by the replace flow when no new order came of it), never by
+        # a stream event or a poll that sees the old order cancelled meanwhile
+        self.replacing: OrderedDict[str, None] = OrderedDict()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.execs: list[ExecReport] = []
         self.delivered = 0
@@ -109,6 +113,7 @@ class Tracker:
             or (live is not None and live.filled >= filled)
         )  # fmt: skip
         first = [e for e in events if e.kind in _KIND_ORDER]
+        final_event = final_event and intent.cl_ord_id not in self.replacing
         final = [e for e in events if e.kind not in _KIND_ORDER] if final_event else []
         if not complete:
             final = []
@@ -162,6 +167,16 @@ class Tracker:
             while len(self.recent) > RECENT_FINAL:
                 self.recent.popitem(last=False)
         self.intents.done(cl_ord_id)
+
+    def begin_replace(self, cl_ord_id: str) -> None:
+        """`cl_ord_id`'s order is being cancelled by a replace: hold its final events."""
+        self.replacing[cl_ord_id] = None
+        while len(self.replacing) > RECENT_FINAL:
+            self.replacing.popitem(last=False)
+
+    def replace_failed(self, cl_ord_id: str) -> None:
+        """The replace of `cl_ord_id` came to nothing: its own final events count again."""
+        self.replacing.pop(cl_ord_id, None)
 
     def note_unseen(self, intent: Intent) -> None:
         live = self.live.get(intent.cl_ord_id)

@@ -1,0 +1,121 @@
+"""The replace flow (cancel + new) against a stub exchange, with the user-data stream's
+events arriving while the REST answers are in flight (found by the chaos run: the OMS
+heard the old order cancelled, then refused the replace)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from actors.connector.ccxt.errors import classify
+from actors.connector.ccxt.flows import Flows
+from actors.connector.ccxt.intents import Intent, IntentLog
+from actors.connector.ccxt.tracker import Live, Tracker
+from protocol.messages import ExecReport, OrdType, ReplaceOnVenue, Side
+from tests.connector.ccxt import binance as bn
+from tests.connector.ccxt.test_mapping import rest_order
+
+D = Decimal
+VENUE = "binance-local"
+
+
+class _Log:
+    def __getattr__(self, _name: str) -> Callable[..., None]:
+        return lambda *_a, **_k: None
+
+
+class _Exchange:
+    """cancel_order / create_order answers; `during_cancel` runs before the cancel answers
+    (the stream's event of the cancel overtaking the REST answer)."""
+
+    def __init__(self, cancelled: dict[str, Any], created: dict[str, Any] | Exception) -> None:
+        self.cancelled, self.created = cancelled, created
+        self.during_cancel: Callable[[], None] = lambda: None
+
+    async def cancel_order(self, *_args: Any) -> dict[str, Any]:
+        self.during_cancel()
+        return self.cancelled
+
+    async def create_order(self, *_args: Any) -> dict[str, Any]:
+        if isinstance(self.created, Exception):
+            raise self.created
+        return self.created
+
+    async def fetch_order(self, *_args: Any) -> dict[str, Any]:
+        return self.cancelled
+
+    async def fetch_my_trades(self, *_args: Any) -> list[dict[str, Any]]:
+        return []
+
+
+class _Rest:
+    def __init__(self, ex: _Exchange) -> None:
+        self.ex = ex
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await fn(*args)
+
+    def classify(self, exc: BaseException) -> Any:
+        return classify(exc)
+
+    def count(self, _kind: str) -> None:
+        pass
+
+
+def _replace_with(tmp_path: Path, ex: _Exchange) -> tuple[Tracker, list[ExecReport]]:
+    """Replace c1 (0.1 BTC resting) by c1.r1 (0.1 at 49000); the stream reports the old
+    order's cancel while the cancel's REST answer is on its way."""
+    intents = IntentLog(tmp_path / "intents")
+    tracker = Tracker(VENUE, intents, _Log(), lambda: None)
+    old = Intent(cl_ord_id="c1", symbol="BTC/USDT", side="BUY", qty="0.1")
+    intents.add(old)
+    tracker.live["c1"] = Live(old)
+    flows = Flows(
+        VENUE, _Rest(ex), tracker, intents, _Log(),  # type: ignore[arg-type]
+        intake_problem=lambda _r, _q: None, end_session=_never, crash_point=lambda _n: None,
+    )  # fmt: skip
+
+    def stream_event() -> None:  # what UserStream.watch_orders does with an order event
+        intent = tracker.intent_for("c1", ex.cancelled)
+        tracker.apply_order(intent, ex.cancelled, [])
+
+    ex.during_cancel = stream_event
+    request = ReplaceOnVenue(
+        cl_ord_id="c1.r1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY,
+        qty=D("0.1"), order_type=OrdType.LIMIT, price=D("49000"),
+    )  # fmt: skip
+    asyncio.run(flows.replace(request))
+    reports = tracker.take()
+    intents.close()
+    return tracker, reports
+
+
+async def _never(_reason: str) -> None:
+    raise AssertionError("the session must not end")
+
+
+def test_stream_cancel_of_a_replaced_order_is_not_reported_as_its_end(tmp_path: Path) -> None:
+    """The old order's cancel, seen on the stream before the cancel's REST answer, is the
+    replace's: the OMS hears accepted, then "replaced" (the new venue order), and never
+    that the old order was cancelled."""
+    cancelled = rest_order(status="CANCELED")
+    created = rest_order(orderId=29, clientOrderId="c1.r1", price="49000.00000000")
+    tracker, reports = _replace_with(tmp_path, _Exchange(cancelled, created))
+    kinds = [(r.cl_ord_id, r.kind) for r in reports]
+    assert ("c1", "cancelled") not in kinds, kinds
+    assert kinds == [("c1", "accepted"), ("c1.r1", "replaced"), ("c1.r1", "accepted")]
+    assert "c1" not in tracker.live and "c1.r1" in tracker.live
+
+
+def test_stream_cancel_is_reported_when_the_new_order_is_refused(tmp_path: Path) -> None:
+    """The replace's new order refused (insufficient balance): the old order's cancel is
+    the end of the order, reported once."""
+    cancelled = rest_order(status="CANCELED")
+    refused = bn.raised(400, {"code": -2010, "msg": "Account has insufficient balance."})
+    _, reports = _replace_with(tmp_path, _Exchange(cancelled, refused))
+    kinds = [(r.cl_ord_id, r.kind) for r in reports]
+    assert kinds.count(("c1", "cancelled")) == 1, kinds
+    assert not [k for k in kinds if k[1] == "replaced"], kinds
