@@ -21,6 +21,10 @@ from protocol.messages import CancelOnVenue, PlaceOrder, ReplaceOnVenue
 
 LOOKUPS_AFTER_UNKNOWN = 3  # lookups by client id after a lost submit answer (then: the OMS)
 LOOKUP_DELAYS_S = (0.2, 0.5, 1.0)
+# a cancel whose answer was lost (5xx, timeout) is sent again after each of these: the OMS
+# counts it as sent (a FIX session would deliver it); a second cancel of an order the first
+# one ended is refused as unknown (-2011), which reports the order's state
+CANCEL_RESEND_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 
 @dataclass
@@ -161,11 +165,24 @@ class Flows:
                 return
         self.tracker.apply_order(intent, order, trades, final_event=final_event)
 
+    async def _cancel_order(self, symbol: str, params: Mapping[str, Any]) -> Any:
+        """cancel_order, sent again while its outcome is not known (`CANCEL_RESEND_DELAYS_S`)."""
+        for delay_s in CANCEL_RESEND_DELAYS_S:
+            try:
+                return await self.rest.call(self.rest.ex.cancel_order, None, symbol, dict(params))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - classified: only an unknown outcome is retried
+                failure = self.rest.classify(exc)
+                if failure.kind != "unknown":
+                    raise
+                self.log.info("ccxt_cancel_resent", reason=failure.reason, delay_s=delay_s)
+            await asyncio.sleep(delay_s)
+        return await self.rest.call(self.rest.ex.cancel_order, None, symbol, dict(params))
+
     async def cancel(self, request: CancelOnVenue) -> None:
         try:
-            order = await self.rest.call(
-                self.rest.ex.cancel_order, None, request.symbol, mapping.cancel_params(request)
-            )
+            order = await self._cancel_order(request.symbol, mapping.cancel_params(request))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - classified below
@@ -194,10 +211,9 @@ class Flows:
         old = self.tracker.intent_or(request.orig_cl_ord_id, request)
         self.tracker.begin_replace(old.cl_ord_id)  # the old order's cancel is ours to report
         try:
-            cancelled = await self.rest.call(
-                self.rest.ex.cancel_order, None, request.symbol,
-                {"origClientOrderId": request.orig_cl_ord_id},
-            )  # fmt: skip
+            cancelled = await self._cancel_order(
+                request.symbol, {"origClientOrderId": request.orig_cl_ord_id}
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - classified below

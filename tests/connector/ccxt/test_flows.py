@@ -1,6 +1,7 @@
-"""The replace flow (cancel + new) against a stub exchange, with the user-data stream's
-events arriving while the REST answers are in flight (found by the chaos run: the OMS
-heard the old order cancelled, then refused the replace)."""
+"""The order flows against a stub exchange (both found by the chaos run): the replace
+(cancel + new) with the user-data stream's events arriving while the REST answers are in
+flight (the OMS heard the old order cancelled, then refused the replace); a cancel whose
+answer is lost (the OMS counts it as sent, and waited for it forever)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from actors.connector.ccxt.errors import classify
 from actors.connector.ccxt.flows import Flows
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.tracker import Live, Tracker
-from protocol.messages import ExecReport, OrdType, ReplaceOnVenue, Side
+from protocol.messages import CancelOnVenue, ExecReport, OrdType, ReplaceOnVenue, Side
 from tests.connector.ccxt import binance as bn
 from tests.connector.ccxt.test_mapping import rest_order
 
@@ -34,8 +35,13 @@ class _Exchange:
     def __init__(self, cancelled: dict[str, Any], created: dict[str, Any] | Exception) -> None:
         self.cancelled, self.created = cancelled, created
         self.during_cancel: Callable[[], None] = lambda: None
+        self.cancel_failures: list[Exception] = []  # raised by the next cancels, in turn
+        self.cancels = 0
 
     async def cancel_order(self, *_args: Any) -> dict[str, Any]:
+        self.cancels += 1
+        if self.cancel_failures:
+            raise self.cancel_failures.pop(0)
         self.during_cancel()
         return self.cancelled
 
@@ -65,9 +71,8 @@ class _Rest:
         pass
 
 
-def _replace_with(tmp_path: Path, ex: _Exchange) -> tuple[Tracker, list[ExecReport]]:
-    """Replace c1 (0.1 BTC resting) by c1.r1 (0.1 at 49000); the stream reports the old
-    order's cancel while the cancel's REST answer is on its way."""
+def _flows(tmp_path: Path, ex: _Exchange) -> tuple[Flows, IntentLog]:
+    """Flows with c1 (0.1 BTC resting) live."""
     intents = IntentLog(tmp_path / "intents")
     tracker = Tracker(VENUE, intents, _Log(), lambda: None)
     old = Intent(cl_ord_id="c1", symbol="BTC/USDT", side="BUY", qty="0.1")
@@ -77,6 +82,14 @@ def _replace_with(tmp_path: Path, ex: _Exchange) -> tuple[Tracker, list[ExecRepo
         VENUE, _Rest(ex), tracker, intents, _Log(),  # type: ignore[arg-type]
         intake_problem=lambda _r, _q: None, end_session=_never, crash_point=lambda _n: None,
     )  # fmt: skip
+    return flows, intents
+
+
+def _replace_with(tmp_path: Path, ex: _Exchange) -> tuple[Tracker, list[ExecReport]]:
+    """Replace c1 (0.1 BTC resting) by c1.r1 (0.1 at 49000); the stream reports the old
+    order's cancel while the cancel's REST answer is on its way."""
+    flows, intents = _flows(tmp_path, ex)
+    tracker = flows.tracker
 
     def stream_event() -> None:  # what UserStream.watch_orders does with an order event
         intent = tracker.intent_for("c1", ex.cancelled)
@@ -119,3 +132,35 @@ def test_stream_cancel_is_reported_when_the_new_order_is_refused(tmp_path: Path)
     kinds = [(r.cl_ord_id, r.kind) for r in reports]
     assert kinds.count(("c1", "cancelled")) == 1, kinds
     assert not [k for k in kinds if k[1] == "replaced"], kinds
+
+
+def test_cancel_whose_answer_is_lost_is_sent_again(tmp_path: Path) -> None:
+    """A cancel answered 503 (not processed) is sent again: the order is cancelled at the
+    exchange and the OMS hears it, instead of waiting on a cancel that never arrived."""
+    ex = _Exchange(rest_order(status="CANCELED"), rest_order())
+    ex.cancel_failures = [bn.raised(503, "Service Unavailable")] * 2
+    flows, intents = _flows(tmp_path, ex)
+    request = CancelOnVenue(
+        cl_ord_id="c1.c1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY, qty=D("0.1")
+    )
+    asyncio.run(flows.cancel(request))
+    kinds = [(r.cl_ord_id, r.kind) for r in flows.tracker.take()]
+    intents.close()
+    assert ex.cancels == 3
+    assert kinds == [("c1", "accepted"), ("c1", "cancelled")], kinds
+
+
+def test_cancel_refused_as_such_is_not_sent_again(tmp_path: Path) -> None:
+    """A cancel the exchange refused (the order is gone: -2011) is not sent again; the
+    order's state is looked up and the cancel is rejected."""
+    ex = _Exchange(rest_order(status="FILLED", executedQty="0.10000000"), rest_order())
+    ex.cancel_failures = [bn.raised(400, {"code": -2011, "msg": "Unknown order sent."})]
+    flows, intents = _flows(tmp_path, ex)
+    request = CancelOnVenue(
+        cl_ord_id="c1.c1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY, qty=D("0.1")
+    )
+    asyncio.run(flows.cancel(request))
+    kinds = [(r.cl_ord_id, r.kind) for r in flows.tracker.take()]
+    intents.close()
+    assert ex.cancels == 1
+    assert kinds[-1] == ("c1.c1", "cancel_rejected"), kinds
