@@ -5,6 +5,10 @@ and disconnects things; then check every invariant and write var/chaos/<timestam
     python -m tests.chaos --duration-s 600                 # make chaos
     python -m tests.chaos --duration-s 60 --seed 3 --mix sigkill=1,supervisor_kill=1
     python -m tests.chaos --duration-s 600 --minimal-dialect simB   # simB without AF / AN
+    python -m tests.chaos --duration-s 60 --no-exchange    # the FIX venues only, no bx
+
+Venues: simA and simB (FIX, each with its venue simulator) and bx (ccxt, Binance spot on
+its local exchange, `actors.exchangesim`).
 
 Exit code 0 when the run is valid, 1 when an invariant was violated (or the harness broke).
 """
@@ -54,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run VENUE (simA / simB) in the minimal FIX dialect: no AN, no AF, silent on "
         "an empty AF (repeatable)",
     )
+    p.add_argument(
+        "--no-exchange",
+        action="store_true",
+        help="FIX venues only: no ccxt venue (bx) on its local exchange",
+    )
     p.add_argument("--no-sweep", action="store_true", help="leave open orders resting at the end")
     p.add_argument(
         "--reconcile-every-s",
@@ -91,6 +100,7 @@ def options_from_args(ns: argparse.Namespace) -> ChaosOptions:
         mix=mix,
         kill_switch_at_s=ns.kill_switch_at_s,
         minimal_venues=tuple(ns.minimal_dialect),
+        exchanges=() if ns.no_exchange else ChaosOptions().exchanges,
         sweep=not ns.no_sweep,
         reconcile_every_s=ns.reconcile_every_s,
         recovery_timeout_s=ns.recovery_timeout_s,

@@ -296,6 +296,13 @@ def _check_venue_side(
                     f"{name}: venue order {o.get('order_id')} ({vo.head}, {o.get('status')}) "
                     "unknown to the OMS"
                 )
+        # an exchange takes a client id again once its first order is finished: a second
+        # order under it is a second send, unless the OMS resubmitted it on the exchange's
+        # word that it never saw it (then `no_inflight_resubmit` judges the resubmit)
+        resubmitted = {str(e.get("cl_ord_id")) for e in obs.resubmits if e.get("venue") == name}
+        for cl in data.get("duplicate_client_ids", []):
+            if cl not in resubmitted:
+                inv["no_duplicate_cl_ord_id"].fail(f"{name}: client id {cl} on several orders")
 
 
 def _check_final(
@@ -471,13 +478,17 @@ def _check_runtime(inv: dict[str, Invariant], obs: Observations) -> None:
 
 def _check_resubmits(inv: dict[str, Invariant], obs: Observations) -> None:
     """A resubmitted order must be one the venue never had: a resubmit the venue refused
-    as a duplicate ClOrdID (OrdRejReason 6) was of an order whose D was still in flight
-    when a reconciliation pass judged it (issue 16)."""
+    as a duplicate ClOrdID (OrdRejReason 6), or that an exchange now holds twice, was of an
+    order whose submit was still in flight when a reconciliation pass judged it (issue 16)."""
     duplicates = {
         (venue, str(r.get("cl_ord_id")))
         for venue, data in obs.venues.items()
         for r in data.get("rejects", [])
         if r.get("ord_rej_reason") == 6
+    } | {
+        (venue, str(cl))
+        for venue, data in obs.venues.items()
+        for cl in data.get("duplicate_client_ids", [])
     }
     for e in obs.resubmits:
         key = (str(e.get("venue")), str(e.get("cl_ord_id")))

@@ -32,6 +32,15 @@ from tests.helpers import REPO_ROOT
 
 _PR_SET_CHILD_SUBREAPER = 36
 SYMBOLS = {"AAPL": "100.00", "MSFT": "200.00"}
+# the crypto exchange (a ccxt venue with its local exchange sim): its symbols, the lot the
+# load's quantities are multiples of (LOT_SIZE steps, min notional 5 USDT: ~12 USDT a lot)
+EXCHANGE_SYMBOLS = {"BTC/USDT": "60000.00", "ETH/USDT": "3000.00"}
+EXCHANGE_LOTS = {"BTC/USDT": "0.0002", "ETH/USDT": "0.004"}
+# the exchange sim's starting balances: every asset 1000, the quote asset 1,000,000
+EXCHANGE_BASELINE = {"BTC": "1000", "ETH": "1000"}
+EXCHANGE_KEY_ENV, EXCHANGE_SECRET_ENV = "TP_CHAOS_CCXT_KEY", "TP_CHAOS_CCXT_SECRET"
+# the exchange account's credentials, set by the harness for its processes (sim and connector)
+EXCHANGE_ENV = {EXCHANGE_KEY_ENV: "k" * 64, EXCHANGE_SECRET_ENV: "s" * 64}
 MINIMAL_DIALECT = {
     "serves_positions": False,
     "serves_mass_status": False,
@@ -49,7 +58,9 @@ class ChaosOptions:
     fault_interval_s: float = 2.0
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     kill_switch_at_s: float | None = None  # the nemesis engages the kill-switch then
-    venues: tuple[str, ...] = ("simA", "simB")
+    venues: tuple[str, ...] = ("simA", "simB")  # FIX venues, each with its venue simulator
+    # ccxt venues, each with its local exchange (`actors.exchangesim`)
+    exchanges: tuple[str, ...] = ("bx",)
     # venues in the minimal dialect (no AN, no AF, silent on an empty AF), connector and
     # simulator alike: reconciled by H, positions from the connector's fill ledger
     minimal_venues: tuple[str, ...] = ()
@@ -89,8 +100,30 @@ class ChaosOptions:
                 {"name": v, "target_comp_id": v.upper(), "sim": {"reference_prices": SYMBOLS}}
                 | ({"dialect": MINIMAL_DIALECT} if v in self.minimal_venues else {})
                 for v in self.venues
-            ],
+            ]
+            + [_exchange_venue(x) for x in self.exchanges],
         }
+
+    @property
+    def all_venues(self) -> tuple[str, ...]:
+        return (*self.venues, *self.exchanges)
+
+
+def _exchange_venue(name: str) -> dict[str, Any]:
+    """A ccxt venue on its local exchange: Binance spot, credentials from the environment
+    (`EXCHANGE_ENV`), positions = base balance - the sim's starting balance."""
+    return {
+        "name": name,
+        "kind": "ccxt",
+        "ccxt": {
+            "exchange": "binance",
+            "api_key_env": EXCHANGE_KEY_ENV,
+            "secret_env": EXCHANGE_SECRET_ENV,
+            "symbols": sorted(EXCHANGE_SYMBOLS),
+            "position_baseline": dict(EXCHANGE_BASELINE),
+        },
+        "sim": {"reference_prices": dict(EXCHANGE_SYMBOLS)},
+    }
 
 
 def _subreaper() -> None:
@@ -170,6 +203,9 @@ def _start_clients(
             out_path=str(out_dir / "history" / f"client-{i}.jsonl"),
             venues=list(opts.venues),
             reference_prices=dict(SYMBOLS),
+            exchanges=list(opts.exchanges),
+            exchange_prices=dict(EXCHANGE_SYMBOLS),
+            exchange_lots=dict(EXCHANGE_LOTS),
             rate_per_s=per_client,
             duration_s=opts.duration_s,
             request_timeout_s=opts.request_timeout_s,
@@ -242,7 +278,8 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "options.json").write_text(json.dumps(asdict(opts), indent=2) + "\n")
     root = Path(tempfile.mkdtemp(prefix="tpc", dir="/tmp"))
-    system = ChaosSystem(root, opts.config_overrides(), out_dir / "supervisor.log")
+    env = EXCHANGE_ENV if opts.exchanges else {}
+    system = ChaosSystem(root, opts.config_overrides(), out_dir / "supervisor.log", env=env)
     errors: list[str] = []
     notes: list[str] = []
     procs: list[subprocess.Popen[bytes]] = []
@@ -259,7 +296,7 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
         monitor = Monitor(system, keep={p.pid for p in procs})
         monitor.start()
         if opts.reconcile_every_s > 0:
-            reconciler = Reconciler(system, opts.venues, opts.reconcile_every_s)
+            reconciler = Reconciler(system, opts.all_venues, opts.reconcile_every_s)
             reconciler.start()
 
         def engage() -> None:
@@ -267,7 +304,12 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
             system.control("kill-switch", action="engage", reason="chaos nemesis")
 
         planner = FaultPlanner(
-            opts.seed, opts.fault_interval_s, opts.mix, opts.venues, hang_limit_s=0.6
+            opts.seed,
+            opts.fault_interval_s,
+            opts.mix,
+            opts.venues,
+            hang_limit_s=0.6,
+            exchanges=opts.exchanges,
         )
         nemesis = Nemesis(
             system,

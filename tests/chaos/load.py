@@ -41,6 +41,11 @@ class LoadSpec:
     out_path: str
     venues: list[str]
     reference_prices: dict[str, str]  # symbol -> price
+    # ccxt venues (crypto exchanges): their symbols' prices, and the lot each quantity is a
+    # multiple of (on the exchange's LOT_SIZE step, above its minimum notional)
+    exchanges: list[str] = field(default_factory=list)
+    exchange_prices: dict[str, str] = field(default_factory=dict)
+    exchange_lots: dict[str, str] = field(default_factory=dict)
     rate_per_s: float = 20.0  # operations per second (submits + cancels + replaces)
     duration_s: float = 30.0
     cancel_share: float = 0.25
@@ -103,11 +108,16 @@ class LoadClient:
         rng = self.rng
         self.n_orders += 1
         coid = client_order_id(self.spec.seed, self.spec.client, self.n_orders)
-        venue = rng.choice(self.spec.venues)
-        symbol = rng.choice(sorted(self.spec.reference_prices))
-        ref = Decimal(self.spec.reference_prices[symbol])
+        venue = rng.choice([*self.spec.venues, *self.spec.exchanges])
+        prices = (
+            self.spec.exchange_prices
+            if venue in self.spec.exchanges
+            else self.spec.reference_prices
+        )
+        symbol = rng.choice(sorted(prices))
+        ref = Decimal(prices[symbol])
         side = rng.choice(("BUY", "SELL"))
-        qty = Decimal(rng.choice((1, 5, 10, 25, 50, 100, 200)))
+        qty = Decimal(rng.choice((1, 5, 10, 25, 50, 100, 200))) * self._lot(symbol)
         kind = rng.random()
         order_type, tif = "LIMIT", "DAY"
         price: Decimal | None = self._price(ref, side)
@@ -158,7 +168,8 @@ class LoadClient:
             self.cancel(target)
             return
         new_price = max(TICK, v.price + TICK * self.rng.choice((-2, -1, 1, 2)))
-        new_qty = max(Decimal(1), v.qty + Decimal(self.rng.choice((-5, 0, 0, 5, 10))))
+        lot = self._lot(v.symbol)
+        new_qty = max(lot, v.qty + lot * self.rng.choice((-5, 0, 0, 5, 10)))
         fields = self._fields(v, str(new_qty), str(new_price))
 
         def call(timeout_s: float) -> OrderView:
@@ -181,6 +192,9 @@ class LoadClient:
         else:
             offset = -Decimal(self.rng.randint(1, 150)) / 10000  # 0.01-1.5 % away
         return (ref * (1 + sign * offset)).quantize(TICK)
+
+    def _lot(self, symbol: str) -> Decimal:
+        return Decimal(self.spec.exchange_lots.get(symbol, "1"))
 
     @staticmethod
     def _fields(v: OrderView, qty: str, price: str | None) -> dict[str, str | None]:

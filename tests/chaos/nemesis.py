@@ -14,7 +14,17 @@ Fault kinds:
   `drop_session`, `refuse_logons` (for `duration_s`), `venue_hang` (for `duration_s`),
   `delay_execs` / `duplicate_execs` / `reorder_execs` (for `duration_s`), `reject_burst`
   (the next `count` orders);
+- exchange faults at a ccxt venue's local exchange (`venuectl`, see
+  `actors.exchangesim.faults`): `drop_ws` (close the user-data streams), `http_5xx` /
+  `rate_limit` / `timeout_after_accept` (the next `count` REST requests / order POSTs),
+  `duplicate_trade_events` / `delay_trade_events` (for `duration_s`, the latter by
+  `delay_ms`); `exchange_kill`: kill -9 of `exchangesim.<venue>` (the supervisor restarts
+  it on its log);
 - `kill_switch` (only when asked for): the operator engages the kill-switch.
+
+FIX venue faults target the FIX venues, exchange faults the ccxt venues; a kind with no
+target in the run is left out of the schedule (a run without ccxt venues draws exactly the
+schedule it drew before they existed).
 """
 
 from __future__ import annotations
@@ -38,7 +48,16 @@ VENUE_FAULTS = (
     "reject_burst",
     "venue_hang",
 )
-ALL_FAULTS = (*ACTOR_FAULTS, "supervisor_kill", *VENUE_FAULTS, "kill_switch")
+EXCHANGE_FAULTS = (
+    "drop_ws",
+    "http_5xx",
+    "rate_limit",
+    "timeout_after_accept",
+    "duplicate_trade_events",
+    "delay_trade_events",
+    "exchange_kill",
+)
+ALL_FAULTS = (*ACTOR_FAULTS, "supervisor_kill", *VENUE_FAULTS, *EXCHANGE_FAULTS, "kill_switch")
 DEFAULT_MIX: Mapping[str, float] = {
     "sigkill": 3.0,
     "sigstop": 1.5,
@@ -51,6 +70,13 @@ DEFAULT_MIX: Mapping[str, float] = {
     "reorder_execs": 1.0,
     "reject_burst": 1.0,
     "venue_hang": 0.5,
+    "drop_ws": 1.0,
+    "http_5xx": 1.0,
+    "rate_limit": 1.0,
+    "timeout_after_accept": 1.0,
+    "duplicate_trade_events": 1.0,
+    "delay_trade_events": 1.0,
+    "exchange_kill": 1.0,
 }
 # actors whose processes the nemesis signals (the venue simulators are the outside world)
 ACTOR_TARGETS = ("risk", "oms", "heartbeat")
@@ -94,13 +120,20 @@ class FaultPlanner:
         venues: Sequence[str],
         *,
         hang_limit_s: float = 0.6,
+        exchanges: Sequence[str] = (),
     ) -> None:
         self._rng = random.Random(f"nemesis:{seed}")
         self.interval_s = interval_s
-        self._kinds = [k for k, w in sorted(mix.items()) if w > 0 and k != "kill_switch"]
+        untargeted = {
+            "kill_switch",
+            *(() if venues else VENUE_FAULTS),
+            *(() if exchanges else EXCHANGE_FAULTS),
+        }
+        self._kinds = [k for k, w in sorted(mix.items()) if w > 0 and k not in untargeted]
         self._weights = [mix[k] for k in self._kinds]
         self.venues = list(venues)
-        self.actors = [*ACTOR_TARGETS, *(f"connector.{v}" for v in venues)]
+        self.exchanges = list(exchanges)
+        self.actors = [*ACTOR_TARGETS, *(f"connector.{v}" for v in (*venues, *exchanges))]
         self.hang_limit_s = hang_limit_s
         self._n = 0
 
@@ -124,6 +157,15 @@ class FaultPlanner:
                 )
         elif kind == "supervisor_kill":
             target = "supervisor"
+        elif kind in EXCHANGE_FAULTS:
+            target = rng.choice(self.exchanges)
+            if kind in ("http_5xx", "rate_limit", "timeout_after_accept"):
+                params["count"] = rng.randint(1, 5)
+            elif kind == "duplicate_trade_events":
+                params["duration_s"] = round(rng.uniform(1.0, 4.0), 2)
+            elif kind == "delay_trade_events":
+                params["delay_ms"] = rng.choice((20, 50, 100, 250, 500))
+                params["duration_s"] = round(rng.uniform(1.0, 4.0), 2)
         else:
             target = rng.choice(self.venues)
             if kind in ("refuse_logons", "venue_hang"):
@@ -270,6 +312,13 @@ class Nemesis(threading.Thread):
             restart_at = time.monotonic()
             self.system.warm_restart(old, timeout_s=self.recovery_timeout_s)
             rec.detail["warm_restart_s"] = round(time.monotonic() - restart_at, 3)
+        elif kind == "exchange_kill":
+            actor = f"exchangesim.{target}"
+            pid = _pid_of(before, actor)
+            if pid is None:
+                raise RuntimeError(f"{actor} has no pid")
+            rec.detail["pid"] = pid
+            os.kill(pid, signal.SIGKILL)
         elif kind == "none":
             return
         elif kind == "kill_switch":
@@ -302,6 +351,9 @@ class Nemesis(threading.Thread):
             return True
         if kind in ("sigkill", "sigterm"):
             return _pid_of(st, fault.target) not in (None, rec.detail.get("pid"))
+        if kind == "exchange_kill":
+            actor = f"exchangesim.{fault.target}"
+            return _pid_of(st, actor) not in (None, rec.detail.get("pid"))
         if kind == "sigstop":
             row = next((a for a in st["actors"] if a["id"] == fault.target), None)
             return row is not None and (row["heartbeat_age_s"] or 0.0) < 0.5

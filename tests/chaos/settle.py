@@ -25,7 +25,7 @@ from tests.chaos.history import history_files, read_history
 from tests.chaos.system import ChaosSystem, reap_foreign_zombies
 from tests.chaos.venuectl import risk_positions
 from tests.helpers import kill_and_reap
-from tests.system_ops import inspect_venue, journal_records
+from tests.system_ops import journal_records
 
 if TYPE_CHECKING:
     from tests.chaos.harness import ChaosOptions
@@ -86,7 +86,7 @@ def collect(system: ChaosSystem, client: ExecutionClient, *, journal: bool) -> d
         for o in _patiently(partial(client.list_orders, v))
     ]
     positions = [p.model_dump(mode="json") for p in _patiently(client.positions)]
-    venues = {v: inspect_venue(system, v) for v in system.venues}
+    venues = {v: system.ground_truth(v) for v in system.venues}
     st = system.try_status(timeout_s=5.0)
     healthy = st is not None and system.healthy(st)
     oms_info: dict[str, Any] = {}
@@ -153,7 +153,7 @@ def collect_without_oms(system: ChaosSystem) -> dict[str, Any]:
     return {
         "oms_orders": orders,
         "oms_positions": positions,
-        "venues": {v: inspect_venue(system, v) for v in system.venues},
+        "venues": {v: system.ground_truth(v) for v in system.venues},
         "journal": records,
         "risk_positions": risk,
         "risk_positions_error": risk_error,

@@ -15,14 +15,16 @@ import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
 import psutil
 
-from protocol import paths
 from protocol.control import ControlUnavailable
+from tests.chaos.xview import exchange_view
 from tests.helpers import SystemUnderTest, eventually, kill_and_reap, process_alive
+from tests.system_ops import inspect_venue
 
 # log events the harness keeps in memory (everything goes to the log file)
 KEPT_EVENTS = frozenset(
@@ -62,9 +64,15 @@ _MAX_KEPT = 500_000
 class ChaosSystem(SystemUnderTest):
     """One deployment (state dir) whose supervisor may be killed and started again."""
 
-    def __init__(self, root: Path, overrides: dict[str, Any], log_path: Path) -> None:
+    def __init__(
+        self,
+        root: Path,
+        overrides: dict[str, Any],
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         root.mkdir(parents=True, exist_ok=True)
-        super().__init__(overrides=overrides, root=root)
+        super().__init__(overrides=overrides, root=root, env=env)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log_path
         self._log: IO[str] = log_path.open("a", encoding="utf-8")
@@ -188,30 +196,20 @@ class ChaosSystem(SystemUnderTest):
 
     # ------------------------------------------------------------------ ground truth
 
-    def venue_state_dir(self, venue: str) -> Path:
-        return paths.venue_state_dir(self.state_dir, venue)
-
-    def inspect_venue(self, venue: str) -> dict[str, Any]:
-        """The venue's own record of every order (its inspection CLI; the library if the
-        CLI is not there)."""
+    def ground_truth(self, venue: str) -> dict[str, Any]:
+        """The venue's own record of every order and its positions, in the checker's shape:
+        a FIX venue simulator's inspection as it is, a simulated exchange's through
+        `xview.exchange_view` (read-only CLIs, safe while the venues run)."""
+        vcfg = self.cfg.venue(venue)
+        if vcfg.ccxt is None:
+            return inspect_venue(self, venue)
         res = self.run_tool(
-            [
-                "-m",
-                "actors.venuesim",
-                "inspect",
-                "--state-dir",
-                str(self.state_dir),
-                "--venue",
-                venue,
-                "--json",
-            ]
+            ["-m", "actors.exchangesim", "inspect", *self.cli_args(), "--venue", venue, "--json"]
         )
-        if res.returncode == 0 and res.stdout.strip():
-            data: dict[str, Any] = json.loads(res.stdout)
-            return data
-        from actors.venuesim import inspect
-
-        return inspect(self.venue_state_dir(venue))
+        if res.returncode != 0:
+            raise RuntimeError(f"exchangesim inspect {venue}: exit {res.returncode}: {res.stderr}")
+        baseline = {a: str(q) for a, q in vcfg.ccxt.position_baseline.items()}
+        return exchange_view(json.loads(res.stdout), baseline, list(vcfg.ccxt.symbols))
 
     def journal_records(self) -> list[dict[str, Any]]:
         res = self.cli("journal", "inspect", "--json", timeout_s=120.0)

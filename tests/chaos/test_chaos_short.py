@@ -2,7 +2,9 @@
 client processes while the nemesis kills, stops and terminates actors, kills the
 supervisor (warm restart) and disturbs the venues; the run must end valid. simB is in the
 minimal FIX dialect (no AN, no AF, silent on an empty AF): reconciled by H, its positions
-from the connector's fill ledger."""
+from the connector's fill ledger. bx is a ccxt venue on its local exchange (Binance spot):
+its exchange is killed, its user-data stream dropped, its REST answers lost, refused (503)
+and rate limited, its trade events delayed and doubled."""
 
 from __future__ import annotations
 
@@ -18,18 +20,20 @@ pytestmark = pytest.mark.integration
 
 # Every fault kind with equal weight (the long soak weighs them, see nemesis.DEFAULT_MIX).
 SHORT_MIX = {kind: 1.0 for kind in DEFAULT_MIX}
-# Seed 736's schedule before the switch: SIGSTOP connector.simB, a reject burst, drop the
-# simA session, SIGTERM connector.simA, SIGKILL risk, kill -9 of the supervisor + warm
-# start, reordered execs, SIGKILL heartbeat, SIGSTOP risk, refused logons, SIGKILL oms,
-# reordered execs, a venue hang, SIGKILL risk (`FaultPlanner(736, 2.0, SHORT_MIX, ...)`).
-SEED = 736
+# Seed 9727's schedule before the switch: SIGSTOP connector.bx (past the hang limit), the
+# next 4 order answers withheld at bx, bx's trade events delayed 500 ms, SIGKILL oms, kill -9
+# of the supervisor + warm start, delayed execs at simB, refused logons at simA, kill -9 of
+# exchangesim.bx, a simA hang, the simB session dropped, bx rate limited, SIGTERM
+# connector.bx, bx's trade events doubled, a reject burst at simA
+# (`FaultPlanner(9727, 2.0, SHORT_MIX, ("simA", "simB"), exchanges=("bx",))`).
+SEED = 9727
 KILL_SWITCH_AT_S = 30.0  # the operator halts trading; faults go on for 10 s more
 
 
 @pytest.mark.timeout(400)
 def test_short_seeded_chaos_run_is_valid(tmp_path: Path) -> None:
     """Under ~16 operations/s and a fault every ~2 s for 40 s, no acknowledged order is
-    lost or duplicated, the OMS, risk and both venues agree on every order and position,
+    lost or duplicated, the OMS, risk and all three venues agree on every order and position,
     every fault is recovered from, the kill-switch engaged at 30 s stays engaged through
     the faults after it, and the report and timeline are written."""
     opts = ChaosOptions(
@@ -50,7 +54,11 @@ def test_short_seeded_chaos_run_is_valid(tmp_path: Path) -> None:
     assert report["valid"], summary
     assert report["faults"]["injected"] >= 6, summary
     kinds = {"sigkill", "sigterm", "sigstop", "refuse_logons", "supervisor_kill", "venue_hang"}
+    kinds |= {"exchange_kill", "timeout_after_accept", "rate_limit"}
     assert kinds <= set(report["faults"]["by_kind"]), summary
+    assert report["restarts"]["by_actor"].get("exchangesim.bx", 0) >= 1, summary
+    bx = report["stats"]["venue_orders"].get("bx", 0)
+    assert bx >= 30, summary  # the exchange had its share of the orders
     assert report["restarts"]["by_actor"].get("oms", 0) >= 1, summary
     assert report["orders"]["by_outcome"].get("acked", 0) >= 150, summary
     assert report["kill_switch"]["engaged_at_end"], summary
@@ -75,6 +83,7 @@ def test_reconciliation_under_full_load_resubmits_nothing_in_flight(tmp_path: Pa
         reconcile_every_s=0.2,
         recovery_timeout_s=45.0,
         settle_timeout_s=60.0,
+        exchanges=(),  # the FIX venues: their reconciliation passes are the case here
         out_root=str(tmp_path / "chaos"),
     )
     report, _ = run_chaos(opts)

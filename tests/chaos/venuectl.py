@@ -4,7 +4,9 @@ The venue process answers `ControlRequest(command=VenueFault(command=<fault kind
 on its own ROUTER (the same requests `python -m actors.venuesim control` sends; sending them
 directly saves an interpreter start per fault). The nemesis's fault kinds map onto the
 venue's (see `actors.venuesim.faults`); faults with a duration are switched off again
-after it, so this call blocks for the fault's window.
+after it, so this call blocks for the fault's window. A ccxt venue's local exchange
+answers `ExchangeFault` the same way on `exchangesim.<venue>`'s ROUTER (see
+`actors.exchangesim.faults`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import zmq
 
 from protocol.codec import Sender, decode, encode
-from protocol.commands import Exposure, parse_command
+from protocol.commands import ExchangeFault, Exposure, parse_command
 from protocol.config import SystemConfig
 from protocol.control import ControlUnavailable, control_request
 from protocol.exceptions import ProtocolError, TradePulseError
@@ -66,6 +68,17 @@ def sim_request(
     return reply
 
 
+def exchange_request(
+    cfg: SystemConfig, venue: str, kind: str, value: Any = None, timeout_s: float = 5.0
+) -> ControlReply:
+    """Set exchange fault `kind` at `exchangesim.<venue>` (`actors.exchangesim.faults`)."""
+    request = ControlRequest(command=ExchangeFault(command=kind, value=value))  # type: ignore[arg-type]
+    reply = actor_request(cfg, f"exchangesim.{venue}", request, timeout_s)
+    if not isinstance(reply, ControlReply) or reply.status != "ok":
+        raise VenueControlError(f"exchangesim.{venue} {kind}: {reply}")
+    return reply
+
+
 def risk_positions(cfg: SystemConfig, attempts: int = 3) -> tuple[list[dict[str, Any]] | None, str]:
     """Risk's own position view (what its limits read), or None and why it is unavailable
     (asked up to `attempts` times: risk may be restarting or rebuilding)."""
@@ -110,5 +123,17 @@ def venue_fault(system: Any, venue: str, kind: str, params: dict[str, Any]) -> N
             sim_request(cfg, venue, fault, off)
     elif kind == "reject_burst":
         sim_request(cfg, venue, "reject_next", int(params.get("count", 1)))
+    elif kind in ("drop_ws", "http_5xx", "rate_limit", "timeout_after_accept"):
+        exchange_request(cfg, venue, kind, params.get("count"))
+    elif kind in ("duplicate_trade_events", "delay_trade_events"):
+        fault, on, off = {
+            "duplicate_trade_events": ("duplicate_trade_events", "on", "off"),
+            "delay_trade_events": ("delay_trade_events_ms", params.get("delay_ms", 100), 0),
+        }[kind]
+        exchange_request(cfg, venue, fault, on)
+        try:
+            time.sleep(duration)
+        finally:
+            exchange_request(cfg, venue, fault, off)
     else:
         raise VenueControlError(f"unknown venue fault {kind!r}")

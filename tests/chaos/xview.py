@@ -1,0 +1,121 @@
+"""A simulated exchange's ground truth (`python -m actors.exchangesim inspect --json`) as
+the checker's venue view, the shape the FIX venue simulator's inspection has: one order
+per OMS order (a chain of ClOrdIDs), its status, quantities and fills, and positions.
+
+Pure: `exchange_view(inspection, baseline)` is unit-tested with hand-made inspections.
+
+- **Chains.** The exchange knows one order per client id; the OMS's replace is cancel +
+  new, so an OMS order is the exchange order under its ClOrdID (the client order id)
+  followed by those under its replace ids (`<head>.r<n>`), in the exchange's order id
+  order. The chain's status is its last order's, in the OMS's words (NEW is ACCEPTED, or
+  PARTIALLY_FILLED once the chain has filled); its quantity the last order's plus what the
+  earlier ones filled (the connector sends a replace's remainder); its fills every trade
+  of every order of the chain, with the connector's exec ids (`<order id>:t<trade id>`).
+- **Duplicates.** Binance (and the sim) accept a client id again once the first order with
+  it is finished: a client id on two exchange orders is listed in `duplicate_client_ids`
+  (the checker decides whether it was a legitimate resubmit).
+- **Positions** are what the connector reports: per symbol, the base asset's balance
+  minus the starting balance (`baseline`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+_SUFFIX = re.compile(r"^(?P<head>.+)\.[rc]\d+$")
+_STATUS = {
+    "NEW": "ACCEPTED",
+    "PARTIALLY_FILLED": "PARTIALLY_FILLED",
+    "FILLED": "FILLED",
+    "CANCELED": "CANCELLED",
+    "PENDING_CANCEL": "PENDING_CANCEL",
+    "EXPIRED": "EXPIRED",
+    "EXPIRED_IN_MATCH": "EXPIRED",
+    "REJECTED": "REJECTED",
+}
+
+
+def chain_head(client_id: str) -> str:
+    """The OMS ClOrdID a client id belongs to: itself, or the head of a `.r<n>` / `.c<n>`."""
+    m = _SUFFIX.match(client_id)
+    return m.group("head") if m else client_id
+
+
+def _status(binance: str, cum: Decimal) -> str:
+    status = _STATUS.get(binance, binance)
+    if status == "ACCEPTED" and cum > 0:
+        return "PARTIALLY_FILLED"
+    return status
+
+
+def exchange_view(
+    inspection: Mapping[str, Any], baseline: Mapping[str, Any], symbols: list[str]
+) -> dict[str, Any]:
+    """The checker's view of an exchange (see the module doc); `inspection` is the sim's
+    inspect output, `baseline` the starting balance per asset, `symbols` the venue's."""
+    trades: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for t in inspection.get("trades", []):
+        trades[str(t["order_id"])].append(t)
+    orders = sorted(inspection.get("orders", []), key=lambda o: int(o["order_id"]))
+    seen: dict[str, int] = defaultdict(int)
+    chains: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for o in orders:
+        cl = str(o["client_order_id"])
+        seen[cl] += 1
+        chains[chain_head(cl)].append(o)
+    return {
+        "venue": inspection.get("venue"),
+        "orders": [_chain(members, trades) for members in chains.values()],
+        "positions": _positions(inspection, baseline, symbols),
+        "duplicate_client_ids": sorted(cl for cl, n in seen.items() if n > 1),
+        "rejects": [],
+        "balances": inspection.get("balances", {}),
+        "traded": inspection.get("positions", {}),
+    }
+
+
+def _chain(
+    members: list[Mapping[str, Any]], trades: Mapping[str, list[Mapping[str, Any]]]
+) -> dict[str, Any]:
+    last = members[-1]
+    fills = [
+        {
+            "exec_id": f"{o['order_id']}:t{t['trade_id']}",
+            "qty": str(t["qty"]),
+            "px": str(t["price"]),
+        }
+        for o in members
+        for t in trades.get(str(o["order_id"]), [])
+    ]
+    cum = sum((Decimal(str(o["filled_qty"])) for o in members), Decimal(0))
+    earlier = sum((Decimal(str(o["filled_qty"])) for o in members[:-1]), Decimal(0))
+    notional = sum((Decimal(f["qty"]) * Decimal(f["px"]) for f in fills), Decimal(0))
+    return {
+        "order_id": str(members[0]["order_id"]),
+        "exchange_order_ids": [str(o["order_id"]) for o in members],
+        "cl_ord_ids": [str(o["client_order_id"]) for o in members],
+        "symbol": last["symbol"],
+        "side": last["side"],
+        "status": _status(str(last["status"]), cum),
+        "exchange_status": last["status"],
+        "order_qty": str(Decimal(str(last["qty"])) + earlier),
+        "cum_qty": str(cum),
+        "avg_px": str(notional / cum) if cum else "0",
+        "fills": fills,
+    }
+
+
+def _positions(
+    inspection: Mapping[str, Any], baseline: Mapping[str, Any], symbols: list[str]
+) -> dict[str, dict[str, str]]:
+    balances = inspection.get("balances", {})
+    out: dict[str, dict[str, str]] = {}
+    for symbol in symbols:
+        base = symbol.split("/")[0]
+        total = Decimal(str(balances.get(base, {}).get("total", baseline.get(base, 0))))
+        out[symbol] = {"net_qty": str(total - Decimal(str(baseline.get(base, 0))))}
+    return out
