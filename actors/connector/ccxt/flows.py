@@ -65,6 +65,10 @@ class Flows:
 
     async def submit(self, p: Pending) -> None:
         intent = p.intent
+        if self.rest.ex is None:  # the session ended before it went out: not sent, not
+            # refused either; the OMS's status query finds it unseen and resubmits it
+            self.log.info("ccxt_submit_unsent", cl_ord_id=intent.cl_ord_id)
+            return
         if p.lookup_first:  # it may be there already: never send it twice
             found = await self.lookup(intent)
             if found is not False:

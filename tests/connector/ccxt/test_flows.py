@@ -1,7 +1,8 @@
 """The order flows against a stub exchange (both found by the chaos run): the replace
 (cancel + new) with the user-data stream's events arriving while the REST answers are in
 flight (the OMS heard the old order cancelled, then refused the replace); a cancel whose
-answer is lost (the OMS counts it as sent, and waited for it forever)."""
+answer is lost (the OMS counts it as sent, and waited for it forever); a submit whose
+session ended before it went out (rejected for an internal error, though never sent)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from actors.connector.ccxt.errors import classify
-from actors.connector.ccxt.flows import Flows
+from actors.connector.ccxt.flows import Flows, Pending
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.tracker import Live, Tracker
-from protocol.messages import CancelOnVenue, ExecReport, OrdType, ReplaceOnVenue, Side
+from protocol.messages import (
+    CancelOnVenue,
+    ExecReport,
+    OrdType,
+    PlaceOrder,
+    ReplaceOnVenue,
+    Side,
+    TimeInForce,
+)
 from tests.connector.ccxt import binance as bn
 from tests.connector.ccxt.test_mapping import rest_order
 
@@ -164,3 +173,21 @@ def test_cancel_refused_as_such_is_not_sent_again(tmp_path: Path) -> None:
     intents.close()
     assert ex.cancels == 1
     assert kinds[-1] == ("c1.c1", "cancel_rejected"), kinds
+
+
+def test_submit_after_the_session_ended_is_left_unsent_not_rejected(tmp_path: Path) -> None:
+    """The order was acked as sent, then the session ended before its submit ran (the
+    exchange object is gone): nothing is reported (no REJECTED for an order that may be
+    sent once the session is back); its intent stays live for the OMS's status query."""
+    ex = _Exchange(rest_order(status="CANCELED"), rest_order())
+    flows, intents = _flows(tmp_path, ex)
+    flows.rest.ex = None
+    order = PlaceOrder(
+        cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY, qty=D("0.1"),
+        order_type=OrdType.LIMIT, price=D("50000"), tif=TimeInForce.DAY,
+    )  # fmt: skip
+    pending = Pending(flows.tracker.live["c1"].intent, order, lambda _r: None, lookup_first=False)
+    asyncio.run(flows.submit(pending))
+    reports = flows.tracker.take()
+    intents.close()
+    assert reports == [] and "c1" in flows.tracker.live
