@@ -384,19 +384,27 @@ def _check_fills(
         bad.note = "journal not inspected"
         return
     # replay the journal's view of fills: the latest snapshot's orders (cum qty, exec ids),
-    # then every fill record after it; each exec id once per order, sums equal to the OMS
+    # then every fill record after it; each exec id once per order, sums equal to the OMS.
+    # Judged: the orders the journal holds whole (all before any snapshot; then those in
+    # the latest snapshot or new after it); the older terminal orders a snapshot leaves out
+    # are in the OMS's archive (`actors.oms.order_archive`), not in the journal
     base: dict[str, Decimal] = defaultdict(Decimal)
     seen_ids: dict[str, set[str]] = defaultdict(set)
+    whole: set[str] | None = None  # None: no snapshot, every order is whole
     for r in obs.journal:
         if r.get("kind") == "snapshot":
+            whole = set()
             base.clear()
             seen_ids.clear()
             for o in (r.get("data") or {}).get("orders", []):
                 coid = str(o["client_order_id"])
+                whole.add(coid)
                 base[coid] = _dec(o.get("cum_qty")) or Decimal(0)
                 seen_ids[coid] = set(o.get("exec_ids") or ())
             continue
         rec = r.get("data") or {}
+        if whole is not None and r.get("kind") == "record" and rec.get("kind") == "new":
+            whole.add(str((rec.get("order") or {}).get("client_order_id")))
         if r.get("kind") == "record" and rec.get("kind") == "fill":
             coid, exec_id = str(rec["id"]), str(rec["exec_id"])
             if exec_id in seen_ids[coid]:
@@ -404,6 +412,8 @@ def _check_fills(
             seen_ids[coid].add(exec_id)
             base[coid] += Decimal(str(rec["qty"]))
     for coid, order in oms.items():
+        if whole is not None and coid not in whole:
+            continue  # archived: its fills were compacted out of the journal
         if not order.get("external") and not _same_qty(
             order.get("cum_qty"), base.get(coid, Decimal(0))
         ):

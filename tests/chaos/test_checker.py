@@ -294,6 +294,18 @@ def test_journal_replay_from_a_snapshot() -> None:
     assert got == {"fills_applied_exactly_once": 2}  # X1 twice; sum 14 != 10
 
 
+def test_journal_replay_leaves_archived_orders_to_the_archive() -> None:
+    """An old terminal order the OMS moved to its archive is in no snapshot and has no
+    record after it: the journal says nothing of its fills (not "0"); an order new after
+    the snapshot is judged."""
+    w = consistent()
+    snap = {"kind": "snapshot", "data": {"orders": []}}  # a1 and a2 archived
+    assert check(Observations(**w, journal=[snap])).valid
+    new = {"kind": "record", "data": {"kind": "new", "order": {"client_order_id": "a1"}}}
+    got = violations(Observations(**w, journal=[snap, new]))
+    assert got == {"fills_applied_exactly_once": 1}  # a1 new after it, its fills missing
+
+
 def test_positions_against_risk_when_exposed() -> None:
     """Risk's view is compared when given; a risk that did not answer is a violation; when
     not collected the check says so."""
