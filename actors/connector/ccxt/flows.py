@@ -113,6 +113,25 @@ class Flows:
                     return
                 await asyncio.sleep(delay_s)
 
+    async def _find(self, intent: Intent) -> Mapping[str, Any] | None:
+        """`intent`'s order at the exchange by client id (asked a few times while the
+        answer is not known), None if it says no such order or never answers."""
+        for delay_s in LOOKUP_DELAYS_S[:LOOKUPS_AFTER_UNKNOWN]:
+            await asyncio.sleep(delay_s)
+            try:
+                found: Mapping[str, Any] = await self.rest.call(
+                    self.rest.ex.fetch_order, None, intent.symbol,
+                    {"origClientOrderId": intent.cl_ord_id},
+                )  # fmt: skip
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - classified: "no such order" ends it
+                if self.rest.classify(exc).kind == "not_found":
+                    return None
+                continue
+            return found
+        return None
+
     async def lookup(self, intent: Intent) -> bool | None:
         """Ask the exchange for `intent`'s order by client id: True (found, reported),
         False (it says no such order), None (not known now)."""
@@ -273,19 +292,24 @@ class Flows:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the old order is cancelled: say so
-            self.tracker.replace_failed(old.cl_ord_id)
             failure = self.rest.classify(exc)
             self.log.warning(
                 "ccxt_replace_new_failed", cl_ord_id=intent.cl_ord_id, kind=failure.kind,
                 reason=failure.reason,
             )  # fmt: skip
-            self.tracker.queue(execs.order_execs(
-                self.venue, cancelled, cl_ord_id=old.cl_ord_id, order_qty=old.order_qty,
-                cum_offset=old.offset, cost_offset=old.cost,
-            ))  # fmt: skip
-            if failure.kind in ("rejected", "internal"):
-                self.tracker.forget(intent.cl_ord_id)
-            return
+            # the answer is lost (or the id is in use): the new order may be on the book
+            lost = failure.kind in ("unknown", "duplicate")
+            found = await self._find(intent) if lost else None
+            if found is None:
+                self.tracker.replace_failed(old.cl_ord_id)
+                self.tracker.queue(execs.order_execs(
+                    self.venue, cancelled, cl_ord_id=old.cl_ord_id, order_qty=old.order_qty,
+                    cum_offset=old.offset, cost_offset=old.cost,
+                ))  # fmt: skip
+                if failure.kind in ("rejected", "internal"):
+                    self.tracker.forget(intent.cl_ord_id)
+                return
+            order = found
         self.tracker.queue([
             execs.replaced_exec(
                 self.venue, request, order, cum_offset=done_qty, cost_offset=done_cost

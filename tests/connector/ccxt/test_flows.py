@@ -1,8 +1,10 @@
-"""The order flows against a stub exchange (both found by the chaos run): the replace
+"""The order flows against a stub exchange, each case found by the chaos run: the replace
 (cancel + new) with the user-data stream's events arriving while the REST answers are in
 flight (the OMS heard the old order cancelled, then refused the replace); a cancel whose
-answer is lost (the OMS counts it as sent, and waited for it forever); a submit whose
-session ended before it went out (rejected for an internal error, though never sent)."""
+answer is lost (the OMS counts it as sent, and waited for it forever); a replace's new
+order whose answer is lost (the OMS heard the order cancelled while it rested at the
+exchange); a submit whose session ended before it went out (rejected for an internal
+error, though never sent)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import ccxt
 
 from actors.connector.ccxt.errors import classify
 from actors.connector.ccxt.flows import Flows, Pending
@@ -59,7 +63,9 @@ class _Exchange:
             raise self.created
         return self.created
 
-    async def fetch_order(self, *_args: Any) -> dict[str, Any]:
+    async def fetch_order(self, _id: Any, _symbol: str, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("origClientOrderId") == "c1.r1" and isinstance(self.created, dict):
+            return self.created
         return self.cancelled
 
     async def fetch_my_trades(self, *_args: Any) -> list[dict[str, Any]]:
@@ -130,6 +136,26 @@ def test_stream_cancel_of_a_replaced_order_is_not_reported_as_its_end(tmp_path: 
     assert ("c1", "cancelled") not in kinds, kinds
     assert kinds == [("c1", "accepted"), ("c1.r1", "replaced"), ("c1.r1", "accepted")]
     assert "c1" not in tracker.live and "c1.r1" in tracker.live
+
+
+def test_replace_whose_new_order_answer_is_lost_finds_the_new_order(tmp_path: Path) -> None:
+    """The new order's answer is lost (timeout): it is looked up by its client id, found
+    on the book, and the OMS hears "replaced", not that the order was cancelled (it rests
+    at the exchange as c1.r1)."""
+    cancelled = rest_order(status="CANCELED")
+    created = rest_order(orderId=29, clientOrderId="c1.r1", price="49000.00000000")
+    ex = _Exchange(cancelled, created)
+    lost = ccxt.RequestTimeout("no answer in 5.0 s")
+
+    async def create_lost(*_args: Any) -> dict[str, Any]:
+        raise lost
+
+    ex.create_order = create_lost  # type: ignore[method-assign]
+    tracker, reports = _replace_with(tmp_path, ex)
+    kinds = [(r.cl_ord_id, r.kind) for r in reports]
+    assert ("c1", "cancelled") not in kinds, kinds
+    assert ("c1.r1", "replaced") in kinds, kinds
+    assert "c1.r1" in tracker.live
 
 
 def test_stream_cancel_is_reported_when_the_new_order_is_refused(tmp_path: Path) -> None:
