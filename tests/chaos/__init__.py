@@ -7,10 +7,11 @@ Pieces (each a small module):
 - `history`  the clients' record of every invocation and its outcome (JSONL per client)
 - `load`     one client process: submit / cancel / replace at a rate, recording history
 - `nemesis`  the seeded fault schedule and the thread that injects it
-- `venuectl` venue faults and direct actor requests (sim control, risk positions)
+- `venuectl` venue and exchange faults, direct actor requests (sim control, risk positions)
 - `system`   the system under test (supervisor restarts, log capture, health)
 - `settle`   after the load: recover, cancel what is open, converge, collect, shut down
 - `checker`  pure invariant checks over history, OMS state and venue state
+- `xview`    a ccxt venue's local exchange (its inspection) as the checker's venue view
 - `report`   the JSON report and readable summary; `plot` the PNG timeline
 - `harness`  wires them together: start, load + nemesis, settle, collect, check, report
 """
