@@ -231,15 +231,13 @@ class CcxtAdapter:
         if not self._up:
             done(RequestFailed(ErrorCode.VENUE_DOWN, f"{self.venue}: not connected"))
             return
-        done(None)
-        self._spawn(self.flows.cancel(request), f"cancel {request.cl_ord_id}")
+        self._spawn(self.flows.cancel(request, done), f"cancel {request.cl_ord_id}")
 
     def replace(self, request: ReplaceOnVenue, done: SendDone) -> None:
         if not self._up:
             done(RequestFailed(ErrorCode.VENUE_DOWN, f"{self.venue}: not connected"))
             return
-        done(None)
-        self._spawn(self.flows.replace(request), f"replace {request.cl_ord_id}")
+        self._spawn(self.flows.replace(request, done), f"replace {request.cl_ord_id}")
 
     def order_status(self, orders: Sequence[QueriedOrder], done: StatusDone) -> None:
         if not self._up:

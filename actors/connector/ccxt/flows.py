@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from actors.connector.adapter import SendDone
+from actors.connector.adapter import RequestFailed, SendDone
 from actors.connector.ccxt import execs, mapping
 from actors.connector.ccxt import reading as rd
+from actors.connector.ccxt.errors import Failure
 from actors.connector.ccxt.exchange import Rest
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.tracker import Live, Tracker
-from protocol.messages import CancelOnVenue, PlaceOrder, ReplaceOnVenue
+from protocol.messages import CancelOnVenue, ErrorCode, PlaceOrder, ReplaceOnVenue
 
 LOOKUPS_AFTER_UNKNOWN = 3  # lookups by client id after a lost submit answer (then: the OMS)
 LOOKUP_DELAYS_S = (0.2, 0.5, 1.0)
@@ -203,7 +204,10 @@ class Flows:
             await asyncio.sleep(delay_s)
         return await self.rest.call(self.rest.ex.cancel_order, None, symbol, dict(params))
 
-    async def cancel(self, request: CancelOnVenue) -> None:
+    async def cancel(self, request: CancelOnVenue, done: SendDone) -> None:
+        """`done` once the exchange answered (the OMS then counts the cancel as sent and
+        never sends it again); not when its outcome is unknown or the session ends first:
+        the OMS sends it again after its next reconciliation pass."""
         try:
             order = await self._cancel_order(request.symbol, mapping.cancel_params(request))
         except asyncio.CancelledError:
@@ -211,6 +215,7 @@ class Flows:
         except Exception as exc:  # noqa: BLE001 - classified below
             failure = self.rest.classify(exc)
             self.rest.count(failure.kind)
+            done(_answered(failure))
             self.log.warning(
                 "ccxt_cancel_failed", cl_ord_id=request.cl_ord_id, kind=failure.kind,
                 reason=failure.reason,
@@ -223,10 +228,11 @@ class Flows:
                 )
             # not known: the OMS times the cancel out and asks the order's status
             return
+        done(None)
         intent = self.tracker.intent_for(request.orig_cl_ord_id, order)
         await self.apply_with_trades(intent, order)
 
-    async def replace(self, request: ReplaceOnVenue) -> None:
+    async def replace(self, request: ReplaceOnVenue, done: SendDone) -> None:
         """Cancel + new: the cancel's answer carries the old order's final filled quantity,
         the new order the rest of the replace's total under the replace's client id. The
         OMS hears "replaced" once the new order is on the book; a cancel the exchange
@@ -242,6 +248,7 @@ class Flows:
         except Exception as exc:  # noqa: BLE001 - classified below
             failure = self.rest.classify(exc)
             self.rest.count(failure.kind)
+            done(_answered(failure))
             self.log.warning(
                 "ccxt_replace_failed", cl_ord_id=request.cl_ord_id, kind=failure.kind,
                 reason=failure.reason,
@@ -253,6 +260,7 @@ class Flows:
                     [execs.cancel_rejected_exec(self.venue, request, failure.reason)]
                 )
             return
+        done(None)  # the old order is cancelled: the replace has reached the exchange
         view = rd.order_view(cancelled)
         done_qty = old.offset + view.filled
         done_cost = old.cost + (view.cost or Decimal(0))
@@ -316,3 +324,14 @@ class Flows:
             )
         ])  # fmt: skip
         await self.apply_with_trades(intent, order)
+
+
+def _answered(failure: Failure) -> RequestFailed | None:
+    """A cancel's `done` after `failure`: None when the exchange decided (the order is not
+    there, or the cancel is refused), else the OMS must send it again (not known to have
+    reached the exchange: no answer, rate limited, our side)."""
+    if failure.kind in ("not_found", "rejected"):
+        return None
+    return RequestFailed(
+        ErrorCode.TIMEOUT, f"cancel not known to be at the exchange: {failure.reason}"
+    )

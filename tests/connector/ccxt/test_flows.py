@@ -15,13 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import ccxt
+import pytest
 
+from actors.connector.adapter import RequestFailed
+from actors.connector.ccxt import flows as flows_mod
 from actors.connector.ccxt.errors import classify
 from actors.connector.ccxt.flows import Flows, Pending
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.tracker import Live, Tracker
 from protocol.messages import (
     CancelOnVenue,
+    ErrorCode,
     ExecReport,
     OrdType,
     PlaceOrder,
@@ -115,7 +119,7 @@ def _replace_with(tmp_path: Path, ex: _Exchange) -> tuple[Tracker, list[ExecRepo
         cl_ord_id="c1.r1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY,
         qty=D("0.1"), order_type=OrdType.LIMIT, price=D("49000"),
     )  # fmt: skip
-    asyncio.run(flows.replace(request))
+    asyncio.run(flows.replace(request, lambda _err: None))
     reports = tracker.take()
     intents.close()
     return tracker, reports
@@ -178,11 +182,13 @@ def test_cancel_whose_answer_is_lost_is_sent_again(tmp_path: Path) -> None:
     request = CancelOnVenue(
         cl_ord_id="c1.c1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY, qty=D("0.1")
     )
-    asyncio.run(flows.cancel(request))
+    answers: list[RequestFailed | None] = []
+    asyncio.run(flows.cancel(request, answers.append))
     kinds = [(r.cl_ord_id, r.kind) for r in flows.tracker.take()]
     intents.close()
     assert ex.cancels == 3
     assert kinds == [("c1", "accepted"), ("c1", "cancelled")], kinds
+    assert answers == [None]  # sent: once the exchange answered
 
 
 def test_cancel_refused_as_such_is_not_sent_again(tmp_path: Path) -> None:
@@ -194,11 +200,35 @@ def test_cancel_refused_as_such_is_not_sent_again(tmp_path: Path) -> None:
     request = CancelOnVenue(
         cl_ord_id="c1.c1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY, qty=D("0.1")
     )
-    asyncio.run(flows.cancel(request))
+    answers: list[RequestFailed | None] = []
+    asyncio.run(flows.cancel(request, answers.append))
     kinds = [(r.cl_ord_id, r.kind) for r in flows.tracker.take()]
     intents.close()
     assert ex.cancels == 1
     assert kinds[-1] == ("c1.c1", "cancel_rejected"), kinds
+    assert answers == [None]  # the exchange decided: nothing to send again
+
+
+def test_cancel_lost_for_good_is_not_acknowledged_as_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancel with no answer after every resend is answered as not known to have reached
+    the exchange (the OMS sends it again after its next pass); acknowledged as sent, it was
+    never sent again and the order stayed PENDING_CANCEL (chaos soak: the connector was
+    terminated between acknowledging a cancel and sending it)."""
+    ex = _Exchange(rest_order(status="CANCELED"), rest_order())
+    ex.cancel_failures = [ccxt.RequestTimeout("no answer in 5.0 s")] * 10
+    flows, intents = _flows(tmp_path, ex)
+    monkeypatch.setattr(flows_mod, "CANCEL_RESEND_DELAYS_S", (0.01,))
+    request = CancelOnVenue(
+        cl_ord_id="c1.c1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY, qty=D("0.1")
+    )
+    answers: list[RequestFailed | None] = []
+    asyncio.run(flows.cancel(request, answers.append))
+    intents.close()
+    assert ex.cancels == 2 and len(answers) == 1
+    assert isinstance(answers[0], RequestFailed) and answers[0].code is ErrorCode.TIMEOUT
+    assert flows.tracker.take() == []
 
 
 def test_submit_after_the_session_ended_is_left_unsent_not_rejected(tmp_path: Path) -> None:
