@@ -113,6 +113,8 @@ def test_faults_set_through_control(xsim: ExchangeProcess) -> None:
         "http_5xx": 1,
         "duplicate_trade_events": True,
     }
+    off = xsim.control("duplicate_trade_events", "off")  # each report once from here on
+    assert off["data"]["faults"] == {"http_5xx": 1}
 
     async def body() -> None:
         ex = _client(xsim)
@@ -136,3 +138,25 @@ def test_faults_set_through_control(xsim: ExchangeProcess) -> None:
     assert xsim.control("clear")["data"]["faults"] == {}
     status = xsim.control("status")["data"]
     assert status["open_orders"] == 1 and status["requests"]["GET /api/v3/exchangeInfo"] == 2
+
+
+def test_faults_from_the_sim_table_apply_at_start(short_tmp: Path) -> None:
+    """[venues.sim] faults: set when the exchange starts (an unknown one is logged)."""
+    proc = ExchangeProcess(short_tmp / "f", exchange_config(faults={"http_5xx": 1, "hang": 3}))
+    try:
+        proc.start()
+        assert proc.control("status")["data"]["faults"] == {"http_5xx": 1}
+        assert proc.events("sim_fault_invalid")[0]["kind"] == "hang"
+
+        async def body() -> None:
+            ex = _client(proc)
+            try:
+                with pytest.raises(ccxt.ExchangeNotAvailable):
+                    await ex.fetch_time()
+                assert await ex.fetch_time() > 0
+            finally:
+                await ex.close()
+
+        run(body())
+    finally:
+        proc.destroy()
