@@ -21,10 +21,12 @@ from pydantic import (
 )
 
 from protocol import paths
+from protocol.ccxt_config import CcxtCfg
 from protocol.domain import CompId, check_decimal
 from protocol.exceptions import ConfigError
 from protocol.fix_config import DialectCfg, ScheduleCfg, TlsCfg
 from protocol.log_config import LoggingCfg
+from protocol.sim_config import SimCfg as SimCfg  # re-exported: where it always was
 from protocol.tls import client_context, server_context
 from protocol.windows import TradingCfg
 
@@ -87,39 +89,6 @@ class MetricsCfg(_Cfg):
     port: Annotated[int, Field(ge=0, le=65535)] = 9464  # 0: any free port
 
 
-class SimCfg(_Cfg):
-    """An embedded simulated venue, spawned by the supervisor."""
-
-    reference_prices: dict[str, ConfigDec] = Field(default_factory=lambda: {"AAPL": Decimal("100")})
-    tick_size: ConfigDec = Decimal("0.01")
-    quote_qty: ConfigDec = Decimal("500")
-    quote_levels: PosInt = 5
-    volatility_bps: NonNegFloat = 5.0
-    liquidity_interval_s: PosFloat = 0.5
-    faults: dict[str, float | int | str] = Field(default_factory=dict)
-    # Non-empty: a Logon must carry this Username(553), else it is refused (Logout saying so)
-    require_username: str = ""
-    # True: a Logon must carry each of the sim dialect's `logon_fields` with its value,
-    # else it is refused (Logout naming the tag)
-    require_logon_fields: bool = False
-    # How the simulated venue behaves (what it serves, how it answers): None = the dialect
-    # configured for the venue (`[venues.dialect]`); set it to make the two disagree.
-    dialect: DialectCfg | None = None
-    # TLS: the simulator's certificate and key (PEM); both empty = plain TCP
-    tls_cert_file: str = ""
-    tls_key_file: str = ""
-    # Non-empty (with TLS): a client certificate signed by this CA (PEM) is required
-    tls_client_ca_file: str = ""
-
-    @model_validator(mode="after")
-    def _tls_pair(self) -> SimCfg:
-        if bool(self.tls_cert_file) != bool(self.tls_key_file):
-            raise ValueError("tls_cert_file and tls_key_file go together")
-        if self.tls_client_ca_file and not self.tls_cert_file:
-            raise ValueError("tls_client_ca_file needs tls_cert_file and tls_key_file")
-        return self
-
-
 class MessageLogCfg(_Cfg):
     """The venue's FIX message log (every message in and out, `tradepulse fix log`): a
     diagnostic record beside the FIX store, rotated at `max_file_bytes`, `keep_files`
@@ -127,33 +96,6 @@ class MessageLogCfg(_Cfg):
 
     max_file_bytes: Annotated[int, Field(ge=4096)] = 64 << 20
     keep_files: PosInt = 4
-
-
-class CcxtCfg(_Cfg):
-    """A crypto exchange reached through ccxt (REST + WebSocket), `kind = "ccxt"`.
-
-    Our symbols are ccxt's unified ones ("BTC/USDT"). Credentials come from the environment
-    variables named here, never from the file; a missing one stops the start (exit 2)."""
-
-    exchange: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")] = "binance"  # ccxt id
-    api_key_env: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-    secret_env: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-    sandbox: bool = False  # the exchange's testnet (ccxt set_sandbox_mode)
-    # "": the exchange's own URLs; else every REST and WebSocket URL of the exchange class
-    # points here (http://host:port; the local exchange of tests and the demo)
-    base_url: Annotated[str, Field(max_length=200, pattern=r"^(|https?://[!-~]+)$")] = ""
-    market_type: Literal["spot"] = "spot"
-    symbols: Annotated[
-        list[Annotated[str, Field(pattern=r"^[A-Z0-9]{1,16}/[A-Z0-9]{1,16}$")]], Field(min_length=1)
-    ]
-    recv_window_ms: Annotated[int, Field(ge=100, le=60000)] = 5000
-    # REST polling of the orders we know while the user-data stream is down (and a slow
-    # safety net while it is up, `poll_idle_s`)
-    poll_interval_s: Annotated[float, Field(gt=0, le=60, allow_inf_nan=False)] = 1.0
-    poll_idle_s: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 30.0
-    # per asset, the balance that is not a position of ours (funding held at the exchange):
-    # the heartbeat compares (balance - baseline) of each symbol's base asset with the OMS
-    position_baseline: dict[str, ConfigDec] = Field(default_factory=dict)
 
 
 class VenueCfg(_Cfg):
@@ -285,10 +227,14 @@ class SystemConfig(_Cfg):
         return Path(self.system.state_dir).resolve()
 
     @property
-    def runtime_path(self) -> Path:
+    def runtime_base(self) -> Path:  # as configured; the files: `runtime_path`
         if self.system.runtime_dir:  # absolute, a symlink kept: the supervisor refuses one
             return Path(os.path.abspath(self.system.runtime_dir))
         return paths.default_runtime_dir(self.state_path)
+
+    @property
+    def runtime_path(self) -> Path:  # runtime_base, or our tp/ in it if shared (reads its mode)
+        return paths.runtime_files_dir(self.runtime_base)
 
     def endpoint(self, actor: str) -> str:
         """The ROUTER endpoint an actor binds (ipc in the private runtime dir)."""
@@ -463,8 +409,8 @@ def load_config(
     if metrics_port is not None:
         _table(data, "metrics")["port"] = metrics_port
     cfg = parse_config(data)
-    if len(cfg.endpoint("connector.XXXXXXXXXXXXXXXXXXXXXXXX")) > 107:
-        raise ConfigError("system.runtime_dir", "too long for ipc:// endpoints (max ~80 chars)")
+    if len(cfg.endpoint("connector.XXXXXXXXXXXXXXXXXXXXXXXX")) > 107:  # runtime_path: tp/ too
+        raise ConfigError("system.runtime_dir", "too long for ipc:// (max ~80 chars, 77 if shared)")
     return cfg
 
 

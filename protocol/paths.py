@@ -25,7 +25,8 @@ The state dir is 0700 and everything in it is created under `PRIVATE_UMASK` (jou
 FIX stores, message logs, ledgers, the kill-switch file, snapshots: nothing readable by
 another local user).
 
-Runtime dir (`system.runtime_dir`, private 0700, short for the ~107-char ipc:// limit)::
+Runtime dir (`system.runtime_dir`, private 0700, short for the ~107-char ipc:// limit; in
+a shared dir, its `SHARED_SUBDIR`)::
 
     <actor>.sock               each actor's ROUTER (only the system's own processes
                                connect); also supervisor.sock, control.sock (the
@@ -37,15 +38,21 @@ Runtime dir (`system.runtime_dir`, private 0700, short for the ~107-char ipc:// 
     operator_stops.json        the actors an operator stopped (`tradepulse stop`), written
                                by the supervisor, read by the OMS and the heartbeat
 
-The supervisor refuses a runtime dir that is a symlink, owned by another user, or
-group/other-writable, and removes only its own files in it (see supervisor host).
+A shared runtime dir (group- or other-writable: a Kubernetes emptyDir is root-owned 0777, or
+2777 with an fsGroup) holds only `SHARED_SUBDIR`, a 0700 dir of ours with the layout above:
+`runtime_files_dir` says where the files are. The supervisor refuses a runtime dir that is
+a symlink, a private one owned by another user, or a shared one owned by a user other than
+root or us, and removes only its own files in it (see supervisor host).
 
-Every function takes the dir it is relative to; none touches the disk.
+Every function takes the dir it is relative to; none touches the disk but
+`runtime_files_dir` (one lstat).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from pathlib import Path
 
 COLD_MARKER = "cold_start_pending"
@@ -55,6 +62,8 @@ MESSAGE_LOG_DIR = "messages"
 LOG_FILE_NAME = "tradepulse.log"
 SOCKET_SUFFIX = ".sock"
 METRICS_MARKER = ".tradepulse-metrics"
+# Our own 0700 dir inside a shared runtime dir; short, for the ipc:// path limit.
+SHARED_SUBDIR = "tp"
 # Every process of the system runs with this umask: state and runtime files are the
 # owner's alone (dirs 0700, files 0600), whichever writer creates them.
 PRIVATE_UMASK = 0o077
@@ -163,6 +172,26 @@ def intake_state_path(state_dir: Path) -> Path:
 def operator_stops_path(runtime_dir: Path) -> Path:
     """What an operator stopped (`actors.runtime.operator_stops`); one run's worth."""
     return runtime_dir / "operator_stops.json"
+
+
+def is_shared_mode(mode: int) -> bool:
+    """A dir with this st_mode is shared: someone besides its owner may create files in it."""
+    return bool(mode & (stat.S_IWGRP | stat.S_IWOTH))
+
+
+def runtime_files_dir(runtime_dir: Path) -> Path:
+    """Where the runtime files of `runtime_dir` (`system.runtime_dir`) are: the dir itself,
+    or its `SHARED_SUBDIR` when it is a shared dir (`is_shared_mode`; a symlink is not
+    followed, and is not shared: the supervisor refuses it). Decided from the dir's mode
+    alone, so every process (the supervisor, its actors, the CLI run as the service user
+    or as root) finds the same sockets. Reads the disk: one lstat."""
+    try:
+        mode = os.lstat(runtime_dir).st_mode
+    except OSError:  # absent (the supervisor creates it private), or not reachable
+        return runtime_dir
+    if stat.S_ISDIR(mode) and is_shared_mode(mode):
+        return runtime_dir / SHARED_SUBDIR
+    return runtime_dir
 
 
 def default_runtime_dir(state_dir: Path) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -167,6 +168,11 @@ def _toml_value(value: Any) -> str:
     return json.dumps(str(value))  # Decimal and friends travel as strings
 
 
+def _toml_key(key: str) -> str:
+    """A bare key where TOML allows one, else quoted ("BTC/USDT")."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
 def _is_table_array(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, Mapping) for v in value)
 
@@ -178,7 +184,7 @@ def to_toml(data: Mapping[str, Any], _prefix: str = "") -> str:
         k: v for k, v in data.items() if not isinstance(v, Mapping) and not _is_table_array(v)
     }
     for key, value in scalars.items():
-        lines.append(f"{key} = {_toml_value(value)}")
+        lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
     for key, value in data.items():
         path = f"{_prefix}{key}"
         if isinstance(value, Mapping):

@@ -37,13 +37,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from actors.connector.adapter import RequestFailed, StatusResult, VenueAdapter
 from actors.connector.exec_cut import ExecSequencer
 from actors.connector.fallbacks import VenueFallbacks
-from actors.connector.fix.adapter import Address, FixAdapter
+from actors.connector.fix.adapter import FixAdapter
 from actors.connector.fix.msglog import MessageLog
 from actors.connector.fix.seqadmin import set_sequence
 from actors.connector.ledger import FillLedger
@@ -51,12 +50,12 @@ from actors.connector.outbox import ExecOutbox
 from actors.connector.policy import ReconnectPolicy
 from actors.connector.schedule import SessionWindow
 from actors.connector.session_gate import SessionGate, failure_code
+from actors.connector.venue_address import ccxt_base_url, venue_address
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
 from actors.runtime.peer import Peer, Replier
 from protocol.codec import Envelope
 from protocol.commands import Command, FixSeq
-from protocol.config import VenueCfg
 from protocol.messages import (
     Ack,
     CancelOnVenue,
@@ -79,7 +78,7 @@ from protocol.messages import (
     VenueOrder,
     VenueStateChanged,
 )
-from protocol.paths import fix_dir, fix_message_log_dir, sim_port_file
+from protocol.paths import fix_dir, fix_message_log_dir
 
 EXEC_RESEND_S = 0.5  # an unacked execution is sent again after this long
 EXEC_RESEND_BATCH = 2000  # at most this many re-sends per tick
@@ -100,20 +99,35 @@ class ConnectorActor(Actor):
         runtime_dir = self.cfg.runtime_path
         # a ledger that starts where the FIX store already exists missed earlier fills
         existing_store = (store_dir / "session.log").exists()
-        self.adapter: VenueAdapter = FixAdapter(
-            self,
-            self,
-            self.vcfg,
-            store_dir=store_dir,
-            address=lambda: venue_address(self.vcfg, runtime_dir),
-            log=self.log,
-            id_prefix=f"{self.epoch}.{time.time_ns() // 1_000_000 % 10**9}",
-        )
-        self.message_log = MessageLog.for_venue(
-            fix_message_log_dir(self.cfg.state_path, self.venue), self.vcfg.message_log, self.log
-        )
-        if isinstance(self.adapter, FixAdapter):
-            self.adapter.session.set_message_log(self.message_log)
+        self.message_log: MessageLog | None = None
+        self.adapter: VenueAdapter
+        if self.vcfg.kind == "ccxt":
+            # imported here: ccxt's classes are large, no other actor (nor the fork server's
+            # preload) should carry them
+            from actors.connector.ccxt.adapter import CcxtAdapter
+
+            self.adapter = CcxtAdapter(
+                self, self, self.vcfg, store_dir=store_dir, log=self.log,
+                base_url=lambda: ccxt_base_url(self.vcfg, runtime_dir),
+                crash_point=self.crash_point,
+            )  # fmt: skip
+        else:
+            fix = FixAdapter(
+                self,
+                self,
+                self.vcfg,
+                store_dir=store_dir,
+                address=lambda: venue_address(self.vcfg, runtime_dir),
+                log=self.log,
+                id_prefix=f"{self.epoch}.{time.time_ns() // 1_000_000 % 10**9}",
+            )
+            self.message_log = MessageLog.for_venue(
+                fix_message_log_dir(self.cfg.state_path, self.venue),
+                self.vcfg.message_log,
+                self.log,
+            )
+            fix.session.set_message_log(self.message_log)
+            self.adapter = fix
         self.outbox = ExecOutbox(store_dir)
         # numbers the executions, stamps answers with their cut (actors/connector/exec_cut.py)
         self.cuts = ExecSequencer(self.epoch, self.outbox.pending, self.call_later)
@@ -174,7 +188,8 @@ class ConnectorActor(Actor):
         self.adapter.close()
         self.ledger.close()
         self.outbox.close()
-        self.message_log.close()
+        if self.message_log is not None:
+            self.message_log.close()
 
     # ------------------------------------------------------------------ OMS requests
 
@@ -411,17 +426,3 @@ _VENUE_REQUESTS = (
 
 def _positions(positions: Positions, cut: ExecCut) -> Positions:
     return positions.model_copy(update={"cut": cut})
-
-
-def venue_address(vcfg: VenueCfg, runtime_dir: Path) -> Address | None:
-    """The venue's TCP address now: host/port from config, or for a simulated venue with
-    port 0 the port its process published (None while it has not: not up yet)."""
-    if vcfg.sim is None or vcfg.port != 0:
-        return (vcfg.host, vcfg.port)
-    try:
-        text = sim_port_file(runtime_dir, vcfg.name).read_text().strip()
-    except FileNotFoundError:
-        return None
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        return None
-    return (vcfg.host, int(text))

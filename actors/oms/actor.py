@@ -17,7 +17,7 @@ plans, start-up, stale sweep), each through its own small Protocol.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -35,7 +35,7 @@ from actors.oms.intake_state import IntakeGate, unsent_reason
 from actors.oms.journal import Journal
 from actors.oms.journal_space import PROBE_S, JournalSpace
 from actors.oms.orders import Order, Outcome
-from actors.oms.plan import Plan
+from actors.oms.plan import Action, Plan
 from actors.oms.plan_apply import PlanApplier
 from actors.oms.retention import open_book
 from actors.oms.trading_gate import TradingGate
@@ -352,10 +352,21 @@ class OmsActor(Actor):
 
     # ------------------------------------------------------------------ reconciliation
 
-    def apply_reconcile_plan(
+    def next_turn(self, fn: Callable[[], None]) -> None:
+        self.call_later(0.0, fn)  # due now: runs after the next turn's requests
+
+    def reconcile_plan_ready(self, link: VenueLink, plan: Plan) -> None:
+        self.plans.begin(link, plan)
+
+    def apply_reconcile_steps(
+        self, link: VenueLink, plan: Plan, steps: Sequence[tuple[int, Action]]
+    ) -> None:
+        self.plans.apply_steps(link, plan, steps)
+
+    def reconcile_plan_applied(
         self, link: VenueLink, plan: Plan, venue_positions: Positions | None
     ) -> None:
-        self.plans.apply(link, plan, venue_positions)
+        self.plans.finish(link, venue_positions)
 
     def on_venue_reconciled(self, link: VenueLink, plan: Plan, first: bool) -> None:
         self.plans.on_reconciled(link, plan, first)

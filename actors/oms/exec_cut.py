@@ -7,10 +7,11 @@ Per venue:
   (`positions_as_of`). Every execution up to the cut is applied already (the connector
   holds its answer until they are acked: actors/connector/exec_cut.py), so this is exact
   while the ring still holds everything after the cut, and refused (None) otherwise;
-- the orders touched by an execution, with a running count (`mark` / `touched_since`): an
-  order an execution changed after a pass began is judged by the next pass (its answer
-  and our book may each hold executions the other lacks). Bounded too: a pass whose mark
-  fell out of it can no longer tell (`touched_since` returns None).
+- the orders touched by an execution, with a running count (`mark` / `touched_after` /
+  `touched_since`): an order an execution changed after a pass began is judged by the next
+  pass (its answer and our book may each hold executions the other lacks). Bounded too: a
+  pass whose mark fell out of it can no longer tell (`remembers` is False, `touched_since`
+  returns None).
 
 Only applied executions are noted (a duplicate changed nothing now; one applied by an
 earlier OMS incarnation is numbered below any cut the connector still names with this
@@ -102,6 +103,14 @@ class ExecLog:
     def mark(self, venue: str) -> int:
         """Where the venue's executions stand now (for `touched_since`)."""
         return self._log(venue).count
+
+    def remembers(self, venue: str, mark: int) -> bool:
+        """Whether every order touched after `mark` is still remembered (`touched_after`)."""
+        return mark + 1 >= self._log(venue).forgotten_below
+
+    def touched_after(self, venue: str, mark: int, client_order_id: str) -> bool:
+        """An execution changed the order after `mark` (exact while `remembers(mark)`)."""
+        return self._log(venue).touched.get(client_order_id, 0) > mark
 
     def touched_since(self, venue: str, mark: int, orders: Iterable[str]) -> set[str] | None:
         """Which of `orders` an execution changed after `mark`; None if that is no longer

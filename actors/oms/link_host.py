@@ -3,12 +3,12 @@ OMS: the link and the OMS do not import each other."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Outcome
-from actors.oms.plan import Plan
+from actors.oms.plan import Action, Plan
 from protocol.codec import Envelope
 from protocol.messages import Message, Positions
 
@@ -59,11 +59,27 @@ class LinkHost(Protocol):
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
 
-    def apply_reconcile_plan(
+    def next_turn(self, fn: Callable[[], None]) -> None:
+        """Run `fn` in a later loop turn, after what waits now (requests, beats): a
+        reconciliation pass's next slice."""
+        ...
+
+    def reconcile_plan_ready(self, link: VenueLink, plan: Plan) -> None:
+        """A pass's plan is made and is carried out next, in slices (logged)."""
+        ...
+
+    def apply_reconcile_steps(
+        self, link: VenueLink, plan: Plan, steps: Sequence[tuple[int, Action]]
+    ) -> None:
+        """Carry out these actions of `plan` (each with its index in `plan.actions`),
+        journalled; Resubmits are queued on `link`."""
+        ...
+
+    def reconcile_plan_applied(
         self, link: VenueLink, plan: Plan, venue_positions: Positions | None
     ) -> None:
-        """Carry out a pass's plan (journalled; Resubmits are queued on `link`); no
-        `venue_positions` when the venue does not serve them."""
+        """Every step of the plan is carried out; no `venue_positions` when the venue does
+        not serve them."""
         ...
 
     def on_venue_reconciled(self, link: VenueLink, plan: Plan, first: bool) -> None:

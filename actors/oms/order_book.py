@@ -90,6 +90,15 @@ class OrderBook:
             order = self._admit(self.retention.archive.find(venue, cl_ord_id))
         return order
 
+    def held_by_cl(self, venue: str, cl_ord_id: str) -> Order | None:
+        """`find` among the orders held in memory only (no archive read)."""
+        return self._by_cl.get((venue, cl_ord_id))
+
+    def held_orders(self) -> list[Order]:
+        """Every order held in memory, in one C-level copy: to walk over several loop
+        turns (a reconciliation pass) while the book changes."""
+        return list(self._orders.values())
+
     def orders(self, venue: str | None = None, *, open_only: bool = False) -> list[Order]:
         return [
             o

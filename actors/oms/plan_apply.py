@@ -1,5 +1,6 @@
-"""Carrying out reconciliation passes in the OMS: applying a venue link's plan (journalled,
-counted, escalations logged and published, Resubmits queued), a cold start's opening
+"""Carrying out reconciliation passes in the OMS: applying a venue link's plan a slice at a
+time (journalled, counted, escalations logged and published, Resubmits queued; the slices
+are the pass's: `actors.oms.reconcile_pass`), a cold start's opening
 positions and open-order policy, the `warm_start` / `cold_start` event once every venue is
 reconciled, and the safety-net sweep that starts a pass when one is overdue or an order
 waits too long for any venue answer. Reaches the OMS through `PlanHost`.
@@ -8,14 +9,14 @@ waits too long for any venue answer. Reaches the OMS through `PlanHost`.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Outcome
-from actors.oms.plan import Adopt, Escalate, Plan, Resubmit
-from actors.oms.reconcile import apply_plan
+from actors.oms.plan import Action, Adopt, Escalate, Plan, Resubmit
+from actors.oms.reconcile import apply_actions
 from actors.oms.venue_link import VenueLink
 from actors.runtime import metrics
 from protocol.config import OmsCfg
@@ -64,13 +65,18 @@ class PlanApplier:
         self.cold = cold_marker.exists()
         self._start_logged = False
 
-    def apply(self, link: VenueLink, plan: Plan, venue_positions: Positions | None) -> None:
-        """Carry out a pass's plan on the book, journalled. `venue_positions` None: the venue
-        does not serve them (a cold start then takes no opening positions from it)."""
-        book = self.host.book
+    def begin(self, link: VenueLink, plan: Plan) -> None:
+        """A pass's plan is made; `apply_steps` carries it out, in slices."""
         self.log.info("reconcile_plan", **plan.summary())
+
+    def apply_steps(self, link: VenueLink, plan: Plan, steps: Sequence[tuple[int, Action]]) -> None:
+        """Carry out these actions of `plan` on the book, journalled (each with its index
+        in `plan.actions`; an action whose order moved on since the plan is not among
+        them: `actors.oms.reconcile_pass`)."""
+        book = self.host.book
         cold = self.cold and not link.ever_reconciled
-        for i, (action, outcome) in enumerate(apply_plan(book, plan, time.time_ns())):
+        done = apply_actions(book, (a for _, a in steps), time.time_ns())
+        for (i, _), (action, outcome) in zip(steps, done, strict=True):
             if i == len(plan.actions) // 2 and plan.changes:
                 self.host.durable_crash_point("during_reconciliation")
             metrics.RECONCILE_ACTIONS.labels(venue=link.venue, action=action.name).inc()
@@ -106,6 +112,11 @@ class PlanApplier:
                 )
                 if self.cold and self.cfg.cold_start_open_orders == "cancel":
                     self.host.record(book.request_cancel(action.client_order_id, time.time_ns()))
+
+    def finish(self, link: VenueLink, venue_positions: Positions | None) -> None:
+        """Every step of the plan is carried out: a cold start takes the venue's positions
+        as its opening positions (`venue_positions` None: the venue does not serve them)."""
+        cold = self.cold and not link.ever_reconciled
         if cold and venue_positions is not None:
             self._take_opening_positions(link.venue, venue_positions)
         elif cold:

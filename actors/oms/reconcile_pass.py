@@ -1,6 +1,6 @@
 """One reconciliation pass of a `VenueLink` (actors/oms/venue_link.py): gathering the
-venue's view (OpenOrders, OrderStatusQuery chunk by chunk, Positions) and deciding which
-orders this pass may judge at all.
+venue's view (OpenOrders, OrderStatusQuery chunk by chunk, Positions), deciding which
+orders this pass may judge at all, then planning and applying, in slices over loop turns.
 
 A pass runs while orders flow. Each connector answer carries an `ExecCut`: the executions
 it reflects, every one of them already applied here (actors/connector/exec_cut.py). What
@@ -22,18 +22,43 @@ another OMS incarnation) or is older than what the log keeps, the pass compares 
 positions (the heartbeat does, every beat). Open-order and status answers whose cut is
 not consistent fail the pass (retried): without it a fill in flight reads as missed.
 An answer without a cut (a connector that does not stamp) is taken as before.
+
+The O(n) work of a pass is spread over loop turns, so that no turn of the OMS is O(open
+orders) and requests, executions and liveness beats are served between slices:
+
+1. the status queries are made from a walk of the book, `SLICE` orders a turn;
+2. once the venue's view is gathered, the plan is made `SLICE` orders a turn
+   (`actors.oms.reconcile.PlanBuilder`), each order judged as it is when its slice runs
+   (one that changed since the pass began is skipped by the rules above, evaluated then);
+3. the plan is logged (`reconcile_plan`) and applied `APPLY_SLICE` actions a turn (an
+   order's actions never split), each slice's records committed by that turn's group
+   commit as before;
+4. last, the walk for cancels/replaces to send again (`VenueLink.requeue_walk`), `SLICE`
+   orders a turn.
+
+An order that moved on between the slice that judged it and the slice that applies its
+actions (any change of its state: `actors.oms.reconcile.judged_state`; or a request of it
+handed to the connector since) is skipped like an order in flight: none of its actions is
+applied (nor its escalation raised); the next pass judges it. Such orders are counted
+(`reconcile_skipped_moved`).
+
+A pass in its slices is abandoned when it is no longer current (its connector restarted: a
+newer pass owns the venue) or, unless a dry run, when the venue is no longer CONNECTED;
+what its earlier slices applied stays (each step is journalled and idempotent) and the
+next pass plans from a new view.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
 from actors.oms.exec_cut import ExecLog
 from actors.oms.order_book import OrderBook
-from actors.oms.plan import Plan
-from actors.oms.reconcile import status_query_orders
+from actors.oms.orders import Order
+from actors.oms.plan import Action, Adopt, Plan
+from actors.oms.reconcile import PlanBuilder, judged_state, status_queries_of
 from actors.oms.reconcile_retry import venue_refused, why
 from protocol.codec import Envelope
 from protocol.messages import (
@@ -46,11 +71,14 @@ from protocol.messages import (
     OrderStatusAnswer,
     OrderStatusQuery,
     Positions,
+    QueriedOrder,
     VenueConnState,
     VenueOrder,
 )
 
-STATUS_CHUNK = 2000
+STATUS_CHUNK = 2000  # status queries per OrderStatusQuery
+SLICE = 2000  # orders walked per loop turn (status queries, plan)
+APPLY_SLICE = 500  # plan actions carried out per loop turn
 
 
 class PassLink(Protocol):
@@ -86,6 +114,25 @@ class PassLink(Protocol):
 
     def pass_gathered(self, p: ReconcilePass, positions: Positions | None) -> None: ...
 
+    def pass_planned(self, p: ReconcilePass, plan: Plan) -> bool:
+        """The plan is made; True if it is to be applied (not a dry run)."""
+        ...
+
+    def apply_steps(self, plan: Plan, steps: Sequence[tuple[int, Action]]) -> None:
+        """Carry out these actions of `plan` (each with its index in `plan.actions`)."""
+        ...
+
+    def requeue_walk(self, found: list[str]) -> Iterator[None]:
+        """The walk of the book after a plan, one step per order (cancels/replaces to
+        send again go to `found`)."""
+        ...
+
+    def pass_applied(self, p: ReconcilePass, plan: Plan, positions: Positions | None) -> None: ...
+
+    def next_turn(self, fn: Callable[[], None]) -> None:
+        """Run `fn` in a later loop turn."""
+        ...
+
     def log_once(self, what: str, event: str, reason: str) -> None: ...
 
 
@@ -102,9 +149,20 @@ class ReconcilePass:
         self.open: list[VenueOrder] = []
         self.status: dict[str, VenueOrder] = {}
         self.unknown: set[str] = set()
-        self._todo: list[list[Any]] = []
         self.ended = False
         self.open_answered = False  # the connector answered its OpenOrdersRequest
+        self.seeding = False  # this pass gives earlier resubmissions their grace
+        self.moved = 0  # orders whose actions were not applied: they moved on (docstring)
+        self._listed: set[str] = set()  # the cl_ord_ids the venue listed open
+        self._asks: Iterator[QueriedOrder | None] = iter(())
+        self._chunk: list[QueriedOrder] = []
+        self._venue_positions: Positions | None = None
+        self._builder: PlanBuilder | None = None
+        self._plan = Plan(link.venue, ())
+        self._applied = 0  # plan actions gone through
+        self._holds: dict[str, bool] = {}  # client_order_id -> its actions are applied
+        self.to_requeue: list[str] = []  # cancels/replaces found pending after the plan
+        self._walk: Iterator[None] = iter(())
 
     # ------------------------------------------------------------------ gathering
 
@@ -147,17 +205,39 @@ class ReconcilePass:
         if link.state is not VenueConnState.CONNECTED and not self.dry_run:
             # it answered, so it is logged on: no need to wait for its state message
             link.state, link.connector_epoch = VenueConnState.CONNECTED, reply.epoch
-        asks = status_query_orders(link.book.orders(link.venue), self.open)
-        self.asked = {q.cl_ord_id for q in asks}
-        self._todo = [asks[i : i + STATUS_CHUNK] for i in range(0, len(asks), STATUS_CHUNK)]
+        self._listed = {vo.cl_ord_id for vo in self.open}
+        self._asks = self._status_queries(link.book.held_orders())
         self._next_status()
 
+    def _status_queries(self, orders: list[Order]) -> Iterator[QueriedOrder | None]:
+        """The status queries of the venue's orders (`status_queries_of`), each order
+        looked at when the walk reaches it; None after each order walked (for `SLICE`)."""
+        venue = self.link.venue
+        for order in orders:
+            if order.venue == venue:
+                for query in status_queries_of(order, self._listed):
+                    self.asked.add(query.cl_ord_id)
+                    yield query
+            yield None
+
     def _next_status(self) -> None:
+        """The next chunk of status queries (one in flight; the connector paces its H), made
+        from `SLICE` orders a turn; positions once every order is asked about."""
         link, timeout = self.link, self.link.request_timeout_s
-        if not self._todo:
+        walked = 0
+        for query in self._asks:
+            if query is not None:
+                self._chunk.append(query)
+                if len(self._chunk) >= STATUS_CHUNK:
+                    break
+                continue
+            walked += 1
+            if walked >= SLICE:
+                return link.next_turn(self._resume(self._next_status))
+        if not self._chunk:
             self._ask(GetPositions(venue=link.venue), self._got_positions, timeout)
             return
-        chunk = self._todo.pop(0)  # one chunk in flight; the connector paces its H
+        chunk, self._chunk = self._chunk, []
         paced_s = timeout + len(chunk) / link.status_rate_per_s
         self._ask(OrderStatusQuery(orders=chunk), self._got_status, paced_s)
 
@@ -189,23 +269,129 @@ class ReconcilePass:
 
     # ------------------------------------------------------------------ judging
 
-    def skip(self) -> set[str] | None:
-        """The orders this pass must not judge (module docstring); None when the pass can
-        no longer tell (more orders changed meanwhile than the execution log remembers)."""
+    def in_flight(self, order: Order) -> bool:
+        """The order is not judged by this pass (module docstring), as it is now."""
+        link, coid = self.link, order.client_order_id
+        if coid in self.unsure or link.exec_log.touched_after(link.venue, self.exec_mark, coid):
+            return True
+        if order.is_terminal or order.status is OrderStatus.PENDING_RISK:
+            return False
+        listed, asked, pending = self._listed, self.asked, order.pending_cl_ord_id
+        if order.cl_ord_id in listed or order.cl_ord_id in asked:
+            return False
+        return not (pending and (pending in listed or pending in asked))
+
+    def judge(
+        self,
+        venue_positions: Positions | None,
+        *,
+        now_s: float,
+        resubmitted_at_s: dict[str, float],
+        seed_s: float | None,
+    ) -> None:
+        """The venue's view is gathered: plan, then (unless a dry run) apply, in slices."""
         link = self.link
-        orders = link.book.orders(link.venue)
-        live = [o for o in orders if not o.is_terminal and o.status != OrderStatus.PENDING_RISK]
-        touched = link.exec_log.touched_since(
-            link.venue, self.exec_mark, (o.client_order_id for o in orders)
+        self._venue_positions, self.seeding = venue_positions, seed_s is not None
+        self._builder = PlanBuilder(
+            link.venue,
+            lambda cl: link.book.held_by_cl(link.venue, cl),
+            link.book.held_orders(),
+            self.open,
+            self.status,
+            self.unknown,
+            now_s=now_s,
+            resubmitted_at_s=resubmitted_at_s,
+            skip=self.in_flight,
+            seed_s=seed_s,
         )
-        if touched is None:
-            return None
-        listed = {vo.cl_ord_id for vo in self.open}
-        for o in live:
-            ids = {o.cl_ord_id, o.pending_cl_ord_id} - {""}
-            if not ids & listed and not ids & self.asked:
-                touched.add(o.client_order_id)  # neither listed nor asked
-        return touched | self.unsure
+        self._plan_slice()
+
+    def _resume(self, step: Callable[[], None]) -> Callable[[], None]:
+        """`step` in a later turn, unless the pass was abandoned meanwhile."""
+
+        def resume() -> None:
+            if not self._abandoned():
+                step()
+
+        return resume
+
+    def _abandoned(self) -> bool:
+        link = self.link
+        if self.ended:
+            return True
+        if not link.is_current(self):
+            link.pass_superseded(self, "a newer pass began (the connector restarted)")
+            return True
+        if not self.dry_run and link.state is not VenueConnState.CONNECTED:
+            link.pass_failed(self, f"venue {link.state.value} during the pass")
+            return True
+        return False
+
+    def _plan_slice(self) -> None:
+        link, builder = self.link, self._builder
+        assert builder is not None
+        if not link.exec_log.remembers(link.venue, self.exec_mark):
+            return link.pass_failed(self, "more orders changed during the pass than remembered")
+        if not builder.step(SLICE):
+            return link.next_turn(self._resume(self._plan_slice))
+        positions = self._venue_positions
+        local = self.local_positions(positions)
+        self._plan = builder.finish(
+            local_positions=local,
+            venue_positions=None
+            if positions is None or local is None
+            else {v.symbol: v.qty for v in positions.positions},
+            unmatched_fills=link.book.unmatched_fills(link.venue),
+        )
+        if link.pass_planned(self, self._plan):
+            self._apply_slice()
+
+    def _apply_slice(self) -> None:
+        """Up to `APPLY_SLICE` more actions (all of the last order's), those whose order
+        has not moved on since it was judged."""
+        actions, i = self._plan.actions, self._applied
+        end = min(i + APPLY_SLICE, len(actions))
+        steps: list[tuple[int, Action]] = []
+        while i < len(actions) and (i < end or _same_order(actions[i - 1], actions[i])):
+            if self._still_holds(actions[i]):
+                steps.append((i, actions[i]))
+            i += 1
+        self._applied = i
+        if steps:
+            self.link.apply_steps(self._plan, steps)
+        if i < len(actions):
+            return self.link.next_turn(self._resume(self._apply_slice))
+        self._walk = self.link.requeue_walk(self.to_requeue)
+        self._walk_slice()
+
+    def _walk_slice(self) -> None:
+        """The link's walk after the plan (`requeue_walk`), `SLICE` steps a turn."""
+        walked = 0
+        for _ in self._walk:
+            walked += 1
+            if walked >= SLICE:
+                return self.link.next_turn(self._resume(self._walk_slice))
+        self.link.pass_applied(self, self._plan, self._venue_positions)
+
+    def _still_holds(self, action: Action) -> bool:
+        """The order of `action` is as it was judged and not in flight (decided once per
+        order, before any of its actions is applied). An Adopt, or an escalation about no
+        order, always holds."""
+        coid = "" if isinstance(action, Adopt) else action.client_order_id
+        if not coid:
+            return True
+        holds = self._holds.get(coid)
+        if holds is None:
+            builder, order = self._builder, self.link.book.get(coid)
+            holds = (
+                builder is not None
+                and order is not None
+                and builder.states.get(coid) == judged_state(order)
+                and not self.in_flight(order)
+            )
+            self._holds[coid] = holds
+            self.moved += not holds
+        return holds
 
     def local_positions(self, positions: Positions | None) -> dict[str, Decimal] | None:
         """Ours, as of the cut of the venue's positions answer (None: not comparable)."""
@@ -223,3 +409,13 @@ class ReconcilePass:
         if then is None:
             link.log.info("reconcile_positions_skipped", reason="cut older than the log")
         return then
+
+
+def _same_order(a: Action, b: Action) -> bool:
+    """Two actions about the same local order (consecutive in a plan: applied together)."""
+    return (
+        not isinstance(a, Adopt)
+        and not isinstance(b, Adopt)
+        and bool(a.client_order_id)
+        and a.client_order_id == b.client_order_id
+    )

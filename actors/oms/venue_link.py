@@ -8,11 +8,13 @@ The link needs of the OMS only what `LinkHost` lists, so the two do not import e
 
 One pass per venue at a time: every pass has a generation (`_gen`); an answer or a retry
 timer of an older generation (a pass given up, or one of a connector incarnation that
-restarted) is ignored. A pass that fails while CONNECTED is retried once: after a capped
-exponential backoff, or at once if a new CONNECTED came while it was in flight; until one
-succeeds the venue shows `reconcile_failing: <reason>` (`actors.oms.reconcile_retry`). A
-pass asks one status query per open local order the venue did not list; the connector
-paces the H messages under the venue's rate limit (its outbound token bucket).
+restarted) is ignored; a pass plans and applies in slices over loop turns, and one given up
+stops at its next slice (`actors.oms.reconcile_pass`). A pass that fails while CONNECTED is
+retried once: after a capped exponential backoff, or at once if a new CONNECTED came while
+it was in flight; until one succeeds the venue shows `reconcile_failing: <reason>`
+(`actors.oms.reconcile_retry`). A pass asks one status query per open local order the venue
+did not list; the connector paces the H messages under the venue's rate limit (its outbound
+token bucket).
 
 A venue that refuses the positions request (e.g. BusinessMessageReject 380=3 to AN) does
 not stop reconciliation: the pass goes on without venue positions (logged once per
@@ -30,17 +32,17 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any
 
 from actors.oms.exec_cut import ExecLog
 from actors.oms.link_host import LinkHost, VenuePeer
 from actors.oms.order_book import OrderBook
-from actors.oms.plan import Plan
-from actors.oms.reconcile import ReconcilePolicy, plan_reconciliation
+from actors.oms.plan import Action, Plan
 from actors.oms.reconcile_pass import ReconcilePass
 from actors.oms.reconcile_retry import ReconcileRetry
+from actors.oms.reconcile_rules import ReconcilePolicy
 from actors.oms.venue_request import refused_as_invalid, venue_request
 from actors.runtime import metrics
 from protocol.codec import Envelope
@@ -53,6 +55,8 @@ from protocol.messages import (
     RequestRejected,
     VenueConnState,
 )
+
+_REQUEST_PENDING = (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE)
 
 
 class VenueLink:
@@ -332,41 +336,38 @@ class VenueLink:
         self._pass_failed(reason, gen, connected_seq)
 
     def pass_gathered(self, p: ReconcilePass, venue_positions: Positions | None) -> None:
-        book = self.host.book
-        skip = p.skip()
-        if skip is None:
-            return self.pass_failed(p, "more orders changed during the pass than remembered")
+        """The venue's view is in: the pass plans and applies it in slices (`pass_planned`,
+        `apply_steps`, `pass_applied`)."""
         now_s, grace_s = time.monotonic(), ReconcilePolicy().resubmit_grace_s
-        if not self._grace_seeded:  # one sent just before this process started may be in
-            self._grace_seeded = True  # flight: its grace runs from our start, not again now
-            for o in book.orders(self.venue):
-                if o.resubmits and o.status in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN):
-                    self.resubmitted_at_s.setdefault(o.client_order_id, self._started_s)
-        self.resubmitted_at_s = {  # out of grace is as good as never resubmitted here
-            coid: at_s for coid, at_s in self.resubmitted_at_s.items() if now_s - at_s < grace_s
-        }
-        local = p.local_positions(venue_positions)
-        plan = plan_reconciliation(
-            self.venue,
-            book.orders(self.venue),
-            p.open,
-            p.status,
-            p.unknown,
-            local_positions=local,
-            venue_positions=None
-            if venue_positions is None or local is None
-            else {v.symbol: v.qty for v in venue_positions.positions},
-            unmatched_fills=book.unmatched_fills(self.venue),
-            now_s=now_s,
-            resubmitted_at_s=self.resubmitted_at_s,
-            skip=skip,
-        )
+        for coid in [c for c, at_s in self.resubmitted_at_s.items() if now_s - at_s >= grace_s]:
+            del self.resubmitted_at_s[coid]  # out of grace is as good as never resubmitted
+        # one sent just before this process started may be in flight: its grace runs from
+        # our start (the first pass to plan every order gives it), not again now
+        seed_s = None if self._grace_seeded else self._started_s
+        p.judge(venue_positions, now_s=now_s, resubmitted_at_s=self.resubmitted_at_s, seed_s=seed_s)
+
+    def pass_planned(self, p: ReconcilePass, plan: Plan) -> bool:
+        if p.seeding:
+            self._grace_seeded = True
         if plan.skipped:
             self.log.info("reconcile_skipped_in_flight", orders=plan.skipped)
-        self._end(p, plan)
         if p.dry_run:
-            return
-        self.host.apply_reconcile_plan(self, plan, venue_positions)
+            self._end(p, plan)
+            return False
+        self.host.reconcile_plan_ready(self, plan)
+        return True
+
+    def apply_steps(self, plan: Plan, steps: Sequence[tuple[int, Action]]) -> None:
+        self.host.apply_reconcile_steps(self, plan, steps)
+
+    def next_turn(self, fn: Callable[[], None]) -> None:
+        self.host.next_turn(fn)
+
+    def pass_applied(self, p: ReconcilePass, plan: Plan, venue_positions: Positions | None) -> None:
+        self.host.reconcile_plan_applied(self, plan, venue_positions)
+        if p.moved:
+            self.log.info("reconcile_skipped_moved", orders=p.moved)
+        self._end(p, plan)
         self.reconciling = False
         self.retry.succeeded()
         if self.rerun is not None:
@@ -378,7 +379,7 @@ class VenueLink:
             self.reconciled = True
             first = not self.ever_reconciled
             self.ever_reconciled = True
-            self._requeue_after()
+            self._requeue_after(p.to_requeue)
             self.host.on_venue_reconciled(self, plan, first)
             self.dispatch()
 
@@ -393,18 +394,31 @@ class VenueLink:
         waiting, self.rerun = self.rerun or [], None
         _answer_all(waiting, Plan(venue=self.venue, actions=()))
 
-    def _requeue_after(self) -> None:
-        """What a finished pass sends besides the plan's Resubmits (queued when the plan is
-        applied): cancels/replaces not yet confirmed sent by this incarnation's connector.
-        Never a request the connector already acknowledged sending."""
+    def requeue_walk(self, found: list[str]) -> Iterator[None]:
+        """The walk behind `_requeue_after`, one step per order, for a pass to spread over
+        loop turns: the venue's orders with a cancel/replace pending go to `found`;
+        acknowledged requests of orders ended (or no longer held) are forgotten."""
         book = self.host.book
-        for order in book.orders(self.venue, open_only=True):
-            coid = order.client_order_id
-            if order.status in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
+        for order in book.held_orders():
+            if order.venue == self.venue and order.status in _REQUEST_PENDING:
+                found.append(order.client_order_id)
+            yield None
+        for coid in list(self._acked):
+            if (o := book.held(coid)) is None or o.is_terminal:
+                self._acked.pop(coid, None)
+            yield None
+
+    def _requeue_after(self, found: list[str]) -> None:
+        """What a finished pass sends besides the plan's Resubmits (queued when the plan is
+        applied): cancels/replaces not yet confirmed sent by this incarnation's connector,
+        of those its walk found (`requeue_walk`), as they are now. Never a request the
+        connector already acknowledged sending."""
+        book = self.host.book
+        for coid in found:
+            order = book.held(coid)
+            if order is not None and order.status in _REQUEST_PENDING:
                 if self._acked.get(coid) != order.pending_cl_ord_id:
                     self.enqueue(coid)
-        for coid in [c for c in self._acked if (o := book.held(c)) is None or o.is_terminal]:
-            del self._acked[coid]
 
     def _pass_failed(self, reason: str, gen: int, connected_seq: int) -> None:
         """A pass failed: counted and made visible while CONNECTED, then retried once:

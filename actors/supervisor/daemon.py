@@ -27,6 +27,7 @@ from actors.runtime.actor import ActorArgs
 from actors.runtime.hardening import make_undumpable
 from actors.runtime.logs import configure_logging
 from actors.runtime.timers import Timers
+from actors.supervisor import host
 from actors.supervisor.actor_link import ActorLink
 from actors.supervisor.child import Child, ExitAction
 from actors.supervisor.control_plane import ControlPlane
@@ -123,6 +124,7 @@ class Supervisor:
         self._open_sockets()
         self.metrics_url = start_metrics_server(self.cfg)
         self.spawner = make_spawner(self.cfg)
+        host.log_shared_dirs(self.cfg, self.log)  # runtime_dir_shared, state_dir_shared
         self.log.info(
             "supervisor_started",
             pid=os.getpid(),

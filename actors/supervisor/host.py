@@ -1,6 +1,7 @@
 """Host-level preparation before anything imports prometheus_client: child subreaper,
-state dir lock, private runtime dir, the multiprocess metrics dir; then the one metrics
-endpoint of the host. Kept free of heavy imports at module level on purpose.
+state dir lock, private runtime dir (its own 0700 dir inside a shared one), the
+multiprocess metrics dir; then the one metrics endpoint of the host. Kept free of heavy
+imports at module level on purpose.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import signal
 import stat
 from pathlib import Path
+from typing import Any
 
 from actors.supervisor.restart_policy import child_specs
 from protocol.config import SystemConfig
@@ -19,7 +21,9 @@ from protocol.paths import (
     CONTROL,
     EVENTS,
     METRICS_MARKER,
+    SHARED_SUBDIR,
     SUPERVISOR,
+    is_shared_mode,
     metrics_dir,
     socket_file,
     supervisor_lock,
@@ -36,10 +40,16 @@ def become_child_subreaper() -> None:
 
 
 def lock_state_dir(cfg: SystemConfig) -> int:
-    """Take the state dir's flock; a second supervisor on the same dir gets StateDirLocked."""
+    """Take the state dir's flock; a second supervisor on the same dir gets StateDirLocked.
+
+    A state dir of ours is made 0700. One we do not own (a volume mounted for root, group
+    `fsGroup`: 2770 or 2775) is used as it is, if its owner is trusted (`check_owner`):
+    everything we create in it is ours alone (dirs 0700, files 0600: `PRIVATE_UMASK`)."""
     state = cfg.state_path
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if state.stat().st_uid == os.geteuid():
+    st = state.stat()
+    check_owner(st, state, "system.state_dir")
+    if st.st_uid == os.geteuid():
         os.chmod(state, 0o700)  # a state dir made before 0700 was the rule: closed now
     lock = supervisor_lock(state)
     fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -61,14 +71,32 @@ def lock_state_dir(cfg: SystemConfig) -> int:
 
 
 def prepare_runtime_dir(cfg: SystemConfig) -> Path:
-    """Create the private (0700) runtime dir and an empty multiprocess metrics dir in it.
+    """Make the private (0700) dir of the runtime files and an empty multiprocess metrics
+    dir in it; returns that dir (`cfg.runtime_path`).
 
-    ConfigError (system.runtime_dir) for a dir another user could touch: a symlink, not a
-    directory, owned by another uid, or group/other-writable (e.g. /tmp itself): another
-    local user could swap the control socket in it. Only what the system itself puts there
-    is ever removed: the socket files of its own endpoints, and the multiprocess files in a
-    metrics dir that carries the system's marker."""
-    rt = cfg.runtime_path
+    `system.runtime_dir` is either private (no group/other write bit), then it is that dir:
+    created 0700, or an existing one of ours tightened to 0700; or shared (a Kubernetes
+    emptyDir is root-owned 0777, 2777 with an fsGroup), then its `SHARED_SUBDIR` is: a
+    0700 dir of ours, created in it. The protection is the same either way: the ipc sockets
+    sit in a 0700 dir of ours, so no other user can reach them (connecting to a socket
+    needs search permission on its dir). The ZAP gate (runtime/zap.py: same uid, a child of
+    the supervisor) is not enough alone: the operator's control socket admits any process
+    that can reach it, and a socket file in a dir others can write could be replaced.
+
+    ConfigError (system.runtime_dir) for a dir another user could take over: a symlink,
+    not a directory, a private one owned by another uid, a shared one whose owner is neither
+    root nor us (`check_owner`), or one we cannot write; likewise for `SHARED_SUBDIR`
+    (another user's, say). Only what the system itself puts there is ever removed: the
+    socket files of its own endpoints, and the multiprocess files in a metrics dir that
+    carries the system's marker; a shared dir's other contents are never touched."""
+    base = cfg.runtime_base
+    st = _lstat(base)
+    if st is not None and runtime_dir_is_shared(st, base):
+        if not os.access(base, os.W_OK | os.X_OK, effective_ids=True):
+            raise ConfigError("system.runtime_dir", f"{base} is not writable by uid {os.geteuid()}")
+        rt = base / SHARED_SUBDIR
+    else:
+        rt = base
     _private_dir(rt, "system.runtime_dir")
     names = [SUPERVISOR, CONTROL, EVENTS, *(spec.id for spec in child_specs(cfg))]
     for name in names:
@@ -91,6 +119,71 @@ def prepare_runtime_dir(cfg: SystemConfig) -> Path:
         db.unlink(missing_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
     return rt
+
+
+def runtime_dir_is_shared(st: os.stat_result, path: Path, euid: int | None = None) -> bool:
+    """Whether the existing `path` (`st`: its lstat) is a shared runtime dir, to hold our
+    private `SHARED_SUBDIR`; False for a private one. ConfigError (system.runtime_dir) for
+    one refused whatever is in it: a symlink, not a directory, or a shared dir of an
+    untrusted owner (`check_owner`). Pure (also `tradepulse preflight`'s check)."""
+    key = "system.runtime_dir"
+    if stat.S_ISLNK(st.st_mode):
+        raise ConfigError(key, f"{path} is a symlink; refusing (it could be swapped)")
+    if not stat.S_ISDIR(st.st_mode):
+        raise ConfigError(key, f"{path} is not a directory")
+    check_owner(st, path, key, euid)
+    return is_shared_mode(st.st_mode)
+
+
+def check_owner(st: os.stat_result, path: Path, key: str, euid: int | None = None) -> None:
+    """ConfigError(`key`) for a shared dir (`is_shared_mode`) owned by a user other than
+    root or us (`euid`, default ours): its owner could remove or replace anything in it,
+    the sticky bit notwithstanding. A shared dir of root's is what a platform mounts (a
+    Kubernetes emptyDir, a volume with an fsGroup, /tmp); everyone else who can write it
+    is kept out of our files by their modes (0700 dirs, 0600 files)."""
+    me = os.geteuid() if euid is None else euid
+    if is_shared_mode(st.st_mode) and st.st_uid not in (0, me):
+        raise ConfigError(
+            key,
+            f"{path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):o}) and"
+            f" owned by uid {st.st_uid}, who could replace anything in it: use a dir of"
+            f" root's or of uid {me}",
+        )
+
+
+def shared_dir_fields(path: Path) -> dict[str, object] | None:
+    """What `runtime_dir_shared` / `state_dir_shared` log about the existing dir `path`
+    when it is shared or not ours (owner uid, mode, sticky); None for a private dir of
+    ours, or one that cannot be read."""
+    st = _lstat(path)
+    if st is None or not stat.S_ISDIR(st.st_mode):
+        return None
+    if st.st_uid == os.geteuid() and not is_shared_mode(st.st_mode):
+        return None
+    return {
+        "dir": str(path),
+        "owner_uid": st.st_uid,
+        "mode": f"{stat.S_IMODE(st.st_mode):o}",
+        "sticky": bool(st.st_mode & stat.S_ISVTX),
+    }
+
+
+def log_shared_dirs(cfg: SystemConfig, log: Any) -> None:
+    """Once at start: a runtime or state dir that is shared or not ours, and what keeps our
+    files private in it (`prepare_runtime_dir`, `lock_state_dir`)."""
+    runtime = shared_dir_fields(cfg.runtime_base)
+    if runtime is not None:
+        log.info("runtime_dir_shared", **runtime, private_dir=str(cfg.runtime_path))
+    state = shared_dir_fields(cfg.state_path)
+    if state is not None:
+        log.info("state_dir_shared", **state, private="dirs 0700, files 0600")
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 def _lstat_mode(path: Path) -> int:

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from actors.risk import killswitch
 from actors.supervisor.failclosed import marker_path
-from actors.supervisor.host import check_private
+from actors.supervisor.host import check_owner, check_private, runtime_dir_is_shared
 from protocol import paths
 from protocol.config import SystemConfig, VenueCfg, check_venue_tls, missing_credentials
 from protocol.exceptions import ConfigError
@@ -149,7 +149,15 @@ def state_dir_check(cfg: SystemConfig) -> Check:
     problem = _writable(path)
     if problem:
         return Check("state_dir", "FAIL", problem)
+    try:
+        check_owner(st, path, "system.state_dir")
+    except ConfigError as exc:
+        return Check("state_dir", "FAIL", str(exc))
     if st.st_uid != os.geteuid():
+        mode = stat.S_IMODE(st.st_mode)
+        if st.st_uid == 0 and paths.is_shared_mode(st.st_mode):  # a volume mounted for root
+            detail = f"{path} writable, root's (mode {mode:o}): what run creates in it is private"
+            return Check("state_dir", "PASS", detail)
         detail = f"{path} is owned by uid {st.st_uid}: run cannot make it private (0700)"
         return Check("state_dir", "WARN", detail)
     mode = stat.S_IMODE(st.st_mode)
@@ -179,20 +187,34 @@ def supervisor_check(cfg: SystemConfig) -> Check:
 
 
 def runtime_dir_check(cfg: SystemConfig) -> Check:
-    """What `prepare_runtime_dir` refuses (exit 2), without creating or changing it."""
-    path = cfg.runtime_path
-    st = _lstat(path)
+    """What `prepare_runtime_dir` refuses (exit 2), without creating or changing anything:
+    the configured dir, and in a shared one our private `SHARED_SUBDIR`."""
+    base = cfg.runtime_base
+    st = _lstat(base)
     if st is None:
-        problem = _creatable(path)
+        problem = _creatable(base)
         if problem:
             return Check("runtime_dir", "FAIL", problem)
-        return Check("runtime_dir", "PASS", f"{path} will be created (0700)")
-    if stat.S_ISLNK(st.st_mode):
+        return Check("runtime_dir", "PASS", f"{base} will be created (0700)")
+    try:
+        shared = runtime_dir_is_shared(st, base)
+    except ConfigError as exc:
+        return Check("runtime_dir", "FAIL", str(exc))
+    path = base / paths.SHARED_SUBDIR if shared else base
+    own = _lstat(path)
+    if own is None:  # shared, and our dir not made yet
+        problem = _writable(base)
+        if problem:
+            return Check("runtime_dir", "FAIL", problem)
+        mode = stat.S_IMODE(st.st_mode)
+        detail = f"{base} is shared (uid {st.st_uid}, mode {mode:o}): {path} will be created"
+        return Check("runtime_dir", "PASS", detail + " (0700)")
+    if stat.S_ISLNK(own.st_mode):
         return Check("runtime_dir", "FAIL", f"{path} is a symlink; run refuses it")
-    if not stat.S_ISDIR(st.st_mode):
+    if not stat.S_ISDIR(own.st_mode):
         return Check("runtime_dir", "FAIL", f"{path} is not a directory")
     try:
-        check_private(st, path, "system.runtime_dir")
+        check_private(own, path, "system.runtime_dir")
     except ConfigError as exc:
         return Check("runtime_dir", "FAIL", str(exc))
     metrics = paths.metrics_dir(path)

@@ -9,7 +9,9 @@ module's scope, against real processes where that is cheap. This module is the i
   tests/oms/test_reconcile.py
   (`test_resubmit_grace_runs_on_the_monotonic_clock_not_the_journal_wall_clock`).
 - The runtime dir's owner was not checked; pointed at a shared dir, start-up deleted other
-  programs' sockets and rmtree'd a `metrics/` dir: `test_runtime_dir_*` here.
+  programs' sockets and rmtree'd a `metrics/` dir: `test_runtime_dir_*` here (a shared dir
+  of root's is used since issue 13 through a private `tp/` in it, and is not touched
+  otherwise; as an unprivileged user: tests/integration/test_unprivileged_runtime_dir.py).
 - State files readable by any local user: `test_state_files_are_private_*` here.
 - The supervisor passed its whole environment (venue passwords) to every actor:
   `test_each_actor_gets_only_the_environment_it_needs` here.
@@ -53,6 +55,7 @@ import pytest
 
 from actors.oms import journal
 from actors.risk import killswitch
+from protocol import paths
 from protocol.client import JournalUnavailable
 from protocol.domain import OrderStatus
 from protocol.exceptions import KillSwitchEngaged, TradePulseError
@@ -100,26 +103,53 @@ def test_runtime_dir_that_is_a_symlink_is_refused(sut: SystemUnderTest) -> None:
     assert list(target.iterdir()) == []
 
 
-def test_runtime_dir_writable_by_others_is_refused_and_nothing_in_it_is_touched(
-    sut: SystemUnderTest,
+@pytest.mark.parametrize("mode", [0o1777, 0o777])
+def test_runtime_dir_shared_by_another_user_is_refused_and_nothing_in_it_is_touched(
+    sut: SystemUnderTest, mode: int
 ) -> None:
-    """A `/tmp`-like shared dir (1777) and a plain 0777 dir are refused; start-up used to
-    delete every `*.sock` in it (other programs' sockets) and rmtree its `metrics/`."""
+    """A `/tmp`-like shared dir (1777) or a plain 0777 dir, owned by another (non-root)
+    user, is refused: that user could replace anything in them. Start-up used to delete
+    every `*.sock` in such a dir (other programs' sockets) and rmtree its `metrics/`."""
     rt = sut.runtime_dir
     rt.mkdir()
-    os.chmod(rt, 0o1777)
     foreign = [rt / "control.sock", rt / "other.sock", rt / "metrics" / "theirs.db"]
     (rt / "metrics").mkdir()
     for path in foreign:
         path.write_text("not tradepulse's")
-    _refused(sut, "writable by group or others")
+    os.chown(rt, NOBODY, NOBODY)
+    os.chmod(rt, mode)
+    _refused(sut, f"mode {mode:o}", f"owned by uid {NOBODY}, who could replace")
     assert all(path.read_text() == "not tradepulse's" for path in foreign)
+    assert sorted(p.name for p in rt.iterdir()) == ["control.sock", "metrics", "other.sock"]
 
 
-def test_runtime_dir_0777_is_refused(sut: SystemUnderTest) -> None:
-    sut.runtime_dir.mkdir()
-    os.chmod(sut.runtime_dir, 0o777)
-    _refused(sut, "mode 777")
+def test_runtime_dir_shared_by_root_holds_a_private_dir_and_keeps_others_files(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """A shared dir of root's (1777, like /tmp; here the test runs as root, so it is ours
+    too): the system runs in its own 0700 `tp/` inside, says so (`runtime_dir_shared`),
+    and never touches the others' files there (a `control.sock` and a `metrics/` included)."""
+    probe = SystemUnderTest(venues=("simA",))
+    rt = probe.runtime_dir
+    rt.mkdir()
+    os.chmod(rt, 0o1777)
+    foreign = [rt / "control.sock", rt / "metrics" / "theirs.db"]
+    (rt / "metrics").mkdir()
+    for path in foreign:
+        path.write_text("not tradepulse's")
+    try:
+        sut = start_system(venues=("simA",), root=probe.root)
+        [shared] = sut.events("runtime_dir_shared")
+        assert shared["mode"] == "1777" and shared["sticky"] is True
+        own = rt / paths.SHARED_SUBDIR
+        assert shared["private_dir"] == str(own) and sut.cfg.runtime_path == own
+        assert stat.S_IMODE(own.stat().st_mode) == 0o700
+        assert stat.S_ISSOCK(os.lstat(own / "control.sock").st_mode)
+        assert sut.stop() == 0
+        assert all(path.read_text() == "not tradepulse's" for path in foreign)
+        assert stat.S_IMODE(rt.stat().st_mode) == 0o1777
+    finally:
+        probe.destroy()
 
 
 def test_runtime_dir_with_a_metrics_dir_it_did_not_create_is_refused(

@@ -153,8 +153,8 @@ def _has(mapping: dict[str, float], key: str) -> Callable[[], bool]:
 def venue_leg_s(rig: ConnectorRig, n: int) -> list[float]:
     """The FIX adapter in this process (no zmq hop, FIX store without fsync) against the
     same venue process: D -> ExecutionReport New, what the venue and the FIX code cost."""
-    from actors.connector.actor import venue_address
     from actors.connector.fix.adapter import FixAdapter
+    from actors.connector.venue_address import venue_address
     from protocol.messages import OrdType, PlaceOrder, Side
     from tests.connector.fix.support import RecordingListener, TestLoop
 

@@ -3,7 +3,7 @@ reconciliation pass runs, reruns, retries, and when the venue's queue is sent.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -12,7 +12,7 @@ import structlog
 
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import DROPPED_OUT_OF_SESSION, Outcome
-from actors.oms.plan import Plan
+from actors.oms.plan import Action, Plan
 from actors.oms.venue_link import VenueLink
 from protocol.codec import Envelope, Sender
 from protocol.messages import (
@@ -101,8 +101,21 @@ class StubOms:
     def record(self, outcome: Outcome) -> Outcome:
         return outcome
 
-    def apply_reconcile_plan(self, link: VenueLink, plan: Plan, positions: Positions) -> None:
+    def next_turn(self, fn: Callable[[], None]) -> None:
+        fn()  # a pass's slices run at once here (tests/oms/test_reconcile_slices.py: not)
+
+    def reconcile_plan_ready(self, link: VenueLink, plan: Plan) -> None:
         self.plans.append(plan)
+
+    def apply_reconcile_steps(
+        self, link: VenueLink, plan: Plan, steps: Sequence[tuple[int, Action]]
+    ) -> None:
+        pass
+
+    def reconcile_plan_applied(
+        self, link: VenueLink, plan: Plan, positions: Positions | None
+    ) -> None:
+        pass
 
     def on_venue_reconciled(self, link: VenueLink, plan: Plan, first: bool) -> None:
         self.reconciled.append(first)

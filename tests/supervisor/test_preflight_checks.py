@@ -19,6 +19,8 @@ from actors.supervisor.failclosed import marker_path
 from protocol import paths
 from protocol.config import SystemConfig, parse_config
 
+NOBODY = 65534
+
 
 def _cfg(tmp_path: Path, **over: Any) -> SystemConfig:
     venues = over.pop("venues", [{"name": "simA", "sim": {}}])
@@ -101,8 +103,9 @@ def test_dirs_under_a_regular_file_fail_naming_it(tmp_path: Path) -> None:
 
 
 def test_runtime_dirs_run_refuses_fail(tmp_path: Path) -> None:
-    """A symlink, a group-writable dir, a `metrics/` without the system's marker: what
-    `prepare_runtime_dir` refuses with exit 2 is a FAIL, and nothing in it is changed."""
+    """A symlink, a shared dir of another (non-root) user, a `metrics/` without the system's
+    marker: what `prepare_runtime_dir` refuses with exit 2 is a FAIL, and nothing in it is
+    changed."""
     cfg = _cfg(tmp_path)
     rt = cfg.runtime_path
     target = tmp_path / "elsewhere"
@@ -112,8 +115,11 @@ def test_runtime_dirs_run_refuses_fail(tmp_path: Path) -> None:
     rt.unlink()
     rt.mkdir()
     os.chmod(rt, 0o775)
-    row = pf.runtime_dir_check(cfg)
-    assert row.status == "FAIL" and "writable by group or others" in row.detail
+    if os.geteuid() == 0:  # chown needs root
+        os.chown(rt, NOBODY, NOBODY)
+        row = pf.runtime_dir_check(cfg)
+        assert row.status == "FAIL" and f"owned by uid {NOBODY}, who could" in row.detail
+        os.chown(rt, os.geteuid(), os.getegid())
     os.chmod(rt, 0o700)
     (rt / "metrics").mkdir()
     row = pf.runtime_dir_check(cfg)
@@ -121,6 +127,47 @@ def test_runtime_dirs_run_refuses_fail(tmp_path: Path) -> None:
     (rt / "metrics" / paths.METRICS_MARKER).touch()
     assert pf.runtime_dir_check(cfg).status == "PASS"
     assert sorted(p.name for p in rt.iterdir()) == ["metrics"]  # the probe file is gone
+
+
+def test_a_shared_runtime_dir_is_checked_through_the_private_dir_run_makes_in_it(
+    tmp_path: Path,
+) -> None:
+    """A shared runtime dir (0777, like an emptyDir) passes, naming the 0700 dir `run`
+    creates in it (not created here); once it exists, that dir is what is checked: another
+    user's (or a group-writable one) fails."""
+    cfg = _cfg(tmp_path)
+    base = cfg.runtime_base
+    base.mkdir()
+    os.chmod(base, 0o777)
+    row = pf.runtime_dir_check(cfg)
+    own = base / paths.SHARED_SUBDIR
+    assert row.status == "PASS" and f"{own} will be created (0700)" in row.detail, row
+    assert "mode 777" in row.detail and list(base.iterdir()) == []
+    own.mkdir(mode=0o700)
+    assert pf.runtime_dir_check(cfg) == pf.Check(
+        "runtime_dir", "PASS", f"{own} private and writable"
+    )
+    os.chmod(own, 0o770)
+    row = pf.runtime_dir_check(cfg)
+    assert row.status == "FAIL" and "writable by group or others" in row.detail
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")
+def test_a_state_dir_mounted_for_root_passes_and_one_shared_by_another_user_fails(
+    tmp_path: Path,
+) -> None:
+    """Root-owned and group-writable (a volume with an fsGroup): PASS, its files will be
+    private; the same dir owned by another non-root user: FAIL naming the owner."""
+    cfg = _cfg(tmp_path)
+    state = cfg.state_path
+    state.mkdir()
+    os.chmod(state, 0o2770)
+    os.chown(state, 0, NOBODY)
+    row = pf.state_dir_check(cfg)
+    assert row.status == "PASS", row
+    os.chown(state, NOBODY, NOBODY)
+    row = pf.state_dir_check(cfg)
+    assert row.status == "FAIL" and f"owned by uid {NOBODY}, who could" in row.detail, row
 
 
 def test_a_held_state_dir_lock_is_a_running_supervisor(tmp_path: Path) -> None:

@@ -193,8 +193,8 @@ def test_child_specs_start_order_and_criticality() -> None:
     heartbeat last; only risk and oms stop the system when over budget."""
     specs = child_specs(load_config(DEMO))
     assert [s.id for s in specs] == [
-        "venuesim.simA", "venuesim.simB", "risk", "oms", "connector.simA", "connector.simB",
-        "heartbeat",
+        "venuesim.simA", "venuesim.simB", "exchangesim.binance-local", "risk", "oms",
+        "connector.simA", "connector.simB", "connector.binance-local", "heartbeat",
     ]  # fmt: skip
     assert {s.id for s in specs if s.critical} == {"risk", "oms"}
     by_id = {s.id: s for s in specs}
@@ -205,10 +205,10 @@ def test_start_plan_spawns_simulators_at_once_and_each_connector_after_its_own()
     """The simulators start together with the core; the queue (one at a time, each after
     the one before is READY) holds each simulator just before its connector."""
     at_once, queue = start_plan(child_specs(load_config(DEMO)))
-    assert at_once == ["venuesim.simA", "venuesim.simB"]
+    assert at_once == ["venuesim.simA", "venuesim.simB", "exchangesim.binance-local"]
     assert queue == [
         "risk", "oms", "venuesim.simA", "connector.simA", "venuesim.simB", "connector.simB",
-        "heartbeat",
+        "exchangesim.binance-local", "connector.binance-local", "heartbeat",
     ]  # fmt: skip
 
 

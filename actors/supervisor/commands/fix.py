@@ -35,7 +35,7 @@ from protocol import commands as wire
 from protocol import paths
 from protocol.config import SystemConfig
 from protocol.control import ControlUnavailable, control_request
-from protocol.exceptions import JournalCorrupt, StateDirLocked
+from protocol.exceptions import ConfigError, JournalCorrupt, StateDirLocked
 from protocol.messages import ControlReply
 
 
@@ -141,6 +141,8 @@ def _set_offline(cfg: SystemConfig, command: wire.FixSeq, ns: argparse.Namespace
         lock_fd = lock_state_dir(cfg)
     except StateDirLocked as exc:
         return _fail(f"{exc}, but its control socket does not answer", EXIT_UNAVAILABLE)
+    except ConfigError as exc:  # a state dir shared by another user (host.check_owner)
+        return _fail(f"config error: {exc}", EXIT_CONFIG)
     try:
         log = structlog.wrap_logger(
             structlog.PrintLogger(sys.stderr),

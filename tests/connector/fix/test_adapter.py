@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from actors.connector.actor import venue_address
 from actors.connector.adapter import RequestFailed, StatusResult
 from actors.connector.fix.adapter import FixAdapter
 from actors.connector.fix.logon import RESET_MARKER
 from actors.connector.fix.msglog import MessageLog
 from actors.connector.fix.store import FixStore
+from actors.connector.venue_address import venue_address
 from protocol.config import SimCfg
 from protocol.messages import (
     CancelOnVenue,

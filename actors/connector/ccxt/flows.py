@@ -1,0 +1,270 @@
+"""The ccxt connector's order flows: submit (a resend looked up first), the lookup by
+client order id that resolves an unknown outcome, cancel, and replace as cancel + new;
+each turns the exchange's answers into executions through the `Tracker`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from actors.connector.adapter import SendDone
+from actors.connector.ccxt import execs, mapping
+from actors.connector.ccxt import reading as rd
+from actors.connector.ccxt.exchange import Rest
+from actors.connector.ccxt.intents import Intent, IntentLog
+from actors.connector.ccxt.tracker import Live, Tracker
+from protocol.messages import CancelOnVenue, PlaceOrder, ReplaceOnVenue
+
+LOOKUPS_AFTER_UNKNOWN = 3  # lookups by client id after a lost submit answer (then: the OMS)
+LOOKUP_DELAYS_S = (0.2, 0.5, 1.0)
+
+
+@dataclass
+class Pending:
+    """An order waiting for this turn's intent sync."""
+
+    intent: Intent
+    order: PlaceOrder
+    done: SendDone
+    lookup_first: bool
+
+
+class Flows:
+    """Submit, lookup, cancel, replace against one exchange (`rest`)."""
+
+    def __init__(
+        self,
+        venue: str,
+        rest: Rest,
+        tracker: Tracker,
+        intents: IntentLog,
+        log: Any,
+        *,
+        intake_problem: Callable[[ReplaceOnVenue, Decimal], str | None],
+        end_session: Callable[[str], Coroutine[Any, Any, None]],
+        crash_point: Callable[[str], None],
+    ) -> None:
+        self.venue = venue
+        self.rest = rest
+        self.tracker = tracker
+        self.intents = intents
+        self.log = log
+        self.intake_problem = intake_problem
+        self.end_session = end_session
+        self.crash_point = crash_point
+        self.sent = 0
+        self.lookups = 0
+
+    async def submit(self, p: Pending) -> None:
+        intent = p.intent
+        if p.lookup_first:  # it may be there already: never send it twice
+            found = await self.lookup(intent)
+            if found is not False:
+                return  # there (reported), or not known now: the OMS's status query decides
+        args = mapping.create_args(p.order)
+        self.sent += 1
+        try:
+            order = await self.rest.call(
+                self.rest.ex.create_order,
+                args.symbol,
+                args.type,
+                args.side,
+                args.amount,
+                args.price,
+                args.params,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified below
+            await self._submit_failed(intent, p.order, exc)
+            return
+        self.crash_point("ccxt_after_send_before_answer")
+        self.tracker.apply_order(intent, order, order.get("trades") or [])
+
+    async def _submit_failed(self, intent: Intent, order: PlaceOrder, exc: BaseException) -> None:
+        failure = self.rest.classify(exc)
+        self.rest.count(failure.kind)
+        self.log.warning(
+            "ccxt_submit_failed",
+            cl_ord_id=intent.cl_ord_id,
+            kind=failure.kind,
+            reason=failure.reason,
+        )
+        if failure.kind in ("rejected", "internal"):
+            self.tracker.queue([execs.submit_rejected_exec(self.venue, order, failure)])
+            self.tracker.forget(intent.cl_ord_id)
+        elif failure.kind == "down":
+            await self.end_session(f"authentication refused: {failure.reason}")
+        else:  # duplicate: it is there; not known: look, the OMS's query decides the rest
+            for delay_s in LOOKUP_DELAYS_S[:LOOKUPS_AFTER_UNKNOWN]:
+                if await self.lookup(intent) is not None:
+                    return
+                await asyncio.sleep(delay_s)
+
+    async def lookup(self, intent: Intent) -> bool | None:
+        """Ask the exchange for `intent`'s order by client id: True (found, reported),
+        False (it says no such order), None (not known now)."""
+        self.lookups += 1
+        try:
+            order = await self.rest.call(
+                self.rest.ex.fetch_order,
+                None,
+                intent.symbol,
+                {"origClientOrderId": intent.cl_ord_id},
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified below
+            failure = self.rest.classify(exc)
+            if failure.kind == "not_found":
+                self.tracker.note_unseen(intent)
+                return False
+            self.log.info("ccxt_lookup_failed", cl_ord_id=intent.cl_ord_id, reason=failure.reason)
+            return None
+        await self.apply_with_trades(intent, order)
+        return True
+
+    async def apply_with_trades(
+        self, intent: Intent, order: Mapping[str, Any], *, final_event: bool = True
+    ) -> None:
+        """An order snapshot: its events, and its fills when its filled quantity moved past
+        what we reported (fetched by order: every trade, so each cum is exact)."""
+        live = self.tracker.live.get(intent.cl_ord_id)
+        known = live.filled if live is not None else Decimal(0)
+        trades: list[Mapping[str, Any]] = list(order.get("trades") or [])
+        view = rd.order_view(order)
+        have = sum((rd.num(t, "amount") or Decimal(0) for t in trades), Decimal(0))
+        if view.filled > known and view.filled > have and view.venue_order_id:
+            try:
+                trades = await self.rest.call(
+                    self.rest.ex.fetch_my_trades,
+                    intent.symbol,
+                    None,
+                    None,
+                    {"orderId": view.venue_order_id},
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the next poll tries again
+                self.log.info(
+                    "ccxt_trades_fetch_failed",
+                    cl_ord_id=intent.cl_ord_id,
+                    reason=self.rest.classify(exc).reason,
+                )
+                self.tracker.apply_order(
+                    intent, order, [], fills_pending=True, final_event=final_event
+                )
+                return
+        self.tracker.apply_order(intent, order, trades, final_event=final_event)
+
+    async def cancel(self, request: CancelOnVenue) -> None:
+        try:
+            order = await self.rest.call(
+                self.rest.ex.cancel_order, None, request.symbol, mapping.cancel_params(request)
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified below
+            failure = self.rest.classify(exc)
+            self.rest.count(failure.kind)
+            self.log.warning(
+                "ccxt_cancel_failed", cl_ord_id=request.cl_ord_id, kind=failure.kind,
+                reason=failure.reason,
+            )  # fmt: skip
+            if failure.kind in ("not_found", "rejected"):
+                # -2011 also when it has just filled: its state first, then the refusal
+                await self.lookup(self.tracker.intent_or(request.orig_cl_ord_id, request))
+                self.tracker.queue(
+                    [execs.cancel_rejected_exec(self.venue, request, failure.reason)]
+                )
+            # not known: the OMS times the cancel out and asks the order's status
+            return
+        intent = self.tracker.intent_for(request.orig_cl_ord_id, order)
+        await self.apply_with_trades(intent, order)
+
+    async def replace(self, request: ReplaceOnVenue) -> None:
+        """Cancel + new: the cancel's answer carries the old order's final filled quantity,
+        the new order the rest of the replace's total under the replace's client id. The
+        OMS hears "replaced" once the new order is on the book; a cancel the exchange
+        refuses (the order is done) is a "cancel_rejected" of the replace."""
+        old = self.tracker.intent_or(request.orig_cl_ord_id, request)
+        try:
+            cancelled = await self.rest.call(
+                self.rest.ex.cancel_order, None, request.symbol,
+                {"origClientOrderId": request.orig_cl_ord_id},
+            )  # fmt: skip
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified below
+            failure = self.rest.classify(exc)
+            self.rest.count(failure.kind)
+            self.log.warning(
+                "ccxt_replace_failed", cl_ord_id=request.cl_ord_id, kind=failure.kind,
+                reason=failure.reason,
+            )  # fmt: skip
+            if failure.kind in ("not_found", "rejected"):
+                await self.lookup(old)
+                self.tracker.queue(
+                    [execs.cancel_rejected_exec(self.venue, request, failure.reason)]
+                )
+            return
+        view = rd.order_view(cancelled)
+        done_qty = old.offset + view.filled
+        done_cost = old.cost + (view.cost or Decimal(0))
+        remaining = request.qty - done_qty
+        if remaining <= 0 or self.intake_problem(request, remaining) is not None:
+            # nothing left to replace, or the rest breaks the market's limits: the old
+            # order stays cancelled (reported as such), the replace is refused
+            why = (
+                "filled before the replace"
+                if remaining <= 0
+                else (self.intake_problem(request, remaining) or "")
+            )
+            await self.apply_with_trades(old, cancelled)
+            self.tracker.queue([execs.cancel_rejected_exec(self.venue, request, why)])
+            return
+        await self.apply_with_trades(old, cancelled, final_event=False)
+        intent = Intent(
+            cl_ord_id=request.cl_ord_id,
+            symbol=request.symbol,
+            side=request.side.value,
+            qty=str(request.qty),
+            cum_offset=str(done_qty),
+            cost_offset=str(done_cost),
+            orig_cl_ord_id=request.orig_cl_ord_id,
+        )
+        self.intents.add(intent)
+        self.intents.sync()  # persist before send
+        self.tracker.live[intent.cl_ord_id] = Live(intent)
+        self.tracker.forget(request.orig_cl_ord_id)
+        args = mapping.create_args(request, amount=remaining)
+        try:
+            order = await self.rest.call(
+                self.rest.ex.create_order, args.symbol, args.type, args.side, args.amount,
+                args.price, args.params,
+            )  # fmt: skip
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the old order is cancelled: say so
+            failure = self.rest.classify(exc)
+            self.log.warning(
+                "ccxt_replace_new_failed", cl_ord_id=intent.cl_ord_id, kind=failure.kind,
+                reason=failure.reason,
+            )  # fmt: skip
+            self.tracker.queue(execs.order_execs(
+                self.venue, cancelled, cl_ord_id=old.cl_ord_id, order_qty=old.order_qty,
+                cum_offset=old.offset, cost_offset=old.cost,
+            ))  # fmt: skip
+            if failure.kind in ("rejected", "internal"):
+                self.tracker.forget(intent.cl_ord_id)
+            return
+        self.tracker.queue([
+            execs.replaced_exec(
+                self.venue, request, order, cum_offset=done_qty, cost_offset=done_cost
+            )
+        ])  # fmt: skip
+        await self.apply_with_trades(intent, order)

@@ -1,0 +1,189 @@
+"""The ccxt connector's durable record of the orders it may have sent: persist before send.
+
+A REST exchange has no FIX store and no resend: once `create_order` left, only the exchange
+knows whether it arrived. And a client order id is no guard by itself: Binance refuses a
+`newClientOrderId` equal to an OPEN order's ("Duplicate order sent."), but takes it again
+as a new order once the first is filled or cancelled. So before an order is sent its intent
+is written here (fsynced, one write per loop turn for all of that turn's orders), and an
+order whose intent is already here when the OMS sends it again (after a connector restart)
+is first looked up at the exchange by its client order id: found, its state is reported;
+only "no such order" lets it go out (`actors.connector.ccxt.adapter`).
+
+An intent also keeps what the exchange does not: our total quantity and, for the new venue
+order of a replace (cancel + new), what the replaced orders filled before it
+(`cum_offset`), so its executions carry the order's true cumulative quantity.
+
+File ``intents.log`` in the venue's connector directory: ``b"TPINTENT1\\n"``, then frames
+(magic ``TI``, `actors.runtime.frames`) with a msgpack payload ``["p", intent]`` (to be
+sent), ``["v", cl_ord_id, venue_order_id]`` (the exchange's id, learned), ``["d",
+[cl_ord_id, ...]]`` (final at the exchange: forgotten) or ``["s", [intent, ...]]`` (a
+snapshot of the live ones, the first record after a compaction). A torn tail is cut; a bad
+frame before a valid one is `JournalCorrupt`. Bounded: rewritten with the live intents only
+once it passes `compact_bytes`; the live ones are the orders open at the exchange (or not
+yet known final), a few thousand at most.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from actors.runtime.durable import write_atomic
+from actors.runtime.frames import Torn, encode_frame, read_frames
+from protocol.exceptions import JournalCorrupt
+
+_MAGIC = b"TPINTENT1\n"
+_FRAME_MAGIC = b"TI"
+COMPACT_BYTES = 4 << 20
+KEEP_FINISHED = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """One order we are about to send (or have sent) to the exchange."""
+
+    cl_ord_id: str
+    symbol: str
+    side: str
+    qty: str  # our order's total quantity (Decimal text)
+    cum_offset: str = "0"  # filled by the venue orders this one replaced
+    cost_offset: str = "0"  # their filled quote amount (the whole order's average price)
+    orig_cl_ord_id: str = ""  # a replace: the order it replaces
+    venue_order_id: str = ""
+
+    @property
+    def order_qty(self) -> Decimal:
+        return Decimal(self.qty)
+
+    @property
+    def offset(self) -> Decimal:
+        return Decimal(self.cum_offset)
+
+    @property
+    def cost(self) -> Decimal:
+        return Decimal(self.cost_offset)
+
+
+def _record(payload: list[Any]) -> bytes:
+    return encode_frame(msgpack.packb(payload, use_bin_type=True), _FRAME_MAGIC)
+
+
+class IntentLog:
+    """`live` maps cl_ord_id -> Intent. `add`/`learn`/`done` buffer; `sync` writes and
+    fsyncs the buffer (call it before sending what was added)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        compact_bytes: int = COMPACT_BYTES,
+        keep_finished: int = KEEP_FINISHED,
+    ) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "intents.log"
+        self.compact_bytes = compact_bytes
+        self.keep_finished = keep_finished
+        self._snapshot_bytes = 0
+        self.live: dict[str, Intent] = {}
+        self.finished: OrderedDict[str, None] = OrderedDict()
+        self._buf: list[bytes] = []
+        if self.path.exists():
+            self._load()
+        else:
+            self._write_snapshot()
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self._size = os.fstat(self._fd).st_size
+
+    def add(self, intent: Intent) -> None:
+        self.live[intent.cl_ord_id] = intent
+        self._buf.append(_record(["p", asdict(intent)]))
+
+    def learn(self, cl_ord_id: str, venue_order_id: str) -> None:
+        intent = self.live.get(cl_ord_id)
+        if intent is None or intent.venue_order_id == venue_order_id:
+            return
+        self.live[cl_ord_id] = replace(intent, venue_order_id=venue_order_id)
+        self._buf.append(_record(["v", cl_ord_id, venue_order_id]))
+
+    def done(self, cl_ord_id: str) -> None:
+        if self.live.pop(cl_ord_id, None) is not None:
+            self._finish(cl_ord_id)
+            self._buf.append(_record(["d", [cl_ord_id]]))
+
+    def _finish(self, cl_ord_id: str) -> None:
+        self.finished[cl_ord_id] = None
+        while len(self.finished) > self.keep_finished:
+            self.finished.popitem(last=False)
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._buf)
+
+    def sync(self) -> None:
+        """Write what was buffered, durably (one write, one fdatasync)."""
+        if not self._buf:
+            return
+        data, self._buf = b"".join(self._buf), []
+        os.write(self._fd, data)
+        os.fdatasync(self._fd)
+        self._size += len(data)
+        # rewritten once the log is both past `compact_bytes` and twice its last snapshot
+        if self._size > self.compact_bytes and self._size > 2 * self._snapshot_bytes:
+            self._compact()
+
+    def close(self) -> None:
+        self.sync()
+        os.close(self._fd)
+
+    # ------------------------------------------------------------------ file
+
+    def _compact(self) -> None:
+        os.close(self._fd)
+        self._write_snapshot()
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self._size = os.fstat(self._fd).st_size
+
+    def _write_snapshot(self) -> None:
+        snap = _record(["s", [asdict(i) for i in self.live.values()], list(self.finished)])
+        write_atomic(self.path, _MAGIC + snap)
+        self._snapshot_bytes = len(_MAGIC) + len(snap)
+
+    def _load(self) -> None:
+        path, data = str(self.path), self.path.read_bytes()
+        if not data.startswith(_MAGIC):
+            if _MAGIC.startswith(data):  # torn while being created: nothing was in it
+                self._write_snapshot()
+                return
+            raise JournalCorrupt(path, 0, "not an intent log")
+        for item in read_frames(path, data, _FRAME_MAGIC, len(_MAGIC)):
+            if isinstance(item, Torn):  # a write cut short: cut it off
+                with open(self.path, "r+b") as f:
+                    f.truncate(item.offset)
+                    os.fsync(f.fileno())
+                break
+            try:
+                kind, *body = msgpack.unpackb(item.payload, raw=False)
+                if kind == "s":
+                    self.live = {i["cl_ord_id"]: Intent(**i) for i in body[0]}
+                    self.finished = OrderedDict.fromkeys(body[1])
+                elif kind == "p":
+                    intent = Intent(**body[0])
+                    self.live[intent.cl_ord_id] = intent
+                elif kind == "v":
+                    cl_ord_id, vid = body
+                    if cl_ord_id in self.live:
+                        self.live[cl_ord_id] = replace(self.live[cl_ord_id], venue_order_id=vid)
+                elif kind == "d":
+                    for cl_ord_id in body[0]:
+                        self.live.pop(cl_ord_id, None)
+                        self._finish(cl_ord_id)
+                else:
+                    raise ValueError(f"unknown record kind {kind!r}")
+            except (ValueError, TypeError, KeyError) as exc:
+                raise JournalCorrupt(path, item.offset, f"not an intent record: {exc}") from None

@@ -1,0 +1,132 @@
+"""The ccxt connector's questions to the exchange, each answered through the connector's
+callback: order status by client id, open orders per symbol, balances as positions, mass
+cancel per symbol (the kill-switch's). An answer queues the executions it proves first
+(`Flows.apply_with_trades`), so the OMS has them before the answer (a consistent cut).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from actors.connector.adapter import (
+    AnswerTooBig,
+    MassCancelDone,
+    OrdersDone,
+    PositionsDone,
+    RequestFailed,
+    StatusDone,
+    StatusResult,
+)
+from actors.connector.ccxt import errors, mapping
+from actors.connector.ccxt.flows import Flows
+from actors.connector.fix.queries import MAX_OPEN_ORDERS_PER_REPLY
+from protocol.ccxt_config import CcxtCfg
+from protocol.messages import ErrorCode, QueriedOrder, VenueOrder
+
+QUERY_CONCURRENCY = 8  # REST requests of one status query / poll in flight at once
+
+
+class Queries:
+    """Status, open orders, positions and mass cancel of one exchange."""
+
+    def __init__(self, venue: str, ccfg: CcxtCfg, flows: Flows, log: Any) -> None:
+        self.venue = venue
+        self.ccfg = ccfg
+        self.flows = flows
+        self.rest = flows.rest
+        self.tracker = flows.tracker
+        self.log = log
+
+    async def order_status(self, orders: list[QueriedOrder], done: StatusDone) -> None:
+        result = StatusResult()
+        sem = asyncio.Semaphore(QUERY_CONCURRENCY)
+        failed: list[errors.Failure] = []
+
+        async def one(q: QueriedOrder) -> None:
+            async with sem:
+                try:
+                    order = await self.rest.call(
+                        self.rest.ex.fetch_order, None, q.symbol, {"origClientOrderId": q.cl_ord_id}
+                    )
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - classified below
+                    failure = errors.classify(exc)
+                    if failure.kind == "not_found":
+                        result.unknown.append(q.cl_ord_id)
+                    else:
+                        failed.append(failure)
+                    return
+                intent = self.tracker.intent_for(q.cl_ord_id, order)
+                await self.flows.apply_with_trades(intent, order)
+                result.orders.append(self.tracker.venue_order(intent, order))
+
+        await asyncio.gather(*(one(q) for q in orders))
+        if failed:
+            done(
+                RequestFailed(
+                    ErrorCode.TIMEOUT, f"{len(failed)} lookups failed: {failed[0].reason}"
+                )
+            )
+        else:
+            done(result)
+
+    async def open_orders(self, done: OrdersDone) -> None:
+        out: list[VenueOrder] = []
+        try:
+            for symbol in self.ccfg.symbols:
+                for order in await self.rest.call(self.rest.ex.fetch_open_orders, symbol):
+                    intent = self.tracker.intent_for(mapping.client_order_id(order), order)
+                    await self.flows.apply_with_trades(intent, order)
+                    out.append(self.tracker.venue_order(intent, order))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified below
+            done(self.request_failed(exc))
+            return
+        if len(out) > MAX_OPEN_ORDERS_PER_REPLY:
+            done(AnswerTooBig(len(out), f"{len(out)} open orders: more than one reply carries"))
+            return
+        done(out)
+
+    async def positions(self, done: PositionsDone) -> None:
+        try:
+            balance = await self.rest.call(self.rest.ex.fetch_balance)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified below
+            done(self.request_failed(exc))
+            return
+        done(
+            mapping.positions_from_balance(
+                self.venue, balance, self.ccfg.symbols, self.ccfg.position_baseline
+            )
+        )
+
+    async def mass_cancel(self, done: MassCancelDone) -> None:
+        ok = True
+        for symbol in self.ccfg.symbols:
+            try:
+                cancelled = await self.rest.call(self.rest.ex.cancel_all_orders, symbol)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - classified below
+                failure = errors.classify(exc)
+                if failure.kind != "not_found":  # Binance: -2011 when none was open
+                    ok = False
+                    self.log.error("ccxt_mass_cancel_failed", symbol=symbol, reason=failure.reason)
+                continue
+            for order in cancelled or []:
+                intent = self.tracker.intent_for(mapping.client_order_id(order), order)
+                self.tracker.apply_order(intent, order, [])
+        self.log.warning("ccxt_mass_cancel", accepted=ok, symbols=len(self.ccfg.symbols))
+        done(ok)
+
+    def request_failed(self, exc: BaseException) -> RequestFailed:
+        failure = errors.classify(exc)
+        if failure.kind == "down":
+            return RequestFailed(ErrorCode.VENUE_DOWN, failure.reason)
+        if failure.kind == "rejected":
+            return RequestFailed(ErrorCode.VENUE_REFUSED, failure.reason)
+        return RequestFailed(ErrorCode.TIMEOUT, failure.reason)

@@ -1,0 +1,200 @@
+"""Reading ccxt's unified orders, trades and balances as exact decimals (pure, no I/O).
+
+ccxt hands amounts and prices over as floats. Every quantity and price here is read from
+the exchange's own decimal string in the structure's `info` when it is there (Binance
+REST order origQty / executedQty / price / cummulativeQuoteQty, REST trade and FULL fill
+qty / price, WebSocket executionReport q / z / p / Z and l / L, account balances free /
+locked), and only otherwise from ccxt's float, through its shortest repr, which is exact
+for any value of at most 15 significant digits (what a float parsed from such a string
+gives back). Binance's raw strings carry at most 8 decimals, but a quantity such as
+1234.56789012345678 (18 digits) is still exact here, where its float is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any, Final
+
+from protocol.domain import parse_decimal
+from protocol.messages import TERMINAL_STATUSES, OrderStatus, OrdType, Side
+
+ZERO: Final = Decimal(0)
+SIDE_FROM_CCXT: Final = {"buy": Side.BUY, "sell": Side.SELL}
+# raw Binance keys of an order: REST (GET/POST/DELETE /api/v3/order) and WebSocket
+# (executionReport), for amount, filled, price, cumulative quote (cost)
+_REST_ORDER: Final = ("origQty", "executedQty", "price", "cummulativeQuoteQty")
+_WS_ORDER: Final = ("q", "z", "p", "Z")
+
+
+def info_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The raw exchange answer ccxt keeps in a structure's `info` ({} if none)."""
+    info = obj.get("info")
+    return info if isinstance(info, Mapping) else {}
+
+
+def num(source: Mapping[str, Any], key: str) -> Decimal | None:
+    """`source[key]` as a bounded Decimal: a string or int as is, a float by its repr;
+    None when absent or empty; a ValueError when it is not a number."""
+    value = source.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{key}: not a number: {value!r}")
+    return parse_decimal(repr(value) if isinstance(value, float) else str(value))
+
+
+def pick(
+    info: Mapping[str, Any], raw_key: str, unified: Mapping[str, Any], key: str
+) -> Decimal | None:
+    """The raw `info[raw_key]` if present, else ccxt's unified `unified[key]`."""
+    raw = num(info, raw_key)
+    return raw if raw is not None else num(unified, key)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    """What the mapping reads of one ccxt order (REST or WebSocket), values exact."""
+
+    venue_order_id: str
+    symbol: str
+    side: Side | None
+    order_type: OrdType
+    amount: Decimal | None
+    filled: Decimal
+    price: Decimal | None
+    cost: Decimal | None  # cumulative quote amount of the fills
+    ts_ns: int
+    reject_text: str
+
+
+def order_view(order: Mapping[str, Any]) -> OrderView:
+    """`order` read raw-first: Binance REST keys, or executionReport keys for an order of
+    ccxt.pro's watch_orders (its `info` is the event). A market order has no price (ccxt
+    puts the average there); the cost falls back on average * filled."""
+    info = info_of(order)
+    ws = info.get("e") == "executionReport"
+    amount_key, filled_key, price_key, cost_key = _WS_ORDER if ws else _REST_ORDER
+    order_type = OrdType.MARKET if order.get("type") == "market" else OrdType.LIMIT
+    price = pick(info, price_key, order, "price")
+    if order_type is OrdType.MARKET or not price:
+        price = None
+    cost = pick(info, cost_key, order, "cost")
+    filled = pick(info, filled_key, order, "filled") or ZERO
+    if cost is None and filled:
+        average = num(order, "average")
+        cost = None if average is None else average * filled
+    reason = info.get("r") if ws else None
+    ts_ms = order.get("lastUpdateTimestamp") or order.get("timestamp") or 0
+    return OrderView(
+        venue_order_id=str(order.get("id") or ""),
+        symbol=str(order.get("symbol") or ""),
+        side=SIDE_FROM_CCXT.get(str(order.get("side"))),
+        order_type=order_type,
+        amount=pick(info, amount_key, order, "amount"),
+        filled=filled,
+        price=price,
+        cost=cost,
+        ts_ns=int(ts_ms) * 1_000_000 if isinstance(ts_ms, int | float) else 0,
+        reject_text=reason if isinstance(reason, str) and reason != "NONE" else "",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TradeView:
+    """What the mapping reads of one ccxt trade (REST, a FULL fill, or WebSocket)."""
+
+    trade_id: str
+    order_id: str
+    symbol: str
+    side: Side | None
+    qty: Decimal
+    px: Decimal
+    ts_ns: int
+
+    def merged(self, other: TradeView) -> TradeView:
+        """The same trade seen twice (a FULL answer's fill names no side or time)."""
+        return replace(
+            self,
+            order_id=self.order_id or other.order_id,
+            symbol=self.symbol or other.symbol,
+            side=self.side or other.side,
+            ts_ns=max(self.ts_ns, other.ts_ns),
+        )
+
+
+def trade_view(trade: Mapping[str, Any]) -> TradeView:
+    """`trade` read raw-first (qty / price, or l / L of an executionReport); a trade with
+    no id or no positive quantity and price is a ValueError."""
+    info = info_of(trade)
+    ws = info.get("e") == "executionReport"
+    qty = pick(info, "l" if ws else "qty", trade, "amount")
+    px = pick(info, "L" if ws else "price", trade, "price")
+    trade_id = str(trade.get("id") or "")
+    if not trade_id or qty is None or px is None or qty <= 0 or px <= 0:
+        raise ValueError(f"trade {trade_id!r}: no id, or no positive quantity and price")
+    order_id = trade.get("order") or info.get("i" if ws else "orderId") or ""
+    ts_ms = trade.get("timestamp")
+    return TradeView(
+        trade_id=trade_id,
+        order_id=str(order_id),
+        symbol=str(trade.get("symbol") or ""),
+        side=SIDE_FROM_CCXT.get(str(trade.get("side"))),
+        qty=qty,
+        px=px,
+        ts_ns=int(ts_ms) * 1_000_000 if isinstance(ts_ms, int | float) else 0,
+    )
+
+
+def trade_sort_key(fill: TradeView) -> tuple[int, int, str]:
+    """Numeric trade ids in numeric order (Binance's are), any other after them."""
+    tid = fill.trade_id
+    return (0, int(tid), "") if tid.isascii() and tid.isdigit() else (1, 0, tid)
+
+
+def raw_totals(balance: Mapping[str, Any]) -> dict[str, Decimal] | None:
+    """free + locked per asset of Binance's account answer; None if it is not one."""
+    rows = info_of(balance).get("balances")
+    if not isinstance(rows, list):
+        return None
+    totals: dict[str, Decimal] = {}
+    for row in rows:
+        if isinstance(row, Mapping) and isinstance(row.get("asset"), str):
+            free, locked = num(row, "free") or ZERO, num(row, "locked") or ZERO
+            totals[row["asset"]] = free + locked
+    return totals
+
+
+def unified_total(balance: Mapping[str, Any], asset: str) -> Decimal | None:
+    """ccxt's unified total of `asset` (balance[asset]["total"], else balance["total"])."""
+    per_asset = balance.get(asset)
+    if isinstance(per_asset, Mapping):
+        total = num(per_asset, "total")
+        if total is not None:
+            return total
+    totals = balance.get("total")
+    return num(totals, asset) if isinstance(totals, Mapping) else None
+
+
+def check_offsets(cum_offset: Decimal, cost_offset: Decimal) -> None:
+    if cum_offset < 0 or cost_offset < 0 or (cum_offset > 0) != (cost_offset > 0):
+        raise ValueError(
+            f"cum_offset {cum_offset} and cost_offset {cost_offset}: both 0, or both positive "
+            "(what the earlier venue orders of a replaced order filled, and what it cost)"
+        )
+
+
+def avg_px(
+    cum_offset: Decimal, cost_offset: Decimal, filled: Decimal, cost: Decimal | None
+) -> Decimal:
+    """Average price over the whole order; 0 when nothing filled or the cost is unknown."""
+    check_offsets(cum_offset, cost_offset)
+    total = cum_offset + filled
+    if not total or (filled and cost is None):
+        return ZERO
+    return (cost_offset + (cost or ZERO)) / total
+
+
+def leaves(status: OrderStatus, order_qty: Decimal, cum: Decimal) -> Decimal:
+    return ZERO if status in TERMINAL_STATUSES else max(order_qty - cum, ZERO)

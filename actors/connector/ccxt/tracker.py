@@ -1,0 +1,184 @@
+"""What the ccxt connector knows of the orders it answers for, and the executions it owes
+the OMS: the live intents with the exchange's last word on each, the executions queued
+for this loop turn (deduplicated by exec id), and the rule that turns one order snapshot
+(plus the trades known with it) into executions in the order the OMS applies them:
+accepted, the fills, then a final event, a final event held back while fills it covers
+are still missing (the poll comes back for them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from actors.connector.ccxt import execs, mapping
+from actors.connector.ccxt import reading as rd
+from actors.connector.ccxt.intents import Intent, IntentLog
+from protocol.messages import CancelOnVenue, ExecReport, ReplaceOnVenue, VenueOrder
+
+SEEN_EXEC_IDS = 100_000  # exec ids remembered (a late duplicate is dropped here too)
+RECENT_FINAL = 10_000  # finished orders whose intent is kept for late events
+INTENT_UNSEEN_S = 600.0  # an intent the exchange never saw is dropped after this long
+_KIND_ORDER = {"accepted": 0, "fill": 1, "replaced": 1}  # then the final events
+
+
+@dataclass
+class Live:
+    """An order we answer for: its intent and what the exchange last told us."""
+
+    intent: Intent
+    filled: Decimal = Decimal(0)  # the venue order's own filled quantity
+    status: str = ""  # ccxt's: open, closed, canceled, expired, rejected
+    unseen_since: float = 0.0  # monotonic time of the first "no such order" (0: seen)
+    fetching_trades: bool = False
+
+
+class Tracker:
+    """The orders we answer for (`live`, from the intent log) and the executions queued."""
+
+    def __init__(
+        self, venue: str, intents: IntentLog, log: Any, wake_poll: Callable[[], None]
+    ) -> None:
+        self.venue = venue
+        self.intents = intents
+        self.log = log
+        self._wake_poll = wake_poll
+        self.live: dict[str, Live] = {i.cl_ord_id: Live(i) for i in intents.live.values()}
+        self.recent: OrderedDict[str, Intent] = OrderedDict()
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self.execs: list[ExecReport] = []
+        self.delivered = 0
+
+    @property
+    def exec_mark(self) -> int:
+        return self.delivered + len(self.execs)
+
+    def take(self) -> list[ExecReport]:
+        """The executions queued since the last call (they are handed on now)."""
+        reports, self.execs = self.execs, []
+        self.delivered += len(reports)
+        return reports
+
+    def apply_order(
+        self,
+        intent: Intent,
+        order: Mapping[str, Any],
+        trades: Sequence[Mapping[str, Any]],
+        *,
+        fills_pending: bool = False,
+        final_event: bool = True,
+    ) -> None:
+        """Queue the executions one order snapshot (and the trades known with it) proves:
+        accepted, fills, then a final event; forget a finished order once all is queued.
+        `fills_pending`: its filled quantity moved but the trades are not here yet, so no
+        final event now (it would overtake them); the poll comes back for them."""
+        view = rd.order_view(order)
+        vid = view.venue_order_id
+        if vid:
+            self.intents.learn(intent.cl_ord_id, vid)
+        try:
+            events = execs.order_execs(
+                self.venue, order, cl_ord_id=intent.cl_ord_id, order_qty=intent.order_qty,
+                cum_offset=intent.offset, cost_offset=intent.cost,
+                ts_ns=view.ts_ns or time.time_ns(),
+            )  # fmt: skip
+            fills = (
+                execs.fill_execs(
+                    self.venue,
+                    trades,
+                    cl_ord_id=intent.cl_ord_id,
+                    venue_order_id=vid,
+                    order_qty=intent.order_qty,
+                    cum_offset=intent.offset,
+                    cost_offset=intent.cost,
+                )  # fmt: skip
+                if trades and vid
+                else []
+            )
+        except ValueError as exc:  # the exchange said something we cannot read: a human looks
+            self.log.error("ccxt_answer_unreadable", cl_ord_id=intent.cl_ord_id, error=str(exc))
+            return
+        live = self.live.get(intent.cl_ord_id)
+        filled = view.filled
+        complete = not fills_pending and (
+            not filled or (fills and fills[-1].cum_qty - intent.offset >= filled)
+            or (live is not None and live.filled >= filled)
+        )  # fmt: skip
+        first = [e for e in events if e.kind in _KIND_ORDER]
+        final = [e for e in events if e.kind not in _KIND_ORDER] if final_event else []
+        if not complete:
+            final = []
+            self._wake_poll()
+        self.queue(first + fills + final)
+        if live is not None:
+            live.unseen_since = 0.0
+            live.status = str(order.get("status") or "")
+            if fills:
+                live.filled = max(live.filled, fills[-1].cum_qty - intent.offset)
+            if complete and live.status in ("closed", "canceled", "expired", "rejected"):
+                self.forget(intent.cl_ord_id)
+
+    def venue_order(self, intent: Intent, order: Mapping[str, Any]) -> VenueOrder:
+        return mapping.venue_order(
+            order, cl_ord_id=intent.cl_ord_id, order_qty=intent.order_qty,
+            cum_offset=intent.offset, cost_offset=intent.cost,
+        )  # fmt: skip
+
+    def intent_for(self, cl_ord_id: str, src: Mapping[str, Any]) -> Intent:
+        """Our intent of an order the exchange tells us about; an order we have none of
+        (placed before intents existed, or by hand) is taken as the exchange has it."""
+        live = self.live.get(cl_ord_id)
+        if live is not None:
+            return live.intent
+        recent = self.recent.get(cl_ord_id)
+        if recent is not None:
+            return recent
+        amount = rd.order_view(src).amount if "filled" in src else rd.num(src, "amount")
+        return Intent(
+            cl_ord_id=cl_ord_id,
+            symbol=str(src.get("symbol") or ""),
+            side=str(src.get("side") or "").upper(),
+            qty=str(amount or 0),
+        )
+
+    def intent_or(self, cl_ord_id: str, request: CancelOnVenue | ReplaceOnVenue) -> Intent:
+        """Our intent of `cl_ord_id`, or one made from a request that names it."""
+        found = self.live.get(cl_ord_id)
+        if found is not None:
+            return found.intent
+        return self.recent.get(cl_ord_id) or Intent(
+            cl_ord_id=cl_ord_id, symbol=request.symbol, side=request.side.value,
+            qty=str(request.qty),
+        )  # fmt: skip
+
+    def forget(self, cl_ord_id: str) -> None:
+        live = self.live.pop(cl_ord_id, None)
+        if live is not None:
+            self.recent[cl_ord_id] = live.intent
+            while len(self.recent) > RECENT_FINAL:
+                self.recent.popitem(last=False)
+        self.intents.done(cl_ord_id)
+
+    def note_unseen(self, intent: Intent) -> None:
+        live = self.live.get(intent.cl_ord_id)
+        if live is None:
+            return
+        now = time.monotonic()
+        if not live.unseen_since:
+            live.unseen_since = now
+        elif now - live.unseen_since > INTENT_UNSEEN_S:
+            self.log.info("ccxt_intent_dropped", cl_ord_id=intent.cl_ord_id)
+            self.forget(intent.cl_ord_id)
+
+    def queue(self, reports: Iterable[ExecReport]) -> None:
+        for report in reports:
+            if report.exec_id in self._seen:
+                continue
+            self._seen[report.exec_id] = None
+            if len(self._seen) > SEEN_EXEC_IDS:
+                self._seen.popitem(last=False)
+            self.execs.append(report)

@@ -1,0 +1,54 @@
+"""An embedded simulated venue (`[venues.sim]`): the FIX venue simulator
+(`actors.venuesim`) or, for a ccxt venue, the local exchange (`actors.exchangesim`), both
+spawned by the supervisor; the outside world of tests and the demo.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from protocol.domain import check_decimal
+from protocol.fix_config import DialectCfg
+
+ConfigDec = Annotated[Decimal, AfterValidator(check_decimal)]
+PosInt = Annotated[int, Field(gt=0)]
+PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class SimCfg(BaseModel):
+    """An embedded simulated venue, spawned by the supervisor."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reference_prices: dict[str, ConfigDec] = Field(default_factory=lambda: {"AAPL": Decimal("100")})
+    tick_size: ConfigDec = Decimal("0.01")
+    quote_qty: ConfigDec = Decimal("500")
+    quote_levels: PosInt = 5
+    volatility_bps: NonNegFloat = 5.0
+    liquidity_interval_s: PosFloat = 0.5
+    faults: dict[str, float | int | str] = Field(default_factory=dict)
+    # Non-empty: a Logon must carry this Username(553), else it is refused (Logout saying so)
+    require_username: str = ""
+    # True: a Logon must carry each of the sim dialect's `logon_fields` with its value,
+    # else it is refused (Logout naming the tag)
+    require_logon_fields: bool = False
+    # How the simulated venue behaves (what it serves, how it answers): None = the dialect
+    # configured for the venue (`[venues.dialect]`); set it to make the two disagree.
+    dialect: DialectCfg | None = None
+    # TLS: the simulator's certificate and key (PEM); both empty = plain TCP
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # Non-empty (with TLS): a client certificate signed by this CA (PEM) is required
+    tls_client_ca_file: str = ""
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> SimCfg:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        if self.tls_client_ca_file and not self.tls_cert_file:
+            raise ValueError("tls_client_ca_file needs tls_cert_file and tls_key_file")
+        return self
