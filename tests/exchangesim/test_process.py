@@ -138,6 +138,8 @@ def test_faults_set_through_control(xsim: ExchangeProcess) -> None:
     assert xsim.control("clear")["data"]["faults"] == {}
     status = xsim.control("status")["data"]
     assert status["open_orders"] == 1 and status["requests"]["GET /api/v3/exchangeInfo"] == 2
+    assert xsim.stop() == 0  # SIGTERM: the server and the bridge close, exit 0
+    assert xsim.events("actor_stopped")
 
 
 def test_faults_from_the_sim_table_apply_at_start(short_tmp: Path) -> None:
