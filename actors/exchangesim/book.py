@@ -346,6 +346,11 @@ class Exchange:
             self._tick(rec)
             return None
         if kind == "acc":
+            if rec["sym"] not in self.markets:
+                raise ValueError(
+                    f"the exchange's log has orders of {rec['sym']}, which [venues.sim] "
+                    "reference_prices no longer lists"
+                )
             o = XOrder(rec)
             self.last_oid = max(self.last_oid, o.oid)
             self.last_prio = max(self.last_prio, o.prio)
