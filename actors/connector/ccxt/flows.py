@@ -192,6 +192,13 @@ class Flows:
         OMS hears "replaced" once the new order is on the book; a cancel the exchange
         refuses (the order is done) is a "cancel_rejected" of the replace."""
         old = self.tracker.intent_or(request.orig_cl_ord_id, request)
+        live = self.tracker.live.get(old.cl_ord_id)
+        left = request.qty - old.offset - (live.filled if live is not None else Decimal(0))
+        problem = "filled before the replace" if left <= 0 else self.intake_problem(request, left)
+        if problem is not None:  # refused before the old order is touched
+            self.tracker.queue([execs.cancel_rejected_exec(self.venue, request, problem)])
+            return
+        self.tracker.replacing(old.cl_ord_id)
         try:
             cancelled = await self.rest.call(
                 self.rest.ex.cancel_order, None, request.symbol,
@@ -206,6 +213,7 @@ class Flows:
                 "ccxt_replace_failed", cl_ord_id=request.cl_ord_id, kind=failure.kind,
                 reason=failure.reason,
             )  # fmt: skip
+            self.tracker.replaced_away.pop(old.cl_ord_id, None)  # it lives on as it is
             if failure.kind in ("not_found", "rejected"):
                 await self.lookup(old)
                 self.tracker.queue(
@@ -224,6 +232,7 @@ class Flows:
                 if remaining <= 0
                 else (self.intake_problem(request, remaining) or "")
             )
+            self.tracker.replaced_away.pop(old.cl_ord_id, None)  # it ends cancelled
             await self.apply_with_trades(old, cancelled)
             self.tracker.queue([execs.cancel_rejected_exec(self.venue, request, why)])
             return
@@ -240,6 +249,7 @@ class Flows:
         self.intents.add(intent)
         self.intents.sync()  # persist before send
         self.tracker.live[intent.cl_ord_id] = Live(intent)
+        self.tracker.held.add(intent.cl_ord_id)
         self.tracker.forget(request.orig_cl_ord_id)
         args = mapping.create_args(request, amount=remaining)
         try:
@@ -250,6 +260,7 @@ class Flows:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the old order is cancelled: say so
+            self.tracker.held.discard(intent.cl_ord_id)
             failure = self.rest.classify(exc)
             self.log.warning(
                 "ccxt_replace_new_failed", cl_ord_id=intent.cl_ord_id, kind=failure.kind,
@@ -262,9 +273,11 @@ class Flows:
             if failure.kind in ("rejected", "internal"):
                 self.tracker.forget(intent.cl_ord_id)
             return
-        self.tracker.queue([
-            execs.replaced_exec(
-                self.venue, request, order, cum_offset=done_qty, cost_offset=done_cost
-            )
-        ])  # fmt: skip
+        self.tracker.held.discard(intent.cl_ord_id)
+        replaced = execs.replaced_exec(
+            self.venue, request, order, cum_offset=done_qty, cost_offset=done_cost
+        )
+        self.tracker.queue([replaced])
+        # the new venue order's "accepted" is this "replaced" (the OMS refuses a second one)
+        self.tracker.mark_seen(mapping.exec_id_new(replaced.venue_order_id))
         await self.apply_with_trades(intent, order)

@@ -52,6 +52,11 @@ class Tracker:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.execs: list[ExecReport] = []
         self.delivered = 0
+        # a replace in progress (cancel + new): the old order's cancellation is not a
+        # "cancelled" for the OMS (its order lives on as the new one), and the new order's
+        # events wait until its "replaced" is queued (the create answer carries them all)
+        self.replaced_away: OrderedDict[str, None] = OrderedDict()
+        self.held: set[str] = set()
 
     @property
     def exec_mark(self) -> int:
@@ -76,6 +81,10 @@ class Tracker:
         accepted, fills, then a final event; forget a finished order once all is queued.
         `fills_pending`: its filled quantity moved but the trades are not here yet, so no
         final event now (it would overtake them); the poll comes back for them."""
+        if intent.cl_ord_id in self.held:
+            return
+        if intent.cl_ord_id in self.replaced_away:
+            final_event = False
         view = rd.order_view(order)
         vid = view.venue_order_id
         if vid:
@@ -121,6 +130,16 @@ class Tracker:
                 live.filled = max(live.filled, fills[-1].cum_qty - intent.offset)
             if complete and live.status in ("closed", "canceled", "expired", "rejected"):
                 self.forget(intent.cl_ord_id)
+
+    def mark_seen(self, exec_id: str) -> None:
+        """`exec_id` counts as reported (another execution stands for it)."""
+        self._seen[exec_id] = None
+
+    def replacing(self, old_cl_ord_id: str) -> None:
+        """`old_cl_ord_id`'s cancellation is the first half of a replace (bounded memory)."""
+        self.replaced_away[old_cl_ord_id] = None
+        while len(self.replaced_away) > RECENT_FINAL:
+            self.replaced_away.popitem(last=False)
 
     def venue_order(self, intent: Intent, order: Mapping[str, Any]) -> VenueOrder:
         return mapping.venue_order(
