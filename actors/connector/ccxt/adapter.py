@@ -283,7 +283,10 @@ class CcxtAdapter:
             self.listener.on_session_down(reason, False)
             return
         self._up = True
-        stream = self.stream = UserStream(self.venue, self.ccfg, self.flows, self.log)
+        stream = self.stream = UserStream(
+            self.venue, self.ccfg, self.flows, self.log,
+            end_session=lambda reason: self._end_session(reason, was_up=True),
+        )  # fmt: skip
         stream.running = True
         self._spawn(stream.watch_orders(), "watch_orders")
         self._spawn(stream.watch_trades(), "watch_trades")
