@@ -23,7 +23,8 @@ the FIX venue simulator (`actors.venuesim`), and `bx`, a ccxt connector (ccxt.pr
 
 That ccxt is loaded in the ccxt connector only is a test, not a figure:
 tests/connector/ccxt/test_import_isolation.py. `python -m tests.bench --only ccxt`;
-TP_BENCH_CCXT_ORDERS orders per venue.
+TP_BENCH_CCXT_ORDERS orders per venue; TP_BENCH_CCXT_PROFILE=FILE writes a cProfile (pstats)
+of the in-process adapter's orders there.
 """
 
 from __future__ import annotations
