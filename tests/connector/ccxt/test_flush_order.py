@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,10 +20,18 @@ from actors.connector.ccxt.intents import Intent, IntentLog
 from protocol.ccxt_config import CcxtCfg
 from protocol.config import VenueCfg
 from protocol.messages import ExecReport, OrdType, PlaceOrder, Side
-from tests.bench.connector import _Quiet
 from tests.connector.fix.support import RecordingListener, TestLoop
 
 VENUE = "bx"
+
+
+class _Quiet:
+    """A logger that says nothing."""
+
+    def debug(self, event: str, **kw: Any) -> None: ...
+    def info(self, event: str, **kw: Any) -> None: ...
+    def warning(self, event: str, **kw: Any) -> None: ...
+    def error(self, event: str, **kw: Any) -> None: ...
 
 
 @pytest.fixture
