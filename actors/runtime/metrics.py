@@ -265,3 +265,25 @@ ACTOR_STOPPED_BY_OPERATOR = Gauge(
     ["actor"],
     multiprocess_mode="mostrecent",
 )
+
+# ---------------------------------------------------------------- the link between hosts
+LINK_UP = Gauge(
+    "tradepulse_link_up",
+    "1 while the link to the peer host group answers (edge: the core; core: each edge)",
+    ["peer"],
+    multiprocess_mode="mostrecent",
+)
+LINK_RTT = Gauge(
+    "tradepulse_link_rtt_seconds",
+    "The link's last ping round trip (measured by the edge)",
+    ["peer"],
+    multiprocess_mode="mostrecent",
+)
+LINK_DROPPED = Counter(
+    "tradepulse_link_dropped",
+    "Messages the link dropped: peer unreachable or its queue full (hwm), stale epoch, not allowed",
+    ["peer", "reason"],
+)
+LINK_RECONNECTS = Counter(
+    "tradepulse_link_reconnects", "Times the link to the peer came back after a loss", ["peer"]
+)
