@@ -32,13 +32,16 @@ import zmq
 from zmq.utils import z85
 
 from actors.link.bridge import Allowed, Bridges, split_identity
+from actors.link.deadman import DeadMan
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
-from actors.runtime.peer import MAX_BATCH
+from actors.runtime.peer import MAX_BATCH, Peer
 from actors.runtime.ratelog import LogBudget
 from actors.runtime.zap import LINK_DOMAIN, ZAP_DOMAIN
+from protocol.codec import Envelope
 from protocol.curve_keys import link_keys
 from protocol.link_config import CORE, edge_groups
+from protocol.messages import MassCancel, MassCancelDone
 from protocol.sockets import Socket, bind_router, connect_dealer, drain, send_nowait, tune_socket
 
 FORWARD, BACK, PING, PONG = b"F", b"B", b"P", b"Q"
@@ -85,6 +88,10 @@ class LinkActor(Actor):
         self._was_up: set[str] = set()
         for peer in self.peers:
             metrics.LINK_UP.labels(peer=peer).set(0)
+        # the dead-man switch (an edge): its connectors, asked to mass-cancel on core loss
+        self.deadman = DeadMan(link.edge.core_loss_cancel_s, time.monotonic())
+        local = [] if self.is_core else sorted(self.allowed[CORE].targets)
+        self.connectors: dict[str, Peer] = {c: self.peer(c) for c in local}
         self.call_every(link.ping_interval_s, self._tick)
         self.log.info(
             "link_started", host_group=self.group, peers=self.peers, curve=self.keys is not None
@@ -233,7 +240,9 @@ class LinkActor(Actor):
     # ------------------------------------------------------------------ liveness
 
     def _heard_from(self, peer: str) -> None:
-        self._heard[peer] = time.monotonic()
+        self._heard[peer] = now = time.monotonic()
+        if not self.is_core:
+            self.deadman.heard(now)
         if not self._up.get(peer, True):
             self._set_up(peer, True)
 
@@ -245,6 +254,38 @@ class LinkActor(Actor):
             heard = self._heard.get(peer)
             if self._up[peer] and (heard is None or now - heard > self.cfg.link.down_after_s):
                 self._set_up(peer, False)
+        if not self.is_core and self.deadman.due(now):
+            self._core_lost(self.deadman.silent_s(now))
+
+    def _core_lost(self, silent_s: float) -> None:
+        """The dead-man switch: every connector of this edge cancels its venue's open orders
+        (FIX mass cancel); when the core is back, the OMS reconciles the venues."""
+        metrics.LINK_CORE_LOST.inc()
+        self.log.error(
+            "core_lost",
+            silent_s=round(silent_s, 3),
+            limit_s=self.deadman.cancel_after_s,
+            connectors=len(self.connectors),
+        )
+        answers: dict[str, str] = {}
+
+        def answered(connector: str, env: Envelope | None) -> None:
+            body = None if env is None else env.body
+            ok = isinstance(body, MassCancelDone) and body.accepted
+            result = "accepted" if ok else "no_answer" if env is None else "refused"
+            answers[connector] = result
+            metrics.LINK_DEAD_MAN_CANCELS.labels(connector=connector, result=result).inc()
+            if len(answers) == len(self.connectors):
+                counts = {r: list(answers.values()).count(r) for r in set(answers.values())}
+                self.log.warning("core_lost_cancels_done", results=answers, counts=counts)
+
+        for connector, peer in self.connectors.items():
+            timeout_s = self.cfg.venue(connector.partition(".")[2]).request_timeout_s
+            peer.request(
+                MassCancel(reason=f"core_lost: core silent {silent_s:.1f} s"),
+                partial(answered, connector),
+                timeout_s,
+            )
 
     def _set_up(self, peer: str, up: bool) -> None:
         was_up = self._up[peer]

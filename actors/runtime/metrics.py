@@ -287,3 +287,12 @@ LINK_DROPPED = Counter(
 LINK_RECONNECTS = Counter(
     "tradepulse_link_reconnects", "Times the link to the peer came back after a loss", ["peer"]
 )
+LINK_CORE_LOST = Counter(
+    "tradepulse_link_core_lost",
+    "Dead-man switch firings at an edge: the core silent past link.edge.core_loss_cancel_s",
+)
+LINK_DEAD_MAN_CANCELS = Counter(
+    "tradepulse_link_dead_man_cancels",
+    "Mass cancels the edge's dead-man switch asked of a connector, by answer",
+    ["connector", "result"],
+)

@@ -40,6 +40,7 @@ def _overrides(keys: Path, port: int) -> dict[str, Any]:
             "connect": endpoint,
             "keys_dir": str(keys),
             "ping_interval_s": 0.2,
+            "edge": {"core_loss_cancel_s": 2.0},
         },
         "venues": [
             {
@@ -90,6 +91,13 @@ def _pids(sut: SystemUnderTest) -> set[int]:
     return {pid for pid in sut.pids().values() if pid} | {sut.proc.pid}
 
 
+def _at_venue(sut: SystemUnderTest, coid: str) -> dict[str, Any]:
+    """The venue's one order of client order id `coid` (its ClOrdIDs derive from it)."""
+    held = [o for o in venue_orders(sut, VENUE) if any(coid in i for i in o["cl_ord_ids"])]
+    assert len(held) == 1, (coid, held)
+    return held[0]
+
+
 def _gone(pids: set[int]) -> bool:
     return not [p for p in pids if process_alive(p)]
 
@@ -102,7 +110,8 @@ def test_orders_flow_core_to_edge_strangers_get_nothing_and_an_edge_restart_lose
     key but a secret key the core does not list is refused (peer_refused at the core's
     link, its link never up) while orders keep flowing; kill -9 of the edge supervisor takes
     its actors with it, an order taken meanwhile is sent once the restarted edge's venue is
-    reconciled, and the venue holds each order exactly once, as the OMS does."""
+    reconciled, and the venue holds each order exactly once, as the OMS does; kill -9 of the
+    core: the edge's dead-man switch cancels the resting order after core_loss_cancel_s."""
     make = deployment["make"]
     core = make("core").start()
     assert core.actor_ids() == ["risk", "oms", "link", "heartbeat"]
@@ -150,12 +159,21 @@ def test_orders_flow_core_to_edge_strangers_get_nothing_and_an_edge_restart_lose
         assert c.wait_for_status("mkt-3", {OrderStatus.FILLED}, timeout_s=30).cum_qty == Decimal(7)
         assert c.get_order("rest-1").status is OrderStatus.ACCEPTED
         assert c.get_order("mkt-1").cum_qty == Decimal(10)
-    at_venue = venue_orders(again, VENUE)
     for coid in ("mkt-1", "rest-1", "mkt-2", "mkt-3"):
-        held = [o for o in at_venue if any(coid in i for i in o["cl_ord_ids"])]
-        assert len(held) == 1, (coid, at_venue)
-    assert len(at_venue) == 4
+        _at_venue(again, coid)  # exactly once
+    assert len(venue_orders(again, VENUE)) == 4
 
-    pids = _pids(core) | _pids(again)
-    assert again.stop() == 0 and core.stop() == 0
-    eventually(lambda: _gone(pids), 10.0)
+    # the dead-man switch: kill -9 of the core; 2 s later the edge cancels the open order
+    core_pids = _pids(core)
+    since = again.mark()
+    assert core.proc is not None
+    os.kill(core.proc.pid, signal.SIGKILL)
+    lost = again.wait_event("core_lost", since=since, timeout_s=15)
+    assert lost["silent_s"] > 2.0 and lost["connectors"] == 1
+    done = again.wait_event("core_lost_cancels_done", since=since, timeout_s=15)
+    assert done["results"] == {f"connector.{VENUE}": "accepted"}
+    eventually(lambda: _at_venue(again, "rest-1")["status"] == "CANCELLED", 10.0)
+    assert (again.metric("tradepulse_link_core_lost_total") or 0) == 1
+    pids = _pids(again)
+    assert again.stop() == 0
+    eventually(lambda: _gone(pids | core_pids), 10.0)
