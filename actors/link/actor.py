@@ -15,7 +15,8 @@ Both ends are an actor of their supervisor (fork server, READY, hangs, restarts,
 A message into a stand-in socket crosses as `F <target> <identity> <payload...>` and is
 delivered on the far side through a DEALER with the sender's routing identity
 (`actors.link.bridge`); what comes back crosses as `B <stand-in> <identity> <payload...>`.
-`P`/`Q` are the edge's pings and the core's answers (link state, round trip). Nothing is
+`P`/`Q` are the edge's pings (carrying its last measured round trip, so the core shows it
+too) and the core's answers (link state, round trip). Nothing is
 buffered beyond the sockets' high-water mark (`[link] hwm`; the edge's DEALER queues nothing
 while the core is away, ZMQ_IMMEDIATE): what cannot be sent is dropped and counted, and the
 senders' own retries (executions until acked, requests with deadlines, reconciliation)
@@ -184,6 +185,9 @@ class LinkActor(Actor):
             kind, rest = frames[0], frames[1:]
             if kind == PING and self.is_core:
                 self._send_tunnel(peer, [PONG, *rest[:1]])
+                if len(rest) >= 2 and rest[1]:  # the edge's last measured round trip, in us
+                    self._rtt_s[peer] = int.from_bytes(rest[1][:8], "big") / 1e6
+                    metrics.LINK_RTT.labels(peer=peer).set(self._rtt_s[peer])
             elif kind == PONG and not self.is_core and rest:
                 sent_ns = int.from_bytes(rest[0][:8], "big")
                 self._rtt_s[peer] = max(time.monotonic_ns() - sent_ns, 0) / 1e9
@@ -248,7 +252,9 @@ class LinkActor(Actor):
 
     def _tick(self) -> None:
         if not self.is_core:  # the edge pings; the core answers and judges by what it hears
-            self._send_tunnel(CORE, [PING, time.monotonic_ns().to_bytes(8, "big")])
+            rtt_us = int(self._rtt_s.get(CORE, 0.0) * 1e6)  # the core shows it too
+            ping = [PING, time.monotonic_ns().to_bytes(8, "big"), rtt_us.to_bytes(8, "big")]
+            self._send_tunnel(CORE, ping)
         now = time.monotonic()
         for peer in self.peers:
             heard = self._heard.get(peer)

@@ -106,7 +106,8 @@ def test_orders_flow_core_to_edge_strangers_get_nothing_and_an_edge_restart_lose
     deployment: dict[str, Any],
 ) -> None:
     """Core (risk, OMS, link, heartbeat) and edge (sim, link, connector) as two supervisors:
-    a market order fills end to end across the link; a supervisor holding the core's public
+    a market order fills end to end across the link, and again after kill -9 of either
+    end's link actor (restarted by its supervisor); a supervisor holding the core's public
     key but a secret key the core does not list is refused (peer_refused at the core's
     link, its link never up) while orders keep flowing; kill -9 of the edge supervisor takes
     its actors with it, an order taken meanwhile is sent once the restarted edge's venue is
@@ -125,7 +126,18 @@ def test_orders_flow_core_to_edge_strangers_get_nothing_and_an_edge_restart_lose
         c.wait_for_status("rest-1", {OrderStatus.ACCEPTED})
     row = core.status()["venues"][VENUE]
     assert row["host_group"] == "edge-a" and row["link"]["state"] == "up"
+    eventually(lambda: core.status()["venues"][VENUE]["link"]["rtt_ms"] is not None, 5.0)
     assert "link to core: up" in edge.cli("status").stdout
+
+    # kill -9 of either end's link actor: its supervisor restarts it, the link comes back
+    for sut in (core, edge):
+        old = sut.actor("link")
+        os.kill(old["pid"], signal.SIGKILL)
+        eventually(lambda s=sut, o=old: s.actor("link")["epoch"] > o["epoch"], 10.0)
+    eventually(lambda: _link_state(edge, "core") == "up", 10.0)
+    with client(core) as c:
+        submit_when_open(c, VENUE, qty="2", price=None, client_order_id="mkt-0")
+        assert c.wait_for_status("mkt-0", {OrderStatus.FILLED}).cum_qty == Decimal(2)
 
     # a stranger: the core's public key, its own secret key (not listed at the core)
     stranger_keys: Path = deployment["stranger"]
@@ -159,9 +171,9 @@ def test_orders_flow_core_to_edge_strangers_get_nothing_and_an_edge_restart_lose
         assert c.wait_for_status("mkt-3", {OrderStatus.FILLED}, timeout_s=30).cum_qty == Decimal(7)
         assert c.get_order("rest-1").status is OrderStatus.ACCEPTED
         assert c.get_order("mkt-1").cum_qty == Decimal(10)
-    for coid in ("mkt-1", "rest-1", "mkt-2", "mkt-3"):
+    for coid in ("mkt-1", "rest-1", "mkt-0", "mkt-2", "mkt-3"):
         _at_venue(again, coid)  # exactly once
-    assert len(venue_orders(again, VENUE)) == 4
+    assert len(venue_orders(again, VENUE)) == 5
 
     # the dead-man switch: kill -9 of the core; 2 s later the edge cancels the open order
     core_pids = _pids(core)
