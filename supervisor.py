@@ -42,7 +42,7 @@ from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE, EXIT_UNAVAILABLE
 from protocol.config import SystemConfig, check_credentials, check_tls, load_config
 from protocol.curve_keys import link_keys
 from protocol.exceptions import ConfigError, StateDirLocked
-from protocol.link_config import check_host_group
+from protocol.link_config import CORE, bind_address, check_host_group
 from protocol.paths import PRIVATE_UMASK
 
 
@@ -158,6 +158,9 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
         # still says the same if the port is taken in between (host.start_metrics_server)
         if cfg.metrics.port and (problem := port_problem(cfg.metrics.host, cfg.metrics.port)):
             raise ConfigError("metrics.port", problem)
+        link_bind = bind_address(cfg.link, cfg.venues) if ns.host_group == CORE else None
+        if link_bind is not None and (problem := port_problem(*link_bind)):
+            raise ConfigError("link.bind", problem)  # the core's link could never listen
         if ns.intake == "paused":  # written before the OMS starts, which then keeps it closed
             from actors.oms.intake_state import pause_at_start
 

@@ -96,6 +96,15 @@ def check_host_group(group: str, venues: Iterable[Placed]) -> None:
         raise ConfigError("host_group", f"{group!r}: no venue is placed on it (edges: {named})")
 
 
+def bind_address(link: LinkCfg, venues: Iterable[Placed]) -> tuple[str, int] | None:
+    """(host, port) the core's link listens on; None when no venue is placed off the core."""
+    m = _TCP.match(link.bind)
+    if not edge_groups(venues) or m is None:
+        return None
+    host = m.group(1).strip("[]")
+    return ("0.0.0.0" if host == "*" else host), int(m.group(2))
+
+
 def _valid_tcp(endpoint: str) -> bool:
     m = _TCP.match(endpoint)
     return m is not None and 0 < int(m.group(2)) < 65536

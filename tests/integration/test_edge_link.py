@@ -32,15 +32,16 @@ def _free_port() -> int:
         return port
 
 
-def _overrides(keys: Path, port: int) -> dict[str, Any]:
+def _overrides(keys: Path | None, port: int) -> dict[str, Any]:
     endpoint = f"tcp://127.0.0.1:{port}"
+    secure = {"keys_dir": str(keys)} if keys is not None else {"allow_plaintext": True}
     return {
         "link": {
             "bind": endpoint,
             "connect": endpoint,
-            "keys_dir": str(keys),
             "ping_interval_s": 0.2,
             "edge": {"core_loss_cancel_s": 2.0},
+            **secure,
         },
         "venues": [
             {
@@ -64,7 +65,7 @@ def deployment(tmp_path: Path) -> Iterator[dict[str, Any]]:
     port = _free_port()
     made: list[SystemUnderTest] = []
 
-    def make(group: str, keys_dir: Path = keys, root: Path | None = None) -> SystemUnderTest:
+    def make(group: str, keys_dir: Path | None = keys, root: Path | None = None) -> SystemUnderTest:
         sut = SystemUnderTest(
             venues=(VENUE,),
             overrides=_overrides(keys_dir, port),
@@ -127,6 +128,8 @@ def test_orders_flow_core_to_edge_strangers_get_nothing_and_an_edge_restart_lose
     row = core.status()["venues"][VENUE]
     assert row["host_group"] == "edge-a" and row["link"]["state"] == "up"
     eventually(lambda: core.status()["venues"][VENUE]["link"]["rtt_ms"] is not None, 5.0)
+    assert core.metric("tradepulse_link_up", peer="edge-a") == 1
+    assert edge.metric("tradepulse_link_up", peer="core") == 1
     assert "link to core: up" in edge.cli("status").stdout
 
     # kill -9 of either end's link actor: its supervisor restarts it, the link comes back
@@ -189,3 +192,19 @@ def test_orders_flow_core_to_edge_strangers_get_nothing_and_an_edge_restart_lose
     pids = _pids(again)
     assert again.stop() == 0
     eventually(lambda: _gone(pids | core_pids), 10.0)
+
+
+def test_plaintext_link_works_and_warns_at_every_start(deployment: dict[str, Any]) -> None:
+    """`allow_plaintext = true` and no keys: the link runs without Curve, an order fills
+    across it, and each end logs `link_plaintext` when it starts."""
+    core = deployment["make"]("core", None).start()
+    edge = deployment["make"]("edge-a", None).start()
+    for sut in (core, edge):
+        assert sut.wait_event("link_plaintext", since=0)["actor"] == "link"
+        assert sut.wait_event("link_started", since=0)["curve"] is False
+    with client(core) as c:
+        submit_when_open(c, VENUE, qty="4", price=None, client_order_id="plain-1")
+        assert c.wait_for_status("plain-1", {OrderStatus.FILLED}).cum_qty == Decimal(4)
+    pids = _pids(core) | _pids(edge)
+    assert edge.stop() == 0 and core.stop() == 0
+    eventually(lambda: _gone(pids), 10.0)

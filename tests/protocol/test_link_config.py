@@ -5,6 +5,7 @@ refuses an unknown host group and a secret key open to others with exit code 2."
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,25 @@ def test_run_refuses_an_open_secret_key_and_an_unknown_group_with_exit_2(
     unknown = run_python([*base, "--host-group", "edge-z"], timeout_s=30)
     assert unknown.returncode == 2 and "host_group: 'edge-z'" in unknown.stderr
     assert not (tmp_path / "s").exists()  # refused before anything started
+
+
+def test_run_refuses_a_core_whose_link_port_is_taken_with_exit_2(short_tmp: Path) -> None:
+    keys = short_tmp / "keys"
+    generate(keys, "core")
+    generate(keys, "edge-a")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        link = f'[link]\nbind = "tcp://127.0.0.1:{port}"\nconnect = "tcp://127.0.0.1:{port}"\n'
+        path = _write(short_tmp, f'{link}keys_dir = "{keys}"\n{EDGE_VENUE}{CORE_VENUE}')
+        done = run_python(
+            [str(SUPERVISOR), "run", "--config", str(path), "--state-dir", str(short_tmp / "s"),
+             "--runtime-dir", str(short_tmp / "r"), "--metrics-port", "0"],
+            timeout_s=30,
+        )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("tradepulse: config error: link.bind: cannot listen on")
 
 
 def _write(tmp_path: Path, text: str) -> Path:
