@@ -114,6 +114,12 @@ class LinkActor(Actor):
             sock.setsockopt(zmq.IMMEDIATE, 1)  # nothing queued while the core is away
             sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)  # across hosts, back off to 1 s
         sock.setsockopt(zmq.ZAP_DOMAIN, LINK_DOMAIN)
+        # ZMTP heartbeats: a peer that stops answering (a stalled host, a cut network that
+        # leaves tcp up) is disconnected after down_after_s, and what was queued for it goes
+        ping_ms, down_ms = int(link.ping_interval_s * 1000), int(link.down_after_s * 1000)
+        sock.setsockopt(zmq.HEARTBEAT_IVL, ping_ms)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, down_ms)
+        sock.setsockopt(zmq.HEARTBEAT_TTL, down_ms)
         if self.keys is not None:
             sock.curve_publickey = self.keys.public
             sock.curve_secretkey = self.keys.secret
