@@ -39,6 +39,7 @@ from collections.abc import Sequence
 
 from actors.runtime.fdlimit import raise_fd_limit
 from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE, EXIT_UNAVAILABLE
+from actors.supervisor.restart_policy import placed_on
 from protocol.config import SystemConfig, check_credentials, check_tls, load_config
 from protocol.curve_keys import link_keys
 from protocol.exceptions import ConfigError, StateDirLocked
@@ -119,9 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = _load(ns)
         if ns.cmd == "run":
-            check_credentials(cfg)  # a venue's Username/Password env var unset: exit 2
-            check_tls(cfg)  # a TLS file missing, unreadable or not loading: exit 2
             check_host_group(ns.host_group, cfg.venues)  # core, or a group of a venue
+            local = placed_on(cfg, ns.host_group)  # the venues this supervisor runs
+            check_credentials(local)  # a venue's Username/Password env var unset: exit 2
+            check_tls(local)  # a TLS file missing, unreadable or not loading: exit 2
             link_keys(cfg.link, cfg.venues, ns.host_group)  # a key missing or open: exit 2
     except ConfigError as exc:
         print(f"tradepulse: config error: {exc}", file=sys.stderr)

@@ -98,8 +98,13 @@ def check_host_group(group: str, venues: Iterable[Placed]) -> None:
 
 def bind_address(link: LinkCfg, venues: Iterable[Placed]) -> tuple[str, int] | None:
     """(host, port) the core's link listens on; None when no venue is placed off the core."""
-    m = _TCP.match(link.bind)
-    if not edge_groups(venues) or m is None:
+    return tcp_address(link.bind) if edge_groups(venues) else None
+
+
+def tcp_address(endpoint: str) -> tuple[str, int] | None:
+    """(host, port) of `tcp://host:port` (`*`: every address); None if it is not one."""
+    m = _TCP.match(endpoint)
+    if m is None:
         return None
     host = m.group(1).strip("[]")
     return ("0.0.0.0" if host == "*" else host), int(m.group(2))

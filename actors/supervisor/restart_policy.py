@@ -72,6 +72,13 @@ def child_specs(cfg: SystemConfig, host_group: str = CORE) -> list[ChildSpec]:
     return specs
 
 
+def placed_on(cfg: SystemConfig, host_group: str) -> SystemConfig:
+    """`cfg` with only the venues `host_group` runs: what its supervisor checks at start
+    (credentials, TLS files, reachability) and needs in its environment."""
+    venues = [v for v in cfg.venues if v.host_group == host_group]
+    return cfg.model_copy(update={"venues": venues})
+
+
 SIM_KINDS = frozenset({"venuesim", "exchangesim"})  # the outside world, simulated
 
 
