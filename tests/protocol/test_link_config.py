@@ -110,6 +110,8 @@ def test_run_refuses_an_open_secret_key_and_an_unknown_group_with_exit_2(
 
 
 def test_run_refuses_a_core_whose_link_port_is_taken_with_exit_2(short_tmp: Path) -> None:
+    """Also: each supervisor checks the credentials of its own venues only (the edge venue's
+    password variable is unset: the core gets past it, the edge does not)."""
     keys = short_tmp / "keys"
     generate(keys, "core")
     generate(keys, "edge-a")
@@ -118,14 +120,16 @@ def test_run_refuses_a_core_whose_link_port_is_taken_with_exit_2(short_tmp: Path
         taken.listen(1)
         port = taken.getsockname()[1]
         link = f'[link]\nbind = "tcp://127.0.0.1:{port}"\nconnect = "tcp://127.0.0.1:{port}"\n'
-        path = _write(short_tmp, f'{link}keys_dir = "{keys}"\n{EDGE_VENUE}{CORE_VENUE}')
-        done = run_python(
-            [str(SUPERVISOR), "run", "--config", str(path), "--state-dir", str(short_tmp / "s"),
-             "--runtime-dir", str(short_tmp / "r"), "--metrics-port", "0"],
-            timeout_s=30,
-        )  # fmt: skip
+        venue = f'{EDGE_VENUE}password_env = "TP_UNSET_EDGE_PW"\n{CORE_VENUE}'
+        path = _write(short_tmp, f'{link}keys_dir = "{keys}"\n{venue}')
+        argv = [str(SUPERVISOR), "run", "--config", str(path), "--state-dir", str(short_tmp / "s"),
+                "--runtime-dir", str(short_tmp / "r"), "--metrics-port", "0"]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if k != "TP_UNSET_EDGE_PW"}
+        done = run_python(argv, env=env, timeout_s=30)
+        edge = run_python([*argv, "--host-group", "edge-a"], env=env, timeout_s=30)
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("tradepulse: config error: link.bind: cannot listen on")
+    assert edge.returncode == 2 and "TP_UNSET_EDGE_PW" in edge.stderr
 
 
 def _write(tmp_path: Path, text: str) -> Path:
