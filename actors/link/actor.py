@@ -260,7 +260,7 @@ class LinkActor(Actor):
         if not self.is_core:  # the edge pings; the core answers and judges by what it hears
             rtt_us = int(self._rtt_s.get(CORE, 0.0) * 1e6)  # the core shows it too
             ping = [PING, time.monotonic_ns().to_bytes(8, "big"), rtt_us.to_bytes(8, "big")]
-            self._send_tunnel(CORE, ping)
+            send_nowait(self.tunnel, ping)  # unsent while the core is away: not a drop
         now = time.monotonic()
         for peer in self.peers:
             heard = self._heard.get(peer)
