@@ -79,6 +79,16 @@ def placed_on(cfg: SystemConfig, host_group: str) -> SystemConfig:
     return cfg.model_copy(update={"venues": venues})
 
 
+def placed_elsewhere(cfg: SystemConfig, host_group: str, actor: str) -> str | None:
+    """The host group whose supervisor runs `actor` (a venue's connector or sim) when it is
+    not `host_group`; None: not a venue's actor, or placed here."""
+    kind, _, venue = actor.partition(".")
+    if kind not in ("connector", *SIM_KINDS):
+        return None
+    group = next((v.host_group for v in cfg.venues if v.name == venue), None)
+    return group if group is not None and group != host_group else None
+
+
 SIM_KINDS = frozenset({"venuesim", "exchangesim"})  # the outside world, simulated
 
 
