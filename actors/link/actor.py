@@ -26,6 +26,7 @@ make delivery at-least-once, as on one host.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -34,15 +35,17 @@ from zmq.utils import z85
 
 from actors.link.bridge import Allowed, Bridges, split_identity
 from actors.link.deadman import DeadMan
+from actors.link.remote_control import CONTROL, CONTROL_REPLY, CoreControl, EdgeControl
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
 from actors.runtime.peer import MAX_BATCH, Peer
 from actors.runtime.ratelog import LogBudget
 from actors.runtime.zap import LINK_DOMAIN, ZAP_DOMAIN
 from protocol.codec import Envelope
+from protocol.commands import Command, Restart
 from protocol.curve_keys import link_keys
 from protocol.link_config import CORE, edge_groups
-from protocol.messages import MassCancel, MassCancelDone
+from protocol.messages import ControlReply, MassCancel, MassCancelDone
 from protocol.sockets import Socket, bind_router, connect_dealer, drain, send_nowait, tune_socket
 
 FORWARD, BACK, PING, PONG = b"F", b"B", b"P", b"Q"
@@ -93,10 +96,42 @@ class LinkActor(Actor):
         self.deadman = DeadMan(link.edge.core_loss_cancel_s, time.monotonic())
         local = [] if self.is_core else sorted(self.allowed[CORE].targets)
         self.connectors: dict[str, Peer] = {c: self.peer(c) for c in local}
+        # operator commands across (actors/link/remote_control.py)
+        self.placed = placed
+        self.core_control = CoreControl(self, self._send_tunnel)
+        self.edge_control: EdgeControl | None = None
+        if not self.is_core:
+            sock = connect_dealer(
+                self.ctx, self.cfg.control_endpoint, f"{self.actor_id}:{self.epoch}",
+                zap_domain=ZAP_DOMAIN,
+            )  # fmt: skip
+            self.edge_control = EdgeControl(
+                self, sock, self._local_actors(), lambda f: self._send_tunnel(CORE, f)
+            )
+            self.add_socket(sock, self.edge_control.on_readable)
         self.call_every(link.ping_interval_s, self._tick)
         self.log.info(
             "link_started", host_group=self.group, peers=self.peers, curve=self.keys is not None
         )
+
+    def _local_actors(self) -> set[str]:
+        """The supervised actors of this edge's venues (what the core may restart here)."""
+        out: set[str] = set()
+        for v in self.cfg.venues:
+            if v.host_group == self.group:
+                out.add(f"connector.{v.name}")
+                if v.sim is not None:
+                    out.add(f"{'exchangesim' if v.kind == 'ccxt' else 'venuesim'}.{v.name}")
+        return out
+
+    def on_control(self, command: Command, respond: Callable[[ControlReply], None]) -> None:
+        """The core: `restart` of a venue's actor placed on an edge goes to that edge."""
+        venue = command.actor.partition(".")[2] if isinstance(command, Restart) else ""
+        group = self.placed.get(venue)
+        if self.is_core and group is not None and group != CORE:
+            self.core_control.forward(group, command, self.control_operator, respond)
+            return
+        super().on_control(command, respond)
 
     # ------------------------------------------------------------------ sockets
 
@@ -202,6 +237,10 @@ class LinkActor(Actor):
                 self._forward(peer, rest[0].decode(errors="replace"), rest[1], rest[2:])
             elif kind == BACK and len(rest) >= 3:
                 self._back(peer, rest[0].decode(errors="replace"), rest[1], rest[2:])
+            elif kind == CONTROL and self.edge_control is not None and len(rest) >= 2:
+                self.edge_control.on_command(rest)
+            elif kind == CONTROL_REPLY and self.is_core and len(rest) >= 2:
+                self.core_control.on_answer(rest)
 
     def _peer_of(self, raw: list[zmq.Frame]) -> str | None:
         """The core: the edge group a message came from, which must be the group its key

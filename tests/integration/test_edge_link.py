@@ -132,6 +132,16 @@ def test_orders_flow_core_to_edge_strangers_get_nothing_and_an_edge_restart_lose
     assert edge.metric("tradepulse_link_up", peer="core") == 1
     assert "link to core: up" in edge.cli("status").stdout
 
+    # `restart connector.simA` on the core: done by the edge's supervisor, across the link
+    before, since = edge.actor(f"connector.{VENUE}"), edge.mark()
+    out = core.cli("restart", f"connector.{VENUE}", "--reason", "test")
+    assert out.returncode == 0 and f"connector.{VENUE} restarting" in out.stdout, out
+    eventually(lambda: edge.actor(f"connector.{VENUE}")["epoch"] > before["epoch"], 10.0)
+    audited = edge.wait_event("operator_command", since=since, command="restart")
+    assert audited["via"] == "actor:link" and "from the core operator" in audited["reason"]
+    refused = core.cli("restart", f"connector.{VENUE}x")
+    assert refused.returncode == 1 and "unknown actor" in refused.stderr + refused.stdout
+
     # kill -9 of either end's link actor: its supervisor restarts it, the link comes back
     for sut in (core, edge):
         old = sut.actor("link")
