@@ -90,7 +90,12 @@ class EdgeControl:
             return
         by = f"core operator {who.user or who.uid}" if who is not None else "core"
         reason = f"{command.reason} (from the {by})".strip()
-        request = Restart(actor=command.actor, force=command.force, reason=reason[:256])
+        request = Restart(
+            actor=command.actor,
+            force=command.force,
+            reason=reason[:256],
+            override_stop=command.override_stop,  # risk's kill-switch restart lifts a stop
+        )
         out = self._host.sender.envelope(ControlRequest(command=request))
         if send_nowait(self.sock, encode(out)) is not None:
             self._answer(core_id, ControlReply(status="error", reason="supervisor unreachable"))
