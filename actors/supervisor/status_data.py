@@ -20,13 +20,14 @@ def system_status(sup: Any) -> dict[str, Any]:
     ks = killswitch.load(sup.kill_switch_path).to_message()
     oms = sup.children.get("oms")  # None: an edge (actors.link), which runs no OMS
     oms_info = {} if oms is None else _oms_down(sup.state_path) if oms.pid is None else oms.info
+    group = sup.overrides.get("host_group") or CORE
     return {
         "supervisor_pid": os.getpid(),
-        "host_group": sup.overrides.get("host_group") or CORE,
+        "host_group": group,
         "uptime_s": round(now - sup.started_at, 3),
         "metrics_url": sup.metrics_url,
         "actors": [_row(sup, cid, now) for cid in sup.order],
-        "venues": _placed(sup, sup.operator_stops.venues(sup.venues.view())),
+        "venues": _placed(sup, sup.operator_stops.venues(sup.venues.view()), group),
         "kill_switch": ks.model_dump(exclude={"type"}),
         "intake": oms_info.get("intake", "unknown"),
         "intake_pauses": oms_info.get("intake_pauses", {}),  # actors.oms.intake_state
@@ -34,17 +35,17 @@ def system_status(sup: Any) -> dict[str, Any]:
     }
 
 
-def _placed(sup: Any, venues: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each venue's row with its host group; on the core, a venue placed on an edge (whose
-    connector that edge's supervisor runs) shows the link to that edge instead."""
+def _placed(sup: Any, venues: dict[str, dict[str, Any]], group: str) -> dict[str, dict[str, Any]]:
+    """This supervisor's venues with their host group; the core also lists each venue placed
+    on an edge (whose connector that edge's supervisor runs) with the link to that edge."""
     link = sup.children.get(LINK)
     peers: dict[str, Any] = (link.info.get("link") or {}) if link is not None else {}
     rows: dict[str, dict[str, Any]] = {}
     for v in sup.cfg.venues:
         if v.name in venues:
             rows[v.name] = {**venues[v.name], "host_group": v.host_group}
-        elif v.host_group in peers:  # the core's view of an edge's venue
-            peer = peers[v.host_group]
+        elif group == CORE:  # the core's view of an edge's venue: its link
+            peer = peers.get(v.host_group) or {"state": "unknown"}
             rows[v.name] = {
                 "state": f"remote (link {peer.get('state')})",
                 "detail": f"rtt_ms={peer.get('rtt_ms')} heard_s_ago={peer.get('heard_s_ago')}",
