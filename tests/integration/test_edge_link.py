@@ -61,7 +61,6 @@ def deployment(tmp_path: Path) -> Iterator[dict[str, Any]]:
         generate(keys, name)
     stranger = tmp_path / "stranger"  # a key pair of its own, named edge-a: not listed
     generate(stranger, "edge-a")
-    generate(stranger, "core")
     port = _free_port()
     made: list[SystemUnderTest] = []
 
@@ -154,7 +153,6 @@ def test_orders_flow_core_to_edge_strangers_get_nothing_and_an_edge_restart_lose
 
     # a stranger: the core's public key, its own secret key (not listed at the core)
     stranger_keys: Path = deployment["stranger"]
-    (stranger_keys / "core.key").unlink()
     (stranger_keys / "core.key").write_bytes(
         (Path(core.cfg.link.keys_dir) / "core.key").read_bytes()
     )
