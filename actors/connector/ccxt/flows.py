@@ -190,8 +190,18 @@ class Flows:
         """Cancel + new: the cancel's answer carries the old order's final filled quantity,
         the new order the rest of the replace's total under the replace's client id. The
         OMS hears "replaced" once the new order is on the book; a cancel the exchange
-        refuses (the order is done) is a "cancel_rejected" of the replace."""
+        refuses (the order is done) is a "cancel_rejected" of the replace. Meanwhile the
+        stream's word on either order waits (`Tracker.replacing`): the old order's cancel
+        is the replace, not a cancel, and the new order's events follow "replaced"."""
+        try:
+            await self._replace(request)
+        finally:
+            if request.cl_ord_id in self.tracker.held:  # ended without "replaced"
+                self.tracker.release(request.cl_ord_id, request.orig_cl_ord_id)
+
+    async def _replace(self, request: ReplaceOnVenue) -> None:
         old = self.tracker.intent_or(request.orig_cl_ord_id, request)
+        self.tracker.replacing(old.cl_ord_id, request.cl_ord_id)
         try:
             cancelled = await self.rest.call(
                 self.rest.ex.cancel_order, None, request.symbol,
@@ -206,6 +216,7 @@ class Flows:
                 "ccxt_replace_failed", cl_ord_id=request.cl_ord_id, kind=failure.kind,
                 reason=failure.reason,
             )  # fmt: skip
+            self.tracker.release(request.cl_ord_id, old.cl_ord_id)
             if failure.kind in ("not_found", "rejected"):
                 await self.lookup(old)
                 self.tracker.queue(
@@ -224,6 +235,7 @@ class Flows:
                 if remaining <= 0
                 else (self.intake_problem(request, remaining) or "")
             )
+            self.tracker.release(request.cl_ord_id, old.cl_ord_id)
             await self.apply_with_trades(old, cancelled)
             self.tracker.queue([execs.cancel_rejected_exec(self.venue, request, why)])
             return
@@ -255,6 +267,7 @@ class Flows:
                 "ccxt_replace_new_failed", cl_ord_id=intent.cl_ord_id, kind=failure.kind,
                 reason=failure.reason,
             )  # fmt: skip
+            self.tracker.release(request.cl_ord_id, old.cl_ord_id)
             self.tracker.queue(execs.order_execs(
                 self.venue, cancelled, cl_ord_id=old.cl_ord_id, order_qty=old.order_qty,
                 cum_offset=old.offset, cost_offset=old.cost,
@@ -267,4 +280,5 @@ class Flows:
                 self.venue, request, order, cum_offset=done_qty, cost_offset=done_cost
             )
         ])  # fmt: skip
+        self.tracker.release(intent.cl_ord_id)
         await self.apply_with_trades(intent, order)

@@ -82,8 +82,8 @@ class UserStream:
                 continue
             for trade in trades:
                 cl_ord_id = mapping.client_order_id(trade)
-                if not cl_ord_id:
-                    continue
+                if not cl_ord_id or cl_ord_id in self.tracker.held:
+                    continue  # not ours; or a replace's new order: the replace reports it
                 intent = self.tracker.intent_for(cl_ord_id, trade)
                 try:
                     report = execs.ws_fill_exec(

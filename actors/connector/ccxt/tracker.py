@@ -49,6 +49,11 @@ class Tracker:
         self._wake_poll = wake_poll
         self.live: dict[str, Live] = {i.cl_ord_id: Live(i) for i in intents.live.values()}
         self.recent: OrderedDict[str, Intent] = OrderedDict()
+        # a replace (cancel + new) in flight or done: the old order's own final event
+        # (its cancel) is not reported - the OMS hears "replaced" - and the new order's
+        # events wait until "replaced" is queued (the stream races the REST answers)
+        self.replaced: OrderedDict[str, None] = OrderedDict()
+        self.held: set[str] = set()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.execs: list[ExecReport] = []
         self.delivered = 0
@@ -75,7 +80,13 @@ class Tracker:
         """Queue the executions one order snapshot (and the trades known with it) proves:
         accepted, fills, then a final event; forget a finished order once all is queued.
         `fills_pending`: its filled quantity moved but the trades are not here yet, so no
-        final event now (it would overtake them); the poll comes back for them."""
+        final event now (it would overtake them); the poll comes back for them. Nothing
+        for a replace's new order until "replaced" is queued (`hold`), no final event for
+        an order being replaced (`replacing`)."""
+        if intent.cl_ord_id in self.held:
+            return
+        if intent.cl_ord_id in self.replaced:
+            final_event = False
         view = rd.order_view(order)
         vid = view.venue_order_id
         if vid:
@@ -154,6 +165,22 @@ class Tracker:
             cl_ord_id=cl_ord_id, symbol=request.symbol, side=request.side.value,
             qty=str(request.qty),
         )  # fmt: skip
+
+    def replacing(self, old_cl_ord_id: str, new_cl_ord_id: str) -> None:
+        """A replace of `old_cl_ord_id` starts: its cancel is not a final event of ours,
+        `new_cl_ord_id`'s events wait for `release` (see `apply_order`)."""
+        self.replaced[old_cl_ord_id] = None
+        while len(self.replaced) > RECENT_FINAL:
+            self.replaced.popitem(last=False)
+        self.held.add(new_cl_ord_id)
+
+    def release(self, new_cl_ord_id: str, old_cl_ord_id: str | None = None) -> None:
+        """The replace's "replaced" is queued (or the replace ended without one): the new
+        order's events flow; with `old_cl_ord_id`, the old order's final event is the
+        order's own again (the replace did not happen)."""
+        self.held.discard(new_cl_ord_id)
+        if old_cl_ord_id is not None:
+            self.replaced.pop(old_cl_ord_id, None)
 
     def forget(self, cl_ord_id: str) -> None:
         live = self.live.pop(cl_ord_id, None)
