@@ -12,26 +12,39 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from protocol.client import ExecutionClient
+from protocol.exceptions import KillSwitchEngaged
 from protocol.messages import OrderStatus
 from tests.helpers import eventually
 from tests.integration.ccxt_support import (
     BTC,
     CONNECTOR,
     CRASH_POINTS,
+    ETH,
     VENUE,
     CcxtSystem,
+    Comparison,
+    chain_head,
     settle,
 )
 from tests.integration.oms_support import check_journal_fills
-from tests.system_ops import client, exchange_fault, submit_when_open
+from tests.system_ops import (
+    client,
+    exchange_fault,
+    inspect_exchange,
+    journal_records,
+    kill_switch,
+    submit_when_open,
+)
 
 pytestmark = pytest.mark.integration
 D = Decimal
 BEST_ASK = "60000.01"
+TOP_ASK = "60000.05"  # a buy here takes every level quoted (5 x QUOTE_QTY) at each step
 LOW_BID = "59000.00"  # a buy here rests: below every ask
 
 
@@ -182,3 +195,134 @@ class TestCcxtVenue:
         final = settle(c, sut, [coid])
         assert final.order(coid)["status"] == "FILLED"
         assert sut.events("order_resubmitted", since=since)
+
+    def test_dropped_stream_fills_recovered_over_rest(
+        self, sut: CcxtSystem, c: ExecutionClient
+    ) -> None:
+        """A buy crossing every ask level takes what is quoted and rests; each liquidity
+        step fills more. The exchange drops the user-data WebSocket while it fills: the
+        connector polls the order over REST, and every trade reaches the OMS once (its
+        fills are the exchange's trades, one each), cum and position as at the exchange."""
+        polls = sut.actor(CONNECTOR)["info"]["polls"]
+        since = sut.mark()
+        _submit(c, "walk-ws", "0.5", TOP_ASK)
+        eventually(lambda: c.get_order("walk-ws").cum_qty > 0, 10.0)
+        exchange_fault(sut, VENUE, "drop_ws")
+        sut.wait_event("ccxt_stream_lost", 10.0, since=since)
+        eventually(lambda: D(_exchange_order(sut, "walk-ws")["filled_qty"]) > D("0.1"), 10.0)
+        exchange_fault(sut, VENUE, "drop_ws")
+        _status(c, "walk-ws", OrderStatus.FILLED)
+        final = settle(c, sut, ["walk-ws"])
+        assert final.oms["walk-ws"].cum_qty == D("0.5")
+        assert sut.actor(CONNECTOR)["info"]["polls"] > polls
+        _fills_once(sut, final)
+
+    def test_duplicated_and_delayed_trade_events_applied_once(
+        self, sut: CcxtSystem, c: ExecutionClient
+    ) -> None:
+        """The exchange sends every user-data event twice and 300 ms late: a resting buy
+        filled over several liquidity steps and a market sell (ETH) are applied once each
+        trade; cum and positions as at the exchange."""
+        sent = exchange_fault(sut, VENUE, "status")["events_sent"]
+        exchange_fault(sut, VENUE, "duplicate_trade_events", "on")
+        exchange_fault(sut, VENUE, "delay_trade_events_ms", 300)
+        try:
+            _submit(c, "walk-dup", "0.3", TOP_ASK)
+            _submit(c, "eth-sell", "0.05", symbol=ETH, side="SELL")
+            _status(c, "walk-dup", OrderStatus.FILLED)
+            _status(c, "eth-sell", OrderStatus.FILLED)
+            final = settle(c, sut, ["walk-dup", "eth-sell"])
+        finally:
+            exchange_fault(sut, VENUE, "clear")
+        assert exchange_fault(sut, VENUE, "status")["events_sent"] > sent
+        assert final.oms_positions[ETH] == D("-0.05")
+        _fills_once(sut, final)
+
+    def test_rate_limit_and_clock_skew(self, sut: CcxtSystem, c: ExecutionClient) -> None:
+        """429 with Retry-After on the next requests, then a server clock 10 s behind ours
+        (-1021): the connector holds back and sends again, resyncs its clock; both orders
+        fill, once each."""
+        since = sut.mark()
+        exchange_fault(sut, VENUE, "rate_limit", 2)
+        _submit(c, "rl-1", "0.01")
+        _status(c, "rl-1", OrderStatus.FILLED, timeout_s=15.0)
+        sut.wait_event("ccxt_rate_limited", 5.0, since=since)
+        exchange_fault(sut, VENUE, "clock_skew_ms", -10_000)
+        try:
+            _submit(c, "skew-1", "0.01")
+            _status(c, "skew-1", OrderStatus.FILLED, timeout_s=15.0)
+            sut.wait_event("ccxt_clock_resync", 5.0, since=since)
+        finally:
+            exchange_fault(sut, VENUE, "clear")
+        _submit(c, "skew-2", "0.01")  # our offset is now 10 s off: resynced again
+        _status(c, "skew-2", OrderStatus.FILLED, timeout_s=15.0)
+        settle(c, sut, ["rl-1", "skew-1", "skew-2"])
+
+    def test_position_heartbeat_agrees(self, sut: CcxtSystem, c: ExecutionClient) -> None:
+        """After every fill above (BTC bought, ETH sold), a fresh heartbeat shows the
+        exchange's balances minus the baseline equal to the OMS's positions, no difference;
+        no beat ever diverged and the kill-switch is off."""
+        final = settle(c, sut)
+        want = {s: str(q) for s, q in final.oms_positions.items()}
+        assert set(want) == {BTC, ETH}
+
+        def agreeing() -> dict[str, Any] | None:
+            for e in sut.events("heartbeat", venue=VENUE):
+                same = {s: D(q) for s, q in (e.get("venue_positions") or {}).items()}
+                if (
+                    e.get("venue_age_s") == 0.0
+                    and e.get("diff") == {}
+                    and same == {s: D(q) for s, q in want.items()}
+                ):
+                    return e
+            return None
+
+        eventually(agreeing, 10.0, interval_s=0.1)
+        assert not sut.events("position_divergence")
+        assert not kill_switch(sut)["engaged"]
+
+    def test_kill_switch_cancels_the_open_orders_at_the_exchange(
+        self, sut: CcxtSystem, c: ExecutionClient
+    ) -> None:
+        """Resting orders in both symbols; the operator engages the kill-switch: the
+        connector mass-cancels per symbol, the exchange shows them CANCELED, the OMS too,
+        and a new order is refused. (Last: the system stays halted.)"""
+        _submit(c, "ks-btc", "0.01", LOW_BID)
+        _submit(c, "ks-eth", "0.1", "2900.00", symbol=ETH)
+        _status(c, "ks-btc", OrderStatus.ACCEPTED)
+        _status(c, "ks-eth", OrderStatus.ACCEPTED)
+        since = sut.mark()
+        done = sut.cli("kill-switch", "engage", "--reason", "ccxt halt")
+        assert done.returncode == 0, done.stdout + done.stderr
+        sut.wait_event("ccxt_mass_cancel", 10.0, since=since, accepted=True)
+        _status(c, "ks-btc", OrderStatus.CANCELLED)
+        _status(c, "ks-eth", OrderStatus.CANCELLED)
+        final = settle(c, sut, ["ks-btc", "ks-eth"])
+        assert {final.order(i)["status"] for i in ("ks-btc", "ks-eth")} == {"CANCELED"}
+        assert not [o for o in final.exchange["orders"] if o["is_open"]]
+        with pytest.raises(KillSwitchEngaged):
+            c.submit(VENUE, BTC, "BUY", "0.01", "LIMIT", price=LOW_BID, tif="GTC")
+        check_journal_fills(sut, final.oms)
+
+
+def _exchange_order(sut: CcxtSystem, coid: str) -> dict[str, Any]:
+    return next(
+        o for o in inspect_exchange(sut, VENUE, cli=False)["orders"] if o["client_order_id"] == coid
+    )
+
+
+def _fills_once(sut: CcxtSystem, final: Comparison) -> None:
+    """The journal's fills: exec ids unique and adding up to the OMS's cum (every order),
+    and for each order as many fills as the exchange has trades (each trade applied once,
+    none folded into a reconciliation's missed fill)."""
+    check_journal_fills(sut, final.oms)
+    fills: dict[str, list[str]] = {}
+    for r in journal_records(sut):
+        if r["kind"] == "record" and r["data"]["kind"] == "fill":
+            fills.setdefault(r["data"]["id"], []).append(r["data"]["exec_id"])
+    for coid in final.oms:
+        trades = [t for o in final.exchange["orders"] if chain_head(o["client_order_id"]) == coid
+                  for t in o["trade_ids"]]  # fmt: skip
+        ids = fills.get(coid, [])
+        assert len(ids) == len(trades), (coid, ids, trades)
+        assert not [i for i in ids if i.startswith("recon:")], (coid, ids)

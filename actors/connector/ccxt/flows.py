@@ -21,6 +21,7 @@ from protocol.messages import CancelOnVenue, PlaceOrder, ReplaceOnVenue
 
 LOOKUPS_AFTER_UNKNOWN = 3  # lookups by client id after a lost submit answer (then: the OMS)
 LOOKUP_DELAYS_S = (0.2, 0.5, 1.0)
+POLL_CONCURRENCY = 8  # lookups of one poll in flight at once
 
 
 @dataclass
@@ -127,6 +128,16 @@ class Flows:
             return None
         await self.apply_with_trades(intent, order)
         return True
+
+    async def poll_live(self) -> None:
+        """Look up every order we answer for (its fills and state since we last heard)."""
+        sem = asyncio.Semaphore(POLL_CONCURRENCY)
+
+        async def one(intent: Intent) -> None:
+            async with sem:
+                await self.lookup(intent)
+
+        await asyncio.gather(*(one(live.intent) for live in list(self.tracker.live.values())))
 
     async def apply_with_trades(
         self, intent: Intent, order: Mapping[str, Any], *, final_event: bool = True

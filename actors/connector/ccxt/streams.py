@@ -12,10 +12,7 @@ from typing import Any
 from actors.connector.ccxt import execs, mapping
 from actors.connector.ccxt import reading as rd
 from actors.connector.ccxt.flows import Flows
-from actors.connector.ccxt.intents import Intent
 from protocol.ccxt_config import CcxtCfg
-
-POLL_CONCURRENCY = 8  # lookups of one poll in flight at once
 
 
 class UserStream:
@@ -111,14 +108,5 @@ class UserStream:
                 pass
             self.poll_now.clear()
             if self.tracker.live:
-                await self._poll_live()
-
-    async def _poll_live(self) -> None:
-        self.polls += 1
-        sem = asyncio.Semaphore(POLL_CONCURRENCY)
-
-        async def one(intent: Intent) -> None:
-            async with sem:
-                await self.flows.lookup(intent)
-
-        await asyncio.gather(*(one(live.intent) for live in list(self.tracker.live.values())))
+                self.polls += 1
+                await self.flows.poll_live()

@@ -57,6 +57,7 @@ class Tracker:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.execs: list[ExecReport] = []
         self.delivered = 0
+        self.fills_queued = 0  # fills handed on so far (a positions answer's consistency)
 
     @property
     def exec_mark(self) -> int:
@@ -209,3 +210,4 @@ class Tracker:
             if len(self._seen) > SEEN_EXEC_IDS:
                 self._seen.popitem(last=False)
             self.execs.append(report)
+            self.fills_queued += report.kind == "fill"
