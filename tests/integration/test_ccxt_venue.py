@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,17 +20,25 @@ import pytest
 from protocol.client import ExecutionClient
 from protocol.exceptions import KillSwitchEngaged
 from protocol.messages import OrderStatus
+from tests.exchangesim.process import KEY_ENV as X_KEY_ENV
+from tests.exchangesim.process import SECRET_ENV as X_SECRET_ENV
+from tests.exchangesim.process import ExchangeProcess, exchange_config
+from tests.exchangesim.rig import API_KEY as XSIM_KEY
 from tests.helpers import eventually
 from tests.integration.ccxt_support import (
     BTC,
     CONNECTOR,
     CRASH_POINTS,
     ETH,
+    KEY_ENV,
+    SECRET_ENV,
     VENUE,
     CcxtSystem,
     Comparison,
     chain_head,
+    overrides,
     settle,
+    venue_cfg,
 )
 from tests.integration.oms_support import check_journal_fills
 from tests.system_ops import (
@@ -326,3 +335,53 @@ def _fills_once(sut: CcxtSystem, final: Comparison) -> None:
         ids = fills.get(coid, [])
         assert len(ids) == len(trades), (coid, ids, trades)
         assert not [i for i in ids if i.startswith("recon:")], (coid, ids)
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+def test_wrong_credentials_take_the_venue_down_with_the_reason(short_tmp: Path) -> None:
+    """The exchange (run alone, with its own key) refuses our signature: the connector
+    logs `ccxt_auth_refused`, the venue goes DOWN with "authentication refused ..." in the
+    status, and nothing printed a traceback."""
+    xsim = ExchangeProcess(short_tmp / "x", exchange_config())
+    sut: CcxtSystem | None = None
+    try:
+        xsim.start()
+        venue = venue_cfg(
+            ccxt={"base_url": xsim.base_url, "api_key_env": X_KEY_ENV, "secret_env": X_SECRET_ENV},
+            down_after_failures=2,
+        )
+        del venue["sim"]  # the exchange runs outside the system
+        env = {X_KEY_ENV: XSIM_KEY, X_SECRET_ENV: "not-the-secret"}
+        sut = CcxtSystem(crash_at=(), env=env, overrides=overrides() | {"venues": [venue]})
+        sut.start(timeout_s=30.0)
+        refused = sut.wait_event("ccxt_auth_refused", 15.0)
+        assert "signature" in refused["reason"].lower(), refused
+
+        def down() -> dict[str, Any] | None:
+            row: dict[str, Any] = sut.status()["venues"][VENUE] if sut else {}
+            return row if row.get("state") == "DOWN" else None
+
+        row = eventually(down, 15.0)
+        assert row["detail"].startswith("authentication refused by binance: "), row
+        assert "not-the-secret" not in "\n".join(sut.raw_lines + sut.stderr_lines)
+        assert not [line for line in sut.raw_lines + sut.stderr_lines if "Traceback" in line]
+    finally:
+        if sut is not None:
+            sut.destroy()
+        xsim.destroy()
+
+
+def test_missing_credential_variable_is_exit_2_naming_it() -> None:
+    """`run` with the venue's secret variable unset: exit 2, one line naming it."""
+    sut = CcxtSystem(crash_at=())
+    del sut.env[SECRET_ENV]
+    try:
+        sut.start(wait_ready=False)
+        assert sut.wait_exit(20.0) == 2
+        lines = [line for line in sut.stderr_lines if line.strip()]
+        assert len(lines) == 1 and SECRET_ENV in lines[0], lines
+        assert KEY_ENV not in lines[0] and "Traceback" not in lines[0]
+    finally:
+        sut.destroy()
