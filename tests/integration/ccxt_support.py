@@ -25,6 +25,7 @@ from typing import Any
 
 from protocol import paths
 from protocol.client import ExecutionClient
+from protocol.domain import TERMINAL_STATUSES
 from protocol.messages import OrderStatus, OrderView
 from tests.helpers import SystemUnderTest, eventually
 from tests.integration.oms_support import UNSETTLED
@@ -154,7 +155,8 @@ def compare(
       once there too: the first never arrived);
     - every acknowledged order known to the OMS and, unless REJECTED, at the exchange; a
       REJECTED one never reached it;
-    - every exchange order belongs to an OMS order (by its chain head);
+    - every exchange order belongs to an OMS order (by its chain head), and an open one is
+      an open OMS order's current ClOrdID (none left behind by a replace);
     - per OMS order: settled (no pending, no UNKNOWN), status equal to the exchange's
       order under its current ClOrdID (NEW after a partly filled replaced order:
       PARTIALLY_FILLED), cum qty equal to the sum over its chain's exchange
@@ -173,6 +175,10 @@ def compare(
     for head in by_head:
         if head not in oms_heads:
             cmp.problems.append(f"exchange order {head} unknown to the OMS")
+    current_ids = {v.cl_ord_id for v in views.values() if v.status not in TERMINAL_STATUSES}
+    for o in data["orders"]:
+        if o["is_open"] and o["client_order_id"] not in current_ids:
+            cmp.problems.append(f"open exchange order {o['client_order_id']}: no open OMS order")
     for coid in acked:
         if coid not in views:
             cmp.problems.append(f"acked {coid} unknown to the OMS")

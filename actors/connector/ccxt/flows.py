@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from actors.connector.adapter import SendDone
 from actors.connector.ccxt import execs, mapping
@@ -22,6 +22,7 @@ from protocol.messages import CancelOnVenue, PlaceOrder, ReplaceOnVenue
 LOOKUPS_AFTER_UNKNOWN = 3  # lookups by client id after a lost submit answer (then: the OMS)
 LOOKUP_DELAYS_S = (0.2, 0.5, 1.0)
 POLL_CONCURRENCY = 8  # lookups of one poll in flight at once
+CANCEL_RETRY_DELAYS_S = (0.2, 0.5, 1.0)  # a cancel whose answer was lost is sent again
 
 
 @dataclass
@@ -109,9 +110,21 @@ class Flows:
     async def lookup(self, intent: Intent) -> bool | None:
         """Ask the exchange for `intent`'s order by client id: True (found, reported),
         False (it says no such order), None (not known now)."""
+        found = await self.fetch_by_client_id(intent)
+        if found is False:
+            self.tracker.note_unseen(intent)
+            return False
+        if found is None:
+            return None
+        await self.apply_with_trades(intent, found)
+        return True
+
+    async def fetch_by_client_id(self, intent: Intent) -> Mapping[str, Any] | Literal[False] | None:
+        """`intent`'s order as the exchange has it (not reported), False (no such order),
+        None (not known now)."""
         self.lookups += 1
         try:
-            order = await self.rest.call(
+            order: Mapping[str, Any] = await self.rest.call(
                 self.rest.ex.fetch_order,
                 None,
                 intent.symbol,
@@ -122,12 +135,10 @@ class Flows:
         except Exception as exc:  # noqa: BLE001 - classified below
             failure = self.rest.classify(exc)
             if failure.kind == "not_found":
-                self.tracker.note_unseen(intent)
                 return False
             self.log.info("ccxt_lookup_failed", cl_ord_id=intent.cl_ord_id, reason=failure.reason)
             return None
-        await self.apply_with_trades(intent, order)
-        return True
+        return order
 
     async def poll_live(self) -> None:
         """Look up every order we answer for (its fills and state since we last heard)."""
@@ -173,29 +184,36 @@ class Flows:
         self.tracker.apply_order(intent, order, trades, final_event=final_event)
 
     async def cancel(self, request: CancelOnVenue) -> None:
-        try:
-            order = await self.rest.call(
-                self.rest.ex.cancel_order, None, request.symbol, mapping.cancel_params(request)
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - classified below
-            failure = self.rest.classify(exc)
-            self.rest.count(failure.kind)
-            self.log.warning(
-                "ccxt_cancel_failed", cl_ord_id=request.cl_ord_id, kind=failure.kind,
-                reason=failure.reason,
-            )  # fmt: skip
-            if failure.kind in ("not_found", "rejected"):
-                # -2011 also when it has just filled: its state first, then the refusal
-                await self.lookup(self.tracker.intent_or(request.orig_cl_ord_id, request))
-                self.tracker.queue(
-                    [execs.cancel_rejected_exec(self.venue, request, failure.reason)]
+        """Cancel by client id. An answer lost (timeout, 5xx: not known whether it was
+        processed) is sent again - a cancel is idempotent, the second one of a cancelled
+        order is "unknown order" and reports the order's state; never confirmed, the
+        order's state is reported and the cancel refused, so the OMS is not left waiting."""
+        reason = ""
+        for delay_s in (0.0, *CANCEL_RETRY_DELAYS_S):
+            await asyncio.sleep(delay_s)
+            try:
+                order = await self.rest.call(
+                    self.rest.ex.cancel_order, None, request.symbol, mapping.cancel_params(request)
                 )
-            # not known: the OMS times the cancel out and asks the order's status
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - classified below
+                failure = self.rest.classify(exc)
+                self.rest.count(failure.kind)
+                self.log.warning(
+                    "ccxt_cancel_failed", cl_ord_id=request.cl_ord_id, kind=failure.kind,
+                    reason=failure.reason,
+                )  # fmt: skip
+                reason = failure.reason
+                if failure.kind in ("not_found", "rejected"):
+                    break  # -2011 also when it has just filled: its state, then the refusal
+                continue
+            intent = self.tracker.intent_for(request.orig_cl_ord_id, order)
+            await self.apply_with_trades(intent, order)
             return
-        intent = self.tracker.intent_for(request.orig_cl_ord_id, order)
-        await self.apply_with_trades(intent, order)
+        intent = self.tracker.intent_or(request.orig_cl_ord_id, request)
+        await self.lookup(intent)
+        self.tracker.queue([execs.cancel_rejected_exec(self.venue, request, reason)])
 
     async def replace(self, request: ReplaceOnVenue) -> None:
         """Cancel + new: the cancel's answer carries the old order's final filled quantity,
@@ -272,20 +290,25 @@ class Flows:
             )  # fmt: skip
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - the old order is cancelled: say so
+        except Exception as exc:  # noqa: BLE001 - classified below
             failure = self.rest.classify(exc)
             self.log.warning(
                 "ccxt_replace_new_failed", cl_ord_id=intent.cl_ord_id, kind=failure.kind,
                 reason=failure.reason,
             )  # fmt: skip
-            self.tracker.release(request.cl_ord_id, old.cl_ord_id)
-            self.tracker.queue(execs.order_execs(
-                self.venue, cancelled, cl_ord_id=old.cl_ord_id, order_qty=old.order_qty,
-                cum_offset=old.offset, cost_offset=old.cost,
-            ))  # fmt: skip
-            if failure.kind in ("rejected", "internal"):
-                self.tracker.forget(intent.cl_ord_id)
-            return
+            found = None
+            if failure.kind not in ("rejected", "internal"):  # it may be there: look
+                found = await self._find(intent)
+            if not isinstance(found, Mapping):  # not there: the old order is cancelled
+                self.tracker.release(request.cl_ord_id, old.cl_ord_id)
+                self.tracker.queue(execs.order_execs(
+                    self.venue, cancelled, cl_ord_id=old.cl_ord_id, order_qty=old.order_qty,
+                    cum_offset=old.offset, cost_offset=old.cost,
+                ))  # fmt: skip
+                if found is False or failure.kind in ("rejected", "internal"):
+                    self.tracker.forget(intent.cl_ord_id)
+                return
+            order = found
         self.tracker.queue([
             execs.replaced_exec(
                 self.venue, request, order, cum_offset=done_qty, cost_offset=done_cost
@@ -293,3 +316,13 @@ class Flows:
         ])  # fmt: skip
         self.tracker.release(intent.cl_ord_id)
         await self.apply_with_trades(intent, order)
+
+    async def _find(self, intent: Intent) -> Mapping[str, Any] | Literal[False] | None:
+        """Look an order whose create answer was lost up by client id a few times: the
+        order, False (the exchange says no such order), None (still not known)."""
+        for delay_s in LOOKUP_DELAYS_S[:LOOKUPS_AFTER_UNKNOWN]:
+            found = await self.fetch_by_client_id(intent)
+            if found is not None:
+                return found
+            await asyncio.sleep(delay_s)
+        return None

@@ -1,0 +1,104 @@
+"""The ccxt venue's harder cases through the real system (supervisor, OMS, the ccxt
+connector, the local exchange as real processes): an answer lost after the exchange took
+a replace's new order or a resting order, a 503 on a cancel, the connector killed -9 mid
+submit of a resting order. Each ends with the OMS equal to the exchange's inspection
+(`tests.integration.ccxt_support.compare`), nothing sent twice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from protocol.client import ExecutionClient
+from protocol.messages import OrderStatus
+from tests.helpers import eventually
+from tests.integration.ccxt_support import BTC, CONNECTOR, CRASH_POINTS, VENUE, CcxtSystem, settle
+from tests.system_ops import client, exchange_fault, submit_when_open
+
+pytestmark = pytest.mark.integration
+D = Decimal
+LOW_BID = "59000.00"
+
+
+@pytest.fixture(scope="module")
+def sut() -> Iterator[CcxtSystem]:
+    system = CcxtSystem()
+    try:
+        system.start(timeout_s=30.0)
+        yield system
+    finally:
+        system.destroy()
+
+
+@pytest.fixture(scope="module")
+def c(sut: CcxtSystem) -> Iterator[ExecutionClient]:
+    with client(sut) as ec:
+        yield ec
+
+
+def _rest(c: ExecutionClient, coid: str, qty: str = "0.01", price: str = LOW_BID) -> None:
+    submit_when_open(c, VENUE, "BUY", qty, price, client_order_id=coid, tif="GTC", symbol=BTC)
+
+
+def _status(c: ExecutionClient, coid: str, *statuses: OrderStatus, timeout_s: float = 15.0) -> None:
+    eventually(lambda: c.get_order(coid).status in statuses, timeout_s,
+               message=lambda: f"{coid}: {c.get_order(coid)}")  # fmt: skip
+
+
+def test_resting_order_answer_lost_after_acceptance(sut: CcxtSystem, c: ExecutionClient) -> None:
+    """The exchange takes a resting limit order and withholds the answer: the lookup by
+    client id finds it, ACCEPTED, once at the exchange."""
+    since = sut.mark()
+    exchange_fault(sut, VENUE, "timeout_after_accept", 1)
+    _rest(c, "tmo-rest")
+    _status(c, "tmo-rest", OrderStatus.ACCEPTED)
+    sut.wait_event("ccxt_submit_failed", 5.0, since=since, cl_ord_id="tmo-rest")
+    settle(c, sut, ["tmo-rest"])
+
+
+def test_replace_whose_new_order_answer_is_lost(sut: CcxtSystem, c: ExecutionClient) -> None:
+    """A replace is cancel + new; the exchange takes the new order and withholds the
+    answer. The new order rests at the exchange: the OMS must end with the order replaced
+    (the new qty and price, ACCEPTED under the replace's id), not cancelled with an order
+    nobody manages left on the book."""
+    _rest(c, "rep-tmo")
+    _status(c, "rep-tmo", OrderStatus.ACCEPTED)
+    exchange_fault(sut, VENUE, "timeout_after_accept", 1)
+    c.replace("rep-tmo", qty="0.02", price="59100.00")
+    final = settle(c, sut, ["rep-tmo"])
+    view = final.oms["rep-tmo"]
+    assert (view.status, view.cl_ord_id) == (OrderStatus.ACCEPTED, "rep-tmo.r1")
+    assert (view.qty, view.price) == (D("0.02"), D("59100.00"))
+    assert final.order("rep-tmo.r1")["status"] == "NEW"
+
+
+def test_cancel_met_by_a_503(sut: CcxtSystem, c: ExecutionClient) -> None:
+    """The exchange answers 503 (not processed) to a cancel: the order is still resting;
+    the OMS ends with it as the exchange has it, and a second cancel goes through."""
+    _rest(c, "c503")
+    _status(c, "c503", OrderStatus.ACCEPTED)
+    exchange_fault(sut, VENUE, "http_5xx", 1)
+    c.cancel("c503")
+    settle(c, sut, ["c503"])
+    if c.get_order("c503").status is not OrderStatus.CANCELLED:
+        c.cancel("c503")
+    _status(c, "c503", OrderStatus.CANCELLED)
+    settle(c, sut, ["c503"])
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_kill9_mid_submit_of_a_resting_order(
+    sut: CcxtSystem, c: ExecutionClient, point: str
+) -> None:
+    """The connector killed -9 at a crash point of a resting order's submit: the order
+    ends ACCEPTED, once at the exchange."""
+    coid = f"krest-{CRASH_POINTS.index(point)}"
+    since = sut.mark()
+    sut.arm(point)
+    _rest(c, coid)
+    sut.wait_event("injected_crash", 10.0, since=since, point=point)
+    sut.wait_event("actor_ready", 15.0, since=since, child=CONNECTOR)
+    _status(c, coid, OrderStatus.ACCEPTED, timeout_s=20.0)
+    settle(c, sut, [coid])
