@@ -28,8 +28,8 @@ from protocol.client import ExecutionClient
 from protocol.domain import TERMINAL_STATUSES
 from protocol.messages import OrderStatus, OrderView
 from tests.helpers import SystemUnderTest, eventually
-from tests.integration.oms_support import UNSETTLED
-from tests.system_ops import inspect_exchange
+from tests.integration.oms_support import UNSETTLED, check_journal_fills
+from tests.system_ops import inspect_exchange, journal_records
 
 D = Decimal
 VENUE = "bx-1"  # a hyphen: venue names allow it, ids and paths must cope
@@ -92,6 +92,7 @@ def overrides(**venue: Any) -> dict[str, Any]:
             "engage_on_missing": False,
         },
         "oms": {"request_timeout_s": 2.0, "reconcile_retry_initial_s": 0.2},
+        "risk": {"max_order_notional": "1000000000"},  # the exchange refuses a 2000 BTC sell
         "venues": [venue_cfg(**venue)],
     }
 
@@ -243,3 +244,22 @@ def settle(
     final = compare(c, sut, ids, cli=True)
     assert final, final.problems
     return final
+
+
+def fills_once(sut: SystemUnderTest, final: Comparison) -> None:
+    """The journal's fills: exec ids unique and adding up to the OMS's cum (every order),
+    and for each order as many fills as the exchange has trades (each trade applied once,
+    none folded into a reconciliation's missed fill)."""
+    records = journal_records(sut)
+    check_journal_fills(sut, final.oms, records)
+    fills: dict[str, list[str]] = {}
+    for r in records:
+        if r["kind"] == "record" and r["data"]["kind"] == "fill":
+            fills.setdefault(r["data"]["id"], []).append(r["data"]["exec_id"])
+    for coid, view in final.oms.items():
+        head = chain_head(view.cl_ord_id)
+        trades = [t for o in final.exchange["orders"] if chain_head(o["client_order_id"]) == head
+                  for t in o["trade_ids"]]  # fmt: skip
+        ids = fills.get(coid, [])
+        assert len(ids) == len(trades), (coid, ids, trades)
+        assert not [i for i in ids if i.startswith("recon:")], (coid, ids)

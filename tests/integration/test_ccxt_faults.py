@@ -6,20 +6,33 @@ submit of a resting order. Each ends with the OMS equal to the exchange's inspec
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from protocol.client import ExecutionClient
 from protocol.messages import OrderStatus
 from tests.helpers import eventually
-from tests.integration.ccxt_support import BTC, CONNECTOR, CRASH_POINTS, VENUE, CcxtSystem, settle
-from tests.system_ops import client, exchange_fault, submit_when_open
+from tests.integration.ccxt_support import (
+    BTC,
+    CONNECTOR,
+    CRASH_POINTS,
+    VENUE,
+    CcxtSystem,
+    fills_once,
+    settle,
+)
+from tests.system_ops import client, exchange_fault, inspect_exchange, submit_when_open
 
 pytestmark = pytest.mark.integration
 D = Decimal
 LOW_BID = "59000.00"
+TOP_ASK = "60000.05"
+EXCHANGE = f"exchangesim.{VENUE}"
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +115,65 @@ def test_kill9_mid_submit_of_a_resting_order(
     sut.wait_event("actor_ready", 15.0, since=since, child=CONNECTOR)
     _status(c, coid, OrderStatus.ACCEPTED, timeout_s=20.0)
     settle(c, sut, [coid])
+
+
+def test_refused_by_the_exchange_and_expired_market_orders(
+    sut: CcxtSystem, c: ExecutionClient
+) -> None:
+    """A sell of more than the account holds: REJECTED with the exchange's reason, never an
+    order there. A market buy larger than the quoted liquidity: what is quoted fills, the
+    rest expires (EXPIRED, cum as at the exchange)."""
+    submit_when_open(c, VENUE, "SELL", "2000", None, client_order_id="nofunds", tif="IOC",
+                     symbol=BTC)  # fmt: skip
+    _status(c, "nofunds", OrderStatus.REJECTED)
+    assert "insufficient" in c.get_order("nofunds").reason.lower(), c.get_order("nofunds")
+    submit_when_open(c, VENUE, "BUY", "0.5", None, client_order_id="ioc-big", tif="IOC",
+                     symbol=BTC)  # fmt: skip
+    _status(c, "ioc-big", OrderStatus.EXPIRED)
+    final = settle(c, sut, ["nofunds", "ioc-big"])
+    assert D(0) < final.oms["ioc-big"].cum_qty < D("0.5")
+
+
+def test_kill9_between_partial_fills(sut: CcxtSystem, c: ExecutionClient) -> None:
+    """A buy crossing every ask level fills a little at each liquidity step. The connector
+    is frozen (SIGSTOP) while the exchange fills more, then killed -9: its next
+    incarnation finds the order in its intent log, polls it, and the OMS gets every trade
+    once; FILLED as at the exchange."""
+    submit_when_open(c, VENUE, "BUY", "0.6", TOP_ASK, client_order_id="walk-kill", tif="GTC",
+                     symbol=BTC)  # fmt: skip
+    eventually(lambda: c.get_order("walk-kill").cum_qty > 0, 10.0)
+    pid = sut.pid_of(CONNECTOR)
+    since = sut.mark()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        seen = c.get_order("walk-kill").cum_qty
+        eventually(lambda: D(_exchange_order(sut, "walk-kill")["filled_qty"]) > seen, 10.0)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    sut.wait_event("actor_ready", 15.0, since=since, child=CONNECTOR)
+    _status(c, "walk-kill", OrderStatus.FILLED)
+    final = settle(c, sut, ["walk-kill"])
+    assert final.oms["walk-kill"].cum_qty == D("0.6")
+    fills_once(sut, final)
+
+
+def test_exchange_killed_mid_fills(sut: CcxtSystem, c: ExecutionClient) -> None:
+    """The exchange itself is killed -9 while a resting order fills step by step; the
+    supervisor restarts it (its state survives), the connector's stream and requests come
+    back, and the OMS ends with every trade once, FILLED as at the exchange."""
+    submit_when_open(c, VENUE, "BUY", "0.6", TOP_ASK, client_order_id="walk-xkill", tif="GTC",
+                     symbol=BTC)  # fmt: skip
+    eventually(lambda: c.get_order("walk-xkill").cum_qty > 0, 10.0)
+    since = sut.mark()
+    os.kill(sut.pid_of(EXCHANGE), signal.SIGKILL)
+    sut.wait_event("actor_ready", 15.0, since=since, child=EXCHANGE)
+    _status(c, "walk-xkill", OrderStatus.FILLED, timeout_s=20.0)
+    final = settle(c, sut, ["walk-xkill"])
+    assert final.oms["walk-xkill"].cum_qty == D("0.6")
+    fills_once(sut, final)
+
+
+def _exchange_order(sut: CcxtSystem, coid: str) -> dict[str, Any]:
+    return next(
+        o for o in inspect_exchange(sut, VENUE, cli=False)["orders"] if o["client_order_id"] == coid
+    )

@@ -34,8 +34,7 @@ from tests.integration.ccxt_support import (
     SECRET_ENV,
     VENUE,
     CcxtSystem,
-    Comparison,
-    chain_head,
+    fills_once,
     overrides,
     settle,
     venue_cfg,
@@ -45,7 +44,6 @@ from tests.system_ops import (
     client,
     exchange_fault,
     inspect_exchange,
-    journal_records,
     kill_switch,
     submit_when_open,
 )
@@ -224,7 +222,7 @@ class TestCcxtVenue:
         final = settle(c, sut, ["walk-ws"])
         assert final.oms["walk-ws"].cum_qty == D("0.5")
         assert sut.actor(CONNECTOR)["info"]["polls"] > polls
-        _fills_once(sut, final)
+        fills_once(sut, final)
 
     def test_duplicated_and_delayed_trade_events_applied_once(
         self, sut: CcxtSystem, c: ExecutionClient
@@ -245,7 +243,7 @@ class TestCcxtVenue:
             exchange_fault(sut, VENUE, "clear")
         assert exchange_fault(sut, VENUE, "status")["events_sent"] > sent
         assert final.oms_positions[ETH] == D("-0.05")
-        _fills_once(sut, final)
+        fills_once(sut, final)
 
     def test_rate_limit_and_clock_skew(self, sut: CcxtSystem, c: ExecutionClient) -> None:
         """429 with Retry-After on the next requests, then a server clock 10 s behind ours
@@ -318,23 +316,6 @@ def _exchange_order(sut: CcxtSystem, coid: str) -> dict[str, Any]:
     return next(
         o for o in inspect_exchange(sut, VENUE, cli=False)["orders"] if o["client_order_id"] == coid
     )
-
-
-def _fills_once(sut: CcxtSystem, final: Comparison) -> None:
-    """The journal's fills: exec ids unique and adding up to the OMS's cum (every order),
-    and for each order as many fills as the exchange has trades (each trade applied once,
-    none folded into a reconciliation's missed fill)."""
-    check_journal_fills(sut, final.oms)
-    fills: dict[str, list[str]] = {}
-    for r in journal_records(sut):
-        if r["kind"] == "record" and r["data"]["kind"] == "fill":
-            fills.setdefault(r["data"]["id"], []).append(r["data"]["exec_id"])
-    for coid in final.oms:
-        trades = [t for o in final.exchange["orders"] if chain_head(o["client_order_id"]) == coid
-                  for t in o["trade_ids"]]  # fmt: skip
-        ids = fills.get(coid, [])
-        assert len(ids) == len(trades), (coid, ids, trades)
-        assert not [i for i in ids if i.startswith("recon:")], (coid, ids)
 
 
 # --------------------------------------------------------------------------- credentials
