@@ -26,7 +26,13 @@ from tests.integration.ccxt_support import (
     fills_once,
     settle,
 )
-from tests.system_ops import client, exchange_fault, inspect_exchange, submit_when_open
+from tests.system_ops import (
+    client,
+    exchange_fault,
+    inspect_exchange,
+    kill_switch,
+    submit_when_open,
+)
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -171,6 +177,30 @@ def test_exchange_killed_mid_fills(sut: CcxtSystem, c: ExecutionClient) -> None:
     final = settle(c, sut, ["walk-xkill"])
     assert final.oms["walk-xkill"].cum_qty == D("0.6")
     fills_once(sut, final)
+
+
+def test_answer_lost_and_lookups_refused(sut: CcxtSystem, c: ExecutionClient) -> None:
+    """The exchange takes a resting order and withholds the answer, then answers 503 to
+    the next requests (the connector's lookups among them): the connector cannot tell and
+    says nothing, the OMS holds the order pending and never guesses (no resubmission);
+    once the exchange answers again, its status query finds it: ACCEPTED, once there."""
+    since = sut.mark()
+    exchange_fault(sut, VENUE, "timeout_after_accept", 1)
+    _rest(c, "lost-503")
+    sut.wait_event("sim_answer_withheld", 5.0, since=since)  # it took the order
+    exchange_fault(sut, VENUE, "http_5xx", 6)
+    _status(c, "lost-503", OrderStatus.ACCEPTED, timeout_s=20.0)
+    final = settle(c, sut, ["lost-503"])
+    assert final.order("lost-503")["status"] == "NEW"
+    assert not sut.events("order_resubmitted", since=since, client_order_id="lost-503")
+
+
+def test_no_escalation_divergence_or_kill_switch(sut: CcxtSystem) -> None:
+    """Through every case above (the last here): reconciliation never escalated, the
+    position heartbeat never diverged, the kill-switch stayed off."""
+    assert not sut.events("reconcile_escalation")
+    assert not sut.events("position_divergence")
+    assert not kill_switch(sut)["engaged"]
 
 
 def _exchange_order(sut: CcxtSystem, coid: str) -> dict[str, Any]:
