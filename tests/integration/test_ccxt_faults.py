@@ -85,8 +85,10 @@ def test_replace_whose_new_order_answer_is_lost(sut: CcxtSystem, c: ExecutionCli
     _rest(c, "rep-tmo")
     _status(c, "rep-tmo", OrderStatus.ACCEPTED)
     exchange_fault(sut, VENUE, "timeout_after_accept", 1)
+    since = sut.mark()
     c.replace("rep-tmo", qty="0.02", price="59100.00")
     final = settle(c, sut, ["rep-tmo"])
+    assert not sut.events("exec_refused", since=since), sut.events("exec_refused", since=since)
     view = final.oms["rep-tmo"]
     assert (view.status, view.cl_ord_id) == (OrderStatus.ACCEPTED, "rep-tmo.r1")
     assert (view.qty, view.price) == (D("0.02"), D("59100.00"))
@@ -193,6 +195,34 @@ def test_answer_lost_and_lookups_refused(sut: CcxtSystem, c: ExecutionClient) ->
     final = settle(c, sut, ["lost-503"])
     assert final.order("lost-503")["status"] == "NEW"
     assert not sut.events("order_resubmitted", since=since, client_order_id="lost-503")
+
+
+def test_replace_to_a_marketable_price(sut: CcxtSystem, c: ExecutionClient) -> None:
+    """A resting buy replaced to a price above every ask: the new exchange order fills at
+    once and then step by step; the OMS hears the replace first (its fills would be
+    refused before it) and every trade once, FILLED as at the exchange."""
+    _rest(c, "rep-take", qty="0.3")
+    _status(c, "rep-take", OrderStatus.ACCEPTED)
+    since = sut.mark()
+    c.replace("rep-take", price=TOP_ASK)
+    _status(c, "rep-take", OrderStatus.FILLED)
+    final = settle(c, sut, ["rep-take"])
+    assert final.oms["rep-take"].cl_ord_id == "rep-take.r1"
+    assert final.order("rep-take.r1")["status"] == "FILLED"
+    fills_once(sut, final)
+    assert not sut.events("exec_refused", since=since)
+
+
+def test_cancel_while_it_fills(sut: CcxtSystem, c: ExecutionClient) -> None:
+    """A cancel sent while the order fills step by step: it ends CANCELLED with what
+    filled before, or FILLED (the cancel refused as too late), as at the exchange."""
+    submit_when_open(c, VENUE, "BUY", "0.35", TOP_ASK, client_order_id="cx-walk", tif="GTC",
+                     symbol=BTC)  # fmt: skip
+    eventually(lambda: c.get_order("cx-walk").cum_qty > 0, 10.0)
+    c.cancel("cx-walk")
+    _status(c, "cx-walk", OrderStatus.CANCELLED, OrderStatus.FILLED)
+    final = settle(c, sut, ["cx-walk"])
+    fills_once(sut, final)
 
 
 def test_no_escalation_divergence_or_kill_switch(sut: CcxtSystem) -> None:

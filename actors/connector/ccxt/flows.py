@@ -314,6 +314,8 @@ class Flows:
                 self.venue, request, order, cum_offset=done_qty, cost_offset=done_cost
             )
         ])  # fmt: skip
+        vid = rd.order_view(order).venue_order_id
+        self.tracker.covered(mapping.exec_id_new(vid))  # "replaced" is its acceptance
         self.tracker.release(intent.cl_ord_id)
         await self.apply_with_trades(intent, order)
 

@@ -202,6 +202,11 @@ class Tracker:
             self.log.info("ccxt_intent_dropped", cl_ord_id=intent.cl_ord_id)
             self.forget(intent.cl_ord_id)
 
+    def covered(self, exec_id: str) -> None:
+        """`exec_id` is said by another execution (a replace's new order's "accepted" by
+        its "replaced"): never queued."""
+        self._seen[exec_id] = None
+
     def queue(self, reports: Iterable[ExecReport]) -> None:
         for report in reports:
             if report.exec_id in self._seen:
