@@ -225,9 +225,12 @@ def settle(
     sut: SystemUnderTest,
     acked: Iterable[str] = (),
     timeout_s: float = 20.0,
+    *,
+    cli: bool = False,
 ) -> Comparison:
     """Wait until the OMS agrees with the exchange (`compare`, reading the exchange's state
-    in-process), then check once more against the inspection CLI's output."""
+    in-process: the inspection's own function); `cli`: then check once more against the
+    inspection CLI's output (a process start: once per module is enough)."""
     ids = list(acked)
     last: list[Comparison] = []
 
@@ -241,7 +244,7 @@ def settle(
         message=lambda: f"OMS != exchange: {last[0].problems[:10] if last else '?'}\n"
         + sut.describe(),
     )  # fmt: skip
-    final = compare(c, sut, ids, cli=True)
+    final = compare(c, sut, ids, cli=True) if cli else last[0]
     assert final, final.problems
     return final
 

@@ -225,9 +225,11 @@ def test_cancel_while_it_fills(sut: CcxtSystem, c: ExecutionClient) -> None:
     fills_once(sut, final)
 
 
-def test_no_escalation_divergence_or_kill_switch(sut: CcxtSystem) -> None:
-    """Through every case above (the last here): reconciliation never escalated, the
-    position heartbeat never diverged, the kill-switch stayed off."""
+def test_no_escalation_divergence_or_kill_switch(sut: CcxtSystem, c: ExecutionClient) -> None:
+    """Through every case above (the last here): the OMS equals the exchange's inspection
+    (its CLI), reconciliation never escalated, the position heartbeat never diverged, the
+    kill-switch stayed off."""
+    settle(c, sut, cli=True)
     assert not sut.events("reconcile_escalation")
     assert not sut.events("position_divergence")
     assert not kill_switch(sut)["engaged"]

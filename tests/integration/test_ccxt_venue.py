@@ -304,7 +304,7 @@ class TestCcxtVenue:
         sut.wait_event("ccxt_mass_cancel", 10.0, since=since, accepted=True)
         _status(c, "ks-btc", OrderStatus.CANCELLED)
         _status(c, "ks-eth", OrderStatus.CANCELLED)
-        final = settle(c, sut, ["ks-btc", "ks-eth"])
+        final = settle(c, sut, ["ks-btc", "ks-eth"], cli=True)  # every order of the class
         assert {final.order(i)["status"] for i in ("ks-btc", "ks-eth")} == {"CANCELED"}
         assert not [o for o in final.exchange["orders"] if o["is_open"]]
         with pytest.raises(KillSwitchEngaged):
