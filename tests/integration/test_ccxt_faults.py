@@ -225,6 +225,29 @@ def test_cancel_while_it_fills(sut: CcxtSystem, c: ExecutionClient) -> None:
     fills_once(sut, final)
 
 
+def test_kill9_mid_replace(sut: CcxtSystem, c: ExecutionClient) -> None:
+    """A replace of a partly filled order: the old order is cancelled, the exchange takes
+    the new one and withholds the answer, and the connector is killed -9 while it waits.
+    The next incarnation and the OMS settle it: replaced (the new order rests under the
+    replace's id, carrying the rest), cum kept, nothing sent twice."""
+    submit_when_open(c, VENUE, "BUY", "0.5", "60000.01", client_order_id="rep-kill",
+                     tif="GTC", symbol=BTC)  # fmt: skip
+    eventually(lambda: c.get_order("rep-kill").cum_qty > 0, 10.0)
+    since = sut.mark()
+    exchange_fault(sut, VENUE, "timeout_after_accept", 1)
+    c.replace("rep-kill", qty="0.6", price=LOW_BID)
+    sut.wait_event("sim_answer_withheld", 10.0, since=since)
+    os.kill(sut.pid_of(CONNECTOR), signal.SIGKILL)
+    sut.wait_event("actor_ready", 15.0, since=since, child=CONNECTOR)
+    eventually(lambda: c.get_order("rep-kill").cl_ord_id == "rep-kill.r1", 15.0)
+    final = settle(c, sut, ["rep-kill"])
+    cum = D(final.order("rep-kill")["filled_qty"])
+    new = final.order("rep-kill.r1")
+    assert final.oms["rep-kill"].cum_qty == cum > 0
+    assert (new["status"], D(new["qty"])) == ("NEW", D("0.6") - cum)
+    fills_once(sut, final)
+
+
 def test_no_escalation_divergence_or_kill_switch(sut: CcxtSystem, c: ExecutionClient) -> None:
     """Through every case above (the last here): the OMS equals the exchange's inspection
     (its CLI), reconciliation never escalated, the position heartbeat never diverged, the
