@@ -248,6 +248,22 @@ def test_kill9_mid_replace(sut: CcxtSystem, c: ExecutionClient) -> None:
     fills_once(sut, final)
 
 
+def test_oms_killed_mid_fills(sut: CcxtSystem, c: ExecutionClient) -> None:
+    """The OMS is killed -9 while a resting order fills step by step at the exchange; the
+    next OMS incarnation replays its journal, the connector resends what it has not had
+    acknowledged, reconciliation covers the rest: FILLED, every trade once."""
+    submit_when_open(c, VENUE, "BUY", "0.6", TOP_ASK, client_order_id="walk-oms", tif="GTC",
+                     symbol=BTC)  # fmt: skip
+    eventually(lambda: c.get_order("walk-oms").cum_qty > 0, 10.0)
+    since = sut.mark()
+    os.kill(sut.pid_of("oms"), signal.SIGKILL)
+    sut.wait_event("actor_ready", 15.0, since=since, child="oms")
+    _status(c, "walk-oms", OrderStatus.FILLED, timeout_s=20.0)
+    final = settle(c, sut, ["walk-oms"])
+    assert final.oms["walk-oms"].cum_qty == D("0.6")
+    fills_once(sut, final)
+
+
 def test_no_escalation_divergence_or_kill_switch(sut: CcxtSystem, c: ExecutionClient) -> None:
     """Through every case above (the last here): the OMS equals the exchange's inspection
     (its CLI), reconciliation never escalated, the position heartbeat never diverged, the
