@@ -195,13 +195,16 @@ class TestCcxtVenue:
             exchange_fault(sut, VENUE, "http_5xx", 1)
             _submit(c, coid, "0.01")
             _status(c, coid, OrderStatus.FILLED, timeout_s=20.0)
-            if sut.events("ccxt_submit_failed", since=since, cl_ord_id=coid):
+            try:  # the log is read by a thread: give it time
+                sut.wait_event("ccxt_submit_failed", 3.0, since=since, cl_ord_id=coid)
                 break
+            except AssertionError:
+                continue
         else:
             pytest.fail("no submit met the 503")
         final = settle(c, sut, [coid])
         assert final.order(coid)["status"] == "FILLED"
-        assert sut.events("order_resubmitted", since=since)
+        sut.wait_event("order_resubmitted", 5.0, since=since, client_order_id=coid)
 
     def test_dropped_stream_fills_recovered_over_rest(
         self, sut: CcxtSystem, c: ExecutionClient
@@ -221,7 +224,7 @@ class TestCcxtVenue:
         _status(c, "walk-ws", OrderStatus.FILLED)
         final = settle(c, sut, ["walk-ws"])
         assert final.oms["walk-ws"].cum_qty == D("0.5")
-        assert sut.actor(CONNECTOR)["info"]["polls"] > polls
+        eventually(lambda: sut.actor(CONNECTOR)["info"]["polls"] > polls, 5.0)  # REST poll
         fills_once(sut, final)
 
     def test_duplicated_and_delayed_trade_events_applied_once(
