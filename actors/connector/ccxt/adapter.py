@@ -33,10 +33,16 @@ Promises, and how each is kept:
   here with the field named (`limits.check_order`), never sent.
 - **Replace** is cancel + new (exact: the cancel's answer gives the old order's final
   filled quantity, the new order carries the rest under the replace's client id), reported
-  to the OMS as one `replaced` execution; a cancel that fails because the order is done
-  is a `cancel_rejected`.
+  to the OMS as one `replaced` execution (the order as of the replace; the new order's own
+  fills follow as fills); meanwhile the stream's word on either order waits (the old
+  order's CANCELED is the replace, not a cancel). A new order whose answer was lost is
+  looked up by client id; a cancel that fails because the order is done is a
+  `cancel_rejected`, one whose answer was lost is sent again (never confirmed: the
+  order's state, then `cancel_rejected`).
 - **Positions** for the heartbeat: spot balances of each symbol's base asset, minus the
-  configured baseline (`mapping.positions_from_balance`).
+  configured baseline (`mapping.positions_from_balance`), consistent with the executions
+  handed on before the answer (the cut the heartbeat compares at): after the balance the
+  orders we answer for are looked up, and the balance read again if that found a fill.
 """
 
 from __future__ import annotations

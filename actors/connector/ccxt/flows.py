@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from actors.connector.adapter import SendDone
 from actors.connector.ccxt import execs, mapping
@@ -21,6 +21,8 @@ from protocol.messages import CancelOnVenue, PlaceOrder, ReplaceOnVenue
 
 LOOKUPS_AFTER_UNKNOWN = 3  # lookups by client id after a lost submit answer (then: the OMS)
 LOOKUP_DELAYS_S = (0.2, 0.5, 1.0)
+POLL_CONCURRENCY = 8  # lookups of one poll in flight at once
+CANCEL_RETRY_DELAYS_S = (0.2, 0.5, 1.0)  # a cancel whose answer was lost is sent again
 
 
 @dataclass
@@ -108,9 +110,21 @@ class Flows:
     async def lookup(self, intent: Intent) -> bool | None:
         """Ask the exchange for `intent`'s order by client id: True (found, reported),
         False (it says no such order), None (not known now)."""
+        found = await self.fetch_by_client_id(intent)
+        if found is False:
+            self.tracker.note_unseen(intent)
+            return False
+        if found is None:
+            return None
+        await self.apply_with_trades(intent, found)
+        return True
+
+    async def fetch_by_client_id(self, intent: Intent) -> Mapping[str, Any] | Literal[False] | None:
+        """`intent`'s order as the exchange has it (not reported), False (no such order),
+        None (not known now)."""
         self.lookups += 1
         try:
-            order = await self.rest.call(
+            order: Mapping[str, Any] = await self.rest.call(
                 self.rest.ex.fetch_order,
                 None,
                 intent.symbol,
@@ -121,12 +135,20 @@ class Flows:
         except Exception as exc:  # noqa: BLE001 - classified below
             failure = self.rest.classify(exc)
             if failure.kind == "not_found":
-                self.tracker.note_unseen(intent)
                 return False
             self.log.info("ccxt_lookup_failed", cl_ord_id=intent.cl_ord_id, reason=failure.reason)
             return None
-        await self.apply_with_trades(intent, order)
-        return True
+        return order
+
+    async def poll_live(self) -> None:
+        """Look up every order we answer for (its fills and state since we last heard)."""
+        sem = asyncio.Semaphore(POLL_CONCURRENCY)
+
+        async def one(intent: Intent) -> None:
+            async with sem:
+                await self.lookup(intent)
+
+        await asyncio.gather(*(one(live.intent) for live in list(self.tracker.live.values())))
 
     async def apply_with_trades(
         self, intent: Intent, order: Mapping[str, Any], *, final_event: bool = True
@@ -162,43 +184,53 @@ class Flows:
         self.tracker.apply_order(intent, order, trades, final_event=final_event)
 
     async def cancel(self, request: CancelOnVenue) -> None:
-        try:
-            order = await self.rest.call(
-                self.rest.ex.cancel_order, None, request.symbol, mapping.cancel_params(request)
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - classified below
-            failure = self.rest.classify(exc)
-            self.rest.count(failure.kind)
-            self.log.warning(
-                "ccxt_cancel_failed", cl_ord_id=request.cl_ord_id, kind=failure.kind,
-                reason=failure.reason,
-            )  # fmt: skip
-            if failure.kind in ("not_found", "rejected"):
-                # -2011 also when it has just filled: its state first, then the refusal
-                await self.lookup(self.tracker.intent_or(request.orig_cl_ord_id, request))
-                self.tracker.queue(
-                    [execs.cancel_rejected_exec(self.venue, request, failure.reason)]
+        """Cancel by client id. An answer lost (timeout, 5xx: not known whether it was
+        processed) is sent again - a cancel is idempotent, the second one of a cancelled
+        order is "unknown order" and reports the order's state; never confirmed, the
+        order's state is reported and the cancel refused, so the OMS is not left waiting."""
+        reason = ""
+        for delay_s in (0.0, *CANCEL_RETRY_DELAYS_S):
+            await asyncio.sleep(delay_s)
+            try:
+                order = await self.rest.call(
+                    self.rest.ex.cancel_order, None, request.symbol, mapping.cancel_params(request)
                 )
-            # not known: the OMS times the cancel out and asks the order's status
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - classified below
+                failure = self.rest.classify(exc)
+                self.rest.count(failure.kind)
+                self.log.warning(
+                    "ccxt_cancel_failed", cl_ord_id=request.cl_ord_id, kind=failure.kind,
+                    reason=failure.reason,
+                )  # fmt: skip
+                reason = failure.reason
+                if failure.kind in ("not_found", "rejected"):
+                    break  # -2011 also when it has just filled: its state, then the refusal
+                continue
+            intent = self.tracker.intent_for(request.orig_cl_ord_id, order)
+            await self.apply_with_trades(intent, order)
             return
-        intent = self.tracker.intent_for(request.orig_cl_ord_id, order)
-        await self.apply_with_trades(intent, order)
+        intent = self.tracker.intent_or(request.orig_cl_ord_id, request)
+        await self.lookup(intent)
+        self.tracker.queue([execs.cancel_rejected_exec(self.venue, request, reason)])
 
     async def replace(self, request: ReplaceOnVenue) -> None:
         """Cancel + new: the cancel's answer carries the old order's final filled quantity,
         the new order the rest of the replace's total under the replace's client id. The
         OMS hears "replaced" once the new order is on the book; a cancel the exchange
-        refuses (the order is done) is a "cancel_rejected" of the replace."""
+        refuses (the order is done) is a "cancel_rejected" of the replace. Meanwhile the
+        stream's word on either order waits (`Tracker.replacing`): the old order's cancel
+        is the replace, not a cancel, and the new order's events follow "replaced"."""
+        try:
+            await self._replace(request)
+        finally:
+            if request.cl_ord_id in self.tracker.held:  # ended without "replaced"
+                self.tracker.release(request.cl_ord_id, request.orig_cl_ord_id)
+
+    async def _replace(self, request: ReplaceOnVenue) -> None:
         old = self.tracker.intent_or(request.orig_cl_ord_id, request)
-        live = self.tracker.live.get(old.cl_ord_id)
-        left = request.qty - old.offset - (live.filled if live is not None else Decimal(0))
-        problem = "filled before the replace" if left <= 0 else self.intake_problem(request, left)
-        if problem is not None:  # refused before the old order is touched
-            self.tracker.queue([execs.cancel_rejected_exec(self.venue, request, problem)])
-            return
-        self.tracker.replacing(old.cl_ord_id)
+        self.tracker.replacing(old.cl_ord_id, request.cl_ord_id)
         try:
             cancelled = await self.rest.call(
                 self.rest.ex.cancel_order, None, request.symbol,
@@ -213,7 +245,7 @@ class Flows:
                 "ccxt_replace_failed", cl_ord_id=request.cl_ord_id, kind=failure.kind,
                 reason=failure.reason,
             )  # fmt: skip
-            self.tracker.replaced_away.pop(old.cl_ord_id, None)  # it lives on as it is
+            self.tracker.release(request.cl_ord_id, old.cl_ord_id)
             if failure.kind in ("not_found", "rejected"):
                 await self.lookup(old)
                 self.tracker.queue(
@@ -232,7 +264,7 @@ class Flows:
                 if remaining <= 0
                 else (self.intake_problem(request, remaining) or "")
             )
-            self.tracker.replaced_away.pop(old.cl_ord_id, None)  # it ends cancelled
+            self.tracker.release(request.cl_ord_id, old.cl_ord_id)
             await self.apply_with_trades(old, cancelled)
             self.tracker.queue([execs.cancel_rejected_exec(self.venue, request, why)])
             return
@@ -249,7 +281,6 @@ class Flows:
         self.intents.add(intent)
         self.intents.sync()  # persist before send
         self.tracker.live[intent.cl_ord_id] = Live(intent)
-        self.tracker.held.add(intent.cl_ord_id)
         self.tracker.forget(request.orig_cl_ord_id)
         args = mapping.create_args(request, amount=remaining)
         try:
@@ -259,25 +290,41 @@ class Flows:
             )  # fmt: skip
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - the old order is cancelled: say so
-            self.tracker.held.discard(intent.cl_ord_id)
+        except Exception as exc:  # noqa: BLE001 - classified below
             failure = self.rest.classify(exc)
             self.log.warning(
                 "ccxt_replace_new_failed", cl_ord_id=intent.cl_ord_id, kind=failure.kind,
                 reason=failure.reason,
             )  # fmt: skip
-            self.tracker.queue(execs.order_execs(
-                self.venue, cancelled, cl_ord_id=old.cl_ord_id, order_qty=old.order_qty,
-                cum_offset=old.offset, cost_offset=old.cost,
-            ))  # fmt: skip
-            if failure.kind in ("rejected", "internal"):
-                self.tracker.forget(intent.cl_ord_id)
-            return
-        self.tracker.held.discard(intent.cl_ord_id)
-        replaced = execs.replaced_exec(
-            self.venue, request, order, cum_offset=done_qty, cost_offset=done_cost
-        )
-        self.tracker.queue([replaced])
-        # the new venue order's "accepted" is this "replaced" (the OMS refuses a second one)
-        self.tracker.mark_seen(mapping.exec_id_new(replaced.venue_order_id))
+            found = None
+            if failure.kind not in ("rejected", "internal"):  # it may be there: look
+                found = await self._find(intent)
+            if not isinstance(found, Mapping):  # not there: the old order is cancelled
+                self.tracker.release(request.cl_ord_id, old.cl_ord_id)
+                self.tracker.queue(execs.order_execs(
+                    self.venue, cancelled, cl_ord_id=old.cl_ord_id, order_qty=old.order_qty,
+                    cum_offset=old.offset, cost_offset=old.cost,
+                ))  # fmt: skip
+                if found is False or failure.kind in ("rejected", "internal"):
+                    self.tracker.forget(intent.cl_ord_id)
+                return
+            order = found
+        self.tracker.queue([
+            execs.replaced_exec(
+                self.venue, request, order, cum_offset=done_qty, cost_offset=done_cost
+            )
+        ])  # fmt: skip
+        vid = rd.order_view(order).venue_order_id
+        self.tracker.covered(mapping.exec_id_new(vid))  # "replaced" is its acceptance
+        self.tracker.release(intent.cl_ord_id)
         await self.apply_with_trades(intent, order)
+
+    async def _find(self, intent: Intent) -> Mapping[str, Any] | Literal[False] | None:
+        """Look an order whose create answer was lost up by client id a few times: the
+        order, False (the exchange says no such order), None (still not known)."""
+        for delay_s in LOOKUP_DELAYS_S[:LOOKUPS_AFTER_UNKNOWN]:
+            found = await self.fetch_by_client_id(intent)
+            if found is not None:
+                return found
+            await asyncio.sleep(delay_s)
+        return None

@@ -13,10 +13,8 @@ from typing import Any
 from actors.connector.ccxt import execs, mapping
 from actors.connector.ccxt import reading as rd
 from actors.connector.ccxt.flows import Flows
-from actors.connector.ccxt.intents import Intent
 from protocol.ccxt_config import CcxtCfg
 
-POLL_CONCURRENCY = 8  # lookups of one poll in flight at once
 UNREACHABLE_PINGS = 3  # unanswered time requests in a row (stream down) end the session
 
 
@@ -92,8 +90,8 @@ class UserStream:
                 continue
             for trade in trades:
                 cl_ord_id = mapping.client_order_id(trade)
-                if not cl_ord_id:
-                    continue
+                if not cl_ord_id or cl_ord_id in self.tracker.held:
+                    continue  # not ours; or a replace's new order: the replace reports it
                 intent = self.tracker.intent_for(cl_ord_id, trade)
                 try:
                     report = execs.ws_fill_exec(
@@ -138,14 +136,5 @@ class UserStream:
                         return
                     continue
             if self.tracker.live:
-                await self._poll_live()
-
-    async def _poll_live(self) -> None:
-        self.polls += 1
-        sem = asyncio.Semaphore(POLL_CONCURRENCY)
-
-        async def one(intent: Intent) -> None:
-            async with sem:
-                await self.flows.lookup(intent)
-
-        await asyncio.gather(*(one(live.intent) for live in list(self.tracker.live.values())))
+                self.polls += 1
+                await self.flows.poll_live()
