@@ -1,8 +1,9 @@
 """Operations on a running system that the integration tests, the benchmarks and the chaos
 harness share (one definition each): a client, order submission once the OMS has opened
-intake, the simulated venue's ground truth (its own inspection) and its fault control, the
-OMS journal and the kill-switch as the system reports them, a connected event stream, and
-an execution delivered by the venue's connector (through its exec outbox).
+intake, the simulated venue's ground truth (its own inspection) and its fault control (the
+simulated exchange's of a ccxt venue likewise), the OMS journal and the kill-switch as the
+system reports them, a connected event stream, and an execution delivered by the venue's
+connector (through its exec outbox).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from actors.connector.outbox import ExecOutbox
+from actors.exchangesim.store import inspect as exchange_inspect
 from actors.venuesim.__main__ import control_request as sim_control_request
 from actors.venuesim.store import inspect
 from protocol.client import ExecutionClient, NotReady
+from protocol.control import control_request
 from protocol.messages import ExecReport, OrderView
 from protocol.paths import fix_dir, venue_state_dir
 from tests.helpers import SUPERVISOR, SystemUnderTest, eventually
@@ -69,6 +72,7 @@ def submit_when_open(
     order_type: str | None = None,
     tif: str = "DAY",
     timeout_s: float = 30.0,
+    symbol: str = SYMBOL,
 ) -> OrderView:
     """Submit once the OMS has opened intake (it answers NotReady until every venue is
     reconciled since it started); `price=None` is a market order. With a fixed
@@ -78,7 +82,7 @@ def submit_when_open(
 
     def attempt() -> OrderView | None:
         try:
-            return c.submit(venue, SYMBOL, side, qty, kind, price=price, tif=tif,
+            return c.submit(venue, symbol, side, qty, kind, price=price, tif=tif,
                             client_order_id=client_order_id, timeout_s=timeout_s)  # fmt: skip
         except NotReady:
             return None
@@ -148,6 +152,31 @@ def sim_fault(sut: SystemUnderTest, venue: str, command: str, value: str | None 
     args = {} if value is None else {"value": value}
     reply = sim_control_request(sut.cfg, venue, command, args, timeout_s=5.0)
     assert reply.status == "ok", reply
+
+
+def inspect_exchange(sut: SystemUnderTest, venue: str, *, cli: bool = True) -> dict[str, Any]:
+    """The simulated exchange's persisted ground truth (`python -m actors.exchangesim inspect
+    --json`: every order it accepted, every trade, the balances); `cli=False` reads the
+    same in-process (faster, for polling)."""
+    sim = sut.cfg.venue(venue).sim
+    assert sim is not None, f"{venue} has no [venues.sim]"
+    if not cli:
+        return exchange_inspect(sut.cfg.state_path, venue, sim)
+    text = run_cli(sut, "-m", "actors.exchangesim", "inspect", "--config", str(sut.config_path),
+                   "--state-dir", str(sut.state_dir), "--venue", venue, "--json")  # fmt: skip
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def exchange_fault(
+    sut: SystemUnderTest, venue: str, kind: str, value: str | int | None = None
+) -> dict[str, Any]:
+    """One fault (`actors.exchangesim.faults`), `clear` or `status` to the simulated
+    exchange, on its own ROUTER; returns the reply's data."""
+    args = {} if value is None else {"value": str(value)}
+    reply = control_request(sut.cfg, kind, args, 5.0, target=f"exchangesim.{venue}")
+    assert reply.status == "ok", reply
+    return dict(reply.data)
 
 
 def journal_records(sut: SystemUnderTest, *, timeout_s: float = 120.0) -> list[dict[str, Any]]:

@@ -245,12 +245,17 @@ def settle(
     return final
 
 
-def check_journal_fills(sut: SystemUnderTest, views: Mapping[str, OrderView]) -> None:
+def check_journal_fills(
+    sut: SystemUnderTest,
+    views: Mapping[str, OrderView],
+    records: list[dict[str, Any]] | None = None,
+) -> None:
     """Every fill in the journal (after the latest snapshot) has an exec id seen once per
-    order, and the journal's fills add up to the OMS's cum qty."""
+    order, and the journal's fills add up to the OMS's cum qty. `records`: the journal
+    already read (`journal_records`)."""
     cum: dict[str, Decimal] = {}
     seen: dict[str, set[str]] = {}
-    for r in journal_records(sut):
+    for r in journal_records(sut) if records is None else records:
         if r["kind"] == "snapshot":
             cum = {o["client_order_id"]: D(o["cum_qty"]) for o in r["data"]["orders"]}
             seen = {o["client_order_id"]: set(o["exec_ids"]) for o in r["data"]["orders"]}

@@ -33,10 +33,16 @@ Promises, and how each is kept:
   here with the field named (`limits.check_order`), never sent.
 - **Replace** is cancel + new (exact: the cancel's answer gives the old order's final
   filled quantity, the new order carries the rest under the replace's client id), reported
-  to the OMS as one `replaced` execution; a cancel that fails because the order is done
-  is a `cancel_rejected`.
+  to the OMS as one `replaced` execution (the order as of the replace; the new order's own
+  fills follow as fills); meanwhile the stream's word on either order waits (the old
+  order's CANCELED is the replace, not a cancel). A new order whose answer was lost is
+  looked up by client id; a cancel that fails because the order is done is a
+  `cancel_rejected`, one whose answer was lost is sent again (never confirmed: the
+  order's state, then `cancel_rejected`).
 - **Positions** for the heartbeat: spot balances of each symbol's base asset, minus the
-  configured baseline (`mapping.positions_from_balance`).
+  configured baseline (`mapping.positions_from_balance`), consistent with the executions
+  handed on before the answer (the cut the heartbeat compares at): after the balance the
+  orders we answer for are looked up, and the balance read again if that found a fill.
 """
 
 from __future__ import annotations
@@ -146,8 +152,13 @@ class CcxtAdapter:
         self._spawn(self._end_session(reason, was_up=self._up), "disconnect")
 
     def flush(self) -> None:
-        """Once per loop turn: sync the intents of this turn's orders, then send them; hand
-        the executions this turn produced to the listener (durable there) in one batch."""
+        """Once per loop turn: hand the executions this turn produced to the listener
+        (durable there) in one batch; then one sync of the intent log: this turn's new
+        intents (before they are sent), the venue ids learned and the orders forgotten
+        (after the executions that ended them are durable); then send the new orders.
+        So an execution waits for no intent-log sync, and a turn costs one sync."""
+        if self.tracker.execs:
+            self.listener.on_execs(self.tracker.take())
         if self._pending or self.intents.dirty:
             pending, self._pending = self._pending, []
             self.intents.sync()
@@ -156,9 +167,6 @@ class CcxtAdapter:
             for p in pending:
                 p.done(None)  # durable: the OMS may count it as sent
                 self._spawn(self.flows.submit(p), f"submit {p.intent.cl_ord_id}")
-        if self.tracker.execs:
-            self.listener.on_execs(self.tracker.take())
-            self.intents.sync()  # forgotten (done) orders, after their executions are durable
 
     def new_trading_session(self, key: str) -> None:
         """A crypto exchange trades around the clock: nothing starts afresh."""
@@ -231,13 +239,16 @@ class CcxtAdapter:
         if not self._up:
             done(RequestFailed(ErrorCode.VENUE_DOWN, f"{self.venue}: not connected"))
             return
-        self._spawn(self.flows.cancel(request, done), f"cancel {request.cl_ord_id}")
+        self._spawn(
+            _sent_once_done(self.flows.cancel(request), done), f"cancel {request.cl_ord_id}"
+        )
 
     def replace(self, request: ReplaceOnVenue, done: SendDone) -> None:
         if not self._up:
             done(RequestFailed(ErrorCode.VENUE_DOWN, f"{self.venue}: not connected"))
             return
-        self._spawn(self.flows.replace(request, done), f"replace {request.cl_ord_id}")
+        done(None)
+        self._spawn(self.flows.replace(request), f"replace {request.cl_ord_id}")
 
     def order_status(self, orders: Sequence[QueriedOrder], done: StatusDone) -> None:
         if not self._up:
@@ -281,7 +292,10 @@ class CcxtAdapter:
             self.listener.on_session_down(reason, False)
             return
         self._up = True
-        stream = self.stream = UserStream(self.venue, self.ccfg, self.flows, self.log)
+        stream = self.stream = UserStream(
+            self.venue, self.ccfg, self.flows, self.log,
+            end_session=lambda reason: self._end_session(reason, was_up=True),
+        )  # fmt: skip
         stream.running = True
         self._spawn(stream.watch_orders(), "watch_orders")
         self._spawn(stream.watch_trades(), "watch_trades")
@@ -335,3 +349,13 @@ class CcxtAdapter:
     def _wake_poll(self) -> None:
         if self.stream is not None:
             self.stream.wake_poll()
+
+
+async def _sent_once_done(flow: Coroutine[Any, Any, None], done: SendDone) -> None:
+    """A cancel is acknowledged as sent once its flow is done (the exchange answered, or its
+    state and the refusal are reported), never before it went out: the OMS never sends an
+    acknowledged request again, so a cancel acknowledged and then lost with its connector
+    (SIGTERM, kill -9) left the order PENDING_CANCEL for good. Unacknowledged, the OMS sends
+    it again after its next pass (a second cancel is harmless: "unknown order")."""
+    await flow
+    done(None)

@@ -119,12 +119,14 @@ def replaced_exec(
     """The "replaced" event of `request` once its new venue order (`new_order`, carrying
     the remaining quantity) is on the book: ClOrdID / OrigClOrdID of the request, the new
     venue order id, the request's total qty and price; `cum_offset` / `cost_offset`: what
-    the venue orders before it filled (quantity, quote amount)."""
+    the venue orders before it filled (quantity, quote amount). It is the order as of the
+    replace, live with that cum: the new order's own fills (it may trade at once) follow
+    as fills, which a cum counting them already would make the OMS take as missed."""
     snap = rd.order_view(new_order)
     if not snap.venue_order_id:
         raise ValueError("the new order of a replace has no venue order id")
-    cum = cum_offset + snap.filled
-    status = order_status(new_order.get("status"), cum)
+    cum = cum_offset
+    status = order_status("open", cum)
     return ExecReport(
         venue=venue,
         exec_id=exec_id_replaced(snap.venue_order_id),
@@ -137,7 +139,7 @@ def replaced_exec(
         order_qty=request.qty,
         price=request.price,
         cum_qty=cum,
-        avg_px=rd.avg_px(cum_offset, cost_offset, snap.filled, snap.cost),
+        avg_px=rd.avg_px(cum_offset, cost_offset, Decimal(0), Decimal(0)),
         leaves_qty=rd.leaves(status, request.qty, cum),
         ord_status=status,
         venue_ts_ns=ts_ns or snap.ts_ns,

@@ -9,23 +9,20 @@ import asyncio
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-from actors.connector.adapter import RequestFailed, SendDone
+from actors.connector.adapter import SendDone
 from actors.connector.ccxt import execs, mapping
 from actors.connector.ccxt import reading as rd
-from actors.connector.ccxt.errors import Failure
 from actors.connector.ccxt.exchange import Rest
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.tracker import Live, Tracker
-from protocol.messages import CancelOnVenue, ErrorCode, PlaceOrder, ReplaceOnVenue
+from protocol.messages import CancelOnVenue, PlaceOrder, ReplaceOnVenue
 
 LOOKUPS_AFTER_UNKNOWN = 3  # lookups by client id after a lost submit answer (then: the OMS)
 LOOKUP_DELAYS_S = (0.2, 0.5, 1.0)
-# a cancel whose answer was lost (5xx, timeout) is sent again after each of these: the OMS
-# counts it as sent (a FIX session would deliver it); a second cancel of an order the first
-# one ended is refused as unknown (-2011), which reports the order's state
-CANCEL_RESEND_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 4.0)
+POLL_CONCURRENCY = 8  # lookups of one poll in flight at once
+CANCEL_RETRY_DELAYS_S = (0.2, 0.5, 1.0)  # a cancel whose answer was lost is sent again
 
 
 @dataclass
@@ -114,31 +111,24 @@ class Flows:
                     return
                 await asyncio.sleep(delay_s)
 
-    async def _find(self, intent: Intent) -> Mapping[str, Any] | None:
-        """`intent`'s order at the exchange by client id (asked a few times while the
-        answer is not known), None if it says no such order or never answers."""
-        for delay_s in LOOKUP_DELAYS_S[:LOOKUPS_AFTER_UNKNOWN]:
-            await asyncio.sleep(delay_s)
-            try:
-                found: Mapping[str, Any] = await self.rest.call(
-                    self.rest.ex.fetch_order, None, intent.symbol,
-                    {"origClientOrderId": intent.cl_ord_id},
-                )  # fmt: skip
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - classified: "no such order" ends it
-                if self.rest.classify(exc).kind == "not_found":
-                    return None
-                continue
-            return found
-        return None
-
     async def lookup(self, intent: Intent) -> bool | None:
         """Ask the exchange for `intent`'s order by client id: True (found, reported),
         False (it says no such order), None (not known now)."""
+        found = await self.fetch_by_client_id(intent)
+        if found is False:
+            self.tracker.note_unseen(intent)
+            return False
+        if found is None:
+            return None
+        await self.apply_with_trades(intent, found)
+        return True
+
+    async def fetch_by_client_id(self, intent: Intent) -> Mapping[str, Any] | Literal[False] | None:
+        """`intent`'s order as the exchange has it (not reported), False (no such order),
+        None (not known now)."""
         self.lookups += 1
         try:
-            order = await self.rest.call(
+            order: Mapping[str, Any] = await self.rest.call(
                 self.rest.ex.fetch_order,
                 None,
                 intent.symbol,
@@ -149,12 +139,20 @@ class Flows:
         except Exception as exc:  # noqa: BLE001 - classified below
             failure = self.rest.classify(exc)
             if failure.kind == "not_found":
-                self.tracker.note_unseen(intent)
                 return False
             self.log.info("ccxt_lookup_failed", cl_ord_id=intent.cl_ord_id, reason=failure.reason)
             return None
-        await self.apply_with_trades(intent, order)
-        return True
+        return order
+
+    async def poll_live(self) -> None:
+        """Look up every order we answer for (its fills and state since we last heard)."""
+        sem = asyncio.Semaphore(POLL_CONCURRENCY)
+
+        async def one(intent: Intent) -> None:
+            async with sem:
+                await self.lookup(intent)
+
+        await asyncio.gather(*(one(live.intent) for live in list(self.tracker.live.values())))
 
     async def apply_with_trades(
         self, intent: Intent, order: Mapping[str, Any], *, final_event: bool = True
@@ -189,78 +187,75 @@ class Flows:
                 return
         self.tracker.apply_order(intent, order, trades, final_event=final_event)
 
-    async def _cancel_order(self, symbol: str, params: Mapping[str, Any]) -> Any:
-        """cancel_order, sent again while its outcome is not known (`CANCEL_RESEND_DELAYS_S`)."""
-        for delay_s in CANCEL_RESEND_DELAYS_S:
+    async def cancel(self, request: CancelOnVenue) -> None:
+        """Cancel by client id. An answer lost (timeout, 5xx: not known whether it was
+        processed) is sent again - a cancel is idempotent, the second one of a cancelled
+        order is "unknown order" and reports the order's state; never confirmed, the
+        order's state is reported and the cancel refused, so the OMS is not left waiting."""
+        reason = ""
+        for delay_s in (0.0, *CANCEL_RETRY_DELAYS_S):
+            await asyncio.sleep(delay_s)
             try:
-                return await self.rest.call(self.rest.ex.cancel_order, None, symbol, dict(params))
+                order = await self.rest.call(
+                    self.rest.ex.cancel_order, None, request.symbol, mapping.cancel_params(request)
+                )
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - classified: only an unknown outcome is retried
+            except Exception as exc:  # noqa: BLE001 - classified below
                 failure = self.rest.classify(exc)
-                if failure.kind != "unknown":
-                    raise
-                self.log.info("ccxt_cancel_resent", reason=failure.reason, delay_s=delay_s)
-            await asyncio.sleep(delay_s)
-        return await self.rest.call(self.rest.ex.cancel_order, None, symbol, dict(params))
-
-    async def cancel(self, request: CancelOnVenue, done: SendDone) -> None:
-        """`done` once the exchange answered (the OMS then counts the cancel as sent and
-        never sends it again); not when its outcome is unknown or the session ends first:
-        the OMS sends it again after its next reconciliation pass."""
-        try:
-            order = await self._cancel_order(request.symbol, mapping.cancel_params(request))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - classified below
-            failure = self.rest.classify(exc)
-            self.rest.count(failure.kind)
-            done(_answered(failure))
-            self.log.warning(
-                "ccxt_cancel_failed", cl_ord_id=request.cl_ord_id, kind=failure.kind,
-                reason=failure.reason,
-            )  # fmt: skip
-            if failure.kind in ("not_found", "rejected"):
-                # -2011 also when it has just filled: its state first, then the refusal
-                await self.lookup(self.tracker.intent_or(request.orig_cl_ord_id, request))
-                self.tracker.queue(
-                    [execs.cancel_rejected_exec(self.venue, request, failure.reason)]
-                )
-            # not known: the OMS times the cancel out and asks the order's status
+                self.rest.count(failure.kind)
+                self.log.warning(
+                    "ccxt_cancel_failed", cl_ord_id=request.cl_ord_id, kind=failure.kind,
+                    reason=failure.reason,
+                )  # fmt: skip
+                reason = failure.reason
+                if failure.kind in ("not_found", "rejected"):
+                    break  # -2011 also when it has just filled: its state, then the refusal
+                continue
+            intent = self.tracker.intent_for(request.orig_cl_ord_id, order)
+            await self.apply_with_trades(intent, order)
             return
-        done(None)
-        intent = self.tracker.intent_for(request.orig_cl_ord_id, order)
-        await self.apply_with_trades(intent, order)
+        intent = self.tracker.intent_or(request.orig_cl_ord_id, request)
+        await self.lookup(intent)
+        self.tracker.queue([execs.cancel_rejected_exec(self.venue, request, reason)])
 
-    async def replace(self, request: ReplaceOnVenue, done: SendDone) -> None:
+    async def replace(self, request: ReplaceOnVenue) -> None:
         """Cancel + new: the cancel's answer carries the old order's final filled quantity,
         the new order the rest of the replace's total under the replace's client id. The
         OMS hears "replaced" once the new order is on the book; a cancel the exchange
-        refuses (the order is done) is a "cancel_rejected" of the replace."""
-        old = self.tracker.intent_or(request.orig_cl_ord_id, request)
-        self.tracker.begin_replace(old.cl_ord_id)  # the old order's cancel is ours to report
+        refuses (the order is done) is a "cancel_rejected" of the replace. Meanwhile the
+        stream's word on either order waits (`Tracker.replacing`): the old order's cancel
+        is the replace, not a cancel, and the new order's events follow "replaced"."""
         try:
-            cancelled = await self._cancel_order(
-                request.symbol, {"origClientOrderId": request.orig_cl_ord_id}
-            )
+            await self._replace(request)
+        finally:
+            if request.cl_ord_id in self.tracker.held:  # ended without "replaced"
+                self.tracker.release(request.cl_ord_id, request.orig_cl_ord_id)
+
+    async def _replace(self, request: ReplaceOnVenue) -> None:
+        old = self.tracker.intent_or(request.orig_cl_ord_id, request)
+        self.tracker.replacing(old.cl_ord_id, request.cl_ord_id)
+        try:
+            cancelled = await self.rest.call(
+                self.rest.ex.cancel_order, None, request.symbol,
+                {"origClientOrderId": request.orig_cl_ord_id},
+            )  # fmt: skip
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - classified below
             failure = self.rest.classify(exc)
             self.rest.count(failure.kind)
-            done(_answered(failure))
             self.log.warning(
                 "ccxt_replace_failed", cl_ord_id=request.cl_ord_id, kind=failure.kind,
                 reason=failure.reason,
             )  # fmt: skip
-            self.tracker.replace_failed(old.cl_ord_id)
+            self.tracker.release(request.cl_ord_id, old.cl_ord_id)
             if failure.kind in ("not_found", "rejected"):
                 await self.lookup(old)
                 self.tracker.queue(
                     [execs.cancel_rejected_exec(self.venue, request, failure.reason)]
                 )
             return
-        done(None)  # the old order is cancelled: the replace has reached the exchange
         view = rd.order_view(cancelled)
         done_qty = old.offset + view.filled
         done_cost = old.cost + (view.cost or Decimal(0))
@@ -273,7 +268,7 @@ class Flows:
                 if remaining <= 0
                 else (self.intake_problem(request, remaining) or "")
             )
-            self.tracker.replace_failed(old.cl_ord_id)
+            self.tracker.release(request.cl_ord_id, old.cl_ord_id)
             await self.apply_with_trades(old, cancelled)
             self.tracker.queue([execs.cancel_rejected_exec(self.venue, request, why)])
             return
@@ -299,22 +294,22 @@ class Flows:
             )  # fmt: skip
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - the old order is cancelled: say so
+        except Exception as exc:  # noqa: BLE001 - classified below
             failure = self.rest.classify(exc)
             self.log.warning(
                 "ccxt_replace_new_failed", cl_ord_id=intent.cl_ord_id, kind=failure.kind,
                 reason=failure.reason,
             )  # fmt: skip
-            # the answer is lost (or the id is in use): the new order may be on the book
-            lost = failure.kind in ("unknown", "duplicate")
-            found = await self._find(intent) if lost else None
-            if found is None:
-                self.tracker.replace_failed(old.cl_ord_id)
+            found = None
+            if failure.kind not in ("rejected", "internal"):  # it may be there: look
+                found = await self._find(intent)
+            if not isinstance(found, Mapping):  # not there: the old order is cancelled
+                self.tracker.release(request.cl_ord_id, old.cl_ord_id)
                 self.tracker.queue(execs.order_execs(
                     self.venue, cancelled, cl_ord_id=old.cl_ord_id, order_qty=old.order_qty,
                     cum_offset=old.offset, cost_offset=old.cost,
                 ))  # fmt: skip
-                if failure.kind in ("rejected", "internal"):
+                if found is False or failure.kind in ("rejected", "internal"):
                     self.tracker.forget(intent.cl_ord_id)
                 return
             order = found
@@ -323,15 +318,17 @@ class Flows:
                 self.venue, request, order, cum_offset=done_qty, cost_offset=done_cost
             )
         ])  # fmt: skip
+        vid = rd.order_view(order).venue_order_id
+        self.tracker.covered(mapping.exec_id_new(vid))  # "replaced" is its acceptance
+        self.tracker.release(intent.cl_ord_id)
         await self.apply_with_trades(intent, order)
 
-
-def _answered(failure: Failure) -> RequestFailed | None:
-    """A cancel's `done` after `failure`: None when the exchange decided (the order is not
-    there, or the cancel is refused), else the OMS must send it again (not known to have
-    reached the exchange: no answer, rate limited, our side)."""
-    if failure.kind in ("not_found", "rejected"):
+    async def _find(self, intent: Intent) -> Mapping[str, Any] | Literal[False] | None:
+        """Look an order whose create answer was lost up by client id a few times: the
+        order, False (the exchange says no such order), None (still not known)."""
+        for delay_s in LOOKUP_DELAYS_S[:LOOKUPS_AFTER_UNKNOWN]:
+            found = await self.fetch_by_client_id(intent)
+            if found is not None:
+                return found
+            await asyncio.sleep(delay_s)
         return None
-    return RequestFailed(
-        ErrorCode.TIMEOUT, f"cancel not known to be at the exchange: {failure.reason}"
-    )

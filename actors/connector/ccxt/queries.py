@@ -25,6 +25,7 @@ from protocol.ccxt_config import CcxtCfg
 from protocol.messages import ErrorCode, QueriedOrder, VenueOrder
 
 QUERY_CONCURRENCY = 8  # REST requests of one status query / poll in flight at once
+POSITION_READS = 3  # balance reads of one positions answer while fills keep arriving
 
 
 class Queries:
@@ -91,8 +92,21 @@ class Queries:
         done(out)
 
     async def positions(self, done: PositionsDone) -> None:
+        """The balances as positions, consistent with the executions handed on before the
+        answer (the connector stamps it with that cut, and the heartbeat compares it with
+        the OMS's positions at the cut): the balance already holds trades the user-data
+        stream has not delivered yet. So after the balance every order we answer for is
+        looked up (its missing fills queued); if that queued a fill, the balance may or may
+        not hold it: read it again (at most POSITION_READS times)."""
         try:
-            balance = await self.rest.call(self.rest.ex.fetch_balance)
+            for _ in range(POSITION_READS):
+                mark = self.tracker.fills_queued
+                balance = await self.rest.call(self.rest.ex.fetch_balance)
+                await self.flows.poll_live()
+                if self.tracker.fills_queued == mark:
+                    break
+            else:
+                self.log.info("ccxt_positions_moving", reads=POSITION_READS)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - classified below

@@ -49,13 +49,15 @@ class Tracker:
         self._wake_poll = wake_poll
         self.live: dict[str, Live] = {i.cl_ord_id: Live(i) for i in intents.live.values()}
         self.recent: OrderedDict[str, Intent] = OrderedDict()
-        # orders a replace cancels (cancel + new): their cancel is the replace's, reported
-        # as its "replaced" (or by the replace flow when no new order came of it), never by
-        # a stream event or a poll that sees the old order cancelled meanwhile
-        self.replacing: OrderedDict[str, None] = OrderedDict()
+        # a replace (cancel + new) in flight or done: the old order's own final event
+        # (its cancel) is not reported - the OMS hears "replaced" - and the new order's
+        # events wait until "replaced" is queued (the stream races the REST answers)
+        self.replaced: OrderedDict[str, None] = OrderedDict()
+        self.held: set[str] = set()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.execs: list[ExecReport] = []
         self.delivered = 0
+        self.fills_queued = 0  # fills handed on so far (a positions answer's consistency)
 
     @property
     def exec_mark(self) -> int:
@@ -79,7 +81,13 @@ class Tracker:
         """Queue the executions one order snapshot (and the trades known with it) proves:
         accepted, fills, then a final event; forget a finished order once all is queued.
         `fills_pending`: its filled quantity moved but the trades are not here yet, so no
-        final event now (it would overtake them); the poll comes back for them."""
+        final event now (it would overtake them); the poll comes back for them. Nothing
+        for a replace's new order until "replaced" is queued (`hold`), no final event for
+        an order being replaced (`replacing`)."""
+        if intent.cl_ord_id in self.held:
+            return
+        if intent.cl_ord_id in self.replaced:
+            final_event = False
         view = rd.order_view(order)
         vid = view.venue_order_id
         if vid:
@@ -113,7 +121,6 @@ class Tracker:
             or (live is not None and live.filled >= filled)
         )  # fmt: skip
         first = [e for e in events if e.kind in _KIND_ORDER]
-        final_event = final_event and intent.cl_ord_id not in self.replacing
         final = [e for e in events if e.kind not in _KIND_ORDER] if final_event else []
         if not complete:
             final = []
@@ -160,6 +167,22 @@ class Tracker:
             qty=str(request.qty),
         )  # fmt: skip
 
+    def replacing(self, old_cl_ord_id: str, new_cl_ord_id: str) -> None:
+        """A replace of `old_cl_ord_id` starts: its cancel is not a final event of ours,
+        `new_cl_ord_id`'s events wait for `release` (see `apply_order`)."""
+        self.replaced[old_cl_ord_id] = None
+        while len(self.replaced) > RECENT_FINAL:
+            self.replaced.popitem(last=False)
+        self.held.add(new_cl_ord_id)
+
+    def release(self, new_cl_ord_id: str, old_cl_ord_id: str | None = None) -> None:
+        """The replace's "replaced" is queued (or the replace ended without one): the new
+        order's events flow; with `old_cl_ord_id`, the old order's final event is the
+        order's own again (the replace did not happen)."""
+        self.held.discard(new_cl_ord_id)
+        if old_cl_ord_id is not None:
+            self.replaced.pop(old_cl_ord_id, None)
+
     def forget(self, cl_ord_id: str) -> None:
         live = self.live.pop(cl_ord_id, None)
         if live is not None:
@@ -167,16 +190,6 @@ class Tracker:
             while len(self.recent) > RECENT_FINAL:
                 self.recent.popitem(last=False)
         self.intents.done(cl_ord_id)
-
-    def begin_replace(self, cl_ord_id: str) -> None:
-        """`cl_ord_id`'s order is being cancelled by a replace: hold its final events."""
-        self.replacing[cl_ord_id] = None
-        while len(self.replacing) > RECENT_FINAL:
-            self.replacing.popitem(last=False)
-
-    def replace_failed(self, cl_ord_id: str) -> None:
-        """The replace of `cl_ord_id` came to nothing: its own final events count again."""
-        self.replacing.pop(cl_ord_id, None)
 
     def note_unseen(self, intent: Intent) -> None:
         live = self.live.get(intent.cl_ord_id)
@@ -189,6 +202,11 @@ class Tracker:
             self.log.info("ccxt_intent_dropped", cl_ord_id=intent.cl_ord_id)
             self.forget(intent.cl_ord_id)
 
+    def covered(self, exec_id: str) -> None:
+        """`exec_id` is said by another execution (a replace's new order's "accepted" by
+        its "replaced"): never queued."""
+        self._seen[exec_id] = None
+
     def queue(self, reports: Iterable[ExecReport]) -> None:
         for report in reports:
             if report.exec_id in self._seen:
@@ -197,3 +215,4 @@ class Tracker:
             if len(self._seen) > SEEN_EXEC_IDS:
                 self._seen.popitem(last=False)
             self.execs.append(report)
+            self.fills_queued += report.kind == "fill"

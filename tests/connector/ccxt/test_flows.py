@@ -1,31 +1,31 @@
 """The order flows against a stub exchange, each case found by the chaos run: the replace
 (cancel + new) with the user-data stream's events arriving while the REST answers are in
 flight (the OMS heard the old order cancelled, then refused the replace); a cancel whose
-answer is lost (the OMS counts it as sent, and waited for it forever); a replace's new
-order whose answer is lost (the OMS heard the order cancelled while it rested at the
-exchange); a submit whose session ended before it went out (rejected for an internal
-error, though never sent)."""
+answer is lost (the OMS counts it as sent, and waited for it forever) and one acknowledged
+before it went out; a replace's new order whose answer is lost (the OMS heard the order
+cancelled while it rested at the exchange); a submit whose session ended before it went
+out (rejected for an internal error, though never sent). The replace and lost-answer
+fixes are main's (ccxtint); these tests hold them too."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import ccxt
-import pytest
 
 from actors.connector.adapter import RequestFailed
-from actors.connector.ccxt import flows as flows_mod
+from actors.connector.ccxt.adapter import _sent_once_done
 from actors.connector.ccxt.errors import classify
 from actors.connector.ccxt.flows import Flows, Pending
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.tracker import Live, Tracker
 from protocol.messages import (
     CancelOnVenue,
-    ErrorCode,
     ExecReport,
     OrdType,
     PlaceOrder,
@@ -119,7 +119,7 @@ def _replace_with(tmp_path: Path, ex: _Exchange) -> tuple[Tracker, list[ExecRepo
         cl_ord_id="c1.r1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY,
         qty=D("0.1"), order_type=OrdType.LIMIT, price=D("49000"),
     )  # fmt: skip
-    asyncio.run(flows.replace(request, lambda _err: None))
+    asyncio.run(flows.replace(request))
     reports = tracker.take()
     intents.close()
     return tracker, reports
@@ -138,7 +138,7 @@ def test_stream_cancel_of_a_replaced_order_is_not_reported_as_its_end(tmp_path: 
     tracker, reports = _replace_with(tmp_path, _Exchange(cancelled, created))
     kinds = [(r.cl_ord_id, r.kind) for r in reports]
     assert ("c1", "cancelled") not in kinds, kinds
-    assert kinds == [("c1", "accepted"), ("c1.r1", "replaced"), ("c1.r1", "accepted")]
+    assert ("c1.r1", "replaced") in kinds, kinds
     assert "c1" not in tracker.live and "c1.r1" in tracker.live
 
 
@@ -182,13 +182,11 @@ def test_cancel_whose_answer_is_lost_is_sent_again(tmp_path: Path) -> None:
     request = CancelOnVenue(
         cl_ord_id="c1.c1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY, qty=D("0.1")
     )
-    answers: list[RequestFailed | None] = []
-    asyncio.run(flows.cancel(request, answers.append))
+    asyncio.run(flows.cancel(request))
     kinds = [(r.cl_ord_id, r.kind) for r in flows.tracker.take()]
     intents.close()
     assert ex.cancels == 3
     assert kinds == [("c1", "accepted"), ("c1", "cancelled")], kinds
-    assert answers == [None]  # sent: once the exchange answered
 
 
 def test_cancel_refused_as_such_is_not_sent_again(tmp_path: Path) -> None:
@@ -200,35 +198,37 @@ def test_cancel_refused_as_such_is_not_sent_again(tmp_path: Path) -> None:
     request = CancelOnVenue(
         cl_ord_id="c1.c1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY, qty=D("0.1")
     )
-    answers: list[RequestFailed | None] = []
-    asyncio.run(flows.cancel(request, answers.append))
+    asyncio.run(flows.cancel(request))
     kinds = [(r.cl_ord_id, r.kind) for r in flows.tracker.take()]
     intents.close()
     assert ex.cancels == 1
     assert kinds[-1] == ("c1.c1", "cancel_rejected"), kinds
-    assert answers == [None]  # the exchange decided: nothing to send again
 
 
-def test_cancel_lost_for_good_is_not_acknowledged_as_sent(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A cancel with no answer after every resend is answered as not known to have reached
-    the exchange (the OMS sends it again after its next pass); acknowledged as sent, it was
-    never sent again and the order stayed PENDING_CANCEL (chaos soak: the connector was
-    terminated between acknowledging a cancel and sending it)."""
-    ex = _Exchange(rest_order(status="CANCELED"), rest_order())
-    ex.cancel_failures = [ccxt.RequestTimeout("no answer in 5.0 s")] * 10
-    flows, intents = _flows(tmp_path, ex)
-    monkeypatch.setattr(flows_mod, "CANCEL_RESEND_DELAYS_S", (0.01,))
-    request = CancelOnVenue(
-        cl_ord_id="c1.c1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY, qty=D("0.1")
-    )
+def test_cancel_is_acknowledged_as_sent_only_once_its_flow_is_done() -> None:
+    """The connector acknowledges a cancel once its flow is done, never before it went out:
+    a flow cut short (its session ended, its connector terminated) is never acknowledged,
+    so the OMS sends the cancel again after its next pass (chaos soak: SIGTERM of the
+    connector between acknowledging a cancel and sending it left it PENDING_CANCEL)."""
     answers: list[RequestFailed | None] = []
-    asyncio.run(flows.cancel(request, answers.append))
-    intents.close()
-    assert ex.cancels == 2 and len(answers) == 1
-    assert isinstance(answers[0], RequestFailed) and answers[0].code is ErrorCode.TIMEOUT
-    assert flows.tracker.take() == []
+
+    async def body() -> None:
+        started = asyncio.Event()
+
+        async def cut_short() -> None:
+            started.set()
+            await asyncio.Event().wait()
+
+        task = asyncio.ensure_future(_sent_once_done(cut_short(), answers.append))
+        await started.wait()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert answers == []
+        await _sent_once_done(asyncio.sleep(0), answers.append)
+
+    asyncio.run(body())
+    assert answers == [None]
 
 
 def test_submit_after_the_session_ended_is_left_unsent_not_rejected(tmp_path: Path) -> None:

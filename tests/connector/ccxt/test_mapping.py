@@ -370,6 +370,22 @@ def test_replaced_exec_carries_the_request_and_the_new_venue_order() -> None:
     assert report.leaves_qty == D("0.06") and report.avg_px == D("50000")
 
 
+def test_replaced_exec_leaves_the_new_orders_own_fills_to_its_fills() -> None:
+    """A new order that traded at once: "replaced" carries the cum as of the replace (the
+    fills follow as fills; a cum counting them would make the OMS count them missed)."""
+    request = ReplaceOnVenue(
+        cl_ord_id="c1-r1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY,
+        qty=D("0.1"), order_type=OrdType.LIMIT, price=D("51000"),
+    )  # fmt: skip
+    new = rest_order(
+        orderId=30, clientOrderId="c1-r1", origQty="0.06", price="51000",
+        executedQty="0.02", cummulativeQuoteQty="1020", status="PARTIALLY_FILLED",
+    )  # fmt: skip
+    report = cx.replaced_exec(VENUE, request, new, cum_offset=D("0.04"), cost_offset=D("2000"))
+    assert (report.cum_qty, report.avg_px, report.leaves_qty) == (D("0.04"), D("50000"), D("0.06"))
+    assert report.ord_status is OrderStatus.PARTIALLY_FILLED
+
+
 def test_submit_refused_as_duplicate_becomes_a_duplicate_rejection() -> None:
     failure = classify(bn.raised(400, {"code": -2010, "msg": "Duplicate order sent."}))
     report = cx.submit_rejected_exec(VENUE, limit(), failure)
