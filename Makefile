@@ -17,7 +17,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,chaos]'
 	touch $(STAMP)
 
+# The demo's crypto exchange (binance-local) is the local simulator: these are its demo keys,
+# not secrets; set the variables yourself to use your own.
 run: $(STAMP)
+	TP_DEMO_BINANCE_KEY=$${TP_DEMO_BINANCE_KEY:-demoKeyBinanceLocalNotASecret0000000000000000000000000000000000} \
+	TP_DEMO_BINANCE_SECRET=$${TP_DEMO_BINANCE_SECRET:-demoSecretBinanceLocalNotASecret000000000000000000000000000000} \
 	$(BIN)/python supervisor.py run --config $(CONFIG) --demo
 
 # Enforced, not configured: lint and types run before the tests, and fail the build.

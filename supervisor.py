@@ -1,7 +1,7 @@
 """TradePulse Live supervisor and operator CLI.
 
     tradepulse run --config FILE [--cold] [--intake paused] [--state-dir D] [--runtime-dir D]
-        [--metrics-port P]
+        [--metrics-port P] [--host-group core|EDGE_GROUP]
     tradepulse status --config FILE [--json]
     tradepulse top [--interval S] [--once] --config FILE
     tradepulse restart ACTOR [--force] --config FILE
@@ -18,6 +18,7 @@
     tradepulse fix log --venue V [--follow] [--since 10m|ISO] [--raw] --config FILE
     tradepulse fix seq --venue V [--next-in N] [--next-out M --reason "..."] --config FILE
     tradepulse preflight --config FILE [--json]
+    tradepulse keys generate --out DIR [--name HOST_GROUP]
     tradepulse postmortem --out FILE.tar.gz [--since 2h] [--until T] [--max-bytes N] --config FILE
     tradepulse --version
 
@@ -38,8 +39,11 @@ from collections.abc import Sequence
 
 from actors.runtime.fdlimit import raise_fd_limit
 from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE, EXIT_UNAVAILABLE
+from actors.supervisor.restart_policy import placed_on
 from protocol.config import SystemConfig, check_credentials, check_tls, load_config
+from protocol.curve_keys import link_keys
 from protocol.exceptions import ConfigError, StateDirLocked
+from protocol.link_config import CORE, bind_address, check_host_group
 from protocol.paths import PRIVATE_UMASK
 
 
@@ -68,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("open", "paused"),
         default="open",
         help="paused: intake stays closed (a persisted global pause) until `intake resume`",
+    )
+    run.add_argument(
+        "--host-group",
+        default="core",
+        help="the venues this supervisor runs: core (and risk, OMS, heartbeat) or an edge group",
     )
     for command in TABLE:
         p = sub.add_parser(command.name, help=command.help)
@@ -104,18 +113,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise_fd_limit()  # before any socket: operator connections cost fds (EMFILE aborts)
     parser = build_parser()
     ns = parser.parse_args(argv)
+    from actors.supervisor.commands import BY_NAME
+
+    if ns.cmd != "run" and not BY_NAME[ns.cmd].needs_config:
+        return BY_NAME[ns.cmd].run_offline(ns)
     try:
         cfg = _load(ns)
         if ns.cmd == "run":
-            check_credentials(cfg)  # a venue's Username/Password env var unset: exit 2
-            check_tls(cfg)  # a TLS file missing, unreadable or not loading: exit 2
+            check_host_group(ns.host_group, cfg.venues)  # core, or a group of a venue
+            local = placed_on(cfg, ns.host_group)  # the venues this supervisor runs
+            check_credentials(local)  # a venue's Username/Password env var unset: exit 2
+            check_tls(local)  # a TLS file missing, unreadable or not loading: exit 2
+            link_keys(cfg.link, cfg.venues, ns.host_group)  # a key missing or open: exit 2
     except ConfigError as exc:
         print(f"tradepulse: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     if ns.cmd == "run":
         return _run(cfg, ns)
-    from actors.supervisor.commands import BY_NAME
-
     try:
         return BY_NAME[ns.cmd].run(cfg, ns)
     except OSError as exc:  # the environment (a state dir under a file, no permission)
@@ -146,6 +160,9 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
         # still says the same if the port is taken in between (host.start_metrics_server)
         if cfg.metrics.port and (problem := port_problem(cfg.metrics.host, cfg.metrics.port)):
             raise ConfigError("metrics.port", problem)
+        link_bind = bind_address(cfg.link, cfg.venues) if ns.host_group == CORE else None
+        if link_bind is not None and (problem := port_problem(*link_bind)):
+            raise ConfigError("link.bind", problem)  # the core's link could never listen
         if ns.intake == "paused":  # written before the OMS starts, which then keeps it closed
             from actors.oms.intake_state import pause_at_start
 

@@ -27,6 +27,7 @@ def parse_args(argv: Sequence[str] | None = None) -> ActorArgs:
     p.add_argument("--venue")
     p.add_argument("--cold", action="store_true")
     p.add_argument("--supervisor-pid", type=int)
+    p.add_argument("--host-group")
     p.add_argument("--extra", default="{}", help="JSON object of extra settings")
     ns = p.parse_args(argv)
     return ActorArgs(
@@ -40,6 +41,7 @@ def parse_args(argv: Sequence[str] | None = None) -> ActorArgs:
         cold=ns.cold,
         venue=ns.venue,
         supervisor_pid=ns.supervisor_pid,
+        host_group=ns.host_group,
         extra=json.loads(ns.extra),
     )
 
@@ -55,6 +57,7 @@ def to_argv(args: ActorArgs) -> list[str]:
         ("--metrics-port", args.metrics_port),
         ("--venue", args.venue),
         ("--supervisor-pid", args.supervisor_pid),
+        ("--host-group", args.host_group),
     ):
         if value is not None:
             argv += [flag, str(value)]

@@ -25,6 +25,7 @@ from protocol.ccxt_config import CcxtCfg
 from protocol.domain import CompId, check_decimal
 from protocol.exceptions import ConfigError
 from protocol.fix_config import DialectCfg, ScheduleCfg, TlsCfg
+from protocol.link_config import CORE, HostGroup, LinkCfg, check_link
 from protocol.log_config import LoggingCfg
 from protocol.sim_config import SimCfg as SimCfg  # re-exported: where it always was
 from protocol.tls import client_context, server_context
@@ -101,6 +102,7 @@ class MessageLogCfg(_Cfg):
 class VenueCfg(_Cfg):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,23}$")]
     kind: Literal["fix", "ccxt"] = "fix"
+    host_group: HostGroup = CORE  # the supervisor that runs its connector (protocol.link_config)
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 0  # 0 with `sim`: the sim picks a port
     sender_comp_id: CompId = "TRADEPULSE"
@@ -204,6 +206,7 @@ class SystemConfig(_Cfg):
     heartbeat: HeartbeatCfg = HeartbeatCfg()
     trading: TradingCfg = TradingCfg()  # change windows (protocol/windows.py)
     logging: LoggingCfg = LoggingCfg()
+    link: LinkCfg = LinkCfg()  # between hosts (protocol/link_config.py)
     venues: list[VenueCfg] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -381,6 +384,7 @@ def parse_config(data: dict[str, object]) -> SystemConfig:
         if err["type"] == "extra_forbidden":
             msg = _REMOVED_KEYS.get(field, "unknown key")
         raise ConfigError(field, msg) from exc
+    check_link(cfg.link, cfg.venues)
     # The heartbeat measures an outage from the last venue answer: one unanswered position
     # request alone must never reach the tolerance (and engage the kill-switch).
     every, tolerance = cfg.heartbeat.venue_positions_interval_s, cfg.oms.outage_tolerance_s

@@ -25,6 +25,7 @@ import enum
 import math
 import os
 import re
+import sys
 import types
 import typing
 from collections.abc import Callable
@@ -172,7 +173,9 @@ def wire_type(annotation: Any, metadata: list[Any]) -> tuple[Any, Convert | None
         return _str_type(metadata), None
     if metadata:
         raise Unsupported(f"constraints {metadata!r} on {annotation!r}")
-    if annotation in (int, bool, float):
+    if annotation is float:  # finite only: the full path's shape check (`codec`) wants so
+        return typing.Annotated[float, _FINITE], None
+    if annotation in (int, bool):
         return annotation, None
     if isinstance(annotation, type) and issubclass(annotation, enum.StrEnum):
         return annotation, None
@@ -197,6 +200,7 @@ def wire_type(annotation: Any, metadata: list[Any]) -> tuple[Any, Convert | None
 
 
 _IMMUTABLE_DEFAULTS = (str, int, float, bool, Decimal, type(None))
+_FINITE = msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)  # refuses inf and nan
 
 
 def derive(model: type[BaseModel]) -> tuple[type[msgspec.Struct], Callable[[Any], Any]]:

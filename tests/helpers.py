@@ -355,7 +355,9 @@ class SystemUnderTest:
             kill_and_reap(p for p in self._seen_pids if process_alive(p))
         if self.proc is not None:
             self._join_pumps()
-        collect_fix_logs(self.root, system=self.proc is not None and self._sim)
+        # FIX message logs on both sides are expected where a simulated FIX venue ran
+        fix_sim = any(v.sim is not None and v.kind == "fix" for v in self.cfg.venues)
+        collect_fix_logs(self.root, system=self.proc is not None and fix_sim)
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
 

@@ -86,9 +86,14 @@ class ExchangeSimActor(Actor):
         self.venue_name = name
         self.store: SimStore = open_store(self.cfg.state_path, name)
         seed = int(self.args.extra.get("seed", zlib.crc32(name.encode())))
-        self.exchange = Exchange(
-            sim, self.store, seed, commission_rate=_decimal(self.args.extra.get("commission"))
-        )
+        try:
+            self.exchange = Exchange(
+                sim, self.store, seed, commission_rate=_decimal(self.args.extra.get("commission"))
+            )
+        except ValueError as exc:  # a market the config no longer has, or not BASE/QUOTE
+            self.log.error("sim_config_invalid", reason=str(exc))
+            print(f"exchangesim {name}: {exc}", file=sys.stderr)
+            raise SystemExit(EXIT_CONFIG) from None
         self.faults = Faults()
         for kind, value in sim.faults.items():
             try:

@@ -48,10 +48,13 @@ class Credentials:
         self.secret = secret
 
     def check_key(self, api_key: str | None) -> None:
+        """-2014 for a missing or malformed key, -2015 for another account's; our own key
+        passes whatever its format (a test's or demo's key need not look like Binance's)."""
+        if api_key and hmac.compare_digest(api_key.encode(), self.api_key.encode()):
+            return
         if not api_key or not _KEY_FORMAT.match(api_key):
             raise errors.error(errors.BAD_API_KEY_FORMAT, 401)
-        if not hmac.compare_digest(api_key, self.api_key):
-            raise errors.error(errors.BAD_API_KEY, 401)
+        raise errors.error(errors.BAD_API_KEY, 401)
 
     def check_rest(
         self, api_key: str | None, query: str, body: str, params: dict[str, str], now_ms: int

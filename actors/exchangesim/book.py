@@ -28,25 +28,23 @@ Records (`t` is the kind; decimals are strings; `ts` epoch ms):
 
 from __future__ import annotations
 
-import secrets
-import string
 from decimal import Decimal
 from typing import Any, Protocol
 
 from actors.exchangesim import errors
 from actors.exchangesim.market import Market, markets_from
-from actors.exchangesim.wire import Json, Trade, account_position, execution_report
+from actors.exchangesim.orders import Trade, XOrder
+from actors.exchangesim.wire import Json, account_position, execution_report
 from actors.venuesim.liquidity import Ladder, LadderSpec, next_reference, on_grid
 from actors.venuesim.matching import plan_match, plan_sweep
 from actors.venuesim.model import OrdStatus
-from actors.venuesim.orders import OrderState, Record, SideBook, dec_str, opposite
+from actors.venuesim.orders import Record, SideBook, dec_str, opposite
 from protocol.config import SimCfg
 from protocol.domain import OrdType, Side, TimeInForce
 
 ZERO = Decimal(0)
 DEFAULT_QUOTE_BALANCE = Decimal("1000000")
 DEFAULT_BASE_BALANCE = Decimal("1000")
-_ID_CHARS = string.ascii_letters + string.digits
 _END_STATUS = {
     "CANCELED": (OrdStatus.CANCELED, "CANCELED"),
     "EXPIRED": (OrdStatus.EXPIRED, "EXPIRED"),
@@ -61,25 +59,6 @@ class Store(Protocol):
     def append(self, txn: list[Record]) -> None: ...
     def note_tick(self, rec: Record) -> None: ...
     def sync(self) -> None: ...
-
-
-def new_client_id() -> str:
-    """What Binance makes up when no client order id is sent: 22 letters and digits."""
-    return "".join(secrets.choice(_ID_CHARS) for _ in range(22))
-
-
-class XOrder(OrderState):
-    """An order with what Binance reports beyond the venue simulator's order state."""
-
-    __slots__ = ("binance_status", "tif_text", "quote_cum", "created_ms", "update_ms")
-
-    def __init__(self, rec: Record) -> None:
-        super().__init__(rec, str(rec["oid"]), OrdStatus.NEW)
-        self.binance_status = "NEW"
-        self.tif_text: str = rec["tif"]
-        self.quote_cum = ZERO
-        self.created_ms: int = rec["ts"]
-        self.update_ms: int = rec["ts"]
 
 
 class _Op:
@@ -367,6 +346,11 @@ class Exchange:
             self._tick(rec)
             return None
         if kind == "acc":
+            if rec["sym"] not in self.markets:
+                raise ValueError(
+                    f"the exchange's log has orders of {rec['sym']}, which [venues.sim] "
+                    "reference_prices no longer lists"
+                )
             o = XOrder(rec)
             self.last_oid = max(self.last_oid, o.oid)
             self.last_prio = max(self.last_prio, o.prio)

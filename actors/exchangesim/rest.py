@@ -23,9 +23,10 @@ from urllib.parse import parse_qsl
 
 from actors.exchangesim import errors
 from actors.exchangesim.auth import Credentials
-from actors.exchangesim.book import Exchange, XOrder, new_client_id
+from actors.exchangesim.book import Exchange
 from actors.exchangesim.errors import CLIENT_ID_PATTERN, ApiError
 from actors.exchangesim.market import fmt
+from actors.exchangesim.orders import XOrder, new_client_id
 from actors.exchangesim.wire import (
     Json,
     cancel_json,

@@ -13,8 +13,8 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from actors.exchangesim.book import Exchange, XOrder
-from actors.exchangesim.wire import Trade
+from actors.exchangesim.book import Exchange
+from actors.exchangesim.orders import Trade, XOrder
 from actors.venuesim.orders import Record
 from actors.venuesim.store import LOG_NAME, SimStore, read_log
 from protocol.config import SimCfg

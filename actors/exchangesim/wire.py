@@ -3,34 +3,15 @@ exchange's state. Every decimal is an 8-place string, every time epoch milliseco
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from actors.exchangesim.market import fmt
+from actors.exchangesim.orders import Trade, XOrder
 from protocol.domain import OrdType, Side
-
-if TYPE_CHECKING:
-    from actors.exchangesim.book import XOrder
 
 ZERO = Decimal(0)
 Json = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Trade:
-    """One fill of one of our orders (a row of GET /api/v3/myTrades)."""
-
-    tid: int
-    oid: int
-    market_id: str
-    side: Side
-    qty: Decimal
-    px: Decimal
-    fee: Decimal
-    fee_asset: str
-    maker: bool
-    ts_ms: int
 
 
 def order_json(o: XOrder) -> Json:

@@ -7,11 +7,12 @@ published. Nothing leaves this process before the records behind it are durable:
 reply, send and event waits in `_after_commit` for the loop's one group commit.
 
 This module is the shell: setup, request dispatch, the commit and what waits for it, the
-kill-switch, operator commands and stop. It composes `actors.oms.order_book.OrderBook` (the
-state, pure and event-sourced), `actors.oms.intake.Intake` (submit / cancel / replace with
-the risk round trip), `actors.oms.venue_link.VenueLink` (one per venue: queue, sends,
-reconciliation passes) and `actors.oms.plan_apply.PlanApplier` (carrying out the passes'
-plans, start-up, stale sweep), each through its own small Protocol.
+kill-switch (`actors.oms.kill_switch_follower`), operator commands and stop. It composes
+`actors.oms.order_book.OrderBook` (the state, pure and event-sourced),
+`actors.oms.intake.Intake` (submit / cancel / replace with the risk round trip),
+`actors.oms.venue_link.VenueLink` (one per venue: queue, sends, reconciliation passes) and
+`actors.oms.plan_apply.PlanApplier` (carrying out the passes' plans, start-up, stale
+sweep), each through its own small Protocol.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ from actors.oms.at_venue import OpenAtVenue
 from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.commit_policy import CommitPolicy
 from actors.oms.exec_cut import ExecLog
-from actors.oms.intake import RISK_RETRY_S, Intake
+from actors.oms.intake import Intake
 from actors.oms.intake_state import IntakeGate, unsent_reason
 from actors.oms.journal import Journal
 from actors.oms.journal_space import PROBE_S, JournalSpace
+from actors.oms.kill_switch_follower import KillSwitchFollower
 from actors.oms.orders import Order, Outcome
 from actors.oms.plan import Action, Plan
 from actors.oms.plan_apply import PlanApplier
@@ -59,7 +61,6 @@ from protocol.messages import (
     ExecReport,
     GetOrder,
     GetPositions,
-    KillSwitchCommand,
     ListOrders,
     Message,
     OrderAck,
@@ -102,11 +103,7 @@ class OmsActor(Actor):
         self._changed: dict[str, tuple[Decimal | None, Decimal | None]] = {}
         names, stops = [v.name for v in self.cfg.venues], operator_stops_path(self.cfg.runtime_path)
         self.gate = IntakeGate(self.cfg.state_path, stops, names, self.log)  # operator pauses
-        self._ks_watch = killswitch.KillSwitchWatcher(
-            killswitch.kill_switch_path(self.cfg.state_path)
-        )
-        state = self._ks_watch.poll(force=True)
-        self.kill_switch_engaged = state is not None and state.engaged
+        self.kill_switch = KillSwitchFollower(self)  # reads the state file now
         self.event_seq = 0
         self.pub = self.ctx.socket(zmq.PUB)
         tune_socket(self.pub)
@@ -140,13 +137,17 @@ class OmsActor(Actor):
         for link in self.venues.values():
             link.start_reconcile()  # a connected connector answers; else we wait for CONNECTED
         self.call_every(self.cfg.oms.request_timeout_s, self.plans.sweep_stale)
-        self.call_every(killswitch.KillSwitchWatcher.POLL_S, self._poll_kill_switch)
+        self.call_every(killswitch.KillSwitchWatcher.POLL_S, self.kill_switch.poll)
         self.call_every(killswitch.KillSwitchWatcher.POLL_S, self._poll_stops)
         self.call_every(PROBE_S, self.space.probe)
 
     @property
     def journal_problem(self) -> str | None:
         return self.space.problem
+
+    @property
+    def kill_switch_engaged(self) -> bool:
+        return self.kill_switch.engaged
 
     # ------------------------------------------------------------------ durability
 
@@ -224,36 +225,9 @@ class OmsActor(Actor):
             counter = metrics.UNMATCHED_FILLS if kind == "unmatched_fill" else metrics.BAD_FILLS
             counter.labels(venue=venue or "unknown").inc()
             if self.cfg.oms.unmatched_fill_engages_kill_switch:
-                self.engage_kill_switch(kind)
+                self.kill_switch.engage(kind)
 
-    # ------------------------------------------------------------------ kill-switch
-
-    def engage_kill_switch(self, reason: str) -> None:
-        """Ask risk to engage; ask again until it answers (it may be restarting)."""
-        self.kill_switch_engaged = True
-        cmd = KillSwitchCommand(action="engage", reason=reason, source="oms")
-
-        def answered(reply: Envelope | None) -> None:
-            if reply is None:
-                self.log.warning("kill_switch_request_lost", reason=reason)
-                self.call_later(RISK_RETRY_S, partial(self.engage_kill_switch, reason))
-
-        self.risk.request(cmd, answered, self.cfg.oms.request_timeout_s)
-
-    def _poll_kill_switch(self, *, force: bool = False) -> None:
-        """The state file is the truth; risk's stream event is only the fast path. A switch
-        the supervisor engaged or reset while risk was down publishes no event at all."""
-        state = self._ks_watch.poll(force=force)
-        if state is not None and state.engaged != self.kill_switch_engaged:
-            self.log.info("kill_switch_seen", engaged=state.engaged, via="state_file")
-            self._on_kill_switch(state.engaged)
-
-    def _on_kill_switch(self, engaged: bool) -> None:
-        """The switch changed. Orders approved but never sent are not sent now."""
-        self.kill_switch_engaged = engaged
-        if engaged:
-            for link in self.venues.values():
-                link.drop_unsent()
+    # ------------------------------------------------------------------ never sent
 
     def _poll_stops(self) -> None:
         """A venue an operator stopped: its queued orders are not sent at its next start."""
@@ -315,11 +289,8 @@ class OmsActor(Actor):
             # risk / heartbeat / connectors publish through the OMS's one client stream
             self.publish_stream(body.event, {**body.data, "source": env.sender})
             self.views.on_stream(body.event, body.data)
-            if body.event == "kill_switch" and "engaged" in body.data:
-                if body.data["engaged"]:
-                    self._on_kill_switch(True)  # at once; a late or stale one is harmless
-                else:  # a reset: the state file says (an old event can arrive after a
-                    self._poll_kill_switch(force=True)  # newer engagement)
+            if body.event == "kill_switch":
+                self.kill_switch.on_event(body.data)
             reply(Ack(ref=env.msg_id))
         elif isinstance(body, SnapshotRequest):
             self.after_commit(lambda: reply(reads.snapshot(self.book, self.event_seq)))

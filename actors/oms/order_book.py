@@ -12,8 +12,9 @@ sends anything::
     journal.commit()                       # then ack / send / publish out.order.view()
     # replay: book = OrderBook.from_dict(snapshot); for rec in records: book.apply_record(rec)
 
-Execution reports are applied by `actors.oms.executions` through the book's commands. The
-record kinds and the ClOrdID scheme are described in `actors.oms.orders`.
+Execution reports are applied by `actors.oms.executions`, a client's cancel or replace by
+`actors.oms.cancel_replace`, both through the book's commands. The record kinds and the
+ClOrdID scheme are described in `actors.oms.orders`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from actors.oms import executions
+from actors.oms import cancel_replace, executions
 from actors.oms.lifecycle import Event
 from actors.oms.order_archive import Retention
 from actors.oms.orders import (
@@ -32,8 +33,6 @@ from actors.oms.orders import (
     base_cl_ord_id,
     fill_of,
     known_at_venue,
-    optional_str,
-    request_cl_ord_id,
     terms_problem,
 )
 from actors.oms.positions import ZERO, Position, UnmatchedFill, fill_problem
@@ -41,7 +40,6 @@ from protocol.messages import (
     TERMINAL_STATUSES,
     ExecReport,
     OrderStatus,
-    OrdType,
     ReplaceOrder,
     RiskVerdict,
     SubmitOrder,
@@ -155,47 +153,12 @@ class OrderBook:
         return self.record_event(client_order_id, Event.RESUBMIT, ts_ns)
 
     def request_cancel(self, client_order_id: str, ts_ns: int) -> Outcome:
-        order = self.get(client_order_id, admit=True)
-        if order is None:
-            return Outcome.refused(None, "unknown order")
-        if order.status in (S.PENDING_CANCEL, S.CANCELLED):
-            return Outcome("duplicate", order, reason=f"already {order.status}")
-        cl = request_cl_ord_id(order.cl_ord_ids[0], "c", order.request_seq + 1)
-        return self.record_event(client_order_id, Event.CANCEL_REQUESTED, ts_ns, cl_ord_id=cl)
+        """A client's cancel (`actors.oms.cancel_replace`)."""
+        return cancel_replace.request_cancel(self, client_order_id, ts_ns)
 
     def request_replace(self, msg: ReplaceOrder, ts_ns: int) -> Outcome:
-        order = self.get(msg.client_order_id, admit=True)
-        if order is None:
-            return Outcome.refused(None, "unknown order")
-        qty = order.qty if msg.qty is None else msg.qty
-        price = order.price if msg.price is None else msg.price
-        if order.status == S.PENDING_REPLACE and (qty, price) == (
-            order.pending_qty,
-            order.pending_price,
-        ):
-            return Outcome("duplicate", order, reason="same replace already pending")
-        if (qty, price) == (order.qty, order.price):
-            if order.cl_ord_id != order.cl_ord_ids[0]:
-                # idempotent: a retried replace whose first attempt took effect (ack lost)
-                return Outcome("duplicate", order, reason="already replaced to these terms")
-            return Outcome.refused(order, "replace changes nothing")
-        if qty <= order.cum_qty:
-            return Outcome.refused(order, f"new qty {qty} must exceed cum_qty {order.cum_qty}")
-        if (
-            order.order_type == OrdType.MARKET
-            and msg.price is not None
-            or (price is not None and price <= 0)
-        ):
-            return Outcome.refused(order, "invalid price for the order type")
-        cl = request_cl_ord_id(order.cl_ord_ids[0], "r", order.request_seq + 1)
-        return self.record_event(
-            msg.client_order_id,
-            Event.REPLACE_REQUESTED,
-            ts_ns,
-            cl_ord_id=cl,
-            qty=str(qty),
-            price=optional_str(price),
-        )
+        """A client's replace: new qty and/or price (`actors.oms.cancel_replace`)."""
+        return cancel_replace.request_replace(self, msg, ts_ns)
 
     def apply_exec(self, report: ExecReport, ts_ns: int) -> Outcome:
         """Apply one venue execution report (each exec id at most once per order; see

@@ -75,6 +75,7 @@ class ActorArgs:
     cold: bool = False
     venue: str | None = None
     supervisor_pid: int | None = None
+    host_group: str | None = None  # the supervisor's (`run --host-group`); None: core
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -124,7 +125,7 @@ class Actor:
         self._trusted_pids = frozenset(pids)
         # the gate answers for our ROUTER (who connects) and for every DEALER we connect
         # (who bound what we connect to: the supervisor's socket, each Peer's): first
-        gate = ZapGate(self.ctx, self.actor_id, self._admit)
+        self.zap = gate = ZapGate(self.ctx, self.actor_id, self._admit)
         self.add_socket(gate.sock, gate.on_readable)
         zap_domain = ZAP_DOMAIN if self.guarded else None
         self.router = bind_router(self.ctx, self.cfg.endpoint(self.actor_id), zap_domain=zap_domain)

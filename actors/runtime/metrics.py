@@ -265,3 +265,34 @@ ACTOR_STOPPED_BY_OPERATOR = Gauge(
     ["actor"],
     multiprocess_mode="mostrecent",
 )
+
+# ---------------------------------------------------------------- the link between hosts
+LINK_UP = Gauge(
+    "tradepulse_link_up",
+    "1 while the link to the peer host group answers (edge: the core; core: each edge)",
+    ["peer"],
+    multiprocess_mode="mostrecent",
+)
+LINK_RTT = Gauge(
+    "tradepulse_link_rtt_seconds",
+    "The link's last ping round trip (measured by the edge)",
+    ["peer"],
+    multiprocess_mode="mostrecent",
+)
+LINK_DROPPED = Counter(
+    "tradepulse_link_dropped",
+    "Messages the link dropped: peer unreachable or its queue full (hwm), stale epoch, not allowed",
+    ["peer", "reason"],
+)
+LINK_RECONNECTS = Counter(
+    "tradepulse_link_reconnects", "Times the link to the peer came back after a loss", ["peer"]
+)
+LINK_CORE_LOST = Counter(
+    "tradepulse_link_core_lost",
+    "Dead-man switch firings at an edge: the core silent past link.edge.core_loss_cancel_s",
+)
+LINK_DEAD_MAN_CANCELS = Counter(
+    "tradepulse_link_dead_man_cancels",
+    "Mass cancels the edge's dead-man switch asked of a connector, by answer",
+    ["connector", "result"],
+)

@@ -21,6 +21,7 @@ ACTOR_KINDS: dict[str, str] = {
     "heartbeat": "actors.position_heartbeat.actor:HeartbeatActor",
     "venuesim": "actors.venuesim.actor:VenueSimActor",
     "exchangesim": "actors.exchangesim.actor:ExchangeSimActor",
+    "link": "actors.link.actor:LinkActor",
 }
 
 

@@ -30,7 +30,8 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "replace_on_venue": _OMS,
     "open_orders_request": _OMS,
     "order_status_query": _OMS,
-    "mass_cancel": frozenset({"risk"}),
+    # (and from an edge's link: its dead-man switch, actors/link/deadman.py)
+    "mass_cancel": frozenset({"risk", "link"}),
     # to the OMS: executions and session state from connectors, events from risk/heartbeat
     "exec_report": frozenset({"connector"}),
     "venue_state": frozenset({"connector"}),

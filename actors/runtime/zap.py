@@ -15,6 +15,10 @@ connection, once; the handler here answers in the process's own loop (no thread)
   frame of it is delivered.
 
 `admit` is the decision (pure but for reading /proc); `ZapGate` the socket side.
+
+The link between hosts (`actors.link`) binds a tcp ROUTER in `LINK_DOMAIN`: its requests go
+to the gate's `link` decision (mechanism and credentials: a CURVE client's public key) and
+an accepted peer gets a User-Id (its host group), which libzmq puts on its messages.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from protocol.sockets import Context, Socket, drain
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"  # fixed by the ZAP RFC (27/ZAP)
 ZAP_DOMAIN = b"tradepulse"
+LINK_DOMAIN = b"tradepulse-link"  # the tcp link between hosts (actors/link): CURVE keys
 _VERSION = b"1.0"
 
 
@@ -106,6 +111,8 @@ class ZapGate:
     ) -> None:
         self.sock = guard(ctx)
         self._decide = decide
+        # `LINK_DOMAIN`: (mechanism, credentials) -> (user id, None) or ("", why refused)
+        self.link: Callable[[bytes, list[bytes]], tuple[str, str | None]] | None = None
         self._refused = metrics.PEERS_REFUSED.labels(actor=actor_id)
         self._log = structlog.get_logger().bind(actor=actor_id)
         self._budget = LogBudget()
@@ -117,9 +124,16 @@ class ZapGate:
                 continue  # not a ZAP request: libzmq never sends one
             address = frames[5].decode(errors="replace")
             cred = parse_peer_address(address)
-            reason = self._decide(cred)
+            user = ""
+            if frames[4] == LINK_DOMAIN:
+                cred = None  # a tcp peer: judged by its key, never by a process
+                user, reason = (
+                    ("", "no link") if self.link is None else self.link(frames[7], frames[8:])
+                )
+            else:
+                reason = self._decide(cred)
             code, text = (b"200", b"OK") if reason is None else (b"400", b"not a system process")
-            reply = [frames[0], b"", _VERSION, frames[3], code, text, b"", b""]
+            reply = [frames[0], b"", _VERSION, frames[3], code, text, user.encode(), b""]
             try:
                 self.sock.send_multipart(reply, zmq.NOBLOCK)
             except zmq.ZMQError:

@@ -35,11 +35,12 @@ from actors.runtime.timers import Timers
 from actors.supervisor.audit import AuditLog, operator_from_peer
 from actors.supervisor.commands import ControlHost, for_request
 from actors.supervisor.reload import Reloader
-from actors.supervisor.restart_policy import ChildState
+from actors.supervisor.restart_policy import LINK, ChildState, placed_elsewhere
 from actors.supervisor.sdnotify import SystemdNotify
 from protocol.codec import MAX_FRAME_BYTES, Sender, decode, encode
-from protocol.commands import Command, KillSwitch, OperatorId, Reload
+from protocol.commands import Command, KillSwitch, OperatorId, Reload, Restart
 from protocol.exceptions import ProtocolError
+from protocol.link_config import CORE
 from protocol.messages import ControlReply, ControlRequest
 from protocol.paths import audit_log_path
 from protocol.sockets import drain, send_nowait
@@ -162,10 +163,17 @@ class ControlPlane:
         if unit is None:
             reason = f"{command.command!r} is not a supervisor command"
             return ControlReply(status="error", reason=reason)
-        route = unit.target(command)
+        route = unit.target(command) or self._across(command)
         if route is not None and self._host.actor_state(route) is ChildState.RUNNING:
             return self._forward(route, req, identity, msg_id)
         return unit.execute_by(command, self._host, req.operator)
+
+    def _across(self, command: Command) -> str | None:
+        """`restart` of a venue's actor placed on another host group: the link's to do."""
+        if not isinstance(command, Restart):
+            return None
+        group = self._host.overrides.get("host_group") or CORE
+        return LINK if placed_elsewhere(self._host.cfg, group, command.actor) else None
 
     def _forward(
         self, target: str, req: ControlRequest, identity: list[bytes], msg_id: str

@@ -43,6 +43,7 @@ from actors.supervisor.status_data import system_status
 from actors.supervisor.venues import VenueBoard
 from protocol.codec import Envelope, Sender, encode
 from protocol.config import SystemConfig
+from protocol.link_config import CORE
 from protocol.messages import (
     ActorHeartbeat,
     ControlReply,
@@ -76,9 +77,10 @@ class Supervisor:
         self.overrides = overrides
         self.log = structlog.get_logger().bind(actor="supervisor")
         restart = cfg.supervisor.restart
-        self.children = {s.id: Child(s, restart) for s in child_specs(cfg)}
+        group = overrides.get("host_group") or CORE  # what this supervisor runs (`--host-group`)
+        self.children = {s.id: Child(s, restart) for s in child_specs(cfg, group)}
         self.order = list(self.children)
-        self.venues = VenueBoard([v.name for v in cfg.venues])
+        self.venues = VenueBoard([v.name for v in cfg.venues if v.host_group == group])
         self.ctx: zmq.Context[zmq.Socket[bytes]] = new_context()
         self.sender = Sender("supervisor", int(time.time() * 1000))
         self.timers = Timers()
@@ -159,8 +161,7 @@ class Supervisor:
 
     def _send_actor(self, actor: str, body: Message) -> str:
         """Send to a child over the actor socket; returns the message id (raises ZMQError)."""
-        env = self.sender.envelope(body)
-        self.link.send(actor, encode(env))
+        self.link.send(actor, encode(env := self.sender.envelope(body)))
         return env.msg_id
 
     def _ask_to_stop(self, child: Child, reason: str) -> None:
@@ -179,8 +180,7 @@ class Supervisor:
         return list(self.order)
 
     def actor_state(self, actor: str) -> ChildState | None:
-        child = self.children.get(actor)
-        return None if child is None else child.state
+        return None if (child := self.children.get(actor)) is None else child.state
 
     def status(self) -> dict[str, Any]:
         return system_status(self)  # actors/supervisor/status_data.py
@@ -207,8 +207,7 @@ class Supervisor:
         return self._send_actor(actor, request)
 
     def _sample_resources(self) -> None:
-        now = time.monotonic()
-        for child in self.children.values():
+        for child, now in ((c, time.monotonic()) for c in self.children.values()):
             child.sample(now)
 
     # ------------------------------------------------------------------ spawning
@@ -443,7 +442,8 @@ def run_daemon(
     """`run`: the supervisor in the foreground; `on_all_ready` gets the status once every
     actor is READY (the `--demo` flow)."""
     configure_logging(cfg.system.log_level)
-    overrides = {key: getattr(ns, key) for key in ("state_dir", "runtime_dir", "metrics_port")}
+    keys = ("state_dir", "runtime_dir", "metrics_port", "host_group")
+    overrides = {key: getattr(ns, key, None) for key in keys}
     sup = Supervisor(
         cfg, config_path=ns.config, cold=ns.cold, overrides=overrides, on_all_ready=on_all_ready
     )

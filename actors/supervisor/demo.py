@@ -22,6 +22,9 @@ from typing import Any
 from protocol.messages import TERMINAL_STATUSES, OrderStatus
 
 WAIT_S = 20.0
+# a limit order's quantity per venue kind: shares on a FIX venue, a crypto exchange's base
+# asset (0.05 BTC at ~60,000 USDT: above the exchange's minimum notional, well inside risk)
+DEMO_QTY = {"fix": Decimal(50), "ccxt": Decimal("0.05")}
 FINISHED_WANTED = 2  # the market order and the cancelled limit order
 
 
@@ -70,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = p.parse_args(argv)
     cfg = load_config(ns.config, state_dir=ns.state_dir, runtime_dir=ns.runtime_dir)
     venues = [v for v in cfg.venues if v.sim is not None]
+    venues.sort(key=lambda v: v.kind != "fix")  # the market order and the cancel on a FIX one
     if not venues:
         _say("no simulated venue configured; nothing to show")
         return 0
@@ -94,9 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             assert v.sim is not None
             sym, px = next(iter(v.sim.reference_prices.items()))
             near = (px * Decimal("1.001")).quantize(v.sim.tick_size)
-            ack = client.submit(v.name, sym, "SELL", 50, "LIMIT", price=near, tif="GTC")
+            qty = DEMO_QTY.get(v.kind, Decimal(50))
+            ack = client.submit(v.name, sym, "SELL", qty, "LIMIT", price=near, tif="GTC")
             orders.append(ack.client_order_id)
-            _say(f"submitted LIMIT SELL 50 {sym} @ {near} on {v.name}: {ack.client_order_id}")
+            _say(f"submitted LIMIT SELL {qty} {sym} @ {near} on {v.name}: {ack.client_order_id}")
         far = (ref * Decimal("0.95")).quantize(venue.sim.tick_size)  # inside the risk price band
         ack = client.submit(venue.name, symbol, "BUY", 10, "LIMIT", price=far, tif="GTC")
         _say(f"submitted LIMIT BUY 10 {symbol} @ {far} (below the market) : {ack.client_order_id}")

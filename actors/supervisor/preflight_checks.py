@@ -31,9 +31,12 @@ from typing import Any, Literal
 from actors.risk import killswitch
 from actors.supervisor.failclosed import marker_path
 from actors.supervisor.host import check_owner, check_private, runtime_dir_is_shared
+from actors.supervisor.restart_policy import placed_on
 from protocol import paths
 from protocol.config import SystemConfig, VenueCfg, check_venue_tls, missing_credentials
+from protocol.curve_keys import link_keys
 from protocol.exceptions import ConfigError
+from protocol.link_config import CORE, edge_groups, tcp_address
 
 Status = Literal["PASS", "WARN", "FAIL", "SKIP"]
 # Free disk wanted in the state dir beyond the journal reserve and the FIX message logs'
@@ -57,14 +60,50 @@ def run_checks(
     *,
     environ: Mapping[str, str] | None = None,
     connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    host_group: str = CORE,
 ) -> list[Check]:
-    """Every check, in the order `run` meets them (the config itself loaded already)."""
-    checks = [*credential_checks(cfg, environ), *tls_checks(cfg)]
+    """Every check, in the order `run` meets them (the config itself loaded already), for
+    the supervisor of `host_group`: its venues, and its end of the link if there is one."""
+    local = placed_on(cfg, host_group)  # the venues this supervisor runs
+    checks = [*credential_checks(local, environ), *tls_checks(local)]
     checks += [state_dir_check(cfg), supervisor_check(cfg), runtime_dir_check(cfg)]
     checks += [metrics_port_check(cfg), disk_check(cfg)]
-    with ThreadPoolExecutor(max_workers=min(8, len(cfg.venues))) as pool:
-        checks += pool.map(lambda v: venue_check(v, connect_timeout_s), cfg.venues)
+    checks += link_checks(cfg, host_group, connect_timeout_s)
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(local.venues)))) as pool:
+        checks += pool.map(lambda v: venue_check(v, connect_timeout_s), local.venues)
     checks.append(kill_switch_check(cfg))
+    return checks
+
+
+def link_checks(cfg: SystemConfig, group: str, timeout_s: float) -> list[Check]:
+    """This end of the link between hosts (none on a single host): its keys, and the core's
+    port free to listen on, or (an edge) the core's endpoint accepting tcp."""
+    if not edge_groups(cfg.venues):
+        return []
+    try:
+        keys = link_keys(cfg.link, cfg.venues, group)
+    except ConfigError as exc:
+        checks = [Check("link_keys", "FAIL", str(exc))]
+    else:
+        if keys is None:
+            checks = [Check("link_keys", "WARN", "allow_plaintext: the link runs without Curve")]
+        else:
+            peers = ", ".join(sorted(keys.peers.values()))
+            checks = [Check("link_keys", "PASS", f"{group}'s key pair; accepts {peers}")]
+    if group == CORE:
+        host, port = tcp_address(cfg.link.bind) or ("", 0)
+        problem = port_problem(host, port)
+        checks.append(Check("link_bind", "FAIL" if problem else "PASS", problem or cfg.link.bind))
+        return checks
+    host, port = tcp_address(cfg.link.connect) or ("", 0)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        why = "no answer" if isinstance(exc, TimeoutError) else exc.strerror or exc
+        checks.append(Check("link_connect", "FAIL", f"{cfg.link.connect}: {why}"))
+    else:
+        checks.append(Check("link_connect", "PASS", f"{cfg.link.connect} accepts tcp"))
     return checks
 
 

@@ -8,7 +8,9 @@ from enum import StrEnum
 from typing import Literal
 
 from protocol.config import SystemConfig
+from protocol.link_config import CORE, edge_groups
 
+LINK = "link"  # the actor of the link between hosts (actors/link/)
 RestartType = Literal["permanent", "transient", "temporary"]
 
 
@@ -33,11 +35,14 @@ class ChildSpec:
     critical: bool = False  # over budget stops the whole system (risk, oms)
 
 
-def child_specs(cfg: SystemConfig) -> list[ChildSpec]:
+def child_specs(cfg: SystemConfig, host_group: str = CORE) -> list[ChildSpec]:
     """Simulated venues and exchanges (the outside world), risk, oms, connectors,
     heartbeat: the order of `status` and, reversed, of a stop; `start_plan` says how the
-    start overlaps."""
+    start overlaps. Only what `host_group` runs: the core, risk, the OMS and the heartbeat
+    with the venues placed on the core; an edge, its venues alone. Either end of a link
+    between hosts (venues placed on edges) also runs the link actor (`actors.link`)."""
     sup = cfg.supervisor
+    venues = [v for v in cfg.venues if v.host_group == host_group]
 
     def spec(
         child_id: str, kind: str, venue: str | None = None, critical: bool = False
@@ -53,13 +58,35 @@ def child_specs(cfg: SystemConfig) -> list[ChildSpec]:
 
     specs = [
         spec(f"{sim_kind(v.kind)}.{v.name}", sim_kind(v.kind), v.name)
-        for v in cfg.venues
+        for v in venues
         if v.sim is not None
     ]
-    specs += [spec("risk", "risk", critical=True), spec("oms", "oms", critical=True)]
-    specs += [spec(f"connector.{v.name}", "connector", v.name) for v in cfg.venues]
-    specs.append(spec("heartbeat", "heartbeat"))
+    core = host_group == CORE
+    if core:
+        specs += [spec("risk", "risk", critical=True), spec("oms", "oms", critical=True)]
+    if edge_groups(cfg.venues):  # before the connectors: an edge's reach the OMS through it
+        specs.append(spec(LINK, LINK))
+    specs += [spec(f"connector.{v.name}", "connector", v.name) for v in venues]
+    if core:
+        specs.append(spec("heartbeat", "heartbeat"))
     return specs
+
+
+def placed_on(cfg: SystemConfig, host_group: str) -> SystemConfig:
+    """`cfg` with only the venues `host_group` runs: what its supervisor checks at start
+    (credentials, TLS files, reachability) and needs in its environment."""
+    venues = [v for v in cfg.venues if v.host_group == host_group]
+    return cfg.model_copy(update={"venues": venues})
+
+
+def placed_elsewhere(cfg: SystemConfig, host_group: str, actor: str) -> str | None:
+    """The host group whose supervisor runs `actor` (a venue's connector or sim) when it is
+    not `host_group`; None: not a venue's actor, or placed here."""
+    kind, _, venue = actor.partition(".")
+    if kind not in ("connector", *SIM_KINDS):
+        return None
+    group = next((v.host_group for v in cfg.venues if v.name == venue), None)
+    return group if group is not None and group != host_group else None
 
 
 SIM_KINDS = frozenset({"venuesim", "exchangesim"})  # the outside world, simulated

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from actors.risk import killswitch
+from actors.supervisor.restart_policy import LINK
+from protocol.link_config import CORE
 from protocol.paths import intake_state_path
 
 
@@ -16,19 +18,41 @@ def system_status(sup: Any) -> dict[str, Any]:
     `actors.supervisor.daemon.Supervisor` `sup`."""
     now = time.monotonic()
     ks = killswitch.load(sup.kill_switch_path).to_message()
-    oms = sup.children["oms"]
-    oms_info = _oms_down(sup.state_path) if oms.pid is None else oms.info
+    oms = sup.children.get("oms")  # None: an edge (actors.link), which runs no OMS
+    oms_info = {} if oms is None else _oms_down(sup.state_path) if oms.pid is None else oms.info
+    group = sup.overrides.get("host_group") or CORE
     return {
         "supervisor_pid": os.getpid(),
+        "host_group": group,
         "uptime_s": round(now - sup.started_at, 3),
         "metrics_url": sup.metrics_url,
         "actors": [_row(sup, cid, now) for cid in sup.order],
-        "venues": sup.operator_stops.venues(sup.venues.view()),
+        "venues": _placed(sup, sup.operator_stops.venues(sup.venues.view()), group),
         "kill_switch": ks.model_dump(exclude={"type"}),
         "intake": oms_info.get("intake", "unknown"),
         "intake_pauses": oms_info.get("intake_pauses", {}),  # actors.oms.intake_state
         "queues": oms_info.get("queues", {}),
     }
+
+
+def _placed(sup: Any, venues: dict[str, dict[str, Any]], group: str) -> dict[str, dict[str, Any]]:
+    """This supervisor's venues with their host group; the core also lists each venue placed
+    on an edge (whose connector that edge's supervisor runs) with the link to that edge."""
+    link = sup.children.get(LINK)
+    peers: dict[str, Any] = (link.info.get("link") or {}) if link is not None else {}
+    rows: dict[str, dict[str, Any]] = {}
+    for v in sup.cfg.venues:
+        if v.name in venues:
+            rows[v.name] = {**venues[v.name], "host_group": v.host_group}
+        elif group == CORE:  # the core's view of an edge's venue: its link
+            peer = peers.get(v.host_group) or {"state": "unknown"}
+            rows[v.name] = {
+                "state": f"remote (link {peer.get('state')})",
+                "detail": f"rtt_ms={peer.get('rtt_ms')} heard_s_ago={peer.get('heard_s_ago')}",
+                "host_group": v.host_group,
+                "link": peer,
+            }
+    return rows
 
 
 def _row(sup: Any, actor: str, now: float) -> dict[str, Any]:

@@ -24,8 +24,7 @@ CREDS = {KEY_ENV: API_KEY, SECRET_ENV: SECRET}
 
 def exchange_config(**sim: Any) -> dict[str, Any]:
     table: dict[str, Any] = {
-        # quoted keys: the test TOML writer writes keys as they are
-        "reference_prices": {'"BTC/USDT"': "50000", '"ETH/USDT"': "3000"},
+        "reference_prices": {"BTC/USDT": "50000", "ETH/USDT": "3000"},
         "tick_size": "0.01",
         "quote_qty": "2",
         "quote_levels": 5,

@@ -11,7 +11,7 @@ import ccxt
 import pytest
 
 from actors.exchangesim import errors
-from actors.exchangesim.auth import check_timestamp, without_signature
+from actors.exchangesim.auth import Credentials, check_timestamp, without_signature
 from actors.exchangesim.errors import ApiError
 from tests.exchangesim.rig import client, run, running
 
@@ -76,3 +76,12 @@ def test_signature_is_taken_out_of_query_or_body() -> None:
     assert without_signature("a=1&signature=ab&b=2") == ("a=1&b=2", "ab")
     assert without_signature("a=1") == ("a=1", None)
     assert without_signature("") == ("", None)
+
+
+def test_our_key_passes_whatever_its_format() -> None:
+    creds = Credentials("demo-key.1", "s")
+    creds.check_key("demo-key.1")
+    for other, code in (("demo-key.2", -2014), ("otherKey1", -2015), ("", -2014), (None, -2014)):
+        with pytest.raises(ApiError) as err:
+            creds.check_key(other)
+        assert (err.value.code, err.value.status) == (code, 401)

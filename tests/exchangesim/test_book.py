@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from actors.exchangesim.book import Exchange
 from actors.exchangesim.errors import ApiError
 from actors.exchangesim.store import inspect, open_store
@@ -116,3 +118,16 @@ def test_random_operations_keep_the_account_consistent_and_replay_exactly(tmp_pa
     store.close()
     again = Exchange(cfg, open_store(tmp_path, "v"), seed=3)
     assert _state(again) == before
+
+
+def test_a_market_dropped_from_the_config_is_a_clear_error_at_start(tmp_path: Path) -> None:
+    store = open_store(tmp_path, "v")
+    ex = Exchange(sim_cfg(), store, seed=3)
+    ex.new_order("ETHUSDT", Side.SELL, OrdType.LIMIT, TimeInForce.GTC, D("1"), D("3100"), "e", 1)
+    store.close()
+    store = open_store(tmp_path, "v")
+    try:
+        with pytest.raises(ValueError, match="orders of ETHUSDT, which .* no longer lists"):
+            Exchange(sim_cfg(reference_prices={"BTC/USDT": D("50000")}), store, seed=3)
+    finally:
+        store.close()

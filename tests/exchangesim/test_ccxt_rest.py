@@ -234,3 +234,39 @@ def test_commission_is_charged_in_the_asset_received(tmp_path: Path) -> None:
             assert bal["info"]["commissionRates"]["taker"] == "0.00100000"
 
     run(body())
+
+
+def test_cancel_replace_allow_failure_answers_like_binance(tmp_path: Path) -> None:
+    """ALLOW_FAILURE: a failed cancel still places the new order (409, -2021, both results
+    in data); a new order that fails after a good cancel is 409 -2021 too, the cancel
+    stands; both failing is 400 -2022."""
+
+    async def body() -> None:
+        async with running(tmp_path) as rig, client(rig) as ex:
+            await ex.load_markets()
+            o = await ex.create_order("BTC/USDT", "limit", "sell", 0.2, 60000)
+            base = {
+                "symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
+                "cancelReplaceMode": "ALLOW_FAILURE", "quantity": "0.2",
+            }  # fmt: skip
+            cases = [
+                (
+                    {"cancelOrderId": "999", "price": "61000"},
+                    "-2021",
+                    '"newOrderResult": "SUCCESS"',
+                ),
+                (
+                    {"cancelOrderId": o["id"], "price": "61000.001"},
+                    "-2021",
+                    '"cancelResult": "SUCCESS"',
+                ),
+                ({"cancelOrderId": "999", "price": "61000.001"}, "-2022", "PRICE_FILTER"),
+            ]
+            for extra, code, text in cases:
+                with pytest.raises(ccxt.ExchangeError) as err:
+                    await ex.privatePostOrderCancelReplace({**base, **extra})
+                assert code in str(err.value) and text in str(err.value)
+            assert (await ex.fetch_order(o["id"], "BTC/USDT"))["status"] == "canceled"
+            assert [x["price"] for x in await ex.fetch_open_orders("BTC/USDT")] == [61000]
+
+    run(body())

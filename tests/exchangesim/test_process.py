@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,17 @@ import ccxt.pro
 import pytest
 
 from actors.connector.ccxt.urls import exchange_config as ccxt_config
-from tests.exchangesim.process import KEY_ENV, SECRET_ENV, ExchangeProcess, exchange_config
+from actors.exchangesim.book import Exchange
+from actors.exchangesim.store import open_store
+from protocol.config import load_config
+from protocol.domain import OrdType, Side, TimeInForce
+from tests.exchangesim.process import (
+    KEY_ENV,
+    SECRET_ENV,
+    VENUE,
+    ExchangeProcess,
+    exchange_config,
+)
 from tests.exchangesim.rig import API_KEY, SECRET, run
 from tests.helpers import eventually
 
@@ -113,6 +124,8 @@ def test_faults_set_through_control(xsim: ExchangeProcess) -> None:
         "http_5xx": 1,
         "duplicate_trade_events": True,
     }
+    off = xsim.control("duplicate_trade_events", "off")  # each report once from here on
+    assert off["data"]["faults"] == {"http_5xx": 1}
 
     async def body() -> None:
         ex = _client(xsim)
@@ -136,3 +149,52 @@ def test_faults_set_through_control(xsim: ExchangeProcess) -> None:
     assert xsim.control("clear")["data"]["faults"] == {}
     status = xsim.control("status")["data"]
     assert status["open_orders"] == 1 and status["requests"]["GET /api/v3/exchangeInfo"] == 2
+    assert xsim.stop() == 0  # SIGTERM: the server and the bridge close, exit 0
+    assert xsim.events("actor_stopped")
+
+
+def test_faults_from_the_sim_table_apply_at_start(short_tmp: Path) -> None:
+    """[venues.sim] faults: set when the exchange starts (an unknown one is logged)."""
+    proc = ExchangeProcess(short_tmp / "f", exchange_config(faults={"http_5xx": 1, "hang": 3}))
+    try:
+        proc.start()
+        assert proc.control("status")["data"]["faults"] == {"http_5xx": 1}
+        assert proc.events("sim_fault_invalid")[0]["kind"] == "hang"
+
+        async def body() -> None:
+            ex = _client(proc)
+            try:
+                with pytest.raises(ccxt.ExchangeNotAvailable):
+                    await ex.fetch_time()
+                assert await ex.fetch_time() > 0
+            finally:
+                await ex.close()
+
+        run(body())
+    finally:
+        proc.destroy()
+
+
+def test_inspect_reads_the_state_without_the_exchange(short_tmp: Path) -> None:
+    """inspect needs no running exchange: a table for people, JSON for scripts; a venue
+    with no state yet is exit 1."""
+    proc = ExchangeProcess(short_tmp / "i", exchange_config())
+    empty = proc.cli("inspect", *proc.cli_args())
+    assert empty.returncode == 1 and "no state for venue 'binance-local'" in empty.stderr
+    cfg = load_config(proc.config_path, state_dir=str(proc.state_dir))
+    vcfg = cfg.venue(VENUE)
+    assert vcfg.sim is not None
+    store = open_store(cfg.state_path, VENUE)
+    ex = Exchange(vcfg.sim, store, seed=1)
+    ex.new_order("BTCUSDT", Side.BUY, OrdType.LIMIT, TimeInForce.GTC, Decimal("0.5"),
+                 Decimal("40000"), "table-1", 1)  # fmt: skip
+    store.close()
+    table = proc.cli("inspect", *proc.cli_args())
+    assert table.returncode == 0
+    row = next(line for line in table.stdout.splitlines() if line.startswith("table-1"))
+    assert row.split()[1:5] == ["1", "BTC/USDT", "BUY", "LIMIT"] and "NEW" in row
+    data = proc.inspect()
+    assert data["orders"][0]["client_order_id"] == "table-1"
+    assert data["balances"]["USDT"] == {
+        "free": "980000.0", "locked": "20000.0", "total": "1000000.0",
+    }  # fmt: skip

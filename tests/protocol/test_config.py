@@ -36,9 +36,11 @@ def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 # --------------------------------------------------------------------------- good configs
 
 
-def test_demo_config_loads_with_two_simulated_venues() -> None:
+def test_demo_config_loads_with_two_fix_venues_and_a_crypto_exchange_all_simulated() -> None:
     cfg = load_config(DEMO)
-    assert [v.name for v in cfg.venues] == ["simA", "simB"]
+    assert [(v.name, v.kind) for v in cfg.venues] == [
+        ("simA", "fix"), ("simB", "fix"), ("binance-local", "ccxt")
+    ]  # fmt: skip
     assert all(v.sim is not None for v in cfg.venues)
     assert cfg.supervisor.heartbeat_interval_s == 0.2
 

@@ -5,6 +5,7 @@ no frame accepted that the full path refuses. The encoder writes the same bytes.
 from __future__ import annotations
 
 import copy
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -101,6 +102,17 @@ def test_fast_decode_equals_the_full_decode(cls: type[BaseModel], full: bool) ->
 def test_what_pydantic_refuses_the_fast_path_does_not_take(field: str, value: Any) -> None:
     obj = msgpack.unpackb(_frame(build(SubmitOrder)))
     obj["body"][field] = value
+    raw = msgpack.packb(obj)
+    assert _fast(raw) is None
+    assert isinstance(_full(raw), ProtocolError)
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+def test_a_non_finite_float_field_is_refused_by_both_paths(value: float) -> None:
+    """A float field (an actor's loop lag) of inf or nan: the full path's shape check
+    refuses it, so the fast path must not take it (found by the hypothesis test below)."""
+    obj = msgpack.unpackb(_frame(build(ActorHeartbeat)))
+    obj["body"]["loop_lag_s"] = value
     raw = msgpack.packb(obj)
     assert _fast(raw) is None
     assert isinstance(_full(raw), ProtocolError)

@@ -164,6 +164,22 @@ def test_restart_a_known_actor_and_refuse_an_unknown_one(rig: Rig) -> None:
     assert rig.host.restarts == [("oms", True), ("oms", False)]
 
 
+def test_restart_of_a_connector_placed_on_an_edge_says_where_it_runs(rig: Rig) -> None:
+    """Not forwarded across the link (yet): the core names the edge's host group."""
+    rig.host.cfg = parse_config(
+        {
+            "link": {"bind": "tcp://*:7100", "connect": "tcp://c:7100", "allow_plaintext": True},
+            "venues": [{"name": "simA", "host_group": "edge-a"}, {"name": "simB"}],
+        }
+    )
+    far = rig.ask(wire.Restart(actor="connector.simA"))
+    assert far.status == "error"
+    assert far.reason == "connector.simA runs on host group edge-a: restart it on that supervisor"
+    near = rig.ask(wire.Restart(actor="connector.simB"))  # placed here but not running
+    assert near.reason.startswith("unknown actor 'connector.simB'")
+    assert rig.host.restarts == []
+
+
 def test_a_routed_command_is_forwarded_and_its_answer_relayed(rig: Rig) -> None:
     """kill-switch goes to risk while it runs; nothing is answered until risk answers, and
     then the operator gets risk's reply."""

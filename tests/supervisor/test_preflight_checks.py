@@ -323,3 +323,67 @@ def test_a_state_dir_this_user_cannot_enter_is_a_fail_row_not_a_lost_table(
     assert row.status == "FAIL" and "Permission denied" in row.detail
     assert str(cfg.state_path) in row.detail and "run preflight as the service user" in row.detail
     assert {"state_dir", "runtime_dir", "metrics_port", "disk"} <= _by_name(checks).keys()
+
+
+def _placed(tmp_path: Path, port: int, *, plaintext: bool = False) -> SystemConfig:
+    from protocol.curve_keys import generate
+
+    keys = tmp_path / "keys"
+    if not plaintext:
+        generate(keys, "core")
+        generate(keys, "edge-a")
+    endpoint = f"tcp://127.0.0.1:{port}"
+    link: dict[str, Any] = {"bind": endpoint, "connect": endpoint}
+    link |= {"allow_plaintext": True} if plaintext else {"keys_dir": str(keys)}
+    return _cfg(
+        tmp_path,
+        link=link,
+        venues=[
+            {"name": "edgev", "host_group": "edge-a", "port": 1, "password_env": "TP_EDGE_PW"},
+            {"name": "corev", "sim": {}},
+        ],
+    )
+
+
+def _row(checks: list[pf.Check], name: str) -> pf.Check | None:
+    return next((c for c in checks if c.name == name), None)
+
+
+def test_each_host_group_checks_its_own_venues_and_its_end_of_the_link(
+    tmp_path: Path, listener: socket.socket
+) -> None:
+    """The core asks no credential of a venue placed on an edge, and checks its link keys
+    and listening port; the edge checks its venue's credentials, its keys and that the
+    core's endpoint accepts tcp (here the listener: the port the core would bind is taken,
+    which the core's row reports)."""
+    cfg = _placed(tmp_path, listener.getsockname()[1])
+    core = pf.run_checks(cfg, environ={}, host_group="core")
+    assert _row(core, "credentials:edgev") is None and _row(core, "venue:edgev") is None
+    keys = _row(core, "link_keys")
+    assert keys is not None and keys.status == "PASS" and "accepts edge-a" in keys.detail
+    bind = _row(core, "link_bind")
+    assert bind is not None and bind.status == "FAIL" and "cannot listen" in bind.detail
+    edge = pf.run_checks(cfg, environ={}, host_group="edge-a")
+    cred = next(c for c in edge if c.name.startswith("credentials"))
+    assert cred.status == "FAIL" and "TP_EDGE_PW" in cred.detail
+    connect = _row(edge, "link_connect")
+    assert connect is not None and connect.status == "PASS"
+    assert _row(edge, "venue:corev") is None
+
+
+def test_link_rows_fail_on_an_open_secret_and_warn_in_plaintext(tmp_path: Path) -> None:
+    cfg = _placed(tmp_path, 1)
+    os.chmod(tmp_path / "keys" / "edge-a.key_secret", 0o640)
+    edge = pf.run_checks(cfg, environ={"TP_EDGE_PW": "x"}, host_group="edge-a")
+    keys = _row(edge, "link_keys")
+    assert keys is not None and keys.status == "FAIL" and "chmod 600" in keys.detail
+    connect = _row(edge, "link_connect")
+    assert connect is not None and connect.status == "FAIL"
+    plain = pf.run_checks(_placed(tmp_path / "p", 1, plaintext=True), environ={})
+    row = _row(plain, "link_keys")
+    assert row is not None and row.status == "WARN"
+
+
+def test_a_single_host_has_no_link_rows(tmp_path: Path) -> None:
+    checks = pf.run_checks(_cfg(tmp_path), environ={})
+    assert not [c for c in checks if c.name.startswith("link")]

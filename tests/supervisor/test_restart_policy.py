@@ -193,8 +193,8 @@ def test_child_specs_start_order_and_criticality() -> None:
     heartbeat last; only risk and oms stop the system when over budget."""
     specs = child_specs(load_config(DEMO))
     assert [s.id for s in specs] == [
-        "venuesim.simA", "venuesim.simB", "risk", "oms", "connector.simA", "connector.simB",
-        "heartbeat",
+        "venuesim.simA", "venuesim.simB", "exchangesim.binance-local", "risk", "oms",
+        "connector.simA", "connector.simB", "connector.binance-local", "heartbeat",
     ]  # fmt: skip
     assert {s.id for s in specs if s.critical} == {"risk", "oms"}
     by_id = {s.id: s for s in specs}
@@ -205,10 +205,10 @@ def test_start_plan_spawns_simulators_at_once_and_each_connector_after_its_own()
     """The simulators start together with the core; the queue (one at a time, each after
     the one before is READY) holds each simulator just before its connector."""
     at_once, queue = start_plan(child_specs(load_config(DEMO)))
-    assert at_once == ["venuesim.simA", "venuesim.simB"]
+    assert at_once == ["venuesim.simA", "venuesim.simB", "exchangesim.binance-local"]
     assert queue == [
         "risk", "oms", "venuesim.simA", "connector.simA", "venuesim.simB", "connector.simB",
-        "heartbeat",
+        "exchangesim.binance-local", "connector.binance-local", "heartbeat",
     ]  # fmt: skip
 
 
@@ -265,3 +265,33 @@ def test_the_demo_stops_waiting_once_two_orders_are_finished() -> None:
     assert enough_finished([S.FILLED, S.ACCEPTED, S.ACCEPTED, S.CANCELLED])
     assert enough_finished([S.REJECTED, S.EXPIRED])
     assert not enough_finished([S.PARTIALLY_FILLED, S.UNKNOWN, S.FILLED])
+
+
+# --------------------------------------------------------------------------- host groups
+
+
+def test_each_host_group_runs_only_its_venues_and_the_link(tmp_path: Path) -> None:
+    """The core runs risk, the OMS, the heartbeat and its own venues; an edge only the sims
+    and connectors of the venues placed on it; both run the link once a venue is on an edge,
+    started before the connectors (an edge's reach the OMS through it)."""
+    text = (
+        '[link]\nbind = "tcp://*:7100"\nconnect = "tcp://core:7100"\nkeys_dir = "k"\n'
+        '[[venues]]\nname = "simA"\nhost_group = "edge-a"\n[venues.sim]\n'
+        '[[venues]]\nname = "simB"\n[venues.sim]\n'
+        '[[venues]]\nname = "simC"\nhost_group = "edge-b"\n'
+    )
+    (tmp_path / "c.toml").write_text(text)
+    cfg = load_config(tmp_path / "c.toml")
+    core = [s.id for s in child_specs(cfg, "core")]
+    assert core == ["venuesim.simB", "risk", "oms", "link", "connector.simB", "heartbeat"]
+    edge_a = child_specs(cfg, "edge-a")
+    assert [s.id for s in edge_a] == ["venuesim.simA", "link", "connector.simA"]
+    assert not any(s.critical for s in edge_a)  # nothing on an edge stops the system
+    assert start_plan(edge_a) == (["venuesim.simA"], ["link", "venuesim.simA", "connector.simA"])
+    assert [s.id for s in child_specs(cfg, "edge-b")] == ["link", "connector.simC"]
+
+
+def test_a_single_host_runs_no_link() -> None:
+    cfg = load_config(DEMO)
+    assert "link" not in [s.id for s in child_specs(cfg)]
+    assert child_specs(cfg) == child_specs(cfg, "core")

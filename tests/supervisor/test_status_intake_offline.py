@@ -27,7 +27,7 @@ def _sup(tmp_path: Path, oms_info: dict[str, object]) -> SimpleNamespace:
     return SimpleNamespace(
         children=children, order=["oms"], started_at=0.0, metrics_url="", state_path=tmp_path,
         kill_switch_path=tmp_path / "kill_switch.json", operator_stops=stops,
-        venues=SimpleNamespace(view=dict),
+        venues=SimpleNamespace(view=dict), overrides={}, cfg=SimpleNamespace(venues=[]),
     )  # fmt: skip
 
 

@@ -152,8 +152,13 @@ class CcxtAdapter:
         self._spawn(self._end_session(reason, was_up=self._up), "disconnect")
 
     def flush(self) -> None:
-        """Once per loop turn: sync the intents of this turn's orders, then send them; hand
-        the executions this turn produced to the listener (durable there) in one batch."""
+        """Once per loop turn: hand the executions this turn produced to the listener
+        (durable there) in one batch; then one sync of the intent log: this turn's new
+        intents (before they are sent), the venue ids learned and the orders forgotten
+        (after the executions that ended them are durable); then send the new orders.
+        So an execution waits for no intent-log sync, and a turn costs one sync."""
+        if self.tracker.execs:
+            self.listener.on_execs(self.tracker.take())
         if self._pending or self.intents.dirty:
             pending, self._pending = self._pending, []
             self.intents.sync()
@@ -162,9 +167,6 @@ class CcxtAdapter:
             for p in pending:
                 p.done(None)  # durable: the OMS may count it as sent
                 self._spawn(self.flows.submit(p), f"submit {p.intent.cl_ord_id}")
-        if self.tracker.execs:
-            self.listener.on_execs(self.tracker.take())
-            self.intents.sync()  # forgotten (done) orders, after their executions are durable
 
     def new_trading_session(self, key: str) -> None:
         """A crypto exchange trades around the clock: nothing starts afresh."""
@@ -289,7 +291,10 @@ class CcxtAdapter:
             self.listener.on_session_down(reason, False)
             return
         self._up = True
-        stream = self.stream = UserStream(self.venue, self.ccfg, self.flows, self.log)
+        stream = self.stream = UserStream(
+            self.venue, self.ccfg, self.flows, self.log,
+            end_session=lambda reason: self._end_session(reason, was_up=True),
+        )  # fmt: skip
         stream.running = True
         self._spawn(stream.watch_orders(), "watch_orders")
         self._spawn(stream.watch_trades(), "watch_trades")

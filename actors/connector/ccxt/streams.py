@@ -7,6 +7,7 @@ over REST every `poll_interval_s`; while it is up, every `poll_idle_s` as a safe
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from actors.connector.ccxt import execs, mapping
@@ -14,12 +15,22 @@ from actors.connector.ccxt import reading as rd
 from actors.connector.ccxt.flows import Flows
 from protocol.ccxt_config import CcxtCfg
 
+UNREACHABLE_PINGS = 3  # unanswered time requests in a row (stream down) end the session
+
 
 class UserStream:
     """Runs while `running`; `up` says whether the stream is subscribed."""
 
-    def __init__(self, venue: str, ccfg: CcxtCfg, flows: Flows, log: Any) -> None:
+    def __init__(
+        self,
+        venue: str,
+        ccfg: CcxtCfg,
+        flows: Flows,
+        log: Any,
+        end_session: Callable[[str], Coroutine[Any, Any, None]],
+    ) -> None:
         self.venue = venue
+        self.end_session = end_session
         self.ccfg = ccfg
         self.flows = flows
         self.rest = flows.rest
@@ -99,7 +110,10 @@ class UserStream:
                 self.tracker.queue([report])
 
     async def poll_loop(self) -> None:
-        assert self.poll_now is not None
+        """Poll our orders; while the stream is down, first ask the exchange the time: the
+        session ends after `UNREACHABLE_PINGS` unanswered in a row (the exchange is gone:
+        the venue is DISCONNECTED and the OMS stops sending, as with a dropped FIX link)."""
+        failed = 0
         while self.running:
             interval = self.ccfg.poll_idle_s if self.up else self.ccfg.poll_interval_s
             try:
@@ -107,6 +121,23 @@ class UserStream:
             except TimeoutError:
                 pass
             self.poll_now.clear()
+            if not self.up:
+                try:
+                    await self.rest.call(self.rest.ex.fetch_time)
+                    failed = 0
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - counted; the session may end
+                    failed += 1
+                    reason = self.rest.classify(exc).reason
+                    self.log.warning("ccxt_ping_failed", failures=failed, reason=reason)
+                    if failed >= UNREACHABLE_PINGS:
+                        await self.end_session(f"exchange unreachable: {reason}")
+                        return
+                    continue
             if self.tracker.live:
-                self.polls += 1
-                await self.flows.poll_live()
+                await self._poll_live()
+
+    async def _poll_live(self) -> None:
+        self.polls += 1
+        await self.flows.poll_live()

@@ -15,6 +15,7 @@ from actors.supervisor.commands.exposure import Exposure
 from actors.supervisor.commands.fix import Fix
 from actors.supervisor.commands.intake import Intake
 from actors.supervisor.commands.journal import Journal
+from actors.supervisor.commands.keys import Keys
 from actors.supervisor.commands.kill_switch import KillSwitch
 from actors.supervisor.commands.positions import Positions
 from actors.supervisor.commands.postmortem import Postmortem
@@ -48,6 +49,7 @@ TABLE: tuple[OperatorCommand, ...] = (
     Postmortem(),
     Stop(),
     Start(),
+    Keys(),
 )
 BY_NAME: dict[str, OperatorCommand] = {c.name: c for c in TABLE}
 _BY_MODEL: dict[type[Any], ControlCommand[Any]] = {

@@ -93,6 +93,7 @@ class OperatorCommand:
     """One `tradepulse` subcommand. The first docstring line of a subclass is its help."""
 
     name: ClassVar[str]
+    needs_config: ClassVar[bool] = True  # False: `run_offline`, no config loaded
 
     @property
     def help(self) -> str:
@@ -103,6 +104,10 @@ class OperatorCommand:
 
     def run(self, cfg: SystemConfig, ns: argparse.Namespace) -> int:
         """The CLI side; returns the exit code."""
+        raise NotImplementedError
+
+    def run_offline(self, ns: argparse.Namespace) -> int:
+        """The CLI side of a command that needs no config (`needs_config` False)."""
         raise NotImplementedError
 
 

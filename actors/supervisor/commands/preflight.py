@@ -30,12 +30,17 @@ class Preflight(OperatorCommand):
             default=CONNECT_TIMEOUT_S,
             help=f"TCP connect deadline per venue (default {CONNECT_TIMEOUT_S:g})",
         )
+        parser.add_argument(
+            "--host-group",
+            default="core",
+            help="check what `run --host-group` needs: its venues and its end of the link",
+        )
 
     def run(self, cfg: SystemConfig, ns: argparse.Namespace) -> int:
         # a library warning (an unreadable kill-switch file) must not mix with the table
         structlog.configure(logger_factory=structlog.WriteLoggerFactory(file=sys.stderr))
         checks = [Check("config", "PASS", f"{ns.config}: {len(cfg.venues)} venue(s)")]
-        checks += run_checks(cfg, connect_timeout_s=ns.connect_timeout_s)
+        checks += run_checks(cfg, connect_timeout_s=ns.connect_timeout_s, host_group=ns.host_group)
         failed = [c for c in checks if c.status == "FAIL"]
         if ns.json:
             print(json.dumps(envelope(checks)))

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 
 from actors.supervisor.commands.base import ControlCommand, ControlHost
+from actors.supervisor.restart_policy import placed_elsewhere
 from protocol import commands as wire
+from protocol.link_config import CORE
 from protocol.messages import ControlReply
 
 
@@ -46,6 +48,10 @@ class Restart(ControlCommand[wire.Restart]):
     def _execute(self, command: wire.Restart, host: ControlHost, why: str) -> ControlReply:
         actor = command.actor
         if host.actor_state(actor) is None:
+            group = placed_elsewhere(host.cfg, host.overrides.get("host_group") or CORE, actor)
+            if group is not None:  # not yet forwarded across the link (docs: Across hosts)
+                reason = f"{actor} runs on host group {group}: restart it on that supervisor"
+                return ControlReply(status="error", reason=reason)
             known = ", ".join(host.actor_ids())
             return ControlReply(status="error", reason=f"unknown actor {actor!r}; actors: {known}")
         if (held := host.operator_stops.held(actor)) is not None:

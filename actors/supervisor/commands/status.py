@@ -80,11 +80,13 @@ def format_status(data: dict[str, Any]) -> str:
     # the OMS's view of each venue: reconciled, or e.g. `reconcile_failing: <reason>`
     oms = next((a.get("info") or {} for a in data.get("actors", []) if a["id"] == "oms"), {})
     oms_venues = oms.get("venues") or {}
-    venue_rows = [("VENUE", "STATE", "OMS", "DETAIL")]
-    for name, v in data.get("venues", {}).items():
-        venue_rows.append(
-            (name, str(v.get("state")), str(oms_venues.get(name, "-")), str(v.get("detail", "")))
-        )
+    venues = data.get("venues", {})
+    # the host group column once a venue is placed off the core (docs: "Across hosts")
+    placed = any(v.get("host_group", "core") != "core" for v in venues.values())
+    venue_rows = [("VENUE", "STATE", "OMS", "DETAIL") + (("HOST_GROUP",) if placed else ())]
+    for name, v in venues.items():
+        row = (name, str(v.get("state")), str(oms_venues.get(name, "-")), str(v.get("detail", "")))
+        venue_rows.append(row + ((str(v.get("host_group", "core")),) if placed else ()))
     lines += _table(venue_rows)
     ks = data.get("kill_switch", {})
     lines.append("")
@@ -102,5 +104,8 @@ def format_status(data: dict[str, Any]) -> str:
     lines += _pause_lines(data.get("intake_pauses") or {})
     if oms.get("journal") == "low":  # actors/oms/journal_space.py
         lines.append("journal: LOW (no space for the OMS journal: new orders refused)")
+    link = next((a.get("info") or {} for a in data.get("actors", []) if a["id"] == "link"), {})
+    for peer, p in (link.get("link") or {}).items():  # actors/link: this host's link(s)
+        lines.append(f"link to {peer}: {p.get('state')} (rtt_ms {p.get('rtt_ms')})")
     lines.append(f"metrics: {data.get('metrics_url', '')}")
     return "\n".join(lines)

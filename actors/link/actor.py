@@ -1,0 +1,369 @@
+"""The link between hosts (`link`): one tcp + CurveZMQ connection per edge, bridging the
+ipc sockets of the actors on either side (docs/architecture.md, "Across hosts").
+
+Both ends are an actor of their supervisor (fork server, READY, hangs, restarts, epochs).
+
+- The core's link binds `[link] bind` (a ROUTER, Curve server, ZAP domain `LINK_DOMAIN`:
+  only the public keys of the edge groups its venues name; the accepted key's group is the
+  connection's User-Id, and every message must come from the routing id of that group).
+  In the core's runtime dir it binds `connector.<venue>.sock` for each venue placed on an
+  edge: the OMS, risk and the heartbeat reach that connector as if it were local.
+- An edge's link connects a DEALER (routing id: its group; Curve client that accepts only
+  the core's key) to `[link] connect`, and binds `oms.sock` in the edge's runtime dir: its
+  connectors reach the OMS as if it were local.
+
+A message into a stand-in socket crosses as `F <target> <identity> <payload...>` and is
+delivered on the far side through a DEALER with the sender's routing identity
+(`actors.link.bridge`); what comes back crosses as `B <stand-in> <identity> <payload...>`.
+`P`/`Q` are the edge's pings (carrying its last measured round trip, so the core shows it
+too) and the core's answers (link state, round trip). Nothing is
+buffered beyond the sockets' high-water mark (`[link] hwm`; the edge's DEALER queues nothing
+while the core is away, ZMQ_IMMEDIATE): what cannot be sent is dropped and counted, and the
+senders' own retries (executions until acked, requests with deadlines, reconciliation)
+make delivery at-least-once, as on one host.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import zmq
+from zmq.utils import z85
+
+from actors.link.bridge import Allowed, Bridges, split_identity
+from actors.link.deadman import DeadMan
+from actors.link.remote_control import CONTROL, CONTROL_REPLY, CoreControl, EdgeControl
+from actors.runtime import metrics
+from actors.runtime.actor import Actor
+from actors.runtime.peer import MAX_BATCH, Peer
+from actors.runtime.ratelog import LogBudget
+from actors.runtime.zap import LINK_DOMAIN, ZAP_DOMAIN
+from protocol.codec import Envelope
+from protocol.commands import Command, Restart
+from protocol.curve_keys import link_keys
+from protocol.link_config import CORE, edge_groups
+from protocol.messages import ControlReply, MassCancel, MassCancelDone
+from protocol.sockets import Socket, bind_router, connect_dealer, drain, send_nowait, tune_socket
+
+FORWARD, BACK, PING, PONG = b"F", b"B", b"P", b"Q"
+CORE_ACTORS = ("oms", "risk", "heartbeat")  # what an edge's connectors hear from
+
+
+class LinkActor(Actor):
+    kind = "link"
+
+    def setup(self) -> None:
+        link = self.cfg.link
+        self.group = self.args.host_group or CORE
+        self.is_core = self.group == CORE
+        self.keys = link_keys(link, self.cfg.venues, self.group)
+        self.zap.link = self._authenticate
+        self._drop_log = LogBudget()
+        placed = {v.name: v.host_group for v in self.cfg.venues}
+        # the peer groups (the core: every edge; an edge: the core) and what each may do
+        if self.is_core:
+            self.peers = edge_groups(self.cfg.venues)
+            self.exports = {f"connector.{v}": g for v, g in placed.items() if g != CORE}
+            self.allowed = {
+                g: Allowed([f"connector.{v}" for v, pg in placed.items() if pg == g], ["oms"])
+                for g in self.peers
+            }
+        else:
+            self.peers = [CORE]
+            self.exports = {"oms": CORE}
+            mine = [f"connector.{v}" for v, g in placed.items() if g == self.group]
+            self.allowed = {CORE: Allowed(CORE_ACTORS, mine)}
+        if self.keys is None:
+            self.log.warning("link_plaintext", bind=link.bind, connect=link.connect)
+        self.tunnel = self._open_tunnel()
+        self.add_socket(self.tunnel, self._on_tunnel)
+        self.stand_ins: dict[str, Socket] = {}
+        for name in self.exports:
+            sock = bind_router(self.ctx, self.cfg.endpoint(name), zap_domain=ZAP_DOMAIN)
+            self.stand_ins[name] = sock
+            self.add_socket(sock, partial(self._on_stand_in, name))
+        self.bridges = Bridges(self._open_bridge, self._close_bridge)
+        self._heard: dict[str, float] = {}  # peer -> monotonic time last heard
+        self._up: dict[str, bool] = dict.fromkeys(self.peers, False)
+        self._rtt_s: dict[str, float] = {}
+        self._was_up: set[str] = set()
+        for peer in self.peers:
+            metrics.LINK_UP.labels(peer=peer).set(0)
+        # the dead-man switch (an edge): its connectors, asked to mass-cancel on core loss
+        self.deadman = DeadMan(link.edge.core_loss_cancel_s, time.monotonic())
+        local = [] if self.is_core else sorted(self.allowed[CORE].targets)
+        self.connectors: dict[str, Peer] = {c: self.peer(c) for c in local}
+        # operator commands across (actors/link/remote_control.py)
+        self.placed = placed
+        self.core_control = CoreControl(self, self._send_tunnel)
+        self.edge_control: EdgeControl | None = None
+        if not self.is_core:
+            sock = connect_dealer(
+                self.ctx, self.cfg.control_endpoint, f"{self.actor_id}:{self.epoch}",
+                zap_domain=ZAP_DOMAIN,
+            )  # fmt: skip
+            self.edge_control = EdgeControl(
+                self, sock, self._local_actors(), lambda f: self._send_tunnel(CORE, f)
+            )
+            self.add_socket(sock, self.edge_control.on_readable)
+        self.call_every(link.ping_interval_s, self._tick)
+        self.log.info(
+            "link_started", host_group=self.group, peers=self.peers, curve=self.keys is not None
+        )
+
+    def _local_actors(self) -> set[str]:
+        """The supervised actors of this edge's venues (what the core may restart here)."""
+        out: set[str] = set()
+        for v in self.cfg.venues:
+            if v.host_group == self.group:
+                out.add(f"connector.{v.name}")
+                if v.sim is not None:
+                    out.add(f"{'exchangesim' if v.kind == 'ccxt' else 'venuesim'}.{v.name}")
+        return out
+
+    def on_control(self, command: Command, respond: Callable[[ControlReply], None]) -> None:
+        """The core: `restart` of a venue's actor placed on an edge goes to that edge."""
+        venue = command.actor.partition(".")[2] if isinstance(command, Restart) else ""
+        group = self.placed.get(venue)
+        if self.is_core and group is not None and group != CORE:
+            self.core_control.forward(group, command, self.control_operator, respond)
+            return
+        super().on_control(command, respond)
+
+    # ------------------------------------------------------------------ sockets
+
+    def _open_tunnel(self) -> Socket:
+        link = self.cfg.link
+        if self.is_core:
+            sock = self.ctx.socket(zmq.ROUTER)
+            tune_socket(sock, hwm=link.hwm)
+            sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted edge takes its route over
+        else:
+            sock = self.ctx.socket(zmq.DEALER)
+            tune_socket(sock, hwm=link.hwm)
+            sock.setsockopt(zmq.ROUTING_ID, self.group.encode())
+            sock.setsockopt(zmq.IMMEDIATE, 1)  # nothing queued while the core is away
+            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)  # across hosts, back off to 1 s
+        sock.setsockopt(zmq.ZAP_DOMAIN, LINK_DOMAIN)
+        # ZMTP heartbeats: a peer that stops answering (a stalled host, a cut network that
+        # leaves tcp up) is disconnected after down_after_s, and what was queued for it goes
+        ping_ms, down_ms = int(link.ping_interval_s * 1000), int(link.down_after_s * 1000)
+        sock.setsockopt(zmq.HEARTBEAT_IVL, ping_ms)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, down_ms)
+        sock.setsockopt(zmq.HEARTBEAT_TTL, down_ms)
+        if self.keys is not None:
+            sock.curve_publickey = self.keys.public
+            sock.curve_secretkey = self.keys.secret
+            if self.is_core:
+                sock.curve_server = True
+            else:
+                sock.curve_serverkey = next(iter(self.keys.peers))  # the core's key alone
+        if self.is_core:
+            sock.bind(link.bind)
+        else:
+            sock.connect(link.connect)
+        return sock
+
+    def _authenticate(self, mechanism: bytes, credentials: list[bytes]) -> tuple[str, str | None]:
+        """The ZAP decision for a tcp connection: (its host group, None) or ("", why not)."""
+        if mechanism == b"CURVE" and self.keys is not None and credentials:
+            group = self.keys.peers.get(z85.encode(credentials[0]))
+            return (group, None) if group is not None else ("", "unknown public key")
+        if mechanism == b"NULL" and self.keys is None and self.cfg.link.allow_plaintext:
+            return "", None
+        return "", f"{mechanism.decode(errors='replace')} refused"
+
+    def _open_bridge(self, target: str, identity: bytes) -> Socket:
+        sock = connect_dealer(
+            self.ctx, self.cfg.endpoint(target), identity.decode(), zap_domain=ZAP_DOMAIN
+        )
+        self.add_socket(sock, partial(self._on_bridge, sock))
+        return sock
+
+    def _close_bridge(self, sock: Socket) -> None:
+        self.remove(sock)
+        sock.close(linger=0)
+
+    # ------------------------------------------------------------------ traffic
+
+    def _send_tunnel(self, peer: str, frames: list[bytes]) -> bool:
+        head = [peer.encode()] if self.is_core else []
+        reason = send_nowait(self.tunnel, head + frames)
+        if reason is not None:
+            self._dropped(peer, reason)
+        return reason is None
+
+    def _on_stand_in(self, name: str) -> None:
+        """A local actor's message to a remote one: across, to the peer that runs it."""
+        sock, peer = self.stand_ins[name], self.exports[name]
+        for frames in drain(sock, MAX_BATCH):
+            if len(frames) >= 2:
+                self._send_tunnel(peer, [FORWARD, name.encode(), *frames])
+
+    def _on_bridge(self, sock: Socket) -> None:
+        """A local actor's answer to a remote one: back across."""
+        route = self.bridges.route_of(sock)
+        for frames in drain(sock, MAX_BATCH):
+            if route is not None:
+                target, identity, origin = route
+                self._send_tunnel(origin.decode(), [BACK, target.encode(), identity, *frames])
+
+    def _on_tunnel(self) -> None:
+        for raw in drain(self.tunnel, MAX_BATCH, frames=True):
+            frames = [f.bytes for f in raw]
+            if self.is_core:
+                peer = self._peer_of(raw)
+                frames = frames[1:]
+            else:
+                peer = CORE
+            if peer is None or not frames:
+                continue
+            self._heard_from(peer)
+            kind, rest = frames[0], frames[1:]
+            if kind == PING and self.is_core:
+                self._send_tunnel(peer, [PONG, *rest[:1]])
+                if len(rest) >= 2 and rest[1]:  # the edge's last measured round trip, in us
+                    self._rtt_s[peer] = int.from_bytes(rest[1][:8], "big") / 1e6
+                    metrics.LINK_RTT.labels(peer=peer).set(self._rtt_s[peer])
+            elif kind == PONG and not self.is_core and rest:
+                sent_ns = int.from_bytes(rest[0][:8], "big")
+                self._rtt_s[peer] = max(time.monotonic_ns() - sent_ns, 0) / 1e9
+                metrics.LINK_RTT.labels(peer=peer).set(self._rtt_s[peer])
+            elif kind == FORWARD and len(rest) >= 3:
+                self._forward(peer, rest[0].decode(errors="replace"), rest[1], rest[2:])
+            elif kind == BACK and len(rest) >= 3:
+                self._back(peer, rest[0].decode(errors="replace"), rest[1], rest[2:])
+            elif kind == CONTROL and self.edge_control is not None and len(rest) >= 2:
+                self.edge_control.on_command(rest)
+            elif kind == CONTROL_REPLY and self.is_core and len(rest) >= 2:
+                self.core_control.on_answer(rest)
+
+    def _peer_of(self, raw: list[zmq.Frame]) -> str | None:
+        """The core: the edge group a message came from, which must be the group its key
+        was accepted for (a key of edge-a cannot speak as edge-b); None: dropped."""
+        if len(raw) < 2:
+            return None
+        group = raw[0].bytes.decode(errors="replace")
+        if self.keys is not None:
+            user = raw[1].get("User-Id")
+            ok = user == group
+        else:
+            ok = group in self._up
+        if not ok:
+            self._dropped(group[:24], "not_allowed")
+            return None
+        return group
+
+    def _forward(self, peer: str, target: str, identity: bytes, payload: list[bytes]) -> None:
+        parsed = split_identity(identity)
+        allowed = self.allowed.get(peer)
+        why = "bad_identity" if parsed is None or allowed is None else None
+        if parsed is not None and allowed is not None and allowed.refusal(target, parsed[0]):
+            why = "not_allowed"
+        if why is None:
+            sock = self.bridges.dealer_for(target, identity, peer.encode())
+            if isinstance(sock, str):
+                why = sock
+            else:
+                why = send_nowait(sock, payload)
+        if why is not None:
+            self._dropped(peer, why)
+
+    def _back(self, peer: str, name: str, identity: bytes, payload: list[bytes]) -> None:
+        sock = self.stand_ins.get(name)
+        if sock is None or self.exports.get(name) != peer:
+            self._dropped(peer, "not_allowed")
+            return
+        if (reason := send_nowait(sock, [identity, *payload])) is not None:
+            self._dropped(peer, reason)
+
+    def _dropped(self, peer: str, reason: str) -> None:
+        metrics.LINK_DROPPED.labels(peer=peer, reason=reason).inc()
+        if (skipped := self._drop_log.take()) is not None:
+            self.log.warning("link_dropped", peer=peer, reason=reason, suppressed=skipped)
+
+    # ------------------------------------------------------------------ liveness
+
+    def _heard_from(self, peer: str) -> None:
+        self._heard[peer] = now = time.monotonic()
+        if not self.is_core:
+            self.deadman.heard(now)
+        if not self._up.get(peer, True):
+            self._set_up(peer, True)
+
+    def _tick(self) -> None:
+        if not self.is_core:  # the edge pings; the core answers and judges by what it hears
+            rtt_us = int(self._rtt_s.get(CORE, 0.0) * 1e6)  # the core shows it too
+            ping = [PING, time.monotonic_ns().to_bytes(8, "big"), rtt_us.to_bytes(8, "big")]
+            send_nowait(self.tunnel, ping)  # unsent while the core is away: not a drop
+        now = time.monotonic()
+        for peer in self.peers:
+            heard = self._heard.get(peer)
+            if self._up[peer] and (heard is None or now - heard > self.cfg.link.down_after_s):
+                self._set_up(peer, False)
+        if not self.is_core and self.deadman.due(now):
+            self._core_lost(self.deadman.silent_s(now))
+
+    def _core_lost(self, silent_s: float) -> None:
+        """The dead-man switch: every connector of this edge cancels its venue's open orders
+        (FIX mass cancel); when the core is back, the OMS reconciles the venues."""
+        metrics.LINK_CORE_LOST.inc()
+        self.log.error(
+            "core_lost",
+            silent_s=round(silent_s, 3),
+            limit_s=self.deadman.cancel_after_s,
+            connectors=len(self.connectors),
+        )
+        answers: dict[str, str] = {}
+
+        def answered(connector: str, env: Envelope | None) -> None:
+            body = None if env is None else env.body
+            ok = isinstance(body, MassCancelDone) and body.accepted
+            result = "accepted" if ok else "no_answer" if env is None else "refused"
+            answers[connector] = result
+            metrics.LINK_DEAD_MAN_CANCELS.labels(connector=connector, result=result).inc()
+            if len(answers) == len(self.connectors):
+                counts = {r: list(answers.values()).count(r) for r in set(answers.values())}
+                self.log.warning("core_lost_cancels_done", results=answers, counts=counts)
+
+        for connector, peer in self.connectors.items():
+            timeout_s = self.cfg.venue(connector.partition(".")[2]).request_timeout_s
+            peer.request(
+                MassCancel(reason=f"core_lost: core silent {silent_s:.1f} s"),
+                partial(answered, connector),
+                timeout_s,
+            )
+
+    def _set_up(self, peer: str, up: bool) -> None:
+        was_up = self._up[peer]
+        self._up[peer] = up
+        metrics.LINK_UP.labels(peer=peer).set(int(up))
+        if up:
+            if not was_up and peer in self._was_up:  # it was up before: back after a loss
+                metrics.LINK_RECONNECTS.labels(peer=peer).inc()
+            self._was_up.add(peer)
+            self.log.info("link_up", peer=peer)
+        else:
+            heard = self._heard.get(peer)
+            silent = None if heard is None else round(time.monotonic() - heard, 3)
+            self.log.warning("link_down", peer=peer, silent_s=silent)
+
+    def heartbeat_info(self) -> dict[str, Any]:
+        now = time.monotonic()
+        peers = {}
+        for peer in self.peers:
+            heard = self._heard.get(peer)
+            rtt = self._rtt_s.get(peer)
+            peers[peer] = {
+                "state": "up" if self._up.get(peer) else "down",
+                "rtt_ms": None if rtt is None else round(rtt * 1000, 3),
+                "heard_s_ago": None if heard is None else round(now - heard, 3),
+            }
+        return {"host_group": self.group, "link": peers, "bridges": len(self.bridges)}
+
+    def on_stop(self) -> None:
+        self.bridges.close()

@@ -1,0 +1,119 @@
+"""Operator commands across the link: `tradepulse restart connector.X` on the core, for a
+venue placed on an edge, is done by that edge's supervisor.
+
+The core's control plane forwards the command to its link actor (as it forwards a
+kill-switch command to risk); the link sends it to the edge as `C <id> <ControlRequest>`.
+The edge's link checks it (only `restart` of an actor of a venue placed on that edge) and
+sends it to its own supervisor's control socket, which stamps it `via="actor:link"` and
+audits it; the core operator's name goes with the reason. The answer comes back as
+`R <id> <ControlReply>` and the core's link answers the control plane with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from protocol.codec import Envelope, Sender, encode
+from protocol.commands import Command, OperatorId, Restart
+from protocol.messages import ControlReply, ControlRequest
+from protocol.sockets import Socket, drain, send_nowait
+
+CONTROL, CONTROL_REPLY = b"C", b"R"
+ANSWER_TIMEOUT_S = 20.0  # inside the control plane's 30 s forward timeout
+
+
+class LinkHost(Protocol):
+    sender: Sender
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
+
+    def decode_or_count(self, frames: list[bytes], source: str) -> Envelope | None: ...
+
+
+Respond = Callable[[ControlReply], None]
+
+
+class CoreControl:
+    """The core's half: commands out to an edge, its answers back to the control plane."""
+
+    def __init__(self, host: LinkHost, send: Callable[[str, list[bytes]], bool]) -> None:
+        self._host = host
+        self._send = send
+        self._waiting: dict[str, Respond] = {}
+
+    def forward(
+        self, group: str, command: Command, operator: OperatorId | None, respond: Respond
+    ) -> None:
+        env = self._host.sender.envelope(ControlRequest(command=command, operator=operator))
+        if not self._send(group, [CONTROL, env.msg_id.encode(), *encode(env)]):
+            respond(ControlReply(status="error", reason=f"host group {group} unreachable"))
+            return
+        self._waiting[env.msg_id] = respond
+        self._host.call_later(ANSWER_TIMEOUT_S, lambda: self._expire(env.msg_id, group))
+
+    def on_answer(self, rest: list[bytes]) -> None:
+        respond = self._waiting.pop(rest[0].decode(errors="replace"), None)
+        env = self._host.decode_or_count(rest[1:], "link:control")
+        if respond is not None and env is not None and isinstance(env.body, ControlReply):
+            respond(env.body)
+
+    def _expire(self, msg_id: str, group: str) -> None:
+        if (respond := self._waiting.pop(msg_id, None)) is not None:
+            respond(ControlReply(status="error", reason=f"host group {group} did not answer"))
+
+
+class EdgeControl:
+    """The edge's half: a command from the core, checked, to this host's supervisor."""
+
+    def __init__(
+        self,
+        host: LinkHost,
+        sock: Socket,
+        local_actors: set[str],
+        send_back: Callable[[list[bytes]], bool],
+    ) -> None:
+        self._host = host
+        self.sock = sock  # a DEALER to this supervisor's control socket
+        self._local = local_actors
+        self._send_back = send_back
+        self._waiting: dict[str, bytes] = {}  # our request id -> the core's
+
+    def on_command(self, rest: list[bytes]) -> None:
+        core_id, env = rest[0], self._host.decode_or_count(rest[1:], "link:control")
+        if env is None or not isinstance(env.body, ControlRequest):
+            return
+        command, who = env.body.command, env.body.operator
+        if not isinstance(command, Restart) or command.actor not in self._local:
+            why = f"{command.command} {getattr(command, 'actor', '')} is not taken across the link"
+            self._answer(core_id, ControlReply(status="error", reason=why.strip()))
+            return
+        by = f"core operator {who.user or who.uid}" if who is not None else "core"
+        reason = f"{command.reason} (from the {by})".strip()
+        request = Restart(
+            actor=command.actor,
+            force=command.force,
+            reason=reason[:256],
+            override_stop=command.override_stop,  # risk's kill-switch restart lifts a stop
+        )
+        out = self._host.sender.envelope(ControlRequest(command=request))
+        if send_nowait(self.sock, encode(out)) is not None:
+            self._answer(core_id, ControlReply(status="error", reason="supervisor unreachable"))
+            return
+        self._waiting[out.msg_id] = core_id
+        self._host.call_later(ANSWER_TIMEOUT_S, lambda: self._forget(out.msg_id))
+
+    def _forget(self, msg_id: str) -> None:
+        self._waiting.pop(msg_id, None)  # the supervisor never answered: the core times out
+
+    def on_readable(self) -> None:
+        for frames in drain(self.sock, 100):
+            env = self._host.decode_or_count(frames, "link:supervisor_control")
+            if env is None or not isinstance(env.body, ControlReply):
+                continue
+            core_id = self._waiting.pop(env.corr_id, None)
+            if core_id is not None:
+                self._answer(core_id, env.body)
+
+    def _answer(self, core_id: bytes, reply: ControlReply) -> None:
+        self._send_back([CONTROL_REPLY, core_id, *encode(self._host.sender.envelope(reply))])
