@@ -219,7 +219,16 @@ class Flows:
         """Cancel + new: the cancel's answer carries the old order's final filled quantity,
         the new order the rest of the replace's total under the replace's client id. The
         OMS hears "replaced" once the new order is on the book; a cancel the exchange
-        refuses (the order is done) is a "cancel_rejected" of the replace."""
+        refuses (the order is done) is a "cancel_rejected" of the replace. Meanwhile the
+        stream's word on either order waits (`Tracker.replacing`): the old order's cancel
+        is the replace, not a cancel, and the new order's events follow "replaced"."""
+        try:
+            await self._replace(request)
+        finally:
+            if request.cl_ord_id in self.tracker.held:  # ended without "replaced"
+                self.tracker.release(request.cl_ord_id, request.orig_cl_ord_id)
+
+    async def _replace(self, request: ReplaceOnVenue) -> None:
         old = self.tracker.intent_or(request.orig_cl_ord_id, request)
         live = self.tracker.live.get(old.cl_ord_id)
         left = request.qty - old.offset - (live.filled if live is not None else Decimal(0))
@@ -227,7 +236,7 @@ class Flows:
         if problem is not None:  # refused before the old order is touched
             self.tracker.queue([execs.cancel_rejected_exec(self.venue, request, problem)])
             return
-        self.tracker.replacing(old.cl_ord_id)
+        self.tracker.replacing(old.cl_ord_id, request.cl_ord_id)
         try:
             cancelled = await self.rest.call(
                 self.rest.ex.cancel_order, None, request.symbol,
@@ -242,7 +251,7 @@ class Flows:
                 "ccxt_replace_failed", cl_ord_id=request.cl_ord_id, kind=failure.kind,
                 reason=failure.reason,
             )  # fmt: skip
-            self.tracker.replaced_away.pop(old.cl_ord_id, None)  # it lives on as it is
+            self.tracker.release(request.cl_ord_id, old.cl_ord_id)
             if failure.kind in ("not_found", "rejected"):
                 await self.lookup(old)
                 self.tracker.queue(
@@ -261,7 +270,7 @@ class Flows:
                 if remaining <= 0
                 else (self.intake_problem(request, remaining) or "")
             )
-            self.tracker.replaced_away.pop(old.cl_ord_id, None)  # it ends cancelled
+            self.tracker.release(request.cl_ord_id, old.cl_ord_id)
             await self.apply_with_trades(old, cancelled)
             self.tracker.queue([execs.cancel_rejected_exec(self.venue, request, why)])
             return
@@ -278,7 +287,6 @@ class Flows:
         self.intents.add(intent)
         self.intents.sync()  # persist before send
         self.tracker.live[intent.cl_ord_id] = Live(intent)
-        self.tracker.held.add(intent.cl_ord_id)
         self.tracker.forget(request.orig_cl_ord_id)
         args = mapping.create_args(request, amount=remaining)
         try:
@@ -298,7 +306,7 @@ class Flows:
             if failure.kind not in ("rejected", "internal"):  # it may be there: look
                 found = await self._find(intent)
             if not isinstance(found, Mapping):  # not there: the old order is cancelled
-                self.tracker.held.discard(intent.cl_ord_id)
+                self.tracker.release(request.cl_ord_id, old.cl_ord_id)
                 self.tracker.queue(execs.order_execs(
                     self.venue, cancelled, cl_ord_id=old.cl_ord_id, order_qty=old.order_qty,
                     cum_offset=old.offset, cost_offset=old.cost,
@@ -307,13 +315,14 @@ class Flows:
                     self.tracker.forget(intent.cl_ord_id)
                 return
             order = found
-        self.tracker.held.discard(intent.cl_ord_id)
-        replaced = execs.replaced_exec(
-            self.venue, request, order, cum_offset=done_qty, cost_offset=done_cost
-        )
-        self.tracker.queue([replaced])
-        # the new venue order's "accepted" is this "replaced" (the OMS refuses a second one)
-        self.tracker.mark_seen(mapping.exec_id_new(replaced.venue_order_id))
+        self.tracker.queue([
+            execs.replaced_exec(
+                self.venue, request, order, cum_offset=done_qty, cost_offset=done_cost
+            )
+        ])  # fmt: skip
+        vid = rd.order_view(order).venue_order_id
+        self.tracker.covered(mapping.exec_id_new(vid))  # "replaced" is its acceptance
+        self.tracker.release(intent.cl_ord_id)
         await self.apply_with_trades(intent, order)
 
     async def _find(self, intent: Intent) -> Mapping[str, Any] | Literal[False] | None:

@@ -136,8 +136,5 @@ class UserStream:
                         return
                     continue
             if self.tracker.live:
-                await self._poll_live()
-
-    async def _poll_live(self) -> None:
-        self.polls += 1
-        await self.flows.poll_live()
+                self.polls += 1
+                await self.flows.poll_live()

@@ -49,14 +49,14 @@ class Tracker:
         self._wake_poll = wake_poll
         self.live: dict[str, Live] = {i.cl_ord_id: Live(i) for i in intents.live.values()}
         self.recent: OrderedDict[str, Intent] = OrderedDict()
+        # a replace (cancel + new) in flight or done: the old order's own final event
+        # (its cancel) is not reported - the OMS hears "replaced" - and the new order's
+        # events wait until "replaced" is queued (the stream races the REST answers)
+        self.replaced: OrderedDict[str, None] = OrderedDict()
+        self.held: set[str] = set()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.execs: list[ExecReport] = []
         self.delivered = 0
-        # a replace in progress (cancel + new): the old order's cancellation is not a
-        # "cancelled" for the OMS (its order lives on as the new one), and the new order's
-        # events wait until its "replaced" is queued (the create answer carries them all)
-        self.replaced_away: OrderedDict[str, None] = OrderedDict()
-        self.held: set[str] = set()
         self.fills_queued = 0  # fills handed on so far (a positions answer's consistency)
 
     @property
@@ -81,10 +81,12 @@ class Tracker:
         """Queue the executions one order snapshot (and the trades known with it) proves:
         accepted, fills, then a final event; forget a finished order once all is queued.
         `fills_pending`: its filled quantity moved but the trades are not here yet, so no
-        final event now (it would overtake them); the poll comes back for them."""
+        final event now (it would overtake them); the poll comes back for them. Nothing
+        for a replace's new order until "replaced" is queued (`hold`), no final event for
+        an order being replaced (`replacing`)."""
         if intent.cl_ord_id in self.held:
             return
-        if intent.cl_ord_id in self.replaced_away:
+        if intent.cl_ord_id in self.replaced:
             final_event = False
         view = rd.order_view(order)
         vid = view.venue_order_id
@@ -132,16 +134,6 @@ class Tracker:
             if complete and live.status in ("closed", "canceled", "expired", "rejected"):
                 self.forget(intent.cl_ord_id)
 
-    def mark_seen(self, exec_id: str) -> None:
-        """`exec_id` counts as reported (another execution stands for it)."""
-        self._seen[exec_id] = None
-
-    def replacing(self, old_cl_ord_id: str) -> None:
-        """`old_cl_ord_id`'s cancellation is the first half of a replace (bounded memory)."""
-        self.replaced_away[old_cl_ord_id] = None
-        while len(self.replaced_away) > RECENT_FINAL:
-            self.replaced_away.popitem(last=False)
-
     def venue_order(self, intent: Intent, order: Mapping[str, Any]) -> VenueOrder:
         return mapping.venue_order(
             order, cl_ord_id=intent.cl_ord_id, order_qty=intent.order_qty,
@@ -175,6 +167,22 @@ class Tracker:
             qty=str(request.qty),
         )  # fmt: skip
 
+    def replacing(self, old_cl_ord_id: str, new_cl_ord_id: str) -> None:
+        """A replace of `old_cl_ord_id` starts: its cancel is not a final event of ours,
+        `new_cl_ord_id`'s events wait for `release` (see `apply_order`)."""
+        self.replaced[old_cl_ord_id] = None
+        while len(self.replaced) > RECENT_FINAL:
+            self.replaced.popitem(last=False)
+        self.held.add(new_cl_ord_id)
+
+    def release(self, new_cl_ord_id: str, old_cl_ord_id: str | None = None) -> None:
+        """The replace's "replaced" is queued (or the replace ended without one): the new
+        order's events flow; with `old_cl_ord_id`, the old order's final event is the
+        order's own again (the replace did not happen)."""
+        self.held.discard(new_cl_ord_id)
+        if old_cl_ord_id is not None:
+            self.replaced.pop(old_cl_ord_id, None)
+
     def forget(self, cl_ord_id: str) -> None:
         live = self.live.pop(cl_ord_id, None)
         if live is not None:
@@ -193,6 +201,11 @@ class Tracker:
         elif now - live.unseen_since > INTENT_UNSEEN_S:
             self.log.info("ccxt_intent_dropped", cl_ord_id=intent.cl_ord_id)
             self.forget(intent.cl_ord_id)
+
+    def covered(self, exec_id: str) -> None:
+        """`exec_id` is said by another execution (a replace's new order's "accepted" by
+        its "replaced"): never queued."""
+        self._seen[exec_id] = None
 
     def queue(self, reports: Iterable[ExecReport]) -> None:
         for report in reports:

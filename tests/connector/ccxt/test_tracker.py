@@ -43,16 +43,15 @@ def test_the_cancel_half_of_a_replace_is_not_a_cancel_for_the_oms(tmp_path: Path
     its "replaced" is queued."""
     tracker, _ = _tracker(tmp_path)
     intent = tracker.live["c1"].intent
-    tracker.replacing("c1")
+    tracker.replacing("c1", "c1.r1")
     tracker.apply_order(intent, rest_order(status="CANCELED"), [])
     assert [r.kind for r in tracker.take()] == ["accepted"]
     new = Intent(cl_ord_id="c1.r1", symbol="BTC/USDT", side="BUY", qty="0.2")
     tracker.live["c1.r1"] = Live(new)
-    tracker.held.add("c1.r1")
     tracker.apply_order(new, rest_order(orderId=29, clientOrderId="c1.r1"), [])
     assert tracker.take() == []
-    tracker.held.discard("c1.r1")
-    tracker.mark_seen("29:new")  # its "replaced" stands for it
+    tracker.release("c1.r1")
+    tracker.covered("29:new")  # its "replaced" stands for it
     tracker.apply_order(new, rest_order(orderId=29, clientOrderId="c1.r1", status="CANCELED"), [])
     assert [(r.kind, r.cl_ord_id) for r in tracker.take()] == [("cancelled", "c1.r1")]
 
