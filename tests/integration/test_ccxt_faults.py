@@ -264,6 +264,22 @@ def test_oms_killed_mid_fills(sut: CcxtSystem, c: ExecutionClient) -> None:
     fills_once(sut, final)
 
 
+def test_replace_breaking_the_filters_leaves_the_order_alone(
+    sut: CcxtSystem, c: ExecutionClient
+) -> None:
+    """A replace whose new quantity breaks the market's minimum notional is refused before
+    the old order is touched: the order still rests at the exchange, ACCEPTED in the OMS
+    with its old qty."""
+    _rest(c, "rep-small")
+    _status(c, "rep-small", OrderStatus.ACCEPTED)
+    c.replace("rep-small", qty="0.00005")  # 2.95 USDT: below the 5 USDT minimum
+    eventually(lambda: c.get_order("rep-small").status is OrderStatus.ACCEPTED
+               and c.get_order("rep-small").qty == D("0.01"), 10.0)  # fmt: skip
+    final = settle(c, sut, ["rep-small"])
+    assert final.order("rep-small")["status"] == "NEW"
+    assert "rep-small.r1" not in [o["client_order_id"] for o in final.exchange["orders"]]
+
+
 def test_no_escalation_divergence_or_kill_switch(sut: CcxtSystem, c: ExecutionClient) -> None:
     """Through every case above (the last here): the OMS equals the exchange's inspection
     (its CLI), reconciliation never escalated, the position heartbeat never diverged, the

@@ -124,8 +124,8 @@ class TestCcxtVenue:
     def test_partial_fill_then_replace_keeps_the_cum(
         self, sut: CcxtSystem, c: ExecutionClient
     ) -> None:
-        """A buy at the best ask takes the quoted 0.02 at once and rests (each liquidity
-        step fills more); replaced to a price below the asks, the new exchange order
+        """A buy at the best ask takes what is quoted there at once and rests (each
+        liquidity step fills more); replaced to a price below the asks, the new exchange order
         carries the rest of the new total, and the OMS's cum is what the old one filled."""
         _submit(c, "prep-1", "0.5", BEST_ASK)
         eventually(lambda: c.get_order("prep-1").cum_qty > 0, 10.0)
@@ -134,7 +134,7 @@ class TestCcxtVenue:
         final = settle(c, sut, ["prep-1"])
         old, new = final.order("prep-1"), final.order("prep-1.r1")
         cum = D(old["filled_qty"])
-        assert cum >= D("0.02") and D(new["filled_qty"]) == 0
+        assert cum > 0 and D(new["filled_qty"]) == 0
         assert final.oms["prep-1"].cum_qty == cum
         assert final.oms["prep-1"].status is OrderStatus.PARTIALLY_FILLED
         assert D(new["qty"]) == D("0.6") - cum and D(new["price"]) == D(LOW_BID)

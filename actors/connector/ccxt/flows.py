@@ -234,6 +234,12 @@ class Flows:
 
     async def _replace(self, request: ReplaceOnVenue) -> None:
         old = self.tracker.intent_or(request.orig_cl_ord_id, request)
+        live = self.tracker.live.get(old.cl_ord_id)
+        left = request.qty - old.offset - (live.filled if live is not None else Decimal(0))
+        problem = "filled before the replace" if left <= 0 else self.intake_problem(request, left)
+        if problem is not None:  # refused before the old order is touched
+            self.tracker.queue([execs.cancel_rejected_exec(self.venue, request, problem)])
+            return
         self.tracker.replacing(old.cl_ord_id, request.cl_ord_id)
         try:
             cancelled = await self.rest.call(
