@@ -196,7 +196,11 @@ def test_a_stopped_connector_stays_stopped_without_an_outage_until_started(
         name = row["stopped_by"].split(" (", 1)[0]
         stopped = f"stopped (by operator {name}: {reason})"
         status = sut.status()
-        assert status["venues"]["simB"] == {"state": "stopped", "detail": stopped}
+        assert status["venues"]["simB"] == {
+            "state": "stopped",
+            "detail": stopped,
+            "host_group": "core",
+        }
         assert stopped in _cli(sut, "status")
         held = {"actor": "connector.simB"}
         assert sut.metric("tradepulse_actor_stopped_by_operator", **held) == 1  # no ActorDown
