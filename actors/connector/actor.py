@@ -85,6 +85,7 @@ EXEC_RESEND_BATCH = 2000  # at most this many re-sends per tick
 STATE_RESEND_S = 1.0  # unacked venue state: again every second
 STATE_REFRESH_S = 5.0  # acked venue state: again every few seconds (a restarted OMS learns it)
 STOP_LOGOUT_S = 2.0
+RECONNECT_RECHECK_S = 0.05  # a reconnect due while the adapter is not yet idle waits this
 
 
 class ConnectorActor(Actor):
@@ -295,7 +296,10 @@ class ConnectorActor(Actor):
         self.call_later(retry.delay_s, self._reconnect)
 
     def _reconnect(self) -> None:
-        if self._stopping or not self.adapter.is_idle or not self.gate.in_session:
+        if self._stopping or not self.gate.in_session:
+            return
+        if not self.adapter.is_idle:  # the last session still unwinding: soon again
+            self.call_later(RECONNECT_RECHECK_S, self._reconnect)
             return
         self._set_state(self.policy.on_attempt(), f"attempt {self.policy.attempt}")
         self.adapter.connect()

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -121,6 +122,10 @@ class CcxtAdapter:
             end_session=lambda reason: self._end_session(reason, was_up=True),
             crash_point=crash_point,
         )  # fmt: skip
+        # intents loaded from disk were maybe sent just before a crash: their request can
+        # still reach the exchange within its recvWindow, so a lookup's "no such order"
+        # counts only after that
+        self.flows.trust_unseen_at = time.monotonic() + self.ccfg.recv_window_ms / 1000 + 1.0
         self.queries = Queries(self.venue, self.ccfg, self.flows, log)
         self._up = False
         self._session_task: asyncio.Task[None] | None = None

@@ -6,6 +6,7 @@ each turns the exchange's answers into executions through the `Tracker`.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,6 +22,7 @@ from protocol.messages import CancelOnVenue, PlaceOrder, ReplaceOnVenue
 
 LOOKUPS_AFTER_UNKNOWN = 3  # lookups by client id after a lost submit answer (then: the OMS)
 LOOKUP_DELAYS_S = (0.2, 0.5, 1.0)
+MAX_TRADES_PER_FETCH = 1000  # Binance's most per myTrades request (an order's trades)
 POLL_CONCURRENCY = 8  # lookups of one poll in flight at once
 CANCEL_RETRY_DELAYS_S = (0.2, 0.5, 1.0)  # a cancel whose answer was lost is sent again
 
@@ -60,14 +62,32 @@ class Flows:
         self.crash_point = crash_point
         self.sent = 0
         self.lookups = 0
+        # client ids whose submit runs now: a second PlaceOrder of one (the OMS resending
+        # while the first create is unanswered) is acked and not sent again
+        self.inflight: set[str] = set()
+        # a request sent before a restart may still reach the exchange within its
+        # recvWindow: "no such order" is proof it never will only after that
+        self.trust_unseen_at = 0.0
 
     async def submit(self, p: Pending) -> None:
+        """Send `p` once: a submit of the same client id already running is its answer."""
+        if p.intent.cl_ord_id in self.inflight:
+            self.log.info("ccxt_submit_in_flight", cl_ord_id=p.intent.cl_ord_id)
+            return
+        self.inflight.add(p.intent.cl_ord_id)
+        try:
+            await self._submit(p)
+        finally:
+            self.inflight.discard(p.intent.cl_ord_id)
+
+    async def _submit(self, p: Pending) -> None:
         intent = p.intent
         if self.rest.ex is None:  # the session ended before it went out: not sent, not
             # refused either; the OMS's status query finds it unseen and resubmits it
             self.log.info("ccxt_submit_unsent", cl_ord_id=intent.cl_ord_id)
             return
         if p.lookup_first:  # it may be there already: never send it twice
+            await asyncio.sleep(max(0.0, self.trust_unseen_at - time.monotonic()))
             found = await self.lookup(intent)
             if found is not False:
                 return  # there (reported), or not known now: the OMS's status query decides
@@ -100,12 +120,13 @@ class Flows:
             kind=failure.kind,
             reason=failure.reason,
         )
-        if failure.kind in ("rejected", "internal"):
+        if failure.kind == "rejected":
             self.tracker.queue([execs.submit_rejected_exec(self.venue, order, failure)])
             self.tracker.forget(intent.cl_ord_id)
         elif failure.kind == "down":
             await self.end_session(f"authentication refused: {failure.reason}")
-        else:  # duplicate: it is there; not known: look, the OMS's query decides the rest
+        else:  # duplicate: it is there; not known (an unreadable answer too: it may have
+            # been taken): look, the OMS's query decides the rest
             for delay_s in LOOKUP_DELAYS_S[:LOOKUPS_AFTER_UNKNOWN]:
                 if await self.lookup(intent) is not None:
                     return
@@ -150,7 +171,12 @@ class Flows:
 
         async def one(intent: Intent) -> None:
             async with sem:
-                await self.lookup(intent)
+                try:
+                    await self.lookup(intent)
+                except ValueError as exc:  # an answer we cannot read: the others go on
+                    self.log.error(
+                        "ccxt_answer_unreadable", cl_ord_id=intent.cl_ord_id, error=str(exc)[:200]
+                    )
 
         await asyncio.gather(*(one(live.intent) for live in list(self.tracker.live.values())))
 
@@ -170,7 +196,7 @@ class Flows:
                     self.rest.ex.fetch_my_trades,
                     intent.symbol,
                     None,
-                    None,
+                    MAX_TRADES_PER_FETCH,  # Binance's default is 500
                     {"orderId": view.venue_order_id},
                 )
             except asyncio.CancelledError:
@@ -289,7 +315,9 @@ class Flows:
             orig_cl_ord_id=request.orig_cl_ord_id,
         )
         self.intents.add(intent)
-        self.intents.sync()  # persist before send
+        # persist before send; finished orders' "done" records wait for the turn's flush,
+        # after their executions are durable
+        self.intents.sync(done=False)
         self.tracker.live[intent.cl_ord_id] = Live(intent)
         self.tracker.forget(request.orig_cl_ord_id)
         args = mapping.create_args(request, amount=remaining)

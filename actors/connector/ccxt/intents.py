@@ -93,6 +93,7 @@ class IntentLog:
         self.live: dict[str, Intent] = {}
         self.finished: OrderedDict[str, None] = OrderedDict()
         self._buf: list[bytes] = []
+        self._done_buf: list[bytes] = []  # "d" records: written by `sync(done=True)` only
         if self.path.exists():
             self._load()
         else:
@@ -114,7 +115,7 @@ class IntentLog:
     def done(self, cl_ord_id: str) -> None:
         if self.live.pop(cl_ord_id, None) is not None:
             self._finish(cl_ord_id)
-            self._buf.append(_record(["d", [cl_ord_id]]))
+            self._done_buf.append(_record(["d", [cl_ord_id]]))
 
     def _finish(self, cl_ord_id: str) -> None:
         self.finished[cl_ord_id] = None
@@ -123,13 +124,19 @@ class IntentLog:
 
     @property
     def dirty(self) -> bool:
-        return bool(self._buf)
+        return bool(self._buf or self._done_buf)
 
-    def sync(self) -> None:
-        """Write what was buffered, durably (one write, one fdatasync)."""
-        if not self._buf:
+    def sync(self, *, done: bool = True) -> None:
+        """Write what was buffered, durably (one write, one fdatasync). `done=False`: the
+        intents only, the finished orders' records stay buffered (the connector writes them
+        once the orders' last executions are durable)."""
+        parts = self._buf + (self._done_buf if done else [])
+        if not parts:
             return
-        data, self._buf = b"".join(self._buf), []
+        self._buf = []
+        if done:
+            self._done_buf = []
+        data = b"".join(parts)
         os.write(self._fd, data)
         os.fdatasync(self._fd)
         self._size += len(data)
@@ -138,7 +145,9 @@ class IntentLog:
             self._compact()
 
     def close(self) -> None:
-        self.sync()
+        """Intents written; the finished orders' records only if the connector wrote their
+        executions (else they stay live, and are looked up again at the next start)."""
+        self.sync(done=False)
         os.close(self._fd)
 
     # ------------------------------------------------------------------ file

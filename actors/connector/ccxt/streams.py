@@ -7,7 +7,7 @@ over REST every `poll_interval_s`; while it is up, every `poll_idle_s` as a safe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from actors.connector.ccxt import execs, mapping
@@ -68,13 +68,20 @@ class UserStream:
                 delay_s = min(delay_s * 2, 5.0)
                 continue
             for order in orders:
-                cl_ord_id = mapping.client_order_id(order)
-                if not cl_ord_id:
-                    continue  # not one of ours (no client id): nothing to report
-                intent = self.tracker.intent_for(cl_ord_id, order)
-                live = self.tracker.live.get(intent.cl_ord_id)
-                trades_due = live is not None and rd.order_view(order).filled > live.filled
-                self.tracker.apply_order(intent, order, [], fills_pending=trades_due)
+                try:
+                    self._on_order(order)
+                except ValueError as exc:  # one update we cannot read: the poll looks
+                    self.log.error("ccxt_update_unreadable", error=str(exc)[:200])
+                    self.poll_now.set()
+
+    def _on_order(self, order: Mapping[str, Any]) -> None:
+        cl_ord_id = mapping.client_order_id(order)
+        if not cl_ord_id:
+            return  # not one of ours (no client id): nothing to report
+        intent = self.tracker.intent_for(cl_ord_id, order)
+        live = self.tracker.live.get(intent.cl_ord_id)
+        trades_due = live is not None and rd.order_view(order).filled > live.filled
+        self.tracker.apply_order(intent, order, [], fills_pending=trades_due)
 
     async def watch_trades(self) -> None:
         delay_s = 0.1
@@ -92,8 +99,8 @@ class UserStream:
                 cl_ord_id = mapping.client_order_id(trade)
                 if not cl_ord_id or cl_ord_id in self.tracker.held:
                     continue  # not ours; or a replace's new order: the replace reports it
-                intent = self.tracker.intent_for(cl_ord_id, trade)
                 try:
+                    intent = self.tracker.intent_for(cl_ord_id, trade)
                     report = execs.ws_fill_exec(
                         self.venue, trade, cl_ord_id=intent.cl_ord_id, order_qty=intent.order_qty,
                         cum_offset=intent.offset, cost_offset=intent.cost,

@@ -182,6 +182,7 @@ class Tracker:
         self.held.discard(new_cl_ord_id)
         if old_cl_ord_id is not None:
             self.replaced.pop(old_cl_ord_id, None)
+        self._wake_poll()  # what the new order's stream events said while it was held
 
     def forget(self, cl_ord_id: str) -> None:
         live = self.live.pop(cl_ord_id, None)

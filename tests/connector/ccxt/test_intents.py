@@ -31,6 +31,7 @@ def test_reload_keeps_live_intents_venue_ids_and_finished_ids(tmp_path: Path) ->
     log.add(_intent(2, cum_offset="0.2", orig_cl_ord_id="o0"))
     log.learn("o1", "v1")
     log.done("o2")
+    log.sync()  # the connector's flush, once o2's executions are durable
     log.close()
     again = IntentLog(tmp_path)
     assert again.live == {"o1": _intent(1, venue_order_id="v1")}
