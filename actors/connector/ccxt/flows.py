@@ -282,11 +282,11 @@ class Flows:
                 reason=failure.reason,
             )  # fmt: skip
             self.tracker.release(request.cl_ord_id, old.cl_ord_id)
-            if failure.kind in ("not_found", "rejected"):
-                await self.lookup(old)
-                self.tracker.queue(
-                    [execs.cancel_rejected_exec(self.venue, request, failure.reason)]
-                )
+            # refused, or not known whether the cancel was processed (timeout, 5xx): the
+            # old order's state as the exchange has it (cancelled, if it was), and the
+            # replace refused, so the OMS is never left waiting in PENDING_REPLACE
+            await self.lookup(old)
+            self.tracker.queue([execs.cancel_rejected_exec(self.venue, request, failure.reason)])
             return
         view = rd.order_view(cancelled)
         done_qty = old.offset + view.filled

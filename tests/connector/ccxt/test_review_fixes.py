@@ -15,7 +15,7 @@ import ccxt
 
 from actors.connector.ccxt.flows import Pending
 from actors.connector.ccxt.intents import Intent, IntentLog
-from protocol.messages import OrdType, PlaceOrder, Side, TimeInForce
+from protocol.messages import OrdType, PlaceOrder, ReplaceOnVenue, Side, TimeInForce
 from tests.connector.ccxt.test_flows import _Exchange, _flows
 from tests.connector.ccxt.test_mapping import rest_order
 
@@ -87,3 +87,23 @@ def test_an_intents_only_sync_keeps_finished_orders_records_for_the_flush(
     log.sync()
     assert set(IntentLog(tmp_path).live) == {"n"}
     log.close()
+
+
+def test_a_replace_whose_cancel_outcome_is_unknown_is_refused_not_left_pending(
+    tmp_path: Path,
+) -> None:
+    """The replace's cancel times out (not known whether it was processed): the old
+    order's state is looked up and the replace refused, instead of nothing at all (the
+    OMS stayed PENDING_REPLACE for good)."""
+    ex = _Exchange(rest_order(), rest_order(orderId=29, clientOrderId="c1.r1"))
+    ex.cancel_failures = [ccxt.RequestTimeout("no answer in 5.0 s")]
+    flows, intents = _flows(tmp_path, ex)
+    request = ReplaceOnVenue(
+        cl_ord_id="c1.r1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY,
+        qty=Decimal("0.1"), order_type=OrdType.LIMIT, price=Decimal("49000"),
+    )  # fmt: skip
+    asyncio.run(flows.replace(request))
+    kinds = [(r.cl_ord_id, r.kind) for r in flows.tracker.take()]
+    intents.close()
+    assert ("c1.r1", "cancel_rejected") in kinds and ("c1", "accepted") in kinds, kinds
+    assert "c1.r1" not in flows.tracker.held
