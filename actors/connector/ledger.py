@@ -44,7 +44,7 @@ from typing import Any
 import msgpack
 
 from actors.runtime.durable import remove_stale_temps, write_all, write_atomic
-from actors.runtime.frames import Torn, encode_frame, read_frames
+from actors.runtime.frames import encode_frame, valid_frames
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport, PositionView, Side
 
@@ -196,12 +196,7 @@ class FillLedger:
                 self._write_snapshot()
                 return
             raise JournalCorrupt(path, 0, "not a fill ledger")
-        for item in read_frames(path, data, _FRAME_MAGIC, len(_MAGIC)):
-            if isinstance(item, Torn):  # a write cut short: cut it off
-                with open(self.path, "r+b") as f:
-                    f.truncate(item.offset)
-                    os.fsync(f.fileno())
-                break
+        for item in valid_frames(self.path, data, _FRAME_MAGIC, len(_MAGIC)):
             try:
                 kind, *body = msgpack.unpackb(item.payload, raw=False)
                 if kind == "s":

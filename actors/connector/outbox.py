@@ -36,7 +36,7 @@ from pydantic import ValidationError
 
 from actors.connector.fix.mapping import ORD_STATUS_FROM_FIX
 from actors.runtime.durable import remove_stale_temps, write_all, write_atomic
-from actors.runtime.frames import Frame, Torn, encode_frame, read_frames
+from actors.runtime.frames import Frame, encode_frame, valid_frames
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport
 from protocol.paths import OUTBOX_NAME
@@ -159,12 +159,7 @@ class ExecOutbox:
         self._load_frames(path, data, len(_MAGIC), from_v2=False)
 
     def _load_frames(self, path: str, data: bytes, start: int, *, from_v2: bool) -> None:
-        for item in read_frames(path, data, _FRAME_MAGIC, start):
-            if isinstance(item, Torn):  # a write cut short: cut it off
-                with open(self.path, "r+b") as f:
-                    f.truncate(item.offset)
-                    os.fsync(f.fileno())
-                return
+        for item in valid_frames(self.path, data, _FRAME_MAGIC, start):
             self._apply(path, item, from_v2=from_v2)
 
     def _apply(self, path: str, frame: Frame, *, from_v2: bool = False) -> None:

@@ -15,6 +15,7 @@ length field cannot hide the records behind it.
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from collections.abc import Iterator
@@ -90,3 +91,17 @@ def read_frames(path: str, data: bytes, magic: bytes, start: int = 0) -> Iterato
             return
         yield checked
         pos = checked.end
+
+
+def valid_frames(
+    path: str | os.PathLike[str], data: bytes, magic: bytes, start: int = 0
+) -> Iterator[Frame]:
+    """`read_frames` of a log's `data`, its torn tail (a write cut short) cut off the file
+    at `path` (truncated there, fsynced) once the frames before it are read."""
+    for item in read_frames(os.fspath(path), data, magic, start):
+        if isinstance(item, Torn):
+            with open(path, "r+b") as f:
+                f.truncate(item.offset)
+                os.fsync(f.fileno())
+            return
+        yield item

@@ -35,7 +35,7 @@ from typing import Any
 import msgpack
 
 from actors.runtime.durable import write_atomic
-from actors.runtime.frames import Torn, encode_frame, read_frames
+from actors.runtime.frames import encode_frame, valid_frames
 from protocol.exceptions import JournalCorrupt
 
 _MAGIC = b"TPINTENT1\n"
@@ -170,12 +170,7 @@ class IntentLog:
                 self._write_snapshot()
                 return
             raise JournalCorrupt(path, 0, "not an intent log")
-        for item in read_frames(path, data, _FRAME_MAGIC, len(_MAGIC)):
-            if isinstance(item, Torn):  # a write cut short: cut it off
-                with open(self.path, "r+b") as f:
-                    f.truncate(item.offset)
-                    os.fsync(f.fileno())
-                break
+        for item in valid_frames(self.path, data, _FRAME_MAGIC, len(_MAGIC)):
             try:
                 kind, *body = msgpack.unpackb(item.payload, raw=False)
                 if kind == "s":
