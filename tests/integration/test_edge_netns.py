@@ -106,6 +106,20 @@ def _venue_says(d: Deployment, venue: str, coid: str, status: str) -> bool:
     return venue_status(d.edge, venue, coid) == status
 
 
+def _link_events(d: Deployment, since_c: int, since_e: int) -> list[str]:
+    """What the links and the OMS logged about the link since the marks (for a failure)."""
+    names = {"link_dropped", "link_up", "link_down", "venue_request_unconfirmed",
+             "reconcile_plan", "reconcile_failed", "reconcile_recovered", "venue_state",
+             "reconcile_skipped_in_flight"}  # fmt: skip
+    return [
+        f"{side} {e['ts'][11:23]} {e['event']} {e.get('venue') or e.get('peer')} "
+        f"{e.get('client_order_id') or e.get('reason') or ''}"
+        for side, sut, since in (("core", d.core, since_c), ("edge", d.edge, since_e))
+        for e in sut.events(since=since)
+        if e.get("event") in names
+    ]
+
+
 def _more_acked(acked: Callable[[], int], more: int, timeout_s: float = 20.0) -> None:
     start = acked()
     eventually(lambda: acked() >= start + more, timeout_s)
@@ -174,8 +188,36 @@ def test_orders_cross_a_slow_link_survive_stalls_and_cuts_and_a_stranger_gets_no
         assert not d.edge.events("link_down", since=since_e)
         assert not d.core.events("link_down", since=since_c)
 
+        # a cut: every proxied connection reset (RST); the edge reconnects at once. An order
+        # sent in the reconnect window is dropped (the link buffers nothing) and reaches
+        # the venue through the OMS's request timeout and reconciliation; once the core
+        # has heard the edge on the new connection, orders cross as before
+        d.wait_healthy()
+        conns = proxy.stats["connections"]
+        since_c, since_e = d.core.mark(), d.edge.mark()
+        t0 = time.monotonic()
+        assert proxy.cut() >= 1
+        rec.submit(VENUES[0], "cut-1", "1")
+        eventually(lambda: proxy.stats["connections"] > conns and proxy.open_connections, 10)
+        reconnect_s = time.monotonic() - t0
+        eventually(lambda: d.heard_after(d.core, GROUP, t0 + reconnect_s), 10)
+        t1 = time.monotonic()
+        rec.submit(VENUES[1], "cut-2", "1")
+        c.wait_for_status("cut-2", {OrderStatus.FILLED}, timeout_s=30)
+        cut2_fill = time.monotonic() - t1
+        assert cut2_fill < 3.0, (cut2_fill, _link_events(d, since_c, since_e))
+        c.wait_for_status("cut-1", {OrderStatus.FILLED}, timeout_s=30)
+        cut1_fill = time.monotonic() - t0
+        figure(
+            "cut",
+            reconnect_s=round(reconnect_s, 3),
+            order_sent_at_the_cut_filled_after_s=round(cut1_fill, 3),
+            order_after_reconnect_filled_after_s=round(cut2_fill, 3),
+        )
+
         # a stall longer than down_after_s: down at both ends (ZMTP heartbeats), then back
         reconnects = d.metric(d.edge, "tradepulse_link_reconnects_total", peer="core")
+        since_e, since_c = d.edge.mark(), d.core.mark()
         proxy.stall(True)
         t0 = time.monotonic()
         rec.submit(VENUES[1], "stall-2", "1")
@@ -191,7 +233,7 @@ def test_orders_cross_a_slow_link_survive_stalls_and_cuts_and_a_stranger_gets_no
         stall2_fill = time.monotonic() - t_up
         eventually(
             lambda: (
-                d.metric(d.edge, "tradepulse_link_reconnects_total", peer="core") == reconnects + 1
+                d.metric(d.edge, "tradepulse_link_reconnects_total", peer="core") >= reconnects + 1
             ),
             10,
         )
@@ -203,32 +245,6 @@ def test_orders_cross_a_slow_link_survive_stalls_and_cuts_and_a_stranger_gets_no
             down_after_stall_s=round(down_s, 3),
             up_after_release_s=round(up_s, 3),
             order_filled_after_release_s=round(stall2_fill, 3),
-        )
-
-        # a cut: every proxied connection reset (RST); the edge reconnects at once. An order
-        # sent in the reconnect window is dropped (the link buffers nothing) and reaches
-        # the venue through the OMS's request timeout and reconciliation; once the core
-        # has heard the edge on the new connection, orders cross as before
-        d.wait_healthy()
-        conns = proxy.stats["connections"]
-        t0 = time.monotonic()
-        assert proxy.cut() >= 1
-        rec.submit(VENUES[0], "cut-1", "1")
-        eventually(lambda: proxy.stats["connections"] > conns and proxy.open_connections, 10)
-        reconnect_s = time.monotonic() - t0
-        eventually(lambda: d.heard_after(d.core, GROUP, t0 + reconnect_s), 10)
-        t1 = time.monotonic()
-        rec.submit(VENUES[1], "cut-2", "1")
-        c.wait_for_status("cut-2", {OrderStatus.FILLED}, timeout_s=30)
-        cut2_fill = time.monotonic() - t1
-        assert cut2_fill < 3.0, cut2_fill  # not through a timeout: nothing lost after it
-        c.wait_for_status("cut-1", {OrderStatus.FILLED}, timeout_s=30)
-        cut1_fill = time.monotonic() - t0
-        figure(
-            "cut",
-            reconnect_s=round(reconnect_s, 3),
-            order_sent_at_the_cut_filled_after_s=round(cut1_fill, 3),
-            order_after_reconnect_filled_after_s=round(cut2_fill, 3),
         )
 
         # a stranger: the core's public key, its own pair under the edge's name
