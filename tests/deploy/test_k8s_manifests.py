@@ -399,13 +399,18 @@ def test_every_workload_has_one_budget_that_forbids_eviction(objects: list[Obj])
 
 
 def test_pods_run_as_the_image_user_with_a_read_only_root(objects: list[Obj]) -> None:
-    """runAsNonRoot with the image's uid (the Dockerfile's useradd), every container without
-    privilege escalation or capabilities, on a read-only root filesystem: what the code writes
-    goes to the state volume, the runtime and keys emptyDirs and /tmp."""
+    """The namespace enforces Pod Security `restricted`, and the pods meet it: runAsNonRoot
+    with the image's uid (the Dockerfile's useradd), the RuntimeDefault seccomp profile,
+    every container without privilege escalation or capabilities; on a read-only root
+    filesystem too: what the code writes goes to the state volume, the runtime and keys
+    emptyDirs and /tmp."""
     dockerfile = (REPO / "deploy" / "compose" / "Dockerfile").read_text()
     assert re.search(rf"useradd .*--uid {SERVICE_USER}\b", dockerfile)
+    (namespace,) = by_kind(objects, "Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     for w in workloads(objects):
         pod = _pod(w)["securityContext"]
+        assert pod["seccompProfile"] == {"type": "RuntimeDefault"}  # restricted wants it
         assert pod["runAsNonRoot"] is True
         assert pod["runAsUser"] == pod["runAsGroup"] == pod["fsGroup"] == SERVICE_USER
         assert _pod(w)["automountServiceAccountToken"] is False
