@@ -40,40 +40,46 @@ UID = GID = 10001  # the image's user (deploy/compose/Dockerfile), the pods' run
 AS_POD_USER = ["setpriv", f"--reuid={UID}", f"--regid={GID}", "--clear-groups", "--"]
 
 
-def _runs_as_pod_user(python: str) -> bool:
+def _pod_user_problem(python: str) -> str:
+    """Why `python` cannot run the supervisor as the pod user ("" if it can): the
+    interpreter, this checkout and the venv's packages must be reachable by uid 10001, and
+    so must sys.executable in the child (the supervisor starts its fork server with it)."""
     proc = subprocess.run(
         [
             *AS_POD_USER,
             python,
             "-c",
-            "import subprocess, sys, zmq, pydantic, structlog;"
-            "subprocess.run([sys.executable, '-c', ''], check=True)",
+            "import subprocess, sys, supervisor;"
+            "subprocess.run([sys.executable, '-c', 'import zmq, pydantic'], check=True)",
         ],
-        cwd="/",
+        cwd=REPO,
         capture_output=True,
+        text=True,
         timeout=60,
         check=False,
     )
-    return proc.returncode == 0
+    return "" if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["?"])[-1]
 
 
 def _pod_user_python(where: Path) -> str:
-    """An interpreter the pod user may run, re-exec included (the supervisor starts its fork
-    server with sys.executable): this one, or where it lives in a dir only root may enter
-    (pyenv under /root), a venv of the system's Python of the same version that sees this
-    venv's packages (same CPython minor version: the same ABI)."""
-    if _runs_as_pod_user(sys.executable):
+    """An interpreter the pod user may run the supervisor with: this one or, where it lives in
+    a dir only root may enter (pyenv under /root here), a venv of the system's Python of the
+    same version that sees this venv's packages (same CPython minor version: the same ABI).
+    A checkout the user cannot read is a skip, naming why."""
+    problem = _pod_user_problem(sys.executable)
+    if not problem:
         return sys.executable
     system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
     if not system.exists():
-        pytest.skip(f"{sys.executable} cannot be run by uid {UID} and there is no {system}")
+        pytest.skip(f"uid {UID} cannot run {sys.executable} ({problem}) and there is no {system}")
     subprocess.run([str(system), "-m", "venv", "--without-pip", str(where)], check=True, timeout=60)
     (purelib,) = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     site = Path(sysconfig.get_paths(vars={"base": str(where), "platbase": str(where)})["purelib"])
     (site / "shared_venv.pth").write_text(purelib + "\n")
     python = str(where / "bin" / "python")
-    if not _runs_as_pod_user(python):
-        pytest.skip(f"no Python that uid {UID} can run with this venv's packages")
+    problem = _pod_user_problem(python)
+    if problem:
+        pytest.skip(f"uid {UID} cannot run the supervisor from {REPO}: {problem}")
     return python
 
 
