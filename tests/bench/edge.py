@@ -24,7 +24,8 @@ which crosses namespaces as filesystem paths). Keys from `protocol.curve_keys.ge
    if an ipc hop cost what the tcp one does), and `beyond the wire` is added less one
    spaced round trip (the tcp crossing's share).
 3. PSS (`memory_full_info().pss` summed over the supervisor's process tree) of every
-   supervisor, the edge's among them, idle (after the start) and after the orders.
+   supervisor, the edge's among them, idle (after the start) and after the orders; and
+   the CPU (psutil `cpu_times`) of both link actors per order sent to the edge's venue.
 4. Scale: deployment B, 2 venues on 1 edge, and deployment C, 8 venues over 2 edges
    (edge-a, edge-b: two supervisors in the edge namespace), both up at once. Each: total
    PSS of all its supervisors' trees idle and after SCALE_ORDERS resting orders (one in
@@ -49,6 +50,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import psutil
 import zmq
 
 from protocol.codec import Sender, decode, encode
@@ -57,6 +59,7 @@ from protocol.fastpath import peek_order_event
 from protocol.messages import OrderStatus, OrdType, RequestRejected, Side, SubmitOrder
 from tests.bench._link_floor import RttSampler, link_pings
 from tests.bench._stats import host_info
+from tests.bench.ccxt import _cpu_s
 from tests.bench.memory import processes, sample
 from tests.bench.oms import _config as oms_config
 from tests.bench.oms import _ms, _stages
@@ -283,9 +286,13 @@ def latency(pair: NetPair, keys: Path) -> dict[str, Any]:
     """(1), (2) and (3) on deployment A."""
     with _deployed(pair, keys, PLACED_A, LINK_PORT) as d, _orders(d.core, "a") as orders:
         pss_idle = d.pss_mib()
+        links = {g: psutil.Process(sut.pid_of("link")) for g, sut in d.suts.items()}
         with RttSampler(pair.edge_ns, d.edges()["edge-a"]) as rtt:
+            cpu0 = _cpu_s(links)
             one = orders.series([EDGE, CORE], ORDERS * 2, 1)
+            cpu1 = _cpu_s(links)
             loaded = orders.series([EDGE, CORE], ORDERS * 2, WINDOW)
+            cpu2 = _cpu_s(links)
         pings = link_pings(pair, keys, PINGS)
         spaced = link_pings(pair, keys, SPACED_PINGS, PING_GAP_S)
         pss_after = d.pss_mib()
@@ -300,7 +307,15 @@ def latency(pair: NetPair, keys: Path) -> dict[str, Any]:
         "link_actor_rtt_gauge_error": None if rtt.error is None else repr(rtt.error),
         "pss_idle_mib": pss_idle,
         "pss_after_mib": pss_after,
+        "link_cpu_ms_per_edge_order": {  # warm-up orders included: they crossed too
+            "one_in_flight": {g: _per_order(cpu0[g], cpu1[g]) for g in links},
+            "under_load": {g: _per_order(cpu1[g], cpu2[g]) for g in links},
+        },
     }
+
+
+def _per_order(before_s: float, after_s: float) -> float:
+    return round((after_s - before_s) / (ORDERS + WARMUP) * 1e3, 3)
 
 
 def scale(pair: NetPair, keys: Path) -> dict[str, Any]:
@@ -437,6 +452,7 @@ def summary(r: dict[str, Any]) -> list[str]:
         f"spaced rtt {c['added_p50_vs_2x_spaced_rtt_p50']}; beyond the wire (spaced rtt) "
         f"{c['added_beyond_wire_p50_ms']} ms",
         f"PSS MiB idle {r['pss_idle_mib']} -> after {r['pss_after_mib']}",
+        f"link actors' CPU ms per edge order: {r['link_cpu_ms_per_edge_order']}",
     ]
     for label, s in sc.items():
         out.append(
