@@ -25,7 +25,8 @@ which crosses namespaces as filesystem paths). Keys from `protocol.curve_keys.ge
    spaced round trip (the tcp crossing's share).
 3. PSS (`memory_full_info().pss` summed over the supervisor's process tree) of every
    supervisor, the edge's among them, idle (after the start) and after the orders; and
-   the CPU (psutil `cpu_times`) of both link actors per order sent to the edge's venue.
+   the CPU (psutil `cpu_times`) of both link actors per order sent to the edge's venue,
+   raw and net of their idle rate (pings, beats; measured for IDLE_S before the series).
 4. Scale: deployment B, 2 venues on 1 edge, and deployment C, 8 venues over 2 edges
    (edge-a, edge-b: two supervisors in the edge namespace), both up at once. Each: total
    PSS of all its supervisors' trees idle and after SCALE_ORDERS resting orders (one in
@@ -81,6 +82,7 @@ PLACED_A = {CORE: "core", EDGE: "edge-a"}
 PLACED_B = {"e1": "edge-a", "e2": "edge-a"}
 PLACED_C = {f"e{i}": "edge-a" if i <= 4 else "edge-b" for i in range(1, 9)}
 LEG = "approved_to_venue_accepted"  # tests.bench.oms._stages: OMS -> connector -> venue -> OMS
+IDLE_S = 4.0  # the link actors' idle CPU rate, measured before the series
 SETUP_S = 90.0  # a start on a loaded 2-core machine
 
 
@@ -287,16 +289,19 @@ def latency(pair: NetPair, keys: Path) -> dict[str, Any]:
     with _deployed(pair, keys, PLACED_A, LINK_PORT) as d, _orders(d.core, "a") as orders:
         pss_idle = d.pss_mib()
         links = {g: psutil.Process(sut.pid_of("link")) for g, sut in d.suts.items()}
+        idle0, t0 = _cpu_s(links), time.monotonic()
+        time.sleep(IDLE_S)  # the link actors' idle rate (pings, beats): a window, not a wait
         with RttSampler(pair.edge_ns, d.edges()["edge-a"]) as rtt:
-            cpu0 = _cpu_s(links)
+            cpu0, t1 = _cpu_s(links), time.monotonic()
             one = orders.series([EDGE, CORE], ORDERS * 2, 1)
-            cpu1 = _cpu_s(links)
+            cpu1, t2 = _cpu_s(links), time.monotonic()
             loaded = orders.series([EDGE, CORE], ORDERS * 2, WINDOW)
-            cpu2 = _cpu_s(links)
+            cpu2, t3 = _cpu_s(links), time.monotonic()
         pings = link_pings(pair, keys, PINGS)
         spaced = link_pings(pair, keys, SPACED_PINGS, PING_GAP_S)
         pss_after = d.pss_mib()
         stages = {v: _stages(d.core, one[v]) for v in (EDGE, CORE)}
+    rate = {g: (cpu0[g] - idle0[g]) / (t1 - t0) for g in links}
     return {
         "one_in_flight_ms": {v: _ms(_seconds(s)) for v, s in one.items()},
         "under_load_ms": {v: _ms(_seconds(s)) for v, s in loaded.items()},
@@ -307,15 +312,22 @@ def latency(pair: NetPair, keys: Path) -> dict[str, Any]:
         "link_actor_rtt_gauge_error": None if rtt.error is None else repr(rtt.error),
         "pss_idle_mib": pss_idle,
         "pss_after_mib": pss_after,
+        "link_idle_cpu_pct": {g: round(rate[g] * 100, 2) for g in links},
         "link_cpu_ms_per_edge_order": {  # warm-up orders included: they crossed too
-            "one_in_flight": {g: _per_order(cpu0[g], cpu1[g]) for g in links},
-            "under_load": {g: _per_order(cpu1[g], cpu2[g]) for g in links},
+            "one_in_flight": {g: _per_order(cpu1[g] - cpu0[g]) for g in links},
+            "under_load": {g: _per_order(cpu2[g] - cpu1[g]) for g in links},
+        },
+        "link_cpu_ms_per_edge_order_net_of_idle": {
+            "one_in_flight": {
+                g: _per_order(cpu1[g] - cpu0[g] - rate[g] * (t2 - t1)) for g in links
+            },
+            "under_load": {g: _per_order(cpu2[g] - cpu1[g] - rate[g] * (t3 - t2)) for g in links},
         },
     }
 
 
-def _per_order(before_s: float, after_s: float) -> float:
-    return round((after_s - before_s) / (ORDERS + WARMUP) * 1e3, 3)
+def _per_order(cpu_s: float) -> float:
+    return round(cpu_s / (ORDERS + WARMUP) * 1e3, 3)
 
 
 def scale(pair: NetPair, keys: Path) -> dict[str, Any]:
@@ -452,7 +464,8 @@ def summary(r: dict[str, Any]) -> list[str]:
         f"spaced rtt {c['added_p50_vs_2x_spaced_rtt_p50']}; beyond the wire (spaced rtt) "
         f"{c['added_beyond_wire_p50_ms']} ms",
         f"PSS MiB idle {r['pss_idle_mib']} -> after {r['pss_after_mib']}",
-        f"link actors' CPU ms per edge order: {r['link_cpu_ms_per_edge_order']}",
+        f"link actors' CPU ms per edge order: {r['link_cpu_ms_per_edge_order']}, net of "
+        f"idle {r['link_cpu_ms_per_edge_order_net_of_idle']}; idle % {r['link_idle_cpu_pct']}",
     ]
     for label, s in sc.items():
         out.append(
