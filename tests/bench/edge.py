@@ -142,8 +142,10 @@ class Deployment:
         return out
 
     def destroy(self) -> None:
-        for sut in reversed(self.suts.values()):
-            sut.destroy()
+        """Every supervisor's tree killed and its dirs removed, even if one of them fails."""
+        with ExitStack() as stack:
+            for sut in self.suts.values():
+                stack.callback(sut.destroy)  # run in reverse: the edges before the core
 
 
 def _link_up(edge: SystemUnderTest) -> bool:
