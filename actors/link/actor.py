@@ -35,14 +35,21 @@ from zmq.utils import z85
 
 from actors.link.bridge import Allowed, Bridges, split_identity
 from actors.link.deadman import DeadMan
-from actors.link.remote_control import CONTROL, CONTROL_REPLY, CoreControl, EdgeControl
+from actors.link.remote_control import (
+    ACROSS,
+    CONTROL,
+    CONTROL_REPLY,
+    CoreControl,
+    EdgeControl,
+    link_down,
+)
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
 from actors.runtime.peer import MAX_BATCH, Peer
 from actors.runtime.ratelog import LogBudget
 from actors.runtime.zap import LINK_DOMAIN, ZAP_DOMAIN
 from protocol.codec import Envelope
-from protocol.commands import Command, Restart
+from protocol.commands import Command, acted_on
 from protocol.curve_keys import link_keys
 from protocol.link_config import CORE, edge_groups
 from protocol.messages import ControlReply, MassCancel, MassCancelDone
@@ -125,13 +132,18 @@ class LinkActor(Actor):
         return out
 
     def on_control(self, command: Command, respond: Callable[[ControlReply], None]) -> None:
-        """The core: `restart` of a venue's actor placed on an edge goes to that edge."""
-        venue = command.actor.partition(".")[2] if isinstance(command, Restart) else ""
-        group = self.placed.get(venue)
-        if self.is_core and group is not None and group != CORE:
+        """The core: a command for a venue's actor placed on an edge (`ACROSS`) goes to that
+        edge, or is answered at once while the link to it is down."""
+        actor = acted_on(command) if command.command in ACROSS else None
+        group = self.placed.get((actor or "").partition(".")[2])
+        if not self.is_core or group is None or group == CORE:
+            super().on_control(command, respond)
+        elif not self._up.get(group):
+            heard = self._heard.get(group)
+            since = "never heard" if heard is None else f"silent {time.monotonic() - heard:.1f} s"
+            respond(link_down(str(actor), group, f"the link to {group} is down ({since})"))
+        else:
             self.core_control.forward(group, command, self.control_operator, respond)
-            return
-        super().on_control(command, respond)
 
     # ------------------------------------------------------------------ sockets
 

@@ -27,7 +27,7 @@ def system_status(sup: Any) -> dict[str, Any]:
         "uptime_s": round(now - sup.started_at, 3),
         "metrics_url": sup.metrics_url,
         "actors": [_row(sup, cid, now) for cid in sup.order],
-        "venues": _placed(sup, sup.operator_stops.venues(sup.venues.view()), group),
+        "venues": sup.operator_stops.venues(_placed(sup, sup.venues.view(), group)),
         "kill_switch": ks.model_dump(exclude={"type"}),
         "intake": oms_info.get("intake", "unknown"),
         "intake_pauses": oms_info.get("intake_pauses", {}),  # actors.oms.intake_state

@@ -1,0 +1,99 @@
+"""A core and an edge supervisor on loopback (two real processes, their own state and
+runtime dirs) with the simulated FIX venue `simA` placed on the edge `edge-a`, linked over
+tcp + CurveZMQ (actors/link): what the across-hosts tests share (`test_edge_link`,
+`test_edge_ops`)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from protocol.curve_keys import generate
+from tests.helpers import SystemUnderTest, process_alive
+
+VENUE = "simA"
+EDGE = "edge-a"
+Make = Callable[..., SystemUnderTest]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def overrides(keys: Path | None, port: int, **extra: Any) -> dict[str, Any]:
+    """The config of both ends: the link on 127.0.0.1:`port` (Curve keys in `keys`, or
+    plaintext), simA on edge-a; `extra`: more sections (merged over these)."""
+    endpoint = f"tcp://127.0.0.1:{port}"
+    secure = {"keys_dir": str(keys)} if keys is not None else {"allow_plaintext": True}
+    link = {
+        "bind": endpoint,
+        "connect": endpoint,
+        "ping_interval_s": 0.2,
+        "edge": {"core_loss_cancel_s": 2.0},
+        **secure,
+        **extra.pop("link", {}),
+    }
+    venue = {
+        "name": VENUE,
+        "target_comp_id": VENUE.upper(),
+        "host_group": EDGE,
+        "sim": {"reference_prices": {"AAPL": "100.00"}},
+        **extra.pop("venue", {}),
+    }
+    return {"link": link, "venues": [venue], **extra}
+
+
+@contextmanager
+def deploy(tmp_path: Path, **extra: Any) -> Iterator[dict[str, Any]]:
+    """{"make": make(group, keys_dir=keys, root=None) -> an unstarted SystemUnderTest,
+    "stranger": a key pair named edge-a the core does not list}; every system made is
+    destroyed at the end (its processes gone)."""
+    keys = tmp_path / "keys"
+    for name in ("core", EDGE):
+        generate(keys, name)
+    stranger = tmp_path / "stranger"
+    generate(stranger, EDGE)
+    port = free_port()
+    made: list[SystemUnderTest] = []
+
+    def make(group: str, keys_dir: Path | None = keys, root: Path | None = None) -> SystemUnderTest:
+        sut = SystemUnderTest(
+            venues=(VENUE,),
+            overrides=overrides(keys_dir, port, **dict(extra)),
+            run_args=["--host-group", group],
+            root=root,
+        )
+        made.append(sut)
+        return sut
+
+    try:
+        yield {"make": make, "stranger": stranger}
+    finally:
+        for sut in reversed(made):  # a restarted edge before the one whose dirs it took over
+            sut.destroy()
+
+
+def link_state(sut: SystemUnderTest, peer: str) -> str:
+    info = sut.actor("link").get("info") or {}
+    return str((info.get("link") or {}).get(peer, {}).get("state"))
+
+
+def all_pids(sut: SystemUnderTest) -> set[int]:
+    """The supervisor's pid and its actors'."""
+    assert sut.proc is not None
+    return {pid for pid in sut.pids().values() if pid} | {sut.proc.pid}
+
+
+def gone(pid_set: set[int]) -> bool:
+    return not [p for p in pid_set if process_alive(p)]
+
+
+def audited(sut: SystemUnderTest, command: str) -> list[Mapping[str, Any]]:
+    """The `operator_command` log lines of `command`."""
+    return sut.events("operator_command", command=command)
