@@ -1,7 +1,8 @@
 """Operator commands for an edge's venue, given to the core (issue 13): `stop`, `fix seq`,
 `start` and `restart` of simA's connector (placed on edge-a) are done by the edge's
 supervisor through the link, answered at the core and audited on both sides; while the
-link is down the core says so in one line and exits 3. Loopback, two real supervisors
+link is down the core says so in one line and exits 3. systemd's STATUS= line is true at
+both ends. Loopback, two real supervisors
 (`tests/integration/edge_support.py`)."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from actors.supervisor.sdnotify import status_line
 from protocol.client import IntakePaused
 from protocol.messages import OrderStatus
 from tests.helpers import SystemUnderTest, eventually
@@ -66,6 +68,11 @@ def test_stop_fix_seq_start_and_restart_of_an_edge_connector_from_the_core(
     with client(core) as c:
         submit_when_open(c, VENUE, qty="5", price="95.00", client_order_id="rest-1")
         c.wait_for_status("rest-1", {OrderStatus.ACCEPTED})
+        # systemd's STATUS= line, true at both ends
+        up = "ready: 1/1 venues up (1 on an edge, link edge-a up), intake open"
+        eventually(lambda: status_line(core.status(), ready=True) == up, 10.0)
+        on_edge = "ready: 1/1 venues up (host group edge-a, link core up)"
+        assert status_line(edge.status(), ready=True) == on_edge
         oms_open = lambda: core.actor("oms")["info"].get("open_at_venue", {}).get(VENUE)  # noqa: E731
         eventually(lambda: oms_open() == 1, 10.0)
         refused = _cli(core, "stop", CONNECTOR, "--reason", "maint", code=1)
@@ -115,6 +122,8 @@ def test_stop_fix_seq_start_and_restart_of_an_edge_connector_from_the_core(
         assert f"runs on host group {EDGE}" in out.stderr
         assert f"the link to {EDGE} is down" in out.stderr
     assert core.status()["venues"][VENUE]["state"] != "stopped"
+    down = "ready: 0/1 venues up (1 on an edge, link edge-a down), intake open"
+    assert status_line(core.status(), ready=True) == down
     core_pids = all_pids(core)
     assert core.stop() == 0
     eventually(lambda: gone(core_pids), 10.0)
