@@ -26,9 +26,12 @@ def free_port() -> int:
         return port
 
 
-def overrides(keys: Path | None, port: int, **extra: Any) -> dict[str, Any]:
-    """The config of both ends: the link on 127.0.0.1:`port` (Curve keys in `keys`, or
-    plaintext), simA on edge-a; `extra`: more sections (merged over these)."""
+def overrides(
+    keys: Path | None, port: int, placed: Mapping[str, str] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The config of every end: the link on 127.0.0.1:`port` (Curve keys in `keys`, or
+    plaintext), the venues `placed` (name -> host group; simA on edge-a by default);
+    `extra`: more sections (`link` and `venue`, each venue's, merged over these)."""
     endpoint = f"tcp://127.0.0.1:{port}"
     secure = {"keys_dir": str(keys)} if keys is not None else {"allow_plaintext": True}
     link = {
@@ -39,23 +42,31 @@ def overrides(keys: Path | None, port: int, **extra: Any) -> dict[str, Any]:
         **secure,
         **extra.pop("link", {}),
     }
-    venue = {
-        "name": VENUE,
-        "target_comp_id": VENUE.upper(),
-        "host_group": EDGE,
-        "sim": {"reference_prices": {"AAPL": "100.00"}},
-        **extra.pop("venue", {}),
-    }
-    return {"link": link, "venues": [venue], **extra}
+    each = extra.pop("venue", {})
+    venues = [
+        {
+            "name": name,
+            "target_comp_id": name.upper(),
+            "host_group": group,
+            "sim": {"reference_prices": {"AAPL": "100.00"}},
+            **each,
+        }
+        for name, group in (placed or {VENUE: EDGE}).items()
+    ]
+    return {"link": link, "venues": venues, **extra}
 
 
 @contextmanager
-def deploy(tmp_path: Path, **extra: Any) -> Iterator[dict[str, Any]]:
+def deploy(
+    tmp_path: Path, placed: Mapping[str, str] | None = None, **extra: Any
+) -> Iterator[dict[str, Any]]:
     """{"make": make(group, keys_dir=keys, root=None) -> an unstarted SystemUnderTest,
-    "stranger": a key pair named edge-a the core does not list}; every system made is
-    destroyed at the end (its processes gone)."""
+    "stranger": a key pair named edge-a the core does not list}; `placed`: venue -> host
+    group (simA on edge-a by default); every system made is destroyed at the end (its
+    processes gone)."""
+    placed = dict(placed or {VENUE: EDGE})
     keys = tmp_path / "keys"
-    for name in ("core", EDGE):
+    for name in {"core", *placed.values()}:
         generate(keys, name)
     stranger = tmp_path / "stranger"
     generate(stranger, EDGE)
@@ -64,8 +75,8 @@ def deploy(tmp_path: Path, **extra: Any) -> Iterator[dict[str, Any]]:
 
     def make(group: str, keys_dir: Path | None = keys, root: Path | None = None) -> SystemUnderTest:
         sut = SystemUnderTest(
-            venues=(VENUE,),
-            overrides=overrides(keys_dir, port, **dict(extra)),
+            venues=tuple(placed),
+            overrides=overrides(keys_dir, port, placed, **dict(extra)),
             run_args=["--host-group", group],
             root=root,
         )
