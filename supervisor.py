@@ -37,6 +37,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from actors.link.bridge import check_link_size
 from actors.runtime.fdlimit import raise_fd_limit
 from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE, EXIT_UNAVAILABLE
 from actors.supervisor.restart_policy import placed_on
@@ -125,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_credentials(local)  # a venue's Username/Password env var unset: exit 2
             check_tls(local)  # a TLS file missing, unreadable or not loading: exit 2
             link_keys(cfg.link, cfg.venues, ns.host_group)  # a key missing or open: exit 2
+            check_link_size(cfg.venues, ns.host_group)  # more venues than one link holds
     except ConfigError as exc:
         print(f"tradepulse: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
