@@ -11,7 +11,8 @@ connector through the control plane while the system runs (the supervisor writes
 store itself while that connector is not running); with no supervisor running the CLI
 writes the store directly, holding the state dir's lock. Exit codes: 0 ok; 1 failure (no
 log or store yet, the store is busy, a refused value); 2 usage (unknown venue, missing
-reason); 3 the system runs but its control socket does not answer.
+reason); 3 the system runs but its control socket does not answer, or (the core, a venue
+placed on an edge) the link to that edge is down.
 """
 
 from __future__ import annotations
