@@ -6,7 +6,7 @@ tcp + CurveZMQ (actors/link): what the across-hosts tests share (`test_edge_link
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,6 @@ from tests.helpers import SystemUnderTest, process_alive
 
 VENUE = "simA"
 EDGE = "edge-a"
-Make = Callable[..., SystemUnderTest]
 
 
 def free_port() -> int:
@@ -103,8 +102,3 @@ def all_pids(sut: SystemUnderTest) -> set[int]:
 
 def gone(pid_set: set[int]) -> bool:
     return not [p for p in pid_set if process_alive(p)]
-
-
-def audited(sut: SystemUnderTest, command: str) -> list[Mapping[str, Any]]:
-    """The `operator_command` log lines of `command`."""
-    return sut.events("operator_command", command=command)
