@@ -37,7 +37,8 @@ from tests.chaos.history import Entry, HistoryWriter, read_history
 from tests.chaos.load import LoadClient, LoadSpec
 from tests.chaos.settle import CONVERGENCE
 from tests.chaos.venuectl import risk_positions
-from tests.helpers import SystemUnderTest, eventually, metric_value, process_alive
+from tests.helpers import SystemUnderTest, eventually, metric_value
+from tests.integration.edge_support import all_pids, gone, link_state
 from tests.integration.oms_support import venue_cfg
 from tests.netfault.netns import NetPair, in_netns
 from tests.netfault.proxy import FaultProxy
@@ -68,16 +69,6 @@ def overrides(
         "edge": {"core_loss_cancel_s": core_loss_cancel_s},
     }
     return cfg
-
-
-def tree(sut: SystemUnderTest) -> set[int]:
-    """The supervisor and its actors."""
-    assert sut.proc is not None
-    return {p for p in sut.pids().values() if p} | {sut.proc.pid}
-
-
-def gone(pids: set[int]) -> bool:
-    return not [p for p in pids if process_alive(p)]
 
 
 @dataclass
@@ -124,10 +115,6 @@ class Deployment:
 
     # ------------------------------------------------------------------ state
 
-    def link_state(self, sut: SystemUnderTest, peer: str) -> str:
-        info = sut.actor("link").get("info") or {}
-        return str((info.get("link") or {}).get(peer, {}).get("state"))
-
     def heard_after(self, sut: SystemUnderTest, peer: str, t: float) -> bool:
         """Whether `sut`'s link has heard `peer` after monotonic time `t` (its status info
         is as of its last heartbeat: `heartbeat_age_s` ago)."""
@@ -141,7 +128,7 @@ class Deployment:
         """The link up at both ends (the core shows its venues `remote (link up)`); every
         venue reconciled at the OMS (so connected), whose intake is open."""
         st = self.core.status()
-        if self.link_state(self.edge, "core") != "up" or self.link_state(self.core, GROUP) != "up":
+        if link_state(self.edge, "core") != "up" or link_state(self.core, GROUP) != "up":
             return False
         if any(st["venues"][v]["state"] != "remote (link up)" for v in VENUES):
             return False
@@ -173,7 +160,7 @@ class Deployment:
 
     def kill(self, sut: SystemUnderTest) -> set[int]:
         """kill -9 of the supervisor; returns once its actors are gone too (PDEATHSIG)."""
-        pids = tree(sut)
+        pids = all_pids(sut)
         assert sut.proc is not None
         os.kill(sut.proc.pid, signal.SIGKILL)
         sut.wait_exit(timeout_s=10)

@@ -36,13 +36,12 @@ from tests.integration.edge_netns_support import (
     VENUES,
     Deployment,
     assert_valid,
-    gone,
     load,
     make_keys,
     percentile,
     recorder,
-    tree,
 )
+from tests.integration.edge_support import all_pids, gone, link_state
 from tests.netfault.netns import NetPair, net_pair, netns_unavailable
 from tests.netfault.proxy import FaultProxy
 from tests.system_ops import venue_orders, venue_status
@@ -253,14 +252,14 @@ def test_orders_cross_a_slow_link_survive_stalls_and_cuts_and_a_stranger_gets_no
         eventually(
             lambda: d.metric(d.core, "tradepulse_peers_refused_total", actor="link") > refused, 15
         )
-        assert d.link_state(stranger, "core") == "down"
+        assert link_state(stranger, "core") == "down"
         _more_acked(ld.acked, 5)
         rec.submit(VENUES[1], "strange-1", "1")
         c.wait_for_status("strange-1", {OrderStatus.FILLED}, timeout_s=30)
         for v in VENUES:
             assert not venue_orders(stranger, v)  # nothing reached its venues
-        assert d.link_state(stranger, "core") == "down"
-        pids = tree(stranger)
+        assert link_state(stranger, "core") == "down"
+        pids = all_pids(stranger)
         assert stranger.stop() == 0
         eventually(lambda: gone(pids), 10)
         acked = ld.acked()
