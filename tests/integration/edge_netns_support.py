@@ -21,7 +21,7 @@ import signal
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,8 +73,8 @@ def overrides(
 
 @dataclass
 class Deployment:
-    """The namespace pair, the proxy, the keys, the running core and edge; `restart_*`
-    replaces one after kill -9 with a warm start on the same dirs."""
+    """The namespace pair, the proxy, the keys, the running core and edge; `kill` and
+    `restart` replace one by a warm start on the same dirs after kill -9."""
 
     pair: NetPair
     proxy: FaultProxy
@@ -197,6 +197,12 @@ class Deployment:
                 risk_positions=risk,
                 risk_positions_error=risk_error,
                 open_orders_allowed=open_orders_allowed,
+                resubmits=[  # of every core incarnation: a resubmit the venue had is a finding
+                    e
+                    for sut in self.made
+                    if sut.launcher[-1] == self.pair.core_ns
+                    for e in sut.events("order_resubmitted")
+                ],
             )
         )
 
@@ -336,8 +342,3 @@ def make_keys(root: Path) -> tuple[Path, Path]:
     generate(stranger, GROUP)
     (stranger / "core.key").write_bytes((keys / "core.key").read_bytes())
     return keys, stranger
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
