@@ -27,7 +27,7 @@ from tests.chaos.load import LoadSpec, spec_json
 from tests.chaos.nemesis import DEFAULT_MIX, EdgePlan, FaultPlanner, FaultRecord, Nemesis
 from tests.chaos.report import build_report, summary_text, write_report
 from tests.chaos.system import ChaosSystem, reap_foreign_zombies
-from tests.chaos.topology import EDGE_GROUP, EdgeTopology, core_loss_cancel_s
+from tests.chaos.topology import EDGE_GROUP, EdgeTopology, core_loss_cancel_s, link_report
 from tests.chaos.venuectl import venue_fault
 from tests.helpers import REPO_ROOT
 
@@ -295,11 +295,14 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
     topo: EdgeTopology | None = None
     if opts.topology == "core+edge":
         topo = EdgeTopology(root).open()
-        overrides = opts.config_overrides(link=topo.link_overrides())
-        system = ChaosSystem(
-            root, overrides, out_dir / "supervisor.log", env=env, launcher=topo.launcher("core")
-        )
-        system.edge = topo.edge_system(overrides, out_dir / "edge-supervisor.log", env)
+        try:
+            overrides = opts.config_overrides(link=topo.link_overrides())
+            core_log = out_dir / "supervisor.log"
+            system = ChaosSystem(root, overrides, core_log, env=env, launcher=topo.launcher("core"))
+            system.edge = topo.edge_system(overrides, out_dir / "edge-supervisor.log", env)
+        except BaseException:
+            topo.close()
+            raise
     else:
         system = ChaosSystem(root, opts.config_overrides(), out_dir / "supervisor.log", env=env)
     errors: list[str] = []
@@ -377,7 +380,7 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
             monitor.join(timeout=5)
             errors += monitor.errors[:10]
     edge_shutdown = {"orphans": []}
-    if system.edge is not None:  # the edge first: the core's dead-man is the edge's
+    if system.edge is not None:  # the edge first (the core first would fire its dead-man)
         edge_shutdown = settle.shutdown_and_check(system.edge, errors)
     shutdown = settle.shutdown_and_check(system, errors)
     shutdown["orphans"] += edge_shutdown["orphans"]
@@ -452,7 +455,7 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
     }
     if system.edge is not None:
         report["restarts"]["edge_supervisor"] = len(system.edge.supervisor_pids) - 1
-        report["link"] = _link_report(system, faults, link_stats, obs_kwargs)
+        report["link"] = link_report(system, faults, link_stats, obs_kwargs)
     report["topology"] = opts.topology
     report["out_dir"] = str(out_dir)
     write_report(report, out_dir)
@@ -494,44 +497,3 @@ def _restarts(lines: list[dict[str, Any]]) -> dict[str, int]:
         if e.get("event") == "actor_exited":
             out[str(e.get("child"))] = out.get(str(e.get("child")), 0) + 1
     return out
-
-
-def _link_report(
-    system: ChaosSystem,
-    faults: list[FaultRecord],
-    proxy_stats: dict[str, int],
-    obs: dict[str, Any],
-) -> dict[str, Any]:
-    """What the link went through (core+edge): the edge's link events, the dead-man's
-    firings and their cancels, the faults during which it fired, the proxy's counters, and
-    the orders the dead-man cancelled at each venue (`text` "mass cancel": nothing else in a
-    run mass-cancels) with how many of them the OMS holds CANCELLED too."""
-    assert system.edge is not None
-    edge = system.edge
-    done = edge.events("core_lost_cancels_done")
-    oms_status = {str(o["client_order_id"]): o["status"] for o in obs.get("oms_orders", [])}
-    mass: dict[str, int] = {}
-    agreed = 0
-    for venue, view in (obs.get("venues") or {}).items():
-        heads = [
-            str((o.get("cl_ord_ids") or [o.get("cl_ord_id")])[0])
-            for o in view.get("orders", [])
-            if o.get("text") == "mass cancel"
-        ]
-        if venue in system.edge.local_venues:
-            mass[venue] = len(heads)
-        agreed += sum(1 for h in heads if oms_status.get(h) == "CANCELLED")
-    return {
-        "dead_man_cancelled": mass,
-        "dead_man_cancelled_oms_cancelled": agreed,
-        "link_down_core": len(system.events("link_down")),
-        "link_down_edge": len(edge.events("link_down")),
-        "core_lost": len(edge.events("core_lost")),
-        "core_lost_cancels_done": len(done),
-        "dead_man_results": [e.get("results") for e in done],
-        "dead_man_faults": [
-            f"{f.kind}:{f.target}#{f.index}" for f in faults if f.detail.get("dead_man_fired")
-        ],
-        "long_partitions": sum(1 for f in faults if f.kind == "partition" and f.params["long"]),
-        "proxy": proxy_stats,
-    }

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from protocol.curve_keys import generate
 from protocol.link_config import CORE
+from tests.chaos.nemesis import FaultRecord
 from tests.chaos.system import ChaosSystem
 from tests.netfault.netns import NetPair, net_pair
 from tests.netfault.proxy import FaultProxy
@@ -141,3 +142,44 @@ class EdgeTopology:
 
     def stats(self) -> dict[str, int]:
         return dict(self.proxy.stats) if self.proxy is not None else {}
+
+
+def link_report(
+    system: ChaosSystem,
+    faults: list[FaultRecord],
+    proxy_stats: dict[str, int],
+    obs: dict[str, Any],
+) -> dict[str, Any]:
+    """What the link went through (core+edge): the edge's link events, the dead-man's
+    firings and their cancels, the faults during which it fired, the proxy's counters, and
+    the orders the dead-man cancelled at each venue (`text` "mass cancel": nothing else in a
+    run mass-cancels) with how many of them the OMS holds CANCELLED too."""
+    assert system.edge is not None
+    edge = system.edge
+    done = edge.events("core_lost_cancels_done")
+    oms_status = {str(o["client_order_id"]): o["status"] for o in obs.get("oms_orders", [])}
+    mass: dict[str, int] = {}
+    agreed = 0
+    for venue, view in (obs.get("venues") or {}).items():
+        heads = [
+            str((o.get("cl_ord_ids") or [o.get("cl_ord_id")])[0])
+            for o in view.get("orders", [])
+            if o.get("text") == "mass cancel"
+        ]
+        if venue in system.edge.local_venues:
+            mass[venue] = len(heads)
+        agreed += sum(1 for h in heads if oms_status.get(h) == "CANCELLED")
+    return {
+        "dead_man_cancelled": mass,
+        "dead_man_cancelled_oms_cancelled": agreed,
+        "link_down_core": len(system.events("link_down")),
+        "link_down_edge": len(edge.events("link_down")),
+        "core_lost": len(edge.events("core_lost")),
+        "core_lost_cancels_done": len(done),
+        "dead_man_results": [e.get("results") for e in done],
+        "dead_man_faults": [
+            f"{f.kind}:{f.target}#{f.index}" for f in faults if f.detail.get("dead_man_fired")
+        ],
+        "long_partitions": sum(1 for f in faults if f.kind == "partition" and f.params["long"]),
+        "proxy": proxy_stats,
+    }
