@@ -193,8 +193,10 @@ class ChaosSystem(SystemUnderTest):
             return _link_up(st, CORE) and all(
                 st["venues"].get(v, {}).get("state") == "CONNECTED" for v in self.local_venues
             )
-        if self.edge is not None and not (st.get("edge") and _link_up(st, self.edge.host_group)):
-            return False
+        if self.edge is not None:  # the edge healthy by its own rule, the core's link up too
+            edge = st.get("edge")
+            if not (edge and self.edge.healthy(edge) and _link_up(st, self.edge.host_group)):
+                return False
         if any(st["venues"].get(v, {}).get("state") != "CONNECTED" for v in self.venues):
             return False
         oms = next(a for a in st["actors"] if a["id"] == "oms")
