@@ -9,7 +9,7 @@
     tradepulse kill-switch engage|reset|status --reason "..." --config FILE
     tradepulse intake pause|resume|status [--venue V] [--reason "..."] --config FILE
     tradepulse stop ACTOR [--reason "..."] --config FILE
-    tradepulse start ACTOR --config FILE
+    tradepulse start ACTOR [--reason "..."] --config FILE
     tradepulse reconcile --venue V --dry-run --config FILE
     tradepulse journal inspect [--order-id ID] [--venue V] [--kind K] [--since T] [--until T]
     tradepulse orders [--open] [--venue V] [--symbol S] [--since T] [--limit N] --config FILE
@@ -27,7 +27,8 @@ in the runtime dir, except `journal inspect`, `fix log`, showing `fix seq` and `
 which read the state dir (setting `fix seq` writes it when no supervisor runs), and
 `preflight`, which checks what `run` needs. Exit codes: 0 ok, 1 failure, 2 bad config or
 usage (or an environment `run` cannot start in: a dir it cannot create, the metrics port
-taken), 3 state dir locked / system not running (docs/runbook.md, "Exit codes").
+taken), 3 state dir locked / system not running, or the link to the host group that runs
+the actor down (docs/runbook.md, "Exit codes").
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from actors.link.bridge import check_link_size
 from actors.runtime.fdlimit import raise_fd_limit
 from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE, EXIT_UNAVAILABLE
 from actors.supervisor.restart_policy import placed_on
@@ -125,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_credentials(local)  # a venue's Username/Password env var unset: exit 2
             check_tls(local)  # a TLS file missing, unreadable or not loading: exit 2
             link_keys(cfg.link, cfg.venues, ns.host_group)  # a key missing or open: exit 2
+            check_link_size(cfg.venues, ns.host_group)  # more venues than one link holds
     except ConfigError as exc:
         print(f"tradepulse: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -125,6 +125,7 @@ class Start(_Cmd):
 
     command: Literal["start"] = "start"
     actor: str = Field(min_length=1)
+    reason: Reason = ""  # logged and audited (an edge's audit: the core operator's name)
 
 
 # The simulated venue's fault kinds (the one list; `actors.venuesim.faults.FAULT_KINDS` is
@@ -276,6 +277,18 @@ COMMAND_NAMES: tuple[str, ...] = tuple(
     for model in get_args(get_args(Command)[0])
     for name in get_args(model.model_fields["command"].annotation)
 )
+
+
+def acted_on(command: Command) -> str | None:
+    """The supervised actor `command` acts on where placement matters (a venue's connector
+    or simulator runs on the supervisor of its host group, maybe another host's: the core
+    sends it across the link, `actors.link.remote_control`): `restart`, `stop`, `start`
+    their actor, `fix-seq` the venue's connector. None: any other command."""
+    if isinstance(command, Restart | Stop | Start):
+        return command.actor
+    if isinstance(command, FixSeq):
+        return f"connector.{command.venue}"
+    return None
 
 
 def parse_command(name: str, args: Mapping[str, Any] | None = None) -> Command:

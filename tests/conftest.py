@@ -109,6 +109,14 @@ def short_tmp() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist's controller: a worker's FIX log scans join the session's verdict."""
+    wire = getattr(node, "workeroutput", {}).get("fixlogs")
+    if wire is not None:
+        fixlogs.SESSION.add_wire(wire)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Every FIX message the connector or the simulator sent anywhere in the session must
@@ -119,6 +127,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if factory is not None and getattr(factory, "_basetemp", None) is not None:
         fixlogs.collect(factory.getbasetemp())
     result = fixlogs.SESSION
+    worker_output = getattr(session.config, "workeroutput", None)
+    if worker_output is not None:  # a pytest-xdist worker: its controller judges them all
+        worker_output["fixlogs"] = result.to_wire()
+        return
     if not (result.files or result.problems or result.systems):
         return
     ok, lines = fixlogs.verdict(result)

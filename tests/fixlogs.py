@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from actors.connector.fix.msglog import LOG_NAME, OUT, REDACTED, parse_line
 from tests.venuesim.conformance import message_problems
@@ -66,6 +67,20 @@ class Scan:
         self.files.update(other.files)
         self.messages.update(other.messages)
         self.problems.extend(other.problems)
+
+    def to_wire(self) -> dict[str, Any]:
+        """What a pytest-xdist worker hands its controller (`workeroutput` is plain data)."""
+        return {
+            "files": dict(self.files),
+            "messages": dict(self.messages),
+            "problems": list(self.problems),
+            "systems": self.systems,
+        }
+
+    def add_wire(self, wire: dict[str, Any]) -> None:
+        """Merge a worker's `to_wire()`."""
+        self.add(Scan(Counter(wire["files"]), Counter(wire["messages"]), list(wire["problems"])))
+        self.systems += int(wire["systems"])
 
 
 SESSION = Scan()

@@ -118,7 +118,20 @@ def test_a_planted_bad_message_fails_the_whole_session(planted: Path) -> None:
     args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", str(planted / "b")]
     out = run_python([*args, str(REPO_ROOT / "tests" / "fixlog_probe.py")], env, 120)
     assert out.returncode == 1, out.stdout + out.stderr
-    assert "1 passed" in out.stdout
+    assert "2 passed" in out.stdout
     assert "1 non-conforming messages" in out.stdout and "tag 912 not defined for AP" in out.stdout
     quiet = run_python(args[:-2] + [str(REPO_ROOT / "tests" / "fixlog_probe.py")], None, 120)
     assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+
+
+def test_a_bad_message_seen_by_an_xdist_worker_fails_the_session(planted: Path) -> None:
+    """`make test` runs on pytest-xdist workers: a non-conforming message a worker's test
+    scanned (in a dir it removed, outside the shared temp dir) still fails the session at
+    the controller, which prints the verdict."""
+    env = {**os.environ, "TP_PLANT_BAD_FIX_MESSAGE": "removed"}
+    args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2"]
+    args += ["--basetemp", str(planted / "b"), str(REPO_ROOT / "tests" / "fixlog_probe.py")]
+    out = run_python(args, env, 120)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "2 passed" in out.stdout
+    assert "1 non-conforming messages" in out.stdout and "tag 912 not defined for AP" in out.stdout

@@ -33,23 +33,29 @@ from typing import Any
 import zmq
 from zmq.utils import z85
 
-from actors.link.bridge import Allowed, Bridges, split_identity
+from actors.link.bridge import Bridges, link_tables, split_identity
 from actors.link.deadman import DeadMan
-from actors.link.remote_control import CONTROL, CONTROL_REPLY, CoreControl, EdgeControl
+from actors.link.remote_control import (
+    ACROSS,
+    CONTROL,
+    CONTROL_REPLY,
+    CoreControl,
+    EdgeControl,
+    link_down,
+)
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
 from actors.runtime.peer import MAX_BATCH, Peer
 from actors.runtime.ratelog import LogBudget
 from actors.runtime.zap import LINK_DOMAIN, ZAP_DOMAIN
 from protocol.codec import Envelope
-from protocol.commands import Command, Restart
+from protocol.commands import Command, acted_on
 from protocol.curve_keys import link_keys
-from protocol.link_config import CORE, edge_groups
+from protocol.link_config import CORE
 from protocol.messages import ControlReply, MassCancel, MassCancelDone
 from protocol.sockets import Socket, bind_router, connect_dealer, drain, send_nowait, tune_socket
 
 FORWARD, BACK, PING, PONG = b"F", b"B", b"P", b"Q"
-CORE_ACTORS = ("oms", "risk", "heartbeat")  # what an edge's connectors hear from
 
 
 class LinkActor(Actor):
@@ -64,18 +70,8 @@ class LinkActor(Actor):
         self._drop_log = LogBudget()
         placed = {v.name: v.host_group for v in self.cfg.venues}
         # the peer groups (the core: every edge; an edge: the core) and what each may do
-        if self.is_core:
-            self.peers = edge_groups(self.cfg.venues)
-            self.exports = {f"connector.{v}": g for v, g in placed.items() if g != CORE}
-            self.allowed = {
-                g: Allowed([f"connector.{v}" for v, pg in placed.items() if pg == g], ["oms"])
-                for g in self.peers
-            }
-        else:
-            self.peers = [CORE]
-            self.exports = {"oms": CORE}
-            mine = [f"connector.{v}" for v, g in placed.items() if g == self.group]
-            self.allowed = {CORE: Allowed(CORE_ACTORS, mine)}
+        tables = link_tables(self.cfg.venues, self.group)
+        self.peers, self.exports, self.allowed = tables.peers, tables.exports, tables.allowed
         if self.keys is None:
             self.log.warning("link_plaintext", bind=link.bind, connect=link.connect)
         self.tunnel = self._open_tunnel()
@@ -85,7 +81,7 @@ class LinkActor(Actor):
             sock = bind_router(self.ctx, self.cfg.endpoint(name), zap_domain=ZAP_DOMAIN)
             self.stand_ins[name] = sock
             self.add_socket(sock, partial(self._on_stand_in, name))
-        self.bridges = Bridges(self._open_bridge, self._close_bridge)
+        self.bridges = Bridges(self._open_bridge, self._close_bridge, tables.bridges)
         self._heard: dict[str, float] = {}  # peer -> monotonic time last heard
         self._up: dict[str, bool] = dict.fromkeys(self.peers, False)
         self._rtt_s: dict[str, float] = {}
@@ -94,8 +90,7 @@ class LinkActor(Actor):
             metrics.LINK_UP.labels(peer=peer).set(0)
         # the dead-man switch (an edge): its connectors, asked to mass-cancel on core loss
         self.deadman = DeadMan(link.edge.core_loss_cancel_s, time.monotonic())
-        local = [] if self.is_core else sorted(self.allowed[CORE].targets)
-        self.connectors: dict[str, Peer] = {c: self.peer(c) for c in local}
+        self.connectors: dict[str, Peer] = {c: self.peer(c) for c in tables.connectors}
         # operator commands across (actors/link/remote_control.py)
         self.placed = placed
         self.core_control = CoreControl(self, self._send_tunnel)
@@ -125,13 +120,18 @@ class LinkActor(Actor):
         return out
 
     def on_control(self, command: Command, respond: Callable[[ControlReply], None]) -> None:
-        """The core: `restart` of a venue's actor placed on an edge goes to that edge."""
-        venue = command.actor.partition(".")[2] if isinstance(command, Restart) else ""
-        group = self.placed.get(venue)
-        if self.is_core and group is not None and group != CORE:
+        """The core: a command for a venue's actor placed on an edge (`ACROSS`) goes to that
+        edge, or is answered at once while the link to it is down."""
+        actor = acted_on(command) if command.command in ACROSS else None
+        group = self.placed.get((actor or "").partition(".")[2])
+        if not self.is_core or group is None or group == CORE:
+            super().on_control(command, respond)
+        elif not self._up.get(group):
+            heard = self._heard.get(group)
+            since = "never heard" if heard is None else f"silent {time.monotonic() - heard:.1f} s"
+            respond(link_down(str(actor), group, f"the link to {group} is down ({since})"))
+        else:
             self.core_control.forward(group, command, self.control_operator, respond)
-            return
-        super().on_control(command, respond)
 
     # ------------------------------------------------------------------ sockets
 

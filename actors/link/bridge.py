@@ -1,5 +1,6 @@
-"""The link's two tables: who may speak for whom across it (`Allowed`), and the local
-DEALERs that stand in for the other host's actors (`Bridges`), fenced by epoch.
+"""The link's tables: who may speak for whom across it (`Allowed`, from the placement:
+`link_tables`), and the local DEALERs that stand in for the other host's actors
+(`Bridges`), fenced by epoch.
 
 A message from the other host names the local actor it goes to (`target`) and the routing
 identity of the remote actor that sent it (`<actor id>:<epoch>`, as its `Peer` set it). It
@@ -10,16 +11,30 @@ that DEALER goes back across the link. One DEALER per (target, remote actor): a 
 actor's newer epoch closes the older incarnation's DEALER, and a message of an older epoch
 than the newest seen is dropped (`stale_epoch`): a restarted peer's late messages never
 reach a local actor after its successor's.
+
+Size: the link holds at most one bridge per (local target, remote sender) pair `Allowed`
+lets through, so `LinkTables.bridges` is exact (the core: one per venue on an edge, its
+connector -> the OMS; an edge: three per venue of its own, the OMS, risk and the heartbeat
+-> its connector), and every socket of the link process comes from the same tables
+(`LinkTables.sockets`). A process context holds `MAX_SOCKETS` (256): a placement that
+needs more (about 125 venues on edges for the core, 60 on one edge) is refused when the
+supervisor starts (`check_link_size`, exit 2) instead of the link failing at its 256th
+socket, restarted and failing again as the connectors keep sending.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
-from protocol.sockets import Socket
+from protocol.exceptions import ConfigError
+from protocol.link_config import CORE, Placed, edge_groups
+from protocol.sockets import MAX_SOCKETS, Socket
 
-MAX_BRIDGES = 128  # DEALERs per link process (the context holds 256 sockets)
+CORE_ACTORS = ("oms", "risk", "heartbeat")  # what an edge's connectors hear from
+# the link's sockets besides its stand-ins, bridges and connector peers: its ROUTER, the
+# supervisor's DEALER, the ZAP gate, the tunnel, an edge's control DEALER, and room
+OWN_SOCKETS = 8
 
 
 def split_identity(identity: bytes) -> tuple[str, int] | None:
@@ -47,6 +62,61 @@ class Allowed:
         return None
 
 
+@dataclass(frozen=True)
+class LinkTables:
+    """What the link of host group `group` serves, from the placement alone."""
+
+    group: str
+    peers: list[str]  # the core: every edge group; an edge: the core
+    exports: dict[str, str]  # stand-in socket (a remote actor's name here) -> its peer group
+    allowed: dict[str, Allowed]  # peer group -> who of it may send to whom here
+    connectors: list[str]  # an edge: its own connectors (the dead-man switch asks them)
+
+    @property
+    def bridges(self) -> int:
+        """The most bridge DEALERs this link ever holds."""
+        return sum(len(a.senders) * len(a.targets) for a in self.allowed.values())
+
+    @property
+    def sockets(self) -> int:
+        """The most sockets the link process opens."""
+        return OWN_SOCKETS + len(self.exports) + self.bridges + len(self.connectors)
+
+
+def link_tables(venues: Iterable[Placed], group: str) -> LinkTables:
+    """The tables of host group `group`'s link (the core, or an edge group)."""
+    venues = list(venues)
+    placed = {v.name: v.host_group for v in venues}
+    if group == CORE:
+        peers = edge_groups(venues)
+        exports = {f"connector.{v}": g for v, g in placed.items() if g != CORE}
+        allowed = {
+            g: Allowed([f"connector.{v}" for v, pg in placed.items() if pg == g], ["oms"])
+            for g in peers
+        }
+        return LinkTables(group, peers, exports, allowed, [])
+    mine = [f"connector.{v}" for v, g in placed.items() if g == group]
+    return LinkTables(group, [CORE], {"oms": CORE}, {CORE: Allowed(CORE_ACTORS, mine)}, mine)
+
+
+def check_link_size(venues: Iterable[Placed], group: str) -> None:
+    """A `ConfigError` (exit 2 at `run`) when `group`'s link would need more sockets than
+    a process context holds: the placement is too big for one link process."""
+    venues = list(venues)
+    if not edge_groups(venues):
+        return
+    tables = link_tables(venues, group)
+    if tables.sockets > MAX_SOCKETS:
+        where = "on edges" if group == CORE else f"on {group}"
+        n = len(tables.exports) if group == CORE else len(tables.connectors)
+        raise ConfigError(
+            "venues",
+            f"{n} venues {where}: the link of host group {group} would need "
+            f"{tables.sockets} sockets, more than the {MAX_SOCKETS} a process holds "
+            f"(place fewer venues {where})",
+        )
+
+
 @dataclass
 class _Bridge:
     sock: Socket
@@ -62,9 +132,11 @@ class Bridges:
         self,
         open_dealer: Callable[[str, bytes], Socket],
         close_dealer: Callable[[Socket], None],
+        limit: int,
     ) -> None:
         self._open = open_dealer
         self._close = close_dealer
+        self._limit = limit  # `LinkTables.bridges`: reached only by a pair the tables allow
         self._by_key: dict[tuple[str, str], _Bridge] = {}
         self._by_sock: dict[Socket, tuple[str, bytes, bytes]] = {}
 
@@ -84,7 +156,7 @@ class Bridges:
                 known.origin = origin
                 return known.sock
             self._drop(key)  # its incarnation is gone: a newer one speaks now
-        if len(self._by_key) >= MAX_BRIDGES:
+        if len(self._by_key) >= self._limit:
             return "too_many"
         sock = self._open(target, identity)
         self._by_key[key] = _Bridge(sock, epoch, origin)

@@ -1,12 +1,15 @@
-"""Operator commands across the link: `tradepulse restart connector.X` on the core, for a
-venue placed on an edge, is done by that edge's supervisor.
+"""Operator commands across the link: a command for a venue's connector or simulator placed
+on an edge (`restart`, `stop`, `start`, `fix seq`: `protocol.commands.acted_on`), given to
+the core, is done by that edge's supervisor.
 
 The core's control plane forwards the command to its link actor (as it forwards a
-kill-switch command to risk); the link sends it to the edge as `C <id> <ControlRequest>`.
-The edge's link checks it (only `restart` of an actor of a venue placed on that edge) and
-sends it to its own supervisor's control socket, which stamps it `via="actor:link"` and
-audits it; the core operator's name goes with the reason. The answer comes back as
-`R <id> <ControlReply>` and the core's link answers the control plane with it.
+kill-switch command to risk); the link sends it to the edge as `C <id> <ControlRequest>`,
+or, while the link to that edge is down, answers at once `link_down` (no traceback, one
+line naming the group and the link state; the CLI exits 3). The edge's link checks it (a
+command of `ACROSS` for an actor of a venue placed on that edge) and sends it to its own
+supervisor's control socket, which stamps it `via="actor:link"` and audits it; the core
+operator's name goes with the reason. The answer comes back as `R <id> <ControlReply>`
+and the core's link answers the control plane with it (the core audits it too).
 """
 
 from __future__ import annotations
@@ -15,12 +18,24 @@ from collections.abc import Callable
 from typing import Protocol
 
 from protocol.codec import Envelope, Sender, encode
-from protocol.commands import Command, OperatorId, Restart
+from protocol.commands import Command, OperatorId, acted_on
+from protocol.domain import MAX_REASON_CHARS
 from protocol.messages import ControlReply, ControlRequest
 from protocol.sockets import Socket, drain, send_nowait
 
 CONTROL, CONTROL_REPLY = b"C", b"R"
 ANSWER_TIMEOUT_S = 20.0  # inside the control plane's 30 s forward timeout
+ACROSS = frozenset({"restart", "stop", "start", "fix-seq"})  # what an edge takes from the core
+UNREACHABLE = "unreachable"  # the reply's data key: {host_group, link}; the CLI exits 3
+
+
+def link_down(actor: str, group: str, state: str) -> ControlReply:
+    """The answer to a command for `actor` (run by host group `group`) that cannot cross:
+    `state` says why (the link down for how long, the link actor not running)."""
+    reason = f"{actor} runs on host group {group}, and {state}: not sent"
+    return ControlReply(
+        status="error", reason=reason, data={UNREACHABLE: {"host_group": group, "link": state}}
+    )
 
 
 class LinkHost(Protocol):
@@ -47,7 +62,8 @@ class CoreControl:
     ) -> None:
         env = self._host.sender.envelope(ControlRequest(command=command, operator=operator))
         if not self._send(group, [CONTROL, env.msg_id.encode(), *encode(env)]):
-            respond(ControlReply(status="error", reason=f"host group {group} unreachable"))
+            actor = acted_on(command) or command.command
+            respond(link_down(actor, group, f"the link to {group} did not take it"))
             return
         self._waiting[env.msg_id] = respond
         self._host.call_later(ANSWER_TIMEOUT_S, lambda: self._expire(env.msg_id, group))
@@ -84,18 +100,15 @@ class EdgeControl:
         if env is None or not isinstance(env.body, ControlRequest):
             return
         command, who = env.body.command, env.body.operator
-        if not isinstance(command, Restart) or command.actor not in self._local:
-            why = f"{command.command} {getattr(command, 'actor', '')} is not taken across the link"
+        actor = acted_on(command)
+        if command.command not in ACROSS or actor not in self._local:
+            why = f"{command.command} {actor or ''} is not taken across the link"
             self._answer(core_id, ControlReply(status="error", reason=why.strip()))
             return
         by = f"core operator {who.user or who.uid}" if who is not None else "core"
-        reason = f"{command.reason} (from the {by})".strip()
-        request = Restart(
-            actor=command.actor,
-            force=command.force,
-            reason=reason[:256],
-            override_stop=command.override_stop,  # risk's kill-switch restart lifts a stop
-        )
+        reason = f"{getattr(command, 'reason', '')} (from the {by})".strip()
+        # every field as the core sent it (risk's kill-switch restart lifts a stop), and who
+        request = command.model_copy(update={"reason": reason[:MAX_REASON_CHARS]})
         out = self._host.sender.envelope(ControlRequest(command=request))
         if send_nowait(self.sock, encode(out)) is not None:
             self._answer(core_id, ControlReply(status="error", reason="supervisor unreachable"))

@@ -397,6 +397,7 @@ class OmsActor(Actor):
             "journal": "low" if self.space.low else "ok",
             "queues": {n: v.depth for n, v in self.venues.items()},
             "venues": {n: self.gate.venue_text(n, v.status_text) for n, v in self.venues.items()},
+            "venue_states": {n: v.state.value for n, v in self.venues.items()},  # as reported
             "intake_pauses": self.gate.view(),
             "unmatched_fills": len(self.book.unmatched_fills()),
             "open_at_venue": self.at_venue.counts(self.book),  # `tradepulse stop` checks it

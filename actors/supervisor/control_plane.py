@@ -4,6 +4,9 @@ A request's command is looked up in the command table (`actors.supervisor.comman
 routed to an actor (kill-switch -> risk; intake, reconcile -> oms; fix-seq -> the venue's
 connector) is forwarded to it while it runs, and its ControlReply relayed; any other, or a
 routed one while its actor is down, the supervisor answers with the command's `execute`.
+One for a venue's actor placed on another host group (`protocol.commands.acted_on`:
+restart, stop, start, fix-seq) goes to the link actor, which has that group's supervisor
+do it (`actors.link.remote_control`), or is answered `link_down` (the CLI exits 3).
 Every reply is one envelope `{status, reason, data}`. The control plane owns the control
 socket and sees the supervisor only through `ControlHost`.
 
@@ -22,6 +25,7 @@ connector for the kill-switch's mass cancel) is stamped `via="actor:<id>"`.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,16 +33,17 @@ import msgpack
 import structlog
 import zmq
 
+from actors.link.remote_control import link_down
 from actors.runtime import metrics
 from actors.runtime.ratelog import LogBudget
 from actors.runtime.timers import Timers
 from actors.supervisor.audit import AuditLog, operator_from_peer
-from actors.supervisor.commands import ControlHost, for_request
+from actors.supervisor.commands import ControlCommand, ControlHost, for_request
 from actors.supervisor.reload import Reloader
 from actors.supervisor.restart_policy import LINK, ChildState, placed_elsewhere
 from actors.supervisor.sdnotify import SystemdNotify
 from protocol.codec import MAX_FRAME_BYTES, Sender, decode, encode
-from protocol.commands import Command, KillSwitch, OperatorId, Reload, Restart
+from protocol.commands import Command, KillSwitch, OperatorId, Reload, acted_on
 from protocol.exceptions import ProtocolError
 from protocol.link_config import CORE
 from protocol.messages import ControlReply, ControlRequest
@@ -138,6 +143,8 @@ class ControlPlane:
             return
         target = self._pending.pop(corr_id, None)
         if target is not None:
+            if target.after is not None:
+                target.after(reply)
             self._reply(target.request, target.identity, reply, target.msg_id)
 
     def _reply(
@@ -163,33 +170,78 @@ class ControlPlane:
         if unit is None:
             reason = f"{command.command!r} is not a supervisor command"
             return ControlReply(status="error", reason=reason)
-        route = unit.target(command) or self._across(command)
+        actor = acted_on(command)
+        here = self._host.overrides.get("host_group") or CORE
+        group = None if actor is None else placed_elsewhere(self._host.cfg, here, actor)
+        if actor is not None and group is not None:
+            return self._across(unit, actor, group, req, identity, msg_id)
+        route = unit.target(command)
         if route is not None and self._host.actor_state(route) is ChildState.RUNNING:
             return self._forward(route, req, identity, msg_id)
         return unit.execute_by(command, self._host, req.operator)
 
-    def _across(self, command: Command) -> str | None:
-        """`restart` of a venue's actor placed on another host group: the link's to do."""
-        if not isinstance(command, Restart):
-            return None
-        group = self._host.overrides.get("host_group") or CORE
-        return LINK if placed_elsewhere(self._host.cfg, group, command.actor) else None
+    def _across(
+        self,
+        unit: ControlCommand[Any],
+        actor: str,
+        group: str,
+        req: ControlRequest,
+        identity: list[bytes],
+        msg_id: str,
+    ) -> ControlReply | None:
+        """A command for `actor`, run by host group `group`'s supervisor: to this host's
+        link actor, which sends it across or answers that the link is down
+        (`actors.link.remote_control`). The unit prepares this host's side first
+        (`before_across`: `stop` checks the venue's open orders and records the stop for
+        the OMS and the heartbeat here) and sees the answer (`after_across`)."""
+        state = self._host.actor_state(LINK)
+        if state is not ChildState.RUNNING:
+            why = f"the link actor is not running ({state.value if state else 'missing'})"
+            return link_down(actor, group, why)
+        command = unit.before_across(req.command, self._host, req.operator)
+        if isinstance(command, ControlReply):
+            return command  # refused here
+
+        def after(reply: ControlReply) -> None:
+            unit.after_across(command, self._host, reply)
+
+        sent = ControlRequest(command=command, operator=req.operator)
+        return self._forward(
+            LINK, sent, identity, msg_id, after=after,
+            fallback=lambda exc: link_down(actor, group, f"the link actor is unreachable ({exc})"),
+        )  # fmt: skip
 
     def _forward(
-        self, target: str, req: ControlRequest, identity: list[bytes], msg_id: str
+        self,
+        target: str,
+        req: ControlRequest,
+        identity: list[bytes],
+        msg_id: str,
+        *,
+        send: ControlRequest | None = None,
+        after: Callable[[ControlReply], None] | None = None,
+        fallback: Callable[[zmq.ZMQError], ControlReply] | None = None,
     ) -> ControlReply | None:
         """Forward to the running actor; if it cannot be reached (its queue is full: it is
         frozen or not reading), the supervisor does it the way it does while that actor is
-        down (e.g. writes the kill-switch file), so an engage is never lost."""
+        down (e.g. writes the kill-switch file), so an engage is never lost; `fallback`:
+        what to answer instead. `send`: what goes to the actor, if not `req` (audited as
+        the operator gave it); `after` sees the reply (or the timeout) before the operator."""
         unit = for_request(req.command)
         try:
-            forwarded_id = self._host.forward(target, req)
+            forwarded_id = self._host.forward(target, send or req)
         except zmq.ZMQError as exc:
             self._log.warning("control_forward_failed", target=target, error=str(exc))
-            if unit is None:
-                return ControlReply(status="error", reason=f"{target} unreachable: {exc}")
-            return unit.execute_by(req.command, self._host, req.operator)
-        self._pending[forwarded_id] = _Pending(req, identity, msg_id)
+            if fallback is not None:
+                reply = fallback(exc)
+            elif unit is None:
+                reply = ControlReply(status="error", reason=f"{target} unreachable: {exc}")
+            else:
+                reply = unit.execute_by(req.command, self._host, req.operator)
+            if after is not None:
+                after(reply)
+            return reply
+        self._pending[forwarded_id] = _Pending(req, identity, msg_id, after)
         self._timers.call_later(FORWARD_TIMEOUT_S, lambda: self._expire(forwarded_id, target, req))
         return None
 
@@ -206,6 +258,8 @@ class ControlPlane:
                 self._reply(req, pending.identity, reply, pending.msg_id)
                 return
         reply = ControlReply(status="error", reason=f"{target} did not answer in time")
+        if pending.after is not None:
+            pending.after(reply)
         self._reply(req, pending.identity, reply, pending.msg_id)
 
     def _send(self, identity: list[bytes], reply: ControlReply, corr_id: str) -> None:
@@ -238,6 +292,7 @@ class _Pending:
     request: ControlRequest
     identity: list[bytes]
     msg_id: str
+    after: Callable[[ControlReply], None] | None = None  # sees the reply first
 
 
 def _peer_address(frame: zmq.Frame) -> str | None:

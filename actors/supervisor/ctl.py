@@ -10,13 +10,14 @@ import json
 import sys
 from collections.abc import Callable
 
+from actors.link.remote_control import UNREACHABLE
 from protocol.commands import Command
 from protocol.config import SystemConfig
 from protocol.control import ControlUnavailable, control_request
 from protocol.messages import ControlReply
 
 # The CLI's documented exit codes (README): ok, failure, bad config or usage, no supervisor
-# running / state dir locked.
+# running / state dir locked (or the link to the host group that runs the actor down).
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
 
@@ -38,8 +39,22 @@ def control_command(
         else:
             print(f"tradepulse: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    return print_reply(reply, format_reply, as_json=as_json)
+
+
+def print_reply(
+    reply: ControlReply, format_reply: Callable[[ControlReply], str], *, as_json: bool
+) -> int:
+    """Print a reply (`--json`: the envelope as is) and return the exit code: 0 ok; 3 the
+    supervisor that runs the actor cannot be reached (another host group's, the link to it
+    down: one line on stderr); 1 any other error."""
+    unreachable = reply.status == "error" and UNREACHABLE in reply.data
     if as_json:
         print(json.dumps(reply.model_dump(exclude={"type"}), default=str))
+    elif unreachable:
+        print(f"tradepulse: {reply.reason}", file=sys.stderr)
     else:
         print(format_reply(reply))
+    if unreachable:
+        return EXIT_UNAVAILABLE
     return EXIT_OK if reply.status == "ok" else EXIT_FAILURE

@@ -203,6 +203,10 @@ class Supervisor:
     def actor_of_pid(self, pid: int) -> str | None:
         return next((c.id for c in self.children.values() if c.pid == pid), None)
 
+    def actor_info(self, actor: str) -> dict[str, Any]:
+        child = self.children.get(actor)
+        return dict(child.info) if child is not None else {}
+
     def forward(self, actor: str, request: ControlRequest) -> str:
         return self._send_actor(actor, request)
 

@@ -112,13 +112,43 @@ class OperatorStops:
             self._spawn(child)
         return True, f"{actor} starting"
 
+    def hold_elsewhere(
+        self, actor: str, venue: str | None, reason: str, by: str | None
+    ) -> str | None:
+        """The core, before it has an edge's supervisor stop `actor` (`venue`: a connector's):
+        recorded here too, so this host's OMS refuses orders for the venue saying so and its
+        heartbeat counts no outage, as on one host. None, or why it cannot be recorded."""
+        stop = OperatorStop(actor, reason, time.time(), venue, by)
+        try:
+            write_stops(self._path, {**self._stops, actor: stop})
+        except OSError as exc:
+            self._log.error("operator_stops_write_failed", path=str(self._path), error=str(exc))
+            return f"{actor} not stopped: cannot write {self._path}: {exc}"
+        self._stops[actor] = stop
+        self._log.warning("actor_stop_requested", child=actor, reason=reason, venue=venue, by=by)
+        return None
+
+    def follow_elsewhere(self, actor: str) -> None:
+        """The edge's supervisor answered that `actor` is not stopped (a stop it refused, a
+        `start`, risk's restart that lifted it): this host's record goes."""
+        if actor not in self._stops or actor in self._children:
+            return
+        rest = {a: s for a, s in self._stops.items() if a != actor}
+        try:
+            write_stops(self._path, rest)
+        except OSError as exc:
+            self._log.error("operator_stops_write_failed", path=str(self._path), error=str(exc))
+            return
+        self._stops = rest
+        self._log.warning("actor_start_requested", child=actor, why="across", by=None)
+
     def venues(self, board: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """The venue board as status shows it: a stopped connector's venue is "stopped"
         (not DOWN, not an outage), with the operator's reason."""
         out = dict(board)
         for stop in self._stops.values():
             if stop.venue is not None and stop.venue in out:
-                out[stop.venue] = {"state": "stopped", "detail": stop.describe()}
+                out[stop.venue] = {**out[stop.venue], "state": "stopped", "detail": stop.describe()}
         return out
 
 

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from actors.link.bridge import check_link_size
 from actors.risk import killswitch
 from actors.supervisor.failclosed import marker_path
 from actors.supervisor.host import check_owner, check_private, runtime_dir_is_shared
@@ -90,6 +91,10 @@ def link_checks(cfg: SystemConfig, group: str, timeout_s: float) -> list[Check]:
         else:
             peers = ", ".join(sorted(keys.peers.values()))
             checks = [Check("link_keys", "PASS", f"{group}'s key pair; accepts {peers}")]
+    try:
+        check_link_size(cfg.venues, group)
+    except ConfigError as exc:  # (a row only when it fails: `run` refuses it, exit 2)
+        checks.append(Check("link_size", "FAIL", str(exc)))
     if group == CORE:
         host, port = tcp_address(cfg.link.bind) or ("", 0)
         problem = port_problem(host, port)

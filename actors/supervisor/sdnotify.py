@@ -8,7 +8,11 @@ named by `$NOTIFY_SOCKET` (a leading '@' names the abstract namespace). No libra
   a `STATUS=` line;
 - `STATUS=` whenever the one-line summary changes (checked every second from the loop):
   "starting: 3/7 actors running", "ready: 2/2 venues up, intake open",
-  "kill-switch ENGAGED: <reason>; 2/2 venues up, intake open";
+  "kill-switch ENGAGED: <reason>; 2/2 venues up, intake open"; across hosts the core counts
+  the venues on edges (up: the link to that edge up and the venue CONNECTED as its
+  connector last told the OMS), "ready: 3/4 venues up (2 on edges, link edge-a up,
+  edge-b down), intake open", and an edge says whose it is,
+  "ready: 1/1 venues up (host group edge-a, link core up)";
 - `WATCHDOG=1` from the supervisor's own loop (a timer) at half of `$WATCHDOG_USEC` when
   systemd set it (`WatchdogSec=` in the unit) for this pid: a loop that hangs stops pinging
   and systemd restarts the service;
@@ -33,6 +37,7 @@ from typing import Any
 from actors.runtime import metrics
 from actors.runtime.ratelog import LogBudget
 from actors.runtime.timers import Timers
+from protocol.link_config import CORE
 
 StatusFn = Callable[[], dict[str, Any]]
 ReadyHook = Callable[[dict[str, Any]], None]
@@ -49,8 +54,10 @@ def status_line(status: Mapping[str, Any], *, ready: bool) -> str:
     if not ready:
         return f"starting: {running}/{len(actors)} actors running"
     venues = status.get("venues", {})
-    up = sum(v.get("state") == "CONNECTED" for v in venues.values())
-    parts = [f"{up}/{len(venues)} venues up", f"intake {status.get('intake', 'unknown')}"]
+    up = sum(_venue_up(v) for v in venues.values())
+    parts = [f"{up}/{len(venues)} venues up{_placement(status)}"]
+    if status.get("host_group", CORE) == CORE:  # an edge has no OMS: the core's intake
+        parts.append(f"intake {status.get('intake', 'unknown')}")
     stopped = [a["id"] for a in actors if a.get("state") != "running"]
     if stopped:
         parts.append("not running: " + " ".join(stopped))
@@ -59,6 +66,33 @@ def status_line(status: Mapping[str, Any], *, ready: bool) -> str:
     line = f"{head}; {', '.join(parts)}" if ks.get("engaged") else f"{head}: {', '.join(parts)}"
     line = " ".join(line.split())  # a newline would start another KEY=value assignment
     return line[:_STATUS_MAX_CHARS]
+
+
+def _venue_up(row: Mapping[str, Any]) -> bool:
+    """CONNECTED as its connector reports it: here, or (a venue on an edge, seen from the
+    core) to the OMS, with the link to that edge up."""
+    link = row.get("link")
+    if row.get("state") == "stopped":  # by an operator (`tradepulse stop`)
+        return False
+    if isinstance(link, Mapping):
+        return link.get("state") == "up" and row.get("venue_state") == "CONNECTED"
+    return row.get("state") == "CONNECTED"
+
+
+def _placement(status: Mapping[str, Any]) -> str:
+    """Across hosts: the core, " (2 on edges, link edge-a up, edge-b down)"; an edge,
+    " (host group edge-a, link core up)"; one host, ""."""
+    group = status.get("host_group", CORE)
+    links: Mapping[str, Any] = status.get("links") or {}
+    if group != CORE:
+        return f" (host group {group}, link {CORE} {links.get(CORE, 'unknown')})"
+    remote = [v for v in status.get("venues", {}).values() if isinstance(v.get("link"), Mapping)]
+    if not remote:
+        return ""
+    groups = sorted({str(v.get("host_group")) for v in remote} | set(links))
+    states = ", ".join(f"{g} {links.get(g, 'unknown')}" for g in groups)
+    on = "1 on an edge" if len(remote) == 1 else f"{len(remote)} on edges"
+    return f" ({on}, link {states})"
 
 
 def socket_address(value: str) -> str:

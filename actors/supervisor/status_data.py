@@ -27,7 +27,8 @@ def system_status(sup: Any) -> dict[str, Any]:
         "uptime_s": round(now - sup.started_at, 3),
         "metrics_url": sup.metrics_url,
         "actors": [_row(sup, cid, now) for cid in sup.order],
-        "venues": _placed(sup, sup.operator_stops.venues(sup.venues.view()), group),
+        "venues": sup.operator_stops.venues(_placed(sup, sup.venues.view(), group, oms_info)),
+        "links": {peer: p.get("state") for peer, p in _link_peers(sup).items()},
         "kill_switch": ks.model_dump(exclude={"type"}),
         "intake": oms_info.get("intake", "unknown"),
         "intake_pauses": oms_info.get("intake_pauses", {}),  # actors.oms.intake_state
@@ -35,11 +36,20 @@ def system_status(sup: Any) -> dict[str, Any]:
     }
 
 
-def _placed(sup: Any, venues: dict[str, dict[str, Any]], group: str) -> dict[str, dict[str, Any]]:
-    """This supervisor's venues with their host group; the core also lists each venue placed
-    on an edge (whose connector that edge's supervisor runs) with the link to that edge."""
+def _link_peers(sup: Any) -> dict[str, Any]:
+    """The link actor's view of each peer host group (actors/link: state, rtt, silence)."""
     link = sup.children.get(LINK)
-    peers: dict[str, Any] = (link.info.get("link") or {}) if link is not None else {}
+    return dict(link.info.get("link") or {}) if link is not None else {}
+
+
+def _placed(
+    sup: Any, venues: dict[str, dict[str, Any]], group: str, oms_info: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """This supervisor's venues with their host group; the core also lists each venue placed
+    on an edge (whose connector that edge's supervisor runs) with the link to that edge and
+    the venue's state as its connector last reported it to the OMS (`venue_state`)."""
+    peers = _link_peers(sup)
+    reported: dict[str, Any] = oms_info.get("venue_states") or {}
     rows: dict[str, dict[str, Any]] = {}
     for v in sup.cfg.venues:
         if v.name in venues:
@@ -51,6 +61,7 @@ def _placed(sup: Any, venues: dict[str, dict[str, Any]], group: str) -> dict[str
                 "detail": f"rtt_ms={peer.get('rtt_ms')} heard_s_ago={peer.get('heard_s_ago')}",
                 "host_group": v.host_group,
                 "link": peer,
+                "venue_state": reported.get(v.name),
             }
     return rows
 

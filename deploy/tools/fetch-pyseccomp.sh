@@ -28,6 +28,12 @@ works() {
     PYTHONPATH="$dest" "$python" -c "import seccomp" >/dev/null 2>&1
 }
 
+# One fetch at a time per destination dir (the test workers of `make test -n 2` each ask):
+# the second waits, then finds the tool there.
+mkdir -p "$(dirname "$dest")"
+exec 9>>"$(dirname "$dest")/.fetch.lock"
+flock 9
+
 if works; then
     exit 0
 fi

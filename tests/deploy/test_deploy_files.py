@@ -1,12 +1,12 @@
 """deploy/: example configs load, stop timeouts cover the supervisor's ordered shutdown, the
-Grafana dashboard only uses registered metrics, and the manifests render where the tools exist."""
+Grafana dashboard only uses registered metrics (the manifests: test_k8s_manifests.py,
+test_compose.py, test_image.py)."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -57,7 +57,7 @@ def test_every_deploy_config_loads(path: Path) -> None:
 
 def test_configs_were_found() -> None:
     names = {str(p.relative_to(DEPLOY)) for p in CONFIGS}
-    assert {"config/production.example.toml", "compose/config.toml", "k8s/core.toml"} <= names
+    assert {"config/production.example.toml", "compose/config.toml", "k8s/config.toml"} <= names
 
 
 def test_production_example_matches_the_systemd_unit() -> None:
@@ -81,15 +81,12 @@ def test_systemd_unit_runs_the_supervisor_and_stops_it_in_time() -> None:
     assert _seconds(unit["TimeoutStopSec"]) > _worst_case_stop_s(cfg)
 
 
-def test_compose_and_k8s_grace_periods_cover_the_shutdown() -> None:
+def test_compose_grace_period_covers_the_shutdown() -> None:
+    """(Kubernetes: per workload, tests/deploy/test_k8s_manifests.py.)"""
     compose = (DEPLOY / "compose" / "compose.yaml").read_text()
     m = re.search(r"stop_grace_period:\s*(\d+)s", compose)
     assert m, "compose.yaml sets no stop_grace_period"
     assert float(m.group(1)) > _worst_case_stop_s(load_config(DEPLOY / "compose" / "config.toml"))
-    core = (DEPLOY / "k8s" / "core.yaml").read_text()
-    m = re.search(r"terminationGracePeriodSeconds:\s*(\d+)", core)
-    assert m, "core.yaml sets no terminationGracePeriodSeconds"
-    assert float(m.group(1)) > _worst_case_stop_s(load_config(DEPLOY / "k8s" / "core.toml"))
 
 
 def test_compose_mounts_exist() -> None:
@@ -167,39 +164,12 @@ def test_dashboard_queries_are_valid_promql(promtool: Path, tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-# --------------------------------------------------------------------------- optional tools
-
-
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
-def test_k8s_kustomizations_render() -> None:
-    """The core renders to one StatefulSet with a state PVC template and 1 replica; the
-    future per-venue connectors render with 0 replicas."""
-
-    def render(path: Path) -> str:
-        proc = subprocess.run(
-            ["kubectl", "kustomize", str(path)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout
-
-    core = render(DEPLOY / "k8s")
-    assert "kind: StatefulSet" in core and "volumeClaimTemplates:" in core
-    assert re.findall(r"^  replicas: (\d+)", core, flags=re.MULTILINE) == ["1"]
-    connectors = render(DEPLOY / "k8s" / "connectors")
-    assert "kind: Deployment" in connectors
-    assert re.findall(r"^  replicas: (\d+)", connectors, flags=re.MULTILINE) == ["0"]
-
-
 # How each shipped config's runtime_dir mount looks at start: (config, mount point, mode of
 # the mount as the platform creates it). Kubernetes makes an emptyDir 0777 (2777 with
 # fsGroup); compose mounts a tmpfs 0700 owned by the service user; systemd's
 # RuntimeDirectory= is 0700 (RuntimeDirectoryMode default 0755 is not group-writable).
 MOUNTS = [
-    ("k8s/core.toml", "/run/tradepulse", 0o2777),
+    ("k8s/config.toml", "/run/tradepulse", 0o2777),
     ("compose/config.toml", "/run/tradepulse", 0o700),
     ("config/production.example.toml", "/run/tradepulse", 0o755),
 ]

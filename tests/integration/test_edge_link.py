@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -16,79 +15,18 @@ from typing import Any
 
 import pytest
 
-from protocol.curve_keys import generate
 from protocol.messages import OrderStatus
-from tests.helpers import SystemUnderTest, eventually, process_alive
+from tests.helpers import SystemUnderTest, eventually
+from tests.integration.edge_support import VENUE, all_pids, deploy, gone, link_state
 from tests.system_ops import client, submit_when_open, venue_orders
 
 pytestmark = pytest.mark.integration
-VENUE = "simA"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _overrides(keys: Path | None, port: int) -> dict[str, Any]:
-    endpoint = f"tcp://127.0.0.1:{port}"
-    secure = {"keys_dir": str(keys)} if keys is not None else {"allow_plaintext": True}
-    return {
-        "link": {
-            "bind": endpoint,
-            "connect": endpoint,
-            "ping_interval_s": 0.2,
-            "edge": {"core_loss_cancel_s": 2.0},
-            **secure,
-        },
-        "venues": [
-            {
-                "name": VENUE,
-                "target_comp_id": VENUE.upper(),
-                "host_group": "edge-a",
-                "sim": {"reference_prices": {"AAPL": "100.00"}},
-            }
-        ],
-    }
 
 
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    keys = tmp_path / "keys"
-    for name in ("core", "edge-a"):
-        generate(keys, name)
-    stranger = tmp_path / "stranger"  # a key pair of its own, named edge-a: not listed
-    generate(stranger, "edge-a")
-    port = _free_port()
-    made: list[SystemUnderTest] = []
-
-    def make(group: str, keys_dir: Path | None = keys, root: Path | None = None) -> SystemUnderTest:
-        sut = SystemUnderTest(
-            venues=(VENUE,),
-            overrides=_overrides(keys_dir, port),
-            run_args=["--host-group", group],
-            root=root,
-        )
-        made.append(sut)
-        return sut
-
-    try:
-        yield {"make": make, "stranger": stranger}
-    finally:
-        for sut in reversed(made):  # a restarted edge before the one whose dirs it took over
-            sut.destroy()
-
-
-def _link_state(sut: SystemUnderTest, peer: str) -> str:
-    info = sut.actor("link").get("info") or {}
-    return str((info.get("link") or {}).get(peer, {}).get("state"))
-
-
-def _pids(sut: SystemUnderTest) -> set[int]:
-    assert sut.proc is not None
-    return {pid for pid in sut.pids().values() if pid} | {sut.proc.pid}
+    with deploy(tmp_path) as d:
+        yield d
 
 
 def _at_venue(sut: SystemUnderTest, coid: str) -> dict[str, Any]:
@@ -96,10 +34,6 @@ def _at_venue(sut: SystemUnderTest, coid: str) -> dict[str, Any]:
     held = [o for o in venue_orders(sut, VENUE) if any(coid in i for i in o["cl_ord_ids"])]
     assert len(held) == 1, (coid, held)
     return held[0]
-
-
-def _gone(pids: set[int]) -> bool:
-    return not [p for p in pids if process_alive(p)]
 
 
 def test_orders_flow_core_to_edge_strangers_get_nothing_and_an_edge_restart_loses_nothing(
@@ -118,7 +52,7 @@ def test_orders_flow_core_to_edge_strangers_get_nothing_and_an_edge_restart_lose
     assert core.actor_ids() == ["risk", "oms", "link", "heartbeat"]
     edge = make("edge-a").start()
     assert edge.actor_ids() == [f"venuesim.{VENUE}", "link", f"connector.{VENUE}"]
-    eventually(lambda: _link_state(edge, "core") == "up", 10.0)
+    eventually(lambda: link_state(edge, "core") == "up", 10.0)
     with client(core) as c:
         submit_when_open(c, VENUE, qty="10", price=None, client_order_id="mkt-1")
         assert c.wait_for_status("mkt-1", {OrderStatus.FILLED}).cum_qty == Decimal(10)
@@ -146,7 +80,7 @@ def test_orders_flow_core_to_edge_strangers_get_nothing_and_an_edge_restart_lose
         old = sut.actor("link")
         os.kill(old["pid"], signal.SIGKILL)
         eventually(lambda s=sut, o=old: s.actor("link")["epoch"] > o["epoch"], 10.0)
-    eventually(lambda: _link_state(edge, "core") == "up", 10.0)
+    eventually(lambda: link_state(edge, "core") == "up", 10.0)
     with client(core) as c:
         submit_when_open(c, VENUE, qty="2", price=None, client_order_id="mkt-0")
         assert c.wait_for_status("mkt-0", {OrderStatus.FILLED}).cum_qty == Decimal(2)
@@ -158,21 +92,21 @@ def test_orders_flow_core_to_edge_strangers_get_nothing_and_an_edge_restart_lose
     )
     stranger = make("edge-a", stranger_keys).start()
     eventually(lambda: (core.metric("tradepulse_peers_refused_total", actor="link") or 0) >= 1, 10)
-    assert _link_state(stranger, "core") == "down"
+    assert link_state(stranger, "core") == "down"
     with client(core) as c:
         submit_when_open(c, VENUE, qty="3", price=None, client_order_id="mkt-2")
         assert c.wait_for_status("mkt-2", {OrderStatus.FILLED}).cum_qty == Decimal(3)
-    assert _link_state(stranger, "core") == "down"
+    assert link_state(stranger, "core") == "down"
     assert not [o for o in venue_orders(stranger, VENUE)]  # nothing reached its venue
-    stranger_pids = _pids(stranger)
+    stranger_pids = all_pids(stranger)
     assert stranger.stop() == 0
-    eventually(lambda: _gone(stranger_pids), 10.0)
+    eventually(lambda: gone(stranger_pids), 10.0)
 
     # kill -9 of the edge supervisor: its actors die with it; the core keeps the order
-    edge_pids = _pids(edge)
+    edge_pids = all_pids(edge)
     assert edge.proc is not None
     os.kill(edge.proc.pid, signal.SIGKILL)
-    eventually(lambda: _gone(edge_pids - {edge.proc.pid}), 10.0)  # type: ignore[union-attr]
+    eventually(lambda: gone(edge_pids - {edge.proc.pid}), 10.0)  # type: ignore[union-attr]
     eventually(lambda: core.status()["venues"][VENUE]["link"]["state"] == "down", 10.0)
     with client(core) as c:
         c.submit(VENUE, "AAPL", "BUY", "7", order_type="MARKET", client_order_id="mkt-3")
@@ -187,7 +121,7 @@ def test_orders_flow_core_to_edge_strangers_get_nothing_and_an_edge_restart_lose
     assert len(venue_orders(again, VENUE)) == 5
 
     # the dead-man switch: kill -9 of the core; 2 s later the edge cancels the open order
-    core_pids = _pids(core)
+    core_pids = all_pids(core)
     since = again.mark()
     assert core.proc is not None
     os.kill(core.proc.pid, signal.SIGKILL)
@@ -197,9 +131,9 @@ def test_orders_flow_core_to_edge_strangers_get_nothing_and_an_edge_restart_lose
     assert done["results"] == {f"connector.{VENUE}": "accepted"}
     eventually(lambda: _at_venue(again, "rest-1")["status"] == "CANCELLED", 10.0)
     assert (again.metric("tradepulse_link_core_lost_total") or 0) == 1
-    pids = _pids(again)
+    pids = all_pids(again)
     assert again.stop() == 0
-    eventually(lambda: _gone(pids | core_pids), 10.0)
+    eventually(lambda: gone(pids | core_pids), 10.0)
 
 
 def test_plaintext_link_works_and_warns_at_every_start(deployment: dict[str, Any]) -> None:
@@ -213,6 +147,6 @@ def test_plaintext_link_works_and_warns_at_every_start(deployment: dict[str, Any
     with client(core) as c:
         submit_when_open(c, VENUE, qty="4", price=None, client_order_id="plain-1")
         assert c.wait_for_status("plain-1", {OrderStatus.FILLED}).cum_qty == Decimal(4)
-    pids = _pids(core) | _pids(edge)
+    pids = all_pids(core) | all_pids(edge)
     assert edge.stop() == 0 and core.stop() == 0
-    eventually(lambda: _gone(pids), 10.0)
+    eventually(lambda: gone(pids), 10.0)

@@ -1,6 +1,6 @@
-"""Operator commands across the link: the edge takes only `restart` of its own venues'
-actors from the core and relays its supervisor's answer; the core answers the control
-plane with it, or says the edge did not answer."""
+"""Operator commands across the link: the edge takes only `restart`, `stop`, `start` and
+`fix-seq` of its own venues' actors from the core and relays its supervisor's answer; the
+core answers the control plane with it, or says the edge did not answer."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import zmq
 
 from actors.link.remote_control import CONTROL, CONTROL_REPLY, CoreControl, EdgeControl
 from protocol.codec import Envelope, Sender, decode, encode
-from protocol.commands import KillSwitch, OperatorId, Restart
+from protocol.commands import FixSeq, KillSwitch, OperatorId, Restart, Stop
 from protocol.messages import ControlReply, ControlRequest
 from protocol.sockets import Socket
 
@@ -46,7 +46,16 @@ def test_core_forwards_and_relays_the_answer_or_a_timeout() -> None:
     assert answers[-1].status == "error" and "did not answer" in answers[-1].reason
 
 
-def test_edge_takes_only_restart_of_its_own_actors() -> None:
+def test_core_answers_link_down_when_the_tunnel_does_not_take_the_command() -> None:
+    core = CoreControl(_Host("link"), lambda group, frames: False)
+    answers: list[ControlReply] = []
+    core.forward("edge-a", Stop(actor="connector.simA"), None, answers.append)
+    [down] = answers
+    assert down.status == "error" and down.data["unreachable"]["host_group"] == "edge-a"
+    assert down.reason.startswith("connector.simA runs on host group edge-a")
+
+
+def test_edge_takes_only_the_across_commands_of_its_own_actors() -> None:
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     sup = ctx.socket(zmq.ROUTER)
     port = sup.bind_to_random_port("tcp://127.0.0.1")
@@ -66,7 +75,10 @@ def test_edge_takes_only_restart_of_its_own_actors() -> None:
     try:
         edge.on_command(command(KillSwitch(action="engage", reason="x")))
         edge.on_command(command(Restart(actor="connector.simB")))
+        edge.on_command(command(Stop(actor="connector.simB")))
+        edge.on_command(command(FixSeq(venue="simB", next_in=3, reason="x")))
         refused = [decode(f[2:]).body for f in back]
+        assert len(refused) == 4
         assert all(isinstance(r, ControlReply) and r.status == "error" for r in refused)
         assert all(f[0] == CONTROL_REPLY and f[1] == b"c1" for f in back)
         edge.on_command(command(Restart(actor="connector.simA", reason="flaky")))
@@ -83,6 +95,16 @@ def test_edge_takes_only_restart_of_its_own_actors() -> None:
         edge.on_readable()
         last = decode(back[-1][2:]).body
         assert back[-1][1] == b"c1" and isinstance(last, ControlReply) and last.reason == "ok!"
+        edge.on_command(command(Stop(actor="connector.simA", force=True)))
+        edge.on_command(command(FixSeq(venue="simA", next_out=9, reason="reset")))
+        for expected in (
+            Stop(actor="connector.simA", force=True, reason="(from the core operator ops)"),
+            FixSeq(venue="simA", next_out=9, reason="reset (from the core operator ops)"),
+        ):
+            assert sup.poll(5000)
+            _, *frames = sup.recv_multipart()
+            body = decode(frames).body
+            assert isinstance(body, ControlRequest) and body.command == expected
     finally:
         dealer.close(0)
         sup.close(0)

@@ -59,6 +59,7 @@ class StubHost:
         self.forwarded: list[tuple[str, ControlRequest]] = []
         self.shutdown = False
         self.operator_stops = _NoStops()
+        self.infos: dict[str, dict[str, Any]] = {}  # actors' last heartbeat info
 
     def actor_ids(self) -> list[str]:
         return list(self.states)
@@ -79,6 +80,9 @@ class StubHost:
 
     def actor_of_pid(self, pid: int) -> str | None:
         return self.pids.get(pid)
+
+    def actor_info(self, actor: str) -> dict[str, Any]:
+        return dict(self.infos.get(actor, {}))
 
     def forward(self, actor: str, request: ControlRequest) -> str:
         self.forwarded.append((actor, request))
@@ -164,20 +168,91 @@ def test_restart_a_known_actor_and_refuse_an_unknown_one(rig: Rig) -> None:
     assert rig.host.restarts == [("oms", True), ("oms", False)]
 
 
-def test_restart_of_a_connector_placed_on_an_edge_says_where_it_runs(rig: Rig) -> None:
-    """Not forwarded across the link (yet): the core names the edge's host group."""
+class _EdgeStops(_NoStops):
+    """The core's records of stops of an edge's actors (`OperatorStops.hold_elsewhere`)."""
+
+    def __init__(self) -> None:
+        self.held_elsewhere: dict[str, tuple[str | None, str]] = {}
+
+    def hold_elsewhere(self, actor: str, venue: str | None, reason: str, by: str | None) -> None:
+        self.held_elsewhere[actor] = (venue, reason)
+
+    def follow_elsewhere(self, actor: str) -> None:
+        self.held_elsewhere.pop(actor, None)
+
+
+def _on_an_edge(rig: Rig) -> _EdgeStops:
     rig.host.cfg = parse_config(
         {
             "link": {"bind": "tcp://*:7100", "connect": "tcp://c:7100", "allow_plaintext": True},
             "venues": [{"name": "simA", "host_group": "edge-a"}, {"name": "simB"}],
         }
     )
+    stops = _EdgeStops()
+    rig.host.operator_stops = stops  # type: ignore[assignment]
+    return stops
+
+
+def test_commands_for_an_edge_venues_actor_go_to_the_link_or_say_it_is_not_running(
+    rig: Rig,
+) -> None:
+    """restart, stop, start and fix-seq of simA's actors (placed on edge-a) go to the link
+    actor while it runs; while it does not, the answer names the group and the link's state,
+    marked unreachable (the CLI's exit 3), and nothing is done here."""
+    _on_an_edge(rig)
     far = rig.ask(wire.Restart(actor="connector.simA"))
-    assert far.status == "error"
-    assert far.reason == "connector.simA runs on host group edge-a: restart it on that supervisor"
+    assert far.status == "error" and far.data["unreachable"]["host_group"] == "edge-a"
+    assert far.reason == (
+        "connector.simA runs on host group edge-a, and the link actor is not running "
+        "(missing): not sent"
+    )
     near = rig.ask(wire.Restart(actor="connector.simB"))  # placed here but not running
     assert near.reason.startswith("unknown actor 'connector.simB'")
-    assert rig.host.restarts == []
+    assert rig.host.restarts == [] and rig.host.forwarded == []
+    rig.host.states["link"] = RUNNING
+    commands: list[wire.Command] = [
+        wire.Restart(actor="venuesim.simA", reason="r"),
+        wire.Start(actor="connector.simA"),
+        wire.FixSeq(venue="simA", next_out=7, reason="venue reset"),
+    ]
+    for command in commands:
+        rig.send(ControlRequest(command=command))
+        assert rig.reply(timeout_ms=20) is None  # until the link answers
+    assert [(t, r.command) for t, r in rig.host.forwarded] == [("link", c) for c in commands]
+    rig.plane.on_actor_reply("forwarded-3", ControlReply(status="ok", reason="set"))
+    assert rig.reply() == ControlReply(status="ok", reason="set")
+
+
+def test_a_stop_of_an_edge_connector_is_counted_and_recorded_here_first(rig: Rig) -> None:
+    """The core's OMS counts the venue's open orders (the edge runs none): a stop is refused
+    while orders are open unless --force; a stop that goes is recorded here (the OMS and the
+    heartbeat read it) and sent with force; the record follows the edge's answer: it goes
+    when the edge says the actor is not stopped or the link could not take it."""
+    stops = _on_an_edge(rig)
+    rig.host.states["link"] = RUNNING
+    rig.host.infos = {"oms": {"open_at_venue": {"simA": 2}}}
+    refused = rig.ask(wire.Stop(actor="connector.simA", reason="maint"))
+    assert refused.status == "error" and "2 order(s) open at simA" in refused.reason
+    assert rig.host.forwarded == [] and stops.held_elsewhere == {}
+    rig.send(ControlRequest(command=wire.Stop(actor="connector.simA", reason="maint", force=True)))
+    assert stops.held_elsewhere == {"connector.simA": ("simA", "maint")}
+    [(target, sent)] = rig.host.forwarded
+    assert target == "link" and sent.command == wire.Stop(
+        actor="connector.simA", reason="maint", force=True
+    )
+    stopped = ControlReply(status="ok", reason="stopping", data={"stopped": True})
+    rig.plane.on_actor_reply("forwarded-1", stopped)
+    assert rig.reply() == stopped and "connector.simA" in stops.held_elsewhere
+    rig.host.infos = {"oms": {"open_at_venue": {}}}
+    rig.send(ControlRequest(command=wire.Start(actor="connector.simA")))
+    started = ControlReply(status="ok", reason="starting", data={"stopped": False})
+    rig.plane.on_actor_reply("forwarded-2", started)
+    assert rig.reply() == started and stops.held_elsewhere == {}
+    rig.send(ControlRequest(command=wire.Stop(actor="connector.simA")))  # none open: goes
+    assert "connector.simA" in stops.held_elsewhere
+    down = ControlReply(status="error", reason="down", data={"unreachable": {}})
+    rig.plane.on_actor_reply("forwarded-3", down)
+    assert rig.reply() == down and stops.held_elsewhere == {}
 
 
 def test_a_routed_command_is_forwarded_and_its_answer_relayed(rig: Rig) -> None:

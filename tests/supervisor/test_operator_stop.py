@@ -19,6 +19,7 @@ from actors.supervisor.commands.restart import Restart
 from actors.supervisor.commands.status import format_status
 from actors.supervisor.operator_stop import OperatorStops
 from actors.supervisor.restart_policy import ChildSpec, ChildState
+from actors.supervisor.stop_guard import stop_refusal
 from protocol import commands as wire
 from protocol.config import RestartCfg
 from protocol.paths import operator_stops_path
@@ -259,3 +260,35 @@ def test_status_shows_who_stopped_an_actor() -> None:
     }  # fmt: skip
     text = format_status({"actors": [row]})
     assert "stopped (by operator alice: maintenance)" in text
+
+
+def test_the_core_records_a_stop_of_an_edge_connector_and_drops_it_when_told(
+    tmp_path: Path,
+) -> None:
+    """`hold_elsewhere`: the stop of connector.lse (run by an edge) is written to the core's
+    stops file (what its OMS and heartbeat read) and shown on the venue's row; the edge's
+    answer that it is not stopped (`follow_elsewhere`) removes it; a local actor's stop is
+    not touched by it."""
+    rig = _Rig(tmp_path)
+    assert rig.stops.hold_elsewhere("connector.lse", "lse", "maint", "ops (uid 1)") is None
+    assert StopsWatcher(rig.path).venues()["lse"].reason == "maint"
+    assert rig.stopped == []  # nothing to stop here: the edge's supervisor does it
+    rows = {"lse": {"state": "remote (link up)", "host_group": "edge-a", "link": {}}}
+    assert rig.stops.venues(rows)["lse"]["state"] == "stopped"
+    assert rig.stops.venues(rows)["lse"]["host_group"] == "edge-a"
+    rig.stops.stop("connector.simB", "local")
+    rig.stops.follow_elsewhere("connector.simB")  # not another host's: kept
+    rig.stops.follow_elsewhere("connector.lse")
+    assert set(StopsWatcher(rig.path).venues()) == {"simB"}
+
+
+def test_an_edge_refuses_a_stop_of_its_connector_without_force_the_core_counts(
+    tmp_path: Path,
+) -> None:
+    """An edge runs no OMS: a stop given to it needs --force (the core counts the venue's
+    open orders before it has the edge stop it, and sends it with force)."""
+    child = _running(_child("connector.lse"))
+    children = {child.id: child}
+    refused = stop_refusal(child, children, force=False)
+    assert refused is not None and "counted by the core's OMS" in refused
+    assert stop_refusal(child, children, force=True) is None

@@ -387,3 +387,14 @@ def test_link_rows_fail_on_an_open_secret_and_warn_in_plaintext(tmp_path: Path) 
 def test_a_single_host_has_no_link_rows(tmp_path: Path) -> None:
     checks = pf.run_checks(_cfg(tmp_path), environ={})
     assert not [c for c in checks if c.name.startswith("link")]
+
+
+def test_a_placement_too_big_for_one_link_fails_its_row() -> None:
+    """62 venues on edge-a: that edge's link would need more sockets than a process holds
+    (`run` refuses it, exit 2); the core's end of the same placement fits."""
+    link = {"bind": "tcp://127.0.0.1:1", "connect": "tcp://127.0.0.1:1", "allow_plaintext": True}
+    venues = [{"name": f"v{i}", "host_group": "edge-a"} for i in range(62)]
+    cfg = parse_config({"link": link, "venues": venues})
+    rows = {c.name: c for c in pf.link_checks(cfg, "edge-a", 0.5)}
+    assert rows["link_size"].status == "FAIL" and "62 venues on edge-a" in rows["link_size"].detail
+    assert "link_size" not in {c.name for c in pf.link_checks(cfg, "core", 0.5)}

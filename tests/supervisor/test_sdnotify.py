@@ -57,6 +57,58 @@ def test_status_line_leads_with_an_engaged_kill_switch_on_one_line() -> None:
     assert len(status_line(long, ready=True)) == 200
 
 
+def _remote(group: str, link: str, venue_state: str | None) -> dict[str, Any]:
+    """The core's row of a venue on an edge (actors/supervisor/status_data.py)."""
+    return {
+        "state": f"remote (link {link})",
+        "host_group": group,
+        "link": {"state": link},
+        "venue_state": venue_state,
+    }
+
+
+def test_status_line_on_the_core_counts_the_venues_on_edges_by_link_and_venue_state() -> None:
+    """A venue on an edge is up when the link to its edge is up and its connector last told
+    the OMS CONNECTED; the line says how many are on edges and each edge link's state."""
+    venues = {
+        "simA": {"state": "CONNECTED", "host_group": "core"},
+        "lse": _remote("edge-a", "up", "CONNECTED"),
+        "xet": _remote("edge-a", "up", "DISCONNECTED"),
+        "cme": _remote("edge-b", "down", "CONNECTED"),  # the OMS's last word: stale
+    }
+    st = _status(venues=venues, host_group="core", links={"edge-a": "up", "edge-b": "down"})
+    assert status_line(st, ready=True) == (
+        "ready: 2/4 venues up (3 on edges, link edge-a up, edge-b down), intake open"
+    )
+    venues["xet"] = venues["xet"] | {"venue_state": "CONNECTED"}
+    venues["lse"] = venues["lse"] | {"state": "stopped"}  # `tradepulse stop` from the core
+    st["links"] = {"edge-a": "up", "edge-b": "down"}
+    assert status_line(st, ready=True).startswith("ready: 2/4 venues up (3 on edges")
+    unknown = {
+        n: v | {"link": {"state": "unknown"}} if "link" in v else v for n, v in venues.items()
+    }
+    no_link_actor = _status(venues=unknown, host_group="core", links={})
+    assert status_line(no_link_actor, ready=True) == (
+        "ready: 1/4 venues up (3 on edges, link edge-a unknown, edge-b unknown), intake open"
+    )
+    one = _status(venues={"lse": _remote("edge-a", "up", "CONNECTED")}, links={"edge-a": "up"})
+    assert status_line(one, ready=True) == (
+        "ready: 1/1 venues up (1 on an edge, link edge-a up), intake open"
+    )
+
+
+def test_status_line_on_an_edge_names_its_group_and_the_link_not_an_intake() -> None:
+    """An edge runs no OMS: no intake (the core's), its own venues and the link to the core."""
+    st = _status(
+        actors=[{"id": "venuesim.lse", "state": "running"}, {"id": "link", "state": "running"}],
+        venues={"lse": {"state": "CONNECTED", "host_group": "edge-a"}},
+        host_group="edge-a",
+        links={"core": "down"},
+        intake="unknown",
+    )
+    assert status_line(st, ready=True) == "ready: 1/1 venues up (host group edge-a, link core down)"
+
+
 def test_socket_address_maps_at_to_the_abstract_namespace() -> None:
     assert socket_address("@tp/notify") == "\0tp/notify"
     assert socket_address("/run/systemd/notify") == "/run/systemd/notify"

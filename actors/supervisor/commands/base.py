@@ -72,6 +72,10 @@ class ControlHost(Protocol):
         running and starts now."""
         ...
 
+    def actor_info(self, actor: str) -> dict[str, Any]:
+        """What `actor` said in its last heartbeat (`Actor.heartbeat_info`); {} if nothing."""
+        ...
+
     def actor_of_pid(self, pid: int) -> str | None:
         """The supervised actor whose current process is `pid`; None: not one of them."""
         ...
@@ -151,6 +155,17 @@ class ControlCommand(OperatorCommand, Generic[C]):
         state = host.actor_state(route)
         why = state.value if state else "missing"
         return ControlReply(status="error", reason=f"{route} is not running ({why})")
+
+    def before_across(
+        self, command: C, host: ControlHost, operator: OperatorId | None
+    ) -> C | ControlReply:
+        """`command` acts on an actor another host group's supervisor runs (a venue placed
+        on an edge, given to the core: `actors.link.remote_control`): what this supervisor
+        does first, and the command to send there, or a refusal (a reply)."""
+        return command
+
+    def after_across(self, command: C, host: ControlHost, reply: ControlReply) -> None:
+        """The answer from across (or the link's: down, no answer), before the operator's."""
 
     def format(self, reply: ControlReply) -> str:
         """The reply for people (`--json` prints the envelope as is)."""

@@ -11,7 +11,8 @@ connector through the control plane while the system runs (the supervisor writes
 store itself while that connector is not running); with no supervisor running the CLI
 writes the store directly, holding the state dir's lock. Exit codes: 0 ok; 1 failure (no
 log or store yet, the store is busy, a refused value); 2 usage (unknown venue, missing
-reason); 3 the system runs but its control socket does not answer.
+reason); 3 the system runs but its control socket does not answer, or (the core, a venue
+placed on an edge) the link to that edge is down.
 """
 
 from __future__ import annotations
@@ -30,12 +31,19 @@ from actors.connector.fix import msgview, seqadmin
 from actors.connector.fix.msglog import log_files
 from actors.connector.fix.store import read_numbers
 from actors.supervisor.commands.base import ControlCommand, ControlHost
-from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_UNAVAILABLE
+from actors.supervisor.ctl import (
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    print_reply,
+)
 from protocol import commands as wire
 from protocol import paths
 from protocol.config import SystemConfig
 from protocol.control import ControlUnavailable, control_request
 from protocol.exceptions import ConfigError, JournalCorrupt, StateDirLocked
+from protocol.link_config import CORE
 from protocol.messages import ControlReply
 
 
@@ -160,15 +168,14 @@ def _set_offline(cfg: SystemConfig, command: wire.FixSeq, ns: argparse.Namespace
 
 
 def _print_reply(reply: ControlReply, ns: argparse.Namespace, unit: Fix) -> int:
-    print(json.dumps(reply.model_dump(exclude={"type"})) if ns.json else unit.format(reply))
-    return EXIT_OK if reply.status == "ok" else EXIT_FAILURE
+    return print_reply(reply, unit.format, as_json=ns.json)
 
 
 def _show_seq(cfg: SystemConfig, ns: argparse.Namespace) -> int:
     try:
         next_in, next_out = read_numbers(paths.fix_dir(cfg.state_path, ns.venue))
     except FileNotFoundError:
-        return _fail(f"no FIX store for venue {ns.venue!r} yet (it never connected)")
+        return _fail(f"no FIX store for venue {ns.venue!r} yet (it never connected{_on(cfg, ns)})")
     except JournalCorrupt as exc:
         return _fail(str(exc))
     if ns.json:
@@ -184,7 +191,7 @@ def _show_log(cfg: SystemConfig, ns: argparse.Namespace) -> int:
     else:
         directory = paths.fix_message_log_dir(cfg.state_path, ns.venue)
     if not log_files(directory):
-        return _fail(f"no FIX message log for venue {ns.venue!r} yet ({directory})")
+        return _fail(f"no FIX message log for venue {ns.venue!r} yet ({directory}{_on(cfg, ns)})")
     try:
         since = msgview.parse_since(ns.since) if ns.since else ""
     except ValueError as exc:
@@ -203,6 +210,13 @@ def _show_log(cfg: SystemConfig, ns: argparse.Namespace) -> int:
     except BrokenPipeError:  # `| head`: the reader is gone
         sys.stderr.close()
     return EXIT_OK
+
+
+def _on(cfg: SystemConfig, ns: argparse.Namespace) -> str:
+    """Where a venue's FIX files are when it is placed on an edge (the config is the same
+    on every host; this host may be the core)."""
+    group = cfg.venue(ns.venue).host_group
+    return "" if group == CORE else f" here; it runs on host group {group}: its files are there"
 
 
 def _fail(text: str, code: int = EXIT_FAILURE) -> int:

@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 
 from actors.supervisor.commands.base import ControlCommand, ControlHost
-from actors.supervisor.restart_policy import placed_elsewhere
+from actors.supervisor.commands.stop_start import brief, follow_across
 from protocol import commands as wire
-from protocol.link_config import CORE
 from protocol.messages import ControlReply
 
 
@@ -45,13 +44,15 @@ class Restart(ControlCommand[wire.Restart]):
     def execute(self, command: wire.Restart, host: ControlHost) -> ControlReply:
         return self._execute(command, host, "operator")
 
+    def after_across(self, command: wire.Restart, host: ControlHost, reply: ControlReply) -> None:
+        follow_across(command.actor, host, reply)  # risk's restart lifts a stop over there
+
+    def format(self, reply: ControlReply) -> str:
+        return brief(reply)
+
     def _execute(self, command: wire.Restart, host: ControlHost, why: str) -> ControlReply:
         actor = command.actor
-        if host.actor_state(actor) is None:
-            group = placed_elsewhere(host.cfg, host.overrides.get("host_group") or CORE, actor)
-            if group is not None:  # not yet forwarded across the link (docs: Across hosts)
-                reason = f"{actor} runs on host group {group}: restart it on that supervisor"
-                return ControlReply(status="error", reason=reason)
+        if host.actor_state(actor) is None:  # (one of another host group's: the link's)
             known = ", ".join(host.actor_ids())
             return ControlReply(status="error", reason=f"unknown actor {actor!r}; actors: {known}")
         if (held := host.operator_stops.held(actor)) is not None:
@@ -61,7 +62,10 @@ class Restart(ControlCommand[wire.Restart]):
                     reason=f"{actor} is {held.describe()}: `tradepulse start {actor}` starts it",
                 )
             ok, text = host.operator_stops.start(actor, why=command.reason or "restart")
-            return ControlReply(status="ok" if ok else "error", reason=text)
+            stopped = host.operator_stops.held(actor) is not None
+            return ControlReply(
+                status="ok" if ok else "error", reason=text, data={"stopped": stopped}
+            )
         starting = host.request_restart(actor, force=command.force, reason=why)
         return ControlReply(
             status="ok", reason=f"{actor} {'starting' if starting else 'restarting'}"

@@ -8,13 +8,21 @@ restart budget. Risk, the OMS and the heartbeat cannot be stopped (use `shutdown
 connector whose venue has orders open needs `--force` (`actors.supervisor.stop_guard`); who
 stopped it is recorded and shown. A supervisor restart forgets the stops. See
 `actors.supervisor.operator_stop`.
+
+A venue's connector or simulator placed on an edge, stopped or started from the core: the
+edge's supervisor does it (`actors.link.remote_control`); the core first counts the venue's
+open orders (its OMS does) and records the stop for its own OMS and heartbeat, and drops
+that record when the edge answers that the actor is not stopped (a refusal, a `start`).
+The reply's `data.stopped` says whether the actor is stopped now.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from actors.link.remote_control import UNREACHABLE
 from actors.supervisor.commands.base import ControlCommand, ControlHost
+from actors.supervisor.stop_guard import open_orders_refusal
 from protocol import commands as wire
 from protocol.messages import ControlReply
 
@@ -44,10 +52,35 @@ class Stop(ControlCommand[wire.Stop]):
         by = operator.describe() if operator else None
         stops = host.operator_stops
         ok, text = stops.stop(command.actor, command.reason.strip(), by=by, force=command.force)
-        return ControlReply(status="ok" if ok else "error", reason=text)
+        return _reply(ok, text, host, command.actor)
 
     def execute(self, command: wire.Stop, host: ControlHost) -> ControlReply:
         return self.execute_by(command, host, None)
+
+    def before_across(
+        self, command: wire.Stop, host: ControlHost, operator: wire.OperatorId | None
+    ) -> wire.Stop | ControlReply:
+        """The core counts the venue's open orders (the edge runs no OMS) and records the
+        stop before the edge is asked; the edge is told `force` (counted here)."""
+        kind, _, venue = command.actor.partition(".")
+        connector_venue = venue if kind == "connector" else None
+        if connector_venue is not None:
+            info = host.actor_info("oms")
+            refused = open_orders_refusal(command.actor, venue, info, force=command.force)
+            if refused is not None:
+                return ControlReply(status="error", reason=refused)
+        by = operator.describe() if operator else None
+        why = command.reason.strip()
+        failed = host.operator_stops.hold_elsewhere(command.actor, connector_venue, why, by)
+        if failed is not None:
+            return ControlReply(status="error", reason=failed)
+        return command.model_copy(update={"force": True})
+
+    def after_across(self, command: wire.Stop, host: ControlHost, reply: ControlReply) -> None:
+        follow_across(command.actor, host, reply)
+
+    def format(self, reply: ControlReply) -> str:
+        return brief(reply)
 
 
 class Start(ControlCommand[wire.Start]):
@@ -58,16 +91,40 @@ class Start(ControlCommand[wire.Start]):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("actor", help="the actor id, as `status` lists it (connector.simA)")
+        parser.add_argument("--reason", default="", help="why (logged and audited)")
 
     def to_wire(self, ns: argparse.Namespace) -> wire.Start:
-        return wire.Start(actor=ns.actor)
+        return wire.Start(actor=ns.actor, reason=ns.reason)
 
     def execute_by(
         self, command: wire.Start, host: ControlHost, operator: wire.OperatorId | None
     ) -> ControlReply:
         by = operator.describe() if operator else None
         ok, text = host.operator_stops.start(command.actor, by=by)
-        return ControlReply(status="ok" if ok else "error", reason=text)
+        return _reply(ok, text, host, command.actor)
 
     def execute(self, command: wire.Start, host: ControlHost) -> ControlReply:
         return self.execute_by(command, host, None)
+
+    def after_across(self, command: wire.Start, host: ControlHost, reply: ControlReply) -> None:
+        follow_across(command.actor, host, reply)
+
+    def format(self, reply: ControlReply) -> str:
+        return brief(reply)
+
+
+def _reply(ok: bool, text: str, host: ControlHost, actor: str) -> ControlReply:
+    stopped = host.operator_stops.held(actor) is not None
+    return ControlReply(status="ok" if ok else "error", reason=text, data={"stopped": stopped})
+
+
+def follow_across(actor: str, host: ControlHost, reply: ControlReply) -> None:
+    """The core's record of a stop of an edge's actor follows the edge's answer: gone when
+    the edge says the actor is not stopped, or when the command never got there."""
+    if reply.data.get("stopped") is False or UNREACHABLE in reply.data:
+        host.operator_stops.follow_elsewhere(actor)
+
+
+def brief(reply: ControlReply) -> str:
+    """`status: reason` (the data, for scripts, with `--json`)."""
+    return f"{reply.status}: {reply.reason}" if reply.reason else reply.status
