@@ -6,6 +6,7 @@ and disconnects things; then check every invariant and write var/chaos/<timestam
     python -m tests.chaos --duration-s 60 --seed 3 --mix sigkill=1,supervisor_kill=1
     python -m tests.chaos --duration-s 600 --minimal-dialect simB   # simB without AF / AN
     python -m tests.chaos --duration-s 60 --no-exchange    # the FIX venues only, no bx
+    python -m tests.chaos --duration-s 180 --topology core+edge   # simA, simB on an edge
 
 Venues: simA and simB (FIX, each with its venue simulator) and bx (ccxt, Binance spot on
 its local exchange, `actors.exchangesim`).
@@ -63,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="FIX venues only: no ccxt venue (bx) on its local exchange",
     )
+    p.add_argument(
+        "--topology",
+        choices=["core", "core+edge"],
+        default=d.topology,
+        help="core: one supervisor; core+edge: the FIX venues on an edge supervisor in its own "
+        "network namespace, the link through a fault proxy, link faults in the nemesis (root)",
+    )
     p.add_argument("--no-sweep", action="store_true", help="leave open orders resting at the end")
     p.add_argument(
         "--reconcile-every-s",
@@ -108,6 +116,7 @@ def options_from_args(ns: argparse.Namespace) -> ChaosOptions:
         log_level=ns.log_level,
         out_root=ns.out_root,
         keep_state=ns.keep_state,
+        topology=ns.topology,
     )
 
 

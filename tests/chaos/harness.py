@@ -24,9 +24,10 @@ from tests.chaos import settle
 from tests.chaos.checker import CheckResult, Observations, check
 from tests.chaos.history import history_files, read_history
 from tests.chaos.load import LoadSpec, spec_json
-from tests.chaos.nemesis import DEFAULT_MIX, FaultPlanner, FaultRecord, Nemesis
+from tests.chaos.nemesis import DEFAULT_MIX, EdgePlan, FaultPlanner, FaultRecord, Nemesis
 from tests.chaos.report import build_report, summary_text, write_report
 from tests.chaos.system import ChaosSystem, reap_foreign_zombies
+from tests.chaos.topology import EDGE_GROUP, EdgeTopology, core_loss_cancel_s, link_report
 from tests.chaos.venuectl import venue_fault
 from tests.helpers import REPO_ROOT
 
@@ -74,12 +75,23 @@ class ChaosOptions:
     reconcile_every_s: float = 0.0
     out_root: str = "var/chaos"
     keep_state: bool = False
+    # "core": one supervisor; "core+edge": the FIX venues on an edge supervisor in its own
+    # network namespace, linked to the core through a fault proxy (tests.chaos.topology)
+    topology: str = "core"
 
-    def config_overrides(self) -> dict[str, Any]:
+    @property
+    def edge_venues(self) -> tuple[str, ...]:
+        """The venues placed on the edge (core+edge): the FIX venues; the ccxt venue stays
+        on the core, so a partition of the edge leaves one venue trading throughout."""
+        return self.venues if self.topology == "core+edge" else ()
+
+    def config_overrides(self, link: dict[str, Any] | None = None) -> dict[str, Any]:
         """The system config for chaos: fast supervision, risk limits out of the way (the
         run tests recovery, not the limits), restart budgets that deliberate kills don't
-        exhaust, venue outages of a few seconds tolerated without the kill-switch."""
+        exhaust, venue outages of a few seconds tolerated without the kill-switch. `link`:
+        the `[link]` table of a core+edge run (the edge's venues get its host group)."""
         big = "1000000000"
+        placed = {"host_group": EDGE_GROUP}
         return {
             "system": {"name": "chaos", "log_level": self.log_level},
             "supervisor": {"restart": {"max_restarts": 1000, "window_s": 60.0, "max_s": 0.5}},
@@ -99,10 +111,11 @@ class ChaosOptions:
             "venues": [
                 {"name": v, "target_comp_id": v.upper(), "sim": {"reference_prices": SYMBOLS}}
                 | ({"dialect": MINIMAL_DIALECT} if v in self.minimal_venues else {})
+                | (placed if v in self.edge_venues else {})
                 for v in self.venues
             ]
             + [_exchange_venue(x) for x in self.exchanges],
-        }
+        } | ({"link": link} if link is not None else {})
 
     @property
     def all_venues(self) -> tuple[str, ...]:
@@ -279,7 +292,19 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
     (out_dir / "options.json").write_text(json.dumps(asdict(opts), indent=2) + "\n")
     root = Path(tempfile.mkdtemp(prefix="tpc", dir="/tmp"))
     env = EXCHANGE_ENV if opts.exchanges else {}
-    system = ChaosSystem(root, opts.config_overrides(), out_dir / "supervisor.log", env=env)
+    topo: EdgeTopology | None = None
+    if opts.topology == "core+edge":
+        topo = EdgeTopology(root).open()
+        try:
+            overrides = opts.config_overrides(link=topo.link_overrides())
+            core_log = out_dir / "supervisor.log"
+            system = ChaosSystem(root, overrides, core_log, env=env, launcher=topo.launcher("core"))
+            system.edge = topo.edge_system(overrides, out_dir / "edge-supervisor.log", env)
+        except BaseException:
+            topo.close()
+            raise
+    else:
+        system = ChaosSystem(root, opts.config_overrides(), out_dir / "supervisor.log", env=env)
     errors: list[str] = []
     notes: list[str] = []
     procs: list[subprocess.Popen[bytes]] = []
@@ -290,7 +315,12 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
     started_ns = time.time_ns()
     load_ended_ns = started_ns
     try:
-        system.start(timeout_s=opts.recovery_timeout_s)
+        if system.edge is not None:  # the core first: an edge's dead-man counts from its start
+            system.start(wait_ready=False)
+            system.edge.start(wait_ready=False)
+            system.wait_healthy(opts.recovery_timeout_s)
+        else:
+            system.start(timeout_s=opts.recovery_timeout_s)
         started_ns = time.time_ns()
         procs = _start_clients(opts, system, out_dir)
         monitor = Monitor(system, keep={p.pid for p in procs})
@@ -310,14 +340,19 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
             opts.venues,
             hang_limit_s=0.6,
             exchanges=opts.exchanges,
+            edge=None
+            if topo is None
+            else EdgePlan(EDGE_GROUP, opts.edge_venues, core_loss_cancel_s()),
         )
         nemesis = Nemesis(
             system,
             planner,
-            lambda v, k, p: venue_fault(system, v, k, p),
+            lambda v, k, p: venue_fault(system.side_of(v), v, k, p),
             recovery_timeout_s=opts.recovery_timeout_s,
             kill_switch_at_s=opts.kill_switch_at_s,
             engage_kill_switch=engage,
+            edge=system.edge,
+            link=topo,
         )
         nemesis.start()
         errors += _stop_clients(procs, opts.duration_s + 60.0)
@@ -344,12 +379,23 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
             monitor.stop()
             monitor.join(timeout=5)
             errors += monitor.errors[:10]
+    edge_shutdown = {"orphans": []}
+    if system.edge is not None:  # the edge first (the core first would fire its dead-man)
+        edge_shutdown = settle.shutdown_and_check(system.edge, errors)
     shutdown = settle.shutdown_and_check(system, errors)
-    conformance = fixlogs.collect(root, system=True)  # every FIX message either side sent
+    shutdown["orphans"] += edge_shutdown["orphans"]
+    link_stats = topo.stats() if topo is not None else {}
+    if topo is not None:  # nothing may be left in the namespaces after both shutdowns
+        shutdown["orphans"] += [f"left in a namespace: {p}" for p in sorted(topo.pids())]
+        topo.close()  # both namespaces, and any process left in them
+    # every FIX message either side sent (on the edge's supervisor in core+edge)
+    fix_root = system.edge.root if system.edge is not None else root
+    conformance = fixlogs.collect(fix_root, system=True)
     errors += [f"FIX conformance: {p}" for p in conformance.problems[:10]]
     if not (conformance.files["connector"] and conformance.files["venue"]):
         errors.append("FIX conformance: a side's message log is missing")
     faults = nemesis.records if nemesis is not None else []
+    lines = [*system.lines, *(system.edge.lines if system.edge is not None else [])]
     history = read_history(history_files(out_dir / "history"))
     obs_kwargs = dict(collected.get("observations", {}))
     obs_kwargs.update(
@@ -357,11 +403,12 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
         orphans=[*obs_kwargs.get("orphans", []), *shutdown["orphans"]],
         kill_switch_samples=monitor.kill_switch if monitor else [],
         kill_switch_requested_ns=ks_requested[0] if ks_requested else None,
-        protocol_errors=system.protocol_error_lines,
+        protocol_errors=system.protocol_error_lines
+        + (system.edge.protocol_error_lines if system.edge is not None else 0),
         unrecovered_faults=[
             f"{f.kind}:{f.target}#{f.index}" for f in faults if f.recovered_ns is None
         ],
-        unexpected_exits=unexpected_exits(system.lines, faults),
+        unexpected_exits=unexpected_exits(lines, faults),
         resubmits=[e for e in system.lines if e.get("event") == "order_resubmitted"],
     )
     obs_kwargs.setdefault("oms_orders", [])
@@ -372,10 +419,9 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
         obs_kwargs.setdefault("unhealthy_detail", "run did not reach the check")
     final: CheckResult = check(Observations(**obs_kwargs))
     _dump_views(out_dir, obs_kwargs)
-    restarts: dict[str, int] = {}
-    for e in system.lines:
-        if e.get("event") == "actor_exited":
-            restarts[str(e.get("child"))] = restarts.get(str(e.get("child")), 0) + 1
+    restarts = _restarts(system.lines)
+    if system.edge is not None:
+        restarts |= {f"{EDGE_GROUP}/{k}": n for k, n in _restarts(system.edge.lines).items()}
     report = build_report(
         seed=opts.seed,
         options=asdict(opts),
@@ -407,6 +453,10 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
         "skipped_in_flight": reconciler.skipped_in_flight if reconciler else 0,
         "resubmits": len(obs_kwargs["resubmits"]),
     }
+    if system.edge is not None:
+        report["restarts"]["edge_supervisor"] = len(system.edge.supervisor_pids) - 1
+        report["link"] = link_report(system, faults, link_stats, obs_kwargs)
+    report["topology"] = opts.topology
     report["out_dir"] = str(out_dir)
     write_report(report, out_dir)
     (out_dir / "summary.txt").write_text(summary_text(report) + "\n")
@@ -418,15 +468,32 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
             t0_ns=started_ns,
             history=history,
             faults=faults,
-            restarts=restart_events(system.lines),
+            restarts=restart_events(lines),
             title=f"chaos seed {opts.seed}: {'VALID' if report['valid'] else 'INVALID'}",
         )
     except Exception as exc:  # noqa: BLE001 - a failed plot must not hide the report
         report["harness_errors"].append(f"plot: {type(exc).__name__}: {exc}")
         write_report(report, out_dir)
     system.close_log()
+    edge_root = None
+    if system.edge is not None:
+        system.edge.close_log()
+        edge_root = system.edge.root
     if not opts.keep_state:
         shutil.rmtree(root, ignore_errors=True)
+        if edge_root is not None:
+            shutil.rmtree(edge_root, ignore_errors=True)
     else:
         report["state_dir"] = str(root)
+        if edge_root is not None:
+            report["edge_state_dir"] = str(edge_root)
     return report, out_dir
+
+
+def _restarts(lines: list[dict[str, Any]]) -> dict[str, int]:
+    """Actor exits per child, from one supervisor's log."""
+    out: dict[str, int] = {}
+    for e in lines:
+        if e.get("event") == "actor_exited":
+            out[str(e.get("child"))] = out.get(str(e.get("child")), 0) + 1
+    return out

@@ -21,6 +21,16 @@ Fault kinds:
   `delay_ms`); `exchange_kill`: kill -9 of `exchangesim.<venue>` (the supervisor restarts
   it on its log);
 - `kill_switch` (only when asked for): the operator engages the kill-switch.
+- link faults (topology core+edge only: the core and an edge supervisor in two network
+  namespaces, the link through a `tests.netfault` FaultProxy in the edge's namespace):
+  `link_delay` (every chunk held `delay_ms` + up to `jitter_ms`, for `duration_s`),
+  `link_spike` (200 ms, for `duration_s`), `link_stall` (every byte held for
+  `duration_s`, connections open), `link_cut` (every connection reset), `partition` (the
+  veth pair down for `duration_s`: shorter than `link.edge.core_loss_cancel_s`, or with
+  `long` past it, when the edge's dead-man switch cancels its venues' open orders), and
+  `edge_supervisor_kill` (kill -9 of the edge's supervisor, then a warm start). Actor
+  faults also target the core's `link` and the edge's actors (`<group>/<actor>`, signalled
+  by the pid the edge's supervisor reports).
 
 FIX venue faults target the FIX venues, exchange faults the ccxt venues; a kind with no
 target in the run is left out of the schedule (a run without ccxt venues draws exactly the
@@ -57,7 +67,22 @@ EXCHANGE_FAULTS = (
     "delay_trade_events",
     "exchange_kill",
 )
-ALL_FAULTS = (*ACTOR_FAULTS, "supervisor_kill", *VENUE_FAULTS, *EXCHANGE_FAULTS, "kill_switch")
+LINK_FAULTS = (
+    "link_delay",
+    "link_spike",
+    "link_stall",
+    "link_cut",
+    "partition",
+    "edge_supervisor_kill",
+)
+ALL_FAULTS = (
+    *ACTOR_FAULTS,
+    "supervisor_kill",
+    *VENUE_FAULTS,
+    *EXCHANGE_FAULTS,
+    *LINK_FAULTS,
+    "kill_switch",
+)
 DEFAULT_MIX: Mapping[str, float] = {
     "sigkill": 3.0,
     "sigstop": 1.5,
@@ -77,6 +102,12 @@ DEFAULT_MIX: Mapping[str, float] = {
     "duplicate_trade_events": 1.0,
     "delay_trade_events": 1.0,
     "exchange_kill": 1.0,
+    "link_delay": 1.0,
+    "link_spike": 0.5,
+    "link_stall": 1.0,
+    "link_cut": 1.0,
+    "partition": 1.5,
+    "edge_supervisor_kill": 0.5,
 }
 # actors whose processes the nemesis signals (the venue simulators are the outside world)
 ACTOR_TARGETS = ("risk", "oms", "heartbeat")
@@ -121,6 +152,7 @@ class FaultPlanner:
         *,
         hang_limit_s: float = 0.6,
         exchanges: Sequence[str] = (),
+        edge: EdgePlan | None = None,
     ) -> None:
         self._rng = random.Random(f"nemesis:{seed}")
         self.interval_s = interval_s
@@ -128,12 +160,19 @@ class FaultPlanner:
             "kill_switch",
             *(() if venues else VENUE_FAULTS),
             *(() if exchanges else EXCHANGE_FAULTS),
+            *(() if edge else LINK_FAULTS),
         }
         self._kinds = [k for k, w in sorted(mix.items()) if w > 0 and k not in untargeted]
         self._weights = [mix[k] for k in self._kinds]
         self.venues = list(venues)
         self.exchanges = list(exchanges)
-        self.actors = [*ACTOR_TARGETS, *(f"connector.{v}" for v in (*venues, *exchanges))]
+        self.edge = edge
+        if edge is None:
+            self.actors = [*ACTOR_TARGETS, *(f"connector.{v}" for v in (*venues, *exchanges))]
+        else:  # the core's actors and its link, then the edge's (`<group>/<actor>`)
+            core = [v for v in (*venues, *exchanges) if v not in edge.venues]
+            self.actors = [*ACTOR_TARGETS, "link", *(f"connector.{v}" for v in core)]
+            self.actors += [f"{edge.group}/{a}" for a in ("link", *edge.connectors)]
         self.hang_limit_s = hang_limit_s
         self._n = 0
 
@@ -157,6 +196,10 @@ class FaultPlanner:
                 )
         elif kind == "supervisor_kill":
             target = "supervisor"
+        elif kind in LINK_FAULTS:
+            assert self.edge is not None
+            target = self.edge.group
+            params = self.edge.params(kind, rng)
         elif kind in EXCHANGE_FAULTS:
             target = rng.choice(self.exchanges)
             if kind in ("http_5xx", "rate_limit", "timeout_after_accept"):
@@ -181,6 +224,39 @@ class FaultPlanner:
 
     def take(self, n: int) -> list[PlannedFault]:
         return [self.next() for _ in range(n)]
+
+
+@dataclass(frozen=True)
+class EdgePlan:
+    """The edge of a core+edge run as the planner sees it: its group, the venues placed on
+    it, and the dead-man limit the partitions are drawn around."""
+
+    group: str
+    venues: tuple[str, ...]
+    core_loss_cancel_s: float
+
+    @property
+    def connectors(self) -> tuple[str, ...]:
+        return tuple(f"connector.{v}" for v in self.venues)
+
+    def params(self, kind: str, rng: random.Random) -> dict[str, Any]:
+        limit = self.core_loss_cancel_s
+        if kind == "link_delay":  # 20 ms +/- 10 ms, or 50 +/- 25
+            delay_ms, jitter_ms = rng.choice(((20, 20), (50, 50)))
+            return {
+                "delay_ms": delay_ms - jitter_ms // 2,
+                "jitter_ms": jitter_ms,
+                "duration_s": round(rng.uniform(2.0, 5.0), 2),
+            }
+        if kind == "link_spike":
+            return {"delay_ms": 200, "jitter_ms": 0, "duration_s": round(rng.uniform(1.0, 3.0), 2)}
+        if kind == "link_stall":  # a few seconds, short of the dead-man
+            return {"duration_s": round(rng.uniform(1.0, limit * 0.75), 2)}
+        if kind == "partition":  # half short of the dead-man, half past it
+            if rng.random() < 0.5:
+                return {"duration_s": round(rng.uniform(0.5, limit * 0.6), 2), "long": False}
+            return {"duration_s": round(rng.uniform(limit + 1.0, limit + 3.0), 2), "long": True}
+        return {}
 
 
 # --------------------------------------------------------------------------- injection
@@ -226,6 +302,15 @@ class Target(Protocol):
 VenueControl = Callable[[str, str, dict[str, Any]], None]  # (venue, fault kind, params)
 
 
+class LinkControl(Protocol):
+    """The link's faults (tests.chaos.topology.EdgeTopology provides them)."""
+
+    def set_delay(self, delay_s: float, jitter_s: float = 0.0) -> None: ...
+    def stall(self, on: bool) -> None: ...
+    def cut(self) -> int: ...
+    def partition(self, on: bool) -> None: ...
+
+
 class Nemesis(threading.Thread):
     """Injects the planner's faults until `stop()`; every fault becomes a FaultRecord."""
 
@@ -238,8 +323,12 @@ class Nemesis(threading.Thread):
         recovery_timeout_s: float = 60.0,
         kill_switch_at_s: float | None = None,
         engage_kill_switch: Callable[[], None] | None = None,
+        edge: Target | None = None,
+        link: LinkControl | None = None,
     ) -> None:
         super().__init__(name="nemesis", daemon=True)
+        self.edge = edge  # the edge supervisor (core+edge): its kill -9, its log
+        self.link = link
         self.system = system
         self.planner = planner
         self.venue_control = venue_control
@@ -278,6 +367,7 @@ class Nemesis(threading.Thread):
         rec = FaultRecord(fault.index, fault.kind, fault.target, dict(fault.params))
         before = self.system.try_status() or {}
         mark = self.system.mark()
+        edge_mark = self.edge.mark() if self.edge is not None else 0
         rec.start_ns = time.time_ns()
         try:
             self._do(fault, rec, before)
@@ -285,11 +375,18 @@ class Nemesis(threading.Thread):
             rec.error = f"{type(exc).__name__}: {exc}"
         rec.healed_ns = rec.healed_ns or time.time_ns()
         self._await_recovery(fault, rec, before, mark)
+        if self.edge is not None:  # the edge's dead-man switch fired during this fault
+            # (its link's `core_lost`; a restarted edge's log lines count from its start)
+            fired = self.edge.events("core_lost", since=edge_mark)
+            if fired:
+                rec.detail["dead_man_fired"] = len(fired)
         return rec
 
     def _do(self, fault: PlannedFault, rec: FaultRecord, before: dict[str, Any]) -> None:
         kind, target = fault.kind, fault.target
-        if kind in ACTOR_FAULTS:
+        if kind in LINK_FAULTS:
+            self._link_fault(fault, rec)
+        elif kind in ACTOR_FAULTS:
             pid = _pid_of(before, target)
             if pid is None:
                 raise RuntimeError(f"{target} has no pid")
@@ -326,6 +423,34 @@ class Nemesis(threading.Thread):
             self.engage_kill_switch()
         else:
             self.venue_control(target, kind, dict(fault.params))
+
+    def _link_fault(self, fault: PlannedFault, rec: FaultRecord) -> None:
+        """One link fault (`detail`: connections cut, the edge's warm restart time)."""
+        assert self.link is not None and self.edge is not None
+        kind, params = fault.kind, fault.params
+        duration = float(params.get("duration_s", 0.0))
+        if kind == "edge_supervisor_kill":
+            old = self.edge.kill_supervisor()
+            rec.healed_ns = time.time_ns()
+            rec.detail["children"] = len(old)
+            restart_at = time.monotonic()
+            self.edge.warm_restart(old, timeout_s=self.recovery_timeout_s)
+            rec.detail["warm_restart_s"] = round(time.monotonic() - restart_at, 3)
+        elif kind == "link_cut":
+            rec.detail["connections_cut"] = self.link.cut()
+        elif kind in ("link_delay", "link_spike"):
+            self.link.set_delay(params["delay_ms"] / 1000, params["jitter_ms"] / 1000)
+            try:
+                time.sleep(duration)
+            finally:
+                self.link.set_delay(0.0)
+        else:
+            on_off = self.link.stall if kind == "link_stall" else self.link.partition
+            on_off(True)
+            try:
+                time.sleep(duration)
+            finally:
+                on_off(False)
 
     def _await_recovery(
         self, fault: PlannedFault, rec: FaultRecord, before: dict[str, Any], mark: int

@@ -27,6 +27,12 @@ _COLORS = {
     "reject_burst": "tab:gray",
     "venue_hang": "tab:green",
     "kill_switch": "gold",
+    "link_delay": "khaki",
+    "link_spike": "salmon",
+    "link_stall": "teal",
+    "link_cut": "navy",
+    "partition": "darkred",
+    "edge_supervisor_kill": "dimgray",
 }
 
 

@@ -135,7 +135,19 @@ def summary_text(report: Mapping[str, Any]) -> str:
         f"faults: {f['injected']} injected {_pairs(f['by_kind'])}",
         f"  recovery s: p50 {_fmt(rec['p50'])} p99 {_fmt(rec['p99'])} max {_fmt(rec['max'])}"
         f"; unrecovered {len(f['unrecovered'])}; failed injections {len(f['failed_injections'])}",
-        f"restarts: {_pairs(r['by_actor'])}; supervisor {r['supervisor']}",
+        f"restarts: {_pairs(r['by_actor'])}; supervisor {r['supervisor']}"
+        + (f"; edge supervisor {r['edge_supervisor']}" if "edge_supervisor" in r else ""),
+        *(
+            [
+                f"link ({report.get('topology')}): down {lk['link_down_edge']} times (edge's "
+                f"view); dead-man fired {lk['core_lost']} times, cancelled "
+                f"{_pairs(lk['dead_man_cancelled'])} at the venues, "
+                f"{lk['dead_man_cancelled_oms_cancelled']} CANCELLED at the OMS too; proxy "
+                f"{_pairs(lk['proxy'])}"
+            ]
+            if (lk := report.get("link"))
+            else []
+        ),
         *(
             [
                 f"kill-switch: asked at {ks['requested_at_s']} s, first seen engaged at "

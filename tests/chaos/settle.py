@@ -202,13 +202,13 @@ def settle_and_collect(
         obs = _collect_any(system, client, notes)
     finally:
         client.close()
-    zombies = system.zombies()
+    sides = [system] if system.edge is None else [system, system.edge]
+    zombies = [z for side in sides for z in side.zombies()]
     if zombies:  # a child that just exited is a zombie until its parent reaps it
         time.sleep(1.0)
-        zombies = [z for z in system.zombies() if z in zombies]
-    obs.update(
-        orphans=system.orphans(load_pids=set()), zombies=zombies, open_orders_allowed=not opts.sweep
-    )
+        zombies = [z for side in sides for z in side.zombies() if z in zombies]
+    orphans = [o for side in sides for o in side.orphans(load_pids=set())]
+    obs.update(orphans=orphans, zombies=zombies, open_orders_allowed=not opts.sweep)
     return result, {"observations": obs}
 
 

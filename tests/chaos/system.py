@@ -15,13 +15,14 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import psutil
 
 from protocol.control import ControlUnavailable
+from protocol.link_config import CORE
 from tests.chaos.xview import exchange_view
 from tests.helpers import SystemUnderTest, eventually, kill_and_reap, process_alive
 from tests.system_ops import inspect_venue
@@ -56,6 +57,11 @@ KEPT_EVENTS = frozenset(
         "reconnect",
         "position_divergence",
         "heartbeat_missing",
+        # the link between the core and an edge (topology core+edge)
+        "link_up",
+        "link_down",
+        "core_lost",
+        "core_lost_cancels_done",
     }
 )
 _MAX_KEPT = 500_000
@@ -70,9 +76,19 @@ class ChaosSystem(SystemUnderTest):
         overrides: dict[str, Any],
         log_path: Path,
         env: Mapping[str, str] | None = None,
+        *,
+        host_group: str = CORE,
+        launcher: Sequence[str] = (),
     ) -> None:
         root.mkdir(parents=True, exist_ok=True)
-        super().__init__(overrides=overrides, root=root, env=env)
+        run_args = [] if host_group == CORE else ["--host-group", host_group]
+        super().__init__(
+            overrides=overrides, root=root, env=env, launcher=launcher, run_args=run_args
+        )
+        self.host_group = host_group
+        # the edge supervisor (topology core+edge), attached to the core's ChaosSystem: its
+        # status joins the core's (`try_status`), its venues' truth is read there
+        self.edge: ChaosSystem | None = None
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log_path
         self._log: IO[str] = log_path.open("a", encoding="utf-8")
@@ -80,7 +96,8 @@ class ChaosSystem(SystemUnderTest):
         self.level_counts: Counter[tuple[str, str, str]] = Counter()  # (level, actor, event)
         self.protocol_error_lines = 0  # `bad_message` events and lines naming ProtocolError
         self.supervisor_pids: list[int] = []
-        self.venues = [v.name for v in self.cfg.venues]
+        self.venues = [v.name for v in self.cfg.venues]  # the whole deployment's
+        self.local_venues = [v.name for v in self.cfg.venues if v.host_group == host_group]
         self.leftovers: list[int] = []  # old actors still alive 10 s after a supervisor kill
 
     # ------------------------------------------------------------------ log capture
@@ -167,9 +184,19 @@ class ChaosSystem(SystemUnderTest):
     # ------------------------------------------------------------------ health
 
     def healthy(self, st: dict[str, Any]) -> bool:
-        """Every actor running, every venue CONNECTED and reconciled, intake open."""
+        """Every actor running, every venue CONNECTED and reconciled, intake open; with an
+        edge attached, the edge too (its actors running, the link up both ways). An edge's
+        own status: its actors running, its venues CONNECTED, the link to the core up."""
         if not st["actors"] or any(a["state"] != "running" or not a["pid"] for a in st["actors"]):
             return False
+        if self.host_group != CORE:
+            return _link_up(st, CORE) and all(
+                st["venues"].get(v, {}).get("state") == "CONNECTED" for v in self.local_venues
+            )
+        if self.edge is not None:  # the edge healthy by its own rule, the core's link up too
+            edge = st.get("edge")
+            if not (edge and self.edge.healthy(edge) and _link_up(st, self.edge.host_group)):
+                return False
         if any(st["venues"].get(v, {}).get("state") != "CONNECTED" for v in self.venues):
             return False
         oms = next(a for a in st["actors"] if a["id"] == "oms")
@@ -179,12 +206,37 @@ class ChaosSystem(SystemUnderTest):
         return info.get("intake") == "open"
 
     def try_status(self, timeout_s: float = 2.0) -> dict[str, Any] | None:
+        """This supervisor's status (None: not answering). With an edge attached, the edge's
+        joins it: its actors as `<group>/<actor>` rows, its venues' rows in place of the
+        core's `remote (link ...)` ones, and the edge's whole status under `edge` (None
+        while the edge supervisor does not answer)."""
+        st = self._own_status(timeout_s)
+        if st is None or self.edge is None:
+            return st
+        edge = self.edge._own_status(timeout_s)
+        st["edge"] = edge
+        if edge is not None:
+            group = self.edge.host_group
+            st["actors"] = [
+                *st["actors"],
+                *({**a, "id": f"{group}/{a['id']}"} for a in edge["actors"]),
+            ]
+            st["venues"] = {**st["venues"], **edge["venues"]}
+        return st
+
+    def _own_status(self, timeout_s: float) -> dict[str, Any] | None:
         if self.proc is None or self.proc.poll() is not None:
             return None
         try:
             return self.status(timeout_s=timeout_s)
         except (ControlUnavailable, AssertionError):
             return None
+
+    def side_of(self, venue: str) -> ChaosSystem:
+        """The supervisor that runs `venue` (its simulator's control socket, its state)."""
+        if self.edge is not None and venue in self.edge.local_venues:
+            return self.edge
+        return self
 
     def wait_healthy(self, timeout_s: float) -> dict[str, Any]:
         def ok() -> dict[str, Any] | None:
@@ -200,6 +252,9 @@ class ChaosSystem(SystemUnderTest):
         """The venue's own record of every order and its positions, in the checker's shape:
         a FIX venue simulator's inspection as it is, a simulated exchange's through
         `xview.exchange_view` (read-only CLIs, safe while the venues run)."""
+        side = self.side_of(venue)
+        if side is not self:
+            return side.ground_truth(venue)
         vcfg = self.cfg.venue(venue)
         if vcfg.ccxt is None:
             return inspect_venue(self, venue)
@@ -260,6 +315,13 @@ class ChaosSystem(SystemUnderTest):
             except psutil.Error:
                 continue
         return out
+
+
+def _link_up(st: dict[str, Any], peer: str) -> bool:
+    """The link actor's row says the link to `peer` is up."""
+    row = next((a for a in st["actors"] if a["id"] == "link"), None)
+    info = (row or {}).get("info") or {}
+    return bool(((info.get("link") or {}).get(peer) or {}).get("state") == "up")
 
 
 def reap_foreign_zombies(keep: set[int]) -> int:
