@@ -94,7 +94,11 @@ def test_a_venue_pause_refuses_only_that_venue_and_survives_an_oms_kill(
         eventually(lambda: c.get_order("rest-a").qty == 5, 15.0)
         c.cancel("rest-a")
         c.wait_for_status("rest-a", {OrderStatus.CANCELLED})
-        status = sut.status()
+        # status shows the OMS's view as of its last heartbeat (each beat carries it): the
+        # orders above can all be done within one beat of the pause on a quick turn
+        status = eventually(
+            lambda: (st := sut.status())["intake_pauses"]["venues"].get("simA") and st, 10.0
+        )
         assert status["intake_pauses"]["venues"]["simA"]["reason"] == reason
         # who paused it: the CLI's kernel credentials, recorded by the supervisor
         by = status["intake_pauses"]["venues"]["simA"]["by"]
