@@ -21,6 +21,7 @@ import zmq
 from structlog.testing import capture_logs
 
 import supervisor
+from actors.link.remote_control import link_down
 from actors.risk import killswitch
 from actors.runtime.timers import Timers
 from actors.supervisor import control_plane
@@ -513,3 +514,39 @@ def test_a_restart_from_a_supervised_actors_process_is_recorded_as_that_actor(
     records = rig.plane.audit.path.read_text().splitlines()
     assert '"via":"actor:risk"' in records[0] and '"via":"control"' in records[1]
     assert wire.OperatorId(pid=4321, via="actor:risk").describe() == "actor risk (pid 4321)"
+
+
+def _edge_stop_recorded(rig: Rig, stops: _EdgeStops) -> None:
+    rig.host.states["link"] = RUNNING
+    rig.host.infos = {"oms": {"open_at_venue": {}}}
+    rig.send(ControlRequest(command=wire.Stop(actor="connector.simA", reason="maint")))
+    stopped = ControlReply(status="ok", reason="stopping", data={"stopped": True})
+    rig.plane.on_actor_reply(f"forwarded-{len(rig.host.forwarded)}", stopped)
+    assert rig.reply() == stopped and "connector.simA" in stops.held_elsewhere
+
+
+def test_a_start_or_restart_that_never_reached_the_edge_keeps_the_cores_stop_record(
+    rig: Rig,
+) -> None:
+    """A `start` or `restart` of a stopped edge connector that was not sent (the link down,
+    or its queue full: `link_down`, exit 3) or that the edge did not answer leaves the
+    connector stopped over there, so the core keeps its record (its OMS goes on refusing
+    the venue's orders, its heartbeat counts no outage); an answer `stopped: false` drops
+    it."""
+    stops = _on_an_edge(rig)
+    not_sent = [
+        link_down("connector.simA", "edge-a", "the link to edge-a is down (silent 3.0 s)"),
+        link_down("connector.simA", "edge-a", "the link to edge-a did not take it"),
+        ControlReply(status="error", reason="host group edge-a did not answer"),
+    ]
+    for command in (wire.Start(actor="connector.simA"), wire.Restart(actor="connector.simA")):
+        for answer in not_sent:
+            _edge_stop_recorded(rig, stops)
+            rig.send(ControlRequest(command=command))
+            rig.plane.on_actor_reply(f"forwarded-{len(rig.host.forwarded)}", answer)
+            assert rig.reply() == answer
+            assert "connector.simA" in stops.held_elsewhere, (command, answer.reason)
+        rig.send(ControlRequest(command=command))
+        started = ControlReply(status="ok", reason="starting", data={"stopped": False})
+        rig.plane.on_actor_reply(f"forwarded-{len(rig.host.forwarded)}", started)
+        assert rig.reply() == started and stops.held_elsewhere == {}

@@ -77,7 +77,8 @@ class Stop(ControlCommand[wire.Stop]):
         return command.model_copy(update={"force": True})
 
     def after_across(self, command: wire.Stop, host: ControlHost, reply: ControlReply) -> None:
-        follow_across(command.actor, host, reply)
+        if UNREACHABLE in reply.data or reply.data.get("stopped") is False:
+            host.operator_stops.follow_elsewhere(command.actor)  # the stop never got there
 
     def format(self, reply: ControlReply) -> str:
         return brief(reply)
@@ -119,9 +120,10 @@ def _reply(ok: bool, text: str, host: ControlHost, actor: str) -> ControlReply:
 
 
 def follow_across(actor: str, host: ControlHost, reply: ControlReply) -> None:
-    """The core's record of a stop of an edge's actor follows the edge's answer: gone when
-    the edge says the actor is not stopped, or when the command never got there."""
-    if reply.data.get("stopped") is False or UNREACHABLE in reply.data:
+    """After a `start` or `restart` of an edge's actor: the core's record of its stop goes
+    only when the edge answers that the actor is not stopped; a command that never got there
+    (the link down, its queue full) leaves the actor as it was, stopped."""
+    if reply.data.get("stopped") is False:
         host.operator_stops.follow_elsewhere(actor)
 
 
