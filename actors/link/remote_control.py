@@ -14,9 +14,11 @@ and the core's link answers the control plane with it (the core audits it too).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from actors.runtime.operator_stops import OperatorStop, stops_as_data, stops_from_data
 from protocol.codec import Envelope, Sender, encode
 from protocol.commands import Command, OperatorId, acted_on
 from protocol.domain import MAX_REASON_CHARS
@@ -36,6 +38,21 @@ def link_down(actor: str, group: str, state: str) -> ControlReply:
     return ControlReply(
         status="error", reason=reason, data={UNREACHABLE: {"host_group": group, "link": state}}
     )
+
+
+def stops_report(stops: Mapping[str, OperatorStop] | None, local: set[str]) -> bytes:
+    """An edge's report of the actors of its own its supervisor holds stopped by an operator
+    (with each ping, and before each answer to the core); b"": not known (the stops file
+    unreadable)."""
+    if stops is None:
+        return b""
+    mine = {a: s for a, s in stops.items() if a in local}
+    return json.dumps(stops_as_data(mine), sort_keys=True).encode()
+
+
+def read_stops_report(raw: bytes) -> dict[str, OperatorStop] | None:
+    """`stops_report` back (None: not known); ValueError or TypeError if it is not one."""
+    return None if not raw else stops_from_data(json.loads(raw))
 
 
 class LinkHost(Protocol):
@@ -88,10 +105,12 @@ class EdgeControl:
         sock: Socket,
         local_actors: set[str],
         send_back: Callable[[list[bytes]], bool],
+        before_answer: Callable[[], None] = lambda: None,
     ) -> None:
         self._host = host
         self.sock = sock  # a DEALER to this supervisor's control socket
-        self._local = local_actors
+        self.local = local_actors
+        self._before_answer = before_answer  # the link's ping: its stops report goes first
         self._send_back = send_back
         self._waiting: dict[str, bytes] = {}  # our request id -> the core's
 
@@ -101,7 +120,7 @@ class EdgeControl:
             return
         command, who = env.body.command, env.body.operator
         actor = acted_on(command)
-        if command.command not in ACROSS or actor not in self._local:
+        if command.command not in ACROSS or actor not in self.local:
             why = f"{command.command} {actor or ''} is not taken across the link"
             self._answer(core_id, ControlReply(status="error", reason=why.strip()))
             return
@@ -126,6 +145,7 @@ class EdgeControl:
                 continue
             core_id = self._waiting.pop(env.corr_id, None)
             if core_id is not None:
+                self._before_answer()  # the supervisor wrote its stops before it answered
                 self._answer(core_id, env.body)
 
     def _answer(self, core_id: bytes, reply: ControlReply) -> None:

@@ -25,8 +25,9 @@ connector for the kill-switch's mass cancel) is stamped `via="actor:<id>"`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import msgpack
@@ -35,6 +36,7 @@ import zmq
 
 from actors.link.remote_control import link_down
 from actors.runtime import metrics
+from actors.runtime.operator_stops import stops_from_data
 from actors.runtime.ratelog import LogBudget
 from actors.runtime.timers import Timers
 from actors.supervisor.audit import AuditLog, operator_from_peer
@@ -44,6 +46,7 @@ from actors.supervisor.restart_policy import LINK, ChildState, placed_elsewhere
 from actors.supervisor.sdnotify import SystemdNotify
 from protocol.codec import MAX_FRAME_BYTES, Sender, decode, encode
 from protocol.commands import Command, KillSwitch, OperatorId, Reload, acted_on
+from protocol.config import SystemConfig
 from protocol.exceptions import ProtocolError
 from protocol.link_config import CORE
 from protocol.messages import ControlReply, ControlRequest
@@ -69,6 +72,7 @@ class ControlPlane:
         self._timers = timers
         self._log = log
         self._pending: dict[str, _Pending] = {}  # forwarded id -> who asked
+        self._crossing: dict[str, int] = {}  # an edge's actor -> its commands on their way
         self._bad_log, self._failed_log, self._dropped_log = LogBudget(), LogBudget(), LogBudget()
         self.audit = AuditLog(audit_log_path(host.state_path), log)
         self.reloader = Reloader(host, timers, log)
@@ -202,7 +206,11 @@ class ControlPlane:
         if isinstance(command, ControlReply):
             return command  # refused here
 
+        self._crossing[actor] = self._crossing.get(actor, 0) + 1
+
         def after(reply: ControlReply) -> None:
+            if (left := self._crossing.pop(actor, 1) - 1) > 0:
+                self._crossing[actor] = left
             unit.after_across(command, self._host, reply)
 
         sent = ControlRequest(command=command, operator=req.operator)
@@ -210,6 +218,30 @@ class ControlPlane:
             LINK, sent, identity, msg_id, after=after,
             fallback=lambda exc: link_down(actor, group, f"the link actor is unreachable ({exc})"),
         )  # fmt: skip
+
+    def on_link_info(self, info: Mapping[str, Any]) -> None:
+        """The core: each edge's operator stops of its own actors, as the link reports them
+        while that edge's link is up (`heartbeat_info`). The edge is the source of truth for
+        its actors: this host's records follow (after a restart of either side, a `start`
+        given on the edge), except for an actor a command is on its way for."""
+        if (self._host.overrides.get("host_group") or CORE) != CORE:
+            return
+        links = info.get("link")
+        if not isinstance(links, dict):
+            return
+        for group, peer in links.items():
+            if not isinstance(peer, dict) or peer.get("state") != "up":
+                continue
+            if (data := peer.get("stopped")) is None:
+                continue  # not known now: the records stay as they are
+            try:
+                reported = stops_from_data(data)
+            except (ValueError, TypeError):
+                continue
+            there = partial(_placed_on, self._host.cfg, str(group))
+            self._host.operator_stops.align_elsewhere(
+                str(group), reported, there, busy=self._crossing.keys()
+            )
 
     def _forward(
         self,
@@ -293,6 +325,10 @@ class _Pending:
     identity: list[bytes]
     msg_id: str
     after: Callable[[ControlReply], None] | None = None  # sees the reply first
+
+
+def _placed_on(cfg: SystemConfig, group: str, actor: str) -> bool:
+    return placed_elsewhere(cfg, CORE, actor) == group
 
 
 def _peer_address(frame: zmq.Frame) -> str | None:

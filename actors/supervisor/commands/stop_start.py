@@ -13,7 +13,9 @@ A venue's connector or simulator placed on an edge, stopped or started from the 
 edge's supervisor does it (`actors.link.remote_control`); the core first counts the venue's
 open orders (its OMS does) and records the stop for its own OMS and heartbeat, and drops
 that record when the edge answers that the actor is not stopped (a refusal, a `start`).
-The reply's `data.stopped` says whether the actor is stopped now.
+The reply's `data.stopped` says whether the actor is stopped now. The edge is the source
+of truth: its link reports its stops with each ping, and the core's records follow them
+while the link is up (`ControlPlane.on_link_info`: after a restart of either side).
 """
 
 from __future__ import annotations
