@@ -550,3 +550,25 @@ def test_a_start_or_restart_that_never_reached_the_edge_keeps_the_cores_stop_rec
         started = ControlReply(status="ok", reason="starting", data={"stopped": False})
         rig.plane.on_actor_reply(f"forwarded-{len(rig.host.forwarded)}", started)
         assert rig.reply() == started and stops.held_elsewhere == {}
+
+
+def test_a_stop_the_edge_did_not_answer_stopped_is_not_kept_at_the_core(rig: Rig) -> None:
+    """The core keeps its record of an edge connector's stop only when the edge answers
+    `stopped: true`: an edge whose link cannot reach its supervisor, one that does not take
+    the command, one that does not answer, or the link actor's silence drop it."""
+    stops = _on_an_edge(rig)
+    rig.host.states["link"] = RUNNING
+    rig.host.infos = {"oms": {"open_at_venue": {}}}
+    for answer in (
+        ControlReply(status="error", reason="supervisor unreachable"),
+        ControlReply(status="error", reason="stop connector.simA is not taken across the link"),
+        ControlReply(status="error", reason="host group edge-a did not answer"),
+        ControlReply(status="error", reason="link did not answer in time"),
+        ControlReply(status="ok", reason="odd", data={"stopped": "yes"}),
+    ):
+        rig.send(ControlRequest(command=wire.Stop(actor="connector.simA", reason="m")))
+        assert "connector.simA" in stops.held_elsewhere  # recorded before it is sent
+        rig.plane.on_actor_reply(f"forwarded-{len(rig.host.forwarded)}", answer)
+        assert rig.reply() == answer
+        assert stops.held_elsewhere == {}, answer.reason
+    _edge_stop_recorded(rig, stops)  # stopped: true keeps it

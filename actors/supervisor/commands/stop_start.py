@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 
-from actors.link.remote_control import UNREACHABLE
 from actors.supervisor.commands.base import ControlCommand, ControlHost
 from actors.supervisor.stop_guard import open_orders_refusal
 from protocol import commands as wire
@@ -79,8 +78,12 @@ class Stop(ControlCommand[wire.Stop]):
         return command.model_copy(update={"force": True})
 
     def after_across(self, command: wire.Stop, host: ControlHost, reply: ControlReply) -> None:
-        if UNREACHABLE in reply.data or reply.data.get("stopped") is False:
-            host.operator_stops.follow_elsewhere(command.actor)  # the stop never got there
+        """The core keeps its record only when the edge answers that the actor is stopped;
+        any other answer (refused, not taken, not sent, no answer in time) drops it, and
+        the edge's next report (`ControlPlane.on_link_info`) brings it back if the edge
+        did stop it after all."""
+        if reply.data.get("stopped") is not True:
+            host.operator_stops.follow_elsewhere(command.actor)
 
     def format(self, reply: ControlReply) -> str:
         return brief(reply)
