@@ -252,7 +252,7 @@ class LinkActor(Actor):
             elif kind == CONTROL and self.edge_control is not None and len(rest) >= 2:
                 self.edge_control.on_command(rest)
             elif kind == CONTROL_REPLY and self.is_core and len(rest) >= 2:
-                self.core_control.on_answer(rest)
+                self.core_control.on_answer(peer, rest)
 
     def _peer_of(self, raw: list[zmq.Frame]) -> str | None:
         """The core: the edge group a message came from, which must be the group its key
@@ -292,6 +292,10 @@ class LinkActor(Actor):
             return
         if (reason := send_nowait(sock, [identity, *payload])) is not None:
             self._dropped(peer, reason)
+
+    def dropped(self, peer: str, reason: str) -> None:
+        """What came from (or could not go to) `peer` and was dropped: counted, logged."""
+        self._dropped(peer, reason)
 
     def _dropped(self, peer: str, reason: str) -> None:
         metrics.LINK_DROPPED.labels(peer=peer, reason=reason).inc()

@@ -62,6 +62,8 @@ class LinkHost(Protocol):
 
     def decode_or_count(self, frames: list[bytes], source: str) -> Envelope | None: ...
 
+    def dropped(self, peer: str, reason: str) -> None: ...
+
 
 Respond = Callable[[ControlReply], None]
 
@@ -72,7 +74,7 @@ class CoreControl:
     def __init__(self, host: LinkHost, send: Callable[[str, list[bytes]], bool]) -> None:
         self._host = host
         self._send = send
-        self._waiting: dict[str, Respond] = {}
+        self._waiting: dict[str, tuple[str, Respond]] = {}  # our id -> (its group, who asked)
 
     def forward(
         self, group: str, command: Command, operator: OperatorId | None, respond: Respond
@@ -82,18 +84,37 @@ class CoreControl:
             actor = acted_on(command) or command.command
             respond(link_down(actor, group, f"the link to {group} did not take it"))
             return
-        self._waiting[env.msg_id] = respond
+        self._waiting[env.msg_id] = (group, respond)
         self._host.call_later(ANSWER_TIMEOUT_S, lambda: self._expire(env.msg_id, group))
 
-    def on_answer(self, rest: list[bytes]) -> None:
-        respond = self._waiting.pop(rest[0].decode(errors="replace"), None)
+    def on_answer(self, peer: str, rest: list[bytes]) -> None:
+        """An answer from edge `peer`: only the edge a command was sent to may answer it
+        (any other is dropped and counted, `not_allowed`); what an edge cannot say (that it
+        is unreachable) is taken out, and one whose `stopped` is not a bool is dropped
+        (`malformed`): the command then times out."""
+        msg_id = rest[0].decode(errors="replace")
+        waiting = self._waiting.get(msg_id)
+        if waiting is None or waiting[0] != peer:
+            self._host.dropped(peer, "not_allowed" if waiting is not None else "unexpected")
+            return
         env = self._host.decode_or_count(rest[1:], "link:control")
-        if respond is not None and env is not None and isinstance(env.body, ControlReply):
-            respond(env.body)
+        if env is None:
+            return
+        reply = env.body
+        if not isinstance(reply, ControlReply) or not isinstance(
+            reply.data.get("stopped", False), bool
+        ):
+            self._host.dropped(peer, "malformed")
+            return
+        del self._waiting[msg_id]
+        if UNREACHABLE in reply.data:
+            data = {k: v for k, v in reply.data.items() if k != UNREACHABLE}
+            reply = reply.model_copy(update={"data": data})
+        waiting[1](reply)
 
     def _expire(self, msg_id: str, group: str) -> None:
-        if (respond := self._waiting.pop(msg_id, None)) is not None:
-            respond(ControlReply(status="error", reason=f"host group {group} did not answer"))
+        if (waiting := self._waiting.pop(msg_id, None)) is not None:
+            waiting[1](ControlReply(status="error", reason=f"host group {group} did not answer"))
 
 
 class EdgeControl:

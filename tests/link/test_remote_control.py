@@ -20,12 +20,16 @@ class _Host:
     def __init__(self, name: str) -> None:
         self.sender = Sender(name, 1)
         self.later: list[Callable[[], None]] = []
+        self.drops: list[tuple[str, str]] = []
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
         self.later.append(fn)
 
     def decode_or_count(self, frames: list[bytes], source: str) -> Envelope | None:
         return decode(frames)
+
+    def dropped(self, peer: str, reason: str) -> None:
+        self.drops.append((peer, reason))
 
 
 def test_core_forwards_and_relays_the_answer_or_a_timeout() -> None:
@@ -39,7 +43,7 @@ def test_core_forwards_and_relays_the_answer_or_a_timeout() -> None:
     request = decode(frames[2:])
     assert isinstance(request.body, ControlRequest) and request.body.operator == who
     reply = Sender("edge", 2).envelope(ControlReply(status="ok", reason="restarting"))
-    core.on_answer([frames[1], *encode(reply)])
+    core.on_answer("edge-a", [frames[1], *encode(reply)])
     assert [a.reason for a in answers] == ["restarting"]
     core.forward("edge-a", Restart(actor="connector.simA"), who, answers.append)
     host.later[-1]()  # no answer in time
@@ -109,3 +113,33 @@ def test_edge_takes_only_the_across_commands_of_its_own_actors() -> None:
         dealer.close(0)
         sup.close(0)
         ctx.term()
+
+
+def test_core_takes_an_answer_only_from_the_edge_asked_and_only_what_an_edge_may_say() -> None:
+    """An answer to a command sent to edge-a that comes from edge-b is dropped and counted
+    (ids are guessable); an edge's answer cannot mark itself unreachable (the CLI's exit 3
+    and the core's stop record are the core's to decide) and its `stopped` must be a bool;
+    the right edge's answer then goes through."""
+    host, sent = _Host("link"), []
+    core = CoreControl(host, lambda group, frames: sent.append((group, frames)) or True)
+    answers: list[ControlReply] = []
+    core.forward("edge-a", Stop(actor="connector.simA", force=True), None, answers.append)
+    msg_id = sent[0][1][1]
+
+    def answer(data: dict[str, Any]) -> list[bytes]:
+        reply = ControlReply(status="ok", reason="stopping", data=data)
+        return [msg_id, *encode(Sender("edge", 2).envelope(reply))]
+
+    core.on_answer("edge-b", answer({"stopped": False}))
+    core.on_answer("edge-a", answer({"stopped": "yes"}))
+    core.on_answer("edge-b", [b"link:9:9:9", *answer({})[1:]])
+    assert answers == []
+    assert host.drops == [
+        ("edge-b", "not_allowed"),
+        ("edge-a", "malformed"),
+        ("edge-b", "unexpected"),
+    ]
+    core.on_answer("edge-a", answer({"stopped": True, "unreachable": {"host_group": "x"}}))
+    assert [a.data for a in answers] == [{"stopped": True}]
+    core.on_answer("edge-a", answer({"stopped": False}))  # answered already
+    assert len(answers) == 1 and host.drops[-1] == ("edge-a", "unexpected")
