@@ -15,8 +15,11 @@ and the core's link answers the control plane with it (the core audits it too).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
+
+import structlog
 
 from actors.runtime.operator_stops import OperatorStop, stops_as_data, stops_from_data
 from protocol.codec import Envelope, Sender, encode
@@ -26,7 +29,10 @@ from protocol.messages import ControlReply, ControlRequest
 from protocol.sockets import Socket, drain, send_nowait
 
 CONTROL, CONTROL_REPLY = b"C", b"R"
-ANSWER_TIMEOUT_S = 20.0  # inside the control plane's 30 s forward timeout
+# nested, each inside the one that waits for it: the CLI (10 s) > the core's control plane
+# (`ACROSS_TIMEOUT_S`, 8 s) > the core's link (6 s) > the edge (the deadline sent, 5 s)
+ANSWER_TIMEOUT_S = 6.0
+EDGE_BUDGET_S = 5.0  # the command's deadline: the edge refuses it after, and stops waiting
 ACROSS = frozenset({"restart", "stop", "start", "fix-seq"})  # what an edge takes from the core
 UNREACHABLE = "unreachable"  # the reply's data key: {host_group, link}; the CLI exits 3
 
@@ -57,6 +63,7 @@ def read_stops_report(raw: bytes) -> dict[str, OperatorStop] | None:
 
 class LinkHost(Protocol):
     sender: Sender
+    log: structlog.typing.FilteringBoundLogger
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
 
@@ -79,7 +86,9 @@ class CoreControl:
     def forward(
         self, group: str, command: Command, operator: OperatorId | None, respond: Respond
     ) -> None:
-        env = self._host.sender.envelope(ControlRequest(command=command, operator=operator))
+        deadline_ns = time.time_ns() + int(EDGE_BUDGET_S * 1e9)
+        request = ControlRequest(command=command, operator=operator, deadline_ns=deadline_ns)
+        env = self._host.sender.envelope(request)
         if not self._send(group, [CONTROL, env.msg_id.encode(), *encode(env)]):
             actor = acted_on(command) or command.command
             respond(link_down(actor, group, f"the link to {group} did not take it"))
@@ -139,11 +148,22 @@ class EdgeControl:
         core_id, env = rest[0], self._host.decode_or_count(rest[1:], "link:control")
         if env is None or not isinstance(env.body, ControlRequest):
             return
-        command, who = env.body.command, env.body.operator
+        command, who, deadline_ns = env.body.command, env.body.operator, env.body.deadline_ns
         actor = acted_on(command)
         if command.command not in ACROSS or actor not in self.local:
             why = f"{command.command} {actor or ''} is not taken across the link"
             self._answer(core_id, ControlReply(status="error", reason=why.strip()))
+            return
+        left_s = EDGE_BUDGET_S if deadline_ns is None else (deadline_ns - time.time_ns()) / 1e9
+        if left_s <= 0:  # the core has given up (or the clocks disagree): not done
+            self._host.log.warning(
+                "control_expired", command=command.command, actor=actor, late_s=round(-left_s, 3)
+            )
+            why = (
+                f"{command.command} {actor} expired before this host took it ({-left_s:.1f} s"
+                " late; are the hosts' clocks in sync?): not done"
+            )
+            self._answer(core_id, ControlReply(status="error", reason=why, data={"expired": True}))
             return
         by = f"core operator {who.user or who.uid}" if who is not None else "core"
         reason = f"{getattr(command, 'reason', '')} (from the {by})".strip()
@@ -154,7 +174,8 @@ class EdgeControl:
             self._answer(core_id, ControlReply(status="error", reason="supervisor unreachable"))
             return
         self._waiting[out.msg_id] = core_id
-        self._host.call_later(ANSWER_TIMEOUT_S, lambda: self._forget(out.msg_id))
+        wait_s = min(left_s, EDGE_BUDGET_S)
+        self._host.call_later(wait_s, lambda: self._forget(out.msg_id))
 
     def _forget(self, msg_id: str) -> None:
         self._waiting.pop(msg_id, None)  # the supervisor never answered: the core times out

@@ -54,6 +54,9 @@ from protocol.paths import audit_log_path
 from protocol.sockets import drain, send_nowait
 
 FORWARD_TIMEOUT_S = 30.0
+# a command across the link: inside the CLI's 10 s, outside the link's own wait
+# (`actors.link.remote_control.ANSWER_TIMEOUT_S`), so each side gives up after the one it waits for
+ACROSS_TIMEOUT_S = 8.0
 CONTROL_HWM = 1000  # replies queued for one operator connection; a CLI waits for one
 
 
@@ -215,7 +218,7 @@ class ControlPlane:
 
         sent = ControlRequest(command=command, operator=req.operator)
         return self._forward(
-            LINK, sent, identity, msg_id, after=after,
+            LINK, sent, identity, msg_id, after=after, timeout_s=ACROSS_TIMEOUT_S,
             fallback=lambda exc: link_down(actor, group, f"the link actor is unreachable ({exc})"),
         )  # fmt: skip
 
@@ -253,6 +256,7 @@ class ControlPlane:
         send: ControlRequest | None = None,
         after: Callable[[ControlReply], None] | None = None,
         fallback: Callable[[zmq.ZMQError], ControlReply] | None = None,
+        timeout_s: float | None = None,
     ) -> ControlReply | None:
         """Forward to the running actor; if it cannot be reached (its queue is full: it is
         frozen or not reading), the supervisor does it the way it does while that actor is
@@ -274,7 +278,8 @@ class ControlPlane:
                 after(reply)
             return reply
         self._pending[forwarded_id] = _Pending(req, identity, msg_id, after)
-        self._timers.call_later(FORWARD_TIMEOUT_S, lambda: self._expire(forwarded_id, target, req))
+        wait_s = FORWARD_TIMEOUT_S if timeout_s is None else timeout_s
+        self._timers.call_later(wait_s, lambda: self._expire(forwarded_id, target, req))
         return None
 
     def _expire(self, forwarded_id: str, target: str, req: ControlRequest) -> None:

@@ -572,3 +572,17 @@ def test_a_stop_the_edge_did_not_answer_stopped_is_not_kept_at_the_core(rig: Rig
         assert rig.reply() == answer
         assert stops.held_elsewhere == {}, answer.reason
     _edge_stop_recorded(rig, stops)  # stopped: true keeps it
+
+
+def test_a_command_across_expires_before_the_cli_gives_up(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command for an edge's actor is answered at ACROSS_TIMEOUT_S (inside the CLI's
+    10 s), not at the 30 s of a command for a local actor."""
+    _on_an_edge(rig)
+    rig.host.states["link"] = RUNNING
+    monkeypatch.setattr(control_plane, "ACROSS_TIMEOUT_S", 0.0)
+    rig.send(ControlRequest(command=wire.Restart(actor="connector.simA")))
+    rig.timers.run_due()
+    reply = rig.reply()
+    assert reply is not None and reply.reason == "link did not answer in time"
