@@ -218,7 +218,7 @@ class ControlPlane:
 
         sent = ControlRequest(command=command, operator=req.operator)
         return self._forward(
-            LINK, sent, identity, msg_id, after=after, timeout_s=ACROSS_TIMEOUT_S,
+            LINK, req, identity, msg_id, send=sent, after=after, timeout_s=ACROSS_TIMEOUT_S,
             fallback=lambda exc: link_down(actor, group, f"the link actor is unreachable ({exc})"),
         )  # fmt: skip
 

@@ -6,6 +6,7 @@ table."""
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from protocol import commands as wire
 from protocol.codec import Sender, decode, encode
 from protocol.config import parse_config
 from protocol.messages import ControlReply, ControlRequest, Message
+from protocol.paths import audit_log_path
 from tests.helpers import REPO_ROOT
 
 RUNNING, BACKOFF = ChildState.RUNNING, ChildState.BACKOFF
@@ -586,3 +588,15 @@ def test_a_command_across_expires_before_the_cli_gives_up(
     rig.timers.run_due()
     reply = rig.reply()
     assert reply is not None and reply.reason == "link did not answer in time"
+
+
+def test_the_core_audits_a_stop_across_as_the_operator_gave_it(rig: Rig, tmp_path: Path) -> None:
+    """The edge is sent the stop with force (the core counted the open orders), but the
+    core's audit records what the operator asked: no --force."""
+    stops = _on_an_edge(rig)
+    _edge_stop_recorded(rig, stops)
+    [(_, sent)] = rig.host.forwarded
+    assert isinstance(sent.command, wire.Stop) and sent.command.force is True
+    lines = [json.loads(x) for x in audit_log_path(tmp_path).read_text().splitlines()]
+    [stop] = [x for x in lines if x.get("command") == "stop"]
+    assert stop["args"]["force"] is False and stop["result"] == "ok", stop
