@@ -166,9 +166,11 @@ class EdgeControl:
             self._answer(core_id, ControlReply(status="error", reason=why, data={"expired": True}))
             return
         by = f"core operator {who.user or who.uid}" if who is not None else "core"
-        reason = f"{getattr(command, 'reason', '')} (from the {by})".strip()
+        suffix = f" (from the {by})"
+        given = str(getattr(command, "reason", ""))[: max(MAX_REASON_CHARS - len(suffix), 0)]
+        reason = f"{given}{suffix}".strip()[:MAX_REASON_CHARS]  # who, kept: the reason is cut
         # every field as the core sent it (risk's kill-switch restart lifts a stop), and who
-        request = command.model_copy(update={"reason": reason[:MAX_REASON_CHARS]})
+        request = command.model_copy(update={"reason": reason})
         out = self._host.sender.envelope(ControlRequest(command=request))
         if send_nowait(self.sock, encode(out)) is not None:
             self._answer(core_id, ControlReply(status="error", reason="supervisor unreachable"))

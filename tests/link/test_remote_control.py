@@ -24,6 +24,7 @@ from actors.link.remote_control import (
 from actors.supervisor import control_plane
 from protocol.codec import Envelope, Sender, decode, encode
 from protocol.commands import FixSeq, KillSwitch, OperatorId, Restart, Stop
+from protocol.domain import MAX_REASON_CHARS
 from protocol.messages import ControlReply, ControlRequest
 from protocol.sockets import Socket
 
@@ -207,5 +208,29 @@ def test_a_command_carries_a_deadline_and_the_edge_refuses_it_once_expired() -> 
         edge.on_command([b"c2", *encode(Sender("link", 9).envelope(fresh))])
         assert sup.poll(5000)
         assert 0 < edge_host.delays[-1] <= 3.0  # what is left, not EDGE_BUDGET_S
+    finally:
+        ctx.destroy(linger=0)
+
+
+def test_a_long_reason_is_cut_but_keeps_who_sent_it_from_the_core() -> None:
+    """A reason of the longest length the core takes reaches the edge's supervisor within
+    the limit, cut before the core operator's name, never the name."""
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    sup = ctx.socket(zmq.ROUTER)
+    port = sup.bind_to_random_port("tcp://127.0.0.1")
+    dealer = ctx.socket(zmq.DEALER)
+    dealer.connect(f"tcp://127.0.0.1:{port}")
+    try:
+        edge = EdgeControl(_Host("link"), cast(Socket, dealer), {"connector.simA"}, lambda f: True)
+        who = OperatorId(uid=1000, user="mallory")
+        stop = Stop(actor="connector.simA", reason="x" * MAX_REASON_CHARS, force=True)
+        env = Sender("link", 1).envelope(ControlRequest(command=stop, operator=who))
+        edge.on_command([b"c1", *encode(env)])
+        assert sup.poll(5000)
+        body = decode(sup.recv_multipart()[1:]).body
+        assert isinstance(body, ControlRequest) and isinstance(body.command, Stop)
+        reason = body.command.reason
+        assert reason.endswith(" (from the core operator mallory)") and reason.startswith("xxx")
+        assert len(reason) == MAX_REASON_CHARS
     finally:
         ctx.destroy(linger=0)
