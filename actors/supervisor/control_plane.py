@@ -181,6 +181,9 @@ class ControlPlane:
         here = self._host.overrides.get("host_group") or CORE
         group = None if actor is None else placed_elsewhere(self._host.cfg, here, actor)
         if actor is not None and group is not None:
+            if here != CORE:  # only the core's link sends commands across
+                reason = f"{actor} runs on host group {group}: give the command to its supervisor"
+                return ControlReply(status="error", reason=reason)
             return self._across(unit, actor, group, req, identity, msg_id)
         route = unit.target(command)
         if route is not None and self._host.actor_state(route) is ChildState.RUNNING:

@@ -600,3 +600,25 @@ def test_the_core_audits_a_stop_across_as_the_operator_gave_it(rig: Rig, tmp_pat
     lines = [json.loads(x) for x in audit_log_path(tmp_path).read_text().splitlines()]
     [stop] = [x for x in lines if x.get("command") == "stop"]
     assert stop["args"]["force"] is False and stop["result"] == "ok", stop
+
+
+def test_on_an_edge_a_command_for_another_groups_actor_is_answered_where_it_runs(
+    rig: Rig,
+) -> None:
+    """Only the core sends commands across: an edge's supervisor asked to stop the core's
+    connector answers in one line where it runs, records nothing and forwards nothing
+    (before, it recorded the stop and sent it to its own link, which refused it)."""
+    stops = _on_an_edge(rig)  # simA on edge-a, simB on the core
+    rig.host.overrides["host_group"] = "edge-a"
+    rig.host.states["link"] = RUNNING
+    for command in (
+        wire.Stop(actor="connector.simB", reason="m", force=True),
+        wire.Start(actor="connector.simB"),
+        wire.Restart(actor="connector.simB"),
+    ):
+        reply = rig.ask(command)
+        assert reply.status == "error"
+        assert reply.reason == (
+            "connector.simB runs on host group core: give the command to its supervisor"
+        )
+    assert stops.held_elsewhere == {} and rig.host.forwarded == []
