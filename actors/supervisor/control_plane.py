@@ -225,13 +225,16 @@ class ControlPlane:
             fallback=lambda exc: link_down(actor, group, f"the link actor is unreachable ({exc})"),
         )  # fmt: skip
 
+    def on_heartbeat(self, actor: str, info: Mapping[str, Any]) -> None:
+        """An actor's heartbeat info: the link's, on the core, aligns the stops (below)."""
+        if actor == LINK and (self._host.overrides.get("host_group") or CORE) == CORE:
+            self.on_link_info(info)
+
     def on_link_info(self, info: Mapping[str, Any]) -> None:
         """The core: each edge's operator stops of its own actors, as the link reports them
         while that edge's link is up (`heartbeat_info`). The edge is the source of truth for
         its actors: this host's records follow (after a restart of either side, a `start`
         given on the edge), except for an actor a command is on its way for."""
-        if (self._host.overrides.get("host_group") or CORE) != CORE:
-            return
         links = info.get("link")
         if not isinstance(links, dict):
             return

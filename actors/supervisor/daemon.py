@@ -35,7 +35,7 @@ from actors.supervisor.failclosed import engage_critical, prepare_switch
 from actors.supervisor.host import become_child_subreaper, signal_wakeup_fd, start_metrics_server
 from actors.supervisor.operator_stop import OperatorStops
 from actors.supervisor.process_group import kill_group, wait_escalating
-from actors.supervisor.restart_policy import LINK, ChildState, child_specs, start_plan
+from actors.supervisor.restart_policy import ChildState, child_specs, start_plan
 from actors.supervisor.sdnotify import SystemdNotify
 from actors.supervisor.spawner import Spawner, make_spawner
 from actors.supervisor.stall import StallWatch
@@ -284,8 +284,7 @@ class Supervisor:
         now = time.monotonic()
         if isinstance(body, ActorHeartbeat):
             child.heard(now, body.loop_lag_s, body.info)
-            if child.id == LINK:  # the edges' operator stops: this host's records follow
-                self.control.on_link_info(body.info)
+            self.control.on_heartbeat(child.id, body.info)  # the link's: the edges' stops
             return
         child.heard(now)
         if isinstance(body, Ready):

@@ -622,3 +622,50 @@ def test_on_an_edge_a_command_for_another_groups_actor_is_answered_where_it_runs
             "connector.simB runs on host group core: give the command to its supervisor"
         )
     assert stops.held_elsewhere == {} and rig.host.forwarded == []
+
+
+class _AligningStops(_EdgeStops):
+    def __init__(self) -> None:
+        super().__init__()
+        self.aligned: list[tuple[str, set[str], set[str], set[str]]] = []
+
+    def align_elsewhere(
+        self, group: str, reported: dict[str, Any], placed_there: Any, busy: Any = ()
+    ) -> None:
+        actors = {"connector.simA", "connector.simB", "venuesim.simA"}
+        there = {a for a in actors if placed_there(a)}
+        self.aligned.append((group, set(reported), there, set(busy)))
+
+
+def test_the_cores_stop_records_follow_the_links_report_of_each_edge(rig: Rig) -> None:
+    """The core's link heartbeat carries each edge's reported stops: the supervisor aligns
+    its records with those of an edge whose link is up and whose report is known (only that
+    edge's actors; a command on its way leaves its actor alone); not on an edge, not from
+    another actor, not while a link is down."""
+    _on_an_edge(rig)
+    stops = _AligningStops()
+    rig.host.operator_stops = stops  # type: ignore[assignment]
+    rig.host.states["link"] = RUNNING
+    stop = {"reason": "m", "since": 1.0, "venue": "simA", "by": None}
+    info = {
+        "link": {
+            "edge-a": {"state": "up", "stopped": {"connector.simA": stop}},
+            "edge-b": {"state": "down", "stopped": None},
+        }
+    }
+    rig.plane.on_heartbeat("oms", info)
+    assert stops.aligned == []
+    rig.plane.on_heartbeat("link", info)
+    assert stops.aligned == [
+        ("edge-a", {"connector.simA"}, {"connector.simA", "venuesim.simA"}, set())
+    ]
+    rig.send(ControlRequest(command=wire.Start(actor="connector.simA")))  # on its way
+    rig.plane.on_heartbeat("link", info)
+    assert stops.aligned[-1][3] == {"connector.simA"}
+    rig.plane.on_actor_reply("forwarded-1", ControlReply(status="ok", data={"stopped": False}))
+    assert rig.reply() is not None
+    rig.plane.on_heartbeat("link", info)
+    assert stops.aligned[-1][3] == set()
+    rig.host.overrides["host_group"] = "edge-a"
+    rig.plane.on_heartbeat("link", info)
+    assert len(stops.aligned) == 3
