@@ -9,7 +9,11 @@ line naming the group and the link state; the CLI exits 3). The edge's link chec
 command of `ACROSS` for an actor of a venue placed on that edge) and sends it to its own
 supervisor's control socket, which stamps it `via="actor:link"` and audits it; the core
 operator's name goes with the reason. The answer comes back as `R <id> <ControlReply>`
-and the core's link answers the control plane with it (the core audits it too).
+and the core's link answers the control plane with it (the core audits it too), taken
+only from the edge the command went to. Each command carries a deadline
+(`ControlRequest.deadline_ns`): the edge refuses one that arrives after it (`expired`).
+The edge's link also reports its supervisor's operator stops of its actors with each ping
+(`stops_report`): the core's records follow them (`ControlPlane.on_link_info`).
 """
 
 from __future__ import annotations
@@ -47,9 +51,9 @@ def link_down(actor: str, group: str, state: str) -> ControlReply:
 
 
 def stops_report(stops: Mapping[str, OperatorStop] | None, local: set[str]) -> bytes:
-    """An edge's report of the actors of its own its supervisor holds stopped by an operator
-    (with each ping, and before each answer to the core); b"": not known (the stops file
-    unreadable)."""
+    """An edge's report of the operator stops its supervisor holds of this edge's own actors
+    (`local`), sent with each ping and before each answer to the core; b"": not known (the
+    stops file unreadable). The core takes from it only that edge's actors."""
     if stops is None:
         return b""
     mine = {a: s for a, s in stops.items() if a in local}
