@@ -91,6 +91,8 @@ class ControlRequest(Msg):
     type: Literal["control_request"] = "control_request"
     command: Command
     operator: OperatorId | None = None  # set by the supervisor only (control_plane)
+    # across the link only: wall clock (time.time_ns) after which the edge refuses it
+    deadline_ns: int | None = None
 
 
 class ControlReply(Msg):

@@ -42,9 +42,12 @@ from actors.link.remote_control import (
     CoreControl,
     EdgeControl,
     link_down,
+    read_stops_report,
+    stops_report,
 )
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
+from actors.runtime.operator_stops import OperatorStop, StopsWatcher, stops_as_data
 from actors.runtime.peer import MAX_BATCH, Peer
 from actors.runtime.ratelog import LogBudget
 from actors.runtime.zap import LINK_DOMAIN, ZAP_DOMAIN
@@ -53,6 +56,7 @@ from protocol.commands import Command, acted_on
 from protocol.curve_keys import link_keys
 from protocol.link_config import CORE
 from protocol.messages import ControlReply, MassCancel, MassCancelDone
+from protocol.paths import operator_stops_path
 from protocol.sockets import Socket, bind_router, connect_dealer, drain, send_nowait, tune_socket
 
 FORWARD, BACK, PING, PONG = b"F", b"B", b"P", b"Q"
@@ -95,14 +99,20 @@ class LinkActor(Actor):
         self.placed = placed
         self.core_control = CoreControl(self, self._send_tunnel)
         self.edge_control: EdgeControl | None = None
+        # the operator stops of each edge's actors, as that edge reports them (the core);
+        # an edge reports its own supervisor's (the source of truth for its actors)
+        self.edge_stops: dict[str, dict[str, OperatorStop]] = {}
+        self._stops_watch = StopsWatcher(operator_stops_path(self.cfg.runtime_path))
+        self._stops_log = LogBudget()
         if not self.is_core:
             sock = connect_dealer(
                 self.ctx, self.cfg.control_endpoint, f"{self.actor_id}:{self.epoch}",
                 zap_domain=ZAP_DOMAIN,
             )  # fmt: skip
             self.edge_control = EdgeControl(
-                self, sock, self._local_actors(), lambda f: self._send_tunnel(CORE, f)
-            )
+                self, sock, self._local_actors(), lambda f: self._send_tunnel(CORE, f),
+                before_answer=self._ping,
+            )  # fmt: skip
             self.add_socket(sock, self.edge_control.on_readable)
         self.call_every(link.ping_interval_s, self._tick)
         self.log.info(
@@ -229,6 +239,8 @@ class LinkActor(Actor):
                 if len(rest) >= 2 and rest[1]:  # the edge's last measured round trip, in us
                     self._rtt_s[peer] = int.from_bytes(rest[1][:8], "big") / 1e6
                     metrics.LINK_RTT.labels(peer=peer).set(self._rtt_s[peer])
+                if len(rest) >= 3:
+                    self._on_stops_report(peer, rest[2])
             elif kind == PONG and not self.is_core and rest:
                 sent_ns = int.from_bytes(rest[0][:8], "big")
                 self._rtt_s[peer] = max(time.monotonic_ns() - sent_ns, 0) / 1e9
@@ -240,7 +252,7 @@ class LinkActor(Actor):
             elif kind == CONTROL and self.edge_control is not None and len(rest) >= 2:
                 self.edge_control.on_command(rest)
             elif kind == CONTROL_REPLY and self.is_core and len(rest) >= 2:
-                self.core_control.on_answer(rest)
+                self.core_control.on_answer(peer, rest)
 
     def _peer_of(self, raw: list[zmq.Frame]) -> str | None:
         """The core: the edge group a message came from, which must be the group its key
@@ -281,6 +293,10 @@ class LinkActor(Actor):
         if (reason := send_nowait(sock, [identity, *payload])) is not None:
             self._dropped(peer, reason)
 
+    def dropped(self, peer: str, reason: str) -> None:
+        """What came from (or could not go to) `peer` and was dropped: counted, logged."""
+        self._dropped(peer, reason)
+
     def _dropped(self, peer: str, reason: str) -> None:
         metrics.LINK_DROPPED.labels(peer=peer, reason=reason).inc()
         if (skipped := self._drop_log.take()) is not None:
@@ -295,11 +311,37 @@ class LinkActor(Actor):
         if not self._up.get(peer, True):
             self._set_up(peer, True)
 
+    def _ping(self) -> None:
+        """The edge: a ping with its last round trip and its supervisor's operator stops of
+        this edge's actors (also sent before each answer to the core, so the core's view is
+        never older than an answer)."""
+        rtt_us = int(self._rtt_s.get(CORE, 0.0) * 1e6)  # the core shows it too
+        stops = self._stops_watch.stops()
+        if self._stops_watch.error is not None and (skipped := self._stops_log.take()) is not None:
+            self.log.warning(
+                "operator_stops_unreadable", error=self._stops_watch.error, suppressed=skipped
+            )
+        local = self.edge_control.local if self.edge_control is not None else set()
+        report = stops_report(None if self._stops_watch.error else stops, local)
+        ping = [PING, time.monotonic_ns().to_bytes(8, "big"), rtt_us.to_bytes(8, "big"), report]
+        send_nowait(self.tunnel, ping)  # unsent while the core is away: not a drop
+
+    def _on_stops_report(self, peer: str, raw: bytes) -> None:
+        """The core: an edge's operator stops (kept while its link is up, for the supervisor:
+        `heartbeat_info`); one that cannot be read is dropped and counted."""
+        try:
+            report = read_stops_report(raw)
+        except (ValueError, TypeError):
+            self._dropped(peer, "malformed")
+            return
+        if report is None:
+            self.edge_stops.pop(peer, None)
+        else:
+            self.edge_stops[peer] = report
+
     def _tick(self) -> None:
         if not self.is_core:  # the edge pings; the core answers and judges by what it hears
-            rtt_us = int(self._rtt_s.get(CORE, 0.0) * 1e6)  # the core shows it too
-            ping = [PING, time.monotonic_ns().to_bytes(8, "big"), rtt_us.to_bytes(8, "big")]
-            send_nowait(self.tunnel, ping)  # unsent while the core is away: not a drop
+            self._ping()
         now = time.monotonic()
         for peer in self.peers:
             heard = self._heard.get(peer)
@@ -351,10 +393,11 @@ class LinkActor(Actor):
             heard = self._heard.get(peer)
             silent = None if heard is None else round(time.monotonic() - heard, 3)
             self.log.warning("link_down", peer=peer, silent_s=silent)
+            self.edge_stops.pop(peer, None)  # not known until it reports again
 
     def heartbeat_info(self) -> dict[str, Any]:
         now = time.monotonic()
-        peers = {}
+        peers: dict[str, dict[str, Any]] = {}
         for peer in self.peers:
             heard = self._heard.get(peer)
             rtt = self._rtt_s.get(peer)
@@ -363,6 +406,9 @@ class LinkActor(Actor):
                 "rtt_ms": None if rtt is None else round(rtt * 1000, 3),
                 "heard_s_ago": None if heard is None else round(now - heard, 3),
             }
+            if self.is_core:  # an edge's operator stops (None: not known now)
+                stops = self.edge_stops.get(peer)
+                peers[peer]["stopped"] = None if stops is None else stops_as_data(stops)
         return {"host_group": self.group, "link": peers, "bridges": len(self.bridges)}
 
     def on_stop(self) -> None:

@@ -16,16 +16,22 @@ Size: the link holds at most one bridge per (local target, remote sender) pair `
 lets through, so `LinkTables.bridges` is exact (the core: one per venue on an edge, its
 connector -> the OMS; an edge: three per venue of its own, the OMS, risk and the heartbeat
 -> its connector), and every socket of the link process comes from the same tables
-(`LinkTables.sockets`). A process context holds `MAX_SOCKETS` (256): a placement that
-needs more (about 125 venues on edges for the core, 60 on one edge) is refused when the
-supervisor starts (`check_link_size`, exit 2) instead of the link failing at its 256th
-socket, restarted and failing again as the connectors keep sending.
+(`LinkTables.sockets`). A closed socket counts against the context until libzmq's reaper
+frees it, so a restart of the other host (every remote sender's epoch new: each of its
+bridges replaced in one burst) needs room for one peer's bridges twice (`headroom`). A
+process context holds `MAX_SOCKETS` (256): a placement that needs more (more than 82
+venues on edges for the core, more than 35 on one edge) is refused when the supervisor
+starts (`check_link_size`, exit 2) instead of the link failing at its 256th socket,
+restarted and failing again as the connectors keep sending. Should a bridge still not
+open (`zmq.ZMQError`), its message is dropped and counted (`open_failed`), never a crash.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+
+import zmq
 
 from protocol.exceptions import ConfigError
 from protocol.link_config import CORE, Placed, edge_groups
@@ -78,9 +84,15 @@ class LinkTables:
         return sum(len(a.senders) * len(a.targets) for a in self.allowed.values())
 
     @property
+    def headroom(self) -> int:
+        """Room for the bridges of one peer replaced at once (that host restarted: its
+        actors' new epochs) while the closed ones wait for the reaper."""
+        return max((len(a.senders) * len(a.targets) for a in self.allowed.values()), default=0)
+
+    @property
     def sockets(self) -> int:
-        """The most sockets the link process opens."""
-        return OWN_SOCKETS + len(self.exports) + self.bridges + len(self.connectors)
+        """The most sockets the link process holds at once."""
+        return OWN_SOCKETS + len(self.exports) + self.bridges + self.headroom + len(self.connectors)
 
 
 def link_tables(venues: Iterable[Placed], group: str) -> LinkTables:
@@ -142,7 +154,7 @@ class Bridges:
 
     def dealer_for(self, target: str, identity: bytes, origin: bytes) -> Socket | str:
         """The DEALER to send `identity`'s message to `target` through, or why it is dropped
-        ("stale_epoch", "bad_identity", "too_many")."""
+        ("stale_epoch", "bad_identity", "too_many", "open_failed": no socket for it now)."""
         parsed = split_identity(identity)
         if parsed is None:
             return "bad_identity"
@@ -158,7 +170,10 @@ class Bridges:
             self._drop(key)  # its incarnation is gone: a newer one speaks now
         if len(self._by_key) >= self._limit:
             return "too_many"
-        sock = self._open(target, identity)
+        try:
+            sock = self._open(target, identity)
+        except zmq.ZMQError:  # too many open files: the reaper is behind
+            return "open_failed"
         self._by_key[key] = _Bridge(sock, epoch, origin)
         self._by_sock[sock] = (target, identity, origin)
         return sock

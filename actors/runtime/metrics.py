@@ -281,7 +281,9 @@ LINK_RTT = Gauge(
 )
 LINK_DROPPED = Counter(
     "tradepulse_link_dropped",
-    "Messages the link dropped: peer unreachable or its queue full (hwm), stale epoch, not allowed",
+    "Messages the link dropped: peer unreachable or its queue full (hwm), stale epoch, not allowed"
+    " (an answer from an edge not asked), unexpected (an answer nobody waits for), malformed,"
+    " open_failed (no socket for a bridge)",
     ["peer", "reason"],
 )
 LINK_RECONNECTS = Counter(

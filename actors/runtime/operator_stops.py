@@ -37,17 +37,26 @@ class OperatorStop:
 
 def write_stops(path: Path, stops: dict[str, OperatorStop]) -> None:
     """Replace the file with `stops` (actor id -> stop); not fsynced: rebuilt every run."""
-    data = {
+    data = stops_as_data(stops)
+    write_atomic(path, json.dumps({"stops": data}, sort_keys=True).encode(), durable=False)
+
+
+def stops_as_data(stops: dict[str, OperatorStop]) -> dict[str, dict[str, object]]:
+    """actor id -> its stop as plain data (the file's "stops", an edge's report)."""
+    return {
         actor: {"reason": s.reason, "since": s.since, "venue": s.venue, "by": s.by}
         for actor, s in stops.items()
     }
-    write_atomic(path, json.dumps({"stops": data}, sort_keys=True).encode(), durable=False)
 
 
 def parse_stops(raw: bytes) -> dict[str, OperatorStop]:
     """The file's content; ValueError if it is not what `write_stops` writes."""
     obj = json.loads(raw)
-    stops = obj.get("stops") if isinstance(obj, dict) else None
+    return stops_from_data(obj.get("stops") if isinstance(obj, dict) else None)
+
+
+def stops_from_data(stops: object) -> dict[str, OperatorStop]:
+    """`stops_as_data`'s output back; ValueError (or TypeError) if it is something else."""
     if not isinstance(stops, dict):
         raise ValueError("no 'stops' object")
     out: dict[str, OperatorStop] = {}
@@ -72,29 +81,39 @@ class StopsWatcher:
         self.path = path
         self._stamp: tuple[int, int, int] | None = None
         self._venues: dict[str, OperatorStop] = {}
+        self._stops: dict[str, OperatorStop] = {}
         self.error: str | None = None  # why the last read failed (the caller logs it)
 
     def venues(self) -> dict[str, OperatorStop]:
         """venue -> the stop of its connector; an unreadable file (stat or content) is
         nothing stopped, with `error` set until a look succeeds."""
+        self._look()
+        return self._venues
+
+    def stops(self) -> dict[str, OperatorStop]:
+        """actor id -> its stop (an edge's link reports them to the core), as `venues`."""
+        self._look()
+        return self._stops
+
+    def _look(self) -> None:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
-            self._stamp, self._venues, self.error = None, {}, None
-            return self._venues
+            self._stamp, self._venues, self._stops, self.error = None, {}, {}, None
+            return
         except OSError as exc:  # nothing stopped (fail closed: a silent venue is an outage)
-            self._stamp, self._venues = None, {}  # re-read once it can be seen again
+            self._stamp, self._venues, self._stops = None, {}, {}  # re-read once seen again
             self.error = f"{type(exc).__name__}: {exc}"
-            return self._venues
+            return
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         if stamp == self._stamp:  # `error` is still that content's (None, or unparsable)
-            return self._venues
+            return
         self._stamp = stamp
         try:
             stops = parse_stops(self.path.read_bytes())
         except (OSError, ValueError, TypeError) as exc:
-            self.error, self._venues = f"{type(exc).__name__}: {exc}", {}
-            return self._venues
+            self.error, self._venues, self._stops = f"{type(exc).__name__}: {exc}", {}, {}
+            return
         self.error = None
+        self._stops = stops
         self._venues = {s.venue: s for s in stops.values() if s.venue}
-        return self._venues

@@ -25,8 +25,9 @@ connector for the kill-switch's mass cancel) is stamped `via="actor:<id>"`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import msgpack
@@ -35,6 +36,7 @@ import zmq
 
 from actors.link.remote_control import link_down
 from actors.runtime import metrics
+from actors.runtime.operator_stops import stops_from_data
 from actors.runtime.ratelog import LogBudget
 from actors.runtime.timers import Timers
 from actors.supervisor.audit import AuditLog, operator_from_peer
@@ -44,6 +46,7 @@ from actors.supervisor.restart_policy import LINK, ChildState, placed_elsewhere
 from actors.supervisor.sdnotify import SystemdNotify
 from protocol.codec import MAX_FRAME_BYTES, Sender, decode, encode
 from protocol.commands import Command, KillSwitch, OperatorId, Reload, acted_on
+from protocol.config import SystemConfig
 from protocol.exceptions import ProtocolError
 from protocol.link_config import CORE
 from protocol.messages import ControlReply, ControlRequest
@@ -51,6 +54,9 @@ from protocol.paths import audit_log_path
 from protocol.sockets import drain, send_nowait
 
 FORWARD_TIMEOUT_S = 30.0
+# a command across the link: inside the CLI's 10 s, outside the link's own wait
+# (`actors.link.remote_control.ANSWER_TIMEOUT_S`), so each side gives up after the one it waits for
+ACROSS_TIMEOUT_S = 8.0
 CONTROL_HWM = 1000  # replies queued for one operator connection; a CLI waits for one
 
 
@@ -69,6 +75,7 @@ class ControlPlane:
         self._timers = timers
         self._log = log
         self._pending: dict[str, _Pending] = {}  # forwarded id -> who asked
+        self._crossing: dict[str, int] = {}  # an edge's actor -> its commands on their way
         self._bad_log, self._failed_log, self._dropped_log = LogBudget(), LogBudget(), LogBudget()
         self.audit = AuditLog(audit_log_path(host.state_path), log)
         self.reloader = Reloader(host, timers, log)
@@ -174,6 +181,9 @@ class ControlPlane:
         here = self._host.overrides.get("host_group") or CORE
         group = None if actor is None else placed_elsewhere(self._host.cfg, here, actor)
         if actor is not None and group is not None:
+            if here != CORE:  # only the core's link sends commands across
+                reason = f"{actor} runs on host group {group}: give the command to its supervisor"
+                return ControlReply(status="error", reason=reason)
             return self._across(unit, actor, group, req, identity, msg_id)
         route = unit.target(command)
         if route is not None and self._host.actor_state(route) is ChildState.RUNNING:
@@ -202,14 +212,45 @@ class ControlPlane:
         if isinstance(command, ControlReply):
             return command  # refused here
 
+        self._crossing[actor] = self._crossing.get(actor, 0) + 1
+
         def after(reply: ControlReply) -> None:
+            if (left := self._crossing.pop(actor, 1) - 1) > 0:
+                self._crossing[actor] = left
             unit.after_across(command, self._host, reply)
 
         sent = ControlRequest(command=command, operator=req.operator)
         return self._forward(
-            LINK, sent, identity, msg_id, after=after,
+            LINK, req, identity, msg_id, send=sent, after=after, timeout_s=ACROSS_TIMEOUT_S,
             fallback=lambda exc: link_down(actor, group, f"the link actor is unreachable ({exc})"),
         )  # fmt: skip
+
+    def on_heartbeat(self, actor: str, info: Mapping[str, Any]) -> None:
+        """An actor's heartbeat info: the link's, on the core, aligns the stops (below)."""
+        if actor == LINK and (self._host.overrides.get("host_group") or CORE) == CORE:
+            self.on_link_info(info)
+
+    def on_link_info(self, info: Mapping[str, Any]) -> None:
+        """The core: each edge's operator stops of its own actors, as the link reports them
+        while that edge's link is up (`heartbeat_info`). The edge is the source of truth for
+        its actors: this host's records follow (after a restart of either side, a `start`
+        given on the edge), except for an actor a command is on its way for."""
+        links = info.get("link")
+        if not isinstance(links, dict):
+            return
+        for group, peer in links.items():
+            if not isinstance(peer, dict) or peer.get("state") != "up":
+                continue
+            if (data := peer.get("stopped")) is None:
+                continue  # not known now: the records stay as they are
+            try:
+                reported = stops_from_data(data)
+            except (ValueError, TypeError):
+                continue
+            there = partial(_placed_on, self._host.cfg, str(group))
+            self._host.operator_stops.align_elsewhere(
+                str(group), reported, there, busy=self._crossing.keys()
+            )
 
     def _forward(
         self,
@@ -221,6 +262,7 @@ class ControlPlane:
         send: ControlRequest | None = None,
         after: Callable[[ControlReply], None] | None = None,
         fallback: Callable[[zmq.ZMQError], ControlReply] | None = None,
+        timeout_s: float | None = None,
     ) -> ControlReply | None:
         """Forward to the running actor; if it cannot be reached (its queue is full: it is
         frozen or not reading), the supervisor does it the way it does while that actor is
@@ -242,7 +284,8 @@ class ControlPlane:
                 after(reply)
             return reply
         self._pending[forwarded_id] = _Pending(req, identity, msg_id, after)
-        self._timers.call_later(FORWARD_TIMEOUT_S, lambda: self._expire(forwarded_id, target, req))
+        wait_s = FORWARD_TIMEOUT_S if timeout_s is None else timeout_s
+        self._timers.call_later(wait_s, lambda: self._expire(forwarded_id, target, req))
         return None
 
     def _expire(self, forwarded_id: str, target: str, req: ControlRequest) -> None:
@@ -293,6 +336,10 @@ class _Pending:
     identity: list[bytes]
     msg_id: str
     after: Callable[[ControlReply], None] | None = None  # sees the reply first
+
+
+def _placed_on(cfg: SystemConfig, group: str, actor: str) -> bool:
+    return placed_elsewhere(cfg, CORE, actor) == group
 
 
 def _peer_address(frame: zmq.Frame) -> str | None:

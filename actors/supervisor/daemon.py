@@ -284,6 +284,7 @@ class Supervisor:
         now = time.monotonic()
         if isinstance(body, ActorHeartbeat):
             child.heard(now, body.loop_lag_s, body.info)
+            self.control.on_heartbeat(child.id, body.info)  # the link's: the edges' stops
             return
         child.heard(now)
         if isinstance(body, Ready):

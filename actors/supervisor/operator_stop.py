@@ -14,13 +14,17 @@ even when the stops file cannot be written (logged `operator_stops_write_failed`
 Decisions (docs/runbook.md): risk and the OMS are critical, a stop of either is refused
 (`tradepulse shutdown` stops the whole system); stops are not persisted across a
 supervisor restart: a fresh `run` starts everything (the file is removed at start).
+
+Across hosts, an edge's supervisor holds the stops of its own actors (and forgets them when
+it restarts, as on one host); the core keeps a record of them for its OMS and heartbeat
+(`hold_elsewhere`), which follows the edge's report (`align_elsewhere`) while the link is up.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +146,31 @@ class OperatorStops:
         self._stops = rest
         self._log.warning("actor_start_requested", child=actor, why="across", by=None)
 
+    def align_elsewhere(
+        self,
+        group: str,
+        reported: Mapping[str, OperatorStop],
+        placed_there: Callable[[str], bool],
+        busy: Collection[str] = (),
+    ) -> None:
+        """The core: host group `group` reported the operator stops of its actors (its link,
+        while up; `placed_there`: is an actor that group's); this host's records follow, as
+        `hold_elsewhere` / `follow_elsewhere` do (an actor in `busy` has a command on its way
+        there: its answer settles it)."""
+        hold, drop = realign(self._stops, reported, placed_there, busy)
+        if not hold and not drop:
+            return
+        rest = {a: s for a, s in self._stops.items() if a not in drop} | hold
+        try:
+            write_stops(self._path, rest)
+        except OSError as exc:
+            self._log.error("operator_stops_write_failed", path=str(self._path), error=str(exc))
+            return
+        self._stops = rest
+        self._log.warning(
+            "operator_stops_aligned", host_group=group, held=sorted(hold), dropped=sorted(drop)
+        )
+
     def venues(self, board: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """The venue board as status shows it: a stopped connector's venue is "stopped"
         (not DOWN, not an outage), with the operator's reason."""
@@ -150,6 +179,21 @@ class OperatorStops:
             if stop.venue is not None and stop.venue in out:
                 out[stop.venue] = {**out[stop.venue], "state": "stopped", "detail": stop.describe()}
         return out
+
+
+def realign(
+    held: Mapping[str, OperatorStop],
+    reported: Mapping[str, OperatorStop],
+    placed_there: Callable[[str], bool],
+    busy: Collection[str],
+) -> tuple[dict[str, OperatorStop], set[str]]:
+    """(the stops to record here, the actors whose record goes): another host group's
+    actors (`placed_there`) follow its report, except those in `busy`."""
+    hold = {
+        a: s for a, s in reported.items() if placed_there(a) and a not in held and a not in busy
+    }
+    drop = {a for a in held if placed_there(a) and a not in reported and a not in busy}
+    return hold, drop
 
 
 def _connector_venue(child: Child) -> str | None:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from actors.connector.fix.store import read_numbers
+from actors.runtime.operator_stops import parse_stops
 from actors.supervisor.sdnotify import status_line
 from protocol import paths
 from protocol.client import IntakePaused
@@ -74,7 +75,7 @@ def test_stop_fix_seq_start_and_restart_of_an_edge_connector_from_the_core(
         up = "ready: 1/1 venues up (1 on an edge, link edge-a up), intake open"
         eventually(lambda: status_line(core.status(), ready=True) == up, 10.0)
         on_edge = "ready: 1/1 venues up (host group edge-a, link core up)"
-        assert status_line(edge.status(), ready=True) == on_edge
+        eventually(lambda: status_line(edge.status(), ready=True) == on_edge, 10.0)
         oms_open = lambda: core.actor("oms")["info"].get("open_at_venue", {}).get(VENUE)  # noqa: E731
         eventually(lambda: oms_open() == 1, 10.0)
         refused = _cli(core, "stop", CONNECTOR, "--reason", "maint", code=1)
@@ -109,6 +110,9 @@ def test_stop_fix_seq_start_and_restart_of_an_edge_connector_from_the_core(
         assert edge.actor(CONNECTOR)["epoch"] > epoch
         _edge_audit(edge, "start", since)
         eventually(lambda: core.status()["venues"][VENUE]["state"] != "stopped", 5.0)
+        # the core's actors poll the stops file (the OMS's push every 0.1 s): an order sent
+        # within that of the start would be dropped as stopped, so wait for them to see it
+        eventually(lambda: VENUE not in core.actor("heartbeat")["info"]["stopped_venues"], 10.0)
         submit_when_open(c, VENUE, qty="2", price=None, client_order_id="mkt-1")
         assert c.wait_for_status("mkt-1", {OrderStatus.FILLED}).cum_qty == Decimal(2)
 
@@ -126,6 +130,9 @@ def test_stop_fix_seq_start_and_restart_of_an_edge_connector_from_the_core(
     assert "Traceback" not in out.stderr
     stop = core.control("stop", actor=CONNECTOR, force=True)
     assert stop.status == "error" and stop.data["unreachable"]["host_group"] == EDGE
-    assert core.status()["venues"][VENUE]["state"] != "stopped"  # recorded, then dropped
+    row = core.status()["venues"][VENUE]  # recorded, then dropped: the link's state shown
+    assert row["state"] == "remote (link down)" and row["host_group"] == EDGE, row
+    stops_file = paths.operator_stops_path(core.runtime_dir)  # what its OMS and heartbeat read
+    assert CONNECTOR not in parse_stops(stops_file.read_bytes())
     down = "ready: 0/1 venues up (1 on an edge, link edge-a down), intake open"
     assert status_line(core.status(), ready=True) == down

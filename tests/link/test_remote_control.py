@@ -4,14 +4,27 @@ core answers the control plane with it, or says the edge did not answer."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, cast
 
+import structlog
 import zmq
+from structlog.testing import capture_logs
 
-from actors.link.remote_control import CONTROL, CONTROL_REPLY, CoreControl, EdgeControl
+import supervisor
+from actors.link.remote_control import (
+    ANSWER_TIMEOUT_S,
+    CONTROL,
+    CONTROL_REPLY,
+    EDGE_BUDGET_S,
+    CoreControl,
+    EdgeControl,
+)
+from actors.supervisor import control_plane
 from protocol.codec import Envelope, Sender, decode, encode
 from protocol.commands import FixSeq, KillSwitch, OperatorId, Restart, Stop
+from protocol.domain import MAX_REASON_CHARS
 from protocol.messages import ControlReply, ControlRequest
 from protocol.sockets import Socket
 
@@ -20,12 +33,19 @@ class _Host:
     def __init__(self, name: str) -> None:
         self.sender = Sender(name, 1)
         self.later: list[Callable[[], None]] = []
+        self.drops: list[tuple[str, str]] = []
+        self.delays: list[float] = []
+        self.log = structlog.get_logger()
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
+        self.delays.append(delay_s)
         self.later.append(fn)
 
     def decode_or_count(self, frames: list[bytes], source: str) -> Envelope | None:
         return decode(frames)
+
+    def dropped(self, peer: str, reason: str) -> None:
+        self.drops.append((peer, reason))
 
 
 def test_core_forwards_and_relays_the_answer_or_a_timeout() -> None:
@@ -39,7 +59,7 @@ def test_core_forwards_and_relays_the_answer_or_a_timeout() -> None:
     request = decode(frames[2:])
     assert isinstance(request.body, ControlRequest) and request.body.operator == who
     reply = Sender("edge", 2).envelope(ControlReply(status="ok", reason="restarting"))
-    core.on_answer([frames[1], *encode(reply)])
+    core.on_answer("edge-a", [frames[1], *encode(reply)])
     assert [a.reason for a in answers] == ["restarting"]
     core.forward("edge-a", Restart(actor="connector.simA"), who, answers.append)
     host.later[-1]()  # no answer in time
@@ -109,3 +129,108 @@ def test_edge_takes_only_the_across_commands_of_its_own_actors() -> None:
         dealer.close(0)
         sup.close(0)
         ctx.term()
+
+
+def test_core_takes_an_answer_only_from_the_edge_asked_and_only_what_an_edge_may_say() -> None:
+    """An answer to a command sent to edge-a that comes from edge-b is dropped and counted
+    (ids are guessable); an edge's answer cannot mark itself unreachable (the CLI's exit 3
+    and the core's stop record are the core's to decide) and its `stopped` must be a bool;
+    the right edge's answer then goes through."""
+    host, sent = _Host("link"), []
+    core = CoreControl(host, lambda group, frames: sent.append((group, frames)) or True)
+    answers: list[ControlReply] = []
+    core.forward("edge-a", Stop(actor="connector.simA", force=True), None, answers.append)
+    msg_id = sent[0][1][1]
+
+    def answer(data: dict[str, Any]) -> list[bytes]:
+        reply = ControlReply(status="ok", reason="stopping", data=data)
+        return [msg_id, *encode(Sender("edge", 2).envelope(reply))]
+
+    core.on_answer("edge-b", answer({"stopped": False}))
+    core.on_answer("edge-a", answer({"stopped": "yes"}))
+    core.on_answer("edge-b", [b"link:9:9:9", *answer({})[1:]])
+    assert answers == []
+    assert host.drops == [
+        ("edge-b", "not_allowed"),
+        ("edge-a", "malformed"),
+        ("edge-b", "unexpected"),
+    ]
+    core.on_answer("edge-a", answer({"stopped": True, "unreachable": {"host_group": "x"}}))
+    assert [a.data for a in answers] == [{"stopped": True}]
+    core.on_answer("edge-a", answer({"stopped": False}))  # answered already
+    assert len(answers) == 1 and host.drops[-1] == ("edge-a", "unexpected")
+
+
+def test_timeouts_nest_each_inside_the_one_that_waits_for_it() -> None:
+    """The edge gives up first (the deadline it is sent), then the core's link, then the
+    core's control plane, then the CLI: no side answers "no answer" while the one it waits
+    for may still act."""
+    cli_default = supervisor.build_parser().parse_args(["status"]).timeout_s
+    assert EDGE_BUDGET_S < ANSWER_TIMEOUT_S < control_plane.ACROSS_TIMEOUT_S < cli_default
+
+
+def test_a_command_carries_a_deadline_and_the_edge_refuses_it_once_expired() -> None:
+    """The core sends each command with a deadline (wall clock, EDGE_BUDGET_S ahead); the
+    edge refuses one past it (logged `control_expired`, answered `expired`: the core has
+    given up on it) and waits for its supervisor no longer than what is left."""
+    host, sent = _Host("link"), []
+    core = CoreControl(host, lambda group, frames: sent.append((group, frames)) or True)
+    before = time.time_ns()
+    core.forward("edge-a", Stop(actor="connector.simA", force=True), None, lambda r: None)
+    request = decode(sent[0][1][2:]).body
+    assert isinstance(request, ControlRequest) and request.deadline_ns is not None
+    assert 0 < request.deadline_ns - before <= EDGE_BUDGET_S * 1e9 + 1e9
+    assert host.delays == [ANSWER_TIMEOUT_S]
+
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    sup = ctx.socket(zmq.ROUTER)
+    port = sup.bind_to_random_port("tcp://127.0.0.1")
+    dealer = ctx.socket(zmq.DEALER)
+    dealer.connect(f"tcp://127.0.0.1:{port}")
+    back: list[list[bytes]] = []
+    edge_host = _Host("link")
+    edge = EdgeControl(
+        edge_host, cast(Socket, dealer), {"connector.simA"}, lambda f: back.append(f) or True
+    )
+    late = ControlRequest(
+        command=Stop(actor="connector.simA"), deadline_ns=time.time_ns() - 2 * 10**9
+    )
+    try:
+        with capture_logs() as logs:
+            edge.on_command([b"c1", *encode(Sender("link", 9).envelope(late))])
+        [(kind, core_id, *frames)] = back
+        answer = decode(frames).body
+        assert isinstance(answer, ControlReply) and answer.data == {"expired": True}
+        assert "expired" in answer.reason and answer.status == "error"
+        assert [e["event"] for e in logs] == ["control_expired"] and logs[0]["late_s"] >= 2
+        assert not sup.poll(50)  # the supervisor never saw it
+        fresh = late.model_copy(update={"deadline_ns": time.time_ns() + 3 * 10**9})
+        edge.on_command([b"c2", *encode(Sender("link", 9).envelope(fresh))])
+        assert sup.poll(5000)
+        assert 0 < edge_host.delays[-1] <= 3.0  # what is left, not EDGE_BUDGET_S
+    finally:
+        ctx.destroy(linger=0)
+
+
+def test_a_long_reason_is_cut_but_keeps_who_sent_it_from_the_core() -> None:
+    """A reason of the longest length the core takes reaches the edge's supervisor within
+    the limit, cut before the core operator's name, never the name."""
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    sup = ctx.socket(zmq.ROUTER)
+    port = sup.bind_to_random_port("tcp://127.0.0.1")
+    dealer = ctx.socket(zmq.DEALER)
+    dealer.connect(f"tcp://127.0.0.1:{port}")
+    try:
+        edge = EdgeControl(_Host("link"), cast(Socket, dealer), {"connector.simA"}, lambda f: True)
+        who = OperatorId(uid=1000, user="mallory")
+        stop = Stop(actor="connector.simA", reason="x" * MAX_REASON_CHARS, force=True)
+        env = Sender("link", 1).envelope(ControlRequest(command=stop, operator=who))
+        edge.on_command([b"c1", *encode(env)])
+        assert sup.poll(5000)
+        body = decode(sup.recv_multipart()[1:]).body
+        assert isinstance(body, ControlRequest) and isinstance(body.command, Stop)
+        reason = body.command.reason
+        assert reason.endswith(" (from the core operator mallory)") and reason.startswith("xxx")
+        assert len(reason) == MAX_REASON_CHARS
+    finally:
+        ctx.destroy(linger=0)

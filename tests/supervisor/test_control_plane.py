@@ -6,6 +6,7 @@ table."""
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import zmq
 from structlog.testing import capture_logs
 
 import supervisor
+from actors.link.remote_control import link_down
 from actors.risk import killswitch
 from actors.runtime.timers import Timers
 from actors.supervisor import control_plane
@@ -31,6 +33,7 @@ from protocol import commands as wire
 from protocol.codec import Sender, decode, encode
 from protocol.config import parse_config
 from protocol.messages import ControlReply, ControlRequest, Message
+from protocol.paths import audit_log_path
 from tests.helpers import REPO_ROOT
 
 RUNNING, BACKOFF = ChildState.RUNNING, ChildState.BACKOFF
@@ -513,3 +516,156 @@ def test_a_restart_from_a_supervised_actors_process_is_recorded_as_that_actor(
     records = rig.plane.audit.path.read_text().splitlines()
     assert '"via":"actor:risk"' in records[0] and '"via":"control"' in records[1]
     assert wire.OperatorId(pid=4321, via="actor:risk").describe() == "actor risk (pid 4321)"
+
+
+def _edge_stop_recorded(rig: Rig, stops: _EdgeStops) -> None:
+    rig.host.states["link"] = RUNNING
+    rig.host.infos = {"oms": {"open_at_venue": {}}}
+    rig.send(ControlRequest(command=wire.Stop(actor="connector.simA", reason="maint")))
+    stopped = ControlReply(status="ok", reason="stopping", data={"stopped": True})
+    rig.plane.on_actor_reply(f"forwarded-{len(rig.host.forwarded)}", stopped)
+    assert rig.reply() == stopped and "connector.simA" in stops.held_elsewhere
+
+
+def test_a_start_or_restart_that_never_reached_the_edge_keeps_the_cores_stop_record(
+    rig: Rig,
+) -> None:
+    """A `start` or `restart` of a stopped edge connector that was not sent (the link down,
+    or its queue full: `link_down`, exit 3) or that the edge did not answer leaves the
+    connector stopped over there, so the core keeps its record (its OMS goes on refusing
+    the venue's orders, its heartbeat counts no outage); an answer `stopped: false` drops
+    it."""
+    stops = _on_an_edge(rig)
+    not_sent = [
+        link_down("connector.simA", "edge-a", "the link to edge-a is down (silent 3.0 s)"),
+        link_down("connector.simA", "edge-a", "the link to edge-a did not take it"),
+        ControlReply(status="error", reason="host group edge-a did not answer"),
+    ]
+    for command in (wire.Start(actor="connector.simA"), wire.Restart(actor="connector.simA")):
+        for answer in not_sent:
+            _edge_stop_recorded(rig, stops)
+            rig.send(ControlRequest(command=command))
+            rig.plane.on_actor_reply(f"forwarded-{len(rig.host.forwarded)}", answer)
+            assert rig.reply() == answer
+            assert "connector.simA" in stops.held_elsewhere, (command, answer.reason)
+        rig.send(ControlRequest(command=command))
+        started = ControlReply(status="ok", reason="starting", data={"stopped": False})
+        rig.plane.on_actor_reply(f"forwarded-{len(rig.host.forwarded)}", started)
+        assert rig.reply() == started and stops.held_elsewhere == {}
+
+
+def test_a_stop_the_edge_did_not_answer_stopped_is_not_kept_at_the_core(rig: Rig) -> None:
+    """The core keeps its record of an edge connector's stop only when the edge answers
+    `stopped: true`: an edge whose link cannot reach its supervisor, one that does not take
+    the command, one that does not answer, or the link actor's silence drop it."""
+    stops = _on_an_edge(rig)
+    rig.host.states["link"] = RUNNING
+    rig.host.infos = {"oms": {"open_at_venue": {}}}
+    for answer in (
+        ControlReply(status="error", reason="supervisor unreachable"),
+        ControlReply(status="error", reason="stop connector.simA is not taken across the link"),
+        ControlReply(status="error", reason="host group edge-a did not answer"),
+        ControlReply(status="error", reason="link did not answer in time"),
+        ControlReply(status="ok", reason="odd", data={"stopped": "yes"}),
+    ):
+        rig.send(ControlRequest(command=wire.Stop(actor="connector.simA", reason="m")))
+        assert "connector.simA" in stops.held_elsewhere  # recorded before it is sent
+        rig.plane.on_actor_reply(f"forwarded-{len(rig.host.forwarded)}", answer)
+        assert rig.reply() == answer
+        assert stops.held_elsewhere == {}, answer.reason
+    _edge_stop_recorded(rig, stops)  # stopped: true keeps it
+
+
+def test_a_command_across_expires_before_the_cli_gives_up(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command for an edge's actor is answered at ACROSS_TIMEOUT_S (inside the CLI's
+    10 s), not at the 30 s of a command for a local actor."""
+    _on_an_edge(rig)
+    rig.host.states["link"] = RUNNING
+    monkeypatch.setattr(control_plane, "ACROSS_TIMEOUT_S", 0.0)
+    rig.send(ControlRequest(command=wire.Restart(actor="connector.simA")))
+    rig.timers.run_due()
+    reply = rig.reply()
+    assert reply is not None and reply.reason == "link did not answer in time"
+
+
+def test_the_core_audits_a_stop_across_as_the_operator_gave_it(rig: Rig, tmp_path: Path) -> None:
+    """The edge is sent the stop with force (the core counted the open orders), but the
+    core's audit records what the operator asked: no --force."""
+    stops = _on_an_edge(rig)
+    _edge_stop_recorded(rig, stops)
+    [(_, sent)] = rig.host.forwarded
+    assert isinstance(sent.command, wire.Stop) and sent.command.force is True
+    lines = [json.loads(x) for x in audit_log_path(tmp_path).read_text().splitlines()]
+    [stop] = [x for x in lines if x.get("command") == "stop"]
+    assert stop["args"]["force"] is False and stop["result"] == "ok", stop
+
+
+def test_on_an_edge_a_command_for_another_groups_actor_is_answered_where_it_runs(
+    rig: Rig,
+) -> None:
+    """Only the core sends commands across: an edge's supervisor asked to stop the core's
+    connector answers in one line where it runs, records nothing and forwards nothing
+    (before, it recorded the stop and sent it to its own link, which refused it)."""
+    stops = _on_an_edge(rig)  # simA on edge-a, simB on the core
+    rig.host.overrides["host_group"] = "edge-a"
+    rig.host.states["link"] = RUNNING
+    for command in (
+        wire.Stop(actor="connector.simB", reason="m", force=True),
+        wire.Start(actor="connector.simB"),
+        wire.Restart(actor="connector.simB"),
+    ):
+        reply = rig.ask(command)
+        assert reply.status == "error"
+        assert reply.reason == (
+            "connector.simB runs on host group core: give the command to its supervisor"
+        )
+    assert stops.held_elsewhere == {} and rig.host.forwarded == []
+
+
+class _AligningStops(_EdgeStops):
+    def __init__(self) -> None:
+        super().__init__()
+        self.aligned: list[tuple[str, set[str], set[str], set[str]]] = []
+
+    def align_elsewhere(
+        self, group: str, reported: dict[str, Any], placed_there: Any, busy: Any = ()
+    ) -> None:
+        actors = {"connector.simA", "connector.simB", "venuesim.simA"}
+        there = {a for a in actors if placed_there(a)}
+        self.aligned.append((group, set(reported), there, set(busy)))
+
+
+def test_the_cores_stop_records_follow_the_links_report_of_each_edge(rig: Rig) -> None:
+    """The core's link heartbeat carries each edge's reported stops: the supervisor aligns
+    its records with those of an edge whose link is up and whose report is known (only that
+    edge's actors; a command on its way leaves its actor alone); not on an edge, not from
+    another actor, not while a link is down."""
+    _on_an_edge(rig)
+    stops = _AligningStops()
+    rig.host.operator_stops = stops  # type: ignore[assignment]
+    rig.host.states["link"] = RUNNING
+    stop = {"reason": "m", "since": 1.0, "venue": "simA", "by": None}
+    info = {
+        "link": {
+            "edge-a": {"state": "up", "stopped": {"connector.simA": stop}},
+            "edge-b": {"state": "down", "stopped": None},
+        }
+    }
+    rig.plane.on_heartbeat("oms", info)
+    assert stops.aligned == []
+    rig.plane.on_heartbeat("link", info)
+    assert stops.aligned == [
+        ("edge-a", {"connector.simA"}, {"connector.simA", "venuesim.simA"}, set())
+    ]
+    rig.send(ControlRequest(command=wire.Start(actor="connector.simA")))  # on its way
+    rig.plane.on_heartbeat("link", info)
+    assert stops.aligned[-1][3] == {"connector.simA"}
+    rig.plane.on_actor_reply("forwarded-1", ControlReply(status="ok", data={"stopped": False}))
+    assert rig.reply() is not None
+    rig.plane.on_heartbeat("link", info)
+    assert stops.aligned[-1][3] == set()
+    rig.host.overrides["host_group"] = "edge-a"
+    rig.plane.on_heartbeat("link", info)
+    assert len(stops.aligned) == 3

@@ -13,7 +13,7 @@ from unittest import mock
 import structlog
 import structlog.testing
 
-from actors.runtime.operator_stops import StopsWatcher, parse_stops
+from actors.runtime.operator_stops import OperatorStop, StopsWatcher, parse_stops
 from actors.supervisor.child import Child, ExitAction
 from actors.supervisor.commands.restart import Restart
 from actors.supervisor.commands.status import format_status
@@ -292,3 +292,34 @@ def test_an_edge_refuses_a_stop_of_its_connector_without_force_the_core_counts(
     refused = stop_refusal(child, children, force=False)
     assert refused is not None and "counted by the core's OMS" in refused
     assert stop_refusal(child, children, force=True) is None
+
+
+def test_the_cores_records_of_an_edges_stops_follow_that_edges_report(tmp_path: Path) -> None:
+    """`align_elsewhere`: the stops edge-a reports are recorded at the core (file and venue
+    row) and the ones it no longer reports go; another group's actors, local actors and an
+    actor with a command on its way (`busy`) are left as they are."""
+    rig = _Rig(tmp_path)
+    edge_a = {"connector.lse", "connector.xetra"}.__contains__
+    rig.stops.stop("connector.simB", "local")
+    assert rig.stops.hold_elsewhere("connector.cme", "cme", "theirs", None) is None  # edge-b
+    assert rig.stops.hold_elsewhere("connector.xetra", "xetra", "old", None) is None
+    lse = OperatorStop("connector.lse", "maint (from the core)", 1.0, "lse", "ops (uid 1)")
+    with structlog.testing.capture_logs() as logs:
+        rig.stops.align_elsewhere("edge-a", {"connector.lse": lse}, edge_a)
+    assert [e for e in logs if e["event"] == "operator_stops_aligned"] == [
+        {
+            "event": "operator_stops_aligned",
+            "log_level": "warning",
+            "host_group": "edge-a",
+            "held": ["connector.lse"],
+            "dropped": ["connector.xetra"],
+        }
+    ]
+    on_disk = parse_stops(rig.path.read_bytes())
+    assert set(on_disk) == {"connector.simB", "connector.cme", "connector.lse"}
+    assert on_disk["connector.lse"] == lse
+    assert rig.stops.venues({"lse": {"state": "remote (link up)"}})["lse"]["state"] == "stopped"
+    rig.stops.align_elsewhere("edge-a", {}, edge_a, busy={"connector.lse"})
+    assert rig.stops.held("connector.lse") == lse  # its command's answer settles it
+    rig.stops.align_elsewhere("edge-a", {}, edge_a)
+    assert set(parse_stops(rig.path.read_bytes())) == {"connector.simB", "connector.cme"}

@@ -13,14 +13,15 @@ A venue's connector or simulator placed on an edge, stopped or started from the 
 edge's supervisor does it (`actors.link.remote_control`); the core first counts the venue's
 open orders (its OMS does) and records the stop for its own OMS and heartbeat, and drops
 that record when the edge answers that the actor is not stopped (a refusal, a `start`).
-The reply's `data.stopped` says whether the actor is stopped now.
+The reply's `data.stopped` says whether the actor is stopped now. The edge is the source
+of truth: its link reports its stops with each ping, and the core's records follow them
+while the link is up (`ControlPlane.on_link_info`: after a restart of either side).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from actors.link.remote_control import UNREACHABLE
 from actors.supervisor.commands.base import ControlCommand, ControlHost
 from actors.supervisor.stop_guard import open_orders_refusal
 from protocol import commands as wire
@@ -77,7 +78,12 @@ class Stop(ControlCommand[wire.Stop]):
         return command.model_copy(update={"force": True})
 
     def after_across(self, command: wire.Stop, host: ControlHost, reply: ControlReply) -> None:
-        follow_across(command.actor, host, reply)
+        """The core keeps its record only when the edge answers that the actor is stopped;
+        any other answer (refused, not taken, not sent, no answer in time) drops it, and
+        the edge's next report (`ControlPlane.on_link_info`) brings it back if the edge
+        did stop it after all."""
+        if reply.data.get("stopped") is not True:
+            host.operator_stops.follow_elsewhere(command.actor)
 
     def format(self, reply: ControlReply) -> str:
         return brief(reply)
@@ -119,9 +125,10 @@ def _reply(ok: bool, text: str, host: ControlHost, actor: str) -> ControlReply:
 
 
 def follow_across(actor: str, host: ControlHost, reply: ControlReply) -> None:
-    """The core's record of a stop of an edge's actor follows the edge's answer: gone when
-    the edge says the actor is not stopped, or when the command never got there."""
-    if reply.data.get("stopped") is False or UNREACHABLE in reply.data:
+    """After a `start` or `restart` of an edge's actor: the core's record of its stop goes
+    only when the edge answers that the actor is not stopped; a command that never got there
+    (the link down, its queue full) leaves the actor as it was, stopped."""
+    if reply.data.get("stopped") is False:
         host.operator_stops.follow_elsewhere(actor)
 
 
