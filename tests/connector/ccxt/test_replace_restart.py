@@ -11,6 +11,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import ccxt
 import pytest
 
 from actors.connector.ccxt.flows import Flows
@@ -112,3 +113,40 @@ def test_replace_cut_by_a_restart_is_refused_when_the_new_order_never_arrived(
     ], kinds
     assert ("c1.r1", "replaced") not in kinds, kinds
     assert IntentLog(tmp_path).live == {}
+
+
+def test_replace_whose_new_order_is_not_known_waits_for_the_poll(tmp_path: Path) -> None:
+    """The new order's answer is lost and its lookups fail too (not known whether it was
+    placed): the old order's cancel is not reported as the order's end (the new order may
+    rest); the next poll finds the new order and reports "replaced"."""
+    created = rest_order(orderId=29, clientOrderId="c1.r1", price="49000.00000000")
+    ex = _Exchange(rest_order(status="CANCELED"), ccxt.RequestTimeout("no answer in 5.0 s"))
+    lookups_fail = [True]
+
+    async def fetch(_id: Any, _symbol: str, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("origClientOrderId") != "c1.r1":
+            return ex.cancelled
+        if lookups_fail[0]:
+            raise ccxt.RequestTimeout("no answer in 5.0 s")
+        return created
+
+    ex.fetch_order = fetch  # type: ignore[method-assign]
+    flows, intents = _flows(tmp_path, ex)
+    old = Intent(cl_ord_id="c1", symbol="BTC/USDT", side="BUY", qty="0.1")
+    intents.add(old)
+    flows.tracker.live["c1"] = Live(old)
+    request = ReplaceOnVenue(
+        cl_ord_id="c1.r1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY,
+        qty=D("0.1"), order_type=OrdType.LIMIT, price=D("49000"),
+    )  # fmt: skip
+    asyncio.run(flows.replace(request))
+    first = [(r.cl_ord_id, r.kind) for r in flows.tracker.take()]
+    assert ("c1", "cancelled") not in first, first
+    assert "c1.r1" in flows.tracker.unsettled
+    lookups_fail[0] = False
+    asyncio.run(flows.poll_live())
+    later = [(r.cl_ord_id, r.kind) for r in flows.tracker.take()]
+    intents.close()
+    assert ("c1.r1", "replaced") in later, later
+    assert ("c1", "cancelled") not in later, later
+    assert set(flows.tracker.live) == {"c1.r1"}
