@@ -661,3 +661,25 @@ def test_an_order_the_venue_refused_unread_ends_rejected_and_is_not_asked_about(
     assert order is not None and order.status == S.REJECTED
     assert book.apply_exec(report, 6).kind == "duplicate"
     assert status_query_orders(book.orders(V), []) == []
+
+
+def test_open_venue_order_under_a_replace_id_of_a_cancelled_order_is_escalated() -> None:
+    """The ccxt replace cut off by a connector restart (chaos k1-1-1119): the old order's
+    cancel ended the order CANCELLED in PENDING_REPLACE while the replace's new order
+    rests at the venue under the replace's ClOrdID. Reconciliation matches that open
+    venue order to the order by its replace ClOrdID and escalates `terminal_mismatch`
+    (an operator decides; nothing is overwritten), every pass until it is resolved."""
+    book = OrderBook()
+    _local(book, "accepted")
+    cl = base_cl_ord_id("o1")
+    book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(12)), 4)
+    book.apply_exec(_exec("cancelled", cl, "C-o1"), 5)
+    order = book.get("o1")
+    assert order is not None and order.status == S.CANCELLED
+    venue_view = [_vo(cl=f"{cl}.r1", qty="12")]
+    for now_s in (10.0, 20.0):
+        plan = plan_reconciliation(V, book.orders(V), venue_view, {}, set(), now_s=now_s)
+        assert [(type(a), getattr(a, "reason", "")) for a in plan.actions] == [
+            (Escalate, "terminal_mismatch")
+        ], plan.format_dry_run()
+        assert plan.changes == ()

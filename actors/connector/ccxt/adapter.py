@@ -38,7 +38,11 @@ Promises, and how each is kept:
   order's CANCELED is the replace, not a cancel). A new order whose answer was lost is
   looked up by client id; a cancel that fails because the order is done is a
   `cancel_rejected`, one whose answer was lost is sent again (never confirmed: the
-  order's state, then `cancel_rejected`).
+  order's state, then `cancel_rejected`). The old order's intent stays live until the
+  replace's outcome is queued, so a replace whose outcome is not known (the new order's
+  answer lost, the connector killed with the new order sent) is settled by the poll, also
+  after a restart (`Flows.settle_replace`): the new order found -> "replaced"; the
+  exchange sure it has no such order -> the old order's state and `cancel_rejected`.
 - **Positions** for the heartbeat: spot balances of each symbol's base asset, minus the
   configured baseline (`mapping.positions_from_balance`), consistent with the executions
   handed on before the answer (the cut the heartbeat compares at): after the balance the
@@ -125,7 +129,8 @@ class CcxtAdapter:
         # intents loaded from disk were maybe sent just before a crash: their request can
         # still reach the exchange within its recvWindow, so a lookup's "no such order"
         # counts only after that
-        self.flows.trust_unseen_at = time.monotonic() + self.ccfg.recv_window_ms / 1000 + 1.0
+        self.flows.unseen_after_s = self.ccfg.recv_window_ms / 1000 + 1.0
+        self.flows.trust_unseen_at = time.monotonic() + self.flows.unseen_after_s
         self.queries = Queries(self.venue, self.ccfg, self.flows, log)
         self._up = False
         self._session_task: asyncio.Task[None] | None = None

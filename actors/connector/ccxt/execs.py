@@ -13,6 +13,7 @@ from typing import Any
 
 from actors.connector.ccxt import reading as rd
 from actors.connector.ccxt.errors import Failure, reject_reason
+from actors.connector.ccxt.intents import Intent
 from actors.connector.ccxt.mapping import (
     ZERO,
     exec_id_cancel_rejected,
@@ -31,6 +32,7 @@ from protocol.messages import (
     OrderStatus,
     PlaceOrder,
     ReplaceOnVenue,
+    Side,
 )
 
 
@@ -122,6 +124,36 @@ def replaced_exec(
     the venue orders before it filled (quantity, quote amount). It is the order as of the
     replace, live with that cum: the new order's own fills (it may trade at once) follow
     as fills, which a cum counting them already would make the OMS take as missed."""
+    return _replaced(
+        venue, new_order, request.cl_ord_id, request.orig_cl_ord_id, request.symbol,
+        request.side, request.qty, request.price, cum_offset, cost_offset, ts_ns,
+    )  # fmt: skip
+
+
+def replaced_exec_of(venue: str, new: Intent, new_order: Mapping[str, Any]) -> ExecReport:
+    """`replaced_exec` of a replace settled from its new order's intent (`new`, which
+    carries the replace's client ids, total qty and offsets) and the new order as the
+    exchange has it: a replace whose "replaced" a connector restart cut off."""
+    snap = rd.order_view(new_order)
+    return _replaced(
+        venue, new_order, new.cl_ord_id, new.orig_cl_ord_id, new.symbol, Side(new.side),
+        new.order_qty, snap.price, new.offset, new.cost, 0,
+    )  # fmt: skip
+
+
+def _replaced(
+    venue: str,
+    new_order: Mapping[str, Any],
+    cl_ord_id: str,
+    orig_cl_ord_id: str,
+    symbol: str,
+    side: Side,
+    qty: Decimal,
+    price: Decimal | None,
+    cum_offset: Decimal,
+    cost_offset: Decimal,
+    ts_ns: int,
+) -> ExecReport:
     snap = rd.order_view(new_order)
     if not snap.venue_order_id:
         raise ValueError("the new order of a replace has no venue order id")
@@ -131,16 +163,16 @@ def replaced_exec(
         venue=venue,
         exec_id=exec_id_replaced(snap.venue_order_id),
         kind="replaced",
-        cl_ord_id=request.cl_ord_id,
-        orig_cl_ord_id=request.orig_cl_ord_id,
+        cl_ord_id=cl_ord_id,
+        orig_cl_ord_id=orig_cl_ord_id,
         venue_order_id=snap.venue_order_id,
-        symbol=request.symbol,
-        side=request.side,
-        order_qty=request.qty,
-        price=request.price,
+        symbol=symbol,
+        side=side,
+        order_qty=qty,
+        price=price,
         cum_qty=cum,
         avg_px=rd.avg_px(cum_offset, cost_offset, Decimal(0), Decimal(0)),
-        leaves_qty=rd.leaves(status, request.qty, cum),
+        leaves_qty=rd.leaves(status, qty, cum),
         ord_status=status,
         venue_ts_ns=ts_ns or snap.ts_ns,
     )
@@ -184,6 +216,21 @@ def cancel_rejected_exec(
         venue_order_id=venue_order_id,
         symbol=request.symbol,
         side=request.side,
+        text=text,
+    )
+
+
+def replace_rejected_exec(venue: str, new: Intent, text: str) -> ExecReport:
+    """A replace settled as not done (its new order never reached the book), from the new
+    order's intent: the "cancel_rejected" of the replace, as `cancel_rejected_exec`."""
+    return ExecReport(
+        venue=venue,
+        exec_id=exec_id_cancel_rejected(new.cl_ord_id),
+        kind="cancel_rejected",
+        cl_ord_id=new.cl_ord_id,
+        orig_cl_ord_id=new.orig_cl_ord_id,
+        symbol=new.symbol,
+        side=Side(new.side),
         text=text,
     )
 

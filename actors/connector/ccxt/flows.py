@@ -18,7 +18,7 @@ from actors.connector.ccxt import reading as rd
 from actors.connector.ccxt.exchange import Rest
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.tracker import Live, Tracker
-from protocol.messages import CancelOnVenue, PlaceOrder, ReplaceOnVenue
+from protocol.messages import CancelOnVenue, OrderStatus, PlaceOrder, ReplaceOnVenue
 
 LOOKUPS_AFTER_UNKNOWN = 3  # lookups by client id after a lost submit answer (then: the OMS)
 LOOKUP_DELAYS_S = (0.2, 0.5, 1.0)
@@ -68,6 +68,7 @@ class Flows:
         # a request sent before a restart may still reach the exchange within its
         # recvWindow: "no such order" is proof it never will only after that
         self.trust_unseen_at = 0.0
+        self.unseen_after_s = 0.0  # how long a request sent may still reach the exchange
 
     async def submit(self, p: Pending) -> None:
         """Send `p` once: a submit of the same client id already running is its answer."""
@@ -172,7 +173,10 @@ class Flows:
         async def one(intent: Intent) -> None:
             async with sem:
                 try:
-                    await self.lookup(intent)
+                    if intent.cl_ord_id in self.tracker.unsettled:
+                        await self.settle_replace(intent)
+                    else:
+                        await self.lookup(intent)
                 except ValueError as exc:  # an answer we cannot read: the others go on
                     self.log.error(
                         "ccxt_answer_unreadable", cl_ord_id=intent.cl_ord_id, error=str(exc)[:200]
@@ -252,11 +256,46 @@ class Flows:
         refuses (the order is done) is a "cancel_rejected" of the replace. Meanwhile the
         stream's word on either order waits (`Tracker.replacing`): the old order's cancel
         is the replace, not a cancel, and the new order's events follow "replaced"."""
+        new, old = request.cl_ord_id, request.orig_cl_ord_id
         try:
             await self._replace(request)
         finally:
-            if request.cl_ord_id in self.tracker.held:  # ended without "replaced"
-                self.tracker.release(request.cl_ord_id, request.orig_cl_ord_id)
+            tracker = self.tracker
+            if new in tracker.held and new not in tracker.unsettled:  # no "replaced"
+                if new in tracker.live and old in tracker.live:  # the new order may be sent
+                    tracker.unsettle(new, time.monotonic() + self.unseen_after_s)
+                else:
+                    tracker.release(new, old)
+
+    async def settle_replace(self, new: Intent) -> None:
+        """Settle a replace whose outcome no flow told (`Tracker.unsettled`): its new order
+        at the exchange is "replaced" (then its own events); the exchange's "no such order"
+        (once a request sent before can no longer arrive) is the replace refused: the old
+        order's state (cancelled by the replace's cancel), then "cancel_rejected" of the
+        replace. Not known now: the next poll asks again. So the OMS, in PENDING_REPLACE,
+        hears the truth, never the old order's cancel while the new order rests."""
+        found = await self.fetch_by_client_id(new)
+        if found is None:
+            return
+        if found is not False and rd.order_view(found).venue_order_id:
+            if mapping.order_status(found.get("status"), new.offset) is not OrderStatus.REJECTED:
+                self.log.warning("ccxt_replace_settled", cl_ord_id=new.cl_ord_id, replaced=True)
+                self.tracker.queue([execs.replaced_exec_of(self.venue, new, found)])
+                vid = rd.order_view(found).venue_order_id
+                self.tracker.covered(mapping.exec_id_new(vid))
+                self.tracker.settled(new, replaced=True)
+                await self.apply_with_trades(new, found)
+                return
+        trust_at = max(self.trust_unseen_at, self.tracker.unsettled.get(new.cl_ord_id, 0.0))
+        if found is False and time.monotonic() < trust_at:
+            return  # the create may still reach the exchange
+        self.log.warning("ccxt_replace_settled", cl_ord_id=new.cl_ord_id, replaced=False)
+        self.tracker.settled(new, replaced=False)
+        old = self.tracker.live.get(new.orig_cl_ord_id)
+        if old is not None:
+            await self.lookup(old.intent)
+        text = "the replace's new order never reached the exchange"
+        self.tracker.queue([execs.replace_rejected_exec(self.venue, new, text)])
 
     async def _replace(self, request: ReplaceOnVenue) -> None:
         old = self.tracker.intent_or(request.orig_cl_ord_id, request)
@@ -318,8 +357,9 @@ class Flows:
         # persist before send; finished orders' "done" records wait for the turn's flush,
         # after their executions are durable
         self.intents.sync(done=False)
+        # the old order's intent stays live until the replace's outcome is queued: a
+        # restart meanwhile finds both and settles the replace (`settle_replace`)
         self.tracker.live[intent.cl_ord_id] = Live(intent)
-        self.tracker.forget(request.orig_cl_ord_id)
         args = mapping.create_args(request, amount=remaining)
         try:
             order = await self.rest.call(
@@ -337,14 +377,19 @@ class Flows:
             found = None
             if failure.kind not in ("rejected", "internal"):  # it may be there: look
                 found = await self._find(intent)
+            if found is None and failure.kind not in ("rejected", "internal"):
+                # not known whether it was placed: the poll settles it (`settle_replace`),
+                # the old order's cancel is not the order's end until then
+                self.tracker.unsettle(intent.cl_ord_id, time.monotonic() + self.unseen_after_s)
+                return
             if not isinstance(found, Mapping):  # not there: the old order is cancelled
                 self.tracker.release(request.cl_ord_id, old.cl_ord_id)
                 self.tracker.queue(execs.order_execs(
                     self.venue, cancelled, cl_ord_id=old.cl_ord_id, order_qty=old.order_qty,
                     cum_offset=old.offset, cost_offset=old.cost,
                 ))  # fmt: skip
-                if found is False or failure.kind in ("rejected", "internal"):
-                    self.tracker.forget(intent.cl_ord_id)
+                self.tracker.forget(intent.cl_ord_id)
+                self.tracker.forget(old.cl_ord_id)
                 return
             order = found
         self.tracker.queue([
@@ -355,6 +400,7 @@ class Flows:
         vid = rd.order_view(order).venue_order_id
         self.tracker.covered(mapping.exec_id_new(vid))  # "replaced" is its acceptance
         self.tracker.release(intent.cl_ord_id)
+        self.tracker.forget(old.cl_ord_id)  # after "replaced": one flush writes both
         await self.apply_with_trades(intent, order)
 
     async def _find(self, intent: Intent) -> Mapping[str, Any] | Literal[False] | None:

@@ -54,6 +54,18 @@ class Tracker:
         # events wait until "replaced" is queued (the stream races the REST answers)
         self.replaced: OrderedDict[str, None] = OrderedDict()
         self.held: set[str] = set()
+        # replaces whose outcome no flow will tell (new cl_ord_id -> monotonic time from
+        # which the exchange's "no such order" for the new order is proof it never will be
+        # placed): the poll settles them (`Flows.settle_replace`). A new order's intent
+        # whose old order's intent is live too is one: the old order's intent is forgotten
+        # only once "replaced" is queued (or the replace is refused), so after a restart
+        # the pair is exactly a replace cut short (kill -9 with the new order sent).
+        self.unsettled: dict[str, float] = {}
+        for live in self.live.values():
+            old = live.intent.orig_cl_ord_id
+            if old and old in self.live:
+                self.replacing(old, live.intent.cl_ord_id)
+                self.unsettled[live.intent.cl_ord_id] = 0.0
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.execs: list[ExecReport] = []
         self.delivered = 0
@@ -86,7 +98,8 @@ class Tracker:
         an order being replaced (`replacing`)."""
         if intent.cl_ord_id in self.held:
             return
-        if intent.cl_ord_id in self.replaced:
+        replacing = intent.cl_ord_id in self.replaced
+        if replacing:  # its end is the replace's (its flow or `settle_replace` forgets it)
             final_event = False
         view = rd.order_view(order)
         vid = view.venue_order_id
@@ -131,7 +144,8 @@ class Tracker:
             live.status = str(order.get("status") or "")
             if fills:
                 live.filled = max(live.filled, fills[-1].cum_qty - intent.offset)
-            if complete and live.status in ("closed", "canceled", "expired", "rejected"):
+            ended = live.status in ("closed", "canceled", "expired", "rejected")
+            if complete and ended and not replacing:
                 self.forget(intent.cl_ord_id)
 
     def venue_order(self, intent: Intent, order: Mapping[str, Any]) -> VenueOrder:
@@ -183,6 +197,25 @@ class Tracker:
         if old_cl_ord_id is not None:
             self.replaced.pop(old_cl_ord_id, None)
         self._wake_poll()  # what the new order's stream events said while it was held
+
+    def unsettle(self, new_cl_ord_id: str, trust_unseen_at: float) -> None:
+        """The replace of `new_cl_ord_id` ended without its outcome (the new order's answer
+        lost, or its flow cut short after the new order may have gone out): the old order's
+        final event stays held back and both intents stay live until the poll settles it."""
+        self.unsettled[new_cl_ord_id] = trust_unseen_at
+        self._wake_poll()
+
+    def settled(self, new: Intent, *, replaced: bool) -> None:
+        """An unsettled replace's outcome is known: `replaced` (its "replaced" is queued)
+        the old order is forgotten and the new order's events flow; else the new order is
+        forgotten and the old order's final event is its own again."""
+        self.unsettled.pop(new.cl_ord_id, None)
+        if replaced:
+            self.release(new.cl_ord_id)
+            self.forget(new.orig_cl_ord_id)
+        else:
+            self.release(new.cl_ord_id, new.orig_cl_ord_id)
+            self.forget(new.cl_ord_id)
 
     def forget(self, cl_ord_id: str) -> None:
         live = self.live.pop(cl_ord_id, None)
