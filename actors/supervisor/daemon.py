@@ -1,10 +1,7 @@
 """The supervisor daemon: spawn actors in order, watch them, restart them, shut them down.
-
-Exits are seen at once (SIGCHLD through the loop's wakeup fd; the supervisor is a child
-subreaper, so fork-server children are its children too). Hangs are seen by missing
-application heartbeats. Restarts use capped exponential backoff with jitter and a restart
-intensity budget. One control socket serves the operator CLI. Its own stalls: stall.py.
-"""
+Exits are seen at once (SIGCHLD through the loop's wakeup fd; a child subreaper, so fork-server
+children are its children too); hangs by missing application heartbeats. Restarts: capped
+exponential backoff with jitter, a restart intensity budget. Its own stalls: stall.py."""
 
 from __future__ import annotations
 
@@ -204,8 +201,7 @@ class Supervisor:
         return next((c.id for c in self.children.values() if c.pid == pid), None)
 
     def actor_info(self, actor: str) -> dict[str, Any]:
-        child = self.children.get(actor)
-        return dict(child.info) if child is not None else {}
+        return {} if (child := self.children.get(actor)) is None else dict(child.info)
 
     def forward(self, actor: str, request: ControlRequest) -> str:
         return self._send_actor(actor, request)
@@ -396,8 +392,7 @@ class Supervisor:
 
     def _stop_child(self, child: Child, reason: str = "restart") -> None:
         """Ask politely, then escalate by timer (the exit is seen through SIGCHLD)."""
-        pid = child.pid
-        if pid is None:
+        if (pid := child.pid) is None:
             return
         child.stopping()
         self._ask_to_stop(child, reason)
