@@ -183,14 +183,16 @@ def unsent_reason(
     """Why a queued order that never reached `venue` is rejected instead of sent now, or
     None: the kill-switch engaged, its session closed, the `[trading]` windows closed
     trading, or its connector stopped by an operator (as last seen by
-    `IntakeGate.poll_stops`)."""
+    `IntakeGate.poll_stops`, and still)."""
     if kill_switch:
         return DROPPED_UNSENT
     if out_of_session:
         return DROPPED_OUT_OF_SESSION
     if window_closed:
         return DROPPED_OUTSIDE_TRADING_WINDOW
-    return DROPPED_STOPPED if venue in gate.stopped_venues else None
+    # a venue started since that poll: intake (which reads the file) took the order, send it
+    stopped = venue in gate.stopped_venues and venue in gate.stopped()
+    return DROPPED_STOPPED if stopped else None
 
 
 def open_at_venue(book: OrderBook) -> dict[str, int]:

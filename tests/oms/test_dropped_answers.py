@@ -31,6 +31,9 @@ class _StoppedGate:
 
     stopped_venues = frozenset({V})
 
+    def stopped(self) -> dict[str, object]:
+        return dict.fromkeys(self.stopped_venues)
+
     def refusal(self, venue: str) -> tuple[ErrorCode, str] | None:
         if venue in self.stopped_venues:
             return ErrorCode.INTAKE_PAUSED, f"{venue} is stopped by an operator"

@@ -265,6 +265,9 @@ def test_poll_stops_sees_a_stopped_venue_and_unsent_reason_names_why(tmp_path: P
     assert unsent_reason(True, False, gate, "simB") == DROPPED_UNSENT
     assert unsent_reason(False, True, gate, "simA") == DROPPED_OUT_OF_SESSION
     write_stops(stops, {})
+    # started again: the next poll is up to 0.1 s away, but an order intake took meanwhile
+    # (intake reads the file) is sent, not rejected as stopped
+    assert unsent_reason(False, False, gate, "simB") is None
     assert gate.poll_stops() == frozenset()
     assert unsent_reason(False, False, gate, "simB") is None
 

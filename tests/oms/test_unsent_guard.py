@@ -34,13 +34,23 @@ def _ns(t: dt.datetime) -> int:
     return int(t.timestamp() * 1e9)
 
 
+class _Gate:
+    """The intake gate as the guard reads it: the stopped venues, as polled and as now."""
+
+    def __init__(self) -> None:
+        self.stopped_venues = frozenset[str]()
+
+    def stopped(self) -> dict[str, object]:
+        return dict.fromkeys(self.stopped_venues)
+
+
 class _Host:
     def __init__(self, trading: dict[str, Any] | None = None) -> None:
         self.book = OrderBook()
         self.cfg = SimpleNamespace(trading=TradingCfg.model_validate(trading or {}))
         self.log = structlog.get_logger()
         self.kill_switch_engaged = False
-        self.gate = SimpleNamespace(stopped_venues=frozenset[str]())
+        self.gate = _Gate()
         self.trading = SimpleNamespace(closed=False)
         self.venues = {V: object(), "simB": object()}
 
