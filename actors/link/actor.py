@@ -102,6 +102,7 @@ class LinkActor(Actor):
         # the operator stops of each edge's actors, as that edge reports them (the core);
         # an edge reports its own supervisor's (the source of truth for its actors)
         self.edge_stops: dict[str, dict[str, OperatorStop]] = {}
+        self._edge_actors = {p: self._actors_of(p) for p in self.peers} if self.is_core else {}
         self._stops_watch = StopsWatcher(operator_stops_path(self.cfg.runtime_path))
         self._stops_log = LogBudget()
         if not self.is_core:
@@ -110,7 +111,7 @@ class LinkActor(Actor):
                 zap_domain=ZAP_DOMAIN,
             )  # fmt: skip
             self.edge_control = EdgeControl(
-                self, sock, self._local_actors(), lambda f: self._send_tunnel(CORE, f),
+                self, sock, self._actors_of(self.group), lambda f: self._send_tunnel(CORE, f),
                 before_answer=self._ping,
             )  # fmt: skip
             self.add_socket(sock, self.edge_control.on_readable)
@@ -119,11 +120,12 @@ class LinkActor(Actor):
             "link_started", host_group=self.group, peers=self.peers, curve=self.keys is not None
         )
 
-    def _local_actors(self) -> set[str]:
-        """The supervised actors of this edge's venues (what the core may restart here)."""
+    def _actors_of(self, group: str) -> set[str]:
+        """The supervised actors of host group `group`'s venues (an edge's: what the core
+        may restart there, what its stops report may name)."""
         out: set[str] = set()
         for v in self.cfg.venues:
-            if v.host_group == self.group:
+            if v.host_group == group:
                 out.add(f"connector.{v.name}")
                 if v.sim is not None:
                     out.add(f"{'exchangesim' if v.kind == 'ccxt' else 'venuesim'}.{v.name}")
@@ -328,10 +330,11 @@ class LinkActor(Actor):
 
     def _on_stops_report(self, peer: str, raw: bytes) -> None:
         """The core: an edge's operator stops (kept while its link is up, for the supervisor:
-        `heartbeat_info`); one that cannot be read is dropped and counted."""
+        `heartbeat_info`, bounded: only its actors); one that cannot be read is dropped and
+        counted (whatever its bytes break: the link outlives any edge's report)."""
         try:
-            report = read_stops_report(raw)
-        except (ValueError, TypeError):
+            report = read_stops_report(raw, self._edge_actors.get(peer, set()))
+        except Exception:  # noqa: BLE001 - an edge's bytes: any failure is `malformed`
             self._dropped(peer, "malformed")
             return
         if report is None:

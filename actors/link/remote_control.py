@@ -20,12 +20,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Protocol
 
 import structlog
 
-from actors.runtime.operator_stops import OperatorStop, stops_as_data, stops_from_data
+from actors.runtime.operator_stops import (
+    OperatorStop,
+    bounded_stop,
+    stops_as_data,
+    stops_from_data,
+)
 from protocol.codec import Envelope, Sender, encode
 from protocol.commands import Command, OperatorId, acted_on
 from protocol.domain import MAX_REASON_CHARS
@@ -39,6 +44,9 @@ ANSWER_TIMEOUT_S = 6.0
 EDGE_BUDGET_S = 5.0  # the command's deadline: the edge refuses it after, and stops waiting
 ACROSS = frozenset({"restart", "stop", "start", "fix-seq"})  # what an edge takes from the core
 UNREACHABLE = "unreachable"  # the reply's data key: {host_group, link}; the CLI exits 3
+# an edge's stops report: a few hundred bytes per stop of one of its actors (reason and who
+# cut at MAX_REASON_CHARS); anything bigger is not read
+MAX_STOPS_REPORT_BYTES = 64 * 1024
 
 
 def link_down(actor: str, group: str, state: str) -> ControlReply:
@@ -60,9 +68,23 @@ def stops_report(stops: Mapping[str, OperatorStop] | None, local: set[str]) -> b
     return json.dumps(stops_as_data(mine), sort_keys=True).encode()
 
 
-def read_stops_report(raw: bytes) -> dict[str, OperatorStop] | None:
-    """`stops_report` back (None: not known); ValueError or TypeError if it is not one."""
-    return None if not raw else stops_from_data(json.loads(raw))
+def read_stops_report(raw: bytes, actors: Collection[str]) -> dict[str, OperatorStop] | None:
+    """`stops_report` back, from the edge that runs `actors` (None: not known): only those
+    actors' stops, bounded (a connector's venue from its actor id, as the config names it;
+    the reason and who cut at `MAX_REASON_CHARS`). ValueError if it is not one: over
+    `MAX_STOPS_REPORT_BYTES`, not JSON (or nested too deep), not stops, a `since` that is no
+    finite number, more stops than the edge runs actors."""
+    if not raw:
+        return None
+    if len(raw) > MAX_STOPS_REPORT_BYTES:
+        raise ValueError(f"a stops report of {len(raw)} bytes (at most {MAX_STOPS_REPORT_BYTES})")
+    try:
+        stops = stops_from_data(json.loads(raw))
+    except (RecursionError, TypeError) as exc:
+        raise ValueError(f"not a stops report ({type(exc).__name__})") from exc
+    if len(stops) > len(actors):
+        raise ValueError(f"{len(stops)} stops reported, for {len(actors)} actors")
+    return {a: bounded_stop(s) for a, s in stops.items() if a in actors}
 
 
 class LinkHost(Protocol):

@@ -14,11 +14,13 @@ reader): a stop is an operator's convenience, never what keeps trading safe.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from actors.runtime.durable import write_atomic
+from protocol.domain import MAX_REASON_CHARS
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,21 @@ class OperatorStop:
         """How status shows it: "stopped (by operator alice: <reason>)" (the name only)."""
         who = f" {self.by.split(' (', 1)[0]}" if self.by else ""
         return f"stopped (by operator{who}: {self.reason or 'no reason given'})"
+
+
+def connector_venue(actor: str) -> str | None:
+    """The venue of a connector's actor id (`connector.<venue>`, as the config names it);
+    None for any other actor."""
+    kind, _, venue = actor.partition(".")
+    return venue if kind == "connector" and venue else None
+
+
+def bounded_stop(stop: OperatorStop) -> OperatorStop:
+    """A stop another host reported, as this host records it: the venue its actor's (not
+    one it names), the reason and who cut at `MAX_REASON_CHARS`."""
+    by = stop.by[:MAX_REASON_CHARS] if stop.by else None
+    reason = stop.reason[:MAX_REASON_CHARS]
+    return OperatorStop(stop.actor, reason, stop.since, connector_venue(stop.actor), by)
 
 
 def write_stops(path: Path, stops: dict[str, OperatorStop]) -> None:
@@ -56,7 +73,8 @@ def parse_stops(raw: bytes) -> dict[str, OperatorStop]:
 
 
 def stops_from_data(stops: object) -> dict[str, OperatorStop]:
-    """`stops_as_data`'s output back; ValueError (or TypeError) if it is something else."""
+    """`stops_as_data`'s output back; ValueError (or TypeError) if it is something else (a
+    `since` that is no finite number: too big for a float, nan, inf)."""
     if not isinstance(stops, dict):
         raise ValueError("no 'stops' object")
     out: dict[str, OperatorStop] = {}
@@ -67,11 +85,21 @@ def stops_from_data(stops: object) -> dict[str, OperatorStop]:
         out[str(actor)] = OperatorStop(
             str(actor),
             str(s.get("reason", "")),
-            float(s.get("since", 0.0)),
+            _since(actor, s.get("since", 0.0)),
             str(venue) if venue else None,
             str(by) if by else None,
         )
     return out
+
+
+def _since(actor: object, since: object) -> float:
+    try:
+        value = float(since)  # type: ignore[arg-type]  # anything else: TypeError
+    except OverflowError as exc:  # an int of 400 digits
+        raise ValueError(f"stop of {actor!r}: 'since' too big") from exc
+    if not math.isfinite(value):
+        raise ValueError(f"stop of {actor!r}: 'since' is not finite ({value})")
+    return value
 
 
 class StopsWatcher:
