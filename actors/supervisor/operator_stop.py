@@ -31,7 +31,7 @@ from typing import Any
 import structlog
 
 from actors.runtime import metrics
-from actors.runtime.operator_stops import OperatorStop, write_stops
+from actors.runtime.operator_stops import OperatorStop, bounded_stop, write_stops
 from actors.supervisor.child import Child
 from actors.supervisor.stop_guard import stop_refusal
 from protocol.paths import operator_stops_path
@@ -188,9 +188,14 @@ def realign(
     busy: Collection[str],
 ) -> tuple[dict[str, OperatorStop], set[str]]:
     """(the stops to record here, the actors whose record goes): another host group's
-    actors (`placed_there`) follow its report, except those in `busy`."""
+    actors (`placed_there`, by this host's config) follow its report, except those in `busy`;
+    an entry for any other actor is ignored, and what is recorded is bounded (a connector's
+    venue its actor id's, never the venue reported: another host's report never stops a
+    venue it does not run; the reason and who cut at `MAX_REASON_CHARS`)."""
     hold = {
-        a: s for a, s in reported.items() if placed_there(a) and a not in held and a not in busy
+        a: bounded_stop(s)
+        for a, s in reported.items()
+        if placed_there(a) and a not in held and a not in busy
     }
     drop = {a for a in held if placed_there(a) and a not in reported and a not in busy}
     return hold, drop

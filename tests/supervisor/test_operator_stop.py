@@ -22,6 +22,7 @@ from actors.supervisor.restart_policy import ChildSpec, ChildState
 from actors.supervisor.stop_guard import stop_refusal
 from protocol import commands as wire
 from protocol.config import RestartCfg
+from protocol.domain import MAX_REASON_CHARS
 from protocol.paths import operator_stops_path
 
 POLICY = RestartCfg(initial_s=0.1, factor=2.0, max_s=5.0, jitter=0.0, max_restarts=2, window_s=60)
@@ -323,3 +324,23 @@ def test_the_cores_records_of_an_edges_stops_follow_that_edges_report(tmp_path: 
     assert rig.stops.held("connector.lse") == lse  # its command's answer settles it
     rig.stops.align_elsewhere("edge-a", {}, edge_a)
     assert set(parse_stops(rig.path.read_bytes())) == {"connector.simB", "connector.cme"}
+
+
+def test_an_edges_report_never_stops_a_venue_it_does_not_run(tmp_path: Path) -> None:
+    """An edge reports its own connector with another venue (the core's): the core records
+    the connector's own venue (from its actor id), so the core's OMS keeps trading its own
+    venue; an actor not placed on that edge is ignored; reason and who are cut."""
+    rig = _Rig(tmp_path)
+    edge_a = {"connector.edgevenue"}.__contains__
+    reported = {
+        "connector.edgevenue": OperatorStop(
+            "connector.edgevenue", "x" * 5000, 1.0, "corevenue", "e" * 5000
+        ),
+        "connector.corevenue": OperatorStop("connector.corevenue", "x", 1.0, "corevenue", None),
+    }
+    rig.stops.align_elsewhere("edge-a", reported, edge_a)
+    assert list(StopsWatcher(rig.path).venues()) == ["edgevenue"]
+    held = rig.stops.held("connector.edgevenue")
+    assert held is not None
+    assert (len(held.reason), len(held.by or "")) == (MAX_REASON_CHARS, MAX_REASON_CHARS)
+    assert rig.stops.held("connector.corevenue") is None
