@@ -146,6 +146,22 @@ class OperatorStops:
         self._stops = rest
         self._log.warning("actor_start_requested", child=actor, why="across", by=None)
 
+    def restore_elsewhere(self, actor: str, before: OperatorStop | None) -> None:
+        """The core: a `stop` of an edge's actor got no answer that it is stopped (not sent:
+        the link down; not answered): this host's record goes back to what it was before
+        that stop (`before`: none, or the stop the edge still holds)."""
+        if before is None:
+            self.follow_elsewhere(actor)
+            return
+        if actor in self._children or self._stops.get(actor) == before:
+            return
+        try:
+            write_stops(self._path, {**self._stops, actor: before})
+        except OSError as exc:
+            self._log.error("operator_stops_write_failed", path=str(self._path), error=str(exc))
+            return
+        self._stops[actor] = before
+
     def align_elsewhere(
         self,
         group: str,

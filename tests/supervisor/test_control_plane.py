@@ -183,6 +183,15 @@ class _EdgeStops(_NoStops):
     def follow_elsewhere(self, actor: str) -> None:
         self.held_elsewhere.pop(actor, None)
 
+    def held(self, actor: str) -> tuple[str | None, str] | None:
+        return self.held_elsewhere.get(actor)
+
+    def restore_elsewhere(self, actor: str, before: tuple[str | None, str] | None) -> None:
+        if before is None:
+            self.held_elsewhere.pop(actor, None)
+        else:
+            self.held_elsewhere[actor] = before
+
 
 def _on_an_edge(rig: Rig) -> _EdgeStops:
     rig.host.cfg = parse_config(
@@ -574,6 +583,30 @@ def test_a_stop_the_edge_did_not_answer_stopped_is_not_kept_at_the_core(rig: Rig
         assert rig.reply() == answer
         assert stops.held_elsewhere == {}, answer.reason
     _edge_stop_recorded(rig, stops)  # stopped: true keeps it
+
+
+def test_a_second_stop_that_never_reached_the_edge_keeps_the_stop_the_edge_holds(
+    rig: Rig,
+) -> None:
+    """A second `stop` of an edge connector the edge already holds stopped, not sent (the
+    link down) or not answered: the core's record goes back to the first stop's (with the
+    link down no report would restore it); the edge answering `stopped: false` drops it."""
+    stops = _on_an_edge(rig)
+    _edge_stop_recorded(rig, stops)  # stopped at the edge, answered stopped: true
+    first = stops.held_elsewhere["connector.simA"]
+    for answer in (
+        link_down("connector.simA", "edge-a", "the link to edge-a is down (silent 3.0 s)"),
+        ControlReply(status="error", reason="host group edge-a did not answer"),
+    ):
+        rig.send(ControlRequest(command=wire.Stop(actor="connector.simA", reason="again")))
+        assert stops.held_elsewhere["connector.simA"] == ("simA", "again")  # before it is sent
+        rig.plane.on_actor_reply(f"forwarded-{len(rig.host.forwarded)}", answer)
+        assert rig.reply() == answer
+        assert stops.held_elsewhere["connector.simA"] == first, answer.reason
+    rig.send(ControlRequest(command=wire.Stop(actor="connector.simA", reason="again")))
+    not_stopped = ControlReply(status="error", reason="refused", data={"stopped": False})
+    rig.plane.on_actor_reply(f"forwarded-{len(rig.host.forwarded)}", not_stopped)
+    assert rig.reply() == not_stopped and stops.held_elsewhere == {}
 
 
 def test_a_command_across_expires_before_the_cli_gives_up(

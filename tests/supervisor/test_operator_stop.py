@@ -344,3 +344,20 @@ def test_an_edges_report_never_stops_a_venue_it_does_not_run(tmp_path: Path) -> 
     assert held is not None
     assert (len(held.reason), len(held.by or "")) == (MAX_REASON_CHARS, MAX_REASON_CHARS)
     assert rig.stops.held("connector.corevenue") is None
+
+
+def test_a_stop_across_that_got_no_answer_puts_back_the_record_it_replaced(
+    tmp_path: Path,
+) -> None:
+    """`restore_elsewhere`: the core's record (file and memory) goes back to the stop held
+    before a second `stop` that never got an answer, or goes if there was none."""
+    rig = _Rig(tmp_path)
+    assert rig.stops.hold_elsewhere("connector.lse", "lse", "first", "alice") is None
+    first = rig.stops.held("connector.lse")
+    assert rig.stops.hold_elsewhere("connector.lse", "lse", "again", "bob") is None
+    assert first is not None and rig.stops.held("connector.lse") != first
+    rig.stops.restore_elsewhere("connector.lse", first)
+    assert rig.stops.held("connector.lse") == first
+    assert parse_stops(rig.path.read_bytes())["connector.lse"] == first
+    rig.stops.restore_elsewhere("connector.lse", None)
+    assert rig.stops.held("connector.lse") is None and parse_stops(rig.path.read_bytes()) == {}

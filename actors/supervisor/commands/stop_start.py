@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 
+from actors.runtime.operator_stops import OperatorStop
 from actors.supervisor.commands.base import ControlCommand, ControlHost
 from actors.supervisor.stop_guard import open_orders_refusal
 from protocol import commands as wire
@@ -33,6 +34,10 @@ class Stop(ControlCommand[wire.Stop]):
 
     name = "stop"
     model = wire.Stop
+
+    def __init__(self) -> None:
+        # a stop on its way to an edge (the command sent) -> the core's record before it
+        self._before: dict[int, OperatorStop | None] = {}
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("actor", help="the actor id, as `status` lists it (connector.simA)")
@@ -72,18 +77,28 @@ class Stop(ControlCommand[wire.Stop]):
                 return ControlReply(status="error", reason=refused)
         by = operator.describe() if operator else None
         why = command.reason.strip()
+        before = host.operator_stops.held(command.actor)
         failed = host.operator_stops.hold_elsewhere(command.actor, connector_venue, why, by)
         if failed is not None:
             return ControlReply(status="error", reason=failed)
-        return command.model_copy(update={"force": True})
+        sent = command.model_copy(update={"force": True})
+        self._before[id(sent)] = before  # `after_across` gets `sent` back
+        return sent
 
     def after_across(self, command: wire.Stop, host: ControlHost, reply: ControlReply) -> None:
         """The core keeps its record only when the edge answers that the actor is stopped;
-        any other answer (refused, not taken, not sent, no answer in time) drops it, and
-        the edge's next report (`ControlPlane.on_link_info`) brings it back if the edge
-        did stop it after all."""
-        if reply.data.get("stopped") is not True:
+        an answer `stopped: false` drops it; any other (refused, not taken, not sent, no
+        answer in time) puts back the record it had before this stop: none (the edge's next
+        report brings it back if the edge did stop it after all), or the stop the edge
+        still holds from an earlier `stop` (a second `stop` while the link is down)."""
+        before = self._before.pop(id(command), None)
+        stopped = reply.data.get("stopped")
+        if stopped is True:
+            return
+        if stopped is False:
             host.operator_stops.follow_elsewhere(command.actor)
+        else:
+            host.operator_stops.restore_elsewhere(command.actor, before)
 
     def format(self, reply: ControlReply) -> str:
         return brief(reply)
