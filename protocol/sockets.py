@@ -107,13 +107,18 @@ def connect_dealer(
     """A tuned DEALER with routing id `identity`, connected to a ROUTER at `endpoint`. With
     `zap_domain`, the process that BOUND `endpoint` is accepted or refused by the ZAP
     handler of `ctx` (bound before this), as a guarded ROUTER checks who connects: a
-    stranger that took over the socket file gets no request and sends no reply."""
+    stranger that took over the socket file gets no request and sends no reply. A connect
+    that fails closes the socket before the error goes on."""
     sock = ctx.socket(zmq.DEALER)
-    tune_socket(sock)
-    sock.setsockopt(zmq.ROUTING_ID, identity.encode())
-    if zap_domain is not None:
-        sock.setsockopt(zmq.ZAP_DOMAIN, zap_domain)
-    sock.connect(endpoint)
+    try:
+        tune_socket(sock)
+        sock.setsockopt(zmq.ROUTING_ID, identity.encode())
+        if zap_domain is not None:
+            sock.setsockopt(zmq.ZAP_DOMAIN, zap_domain)
+        sock.connect(endpoint)
+    except BaseException:  # not left open against the context's sockets (a bridge retries)
+        sock.close(linger=0)
+        raise
     return sock
 
 

@@ -194,3 +194,34 @@ def test_a_bridge_that_cannot_open_is_a_drop_not_a_crash() -> None:
     assert len(bridges) == 0
     failing[0] = False
     assert not isinstance(bridges.dealer_for("connector.v0", b"oms:1", b"core"), str)
+
+
+class _RecordingContext:
+    """A real context that keeps every socket it makes (to see that each is closed)."""
+
+    def __init__(self) -> None:
+        self.ctx = new_context()
+        self.made: list[Socket] = []
+
+    def socket(self, kind: int) -> Socket:
+        sock = self.ctx.socket(kind)
+        self.made.append(sock)
+        return sock
+
+
+@pytest.mark.parametrize("endpoint", ["ipc:///tmp/" + "x" * 200, "nosuch://transport"])
+def test_a_bridge_whose_connect_fails_closes_its_socket(endpoint: str) -> None:
+    """The DEALER made for a bridge whose connect fails (an ipc path too long, a bad
+    endpoint) is closed at once, not left open against the context's sockets: the message
+    is dropped (`open_failed`) and no socket is leaked."""
+    rec = _RecordingContext()
+    try:
+        bridges = Bridges(
+            lambda target, ident: connect_dealer(cast(Any, rec), endpoint, ident.decode()),
+            lambda sock: sock.close(linger=0),
+            3,
+        )
+        assert bridges.dealer_for("connector.v0", b"oms:1", b"core") == "open_failed"
+        assert len(rec.made) == 1 and rec.made[0].closed
+    finally:
+        rec.ctx.destroy(linger=0)
