@@ -54,6 +54,9 @@ class Replaces:
         self.flows = flows
         self.tracker = flows.tracker
         self.log = flows.log
+        # replace client ids whose flow runs now: a second ReplaceOnVenue of one (the OMS
+        # resending while the first is unanswered) never starts a second cancel + new
+        self.inflight: set[str] = set()
 
     async def replace(self, request: ReplaceOnVenue) -> None:
         """Cancel + new: the cancel's answer carries the old order's final filled quantity,
@@ -61,12 +64,27 @@ class Replaces:
         OMS hears "replaced" once the new order is on the book; a cancel the exchange
         refuses (the order is done) is a "cancel_rejected" of the replace. Meanwhile the
         stream's word on either order waits (`Tracker.replacing`): the old order's cancel
-        is the replace, not a cancel, and the new order's events follow "replaced"."""
+        is the replace, not a cancel, and the new order's events follow "replaced".
+        The same replace again (the OMS resends one whose ack was lost) while it runs is
+        not sent twice; one whose new order may be out already (cut off by a restart) is
+        settled, not cancelled again (that cancel's "unknown order" is not a refusal)."""
         new, old = request.cl_ord_id, request.orig_cl_ord_id
         tracker = self.tracker
+        if new in self.inflight:
+            self.log.info("ccxt_replace_in_flight", cl_ord_id=new)
+            return
+        pair = new in tracker.live and old in tracker.live
+        if new in tracker.unsettled or pair:
+            self.log.info("ccxt_replace_resent_unsettled", cl_ord_id=new)
+            if new not in tracker.unsettled:
+                tracker.unsettle(new, time.monotonic() + self.flows.unseen_after_s)
+            await self.settle(tracker.live[new].intent)
+            return
+        self.inflight.add(new)
         try:
             await self._replace(request)
         finally:
+            self.inflight.discard(new)
             if new in tracker.held and new not in tracker.unsettled:  # no "replaced"
                 if new in tracker.live and old in tracker.live:  # the new order may be sent
                     tracker.unsettle(new, time.monotonic() + self.flows.unseen_after_s)
@@ -81,8 +99,10 @@ class Replaces:
         replace. Not known now: the next poll asks again. Never the old order's cancel
         while the new order rests."""
         flows, tracker = self.flows, self.tracker
+        if new.cl_ord_id not in tracker.unsettled:
+            return  # settled meanwhile (a poll and a resent replace at once)
         found = await flows.fetch_by_client_id(new)
-        if found is None:
+        if found is None or new.cl_ord_id not in tracker.unsettled:
             return
         if found is not False and rd.order_view(found).venue_order_id:
             if mapping.order_status(found.get("status"), new.offset) is not OrderStatus.REJECTED:
