@@ -189,6 +189,7 @@ class Replaces:
         # restart meanwhile finds both and settles the replace (`settle`)
         tracker.live[intent.cl_ord_id] = Live(intent)
         args = mapping.create_args(request, amount=remaining)
+        sent_at = time.monotonic()
         try:
             order = await flows.rest.call(
                 flows.rest.ex.create_order, args.symbol, args.type, args.side, args.amount,
@@ -202,13 +203,16 @@ class Replaces:
                 "ccxt_replace_new_failed", cl_ord_id=intent.cl_ord_id, kind=failure.kind,
                 reason=failure.reason,
             )  # fmt: skip
-            found = None
-            if failure.kind not in ("rejected", "internal"):  # it may be there: look
-                found = await self._find(intent)
-            if found is None and failure.kind not in ("rejected", "internal"):
+            # only a refusal proves it was not placed: any other failure (an unreadable
+            # answer too) may be an order at the exchange, so look it up
+            found = False if failure.kind == "rejected" else await self._find(intent)
+            trust_at = max(flows.trust_unseen_at, sent_at + flows.unseen_after_s)
+            if found is False and failure.kind != "rejected" and time.monotonic() < trust_at:
+                found = None  # "no such order" before the create can no longer arrive
+            if found is None:
                 # not known whether it was placed: the poll settles it (`settle`), the
                 # old order's cancel is not the order's end until then
-                tracker.unsettle(intent.cl_ord_id, time.monotonic() + flows.unseen_after_s)
+                tracker.unsettle(intent.cl_ord_id, trust_at)
                 return
             if not isinstance(found, Mapping):  # not there: the old order is cancelled
                 tracker.release(request.cl_ord_id, old.cl_ord_id)

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import ccxt
+
 from actors.connector.ccxt.flows import Flows
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.tracker import Live, Tracker
@@ -124,3 +126,49 @@ def test_the_same_replace_twice_at_once_runs_one_flow(tmp_path: Path) -> None:
     intents.close()
     assert (ex.cancels, creates[0]) == (1, 1)
     assert [k for k in kinds if k[1] != "accepted"] == [("c1.r1", "replaced")], kinds
+
+
+def test_unreadable_create_answer_is_looked_up_not_taken_as_never_placed(tmp_path: Path) -> None:
+    """ccxt raises a non-ccxt exception reading the new order's answer ("internal"): the
+    order may rest at the exchange, so it is looked up, found, and "replaced" reported
+    (it was: the old order reported CANCELLED and the resting new order forgotten)."""
+    ex = _Exchange(rest_order(status="CANCELED"), _created())
+
+    async def create_then_unreadable(*_args: Any) -> dict[str, Any]:
+        raise TypeError("unsupported operand type(s) for +: 'NoneType' and 'str'")
+
+    ex.create_order = create_then_unreadable  # type: ignore[method-assign]
+    flows, intents = _flows(tmp_path, ex)
+    _with_c1(flows, intents)
+    asyncio.run(flows.replace(REQUEST))
+    kinds = _kinds(flows)
+    intents.close()
+    assert ("c1", "cancelled") not in kinds, kinds
+    assert ("c1.r1", "replaced") in kinds, kinds
+    assert set(flows.tracker.live) == {"c1.r1"}
+
+
+def test_no_such_new_order_within_the_recv_window_leaves_the_replace_unsettled(
+    tmp_path: Path,
+) -> None:
+    """The create's answer is lost and the lookup says "no such order" while the create
+    may still reach the exchange (its recvWindow): not proof it was never placed, so the
+    replace is unsettled and the poll refuses nothing until the window has passed; then
+    the old order's state and the replace refused."""
+    ex = _Exchange(rest_order(status="CANCELED"), ccxt.RequestTimeout("no answer in 5.0 s"))
+    _not_found_for_new(ex)
+    flows, intents = _flows(tmp_path, ex)
+    flows.unseen_after_s = 60.0
+    _with_c1(flows, intents)
+    asyncio.run(flows.replace(REQUEST))
+    assert _kinds(flows) == [("c1", "accepted")]
+    assert "c1.r1" in flows.tracker.unsettled
+    asyncio.run(flows.poll_live())
+    assert _kinds(flows) == []
+    assert set(flows.tracker.live) == {"c1", "c1.r1"}
+    flows.tracker.unsettled["c1.r1"] = time.monotonic() - 1.0  # the window has passed
+    asyncio.run(flows.poll_live())
+    kinds = _kinds(flows)
+    intents.close()
+    assert kinds == [("c1", "cancelled"), ("c1.r1", "cancel_rejected")], kinds
+    assert flows.tracker.live == {}
