@@ -57,6 +57,8 @@ class Replaces:
         # replace client ids whose flow runs now: a second ReplaceOnVenue of one (the OMS
         # resending while the first is unanswered) never starts a second cancel + new
         self.inflight: set[str] = set()
+        # unsettled replaces whose poll wake-up at the end of the recvWindow is scheduled
+        self._wakes: dict[str, asyncio.TimerHandle] = {}
 
     async def replace(self, request: ReplaceOnVenue) -> None:
         """Cancel + new: the cancel's answer carries the old order's final filled quantity,
@@ -96,8 +98,8 @@ class Replaces:
         at the exchange is "replaced" (then its own events); the exchange's "no such order"
         (once a request sent before can no longer arrive) is the replace refused: the old
         order's state (cancelled by the replace's cancel), then "cancel_rejected" of the
-        replace. Not known now: the next poll asks again. Never the old order's cancel
-        while the new order rests."""
+        replace. Not known now: the next poll asks again; "no such order" too early: the
+        poll is woken when it counts. Never the old order's cancel while the new rests."""
         flows, tracker = self.flows, self.tracker
         if new.cl_ord_id not in tracker.unsettled:
             return  # settled meanwhile (a poll and a resent replace at once)
@@ -115,7 +117,8 @@ class Replaces:
                 return
         trust_at = max(flows.trust_unseen_at, tracker.unsettled.get(new.cl_ord_id, 0.0))
         if found is False and time.monotonic() < trust_at:
-            return  # the create may still reach the exchange
+            self._wake_at(new.cl_ord_id, trust_at)  # the create may still reach the exchange
+            return
         self.log.warning("ccxt_replace_settled", cl_ord_id=new.cl_ord_id, replaced=False)
         tracker.settled(new, replaced=False)
         old = tracker.live.get(new.orig_cl_ord_id)
@@ -123,6 +126,19 @@ class Replaces:
             await flows.lookup(old.intent)
         text = "the replace's new order never reached the exchange"
         tracker.queue([execs.replace_rejected_exec(flows.venue, new, text)])
+
+    def _wake_at(self, cl_ord_id: str, trust_at: float) -> None:
+        """Wake the poll once the exchange's "no such order" for `cl_ord_id` counts (the
+        stream up, the poll would otherwise wait `poll_idle_s`)."""
+        if cl_ord_id in self._wakes:
+            return
+
+        def wake() -> None:
+            self._wakes.pop(cl_ord_id, None)
+            self.tracker.wake_poll()
+
+        delay_s = max(0.0, trust_at - time.monotonic())
+        self._wakes[cl_ord_id] = asyncio.get_running_loop().call_later(delay_s, wake)
 
     async def _replace(self, request: ReplaceOnVenue) -> None:
         flows, tracker = self.flows, self.tracker

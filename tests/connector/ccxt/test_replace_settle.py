@@ -172,3 +172,36 @@ def test_no_such_new_order_within_the_recv_window_leaves_the_replace_unsettled(
     intents.close()
     assert kinds == [("c1", "cancelled"), ("c1.r1", "cancel_rejected")], kinds
     assert flows.tracker.live == {}
+
+
+def test_restart_settles_an_unseen_new_order_once_the_recv_window_ends(tmp_path: Path) -> None:
+    """After a restart the new order of a replace cut off is not at the exchange, but its
+    create may still arrive within the recvWindow: the first poll refuses nothing and the
+    poll is woken when the window ends (the stream up, it would wait `poll_idle_s`); that
+    poll refuses the replace."""
+    _killed_mid_replace(tmp_path, flush_while_sending=False)
+    ex = _Exchange(rest_order(status="CANCELED"), ccxt.RequestTimeout("unused"))
+    _not_found_for_new(ex)
+    wakes: list[float] = []
+    flows, intents = _flows(tmp_path, ex, wakes)
+    trust_at = time.monotonic() + 1.0
+    flows.trust_unseen_at = trust_at
+
+    async def polled_until_settled() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        await flows.poll_live()
+        early = _kinds(flows)
+        deadline = time.monotonic() + 10.0
+        while not any(w >= trust_at for w in wakes) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert any(w >= trust_at for w in wakes), "the poll was not woken after the window"
+        await flows.poll_live()
+        return early, _kinds(flows)
+
+    early, later = asyncio.run(polled_until_settled())
+    intents.close()
+    assert [k for k in early if k[1] != "accepted"] == [], early
+    assert [k for k in later if k[1] != "accepted"] == [
+        ("c1", "cancelled"),
+        ("c1.r1", "cancel_rejected"),
+    ], later
+    assert flows.tracker.live == {}
