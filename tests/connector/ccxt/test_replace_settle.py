@@ -75,7 +75,7 @@ def test_replace_resent_after_a_restart_is_settled_not_cancelled_again(tmp_path:
     was lost): the old order is not cancelled again (that cancel's "unknown order" made the
     flow report the old order CANCELLED as the order's end and refuse the replace, then
     the poll reported "replaced" too); the new order found -> "replaced" only."""
-    _killed_mid_replace(tmp_path, flush_while_sending=False)
+    _killed_mid_replace(tmp_path)
     ex = _Exchange(rest_order(status="CANCELED"), _created())
     ex.cancel_failures.append(bn.raised(400, UNKNOWN_ORDER))
     flows, intents = _flows(tmp_path, ex)
@@ -179,7 +179,7 @@ def test_restart_settles_an_unseen_new_order_once_the_recv_window_ends(tmp_path:
     create may still arrive within the recvWindow: the first poll refuses nothing and the
     poll is woken when the window ends (the stream up, it would wait `poll_idle_s`); that
     poll refuses the replace."""
-    _killed_mid_replace(tmp_path, flush_while_sending=False)
+    _killed_mid_replace(tmp_path)
     ex = _Exchange(rest_order(status="CANCELED"), ccxt.RequestTimeout("unused"))
     _not_found_for_new(ex)
     wakes: list[float] = []
