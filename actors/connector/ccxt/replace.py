@@ -69,7 +69,8 @@ class Replaces:
         is the replace, not a cancel, and the new order's events follow "replaced".
         The same replace again (the OMS resends one whose ack was lost) while it runs is
         not sent twice; one whose new order may be out already (cut off by a restart) is
-        settled, not cancelled again (that cancel's "unknown order" is not a refusal)."""
+        settled, not cancelled again (that cancel's "unknown order" is not a refusal); one
+        carried out already (its new order is ours) is answered by its "replaced"."""
         new, old = request.cl_ord_id, request.orig_cl_ord_id
         tracker = self.tracker
         if new in self.inflight:
@@ -81,6 +82,10 @@ class Replaces:
             if new not in tracker.unsettled:
                 tracker.unsettle(new, time.monotonic() + self.flows.unseen_after_s)
             await self.settle(tracker.live[new].intent)
+            return
+        if new in tracker.live or new in tracker.recent:  # carried out, "replaced" queued:
+            # its cancel again would be "unknown order", reported as the old order's end
+            self.log.info("ccxt_replace_resent_done", cl_ord_id=new)
             return
         self.inflight.add(new)
         try:

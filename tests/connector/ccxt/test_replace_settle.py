@@ -205,3 +205,26 @@ def test_restart_settles_an_unseen_new_order_once_the_recv_window_ends(tmp_path:
         ("c1.r1", "cancel_rejected"),
     ], later
     assert flows.tracker.live == {}
+
+
+def test_replace_resent_after_it_was_carried_out_changes_nothing(tmp_path: Path) -> None:
+    """The OMS sends a replace again whose "replaced" is already queued (its ack was lost),
+    in the same incarnation or the next: the old order is not cancelled again (that
+    cancel's "unknown order" reported the old order CANCELLED after "replaced", and the
+    replace refused, while the new order rested); nothing more is reported."""
+    ex = _Exchange(rest_order(status="CANCELED"), _created())
+    flows, intents = _flows(tmp_path, ex)
+    _with_c1(flows, intents)
+    asyncio.run(flows.replace(REQUEST))
+    assert ("c1.r1", "replaced") in _kinds(flows)
+    intents.sync()
+    ex.cancel_failures.append(bn.raised(400, UNKNOWN_ORDER))
+    asyncio.run(flows.replace(REQUEST))
+    again = _kinds(flows)
+    intents.close()
+    next_flows, next_intents = _flows(tmp_path, ex)
+    asyncio.run(next_flows.replace(REQUEST))
+    after_restart = _kinds(next_flows)
+    next_intents.close()
+    assert (again, after_restart, ex.cancels) == ([], [], 1)
+    assert set(next_flows.tracker.live) == {"c1.r1"}
