@@ -41,7 +41,7 @@ Promises, and how each is kept:
   order's state, then `cancel_rejected`). The old order's intent stays live until the
   replace's outcome is queued, so a replace whose outcome is not known (the new order's
   answer lost, the connector killed with the new order sent) is settled by the poll, also
-  after a restart (`Flows.settle_replace`): the new order found -> "replaced"; the
+  after a restart (`Replaces.settle`): the new order found -> "replaced"; the
   exchange sure it has no such order -> the old order's state and `cancel_rejected`.
 - **Positions** for the heartbeat: spot balances of each symbol's base asset, minus the
   configured baseline (`mapping.positions_from_balance`), consistent with the executions

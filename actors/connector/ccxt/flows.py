@@ -1,6 +1,6 @@
 """The ccxt connector's order flows: submit (a resend looked up first), the lookup by
-client order id that resolves an unknown outcome, cancel, and replace as cancel + new;
-each turns the exchange's answers into executions through the `Tracker`.
+client order id that resolves an unknown outcome, cancel, and replace as cancel + new
+(`replace.Replaces`); each turns the exchange's answers into executions through the `Tracker`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from actors.connector.ccxt import execs, mapping
 from actors.connector.ccxt import reading as rd
 from actors.connector.ccxt.exchange import Rest
 from actors.connector.ccxt.intents import Intent, IntentLog
-from actors.connector.ccxt.tracker import Live, Tracker
-from protocol.messages import CancelOnVenue, OrderStatus, PlaceOrder, ReplaceOnVenue
+from actors.connector.ccxt.replace import Replaces
+from actors.connector.ccxt.tracker import Tracker
+from protocol.messages import CancelOnVenue, PlaceOrder, ReplaceOnVenue
 
 LOOKUPS_AFTER_UNKNOWN = 3  # lookups by client id after a lost submit answer (then: the OMS)
 LOOKUP_DELAYS_S = (0.2, 0.5, 1.0)
@@ -69,6 +70,7 @@ class Flows:
         # recvWindow: "no such order" is proof it never will only after that
         self.trust_unseen_at = 0.0
         self.unseen_after_s = 0.0  # how long a request sent may still reach the exchange
+        self.replaces = Replaces(self)
 
     async def submit(self, p: Pending) -> None:
         """Send `p` once: a submit of the same client id already running is its answer."""
@@ -250,165 +252,9 @@ class Flows:
         self.tracker.queue([execs.cancel_rejected_exec(self.venue, request, reason)])
 
     async def replace(self, request: ReplaceOnVenue) -> None:
-        """Cancel + new: the cancel's answer carries the old order's final filled quantity,
-        the new order the rest of the replace's total under the replace's client id. The
-        OMS hears "replaced" once the new order is on the book; a cancel the exchange
-        refuses (the order is done) is a "cancel_rejected" of the replace. Meanwhile the
-        stream's word on either order waits (`Tracker.replacing`): the old order's cancel
-        is the replace, not a cancel, and the new order's events follow "replaced"."""
-        new, old = request.cl_ord_id, request.orig_cl_ord_id
-        try:
-            await self._replace(request)
-        finally:
-            tracker = self.tracker
-            if new in tracker.held and new not in tracker.unsettled:  # no "replaced"
-                if new in tracker.live and old in tracker.live:  # the new order may be sent
-                    tracker.unsettle(new, time.monotonic() + self.unseen_after_s)
-                else:
-                    tracker.release(new, old)
+        """Cancel + new (`Replaces.replace`)."""
+        await self.replaces.replace(request)
 
     async def settle_replace(self, new: Intent) -> None:
-        """Settle a replace whose outcome no flow told (`Tracker.unsettled`): its new order
-        at the exchange is "replaced" (then its own events); the exchange's "no such order"
-        (once a request sent before can no longer arrive) is the replace refused: the old
-        order's state (cancelled by the replace's cancel), then "cancel_rejected" of the
-        replace. Not known now: the next poll asks again. So the OMS, in PENDING_REPLACE,
-        hears the truth, never the old order's cancel while the new order rests."""
-        found = await self.fetch_by_client_id(new)
-        if found is None:
-            return
-        if found is not False and rd.order_view(found).venue_order_id:
-            if mapping.order_status(found.get("status"), new.offset) is not OrderStatus.REJECTED:
-                self.log.warning("ccxt_replace_settled", cl_ord_id=new.cl_ord_id, replaced=True)
-                self.tracker.queue([execs.replaced_exec_of(self.venue, new, found)])
-                vid = rd.order_view(found).venue_order_id
-                self.tracker.covered(mapping.exec_id_new(vid))
-                self.tracker.settled(new, replaced=True)
-                await self.apply_with_trades(new, found)
-                return
-        trust_at = max(self.trust_unseen_at, self.tracker.unsettled.get(new.cl_ord_id, 0.0))
-        if found is False and time.monotonic() < trust_at:
-            return  # the create may still reach the exchange
-        self.log.warning("ccxt_replace_settled", cl_ord_id=new.cl_ord_id, replaced=False)
-        self.tracker.settled(new, replaced=False)
-        old = self.tracker.live.get(new.orig_cl_ord_id)
-        if old is not None:
-            await self.lookup(old.intent)
-        text = "the replace's new order never reached the exchange"
-        self.tracker.queue([execs.replace_rejected_exec(self.venue, new, text)])
-
-    async def _replace(self, request: ReplaceOnVenue) -> None:
-        old = self.tracker.intent_or(request.orig_cl_ord_id, request)
-        live = self.tracker.live.get(old.cl_ord_id)
-        left = request.qty - old.offset - (live.filled if live is not None else Decimal(0))
-        problem = "filled before the replace" if left <= 0 else self.intake_problem(request, left)
-        if problem is not None:  # refused before the old order is touched
-            self.tracker.queue([execs.cancel_rejected_exec(self.venue, request, problem)])
-            return
-        self.tracker.replacing(old.cl_ord_id, request.cl_ord_id)
-        try:
-            cancelled = await self.rest.call(
-                self.rest.ex.cancel_order, None, request.symbol,
-                {"origClientOrderId": request.orig_cl_ord_id},
-            )  # fmt: skip
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - classified below
-            failure = self.rest.classify(exc)
-            self.rest.count(failure.kind)
-            self.log.warning(
-                "ccxt_replace_failed", cl_ord_id=request.cl_ord_id, kind=failure.kind,
-                reason=failure.reason,
-            )  # fmt: skip
-            self.tracker.release(request.cl_ord_id, old.cl_ord_id)
-            # refused, or not known whether the cancel was processed (timeout, 5xx): the
-            # old order's state as the exchange has it (cancelled, if it was), and the
-            # replace refused, so the OMS is never left waiting in PENDING_REPLACE
-            await self.lookup(old)
-            self.tracker.queue([execs.cancel_rejected_exec(self.venue, request, failure.reason)])
-            return
-        view = rd.order_view(cancelled)
-        done_qty = old.offset + view.filled
-        done_cost = old.cost + (view.cost or Decimal(0))
-        remaining = request.qty - done_qty
-        if remaining <= 0 or self.intake_problem(request, remaining) is not None:
-            # nothing left to replace, or the rest breaks the market's limits: the old
-            # order stays cancelled (reported as such), the replace is refused
-            why = (
-                "filled before the replace"
-                if remaining <= 0
-                else (self.intake_problem(request, remaining) or "")
-            )
-            self.tracker.release(request.cl_ord_id, old.cl_ord_id)
-            await self.apply_with_trades(old, cancelled)
-            self.tracker.queue([execs.cancel_rejected_exec(self.venue, request, why)])
-            return
-        await self.apply_with_trades(old, cancelled, final_event=False)
-        intent = Intent(
-            cl_ord_id=request.cl_ord_id,
-            symbol=request.symbol,
-            side=request.side.value,
-            qty=str(request.qty),
-            cum_offset=str(done_qty),
-            cost_offset=str(done_cost),
-            orig_cl_ord_id=request.orig_cl_ord_id,
-        )
-        self.intents.add(intent)
-        # persist before send; finished orders' "done" records wait for the turn's flush,
-        # after their executions are durable
-        self.intents.sync(done=False)
-        # the old order's intent stays live until the replace's outcome is queued: a
-        # restart meanwhile finds both and settles the replace (`settle_replace`)
-        self.tracker.live[intent.cl_ord_id] = Live(intent)
-        args = mapping.create_args(request, amount=remaining)
-        try:
-            order = await self.rest.call(
-                self.rest.ex.create_order, args.symbol, args.type, args.side, args.amount,
-                args.price, args.params,
-            )  # fmt: skip
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - classified below
-            failure = self.rest.classify(exc)
-            self.log.warning(
-                "ccxt_replace_new_failed", cl_ord_id=intent.cl_ord_id, kind=failure.kind,
-                reason=failure.reason,
-            )  # fmt: skip
-            found = None
-            if failure.kind not in ("rejected", "internal"):  # it may be there: look
-                found = await self._find(intent)
-            if found is None and failure.kind not in ("rejected", "internal"):
-                # not known whether it was placed: the poll settles it (`settle_replace`),
-                # the old order's cancel is not the order's end until then
-                self.tracker.unsettle(intent.cl_ord_id, time.monotonic() + self.unseen_after_s)
-                return
-            if not isinstance(found, Mapping):  # not there: the old order is cancelled
-                self.tracker.release(request.cl_ord_id, old.cl_ord_id)
-                self.tracker.queue(execs.order_execs(
-                    self.venue, cancelled, cl_ord_id=old.cl_ord_id, order_qty=old.order_qty,
-                    cum_offset=old.offset, cost_offset=old.cost,
-                ))  # fmt: skip
-                self.tracker.forget(intent.cl_ord_id)
-                self.tracker.forget(old.cl_ord_id)
-                return
-            order = found
-        self.tracker.queue([
-            execs.replaced_exec(
-                self.venue, request, order, cum_offset=done_qty, cost_offset=done_cost
-            )
-        ])  # fmt: skip
-        vid = rd.order_view(order).venue_order_id
-        self.tracker.covered(mapping.exec_id_new(vid))  # "replaced" is its acceptance
-        self.tracker.release(intent.cl_ord_id)
-        self.tracker.forget(old.cl_ord_id)  # after "replaced": one flush writes both
-        await self.apply_with_trades(intent, order)
-
-    async def _find(self, intent: Intent) -> Mapping[str, Any] | Literal[False] | None:
-        """Look an order whose create answer was lost up by client id a few times: the
-        order, False (the exchange says no such order), None (still not known)."""
-        for delay_s in LOOKUP_DELAYS_S[:LOOKUPS_AFTER_UNKNOWN]:
-            found = await self.fetch_by_client_id(intent)
-            if found is not None:
-                return found
-            await asyncio.sleep(delay_s)
-        return None
+        """Settle a replace whose outcome no flow told (`Replaces.settle`)."""
+        await self.replaces.settle(new)

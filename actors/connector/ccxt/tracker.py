@@ -56,7 +56,7 @@ class Tracker:
         self.held: set[str] = set()
         # replaces whose outcome no flow will tell (new cl_ord_id -> monotonic time from
         # which the exchange's "no such order" for the new order is proof it never will be
-        # placed): the poll settles them (`Flows.settle_replace`). A new order's intent
+        # placed): the poll settles them (`Replaces.settle`). A new order's intent
         # whose old order's intent is live too is one: the old order's intent is forgotten
         # only once "replaced" is queued (or the replace is refused), so after a restart
         # the pair is exactly a replace cut short (kill -9 with the new order sent).
@@ -197,6 +197,10 @@ class Tracker:
         if old_cl_ord_id is not None:
             self.replaced.pop(old_cl_ord_id, None)
         self._wake_poll()  # what the new order's stream events said while it was held
+
+    def wake_poll(self) -> None:
+        """Poll now: something the poll settles is due."""
+        self._wake_poll()
 
     def unsettle(self, new_cl_ord_id: str, trust_unseen_at: float) -> None:
         """The replace of `new_cl_ord_id` ended without its outcome (the new order's answer
