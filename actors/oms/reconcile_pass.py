@@ -86,7 +86,6 @@ class PassLink(Protocol):
 
     venue: str
     state: VenueConnState
-    connector_epoch: int | None
     request_timeout_s: float
     status_rate_per_s: float
     log: Any
@@ -107,6 +106,8 @@ class PassLink(Protocol):
     ) -> None: ...
 
     def is_current(self, p: ReconcilePass) -> bool: ...
+
+    def connected_by_answer(self, epoch: int) -> None: ...
 
     def pass_failed(self, p: ReconcilePass, reason: str) -> None: ...
 
@@ -202,9 +203,8 @@ class ReconcilePass:
             return link.pass_failed(self, "open orders without a consistent execution cut")
         else:
             self.open = reply.body.orders
-        if link.state is not VenueConnState.CONNECTED and not self.dry_run:
-            # it answered, so it is logged on: no need to wait for its state message
-            link.state, link.connector_epoch = VenueConnState.CONNECTED, reply.epoch
+        if not self.dry_run:  # it answered, so it is logged on: no need to wait for its state
+            link.connected_by_answer(reply.epoch)
         self._listed = {vo.cl_ord_id for vo in self.open}
         self._asks = self._status_queries(link.book.held_orders())
         self._next_status()

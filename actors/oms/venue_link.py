@@ -171,6 +171,23 @@ class VenueLink:
             if not (first_logon and self._pass_awaits_open_orders()):
                 self.start_reconcile()
 
+    def connected_by_answer(self, epoch: int) -> None:
+        """A pass's open orders answered by connector incarnation `epoch` while the OMS does
+        not see the venue CONNECTED: the connector answers from its session, so it is logged
+        on. The venue is CONNECTED now, logged (`venue_state`) and published as the state
+        message would be, and the connector's own CONNECTED of that epoch, when it comes,
+        changes nothing. (Its state message can come after the answer: across hosts the
+        ones sent before the link was up are dropped and the pass's retry can win the race
+        with the next. Taken silently, that logon was never logged nor published.)"""
+        if self.state is VenueConnState.CONNECTED:
+            return
+        state, detail = VenueConnState.CONNECTED, "answered open orders"
+        self.log.info("venue_state", state=state.value, connector_epoch=epoch, detail=detail)
+        self.state, self.connector_epoch, self._logged_on_epoch = state, epoch, epoch
+        self.host.publish_stream(
+            "venue_state", {"venue": self.venue, "state": state.value, "detail": detail}
+        )
+
     def _pass_awaits_open_orders(self) -> bool:
         """A pass still waits for the venue's open orders at this connector's first logon:
         the connector had no session before, so it answers from this one, or fails the pass

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
+from structlog.testing import capture_logs
 
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import DROPPED_OUT_OF_SESSION, Outcome
@@ -80,12 +81,13 @@ class StubOms:
         self.plans: list[Plan] = []
         self.reconciled: list[bool] = []
         self.unsent = NoHolds()
+        self.streams: list[tuple[str, dict[str, Any]]] = []
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
         self.timers.append((delay_s, fn))
 
     def publish_stream(self, event: str, data: dict[str, Any]) -> None:
-        pass
+        self.streams.append((event, data))
 
     def crash_point(self, name: str) -> None:
         pass
@@ -323,6 +325,25 @@ def test_connected_during_a_pass_still_waiting_for_open_orders_does_not_repeat_i
     _complete_pass(peer)
     assert peer.sent == [] and len(oms.plans) == 1
     assert oms.reconciled == [True] and link.ready
+
+
+def test_a_connector_answering_before_its_connected_arrives_is_announced_connected() -> None:
+    """The start-up pass's open orders are answered before the connector's CONNECTED comes
+    (across hosts: its state messages sent before the link was up were dropped, and the
+    pass's retry won the race with the next one): the OMS takes the venue as CONNECTED from
+    the answer and logs and publishes `venue_state` CONNECTED then, once; the state message
+    that follows changes nothing and starts no second pass. Before, the venue became
+    CONNECTED silently and the state message was no change: no `venue_state` ever."""
+    with capture_logs() as logs:
+        link, oms, peer = _link()
+        link.start_reconcile()
+        _complete_pass(peer)
+        link.on_state(CONNECTED, 7, "logged on")
+    assert oms.reconciled == [True] and link.ready and peer.sent == []
+    states = [(e["state"], e["connector_epoch"]) for e in logs if e["event"] == "venue_state"]
+    assert states == [("CONNECTED", 7)]
+    published = [(e, d["venue"], d["state"]) for e, d in oms.streams if e == "venue_state"]
+    assert published == [("venue_state", V, "CONNECTED")]
 
 
 def test_connected_after_a_pass_got_its_open_orders_reruns_it() -> None:
