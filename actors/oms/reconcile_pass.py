@@ -23,6 +23,17 @@ positions (the heartbeat does, every beat). Open-order and status answers whose 
 not consistent fail the pass (retried): without it a fill in flight reads as missed.
 An answer without a cut (a connector that does not stamp) is taken as before.
 
+A venue that refuses the positions request (e.g. BusinessMessageReject 380=3 to AN) does
+not stop reconciliation: the pass goes on without venue positions (logged once per
+connector incarnation: `venue_positions_unavailable`); positions are then not compared and
+a cold start takes no opening positions from the venue. Positions the connector answers
+from its own fill ledger (`source` "ledger") are treated the same: they come from the same
+executions the OMS applies, so the pass does not compare them (the position heartbeat
+does). A venue without OrderMassStatusRequest (OpenOrdersRequest answered VENUE_REFUSED)
+is reconciled with no open-orders list: every open local order is asked by H, and no
+unknown venue order is adopted (`venue_open_orders_unavailable`, once per incarnation).
+Status queries go one chunk at a time, each given the time the venue's rate limit needs.
+
 The O(n) work of a pass is spread over loop turns, so that no turn of the OMS is O(open
 orders) and requests, executions and liveness beats are served between slices:
 

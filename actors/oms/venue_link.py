@@ -16,16 +16,7 @@ it was in flight; until one succeeds the venue shows `reconcile_failing: <reason
 did not list; the connector paces the H messages under the venue's rate limit (its outbound
 token bucket).
 
-A venue that refuses the positions request (e.g. BusinessMessageReject 380=3 to AN) does
-not stop reconciliation: the pass goes on without venue positions (logged once per
-connector incarnation: `venue_positions_unavailable`); positions are then not compared and
-a cold start takes no opening positions from the venue. Positions the connector answers
-from its own fill ledger (`source` "ledger") are treated the same: they come from the same
-executions the OMS applies, so the pass does not compare them (the position heartbeat
-does). A venue without OrderMassStatusRequest (OpenOrdersRequest answered VENUE_REFUSED)
-is reconciled with no open-orders list: every open local order is asked by H, and no
-unknown venue order is adopted (`venue_open_orders_unavailable`, once per incarnation).
-Status queries go one chunk at a time, each given the time the venue's rate limit needs.
+What a pass does with a venue that refuses positions or open orders: actors.oms.reconcile_pass.
 """
 
 from __future__ import annotations
@@ -147,7 +138,6 @@ class VenueLink:
         changed = state is not self.state or epoch != self.connector_epoch
         if not changed:
             return
-        self.log.info("venue_state", state=state.value, connector_epoch=epoch, detail=detail)
         restarted = self.connector_epoch is not None and epoch != self.connector_epoch
         self.state, self.connector_epoch = state, epoch
         if state is VenueConnState.CONNECTED:
@@ -162,9 +152,7 @@ class VenueLink:
             self.reconciling = False
             self._drop_rerun()
             self.peer.fail_pending()
-        self.host.publish_stream(
-            "venue_state", {"venue": self.venue, "state": state.value, "detail": detail}
-        )
+        self._announce(state, epoch, detail)
         self.reconciled = False
         if state is VenueConnState.CONNECTED:
             first_logon, self._logged_on_epoch = self._logged_on_epoch != epoch, epoch
@@ -172,18 +160,16 @@ class VenueLink:
                 self.start_reconcile()
 
     def connected_by_answer(self, epoch: int) -> None:
-        """A pass's open orders answered by connector incarnation `epoch` while the OMS does
-        not see the venue CONNECTED: the connector answers from its session, so it is logged
-        on. The venue is CONNECTED now, logged (`venue_state`) and published as the state
-        message would be, and the connector's own CONNECTED of that epoch, when it comes,
-        changes nothing. (Its state message can come after the answer: across hosts the
-        ones sent before the link was up are dropped and the pass's retry can win the race
-        with the next. Taken silently, that logon was never logged nor published.)"""
-        if self.state is VenueConnState.CONNECTED:
-            return
-        state, detail = VenueConnState.CONNECTED, "answered open orders"
+        """A pass's open orders answered while the venue is not seen CONNECTED: it is logged on
+        (its state message can come later: across hosts those sent before the link was up are
+        dropped); announced as that message would be, which then changes nothing."""
+        if self.state is not VenueConnState.CONNECTED:
+            self.state = VenueConnState.CONNECTED
+            self.connector_epoch = self._logged_on_epoch = epoch
+            self._announce(self.state, epoch, "answered open orders")
+
+    def _announce(self, state: VenueConnState, epoch: int, detail: str) -> None:
         self.log.info("venue_state", state=state.value, connector_epoch=epoch, detail=detail)
-        self.state, self.connector_epoch, self._logged_on_epoch = state, epoch, epoch
         self.host.publish_stream(
             "venue_state", {"venue": self.venue, "state": state.value, "detail": detail}
         )
