@@ -59,6 +59,17 @@ class OperatorStops:
         with contextlib.suppress(OSError):  # a fresh run: nothing is stopped
             self._path.unlink(missing_ok=True)
 
+    def _write(self, stops: dict[str, OperatorStop]) -> OSError | None:
+        """Persist `stops` and make them this host's records; the error (logged, the records
+        unchanged) when the file cannot be written."""
+        try:
+            write_stops(self._path, stops)
+        except OSError as exc:
+            self._log.error("operator_stops_write_failed", path=str(self._path), error=str(exc))
+            return exc
+        self._stops = stops
+        return None
+
     def held(self, actor: str) -> OperatorStop | None:
         """The operator's stop of `actor` (None: not stopped)."""
         return self._stops.get(actor)
@@ -76,12 +87,9 @@ class OperatorStops:
         if actor in self._stops:
             return True, f"{actor} is already {self._stops[actor].describe()}"
         stop = OperatorStop(actor, reason, time.time(), _connector_venue(child), by)
-        try:
-            write_stops(self._path, {**self._stops, actor: stop})
-        except OSError as exc:  # the OMS and the heartbeat would not know: refuse
-            self._log.error("operator_stops_write_failed", path=str(self._path), error=str(exc))
+        if (exc := self._write({**self._stops, actor: stop})) is not None:
+            # the OMS and the heartbeat would not know: refuse
             return False, f"{actor} not stopped: cannot write {self._path}: {exc}"
-        self._stops[actor] = stop
         metrics.ACTOR_STOPPED_BY_OPERATOR.labels(actor=actor).set(1)
         self._log.warning(
             "actor_stop_requested", child=actor, reason=reason, venue=stop.venue, by=by, force=force
@@ -103,13 +111,10 @@ class OperatorStops:
         if actor not in self._stops:
             return False, f"{actor} was not stopped by an operator (state {child.state.value})"
         rest = {a: s for a, s in self._stops.items() if a != actor}
-        try:
-            write_stops(self._path, rest)
-        except OSError as exc:
-            self._log.error("operator_stops_write_failed", path=str(self._path), error=str(exc))
+        if (exc := self._write(rest)) is not None:
             if why == "operator":  # the kill-switch's mass cancel goes on regardless
                 return False, f"{actor} not started: cannot write {self._path}: {exc}"
-        self._stops = rest
+            self._stops = rest
         metrics.ACTOR_STOPPED_BY_OPERATOR.labels(actor=actor).set(0)
         self._log.warning("actor_start_requested", child=actor, why=why, by=by)
         if child.release():
@@ -123,12 +128,8 @@ class OperatorStops:
         recorded here too, so this host's OMS refuses orders for the venue saying so and its
         heartbeat counts no outage, as on one host. None, or why it cannot be recorded."""
         stop = OperatorStop(actor, reason, time.time(), venue, by)
-        try:
-            write_stops(self._path, {**self._stops, actor: stop})
-        except OSError as exc:
-            self._log.error("operator_stops_write_failed", path=str(self._path), error=str(exc))
+        if (exc := self._write({**self._stops, actor: stop})) is not None:
             return f"{actor} not stopped: cannot write {self._path}: {exc}"
-        self._stops[actor] = stop
         self._log.warning("actor_stop_requested", child=actor, reason=reason, venue=venue, by=by)
         return None
 
@@ -137,14 +138,8 @@ class OperatorStops:
         `start`, risk's restart that lifted it): this host's record goes."""
         if actor not in self._stops or actor in self._children:
             return
-        rest = {a: s for a, s in self._stops.items() if a != actor}
-        try:
-            write_stops(self._path, rest)
-        except OSError as exc:
-            self._log.error("operator_stops_write_failed", path=str(self._path), error=str(exc))
-            return
-        self._stops = rest
-        self._log.warning("actor_start_requested", child=actor, why="across", by=None)
+        if self._write({a: s for a, s in self._stops.items() if a != actor}) is None:
+            self._log.warning("actor_start_requested", child=actor, why="across", by=None)
 
     def restore_elsewhere(self, actor: str, before: OperatorStop | None) -> None:
         """The core: a `stop` of an edge's actor got no answer that it is stopped (not sent:
@@ -155,12 +150,7 @@ class OperatorStops:
             return
         if actor in self._children or self._stops.get(actor) == before:
             return
-        try:
-            write_stops(self._path, {**self._stops, actor: before})
-        except OSError as exc:
-            self._log.error("operator_stops_write_failed", path=str(self._path), error=str(exc))
-            return
-        self._stops[actor] = before
+        self._write({**self._stops, actor: before})
 
     def align_elsewhere(
         self,
@@ -177,12 +167,8 @@ class OperatorStops:
         if not hold and not drop:
             return
         rest = {a: s for a, s in self._stops.items() if a not in drop} | hold
-        try:
-            write_stops(self._path, rest)
-        except OSError as exc:
-            self._log.error("operator_stops_write_failed", path=str(self._path), error=str(exc))
+        if self._write(rest) is not None:
             return
-        self._stops = rest
         self._log.warning(
             "operator_stops_aligned", host_group=group, held=sorted(hold), dropped=sorted(drop)
         )
