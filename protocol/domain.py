@@ -38,6 +38,15 @@ def check_decimal(value: Decimal) -> Decimal:
         raise ValueError(f"decimal must be finite, got {value}")
     _sign, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)  # finite
+    if (
+        len(digits) <= MAX_DIGITS
+        and exponent >= MIN_EXPONENT
+        and exponent + len(digits) <= MAX_ADJUSTED + 1
+    ):
+        # within every bound before trailing zeros are dropped (fewer digits, a higher
+        # exponent but never above `adjusted()`): the common case, ~0.5 us cheaper per
+        # value, which counts for the 10,000 orders of a warm start's mass status
+        return value
     zeros = len(digits) - len("".join(map(str, digits)).rstrip("0")) if value else 0
     digits, exponent = digits[: len(digits) - zeros] or (0,), exponent + zeros  # 100.000 = 1E+2
     if len(digits) > MAX_DIGITS:

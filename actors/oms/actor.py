@@ -47,6 +47,7 @@ from actors.oms.views import OmsViews
 from actors.risk import killswitch
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
+from actors.runtime.gcpause import collections_paused
 from actors.runtime.peer import Replier
 from protocol.codec import Envelope
 from protocol.commands import Command, Reconcile
@@ -83,12 +84,13 @@ class OmsActor(Actor):
 
     def setup(self) -> None:
         self.exec_log = ExecLog()  # recent executions by connector number (`ExecCut`)
-        self.journal, recovery = Journal.open(oms_dir(self.cfg.state_path))
-        keep, snap = self.cfg.oms.recent_terminal_orders, recovery.snapshot
-        self.book = open_book(self.journal, snap, oms_dir(self.cfg.state_path), keep)
-        for record in recovery.records:
-            self.book.apply_record(record)
-        self.views = OmsViews(self.book, recovery.snapshot).replay(recovery.records)
+        with collections_paused():  # the replay builds long-lived objects only
+            self.journal, recovery = Journal.open(oms_dir(self.cfg.state_path))
+            keep, snap = self.cfg.oms.recent_terminal_orders, recovery.snapshot
+            self.book = open_book(self.journal, snap, oms_dir(self.cfg.state_path), keep)
+            for record in recovery.records:
+                self.book.apply_record(record)
+            self.views = OmsViews(self.book, recovery.snapshot).replay(recovery.records)
         self.log.info(
             "journal_replayed",
             records=len(recovery.records),

@@ -122,7 +122,7 @@ class Supervisor:
         prepare_switch(self.cfg.state_path, self.log)
         self._open_sockets()
         self.metrics_url = start_metrics_server(self.cfg)
-        self.spawner = make_spawner(self.cfg)
+        self.spawner = make_spawner(self.cfg, {c.spec.kind for c in self.children.values()})
         host.log_shared_dirs(self.cfg, self.log)  # runtime_dir_shared, state_dir_shared
         self.log.info(
             "supervisor_started",
@@ -256,7 +256,7 @@ class Supervisor:
             pid = self.spawner.spawn(args)
         except (OSError, RuntimeError) as exc:
             self.log.error("spawn_failed", child=spec.id, error=str(exc))
-            self.spawner = make_spawner(self.cfg)
+            self.spawner = make_spawner(self.cfg, {c.spec.kind for c in self.children.values()})
             pid = self.spawner.spawn(args)
         child.spawned(pid, args.epoch, time.monotonic())
         self._pid_to_child[pid] = child

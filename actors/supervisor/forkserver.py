@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import asdict
 
 from actors.runtime.actor import ActorArgs
@@ -30,13 +31,17 @@ from actors.runtime.process import ACTOR_KINDS, run_actor, set_parent_death_sign
 _REPARENT_DEADLINE_S = 2.0
 
 
-def preload() -> None:
-    """Import every actor module so a forked child starts warm, then move every object
-    made so far into the permanent generation (`gc.freeze()`): the collector of a forked
-    actor then never visits (and so never writes the GC header of) the preloaded modules'
-    objects, so their pages stay shared with the fork server instead of being copied into
-    every busy actor, and a full collection has ~100k fewer objects to traverse."""
-    for target in ACTOR_KINDS.values():
+def preload(kinds: Collection[str] = ()) -> None:
+    """Import the module of every actor kind in `kinds` (every kind when empty) so a forked
+    child starts warm, then move every object made so far into the permanent generation
+    (`gc.freeze()`): the collector of a forked actor then never visits (and so never
+    writes the GC header of) the preloaded modules' objects, so their pages stay shared
+    with the fork server instead of being copied into every busy actor, and a full
+    collection has ~100k fewer objects to traverse. A kind left out (the simulated
+    exchange and its aiohttp: ~0.1 s of every start) is imported by its child if spawned."""
+    for kind, target in ACTOR_KINDS.items():
+        if kinds and kind not in kinds:
+            continue
         module = target.partition(":")[0]
         try:
             importlib.import_module(module)
@@ -103,13 +108,13 @@ def spawn(args: ActorArgs, env: dict[str, str], supervisor_pid: int, fds: tuple[
 
 def main() -> int:
     make_undumpable()  # its pipes: /proc/<pid>/fd/N must not open to others (runtime.hardening)
-    req_fd, resp_fd = int(sys.argv[1]), int(sys.argv[2])
+    req_fd, resp_fd, kinds = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
     supervisor_pid = os.getppid()
     set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != supervisor_pid:
         return 1
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor owns Ctrl-C
-    preload()
+    preload(kinds)
     reqs = os.fdopen(req_fd, "r", buffering=1)
     resp = os.fdopen(resp_fd, "w", buffering=1)
     resp.write(json.dumps({"ready": os.getpid()}) + "\n")

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Collection
 from typing import Protocol
 
 from actors.runtime.actor import ActorArgs
@@ -47,12 +48,14 @@ class ExecSpawner:
 class ForkServerSpawner:
     """Talks to `actors.supervisor.forkserver` over two pipes; spawns take a few milliseconds."""
 
-    def __init__(self, env: ActorEnv) -> None:
+    def __init__(self, env: ActorEnv, kinds: Collection[str] = ()) -> None:
+        """`kinds`: the actor kinds to preload (every kind when empty)."""
         self._env = env
         req_r, self._req_w = os.pipe()
         self._resp_r, resp_w = os.pipe()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "actors.supervisor.forkserver", str(req_r), str(resp_w)],
+            [sys.executable, "-m", "actors.supervisor.forkserver", str(req_r), str(resp_w)]
+            + sorted(kinds),
             env=env.base,  # no credentials: a connector's come with its spawn request
             pass_fds=(req_r, resp_w),
             stdin=subprocess.DEVNULL,
@@ -96,8 +99,11 @@ class ForkServerSpawner:
             self.proc.wait()
 
 
-def make_spawner(cfg: SystemConfig) -> Spawner:
-    """A spawner of the configured kind (`supervisor.spawn`); each actor gets the part of
-    this process's environment it needs."""
+def make_spawner(cfg: SystemConfig, kinds: Collection[str] = ()) -> Spawner:
+    """A spawner of the configured kind (`supervisor.spawn`), preloading the actor `kinds`
+    this supervisor runs (every kind when empty); each actor gets the part of this
+    process's environment it needs."""
     env = ActorEnv(cfg, os.environ)
-    return ForkServerSpawner(env) if cfg.supervisor.spawn == "forkserver" else ExecSpawner(env)
+    if cfg.supervisor.spawn == "forkserver":
+        return ForkServerSpawner(env, kinds)
+    return ExecSpawner(env)

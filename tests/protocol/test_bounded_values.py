@@ -12,6 +12,8 @@ from typing import Annotated, Any, get_args, get_origin
 
 import msgpack
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
@@ -112,6 +114,48 @@ def test_check_decimal_bounds_are_those_documented() -> None:
     for bad in ("1E+19", "1E-61", "1" * 29):
         with pytest.raises(ValueError):
             domain.check_decimal(Decimal(bad))
+
+
+def _bounds_as_documented(value: Decimal) -> bool:
+    """The module docstring's bounds, the slow way (the fast path in `check_decimal` must
+    agree): finite, <= 28 significant digits, |value| < 1e19, no digit finer than 1e-60."""
+    if not value.is_finite():
+        return False
+    if value == 0:
+        exponent = value.as_tuple().exponent
+        assert isinstance(exponent, int)
+        return domain.MIN_EXPONENT <= exponent <= domain.MAX_ADJUSTED
+    digits = str(abs(value.scaleb(-value.adjusted())).normalize()).replace(".", "")
+    lowest = value.adjusted() - len(digits) + 1  # the exponent of the last nonzero digit
+    return (
+        len(digits) <= domain.MAX_DIGITS
+        and value.adjusted() <= domain.MAX_ADJUSTED
+        and lowest >= domain.MIN_EXPONENT
+    )
+
+
+@given(
+    st.builds(
+        lambda digits, exponent, negative: Decimal((int(negative), tuple(digits), exponent)),
+        st.lists(st.integers(0, 9), min_size=1, max_size=32),
+        st.integers(-70, 25),
+        st.booleans(),
+    )
+)
+@example(Decimal("1E+19"))
+@example(Decimal("10E+18"))
+@example(Decimal("1" * 28 + "0"))
+@example(Decimal("0E-61"))
+@example(Decimal("0E+19"))
+@example(Decimal("1000E-63"))
+def test_check_decimal_takes_exactly_the_documented_values(value: Decimal) -> None:
+    """The fast path (a value within the bounds before its trailing zeros are dropped) takes
+    nothing the full check refuses and refuses nothing it takes."""
+    try:
+        taken = domain.check_decimal(value) is value
+    except ValueError:
+        taken = False
+    assert taken == _bounds_as_documented(value), value
 
 
 @pytest.mark.parametrize(

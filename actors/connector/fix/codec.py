@@ -125,10 +125,36 @@ def _split_with_simplefix(raw: bytes) -> list[tuple[bytes, bytes]]:
     return list(msg.pairs)
 
 
+class _ParsedMessage(simplefix.FixMessage):  # type: ignore[misc]  # simplefix is untyped
+    """A parsed message whose `get(tag)` of a field's first occurrence is one dict look-up
+    instead of `simplefix`'s scan of every field (with its tag conversion): reading the
+    ~18 fields of each of a mass status's 10,000 reports was a third of the connector's
+    time in a warm start. The index is rebuilt if fields were added or removed since."""
+
+    def __init__(self, pairs: list[tuple[bytes, bytes]]) -> None:
+        super().__init__()
+        self.pairs = pairs
+        self._first: dict[bytes, bytes] = {}
+        self._indexed = -1  # len(pairs) when `_first` was built
+
+    def get(self, tag: object, nth: object = 1) -> bytes | None:
+        if nth != 1 or type(tag) is not int:
+            value: bytes | None = super().get(tag, nth)
+            return value
+        if self._indexed != len(self.pairs):
+            self._first = dict(reversed(self.pairs))  # the first occurrence wins
+            self._indexed = len(self.pairs)
+        return self._first.get(_tag_bytes(tag))
+
+
+@functools.lru_cache(maxsize=1024)
+def _tag_bytes(tag: int) -> bytes:
+    return b"%d" % tag
+
+
 def to_message(pairs: list[tuple[bytes, bytes]]) -> simplefix.FixMessage:
     """A `simplefix.FixMessage` holding `pairs` as they came (no copy of the values)."""
-    msg = simplefix.FixMessage()
-    msg.pairs = pairs
+    msg = _ParsedMessage(pairs)
     for tag, value in pairs[:3]:
         if tag == b"8":
             msg.begin_string = value
