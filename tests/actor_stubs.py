@@ -109,9 +109,7 @@ class StubOms:
         if isinstance(body, ListOrders):
             orders = [o for o in self.orders if body.venue in (None, o.venue)]
             seq = self.event_seq if self.orders_seq is None else self.orders_seq
-            end = body.offset + body.limit  # pages as the OMS does (actors.oms.reads)
-            more = end if end < len(orders) else None
-            return OrderList(orders=orders[body.offset : end], next_offset=more, event_seq=seq)
+            return OrderList(orders=orders, event_seq=seq)
         if isinstance(body, GetPositions) and body.as_of is not None:
             if self.positions_at_cut is None:
                 return RequestRejected(code=ErrorCode.NOT_READY, reason="no view at the cut")

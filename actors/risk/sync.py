@@ -46,12 +46,6 @@ REBUILD_TIMEOUT_S = 2.0
 _NO_EXPOSURE_YET = OrderStatus.PENDING_RISK.value
 
 
-# Open orders per ListOrders page. The OMS builds a page in one loop turn (~10 us an order):
-# at 10,000 a warm start's rebuild held the OMS for ~0.11 s while the connector's logon
-# waited in its queue, and the venue's mass status with it; 2,000 keeps each turn ~20 ms.
-PAGE_ORDERS = 2000
-
-
 class ExposureSync:
     def __init__(
         self, actor: Actor, gate: RiskGate, oms: Peer, on_rebuilt: Callable[[bool], None]
@@ -183,9 +177,7 @@ class ExposureSync:
 
         def fetch(offset: int) -> None:
             self.oms.request(
-                ListOrders(open_only=True, offset=offset, limit=PAGE_ORDERS),
-                got_page,
-                self.timeout_s,
+                ListOrders(open_only=True, offset=offset, limit=10000), got_page, self.timeout_s
             )
 
         fetch(0)

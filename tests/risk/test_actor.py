@@ -201,21 +201,6 @@ def test_rebuild_counts_the_oms_positions_and_open_orders(h: Harness) -> None:
     assert verdict(client, check("c2", "5")).approved
 
 
-def test_rebuild_reads_the_open_orders_in_short_pages_and_counts_every_one(h: Harness) -> None:
-    """The OMS builds each page in one loop turn, so risk asks for at most PAGE_ORDERS at
-    a time (a warm start's logon is not held behind 10,000 views); every page counts:
-    2 * PAGE_ORDERS + 1 orders of 0.0125 (50.0125) plus 49.99 is over the 100 limit."""
-    n = 2 * risk_sync.PAGE_ORDERS + 1
-    h.oms.orders = [order(f"o{i}", OrderStatus.ACCEPTED, "0.0125") for i in range(n)]
-    start(h)
-    client = Client(h, "risk")
-    limits = [b.limit for b in h.oms.stub.bodies(ListOrders)]
-    assert len(limits) == 3 and max(limits) <= 2000
-    v = verdict(client, check("c1", "49.99"))
-    assert not v.approved and v.reason_code == "max_position"
-    assert verdict(client, check("c2", "49.98")).approved
-
-
 def test_positions_answer_is_refused_until_rebuilt_then_follows_the_fills(h: Harness) -> None:
     """`GetPositions` to risk shows the positions its limits read: refused (NOT_READY) before
     the exposure is rebuilt, then the OMS's positions moved by every fill event since."""
