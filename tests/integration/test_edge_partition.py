@@ -37,7 +37,10 @@ BATCH = 500  # orders pushed at a time
 WINDOW = 64  # client requests in flight
 # the core's link actor over a partition: measured 0.1-0.5 MiB; a link that kept what it
 # could not send (tried by hand: a list of the dropped messages) grew 1.4-1.9 MiB here
-LINK_GROWTH_MIB = 1.0
+LINK_GROWTH_MIB = 1.0  # what stays after the partition
+# a transient peak during it (the HWM-bounded pipe, allocator churn): 1.7 MiB once in a
+# two-worker full run whose growth after was 0.5 MiB
+LINK_PEAK_MIB = 4.0
 OMS_KIB_PER_ORDER = 6.0  # the OMS keeps its orders (~1.7 KiB each on one host): nothing more
 
 
@@ -147,9 +150,10 @@ def _partition(core: SystemUnderTest, venue: str, peer: str) -> dict[str, float]
 
 
 def _bounded(figures: dict[str, float]) -> None:
-    link = figures["link_peak_mib"] - figures["link_before_mib"]
+    link = figures["link_after_mib"] - figures["link_before_mib"]
     oms = (figures["oms_peak_mib"] - figures["oms_before_mib"]) * 1024 / figures["sent"]
     assert link <= LINK_GROWTH_MIB, figures
+    assert figures["link_peak_mib"] - figures["link_before_mib"] <= LINK_PEAK_MIB, figures
     assert oms <= OMS_KIB_PER_ORDER, figures
 
 
@@ -159,8 +163,8 @@ def test_a_stalled_or_gone_edge_costs_the_core_bounded_memory(
     """edge-a stalled (its supervisor and link actor SIGSTOPped: tcp up, nothing read), then
     edge-b gone (kill -9 of its supervisor), each while market orders go at the core to its
     venue for PARTITION_S: the core's link drops what it cannot send (counted), its RSS
-    grows by at most LINK_GROWTH_MIB, the OMS's by at most OMS_KIB_PER_ORDER per order (its
-    orders), and neither restarts."""
+    keeps at most LINK_GROWTH_MIB of growth (peaking within LINK_PEAK_MIB), the OMS's grows
+    by at most OMS_KIB_PER_ORDER per order (its orders), and neither restarts."""
     make = deployment["make"]
     core = make("core").start(wait_ready=False)  # the three start side by side
     edges = {group: make(group).start(wait_ready=False) for group in (STALLED, GONE)}
