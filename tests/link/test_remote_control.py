@@ -5,7 +5,9 @@ core answers the control plane with it, or says the edge did not answer."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, cast
 
 import structlog
@@ -48,6 +50,34 @@ class _Host:
         self.drops.append((peer, reason))
 
 
+@dataclass
+class _EdgeRig:
+    edge: EdgeControl
+    host: _Host
+    sup: zmq.Socket[bytes]  # the edge's supervisor, played by the test
+    dealer: zmq.Socket[bytes]
+    back: list[list[bytes]]  # what the edge sent back towards the core
+
+
+@contextmanager
+def _edge_rig() -> Iterator[_EdgeRig]:
+    """An `EdgeControl` owning connector.simA, its supervisor a ROUTER of the test's own."""
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    try:
+        sup = ctx.socket(zmq.ROUTER)
+        port = sup.bind_to_random_port("tcp://127.0.0.1")
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.connect(f"tcp://127.0.0.1:{port}")
+        back: list[list[bytes]] = []
+        host = _Host("link")
+        edge = EdgeControl(
+            host, cast(Socket, dealer), {"connector.simA"}, lambda f: back.append(f) or True
+        )
+        yield _EdgeRig(edge, host, sup, dealer, back)
+    finally:
+        ctx.destroy(linger=0)
+
+
 def test_core_forwards_and_relays_the_answer_or_a_timeout() -> None:
     host, sent = _Host("link"), []
     core = CoreControl(host, lambda group, frames: sent.append((group, frames)) or True)
@@ -76,23 +106,14 @@ def test_core_answers_link_down_when_the_tunnel_does_not_take_the_command() -> N
 
 
 def test_edge_takes_only_the_across_commands_of_its_own_actors() -> None:
-    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    sup = ctx.socket(zmq.ROUTER)
-    port = sup.bind_to_random_port("tcp://127.0.0.1")
-    dealer = ctx.socket(zmq.DEALER)
-    dealer.connect(f"tcp://127.0.0.1:{port}")
-    back: list[list[bytes]] = []
-    host = _Host("link")
-    edge = EdgeControl(
-        host, cast(Socket, dealer), {"connector.simA"}, lambda f: back.append(f) or True
-    )
     core = Sender("link", 9)
 
     def command(body: Any) -> list[bytes]:
         env = core.envelope(ControlRequest(command=body, operator=OperatorId(user="ops")))
         return [b"c1", *encode(env)]
 
-    try:
+    with _edge_rig() as rig:
+        edge, sup, dealer, back = rig.edge, rig.sup, rig.dealer, rig.back
         edge.on_command(command(KillSwitch(action="engage", reason="x")))
         edge.on_command(command(Restart(actor="connector.simB")))
         edge.on_command(command(Stop(actor="connector.simB")))
@@ -125,10 +146,6 @@ def test_edge_takes_only_the_across_commands_of_its_own_actors() -> None:
             _, *frames = sup.recv_multipart()
             body = decode(frames).body
             assert isinstance(body, ControlRequest) and body.command == expected
-    finally:
-        dealer.close(0)
-        sup.close(0)
-        ctx.term()
 
 
 def test_core_takes_an_answer_only_from_the_edge_asked_and_only_what_an_edge_may_say() -> None:
@@ -182,20 +199,11 @@ def test_a_command_carries_a_deadline_and_the_edge_refuses_it_once_expired() -> 
     assert 0 < request.deadline_ns - before <= EDGE_BUDGET_S * 1e9 + 1e9
     assert host.delays == [ANSWER_TIMEOUT_S]
 
-    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    sup = ctx.socket(zmq.ROUTER)
-    port = sup.bind_to_random_port("tcp://127.0.0.1")
-    dealer = ctx.socket(zmq.DEALER)
-    dealer.connect(f"tcp://127.0.0.1:{port}")
-    back: list[list[bytes]] = []
-    edge_host = _Host("link")
-    edge = EdgeControl(
-        edge_host, cast(Socket, dealer), {"connector.simA"}, lambda f: back.append(f) or True
-    )
     late = ControlRequest(
         command=Stop(actor="connector.simA"), deadline_ns=time.time_ns() - 2 * 10**9
     )
-    try:
+    with _edge_rig() as rig:
+        edge, edge_host, sup, back = rig.edge, rig.host, rig.sup, rig.back
         with capture_logs() as logs:
             edge.on_command([b"c1", *encode(Sender("link", 9).envelope(late))])
         [(kind, core_id, *frames)] = back
@@ -208,20 +216,13 @@ def test_a_command_carries_a_deadline_and_the_edge_refuses_it_once_expired() -> 
         edge.on_command([b"c2", *encode(Sender("link", 9).envelope(fresh))])
         assert sup.poll(5000)
         assert 0 < edge_host.delays[-1] <= 3.0  # what is left, not EDGE_BUDGET_S
-    finally:
-        ctx.destroy(linger=0)
 
 
 def test_a_long_reason_is_cut_but_keeps_who_sent_it_from_the_core() -> None:
     """A reason of the longest length the core takes reaches the edge's supervisor within
     the limit, cut before the core operator's name, never the name."""
-    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    sup = ctx.socket(zmq.ROUTER)
-    port = sup.bind_to_random_port("tcp://127.0.0.1")
-    dealer = ctx.socket(zmq.DEALER)
-    dealer.connect(f"tcp://127.0.0.1:{port}")
-    try:
-        edge = EdgeControl(_Host("link"), cast(Socket, dealer), {"connector.simA"}, lambda f: True)
+    with _edge_rig() as rig:
+        edge, sup = rig.edge, rig.sup
         who = OperatorId(uid=1000, user="mallory")
         stop = Stop(actor="connector.simA", reason="x" * MAX_REASON_CHARS, force=True)
         env = Sender("link", 1).envelope(ControlRequest(command=stop, operator=who))
@@ -232,5 +233,3 @@ def test_a_long_reason_is_cut_but_keeps_who_sent_it_from_the_core() -> None:
         reason = body.command.reason
         assert reason.endswith(" (from the core operator mallory)") and reason.startswith("xxx")
         assert len(reason) == MAX_REASON_CHARS
-    finally:
-        ctx.destroy(linger=0)
