@@ -247,17 +247,19 @@ class ExecutionClient:
         return self._order_reply(self._request(GetOrder(client_order_id=client_order_id)))
 
     def list_orders(self, venue: str | None = None, open_only: bool = False) -> list[OrderView]:
-        """Every order (or every open one), fetched page by page."""
-        orders: list[OrderView] = []
+        """Every order (or every open one), fetched page by page; an order that a later
+        page has again (archived by the OMS after its page went out) is listed once, as
+        the later page has it."""
+        orders: dict[str, OrderView] = {}
         offset: int | None = 0
         while offset is not None:
             reply = self._request(ListOrders(venue=venue, open_only=open_only, offset=offset))
             if isinstance(reply, RequestRejected):
                 _raise_for(reply)
             assert isinstance(reply, OrderList)
-            orders.extend(reply.orders)
+            orders.update((o.client_order_id, o) for o in reply.orders)
             offset = reply.next_offset
-        return orders
+        return list(orders.values())
 
     def positions(self, venue: str | None = None) -> list[PositionView]:
         reply = self._request(GetPositions(venue=venue))

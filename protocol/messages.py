@@ -173,7 +173,9 @@ class GetOrder(Msg):
 
 
 class ListOrders(Msg):
-    """One page of orders, in the OMS's stable order; page on with `OrderList.next_offset`."""
+    """One page of orders, in the OMS's stable order; page on with `OrderList.next_offset`
+    (`offset` is a cursor, 0 to start: not an index, so no order is skipped when others end
+    or leave the OMS's memory between two pages)."""
 
     type: Literal["list_orders"] = "list_orders"
     venue: str | None = None

@@ -118,14 +118,17 @@ class OrderArchive:
         )
         return [_order(r[0]) for r in rows], int(total)
 
-    def page(self, venue: str | None, offset: int, limit: int) -> list[Order]:
-        """Archived orders (of `venue`, or all), in archiving order, from row `offset`."""
+    def page(self, venue: str | None, row: int, limit: int) -> tuple[list[Order], int | None]:
+        """Up to `limit` archived orders (of `venue`, or all) from `row` on, in archiving
+        order (rowid: an order archived again moves to the end), and the row to go on from
+        (None: no more)."""
         rows = self._db.execute(
-            "SELECT data FROM orders WHERE (?1 IS NULL OR venue = ?1) ORDER BY rowid"
-            " LIMIT ?2 OFFSET ?3",
-            (venue, limit, offset),
-        )
-        return [_order(r[0]) for r in rows]
+            "SELECT rowid, data FROM orders WHERE (?1 IS NULL OR venue = ?1) AND rowid >= ?2"
+            " ORDER BY rowid LIMIT ?3",
+            (venue, row, limit + 1),
+        ).fetchall()
+        more = int(rows[limit][0]) if len(rows) > limit else None
+        return [_order(data) for _, data in rows[:limit]], more
 
     def held(self, client_order_ids: Iterable[str]) -> int:
         """How many of `client_order_ids` are archived (too)."""

@@ -65,6 +65,8 @@ class OrderBook:
     def __init__(self, retention: Retention | None = None) -> None:
         self.retention = retention
         self._orders: dict[str, Order] = {}
+        self._places: dict[str, int] = {}  # held order -> its place: a page cursor (`after`)
+        self._next_place = 0
         self._by_cl: dict[tuple[str, str], Order] = {}
         self._positions: dict[tuple[str, str], Position] = {}
         self._unmatched: dict[tuple[str, str], UnmatchedFill] = {}
@@ -103,6 +105,25 @@ class OrderBook:
             for o in self._orders.values()
             if (venue is None or o.venue == venue) and not (open_only and o.is_terminal)
         ]
+
+    def orders_from(
+        self, place: int, venue: str | None, *, open_only: bool, limit: int
+    ) -> tuple[list[Order], int | None]:
+        """Up to `limit` orders held at `place` or later, in the book's order, and the place
+        to go on from (None: no more). A place is given once and kept while the order is held,
+        so a page that follows another misses no order that was there, whichever ended or left
+        memory in between (an index into `orders()` would skip one)."""
+        page: list[Order] = []
+        for coid, o in self._orders.items():
+            at = self._places[coid]
+            if at < place or (venue is not None and o.venue != venue):
+                continue
+            if open_only and o.is_terminal:
+                continue
+            if len(page) == limit:
+                return page, at
+            page.append(o)
+        return page, None
 
     def positions(self, venue: str | None = None) -> list[Position]:
         return [p for p in self._positions.values() if venue is None or p.venue == venue]
@@ -369,6 +390,9 @@ class OrderBook:
         self._retained(order)
 
     def _index(self, order: Order) -> None:
+        if order.client_order_id not in self._orders:
+            self._places[order.client_order_id] = self._next_place
+            self._next_place += 1
         self._orders[order.client_order_id] = order
         for cl in order.cl_ord_ids:
             self._by_cl[(order.venue, cl)] = order
@@ -386,6 +410,7 @@ class OrderBook:
         r.note(order)
         for coid in r.overflow():
             old = self._orders.pop(coid)
+            del self._places[coid]
             for cl in old.cl_ord_ids:
                 self._by_cl.pop((old.venue, cl), None)
             r.archive.put(old)

@@ -17,6 +17,7 @@ from protocol.messages import (
     GetPositions,
     ListOrders,
     OrderList,
+    OrderView,
     Positions,
     PositionView,
     RequestRejected,
@@ -31,22 +32,35 @@ class PositionsHost(Protocol):
     event_seq: int
 
 
+# A ListOrders offset at or above this pages the archive (from its row `offset - ARCHIVE`);
+# below it, the orders in memory from that place in the book (`OrderBook.orders_from`).
+ARCHIVE = 1 << 48
+
+
 def order_page(book: OrderBook, req: ListOrders, event_seq: int) -> OrderList:
-    """Offsets index the orders in memory, then (all orders, not only open ones) the
-    archived ones (`actors.oms.order_archive`), an archived order also in memory skipped."""
-    matching = book.orders(req.venue, open_only=req.open_only)
-    end = req.offset + req.limit
-    page = [o.view() for o in matching[req.offset : end]]
-    more = end if end < len(matching) else None
+    """`offset` is a cursor (0, then the last page's `next_offset`), not an index: the
+    orders in memory from a place in the book, then (all orders, not only open ones) the
+    archived ones (`actors.oms.order_archive`), an archived order also in memory skipped.
+    No order held throughout a listing is missed, however many end or leave memory between
+    its pages (an index would skip the next page's first order each time one did); an order
+    archived after its page went out may come again from the archive."""
     retention = book.retention
-    if req.open_only or retention is None or more is not None:
-        return OrderList(orders=page, next_offset=more, event_seq=event_seq)
-    start = max(0, req.offset - len(matching))  # archive rows before this page
+    page: list[OrderView] = []
+    row = req.offset - ARCHIVE
+    if row < 0:
+        held, more = book.orders_from(
+            req.offset, req.venue, open_only=req.open_only, limit=req.limit
+        )
+        page = [o.view() for o in held]
+        if more is not None or req.open_only:
+            return OrderList(orders=page, next_offset=more, event_seq=event_seq)
+        row = 0
+    if retention is None:
+        return OrderList(orders=page, next_offset=None, event_seq=event_seq)
     want = req.limit - len(page)
-    old = retention.archive.page(req.venue, start, want)
-    held = {o.client_order_id for o in matching}
-    page += [o.view() for o in old if o.client_order_id not in held]
-    more = len(matching) + start + len(old) if len(old) == want else None
+    old, after = retention.archive.page(req.venue, row, want) if want else ([], row)
+    page += [o.view() for o in old if book.held(o.client_order_id) is None]
+    more = ARCHIVE + after if after is not None else None
     return OrderList(orders=page, next_offset=more, event_seq=event_seq)
 
 
