@@ -13,7 +13,12 @@ socket, `tests.integration.many_orders`). At each size:
   relaxed here (5 s) so that a stall is measured, not killed;
 - `snapshot`: a subscriber's recovery from a gap: one Snapshot up to 5,000 open orders,
   else ListOrders pages of 2,000; its time and the OMS's longest silence meanwhile;
-- `place_per_s`: the rate the orders were placed at (pipelined, 64 in flight).
+- `place_per_s`: the rate the orders were placed at (pipelined, 64 in flight);
+- `order_path`: the cost of an order at this size (issue 16: "cost per order independent
+  of open orders"): `PATH_ORDERS` more resting orders from 4 clients x 16 in flight
+  (`tests.bench.oms.throughput`: durable orders/s, submit -> OrderAck p50/p99, CPU ms per
+  order of every process), left resting (the next size counts them); the summary gives
+  the largest size's figures over the smallest's.
 
 `python -m tests.bench --only open_orders`.
 """
@@ -30,6 +35,7 @@ from typing import Any
 from actors.venuesim.__main__ import control_request as sim_control_request
 from protocol.messages import Snapshot
 from tests.bench._stats import host_info
+from tests.bench.oms import throughput
 from tests.helpers import SystemUnderTest, run_system
 from tests.integration.many_orders import many_orders_overrides, place_resting, wait_open_at_venue
 from tests.integration.oms_support import trigger_reconcile
@@ -40,10 +46,14 @@ SIZES = [
 ]
 WATCHED = ("oms", f"venuesim.{VENUE}", f"connector.{VENUE}", "risk")
 HANG_TIMEOUT_S = 0.6
+PATH_ORDERS = int(os.environ.get("TP_BENCH_OPEN_ORDERS_PATH_ORDERS", "4000"))
 
 
 def _config() -> dict[str, Any]:
     cfg = many_orders_overrides(oms={"request_timeout_s": 10.0, "reconcile_interval_s": 3600.0})
+    # the order path's market probes fill, so risk knows a reference price (100.01) and its
+    # default 10 % band would refuse the next size's resting buys at 90-99
+    cfg["risk"]["price_band_pct"] = 50.0
     return cfg | {"supervisor": {"hang_missed_intervals": 25}}
 
 
@@ -119,6 +129,19 @@ def _snapshot(sut: SystemUnderTest) -> dict[str, Any]:
     return {"s": took, "outcome": str(snap)[:80]}
 
 
+def _order_path(sut: SystemUnderTest, n: int) -> dict[str, Any]:
+    """What an order costs with `n` resting: `PATH_ORDERS` more from 4 pipelining clients."""
+    r = throughput(sut, PATH_ORDERS, clients=4, window=16, prefix=f"op{n}-")
+    return {
+        "orders_per_s": r["acked_orders_per_s"],
+        "order_ack_ms": r["submit_to_order_ack_ms"],
+        "cpu_ms_per_order": round(sum(r["cpu_ms_per_order"].values()), 3),
+        "cpu_ms_per_order_by_kind": r["cpu_ms_per_order_by_kind"],
+        "errors": r["errors"],
+        "exited_during_run": r["exited_during_run"],
+    }
+
+
 def run() -> dict[str, Any]:
     rows = []
     placed = 0
@@ -129,7 +152,9 @@ def run() -> dict[str, Any]:
             rate = (n - placed) / (time.perf_counter() - started)
             placed = n
             wait_open_at_venue(sut, n, timeout_s=300.0)
-            rows.append(_measure(sut, n) | {"place_per_s": round(rate)})
+            row = _measure(sut, n) | {"place_per_s": round(rate)}
+            rows.append(row | {"order_path": _order_path(sut, n)})
+            placed += PATH_ORDERS
         sut.stop()
     return {"sizes": rows, "hang_timeout_s": HANG_TIMEOUT_S, "host": host_info()}
 
@@ -153,5 +178,21 @@ def summary(r: dict[str, Any]) -> list[str]:
         )
     lines.append(
         f"stall: longest silence seen by the supervisor (hang timeout {r['hang_timeout_s']} s)"
+    )
+    lines.append(
+        f"{'open orders':>11} {'orders/s':>9} {'ack p50 ms':>10} {'ack p99 ms':>10}"
+        f" {'cpu ms/order':>12}"
+    )
+    for row in r["sizes"]:
+        path, ack = row["order_path"], row["order_path"]["order_ack_ms"]
+        lines.append(
+            f"{row['open_orders']:>11} {path['orders_per_s']:>9} {ack['median']:>10}"
+            f" {ack['p99']:>10} {path['cpu_ms_per_order']:>12}"
+        )
+    first, last = r["sizes"][0]["order_path"], r["sizes"][-1]["order_path"]
+    lines.append(
+        f"order path at {r['sizes'][-1]['open_orders']} open / at {r['sizes'][0]['open_orders']}:"
+        f" orders/s x{last['orders_per_s'] / first['orders_per_s']:.2f},"
+        f" cpu per order x{last['cpu_ms_per_order'] / first['cpu_ms_per_order']:.2f}"
     )
     return lines
