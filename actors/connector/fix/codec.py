@@ -163,10 +163,10 @@ class _ParsedMessage(simplefix.FixMessage):  # type: ignore[misc]  # simplefix i
         if nth != 1 or type(tag) is not int:
             value: bytes | None = super().get(tag, nth)
             return value
-        return self.first_fields().get(_TAG_BYTES.get(tag) or b"%d" % tag)
+        return self.first_fields().get(TAG_BYTES.get(tag) or b"%d" % tag)
 
 
-_TAG_BYTES = {tag: b"%d" % tag for tag in range(1000)}
+TAG_BYTES = {tag: b"%d" % tag for tag in range(1000)}  # tag -> b"<tag>", below 1000
 
 
 def first_fields(msg: simplefix.FixMessage) -> dict[bytes, bytes]:
