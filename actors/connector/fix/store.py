@@ -12,12 +12,18 @@ the payload) and its payload:
 - kind 2 NEXT_OUT: value is next-out (after an admin message, which is not kept);
 - kind 3 NEXT_IN: value is next-in.
 
-Writes are buffered in memory and reach the file in one ``os.write`` per `flush()`
-(an ``O_APPEND`` file, so a flushed record survives ``kill -9`` through the page cache);
-`sync()` flushes and fsyncs. The session calls `sync()` once per drain of its outbound
-bytes, before handing them out: nothing reaches the wire before its sequence number and
-bytes are on disk (group commit), and next-in is durable once the caller has handled
-the messages it was delivered (see `FixSession.data_to_send`).
+Writes are buffered in memory and reach the file in one write per `flush()` (through the
+page cache, so a flushed record survives ``kill -9``); `sync()` flushes and fdatasyncs.
+The file keeps ``reserve_bytes`` of zeros written past its last record (extended by
+another reserve when a flush would pass it): a record goes in place over them, so the
+file's size does not change and the fdatasync before each D flushes the data alone, no
+inode (measured on ext4: 115-125 us against 180-210 for an append; an fallocate'd reserve
+does not help, its unwritten extents still change metadata when written). Replay stops
+at the zeros, which are no record (a header of zeros fails its CRC). The session calls
+`sync()` once per drain of its outbound bytes, before handing them out: nothing reaches
+the wire before its sequence number and bytes are on disk (group commit), and next-in is
+durable once the caller has handled the messages it was delivered (see
+`FixSession.data_to_send`).
 
 On open the records are replayed. A last record that is short or fails its CRC is a
 torn write and is cut off; a bad record followed by a good one is `JournalCorrupt`.
@@ -41,13 +47,14 @@ import zlib
 from pathlib import Path
 from types import TracebackType
 
-from actors.runtime.durable import remove_stale_temps, write_all, write_atomic
+from actors.runtime.durable import remove_stale_temps, write_atomic
 from protocol.exceptions import JournalCorrupt, StateDirLocked
 
 _MAGIC = b"TPFIXS1\n"
 _HEADER = struct.Struct("<BIII")
 _SENT, _NEXT_OUT, _NEXT_IN = 1, 2, 3
 _PRUNE_SLACK = 1024  # sent messages kept past `keep_msgs` before trimming (amortised)
+RESERVE_BYTES = 256 << 10  # zeros kept written past the last record (~1,000 orders)
 MAX_SEQ = 2**31 - 1  # the largest sequence number we set (a FIX int; stored as uint32)
 STORE_NAME = "session.log"
 
@@ -78,6 +85,13 @@ def read_numbers(directory: str | os.PathLike[str]) -> tuple[int, int]:
     return next_in, next_out
 
 
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
 def _record(kind: int, value: int, payload: bytes = b"") -> bytes:
     head = struct.pack("<BII", kind, value, len(payload))
     return _HEADER.pack(kind, value, len(payload), zlib.crc32(payload, zlib.crc32(head))) + payload
@@ -93,6 +107,7 @@ class FixStore:
         fsync: bool = True,
         keep_msgs: int = 10_000,
         max_bytes: int = 16 << 20,
+        reserve_bytes: int = RESERVE_BYTES,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -100,6 +115,7 @@ class FixStore:
         self._fsync = fsync
         self._keep_msgs = keep_msgs
         self._max_bytes = max_bytes
+        self._reserve_bytes = min(reserve_bytes, max_bytes // 4)
         self._lock_fd = self._lock()
         self._next_in = 1
         self._next_out = 1
@@ -110,14 +126,15 @@ class FixStore:
         self._unsynced = False
         self._out_unsynced = False
         remove_stale_temps(self._path)
+        self._fd = -1
+        self._size = self._allocated = self._compact_at = 0  # set by _open
+        end = None
         if self._path.exists():
-            self._load()
+            end = self._load()
             self._msgs = dict(list(self._msgs.items())[-keep_msgs:])
         else:
             self._rewrite()
-        self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND)
-        self._size = os.fstat(self._fd).st_size
-        self._compact_at = max(self._max_bytes, 2 * self._size)
+        self._open(end)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -172,8 +189,12 @@ class FixStore:
             return
         data = b"".join(self._pending)
         self._pending.clear()
-        write_all(self._fd, data)
-        self._size += len(data)
+        end = self._size + len(data)
+        if end > self._allocated and self._reserve_bytes:  # the reserve ends: one more
+            data += bytes(self._reserve_bytes)
+        _pwrite_all(self._fd, data, self._size)
+        self._allocated = max(self._allocated, self._size + len(data))
+        self._size = end
         self._unsynced = True
         if self._size > self._compact_at:
             self._compact()
@@ -185,7 +206,7 @@ class FixStore:
         handled, which the application dedupes by ExecID."""
         self.flush()
         if self._unsynced and self._out_unsynced and self._fsync:
-            os.fsync(self._fd)
+            os.fdatasync(self._fd)
         self._unsynced = self._out_unsynced = False
 
     def reset(self) -> None:
@@ -239,15 +260,26 @@ class FixStore:
             raise StateDirLocked(f"FIX store {self.directory} is open elsewhere") from None
         return fd
 
-    def _load(self) -> None:
+    def _open(self, end: int | None) -> None:
+        """Open the file for writing; `end`: where its records end (None: at its size)."""
+        self._fd = os.open(self._path, os.O_WRONLY)
+        self._allocated = os.fstat(self._fd).st_size
+        self._size = self._allocated if end is None else end
+        self._compact_at = max(self._max_bytes, 2 * self._size)
+
+    def _load(self) -> int | None:
+        """Replay the file; where its records end when a reserve of zeros follows them."""
         data = self._path.read_bytes()
         if not data.startswith(_MAGIC):
             if _MAGIC.startswith(data):  # torn while being created
                 self._rewrite()
-                return
+                return None
             raise JournalCorrupt(str(self._path), 0, "not a FIX session store")
         pos = len(_MAGIC)
         while pos < len(data):
+            if not data[pos] and data.count(0, pos) == len(data) - pos:  # the reserve
+                self._in_saved, self._out_saved = self._next_in, self._next_out
+                return pos
             end = self._apply(data, pos)
             if end is None:
                 head = data[pos : pos + _HEADER.size]
@@ -260,6 +292,7 @@ class FixStore:
                 break
             pos = end
         self._in_saved, self._out_saved = self._next_in, self._next_out
+        return None
 
     def _apply(self, data: bytes, pos: int, *, dry_run: bool = False) -> int | None:
         """Replay the record at `pos`; its end offset, or None when it is not whole."""
@@ -291,9 +324,7 @@ class FixStore:
     def _replace_file(self) -> None:
         os.close(self._fd)
         self._rewrite()
-        self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND)
-        self._size = os.fstat(self._fd).st_size
-        self._compact_at = max(self._max_bytes, 2 * self._size)
+        self._open(None)
 
     def _rewrite(self) -> None:
         """Write the whole state to a temp file and rename it over session.log, durably."""
