@@ -14,12 +14,10 @@ the payload) and its payload:
 
 Writes are buffered in memory and reach the file in one write per `flush()` (through the
 page cache, so a flushed record survives ``kill -9``); `sync()` flushes and fdatasyncs.
-The file keeps ``reserve_bytes`` of zeros written past its last record (extended by
-another reserve when a flush would pass it): a record goes in place over them, so the
-file's size does not change and the fdatasync before each D flushes the data alone, no
-inode (measured on ext4: 115-125 us against 180-210 for an append; an fallocate'd reserve
-does not help, its unwritten extents still change metadata when written). Replay stops
-at the zeros, which are no record (a header of zeros fails its CRC). The session calls
+The file keeps ``reserve_bytes`` of zeros written past its last record
+(`actors.connector.reserve`): a record goes in place over them, so the file's size does
+not change and the fdatasync before each D flushes the data alone, no inode (115-125 us
+against 180-210 for an append, measured). Replay stops at the zeros. The session calls
 `sync()` once per drain of its outbound bytes, before handing them out: nothing reaches
 the wire before its sequence number and bytes are on disk (group commit), and next-in is
 durable once the caller has handled the messages it was delivered (see
@@ -47,6 +45,7 @@ import zlib
 from pathlib import Path
 from types import TracebackType
 
+from actors.connector.reserve import RESERVE_BYTES, ReservedLog, reserve_start
 from actors.runtime.durable import remove_stale_temps, write_atomic
 from protocol.exceptions import JournalCorrupt, StateDirLocked
 
@@ -54,7 +53,6 @@ _MAGIC = b"TPFIXS1\n"
 _HEADER = struct.Struct("<BIII")
 _SENT, _NEXT_OUT, _NEXT_IN = 1, 2, 3
 _PRUNE_SLACK = 1024  # sent messages kept past `keep_msgs` before trimming (amortised)
-RESERVE_BYTES = 256 << 10  # zeros kept written past the last record (~1,000 orders)
 MAX_SEQ = 2**31 - 1  # the largest sequence number we set (a FIX int; stored as uint32)
 STORE_NAME = "session.log"
 
@@ -83,13 +81,6 @@ def read_numbers(directory: str | os.PathLike[str]) -> tuple[int, int]:
             next_in = value
         pos = end
     return next_in, next_out
-
-
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
 
 
 def _record(kind: int, value: int, payload: bytes = b"") -> bytes:
@@ -126,8 +117,8 @@ class FixStore:
         self._unsynced = False
         self._out_unsynced = False
         remove_stale_temps(self._path)
-        self._fd = -1
-        self._size = self._allocated = self._compact_at = 0  # set by _open
+        self._log: ReservedLog | None = None
+        self._compact_at = 0  # set by _open
         end = None
         if self._path.exists():
             end = self._load()
@@ -189,14 +180,10 @@ class FixStore:
             return
         data = b"".join(self._pending)
         self._pending.clear()
-        end = self._size + len(data)
-        if end > self._allocated and self._reserve_bytes:  # the reserve ends: one more
-            data += bytes(self._reserve_bytes)
-        _pwrite_all(self._fd, data, self._size)
-        self._allocated = max(self._allocated, self._size + len(data))
-        self._size = end
+        assert self._log is not None, "FIX store closed"
+        self._log.write(data)
         self._unsynced = True
-        if self._size > self._compact_at:
+        if self._log.size > self._compact_at:
             self._compact()
 
     def sync(self) -> None:
@@ -206,7 +193,8 @@ class FixStore:
         handled, which the application dedupes by ExecID."""
         self.flush()
         if self._unsynced and self._out_unsynced and self._fsync:
-            os.fdatasync(self._fd)
+            assert self._log is not None, "FIX store closed"
+            self._log.sync()
         self._unsynced = self._out_unsynced = False
 
     def reset(self) -> None:
@@ -232,11 +220,11 @@ class FixStore:
         self._replace_file()
 
     def close(self) -> None:
-        if self._fd >= 0:
+        if self._log is not None:
             self.sync()
-            os.close(self._fd)
+            self._log.close()
             os.close(self._lock_fd)
-            self._fd = self._lock_fd = -1
+            self._log, self._lock_fd = None, -1
 
     def __enter__(self) -> FixStore:
         return self
@@ -262,10 +250,8 @@ class FixStore:
 
     def _open(self, end: int | None) -> None:
         """Open the file for writing; `end`: where its records end (None: at its size)."""
-        self._fd = os.open(self._path, os.O_WRONLY)
-        self._allocated = os.fstat(self._fd).st_size
-        self._size = self._allocated if end is None else end
-        self._compact_at = max(self._max_bytes, 2 * self._size)
+        self._log = ReservedLog(self._path, end=end, reserve_bytes=self._reserve_bytes)
+        self._compact_at = max(self._max_bytes, 2 * self._log.size)
 
     def _load(self) -> int | None:
         """Replay the file; where its records end when a reserve of zeros follows them."""
@@ -277,7 +263,7 @@ class FixStore:
             raise JournalCorrupt(str(self._path), 0, "not a FIX session store")
         pos = len(_MAGIC)
         while pos < len(data):
-            if not data[pos] and data.count(0, pos) == len(data) - pos:  # the reserve
+            if reserve_start(data, pos):
                 self._in_saved, self._out_saved = self._next_in, self._next_out
                 return pos
             end = self._apply(data, pos)
@@ -322,7 +308,8 @@ class FixStore:
         self._replace_file()
 
     def _replace_file(self) -> None:
-        os.close(self._fd)
+        if self._log is not None:
+            self._log.close()
         self._rewrite()
         self._open(None)
 
