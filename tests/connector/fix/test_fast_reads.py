@@ -136,7 +136,7 @@ def _reports(draw: st.DrawFn) -> list[tuple[bytes, bytes]]:
     for tag in tags:
         value = draw(_TAGS[tag]).replace("\x01", " ")
         if value:
-            pairs.append((b"%d" % tag, value.encode("latin-1")))
+            pairs.append((b"%d" % tag, value.encode()))  # any bytes a venue may send
     return [(b"8", b"FIX.4.4"), (b"9", b"100"), (b"35", b"8"), *pairs]
 
 
