@@ -50,6 +50,30 @@ _MAGIC_V2 = b"TPOUTB2\n"  # ord_status as a FIX OrdStatus (39) code
 _FRAME_MAGIC = b"TX"
 
 
+# ExecReport's fields by how `model_dump(mode="json")` writes them: Decimals as str(d)
+# (`protocol.domain.Dec`), str enums as their value, the rest (text, ints, literals) as is
+_DECIMALS = ("order_qty", "price", "last_qty", "last_px", "cum_qty", "avg_px", "leaves_qty")
+_ENUMS = ("side", "ord_status")
+_AS_IS = ("type", "venue", "exec_id", "kind", "cl_ord_id", "orig_cl_ord_id", "venue_order_id")
+_AS_IS_TOO = ("symbol", "text", "reject_reason", "venue_ts_ns", "exec_seq")
+_KNOWN = frozenset((*_DECIMALS, *_ENUMS, *_AS_IS, *_AS_IS_TOO)) == ExecReport.model_fields.keys()
+
+
+def report_json(report: ExecReport) -> dict[str, object]:
+    """`report.model_dump(mode="json")`, in ~2 us instead of ~7 (one per execution):
+    written from the fields directly while ExecReport has exactly the fields above."""
+    if not _KNOWN:  # a field was added: the general way until this is taught it
+        return report.model_dump(mode="json")
+    out: dict[str, object] = report.__dict__.copy()
+    for name in _DECIMALS:
+        if (value := out[name]) is not None:
+            out[name] = str(value)
+    for name in _ENUMS:
+        if (value := out[name]) is not None:
+            out[name] = value.value  # type: ignore[attr-defined]  # a str enum
+    return out
+
+
 def _record(payload: object) -> bytes:
     return encode_frame(msgpack.packb(payload, use_bin_type=True), _FRAME_MAGIC)
 
@@ -95,7 +119,7 @@ class ExecOutbox:
             if report.exec_id in self.pending or report.exec_id in self._recent_set:
                 continue
             self.pending[report.exec_id] = report
-            self._buf.append(_record(["x", report.model_dump(mode="json")]))
+            self._buf.append(_record(["x", report_json(report)]))
             new.append(report)
         return new
 
@@ -190,7 +214,7 @@ class ExecOutbox:
 
     def _write_pending(self) -> None:
         """Replace the file (crash-safe) with the current format holding only the pending."""
-        records = [_record(["x", r.model_dump(mode="json")]) for r in self.pending.values()]
+        records = [_record(["x", report_json(r)]) for r in self.pending.values()]
         write_atomic(self.path, b"".join([_MAGIC, *records]))
 
     def _rewrite(self) -> None:

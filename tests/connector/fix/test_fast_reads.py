@@ -1,6 +1,6 @@
 """The FIX read path's shortcuts answer exactly what the long way answers: SendingTime
 parsed with its whole seconds cached, reports built without validating again
-(`actors.connector.fix.construct`), numbers read through a cache."""
+(`actors.connector.construct`), numbers read through a cache."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, field_validator
 
+from actors.connector.construct import trusted
 from actors.connector.fix import codec as fc
 from actors.connector.fix import mapping as fm
-from actors.connector.fix.construct import trusted
+from actors.connector.outbox import report_json
 from protocol.messages import ExecReport, OrderStatus, Side, VenueOrder
 
 _TS = re.compile(r"(\d{4})(\d\d)(\d\d)-(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?")
@@ -175,3 +176,15 @@ def test_cached_numbers_are_the_parsed_ones_and_refusals_stay_refused() -> None:
         assert (report.last_qty, report.last_px, report.cum_qty) == (0, Decimal("99.50"), 0)
         assert str(report.last_px) == "99.50"
         assert report.order_qty == Decimal("10")
+
+
+@given(_reports())
+def test_outbox_json_equals_the_general_way(pairs: list[tuple[bytes, bytes]]) -> None:
+    """The outbox's `report_json` is `model_dump(mode="json")`, key order included."""
+    msg = fc.to_message(pairs)
+    report = fm.to_exec_report(msg, "simA") or fm.cancel_reject_report(msg, "simA")
+    if report is None:
+        return
+    numbered = report.model_copy(update={"exec_seq": len(pairs)})
+    assert list(report_json(numbered).items()) == list(numbered.model_dump(mode="json").items())
+    assert ExecReport.model_validate(report_json(numbered)) == numbered

@@ -9,7 +9,7 @@ the enums, ints. Validating them again checks nothing new and cost ~10 us per re
 an equal, frozen instance. It is the construction `protocol.fastpath` uses for decoded
 messages, and refuses, at import, a model where it would not be the same (validators,
 aliases, private attributes, defaults that are mutable or made by a factory).
-tests/connector/fix/test_mapping_models.py holds each mapping to its validated twin.
+tests/connector/fix/test_fast_reads.py holds each mapping to its validated twin.
 """
 
 from __future__ import annotations
