@@ -33,6 +33,7 @@ from pathlib import Path
 from actors.runtime.actor import ActorArgs
 from actors.runtime.hardening import make_undumpable
 from actors.runtime.process import ACTOR_KINDS, run_actor, set_parent_death_signal
+from actors.supervisor.pool_fill import fill_free_blocks
 from protocol.config import SystemConfig, load_config
 
 _REPARENT_DEADLINE_S = 2.0
@@ -100,9 +101,11 @@ class ConfigCache:
 
 
 def _freeze_heap() -> None:
-    """What is garbage now is freed, the rest moved to the permanent generation (see
-    `preload`)."""
+    """What is garbage now is freed, its holes in the object pools filled (`pool_fill`: an
+    actor's new objects then do not unshare the fork server's pages), the rest moved to
+    the permanent generation (see `preload`)."""
     gc.collect()
+    fill_free_blocks()
     gc.freeze()
 
 
