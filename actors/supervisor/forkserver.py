@@ -33,6 +33,7 @@ from pathlib import Path
 from actors.runtime.actor import ActorArgs
 from actors.runtime.hardening import make_undumpable
 from actors.runtime.process import ACTOR_KINDS, run_actor, set_parent_death_signal
+from actors.supervisor.memory_merge import set_memory_merge
 from actors.supervisor.pool_fill import fill_free_blocks
 from protocol.config import SystemConfig, load_config
 
@@ -66,9 +67,9 @@ class ConfigCache:
     that does not load gives None: the actor then loads it itself and reports the error as
     before. Parsing reads no environment (credentials are checked elsewhere), so the fork
     server's minimal environment gives the actor's result. `on_load` runs after each new
-    parse (the fork server freezes the config with the rest of its heap)."""
+    parse, before the config is handed out (`_on_config`)."""
 
-    def __init__(self, on_load: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, on_load: Callable[[SystemConfig], None] = lambda _cfg: None) -> None:
         self._key: tuple[object, ...] | None = None
         self._cfg: SystemConfig | None = None
         self._on_load = on_load
@@ -96,7 +97,7 @@ class ConfigCache:
         if not unchanged:  # edited while we parsed: which version we got is unknown
             return None
         self._key, self._cfg = key, cfg
-        self._on_load()
+        self._on_load(cfg)
         return cfg
 
 
@@ -107,6 +108,13 @@ def _freeze_heap() -> None:
     gc.collect()
     fill_free_blocks()
     gc.freeze()
+
+
+def _on_config(cfg: SystemConfig) -> None:
+    """A config newly loaded: the actors forked from now on are merged by the kernel or not
+    as it says (`memory_merge`), and it is frozen with the rest of the heap."""
+    set_memory_merge(cfg.supervisor.memory_merge)
+    _freeze_heap()
 
 
 def _child(
@@ -189,7 +197,7 @@ def main() -> int:
     reqs = os.fdopen(req_fd, "r", buffering=1)
     resp = os.fdopen(resp_fd, "w", buffering=1)
     resp.write(json.dumps({"ready": os.getpid()}) + "\n")
-    configs = ConfigCache(on_load=_freeze_heap)
+    configs = ConfigCache(on_load=_on_config)
     for line in reqs:
         try:
             request = json.loads(line)

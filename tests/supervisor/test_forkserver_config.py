@@ -9,6 +9,7 @@ from pathlib import Path
 
 from actors.runtime.actor import ActorArgs
 from actors.supervisor.forkserver import ConfigCache
+from protocol.config import SystemConfig
 from tests.helpers import REPO_ROOT, make_config, to_toml
 
 
@@ -24,15 +25,15 @@ def _args(path: Path, **kw: object) -> ActorArgs:
 
 def test_one_parse_serves_every_actor_of_the_same_file_and_overrides(tmp_path: Path) -> None:
     """The second actor gets the very object the first one got; `on_load` ran once."""
-    loads: list[int] = []
-    cache = ConfigCache(on_load=lambda: loads.append(1))
+    loads: list[SystemConfig] = []
+    cache = ConfigCache(on_load=loads.append)
     path = _config(tmp_path)
     first = cache.get(_args(path, state_dir=str(tmp_path / "s")))
     second = cache.get(_args(path, state_dir=str(tmp_path / "s")))
     assert first is not None
     assert second is first
     assert first.system.state_dir == str(tmp_path / "s")
-    assert loads == [1]
+    assert loads == [first]
 
 
 def test_an_edited_file_or_other_overrides_are_parsed_again(tmp_path: Path) -> None:
