@@ -14,25 +14,35 @@ print(json.dumps(sum(n for size, n in free_blocks().items() if size >= 48)))
 """
 
 
-def _free_after(body: str) -> int:
-    done = run_python(["-c", _PROBE.format(body=body)], timeout_s=60.0)
-    assert done.returncode == 0, done.stderr
-    free: int = json.loads(done.stdout.strip().splitlines()[-1])
-    return free
-
-
-def test_preload_leaves_few_free_blocks_for_an_actor_to_unshare() -> None:
-    """After the preload, the partly used pools of the classes a bytes object can take
-    have a fraction of the free blocks the same imports leave behind unfilled (the rest:
-    what counting them frees), so an actor's new objects go to pools of its own."""
-    imports = "import actors.oms.actor, actors.connector.actor, actors.venuesim.actor\n"
-    unfilled = _free_after(imports + "gc.collect()")
-    filled = _free_after(
-        "from actors.supervisor.forkserver import preload\n"
-        "preload(['oms', 'connector', 'venuesim'])"
+def test_free_blocks_of_partly_used_pools_are_filled() -> None:
+    """Holes made in the 64-byte class (every other object of 20,000 freed) are counted
+    and filled: an object allocated afterwards cannot land in a page of the old pools."""
+    body = (
+        "from actors.supervisor.pool_fill import fill_free_blocks, free_blocks\n"
+        "objs = [bytes(64 - sys.getsizeof(b'')) for _ in range(20_000)]\n"
+        "del objs[::2]\n"
+        "holes = free_blocks()[64]\n"
+        "fill_free_blocks()\n"
+        "print(json.dumps([holes, free_blocks()[64]]))\n"
     )
-    assert unfilled > 2_000
-    assert filled < unfilled / 3
+    done = run_python(["-c", "import json, sys\n" + body], timeout_s=60.0)
+    assert done.returncode == 0, done.stderr
+    holes, left = json.loads(done.stdout.strip().splitlines()[-1])
+    assert holes >= 9_000
+    assert left < 600  # what counting them frees (the statistics' own text and lines)
+
+
+def test_preload_fills_the_holes_its_imports_left() -> None:
+    """The fork server fills them before it freezes its heap (`preload`)."""
+    body = (
+        "from actors.supervisor.forkserver import preload\n"
+        "from actors.supervisor import pool_fill\n"
+        "preload(['risk'])\n"
+        "print(json.dumps(len(pool_fill._BALLAST)))\n"
+    )
+    done = run_python(["-c", "import json\n" + body], timeout_s=60.0)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) > 500
 
 
 def test_counting_free_blocks_keeps_stderr() -> None:
