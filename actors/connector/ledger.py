@@ -5,8 +5,7 @@ venue that does not serve RequestForPositions (AN) it stands in for the venue's 
 heartbeat compares it with the OMS's view as it does venue positions.
 
 Durable in the connector's durability barrier (`ConnectorActor.on_execs`): `add()` +
-`sync()` (fdatasync, records written over a reserve of zeros: `actors.connector.reserve`)
-run before the exec outbox's sync, so before the adapter lets the venue's
+`sync()` (fsync) run before the exec outbox's sync, so before the adapter lets the venue's
 sequence number advance past those executions. A `kill -9` at any point either left the
 fills in the ledger, or the venue sends them again (FIX resend); a fill is applied once per
 ExecID either way.
@@ -44,8 +43,7 @@ from typing import Any
 
 import msgpack
 
-from actors.connector.reserve import RESERVE_BYTES, ReservedLog
-from actors.runtime.durable import remove_stale_temps, write_atomic
+from actors.runtime.durable import remove_stale_temps, write_all, write_atomic
 from actors.runtime.frames import encode_frame, valid_frames
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport, PositionView, Side
@@ -94,11 +92,12 @@ class FillLedger:
             self._load()
         else:
             self._write_snapshot()
-        self._log: ReservedLog | None = self._open_log()
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self._size = os.fstat(self._fd).st_size
         # compact when the file is past compact_bytes AND twice its last snapshot: a
         # snapshot itself over compact_bytes (a day's many ExecIDs) is not rewritten at
         # every batch
-        self._snapshot_size = self._log.size
+        self._snapshot_size = self._size
 
     # -- api -----------------------------------------------------------------------------
 
@@ -124,21 +123,20 @@ class FillLedger:
 
     def sync(self) -> None:
         """Write what was added (one write) and fsync it; compact when due."""
-        log = self._log
-        assert log is not None, "fill ledger closed"
         if self._buf:
             data = b"".join(self._buf)
             self._buf.clear()
-            log.write(data)
+            write_all(self._fd, data)
+            self._size += len(data)
             self._unsynced = True
-        if log.size > max(self._compact_bytes, 2 * self._snapshot_size):
-            log.close()
+        if self._size > max(self._compact_bytes, 2 * self._snapshot_size):
+            os.close(self._fd)
             self._write_snapshot()
-            self._log = log = self._open_log()
-            self._snapshot_size = log.size
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            self._size = self._snapshot_size = os.fstat(self._fd).st_size
             self._unsynced = False
         if self._unsynced and self._fsync:
-            log.sync()
+            os.fsync(self._fd)
         self._unsynced = False
 
     def view(self, venue: str) -> list[PositionView]:
@@ -151,17 +149,12 @@ class FillLedger:
         return sum(len(ids) for ids in self._ids.values())
 
     def close(self) -> None:
-        if self._log is not None:
+        if self._fd >= 0:
             self.sync()
-            self._log.close()
-            self._log = None
+            os.close(self._fd)
+            self._fd = -1
 
     # -- internals -------------------------------------------------------------------------
-
-    def _open_log(self) -> ReservedLog:
-        return ReservedLog(
-            self.path, end=None, reserve_bytes=min(RESERVE_BYTES, self._compact_bytes // 4)
-        )
 
     def _seen(self, exec_id: str) -> bool:
         return any(exec_id in ids for ids in self._ids.values())

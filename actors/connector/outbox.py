@@ -20,9 +20,6 @@ not an outbox record, is `JournalCorrupt` (nothing is cut: executions behind it 
 lost, since the venue was already told they were consumed).
 The file is truncated when nothing is pending and it passed `compact_bytes`, and
 rewritten (temp file, fsync, rename) with only the pending records past `max_bytes`.
-Records are written in place over a reserve of zeros past the last one and synced with
-fdatasync (`actors.connector.reserve`: the file's size does not change per sync); at
-open the zeros read as a torn tail and are cut, the next write makes a new reserve.
 Exec ids acked recently (bounded) are remembered so a FIX resend (PossDup) of an
 execution the OMS already has is not forwarded again.
 """
@@ -38,8 +35,7 @@ import msgpack
 from pydantic import ValidationError
 
 from actors.connector.fix.mapping import ORD_STATUS_FROM_FIX
-from actors.connector.reserve import RESERVE_BYTES, ReservedLog
-from actors.runtime.durable import remove_stale_temps, write_atomic
+from actors.runtime.durable import remove_stale_temps, write_all, write_atomic
 from actors.runtime.frames import Frame, encode_frame, valid_frames
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport
@@ -87,7 +83,6 @@ class ExecOutbox:
         remember_acked: int = 20_000,
         compact_bytes: int = 256 << 10,
         max_bytes: int = 16 << 20,
-        reserve_bytes: int = RESERVE_BYTES,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -95,7 +90,6 @@ class ExecOutbox:
         self._fsync = fsync
         self._compact_bytes = compact_bytes
         self._max_bytes = max_bytes
-        self._reserve_bytes = min(reserve_bytes, max_bytes // 4)
         self.pending: OrderedDict[str, ExecReport] = OrderedDict()
         self._recent: deque[str] = deque(maxlen=remember_acked)
         self._recent_set: set[str] = set()
@@ -106,9 +100,8 @@ class ExecOutbox:
             self._load()
         else:
             write_atomic(self.path, _MAGIC)
-        self._log: ReservedLog | None = ReservedLog(
-            self.path, end=None, reserve_bytes=reserve_bytes
-        )
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self._size = os.fstat(self._fd).st_size
 
     # -- api -----------------------------------------------------------------------------
 
@@ -137,27 +130,28 @@ class ExecOutbox:
         if self._buf:
             data = b"".join(self._buf)
             self._buf.clear()
-            self._open_log().write(data)
+            write_all(self._fd, data)
+            self._size += len(data)
             self._unsynced = True
-        size = self._open_log().size
-        if not self.pending and size > max(self._compact_bytes, len(_MAGIC)):
-            self._open_log().truncate(len(_MAGIC))
+        if not self.pending and self._size > max(self._compact_bytes, len(_MAGIC)):
+            os.ftruncate(self._fd, len(_MAGIC))
+            self._size = len(_MAGIC)
             self._unsynced = True
-        elif size > self._max_bytes:
+        elif self._size > self._max_bytes:
             self._rewrite()
 
     def sync(self) -> None:
         """`flush()`, then fsync if anything was written since the last sync."""
         self.flush()
         if self._unsynced and self._fsync:
-            self._open_log().sync()
+            os.fsync(self._fd)
         self._unsynced = False
 
     def close(self) -> None:
-        if self._log is not None:
+        if self._fd >= 0:
             self.sync()
-            self._log.close()
-            self._log = None
+            os.close(self._fd)
+            self._fd = -1
 
     # -- internals -------------------------------------------------------------------------
 
@@ -218,14 +212,11 @@ class ExecOutbox:
         write_atomic(self.path, b"".join([_MAGIC, *records]))
 
     def _rewrite(self) -> None:
-        self._open_log().close()
+        os.close(self._fd)
         self._write_pending()
-        self._log = ReservedLog(self.path, end=None, reserve_bytes=self._reserve_bytes)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self._size = os.fstat(self._fd).st_size
         self._unsynced = False
-
-    def _open_log(self) -> ReservedLog:
-        assert self._log is not None, "exec outbox closed"
-        return self._log
 
 
 def _status_from_v2(code: object) -> str | None:

@@ -20,7 +20,7 @@ import simplefix
 from actors.connector.construct import trusted
 from actors.connector.fix import codec as fc
 from actors.connector.fix.events import SessionRejectReceived
-from protocol.domain import parse_decimal
+from protocol.domain import MAX_DECIMAL_TEXT, check_decimal, parse_decimal
 from protocol.messages import (
     CancelOnVenue,
     ExecKind,
@@ -178,13 +178,18 @@ def get_decimal(msg: simplefix.FixMessage, tag: int) -> Decimal | None:
     return _decimal(fc.get_str(msg, tag))
 
 
-@functools.lru_cache(maxsize=4096)
 def _decimal(text: str | None) -> Decimal | None:
     """`parse_decimal(text)`, None for None or what it refuses. Cached (a Decimal is
     immutable): an execution report carries ~7 numbers, most of them repeated ("0", its
-    quantities and price)."""
-    if text is None:
+    quantities and price); a text longer than any number is refused before the cache, so
+    a venue's hostile field (up to a frame's 1 MiB) is never kept as a key."""
+    if text is None or len(text) > MAX_DECIMAL_TEXT:
         return None
+    return _parsed(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str) -> Decimal | None:
     try:
         return parse_decimal(text)
     except ValueError:
@@ -320,12 +325,11 @@ def to_position(msg: simplefix.FixMessage, venue: str) -> PositionView | None:
     symbol = fc.get_str(msg, 55)
     if not symbol:
         return None
-    return PositionView(
-        venue=venue,
-        symbol=symbol,
-        qty=_dec0(fc.get_str(msg, 704)) - _dec0(fc.get_str(msg, 705)),
-        avg_px=_dec0(fc.get_str(msg, 730)),
-    )
+    try:  # each within the bounds, their difference may not be (9s less -9s)
+        net = check_decimal(_dec0(fc.get_str(msg, 704)) - _dec0(fc.get_str(msg, 705)))
+    except ValueError:
+        return None
+    return PositionView(venue=venue, symbol=symbol, qty=net, avg_px=_dec0(fc.get_str(msg, 730)))
 
 
 # SessionRejectReason (373): the names a Reject's text is read with

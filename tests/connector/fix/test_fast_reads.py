@@ -4,7 +4,9 @@ parsed with its whole seconds cached, reports built without validating again
 
 from __future__ import annotations
 
+import gc
 import re
+import tracemalloc
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +18,7 @@ from pydantic import BaseModel, field_validator
 from actors.connector.construct import trusted
 from actors.connector.fix import codec as fc
 from actors.connector.fix import mapping as fm
+from actors.connector.fix.inbound import Inbound, read_frame
 from actors.connector.outbox import report_json
 from protocol.messages import ExecReport, OrderStatus, Side, VenueOrder
 
@@ -188,3 +191,39 @@ def test_outbox_json_equals_the_general_way(pairs: list[tuple[bytes, bytes]]) ->
     numbered = report.model_copy(update={"exec_seq": len(pairs)})
     assert list(report_json(numbered).items()) == list(numbered.model_dump(mode="json").items())
     assert ExecReport.model_validate(report_json(numbered)) == numbered
+
+
+def _inbound(msg_type: str, body: list[tuple[int, bytes]]) -> Any:
+    header = [(49, b"V"), (56, b"US"), (34, b"7"), (52, b"20261204-21:00:00")]
+    got = read_frame(fc.Frame(fc.encode(msg_type, header, body), None), ours=b"US", theirs=b"V")
+    assert isinstance(got, Inbound)
+    return got.msg
+
+
+def test_a_hostile_venues_long_numbers_are_not_kept_by_the_number_cache() -> None:
+    """64 execution reports, each with a distinct 256 KiB OrderQty (a frame may be 1 MiB):
+    refused as numbers, and not kept as keys of the number cache (review: 16 MiB kept, up
+    to 4,096 x 1 MiB)."""
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for i in range(64):
+        big = b"%d" % i + b"0" * (256 << 10)
+        msg = _inbound("8", [(150, b"F"), (17, b"E%d" % i), (11, b"C"), (38, big), (54, b"1")])
+        report = fm.to_exec_report(msg, "v")
+        assert report is not None and report.order_qty is None
+        del msg, report
+    gc.collect()
+    kept = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert kept < 1 << 20, f"{kept >> 20} MiB kept"
+
+
+def test_a_position_row_whose_net_leaves_the_bounds_is_refused_not_raised() -> None:
+    """LongQty - ShortQty of two numbers within the bounds may not be (19 nines less -19
+    nines): the row is refused (None), not a ValidationError out of the session's receive
+    (which disconnected the venue as an internal error)."""
+    row = [(55, b"S"), (704, b"9" * 19), (705, b"-" + b"9" * 19)]
+    assert fm.to_position(_inbound("AP", row), "v") is None
+    ok = fm.to_position(_inbound("AP", [(55, b"S"), (704, b"5"), (705, b"2")]), "v")
+    assert ok is not None and ok.qty == 3
