@@ -96,8 +96,8 @@ class ConfigCache:
             return None
         if not unchanged:  # edited while we parsed: which version we got is unknown
             return None
+        self._on_load(cfg)  # first: a load whose hook failed is not handed out again
         self._key, self._cfg = key, cfg
-        self._on_load(cfg)
         return cfg
 
 
@@ -110,10 +110,28 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
+_merge_set: bool = False  # whether a config of ours opted this process in
+
+
 def _on_config(cfg: SystemConfig) -> None:
     """A config newly loaded: the actors forked from now on are merged by the kernel or not
     as it says (`memory_merge`), and it is frozen with the rest of the heap."""
-    set_memory_merge(cfg.supervisor.memory_merge)
+    global _merge_set
+    want = cfg.supervisor.memory_merge
+    if want or _merge_set:  # false by default: an opt-in inherited (MemoryKSM=) is left alone
+        if not set_memory_merge(want) and want:
+            print(
+                json.dumps(
+                    {
+                        "event": "memory_merge_unavailable",
+                        "level": "warning",
+                        "error": "prctl(PR_SET_MEMORY_MERGE) refused (Linux >= 6.4)",
+                    }
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
+        _merge_set = want
     _freeze_heap()
 
 

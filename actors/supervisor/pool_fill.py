@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
 
 _ROW = re.compile(r"^\s*\d+\s+(\d+)\s+\d+\s+\d+\s+(\d+)\s*$")  # class size pools used avail
 _BYTES_HEADER = sys.getsizeof(b"")  # a bytes object of length n takes this + n bytes
@@ -32,9 +31,14 @@ def free_blocks() -> dict[int, int]:
     stats = getattr(sys, "_debugmallocstats", None)
     if stats is None:
         return {}
-    with tempfile.TemporaryFile() as out:
-        sys.stderr.flush()
+    try:
+        out = os.fdopen(os.memfd_create("mallocstats"), "rb")
         saved = os.dup(2)
+    except (OSError, AttributeError):
+        return {}
+    with out:
+        if sys.stderr is not None:
+            sys.stderr.flush()
         try:
             os.dup2(out.fileno(), 2)
             stats()
@@ -55,6 +59,7 @@ def fill_free_blocks(rounds: int = 2) -> int:
     take (the smallest classes cannot: an empty bytes is a shared singleton); a second
     round fills what the ballast list itself freed while it grew. Returns the blocks
     filled."""
+    _BALLAST.clear()  # the holes now, not every hole there ever was: bounded
     filled = 0
     for _ in range(rounds):
         for size, free in free_blocks().items():
