@@ -32,7 +32,7 @@ import msgpack
 import msgspec
 from pydantic import ValidationError
 
-from protocol import fastpath
+from protocol import fastpath, wire_out
 from protocol.exceptions import ProtocolError
 from protocol.messages import MESSAGE_ADAPTER, MESSAGE_TYPES, Message
 
@@ -97,7 +97,7 @@ _ENCODER = msgspec.msgpack.Encoder()  # the same bytes as msgpack.packb (test_fa
 
 
 def encode(env: Envelope) -> list[bytes]:
-    body = env.body.model_dump(mode="json", exclude={"type"})
+    body = wire_out.dump(env.body)  # model_dump(mode="json", exclude={"type"}), faster
     packed = _ENCODER.encode(
         {
             "v": env.version,

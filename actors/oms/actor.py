@@ -77,6 +77,7 @@ from protocol.messages import (
 )
 from protocol.paths import cold_marker, oms_dir, operator_stops_path
 from protocol.sockets import tune_socket
+from protocol.wire_out import construct
 
 
 class OmsActor(Actor):
@@ -198,11 +199,11 @@ class OmsActor(Actor):
             order = self.book.get(coid)
             if order is not None:
                 self.event_seq += 1
-                self._publish(
-                    OrderEvent(
-                        event_seq=self.event_seq, order=order.view(), fill_qty=fq, fill_px=fpx
-                    )
-                )
+                event = construct(
+                    OrderEvent, event_seq=self.event_seq, order=order.view(), fill_qty=fq,
+                    fill_px=fpx,
+                )  # fmt: skip
+                self._publish(event)
         actions, self._after_commit = self._after_commit, []
         if actions:
             self.crash_point("after_journal_before_send")
@@ -320,7 +321,7 @@ class OmsActor(Actor):
             # e.g. a duplicate-ClOrdID reject, or a cancel refused because the venue had
             # already finished the order (its confirmation lost): learn how it ended
             self.venues[order.venue].start_reconcile()
-        ack = ExecAck(venue=report.venue, exec_ids=[report.exec_id])
+        ack = construct(ExecAck, venue=report.venue, exec_ids=[report.exec_id])
         self.after_commit(partial(reply, ack))
 
     # ------------------------------------------------------------------ reconciliation
@@ -426,7 +427,7 @@ class OmsActor(Actor):
 
 
 def _answer_order(reply: Replier, order: Order) -> None:
-    reply(OrderAck(order=order.view()))
+    reply(construct(OrderAck, order=order.view()))
 
 
 def _says_finished(report: ExecReport, order: Order) -> bool:

@@ -56,6 +56,7 @@ from protocol.messages import (
     SubmitOrder,
     VenueConnState,
 )
+from protocol.wire_out import construct
 
 RISK_RETRY_S = 0.5  # a check risk did not answer is asked again after this
 
@@ -331,7 +332,7 @@ class Intake:
 
 
 def _answer(reply: Replier, order: Order, *, duplicate: bool) -> None:
-    reply(OrderAck(order=order.view(), duplicate=duplicate))
+    reply(construct(OrderAck, order=order.view(), duplicate=duplicate))
 
 
 # An order dropped unsent during its risk round trip: the submitter is told why with the
@@ -368,8 +369,8 @@ def _lowers_qty_only(order: Order, msg: ReplaceOrder) -> bool:
 
 def _risk_check(order: Order, qty: Decimal, price: Decimal | None) -> RiskCheck:
     """The question for risk: this order with these (possibly replaced) terms."""
-    return RiskCheck(
-        client_order_id=order.client_order_id, venue=order.venue, symbol=order.symbol,
+    return construct(  # of values the order holds validated (protocol.wire_out)
+        RiskCheck, client_order_id=order.client_order_id, venue=order.venue, symbol=order.symbol,
         side=order.side, qty=qty, order_type=order.order_type, price=price,
     )  # fmt: skip
 
