@@ -29,7 +29,7 @@ import zmq
 from actors.oms import outcome_metrics, reads
 from actors.oms.at_venue import OpenAtVenue
 from actors.oms.client_endpoint import ClientEndpoint
-from actors.oms.commit_policy import CommitPolicy
+from actors.oms.commit_policy import CommitPolicy, EventHold
 from actors.oms.exec_cut import ExecLog
 from actors.oms.intake import Intake
 from actors.oms.intake_state import IntakeGate, unsent_reason
@@ -77,7 +77,6 @@ from protocol.messages import (
 )
 from protocol.paths import cold_marker, oms_dir, operator_stops_path
 from protocol.sockets import tune_socket
-from protocol.wire_out import construct
 
 
 class OmsActor(Actor):
@@ -103,6 +102,7 @@ class OmsActor(Actor):
         self._after_commit: list[Callable[[], None]] = []
         # a new order's record waits for its verdict's commit; open orders per venue kept
         self.commits, self.at_venue = CommitPolicy(), OpenAtVenue()
+        self.event_hold = EventHold(self.call_later)  # and its event waits for the verdict
         self._changed: dict[str, tuple[Decimal | None, Decimal | None]] = {}
         names, stops = [v.name for v in self.cfg.venues], operator_stops_path(self.cfg.runtime_path)
         self.gate = IntakeGate(self.cfg.state_path, stops, names, self.log)  # operator pauses
@@ -197,13 +197,13 @@ class OmsActor(Actor):
         changed, self._changed = self._changed, {}
         for coid, (fq, fpx) in changed.items():
             order = self.book.get(coid)
-            if order is not None:
+            if order is not None and self.event_hold.hold(coid, order.status):
+                self._changed[coid] = (fq, fpx)  # awaiting its verdict: published with it
+            elif order is not None:
                 self.event_seq += 1
-                event = construct(
-                    OrderEvent, event_seq=self.event_seq, order=order.view(), fill_qty=fq,
-                    fill_px=fpx,
-                )  # fmt: skip
-                self._publish(event)
+                view = order.view()
+                self._publish(OrderEvent(event_seq=self.event_seq, order=view, fill_qty=fq,
+                                         fill_px=fpx))  # fmt: skip
         actions, self._after_commit = self._after_commit, []
         if actions:
             self.crash_point("after_journal_before_send")
@@ -321,7 +321,7 @@ class OmsActor(Actor):
             # e.g. a duplicate-ClOrdID reject, or a cancel refused because the venue had
             # already finished the order (its confirmation lost): learn how it ended
             self.venues[order.venue].start_reconcile()
-        ack = construct(ExecAck, venue=report.venue, exec_ids=[report.exec_id])
+        ack = ExecAck(venue=report.venue, exec_ids=[report.exec_id])
         self.after_commit(partial(reply, ack))
 
     # ------------------------------------------------------------------ reconciliation
@@ -427,7 +427,7 @@ class OmsActor(Actor):
 
 
 def _answer_order(reply: Replier, order: Order) -> None:
-    reply(construct(OrderAck, order=order.view()))
+    reply(OrderAck(order=order.view()))
 
 
 def _says_finished(report: ExecReport, order: Order) -> bool:
