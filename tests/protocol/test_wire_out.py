@@ -31,6 +31,7 @@ from protocol.messages import (
 from tests.protocol.samples import build
 
 DERIVED = sorted(wire_out.BUILDERS, key=lambda m: m.__name__)
+MESSAGES = [m for m in DERIVED if "type" in m.model_fields]
 
 
 def _same(a: BaseModel, b: BaseModel) -> None:
@@ -151,3 +152,19 @@ def test_a_list_is_copied_as_validation_copies_it() -> None:
     ack = wire_out.construct(ExecAck, venue="simA", exec_ids=ids)
     ids.append("e2")
     assert ack.exec_ids == ["e1"]
+
+
+@pytest.mark.parametrize("cls", MESSAGES, ids=lambda m: m.__name__)
+def test_the_sender_writes_the_bytes_of_the_envelope_it_no_longer_builds(
+    cls: type[BaseModel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Sender.encode` and `encode_body` (no Envelope built): `encode(envelope(body))`."""
+    import protocol.codec as codec
+
+    monkeypatch.setattr(codec.time, "time_ns", lambda: 1_700_000_000_123_456_789)
+    body = build(cls)
+    old, new = Sender("oms", 3), Sender("oms", 3)
+    assert new.encode(body, "c1") == encode(old.envelope(body, "c1"))
+    msg_id, frames = new.encode_body(body.type, wire_out.dump(body))
+    env = old.envelope(body)
+    assert (msg_id, frames) == (env.msg_id, encode(env))
