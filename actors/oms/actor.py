@@ -30,6 +30,7 @@ from actors.oms import outcome_metrics, reads
 from actors.oms.at_venue import OpenAtVenue
 from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.commit_policy import CommitPolicy, EventHold
+from actors.oms.event_wire import TYPE, order_event_body
 from actors.oms.exec_cut import ExecLog
 from actors.oms.intake import Intake
 from actors.oms.intake_state import IntakeGate, unsent_reason
@@ -65,7 +66,6 @@ from protocol.messages import (
     ListOrders,
     Message,
     OrderAck,
-    OrderEvent,
     OrderStatus,
     Positions,
     ReplaceOrder,
@@ -201,9 +201,8 @@ class OmsActor(Actor):
                 self._changed[coid] = (fq, fpx)  # awaiting its verdict: published with it
             elif order is not None:
                 self.event_seq += 1
-                view = order.view()
-                self._publish(OrderEvent(event_seq=self.event_seq, order=view, fill_qty=fq,
-                                         fill_px=fpx))  # fmt: skip
+                body = order_event_body(order, self.event_seq, fq, fpx)  # the OrderEvent's
+                self.pub.send_multipart(self.sender.encode_body(TYPE, body)[1], copy=False)
         actions, self._after_commit = self._after_commit, []
         if actions:
             self.crash_point("after_journal_before_send")
