@@ -139,13 +139,14 @@ class Intake:
 
     def submit(self, msg: SubmitOrder, reply: Replier) -> None:
         book = self.host.book
-        if book.get(msg.client_order_id) is None:
+        known = book.get(msg.client_order_id)  # a new one: a read of the archive (SQLite)
+        if known is None:
             problem = self._intake_problem(msg)
             if problem is not None:
                 metrics.ORDERS_REFUSED.labels(reason=problem[0].value.lower()).inc()
                 reply.reject(*problem)
                 return
-        outcome = self.host.record(book.submit(msg, time.time_ns()))
+        outcome = self.host.record(book.submit(msg, time.time_ns(), known=(known,)))
         if outcome.kind == "refused":
             reply.reject(ErrorCode.INVALID_ORDER, outcome.reason, "client_order_id")
             return
