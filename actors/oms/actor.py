@@ -180,6 +180,7 @@ class OmsActor(Actor):
             self.crash_point(name)
 
     def after_iteration(self, *, force: bool = False) -> None:
+        self.gate.next_turn()  # the stops file is read again next turn
         waiting = force or bool(self._after_commit)
         if self.journal.pending and not self.commits.due(waiting=waiting):
             self.journal.poll_background()
