@@ -117,8 +117,7 @@ class OrderBook:
     def submit(
         self, msg: SubmitOrder, ts_ns: int, *, known: tuple[Order | None] | None = None
     ) -> Outcome:
-        """A new client order (PENDING_RISK); a repeat of the same order is a duplicate.
-        `known`: `(self.get(client_order_id),)` if the caller just asked (an archive read)."""
+        """A new client order (PENDING_RISK); a repeat is a duplicate. `known`: (get(id),)."""
         existing = self.get(msg.client_order_id) if known is None else known[0]
         if existing is not None:
             if existing.same_terms(msg):
