@@ -19,7 +19,7 @@ from typing import Any
 
 import zmq
 
-from protocol.codec import Sender, decode, encode
+from protocol.codec import Sender, decode
 from protocol.config import SystemConfig, load_config
 from protocol.exceptions import KillSwitchEngaged, ProtocolError, RiskRejected, TradePulseError
 from protocol.fastpath import peek_order_event
@@ -45,6 +45,7 @@ from protocol.messages import (
     SubmitOrder,
 )
 from protocol.sockets import UNBOUNDED, connect_dealer, connect_subscriber
+from protocol.wire_out import dump
 
 
 class ClientError(TradePulseError):
@@ -194,9 +195,9 @@ class ExecutionClient:
         deadline = time.monotonic() + (timeout_s if timeout_s is not None else self.timeout_s)
         sent_ids: set[str] = set()
         while True:
-            env = self._sender.envelope(body)
-            self._sock.send_multipart(encode(env))
-            sent_ids.add(env.msg_id)
+            msg_id, frames = self._sender.encode_body(body.type, dump(body))  # no Envelope
+            self._sock.send_multipart(frames)
+            sent_ids.add(msg_id)
             resend_at = min(deadline, time.monotonic() + self.retry_interval_s)
             while (now := time.monotonic()) < resend_at:
                 if not self._sock.poll(max(1, int((resend_at - now) * 1000))):

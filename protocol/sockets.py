@@ -15,7 +15,7 @@ that does not read gets nothing more once its high-water mark is reached.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal, overload
+from typing import Any, Literal, cast, overload
 
 import zmq
 
@@ -78,6 +78,8 @@ def drain(sock: Socket, limit: int, *, frames: bool = False) -> Iterator[list[An
             yield sock.recv_multipart(zmq.NOBLOCK, copy=not frames)
         except zmq.Again:
             return
+        if not cast(int, sock.get(zmq.EVENTS)) & zmq.POLLIN:
+            return  # none left: a recv would raise Again (~2x the cost of asking; 3 % of risk)
 
 
 def bind_router(

@@ -29,7 +29,8 @@ import zmq
 from actors.oms import outcome_metrics, reads
 from actors.oms.at_venue import OpenAtVenue
 from actors.oms.client_endpoint import ClientEndpoint
-from actors.oms.commit_policy import CommitPolicy
+from actors.oms.commit_policy import CommitPolicy, EventHold
+from actors.oms.event_wire import TYPE, order_event_body
 from actors.oms.exec_cut import ExecLog
 from actors.oms.intake import Intake
 from actors.oms.intake_state import IntakeGate, unsent_reason
@@ -65,7 +66,6 @@ from protocol.messages import (
     ListOrders,
     Message,
     OrderAck,
-    OrderEvent,
     OrderStatus,
     Positions,
     ReplaceOrder,
@@ -102,6 +102,7 @@ class OmsActor(Actor):
         self._after_commit: list[Callable[[], None]] = []
         # a new order's record waits for its verdict's commit; open orders per venue kept
         self.commits, self.at_venue = CommitPolicy(), OpenAtVenue()
+        self.event_hold = EventHold(self.call_later)  # and its event waits for the verdict
         self._changed: dict[str, tuple[Decimal | None, Decimal | None]] = {}
         names, stops = [v.name for v in self.cfg.venues], operator_stops_path(self.cfg.runtime_path)
         self.gate = IntakeGate(self.cfg.state_path, stops, names, self.log)  # operator pauses
@@ -179,6 +180,7 @@ class OmsActor(Actor):
             self.crash_point(name)
 
     def after_iteration(self, *, force: bool = False) -> None:
+        self.gate.next_turn()  # the stops file is read again next turn
         waiting = force or bool(self._after_commit)
         if self.journal.pending and not self.commits.due(waiting=waiting):
             self.journal.poll_background()
@@ -196,13 +198,12 @@ class OmsActor(Actor):
         changed, self._changed = self._changed, {}
         for coid, (fq, fpx) in changed.items():
             order = self.book.get(coid)
-            if order is not None:
+            if order is not None and self.event_hold.hold(coid, order.status):
+                self._changed[coid] = (fq, fpx)  # awaiting its verdict: published with it
+            elif order is not None:
                 self.event_seq += 1
-                self._publish(
-                    OrderEvent(
-                        event_seq=self.event_seq, order=order.view(), fill_qty=fq, fill_px=fpx
-                    )
-                )
+                body = order_event_body(order, self.event_seq, fq, fpx)  # the OrderEvent's
+                self.pub.send_multipart(self.sender.encode_body(TYPE, body)[1], copy=False)
         actions, self._after_commit = self._after_commit, []
         if actions:
             self.crash_point("after_journal_before_send")

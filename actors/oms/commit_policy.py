@@ -53,3 +53,52 @@ class CommitPolicy:
     def committed(self) -> None:
         self._must = False
         self._deferred_since = None
+
+
+class EventHold:
+    """The event of an order waiting for its verdict waits too. Such an order (PENDING_RISK)
+    has told nobody anything; its verdict normally follows within a turn or two, and the
+    order is then published once (PENDING_SUBMIT, or REJECTED) instead of twice. Without
+    this, under load a commit made for other orders' records sent the PENDING_RISK event
+    alone: a third of the OMS's events (its view, encode, send, and every subscriber's
+    receive). Bounded as the deferral of its record is: an order still waiting after
+    `max_hold_s` (risk slow or gone) is published PENDING_RISK; `wake(delay_s, fn)` (the
+    loop's `call_later`) makes sure a turn comes then."""
+
+    def __init__(
+        self,
+        wake: Callable[[float, Callable[[], None]], None],
+        max_hold_s: float = MAX_DEFER_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_hold_s = max_hold_s
+        self._wake = wake
+        self._clock = clock
+        self._since: dict[str, float] = {}  # client_order_id -> held since (held ones only)
+        self._wake_set = False
+
+    def hold(self, client_order_id: str, status: OrderStatus) -> bool:
+        """True: do not publish the order's event this turn (ask again next turn)."""
+        if status is not OrderStatus.PENDING_RISK:
+            if self._since:
+                self._since.pop(client_order_id, None)
+            return False
+        now = self._clock()
+        since = self._since.setdefault(client_order_id, now)
+        if now - since >= self.max_hold_s:
+            del self._since[client_order_id]
+            return False
+        if not self._wake_set:
+            self._wake_set = True
+            self._wake(self.max_hold_s, self._woken)
+        return True
+
+    def _woken(self) -> None:
+        self._wake_set = False
+        if self._since:  # still held: a turn when the next one is due
+            self._wake_set = True
+            self._wake(self.max_hold_s, self._woken)
+
+    @property
+    def held(self) -> int:
+        return len(self._since)

@@ -56,6 +56,7 @@ from protocol.messages import (
     SubmitOrder,
     VenueConnState,
 )
+from protocol.wire_out import construct
 
 RISK_RETRY_S = 0.5  # a check risk did not answer is asked again after this
 
@@ -138,13 +139,14 @@ class Intake:
 
     def submit(self, msg: SubmitOrder, reply: Replier) -> None:
         book = self.host.book
-        if book.get(msg.client_order_id) is None:
+        known = book.get(msg.client_order_id)  # a new one: a read of the archive (SQLite)
+        if known is None:
             problem = self._intake_problem(msg)
             if problem is not None:
                 metrics.ORDERS_REFUSED.labels(reason=problem[0].value.lower()).inc()
                 reply.reject(*problem)
                 return
-        outcome = self.host.record(book.submit(msg, time.time_ns()))
+        outcome = self.host.record(book.submit(msg, time.time_ns(), known=(known,)))
         if outcome.kind == "refused":
             reply.reject(ErrorCode.INVALID_ORDER, outcome.reason, "client_order_id")
             return
@@ -368,8 +370,8 @@ def _lowers_qty_only(order: Order, msg: ReplaceOrder) -> bool:
 
 def _risk_check(order: Order, qty: Decimal, price: Decimal | None) -> RiskCheck:
     """The question for risk: this order with these (possibly replaced) terms."""
-    return RiskCheck(
-        client_order_id=order.client_order_id, venue=order.venue, symbol=order.symbol,
+    return construct(  # of values the order holds validated (protocol.wire_out)
+        RiskCheck, client_order_id=order.client_order_id, venue=order.venue, symbol=order.symbol,
         side=order.side, qty=qty, order_type=order.order_type, price=price,
     )  # fmt: skip
 

@@ -135,9 +135,11 @@ class OrderBook:
         return [u for u in self._unmatched.values() if venue is None or u.venue == venue]
 
     # ------------------------------------------------------------------ commands
-    def submit(self, msg: SubmitOrder, ts_ns: int) -> Outcome:
-        """A new client order (PENDING_RISK); a repeat of the same order is a duplicate."""
-        existing = self.get(msg.client_order_id)
+    def submit(
+        self, msg: SubmitOrder, ts_ns: int, *, known: tuple[Order | None] | None = None
+    ) -> Outcome:
+        """A new client order (PENDING_RISK); a repeat is a duplicate. `known`: (get(id),)."""
+        existing = self.get(msg.client_order_id) if known is None else known[0]
         if existing is not None:
             if existing.same_terms(msg):
                 return Outcome("duplicate", existing, reason="client_order_id already known")

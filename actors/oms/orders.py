@@ -48,6 +48,7 @@ from protocol.messages import (
     TimeInForce,
     VenueOrder,
 )
+from protocol.wire_out import construct
 
 S = OrderStatus
 DROPPED_UNSENT: Final = "kill-switch engaged before the order was sent"  # its REJECTED reason
@@ -329,7 +330,8 @@ class Order:
     # ------------------------------------------------------------------ views
 
     def view(self) -> OrderView:
-        return OrderView(
+        return construct(  # of values held validated: without pydantic (protocol.wire_out)
+            OrderView,
             client_order_id=self.client_order_id,
             venue=self.venue,
             symbol=self.symbol,

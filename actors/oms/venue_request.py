@@ -13,6 +13,7 @@ from protocol.messages import (
     ReplaceOnVenue,
     RequestRejected,
 )
+from protocol.wire_out import construct
 
 
 def venue_request(order: Order) -> PlaceOrder | CancelOnVenue | ReplaceOnVenue | None:
@@ -20,13 +21,13 @@ def venue_request(order: Order) -> PlaceOrder | CancelOnVenue | ReplaceOnVenue |
     pending cancel or replace, with the ClOrdIDs journalled (idempotent at the venue); None
     if nothing (resolved meanwhile, e.g. by reconciliation)."""
     if order.status is OrderStatus.PENDING_SUBMIT:
-        return PlaceOrder(
-            cl_ord_id=order.cl_ord_id, symbol=order.symbol, side=order.side, qty=order.qty,
-            order_type=order.order_type, price=order.price, tif=order.tif,
+        return construct(  # of values the order holds validated (protocol.wire_out)
+            PlaceOrder, cl_ord_id=order.cl_ord_id, symbol=order.symbol, side=order.side,
+            qty=order.qty, order_type=order.order_type, price=order.price, tif=order.tif,
         )  # fmt: skip
     if order.status is OrderStatus.PENDING_CANCEL:
-        return CancelOnVenue(
-            cl_ord_id=order.pending_cl_ord_id, orig_cl_ord_id=order.cl_ord_id,
+        return construct(
+            CancelOnVenue, cl_ord_id=order.pending_cl_ord_id, orig_cl_ord_id=order.cl_ord_id,
             symbol=order.symbol, side=order.side, qty=order.qty,
         )  # fmt: skip
     if order.status is OrderStatus.PENDING_REPLACE:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from actors.runtime.zap import ZAP_DOMAIN
-from protocol.codec import Envelope, Sender, encode
+from protocol.codec import Envelope, Sender
 from protocol.messages import ErrorCode, Message, RequestRejected
 from protocol.sockets import Context, connect_dealer, drain, send_nowait
+from protocol.wire_out import dump
 
 MAX_BATCH = 1000  # messages read per readable event before the loop gets a turn
 
@@ -65,12 +66,12 @@ class Peer:
     def send(self, body: Message, corr_id: str = "") -> str | None:
         """Send without blocking: the message id, or None when the peer's queue is full (it
         is down or not reading; counted and logged by the host)."""
-        env = self._actor.sender.envelope(body, corr_id)
-        reason = send_nowait(self.sock, encode(env))
+        msg_id, frames = self._actor.sender.encode_body(body.type, dump(body), corr_id)
+        reason = send_nowait(self.sock, frames)
         if reason is not None:
             self._actor.send_dropped("request", reason, self.target, body.type)
             return None
-        return env.msg_id
+        return msg_id
 
     def request(
         self,

@@ -243,3 +243,36 @@ def test_a_venue_order_open_under_an_archived_clordid_is_escalated(tmp_path: Pat
     assert [e.kind for e in out.escalations] == ["terminal_mismatch"]
     agrees = open_at_venue.model_copy(update={"status": OrderStatus.FILLED})
     assert book.adopt(V, agrees, 51).kind == "duplicate"
+
+
+def test_a_new_submit_reads_the_archive_for_its_id_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Intake asks the book (and so the archive: an SQLite read) whether the client_order_id
+    is known once, not again inside `OrderBook.submit`; a reused id of an evicted order is
+    still a duplicate."""
+    from tests.oms.test_journal_space import _Reply
+    from tests.oms.test_trading_after_close import _rig
+
+    oms, risk, intake = _rig()
+    oms.book = book = _book(tmp_path, keep=2)
+    for i in range(4):
+        _filled(book, f"old{i}")
+    assert book.retention is not None
+    archive = book.retention.archive
+    reads: list[str] = []
+    real_get = archive.get
+
+    def counting_get(coid: str) -> object:
+        reads.append(coid)
+        return real_get(coid)
+
+    monkeypatch.setattr(archive, "get", counting_get)
+    intake.submit(_submit("new1"), _Reply())  # type: ignore[arg-type]
+    assert reads == ["new1"] and len(risk.pending) == 1
+    again = _Reply()
+    intake.submit(_submit("old0"), again)  # type: ignore[arg-type]
+    oms.run_pending()
+    assert reads == ["new1", "old0"] and len(risk.pending) == 1  # not asked again
+    (ack,) = again.answers
+    assert ack.duplicate and ack.order.status is OrderStatus.FILLED

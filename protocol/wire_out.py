@@ -1,0 +1,221 @@
+"""The codec's outgoing fast path: a message built from values its sender already holds
+validated, and its body written to the wire without pydantic's serializer.
+
+The OMS re-validates what it already validated on every order (an `OrderView` of its own
+`Order`, the `RiskCheck` and `PlaceOrder` of it: 4-8 us each, a Python call per decimal),
+then `model_dump(mode="json")` walks the model again (5-6 us an event). Both are derived
+here, field for field, from the pydantic models (the one definition of every message):
+
+- `construct(Model, **values)` is `Model(**values)` when every value is already of the
+  exact type validation would yield (a `Decimal` inside the bounds, `check_decimal`; an
+  enum member; an `int`, `bool` or `str` where the field has no constraint; a nested
+  model instance, which pydantic keeps as it is). Then it stores them, with the same
+  fields set, without pydantic; anything else (a string for a decimal, an unknown field,
+  a decimal out of bounds) goes through `Model(**values)`, whose answer or error stands.
+- `dump(model)` is `model.model_dump(mode="json", exclude={"type"})` (the codec's body):
+  decimals as `str`, enums as their values, nested models in full; None for a type with
+  a field it does not derive (free-form maps, floats, constrained text), and the codec
+  then uses pydantic. tests/protocol/test_wire_out.py checks the same value and the same
+  bytes for every message type derived.
+
+`TP_WIRE_FASTPATH=0` turns this off with the decode fast path (`protocol.fastpath`).
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final, Literal, TypeVar, Union
+
+from pydantic import BaseModel
+
+from protocol.domain import Dec, check_decimal
+from protocol.fastpath import ENABLED
+from protocol.messages import Message, OrderView, PositionView
+
+M = TypeVar("M", bound=BaseModel)
+Dump = Callable[[Any], Any]
+_DEC_META: Final = typing.get_args(Dec)[1:]  # Dec's validators and serializer, by identity
+_MISSING: Final = object()
+
+
+class Unsupported(TypeError):
+    """A field this module does not derive: its model keeps pydantic."""
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What `construct` takes for a field: a value of exactly `type_` (or None when
+    `optional`), passed through `convert` (which raises for what validation refuses)."""
+
+    type_: type
+    convert: Callable[[Any], Any] | None = None
+    optional: bool = False
+
+
+def _literal(allowed: tuple[Any, ...]) -> Callable[[str], str]:
+    def take(value: str) -> str:
+        if value not in allowed:
+            raise ValueError("not one of the literal's values")
+        return value
+
+    return take
+
+
+def _str_list(value: list[Any]) -> list[str]:
+    if not all(type(v) is str for v in value):
+        raise TypeError("not a list of str")
+    return list(value)  # pydantic's validation copies it too
+
+
+def _optional_dump(dump: Dump | None) -> Dump | None:
+    if dump is None:
+        return None
+
+    def optional(value: Any) -> Any:
+        return None if value is None else dump(value)
+
+    return optional
+
+
+def field_kind(annotation: Any, metadata: list[Any]) -> tuple[_Kind, Dump | None]:
+    """How a field's value is taken (`construct`) and written (`dump`; None: as it is)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        inner = [*args[1:], *metadata]
+        flat = [x for m in inner for x in (getattr(m, "metadata", None) or [m])]
+        return field_kind(args[0], flat)
+    if annotation is Decimal and tuple(metadata) == _DEC_META:
+        return _Kind(Decimal, check_decimal), str
+    if metadata:
+        raise Unsupported(f"constraints {metadata!r} on {annotation!r}")
+    if annotation in (str, int, bool):
+        return _Kind(annotation), None
+    if isinstance(annotation, type) and issubclass(annotation, enum.StrEnum):
+        return _Kind(annotation), str
+    if origin is Literal and all(type(a) is str for a in args):
+        return _Kind(str, _literal(args)), None
+    if origin in (Union, types.UnionType) and len(args) == 2 and type(None) in args:
+        (inner_t,) = [a for a in args if a is not type(None)]
+        kind, dump = field_kind(inner_t, [])
+        return _Kind(kind.type_, kind.convert, optional=True), _optional_dump(dump)
+    if origin is list and args == (str,):
+        return _Kind(list, _str_list), list
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _Kind(annotation), _dumper(annotation, top=False)
+    raise Unsupported(f"type {annotation!r}")
+
+
+def _plan(model: type[BaseModel]) -> list[tuple[str, _Kind, Dump | None, Any, Any]]:
+    if model.model_config.get("extra") != "forbid" or model.__private_attributes__:
+        raise Unsupported(f"{model.__name__}: extra fields or private attributes")
+    decorators = model.__pydantic_decorators__
+    if decorators.model_validators or decorators.validators or decorators.field_validators:
+        raise Unsupported(f"{model.__name__} has validators")
+    if model.__pydantic_post_init__ or decorators.field_serializers:
+        raise Unsupported(f"{model.__name__}: post-init or serializers")
+    plan = []
+    for name, info in model.model_fields.items():
+        if info.alias is not None or info.serialization_alias is not None or info.exclude:
+            raise Unsupported(f"{model.__name__}.{name}: alias or excluded")
+        kind, dump = field_kind(info.annotation, list(info.metadata))
+        plan.append((name, kind, dump, info.default, info.default_factory))
+    return plan
+
+
+def _dumper(model: type[BaseModel], *, top: bool) -> Dump:
+    """`model_dump(mode="json")` of `model`'s instances (without `type` at the top), as
+    one generated expression (a loop over the fields cost as much as pydantic)."""
+    env: dict[str, Any] = {}
+    items = []
+    for i, (name, _, dump, *_) in enumerate(_plan(model)):
+        if top and name == "type":
+            continue
+        if dump is None:
+            items.append(f"{name!r}: d[{name!r}]")
+        else:
+            env[f"f{i}"] = dump
+            items.append(f"{name!r}: f{i}(d[{name!r}])")
+    src = f"def dump_model(obj):\n    d = obj.__dict__\n    return {{{', '.join(items)}}}\n"
+    exec(src, env)  # noqa: S102 - code generated from the model's own field names
+    return typing.cast(Dump, env["dump_model"])
+
+
+def _builder(model: type[M]) -> Callable[..., M]:
+    """`model(**values)` for values of the exact types validation stores, generated as
+    one function with a keyword argument per field; raises for anything else."""
+    plan = [entry for entry in _plan(model) if entry[0] != "type"]
+    tag = {"type": model.model_fields["type"].default} if "type" in model.model_fields else {}
+    env: dict[str, Any] = {"_new": model.__new__, "_model": model, "_set": object.__setattr__,
+                           "_missing": _MISSING, "_tag": tag, "_Refused": TypeError}  # fmt: skip
+    params, body, out = [], [], ["**_tag"] if tag else []
+    for i, (name, kind, _dump, default, factory) in enumerate(plan):
+        params.append(f"{name}=_missing")
+        env[f"T{i}"], env[f"c{i}"] = kind.type_, kind.convert
+        env[f"d{i}"], env[f"f{i}"] = default, factory
+        fill = f"d{i}" if factory is None else f"f{i}()"
+        check = f"type({name}) is not T{i}"
+        if kind.optional:
+            check = f"{name} is not None and {check}"
+        lines = [
+            f"    if {name} is _missing:", f"        {name} = {fill}", "    else:",
+            f"        given.add({name!r})", f"        if {check}:", "            raise _Refused",
+        ]  # fmt: skip
+        if kind.convert is not None:
+            none = f" if {name} is not None else None" if kind.optional else ""
+            lines.append(f"        {name} = c{i}({name}){none}")
+        body.append("\n".join(lines) + "\n")
+        out.append(f"{name!r}: {name}")
+    sig = "*, " + ", ".join(params) if params else ""
+    src = (
+        f"def build({sig}):\n    given = set()\n{''.join(body)}"
+        f"    m = _new(_model)\n    _set(m, '__dict__', {{{', '.join(out)}}})\n"
+        "    _set(m, '__pydantic_fields_set__', given)\n"
+        "    _set(m, '__pydantic_extra__', None)\n    _set(m, '__pydantic_private__', None)\n"
+        "    return m\n"
+    )
+    exec(src, env)  # noqa: S102 - code generated from the model's own field names
+    return typing.cast(Callable[..., M], env["build"])
+
+
+def _derive_all() -> tuple[dict[type[BaseModel], Any], dict[type[BaseModel], Dump]]:
+    builders: dict[type[BaseModel], Any] = {}
+    dumpers: dict[type[BaseModel], Dump] = {}
+    for model in (*typing.get_args(typing.get_args(Message)[0]), OrderView, PositionView):
+        try:
+            builders[model], dumpers[model] = _builder(model), _dumper(model, top=True)
+        except Unsupported:
+            continue
+    return builders, dumpers
+
+
+BUILDERS, DUMPERS = _derive_all()
+
+
+def construct(model: type[M], /, **values: Any) -> M:
+    """`model(**values)` (see the module docstring): without pydantic when every value is
+    already what its validation would store."""
+    build = BUILDERS.get(model) if ENABLED else None
+    if build is not None:
+        try:
+            built: M = build(**values)
+            return built
+        except Exception:  # noqa: BLE001 - not certain: pydantic decides (and raises)
+            pass
+    return model(**values)
+
+
+def dump(body: BaseModel) -> dict[str, Any]:
+    """The wire body of a message: `model_dump(mode="json", exclude={"type"})`."""
+    f = DUMPERS.get(type(body)) if ENABLED else None
+    if f is not None:
+        try:
+            out: dict[str, Any] = f(body)
+            return out
+        except Exception:  # noqa: BLE001 - e.g. a model_construct'ed odd value: pydantic
+            pass
+    return body.model_dump(mode="json", exclude={"type"})

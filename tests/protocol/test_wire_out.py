@@ -1,0 +1,170 @@
+"""The outgoing fast path (protocol.wire_out) is pydantic, only faster: `construct` stores
+what `Model(**values)` stores (or leaves the values to it), `dump` writes what
+`model_dump(mode="json", exclude={"type"})` writes, so the codec's bytes are the same."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
+
+from protocol import wire_out
+from protocol.codec import Sender, encode
+from protocol.messages import (
+    ExecAck,
+    OrderAck,
+    OrderEvent,
+    OrderStatus,
+    OrderView,
+    OrdType,
+    PlaceOrder,
+    RiskCheck,
+    Side,
+    SubmitOrder,
+)
+from tests.protocol.samples import build
+
+DERIVED = sorted(wire_out.BUILDERS, key=lambda m: m.__name__)
+MESSAGES = [m for m in DERIVED if "type" in m.model_fields]
+
+
+def _same(a: BaseModel, b: BaseModel) -> None:
+    """Equal values of the same types, in the same order, with the same fields set."""
+    assert type(a) is type(b)
+    assert a.model_fields_set == b.model_fields_set
+    assert list(a.__dict__) == list(b.__dict__)
+    for (k, va), vb in zip(a.__dict__.items(), b.__dict__.values(), strict=True):
+        assert type(va) is type(vb) and va == vb, (k, va, vb)
+        if isinstance(va, BaseModel):
+            _same(va, vb)
+    assert a == b and repr(a) == repr(b)
+
+
+def _values(model: BaseModel) -> dict[str, Any]:
+    """The keyword arguments a sender would pass: the fields it set, as they are held."""
+    return {k: v for k, v in model.__dict__.items() if k in model.model_fields_set}
+
+
+def _old_bytes(body: BaseModel) -> bytes:
+    env = Sender("t", 1).envelope(body)  # type: ignore[arg-type]
+    head = {"v": env.version, "type": env.type, "sender": env.sender, "epoch": env.epoch,
+            "seq": env.seq, "id": env.msg_id, "corr": env.corr_id, "ts_ns": env.ts_ns}  # fmt: skip
+    packed = msgpack.packb(
+        {**head, "body": body.model_dump(mode="json", exclude={"type"})}, use_bin_type=True
+    )
+    assert encode(env) == [packed]
+    return packed
+
+
+def test_the_hot_outgoing_messages_are_derived() -> None:
+    for model in (OrderView, OrderEvent, OrderAck, RiskCheck, PlaceOrder, ExecAck):
+        assert model in wire_out.BUILDERS and model in wire_out.DUMPERS
+    assert SubmitOrder not in wire_out.BUILDERS  # constrained text: pydantic's
+
+
+@pytest.mark.parametrize("full", [True, False], ids=["all_fields", "required_only"])
+@pytest.mark.parametrize("cls", DERIVED, ids=lambda m: m.__name__)
+def test_construct_and_dump_equal_pydantic(cls: type[BaseModel], full: bool) -> None:
+    validated = build(cls, full=full)
+    built = wire_out.construct(cls, **_values(validated))
+    _same(built, validated)
+    assert wire_out.dump(built) == validated.model_dump(mode="json", exclude={"type"})
+    if "type" in cls.model_fields:
+        _old_bytes(built)  # the codec writes the bytes it wrote through pydantic
+
+
+_decimals = st.decimals(allow_nan=False, allow_infinity=False, places=None) | st.sampled_from(
+    [Decimal("1E+30"), Decimal("1" * 30), Decimal("1E-70"), Decimal("-0"), Decimal("0.000")]
+)
+_ints = st.integers(-(2**63), 2**63 - 1)
+_odd = st.none() | _ints | st.text(max_size=5) | st.booleans() | _decimals | st.just(1.5)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.sampled_from([OrderView, RiskCheck, PlaceOrder, OrderEvent, ExecAck]),
+    st.booleans(),
+    st.data(),
+)
+def test_construct_takes_only_what_validation_takes(
+    cls: type[BaseModel], full: bool, data: st.DataObject
+) -> None:
+    """Values replaced by odd ones (out-of-bounds decimals, text for enums and decimals,
+    ints for text, unknown fields): `construct` builds what `Model(**values)` builds, or
+    raises the error it raises."""
+    values = _values(build(cls, full=full))
+    for _ in range(data.draw(st.integers(1, 3))):
+        name = data.draw(st.sampled_from([*cls.model_fields, "unknown"]))
+        values[name] = data.draw(_odd)
+    try:
+        expected: BaseModel | ValidationError = cls(**copy.deepcopy(values))
+    except ValidationError as exc:
+        expected = exc
+    if isinstance(expected, ValidationError):
+        with pytest.raises(ValidationError) as got:
+            wire_out.construct(cls, **values)
+        assert got.value.errors(include_context=False) == expected.errors(include_context=False)
+    else:
+        built = wire_out.construct(cls, **values)
+        _same(built, expected)
+        if "type" in cls.model_fields and _packable(expected):
+            _old_bytes(built)
+        assert wire_out.dump(built) == expected.model_dump(mode="json", exclude={"type"})
+
+
+def _packable(model: BaseModel) -> bool:
+    """False for an int msgpack cannot write (validation turns Decimal(2**64) into one)."""
+    try:
+        msgpack.packb(model.model_dump(mode="json"))
+    except OverflowError:
+        return False
+    return True
+
+
+def test_an_order_event_built_from_held_values_is_the_validated_one() -> None:
+    kw: dict[str, Any] = dict(
+        client_order_id="c-1", venue="simA", symbol="AAPL", side=Side.BUY, qty=Decimal("1.50"),
+        order_type=OrdType.LIMIT, price=Decimal("95.00"), status=OrderStatus.ACCEPTED,
+        cum_qty=Decimal("0.5"), avg_px=Decimal("94.99"), ts_ns=12,
+    )  # fmt: skip
+    view = wire_out.construct(OrderView, **kw)
+    event = wire_out.construct(OrderEvent, event_seq=3, order=view, fill_qty=Decimal("0.5"))
+    _same(event, OrderEvent(event_seq=3, order=OrderView(**kw), fill_qty=Decimal("0.5")))
+    assert event.order is view  # pydantic keeps a nested model instance as it is
+
+
+def test_a_decimal_out_of_bounds_is_refused_as_validation_refuses_it() -> None:
+    with pytest.raises(ValidationError, match="exponent"):
+        wire_out.construct(
+            RiskCheck, client_order_id="c", venue="v", symbol="s", side=Side.BUY,
+            qty=Decimal("1E-70"), order_type=OrdType.MARKET,
+        )  # fmt: skip
+
+
+def test_a_list_is_copied_as_validation_copies_it() -> None:
+    ids = ["e1"]
+    ack = wire_out.construct(ExecAck, venue="simA", exec_ids=ids)
+    ids.append("e2")
+    assert ack.exec_ids == ["e1"]
+
+
+@pytest.mark.parametrize("cls", MESSAGES, ids=lambda m: m.__name__)
+def test_the_sender_writes_the_bytes_of_the_envelope_it_no_longer_builds(
+    cls: type[BaseModel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Sender.encode` and `encode_body` (no Envelope built): `encode(envelope(body))`."""
+    import protocol.codec as codec
+
+    monkeypatch.setattr(codec.time, "time_ns", lambda: 1_700_000_000_123_456_789)
+    body = build(cls)
+    old, new = Sender("oms", 3), Sender("oms", 3)
+    assert new.encode(body, "c1") == encode(old.envelope(body, "c1"))
+    msg_id, frames = new.encode_body(body.type, wire_out.dump(body))
+    env = old.envelope(body)
+    assert (msg_id, frames) == (env.msg_id, encode(env))
