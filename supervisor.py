@@ -37,16 +37,16 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from actors.link.bridge import check_link_size
+# only light imports here, up to the fork server's launch (supervisor/forkserver_launch.py):
+# the rest is imported in `_main`, while the fork server imports in parallel
 from actors.runtime.fdlimit import raise_fd_limit
-from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE, EXIT_UNAVAILABLE
-from actors.supervisor.restart_policy import placed_on
-from protocol.config import SystemConfig, check_credentials, check_tls, load_config
-from protocol.curve_keys import link_keys
-from protocol.exceptions import ConfigError, StateDirLocked
-from protocol.link_config import CORE, bind_address, check_host_group
+from actors.supervisor import forkserver_launch
 from protocol.paths import PRIVATE_UMASK
+
+if TYPE_CHECKING:
+    from protocol.config import SystemConfig
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -105,6 +105,8 @@ def _version() -> str:
 
 
 def _load(ns: argparse.Namespace) -> SystemConfig:
+    from protocol.config import load_config
+
     return load_config(
         ns.config, state_dir=ns.state_dir, runtime_dir=ns.runtime_dir, metrics_port=ns.metrics_port
     )
@@ -113,6 +115,22 @@ def _load(ns: argparse.Namespace) -> SystemConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     os.umask(PRIVATE_UMASK)  # every file of the system (and of its actors) is ours alone
     raise_fd_limit()  # before any socket: operator connections cost fds (EMFILE aborts)
+    forkserver_launch.launch_early(sys.argv[1:] if argv is None else argv, os.environ)
+    try:
+        return _main(argv)
+    finally:
+        forkserver_launch.discard()  # launched for `run` but not adopted: a failed start
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from actors.link.bridge import check_link_size
+    from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE
+    from actors.supervisor.restart_policy import placed_on
+    from protocol.config import check_credentials, check_tls
+    from protocol.curve_keys import link_keys
+    from protocol.exceptions import ConfigError
+    from protocol.link_config import check_host_group
+
     parser = build_parser()
     ns = parser.parse_args(argv)
     from actors.supervisor.commands import BY_NAME
@@ -147,8 +165,13 @@ def _os_error(exc: OSError) -> str:
 
 
 def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
+    from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE, EXIT_UNAVAILABLE
+    from actors.supervisor.environ import ActorEnv
     from actors.supervisor.host import lock_state_dir, prepare_runtime_dir
     from actors.supervisor.preflight_checks import port_problem
+    from actors.supervisor.restart_policy import child_specs
+    from protocol.exceptions import ConfigError, StateDirLocked
+    from protocol.link_config import CORE, bind_address
 
     try:
         try:
@@ -159,6 +182,9 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
             prepare_runtime_dir(cfg)  # before anything imports prometheus_client
         except OSError as exc:
             raise ConfigError("system.runtime_dir", f"cannot use it: {_os_error(exc)}") from None
+        # the early fork server's setup: the actors' environment (the metrics dir now in it)
+        kinds = {spec.kind for spec in child_specs(cfg, ns.host_group)}
+        forkserver_launch.setup(ActorEnv(cfg, os.environ).base, kinds)
         # before anything starts (a cold start's archive included); the bind itself
         # still says the same if the port is taken in between (host.start_metrics_server)
         if cfg.metrics.port and (problem := port_problem(cfg.metrics.host, cfg.metrics.port)):

@@ -7,9 +7,14 @@ actor is re-parented to the supervisor (a child subreaper), which then sees its 
 SIGCHLD and waitpid like any other child. The fork server itself never creates a ZeroMQ
 context or a thread, so forking it is safe.
 
-Protocol (pipes, one JSON object per line): request `{"args": {...ActorArgs...}, "env":
-{...}}` (`env`: variables the actor gets on top of the fork server's own minimal
-environment, e.g. a connector's credentials), answer `{"pid": N}` or `{"error": "..."}`.
+Protocol (pipes, one JSON object per line): first the setup `{"setup": {"env": {...},
+"kinds": [...]}}` (the actors' base environment, which replaces the fork server's own, and
+the actor kinds to preload), answered `{"ready": PID}` once preloaded; the fork server is
+launched before the supervisor knows them (`forkserver_launch`), and until the setup it
+imports only libraries that read no environment (`WARM_MODULES`: no prometheus_client).
+Then requests `{"args": {...ActorArgs...}, "env": {...}}` (`env`: variables the actor gets
+on top of the base, e.g. a connector's credentials), answer `{"pid": N}` or `{"error":
+"..."}`.
 """
 
 from __future__ import annotations
@@ -23,12 +28,17 @@ import sys
 import time
 from collections.abc import Collection
 from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
-from actors.runtime.actor import ActorArgs
-from actors.runtime.hardening import make_undumpable
-from actors.runtime.process import ACTOR_KINDS, run_actor, set_parent_death_signal
+from actors.runtime.hardening import make_undumpable, set_parent_death_signal
+
+if TYPE_CHECKING:  # imported after the setup: actors.runtime.actor loads prometheus_client
+    from actors.runtime.actor import ActorArgs
 
 _REPARENT_DEADLINE_S = 2.0
+# what every actor imports and what reads no environment variable at import: loaded while
+# the supervisor loads its config (before the setup); prometheus_client must not be here
+WARM_MODULES = ("pydantic", "zmq", "structlog", "msgspec", "protocol.messages", "protocol.codec")
 
 
 def preload(kinds: Collection[str] = ()) -> None:
@@ -39,6 +49,8 @@ def preload(kinds: Collection[str] = ()) -> None:
     with the fork server instead of being copied into every busy actor, and a full
     collection has ~100k fewer objects to traverse. A kind left out (the simulated
     exchange and its aiohttp: ~0.1 s of every start) is imported by its child if spawned."""
+    from actors.runtime.process import ACTOR_KINDS
+
     for kind, target in ACTOR_KINDS.items():
         if kinds and kind not in kinds:
             continue
@@ -53,6 +65,8 @@ def preload(kinds: Collection[str] = ()) -> None:
 
 def _child(args: ActorArgs, env: dict[str, str], supervisor_pid: int, fds: tuple[int, int]) -> None:
     """Runs in the grandchild: wait to be re-parented, arm parent-death, run the actor."""
+    from actors.runtime.process import run_actor
+
     for fd in fds:
         os.close(fd)
     os.environ.update(env)
@@ -106,17 +120,32 @@ def spawn(args: ActorArgs, env: dict[str, str], supervisor_pid: int, fds: tuple[
     return int(data)
 
 
+def _setup(line: str) -> list[str]:
+    """Apply the setup line: the environment becomes the base it names; its kinds."""
+    setup: dict[str, Any] = json.loads(line)["setup"]
+    os.environ.clear()
+    os.environ.update({str(k): str(v) for k, v in setup["env"].items()})
+    return [str(kind) for kind in setup["kinds"]]
+
+
 def main() -> int:
     make_undumpable()  # its pipes: /proc/<pid>/fd/N must not open to others (runtime.hardening)
-    req_fd, resp_fd, kinds = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+    req_fd, resp_fd = int(sys.argv[1]), int(sys.argv[2])
     supervisor_pid = os.getppid()
     set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != supervisor_pid:
         return 1
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor owns Ctrl-C
-    preload(kinds)
+    for module in WARM_MODULES:
+        importlib.import_module(module)
     reqs = os.fdopen(req_fd, "r", buffering=1)
     resp = os.fdopen(resp_fd, "w", buffering=1)
+    first = reqs.readline()
+    if not first:
+        return 0  # the supervisor did not start after all (`spawn = "exec"`, a failed start)
+    preload(_setup(first))
+    from actors.runtime.actor import ActorArgs
+
     resp.write(json.dumps({"ready": os.getpid()}) + "\n")
     for line in reqs:
         try:
