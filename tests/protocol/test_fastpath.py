@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from protocol import fastpath
 from protocol.codec import PROTOCOL_VERSION, Envelope, Sender, decode, encode
-from protocol.domain import Side
+from protocol.domain import OrderStatus, Side
 from protocol.exceptions import ProtocolError
 from protocol.messages import ActorHeartbeat, OrderEvent, SubmitOrder
 from tests.protocol.samples import build, message_type
@@ -209,3 +209,63 @@ def test_an_event_decodes_through_the_fast_path() -> None:
     raw = _frame(build(OrderEvent))
     assert fastpath.decode_fast(raw) is not None
     assert msgspec.msgpack.decode(raw)["type"] == "order_event"
+
+
+# --------------------------------------------------------------------------- lists of models
+
+
+def _open_orders(n: int) -> bytes:
+    from protocol.venue_messages import ExecCut, OpenOrders, VenueOrder
+
+    orders = [
+        VenueOrder(
+            cl_ord_id=f"c{i}", venue_order_id=f"v{i}" if i % 3 else "", symbol="AAPL",
+            side=Side.BUY if i % 2 else Side.SELL, order_qty=Decimal("10"),
+            price=None if i % 5 == 0 else Decimal(f"99.{i % 100:02d}"),
+            status=OrderStatus.ACCEPTED if i % 7 else OrderStatus.PARTIALLY_FILLED,
+            cum_qty=Decimal(i % 7), leaves_qty=Decimal(10 - i % 7),
+        )
+        for i in range(n)
+    ]  # fmt: skip
+    return _frame(
+        OpenOrders(venue="simA", orders=orders, cut=ExecCut(connector_epoch=1, exec_seq=n))
+    )
+
+
+def test_a_venues_open_orders_decode_through_the_fast_path_as_through_pydantic() -> None:
+    """A warm start's mass status: 10,000 VenueOrders in one OpenOrders, each item built
+    as pydantic builds it (values, types, fields set), the cut too."""
+    raw = _open_orders(10_000)
+    assert fastpath.decode_fast(raw) is not None
+    fast, slow = _fast(raw), _full(raw)
+    assert fast is not None and isinstance(slow, Envelope)
+    _same(fast.body, slow.body)
+    for a, b in zip(fast.body.orders, slow.body.orders, strict=True):  # type: ignore[attr-defined]
+        _same(a, b)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("order_qty", 1.5), ("price", "1e2"), ("side", "buy"), ("status", "DONE"),
+        ("cl_ord_id", b"c1"), ("extra", 1), ("symbol", None), ("cum_qty", "0" * 101),
+    ],
+)  # fmt: skip
+def test_an_odd_value_inside_a_listed_order_is_left_to_the_full_path(
+    field: str, value: Any
+) -> None:
+    """One item of the list with a value the fast path does not vouch for: the full path
+    decides (it refuses all of these but "1e2", which it reads as Decimal("1E+2"))."""
+    obj = msgpack.unpackb(_open_orders(3))
+    obj["body"]["orders"][1][field] = value
+    raw = msgpack.packb(obj, use_bin_type=True)
+    assert _fast(raw) is None
+    slow = _full(raw)
+    assert isinstance(slow, ProtocolError) == (field != "price"), slow
+
+
+def test_a_list_longer_than_the_fast_paths_bound_is_left_to_the_full_path() -> None:
+    """Over `MAX_MODEL_ITEMS` items the full path's budget decides (here: it accepts)."""
+    raw = _open_orders(fastpath.MAX_MODEL_ITEMS + 1)
+    assert _fast(raw) is None
+    assert isinstance(_full(raw), Envelope)
