@@ -48,6 +48,7 @@ from protocol.messages import (
     OpenOrders,
     OrderAck,
     OrderEvent,
+    OrderList,
     PlaceOrder,
     RequestRejected,
     RiskCheck,
@@ -63,7 +64,7 @@ ENABLED: Final = os.environ.get("TP_WIRE_FASTPATH", "1") != "0"
 HOT: Final[tuple[type[BaseModel], ...]] = (
     SubmitOrder, OrderAck, OrderEvent, CancelOrder, RequestRejected, RiskCheck, RiskVerdict,
     PlaceOrder, CancelOnVenue, ExecReport, ExecAck, ActorHeartbeat, Ack, StreamEvent,
-    VenueStateChanged, OpenOrders,
+    VenueStateChanged, OpenOrders, OrderList,
 )  # fmt: skip
 MAX_PLAIN_DEPTH: Final = 8  # free-form maps deeper than this take the full path
 MAX_PLAIN_ITEMS: Final = 4096  # and so do those (and lists) with more elements
@@ -206,10 +207,12 @@ def wire_type(annotation: Any, metadata: list[Any]) -> tuple[Any, Convert | None
 
 # --------------------------------------------------------------------------- lists of models
 # A venue's open orders (`OpenOrders`: up to 10,000 VenueOrders in one reply, the warm
-# start's mass status) decode 10x faster here than through pydantic. The full path's budget
-# (codec.MAX_CONTAINERS, MAX_ELEMENTS) is kept by a bound on the list: its items must be
-# flat models (no list, map or model field), so each is one map of at most its field count
-# of entries; a longer list takes the full path, which decides.
+# start's mass status) and a page of the OMS's orders (`OrderList`: risk rebuilds its
+# exposure from pages of 10,000) decode several times faster here than through pydantic.
+# The full path's budget (codec.MAX_CONTAINERS, MAX_ELEMENTS) is kept by a bound on the
+# list: its items must be flat models (no list, map or model field), so each is one map of
+# at most its field count of entries; a longer list takes the full path, which decides
+# (tests/protocol/test_fastpath.py checks the bound against the budget).
 MAX_MODEL_ITEMS: Final = 16_384
 
 
