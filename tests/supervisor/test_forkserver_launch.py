@@ -116,3 +116,19 @@ def test_an_adopted_early_fork_server_preloads_after_its_setup() -> None:
         fl.discard()
         if early is not None:
             early.kill()
+
+
+def test_what_the_fork_server_imports_before_its_setup_reads_no_metrics_dir() -> None:
+    """prometheus_client reads PROMETHEUS_MULTIPROC_DIR at import, and the early fork server
+    does not have it until its setup: nothing it imports before (`WARM_MODULES`) loads it."""
+    code = (
+        "import sys\n"
+        "from actors.supervisor.forkserver import WARM_MODULES\n"
+        "for m in WARM_MODULES: __import__(m)\n"
+        "print('prometheus_client' in sys.modules, 'actors.runtime.actor' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]
