@@ -182,9 +182,6 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
             prepare_runtime_dir(cfg)  # before anything imports prometheus_client
         except OSError as exc:
             raise ConfigError("system.runtime_dir", f"cannot use it: {_os_error(exc)}") from None
-        # the early fork server's setup: the actors' environment (the metrics dir now in it)
-        kinds = {spec.kind for spec in child_specs(cfg, ns.host_group)}
-        forkserver_launch.setup(ActorEnv(cfg, os.environ).base, kinds)
         # before anything starts (a cold start's archive included); the bind itself
         # still says the same if the port is taken in between (host.start_metrics_server)
         if cfg.metrics.port and (problem := port_problem(cfg.metrics.host, cfg.metrics.port)):
@@ -200,7 +197,6 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
             except OSError as exc:
                 print(f"tradepulse: cannot record the intake pause: {exc}", file=sys.stderr)
                 return EXIT_FAILURE
-        from actors.supervisor.daemon import run_daemon
         from actors.supervisor.logfiles import capture_logs
         from actors.supervisor.postmortem_watch import watch_kill_switch
 
@@ -212,6 +208,12 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
                 ns.config, state_dir=ns.state_dir, runtime_dir=ns.runtime_dir
             )
         with capture_logs(cfg), watch_kill_switch(cfg, ns):  # log files; a bundle per engagement
+            # the early fork server's setup, before the daemon's imports: the actors'
+            # environment (the metrics dir now in it), their stdout and stderr (the capture's)
+            kinds = {spec.kind for spec in child_specs(cfg, ns.host_group)}
+            forkserver_launch.setup(ActorEnv(cfg, os.environ).base, kinds)
+            from actors.supervisor.daemon import run_daemon
+
             return run_daemon(cfg, ns, on_all_ready=on_all_ready)
     except StateDirLocked as exc:
         print(f"tradepulse: {exc}", file=sys.stderr)

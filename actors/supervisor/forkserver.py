@@ -9,7 +9,8 @@ context or a thread, so forking it is safe.
 
 Protocol (pipes, one JSON object per line): first the setup `{"setup": {"env": {...},
 "kinds": [...]}}` (the actors' base environment, which replaces the fork server's own, and
-the actor kinds to preload), answered `{"ready": PID}` once preloaded; the fork server is
+the actor kinds to preload; with it, over a Unix socket, the supervisor's fd 1 and 2, which
+become the fork server's), answered `{"ready": PID}` once preloaded; the fork server is
 launched before the supervisor knows them (`forkserver_launch`), and until the setup it
 imports only libraries that read no environment (`WARM_MODULES`: no prometheus_client).
 Then requests `{"args": {...ActorArgs...}, "env": {...}}` (`env`: variables the actor gets
@@ -24,6 +25,7 @@ import importlib
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Collection
@@ -120,17 +122,28 @@ def spawn(args: ActorArgs, env: dict[str, str], supervisor_pid: int, fds: tuple[
     return int(data)
 
 
-def _setup(line: str) -> list[str]:
-    """Apply the setup line: the environment becomes the base it names; its kinds."""
+def _setup(line: str, fds_fd: int) -> list[str]:
+    """Apply the setup line: the environment becomes the base it names; stdout and stderr
+    become the two fds the supervisor sends over `fds_fd` (its own, by now the log
+    capture's pipes); returns the kinds to preload."""
     setup: dict[str, Any] = json.loads(line)["setup"]
     os.environ.clear()
     os.environ.update({str(k): str(v) for k, v in setup["env"].items()})
+    with socket.socket(fileno=fds_fd) as sock:
+        _msg, fds, _flags, _addr = socket.recv_fds(sock, 1, 2)
+    if len(fds) != 2:
+        raise RuntimeError(f"fork server setup: expected stdout and stderr, got {len(fds)} fds")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for target, fd in zip((1, 2), fds, strict=True):
+        os.dup2(fd, target)
+        os.close(fd)
     return [str(kind) for kind in setup["kinds"]]
 
 
 def main() -> int:
     make_undumpable()  # its pipes: /proc/<pid>/fd/N must not open to others (runtime.hardening)
-    req_fd, resp_fd = int(sys.argv[1]), int(sys.argv[2])
+    req_fd, resp_fd, fds_fd = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     supervisor_pid = os.getppid()
     set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != supervisor_pid:
@@ -143,7 +156,7 @@ def main() -> int:
     first = reqs.readline()
     if not first:
         return 0  # the supervisor did not start after all (`spawn = "exec"`, a failed start)
-    preload(_setup(first))
+    preload(_setup(first, fds_fd))
     from actors.runtime.actor import ActorArgs
 
     resp.write(json.dumps({"ready": os.getpid()}) + "\n")

@@ -7,8 +7,10 @@ server first thing (`launch_early`, this module imports nothing heavy), with the
 the environment it can already tell; the fork server imports the libraries every actor
 needs while the supervisor loads its config. The supervisor then sends the setup (`setup`):
 the actors' base environment, which now holds `PROMETHEUS_MULTIPROC_DIR` (prometheus_client
-reads it at import, so the fork server imports no actor module before the setup), and the
-actor kinds to preload. `actors.supervisor.spawner` adopts the launched process (`adopt`).
+reads it at import, so the fork server imports no actor module before the setup), the
+actor kinds to preload, and the supervisor's stdout and stderr as they are by then (the log
+capture's pipes: the fork server was launched before they existed).
+`actors.supervisor.spawner` adopts the launched process (`adopt`).
 
 The early environment is the actors' base (`environ.BASE_VARS`, `BASE_PREFIXES`) without
 `PROMETHEUS_MULTIPROC_DIR` and without every variable the config file names under a key
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tomllib
@@ -43,28 +46,37 @@ class ForkServerProcess:
         self.setup_sent: tuple[dict[str, str], tuple[str, ...]] | None = None
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
+        self._fds, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "actors.supervisor.forkserver", str(req_r), str(resp_w)],
+                [sys.executable, "-m", "actors.supervisor.forkserver"]
+                + [str(req_r), str(resp_w), str(theirs.fileno())],
                 env=self.env,
-                pass_fds=(req_r, resp_w),
+                pass_fds=(req_r, resp_w, theirs.fileno()),
                 stdin=subprocess.DEVNULL,
             )
         except BaseException:
             for fd in (req_r, req_w, resp_r, resp_w):
                 os.close(fd)
+            self._fds.close()
             raise
+        finally:
+            theirs.close()
         os.close(req_r)
         os.close(resp_w)
         self.resp = os.fdopen(resp_r, "r")
         self.req = os.fdopen(req_w, "w", buffering=1)
 
     def setup(self, env: Mapping[str, str], kinds: Collection[str]) -> None:
-        """Send the actors' base environment and the kinds to preload (once)."""
+        """Send the actors' base environment and the kinds to preload (once), and this
+        process's fd 1 and 2 as they are now (the log capture's pipes, `logfiles`), which
+        become the fork server's and so every actor's stdout and stderr."""
         if self.setup_sent is None:
             self.setup_sent = (dict(env), tuple(sorted(kinds)))
             body = {"env": self.setup_sent[0], "kinds": list(self.setup_sent[1])}
             self.req.write(json.dumps({SETUP_KEY: body}) + "\n")
+            socket.send_fds(self._fds, [b"1"], [1, 2])
+            self._fds.close()
 
     def read(self) -> dict[str, Any]:
         line = self.resp.readline()
@@ -78,7 +90,7 @@ class ForkServerProcess:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
-        for f in (self.req, self.resp):
+        for f in (self.req, self.resp, self._fds):
             try:
                 f.close()
             except OSError:
