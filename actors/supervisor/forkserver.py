@@ -12,7 +12,7 @@ Protocol (pipes, one JSON object per line): first the setup `{"setup": {"env": {
 the actor kinds to preload; with it, over a Unix socket, the supervisor's fd 1 and 2, which
 become the fork server's), answered `{"ready": PID}` once preloaded; the fork server is
 launched before the supervisor knows them (`forkserver_launch`), and until the setup it
-imports only libraries that read no environment (`WARM_MODULES`: no prometheus_client).
+imports only what reads no environment (`warm`: never prometheus_client).
 Then requests `{"args": {...ActorArgs...}, "env": {...}}` (`env`: variables the actor gets
 on top of the base, e.g. a connector's credentials), answer `{"pid": N}` or `{"error":
 "..."}`.
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import importlib.abc
 import json
 import os
 import signal
@@ -40,7 +41,43 @@ if TYPE_CHECKING:  # imported after the setup: actors.runtime.actor loads promet
 _REPARENT_DEADLINE_S = 2.0
 # what every actor imports and what reads no environment variable at import: loaded while
 # the supervisor loads its config (before the setup); prometheus_client must not be here
-WARM_MODULES = ("pydantic", "zmq", "structlog", "msgspec", "protocol.messages", "protocol.codec")
+WARM_MODULES = (
+    "pydantic", "zmq", "structlog", "msgspec", "protocol.messages", "protocol.codec",
+    "protocol.config", "actors.runtime.logs", "actors.runtime.timers", "actors.runtime.durable",
+)  # fmt: skip
+# and of the kinds the launcher expects (`forkserver_launch`: a guess, the setup decides),
+# the parts of their modules that load no prometheus_client (~40% of their import time)
+WARM_BY_KIND = {
+    "oms": ("sqlite3", "actors.oms.order_book", "actors.oms.journal", "actors.oms.reconcile"),
+    "risk": ("actors.risk.checks", "actors.risk.exposure"),
+    "connector": ("simplefix", "actors.connector.fix.queries", "actors.connector.fix.store"),
+    "venuesim": ("actors.venuesim.engine", "actors.venuesim.fixmap", "actors.venuesim.pump"),
+}
+_DEFERRED = "prometheus_client"  # reads PROMETHEUS_MULTIPROC_DIR at import
+
+
+class _Defer(importlib.abc.MetaPathFinder):
+    """Refuses `_DEFERRED` while installed: a warm module that needs it fails to import
+    (and is imported after the setup, with the metrics dir), never loads it early."""
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> None:
+        if name.partition(".")[0] == _DEFERRED:
+            raise ImportError(f"{name}: not before the fork server's setup")
+
+
+def warm(kinds: Collection[str]) -> None:
+    """Before the setup: import `WARM_MODULES` and the warm modules of `kinds`, never
+    prometheus_client (a module that would load it is left for the preload)."""
+    defer = _Defer()
+    sys.meta_path.insert(0, defer)
+    try:
+        for module in (*WARM_MODULES, *(m for k in kinds for m in WARM_BY_KIND.get(k, ()))):
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                pass  # deferred, or gone: the preload imports what the actors need
+    finally:
+        sys.meta_path.remove(defer)
 
 
 def preload(kinds: Collection[str] = ()) -> None:
@@ -149,8 +186,7 @@ def main() -> int:
     if os.getppid() != supervisor_pid:
         return 1
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor owns Ctrl-C
-    for module in WARM_MODULES:
-        importlib.import_module(module)
+    warm(sys.argv[4:])
     reqs = os.fdopen(req_fd, "r", buffering=1)
     resp = os.fdopen(resp_fd, "w", buffering=1)
     first = reqs.readline()

@@ -41,7 +41,9 @@ _LATE_VARS = frozenset({"PROMETHEUS_MULTIPROC_DIR"})  # set by the supervisor af
 class ForkServerProcess:
     """The fork server process and its two pipes (the protocol: `actors.supervisor.forkserver`)."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, env: Mapping[str, str], expected: Collection[str] = ()) -> None:
+        """`expected`: the actor kinds it is likely to preload (it imports part of their
+        modules before the setup, `forkserver.warm`)."""
         self.env = dict(env)  # what it was started with (its /proc environment block)
         self.setup_sent: tuple[dict[str, str], tuple[str, ...]] | None = None
         req_r, req_w = os.pipe()
@@ -50,7 +52,7 @@ class ForkServerProcess:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "actors.supervisor.forkserver"]
-                + [str(req_r), str(resp_w), str(theirs.fileno())],
+                + [str(req_r), str(resp_w), str(theirs.fileno()), *sorted(expected)],
                 env=self.env,
                 pass_fds=(req_r, resp_w, theirs.fileno()),
                 stdin=subprocess.DEVNULL,
@@ -138,8 +140,10 @@ def launch_early(argv: Sequence[str], environ: Mapping[str, str]) -> ForkServerP
     env = early_environ(environ, config)
     if env is None:
         return None
+    core = (_option(argv, "--host-group") or "core") == "core"
+    expected = ("oms", "risk", "connector", "venuesim") if core else ("connector", "venuesim")
     try:
-        _early = ForkServerProcess(env)
+        _early = ForkServerProcess(env, expected)
     except OSError:
         return None
     return _early

@@ -6,6 +6,7 @@ fork server behind."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,9 +24,9 @@ from actors.supervisor import forkserver_launch as fl
 launched = []
 original = fl.ForkServerProcess.__init__
 
-def spy(self, env):
+def spy(self, env, expected=()):
     launched.append({"pydantic": "pydantic" in sys.modules, "zmq": "zmq" in sys.modules})
-    original(self, env)
+    original(self, env, expected)
     launched[-1]["pid"] = self.proc.pid
 
 fl.ForkServerProcess.__init__ = spy
@@ -118,17 +119,29 @@ def test_an_adopted_early_fork_server_preloads_after_its_setup() -> None:
             early.kill()
 
 
-def test_what_the_fork_server_imports_before_its_setup_reads_no_metrics_dir() -> None:
+def test_what_the_fork_server_imports_before_its_setup_loads_no_prometheus_client(
+    tmp_path: Path,
+) -> None:
     """prometheus_client reads PROMETHEUS_MULTIPROC_DIR at import, and the early fork server
-    does not have it until its setup: nothing it imports before (`WARM_MODULES`) loads it."""
+    does not have it until its setup: `warm` never loads it (a module that would is left
+    for the preload), and every module it lists does load without it (else the list is
+    stale: that module's time is no longer taken before the setup)."""
+    (tmp_path / "needs_metrics.py").write_text("import prometheus_client\n")
     code = (
         "import sys\n"
-        "from actors.supervisor.forkserver import WARM_MODULES\n"
-        "for m in WARM_MODULES: __import__(m)\n"
-        "print('prometheus_client' in sys.modules, 'actors.runtime.actor' in sys.modules)\n"
+        "from actors.supervisor import forkserver as fs\n"
+        "fs.WARM_BY_KIND['probe'] = ('needs_metrics',)\n"
+        "fs.warm([*fs.WARM_BY_KIND])\n"
+        "listed = [*fs.WARM_MODULES, *(m for k, ms in fs.WARM_BY_KIND.items() if k != 'probe'"
+        " for m in ms)]\n"
+        "print('prometheus_client' in sys.modules, 'needs_metrics' in sys.modules,"
+        " [m for m in listed if m not in sys.modules])\n"
+        "import needs_metrics\n"  # after warm: imports as usual
+        "print('prometheus_client' in sys.modules)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
-    )
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": f"{REPO_ROOT}:{tmp_path}"},
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["False", "False"]
+    assert out.stdout.splitlines() == ["False False []", "True"]
