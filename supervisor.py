@@ -37,7 +37,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 # only light imports here, up to the fork server's launch (supervisor/forkserver_launch.py):
 # the rest is imported in `_main`, while the fork server imports in parallel
@@ -65,6 +65,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tradepulse", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="cmd", required=True)
+    _add_run(sub)
+    for command in TABLE:
+        p = sub.add_parser(command.name, help=command.help)
+        command.add_arguments(p)
+        _add_config_flags(p)
+    return parser
+
+
+class _Fallback(Exception):
+    """The light parser of `run` does not take these arguments: the full parser decides."""
+
+
+class _RunParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _Fallback(message)
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """`run` with arguments it takes (a start) is parsed by a parser of `run` alone, without
+    importing every operator command (~0.15 s before the fork server's setup, in series);
+    anything else, help and every error included, by the full parser: the same namespace,
+    the same messages."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["run"] and not {"-h", "--help"} & set(args):
+        light = _RunParser(prog="tradepulse")
+        _add_run(light.add_subparsers(dest="cmd", required=True))
+        try:
+            return light.parse_args(args)
+        except _Fallback:
+            pass
+    return build_parser().parse_args(args)
+
+
+def _add_run(sub: Any) -> None:
     run = sub.add_parser("run", help="start the system in the foreground")
     _add_config_flags(run)
     run.add_argument("--cold", action="store_true", help="cold start (runbook): archive state")
@@ -80,11 +114,6 @@ def build_parser() -> argparse.ArgumentParser:
         default="core",
         help="the venues this supervisor runs: core (and risk, OMS, heartbeat) or an edge group",
     )
-    for command in TABLE:
-        p = sub.add_parser(command.name, help=command.help)
-        command.add_arguments(p)
-        _add_config_flags(p)
-    return parser
 
 
 def _version() -> str:
@@ -124,19 +153,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     from actors.link.bridge import check_link_size
-    from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE
+    from actors.supervisor.exit_codes import EXIT_CONFIG, EXIT_FAILURE
     from actors.supervisor.restart_policy import placed_on
     from protocol.config import check_credentials, check_tls
     from protocol.curve_keys import link_keys
     from protocol.exceptions import ConfigError
     from protocol.link_config import check_host_group
 
-    parser = build_parser()
-    ns = parser.parse_args(argv)
-    from actors.supervisor.commands import BY_NAME
+    ns = _parse(argv)
+    if ns.cmd != "run":
+        from actors.supervisor.commands import BY_NAME
 
-    if ns.cmd != "run" and not BY_NAME[ns.cmd].needs_config:
-        return BY_NAME[ns.cmd].run_offline(ns)
+        if not BY_NAME[ns.cmd].needs_config:
+            return BY_NAME[ns.cmd].run_offline(ns)
     try:
         cfg = _load(ns)
         if ns.cmd == "run":
@@ -165,8 +194,8 @@ def _os_error(exc: OSError) -> str:
 
 
 def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
-    from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE, EXIT_UNAVAILABLE
     from actors.supervisor.environ import ActorEnv
+    from actors.supervisor.exit_codes import EXIT_CONFIG, EXIT_FAILURE, EXIT_UNAVAILABLE
     from actors.supervisor.host import lock_state_dir, prepare_runtime_dir
     from actors.supervisor.preflight_checks import port_problem
     from actors.supervisor.restart_policy import child_specs

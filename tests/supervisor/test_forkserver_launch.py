@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import psutil
+import pytest
 
 from actors.supervisor import forkserver_launch as fl
 from tests.helpers import REPO_ROOT, make_config, to_toml
@@ -145,3 +146,52 @@ def test_what_the_fork_server_imports_before_its_setup_loads_no_prometheus_clien
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["False False []", "True"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run"],
+        ["run", "--config", "c.toml", "--state-dir", "s", "--runtime-dir", "r", "--cold"],
+        ["run", "--config=c.toml", "--metrics-port", "0", "--intake", "paused", "--demo"],
+        ["run", "--host-group", "edge-a", "--json", "--timeout-s", "3", "--conf", "x.toml"],
+    ],
+)
+def test_run_is_parsed_without_the_operator_commands_as_the_full_parser_would(
+    args: list[str],
+) -> None:
+    """`run` (a start) is parsed by a parser of `run` alone, so the operator commands are
+    not imported before the fork server's setup; the namespace is the full parser's."""
+    import supervisor
+
+    assert supervisor._parse(args) == supervisor.build_parser().parse_args(args)
+
+
+@pytest.mark.parametrize(
+    "args", [["run", "--intake", "shut"], ["run", "--nope"], ["run", "--version"], ["run", "-h"]]
+)
+def test_what_the_run_parser_refuses_the_full_parser_answers(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Help and every error of `run` come from the full parser: the same output, exit 0 or 2."""
+    import supervisor
+
+    with pytest.raises(SystemExit) as light:
+        supervisor._parse(args)
+    ours = capsys.readouterr()
+    with pytest.raises(SystemExit) as full:
+        supervisor.build_parser().parse_args(args)
+    assert light.value.code == full.value.code and (ours.out, ours.err) == capsys.readouterr()
+
+
+def test_a_start_does_not_import_the_operator_commands_before_its_setup() -> None:
+    code = (
+        "import sys, supervisor\n"
+        "ns = supervisor._parse(['run', '--config', 'c.toml'])\n"
+        "print(ns.cmd, 'actors.supervisor.commands' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["run", "False"]
