@@ -130,6 +130,20 @@ def _raise_for(rej: RequestRejected) -> None:
     raise ClientError(code.value, rej.reason)
 
 
+# A listing the OMS's restarts cut (its cursor refused) starts again at most this often.
+LISTING_STARTS = 3
+
+
+def _cursor_refused(reply: Message, offset: int) -> bool:
+    """The OMS refused a listing's cursor: it restarted since the listing began."""
+    return (
+        offset != 0
+        and isinstance(reply, RequestRejected)
+        and reply.code is ErrorCode.NOT_READY
+        and reply.field == "offset"
+    )
+
+
 class ExecutionClient:
     def __init__(
         self,
@@ -250,16 +264,21 @@ class ExecutionClient:
         """Every order (or every open one), fetched page by page; an order that a later
         page has again (archived by the OMS after its page went out) is listed once, as
         the later page has it."""
-        orders: dict[str, OrderView] = {}
-        offset: int | None = 0
-        while offset is not None:
-            reply = self._request(ListOrders(venue=venue, open_only=open_only, offset=offset))
-            if isinstance(reply, RequestRejected):
-                _raise_for(reply)
-            assert isinstance(reply, OrderList)
-            orders.update((o.client_order_id, o) for o in reply.orders)
-            offset = reply.next_offset
-        return list(orders.values())
+        for _ in range(LISTING_STARTS):
+            orders: dict[str, OrderView] = {}
+            offset: int | None = 0
+            while offset is not None:
+                reply = self._request(ListOrders(venue=venue, open_only=open_only, offset=offset))
+                if _cursor_refused(reply, offset):
+                    break  # the OMS restarted between two pages: list again
+                if isinstance(reply, RequestRejected):
+                    _raise_for(reply)
+                assert isinstance(reply, OrderList)
+                orders.update((o.client_order_id, o) for o in reply.orders)
+                offset = reply.next_offset
+            else:
+                return list(orders.values())
+        raise NotReady(f"the order list was cut by an OMS restart {LISTING_STARTS} times")
 
     def positions(self, venue: str | None = None) -> list[PositionView]:
         reply = self._request(GetPositions(venue=venue))
@@ -338,18 +357,23 @@ class ExecutionClient:
         snap = self._request(SnapshotRequest())
         if not (isinstance(snap, RequestRejected) and snap.code is ErrorCode.BAD_REQUEST):
             return snap
-        orders: list[OrderView] = []
-        first_seq: int | None = None
-        offset: int | None = 0
-        while offset is not None:
-            page = self._request(ListOrders(open_only=True, offset=offset))
-            if not isinstance(page, OrderList):
-                return page
-            if first_seq is None:
-                first_seq = page.event_seq or 0
-            orders.extend(page.orders)
-            offset = page.next_offset
-        return Snapshot(event_seq=first_seq or 0, orders=orders)
+        for _ in range(LISTING_STARTS):
+            orders: list[OrderView] = []
+            first_seq: int | None = None
+            offset: int | None = 0
+            while offset is not None:
+                page = self._request(ListOrders(open_only=True, offset=offset))
+                if _cursor_refused(page, offset):
+                    break  # the OMS restarted between two pages: list again
+                if not isinstance(page, OrderList):
+                    return page
+                if first_seq is None:
+                    first_seq = page.event_seq or 0
+                orders.extend(page.orders)
+                offset = page.next_offset
+            else:
+                return Snapshot(event_seq=first_seq or 0, orders=orders)
+        return RequestRejected(code=ErrorCode.NOT_READY, reason="open orders cut by restarts")
 
     def wait_for_status(
         self, client_order_id: str, statuses: set[OrderStatus], timeout_s: float = 10.0

@@ -82,6 +82,9 @@ class SupervisorCfg(_Cfg):
     start_timeout_s: Timeout = 15.0
     shutdown_timeout_s: Timeout = 5.0
     spawn: Literal["forkserver", "exec"] = "forkserver"
+    # the forked actors' identical pages merged by the kernel (KSM), where the host runs
+    # its scanner: costs and risks in actors/supervisor/memory_merge.py
+    memory_merge: bool = False
     restart: RestartCfg = RestartCfg()
 
 

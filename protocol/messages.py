@@ -175,12 +175,13 @@ class GetOrder(Msg):
 class ListOrders(Msg):
     """One page of orders, in the OMS's stable order; page on with `OrderList.next_offset`
     (`offset` is a cursor, 0 to start: not an index, so no order is skipped when others end
-    or leave the OMS's memory between two pages)."""
+    or leave the OMS's memory between two pages; a cursor of an OMS incarnation that has
+    since restarted is refused NOT_READY: list again from 0)."""
 
     type: Literal["list_orders"] = "list_orders"
     venue: str | None = None
     open_only: bool = False
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, lt=1 << 62)
     limit: int = Field(default=2000, ge=1, le=10000)
 
 

@@ -5,7 +5,8 @@ venue that does not serve RequestForPositions (AN) it stands in for the venue's 
 heartbeat compares it with the OMS's view as it does venue positions.
 
 Durable in the connector's durability barrier (`ConnectorActor.on_execs`): `add()` +
-`sync()` (fsync) run before the exec outbox's sync, so before the adapter lets the venue's
+`sync()` (fdatasync, records written over a reserve of zeros: `actors.connector.reserve`)
+run before the exec outbox's sync, so before the adapter lets the venue's
 sequence number advance past those executions. A `kill -9` at any point either left the
 fills in the ledger, or the venue sends them again (FIX resend); a fill is applied once per
 ExecID either way.
@@ -43,7 +44,8 @@ from typing import Any
 
 import msgpack
 
-from actors.runtime.durable import remove_stale_temps, write_all, write_atomic
+from actors.connector.reserve import RESERVE_BYTES, ReservedLog
+from actors.runtime.durable import remove_stale_temps, write_atomic
 from actors.runtime.frames import encode_frame, valid_frames
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport, PositionView, Side
@@ -92,12 +94,11 @@ class FillLedger:
             self._load()
         else:
             self._write_snapshot()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-        self._size = os.fstat(self._fd).st_size
+        self._log: ReservedLog | None = self._open_log()
         # compact when the file is past compact_bytes AND twice its last snapshot: a
         # snapshot itself over compact_bytes (a day's many ExecIDs) is not rewritten at
         # every batch
-        self._snapshot_size = self._size
+        self._snapshot_size = self._log.size
 
     # -- api -----------------------------------------------------------------------------
 
@@ -123,20 +124,21 @@ class FillLedger:
 
     def sync(self) -> None:
         """Write what was added (one write) and fsync it; compact when due."""
+        log = self._log
+        assert log is not None, "fill ledger closed"
         if self._buf:
             data = b"".join(self._buf)
             self._buf.clear()
-            write_all(self._fd, data)
-            self._size += len(data)
+            log.write(data)
             self._unsynced = True
-        if self._size > max(self._compact_bytes, 2 * self._snapshot_size):
-            os.close(self._fd)
+        if log.size > max(self._compact_bytes, 2 * self._snapshot_size):
+            log.close()
             self._write_snapshot()
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-            self._size = self._snapshot_size = os.fstat(self._fd).st_size
+            self._log = log = self._open_log()
+            self._snapshot_size = log.size
             self._unsynced = False
         if self._unsynced and self._fsync:
-            os.fsync(self._fd)
+            log.sync()
         self._unsynced = False
 
     def view(self, venue: str) -> list[PositionView]:
@@ -149,12 +151,17 @@ class FillLedger:
         return sum(len(ids) for ids in self._ids.values())
 
     def close(self) -> None:
-        if self._fd >= 0:
+        if self._log is not None:
             self.sync()
-            os.close(self._fd)
-            self._fd = -1
+            self._log.close()
+            self._log = None
 
     # -- internals -------------------------------------------------------------------------
+
+    def _open_log(self) -> ReservedLog:
+        return ReservedLog(
+            self.path, end=None, reserve_bytes=min(RESERVE_BYTES, self._compact_bytes // 4)
+        )
 
     def _seen(self, exec_id: str) -> bool:
         return any(exec_id in ids for ids in self._ids.values())

@@ -20,6 +20,9 @@ not an outbox record, is `JournalCorrupt` (nothing is cut: executions behind it 
 lost, since the venue was already told they were consumed).
 The file is truncated when nothing is pending and it passed `compact_bytes`, and
 rewritten (temp file, fsync, rename) with only the pending records past `max_bytes`.
+Records are written in place over a reserve of zeros past the last one and synced with
+fdatasync (`actors.connector.reserve`: the file's size does not change per sync); at
+open the zeros read as a torn tail and are cut, the next write makes a new reserve.
 Exec ids acked recently (bounded) are remembered so a FIX resend (PossDup) of an
 execution the OMS already has is not forwarded again.
 """
@@ -35,7 +38,8 @@ import msgpack
 from pydantic import ValidationError
 
 from actors.connector.fix.mapping import ORD_STATUS_FROM_FIX
-from actors.runtime.durable import remove_stale_temps, write_all, write_atomic
+from actors.connector.reserve import RESERVE_BYTES, ReservedLog
+from actors.runtime.durable import remove_stale_temps, write_atomic
 from actors.runtime.frames import Frame, encode_frame, valid_frames
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport
@@ -44,6 +48,30 @@ from protocol.paths import OUTBOX_NAME
 _MAGIC = b"TPOUTB3\n"
 _MAGIC_V2 = b"TPOUTB2\n"  # ord_status as a FIX OrdStatus (39) code
 _FRAME_MAGIC = b"TX"
+
+
+# ExecReport's fields by how `model_dump(mode="json")` writes them: Decimals as str(d)
+# (`protocol.domain.Dec`), str enums as their value, the rest (text, ints, literals) as is
+_DECIMALS = ("order_qty", "price", "last_qty", "last_px", "cum_qty", "avg_px", "leaves_qty")
+_ENUMS = ("side", "ord_status")
+_AS_IS = ("type", "venue", "exec_id", "kind", "cl_ord_id", "orig_cl_ord_id", "venue_order_id")
+_AS_IS_TOO = ("symbol", "text", "reject_reason", "venue_ts_ns", "exec_seq")
+_KNOWN = frozenset((*_DECIMALS, *_ENUMS, *_AS_IS, *_AS_IS_TOO)) == ExecReport.model_fields.keys()
+
+
+def report_json(report: ExecReport) -> dict[str, object]:
+    """`report.model_dump(mode="json")`, in ~2 us instead of ~7 (one per execution):
+    written from the fields directly while ExecReport has exactly the fields above."""
+    if not _KNOWN:  # a field was added: the general way until this is taught it
+        return report.model_dump(mode="json")
+    out: dict[str, object] = report.__dict__.copy()
+    for name in _DECIMALS:
+        if (value := out[name]) is not None:
+            out[name] = str(value)
+    for name in _ENUMS:
+        if (value := out[name]) is not None:
+            out[name] = value.value  # type: ignore[attr-defined]  # a str enum
+    return out
 
 
 def _record(payload: object) -> bytes:
@@ -59,6 +87,7 @@ class ExecOutbox:
         remember_acked: int = 20_000,
         compact_bytes: int = 256 << 10,
         max_bytes: int = 16 << 20,
+        reserve_bytes: int = RESERVE_BYTES,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -66,6 +95,7 @@ class ExecOutbox:
         self._fsync = fsync
         self._compact_bytes = compact_bytes
         self._max_bytes = max_bytes
+        self._reserve_bytes = min(reserve_bytes, max_bytes // 4)
         self.pending: OrderedDict[str, ExecReport] = OrderedDict()
         self._recent: deque[str] = deque(maxlen=remember_acked)
         self._recent_set: set[str] = set()
@@ -76,8 +106,9 @@ class ExecOutbox:
             self._load()
         else:
             write_atomic(self.path, _MAGIC)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-        self._size = os.fstat(self._fd).st_size
+        self._log: ReservedLog | None = ReservedLog(
+            self.path, end=None, reserve_bytes=reserve_bytes
+        )
 
     # -- api -----------------------------------------------------------------------------
 
@@ -88,7 +119,7 @@ class ExecOutbox:
             if report.exec_id in self.pending or report.exec_id in self._recent_set:
                 continue
             self.pending[report.exec_id] = report
-            self._buf.append(_record(["x", report.model_dump(mode="json")]))
+            self._buf.append(_record(["x", report_json(report)]))
             new.append(report)
         return new
 
@@ -106,28 +137,27 @@ class ExecOutbox:
         if self._buf:
             data = b"".join(self._buf)
             self._buf.clear()
-            write_all(self._fd, data)
-            self._size += len(data)
+            self._open_log().write(data)
             self._unsynced = True
-        if not self.pending and self._size > max(self._compact_bytes, len(_MAGIC)):
-            os.ftruncate(self._fd, len(_MAGIC))
-            self._size = len(_MAGIC)
+        size = self._open_log().size
+        if not self.pending and size > max(self._compact_bytes, len(_MAGIC)):
+            self._open_log().truncate(len(_MAGIC))
             self._unsynced = True
-        elif self._size > self._max_bytes:
+        elif size > self._max_bytes:
             self._rewrite()
 
     def sync(self) -> None:
         """`flush()`, then fsync if anything was written since the last sync."""
         self.flush()
         if self._unsynced and self._fsync:
-            os.fsync(self._fd)
+            self._open_log().sync()
         self._unsynced = False
 
     def close(self) -> None:
-        if self._fd >= 0:
+        if self._log is not None:
             self.sync()
-            os.close(self._fd)
-            self._fd = -1
+            self._log.close()
+            self._log = None
 
     # -- internals -------------------------------------------------------------------------
 
@@ -184,15 +214,18 @@ class ExecOutbox:
 
     def _write_pending(self) -> None:
         """Replace the file (crash-safe) with the current format holding only the pending."""
-        records = [_record(["x", r.model_dump(mode="json")]) for r in self.pending.values()]
+        records = [_record(["x", report_json(r)]) for r in self.pending.values()]
         write_atomic(self.path, b"".join([_MAGIC, *records]))
 
     def _rewrite(self) -> None:
-        os.close(self._fd)
+        self._open_log().close()
         self._write_pending()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-        self._size = os.fstat(self._fd).st_size
+        self._log = ReservedLog(self.path, end=None, reserve_bytes=self._reserve_bytes)
         self._unsynced = False
+
+    def _open_log(self) -> ReservedLog:
+        assert self._log is not None, "exec outbox closed"
+        return self._log
 
 
 def _status_from_v2(code: object) -> str | None:

@@ -23,6 +23,10 @@ for another turn.
 
 from __future__ import annotations
 
+# socket.getaddrinfo encodes the host with the "idna" codec, whose first use imports
+# encodings.idna and stringprep: imported here, they are in the fork server's preload, not
+# imported anew in every connector (an import after the fork unshared ~1 MiB; issue 16)
+import encodings.idna  # noqa: F401
 import errno
 import os
 import socket

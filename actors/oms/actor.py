@@ -284,7 +284,9 @@ class OmsActor(Actor):
             else:
                 self.after_commit(partial(_answer_order, reply, order))
         elif isinstance(body, ListOrders):
-            self.after_commit(lambda: reply(reads.order_page(self.book, body, self.event_seq)))
+            self.after_commit(
+                lambda: reply(reads.order_page(self.book, body, self.event_seq, self.epoch))
+            )
         elif isinstance(body, GetPositions):
             self.after_commit(partial(reads.positions, reply, self, body))
         elif isinstance(body, StreamEvent):

@@ -24,6 +24,8 @@ from protocol.messages import (
     Snapshot,
 )
 
+Reply = OrderList | RequestRejected
+
 
 class PositionsHost(Protocol):
     book: OrderBook
@@ -32,36 +34,55 @@ class PositionsHost(Protocol):
     event_seq: int
 
 
-# A ListOrders offset at or above this pages the archive (from its row `offset - ARCHIVE`);
-# below it, the orders in memory from that place in the book (`OrderBook.orders_from`).
-ARCHIVE = 1 << 48
+# A ListOrders cursor (`offset`; 0 starts a listing): the OMS incarnation's tag, then a bit
+# for the part (0: the orders in memory, from a place in the book, `OrderBook.orders_from`;
+# 1: the archive, from a rowid), then the position. Places are this incarnation's own, so a
+# cursor of another one (the OMS restarted between two pages) is refused, NOT_READY: the
+# listing starts again (risk's rebuild, the client's `list_orders` and paged snapshot do).
+_POS_BITS = 41
+_ARCHIVE_BIT = 1 << _POS_BITS
+_TAG_SHIFT = _POS_BITS + 1
+_TAGS = 1 << 20  # so a cursor stays below 2**62 (`ListOrders.offset`'s bound)
+STALE_CURSOR = "cursor of another OMS incarnation: list again from offset 0"
 
 
-def order_page(book: OrderBook, req: ListOrders, event_seq: int) -> OrderList:
-    """`offset` is a cursor (0, then the last page's `next_offset`), not an index: the
-    orders in memory from a place in the book, then (all orders, not only open ones) the
-    archived ones (`actors.oms.order_archive`), an archived order also in memory skipped.
-    No order held throughout a listing is missed, however many end or leave memory between
-    its pages (an index would skip the next page's first order each time one did); an order
-    archived after its page went out may come again from the archive."""
+def cursor(epoch: int, position: int, *, archive: bool = False) -> int:
+    tag = epoch % (_TAGS - 1) + 1  # never 0: offset 0 is the start
+    return (tag << _TAG_SHIFT) | (_ARCHIVE_BIT if archive else 0) | position
+
+
+def order_page(book: OrderBook, req: ListOrders, event_seq: int, epoch: int) -> Reply:
+    """A page of a listing, by a cursor (0, then the last page's `next_offset`), not by an
+    index: the orders in memory from a place in the book, then (every order, not only open
+    ones) the archived ones (`actors.oms.order_archive`). No order held throughout the
+    listing is missed, however many end or leave memory between its pages (an index skipped
+    the next page's first order each time one did); an order in both parts (read back from
+    the archive, or archived after its page went out) may come twice: the client lists it
+    once. An archived order also held is given as held (the newer)."""
+    at, archive_part = req.offset, False
+    if at:
+        if at >> _TAG_SHIFT != cursor(epoch, 0) >> _TAG_SHIFT:
+            return RequestRejected(code=ErrorCode.NOT_READY, reason=STALE_CURSOR, field="offset")
+        at, archive_part = at & (_ARCHIVE_BIT - 1), bool(at & _ARCHIVE_BIT)
     retention = book.retention
-    page: list[OrderView] = []
-    row = req.offset - ARCHIVE
-    if row < 0:
-        held, more = book.orders_from(
-            req.offset, req.venue, open_only=req.open_only, limit=req.limit
+    if archive_part and (req.open_only or retention is None):
+        return RequestRejected(
+            code=ErrorCode.BAD_REQUEST, reason="not a cursor of this listing", field="offset"
         )
+    page: list[OrderView] = []
+    if not archive_part:
+        held, more = book.orders_from(at, req.venue, open_only=req.open_only, limit=req.limit)
         page = [o.view() for o in held]
-        if more is not None or req.open_only:
-            return OrderList(orders=page, next_offset=more, event_seq=event_seq)
-        row = 0
-    if retention is None:
-        return OrderList(orders=page, next_offset=None, event_seq=event_seq)
+        if more is not None or req.open_only or retention is None:
+            nxt = None if more is None else cursor(epoch, more)
+            return OrderList(orders=page, next_offset=nxt, event_seq=event_seq)
+        at = 0
+    assert retention is not None
     want = req.limit - len(page)
-    old, after = retention.archive.page(req.venue, row, want) if want else ([], row)
-    page += [o.view() for o in old if book.held(o.client_order_id) is None]
-    more = ARCHIVE + after if after is not None else None
-    return OrderList(orders=page, next_offset=more, event_seq=event_seq)
+    old, after = retention.archive.page(req.venue, at, want) if want else ([], at)
+    page += [(book.held(o.client_order_id) or o).view() for o in old]
+    nxt = None if after is None else cursor(epoch, after, archive=True)
+    return OrderList(orders=page, next_offset=nxt, event_seq=event_seq)
 
 
 def positions(reply: Replier, oms: PositionsHost, req: GetPositions) -> None:

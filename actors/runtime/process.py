@@ -9,6 +9,7 @@ import signal
 
 from actors.runtime.actor import EXIT_SUPERVISOR_GONE, Actor, ActorArgs
 from actors.runtime.hardening import make_undumpable, set_parent_death_signal
+from protocol.config import SystemConfig
 from protocol.paths import PRIVATE_UMASK
 
 ACTOR_KINDS: dict[str, str] = {
@@ -28,13 +29,14 @@ def actor_class(kind: str) -> type[Actor]:
     return cls
 
 
-def run_actor(args: ActorArgs) -> int:
-    """Entry point of an actor process (exec or fork-server child)."""
+def run_actor(args: ActorArgs, cfg: SystemConfig | None = None) -> int:
+    """Entry point of an actor process (exec or fork-server child); `cfg`: the system config
+    already loaded from `args` (the fork server's), else the actor loads it."""
     make_undumpable()  # exec mode resets it; fork-server children inherit it (runtime.hardening)
     set_parent_death_signal(signal.SIGKILL)  # exec mode; fork-server children have it already
     os.umask(PRIVATE_UMASK)  # inherited from the supervisor too; an actor run alone as well
     if args.supervisor_pid is not None and os.getppid() != args.supervisor_pid:
         return EXIT_SUPERVISOR_GONE  # the supervisor died before the signal was armed
     cls = actor_class(args.kind)
-    actor = cls(args)
+    actor = cls(args, cfg)
     return actor.run()

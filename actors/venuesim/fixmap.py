@@ -122,9 +122,11 @@ class _Req:
     seq: int
     now_ns: int
     reject_order: Callable[[], bool]
+    fields: dict[bytes, bytes]  # fc.first_fields(msg): one index for every read
 
     def s(self, tag: int) -> str | None:
-        return fc.get_str(self.msg, tag)
+        value = self.fields.get(fc.TAG_BYTES.get(tag) or b"%d" % tag)
+        return None if value is None else value.decode("latin-1")
 
     def echo(self) -> dict[int, str]:
         return {t: v for t in _ECHO_TAGS if (v := self.s(t))}
@@ -163,30 +165,28 @@ def answer(
     if handler is None:
         text = f"unsupported MsgType {msg_type}"
         return [business_reject(seq, msg_type, BR_UNSUPPORTED_MSG_TYPE, text)]
-    invalid = _session_problem(msg_type, msg, strict_h=dialect.status_request_instrument)
+    req = _Req(venue, msg, seq, now_ns, reject_order, fc.first_fields(msg))
+    invalid = _session_problem(msg_type, req, strict_h=dialect.status_request_instrument)
     if invalid is not None:
         return [session_reject(seq, msg_type, *invalid)]
     for tag in _REQUIRED.get(msg_type, ()):
-        if not msg.get(tag):
+        if not req.s(tag):
             text = f"required tag {tag} missing"
-            return [business_reject(seq, msg_type, BR_FIELD_MISSING, text, fc.get_str(msg, 11))]
-    return handler(_Req(venue, msg, seq, now_ns, reject_order))
+            return [business_reject(seq, msg_type, BR_FIELD_MISSING, text, req.s(11))]
+    return handler(req)
 
 
 def _session_problem(
-    msg_type: str, msg: simplefix.FixMessage, *, strict_h: bool = True
+    msg_type: str, req: _Req, *, strict_h: bool = True
 ) -> tuple[int, int, str] | None:
-    """(RefTagID, SessionRejectReason, Text) when a FIX engine would reject `msg` itself
-    (`strict_h` false: an H needs only its ClOrdID; a Side it carries must be valid)."""
+    """(RefTagID, SessionRejectReason, Text) when a FIX engine would reject the request
+    itself (`strict_h` false: an H needs only its ClOrdID; a Side it carries must be valid)."""
     required = (11,) if msg_type == "H" and not strict_h else _SESSION_REQUIRED.get(msg_type, ())
     for tag in required:
-        if not msg.get(tag):
+        if not req.s(tag):
             return tag, SR_REQUIRED_TAG_MISSING, "Required tag missing"
-    if (
-        msg_type in _SESSION_REQUIRED
-        and (54 in required or msg.get(54))
-        and (fc.get_str(msg, 54) not in _FIX_SIDES)
-    ):
+    side = req.s(54)
+    if msg_type in _SESSION_REQUIRED and (54 in required or side) and side not in _FIX_SIDES:
         return 54, SR_VALUE_INCORRECT, "Value is incorrect (out of range) for this tag"
     return None
 

@@ -8,6 +8,10 @@ connector plus its simulator), and the fixed part (supervisor, fork server, OMS,
 heartbeat); PSS likewise. Floor in the same run: an idle Python process blocked in
 `zmq.Poller.poll(1000)` (what an actor costs doing nothing). Targets (issue 16):
 <= 0.5 % of a core and <= 15 MiB PSS per venue.
+
+TP_BENCH_IDLE_MEMORY_MERGE=1 runs the system with `[supervisor] memory_merge = true`
+(kernel samepage merging of the actors; the host must run ksmd, /sys/kernel/mm/ksm/run = 1)
+and reports the scanner's own CPU (the `ksmd` kernel thread, in no process of ours) beside.
 """
 
 from __future__ import annotations
@@ -27,10 +31,14 @@ from tests.helpers import run_system
 
 VENUES = int(os.environ.get("TP_BENCH_IDLE_VENUES", "16"))
 SAMPLE_S = float(os.environ.get("TP_BENCH_IDLE_S", "20"))
-SETTLE_S = 5.0
+SETTLE_S = float(os.environ.get("TP_BENCH_IDLE_SETTLE_S", "5"))  # ksmd's first passes: minutes
 TARGET_CPU_PCT_PER_VENUE = 0.5
 TARGET_PSS_MIB_PER_VENUE = 15.0
-CONFIG = {"heartbeat": {"interval_s": 1.0, "log_every_n": 60}}
+MEMORY_MERGE = os.environ.get("TP_BENCH_IDLE_MEMORY_MERGE", "0") == "1"
+CONFIG = {
+    "heartbeat": {"interval_s": 1.0, "log_every_n": 60},
+    "supervisor": {"memory_merge": MEMORY_MERGE},
+}
 
 _IDLE_FLOOR = (
     "import zmq,sys;c=zmq.Context();s=c.socket(zmq.PULL);s.bind('tcp://127.0.0.1:*');"
@@ -65,6 +73,13 @@ def floor_cpu_pct(seconds: float) -> float:
         proc.wait()
 
 
+def _ksmd() -> psutil.Process | None:
+    for p in psutil.process_iter(["name"]):
+        if p.info["name"] == "ksmd":
+            return p
+    return None
+
+
 def run() -> dict[str, Any]:
     names = [f"v{i:02d}" for i in range(VENUES)]
     with run_system(venues=names, overrides=CONFIG, timeout_s=60.0) as sut:
@@ -75,9 +90,12 @@ def run() -> dict[str, Any]:
         procs = [sup, *sup.children(recursive=True)]
         roles[sup.pid] = "supervisor"
         before = {p.pid: _cpu_s(p) for p in procs}
+        ksmd = _ksmd() if MEMORY_MERGE else None
+        ksmd_before = _cpu_s(ksmd) if ksmd is not None else 0.0
         t0 = time.monotonic()
         time.sleep(SAMPLE_S)  # sampling window
         elapsed = time.monotonic() - t0
+        ksmd_pct = (_cpu_s(ksmd) - ksmd_before) / elapsed * 100 if ksmd is not None else None
         cpu: dict[str, float] = defaultdict(float)
         pss: dict[str, float] = defaultdict(float)
         count: dict[str, int] = defaultdict(int)
@@ -106,6 +124,8 @@ def run() -> dict[str, Any]:
         "per_venue_cpu_pct": round(venue_cpu, 3),
         "per_venue_pss_mib": round(venue_pss, 1),
         "floor_idle_process_cpu_pct": round(floor, 4),
+        "memory_merge": MEMORY_MERGE,
+        "ksmd_cpu_pct_of_core": None if ksmd_pct is None else round(ksmd_pct, 3),
         "targets": {"cpu_pct_per_venue": TARGET_CPU_PCT_PER_VENUE,
                     "pss_mib_per_venue": TARGET_PSS_MIB_PER_VENUE},
         "met": {"cpu": venue_cpu <= TARGET_CPU_PCT_PER_VENUE,
@@ -125,4 +145,9 @@ def summary(r: dict[str, Any]) -> list[str]:
         f"{r['per_venue_pss_mib']} MiB PSS "
         f"(target <= {TARGET_PSS_MIB_PER_VENUE}: {'met' if r['met']['pss'] else 'NOT met'})",
         f"floor: an idle python+zmq process polling: {r['floor_idle_process_cpu_pct']} % of a core",
+        *(
+            [f"memory_merge on: ksmd (the host's scanner) {r['ksmd_cpu_pct_of_core']} % of a core"]
+            if r.get("memory_merge")
+            else []
+        ),
     ]

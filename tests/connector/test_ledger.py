@@ -124,3 +124,20 @@ def test_dedup_ids_are_bounded_in_number_within_a_day(
     assert reopened.dedup_ids == 100
     assert reopened.add([fill("e950", Side.BUY, "1")]) == 0
     assert [(p.symbol, p.qty) for p in reopened.view("simA")] == [("AAPL", D(1000))]
+
+
+def test_fills_go_in_place_over_the_reserve_and_survive_a_reopen(tmp_path: Path) -> None:
+    """Each sync writes over the zeros kept past the last record: the file's size does not
+    change (its fdatasync commits no inode); a reopened ledger has every fill."""
+    ledger = FillLedger(tmp_path)
+    ledger.add([fill("X0", Side.BUY, "1")])
+    ledger.sync()
+    size = (tmp_path / LEDGER_NAME).stat().st_size
+    for n in range(1, 20):
+        ledger.add([fill(f"X{n}", Side.BUY, "1")])
+        ledger.sync()
+    assert (tmp_path / LEDGER_NAME).stat().st_size == size
+    ledger.close()
+    again = FillLedger(tmp_path)
+    assert again.positions == {"AAPL": Decimal(20)}
+    assert again.add([fill("X7", Side.BUY, "1")]) == 0

@@ -8,6 +8,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
+from actors.connector import outbox
 from actors.connector.outbox import ExecOutbox
 from actors.runtime.frames import encode_frame
 from protocol.exceptions import JournalCorrupt
@@ -67,7 +68,12 @@ def test_torn_tail_is_cut_and_the_rest_kept(tmp_path: Path) -> None:
     box.close()
     path = tmp_path / OUTBOX_NAME
     data = path.read_bytes()
-    path.write_bytes(data[:-5])  # the last record was being written
+    end = len(outbox._MAGIC) + sum(
+        len(outbox._record(["x", report(n).model_dump(mode="json")])) for n in (1, 2)
+    )
+    assert not any(data[end:])  # the reserve of zeros the records are written over
+    # the last record was being written (its last bytes never reached the disk)
+    path.write_bytes(data[: end - 5] + bytes(len(data) - end + 5))
     again = ExecOutbox(tmp_path)
     assert list(again.pending) == ["X1"]
     again.add([report(3)])
@@ -158,3 +164,18 @@ def test_a_large_file_is_rewritten_with_only_the_pending(tmp_path: Path) -> None
     assert (tmp_path / OUTBOX_NAME).stat().st_size < 4000
     box.close()
     assert list(ExecOutbox(tmp_path).pending) == ["X0"]
+
+
+def test_records_go_in_place_over_the_reserve(tmp_path: Path) -> None:
+    """Each sync writes over the zeros kept past the last record: the file's size does not
+    change (its fdatasync commits no inode); a reopened outbox reads every record."""
+    box = ExecOutbox(tmp_path, reserve_bytes=64 << 10)
+    box.add([report(1)])
+    box.sync()
+    size = (tmp_path / OUTBOX_NAME).stat().st_size
+    for n in range(2, 30):
+        box.add([report(n)])
+        box.sync()
+    assert (tmp_path / OUTBOX_NAME).stat().st_size == size
+    box.close()
+    assert list(ExecOutbox(tmp_path).pending) == [f"X{n}" for n in range(1, 30)]

@@ -18,6 +18,7 @@ from protocol import commands as wire
 from protocol.messages import (
     ExecReport,
     ListOrders,
+    OrderList,
     OrderStatus,
     OrdType,
     RiskVerdict,
@@ -205,8 +206,9 @@ def test_a_read_only_lookup_does_not_churn_the_book(tmp_path: Path) -> None:
 
 
 def test_a_clients_order_list_pages_on_into_the_archive(tmp_path: Path) -> None:
-    """ListOrders (every order, page by page) returns each order once, those in memory
-    first, then the archived ones; an open-only list is the book's open orders."""
+    """ListOrders (every order, page by page) returns every order, those in memory first,
+    then the archived ones (one read back, in both, twice: the client lists it once); an
+    open-only list is the book's open orders."""
     book = _book(tmp_path, keep=2)
     assert book.submit(_submit("live"), 1).applied
     for i in range(8):
@@ -215,11 +217,13 @@ def test_a_clients_order_list_pages_on_into_the_archive(tmp_path: Path) -> None:
     seen: list[str] = []
     offset: int | None = 0
     while offset is not None:
-        page = reads.order_page(book, ListOrders(offset=offset, limit=3), 0)
+        page = reads.order_page(book, ListOrders(offset=offset, limit=3), 0, 1)
+        assert isinstance(page, OrderList)
         seen += [o.client_order_id for o in page.orders]
         offset = page.next_offset
-    assert sorted(seen) == sorted(["live", *(f"o{i}" for i in range(8))])
-    open_only = reads.order_page(book, ListOrders(open_only=True), 0)
+    assert sorted(seen) == sorted(["live", "o0", *(f"o{i}" for i in range(8))])
+    open_only = reads.order_page(book, ListOrders(open_only=True), 0, 1)
+    assert isinstance(open_only, OrderList)
     assert [o.client_order_id for o in open_only.orders] == ["live"]
 
 

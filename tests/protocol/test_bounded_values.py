@@ -6,6 +6,7 @@ take their arguments by type."""
 
 from __future__ import annotations
 
+import decimal
 import math
 from decimal import Decimal
 from typing import Annotated, Any, get_args, get_origin
@@ -125,7 +126,9 @@ def _bounds_as_documented(value: Decimal) -> bool:
         exponent = value.as_tuple().exponent
         assert isinstance(exponent, int)
         return domain.MIN_EXPONENT <= exponent <= domain.MAX_ADJUSTED
-    digits = str(abs(value.scaleb(-value.adjusted())).normalize()).replace(".", "")
+    with decimal.localcontext() as exact:  # the default 28 digits would round a 29-digit
+        exact.prec = 100  # value (found by hypothesis: 1000000000000000000.0000000001)
+        digits = str(abs(value.scaleb(-value.adjusted())).normalize()).replace(".", "")
     lowest = value.adjusted() - len(digits) + 1  # the exponent of the last nonzero digit
     return (
         len(digits) <= domain.MAX_DIGITS
@@ -148,6 +151,7 @@ def _bounds_as_documented(value: Decimal) -> bool:
 @example(Decimal("0E-61"))
 @example(Decimal("0E+19"))
 @example(Decimal("1000E-63"))
+@example(Decimal("1000000000000000000.0000000001"))
 def test_check_decimal_takes_exactly_the_documented_values(value: Decimal) -> None:
     """The fast path (a value within the bounds before its trailing zeros are dropped) takes
     nothing the full check refuses and refuses nothing it takes."""

@@ -55,6 +55,20 @@ def test_stale_temps_are_removed_but_young_ones_kept_when_asked(tmp_path: Path) 
     assert not young.exists() and other.exists()
 
 
+def test_stale_temps_are_matched_by_name_not_as_a_glob_pattern(tmp_path: Path) -> None:
+    """A state file whose name holds glob characters still has its own temps removed, and
+    only those: `.a[1].x.tmp` is a temp of `a[1]`, not of `a1`; `.a[1].tmp` (nothing
+    between the name and `.tmp`) and a missing directory are left alone."""
+    temp = tmp_path / ".a[1].x1y2.tmp"
+    not_a_temp = tmp_path / ".a[1].tmp"
+    of_other = tmp_path / ".a1.x1y2.tmp"
+    for p in (temp, not_a_temp, of_other):
+        p.write_bytes(b"partial")
+    remove_stale_temps(tmp_path / "a[1]")
+    assert not temp.exists() and not_a_temp.exists() and of_other.exists()
+    remove_stale_temps(tmp_path / "missing" / "state.bin")  # no directory: nothing to do
+
+
 def _open_outbox(d: Path) -> Callable[[], object]:
     return lambda: ExecOutbox(d).close()
 

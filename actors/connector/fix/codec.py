@@ -73,7 +73,12 @@ Value = str | bytes | int | Decimal
 def fix_value(value: Value) -> bytes:
     """Bytes of one field value (a Decimal in plain notation, never ``1E+2``); a value
     that is empty or contains SOH is a programming error."""
-    if isinstance(value, bytes):
+    kind = type(value)  # the common exact types first (a subclass takes the checks below)
+    if kind is str:
+        out = value.encode()  # type: ignore[union-attr]  # a str: checked just above
+    elif kind is bytes:
+        out = value
+    elif isinstance(value, bytes):
         out = value
     elif isinstance(value, str):
         out = value.encode()
@@ -88,12 +93,18 @@ def fix_value(value: Value) -> bytes:
 
 def encode(msg_type: str, header: list[tuple[int, bytes]], body: list[tuple[int, bytes]]) -> bytes:
     """One complete FIX 4.4 frame: 8, 9, 35, then `header` and `body` in order, then 10."""
-    parts = [b"35=" + msg_type.encode()]
-    parts.extend(b"%d=%s" % (tag, value) for tag, value in header)
-    parts.extend(b"%d=%s" % (tag, value) for tag, value in body)
-    payload = SOH.join(parts) + SOH
+    prefix = _TAG_PREFIX
+    parts = [b"35=", msg_type.encode(), SOH]
+    for fields in (header, body):
+        for tag, value in fields:
+            parts += (prefix.get(tag) or b"%d=" % tag, value, SOH)
+    payload = b"".join(parts)
     msg = b"8=FIX.4.4\x019=%d\x01%s" % (len(payload), payload)
     return msg + b"10=%03d\x01" % (sum(msg) & 0xFF)
+
+
+# b"<tag>=" of the tags below 1000 (every tag of our hot messages), built once
+_TAG_PREFIX = {tag: b"%d=" % tag for tag in range(1000)}
 
 
 def split_fields(raw: bytes) -> list[tuple[bytes, bytes]]:
@@ -131,30 +142,54 @@ class _ParsedMessage(simplefix.FixMessage):  # type: ignore[misc]  # simplefix i
     ~18 fields of each of a mass status's 10,000 reports was a third of the connector's
     time in a warm start. The index is rebuilt if fields were added or removed since."""
 
-    def __init__(self, pairs: list[tuple[bytes, bytes]]) -> None:
-        super().__init__()
+    def __init__(
+        self, pairs: list[tuple[bytes, bytes]], first: dict[bytes, bytes] | None = None
+    ) -> None:
+        self.begin_string: bytes | None = None  # simplefix's fields, as its __init__ sets them
+        self.message_type: bytes | None = None
+        self.header_index = 0
         self.pairs = pairs
-        self._first: dict[bytes, bytes] = {}
-        self._indexed = -1  # len(pairs) when `_first` was built
+        self._first: dict[bytes, bytes] = {} if first is None else first
+        self._indexed = -1 if first is None else len(pairs)  # len(pairs) when `_first` was built
+
+    def first_fields(self) -> dict[bytes, bytes]:
+        """Tag (bytes) -> value of its first occurrence; not to be modified."""
+        if self._indexed != len(self.pairs):
+            self._first = dict(reversed(self.pairs))  # the first occurrence wins
+            self._indexed = len(self.pairs)
+        return self._first
 
     def get(self, tag: object, nth: object = 1) -> bytes | None:
         if nth != 1 or type(tag) is not int:
             value: bytes | None = super().get(tag, nth)
             return value
-        if self._indexed != len(self.pairs):
-            self._first = dict(reversed(self.pairs))  # the first occurrence wins
-            self._indexed = len(self.pairs)
-        return self._first.get(_tag_bytes(tag))
+        return self.first_fields().get(TAG_BYTES.get(tag) or b"%d" % tag)
 
 
-@functools.lru_cache(maxsize=1024)
-def _tag_bytes(tag: int) -> bytes:
-    return b"%d" % tag
+TAG_BYTES = {tag: b"%d" % tag for tag in range(1000)}  # tag -> b"<tag>", below 1000
 
 
-def to_message(pairs: list[tuple[bytes, bytes]]) -> simplefix.FixMessage:
-    """A `simplefix.FixMessage` holding `pairs` as they came (no copy of the values)."""
-    msg = _ParsedMessage(pairs)
+def first_fields(msg: simplefix.FixMessage) -> dict[bytes, bytes]:
+    """Tag (bytes) -> value (bytes) of the first occurrence of each field of `msg`, as
+    `msg.get(tag)` answers it: one dict to read many fields of one message from (a parsed
+    message has it already). Not to be modified."""
+    if isinstance(msg, _ParsedMessage):
+        return msg.first_fields()
+    return {bytes(t): bytes(v) for t, v in reversed(msg.pairs)}
+
+
+def text(fields: dict[bytes, bytes], tag: bytes) -> str | None:
+    """Field `tag` (bytes, e.g. ``b"11"``) of `first_fields` as text (latin-1), or None."""
+    value = fields.get(tag)
+    return None if value is None else value.decode("latin-1")
+
+
+def to_message(
+    pairs: list[tuple[bytes, bytes]], first: dict[bytes, bytes] | None = None
+) -> simplefix.FixMessage:
+    """A `simplefix.FixMessage` holding `pairs` as they came (no copy of the values);
+    `first`: their `first_fields` if the caller has it already."""
+    msg = _ParsedMessage(pairs, first)
     for tag, value in pairs[:3]:
         if tag == b"8":
             msg.begin_string = value
@@ -166,7 +201,9 @@ def to_message(pairs: list[tuple[bytes, bytes]]) -> simplefix.FixMessage:
 def get_str(msg: simplefix.FixMessage, tag: int) -> str | None:
     """Field `tag` decoded as text (latin-1, never fails), or None when absent."""
     value = msg.get(tag)
-    return None if value is None else bytes(value).decode("latin-1")
+    if value is None:
+        return None
+    return (value if type(value) is bytes else bytes(value)).decode("latin-1")
 
 
 def get_int(msg: simplefix.FixMessage, tag: int) -> int | None:
@@ -245,20 +282,34 @@ def _whole_seconds(whole_s: int) -> str:
     return time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(whole_s))
 
 
-_TS = re.compile(r"(\d{4})(\d\d)(\d\d)-(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?")
+_TS_WHOLE = re.compile(r"(\d{4})(\d\d)(\d\d)-(\d\d):(\d\d):(\d\d)")
+_TS_FRAC = re.compile(r"\.(\d{1,9})")
+_TS_WHOLE_LEN = 17  # YYYYMMDD-HH:MM:SS
 
 
 def parse_sending_time(value: str) -> float | None:
     """Seconds since the epoch of a UTCTimestamp, or None when it is not one."""
-    match = _TS.fullmatch(value)
+    whole = _whole_seconds_of(value[:_TS_WHOLE_LEN])
+    if whole is None:
+        return None
+    if len(value) == _TS_WHOLE_LEN:
+        return whole + 0.0
+    frac = _TS_FRAC.fullmatch(value, _TS_WHOLE_LEN)
+    return None if frac is None else whole + float("0." + frac.group(1))
+
+
+@functools.lru_cache(maxsize=64)
+def _whole_seconds_of(value: str) -> int | None:
+    """Seconds since the epoch of ``YYYYMMDD-HH:MM:SS``; None when it is not one. Cached:
+    every inbound message's SendingTime (and an execution's TransactTime) is read, and
+    within one second they share this part."""
+    match = _TS_WHOLE.fullmatch(value)
     if match is None:
         return None
-    year, month, day, hour, minute, sec = (int(g) for g in match.groups()[:6])
+    year, month, day, hour, minute, sec = (int(g) for g in match.groups())
     if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and sec <= 60):
         return None
-    frac = match.group(7)
-    days = _days_from_civil(year, month, day)
-    return days * 86400 + hour * 3600 + minute * 60 + sec + (float("0." + frac) if frac else 0.0)
+    return _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + sec
 
 
 def _days_from_civil(year: int, month: int, day: int) -> int:

@@ -75,7 +75,8 @@ def read_frame(frame: fc.Frame, *, ours: bytes, theirs: bytes) -> Inbound | Garb
     if len(pairs) < 3 or pairs[2][0] != b"35":
         return Garbled(fc.find_seq(frame.raw), MSG_TYPE_NOT_THIRD)
     hdr = dict(pairs)
-    msg = fc.to_message(pairs)
+    # no tag repeated (no repeating group): the last occurrence of each is the first too
+    msg = fc.to_message(pairs, hdr if len(hdr) == len(pairs) else None)
     seq = fc.get_int(msg, 34)
     if pairs[0][1] != b"FIX.4.4":
         return BadHeader("Incorrect BeginString", None, hdr)

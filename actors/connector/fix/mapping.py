@@ -11,11 +11,13 @@ answers) -> `VenueOrder`; PositionReport (AP) -> `PositionView`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from decimal import Decimal
 
 import simplefix
 
+from actors.connector.construct import trusted
 from actors.connector.fix import codec as fc
 from actors.connector.fix.events import SessionRejectReceived
 from protocol.domain import parse_decimal
@@ -173,7 +175,14 @@ def get_decimal(msg: simplefix.FixMessage, tag: int) -> Decimal | None:
     """Field `tag` as a Decimal within the bounds of every quantity and price
     (`protocol.domain.check_decimal`: finite, no 9E+999999), or None when absent or not
     such a number (a fill without a valid price is then refused by the OMS, escalated)."""
-    text = fc.get_str(msg, tag)
+    return _decimal(fc.get_str(msg, tag))
+
+
+@functools.lru_cache(maxsize=4096)
+def _decimal(text: str | None) -> Decimal | None:
+    """`parse_decimal(text)`, None for None or what it refuses. Cached (a Decimal is
+    immutable): an execution report carries ~7 numbers, most of them repeated ("0", its
+    quantities and price)."""
     if text is None:
         return None
     try:
@@ -182,19 +191,22 @@ def get_decimal(msg: simplefix.FixMessage, tag: int) -> Decimal | None:
         return None
 
 
-def _dec0(msg: simplefix.FixMessage, tag: int) -> Decimal:
-    return get_decimal(msg, tag) or Decimal(0)
+def _dec0(text: str | None) -> Decimal:
+    return _decimal(text) or Decimal(0)
 
 
-def _ts_ns(msg: simplefix.FixMessage) -> int:
-    text = fc.get_str(msg, 60)
+def _ts_ns(text: str | None) -> int:
     seconds = fc.parse_sending_time(text) if text else None
     return 0 if seconds is None else int(round(seconds * 1000)) * 1_000_000
 
 
+def _ord_status(text: str | None) -> OrderStatus | None:
+    return ORD_STATUS_FROM_FIX.get((text or "").strip().upper())
+
+
 def ord_status(msg: simplefix.FixMessage) -> OrderStatus | None:
     """OrdStatus (39) as our OrderStatus; None when absent or not one we map."""
-    return ORD_STATUS_FROM_FIX.get((fc.get_str(msg, 39) or "").strip().upper())
+    return _ord_status(fc.get_str(msg, 39))
 
 
 def exec_type(msg: simplefix.FixMessage) -> str:
@@ -210,85 +222,96 @@ def is_unknown_order(msg: simplefix.FixMessage) -> bool:
     return fc.get_int(msg, 103) == ORD_REJ_UNKNOWN_ORDER or "UNKNOWN_ORDER" in text
 
 
+# Every value of these two is made here by the conversions above (text, `parse_decimal`'s
+# bounded Decimals, the enums, ints), each what the model's validation yields for it: built
+# without validating again (`actors.connector.construct`; ~10 us a report, 10,000 in a mass status).
+_exec_report = trusted(ExecReport)
+_venue_order = trusted(VenueOrder)
+
+
 def to_exec_report(msg: simplefix.FixMessage, venue: str) -> ExecReport | None:
     """An ExecutionReport (8) for the OMS; None for ExecTypes that are not forwarded
     (status answers, pending states, unsupported ones: the caller logs those)."""
-    kind = EXEC_KINDS.get(exec_type(msg))
-    exec_id = fc.get_str(msg, 17)
-    cl_ord_id = fc.get_str(msg, 11)
+    f = fc.first_fields(msg)
+    s = fc.text
+    kind = EXEC_KINDS.get(s(f, b"150") or "")
+    exec_id = s(f, b"17")
+    cl_ord_id = s(f, b"11")
     if kind is None or not exec_id or cl_ord_id is None:
         return None
-    text = fc.get_str(msg, 58) or ""
+    text = s(f, b"58") or ""
     reject_reason = ""
     if kind == "rejected" and fc.get_int(msg, 103) == ORD_REJ_DUPLICATE:
         reject_reason = "DUPLICATE_ORDER"
         if "duplicate" not in text.lower():
             text = f"duplicate order: {text}" if text else "duplicate order"
-    order_id = fc.get_str(msg, 37) or ""
-    return ExecReport(
+    order_id = s(f, b"37") or ""
+    return _exec_report(
         venue=venue,
         exec_id=exec_id,
         kind=kind,
         cl_ord_id=cl_ord_id,
-        orig_cl_ord_id=fc.get_str(msg, 41) or "",
+        orig_cl_ord_id=s(f, b"41") or "",
         venue_order_id="" if order_id == NO_ORDER else order_id,
-        symbol=fc.get_str(msg, 55) or "",
-        side=SIDE_FROM_FIX.get(fc.get_str(msg, 54) or ""),
-        order_qty=get_decimal(msg, 38),
-        price=get_decimal(msg, 44),
-        last_qty=_dec0(msg, 32),
-        last_px=_dec0(msg, 31),
-        cum_qty=_dec0(msg, 14),
-        avg_px=_dec0(msg, 6),
-        leaves_qty=_dec0(msg, 151),
-        ord_status=ord_status(msg),
+        symbol=s(f, b"55") or "",
+        side=SIDE_FROM_FIX.get(s(f, b"54") or ""),
+        order_qty=_decimal(s(f, b"38")),
+        price=_decimal(s(f, b"44")),
+        last_qty=_dec0(s(f, b"32")),
+        last_px=_dec0(s(f, b"31")),
+        cum_qty=_dec0(s(f, b"14")),
+        avg_px=_dec0(s(f, b"6")),
+        leaves_qty=_dec0(s(f, b"151")),
+        ord_status=_ord_status(s(f, b"39")),
         text=text,
         reject_reason=reject_reason,
-        venue_ts_ns=_ts_ns(msg),
+        venue_ts_ns=_ts_ns(s(f, b"60")),
     )
 
 
 def cancel_reject_report(msg: simplefix.FixMessage, venue: str) -> ExecReport | None:
     """An OrderCancelReject (9): kind cancel_rejected, exec_id ``cxlrej:<ClOrdID>``."""
-    cl_ord_id = fc.get_str(msg, 11)
+    f = fc.first_fields(msg)
+    s = fc.text
+    cl_ord_id = s(f, b"11")
     if not cl_ord_id:
         return None
-    order_id = fc.get_str(msg, 37) or ""
-    return ExecReport(
+    order_id = s(f, b"37") or ""
+    return _exec_report(
         venue=venue,
         exec_id=f"cxlrej:{cl_ord_id}",
         kind="cancel_rejected",
         cl_ord_id=cl_ord_id,
-        orig_cl_ord_id=fc.get_str(msg, 41) or "",
+        orig_cl_ord_id=s(f, b"41") or "",
         venue_order_id="" if order_id == NO_ORDER else order_id,
-        ord_status=ord_status(msg),
-        text=fc.get_str(msg, 58) or "",
-        venue_ts_ns=_ts_ns(msg),
+        ord_status=_ord_status(s(f, b"39")),
+        text=s(f, b"58") or "",
+        venue_ts_ns=_ts_ns(s(f, b"60")),
     )
 
 
 def to_venue_order(msg: simplefix.FixMessage) -> VenueOrder | None:
     """A status answer (8, ExecType=I) about a known order; None when it names no order."""
-    cl_ord_id = fc.get_str(msg, 11)
-    side = SIDE_FROM_FIX.get(fc.get_str(msg, 54) or "")
-    symbol = fc.get_str(msg, 55)
+    f = fc.first_fields(msg)
+    s = fc.text
+    cl_ord_id = s(f, b"11")
+    side = SIDE_FROM_FIX.get(s(f, b"54") or "")
+    symbol = s(f, b"55")
     if not cl_ord_id or cl_ord_id == NO_ORDER or side is None or not symbol:
         return None
-    order_id = fc.get_str(msg, 37) or ""
-    # every value is checked as it is read (text, bounded decimals, our enums): constructed
-    # without pydantic's validation again (a mass status builds 10,000: 4 us each, not 7)
-    return VenueOrder.model_construct(
+    order_id = s(f, b"37") or ""
+    return _venue_order(
         cl_ord_id=cl_ord_id,
         venue_order_id="" if order_id == NO_ORDER else order_id,
         symbol=symbol,
         side=side,
-        order_qty=_dec0(msg, 38),
-        price=get_decimal(msg, 44),
-        order_type=ORD_TYPE_FROM_FIX.get(fc.get_str(msg, 40) or "", OrdType.LIMIT),
-        status=ord_status(msg) or OrderStatus.UNKNOWN,
-        cum_qty=_dec0(msg, 14),
-        avg_px=_dec0(msg, 6),
-        leaves_qty=_dec0(msg, 151),
+        order_qty=_dec0(s(f, b"38")),
+        price=_decimal(s(f, b"44")),
+        order_type=ORD_TYPE_FROM_FIX.get(s(f, b"40") or "", OrdType.LIMIT),
+        status=_ord_status(s(f, b"39")) or OrderStatus.UNKNOWN,
+        cum_qty=_dec0(s(f, b"14")),
+        avg_px=_dec0(s(f, b"6")),
+        leaves_qty=_dec0(s(f, b"151")),
     )
 
 
@@ -300,8 +323,8 @@ def to_position(msg: simplefix.FixMessage, venue: str) -> PositionView | None:
     return PositionView(
         venue=venue,
         symbol=symbol,
-        qty=_dec0(msg, 704) - _dec0(msg, 705),
-        avg_px=_dec0(msg, 730),
+        qty=_dec0(fc.get_str(msg, 704)) - _dec0(fc.get_str(msg, 705)),
+        avg_px=_dec0(fc.get_str(msg, 730)),
     )
 
 

@@ -54,9 +54,14 @@ _FLUSH_AT_BYTES = 1 << 20  # a turn that logs more than this writes early
 def redact(raw: bytes, tags: frozenset[str] = REDACTED_TAGS) -> bytes:
     """`raw` with the values of the fields `tags` (RawData, Username, Password and
     NewPassword by default) replaced by ``***``."""
-    if not any(b"\x01" + tag.encode() + b"=" in raw for tag in tags):
+    if not any(needle in raw for needle in _needles(tags)):
         return raw
     return _redact_pattern(tags).sub(lambda m: m.group(1) + b"=" + REDACTED, raw)
+
+
+@functools.cache
+def _needles(tags: frozenset[str]) -> tuple[bytes, ...]:
+    return tuple(b"\x01" + tag.encode() + b"=" for tag in sorted(tags))
 
 
 @functools.cache

@@ -12,12 +12,16 @@ the payload) and its payload:
 - kind 2 NEXT_OUT: value is next-out (after an admin message, which is not kept);
 - kind 3 NEXT_IN: value is next-in.
 
-Writes are buffered in memory and reach the file in one ``os.write`` per `flush()`
-(an ``O_APPEND`` file, so a flushed record survives ``kill -9`` through the page cache);
-`sync()` flushes and fsyncs. The session calls `sync()` once per drain of its outbound
-bytes, before handing them out: nothing reaches the wire before its sequence number and
-bytes are on disk (group commit), and next-in is durable once the caller has handled
-the messages it was delivered (see `FixSession.data_to_send`).
+Writes are buffered in memory and reach the file in one write per `flush()` (through the
+page cache, so a flushed record survives ``kill -9``); `sync()` flushes and fdatasyncs.
+The file keeps ``reserve_bytes`` of zeros written past its last record
+(`actors.connector.reserve`): a record goes in place over them, so the file's size does
+not change and the fdatasync before each D flushes the data alone, no inode (115-125 us
+against 180-210 for an append, measured). Replay stops at the zeros. The session calls
+`sync()` once per drain of its outbound bytes, before handing them out: nothing reaches
+the wire before its sequence number and bytes are on disk (group commit), and next-in is
+durable once the caller has handled the messages it was delivered (see
+`FixSession.data_to_send`).
 
 On open the records are replayed. A last record that is short or fails its CRC is a
 torn write and is cut off; a bad record followed by a good one is `JournalCorrupt`.
@@ -41,7 +45,8 @@ import zlib
 from pathlib import Path
 from types import TracebackType
 
-from actors.runtime.durable import remove_stale_temps, write_all, write_atomic
+from actors.connector.reserve import RESERVE_BYTES, ReservedLog, reserve_start
+from actors.runtime.durable import remove_stale_temps, write_atomic
 from protocol.exceptions import JournalCorrupt, StateDirLocked
 
 _MAGIC = b"TPFIXS1\n"
@@ -93,6 +98,7 @@ class FixStore:
         fsync: bool = True,
         keep_msgs: int = 10_000,
         max_bytes: int = 16 << 20,
+        reserve_bytes: int = RESERVE_BYTES,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -100,6 +106,7 @@ class FixStore:
         self._fsync = fsync
         self._keep_msgs = keep_msgs
         self._max_bytes = max_bytes
+        self._reserve_bytes = min(reserve_bytes, max_bytes // 4)
         self._lock_fd = self._lock()
         self._next_in = 1
         self._next_out = 1
@@ -110,14 +117,15 @@ class FixStore:
         self._unsynced = False
         self._out_unsynced = False
         remove_stale_temps(self._path)
+        self._log: ReservedLog | None = None
+        self._compact_at = 0  # set by _open
+        end = None
         if self._path.exists():
-            self._load()
+            end = self._load()
             self._msgs = dict(list(self._msgs.items())[-keep_msgs:])
         else:
             self._rewrite()
-        self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND)
-        self._size = os.fstat(self._fd).st_size
-        self._compact_at = max(self._max_bytes, 2 * self._size)
+        self._open(end)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -172,10 +180,10 @@ class FixStore:
             return
         data = b"".join(self._pending)
         self._pending.clear()
-        write_all(self._fd, data)
-        self._size += len(data)
+        assert self._log is not None, "FIX store closed"
+        self._log.write(data)
         self._unsynced = True
-        if self._size > self._compact_at:
+        if self._log.size > self._compact_at:
             self._compact()
 
     def sync(self) -> None:
@@ -185,7 +193,8 @@ class FixStore:
         handled, which the application dedupes by ExecID."""
         self.flush()
         if self._unsynced and self._out_unsynced and self._fsync:
-            os.fsync(self._fd)
+            assert self._log is not None, "FIX store closed"
+            self._log.sync()
         self._unsynced = self._out_unsynced = False
 
     def reset(self) -> None:
@@ -211,11 +220,11 @@ class FixStore:
         self._replace_file()
 
     def close(self) -> None:
-        if self._fd >= 0:
+        if self._log is not None:
             self.sync()
-            os.close(self._fd)
+            self._log.close()
             os.close(self._lock_fd)
-            self._fd = self._lock_fd = -1
+            self._log, self._lock_fd = None, -1
 
     def __enter__(self) -> FixStore:
         return self
@@ -239,15 +248,24 @@ class FixStore:
             raise StateDirLocked(f"FIX store {self.directory} is open elsewhere") from None
         return fd
 
-    def _load(self) -> None:
+    def _open(self, end: int | None) -> None:
+        """Open the file for writing; `end`: where its records end (None: at its size)."""
+        self._log = ReservedLog(self._path, end=end, reserve_bytes=self._reserve_bytes)
+        self._compact_at = max(self._max_bytes, 2 * self._log.size)
+
+    def _load(self) -> int | None:
+        """Replay the file; where its records end when a reserve of zeros follows them."""
         data = self._path.read_bytes()
         if not data.startswith(_MAGIC):
             if _MAGIC.startswith(data):  # torn while being created
                 self._rewrite()
-                return
+                return None
             raise JournalCorrupt(str(self._path), 0, "not a FIX session store")
         pos = len(_MAGIC)
         while pos < len(data):
+            if reserve_start(data, pos):
+                self._in_saved, self._out_saved = self._next_in, self._next_out
+                return pos
             end = self._apply(data, pos)
             if end is None:
                 head = data[pos : pos + _HEADER.size]
@@ -260,6 +278,7 @@ class FixStore:
                 break
             pos = end
         self._in_saved, self._out_saved = self._next_in, self._next_out
+        return None
 
     def _apply(self, data: bytes, pos: int, *, dry_run: bool = False) -> int | None:
         """Replay the record at `pos`; its end offset, or None when it is not whole."""
@@ -289,11 +308,10 @@ class FixStore:
         self._replace_file()
 
     def _replace_file(self) -> None:
-        os.close(self._fd)
+        if self._log is not None:
+            self._log.close()
         self._rewrite()
-        self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND)
-        self._size = os.fstat(self._fd).st_size
-        self._compact_at = max(self._max_bytes, 2 * self._size)
+        self._open(None)
 
     def _rewrite(self) -> None:
         """Write the whole state to a temp file and rename it over session.log, durably."""

@@ -148,16 +148,16 @@ def test_sync_fsyncs_once_per_batch_and_only_when_something_was_written(
     """Group commit: many buffered records cost one write and one fsync; an idle sync
     costs nothing."""
     calls: list[str] = []
-    real_write = os.write
-    monkeypatch.setattr(os, "fsync", lambda fd: calls.append("fsync"))
+    real_pwrite = os.pwrite
+    monkeypatch.setattr(os, "fdatasync", lambda fd: calls.append("fsync"))
 
-    def counting_write(fd: int, data: bytes | memoryview) -> int:
+    def counting_pwrite(fd: int, data: bytes | memoryview, offset: int) -> int:
         calls.append("write")
-        return real_write(fd, data)
+        return real_pwrite(fd, data, offset)
 
     with FixStore(tmp_path) as store:
         calls.clear()
-        monkeypatch.setattr(os, "write", counting_write)
+        monkeypatch.setattr(os, "pwrite", counting_pwrite)
         for seq in range(1, 101):
             store.save_sent(seq, msg(seq))
         store.set_next_in(3)
@@ -165,3 +165,59 @@ def test_sync_fsyncs_once_per_batch_and_only_when_something_was_written(
         assert calls == ["write", "fsync"]
         store.sync()
         assert calls == ["write", "fsync"]
+
+
+def test_records_go_in_place_over_the_reserve_and_the_size_stays(tmp_path: Path) -> None:
+    """Records are written over the zeros kept past the last one: the file's size does not
+    change while the reserve lasts (the fdatasync before a D flushes no inode), and grows
+    by one more reserve when a flush passes it."""
+    path = tmp_path / fix_store.STORE_NAME
+    with FixStore(tmp_path, reserve_bytes=4096) as store:
+        store.save_sent(1, msg(1))
+        store.sync()
+        size = path.stat().st_size
+        for seq in range(2, 12):
+            store.save_sent(seq, msg(seq))
+            store.sync()
+        assert path.stat().st_size == size
+        for seq in range(12, 200):
+            store.save_sent(seq, msg(seq))
+            store.sync()
+        assert size < path.stat().st_size <= 200 * len(fix_store._record(1, 1, msg(1))) + 2 * 4096
+    assert fix_store.read_numbers(tmp_path) == (1, 200)
+
+
+def test_reopened_store_writes_after_its_records_not_after_the_reserve(tmp_path: Path) -> None:
+    """Replay stops at the reserve; the next record goes where the last one ended, and
+    reopening again and again does not grow the file."""
+    path = tmp_path / fix_store.STORE_NAME
+    sizes = []
+    for seq in range(1, 6):
+        with FixStore(tmp_path, reserve_bytes=4096) as store:
+            assert store.next_out == seq
+            assert store.sent_messages(1, 9) == [(s, msg(s)) for s in range(1, seq)]
+            store.save_sent(seq, msg(seq))
+            store.set_next_in(seq + 1)
+        sizes.append(path.stat().st_size)
+    assert len(set(sizes)) == 1
+    assert fix_store.read_numbers(tmp_path) == (6, 6)
+
+
+def test_torn_record_inside_the_reserve_is_cut_off(tmp_path: Path) -> None:
+    """Power lost while a record was written over the zeros: the partial record (zeros
+    after it) is a torn tail, cut off; later records land after the good ones."""
+    path = tmp_path / fix_store.STORE_NAME
+    with FixStore(tmp_path, reserve_bytes=4096) as store:
+        store.save_sent(1, msg(1))
+        store.sync()
+        end = len(fix_store._MAGIC) + 2 * 13 + len(fix_store._record(1, 1, msg(1)))
+    data = bytearray(path.read_bytes())
+    assert not any(data[end:])
+    torn = fix_store._record(1, 2, msg(2))[:-5]
+    data[end : end + len(torn)] = torn
+    path.write_bytes(bytes(data))
+    with FixStore(tmp_path, reserve_bytes=4096) as store:
+        assert store.next_out == 2
+        store.save_sent(2, msg(2))
+    with FixStore(tmp_path) as store:
+        assert store.sent_messages(1, 9) == [(1, msg(1)), (2, msg(2))]
