@@ -37,16 +37,16 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from actors.link.bridge import check_link_size
+# only light imports here, up to the fork server's launch (supervisor/forkserver_launch.py):
+# the rest is imported in `_main`, while the fork server imports in parallel
 from actors.runtime.fdlimit import raise_fd_limit
-from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE, EXIT_UNAVAILABLE
-from actors.supervisor.restart_policy import placed_on
-from protocol.config import SystemConfig, check_credentials, check_tls, load_config
-from protocol.curve_keys import link_keys
-from protocol.exceptions import ConfigError, StateDirLocked
-from protocol.link_config import CORE, bind_address, check_host_group
+from actors.supervisor import forkserver_launch
 from protocol.paths import PRIVATE_UMASK
+
+if TYPE_CHECKING:
+    from protocol.config import SystemConfig
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -65,6 +65,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tradepulse", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="cmd", required=True)
+    _add_run(sub)
+    for command in TABLE:
+        p = sub.add_parser(command.name, help=command.help)
+        command.add_arguments(p)
+        _add_config_flags(p)
+    return parser
+
+
+class _Fallback(Exception):
+    """The light parser of `run` does not take these arguments: the full parser decides."""
+
+
+class _RunParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _Fallback(message)
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """`run` with arguments it takes (a start) is parsed by a parser of `run` alone, without
+    importing every operator command (~0.15 s before the fork server's setup, in series);
+    anything else, help and every error included, by the full parser: the same namespace,
+    the same messages."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["run"] and not {"-h", "--help"} & set(args):
+        light = _RunParser(prog="tradepulse")
+        _add_run(light.add_subparsers(dest="cmd", required=True))
+        try:
+            return light.parse_args(args)
+        except _Fallback:
+            pass
+    return build_parser().parse_args(args)
+
+
+def _add_run(sub: Any) -> None:
     run = sub.add_parser("run", help="start the system in the foreground")
     _add_config_flags(run)
     run.add_argument("--cold", action="store_true", help="cold start (runbook): archive state")
@@ -80,11 +114,6 @@ def build_parser() -> argparse.ArgumentParser:
         default="core",
         help="the venues this supervisor runs: core (and risk, OMS, heartbeat) or an edge group",
     )
-    for command in TABLE:
-        p = sub.add_parser(command.name, help=command.help)
-        command.add_arguments(p)
-        _add_config_flags(p)
-    return parser
 
 
 def _version() -> str:
@@ -105,6 +134,8 @@ def _version() -> str:
 
 
 def _load(ns: argparse.Namespace) -> SystemConfig:
+    from protocol.config import load_config
+
     return load_config(
         ns.config, state_dir=ns.state_dir, runtime_dir=ns.runtime_dir, metrics_port=ns.metrics_port
     )
@@ -113,12 +144,28 @@ def _load(ns: argparse.Namespace) -> SystemConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     os.umask(PRIVATE_UMASK)  # every file of the system (and of its actors) is ours alone
     raise_fd_limit()  # before any socket: operator connections cost fds (EMFILE aborts)
-    parser = build_parser()
-    ns = parser.parse_args(argv)
-    from actors.supervisor.commands import BY_NAME
+    forkserver_launch.launch_early(sys.argv[1:] if argv is None else argv, os.environ)
+    try:
+        return _main(argv)
+    finally:
+        forkserver_launch.discard()  # launched for `run` but not adopted: a failed start
 
-    if ns.cmd != "run" and not BY_NAME[ns.cmd].needs_config:
-        return BY_NAME[ns.cmd].run_offline(ns)
+
+def _main(argv: Sequence[str] | None) -> int:
+    from actors.link.bridge import check_link_size
+    from actors.supervisor.exit_codes import EXIT_CONFIG, EXIT_FAILURE
+    from actors.supervisor.restart_policy import placed_on
+    from protocol.config import check_credentials, check_tls
+    from protocol.curve_keys import link_keys
+    from protocol.exceptions import ConfigError
+    from protocol.link_config import check_host_group
+
+    ns = _parse(argv)
+    if ns.cmd != "run":
+        from actors.supervisor.commands import BY_NAME
+
+        if not BY_NAME[ns.cmd].needs_config:
+            return BY_NAME[ns.cmd].run_offline(ns)
     try:
         cfg = _load(ns)
         if ns.cmd == "run":
@@ -147,8 +194,13 @@ def _os_error(exc: OSError) -> str:
 
 
 def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
+    from actors.supervisor.environ import ActorEnv
+    from actors.supervisor.exit_codes import EXIT_CONFIG, EXIT_FAILURE, EXIT_UNAVAILABLE
     from actors.supervisor.host import lock_state_dir, prepare_runtime_dir
     from actors.supervisor.preflight_checks import port_problem
+    from actors.supervisor.restart_policy import child_specs
+    from protocol.exceptions import ConfigError, StateDirLocked
+    from protocol.link_config import CORE, bind_address
 
     try:
         try:
@@ -174,7 +226,6 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
             except OSError as exc:
                 print(f"tradepulse: cannot record the intake pause: {exc}", file=sys.stderr)
                 return EXIT_FAILURE
-        from actors.supervisor.daemon import run_daemon
         from actors.supervisor.logfiles import capture_logs
         from actors.supervisor.postmortem_watch import watch_kill_switch
 
@@ -186,6 +237,12 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
                 ns.config, state_dir=ns.state_dir, runtime_dir=ns.runtime_dir
             )
         with capture_logs(cfg), watch_kill_switch(cfg, ns):  # log files; a bundle per engagement
+            # the early fork server's setup, before the daemon's imports: the actors'
+            # environment (the metrics dir now in it), their stdout and stderr (the capture's)
+            kinds = {spec.kind for spec in child_specs(cfg, ns.host_group)}
+            forkserver_launch.setup(ActorEnv(cfg, os.environ).base, kinds)
+            from actors.supervisor.daemon import run_daemon
+
             return run_daemon(cfg, ns, on_all_ready=on_all_ready)
     except StateDirLocked as exc:
         print(f"tradepulse: {exc}", file=sys.stderr)

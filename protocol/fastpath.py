@@ -45,8 +45,10 @@ from protocol.messages import (
     ExecAck,
     ExecReport,
     Message,
+    OpenOrders,
     OrderAck,
     OrderEvent,
+    OrderList,
     PlaceOrder,
     RequestRejected,
     RiskCheck,
@@ -62,7 +64,7 @@ ENABLED: Final = os.environ.get("TP_WIRE_FASTPATH", "1") != "0"
 HOT: Final[tuple[type[BaseModel], ...]] = (
     SubmitOrder, OrderAck, OrderEvent, CancelOrder, RequestRejected, RiskCheck, RiskVerdict,
     PlaceOrder, CancelOnVenue, ExecReport, ExecAck, ActorHeartbeat, Ack, StreamEvent,
-    VenueStateChanged,
+    VenueStateChanged, OpenOrders, OrderList,
 )  # fmt: skip
 MAX_PLAIN_DEPTH: Final = 8  # free-form maps deeper than this take the full path
 MAX_PLAIN_ITEMS: Final = 4096  # and so do those (and lists) with more elements
@@ -186,9 +188,13 @@ def wire_type(annotation: Any, metadata: list[Any]) -> tuple[Any, Convert | None
         wire, convert = wire_type(inner_t, [])
         if convert is _decimal:
             return wire | None, _optional_decimal
+        if _is_model(inner_t):
+            return wire | None, _optional_model(convert)
         if convert is not None:
             raise Unsupported(f"optional {inner_t!r}")
         return wire | None, None
+    if origin is list and len(args) == 1 and _is_model(args[0]):
+        return _model_list(args[0])
     if origin is dict and args == (str, Any):
         return dict[str, Any], _plain
     if origin is list and args == (str,):
@@ -197,6 +203,43 @@ def wire_type(annotation: Any, metadata: list[Any]) -> tuple[Any, Convert | None
         struct, build = derive(annotation)
         return struct, build
     raise Unsupported(f"type {annotation!r}")
+
+
+# --------------------------------------------------------------------------- lists of models
+# A venue's open orders (`OpenOrders`: up to 10,000 VenueOrders in one reply, the warm
+# start's mass status) and a page of the OMS's orders (`OrderList`: risk rebuilds its
+# exposure from pages of 10,000) decode several times faster here than through pydantic.
+# The full path's budget (codec.MAX_CONTAINERS, MAX_ELEMENTS) is kept by a bound on the
+# list: its items must be flat models (no list, map or model field), so each is one map of
+# at most its field count of entries; a longer list takes the full path, which decides
+# (tests/protocol/test_fastpath.py checks the bound against the budget).
+MAX_MODEL_ITEMS: Final = 16_384
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _optional_model(build: Convert | None) -> Convert:
+    assert build is not None
+    return lambda value: None if value is None else build(value)
+
+
+def _model_list(model: type[BaseModel]) -> tuple[Any, Convert]:
+    """The wire type of `list[model]` and its conversion (raises `Unsupported` for a model
+    that is not flat)."""
+    for name, info in model.model_fields.items():
+        inner = typing.get_args(info.annotation) or (info.annotation,)
+        if any(typing.get_origin(t) in (list, dict) or _is_model(t) for t in inner):
+            raise Unsupported(f"a list of {model.__name__}, whose {name} is a container")
+    struct, build = derive(model)
+
+    def convert(items: list[Any]) -> list[Any]:
+        if len(items) > MAX_MODEL_ITEMS:
+            raise ValueError("too many elements for the fast path")
+        return [build(item) for item in items]
+
+    return list[struct], convert  # type: ignore[valid-type]
 
 
 _IMMUTABLE_DEFAULTS = (str, int, float, bool, Decimal, type(None))

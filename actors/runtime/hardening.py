@@ -13,9 +13,11 @@ readable. The flag survives fork and is reset by execve, hence a call in every e
 from __future__ import annotations
 
 import ctypes
+import signal
 
 PR_GET_DUMPABLE = 3
 PR_SET_DUMPABLE = 4
+PR_SET_PDEATHSIG = 1
 
 
 def _prctl(option: int, arg: int = 0) -> int:
@@ -38,3 +40,11 @@ def is_dumpable() -> bool:
         return _prctl(PR_GET_DUMPABLE) != 0
     except (OSError, AttributeError):
         return True
+
+
+def set_parent_death_signal(sig: int = signal.SIGKILL) -> None:
+    """Ask the kernel to kill this process when its parent dies (Linux)."""
+    try:
+        _prctl(PR_SET_PDEATHSIG, int(sig))
+    except (OSError, AttributeError):  # not Linux: the parent check in the loop remains
+        pass

@@ -1,19 +1,16 @@
-"""The entry point of an actor process: the kind registry, the parent-death signal, and
+"""The entry point of an actor process: the kind registry and
 `run_actor`, which `python -m actors` (exec mode) and the fork server's children call."""
 
 from __future__ import annotations
 
-import ctypes
 import importlib
 import os
 import signal
 
 from actors.runtime.actor import EXIT_SUPERVISOR_GONE, Actor, ActorArgs
-from actors.runtime.hardening import make_undumpable
+from actors.runtime.hardening import make_undumpable, set_parent_death_signal
 from protocol.config import SystemConfig
 from protocol.paths import PRIVATE_UMASK
-
-_PR_SET_PDEATHSIG = 1
 
 ACTOR_KINDS: dict[str, str] = {
     "risk": "actors.risk.actor:RiskActor",
@@ -24,15 +21,6 @@ ACTOR_KINDS: dict[str, str] = {
     "exchangesim": "actors.exchangesim.actor:ExchangeSimActor",
     "link": "actors.link.actor:LinkActor",
 }
-
-
-def set_parent_death_signal(sig: int = signal.SIGKILL) -> None:
-    """Ask the kernel to kill this process when its parent dies (Linux)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the parent check in the loop remains
-        pass
 
 
 def actor_class(kind: str) -> type[Actor]:

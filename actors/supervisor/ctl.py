@@ -11,14 +11,16 @@ import sys
 from collections.abc import Callable
 
 from actors.link.remote_control import UNREACHABLE
+from actors.supervisor.exit_codes import (  # the CLI's exit codes, importable from here too
+    EXIT_CONFIG as EXIT_CONFIG,
+)
+from actors.supervisor.exit_codes import EXIT_FAILURE as EXIT_FAILURE
+from actors.supervisor.exit_codes import EXIT_OK as EXIT_OK
+from actors.supervisor.exit_codes import EXIT_UNAVAILABLE as EXIT_UNAVAILABLE
 from protocol.commands import Command
 from protocol.config import SystemConfig
 from protocol.control import ControlUnavailable, control_request
 from protocol.messages import ControlReply
-
-# The CLI's documented exit codes (README): ok, failure, bad config or usage, no supervisor
-# running / state dir locked (or the link to the host group that runs the actor down).
-EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
 
 def control_command(

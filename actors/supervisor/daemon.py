@@ -32,7 +32,7 @@ from actors.supervisor.failclosed import engage_critical, prepare_switch
 from actors.supervisor.host import become_child_subreaper, signal_wakeup_fd, start_metrics_server
 from actors.supervisor.operator_stop import OperatorStops
 from actors.supervisor.process_group import kill_group, wait_escalating
-from actors.supervisor.restart_policy import ChildState, child_specs, start_plan
+from actors.supervisor.restart_policy import ChildState, StartQueue, child_specs, start_plan
 from actors.supervisor.sdnotify import SystemdNotify
 from actors.supervisor.spawner import Spawner, make_spawner
 from actors.supervisor.stall import StallWatch
@@ -83,7 +83,7 @@ class Supervisor:
         self.timers = Timers()
         self.stalls = StallWatch(self.timers, self.children.values(), self.log)
         self._last_epoch = 0
-        self._start_queue: list[str] = []
+        self._start_queue = StartQueue([])
         self._shutdown_requested = False
         self._exit_code = 0
         self._pid_to_child: dict[int, Child] = {}
@@ -217,15 +217,15 @@ class Supervisor:
         return self._last_epoch
 
     def _start_next(self) -> None:
-        while self._start_queue:
-            child = self.children[self._start_queue[0]]
-            if child.state in (ChildState.RUNNING, ChildState.DOWN) or child.held:
-                self._start_queue.pop(0)
-                continue
-            if child.state is ChildState.STOPPED:
-                self._spawn(child)
-            return
-        if not self._all_ready_fired:
+        moved = True
+        while moved:  # each chain's head: through (next!), or spawned and awaited
+            moved = False
+            for child in [self.children[cid] for cid in self._start_queue.heads()]:
+                if child.state in (ChildState.RUNNING, ChildState.DOWN) or child.held:
+                    moved = self._start_queue.leave(child.id)
+                elif child.state is ChildState.STOPPED:
+                    self._spawn(child)
+        if not self._start_queue.heads() and not self._all_ready_fired:
             self._all_ready_fired = True
             self.log.info("system_ready", actors=len(self.children), metrics_url=self.metrics_url)
             if self._on_all_ready is not None:
@@ -233,8 +233,7 @@ class Supervisor:
 
     def _leave_start_queue(self, child: Child) -> None:
         """`child` is ready, or DOWN (which must not hold up the rest): start the next one."""
-        if self._start_queue and self._start_queue[0] == child.id:
-            self._start_queue.pop(0)
+        if self._start_queue.leave(child.id):
             self._start_next()
 
     def _spawn(self, child: Child) -> None:

@@ -12,10 +12,12 @@ it hands a connector its credentials with the spawn request (a private pipe), ne
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING
 
-from actors.runtime.actor import ActorArgs
-from protocol.config import SystemConfig
+if TYPE_CHECKING:  # light at run time: the early fork server launch imports this module
+    from actors.runtime.actor import ActorArgs
+    from protocol.config import SystemConfig
 
 BASE_VARS = frozenset(
     {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "USER", "LOGNAME", "TMPDIR", "TERM"}
@@ -27,6 +29,15 @@ BASE_VARS = frozenset(
 BASE_PREFIXES = ("PYTHON", "LC_", "TP_")
 
 
+def base_environ(environ: Mapping[str, str], secret: Collection[str]) -> dict[str, str]:
+    """The base variables of `environ`, none of those named in `secret`."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if (name in BASE_VARS or name.startswith(BASE_PREFIXES)) and name not in secret
+    }
+
+
 class ActorEnv:
     """The base environment of every actor, and the extra variables of one actor."""
 
@@ -35,11 +46,7 @@ class ActorEnv:
             venue.name: tuple(var for _, var in venue.credential_vars) for venue in cfg.venues
         }
         secret = {var for names in self._credentials.values() for var in names}
-        self.base = {
-            name: value
-            for name, value in environ.items()
-            if (name in BASE_VARS or name.startswith(BASE_PREFIXES)) and name not in secret
-        }
+        self.base = base_environ(environ, secret)
         self._environ = environ
 
     def extra(self, args: ActorArgs) -> dict[str, str]:

@@ -12,32 +12,81 @@ starts with it instead of parsing and validating it again in its own memory: the
 config, and the pages the parse would touch (tomllib, pydantic's validators), stay shared
 (issue 16: the parse made ~1.1 MiB of private dirty memory in every actor).
 
-Protocol (pipes, one JSON object per line): request `{"args": {...ActorArgs...}, "env":
-{...}}` (`env`: variables the actor gets on top of the fork server's own minimal
-environment, e.g. a connector's credentials), answer `{"pid": N}` or `{"error": "..."}`.
+Protocol (pipes, one JSON object per line): first the setup `{"setup": {"env": {...},
+"kinds": [...]}}` (the actors' base environment, which replaces the fork server's own, and
+the actor kinds to preload; with it, over a Unix socket, the supervisor's fd 1 and 2, which
+become the fork server's), answered `{"ready": PID}` once preloaded; the fork server is
+launched before the supervisor knows them (`forkserver_launch`), and until the setup it
+imports only what reads no environment (`warm`: never prometheus_client).
+Then requests `{"args": {...ActorArgs...}, "env": {...}}` (`env`: variables the actor gets
+on top of the base, e.g. a connector's credentials), answer `{"pid": N}` or `{"error":
+"..."}`.
 """
 
 from __future__ import annotations
 
 import gc
 import importlib
+import importlib.abc
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Collection
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from actors.runtime.actor import ActorArgs
-from actors.runtime.hardening import make_undumpable
-from actors.runtime.process import ACTOR_KINDS, run_actor, set_parent_death_signal
+from actors.runtime.hardening import make_undumpable, set_parent_death_signal
 from actors.supervisor.memory_merge import set_memory_merge
 from actors.supervisor.pool_fill import fill_free_blocks
 from protocol.config import SystemConfig, load_config
 
+if TYPE_CHECKING:  # imported after the setup: actors.runtime.actor loads prometheus_client
+    from actors.runtime.actor import ActorArgs
+
 _REPARENT_DEADLINE_S = 2.0
+# what every actor imports and what reads no environment variable at import: loaded while
+# the supervisor loads its config (before the setup); prometheus_client must not be here
+WARM_MODULES = (
+    "pydantic", "zmq", "structlog", "msgspec", "protocol.messages", "protocol.codec",
+    "protocol.config", "actors.runtime.logs", "actors.runtime.timers", "actors.runtime.durable",
+)  # fmt: skip
+# and of the kinds the launcher expects (`forkserver_launch`: a guess, the setup decides),
+# the parts of their modules that load no prometheus_client (~40% of their import time)
+WARM_BY_KIND = {
+    "oms": ("sqlite3", "actors.oms.order_book", "actors.oms.journal", "actors.oms.reconcile"),
+    "risk": ("actors.risk.checks", "actors.risk.exposure"),
+    "connector": ("simplefix", "actors.connector.fix.queries", "actors.connector.fix.store"),
+    "venuesim": ("actors.venuesim.engine", "actors.venuesim.fixmap", "actors.venuesim.pump"),
+}
+_DEFERRED = "prometheus_client"  # reads PROMETHEUS_MULTIPROC_DIR at import
+
+
+class _Defer(importlib.abc.MetaPathFinder):
+    """Refuses `_DEFERRED` while installed: a warm module that needs it fails to import
+    (and is imported after the setup, with the metrics dir), never loads it early."""
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> None:
+        if name.partition(".")[0] == _DEFERRED:
+            raise ImportError(f"{name}: not before the fork server's setup")
+
+
+def warm(kinds: Collection[str]) -> None:
+    """Before the setup: import `WARM_MODULES` and the warm modules of `kinds`, never
+    prometheus_client (a module that would load it is left for the preload)."""
+    defer = _Defer()
+    sys.meta_path.insert(0, defer)
+    try:
+        for module in (*WARM_MODULES, *(m for k in kinds for m in WARM_BY_KIND.get(k, ()))):
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                pass  # deferred, or gone: the preload imports what the actors need
+    finally:
+        sys.meta_path.remove(defer)
 
 
 def preload(kinds: Collection[str] = ()) -> None:
@@ -48,6 +97,8 @@ def preload(kinds: Collection[str] = ()) -> None:
     with the fork server instead of being copied into every busy actor, and a full
     collection has ~100k fewer objects to traverse. A kind left out (the simulated
     exchange and its aiohttp: ~0.1 s of every start) is imported by its child if spawned."""
+    from actors.runtime.process import ACTOR_KINDS
+
     for kind, target in ACTOR_KINDS.items():
         if kinds and kind not in kinds:
             continue
@@ -143,6 +194,8 @@ def _child(
     cfg: SystemConfig | None = None,
 ) -> None:
     """Runs in the grandchild: wait to be re-parented, arm parent-death, run the actor."""
+    from actors.runtime.process import run_actor
+
     for fd in fds:
         os.close(fd)
     os.environ.update(env)
@@ -203,17 +256,42 @@ def spawn(
     return int(data)
 
 
+def _setup(line: str, fds_fd: int) -> list[str]:
+    """Apply the setup line: the environment becomes the base it names; stdout and stderr
+    become the two fds the supervisor sends over `fds_fd` (its own, by now the log
+    capture's pipes); returns the kinds to preload."""
+    setup: dict[str, Any] = json.loads(line)["setup"]
+    os.environ.clear()
+    os.environ.update({str(k): str(v) for k, v in setup["env"].items()})
+    with socket.socket(fileno=fds_fd) as sock:
+        _msg, fds, _flags, _addr = socket.recv_fds(sock, 1, 2)
+    if len(fds) != 2:
+        raise RuntimeError(f"fork server setup: expected stdout and stderr, got {len(fds)} fds")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for target, fd in zip((1, 2), fds, strict=True):
+        os.dup2(fd, target)
+        os.close(fd)
+    return [str(kind) for kind in setup["kinds"]]
+
+
 def main() -> int:
     make_undumpable()  # its pipes: /proc/<pid>/fd/N must not open to others (runtime.hardening)
-    req_fd, resp_fd, kinds = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+    req_fd, resp_fd, fds_fd = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     supervisor_pid = os.getppid()
     set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != supervisor_pid:
         return 1
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor owns Ctrl-C
-    preload(kinds)
+    warm(sys.argv[4:])
     reqs = os.fdopen(req_fd, "r", buffering=1)
     resp = os.fdopen(resp_fd, "w", buffering=1)
+    first = reqs.readline()
+    if not first:
+        return 0  # the supervisor did not start after all (`spawn = "exec"`, a failed start)
+    preload(_setup(first, fds_fd))
+    from actors.runtime.actor import ActorArgs
+
     resp.write(json.dumps({"ready": os.getpid()}) + "\n")
     configs = ConfigCache(on_load=_on_config)
     for line in reqs:

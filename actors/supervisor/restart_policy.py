@@ -98,19 +98,64 @@ def sim_kind(venue_kind: str) -> str:
     return "exchangesim" if venue_kind == "ccxt" else "venuesim"
 
 
-def start_plan(specs: list[ChildSpec]) -> tuple[list[str], list[str]]:
-    """(spawned at once, then started one at a time, each once the one before is READY).
-    Simulated venues depend on nothing of ours: they start at once, loading their books
-    while risk and the OMS start (a warm start with many open orders loads both sides at
-    the same time); a venue's connector waits in the queue behind its simulator's READY."""
+def start_plan(specs: list[ChildSpec]) -> tuple[list[str], StartQueue]:
+    """(spawned at once, then the `StartQueue`). Simulated venues depend on nothing of
+    ours: they start at once, loading their books while risk and the OMS start. On a host
+    without a link, risk then the OMS are one chain and each venue's connector, behind its
+    simulator's READY, one chain of its own beside it: a connector before the OMS is up
+    sends the venue nothing but its Logon and session messages (every order message comes
+    from the OMS, after its replay; what the venue sends is held in its exec outbox until
+    the OMS acks it: the state of any OMS restart), so a warm start's FIX logon overlaps the
+    OMS's journal replay and the OMS's first pass finds the venue logged on. The heartbeat
+    starts once every chain is READY. With a link (venues on edges) one chain, as before:
+    an edge's connectors reach the OMS through it."""
     sims = {s.venue: s.id for s in specs if s.kind in SIM_KINDS}
-    queue: list[str] = []
-    for s in specs:
-        if s.kind == "connector" and s.venue in sims:
-            queue.append(sims[s.venue])
-        if s.kind not in SIM_KINDS:
-            queue.append(s.id)
-    return list(sims.values()), queue
+
+    def venue_chain(connector: ChildSpec) -> list[str]:
+        sim = sims.get(connector.venue)
+        return [connector.id] if sim is None else [sim, connector.id]
+
+    if any(s.kind == LINK for s in specs):
+        queue: list[str] = []
+        for s in specs:
+            if s.kind == "connector":
+                queue += venue_chain(s)
+            elif s.kind not in SIM_KINDS:
+                queue.append(s.id)
+        return list(sims.values()), StartQueue([[queue]])
+    later = ("connector", "heartbeat", *SIM_KINDS)
+    core = [s.id for s in specs if s.kind not in later]
+    venues = [venue_chain(s) for s in specs if s.kind == "connector"]
+    last = [s.id for s in specs if s.kind == "heartbeat"]
+    return list(sims.values()), StartQueue([[core, *venues], [last]])
+
+
+class StartQueue:
+    """What starts after the at-once children: stages in order; the chains of a stage side
+    by side, each one child at a time (the next once the one before is READY, DOWN or held
+    by an operator); the next stage once every chain of this one is through."""
+
+    def __init__(self, stages: list[list[list[str]]]) -> None:
+        self._stages = [[list(chain) for chain in stage] for stage in stages]
+
+    @property
+    def stages(self) -> list[list[list[str]]]:
+        """What is still queued (a copy)."""
+        return [[list(chain) for chain in stage] for stage in self._stages]
+
+    def heads(self) -> list[str]:
+        """The child each chain of the current stage waits for (none: all through)."""
+        while self._stages and not any(self._stages[0]):
+            self._stages.pop(0)
+        return [chain[0] for chain in self._stages[0] if chain] if self._stages else []
+
+    def leave(self, child_id: str) -> bool:
+        """`child_id` is through: True if it was a chain's head (the chain moves on)."""
+        for chain in self._stages[0] if self._stages else []:
+            if chain and chain[0] == child_id:
+                chain.pop(0)
+                return True
+        return False
 
 
 @dataclass

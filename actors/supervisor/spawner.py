@@ -3,7 +3,6 @@ interpreter; each with only the environment it needs (see supervisor environ).""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from collections.abc import Collection
 from typing import Protocol
 
 from actors.runtime.actor import ActorArgs
+from actors.supervisor import forkserver_launch
 from actors.supervisor.environ import ActorEnv
 from actors.supervisor.forkserver import encode_request
 from protocol.config import SystemConfig
@@ -49,35 +49,22 @@ class ForkServerSpawner:
     """Talks to `actors.supervisor.forkserver` over two pipes; spawns take a few milliseconds."""
 
     def __init__(self, env: ActorEnv, kinds: Collection[str] = ()) -> None:
-        """`kinds`: the actor kinds to preload (every kind when empty)."""
+        """`kinds`: the actor kinds to preload (every kind when empty). The fork server
+        `run` launched early (`forkserver_launch`) if it matches, else a new one."""
         self._env = env
-        req_r, self._req_w = os.pipe()
-        self._resp_r, resp_w = os.pipe()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "actors.supervisor.forkserver", str(req_r), str(resp_w)]
-            + sorted(kinds),
-            env=env.base,  # no credentials: a connector's come with its spawn request
-            pass_fds=(req_r, resp_w),
-            stdin=subprocess.DEVNULL,
-        )
-        os.close(req_r)
-        os.close(resp_w)
-        self._resp = os.fdopen(self._resp_r, "r")
-        self._req = os.fdopen(self._req_w, "w", buffering=1)
-        hello = self._read()
+        server = forkserver_launch.adopt(env.base, kinds)
+        if server is None:  # none launched early (tests, `tradepulse` as a library), or killed
+            server = forkserver_launch.ForkServerProcess(env.base)  # no credentials
+            server.setup(env.base, kinds)
+        self._server = server
+        self.proc = server.proc
+        hello = server.read()
         if "ready" not in hello:
             raise RuntimeError(f"fork server failed to start: {hello}")
 
-    def _read(self) -> dict[str, object]:
-        line = self._resp.readline()
-        if not line:
-            raise RuntimeError("fork server exited")
-        answer: dict[str, object] = json.loads(line)
-        return answer
-
     def spawn(self, args: ActorArgs) -> int:
-        self._req.write(encode_request(args, self._env.extra(args)))
-        answer = self._read()
+        self._server.req.write(encode_request(args, self._env.extra(args)))
+        answer = self._server.read()
         if "pid" not in answer:
             raise RuntimeError(
                 f"fork server could not spawn {args.actor_id}: {answer.get('error')}"
@@ -89,7 +76,7 @@ class ForkServerSpawner:
 
     def close(self) -> None:
         try:
-            self._req.close()
+            self._server.req.close()
         except OSError:
             pass
         try:
@@ -97,6 +84,7 @@ class ForkServerSpawner:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self._server.resp.close()
 
 
 def make_spawner(cfg: SystemConfig, kinds: Collection[str] = ()) -> Spawner:
@@ -106,4 +94,5 @@ def make_spawner(cfg: SystemConfig, kinds: Collection[str] = ()) -> Spawner:
     env = ActorEnv(cfg, os.environ)
     if cfg.supervisor.spawn == "forkserver":
         return ForkServerSpawner(env, kinds)
+    forkserver_launch.discard()  # `run` launched one early, before it read the config
     return ExecSpawner(env)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import math
+import typing
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +19,7 @@ from pydantic import BaseModel
 
 from protocol import fastpath
 from protocol.codec import PROTOCOL_VERSION, Envelope, Sender, decode, encode
-from protocol.domain import Side
+from protocol.domain import OrderStatus, OrdType, Side
 from protocol.exceptions import ProtocolError
 from protocol.messages import ActorHeartbeat, OrderEvent, SubmitOrder
 from tests.protocol.samples import build, message_type
@@ -209,3 +210,112 @@ def test_an_event_decodes_through_the_fast_path() -> None:
     raw = _frame(build(OrderEvent))
     assert fastpath.decode_fast(raw) is not None
     assert msgspec.msgpack.decode(raw)["type"] == "order_event"
+
+
+# --------------------------------------------------------------------------- lists of models
+
+
+def _open_orders(n: int) -> bytes:
+    from protocol.venue_messages import ExecCut, OpenOrders, VenueOrder
+
+    orders = [
+        VenueOrder(
+            cl_ord_id=f"c{i}", venue_order_id=f"v{i}" if i % 3 else "", symbol="AAPL",
+            side=Side.BUY if i % 2 else Side.SELL, order_qty=Decimal("10"),
+            price=None if i % 5 == 0 else Decimal(f"99.{i % 100:02d}"),
+            status=OrderStatus.ACCEPTED if i % 7 else OrderStatus.PARTIALLY_FILLED,
+            cum_qty=Decimal(i % 7), leaves_qty=Decimal(10 - i % 7),
+        )
+        for i in range(n)
+    ]  # fmt: skip
+    return _frame(
+        OpenOrders(venue="simA", orders=orders, cut=ExecCut(connector_epoch=1, exec_seq=n))
+    )
+
+
+def test_a_venues_open_orders_decode_through_the_fast_path_as_through_pydantic() -> None:
+    """A warm start's mass status: 10,000 VenueOrders in one OpenOrders, each item built
+    as pydantic builds it (values, types, fields set), the cut too."""
+    raw = _open_orders(10_000)
+    assert fastpath.decode_fast(raw) is not None
+    fast, slow = _fast(raw), _full(raw)
+    assert fast is not None and isinstance(slow, Envelope)
+    _same(fast.body, slow.body)
+    for a, b in zip(fast.body.orders, slow.body.orders, strict=True):  # type: ignore[attr-defined]
+        _same(a, b)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("order_qty", 1.5), ("price", "1e2"), ("side", "buy"), ("status", "DONE"),
+        ("cl_ord_id", b"c1"), ("extra", 1), ("symbol", None), ("cum_qty", "0" * 101),
+    ],
+)  # fmt: skip
+def test_an_odd_value_inside_a_listed_order_is_left_to_the_full_path(
+    field: str, value: Any
+) -> None:
+    """One item of the list with a value the fast path does not vouch for: the full path
+    decides (it refuses all of these but "1e2", which it reads as Decimal("1E+2"))."""
+    obj = msgpack.unpackb(_open_orders(3))
+    obj["body"]["orders"][1][field] = value
+    raw = msgpack.packb(obj, use_bin_type=True)
+    assert _fast(raw) is None
+    slow = _full(raw)
+    assert isinstance(slow, ProtocolError) == (field != "price"), slow
+
+
+def test_a_page_of_the_oms_orders_decodes_through_the_fast_path_as_through_pydantic() -> None:
+    """Risk's exposure rebuild reads the OMS's open orders in pages of 10,000 OrderViews."""
+    from protocol.messages import OrderList, OrderView
+
+    views = [
+        OrderView(
+            client_order_id=f"c{i}", venue="simA", symbol="AAPL", side=Side.BUY,
+            qty=Decimal("10"), order_type=OrdType.LIMIT,
+            price=None if i % 5 == 0 else Decimal(f"99.{i % 100:02d}"),
+            status=OrderStatus.ACCEPTED, cl_ord_id=f"k{i}", cum_qty=Decimal(i % 7),
+            ts_ns=i,
+        )
+        for i in range(10_000)
+    ]  # fmt: skip
+    raw = _frame(OrderList(orders=views, next_offset=None, event_seq=12))
+    fast, slow = _fast(raw), _full(raw)
+    assert fast is not None and isinstance(slow, Envelope)
+    for a, b in zip(fast.body.orders, slow.body.orders, strict=True):  # type: ignore[attr-defined]
+        _same(a, b)
+    _same(fast.body, slow.body)
+
+
+def test_a_list_longer_than_the_fast_paths_bound_is_left_to_the_full_path() -> None:
+    """Over `MAX_MODEL_ITEMS` items the full path's budget decides (here: it accepts)."""
+    raw = _open_orders(fastpath.MAX_MODEL_ITEMS + 1)
+    assert _fast(raw) is None
+    assert isinstance(_full(raw), Envelope)
+
+
+def test_the_bound_on_a_list_keeps_the_full_paths_budget() -> None:
+    """For each hot message with a list of models: its lists at the fast path's bounds, of
+    items with every field present, and its other fields, stay inside the codec's element
+    and container budget (so the fast path never takes a message the full path refuses)."""
+    from protocol.codec import MAX_CONTAINERS, MAX_ELEMENTS
+
+    checked = 0
+    for model in HOT:
+        elements, containers = 9 + len(model.model_fields), 2
+        for info in model.model_fields.values():
+            origin, args = typing.get_origin(info.annotation), typing.get_args(info.annotation)
+            models = [a for a in (info.annotation, *args) if isinstance(a, type)]
+            models = [a for a in models if issubclass(a, BaseModel)]
+            if origin is list and models:
+                elements += fastpath.MAX_MODEL_ITEMS * (1 + len(models[0].model_fields))
+                containers += 1 + fastpath.MAX_MODEL_ITEMS
+                checked += 1
+            elif origin in (list, dict):  # text lists and plain maps: their own bound
+                elements += fastpath.MAX_PLAIN_ITEMS
+                containers += fastpath.MAX_PLAIN_ITEMS
+            elif models:  # one nested model (flat in every hot message)
+                elements += len(models[0].model_fields)
+                containers += 1
+        assert elements < MAX_ELEMENTS and containers < MAX_CONTAINERS, model
+    assert checked == 2  # OpenOrders, OrderList

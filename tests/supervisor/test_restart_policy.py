@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 from actors.runtime.backoff import backoff_delay
 from actors.supervisor.demo import enough_finished
-from actors.supervisor.restart_policy import ChildSpec, RestartTracker, child_specs, start_plan
+from actors.supervisor.restart_policy import (
+    ChildSpec,
+    RestartTracker,
+    StartQueue,
+    child_specs,
+    start_plan,
+)
 from protocol.config import load_config
 from protocol.messages import OrderStatus
 
@@ -202,14 +208,31 @@ def test_child_specs_start_order_and_criticality() -> None:
 
 
 def test_start_plan_spawns_simulators_at_once_and_each_connector_after_its_own() -> None:
-    """The simulators start together with the core; the queue (one at a time, each after
-    the one before is READY) holds each simulator just before its connector."""
+    """The simulators start together with the core; risk then the OMS are one chain (one
+    at a time, each after the one before is READY), each venue's simulator and connector
+    one chain beside it: a connector does not wait for the OMS (its logon overlaps the OMS's
+    journal replay); the heartbeat starts once every chain is through."""
     at_once, queue = start_plan(child_specs(load_config(DEMO)))
     assert at_once == ["venuesim.simA", "venuesim.simB", "exchangesim.binance-local"]
-    assert queue == [
-        "risk", "oms", "venuesim.simA", "connector.simA", "venuesim.simB", "connector.simB",
-        "exchangesim.binance-local", "connector.binance-local", "heartbeat",
+    assert queue.stages == [
+        [["risk", "oms"], ["venuesim.simA", "connector.simA"],
+         ["venuesim.simB", "connector.simB"],
+         ["exchangesim.binance-local", "connector.binance-local"]],
+        [["heartbeat"]],
     ]  # fmt: skip
+
+
+def test_the_start_queue_runs_its_chains_side_by_side_and_its_stages_in_order() -> None:
+    """Each chain moves on when its head is through; a child that is not a head does not
+    move anything; the next stage comes once every chain of this one is through."""
+    q = StartQueue([[["risk", "oms"], ["sim", "conn"]], [["heartbeat"]]])
+    assert q.heads() == ["risk", "sim"]
+    assert not q.leave("oms")  # not a head yet
+    assert q.leave("sim") and q.heads() == ["risk", "conn"]
+    assert q.leave("conn") and q.heads() == ["risk"]
+    assert q.leave("risk") and q.heads() == ["oms"]
+    assert q.leave("oms") and q.heads() == ["heartbeat"]
+    assert q.leave("heartbeat") and q.heads() == [] and not q.leave("heartbeat")
 
 
 def test_child_specs_take_timeouts_from_config(short_tmp: Path) -> None:
@@ -220,7 +243,8 @@ def test_child_specs_take_timeouts_from_config(short_tmp: Path) -> None:
     )
     specs = child_specs(load_config(path))
     assert [s.id for s in specs] == ["risk", "oms", "connector.live", "heartbeat"]  # no sim
-    assert start_plan(specs) == ([], [s.id for s in specs])
+    at_once, queue = start_plan(specs)
+    assert (at_once, queue.stages) == ([], [[["risk", "oms"], ["connector.live"]], [["heartbeat"]]])
     assert all(isinstance(s, ChildSpec) for s in specs)
     assert {(s.start_timeout_s, s.shutdown_timeout_s) for s in specs} == {(3.0, 1.5)}
     assert all(s.restart == "permanent" for s in specs)
@@ -246,9 +270,10 @@ def test_a_ccxt_venue_with_a_sim_table_gets_a_simulated_exchange(short_tmp: Path
     assert not any(s.id.endswith(".binance") and s.kind != "connector" for s in specs)
     at_once, queue = start_plan(specs)
     assert at_once == ["venuesim.fixsim", "exchangesim.binance-local"]
-    assert queue == [
-        "risk", "oms", "venuesim.fixsim", "connector.fixsim", "exchangesim.binance-local",
-        "connector.binance-local", "connector.binance", "heartbeat",
+    assert queue.stages == [
+        [["risk", "oms"], ["venuesim.fixsim", "connector.fixsim"],
+         ["exchangesim.binance-local", "connector.binance-local"], ["connector.binance"]],
+        [["heartbeat"]],
     ]  # fmt: skip
 
 
@@ -287,7 +312,11 @@ def test_each_host_group_runs_only_its_venues_and_the_link(tmp_path: Path) -> No
     edge_a = child_specs(cfg, "edge-a")
     assert [s.id for s in edge_a] == ["venuesim.simA", "link", "connector.simA"]
     assert not any(s.critical for s in edge_a)  # nothing on an edge stops the system
-    assert start_plan(edge_a) == (["venuesim.simA"], ["link", "venuesim.simA", "connector.simA"])
+    at_once, queue = start_plan(edge_a)  # one chain: the link first
+    assert (at_once, queue.stages) == (
+        ["venuesim.simA"],
+        [[["link", "venuesim.simA", "connector.simA"]]],
+    )
     assert [s.id for s in child_specs(cfg, "edge-b")] == ["link", "connector.simC"]
 
 

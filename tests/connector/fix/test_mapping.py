@@ -17,6 +17,7 @@ from protocol.messages import (
     ReplaceOnVenue,
     Side,
     TimeInForce,
+    VenueOrder,
 )
 from tests.connector.fix.support import fix_message
 
@@ -266,6 +267,25 @@ def test_status_answer_becomes_a_venue_order() -> None:
         OrdType.LIMIT,
     )
     assert not fm.is_unknown_order(msg)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [(150, "I"), (39, "1"), (14, "4"), (6, "100.5"), (151, "6"), (40, "2")],
+        [(150, "I"), (39, "0"), (44, "junk"), (38, "1E+999"), (40, "9"), (37, "NONE")],
+        [(150, "I"), (39, "?"), (14, "-0.00"), (55, "ES Z6")],
+    ],
+)
+def test_a_venue_order_is_the_model_validation_would_build(fields: list[tuple[int, str]]) -> None:
+    """`to_venue_order` builds without validating again (every value is checked as it is
+    read): the same model, values, types and fields set as pydantic's validation of them."""
+    vo = fm.to_venue_order(fix_message(er(*fields)))
+    assert vo is not None
+    checked = VenueOrder.model_validate(vo.model_dump())
+    assert checked == vo and checked.model_fields_set == vo.model_fields_set
+    assert [type(v) for v in checked.__dict__.values()] == [type(v) for v in vo.__dict__.values()]
+    assert vo.model_fields_set == set(VenueOrder.model_fields)
 
 
 def test_unknown_order_answer_is_recognised() -> None:

@@ -1,0 +1,7 @@
+"""The CLI's documented exit codes (README): ok, failure, bad config or usage, no supervisor
+running / state dir locked (or the link to the host group that runs the actor down). Apart
+from `ctl` so that `run` reads them without importing the control client."""
+
+from __future__ import annotations
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_UNAVAILABLE = 0, 1, 2, 3

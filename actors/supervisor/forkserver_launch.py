@@ -1,0 +1,196 @@
+"""Launching the fork server before the supervisor's own imports, so that the two overlap.
+
+A start is in series: the supervisor's interpreter and imports (~0.45 s: pydantic, the
+config, zmq, the control plane), then the fork server's (~0.45 s: the same libraries and
+every actor module), then the first spawn. `tradepulse run` therefore launches the fork
+server first thing (`launch_early`, this module imports nothing heavy), with the part of
+the environment it can already tell; the fork server imports the libraries every actor
+needs while the supervisor loads its config. The supervisor then sends the setup (`setup`):
+the actors' base environment, which now holds `PROMETHEUS_MULTIPROC_DIR` (prometheus_client
+reads it at import, so the fork server imports no actor module before the setup), the
+actor kinds to preload, and the supervisor's stdout and stderr as they are by then (the log
+capture's pipes: the fork server was launched before they existed).
+`actors.supervisor.spawner` adopts the launched process (`adopt`).
+
+The early environment is the actors' base (`environ.BASE_VARS`, `BASE_PREFIXES`) without
+`PROMETHEUS_MULTIPROC_DIR` and without every variable the config file names under a key
+ending in `_env` (a venue's credentials, read from the raw TOML: pydantic is not loaded
+yet). Once the config is loaded, `setup` checks that the early environment is a part of the
+base the config yields (`ActorEnv`); if not (a credential named elsewhere, say), the early
+process is killed and the spawner starts one as before. With `supervisor.spawn = "exec"`
+it is killed unused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tomllib
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from actors.supervisor.environ import base_environ
+
+SETUP_KEY = "setup"  # the first request line: {"setup": {"env": {...}, "kinds": [...]}}
+_LATE_VARS = frozenset({"PROMETHEUS_MULTIPROC_DIR"})  # set by the supervisor after the launch
+
+
+class ForkServerProcess:
+    """The fork server process and its two pipes (the protocol: `actors.supervisor.forkserver`)."""
+
+    def __init__(self, env: Mapping[str, str], expected: Collection[str] = ()) -> None:
+        """`expected`: the actor kinds it is likely to preload (it imports part of their
+        modules before the setup, `forkserver.warm`)."""
+        self.env = dict(env)  # what it was started with (its /proc environment block)
+        self.setup_sent: tuple[dict[str, str], tuple[str, ...]] | None = None
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        self._fds, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "actors.supervisor.forkserver"]
+                + [str(req_r), str(resp_w), str(theirs.fileno()), *sorted(expected)],
+                env=self.env,
+                pass_fds=(req_r, resp_w, theirs.fileno()),
+                stdin=subprocess.DEVNULL,
+            )
+        except BaseException:
+            for fd in (req_r, req_w, resp_r, resp_w):
+                os.close(fd)
+            self._fds.close()
+            raise
+        finally:
+            theirs.close()
+        os.close(req_r)
+        os.close(resp_w)
+        self.resp = os.fdopen(resp_r, "r")
+        self.req = os.fdopen(req_w, "w", buffering=1)
+
+    def setup(self, env: Mapping[str, str], kinds: Collection[str]) -> None:
+        """Send the actors' base environment and the kinds to preload (once), and this
+        process's fd 1 and 2 as they are now (the log capture's pipes, `logfiles`), which
+        become the fork server's and so every actor's stdout and stderr."""
+        if self.setup_sent is None:
+            self.setup_sent = (dict(env), tuple(sorted(kinds)))
+            body = {"env": self.setup_sent[0], "kinds": list(self.setup_sent[1])}
+            self.req.write(json.dumps({SETUP_KEY: body}) + "\n")
+            socket.send_fds(self._fds, [b"1"], [1, 2])
+            self._fds.close()
+
+    def read(self) -> dict[str, Any]:
+        line = self.resp.readline()
+        if not line:
+            raise RuntimeError("fork server exited")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def kill(self) -> None:
+        """Kill it (it holds nothing yet) and reap it; close the pipes."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for f in (self.req, self.resp, self._fds):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+_early: ForkServerProcess | None = None
+
+
+def credential_names(config_path: str) -> set[str]:
+    """Every string the raw TOML holds under a key ending in `_env`, at any depth (the
+    variables a venue names as its credentials); raises OSError / TOMLDecodeError."""
+    with open(config_path, "rb") as fh:
+        doc = tomllib.load(fh)
+    names: set[str] = set()
+    stack: list[Any] = [doc]
+    while stack:
+        item = stack.pop()
+        pairs = item.items() if isinstance(item, dict) else enumerate(item)
+        for key, value in pairs:
+            if isinstance(value, dict | list):
+                stack.append(value)
+            elif isinstance(key, str) and key.endswith("_env") and isinstance(value, str):
+                names.add(value)
+    return names
+
+
+def early_environ(environ: Mapping[str, str], config_path: str) -> dict[str, str] | None:
+    """The environment an early fork server may have before the config is loaded; None when
+    the config file cannot be read (then nothing starts early)."""
+    try:
+        secret = credential_names(config_path)
+    except (OSError, tomllib.TOMLDecodeError, RecursionError):
+        return None
+    return base_environ(environ, secret | _LATE_VARS)
+
+
+def launch_early(argv: Sequence[str], environ: Mapping[str, str]) -> ForkServerProcess | None:
+    """For `run` (the first argument): launch the fork server now; None for anything else,
+    or when it could not be launched (the spawner then starts one as before)."""
+    global _early
+    if not argv or argv[0] != "run" or _early is not None:
+        return None
+    config = _option(argv, "--config") or "deploy/config/demo.toml"
+    env = early_environ(environ, config)
+    if env is None:
+        return None
+    core = (_option(argv, "--host-group") or "core") == "core"
+    expected = ("oms", "risk", "connector", "venuesim") if core else ("connector", "venuesim")
+    try:
+        _early = ForkServerProcess(env, expected)
+    except OSError:
+        return None
+    return _early
+
+
+def setup(base: Mapping[str, str], kinds: Collection[str]) -> None:
+    """Once the config is loaded and the runtime dir prepared: send the early fork server
+    its setup, or kill it when its environment is not a part of `base`."""
+    global _early
+    if _early is None:
+        return
+    if not _early.env.items() <= dict(base).items():
+        discard()
+        return
+    try:
+        _early.setup(base, kinds)
+    except OSError:  # it died meanwhile: the spawner starts another
+        discard()
+
+
+def adopt(base: Mapping[str, str], kinds: Collection[str]) -> ForkServerProcess | None:
+    """The early fork server for a spawner of `base` and `kinds` (set up now if it was not);
+    None when there is none or it does not match (then it is killed)."""
+    global _early
+    setup(base, kinds)
+    proc, _early = _early, None
+    if proc is None:
+        return None
+    if proc.setup_sent != (dict(base), tuple(sorted(kinds))):
+        proc.kill()
+        return None
+    return proc
+
+
+def discard() -> None:
+    """Kill an early fork server nobody adopted (a start that failed, `spawn = "exec"`)."""
+    global _early
+    proc, _early = _early, None
+    if proc is not None:
+        proc.kill()
+
+
+def _option(argv: Sequence[str], name: str) -> str | None:
+    """The value of `--name V` or `--name=V` in `argv` (argparse's two spellings)."""
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg[len(name) + 1 :]
+    return None
