@@ -94,10 +94,26 @@ class EventHold:
         return True
 
     def _woken(self) -> None:
+        """A turn when the earliest held event is due (not `max_hold_s` after this wake:
+        an order held after the first would wait up to twice the bound)."""
         self._wake_set = False
-        if self._since:  # still held: a turn when the next one is due
-            self._wake_set = True
-            self._wake(self.max_hold_s, self._woken)
+        now = self._clock()
+        while self._since:  # oldest first: an entry never asked about again is not held
+            coid, since = next(iter(self._since.items()))
+            if now - since < 2 * self.max_hold_s:
+                break
+            del self._since[coid]
+        if not self._since:
+            return
+        # the earliest not yet due; those due are asked this turn (else dropped at 2x)
+        first = next(iter(self._since.values()))
+        due = first + 2 * self.max_hold_s
+        for since in self._since.values():
+            if since + self.max_hold_s > now:
+                due = since + self.max_hold_s
+                break
+        self._wake_set = True
+        self._wake(due - now, self._woken)
 
     @property
     def held(self) -> int:

@@ -117,22 +117,15 @@ class KillSwitchWatcher:
     every `POLL_S` (the supervisor writes while either may be down or busy)."""
 
     POLL_S: Final = 0.1
-    # a file last modified this long before our last look (mtime: the kernel's coarse
-    # clock, <= 10 ms behind) shows any later write as a new mtime: a stat tells
-    SETTLED_NS: Final = 50_000_000
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._stamp: tuple[int, int, int, bytes] | None = None
-        self._looked_ns = 0  # wall clock before the last look at the header
 
     def poll(self, *, force: bool = False) -> KillSwitchState | None:
         """The state if the file changed since the last look (always with `force`), else
-        None. One stat while the file is settled (risk asks before every check: opening and
-        reading the header each time was 6 % of its CPU), else the header is read too."""
-        if not force and self._settled():
-            return None
-        stamp = self._look()
+        None."""
+        stamp = _file_stamp(self.path)
         if stamp == self._stamp and not force:
             return None
         self._stamp = stamp
@@ -140,24 +133,7 @@ class KillSwitchWatcher:
 
     def mark_seen(self) -> None:
         """The file as it is now is known (this process just wrote it): no change."""
-        self._stamp = self._look()
-
-    def _look(self) -> tuple[int, int, int, bytes] | None:
-        self._looked_ns = time.time_ns()
-        return _file_stamp(self.path)
-
-    def _settled(self) -> bool:
-        """Unchanged since the last look, which was well after its last write."""
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return False
-        known = self._stamp
-        return (
-            known is not None
-            and (st.st_ino, st.st_mtime_ns, st.st_size) == known[:3]
-            and st.st_mtime_ns <= self._looked_ns - self.SETTLED_NS
-        )
+        self._stamp = _file_stamp(self.path)
 
 
 def load(path: Path) -> KillSwitchState:
