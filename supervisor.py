@@ -144,14 +144,18 @@ def _load(ns: argparse.Namespace) -> SystemConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     os.umask(PRIVATE_UMASK)  # every file of the system (and of its actors) is ours alone
     raise_fd_limit()  # before any socket: operator connections cost fds (EMFILE aborts)
-    forkserver_launch.launch_early(sys.argv[1:] if argv is None else argv, os.environ)
+    ns = _parse(argv)  # argparse's reading of argv (prefixes, repeats): the file run loads
+    if ns.cmd == "run":
+        forkserver_launch.launch_early(
+            ["run", "--config", ns.config, "--host-group", ns.host_group], os.environ
+        )
     try:
-        return _main(argv)
+        return _main(ns)
     finally:
         forkserver_launch.discard()  # launched for `run` but not adopted: a failed start
 
 
-def _main(argv: Sequence[str] | None) -> int:
+def _main(ns: argparse.Namespace) -> int:
     from actors.link.bridge import check_link_size
     from actors.supervisor.exit_codes import EXIT_CONFIG, EXIT_FAILURE
     from actors.supervisor.restart_policy import placed_on
@@ -160,7 +164,6 @@ def _main(argv: Sequence[str] | None) -> int:
     from protocol.exceptions import ConfigError
     from protocol.link_config import check_host_group
 
-    ns = _parse(argv)
     if ns.cmd != "run":
         from actors.supervisor.commands import BY_NAME
 

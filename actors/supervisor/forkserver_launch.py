@@ -125,7 +125,7 @@ def early_environ(environ: Mapping[str, str], config_path: str) -> dict[str, str
     the config file cannot be read (then nothing starts early)."""
     try:
         secret = credential_names(config_path)
-    except (OSError, tomllib.TOMLDecodeError, RecursionError):
+    except (OSError, ValueError, RecursionError):  # ValueError: not TOML, not UTF-8
         return None
     return base_environ(environ, secret | _LATE_VARS)
 
