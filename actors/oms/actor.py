@@ -283,13 +283,16 @@ class OmsActor(Actor):
             if order is None:
                 reply.reject(ErrorCode.UNKNOWN_ORDER, f"no order {body.client_order_id!r}")
             else:
-                self.after_commit(partial(_answer_order, reply, order))
+                self.after_commit(
+                    self.answer_later(partial(_answer_order, reply, order), _internal(reply))
+                )
         elif isinstance(body, ListOrders):
-            self.after_commit(
-                lambda: reply(reads.order_page(self.book, body, self.event_seq, self.epoch))
-            )
+            page = partial(reads.order_page, self.book, body, self.event_seq, self.epoch)
+            self.after_commit(self.answer_later(lambda: reply(page()), _internal(reply)))
         elif isinstance(body, GetPositions):
-            self.after_commit(partial(reads.positions, reply, self, body))
+            self.after_commit(
+                self.answer_later(partial(reads.positions, reply, self, body), _internal(reply))
+            )
         elif isinstance(body, StreamEvent):
             # risk / heartbeat / connectors publish through the OMS's one client stream
             self.publish_stream(body.event, {**body.data, "source": env.sender})
@@ -298,7 +301,8 @@ class OmsActor(Actor):
                 self.kill_switch.on_event(body.data)
             reply(Ack(ref=env.msg_id))
         elif isinstance(body, SnapshotRequest):
-            self.after_commit(lambda: reply(reads.snapshot(self.book, self.event_seq)))
+            snap = partial(reads.snapshot, self.book, self.event_seq)
+            self.after_commit(self.answer_later(lambda: reply(snap()), _internal(reply)))
         else:
             super().on_request(env, reply)
 
@@ -357,7 +361,8 @@ class OmsActor(Actor):
             respond(ControlReply(status="ok" if ok else "error", reason=reason,
                                  data=self.heartbeat_info()))  # fmt: skip
         elif self.views.handles(command):  # orders, fills, positions: actors/oms/views.py
-            self.after_commit(lambda: respond(self.views.answer(command)))
+            fail = lambda why: respond(ControlReply(status="error", reason=why))  # noqa: E731
+            self.after_commit(self.answer_later(lambda: respond(self.views.answer(command)), fail))
         elif isinstance(command, Reconcile):
             link = self.venues.get(command.venue)
             if link is None:
@@ -436,3 +441,7 @@ def _says_finished(report: ExecReport, order: Order) -> bool:
     """A cancel/replace reject whose OrdStatus says the order is over while ours is not."""
     said = report.ord_status if report.kind == "cancel_rejected" else None
     return said in TERMINAL_STATUSES and not order.is_terminal
+
+
+def _internal(reply: Replier) -> Callable[[str], None]:
+    return lambda why: reply.reject(ErrorCode.INTERNAL, why)

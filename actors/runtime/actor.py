@@ -373,6 +373,23 @@ class Actor:
                 self.log.exception("request_failed", type=env.type, suppressed=skipped)
             reply.reject(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
 
+    def answer_later(
+        self, answer: Callable[[], None], refuse: Callable[[str], None]
+    ) -> Callable[[], None]:
+        """`answer` to run later (a read answered after the commit, outside `serve`'s guard):
+        an exception in it is logged as in `serve` and `refuse(why)` answers instead; the
+        loop goes on."""
+
+        def run() -> None:
+            try:
+                answer()
+            except Exception as exc:  # noqa: BLE001 - one bad read must not kill the actor
+                if (skipped := self._failed_log.take()) is not None:
+                    self.log.exception("request_failed", type="deferred", suppressed=skipped)
+                refuse(f"{type(exc).__name__}: {exc}")
+
+        return run
+
     def _on_supervisor_readable(self) -> None:
         for frames in drain(self.sup, 100):
             env = self.decode_or_count(frames, "supervisor")
