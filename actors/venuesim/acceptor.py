@@ -382,7 +382,13 @@ class SimAcceptor:
         self.received[ev.msg_type] += 1
         try:
             outs = fixmap.answer(
-                self.venue, ev.msg_type, ev.msg, ev.seq, time.time_ns(), self.faults.take_reject
+                self.venue,
+                ev.msg_type,
+                ev.msg,
+                ev.seq,
+                time.time_ns(),
+                self.faults.take_reject,
+                poss_dup=ev.poss_dup,
             )
         except Exception as exc:  # noqa: BLE001 - one bad request must not kill the venue
             self._log.exception("sim_request_failed", msg_type=ev.msg_type, seq=ev.seq)

@@ -101,6 +101,7 @@ class Venue:
         now_ns: int,
         *,
         force_reject: str = "",
+        poss_dup: bool = False,
     ) -> list[Event]:
         """A NewOrderSingle. Answers NEW then any trades then, for IOC/FOK/market, the
         cancel of the remainder; or one REJECTED. `force_reject` (fault injection) rejects
@@ -119,7 +120,8 @@ class Venue:
         if not cl or self._ledger.known_cl(cl):
             why = OrdRejReason.DUPLICATE_ORDER if cl else OrdRejReason.OTHER
             text = "duplicate ClOrdID" if cl else "missing ClOrdID"
-            self._emit(op, {"t": "drej", "cl": cl, "why": int(why), "text": text})
+            drej = {"t": "drej", "cl": cl, "why": int(why), "text": text}
+            self._emit(op, drej | {"pd": 1} if poss_dup else drej)  # a PossDup copy: marked
             return self._commit(op)
         rec: Record = {
             "oid": self._ledger.last_oid + 1, "cl": cl, "sym": sym,

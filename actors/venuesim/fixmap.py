@@ -123,6 +123,7 @@ class _Req:
     now_ns: int
     reject_order: Callable[[], bool]
     fields: dict[bytes, bytes]  # fc.first_fields(msg): one index for every read
+    poss_dup: bool = False  # a copy sent again on our ResendRequest (PossDupFlag=Y)
 
     def s(self, tag: int) -> str | None:
         value = self.fields.get(fc.TAG_BYTES.get(tag) or b"%d" % tag)
@@ -152,6 +153,8 @@ def answer(
     seq: int,
     now_ns: int,
     reject_order: Callable[[], bool] = lambda: False,
+    *,
+    poss_dup: bool = False,
 ) -> Answer:
     """As `handle`, but an answer of one message per order (AF, q) is a `Stream`: its parts
     are made as they are read (the shell sends them across loop turns), the statuses as
@@ -165,7 +168,7 @@ def answer(
     if handler is None:
         text = f"unsupported MsgType {msg_type}"
         return [business_reject(seq, msg_type, BR_UNSUPPORTED_MSG_TYPE, text)]
-    req = _Req(venue, msg, seq, now_ns, reject_order, fc.first_fields(msg))
+    req = _Req(venue, msg, seq, now_ns, reject_order, fc.first_fields(msg), poss_dup)
     invalid = _session_problem(msg_type, req, strict_h=dialect.status_request_instrument)
     if invalid is not None:
         return [session_reject(seq, msg_type, *invalid)]
@@ -206,6 +209,7 @@ def _new_order(r: _Req) -> list[Out]:
         _TIF.get(r.s(59) or "0", _INVALID),
         r.now_ns,
         force_reject=force,
+        poss_dup=r.poss_dup,
     )
     return [event_out(ev, r.echo()) for ev in events]
 

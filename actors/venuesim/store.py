@@ -263,6 +263,7 @@ def _dump(ledger: Ledger) -> dict[str, Any]:
                 "ord_rej_reason": r["why"],
                 "text": r["text"],
                 "ts_ns": r["ts"],
+                "poss_dup": bool(r.get("pd")),  # a copy we asked for again, not a new send
             }
             for r in ledger.rejects
         ],

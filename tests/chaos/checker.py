@@ -489,12 +489,14 @@ def _check_runtime(inv: dict[str, Invariant], obs: Observations) -> None:
 def _check_resubmits(inv: dict[str, Invariant], obs: Observations) -> None:
     """A resubmitted order must be one the venue never had: a resubmit the venue refused
     as a duplicate ClOrdID (OrdRejReason 6), or that an exchange now holds twice, was of an
-    order whose submit was still in flight when a reconciliation pass judged it (issue 16)."""
+    order whose submit was still in flight when a reconciliation pass judged it (issue 16).
+    A duplicate refused in a PossDup copy is not a second send: the venue asked for its
+    messages again (it restarted and lost its inbound sequence) and got the same D."""
     duplicates = {
         (venue, str(r.get("cl_ord_id")))
         for venue, data in obs.venues.items()
         for r in data.get("rejects", [])
-        if r.get("ord_rej_reason") == 6
+        if r.get("ord_rej_reason") == 6 and not r.get("poss_dup")
     } | {
         (venue, str(cl))
         for venue, data in obs.venues.items()

@@ -14,7 +14,8 @@ import simplefix  # type: ignore[import-untyped]
 from actors.connector.fix import codec as fc
 from actors.venuesim import SimStore, Venue
 from actors.venuesim.faults import REJECT_TEXT
-from actors.venuesim.fixmap import Out, handle
+from actors.venuesim.fixmap import Out, answer, handle
+from actors.venuesim.store import inspect
 from protocol.config import SimCfg
 from protocol.fix_config import DialectCfg
 from tests.venuesim.conformance import assert_conforms
@@ -497,3 +498,21 @@ def test_status_request_instrument_switch_strict_rejects_h_without_55_54(
         assert (bad.msg_type, f(bad)[373]) == ("3", "5")  # a Side it carries is checked
     finally:
         store.close()
+
+
+def test_a_duplicate_in_a_possdup_copy_is_marked_as_one(h: _Harness, tmp_path: Path) -> None:
+    """The venue asked for its messages again (it restarted, its inbound sequence lost) and
+    got a D it had: refused as a duplicate as any, and its reject says PossDup, so the chaos
+    checker does not take the copy for a second send (a resubmit of an order in flight);
+    a fresh D with a used ClOrdID is not marked."""
+    h.order("L1", price="99.50")
+    msg = simplefix.FixMessage()
+    for tag, value in [(11, "L1"), (55, "AAPL"), (54, "1"), (38, "10"), (40, "2"),
+                       (60, TRANSACT_TIME), (44, "99.50")]:  # fmt: skip
+        msg.append_pair(tag, value)
+    (copy,) = answer(h.venue, "D", msg, 99, h.now_ns + 1, poss_dup=True)  # type: ignore[misc]
+    assert (f(copy)[150], f(copy)[103]) == ("8", "6")
+    h.order("L1", price="99.60")  # a new send of a used ClOrdID
+    h.store.sync()
+    rejects = inspect(tmp_path)["rejects"]
+    assert [(r["cl_ord_id"], r["poss_dup"]) for r in rejects] == [("L1", True), ("L1", False)]

@@ -345,6 +345,7 @@ def test_inspect_reports_every_order_exactly(sim: Sim) -> None:
                 "ord_rej_reason": 6,
                 "text": "duplicate ClOrdID",
                 "ts_ns": 6000,
+                "poss_dup": False,
             }
         ],
         "positions": {
