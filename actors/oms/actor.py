@@ -284,14 +284,18 @@ class OmsActor(Actor):
                 reply.reject(ErrorCode.UNKNOWN_ORDER, f"no order {body.client_order_id!r}")
             else:
                 self.after_commit(
-                    self.answer_later(partial(_answer_order, reply, order), _internal(reply))
+                    self.answer_later(partial(_answer_order, reply, order), reply.internal)
                 )
         elif isinstance(body, ListOrders):
-            page = partial(reads.order_page, self.book, body, self.event_seq, self.epoch)
-            self.after_commit(self.answer_later(lambda: reply(page()), _internal(reply)))
+            self.after_commit(  # built after the commit: its event_seq says what it reflects
+                self.answer_later(
+                    lambda: reply(reads.order_page(self.book, body, self.event_seq, self.epoch)),
+                    reply.internal,
+                )
+            )
         elif isinstance(body, GetPositions):
             self.after_commit(
-                self.answer_later(partial(reads.positions, reply, self, body), _internal(reply))
+                self.answer_later(partial(reads.positions, reply, self, body), reply.internal)
             )
         elif isinstance(body, StreamEvent):
             # risk / heartbeat / connectors publish through the OMS's one client stream
@@ -301,8 +305,11 @@ class OmsActor(Actor):
                 self.kill_switch.on_event(body.data)
             reply(Ack(ref=env.msg_id))
         elif isinstance(body, SnapshotRequest):
-            snap = partial(reads.snapshot, self.book, self.event_seq)
-            self.after_commit(self.answer_later(lambda: reply(snap()), _internal(reply)))
+            self.after_commit(  # as the page: event_seq read after the commit
+                self.answer_later(
+                    lambda: reply(reads.snapshot(self.book, self.event_seq)), reply.internal
+                )
+            )
         else:
             super().on_request(env, reply)
 
@@ -441,7 +448,3 @@ def _says_finished(report: ExecReport, order: Order) -> bool:
     """A cancel/replace reject whose OrdStatus says the order is over while ours is not."""
     said = report.ord_status if report.kind == "cancel_rejected" else None
     return said in TERMINAL_STATUSES and not order.is_terminal
-
-
-def _internal(reply: Replier) -> Callable[[str], None]:
-    return lambda why: reply.reject(ErrorCode.INTERNAL, why)

@@ -140,3 +140,7 @@ class Replier:
 
     def reject(self, code: ErrorCode, reason: str, field: str | None = None) -> None:
         self(RequestRejected(code=code, reason=reason, field=field))
+
+    def internal(self, why: str) -> None:
+        """Refused INTERNAL: the request broke something in us (`Actor.answer_later`)."""
+        self.reject(ErrorCode.INTERNAL, why)

@@ -381,14 +381,9 @@ class SimAcceptor:
     def _on_app(self, ev: AppMessage) -> None:
         self.received[ev.msg_type] += 1
         try:
+            now, reject = time.time_ns(), self.faults.take_reject
             outs = fixmap.answer(
-                self.venue,
-                ev.msg_type,
-                ev.msg,
-                ev.seq,
-                time.time_ns(),
-                self.faults.take_reject,
-                poss_dup=ev.poss_dup,
+                self.venue, ev.msg_type, ev.msg, ev.seq, now, reject, poss_dup=ev.poss_dup
             )
         except Exception as exc:  # noqa: BLE001 - one bad request must not kill the venue
             self._log.exception("sim_request_failed", msg_type=ev.msg_type, seq=ev.seq)
