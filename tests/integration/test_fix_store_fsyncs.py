@@ -9,8 +9,6 @@ strace: the `strace` fixture (tests/integration/conftest.py).
 from __future__ import annotations
 
 import re
-import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from protocol.client import ExecutionClient
 from protocol.messages import OrderStatus
 from tests.helpers import SystemUnderTest, eventually
 from tests.integration.oms_support import overrides
-from tests.integration.test_order_fsyncs import Call, parse
+from tests.integration.test_order_fsyncs import Call, parse, strace_attached
 from tests.system_ops import SYMBOL, VENUE
 
 ORDERS = 6
@@ -34,24 +32,9 @@ def traced_connector(
 ) -> Iterator[tuple[SystemUnderTest, Path]]:
     sut = start_system(venues=(VENUE,), overrides=overrides())
     out = tmp_path / "strace.txt"
-    tracer = subprocess.Popen(
-        [str(strace), "-f", "-ttt", "-T", "-y", "-s", "4096",
-         "-e", "trace=pwrite64,write,fdatasync,fsync,sendto",
-         "-p", str(sut.actor(f"connector.{VENUE}")["pid"]), "-o", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    attached: list[str] = []
-    assert tracer.stderr is not None
-    pump = threading.Thread(target=lambda: attached.extend(tracer.stderr or ()), daemon=True)
-    pump.start()
-    try:
-        eventually(lambda: any("attached" in line for line in attached), 10.0)
+    pid = sut.actor(f"connector.{VENUE}")["pid"]
+    with strace_attached(strace, pid, "pwrite64,write,fdatasync,fsync,sendto", out):
         yield sut, out
-    finally:
-        tracer.terminate()
-        tracer.wait(timeout=10)
-        pump.join(timeout=5)
-        tracer.stderr.close()
 
 
 def test_every_new_order_single_leaves_after_a_sync_of_its_store_record(

@@ -12,6 +12,7 @@ strace: the `strace` fixture (tests/integration/conftest.py).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import threading
@@ -62,16 +63,13 @@ def parse(text: str) -> list[Call]:
     return calls
 
 
-@pytest.fixture
-def traced_oms(
-    start_system: Callable[..., SystemUnderTest], strace: Path, tmp_path: Path
-) -> Iterator[tuple[SystemUnderTest, Path]]:
-    sut = start_system(venues=(VENUE,), overrides=overrides())
-    out = tmp_path / "strace.txt"
+@contextlib.contextmanager
+def strace_attached(strace: Path, pid: int, calls: str, out: Path) -> Iterator[None]:
+    """strace (every thread of `pid`, `calls`) writing to `out` while the block runs:
+    attached before the block starts, stopped and reaped when it ends, however it ends."""
     tracer = subprocess.Popen(
-        [str(strace), "-f", "-ttt", "-T", "-y", "-s", "4096",
-         "-e", "trace=write,fdatasync,sendto,sendmsg",
-         "-p", str(sut.actor("oms")["pid"]), "-o", str(out)],
+        [str(strace), "-f", "-ttt", "-T", "-y", "-s", "4096", "-e", f"trace={calls}",
+         "-p", str(pid), "-o", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     attached: list[str] = []
@@ -80,12 +78,22 @@ def traced_oms(
     pump.start()
     try:
         eventually(lambda: any("attached" in line for line in attached), 10.0)
-        yield sut, out
+        yield
     finally:
         tracer.terminate()
         tracer.wait(timeout=10)
         pump.join(timeout=5)
         tracer.stderr.close()
+
+
+@pytest.fixture
+def traced_oms(
+    start_system: Callable[..., SystemUnderTest], strace: Path, tmp_path: Path
+) -> Iterator[tuple[SystemUnderTest, Path]]:
+    sut = start_system(venues=(VENUE,), overrides=overrides())
+    out = tmp_path / "strace.txt"
+    with strace_attached(strace, sut.actor("oms")["pid"], "write,fdatasync,sendto,sendmsg", out):
+        yield sut, out
 
 
 def test_an_order_is_acked_after_one_fdatasync_of_its_new_record_and_verdict(
