@@ -25,11 +25,15 @@ def text_value(text: str) -> bytes:
 
 def app_body(fields: Sequence[tuple[int, fc.Value]]) -> list[tuple[int, bytes]]:
     """An application message's body; ValueError for a tag the session sets itself."""
-    body = []
+    body: list[tuple[int, bytes]] = []
+    append, reserved, fix_value = body.append, _RESERVED_TAGS, fc.fix_value
     for tag, value in fields:
-        if tag in _RESERVED_TAGS:
+        if tag in reserved:
             raise ValueError(f"tag {tag} is set by the session")
-        body.append((tag, fc.fix_value(value)))
+        if type(value) is str and value and "\x01" not in value:
+            append((tag, value.encode()))  # fix_value's answer for a plain str, inline
+        else:
+            append((tag, fix_value(value)))
     return body
 
 
