@@ -284,8 +284,8 @@ class ConnectorActor(Actor):
     def on_session_up(self, detail: str) -> None:
         if self.gate.in_session:
             self._set_state(self.policy.on_up(time.monotonic()), detail)
-            if self.early and self.fallbacks.serves_mass_status:
-                self.early.start()
+            if self.early and self._oms_epoch is None and self.fallbacks.serves_mass_status:
+                self.early.start()  # no OMS heard yet: it replays its journal (early_view.py)
 
     def on_session_down(self, reason: str, was_up: bool) -> None:
         if self._stopping:

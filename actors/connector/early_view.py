@@ -27,7 +27,9 @@ Otherwise the held answer is dropped and the request asks the venue again, as it
 before this existed (a fill between the early answer and the request costs that AF,
 nothing else). A request that comes while the early AF is still being answered waits for
 it and is served the same way, or asks again. One early AF per connector incarnation, and
-only at the first logon.
+only at the first logon, and only while no OMS has been heard from (a warm start: the OMS
+replays its journal): an OMS already running sends its orders at once, which would make
+the view stale, and asks for the open orders at once anyway.
 """
 
 from __future__ import annotations

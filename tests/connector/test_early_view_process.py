@@ -32,20 +32,35 @@ def _best_bid(cl: str) -> PlaceOrder:
 
 
 def _restarted_with_a_resting_order(rig: ConnectorRig) -> None:
-    """`b1` rests at the venue; then a new connector incarnation logs on and holds the
-    venue's open orders it asked at logon."""
+    """`b1` rests at the venue; then a new connector incarnation logs on while the OMS is
+    silent (as while it replays its journal) and holds the open orders it asked at logon."""
     rig.start()
     assert isinstance(rig.request(_best_bid("b1")).body, Ack)
     rig.pump_until(lambda: kinds(rig, "b1") == ["accepted"])
     rig.kill9("connector")
+    rig.answer_states = rig.ack_execs = False  # the OMS is silent
     rig.spawn("connector")
     rig.pump_until(lambda: rig.connector.events("open_orders_at_logon"), 15, "the logon's AF")
     assert rig.connector.events("open_orders_at_logon")[0]["held"] is True
+    rig.answer_states = rig.ack_execs = True
+
+
+def test_a_connector_that_heard_the_oms_asks_nothing_at_logon() -> None:
+    """With an OMS already answering (a connector restarted alone), the OMS's orders would
+    make the view stale and it asks at once anyway: no AF at logon."""
+    rig = ConnectorRig(venue_overrides(heartbeat_s=60))
+    try:
+        rig.start()
+        assert isinstance(rig.request(OpenOrdersRequest()).body, OpenOrders)
+        assert not rig.connector.events("open_orders_at_logon")
+        assert not rig.connector.events("open_orders_from_logon")
+    finally:
+        rig.close()
 
 
 def test_a_request_after_the_logon_is_answered_from_the_logon_view() -> None:
     """Nothing sent or read between the logon's answer and the request: the request is
-    answered from it (no second AF), at a cut the OMS has acknowledged."""
+    answered from it (no second AF), stamped with this connector's cut."""
     rig = ConnectorRig(venue_overrides(heartbeat_s=60))  # no heartbeat in between
     try:
         _restarted_with_a_resting_order(rig)
@@ -53,7 +68,7 @@ def test_a_request_after_the_logon_is_answered_from_the_logon_view() -> None:
         assert isinstance(opened, OpenOrders) and [o.cl_ord_id for o in opened.orders] == ["b1"]
         rig.pump_until(lambda: rig.connector.events("open_orders_from_logon"), 10, "logged")
         assert [e["orders"] for e in rig.connector.events("open_orders_from_logon")] == [1]
-        assert opened.cut is not None and opened.cut.oms_epoch == rig.oms_epoch
+        assert opened.cut is not None and opened.cut.connector_epoch == rig.epochs["connector.simA"]
     finally:
         rig.close()
 
