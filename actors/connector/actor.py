@@ -142,7 +142,11 @@ class ConnectorActor(Actor):
             self.venue, self.vcfg.dialect, self.adapter, self.ledger, self.log
         )
         # the venue's open orders asked at the first logon (actors/connector/early_view.py)
-        self.early = EarlyOpenOrders(fix, self.fallbacks.open_orders, self.log) if fix else None
+        self.early = (
+            EarlyOpenOrders(fix, self.fallbacks.open_orders, self.log, later=self.call_later)
+            if fix
+            else None
+        )
         self.oms: Peer = self.peer("oms")
         self.state: VenueConnState | None = None
         self._state_detail = ""

@@ -48,7 +48,7 @@ class ViewMarks:
 
     connection: int  # the adapter's connection generation
     next_out: int  # the session's next outbound MsgSeqNum
-    resent_through: int  # the highest MsgSeqNum resent on the venue's request
+    resends: int  # messages sent again (PossDup) on the venue's request, ever
     next_in: int  # the next inbound MsgSeqNum expected
     exec_mark: int  # executions read so far (the adapter's exec_mark)
 
@@ -72,11 +72,13 @@ class EarlyOpenOrders:
         ask: Ask,
         log: Logger,
         clock: Callable[[], float] = time.monotonic,
+        later: Callable[[float, Callable[[], None]], Any] | None = None,
     ) -> None:
         self._marks = marks
         self._log = log
         self._ask = ask
         self._clock = clock
+        self._later = later  # the actor's call_later: a view never asked for is let go
         self._started = False
         self._asked_at: ViewMarks | None = None  # while the early AF is being answered
         self._held: tuple[Any, ViewMarks, float] | None = None  # answer, marks, when
@@ -103,14 +105,24 @@ class EarlyOpenOrders:
             and isinstance(result, list)
             and now.connection == asked.connection
             and now.next_out == asked.next_out + 1  # the AF, and nothing after it
-            and now.resent_through == asked.resent_through
+            and now.resends == asked.resends  # nothing sent again (a PossDup D)
+            and now.exec_mark == asked.exec_mark  # no execution read between its reports
         )
         waiting, self._waiting = self._waiting, []
         self._held = (result, now, self._clock()) if clean else None
+        if clean and self._later is not None:
+            self._later(MAX_AGE_S, self._expire)
         if isinstance(result, list):
             self._log.info("open_orders_at_logon", orders=len(result), held=clean)
         for done in waiting:
             self.open_orders(done)
+
+    def _expire(self) -> None:
+        """A held view the OMS never asked for (stopped, crash-looping) is not kept: up
+        to 10,000 orders."""
+        if self._held is not None and self._clock() - self._held[2] >= MAX_AGE_S:
+            self._held = None
+            self._log.info("open_orders_at_logon_dropped", reason="too old")
 
     def open_orders(self, done: Done) -> None:
         """The OMS's OpenOrdersRequest: the held answer if still valid, else the venue's."""

@@ -23,7 +23,7 @@ class _Venue:
     """The session's marks, and the AFs asked (answered by the test)."""
 
     def __init__(self) -> None:
-        self.marks = ViewMarks(connection=1, next_out=10, resent_through=0, next_in=20, exec_mark=0)
+        self.marks = ViewMarks(connection=1, next_out=10, resends=0, next_in=20, exec_mark=0)
         self.asked: list[Any] = []
 
     def view_marks(self) -> ViewMarks:
@@ -95,7 +95,7 @@ def test_any_message_read_or_sent_after_the_view_drops_it():
     changes = [
         lambda v: v.read(messages=1),
         lambda v: setattr(v, "marks", replace(v.marks, next_out=v.marks.next_out + 1)),
-        lambda v: setattr(v, "marks", replace(v.marks, resent_through=5)),
+        lambda v: setattr(v, "marks", replace(v.marks, resends=1)),
         lambda v: setattr(v, "marks", replace(v.marks, connection=2)),
     ]
     for change in changes:
@@ -111,7 +111,7 @@ def test_something_sent_after_the_af_before_its_answer_drops_the_view():
     """A message numbered after the AF and before its answer completed (e.g. a PossDup D
     answering the venue's ResendRequest, or any D) may reach the venue after the AF:
     the view is not held, and a request waiting for it asks again."""
-    for extra in ("next_out", "resent_through"):
+    for extra in ("next_out", "resends"):
         early, venue, _clock, _log = _early()
         early.start()
         got: list[Any] = []
@@ -153,3 +153,34 @@ def test_an_old_or_failed_view_is_not_served_and_start_asks_once():
     venue.asked[0](RequestFailed(ErrorCode.TIMEOUT, "no report"))
     early.open_orders(got.append)
     assert len(venue.asked) == 2
+
+
+def test_an_execution_read_while_the_logon_af_is_answered_keeps_no_view():
+    """A venue whose mass status is not one snapshot may send an execution between its
+    reports: applied before the OMS's pass begins, it would make the view stale for the
+    order it touched. The answer is not held; the request asks the venue again."""
+    early, venue, _clock, log = _early()
+    early.start()
+    venue.sent_af()
+    venue.read(messages=3, executions=1)  # two reports and a fill among them
+    venue.asked[0](["a", "b"])
+    assert ("open_orders_at_logon", {"orders": 2, "held": False}) in log.events
+    got: list[Any] = []
+    early.open_orders(got.append)
+    assert got == [] and len(venue.asked) == 2
+
+
+def test_a_view_the_oms_never_asks_for_is_let_go_after_its_age():
+    """A connector whose OMS never asks (stopped, crash-looping) does not keep 10,000
+    orders: the view is dropped once it is too old to be served."""
+    venue, clock, log = _Venue(), _Clock(), _Log()
+    timers: list[tuple[float, Any]] = []
+    early = EarlyOpenOrders(
+        venue, venue.ask, log, clock, later=lambda d, fn: timers.append((d, fn))
+    )
+    _answered_at_logon(early, venue, ["a"])
+    assert [d for d, _ in timers] == [MAX_AGE_S] and early._held is not None
+    clock.now += MAX_AGE_S
+    timers[0][1]()
+    assert early._held is None
+    assert ("open_orders_at_logon_dropped", {"reason": "too old"}) in log.events

@@ -93,9 +93,10 @@ def fix_value(value: Value) -> bytes:
 
 def _plain(value: Decimal) -> str:
     """`format(value, "f")`: `str(value)` where that has no exponent (the same text, ~4x
-    faster; an exponent form always has an "E"), else the format."""
+    faster; an exponent form has an "E", or an "e" under a context with capitals=0),
+    else the format."""
     text = str(value)
-    return text if "E" not in text else format(value, "f")
+    return text if "E" not in text and "e" not in text else format(value, "f")
 
 
 def encode(msg_type: str, header: list[tuple[int, bytes]], body: list[tuple[int, bytes]]) -> bytes:

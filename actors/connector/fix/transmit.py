@@ -53,6 +53,7 @@ class Transmitter:
         self._out: list[bytes] = []
         self.last_sent_s = 0.0  # on the monotonic clock
         self.resent_through = 0  # highest seq ever sent again (as PossDup) on request
+        self.resends = 0  # messages sent again (PossDup or gap fill) on request, ever
         self.message_log: MessageLog | None = None  # every message out, as encoded
 
     def emit(
@@ -103,6 +104,7 @@ class Transmitter:
             count += 1
         if gap_start <= end:
             self._gap_fill(gap_start, end + 1)
+        self.resends += count + 1  # a request answered by gap fills alone counts too
         self.resent_through = max(self.resent_through, end)
         return end, count
 

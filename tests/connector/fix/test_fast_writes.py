@@ -76,3 +76,13 @@ def test_mass_status_size_estimate_counts_a_non_ascii_value_twice(values: list[b
         if t in {b"11", b"37", b"55", b"54", b"38", b"44", b"40", b"39", b"14", b"6", b"151"}
     )
     assert q.size == queries._ORDER_KEYS_BYTES + expected and q.count == 1
+
+
+def test_decimal_text_has_no_exponent_under_a_lowercase_context() -> None:
+    """`str` writes 1e+2 under a context with capitals=0; the FIX text stays 100."""
+    from decimal import localcontext
+
+    with localcontext() as ctx:
+        ctx.capitals = 0
+        assert fc.fix_value(Decimal("1E+2")) == b"100"
+        assert fc.fix_value(Decimal("1E-9")) == b"0.000000001"
