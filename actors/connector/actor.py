@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from actors.connector.adapter import RequestFailed, StatusResult, VenueAdapter
+from actors.connector.early_view import EarlyOpenOrders
 from actors.connector.exec_cut import ExecSequencer
 from actors.connector.fallbacks import VenueFallbacks
 from actors.connector.fix.adapter import FixAdapter
@@ -102,6 +103,7 @@ class ConnectorActor(Actor):
         existing_store = (store_dir / "session.log").exists()
         self.message_log: MessageLog | None = None
         self.adapter: VenueAdapter
+        fix: FixAdapter | None = None
         if self.vcfg.kind == "ccxt":
             # imported here: ccxt's classes are large, no other actor (nor the fork server's
             # preload) should carry them
@@ -138,6 +140,12 @@ class ConnectorActor(Actor):
         self._ledger_fills = metrics.FILL_LEDGER_FILLS.labels(venue=self.venue)
         self.fallbacks = VenueFallbacks(
             self.venue, self.vcfg.dialect, self.adapter, self.ledger, self.log
+        )
+        # the venue's open orders asked at the first logon (actors/connector/early_view.py)
+        self.early = (
+            EarlyOpenOrders(fix, self.fallbacks.open_orders, self.log, later=self.call_later)
+            if fix
+            else None
         )
         self.oms: Peer = self.peer("oms")
         self.state: VenueConnState | None = None
@@ -222,7 +230,8 @@ class ConnectorActor(Actor):
         elif isinstance(body, ReplaceOnVenue):
             self.adapter.replace(body, self._sent_reply(reply, env.msg_id))
         elif isinstance(body, OpenOrdersRequest):
-            self.fallbacks.open_orders(self._answer(reply, self._open_orders, cut=True))
+            ask = self.early.open_orders if self.early else self.fallbacks.open_orders
+            ask(self._answer(reply, self._open_orders, cut=True))
         elif isinstance(body, OrderStatusQuery):
             done = self._answer(reply, self._status_answer, cut=True)
             self.adapter.order_status(body.orders, done)
@@ -279,6 +288,8 @@ class ConnectorActor(Actor):
     def on_session_up(self, detail: str) -> None:
         if self.gate.in_session:
             self._set_state(self.policy.on_up(time.monotonic()), detail)
+            if self.early and self._oms_epoch is None and self.fallbacks.serves_mass_status:
+                self.early.start()  # no OMS heard yet: it replays its journal (early_view.py)
 
     def on_session_down(self, reason: str, was_up: bool) -> None:
         if self._stopping:

@@ -128,6 +128,7 @@ class ConnectorRig:
         self.client = self._dealer("oms:rig")
         self.as_risk = self._dealer("risk:rig")
         self.ack_execs = True  # False: the stub OMS takes ExecReports but never acks them
+        self.answer_states = True  # False: venue states go unanswered (an OMS still starting)
         self.ack_delay_s = ack_delay_s  # an OMS journal commit takes a while
         self._acks_due: list[tuple[float, list[bytes], Envelope]] = []
         self.ready: dict[str, int] = {}  # actor id -> pid of its last READY
@@ -276,7 +277,7 @@ class ConnectorRig:
             self.state_msgs.append((body.state, env.epoch, self.oms_epoch))
             if not self.states or self.states[-1] != (body.state, env.epoch):
                 self.states.append((body.state, env.epoch))
-            reply = Ack(ref=env.msg_id)
+            reply = Ack(ref=env.msg_id) if self.answer_states else None
         if reply is not None:
             self.oms.send_multipart(identity + encode(self._oms_sender.envelope(reply, env.msg_id)))
 

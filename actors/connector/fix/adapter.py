@@ -36,6 +36,7 @@ from actors.connector.adapter import (
     RequestFailed,
     SendDone,
 )
+from actors.connector.early_view import ViewMarks
 from actors.connector.fix import mapping as fm
 from actors.connector.fix.events import (
     AppMessage,
@@ -148,6 +149,13 @@ class FixAdapter(QueryRequests):
     @property
     def exec_mark(self) -> int:
         return self._delivered + len(self._batch)
+
+    def view_marks(self) -> ViewMarks:
+        """What a held open-orders answer's validity hangs on (actors/connector/early_view.py)."""
+        store = self._store
+        return ViewMarks(
+            self._gen, store.next_out, self.session.resends, store.next_in, self.exec_mark
+        )
 
     def connect(self) -> None:
         if self._tcp.is_open:

@@ -118,7 +118,11 @@ class MassStatusQuery:
         order = fm.to_venue_order(msg)
         if announced == 0 or order is None:
             return _last_report(msg, 0, 911)
-        self.size += _ORDER_KEYS_BYTES + sum(_utf8_len(v) for t, v in msg.pairs if t in _ORDER_TAGS)
+        # at least the bytes of each value once re-encoded as UTF-8 (read as latin-1: a
+        # byte over 0x7f becomes two, so a value that is not ASCII counts twice)
+        values = [v for t, v in msg.pairs if t in _ORDER_TAGS]
+        self.size += _ORDER_KEYS_BYTES + sum(map(len, values))
+        self.size += sum(len(v) for v in values if not v.isascii())
         if self.size > self.max_bytes:
             self._refuse(self.count + 1, f"{self.max_bytes} bytes")
             return _last_report(msg, self.parts, 911)
@@ -134,12 +138,6 @@ class MassStatusQuery:
             " carries: ask by order"
         )
         done(AnswerTooBig(orders, text))
-
-
-def _utf8_len(value: bytes) -> int:
-    """At least the bytes of `value` once re-encoded as UTF-8 (read as latin-1: a byte over
-    0x7f becomes two)."""
-    return len(value) if value.isascii() else 2 * len(value)
 
 
 def _ignore(_result: object) -> None:

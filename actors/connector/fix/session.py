@@ -198,6 +198,11 @@ class FixSession:
         """The highest of our sequence numbers sent again (PossDup) on the peer's request."""
         return self._tx.resent_through
 
+    @property
+    def resends(self) -> int:
+        """Messages sent again (PossDup or gap fill) on the peer's request, ever."""
+        return self._tx.resends
+
     def data_to_send(self) -> bytes:
         """Sync the store (group commit), then hand out every queued outbound byte."""
         return self._tx.take()

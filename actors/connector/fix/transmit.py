@@ -25,11 +25,15 @@ def text_value(text: str) -> bytes:
 
 def app_body(fields: Sequence[tuple[int, fc.Value]]) -> list[tuple[int, bytes]]:
     """An application message's body; ValueError for a tag the session sets itself."""
-    body = []
+    body: list[tuple[int, bytes]] = []
+    append, reserved, fix_value = body.append, _RESERVED_TAGS, fc.fix_value
     for tag, value in fields:
-        if tag in _RESERVED_TAGS:
+        if tag in reserved:
             raise ValueError(f"tag {tag} is set by the session")
-        body.append((tag, fc.fix_value(value)))
+        if type(value) is str and value and "\x01" not in value:
+            append((tag, value.encode()))  # fix_value's answer for a plain str, inline
+        else:
+            append((tag, fix_value(value)))
     return body
 
 
@@ -49,6 +53,7 @@ class Transmitter:
         self._out: list[bytes] = []
         self.last_sent_s = 0.0  # on the monotonic clock
         self.resent_through = 0  # highest seq ever sent again (as PossDup) on request
+        self.resends = 0  # messages sent again (PossDup or gap fill) on request, ever
         self.message_log: MessageLog | None = None  # every message out, as encoded
 
     def emit(
@@ -99,6 +104,7 @@ class Transmitter:
             count += 1
         if gap_start <= end:
             self._gap_fill(gap_start, end + 1)
+        self.resends += count + 1  # a request answered by gap fills alone counts too
         self.resent_through = max(self.resent_through, end)
         return end, count
 
