@@ -4,49 +4,111 @@
 Counting walks every open order (as `intake_state.open_at_venue` does); the OMS beats ten times a
 second, so with 16k open orders the count was 43% of the OMS's CPU in `make bench-quick`.
 Here every order the OMS records an applied outcome for is noted (O(1): every change of
-an order is journalled through `OmsActor.record`), and the whole book is recounted at most
-every `RECOUNT_S` as a safety net: were a change ever to bypass `record`, the count is
-right again within that time.
+an order is journalled through `OmsActor.record`) in its venue's set of open ids, whose size
+is the count. The first count walks the whole book (after the journal's replay). From then on
+a safety net checks the book against the sets, `SLICE` orders and `SLICE` noted ids per
+count (the recount it replaces walked 50,000 orders in one loop turn, ~13 ms in-process,
+~3.4 % of the OMS's CPU under load); a round takes n / `SLICE` beats and the next begins
+`RECOUNT_S` after it ended. Were a change ever to bypass `record`, the count is right again
+within `RECOUNT_S` plus a round, and `open_at_venue_drift` is logged.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
+
+import structlog
 
 from actors.oms.intake_state import reached_venue
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Order
+from protocol.messages import TERMINAL_STATUSES, OrderStatus
 
 RECOUNT_S = 5.0
+SLICE = 1000  # orders of the book (and as many noted ids) checked per count
+
+_log = structlog.get_logger("oms.at_venue")
+
+
+_OPEN_THERE = frozenset(s for s in OrderStatus if s not in TERMINAL_STATUSES and reached_venue(s))
+_EMPTY: dict[str, None] = {}
+
+
+def _open_there(order: Order) -> bool:
+    return order.status in _OPEN_THERE
 
 
 class OpenAtVenue:
     def __init__(self) -> None:
-        self._venue_of: dict[str, str] = {}  # client order id -> venue, orders at a venue
-        self._counts: dict[str, int] = {}
-        self._recounted = -RECOUNT_S
+        self._ids: dict[str, dict[str, None]] = {}  # venue -> ids of its orders open there
+        self._counted = False
+        self._round_at = 0.0
+        self._orders: list[Order] = []  # this round's book, still to check
+        self._noted: list[tuple[str, list[str]]] = []  # this round's sets, still to check
+        self.drifts = 0  # changes the safety net found that `note` had missed
 
     def note(self, order: Order) -> None:
         """`order` changed: count it at its venue while it is open there."""
-        coid, counted = order.client_order_id, order.client_order_id in self._venue_of
-        if not order.is_terminal and reached_venue(order.status):
-            if not counted:
-                self._venue_of[coid] = order.venue
-                self._counts[order.venue] = self._counts.get(order.venue, 0) + 1
-        elif counted:
-            venue = self._venue_of.pop(coid)
-            self._counts[venue] -= 1
+        ids = self._ids.get(order.venue)
+        if _open_there(order):
+            if ids is None:
+                ids = self._ids[order.venue] = {}
+            ids[order.client_order_id] = None
+        elif ids is not None:
+            ids.pop(order.client_order_id, None)
 
     def counts(self, book: OrderBook, now: float | None = None) -> dict[str, int]:
         """venue -> its orders open at the venue (as `open_at_venue(book)`)."""
         now = time.monotonic() if now is None else now
-        if now - self._recounted >= RECOUNT_S:
-            self._recounted = now
-            self._venue_of = {
-                o.client_order_id: o.venue
-                for o in book.orders(open_only=True)
-                if reached_venue(o.status)
-            }
-            self._counts = dict(Counter(self._venue_of.values()))  # one walk of the book
-        return {venue: n for venue, n in self._counts.items() if n}
+        if not self._counted:  # one walk of the whole book
+            self._counted, self._round_at = True, now
+            for order in book.held_orders():
+                self.note(order)
+        else:
+            self._check(book, now)
+        return {venue: len(ids) for venue, ids in self._ids.items() if ids}
+
+    def _check(self, book: OrderBook, now: float) -> None:
+        """One slice of the safety net's round (the next one begins `RECOUNT_S` after it
+        ended)."""
+        if not self._orders and not self._noted:
+            if now - self._round_at < RECOUNT_S:  # since the last round ended
+                return
+            self._orders = book.held_orders()  # C-level copies: the book changes meanwhile
+            self._noted = [(venue, list(ids)) for venue, ids in self._ids.items()]
+        ids, empty = self._ids, _EMPTY
+        orders = self._orders[-SLICE:]
+        del self._orders[-SLICE:]
+        # open there, not noted (an order no longer held is terminal: it left the book)
+        for order in [
+            o
+            for o in orders
+            if o.status in _OPEN_THERE and o.client_order_id not in ids.get(o.venue, empty)
+        ]:
+            self._drift(order, order.venue, order.client_order_id)
+        left, held = SLICE, book.held
+        while self._noted and left > 0:  # noted, not open there (or not held)
+            venue, coids = self._noted[-1]
+            chunk = coids[-left:]
+            del coids[-left:]
+            left -= len(chunk)
+            if not coids:
+                self._noted.pop()
+            for coid in [
+                c
+                for c in chunk
+                if (o := held(c)) is None or o.status not in _OPEN_THERE or o.venue != venue
+            ]:
+                if coid in ids[venue]:
+                    self._drift(held(coid), venue, coid)
+        if not self._orders and not self._noted:
+            self._round_at = now
+
+    def _drift(self, order: Order | None, venue: str, coid: str) -> None:
+        self.drifts += 1
+        status = "not held" if order is None else str(order.status)
+        _log.warning("open_at_venue_drift", venue=venue, client_order_id=coid, status=status)
+        if order is not None and order.venue == venue:
+            self.note(order)
+        else:
+            self._ids[venue].pop(coid, None)
