@@ -1,16 +1,17 @@
 """The orders open at each venue (`open_at_venue` in the OMS's heartbeat info, which
 `tradepulse stop CONNECTOR` checks), kept up to date instead of counted at every beat.
 
-Counting walks every open order (as `intake_state.open_at_venue` does); the OMS beats ten times a
-second, so with 16k open orders the count was 43% of the OMS's CPU in `make bench-quick`.
+Counting walks every open order (as `intake_state.open_at_venue` does) at every beat (five a
+second): with 16k open orders the count was 43% of the OMS's CPU in `make bench-quick`.
 Here every order the OMS records an applied outcome for is noted (O(1): every change of
 an order is journalled through `OmsActor.record`) in its venue's set of open ids, whose size
 is the count. The first count walks the whole book (after the journal's replay). From then on
-a safety net checks the book against the sets, `SLICE` orders and `SLICE` noted ids per
-count (the recount it replaces walked 50,000 orders in one loop turn, ~13 ms in-process,
-~3.4 % of the OMS's CPU under load); a round takes n / `SLICE` beats and the next begins
-`RECOUNT_S` after it ended. Were a change ever to bypass `record`, the count is right again
-within `RECOUNT_S` plus a round, and `open_at_venue_drift` is logged.
+a safety net checks the book against the sets, a slice of orders and as many noted ids per
+count: `SLICE`, or more so that a round takes at most `ROUND_BEATS` counts (the recount it
+replaces walked 50,000 orders in one loop turn, ~13 ms in-process, ~3.4 % of the OMS's CPU
+under load); the next round begins `RECOUNT_S` after one ended. Were a change ever to bypass
+`record`, the count is right again within `RECOUNT_S` plus a round (~4 s), and
+`open_at_venue_drift` is logged and counted (`tradepulse_oms_open_at_venue_drifts_total`).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ import structlog
 from actors.oms.intake_state import reached_venue
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Order
+from actors.runtime import metrics
 from protocol.messages import TERMINAL_STATUSES, OrderStatus
 
 RECOUNT_S = 5.0
-SLICE = 1000  # orders of the book (and as many noted ids) checked per count
+SLICE = 1000  # at least this many orders of the book (and noted ids) checked per count
+ROUND_BEATS = 20  # a round is at most ~this many counts (~4 s at 5 beats/s), at any size
 
 _log = structlog.get_logger("oms.at_venue")
 
@@ -43,7 +46,8 @@ class OpenAtVenue:
         self._ids: dict[str, dict[str, None]] = {}  # venue -> ids of its orders open there
         self._counted = False
         self._round_at = 0.0
-        self._orders: list[Order] = []  # this round's book, still to check
+        self._orders: list[str] = []  # ids of this round's book, still to check
+        self._slice = SLICE
         self._noted: list[tuple[str, list[str]]] = []  # this round's sets, still to check
         self.drifts = 0  # changes the safety net found that `note` had missed
 
@@ -74,19 +78,23 @@ class OpenAtVenue:
         if not self._orders and not self._noted:
             if now - self._round_at < RECOUNT_S:  # since the last round ended
                 return
-            self._orders = book.held_orders()  # C-level copies: the book changes meanwhile
+            # ids, not the orders: one that ends meanwhile leaves memory as it would
+            self._orders = [o.client_order_id for o in book.held_orders()]
             self._noted = [(venue, list(ids)) for venue, ids in self._ids.items()]
-        ids, empty = self._ids, _EMPTY
-        orders = self._orders[-SLICE:]
-        del self._orders[-SLICE:]
+            self._slice = max(SLICE, -(-len(self._orders) // ROUND_BEATS))
+        ids, empty, held, size = self._ids, _EMPTY, book.held, self._slice
+        coids = self._orders[-size:]
+        del self._orders[-size:]
         # open there, not noted (an order no longer held is terminal: it left the book)
         for order in [
             o
-            for o in orders
-            if o.status in _OPEN_THERE and o.client_order_id not in ids.get(o.venue, empty)
+            for c in coids
+            if (o := held(c)) is not None
+            and o.status in _OPEN_THERE
+            and o.client_order_id not in ids.get(o.venue, empty)
         ]:
             self._drift(order, order.venue, order.client_order_id)
-        left, held = SLICE, book.held
+        left = size
         while self._noted and left > 0:  # noted, not open there (or not held)
             venue, coids = self._noted[-1]
             chunk = coids[-left:]
@@ -106,6 +114,7 @@ class OpenAtVenue:
 
     def _drift(self, order: Order | None, venue: str, coid: str) -> None:
         self.drifts += 1
+        metrics.OPEN_AT_VENUE_DRIFTS.inc()
         status = "not held" if order is None else str(order.status)
         _log.warning("open_at_venue_drift", venue=venue, client_order_id=coid, status=status)
         if order is not None and order.venue == venue:

@@ -133,3 +133,23 @@ def test_changes_noted_during_a_round_are_no_drift() -> None:
         tracker.note(ended)
         assert tracker.counts(book, at_venue.RECOUNT_S + beat * 0.1) == open_at_venue(book)
     assert tracker.drifts == 0
+
+
+def test_a_round_ends_within_its_beats_at_any_book_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A book of 20 slices is checked in `ROUND_BEATS` counts, not 20 (a missed change is
+    found within ~RECOUNT_S plus a round at any size), and the drift is counted in the
+    metric as well as logged."""
+    from actors.runtime import metrics
+
+    monkeypatch.setattr(at_venue, "SLICE", 10)
+    monkeypatch.setattr(at_venue, "ROUND_BEATS", 4)
+    book, tracker = OrderBook(), OpenAtVenue()
+    for i in range(200):
+        tracker.note(_at_venue(book, f"o{i}"))
+    tracker.counts(book, 0.0)
+    _at_venue(book, "missed")  # at the venue, not noted
+    before = metrics.OPEN_AT_VENUE_DRIFTS._value.get()
+    for beat in range(4):
+        tracker.counts(book, at_venue.RECOUNT_S + beat * 0.1)
+    assert tracker.counts(book, at_venue.RECOUNT_S + 0.5) == open_at_venue(book)
+    assert tracker.drifts == 1 and metrics.OPEN_AT_VENUE_DRIFTS._value.get() == before + 1
