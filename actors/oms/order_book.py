@@ -387,7 +387,7 @@ class OrderBook:
             self._pos(order).apply_fill(order.side, order.cum_qty, order.avg_px)
         for key, fill in list(self._unmatched.items()):
             if order.external and fill.venue == order.venue and fill.cl_ord_id == order.cl_ord_id:
-                order.exec_ids.add(fill.exec_id)  # explained by the adopted venue cum_qty
+                order.exec_ids[fill.exec_id] = None  # explained by the adopted venue cum_qty
                 del self._unmatched[key]
         self._retained(order)
 

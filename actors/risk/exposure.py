@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+import msgspec
+
 from protocol.messages import (
     TERMINAL_STATUSES,
     OrderEvent,
@@ -53,8 +55,10 @@ class _Position:
             self.avg_px = px
 
 
-@dataclass(frozen=True)
-class _OpenOrder:
+class _OpenOrder(msgspec.Struct, frozen=True, gc=False):
+    """Untracked by the cyclic collector (text, an enum, a Decimal): one per open order, and
+    a full collection traversed every one of them."""
+
     venue: str
     symbol: str
     side: Side

@@ -89,6 +89,11 @@ REQUESTS_UNSENT = Counter(
     ["actor", "peer", "reason"],
 )
 
+OPEN_AT_VENUE_DRIFTS = Counter(
+    "tradepulse_oms_open_at_venue_drifts",
+    "Orders the OMS's open-at-venue safety net found miscounted (and fixed): 0 unless a bug",
+)
+
 # ---------------------------------------------------------------- venues and connectors
 RECONNECTS = Counter(
     "tradepulse_reconnects", "Venue connection attempts after the first", ["venue"]

@@ -6,12 +6,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from structlog.testing import capture_logs
 
 from actors.oms import at_venue
 from actors.oms.at_venue import OpenAtVenue
 from actors.oms.intake_state import open_at_venue
 from actors.oms.order_book import OrderBook
-from actors.oms.orders import Outcome
+from actors.oms.orders import Order, Outcome
 from protocol.messages import OrderStatus, RiskVerdict, SubmitOrder
 
 
@@ -34,8 +35,9 @@ def test_the_count_follows_the_recorded_outcomes_without_walking_the_book(
     now = 100.0
     assert tracker.counts(book, now) == {}  # the first call recounts
     walks = []
-    orders = book.orders
-    monkeypatch.setattr(book, "orders", lambda *a, **kw: walks.append(1) or orders(*a, **kw))
+    for walk in ("orders", "held_orders"):
+        real = getattr(book, walk)
+        monkeypatch.setattr(book, walk, lambda *a, r=real, **kw: walks.append(1) or r(*a, **kw))
     steps = [
         lambda: _submit(book, "a1", "simA"),
         lambda: _submit(book, "a2", "simA"),
@@ -70,3 +72,84 @@ def test_a_change_that_was_not_noted_is_counted_at_the_next_recount() -> None:
     book.apply_venue_status("a1", OrderStatus.ACCEPTED, 3)  # not noted
     assert tracker.counts(book, at_venue.RECOUNT_S / 2) == {}
     assert tracker.counts(book, at_venue.RECOUNT_S) == {"simA": 1}
+
+
+def _at_venue(book: OrderBook, coid: str, venue: str = "simA") -> Order:
+    _submit(book, coid, venue)
+    book.risk_verdict(RiskVerdict(client_order_id=coid, approved=True), 2)
+    order = book.apply_venue_status(coid, OrderStatus.ACCEPTED, 3).order
+    assert order is not None
+    return order
+
+
+def test_the_safety_net_checks_a_slice_per_count_and_finds_a_drift_within_a_round(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A book of 3.5 slices: no count looks at more than a slice of orders and a slice of
+    noted ids (the recount was one walk of the whole book in one loop turn), and an order
+    that reached its venue and one that ended there, both without being noted, are found
+    and logged within the round, which ends after 4 counts."""
+    n = 3 * at_venue.SLICE + at_venue.SLICE // 2
+    book, tracker = OrderBook(), OpenAtVenue()
+    for i in range(n):
+        tracker.note(_at_venue(book, f"o{i}", "simA" if i % 3 else "simB"))
+    assert tracker.counts(book, 0.0) == open_at_venue(book)
+    _at_venue(book, "missed")  # at the venue, not noted
+    book.apply_venue_status("o0", OrderStatus.CANCELLED, 4)  # simB: ended, not noted
+    looked = []
+    held = book.held
+    monkeypatch.setattr(book, "held", lambda coid: looked.append(coid) or held(coid))
+    assert tracker.counts(book, at_venue.RECOUNT_S / 2) != open_at_venue(book)
+    assert not looked  # no round before RECOUNT_S
+    with capture_logs() as logs:
+        for beat in range(4):
+            looked.clear()
+            tracker.counts(book, at_venue.RECOUNT_S + beat * 0.1)
+            assert len(looked) <= 2 * at_venue.SLICE, beat
+    assert tracker.counts(book, at_venue.RECOUNT_S + 1.0) == open_at_venue(book)
+    assert tracker.drifts == 2
+    drifts = {
+        (e["client_order_id"], e["status"]) for e in logs if e["event"] == "open_at_venue_drift"
+    }
+    assert drifts == {("missed", "ACCEPTED"), ("o0", "CANCELLED")}
+    looked.clear()
+    tracker.counts(book, 2 * at_venue.RECOUNT_S + 0.2)
+    assert not looked  # the round is over: the next one begins RECOUNT_S after it ended
+    tracker.counts(book, 2 * at_venue.RECOUNT_S + 0.5)
+    assert looked
+
+
+def test_changes_noted_during_a_round_are_no_drift() -> None:
+    """Orders placed and ended while a round walks its copy of the book (every change
+    noted) are counted right at every count and never taken for a drift."""
+    book, tracker = OrderBook(), OpenAtVenue()
+    for i in range(2 * at_venue.SLICE):
+        tracker.note(_at_venue(book, f"o{i}"))
+    tracker.counts(book, 0.0)
+    for beat in range(3):
+        tracker.note(_at_venue(book, f"new{beat}"))
+        ended = book.apply_venue_status(f"o{beat * 700}", OrderStatus.CANCELLED, 4).order
+        assert ended is not None
+        tracker.note(ended)
+        assert tracker.counts(book, at_venue.RECOUNT_S + beat * 0.1) == open_at_venue(book)
+    assert tracker.drifts == 0
+
+
+def test_a_round_ends_within_its_beats_at_any_book_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A book of 20 slices is checked in `ROUND_BEATS` counts, not 20 (a missed change is
+    found within ~RECOUNT_S plus a round at any size), and the drift is counted in the
+    metric as well as logged."""
+    from actors.runtime import metrics
+
+    monkeypatch.setattr(at_venue, "SLICE", 10)
+    monkeypatch.setattr(at_venue, "ROUND_BEATS", 4)
+    book, tracker = OrderBook(), OpenAtVenue()
+    for i in range(200):
+        tracker.note(_at_venue(book, f"o{i}"))
+    tracker.counts(book, 0.0)
+    _at_venue(book, "missed")  # at the venue, not noted
+    before = metrics.OPEN_AT_VENUE_DRIFTS._value.get()
+    for beat in range(4):
+        tracker.counts(book, at_venue.RECOUNT_S + beat * 0.1)
+    assert tracker.counts(book, at_venue.RECOUNT_S + 0.5) == open_at_venue(book)
+    assert tracker.drifts == 1 and metrics.OPEN_AT_VENUE_DRIFTS._value.get() == before + 1

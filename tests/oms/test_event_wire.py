@@ -28,7 +28,7 @@ def orders(draw: st.DrawFn) -> Order:
         side=draw(st.sampled_from(Side)), qty=draw(_dec),
         order_type=draw(st.sampled_from(OrdType)), price=draw(st.none() | _dec),
         tif=draw(st.sampled_from(TimeInForce)), status=draw(st.sampled_from(OrderStatus)),
-        cl_ord_id=draw(_text), cl_ord_ids=[], venue_order_id=draw(_text),
+        cl_ord_id=draw(_text), cl_ord_ids=(), venue_order_id=draw(_text),
         cum_qty=draw(_dec), notional=draw(_dec), reason=draw(_text),
         external=draw(st.booleans()), ts_updated_ns=draw(st.integers(0, 2**63 - 1)),
     )  # fmt: skip
@@ -53,7 +53,7 @@ def test_a_computed_value_out_of_bounds_is_refused_as_before() -> None:
     order = Order(
         client_order_id="c", venue="v", symbol="s", side=Side.BUY, qty=Decimal(3),
         order_type=OrdType.LIMIT, price=Decimal("1E-50"), tif=TimeInForce.DAY,
-        status=OrderStatus.FILLED, cl_ord_id="c", cl_ord_ids=["c"], cum_qty=Decimal(3),
+        status=OrderStatus.FILLED, cl_ord_id="c", cl_ord_ids=("c",), cum_qty=Decimal(3),
         notional=Decimal("1E-59"),
     )  # fmt: skip
     with pytest.raises(ValidationError):

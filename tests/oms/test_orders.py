@@ -182,7 +182,7 @@ def _order_in(state: OrderStatus) -> OrderBook:
         TimeInForce.DAY,
         state,
         "o1",
-        ["o1", "o1.r9"] + ([pending] if pending else []),
+        ("o1", "o1.r9", *((pending,) if pending else ())),
         cum_qty=cum,
         notional=cum * 100,
         request_seq=1 if pending else 0,
