@@ -12,7 +12,8 @@ when the next token is due. At most `MAX_SENDS_PER_TURN` go per loop turn (2,000
 requests at once were ~0.1 s of one turn), the rest on the next. The queue also remembers
 which request each sent MsgSeqNum carried (to route a venue Reject; one sent before a
 restart is read back from the FIX store) and when each order message left (round-trip
-metric).
+metric). The MsgSeqNum -> request map and each ClOrdID's last send are fixed arrays
+(`recent`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from actors.connector.adapter import RequestFailed, SendDone
 from actors.connector.fix import codec as fc
+from actors.connector.fix.recent import LastOrderSeq, SeqRequests
 from actors.connector.fix.session import FixSession
 from actors.connector.fix.store import FixStore
 from actors.connector.ratelimit import TokenBucket
@@ -50,10 +52,10 @@ class OutboundQueue:
         self._store = store
         self._queue: deque[Outbound] = deque()
         self._wake_pending = False
-        self._seq_ref: OrderedDict[int, tuple[str, str]] = OrderedDict()
+        self._seq_ref = SeqRequests(TRACKED)
         self._sent_at: OrderedDict[str, float] = OrderedDict()
         # ClOrdID -> seq of its last D / F / G (an order's, or a cancel's or replace's id)
-        self._last_order_seq: OrderedDict[str, int] = OrderedDict()
+        self._last_order_seq = LastOrderSeq(TRACKED)
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -85,9 +87,9 @@ class OutboundQueue:
                 if item.done is not None:
                     item.done(RequestFailed(ErrorCode.INVALID_ORDER, f"not sendable: {exc}"))
                 continue
-            _bounded_put(self._seq_ref, seq, (item.msg_type, item.ref))
+            self._seq_ref.put(seq, item.msg_type, item.ref)
             if item.msg_type in ("D", "F", "G"):
-                _bounded_put(self._last_order_seq, item.ref, seq)
+                self._last_order_seq.put(item.ref, seq)
             if item.done is not None:
                 _bounded_put(self._sent_at, item.ref, time.perf_counter())
                 done.append(item.done)
@@ -107,7 +109,7 @@ class OutboundQueue:
     def sent_request(self, seq: int) -> tuple[str, str]:
         """(MsgType, ref) of the request we sent as `seq`, or ("", "") if not known. One
         sent before a restart is read back from the store: (MsgType, ClOrdID)."""
-        found = self._seq_ref.pop(seq, None)
+        found = self._seq_ref.pop(seq)
         if found is not None:
             return found
         return self._stored_request(seq)
