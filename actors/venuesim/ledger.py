@@ -230,6 +230,8 @@ class Ledger:
             self.open.pop(o.oid, None)
             if self._keep is not None:
                 self._ended[o.oid] = None
+                if len(self._ended) == 1:  # trading: the arrays now, not once it is busy
+                    self._retired.reserve()
                 if len(self._ended) > self._keep:
                     self._retire(next(iter(self._ended)))
         if o.side is None:

@@ -1,8 +1,9 @@
 """The hashed ClOrdIDs of orders gone from the venue's memory (duplicate detection), the
 newest `size` of them, in fixed arrays: a ring of the hashes in the order they came and a
-hash table (linear probing) of their places in it. Allocated at the first one, so an idle
-venue pays nothing; then 1.8 MiB at the default 100,000 whatever the count (the set and
-deque they replace were 8.2 MiB when full, and grew in steps up to it)."""
+hash table (linear probing) of their places in it. Allocated at the first one (the ledger
+reserves them at its first ended order), so an idle venue pays nothing; then 1.8 MiB at
+the default 100,000 whatever the count (the set and deque they replace were 8.2 MiB when
+full, and grew in steps up to it)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,14 @@ class RetiredIds:
         self._mask = 0
         self._next = 0  # the place the next hash takes
         self._held = 0
+
+    def reserve(self) -> None:
+        """Allocate the arrays now (at once if they are; else at the first `add`)."""
+        if not self._ring:
+            cap = 1 << (2 * self.size - 1).bit_length()  # >= twice the entries
+            self._ring = array("q", bytes(8 * self.size))
+            self._table = array("i", [-1]) * cap
+            self._mask = cap - 1
 
     def __len__(self) -> int:
         return self._held
@@ -37,11 +46,7 @@ class RetiredIds:
     def add(self, h: int) -> None:
         """Remember `h` (a hash already held stays where it is); past `size`, the oldest
         is forgotten."""
-        if not self._ring:
-            cap = 1 << (2 * self.size - 1).bit_length()  # >= twice the entries
-            self._ring = array("q", bytes(8 * self.size))
-            self._table = array("i", [-1]) * cap
-            self._mask = cap - 1
+        self.reserve()
         i, p = self._find(h)
         if p >= 0:
             return
