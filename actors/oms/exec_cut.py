@@ -75,6 +75,11 @@ class _Fills:
         self.evicted: tuple[int, int] = (0, 0)  # the latest (epoch, seq) that left the ring
 
     def append(self, epoch: int, seq: int, symbol: str, delta: Decimal) -> None:
+        if not (-_INT64 <= epoch < _INT64 and -_INT64 <= seq < _INT64):
+            # no slot holds it: answered as if it had left the ring (a cut before it is
+            # refused, never answered without it); no epoch or exec_seq comes near this
+            self.evicted = max(self.evicted, (epoch, seq))
+            return
         i = self._next
         if self._held == self.size:
             self.evicted = max(self.evicted, (self._epoch[i], self._seq[i]))
@@ -101,7 +106,7 @@ class _Fills:
             if after(self._epoch[i], self._seq[i], cut):
                 delta = self._odd.get(i)
                 if delta is None:
-                    delta = Decimal(f"{self._coef[i]}E{self._exp[i]}")
+                    delta = Decimal(self._coef[i]).scaleb(self._exp[i])
                 yield self._symbols[self._symbol[i]], delta
 
 
@@ -202,6 +207,9 @@ class ExecLog:
         self._venues: dict[str, _VenueLog] = {}
 
     def _log(self, venue: str) -> _VenueLog:
+        """The venue's log, made at its first execution: only `note` calls this (a read of
+        a venue with none, or of a name no venue has, answers as an empty log and
+        allocates nothing)."""
         log = self._venues.get(venue)
         if log is None:
             log = self._venues[venue] = _VenueLog(self._ring, self._touched)
@@ -237,20 +245,25 @@ class ExecLog:
 
     def mark(self, venue: str) -> int:
         """Where the venue's executions stand now (for `touched_since`)."""
-        return self._log(venue).count
+        log = self._venues.get(venue)
+        return 0 if log is None else log.count
 
     def remembers(self, venue: str, mark: int) -> bool:
         """Whether every order touched after `mark` is still remembered (`touched_after`)."""
-        return mark + 1 >= self._log(venue).forgotten_below
+        log = self._venues.get(venue)
+        return log is None or mark + 1 >= log.forgotten_below
 
     def touched_after(self, venue: str, mark: int, client_order_id: str) -> bool:
         """An execution changed the order after `mark` (exact while `remembers(mark)`)."""
-        return self._log(venue).touched.get(hash(client_order_id)) > mark
+        log = self._venues.get(venue)
+        return log is not None and log.touched.get(hash(client_order_id)) > mark
 
     def touched_since(self, venue: str, mark: int, orders: Iterable[str]) -> set[str] | None:
         """Which of `orders` an execution changed after `mark`; None if that is no longer
         known (more orders touched since than remembered)."""
-        log = self._log(venue)
+        log = self._venues.get(venue)
+        if log is None:
+            return set()
         if mark + 1 < log.forgotten_below:
             return None
         return {c for c in orders if log.touched.get(hash(c)) > mark}
@@ -260,7 +273,9 @@ class ExecLog:
     ) -> dict[str, Decimal] | None:
         """The venue's positions (symbol -> qty, `now`) as of `cut`; None if executions
         after the cut may have left the ring."""
-        log = self._log(venue)
+        log = self._venues.get(venue)
+        if log is None:
+            return dict(now)  # nothing applied since this OMS started
         if after(*log.ring.evicted, cut):
             return None
         then = dict(now)
