@@ -56,6 +56,16 @@ class OutboundQueue:
         self._sent_at: OrderedDict[str, float] = OrderedDict()
         # ClOrdID -> seq of its last D / F / G (an order's, or a cancel's or replace's id)
         self._last_order_seq = LastOrderSeq(TRACKED)
+        self._numbering = store.numbering  # the numbering both maps are in
+
+    def _in_numbering(self) -> None:
+        """Both maps forget the numbers of a numbering that restarted (a reset, every logon
+        under ResetSeqNumFlag, or next-out lowered by the operator): a venue's Reject of our
+        new number K must not be matched to the request an old K carried."""
+        if self._numbering != self._store.numbering:
+            self._numbering = self._store.numbering
+            self._seq_ref = SeqRequests(TRACKED)
+            self._last_order_seq = LastOrderSeq(TRACKED)
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -83,6 +93,7 @@ class OutboundQueue:
             sent += 1
             try:
                 seq = session.send(item.msg_type, item.fields)
+                self._in_numbering()
             except ValueError as exc:  # a value FIX cannot carry: this request fails, not us
                 if item.done is not None:
                     item.done(RequestFailed(ErrorCode.INVALID_ORDER, f"not sendable: {exc}"))
@@ -109,6 +120,7 @@ class OutboundQueue:
     def sent_request(self, seq: int) -> tuple[str, str]:
         """(MsgType, ref) of the request we sent as `seq`, or ("", "") if not known. One
         sent before a restart is read back from the store: (MsgType, ClOrdID)."""
+        self._in_numbering()
         found = self._seq_ref.pop(seq)
         if found is not None:
             return found
@@ -116,11 +128,13 @@ class OutboundQueue:
 
     def last_send_seq(self, cl_ord_id: str) -> int | None:
         """The seq of the last D / F / G this incarnation sent with ClOrdID `cl_ord_id`."""
+        self._in_numbering()
         return self._last_order_seq.get(cl_ord_id)
 
     def is_latest_order_send(self, seq: int, cl_ord_id: str) -> bool:
         """`seq` carried the last D (F, G) this connector incarnation sent for `cl_ord_id`
         (one sent before a restart, or an earlier send of a resubmitted request, is not)."""
+        self._in_numbering()
         return self._last_order_seq.get(cl_ord_id) == seq
 
     def _stored_request(self, seq: int) -> tuple[str, str]:
