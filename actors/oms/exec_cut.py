@@ -13,6 +13,13 @@ Per venue:
   pass whose mark fell out of it can no longer tell (`remembers` is False, `touched_since`
   returns None).
 
+Both are fixed arrays allocated when the venue's first execution is noted (~1.5 MiB per
+venue at the default bounds; they were ~9 MiB of per-fill objects and a dict of ClOrdIDs,
+filling until ~60,000 orders): the OMS's memory does not grow with them afterwards. A
+touched order is remembered by its ClOrdID's 64-bit hash, not the string: two ids with the
+same hash read as one, which can only make an order look touched after a mark (judged by
+the next pass), never untouched.
+
 Only applied executions are noted (a duplicate changed nothing now; one applied by an
 earlier OMS incarnation is numbered below any cut the connector still names with this
 OMS's epoch).
@@ -20,10 +27,9 @@ OMS's epoch).
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Mapping
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
-from typing import NamedTuple
 
 from actors.oms.orders import Outcome
 from protocol.messages import ExecCut, ExecReport, Side
@@ -31,12 +37,7 @@ from protocol.messages import ExecCut, ExecReport, Side
 RING = 16_384  # fills per venue (~3 s at 5,000 fills/s)
 TOUCHED = 32_768  # orders per venue remembered as touched
 
-
-class _Applied(NamedTuple):
-    epoch: int
-    seq: int
-    symbol: str
-    delta: Decimal  # signed change of the position
+_INT64 = 1 << 63
 
 
 def after(epoch: int, seq: int, cut: ExecCut) -> bool:
@@ -45,14 +46,158 @@ def after(epoch: int, seq: int, cut: ExecCut) -> bool:
     return epoch > cut.connector_epoch or (epoch == cut.connector_epoch and seq > cut.exec_seq)
 
 
+def _packed(delta: Decimal) -> tuple[int, int] | None:
+    """`delta` as (coefficient, exponent) fitting an int64 and an int8, or None. The
+    exponent is kept as given, so the Decimal read back prints as it came ('1.0' stays)."""
+    exp = delta.as_tuple().exponent
+    if not isinstance(exp, int) or not -128 <= exp <= 127:
+        return None  # NaN, infinity, or an exponent no quantity has
+    num, den = delta.as_integer_ratio()
+    coef = num * 10**-exp // den if exp < 0 else num // 10**exp
+    return (coef, exp) if -_INT64 <= coef < _INT64 else None
+
+
+class _Fills:
+    """The ring of fills: one slot per fill in fixed arrays, the oldest overwritten."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._epoch = array("q", bytes(8 * size))
+        self._seq = array("q", bytes(8 * size))
+        self._symbol = array("i", bytes(4 * size))  # index into `_symbols`
+        self._coef = array("q", bytes(8 * size))
+        self._exp = array("b", bytes(size))
+        self._odd: dict[int, Decimal] = {}  # slot -> a delta that does not pack
+        self._symbols: list[str] = []  # the venue's symbols (few: one entry each)
+        self._symbol_ix: dict[str, int] = {}
+        self._next = 0  # the slot the next fill takes
+        self._held = 0
+        self.evicted: tuple[int, int] = (0, 0)  # the latest (epoch, seq) that left the ring
+
+    def append(self, epoch: int, seq: int, symbol: str, delta: Decimal) -> None:
+        if not (-_INT64 <= epoch < _INT64 and -_INT64 <= seq < _INT64):
+            # no slot holds it: answered as if it had left the ring (a cut before it is
+            # refused, never answered without it); no epoch or exec_seq comes near this
+            self.evicted = max(self.evicted, (epoch, seq))
+            return
+        i = self._next
+        if self._held == self.size:
+            self.evicted = max(self.evicted, (self._epoch[i], self._seq[i]))
+            self._odd.pop(i, None)
+        else:
+            self._held += 1
+        self._next = (i + 1) % self.size
+        ix = self._symbol_ix.get(symbol)
+        if ix is None:
+            ix = self._symbol_ix[symbol] = len(self._symbols)
+            self._symbols.append(symbol)
+        self._epoch[i], self._seq[i], self._symbol[i] = epoch, seq, ix
+        packed = _packed(delta)
+        if packed is None:
+            self._odd[i] = delta
+        else:
+            self._coef[i], self._exp[i] = packed
+
+    def after_cut(self, cut: ExecCut) -> Iterator[tuple[str, Decimal]]:
+        """(symbol, delta) of the fills held numbered after the cut."""
+        first = (self._next - self._held) % self.size
+        for k in range(self._held):
+            i = (first + k) % self.size
+            if after(self._epoch[i], self._seq[i], cut):
+                delta = self._odd.get(i)
+                if delta is None:
+                    delta = Decimal(self._coef[i]).scaleb(self._exp[i])
+                yield self._symbols[self._symbol[i]], delta
+
+
+class _Touched:
+    """ClOrdID hash -> the count when an execution last touched it, the `size` most
+    recently touched (least recently touched forgotten first): a hash table with linear
+    probing over fixed arrays, and a list of its entries by last touch."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        cap = 1 << (2 * size - 1).bit_length()  # >= twice the entries: short probes
+        self._mask = cap - 1
+        self._slot = array("i", [-1]) * cap  # table slot -> entry, or -1
+        self._key = array("q", bytes(8 * size))  # entry -> ClOrdID hash
+        self._at = array("q", bytes(8 * size))  # entry -> count when last touched
+        self._older = array("i", [-1]) * size  # entry -> the entry touched before it
+        self._newer = array("i", [-1]) * size
+        self._oldest = self._newest = -1
+        self._used = 0
+
+    def _find(self, key: int) -> tuple[int, int]:
+        """(table slot, entry) of `key`, or (the empty slot where it would go, -1)."""
+        mask, slot, keys = self._mask, self._slot, self._key
+        i = key & mask
+        while (e := slot[i]) >= 0:
+            if keys[e] == key:
+                return i, e
+            i = (i + 1) & mask
+        return i, -1
+
+    def get(self, key: int) -> int:
+        e = self._find(key)[1]
+        return self._at[e] if e >= 0 else 0
+
+    def touch(self, key: int, count: int) -> int:
+        """Note `key` touched at `count`; the count of the entry forgotten for it, or 0."""
+        i, e = self._find(key)
+        forgotten = 0
+        if e >= 0:
+            self._unlink(e)
+        elif self._used < self.size:
+            e = self._used
+            self._used += 1
+            self._slot[i] = e
+        else:
+            e = self._oldest
+            forgotten = self._at[e]
+            self._unlink(e)
+            self._unslot(self._find(self._key[e])[0])
+            i = self._find(key)[0]
+            self._slot[i] = e
+        self._key[e], self._at[e] = key, count
+        self._older[e], self._newer[e] = self._newest, -1
+        if self._newest >= 0:
+            self._newer[self._newest] = e
+        else:
+            self._oldest = e
+        self._newest = e
+        return forgotten
+
+    def _unlink(self, e: int) -> None:
+        older, newer = self._older[e], self._newer[e]
+        if older >= 0:
+            self._newer[older] = newer
+        else:
+            self._oldest = newer
+        if newer >= 0:
+            self._older[newer] = older
+        else:
+            self._newest = older
+
+    def _unslot(self, i: int) -> None:
+        """Empty table slot `i`, moving back the entries after it that probed past it."""
+        mask, slot, keys = self._mask, self._slot, self._key
+        j = i
+        while True:
+            j = (j + 1) & mask
+            e = slot[j]
+            if e < 0:
+                break
+            home = keys[e] & mask
+            if (home <= i < j) or (j < home <= i) or (i < j < home):
+                slot[i], i = e, j  # its home is at or before the hole: it may fill it
+        slot[i] = -1
+
+
 class _VenueLog:
     def __init__(self, ring: int, touched: int) -> None:
-        self.ring: deque[_Applied] = deque()
-        self.ring_size = ring
-        self.evicted: tuple[int, int] = (0, 0)  # the latest (epoch, seq) that left the ring
+        self.ring = _Fills(ring)
         self.count = 0  # executions noted
-        self.touched: dict[str, int] = {}  # client_order_id -> count when last touched
-        self.touched_size = touched
+        self.touched = _Touched(touched)
         self.forgotten_below = 0  # touches before this count may have been forgotten
 
 
@@ -62,6 +207,9 @@ class ExecLog:
         self._venues: dict[str, _VenueLog] = {}
 
     def _log(self, venue: str) -> _VenueLog:
+        """The venue's log, made at its first execution: only `note` calls this (a read of
+        a venue with none, or of a name no venue has, answers as an empty log and
+        allocates nothing)."""
         log = self._venues.get(venue)
         if log is None:
             log = self._venues[venue] = _VenueLog(self._ring, self._touched)
@@ -80,16 +228,11 @@ class ExecLog:
         log = self._log(venue)
         log.count += 1
         if client_order_id:
-            log.touched.pop(client_order_id, None)  # newest last: the oldest go first
-            log.touched[client_order_id] = log.count
-            if len(log.touched) > log.touched_size:
-                oldest = next(iter(log.touched))
-                log.forgotten_below = log.touched.pop(oldest) + 1
+            forgotten = log.touched.touch(hash(client_order_id), log.count)
+            if forgotten:
+                log.forgotten_below = forgotten + 1
         if seq and delta:  # only fills move positions: the ring keeps only them
-            log.ring.append(_Applied(epoch, seq, symbol, delta))
-            if len(log.ring) > log.ring_size:
-                gone = log.ring.popleft()
-                log.evicted = max(log.evicted, (gone.epoch, gone.seq))
+            log.ring.append(epoch, seq, symbol, delta)
 
     def note_outcome(self, report: ExecReport, epoch: int, outcome: Outcome) -> None:
         """What applying `report` (from connector incarnation `epoch`) did."""
@@ -102,34 +245,40 @@ class ExecLog:
 
     def mark(self, venue: str) -> int:
         """Where the venue's executions stand now (for `touched_since`)."""
-        return self._log(venue).count
+        log = self._venues.get(venue)
+        return 0 if log is None else log.count
 
     def remembers(self, venue: str, mark: int) -> bool:
         """Whether every order touched after `mark` is still remembered (`touched_after`)."""
-        return mark + 1 >= self._log(venue).forgotten_below
+        log = self._venues.get(venue)
+        return log is None or mark + 1 >= log.forgotten_below
 
     def touched_after(self, venue: str, mark: int, client_order_id: str) -> bool:
         """An execution changed the order after `mark` (exact while `remembers(mark)`)."""
-        return self._log(venue).touched.get(client_order_id, 0) > mark
+        log = self._venues.get(venue)
+        return log is not None and log.touched.get(hash(client_order_id)) > mark
 
     def touched_since(self, venue: str, mark: int, orders: Iterable[str]) -> set[str] | None:
         """Which of `orders` an execution changed after `mark`; None if that is no longer
         known (more orders touched since than remembered)."""
-        log = self._log(venue)
+        log = self._venues.get(venue)
+        if log is None:
+            return set()
         if mark + 1 < log.forgotten_below:
             return None
-        return {c for c in orders if log.touched.get(c, 0) > mark}
+        return {c for c in orders if log.touched.get(hash(c)) > mark}
 
     def positions_as_of(
         self, venue: str, cut: ExecCut, now: Mapping[str, Decimal]
     ) -> dict[str, Decimal] | None:
         """The venue's positions (symbol -> qty, `now`) as of `cut`; None if executions
         after the cut may have left the ring."""
-        log = self._log(venue)
-        if after(*log.evicted, cut):
+        log = self._venues.get(venue)
+        if log is None:
+            return dict(now)  # nothing applied since this OMS started
+        if after(*log.ring.evicted, cut):
             return None
         then = dict(now)
-        for e in log.ring:
-            if after(e.epoch, e.seq, cut):
-                then[e.symbol] = then.get(e.symbol, Decimal(0)) - e.delta
+        for symbol, delta in log.ring.after_cut(cut):
+            then[symbol] = then.get(symbol, Decimal(0)) - delta
         return then

@@ -20,8 +20,9 @@ event the record produced; `ts` is the caller's nanosecond clock):
 Bounded memory (the live venue's ledger, `keep_terminal` set): orders that ended (filled,
 cancelled, rejected, expired) stay in memory while they are among the newest
 `keep_terminal` to end; then they go, their ClOrdIDs kept as 64-bit hashes of the newest
-`RETIRED_IDS` (~70 B each) so a reused ClOrdID is still rejected as a duplicate (a hash
-collision would reject a new ClOrdID: ~n/2^64). A status query for an order gone from
+`RETIRED_IDS` (fixed arrays, 1.8 MiB from the first order gone: `retired.py`) so a reused
+ClOrdID is still rejected as a duplicate (a hash collision would reject a new ClOrdID:
+~n/2^64). A status query for an order gone from
 memory is answered "unknown order"; the log keeps everything (`inspect` reads all).
 """
 
@@ -51,6 +52,7 @@ from actors.venuesim.orders import (
     exec_event,
     opposite,
 )
+from actors.venuesim.retired import RetiredIds
 from protocol.messages import OrdType, Side, TimeInForce
 
 KEEP_TERMINAL = 5_000  # ended orders kept in memory by the live venue (status answers)
@@ -97,8 +99,7 @@ class Ledger:
         self.rejects: deque[Record] = deque(maxlen=keep)  # rejects that created no order
         self._keep = keep_terminal
         self._ended: dict[int, None] = {}  # oids of ended orders in memory, oldest first
-        self._retired: set[int] = set()  # hash(ClOrdID) of the orders gone from memory
-        self._retired_order: deque[int] = deque()  # the same, oldest first
+        self._retired = RetiredIds(RETIRED_IDS)  # hash(ClOrdID) of orders gone from memory
         self.references = dict(references)
         self.step = 0
         self.last_exec = self.last_oid = self.last_prio = 0
@@ -229,6 +230,8 @@ class Ledger:
             self.open.pop(o.oid, None)
             if self._keep is not None:
                 self._ended[o.oid] = None
+                if len(self._ended) == 1:  # trading: the arrays now, not once it is busy
+                    self._retired.reserve()
                 if len(self._ended) > self._keep:
                     self._retire(next(iter(self._ended)))
         if o.side is None:
@@ -246,11 +249,7 @@ class Ledger:
         for cl in o.chain:
             if self.by_cl.get(cl) is o:
                 del self.by_cl[cl]
-            if (h := hash(cl)) not in self._retired:
-                self._retired.add(h)
-                self._retired_order.append(h)
-        while len(self._retired_order) > RETIRED_IDS:
-            self._retired.discard(self._retired_order.popleft())
+            self._retired.add(hash(cl))
 
     def _tick(self, rec: Record) -> None:
         self.step = max(self.step, rec["n"])

@@ -12,7 +12,8 @@ when the next token is due. At most `MAX_SENDS_PER_TURN` go per loop turn (2,000
 requests at once were ~0.1 s of one turn), the rest on the next. The queue also remembers
 which request each sent MsgSeqNum carried (to route a venue Reject; one sent before a
 restart is read back from the FIX store) and when each order message left (round-trip
-metric).
+metric). The MsgSeqNum -> request map and each ClOrdID's last send are fixed arrays
+(`recent`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from actors.connector.adapter import RequestFailed, SendDone
 from actors.connector.fix import codec as fc
+from actors.connector.fix.recent import LastOrderSeq, SeqRequests
 from actors.connector.fix.session import FixSession
 from actors.connector.fix.store import FixStore
 from actors.connector.ratelimit import TokenBucket
@@ -50,10 +52,20 @@ class OutboundQueue:
         self._store = store
         self._queue: deque[Outbound] = deque()
         self._wake_pending = False
-        self._seq_ref: OrderedDict[int, tuple[str, str]] = OrderedDict()
+        self._seq_ref = SeqRequests(TRACKED)
         self._sent_at: OrderedDict[str, float] = OrderedDict()
         # ClOrdID -> seq of its last D / F / G (an order's, or a cancel's or replace's id)
-        self._last_order_seq: OrderedDict[str, int] = OrderedDict()
+        self._last_order_seq = LastOrderSeq(TRACKED)
+        self._numbering = store.numbering  # the numbering both maps are in
+
+    def _in_numbering(self) -> None:
+        """Both maps forget the numbers of a numbering that restarted (a reset, every logon
+        under ResetSeqNumFlag, or next-out lowered by the operator): a venue's Reject of our
+        new number K must not be matched to the request an old K carried."""
+        if self._numbering != self._store.numbering:
+            self._numbering = self._store.numbering
+            self._seq_ref = SeqRequests(TRACKED)
+            self._last_order_seq = LastOrderSeq(TRACKED)
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -81,13 +93,14 @@ class OutboundQueue:
             sent += 1
             try:
                 seq = session.send(item.msg_type, item.fields)
+                self._in_numbering()
             except ValueError as exc:  # a value FIX cannot carry: this request fails, not us
                 if item.done is not None:
                     item.done(RequestFailed(ErrorCode.INVALID_ORDER, f"not sendable: {exc}"))
                 continue
-            _bounded_put(self._seq_ref, seq, (item.msg_type, item.ref))
+            self._seq_ref.put(seq, item.msg_type, item.ref)
             if item.msg_type in ("D", "F", "G"):
-                _bounded_put(self._last_order_seq, item.ref, seq)
+                self._last_order_seq.put(item.ref, seq)
             if item.done is not None:
                 _bounded_put(self._sent_at, item.ref, time.perf_counter())
                 done.append(item.done)
@@ -107,18 +120,21 @@ class OutboundQueue:
     def sent_request(self, seq: int) -> tuple[str, str]:
         """(MsgType, ref) of the request we sent as `seq`, or ("", "") if not known. One
         sent before a restart is read back from the store: (MsgType, ClOrdID)."""
-        found = self._seq_ref.pop(seq, None)
+        self._in_numbering()
+        found = self._seq_ref.pop(seq)
         if found is not None:
             return found
         return self._stored_request(seq)
 
     def last_send_seq(self, cl_ord_id: str) -> int | None:
         """The seq of the last D / F / G this incarnation sent with ClOrdID `cl_ord_id`."""
+        self._in_numbering()
         return self._last_order_seq.get(cl_ord_id)
 
     def is_latest_order_send(self, seq: int, cl_ord_id: str) -> bool:
         """`seq` carried the last D (F, G) this connector incarnation sent for `cl_ord_id`
         (one sent before a restart, or an earlier send of a resubmitted request, is not)."""
+        self._in_numbering()
         return self._last_order_seq.get(cl_ord_id) == seq
 
     def _stored_request(self, seq: int) -> tuple[str, str]:

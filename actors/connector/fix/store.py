@@ -24,8 +24,9 @@ torn write and is cut off; a bad record followed by a good one is `JournalCorrup
 When the file passes ``max_bytes`` it is rewritten (temp file, fsync, rename, fsync of
 the directory) keeping next-in, next-out and the sent messages of the last
 ``keep_msgs`` sequence numbers; a resend request for older ones is answered with a
-gap fill. In memory, at most ``keep_msgs`` (plus a small slack, trimmed in batches) are
-held between compactions too: a long session's memory stays flat while its file grows.
+gap fill. In memory, the newest ``keep_msgs`` (plus a small slack) sequence numbers are
+held between compactions too (fixed slots, `sent`): a long session's memory stays flat
+while its file grows.
 `reset()` rewrites it empty with both numbers at 1.
 
 `read_numbers` reads the two numbers without the lock (a running session's store, as last
@@ -41,6 +42,7 @@ import zlib
 from pathlib import Path
 from types import TracebackType
 
+from actors.connector.fix.sent import SentMessages
 from actors.runtime.durable import remove_stale_temps, write_all, write_atomic
 from protocol.exceptions import JournalCorrupt, StateDirLocked
 
@@ -103,7 +105,8 @@ class FixStore:
         self._lock_fd = self._lock()
         self._next_in = 1
         self._next_out = 1
-        self._msgs: dict[int, bytes] = {}
+        self.numbering = 0  # bumped when our numbers restart or go back (reset, override)
+        self._msgs = SentMessages(keep_msgs + _PRUNE_SLACK)
         self._pending: list[bytes] = []
         self._in_saved = 1
         self._out_saved = 1
@@ -112,7 +115,7 @@ class FixStore:
         remove_stale_temps(self._path)
         if self._path.exists():
             self._load()
-            self._msgs = dict(list(self._msgs.items())[-keep_msgs:])
+            self._msgs.drop_below(self._msgs.newest - keep_msgs + 1)
         else:
             self._rewrite()
         self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND)
@@ -143,9 +146,7 @@ class FixStore:
 
     def save_sent(self, seq: int, raw: bytes) -> None:
         """Keep application message `seq` for resends; next-out becomes seq + 1."""
-        self._msgs[seq] = raw
-        if len(self._msgs) > self._keep_msgs + _PRUNE_SLACK:  # memory stays bounded: the
-            self._msgs = dict(list(self._msgs.items())[-self._keep_msgs :])  # newest only
+        self._msgs.put(seq, raw)  # the newest keep_msgs + _PRUNE_SLACK numbers (`sent`)
         self._next_out = seq + 1
         self._out_saved = seq + 1
         self._pending.append(_record(_SENT, seq, raw))
@@ -153,9 +154,7 @@ class FixStore:
 
     def sent_messages(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         """Kept application messages with begin <= seq <= end, in sequence order."""
-        if end - begin > len(self._msgs):
-            return [(s, m) for s, m in self._msgs.items() if begin <= s <= end]
-        return [(s, self._msgs[s]) for s in range(begin, end + 1) if s in self._msgs]
+        return list(self._msgs.between(begin, end))
 
     # -- durability ----------------------------------------------------------------------
 
@@ -193,6 +192,7 @@ class FixStore:
         self._pending.clear()
         self._msgs.clear()
         self._next_in = self._next_out = 1
+        self.numbering += 1
         self._replace_file()
 
     def set_numbers(self, next_in: int | None = None, next_out: int | None = None) -> None:
@@ -205,7 +205,9 @@ class FixStore:
         if next_in is not None:
             self._next_in = next_in
         if next_out is not None:
-            self._msgs = {s: m for s, m in self._msgs.items() if s < next_out}
+            self._msgs.drop_from(next_out)
+            if next_out < self._next_out:
+                self.numbering += 1  # numbers already used go to new messages
             self._next_out = next_out
         self._pending.clear()
         self._replace_file()
@@ -275,7 +277,7 @@ class FixStore:
         if dry_run:
             return end
         if kind == _SENT:
-            self._msgs[value] = payload
+            self._msgs.put(value, payload)
             self._next_out = max(self._next_out, value + 1)
         elif kind == _NEXT_OUT:
             self._next_out = value
@@ -284,8 +286,7 @@ class FixStore:
         return end
 
     def _compact(self) -> None:
-        oldest = self._next_out - self._keep_msgs
-        self._msgs = {s: m for s, m in self._msgs.items() if s >= oldest}
+        self._msgs.drop_below(self._next_out - self._keep_msgs)
         self._replace_file()
 
     def _replace_file(self) -> None:
@@ -298,7 +299,7 @@ class FixStore:
     def _rewrite(self) -> None:
         """Write the whole state to a temp file and rename it over session.log, durably."""
         parts = [_MAGIC, _record(_NEXT_IN, self._next_in), _record(_NEXT_OUT, self._next_out)]
-        parts.extend(_record(_SENT, s, m) for s, m in self._msgs.items())
+        parts.extend(_record(_SENT, s, m) for s, m in self._msgs.between(1, MAX_SEQ))
         write_atomic(self._path, b"".join(parts))
         self._in_saved, self._out_saved = self._next_in, self._next_out
         self._unsynced = False

@@ -1,0 +1,77 @@
+"""After our FIX numbering restarts (ResetSeqNumFlag on every logon, an operator reset, or
+next-out lowered) the outbound queue forgets the old numbers: a venue Reject (35=3 without
+RefMsgType, or a 35=j with RefSeqNum) of a number that in the new session carried an admin
+message is not matched to the old session's D and taken as a final refusal of that order
+(which may be live and filled at the venue)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from actors.connector.fix.outbound import Outbound, OutboundQueue
+from actors.connector.fix.store import FixStore
+from actors.connector.ratelimit import TokenBucket
+
+
+class _Session:
+    state = "active"
+
+    def __init__(self, store: FixStore) -> None:
+        self.store = store
+
+    def send(self, msg_type: str, fields: list[tuple[int, Any]]) -> int:
+        seq = self.store.next_out
+        self.store.save_sent(seq, b"35=%s\x0111=x\x01" % msg_type.encode())
+        return seq
+
+    def admin(self) -> int:
+        seq = self.store.next_out
+        self.store.set_next_out(seq + 1)
+        return seq
+
+
+def test_a_reject_of_a_new_sessions_heartbeat_is_not_matched_to_an_old_sessions_order(
+    tmp_path: Path,
+) -> None:
+    with FixStore(tmp_path, fsync=False) as store:
+        out = OutboundQueue(TokenBucket(1e9, 1_000_000), lambda _s: None, store)
+        session = _Session(store)
+        session.admin()  # Logon = 1
+        for i in range(2, 6):  # D's 2..5 of the first session
+            out.put(Outbound("D", [], None, f"old-{i}"))
+        out.pump(session)  # type: ignore[arg-type]
+        store.reset()  # reconnect with ResetSeqNumFlag=Y: numbering from 1 again
+        assert session.admin() == 1  # Logon
+        assert session.admin() == 2  # a Heartbeat carries number 2 now
+        # the venue rejects our 2 (e.g. SendingTime accuracy): it was a Heartbeat
+        assert out.sent_request(2) == ("", ""), "matched to the previous session's D"
+        assert not out.is_latest_order_send(2, "old-2")
+
+
+def test_next_out_lowered_by_the_operator_forgets_the_numbers_it_takes_back(
+    tmp_path: Path,
+) -> None:
+    with FixStore(tmp_path, fsync=False) as store:
+        out = OutboundQueue(TokenBucket(1e9, 1_000_000), lambda _s: None, store)
+        session = _Session(store)
+        session.admin()  # Logon = 1
+        for i in range(2, 6):
+            out.put(Outbound("D", [], None, f"old-{i}"))
+        out.pump(session)  # type: ignore[arg-type]
+        assert out.sent_request(3) == ("D", "old-3")  # known while the numbering holds
+        store.set_numbers(next_out=3)
+        assert session.admin() == 3
+        assert out.sent_request(4) == ("", "")
+        assert out.last_send_seq("old-4") is None
+
+
+def test_next_out_raised_keeps_the_numbers_sent(tmp_path: Path) -> None:
+    with FixStore(tmp_path, fsync=False) as store:
+        out = OutboundQueue(TokenBucket(1e9, 1_000_000), lambda _s: None, store)
+        session = _Session(store)
+        session.admin()
+        out.put(Outbound("D", [], None, "c-2"))
+        out.pump(session)  # type: ignore[arg-type]
+        store.set_numbers(next_out=100)
+        assert out.is_latest_order_send(2, "c-2") and out.sent_request(2) == ("D", "c-2")
