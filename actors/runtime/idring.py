@@ -137,10 +137,10 @@ class IdRing(HashRing):
     def _hash(key: bytes) -> int:
         return hash(key)  # a test forces collisions by replacing this
 
-    def _locate(self, key: bytes) -> int:
-        """The place of `key`, or -1."""
+    def _locate(self, key: bytes, h: int) -> int:
+        """The place of `key` (hash `h`), or -1."""
         mask, table, ring, lens, data = self._mask, self._table, self._ring, self._lens, self._data
-        h, n, w = self._hash(key), len(key), self.width
+        n, w = len(key), self.width
         i = h & mask
         while (p := table[i]) >= 0:
             if ring[p] == h:
@@ -153,7 +153,10 @@ class IdRing(HashRing):
         return -1
 
     def __contains__(self, exec_id: object) -> bool:
-        return self._held > 0 and isinstance(exec_id, str) and self._locate(exec_id.encode()) >= 0
+        if not self._held or not isinstance(exec_id, str):
+            return False
+        key = exec_id.encode()
+        return self._locate(key, self._hash(key)) >= 0
 
     def add(self, exec_id: str, tag: int = 0) -> bool:  # type: ignore[override]  # str ids
         """Remember `exec_id` with `tag` (one already held stays where it is, tag unchanged);
@@ -162,14 +165,15 @@ class IdRing(HashRing):
             return True
         self.reserve()
         key = exec_id.encode()
-        if self._locate(key) >= 0:
+        h = self._hash(key)
+        if self._locate(key, h) >= 0:
             return False
         if self._held == self.size:
             self._long.pop(self._next, None)
-        p = self._take(self._hash(key))
-        if len(key) <= self.width:
-            self._data[p * self.width : p * self.width + len(key)] = key
-            self._lens[p] = len(key)
+        p, n, w = self._take(h), len(key), self.width
+        if n <= w:
+            self._data[p * w : p * w + n] = key
+            self._lens[p] = n
         else:
             self._long[p] = key
             self._lens[p] = _LONG
