@@ -20,14 +20,16 @@ not an outbox record, is `JournalCorrupt` (nothing is cut: executions behind it 
 lost, since the venue was already told they were consumed).
 The file is truncated when nothing is pending and it passed `compact_bytes`, and
 rewritten (temp file, fsync, rename) with only the pending records past `max_bytes`.
-Exec ids acked recently (bounded) are remembered so a FIX resend (PossDup) of an
-execution the OMS already has is not forwarded again.
+Exec ids acked recently (the newest `remember_acked`, in fixed arrays from the first ack:
+`actors.runtime.idring.IdRing`, exact ids so a new execution is never taken for an acked
+one) are remembered so a FIX resend (PossDup) of an execution the OMS already has is not
+forwarded again.
 """
 
 from __future__ import annotations
 
 import os
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -37,6 +39,7 @@ from pydantic import ValidationError
 from actors.connector.fix.mapping import ORD_STATUS_FROM_FIX
 from actors.runtime.durable import remove_stale_temps, write_all, write_atomic
 from actors.runtime.frames import Frame, encode_frame, valid_frames
+from actors.runtime.idring import IdRing
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport
 from protocol.paths import OUTBOX_NAME
@@ -91,8 +94,7 @@ class ExecOutbox:
         self._compact_bytes = compact_bytes
         self._max_bytes = max_bytes
         self.pending: OrderedDict[str, ExecReport] = OrderedDict()
-        self._recent: deque[str] = deque(maxlen=remember_acked)
-        self._recent_set: set[str] = set()
+        self._recent = IdRing(remember_acked)  # acked ids, the oldest forgotten first
         self._buf: list[bytes] = []
         self._unsynced = False
         remove_stale_temps(self.path)
@@ -109,7 +111,7 @@ class ExecOutbox:
         """Keep the reports not already pending or recently acked; returns those (new)."""
         new: list[ExecReport] = []
         for report in reports:
-            if report.exec_id in self.pending or report.exec_id in self._recent_set:
+            if report.exec_id in self.pending or report.exec_id in self._recent:
                 continue
             self.pending[report.exec_id] = report
             self._buf.append(_record(["x", report_json(report)]))
@@ -120,7 +122,7 @@ class ExecOutbox:
         """Forget the acked executions; returns the ids that were pending."""
         done = [i for i in exec_ids if self.pending.pop(i, None) is not None]
         for exec_id in done:
-            self._remember(exec_id)
+            self._recent.add(exec_id)
         if done:
             self._buf.append(_record(["a", done]))
         return done
@@ -155,12 +157,6 @@ class ExecOutbox:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _remember(self, exec_id: str) -> None:
-        if len(self._recent) == self._recent.maxlen:
-            self._recent_set.discard(self._recent[0])
-        self._recent.append(exec_id)
-        self._recent_set.add(exec_id)
-
     def _load(self) -> None:
         path = str(self.path)
         data = self.path.read_bytes()
@@ -193,13 +189,13 @@ class ExecOutbox:
                 if from_v2:
                     body = {**body, "ord_status": _status_from_v2(body.get("ord_status"))}
                 report = ExecReport.model_validate(body)
-                if report.exec_id not in self._recent_set:
+                if report.exec_id not in self._recent:
                     self.pending[report.exec_id] = report
                 return
             if kind == "a":
                 for exec_id in body:
                     if self.pending.pop(exec_id, None) is not None:
-                        self._remember(exec_id)
+                        self._recent.add(exec_id)
                 return
             problem = f"unknown record kind {kind!r}"
         except (ValueError, TypeError, ValidationError) as exc:  # msgpack: ValueError

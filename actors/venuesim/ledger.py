@@ -20,9 +20,9 @@ event the record produced; `ts` is the caller's nanosecond clock):
 Bounded memory (the live venue's ledger, `keep_terminal` set): orders that ended (filled,
 cancelled, rejected, expired) stay in memory while they are among the newest
 `keep_terminal` to end; then they go, their ClOrdIDs kept as 64-bit hashes of the newest
-`RETIRED_IDS` (fixed arrays, 1.8 MiB from the first order gone: `retired.py`) so a reused
-ClOrdID is still rejected as a duplicate (a hash collision would reject a new ClOrdID:
-~n/2^64). A status query for an order gone from
+`RETIRED_IDS` (fixed arrays, 1.8 MiB from the first order gone:
+`actors.runtime.idring.HashRing`) so a reused ClOrdID is still rejected as a duplicate (a
+hash collision would reject a new ClOrdID: ~n/2^64). A status query for an order gone from
 memory is answered "unknown order"; the log keeps everything (`inspect` reads all).
 """
 
@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections import deque
 from decimal import Decimal
 
+from actors.runtime.idring import HashRing
 from actors.venuesim.liquidity import Ladder, LadderSpec
 from actors.venuesim.model import (
     ZERO,
@@ -52,7 +53,6 @@ from actors.venuesim.orders import (
     exec_event,
     opposite,
 )
-from actors.venuesim.retired import RetiredIds
 from protocol.messages import OrdType, Side, TimeInForce
 
 KEEP_TERMINAL = 5_000  # ended orders kept in memory by the live venue (status answers)
@@ -99,7 +99,7 @@ class Ledger:
         self.rejects: deque[Record] = deque(maxlen=keep)  # rejects that created no order
         self._keep = keep_terminal
         self._ended: dict[int, None] = {}  # oids of ended orders in memory, oldest first
-        self._retired = RetiredIds(RETIRED_IDS)  # hash(ClOrdID) of orders gone from memory
+        self._retired = HashRing(RETIRED_IDS)  # hash(ClOrdID) of orders gone from memory
         self.references = dict(references)
         self.step = 0
         self.last_exec = self.last_oid = self.last_prio = 0

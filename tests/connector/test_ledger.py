@@ -3,12 +3,16 @@ the fills it received, each ExecID once, durable across a crash, bounded dedup s
 
 from __future__ import annotations
 
+import random
+import tracemalloc
+from collections import deque
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from actors.connector.ledger import LEDGER_NAME, FillLedger
+from actors.runtime.idring import IdRing
 from protocol.messages import ExecReport, Side
 
 D = Decimal
@@ -124,3 +128,92 @@ def test_dedup_ids_are_bounded_in_number_within_a_day(
     assert reopened.dedup_ids == 100
     assert reopened.add([fill("e950", Side.BUY, "1")]) == 0
     assert [(p.symbol, p.qty) for p in reopened.view("simA")] == [("AAPL", D(1000))]
+
+
+def test_a_new_fill_whose_id_hash_collides_is_still_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dedup ids are compared as ids, not by hash: with every id's hash forced equal,
+    new fills are applied and only true resends are dropped, also after a reopen."""
+    monkeypatch.setattr(IdRing, "_hash", staticmethod(lambda key: 7))
+    ledger = FillLedger(tmp_path, fsync=False)
+    assert ledger.add([fill(f"e{i}", Side.BUY, "1") for i in range(20)]) == 20
+    assert ledger.add([fill("e3", Side.BUY, "1"), fill("e20", Side.BUY, "1")]) == 1
+    ledger.close()
+    reopened = FillLedger(tmp_path, fsync=False)
+    assert reopened.add([fill("e7", Side.BUY, "1"), fill("e21", Side.BUY, "1")]) == 1
+    assert [(p.symbol, p.qty) for p in reopened.view("simA")] == [("AAPL", D(22))]
+
+
+def test_dedup_ids_memory_is_flat_once_the_first_fill_came(tmp_path: Path) -> None:
+    """The ids sit in fixed arrays made at the first fill: 20,000 more fills (twice the
+    bound) past 10,000 add under 64 KiB (the set and deque grew ~120 B per id)."""
+    ledger = FillLedger(tmp_path, fsync=False, compact_bytes=1 << 30)
+    for n in range(10):
+        ledger.add([fill(f"simA-E{n * 1000 + i:012d}", Side.BUY, "1") for i in range(1000)])
+        ledger.sync()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(10, 30):
+            ledger.add([fill(f"simA-E{n * 1000 + i:012d}", Side.BUY, "1") for i in range(1000)])
+            ledger.sync()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 64 * 1024, grown
+    assert ledger.dedup_ids == 10_000
+    ledger.close()
+
+
+class _SetsAndDeque:
+    """The dedup state the id ring replaced (mem3's code): a set per day and a FIFO deque
+    of the ids, trimmed to `keep` after each batch."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep, self.ids, self.order = keep, dict[str, set[str]](), deque[str]()
+
+    def seen(self, exec_id: str) -> bool:
+        return any(exec_id in ids for ids in self.ids.values())
+
+    def add(self, day: str, batch: list[str]) -> int:
+        if day not in self.ids:
+            self.ids[day] = set()
+            for old_day in sorted(self.ids)[:-2]:
+                del self.ids[old_day]
+            self.order = deque(i for i in self.order if self.seen(i))
+        new = 0
+        for exec_id in batch:
+            if not self.seen(exec_id):
+                self.ids[day].add(exec_id)
+                self.order.append(exec_id)
+                new += 1
+        while len(self.order) > self.keep:
+            old = self.order.popleft()
+            for ids in self.ids.values():
+                ids.discard(old)
+        return new
+
+
+def test_dedup_answers_equal_the_sets_and_deque_it_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Random batches (repeats within a batch, the oldest held id resent after newer ones
+    in the same batch) over days that pass: every count of new fills and `dedup_ids`
+    equals the old per-day sets and deque's, with a small KEEP_IDS."""
+    from actors.connector import ledger as ledger_mod
+
+    monkeypatch.setattr(ledger_mod, "KEEP_IDS", 8)
+    rnd = random.Random(11)
+    now = [1_700_000_000.0]
+    ledger = FillLedger(tmp_path, fsync=False, compact_bytes=1 << 30, clock=lambda: now[0])
+    model = _SetsAndDeque(8)
+    pool = [f"e{n}" for n in range(30)]
+    for _ in range(3000):
+        if rnd.random() < 0.02:
+            now[0] += DAY_S * rnd.choice((0.4, 1, 2.5))
+        batch = [rnd.choice(pool) for _ in range(rnd.randint(1, 6))]
+        day = ledger_mod._day(now[0])
+        assert ledger.add([fill(i, Side.BUY, "1") for i in batch]) == model.add(day, batch)
+        assert ledger.dedup_ids == sum(len(ids) for ids in model.ids.values())
+    ledger.close()

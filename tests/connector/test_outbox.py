@@ -10,6 +10,7 @@ import pytest
 
 from actors.connector.outbox import ExecOutbox
 from actors.runtime.frames import encode_frame
+from actors.runtime.idring import IdRing
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecKind, ExecReport, OrderStatus
 from protocol.paths import OUTBOX_NAME
@@ -158,3 +159,22 @@ def test_a_large_file_is_rewritten_with_only_the_pending(tmp_path: Path) -> None
     assert (tmp_path / OUTBOX_NAME).stat().st_size < 4000
     box.close()
     assert list(ExecOutbox(tmp_path).pending) == ["X0"]
+
+
+def test_acked_ids_are_the_newest_bound_and_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The acked ids are remembered first in, first out up to `remember_acked` (the oldest
+    is forwarded again on a resend, the newer are not, also after a restart), and by the
+    id itself: with every id's hash forced equal, a new execution is still forwarded."""
+    monkeypatch.setattr(IdRing, "_hash", staticmethod(lambda key: 7))
+    box = ExecOutbox(tmp_path, remember_acked=3)
+    box.add([report(i) for i in range(1, 5)])
+    box.ack(["X1", "X2", "X3", "X4"])
+    assert box.add([report(5)]) == [report(5)]  # same hash as the acked ones, not acked
+    assert box.add([report(i) for i in range(2, 5)]) == []
+    assert box.add([report(1)]) == [report(1)]  # the oldest acked was forgotten
+    box.close()
+    again = ExecOutbox(tmp_path, remember_acked=3)
+    assert list(again.pending) == ["X5", "X1"]
+    assert again.add([report(i) for i in range(2, 5)]) == []
