@@ -118,16 +118,10 @@ class FillLedger:
             self._days.add(day)
             self._prune()
         tag, ids = _tag(day), self._ids
-        fills = [r for r in reports if r.kind == "fill" and r.last_qty != 0 and r.side is not None]
-        # seen: as of the batch's start or earlier in it (the ring forgets its oldest at each
-        # add; an id held when the batch came stays a duplicate to its end, as before)
-        held = [r.exec_id in ids for r in fills]
-        fresh: set[str] = set()
         rows: list[list[str]] = []
-        for r, seen in zip(fills, held, strict=True):
-            if seen or r.exec_id in fresh:
+        for r in reports:
+            if r.kind != "fill" or r.last_qty == 0 or r.side is None or r.exec_id in ids:
                 continue
-            fresh.add(r.exec_id)
             qty = r.last_qty if r.side is Side.BUY else -r.last_qty
             ids.add(r.exec_id, tag)
             self._apply(r.symbol, qty)

@@ -3,9 +3,7 @@ the fills it received, each ExecID once, durable across a crash, bounded dedup s
 
 from __future__ import annotations
 
-import random
 import tracemalloc
-from collections import deque
 from decimal import Decimal
 from pathlib import Path
 
@@ -163,57 +161,4 @@ def test_dedup_ids_memory_is_flat_once_the_first_fill_came(tmp_path: Path) -> No
         tracemalloc.stop()
     assert grown < 64 * 1024, grown
     assert ledger.dedup_ids == 10_000
-    ledger.close()
-
-
-class _SetsAndDeque:
-    """The dedup state the id ring replaced (mem3's code): a set per day and a FIFO deque
-    of the ids, trimmed to `keep` after each batch."""
-
-    def __init__(self, keep: int) -> None:
-        self.keep, self.ids, self.order = keep, dict[str, set[str]](), deque[str]()
-
-    def seen(self, exec_id: str) -> bool:
-        return any(exec_id in ids for ids in self.ids.values())
-
-    def add(self, day: str, batch: list[str]) -> int:
-        if day not in self.ids:
-            self.ids[day] = set()
-            for old_day in sorted(self.ids)[:-2]:
-                del self.ids[old_day]
-            self.order = deque(i for i in self.order if self.seen(i))
-        new = 0
-        for exec_id in batch:
-            if not self.seen(exec_id):
-                self.ids[day].add(exec_id)
-                self.order.append(exec_id)
-                new += 1
-        while len(self.order) > self.keep:
-            old = self.order.popleft()
-            for ids in self.ids.values():
-                ids.discard(old)
-        return new
-
-
-def test_dedup_answers_equal_the_sets_and_deque_it_replaced(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Random batches (repeats within a batch, the oldest held id resent after newer ones
-    in the same batch) over days that pass: every count of new fills and `dedup_ids`
-    equals the old per-day sets and deque's, with a small KEEP_IDS."""
-    from actors.connector import ledger as ledger_mod
-
-    monkeypatch.setattr(ledger_mod, "KEEP_IDS", 8)
-    rnd = random.Random(11)
-    now = [1_700_000_000.0]
-    ledger = FillLedger(tmp_path, fsync=False, compact_bytes=1 << 30, clock=lambda: now[0])
-    model = _SetsAndDeque(8)
-    pool = [f"e{n}" for n in range(30)]
-    for _ in range(3000):
-        if rnd.random() < 0.02:
-            now[0] += DAY_S * rnd.choice((0.4, 1, 2.5))
-        batch = [rnd.choice(pool) for _ in range(rnd.randint(1, 6))]
-        day = ledger_mod._day(now[0])
-        assert ledger.add([fill(i, Side.BUY, "1") for i in batch]) == model.add(day, batch)
-        assert ledger.dedup_ids == sum(len(ids) for ids in model.ids.values())
     ledger.close()
