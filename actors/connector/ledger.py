@@ -13,9 +13,7 @@ ExecID either way.
 Bounded state: the ExecID dedup set keeps the ids of the current UTC day and the day
 before (by the day each fill was received), older days are dropped at the first fill of a
 new day and when the file is compacted; and at most `KEEP_IDS` ids in all, the oldest
-received dropped first (memory stays flat on a busy day: fixed arrays from the first fill,
-`actors.runtime.idring.IdRing`, ~0.65 MiB, exact ids so a new fill is never taken for a
-duplicate). A duplicate can only come from a
+received dropped first (memory stays flat on a busy day). A duplicate can only come from a
 FIX resend of what we had not yet acknowledged, which is seconds to minutes old, never two
 days, and never more messages than a venue keeps for resends (ours keep 10,000).
 
@@ -37,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -46,7 +45,6 @@ import msgpack
 
 from actors.runtime.durable import remove_stale_temps, write_all, write_atomic
 from actors.runtime.frames import encode_frame, valid_frames
-from actors.runtime.idring import IdRing
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport, PositionView, Side
 
@@ -63,13 +61,6 @@ def _record(payload: object) -> bytes:
 
 def _day(now_s: float) -> str:
     return dt.datetime.fromtimestamp(now_s, dt.UTC).strftime("%Y%m%d")
-
-
-def _tag(day: str) -> int:
-    """A day (YYYYMMDD) as the int the id ring tags its ids with."""
-    if len(day) != 8 or not day.isdigit():
-        raise ValueError(f"not a day: {day!r}")
-    return int(day)
 
 
 class FillLedger:
@@ -91,9 +82,8 @@ class FillLedger:
         self._compact_bytes = compact_bytes
         self._clock = clock
         self.positions: dict[str, Decimal] = {}
-        self._days: set[str] = set()  # the days ids are kept for (today's even if none)
-        # the exec ids, oldest received first, each tagged with its day as an int
-        self._ids = IdRing(KEEP_IDS, tagged=True)
+        self._ids: dict[str, set[str]] = {}  # day -> exec ids received that day
+        self._order: deque[str] = deque()  # the same ids, oldest received first
         self.unseeded = unseeded
         self._buf: list[bytes] = []
         self._unsynced = False
@@ -114,18 +104,19 @@ class FillLedger:
     def add(self, reports: Iterable[ExecReport]) -> int:
         """Apply the fills among `reports` not seen before; returns how many were new."""
         day = _day(self._clock())
-        if day not in self._days:
-            self._days.add(day)
+        if day not in self._ids:
+            self._ids[day] = set()
             self._prune()
-        tag, ids = _tag(day), self._ids
         rows: list[list[str]] = []
         for r in reports:
-            if r.kind != "fill" or r.last_qty == 0 or r.side is None or r.exec_id in ids:
+            if r.kind != "fill" or r.last_qty == 0 or r.side is None or self._seen(r.exec_id):
                 continue
             qty = r.last_qty if r.side is Side.BUY else -r.last_qty
-            ids.add(r.exec_id, tag)
+            self._ids[day].add(r.exec_id)
+            self._order.append(r.exec_id)
             self._apply(r.symbol, qty)
             rows.append([r.exec_id, r.symbol, str(qty)])
+        self._trim()
         if rows:
             self._buf.append(_record(["f", day, rows]))
         return len(rows)
@@ -155,7 +146,7 @@ class FillLedger:
 
     @property
     def dedup_ids(self) -> int:
-        return len(self._ids)
+        return sum(len(ids) for ids in self._ids.values())
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -165,6 +156,9 @@ class FillLedger:
 
     # -- internals -------------------------------------------------------------------------
 
+    def _seen(self, exec_id: str) -> bool:
+        return any(exec_id in ids for ids in self._ids.values())
+
     def _apply(self, symbol: str, qty: Decimal) -> None:
         net = self.positions.get(symbol, Decimal(0)) + qty
         if net == 0:
@@ -173,24 +167,21 @@ class FillLedger:
             self.positions[symbol] = net
 
     def _prune(self) -> None:
-        """Keep the ids of the newest KEEP_DAYS days only (in the order they came)."""
-        dropped = sorted(self._days)[:-KEEP_DAYS]
-        if not dropped:
-            return
-        self._days.difference_update(dropped)
-        kept = {_tag(d) for d in self._days}
-        held = [(i, tag) for i, tag in self._ids.items() if tag in kept]
-        self._ids.clear()
-        for exec_id, tag in held:
-            self._ids.add(exec_id, tag)
+        for day in sorted(self._ids)[:-KEEP_DAYS]:
+            del self._ids[day]
+        self._order = deque(i for i in self._order if self._seen(i))
+        self._trim()
+
+    def _trim(self) -> None:
+        while len(self._order) > KEEP_IDS:
+            old = self._order.popleft()
+            for ids in self._ids.values():
+                ids.discard(old)
 
     def _snapshot(self) -> dict[str, Any]:
-        by_day: dict[int, list[str]] = {_tag(d): [] for d in self._days}
-        for exec_id, tag in self._ids.items():
-            by_day[tag].append(exec_id)
         return {
             "pos": {s: str(q) for s, q in self.positions.items()},
-            "ids": {d: sorted(by_day[_tag(d)]) for d in sorted(self._days)},
+            "ids": {d: sorted(ids) for d, ids in self._ids.items()},
             "unseeded": self.unseeded,
         }
 
@@ -211,17 +202,14 @@ class FillLedger:
                 if kind == "s":
                     snap = body[0]
                     self.positions = {s: Decimal(q) for s, q in snap["pos"].items()}
-                    self._days = set(snap["ids"])
-                    self._ids.clear()
-                    for d in sorted(self._days):
-                        for exec_id in snap["ids"][d]:
-                            self._ids.add(exec_id, _tag(d))
+                    self._ids = {d: set(ids) for d, ids in snap["ids"].items()}
+                    self._order = deque(i for d in sorted(self._ids) for i in snap["ids"][d])
                     self.unseeded = bool(snap["unseeded"])
                 elif kind == "f":
                     day, rows = body
-                    self._days.add(day)
                     for exec_id, symbol, qty in rows:
-                        self._ids.add(exec_id, _tag(day))
+                        self._ids.setdefault(day, set()).add(exec_id)
+                        self._order.append(exec_id)
                         self._apply(symbol, Decimal(qty))
                 else:
                     raise ValueError(f"unknown record kind {kind!r}")
