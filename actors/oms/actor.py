@@ -1,7 +1,7 @@
 """The OMS actor: order intake, the durable journal, routing to venues, executions.
 
 Order path: SubmitOrder -> journal `new` -> RiskCheck -> verdict journalled -> commit ->
-ack the client -> queue for the venue -> PlaceOrder to the connector. Executions from a
+PlaceOrder to the connector (queued for the venue) -> event, ack the client. Executions from a
 connector are applied once per exec id, journalled, committed, then acked (ExecAck) and
 published. Nothing leaves this process before the records behind it are durable: every
 reply, send and event waits in `_after_commit` for the loop's one group commit.
@@ -29,7 +29,7 @@ import zmq
 from actors.oms import outcome_metrics, reads
 from actors.oms.at_venue import OpenAtVenue
 from actors.oms.client_endpoint import ClientEndpoint
-from actors.oms.commit_policy import CommitPolicy, EventHold
+from actors.oms.commit_policy import AfterCommit, CommitPolicy, EventHold
 from actors.oms.event_wire import TYPE, order_event_body
 from actors.oms.exec_cut import ExecLog
 from actors.oms.intake import Intake
@@ -99,7 +99,7 @@ class OmsActor(Actor):
             torn_tail=bool(recovery.torn_tail),
         )
         self.space = JournalSpace(self.journal, self.cfg.oms.journal_reserve_bytes, self.log)
-        self._after_commit: list[Callable[[], None]] = []
+        self._after_commit = AfterCommit()  # venue requests first, then replies and reads
         # a new order's record waits for its verdict's commit; open orders per venue kept
         self.commits, self.at_venue = CommitPolicy(), OpenAtVenue()
         self.event_hold = EventHold(self.call_later)  # and its event waits for the verdict
@@ -170,8 +170,8 @@ class OmsActor(Actor):
             self._escalate(esc.kind, esc.detail, esc.client_order_id, outcome.order, venue)
         return outcome
 
-    def after_commit(self, fn: Callable[[], None]) -> None:
-        self._after_commit.append(fn)
+    def after_commit(self, fn: Callable[[], None], *, first: bool = False) -> None:
+        self._after_commit.add(fn, first=first)  # first: a venue request (commit_policy)
 
     def durable_crash_point(self, name: str) -> None:
         """A crash point (armed by tests) after what is journalled so far is durable."""
@@ -196,6 +196,7 @@ class OmsActor(Actor):
             self.space.check()
         self.journal.poll_background()
         changed, self._changed = self._changed, {}
+        events = []  # built before the sends: what is durable (a send may record more)
         for coid, (fq, fpx) in changed.items():
             order = self.book.get(coid)
             if order is not None and self.event_hold.hold(coid, order.status):
@@ -203,10 +204,14 @@ class OmsActor(Actor):
             elif order is not None:
                 self.event_seq += 1
                 body = order_event_body(order, self.event_seq, fq, fpx)  # the OrderEvent's
-                self.pub.send_multipart(self.sender.encode_body(TYPE, body)[1], copy=False)
-        actions, self._after_commit = self._after_commit, []
-        if actions:
+                events.append(self.sender.encode_body(TYPE, body)[1])
+        sends, actions = self._after_commit.take()
+        if actions or sends:
             self.crash_point("after_journal_before_send")
+        for fn in sends:  # the venue first: the order's path waits on it, readers do not
+            fn()
+        for frames in events:
+            self.pub.send_multipart(frames, copy=False)
         for fn in actions:
             fn()
 
@@ -378,17 +383,8 @@ class OmsActor(Actor):
             dry = command.dry_run
 
             def done(plan: Plan) -> None:
-                respond(
-                    ControlReply(
-                        status="ok",
-                        reason=plan.format_dry_run(),
-                        data={
-                            "summary": plan.summary(),
-                            "actions": plan.to_dicts(),
-                            "dry_run": dry,
-                        },
-                    )
-                )
+                data = {"summary": plan.summary(), "actions": plan.to_dicts(), "dry_run": dry}
+                respond(ControlReply(status="ok", reason=plan.format_dry_run(), data=data))
 
             link.start_reconcile(done, dry_run=dry)
         else:
