@@ -185,6 +185,16 @@ class OmsActor(Actor):
         if self.journal.pending and not self.commits.due(waiting=waiting):
             self.journal.poll_background()
             return  # only new orders waiting for their verdict: committed with it
+        changed, self._changed = self._changed, {}
+        events = []  # built before the commit (~15 us each) and the sends (they may record)
+        for coid, (fq, fpx) in changed.items():
+            order = self.book.get(coid)
+            if order is not None and self.event_hold.hold(coid, order.status):
+                self._changed[coid] = (fq, fpx)  # awaiting its verdict: published with it
+            elif order is not None:
+                self.event_seq += 1
+                body = order_event_body(order, self.event_seq, fq, fpx)  # the OrderEvent's
+                events.append(self.sender.encode_body(TYPE, body)[1])
         if self.journal.pending:
             start = time.perf_counter()
             self.journal.commit()
@@ -195,16 +205,6 @@ class OmsActor(Actor):
                     self.journal.write_snapshot_in_background(self.views.state)
             self.space.check()
         self.journal.poll_background()
-        changed, self._changed = self._changed, {}
-        events = []  # built before the sends: what is durable (a send may record more)
-        for coid, (fq, fpx) in changed.items():
-            order = self.book.get(coid)
-            if order is not None and self.event_hold.hold(coid, order.status):
-                self._changed[coid] = (fq, fpx)  # awaiting its verdict: published with it
-            elif order is not None:
-                self.event_seq += 1
-                body = order_event_body(order, self.event_seq, fq, fpx)  # the OrderEvent's
-                events.append(self.sender.encode_body(TYPE, body)[1])
         sends, actions = self._after_commit.take()
         if actions or sends:
             self.crash_point("after_journal_before_send")
