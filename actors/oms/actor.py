@@ -100,6 +100,7 @@ class OmsActor(Actor):
         )
         self.space = JournalSpace(self.journal, self.cfg.oms.journal_reserve_bytes, self.log)
         self._after_commit = AfterCommit()  # venue requests first, then replies and reads
+        self._built: list[list[Any]] = []  # this turn's order events, sent after the commit
         # a new order's record waits for its verdict's commit; open orders per venue kept
         self.commits, self.at_venue = CommitPolicy(), OpenAtVenue()
         self.event_hold = EventHold(self.call_later)  # and its event waits for the verdict
@@ -186,7 +187,7 @@ class OmsActor(Actor):
             self.journal.poll_background()
             return  # only new orders waiting for their verdict: committed with it
         changed, self._changed = self._changed, {}
-        events = []  # built before the commit (~15 us each) and the sends (they may record)
+        events = self._built  # built before the commit (~15 us each) and the sends
         for coid, (fq, fpx) in changed.items():
             order = self.book.get(coid)
             if order is not None and self.event_hold.hold(coid, order.status):
@@ -210,15 +211,23 @@ class OmsActor(Actor):
             self.crash_point("after_journal_before_send")
         for fn in sends:  # the venue first: the order's path waits on it, readers do not
             fn()
-        for frames in events:
-            self.pub.send_multipart(frames, copy=False)
+        if self.journal.pending:  # a send recorded (an order dropped unsent): durable before
+            self.journal.commit()  # this turn's reads and replies can show it
+        self._publish_built()
         for fn in actions:
             fn()
+
+    def _publish_built(self) -> None:
+        """The turn's order events, committed, in event_seq order before any later one."""
+        built, self._built = self._built, []
+        for frames in built:
+            self.pub.send_multipart(frames, copy=False)
 
     def _publish(self, body: Message) -> None:
         self.pub.send_multipart(self.sender.encode(body), copy=False)
 
     def publish_stream(self, event: str, data: dict[str, Any]) -> None:
+        self._publish_built()  # a send publishing: the events built before it go first
         self.event_seq += 1
         self._publish(StreamEvent(event_seq=self.event_seq, event=event, data=data))
 
@@ -325,13 +334,8 @@ class OmsActor(Actor):
             if outcome.order.status is OrderStatus.PARTIALLY_FILLED:
                 self.durable_crash_point("between_partial_fills")
         if outcome.kind == "refused":
-            self.log.warning(
-                "exec_refused",
-                exec_id=report.exec_id,
-                cl_ord_id=report.cl_ord_id,
-                reason=outcome.reason,
-                venue=report.venue,
-            )
+            ids = {"exec_id": report.exec_id, "cl_ord_id": report.cl_ord_id}
+            self.log.warning("exec_refused", **ids, reason=outcome.reason, venue=report.venue)
         order = outcome.order
         if order is not None and (
             order.status is OrderStatus.UNKNOWN or _says_finished(report, order)
