@@ -297,13 +297,11 @@ class SimAcceptor:
             self._loop.modify_fd(sock.fileno(), zmq.POLLIN | (zmq.POLLOUT if want else 0))
 
     def _flush(self) -> None:
-        data = self.session.data_to_send(log=False)  # the message log after the write
+        data = self.session.data_to_send()
         if self._conn is None:
             self._drop_after_write = ""
-            self.session.flush_message_log()
             return
         self._write(data)
-        self.session.flush_message_log()
         if self._drop_after_write and self._conn is not None:
             self._drop(self._drop_after_write)
 

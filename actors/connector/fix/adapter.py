@@ -176,10 +176,9 @@ class FixAdapter(QueryRequests):
         if not self._tcp.is_open or self._tcp.connecting:
             return
         done = self._out.pump(self.session)
-        data = self.session.data_to_send(log=False)  # fsync: sent messages and next-in
+        data = self.session.data_to_send()  # fsync: sent messages and next-in
         if data:
-            self._write(data)  # the venue first, then the message log and the Acks
-        self.session.flush_message_log()
+            self._write(data)  # the venue first, then the Acks
         for callback in done:
             callback(None)
 

@@ -198,15 +198,9 @@ class FixSession:
         """The highest of our sequence numbers sent again (PossDup) on the peer's request."""
         return self._tx.resent_through
 
-    def data_to_send(self, *, log: bool = True) -> bytes:
-        """Sync the store (group commit), then hand out every queued outbound byte.
-        `log=False`: the message log waits for `flush_message_log()`, which the caller
-        runs once the bytes are on the wire (the log is a diagnostic record, no fsync)."""
-        return self._tx.take(log=log)
-
-    def flush_message_log(self) -> None:
-        if self._msg_log is not None:
-            self._msg_log.flush()
+    def data_to_send(self) -> bytes:
+        """Sync the store (group commit), then hand out every queued outbound byte."""
+        return self._tx.take()
 
     def receive(self, data: bytes) -> list[SessionEvent]:
         """Feed bytes from the wire; never raises on any input."""

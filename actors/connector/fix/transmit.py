@@ -106,11 +106,10 @@ class Transmitter:
         orig = fc.sending_time(self._clock()).encode()
         self.emit("4", [(123, b"Y"), (36, b"%d" % new_seq)], seq=seq, orig_time=orig)
 
-    def take(self, *, log: bool = True) -> bytes:
-        """Sync the store (group commit), then hand out every queued outbound byte.
-        `log=False`: the message log is left for the caller to flush after the write."""
+    def take(self) -> bytes:
+        """Sync the store (group commit), then hand out every queued outbound byte."""
         self._store.sync()
-        if log and self.message_log is not None:
+        if self.message_log is not None:
             self.message_log.flush()  # once per loop turn; a diagnostic record: no fsync
         if not self._out:
             return b""
