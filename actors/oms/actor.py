@@ -213,12 +213,12 @@ class OmsActor(Actor):
             fn()
         if self.journal.pending:  # a send recorded (an order dropped unsent): durable before
             self.journal.commit()  # this turn's reads and replies can show it
+            self.commits.committed()
         self._publish_built()
         for fn in actions:
             fn()
 
-    def _publish_built(self) -> None:
-        """The turn's order events, committed, in event_seq order before any later one."""
+    def _publish_built(self) -> None:  # the turn's order events (committed), in event_seq order
         built, self._built = self._built, []
         for frames in built:
             self.pub.send_multipart(frames, copy=False)

@@ -57,9 +57,11 @@ class _Anything:
 class _Oms:
     after_iteration = OmsActor.after_iteration
     after_commit = OmsActor.after_commit
+    _publish_built = OmsActor._publish_built
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self._built: list[Any] = []
         self.journal = _Journal(self.calls)
         self.pub = _Pub(self.calls)
         self.sender = Sender("oms", 1)
@@ -107,9 +109,10 @@ def test_the_venue_request_goes_before_the_event_and_the_ack() -> None:
 
 
 def test_what_a_send_records_is_published_after_its_own_commit() -> None:
-    """The push drops the order unsent (REJECTED, journalled after this turn's commit): this
-    turn publishes the durable PENDING_SUBMIT, the next turn commits and then publishes
-    REJECTED. Built after the send, the event would have shown REJECTED before its commit."""
+    """The push drops the order unsent (REJECTED, journalled after this turn's commit): it
+    is committed at once, before the turn's events and replies; this turn publishes the
+    PENDING_SUBMIT built before the send, the next one REJECTED. Built after the send, the
+    event would have shown REJECTED in place of PENDING_SUBMIT."""
     oms = _Oms()
     oms.approve("o1")
 
@@ -121,11 +124,11 @@ def test_what_a_send_records_is_published_after_its_own_commit() -> None:
     oms.after_commit(oms.push("o1", drop), first=True)
     oms.after_iteration()
     assert oms.calls == [
-        "commit", "after_journal_before_send", "send o1", "event o1 PENDING_SUBMIT",
+        "commit", "after_journal_before_send", "send o1", "commit", "event o1 PENDING_SUBMIT",
     ]  # fmt: skip
     oms.calls.clear()
     oms.after_iteration()
-    assert oms.calls == ["commit", "event o1 REJECTED"]
+    assert oms.calls == ["event o1 REJECTED"]
 
 
 def test_after_commit_keeps_each_list_in_order() -> None:
