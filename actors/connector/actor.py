@@ -330,14 +330,15 @@ class ConnectorActor(Actor):
         returns (the adapter lets the venue's sequence number advance only after). They go
         to the OMS first, so the OMS gets them while the fsync runs: a crash before it
         completes leaves next-in behind too, and the venue sends them again. The fill
-        ledger is made durable in the same step (deduplicated by ExecID)."""
+        ledger is made durable in the same step (deduplicated by ExecID), after the
+        forward too (a fill no longer waits for the ledger's fsync)."""
         reports = self.cuts.number(reports)  # exec_seq, in venue order
         self._ledger_fills.inc(self.ledger.add(reports))
-        self.ledger.sync()
         new = self.outbox.add(reports)
         if not self._retrying:
             for report in new:
                 self._send_exec(report)
+        self.ledger.sync()
         self.outbox.sync()
 
     # ------------------------------------------------------------------ exec delivery

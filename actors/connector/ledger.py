@@ -103,13 +103,17 @@ class FillLedger:
 
     def add(self, reports: Iterable[ExecReport]) -> int:
         """Apply the fills among `reports` not seen before; returns how many were new."""
-        day = _day(self._clock())
-        if day not in self._ids:
-            self._ids[day] = set()
-            self._prune()
+        day = ""  # read at the first fill: a batch without one (an order's New) needs none
         rows: list[list[str]] = []
         for r in reports:
-            if r.kind != "fill" or r.last_qty == 0 or r.side is None or self._seen(r.exec_id):
+            if r.kind != "fill" or r.last_qty == 0 or r.side is None:
+                continue
+            if not day:
+                day = _day(self._clock())
+                if day not in self._ids:
+                    self._ids[day] = set()
+                    self._prune()
+            if self._seen(r.exec_id):
                 continue
             qty = r.last_qty if r.side is Side.BUY else -r.last_qty
             self._ids[day].add(r.exec_id)

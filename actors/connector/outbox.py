@@ -95,7 +95,7 @@ class ExecOutbox:
         self._max_bytes = max_bytes
         self.pending: OrderedDict[str, ExecReport] = OrderedDict()
         self._recent = IdRing(remember_acked)  # acked ids, the oldest forgotten first
-        self._buf: list[bytes] = []
+        self._buf: list[bytes | ExecReport] = []  # a report's record is built at flush
         self._unsynced = False
         remove_stale_temps(self.path)
         if self.path.exists():
@@ -114,7 +114,7 @@ class ExecOutbox:
             if report.exec_id in self.pending or report.exec_id in self._recent:
                 continue
             self.pending[report.exec_id] = report
-            self._buf.append(_record(["x", report_json(report)]))
+            self._buf.append(report)  # encoded by flush(): after the forward to the OMS
             new.append(report)
         return new
 
@@ -130,7 +130,9 @@ class ExecOutbox:
     def flush(self) -> None:
         """Write buffered records (one os.write, no fsync); compact when due."""
         if self._buf:
-            data = b"".join(self._buf)
+            data = b"".join(
+                b if isinstance(b, bytes) else _record(["x", report_json(b)]) for b in self._buf
+            )
             self._buf.clear()
             write_all(self._fd, data)
             self._size += len(data)

@@ -1,7 +1,7 @@
 """The OMS actor: order intake, the durable journal, routing to venues, executions.
 
 Order path: SubmitOrder -> journal `new` -> RiskCheck -> verdict journalled -> commit ->
-ack the client -> queue for the venue -> PlaceOrder to the connector. Executions from a
+PlaceOrder to the connector (queued for the venue) -> event, ack the client. Executions from a
 connector are applied once per exec id, journalled, committed, then acked (ExecAck) and
 published. Nothing leaves this process before the records behind it are durable: every
 reply, send and event waits in `_after_commit` for the loop's one group commit.
@@ -29,7 +29,7 @@ import zmq
 from actors.oms import outcome_metrics, reads
 from actors.oms.at_venue import OpenAtVenue
 from actors.oms.client_endpoint import ClientEndpoint
-from actors.oms.commit_policy import CommitPolicy, EventHold
+from actors.oms.commit_policy import AfterCommit, CommitPolicy, EventHold
 from actors.oms.event_wire import TYPE, order_event_body
 from actors.oms.exec_cut import ExecLog
 from actors.oms.intake import Intake
@@ -99,7 +99,8 @@ class OmsActor(Actor):
             torn_tail=bool(recovery.torn_tail),
         )
         self.space = JournalSpace(self.journal, self.cfg.oms.journal_reserve_bytes, self.log)
-        self._after_commit: list[Callable[[], None]] = []
+        self._after_commit = AfterCommit()  # venue requests first, then replies and reads
+        self._built: list[list[Any]] = []  # this turn's order events, sent after the commit
         # a new order's record waits for its verdict's commit; open orders per venue kept
         self.commits, self.at_venue = CommitPolicy(), OpenAtVenue()
         self.event_hold = EventHold(self.call_later)  # and its event waits for the verdict
@@ -170,8 +171,8 @@ class OmsActor(Actor):
             self._escalate(esc.kind, esc.detail, esc.client_order_id, outcome.order, venue)
         return outcome
 
-    def after_commit(self, fn: Callable[[], None]) -> None:
-        self._after_commit.append(fn)
+    def after_commit(self, fn: Callable[[], None], *, first: bool = False) -> None:
+        self._after_commit.add(fn, first=first)  # first: a venue request (commit_policy)
 
     def durable_crash_point(self, name: str) -> None:
         """A crash point (armed by tests) after what is journalled so far is durable."""
@@ -185,6 +186,16 @@ class OmsActor(Actor):
         if self.journal.pending and not self.commits.due(waiting=waiting):
             self.journal.poll_background()
             return  # only new orders waiting for their verdict: committed with it
+        changed, self._changed = self._changed, {}
+        events = self._built  # built before the commit (~15 us each) and the sends
+        for coid, (fq, fpx) in changed.items():
+            order = self.book.get(coid)
+            if order is not None and self.event_hold.hold(coid, order.status):
+                self._changed[coid] = (fq, fpx)  # awaiting its verdict: published with it
+            elif order is not None:
+                self.event_seq += 1
+                body = order_event_body(order, self.event_seq, fq, fpx)  # the OrderEvent's
+                events.append(self.sender.encode_body(TYPE, body)[1])
         if self.journal.pending:
             start = time.perf_counter()
             self.journal.commit()
@@ -195,25 +206,28 @@ class OmsActor(Actor):
                     self.journal.write_snapshot_in_background(self.views.state)
             self.space.check()
         self.journal.poll_background()
-        changed, self._changed = self._changed, {}
-        for coid, (fq, fpx) in changed.items():
-            order = self.book.get(coid)
-            if order is not None and self.event_hold.hold(coid, order.status):
-                self._changed[coid] = (fq, fpx)  # awaiting its verdict: published with it
-            elif order is not None:
-                self.event_seq += 1
-                body = order_event_body(order, self.event_seq, fq, fpx)  # the OrderEvent's
-                self.pub.send_multipart(self.sender.encode_body(TYPE, body)[1], copy=False)
-        actions, self._after_commit = self._after_commit, []
-        if actions:
+        sends, actions = self._after_commit.take()
+        if actions or sends:
             self.crash_point("after_journal_before_send")
+        for fn in sends:  # the venue first: the order's path waits on it, readers do not
+            fn()
+        if self.journal.pending:  # a send recorded (an order dropped unsent): durable before
+            self.journal.commit()  # this turn's reads and replies can show it
+            self.commits.committed()
+        self._publish_built()
         for fn in actions:
             fn()
+
+    def _publish_built(self) -> None:  # the turn's order events (committed), in event_seq order
+        built, self._built = self._built, []
+        for frames in built:
+            self.pub.send_multipart(frames, copy=False)
 
     def _publish(self, body: Message) -> None:
         self.pub.send_multipart(self.sender.encode(body), copy=False)
 
     def publish_stream(self, event: str, data: dict[str, Any]) -> None:
+        self._publish_built()  # a send publishing: the events built before it go first
         self.event_seq += 1
         self._publish(StreamEvent(event_seq=self.event_seq, event=event, data=data))
 
@@ -320,13 +334,8 @@ class OmsActor(Actor):
             if outcome.order.status is OrderStatus.PARTIALLY_FILLED:
                 self.durable_crash_point("between_partial_fills")
         if outcome.kind == "refused":
-            self.log.warning(
-                "exec_refused",
-                exec_id=report.exec_id,
-                cl_ord_id=report.cl_ord_id,
-                reason=outcome.reason,
-                venue=report.venue,
-            )
+            ids = {"exec_id": report.exec_id, "cl_ord_id": report.cl_ord_id}
+            self.log.warning("exec_refused", **ids, reason=outcome.reason, venue=report.venue)
         order = outcome.order
         if order is not None and (
             order.status is OrderStatus.UNKNOWN or _says_finished(report, order)
@@ -378,17 +387,8 @@ class OmsActor(Actor):
             dry = command.dry_run
 
             def done(plan: Plan) -> None:
-                respond(
-                    ControlReply(
-                        status="ok",
-                        reason=plan.format_dry_run(),
-                        data={
-                            "summary": plan.summary(),
-                            "actions": plan.to_dicts(),
-                            "dry_run": dry,
-                        },
-                    )
-                )
+                data = {"summary": plan.summary(), "actions": plan.to_dicts(), "dry_run": dry}
+                respond(ControlReply(status="ok", reason=plan.format_dry_run(), data=data))
 
             link.start_reconcile(done, dry_run=dry)
         else:

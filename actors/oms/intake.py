@@ -81,8 +81,9 @@ class IntakeHost(Protocol):
         """Journal an outcome's records (durable by the end of the loop turn)."""
         ...
 
-    def after_commit(self, fn: Callable[[], None]) -> None:
-        """Run `fn` once this turn's records are durable (replies and sends wait)."""
+    def after_commit(self, fn: Callable[[], None], *, first: bool = False) -> None:
+        """Run `fn` once this turn's records are durable (replies and sends wait);
+        `first`: a venue request, before the turn's events and replies."""
         ...
 
     def drop_unsent(self, client_order_id: str) -> bool:
@@ -224,7 +225,7 @@ class Intake:
         order = outcome.order or order
         if outcome.applied and order.status is OrderStatus.PENDING_SUBMIT:
             if not self.host.drop_unsent(coid):  # e.g. the window closed while risk checked
-                self.host.after_commit(partial(self.links[order.venue].push, coid))
+                self.host.after_commit(partial(self.links[order.venue].push, coid), first=True)
         code = verdict.reason_code
         for r in self._waiting.pop(coid, []):
             if verdict.approved:
@@ -297,7 +298,7 @@ class Intake:
             return
         order = outcome.order or order
         if outcome.applied:
-            self.host.after_commit(partial(self.links[order.venue].push, coid))
+            self.host.after_commit(partial(self.links[order.venue].push, coid), first=True)
         self.host.after_commit(partial(_answer, reply, order, duplicate=not outcome.applied))
 
     def _window_refusal(self, order: Order, replace: ReplaceOrder) -> tuple[str, str] | None:

@@ -124,3 +124,24 @@ def test_dedup_ids_are_bounded_in_number_within_a_day(
     assert reopened.dedup_ids == 100
     assert reopened.add([fill("e950", Side.BUY, "1")]) == 0
     assert [(p.symbol, p.qty) for p in reopened.view("simA")] == [("AAPL", D(1000))]
+
+
+def test_a_batch_without_a_fill_does_not_read_the_clock(tmp_path: Path) -> None:
+    """An order's New (no fill) costs no day computation on its way to the OMS (issue 16,
+    p50: ~4.5 us before each forward); the first fill of a batch reads the day once, and
+    dedup by ExecID is as before."""
+    reads: list[float] = []
+
+    def clock() -> float:
+        reads.append(3 * DAY_S)
+        return reads[-1]
+
+    ledger = FillLedger(tmp_path, fsync=False, clock=clock)
+    before = len(reads)
+    accepted = ExecReport(venue="simA", exec_id="a0", kind="accepted", cl_ord_id="c", side=Side.BUY)
+    assert ledger.add([accepted]) == 0 and len(reads) == before
+    assert ledger.add([accepted, fill("e1", Side.BUY, "2"), fill("e2", Side.BUY, "1")]) == 2
+    assert len(reads) == before + 1
+    assert ledger.add([fill("e1", Side.BUY, "2")]) == 0
+    assert [(p.symbol, p.qty) for p in ledger.view("simA")] == [("AAPL", D(3))]
+    ledger.close()

@@ -26,7 +26,7 @@ from protocol.client import ExecutionClient
 from protocol.messages import OrderStatus
 from tests.helpers import SystemUnderTest, eventually
 from tests.integration.oms_support import overrides
-from tests.system_ops import SYMBOL, VENUE
+from tests.system_ops import VENUE, submit_when_open
 
 ORDERS = 8
 # `-f -ttt -T -y -s N`: "<tid> <epoch s> <call>(<fd><<path>>, "<data>"..., ) = <ret> <<dur>>"
@@ -109,7 +109,8 @@ def test_an_order_is_acked_after_one_fdatasync_of_its_new_record_and_verdict(
     ids = [f"fs-{i}" for i in range(ORDERS)]
     with ExecutionClient(sut.cfg) as client:
         for coid in ids:
-            client.submit(VENUE, SYMBOL, "BUY", 1, price="99.00", client_order_id=coid)
+            # once intake is open (NotReady until the first reconciliation: journals nothing)
+            submit_when_open(client, VENUE, qty="1", price="99.00", client_order_id=coid)
             client.wait_for_status(coid, {OrderStatus.ACCEPTED})
 
     def acks_traced() -> list[Call] | None:

@@ -124,7 +124,7 @@ class _Host:
     def record(self, outcome: Outcome) -> Outcome:
         return outcome
 
-    def after_commit(self, fn: Callable[[], None]) -> None:
+    def after_commit(self, fn: Callable[[], None], *, first: bool = False) -> None:
         self.pending.append(fn)
 
 

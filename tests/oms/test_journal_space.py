@@ -242,7 +242,7 @@ class _Host:
     def record(self, outcome: Outcome) -> Outcome:
         return outcome
 
-    def after_commit(self, fn: Callable[[], None]) -> None:
+    def after_commit(self, fn: Callable[[], None], *, first: bool = False) -> None:
         self.pending.append(fn)
 
     def drop_unsent(self, client_order_id: str) -> bool:

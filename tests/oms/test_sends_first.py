@@ -1,0 +1,145 @@
+"""After the commit, a turn's venue requests go out before its events and replies (issue 16,
+p50: the PlaceOrder no longer waits for the PENDING_SUBMIT event's encode and send, nor
+competes with risk and the clients that event wakes). The events still show only what is
+durable: a send that records something (an approved order dropped unsent) publishes its new
+state after the next commit, not in this turn. `OmsActor.after_iteration` runs on a stub
+OMS (journal, publisher) around the real book, commit policy and event hold."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal as D
+from typing import Any
+
+from actors.oms.actor import OmsActor
+from actors.oms.commit_policy import AfterCommit, CommitPolicy, EventHold
+from actors.oms.order_book import OrderBook
+from protocol.codec import Sender, decode
+from protocol.messages import OrderEvent, OrderStatus, OrdType, RiskVerdict, Side, SubmitOrder
+
+V = "simA"
+
+
+class _Journal:
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+        self.pending = False
+        self.records_since_snapshot = 0
+
+    def commit(self) -> None:
+        self.calls.append("commit")
+        self.pending = False
+
+    def poll_background(self) -> None:
+        pass
+
+
+class _Pub:
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    def send_multipart(self, frames: list[bytes], copy: bool = True) -> None:
+        body = decode(frames).body
+        assert isinstance(body, OrderEvent)
+        self.calls.append(f"event {body.order.client_order_id} {body.order.status.value}")
+
+
+class _Anything:
+    """gate, space, cfg.oms: whatever after_iteration asks of them, answered idle."""
+
+    low = False
+    snapshot_every = 1_000_000
+
+    def __getattr__(self, name: str) -> Any:
+        return self if name == "oms" else (lambda *a, **k: None)
+
+
+class _Oms:
+    after_iteration = OmsActor.after_iteration
+    after_commit = OmsActor.after_commit
+    _publish_built = OmsActor._publish_built
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self._built: list[Any] = []
+        self.journal = _Journal(self.calls)
+        self.pub = _Pub(self.calls)
+        self.sender = Sender("oms", 1)
+        self.book = OrderBook()
+        self.commits = CommitPolicy()
+        self.event_hold = EventHold(lambda _d, _fn: None)
+        self._after_commit = AfterCommit()
+        self._changed: dict[str, tuple[D | None, D | None]] = {}
+        self.event_seq = 0
+        self.gate = self.space = self.cfg = _Anything()
+
+    def crash_point(self, name: str) -> None:
+        self.calls.append(name)
+
+    def approve(self, coid: str) -> None:
+        """The verdict's turn as intake leaves it: records pending, the venue push and the
+        client's ack waiting for the commit."""
+        msg = SubmitOrder(client_order_id=coid, venue=V, symbol="ABC", side=Side.BUY,
+                          qty=D(1), order_type=OrdType.LIMIT, price=D(95))  # fmt: skip
+        assert self.book.submit(msg, 1).applied
+        verdict = RiskVerdict(client_order_id=coid, approved=True)
+        assert self.book.risk_verdict(verdict, 2).applied
+        self.journal.pending, self.commits._must = True, True
+        self._changed[coid] = (None, None)
+
+    def push(self, coid: str, action: Callable[[], None] | None = None) -> Callable[[], None]:
+        def send() -> None:
+            self.calls.append(f"send {coid}")
+            if action is not None:
+                action()
+
+        return send
+
+
+def test_the_venue_request_goes_before_the_event_and_the_ack() -> None:
+    """commit, then PlaceOrder, then the PENDING_SUBMIT event, then the client's OrderAck."""
+    oms = _Oms()
+    oms.approve("o1")
+    oms.after_commit(lambda: oms.calls.append("ack o1"))
+    oms.after_commit(oms.push("o1"), first=True)  # queued after the ack, sent before it
+    oms.after_iteration()
+    assert oms.calls == [
+        "commit", "after_journal_before_send", "send o1", "event o1 PENDING_SUBMIT", "ack o1",
+    ]  # fmt: skip
+
+
+def test_what_a_send_records_is_published_after_its_own_commit() -> None:
+    """The push drops the order unsent (REJECTED, journalled after this turn's commit): it
+    is committed at once, before the turn's events and replies; this turn publishes the
+    PENDING_SUBMIT built before the send, the next one REJECTED. Built after the send, the
+    event would have shown REJECTED in place of PENDING_SUBMIT."""
+    oms = _Oms()
+    oms.approve("o1")
+
+    def drop() -> None:  # what OmsActor.drop_unsent does through record()
+        oms.book.apply_venue_status("o1", OrderStatus.REJECTED, 3, reason="kill-switch")
+        oms.journal.pending, oms.commits._must = True, True
+        oms._changed["o1"] = (None, None)
+
+    oms.after_commit(oms.push("o1", drop), first=True)
+    oms.after_iteration()
+    assert oms.calls == [
+        "commit", "after_journal_before_send", "send o1", "commit", "event o1 PENDING_SUBMIT",
+    ]  # fmt: skip
+    oms.calls.clear()
+    oms.after_iteration()
+    assert oms.calls == ["event o1 REJECTED"]
+
+
+def test_after_commit_keeps_each_list_in_order() -> None:
+    """Venue requests in the order queued, then replies and reads in the order queued."""
+    after = AfterCommit()
+    assert not after
+    seen: list[str] = []
+    for name, first in (("r1", False), ("s1", True), ("r2", False), ("s2", True)):
+        after.add(lambda n=name: seen.append(n), first=first)  # type: ignore[misc]
+    assert after
+    sends, then = after.take()
+    for fn in [*sends, *then]:
+        fn()
+    assert seen == ["s1", "s2", "r1", "r2"] and not after
