@@ -51,6 +51,7 @@ class ViewMarks:
     resends: int  # messages sent again (PossDup) on the venue's request, ever
     next_in: int  # the next inbound MsgSeqNum expected
     exec_mark: int  # executions read so far (the adapter's exec_mark)
+    numbering: int = 0  # the store's numbering (an operator's reset or lowered next-out)
 
 
 class MarkSource(Protocol):
@@ -104,6 +105,7 @@ class EarlyOpenOrders:
             asked is not None
             and isinstance(result, list)
             and now.connection == asked.connection
+            and now.numbering == asked.numbering
             and now.next_out == asked.next_out + 1  # the AF, and nothing after it
             and now.resends == asked.resends  # nothing sent again (a PossDup D)
             and now.exec_mark == asked.exec_mark  # no execution read between its reports

@@ -97,6 +97,7 @@ def test_any_message_read_or_sent_after_the_view_drops_it():
         lambda v: setattr(v, "marks", replace(v.marks, next_out=v.marks.next_out + 1)),
         lambda v: setattr(v, "marks", replace(v.marks, resends=1)),
         lambda v: setattr(v, "marks", replace(v.marks, connection=2)),
+        lambda v: setattr(v, "marks", replace(v.marks, numbering=1)),  # an operator's reset
     ]
     for change in changes:
         early, venue, _clock, _log = _early()
@@ -184,3 +185,26 @@ def test_a_view_the_oms_never_asks_for_is_let_go_after_its_age():
     timers[0][1]()
     assert early._held is None
     assert ("open_orders_at_logon_dropped", {"reason": "too old"}) in log.events
+
+
+def test_the_logon_asks_only_while_no_oms_was_heard() -> None:
+    """`ConnectorActor.on_session_up`: the early AF goes out at a logon only while no OMS
+    has been heard from (a warm start: it replays its journal); a connector restarted
+    alone, the OMS already answering, asks nothing (the OMS asks at once anyway). A
+    process test of this raced the rig's OMS against the logon under load."""
+    from types import SimpleNamespace
+
+    from actors.connector.actor import ConnectorActor
+
+    for oms_epoch, serves, asked in ((None, True, 1), (7, True, 0), (None, False, 0)):
+        started: list[int] = []
+        actor = SimpleNamespace(
+            gate=SimpleNamespace(in_session=True),
+            policy=SimpleNamespace(on_up=lambda _now: "CONNECTED"),
+            _set_state=lambda *_a: None,
+            early=SimpleNamespace(start=lambda s=started: s.append(1)),
+            _oms_epoch=oms_epoch,
+            fallbacks=SimpleNamespace(serves_mass_status=serves),
+        )
+        ConnectorActor.on_session_up(actor, "logged on")  # type: ignore[arg-type]
+        assert len(started) == asked, (oms_epoch, serves)

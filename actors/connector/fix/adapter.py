@@ -154,8 +154,9 @@ class FixAdapter(QueryRequests):
         """What a held open-orders answer's validity hangs on (actors/connector/early_view.py)."""
         store = self._store
         return ViewMarks(
-            self._gen, store.next_out, self.session.resends, store.next_in, self.exec_mark
-        )
+            self._gen, store.next_out, self.session.resends, store.next_in, self.exec_mark,
+            store.numbering,
+        )  # fmt: skip
 
     def connect(self) -> None:
         if self._tcp.is_open:

@@ -64,8 +64,8 @@ class OutboundQueue:
         new number K must not be matched to the request an old K carried."""
         if self._numbering != self._store.numbering:
             self._numbering = self._store.numbering
-            self._seq_ref = SeqRequests(TRACKED)
-            self._last_order_seq = LastOrderSeq(TRACKED)
+            self._seq_ref.drop_from(self._store.reused_from)  # those below stay unambiguous
+            self._last_order_seq.drop_from(self._store.reused_from)
 
     def __len__(self) -> int:
         return len(self._queue)

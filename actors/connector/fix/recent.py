@@ -32,6 +32,12 @@ class SeqRequests:
         i = seq % self.size  # the newest send takes the slot (numbers lowered by an
         self._seq[i], self._type[i], self._ref[i] = seq, msg_type, ref  # operator too)
 
+    def drop_from(self, first: int) -> None:
+        """Forget every number >= `first` (they go to new messages)."""
+        for i, seq in enumerate(self._seq):
+            if seq >= first:
+                self._seq[i], self._type[i], self._ref[i] = 0, "", ""
+
     def pop(self, seq: int) -> tuple[str, str] | None:
         if not self._seq or self._seq[i := seq % self.size] != seq:
             return None
@@ -67,3 +73,13 @@ class LastOrderSeq:
 
     def get(self, cl_ord_id: str) -> int | None:
         return self._seq.get(cl_ord_id)
+
+    def drop_from(self, first: int) -> None:
+        """Forget the ClOrdIDs whose last send was numbered >= `first` (the rest keep their
+        order)."""
+        n = len(self._ids)
+        kept = [(c, self._seq[c]) for k in range(n) if (c := self._ids[(self._next + k) % n])]
+        self._seq, self._ids, self._next = {}, [], 0
+        for cl_ord_id, seq in kept:
+            if seq < first:
+                self.put(cl_ord_id, seq)

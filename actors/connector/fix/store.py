@@ -106,6 +106,7 @@ class FixStore:
         self._next_in = 1
         self._next_out = 1
         self.numbering = 0  # bumped when our numbers restart or go back (reset, override)
+        self.reused_from = 1  # ... and the lowest number of the old ones new messages take
         self._msgs = SentMessages(keep_msgs + _PRUNE_SLACK)
         self._pending: list[bytes] = []
         self._in_saved = 1
@@ -192,7 +193,7 @@ class FixStore:
         self._pending.clear()
         self._msgs.clear()
         self._next_in = self._next_out = 1
-        self.numbering += 1
+        self.numbering, self.reused_from = self.numbering + 1, 1
         self._replace_file()
 
     def set_numbers(self, next_in: int | None = None, next_out: int | None = None) -> None:
@@ -206,8 +207,8 @@ class FixStore:
             self._next_in = next_in
         if next_out is not None:
             self._msgs.drop_from(next_out)
-            if next_out < self._next_out:
-                self.numbering += 1  # numbers already used go to new messages
+            if next_out < self._next_out:  # numbers already used go to new messages
+                self.numbering, self.reused_from = self.numbering + 1, next_out
             self._next_out = next_out
         self._pending.clear()
         self._replace_file()

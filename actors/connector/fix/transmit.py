@@ -52,9 +52,19 @@ class Transmitter:
         self._comp_header = [(49, sender_comp_id.encode()), (56, target_comp_id.encode())]
         self._out: list[bytes] = []
         self.last_sent_s = 0.0  # on the monotonic clock
-        self.resent_through = 0  # highest seq ever sent again (as PossDup) on request
+        self._resent_through = 0  # highest seq sent again (as PossDup) on request
+        self._numbering = store.numbering  # the numbering it is in
         self.resends = 0  # messages sent again (PossDup or gap fill) on request, ever
         self.message_log: MessageLog | None = None  # every message out, as encoded
+
+    @property
+    def resent_through(self) -> int:
+        """The highest of our numbers sent again on request, in the current numbering:
+        numbers a reset or a lowered next-out gives to new messages are not counted."""
+        if self._numbering != self._store.numbering:
+            self._numbering = self._store.numbering
+            self._resent_through = min(self._resent_through, self._store.reused_from - 1)
+        return self._resent_through
 
     def emit(
         self,
@@ -105,7 +115,7 @@ class Transmitter:
         if gap_start <= end:
             self._gap_fill(gap_start, end + 1)
         self.resends += count + 1  # a request answered by gap fills alone counts too
-        self.resent_through = max(self.resent_through, end)
+        self._resent_through = max(self.resent_through, end)
         return end, count
 
     def _gap_fill(self, seq: int, new_seq: int) -> None:

@@ -75,3 +75,38 @@ def test_next_out_raised_keeps_the_numbers_sent(tmp_path: Path) -> None:
         out.pump(session)  # type: ignore[arg-type]
         store.set_numbers(next_out=100)
         assert out.is_latest_order_send(2, "c-2") and out.sent_request(2) == ("D", "c-2")
+
+
+def test_next_out_lowered_keeps_the_numbers_below_it(tmp_path: Path) -> None:
+    """Numbers below the new next-out are never used again: a Reject of one of them is
+    still matched to its D (only those from next-out on are forgotten)."""
+    with FixStore(tmp_path, fsync=False) as store:
+        out = OutboundQueue(TokenBucket(1e9, 1_000_000), lambda _s: None, store)
+        session = _Session(store)
+        session.admin()  # Logon = 1
+        for i in range(2, 6):
+            out.put(Outbound("D", [], None, f"old-{i}"))
+        out.pump(session)  # type: ignore[arg-type]
+        store.set_numbers(next_out=4)
+        assert out.is_latest_order_send(2, "old-2") and out.sent_request(2) == ("D", "old-2")
+        assert out.last_send_seq("old-4") is None and out.sent_request(5) == ("", "")
+
+
+def test_resent_through_is_of_the_current_numbering(tmp_path: Path) -> None:
+    """After the venue asked for a resend through 100, a reset (or next-out lowered to K)
+    gives those numbers to new messages: a genuine Reject of a new D numbered below 100 is
+    final again (it was taken as 'outcome unknown' in every later numbering)."""
+    from actors.connector.fix.session import FixSession
+
+    with FixStore(tmp_path, fsync=False) as store:
+        session = FixSession(
+            sender_comp_id="US", target_comp_id="VENUE", store=store, initiator=True
+        )
+        for i in range(1, 101):
+            store.save_sent(i, b"8=FIX.4.4\x019=5\x0135=D\x0111=c%d\x0110=000\x01" % i)
+        session._tx.resend(1, 0)  # the venue asked for everything once
+        assert session.resent_through == 100
+        store.set_numbers(next_out=40)
+        assert session.resent_through == 39
+        store.reset()
+        assert session.resent_through == 0
