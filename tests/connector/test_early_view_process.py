@@ -45,19 +45,6 @@ def _restarted_with_a_resting_order(rig: ConnectorRig) -> None:
     rig.answer_states = rig.ack_execs = True
 
 
-def test_a_connector_that_heard_the_oms_asks_nothing_at_logon() -> None:
-    """With an OMS already answering (a connector restarted alone), the OMS's orders would
-    make the view stale and it asks at once anyway: no AF at logon."""
-    rig = ConnectorRig(venue_overrides(heartbeat_s=60))
-    try:
-        rig.start()
-        assert isinstance(rig.request(OpenOrdersRequest()).body, OpenOrders)
-        assert not rig.connector.events("open_orders_at_logon")
-        assert not rig.connector.events("open_orders_from_logon")
-    finally:
-        rig.close()
-
-
 def test_a_request_after_the_logon_is_answered_from_the_logon_view() -> None:
     """Nothing sent or read between the logon's answer and the request: the request is
     answered from it (no second AF), stamped with this connector's cut."""
