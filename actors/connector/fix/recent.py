@@ -9,38 +9,59 @@ from __future__ import annotations
 
 from array import array
 
+from actors.connector.fix.sent import FIRST_CAP
+
 
 class SeqRequests:
-    """(MsgType, ref) of each MsgSeqNum among the newest `size` numbers: slot `seq % size`
+    """(MsgType, ref) of each MsgSeqNum among the newest `size` numbers: slot `seq % cap`
     of a ring (a number `size` or more below a newer send's is gone, as the FIX store's
     resend window forgets it). Was: the last `size` sends, whatever their numbers; the same
-    but for admin messages in between, which take numbers and no entry."""
+    but for admin messages in between, which take numbers and no entry. The slots start
+    few (`sent.FIRST_CAP`) and double when a number still in the window would take an
+    occupied one, up to `size` (`sent.SentMessages` does the same)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._seq = array("q")  # slot -> the MsgSeqNum held there, 0: none
         self._type: list[str] = []
         self._ref: list[str] = []
+        self._newest = 0
 
     def __len__(self) -> int:
-        return sum(1 for s in self._seq if s)
+        return sum(1 for s in self._seq if s and s > self._newest - self.size)
 
     def put(self, seq: int, msg_type: str, ref: str) -> None:
+        self._newest = max(self._newest, seq)
         if not self._seq:
-            self._seq = array("q", bytes(8 * self.size))
-            self._type, self._ref = [""] * self.size, [""] * self.size
-        i = seq % self.size  # the newest send takes the slot (numbers lowered by an
-        self._seq[i], self._type[i], self._ref[i] = seq, msg_type, ref  # operator too)
+            self._grow(min(self.size, FIRST_CAP))
+        while True:
+            i = seq % len(self._seq)
+            held = self._seq[i]
+            if held in (0, seq) or held <= self._newest - self.size or len(self._seq) == self.size:
+                break
+            self._grow(min(self.size, 2 * len(self._seq)))  # `held` is still in the window
+        self._seq[i], self._type[i], self._ref[i] = seq, msg_type, ref
+
+    def _grow(self, cap: int) -> None:
+        old = [(s, self._type[i], self._ref[i]) for i, s in enumerate(self._seq) if s]
+        self._seq, self._type, self._ref = array("q", bytes(8 * cap)), [""] * cap, [""] * cap
+        for s, msg_type, ref in old:
+            if s > self._newest - self.size:
+                self._seq[s % cap], self._type[s % cap], self._ref[s % cap] = s, msg_type, ref
 
     def drop_from(self, first: int) -> None:
         """Forget every number >= `first` (they go to new messages)."""
+        gone = self._newest - self.size  # numbers that left the window: not brought back
         for i, seq in enumerate(self._seq):
-            if seq >= first:
+            if seq >= first or (seq and seq <= gone):
                 self._seq[i], self._type[i], self._ref[i] = 0, "", ""
+        self._newest = min(self._newest, first - 1)
 
     def pop(self, seq: int) -> tuple[str, str] | None:
-        if not self._seq or self._seq[i := seq % self.size] != seq:
+        if not self._seq or self._seq[i := seq % len(self._seq)] != seq:
             return None
+        if seq <= self._newest - self.size:
+            return None  # left the window (its slot not reused yet)
         found = self._type[i], self._ref[i]
         self._seq[i], self._type[i], self._ref[i] = 0, "", ""
         return found

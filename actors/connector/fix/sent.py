@@ -1,13 +1,17 @@
 """The FIX store's sent application messages in memory (`FixStore`): the newest `size`
-sequence numbers, message `seq` in slot `seq % size` of a list allocated at the first one,
-with the numbers in an array. No dict of int keys (~70 B per message) and no periodic
-rebuild of one: a store's memory does not grow once the slots are filled.
+sequence numbers, message `seq` in slot `seq % cap` of a list, with the numbers in an
+array. The slots start few (`FIRST_CAP`) and double when a number still in the window
+would take an occupied slot, up to `size`: an idle venue that sent one message holds a
+few hundred bytes, a busy one `size` slots. No dict of int keys (~70 B per message) and no
+periodic rebuild of one: a store's memory does not grow once the slots are filled.
 """
 
 from __future__ import annotations
 
 from array import array
 from collections.abc import Iterator
+
+FIRST_CAP = 64  # slots at the first message
 
 
 class SentMessages:
@@ -26,37 +30,50 @@ class SentMessages:
         return self._newest
 
     def put(self, seq: int, raw: bytes) -> None:
-        """Hold message `seq` (numbers below the window it leaves are dropped)."""
-        if not self._seq:
-            self._seq = array("q", bytes(8 * self.size))
-            self._raw = [None] * self.size
-        if seq > self._newest:
-            for gap in range(max(self._newest + 1, seq - self.size + 1), seq):
-                self._drop(gap % self.size)  # numbers skipped (admin messages): none held
-            self._newest = seq
-        elif seq <= self._newest - self.size:
+        """Hold message `seq` (numbers that leave the window are not returned again; their
+        slots are reused)."""
+        if seq <= self._newest - self.size:
             return  # older than the window
-        i = seq % self.size
+        self._newest = max(self._newest, seq)
+        if not self._seq:
+            self._grow(min(self.size, FIRST_CAP))
+        while True:
+            i = seq % len(self._seq)
+            held = self._seq[i]
+            if held in (0, seq) or held <= self._newest - self.size or len(self._seq) == self.size:
+                break
+            self._grow(min(self.size, 2 * len(self._seq)))  # `held` is still in the window
         self._seq[i], self._raw[i] = seq, raw
+
+    def _grow(self, cap: int) -> None:
+        """`cap` slots, the messages in the window moved over (distinct modulo the old
+        count, they are distinct modulo its double; modulo `size` as numbers of one window)."""
+        kept = list(self.between(1, self._newest))
+        self._seq, self._raw = array("q", bytes(8 * cap)), [None] * cap
+        for s, raw in kept:
+            self._seq[s % cap], self._raw[s % cap] = s, raw
 
     def between(self, begin: int, end: int) -> Iterator[tuple[int, bytes]]:
         """The messages held numbered begin..end, in order."""
         if not self._seq:
             return
+        cap = len(self._seq)
         for s in range(max(begin, self._newest - self.size + 1, 1), min(end, self._newest) + 1):
-            i = s % self.size
+            i = s % cap
             raw = self._raw[i]
             if self._seq[i] == s and raw is not None:
                 yield s, raw
 
     def drop_below(self, seq: int) -> None:
         for s, _ in list(self.between(1, seq - 1)):
-            self._drop(s % self.size)
+            self._drop(s % len(self._seq))
 
     def drop_from(self, seq: int) -> None:
         """Forget the messages numbered `seq` and up (the numbers go to new messages)."""
-        for s, _ in list(self.between(seq, self._newest)):
-            self._drop(s % self.size)
+        gone = self._newest - self.size  # numbers that left the window: not brought back
+        for i, s in enumerate(self._seq):
+            if s >= seq or (s and s <= gone):
+                self._drop(i)
         self._newest = min(self._newest, seq - 1)
 
     def clear(self) -> None:

@@ -32,15 +32,16 @@ def test_last_order_seq_answers_as_the_ordered_dict_it_replaced() -> None:
 
 def test_seq_requests_hold_the_newest_numbers_and_pop_once() -> None:
     """The newest `size` numbers are held, older ones gone, a pop answers once; numbers
-    an operator lowered replace what their slot held."""
+    an operator lowered are forgotten from the new next-out on, then reused."""
     seqs = SeqRequests(4)
     assert seqs.pop(1) is None
     for seq in range(1, 11):
         seqs.put(seq, "D", f"o{seq}")
     assert [seqs.pop(s) for s in (6, 7)] == [None, ("D", "o7")]
     assert seqs.pop(7) is None and seqs.pop(10) == ("D", "o10") and len(seqs) == 2
-    seqs.put(2, "F", "c2")  # next-out lowered by an operator: 2 reused
-    assert seqs.pop(2) == ("F", "c2") and seqs.pop(6) is None and seqs.pop(8) == ("D", "o8")
+    seqs.drop_from(2)  # next-out lowered by an operator (the queue's `_in_numbering`)
+    seqs.put(2, "F", "c2")  # 2 reused
+    assert seqs.pop(2) == ("F", "c2") and seqs.pop(8) is None and len(seqs) == 0
 
 
 def test_neither_grows_after_the_bound_is_reached() -> None:
