@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from array import array
 
-from actors.connector.fix.sent import FIRST_CAP
+from actors.connector.fix import sent
 
 
 class SeqRequests:
@@ -31,9 +31,11 @@ class SeqRequests:
         return sum(1 for s in self._seq if s and s > self._newest - self.size)
 
     def put(self, seq: int, msg_type: str, ref: str) -> None:
+        if seq <= self._newest - self.size:
+            return  # older than the window (a number reused is dropped from first)
         self._newest = max(self._newest, seq)
         if not self._seq:
-            self._grow(min(self.size, FIRST_CAP))
+            self._grow(min(self.size, sent.FIRST_CAP))
         while True:
             i = seq % len(self._seq)
             held = self._seq[i]
