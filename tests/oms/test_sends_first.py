@@ -9,13 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal as D
+from functools import partial
 from typing import Any
 
+from actors.oms import reads
 from actors.oms.actor import OmsActor
 from actors.oms.commit_policy import AfterCommit, CommitPolicy, EventHold
 from actors.oms.order_book import OrderBook
 from protocol.codec import Sender, decode
-from protocol.messages import OrderEvent, OrderStatus, OrdType, RiskVerdict, Side, SubmitOrder
+from protocol.messages import (
+    OrderEvent,
+    OrderStatus,
+    OrdType,
+    RiskVerdict,
+    Side,
+    StreamEvent,
+    SubmitOrder,
+)  # fmt: skip
 
 V = "simA"
 
@@ -25,9 +35,13 @@ class _Journal:
         self.calls = calls
         self.pending = False
         self.records_since_snapshot = 0
+        self.durable: list[str] = []  # statuses made durable, in order
+        self.buffered: list[str] = []
 
     def commit(self) -> None:
         self.calls.append("commit")
+        self.durable += self.buffered
+        self.buffered = []
         self.pending = False
 
     def poll_background(self) -> None:
@@ -37,11 +51,16 @@ class _Journal:
 class _Pub:
     def __init__(self, calls: list[str]) -> None:
         self.calls = calls
+        self.seqs: list[int] = []  # event_seq of every event published, in order
 
     def send_multipart(self, frames: list[bytes], copy: bool = True) -> None:
         body = decode(frames).body
-        assert isinstance(body, OrderEvent)
-        self.calls.append(f"event {body.order.client_order_id} {body.order.status.value}")
+        assert isinstance(body, OrderEvent | StreamEvent)
+        self.seqs.append(body.event_seq)
+        if isinstance(body, StreamEvent):
+            self.calls.append(f"stream {body.event}")
+        else:
+            self.calls.append(f"event {body.order.client_order_id} {body.order.status.value}")
 
 
 class _Anything:
@@ -58,6 +77,8 @@ class _Oms:
     after_iteration = OmsActor.after_iteration
     after_commit = OmsActor.after_commit
     _publish_built = OmsActor._publish_built
+    publish_stream = OmsActor.publish_stream
+    _publish = OmsActor._publish
 
     def __init__(self) -> None:
         self.calls: list[str] = []
@@ -143,3 +164,42 @@ def test_after_commit_keeps_each_list_in_order() -> None:
     for fn in [*sends, *then]:
         fn()
     assert seen == ["s1", "s2", "r1", "r2"] and not after
+
+
+def test_a_read_does_not_show_a_drop_that_is_not_durable_yet() -> None:
+    """A send that drops the order unsent (REJECTED) is committed before the turn's reads
+    run: a snapshot answered in that turn never shows a state a kill -9 would take back
+    (found by review; for a read queued after the verdict it predates sends-first)."""
+    oms = _Oms()
+    answers: list[tuple[Any, list[str]]] = []  # each with what was durable then
+
+    def read() -> None:  # a client's SnapshotRequest, then risk's verdict in the same turn
+        answers.append((reads.snapshot(oms.book, oms.event_seq), list(oms.journal.durable)))
+
+    oms.after_commit(read)
+    oms.approve("o1")
+    oms.journal.buffered += ["PENDING_RISK", "PENDING_SUBMIT"]
+
+    def drop() -> None:  # what OmsActor.drop_unsent does through record()
+        oms.book.apply_venue_status("o1", OrderStatus.REJECTED, 3, reason="kill-switch")
+        oms.journal.buffered.append("REJECTED")
+        oms.journal.pending = True
+        oms._changed["o1"] = (None, None)
+
+    oms.after_commit(oms.push("o1", drop), first=True)
+    oms.after_iteration()
+    ((snap, durable),) = answers
+    assert not snap.orders  # o1 ended: not open
+    assert durable == ["PENDING_RISK", "PENDING_SUBMIT", "REJECTED"]  # and that was durable
+
+
+def test_the_stream_stays_in_event_seq_order_when_a_send_publishes() -> None:
+    """The turn's order events (built before the commit) go out before anything a send
+    publishes (`publish_stream`: an escalation, say)."""
+    oms = _Oms()
+    oms.approve("o1")
+    publish = partial(oms.publish_stream, "order_escalation", {"client_order_id": "o1"})
+    oms.after_commit(oms.push("o1", publish), first=True)
+    oms.after_iteration()
+    assert oms.pub.seqs == [1, 2]
+    assert oms.calls[-2:] == ["event o1 PENDING_SUBMIT", "stream order_escalation"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from array import array
 
 from actors.connector.fix import sent
+from actors.connector.fix.sent import slot_for
 
 
 class SeqRequests:
@@ -36,12 +37,8 @@ class SeqRequests:
         self._newest = max(self._newest, seq)
         if not self._seq:
             self._grow(min(self.size, sent.FIRST_CAP))
-        while True:
-            i = seq % len(self._seq)
-            held = self._seq[i]
-            if held in (0, seq) or held <= self._newest - self.size or len(self._seq) == self.size:
-                break
-            self._grow(min(self.size, 2 * len(self._seq)))  # `held` is still in the window
+        while (i := slot_for(self._seq, seq, self._newest, self.size)) is None:
+            self._grow(min(self.size, 2 * len(self._seq)))
         self._seq[i], self._type[i], self._ref[i] = seq, msg_type, ref
 
     def _grow(self, cap: int) -> None:

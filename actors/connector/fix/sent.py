@@ -16,6 +16,16 @@ from collections.abc import Iterator
 FIRST_CAP = 64  # slots at the first message
 
 
+def slot_for(seqs: array[int], seq: int, newest: int, size: int) -> int | None:
+    """The slot number `seq` takes (`seq % len(seqs)`), or None while a number still in
+    the window (within `size` of `newest`) holds it and the slots can grow."""
+    i = seq % len(seqs)
+    held = seqs[i]
+    if held in (0, seq) or held <= newest - size or len(seqs) == size:
+        return i
+    return None
+
+
 class SentMessages:
     def __init__(self, size: int) -> None:
         self.size = size
@@ -39,12 +49,8 @@ class SentMessages:
         self._newest = max(self._newest, seq)
         if not self._seq:
             self._grow(min(self.size, FIRST_CAP))
-        while True:
-            i = seq % len(self._seq)
-            held = self._seq[i]
-            if held in (0, seq) or held <= self._newest - self.size or len(self._seq) == self.size:
-                break
-            self._grow(min(self.size, 2 * len(self._seq)))  # `held` is still in the window
+        while (i := slot_for(self._seq, seq, self._newest, self.size)) is None:
+            self._grow(min(self.size, 2 * len(self._seq)))
         self._seq[i], self._raw[i] = seq, raw
 
     def _grow(self, cap: int) -> None:
