@@ -63,9 +63,10 @@ class OutboundQueue:
         under ResetSeqNumFlag, or next-out lowered by the operator): a venue's Reject of our
         new number K must not be matched to the request an old K carried."""
         if self._numbering != self._store.numbering:
+            first = self._store.reused_since(self._numbering)  # those below stay unambiguous
             self._numbering = self._store.numbering
-            self._seq_ref.drop_from(self._store.reused_from)  # those below stay unambiguous
-            self._last_order_seq.drop_from(self._store.reused_from)
+            self._seq_ref.drop_from(first)
+            self._last_order_seq.drop_from(first)
 
     def __len__(self) -> int:
         return len(self._queue)

@@ -39,6 +39,7 @@ import fcntl
 import os
 import struct
 import zlib
+from collections import deque
 from pathlib import Path
 from types import TracebackType
 
@@ -106,7 +107,7 @@ class FixStore:
         self._next_in = 1
         self._next_out = 1
         self.numbering = 0  # bumped when our numbers restart or go back (reset, override)
-        self.reused_from = 1  # ... and the lowest number of the old ones new messages take
+        self._reused: deque[tuple[int, int]] = deque(maxlen=16)  # (numbering, first reused)
         self._msgs = SentMessages(keep_msgs + _PRUNE_SLACK)
         self._pending: list[bytes] = []
         self._in_saved = 1
@@ -193,7 +194,7 @@ class FixStore:
         self._pending.clear()
         self._msgs.clear()
         self._next_in = self._next_out = 1
-        self.numbering, self.reused_from = self.numbering + 1, 1
+        self._renumber(1)
         self._replace_file()
 
     def set_numbers(self, next_in: int | None = None, next_out: int | None = None) -> None:
@@ -208,10 +209,23 @@ class FixStore:
         if next_out is not None:
             self._msgs.drop_from(next_out)
             if next_out < self._next_out:  # numbers already used go to new messages
-                self.numbering, self.reused_from = self.numbering + 1, next_out
+                self._renumber(next_out)
             self._next_out = next_out
         self._pending.clear()
         self._replace_file()
+
+    def _renumber(self, first: int) -> None:
+        self.numbering += 1
+        self._reused.append((self.numbering, first))
+
+    def reused_since(self, numbering: int) -> int:
+        """The lowest of our numbers given again to new messages by the numberings after
+        `numbering` (two lowered next-outs in a row: the lower one; 1 once that is no longer
+        known, so a reader forgets all)."""
+        firsts = [first for n, first in self._reused if n > numbering]
+        if len(firsts) < self.numbering - numbering:
+            return 1
+        return min(firsts, default=MAX_SEQ + 1)
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -62,8 +62,9 @@ class Transmitter:
         """The highest of our numbers sent again on request, in the current numbering:
         numbers a reset or a lowered next-out gives to new messages are not counted."""
         if self._numbering != self._store.numbering:
+            first = self._store.reused_since(self._numbering)
             self._numbering = self._store.numbering
-            self._resent_through = min(self._resent_through, self._store.reused_from - 1)
+            self._resent_through = min(self._resent_through, first - 1)
         return self._resent_through
 
     def emit(

@@ -110,3 +110,36 @@ def test_resent_through_is_of_the_current_numbering(tmp_path: Path) -> None:
         assert session.resent_through == 39
         store.reset()
         assert session.resent_through == 0
+
+
+def test_two_lowered_next_outs_in_a_row_forget_from_the_lower(tmp_path: Path) -> None:
+    """The operator lowers next-out to 3, heartbeats take 3..6, then lowers it to 5 before
+    the queue sends again: numbers from 3 on carried new messages, so a Reject of our 4 (a
+    heartbeat now) must not match the D old-4."""
+    with FixStore(tmp_path, fsync=False) as store:
+        out = OutboundQueue(TokenBucket(1e9, 1_000_000), lambda _s: None, store)
+        session = _Session(store)
+        session.admin()  # Logon = 1
+        for i in range(2, 8):
+            out.put(Outbound("D", [], None, f"old-{i}"))
+        out.pump(session)  # type: ignore[arg-type]
+        store.set_numbers(next_out=3)
+        for _ in range(4):
+            session.admin()  # heartbeats 3..6
+        store.set_numbers(next_out=5)
+        assert out.sent_request(4) == ("", "") and out.last_send_seq("old-4") is None
+        assert out.is_latest_order_send(2, "old-2")
+
+
+def test_the_store_tells_the_lowest_number_reused_since_a_numbering(tmp_path: Path) -> None:
+    with FixStore(tmp_path, fsync=False) as store:
+        store.set_numbers(next_out=100)
+        start = store.numbering
+        assert store.reused_since(start) > 10**9  # nothing reused since
+        store.set_numbers(next_out=40)
+        store.set_numbers(next_out=60)  # raised: numbers 40..59 skipped, none reused
+        store.set_numbers(next_out=50)
+        assert store.reused_since(start) == 40 and store.reused_since(start + 1) == 50
+        for k in range(20):
+            store.set_numbers(next_out=30 - k)  # each one lower
+        assert store.reused_since(start) == 1  # more changes than remembered: all forgotten
