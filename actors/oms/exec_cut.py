@@ -32,6 +32,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 
 from actors.oms.orders import Outcome
+from actors.runtime.idring import unslot
 from protocol.messages import ExecCut, ExecReport, Side
 
 RING = 16_384  # fills per venue (~3 s at 5,000 fills/s)
@@ -155,7 +156,7 @@ class _Touched:
             e = self._oldest
             forgotten = self._at[e]
             self._unlink(e)
-            self._unslot(self._find(self._key[e])[0])
+            unslot(self._slot, self._key, self._mask, self._find(self._key[e])[0])
             i = self._find(key)[0]
             self._slot[i] = e
         self._key[e], self._at[e] = key, count
@@ -177,20 +178,6 @@ class _Touched:
             self._older[newer] = older
         else:
             self._newest = older
-
-    def _unslot(self, i: int) -> None:
-        """Empty table slot `i`, moving back the entries after it that probed past it."""
-        mask, slot, keys = self._mask, self._slot, self._key
-        j = i
-        while True:
-            j = (j + 1) & mask
-            e = slot[j]
-            if e < 0:
-                break
-            home = keys[e] & mask
-            if (home <= i < j) or (j < home <= i) or (i < j < home):
-                slot[i], i = e, j  # its home is at or before the hole: it may fill it
-        slot[i] = -1
 
 
 class _VenueLog:

@@ -87,24 +87,29 @@ class HashRing:
         return i
 
     def _unslot(self, i: int) -> None:
-        """Empty table slot `i`, moving back the entries after it that probed past it."""
-        mask, table, ring = self._mask, self._table, self._ring
-        j = i
-        while True:
-            j = (j + 1) & mask
-            p = table[j]
-            if p < 0:
-                break
-            home = ring[p] & mask
-            if (home <= i < j) or (j < home <= i) or (i < j < home):
-                table[i], i = p, j  # its home is at or before the hole: it may fill it
-        table[i] = -1
+        unslot(self._table, self._ring, self._mask, i)
 
     def _places(self) -> Iterator[int]:
         """The held places, oldest first."""
         start = self._next if self._held == self.size else 0
         for k in range(self._held):
             yield (start + k) % self.size
+
+
+def unslot(table: array[int], keys: array[int], mask: int, i: int) -> None:
+    """Empty slot `i` of a linear-probing `table` of entry numbers (-1: none), entry `e`'s
+    home slot being `keys[e] & mask`: the entries after it that probed past it move back
+    (no tombstones). `HashRing` and the OMS's touched orders (`actors/oms/exec_cut.py`)."""
+    j = i
+    while True:
+        j = (j + 1) & mask
+        e = table[j]
+        if e < 0:
+            break
+        home = keys[e] & mask
+        if (home <= i < j) or (j < home <= i) or (i < j < home):
+            table[i], i = e, j  # its home is at or before the hole: it may fill it
+    table[i] = -1
 
 
 class IdRing(HashRing):
