@@ -31,16 +31,22 @@ class _Session:
         return seq
 
 
+def _sent(store: FixStore, last: int) -> tuple[OutboundQueue, _Session]:
+    """The Logon (1), then D's old-2..old-`last` sent through a queue on `store`."""
+    out = OutboundQueue(TokenBucket(1e9, 1_000_000), lambda _s: None, store)
+    session = _Session(store)
+    session.admin()
+    for i in range(2, last + 1):
+        out.put(Outbound("D", [], None, f"old-{i}"))
+    out.pump(session)  # type: ignore[arg-type]
+    return out, session
+
+
 def test_a_reject_of_a_new_sessions_heartbeat_is_not_matched_to_an_old_sessions_order(
     tmp_path: Path,
 ) -> None:
     with FixStore(tmp_path, fsync=False) as store:
-        out = OutboundQueue(TokenBucket(1e9, 1_000_000), lambda _s: None, store)
-        session = _Session(store)
-        session.admin()  # Logon = 1
-        for i in range(2, 6):  # D's 2..5 of the first session
-            out.put(Outbound("D", [], None, f"old-{i}"))
-        out.pump(session)  # type: ignore[arg-type]
+        out, session = _sent(store, 5)
         store.reset()  # reconnect with ResetSeqNumFlag=Y: numbering from 1 again
         assert session.admin() == 1  # Logon
         assert session.admin() == 2  # a Heartbeat carries number 2 now
@@ -53,12 +59,7 @@ def test_next_out_lowered_by_the_operator_forgets_the_numbers_it_takes_back(
     tmp_path: Path,
 ) -> None:
     with FixStore(tmp_path, fsync=False) as store:
-        out = OutboundQueue(TokenBucket(1e9, 1_000_000), lambda _s: None, store)
-        session = _Session(store)
-        session.admin()  # Logon = 1
-        for i in range(2, 6):
-            out.put(Outbound("D", [], None, f"old-{i}"))
-        out.pump(session)  # type: ignore[arg-type]
+        out, session = _sent(store, 5)
         assert out.sent_request(3) == ("D", "old-3")  # known while the numbering holds
         store.set_numbers(next_out=3)
         assert session.admin() == 3
@@ -81,12 +82,7 @@ def test_next_out_lowered_keeps_the_numbers_below_it(tmp_path: Path) -> None:
     """Numbers below the new next-out are never used again: a Reject of one of them is
     still matched to its D (only those from next-out on are forgotten)."""
     with FixStore(tmp_path, fsync=False) as store:
-        out = OutboundQueue(TokenBucket(1e9, 1_000_000), lambda _s: None, store)
-        session = _Session(store)
-        session.admin()  # Logon = 1
-        for i in range(2, 6):
-            out.put(Outbound("D", [], None, f"old-{i}"))
-        out.pump(session)  # type: ignore[arg-type]
+        out, session = _sent(store, 5)
         store.set_numbers(next_out=4)
         assert out.is_latest_order_send(2, "old-2") and out.sent_request(2) == ("D", "old-2")
         assert out.last_send_seq("old-4") is None and out.sent_request(5) == ("", "")
@@ -117,12 +113,7 @@ def test_two_lowered_next_outs_in_a_row_forget_from_the_lower(tmp_path: Path) ->
     the queue sends again: numbers from 3 on carried new messages, so a Reject of our 4 (a
     heartbeat now) must not match the D old-4."""
     with FixStore(tmp_path, fsync=False) as store:
-        out = OutboundQueue(TokenBucket(1e9, 1_000_000), lambda _s: None, store)
-        session = _Session(store)
-        session.admin()  # Logon = 1
-        for i in range(2, 8):
-            out.put(Outbound("D", [], None, f"old-{i}"))
-        out.pump(session)  # type: ignore[arg-type]
+        out, session = _sent(store, 7)
         store.set_numbers(next_out=3)
         for _ in range(4):
             session.admin()  # heartbeats 3..6
