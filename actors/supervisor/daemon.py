@@ -378,9 +378,7 @@ class Supervisor:
     def _check_hangs(self) -> None:
         sup = self.cfg.supervisor
         limit = sup.heartbeat_interval_s * sup.hang_missed_intervals
-        self.stalls.catch_up()  # a pause during this turn's handlers: not the actors' silence
-        self._read_actors()  # what queued meanwhile, before judging on last-heard times
-        now = time.monotonic()
+        now = self.stalls.settled_now(self._read_actors)  # what queued read, pauses credited
         for child in self.children.values():
             age = child.hang_age(now, limit)
             if age is not None:

@@ -11,8 +11,9 @@ wait (the poll timeout) is a stall; `catch_up` covers everything else (the handl
 accounting. Time spent BUSY in handlers is not a stall (the loop was running: counting it
 let a same-uid client flooding expensive control requests push every deadline back each
 turn, so a hung actor was never found); a pause that lands while handlers run is, and the
-hang check calls `catch_up` and drains the actor socket before it judges anyone (without
-that it judged with last-heard times older than the pause). When a part exceeds
+hang check drains the actor socket, reads the clock, and only then credits every stall up to
+that reading (`settled_now`) before it judges anyone (without that it judged with last-heard
+times older than the pause). When a part exceeds
 `MIN_STALL_S`, every deadline is extended by it (each
 child's last-heard time, every timer: start timeouts, stop escalations, restart backoffs)
 BEFORE anything queued is read; the daemon then drains its sockets as usual. Each stall is
@@ -65,7 +66,7 @@ class StallWatch:
     def poll(self, poller: zmq.Poller, timeout_ms: int) -> list[tuple[object, int]]:
         """`poller.poll(timeout_ms)`; the stalls before it and during it extend deadlines."""
         self.catch_up()
-        start = self._clock()
+        start = self._wall_mark  # from the accounting: a pause between the two is measured here
         events = poller.poll(timeout_ms)
         self.mark()
         self._stalled((self._wall_mark - start) - timeout_ms / 1000)  # woke late
@@ -77,6 +78,17 @@ class StallWatch:
         wall, cpu = self._wall_mark, self._cpu_mark
         self.mark()
         return self._stalled((self._wall_mark - wall) - (self._cpu_mark - cpu))
+
+    def settled_now(self, read_queued: Callable[[], None]) -> float:
+        """The time to judge deadlines at: `read_queued` reads what queued, then the clock is
+        read, then every stall up to that reading is credited. A pause anywhere before the
+        reading (even inside `read_queued`, or between it and the reading) is not silence:
+        crediting first and reading the clock last left that window, and a pause landing in it
+        (the post-pause drain is the likeliest place) judged every actor hung."""
+        read_queued()
+        now = self._clock()
+        self.catch_up()
+        return now
 
     def _stalled(self, stall_s: float) -> float:
         if stall_s < MIN_STALL_S:

@@ -9,6 +9,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from prometheus_client import REGISTRY
 
 from actors.runtime import timers as timers_mod
 from actors.runtime.timers import Timers
@@ -60,9 +61,13 @@ def _loop(
     sim_s: float,
     handle: Callable[[int, Child, Child], None],
     poller: _Poller | None = None,
+    drain: Callable[[int], None] = lambda _check: None,
+    watched: Callable[[StallWatch], None] = lambda _watch: None,
 ) -> list[tuple[str, float]]:
     """Run the supervisor loop for `sim_s`: risk and oms running; `handle(turn, risk, oms)`
-    is the turn's handlers. Returns the hang verdicts (child, seconds into the run)."""
+    is the turn's handlers, `drain(check)` the hang check's read of what queued, `watched`
+    sees the StallWatch before the loop starts. Returns the hang verdicts (child, seconds
+    into the run)."""
     timers = Timers()
     risk = Child(ChildSpec("risk", "risk"), RestartCfg())
     oms = Child(ChildSpec("oms", "oms"), RestartCfg())
@@ -71,13 +76,15 @@ def _loop(
         child.ready(clocks.wall, {})
     watch = StallWatch(timers, [risk, oms], _Log(), clock=lambda: clocks.wall,
                        cpu_clock=lambda: clocks.cpu)  # fmt: skip
-    start, verdicts = clocks.wall, []
+    watched(watch)
+    start, verdicts, checks = clocks.wall, [], iter(range(1, 1 << 30))
 
     def check_hangs() -> None:  # as Supervisor._check_hangs
-        watch.catch_up()
+        check = next(checks)
+        now = watch.settled_now(lambda: drain(check))
         for child in (risk, oms):
-            if child.hang_age(clocks.wall, HANG_LIMIT_S) is not None:
-                verdicts.append((child.id, clocks.wall - start))
+            if child.hang_age(now, HANG_LIMIT_S) is not None:
+                verdicts.append((child.id, now - start))
 
     timers.call_every(0.1, check_hangs)
     poller = poller or _Poller(clocks)
@@ -141,3 +148,60 @@ def test_a_late_poll_is_a_stall_and_a_frozen_child_is_still_found(clocks: Clocks
 
     verdicts = _loop(clocks, 10.0, handle, poller)
     assert [v[0] for v in verdicts] == ["risk"]
+
+
+def test_a_pause_inside_the_hang_checks_drain_is_not_silence(clocks: Clocks) -> None:
+    """Stopped for 2 s while the hang check reads what queued (both children heard just
+    before): the CI failure, where a SIGSTOP sent right after a status reply caught the
+    post-pause drain and every actor was judged hung with a 2.0 s heartbeat age. The clock the
+    check judges with is read after the drain and the pause up to it is credited: no verdict;
+    risk, frozen from the same moment on, is still found."""
+    frozen = False
+
+    def drain(check: int) -> None:
+        nonlocal frozen
+        if check == 40:
+            frozen = True
+            clocks.away(2.0)
+
+    def handle(_turn: int, risk: Child, oms: Child) -> None:
+        oms.heard(clocks.wall)
+        if not frozen:
+            risk.heard(clocks.wall)
+
+    verdicts = _loop(clocks, 10.0, handle, drain=drain)
+    assert [v[0] for v in verdicts] == ["risk"]
+    assert verdicts[0][1] > 2.0 + 4 * 0.1  # found after the pause, one hang timeout awake
+
+
+def test_a_pause_between_the_accounting_and_the_poll_is_a_stall(clocks: Clocks) -> None:
+    """Stopped for 2 s just after `poll` accounted the turn's handlers and before it entered
+    the poll: the poll's late return is measured from the accounting, so the pause is a stall
+    (measured from a second clock reading, it fell between the two and was lost: the metric
+    and every deadline short by the whole pause, the lost 2 s of the flaky adversarial test's
+    `tradepulse_supervisor_stall_seconds_total`)."""
+    turns = iter(range(1, 1 << 30))
+
+    def watched(watch: StallWatch) -> None:
+        accounted = watch.catch_up
+
+        def catch_up_then_pause() -> float:
+            stall = accounted()
+            if next(turns) == 60:  # poll's accounting (the hang check calls it through
+                clocks.away(2.0)  # settled_now: counted here too, never 60 before turn 30)
+            return stall
+
+        watch.catch_up = catch_up_then_pause  # type: ignore[method-assign]
+
+    def handle(_turn: int, risk: Child, oms: Child) -> None:
+        risk.heard(clocks.wall)
+        oms.heard(clocks.wall)
+
+    before = _stalled_s()
+    assert _loop(clocks, 10.0, handle, watched=watched) == []
+    # less the poll's timeout (<= the 0.1 s check period): the poll cannot tell when it began
+    assert 2.0 - 0.1 <= _stalled_s() - before <= 2.0
+
+
+def _stalled_s() -> float:
+    return REGISTRY.get_sample_value("tradepulse_supervisor_stall_seconds_total") or 0.0
