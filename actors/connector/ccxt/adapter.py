@@ -70,7 +70,7 @@ from actors.connector.adapter import (
     StatusDone,
 )
 from actors.connector.ccxt import errors, execs, limits, mapping
-from actors.connector.ccxt.exchange import ExchangeSetupError, Rest, new_exchange
+from actors.connector.ccxt.exchange import ExchangeSetupError, Rest, import_ccxt, new_exchange
 from actors.connector.ccxt.flows import Flows, Pending
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.queries import Queries
@@ -111,6 +111,8 @@ class CcxtAdapter:
         self.log = log
         self._environ = os.environ if environ is None else environ
         self._make_exchange = make_exchange
+        if make_exchange is new_exchange:
+            import_ccxt()  # during the start, not in the loop's first session
         # where the exchange is: "" its own URLs, a URL (the local exchange), None not yet
         self._base_url = base_url
         self._crash_point = crash_point  # fault injection (tests, chaos): a SIGKILL point

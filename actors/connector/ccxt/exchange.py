@@ -40,6 +40,14 @@ def exchange_config(ccfg: CcxtCfg, api_key: str, secret: str, base_url: str) -> 
     return config
 
 
+def import_ccxt() -> None:
+    """Import ccxt.pro (~0.6 s of CPU: its exchange classes). The adapter calls it while the
+    connector starts, before READY: imported at the first session instead, it blocked the
+    connector's loop past the hang limit on a loaded machine, and the supervisor killed it
+    as hung after every restart (12 restarts in a short chaos run at load 25)."""
+    import ccxt.pro  # noqa: F401
+
+
 def new_exchange(ccfg: CcxtCfg, environ: Mapping[str, str], base_url: str) -> Any:
     """A ccxt.pro exchange instance (ccxt is imported here, in the connector only)."""
     missing = [v for v in (ccfg.api_key_env, ccfg.secret_env) if not environ.get(v)]
