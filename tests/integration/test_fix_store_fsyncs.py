@@ -19,7 +19,7 @@ from protocol.messages import OrderStatus
 from tests.helpers import SystemUnderTest, eventually
 from tests.integration.oms_support import overrides
 from tests.integration.test_order_fsyncs import Call, parse, strace_attached
-from tests.system_ops import SYMBOL, VENUE
+from tests.system_ops import VENUE, submit_when_open
 
 ORDERS = 6
 # strace shows an SOH as \1, or \001 before a digit
@@ -46,7 +46,8 @@ def test_every_new_order_single_leaves_after_a_sync_of_its_store_record(
     with ExecutionClient(sut.cfg) as client:
         for i in range(ORDERS):
             coid = f"ss-{i}"
-            client.submit(VENUE, SYMBOL, "BUY", 1, price="99.00", client_order_id=coid)
+            # once intake is open: NotReady until the venue is reconciled (it failed at load 25)
+            submit_when_open(client, VENUE, "BUY", "1", "99.00", client_order_id=coid)
             client.wait_for_status(coid, {OrderStatus.ACCEPTED})
 
     def sent_ds() -> list[tuple[str, Call]] | None:
