@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -60,6 +60,7 @@ from actors.venuesim.model import (
     OrdRejReason,
 )
 from actors.venuesim.snapshot import StatusSnapshot
+from actors.venuesim.status_wire import StatusWriter, written_tail
 from protocol.messages import OrdType, Side, TimeInForce
 
 Field = tuple[int, fc.Value]
@@ -70,9 +71,14 @@ class Out:
     """One application message to send."""
 
     msg_type: str
-    fields: tuple[Field, ...]
+    fields: tuple[Field, ...] | fc.Written  # Written: a status report (status_wire)
     exec_type: str = ""  # an execution report of an order operation (faults apply)
     exec_id: str = ""
+
+    def pairs(self) -> Sequence[Field]:
+        """The fields as (tag, value) pairs; a written body's values are bytes."""
+        fields = self.fields
+        return fields.pairs() if isinstance(fields, fc.Written) else fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +103,7 @@ _ORD_TYPE = {v: k for k, v in ORD_TYPE_FIX.items()}
 _TIF = {v: k for k, v in TIF_FIX.items()}
 _INVALID = "?"  # stands for a FIX value the engine does not take: it rejects it
 
+_STATUS = StatusWriter(SIDE_FIX, ORD_TYPE_FIX, TIF_FIX)
 UNKNOWN_ORDER_TEXT = "UNKNOWN_ORDER"
 NONE_ID = "NONE"
 NO_SYMBOL = "[N/A]"
@@ -264,11 +271,16 @@ def _mass_status(r: _Req) -> Answer:
 
 
 def _status_parts(snap: StatusSnapshot, head: tuple[Field, ...]) -> Iterator[Out]:
+    """One 8 per order, written by `status_wire` (the general path for any other event)."""
     total = snap.total
+    extra: tuple[Field, ...] = (*head, (911, total))
+    tail = written_tail(extra)
     try:
         for i, ev in enumerate(snap, 1):
-            last = ((912, "Y"),) if i == total else ()
-            yield event_out(ev, {}, extra=(*head, (911, total), *last))
+            if i == total:
+                extra, tail = (*extra, (912, "Y")), tail + b"912=Y\x01"
+            body = _STATUS.body(ev, tail)
+            yield event_out(ev, {}, extra) if body is None else Out("8", body, exec_id=ev.exec_id)
     finally:  # read to the end or dropped (the session went): the engine forgets it
         snap.close()
 

@@ -16,6 +16,6 @@ class VenueSession(FixSession):
     def reject(self, out: Out) -> None:
         if out.msg_type != fixmap.SESSION_REJECT:
             raise ValueError(f"not a session Reject: {out.msg_type}")
-        fields = dict(out.fields)
-        self._tx.emit(out.msg_type, [(tag, fc.fix_value(value)) for tag, value in out.fields])
+        fields = dict(out.pairs())
+        self._tx.emit(out.msg_type, [(tag, fc.fix_value(value)) for tag, value in out.pairs()])
         self._log.warning("fix_reject_sent", ref_seq=fields.get(45), ref_tag=fields.get(371))

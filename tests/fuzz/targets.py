@@ -243,7 +243,7 @@ class _SimVenue:
         self.now_ns += 1000
         outs = fixmap.handle(self.venue, event.msg_type, event.msg, event.seq, self.now_ns)
         for out in outs:  # every answer must be encodable: no empty value, no SOH
-            fc.encode(out.msg_type, [], [(t, fc.fix_value(v)) for t, v in out.fields])
+            fc.encode(out.msg_type, [], [(t, fc.fix_value(v)) for t, v in out.pairs()])
 
     def close(self) -> None:
         self.store.close()

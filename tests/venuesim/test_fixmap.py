@@ -44,7 +44,7 @@ class _Harness:
         self.now_ns += 1000
         outs = handle(self.venue, msg_type, msg, self.seq, self.now_ns, lambda: reject)
         for out in outs:  # every answer must be encodable: no empty value, no SOH
-            fc.encode(out.msg_type, [], [(t, fc.fix_value(v)) for t, v in out.fields])
+            fc.encode(out.msg_type, [], [(t, fc.fix_value(v)) for t, v in out.pairs()])
         assert_conforms((o.msg_type, f(o)) for o in outs)  # and what FIX 4.4 requires
         return outs
 
@@ -68,7 +68,7 @@ def h(tmp_path: Path) -> Iterator[_Harness]:
 
 def f(out: Out) -> dict[int, str]:
     """The fields of an answer as text (the last value of a repeated tag)."""
-    return {t: fc.fix_value(v).decode() for t, v in out.fields}
+    return {t: fc.fix_value(v).decode() for t, v in out.pairs()}
 
 
 def test_market_order_is_new_then_trades(h: _Harness) -> None:

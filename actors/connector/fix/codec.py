@@ -99,12 +99,33 @@ def _plain(value: Decimal) -> str:
     return text if "E" not in text and "e" not in text else format(value, "f")
 
 
-def encode(msg_type: str, header: list[tuple[int, bytes]], body: list[tuple[int, bytes]]) -> bytes:
+class Written(bytes):
+    """Body fields written ahead as ``tag=value<SOH>...``: every value non-empty and
+    without SOH, no tag the session sets (its writer's guarantee, e.g. venuesim
+    status_wire's); `encode` puts them in as they are, `pairs()` reads them back."""
+
+    __slots__ = ()
+
+    def pairs(self) -> list[tuple[int, bytes]]:
+        return [(int(tag), value) for tag, _, value in _fields_of(self)]
+
+
+def _fields_of(raw: bytes) -> list[tuple[bytes, bytes, bytes]]:
+    return [field.partition(b"=") for field in raw[:-1].split(SOH)] if raw else []
+
+
+def encode(
+    msg_type: str, header: list[tuple[int, bytes]], body: list[tuple[int, bytes]] | Written
+) -> bytes:
     """One complete FIX 4.4 frame: 8, 9, 35, then `header` and `body` in order, then 10."""
     prefix = _TAG_PREFIX
     parts = [b"35=", msg_type.encode(), SOH]
-    for fields in (header, body):
-        for tag, value in fields:
+    for tag, value in header:
+        parts += (prefix.get(tag) or b"%d=" % tag, value, SOH)
+    if isinstance(body, Written):
+        parts.append(body)
+    else:
+        for tag, value in body:
             parts += (prefix.get(tag) or b"%d=" % tag, value, SOH)
     payload = b"".join(parts)
     msg = b"8=FIX.4.4\x019=%d\x01%s" % (len(payload), payload)

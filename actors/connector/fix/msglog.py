@@ -54,9 +54,10 @@ _FLUSH_AT_BYTES = 1 << 20  # a turn that logs more than this writes early
 def redact(raw: bytes, tags: frozenset[str] = REDACTED_TAGS) -> bytes:
     """`raw` with the values of the fields `tags` (RawData, Username, Password and
     NewPassword by default) replaced by ``***``."""
-    if not any(needle in raw for needle in _needles(tags)):
-        return raw
-    return _redact_pattern(tags).sub(lambda m: m.group(1) + b"=" + REDACTED, raw)
+    for needle in _needles(tags):  # a loop, not any(generator): ~2x less per message
+        if needle in raw:
+            return _redact_pattern(tags).sub(lambda m: m.group(1) + b"=" + REDACTED, raw)
+    return raw
 
 
 @functools.cache

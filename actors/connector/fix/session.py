@@ -177,7 +177,7 @@ class FixSession:
         self._enter("logon_sent")
         self._log.info("fix_logon_sent", reset=reset, seq=self._store.next_out - 1)
 
-    def send(self, msg_type: str, fields: Sequence[tuple[int, fc.Value]]) -> int:
+    def send(self, msg_type: str, fields: Sequence[tuple[int, fc.Value]] | fc.Written) -> int:
         """Queue an application message; returns its MsgSeqNum. Only when ``active``."""
         if self.state != "active":
             raise VenueError(f"FIX session not active ({self.state})", retryable=True)

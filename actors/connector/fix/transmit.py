@@ -23,8 +23,13 @@ def text_value(text: str) -> bytes:
     return text.replace("\x01", " ").encode()
 
 
-def app_body(fields: Sequence[tuple[int, fc.Value]]) -> list[tuple[int, bytes]]:
-    """An application message's body; ValueError for a tag the session sets itself."""
+def app_body(
+    fields: Sequence[tuple[int, fc.Value]] | fc.Written,
+) -> list[tuple[int, bytes]] | fc.Written:
+    """An application message's body; ValueError for a tag the session sets itself. A
+    body written ahead (`fc.Written`) is taken as it is: its writer checked it."""
+    if isinstance(fields, fc.Written):
+        return fields
     body: list[tuple[int, bytes]] = []
     append, reserved, fix_value = body.append, _RESERVED_TAGS, fc.fix_value
     for tag, value in fields:
@@ -70,7 +75,7 @@ class Transmitter:
     def emit(
         self,
         msg_type: str,
-        body: list[tuple[int, bytes]],
+        body: list[tuple[int, bytes]] | fc.Written,
         *,
         keep: bool = False,
         seq: int | None = None,
