@@ -71,6 +71,14 @@ class SentMessages:
             if self._seq[i] == s:
                 yield s, self._loc[i]
 
+    def places(self, begin: int, end: int) -> tuple[array[int], array[int]]:
+        """`between` as two arrays (numbers, places): no object per message."""
+        seqs, locs = array("q"), array("q")
+        for s, loc in self.between(begin, end):
+            seqs.append(s)
+            locs.append(loc)
+        return seqs, locs
+
     def drop_below(self, seq: int) -> None:
         for s, _ in list(self.between(1, seq - 1)):
             self._drop(s % len(self._seq))

@@ -43,6 +43,7 @@ import fcntl
 import os
 import struct
 import zlib
+from array import array
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -174,8 +175,8 @@ class FixStore:
     def sent_messages(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         """Kept application messages with begin <= seq <= end, in sequence order (read
         back from the file; one that does not read back whole is left out)."""
-        places = list(self._msgs.between(begin, end))
-        return [(seq, bytes(rec[_HEADER.size :])) for seq, rec in self._records(places)]
+        seqs, locs = self._msgs.places(begin, end)
+        return [(seq, bytes(rec[_HEADER.size :])) for seq, rec in self._records(seqs, locs)]
 
     # -- durability ----------------------------------------------------------------------
 
@@ -326,11 +327,11 @@ class FixStore:
     def _replace_file(self) -> None:
         """Rewrite the file with the numbers and the kept messages, copied record by record
         from the old file (no message held as an object meanwhile)."""
-        places = list(self._msgs.between(1, MAX_SEQ))
+        seqs, locs = self._msgs.places(1, MAX_SEQ)  # arrays: no object per message
         self._msgs.clear()
         data = bytearray(_MAGIC)
         data += _record(_NEXT_IN, self._next_in) + _record(_NEXT_OUT, self._next_out)
-        for seq, rec in self._records(places):  # one not read back whole is dropped
+        for seq, rec in self._records(seqs, locs):  # one not read back whole is dropped
             self._msgs.put(seq, _loc(len(data), len(rec) - _HEADER.size))
             data += rec
         self._pending.clear()  # what they held is in `data`
@@ -351,32 +352,33 @@ class FixStore:
         self._in_saved, self._out_saved = self._next_in, self._next_out
         self._unsynced = False
 
-    def _records(self, places: list[tuple[int, int]]) -> Iterator[tuple[int, bytes | memoryview]]:
-        """The whole SENT records at `places` ((number, place), in order): those saved since
-        the last flush built again, the rest read from the file, several per pread (a
-        record that is not there whole or fails its CRC is left out)."""
-        i = 0
-        while i < len(places):
-            seq, loc = places[i]
-            raw = self._unflushed.get(seq)
+    def _records(
+        self, seqs: array[int], locs: array[int]
+    ) -> Iterator[tuple[int, bytes | memoryview]]:
+        """The whole SENT records of messages `seqs` at places `locs` (in order): those
+        saved since the last flush built again, the rest read from the file, several per
+        pread (a record that is not there whole or fails its CRC is left out)."""
+        i, count = 0, len(seqs)
+        while i < count:
+            raw = self._unflushed.get(seqs[i])
             if raw is not None:
-                yield seq, _record(_SENT, seq, raw)
+                yield seqs[i], _record(_SENT, seqs[i], raw)
                 i += 1
                 continue
-            start = stop = loc >> 32
+            start = stop = locs[i] >> 32
             j = i
-            while j < len(places) and places[j][0] not in self._unflushed:
-                off, n = places[j][1] >> 32, places[j][1] & 0xFFFFFFFF
+            while j < count and seqs[j] not in self._unflushed:
+                off, n = locs[j] >> 32, locs[j] & 0xFFFFFFFF
                 if j > i and (off < stop or off + _HEADER.size + n - start > _READ_SPAN):
                     break
                 stop = off + _HEADER.size + n
                 j += 1
             span = memoryview(os.pread(self._fd, stop - start, start) if self._fd >= 0 else b"")
-            for seq, loc in places[i:j]:
-                at, n = (loc >> 32) - start, loc & 0xFFFFFFFF
+            for k in range(i, j):
+                at, n = (locs[k] >> 32) - start, locs[k] & 0xFFFFFFFF
                 rec = span[at : at + _HEADER.size + n]
-                if len(rec) == _HEADER.size + n and _whole(rec, seq):
-                    yield seq, rec
+                if len(rec) == _HEADER.size + n and _whole(rec, seqs[k]):
+                    yield seqs[k], rec
             i = j
 
 
