@@ -241,8 +241,9 @@ class FillLedger:
                 elif kind == "f":
                     day, rows = body
                     self._days.add(day)
-                    _received(ids, (row[0] for row in rows), _tag(day))
-                    for _, symbol, qty in rows:
+                    fills = [(exec_id, symbol, qty) for exec_id, symbol, qty in rows]
+                    _received(ids, (exec_id for exec_id, _, _ in fills), _tag(day))
+                    for _, symbol, qty in fills:
                         self._apply(symbol, Decimal(qty))
                 else:
                     raise ValueError(f"unknown record kind {kind!r}")

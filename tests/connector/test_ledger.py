@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from actors.connector.ledger import LEDGER_NAME, FillLedger
+from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport, Side
 
 D = Decimal
@@ -275,3 +276,30 @@ def test_a_clock_stepped_back_two_days_counts_a_fill_once_and_raises_nothing(
     assert reopened.add([fill("back", Side.SELL, "5")]) == 0
     reopened.sync()
     assert [(p.symbol, p.qty) for p in reopened.view("simA")] == [("AAPL", D(-2))]
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        ["f", "20231114", [[]]],  # a fill row with no fields
+        ["f", "20231114", [["e1", "AAPL"]]],  # a fill row short of its qty
+        ["f", "20231114", [["e1", "AAPL", "x"]]],  # a qty that is no number
+        ["f", "2023-11-14", [["e1", "AAPL", "1"]]],  # a day that is no YYYYMMDD
+        ["f", "20231114", [[7, "AAPL", "1"]]],  # an exec id that is no text
+    ],
+)
+def test_a_malformed_fill_record_before_a_good_one_is_journal_corrupt(
+    tmp_path: Path, record: list[object]
+) -> None:
+    """A frame that is whole but holds no ledger record, followed by a valid one, is
+    JournalCorrupt (the day-tagged ring's first reading raised IndexError for an empty row;
+    a day or exec id of another type, which no ledger writes, was accepted before the ring
+    and is refused now: the ring holds days as ints and ids as text)."""
+    from actors.connector import ledger as ledger_mod
+
+    FillLedger(tmp_path, fsync=False).close()
+    with open(tmp_path / LEDGER_NAME, "ab") as f:
+        f.write(ledger_mod._record(record))
+        f.write(ledger_mod._record(["f", "20231114", [["e2", "AAPL", "1"]]]))
+    with pytest.raises(JournalCorrupt):
+        FillLedger(tmp_path, fsync=False)
