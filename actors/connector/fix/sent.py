@@ -30,7 +30,7 @@ class SentMessages:
     def __init__(self, size: int) -> None:
         self.size = size
         self._seq = array("q")  # slot -> the number of the message held there, 0: none
-        self._loc = array("q")  # slot -> the place the store gave for it
+        self._loc = array("Q")  # slot -> the place the store gave for it
         self._newest = 0  # every message held is numbered within `size` of this
 
     def __len__(self) -> int:
@@ -57,7 +57,7 @@ class SentMessages:
         """`cap` slots, the messages in the window moved over (distinct modulo the old
         count, they are distinct modulo its double; modulo `size` as numbers of one window)."""
         kept = list(self.between(1, self._newest))
-        self._seq, self._loc = array("q", bytes(8 * cap)), array("q", bytes(8 * cap))
+        self._seq, self._loc = array("q", bytes(8 * cap)), array("Q", bytes(8 * cap))
         for s, loc in kept:
             self._seq[s % cap], self._loc[s % cap] = s, loc
 
@@ -73,7 +73,7 @@ class SentMessages:
 
     def places(self, begin: int, end: int) -> tuple[array[int], array[int]]:
         """`between` as two arrays (numbers, places): no object per message."""
-        seqs, locs = array("q"), array("q")
+        seqs, locs = array("q"), array("Q")
         for s, loc in self.between(begin, end):
             seqs.append(s)
             locs.append(loc)

@@ -89,7 +89,8 @@ def read_numbers(directory: str | os.PathLike[str]) -> tuple[int, int]:
 
 
 def _loc(offset: int, length: int) -> int:
-    """A kept message's place: its record's file offset and its payload's length."""
+    """A kept message's place: its record's file offset and its payload's length (both
+    under 2**32: a store file stays far below 4 GiB, compacted past 2 x its kept bytes)."""
     return offset << 32 | length
 
 
@@ -328,12 +329,16 @@ class FixStore:
         """Rewrite the file with the numbers and the kept messages, copied record by record
         from the old file (no message held as an object meanwhile)."""
         seqs, locs = self._msgs.places(1, MAX_SEQ)  # arrays: no object per message
-        self._msgs.clear()
         data = bytearray(_MAGIC)
         data += _record(_NEXT_IN, self._next_in) + _record(_NEXT_OUT, self._next_out)
-        for seq, rec in self._records(seqs, locs):  # one not read back whole is dropped
-            self._msgs.put(seq, _loc(len(data), len(rec) - _HEADER.size))
+        moved = array("q")
+        for seq, rec in self._records(seqs, locs):
+            self._msgs.put(seq, _loc(len(data), len(rec) - _HEADER.size))  # its new place
             data += rec
+            moved.append(seq)
+        if len(moved) != len(seqs):  # not read back whole: a gap fill from now on
+            for seq in set(seqs).difference(moved):
+                self._msgs.forget(seq)
         self._pending.clear()  # what they held is in `data`
         self._pending_len = 0
         self._unflushed.clear()
