@@ -40,7 +40,6 @@ it), and the heartbeat does not compare it (see docs/architecture.md).
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -125,17 +124,18 @@ class FillLedger:
             if r.kind != "fill" or r.last_qty == 0 or r.side is None:
                 continue
             if not day:
-                day = self._today()
-                tag, ids, gone = _tag(day), self._ids, set[str]()
-            if r.exec_id in ids or r.exec_id in gone:
+                day, ids, fresh = self._today(), self._ids, set[str]()
+            if r.exec_id in fresh or r.exec_id in ids:
                 continue
-            if len(ids) == ids.size:  # the oldest goes, but is a duplicate to the batch's end
-                gone.update(i for i, _ in itertools.islice(ids.items(), 1))
+            fresh.add(r.exec_id)
             qty = r.last_qty if r.side is Side.BUY else -r.last_qty
-            ids.add(r.exec_id, tag)
             self._apply(r.symbol, qty)
             rows.append([r.exec_id, r.symbol, str(qty)])
         if rows:
+            # into the ring after the batch: an id held when it came is a duplicate to its end
+            tag = _tag(day)
+            for row in rows:
+                ids.add(row[0], tag)
             self._buf.append(_record(["f", day, rows]))
         return len(rows)
 
