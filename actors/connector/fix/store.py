@@ -169,9 +169,13 @@ class FixStore:
         self._unflushed[seq] = raw
         self._next_out = seq + 1
         self._out_saved = seq + 1
+        self._buffer(record)
+        self._out_unsynced = True
+
+    def _buffer(self, record: bytes) -> None:
+        """Buffer `record` for the next flush (it lands at _size + _pending_len)."""
         self._pending.append(record)
         self._pending_len += len(record)
-        self._out_unsynced = True
 
     def sent_messages(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         """Kept application messages with begin <= seq <= end, in sequence order (read
@@ -182,19 +186,25 @@ class FixStore:
     # -- durability ----------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Write buffered records with one os.write (no fsync)."""
+        """Write buffered records with one os.write (no fsync). A write that fails (ENOSPC,
+        EIO) is cut back off the file and re-raised with the records still buffered, at the
+        same places: the next flush writes them again, and later messages' places hold."""
         if self._next_out != self._out_saved:
-            self._pending.append(_record(_NEXT_OUT, self._next_out))
+            self._buffer(_record(_NEXT_OUT, self._next_out))
             self._out_saved = self._next_out
             self._out_unsynced = True
         if self._next_in != self._in_saved:
-            self._pending.append(_record(_NEXT_IN, self._next_in))
+            self._buffer(_record(_NEXT_IN, self._next_in))
             self._in_saved = self._next_in
         if not self._pending:
             return
         data = b"".join(self._pending)
+        try:
+            write_all(self._fd, data)
+        except OSError:
+            os.ftruncate(self._fd, self._size)  # a partial write: no torn record before good
+            raise
         self._pending.clear()
-        write_all(self._fd, data)
         self._size += len(data)
         self._pending_len = 0
         self._unflushed.clear()
