@@ -207,12 +207,14 @@ class FillLedger:
                 self._ids.add(exec_id, tag)
 
     def _snapshot(self) -> dict[str, Any]:
+        """Each kept day's ids in the order they came (a reload refills the ring in it, so
+        the oldest are still evicted first; sorted, the newest could go first)."""
         by_day: dict[int, list[str]] = {_tag(d): [] for d in self._days}
         for exec_id, tag in self._ids.items():
             by_day[tag].append(exec_id)
         return {
             "pos": {s: str(q) for s, q in self.positions.items()},
-            "ids": {d: sorted(by_day[_tag(d)]) for d in sorted(self._days)},
+            "ids": {d: by_day[_tag(d)] for d in sorted(self._days)},  # in receipt order
             "unseeded": self.unseeded,
         }
 

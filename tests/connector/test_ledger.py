@@ -3,6 +3,7 @@ the fills it received, each ExecID once, durable across a crash, bounded dedup s
 
 from __future__ import annotations
 
+import os
 import random
 import tracemalloc
 from collections import deque
@@ -303,3 +304,34 @@ def test_a_malformed_fill_record_before_a_good_one_is_journal_corrupt(
         f.write(ledger_mod._record(["f", "20231114", [["e2", "AAPL", "1"]]]))
     with pytest.raises(JournalCorrupt):
         FillLedger(tmp_path, fsync=False)
+
+
+def test_a_compacted_and_restarted_ledger_still_forgets_the_oldest_ids_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a compaction and a kill -9, new fills evict the oldest received ids, as in
+    the ledger that never restarted: a resend of the newest fill is still a duplicate (the
+    snapshot wrote each day's ids sorted: ids that do not sort in receipt order, E-9 and
+    E-10, came back alphabetically, E-100 was evicted first and its resend counted twice)."""
+    from actors.connector import ledger as ledger_mod
+
+    monkeypatch.setattr(ledger_mod, "KEEP_IDS", 100)
+    now = [1_700_000_000.0]
+    live = FillLedger(tmp_path / "live", fsync=False, clock=lambda: now[0])
+    ledger = FillLedger(tmp_path / "x", fsync=False, compact_bytes=1, clock=lambda: now[0])
+    batch = [fill(f"E-{i}", Side.BUY, "1") for i in range(1, 101)]
+    assert live.add(batch) == ledger.add(batch) == 100
+    ledger.sync()  # compacts: the ids are in the snapshot
+    os.close(ledger._fd)  # kill -9: no close, nothing flushed or synced after this
+    ledger._fd = -1
+    reopened = FillLedger(tmp_path / "x", fsync=False, compact_bytes=1 << 30, clock=lambda: now[0])
+    for i in range(5):
+        assert live.add([fill(f"N-{i}", Side.BUY, "1")]) == 1
+        assert reopened.add([fill(f"N-{i}", Side.BUY, "1")]) == 1
+    for exec_id in ("E-100", "E-99", "E-6"):  # the newest: still held
+        assert live.add([fill(exec_id, Side.BUY, "1")]) == 0
+        assert reopened.add([fill(exec_id, Side.BUY, "1")]) == 0, exec_id
+    for exec_id in ("E-1", "E-5"):  # the 5 oldest went
+        assert reopened.add([fill(exec_id, Side.BUY, "1")]) == 1, exec_id
+    live.close()
+    reopened.close()
