@@ -28,7 +28,8 @@ File ``fill_ledger.log`` in the FIX store directory (a cold start archives it wi
 session): ``b"TPLEDG1\\n"``, then frames (magic ``TL``, `actors.runtime.frames`) whose msgpack
 payload is ``["s", {"pos": {symbol: qty}, "ids": {day: [exec_id, ...]}, "unseeded": bool}]``
 (a snapshot: the first record after a compaction) or ``["f", day, [[exec_id, symbol, qty],
-...]]`` (fills, qty signed: buy +, sell -). A torn tail is cut; a bad frame before a valid
+...]]`` (fills, qty signed: buy +, sell -; no rows at the first fill batch of a day that
+brought duplicates only: the day is kept, as live). A torn tail is cut; a bad frame before a valid
 one is `JournalCorrupt`. Rewritten (snapshot only) past `compact_bytes`.
 
 Unseeded: a ledger created where the FIX store already existed (an install that traded this
@@ -118,13 +119,13 @@ class FillLedger:
 
     def add(self, reports: Iterable[ExecReport]) -> int:
         """Apply the fills among `reports` not seen before; returns how many were new."""
-        day = ""  # read at the first fill: a batch without one (an order's New) needs none
+        day, opened = "", False  # read at the first fill: a batch without one needs none
         rows: list[list[str]] = []
         for r in reports:
             if r.kind != "fill" or r.last_qty == 0 or r.side is None:
                 continue
             if not day:
-                day, ids, fresh = self._today(), self._ids, set[str]()
+                (day, opened), ids, fresh = self._today(), self._ids, set[str]()
             if r.exec_id in fresh or r.exec_id in ids:
                 continue
             fresh.add(r.exec_id)
@@ -136,6 +137,7 @@ class FillLedger:
             tag = _tag(day)
             for row in rows:
                 ids.add(row[0], tag)
+        if rows or opened:  # a day of duplicates only is written too: a reload keeps it
             self._buf.append(_record(["f", day, rows]))
         return len(rows)
 
@@ -174,15 +176,17 @@ class FillLedger:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _today(self) -> str:
-        """The day a fill received now counts for; a new one prunes the days kept."""
+    def _today(self) -> tuple[str, bool]:
+        """The day a fill received now counts for, and whether it is a new kept day (which
+        prunes the days kept)."""
         day = _day(self._clock())
         if day not in self._days:
             if self._days and day not in sorted(self._days | {day})[-KEEP_DAYS:]:
-                return max(self._days)  # the clock stepped back before the kept days
+                return max(self._days), False  # the clock stepped back before the kept days
             self._days.add(day)
             self._prune()
-        return day
+            return day, True
+        return day, False
 
     def _apply(self, symbol: str, qty: Decimal) -> None:
         net = self.positions.get(symbol, Decimal(0)) + qty

@@ -335,3 +335,30 @@ def test_a_compacted_and_restarted_ledger_still_forgets_the_oldest_ids_first(
         assert reopened.add([fill(exec_id, Side.BUY, "1")]) == 1, exec_id
     live.close()
     reopened.close()
+
+
+def test_a_day_of_duplicates_only_is_a_kept_day_after_a_restart(tmp_path: Path) -> None:
+    """Day 1: fill A; day 2: only A's resend (nothing new); day 3, after a restart: A again
+    is counted, as by the ledger that never restarted (day 1 is no longer kept). The day of
+    duplicates was never written: the reload kept days 1 and 2 and refused A."""
+    now = [1_700_000_000.0]
+    live = FillLedger(tmp_path / "live", fsync=False, clock=lambda: now[0])
+    ledger = FillLedger(tmp_path / "x", fsync=False, clock=lambda: now[0])
+    for x in (live, ledger):
+        assert x.add([fill("A", Side.BUY, "1")]) == 1
+        x.sync()
+    now[0] += DAY_S
+    for x in (live, ledger):
+        assert x.add([fill("A", Side.BUY, "1")]) == 0  # a resend on day 2
+        x.sync()
+    size = (tmp_path / "x" / LEDGER_NAME).stat().st_size
+    assert ledger.add([fill("A", Side.BUY, "1")]) == 0
+    ledger.close()
+    assert (tmp_path / "x" / LEDGER_NAME).stat().st_size == size  # the day is written once
+    now[0] += DAY_S
+    reopened = FillLedger(tmp_path / "x", fsync=False, clock=lambda: now[0])
+    assert live.add([fill("A", Side.BUY, "1")]) == 1  # day 3: day 1's ids are gone
+    assert reopened.add([fill("A", Side.BUY, "1")]) == 1
+    assert [(p.symbol, p.qty) for p in reopened.view("simA")] == [("AAPL", D(2))]
+    live.close()
+    reopened.close()
