@@ -31,6 +31,10 @@ numbers are kept too. In memory a kept message is only its record's place in the
 no longer reads back whole is not resent, the peer gets a gap fill). Messages saved since
 the last flush are in memory until it. A long session's memory stays flat while its file
 grows; its pages are the kernel's cache, not the process's.
+A record's place is held as a 32-bit offset: the file is compacted at the latest past
+`MAX_FILE_BYTES` (1 GiB; `max_bytes` may not be more), and a message whose record would
+start past `_MAX_PLACE` (2 GiB: only if the kept messages alone are that large) is
+refused with ``OSError(EFBIG)`` before anything is saved.
 `reset()` rewrites it empty with both numbers at 1.
 
 `read_numbers` reads the two numbers without the lock (a running session's store, as last
@@ -39,6 +43,7 @@ flushed); `FixStore.set_numbers` is the operator's override (`tradepulse fix seq
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import struct
@@ -58,6 +63,8 @@ _HEADER = struct.Struct("<BIII")
 _SENT, _NEXT_OUT, _NEXT_IN = 1, 2, 3
 _PRUNE_SLACK = 1024  # sent messages kept past `keep_msgs` before trimming (amortised)
 _READ_SPAN = 256 << 10  # bytes read back with one pread for a resend (several records)
+MAX_FILE_BYTES = 1 << 30  # compacted at the latest past this, whatever the kept bytes
+_MAX_PLACE = 2 << 30  # no record starts past this (a place's offset is 32 bits)
 MAX_SEQ = 2**31 - 1  # the largest sequence number we set (a FIX int; stored as uint32)
 STORE_NAME = "session.log"
 
@@ -90,7 +97,7 @@ def read_numbers(directory: str | os.PathLike[str]) -> tuple[int, int]:
 
 def _loc(offset: int, length: int) -> int:
     """A kept message's place: its record's file offset and its payload's length (both
-    under 2**32: a store file stays far below 4 GiB, compacted past 2 x its kept bytes)."""
+    under 2**32: `save_sent` refuses a record past `_MAX_PLACE`)."""
     return offset << 32 | length
 
 
@@ -114,6 +121,8 @@ class FixStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._path = self.directory / STORE_NAME
         self._fsync = fsync
+        if not 0 < max_bytes <= MAX_FILE_BYTES:
+            raise ValueError(f"max_bytes {max_bytes} out of range 1..{MAX_FILE_BYTES}")
         self._keep_msgs = keep_msgs
         self._max_bytes = max_bytes
         self._lock_fd = self._lock()
@@ -137,7 +146,7 @@ class FixStore:
             self._rewrite()
         self._fd = os.open(self._path, os.O_RDWR | os.O_APPEND)  # pread for resends
         self._size = os.fstat(self._fd).st_size
-        self._compact_at = max(self._max_bytes, 2 * self._size)
+        self._compact_at = self._compact_bound()
 
     # -- state ---------------------------------------------------------------------------
 
@@ -162,8 +171,11 @@ class FixStore:
         self._next_out = seq
 
     def save_sent(self, seq: int, raw: bytes) -> None:
-        """Keep application message `seq` for resends; next-out becomes seq + 1."""
+        """Keep application message `seq` for resends; next-out becomes seq + 1.
+        OSError(EFBIG), nothing saved, if its record would start past `_MAX_PLACE`."""
         record = _record(_SENT, seq, raw)
+        if self._size + self._pending_len > _MAX_PLACE:
+            raise OSError(errno.EFBIG, f"FIX store {self._path} past {_MAX_PLACE} bytes")
         # the newest keep_msgs + _PRUNE_SLACK numbers (`sent`): where the record will be
         self._msgs.put(seq, _loc(self._size + self._pending_len, len(raw)))
         self._unflushed[seq] = raw
@@ -356,7 +368,11 @@ class FixStore:
         self._rewrite(bytes(data))
         self._fd = os.open(self._path, os.O_RDWR | os.O_APPEND)
         self._size = os.fstat(self._fd).st_size
-        self._compact_at = max(self._max_bytes, 2 * self._size)
+        self._compact_at = self._compact_bound()
+
+    def _compact_bound(self) -> int:
+        """Compact past max_bytes and twice the kept bytes, but past MAX_FILE_BYTES at most."""
+        return min(max(self._max_bytes, 2 * self._size), MAX_FILE_BYTES)
 
     def _rewrite(self, data: bytes | None = None) -> None:
         """Write the whole state (`data`, or the numbers alone) to a temp file and rename

@@ -4,6 +4,7 @@ memory; a record that no longer reads back whole is left out (the peer gets a ga
 
 from __future__ import annotations
 
+import errno
 import os
 import tracemalloc
 from pathlib import Path
@@ -147,3 +148,43 @@ def test_a_failed_write_leaves_every_later_place_right(
     with FixStore(tmp_path) as store:
         assert store.next_out == 5
         assert store.sent_messages(1, 9) == [(1, msg(1)), (2, msg(2)), (4, msg(4))]
+
+
+def test_a_place_past_the_bound_is_refused_before_anything_is_saved(tmp_path: Path) -> None:
+    """A record that would start past `_MAX_PLACE` (2 GiB, places are 32-bit offsets) is
+    refused with OSError(EFBIG), nothing kept, the store usable after (it raised
+    OverflowError at 4 GiB out of the session's send path, after the next number was
+    taken); max_bytes past MAX_FILE_BYTES is refused at open."""
+    with pytest.raises(ValueError, match="max_bytes"):
+        FixStore(tmp_path / "big", max_bytes=store_mod.MAX_FILE_BYTES + 1)
+    with FixStore(tmp_path, fsync=False) as store:
+        size = store._size
+        store._size = 1 << 32  # as if the file had grown to 4 GiB
+        with pytest.raises(OSError) as err:
+            store.save_sent(1, msg(1))
+        assert err.value.errno == errno.EFBIG
+        store._size = size
+        assert (store.next_out, store.sent_messages(1, 9)) == (1, [])
+        store.save_sent(1, msg(1))
+        store.flush()
+        assert store.sent_messages(1, 9) == [(1, msg(1))]
+
+
+def test_a_file_past_max_file_bytes_is_compacted_whatever_its_kept_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reopened with a file of 100 messages (compaction due at twice its size), a store is
+    compacted once its file passes MAX_FILE_BYTES (the bound that keeps places far below
+    4 GiB), keeping its newest messages exactly."""
+    with FixStore(tmp_path, fsync=False, keep_msgs=1000, max_bytes=1 << 20) as store:
+        for seq in range(1, 101):
+            store.save_sent(seq, msg(seq))
+        store.flush()
+    size = (tmp_path / STORE_NAME).stat().st_size
+    monkeypatch.setattr(store_mod, "MAX_FILE_BYTES", size + size // 2)
+    with FixStore(tmp_path, fsync=False, keep_msgs=50, max_bytes=size // 2) as store:
+        for seq in range(101, 161):
+            store.save_sent(seq, msg(seq))
+            store.flush()
+            assert (tmp_path / STORE_NAME).stat().st_size <= size + size // 2
+        assert store.sent_messages(111, 160) == [(s, msg(s)) for s in range(111, 161)]
