@@ -11,17 +11,25 @@ fills in the ledger, or the venue sends them again (FIX resend); a fill is appli
 ExecID either way.
 
 Bounded state: the ExecID dedup set keeps the ids of the current UTC day and the day
-before (by the day each fill was received), older days are dropped at the first fill of a
-new day and when the file is compacted; and at most `KEEP_IDS` ids in all, the oldest
-received dropped first (memory stays flat on a busy day). A duplicate can only come from a
-FIX resend of what we had not yet acknowledged, which is seconds to minutes old, never two
-days, and never more messages than a venue keeps for resends (ours keep 10,000).
+before (by the day each fill was last received), older days are dropped at the first fill
+of a new day and when the file is compacted; and at most `KEEP_IDS` ids in all, the oldest
+received dropped first, after each batch (an id held when a batch came is a duplicate to
+its end). A duplicate can only come from a FIX resend of what we had not yet acknowledged,
+which is seconds to minutes old, never two days, and never more messages than a venue
+keeps for resends (ours keep 10,000). The ids are in fixed arrays from the first fill
+(`actors.runtime.idring.IdRing`, each tagged with its day: ~0.65 MiB, flat; the per-day
+sets, deque and id strings they replace grew to ~1.5 MiB), compared exactly (a hash
+collision never drops a new fill). A reopen gives each id the day of its last receipt in
+the file (a venue may reuse an ExecID on a later day once the first is forgotten). A fill
+whose day the clock puts before the kept days (a clock stepped back) counts as received
+on the newest kept day: its id is kept, never dropped at once.
 
 File ``fill_ledger.log`` in the FIX store directory (a cold start archives it with the
 session): ``b"TPLEDG1\\n"``, then frames (magic ``TL``, `actors.runtime.frames`) whose msgpack
 payload is ``["s", {"pos": {symbol: qty}, "ids": {day: [exec_id, ...]}, "unseeded": bool}]``
 (a snapshot: the first record after a compaction) or ``["f", day, [[exec_id, symbol, qty],
-...]]`` (fills, qty signed: buy +, sell -). A torn tail is cut; a bad frame before a valid
+...]]`` (fills, qty signed: buy +, sell -; no rows at the first fill batch of a day that
+brought duplicates only: the day is kept, as live). A torn tail is cut; a bad frame before a valid
 one is `JournalCorrupt`. Rewritten (snapshot only) past `compact_bytes`.
 
 Unseeded: a ledger created where the FIX store already existed (an install that traded this
@@ -35,7 +43,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -45,6 +52,7 @@ import msgpack
 
 from actors.runtime.durable import remove_stale_temps, write_all, write_atomic
 from actors.runtime.frames import encode_frame, valid_frames
+from actors.runtime.idring import IdRing
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport, PositionView, Side
 
@@ -61,6 +69,14 @@ def _record(payload: object) -> bytes:
 
 def _day(now_s: float) -> str:
     return dt.datetime.fromtimestamp(now_s, dt.UTC).strftime("%Y%m%d")
+
+
+def _tag(day: str) -> int:
+    """A day (YYYYMMDD) as the int the id ring tags an id with (JournalCorrupt's
+    ValueError for anything else, read from a file)."""
+    if len(day) != 8 or not day.isdigit():
+        raise ValueError(f"not a day: {day!r}")
+    return int(day)
 
 
 class FillLedger:
@@ -82,8 +98,8 @@ class FillLedger:
         self._compact_bytes = compact_bytes
         self._clock = clock
         self.positions: dict[str, Decimal] = {}
-        self._ids: dict[str, set[str]] = {}  # day -> exec ids received that day
-        self._order: deque[str] = deque()  # the same ids, oldest received first
+        self._days: set[str] = set()  # the days ids are kept for (a new day's even if none)
+        self._ids = IdRing(KEEP_IDS, tagged=True)  # oldest received first, tag: its day
         self.unseeded = unseeded
         self._buf: list[bytes] = []
         self._unsynced = False
@@ -103,25 +119,25 @@ class FillLedger:
 
     def add(self, reports: Iterable[ExecReport]) -> int:
         """Apply the fills among `reports` not seen before; returns how many were new."""
-        day = ""  # read at the first fill: a batch without one (an order's New) needs none
+        day, opened = "", False  # read at the first fill: a batch without one needs none
         rows: list[list[str]] = []
         for r in reports:
             if r.kind != "fill" or r.last_qty == 0 or r.side is None:
                 continue
             if not day:
-                day = _day(self._clock())
-                if day not in self._ids:
-                    self._ids[day] = set()
-                    self._prune()
-            if self._seen(r.exec_id):
+                (day, opened), ids, fresh = self._today(), self._ids, set[str]()
+            if r.exec_id in fresh or r.exec_id in ids:
                 continue
+            fresh.add(r.exec_id)
             qty = r.last_qty if r.side is Side.BUY else -r.last_qty
-            self._ids[day].add(r.exec_id)
-            self._order.append(r.exec_id)
             self._apply(r.symbol, qty)
             rows.append([r.exec_id, r.symbol, str(qty)])
-        self._trim()
         if rows:
+            # into the ring after the batch: an id held when it came is a duplicate to its end
+            tag = _tag(day)
+            for row in rows:
+                ids.add(row[0], tag)
+        if rows or opened:  # a day of duplicates only is written too: a reload keeps it
             self._buf.append(_record(["f", day, rows]))
         return len(rows)
 
@@ -150,7 +166,7 @@ class FillLedger:
 
     @property
     def dedup_ids(self) -> int:
-        return sum(len(ids) for ids in self._ids.values())
+        return len(self._ids)
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -160,8 +176,17 @@ class FillLedger:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _seen(self, exec_id: str) -> bool:
-        return any(exec_id in ids for ids in self._ids.values())
+    def _today(self) -> tuple[str, bool]:
+        """The day a fill received now counts for, and whether it is a new kept day (which
+        prunes the days kept)."""
+        day = _day(self._clock())
+        if day not in self._days:
+            if self._days and day not in sorted(self._days | {day})[-KEEP_DAYS:]:
+                return max(self._days), False  # the clock stepped back before the kept days
+            self._days.add(day)
+            self._prune()
+            return day, True
+        return day, False
 
     def _apply(self, symbol: str, qty: Decimal) -> None:
         net = self.positions.get(symbol, Decimal(0)) + qty
@@ -171,21 +196,29 @@ class FillLedger:
             self.positions[symbol] = net
 
     def _prune(self) -> None:
-        for day in sorted(self._ids)[:-KEEP_DAYS]:
-            del self._ids[day]
-        self._order = deque(i for i in self._order if self._seen(i))
-        self._trim()
+        """Keep the ids of the newest KEEP_DAYS days only, in the order they came."""
+        dropped = sorted(self._days)[:-KEEP_DAYS]
+        if dropped:
+            self._days.difference_update(dropped)
+            self._refill(dict(self._ids.items()))
 
-    def _trim(self) -> None:
-        while len(self._order) > KEEP_IDS:
-            old = self._order.popleft()
-            for ids in self._ids.values():
-                ids.discard(old)
+    def _refill(self, ids: dict[str, int]) -> None:
+        """The ring holds the newest KEEP_IDS of `ids` (oldest first) whose day is kept."""
+        kept = {_tag(d) for d in self._days}
+        self._ids.clear()
+        for exec_id, tag in ids.items():
+            if tag in kept:
+                self._ids.add(exec_id, tag)
 
     def _snapshot(self) -> dict[str, Any]:
+        """Each kept day's ids in the order they came (a reload refills the ring in it, so
+        the oldest are still evicted first; sorted, the newest could go first)."""
+        by_day: dict[int, list[str]] = {_tag(d): [] for d in self._days}
+        for exec_id, tag in self._ids.items():
+            by_day[tag].append(exec_id)
         return {
             "pos": {s: str(q) for s, q in self.positions.items()},
-            "ids": {d: sorted(ids) for d, ids in self._ids.items()},
+            "ids": {d: by_day[_tag(d)] for d in sorted(self._days)},  # in receipt order
             "unseeded": self.unseeded,
         }
 
@@ -200,23 +233,36 @@ class FillLedger:
                 self._write_snapshot()
                 return
             raise JournalCorrupt(path, 0, "not a fill ledger")
+        ids: dict[str, int] = {}  # exec id -> the day of its last receipt, in that order
         for item in valid_frames(self.path, data, _FRAME_MAGIC, len(_MAGIC)):
             try:
                 kind, *body = msgpack.unpackb(item.payload, raw=False)
                 if kind == "s":
                     snap = body[0]
                     self.positions = {s: Decimal(q) for s, q in snap["pos"].items()}
-                    self._ids = {d: set(ids) for d, ids in snap["ids"].items()}
-                    self._order = deque(i for d in sorted(self._ids) for i in snap["ids"][d])
+                    self._days, ids = set(snap["ids"]), {}
+                    for day in sorted(self._days):
+                        _received(ids, snap["ids"][day], _tag(day))
                     self.unseeded = bool(snap["unseeded"])
                 elif kind == "f":
                     day, rows = body
-                    for exec_id, symbol, qty in rows:
-                        self._ids.setdefault(day, set()).add(exec_id)
-                        self._order.append(exec_id)
+                    self._days.add(day)
+                    fills = [(exec_id, symbol, qty) for exec_id, symbol, qty in rows]
+                    _received(ids, (exec_id for exec_id, _, _ in fills), _tag(day))
+                    for _, symbol, qty in fills:
                         self._apply(symbol, Decimal(qty))
                 else:
                     raise ValueError(f"unknown record kind {kind!r}")
             except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
                 raise JournalCorrupt(path, item.offset, f"not a ledger record: {exc}") from None
-        self._prune()
+        self._days = set(sorted(self._days)[-KEEP_DAYS:])
+        self._refill(ids)
+
+
+def _received(ids: dict[str, int], exec_ids: Iterable[str], tag: int) -> None:
+    """`exec_ids` received on day `tag`: each one the newest, with that day."""
+    for exec_id in exec_ids:
+        if not isinstance(exec_id, str):
+            raise TypeError(f"exec id {exec_id!r}")
+        ids.pop(exec_id, None)
+        ids[exec_id] = tag

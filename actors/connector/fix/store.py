@@ -24,9 +24,17 @@ torn write and is cut off; a bad record followed by a good one is `JournalCorrup
 When the file passes ``max_bytes`` it is rewritten (temp file, fsync, rename, fsync of
 the directory) keeping next-in, next-out and the sent messages of the last
 ``keep_msgs`` sequence numbers; a resend request for older ones is answered with a
-gap fill. In memory, the newest ``keep_msgs`` (plus a small slack) sequence numbers are
-held between compactions too (fixed slots, `sent`): a long session's memory stays flat
-while its file grows.
+gap fill. Between compactions the newest ``keep_msgs`` (plus a small slack) sequence
+numbers are kept too. In memory a kept message is only its record's place in the file
+(fixed slots, `sent`: 16 B a number); a resend reads the bytes back from the file (one
+``pread`` per span of up to `_READ_SPAN` bytes, each record's CRC checked: a record that
+no longer reads back whole is not resent, the peer gets a gap fill). Messages saved since
+the last flush are in memory until it. A long session's memory stays flat while its file
+grows; its pages are the kernel's cache, not the process's.
+A record's place is held as a 32-bit offset: the file is compacted at the latest past
+`MAX_FILE_BYTES` (1 GiB; `max_bytes` may not be more), and a message whose record would
+start past `_MAX_PLACE` (2 GiB: only if the kept messages alone are that large) is
+refused with ``OSError(EFBIG)`` before anything is saved.
 `reset()` rewrites it empty with both numbers at 1.
 
 `read_numbers` reads the two numbers without the lock (a running session's store, as last
@@ -35,11 +43,14 @@ flushed); `FixStore.set_numbers` is the operator's override (`tradepulse fix seq
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import struct
 import zlib
+from array import array
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -51,6 +62,9 @@ _MAGIC = b"TPFIXS1\n"
 _HEADER = struct.Struct("<BIII")
 _SENT, _NEXT_OUT, _NEXT_IN = 1, 2, 3
 _PRUNE_SLACK = 1024  # sent messages kept past `keep_msgs` before trimming (amortised)
+_READ_SPAN = 256 << 10  # bytes read back with one pread for a resend (several records)
+MAX_FILE_BYTES = 1 << 30  # compacted at the latest past this, whatever the kept bytes
+_MAX_PLACE = 2 << 30  # no record starts past this (a place's offset is 32 bits)
 MAX_SEQ = 2**31 - 1  # the largest sequence number we set (a FIX int; stored as uint32)
 STORE_NAME = "session.log"
 
@@ -81,6 +95,12 @@ def read_numbers(directory: str | os.PathLike[str]) -> tuple[int, int]:
     return next_in, next_out
 
 
+def _loc(offset: int, length: int) -> int:
+    """A kept message's place: its record's file offset and its payload's length (both
+    under 2**32: `save_sent` refuses a record past `_MAX_PLACE`)."""
+    return offset << 32 | length
+
+
 def _record(kind: int, value: int, payload: bytes = b"") -> bytes:
     head = struct.pack("<BII", kind, value, len(payload))
     return _HEADER.pack(kind, value, len(payload), zlib.crc32(payload, zlib.crc32(head))) + payload
@@ -101,6 +121,8 @@ class FixStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._path = self.directory / STORE_NAME
         self._fsync = fsync
+        if not 0 < max_bytes <= MAX_FILE_BYTES:
+            raise ValueError(f"max_bytes {max_bytes} out of range 1..{MAX_FILE_BYTES}")
         self._keep_msgs = keep_msgs
         self._max_bytes = max_bytes
         self._lock_fd = self._lock()
@@ -110,6 +132,8 @@ class FixStore:
         self._reused: deque[tuple[int, int]] = deque(maxlen=16)  # (numbering, first reused)
         self._msgs = SentMessages(keep_msgs + _PRUNE_SLACK)
         self._pending: list[bytes] = []
+        self._pending_len = 0  # bytes in _pending: a saved record lands at _size + this
+        self._unflushed: dict[int, bytes] = {}  # messages saved since the last flush
         self._in_saved = 1
         self._out_saved = 1
         self._unsynced = False
@@ -120,9 +144,9 @@ class FixStore:
             self._msgs.drop_below(self._msgs.newest - keep_msgs + 1)
         else:
             self._rewrite()
-        self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND)
+        self._fd = os.open(self._path, os.O_RDWR | os.O_APPEND)  # pread for resends
         self._size = os.fstat(self._fd).st_size
-        self._compact_at = max(self._max_bytes, 2 * self._size)
+        self._compact_at = self._compact_bound()
 
     # -- state ---------------------------------------------------------------------------
 
@@ -147,34 +171,55 @@ class FixStore:
         self._next_out = seq
 
     def save_sent(self, seq: int, raw: bytes) -> None:
-        """Keep application message `seq` for resends; next-out becomes seq + 1."""
-        self._msgs.put(seq, raw)  # the newest keep_msgs + _PRUNE_SLACK numbers (`sent`)
+        """Keep application message `seq` for resends; next-out becomes seq + 1.
+        OSError(EFBIG), nothing saved, if its record would start past `_MAX_PLACE`."""
+        record = _record(_SENT, seq, raw)
+        if self._size + self._pending_len > _MAX_PLACE:
+            raise OSError(errno.EFBIG, f"FIX store {self._path} past {_MAX_PLACE} bytes")
+        # the newest keep_msgs + _PRUNE_SLACK numbers (`sent`): where the record will be
+        self._msgs.put(seq, _loc(self._size + self._pending_len, len(raw)))
+        self._unflushed[seq] = raw
         self._next_out = seq + 1
         self._out_saved = seq + 1
-        self._pending.append(_record(_SENT, seq, raw))
+        self._buffer(record)
         self._out_unsynced = True
 
+    def _buffer(self, record: bytes) -> None:
+        """Buffer `record` for the next flush (it lands at _size + _pending_len)."""
+        self._pending.append(record)
+        self._pending_len += len(record)
+
     def sent_messages(self, begin: int, end: int) -> list[tuple[int, bytes]]:
-        """Kept application messages with begin <= seq <= end, in sequence order."""
-        return list(self._msgs.between(begin, end))
+        """Kept application messages with begin <= seq <= end, in sequence order (read
+        back from the file; one that does not read back whole is left out)."""
+        seqs, locs = self._msgs.places(begin, end)
+        return [(seq, bytes(rec[_HEADER.size :])) for seq, rec in self._records(seqs, locs)]
 
     # -- durability ----------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Write buffered records with one os.write (no fsync)."""
+        """Write buffered records with one os.write (no fsync). A write that fails (ENOSPC,
+        EIO) is cut back off the file and re-raised with the records still buffered, at the
+        same places: the next flush writes them again, and later messages' places hold."""
         if self._next_out != self._out_saved:
-            self._pending.append(_record(_NEXT_OUT, self._next_out))
+            self._buffer(_record(_NEXT_OUT, self._next_out))
             self._out_saved = self._next_out
             self._out_unsynced = True
         if self._next_in != self._in_saved:
-            self._pending.append(_record(_NEXT_IN, self._next_in))
+            self._buffer(_record(_NEXT_IN, self._next_in))
             self._in_saved = self._next_in
         if not self._pending:
             return
         data = b"".join(self._pending)
+        try:
+            write_all(self._fd, data)
+        except OSError:
+            os.ftruncate(self._fd, self._size)  # a partial write: no torn record before good
+            raise
         self._pending.clear()
-        write_all(self._fd, data)
         self._size += len(data)
+        self._pending_len = 0
+        self._unflushed.clear()
         self._unsynced = True
         if self._size > self._compact_at:
             self._compact()
@@ -191,7 +236,6 @@ class FixStore:
 
     def reset(self) -> None:
         """Both sequence numbers back to 1, every kept message dropped; durable on return."""
-        self._pending.clear()
         self._msgs.clear()
         self._next_in = self._next_out = 1
         self._renumber(1)
@@ -211,7 +255,6 @@ class FixStore:
             if next_out < self._next_out:  # numbers already used go to new messages
                 self._renumber(next_out)
             self._next_out = next_out
-        self._pending.clear()
         self._replace_file()
 
     def _renumber(self, first: int) -> None:
@@ -292,7 +335,7 @@ class FixStore:
         if dry_run:
             return end
         if kind == _SENT:
-            self._msgs.put(value, payload)
+            self._msgs.put(value, _loc(pos, length))
             self._next_out = max(self._next_out, value + 1)
         elif kind == _NEXT_OUT:
             self._next_out = value
@@ -305,16 +348,74 @@ class FixStore:
         self._replace_file()
 
     def _replace_file(self) -> None:
+        """Rewrite the file with the numbers and the kept messages, copied record by record
+        from the old file (no message held as an object meanwhile)."""
+        seqs, locs = self._msgs.places(1, MAX_SEQ)  # arrays: no object per message
+        data = bytearray(_MAGIC)
+        data += _record(_NEXT_IN, self._next_in) + _record(_NEXT_OUT, self._next_out)
+        moved = array("q")
+        for seq, rec in self._records(seqs, locs):
+            self._msgs.put(seq, _loc(len(data), len(rec) - _HEADER.size))  # its new place
+            data += rec
+            moved.append(seq)
+        if len(moved) != len(seqs):  # not read back whole: a gap fill from now on
+            for seq in set(seqs).difference(moved):
+                self._msgs.forget(seq)
+        self._pending.clear()  # what they held is in `data`
+        self._pending_len = 0
+        self._unflushed.clear()
         os.close(self._fd)
-        self._rewrite()
-        self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND)
+        self._rewrite(bytes(data))
+        self._fd = os.open(self._path, os.O_RDWR | os.O_APPEND)
         self._size = os.fstat(self._fd).st_size
-        self._compact_at = max(self._max_bytes, 2 * self._size)
+        self._compact_at = self._compact_bound()
 
-    def _rewrite(self) -> None:
-        """Write the whole state to a temp file and rename it over session.log, durably."""
-        parts = [_MAGIC, _record(_NEXT_IN, self._next_in), _record(_NEXT_OUT, self._next_out)]
-        parts.extend(_record(_SENT, s, m) for s, m in self._msgs.between(1, MAX_SEQ))
-        write_atomic(self._path, b"".join(parts))
+    def _compact_bound(self) -> int:
+        """Compact past max_bytes and twice the kept bytes, but past MAX_FILE_BYTES at most."""
+        return min(max(self._max_bytes, 2 * self._size), MAX_FILE_BYTES)
+
+    def _rewrite(self, data: bytes | None = None) -> None:
+        """Write the whole state (`data`, or the numbers alone) to a temp file and rename
+        it over session.log, durably."""
+        if data is None:
+            data = _MAGIC + _record(_NEXT_IN, self._next_in) + _record(_NEXT_OUT, self._next_out)
+        write_atomic(self._path, data)
         self._in_saved, self._out_saved = self._next_in, self._next_out
         self._unsynced = False
+
+    def _records(
+        self, seqs: array[int], locs: array[int]
+    ) -> Iterator[tuple[int, bytes | memoryview]]:
+        """The whole SENT records of messages `seqs` at places `locs` (in order): those
+        saved since the last flush built again, the rest read from the file, several per
+        pread (a record that is not there whole or fails its CRC is left out)."""
+        i, count = 0, len(seqs)
+        while i < count:
+            raw = self._unflushed.get(seqs[i])
+            if raw is not None:
+                yield seqs[i], _record(_SENT, seqs[i], raw)
+                i += 1
+                continue
+            start = stop = locs[i] >> 32
+            j = i
+            while j < count and seqs[j] not in self._unflushed:
+                off, n = locs[j] >> 32, locs[j] & 0xFFFFFFFF
+                if j > i and (off < stop or off + _HEADER.size + n - start > _READ_SPAN):
+                    break
+                stop = off + _HEADER.size + n
+                j += 1
+            span = memoryview(os.pread(self._fd, stop - start, start) if self._fd >= 0 else b"")
+            for k in range(i, j):
+                at, n = (locs[k] >> 32) - start, locs[k] & 0xFFFFFFFF
+                rec = span[at : at + _HEADER.size + n]
+                if len(rec) == _HEADER.size + n and _whole(rec, seqs[k]):
+                    yield seqs[k], rec
+            i = j
+
+
+def _whole(rec: memoryview, seq: int) -> bool:
+    """`rec` is message `seq`'s SENT record, its CRC holding."""
+    kind, value, n, crc = _HEADER.unpack_from(rec)
+    if (kind, value, n) != (_SENT, seq, len(rec) - _HEADER.size):
+        return False
+    return bool(zlib.crc32(rec[_HEADER.size :], zlib.crc32(rec[:9])) == crc)

@@ -21,11 +21,11 @@ def _jump(rng: random.Random, size: int) -> int:
 
 
 def _run_sent(rng: random.Random, size: int) -> None:
-    sent, model, newest = SentMessages(size), dict[int, bytes](), 0
+    sent, model, newest = SentMessages(size), dict[int, int](), 0
     for _ in range(60):
         op = rng.random()
         if op < 0.55:
-            seq, raw = max(1, newest + _jump(rng, size)), b"%d" % rng.randrange(10**9)
+            seq, raw = max(1, newest + _jump(rng, size)), rng.randrange(10**9)
             sent.put(seq, raw)
             if seq > newest - size:
                 newest, model[seq] = max(newest, seq), raw

@@ -17,9 +17,9 @@ def _check(size: int, seq_ops: tuple[str, ...]) -> None:
     for op in seq_ops:
         if op == "app":
             gen += 1
-            sent.put(nxt, b"%d" % gen)
+            sent.put(nxt, gen)
             if nxt > hi - size:
-                model[nxt] = b"%d" % gen
+                model[nxt] = gen
             hi = max(hi, nxt)
             model = {k: v for k, v in model.items() if k > hi - size}
             nxt += 1
