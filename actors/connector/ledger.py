@@ -145,8 +145,12 @@ class FillLedger:
         """Write what was added (one write) and fsync it; compact when due."""
         if self._buf:
             data = b"".join(self._buf)
+            try:
+                write_all(self._fd, data)
+            except OSError:  # a full disk: the fills stay buffered, written by the next sync
+                os.ftruncate(self._fd, self._size)  # (cleared here, a restart counted them again)
+                raise
             self._buf.clear()
-            write_all(self._fd, data)
             self._size += len(data)
             self._unsynced = True
         if self._size > max(self._compact_bytes, 2 * self._snapshot_size):

@@ -3,6 +3,7 @@ the fills it received, each ExecID once, durable across a crash, bounded dedup s
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import tracemalloc
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from actors.connector import ledger as ledger_mod
 from actors.connector.ledger import LEDGER_NAME, FillLedger
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport, Side
@@ -362,3 +364,29 @@ def test_a_day_of_duplicates_only_is_a_kept_day_after_a_restart(tmp_path: Path) 
     assert [(p.symbol, p.qty) for p in reopened.view("simA")] == [("AAPL", D(2))]
     live.close()
     reopened.close()
+
+
+def test_a_failed_write_keeps_the_fills_for_the_next_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk at a sync, after part of the batch reached the file: the file is cut back
+    and the fills stay buffered, so the next sync writes them whole and a restarted ledger
+    holds them (the buffer was cleared before the write: the fills were counted in memory,
+    missing from the file, and the venue's resend of them counted again after a restart)."""
+    ledger = FillLedger(tmp_path, fsync=False)
+    ledger.add([fill("e1", Side.BUY, "10")])
+    ledger.sync()
+
+    def disk_full(fd: int, data: bytes) -> None:
+        os.write(fd, data[:7])  # part of it got out
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ledger_mod, "write_all", disk_full)
+    assert ledger.add([fill("e2", Side.BUY, "5")]) == 1
+    with pytest.raises(OSError):
+        ledger.sync()
+    monkeypatch.undo()
+    ledger.sync()  # space again
+    again = FillLedger(tmp_path, fsync=False)  # kill -9, restart
+    assert again.add([fill("e2", Side.BUY, "5")]) == 0  # the resend: a duplicate
+    assert [(p.symbol, p.qty) for p in again.view("simA")] == [("AAPL", D(15))]
