@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 # only light imports here, up to the fork server's launch (supervisor/forkserver_launch.py):
 # the rest is imported in `_main`, while the fork server imports in parallel
 from actors.runtime.fdlimit import raise_fd_limit
-from actors.supervisor import forkserver_launch
+from actors.supervisor import forkserver_fork, forkserver_launch
 from protocol.paths import PRIVATE_UMASK
 
 if TYPE_CHECKING:
@@ -145,10 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.umask(PRIVATE_UMASK)  # every file of the system (and of its actors) is ours alone
     raise_fd_limit()  # before any socket: operator connections cost fds (EMFILE aborts)
     ns = _parse(argv)  # argparse's reading of argv (prefixes, repeats): the file run loads
-    if ns.cmd == "run":
-        forkserver_launch.launch_early(
-            ["run", "--config", ns.config, "--host-group", ns.host_group], os.environ
-        )
+    if ns.cmd == "run":  # the fork server forked after the shared imports (forkserver_fork)
+        early = ["run", "--config", ns.config, "--host-group", ns.host_group]
+        whole = argv is None or list(argv) == sys.argv[1:]  # re-executing gives the same run
+        forkserver_fork.start(early, os.environ, may_reexec=whole)
     try:
         return _main(ns)
     finally:

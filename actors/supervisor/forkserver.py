@@ -276,14 +276,19 @@ def _setup(line: str, fds_fd: int) -> list[str]:
 
 
 def main() -> int:
+    return serve(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:])
+
+
+def serve(req_fd: int, resp_fd: int, fds_fd: int, expected: Collection[str]) -> int:
+    """The fork server's life, launched (`main`) or forked from the supervisor
+    (`forkserver_fork`): warm, wait for the setup, preload, then answer spawn requests."""
     make_undumpable()  # its pipes: /proc/<pid>/fd/N must not open to others (runtime.hardening)
-    req_fd, resp_fd, fds_fd = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     supervisor_pid = os.getppid()
     set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != supervisor_pid:
         return 1
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor owns Ctrl-C
-    warm(sys.argv[4:])
+    warm(expected)
     reqs = os.fdopen(req_fd, "r", buffering=1)
     resp = os.fdopen(resp_fd, "w", buffering=1)
     first = reqs.readline()

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from actors.supervisor.environ import base_environ
 
@@ -38,8 +38,21 @@ SETUP_KEY = "setup"  # the first request line: {"setup": {"env": {...}, "kinds":
 _LATE_VARS = frozenset({"PROMETHEUS_MULTIPROC_DIR"})  # set by the supervisor after the launch
 
 
+class ServerProc(Protocol):
+    """What the spawner uses of the fork server's process (a `Popen`, or a forked child:
+    `forkserver_fork.ForkedChild`)."""
+
+    @property
+    def pid(self) -> int: ...
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def kill(self) -> None: ...
+
+
 class ForkServerProcess:
     """The fork server process and its two pipes (the protocol: `actors.supervisor.forkserver`)."""
+
+    proc: ServerProc
 
     def __init__(self, env: Mapping[str, str], expected: Collection[str] = ()) -> None:
         """`expected`: the actor kinds it is likely to preload (it imports part of their
@@ -136,17 +149,35 @@ def launch_early(argv: Sequence[str], environ: Mapping[str, str]) -> ForkServerP
     global _early
     if not argv or argv[0] != "run" or _early is not None:
         return None
-    config = _option(argv, "--config") or "deploy/config/demo.toml"
-    env = early_environ(environ, config)
+    env = early_environ(environ, config_of(argv))
     if env is None:
         return None
-    core = (_option(argv, "--host-group") or "core") == "core"
-    expected = ("oms", "risk", "connector", "venuesim") if core else ("connector", "venuesim")
     try:
-        _early = ForkServerProcess(env, expected)
+        _early = ForkServerProcess(env, expected_kinds(argv))
     except OSError:
         return None
     return _early
+
+
+def adopt_forked(server: ForkServerProcess) -> None:
+    """`server` (forked by `forkserver_fork`) is the early fork server, set up and adopted
+    as a launched one would be."""
+    global _early
+    if _early is not None:
+        server.kill()
+        return
+    _early = server
+
+
+def config_of(argv: Sequence[str]) -> str:
+    """The config file `run`'s `argv` names (its default without one)."""
+    return _option(argv, "--config") or "deploy/config/demo.toml"
+
+
+def expected_kinds(argv: Sequence[str]) -> tuple[str, ...]:
+    """The actor kinds a `run` of `argv` likely preloads (its host group's; a guess)."""
+    core = (_option(argv, "--host-group") or "core") == "core"
+    return ("oms", "risk", "connector", "venuesim") if core else ("connector", "venuesim")
 
 
 def setup(base: Mapping[str, str], kinds: Collection[str]) -> None:

@@ -1,0 +1,203 @@
+"""The fork server forked from the supervisor after the imports both need (issue 16).
+
+A launched fork server (`forkserver_launch`) is a second interpreter: pydantic, zmq,
+structlog, msgspec and the protocol modules (~21 MiB once imported) are private memory
+twice, in the supervisor and in the fork server (whose actors share its copy). `run`
+therefore imports them once (`forkserver.WARM_MODULES`, which load no prometheus_client),
+freezes them (`gc.freeze()`: no collection writes their headers) and forks the fork server
+before it creates any thread, ZeroMQ context or socket: those pages are shared by the
+supervisor, the fork server and every actor, and the fork server has nothing to import but
+its actor modules.
+
+The fork server must hold no credential, in its environment block or in its memory, and
+the supervisor's block names every variable of the operator's shell. So `run` first
+re-executes itself (`reexec`, same pid and argv) with the environment the early fork server
+may have (`forkserver_launch.early_environ`); the rest of its environment travels in a
+memfd, read back (`_restore`) only after the fork. The forked child retitles itself
+(`/proc/PID/cmdline` reads as the launched fork server's) and runs `forkserver.serve`.
+Where any step cannot be taken (no memfd, a thread already running, `main` called with
+another argv), the fork server is launched as before.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Collection, Mapping, Sequence
+
+from actors.supervisor import forkserver_launch as launch
+
+MARKER = "TRADEPULSE_ENVIRON_FD"  # no base variable: never reaches an actor
+_MEMFD_NAME = "tradepulse-environ"
+TITLE = "tradepulse-forkserver\0-m\0actors.supervisor.forkserver"
+
+
+class ForkedChild:
+    """The part of `subprocess.Popen` the spawner uses, for a forked child (which the
+    daemon's `waitpid(-1)` may reap first: then its exit status is unknown, -1)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -1
+            else:
+                if pid == self.pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(["forkserver"], timeout or 0.0)
+            time.sleep(0.005)
+        return code
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+class ForkedServer(launch.ForkServerProcess):
+    """A fork server forked from this process; its pipes as a launched one's."""
+
+    def __init__(self, expected: Collection[str]) -> None:  # noqa: D107 - see the class
+        self.env = dict(os.environ)
+        self.setup_sent = None
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        self._fds, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the fork server: never returns into the supervisor's code
+            code = 1
+            try:
+                for fd in (req_w, resp_r, self._fds.fileno()):
+                    os.close(fd)
+                _retitle(TITLE)
+                from actors.supervisor.forkserver import serve
+
+                code = serve(req_r, resp_w, theirs.fileno(), expected)
+            except BaseException:  # noqa: BLE001 - report it, exit non-zero
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        theirs.close()
+        os.close(req_r)
+        os.close(resp_w)
+        self.proc = ForkedChild(pid)
+        self.resp = os.fdopen(resp_r, "r")
+        self.req = os.fdopen(req_w, "w", buffering=1)
+
+
+def start(argv: Sequence[str], environ: Mapping[str, str], *, may_reexec: bool) -> None:
+    """For `run` (`argv`: its `--config` and `--host-group`): the fork server forked after
+    the shared imports (in a process re-executed without credentials: `reexec` does not
+    return when it could re-execute); else launched (`forkserver_launch.launch_early`)."""
+    fd = _marker_fd()
+    if fd is None:
+        if may_reexec:
+            reexec(argv, environ)
+        launch.launch_early(argv, environ)
+        return
+    try:
+        server = _fork(launch.expected_kinds(argv))
+    finally:
+        _restore(fd)  # the supervisor's whole environment, whatever happened
+    if server is None:
+        launch.launch_early(argv, os.environ)
+    else:
+        launch.adopt_forked(server)
+
+
+def reexec(argv: Sequence[str], environ: Mapping[str, str]) -> None:
+    """Execute this interpreter's command line again with only the early environment and
+    the marker naming a memfd with the whole one; returns only when it could not."""
+    env = launch.early_environ(environ, launch.config_of(argv))
+    if env is None:
+        return
+    try:
+        fd = os.memfd_create(_MEMFD_NAME, 0)  # close-on-exec off: 0, no MFD_CLOEXEC
+    except (OSError, AttributeError):
+        return
+    try:
+        os.write(fd, b"\0".join(k + b"=" + v for k, v in os.environb.items()))
+        env[MARKER] = str(fd)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, [*sys.orig_argv], env)
+    except OSError:
+        os.close(fd)
+
+
+def _marker_fd() -> int | None:
+    """The memfd `reexec` left, if this process is its re-execution (the marker is popped)."""
+    value = os.environ.pop(MARKER, None)
+    if value is None or not value.isdigit():
+        return None
+    try:
+        if os.readlink(f"/proc/self/fd/{value}").startswith(f"/memfd:{_MEMFD_NAME} "):
+            return int(value)
+    except OSError:
+        pass
+    return None  # an inherited variable of that name, not ours: ignored
+
+
+def _fork(expected: Collection[str]) -> ForkedServer | None:
+    """Import what the supervisor and every actor share, freeze it, fork the fork server."""
+    if threading.active_count() != 1:  # a thread would not be forked: not safe
+        return None
+    from actors.supervisor import forkserver
+
+    forkserver.warm(())
+    gc.collect()
+    gc.freeze()
+    try:
+        return ForkedServer(expected)
+    except OSError:
+        return None
+
+
+def _restore(fd: int) -> None:
+    """This process's environment becomes the one `reexec` saved in `fd` (then closed)."""
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            fh.seek(0)
+            data = fh.read()
+    except OSError:
+        return
+    saved = dict(item.split(b"=", 1) for item in data.split(b"\0") if b"=" in item)
+    os.environ.clear()
+    os.environb.update(saved)
+
+
+def _retitle(title: str) -> None:
+    """Write `title` (NUL-separated words) over this process's argv area, so that
+    /proc/PID/cmdline and ps show it (truncated to the area)."""
+    try:
+        with open("/proc/self/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end: stat fields 48, 49
+        data = title.encode()[: end - start - 1].ljust(end - start, b"\0")
+        with open("/proc/self/mem", "r+b", buffering=0) as mem:
+            mem.seek(start)
+            mem.write(data)
+    except (OSError, ValueError, IndexError):
+        pass  # the supervisor's command line then

@@ -1,0 +1,114 @@
+"""The fork server forked from the supervisor (`actors.supervisor.forkserver_fork`): `run`
+re-executes itself without credentials, forks the fork server after the shared imports,
+then gets its whole environment back; the forked process reads as the fork server in
+/proc/PID/cmdline and is waited for like a `Popen`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from actors.supervisor import forkserver_fork as ff
+from tests.helpers import REPO_ROOT, make_config, to_toml
+
+_PROBE = """
+import json, os, sys, time
+import supervisor
+from actors.supervisor import forkserver_fork as ff
+forked = []
+original = ff.ForkedServer.__init__
+def spy(self, expected):
+    block = open("/proc/self/environ", "rb").read()
+    forked.append({"environ": dict(os.environ), "block": block.decode(), "pid": os.getpid()})
+    original(self, expected)
+    deadline = time.monotonic() + 20  # until the child has retitled itself
+    while not (title := open(f"/proc/{self.proc.pid}/cmdline", "rb").read()).startswith(b"trade"):
+        assert time.monotonic() < deadline, title
+        time.sleep(0.01)
+    forked[-1]["title"] = title.rstrip(b"\\0").split(b"\\0")[:3]
+ff.ForkedServer.__init__ = spy
+code = supervisor.main(sys.argv[1:])
+print(json.dumps({"code": code, "forked": [
+    {**f, "title": [t.decode() for t in f["title"]]} for f in forked],
+    "environ": dict(os.environ), "pid": os.getpid(), "argv": sys.argv[1:]}))
+"""
+
+
+def test_run_forks_without_credentials_and_gets_its_whole_environment_back(
+    tmp_path: Path,
+) -> None:
+    """A venue's credentials and an unrelated secret in the supervisor's environment: when
+    it forks the fork server, neither is in its os.environ nor in its environment block
+    (re-executed: same pid, same arguments); after the fork it has its whole environment
+    again, without the marker; the fork server's command line names it."""
+    venue = {"name": "simA", "username_env": "TP_SIMA_USER", "password_env": "TP_SIMA_PW"}
+    config = tmp_path / "config.toml"
+    config.write_text(to_toml(make_config(venues=("simA",), overrides={"venues": [venue]})))
+    secrets = {"TP_SIMA_USER": "u-41c7", "TP_SIMA_PW": "pw-83d0", "DEPLOY_TOKEN": "tok-5e21"}
+    env = {**os.environ, **secrets, "ODD": "caf\xe9 \x01"}
+    argv = ["run", "--config", str(config), "--state-dir", str(tmp_path / "s"),
+            "--runtime-dir", str(tmp_path), "--host-group", "nosuch"]  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, *argv],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["code"] == 2, out.stderr
+    (forked,) = result["forked"]
+    assert forked["pid"] == result["pid"] and result["argv"] == argv
+    for value in secrets.values():
+        assert value not in forked["block"] and value not in forked["environ"].values()
+    assert forked["environ"]["PATH"] == env["PATH"]
+    assert forked["title"] == ["tradepulse-forkserver", "-m", "actors.supervisor.forkserver"]
+    assert result["environ"] == env  # whole again, no marker
+
+
+def test_a_marker_that_names_no_memfd_of_ours_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An inherited variable of the marker's name (fd 0 here) is dropped, never read as an
+    environment to restore."""
+    monkeypatch.setenv(ff.MARKER, "0")
+    assert ff._marker_fd() is None
+    assert ff.MARKER not in os.environ
+
+
+def test_a_forked_child_is_polled_waited_and_killed_like_a_popen() -> None:
+    """poll is None while it runs; kill, then wait gives -SIGKILL; a child some other
+    waitpid reaped first reads as exited (-1), never raises."""
+    pid = os.fork()
+    if pid == 0:
+        signal.pause()
+        os._exit(0)
+    child = ff.ForkedChild(pid)
+    assert child.poll() is None
+    with pytest.raises(subprocess.TimeoutExpired):
+        child.wait(timeout=0.05)
+    child.kill()
+    assert child.wait(timeout=10) == -signal.SIGKILL
+    pid = os.fork()
+    if pid == 0:
+        os._exit(3)
+    os.waitpid(pid, 0)  # the daemon's waitpid(-1), say
+    assert ff.ForkedChild(pid).wait(timeout=1) == -1
+
+
+def test_retitle_shows_the_title_in_the_command_line() -> None:
+    """The argv area is overwritten: /proc/PID/cmdline reads the title's words (cut to the
+    area's size)."""
+    code = (
+        "import sys\n"
+        "from actors.supervisor.forkserver_fork import _retitle\n"
+        "_retitle('one\\0two')\n"
+        "print(open('/proc/self/cmdline', 'rb').read().rstrip(b'\\0').split(b'\\0'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, "padding" * 4],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().replace("b'", '"').replace("'", '"')) == ["one", "two"]
