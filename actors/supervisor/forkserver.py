@@ -74,13 +74,14 @@ class _Defer(importlib.abc.MetaPathFinder):
             raise ImportError(f"{name}: not before the fork server's setup")
 
 
-def warm(kinds: Collection[str]) -> None:
-    """Before the setup: import `WARM_MODULES` and the warm modules of `kinds`, never
-    prometheus_client (a module that would load it is left for the preload)."""
+def warm(kinds: Collection[str], extra: Collection[str] = ()) -> None:
+    """Before the setup: import `WARM_MODULES`, the warm modules of `kinds` and `extra`,
+    never prometheus_client (a module that would load it is left for the preload)."""
     defer = _Defer()
     sys.meta_path.insert(0, defer)
+    by_kind = (m for k in kinds for m in WARM_BY_KIND.get(k, ()))
     try:
-        for module in (*WARM_MODULES, *(m for k in kinds for m in WARM_BY_KIND.get(k, ()))):
+        for module in (*WARM_MODULES, *by_kind, *extra):
             try:
                 importlib.import_module(module)
             except ImportError:

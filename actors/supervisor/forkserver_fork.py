@@ -37,6 +37,18 @@ from actors.supervisor import forkserver_launch as launch
 MARKER = "TRADEPULSE_ENVIRON_FD"  # no base variable: never reaches an actor
 _MEMFD_NAME = "tradepulse-environ"
 TITLE = "tradepulse-forkserver\0-m\0actors.supervisor.forkserver"
+# besides `forkserver.WARM_MODULES`: what the supervisor imports later that actors import
+# too and that loads no prometheus_client (~2.7 MiB; a stale entry only costs its import)
+SHARED_MODULES = (
+    "simplefix", "actors.connector.fix.store", "actors.connector.fix.msglog",
+    "actors.connector.fix.sent", "actors.connector.fix.seqadmin", "actors.connector.fix.events",
+    "actors.oms.journal", "actors.risk.killswitch", "actors.runtime.backoff",
+    "actors.runtime.crashpoints", "actors.runtime.fdlimit", "actors.runtime.frames",
+    "actors.runtime.live_config", "actors.runtime.operator_stops", "actors.runtime.ratelog",
+    "actors.runtime.senders", "protocol.sockets", "http.server", "http.client",
+    "urllib.request", "email.parser", "wsgiref.simple_server", "socketserver", "mimetypes",
+    "gzip", "mmap", "timeit", "resource",
+)  # fmt: skip
 
 
 class ForkedChild:
@@ -166,7 +178,7 @@ def _fork(expected: Collection[str]) -> ForkedServer | None:
         return None
     from actors.supervisor import forkserver
 
-    forkserver.warm(())
+    forkserver.warm((), SHARED_MODULES)
     gc.collect()
     gc.freeze()
     try:

@@ -112,3 +112,28 @@ def test_retitle_shows_the_title_in_the_command_line() -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().replace("b'", '"').replace("'", '"')) == ["one", "two"]
+
+
+def test_the_shared_modules_are_the_supervisors_and_an_actors_and_load_no_prometheus(
+    tmp_path: Path,
+) -> None:
+    """Every module the supervisor imports before the fork besides the fork server's warm
+    list loads without prometheus_client (which reads the metrics dir, not known before the
+    fork, at import), and is one the supervisor's daemon imports anyway and one the fork
+    server's preload imports (else the list is stale: private memory in one of them)."""
+    missing = "print(*sorted(set(ff.SHARED_MODULES) - set(sys.modules)))\n"
+    head = "import sys\nfrom actors.supervisor import forkserver as fs, forkserver_fork as ff\n"
+    probes = {
+        "warm": "fs.warm((), ff.SHARED_MODULES)\nprint('prometheus_client' in sys.modules)\n",
+        "supervisor": "import supervisor\nfrom actors.supervisor import daemon\n",
+        "preload": "fs.preload()\n",
+    }
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    for name, probe in probes.items():
+        out = subprocess.run(
+            [sys.executable, "-c", head + probe + missing],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        expected = "False\n\n" if name == "warm" else "\n"
+        assert out.stdout == expected, (name, out.stdout)
