@@ -89,7 +89,9 @@ class ForkedChild:
 class ForkedServer(launch.ForkServerProcess):
     """A fork server forked from this process; its pipes as a launched one's."""
 
-    def __init__(self, expected: Collection[str]) -> None:  # noqa: D107 - see the class
+    def __init__(self, expected: Collection[str], private: Collection[int] = ()) -> None:
+        """`private`: fds of this process the fork server closes first (the memfd of the
+        whole environment)."""
         self.env = dict(os.environ)
         self.setup_sent = None
         req_r, req_w = os.pipe()
@@ -101,7 +103,7 @@ class ForkedServer(launch.ForkServerProcess):
         if pid == 0:  # the fork server: never returns into the supervisor's code
             code = 1
             try:
-                for fd in (req_w, resp_r, self._fds.fileno()):
+                for fd in (*private, req_w, resp_r, self._fds.fileno()):
                     os.close(fd)
                 _retitle(TITLE)
                 from actors.supervisor.forkserver import serve
@@ -130,7 +132,7 @@ def start(argv: Sequence[str], environ: Mapping[str, str], *, may_reexec: bool) 
         launch.launch_early(argv, environ)
         return
     try:
-        server = _fork(launch.expected_kinds(argv))
+        server = _fork(launch.expected_kinds(argv), fd)
     finally:
         _restore(fd)  # the supervisor's whole environment, whatever happened
     if server is None:
@@ -172,8 +174,9 @@ def _marker_fd() -> int | None:
     return None  # an inherited variable of that name, not ours: ignored
 
 
-def _fork(expected: Collection[str]) -> ForkedServer | None:
-    """Import what the supervisor and every actor share, freeze it, fork the fork server."""
+def _fork(expected: Collection[str], env_fd: int) -> ForkedServer | None:
+    """Import what the supervisor and every actor share, freeze it, fork the fork server
+    (which closes `env_fd` first)."""
     if threading.active_count() != 1:  # a thread would not be forked: not safe
         return None
     from actors.supervisor import forkserver
@@ -182,7 +185,7 @@ def _fork(expected: Collection[str]) -> ForkedServer | None:
     gc.collect()
     gc.freeze()
     try:
-        return ForkedServer(expected)
+        return ForkedServer(expected, (env_fd,))
     except OSError:
         return None
 

@@ -23,15 +23,17 @@ import supervisor
 from actors.supervisor import forkserver_fork as ff
 forked = []
 original = ff.ForkedServer.__init__
-def spy(self, expected):
+def spy(self, expected, *rest):
     block = open("/proc/self/environ", "rb").read()
     forked.append({"environ": dict(os.environ), "block": block.decode(), "pid": os.getpid()})
-    original(self, expected)
+    original(self, expected, *rest)
     deadline = time.monotonic() + 20  # until the child has retitled itself
     while not (title := open(f"/proc/{self.proc.pid}/cmdline", "rb").read()).startswith(b"trade"):
         assert time.monotonic() < deadline, title
         time.sleep(0.01)
     forked[-1]["title"] = title.rstrip(b"\\0").split(b"\\0")[:3]
+    fds = os.listdir(f"/proc/{self.proc.pid}/fd")
+    forked[-1]["fds"] = [os.readlink(f"/proc/{self.proc.pid}/fd/{fd}") for fd in fds]
 ff.ForkedServer.__init__ = spy
 code = supervisor.main(sys.argv[1:])
 print(json.dumps({"code": code, "forked": [
@@ -45,8 +47,9 @@ def test_run_forks_without_credentials_and_gets_its_whole_environment_back(
 ) -> None:
     """A venue's credentials and an unrelated secret in the supervisor's environment: when
     it forks the fork server, neither is in its os.environ nor in its environment block
-    (re-executed: same pid, same arguments); after the fork it has its whole environment
-    again, without the marker; the fork server's command line names it."""
+    (re-executed: same pid, same arguments), and the fork server holds no fd of the memfd
+    that keeps the rest; after the fork the supervisor has its whole environment again,
+    without the marker; the fork server's command line names it."""
     venue = {"name": "simA", "username_env": "TP_SIMA_USER", "password_env": "TP_SIMA_PW"}
     config = tmp_path / "config.toml"
     config.write_text(to_toml(make_config(venues=("simA",), overrides={"venues": [venue]})))
@@ -67,6 +70,7 @@ def test_run_forks_without_credentials_and_gets_its_whole_environment_back(
     assert forked["environ"]["PATH"] == env["PATH"]
     assert forked["title"] == ["tradepulse-forkserver", "-m", "actors.supervisor.forkserver"]
     assert result["environ"] == env  # whole again, no marker
+    assert not [fd for fd in forked["fds"] if "memfd" in fd]  # the whole environment's
 
 
 def test_a_marker_that_names_no_memfd_of_ours_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -37,9 +37,9 @@ def spy(self, env, expected=()):
     original(self, env, expected)
     launched[-1]["pid"] = self.proc.pid
 
-def spy_fork(self, expected):
+def spy_fork(self, expected, *rest):
     launched.append(state("forked"))
-    forked(self, expected)
+    forked(self, expected, *rest)
     launched[-1]["pid"] = self.proc.pid
 
 fl.ForkServerProcess.__init__ = spy

@@ -47,11 +47,11 @@ def spy(self, env, expected=()):
 fl.ForkServerProcess.__init__ = spy
 from actors.supervisor import forkserver_fork as ff
 forked = ff.ForkedServer.__init__
-def spy_fork(self, expected):  # its os.environ and its environment block (/proc)
+def spy_fork(self, expected, *rest):  # its os.environ and its environment block (/proc)
     seen.append(sorted(os.environ))
     block = open("/proc/self/environ", "rb").read().split(b"\\0")
     seen.append(sorted(item.split(b"=")[0].decode() for item in block if item))
-    forked(self, expected)
+    forked(self, expected, *rest)
 ff.ForkedServer.__init__ = spy_fork
 code = supervisor.main(sys.argv[1:])
 print(json.dumps({"code": code, "early_envs": seen}))
