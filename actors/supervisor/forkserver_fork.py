@@ -11,10 +11,11 @@ its actor modules.
 
 The fork server must hold no credential, in its environment block or in its memory, and
 the supervisor's block names every variable of the operator's shell. So `run` first
-re-executes itself (`reexec`, same pid and argv) with the environment the early fork server
-may have (`forkserver_launch.early_environ`); the rest of its environment travels in a
-memfd, read back (`_restore`) only after the fork. The forked child retitles itself
-(`/proc/PID/cmdline` reads as the launched fork server's) and runs `forkserver.serve`.
+re-executes itself (`protocol.start_env.reexec`, same pid and argv, before it imports
+anything heavy) with the environment the early fork server may have (`early_environ`); the
+rest of its environment travels in a memfd, read back (`_restore`) only after the fork. The
+forked child retitles itself (`/proc/PID/cmdline` reads as the launched fork server's) and
+runs `forkserver.serve`.
 Where any step cannot be taken (no memfd, a thread already running, `main` called with
 another argv), the fork server is launched as before.
 """
@@ -33,9 +34,8 @@ import traceback
 from collections.abc import Collection, Mapping, Sequence
 
 from actors.supervisor import forkserver_launch as launch
+from protocol.start_env import MARKER, MEMFD_NAME
 
-MARKER = "TRADEPULSE_ENVIRON_FD"  # no base variable: never reaches an actor
-_MEMFD_NAME = "tradepulse-environ"
 TITLE = "tradepulse-forkserver\0-m\0actors.supervisor.forkserver"
 # besides `forkserver.WARM_MODULES`: what the supervisor imports later that actors import
 # too and that loads no prometheus_client (~2.7 MiB; a stale entry only costs its import)
@@ -121,14 +121,12 @@ class ForkedServer(launch.ForkServerProcess):
         self.req = os.fdopen(req_w, "w", buffering=1)
 
 
-def start(argv: Sequence[str], environ: Mapping[str, str], *, may_reexec: bool) -> None:
-    """For `run` (`argv`: its `--config` and `--host-group`): the fork server forked after
-    the shared imports (in a process re-executed without credentials: `reexec` does not
-    return when it could re-execute); else launched (`forkserver_launch.launch_early`)."""
+def start(argv: Sequence[str], environ: Mapping[str, str]) -> None:
+    """For `run` (`argv`: its `--config` and `--host-group`): in a process `reexec`
+    (`protocol.start_env`) re-executed without credentials, the fork server forked after
+    the shared imports; else (or when that fails) launched (`launch_early`)."""
     fd = _marker_fd()
     if fd is None:
-        if may_reexec:
-            reexec(argv, environ)
         launch.launch_early(argv, environ)
         return
     try:
@@ -141,33 +139,13 @@ def start(argv: Sequence[str], environ: Mapping[str, str], *, may_reexec: bool) 
         launch.adopt_forked(server)
 
 
-def reexec(argv: Sequence[str], environ: Mapping[str, str]) -> None:
-    """Execute this interpreter's command line again with only the early environment and
-    the marker naming a memfd with the whole one; returns only when it could not."""
-    env = launch.early_environ(environ, launch.config_of(argv))
-    if env is None:
-        return
-    try:
-        fd = os.memfd_create(_MEMFD_NAME, 0)  # close-on-exec off: 0, no MFD_CLOEXEC
-    except (OSError, AttributeError):
-        return
-    try:
-        os.write(fd, b"\0".join(k + b"=" + v for k, v in os.environb.items()))
-        env[MARKER] = str(fd)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.execve(sys.executable, [*sys.orig_argv], env)
-    except OSError:
-        os.close(fd)
-
-
 def _marker_fd() -> int | None:
     """The memfd `reexec` left, if this process is its re-execution (the marker is popped)."""
     value = os.environ.pop(MARKER, None)
     if value is None or not value.isdigit():
         return None
     try:
-        if os.readlink(f"/proc/self/fd/{value}").startswith(f"/memfd:{_MEMFD_NAME} "):
+        if os.readlink(f"/proc/self/fd/{value}").startswith(f"/memfd:{MEMFD_NAME} "):
             return int(value)
     except OSError:
         pass

@@ -28,14 +28,15 @@ import os
 import socket
 import subprocess
 import sys
-import tomllib
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
 
-from actors.supervisor.environ import base_environ
+from protocol.start_env import config_of as config_of
+from protocol.start_env import credential_names as credential_names
+from protocol.start_env import early_environ as early_environ
+from protocol.start_env import option as _option
 
 SETUP_KEY = "setup"  # the first request line: {"setup": {"env": {...}, "kinds": [...]}}
-_LATE_VARS = frozenset({"PROMETHEUS_MULTIPROC_DIR"})  # set by the supervisor after the launch
 
 
 class ServerProc(Protocol):
@@ -115,34 +116,6 @@ class ForkServerProcess:
 _early: ForkServerProcess | None = None
 
 
-def credential_names(config_path: str) -> set[str]:
-    """Every string the raw TOML holds under a key ending in `_env`, at any depth (the
-    variables a venue names as its credentials); raises OSError / TOMLDecodeError."""
-    with open(config_path, "rb") as fh:
-        doc = tomllib.load(fh)
-    names: set[str] = set()
-    stack: list[Any] = [doc]
-    while stack:
-        item = stack.pop()
-        pairs = item.items() if isinstance(item, dict) else enumerate(item)
-        for key, value in pairs:
-            if isinstance(value, dict | list):
-                stack.append(value)
-            elif isinstance(key, str) and key.endswith("_env") and isinstance(value, str):
-                names.add(value)
-    return names
-
-
-def early_environ(environ: Mapping[str, str], config_path: str) -> dict[str, str] | None:
-    """The environment an early fork server may have before the config is loaded; None when
-    the config file cannot be read (then nothing starts early)."""
-    try:
-        secret = credential_names(config_path)
-    except (OSError, ValueError, RecursionError):  # ValueError: not TOML, not UTF-8
-        return None
-    return base_environ(environ, secret | _LATE_VARS)
-
-
 def launch_early(argv: Sequence[str], environ: Mapping[str, str]) -> ForkServerProcess | None:
     """For `run` (the first argument): launch the fork server now; None for anything else,
     or when it could not be launched (the spawner then starts one as before)."""
@@ -167,11 +140,6 @@ def adopt_forked(server: ForkServerProcess) -> None:
         server.kill()
         return
     _early = server
-
-
-def config_of(argv: Sequence[str]) -> str:
-    """The config file `run`'s `argv` names (its default without one)."""
-    return _option(argv, "--config") or "deploy/config/demo.toml"
 
 
 def expected_kinds(argv: Sequence[str]) -> tuple[str, ...]:
@@ -215,13 +183,3 @@ def discard() -> None:
     proc, _early = _early, None
     if proc is not None:
         proc.kill()
-
-
-def _option(argv: Sequence[str], name: str) -> str | None:
-    """The value of `--name V` or `--name=V` in `argv` (argparse's two spellings)."""
-    for i, arg in enumerate(argv):
-        if arg == name and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith(name + "="):
-            return arg[len(name) + 1 :]
-    return None

@@ -141,3 +141,14 @@ def test_the_shared_modules_are_the_supervisors_and_an_actors_and_load_no_promet
         assert out.returncode == 0, out.stderr
         expected = "False\n\n" if name == "warm" else "\n"
         assert out.stdout == expected, (name, out.stdout)
+
+
+def test_the_process_that_re_executes_imports_no_actors_package() -> None:
+    """`run` re-executes itself before importing the `actors` package (whose import loads
+    structlog: ~0.05 s of CPU the re-executed process would pay again)."""
+    code = "import sys, supervisor\nprint('actors' in sys.modules, 'structlog' in sys.modules)\n"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]
