@@ -105,6 +105,9 @@ class ForkedServer(launch.ForkServerProcess):
             try:
                 for fd in (*private, req_w, resp_r, self._fds.fileno()):
                     os.close(fd)
+                null = os.open(os.devnull, os.O_RDONLY)  # as launched: stdin=DEVNULL
+                os.dup2(null, 0)
+                os.close(null)
                 _retitle(TITLE)
                 from actors.supervisor.forkserver import serve
 

@@ -34,6 +34,7 @@ def spy(self, expected, *rest):
     forked[-1]["title"] = title.rstrip(b"\\0").split(b"\\0")[:3]
     fds = os.listdir(f"/proc/{self.proc.pid}/fd")
     forked[-1]["fds"] = [os.readlink(f"/proc/{self.proc.pid}/fd/{fd}") for fd in fds]
+    forked[-1]["stdin"] = os.readlink(f"/proc/{self.proc.pid}/fd/0")
 ff.ForkedServer.__init__ = spy
 code = supervisor.main(sys.argv[1:])
 print(json.dumps({"code": code, "forked": [
@@ -48,8 +49,9 @@ def test_run_forks_without_credentials_and_gets_its_whole_environment_back(
     """A venue's credentials and an unrelated secret in the supervisor's environment: when
     it forks the fork server, neither is in its os.environ nor in its environment block
     (re-executed: same pid, same arguments), and the fork server holds no fd of the memfd
-    that keeps the rest; after the fork the supervisor has its whole environment again,
-    without the marker; the fork server's command line names it."""
+    that keeps the rest, nor the supervisor's stdin (/dev/null, as launched); after the
+    fork the supervisor has its whole environment again, without the marker; the fork
+    server's command line names it."""
     venue = {"name": "simA", "username_env": "TP_SIMA_USER", "password_env": "TP_SIMA_PW"}
     config = tmp_path / "config.toml"
     config.write_text(to_toml(make_config(venues=("simA",), overrides={"venues": [venue]})))
@@ -58,7 +60,7 @@ def test_run_forks_without_credentials_and_gets_its_whole_environment_back(
     argv = ["run", "--config", str(config), "--state-dir", str(tmp_path / "s"),
             "--runtime-dir", str(tmp_path), "--host-group", "nosuch"]  # fmt: skip
     out = subprocess.run(
-        [sys.executable, "-c", _PROBE, *argv],
+        [sys.executable, "-c", _PROBE, *argv], input="",  # stdin: a pipe
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, env=env,
     )  # fmt: skip
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -71,6 +73,7 @@ def test_run_forks_without_credentials_and_gets_its_whole_environment_back(
     assert forked["title"] == ["tradepulse-forkserver", "-m", "actors.supervisor.forkserver"]
     assert result["environ"] == env  # whole again, no marker
     assert not [fd for fd in forked["fds"] if "memfd" in fd]  # the whole environment's
+    assert forked["stdin"] == "/dev/null"  # not the supervisor's terminal
 
 
 def test_a_marker_that_names_no_memfd_of_ours_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
