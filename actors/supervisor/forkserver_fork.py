@@ -89,9 +89,8 @@ class ForkedChild:
 class ForkedServer(launch.ForkServerProcess):
     """A fork server forked from this process; its pipes as a launched one's."""
 
-    def __init__(self, expected: Collection[str], private: Collection[int] = ()) -> None:
-        """`private`: fds of this process the fork server closes first (the memfd of the
-        whole environment)."""
+    def __init__(self, expected: Collection[str]) -> None:
+        """The fork server keeps no fd of this process but its pipes and stdout, stderr."""
         self.env = dict(os.environ)
         self.setup_sent = None
         req_r, req_w = os.pipe()
@@ -103,8 +102,7 @@ class ForkedServer(launch.ForkServerProcess):
         if pid == 0:  # the fork server: never returns into the supervisor's code
             code = 1
             try:
-                for fd in (*private, req_w, resp_r, self._fds.fileno()):
-                    os.close(fd)
+                _close_all_but({0, 1, 2, req_r, resp_w, theirs.fileno()})  # as close_fds
                 null = os.open(os.devnull, os.O_RDONLY)  # as launched: stdin=DEVNULL
                 os.dup2(null, 0)
                 os.close(null)
@@ -133,7 +131,7 @@ def start(argv: Sequence[str], environ: Mapping[str, str]) -> None:
         launch.launch_early(argv, environ)
         return
     try:
-        server = _fork(launch.expected_kinds(argv), fd)
+        server = _fork(launch.expected_kinds(argv))
     finally:
         _restore(fd)  # the supervisor's whole environment, whatever happened
     if server is None:
@@ -155,9 +153,9 @@ def _marker_fd() -> int | None:
     return None  # an inherited variable of that name, not ours: ignored
 
 
-def _fork(expected: Collection[str], env_fd: int) -> ForkedServer | None:
+def _fork(expected: Collection[str]) -> ForkedServer | None:
     """Import what the supervisor and every actor share, freeze it, fork the fork server
-    (which closes `env_fd` first)."""
+    (which closes every fd but its own: the memfd of the whole environment among them)."""
     if threading.active_count() != 1:  # a thread would not be forked: not safe
         return None
     from actors.supervisor import forkserver
@@ -166,9 +164,20 @@ def _fork(expected: Collection[str], env_fd: int) -> ForkedServer | None:
     gc.collect()
     gc.freeze()
     try:
-        return ForkedServer(expected, (env_fd,))
+        return ForkedServer(expected)
     except OSError:
         return None
+
+
+def _close_all_but(keep: Collection[int]) -> None:
+    """Close every fd of this process not in `keep` (what `Popen(close_fds=True)` does for
+    a launched fork server: the memfd of the whole environment among them)."""
+    for name in os.listdir("/proc/self/fd"):
+        if int(name) not in keep:
+            try:
+                os.close(int(name))
+            except OSError:
+                pass  # the listing's own fd, closed already
 
 
 def _restore(fd: int) -> None:
