@@ -75,9 +75,10 @@ def config_of(argv: Sequence[str]) -> str:
 def reexec(argv: Sequence[str], environ: Mapping[str, str]) -> None:
     """Execute this interpreter's command line again with only the early environment and
     the marker naming a memfd with the whole one (`actors.supervisor.forkserver_fork` forks
-    the fork server, then reads it back); returns only when it could not, or when this
-    process is the re-execution (the marker is set)."""
-    if MARKER in environ:
+    the fork server, then reads it back); returns only when it could not, when this
+    process is the re-execution (the marker is set), or when its program could not be read
+    again (`python - run`: the launched fork server then)."""
+    if MARKER in environ or not _replayable(sys.argv[0]):
         return
     env = early_environ(environ, config_of(argv))
     if env is None:
@@ -94,6 +95,16 @@ def reexec(argv: Sequence[str], environ: Mapping[str, str]) -> None:
         os.execve(sys.executable, [*sys.orig_argv], env)
     except OSError:
         os.close(fd)
+
+
+def _replayable(program: str) -> bool:
+    """Whether executing the command line again runs the same program: `-c` (in argv), a
+    module or a regular file; not one already read (`-`, a pipe, /dev/stdin, /dev/fd/N)."""
+    if program == "-c":
+        return True
+    if program in ("", "-") or program.startswith(("/dev/", "/proc/")):
+        return False
+    return os.path.isfile(program)
 
 
 def option(argv: Sequence[str], name: str) -> str | None:
