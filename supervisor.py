@@ -151,7 +151,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     raise_fd_limit()  # before any socket: operator connections cost fds (EMFILE aborts)
     if run:  # the fork server forked after the shared imports (forkserver_fork)
-        forkserver_fork.start(run, os.environ)
+        from actors.supervisor.exit_codes import EXIT_CONFIG
+        from protocol.exceptions import ConfigError
+
+        try:
+            forkserver_fork.start(run, os.environ)
+        except ConfigError as exc:  # re-executed, its environment lost: never run without it
+            print(f"tradepulse: environment error: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
     try:
         return _main(ns)
     finally:

@@ -87,6 +87,9 @@ def reexec(argv: Sequence[str], environ: Mapping[str, str]) -> None:
         fd = os.memfd_create(MEMFD_NAME, 0)  # close-on-exec off: 0, no MFD_CLOEXEC
     except (OSError, AttributeError):
         return
+    if not memfd_readable(fd):  # no /proc: the re-execution could not find it again
+        os.close(fd)
+        return
     try:
         os.write(fd, b"\0".join(k + b"=" + v for k, v in os.environb.items()))
         env[MARKER] = str(fd)
@@ -95,6 +98,15 @@ def reexec(argv: Sequence[str], environ: Mapping[str, str]) -> None:
         os.execve(sys.executable, [*sys.orig_argv], env)
     except OSError:
         os.close(fd)
+
+
+def memfd_readable(fd: int) -> bool:
+    """Whether `fd` is `reexec`'s memfd, as /proc/self/fd shows it (how the re-execution
+    finds it again)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}").startswith(f"/memfd:{MEMFD_NAME} ")
+    except OSError:
+        return False
 
 
 def _replayable(program: str) -> bool:

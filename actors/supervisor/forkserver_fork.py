@@ -16,8 +16,10 @@ anything heavy) with the environment the early fork server may have (`early_envi
 rest of its environment travels in a memfd, read back (`_restore`) only after the fork. The
 forked child retitles itself (`/proc/PID/cmdline` reads as the launched fork server's) and
 runs `forkserver.serve`.
-Where any step cannot be taken (no memfd, a thread already running, `main` called with
-another argv), the fork server is launched as before.
+Where any step cannot be taken (no memfd, no /proc to find it again, a program that
+cannot be read again, a thread already running, `main` called with another argv), the
+fork server is launched as before; a re-execution that cannot read its environment back
+exits 2 (`supervisor.main`), never runs without it.
 """
 
 from __future__ import annotations
@@ -34,7 +36,11 @@ import traceback
 from collections.abc import Collection, Mapping, Sequence
 
 from actors.supervisor import forkserver_launch as launch
-from protocol.start_env import MARKER, MEMFD_NAME
+from protocol import start_env
+from protocol.exceptions import ConfigError
+from protocol.start_env import MARKER
+
+PROC_FD = "/proc/self/fd"
 
 TITLE = "tradepulse-forkserver\0-m\0actors.supervisor.forkserver"
 # besides `forkserver.WARM_MODULES`: what the supervisor imports later that actors import
@@ -125,15 +131,23 @@ class ForkedServer(launch.ForkServerProcess):
 def start(argv: Sequence[str], environ: Mapping[str, str]) -> None:
     """For `run` (`argv`: its `--config` and `--host-group`): in a process `reexec`
     (`protocol.start_env`) re-executed without credentials, the fork server forked after
-    the shared imports; else (or when that fails) launched (`launch_early`)."""
+    the shared imports; else (or when that fails) launched (`launch_early`). Raises
+    ConfigError when the re-execution cannot read its environment back (never runs without
+    it: its credentials)."""
     fd = _marker_fd()
     if fd is None:
         launch.launch_early(argv, environ)
         return
+    server = None
     try:
         server = _fork(launch.expected_kinds(argv))
     finally:
-        _restore(fd)  # the supervisor's whole environment, whatever happened
+        try:
+            _restore(fd)  # the supervisor's whole environment, whatever happened
+        except ConfigError:
+            if server is not None:
+                server.kill()
+            raise
     if server is None:
         launch.launch_early(argv, os.environ)
     else:
@@ -141,15 +155,15 @@ def start(argv: Sequence[str], environ: Mapping[str, str]) -> None:
 
 
 def _marker_fd() -> int | None:
-    """The memfd `reexec` left, if this process is its re-execution (the marker is popped)."""
+    """The memfd `reexec` left, if this process is its re-execution (the marker is popped);
+    ConfigError when /proc cannot tell (`reexec` checked that it could)."""
     value = os.environ.pop(MARKER, None)
     if value is None or not value.isdigit():
         return None
-    try:
-        if os.readlink(f"/proc/self/fd/{value}").startswith(f"/memfd:{MEMFD_NAME} "):
-            return int(value)
-    except OSError:
-        pass
+    if start_env.memfd_readable(int(value)):
+        return int(value)
+    if not os.path.isdir(PROC_FD):
+        raise ConfigError(MARKER, f"cannot read the environment back: no {PROC_FD}")
     return None  # an inherited variable of that name, not ours: ignored
 
 
@@ -181,13 +195,14 @@ def _close_all_but(keep: Collection[int]) -> None:
 
 
 def _restore(fd: int) -> None:
-    """This process's environment becomes the one `reexec` saved in `fd` (then closed)."""
+    """This process's environment becomes the one `reexec` saved in `fd` (then closed);
+    ConfigError when it cannot be read."""
     try:
         with os.fdopen(fd, "rb") as fh:
             fh.seek(0)
             data = fh.read()
-    except OSError:
-        return
+    except OSError as exc:
+        raise ConfigError(MARKER, f"cannot read the environment back: {exc}") from None
     saved = dict(item.split(b"=", 1) for item in data.split(b"\0") if b"=" in item)
     os.environ.clear()
     os.environb.update(saved)

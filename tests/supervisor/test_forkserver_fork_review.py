@@ -3,6 +3,7 @@ stdin (`python - run ...`) still runs (it is not re-executed)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -50,3 +51,72 @@ def test_run_whose_program_is_a_pipe_still_runs(tmp_path: Path) -> None:
     finally:
         os.close(read_fd)
     assert "main returned 2" in out.stdout, (out.returncode, out.stdout, out.stderr)
+
+
+def _no_proc_fd_probe(after_reexec_only: bool) -> str:
+    """A `-c` program that runs `run` as if /proc were not mounted (readlink of
+    /proc/self/fd/N fails), in every process or only in the re-execution."""
+    when = "'TRADEPULSE_ENVIRON_FD' in os.environ" if after_reexec_only else "True"
+    return f"""
+import json, os, sys
+if {when}:
+    real = os.readlink
+    def readlink(path, *args, **kwargs):
+        if str(path).startswith("/proc/self/fd"):
+            raise FileNotFoundError(path)
+        return real(path, *args, **kwargs)
+    os.readlink = readlink
+import supervisor
+from actors.supervisor import forkserver_fork
+forkserver_fork.PROC_FD = "/nonexistent/proc/self/fd" if {when} else forkserver_fork.PROC_FD
+code = supervisor.main(sys.argv[1:])
+print(json.dumps([code, os.environ.get("TP_SIMA_PW")]))
+"""
+
+
+def _run_probe(program: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TP_SIMA_USER": "u-17", "TP_SIMA_PW": "pw-83d0"}
+    return subprocess.run(
+        [sys.executable, "-c", program, *_argv(tmp_path)], env=env, stdin=subprocess.DEVNULL,
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_without_proc_run_is_not_reexecuted_and_keeps_its_credentials(tmp_path: Path) -> None:
+    """No readable /proc/self/fd: the re-execution could never find its memfd again, so
+    `run` does not re-execute and keeps its whole environment (it lost its credentials)."""
+    out = _run_probe(_no_proc_fd_probe(after_reexec_only=False), tmp_path)
+    code, password = json.loads(out.stdout.strip().splitlines()[-1])
+    assert code == 2, out.stderr
+    assert password == "pw-83d0", out.stderr
+
+
+def test_a_reexecution_that_cannot_read_its_environment_back_exits_2(tmp_path: Path) -> None:
+    """Re-executed, then /proc unreadable: one stderr line naming the problem and exit 2,
+    never a supervisor without its credentials."""
+    out = _run_probe(_no_proc_fd_probe(after_reexec_only=True), tmp_path)
+    code, password = json.loads(out.stdout.strip().splitlines()[-1])
+    assert code == 2, out.stderr
+    assert password is None
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert "environment error: TRADEPULSE_ENVIRON_FD" in lines[0]
+    assert "/nonexistent/proc/self/fd" in lines[0]
+
+
+def test_the_reexecuted_supervisor_holds_no_memfd_once_its_environment_is_read(
+    tmp_path: Path,
+) -> None:
+    """The memfd of the whole environment is closed once read back (not held for the life
+    of the supervisor), and the environment is whole again."""
+    program = (
+        "import json, os, sys, supervisor\ncode = supervisor.main(sys.argv[1:])\n"
+        "fds = [os.readlink(f'/proc/self/fd/{fd}') for fd in os.listdir('/proc/self/fd')\n"
+        "       if os.path.exists(f'/proc/self/fd/{fd}')]\n"
+        "print(json.dumps([code, os.environ.get('TP_SIMA_PW'), fds]))\n"
+    )
+    out = _run_probe(program, tmp_path)
+    code, password, fds = json.loads(out.stdout.strip().splitlines()[-1])
+    assert code == 2, out.stderr
+    assert password == "pw-83d0"
+    assert not [fd for fd in fds if "tradepulse-environ" in fd], fds
