@@ -120,3 +120,25 @@ def test_the_reexecuted_supervisor_holds_no_memfd_once_its_environment_is_read(
     assert code == 2, out.stderr
     assert password == "pw-83d0"
     assert not [fd for fd in fds if "tradepulse-environ" in fd], fds
+
+
+def test_a_variable_a_library_reads_at_import_comes_from_the_base_environment_only(
+    tmp_path: Path,
+) -> None:
+    """docs/architecture.md: NO_COLOR (read by structlog when imported) is not a base
+    variable, so the re-executed supervisor's structlog never saw it, though the
+    supervisor's environment holds it again after the start."""
+    program = (
+        "import json, os, sys, supervisor\ncode = supervisor.main(sys.argv[1:])\n"
+        "import structlog._config as sc\n"
+        "print(json.dumps([code, os.environ.get('NO_COLOR'), sc._no_colors]))\n"
+    )
+    env = {**os.environ, "NO_COLOR": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", program, *_argv(tmp_path)], env=env, stdin=subprocess.DEVNULL,
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    code, no_color, no_colors = json.loads(out.stdout.strip().splitlines()[-1])
+    assert code == 2, out.stderr
+    assert no_color == "1"
+    assert no_colors is False
