@@ -1,5 +1,7 @@
 """Review of the forked fork server (branch forkfirst): a `run` whose program came from
-stdin (`python - run ...`) still runs (it is not re-executed)."""
+stdin (`python - run ...`) still runs (it is not re-executed); without /proc it keeps its
+credentials or exits 2; variables libraries read at import come from the base
+environment; an fd the operator's process inherited never reaches the fork server."""
 
 from __future__ import annotations
 
@@ -10,6 +12,25 @@ import sys
 from pathlib import Path
 
 from tests.helpers import REPO_ROOT, make_config, to_toml
+
+_FDS_PROBE = """
+import json, os, sys, time
+import supervisor
+from actors.supervisor import forkserver_fork as ff
+seen = []
+original = ff.ForkedServer.__init__
+def spy(self, expected, *rest):
+    original(self, expected, *rest)
+    deadline = time.monotonic() + 20  # until the child has retitled itself (fds closed)
+    while not open(f"/proc/{self.proc.pid}/cmdline", "rb").read().startswith(b"trade"):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    fds = os.listdir(f"/proc/{self.proc.pid}/fd")
+    seen.extend(os.readlink(f"/proc/{self.proc.pid}/fd/{fd}") for fd in fds)
+ff.ForkedServer.__init__ = spy
+code = supervisor.main(sys.argv[1:])
+print(json.dumps({"code": code, "fds": seen}))
+"""
 
 
 def _config(tmp_path: Path) -> str:
@@ -142,3 +163,25 @@ def test_a_variable_a_library_reads_at_import_comes_from_the_base_environment_on
     assert code == 2, out.stderr
     assert no_color == "1"
     assert no_colors is False
+
+
+def test_an_fd_the_supervisor_inherited_never_reaches_the_forked_fork_server(
+    tmp_path: Path,
+) -> None:
+    """The operator's shell passes an fd open on a secrets file (not close-on-exec): the
+    forked fork server (and so every actor) must not hold it, as the launched one did not
+    (Popen's close_fds)."""
+    secret = tmp_path / "secrets.env"
+    secret.write_text("TP_SIMA_PW=pw-83d0\n")
+    fd = os.open(secret, os.O_RDONLY)
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", _FDS_PROBE, *_argv(tmp_path)], pass_fds=(fd,),
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    finally:
+        os.close(fd)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["code"] == 2, out.stderr
+    assert result["fds"], "the fork server was not forked"
+    assert str(secret) not in result["fds"]
