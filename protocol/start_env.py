@@ -16,7 +16,9 @@ import tomllib
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-MARKER = "TRADEPULSE_ENVIRON_FD"  # no base variable: never reaches an actor
+# no base variable, and the re-execution blanks it in its environment block
+# (`forkserver_fork._blank_marker`): /proc/PID/environ of no process of the system shows it
+MARKER = "TRADEPULSE_ENVIRON_FD"
 MEMFD_NAME = "tradepulse-environ"
 LATE_VARS = frozenset({"PROMETHEUS_MULTIPROC_DIR"})  # set by the supervisor after the launch
 
@@ -92,7 +94,7 @@ def reexec(argv: Sequence[str], environ: Mapping[str, str]) -> None:
         return
     try:
         os.write(fd, b"\0".join(k + b"=" + v for k, v in os.environb.items()))
-        env[MARKER] = str(fd)
+        env[MARKER] = str(fd)  # the last variable of the block (`_blank_marker`)
         sys.stdout.flush()
         sys.stderr.flush()
         os.execve(sys.executable, [*sys.orig_argv], env)

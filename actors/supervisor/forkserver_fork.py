@@ -161,6 +161,7 @@ def _marker_fd() -> int | None:
     if value is None or not value.isdigit():
         return None
     if start_env.memfd_readable(int(value)):
+        _blank_marker()  # popped (unset): no pointer of `environ` left to its bytes
         return int(value)
     if not os.path.isdir(PROC_FD):
         raise ConfigError(MARKER, f"cannot read the environment back: no {PROC_FD}")
@@ -208,13 +209,35 @@ def _restore(fd: int) -> None:
     os.environb.update(saved)
 
 
+def _blank_marker() -> None:
+    """Overwrite the marker, the last variable of this process's original environment block
+    (`reexec` puts it last), with NULs: /proc/PID/environ of this process and of every one
+    forked from it (the fork server, its actors) then does not name it."""
+    try:
+        start, end = _stat_fields(47, 48)  # env_start, env_end: stat fields 50, 51
+        with open("/proc/self/mem", "r+b", buffering=0) as mem:
+            mem.seek(start)
+            block = mem.read(end - start)
+            at = block.rfind(b"\0" + MARKER.encode() + b"=") + 1
+            if at and b"\0" not in block[at:].rstrip(b"\0"):  # only the marker after it
+                mem.seek(start + at)
+                mem.write(bytes(len(block) - at))
+    except (OSError, ValueError, IndexError):
+        pass  # then it shows, naming an fd closed everywhere but here until the restore
+
+
+def _stat_fields(*indexes: int) -> list[int]:
+    """Fields of /proc/self/stat after the command name (index 0: field 3, the state)."""
+    with open("/proc/self/stat", "rb") as fh:
+        fields = fh.read().rsplit(b")", 1)[1].split()
+    return [int(fields[i]) for i in indexes]
+
+
 def _retitle(title: str) -> None:
     """Write `title` (NUL-separated words) over this process's argv area, so that
     /proc/PID/cmdline and ps show it (truncated to the area)."""
     try:
-        with open("/proc/self/stat", "rb") as fh:
-            fields = fh.read().rsplit(b")", 1)[1].split()
-        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end: stat fields 48, 49
+        start, end = _stat_fields(45, 46)  # arg_start, arg_end: stat fields 48, 49
         data = title.encode()[: end - start - 1].ljust(end - start, b"\0")
         with open("/proc/self/mem", "r+b", buffering=0) as mem:
             mem.seek(start)

@@ -185,3 +185,36 @@ def test_an_fd_the_supervisor_inherited_never_reaches_the_forked_fork_server(
     assert result["code"] == 2, out.stderr
     assert result["fds"], "the fork server was not forked"
     assert str(secret) not in result["fds"]
+
+
+_ENVIRON_PROBE = """
+import json, os, sys, time
+import supervisor
+from actors.supervisor import forkserver_fork as ff
+blocks = []
+original = ff.ForkedServer.__init__
+def spy(self, expected, *rest):
+    original(self, expected, *rest)
+    deadline = time.monotonic() + 20  # until the child has retitled itself
+    while not open(f"/proc/{self.proc.pid}/cmdline", "rb").read().startswith(b"trade"):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    blocks.append(open(f"/proc/{self.proc.pid}/environ", "rb").read().decode())
+ff.ForkedServer.__init__ = spy
+code = supervisor.main(sys.argv[1:])
+blocks.append(open("/proc/self/environ", "rb").read().decode())
+print(json.dumps({"code": code, "blocks": blocks}))
+"""
+
+
+def test_the_marker_is_in_no_environment_block_of_the_system(tmp_path: Path) -> None:
+    """TRADEPULSE_ENVIRON_FD (the re-execution's memfd) shows in neither the supervisor's
+    /proc/PID/environ nor the forked fork server's (whose block every actor shares)."""
+    out = _run_probe(_ENVIRON_PROBE, tmp_path)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["code"] == 2, out.stderr
+    assert len(result["blocks"]) == 2, "the fork server was not forked"
+    for block in result["blocks"]:
+        assert "TP_SIMA_USER" not in block  # the base environment (of the re-execution)
+        assert "PATH=" in block
+        assert "TRADEPULSE_ENVIRON_FD" not in block
