@@ -39,10 +39,9 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
-# only light imports here, up to the fork server's launch (supervisor/forkserver_launch.py):
-# the rest is imported in `_main`, while the fork server imports in parallel
-from actors.runtime.fdlimit import raise_fd_limit
-from actors.supervisor import forkserver_launch
+# only light imports here, up to `run`'s re-execution (protocol/start_env.py; the `actors`
+# package imports structlog) and the fork server's start (supervisor/forkserver_fork.py)
+from protocol import start_env
 from protocol.paths import PRIVATE_UMASK
 
 if TYPE_CHECKING:
@@ -143,12 +142,23 @@ def _load(ns: argparse.Namespace) -> SystemConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.umask(PRIVATE_UMASK)  # every file of the system (and of its actors) is ours alone
-    raise_fd_limit()  # before any socket: operator connections cost fds (EMFILE aborts)
     ns = _parse(argv)  # argparse's reading of argv (prefixes, repeats): the file run loads
-    if ns.cmd == "run":
-        forkserver_launch.launch_early(
-            ["run", "--config", ns.config, "--host-group", ns.host_group], os.environ
-        )
+    run = ["run", "--config", ns.config, "--host-group", ns.host_group] if ns.cmd == "run" else []
+    if run and (argv is None or list(argv) == sys.argv[1:]):  # re-executed: the same run
+        start_env.reexec(run, os.environ)  # without credentials; returns if it did not
+    from actors.runtime.fdlimit import raise_fd_limit
+    from actors.supervisor import forkserver_fork, forkserver_launch
+
+    raise_fd_limit()  # before any socket: operator connections cost fds (EMFILE aborts)
+    if run:  # the fork server forked after the shared imports (forkserver_fork)
+        from actors.supervisor.exit_codes import EXIT_CONFIG
+        from protocol.exceptions import ConfigError
+
+        try:
+            forkserver_fork.start(run, os.environ)
+        except ConfigError as exc:  # re-executed, its environment lost: never run without it
+            print(f"tradepulse: environment error: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
     try:
         return _main(ns)
     finally:
@@ -242,6 +252,8 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
         with capture_logs(cfg), watch_kill_switch(cfg, ns):  # log files; a bundle per engagement
             # the early fork server's setup, before the daemon's imports: the actors'
             # environment (the metrics dir now in it), their stdout and stderr (the capture's)
+            from actors.supervisor import forkserver_launch
+
             kinds = {spec.kind for spec in child_specs(cfg, ns.host_group)}
             forkserver_launch.setup(ActorEnv(cfg, os.environ).base, kinds)
             from actors.supervisor.daemon import run_daemon

@@ -12,30 +12,16 @@ it hands a connector its credentials with the spawn request (a private pipe), ne
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
+
+from protocol.start_env import BASE_PREFIXES as BASE_PREFIXES
+from protocol.start_env import BASE_VARS as BASE_VARS
+from protocol.start_env import base_environ
 
 if TYPE_CHECKING:  # light at run time: the early fork server launch imports this module
     from actors.runtime.actor import ActorArgs
     from protocol.config import SystemConfig
-
-BASE_VARS = frozenset(
-    {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "USER", "LOGNAME", "TMPDIR", "TERM"}
-    | {"PROMETHEUS_MULTIPROC_DIR"}  # the multiprocess metrics dir (set by the supervisor)
-    # the host's TLS trust store and loader settings: a connector with TLS and no ca_file
-    # verifies against the system CAs these point to; a shared-library Python needs its path
-    | {"SSL_CERT_FILE", "SSL_CERT_DIR", "OPENSSL_CONF", "LD_LIBRARY_PATH", "LD_PRELOAD"}
-)
-BASE_PREFIXES = ("PYTHON", "LC_", "TP_")
-
-
-def base_environ(environ: Mapping[str, str], secret: Collection[str]) -> dict[str, str]:
-    """The base variables of `environ`, none of those named in `secret`."""
-    return {
-        name: value
-        for name, value in environ.items()
-        if (name in BASE_VARS or name.startswith(BASE_PREFIXES)) and name not in secret
-    }
 
 
 class ActorEnv:

@@ -74,13 +74,14 @@ class _Defer(importlib.abc.MetaPathFinder):
             raise ImportError(f"{name}: not before the fork server's setup")
 
 
-def warm(kinds: Collection[str]) -> None:
-    """Before the setup: import `WARM_MODULES` and the warm modules of `kinds`, never
-    prometheus_client (a module that would load it is left for the preload)."""
+def warm(kinds: Collection[str], extra: Collection[str] = ()) -> None:
+    """Before the setup: import `WARM_MODULES`, the warm modules of `kinds` and `extra`,
+    never prometheus_client (a module that would load it is left for the preload)."""
     defer = _Defer()
     sys.meta_path.insert(0, defer)
+    by_kind = (m for k in kinds for m in WARM_BY_KIND.get(k, ()))
     try:
-        for module in (*WARM_MODULES, *(m for k in kinds for m in WARM_BY_KIND.get(k, ()))):
+        for module in (*WARM_MODULES, *by_kind, *extra):
             try:
                 importlib.import_module(module)
             except ImportError:
@@ -276,14 +277,19 @@ def _setup(line: str, fds_fd: int) -> list[str]:
 
 
 def main() -> int:
+    return serve(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:])
+
+
+def serve(req_fd: int, resp_fd: int, fds_fd: int, expected: Collection[str]) -> int:
+    """The fork server's life, launched (`main`) or forked from the supervisor
+    (`forkserver_fork`): warm, wait for the setup, preload, then answer spawn requests."""
     make_undumpable()  # its pipes: /proc/<pid>/fd/N must not open to others (runtime.hardening)
-    req_fd, resp_fd, fds_fd = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     supervisor_pid = os.getppid()
     set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != supervisor_pid:
         return 1
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor owns Ctrl-C
-    warm(sys.argv[4:])
+    warm(expected)
     reqs = os.fdopen(req_fd, "r", buffering=1)
     resp = os.fdopen(resp_fd, "w", buffering=1)
     first = reqs.readline()

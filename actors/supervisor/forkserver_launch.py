@@ -28,18 +28,32 @@ import os
 import socket
 import subprocess
 import sys
-import tomllib
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from actors.supervisor.environ import base_environ
+from protocol.start_env import config_of as config_of
+from protocol.start_env import credential_names as credential_names
+from protocol.start_env import early_environ as early_environ
+from protocol.start_env import option as _option
 
 SETUP_KEY = "setup"  # the first request line: {"setup": {"env": {...}, "kinds": [...]}}
-_LATE_VARS = frozenset({"PROMETHEUS_MULTIPROC_DIR"})  # set by the supervisor after the launch
+
+
+class ServerProc(Protocol):
+    """What the spawner uses of the fork server's process (a `Popen`, or a forked child:
+    `forkserver_fork.ForkedChild`)."""
+
+    @property
+    def pid(self) -> int: ...
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def kill(self) -> None: ...
 
 
 class ForkServerProcess:
     """The fork server process and its two pipes (the protocol: `actors.supervisor.forkserver`)."""
+
+    proc: ServerProc
 
     def __init__(self, env: Mapping[str, str], expected: Collection[str] = ()) -> None:
         """`expected`: the actor kinds it is likely to preload (it imports part of their
@@ -102,51 +116,36 @@ class ForkServerProcess:
 _early: ForkServerProcess | None = None
 
 
-def credential_names(config_path: str) -> set[str]:
-    """Every string the raw TOML holds under a key ending in `_env`, at any depth (the
-    variables a venue names as its credentials); raises OSError / TOMLDecodeError."""
-    with open(config_path, "rb") as fh:
-        doc = tomllib.load(fh)
-    names: set[str] = set()
-    stack: list[Any] = [doc]
-    while stack:
-        item = stack.pop()
-        pairs = item.items() if isinstance(item, dict) else enumerate(item)
-        for key, value in pairs:
-            if isinstance(value, dict | list):
-                stack.append(value)
-            elif isinstance(key, str) and key.endswith("_env") and isinstance(value, str):
-                names.add(value)
-    return names
-
-
-def early_environ(environ: Mapping[str, str], config_path: str) -> dict[str, str] | None:
-    """The environment an early fork server may have before the config is loaded; None when
-    the config file cannot be read (then nothing starts early)."""
-    try:
-        secret = credential_names(config_path)
-    except (OSError, ValueError, RecursionError):  # ValueError: not TOML, not UTF-8
-        return None
-    return base_environ(environ, secret | _LATE_VARS)
-
-
 def launch_early(argv: Sequence[str], environ: Mapping[str, str]) -> ForkServerProcess | None:
     """For `run` (the first argument): launch the fork server now; None for anything else,
     or when it could not be launched (the spawner then starts one as before)."""
     global _early
     if not argv or argv[0] != "run" or _early is not None:
         return None
-    config = _option(argv, "--config") or "deploy/config/demo.toml"
-    env = early_environ(environ, config)
+    env = early_environ(environ, config_of(argv))
     if env is None:
         return None
-    core = (_option(argv, "--host-group") or "core") == "core"
-    expected = ("oms", "risk", "connector", "venuesim") if core else ("connector", "venuesim")
     try:
-        _early = ForkServerProcess(env, expected)
+        _early = ForkServerProcess(env, expected_kinds(argv))
     except OSError:
         return None
     return _early
+
+
+def adopt_forked(server: ForkServerProcess) -> None:
+    """`server` (forked by `forkserver_fork`) is the early fork server, set up and adopted
+    as a launched one would be."""
+    global _early
+    if _early is not None:
+        server.kill()
+        return
+    _early = server
+
+
+def expected_kinds(argv: Sequence[str]) -> tuple[str, ...]:
+    """The actor kinds a `run` of `argv` likely preloads (its host group's; a guess)."""
+    core = (_option(argv, "--host-group") or "core") == "core"
+    return ("oms", "risk", "connector", "venuesim") if core else ("connector", "venuesim")
 
 
 def setup(base: Mapping[str, str], kinds: Collection[str]) -> None:
@@ -184,13 +183,3 @@ def discard() -> None:
     proc, _early = _early, None
     if proc is not None:
         proc.kill()
-
-
-def _option(argv: Sequence[str], name: str) -> str | None:
-    """The value of `--name V` or `--name=V` in `argv` (argparse's two spellings)."""
-    for i, arg in enumerate(argv):
-        if arg == name and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith(name + "="):
-            return arg[len(name) + 1 :]
-    return None

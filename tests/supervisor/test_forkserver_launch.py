@@ -1,7 +1,8 @@
-"""`tradepulse run` launches the fork server before its own heavy imports, so that the two
-interpreters' imports overlap (a warm start's first ~0.9 s were the two in series); the early
-fork server never holds a credential the config names, and a start that fails leaves no
-fork server behind."""
+"""`tradepulse run` starts the fork server early: forked once the imports it shares with the
+supervisor are done (`forkserver_fork`), else launched before the supervisor's own heavy
+imports so that the two interpreters' imports overlap (a warm start's first ~0.9 s were the
+two in series); the early fork server never holds a credential the config names, and a
+start that fails leaves no fork server behind."""
 
 from __future__ import annotations
 
@@ -18,19 +19,31 @@ from actors.supervisor import forkserver_launch as fl
 from tests.helpers import REPO_ROOT, make_config, to_toml
 
 _PROBE = """
-import json, sys
+import json, os, sys, threading
 import supervisor
-from actors.supervisor import forkserver_launch as fl
+from actors.supervisor import forkserver_fork as ff, forkserver_launch as fl
 
 launched = []
 original = fl.ForkServerProcess.__init__
+forked = ff.ForkedServer.__init__
+
+def state(how):
+    return {"how": how, "pydantic": "pydantic" in sys.modules, "zmq": "zmq" in sys.modules,
+            "prometheus": "prometheus_client" in sys.modules,
+            "threads": threading.active_count()}
 
 def spy(self, env, expected=()):
-    launched.append({"pydantic": "pydantic" in sys.modules, "zmq": "zmq" in sys.modules})
+    launched.append(state("launched"))
     original(self, env, expected)
     launched[-1]["pid"] = self.proc.pid
 
+def spy_fork(self, expected, *rest):
+    launched.append(state("forked"))
+    forked(self, expected, *rest)
+    launched[-1]["pid"] = self.proc.pid
+
 fl.ForkServerProcess.__init__ = spy
+ff.ForkedServer.__init__ = spy_fork
 code = supervisor.main(sys.argv[1:])
 print(json.dumps({"code": code, "launched": launched}))
 """
@@ -42,12 +55,13 @@ def _config(tmp_path: Path, **overrides: object) -> str:
     return str(path)
 
 
-def test_run_launches_the_fork_server_before_importing_pydantic_and_reaps_it_on_failure(
+def test_run_forks_the_fork_server_after_the_shared_imports_and_reaps_it_on_failure(
     tmp_path: Path,
 ) -> None:
-    """The fork server is launched before the supervisor has imported pydantic or zmq (its
-    config, its sockets); a `run` that then fails (an unknown host group: exit 2) kills and
-    reaps the fork server it launched. Another command launches none."""
+    """`run` forks the fork server once the libraries every actor shares are imported
+    (pydantic, zmq: their pages then shared with it), before any thread and before
+    prometheus_client (it reads the metrics dir, set later, at import); a `run` that then
+    fails (an unknown host group: exit 2) kills and reaps it. Another command starts none."""
     config = _config(tmp_path)
     args = ["--config", config, "--state-dir", str(tmp_path / "s"), "--runtime-dir", str(tmp_path)]
     out = subprocess.run(
@@ -57,7 +71,9 @@ def test_run_launches_the_fork_server_before_importing_pydantic_and_reaps_it_on_
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["code"] == 2, out.stderr
     (launched,) = result["launched"]
-    assert launched["pydantic"] is False and launched["zmq"] is False
+    assert launched["how"] == "forked" and launched["threads"] == 1
+    assert launched["pydantic"] is True and launched["zmq"] is True
+    assert launched["prometheus"] is False
     assert not psutil.pid_exists(launched["pid"])  # killed and reaped before the exit
     out = subprocess.run(
         [sys.executable, "-c", _PROBE, "status", *args, "--timeout-s", "0.2"],

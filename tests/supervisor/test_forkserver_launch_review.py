@@ -45,6 +45,14 @@ def spy(self, env, expected=()):
     seen.append(sorted(env))
     original(self, env, expected)
 fl.ForkServerProcess.__init__ = spy
+from actors.supervisor import forkserver_fork as ff
+forked = ff.ForkedServer.__init__
+def spy_fork(self, expected, *rest):  # its os.environ and its environment block (/proc)
+    seen.append(sorted(os.environ))
+    block = open("/proc/self/environ", "rb").read().split(b"\\0")
+    seen.append(sorted(item.split(b"=")[0].decode() for item in block if item))
+    forked(self, expected, *rest)
+ff.ForkedServer.__init__ = spy_fork
 code = supervisor.main(sys.argv[1:])
 print(json.dumps({"code": code, "early_envs": seen}))
 """
@@ -78,5 +86,6 @@ def test_the_early_fork_server_never_holds_a_credential_of_the_config_run_loads(
     )  # fmt: skip
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["code"] == 2, out.stderr
+    assert result["early_envs"]  # the fork server's environment was seen
     for names in result["early_envs"]:
         assert "TP_SIMA_PW" not in names and "TP_SIMA_USER" not in names
