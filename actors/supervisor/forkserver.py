@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actors.runtime.hardening import make_undumpable, set_parent_death_signal
+from actors.supervisor.malloc_fill import fill_holes
 from actors.supervisor.memory_merge import set_memory_merge
 from actors.supervisor.pool_fill import fill_free_blocks
 from protocol.config import SystemConfig, load_config
@@ -107,7 +108,7 @@ def preload(kinds: Collection[str] = ()) -> None:
             importlib.import_module(module)
         except ImportError:
             pass  # a kind not yet built; it fails at spawn with a clear error
-    _freeze_heap()
+    _freeze_heap(c_heap=True)
 
 
 class ConfigCache:
@@ -152,11 +153,15 @@ class ConfigCache:
         return cfg
 
 
-def _freeze_heap() -> None:
+def _freeze_heap(*, c_heap: bool = False) -> None:
     """What is garbage now is freed, its holes in the object pools filled (`pool_fill`: an
-    actor's new objects then do not unshare the fork server's pages), the rest moved to
-    the permanent generation (see `preload`)."""
+    actor's new objects then do not unshare the fork server's pages), with `c_heap` those
+    of the C heap too (`malloc_fill`: the preload's; filled again after each config parse
+    they made each parse grow the heap and the pool ballast), the rest moved to the
+    permanent generation (see `preload`)."""
     gc.collect()
+    if c_heap:
+        fill_holes()
     fill_free_blocks()
     gc.freeze()
 
