@@ -23,20 +23,37 @@ _DICT_TRACEBACKS = structlog.processors.ExceptionRenderer(
 )
 
 
+# what this process last configured: (level, stdout, caching, the processors list given)
+_configured: tuple[str, object, bool, object] | None = None
+
+
 def configure_logging(level: str = "info") -> None:
-    """structlog JSON to stdout, one line per event."""
+    """structlog JSON to stdout, one line per event. A no-op when this process (or the fork
+    server it was forked from, `forkserver._on_config`) configured it so already and
+    nothing replaced it since: an actor then starts without building its own processors
+    (issue 16, idle memory)."""
+    global _configured
+    if (
+        _configured is not None
+        and _configured[:3] == (level, sys.stdout, CACHE_LOGGERS)
+        and structlog.is_configured()
+        and structlog.get_config()["processors"] is _configured[3]
+    ):
+        return
+    processors: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+        _DICT_TRACEBACKS,
+        _SafeJSONRenderer(),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
-            _DICT_TRACEBACKS,
-            _SafeJSONRenderer(),
-        ],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
         cache_logger_on_first_use=CACHE_LOGGERS,
     )
+    _configured = (level, sys.stdout, CACHE_LOGGERS, structlog.get_config()["processors"])
 
 
 class _SafeJSONRenderer:

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actors.runtime.hardening import make_undumpable, set_parent_death_signal
+from actors.runtime.logs import configure_logging
 from actors.supervisor.malloc_fill import fill_holes
 from actors.supervisor.memory_merge import set_memory_merge
 from actors.supervisor.pool_fill import fill_free_blocks
@@ -171,7 +172,8 @@ _merge_set: bool = False  # whether a config of ours opted this process in
 
 def _on_config(cfg: SystemConfig) -> None:
     """A config newly loaded: the actors forked from now on are merged by the kernel or not
-    as it says (`memory_merge`), and it is frozen with the rest of the heap."""
+    as it says (`memory_merge`), logging is configured at its level (an actor's own
+    `configure_logging` then finds it done), and it is frozen with the rest of the heap."""
     global _merge_set
     want = cfg.supervisor.memory_merge
     if want or _merge_set:  # false by default: an opt-in inherited (MemoryKSM=) is left alone
@@ -188,6 +190,7 @@ def _on_config(cfg: SystemConfig) -> None:
                 flush=True,
             )
         _merge_set = want
+    configure_logging(cfg.system.log_level)  # as each actor would: made once, shared
     _freeze_heap()
 
 
