@@ -10,12 +10,16 @@ that holds mostly the fork server's data. The fork server takes the holes itself
 chunks, kept for its life), so an actor's mallocs come from the top of the heap, packed in
 pages of its own. The ballast is never written: a hole's untouched pages stay as they are.
 
-glibc only (`mallinfo2`, glibc >= 2.33): elsewhere nothing is filled.
+glibc only (`mallinfo2`, glibc >= 2.33): elsewhere nothing is filled. One thread only, as
+the fork server is: `mallinfo2` sums every malloc arena (a thread's own arena, its free
+chunks and its top too) and `keepcost` is the main heap's top alone, so with another
+thread running the count is not the main heap's and nothing is filled or counted.
 """
 
 from __future__ import annotations
 
 import ctypes
+import threading
 from typing import Any
 
 MAX_CHUNK = 64 * 1024  # under glibc's mmap threshold (128 KiB): a bigger one is its own mmap
@@ -35,7 +39,10 @@ class _MallInfo2(ctypes.Structure):
 
 
 def _libc() -> Any:
-    """glibc's malloc, free, sbrk and mallinfo2; None where this is not glibc >= 2.33."""
+    """glibc's malloc, free, sbrk and mallinfo2; None where this is not glibc >= 2.33 or
+    where another thread runs (its arena would be counted as the main heap's)."""
+    if threading.active_count() > 1:
+        return None
     try:
         libc = ctypes.CDLL(None)
         mallinfo2 = libc.mallinfo2
@@ -53,7 +60,8 @@ def _libc() -> Any:
 
 
 def hole_bytes() -> int:
-    """Bytes in the main heap's free chunks below its top (0 where not available)."""
+    """Bytes in the main heap's free chunks below its top (0 where not available: not glibc
+    >= 2.33, or more than one thread running)."""
     libc = _libc()
     if libc is None:
         return 0
@@ -66,7 +74,8 @@ def fill_holes() -> int:
     down to 32 bytes, halving when a request is cut from the top chunk: glibc serves a
     request from a free chunk below it when one fits). The ballast of an earlier fill is
     given back first, so only the holes of now are held; at most the free bytes counted
-    at the start are taken. Returns the bytes taken."""
+    at the start are taken. Returns the bytes taken: 0, and nothing is taken, where not
+    glibc >= 2.33 or with more than one thread running."""
     libc = _libc()
     if libc is None:
         return 0
