@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tests.helpers import run_python
 
@@ -68,3 +69,37 @@ def test_malloc_fill_does_nothing_while_another_thread_runs() -> None:
     done = run_python(["-c", _THREAD])
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [0, 0, 0]
+
+
+_NO_MMAP_DICT = """
+import json, sys, types
+import prometheus_client
+from prometheus_client import mmap_dict
+start = mmap_dict._INITIAL_MMAP_SIZE
+del prometheus_client.mmap_dict
+if sys.argv[1] == "module":
+    sys.modules["prometheus_client.mmap_dict"] = None  # a release without it: ImportError
+else:
+    stand_in = prometheus_client.mmap_dict = types.ModuleType("mmap_dict")  # renamed constant
+from actors.runtime import metrics
+metrics.BAD_MESSAGES.labels(actor="a").inc()
+untouched = mmap_dict._INITIAL_MMAP_SIZE == start
+if sys.argv[1] == "constant":
+    untouched = untouched and not hasattr(stand_in, "_INITIAL_MMAP_SIZE")
+print(json.dumps(untouched))
+"""
+
+
+def test_metrics_import_without_the_private_mmap_size(tmp_path: Path) -> None:
+    """`actors.runtime.metrics` sets prometheus_client's private `_INITIAL_MMAP_SIZE`: a
+    release without `mmap_dict`, or without that constant, still imports the module and
+    counts (the files just start at the library's own size); nothing is set or created."""
+    for case in ("module", "constant"):
+        metrics_dir = tmp_path / case
+        metrics_dir.mkdir()
+        done = run_python(
+            ["-c", _NO_MMAP_DICT, case], env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+        )
+        assert done.returncode == 0, (case, done.stderr)
+        assert json.loads(done.stdout.strip().splitlines()[-1]) is True, case
+        assert any(metrics_dir.glob("counter_*.db")), case
