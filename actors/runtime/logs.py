@@ -23,19 +23,44 @@ _DICT_TRACEBACKS = structlog.processors.ExceptionRenderer(
 )
 
 
+# what this process last configured: (level, stdout, caching), the structlog config values
+# it set (compared by identity) and a copy of its processors (a list edited in place)
+_SET_KEYS = ("processors", "wrapper_class", "logger_factory", "cache_logger_on_first_use")
+_configured: tuple[tuple[str, object, bool], dict[str, object], tuple[object, ...]] | None = None
+
+
 def configure_logging(level: str = "info") -> None:
-    """structlog JSON to stdout, one line per event."""
+    """structlog JSON to stdout, one line per event. A no-op when this process (or the fork
+    server it was forked from, `forkserver._on_config`) configured it so already and
+    nothing replaced it since (not one of the values it set, not even by a partial
+    `structlog.configure` as `preflight` makes): an actor then starts without building its
+    own processors (issue 16, idle memory)."""
+    global _configured
+    if _configured is not None and _configured[0] == (level, sys.stdout, CACHE_LOGGERS):
+        if structlog.is_configured():
+            now = structlog.get_config()
+            if all(now[key] is value for key, value in _configured[1].items()) and (
+                tuple(now["processors"]) == _configured[2]
+            ):
+                return
+    processors: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+        _DICT_TRACEBACKS,
+        _SafeJSONRenderer(),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
-            _DICT_TRACEBACKS,
-            _SafeJSONRenderer(),
-        ],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
         cache_logger_on_first_use=CACHE_LOGGERS,
+    )
+    done = structlog.get_config()
+    _configured = (
+        (level, sys.stdout, CACHE_LOGGERS),
+        {key: done[key] for key in _SET_KEYS},
+        tuple(done["processors"]),
     )
 
 

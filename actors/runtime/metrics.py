@@ -9,6 +9,21 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+# A process's multiprocess files (one per metric type and mode) start at one page and
+# double as they fill (the library grows them), not at 64 KiB: on a disk-backed metrics
+# dir the first read of each was read ahead and mapped whole, ~0.17 MiB of every actor's
+# idle memory for three files of a few KiB (issue 16, idle PSS). Set before any file opens.
+# The library's private constant: a release without it (or without `mmap_dict`) runs as
+# is, with files at its own start size (tests/runtime/test_metrics_files.py notices).
+FILE_START_BYTES = 4096
+try:
+    from prometheus_client import mmap_dict as _mmap_dict
+except ImportError:  # moved or removed by a later release
+    pass
+else:
+    if hasattr(_mmap_dict, "_INITIAL_MMAP_SIZE"):
+        _mmap_dict._INITIAL_MMAP_SIZE = FILE_START_BYTES
+
 _LATENCY_BUCKETS = (
     0.0001,
     0.00025,

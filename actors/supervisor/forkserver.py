@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actors.runtime.hardening import make_undumpable, set_parent_death_signal
+from actors.runtime.logs import configure_logging
+from actors.supervisor.malloc_fill import fill_holes
 from actors.supervisor.memory_merge import set_memory_merge
 from actors.supervisor.pool_fill import fill_free_blocks
 from protocol.config import SystemConfig, load_config
@@ -108,7 +110,7 @@ def preload(kinds: Collection[str] = ()) -> None:
             importlib.import_module(module)
         except ImportError:
             pass  # a kind not yet built; it fails at spawn with a clear error
-    _freeze_heap()
+    _freeze_heap(c_heap=True)
 
 
 class ConfigCache:
@@ -153,11 +155,15 @@ class ConfigCache:
         return cfg
 
 
-def _freeze_heap() -> None:
+def _freeze_heap(*, c_heap: bool = False) -> None:
     """What is garbage now is freed, its holes in the object pools filled (`pool_fill`: an
-    actor's new objects then do not unshare the fork server's pages), the rest moved to
-    the permanent generation (see `preload`)."""
+    actor's new objects then do not unshare the fork server's pages), with `c_heap` those
+    of the C heap too (`malloc_fill`: the preload's; filled again after each config parse
+    they made each parse grow the heap and the pool ballast), the rest moved to the
+    permanent generation (see `preload`)."""
     gc.collect()
+    if c_heap:
+        fill_holes()
     fill_free_blocks()
     gc.freeze()
 
@@ -167,7 +173,8 @@ _merge_set: bool = False  # whether a config of ours opted this process in
 
 def _on_config(cfg: SystemConfig) -> None:
     """A config newly loaded: the actors forked from now on are merged by the kernel or not
-    as it says (`memory_merge`), and it is frozen with the rest of the heap."""
+    as it says (`memory_merge`), logging is configured at its level (an actor's own
+    `configure_logging` then finds it done), and it is frozen with the rest of the heap."""
     global _merge_set
     want = cfg.supervisor.memory_merge
     if want or _merge_set:  # false by default: an opt-in inherited (MemoryKSM=) is left alone
@@ -184,6 +191,7 @@ def _on_config(cfg: SystemConfig) -> None:
                 flush=True,
             )
         _merge_set = want
+    configure_logging(cfg.system.log_level)  # as each actor would: made once, shared
     _freeze_heap()
 
 
