@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +24,7 @@ import pytest
 import zmq
 
 from protocol.codec import Sender, decode, encode
-from protocol.messages import OrdType, Side, SubmitOrder, TimeInForce
+from protocol.messages import OrdType, RequestRejected, Side, SubmitOrder, TimeInForce
 from tests.helpers import SystemUnderTest, eventually
 from tests.integration.edge_support import all_pids, deploy, gone, link_state
 from tests.system_ops import client, submit_when_open
@@ -47,13 +48,20 @@ OMS_KIB_PER_ORDER = 6.0  # the OMS keeps its orders (~1.7 KiB each on one host):
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[dict[str, Any]]:
     link = {"hwm": HWM, "down_after_s": DOWN_AFTER_S}
-    with deploy(tmp_path, {"simA": STALLED, "simB": GONE}, link=link) as d:
+    # risk's open-order limit out of the way: 2.5 s of pushing reached its 10,000 open orders
+    # per venue (the stalled edge's) once the order path got faster, its breaches engaged
+    # the kill-switch, and the gone edge's orders were all refused KILL_SWITCH
+    risk = {"max_open_orders_per_venue": 1_000_000}
+    with deploy(tmp_path, {"simA": STALLED, "simB": GONE}, link=link, risk=risk) as d:
         yield d
 
 
-def _push(sut: SystemUnderTest, venue: str, prefix: str, n: int) -> int:
+def _push(
+    sut: SystemUnderTest, venue: str, prefix: str, n: int, refused: Counter[str] | None = None
+) -> int:
     """`n` market orders for `venue` through the OMS's client socket, `WINDOW` in flight;
-    returns how many the OMS answered (accepted or not: all of them were asked)."""
+    returns how many the OMS answered (accepted or not: all of them were asked); `refused`
+    counts the refusals by error code."""
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
@@ -80,6 +88,8 @@ def _push(sut: SystemUnderTest, venue: str, prefix: str, n: int) -> int:
                 if reply.corr_id in inflight:
                     inflight.discard(reply.corr_id)
                     answered += 1
+                    if refused is not None and isinstance(reply.body, RequestRejected):
+                        refused[reply.body.code] += 1
     finally:
         sock.close(0)
         ctx.term()
@@ -131,10 +141,10 @@ def _partition(core: SystemUnderTest, venue: str, peer: str) -> dict[str, float]
     pids = {"link": core.pid_of("link"), "oms": core.pid_of("oms")}
     before = {name: _rss_mib(pid) for name, pid in pids.items()}
     dropped = _dropped(core, peer)
-    started, sent = time.monotonic(), 0
+    started, sent, refused = time.monotonic(), 0, Counter[str]()
     with _Peak(pids) as peak:
         while time.monotonic() - started < PARTITION_S:
-            assert _push(core, venue, f"{peer}-{sent}", BATCH) == BATCH
+            assert _push(core, venue, f"{peer}-{sent}", BATCH, refused) == BATCH
             sent += BATCH
     after = {name: _rss_mib(pid) for name, pid in pids.items()}
     assert {name: core.pid_of(name) for name in pids} == pids  # neither restarted
@@ -143,6 +153,7 @@ def _partition(core: SystemUnderTest, venue: str, peer: str) -> dict[str, float]
         "oms_waiting": core.status()["queues"].get(venue, 0),  # queued or in flight
         "push_s": round(time.monotonic() - started, 2),
         "dropped": _dropped(core, peer) - dropped,
+        "refused": sum(refused.values()),  # by the OMS or risk (the kill-switch: see above)
         **{f"{k}_before_mib": round(v, 1) for k, v in before.items()},
         **{f"{k}_peak_mib": round(v, 1) for k, v in peak.mib.items()},
         **{f"{k}_after_mib": round(v, 1) for k, v in after.items()},
