@@ -5,6 +5,7 @@ tcp + CurveZMQ (actors/link): what the across-hosts tests share (`test_edge_link
 
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -19,10 +20,20 @@ EDGE = "edge-a"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A free port below the ephemeral range (32768-60999 here): the edges start beside the
+    core and connect before its link binds, and a connect to an unbound port of the
+    ephemeral range can be given that very port as its own (a TCP self-connect): the core's
+    link then failed to bind (EADDRINUSE) at every restart until the test gave up."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20_000, 32_768)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32767")
 
 
 def overrides(
