@@ -80,12 +80,14 @@ class StallWatch:
         return self._stalled((self._wall_mark - wall) - (self._cpu_mark - cpu))
 
     def settled_now(self, read_queued: Callable[[], None]) -> float:
-        """The time to judge deadlines at: `read_queued` reads what queued, then the clock is
-        read, then every stall up to that reading is credited. A pause anywhere before the
-        reading (even inside `read_queued`, or between it and the reading) is not silence:
-        crediting first and reading the clock last left that window, and a pause landing in it
-        (the post-pause drain is the likeliest place) judged every actor hung."""
-        read_queued()
+        """The time to judge deadlines at: the stalls so far are credited, `read_queued`
+        reads what queued, the clock is read, then every stall up to that reading is
+        credited. A pause anywhere before the reading (even inside `read_queued`, or between
+        it and the reading) is not silence: crediting only before the drain left that window,
+        and a pause landing in it (the post-pause drain is the likeliest place) judged every
+        actor hung."""
+        self.catch_up()  # a pause before the drain: credited before what queued is heard
+        read_queued()  # (else a child's longest heartbeat gap would include it)
         now = self._clock()
         self.catch_up()
         return now
