@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from tests.helpers import run_python
 
@@ -18,6 +19,14 @@ del blocks[::2]
 """
 
 
+def _probe(body: str) -> list[Any]:
+    """Run `body` in a fresh interpreter; the JSON list its last line printed."""
+    done = run_python(["-c", body], timeout_s=60.0)
+    assert done.returncode == 0, done.stderr
+    result: list[Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 def test_holes_are_taken_and_new_blocks_come_from_the_top() -> None:
     """After the fill the free chunks below the heap's top are gone, and blocks of the
     freed size allocated afterwards land at none of the freed addresses (at most the 7
@@ -30,9 +39,7 @@ def test_holes_are_taken_and_new_blocks_come_from_the_top() -> None:
         "reused = sum(id(b) in freed for b in new)\n"
         "print(json.dumps([holes, taken, left, reused]))\n"
     )
-    done = run_python(["-c", body], timeout_s=60.0)
-    assert done.returncode == 0, done.stderr
-    holes, taken, left, reused = json.loads(done.stdout.strip().splitlines()[-1])
+    holes, taken, left, reused = _probe(body)
     assert holes >= 1_500_000
     assert taken >= holes * 0.9
     assert left < 64 * 1024
@@ -48,9 +55,7 @@ def test_a_second_fill_gives_the_first_ballast_back() -> None:
         "malloc_fill.fill_holes()\n"
         "print(json.dumps([first, len(malloc_fill._BALLAST), malloc_fill.hole_bytes()]))\n"
     )
-    done = run_python(["-c", body], timeout_s=60.0)
-    assert done.returncode == 0, done.stderr
-    first, second, left = json.loads(done.stdout.strip().splitlines()[-1])
+    first, second, left = _probe(body)
     assert first > 1000
     assert second <= first * 1.1
     assert left < 64 * 1024
@@ -65,8 +70,6 @@ def test_preload_fills_the_c_heap_too() -> None:
         "preload(['risk'])\n"
         "print(json.dumps([len(malloc_fill._BALLAST), malloc_fill.hole_bytes()]))\n"
     )
-    done = run_python(["-c", body], timeout_s=60.0)
-    assert done.returncode == 0, done.stderr
-    chunks, left = json.loads(done.stdout.strip().splitlines()[-1])
+    chunks, left = _probe(body)
     assert chunks > 0
     assert left < 64 * 1024
