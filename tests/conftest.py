@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 import actors.runtime.logs
-from tests import fixlogs
+from tests import fixlogs, helpers
 from tests.helpers import SystemUnderTest, kill_and_reap, reap_zombie_children
 
 _PR_SET_CHILD_SUBREAPER = 36
@@ -80,6 +80,29 @@ def no_leftover_processes() -> Iterator[None]:
     kill_and_reap(p.pid for p in leftovers)
     reap_zombie_children()
     pytest.fail("test left processes running (killed now):\n  " + "\n  ".join(described))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    helpers.CREATED.clear()  # the systems of this test only (see makereport below)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test's report carries the notable log lines of every system it started
+    (warnings, errors, actor/venue/reconcile/intake events), so a failure seen once, as in
+    CI, can be read afterwards; passing tests keep nothing."""
+    report: pytest.TestReport = yield
+    if report.failed and helpers.CREATED:
+        for n, sut in enumerate(helpers.CREATED):
+            lines = sut.notable_lines()
+            report.sections.append(
+                (f"system {n} log ({len(lines)} notable lines)", "\n".join(lines))
+            )
+    return report
 
 
 @pytest.fixture

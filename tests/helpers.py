@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -234,6 +235,11 @@ def make_config(
 # --------------------------------------------------------------------------- the system
 
 
+# the systems created since the current test began (the last 8: a bench or the chaos harness
+# creates many outside pytest): a failed test's report shows their logs (tests/conftest.py)
+CREATED: deque[SystemUnderTest] = deque(maxlen=8)
+
+
 class SystemUnderTest:
     """One real supervisor process (and its actors) with an isolated state and runtime dir."""
 
@@ -271,6 +277,7 @@ class SystemUnderTest:
         self._cond = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._seen_pids: set[int] = set()
+        CREATED.append(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -501,6 +508,30 @@ class SystemUnderTest:
             out = self.raw_lines[-tail:]
             err = self.stderr_lines[-tail:]
         return "--- stdout tail\n" + "\n".join(out) + "\n--- stderr tail\n" + "\n".join(err)
+
+    def notable_lines(self, limit: int = 200) -> list[str]:
+        """The last `limit` log lines that tell what the system did: warnings and errors,
+        and every event of actors, venues, reconciliation and intake (a failed test's
+        report shows them, so a flake seen once in CI can be read afterwards)."""
+        with self._cond:
+            raw = list(self.raw_lines)
+        keep = [line for line in raw if _notable(line)]
+        return keep[-limit:]
+
+
+_NOTABLE_LEVELS = frozenset({"warning", "error", "critical"})
+_NOTABLE_WORDS = ("actor_", "venue", "reconcil", "intake", "kill_switch", "session")
+
+
+def _notable(line: str) -> bool:
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return True  # not a log event: a traceback, a print
+    if not isinstance(obj, dict):
+        return True
+    event = str(obj.get("event", ""))
+    return obj.get("level") in _NOTABLE_LEVELS or any(w in event for w in _NOTABLE_WORDS)
 
 
 @contextmanager

@@ -1,0 +1,62 @@
+"""A failed test's report carries the notable log lines of the systems it started
+(tests/conftest.py `pytest_runtest_makereport`): a failure seen once, as in CI, can be read
+afterwards. A passing test's report carries nothing."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+
+from tests import conftest, helpers
+from tests.helpers import SystemUnderTest
+
+
+def _report(outcome: str) -> pytest.TestReport:
+    return pytest.TestReport("t.py::t", ("t.py", 1, "t"), {}, outcome, None, "call")  # type: ignore[arg-type]
+
+
+def _run_hook(report: pytest.TestReport) -> pytest.TestReport:
+    hook = cast(Any, conftest.pytest_runtest_makereport)(None, None)
+    next(hook)
+    with pytest.raises(StopIteration) as done:
+        hook.send(report)
+    return cast(pytest.TestReport, done.value.value)
+
+
+def test_a_failed_report_shows_the_notable_lines_of_each_system() -> None:
+    helpers.CREATED.clear()
+    sut = SystemUnderTest()
+    try:
+        for line in [
+            '{"event": "actor_ready", "level": "info", "child": "oms"}',
+            '{"event": "order_acked", "level": "info"}',
+            '{"event": "reconcile_failed", "level": "warning"}',
+            '{"event": "something_broke", "level": "error"}',
+            "Traceback (most recent call last):",
+        ]:
+            sut._on_stdout(line)
+        report = _run_hook(_report("failed"))
+        [(title, text)] = report.sections
+        assert title == "system 0 log (4 notable lines)"
+        assert "order_acked" not in text
+        assert text.splitlines() == [
+            '{"event": "actor_ready", "level": "info", "child": "oms"}',
+            '{"event": "reconcile_failed", "level": "warning"}',
+            '{"event": "something_broke", "level": "error"}',
+            "Traceback (most recent call last):",
+        ]
+        assert _run_hook(_report("passed")).sections == []
+    finally:
+        sut.destroy()
+        helpers.CREATED.clear()
+
+
+def test_notable_lines_keeps_the_last_ones() -> None:
+    sut = SystemUnderTest()
+    try:
+        for i in range(10):
+            sut._on_stdout(f'{{"event": "venue_state", "level": "info", "n": {i}}}')
+        assert [line[-3:-1] for line in sut.notable_lines(limit=3)] == [" 7", " 8", " 9"]
+    finally:
+        sut.destroy()
