@@ -47,7 +47,7 @@ from protocol.messages import (
 )
 
 S = OrderStatus
-
+_NO_CL: dict[str, Order] = {}  # `_by_cl` of a venue without one: read, never written
 
 _EVIDENCE_EVENTS = {
     S.ACCEPTED: Event.ACCEPTED,
@@ -67,7 +67,7 @@ class OrderBook:
         self._orders: dict[str, Order] = {}
         self._places: dict[str, int] = {}  # held order -> its place: a page cursor (`after`)
         self._next_place = 0
-        self._by_cl: dict[tuple[str, str], Order] = {}
+        self._by_cl: dict[str, dict[str, Order]] = {}  # venue -> ClOrdID: no tuple keys (k50)
         self._positions: dict[tuple[str, str], Position] = {}
         self._unmatched: dict[tuple[str, str], UnmatchedFill] = {}
 
@@ -85,14 +85,14 @@ class OrderBook:
 
     def find(self, venue: str, cl_ord_id: str) -> Order | None:
         """The order that uses `cl_ord_id` (live, original or a request id) at `venue`."""
-        order = self._by_cl.get((venue, cl_ord_id))
+        order = self._by_cl.get(venue, _NO_CL).get(cl_ord_id)
         if order is None and self.retention is not None:
             order = self._admit(self.retention.archive.find(venue, cl_ord_id))
         return order
 
     def held_by_cl(self, venue: str, cl_ord_id: str) -> Order | None:
         """`find` among the orders held in memory only (no archive read)."""
-        return self._by_cl.get((venue, cl_ord_id))
+        return self._by_cl.get(venue, _NO_CL).get(cl_ord_id)
 
     def held_orders(self) -> list[Order]:
         """Every order held in memory, in one C-level copy: to walk over several loop
@@ -376,7 +376,7 @@ class OrderBook:
                 self._pos(order).take(moved)
             cl = record.get("cl_ord_id")
             if cl and cl in order.cl_ord_ids:  # a request or replace id: index it
-                self._by_cl[(order.venue, cl)] = order
+                self._by_cl.setdefault(order.venue, {})[cl] = order
             self._retained(order)
         else:
             raise ValueError(f"unknown journal record kind {kind!r}")
@@ -396,8 +396,9 @@ class OrderBook:
             self._places[order.client_order_id] = self._next_place
             self._next_place += 1
         self._orders[order.client_order_id] = order
+        by_cl = self._by_cl.setdefault(order.venue, {})
         for cl in order.cl_ord_ids:
-            self._by_cl[(order.venue, cl)] = order
+            by_cl[cl] = order
 
     def _admit(self, order: Order | None) -> Order | None:  # read back from the archive
         if order is not None:
@@ -414,7 +415,7 @@ class OrderBook:
             old = self._orders.pop(coid)
             del self._places[coid]
             for cl in old.cl_ord_ids:
-                self._by_cl.pop((old.venue, cl), None)
+                self._by_cl.get(old.venue, _NO_CL).pop(cl, None)
             r.archive.put(old)
 
     def _pos(self, order: Order) -> Position:
