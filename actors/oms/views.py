@@ -4,13 +4,10 @@ of its book, plus what the book does not keep.
 The book keeps each order's totals, not its fills, so `OmsViews` keeps a bounded log of
 the last `FILL_LOG_MAX` fills (every applied ``fill`` and ``unmatched_fill`` journal record,
 live and on replay) and the last execution price per (venue, symbol); both go into the
-journal snapshot under ``views`` (`state`), so a restart keeps them. Each logged fill is one
-msgpack-packed bytes object (`_pack`: ~110 B), read back as a `Fill` only when a view or a
-snapshot asks: as `Fill` objects (each with two Decimals, an int and its ids) the full log was
-~4 MiB of the OMS's memory, in ~50,000 small objects that outlive everything around them
-(0.9 MiB now: tests/oms/test_oms_views.py). It also remembers the venue's own positions as
-the position heartbeat last reported them (its ``position_snapshot`` stream event passes
-through the OMS).
+journal snapshot under ``views`` (`state`), so a restart keeps them (the fill log packed:
+`actors.oms.fill_log`). It also remembers the venue's own positions as the position
+heartbeat last reported them (its ``position_snapshot`` stream event passes through the
+OMS).
 
 P&L (average cost, per venue and symbol): realised is the book's (`Position`); unrealised is
 ``qty * (last_px - avg_px)``, where ``last_px`` is the price of the last execution the OMS
@@ -28,16 +25,15 @@ message size limit. An unreadable ``views`` part of the snapshot is logged
 from __future__ import annotations
 
 import json
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-import msgpack
 import structlog
 
 from actors.oms.cost_basis import CostBasis
+from actors.oms.fill_log import FillLog, Packed
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Order
 from protocol import commands as wire
@@ -82,25 +78,7 @@ class Fill:
         )  # fmt: skip
 
 
-# a logged fill: (ts_ns, venue, symbol, side, qty, px, client_order_id, exec_id), qty and px
-# as their str (a Decimal read back from it prints the same)
-_Packed = tuple[int, str, str, str, str, str, str, str]
-
-
-def _pack(fill: Fill) -> bytes:
-    data: bytes = msgpack.packb(
-        (fill.ts_ns, fill.venue, fill.symbol, fill.side, str(fill.qty), str(fill.px),
-         fill.client_order_id, fill.exec_id),
-    )  # fmt: skip
-    return data
-
-
-def _unpack(data: bytes) -> _Packed:
-    packed: _Packed = msgpack.unpackb(data, use_list=False)
-    return packed
-
-
-def _fill(p: _Packed) -> Fill:
+def _fill(p: Packed) -> Fill:
     return Fill(p[0], p[1], p[2], p[3], Decimal(p[4]), Decimal(p[5]), p[6], p[7])
 
 
@@ -125,7 +103,7 @@ class OmsViews:
 
     def __init__(self, book: OrderBook, snapshot: Mapping[str, Any] | None = None) -> None:
         self._book = book
-        self._fills: deque[bytes] = deque(maxlen=FILL_LOG_MAX)  # `_pack`ed
+        self._fills = FillLog(FILL_LOG_MAX)
         self._last_px: dict[tuple[str, str], tuple[Decimal, int]] = {}  # (px, ts_ns)
         self._venue: dict[str, VenueReport] = {}
         self._cost = CostBasis()
@@ -139,7 +117,7 @@ class OmsViews:
 
     def _restore(self, saved: Mapping[str, Any]) -> None:
         for d in saved.get("fills", ()):
-            self._fills.append(_pack(Fill.from_dict(d)))
+            self._fills.append(Fill.from_dict(d))
         for venue, symbol, px, *ts in saved.get("last_px", ()):
             self._last_px[(venue, symbol)] = (Decimal(px), int(ts[0]) if ts else 0)
         self._cost = CostBasis(saved.get("cost_basis"))
@@ -177,7 +155,7 @@ class OmsViews:
             int(record["ts_ns"]), venue, symbol, side, Decimal(record["qty"]),
             Decimal(record["px"]), coid, record["exec_id"],
         )  # fmt: skip
-        self._fills.append(_pack(fill))
+        self._fills.append(fill)
         self._last_px[(venue, symbol)] = (fill.px, fill.ts_ns)
 
     def on_stream(self, event: str, data: Mapping[str, Any]) -> None:
@@ -200,7 +178,7 @@ class OmsViews:
         return {
             **self._book.to_dict(),
             "views": {
-                "fills": [_fill(_unpack(f)).to_dict() for f in self._fills],
+                "fills": [_fill(p).to_dict() for p in self._fills.oldest_first()],
                 "last_px": [[v, s, str(px), ts] for (v, s), (px, ts) in self._last_px.items()],
                 "cost_basis": self._cost.state(),
             },
@@ -244,15 +222,9 @@ class OmsViews:
         return ControlReply(status="ok", data=data)
 
     def _fills_reply(self, cmd: wire.Fills) -> ControlReply:
-        found = [
-            p
-            for p in map(_unpack, reversed(self._fills))
-            if (cmd.venue is None or p[1] == cmd.venue)
-            and (cmd.symbol is None or p[2] == cmd.symbol)
-            and (cmd.since_ns is None or p[0] >= cmd.since_ns)
-        ]
-        rows = _within_budget(_fill(p).to_dict() for p in found[: cmd.limit])
-        data = {"fills": rows, "total": len(found), "kept": FILL_LOG_MAX, "limit": cmd.limit}
+        found, total = self._fills.newest(cmd.venue, cmd.symbol, cmd.since_ns, cmd.limit)
+        rows = _within_budget(_fill(p).to_dict() for p in found)
+        data = {"fills": rows, "total": total, "kept": FILL_LOG_MAX, "limit": cmd.limit}
         return ControlReply(status="ok", data=data)
 
     def positions(self, venue: str | None = None) -> list[dict[str, Any]]:
