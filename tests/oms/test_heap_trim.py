@@ -1,5 +1,5 @@
-"""The OMS gives the C heap's free pages back at every journal snapshot
-(`actors.oms.heap_trim`, `actors.oms.retention.open_book`)."""
+"""The OMS gives the C heap's free pages back on a timer while its journal moves and at
+every journal snapshot (`actors.oms.heap_trim`, `actors.oms.retention.open_book`)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from actors.oms.heap_trim import HeapTrim, _glibc_trim
+from actors.oms.heap_trim import TRIM_EVERY_S, HeapTrim, _glibc_trim
 from actors.oms.journal import Journal
 from actors.oms.retention import open_book
 from tests.helpers import REPO_ROOT
@@ -26,6 +27,14 @@ class _StubTrim:
     def __call__(self, pad: int) -> int:
         self.calls.append(pad)
         return self.gives
+
+
+class _Timers:
+    def __init__(self) -> None:
+        self.every: list[tuple[float, Callable[[], None]]] = []
+
+    def call_every(self, interval_s: float, fn: Callable[[], None]) -> None:
+        self.every.append((interval_s, fn))
 
 
 def test_run_trims_with_no_pad_and_counts_the_trims_and_their_time() -> None:
@@ -56,6 +65,25 @@ def test_every_snapshot_syncs_the_archive_then_trims(tmp_path: Path) -> None:
     journal.write_snapshot(book.to_dict())
     assert seen == ["sync after 0 trims"] and stub.calls == [0]
     journal.write_snapshot(book.to_dict())
+    assert stub.calls == [0, 0]
+    journal.close()
+
+
+def test_the_timer_trims_only_after_the_journal_moved(tmp_path: Path) -> None:
+    """With the actor's timers, `open_book` trims every TRIM_EVERY_S, but only when a record
+    was journalled since the last trim: an idle OMS does not trim again and again."""
+    stub, timers = _StubTrim(), _Timers()
+    journal, rec = Journal.open(tmp_path, fsync=False)
+    open_book(journal, rec.snapshot, tmp_path, keep=3, timers=timers, trim=HeapTrim(stub))
+    [(interval_s, tick)] = timers.every
+    assert interval_s == TRIM_EVERY_S
+    tick()
+    tick()
+    assert stub.calls == [0]  # the first tick, then nothing moved
+    journal.append({"kind": "note", "ts_ns": 1})
+    journal.commit()
+    tick()
+    tick()
     assert stub.calls == [0, 0]
     journal.close()
 
