@@ -87,7 +87,7 @@ class OmsActor(Actor):
         with collections_paused():  # the replay builds long-lived objects only
             self.journal, recovery = Journal.open(oms_dir(self.cfg.state_path))
             keep, snap = self.cfg.oms.recent_terminal_orders, recovery.snapshot
-            self.book = open_book(self.journal, snap, oms_dir(self.cfg.state_path), keep)
+            self.book = open_book(self.journal, snap, oms_dir(self.cfg.state_path), keep, self)
             for record in recovery.records:
                 self.book.apply_record(record)
             self.views = OmsViews(self.book, recovery.snapshot).replay(recovery.records)

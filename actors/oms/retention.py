@@ -2,27 +2,49 @@
 recent_terminal_orders` terminal ones in memory, older terminal orders in the durable
 archive (`actors.oms.order_archive`), read back on demand by `OrderBook.get` / `find`.
 `open_book` builds the OMS's book at start-up with its archive, and makes the journal sync
-the archive before every snapshot (which compacts away the records of evicted orders).
+the archive before every snapshot (which compacts away the records of evicted orders), then
+give the C heap's free pages back (`actors.oms.heap_trim`: what a backlog left resident),
+as it does every `TRIM_EVERY_S` while the journal moves (with the actor's `timers`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from actors.oms.heap_trim import TRIM_EVERY_S, HeapTrim
 from actors.oms.journal import Journal
 from actors.oms.order_archive import OrderArchive, Retention
 from actors.oms.order_book import OrderBook
 
 
+class Timers(Protocol):
+    def call_every(self, interval_s: float, fn: Callable[[], None]) -> None: ...
+
+
 def open_book(
-    journal: Journal, snapshot: Mapping[str, Any] | None, oms_dir: Path, keep: int
+    journal: Journal,
+    snapshot: Mapping[str, Any] | None,
+    oms_dir: Path,
+    keep: int,
+    timers: Timers | None = None,
+    trim: HeapTrim | None = None,
 ) -> OrderBook:
     """The book of an OMS whose journal is in `oms_dir` (the snapshot's orders loaded;
     the caller replays the journal's records on it)."""
     retention = Retention(OrderArchive.in_dir(oms_dir), keep)
-    journal.before_snapshot = retention.archive.sync
+    heap = trim if trim is not None else HeapTrim()
+
+    def before_snapshot() -> None:
+        retention.archive.sync()  # first: durable before the snapshot leaves its orders out
+        heap.run()
+
+    journal.before_snapshot = before_snapshot
+    if timers is not None:
+        timers.call_every(
+            TRIM_EVERY_S, lambda: heap.if_moved((journal.segment, journal.records_since_snapshot))
+        )
     if snapshot is None:
         return OrderBook(retention)
     return OrderBook.from_dict(snapshot, retention)

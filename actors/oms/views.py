@@ -4,9 +4,10 @@ of its book, plus what the book does not keep.
 The book keeps each order's totals, not its fills, so `OmsViews` keeps a bounded log of
 the last `FILL_LOG_MAX` fills (every applied ``fill`` and ``unmatched_fill`` journal record,
 live and on replay) and the last execution price per (venue, symbol); both go into the
-journal snapshot under ``views`` (`state`), so a restart keeps them. It also remembers the
-venue's own positions as the position heartbeat last reported them (its
-``position_snapshot`` stream event passes through the OMS).
+journal snapshot under ``views`` (`state`), so a restart keeps them (the fill log packed:
+`actors.oms.fill_log`). It also remembers the venue's own positions as the position
+heartbeat last reported them (its ``position_snapshot`` stream event passes through the
+OMS).
 
 P&L (average cost, per venue and symbol): realised is the book's (`Position`); unrealised is
 ``qty * (last_px - avg_px)``, where ``last_px`` is the price of the last execution the OMS
@@ -24,7 +25,6 @@ message size limit. An unreadable ``views`` part of the snapshot is logged
 from __future__ import annotations
 
 import json
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -33,6 +33,7 @@ from typing import Any, Final
 import structlog
 
 from actors.oms.cost_basis import CostBasis
+from actors.oms.fill_log import FillLog, Packed
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Order
 from protocol import commands as wire
@@ -77,6 +78,10 @@ class Fill:
         )  # fmt: skip
 
 
+def _fill(p: Packed) -> Fill:
+    return Fill(p[0], p[1], p[2], p[3], Decimal(p[4]), Decimal(p[5]), p[6], p[7])
+
+
 def unrealized_pnl(qty: Decimal, avg_px: Decimal, last_px: Decimal | None) -> Decimal | None:
     """Average-cost unrealised P&L of a signed position at `last_px` (None: no price)."""
     if last_px is None:
@@ -98,7 +103,7 @@ class OmsViews:
 
     def __init__(self, book: OrderBook, snapshot: Mapping[str, Any] | None = None) -> None:
         self._book = book
-        self._fills: deque[Fill] = deque(maxlen=FILL_LOG_MAX)
+        self._fills = FillLog(FILL_LOG_MAX)
         self._last_px: dict[tuple[str, str], tuple[Decimal, int]] = {}  # (px, ts_ns)
         self._venue: dict[str, VenueReport] = {}
         self._cost = CostBasis()
@@ -173,7 +178,7 @@ class OmsViews:
         return {
             **self._book.to_dict(),
             "views": {
-                "fills": [f.to_dict() for f in self._fills],
+                "fills": [_fill(p).to_dict() for p in self._fills.oldest_first()],
                 "last_px": [[v, s, str(px), ts] for (v, s), (px, ts) in self._last_px.items()],
                 "cost_basis": self._cost.state(),
             },
@@ -217,15 +222,9 @@ class OmsViews:
         return ControlReply(status="ok", data=data)
 
     def _fills_reply(self, cmd: wire.Fills) -> ControlReply:
-        found = [
-            f
-            for f in reversed(self._fills)
-            if (cmd.venue is None or f.venue == cmd.venue)
-            and (cmd.symbol is None or f.symbol == cmd.symbol)
-            and (cmd.since_ns is None or f.ts_ns >= cmd.since_ns)
-        ]
-        rows = _within_budget(f.to_dict() for f in found[: cmd.limit])
-        data = {"fills": rows, "total": len(found), "kept": FILL_LOG_MAX, "limit": cmd.limit}
+        found, total = self._fills.newest(cmd.venue, cmd.symbol, cmd.since_ns, cmd.limit)
+        rows = _within_budget(_fill(p).to_dict() for p in found)
+        data = {"fills": rows, "total": total, "kept": FILL_LOG_MAX, "limit": cmd.limit}
         return ControlReply(status="ok", data=data)
 
     def positions(self, venue: str | None = None) -> list[dict[str, Any]]:

@@ -281,3 +281,29 @@ def test_an_unreadable_views_snapshot_starts_with_an_empty_fill_log(
     assert again.answer(wire.Fills()).data["fills"] == []
     assert again.positions()[0]["last_px"] is None
     assert "views_snapshot_unreadable" in capsys.readouterr().out
+
+
+def test_a_full_fill_log_takes_little_memory() -> None:
+    """FILL_LOG_MAX fills (exchange-length exec ids, a 19-digit ts_ns) take under 1.5 MiB
+    (each one packed bytes object; as `Fill` objects they took ~4 MiB), and read back the
+    same."""
+    import tracemalloc
+
+    views = OmsViews(OrderBook())
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(views_mod.FILL_LOG_MAX):
+            views.note({"kind": "unmatched_fill", "venue": V, "symbol": "ABC", "side": "BUY",
+                        "qty": "1.50", "px": "100.25", "exec_id": f"EXEC-{i:016d}",
+                        "cl_ord_id": "?", "ts_ns": 1_733_000_000_000_000_000 + i})  # fmt: skip
+        used = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert used < 1.5 * 2**20, used
+    [newest] = views.answer(wire.Fills(limit=1)).data["fills"]
+    assert newest == {
+        "ts_ns": 1_733_000_000_000_000_000 + views_mod.FILL_LOG_MAX - 1, "venue": V,
+        "symbol": "ABC", "side": "BUY", "qty": "1.50", "px": "100.25", "client_order_id": "",
+        "exec_id": f"EXEC-{views_mod.FILL_LOG_MAX - 1:016d}",
+    }  # fmt: skip
