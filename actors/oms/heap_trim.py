@@ -14,8 +14,13 @@ The OMS trims every `TRIM_EVERY_S` while its journal moves (`HeapTrim.if_moved`:
 OMS does not trim again and again) and before every journal snapshot
 (`actors.oms.retention.open_book`). A trim that found little to give costs ~0.2 ms, the
 first one after a peak a few ms (measured in the OMS under the memory bench: 0.16-0.25 ms,
-9 ms at the first): ~0.02 % of a core. glibc only: elsewhere `run` does nothing. CPython's
-own pools of small objects are not the C heap's and stay as they are.
+9 ms at the first): ~0.02 % of a core. glibc walks every free chunk at every trim, so a big
+fragmented heap (a backlog of a GiB that came and went) makes each one slow (30-60 ms in a
+review's probe): a periodic trim slower than `SLOW_S` doubles the wait before the next one,
+up to `MAX_EVERY_S`, and a fast one brings it back to `TRIM_EVERY_S`. Counted in
+`tradepulse_oms_heap_trims_total` and `tradepulse_oms_heap_trim_seconds_total`. glibc
+only: elsewhere `run` does nothing. CPython's own pools of small objects are not the C
+heap's and stay as they are.
 """
 
 from __future__ import annotations
@@ -25,7 +30,11 @@ import time
 from collections.abc import Callable
 from typing import Final
 
+from actors.runtime import metrics
+
 TRIM_EVERY_S: Final = 1.0
+SLOW_S: Final = 0.002  # a periodic trim slower than this backs the next ones off
+MAX_EVERY_S: Final = 64.0
 
 
 def _glibc_trim() -> Callable[[int], int] | None:
@@ -42,8 +51,15 @@ def _glibc_trim() -> Callable[[int], int] | None:
 class HeapTrim:
     """Trims the C heap when `run`; counts the trims and the time they took."""
 
-    def __init__(self, trim: Callable[[int], int] | None = None) -> None:
+    def __init__(
+        self,
+        trim: Callable[[int], int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._trim = trim if trim is not None else _glibc_trim()
+        self._clock = clock
+        self.every_s = TRIM_EVERY_S  # the wait between periodic trims (backed off when slow)
+        self._next_s = 0.0
         self.trims = 0
         self.released = 0  # trims that gave memory back (malloc_trim returned 1)
         self.seconds = 0.0
@@ -54,20 +70,28 @@ class HeapTrim:
     def available(self) -> bool:
         return self._trim is not None
 
-    def run(self) -> None:
+    def run(self) -> float:
+        """Trim now; the seconds it took."""
         if self._trim is None:
-            return
-        t0 = time.perf_counter()
+            return 0.0
+        t0 = self._clock()
         gave = self._trim(0)
-        took = time.perf_counter() - t0
+        took = self._clock() - t0
         self.trims += 1
         self.released += 1 if gave else 0
         self.seconds += took
         self.longest_s = max(self.longest_s, took)
+        metrics.OMS_HEAP_TRIMS.inc()
+        metrics.OMS_HEAP_TRIM_SECONDS.inc(took)
+        return took
 
     def if_moved(self, mark: object) -> None:
         """`run`, unless `mark` (what has changed since: the journal's position) is the
-        same as at the last call."""
-        if mark != self._mark:
-            self._mark = mark
-            self.run()
+        same as at the last call, or the wait a slow trim set has not passed."""
+        now_s = self._clock()
+        if mark == self._mark or now_s < self._next_s:
+            return
+        self._mark = mark
+        took = self.run()
+        self.every_s = TRIM_EVERY_S if took < SLOW_S else min(self.every_s * 2, MAX_EVERY_S)
+        self._next_s = now_s + self.every_s

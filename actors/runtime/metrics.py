@@ -73,6 +73,12 @@ SUPERVISOR_STALL_SECONDS = Counter(
     "tradepulse_supervisor_stall_seconds",
     "Time the supervisor's loop was stalled (paused, not reading): not held against actors",
 )
+OMS_HEAP_TRIMS = Counter(
+    "tradepulse_oms_heap_trims", "Times the OMS gave the C heap's free pages back (malloc_trim)"
+)
+OMS_HEAP_TRIM_SECONDS = Counter(
+    "tradepulse_oms_heap_trim_seconds", "Time the OMS's loop spent giving free heap pages back"
+)
 LOG_LINES_DROPPED = Counter(
     "tradepulse_log_lines_dropped",
     "Log lines not written to the state dir's log file (disk full, I/O error, backlog)",

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 
-from actors.oms.heap_trim import TRIM_EVERY_S, HeapTrim, _glibc_trim
+from actors.oms.heap_trim import MAX_EVERY_S, SLOW_S, TRIM_EVERY_S, HeapTrim, _glibc_trim
 from actors.oms.journal import Journal
 from actors.oms.retention import open_book
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, SystemUnderTest, eventually, metric_value
 
 
 class _StubTrim:
@@ -69,23 +70,77 @@ def test_every_snapshot_syncs_the_archive_then_trims(tmp_path: Path) -> None:
     journal.close()
 
 
+class _Clock:
+    """A fake monotonic clock; a `_SlowTrim` advances it by the time its trims take."""
+
+    def __init__(self) -> None:
+        self.now_s = 100.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+class _SlowTrim(_StubTrim):
+    def __init__(self, clock: _Clock, takes_s: list[float]) -> None:
+        super().__init__()
+        self.clock, self.takes_s = clock, takes_s
+
+    def __call__(self, pad: int) -> int:
+        self.clock.now_s += self.takes_s.pop(0)
+        return super().__call__(pad)
+
+
 def test_the_timer_trims_only_after_the_journal_moved(tmp_path: Path) -> None:
     """With the actor's timers, `open_book` trims every TRIM_EVERY_S, but only when a record
     was journalled since the last trim: an idle OMS does not trim again and again."""
-    stub, timers = _StubTrim(), _Timers()
+    stub, timers, clock = _StubTrim(), _Timers(), _Clock()
     journal, rec = Journal.open(tmp_path, fsync=False)
-    open_book(journal, rec.snapshot, tmp_path, keep=3, timers=timers, trim=HeapTrim(stub))
+    trim = HeapTrim(stub, clock=clock)
+    open_book(journal, rec.snapshot, tmp_path, keep=3, timers=timers, trim=trim)
     [(interval_s, tick)] = timers.every
     assert interval_s == TRIM_EVERY_S
     tick()
+    clock.now_s += TRIM_EVERY_S
     tick()
     assert stub.calls == [0]  # the first tick, then nothing moved
     journal.append({"kind": "note", "ts_ns": 1})
     journal.commit()
+    clock.now_s += TRIM_EVERY_S
     tick()
+    clock.now_s += TRIM_EVERY_S
     tick()
     assert stub.calls == [0, 0]
     journal.close()
+
+
+def test_slow_periodic_trims_back_off_and_a_fast_one_resets_the_wait() -> None:
+    """A big fragmented heap makes every trim slow (glibc walks each free chunk each time):
+    after a trim slower than SLOW_S the next periodic one waits twice as long (up to
+    MAX_EVERY_S); a fast one brings the wait back to TRIM_EVERY_S. Counted in metrics."""
+    clock = _Clock()
+    slow = SLOW_S * 10
+    stub = _SlowTrim(clock, [slow, slow, slow, 0.0, 0.0])
+    trim = HeapTrim(stub, clock=clock)
+    trims_before = metric_value(generate_latest().decode(), "tradepulse_oms_heap_trims_total")
+    done_at: list[float] = []
+    for moved in range(200):  # the journal moves between every tick of a 1 s timer
+        before = len(stub.calls)
+        trim.if_moved(moved)
+        if len(stub.calls) > before:
+            done_at.append(clock.now_s)
+        clock.now_s += TRIM_EVERY_S
+        if len(stub.calls) == 5:
+            break
+    gaps = [round(b - a) for a, b in zip(done_at, done_at[1:], strict=False)]
+    assert gaps == [2, 4, 8, 1]  # backed off 2, 4, 8 s after slow trims; 1 s after a fast one
+    assert trim.every_s == TRIM_EVERY_S
+    capped = HeapTrim(_SlowTrim(clock, [slow] * 10), clock=clock)
+    for moved in range(10):
+        clock.now_s += MAX_EVERY_S
+        capped.if_moved(moved)
+    assert capped.trims == 10 and capped.every_s == MAX_EVERY_S
+    trims_after = metric_value(generate_latest().decode(), "tradepulse_oms_heap_trims_total")
+    assert (trims_after or 0.0) - (trims_before or 0.0) == 15
 
 
 @pytest.mark.skipif(_glibc_trim() is None, reason="glibc's malloc_trim only")
@@ -138,3 +193,16 @@ def test_without_glibc_run_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None
     trim = HeapTrim()
     trim.run()
     assert not trim.available and trim.trims == 0
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(_glibc_trim() is None, reason="glibc's malloc_trim only")
+def test_the_running_oms_trims_on_its_timer(start_system: Callable[..., SystemUnderTest]) -> None:
+    """The real OMS wires the timer (`open_book` gets the actor's timers): its first tick
+    trims (nothing was trimmed yet), seen in `tradepulse_oms_heap_trims_total`."""
+    sut = start_system(venues=("simA",))
+
+    def trims() -> float:
+        return metric_value(sut.metrics_text(), "tradepulse_oms_heap_trims_total") or 0.0
+
+    assert eventually(lambda: trims() >= 1, 20.0)
