@@ -42,6 +42,7 @@ from actors.risk.sync import ExposureSync
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
 from actors.runtime.peer import Peer, Replier
+from actors.runtime.tally import TURN
 from protocol.codec import Envelope
 from protocol.commands import Command, Exposure, KillSwitch, Restart
 from protocol.messages import (
@@ -139,7 +140,7 @@ class RiskActor(Actor):
         )
         msg = verdict.to_message(check.client_order_id)
         self.cache.put(check, msg)
-        self._checks[str(verdict.code)].inc()
+        TURN.inc(self._checks[str(verdict.code)])
         if verdict.approved:
             self.sync.approved(check)
         else:

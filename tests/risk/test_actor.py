@@ -163,6 +163,20 @@ def test_retried_check_gets_the_same_verdict(h: Harness) -> None:
     assert sample("tradepulse_risk_checks_total", outcome="ok") == before
 
 
+def test_each_check_is_counted_by_outcome_by_the_end_of_its_loop_turn(h: Harness) -> None:
+    """`tradepulse_risk_checks_total` counts every evaluated check by outcome, written
+    when the turn that answered it ends (the loop flushes the turn's tally)."""
+    start(h)
+    client = Client(h, "risk")
+    ok = sample("tradepulse_risk_checks_total", outcome="ok")
+    too_big = sample("tradepulse_risk_checks_total", outcome="max_order_qty")
+    assert verdict(client, check("n1", "10")).approved
+    assert verdict(client, check("n2", "10")).approved
+    assert not verdict(client, check("n3", "60")).approved
+    assert sample("tradepulse_risk_checks_total", outcome="ok") == ok + 2
+    assert sample("tradepulse_risk_checks_total", outcome="max_order_qty") == too_big + 1
+
+
 def test_a_verdict_the_oms_applied_leaves_the_cache(h: Harness) -> None:
     """Once the OMS's event stream shows an order past PENDING_RISK on the checked terms,
     its cached verdict is dropped (the OMS never re-sends that check): the cache holds
