@@ -52,7 +52,9 @@ from protocol.messages import (
     PlaceOrder,
     RequestRejected,
     RiskCheck,
+    RiskChecks,
     RiskVerdict,
+    RiskVerdicts,
     StreamEvent,
     SubmitOrder,
     VenueStateChanged,
@@ -63,8 +65,8 @@ from protocol.messages import (
 ENABLED: Final = os.environ.get("TP_WIRE_FASTPATH", "1") != "0"
 HOT: Final[tuple[type[BaseModel], ...]] = (
     SubmitOrder, OrderAck, OrderEvent, CancelOrder, RequestRejected, RiskCheck, RiskVerdict,
-    PlaceOrder, CancelOnVenue, ExecReport, ExecAck, ActorHeartbeat, Ack, StreamEvent,
-    VenueStateChanged, OpenOrders, OrderList,
+    RiskChecks, RiskVerdicts, PlaceOrder, CancelOnVenue, ExecReport, ExecAck, ActorHeartbeat,
+    Ack, StreamEvent, VenueStateChanged, OpenOrders, OrderList,
 )  # fmt: skip
 MAX_PLAIN_DEPTH: Final = 8  # free-form maps deeper than this take the full path
 MAX_PLAIN_ITEMS: Final = 4096  # and so do those (and lists) with more elements
@@ -173,6 +175,8 @@ def wire_type(annotation: Any, metadata: list[Any]) -> tuple[Any, Convert | None
         return typing.Annotated[str, msgspec.Meta(max_length=MAX_DECIMAL_TEXT)], _decimal
     if annotation is str:
         return _str_type(metadata), None
+    if origin is list and len(args) == 1 and _is_model(args[0]) and metadata:
+        return _bounded_model_list(args[0], metadata)
     if metadata:
         raise Unsupported(f"constraints {metadata!r} on {annotation!r}")
     if annotation is float:  # finite only: the full path's shape check (`codec`) wants so
@@ -225,6 +229,22 @@ def _optional_model(build: Convert | None) -> Convert:
     return lambda value: None if value is None else build(value)
 
 
+def _bounded_model_list(model: type[BaseModel], metadata: list[Any]) -> tuple[Any, Convert]:
+    """`list[model]` with a length bound (`Field(min_length=, max_length=)`): msgspec
+    checks the same bounds (a batch message, e.g. `RiskChecks`)."""
+    least: int | None = None
+    most: int | None = None
+    for m in metadata:
+        if isinstance(m, MinLen):
+            least = m.min_length
+        elif isinstance(m, MaxLen):
+            most = m.max_length
+        else:
+            raise Unsupported(f"constraint {m!r} on a list of {model.__name__}")
+    wire, convert = _model_list(model)
+    return typing.Annotated[wire, msgspec.Meta(min_length=least, max_length=most)], convert
+
+
 def _model_list(model: type[BaseModel]) -> tuple[Any, Convert]:
     """The wire type of `list[model]` and its conversion (raises `Unsupported` for a model
     that is not flat)."""
@@ -232,7 +252,7 @@ def _model_list(model: type[BaseModel]) -> tuple[Any, Convert]:
         inner = typing.get_args(info.annotation) or (info.annotation,)
         if any(typing.get_origin(t) in (list, dict) or _is_model(t) for t in inner):
             raise Unsupported(f"a list of {model.__name__}, whose {name} is a container")
-    struct, build = derive(model)
+    struct, build = derive(model, tagged=False)
 
     def convert(items: list[Any]) -> list[Any]:
         if len(items) > MAX_MODEL_ITEMS:
@@ -246,9 +266,12 @@ _IMMUTABLE_DEFAULTS = (str, int, float, bool, Decimal, type(None))
 _FINITE = msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)  # refuses inf and nan
 
 
-def derive(model: type[BaseModel]) -> tuple[type[msgspec.Struct], Callable[[Any], Any]]:
+def derive(
+    model: type[BaseModel], *, tagged: bool = True
+) -> tuple[type[msgspec.Struct], Callable[[Any], Any]]:
     """The msgspec Struct of `model`'s fields (its `type` tag excepted: the envelope
-    carries it) and a function from a decoded Struct to the model instance: what
+    carries it; `tagged=False`: a message inside a list of another's, whose tag is in its
+    own map, an ordinary field) and a function from a decoded Struct to the model: what
     `model_construct` does for our models (no aliases, no private attributes, no post-init),
     without its generality (it cost more than the decode)."""
     decorators = model.__pydantic_decorators__
@@ -264,7 +287,7 @@ def derive(model: type[BaseModel]) -> tuple[type[msgspec.Struct], Callable[[Any]
     for name, info in model.model_fields.items():
         if info.alias is not None or info.validation_alias is not None:
             raise Unsupported(f"{model.__name__}.{name} has an alias")
-        if name == "type":
+        if name == "type" and tagged:
             if list(model.model_fields)[0] != "type":
                 raise Unsupported(f"{model.__name__}: 'type' is not the first field")
             tag = {"type": info.default}  # validation sets it from the envelope: set

@@ -271,6 +271,25 @@ class RiskVerdict(Msg):
     reason: str = ""
 
 
+MAX_RISK_BATCH = 256  # checks in one `RiskChecks` (the OMS sends more as several)
+
+
+class RiskChecks(Msg):
+    """The checks of several orders in one message (the OMS's new orders of one loop turn):
+    each is checked exactly as a `RiskCheck` alone would be, in order; answered by one
+    `RiskVerdicts` holding their verdicts in the same order, once the last is known."""
+
+    type: Literal["risk_checks"] = "risk_checks"
+    checks: list[RiskCheck] = Field(min_length=1, max_length=MAX_RISK_BATCH)
+
+
+class RiskVerdicts(Msg):
+    """The answer to a `RiskChecks`: `verdicts[i]` is the verdict of `checks[i]`."""
+
+    type: Literal["risk_verdicts"] = "risk_verdicts"
+    verdicts: list[RiskVerdict] = Field(min_length=1, max_length=MAX_RISK_BATCH)
+
+
 class KillSwitchCommand(Msg):
     """An engage is never refused for its text: a reason over MAX_REASON_CHARS is cut
     (ending in "..."), so a long automatic reason (a divergence over many symbols) still
@@ -324,6 +343,8 @@ Message = Annotated[
         | Snapshot
         | RiskCheck
         | RiskVerdict
+        | RiskChecks
+        | RiskVerdicts
         | KillSwitchCommand
         | KillSwitchState
         | PlaceOrder

@@ -44,6 +44,7 @@ from actors.runtime.peer import Replier
 from protocol.codec import Envelope
 from protocol.config import OmsCfg
 from protocol.messages import (
+    MAX_RISK_BATCH,
     TERMINAL_STATUSES,
     ErrorCode,
     Message,
@@ -52,7 +53,9 @@ from protocol.messages import (
     ReplaceOrder,
     RequestRejected,
     RiskCheck,
+    RiskChecks,
     RiskVerdict,
+    RiskVerdicts,
     SubmitOrder,
     VenueConnState,
 )
@@ -91,6 +94,10 @@ class IntakeHost(Protocol):
         window closed); True if it was."""
         ...
 
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
+        """Run `fn` after `delay_s` (0: later in this loop turn, after its handlers)."""
+        ...
+
 
 class TradingWindow(Protocol):
     """The trading windows as intake asks them (`actors.oms.trading_gate.TradingGate`)."""
@@ -124,6 +131,7 @@ class Intake:
         self.cfg = cfg
         self._waiting: dict[str, list[Replier]] = defaultdict(list)  # coid -> submitters
         self._risk_deadline: dict[str, float] = {}
+        self._asks: list[RiskCheck] = []  # this turn's, sent together (`_send_asks`)
 
     @property
     def awaiting_risk(self) -> int:
@@ -196,15 +204,60 @@ class Intake:
     def _ask_risk(self, order: Order) -> None:
         coid = order.client_order_id
         self._risk_deadline.setdefault(coid, time.monotonic() + self.cfg.request_timeout_s)
-        check = _risk_check(order, order.qty, order.price)
-        self.risk.request(check, partial(self._on_verdict, coid), RISK_RETRY_S)
+        self._asks.append(_risk_check(order, order.qty, order.price))
+        if len(self._asks) == 1:  # sent after this turn's handlers (timers run before its commit)
+            self.host.call_later(0, self._send_asks)
+
+    def _send_asks(self) -> None:
+        """The turn's new orders to risk: one `RiskCheck` alone, several as `RiskChecks`
+        (one message each way instead of one per order; answered by one `RiskVerdicts`)."""
+        asks, self._asks = self._asks, []
+        if len(asks) == 1:
+            coid = asks[0].client_order_id
+            self.risk.request(asks[0], partial(self._on_verdict, coid), RISK_RETRY_S)
+            return
+        for i in range(0, len(asks), MAX_RISK_BATCH):
+            batch = asks[i : i + MAX_RISK_BATCH]
+            self.risk.request(
+                RiskChecks(checks=batch), partial(self._on_verdicts, batch), RISK_RETRY_S
+            )
+
+    def _on_verdicts(self, checks: list[RiskCheck], reply: Envelope | None) -> None:
+        """Each order's verdict from a `RiskVerdicts`; one that does not match its check
+        (count or order: never from our risk) is counted and taken as no answer (asked
+        again until the deadline); no reply or an error: each order as if alone."""
+        body = None if reply is None else reply.body
+        if not isinstance(body, RiskVerdicts):
+            for check in checks:
+                self._on_verdict(check.client_order_id, reply)
+            return
+        coids = [c.client_order_id for c in checks]
+        if [v.client_order_id for v in body.verdicts] != coids:
+            metrics.BAD_MESSAGES.labels(actor="oms").inc()  # a frame the OMS cannot use
+            for coid in coids:
+                self._on_verdict(coid, None)
+            return
+        for coid, verdict in zip(coids, body.verdicts, strict=True):
+            self._verdict(coid, verdict)
 
     def _on_verdict(self, coid: str, reply: Envelope | None) -> None:
+        if reply is None:
+            self._verdict(coid, None)
+        elif not isinstance(reply.body, RiskVerdict):
+            # risk answered, with an error: final (asking again gets the same error, at once)
+            self._verdict(coid, RiskVerdict(
+                client_order_id=coid, approved=False, reason_code="risk_error",
+                reason=f"risk could not check the order: {_reply_reason(reply)}",
+            ))  # fmt: skip
+        else:
+            self._verdict(coid, reply.body)
+
+    def _verdict(self, coid: str, verdict: RiskVerdict | None) -> None:
         book = self.host.book
         order = book.get(coid)
         if order is None or order.status is not OrderStatus.PENDING_RISK:
             return
-        if reply is None:
+        if verdict is None:
             if time.monotonic() < self._risk_deadline.get(coid, 0):
                 self._ask_risk(order)  # risk may be restarting: ask again
                 return
@@ -212,14 +265,6 @@ class Intake:
                 client_order_id=coid, approved=False, reason_code="risk_unavailable",
                 reason="no risk verdict in time: fail closed",
             )  # fmt: skip
-        elif not isinstance(reply.body, RiskVerdict):
-            # risk answered, with an error: final (asking again gets the same error, at once)
-            verdict = RiskVerdict(
-                client_order_id=coid, approved=False, reason_code="risk_error",
-                reason=f"risk could not check the order: {_reply_reason(reply)}",
-            )  # fmt: skip
-        else:
-            verdict = reply.body
         self._risk_deadline.pop(coid, None)
         outcome = self.host.record(book.risk_verdict(verdict, time.time_ns()))
         order = outcome.order or order

@@ -3,7 +3,8 @@ submit -> venue acknowledgement latency (`tradepulse_order_latency_seconds`).
 
 Every outcome of every order passes here: the labelled children are looked up once per
 label set and kept (prometheus_client's `labels()` builds and locks on each call: half of
-this module's cost). The label sets are bounded: venues x statuses."""
+this module's cost). The label sets are bounded: venues x statuses. The updates go to the
+loop turn's tally (`actors.runtime.tally`): written once per turn, not once per outcome."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from actors.oms.orders import Outcome
 from actors.runtime import metrics
+from actors.runtime.tally import TURN
 from protocol.messages import OrderStatus
 
 _orders: dict[tuple[str, OrderStatus], Any] = {}
@@ -25,13 +27,13 @@ def count(outcome: Outcome) -> None:
     child = _orders.get((venue, status))
     if child is None:
         child = _orders[(venue, status)] = metrics.ORDERS.labels(venue=venue, status=status.value)
-    child.inc()
+    TURN.inc(child)
     if outcome.fill_qty:
         fills = _fills.get(venue) or _fills.setdefault(venue, metrics.FILLS.labels(venue=venue))
-        fills.inc()
+        TURN.inc(fills)
     if status is OrderStatus.ACCEPTED and order.ts_ack_ns and order.ts_created_ns:
         if order.ts_ack_ns >= order.ts_created_ns and not order.external:
             latency = _latency.get(venue) or _latency.setdefault(
                 venue, metrics.ORDER_LATENCY.labels(venue=venue)
             )
-            latency.observe((order.ts_ack_ns - order.ts_created_ns) / 1e9)
+            TURN.observe(latency, (order.ts_ack_ns - order.ts_created_ns) / 1e9)

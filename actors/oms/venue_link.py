@@ -36,6 +36,7 @@ from actors.oms.reconcile_retry import ReconcileRetry
 from actors.oms.reconcile_rules import ReconcilePolicy
 from actors.oms.venue_request import refused_as_invalid, venue_request
 from actors.runtime import metrics
+from actors.runtime.tally import TURN
 from protocol.codec import Envelope
 from protocol.messages import (
     Ack,
@@ -197,7 +198,7 @@ class VenueLink:
         rejected instead: nothing is sent into a later session (nor a closed window)."""
         closed = self.state is VenueConnState.OUT_OF_SESSION
         if self.host.drop_unsent(client_order_id, out_of_session=closed):
-            self.depth_gauge.set(self.depth)
+            TURN.set(self.depth_gauge, self.depth)
             return
         self.enqueue(client_order_id)
         self.dispatch()
@@ -212,7 +213,7 @@ class VenueLink:
         for coid in dropped:
             del self._queue[coid]
         self.host.unsent.hold(self.venue, out_of_session=out_of_session)  # the book's too
-        self.depth_gauge.set(self.depth)
+        TURN.set(self.depth_gauge, self.depth)
 
     def dispatch(self) -> None:
         """Send queued requests while the venue is ready."""
@@ -230,7 +231,7 @@ class VenueLink:
                 p.handed(coid)  # in flight for the pass (actors.oms.reconcile_pass)
             self.host.crash_point("before_send")
             self.peer.request(msg, partial(self._on_sent, coid, msg.type), self.request_timeout_s)
-        self.depth_gauge.set(self.depth)
+        TURN.set(self.depth_gauge, self.depth)
 
     def _on_sent(self, coid: str, kind: str, reply: Envelope | None) -> None:
         request_id = self._in_flight.pop(coid, "")
@@ -251,7 +252,7 @@ class VenueLink:
             if self.state is VenueConnState.CONNECTED:
                 self.state = VenueConnState.DISCONNECTED
                 self.reconciled = False
-            self.depth_gauge.set(self.depth)
+            TURN.set(self.depth_gauge, self.depth)
             return
         invalid = refused_as_invalid(reply) if kind == "place_order" else None
         if invalid is not None:  # never sent and never sendable: rejected, not resubmitted

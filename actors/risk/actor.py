@@ -29,6 +29,7 @@ from typing import Any
 import structlog
 
 from actors.risk import killswitch
+from actors.risk.batch import Answer, BatchAnswer
 from actors.risk.checks import ReasonCode, RiskGate
 from actors.risk.support import (
     TRIGGER_LABELS,
@@ -42,6 +43,7 @@ from actors.risk.sync import ExposureSync
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
 from actors.runtime.peer import Peer, Replier
+from actors.runtime.tally import TURN
 from protocol.codec import Envelope
 from protocol.commands import Command, Exposure, KillSwitch, Restart
 from protocol.messages import (
@@ -55,6 +57,7 @@ from protocol.messages import (
     Positions,
     RequestRejected,
     RiskCheck,
+    RiskChecks,
     RiskVerdict,
     StreamEvent,
 )
@@ -79,7 +82,7 @@ class RiskActor(Actor):
         self._ks_watch = killswitch.KillSwitchWatcher(self.ks_path)  # supervisor writes too
         self.gate = RiskGate(self.cfg.risk, reference_prices=_reference_prices(self.cfg))
         self.cache = VerdictCache(self.cfg.risk.verdict_cache_entries)
-        self._held: list[tuple[RiskCheck, Replier, float]] = []
+        self._held: list[tuple[RiskCheck, Answer, float]] = []
         self.oms = self.peer("oms")
         self.connectors = {v.name: self.peer(f"connector.{v.name}") for v in self.cfg.venues}
         self.control = Peer(self, "control", self.cfg.control_endpoint)
@@ -113,6 +116,10 @@ class RiskActor(Actor):
         body = env.body
         if isinstance(body, RiskCheck):
             self._on_check(body, reply)
+        elif isinstance(body, RiskChecks):  # each as alone, one answer (actors.risk.batch)
+            batch = BatchAnswer(reply, [c.client_order_id for c in body.checks])
+            for i, check in enumerate(body.checks):
+                self._on_check(check, batch.slot(i))
         elif isinstance(body, KillSwitchCommand):
             self._on_command(body, env.sender, reply)
         elif isinstance(body, GetPositions):
@@ -120,7 +127,7 @@ class RiskActor(Actor):
         else:
             super().on_request(env, reply)
 
-    def _on_check(self, check: RiskCheck, reply: Replier) -> None:
+    def _on_check(self, check: RiskCheck, reply: Answer) -> None:
         if not self._ks_read_this_turn:  # once per loop turn, not per check: the read
             self._ks_read_this_turn = True  # (open, fstat, read) was 7 % of risk's CPU
             self._reload_kill_switch()
@@ -139,7 +146,7 @@ class RiskActor(Actor):
         )
         msg = verdict.to_message(check.client_order_id)
         self.cache.put(check, msg)
-        self._checks[str(verdict.code)].inc()
+        TURN.inc(self._checks[str(verdict.code)])
         if verdict.approved:
             self.sync.approved(check)
         else:

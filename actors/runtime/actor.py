@@ -34,6 +34,7 @@ from actors.runtime.logs import configure_logging
 from actors.runtime.peer import Peer, Replier
 from actors.runtime.ratelog import LogBudget
 from actors.runtime.senders import refusal
+from actors.runtime.tally import TURN
 from actors.runtime.timers import Timers
 from actors.runtime.zap import ZAP_DOMAIN, PeerCred, ZapGate, admit
 from protocol.codec import Envelope, Sender, decode
@@ -285,6 +286,7 @@ class Actor:
                 self._iterate()
             self.log.info("actor_stopping", reason=self._stop_reason)
             self.on_stop()
+            TURN.flush()
         finally:
             self.ctx.destroy(linger=0)
         self.log.info("actor_stopped", reason=self._stop_reason)
@@ -319,6 +321,8 @@ class Actor:
                 handler()
         self.timers.run_due()
         self.after_iteration()
+        if TURN.pending:
+            TURN.flush()  # the turn's metric updates, one write each (runtime.tally)
 
     def after_iteration(self) -> None:
         """Runs once per loop iteration after the handlers: the place for group commit."""

@@ -38,6 +38,7 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "stream_event": frozenset({"risk", "heartbeat"}),
     # to risk: checks from the OMS, engagements from the OMS and the position heartbeat
     "risk_check": _OMS,
+    "risk_checks": _OMS,
     "kill_switch_command": frozenset({"oms", "heartbeat"}),
     # the client's requests: only on the OMS's client endpoint
     "submit_order": _NOBODY,

@@ -10,6 +10,7 @@ from prometheus_client import REGISTRY
 
 from actors.oms import outcome_metrics
 from actors.runtime import metrics
+from actors.runtime.tally import TURN
 from protocol.messages import OrderStatus
 
 
@@ -26,8 +27,9 @@ def _sample(name: str, **labels: str) -> float:
 def test_outcomes_are_counted_and_labels_are_looked_up_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Every outcome counts (orders by status, fills, ack latency); prometheus_client's
-    `labels()` (a build and a lock per call) runs once per label set, not per outcome."""
+    """Every outcome counts (orders by status, fills, ack latency), written when the loop
+    turn's tally is flushed; prometheus_client's `labels()` (a build and a lock per call)
+    runs once per label set, not per outcome."""
     calls: list[dict[str, str]] = []
     labels = metrics.ORDERS.labels
 
@@ -42,6 +44,8 @@ def test_outcomes_are_counted_and_labels_are_looked_up_once(
     for _ in range(3):
         outcome_metrics.count(_outcome(OrderStatus.ACCEPTED))
     outcome_metrics.count(_outcome(OrderStatus.FILLED, fill=True))
+    assert _sample("tradepulse_orders_total", venue="simQ", status="ACCEPTED") == accepted
+    TURN.flush()
     assert _sample("tradepulse_orders_total", venue="simQ", status="ACCEPTED") == accepted + 3
     assert _sample("tradepulse_fills_total", venue="simQ") == fills + 1
     assert _sample("tradepulse_order_latency_seconds_count", venue="simQ") == latencies + 3

@@ -318,4 +318,4 @@ def test_the_bound_on_a_list_keeps_the_full_paths_budget() -> None:
                 elements += len(models[0].model_fields)
                 containers += 1
         assert elements < MAX_ELEMENTS and containers < MAX_CONTAINERS, model
-    assert checked == 2  # OpenOrders, OrderList
+    assert checked == 4  # OpenOrders, OrderList, RiskChecks, RiskVerdicts

@@ -31,7 +31,9 @@ from protocol.messages import (
     PositionView,
     RequestRejected,
     RiskCheck,
+    RiskChecks,
     RiskVerdict,
+    RiskVerdicts,
     Side,
 )
 from tests.actor_stubs import Client, Harness
@@ -161,6 +163,56 @@ def test_retried_check_gets_the_same_verdict(h: Harness) -> None:
     assert verdict(client, check("c2", "40")) == ok
     assert verdict(client, check("c1", "60")) == first
     assert sample("tradepulse_risk_checks_total", outcome="ok") == before
+
+
+def test_each_check_is_counted_by_outcome_by_the_end_of_its_loop_turn(h: Harness) -> None:
+    """`tradepulse_risk_checks_total` counts every evaluated check by outcome, written
+    when the turn that answered it ends (the loop flushes the turn's tally)."""
+    start(h)
+    client = Client(h, "risk")
+    ok = sample("tradepulse_risk_checks_total", outcome="ok")
+    too_big = sample("tradepulse_risk_checks_total", outcome="max_order_qty")
+    assert verdict(client, check("n1", "10")).approved
+    assert verdict(client, check("n2", "10")).approved
+    assert not verdict(client, check("n3", "60")).approved
+    assert sample("tradepulse_risk_checks_total", outcome="ok") == ok + 2
+    assert sample("tradepulse_risk_checks_total", outcome="max_order_qty") == too_big + 1
+
+
+def test_a_batch_of_checks_gets_one_answer_with_each_verdict_a_single_check_would_get(
+    h: Harness,
+) -> None:
+    """RiskChecks of three: one RiskVerdicts, in order, each the verdict the check alone
+    gets (the third over the limit), each counted once; asked again, the same answers
+    from the cache."""
+    start(h)
+    client = Client(h, "risk")
+    ok = sample("tradepulse_risk_checks_total", outcome="ok")
+    batch = RiskChecks(checks=[check("k1", "10"), check("k2", "60"), check("k3", "20")])
+    answer = client.request(batch)
+    assert isinstance(answer, RiskVerdicts)
+    got = [(v.client_order_id, v.approved, v.reason_code) for v in answer.verdicts]
+    assert got == [("k1", True, "ok"), ("k2", False, "max_order_qty"), ("k3", True, "ok")]
+    assert sample("tradepulse_risk_checks_total", outcome="ok") == ok + 2
+    assert client.request(batch) == answer
+    assert sample("tradepulse_risk_checks_total", outcome="ok") == ok + 2
+
+
+def test_a_batch_before_the_rebuild_is_answered_whole_once_the_oms_answers(h: Harness) -> None:
+    """A batch that arrives before the exposure is rebuilt waits (each check held), and
+    is answered as one RiskVerdicts when the rebuild is done."""
+    h.oms.answering = False
+    h.start(RiskActor, "risk")
+    client = Client(h, "risk")
+    msg_id = client.send(RiskChecks(checks=[check("w1"), check("w2")]))
+    h.pump_for(0.1)
+    assert client.reply_to(msg_id) is None
+    h.oms.answering = True
+    env = h.pump(lambda: client.reply_to(msg_id), what="verdicts")
+    assert env is not None and isinstance(env.body, RiskVerdicts)
+    assert [(v.client_order_id, v.approved) for v in env.body.verdicts] == [
+        ("w1", True), ("w2", True),
+    ]  # fmt: skip
 
 
 def test_a_verdict_the_oms_applied_leaves_the_cache(h: Harness) -> None:

@@ -14,6 +14,7 @@ from actors.connector.fix.outbound import OutboundQueue
 from actors.connector.fix.queries import QueryBook
 from actors.connector.fix.session import FixSession
 from actors.runtime import metrics
+from actors.runtime.tally import TURN
 from protocol.messages import ErrorCode, ExecReport
 
 
@@ -135,4 +136,4 @@ class ReplyRouter:
     def _observe_roundtrip(self, cl_ord_id: str) -> None:
         elapsed_s = self._out.answered(cl_ord_id)
         if elapsed_s is not None:
-            self._roundtrip.observe(elapsed_s)
+            TURN.observe(self._roundtrip, elapsed_s)

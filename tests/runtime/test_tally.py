@@ -1,0 +1,91 @@
+"""A loop turn's metric updates (actors.runtime.tally): held until the flush, then written
+once per child with the values the updates one by one would have written."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from actors.runtime.tally import Tally
+
+_BUCKETS = (0.001, 0.01, 0.1, 1.0)
+_VALUES = (0.0005, 0.001, 0.002, 0.01, 0.05, 0.5, 1.0, 3.0, math.inf, 0.0, 0.001)
+
+
+def _samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for metric in registry.collect()
+        for s in metric.samples
+        if not s.name.endswith("_created")
+    }
+
+
+def _metrics(registry: CollectorRegistry) -> tuple[Any, Any, Any]:
+    counter = Counter("t_things", "t", ["k"], registry=registry).labels(k="a")
+    gauge = Gauge("t_depth", "t", ["k"], registry=registry).labels(k="a")
+    hist = Histogram("t_seconds", "t", ["k"], buckets=_BUCKETS, registry=registry).labels(k="a")
+    return counter, gauge, hist
+
+
+def test_a_flush_writes_what_the_updates_one_by_one_would_have() -> None:
+    """Counter increments summed, the gauge's last value, the histogram's buckets, count
+    and sum (inf in the last bucket): equal to the same updates made directly."""
+    direct, batched = CollectorRegistry(), CollectorRegistry()
+    dc, dg, dh = _metrics(direct)
+    bc, bg, bh = _metrics(batched)
+    tally = Tally()
+    for i, v in enumerate(_VALUES):
+        dc.inc()
+        dc.inc(2)
+        dg.set(i)
+        dh.observe(v)
+        tally.inc(bc)
+        tally.inc(bc, 2)
+        tally.set(bg, i)
+        tally.observe(bh, v)
+    tally.flush()
+    assert _samples(batched) == _samples(direct)
+    assert _samples(batched)[("t_seconds_count", (("k", "a"),))] == len(_VALUES)
+
+
+def test_nothing_is_written_before_the_flush_and_a_flush_empties_the_tally() -> None:
+    """Updates wait for the flush; a second flush writes nothing again."""
+    registry = CollectorRegistry()
+    counter, gauge, hist = _metrics(registry)
+    tally = Tally()
+    tally.inc(counter, 3)
+    tally.set(gauge, 7)
+    tally.observe(hist, 0.05)
+    assert tally.pending
+    assert _samples(registry)[("t_things_total", (("k", "a"),))] == 0
+    assert _samples(registry)[("t_seconds_count", (("k", "a"),))] == 0
+    tally.flush()
+    assert not tally.pending
+    tally.flush()
+    samples = _samples(registry)
+    assert samples[("t_things_total", (("k", "a"),))] == 3
+    assert samples[("t_depth", (("k", "a"),))] == 7
+    assert samples[("t_seconds_count", (("k", "a"),))] == 1
+
+
+class _Plain:
+    """A histogram child without prometheus_client's fields (another release)."""
+
+    def __init__(self) -> None:
+        self.seen: list[float] = []
+
+    def observe(self, amount: float) -> None:
+        self.seen.append(amount)
+
+
+def test_a_histogram_without_the_library_fields_gets_each_observation() -> None:
+    """The fallback: every observation passed on, in order."""
+    plain = _Plain()
+    tally = Tally()
+    for v in (0.3, 0.1, 0.2):
+        tally.observe(plain, v)
+    tally.flush()
+    assert plain.seen == [0.3, 0.1, 0.2]
