@@ -227,20 +227,32 @@ class Intake:
         (count or order: never from our risk) is counted and taken as no answer (asked
         again until the deadline); no reply or an error: each order as if alone."""
         body = None if reply is None else reply.body
-        if not isinstance(body, RiskVerdicts):
-            for check in checks:
-                self._on_verdict(check.client_order_id, reply)
-            return
         coids = [c.client_order_id for c in checks]
-        if [v.client_order_id for v in body.verdicts] != coids:
-            metrics.BAD_MESSAGES.labels(actor="oms").inc()  # a frame the OMS cannot use
+        if isinstance(body, RiskVerdict) or (
+            isinstance(body, RiskVerdicts) and [v.client_order_id for v in body.verdicts] != coids
+        ):
+            self._mismatched(coids)
+            return
+        if not isinstance(body, RiskVerdicts):
             for coid in coids:
-                self._on_verdict(coid, None)
+                self._on_verdict(coid, reply)
             return
         for coid, verdict in zip(coids, body.verdicts, strict=True):
             self._verdict(coid, verdict)
 
+    def _mismatched(self, coids: list[str]) -> None:
+        """A verdict that is not for the orders asked (never from our risk): counted, and
+        the orders asked again after `RISK_RETRY_S` (until their deadline), not at once: a
+        risk that keeps answering wrongly is not spun on."""
+        metrics.BAD_MESSAGES.labels(actor="oms").inc()  # a frame the OMS cannot use
+        for coid in coids:
+            self.host.call_later(RISK_RETRY_S, partial(self._verdict, coid, None))
+
     def _on_verdict(self, coid: str, reply: Envelope | None) -> None:
+        if reply is not None and isinstance(reply.body, (RiskVerdict, RiskVerdicts)):
+            if not isinstance(reply.body, RiskVerdict) or reply.body.client_order_id != coid:
+                self._mismatched([coid])
+                return
         if reply is None:
             self._verdict(coid, None)
         elif not isinstance(reply.body, RiskVerdict):
@@ -363,7 +375,7 @@ class Intake:
         )
 
         def verdict(r: Envelope | None) -> None:
-            if r is None or not isinstance(r.body, RiskVerdict):
+            if r is None or not isinstance(r.body, RiskVerdict) or r.body.client_order_id != coid:
                 reply.reject(
                     ErrorCode.RISK_REJECTED,
                     "no risk verdict in time: fail closed",
@@ -375,6 +387,7 @@ class Intake:
             else:
                 self.cancel_or_replace(coid, reply, msg, risk_approved=True)
 
+        self._send_asks()  # the new orders of this turn first: risk sees them in order
         self.risk.request(check, verdict, self.cfg.request_timeout_s)
 
 

@@ -119,13 +119,23 @@ class RiskActor(Actor):
         elif isinstance(body, RiskChecks):  # each as alone, one answer (actors.risk.batch)
             batch = BatchAnswer(reply, [c.client_order_id for c in body.checks])
             for i, check in enumerate(body.checks):
-                self._on_check(check, batch.slot(i))
+                self._on_batched_check(check, batch.slot(i), env)
         elif isinstance(body, KillSwitchCommand):
             self._on_command(body, env.sender, reply)
         elif isinstance(body, GetPositions):
             self._on_positions(body, reply)
         else:
             super().on_request(env, reply)
+
+    def _on_batched_check(self, check: RiskCheck, slot: Answer, env: Envelope) -> None:
+        """A check of a batch: one that raises fails its own order only (risk_error), as it
+        would alone (`serve`), not the checks of the batch already approved and counted."""
+        try:
+            self._on_check(check, slot)
+        except Exception as exc:  # noqa: BLE001 - one bad check must not fail its batch
+            if (skipped := self._failed_log.take()) is not None:
+                self.log.exception("request_failed", type=env.type, suppressed=skipped)
+            slot(RequestRejected(code=ErrorCode.INTERNAL, reason=f"{type(exc).__name__}: {exc}"))
 
     def _on_check(self, check: RiskCheck, reply: Answer) -> None:
         if not self._ks_read_this_turn:  # once per loop turn, not per check: the read

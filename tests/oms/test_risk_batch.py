@@ -144,7 +144,8 @@ def test_more_new_orders_than_a_batch_holds_go_as_several_batches() -> None:
 
 def test_an_answer_that_does_not_match_the_checks_is_counted_and_asked_again() -> None:
     """A RiskVerdicts whose ids are not the checks' (never from our risk): counted as a bad
-    message, no order decided by it, the orders asked again (in one batch)."""
+    message, no order decided by it, the orders asked again (in one batch, after
+    RISK_RETRY_S: tests/oms/test_risk_batch_review.py)."""
     host, _, risk, intake = _rig()
     _submit(intake, "x1")
     _submit(intake, "x2")
@@ -157,6 +158,7 @@ def test_an_answer_that_does_not_match_the_checks_is_counted_and_asked_again() -
     host.end_turn()
     assert _bad_messages() == before + 1
     assert [_status(host, c) for c in ("x1", "x2")] == [OrderStatus.PENDING_RISK] * 2
+    host.end_turn()  # this host runs the RISK_RETRY_S timers at the end of a turn
     again = risk.asked[1][0]
     assert isinstance(again, RiskChecks)
     assert [c.client_order_id for c in again.checks] == ["x1", "x2"]
