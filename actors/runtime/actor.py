@@ -286,9 +286,11 @@ class Actor:
                 self._iterate()
             self.log.info("actor_stopping", reason=self._stop_reason)
             self.on_stop()
-            TURN.flush()
         finally:
-            self.ctx.destroy(linger=0)
+            try:
+                TURN.flush()  # the last turn's counts, also when the loop or on_stop raised
+            finally:
+                self.ctx.destroy(linger=0)
         self.log.info("actor_stopped", reason=self._stop_reason)
         return 0
 

@@ -3,12 +3,16 @@ once per child with the values the updates one by one would have written."""
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from actors.runtime.tally import Tally
+from tests.helpers import REPO_ROOT
 
 _BUCKETS = (0.001, 0.01, 0.1, 1.0)
 _VALUES = (0.0005, 0.001, 0.002, 0.01, 0.05, 0.5, 1.0, 3.0, math.inf, 0.0, 0.001)
@@ -89,3 +93,44 @@ def test_a_histogram_without_the_library_fields_gets_each_observation() -> None:
         tally.observe(plain, v)
     tally.flush()
     assert plain.seen == [0.3, 0.1, 0.2]
+
+
+_CRASH_PROBE = """
+import json
+from prometheus_client import REGISTRY
+from actors.risk.actor import RiskActor
+from actors.runtime import metrics
+from actors.runtime.tally import TURN
+from tests.actor_stubs import Harness
+
+h = Harness()
+actor = h.start(RiskActor, "risk")
+child = metrics.RISK_CHECKS.labels(outcome="tally_crash_probe")
+
+def turn_that_raises(max_wait_s=1.0):
+    TURN.inc(child)
+    raise RuntimeError("a bug in a handler")
+
+actor.setup = lambda: None  # the harness ran it already
+actor._iterate = turn_that_raises
+try:
+    actor.run()
+except RuntimeError:
+    pass
+value = REGISTRY.get_sample_value("tradepulse_risk_checks_total", {"outcome": "tally_crash_probe"})
+h.close()
+print(json.dumps({"pending": TURN.pending, "value": value}))
+"""
+
+
+def test_the_last_turns_counts_are_written_when_the_loop_raises() -> None:
+    """An exception out of the loop (or out of on_stop) still writes what its turn
+    counted: `run` flushes the tally in its `finally` (cpu6 review). In a fresh
+    interpreter: `run` takes the process's signals and logging."""
+    out = subprocess.run(
+        [sys.executable, "-c", _CRASH_PROBE],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"pending": False, "value": 1.0}
