@@ -43,8 +43,9 @@ from actors.venuesim.model import (
     orderless_event,
 )
 from actors.venuesim.orders import (
-    OrderState,
     Record,
+    Resting,
+    SimOrder,
     dec_str,
     exec_event,
     opposite,
@@ -346,7 +347,7 @@ class Venue:
         symbol: str | None,
         side: Side | str | None,
         response_to: CxlRejResponseTo,
-    ) -> OrderState | None:
+    ) -> SimOrder | None:
         """The open order a cancel or replace applies to, or None after a CancelReject."""
         o = self._ledger.by_cl.get(orig_cl_ord_id) if isinstance(orig_cl_ord_id, str) else None
         reason, text = CxlRejReason.OTHER, ""
@@ -370,7 +371,7 @@ class Venue:
     def _cancel_reject(
         self,
         op: _Op,
-        o: OrderState | None,
+        o: SimOrder | None,
         cl_ord_id: str,
         orig_cl_ord_id: str,
         reason: CxlRejReason,
@@ -390,7 +391,7 @@ class Venue:
             )
         )
 
-    def _execute(self, op: _Op, o: OrderState) -> None:
+    def _execute(self, op: _Op, o: SimOrder) -> None:
         """Trade a just accepted or replaced order; cancel what must not rest."""
         assert o.side is not None
         other = opposite(o.side)
@@ -408,19 +409,17 @@ class Venue:
             why = "market order" if o.ord_type is OrdType.MARKET else "IOC"
             self._end(op, o, OrdStatus.CANCELED, f"{why} remainder cancelled: no liquidity")
 
-    def _fill(
-        self, op: _Op, o: OrderState, qty: Decimal, px: Decimal, level: Decimal | None
-    ) -> None:
+    def _fill(self, op: _Op, o: Resting, qty: Decimal, px: Decimal, level: Decimal | None) -> None:
         rec = {"t": "fill", "oid": o.oid, "q": str(qty), "px": str(px), "lvl": dec_str(level)}
         self._emit(op, rec)
 
     def _end(
-        self, op: _Op, o: OrderState, st: OrdStatus, text: str, cl: str = "", orig: str = ""
+        self, op: _Op, o: SimOrder, st: OrdStatus, text: str, cl: str = "", orig: str = ""
     ) -> None:
         rec = {"t": "end", "oid": o.oid, "st": st.value, "cl": cl, "orig": orig, "text": text}
         self._emit(op, rec)
 
-    def _apply(self, op: _Op, rec: Record) -> OrderState | None:
+    def _apply(self, op: _Op, rec: Record) -> SimOrder | None:
         if self._snapshots and "oid" in rec:  # a status answer still being read keeps the
             for snap in list(self._snapshots):  # order as it was when it was asked
                 snap.before_change(rec["oid"])
@@ -428,7 +427,7 @@ class Venue:
         op.txn.append(rec)
         return self._ledger.apply(rec)
 
-    def _emit(self, op: _Op, rec: Record) -> OrderState | None:
+    def _emit(self, op: _Op, rec: Record) -> SimOrder | None:
         """Apply a record that produces one execution report, and queue that report."""
         rec["x"] = self._ledger.last_exec + 1
         o = self._apply(op, rec)

@@ -46,9 +46,9 @@ from actors.venuesim.model import (
 )
 from actors.venuesim.orders import (
     CTX,
-    OrderState,
     Record,
     SideBook,
+    SimOrder,
     dec,
     exec_event,
     opposite,
@@ -92,9 +92,9 @@ class Ledger:
     ) -> None:
         """`keep_terminal` None: every order stays in memory (inspection, replay)."""
         self.book_id = ""
-        self.orders: dict[int, OrderState] = {}
-        self.open: dict[int, OrderState] = {}
-        self.by_cl: dict[str, OrderState] = {}
+        self.orders: dict[int, SimOrder] = {}
+        self.open: dict[int, SimOrder] = {}
+        self.by_cl: dict[str, SimOrder] = {}
         keep = None if keep_terminal is None else 1000  # drej records, newest (all: None)
         self.rejects: deque[Record] = deque(maxlen=keep)  # rejects that created no order
         self._keep = keep_terminal
@@ -139,7 +139,7 @@ class Ledger:
             for rec in txn:
                 self.apply(rec)
 
-    def apply(self, rec: Record) -> OrderState | None:
+    def apply(self, rec: Record) -> SimOrder | None:
         """Apply one record; returns the order it touched (None for hdr/drej/tick)."""
         kind = rec["t"]
         x = rec.get("x", 0)
@@ -168,28 +168,28 @@ class Ledger:
             self._replace(o, rec)
         else:
             raise ValueError(f"unknown record kind {kind!r}")
-        o.execs.append((rec["x"], _exec_type(rec)))
+        o.execs += ((rec["x"], _exec_type(rec).value),)
         self._sync(o)
         return o
 
-    def _new(self, rec: Record) -> OrderState:
+    def _new(self, rec: Record) -> SimOrder:
         self.last_oid = max(self.last_oid, rec["oid"])
         self.last_prio = max(self.last_prio, rec.get("prio", 0))
         accepted = rec["t"] == "acc"
         status = OrdStatus.NEW if accepted else OrdStatus.REJECTED
-        o = OrderState(rec, f"{self.book_id}-O{rec['oid']:08d}", status)
+        o = SimOrder.from_record(rec, f"{self.book_id}-O{rec['oid']:08d}", status)
         self.orders[o.oid] = o
         self.by_cl[o.cl_ord_id] = o
-        o.execs.append((rec["x"], _exec_type(rec)))
+        o.execs += ((rec["x"], _exec_type(rec).value),)
         self._sync(o)
         return o
 
-    def _fill(self, o: OrderState, rec: Record) -> None:
+    def _fill(self, o: SimOrder, rec: Record) -> None:
         assert o.side is not None
         qty, px = Decimal(rec["q"]), Decimal(rec["px"])
         o.cum_qty += qty
         o.notional += qty * px
-        o.fills.append((rec["x"], qty, px, rec["ts"]))
+        o.fills += ((rec["x"], qty, px, rec["ts"]),)
         o.status = OrdStatus.FILLED if o.cum_qty >= o.order_qty else OrdStatus.PARTIALLY_FILLED
         if rec["lvl"] is not None:
             ladder = self.ladder(o.symbol, opposite(o.side))
@@ -200,7 +200,7 @@ class Ledger:
             pos = self._positions[o.symbol] = _Pos()
         pos.add(o.side, qty, px)
 
-    def _replace(self, o: OrderState, rec: Record) -> None:
+    def _replace(self, o: SimOrder, rec: Record) -> None:
         self._add_cl(o, rec["cl"])
         o.order_qty = Decimal(rec["qty"])
         o.price = dec(rec["px"])
@@ -216,11 +216,11 @@ class Ledger:
             if o.book_px is not None and o.side is not None:  # requeue: back of its new level
                 self.book(o.symbol, o.side).remove(o)
 
-    def _add_cl(self, o: OrderState, cl_ord_id: str) -> None:
-        o.chain.append(cl_ord_id)
+    def _add_cl(self, o: SimOrder, cl_ord_id: str) -> None:
+        o.chain += (cl_ord_id,)
         self.by_cl[cl_ord_id] = o
 
-    def _sync(self, o: OrderState) -> None:
+    def _sync(self, o: SimOrder) -> None:
         """Keep the open set and the book in step with the order's status."""
         is_open = o.status.is_open
         rests = is_open and o.ord_type is OrdType.LIMIT and o.price is not None
@@ -262,11 +262,11 @@ class Ledger:
 
     # ------------------------------------------------------------------ views
 
-    def view(self, o: OrderState) -> Order:
+    def view(self, o: SimOrder) -> Order:
         return Order(
             order_id=o.order_id,
             cl_ord_id=o.cl_ord_id,
-            cl_ord_ids=tuple(o.chain),
+            cl_ord_ids=o.chain,
             symbol=o.symbol,
             side=o.side,
             ord_type=o.ord_type,
@@ -283,7 +283,7 @@ class Ledger:
             fills=tuple(Fill(self.exec_id(x), q, p, ts) for x, q, p, ts in o.fills),
         )
 
-    def event(self, rec: Record, o: OrderState | None) -> ExecEvent | None:
+    def event(self, rec: Record, o: SimOrder | None) -> ExecEvent | None:
         """The execution report a just-applied record produced (None for hdr and tick):
         built from the record and the order's state after it, so live and replay agree."""
         kind = rec["t"]

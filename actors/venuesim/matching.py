@@ -11,13 +11,13 @@ from decimal import Decimal
 
 from actors.venuesim.liquidity import Ladder, Quote, marketable
 from actors.venuesim.model import ZERO
-from actors.venuesim.orders import OrderState, SideBook
+from actors.venuesim.orders import Resting, SideBook
 from protocol.messages import Side
 
 
 @dataclass(frozen=True, slots=True)
 class Trade:
-    resting: OrderState | None  # the client's resting order traded with; None: a quote
+    resting: Resting | None  # the client's resting order traded with; None: a quote
     qty: Decimal
     px: Decimal
     level: Decimal | None  # the market-maker quote level consumed, if any
@@ -86,6 +86,6 @@ def _next_quote(quotes: Iterator[Quote]) -> Quote | None:
     return next((q for q in quotes if q.remaining > ZERO), None)
 
 
-def _px(o: OrderState) -> Decimal:
+def _px(o: Resting) -> Decimal:
     assert o.book_px is not None, "only resting orders are in a book"
     return o.book_px

@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from actors.venuesim.model import STATUS_EXEC_ID, ExecEvent, ExecType
-from actors.venuesim.orders import OrderState, exec_event
+from actors.venuesim.orders import SimOrder, exec_event
 
 
 class StatusSnapshot(Iterator[ExecEvent]):
     def __init__(
         self,
-        orders: dict[int, OrderState],
+        orders: dict[int, SimOrder],
         now_ns: int,
         release: Callable[[StatusSnapshot], None],
     ) -> None:
@@ -62,5 +62,5 @@ class StatusSnapshot(Iterator[ExecEvent]):
             self._ids, self._unread, self._frozen = [], {}, {}
             self._release(self)
 
-    def _read(self, o: OrderState) -> ExecEvent:
+    def _read(self, o: SimOrder) -> ExecEvent:
         return exec_event(o, ExecType.ORDER_STATUS, STATUS_EXEC_ID, self._now_ns, text=o.text)

@@ -246,7 +246,7 @@ def _dump(ledger: Ledger) -> dict[str, Any]:
                     {"exec_id": ledger.exec_id(x), "qty": str(q), "px": str(p), "ts_ns": ts}
                     for x, q, p, ts in o.fills
                 ],
-                "execs": [{"exec_id": ledger.exec_id(x), "exec_type": t.value} for x, t in o.execs],
+                "execs": [{"exec_id": ledger.exec_id(x), "exec_type": t} for x, t in o.execs],
             }
         )
     return {
