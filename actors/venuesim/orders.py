@@ -57,6 +57,27 @@ def dec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
+class _State(Protocol):
+    chain: tuple[str, ...] | list[str]
+    order_qty: Decimal
+    cum_qty: Decimal
+    notional: Decimal
+    status: OrdStatus
+
+
+# the derived values of `SimOrder` and `OrderState`, written once
+def _cl_ord_id(o: _State) -> str:
+    return o.chain[-1]
+
+
+def _leaves_qty(o: _State) -> Decimal:
+    return o.order_qty - o.cum_qty if o.status.is_open else ZERO
+
+
+def _avg_px(o: _State) -> Decimal:
+    return CTX.divide(o.notional, o.cum_qty) if o.cum_qty else ZERO
+
+
 class Resting(Protocol):
     """What the book, the matching and an execution report read of an order."""
 
@@ -134,17 +155,9 @@ class SimOrder(msgspec.Struct, gc=False, eq=False):
             OrdRejReason(rec["why"]) if "why" in rec else None,
         )
 
-    @property
-    def cl_ord_id(self) -> str:
-        return self.chain[-1]
-
-    @property
-    def leaves_qty(self) -> Decimal:
-        return self.order_qty - self.cum_qty if self.status.is_open else ZERO
-
-    @property
-    def avg_px(self) -> Decimal:
-        return CTX.divide(self.notional, self.cum_qty) if self.cum_qty else ZERO
+    cl_ord_id = property(_cl_ord_id)
+    leaves_qty = property(_leaves_qty)
+    avg_px = property(_avg_px)
 
 
 class OrderState:
@@ -177,17 +190,9 @@ class OrderState:
         self.rej_reason = OrdRejReason(rec["why"]) if "why" in rec else None
         self.book_px: Decimal | None = None  # the price level it rests at, None if not resting
 
-    @property
-    def cl_ord_id(self) -> str:
-        return self.chain[-1]
-
-    @property
-    def leaves_qty(self) -> Decimal:
-        return self.order_qty - self.cum_qty if self.status.is_open else ZERO
-
-    @property
-    def avg_px(self) -> Decimal:
-        return CTX.divide(self.notional, self.cum_qty) if self.cum_qty else ZERO
+    cl_ord_id = property(_cl_ord_id)
+    leaves_qty = property(_leaves_qty)
+    avg_px = property(_avg_px)
 
 
 class SideBook:
