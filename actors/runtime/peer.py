@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import zmq
+
 from actors.runtime.zap import ZAP_DOMAIN
 from protocol.codec import Envelope, Sender
 from protocol.messages import ErrorCode, Message, RequestRejected
@@ -20,6 +22,7 @@ from protocol.sockets import Context, connect_dealer, drain, send_nowait
 from protocol.wire_out import dump
 
 MAX_BATCH = 1000  # messages read per readable event before the loop gets a turn
+REVIVE_EVERY_S = 1.0  # a peer with no room to send connects again at most this often
 
 
 class PeerHost(Protocol):
@@ -59,9 +62,31 @@ class Peer:
         self._actor = actor
         # the binder of `endpoint` is checked as who connects to ours is (runtime.zap)
         identity = f"{actor.actor_id}:{actor.epoch}"
+        self.endpoint = endpoint
         self.sock = connect_dealer(actor.ctx, endpoint, identity, zap_domain=ZAP_DOMAIN)
         self._pending: dict[str, _Pending] = {}
         self.last_epoch: int | None = None
+        self._revived_at_s = float("-inf")
+        self.revived = 0  # times connected again (`_revive`)
+
+    def _revive(self) -> None:
+        """Connect again (at most every `REVIVE_EVERY_S`), after a send found no room: with
+        a queue of `HWM` (100,000) that means no connection at all, not a slow peer. libzmq
+        can end a connecting socket's session for good (seen after our ZAP handler refused
+        an OMS killed between its bind and the check: every later send to every later OMS
+        was refused, and its reconcile passes never got a consistent cut) and never
+        reconnect. Messages queued meanwhile are dropped: requests time out and are sent
+        again."""
+        now_s = time.monotonic()
+        if now_s - self._revived_at_s < REVIVE_EVERY_S:
+            return
+        self._revived_at_s = now_s
+        self.revived += 1
+        try:
+            self.sock.disconnect(self.endpoint)
+        except zmq.ZMQError:
+            pass  # the session is gone with its endpoint: nothing to disconnect
+        self.sock.connect(self.endpoint)
 
     def send(self, body: Message, corr_id: str = "") -> str | None:
         """Send without blocking: the message id, or None when the peer's queue is full (it
@@ -70,6 +95,8 @@ class Peer:
         reason = send_nowait(self.sock, frames)
         if reason is not None:
             self._actor.send_dropped("request", reason, self.target, body.type)
+            if reason == "hwm":
+                self._revive()
             return None
         return msg_id
 
