@@ -86,7 +86,10 @@ class Peer:
             self.sock.disconnect(self.endpoint)
         except zmq.ZMQError:
             pass  # the session is gone with its endpoint: nothing to disconnect
-        self.sock.connect(self.endpoint)
+        try:
+            self.sock.connect(self.endpoint)
+        except zmq.ZMQError:
+            pass  # tried again at the next send without room, a second on
 
     def send(self, body: Message, corr_id: str = "") -> str | None:
         """Send without blocking: the message id, or None when the peer's queue is full (it
