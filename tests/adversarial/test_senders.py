@@ -187,7 +187,8 @@ def test_spoofed_heartbeats_do_not_keep_a_frozen_risk_alive(
 
             eventually(hung, 15.0, interval_s=0.05)
         finally:
-            if sut.actor("risk")["pid"] == risk["pid"]:
+            # (killed as hung meanwhile: the status can still name it for a moment)
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(risk["pid"], signal.SIGCONT)
     assert _refused(sut, "supervisor") > 0
     eventually(
