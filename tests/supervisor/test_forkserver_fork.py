@@ -32,8 +32,13 @@ def spy(self, expected, *rest):
         assert time.monotonic() < deadline, title
         time.sleep(0.01)
     forked[-1]["title"] = title.rstrip(b"\\0").split(b"\\0")[:3]
-    fds = os.listdir(f"/proc/{self.proc.pid}/fd")
-    forked[-1]["fds"] = [os.readlink(f"/proc/{self.proc.pid}/fd/{fd}") for fd in fds]
+    links = []
+    for fd in os.listdir(f"/proc/{self.proc.pid}/fd"):
+        try:  # one it closes meanwhile (it closes what it inherited) is not held
+            links.append(os.readlink(f"/proc/{self.proc.pid}/fd/{fd}"))
+        except FileNotFoundError:
+            pass
+    forked[-1]["fds"] = links
     forked[-1]["stdin"] = os.readlink(f"/proc/{self.proc.pid}/fd/0")
 ff.ForkedServer.__init__ = spy
 code = supervisor.main(sys.argv[1:])
