@@ -44,6 +44,7 @@ from protocol.messages import (
     CancelOrder,
     ExecAck,
     ExecReport,
+    ExecReports,
     Message,
     OpenOrders,
     OrderAck,
@@ -65,7 +66,8 @@ from protocol.messages import (
 ENABLED: Final = os.environ.get("TP_WIRE_FASTPATH", "1") != "0"
 HOT: Final[tuple[type[BaseModel], ...]] = (
     SubmitOrder, OrderAck, OrderEvent, CancelOrder, RequestRejected, RiskCheck, RiskVerdict,
-    RiskChecks, RiskVerdicts, PlaceOrder, CancelOnVenue, ExecReport, ExecAck, ActorHeartbeat,
+    RiskChecks, RiskVerdicts, PlaceOrder, CancelOnVenue, ExecReport, ExecReports, ExecAck,
+    ActorHeartbeat,
     Ack, StreamEvent, VenueStateChanged, OpenOrders, OrderList,
 )  # fmt: skip
 MAX_PLAIN_DEPTH: Final = 8  # free-form maps deeper than this take the full path
@@ -177,6 +179,8 @@ def wire_type(annotation: Any, metadata: list[Any]) -> tuple[Any, Convert | None
         return _str_type(metadata), None
     if origin is list and len(args) == 1 and _is_model(args[0]) and metadata:
         return _bounded_model_list(args[0], metadata)
+    if origin is list and args == (dict[str, Any],) and metadata:
+        return _bounded_map_list(metadata)
     if metadata:
         raise Unsupported(f"constraints {metadata!r} on {annotation!r}")
     if annotation is float:  # finite only: the full path's shape check (`codec`) wants so
@@ -243,6 +247,23 @@ def _bounded_model_list(model: type[BaseModel], metadata: list[Any]) -> tuple[An
             raise Unsupported(f"constraint {m!r} on a list of {model.__name__}")
     wire, convert = _model_list(model)
     return typing.Annotated[wire, msgspec.Meta(min_length=least, max_length=most)], convert
+
+
+def _bounded_map_list(metadata: list[Any]) -> tuple[Any, Convert]:
+    """`list[dict[str, Any]]` with a length bound (a batch of message bodies, each decoded
+    by its receiver: `ExecReports`): the bounds as msgspec's, the whole list plain
+    (`_plain`: its elements together within `MAX_PLAIN_ITEMS`, else the full path)."""
+    least: int | None = None
+    most: int | None = None
+    for m in metadata:
+        if isinstance(m, MinLen):
+            least = m.min_length
+        elif isinstance(m, MaxLen):
+            most = m.max_length
+        else:
+            raise Unsupported(f"constraint {m!r} on a list of maps")
+    meta = msgspec.Meta(min_length=least, max_length=most)
+    return typing.Annotated[list[dict[str, Any]], meta], _plain
 
 
 def _model_list(model: type[BaseModel]) -> tuple[Any, Convert]:

@@ -32,6 +32,7 @@ from protocol.venue_messages import (
     ExecCut,
     ExecKind,
     ExecReport,
+    ExecReports,
     MassCancel,
     MassCancelDone,
     OpenOrders,
@@ -351,6 +352,7 @@ Message = Annotated[
         | CancelOnVenue
         | ReplaceOnVenue
         | ExecReport
+        | ExecReports
         | ExecAck
         | OpenOrdersRequest
         | OpenOrders
@@ -385,6 +387,7 @@ __all__ = [
     "ExecKind",
     "ExecCut",
     "ExecReport",
+    "ExecReports",
     "ExecAck",
     "VenueOrder",
     "OpenOrdersRequest",
