@@ -78,6 +78,19 @@ class Ack(Msg):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+MAX_ACK_BATCH = 256  # refs in one `Acks` (a connector's sends of one turn: at most 256)
+
+
+class Acks(Msg):
+    """Several `Ack`s of one turn to one requester in one message: `refs[i]` is the
+    message id of a request acknowledged, exactly as a lone `Ack(ref=...)` with that
+    correlation id would say; the requester's `Peer` hands each to its own pending request
+    (its own callback and deadline). Sent without a correlation id."""
+
+    type: Literal["acks"] = "acks"
+    refs: list[str] = Field(min_length=1, max_length=MAX_ACK_BATCH)
+
+
 class RequestRejected(Msg):
     type: Literal["request_rejected"] = "request_rejected"
     code: ErrorCode
@@ -325,6 +338,7 @@ Message = Annotated[
         | ActorHeartbeat
         | Stop
         | Ack
+        | Acks
         | RequestRejected
         | ControlRequest
         | ControlReply

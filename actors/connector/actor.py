@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from actors.connector.ack_batch import AckBatch
 from actors.connector.adapter import RequestFailed, StatusResult, VenueAdapter
 from actors.connector.early_view import EarlyOpenOrders
 from actors.connector.exec_batch import exec_messages
@@ -149,6 +150,7 @@ class ConnectorActor(Actor):
             else None
         )
         self.oms: Peer = self.peer("oms")
+        self.acks = AckBatch(self.send_router)
         self.state: VenueConnState | None = None
         self._state_detail = ""
         self._state_version = 0
@@ -181,7 +183,11 @@ class ConnectorActor(Actor):
     # ------------------------------------------------------------------ loop hooks
 
     def after_iteration(self) -> None:
-        self.adapter.flush()
+        self.acks.open()  # the flush's Acks: one message per requester (ack_batch.py)
+        try:
+            self.adapter.flush()
+        finally:
+            self.acks.close()
         self.outbox.flush()
 
     def heartbeat_info(self) -> dict[str, Any]:
@@ -245,13 +251,7 @@ class ConnectorActor(Actor):
             super().on_request(env, reply)
 
     def _sent_reply(self, reply: Replier, msg_id: str) -> Callable[[RequestFailed | None], None]:
-        def done(err: RequestFailed | None) -> None:
-            if err is None:
-                reply(Ack(ref=msg_id))
-            else:
-                reply.reject(self._code(err), str(err))
-
-        return done
+        return self.acks.sent_reply(reply, msg_id, self._code)  # actors/connector/ack_batch.py
 
     def _answer(
         self, reply: Replier, build: Callable[..., Any], *, cut: bool = False

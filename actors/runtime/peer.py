@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import zmq
 
 from actors.runtime.zap import ZAP_DOMAIN
 from protocol.codec import Envelope, Sender
-from protocol.messages import ErrorCode, Message, RequestRejected
+from protocol.messages import Ack, Acks, ErrorCode, Message, RequestRejected
 from protocol.sockets import Context, connect_dealer, drain, send_nowait
 from protocol.wire_out import dump
 
@@ -40,6 +40,8 @@ class PeerHost(Protocol):
     def on_peer_message(self, peer: Peer, env: Envelope) -> None: ...
 
     def send_dropped(self, kind: str, reason: str, peer: str, type_: str) -> None: ...
+
+    def count_failed(self, type_: str) -> None: ...
 
 
 class ReplyHost(Protocol):
@@ -140,11 +142,28 @@ class Peer:
             if env is None:
                 continue
             self.last_epoch = env.epoch
+            if isinstance(env.body, Acks) and not env.corr_id:
+                self._on_acks(env, env.body)
+                continue
             pending = self._pending.pop(env.corr_id, None)
             if pending is not None:
                 pending.callback(env)
             else:
                 self._actor.on_peer_message(self, env)
+
+    def _on_acks(self, env: Envelope, acks: Acks) -> None:
+        """Each ref as the lone `Ack` it stands for, in order, to its own request (or, late,
+        to the host); one whose callback raises fails alone (logged `request_failed`)."""
+        for ref in acks.refs:
+            one = replace(env, type="ack", corr_id=ref, body=Ack(ref=ref))
+            pending = self._pending.pop(ref, None)
+            try:
+                if pending is not None:
+                    pending.callback(one)
+                else:
+                    self._actor.on_peer_message(self, one)
+            except Exception:  # noqa: BLE001 - one request's answer must not fail the rest
+                self._actor.count_failed("ack")
 
     @property
     def in_flight(self) -> int:

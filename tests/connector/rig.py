@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from protocol.codec import Envelope, Sender, decode, decode_item, encode
 from protocol.config import SystemConfig, load_config
 from protocol.messages import (
     Ack,
+    Acks,
     ExecAck,
     ExecReport,
     ExecReports,
@@ -251,8 +253,9 @@ class ConnectorRig:
                 self._recv_at = time.perf_counter()  # before decoding (latency figures)
                 if sock in (self.client, self.as_risk):
                     env = decode(frames)
-                    self.replies[env.corr_id] = env
-                    self.reply_at[env.corr_id] = self._recv_at
+                    for one in _lone_replies(env):  # an `Acks`: each as its lone Ack
+                        self.replies[one.corr_id] = one
+                        self.reply_at[one.corr_id] = self._recv_at
                 elif sock is self.sup:
                     self._on_supervisor(frames[0].decode(), decode(frames[1:]))
                 else:
@@ -349,3 +352,10 @@ def _items(batch: ExecReports) -> list[ExecReport]:
     """The executions of a batch, decoded as the OMS decodes them."""
     items = [decode_item("exec_report", body) for body in batch.reports]
     return [r for r in items if isinstance(r, ExecReport)]
+
+
+def _lone_replies(env: Envelope) -> list[Envelope]:
+    """A reply as the OMS's `Peer` takes it: an `Acks` is one `Ack` per ref."""
+    if not isinstance(env.body, Acks) or env.corr_id:
+        return [env]
+    return [replace(env, type="ack", corr_id=r, body=Ack(ref=r)) for r in env.body.refs]
