@@ -89,6 +89,10 @@ class Sender:
             body=body,
         )
 
+    def next_id(self) -> str:
+        """A message id of this sender, for a request inside a batch (`Requests`)."""
+        return self._prefix + str(next(self._seq))
+
     def encode(self, body: Message, corr_id: str = "") -> list[bytes]:
         """`encode(self.envelope(body, corr_id))`, without building the Envelope."""
         return self.encode_body(body.type, wire_out.dump(body), corr_id)[1]

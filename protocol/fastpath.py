@@ -53,6 +53,7 @@ from protocol.messages import (
     OrderList,
     PlaceOrder,
     RequestRejected,
+    Requests,
     RiskCheck,
     RiskChecks,
     RiskVerdict,
@@ -68,7 +69,7 @@ ENABLED: Final = os.environ.get("TP_WIRE_FASTPATH", "1") != "0"
 HOT: Final[tuple[type[BaseModel], ...]] = (
     SubmitOrder, OrderAck, OrderEvent, CancelOrder, RequestRejected, RiskCheck, RiskVerdict,
     RiskChecks, RiskVerdicts, PlaceOrder, CancelOnVenue, ExecReport, ExecReports, ExecAck,
-    ActorHeartbeat, Ack, Acks, StreamEvent, VenueStateChanged, OpenOrders, OrderList,
+    ActorHeartbeat, Ack, Acks, Requests, StreamEvent, VenueStateChanged, OpenOrders, OrderList,
 )  # fmt: skip
 MAX_PLAIN_DEPTH: Final = 8  # free-form maps deeper than this take the full path
 MAX_PLAIN_ITEMS: Final = 4096  # and so do those (and lists) with more elements

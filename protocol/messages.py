@@ -91,6 +91,17 @@ class Acks(Msg):
     refs: list[str] = Field(min_length=1, max_length=MAX_ACK_BATCH)
 
 
+class Requests(Msg):
+    """Several requests to one actor in one message (the OMS's venue requests of one turn to
+    one connector), in order: `requests[i]` is `{"id": its own message id, "type": its type,
+    "body": the wire body it would carry alone}`. The receiver serves each exactly as that
+    lone request with that id (decoded and checked on its own, answered correlated to its
+    id), so the requester's `Peer` matches each answer to its own request and deadline."""
+
+    type: Literal["requests"] = "requests"
+    requests: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_ACK_BATCH)
+
+
 class RequestRejected(Msg):
     type: Literal["request_rejected"] = "request_rejected"
     code: ErrorCode
@@ -339,6 +350,7 @@ Message = Annotated[
         | Stop
         | Ack
         | Acks
+        | Requests
         | RequestRejected
         | ControlRequest
         | ControlReply

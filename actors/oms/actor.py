@@ -210,8 +210,15 @@ class OmsActor(Actor):
         sends, actions = self._after_commit.take()
         if actions or sends:
             self.crash_point("after_journal_before_send")
-        for fn in sends:  # the venue first: the order's path waits on it, readers do not
-            fn()
+        links = self.venues.values() if sends else ()
+        for link in links:
+            link.sends.hold()  # each connector's requests of these sends as one message
+        try:
+            for fn in sends:  # the venue first: the order's path waits on it, readers do not
+                fn()
+        finally:
+            for link in links:
+                link.sends.release()
         if self.journal.pending:  # a send recorded (an order dropped unsent): durable before
             self.journal.commit()  # this turn's reads and replies can show it
             self.commits.committed()

@@ -28,6 +28,7 @@ import structlog
 import zmq
 
 from actors.runtime import crashpoints, metrics
+from actors.runtime.batch_serve import serve_batch
 from actors.runtime.fdlimit import MIN_HEADROOM, raise_fd_limit
 from actors.runtime.live_config import apply_live
 from actors.runtime.logs import configure_logging
@@ -48,6 +49,7 @@ from protocol.messages import (
     ErrorCode,
     Message,
     Ready,
+    Requests,
     Stop,
 )
 from protocol.sockets import bind_router, connect_dealer, drain, new_context, send_nowait
@@ -376,6 +378,9 @@ class Actor:
             identity, payload = frames[:1], frames[1:]
             env = self.decode_or_count(payload, "router")
             if env is None:
+                continue
+            if isinstance(env.body, Requests):  # several requests: each as if alone
+                serve_batch(self, identity, env, env.body)
                 continue
             reply = Replier(self, identity, env.msg_id)
             # an unguarded ROUTER (a simulated venue's) has outside callers: no sender check

@@ -9,15 +9,24 @@ Both depend on the small slice of the actor they need (`PeerHost`, `ReplyHost`),
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Protocol
 
 import zmq
 
 from actors.runtime.zap import ZAP_DOMAIN
 from protocol.codec import Envelope, Sender
-from protocol.messages import Ack, Acks, ErrorCode, Message, RequestRejected
+from protocol.messages import (
+    MAX_ACK_BATCH,
+    Ack,
+    Acks,
+    ErrorCode,
+    Message,
+    RequestRejected,
+    Requests,
+)
 from protocol.sockets import Context, connect_dealer, drain, send_nowait
 from protocol.wire_out import dump
 
@@ -123,6 +132,29 @@ class Peer:
         self._pending[msg_id] = _Pending(callback, time.monotonic() + timeout_s)
         self._actor.call_later(timeout_s, lambda: self._expire(msg_id))
         return msg_id
+
+    def request_many(
+        self,
+        items: Sequence[tuple[Message, Callable[[Envelope | None], None]]],
+        timeout_s: float,
+    ) -> None:
+        """`request` of each item, sent as one `Requests` (at most `MAX_ACK_BATCH` a
+        message; one alone as itself): each keeps its own id, callback and deadline."""
+        for start in range(0, len(items), MAX_ACK_BATCH):
+            chunk = items[start : start + MAX_ACK_BATCH]
+            if len(chunk) == 1:
+                self.request(chunk[0][0], chunk[0][1], timeout_s)
+                continue
+            ids = [self._actor.sender.next_id() for _ in chunk]
+            pairs = zip(ids, chunk, strict=True)
+            bodies = [{"id": i, "type": b.type, "body": dump(b)} for i, (b, _) in pairs]
+            sent = self.send(Requests.model_construct(requests=bodies)) is not None
+            for msg_id, (_, callback) in zip(ids, chunk, strict=True):
+                if not sent:  # as an unsent `request`: None at its deadline, never now
+                    self._actor.call_later(timeout_s, partial(callback, None))
+                    continue
+                self._pending[msg_id] = _Pending(callback, time.monotonic() + timeout_s)
+                self._actor.call_later(timeout_s, partial(self._expire, msg_id))
 
     def _expire(self, msg_id: str) -> None:
         pending = self._pending.pop(msg_id, None)
