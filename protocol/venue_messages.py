@@ -94,7 +94,7 @@ class ExecReport(Msg):
     exec_seq: int = 0  # the connector's number for it (`ExecCut`); 0: not numbered
 
 
-MAX_EXEC_BATCH = 256  # executions in one `ExecReports` (more go as several)
+MAX_EXEC_BATCH = 128  # executions in one `ExecReports` (more go as several)
 
 
 class ExecReports(Msg):
@@ -102,8 +102,10 @@ class ExecReports(Msg):
     as one request: `reports[i]` is the wire body of an `ExecReport` (what it would carry
     alone), decoded and validated on its own by the receiver (`protocol.codec.decode_item`),
     so a malformed one is refused alone and the others still apply. Answered by one
-    `ExecAck` naming the exec ids applied. Bounded like `RiskChecks`: 256 executions are
-    ~100 KiB, far under the frame limit, and one OMS turn's work for them stays short."""
+    `ExecAck` naming the exec ids applied. Bounded so that a full batch (~22 elements an
+    execution) stays inside the fast path's bound on plain maps (`MAX_PLAIN_ITEMS`, 4096;
+    a larger one would take the full pydantic path, several times slower), ~50 KiB, and one
+    OMS turn's work for it stays short."""
 
     type: Literal["exec_reports"] = "exec_reports"
     venue: str

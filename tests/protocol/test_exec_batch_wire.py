@@ -13,6 +13,7 @@ import pytest
 
 from actors.connector.exec_batch import exec_messages
 from actors.runtime.senders import refusal
+from protocol import fastpath
 from protocol.codec import Sender, decode, decode_item
 from protocol.exceptions import ProtocolError
 from protocol.messages import ExecReport, ExecReports, Side
@@ -103,3 +104,15 @@ def test_a_batch_for_another_venue_is_refused_from_its_connector() -> None:
     assert refusal(b"connector.simA:1", msg) is None
     assert "reports for venue" in (refusal(b"connector.simB:1", msg) or "")
     assert "not taken" in (refusal(b"risk:1", msg) or "")
+
+
+def test_a_full_batch_of_executions_with_every_field_takes_the_fast_path() -> None:
+    """The bound keeps the largest batch inside the fast path's plain-map bound."""
+    full = _report(1).model_copy(
+        update={"orig_cl_ord_id": "o1", "venue_order_id": "v1", "order_qty": "10",
+                "price": "100", "leaves_qty": "8.5", "ord_status": "PARTIALLY_FILLED",
+                "text": "t", "reject_reason": "r", "venue_ts_ns": 5}
+    )  # fmt: skip
+    msg = next(exec_messages(V, [full] * MAX_EXEC_BATCH))[0]
+    assert isinstance(msg, ExecReports) and len(msg.reports) == MAX_EXEC_BATCH
+    assert fastpath.decode_fast(_frame(msg)[0]) is not None
