@@ -89,6 +89,10 @@ class Sender:
             body=body,
         )
 
+    def next_id(self) -> str:
+        """A message id of this sender, for a request inside a batch (`Requests`)."""
+        return self._prefix + str(next(self._seq))
+
     def encode(self, body: Message, corr_id: str = "") -> list[bytes]:
         """`encode(self.envelope(body, corr_id))`, without building the Envelope."""
         return self.encode_body(body.type, wire_out.dump(body), corr_id)[1]
@@ -211,6 +215,37 @@ def _decode(frames: Sequence[Any], fast: bool) -> Envelope:
         body=msg,
         version=obj["v"],
     )
+
+
+def decode_item(mtype: str, body: Any, *, fast: bool = True) -> Message:
+    """One item of a batch message (e.g. an `ExecReports`' report): the body of a lone
+    message of type `mtype`, decoded and validated exactly as that message's body would be
+    (the fast path when it vouches for it, else pydantic, with the same errors); raise
+    `ProtocolError` naming what was wrong, never anything else. The envelope around it
+    was decoded already, so its size and shape were checked (`_check_shape`)."""
+    try:
+        if not isinstance(body, dict):
+            raise ProtocolError(f"{mtype}: item must be a map, got {type(body).__name__}")
+        if "type" in body:
+            raise ProtocolError("body must not repeat 'type'")
+        entry = fastpath.DECODERS.get(mtype) if fast and fastpath.ENABLED else None
+        if entry is not None:
+            decoder, build = entry
+            try:  # the item's own bytes, as they travel alone: the same decoder decides
+                hot: Message = build(decoder.decode(_ENCODER.encode(body)))
+                return hot
+            except Exception:  # noqa: BLE001 - the fast path cannot vouch: pydantic decides
+                pass
+        try:
+            return MESSAGE_ADAPTER.validate_python({"type": mtype, **body})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"][1:]) or "body"
+            raise ProtocolError(f"{mtype}: field {loc!r}: {err['msg']}") from exc
+    except ProtocolError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the contract is: only ProtocolError escapes
+        raise ProtocolError(f"undecodable {mtype}: {type(exc).__name__}: {exc}") from exc
 
 
 _SCALARS = (str, int, float, bool, type(None))

@@ -39,11 +39,13 @@ from pydantic import BaseModel
 from protocol.domain import MAX_DECIMAL_TEXT, Dec, check_decimal
 from protocol.messages import (
     Ack,
+    Acks,
     ActorHeartbeat,
     CancelOnVenue,
     CancelOrder,
     ExecAck,
     ExecReport,
+    ExecReports,
     Message,
     OpenOrders,
     OrderAck,
@@ -51,6 +53,7 @@ from protocol.messages import (
     OrderList,
     PlaceOrder,
     RequestRejected,
+    Requests,
     RiskCheck,
     RiskChecks,
     RiskVerdict,
@@ -65,8 +68,8 @@ from protocol.messages import (
 ENABLED: Final = os.environ.get("TP_WIRE_FASTPATH", "1") != "0"
 HOT: Final[tuple[type[BaseModel], ...]] = (
     SubmitOrder, OrderAck, OrderEvent, CancelOrder, RequestRejected, RiskCheck, RiskVerdict,
-    RiskChecks, RiskVerdicts, PlaceOrder, CancelOnVenue, ExecReport, ExecAck, ActorHeartbeat,
-    Ack, StreamEvent, VenueStateChanged, OpenOrders, OrderList,
+    RiskChecks, RiskVerdicts, PlaceOrder, CancelOnVenue, ExecReport, ExecReports, ExecAck,
+    ActorHeartbeat, Ack, Acks, Requests, StreamEvent, VenueStateChanged, OpenOrders, OrderList,
 )  # fmt: skip
 MAX_PLAIN_DEPTH: Final = 8  # free-form maps deeper than this take the full path
 MAX_PLAIN_ITEMS: Final = 4096  # and so do those (and lists) with more elements
@@ -177,6 +180,8 @@ def wire_type(annotation: Any, metadata: list[Any]) -> tuple[Any, Convert | None
         return _str_type(metadata), None
     if origin is list and len(args) == 1 and _is_model(args[0]) and metadata:
         return _bounded_model_list(args[0], metadata)
+    if origin is list and args in ((dict[str, Any],), (str,)) and metadata:
+        return _bounded_plain_list(args[0], metadata)
     if metadata:
         raise Unsupported(f"constraints {metadata!r} on {annotation!r}")
     if annotation is float:  # finite only: the full path's shape check (`codec`) wants so
@@ -243,6 +248,24 @@ def _bounded_model_list(model: type[BaseModel], metadata: list[Any]) -> tuple[An
             raise Unsupported(f"constraint {m!r} on a list of {model.__name__}")
     wire, convert = _model_list(model)
     return typing.Annotated[wire, msgspec.Meta(min_length=least, max_length=most)], convert
+
+
+def _bounded_plain_list(item: Any, metadata: list[Any]) -> tuple[Any, Convert]:
+    """`list[dict[str, Any]]` or `list[str]` with a length bound (a batch of message bodies,
+    each decoded by its receiver: `ExecReports`; the refs of an `Acks`): the bounds as
+    msgspec's, the whole list plain (`_plain`: its elements together within
+    `MAX_PLAIN_ITEMS`, else the full path)."""
+    least: int | None = None
+    most: int | None = None
+    for m in metadata:
+        if isinstance(m, MinLen):
+            least = m.min_length
+        elif isinstance(m, MaxLen):
+            most = m.max_length
+        else:
+            raise Unsupported(f"constraint {m!r} on a list")
+    meta = msgspec.Meta(min_length=least, max_length=most)
+    return typing.Annotated[list[item], meta], _plain
 
 
 def _model_list(model: type[BaseModel]) -> tuple[Any, Convert]:

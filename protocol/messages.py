@@ -32,6 +32,7 @@ from protocol.venue_messages import (
     ExecCut,
     ExecKind,
     ExecReport,
+    ExecReports,
     MassCancel,
     MassCancelDone,
     OpenOrders,
@@ -75,6 +76,30 @@ class Ack(Msg):
     type: Literal["ack"] = "ack"
     ref: str = ""
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+MAX_ACK_BATCH = 256  # refs in one `Acks` (a connector's sends of one turn: at most 256)
+
+
+class Acks(Msg):
+    """Several `Ack`s of one turn to one requester in one message: `refs[i]` is the
+    message id of a request acknowledged, exactly as a lone `Ack(ref=...)` with that
+    correlation id would say; the requester's `Peer` hands each to its own pending request
+    (its own callback and deadline). Sent without a correlation id."""
+
+    type: Literal["acks"] = "acks"
+    refs: list[str] = Field(min_length=1, max_length=MAX_ACK_BATCH)
+
+
+class Requests(Msg):
+    """Several requests to one actor in one message (the OMS's venue requests of one turn to
+    one connector), in order: `requests[i]` is `{"id": its own message id, "type": its type,
+    "body": the wire body it would carry alone}`. The receiver serves each exactly as that
+    lone request with that id (decoded and checked on its own, answered correlated to its
+    id), so the requester's `Peer` matches each answer to its own request and deadline."""
+
+    type: Literal["requests"] = "requests"
+    requests: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_ACK_BATCH)
 
 
 class RequestRejected(Msg):
@@ -324,6 +349,8 @@ Message = Annotated[
         | ActorHeartbeat
         | Stop
         | Ack
+        | Acks
+        | Requests
         | RequestRejected
         | ControlRequest
         | ControlReply
@@ -351,6 +378,7 @@ Message = Annotated[
         | CancelOnVenue
         | ReplaceOnVenue
         | ExecReport
+        | ExecReports
         | ExecAck
         | OpenOrdersRequest
         | OpenOrders
@@ -385,6 +413,7 @@ __all__ = [
     "ExecKind",
     "ExecCut",
     "ExecReport",
+    "ExecReports",
     "ExecAck",
     "VenueOrder",
     "OpenOrdersRequest",

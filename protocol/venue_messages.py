@@ -5,7 +5,9 @@ and the venue's view of its orders back. Part of the one message union in `proto
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
+
+from pydantic import Field
 
 from protocol.domain import Dec, Msg, OrderStatus, OrdType, Side, TimeInForce
 
@@ -90,6 +92,24 @@ class ExecReport(Msg):
     reject_reason: str = ""  # e.g. DUPLICATE_ORDER (FIX OrdRejReason 6), UNKNOWN_ORDER
     venue_ts_ns: int = 0
     exec_seq: int = 0  # the connector's number for it (`ExecCut`); 0: not numbered
+
+
+MAX_EXEC_BATCH = 128  # executions in one `ExecReports` (more go as several)
+
+
+class ExecReports(Msg):
+    """The executions a connector forwards in one loop turn (one FIX read), in venue order,
+    as one request: `reports[i]` is the wire body of an `ExecReport` (what it would carry
+    alone), decoded and validated on its own by the receiver (`protocol.codec.decode_item`),
+    so a malformed one is refused alone and the others still apply. Answered by one
+    `ExecAck` naming the exec ids applied. Bounded so that a full batch (~22 elements an
+    execution) stays inside the fast path's bound on plain maps (`MAX_PLAIN_ITEMS`, 4096;
+    a larger one would take the full pydantic path, several times slower), ~50 KiB, and one
+    OMS turn's work for it stays short."""
+
+    type: Literal["exec_reports"] = "exec_reports"
+    venue: str
+    reports: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_EXEC_BATCH)
 
 
 class ExecAck(Msg):

@@ -39,8 +39,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from actors.connector.ack_batch import AckBatch
 from actors.connector.adapter import RequestFailed, StatusResult, VenueAdapter
 from actors.connector.early_view import EarlyOpenOrders
+from actors.connector.exec_batch import exec_messages
 from actors.connector.exec_cut import ExecSequencer
 from actors.connector.fallbacks import VenueFallbacks
 from actors.connector.fix.adapter import FixAdapter
@@ -148,6 +150,7 @@ class ConnectorActor(Actor):
             else None
         )
         self.oms: Peer = self.peer("oms")
+        self.acks = AckBatch(self.send_router)
         self.state: VenueConnState | None = None
         self._state_detail = ""
         self._state_version = 0
@@ -180,7 +183,11 @@ class ConnectorActor(Actor):
     # ------------------------------------------------------------------ loop hooks
 
     def after_iteration(self) -> None:
-        self.adapter.flush()
+        self.acks.open()  # the flush's Acks: one message per requester (ack_batch.py)
+        try:
+            self.adapter.flush()
+        finally:
+            self.acks.close()
         self.outbox.flush()
 
     def heartbeat_info(self) -> dict[str, Any]:
@@ -244,13 +251,7 @@ class ConnectorActor(Actor):
             super().on_request(env, reply)
 
     def _sent_reply(self, reply: Replier, msg_id: str) -> Callable[[RequestFailed | None], None]:
-        def done(err: RequestFailed | None) -> None:
-            if err is None:
-                reply(Ack(ref=msg_id))
-            else:
-                reply.reject(self._code(err), str(err))
-
-        return done
+        return self.acks.sent_reply(reply, msg_id, self._code)  # actors/connector/ack_batch.py
 
     def _answer(
         self, reply: Replier, build: Callable[..., Any], *, cut: bool = False
@@ -336,19 +337,23 @@ class ConnectorActor(Actor):
         self._ledger_fills.inc(self.ledger.add(reports))
         new = self.outbox.add(reports)
         if not self._retrying:
-            for report in new:
-                self._send_exec(report)
+            self._send_execs(new)
+            if len(new) > 1:  # tests: kill -9 with a batch sent, nothing of it durable here
+                self.crash_point("after_exec_batch_sent")
         self.ledger.sync()
         self.outbox.sync()
 
     # ------------------------------------------------------------------ exec delivery
 
-    def _send_exec(self, report: ExecReport) -> None:
-        self._sent_at[report.exec_id] = time.monotonic()
-        self.oms.request(report, self._on_exec_reply, EXEC_RESEND_S * 2)
-        self.log.debug(
-            "exec_forwarded", exec_id=report.exec_id, kind=report.kind, cl_ord_id=report.cl_ord_id
-        )
+    def _send_execs(self, reports: Sequence[ExecReport]) -> None:
+        """In venue order, as one request per batch (actors/connector/exec_batch.py)."""
+        now = time.monotonic()
+        for msg, carried in exec_messages(self.venue, reports):
+            for report in carried:
+                self._sent_at[report.exec_id] = now
+            self.oms.request(msg, self._on_exec_reply, EXEC_RESEND_S * 2)
+            self.log.debug("exec_forwarded", exec_ids=[r.exec_id for r in carried][:8],
+                           count=len(carried))  # fmt: skip
 
     def _on_exec_reply(self, env: Envelope | None) -> None:
         if env is not None:
@@ -379,8 +384,7 @@ class ConnectorActor(Actor):
         cutoff = time.monotonic() - EXEC_RESEND_S
         due = [r for i, r in self.outbox.pending.items() if self._sent_at.get(i, 0.0) <= cutoff]
         self._retrying = bool(due)
-        for report in due[:EXEC_RESEND_BATCH]:
-            self._send_exec(report)
+        self._send_execs(due[:EXEC_RESEND_BATCH])
 
     def _note_oms_epoch(self, epoch: int) -> None:
         self.cuts.oms_seen(epoch)

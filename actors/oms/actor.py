@@ -32,6 +32,7 @@ from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.commit_policy import AfterCommit, CommitPolicy, EventHold
 from actors.oms.event_wire import TYPE, order_event_body
 from actors.oms.exec_cut import ExecLog
+from actors.oms.exec_intake import ExecIntake
 from actors.oms.intake import Intake
 from actors.oms.intake_state import IntakeGate, unsent_reason
 from actors.oms.journal import Journal
@@ -54,13 +55,12 @@ from protocol.codec import Envelope
 from protocol.commands import Command, Reconcile
 from protocol.commands import Intake as IntakeCommand
 from protocol.messages import (
-    TERMINAL_STATUSES,
     Ack,
     CancelOrder,
     ControlReply,
     ErrorCode,
-    ExecAck,
     ExecReport,
+    ExecReports,
     GetOrder,
     GetPositions,
     ListOrders,
@@ -135,6 +135,7 @@ class OmsActor(Actor):
         self.trading = TradingGate.start(self)  # [trading] windows, read from self.cfg
         self.unsent = UnsentGuard(self)  # never-sent orders a restart left in the book only
         self.intake = Intake(self, self.venues, self.risk, self.cfg.oms, self.trading)
+        self.execs = ExecIntake(self, self.log)  # executions from the connectors
         cold_marker_path = cold_marker(self.cfg.state_path)
         self.plans = PlanApplier(self, self.venues, self.cfg.oms, self.log, cold_marker_path)
         self.intake.resume()  # verdicts lost with the last incarnation
@@ -209,8 +210,15 @@ class OmsActor(Actor):
         sends, actions = self._after_commit.take()
         if actions or sends:
             self.crash_point("after_journal_before_send")
-        for fn in sends:  # the venue first: the order's path waits on it, readers do not
-            fn()
+        links = self.venues.values() if sends else ()
+        for link in links:
+            link.sends.hold()  # each connector's requests of these sends as one message
+        try:
+            for fn in sends:  # the venue first: the order's path waits on it, readers do not
+                fn()
+        finally:
+            for link in links:
+                link.sends.release()
         if self.journal.pending:  # a send recorded (an order dropped unsent): durable before
             self.journal.commit()  # this turn's reads and replies can show it
             self.commits.committed()
@@ -280,7 +288,9 @@ class OmsActor(Actor):
     def on_request(self, env: Envelope, reply: Replier) -> None:
         body = env.body
         if isinstance(body, ExecReport):
-            self._on_exec(body, reply, env.epoch)
+            self.execs.on_report(body, reply, env.epoch)
+        elif isinstance(body, ExecReports):
+            self.execs.on_batch(body, reply, env.epoch)
         elif isinstance(body, SubmitOrder):
             self.intake.submit(body, reply)
         elif isinstance(body, CancelOrder):
@@ -326,25 +336,6 @@ class OmsActor(Actor):
             )
         else:
             super().on_request(env, reply)
-
-    def _on_exec(self, report: ExecReport, reply: Replier, connector_epoch: int) -> None:
-        outcome = self.record(self.book.apply_exec(report, time.time_ns()), venue=report.venue)
-        self.exec_log.note_outcome(report, connector_epoch, outcome)
-        if outcome.applied and outcome.order is not None and outcome.fill_qty:
-            if outcome.order.status is OrderStatus.PARTIALLY_FILLED:
-                self.durable_crash_point("between_partial_fills")
-        if outcome.kind == "refused":
-            ids = {"exec_id": report.exec_id, "cl_ord_id": report.cl_ord_id}
-            self.log.warning("exec_refused", **ids, reason=outcome.reason, venue=report.venue)
-        order = outcome.order
-        if order is not None and (
-            order.status is OrderStatus.UNKNOWN or _says_finished(report, order)
-        ):
-            # e.g. a duplicate-ClOrdID reject, or a cancel refused because the venue had
-            # already finished the order (its confirmation lost): learn how it ended
-            self.venues[order.venue].start_reconcile()
-        ack = ExecAck(venue=report.venue, exec_ids=[report.exec_id])
-        self.after_commit(partial(reply, ack))
 
     # ------------------------------------------------------------------ reconciliation
 
@@ -442,9 +433,3 @@ class OmsActor(Actor):
 
 def _answer_order(reply: Replier, order: Order) -> None:
     reply(OrderAck(order=order.view()))
-
-
-def _says_finished(report: ExecReport, order: Order) -> bool:
-    """A cancel/replace reject whose OrdStatus says the order is over while ours is not."""
-    said = report.ord_status if report.kind == "cancel_rejected" else None
-    return said in TERMINAL_STATUSES and not order.is_terminal

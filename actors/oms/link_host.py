@@ -24,6 +24,10 @@ class VenuePeer(Protocol):
         self, body: Message, callback: Callable[[Envelope | None], None], timeout_s: float
     ) -> str: ...
 
+    def request_many(
+        self, items: Sequence[tuple[Message, Callable[[Envelope | None], None]]], timeout_s: float
+    ) -> None: ...
+
     def fail_pending(self) -> None: ...
 
 

@@ -34,6 +34,7 @@ from actors.oms.plan import Action, Plan
 from actors.oms.reconcile_pass import ReconcilePass
 from actors.oms.reconcile_retry import ReconcileRetry
 from actors.oms.reconcile_rules import ReconcilePolicy
+from actors.oms.send_batch import HeldSends
 from actors.oms.venue_request import refused_as_invalid, venue_request
 from actors.runtime import metrics
 from actors.runtime.tally import TURN
@@ -53,8 +54,8 @@ _NOT_SENT = (ErrorCode.VENUE_DOWN, ErrorCode.OUT_OF_SESSION)  # a connector's re
 
 
 class VenueLink:
-    """One venue as the OMS sees it: `state` (from the connector's VenueStateChanged),
-    `ready` once CONNECTED and reconciled, the request queue and the passes."""
+    """One venue as the OMS sees it: `state` (from the connector's VenueStateChanged), `ready`
+    once CONNECTED and reconciled, the request queue and the passes."""
 
     def __init__(
         self,
@@ -75,6 +76,7 @@ class VenueLink:
         self.venue = venue
         self.peer = peer
         self.request_timeout_s = request_timeout_s
+        self.sends = HeldSends(peer, request_timeout_s)  # held while the OMS's sends run
         self.status_rate_per_s = status_rate_per_s  # the venue's rate limit (H pacing)
         self.state = VenueConnState.DISCONNECTED
         self.connector_epoch: int | None = None
@@ -118,13 +120,11 @@ class VenueLink:
         return self.state.value
 
     @property
-    def depth(self) -> int:
-        """Requests queued or in flight."""
+    def depth(self) -> int:  # requests queued or in flight
         return len(self._queue) + len(self._in_flight)
 
     @property
-    def has_in_flight(self) -> bool:
-        """A request was handed to the connector and its answer has not come yet."""
+    def has_in_flight(self) -> bool:  # handed to the connector, its answer not come yet
         return bool(self._in_flight)
 
     def is_in_flight(self, client_order_id: str) -> bool:
@@ -231,7 +231,7 @@ class VenueLink:
             for p in self._passes:
                 p.handed(coid)  # in flight for the pass (actors.oms.reconcile_pass)
             self.host.crash_point("before_send")
-            self.peer.request(msg, partial(self._on_sent, coid, msg.type), self.request_timeout_s)
+            self.sends.request(msg, partial(self._on_sent, coid, msg.type))  # send_batch.py
         TURN.set(self.depth_gauge, self.depth)
 
     def _on_sent(self, coid: str, kind: str, reply: Envelope | None) -> None:

@@ -28,6 +28,7 @@ import structlog
 import zmq
 
 from actors.runtime import crashpoints, metrics
+from actors.runtime.batch_serve import serve_batch
 from actors.runtime.fdlimit import MIN_HEADROOM, raise_fd_limit
 from actors.runtime.live_config import apply_live
 from actors.runtime.logs import configure_logging
@@ -48,6 +49,7 @@ from protocol.messages import (
     ErrorCode,
     Message,
     Ready,
+    Requests,
     Stop,
 )
 from protocol.sockets import bind_router, connect_dealer, drain, new_context, send_nowait
@@ -226,10 +228,20 @@ class Actor:
     def refuse(self, env: Envelope, reply: Replier, reason: str) -> None:
         """A message its sender may not send (`actors.runtime.senders`): refused, counted,
         logged rate-limited; the actor keeps serving."""
-        metrics.MESSAGES_REFUSED.labels(actor=self.actor_id, type=env.type).inc()
-        if (skipped := self._refused_log.take()) is not None:
-            self.log.warning("message_refused", type=env.type, reason=reason, suppressed=skipped)
+        self.count_refused(env.type, reason)
         reply.reject(ErrorCode.NOT_ALLOWED, reason)
+
+    def count_refused(self, type_: str, reason: str) -> None:
+        """A message (or one item of a batch) its sender may not send: counted, logged."""
+        metrics.MESSAGES_REFUSED.labels(actor=self.actor_id, type=type_).inc()
+        if (skipped := self._refused_log.take()) is not None:
+            self.log.warning("message_refused", type=type_, reason=reason, suppressed=skipped)
+
+    def count_failed(self, type_: str) -> None:
+        """Inside an `except`: a request (or one item of a batch) broke something in us,
+        logged `request_failed` with its traceback, rate-limited; the loop goes on."""
+        if (skipped := self._failed_log.take()) is not None:
+            self.log.exception("request_failed", type=type_, suppressed=skipped)
 
     def _admit(self, cred: PeerCred | None) -> str | None:
         return admit(cred, uid=os.getuid(), trusted=self._trusted_pids)
@@ -238,10 +250,15 @@ class Actor:
         try:
             return decode(frames)
         except ProtocolError as exc:
-            self._bad_messages.inc()
-            if (skipped := self._bad_log.take()) is not None:
-                self.log.warning("bad_message", source=source, error=str(exc), suppressed=skipped)
+            self.count_bad(source, str(exc))
             return None
+
+    def count_bad(self, source: str, error: str) -> None:
+        """A malformed message (or one malformed item of a batch): counted
+        (`tradepulse_bad_messages_total`), logged `bad_message` rate-limited."""
+        self._bad_messages.inc()
+        if (skipped := self._bad_log.take()) is not None:
+            self.log.warning("bad_message", source=source, error=error, suppressed=skipped)
 
     @property
     def crash_points_armed(self) -> bool:
@@ -362,6 +379,9 @@ class Actor:
             env = self.decode_or_count(payload, "router")
             if env is None:
                 continue
+            if isinstance(env.body, Requests):  # several requests: each as if alone
+                serve_batch(self, identity, env, env.body)
+                continue
             reply = Replier(self, identity, env.msg_id)
             # an unguarded ROUTER (a simulated venue's) has outside callers: no sender check
             why = refusal(identity[0], env.body, env.sender if self.guarded else None)
@@ -375,8 +395,7 @@ class Actor:
         try:
             self.on_request(env, reply)
         except Exception as exc:  # noqa: BLE001 - one bad request must not kill the actor
-            if (skipped := self._failed_log.take()) is not None:
-                self.log.exception("request_failed", type=env.type, suppressed=skipped)
+            self.count_failed(env.type)
             reply.reject(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
 
     def answer_later(
@@ -390,8 +409,7 @@ class Actor:
             try:
                 answer()
             except Exception as exc:  # noqa: BLE001 - one bad read must not kill the actor
-                if (skipped := self._failed_log.take()) is not None:
-                    self.log.exception("request_failed", type="deferred", suppressed=skipped)
+                self.count_failed("deferred")
                 refuse(f"{type(exc).__name__}: {exc}")
 
         return run

@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Protocol
 
 import zmq
 
 from actors.runtime.zap import ZAP_DOMAIN
 from protocol.codec import Envelope, Sender
-from protocol.messages import ErrorCode, Message, RequestRejected
+from protocol.messages import (
+    MAX_ACK_BATCH,
+    Ack,
+    Acks,
+    ErrorCode,
+    Message,
+    RequestRejected,
+    Requests,
+)
 from protocol.sockets import Context, connect_dealer, drain, send_nowait
 from protocol.wire_out import dump
 
@@ -41,6 +50,8 @@ class PeerHost(Protocol):
     def on_peer_message(self, peer: Peer, env: Envelope) -> None: ...
 
     def send_dropped(self, kind: str, reason: str, peer: str, type_: str) -> None: ...
+
+    def count_failed(self, type_: str) -> None: ...
 
 
 class ReplyHost(Protocol):
@@ -127,12 +138,40 @@ class Peer:
         if msg_id is None:
             self._actor.call_later(timeout_s, lambda: callback(None))
             return ""
+        self._track(msg_id, callback, timeout_s)
+        return msg_id
+
+    def request_many(
+        self,
+        items: Sequence[tuple[Message, Callable[[Envelope | None], None]]],
+        timeout_s: float,
+    ) -> None:
+        """`request` of each item, sent as one `Requests` (at most `MAX_ACK_BATCH` a
+        message; one alone as itself): each keeps its own id, callback and deadline."""
+        for start in range(0, len(items), MAX_ACK_BATCH):
+            chunk = items[start : start + MAX_ACK_BATCH]
+            if len(chunk) == 1:
+                self.request(chunk[0][0], chunk[0][1], timeout_s)
+                continue
+            ids = [self._actor.sender.next_id() for _ in chunk]
+            pairs = zip(ids, chunk, strict=True)
+            bodies = [{"id": i, "type": b.type, "body": dump(b)} for i, (b, _) in pairs]
+            sent = self.send(Requests.model_construct(requests=bodies)) is not None
+            for msg_id, (_, callback) in zip(ids, chunk, strict=True):
+                if sent:
+                    self._track(msg_id, callback, timeout_s)
+                else:  # as an unsent `request`: None at its deadline, never now
+                    self._actor.call_later(timeout_s, partial(callback, None))
+
+    def _track(
+        self, msg_id: str, callback: Callable[[Envelope | None], None], timeout_s: float
+    ) -> None:
+        """Hold `callback` for the reply to `msg_id`, or None at its deadline."""
         deadline = time.monotonic() + timeout_s
         self._pending[msg_id] = _Pending(callback, deadline, timeout_s)
         self._by_timeout.setdefault(timeout_s, OrderedDict())[msg_id] = None
         if self._sweep_due is None or deadline < self._sweep_due:
             self._arm(deadline, timeout_s)
-        return msg_id
 
     def _arm(self, due: float, delay_s: float) -> None:
         self._sweep_due = due
@@ -185,11 +224,28 @@ class Peer:
             if env is None:
                 continue
             self.last_epoch = env.epoch
+            if isinstance(env.body, Acks) and not env.corr_id:
+                self._on_acks(env, env.body)
+                continue
             pending = self._forget(env.corr_id)
             if pending is not None:
                 pending.callback(env)
             else:
                 self._actor.on_peer_message(self, env)
+
+    def _on_acks(self, env: Envelope, acks: Acks) -> None:
+        """Each ref as the lone `Ack` it stands for, in order, to its own request (or, late,
+        to the host); one whose callback raises fails alone (logged `request_failed`)."""
+        for ref in acks.refs:
+            one = replace(env, type="ack", corr_id=ref, body=Ack(ref=ref))
+            pending = self._forget(ref)
+            try:
+                if pending is not None:
+                    pending.callback(one)
+                else:
+                    self._actor.on_peer_message(self, one)
+            except Exception:  # noqa: BLE001 - one request's answer must not fail the rest
+                self._actor.count_failed("ack")
 
     @property
     def in_flight(self) -> int:

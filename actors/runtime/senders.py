@@ -17,7 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from protocol.messages import ExecReport, KillSwitchCommand, Message, StreamEvent, VenueStateChanged
+from protocol.messages import (
+    ExecReport,
+    ExecReports,
+    KillSwitchCommand,
+    Message,
+    StreamEvent,
+    VenueStateChanged,
+)
 
 _OMS = frozenset({"oms"})
 _NOBODY: frozenset[str] = frozenset()
@@ -34,6 +41,7 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "mass_cancel": frozenset({"risk", "link"}),
     # to the OMS: executions and session state from connectors, events from risk/heartbeat
     "exec_report": frozenset({"connector"}),
+    "exec_reports": frozenset({"connector"}),  # each report's own venue: checked by the OMS
     "venue_state": frozenset({"connector"}),
     "stream_event": frozenset({"risk", "heartbeat"}),
     # to risk: checks from the OMS, engagements from the OMS and the position heartbeat
@@ -66,7 +74,10 @@ def refusal(identity: bytes, body: Message, sender: str | None = None) -> str | 
         return None
     if kind not in allowed:
         return f"{body.type} is not taken from {actor_id[:64]!r}"
-    if isinstance(body, ExecReport | VenueStateChanged) and actor_id != f"connector.{body.venue}":
+    if (
+        isinstance(body, ExecReport | ExecReports | VenueStateChanged)
+        and actor_id != f"connector.{body.venue}"
+    ):
         return f"{actor_id[:64]!r} reports for venue {body.venue[:64]!r}"
     if (
         isinstance(body, KillSwitchCommand)

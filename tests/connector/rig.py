@@ -20,17 +20,20 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import zmq
 
-from protocol.codec import Envelope, Sender, decode, encode
+from protocol.codec import Envelope, Sender, decode, decode_item, encode
 from protocol.config import SystemConfig, load_config
 from protocol.messages import (
     Ack,
+    Acks,
     ExecAck,
     ExecReport,
+    ExecReports,
     MassCancel,
     Message,
     Ready,
@@ -130,7 +133,7 @@ class ConnectorRig:
         self.ack_execs = True  # False: the stub OMS takes ExecReports but never acks them
         self.answer_states = True  # False: venue states go unanswered (an OMS still starting)
         self.ack_delay_s = ack_delay_s  # an OMS journal commit takes a while
-        self._acks_due: list[tuple[float, list[bytes], Envelope]] = []
+        self._acks_due: list[tuple[float, list[bytes], Envelope, list[ExecReport]]] = []
         self.ready: dict[str, int] = {}  # actor id -> pid of its last READY
         self.sup_states: list[VenueConnState] = []
         self.states: list[tuple[VenueConnState, int]] = []  # (state, connector epoch) at the OMS
@@ -250,8 +253,9 @@ class ConnectorRig:
                 self._recv_at = time.perf_counter()  # before decoding (latency figures)
                 if sock in (self.client, self.as_risk):
                     env = decode(frames)
-                    self.replies[env.corr_id] = env
-                    self.reply_at[env.corr_id] = self._recv_at
+                    for one in _lone_replies(env):  # an `Acks`: each as its lone Ack
+                        self.replies[one.corr_id] = one
+                        self.reply_at[one.corr_id] = self._recv_at
                 elif sock is self.sup:
                     self._on_supervisor(frames[0].decode(), decode(frames[1:]))
                 else:
@@ -266,12 +270,15 @@ class ConnectorRig:
     def _on_oms(self, identity: list[bytes], env: Envelope) -> None:
         body = env.body
         reply: Message | None = None
-        if isinstance(body, ExecReport):
-            if body.kind == "accepted":
-                self.accepted_at.setdefault(body.cl_ord_id, self._recv_at)
-            self.exec_msgs.append(body)
+        if isinstance(body, ExecReport | ExecReports):  # a batch: its items, in order
+            reports = [body] if isinstance(body, ExecReport) else _items(body)
+            for report in reports:
+                if report.kind == "accepted":
+                    self.accepted_at.setdefault(report.cl_ord_id, self._recv_at)
+                self.exec_msgs.append(report)
             if self.ack_execs:
-                self._acks_due.append((time.monotonic() + self.ack_delay_s, identity, env))
+                due = time.monotonic() + self.ack_delay_s
+                self._acks_due.append((due, identity, env, reports))
                 self._send_due_acks()
         elif isinstance(body, VenueStateChanged):
             self.state_msgs.append((body.state, env.epoch, self.oms_epoch))
@@ -284,11 +291,10 @@ class ConnectorRig:
     def _send_due_acks(self) -> None:
         now = time.monotonic()
         while self._acks_due and self._acks_due[0][0] <= now:
-            _, identity, env = self._acks_due.pop(0)
-            body = env.body
-            assert isinstance(body, ExecReport)
-            self.applied.setdefault(body.exec_id, body)  # durable, then acked
-            ack = ExecAck(venue=body.venue, exec_ids=[body.exec_id])
+            _, identity, env, reports = self._acks_due.pop(0)
+            for report in reports:
+                self.applied.setdefault(report.exec_id, report)  # durable, then acked
+            ack = ExecAck(venue=reports[0].venue, exec_ids=[r.exec_id for r in reports])
             self.oms.send_multipart(identity + encode(self._oms_sender.envelope(ack, env.msg_id)))
 
     def pump_until(
@@ -340,3 +346,16 @@ class ConnectorRig:
 
     def inspect(self) -> dict[str, Any]:
         return inspect_venue(self, VENUE, timeout_s=20)
+
+
+def _items(batch: ExecReports) -> list[ExecReport]:
+    """The executions of a batch, decoded as the OMS decodes them."""
+    items = [decode_item("exec_report", body) for body in batch.reports]
+    return [r for r in items if isinstance(r, ExecReport)]
+
+
+def _lone_replies(env: Envelope) -> list[Envelope]:
+    """A reply as the OMS's `Peer` takes it: an `Acks` is one `Ack` per ref."""
+    if not isinstance(env.body, Acks) or env.corr_id:
+        return [env]
+    return [replace(env, type="ack", corr_id=r, body=Ack(ref=r)) for r in env.body.refs]

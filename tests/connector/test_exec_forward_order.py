@@ -51,15 +51,18 @@ class _Connector:
         self.outbox = _Recorder("outbox", self.calls)
         self._retrying = False
 
-    def _send_exec(self, report: ExecReport) -> None:
-        self.calls.append(f"send {report.exec_id}")
+    def crash_point(self, name: str) -> None:
+        pass
+
+    def _send_execs(self, reports: Sequence[ExecReport]) -> None:
+        self.calls.append(f"send {' '.join(r.exec_id for r in reports)}")
 
 
 def test_a_fill_is_forwarded_before_the_ledger_and_outbox_syncs() -> None:
     c = _Connector()
     c.on_execs([_fill(1), _fill(2)])
     assert c.calls == [
-        "ledger.add", "outbox.add", "send X1", "send X2", "ledger.sync", "outbox.sync",
+        "ledger.add", "outbox.add", "send X1 X2", "ledger.sync", "outbox.sync",
     ]  # fmt: skip
 
 

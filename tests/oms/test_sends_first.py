@@ -93,6 +93,7 @@ class _Oms:
         self._changed: dict[str, tuple[D | None, D | None]] = {}
         self.event_seq = 0
         self.gate = self.space = self.cfg = _Anything()
+        self.venues: dict[str, Any] = {}  # links whose sends the turn holds (send_batch.py)
 
     def crash_point(self, name: str) -> None:
         self.calls.append(name)

@@ -386,6 +386,8 @@ def test_near_valid_envelopes_raise_protocol_error_naming_the_problem(
     result = _bounded_decode([_pack(obj)])
     if kind == "drop_body":
         return  # either outcome is right; only ProtocolError may escape
+    if kind == "extra_body" and any(needle == repr(f) for f in cls.model_fields):
+        return  # an optional field left out (not `full`) given a value: may be valid
     assert isinstance(result, ProtocolError), (kind, obj)
     assert needle in str(result)
 

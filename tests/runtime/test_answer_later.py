@@ -20,6 +20,8 @@ class _Log:
 
 
 class _Host:  # what `answer_later` uses of an actor: its log and its failure log budget
+    count_failed = Actor.count_failed
+
     def __init__(self) -> None:
         self.log = _Log()
         self._failed_log = LogBudget()

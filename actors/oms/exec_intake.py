@@ -1,0 +1,128 @@
+"""Executions from a connector: a lone `ExecReport`, or an `ExecReports` (the executions of
+one connector loop turn in one message, in venue order).
+
+Each execution is applied once per exec id (`OrderBook.apply_exec`), journalled, and
+acknowledged (`ExecAck`) only after the turn's commit: the connector keeps it in its outbox
+and sends it again until then. A batch is the same executions applied one after another in
+its order, answered by one `ExecAck` naming those applied. Each item of a batch is decoded
+and validated as a lone `ExecReport` would be (`protocol.codec.decode_item`) and stands
+alone: a malformed item is counted and logged `bad_message`, one for another venue than its
+connector's is refused (`message_refused`), one that raises in us is logged
+`request_failed`; none of them is acknowledged (the connector sends it again, as it does a
+lone one refused) and the others of the batch still apply.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any, Protocol
+
+from actors.oms.exec_cut import ExecLog
+from actors.oms.order_book import OrderBook
+from actors.oms.orders import Order, Outcome
+from actors.runtime.peer import Replier
+from protocol.codec import decode_item
+from protocol.exceptions import ProtocolError
+from protocol.messages import (
+    TERMINAL_STATUSES,
+    ErrorCode,
+    ExecAck,
+    ExecReport,
+    ExecReports,
+    OrderStatus,
+)
+
+
+class _Reconcilable(Protocol):
+    def start_reconcile(self) -> None: ...
+
+
+class ExecHost(Protocol):
+    """What the executions need of the OMS (`actors.oms.actor.OmsActor`)."""
+
+    @property
+    def book(self) -> OrderBook: ...
+
+    @property
+    def exec_log(self) -> ExecLog: ...
+
+    @property
+    def venues(self) -> Mapping[str, _Reconcilable]: ...
+
+    def record(self, outcome: Outcome, venue: str = "") -> Outcome: ...
+
+    def after_commit(self, fn: Callable[[], None], *, first: bool = False) -> None: ...
+
+    def durable_crash_point(self, name: str) -> None: ...
+
+    def count_bad(self, source: str, error: str) -> None: ...
+
+    def count_refused(self, type_: str, reason: str) -> None: ...
+
+    def count_failed(self, type_: str) -> None: ...
+
+
+class ExecIntake:
+    def __init__(self, host: ExecHost, log: Any) -> None:
+        self._host = host
+        self._log = log
+
+    def on_report(self, report: ExecReport, reply: Replier, connector_epoch: int) -> None:
+        """A lone execution: applied, acknowledged after the commit."""
+        self._apply(report, connector_epoch)
+        ack = ExecAck(venue=report.venue, exec_ids=[report.exec_id])
+        self._host.after_commit(partial(reply, ack))
+
+    def on_batch(self, batch: ExecReports, reply: Replier, connector_epoch: int) -> None:
+        """Each item as a lone execution, in order; one `ExecAck` for those applied."""
+        host, applied = self._host, []
+        for item in batch.reports:
+            try:
+                report = decode_item("exec_report", item)
+            except ProtocolError as exc:
+                host.count_bad("exec_reports", str(exc))
+                continue
+            if not isinstance(report, ExecReport):  # decode_item gives the type asked for
+                continue
+            if report.venue != batch.venue:
+                why = f"{batch.venue[:64]!r} reports for venue {report.venue[:64]!r}"
+                host.count_refused("exec_report", why)
+                continue
+            try:
+                self._apply(report, connector_epoch)
+            except Exception:  # noqa: BLE001 - one execution must not fail its siblings
+                host.count_failed("exec_report")
+                continue
+            applied.append(report.exec_id)
+            if len(applied) == 1 and len(batch.reports) > 1:
+                host.durable_crash_point("mid_exec_batch")  # tests: kill -9 inside a batch
+        if applied:
+            host.after_commit(partial(reply, ExecAck(venue=batch.venue, exec_ids=applied)))
+        else:
+            reply.reject(ErrorCode.BAD_REQUEST, "no execution of the batch could be applied")
+
+    def _apply(self, report: ExecReport, connector_epoch: int) -> None:
+        host = self._host
+        outcome = host.record(host.book.apply_exec(report, time.time_ns()), venue=report.venue)
+        host.exec_log.note_outcome(report, connector_epoch, outcome)
+        if outcome.applied and outcome.order is not None and outcome.fill_qty:
+            if outcome.order.status is OrderStatus.PARTIALLY_FILLED:
+                host.durable_crash_point("between_partial_fills")
+        if outcome.kind == "refused":
+            ids = {"exec_id": report.exec_id, "cl_ord_id": report.cl_ord_id}
+            self._log.warning("exec_refused", **ids, reason=outcome.reason, venue=report.venue)
+        order = outcome.order
+        if order is not None and (
+            order.status is OrderStatus.UNKNOWN or _says_finished(report, order)
+        ):
+            # e.g. a duplicate-ClOrdID reject, or a cancel refused because the venue had
+            # already finished the order (its confirmation lost): learn how it ended
+            host.venues[order.venue].start_reconcile()
+
+
+def _says_finished(report: ExecReport, order: Order) -> bool:
+    """A cancel/replace reject whose OrdStatus says the order is over while ours is not."""
+    said = report.ord_status if report.kind == "cancel_rejected" else None
+    return said in TERMINAL_STATUSES and not order.is_terminal
