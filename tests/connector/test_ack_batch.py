@@ -107,7 +107,9 @@ class _Host:
 def _peer(host: _Host, pending: dict[str, Callable[[Envelope | None], None]]) -> Peer:
     peer = Peer.__new__(Peer)  # no socket: `_on_acks` only matches and calls back
     peer._actor = host  # type: ignore[assignment]
-    peer._pending = {k: _Pending(cb, 1e18) for k, cb in pending.items()}
+    peer._pending = {k: _Pending(cb, 1e18, 1e18) for k, cb in pending.items()}
+    peer._by_timeout = {}
+    peer._sweep_due = None
     return peer
 
 

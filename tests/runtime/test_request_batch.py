@@ -8,6 +8,7 @@ whole by the codec."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +52,8 @@ def _peer(sent: list[Message], room: bool = True) -> tuple[Peer, _PeerHost]:
     peer = Peer.__new__(Peer)  # no socket: `send` is the test's
     peer._actor = host  # type: ignore[assignment]
     peer._pending = {}
+    peer._by_timeout = {}
+    peer._sweep_due = None
 
     def send(body: Message, corr_id: str = "") -> str | None:
         sent.append(body)
@@ -60,7 +63,9 @@ def _peer(sent: list[Message], room: bool = True) -> tuple[Peer, _PeerHost]:
     return peer, host
 
 
-def test_request_many_sends_one_message_each_item_its_own_id_and_deadline() -> None:
+def test_request_many_sends_one_message_each_item_its_own_id_and_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     sent: list[Message] = []
     peer, host = _peer(sent)
     got: list[tuple[int, Envelope | None]] = []
@@ -71,9 +76,13 @@ def test_request_many_sends_one_message_each_item_its_own_id_and_deadline() -> N
     assert [r["body"] for r in batch.requests] == [dump(_cancel(i)) for i in range(3)]
     ids = [r["id"] for r in batch.requests]
     assert len(set(ids)) == 3 and set(peer._pending) == set(ids)
-    assert [d for d, _ in host.later] == [2.0] * 3  # a deadline each
-    host.later[1][1]()  # the second one's deadline: it alone times out
-    assert got == [(1, None)] and set(peer._pending) == {ids[0], ids[2]}
+    assert [d for d, _ in host.later] == [2.0]  # one deadline sweep for the peer
+    for i in (0, 2):  # the first and third answered (as a reply does) before the deadline
+        assert peer._forget(ids[i]) is not None
+    now = time.monotonic() + 2.5
+    monkeypatch.setattr("actors.runtime.peer.time.monotonic", lambda: now)
+    host.later[0][1]()  # the deadline: the second alone times out
+    assert got == [(1, None)] and peer._pending == {}
 
 
 def test_a_lone_request_goes_as_itself_and_an_unsent_batch_times_out_at_its_deadline() -> None:
