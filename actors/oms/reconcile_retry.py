@@ -1,10 +1,11 @@
 """How one venue's reconciliation passes fail and are retried: the count of passes failed
-while CONNECTED since the last that succeeded, the reason shown in `tradepulse status`
+since the last that succeeded, the reason shown in `tradepulse status`
 (`reconcile_failing: <reason>`), the metrics (`tradepulse_reconcile_failures_total{venue}`,
-`tradepulse_reconcile_failing{venue}`) and the capped exponential backoff before the next
-attempt (`oms.reconcile_retry_initial_s` doubling up to `oms.reconcile_retry_max_s`, with
-10% jitter). Attempts keep counting across reconnects, so a venue that keeps refusing is
-asked less and less often. Used by `actors.oms.venue_link.VenueLink`.
+`tradepulse_reconcile_failing{venue}`: passes failed while CONNECTED only) and the capped
+exponential backoff before the next attempt (`oms.reconcile_retry_initial_s` doubling up to
+`oms.reconcile_retry_max_s`, with 10% jitter), connected or not. Attempts keep counting
+across reconnects, so a venue that keeps refusing is asked less and less often. Used by
+`actors.oms.venue_link.VenueLink`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from actors.runtime import metrics
 from actors.runtime.backoff import backoff_delay
 from protocol.codec import Envelope
-from protocol.messages import ErrorCode, RequestRejected
+from protocol.messages import ErrorCode, RequestRejected, VenueConnState
 
 FACTOR = 2.0
 JITTER = 0.1
@@ -46,13 +47,18 @@ class ReconcileRetry:
     def failing(self) -> bool:
         return self.failures > 0
 
-    def failed(self, why: str, *, at_once: bool) -> float:
-        """A pass failed while CONNECTED: counted, made visible, logged; the delay before
-        the next attempt (0 when `at_once`)."""
+    def failed(
+        self, why: str, *, at_once: bool, state: VenueConnState = VenueConnState.CONNECTED
+    ) -> float:
+        """A pass failed: logged; the delay before the next attempt (0 when `at_once`),
+        growing with every failure. Counted and made visible (metrics) only while
+        CONNECTED: a venue not seen connected is down (alerted as such) or its CONNECTED
+        was lost, which the retry finds out."""
         self.failures += 1
         self.reason = why
-        self._counter.inc()
-        self._gauge.set(1)
+        if state is VenueConnState.CONNECTED:
+            self._counter.inc()
+            self._gauge.set(1)
         delay = 0.0
         if not at_once:
             delay = backoff_delay(
@@ -64,7 +70,11 @@ class ReconcileRetry:
                 rand=self._rand,
             )
         self._log.warning(
-            "reconcile_failed", reason=why, attempt=self.failures, retry_s=round(delay, 3)
+            "reconcile_failed",
+            reason=why,
+            attempt=self.failures,
+            retry_s=round(delay, 3),
+            state=state.value,
         )
         return delay
 

@@ -9,9 +9,9 @@ The link needs of the OMS only what `LinkHost` lists, so the two do not import e
 One pass per venue at a time: every pass has a generation (`_gen`); an answer or a retry
 timer of an older generation (a pass given up, or one of a connector incarnation that
 restarted) is ignored; a pass plans and applies in slices over loop turns, and one given up
-stops at its next slice (`actors.oms.reconcile_pass`). A pass that fails while CONNECTED is
-retried once: after a capped exponential backoff, or at once if a new CONNECTED came while
-it was in flight; until one succeeds the venue shows `reconcile_failing: <reason>`
+stops at its next slice (`actors.oms.reconcile_pass`). A pass that fails is retried once:
+after a capped exponential backoff (connected or not), or at once if a new CONNECTED came
+while it was in flight; until one succeeds the venue shows `reconcile_failing: <reason>`
 (`actors.oms.reconcile_retry`). A pass asks one status query per open local order the venue
 did not list; the connector paces the H messages under the venue's rate limit (its outbound
 token bucket).
@@ -425,13 +425,12 @@ class VenueLink:
                     self.enqueue(coid)
 
     def _pass_failed(self, reason: str, gen: int, connected_seq: int) -> None:
-        """A pass failed: counted and made visible while CONNECTED, then retried once:
-        at once if a CONNECTED came while it was in flight, else after the backoff."""
-        if self.state is not VenueConnState.CONNECTED:
-            self.log.warning("reconcile_failed", reason=reason, state=self.state.value)
-            return  # the next CONNECTED starts a pass
-        at_once = connected_seq != self._connected_seq
-        delay = self.retry.failed(reason, at_once=at_once)
+        """A pass failed: counted and made visible while CONNECTED, and always retried once:
+        at once if a CONNECTED came while it was in flight, else after the backoff (not
+        seen CONNECTED too: that message may have been sent before we listened, or lost)."""
+        connected = self.state is VenueConnState.CONNECTED
+        at_once = connected and connected_seq != self._connected_seq
+        delay = self.retry.failed(reason, at_once=at_once, state=self.state)
         if at_once:
             self.start_reconcile()
         else:
@@ -439,9 +438,7 @@ class VenueLink:
 
     def _retry_reconcile(self, gen: int) -> None:
         """The backoff timer of pass `gen`: ignored if another pass began since."""
-        if gen != self._gen or self.reconciling or self.reconciled:
-            return
-        if self.state is VenueConnState.CONNECTED:
+        if gen == self._gen and not self.reconciling and not self.reconciled:
             self.start_reconcile()
 
 

@@ -171,15 +171,38 @@ def test_a_pass_failing_with_nothing_pending_retries_after_the_delay() -> None:
     assert oms.reconciled == [True]
 
 
-def test_a_failed_pass_while_disconnected_waits_for_connected() -> None:
-    """Not CONNECTED: a failed pass schedules nothing; the next CONNECTED starts one."""
+def test_a_failed_pass_while_not_seen_connected_is_retried_after_the_backoff() -> None:
+    """Not seen CONNECTED (the connector's CONNECTED was sent before we listened, or lost):
+    a failed pass is retried after the backoff anyway, not left waiting for a state message
+    that may never come again; the retry's answer shows the venue up and it reconciles.
+    Before, a failed pass while not CONNECTED scheduled nothing."""
     link, oms, peer = _link()
     link.start_reconcile()
     peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="not logged on"))
-    assert peer.sent == [] and oms.timers == []
+    assert peer.sent == []
+    [(delay, retry)] = oms.timers
+    assert delay == 1.0  # oms.reconcile_retry_initial_s
+    retry()
+    peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="not logged on"))
+    assert [d for d, _ in oms.timers] == [1.0, 2.0]  # the backoff grows
+    oms.timers[-1][1]()
+    _complete_pass(peer)  # the connector was up all along; its CONNECTED never came
+    assert oms.reconciled == [True] and link.ready
+    assert link.state is CONNECTED
+
+
+def test_a_connected_during_the_backoff_runs_a_pass_at_once_and_voids_the_timer() -> None:
+    """A failed pass waits for its backoff timer, but a new CONNECTED starts a pass at once;
+    the old timer, firing later, starts nothing."""
+    link, oms, peer = _link()
+    link.start_reconcile()
+    peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="not logged on"))
+    [(_, retry)] = oms.timers
     link.on_state(CONNECTED, 7, "logged on")
     _complete_pass(peer)
     assert oms.reconciled == [True]
+    retry()
+    assert peer.sent == [] and oms.reconciled == [True]
 
 
 def test_queued_orders_are_sent_only_once_the_venue_is_reconciled() -> None:
