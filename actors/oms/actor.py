@@ -32,6 +32,8 @@ from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.commit_policy import AfterCommit, CommitPolicy, EventHold
 from actors.oms.event_wire import TYPE, order_event_body
 from actors.oms.exec_cut import ExecLog
+from actors.oms.exec_quarantine import ExecApplier
+from actors.oms.executions import says_finished
 from actors.oms.intake import Intake
 from actors.oms.intake_state import IntakeGate, unsent_reason
 from actors.oms.journal import Journal
@@ -54,7 +56,6 @@ from protocol.codec import Envelope
 from protocol.commands import Command, Reconcile
 from protocol.commands import Intake as IntakeCommand
 from protocol.messages import (
-    TERMINAL_STATUSES,
     Ack,
     CancelOrder,
     ControlReply,
@@ -84,6 +85,7 @@ class OmsActor(Actor):
 
     def setup(self) -> None:
         self.exec_log = ExecLog()  # recent executions by connector number (`ExecCut`)
+        self.exec_applier = ExecApplier(self)  # quarantines an execution whose apply raises
         with collections_paused():  # the replay builds long-lived objects only
             self.journal, recovery = Journal.open(oms_dir(self.cfg.state_path))
             keep, snap = self.cfg.oms.recent_terminal_orders, recovery.snapshot
@@ -328,7 +330,11 @@ class OmsActor(Actor):
             super().on_request(env, reply)
 
     def _on_exec(self, report: ExecReport, reply: Replier, connector_epoch: int) -> None:
-        outcome = self.record(self.book.apply_exec(report, time.time_ns()), venue=report.venue)
+        ack = ExecAck(venue=report.venue, exec_ids=[report.exec_id])
+        outcome = self.exec_applier.apply(report, time.time_ns())  # journalled
+        if outcome is None:  # quarantined (actors/oms/exec_quarantine.py): acked, not applied
+            self.after_commit(partial(reply, ack))
+            return
         self.exec_log.note_outcome(report, connector_epoch, outcome)
         if outcome.applied and outcome.order is not None and outcome.fill_qty:
             if outcome.order.status is OrderStatus.PARTIALLY_FILLED:
@@ -338,12 +344,11 @@ class OmsActor(Actor):
             self.log.warning("exec_refused", **ids, reason=outcome.reason, venue=report.venue)
         order = outcome.order
         if order is not None and (
-            order.status is OrderStatus.UNKNOWN or _says_finished(report, order)
+            order.status is OrderStatus.UNKNOWN or says_finished(report, order)
         ):
             # e.g. a duplicate-ClOrdID reject, or a cancel refused because the venue had
             # already finished the order (its confirmation lost): learn how it ended
             self.venues[order.venue].start_reconcile()
-        ack = ExecAck(venue=report.venue, exec_ids=[report.exec_id])
         self.after_commit(partial(reply, ack))
 
     # ------------------------------------------------------------------ reconciliation
@@ -442,9 +447,3 @@ class OmsActor(Actor):
 
 def _answer_order(reply: Replier, order: Order) -> None:
     reply(OrderAck(order=order.view()))
-
-
-def _says_finished(report: ExecReport, order: Order) -> bool:
-    """A cancel/replace reject whose OrdStatus says the order is over while ours is not."""
-    said = report.ord_status if report.kind == "cancel_rejected" else None
-    return said in TERMINAL_STATUSES and not order.is_terminal

@@ -199,6 +199,11 @@ UNMATCHED_FILLS = Counter("tradepulse_unmatched_fills", "Fills that matched no o
 BAD_FILLS = Counter(
     "tradepulse_bad_fills", "Venue fills refused: no valid positive price or qty", ["venue"]
 )
+EXECUTIONS_QUARANTINED = Counter(
+    "tradepulse_oms_executions_quarantined",
+    "Venue executions the OMS could not apply, journalled aside and acked",
+    ["venue"],
+)
 RECONCILE_ACTIONS = Counter(
     "tradepulse_reconcile_actions", "Reconciliation plan actions applied", ["venue", "action"]
 )

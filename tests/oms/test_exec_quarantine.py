@@ -1,0 +1,263 @@
+"""An execution whose apply raises is quarantined, not left to block its venue forever
+(actors/oms/exec_quarantine.py). Before, the OMS answered it INTERNAL and never acked it:
+the connector sent it again forever, every execution cut after it was inconsistent and
+every reconciliation pass of the venue failed. The fault is injected (fuzzing found no real
+input that raises: tests/oms/test_exec_fuzz.py). Pure: no sockets; the intake pause is the
+real `IntakeGate` writing its file under tmp_path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from actors.oms.actor import OmsActor
+from actors.oms.exec_cut import ExecLog
+from actors.oms.exec_quarantine import KEEP, QUARANTINED, ExecApplier, Quarantined
+from actors.oms.intake_state import IntakeGate, load_pauses
+from actors.oms.journal import encode_record
+from actors.oms.order_book import OrderBook
+from actors.oms.orders import Outcome
+from protocol.config import OmsCfg
+from protocol.messages import (
+    ExecAck,
+    ExecReport,
+    OrderStatus,
+    OrdType,
+    RiskVerdict,
+    Side,
+    SubmitOrder,
+)
+
+V = "simA"
+D = Decimal
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, dict[str, Any]]] = []
+
+    def __getattr__(self, level: str) -> Any:
+        return lambda event, **fields: self.lines.append((level, event, fields))
+
+    def events(self, level: str) -> list[str]:
+        return [e for lvl, e, _ in self.lines if lvl == level]
+
+
+@dataclass
+class _Cfg:
+    oms: OmsCfg = field(default_factory=OmsCfg)
+
+
+class _Switch:
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+
+    def engage(self, reason: str) -> None:
+        self.reasons.append(reason)
+
+
+class _Host:
+    """The OMS as the applier and `OmsActor._on_exec` see it: the real book; the journal is
+    the list of records `record` was given; replies wait for the commit."""
+
+    def __init__(self, tmp_path: Path, book: OrderBook | None = None) -> None:
+        self.book = book or OrderBook()
+        self.log = _Log()
+        self.gate = IntakeGate(tmp_path, tmp_path / "rt" / "stops.json", [V], self.log)
+        self.kill_switch = _Switch()
+        self.kill_switch_engaged = False
+        self.cfg = _Cfg()
+        self.journal: list[dict[str, Any]] = []
+        self.streams: list[tuple[str, dict[str, Any]]] = []
+        self.waiting: list[Callable[[], None]] = []
+        self.exec_log = ExecLog()
+        self.exec_applier = ExecApplier(self)  # type: ignore[arg-type]  # stub host
+        self.venues: dict[str, Any] = {}
+
+    def record(self, outcome: Outcome, venue: str = "") -> Outcome:
+        for rec in outcome.records:
+            encode_record(rec)  # as `Journal.append`: every record must encode
+            self.journal.append(rec)
+        return outcome
+
+    def publish_stream(self, event: str, data: dict[str, Any]) -> None:
+        self.streams.append((event, data))
+
+    def after_commit(self, fn: Callable[[], None], *, first: bool = False) -> None:
+        self.waiting.append(fn)
+
+    def durable_crash_point(self, name: str) -> None:
+        pass
+
+    _on_exec = OmsActor._on_exec
+
+
+def _live(book: OrderBook, coid: str = "o1") -> str:
+    msg = SubmitOrder(client_order_id=coid, venue=V, symbol="ABC", side=Side.BUY,
+                      qty=D(10), order_type=OrdType.LIMIT, price=D(95))  # fmt: skip
+    book.submit(msg, 1)
+    book.risk_verdict(RiskVerdict(client_order_id=coid, approved=True), 2)
+    order = book.get(coid)
+    assert order is not None
+    accepted = ExecReport(venue=V, exec_id="A1", kind="accepted", cl_ord_id=order.cl_ord_id)
+    book.apply_exec(accepted, 3)
+    return order.cl_ord_id
+
+
+def _fill(cl: str, exec_id: str = "F1", qty: str = "4") -> ExecReport:
+    return ExecReport(venue=V, exec_id=exec_id, kind="fill", cl_ord_id=cl, last_qty=D(qty),
+                      last_px=D(95), cum_qty=D(qty), exec_seq=5)  # fmt: skip
+
+
+def _raise_in(book: OrderBook, method: str, exc: Exception) -> None:
+    """Inject a fault: the book's `method` raises (a bug in our apply code)."""
+
+    def broken(*args: Any, **kwargs: Any) -> Outcome:
+        raise exc
+
+    setattr(book, method, broken)
+
+
+class _Reply:
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def __call__(self, body: Any) -> None:
+        self.sent.append(body)
+
+
+def _quarantined_total() -> float:
+    name = "tradepulse_oms_executions_quarantined_total"
+    return REGISTRY.get_sample_value(name, {"venue": V}) or 0.0
+
+
+def test_an_execution_whose_apply_raises_is_acked_journalled_and_halts_the_venue(
+    tmp_path: Path,
+) -> None:
+    """The apply of a fill raises: the OMS still acks it after the commit (the connector's
+    cuts advance), journals it as an `exec_quarantined` record, applies nothing, logs
+    `execution_quarantined` (error), counts it, publishes an `order_escalation`, pauses
+    intake for the venue (persisted) and engages the kill-switch (a fill moves a
+    position). Before: the exception came out of `_on_exec` (answered INTERNAL, no ack)."""
+    host = _Host(tmp_path)
+    cl = _live(host.book)
+    _raise_in(host.book, "apply_fill", ZeroDivisionError("injected"))
+    before = _quarantined_total()
+    reply = _Reply()
+    host._on_exec(_fill(cl), reply, 7)  # type: ignore[arg-type]
+    for fn in host.waiting:  # the commit
+        fn()
+    assert reply.sent == [ExecAck(venue=V, exec_ids=["F1"])]
+    [rec] = host.journal
+    assert rec["kind"] == QUARANTINED and rec["exec_id"] == "F1" and rec["venue"] == V
+    assert rec["error"] == "ZeroDivisionError: injected"
+    assert ExecReport.model_validate_json(rec["report"]) == _fill(cl)  # kept as received
+    order = host.book.get("o1")
+    assert order is not None and order.cum_qty == 0 and "F1" not in order.exec_ids
+    assert host.log.events("error") == ["execution_quarantined"]
+    assert _quarantined_total() - before == 1
+    assert [(e, d["kind"]) for e, d in host.streams] == [
+        ("order_escalation", "execution_quarantined")
+    ]
+    assert host.kill_switch.reasons == [f"execution_quarantined: {V} F1"]
+    pauses, _ = load_pauses(host.gate.path)  # what the next OMS incarnation reads
+    assert V in pauses.venues and "F1" in pauses.venues[V].reason
+    assert host.exec_log.mark(V) == 0  # nothing applied: the cut ring has nothing of it
+
+
+def test_a_quarantined_execution_sent_again_is_acked_and_never_applied(tmp_path: Path) -> None:
+    """The connector sends the quarantined execution again (its ack lost, or the OMS
+    restarted: the record is replayed, or read from a snapshot): acked, not applied, not
+    journalled again - even once the fault is gone."""
+    host = _Host(tmp_path)
+    cl = _live(host.book)
+    base = host.book.to_dict()
+    _raise_in(host.book, "apply_fill", ValueError("injected"))
+    assert host.exec_applier.apply(_fill(cl), 10) is None
+    journal = list(host.journal)
+    del host.book.apply_fill  # the fault is gone: the class's method again
+    assert host.exec_applier.apply(_fill(cl), 11) is None
+    assert host.journal == journal
+    for book in (_replayed(base, journal), OrderBook.from_dict(_replayed(base, journal).to_dict())):
+        again = _Host(tmp_path, book)
+        reply = _Reply()
+        again._on_exec(_fill(cl), reply, 8)  # type: ignore[arg-type]
+        for fn in again.waiting:
+            fn()
+        assert reply.sent == [ExecAck(venue=V, exec_ids=["F1"])] and again.journal == []
+        order = book.get("o1")
+        assert order is not None and order.cum_qty == 0
+    assert host.exec_applier.apply(_fill(cl, "F2"), 12) is not None  # others apply
+    order = host.book.get("o1")
+    assert order is not None and order.cum_qty == 4
+
+
+def _replayed(base: dict[str, Any], records: list[dict[str, Any]]) -> OrderBook:
+    book = OrderBook.from_dict(base)
+    for rec in records:
+        book.apply_record(rec)
+    return book
+
+
+def test_steps_applied_before_the_raise_are_journalled_so_replay_matches_memory(
+    tmp_path: Path,
+) -> None:
+    """A cancel whose CumQty says we missed 4: the missed fill is applied, then the cancel's
+    own step raises. The fill changed the book in memory, so it is journalled too (memory
+    and journal stay equal: a replay gives the same order) and the report is quarantined."""
+    host = _Host(tmp_path)
+    cl = _live(host.book)
+    base = host.book.to_dict()
+    _raise_in(host.book, "record_event", KeyError("injected"))
+    cancelled = ExecReport(venue=V, exec_id="C1", kind="cancelled", cl_ord_id=cl,
+                           cum_qty=D(4), avg_px=D(95))  # fmt: skip
+    assert host.exec_applier.apply(cancelled, 10) is None
+    assert [r["kind"] for r in host.journal] == ["fill", QUARANTINED]
+    order = host.book.get("o1")
+    assert order is not None and order.cum_qty == 4 and order.status is not OrderStatus.CANCELLED
+    replay = _replayed(base, host.journal).get("o1")
+    assert replay is not None and (replay.cum_qty, replay.status) == (order.cum_qty, order.status)
+    logged = [f for _, e, f in host.log.lines if e == "execution_quarantined"]
+    assert [f["steps_applied"] for f in logged] == [1]
+
+
+def test_a_transient_failure_is_not_quarantined(tmp_path: Path) -> None:
+    """OSError (the disk, the journal) or MemoryError: raised as before (answered INTERNAL,
+    sent again by the connector), nothing journalled, nothing paused."""
+    host = _Host(tmp_path)
+    cl = _live(host.book)
+    for exc in (OSError(28, "No space left on device"), MemoryError()):
+        _raise_in(host.book, "apply_fill", exc)
+        with pytest.raises(type(exc)):
+            host.exec_applier.apply(_fill(cl), 10)
+    assert host.journal == [] and host.streams == [] and host.kill_switch.reasons == []
+    assert V not in host.gate.pauses.venues
+
+
+def test_a_quarantined_report_that_moves_no_position_pauses_the_venue_only(
+    tmp_path: Path,
+) -> None:
+    """An `accepted` whose apply raises: the venue's intake is paused, the kill-switch is
+    left alone (no position can be wrong); a second one does not rewrite the pause."""
+    host = _Host(tmp_path)
+    cl = _live(host.book, "o2")
+    _raise_in(host.book, "record_event", RuntimeError("injected"))
+    for exec_id in ("A2", "A3"):
+        report = ExecReport(venue=V, exec_id=exec_id, kind="accepted", cl_ord_id=cl)
+        assert host.exec_applier.apply(report, 10) is None
+    assert host.kill_switch.reasons == []
+    pause = host.gate.pauses.venues[V]
+    assert "A2" in pause.reason and pause.by == "oms (execution quarantined)"
+    assert [r["exec_id"] for r in host.book.quarantined.records(V)] == ["A2", "A3"]
+
+
+def test_the_quarantine_is_bounded() -> None:
+    """At most KEEP quarantined executions are remembered (the oldest forgotten first)."""
+    q = Quarantined({"venue": V, "exec_id": f"E{i}"} for i in range(KEEP + 5))
+    assert len(q) == KEEP and (V, "E4") not in q and (V, "E5") in q
