@@ -181,8 +181,8 @@ class ExecApplier:
         """Apply `report` and journal what it did (`host.record`); None if it is
         quarantined, now or before (journalled: ack it, apply nothing)."""
         book = self.host.book
-        if (report.venue, report.exec_id) in book.quarantined:
-            return None
+        if report.exec_id and (report.venue, report.exec_id) in book.quarantined:
+            return None  # (a report without an exec id is never taken for another)
         steps = _Steps(book)
         try:
             outcome = book.apply_exec(report, ts_ns, via=steps)

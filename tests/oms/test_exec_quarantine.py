@@ -257,6 +257,22 @@ def test_a_quarantined_report_that_moves_no_position_pauses_the_venue_only(
     assert [r["exec_id"] for r in host.book.quarantined.records(V)] == ["A2", "A3"]
 
 
+def test_a_report_without_exec_id_is_not_taken_for_a_quarantined_one(tmp_path: Path) -> None:
+    """A quarantined report without an exec id does not make every later report without
+    one look quarantined: the next is applied."""
+    host = _Host(tmp_path)
+    cl = _live(host.book)
+    _raise_in(host.book, "apply_venue_status", RuntimeError("injected"))
+    status = ExecReport(venue=V, exec_id="", kind="status", cl_ord_id=cl,
+                        ord_status=OrderStatus.CANCELLED)  # fmt: skip
+    assert host.exec_applier.apply(status, 10) is None
+    del host.book.apply_venue_status
+    out = host.exec_applier.apply(status, 11)
+    assert out is not None and out.applied
+    order = host.book.get("o1")
+    assert order is not None and order.status is OrderStatus.CANCELLED
+
+
 def test_the_quarantine_is_bounded() -> None:
     """At most KEEP quarantined executions are remembered (the oldest forgotten first)."""
     q = Quarantined({"venue": V, "exec_id": f"E{i}"} for i in range(KEEP + 5))
