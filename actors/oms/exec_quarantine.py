@@ -29,10 +29,14 @@ is the poison. A transient failure is not raised there: a journal that cannot be
 and the OMS exits and replays as before (the connector sends the execution again to the
 next incarnation). OSError and MemoryError from the apply are let through all the same
 (answered INTERNAL, sent again): they say something about the machine, not the report.
+
+Fault injection (tests; unset in production): `TP_FAULT_POISON_EXEC=<ClOrdID>` makes the
+apply of every execution for that ClOrdID raise.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
@@ -51,6 +55,7 @@ QUARANTINED = "exec_quarantined"  # the journal record's kind
 EVENT = "execution_quarantined"  # the log event and the escalation's kind
 KEEP = 10_000  # quarantined exec ids remembered (each one halts its venue: few expected)
 _TRANSIENT = (OSError, MemoryError)
+POISON_ENV = "TP_FAULT_POISON_EXEC"
 
 
 class Quarantined:
@@ -176,6 +181,7 @@ class ExecApplier:
         self.host = host
         self._clock = clock
         self._log_budget = LogBudget()
+        self._poison = os.environ.get(POISON_ENV) or None  # fault injection (tests)
 
     def apply(self, report: ExecReport, ts_ns: int) -> Outcome | None:
         """Apply `report` and journal what it did (`host.record`); None if it is
@@ -185,6 +191,8 @@ class ExecApplier:
             return None  # (a report without an exec id is never taken for another)
         steps = _Steps(book)
         try:
+            if self._poison is not None and report.cl_ord_id == self._poison:
+                raise RuntimeError(f"{POISON_ENV}: injected for {report.cl_ord_id}")
             outcome = book.apply_exec(report, ts_ns, via=steps)
         except _TRANSIENT:
             raise
