@@ -239,4 +239,4 @@ class ExecApplier:
         moves = report.kind == "fill" or report.cum_qty != Decimal(0)
         engages = host.cfg.oms.unmatched_fill_engages_kill_switch
         if moves and engages and not host.kill_switch_engaged:
-            host.kill_switch.engage(f"execution_quarantined: {venue} {report.exec_id}")
+            host.kill_switch.engage(f"{EVENT}: {venue} {report.exec_id}"[:256])
