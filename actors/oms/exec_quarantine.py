@@ -56,6 +56,7 @@ EVENT = "execution_quarantined"  # the log event and the escalation's kind
 KEEP = 10_000  # quarantined exec ids remembered (each one halts its venue: few expected)
 _TRANSIENT = (OSError, MemoryError)
 POISON_ENV = "TP_FAULT_POISON_EXEC"
+_ZERO = Decimal(0)
 
 
 class Quarantined:
@@ -152,28 +153,44 @@ class ApplierHost(Protocol):
 
 
 class _Steps:
-    """The book, noting the outcome of every step an apply takes through it (`done`)."""
+    """The book, noting the outcome of every step an apply takes through it (`done`).
+    One per applier, emptied per report (~0.3 us a step on the fill path)."""
 
     def __init__(self, book: ExecBook) -> None:
         self.book = book
         self.done: list[Outcome] = []
 
-    def _noted(self, outcome: Outcome) -> Outcome:
-        self.done.append(outcome)
-        return outcome
-
     def record_event(
         self, client_order_id: str, event: Event, ts_ns: int, **fields: Any
     ) -> Outcome:
-        return self._noted(self.book.record_event(client_order_id, event, ts_ns, **fields))
+        out = self.book.record_event(client_order_id, event, ts_ns, **fields)
+        self.done.append(out)
+        return out
 
-    def apply_fill(self, client_order_id: str, *args: Any, **kwargs: Any) -> Outcome:
-        return self._noted(self.book.apply_fill(client_order_id, *args, **kwargs))
+    def apply_fill(
+        self,
+        client_order_id: str,
+        exec_id: str,
+        qty: Decimal,
+        px: Decimal,
+        ts_ns: int,
+        *,
+        venue_cum_qty: Decimal = _ZERO,
+        venue_order_id: str = "",
+    ) -> Outcome:
+        out = self.book.apply_fill(
+            client_order_id, exec_id, qty, px, ts_ns,
+            venue_cum_qty=venue_cum_qty, venue_order_id=venue_order_id,
+        )  # fmt: skip
+        self.done.append(out)
+        return out
 
     def apply_venue_status(
         self, client_order_id: str, status: OrderStatus, ts_ns: int, **kwargs: Any
     ) -> Outcome:
-        return self._noted(self.book.apply_venue_status(client_order_id, status, ts_ns, **kwargs))
+        out = self.book.apply_venue_status(client_order_id, status, ts_ns, **kwargs)
+        self.done.append(out)
+        return out
 
 
 class ExecApplier:
@@ -182,6 +199,7 @@ class ExecApplier:
         self._clock = clock
         self._log_budget = LogBudget()
         self._poison = os.environ.get(POISON_ENV) or None  # fault injection (tests)
+        self._steps: _Steps | None = None  # made at the first report (the book may be later)
 
     def apply(self, report: ExecReport, ts_ns: int) -> Outcome | None:
         """Apply `report` and journal what it did (`host.record`); None if it is
@@ -189,7 +207,10 @@ class ExecApplier:
         book = self.host.book
         if report.exec_id and (report.venue, report.exec_id) in book.quarantined:
             return None  # (a report without an exec id is never taken for another)
-        steps = _Steps(book)
+        steps = self._steps
+        if steps is None or steps.book is not book:
+            steps = self._steps = _Steps(book)
+        steps.done.clear()
         try:
             if self._poison is not None and report.cl_ord_id == self._poison:
                 raise RuntimeError(f"{POISON_ENV}: injected for {report.cl_ord_id}")
@@ -197,7 +218,7 @@ class ExecApplier:
         except _TRANSIENT:
             raise
         except Exception as exc:  # noqa: BLE001 - a poison execution must not block its venue
-            self._quarantine(report, exc, steps.done)
+            self._quarantine(report, exc, list(steps.done))
             return None
         return self.host.record(outcome, venue=report.venue)
 
@@ -236,7 +257,7 @@ class ExecApplier:
             ok, text = host.gate.control(pause, "oms (execution quarantined)")
             if not ok:
                 host.log.error("execution_quarantine_pause_failed", venue=venue, error=text)
-        moves = report.kind == "fill" or report.cum_qty != Decimal(0)
+        moves = report.kind == "fill" or report.cum_qty != _ZERO
         engages = host.cfg.oms.unmatched_fill_engages_kill_switch
         if moves and engages and not host.kill_switch_engaged:
             host.kill_switch.engage(f"{EVENT}: {venue} {report.exec_id}"[:256])
