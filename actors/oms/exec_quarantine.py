@@ -22,13 +22,17 @@ but a bug in our own apply code must not stop reconciliation, so `ExecApplier.ap
   and, for a report that may move a position (a fill, or a cum_qty), the kill-switch
   engaged as for a fill the book cannot account for (`oms.unmatched_fill_engages_kill_switch`).
 
-What is quarantined and what is not: the apply is pure (no I/O; `actors.oms.executions`), so
-an exception it raises comes again for the same report and book: retrying cannot help, that
-is the poison. A transient failure is not raised there: a journal that cannot be written
-(disk full, EIO) fails in `Journal.append` / `commit` after the apply, outside this guard,
-and the OMS exits and replays as before (the connector sends the execution again to the
-next incarnation). OSError and MemoryError from the apply are let through all the same
-(answered INTERNAL, sent again): they say something about the machine, not the report.
+What is quarantined and what is not: the apply's logic is pure (`actors.oms.executions`),
+so an exception it raises comes again for the same report and book: retrying cannot help,
+that is the poison. It is not free of I/O: `OrderBook.find` / `get` read the order archive
+(SQLite) for an order no longer in memory, and `apply_record` writes the oldest terminal
+order to it when another one finishes (`OrderBook._retained`). A failure of the machine
+is transient, not poison, and is let through (answered INTERNAL, sent again by the
+connector, applied once the machine is well):
+OSError, MemoryError and sqlite3.Error (the archive's "disk I/O error", "database or disk
+is full", "database is locked"). A journal that cannot be written fails in
+`Journal.append` / `commit` after the apply, outside this guard, and the OMS exits and
+replays as before (the connector sends the execution again to the next incarnation).
 
 Fault injection (tests; unset in production): `TP_FAULT_POISON_EXEC=<ClOrdID>` makes the
 apply of every execution for that ClOrdID raise.
@@ -37,6 +41,7 @@ apply of every execution for that ClOrdID raise.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
@@ -54,7 +59,7 @@ from protocol.messages import ExecReport, OrderStatus
 QUARANTINED = "exec_quarantined"  # the journal record's kind
 EVENT = "execution_quarantined"  # the log event and the escalation's kind
 KEEP = 10_000  # quarantined exec ids remembered (each one halts its venue: few expected)
-_TRANSIENT = (OSError, MemoryError)
+_TRANSIENT = (OSError, MemoryError, sqlite3.Error)  # the machine, not the report
 POISON_ENV = "TP_FAULT_POISON_EXEC"
 _ZERO = Decimal(0)
 

@@ -9,13 +9,16 @@ the truth). Pure: no sockets."""
 
 from __future__ import annotations
 
+import tempfile
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actors.oms.journal import encode_record
+from actors.oms.order_archive import OrderArchive, Retention
 from actors.oms.order_book import OrderBook
 from protocol.messages import (
     ExecReport,
@@ -95,8 +98,11 @@ def _reports(ids: list[str]) -> st.SearchStrategy[ExecReport]:
 
 
 def _state(book: OrderBook) -> list[Any]:
+    """Every order (in memory or archived: memory wins), positions, unmatched fills."""
+    held = {o.client_order_id: o for o in book.retention.archive} if book.retention else {}
+    held.update((o.client_order_id, o) for o in book.orders())
     orders = sorted((o.client_order_id, o.status, o.cum_qty, o.qty, o.price, o.cl_ord_id,
-                     sorted(o.exec_ids)) for o in book.orders())  # fmt: skip
+                     sorted(o.exec_ids)) for o in held.values())  # fmt: skip
     positions = sorted((p.symbol, p.qty, p.avg_px, p.realized_pnl) for p in book.positions())
     return [orders, positions, sorted(u.exec_id for u in book.unmatched_fills())]
 
@@ -121,3 +127,31 @@ def test_no_hostile_execution_makes_the_apply_raise(data: st.DataObject) -> None
     for rec in journal:
         replayed.apply_record(rec)
     assert _state(replayed) == _state(book)
+
+
+def _archived(path: Path) -> OrderBook:
+    """The base book keeping one terminal order in memory, older ones in a SQLite archive."""
+    return OrderBook.from_dict(_BASE[0].to_dict(), Retention(OrderArchive(path), keep=1))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_no_hostile_execution_makes_the_apply_raise_with_an_archive(data: st.DataObject) -> None:
+    """The same with a book that keeps one terminal order in memory: orders finishing move
+    older ones to the archive, and reports for those are read back from it (the apply's I/O):
+    never an exception, and replaying the journal gives the same orders, archived or not."""
+    with tempfile.TemporaryDirectory() as tmp:
+        book = _archived(Path(tmp) / "live.sqlite")
+        journal: list[dict[str, Any]] = []
+        for report in data.draw(st.lists(_reports(_BASE[1]), min_size=1, max_size=12)):
+            out = book.apply_exec(report, 100)
+            for rec in out.records:
+                encode_record(rec)
+                journal.append(rec)
+        replayed = _archived(Path(tmp) / "replay.sqlite")
+        for rec in journal:
+            replayed.apply_record(rec)
+        assert _state(replayed) == _state(book)
+        for b in (book, replayed):
+            assert b.retention is not None
+            b.retention.archive.close()

@@ -7,6 +7,7 @@ real `IntakeGate` writing its file under tmp_path."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -21,6 +22,7 @@ from actors.oms.exec_cut import ExecLog
 from actors.oms.exec_quarantine import KEEP, QUARANTINED, ExecApplier, Quarantined
 from actors.oms.intake_state import IntakeGate, load_pauses
 from actors.oms.journal import encode_record
+from actors.oms.order_archive import OrderArchive, Retention
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Outcome
 from protocol.config import OmsCfg
@@ -238,6 +240,52 @@ def test_a_transient_failure_is_not_quarantined(tmp_path: Path) -> None:
             host.exec_applier.apply(_fill(cl), 10)
     assert host.journal == [] and host.streams == [] and host.kill_switch.reasons == []
     assert V not in host.gate.pauses.venues
+
+
+def _archived_book(tmp_path: Path) -> OrderBook:
+    """A book keeping one terminal order in memory: older ones are in its SQLite archive."""
+    return OrderBook(Retention(OrderArchive(tmp_path / "orders.sqlite"), keep=1))
+
+
+def _cancel(host: _Host, cl: str, exec_id: str) -> None:
+    rep = ExecReport(venue=V, exec_id=exec_id, kind="cancelled", cl_ord_id=cl)
+    out = host.exec_applier.apply(rep, 5)
+    assert out is not None and out.applied
+
+
+@pytest.mark.parametrize(
+    "error", ["disk I/O error", "database or disk is full", "database is locked"]
+)
+def test_a_sqlite_failure_reading_the_archive_is_transient_not_poison(
+    tmp_path: Path, error: str
+) -> None:
+    """A late report for an order no longer in memory is looked up in the SQLite archive;
+    a failure there (sqlite3.OperationalError, not an OSError) is the machine, not the
+    report: raised (answered INTERNAL, sent again), nothing journalled, nothing paused,
+    and the resend is applied once the archive reads again."""
+    host = _Host(tmp_path, _archived_book(tmp_path))
+    cl0 = _live(host.book, "o0")
+    _cancel(host, cl0, "X0")
+    cl1 = _live(host.book, "o1")
+    _cancel(host, cl1, "X1")  # o1 terminal: o0 leaves memory (keep=1)
+    assert host.book.held("o0") is None
+    archive = host.book.retention.archive  # type: ignore[union-attr]
+    real_find = archive.find
+
+    def failing(venue: str, cl: str) -> Any:
+        raise sqlite3.OperationalError(error)
+
+    archive.find = failing  # type: ignore[method-assign]
+    host.journal.clear()
+    late = ExecReport(venue=V, exec_id="L1", kind="fill", cl_ord_id=cl0, last_qty=D(1),
+                      last_px=D(95), cum_qty=D(1))  # fmt: skip
+    with pytest.raises(sqlite3.OperationalError):
+        host.exec_applier.apply(late, 10)
+    assert host.journal == [] and host.streams == [] and host.kill_switch.reasons == []
+    assert V not in host.gate.pauses.venues and len(host.book.quarantined) == 0
+    archive.find = real_find  # type: ignore[method-assign]
+    out = host.exec_applier.apply(late, 11)  # the resend
+    assert out is not None and out.applied and [r["kind"] for r in host.journal] == ["fill"]
 
 
 def test_a_quarantined_report_that_moves_no_position_pauses_the_venue_only(
