@@ -25,8 +25,9 @@ but a bug in our own apply code must not stop reconciliation, so `ExecApplier.ap
 What is quarantined and what is not: the apply's logic is pure (`actors.oms.executions`),
 so an exception it raises comes again for the same report and book: retrying cannot help,
 that is the poison. It is not free of I/O: `OrderBook.find` / `get` read the order archive
-(SQLite) for an order no longer in memory, and `apply_record` writes the oldest terminal
-order to it when another one finishes (`OrderBook._retained`). A failure of the machine
+(SQLite) for an order no longer in memory, before anything changes (the old terminal
+orders are written to it after the journal commit, never inside an apply:
+`actors.oms.evictions`). A failure of the machine
 is transient, not poison, and is let through (answered INTERNAL, sent again by the
 connector, applied once the machine is well):
 OSError, MemoryError and sqlite3.Error (the archive's "disk I/O error", "database or disk

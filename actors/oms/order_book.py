@@ -1,5 +1,5 @@
 """The OMS order book: every order by client order id and by (venue, ClOrdID), positions
-and unmatched fills (pure logic, no I/O).
+and unmatched fills (pure logic; its only I/O reads the order archive, `actors.oms.retention`).
 
 Event sourced: every mutation is a journal record, and `OrderBook.apply_record` is the only
 code that changes state, on the live path and on replay alike. A command method decides
@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from actors.oms import cancel_replace, executions
+from actors.oms.evictions import Evictions
 from actors.oms.exec_quarantine import QUARANTINED, Quarantined
 from actors.oms.lifecycle import Event
 from actors.oms.order_archive import Retention
@@ -65,6 +66,7 @@ class OrderBook:
 
     def __init__(self, retention: Retention | None = None) -> None:
         self.retention = retention
+        self.evictions = None if retention is None else Evictions(retention, self._drop)
         self._orders: dict[str, Order] = {}
         self._places: dict[str, int] = {}  # held order -> its place: a page cursor (`after`)
         self._next_place = 0
@@ -403,17 +405,15 @@ class OrderBook:
             self._retained(order)
         return order
 
-    def _retained(self, order: Order) -> None:
-        """After a change of `order` (the newest): the oldest terminal ones beyond `keep` go."""
-        if (r := self.retention) is None:
-            return
-        r.note(order)
-        for coid in r.overflow():
-            old = self._orders.pop(coid)
-            del self._places[coid]
+    def _retained(self, order: Order) -> None:  # changed: the oldest terminal ones go
+        if self.evictions is not None:  # (out of memory once archived: after the commit)
+            self.evictions.retained(order, self._orders)
+
+    def _drop(self, old: Order) -> None:  # durable in the archive: out of memory
+        if self._orders.get(coid := old.client_order_id) is old:
+            del self._orders[coid], self._places[coid]
             for cl in old.cl_ord_ids:
                 self._by_cl.get(old.venue, _NO_CL).pop(cl, None)
-            r.archive.put(old)
 
     def _pos(self, order: Order) -> Position:
         key = (order.venue, order.symbol)

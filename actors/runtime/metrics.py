@@ -204,6 +204,10 @@ EXECUTIONS_QUARANTINED = Counter(
     "Venue executions the OMS could not apply, journalled aside and acked",
     ["venue"],
 )
+ARCHIVE_WRITE_FAILURES = Counter(
+    "tradepulse_oms_archive_write_failures",
+    "Failed writes of evicted terminal orders to the OMS's order archive (kept in memory)",
+)
 RECONCILE_ACTIONS = Counter(
     "tradepulse_reconcile_actions", "Reconciliation plan actions applied", ["venue", "action"]
 )

@@ -267,7 +267,9 @@ def test_a_sqlite_failure_reading_the_archive_is_transient_not_poison(
     cl0 = _live(host.book, "o0")
     _cancel(host, cl0, "X0")
     cl1 = _live(host.book, "o1")
-    _cancel(host, cl1, "X1")  # o1 terminal: o0 leaves memory (keep=1)
+    _cancel(host, cl1, "X1")  # o1 terminal: o0 leaves memory (keep=1) once archived
+    assert host.book.evictions is not None
+    host.book.evictions.sync()  # (after the journal commit)
     assert host.book.held("o0") is None
     archive = host.book.retention.archive  # type: ignore[union-attr]
     real_find = archive.find
