@@ -9,9 +9,12 @@ but a bug in our own apply code must not stop reconciliation, so `ExecApplier.ap
 
 - journals the report as an `exec_quarantined` record (the report as received, the error;
   `tradepulse journal inspect --kind exec_quarantined`), replayed into the book's
-  `Quarantined` and kept in its snapshots: a resend of it, even after a restart, is acked
-  and not applied (never twice, never half: the steps the apply had taken before it raised
-  changed the book in memory, and are journalled as they would have been);
+  `Quarantined` and kept in its snapshots: a resend of it (the same content), even after a
+  restart, is acked and not applied (never twice, never half: the steps the apply had
+  taken before it raised changed the book in memory, and are journalled as they would
+  have been), logged `execution_quarantined_acked` and counted in
+  `tradepulse_oms_quarantined_executions_acked_total{venue}`; another report reusing its
+  ExecID (venues do) is applied as any other, logged `execution_quarantine_id_reused`;
 - answers None: the OMS acks it, so the venue's cuts advance and reconciliation goes on
   (a pass compares the venue's view of the order with ours: what the report would have
   changed is repaired or escalated there, under its own exec ids);
@@ -66,18 +69,20 @@ _ZERO = Decimal(0)
 
 
 class Quarantined:
-    """The quarantined executions' records by (venue, exec_id), the newest `KEEP` (an older
-    one sent again would be quarantined again: it is never applied)."""
+    """The quarantined executions' records by (venue, exec_id), the newest `KEEP` ids (an
+    older one sent again would be quarantined again: it is never applied). Venues reuse
+    ExecIDs (across days, per order: `actors.connector.ledger`), so a report is taken for a
+    quarantined one only if its content is the same (`holds`), not by its id alone."""
 
     def __init__(self, records: Iterable[Mapping[str, Any]] = ()) -> None:
-        self._by_id: dict[tuple[str, str], dict[str, Any]] = {}
+        self._by_id: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for record in records:
             self.add(record)
 
     def add(self, record: Mapping[str, Any]) -> None:
         key = (str(record["venue"]), str(record["exec_id"]))
-        self._by_id.pop(key, None)
-        self._by_id[key] = dict(record)
+        same = [r for r in self._by_id.pop(key, ()) if r.get("report") != record.get("report")]
+        self._by_id[key] = [*same, dict(record)]
         if len(self._by_id) > KEEP:
             del self._by_id[next(iter(self._by_id))]
 
@@ -87,8 +92,23 @@ class Quarantined:
     def __len__(self) -> int:
         return len(self._by_id)
 
+    def holds(self, report: ExecReport) -> bool:
+        """Whether `report` itself was quarantined: the same content (whatever the
+        connector's `exec_seq`, which a restarted connector may number anew)."""
+        want = _content(report)
+        for r in self._by_id.get((report.venue, report.exec_id), ()):
+            if "report" in r and _content(ExecReport.model_validate_json(r["report"])) == want:
+                return True
+        return False
+
     def records(self, venue: str | None = None) -> list[dict[str, Any]]:
-        return [r for r in self._by_id.values() if venue is None or r["venue"] == venue]
+        return [
+            r for same in self._by_id.values() for r in same if venue is None or r["venue"] == venue
+        ]
+
+
+def _content(report: ExecReport) -> dict[str, Any]:
+    return report.model_dump(exclude={"exec_seq"})
 
 
 def quarantine_record(report: ExecReport, error: BaseException, ts_ns: int) -> dict[str, Any]:
@@ -212,7 +232,11 @@ class ExecApplier:
         quarantined, now or before (journalled: ack it, apply nothing)."""
         book = self.host.book
         if report.exec_id and (report.venue, report.exec_id) in book.quarantined:
-            return None  # (a report without an exec id is never taken for another)
+            # (a report without an exec id is never taken for another)
+            if book.quarantined.holds(report):
+                self._seen_again(report)
+                return None
+            self._warn("execution_quarantine_id_reused", report)  # another report: applied
         steps = self._steps
         if steps is None or steps.book is not book:
             steps = self._steps = _Steps(book)
@@ -227,6 +251,22 @@ class ExecApplier:
             self._quarantine(report, exc, list(steps.done))
             return None
         return self.host.record(outcome, venue=report.venue)
+
+    def _seen_again(self, report: ExecReport) -> None:
+        """A quarantined report sent again: acked, not applied; counted and logged."""
+        metrics.QUARANTINED_EXECUTIONS_ACKED.labels(venue=report.venue).inc()
+        self._warn("execution_quarantined_acked", report)
+
+    def _warn(self, event: str, report: ExecReport) -> None:
+        if (skipped := self._log_budget.take()) is not None:
+            self.host.log.warning(
+                event,
+                venue=report.venue,
+                exec_id=report.exec_id,
+                cl_ord_id=report.cl_ord_id,
+                exec_kind=report.kind,
+                suppressed=skipped,
+            )
 
     def _quarantine(self, report: ExecReport, exc: Exception, done: list[Outcome]) -> None:
         host = self.host

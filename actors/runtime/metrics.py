@@ -204,6 +204,11 @@ EXECUTIONS_QUARANTINED = Counter(
     "Venue executions the OMS could not apply, journalled aside and acked",
     ["venue"],
 )
+QUARANTINED_EXECUTIONS_ACKED = Counter(
+    "tradepulse_oms_quarantined_executions_acked",
+    "Resends of quarantined venue executions acked without being applied",
+    ["venue"],
+)
 ARCHIVE_WRITE_FAILURES = Counter(
     "tradepulse_oms_archive_write_failures",
     "Failed writes of evicted terminal orders to the OMS's order archive (kept in memory)",

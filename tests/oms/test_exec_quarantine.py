@@ -200,6 +200,56 @@ def test_a_quarantined_execution_sent_again_is_acked_and_never_applied(tmp_path:
     assert order is not None and order.cum_qty == 4
 
 
+def _acked_total() -> float:
+    name = "tradepulse_oms_quarantined_executions_acked_total"
+    return REGISTRY.get_sample_value(name, {"venue": V}) or 0.0
+
+
+def test_a_resend_numbered_anew_is_still_the_quarantined_report_and_is_counted(
+    tmp_path: Path,
+) -> None:
+    """A restarted connector may number the resend anew (exec_seq): the same content is
+    the same report, acked and not applied; each such ack is logged and counted."""
+    host = _Host(tmp_path)
+    cl = _live(host.book)
+    _raise_in(host.book, "apply_fill", ValueError("injected"))
+    assert host.exec_applier.apply(_fill(cl), 10) is None
+    del host.book.apply_fill
+    acked = _acked_total()
+    host.log.lines.clear()
+    resend = _fill(cl).model_copy(update={"exec_seq": 99})
+    assert host.exec_applier.apply(resend, 11) is None
+    assert _acked_total() == acked + 1
+    assert host.log.events("warning") == ["execution_quarantined_acked"]
+    order = host.book.get("o1")
+    assert order is not None and order.cum_qty == 0
+
+
+def test_another_report_reusing_a_quarantined_exec_id_is_applied(tmp_path: Path) -> None:
+    """Venues reuse ExecIDs (across days, per order): another order's fill carrying the
+    quarantined report's ExecID is applied as any other (logged), not silently acked and
+    dropped; the quarantined report itself sent again is still not applied."""
+    host = _Host(tmp_path)
+    cl1 = _live(host.book, "o1")
+    cl2 = _live(host.book, "o2")
+    _raise_in(host.book, "apply_fill", ValueError("injected"))
+    assert host.exec_applier.apply(_fill(cl1, "E1"), 10) is None  # quarantined
+    del host.book.apply_fill  # the bug is gone
+    host.log.lines.clear()
+    acked = _acked_total()
+    reply = _Reply()
+    host._on_exec(_fill(cl2, "E1"), reply, 7)  # type: ignore[arg-type]
+    for fn in host.waiting:
+        fn()
+    o2 = host.book.get("o2")
+    assert o2 is not None and o2.cum_qty == 4 and reply.sent == [ExecAck(venue=V, exec_ids=["E1"])]
+    assert host.log.events("warning") == ["execution_quarantine_id_reused"]
+    assert _acked_total() == acked
+    assert host.exec_applier.apply(_fill(cl1, "E1"), 11) is None  # the quarantined one
+    o1 = host.book.get("o1")
+    assert o1 is not None and o1.cum_qty == 0
+
+
 def _replayed(base: dict[str, Any], records: list[dict[str, Any]]) -> OrderBook:
     book = OrderBook.from_dict(base)
     for rec in records:
