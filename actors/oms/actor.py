@@ -331,7 +331,7 @@ class OmsActor(Actor):
 
     def _on_exec(self, report: ExecReport, reply: Replier, connector_epoch: int) -> None:
         ack = ExecAck(venue=report.venue, exec_ids=[report.exec_id])
-        outcome = self.exec_applier.apply(report, time.time_ns())  # journalled
+        outcome = self.exec_applier.apply(report, time.time_ns(), connector_epoch)  # journalled
         if outcome is None:  # quarantined (actors/oms/exec_quarantine.py): acked, not applied
             self.after_commit(partial(reply, ack))
             return

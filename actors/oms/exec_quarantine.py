@@ -152,6 +152,12 @@ class _Gate(Protocol):
     def control(self, cmd: Intake, by: str | None = None) -> tuple[bool, str]: ...
 
 
+class _ExecLog(Protocol):
+    def note_outcome(self, report: ExecReport, epoch: int, outcome: Outcome) -> None:
+        """`actors.oms.exec_cut.ExecLog.note_outcome`."""
+        ...
+
+
 class ApplierHost(Protocol):
     """What the applier needs of the OMS (`actors.oms.actor.OmsActor`)."""
 
@@ -172,6 +178,9 @@ class ApplierHost(Protocol):
 
     @property
     def cfg(self) -> SystemConfig: ...
+
+    @property
+    def exec_log(self) -> _ExecLog: ...
 
     def record(self, outcome: Outcome, venue: str = "") -> Outcome: ...
 
@@ -227,9 +236,10 @@ class ExecApplier:
         self._poison = os.environ.get(POISON_ENV) or None  # fault injection (tests)
         self._steps: _Steps | None = None  # made at the first report (the book may be later)
 
-    def apply(self, report: ExecReport, ts_ns: int) -> Outcome | None:
-        """Apply `report` and journal what it did (`host.record`); None if it is
-        quarantined, now or before (journalled: ack it, apply nothing)."""
+    def apply(self, report: ExecReport, ts_ns: int, epoch: int = 0) -> Outcome | None:
+        """Apply `report` (from connector incarnation `epoch`) and journal what it did
+        (`host.record`); None if it is quarantined, now or before (journalled: ack it,
+        apply nothing more)."""
         book = self.host.book
         if report.exec_id and (report.venue, report.exec_id) in book.quarantined:
             # (a report without an exec id is never taken for another)
@@ -248,7 +258,7 @@ class ExecApplier:
         except _TRANSIENT:
             raise
         except Exception as exc:  # noqa: BLE001 - a poison execution must not block its venue
-            self._quarantine(report, exc, list(steps.done))
+            self._quarantine(report, exc, list(steps.done), epoch)
             return None
         return self.host.record(outcome, venue=report.venue)
 
@@ -268,11 +278,14 @@ class ExecApplier:
                 suppressed=skipped,
             )
 
-    def _quarantine(self, report: ExecReport, exc: Exception, done: list[Outcome]) -> None:
+    def _quarantine(
+        self, report: ExecReport, exc: Exception, done: list[Outcome], epoch: int
+    ) -> None:
         host = self.host
-        for step in done:  # applied in memory before the raise: journalled as they were
-            if step.records:
+        for step in done:  # applied in memory before the raise: journalled as they were,
+            if step.records:  # and noted as executions (positions as of a cut, touched)
                 host.record(step, venue=report.venue)
+                host.exec_log.note_outcome(report, epoch, step)
         record = quarantine_record(report, exc, self._clock())
         host.book.apply_record(record)
         host.record(Outcome("refused", None, (record,), reason=record["error"]))

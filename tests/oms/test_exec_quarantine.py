@@ -28,6 +28,7 @@ from actors.oms.orders import Outcome
 from protocol.config import OmsCfg
 from protocol.messages import (
     ExecAck,
+    ExecCut,
     ExecReport,
     OrderStatus,
     OrdType,
@@ -277,6 +278,26 @@ def test_steps_applied_before_the_raise_are_journalled_so_replay_matches_memory(
     assert replay is not None and (replay.cum_qty, replay.status) == (order.cum_qty, order.status)
     logged = [f for _, e, f in host.log.lines if e == "execution_quarantined"]
     assert [f["steps_applied"] for f in logged] == [1]
+
+
+def test_a_step_applied_before_the_raise_is_noted_in_the_exec_log(tmp_path: Path) -> None:
+    """A cancel whose CumQty says we missed 4: the catch-up fill moves the position, then the
+    cancel step raises. The fill is journalled and noted in the execution log as any applied
+    execution is: the OMS's position as of a cut before this execution excludes the 4 (no
+    false divergence for the position heartbeat) and the order is marked touched."""
+    host = _Host(tmp_path)
+    cl = _live(host.book)
+    _raise_in(host.book, "record_event", KeyError("injected"))
+    mark = host.exec_log.mark(V)
+    cancelled = ExecReport(venue=V, exec_id="C1", kind="cancelled", cl_ord_id=cl,
+                           cum_qty=D(4), avg_px=D(95), exec_seq=5)  # fmt: skip
+    host._on_exec(cancelled, _Reply(), 7)  # type: ignore[arg-type]
+    assert [r["kind"] for r in host.journal] == ["fill", QUARANTINED]
+    now = {"ABC": host.book.position(V, "ABC").qty}
+    assert now == {"ABC": D(4)}
+    before = ExecCut(connector_epoch=7, exec_seq=4)
+    assert host.exec_log.positions_as_of(V, before, now) == {"ABC": D(0)}
+    assert host.exec_log.touched_after(V, mark, "o1")
 
 
 def test_a_transient_failure_is_not_quarantined(tmp_path: Path) -> None:
