@@ -33,6 +33,7 @@ from actors.oms.commit_policy import AfterCommit, CommitPolicy, EventHold
 from actors.oms.event_wire import TYPE, order_event_body
 from actors.oms.exec_cut import ExecLog
 from actors.oms.exec_intake import ExecIntake
+from actors.oms.exec_quarantine import ExecApplier
 from actors.oms.intake import Intake
 from actors.oms.intake_state import IntakeGate, unsent_reason
 from actors.oms.journal import Journal
@@ -84,6 +85,7 @@ class OmsActor(Actor):
 
     def setup(self) -> None:
         self.exec_log = ExecLog()  # recent executions by connector number (`ExecCut`)
+        self.exec_applier = ExecApplier(self)  # quarantines an execution whose apply raises
         with collections_paused():  # the replay builds long-lived objects only
             self.journal, recovery = Journal.open(oms_dir(self.cfg.state_path))
             keep, snap = self.cfg.oms.recent_terminal_orders, recovery.snapshot

@@ -9,7 +9,9 @@ and validated as a lone `ExecReport` would be (`protocol.codec.decode_item`) and
 alone: a malformed item is counted and logged `bad_message`, one for another venue than its
 connector's is refused (`message_refused`), one that raises in us is logged
 `request_failed`; none of them is acknowledged (the connector sends it again, as it does a
-lone one refused) and the others of the batch still apply.
+lone one refused) and the others of the batch still apply. An execution whose apply raises
+in us (not a transient error: `actors.oms.exec_quarantine`) is quarantined, journalled and
+acknowledged: sent again forever, it would hold every execution cut of its venue.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from functools import partial
 from typing import Any, Protocol
 
 from actors.oms.exec_cut import ExecLog
+from actors.oms.exec_quarantine import ExecApplier
+from actors.oms.executions import says_finished
 from actors.oms.order_book import OrderBook
-from actors.oms.orders import Order, Outcome
+from actors.oms.orders import Outcome
 from actors.runtime.peer import Replier
 from protocol.codec import decode_item
 from protocol.exceptions import ProtocolError
 from protocol.messages import (
-    TERMINAL_STATUSES,
     ErrorCode,
     ExecAck,
     ExecReport,
@@ -47,6 +50,9 @@ class ExecHost(Protocol):
 
     @property
     def exec_log(self) -> ExecLog: ...
+
+    @property
+    def exec_applier(self) -> ExecApplier: ...
 
     @property
     def venues(self) -> Mapping[str, _Reconcilable]: ...
@@ -70,13 +76,14 @@ class ExecIntake:
         self._log = log
 
     def on_report(self, report: ExecReport, reply: Replier, connector_epoch: int) -> None:
-        """A lone execution: applied, acknowledged after the commit."""
+        """A lone execution: applied (or quarantined), acknowledged after the commit."""
         self._apply(report, connector_epoch)
         ack = ExecAck(venue=report.venue, exec_ids=[report.exec_id])
         self._host.after_commit(partial(reply, ack))
 
     def on_batch(self, batch: ExecReports, reply: Replier, connector_epoch: int) -> None:
-        """Each item as a lone execution, in order; one `ExecAck` for those applied."""
+        """Each item as a lone execution, in order; one `ExecAck` for those applied (or
+        quarantined)."""
         host, applied = self._host, []
         for item in batch.reports:
             try:
@@ -105,7 +112,9 @@ class ExecIntake:
 
     def _apply(self, report: ExecReport, connector_epoch: int) -> None:
         host = self._host
-        outcome = host.record(host.book.apply_exec(report, time.time_ns()), venue=report.venue)
+        outcome = host.exec_applier.apply(report, time.time_ns(), connector_epoch)  # journalled
+        if outcome is None:  # quarantined (actors/oms/exec_quarantine.py): acked, not applied
+            return
         host.exec_log.note_outcome(report, connector_epoch, outcome)
         if outcome.applied and outcome.order is not None and outcome.fill_qty:
             if outcome.order.status is OrderStatus.PARTIALLY_FILLED:
@@ -115,14 +124,8 @@ class ExecIntake:
             self._log.warning("exec_refused", **ids, reason=outcome.reason, venue=report.venue)
         order = outcome.order
         if order is not None and (
-            order.status is OrderStatus.UNKNOWN or _says_finished(report, order)
+            order.status is OrderStatus.UNKNOWN or says_finished(report, order)
         ):
             # e.g. a duplicate-ClOrdID reject, or a cancel refused because the venue had
             # already finished the order (its confirmation lost): learn how it ended
             host.venues[order.venue].start_reconcile()
-
-
-def _says_finished(report: ExecReport, order: Order) -> bool:
-    """A cancel/replace reject whose OrdStatus says the order is over while ours is not."""
-    said = report.ord_status if report.kind == "cancel_rejected" else None
-    return said in TERMINAL_STATUSES and not order.is_terminal

@@ -19,7 +19,8 @@ from typing import Any, Literal, Protocol
 
 from actors.oms.lifecycle import Event
 from actors.oms.orders import Escalation, Order, Outcome, implied_fill, missed_fill_exec_id
-from protocol.messages import ExecReport, OrderStatus
+from actors.oms.positions import UnmatchedFill
+from protocol.messages import TERMINAL_STATUSES, ExecReport, OrderStatus
 
 S = OrderStatus
 _EXEC_EVENTS = {
@@ -235,3 +236,23 @@ def _combined(order: Order, parts: tuple[Outcome, ...], main: Outcome) -> Outcom
         fill_px=fill.fill_px,
         escalations=tuple(e for o in parts for e in o.escalations),
     )
+
+
+def unmatched_fill(report: ExecReport, ts_ns: int) -> Outcome:
+    """A fill that matches no order (not recorded yet): its record, escalated."""
+    fill = UnmatchedFill.from_report(report, ts_ns)
+    detail = f"{report.exec_id}: {report.last_qty} {report.symbol} @ {report.last_px}"
+    return Outcome(
+        "applied",
+        None,
+        (fill.to_record(),),
+        fill_qty=fill.qty,
+        fill_px=fill.px,
+        escalations=(Escalation("unmatched_fill", detail),),
+    )
+
+
+def says_finished(report: ExecReport, order: Order) -> bool:
+    """A cancel/replace reject whose OrdStatus says the order is over while ours is not."""
+    said = report.ord_status if report.kind == "cancel_rejected" else None
+    return said in TERMINAL_STATUSES and not order.is_terminal

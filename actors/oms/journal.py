@@ -180,6 +180,7 @@ class Journal:
         self.bytes_since_snapshot = offset
         self._snap_pid: int | None = None
         self.before_snapshot: Callable[[], None] = lambda: None  # e.g. sync the order archive
+        self.after_commit: Callable[[], None] = lambda: None  # e.g. archive evicted orders
 
     @classmethod
     def open(cls, directory: str | Path, *, fsync: bool = True) -> tuple[Journal, Recovery]:
@@ -268,6 +269,7 @@ class Journal:
         self.records_since_snapshot += count
         self._buffer.clear()
         self._pending = 0
+        self.after_commit()
         return count
 
     def write_snapshot(self, state: Mapping[str, Any]) -> Path:

@@ -4,7 +4,8 @@ it holds. Event and fill records name only the order: its venue, symbol and side
 the order's ``new`` record or the snapshot before them.
 
 Row fields: seq (the item's place in the walk, 1-based; a snapshot's rows share one), ts_ns,
-kind (new, event, fill, unmatched_fill, opening_position, snapshot, torn_tail), order_id,
+kind (new, event, fill, unmatched_fill, opening_position, exec_quarantined, snapshot,
+torn_tail), order_id,
 venue, symbol, side, qty, price, status, detail.
 """
 
@@ -14,7 +15,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ("new", "event", "fill", "unmatched_fill", "opening_position", "snapshot", "torn_tail")
+KINDS = ("new", "event", "fill", "unmatched_fill", "opening_position", "exec_quarantined",
+         "snapshot", "torn_tail")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,8 @@ class RowReader:
                 Row(self._seq, 0, "snapshot", "", p["venue"], p["symbol"], "", str(p["qty"]),
                     str(p["avg_px"]), "position", f"realised {p.get('realized_pnl', 0)}")
             )  # fmt: skip
+        for q in data.get("quarantined", ()):
+            rows.append(_quarantined_row(self._seq, "snapshot", q))
         return rows
 
     def _order_row(self, kind: str, o: Mapping[str, Any], detail: str) -> Row:
@@ -120,6 +124,8 @@ class RowReader:
                 self._seq, ts, kind, "", str(r["venue"]), str(r["symbol"]), _s(r.get("side")),
                 _s(r.get("qty")), _s(r.get("px")), "", detail,
             )  # fmt: skip
+        if kind == "exec_quarantined":
+            return _quarantined_row(self._seq, kind, r)
         if kind == "opening_position":
             return Row(self._seq, ts, kind, "", str(r["venue"]), str(r["symbol"]), "",
                        _s(r.get("qty")), _s(r.get("avg_px")), "", "cold start")  # fmt: skip
@@ -135,6 +141,15 @@ def read_rows(
         rows = [row for row in reader.rows(item) if keep(row)]
         if rows or keep.empty:  # unfiltered: every item, even a snapshot of nothing
             yield item, rows
+
+
+def _quarantined_row(seq: int, kind: str, r: Mapping[str, Any]) -> Row:
+    """An execution the OMS could not apply (`actors.oms.exec_quarantine`); the report as
+    received is in the record (`--json`)."""
+    detail = (f"exec {r.get('exec_id')} ({r.get('exec_kind', '?')}) ClOrdID "
+              f"{r.get('cl_ord_id')} quarantined: {r.get('error', '')}")  # fmt: skip
+    ts = int(r.get("ts_ns") or 0)
+    return Row(seq, ts, kind, "", str(r.get("venue", "")), status="quarantined", detail=detail)
 
 
 def _s(value: Any) -> str:

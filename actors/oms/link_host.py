@@ -37,6 +37,13 @@ class UnsentHolder(Protocol):
         ...
 
 
+class OperatorStops(Protocol):
+    @property
+    def stopped_venues(self) -> frozenset[str]:
+        """The venues whose connector the operator stopped (as of the last poll)."""
+        ...
+
+
 class LinkHost(Protocol):
     """What a VenueLink needs of the OMS (`actors.oms.actor.OmsActor` provides it)."""
 
@@ -50,6 +57,11 @@ class LinkHost(Protocol):
     def drop_unsent(self, client_order_id: str, *, out_of_session: bool = False) -> bool:
         """True if the order must not be sent now (it was rejected instead);
         `out_of_session`: its venue's trading session has closed."""
+        ...
+
+    @property
+    def gate(self) -> OperatorStops:
+        """`actors.oms.intake_state.IntakeGate`."""
         ...
 
     @property

@@ -6,16 +6,16 @@ duplicate client_order_id or ClOrdID at intake, a late execution report, the ope
 `tradepulse orders` view). An order read back is admitted to the book again (as the newest
 terminal order) and leaves it again like any other.
 
-Durability: every record of an evicted order is in the journal (committed in the loop turn
-that made it), so until the journal's next snapshot compacts those records away, replay
-restores the order from the journal whatever the archive holds; an order in the book always
-wins over its archived copy (which may be older, or, after a crash before a commit, newer
-than what the journal kept: it is overwritten when the order is evicted again). `sync()`
-commits the archive (synchronous=FULL: fsync'd) and runs before every snapshot
-(`Journal.before_snapshot`), so an order the snapshot leaves out is on disk here first:
-kill -9 at any point loses nothing. Between syncs, writes are committed every
-`COMMIT_EVERY` evictions (so the open transaction stays small); a crash may lose those that
-were not, harmlessly (see above).
+Durability: an order leaves memory only once the archive holds it durably
+(`actors.oms.evictions`: written after the journal commit, never inside an apply; out of
+memory when the archive's transaction has committed, fsync'd, synchronous=FULL); a write
+that fails keeps it in memory and is tried again. Every record of an evicted order is in the
+journal too, until the journal's next snapshot compacts those records away (that snapshot
+first commits the archive, `Journal.before_snapshot`, and holds every order still in
+memory): kill -9 at any point loses nothing. An order in the book always wins over its
+archived copy (which may be older, or, after a crash before a commit, newer than what the
+journal kept: it is overwritten when the order is evicted again). Writes are committed
+every `COMMIT_EVERY` evictions (so the open transaction stays small).
 
 Retention of the archive itself is not managed here: it grows by ~0.5 KiB per order on
 disk (a cold start moves it away with the rest of the OMS state).
@@ -56,6 +56,7 @@ class OrderArchive:
         for statement in _SCHEMA:
             self._db.execute(statement)
         self._open = 0  # puts in the open transaction
+        self.commits = 0  # transactions committed (`actors.oms.evictions` waits for one)
 
     @classmethod
     def in_dir(cls, oms_dir: Path) -> OrderArchive:
@@ -63,7 +64,7 @@ class OrderArchive:
 
     def put(self, order: Order) -> None:
         """Archive (or update) one order; durable at the next `sync()`."""
-        if not self._open:
+        if not self._db.in_transaction:  # (a put that failed may have left one open)
             self._db.execute("BEGIN")
         data = msgpack.packb(order.to_dict(), use_bin_type=True)
         coid, venue = order.client_order_id, order.venue
@@ -81,9 +82,19 @@ class OrderArchive:
 
     def sync(self) -> None:
         """Commit what was put (fsync'd: synchronous=FULL)."""
-        if self._open:
+        if self._db.in_transaction:
             self._db.execute("COMMIT")
             self._open = 0
+            self.commits += 1
+
+    def rollback(self) -> None:
+        """Drop what was put since the last commit (after a failed put or commit)."""
+        self._open = 0
+        try:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # SQLite rolled it back itself (e.g. SQLITE_FULL at commit)
 
     def get(self, client_order_id: str) -> Order | None:
         row = self._db.execute(
@@ -177,6 +188,10 @@ class Retention:
 
     def forget(self, client_order_id: str) -> None:
         self._terminal.pop(client_order_id, None)
+
+    def holds(self, client_order_id: str) -> bool:
+        """Whether `client_order_id` is among the terminal orders kept in memory."""
+        return client_order_id in self._terminal
 
     def overflow(self) -> list[str]:
         """The oldest terminal orders beyond `keep` (forgotten here: the book evicts them)."""

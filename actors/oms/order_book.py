@@ -1,5 +1,5 @@
 """The OMS order book: every order by client order id and by (venue, ClOrdID), positions
-and unmatched fills (pure logic, no I/O).
+and unmatched fills (pure logic; its only I/O reads the order archive, `actors.oms.retention`).
 
 Event sourced: every mutation is a journal record, and `OrderBook.apply_record` is the only
 code that changes state, on the live path and on replay alike. A command method decides
@@ -24,6 +24,8 @@ from decimal import Decimal
 from typing import Any
 
 from actors.oms import cancel_replace, executions
+from actors.oms.evictions import Evictions
+from actors.oms.exec_quarantine import QUARANTINED, Quarantined
 from actors.oms.lifecycle import Event
 from actors.oms.order_archive import Retention
 from actors.oms.orders import (
@@ -64,12 +66,14 @@ class OrderBook:
 
     def __init__(self, retention: Retention | None = None) -> None:
         self.retention = retention
+        self.evictions = None if retention is None else Evictions(retention, self._drop)
         self._orders: dict[str, Order] = {}
         self._places: dict[str, int] = {}  # held order -> its place: a page cursor (`after`)
         self._next_place = 0
         self._by_cl: dict[str, dict[str, Order]] = {}  # venue -> ClOrdID: no tuple keys (k50)
         self._positions: dict[tuple[str, str], Position] = {}
         self._unmatched: dict[tuple[str, str], UnmatchedFill] = {}
+        self.quarantined = Quarantined()  # executions that could not be applied
 
     # ------------------------------------------------------------------ queries
     def get(self, client_order_id: str, *, admit: bool = False) -> Order | None:
@@ -183,9 +187,12 @@ class OrderBook:
         """A client's replace: new qty and/or price (`actors.oms.cancel_replace`)."""
         return cancel_replace.request_replace(self, msg, ts_ns)
 
-    def apply_exec(self, report: ExecReport, ts_ns: int) -> Outcome:
+    def apply_exec(
+        self, report: ExecReport, ts_ns: int, via: executions.ExecBook | None = None
+    ) -> Outcome:
         """Apply one venue execution report (each exec id at most once per order; see
-        `actors.oms.executions`). A fill that matches no order is recorded as unmatched."""
+        `actors.oms.executions`, its steps through `via`, else this book). A fill that
+        matches no order is recorded as unmatched."""
         order = self.find(report.venue, report.cl_ord_id) or (
             self.find(report.venue, report.orig_cl_ord_id) if report.orig_cl_ord_id else None
         )
@@ -195,7 +202,7 @@ class OrderBook:
             return Outcome.refused(None, f"unknown ClOrdID {report.cl_ord_id!r}")
         if report.exec_id and report.exec_id in order.exec_ids:
             return Outcome("duplicate", order, reason="exec_id already applied")
-        return executions.apply_report(self, order, report, ts_ns)
+        return executions.apply_report(via or self, order, report, ts_ns)
 
     def apply_fill(
         self,
@@ -329,21 +336,11 @@ class OrderBook:
 
     # ------------------------------------------------------------------ internals
     def _unmatched_fill(self, report: ExecReport, ts_ns: int) -> Outcome:
-        key = (report.venue, report.exec_id)
-        if key in self._unmatched:
+        if (report.venue, report.exec_id) in self._unmatched:
             return Outcome("duplicate", None, reason="unmatched fill already recorded")
-        fill = UnmatchedFill.from_report(report, ts_ns)
-        record = fill.to_record()
-        self.apply_record(record)
-        detail = f"{report.exec_id}: {report.last_qty} {report.symbol} @ {report.last_px}"
-        return Outcome(
-            "applied",
-            None,
-            (record,),
-            fill_qty=fill.qty,
-            fill_px=fill.px,
-            escalations=(Escalation("unmatched_fill", detail),),
-        )
+        out = executions.unmatched_fill(report, ts_ns)
+        self.apply_record(out.records[0])
+        return out
 
     def _commit(self, client_order_id: str, record: dict[str, Any]) -> Outcome:
         self.apply_record(record)
@@ -358,6 +355,8 @@ class OrderBook:
         elif kind == "unmatched_fill":
             fill = UnmatchedFill.from_record(record)
             self._unmatched[(fill.venue, fill.exec_id)] = fill
+        elif kind == QUARANTINED:
+            self.quarantined.add(record)
         elif kind == "opening_position":
             pos = Position.from_dict(record)
             self._positions[(pos.venue, pos.symbol)] = pos
@@ -406,17 +405,15 @@ class OrderBook:
             self._retained(order)
         return order
 
-    def _retained(self, order: Order) -> None:
-        """After a change of `order` (the newest): the oldest terminal ones beyond `keep` go."""
-        if (r := self.retention) is None:
-            return
-        r.note(order)
-        for coid in r.overflow():
-            old = self._orders.pop(coid)
-            del self._places[coid]
+    def _retained(self, order: Order) -> None:  # changed: the oldest terminal ones go
+        if self.evictions is not None:  # (out of memory once archived: after the commit)
+            self.evictions.retained(order, self._orders)
+
+    def _drop(self, old: Order) -> None:  # durable in the archive: out of memory
+        if self._orders.get(coid := old.client_order_id) is old:
+            del self._orders[coid], self._places[coid]
             for cl in old.cl_ord_ids:
                 self._by_cl.get(old.venue, _NO_CL).pop(cl, None)
-            r.archive.put(old)
 
     def _pos(self, order: Order) -> Position:
         key = (order.venue, order.symbol)
@@ -432,6 +429,7 @@ class OrderBook:
             "orders": [o.to_dict() for o in self._orders.values()],
             "positions": [p.to_dict() for p in self._positions.values()],
             "unmatched": [u.to_record() for u in self._unmatched.values()],
+            "quarantined": self.quarantined.records(),
         }
 
     @classmethod
@@ -447,4 +445,5 @@ class OrderBook:
         for u in data["unmatched"]:
             fill = UnmatchedFill.from_record(u)
             book._unmatched[(fill.venue, fill.exec_id)] = fill
+        book.quarantined = Quarantined(data.get("quarantined", ()))  # absent before
         return book

@@ -14,6 +14,8 @@ An `Order` changes only by journal records (`Order.apply`, called by
 - ``unmatched_fill`` {venue, exec_id, cl_ord_id, symbol, side, qty, px, ts_ns}: a venue fill
   that matches no order: recorded (deduped by exec id), escalated, positions untouched.
 - ``opening_position`` {venue, symbol, qty, avg_px, ts_ns}: a cold start's venue position.
+- ``exec_quarantined`` {venue, exec_id, cl_ord_id, exec_kind, error, report, ts_ns}: an
+  execution whose apply raised, acked and never applied (`actors.oms.exec_quarantine`).
 
 Venue ClOrdID (deterministic, so a resend after a crash carries the same id; venues reject
 a duplicate): the base id is the client_order_id itself when it matches [A-Za-z0-9_-]{1,24},

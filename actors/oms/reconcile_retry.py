@@ -1,10 +1,14 @@
 """How one venue's reconciliation passes fail and are retried: the count of passes failed
-while CONNECTED since the last that succeeded, the reason shown in `tradepulse status`
+since the last that succeeded, the reason shown in `tradepulse status`
 (`reconcile_failing: <reason>`), the metrics (`tradepulse_reconcile_failures_total{venue}`,
-`tradepulse_reconcile_failing{venue}`) and the capped exponential backoff before the next
-attempt (`oms.reconcile_retry_initial_s` doubling up to `oms.reconcile_retry_max_s`, with
-10% jitter). Attempts keep counting across reconnects, so a venue that keeps refusing is
-asked less and less often. Used by `actors.oms.venue_link.VenueLink`.
+`tradepulse_reconcile_failing{venue}`: passes failed while CONNECTED only) and the capped
+exponential backoff before the next attempt (`oms.reconcile_retry_initial_s` doubling up to
+`oms.reconcile_retry_max_s`, with 10% jitter), connected or not. The backoff's attempts
+start again at each CONNECTED (failures while the venue was down do not make the first
+failure once connected wait the maximum); no retry is scheduled while the venue's session
+is closed or the operator stopped its connector (`holds_off`: the next CONNECTED, at the
+session's open or the connector's start, runs a pass at once). Used by
+`actors.oms.venue_link.VenueLink`.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 from actors.runtime import metrics
 from actors.runtime.backoff import backoff_delay
 from protocol.codec import Envelope
-from protocol.messages import ErrorCode, RequestRejected
+from protocol.messages import ErrorCode, RequestRejected, VenueConnState
 
 FACTOR = 2.0
 JITTER = 0.1
@@ -34,7 +38,8 @@ class ReconcileRetry:
     ) -> None:
         self.initial_s = initial_s
         self.max_s = max_s
-        self.failures = 0
+        self.failures = 0  # passes failed since the last that succeeded
+        self.attempts = 0  # of those, since the last CONNECTED: the backoff's exponent
         self.reason = ""
         self._log = log
         self._rand = rand
@@ -46,32 +51,54 @@ class ReconcileRetry:
     def failing(self) -> bool:
         return self.failures > 0
 
-    def failed(self, why: str, *, at_once: bool) -> float:
-        """A pass failed while CONNECTED: counted, made visible, logged; the delay before
-        the next attempt (0 when `at_once`)."""
+    def failed(
+        self, why: str, *, at_once: bool, state: VenueConnState = VenueConnState.CONNECTED
+    ) -> float:
+        """A pass failed: logged; the delay before the next attempt (0 when `at_once`),
+        growing with every failure. Counted and made visible (metrics) only while
+        CONNECTED: a venue not seen connected is down (alerted as such) or its CONNECTED
+        was lost, which the retry finds out."""
         self.failures += 1
+        self.attempts += 1
         self.reason = why
-        self._counter.inc()
-        self._gauge.set(1)
-        delay = 0.0
-        if not at_once:
-            delay = backoff_delay(
-                self.failures,
-                initial_s=self.initial_s,
-                factor=FACTOR,
-                max_s=self.max_s,
-                jitter=JITTER,
-                rand=self._rand,
-            )
+        if state is VenueConnState.CONNECTED:
+            self._counter.inc()
+            self._gauge.set(1)
+        delay = 0.0 if at_once else self.delay()
         self._log.warning(
-            "reconcile_failed", reason=why, attempt=self.failures, retry_s=round(delay, 3)
+            "reconcile_failed",
+            reason=why,
+            attempt=self.failures,
+            retry_s=round(delay, 3),
+            state=state.value,
         )
         return delay
+
+    def delay(self) -> float:
+        """The backoff before the next attempt (the initial one before any failure)."""
+        return backoff_delay(
+            max(self.attempts, 1),
+            initial_s=self.initial_s,
+            factor=FACTOR,
+            max_s=self.max_s,
+            jitter=JITTER,
+            rand=self._rand,
+        )
+
+    def connected(self) -> None:
+        """The venue is seen CONNECTED: the backoff starts again from its initial delay."""
+        self.attempts = 0
+
+    @staticmethod
+    def holds_off(state: VenueConnState, operator_stopped: bool) -> bool:
+        """No retry timer: the session is closed (every request is refused until it opens)
+        or the operator stopped the connector; their CONNECTED runs a pass at once."""
+        return operator_stopped or state is VenueConnState.OUT_OF_SESSION
 
     def succeeded(self) -> None:
         if self.failures:
             self._log.info("reconcile_recovered", failed_passes=self.failures)
-        self.failures, self.reason = 0, ""
+        self.failures, self.attempts, self.reason = 0, 0, ""
         self._gauge.set(0)
 
 

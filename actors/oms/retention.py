@@ -1,8 +1,10 @@
 """How the OMS keeps its book small: live orders and the newest `[oms]
 recent_terminal_orders` terminal ones in memory, older terminal orders in the durable
 archive (`actors.oms.order_archive`), read back on demand by `OrderBook.get` / `find`.
-`open_book` builds the OMS's book at start-up with its archive, and makes the journal sync
-the archive before every snapshot (which compacts away the records of evicted orders), then
+`open_book` builds the OMS's book at start-up with its archive, makes the journal write the
+evicted orders to the archive after every commit (`actors.oms.evictions`: never inside an
+apply) and commit the archive before every snapshot (which compacts away the records of
+evicted orders), then
 give the C heap's free pages back (`actors.oms.heap_trim`: what a backlog left resident),
 as it does every `TRIM_EVERY_S` while the journal moves (with the actor's `timers`).
 """
@@ -36,15 +38,18 @@ def open_book(
     retention = Retention(OrderArchive.in_dir(oms_dir), keep)
     heap = trim if trim is not None else HeapTrim()
 
+    book = OrderBook(retention) if snapshot is None else OrderBook.from_dict(snapshot, retention)
+    evictions = book.evictions
+    assert evictions is not None  # a book with a retention
+
     def before_snapshot() -> None:
-        retention.archive.sync()  # first: durable before the snapshot leaves its orders out
+        evictions.sync()  # first: durable before the snapshot leaves its orders out
         heap.run()
 
     journal.before_snapshot = before_snapshot
+    journal.after_commit = evictions.flush
     if timers is not None:
         timers.call_every(
             TRIM_EVERY_S, lambda: heap.if_moved((journal.segment, journal.records_since_snapshot))
         )
-    if snapshot is None:
-        return OrderBook(retention)
-    return OrderBook.from_dict(snapshot, retention)
+    return book

@@ -9,12 +9,11 @@ The link needs of the OMS only what `LinkHost` lists, so the two do not import e
 One pass per venue at a time: every pass has a generation (`_gen`); an answer or a retry
 timer of an older generation (a pass given up, or one of a connector incarnation that
 restarted) is ignored; a pass plans and applies in slices over loop turns, and one given up
-stops at its next slice (`actors.oms.reconcile_pass`). A pass that fails while CONNECTED is
-retried once: after a capped exponential backoff, or at once if a new CONNECTED came while
-it was in flight; until one succeeds the venue shows `reconcile_failing: <reason>`
-(`actors.oms.reconcile_retry`). A pass asks one status query per open local order the venue
-did not list; the connector paces the H messages under the venue's rate limit (its outbound
-token bucket).
+stops at its next slice (`actors.oms.reconcile_pass`). A failed pass, or a connector restart
+seen before its CONNECTED, is retried once: at once if a CONNECTED came meanwhile, else after
+a backoff (`actors.oms.reconcile_retry`: when, and when not); until a pass succeeds the venue
+shows `reconcile_failing: <reason>`. A pass asks one status query per open local order the
+venue did not list; the connector paces the H messages under the venue's rate limit.
 
 What a pass does with a venue that refuses positions or open orders: actors.oms.reconcile_pass.
 """
@@ -144,6 +143,7 @@ class VenueLink:
         self.state, self.connector_epoch = state, epoch
         if state is VenueConnState.CONNECTED:
             self._connected_seq += 1
+            self.retry.connected()
         if state is VenueConnState.OUT_OF_SESSION:
             self.drop_unsent(out_of_session=True)
         if restarted:
@@ -156,6 +156,8 @@ class VenueLink:
             self.peer.fail_pending()
         self._announce(state, epoch, detail)
         self.reconciled = False
+        if restarted and state is not VenueConnState.CONNECTED:  # its CONNECTED may be lost
+            self._retry_later(self.retry.delay(), self._gen)
         if state is VenueConnState.CONNECTED:
             first_logon, self._logged_on_epoch = self._logged_on_epoch != epoch, epoch
             if not (first_logon and self._pass_awaits_open_orders()):
@@ -425,23 +427,21 @@ class VenueLink:
                     self.enqueue(coid)
 
     def _pass_failed(self, reason: str, gen: int, connected_seq: int) -> None:
-        """A pass failed: counted and made visible while CONNECTED, then retried once:
-        at once if a CONNECTED came while it was in flight, else after the backoff."""
-        if self.state is not VenueConnState.CONNECTED:
-            self.log.warning("reconcile_failed", reason=reason, state=self.state.value)
-            return  # the next CONNECTED starts a pass
-        at_once = connected_seq != self._connected_seq
-        delay = self.retry.failed(reason, at_once=at_once)
-        if at_once:
-            self.start_reconcile()
-        else:
-            self.host.call_later(delay, partial(self._retry_reconcile, gen))
+        """A pass failed: counted and made visible while CONNECTED, retried once, also when
+        not seen CONNECTED (that message may have been sent before we listened, or lost)."""
+        at_once = self.state is VenueConnState.CONNECTED and connected_seq != self._connected_seq
+        delay = self.retry.failed(reason, at_once=at_once, state=self.state)
+        self.start_reconcile() if at_once else self._retry_later(delay, gen)
 
-    def _retry_reconcile(self, gen: int) -> None:
-        """The backoff timer of pass `gen`: ignored if another pass began since."""
-        if gen != self._gen or self.reconciling or self.reconciled:
+    def _retry_later(self, delay_s: float, gen: int, *, fired: bool = False) -> None:
+        """Retry pass `gen` after `delay_s` (`fired`: its timer, ignored if another pass
+        began since); none while the session is closed or the operator stopped the
+        connector, at the failure nor when the timer fires: their CONNECTED runs a pass."""
+        if self.retry.holds_off(self.state, self.venue in self.host.gate.stopped_venues):
             return
-        if self.state is VenueConnState.CONNECTED:
+        if not fired:
+            self.host.call_later(delay_s, partial(self._retry_later, 0.0, gen, fired=True))
+        elif gen == self._gen and not self.reconciling and not self.reconciled:
             self.start_reconcile()
 
 

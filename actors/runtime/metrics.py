@@ -199,6 +199,20 @@ UNMATCHED_FILLS = Counter("tradepulse_unmatched_fills", "Fills that matched no o
 BAD_FILLS = Counter(
     "tradepulse_bad_fills", "Venue fills refused: no valid positive price or qty", ["venue"]
 )
+EXECUTIONS_QUARANTINED = Counter(
+    "tradepulse_oms_executions_quarantined",
+    "Venue executions the OMS could not apply, journalled aside and acked",
+    ["venue"],
+)
+QUARANTINED_EXECUTIONS_ACKED = Counter(
+    "tradepulse_oms_quarantined_executions_acked",
+    "Resends of quarantined venue executions acked without being applied",
+    ["venue"],
+)
+ARCHIVE_WRITE_FAILURES = Counter(
+    "tradepulse_oms_archive_write_failures",
+    "Failed writes of evicted terminal orders to the OMS's order archive (kept in memory)",
+)
 RECONCILE_ACTIONS = Counter(
     "tradepulse_reconcile_actions", "Reconciliation plan actions applied", ["venue", "action"]
 )

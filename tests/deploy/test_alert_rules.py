@@ -30,6 +30,7 @@ RUNBOOK_ALERTS = {
     "QueueDepthHigh",
     "OrderLatencyHigh",
     "UnmatchedFill",
+    "ExecutionQuarantined",
     "ReconcileFailing",
 }
 

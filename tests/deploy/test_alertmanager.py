@@ -1,8 +1,8 @@
 """Alertmanager routing (deploy/alertmanager/alertmanager.yml): `amtool check-config` passes;
-`amtool config routes test` pages on KillSwitchEngaged, UnmatchedFill, PersistentReconnects
-(and MetricsTargetDown: with the target down none of them can fire) and sends every other
-alert of alerts.yml, with its own severity label, to the warning receiver; the inhibit
-rules name real alerts and never silence a page."""
+`amtool config routes test` pages on KillSwitchEngaged, UnmatchedFill, ExecutionQuarantined,
+PersistentReconnects (and MetricsTargetDown: with the target down none of them can fire) and
+sends every other alert of alerts.yml, with its own severity label, to the warning receiver;
+the inhibit rules name real alerts and never silence a page."""
 
 from __future__ import annotations
 
@@ -16,7 +16,13 @@ from tests.deploy.metric_names import REPO, alert_names
 
 ALERTMANAGER = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
 ALERTS = REPO / "deploy" / "prometheus" / "alerts.yml"
-PAGES = {"KillSwitchEngaged", "UnmatchedFill", "PersistentReconnects", "MetricsTargetDown"}
+PAGES = {
+    "KillSwitchEngaged",
+    "UnmatchedFill",
+    "ExecutionQuarantined",
+    "PersistentReconnects",
+    "MetricsTargetDown",
+}
 PAGE, WARN = "tradepulse-page", "tradepulse-warning"
 
 

@@ -53,6 +53,9 @@ def test_the_index_forgets_an_order_that_leaves_memory(tmp_path: Path) -> None:
     for coid in ("a", "b", "c"):
         _open(book, coid)
         assert book.apply_venue_status(coid, OrderStatus.CANCELLED, 6).applied
+    assert book.held("a") is not None  # until the archive holds it (after the commit)
+    assert book.evictions is not None
+    book.evictions.sync()
     assert book.held("a") is None and book.held_by_cl(V, "a") is None
     found = book.find(V, "a")
     assert found is not None and found.client_order_id == "a"

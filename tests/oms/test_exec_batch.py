@@ -44,10 +44,22 @@ class _Book:
         return Outcome("applied", None)
 
 
+class _Applier:
+    """`ExecApplier` without its quarantine (tests/oms/test_exec_quarantine.py has it): what
+    raises here is what the real one lets through (a transient error)."""
+
+    def __init__(self, host: _Host) -> None:
+        self.host = host
+
+    def apply(self, report: ExecReport, ts_ns: int, epoch: int = 0) -> Outcome | None:
+        return self.host.record(self.host.book.apply_exec(report, ts_ns), venue=report.venue)
+
+
 class _Host:
     def __init__(self, poison: str = "") -> None:
         self.book = _Book(poison)
         self.exec_log = ExecLog()
+        self.exec_applier = _Applier(self)
         self.venues: dict[str, Any] = {}
         self.after: list[Callable[[], None]] = []
         self.bad: list[str] = []
@@ -121,8 +133,9 @@ def test_a_malformed_item_is_refused_alone_and_counted() -> None:
 
 
 def test_an_item_that_raises_fails_alone_and_is_not_acked() -> None:
-    """A lone execution that raised was answered INTERNAL and sent again; in a batch it
-    fails alone: logged `request_failed`, not acked, its siblings applied and acked."""
+    """A lone execution whose apply raised a transient error is answered INTERNAL and sent
+    again; in a batch it fails alone: logged `request_failed`, not acked, its siblings
+    applied and acked (a poison one is quarantined and acked: test_exec_quarantine.py)."""
     host = _Host(poison="E1")
     reply = _run(host, _batch(*(dump(_report(i)) for i in range(3))))
     host.commit()

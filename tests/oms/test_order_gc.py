@@ -70,12 +70,16 @@ def test_an_order_that_ends_and_leaves_memory_is_freed(tmp_path: Path) -> None:
     never be freed). A leak of an order and its values is ~1 KiB each: 3 MiB here."""
     archive = OrderArchive(tmp_path / "orders.sqlite")
     book = OrderBook(Retention(archive, keep=50))
+    evictions = book.evictions
+    assert evictions is not None
 
     def run(first: int, n: int) -> None:
         for i in range(first, first + n):
             coid = f"e{i}"
             _open(book, coid, filled=i % 2 == 0)
             assert book.apply_venue_status(coid, OrderStatus.CANCELLED, 6).applied
+            evictions.flush()  # as after each journal commit
+        evictions.sync()
 
     try:
         with collections_paused():

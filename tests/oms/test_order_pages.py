@@ -55,6 +55,8 @@ def _report(coid: str) -> ExecReport:
 
 def _fill(book: OrderBook, coid: str) -> None:
     assert book.apply_exec(_report(coid), 3).applied
+    if book.evictions is not None:
+        book.evictions.sync()  # as the journal commit and the archive's would
 
 
 def _reply(

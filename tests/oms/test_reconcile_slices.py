@@ -343,8 +343,8 @@ def test_a_connector_restart_mid_pass_abandons_it_for_the_new_pass(tmp_path: Pat
 @pytest.mark.usefixtures("small_slices")
 def test_a_disconnect_mid_pass_stops_it_until_the_next_connected(tmp_path: Path) -> None:
     """The venue disconnects while a plan is being applied: the rest is not applied, the
-    pass fails (`reconcile_failed`, no retry timer while not CONNECTED) and the next
-    CONNECTED starts a pass that finishes the job."""
+    pass fails (`reconcile_failed`, a retry after the backoff, connected or not) and the
+    next CONNECTED starts a pass at once that finishes the job."""
     link, oms, peer, _ = _rig(tmp_path)
     for coid in ("a", "b"):
         _approved(oms, coid)
@@ -358,7 +358,7 @@ def test_a_disconnect_mid_pass_stops_it_until_the_next_connected(tmp_path: Path)
     assert [e["reason"] for e in logs if e["event"] == "reconcile_failed"] == [
         "venue DISCONNECTED during the pass"
     ]
-    assert not link.reconciling and oms.timers == []
+    assert not link.reconciling and [delay for delay, _ in oms.timers] == [1.0]
     link.on_state(CONNECTED, 7, "logged on again")
     _answer(
         peer,

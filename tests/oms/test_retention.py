@@ -57,7 +57,9 @@ def _filled(book: OrderBook, coid: str, journal: Journal | None = None) -> None:
         for rec in out.records if journal is not None else ():
             journal.append(rec)
     if journal is not None:
-        journal.commit()
+        journal.commit()  # and the evicted orders are written to the archive
+    elif book.evictions is not None:
+        book.evictions.sync()  # as the commit and the next snapshot would
 
 
 def _book(tmp_path: Path, keep: int) -> OrderBook:

@@ -72,11 +72,19 @@ class NoHolds:
         pass
 
 
+class Stops:
+    """The OMS's `IntakeGate` as the link sees it: the venues the operator stopped."""
+
+    def __init__(self) -> None:
+        self.stopped_venues: frozenset[str] = frozenset()
+
+
 class StubOms:
     """What VenueLink uses of the OMS actor (its `LinkHost`)."""
 
     def __init__(self) -> None:
         self.book = OrderBook()
+        self.gate = Stops()
         self.timers: list[tuple[float, Callable[[], None]]] = []
         self.plans: list[Plan] = []
         self.reconciled: list[bool] = []
@@ -171,15 +179,127 @@ def test_a_pass_failing_with_nothing_pending_retries_after_the_delay() -> None:
     assert oms.reconciled == [True]
 
 
-def test_a_failed_pass_while_disconnected_waits_for_connected() -> None:
-    """Not CONNECTED: a failed pass schedules nothing; the next CONNECTED starts one."""
+def test_a_failed_pass_while_not_seen_connected_is_retried_after_the_backoff() -> None:
+    """Not seen CONNECTED (the connector's CONNECTED was sent before we listened, or lost):
+    a failed pass is retried after the backoff anyway, not left waiting for a state message
+    that may never come again; the retry's answer shows the venue up and it reconciles.
+    Before, a failed pass while not CONNECTED scheduled nothing."""
     link, oms, peer = _link()
     link.start_reconcile()
     peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="not logged on"))
-    assert peer.sent == [] and oms.timers == []
+    assert peer.sent == []
+    [(delay, retry)] = oms.timers
+    assert delay == 1.0  # oms.reconcile_retry_initial_s
+    retry()
+    peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="not logged on"))
+    assert [d for d, _ in oms.timers] == [1.0, 2.0]  # the backoff grows
+    oms.timers[-1][1]()
+    _complete_pass(peer)  # the connector was up all along; its CONNECTED never came
+    assert oms.reconciled == [True] and link.ready
+    assert link.state is CONNECTED
+
+
+def test_a_connected_during_the_backoff_runs_a_pass_at_once_and_voids_the_timer() -> None:
+    """A failed pass waits for its backoff timer, but a new CONNECTED starts a pass at once;
+    the old timer, firing later, starts nothing."""
+    link, oms, peer = _link()
+    link.start_reconcile()
+    peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="not logged on"))
+    [(_, retry)] = oms.timers
     link.on_state(CONNECTED, 7, "logged on")
     _complete_pass(peer)
     assert oms.reconciled == [True]
+    retry()
+    assert peer.sent == [] and oms.reconciled == [True]
+
+
+def test_a_connector_restart_seen_during_the_backoff_schedules_a_retry() -> None:
+    """A pass fails while the venue is not seen CONNECTED (a timer); the connector restarts
+    and only its CONNECTING is seen: the restart voids the old timer, so it schedules one of
+    its own, which runs a pass even if that incarnation's CONNECTED is lost. Before,
+    nothing was scheduled and the venue was never reconciled again."""
+    link, oms, peer = _link()
+    link.on_state(CONNECTING, 7, "logging on")
+    link.start_reconcile()
+    peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="not logged on"))
+    [(_, stale)] = oms.timers
+    link.on_state(CONNECTING, 8, "connector restarted")  # its later CONNECTED is lost
+    stale()
+    assert peer.sent == []  # the old pass's timer: voided by the restart
+    assert len(oms.timers) == 2
+    oms.timers[-1][1]()
+    _complete_pass(peer)
+    assert link.ready and oms.reconciled == [True]
+
+
+def test_the_backoff_starts_again_at_connected() -> None:
+    """Failures while the venue was down grow the backoff; once CONNECTED, the first pass
+    that fails waits the initial delay again, not oms.reconcile_retry_max_s."""
+    link, oms, peer = _link()
+    link.start_reconcile()
+    for _ in range(8):  # the venue down a while: the retry keeps failing
+        peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="not logged on"))
+        oms.timers[-1][1]()
+    peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="not logged on"))
+    assert oms.timers[-1][0] == 30.0  # oms.reconcile_retry_max_s
+    link.on_state(CONNECTED, 7, "logged on")  # back: a pass at once, which fails once
+    peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="session dropped"))
+    assert oms.timers[-1][0] == 1.0
+    assert link.status_text.startswith("reconcile_failing")  # still shown failing
+
+
+def _closed_session_retries(link: VenueLink, oms: StubOms, peer: StubPeer) -> int:
+    """Fire the retry timers while each retry is refused OUT_OF_SESSION (at most 50)."""
+    retries = 0
+    while oms.timers and retries < 50:
+        _, fn = oms.timers.pop()
+        fn()
+        if not peer.sent:
+            break
+        retries += 1
+        peer.answer(RequestRejected(code=ErrorCode.OUT_OF_SESSION, reason="closed"))
+    return retries
+
+
+def test_a_closed_session_is_not_polled_all_night() -> None:
+    """A pass in flight when the session closes fails OUT_OF_SESSION: no retry until the
+    session opens (before, one every oms.reconcile_retry_max_s all night, a warning and a
+    venue request each); the session's CONNECTED runs a pass at once."""
+    link, oms, peer = _link()
+    link.on_state(CONNECTED, 7, "logged on")
+    link.on_state(VenueConnState.OUT_OF_SESSION, 7, "session closed")
+    peer.answer(RequestRejected(code=ErrorCode.OUT_OF_SESSION, reason="closed"))
+    assert _closed_session_retries(link, oms, peer) == 0 and oms.timers == []
+    link.on_state(CONNECTED, 7, "session open")
+    _complete_pass(peer)
+    assert link.ready
+
+
+def test_a_retry_timer_firing_after_the_session_closed_starts_nothing() -> None:
+    """The backoff timer of a pass failed before the close fires out of session: nothing."""
+    link, oms, peer = _link()
+    link.on_state(CONNECTED, 7, "logged on")
+    peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="dropped"))
+    [(_, retry)] = oms.timers
+    link.on_state(VenueConnState.OUT_OF_SESSION, 7, "session closed")
+    retry()
+    assert peer.sent == []
+
+
+def test_no_retry_while_the_operator_stopped_the_connector() -> None:
+    """A connector the operator stopped is not asked again and again: a pass failing then,
+    or a restart seen then, schedules nothing; its start (CONNECTED) runs a pass."""
+    link, oms, peer = _link()
+    link.on_state(CONNECTING, 7, "logging on")
+    oms.gate.stopped_venues = frozenset({V})
+    link.start_reconcile()
+    peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="stopped"))
+    link.on_state(CONNECTING, 8, "connector restarted")
+    assert oms.timers == [] and peer.sent == []
+    oms.gate.stopped_venues = frozenset()
+    link.on_state(CONNECTED, 8, "logged on")
+    _complete_pass(peer)
+    assert link.ready
 
 
 def test_queued_orders_are_sent_only_once_the_venue_is_reconciled() -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from actors.oms.exec_quarantine import quarantine_record
 from actors.oms.journal import Journal, inspect
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Outcome
@@ -215,3 +216,21 @@ def test_the_table_streams_in_fixed_columns(
     assert len(seen_mid_walk[0].splitlines()) == 1 + 3  # header, the snapshot's 2 rows, a fill
     at = lines[0].index("KIND")
     assert {line[at:].split()[0] for line in lines[1:]} == {"snapshot", "fill", "new", "event"}
+
+
+def test_a_quarantined_execution_is_listed_with_its_venue_and_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An `exec_quarantined` record (actors/oms/exec_quarantine.py) is a row of its own,
+    found by `--kind exec_quarantined` and `--venue`, naming the exec id and the error."""
+    _write_journal(tmp_path / "state")
+    journal, _ = Journal.open(tmp_path / "state" / "oms", fsync=False)
+    report = ExecReport(venue="simA", exec_id="EQ", kind="fill", cl_ord_id="o1")
+    journal.append(quarantine_record(report, ValueError("boom"), T0 + 30 * MIN))
+    journal.commit()
+    journal.close()
+    code, out, err = _cli(tmp_path, capsys, "--kind", "exec_quarantined", "--venue", "simA")
+    assert (code, err) == (0, "")
+    [row] = _rows(out)
+    assert row[2:5] == ["exec_quarantined", "-", "simA"] and "quarantined" in row
+    assert {"EQ", "(fill)", "o1", "ValueError:", "boom"} <= set(row)
