@@ -28,6 +28,7 @@ from typing import Any
 
 from actors.oms.exec_cut import ExecLog
 from actors.oms.link_host import LinkHost, VenuePeer
+from actors.oms.link_sent import SentRequests
 from actors.oms.order_book import OrderBook
 from actors.oms.plan import Action, Plan
 from actors.oms.reconcile_pass import ReconcilePass
@@ -48,7 +49,6 @@ from protocol.messages import (
     VenueConnState,
 )
 
-_REQUEST_PENDING = (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE)
 _NOT_SENT = (ErrorCode.VENUE_DOWN, ErrorCode.OUT_OF_SESSION)  # a connector's refusals
 
 
@@ -97,7 +97,7 @@ class VenueLink:
         self._started_s = time.monotonic()
         self._queue: OrderedDict[str, None] = OrderedDict()  # client_order_ids to send
         self._in_flight: dict[str, str] = {}  # client_order_id -> request ClOrdID
-        self._acked: dict[str, str] = {}  # client_order_id -> last request ClOrdID sent
+        self._sent = SentRequests()  # cancels/replaces acked, and requests waiting behind
         self.depth_gauge = metrics.QUEUE_DEPTH.labels(venue=venue)
         self._exec_log = exec_log or ExecLog()  # the OMS's, fed with what it applies
         self._oms_epoch = oms_epoch
@@ -224,7 +224,10 @@ class VenueLink:
         while self.ready and self._queue:
             coid, _ = self._queue.popitem(last=False)
             order = book.get(coid)
-            if order is None or coid in self._in_flight or self.host.drop_unsent(coid):
+            if order is not None and coid in self._in_flight:
+                self._sent.behind.add(coid)  # sent once the one in flight is acked
+                continue
+            if order is None or self.host.drop_unsent(coid):
                 continue
             msg = venue_request(order)
             if msg is None:
@@ -240,11 +243,13 @@ class VenueLink:
         request_id = self._in_flight.pop(coid, "")
         self.host.crash_point("after_send_before_ack")
         body = None if reply is None else reply.body
-        if isinstance(body, Ack):  # a placement's id is never a pending cancel/replace's:
-            if kind == "place_order":  # forgotten, not kept until the next pass (issue 16:
-                self._acked.pop(coid, None)  # one per order, 25,000 a venue at 1,500/s)
-            else:
-                self._acked[coid] = request_id
+        if self._sent.answered(coid, kind, request_id, acked=isinstance(body, Ack)):
+            order = self.host.book.get(coid)  # a cancel/replace asked meanwhile: now
+            msg = None if order is None else venue_request(order)
+            if msg is not None and msg.cl_ord_id != request_id:
+                self.enqueue(coid)
+                self.dispatch()
+        if isinstance(body, Ack):
             return
         if isinstance(body, RequestRejected) and body.code in _NOT_SENT:
             # not sent: queued for the next CONNECTED + pass (a new order out of session: rejected)
@@ -402,29 +407,16 @@ class VenueLink:
 
     def requeue_walk(self, found: list[str]) -> Iterator[None]:
         """The walk behind `_requeue_after`, one step per order, for a pass to spread over
-        loop turns: the venue's orders with a cancel/replace pending go to `found`;
-        acknowledged requests of orders ended (or no longer held) are forgotten."""
-        book = self.host.book
-        for order in book.held_orders():
-            if order.venue == self.venue and order.status in _REQUEST_PENDING:
-                found.append(order.client_order_id)
-            yield None
-        for coid in list(self._acked):
-            if (o := book.held(coid)) is None or o.is_terminal:
-                self._acked.pop(coid, None)
-            yield None
+        loop turns (`SentRequests.walk`)."""
+        return self._sent.walk(self.host.book, self.venue, found)
 
     def _requeue_after(self, found: list[str]) -> None:
         """What a finished pass sends besides the plan's Resubmits (queued when the plan is
         applied): cancels/replaces not yet confirmed sent by this incarnation's connector,
         of those its walk found (`requeue_walk`), as they are now. Never a request the
         connector already acknowledged sending."""
-        book = self.host.book
-        for coid in found:
-            order = book.held(coid)
-            if order is not None and order.status in _REQUEST_PENDING:
-                if self._acked.get(coid) != order.pending_cl_ord_id:
-                    self.enqueue(coid)
+        for coid in self._sent.unconfirmed(self.host.book, found):
+            self.enqueue(coid)
 
     def _pass_failed(self, reason: str, gen: int, connected_seq: int) -> None:
         """A pass failed: counted and made visible while CONNECTED, retried once, also when

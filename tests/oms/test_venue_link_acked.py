@@ -42,7 +42,7 @@ def test_acknowledged_placements_are_not_kept() -> None:
     _complete_pass(peer)
     for n in range(1000):
         _placed(link, oms, peer, f"p-{n}")
-    assert link._acked == {}  # noqa: SLF001 (the bound under test)
+    assert link._sent.acked == {}  # noqa: SLF001 (the bound under test)
 
 
 def test_an_acknowledged_cancel_is_still_kept() -> None:
@@ -60,4 +60,4 @@ def test_an_acknowledged_cancel_is_still_kept() -> None:
     assert isinstance(cancel, CancelOnVenue)
     order = oms.book.held("c-1")
     assert order is not None and order.pending_cl_ord_id == cancel.cl_ord_id
-    assert link._acked == {"c-1": cancel.cl_ord_id}  # noqa: SLF001
+    assert link._sent.acked == {"c-1": cancel.cl_ord_id}  # noqa: SLF001
