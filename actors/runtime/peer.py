@@ -178,12 +178,14 @@ class Peer:
         self._actor.call_later(delay_s, lambda: self._sweep(due))
 
     def _sweep(self, due: float) -> None:
-        """Every pending request whose deadline has passed gets None (oldest first within
-        a timeout), then the timer is armed again for the earliest deadline left."""
+        """Every pending request whose deadline has passed gets None, in deadline order
+        (across timeouts: as a timer each would have), then the timer is armed again for the
+        earliest deadline left."""
         if due != self._sweep_due:
             return  # stale: an earlier deadline armed another timer since
         self._sweep_due = None
         now = time.monotonic()
+        expired: list[_Pending] = []
         for timeout_s, ids in list(self._by_timeout.items()):
             while ids:
                 msg_id = next(iter(ids))
@@ -193,9 +195,12 @@ class Peer:
                 del ids[msg_id]
                 if pending is not None:  # (not: answered, or failed by `fail_pending`)
                     del self._pending[msg_id]
-                    pending.callback(None)
+                    expired.append(pending)
             if not ids and self._by_timeout.get(timeout_s) is ids:
                 del self._by_timeout[timeout_s]
+        expired.sort(key=lambda p: p.deadline)  # stable: in request order within a timeout
+        for pending in expired:
+            pending.callback(None)
         firsts = [self._pending[next(iter(ids))].deadline for ids in self._by_timeout.values()]
         first = min(firsts, default=None)
         # (a callback's new request may have armed a timer meanwhile, for a later deadline)
@@ -208,6 +213,8 @@ class Peer:
             ids = self._by_timeout.get(pending.timeout_s)
             if ids is not None:
                 ids.pop(msg_id, None)
+                if not ids:  # no group left behind per distinct timeout
+                    del self._by_timeout[pending.timeout_s]
         return pending
 
     def fail_pending(self) -> None:
