@@ -73,6 +73,7 @@ class Evictions:
         self._revived: dict[str, int] = {}  # read back: snapshots started before, until one
         self._held_back: dict[str, Order] = {}  # let go, revived: after the next snapshot
         self._snapshots = 0  # snapshots started (`sync`)
+        self._shown = 0  # the gauge's value
         self._retry_at = 0.0
         self._budget = LogBudget()
 
@@ -105,7 +106,7 @@ class Evictions:
         """Write the orders let go to the archive (after a journal commit): at most
         `FLUSH_EVERY`, or all if `force`."""
         if not self._pending or (not force and self._clock() < self._retry_at):
-            metrics.ARCHIVE_PENDING_ORDERS.set(len(self))
+            self._show()
             return
         archive = self.retention.archive
         commits = archive.commits
@@ -125,7 +126,7 @@ class Evictions:
                     commits = archive.commits
         except Exception as exc:  # noqa: BLE001  # after a durable commit: never raise
             self._failed(exc)
-        metrics.ARCHIVE_PENDING_ORDERS.set(len(self))
+        self._show()
 
     def sync(self) -> None:
         """Write and commit every order let go (before a snapshot). A failure keeps them
@@ -140,7 +141,7 @@ class Evictions:
             self._failed(exc)
             return
         self._release()
-        metrics.ARCHIVE_PENDING_ORDERS.set(len(self))
+        self._show()
 
     def snapshot_written(self) -> None:
         """The snapshot last started (`sync`) is durable: the orders revived before it
@@ -150,6 +151,11 @@ class Evictions:
                 del self._revived[coid]
                 if (order := self._held_back.pop(coid, None)) is not None:
                     self._pending[coid] = order
+
+    def _show(self) -> None:  # the gauge, set only on a change (every commit comes here)
+        if (n := len(self)) != self._shown:
+            self._shown = n
+            metrics.ARCHIVE_PENDING_ORDERS.set(n)
 
     def _leaves(self, order: Order) -> bool:
         return order.is_terminal and not self.retention.holds(order.client_order_id)
