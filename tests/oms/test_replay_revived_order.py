@@ -175,3 +175,20 @@ def test_a_failed_background_snapshot_keeps_it_held_back(tmp_path: Path) -> None
     live = oms.state("o0")
     oms.kill()
     assert _replayed(tmp_path, "o0") == live
+
+
+def test_an_order_replay_read_back_is_held_back_too_across_a_second_crash(
+    tmp_path: Path,
+) -> None:
+    """The first replay reads o0 back for the late fill's record: o0 is let go again by
+    the restarted OMS's next orders, and must not reach the archive before a snapshot."""
+    oms, _ = _archived_then_revived(tmp_path)
+    live = oms.state("o0")
+    oms.kill()
+    again = _Oms(tmp_path)  # replay: o0 read back from the archive, the fill applied
+    assert again.state("o0") == live
+    again.cancel("o5")
+    again.cancel("o6")  # o0 let go: held back, not archived
+    assert again.book.held("o0") is not None
+    again.kill()
+    assert _replayed(tmp_path, "o0") == live
