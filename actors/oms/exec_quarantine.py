@@ -44,12 +44,15 @@ apply of every execution for that ClOrdID raise.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol
+
+import structlog
 
 from actors.oms.executions import ExecBook
 from actors.oms.lifecycle import Event
@@ -66,6 +69,8 @@ KEEP = 10_000  # quarantined exec ids remembered (each one halts its venue: few 
 _TRANSIENT = (OSError, MemoryError, sqlite3.Error)  # the machine, not the report
 POISON_ENV = "TP_FAULT_POISON_EXEC"
 _ZERO = Decimal(0)
+_log = structlog.get_logger("oms")
+_UNREADABLE = LogBudget()  # stored reports that are not JSON objects
 
 
 class Quarantined:
@@ -94,12 +99,14 @@ class Quarantined:
 
     def holds(self, report: ExecReport) -> bool:
         """Whether `report` itself was quarantined: the same content (whatever the
-        connector's `exec_seq`, which a restarted connector may number anew)."""
-        want = _content(report)
-        for r in self._by_id.get((report.venue, report.exec_id), ()):
-            if "report" in r and _content(ExecReport.model_validate_json(r["report"])) == want:
-                return True
-        return False
+        connector's `exec_seq`, which a restarted connector may number anew). The stored
+        report is compared as JSON, never parsed with the current model: one an earlier
+        build wrote may no longer validate (an upgrade); unreadable, it is not the same."""
+        stored = self._by_id.get((report.venue, report.exec_id), ())
+        if not stored:
+            return False
+        want = _content(report.model_dump_json())
+        return any("report" in r and _content(r["report"]) == want for r in stored)
 
     def records(self, venue: str | None = None) -> list[dict[str, Any]]:
         return [
@@ -107,8 +114,22 @@ class Quarantined:
         ]
 
 
-def _content(report: ExecReport) -> dict[str, Any]:
-    return report.model_dump(exclude={"exec_seq"})
+def _content(report_json: object) -> dict[str, Any] | None:
+    """A report's JSON as a dict without `exec_seq`; None (logged) if it is not one."""
+    try:
+        content = json.loads(report_json)  # type: ignore[arg-type]  # checked: TypeError
+    except (ValueError, TypeError, RecursionError) as exc:
+        content = exc
+    if not isinstance(content, dict):
+        if (skipped := _UNREADABLE.take()) is not None:
+            _log.warning(
+                "quarantine_record_unreadable",
+                error=f"{type(content).__name__}: {content}"[:256],
+                suppressed=skipped,
+            )
+        return None
+    content.pop("exec_seq", None)
+    return content
 
 
 def quarantine_record(report: ExecReport, error: BaseException, ts_ns: int) -> dict[str, Any]:

@@ -181,6 +181,7 @@ class Journal:
         self._snap_pid: int | None = None
         self.before_snapshot: Callable[[], None] = lambda: None  # e.g. sync the order archive
         self.after_commit: Callable[[], None] = lambda: None  # e.g. archive evicted orders
+        self.after_snapshot: Callable[[], None] = lambda: None  # the last one is durable
 
     @classmethod
     def open(cls, directory: str | Path, *, fsync: bool = True) -> tuple[Journal, Recovery]:
@@ -269,7 +270,10 @@ class Journal:
         self.records_since_snapshot += count
         self._buffer.clear()
         self._pending = 0
-        self.after_commit()
+        try:
+            self.after_commit()
+        except Exception:  # noqa: BLE001  # durable: a failing hook must not say otherwise
+            _log.exception("journal_after_commit_failed")
         return count
 
     def write_snapshot(self, state: Mapping[str, Any]) -> Path:
@@ -277,7 +281,9 @@ class Journal:
         appended so far) atomically and compact: a new segment starts and the covered ones
         are deleted. Crash-safe at every step."""
         self.wait_background()
-        return self._persist_snapshot(state, self._start_segment())
+        path = self._persist_snapshot(state, self._start_segment())
+        self.after_snapshot()
+        return path
 
     def write_snapshot_in_background(
         self, make_state: Callable[[], Mapping[str, Any]]
@@ -312,12 +318,16 @@ class Journal:
         code = os.waitstatus_to_exitcode(status)
         if code != 0:
             _log.warning("journal_snapshot_failed", exit_code=code)
+        else:
+            self.after_snapshot()
         return code
 
     def wait_background(self) -> None:
         if self._snap_pid is not None:
-            os.waitpid(self._snap_pid, 0)
+            _, status = os.waitpid(self._snap_pid, 0)
             self._snap_pid = None
+            if os.waitstatus_to_exitcode(status) == 0:
+                self.after_snapshot()
 
     def _start_segment(self) -> int:
         """Commit, then switch appends to a new segment (which the next snapshot covers from)."""

@@ -13,9 +13,10 @@ that fails keeps it in memory and is tried again. Every record of an evicted ord
 journal too, until the journal's next snapshot compacts those records away (that snapshot
 first commits the archive, `Journal.before_snapshot`, and holds every order still in
 memory): kill -9 at any point loses nothing. An order in the book always wins over its
-archived copy (which may be older, or, after a crash before a commit, newer than what the
-journal kept: it is overwritten when the order is evicted again). Writes are committed
-every `COMMIT_EVERY` evictions (so the open transaction stays small).
+archived copy (which may be older). An order read back from here is not archived again
+until a journal snapshot holding it is durable (`actors.oms.evictions`), so the copy of an
+order that replay reads from here is never newer than the snapshot replay starts from.
+Writes are committed every `COMMIT_EVERY` evictions (so the open transaction stays small).
 
 Retention of the archive itself is not managed here: it grows by ~0.5 KiB per order on
 disk (a cold start moves it away with the rest of the OMS state).

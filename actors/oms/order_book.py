@@ -402,12 +402,12 @@ class OrderBook:
     def _admit(self, order: Order | None) -> Order | None:  # read back from the archive
         if order is not None:
             self._index(order)
-            self._retained(order)
+            self._retained(order, revived=True)
         return order
 
-    def _retained(self, order: Order) -> None:  # changed: the oldest terminal ones go
+    def _retained(self, order: Order, *, revived: bool = False) -> None:  # the oldest go
         if self.evictions is not None:  # (out of memory once archived: after the commit)
-            self.evictions.retained(order, self._orders)
+            self.evictions.retained(order, self._orders, revived=revived)
 
     def _drop(self, old: Order) -> None:  # durable in the archive: out of memory
         if self._orders.get(coid := old.client_order_id) is old:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from actors.oms.evictions import RETRY_S
 from actors.oms.heap_trim import TRIM_EVERY_S, HeapTrim
 from actors.oms.journal import Journal
 from actors.oms.order_archive import OrderArchive, Retention
@@ -48,8 +49,12 @@ def open_book(
 
     journal.before_snapshot = before_snapshot
     journal.after_commit = evictions.flush
+    journal.after_snapshot = evictions.snapshot_written
     if timers is not None:
         timers.call_every(
             TRIM_EVERY_S, lambda: heap.if_moved((journal.segment, journal.records_since_snapshot))
         )
+        # the rest of a large batch of orders let go (`FLUSH_EVERY` a commit) when no
+        # commit comes; never with records uncommitted (nothing ahead of the journal)
+        timers.call_every(RETRY_S, lambda: None if journal.pending else evictions.flush())
     return book

@@ -213,6 +213,11 @@ ARCHIVE_WRITE_FAILURES = Counter(
     "tradepulse_oms_archive_write_failures",
     "Failed writes of evicted terminal orders to the OMS's order archive (kept in memory)",
 )
+ARCHIVE_PENDING_ORDERS = Gauge(
+    "tradepulse_oms_archive_pending_orders",
+    "Terminal orders the OMS let go that wait in memory for the order archive",
+    multiprocess_mode="mostrecent",
+)
 RECONCILE_ACTIONS = Counter(
     "tradepulse_reconcile_actions", "Reconciliation plan actions applied", ["venue", "action"]
 )

@@ -31,6 +31,7 @@ RUNBOOK_ALERTS = {
     "OrderLatencyHigh",
     "UnmatchedFill",
     "ExecutionQuarantined",
+    "OrderArchiveFailing",
     "ReconcileFailing",
 }
 

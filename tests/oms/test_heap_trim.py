@@ -97,7 +97,7 @@ def test_the_timer_trims_only_after_the_journal_moved(tmp_path: Path) -> None:
     journal, rec = Journal.open(tmp_path, fsync=False)
     trim = HeapTrim(stub, clock=clock)
     open_book(journal, rec.snapshot, tmp_path, keep=3, timers=timers, trim=trim)
-    [(interval_s, tick)] = timers.every
+    (interval_s, tick), _archive_flush = timers.every
     assert interval_s == TRIM_EVERY_S
     tick()
     clock.now_s += TRIM_EVERY_S
