@@ -43,12 +43,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from types import ModuleType
 
 import structlog
 
 from actors.oms.order_archive import Retention
 from actors.oms.orders import Order
-from actors.runtime import metrics
 from actors.runtime.ratelog import LogBudget
 
 RETRY_S = 1.0  # after a failed write, the next attempt waits at least this long
@@ -155,7 +155,7 @@ class Evictions:
     def _show(self) -> None:  # the gauge, set only on a change (every commit comes here)
         if (n := len(self)) != self._shown:
             self._shown = n
-            metrics.ARCHIVE_PENDING_ORDERS.set(n)
+            _metrics().ARCHIVE_PENDING_ORDERS.set(n)
 
     def _leaves(self, order: Order) -> bool:
         return order.is_terminal and not self.retention.holds(order.client_order_id)
@@ -172,7 +172,7 @@ class Evictions:
         self._pending = {**self._written, **self._pending}  # all written again later
         self._written = {}
         self._retry_at = self._clock() + RETRY_S
-        metrics.ARCHIVE_WRITE_FAILURES.inc()
+        _metrics().ARCHIVE_WRITE_FAILURES.inc()
         if (skipped := self._budget.take()) is not None:
             _log.error(
                 "order_archive_write_failed",
@@ -180,3 +180,12 @@ class Evictions:
                 held_in_memory=len(self._pending),
                 suppressed=skipped,
             )
+
+
+def _metrics() -> ModuleType:
+    """`actors.runtime.metrics`, imported when first used: the book imports this module, and
+    the fork server loads the book before its setup gives prometheus_client its metrics dir
+    (`actors.supervisor.forkserver.WARM_BY_KIND`)."""
+    from actors.runtime import metrics  # noqa: PLC0415 - see above
+
+    return metrics

@@ -25,7 +25,6 @@ from typing import Any
 
 from actors.oms import cancel_replace, executions
 from actors.oms.evictions import Evictions
-from actors.oms.exec_quarantine import QUARANTINED, Quarantined
 from actors.oms.lifecycle import Event
 from actors.oms.order_archive import Retention
 from actors.oms.orders import (
@@ -38,6 +37,7 @@ from actors.oms.orders import (
     terms_problem,
 )
 from actors.oms.positions import ZERO, Position, UnmatchedFill, fill_problem
+from actors.oms.quarantined import QUARANTINED, Quarantined
 from protocol.messages import (
     TERMINAL_STATUSES,
     ExecReport,

@@ -19,12 +19,13 @@ from prometheus_client import REGISTRY
 
 from actors.oms.exec_cut import ExecLog
 from actors.oms.exec_intake import ExecIntake
-from actors.oms.exec_quarantine import KEEP, POISON_ENV, QUARANTINED, ExecApplier, Quarantined
+from actors.oms.exec_quarantine import POISON_ENV, ExecApplier
 from actors.oms.intake_state import IntakeGate, load_pauses
 from actors.oms.journal import encode_record
 from actors.oms.order_archive import OrderArchive, Retention
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Outcome
+from actors.oms.quarantined import KEEP, QUARANTINED, Quarantined
 from protocol.codec import Sender, decode
 from protocol.config import OmsCfg
 from protocol.messages import (
