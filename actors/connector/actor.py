@@ -93,6 +93,7 @@ RECONNECT_RECHECK_S = 0.05  # a reconnect due while the adapter is not yet idle 
 
 class ConnectorActor(Actor):
     kind = "connector"
+    trims_heap = True
 
     def setup(self) -> None:
         self.venue = self.args.venue or self.actor_id.partition(".")[2]

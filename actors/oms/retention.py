@@ -5,7 +5,7 @@ archive (`actors.oms.order_archive`), read back on demand by `OrderBook.get` / `
 evicted orders to the archive after every commit (`actors.oms.evictions`: never inside an
 apply) and commit the archive before every snapshot (which compacts away the records of
 evicted orders), then
-give the C heap's free pages back (`actors.oms.heap_trim`: what a backlog left resident),
+give the C heap's free pages back (`actors.runtime.heap_trim`: what a backlog left resident),
 as it does every `TRIM_EVERY_S` while the journal moves (with the actor's `timers`).
 """
 
@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from actors.oms.evictions import RETRY_S
-from actors.oms.heap_trim import TRIM_EVERY_S, HeapTrim
 from actors.oms.journal import Journal
 from actors.oms.order_archive import OrderArchive, Retention
 from actors.oms.order_book import OrderBook
+from actors.runtime.heap_trim import TRIM_EVERY_S, HeapTrim
 
 
 class Timers(Protocol):
@@ -37,7 +37,7 @@ def open_book(
     """The book of an OMS whose journal is in `oms_dir` (the snapshot's orders loaded;
     the caller replays the journal's records on it)."""
     retention = Retention(OrderArchive.in_dir(oms_dir), keep)
-    heap = trim if trim is not None else HeapTrim()
+    heap = trim if trim is not None else HeapTrim(actor="oms")
 
     book = OrderBook(retention) if snapshot is None else OrderBook.from_dict(snapshot, retention)
     evictions = book.evictions

@@ -74,6 +74,7 @@ _HISTORY_SHOWN = 10  # newest kill-switch events in a status reply
 
 class RiskActor(Actor):
     kind = "risk"
+    trims_heap = True
 
     def setup(self) -> None:
         structlog.contextvars.bind_contextvars(actor=self.actor_id, epoch=self.epoch)

@@ -30,6 +30,7 @@ import zmq
 from actors.runtime import crashpoints, metrics
 from actors.runtime.batch_serve import serve_batch
 from actors.runtime.fdlimit import MIN_HEADROOM, raise_fd_limit
+from actors.runtime.heap_trim import TRIM_EVERY_S, HeapTrim
 from actors.runtime.live_config import apply_live
 from actors.runtime.logs import configure_logging
 from actors.runtime.peer import Peer, Replier
@@ -87,6 +88,7 @@ class Actor:
 
     kind = "actor"
     guarded = True  # only the system's own processes connect to its ROUTER (runtime.zap)
+    trims_heap = False  # give free C heap pages back while the loop has work (runtime.heap_trim)
 
     def __init__(self, args: ActorArgs, cfg: SystemConfig | None = None) -> None:
         fd_soft, fd_hard = raise_fd_limit()  # before any socket: connections cost fds
@@ -140,6 +142,11 @@ class Actor:
         os.set_blocking(self._sig_r, False)
         os.set_blocking(self._sig_w, False)
         self.add_fd(self._sig_r, self._on_signal)
+        self.busy_turns = 0  # loop turns that had something to read: the heap trim's mark
+        self.heap_trim: HeapTrim | None = None
+        if self.trims_heap:
+            heap = self.heap_trim = HeapTrim(actor=self.actor_id)
+            self.call_every(TRIM_EVERY_S, lambda: heap.if_moved(self.busy_turns))
 
     # ------------------------------------------------------------------ hooks
 
@@ -334,7 +341,9 @@ class Actor:
             self._next_hb = now + self._hb_interval_s
         timeout = self.timers.wait_s(min(self._next_hb - now, max_wait_s))
         # rounded up: 0.4 ms to wait is a 1 ms poll, not a spin of zero-timeout polls
-        for sock, _ev in self.poller.poll(math.ceil(timeout * 1000)):
+        ready = self.poller.poll(math.ceil(timeout * 1000))
+        self.busy_turns += 1 if ready else 0
+        for sock, _ev in ready:
             handler = self._handlers.get(sock)
             if handler is not None:  # an earlier handler of this round may have removed it
                 handler()

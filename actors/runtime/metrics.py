@@ -73,11 +73,15 @@ SUPERVISOR_STALL_SECONDS = Counter(
     "tradepulse_supervisor_stall_seconds",
     "Time the supervisor's loop was stalled (paused, not reading): not held against actors",
 )
-OMS_HEAP_TRIMS = Counter(
-    "tradepulse_oms_heap_trims", "Times the OMS gave the C heap's free pages back (malloc_trim)"
+HEAP_TRIMS = Counter(
+    "tradepulse_heap_trims",
+    "Times an actor gave the C heap's free pages back (malloc_trim)",
+    ["actor"],
 )
-OMS_HEAP_TRIM_SECONDS = Counter(
-    "tradepulse_oms_heap_trim_seconds", "Time the OMS's loop spent giving free heap pages back"
+HEAP_TRIM_SECONDS = Counter(
+    "tradepulse_heap_trim_seconds",
+    "Time an actor's loop spent giving free heap pages back",
+    ["actor"],
 )
 LOG_LINES_DROPPED = Counter(
     "tradepulse_log_lines_dropped",

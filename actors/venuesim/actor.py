@@ -60,6 +60,7 @@ def read_port(cfg: SystemConfig, venue: str) -> int | None:
 
 class VenueSimActor(Actor):
     kind = "venuesim"
+    trims_heap = True
     # the outside world, not part of the system: its control socket serves the operator's
     # and the chaos tools' fault commands (python -m actors.venuesim control), no orders
     guarded = False

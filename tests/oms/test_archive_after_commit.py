@@ -15,7 +15,7 @@ from actors.oms.journal import Journal
 from actors.oms.retention import open_book
 from tests.oms.test_evictions import _book, _cancelled, _Clock, _failures
 from tests.oms.test_exec_quarantine import _Host
-from tests.oms.test_heap_trim import _Timers
+from tests.runtime.test_heap_trim import _Timers
 
 
 def test_any_archive_failure_after_the_commit_is_counted_and_retried_not_raised(

@@ -1,5 +1,6 @@
-"""The OMS gives the C heap's free pages back on a timer while its journal moves and at
-every journal snapshot (`actors.oms.heap_trim`, `actors.oms.retention.open_book`)."""
+"""Actors give the C heap's free pages back on a timer while their work moves: the OMS also
+at every journal snapshot (`actors.runtime.heap_trim`, `actors.oms.retention.open_book`),
+the connectors, venue simulators and risk while their loop has work (`Actor.trims_heap`)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
-from actors.oms.heap_trim import MAX_EVERY_S, SLOW_S, TRIM_EVERY_S, HeapTrim, _glibc_trim
 from actors.oms.journal import Journal
 from actors.oms.retention import open_book
+from actors.runtime.heap_trim import MAX_EVERY_S, SLOW_S, TRIM_EVERY_S, HeapTrim, _glibc_trim
 from tests.helpers import REPO_ROOT, SystemUnderTest, eventually, metric_value
 
 
@@ -41,7 +42,7 @@ class _Timers:
 def test_run_trims_with_no_pad_and_counts_the_trims_and_their_time() -> None:
     """Every run is one malloc_trim(0); the ones that gave memory back are counted apart."""
     gives, none = _StubTrim(1), _StubTrim(0)
-    trim, idle = HeapTrim(gives), HeapTrim(none)
+    trim, idle = HeapTrim(gives, actor="t"), HeapTrim(none, actor="t")
     trim.run()
     trim.run()
     idle.run()
@@ -56,7 +57,7 @@ def test_every_snapshot_syncs_the_archive_then_trims(tmp_path: Path) -> None:
     is trimmed between snapshots."""
     stub = _StubTrim()
     journal, rec = Journal.open(tmp_path, fsync=False)
-    book = open_book(journal, rec.snapshot, tmp_path, keep=3, trim=HeapTrim(stub))
+    book = open_book(journal, rec.snapshot, tmp_path, keep=3, trim=HeapTrim(stub, actor="oms"))
     retention = book.retention
     assert retention is not None
     seen: list[str] = []
@@ -95,7 +96,7 @@ def test_the_timer_trims_only_after_the_journal_moved(tmp_path: Path) -> None:
     was journalled since the last trim: an idle OMS does not trim again and again."""
     stub, timers, clock = _StubTrim(), _Timers(), _Clock()
     journal, rec = Journal.open(tmp_path, fsync=False)
-    trim = HeapTrim(stub, clock=clock)
+    trim = HeapTrim(stub, clock=clock, actor="t")
     open_book(journal, rec.snapshot, tmp_path, keep=3, timers=timers, trim=trim)
     (interval_s, tick), _archive_flush = timers.every
     assert interval_s == TRIM_EVERY_S
@@ -120,8 +121,10 @@ def test_slow_periodic_trims_back_off_and_a_fast_one_resets_the_wait() -> None:
     clock = _Clock()
     slow = SLOW_S * 10
     stub = _SlowTrim(clock, [slow, slow, slow, 0.0, 0.0])
-    trim = HeapTrim(stub, clock=clock)
-    trims_before = metric_value(generate_latest().decode(), "tradepulse_oms_heap_trims_total")
+    trim = HeapTrim(stub, clock=clock, actor="t")
+    trims_before = metric_value(
+        generate_latest().decode(), "tradepulse_heap_trims_total", actor="t"
+    )
     done_at: list[float] = []
     for moved in range(200):  # the journal moves between every tick of a 1 s timer
         before = len(stub.calls)
@@ -134,12 +137,12 @@ def test_slow_periodic_trims_back_off_and_a_fast_one_resets_the_wait() -> None:
     gaps = [round(b - a) for a, b in zip(done_at, done_at[1:], strict=False)]
     assert gaps == [2, 4, 8, 1]  # backed off 2, 4, 8 s after slow trims; 1 s after a fast one
     assert trim.every_s == TRIM_EVERY_S
-    capped = HeapTrim(_SlowTrim(clock, [slow] * 10), clock=clock)
+    capped = HeapTrim(_SlowTrim(clock, [slow] * 10), clock=clock, actor="t")
     for moved in range(10):
         clock.now_s += MAX_EVERY_S
         capped.if_moved(moved)
     assert capped.trims == 10 and capped.every_s == MAX_EVERY_S
-    trims_after = metric_value(generate_latest().decode(), "tradepulse_oms_heap_trims_total")
+    trims_after = metric_value(generate_latest().decode(), "tradepulse_heap_trims_total", actor="t")
     assert (trims_after or 0.0) - (trims_before or 0.0) == 15
 
 
@@ -151,7 +154,7 @@ def test_a_trim_gives_back_the_pages_of_a_peak_freed_below_live_chunks() -> None
     body = textwrap.dedent(
         """
         import ctypes, json, os
-        from actors.oms.heap_trim import HeapTrim
+        from actors.runtime.heap_trim import HeapTrim
         libc = ctypes.CDLL(None)
         libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
         libc.free.restype, libc.free.argtypes = None, [ctypes.c_void_p]
@@ -167,7 +170,7 @@ def test_a_trim_gives_back_the_pages_of_a_peak_freed_below_live_chunks() -> None
             if i % 16 != 15:
                 libc.free(c)
         freed = rss()
-        trim = HeapTrim()
+        trim = HeapTrim(actor="t")
         trim.run()
         print(json.dumps({"peak": peak, "freed": freed, "trimmed": rss(),
                           "released": trim.released}))
@@ -190,19 +193,28 @@ def test_without_glibc_run_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None
         raise OSError("no such library")
 
     monkeypatch.setattr(ctypes, "CDLL", no_libc)
-    trim = HeapTrim()
+    trim = HeapTrim(actor="t")
     trim.run()
     assert not trim.available and trim.trims == 0
 
 
 @pytest.mark.integration
 @pytest.mark.skipif(_glibc_trim() is None, reason="glibc's malloc_trim only")
-def test_the_running_oms_trims_on_its_timer(start_system: Callable[..., SystemUnderTest]) -> None:
-    """The real OMS wires the timer (`open_book` gets the actor's timers): its first tick
-    trims (nothing was trimmed yet), seen in `tradepulse_oms_heap_trims_total`."""
+def test_the_running_actors_trim_on_their_timers(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """The real OMS wires the timer (`open_book` gets the actor's timers), and so do the
+    connector, the venue simulator and risk (`Actor.trims_heap`): the first tick of each
+    trims (nothing was trimmed yet), seen in `tradepulse_heap_trims_total{actor}`; the
+    heartbeat actor (flat without it) does not trim."""
     sut = start_system(venues=("simA",))
+    trimming = ("oms", "risk", "connector.simA", "venuesim.simA")
 
-    def trims() -> float:
-        return metric_value(sut.metrics_text(), "tradepulse_oms_heap_trims_total") or 0.0
+    def trims(actor: str) -> float:
+        text = sut.metrics_text()
+        return metric_value(text, "tradepulse_heap_trims_total", actor=actor) or 0.0
 
-    assert eventually(lambda: trims() >= 1, 20.0)
+    assert eventually(lambda: all(trims(a) >= 1 for a in trimming), 20.0), {
+        a: trims(a) for a in trimming
+    }
+    assert trims("heartbeat") == 0.0

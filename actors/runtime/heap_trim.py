@@ -1,26 +1,29 @@
 """Giving the C heap's free pages back to the kernel now and then (glibc `malloc_trim`).
 
-What an OMS still held after its first 10,000 orders (issue 16, "RSS flat"): tracemalloc
-in the real OMS counted its Python objects flat from 10,000 to 50,000 orders (+13 KB),
-while its RSS grew 1-2 MiB a run and up to 10 MiB in a busy one. The growth is memory the
-allocators keep, not state: glibc's malloc (every object over 512 bytes, SQLite's page
-cache of the order archive, ZeroMQ's messages in its I/O thread's own arena) returns a
+What an actor still held after its first 10,000 orders (issue 16, "RSS flat"): tracemalloc
+in the real OMS counted its Python objects flat from 10,000 to 50,000 orders (+13 KB), and
+a connector's small-object pools were flat from 10,000 to 100,000, while their RSS grew
+1-5 MiB a run (a connector's glibc heap 14.1 -> 15.8 MB with its live bytes flat). The
+growth is memory the allocators keep, not state: glibc's malloc (every object over 512
+bytes, SQLite's page cache, ZeroMQ's messages in its I/O thread's own arena) returns a
 freed chunk to the kernel only when it is at the top of the main heap, so a backlog that
 came and went (messages queued while the machine was busy, a reply, a reconciliation pass)
 leaves its pages resident for the process's life. `malloc_trim(0)` gives back every whole
 free page of every arena (madvise), leaving the chunks where they are.
 
-The OMS trims every `TRIM_EVERY_S` while its journal moves (`HeapTrim.if_moved`: an idle
-OMS does not trim again and again) and before every journal snapshot
-(`actors.oms.retention.open_book`). A trim that found little to give costs ~0.2 ms, the
-first one after a peak a few ms (measured in the OMS under the memory bench: 0.16-0.25 ms,
-9 ms at the first): ~0.02 % of a core. glibc walks every free chunk at every trim, so a big
-fragmented heap (a backlog of a GiB that came and went) makes each one slow (30-60 ms in a
-review's probe): a periodic trim slower than `SLOW_S` doubles the wait before the next one,
-up to `MAX_EVERY_S`, and a fast one brings it back to `TRIM_EVERY_S`. Counted in
-`tradepulse_oms_heap_trims_total` and `tradepulse_oms_heap_trim_seconds_total`. glibc
-only: elsewhere `run` does nothing. CPython's own pools of small objects are not the C
-heap's and stay as they are.
+Who trims: the OMS every `TRIM_EVERY_S` while its journal moves and before every journal
+snapshot (`actors.oms.retention.open_book`); the connectors, venue simulators and risk
+every `TRIM_EVERY_S` while their loop has work (`Actor.trims_heap`, the mark: the loop's
+turns that had something to read). `HeapTrim.if_moved` skips a trim when the mark has
+not moved (an idle actor does not trim again and again). A trim that found little to give
+costs ~0.2 ms, the first one after a peak a few ms (measured in the OMS under the memory
+bench: 0.16-0.25 ms, 9 ms at the first): ~0.02 % of a core. glibc walks every free chunk
+at every trim, so a big fragmented heap (a backlog of a GiB that came and went) makes each
+one slow (30-60 ms in a review's probe): a periodic trim slower than `SLOW_S` doubles the
+wait before the next one, up to `MAX_EVERY_S`, and a fast one brings it back to
+`TRIM_EVERY_S`. Counted by actor in `tradepulse_heap_trims_total{actor}` and
+`tradepulse_heap_trim_seconds_total{actor}`. glibc only: elsewhere `run` does nothing.
+CPython's own pools of small objects are not the C heap's and stay as they are.
 """
 
 from __future__ import annotations
@@ -55,8 +58,12 @@ class HeapTrim:
         self,
         trim: Callable[[int], int] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        actor: str,
     ) -> None:
         self._trim = trim if trim is not None else _glibc_trim()
+        self._trims = metrics.HEAP_TRIMS.labels(actor=actor)
+        self._trim_seconds = metrics.HEAP_TRIM_SECONDS.labels(actor=actor)
         self._clock = clock
         self.every_s = TRIM_EVERY_S  # the wait between periodic trims (backed off when slow)
         self._next_s = 0.0
@@ -81,8 +88,8 @@ class HeapTrim:
         self.released += 1 if gave else 0
         self.seconds += took
         self.longest_s = max(self.longest_s, took)
-        metrics.OMS_HEAP_TRIMS.inc()
-        metrics.OMS_HEAP_TRIM_SECONDS.inc(took)
+        self._trims.inc()
+        self._trim_seconds.inc(took)
         return took
 
     def if_moved(self, mark: object) -> None:
