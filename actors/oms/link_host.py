@@ -47,6 +47,8 @@ class OperatorStops(Protocol):
 class LinkHost(Protocol):
     """What a VenueLink needs of the OMS (`actors.oms.actor.OmsActor` provides it)."""
 
+    def after_commit(self, fn: Callable[[], None], *, first: bool = False) -> None: ...
+
     @property
     def book(self) -> OrderBook: ...
 

@@ -247,8 +247,8 @@ class VenueLink:
             order = self.host.book.get(coid)  # a cancel/replace asked meanwhile: now
             msg = None if order is None else venue_request(order)
             if msg is not None and msg.cl_ord_id != request_id:
-                self.enqueue(coid)
-                self.dispatch()
+                # after this turn's commit: the order may have changed in this turn
+                self.host.after_commit(partial(self.push, coid), first=True)
         if isinstance(body, Ack):
             return
         if isinstance(body, RequestRejected) and body.code in _NOT_SENT:

@@ -38,6 +38,7 @@ def test_cancel_asked_while_placement_in_flight_is_sent_after_the_ack() -> None:
     assert out.applied and oms.book.get("x-1").status is OrderStatus.PENDING_CANCEL
     link.push("x-1")  # as intake does after the commit
     assert isinstance(peer.answer(Ack(ref="p")), PlaceOrder)
+    oms.commit()  # the turn's commit, then its sends
     kinds = [type(b).__name__ for b, _ in peer.sent]
     assert kinds == ["CancelOnVenue"], kinds  # at the Ack, no pass
 

@@ -90,9 +90,18 @@ class StubOms:
         self.reconciled: list[bool] = []
         self.unsent = NoHolds()
         self.streams: list[tuple[str, dict[str, Any]]] = []
+        self.committed_then: list[Callable[[], None]] = []
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
         self.timers.append((delay_s, fn))
+
+    def after_commit(self, fn: Callable[[], None], *, first: bool = False) -> None:
+        self.committed_then.append(fn)
+
+    def commit(self) -> None:
+        fns, self.committed_then = self.committed_then, []
+        for fn in fns:
+            fn()
 
     def publish_stream(self, event: str, data: dict[str, Any]) -> None:
         self.streams.append((event, data))
