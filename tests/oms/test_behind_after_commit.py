@@ -17,29 +17,18 @@ from protocol.messages import (
     OpenOrders,
     OpenOrdersRequest,
     OrderStatus,
-    OrdType,
     PlaceOrder,
     Positions,
-    RiskVerdict,
     Side,
-    SubmitOrder,
 )
 from protocol.venue_messages import VenueOrder
-from tests.oms.test_venue_link import CONNECTED, CONNECTOR, V, _complete_pass, _link
+from tests.oms.test_cancel_during_place import placing
+from tests.oms.test_venue_link import CONNECTOR, V
 
 
 def test_nothing_uncommitted_is_sent_at_the_ack_of_the_request_in_flight() -> None:
-    link, oms, peer = _link()
-    link.on_state(CONNECTED, 7, "logged on")
-    _complete_pass(peer)
-    msg = SubmitOrder(
-        client_order_id="x-1", venue=V, symbol="AAPL", side=Side.BUY, qty=Decimal(1),
-        order_type=OrdType.LIMIT, price=Decimal("95"),
-    )  # fmt: skip
+    link, oms, peer = placing()
     book = oms.book
-    book.submit(msg, 1)
-    book.risk_verdict(RiskVerdict(client_order_id="x-1", approved=True), 2)
-    link.push("x-1")
     assert isinstance(peer.answer(Ack(ref="p")), PlaceOrder)
     book.apply_venue_status("x-1", OrderStatus.ACCEPTED, 3)
     assert book.request_cancel("x-1", 4).applied
@@ -66,6 +55,5 @@ def test_nothing_uncommitted_is_sent_at_the_ack_of_the_request_in_flight() -> No
     c1_cb(CONNECTOR.envelope(Ack(ref="c1")))  # same turn: the connector's Ack of C1
     sent = [b.cl_ord_id for b, _ in peer.sent]
     assert c2 not in sent, f"cancel {c2} sent before its journal commit (no push yet): {sent}"
-    if hasattr(oms, "commit"):  # with the suggested fix: sent once, after the commit
-        oms.commit()
-        assert [b.cl_ord_id for b, _ in peer.sent] == [c2]
+    oms.commit()  # the turn's commit, then its sends: C2 once
+    assert [b.cl_ord_id for b, _ in peer.sent] == [c2]

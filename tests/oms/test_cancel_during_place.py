@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from actors.oms.venue_link import VenueLink
 from protocol.messages import (
     Ack,
     OrderStatus,
@@ -17,10 +18,11 @@ from protocol.messages import (
     Side,
     SubmitOrder,
 )
-from tests.oms.test_venue_link import CONNECTED, V, _complete_pass, _link
+from tests.oms.test_venue_link import CONNECTED, StubOms, StubPeer, V, _complete_pass, _link
 
 
-def test_cancel_asked_while_placement_in_flight_is_sent_after_the_ack() -> None:
+def placing() -> tuple[VenueLink, StubOms, StubPeer]:
+    """A reconciled link whose order x-1 (approved) is pushed: its PlaceOrder in flight."""
     link, oms, peer = _link()
     link.on_state(CONNECTED, 7, "logged on")
     _complete_pass(peer)
@@ -31,6 +33,11 @@ def test_cancel_asked_while_placement_in_flight_is_sent_after_the_ack() -> None:
     oms.book.submit(msg, 1)
     oms.book.risk_verdict(RiskVerdict(client_order_id="x-1", approved=True), 2)
     link.push("x-1")
+    return link, oms, peer
+
+
+def test_cancel_asked_while_placement_in_flight_is_sent_after_the_ack() -> None:
+    link, oms, peer = placing()
     assert isinstance(peer.sent[-1][0], PlaceOrder)  # in flight, not yet answered
     # the venue's New (exec report, on the OMS's router) beats the connector's Ack (reply)
     oms.book.apply_venue_status("x-1", OrderStatus.ACCEPTED, 3)
@@ -44,16 +51,7 @@ def test_cancel_asked_while_placement_in_flight_is_sent_after_the_ack() -> None:
 
 
 def test_a_placement_pushed_again_while_in_flight_is_not_sent_twice() -> None:
-    link, oms, peer = _link()
-    link.on_state(CONNECTED, 7, "logged on")
-    _complete_pass(peer)
-    msg = SubmitOrder(
-        client_order_id="x-1", venue=V, symbol="AAPL", side=Side.BUY, qty=Decimal(1),
-        order_type=OrdType.LIMIT, price=Decimal("95"),
-    )  # fmt: skip
-    oms.book.submit(msg, 1)
-    oms.book.risk_verdict(RiskVerdict(client_order_id="x-1", approved=True), 2)
-    link.push("x-1")
+    link, oms, peer = placing()
     link.push("x-1")  # again while in flight: the same request
     assert [type(b).__name__ for b, _ in peer.sent] == ["PlaceOrder"]
     assert isinstance(peer.answer(Ack(ref="p")), PlaceOrder)
