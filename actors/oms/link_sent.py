@@ -8,10 +8,10 @@
   1,500 orders/s until the next pass).
 - `behind`: orders whose next request (a cancel or replace asked meanwhile) waited while
   their previous one was in flight: sent once that one is acknowledged (`answered`), after
-the commit of the turn the acknowledgement comes in (the order may have changed earlier in
-that turn: nothing is sent before its journal commit). Found
-  by review: a cancel asked between the venue's New and the connector's Ack of the
-  placement was dropped from the queue, and sent only by the next pass, seconds later.
+  the commit of the turn the acknowledgement comes in (the order may have changed earlier
+  in that turn: nothing is sent before its journal commit). Found by review: a cancel asked
+  between the venue's New and the connector's Ack of the placement was dropped from the
+  queue, and sent only by the next pass, seconds later.
 """
 
 from __future__ import annotations
