@@ -237,17 +237,9 @@ def _optional_model(build: Convert | None) -> Convert:
 def _bounded_model_list(model: type[BaseModel], metadata: list[Any]) -> tuple[Any, Convert]:
     """`list[model]` with a length bound (`Field(min_length=, max_length=)`): msgspec
     checks the same bounds (a batch message, e.g. `RiskChecks`)."""
-    least: int | None = None
-    most: int | None = None
-    for m in metadata:
-        if isinstance(m, MinLen):
-            least = m.min_length
-        elif isinstance(m, MaxLen):
-            most = m.max_length
-        else:
-            raise Unsupported(f"constraint {m!r} on a list of {model.__name__}")
+    meta = _length_bounds(metadata, f"a list of {model.__name__}")
     wire, convert = _model_list(model)
-    return typing.Annotated[wire, msgspec.Meta(min_length=least, max_length=most)], convert
+    return typing.Annotated[wire, meta], convert
 
 
 def _bounded_plain_list(item: Any, metadata: list[Any]) -> tuple[Any, Convert]:
@@ -255,6 +247,12 @@ def _bounded_plain_list(item: Any, metadata: list[Any]) -> tuple[Any, Convert]:
     each decoded by its receiver: `ExecReports`; the refs of an `Acks`): the bounds as
     msgspec's, the whole list plain (`_plain`: its elements together within
     `MAX_PLAIN_ITEMS`, else the full path)."""
+    return typing.Annotated[list[item], _length_bounds(metadata, "a list")], _plain
+
+
+def _length_bounds(metadata: list[Any], what: str) -> msgspec.Meta:
+    """A list's `Field(min_length=, max_length=)` as msgspec's bounds; any other constraint
+    on `what` is not supported."""
     least: int | None = None
     most: int | None = None
     for m in metadata:
@@ -263,9 +261,8 @@ def _bounded_plain_list(item: Any, metadata: list[Any]) -> tuple[Any, Convert]:
         elif isinstance(m, MaxLen):
             most = m.max_length
         else:
-            raise Unsupported(f"constraint {m!r} on a list")
-    meta = msgspec.Meta(min_length=least, max_length=most)
-    return typing.Annotated[list[item], meta], _plain
+            raise Unsupported(f"constraint {m!r} on {what}")
+    return msgspec.Meta(min_length=least, max_length=most)
 
 
 def _model_list(model: type[BaseModel]) -> tuple[Any, Convert]:
