@@ -390,14 +390,18 @@ class Actor:
                 continue
             if isinstance(env.body, Requests):  # several requests: each as if alone
                 serve_batch(self, identity, env, env.body)
-                continue
-            reply = Replier(self, identity, env.msg_id)
-            # an unguarded ROUTER (a simulated venue's) has outside callers: no sender check
-            why = refusal(identity[0], env.body, env.sender if self.guarded else None)
-            if why is not None:
-                self.refuse(env, reply, why)
             else:
-                self.serve(env, reply)
+                self.serve_request(identity, env)
+
+    def serve_request(self, identity: list[bytes], env: Envelope) -> None:
+        """One request (alone or a `Requests` item): sender-checked, served under its id."""
+        reply = Replier(self, identity, env.msg_id)
+        # an unguarded ROUTER (a simulated venue's) has outside callers: no sender check
+        why = refusal(identity[0], env.body, env.sender if self.guarded else None)
+        if why is not None:
+            self.refuse(env, reply, why)
+        else:
+            self.serve(env, reply)
 
     def serve(self, env: Envelope, reply: Replier) -> None:
         """`on_request`; an exception in it is answered INTERNAL and logged, never raised."""

@@ -12,21 +12,17 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Protocol
 
-from actors.runtime.peer import Replier, ReplyHost
-from actors.runtime.senders import refusal
 from protocol.codec import Envelope, decode_item
 from protocol.exceptions import ProtocolError
 from protocol.messages import Requests
 
 
-class BatchHost(ReplyHost, Protocol):
-    guarded: bool
-
+class BatchHost(Protocol):
     def count_bad(self, source: str, error: str) -> None: ...
 
-    def refuse(self, env: Envelope, reply: Replier, reason: str) -> None: ...
-
-    def serve(self, env: Envelope, reply: Replier) -> None: ...
+    def serve_request(self, identity: list[bytes], env: Envelope) -> None:
+        """`actors.runtime.actor.Actor.serve_request`: as a lone request."""
+        ...
 
     def crash_point(self, name: str) -> None: ...
 
@@ -37,12 +33,7 @@ def serve_batch(host: BatchHost, identity: list[bytes], env: Envelope, batch: Re
         if isinstance(one, ProtocolError):
             host.count_bad("requests", str(one))
             continue
-        reply = Replier(host, identity, one.msg_id)
-        why = refusal(identity[0], one.body, one.sender if host.guarded else None)
-        if why is not None:
-            host.refuse(one, reply, why)
-        else:
-            host.serve(one, reply)
+        host.serve_request(identity, one)  # sender-checked and served as if alone
         if n == 0 and len(batch.requests) > 1:
             host.crash_point("mid_request_batch")  # tests: kill -9 inside a batch
 

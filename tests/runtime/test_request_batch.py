@@ -117,6 +117,7 @@ class _Host:
 
     guarded = True
     serve = Actor.serve
+    serve_request = Actor.serve_request
     refuse = Actor.refuse
     count_refused = Actor.count_refused
     count_failed = Actor.count_failed
