@@ -8,7 +8,8 @@ holds (`supervisor.py journal inspect --json`); reading them is in `tests.system
 Arming a crash point: `TP_FAULT_CRASH_AT=oms:<point>` is in the supervisor's environment
 from the start, but the point's "fired" marker is written beforehand, so nothing fires
 while the system starts; `arm(sut, point)` removes the marker once the test is ready, and
-the next pass through the point kills the OMS (SIGKILL), once.
+the next pass through the point kills the OMS (SIGKILL), once. A point of another actor is
+named `<actor>:<point>` (e.g. `connector.simA:mid_request_batch`).
 """
 
 from __future__ import annotations
@@ -68,15 +69,15 @@ class OmsSystem(SystemUnderTest):
         armed: bool = False,
         **kwargs: Any,
     ) -> None:
-        points = list(crash_at)
+        points = [_actor_point(p) for p in crash_at]
         env = dict(kwargs.pop("env", None) or {})
         if points:
-            env["TP_FAULT_CRASH_AT"] = ",".join(f"oms:{p}" for p in points)
+            env["TP_FAULT_CRASH_AT"] = ",".join(f"{actor}:{p}" for actor, p in points)
         kwargs.setdefault("venues", (VENUE,))
         super().__init__(env=env, **kwargs)
         self.cold = cold
-        for p in points if not armed else ():
-            marker = self.marker(p)
+        for actor, p in points if not armed else ():
+            marker = self.marker(f"{actor}:{p}")
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text("disarmed by the test\n")
 
@@ -86,10 +87,16 @@ class OmsSystem(SystemUnderTest):
         return [*super().cli_args(), *extra]
 
     def marker(self, point: str) -> Path:
-        return paths.crash_marker(self.state_dir, "oms", point)
+        return paths.crash_marker(self.state_dir, *_actor_point(point))
 
     def arm(self, point: str) -> None:
         self.marker(point).unlink()
+
+
+def _actor_point(point: str) -> tuple[str, str]:
+    """(actor, point) of `<actor>:<point>`, or of a bare point of the OMS."""
+    actor, _, name = point.rpartition(":")
+    return actor or "oms", name
 
 
 @contextlib.contextmanager
@@ -243,6 +250,18 @@ def settle(
     final = compare(c, sut, ids, venue, positions=positions, cli=True, ignore=ignore)
     assert final, final.problems
     return final
+
+
+def check_sweep(sut: SystemUnderTest, final: Comparison) -> None:
+    """The market buy `sweep-1` of 2000 across the quiet venue's four quote levels (500 each
+    at 100.01..100.04) ended as the venue has it: FILLED 2000 @ 100.025 from four fills,
+    position 2000, each fill journalled once."""
+    sweep = final.oms["sweep-1"]
+    assert (sweep.status, sweep.cum_qty) == (OrderStatus.FILLED, D(2000))
+    assert sweep.avg_px == D("100.025")
+    assert len(find_venue_order(final.venue, "sweep-1")["fills"]) == 4  # type: ignore[index]
+    assert final.oms_positions == {SYMBOL: D(2000)}
+    check_journal_fills(sut, final.oms)
 
 
 def check_journal_fills(

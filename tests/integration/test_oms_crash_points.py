@@ -21,6 +21,7 @@ from protocol.messages import OrderStatus
 from tests.helpers import SystemUnderTest, eventually
 from tests.integration.oms_support import (
     check_journal_fills,
+    check_sweep,
     overrides,
     settle,
     start,
@@ -152,12 +153,7 @@ def test_crash_between_two_partial_fills() -> None:
             submit_when_open(c, VENUE, qty="2000", price=None, client_order_id="sweep-1")
             _crashed_and_back(sut, point, since)
             final = settle(c, sut, ["warm-1", "sweep-1"])
-        sweep = final.oms["sweep-1"]
-        assert (sweep.status, sweep.cum_qty) == (OrderStatus.FILLED, D(2000))
-        assert sweep.avg_px == D("100.025")
-        assert len(find_venue_order(final.venue, "sweep-1")["fills"]) == 4  # type: ignore[index]
-        assert final.oms_positions == {"AAPL": D(2000)}
-        check_journal_fills(sut, final.oms)
+        check_sweep(sut, final)
 
 
 def test_crash_during_reconciliation_of_missed_fills() -> None:

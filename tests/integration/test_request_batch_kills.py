@@ -12,7 +12,6 @@ import threading
 
 import pytest
 
-from protocol import paths
 from tests.integration.oms_support import OmsSystem, overrides, settle, systems
 from tests.system_ops import VENUE, client, submit_when_open
 
@@ -43,19 +42,15 @@ def _round(sut: OmsSystem, n: int, coids: list[str]) -> None:
 
 
 def test_kill9_of_the_connector_inside_a_batch_of_placeorders_sends_each_once() -> None:
-    env = {"TP_FAULT_CRASH_AT": f"{CONNECTOR}:{POINT}"}
     with systems() as started:
-        sut = OmsSystem(overrides=overrides(), env=env)
+        sut = OmsSystem(crash_at=[f"{CONNECTOR}:{POINT}"], overrides=overrides())
         started.append(sut)
-        marker = paths.crash_marker(sut.state_dir, CONNECTOR, POINT)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text("disarmed by the test\n")
         sut.start()
         with client(sut) as c:
             submit_when_open(c, VENUE, client_order_id="warm-1")
             settle(c, sut, ["warm-1"])
             since = sut.mark()
-            marker.unlink()
+            sut.arm(f"{CONNECTOR}:{POINT}")
             coids: list[str] = []
             for r in range(10):  # until one round's orders share an OMS turn
                 batch = [f"b{r}-{i}" for i in range(4)]
