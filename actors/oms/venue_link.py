@@ -392,7 +392,8 @@ class VenueLink:
             self.ever_reconciled = True
             self._requeue_after(p.to_requeue)
             self.host.on_venue_reconciled(self, plan, first)
-            self.dispatch()
+            # after this turn's commit: the plan's records (a resubmit) are durable first
+            self.host.after_commit(self.dispatch, first=True)
 
     def log_once(self, what: str, event: str, reason: str) -> None:
         """A fallback of this pass, logged once per connector incarnation."""

@@ -197,6 +197,7 @@ def test_an_order_the_connector_cannot_encode_is_rejected_not_resubmitted() -> N
     link.enqueue("q-1")
     link.on_state(VenueConnState.CONNECTED, 7, "logged on")
     _complete_pass(peer, never_seen=("q-1",))
+    oms.commit()  # the pass's sends follow its commit
     reason = "not sendable as FIX: FIX field value must be non-empty without SOH"
     place = peer.answer(RequestRejected(code=ErrorCode.INVALID_ORDER, reason=reason))
     assert place.type == "place_order"

@@ -313,7 +313,7 @@ def test_no_retry_while_the_operator_stopped_the_connector() -> None:
 
 def test_queued_orders_are_sent_only_once_the_venue_is_reconciled() -> None:
     """An approved order queued while the venue is not ready is sent (PlaceOrder) right
-    after the reconciliation pass that follows CONNECTED, once."""
+    after the commit of the reconciliation pass that follows CONNECTED, once."""
     link, oms, peer = _link()
     msg = SubmitOrder(
         client_order_id="q-1",
@@ -331,6 +331,8 @@ def test_queued_orders_are_sent_only_once_the_venue_is_reconciled() -> None:
     assert peer.sent == [] and link.depth == 1
     link.on_state(CONNECTED, 7, "logged on")
     _complete_pass(peer, never_seen=("q-1",))
+    assert peer.sent == []  # the pass's records are committed first
+    oms.commit()
     [(place, _)] = peer.sent
     assert isinstance(place, PlaceOrder) and place.cl_ord_id == "q-1"
     peer.answer(Ack(ref="x"))
