@@ -353,20 +353,25 @@ class FixStore:
         seqs, locs = self._msgs.places(1, MAX_SEQ)  # arrays: no object per message
         data = bytearray(_MAGIC)
         data += _record(_NEXT_IN, self._next_in) + _record(_NEXT_OUT, self._next_out)
-        moved = array("q")
+        moved, places = array("q"), array("Q")
         for seq, rec in self._records(seqs, locs):
-            self._msgs.put(seq, _loc(len(data), len(rec) - _HEADER.size))  # its new place
+            places.append(_loc(len(data), len(rec) - _HEADER.size))  # its new place
             data += rec
             moved.append(seq)
+        # the new file first: if it cannot be written, the old one and every place in it
+        # stay as they were (the store goes on appending to it; the caller sees the error)
+        self._rewrite(bytes(data))
+        old, self._fd = self._fd, -1  # replaced: never written again (a failed open below
+        os.close(old)  # leaves the store refusing writes, not appending to an unlinked file)
+        self._fd = os.open(self._path, os.O_RDWR | os.O_APPEND)
+        for seq, loc in zip(moved, places, strict=True):
+            self._msgs.put(seq, loc)
         if len(moved) != len(seqs):  # not read back whole: a gap fill from now on
             for seq in set(seqs).difference(moved):
                 self._msgs.forget(seq)
         self._pending.clear()  # what they held is in `data`
         self._pending_len = 0
         self._unflushed.clear()
-        os.close(self._fd)
-        self._rewrite(bytes(data))
-        self._fd = os.open(self._path, os.O_RDWR | os.O_APPEND)
         self._size = os.fstat(self._fd).st_size
         self._compact_at = self._compact_bound()
 

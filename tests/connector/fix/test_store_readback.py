@@ -188,3 +188,33 @@ def test_a_file_past_max_file_bytes_is_compacted_whatever_its_kept_bytes(
             store.flush()
             assert (tmp_path / STORE_NAME).stat().st_size <= size + size // 2
         assert store.sent_messages(111, 160) == [(s, msg(s)) for s in range(111, 161)]
+
+
+def test_a_failed_compaction_leaves_the_store_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compaction whose new file cannot be written (ENOSPC) raises and leaves the old
+    file, its descriptor and every kept message's place as they were: the store goes on
+    appending, resends read back exactly, and a reopen sees every message (it closed the
+    file first and moved the places to the unwritten file's offsets: every later flush
+    failed on the closed descriptor, or wrote into whatever file reused its number)."""
+    real = store_mod.write_atomic
+
+    def full(path: Path, data: bytes, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with FixStore(tmp_path, fsync=False, keep_msgs=1000, max_bytes=1 << 20) as store:
+        for seq in range(1, 11):
+            store.save_sent(seq, msg(seq))
+        store.flush()
+        monkeypatch.setattr(store_mod, "write_atomic", full)
+        with pytest.raises(OSError):
+            store._compact()
+        monkeypatch.setattr(store_mod, "write_atomic", real)
+        assert store.sent_messages(1, 99) == [(s, msg(s)) for s in range(1, 11)]
+        store.save_sent(11, msg(11))
+        store.flush()
+        assert store.sent_messages(1, 99) == [(s, msg(s)) for s in range(1, 12)]
+    with FixStore(tmp_path) as store:
+        assert store.next_out == 12
+        assert store.sent_messages(1, 99) == [(s, msg(s)) for s in range(1, 12)]
