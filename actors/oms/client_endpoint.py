@@ -9,20 +9,35 @@ state, a stream event, a kill-switch request - is refused with NOT_ALLOWED, coun
 taken is served by the OMS's `on_request`, as on the internal socket. It is bound without
 `ROUTER_HANDOVER`: a connection with a routing id already connected gets nothing (libzmq
 ignores it), so no one takes another client's replies by reusing its routing id.
+
+A `SubmitOrders` (several submits in one message, `protocol.batch_messages`) is served item
+by item, each exactly as the lone `SubmitOrder` it stands for: decoded and validated alone
+(`protocol.codec.decode_item`; a malformed item is counted and logged `bad_message` and gets
+no answer, as a malformed lone message gets none), served under its own message id. A batch
+over `MAX_SUBMIT_BATCH_BYTES` is malformed as a whole. The answers to a batch's items are
+held while a window is open (`hold` / `release`: the OMS opens one around its turn's
+after-commit replies, so never before the journal commit behind them, and this endpoint one
+around a batch's items) and go out at its end, per client: one alone as itself, several as
+one `Replies`. A lone request's answer is never held: old clients see nothing new.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import replace
+from typing import Any, Protocol
 
 from actors.runtime.peer import Replier
-from protocol.codec import Envelope, Sender
-from protocol.messages import Message
+from protocol.batch_messages import MAX_SUBMIT_BATCH, MAX_SUBMIT_BATCH_BYTES
+from protocol.codec import Envelope, Sender, decode_item
+from protocol.exceptions import ProtocolError
+from protocol.messages import Message, SubmitOrders
 from protocol.sockets import Context, bind_router, drain, send_nowait
+from protocol.wire_out import dump
 
 CLIENT_TYPES = frozenset(
     {
         "submit_order",
+        "submit_orders",
         "cancel_order",
         "replace_order",
         "get_order",
@@ -42,6 +57,8 @@ class ClientHost(Protocol):
 
     def decode_or_count(self, frames: list[bytes], source: str) -> Envelope | None: ...
 
+    def count_bad(self, source: str, error: str) -> None: ...
+
     def serve(self, env: Envelope, reply: Replier) -> None: ...
 
     def refuse(self, env: Envelope, reply: Replier, reason: str) -> None: ...
@@ -54,22 +71,97 @@ class ClientEndpoint:
         self._host = host
         # no handover: a stranger reusing a client's routing id must not take its replies
         self.sock = bind_router(host.ctx, endpoint, handover=False)
+        self._holding = 0  # open windows (`hold`); the last `release` sends what is held
+        self._held: dict[bytes, list[tuple[Message, str]]] = {}  # client -> (reply, corr)
+        self._batched = _HeldReplies(self)  # the reply host of a batch's items
 
     def send_router(self, identity: list[bytes], body: Message, corr_id: str = "") -> bool:
         """A reply to a client, without blocking (`ReplyHost`)."""
         reason = send_nowait(self.sock, identity + self._host.sender.encode(body, corr_id))
+        return self._sent(identity[0], reason, body.type)
+
+    def _sent(self, identity: bytes, reason: str | None, type_: str) -> bool:
         if reason is not None:
-            peer = identity[0].decode(errors="replace")
-            self._host.send_dropped("reply", reason, peer, body.type)
+            self._host.send_dropped("reply", reason, identity.decode(errors="replace"), type_)
         return reason is None
+
+    def hold(self) -> None:
+        """Open a window: the answers to batch items are held until its `release`."""
+        self._holding += 1
+
+    def release(self) -> None:
+        """Close a window; the last one sends what is held, per client, in order."""
+        self._holding -= 1
+        if self._holding or not self._held:
+            return
+        held, self._held = self._held, {}
+        for identity, replies in held.items():
+            for start in range(0, len(replies), MAX_SUBMIT_BATCH):
+                chunk = replies[start : start + MAX_SUBMIT_BATCH]
+                if len(chunk) == 1:
+                    self.send_router([identity], chunk[0][0], chunk[0][1])
+                    continue
+                items = [{"corr": corr, "type": b.type, "body": dump(b)} for b, corr in chunk]
+                _, frames = self._host.sender.encode_body("replies", {"replies": items})
+                self._sent(identity, send_nowait(self.sock, [identity, *frames]), "replies")
+
+    def send_held(self, identity: list[bytes], body: Message, corr_id: str) -> bool:
+        """A batch item's answer: held while a window is open, else sent now."""
+        if not self._holding:
+            return self.send_router(identity, body, corr_id)
+        self._held.setdefault(identity[0], []).append((body, corr_id))
+        return True
 
     def on_readable(self) -> None:
         for frames in drain(self.sock, _BATCH):
             env = self._host.decode_or_count(frames[1:], "client")
             if env is None:
                 continue
+            if isinstance(env.body, SubmitOrders):
+                self._serve_batch(frames[0], env, env.body, len(frames[-1]))
+                continue
             reply = Replier(self, frames[:1], env.msg_id)
             if env.type in CLIENT_TYPES:
                 self._host.serve(env, reply)
             else:
                 self._host.refuse(env, reply, f"{env.type} is not a client request")
+
+    def _serve_batch(self, identity: bytes, env: Envelope, batch: SubmitOrders, size: int) -> None:
+        if size > MAX_SUBMIT_BATCH_BYTES:
+            why = f"submit_orders of {size} bytes is over {MAX_SUBMIT_BATCH_BYTES}"
+            self._host.count_bad("client", why)
+            return
+        self.hold()  # its immediate answers (refused at intake) go together too
+        try:
+            for item in batch.orders:
+                one = _item(env, item)
+                if isinstance(one, ProtocolError):
+                    self._host.count_bad("client", str(one))
+                    continue
+                self._host.serve(one, Replier(self._batched, [identity], one.msg_id))
+        finally:
+            self.release()
+
+
+class _HeldReplies:
+    """The `ReplyHost` of a batch item's `Replier`: its answer may wait for the window."""
+
+    __slots__ = ("_endpoint",)
+
+    def __init__(self, endpoint: ClientEndpoint) -> None:
+        self._endpoint = endpoint
+
+    def send_router(self, identity: list[bytes], body: Message, corr_id: str = "") -> bool:
+        return self._endpoint.send_held(identity, body, corr_id)
+
+
+def _item(env: Envelope, item: dict[str, Any]) -> Envelope | ProtocolError:
+    """One item of a `SubmitOrders` as the lone `SubmitOrder` envelope it stands for."""
+    msg_id, body = item.get("id"), item.get("body")
+    if set(item) != {"id", "body"} or not isinstance(msg_id, str) or not msg_id:
+        return ProtocolError("submit_orders: an item is {id, body}, with an id")
+    try:
+        msg = decode_item("submit_order", body)
+    except ProtocolError as exc:
+        return exc
+    return replace(env, type="submit_order", msg_id=msg_id, corr_id="", body=msg)
