@@ -23,14 +23,16 @@ one `Replies`. A lone request's answer is never held: old clients see nothing ne
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any, Protocol
+from typing import Annotated, Any, Final, Protocol
+
+import msgspec
 
 from actors.runtime.peer import Replier
+from protocol import fastpath
 from protocol.batch_messages import MAX_SUBMIT_BATCH, MAX_SUBMIT_BATCH_BYTES
-from protocol.codec import Envelope, Sender, decode_item
+from protocol.codec import PROTOCOL_VERSION, Envelope, Sender, decode_item
 from protocol.exceptions import ProtocolError
-from protocol.messages import Message, SubmitOrders
+from protocol.messages import Message, SubmitOrder, SubmitOrders
 from protocol.sockets import Context, bind_router, drain, send_nowait
 from protocol.wire_out import dump
 
@@ -114,6 +116,9 @@ class ClientEndpoint:
 
     def on_readable(self) -> None:
         for frames in drain(self.sock, _BATCH):
+            if len(frames) == 2 and (fast := _fast_batch(frames[1])) is not None:
+                self._serve_items(frames[0], fast)
+                continue
             env = self._host.decode_or_count(frames[1:], "client")
             if env is None:
                 continue
@@ -131,14 +136,23 @@ class ClientEndpoint:
             why = f"submit_orders of {size} bytes is over {MAX_SUBMIT_BATCH_BYTES}"
             self._host.count_bad("client", why)
             return
-        self.hold()  # its immediate answers (refused at intake) go together too
+        items: list[Envelope] = []
+        for item in batch.orders:
+            one = _item(env, item)
+            if isinstance(one, ProtocolError):
+                self._host.count_bad("client", str(one))
+            else:
+                items.append(one)
+        self._serve_items(identity, items)
+
+    def _serve_items(self, identity: bytes, items: list[Envelope]) -> None:
+        """Each as the lone submit it stands for; their immediate answers (refused at
+        intake) go together too."""
+        ident = [identity]
+        self.hold()
         try:
-            for item in batch.orders:
-                one = _item(env, item)
-                if isinstance(one, ProtocolError):
-                    self._host.count_bad("client", str(one))
-                    continue
-                self._host.serve(one, Replier(self._batched, [identity], one.msg_id))
+            for one in items:
+                self._host.serve(one, Replier(self._batched, ident, one.msg_id))
         finally:
             self.release()
 
@@ -164,4 +178,50 @@ def _item(env: Envelope, item: dict[str, Any]) -> Envelope | ProtocolError:
         msg = decode_item("submit_order", body)
     except ProtocolError as exc:
         return exc
-    return replace(env, type="submit_order", msg_id=msg_id, corr_id="", body=msg)
+    return _lone(env.sender, env.epoch, env.seq, msg_id, env.ts_ns, msg)
+
+
+def _lone(sender: str, epoch: int, seq: int, msg_id: str, ts_ns: int, body: Message) -> Envelope:
+    return Envelope("submit_order", sender, epoch, seq, msg_id, "", ts_ns, body, PROTOCOL_VERSION)
+
+
+# --------------------------------------------------------------------------- the fast path
+# A batch's items decoded straight from their own bytes by the lone SubmitOrder's msgspec
+# decoder (`protocol.fastpath`), without the generic path's plain-map walk of the envelope
+# and re-encode of each body (17 us an item against 10 for a lone submit). Only a batch
+# whose every item it vouches for is taken here; anything else (a malformed item, a bound
+# crossed, the fast path off) is decoded by the codec and served as above, whose answer
+# stands.
+
+
+class _Item(msgspec.Struct, forbid_unknown_fields=True):
+    id: Annotated[str, msgspec.Meta(min_length=1)]
+    body: msgspec.Raw
+
+
+class _Batch(msgspec.Struct, forbid_unknown_fields=True):
+    orders: Annotated[list[_Item], msgspec.Meta(min_length=1, max_length=MAX_SUBMIT_BATCH)]
+
+
+_BATCH_DECODER: Final = msgspec.msgpack.Decoder(_Batch)
+_TAG: Final = b"\xadsubmit_orders"  # the envelope's type, as msgpack writes it (fixstr 13)
+
+
+def _fast_batch(raw: bytes) -> list[Envelope] | None:
+    """The items of a `SubmitOrders` frame as lone submit envelopes; None for another
+    message or one the fast path cannot vouch for (the caller decodes it fully)."""
+    if not fastpath.ENABLED or len(raw) > MAX_SUBMIT_BATCH_BYTES or raw.find(_TAG, 0, 64) < 0:
+        return None
+    try:
+        head = fastpath.HEADER_DECODER.decode(raw)
+        if head.type != "submit_orders" or head.v != PROTOCOL_VERSION:
+            return None
+        decoder, build = fastpath.DECODERS["submit_order"]
+        out = []
+        for item in _BATCH_DECODER.decode(head.body).orders:
+            body = build(decoder.decode(item.body))
+            assert isinstance(body, SubmitOrder)
+            out.append(_lone(head.sender, head.epoch, head.seq, item.id, head.ts_ns, body))
+    except Exception:  # noqa: BLE001 - it cannot vouch: the full path decides
+        return None
+    return out

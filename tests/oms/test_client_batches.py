@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import zmq
 
-from actors.oms.client_endpoint import ClientEndpoint
+from actors.oms.client_endpoint import ClientEndpoint, _fast_batch, _item
 from actors.runtime.peer import Replier
 from protocol.batch_messages import MAX_SUBMIT_BATCH, MAX_SUBMIT_BATCH_BYTES
 from protocol.codec import Envelope, Sender, decode, decode_item
 from protocol.exceptions import ProtocolError
-from protocol.messages import Ack, Message, Replies, SubmitOrder
+from protocol.messages import Ack, Message, Replies, SubmitOrder, SubmitOrders
 from protocol.wire_out import dump
 from tests.helpers import eventually
 
@@ -156,3 +156,20 @@ def test_batch_answers_wait_for_the_window_and_go_per_client_as_one_replies(rig:
     ep.release()
     sizes = [len(_unpacked(_recv(clients["b"]))) for _ in range(2)]
     assert sizes == [MAX_SUBMIT_BATCH, 3]
+
+
+def test_the_fast_path_yields_what_the_full_path_yields() -> None:
+    """A well-formed batch's items from the fast path (`_fast_batch`) are the envelopes the
+    codec's decode and the per-item path give: same ids, header values and bodies (as
+    models, equal); a batch with one item it cannot vouch for is left to the full path."""
+    client = Sender("cl", 3)
+    items = [{"id": f"id-{i}", "body": _order(f"o-{i}")} for i in range(5)]
+    frame = client.encode_body("submit_orders", {"orders": items})[1][0]
+    fast = _fast_batch(frame)
+    env = decode([frame])
+    assert isinstance(env.body, SubmitOrders)
+    full = [_item(env, item) for item in env.body.orders]
+    assert fast == full and len(full) == 5
+    items[3]["body"] = {**items[3]["body"], "qty": "1e2"}  # not a plain decimal
+    assert _fast_batch(client.encode_body("submit_orders", {"orders": items})[1][0]) is None
+    assert _fast_batch(client.encode_body("submit_order", _order("x"))[1][0]) is None
