@@ -104,7 +104,8 @@ def _unpacked(env: Envelope) -> list[tuple[str, Message]]:
 def test_each_item_is_served_as_a_lone_submit_and_a_malformed_one_fails_alone(rig: Any) -> None:
     """Three items, the middle one with an unknown side: the first and the last are served
     as `submit_order` envelopes under their own ids, in order; the middle one is counted
-    bad and not served. A batch over the byte bound is counted bad whole, nothing served."""
+    bad and not served. A batch over the byte bound, with no items or too many, is counted
+    bad whole, nothing served; an item with an unknown key is counted bad alone."""
     oms, ep, clients = rig
     client = Sender("cl", 1)
     items = [{"id": f"id-{i}", "body": _order(f"o-{i}")} for i in range(3)]
@@ -123,6 +124,11 @@ def test_each_item_is_served_as_a_lone_submit_and_a_malformed_one_fails_alone(ri
     assert len(frames[0]) > MAX_SUBMIT_BATCH_BYTES
     _serve(oms, ep, clients["a"], frames)
     assert len(oms.served) == 2 and "over" in oms.bad[-1]
+    many = [{"id": f"m-{i}", "body": _order(f"m-{i}")} for i in range(MAX_SUBMIT_BATCH + 1)]
+    for envelope in ([], many, [{"id": "x", "body": _order("x"), "extra": 1}]):
+        bad = len(oms.bad)  # no items, too many, or an item with an unknown key
+        _serve(oms, ep, clients["a"], client.encode_body("submit_orders", {"orders": envelope})[1])
+        assert len(oms.bad) == bad + 1 and len(oms.served) == 2
 
 
 def test_batch_answers_wait_for_the_window_and_go_per_client_as_one_replies(rig: Any) -> None:
