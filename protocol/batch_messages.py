@@ -4,7 +4,9 @@
 client) the answers to those of them whose replies became ready in one OMS loop turn. Both
 are envelopes of lone messages: each item has its own message id (a submit) or correlation
 id (a reply) and the wire body it would carry alone, and is decoded and validated alone
-(`protocol.codec.decode_item`). A malformed item fails alone; the others go on.
+(`protocol.codec.decode_item`). An item its decoder refuses fails alone; the others go on. A
+value the codec refuses in any message (msgpack bin or ext, NaN, a non-text map key, nesting
+over the bound) makes the whole message malformed, as in every batch message.
 """
 
 from __future__ import annotations

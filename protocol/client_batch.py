@@ -7,12 +7,14 @@ anything is sent, it is resent every `retry_interval_s` with the same client ord
 message id each time; an answer to any of its ids counts: idempotent at the OMS), and only
 the submits still unanswered are resent. A batch holds at most `MAX_SUBMIT_BATCH` submits
 and `MAX_SUBMIT_BATCH_BYTES` (more go as several); one submit left alone goes as a lone
-`SubmitOrder`.
+`SubmitOrder`. At most `WINDOW` submits of a call are in flight (sent, unanswered) at a
+time: a call of any size hands the OMS a bounded backlog.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -25,6 +27,8 @@ from protocol.codec import Sender, decode, decode_item
 from protocol.exceptions import ProtocolError
 from protocol.messages import Message, Replies, SubmitOrder
 from protocol.wire_out import dump
+
+WINDOW = 2 * MAX_SUBMIT_BATCH  # submits of one call in flight at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,24 +52,33 @@ def request_many(
     *,
     retry_interval_s: float,
     timeout_s: float,
+    window: int = WINDOW,
 ) -> list[Message | None]:
     """The OMS's answer to each of `bodies` (None in: nothing sent, None out), in order;
-    None for a submit unanswered at the deadline."""
+    None for a submit unanswered at the deadline. At most `window` submits are in flight
+    (sent, unanswered): the next go as answers come, so a call of any size hands the OMS
+    a bounded backlog; one in flight for `retry_interval_s` is sent again."""
     deadline = time.monotonic() + timeout_s
     wire = [None if b is None else dump(b) for b in bodies]
     answers: list[Message | None] = [None] * len(bodies)
     index: dict[str, int] = {}  # every message id sent -> its submit
+    todo = deque(i for i, w in enumerate(wire) if w is not None)  # never sent yet
+    sent_at: dict[int, float] = {}  # in flight: submit -> when it was last sent
     while True:
-        waiting = [i for i, w in enumerate(wire) if w is not None and answers[i] is None]
-        if not waiting or time.monotonic() >= deadline:
+        now = time.monotonic()
+        for i in [i for i in sent_at if answers[i] is not None]:
+            del sent_at[i]
+        if (not todo and not sent_at) or now >= deadline:
             return answers
-        for start in range(0, len(waiting), MAX_SUBMIT_BATCH):
-            _send(sock, sender, [(i, wire[i]) for i in waiting[start : start + MAX_SUBMIT_BATCH]],
+        due = [i for i, t in sent_at.items() if now - t >= retry_interval_s]
+        due += [todo.popleft() for _ in range(min(window - len(sent_at), len(todo)))]
+        for start in range(0, len(due), MAX_SUBMIT_BATCH):
+            _send(sock, sender, [(i, wire[i]) for i in due[start : start + MAX_SUBMIT_BATCH]],
                   index)  # fmt: skip
-        resend_at = min(deadline, time.monotonic() + retry_interval_s)
-        while any(answers[i] is None for i in waiting) and (now := time.monotonic()) < resend_at:
-            if sock.poll(max(1, int((resend_at - now) * 1000))):
-                _receive(sock, index, answers)
+        sent_at.update(dict.fromkeys(due, now))
+        wake = min(deadline, min(sent_at.values()) + retry_interval_s)
+        if sock.poll(max(1, int((wake - time.monotonic()) * 1000))):
+            _receive(sock, index, answers)
 
 
 def _send(

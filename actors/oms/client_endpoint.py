@@ -14,11 +14,14 @@ A `SubmitOrders` (several submits in one message, `protocol.batch_messages`) is 
 by item, each exactly as the lone `SubmitOrder` it stands for: decoded and validated alone
 (`protocol.codec.decode_item`; a malformed item is counted and logged `bad_message` and gets
 no answer, as a malformed lone message gets none), served under its own message id. A batch
-over `MAX_SUBMIT_BATCH_BYTES` is malformed as a whole. The answers to a batch's items are
-held while a window is open (`hold` / `release`: the OMS opens one around its turn's
-after-commit replies, so never before the journal commit behind them, and this endpoint one
-around a batch's items) and go out at its end, per client: one alone as itself, several as
-one `Replies`. A lone request's answer is never held: old clients see nothing new.
+over `MAX_SUBMIT_BATCH_BYTES`, or with a value the codec refuses in any message, is
+malformed as a whole. A turn serves at most `TURN_SUBMITS` submits (lone or items; the batch
+that crosses it whole): the rest waits in the socket, so a flood never stops the loop's beat.
+The answers to a batch's items are held while a window is open (`hold` / `release`: the OMS
+opens one around its turn's after-commit replies, so never before the journal commit behind
+them, and this endpoint one around a batch's items) and go out at its end, per client: one
+alone as itself, several as `Replies` of up to `REPLIES_CHUNK` and `REPLIES_BYTES`. A lone
+request's answer is never held: old clients see nothing new.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ CLIENT_TYPES = frozenset(
     }
 )
 _BATCH = 1000
+TURN_SUBMITS = 1000  # submits served a turn, lone or batch items (one batch may pass it)
+REPLIES_CHUNK = 128  # answers in one `Replies`: inside the fast path's element bound
+REPLIES_BYTES = 1 << 20  # and its frame: long venue texts make it halves (4 MiB limit)
 
 
 class ClientHost(Protocol):
@@ -98,14 +104,24 @@ class ClientEndpoint:
             return
         held, self._held = self._held, {}
         for identity, replies in held.items():
-            for start in range(0, len(replies), MAX_SUBMIT_BATCH):
-                chunk = replies[start : start + MAX_SUBMIT_BATCH]
-                if len(chunk) == 1:
-                    self.send_router([identity], chunk[0][0], chunk[0][1])
-                    continue
-                items = [{"corr": corr, "type": b.type, "body": dump(b)} for b, corr in chunk]
-                _, frames = self._host.sender.encode_body("replies", {"replies": items})
-                self._sent(identity, send_nowait(self.sock, [identity, *frames]), "replies")
+            for start in range(0, len(replies), REPLIES_CHUNK):
+                self._send_replies(identity, replies[start : start + REPLIES_CHUNK])
+
+    def _send_replies(self, identity: bytes, chunk: list[tuple[Message, str]]) -> None:
+        """One answer alone as itself, several as one `Replies` under `REPLIES_BYTES` (else
+        in halves: answers carry venue texts of any length, and a frame over the limit is
+        refused whole by the client, at every resend)."""
+        if len(chunk) == 1:
+            self.send_router([identity], chunk[0][0], chunk[0][1])
+            return
+        items = [{"corr": corr, "type": b.type, "body": dump(b)} for b, corr in chunk]
+        _, frames = self._host.sender.encode_body("replies", {"replies": items})
+        if len(frames[0]) > REPLIES_BYTES:
+            half = len(chunk) // 2
+            self._send_replies(identity, chunk[:half])
+            self._send_replies(identity, chunk[half:])
+            return
+        self._sent(identity, send_nowait(self.sock, [identity, *frames]), "replies")
 
     def send_held(self, identity: list[bytes], body: Message, corr_id: str) -> bool:
         """A batch item's answer: held while a window is open, else sent now."""
@@ -115,21 +131,28 @@ class ClientEndpoint:
         return True
 
     def on_readable(self) -> None:
-        for frames in drain(self.sock, _BATCH):
+        budget = TURN_SUBMITS  # the rest waits in the socket for the next turns (level-
+        for frames in drain(self.sock, _BATCH):  # triggered poll): the loop keeps beating
+            budget -= 1
             if len(frames) == 2 and (fast := _fast_batch(frames[1])) is not None:
                 self._serve_items(frames[0], fast)
-                continue
-            env = self._host.decode_or_count(frames[1:], "client")
-            if env is None:
-                continue
-            if isinstance(env.body, SubmitOrders):
+                budget -= len(fast) - 1
+            elif (env := self._host.decode_or_count(frames[1:], "client")) is None:
+                pass
+            elif isinstance(env.body, SubmitOrders):
                 self._serve_batch(frames[0], env, env.body, len(frames[-1]))
-                continue
-            reply = Replier(self, frames[:1], env.msg_id)
-            if env.type in CLIENT_TYPES:
-                self._host.serve(env, reply)
+                budget -= len(env.body.orders) - 1
             else:
-                self._host.refuse(env, reply, f"{env.type} is not a client request")
+                self._serve_one(frames, env)
+            if budget <= 0:
+                return
+
+    def _serve_one(self, frames: list[bytes], env: Envelope) -> None:
+        reply = Replier(self, frames[:1], env.msg_id)
+        if env.type in CLIENT_TYPES:
+            self._host.serve(env, reply)
+        else:
+            self._host.refuse(env, reply, f"{env.type} is not a client request")
 
     def _serve_batch(self, identity: bytes, env: Envelope, batch: SubmitOrders, size: int) -> None:
         if size > MAX_SUBMIT_BATCH_BYTES:

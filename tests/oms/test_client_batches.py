@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import zmq
 
-from actors.oms.client_endpoint import ClientEndpoint, _fast_batch, _item
+from actors.oms.client_endpoint import REPLIES_CHUNK, ClientEndpoint, _fast_batch, _item
 from actors.runtime.peer import Replier
 from protocol.batch_messages import MAX_SUBMIT_BATCH, MAX_SUBMIT_BATCH_BYTES
 from protocol.codec import Envelope, Sender, decode, decode_item
@@ -135,7 +135,7 @@ def test_batch_answers_wait_for_the_window_and_go_per_client_as_one_replies(rig:
     """Inside a window, the answers to batch items are held: two for client a and one for
     client b go out at `release` as one `Replies` to a (in order) and a lone correlated
     answer to b; a lone request's reply is never held (a gets it first). Outside a window a
-    batch item's answer goes at once. More than `MAX_SUBMIT_BATCH` go as several."""
+    batch item's answer goes at once. More than `REPLIES_CHUNK` go as several."""
     oms, ep, clients = rig
     client = Sender("cl", 1)
     items = [{"id": f"id-{i}", "body": _order(f"o-{i}")} for i in range(2)]
@@ -157,11 +157,11 @@ def test_batch_answers_wait_for_the_window_and_go_per_client_as_one_replies(rig:
     ra0(Ack(ref="now"))  # no window open: at once
     assert _unpacked(_recv(clients["a"])) == [("id-0", Ack(ref="now"))]
     ep.hold()
-    for i in range(MAX_SUBMIT_BATCH + 3):
+    for i in range(REPLIES_CHUNK + 3):
         ep.send_held([b"b"], Ack(ref=str(i)), f"m-{i}")
     ep.release()
     sizes = [len(_unpacked(_recv(clients["b"]))) for _ in range(2)]
-    assert sizes == [MAX_SUBMIT_BATCH, 3]
+    assert sizes == [REPLIES_CHUNK, 3]
 
 
 def test_the_fast_path_yields_what_the_full_path_yields() -> None:
