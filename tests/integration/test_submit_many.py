@@ -148,3 +148,21 @@ def test_batch_answers_come_as_one_replies_and_a_malformed_item_fails_alone(
             assert reply.corr_id == msg_id and isinstance(reply.body, OrderAck)
         with client(sut) as c:
             assert sorted(_orders(c, "raw-")) == ["raw-0", "raw-2", "raw-lone"]
+
+
+def test_one_call_of_10000_orders_never_stops_the_oms_beating(short_tmp: Path) -> None:
+    """One `submit_many` of 10,000 orders (found by review: the endpoint served up to
+    256,000 submits in one turn and the call sent all its batches at once, so the OMS
+    was hang-killed, over and over with each resend): every order answered, the OMS never
+    restarted."""
+    with systems() as started:
+        sut = start(started, root=short_tmp, overrides=overrides())
+        with client(sut) as c:
+            submit_when_open(c, VENUE, client_order_id="probe-0")
+            specs = [_spec(f"big-{i}", qty="1", price="90.00") for i in range(10_000)]
+            out = c.submit_many(specs, timeout_s=120.0)
+        assert all(isinstance(o, OrderView | RiskRejected) for o in out), {
+            type(o).__name__ for o in out
+        }
+        assert sum(isinstance(o, OrderView) for o in out) >= 9_000
+        assert (sut.metric("tradepulse_actor_restarts_total", actor="oms") or 0.0) == 0.0
