@@ -7,18 +7,22 @@
 
 `submit` retries with the same client order id until the OMS acknowledges it (durable and
 risk-approved), so a retry never creates a second order. Failures are distinct exceptions.
+`submit_many([OrderSpec(...), ...])` submits several in one message and returns one outcome
+per order: its view, or the exception `submit` would raise, as a value.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
 import zmq
 
+from protocol.client_batch import OrderSpec as OrderSpec  # re-exported: the API's argument
+from protocol.client_batch import request_many
 from protocol.codec import Sender, decode
 from protocol.config import SystemConfig, load_config
 from protocol.exceptions import KillSwitchEngaged, ProtocolError, RiskRejected, TradePulseError
@@ -105,30 +109,36 @@ class UnknownOrder(TradePulseError):
 
 
 def _raise_for(rej: RequestRejected) -> None:
+    raise _error_for(rej)
+
+
+def _error_for(rej: RequestRejected) -> TradePulseError:
+    """The exception a refusal stands for (raised by the one-order calls; `submit_many`
+    returns it as that order's outcome)."""
     code = rej.code
     if code is ErrorCode.RISK_REJECTED:
-        raise RiskRejected(rej.reason, rej.field or "risk")
+        return RiskRejected(rej.reason, rej.field or "risk")
     if code is ErrorCode.KILL_SWITCH:
-        raise KillSwitchEngaged(rej.reason)
+        return KillSwitchEngaged(rej.reason)
     if code in (ErrorCode.VENUE_DOWN, ErrorCode.UNKNOWN_VENUE):
-        raise VenueDown(rej.reason)
+        return VenueDown(rej.reason)
     if code is ErrorCode.OUT_OF_SESSION:
-        raise OutOfSession(rej.reason)
+        return OutOfSession(rej.reason)
     if code is ErrorCode.OUTSIDE_TRADING_WINDOW:
-        raise OutsideTradingWindow(rej.reason, rej.field)
+        return OutsideTradingWindow(rej.reason, rej.field)
     if code is ErrorCode.INVALID_ORDER:
-        raise InvalidOrder(rej.field, rej.reason)
+        return InvalidOrder(rej.field, rej.reason)
     if code is ErrorCode.NOT_READY:
-        raise NotReady(rej.reason)
+        return NotReady(rej.reason)
     if code is ErrorCode.INTAKE_PAUSED:
-        raise IntakePaused(rej.reason)
+        return IntakePaused(rej.reason)
     if code is ErrorCode.TIMEOUT:
-        raise Timeout(rej.reason)
+        return Timeout(rej.reason)
     if code is ErrorCode.JOURNAL_UNAVAILABLE:
-        raise JournalUnavailable(rej.reason)
+        return JournalUnavailable(rej.reason)
     if code is ErrorCode.UNKNOWN_ORDER:
-        raise UnknownOrder(rej.reason)
-    raise ClientError(code.value, rej.reason)
+        return UnknownOrder(rej.reason)
+    return ClientError(code.value, rej.reason)
 
 
 # A listing the OMS's restarts cut (its cursor refused) starts again at most this often.
@@ -224,20 +234,56 @@ class ExecutionClient:
         timeout_s: float | None = None,
     ) -> OrderView:
         """Submit an order; returns the OMS's view once it is durable and risk-approved."""
+        spec = OrderSpec(venue, symbol, side, qty, order_type, price, tif, client_order_id)
+        body = self._submit_body(spec)
+        if isinstance(body, InvalidOrder):
+            raise body
+        return self._order_reply(self._request(body, timeout_s))
+
+    def submit_many(
+        self, orders: Sequence[OrderSpec], timeout_s: float | None = None
+    ) -> list[OrderView | TradePulseError]:
+        """Submit several orders at once (as `SubmitOrders`, up to 256 a message): one
+        outcome per order, in order, each what `submit` of it alone would return (the
+        OMS's view once durable and risk-approved) or raise (its exception, as a value: one
+        order's refusal never hides the others'). Resent as `submit` resends (same client
+        order ids: idempotent at the OMS) until each is answered or `timeout_s` (one
+        deadline for the call) passes: `Timeout` for those still unanswered."""
+        bodies = [self._submit_body(spec) for spec in orders]
+        answers = request_many(
+            self._sock,
+            self._sender,
+            [b if isinstance(b, SubmitOrder) else None for b in bodies],
+            retry_interval_s=self.retry_interval_s,
+            timeout_s=timeout_s if timeout_s is not None else self.timeout_s,
+        )
+        out: list[OrderView | TradePulseError] = []
+        for body, answer in zip(bodies, answers, strict=True):
+            if isinstance(body, InvalidOrder):
+                out.append(body)
+            elif answer is None:
+                out.append(Timeout("no answer to submit_order within the deadline"))
+            else:
+                try:
+                    out.append(self._order_reply(answer))
+                except TradePulseError as exc:
+                    out.append(exc)
+        return out
+
+    def _submit_body(self, spec: OrderSpec) -> SubmitOrder | InvalidOrder:
         try:
-            body = SubmitOrder(
-                client_order_id=client_order_id or f"{self.name}-{uuid.uuid4().hex[:12]}",
-                venue=venue,
-                symbol=symbol,
-                side=side,  # type: ignore[arg-type]
-                qty=Decimal(str(qty)),
-                order_type=order_type,  # type: ignore[arg-type]
-                price=None if price is None else Decimal(str(price)),
-                tif=tif,  # type: ignore[arg-type]
+            return SubmitOrder(
+                client_order_id=spec.client_order_id or f"{self.name}-{uuid.uuid4().hex[:12]}",
+                venue=spec.venue,
+                symbol=spec.symbol,
+                side=spec.side,  # type: ignore[arg-type]
+                qty=Decimal(str(spec.qty)),
+                order_type=spec.order_type,  # type: ignore[arg-type]
+                price=None if spec.price is None else Decimal(str(spec.price)),
+                tif=spec.tif,  # type: ignore[arg-type]
             )
         except (ValueError, ArithmeticError) as exc:
-            raise InvalidOrder(None, str(exc)) from exc
-        return self._order_reply(self._request(body, timeout_s))
+            return InvalidOrder(None, str(exc))
 
     def cancel(self, client_order_id: str, timeout_s: float | None = None) -> OrderView:
         return self._order_reply(

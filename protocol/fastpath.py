@@ -52,6 +52,7 @@ from protocol.messages import (
     OrderEvent,
     OrderList,
     PlaceOrder,
+    Replies,
     RequestRejected,
     Requests,
     RiskCheck,
@@ -60,6 +61,7 @@ from protocol.messages import (
     RiskVerdicts,
     StreamEvent,
     SubmitOrder,
+    SubmitOrders,
     VenueStateChanged,
 )
 
@@ -70,6 +72,7 @@ HOT: Final[tuple[type[BaseModel], ...]] = (
     SubmitOrder, OrderAck, OrderEvent, CancelOrder, RequestRejected, RiskCheck, RiskVerdict,
     RiskChecks, RiskVerdicts, PlaceOrder, CancelOnVenue, ExecReport, ExecReports, ExecAck,
     ActorHeartbeat, Ack, Acks, Requests, StreamEvent, VenueStateChanged, OpenOrders, OrderList,
+    SubmitOrders, Replies,
 )  # fmt: skip
 MAX_PLAIN_DEPTH: Final = 8  # free-form maps deeper than this take the full path
 MAX_PLAIN_ITEMS: Final = 4096  # and so do those (and lists) with more elements

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, model_validator
 
+from protocol.batch_messages import Replies, SubmitOrders
 from protocol.commands import Command, OperatorId
 from protocol.domain import (
     MAX_REASON_CHARS,
@@ -356,6 +357,8 @@ Message = Annotated[
         | ControlReply
         | VenueStateChanged
         | SubmitOrder
+        | SubmitOrders
+        | Replies
         | CancelOrder
         | ReplaceOrder
         | OrderAck
@@ -407,6 +410,8 @@ __all__ = [
     "VenueConnState",
     "ErrorCode",
     "Msg",
+    "SubmitOrders",
+    "Replies",
     "PlaceOrder",
     "CancelOnVenue",
     "ReplaceOnVenue",

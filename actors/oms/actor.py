@@ -225,8 +225,12 @@ class OmsActor(Actor):
             self.journal.commit()  # this turn's reads and replies can show it
             self.commits.committed()
         self._publish_built()
-        for fn in actions:
-            fn()
+        self.clients.hold()  # the replies to a client's batch items: one `Replies` each
+        try:
+            for fn in actions:
+                fn()
+        finally:
+            self.clients.release()
 
     def _publish_built(self) -> None:  # the turn's order events (committed), in event_seq order
         built, self._built = self._built, []

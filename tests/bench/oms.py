@@ -48,17 +48,20 @@ from typing import Any
 import psutil
 import zmq
 
-from protocol.codec import Sender, decode, encode
+from protocol.codec import Sender, decode, decode_item, encode
 from protocol.messages import (
+    Message,
     OrderAck,
     OrderEvent,
     OrderStatus,
     OrdType,
+    Replies,
     RequestRejected,
     Side,
     SubmitOrder,
     TimeInForce,
 )
+from protocol.wire_out import dump
 from tests.bench._stats import describe, host_info, percentile
 from tests.helpers import REPO_ROOT, SystemUnderTest, event_time
 from tests.integration.oms_support import OmsSystem, overrides
@@ -70,6 +73,8 @@ HOPS = 8
 THR_ORDERS = int(os.environ.get("TP_BENCH_OMS_OPEN_ORDERS", "10000"))
 CLIENTS = int(os.environ.get("TP_BENCH_OMS_CLIENTS", "4"))
 WINDOW = int(os.environ.get("TP_BENCH_OMS_WINDOW", "16"))
+# 1: each throughput client sends its window's room as one SubmitOrders (`pipeline_worker`)
+SUBMIT_MANY = os.environ.get("TP_BENCH_SUBMIT_MANY", "0") == "1"
 TARGETS = {
     "latency_ratio_p50": 2.0, "latency_ratio_p99": 3.0,
     "throughput_orders_per_s": 5000.0, "throughput_p99_ms": 20.0, "warm_start_s": 1.0,
@@ -279,7 +284,9 @@ def _stages(sut: SystemUnderTest, stamps: dict[str, tuple[int, int, int]]) -> di
 
 
 def pipeline_worker(endpoint: str, prefix: str, n: int, window: int) -> dict[str, Any]:
-    """One client process: `n` SubmitOrders, `window` in flight, over a raw DEALER."""
+    """One client process: `n` SubmitOrders, `window` in flight, over a raw DEALER. With
+    `TP_BENCH_SUBMIT_MANY=1` (`SUBMIT_MANY`), the orders it may send at a moment (its window's
+    room) go as one `SubmitOrders` (one alone as a lone SubmitOrder), as `submit_many` sends."""
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
@@ -296,7 +303,29 @@ def pipeline_worker(endpoint: str, prefix: str, n: int, window: int) -> dict[str
     errors: dict[str, int] = {}
     sent = 0
     t_first = time.time()
+
+    def answered(corr: str, reply: Message) -> None:
+        started = inflight.pop(corr, None)
+        if started is None:
+            return
+        if isinstance(reply, OrderAck):
+            lat.append(time.perf_counter() - started)
+        else:
+            code = reply.code.value if isinstance(reply, RequestRejected) else reply.type
+            errors[code] = errors.get(code, 0) + 1
+
     while sent < n or inflight:
+        room = min(n - sent, window - len(inflight))
+        if SUBMIT_MANY and room > 1:
+            items = []
+            for _ in range(room):
+                price = Decimal(f"{91 + sent % 9}.{sent % 100:02d}")  # 91.00..99.99: in the band
+                msg_id = sender.next_id()
+                items.append({"id": msg_id, "body": dump(_order(f"{prefix}-{sent:06d}", price))})
+                inflight[msg_id] = time.perf_counter()
+                sent_wall.append(time.time())
+                sent += 1
+            sock.send_multipart(sender.encode_body("submit_orders", {"orders": items})[1])
         while sent < n and len(inflight) < window:
             price = Decimal(f"{91 + sent % 9}.{sent % 100:02d}")  # 91.00..99.99: in the band
             env = sender.envelope(_order(f"{prefix}-{sent:06d}", price))
@@ -312,15 +341,11 @@ def pipeline_worker(endpoint: str, prefix: str, n: int, window: int) -> dict[str
             except zmq.Again:
                 break
             reply = decode(frames)
-            started = inflight.pop(reply.corr_id, None)
-            if started is None:
-                continue
-            if isinstance(reply.body, OrderAck):
-                lat.append(time.perf_counter() - started)
+            if isinstance(reply.body, Replies):
+                for item in reply.body.replies:
+                    answered(str(item["corr"]), decode_item(str(item["type"]), item["body"]))
             else:
-                body = reply.body
-                code = body.code.value if isinstance(body, RequestRejected) else reply.type
-                errors[code] = errors.get(code, 0) + 1
+                answered(reply.corr_id, reply.body)
     t = os.times()
     out = {"lat": lat, "t_first": t_first, "t_last": time.time(), "errors": errors,
            "cpu_s": t.user + t.system - t0.user - t0.system, "sent_wall": sent_wall}  # fmt: skip
@@ -445,6 +470,7 @@ def throughput(
         "acked": len(lat),
         "clients": clients,
         "window_per_client": window,
+        "submit_many": SUBMIT_MANY,  # the clients' orders sent as SubmitOrders batches
         "errors": errors,
         "acked_orders_per_s": round(len(lat) / (t_last - t_first), 1),
         "submit_to_order_ack_ms": _ms(lat),

@@ -7,7 +7,8 @@ each (the `oms` section's throughput step, `tests.bench.oms.throughput`): durabl
 (OrderAck), submit -> OrderAck and submit -> ACCEPTED on the event stream p50/p99, and CPU
 ms per order by role (psutil cpu_times of the real processes before/after; clients: the
 pipelining processes' own CPU). Writes var/bench/quick.json; TP_BENCH_QUICK_ORDERS sets
-the orders per row.
+the orders per row; TP_BENCH_SUBMIT_MANY=1 has each client send the orders its window has
+room for as one `SubmitOrders` (default: one `SubmitOrder` a message; the footer says which).
 """
 
 from __future__ import annotations
@@ -78,9 +79,16 @@ def table(result: dict[str, Any]) -> list[str]:
         )
     out.append(
         f"{result['orders_per_row']} orders per row, one system; latencies in ms (ack: durable "
-        f"OrderAck, ACC: ACCEPTED on the event stream); load {result['host']['loadavg_1m']}"
+        f"OrderAck, ACC: ACCEPTED on the event stream); load {result['host']['loadavg_1m']}; "
+        f"clients send {_mode(result)}"
     )
     return out
+
+
+def _mode(result: dict[str, Any]) -> str:
+    if any(row.get("submit_many") for row in result["rows"]):
+        return "their window's room as one SubmitOrders (TP_BENCH_SUBMIT_MANY=1)"
+    return "one SubmitOrder a message (TP_BENCH_SUBMIT_MANY=1: batches)"
 
 
 def _exits(exits: list[dict[str, Any]]) -> str:

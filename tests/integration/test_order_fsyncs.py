@@ -4,6 +4,7 @@ real OMS process, every thread):
 - the OrderAck of a submit leaves the OMS (zmq's I/O thread `sendto`) only after an
   fdatasync of the journal that began after the order's risk verdict was written has
   returned: durable, then acknowledged;
+- so is each OrderAck of a `submit_many` batch, sent inside the `Replies` of its turn;
 - the new order and its verdict are written in one journal write and made durable by one
   fdatasync (issue 16, `actors/oms/commit_policy.py`), not two fdatasyncs in series.
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from protocol.client import ExecutionClient
+from protocol.client import ExecutionClient, OrderSpec
 from protocol.messages import OrderStatus
 from tests.helpers import SystemUnderTest, eventually
 from tests.integration.oms_support import overrides
@@ -138,3 +139,40 @@ def test_an_order_is_acked_after_one_fdatasync_of_its_new_record_and_verdict(
         ]  # fmt: skip
         assert synced, f"{coid}: OrderAck sent before the journal fdatasync of its verdict"
     assert shared >= ORDERS // 2, f"new record and verdict in one write for {shared}/{ORDERS}"
+
+
+def test_a_batchs_acks_leave_after_the_fdatasync_of_their_verdicts(
+    traced_oms: tuple[SystemUnderTest, Path],
+) -> None:
+    """8 orders in one `submit_many`: each order's OrderAck (alone, or inside the turn's
+    `Replies`) is sent after a journal fdatasync that began after its verdict's write."""
+    sut, out = traced_oms
+    ids = [f"fb-{i}" for i in range(ORDERS)]
+    with ExecutionClient(sut.cfg, retry_interval_s=0.5) as client:
+        submit_when_open(client, VENUE, qty="1", price="99.00", client_order_id="fb-p")
+        specs = [OrderSpec(VENUE, "AAPL", "BUY", "1", "LIMIT", "98.00", client_order_id=c)
+                 for c in ids]  # fmt: skip
+        outcomes = client.submit_many(specs, timeout_s=20.0)
+    assert all(not isinstance(o, Exception) for o in outcomes), outcomes
+
+    def acks_traced() -> list[Call] | None:
+        calls = parse(out.read_text())
+        sends = [c for c in calls if c.name in ("sendto", "sendmsg") and "order_ack" in c.text]
+        return calls if all(any(f"\\244{i}\\" in c.text for c in sends) for i in ids) else None
+
+    calls = eventually(acks_traced, 10.0)
+    journal = [c for c in calls if "/journal-" in c.path]
+    for coid in ids:
+        tag = f"\\244{coid}\\"
+        writes = [c for c in journal if c.name == "write" and tag in c.text]
+        verdict = next(c for c in writes if "risk_approved" in c.text)
+        ack = next(
+            c for c in calls if c.name in ("sendto", "sendmsg")
+            and "order_ack" in c.text and tag in c.text
+        )  # fmt: skip
+        synced = [
+            c for c in journal
+            if c.name == "fdatasync" and c.start >= verdict.start
+            and c.end is not None and c.end <= ack.start
+        ]  # fmt: skip
+        assert synced, f"{coid}: OrderAck sent before the journal fdatasync of its verdict"

@@ -12,6 +12,8 @@ from decimal import Decimal as D
 from functools import partial
 from typing import Any
 
+import pytest
+
 from actors.oms import reads
 from actors.oms.actor import OmsActor
 from actors.oms.commit_policy import AfterCommit, CommitPolicy, EventHold
@@ -73,6 +75,21 @@ class _Anything:
         return self if name == "oms" else (lambda *a, **k: None)
 
 
+class _Clients:
+    """The client endpoint's reply window (`ClientEndpoint.hold` / `release`)."""
+
+    def __init__(self) -> None:
+        self.holding = 0
+        self.windows = 0
+
+    def hold(self) -> None:
+        self.holding += 1
+        self.windows += 1
+
+    def release(self) -> None:
+        self.holding -= 1
+
+
 class _Oms:
     after_iteration = OmsActor.after_iteration
     after_commit = OmsActor.after_commit
@@ -94,6 +111,7 @@ class _Oms:
         self.event_seq = 0
         self.gate = self.space = self.cfg = _Anything()
         self.venues: dict[str, Any] = {}  # links whose sends the turn holds (send_batch.py)
+        self.clients = _Clients()
 
     def crash_point(self, name: str) -> None:
         self.calls.append(name)
@@ -204,3 +222,22 @@ def test_the_stream_stays_in_event_seq_order_when_a_send_publishes() -> None:
     oms.after_iteration()
     assert oms.pub.seqs == [1, 2]
     assert oms.calls[-2:] == ["event o1 PENDING_SUBMIT", "stream order_escalation"]
+
+
+def test_the_turns_replies_run_inside_the_client_reply_window_after_the_commit() -> None:
+    """The replies of a turn run after its commit, inside one window of the client
+    endpoint (a batch's answers of the turn go out as one `Replies` at its close), which
+    is closed again when the turn ends, also when a reply raises."""
+    oms = _Oms()
+    oms.approve("o1")
+    seen: list[tuple[bool, int]] = []
+    oms.after_commit(lambda: seen.append(("commit" in oms.calls, oms.clients.holding)))
+
+    def broken() -> None:
+        raise RuntimeError("a reply broke")
+
+    oms.after_commit(broken)
+    with pytest.raises(RuntimeError):
+        oms.after_iteration()
+    assert seen == [(True, 1)]
+    assert (oms.clients.windows, oms.clients.holding) == (1, 0)

@@ -1,0 +1,43 @@
+"""A client's several submits in one message, and the OMS's several replies to one client.
+
+`SubmitOrders` (client -> OMS) carries up to `MAX_SUBMIT_BATCH` submits; `Replies` (OMS ->
+client) the answers to those of them whose replies became ready in one OMS loop turn. Both
+are envelopes of lone messages: each item has its own message id (a submit) or correlation
+id (a reply) and the wire body it would carry alone, and is decoded and validated alone
+(`protocol.codec.decode_item`). An item its decoder refuses fails alone; the others go on. A
+value the codec refuses in any message (msgpack bin or ext, NaN, a non-text map key, nesting
+over the bound) makes the whole message malformed, as in every batch message.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+from pydantic import Field
+
+from protocol.domain import Msg
+
+MAX_SUBMIT_BATCH: Final = 256  # submits in one `SubmitOrders` (a client sends more as several)
+MAX_SUBMIT_BATCH_BYTES: Final = 512 * 1024  # its frame: 256 submits of the longest fields fit
+
+
+class SubmitOrders(Msg):
+    """Several `SubmitOrder`s in one message, in order: `orders[i]` is `{"id": its own
+    message id, "body": the wire body of a lone SubmitOrder}`. The OMS serves each exactly as
+    that lone submit with that id (idempotent per client_order_id, so a resend of the batch
+    or of one item creates nothing twice) and answers each correlated to its id: alone, or
+    inside a `Replies`. A malformed item is counted and logged `bad_message` and gets no
+    answer, as a malformed lone message gets none."""
+
+    type: Literal["submit_orders"] = "submit_orders"
+    orders: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_SUBMIT_BATCH)
+
+
+class Replies(Msg):
+    """Several replies to one client in one message (sent without a correlation id):
+    `replies[i]` is `{"corr": the message id of the request answered, "type": the reply's
+    type, "body": the wire body it would carry alone}`, exactly as that lone reply. Only
+    answers to the items of a `SubmitOrders` travel so (a lone request's reply stays lone)."""
+
+    type: Literal["replies"] = "replies"
+    replies: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_SUBMIT_BATCH)
