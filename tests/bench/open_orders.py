@@ -142,6 +142,7 @@ def _order_path(sut: SystemUnderTest, n: int) -> dict[str, Any]:
         "cpu_ms_per_order_by_kind": r["cpu_ms_per_order_by_kind"],
         "errors": r["errors"],
         "exited_during_run": r["exited_during_run"],
+        "host_cpu_busy_fraction": r["host_cpu_busy_fraction"],  # every process on the host
         # journal snapshots begun meanwhile: each is O(book) (a forked child, counted above)
         "oms_snapshots": _journal_segment(sut) - segment,
     }
