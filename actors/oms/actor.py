@@ -43,6 +43,7 @@ from actors.oms.orders import Order, Outcome
 from actors.oms.plan import Action, Plan
 from actors.oms.plan_apply import PlanApplier
 from actors.oms.retention import open_book
+from actors.oms.snapshot_due import snapshot_due
 from actors.oms.trading_gate import TradingGate
 from actors.oms.unsent_guard import UnsentGuard
 from actors.oms.venue_link import VenueLink
@@ -204,7 +205,7 @@ class OmsActor(Actor):
             self.journal.commit()
             self.commits.committed()
             metrics.JOURNAL_FSYNC_SECONDS.observe(time.perf_counter() - start)
-            if self.journal.records_since_snapshot >= self.cfg.oms.snapshot_every:
+            if snapshot_due(self.journal, self.cfg.oms.snapshot_every):  # O(book) each
                 if not self.space.low:  # a snapshot needs new space; replay does not
                     self.journal.write_snapshot_in_background(self.views.state)
             self.space.check()

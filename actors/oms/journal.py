@@ -60,6 +60,7 @@ from typing import Any
 import msgpack
 import structlog
 
+from actors.runtime.background import yield_cpu
 from actors.runtime.durable import fsync_dir, remove_stale_temps, write_all, write_atomic
 from actors.runtime.frames import Torn, check_frame, encode_frame, read_frames
 from protocol.exceptions import JournalCorrupt
@@ -300,6 +301,7 @@ class Journal:
             code = 1
             try:
                 _die_with_parent()
+                yield_cpu()  # O(book) work: on what the actors leave idle
                 self._persist_snapshot(make_state(), new_segment)
                 code = 0
             finally:

@@ -30,6 +30,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -413,7 +414,8 @@ def throughput(
     rows.append({"id": "supervisor", "kind": "supervisor", "pid": sut.proc.pid})
     actors = {a["id"]: psutil.Process(a["pid"]) for a in rows}
     kinds = {a["id"]: a["kind"] for a in rows}
-    cpu_before = {k: _cpu_s(p) or 0.0 for k, p in actors.items()}
+    forks = {k for k, kind in kinds.items() if kind != "supervisor"}  # its forked helpers too
+    cpu_before = {k: _cpu_s(p, k in forks) or 0.0 for k, p in actors.items()}
     host_before = psutil.cpu_times()
     procs = [
         subprocess.Popen(
@@ -437,7 +439,7 @@ def throughput(
         deadline = time.monotonic() + 120
         while len(counter.accepted) < total and time.monotonic() < deadline:
             time.sleep(0.05)  # a bench, not a test: waiting for the stream to drain
-        after = {k: _cpu_s(p) for k, p in actors.items()}
+        after = {k: _cpu_s(p, k in forks) for k, p in actors.items()}
         gone = sorted(k for k, v in after.items() if v is None)  # restarted meanwhile
         cpu = {k: v - cpu_before[k] for k, v in after.items() if v is not None}
         host = _busy_fraction(host_before, psutil.cpu_times())
@@ -487,13 +489,24 @@ def throughput(
     }  # fmt: skip
 
 
-def _cpu_s(p: psutil.Process) -> float | None:
-    """User + system CPU seconds of `p`; None once it has exited."""
+def _cpu_s(p: psutil.Process, forks: bool = False) -> float | None:
+    """User + system CPU seconds of `p`; None once it has exited. With `forks`, also of the
+    children it forked (the OMS's background snapshot: O(book) CPU at nice 19), reaped or
+    running, which is CPU the actor's work costs too."""
     try:
         t = p.cpu_times()
+        children = p.children() if forks else []
     except psutil.Error:
         return None
-    return float(t.user + t.system)
+    own = t.user + t.system
+    if not forks:
+        return float(own)
+    running = 0.0
+    for c in children:
+        with contextlib.suppress(psutil.Error):
+            ct = c.cpu_times()
+            running += ct.user + ct.system
+    return float(own + t.children_user + t.children_system + running)
 
 
 def _busy_fraction(before: Any, after: Any) -> float:

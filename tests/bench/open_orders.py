@@ -17,8 +17,10 @@ socket, `tests.integration.many_orders`). At each size:
 - `order_path`: the cost of an order at this size (issue 16: "cost per order independent
   of open orders"): `PATH_ORDERS` more resting orders from 4 clients x 16 in flight
   (`tests.bench.oms.throughput`: durable orders/s, submit -> OrderAck p50/p99, CPU ms per
-  order of every process), left resting (the next size counts them); the summary gives
-  the largest size's figures over the smallest's.
+  order of every process, with what each forked meanwhile: the OMS's background journal
+  snapshot, O(book)), left resting (the next size counts them), and `oms_snapshots`, the
+  journal snapshots begun meanwhile; the summary gives the largest size's figures over the
+  smallest's.
 
 `python -m tests.bench --only open_orders`.
 """
@@ -131,6 +133,7 @@ def _snapshot(sut: SystemUnderTest) -> dict[str, Any]:
 
 def _order_path(sut: SystemUnderTest, n: int) -> dict[str, Any]:
     """What an order costs with `n` resting: `PATH_ORDERS` more from 4 pipelining clients."""
+    segment = _journal_segment(sut)
     r = throughput(sut, PATH_ORDERS, clients=4, window=16, prefix=f"op{n}-")
     return {
         "orders_per_s": r["acked_orders_per_s"],
@@ -139,7 +142,16 @@ def _order_path(sut: SystemUnderTest, n: int) -> dict[str, Any]:
         "cpu_ms_per_order_by_kind": r["cpu_ms_per_order_by_kind"],
         "errors": r["errors"],
         "exited_during_run": r["exited_during_run"],
+        "host_cpu_busy_fraction": r["host_cpu_busy_fraction"],  # every process on the host
+        # journal snapshots begun meanwhile: each is O(book) (a forked child, counted above)
+        "oms_snapshots": _journal_segment(sut) - segment,
     }
+
+
+def _journal_segment(sut: SystemUnderTest) -> int:
+    """The OMS journal's newest segment number (one more for each snapshot begun)."""
+    names = [p.name for p in (sut.state_dir / "oms").glob("journal-*.log")]
+    return max((int(name[8:16]) for name in names), default=0)
 
 
 def run() -> dict[str, Any]:
@@ -181,13 +193,14 @@ def summary(r: dict[str, Any]) -> list[str]:
     )
     lines.append(
         f"{'open orders':>11} {'orders/s':>9} {'ack p50 ms':>10} {'ack p99 ms':>10}"
-        f" {'cpu ms/order':>12}"
+        f" {'cpu ms/order':>12} {'snapshots':>9}"
     )
     for row in r["sizes"]:
         path, ack = row["order_path"], row["order_path"]["order_ack_ms"]
         lines.append(
             f"{row['open_orders']:>11} {path['orders_per_s']:>9} {ack['median']:>10}"
             f" {ack['p99']:>10} {path['cpu_ms_per_order']:>12}"
+            f" {path.get('oms_snapshots', '-')!s:>9}"
         )
     first, last = r["sizes"][0]["order_path"], r["sizes"][-1]["order_path"]
     lines.append(
