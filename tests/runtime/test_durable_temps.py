@@ -1,4 +1,4 @@
-"""`write_atomic`'s temp files: named `.<name>.<pid>-<n>.tmp` and created exclusively
+"""`write_atomic`'s temp files: named `.<name>.<pid>-<n><hex>.tmp` and created exclusively
 without `tempfile` (whose first use in a process seeds a `random.Random` and copies ~100 KiB
 of the fork server's pages into every actor that saves a file at its start: issue 16)."""
 
@@ -36,11 +36,34 @@ def test_a_name_a_crashed_process_left_is_skipped_and_tidied(
     """A temp a crashed writer of the same pid left under the next name is neither reused
     nor overwritten; `remove_stale_temps` matches the names `write_atomic` makes."""
     monkeypatch.setattr(durable, "_TEMP_NUMBERS", iter(range(100)))
+    monkeypatch.setattr(os, "urandom", lambda n: bytes(n))
     target = tmp_path / "state.json"
-    left = tmp_path / f".state.json.{os.getpid()}-0.tmp"
+    left = tmp_path / f".state.json.{os.getpid()}-000000000.tmp"
     left.write_bytes(b"crashed")
     durable.write_atomic(target, b"new")
     assert target.read_bytes() == b"new"
     assert left.read_bytes() == b"crashed"
     durable.remove_stale_temps(target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
+
+
+def test_names_taken_in_a_row_end_in_an_error_not_a_spin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every name taken (something else writes there): FileExistsError after
+    `_TEMP_TRIES` names, not an endless loop inside an actor's turn (found by review: the
+    names were predictable and the loop unbounded); nothing replaced."""
+    target = tmp_path / "state.json"
+    target.write_bytes(b"old")
+    tries = []
+
+    def taken(path: str, *_a: object) -> int:
+        tries.append(path)
+        raise FileExistsError(path)
+
+    monkeypatch.setattr(os, "open", taken)
+    with pytest.raises(FileExistsError):
+        durable.write_atomic(target, b"new")
+    monkeypatch.undo()
+    assert len(tries) == durable._TEMP_TRIES and len(set(tries)) == len(tries)
+    assert target.read_bytes() == b"old"

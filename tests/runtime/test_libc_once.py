@@ -24,13 +24,16 @@ def _no_cdll(*_args: object, **_kw: object) -> None:
 def test_hardening_makes_no_library_handle_after_import(monkeypatch: pytest.MonkeyPatch) -> None:
     """With `ctypes.CDLL` refusing, the prctl calls an actor makes at its start still
     work: they use the handle looked up when the module was imported."""
+    was = hardening.is_dumpable()
     monkeypatch.setattr(ctypes, "CDLL", _no_cdll)
-    hardening.set_parent_death_signal(0)  # 0: no signal, the test process's default
-    assert hardening.make_undumpable() is True
-    assert hardening.is_dumpable() is False
-    monkeypatch.undo()
-    assert hardening._prctl(hardening.PR_SET_DUMPABLE, 1) == 0  # pytest's process as it was
-    assert hardening.is_dumpable() is True
+    try:
+        hardening.set_parent_death_signal(0)  # 0: no signal, the test process's default
+        assert hardening.make_undumpable() is True
+        assert hardening.is_dumpable() is False
+    finally:
+        monkeypatch.undo()
+        assert hardening._prctl(hardening.PR_SET_DUMPABLE, int(was)) == 0  # as it was
+    assert hardening.is_dumpable() is was
 
 
 @pytest.mark.skipif(_glibc_trim() is None, reason="glibc's malloc_trim only")
