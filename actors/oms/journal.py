@@ -60,6 +60,7 @@ from typing import Any
 import msgpack
 import structlog
 
+from actors.runtime import hardening
 from actors.runtime.background import yield_cpu
 from actors.runtime.durable import fsync_dir, remove_stale_temps, write_all, write_atomic
 from actors.runtime.frames import Torn, check_frame, encode_frame, read_frames
@@ -143,13 +144,7 @@ def _list_segments(directory: Path) -> dict[int, Path]:
 
 def _die_with_parent() -> None:
     """A background snapshot child must not outlive the actor (Linux PR_SET_PDEATHSIG)."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+    hardening.set_parent_death_signal()  # libc's prctl, looked up once at import
 
 
 def _live_segments(directory: Path, start: int | None) -> tuple[int, list[Path]]:

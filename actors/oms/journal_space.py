@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -44,10 +45,7 @@ FreeBytes = Callable[[int], int]
 
 def allocate_keep_size(fd: int, offset: int, length: int) -> None:
     """Allocate `[offset, offset + length)` of `fd` without changing its size (OSError)."""
-    fallocate = _libc().fallocate
-    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
-    fallocate.restype = ctypes.c_int
-    if fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, length) != 0:
+    if _fallocate()(fd, FALLOC_FL_KEEP_SIZE, offset, length) != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
 
@@ -66,8 +64,13 @@ def allocated_past_end(fd: int) -> int:
     return max(0, st.st_blocks * 512 - used)
 
 
-def _libc() -> Any:
-    return ctypes.CDLL(None, use_errno=True)
+@functools.cache
+def _fallocate() -> Any:
+    """libc's fallocate, looked up once (a `CDLL` per call costs every call's lookup)."""
+    fallocate = ctypes.CDLL(None, use_errno=True).fallocate
+    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
+    fallocate.restype = ctypes.c_int
+    return fallocate
 
 
 class JournalFile(Protocol):

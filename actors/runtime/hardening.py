@@ -14,15 +14,32 @@ from __future__ import annotations
 
 import ctypes
 import signal
+from collections.abc import Callable
+from typing import cast
 
 PR_GET_DUMPABLE = 3
 PR_SET_DUMPABLE = 4
 PR_SET_PDEATHSIG = 1
 
 
+def _libc_prctl() -> Callable[..., int] | None:
+    """libc's prctl, or None where there is none (not Linux)."""
+    try:
+        return cast("Callable[..., int]", ctypes.CDLL(None, use_errno=True).prctl)
+    except (OSError, AttributeError):
+        return None
+
+
+# looked up once, at import (in the fork server for a forked actor): a `CDLL` made in every
+# actor (a new ctypes class and function pointer, and the ctypes code that makes them) was
+# ~100 KiB of private memory in each (issue 16, idle memory)
+_PRCTL = _libc_prctl()
+
+
 def _prctl(option: int, arg: int = 0) -> int:
-    libc = ctypes.CDLL(None, use_errno=True)
-    return int(libc.prctl(option, arg, 0, 0, 0))
+    if _PRCTL is None:
+        raise OSError("prctl: not available on this platform")
+    return int(_PRCTL(option, arg, 0, 0, 0))
 
 
 def make_undumpable() -> bool:

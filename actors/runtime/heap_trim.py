@@ -51,6 +51,9 @@ def _glibc_trim() -> Callable[[int], int] | None:
     return trim
 
 
+_GLIBC_TRIM = _glibc_trim()  # at import, the fork server's: see `hardening._PRCTL`
+
+
 class HeapTrim:
     """Trims the C heap when `run`; counts the trims and the time they took."""
 
@@ -61,7 +64,7 @@ class HeapTrim:
         *,
         actor: str,
     ) -> None:
-        self._trim = trim if trim is not None else _glibc_trim()
+        self._trim = trim if trim is not None else _GLIBC_TRIM
         self._trims = metrics.HEAP_TRIMS.labels(actor=actor)
         self._trim_seconds = metrics.HEAP_TRIM_SECONDS.labels(actor=actor)
         self._clock = clock

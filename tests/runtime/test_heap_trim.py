@@ -17,6 +17,7 @@ from prometheus_client import generate_latest
 
 from actors.oms.journal import Journal
 from actors.oms.retention import open_book
+from actors.runtime import heap_trim
 from actors.runtime.heap_trim import MAX_EVERY_S, SLOW_S, TRIM_EVERY_S, HeapTrim, _glibc_trim
 from tests.helpers import REPO_ROOT, SystemUnderTest, eventually, metric_value
 
@@ -187,12 +188,15 @@ def test_a_trim_gives_back_the_pages_of_a_peak_freed_below_live_chunks() -> None
 
 
 def test_without_glibc_run_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Where there is no malloc_trim (not glibc), a run is a no-op, not an error."""
+    """Where there is no malloc_trim (not glibc: none found at import), a run is a no-op,
+    not an error."""
 
     def no_libc(_: object) -> object:
         raise OSError("no such library")
 
     monkeypatch.setattr(ctypes, "CDLL", no_libc)
+    assert _glibc_trim() is None
+    monkeypatch.setattr(heap_trim, "_GLIBC_TRIM", _glibc_trim())
     trim = HeapTrim(actor="t")
     trim.run()
     assert not trim.available and trim.trims == 0

@@ -34,7 +34,7 @@ from typing import Any
 
 import msgpack
 
-from actors.runtime.durable import write_atomic
+from actors.runtime.durable import remove_stale_temps, write_atomic
 from actors.runtime.frames import encode_frame, valid_frames
 from protocol.exceptions import JournalCorrupt
 
@@ -87,6 +87,7 @@ class IntentLog:
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "intents.log"
+        remove_stale_temps(self.path)  # a compaction a kill -9 cut short left its temp
         self.compact_bytes = compact_bytes
         self.keep_finished = keep_finished
         self._snapshot_bytes = 0

@@ -4,6 +4,8 @@ buffered until the turn's flush, rotated at a size with N files kept."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +26,7 @@ from actors.connector.fix.msglog import (
 from protocol.config import load_config
 from protocol.exceptions import ConfigError
 from tests.connector.fix.test_session import T0, FakeClock, Link, raw
-from tests.helpers import eventually
+from tests.helpers import REPO_ROOT, eventually
 
 
 def _lines(directory: Path) -> list[bytes]:
@@ -198,3 +200,30 @@ def test_follow_reads_on_across_rotations(tmp_path: Path) -> None:
         log.close()
     assert seen == list(range(1, 120))
     assert len(log_files(tmp_path)) == 4  # it did rotate (more than once: 4 KiB files)
+
+
+_REDACT_WITHOUT_COMPILE = """
+import re, sys
+from actors.connector.fix import msglog
+
+def refuse(*_a, **_kw):
+    raise AssertionError("a regex compiled after import")
+
+re.compile = refuse
+sys.stdout.write(msglog.redact(b"8=FIX.4.4\\x0135=A\\x01553=me\\x01554=pw\\x0110=000\\x01").decode())
+"""
+
+
+def test_the_redaction_pattern_is_compiled_at_import() -> None:
+    """A Logon's credentials are redacted with the pattern compiled when the module was
+    imported (the fork server's), so no actor compiles a regex at its first Logon (issue 16:
+    ~130-200 KiB of private memory in each connector and venue sim)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _REDACT_WITHOUT_COMPILE],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "8=FIX.4.4\x0135=A\x01553=***\x01554=***\x0110=000\x01"
