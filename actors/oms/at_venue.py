@@ -10,8 +10,12 @@ a safety net checks the book against the sets, a slice of orders and as many not
 count: `SLICE`, or more so that a round takes at most `ROUND_BEATS` counts (the recount it
 replaces walked 50,000 orders in one loop turn, ~13 ms in-process, ~3.4 % of the OMS's CPU
 under load); the next round begins `RECOUNT_S` after one ended. Were a change ever to bypass
-`record`, the count is right again within `RECOUNT_S` plus a round (~4 s), and
-`open_at_venue_drift` is logged and counted (`tradepulse_oms_open_at_venue_drifts_total`).
+`record`, the count is right again within a pause plus a round, and `open_at_venue_drift`
+is logged and counted (`tradepulse_oms_open_at_venue_drifts_total`). The pause is `RECOUNT_S`,
+or the last round's checks over `CHECKS_PER_S` if longer: the net's cost per second stays
+bounded at any size of the book, so a held order costs the same with 1,000 open or 50,000
+(issue 16; at 50,000 a round is ~100,000 checks: a missed change shows within ~24 s, ~9 s
+before the bound, ~5 s at 1,000).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from protocol.messages import TERMINAL_STATUSES, OrderStatus
 RECOUNT_S = 5.0
 SLICE = 1000  # at least this many orders of the book (and noted ids) checked per count
 ROUND_BEATS = 20  # a round is at most ~this many counts (~4 s at 5 beats/s), at any size
+CHECKS_PER_S = 5000  # the net's bound: the pause after a round is at least checks / this
 
 _log = structlog.get_logger("oms.at_venue")
 
@@ -46,6 +51,7 @@ class OpenAtVenue:
         self._ids: dict[str, dict[str, None]] = {}  # venue -> ids of its orders open there
         self._counted = False
         self._round_at = 0.0
+        self._pause = RECOUNT_S  # before the next round (`CHECKS_PER_S`)
         self._orders: list[str] = []  # ids of this round's book, still to check
         self._slice = SLICE
         self._noted: list[tuple[str, list[str]]] = []  # this round's sets, still to check
@@ -76,12 +82,14 @@ class OpenAtVenue:
         """One slice of the safety net's round (the next one begins `RECOUNT_S` after it
         ended)."""
         if not self._orders and not self._noted:
-            if now - self._round_at < RECOUNT_S:  # since the last round ended
+            if now - self._round_at < self._pause:  # since the last round ended
                 return
             # ids, not the orders: one that ends meanwhile leaves memory as it would
             self._orders = [o.client_order_id for o in book.held_orders()]
             self._noted = [(venue, list(ids)) for venue, ids in self._ids.items()]
             self._slice = max(SLICE, -(-len(self._orders) // ROUND_BEATS))
+            checks = len(self._orders) + sum(len(ids) for _, ids in self._noted)
+            self._pause = max(RECOUNT_S, checks / CHECKS_PER_S)
         ids, empty, held, size = self._ids, _EMPTY, book.held, self._slice
         coids = self._orders[-size:]
         del self._orders[-size:]

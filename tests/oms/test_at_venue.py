@@ -153,3 +153,33 @@ def test_a_round_ends_within_its_beats_at_any_book_size(monkeypatch: pytest.Monk
         tracker.counts(book, at_venue.RECOUNT_S + beat * 0.1)
     assert tracker.counts(book, at_venue.RECOUNT_S + 0.5) == open_at_venue(book)
     assert tracker.drifts == 1 and metrics.OPEN_AT_VENUE_DRIFTS._value.get() == before + 1
+
+
+def test_the_nets_checks_per_second_are_bounded_at_any_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pause after a round is its checks over `CHECKS_PER_S` when that is longer than
+    `RECOUNT_S`: with a book four times what `RECOUNT_S` covers, the net's checks over a
+    long quiet stretch stay within the bound (a round every RECOUNT_S made its cost per
+    second, and so per order, grow with the book: issue 16, 50,000 open vs 1,000)."""
+    monkeypatch.setattr(at_venue, "CHECKS_PER_S", 100)
+    book, tracker = OrderBook(), OpenAtVenue()
+    n = 4 * 100 * int(at_venue.RECOUNT_S) // 2  # noted and held: 2 checks an order
+    for i in range(n):
+        tracker.note(_at_venue(book, f"o{i}"))
+    looked = []
+    held = book.held
+    monkeypatch.setattr(book, "held", lambda coid: looked.append(coid) or held(coid))
+    tracker.counts(book, 0.0)  # the first count: one walk, no round
+    span = 200.0
+    beats = [0.2 * b for b in range(1, int(span / 0.2) + 1)]
+    for t in beats:
+        assert tracker.counts(book, t) == {"simA": n}
+    assert 0 < len(looked) <= 100 * span + 2 * n  # the bound, plus the round in progress
+    rounds_before = len(looked) / (2 * n)
+    assert rounds_before < span / at_venue.RECOUNT_S / 2  # not a round every RECOUNT_S
+    _at_venue(book, "missed")  # not noted: found within the round under way, a pause, a round
+    found_by = 2 * n / 100 + 2 * at_venue.ROUND_BEATS * 0.2 + 1.0
+    for t in [span + 0.2 * b for b in range(1, int(found_by / 0.2) + 1)]:
+        tracker.counts(book, t)
+    assert tracker.drifts == 1
