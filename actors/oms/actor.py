@@ -205,7 +205,7 @@ class OmsActor(Actor):
             self.journal.commit()
             self.commits.committed()
             metrics.JOURNAL_FSYNC_SECONDS.observe(time.perf_counter() - start)
-            if snapshot_due(self.journal, self.cfg.oms.snapshot_every):  # O(book) each
+            if snapshot_due(self.journal, self.cfg.oms.snapshot_every):  # snapshot_due.py
                 if not self.space.low:  # a snapshot needs new space; replay does not
                     self.journal.write_snapshot_in_background(self.views.state)
             self.space.check()

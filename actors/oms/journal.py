@@ -23,7 +23,7 @@ Use (the OMS actor)::
         journal.append(record) ...       # buffered, no I/O
         journal.commit()                 # one write + one fdatasync for the whole batch
         ...                              # only now ack clients / send to venues
-        if journal.records_since_snapshot >= cfg.oms.snapshot_every:
+        if snapshot_due(journal, cfg.oms.snapshot_every):  # actors.oms.snapshot_due
             journal.write_snapshot(book.to_dict())
 
 Recovery rules (`Journal.open`):
@@ -172,8 +172,7 @@ class Journal:
         self._buffer = bytearray()
         self._pending = 0
         self._failed: OSError | None = None
-        self.records_since_snapshot = 0
-        self.bytes_since_snapshot = offset
+        self.records_since_snapshot, self.bytes_since_snapshot = 0, offset
         self._snap_pid: int | None = None
         self.before_snapshot: Callable[[], None] = lambda: None  # e.g. sync the order archive
         self.after_commit: Callable[[], None] = lambda: None  # e.g. archive evicted orders
@@ -193,12 +192,13 @@ class Journal:
                 old.unlink()  # covered by the snapshot: compaction interrupted by a crash
         records: list[dict[str, Any]] = []
         torn: TornTail | None = None
-        offset = 0
+        offset = replayed = 0
         for i, seg in enumerate(live):
             data = seg.read_bytes()
             seg_records, bad = _scan(str(seg), data)
             records.extend(seg_records)
             offset = len(data)
+            replayed += len(data) if bad is None else bad.offset  # what a replay reads
             if bad is not None:
                 if i != len(live) - 1:
                     raise JournalCorrupt(str(seg), bad.offset, f"sealed: {bad.detail}")
@@ -218,7 +218,7 @@ class Journal:
         if not live:
             _create_segment(path, segment, fsync=fsync)
         journal = cls(path, segment, offset, fsync=fsync)
-        journal.records_since_snapshot = len(records)
+        journal.records_since_snapshot, journal.bytes_since_snapshot = len(records), replayed
         state = snap["state"] if snap else None
         return journal, Recovery(state, records, torn, segment)
 
@@ -276,6 +276,8 @@ class Journal:
         """Commit what is buffered, then persist `state` (which must reflect every record
         appended so far) atomically and compact: a new segment starts and the covered ones
         are deleted. Crash-safe at every step."""
+        if self._snap_pid is not None:  # a slow (nice 10) child: this snapshot covers it
+            os.kill(self._snap_pid, 9)  # SIGKILL (an exited one is unharmed: it exits 0)
         self.wait_background()
         path = self._persist_snapshot(state, self._start_segment())
         self.after_snapshot()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.oms.journal import Journal
-from actors.oms.snapshot_due import snapshot_due
+from actors.oms.snapshot_due import MAX_STRETCH, snapshot_due
 
 
 def _append(journal: Journal, n: int, pad: int) -> None:
@@ -38,14 +38,30 @@ def test_a_large_book_snapshots_once_the_records_weigh_as_much_as_it(tmp_path: P
     cost per record does not grow with the book (at 50,000 open orders one was taken every
     ~16,000 orders, ~0.6 s of CPU each)."""
     journal, _ = Journal.open(tmp_path)
-    journal.write_snapshot({"orders": ["order-" + "y" * 100] * 2000})  # ~210 KB
+    journal.write_snapshot({"orders": ["order-" + "y" * 100] * 1000})  # ~105 KB
     size = (tmp_path / "snapshot.bin").stat().st_size
     _append(journal, 100, pad=10)
     assert journal.records_since_snapshot >= 100 and journal.bytes_since_snapshot < size
     assert not snapshot_due(journal, 100)
     while journal.bytes_since_snapshot < size:
         assert not snapshot_due(journal, 100)
-        _append(journal, 50, pad=200)
+        _append(journal, 10, pad=600)
+    assert journal.records_since_snapshot < MAX_STRETCH * 100  # the weight decided
+    assert snapshot_due(journal, 100)
+    journal.close()
+
+
+def test_a_snapshot_is_due_by_max_stretch_times_snapshot_every_whatever_its_size(
+    tmp_path: Path,
+) -> None:
+    """A snapshot far heavier than the records since (orders read back from the archive
+    are in it: each snapshot made the next later, found by review) is due at
+    `MAX_STRETCH` x `snapshot_every` records at the latest."""
+    journal, _ = Journal.open(tmp_path)
+    journal.write_snapshot({"orders": ["order-" + "y" * 100] * 5000})  # ~525 KB
+    _append(journal, MAX_STRETCH * 100 - 1, pad=10)
+    assert not snapshot_due(journal, 100)
+    _append(journal, 1, pad=10)
     assert snapshot_due(journal, 100)
     journal.close()
 
@@ -78,7 +94,7 @@ def test_the_oms_turn_snapshots_a_large_book_only_once_the_records_weigh_as_much
     journal, _ = Journal.open(tmp_path)
     oms.journal = journal  # type: ignore[assignment]
     oms.cfg = _Cfg()  # type: ignore[assignment]
-    oms.views = _Views(2000)  # type: ignore[attr-defined]
+    oms.views = _Views(1000)  # type: ignore[attr-defined]
     journal.write_snapshot(oms.views.state())  # type: ignore[attr-defined]
     size = (tmp_path / "snapshot.bin").stat().st_size
     segment = journal.segment
@@ -90,10 +106,11 @@ def test_the_oms_turn_snapshots_a_large_book_only_once_the_records_weigh_as_much
 
     turn(150, pad=10)
     assert journal.records_since_snapshot >= 100 and journal.segment == segment
-    while journal.bytes_since_snapshot + 50 * 215 < size:
-        turn(50, pad=200)
+    while journal.bytes_since_snapshot + 10 * 615 < size:
+        turn(10, pad=600)
         assert journal.segment == segment  # not yet: no snapshot started
-    turn(100, pad=200)
+    assert journal.records_since_snapshot < MAX_STRETCH * 100  # the weight decides here
+    turn(20, pad=600)
     assert journal.segment == segment + 1  # a snapshot started (a new segment)
     journal.wait_background()
     journal.close()
