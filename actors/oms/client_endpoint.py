@@ -16,9 +16,10 @@ from __future__ import annotations
 from typing import Protocol
 
 from actors.runtime.peer import Replier
+from actors.runtime.turn_budget import TurnBudget
 from protocol.codec import Envelope, Sender
 from protocol.messages import Message
-from protocol.sockets import Context, bind_router, drain, send_nowait
+from protocol.sockets import Context, bind_router, send_nowait
 
 CLIENT_TYPES = frozenset(
     {
@@ -31,7 +32,6 @@ CLIENT_TYPES = frozenset(
         "snapshot_request",
     }
 )
-_BATCH = 1000
 
 
 class ClientHost(Protocol):
@@ -54,6 +54,7 @@ class ClientEndpoint:
         self._host = host
         # no handover: a stranger reusing a client's routing id must not take its replies
         self.sock = bind_router(host.ctx, endpoint, handover=False)
+        self._budget = TurnBudget()  # messages read a turn (actors.runtime.turn_budget)
 
     def send_router(self, identity: list[bytes], body: Message, corr_id: str = "") -> bool:
         """A reply to a client, without blocking (`ReplyHost`)."""
@@ -64,8 +65,8 @@ class ClientEndpoint:
         return reason is None
 
     def on_readable(self) -> None:
-        for frames in drain(self.sock, _BATCH):
-            env = self._host.decode_or_count(frames[1:], "client")
+        for frames in self._budget.read(self.sock):  # a bounded slice a turn: a flooding
+            env = self._host.decode_or_count(frames[1:], "client")  # client waits its turn
             if env is None:
                 continue
             reply = Replier(self, frames[:1], env.msg_id)
