@@ -15,8 +15,9 @@ by item, each exactly as the lone `SubmitOrder` it stands for: decoded and valid
 (`protocol.codec.decode_item`; a malformed item is counted and logged `bad_message` and gets
 no answer, as a malformed lone message gets none), served under its own message id. A batch
 over `MAX_SUBMIT_BATCH_BYTES`, or with a value the codec refuses in any message, is
-malformed as a whole. A turn serves at most `TURN_SUBMITS` submits (lone or items; the batch
-that crosses it whole): the rest waits in the socket, so a flood never stops the loop's beat.
+malformed as a whole. A turn reads at most `TURN_ITEMS` submits (`actors.runtime.turn_budget`:
+lone or batch items, the batch that crosses it read whole): the rest waits in the socket,
+so a flood never stops the loop's beat.
 The answers to a batch's items are held while a window is open (`hold` / `release`: the OMS
 opens one around its turn's after-commit replies, so never before the journal commit behind
 them, and this endpoint one around a batch's items) and go out at its end, per client: one
@@ -31,12 +32,13 @@ from typing import Annotated, Any, Final, Protocol
 import msgspec
 
 from actors.runtime.peer import Replier
+from actors.runtime.turn_budget import TurnBudget
 from protocol import fastpath
 from protocol.batch_messages import MAX_SUBMIT_BATCH, MAX_SUBMIT_BATCH_BYTES
 from protocol.codec import PROTOCOL_VERSION, Envelope, Sender, decode_item
 from protocol.exceptions import ProtocolError
 from protocol.messages import Message, SubmitOrder, SubmitOrders
-from protocol.sockets import Context, bind_router, drain, send_nowait
+from protocol.sockets import Context, bind_router, send_nowait
 from protocol.wire_out import dump
 
 CLIENT_TYPES = frozenset(
@@ -51,8 +53,6 @@ CLIENT_TYPES = frozenset(
         "snapshot_request",
     }
 )
-_BATCH = 1000
-TURN_SUBMITS = 1000  # submits served a turn, lone or batch items (one batch may pass it)
 REPLIES_CHUNK = 128  # answers in one `Replies`: inside the fast path's element bound
 REPLIES_BYTES = 1 << 20  # and its frame: long venue texts make it halves (4 MiB limit)
 
@@ -82,6 +82,7 @@ class ClientEndpoint:
         self._holding = 0  # open windows (`hold`); the last `release` sends what is held
         self._held: dict[bytes, list[tuple[Message, str]]] = {}  # client -> (reply, corr)
         self._batched = _HeldReplies(self)  # the reply host of a batch's items
+        self._budget = TurnBudget()  # submits read a turn (actors.runtime.turn_budget)
 
     def send_router(self, identity: list[bytes], body: Message, corr_id: str = "") -> bool:
         """A reply to a client, without blocking (`ReplyHost`)."""
@@ -131,21 +132,18 @@ class ClientEndpoint:
         return True
 
     def on_readable(self) -> None:
-        budget = TURN_SUBMITS  # the rest waits in the socket for the next turns (level-
-        for frames in drain(self.sock, _BATCH):  # triggered poll): the loop keeps beating
-            budget -= 1
+        budget = self._budget  # a bounded slice a turn, a batch as its items: a flooding
+        for frames in budget.read(self.sock):  # client waits its turn, the loop beats on
             if len(frames) == 2 and (fast := _fast_batch(frames[1])) is not None:
+                budget.left -= len(fast) - 1
                 self._serve_items(frames[0], fast)
-                budget -= len(fast) - 1
             elif (env := self._host.decode_or_count(frames[1:], "client")) is None:
                 pass
             elif isinstance(env.body, SubmitOrders):
+                budget.spend(env)
                 self._serve_batch(frames[0], env, env.body, len(frames[-1]))
-                budget -= len(env.body.orders) - 1
             else:
                 self._serve_one(frames, env)
-            if budget <= 0:
-                return
 
     def _serve_one(self, frames: list[bytes], env: Envelope) -> None:
         reply = Replier(self, frames[:1], env.msg_id)

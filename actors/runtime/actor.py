@@ -38,6 +38,7 @@ from actors.runtime.ratelog import LogBudget
 from actors.runtime.senders import refusal
 from actors.runtime.tally import TURN
 from actors.runtime.timers import Timers
+from actors.runtime.turn_budget import TurnBudget
 from actors.runtime.zap import ZAP_DOMAIN, PeerCred, ZapGate, admit
 from protocol.codec import Envelope, Sender, decode
 from protocol.commands import ApplyConfig, Command, OperatorId
@@ -135,6 +136,7 @@ class Actor:
         zap_domain = ZAP_DOMAIN if self.guarded else None
         self.router = bind_router(self.ctx, self.cfg.endpoint(self.actor_id), zap_domain=zap_domain)
         self.add_socket(self.router, self._on_router_readable)
+        self._router_budget = TurnBudget()  # items read a turn (runtime.turn_budget)
         sup = self.cfg.supervisor_endpoint
         self.sup = connect_dealer(self.ctx, sup, self.actor_id, zap_domain=ZAP_DOMAIN)
         self.add_socket(self.sup, self._on_supervisor_readable)
@@ -373,21 +375,16 @@ class Actor:
             pass
 
     def _on_router_readable(self) -> None:
-        for frames in drain(self.router, 1000):
+        budget = self._router_budget  # a bounded slice a turn; the rest stays queued
+        for frames in budget.read(self.router):
             if len(frames) < 2:
-                self._bad_messages.inc()
-                if (skipped := self._bad_log.take()) is not None:
-                    self.log.warning(
-                        "bad_message",
-                        source="router",
-                        error="no identity frame",
-                        suppressed=skipped,
-                    )
+                self.count_bad("router", "no identity frame")
                 continue
             identity, payload = frames[:1], frames[1:]
             env = self.decode_or_count(payload, "router")
             if env is None:
                 continue
+            budget.spend(env)  # a batch's items count, not its one message
             if isinstance(env.body, Requests):  # several requests: each as if alone
                 serve_batch(self, identity, env, env.body)
             else:

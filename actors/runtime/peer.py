@@ -17,6 +17,7 @@ from typing import Protocol
 
 import zmq
 
+from actors.runtime.turn_budget import TurnBudget
 from actors.runtime.zap import ZAP_DOMAIN
 from protocol.codec import Envelope, Sender
 from protocol.messages import (
@@ -28,7 +29,7 @@ from protocol.messages import (
     RequestRejected,
     Requests,
 )
-from protocol.sockets import Context, connect_dealer, drain, send_nowait
+from protocol.sockets import Context, connect_dealer, send_nowait
 from protocol.wire_out import dump
 
 MAX_BATCH = 1000  # messages read per readable event before the loop gets a turn
@@ -78,6 +79,7 @@ class Peer:
         self.endpoint = endpoint
         self.sock = connect_dealer(actor.ctx, endpoint, identity, zap_domain=ZAP_DOMAIN)
         self._pending: dict[str, _Pending] = {}
+        self._budget = TurnBudget()
         # the pending requests' deadlines without a timer each (issue 16: a timer, its
         # closure and its heap entry per request, ~350 B, 20,000 of them in the OMS at
         # 1,500 orders/s and 10 s timeouts; the peak stayed in CPython's arenas): pending
@@ -226,10 +228,12 @@ class Peer:
             p.callback(None)
 
     def on_readable(self) -> None:
-        for frames in drain(self.sock, MAX_BATCH):
+        budget = self._budget  # a bounded slice a turn (runtime.turn_budget); the rest waits
+        for frames in budget.read(self.sock):
             env = self._actor.decode_or_count(frames, f"peer:{self.target}")
             if env is None:
                 continue
+            budget.spend(env)  # a batch (risk's verdicts, a connector's acks): its items
             self.last_epoch = env.epoch
             if isinstance(env.body, Acks) and not env.corr_id:
                 self._on_acks(env, env.body)

@@ -2,7 +2,7 @@
 
 - One loop turn of the client endpoint read up to 1000 messages, each now up to 256
   submits: 256,000 submits before the loop beat again (one `submit_many` of 10,000 orders
-  got the OMS hang-killed over and over). A turn now serves `TURN_SUBMITS` (one batch may
+  got the OMS hang-killed over and over). A turn now reads `TURN_ITEMS` (one batch may
   pass it), the rest waits in the socket; and `submit_many` keeps `WINDOW` submits in
   flight, not all of them.
 - A client's held answers were cut into `Replies` by count only: 256 answers carrying a
@@ -23,7 +23,8 @@ from typing import Any
 import msgpack
 import zmq
 
-from actors.oms.client_endpoint import TURN_SUBMITS, ClientEndpoint
+from actors.oms.client_endpoint import ClientEndpoint
+from actors.runtime.turn_budget import TURN_ITEMS
 from protocol.batch_messages import MAX_SUBMIT_BATCH
 from protocol.client_batch import WINDOW, request_many
 from protocol.codec import Sender, decode
@@ -40,7 +41,7 @@ from tests.oms.test_client_batches import _Oms, _order, rig  # noqa: F401 - the 
 
 
 def test_one_turn_serves_a_bounded_number_of_submits() -> None:
-    """8 batches of 256 queued: each `on_readable` serves at most TURN_SUBMITS (plus the
+    """8 batches of 256 queued: each `on_readable` serves at most TURN_ITEMS (plus the
     rest of the batch that crossed it); all are served over the following turns."""
     oms = _Oms()
     endpoint = "inproc://client-turn"  # inproc: a sent message is queued at once
@@ -61,7 +62,7 @@ def test_one_turn_serves_a_bounded_number_of_submits() -> None:
             before = len(oms.served)
             ep.on_readable()
             per_turn.append(len(oms.served) - before)
-        assert max(per_turn) <= TURN_SUBMITS + MAX_SUBMIT_BATCH - 1, per_turn
+        assert max(per_turn) <= TURN_ITEMS + MAX_SUBMIT_BATCH - 1, per_turn
         assert len(per_turn) >= 2
     finally:
         sock.close(0)
