@@ -57,13 +57,16 @@ def request_many(
     """The OMS's answer to each of `bodies` (None in: nothing sent, None out), in order;
     None for a submit unanswered at the deadline. At most `window` submits are in flight
     (sent, unanswered): the next go as answers come, so a call of any size hands the OMS
-    a bounded backlog; one in flight for `retry_interval_s` is sent again."""
+    a bounded backlog; one in flight for `retry_interval_s` is sent again, all of them
+    while answers come, else one alone (a probe: a stalled OMS is not handed the window
+    again every `retry_interval_s`; once it answers, the rest follow)."""
     deadline = time.monotonic() + timeout_s
     wire = [None if b is None else dump(b) for b in bodies]
     answers: list[Message | None] = [None] * len(bodies)
     index: dict[str, int] = {}  # every message id sent -> its submit
     todo = deque(i for i, w in enumerate(wire) if w is not None)  # never sent yet
     sent_at: dict[int, float] = {}  # in flight: submit -> when it was last sent
+    answering = False  # an answer came since the last resend
     while True:
         now = time.monotonic()
         for i in [i for i in sent_at if answers[i] is not None]:
@@ -71,14 +74,17 @@ def request_many(
         if (not todo and not sent_at) or now >= deadline:
             return answers
         due = [i for i, t in sent_at.items() if now - t >= retry_interval_s]
-        due += [todo.popleft() for _ in range(min(window - len(sent_at), len(todo)))]
-        for start in range(0, len(due), MAX_SUBMIT_BATCH):
-            _send(sock, sender, [(i, wire[i]) for i in due[start : start + MAX_SUBMIT_BATCH]],
+        send = due if answering else due[:1]  # the others wait another interval
+        answering = answering and not due
+        fresh = [todo.popleft() for _ in range(min(window - len(sent_at), len(todo)))]
+        send += fresh
+        for start in range(0, len(send), MAX_SUBMIT_BATCH):
+            _send(sock, sender, [(i, wire[i]) for i in send[start : start + MAX_SUBMIT_BATCH]],
                   index)  # fmt: skip
-        sent_at.update(dict.fromkeys(due, now))
+        sent_at.update(dict.fromkeys(due + fresh, now))
         wake = min(deadline, min(sent_at.values()) + retry_interval_s)
         if sock.poll(max(1, int((wake - time.monotonic()) * 1000))):
-            _receive(sock, index, answers)
+            answering = _receive(sock, index, answers) or answering
 
 
 def _send(
@@ -104,13 +110,15 @@ def _send(
     sock.send_multipart(frames)
 
 
-def _receive(sock: zmq.Socket[bytes], index: dict[str, int], answers: list[Message | None]) -> None:
-    """Every reply waiting on `sock`, each to its submit (a late or foreign one ignored)."""
+def _receive(sock: zmq.Socket[bytes], index: dict[str, int], answers: list[Message | None]) -> bool:
+    """Every reply waiting on `sock`, each to its submit (a late or foreign one ignored);
+    whether any was new."""
+    new = False
     while True:
         try:
             frames = sock.recv_multipart(zmq.NOBLOCK)
         except zmq.Again:
-            return
+            return new
         try:
             env = decode(frames)
         except ProtocolError:
@@ -124,5 +132,7 @@ def _receive(sock: zmq.Socket[bytes], index: dict[str, int], answers: list[Messa
                     answers[i] = decode_item(mtype, item.get("body"))
                 except ProtocolError:
                     continue  # as a malformed lone reply: resent, answered again
+                new = True
         elif (i := index.get(env.corr_id)) is not None and answers[i] is None:
             answers[i] = env.body
+            new = True

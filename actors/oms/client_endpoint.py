@@ -17,7 +17,8 @@ no answer, as a malformed lone message gets none), served under its own message 
 over `MAX_SUBMIT_BATCH_BYTES`, or with a value the codec refuses in any message, is
 malformed as a whole. A turn reads at most `TURN_ITEMS` submits (`actors.runtime.turn_budget`:
 lone or batch items, the batch that crosses it read whole): the rest waits in the socket,
-so a flood never stops the loop's beat.
+so a flood never stops the loop's beat. A read of many orders (`snapshot_request`, a
+`list_orders` page) is the last request a turn reads, whatever is left of its budget.
 The answers to a batch's items are held while a window is open (`hold` / `release`: the OMS
 opens one around its turn's after-commit replies, so never before the journal commit behind
 them, and this endpoint one around a batch's items) and go out at its end, per client: one
@@ -53,6 +54,7 @@ CLIENT_TYPES = frozenset(
         "snapshot_request",
     }
 )
+_HEAVY = frozenset({"snapshot_request", "list_orders"})  # a page of up to 10,000 orders
 REPLIES_CHUNK = 128  # answers in one `Replies`: inside the fast path's element bound
 REPLIES_BYTES = 1 << 20  # and its frame: long venue texts make it halves (4 MiB limit)
 
@@ -144,6 +146,8 @@ class ClientEndpoint:
                 self._serve_batch(frames[0], env, env.body, len(frames[-1]))
             else:
                 self._serve_one(frames, env)
+                if env.type in _HEAVY:  # O(open orders): the last read of this turn
+                    budget.left = 0
 
     def _serve_one(self, frames: list[bytes], env: Envelope) -> None:
         reply = Replier(self, frames[:1], env.msg_id)

@@ -174,6 +174,7 @@ class Journal:
         self._failed: OSError | None = None
         self.records_since_snapshot, self.bytes_since_snapshot = 0, offset
         self._snap_pid: int | None = None
+        self._uncovered = (0, 0)  # records, bytes a running snapshot child is to cover
         self.before_snapshot: Callable[[], None] = lambda: None  # e.g. sync the order archive
         self.after_commit: Callable[[], None] = lambda: None  # e.g. archive evicted orders
         self.after_snapshot: Callable[[], None] = lambda: None  # the last one is durable
@@ -292,6 +293,7 @@ class Journal:
         Call `poll_background()` each loop turn to reap it."""
         if self._snap_pid is not None:
             return None
+        self._uncovered = (self.records_since_snapshot, self.bytes_since_snapshot)
         new_segment = self._start_segment()
         pid = os.fork()
         if pid == 0:  # the child: no sockets, no logging, never returns
@@ -314,19 +316,22 @@ class Journal:
         if pid == 0:
             return None
         self._snap_pid = None
-        code = os.waitstatus_to_exitcode(status)
-        if code != 0:
-            _log.warning("journal_snapshot_failed", exit_code=code)
-        else:
-            self.after_snapshot()
-        return code
+        return self._reaped(os.waitstatus_to_exitcode(status))
 
     def wait_background(self) -> None:
         if self._snap_pid is not None:
             _, status = os.waitpid(self._snap_pid, 0)
             self._snap_pid = None
-            if os.waitstatus_to_exitcode(status) == 0:
-                self.after_snapshot()
+            self._reaped(os.waitstatus_to_exitcode(status))
+
+    def _reaped(self, code: int) -> int:
+        if code == 0:
+            self.after_snapshot()
+        else:  # what it was to cover is still to be replayed: counted again
+            _log.warning("journal_snapshot_failed", exit_code=code)
+            self.records_since_snapshot += self._uncovered[0]
+            self.bytes_since_snapshot += self._uncovered[1]
+        return code
 
     def _start_segment(self) -> int:
         """Commit, then switch appends to a new segment (which the next snapshot covers from)."""

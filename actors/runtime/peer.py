@@ -32,6 +32,7 @@ from protocol.messages import (
 from protocol.sockets import Context, connect_dealer, send_nowait
 from protocol.wire_out import dump
 
+REPLY_GRACE_S = 1.0  # how long a sweep waits for replies already queued in the socket
 MAX_BATCH = 1000  # messages read per readable event before the loop gets a turn
 REVIVE_EVERY_S = 1.0  # a peer with no room to send connects again at most this often
 
@@ -185,8 +186,13 @@ class Peer:
         earliest deadline left."""
         if due != self._sweep_due:
             return  # stale: an earlier deadline armed another timer since
-        self._sweep_due = None
         now = time.monotonic()
+        if now < due + REPLY_GRACE_S and _readable(self.sock):
+            # replies the turn budget left in our socket: read them (next turn's handler)
+            # before judging any request unanswered
+            self._actor.call_later(0.0, lambda: self._sweep(due))
+            return
+        self._sweep_due = None
         expired: list[_Pending] = []
         for timeout_s, ids in list(self._by_timeout.items()):
             while ids:
@@ -286,3 +292,10 @@ class Replier:
     def internal(self, why: str) -> None:
         """Refused INTERNAL: the request broke something in us (`Actor.answer_later`)."""
         self.reject(ErrorCode.INTERNAL, why)
+
+
+def _readable(sock: zmq.Socket[bytes]) -> bool:
+    try:
+        return bool(int(sock.get(zmq.EVENTS)) & zmq.POLLIN)
+    except zmq.ZMQError:
+        return False

@@ -192,3 +192,45 @@ def test_submit_many_keeps_a_bounded_window_in_flight(tmp_path: Path) -> None:
         sock.close(0)
         router.close(0)
         ctx.term()
+
+
+def test_a_stalled_oms_is_not_handed_the_window_again_every_interval(tmp_path: Path) -> None:
+    """An OMS that reads nothing for the whole call (a long turn, a restart): after the
+    first window only one probe per `retry_interval_s` (each resend of the window was 512
+    more submits queued at it, every second: found by the integration review)."""
+    endpoint = f"ipc://{tmp_path}/oms.sock"
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.setsockopt(zmq.RCVHWM, 0)
+    router.bind(endpoint)
+    sock = connect_dealer(ctx, endpoint, "many")
+    bodies = [
+        SubmitOrder(
+            client_order_id=f"w-{i}",
+            venue="simA",
+            symbol="AAPL",
+            side="BUY",  # type: ignore[arg-type]
+            qty=Decimal(1),
+            order_type="LIMIT",
+            price=Decimal(95),
+        )  # type: ignore[arg-type]  # fmt: skip
+        for i in range(3000)
+    ]
+    try:
+        out = request_many(sock, Sender("many", 1), bodies, retry_interval_s=0.5, timeout_s=2.6)
+        assert out == [None] * 3000  # nothing answered: each a Timeout for the client
+        items: list[str] = []
+        while router.poll(200):
+            body = decode(router.recv_multipart()[1:]).body
+            if isinstance(body, SubmitOrders):
+                items += [o["body"]["client_order_id"] for o in body.orders]
+            else:
+                assert isinstance(body, SubmitOrder)
+                items.append(body.client_order_id)
+        assert len(set(items)) == WINDOW  # never past the window
+        assert WINDOW < len(items) <= WINDOW + 5  # the probes: one an interval
+    finally:
+        sock.close(0)
+        router.close(0)
+        ctx.term()

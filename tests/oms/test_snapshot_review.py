@@ -7,7 +7,9 @@
   last snapshot: each such crash added about one snapshot's weight to the replay.
 - The stop's snapshot (`OmsActor.on_stop`) waited for a background child the scheduler
   starved (low priority on a busy host), past the supervisor's stop timeout (SIGKILL): it
-  covers whatever the child's would, so the child is killed instead."""
+  covers whatever the child's would, so the child is killed instead.
+- A background child that failed without a restart left the counters at the new segment
+  alone (zeroed at the fork), the older ones still to replay: counted again now."""
 
 from __future__ import annotations
 
@@ -88,3 +90,41 @@ def test_the_stop_snapshot_does_not_wait_for_a_starved_background_child(tmp_path
     reopened.close()
     assert recovery.snapshot == {"from": "stop"} and recovery.records == []
     assert took < 5.0, f"the stop's snapshot waited {took:.1f} s for the background child"
+
+
+def _fill_new(journal: Journal, n: int, start: int = 0) -> None:
+    for i in range(start, start + n):
+        journal.append({"kind": "new", "coid": f"o{i}", "pad": "x" * 200})
+    journal.commit()
+
+
+def test_a_failed_background_snapshot_leaves_the_counters_as_a_restart_would(
+    tmp_path: Path,
+) -> None:
+    journal, _ = Journal.open(tmp_path, fsync=False)
+    try:
+        _fill_new(journal, 100)
+        journal.write_snapshot({"book": "x" * 10_000})
+        _fill_new(journal, 500, start=100)  # records since the snapshot, in segment 2
+
+        def broken() -> dict[str, str]:
+            raise MemoryError("the child failed")
+
+        assert journal.write_snapshot_in_background(broken) is not None
+        limit = time.monotonic() + 10
+        code = None
+        while code is None and time.monotonic() < limit:
+            code = journal.poll_background()
+        assert code == 1
+        _fill_new(journal, 10, start=600)  # segment 3
+        live, records_live = journal.bytes_since_snapshot, journal.records_since_snapshot
+    finally:
+        journal.close()
+    reopened, _ = Journal.open(tmp_path, fsync=False)
+    try:
+        assert (live, records_live) == (
+            reopened.bytes_since_snapshot,
+            reopened.records_since_snapshot,
+        ), "the live counters forgot segment 2, still in the replay"
+    finally:
+        reopened.close()
