@@ -47,9 +47,17 @@ class _PeerHost:
         self.later.append((delay_s, fn))
 
 
+class _NoInput:
+    """A socket with nothing to read (the deadline sweep asks before it expires)."""
+
+    def get(self, option: int) -> int:
+        return 0
+
+
 def _peer(sent: list[Message], room: bool = True) -> tuple[Peer, _PeerHost]:
     host = _PeerHost()
     peer = Peer.__new__(Peer)  # no socket: `send` is the test's
+    peer.sock = _NoInput()  # type: ignore[assignment]
     peer._actor = host  # type: ignore[assignment]
     peer._pending = {}
     peer._by_timeout = {}
