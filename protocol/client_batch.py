@@ -67,6 +67,8 @@ def request_many(
     todo = deque(i for i, w in enumerate(wire) if w is not None)  # never sent yet
     sent_at: dict[int, float] = {}  # in flight: submit -> when it was last sent
     answering = False  # an answer came since the last resend
+    probes = 0
+    held: set[int] = set()  # due, not resent (a stalled OMS gets a probe): go at an answer
     while True:
         now = time.monotonic()
         for i in [i for i in sent_at if answers[i] is not None]:
@@ -74,7 +76,14 @@ def request_many(
         if (not todo and not sent_at) or now >= deadline:
             return answers
         due = [i for i, t in sent_at.items() if now - t >= retry_interval_s]
-        send = due if answering else due[:1]  # the others wait another interval
+        if answering or not due:
+            send = list(due)
+        else:  # nothing answered since the last round: one probe, a different one each time
+            probes += 1
+            send = [due[probes % len(due)]]
+        sending = set(send)
+        held.update(i for i in due if i not in sending)  # the others: at the next answer
+        held.difference_update(sending)
         answering = answering and not due
         fresh = [todo.popleft() for _ in range(min(window - len(sent_at), len(todo)))]
         send += fresh
@@ -84,7 +93,11 @@ def request_many(
         sent_at.update(dict.fromkeys(due + fresh, now))
         wake = min(deadline, min(sent_at.values()) + retry_interval_s)
         if sock.poll(max(1, int((wake - time.monotonic()) * 1000))):
-            answering = _receive(sock, index, answers) or answering
+            if _receive(sock, index, answers):
+                answering = True
+                for i in held & sent_at.keys():  # the OMS answers again: no interval more
+                    sent_at[i] = float("-inf")
+                held.clear()
 
 
 def _send(

@@ -172,9 +172,8 @@ class Journal:
         self._buffer = bytearray()
         self._pending = 0
         self._failed: OSError | None = None
-        self.records_since_snapshot, self.bytes_since_snapshot = 0, offset
         self._snap_pid: int | None = None
-        self._uncovered = (0, 0)  # records, bytes a running snapshot child is to cover
+        self.records_since_snapshot, self.bytes_since_snapshot, self._uncovered = 0, offset, (0, 0)
         self.before_snapshot: Callable[[], None] = lambda: None  # e.g. sync the order archive
         self.after_commit: Callable[[], None] = lambda: None  # e.g. archive evicted orders
         self.after_snapshot: Callable[[], None] = lambda: None  # the last one is durable
@@ -279,7 +278,8 @@ class Journal:
         are deleted. Crash-safe at every step."""
         if self._snap_pid is not None:  # a slow (nice 10) child: this snapshot covers it
             os.kill(self._snap_pid, 9)  # SIGKILL (an exited one is unharmed: it exits 0)
-        self.wait_background()
+            os.waitpid(self._snap_pid, 0)  # superseded, not failed: this one covers it
+            self._snap_pid = None
         path = self._persist_snapshot(state, self._start_segment())
         self.after_snapshot()
         return path
@@ -293,7 +293,6 @@ class Journal:
         Call `poll_background()` each loop turn to reap it."""
         if self._snap_pid is not None:
             return None
-        self._uncovered = (self.records_since_snapshot, self.bytes_since_snapshot)
         new_segment = self._start_segment()
         pid = os.fork()
         if pid == 0:  # the child: no sockets, no logging, never returns
@@ -343,6 +342,7 @@ class Journal:
         os.close(self._fd)
         self._fd = os.open(self.directory / segment_name(new_segment), os.O_WRONLY | os.O_APPEND)
         self.segment, self._offset = new_segment, 0
+        self._uncovered = (self.records_since_snapshot, self.bytes_since_snapshot)
         self.records_since_snapshot = self.bytes_since_snapshot = 0
         return new_segment
 
