@@ -169,18 +169,7 @@ def test_submit_many_keeps_a_bounded_window_in_flight(tmp_path: Path) -> None:
     thread.start()
     sock = connect_dealer(ctx, endpoint, "many")
     try:
-        bodies = [
-            SubmitOrder(
-                client_order_id=f"w-{i}",
-                venue="simA",
-                symbol="AAPL",
-                side="BUY",  # type: ignore[arg-type]
-                qty=Decimal(1),
-                order_type="LIMIT",
-                price=Decimal(95),
-            )  # type: ignore[arg-type]  # fmt: skip
-            for i in range(3000)
-        ]
+        bodies = submits("w-", 3000)
         out = request_many(sock, Sender("many", 1), bodies, retry_interval_s=30.0, timeout_s=120.0)
         assert all(isinstance(o, OrderAck) for o in out)
         assert set(seen) == {b.client_order_id for b in bodies}
@@ -205,18 +194,7 @@ def test_a_stalled_oms_is_not_handed_the_window_again_every_interval(tmp_path: P
     router.setsockopt(zmq.RCVHWM, 0)
     router.bind(endpoint)
     sock = connect_dealer(ctx, endpoint, "many")
-    bodies = [
-        SubmitOrder(
-            client_order_id=f"w-{i}",
-            venue="simA",
-            symbol="AAPL",
-            side="BUY",  # type: ignore[arg-type]
-            qty=Decimal(1),
-            order_type="LIMIT",
-            price=Decimal(95),
-        )  # type: ignore[arg-type]  # fmt: skip
-        for i in range(3000)
-    ]
+    bodies = submits("w-", 3000)
     try:
         out = request_many(sock, Sender("many", 1), bodies, retry_interval_s=0.5, timeout_s=2.6)
         assert out == [None] * 3000  # nothing answered: each a Timeout for the client
@@ -234,3 +212,19 @@ def test_a_stalled_oms_is_not_handed_the_window_again_every_interval(tmp_path: P
         sock.close(0)
         router.close(0)
         ctx.term()
+
+
+def submits(prefix: str, n: int) -> list[SubmitOrder]:
+    """`n` resting buys, client order ids `prefix` + their number."""
+    return [
+        SubmitOrder(
+            client_order_id=f"{prefix}{i}",
+            venue="simA",
+            symbol="AAPL",
+            side="BUY",  # type: ignore[arg-type]
+            qty=Decimal(1),
+            order_type="LIMIT",  # type: ignore[arg-type]
+            price=Decimal(95),
+        )
+        for i in range(n)
+    ]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from decimal import Decimal
 from pathlib import Path
 
 import zmq
@@ -17,8 +16,9 @@ from structlog.testing import capture_logs
 from actors.oms.journal import Journal
 from protocol.client_batch import request_many
 from protocol.codec import Sender, decode
-from protocol.messages import ErrorCode, RequestRejected, SubmitOrder, SubmitOrders
+from protocol.messages import ErrorCode, RequestRejected, SubmitOrders
 from protocol.sockets import connect_dealer
+from tests.oms.test_client_batches_review import submits
 
 
 def _fill(j: Journal, n: int, start: int = 0, *, commit: bool = True) -> None:
@@ -84,18 +84,7 @@ def test_submits_lost_in_an_oms_restart_are_resent_once_it_answers_again(tmp_pat
         router.setsockopt(zmq.LINGER, 0)
         router.bind(url)
         sock = connect_dealer(ctx, url, "c")
-        bodies = [
-            SubmitOrder(
-                client_order_id=f"o{i}",
-                venue="simA",
-                symbol="AAPL",
-                side="BUY",  # type: ignore[arg-type]
-                qty=Decimal(1),
-                order_type="LIMIT",
-                price=Decimal(95),
-            )  # fmt: skip
-            for i in range(50)
-        ]
+        bodies = submits("o", 50)
         stop, t0, up_s = threading.Event(), time.monotonic(), 0.3
 
         def oms() -> None:
