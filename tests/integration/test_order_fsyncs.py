@@ -123,21 +123,8 @@ def test_an_order_is_acked_after_one_fdatasync_of_its_new_record_and_verdict(
     journal = [c for c in calls if "/journal-" in c.path]
     shared = 0
     for coid in ids:
-        tag = f"\\244{coid}\\"  # msgpack str of len 4, as strace escapes it
-        writes = [c for c in journal if c.name == "write" and tag in c.text]
-        assert writes, f"{coid}: never written to the journal"
-        verdict = next(c for c in writes if "risk_approved" in c.text)
+        writes, verdict = _acked_after_sync(calls, journal, coid)
         shared += "\\243new" in writes[0].text and writes[0] is verdict
-        ack = next(
-            c for c in calls if c.name in ("sendto", "sendmsg")
-            and "order_ack" in c.text and tag in c.text
-        )  # fmt: skip
-        synced = [
-            c for c in journal
-            if c.name == "fdatasync" and c.start >= verdict.start
-            and c.end is not None and c.end <= ack.start
-        ]  # fmt: skip
-        assert synced, f"{coid}: OrderAck sent before the journal fdatasync of its verdict"
     assert shared >= ORDERS // 2, f"new record and verdict in one write for {shared}/{ORDERS}"
 
 
@@ -163,16 +150,24 @@ def test_a_batchs_acks_leave_after_the_fdatasync_of_their_verdicts(
     calls = eventually(acks_traced, 10.0)
     journal = [c for c in calls if "/journal-" in c.path]
     for coid in ids:
-        tag = f"\\244{coid}\\"
-        writes = [c for c in journal if c.name == "write" and tag in c.text]
-        verdict = next(c for c in writes if "risk_approved" in c.text)
-        ack = next(
-            c for c in calls if c.name in ("sendto", "sendmsg")
-            and "order_ack" in c.text and tag in c.text
-        )  # fmt: skip
-        synced = [
-            c for c in journal
-            if c.name == "fdatasync" and c.start >= verdict.start
-            and c.end is not None and c.end <= ack.start
-        ]  # fmt: skip
-        assert synced, f"{coid}: OrderAck sent before the journal fdatasync of its verdict"
+        _acked_after_sync(calls, journal, coid)
+
+
+def _acked_after_sync(calls: list[Call], journal: list[Call], coid: str) -> tuple[list[Call], Call]:
+    """Order `coid`'s journal writes and its verdict's write, once asserted that its
+    OrderAck was sent after a journal fdatasync that began after that write."""
+    tag = f"\\244{coid}\\"  # msgpack str of len 4, as strace escapes it
+    writes = [c for c in journal if c.name == "write" and tag in c.text]
+    assert writes, f"{coid}: never written to the journal"
+    verdict = next(c for c in writes if "risk_approved" in c.text)
+    ack = next(
+        c for c in calls if c.name in ("sendto", "sendmsg")
+        and "order_ack" in c.text and tag in c.text
+    )  # fmt: skip
+    synced = [
+        c for c in journal
+        if c.name == "fdatasync" and c.start >= verdict.start
+        and c.end is not None and c.end <= ack.start
+    ]  # fmt: skip
+    assert synced, f"{coid}: OrderAck sent before the journal fdatasync of its verdict"
+    return writes, verdict
