@@ -28,6 +28,7 @@ from protocol.fix_config import DialectCfg, ScheduleCfg, TlsCfg
 from protocol.link_config import CORE, HostGroup, LinkCfg, check_link
 from protocol.log_config import LoggingCfg
 from protocol.sim_config import SimCfg as SimCfg  # re-exported: where it always was
+from protocol.sim_config import check_sim_balances
 from protocol.tls import client_context, server_context
 from protocol.windows import TradingCfg
 
@@ -129,6 +130,7 @@ class VenueCfg(_Cfg):
     def _kind_table(self) -> VenueCfg:
         if (self.kind == "ccxt") != (self.ccxt is not None):
             raise ValueError('kind = "ccxt" and a [venues.ccxt] table go together')
+        check_sim_balances(self.kind, self.sim, self.ccxt.position_baseline if self.ccxt else {})
         return self
 
     @property

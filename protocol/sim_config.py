@@ -5,6 +5,7 @@ spawned by the supervisor; the outside world of tests and the demo.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated
 
@@ -17,6 +18,8 @@ ConfigDec = Annotated[Decimal, AfterValidator(check_decimal)]
 PosInt = Annotated[int, Field(gt=0)]
 PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+NonNegDec = Annotated[Decimal, AfterValidator(check_decimal), Field(ge=0)]
+Asset = Annotated[str, Field(pattern=r"^[A-Z0-9]{1,16}$")]
 
 
 class SimCfg(BaseModel):
@@ -44,6 +47,10 @@ class SimCfg(BaseModel):
     tls_key_file: str = ""
     # Non-empty (with TLS): a client certificate signed by this CA (PEM) is required
     tls_client_ca_file: str = ""
+    # The local exchange (a ccxt venue's sim) only: its account's starting balance per
+    # asset, set on its first start (a restart keeps its log's). An asset of a market not
+    # listed starts with the default: 1,000 of a base asset, 1,000,000 of a quote asset.
+    balances: dict[Asset, NonNegDec] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> SimCfg:
@@ -52,3 +59,19 @@ class SimCfg(BaseModel):
         if self.tls_client_ca_file and not self.tls_cert_file:
             raise ValueError("tls_client_ca_file needs tls_cert_file and tls_key_file")
         return self
+
+
+def check_sim_balances(kind: str, sim: SimCfg | None, baseline: Mapping[str, Decimal]) -> None:
+    """`[venues.sim] balances` belong to a ccxt venue's local exchange, and a base asset's
+    starting balance is its `position_baseline` (a position is the balance above it): a
+    ValueError naming the key when either is broken."""
+    if sim is None or not sim.balances:
+        return
+    if kind != "ccxt":
+        raise ValueError('sim.balances is the local exchange\'s: for kind = "ccxt" venues only')
+    for asset, start in sorted(sim.balances.items()):
+        if asset in baseline and baseline[asset] != start:
+            raise ValueError(
+                f"sim.balances {asset} = {start} but ccxt.position_baseline {asset} = "
+                f"{baseline[asset]}: the position would start at {start - baseline[asset]}"
+            )

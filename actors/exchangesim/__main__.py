@@ -5,8 +5,9 @@
         run the exchange alone (outside a supervisor) until SIGTERM / SIGINT; the key and
         secret come from the variables [venues.ccxt] api_key_env / secret_env name
     python -m actors.exchangesim inspect --config FILE --venue NAME [--state-dir D] [--json]
-        every order the exchange accepted (client ids, status, fills), every trade, the
-        balances (read-only; works while the exchange runs or after it died)
+        every order the exchange accepted (client ids, status, fills), every new order it
+        refused (client id, code, message), every trade, the balances (read-only; works
+        while the exchange runs or after it died)
     python -m actors.exchangesim control --config FILE --venue NAME COMMAND [--value V]
             [--state-dir D] [--runtime-dir R] [--json]
         COMMAND: status, or a fault: timeout_after_accept, http_5xx, rate_limit, drop_ws,
@@ -139,6 +140,10 @@ def _inspect(cfg: SystemConfig, vcfg: VenueCfg, *, as_json: bool) -> int:
             f"{o['type']:<6} {o['qty']:>14} {o['price'] or '-':>14} {o['status']:<16} "
             f"{o['filled_qty']:>14}"
         )
+    if data["refusals"]:
+        print(f"\nrefused new orders ({len(data['refusals'])}):")
+        for r in data["refusals"]:
+            print(f"  {r['client_order_id']:<36} {r['symbol']:<10} {r['code']}  {r['msg']}")
     print(f"\n{'Asset':<8} {'Free':>22} {'Locked':>22}")
     for asset, b in data["balances"].items():
         print(f"{asset:<8} {b['free']:>22} {b['locked']:>22}")

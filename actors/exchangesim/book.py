@@ -24,6 +24,7 @@ Records (`t` is the kind; decimals are strings; `ts` epoch ms):
   fill  oid q px lvl mk tid fee ts                  a trade (lvl: market-maker level)
   end   oid st ccl ts                               CANCELED / EXPIRED / EXPIRED_IN_MATCH
   tick  n ref{market_id: px} ts                     liquidity step
+  rej   cl sym side code msg ts                    a new order refused (`refusals`)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any, Protocol
 from actors.exchangesim import errors
 from actors.exchangesim.market import Market, markets_from
 from actors.exchangesim.orders import Trade, XOrder
+from actors.exchangesim.refusals import REFUSALS_KEPT, Refusals
 from actors.exchangesim.wire import Json, account_position, execution_report
 from actors.venuesim.liquidity import Ladder, LadderSpec, next_reference, on_grid
 from actors.venuesim.matching import plan_match, plan_sweep
@@ -83,6 +85,7 @@ class Exchange:
         *,
         balances: dict[str, Decimal] | None = None,
         commission_rate: Decimal = ZERO,
+        keep_refusals: int | None = REFUSALS_KEPT,
     ) -> None:
         self.markets: dict[str, Market] = markets_from(sim)
         self.commission_rate = commission_rate
@@ -107,6 +110,7 @@ class Exchange:
         self.trades: list[Trade] = []
         self.totals: dict[str, Decimal] = {}
         self.locked: dict[str, Decimal] = {}
+        self.refusals = Refusals(keep_refusals)
         self.funded = False
         self.last_oid = self.last_tid = self.last_prio = self.step = 0
         for txn in store.replay():
@@ -116,8 +120,8 @@ class Exchange:
             self._fund(balances)
 
     def _fund(self, balances: dict[str, Decimal] | None) -> None:
-        if balances is None:
-            balances = {}
+        if balances is None:  # `[venues.sim] balances`, the defaults for the rest
+            balances = dict(self._sim.balances)
             for m in self.markets.values():
                 balances.setdefault(m.base, DEFAULT_BASE_BALANCE)
                 balances.setdefault(m.quote, DEFAULT_QUOTE_BALANCE)
@@ -148,14 +152,14 @@ class Exchange:
         """Place an order: (the order after matching, its fills, the user-data events).
         Raises `ApiError` (filters, duplicate open client id, balance)."""
         m = self.market(market_id)
-        market_order = ord_type is OrdType.MARKET
-        if price is not None:
-            m.check_price(price)
-        m.check_qty(qty, market_order=market_order)
-        m.check_notional(qty * (self.references[market_id] if price is None else price))
-        if client_id in self._open_cl:
-            raise errors.error(errors.DUPLICATE_ORDER)
-        self._check_balance(m, side, qty, price)
+        try:
+            self._admit(m, side, ord_type, qty, price, client_id)
+        except errors.ApiError as exc:  # logged before the answer: the inspection shows it
+            rej = Refusals.record(client_id, market_id, side, exc, now_ms)
+            self._apply(rej)
+            self._store.append([rej])
+            self._store.sync()
+            raise
         op = _Op(now_ms)
         rec: Record = {
             "t": "acc", "oid": self.last_oid + 1, "cl": client_id, "sym": market_id,
@@ -199,29 +203,6 @@ class Exchange:
     def open_orders(self, market_id: str | None) -> list[XOrder]:
         return [o for o in self.open.values() if market_id is None or o.symbol == market_id]
 
-    def my_trades(
-        self,
-        market_id: str,
-        *,
-        order_id: int | None = None,
-        from_id: int | None = None,
-        start_ms: int | None = None,
-        end_ms: int | None = None,
-        limit: int = 500,
-    ) -> list[Trade]:
-        """GET /api/v3/myTrades: oldest first; from `from_id` (or `start_ms`) on the first
-        `limit`, else the newest `limit` (up to `end_ms`)."""
-        rows = [
-            t
-            for t in self.trades
-            if t.market_id == market_id
-            and (order_id is None or t.oid == order_id)
-            and (from_id is None or t.tid >= from_id)
-            and (start_ms is None or t.ts_ms >= start_ms)
-            and (end_ms is None or t.ts_ms <= end_ms)
-        ]
-        return rows[:limit] if from_id is not None or start_ms is not None else rows[-limit:]
-
     def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
         """asset -> (free, locked)."""
         return {a: self._balance(a) for a in sorted(self.totals)}
@@ -257,11 +238,20 @@ class Exchange:
 
     # ------------------------------------------------------------------ internals
 
-    def _check_balance(self, m: Market, side: Side, qty: Decimal, price: Decimal | None) -> None:
+    def _admit(
+        self, m: Market, side: Side, typ: OrdType, qty: Decimal, px: Decimal | None, cl: str
+    ) -> None:
+        """Filters, a duplicate open client id, the free balance: `ApiError` if refused."""
+        if px is not None:
+            m.check_price(px)
+        m.check_qty(qty, market_order=typ is OrdType.MARKET)
+        m.check_notional(qty * (self.references[m.market_id] if px is None else px))
+        if cl in self._open_cl:
+            raise errors.error(errors.DUPLICATE_ORDER)
         if side is Side.SELL:
             need, asset = qty, m.base
-        elif price is not None:
-            need, asset = qty * price, m.quote
+        elif px is not None:
+            need, asset = qty * px, m.quote
         else:  # a market buy: what the liquidity it would take costs now
             book = SideBook(Side.SELL)  # our own resting sells expire (STP), never trade
             plan = plan_match(side, None, qty, book, self._ladders[(m.market_id, Side.SELL)])
@@ -344,6 +334,9 @@ class Exchange:
             return None
         if kind == "tick":
             self._tick(rec)
+            return None
+        if kind == "rej":
+            self.refusals.apply(rec)
             return None
         if kind == "acc":
             if rec["sym"] not in self.markets:

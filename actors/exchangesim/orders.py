@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -49,3 +50,27 @@ class Trade:
     fee_asset: str
     maker: bool
     ts_ms: int
+
+
+def select_trades(
+    trades: Sequence[Trade],
+    market_id: str,
+    *,
+    order_id: int | None = None,
+    from_id: int | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    limit: int = 500,
+) -> list[Trade]:
+    """GET /api/v3/myTrades: oldest first; from `from_id` (or `start_ms`) on the first
+    `limit`, else the newest `limit` (up to `end_ms`)."""
+    rows = [
+        t
+        for t in trades
+        if t.market_id == market_id
+        and (order_id is None or t.oid == order_id)
+        and (from_id is None or t.tid >= from_id)
+        and (start_ms is None or t.ts_ms >= start_ms)
+        and (end_ms is None or t.ts_ms <= end_ms)
+    ]
+    return rows[:limit] if from_id is not None or start_ms is not None else rows[-limit:]

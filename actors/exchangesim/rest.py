@@ -26,7 +26,7 @@ from actors.exchangesim.auth import Credentials
 from actors.exchangesim.book import Exchange
 from actors.exchangesim.errors import CLIENT_ID_PATTERN, ApiError
 from actors.exchangesim.market import fmt
-from actors.exchangesim.orders import XOrder, new_client_id
+from actors.exchangesim.orders import XOrder, new_client_id, select_trades
 from actors.exchangesim.wire import (
     Json,
     cancel_json,
@@ -271,7 +271,8 @@ class RestApi:
             if _int(p, "endTime") - _int(p, "startTime") > DAY_MS:
                 raise ApiError(-1127, "More than 24 hours between startTime and endTime.")
         limit = min(_int(p, "limit"), 1000) if p.get("limit") else 500
-        trades = self.exchange.my_trades(
+        trades = select_trades(
+            self.exchange.trades,
             symbol,
             order_id=_int(p, "orderId") if p.get("orderId") else None,
             from_id=_int(p, "fromId") if p.get("fromId") else None,

@@ -57,12 +57,13 @@ def has_state(state_path: Path, venue: str) -> bool:
 
 
 def inspect(state_path: Path, venue: str, sim: SimCfg) -> dict[str, Any]:
-    """Every order the exchange ever accepted (client id, status, fills), every trade, the
+    """Every order the exchange ever accepted (client id, status, fills), every new order
+    it refused (`refusals`: client id, Binance code and message), every trade, the
     balances (free / locked / total) and per-symbol traded quantities. Decimals are
     strings; times epoch ms."""
     scan = read_log(state_dir(state_path, venue) / LOG_NAME)
     store = _ReadOnly(scan.txns)
-    ex = Exchange(sim, store, zlib.crc32(venue.encode()))
+    ex = Exchange(sim, store, zlib.crc32(venue.encode()), keep_refusals=None)
     positions: dict[str, dict[str, str]] = {}
     for m in ex.markets.values():
         bought = sum(t.qty for t in ex.trades if t.market_id == m.market_id and t.side == "BUY")
@@ -79,6 +80,7 @@ def inspect(state_path: Path, venue: str, sim: SimCfg) -> dict[str, Any]:
         "step": ex.step,
         "reference_prices": {ex.markets[mid].symbol: str(p) for mid, p in ex.references.items()},
         "orders": [_order(ex, o) for o in ex.orders.values()],
+        "refusals": ex.refusals.dump({mid: m.symbol for mid, m in ex.markets.items()}),
         "trades": [_trade(ex, t) for t in ex.trades],
         "balances": {
             a: {"free": str(f), "locked": str(lk), "total": str(f + lk)}

@@ -7,6 +7,7 @@ and disconnects things; then check every invariant and write var/chaos/<timestam
     python -m tests.chaos --duration-s 600 --minimal-dialect simB   # simB without AF / AN
     python -m tests.chaos --duration-s 60 --no-exchange    # the FIX venues only, no bx
     python -m tests.chaos --duration-s 180 --topology core+edge   # simA, simB on an edge
+    python -m tests.chaos --duration-s 90 --exchange-balances USDT=20000   # bx under-funded
 
 Venues: simA and simB (FIX, each with its venue simulator) and bx (ccxt, Binance spot on
 its local exchange, `actors.exchangesim`).
@@ -20,6 +21,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
+from protocol.sim_config import SimCfg
 from tests.chaos.harness import ChaosOptions, run_chaos
 from tests.chaos.nemesis import ALL_FAULTS, parse_mix
 from tests.chaos.report import summary_text
@@ -65,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="FIX venues only: no ccxt venue (bx) on its local exchange",
     )
     p.add_argument(
+        "--exchange-balances",
+        type=_balances,
+        default=None,
+        metavar="ASSET=QTY,...",
+        help="the exchange's starting balances, e.g. USDT=20000 to under-fund it (assets not "
+        "named: the sim's defaults); default: funded for the run's load",
+    )
+    p.add_argument(
         "--topology",
         choices=["core", "core+edge"],
         default=d.topology,
@@ -92,6 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _balances(text: str) -> dict[str, str]:
+    """`USDT=20000,BTC=5` -> {"USDT": "20000", "BTC": "5"}, validated as the sim's config
+    validates `[venues.sim] balances` (asset names, non-negative decimals)."""
+    pairs = [item.partition("=") for item in text.split(",") if item.strip()]
+    if not pairs or any(not sep for _, sep, _ in pairs):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected ASSET=QTY[,ASSET=QTY...]")
+    raw = {asset.strip(): qty.strip() for asset, _, qty in pairs}
+    try:
+        cfg = SimCfg(balances=raw)  # type: ignore[arg-type]  # pydantic parses the strings
+    except ValidationError as exc:
+        problems = "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in exc.errors())
+        raise argparse.ArgumentTypeError(problems) from None
+    return {asset: str(qty) for asset, qty in cfg.balances.items()}
+
+
 def options_from_args(ns: argparse.Namespace) -> ChaosOptions:
     mix = parse_mix(ns.mix)
     unknown = sorted(set(ns.minimal_dialect) - set(ChaosOptions().venues))
@@ -109,6 +136,7 @@ def options_from_args(ns: argparse.Namespace) -> ChaosOptions:
         kill_switch_at_s=ns.kill_switch_at_s,
         minimal_venues=tuple(ns.minimal_dialect),
         exchanges=() if ns.no_exchange else ChaosOptions().exchanges,
+        exchange_balances=ns.exchange_balances,
         sweep=not ns.no_sweep,
         reconcile_every_s=ns.reconcile_every_s,
         recovery_timeout_s=ns.recovery_timeout_s,

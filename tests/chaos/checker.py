@@ -190,7 +190,7 @@ def check(obs: Observations) -> CheckResult:
             inv["oms_equals_venue"].fail(
                 f"{o['client_order_id']}: adopted, but the OMS has {_oms_key(o)}"
             )
-    _check_acked(inv, submits, oms, by_head)
+    _check_acked(inv, obs, submits, oms, by_head)
     _check_venue_side(inv, obs, submits, oms_by_key)
     _check_final(inv, obs, submits, oms)
     _check_oms_vs_venue(inv, obs.oms_orders, by_head)
@@ -208,6 +208,10 @@ def check(obs: Observations) -> CheckResult:
             v: sum(1 for r in d.get("rejects", []) if r.get("ord_rej_reason") == 6)
             for v, d in obs.venues.items()
         },
+        "venue_refusals": {
+            v: sum(1 for r in d.get("rejects", []) if r.get("ord_rej_reason") != 6)
+            for v, d in obs.venues.items()
+        },
         "external_orders": sum(1 for o in obs.oms_orders if o.get("external")),
         "unknown_orders": status_counts.get("UNKNOWN", 0),
         "unknown_examples": [
@@ -219,12 +223,31 @@ def check(obs: Observations) -> CheckResult:
     return CheckResult(inv, stats)
 
 
+def _refused(venues: Mapping[str, Mapping[str, Any]]) -> Counter[tuple[str, str]]:
+    """(venue, ClOrdID) -> how often the venue refused a new order under it and kept no
+    order (an exchange's refusal: funds, filters); a duplicate's refusal (OrdRejReason 6)
+    is not counted: the venue has the order it duplicates."""
+    return Counter(
+        (name, str(r.get("cl_ord_id")))
+        for name, data in venues.items()
+        for r in data.get("rejects", [])
+        if r.get("ord_rej_reason") != 6
+    )
+
+
 def _check_acked(
     inv: dict[str, Invariant],
+    obs: Observations,
     submits: Mapping[str, Any],
     oms: Mapping[str, Any],
     by_head: Mapping[str, list[_VenueOrder]],
 ) -> None:
+    """Each acknowledged order reached its venue once: one order there, or (an exchange,
+    which keeps no order for a refusal) one refusal recorded there and the OMS REJECTED.
+    More sends than one only if the OMS resubmitted it on the venue's word that it had
+    none (`no_inflight_resubmit` judges those)."""
+    refused = _refused(obs.venues)
+    resubmitted = {(str(e.get("venue")), str(e.get("cl_ord_id"))) for e in obs.resubmits}
     for coid, s in submits.items():
         if s.result != "acked":
             continue
@@ -241,14 +264,26 @@ def _check_acked(
             inv["acked_order_at_venue_exactly_once"].fail(
                 f"{coid}: at venue(s) {wrong}, sent to {order['venue']}"
             )
+        refusals = refused[(order["venue"], coid)]
         if len(mine) > 1:
             ids = [vo.data.get("order_id") for vo in mine]
             inv["acked_order_at_venue_exactly_once"].fail(
                 f"{coid}: {len(mine)} orders at {order['venue']}: {ids}"
             )
-        elif not mine and order["status"] != "UNKNOWN" and not _dropped_unsent(order):
+        elif len(mine) + refusals > 1 and (order["venue"], coid) not in resubmitted:
             inv["acked_order_at_venue_exactly_once"].fail(
-                f"{coid}: acknowledged, OMS says {order['status']}, not at {order['venue']}"
+                f"{coid}: sent {len(mine) + refusals} times to {order['venue']}: "
+                f"{len(mine)} order(s), {refusals} refusal(s)"
+            )
+        elif (
+            not mine
+            and not (refusals and order["status"] == "REJECTED")
+            and order["status"] != "UNKNOWN"
+            and not _dropped_unsent(order)
+        ):
+            why = f" ({order.get('reason')})" if order.get("reason") else ""
+            inv["acked_order_at_venue_exactly_once"].fail(
+                f"{coid}: acknowledged, OMS says {order['status']}{why}, not at {order['venue']}"
             )
 
 

@@ -23,7 +23,7 @@ from tests import fixlogs
 from tests.chaos import settle
 from tests.chaos.checker import CheckResult, Observations, check
 from tests.chaos.history import history_files, read_history
-from tests.chaos.load import LoadSpec, spec_json
+from tests.chaos.load import LoadSpec, exchange_funding, spec_json
 from tests.chaos.nemesis import DEFAULT_MIX, EdgePlan, FaultPlanner, FaultRecord, Nemesis
 from tests.chaos.report import build_report, summary_text, write_report
 from tests.chaos.system import ChaosSystem, reap_foreign_zombies
@@ -37,8 +37,8 @@ SYMBOLS = {"AAPL": "100.00", "MSFT": "200.00"}
 # load's quantities are multiples of (LOT_SIZE steps, min notional 5 USDT: ~12 USDT a lot)
 EXCHANGE_SYMBOLS = {"BTC/USDT": "60000.00", "ETH/USDT": "3000.00"}
 EXCHANGE_LOTS = {"BTC/USDT": "0.0002", "ETH/USDT": "0.004"}
-# the exchange sim's starting balances: every asset 1000, the quote asset 1,000,000
-EXCHANGE_BASELINE = {"BTC": "1000", "ETH": "1000"}
+# the exchange sim's default starting balances: every base asset 1000, the quote 1,000,000
+EXCHANGE_DEFAULT_BALANCES = {"BTC": "1000", "ETH": "1000", "USDT": "1000000"}
 EXCHANGE_KEY_ENV, EXCHANGE_SECRET_ENV = "TP_CHAOS_CCXT_KEY", "TP_CHAOS_CCXT_SECRET"
 # the exchange account's credentials, set by the harness for its processes (sim and connector)
 EXCHANGE_ENV = {EXCHANGE_KEY_ENV: "k" * 64, EXCHANGE_SECRET_ENV: "s" * 64}
@@ -62,6 +62,9 @@ class ChaosOptions:
     venues: tuple[str, ...] = ("simA", "simB")  # FIX venues, each with its venue simulator
     # ccxt venues, each with its local exchange (`actors.exchangesim`)
     exchanges: tuple[str, ...] = ("bx",)
+    # the exchange account's starting balance per asset, over the sim's defaults (e.g. to
+    # under-fund it on purpose); None: funded for the load (`load.exchange_funding`)
+    exchange_balances: dict[str, str] | None = None
     # venues in the minimal dialect (no AN, no AF, silent on an empty AF), connector and
     # simulator alike: reconciled by H, positions from the connector's fill ledger
     minimal_venues: tuple[str, ...] = ()
@@ -114,17 +117,26 @@ class ChaosOptions:
                 | (placed if v in self.edge_venues else {})
                 for v in self.venues
             ]
-            + [_exchange_venue(x) for x in self.exchanges],
+            + [_exchange_venue(x, self.exchange_start_balances()) for x in self.exchanges],
         } | ({"link": link} if link is not None else {})
 
     @property
     def all_venues(self) -> tuple[str, ...]:
         return (*self.venues, *self.exchanges)
 
+    def exchange_start_balances(self) -> dict[str, str]:
+        """The exchange sim's starting balances: `exchange_balances` over its defaults, or
+        (None) enough for this run's load, `rate_per_s` x `duration_s` operations."""
+        if self.exchange_balances is not None:
+            return EXCHANGE_DEFAULT_BALANCES | self.exchange_balances
+        ops = self.rate_per_s * self.duration_s
+        return exchange_funding(EXCHANGE_SYMBOLS, EXCHANGE_LOTS, ops)
 
-def _exchange_venue(name: str) -> dict[str, Any]:
+
+def _exchange_venue(name: str, balances: dict[str, str]) -> dict[str, Any]:
     """A ccxt venue on its local exchange: Binance spot, credentials from the environment
-    (`EXCHANGE_ENV`), positions = base balance - the sim's starting balance."""
+    (`EXCHANGE_ENV`), funded with `balances`; positions = base balance - its start."""
+    bases = {symbol.split("/")[0] for symbol in EXCHANGE_SYMBOLS}
     return {
         "name": name,
         "kind": "ccxt",
@@ -133,9 +145,9 @@ def _exchange_venue(name: str) -> dict[str, Any]:
             "api_key_env": EXCHANGE_KEY_ENV,
             "secret_env": EXCHANGE_SECRET_ENV,
             "symbols": sorted(EXCHANGE_SYMBOLS),
-            "position_baseline": dict(EXCHANGE_BASELINE),
+            "position_baseline": {a: q for a, q in balances.items() if a in bases},
         },
-        "sim": {"reference_prices": dict(EXCHANGE_SYMBOLS)},
+        "sim": {"reference_prices": dict(EXCHANGE_SYMBOLS), "balances": dict(balances)},
     }
 
 

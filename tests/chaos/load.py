@@ -29,6 +29,27 @@ from protocol.messages import TERMINAL_STATUSES, OrderView
 from tests.chaos.history import Entry, HistoryWriter, client_order_id
 
 TICK = Decimal("0.01")
+LOT_COUNTS = (1, 5, 10, 25, 50, 100, 200)  # a submit's quantity, in lots of its symbol
+FUNDING_MARGIN = 2  # the prices' walk in a run stays well within a factor 2
+
+
+def exchange_funding(prices: dict[str, str], lots: dict[str, str], ops: float) -> dict[str, str]:
+    """Starting balances that a load of `ops` operations cannot run dry: as if every one
+    were a submit of the largest quantity, filled, every buy or every sell (x2 for the
+    prices' walk): each base asset that many largest lots, the quote that many of each
+    symbol's largest notional at its reference price. Never below the exchange sim's
+    defaults (1,000 of a base asset, 1,000,000 of the quote)."""
+    n = FUNDING_MARGIN * max(int(ops), 1) * max(LOT_COUNTS)
+    out: dict[str, Decimal] = {}
+    for symbol, px in sorted(prices.items()):
+        base, quote = symbol.split("/")
+        lot = Decimal(lots.get(symbol, "1"))
+        out[base] = max(Decimal(1000), n * lot)
+        out[quote] = out.get(quote, Decimal(0)) + n * lot * Decimal(px)
+    for symbol in prices:
+        quote = symbol.split("/")[1]
+        out[quote] = max(out[quote], Decimal(1_000_000))
+    return {asset: str(v) for asset, v in sorted(out.items())}
 
 
 @dataclass(frozen=True)
@@ -117,7 +138,7 @@ class LoadClient:
         symbol = rng.choice(sorted(prices))
         ref = Decimal(prices[symbol])
         side = rng.choice(("BUY", "SELL"))
-        qty = Decimal(rng.choice((1, 5, 10, 25, 50, 100, 200))) * self._lot(symbol)
+        qty = Decimal(rng.choice(LOT_COUNTS)) * self._lot(symbol)
         kind = rng.random()
         order_type, tif = "LIMIT", "DAY"
         price: Decimal | None = self._price(ref, side)

@@ -14,6 +14,10 @@ Pure: `exchange_view(inspection, baseline)` is unit-tested with hand-made inspec
 - **Duplicates.** Binance (and the sim) accept a client id again once the first order with
   it is finished: a client id on two exchange orders is listed in `duplicate_client_ids`
   (the checker decides whether it was a legitimate resubmit).
+- **Rejects** are the exchange's refusals of new orders (`refusals` of the inspection: it
+  keeps no order for them), in the FIX venue view's shape: the client id, the Binance
+  code and message as `text`; a duplicate open client id ("Duplicate order sent.") is
+  OrdRejReason 6 (duplicate), as a FIX venue says it.
 - **Positions** are what the connector reports: per symbol, the base asset's balance
   minus the starting balance (`baseline`).
 """
@@ -25,6 +29,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
+
+from actors.exchangesim.errors import DUPLICATE_ORDER
 
 _SUFFIX = re.compile(r"^(?P<head>.+)\.[rc]\d+$")
 _STATUS = {
@@ -72,10 +78,22 @@ def exchange_view(
         "orders": [_chain(members, trades) for members in chains.values()],
         "positions": _positions(inspection, baseline, symbols),
         "duplicate_client_ids": sorted(cl for cl, n in seen.items() if n > 1),
-        "rejects": [],
+        "rejects": [_reject(r) for r in inspection.get("refusals", [])],
         "balances": inspection.get("balances", {}),
         "traded": inspection.get("positions", {}),
     }
+
+
+def _reject(refusal: Mapping[str, Any]) -> dict[str, Any]:
+    reject: dict[str, Any] = {
+        "cl_ord_id": str(refusal["client_order_id"]),
+        "code": int(refusal["code"]),
+        "text": f"{refusal['msg']} ({refusal['code']})",
+        "time_ms": refusal.get("time_ms"),
+    }
+    if (reject["code"], refusal["msg"]) == DUPLICATE_ORDER:
+        reject["ord_rej_reason"] = 6
+    return reject
 
 
 def _chain(
