@@ -5,12 +5,13 @@ and without an exchange."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from tests.chaos.checker import Observations, check
 from tests.chaos.nemesis import DEFAULT_MIX, EXCHANGE_FAULTS, VENUE_FAULTS, FaultPlanner
-from tests.chaos.test_checker import entry
+from tests.chaos.test_checker import entry, oms_order
 from tests.chaos.xview import chain_head, exchange_view
 
 BASELINE = {"BTC": "1000", "ETH": "1000"}
@@ -115,6 +116,79 @@ def test_a_client_id_on_two_exchange_orders_is_a_duplicate() -> None:
     resubmitted = check(_observations(view, [{"venue": "bx", "cl_ord_id": "c1"}])).invariants
     assert resubmitted["no_duplicate_cl_ord_id"].violations == 0
     assert resubmitted["no_inflight_resubmit"].violations == 1
+
+
+NO_FUNDS = "Account has insufficient balance for requested action."
+
+
+def refusal(cl: str, msg: str = NO_FUNDS, code: int = -2010) -> dict[str, Any]:
+    """A `refusals` row of the exchange's inspection."""
+    return {"client_order_id": cl, "symbol": "BTC/USDT", "market_id": "BTCUSDT",
+            "side": "BUY", "code": code, "msg": msg, "time_ms": 1}  # fmt: skip
+
+
+def _refused_world(refusals: list[dict[str, Any]], resubmits: list[Any] | None = None) -> Any:
+    """r1 acknowledged to the client, REJECTED by the OMS with the exchange's reason; the
+    exchange holds no order r1 and refused what `refusals` lists."""
+    data = inspection([], [], "1000") | {"refusals": refusals}
+    return Observations(
+        history=[entry("r1", venue="bx")],
+        oms_orders=[
+            oms_order("r1", "REJECTED", venue="bx", cum="0", avg="0", reason=f"{NO_FUNDS} (-2010)")
+        ],  # fmt: skip
+        oms_positions=[],
+        venues={"bx": exchange_view(data, BASELINE, SYMBOLS)},
+        resubmits=resubmits or [],
+    )
+
+
+def test_an_order_the_exchange_refused_once_reached_it_exactly_once() -> None:
+    """The exchange refused r1 for funds (-2010) and recorded it: r1 reached the venue once
+    and was refused there, as a FIX venue's reject; the run is valid and counts it."""
+    view = exchange_view(inspection([], [], "1000") | {"refusals": [refusal("r1")]}, BASELINE,
+                         SYMBOLS)  # fmt: skip
+    assert view["rejects"] == [
+        {"cl_ord_id": "r1", "code": -2010, "text": f"{NO_FUNDS} (-2010)", "time_ms": 1}
+    ]
+    result = check(_refused_world([refusal("r1")]))
+    assert result.valid, result.to_dict()["invariants"]
+    assert result.stats["venue_refusals"] == {"bx": 1}
+
+
+def test_a_refusal_the_exchange_did_not_record_is_a_violation() -> None:
+    """The OMS says the exchange refused r1, the exchange has no trace of it (no order, no
+    refusal; or only another order's refusal): r1 is not at the venue."""
+    for refusals in ([], [refusal("other")]):
+        found = check(_refused_world(refusals)).invariants
+        assert found["acked_order_at_venue_exactly_once"].violations == 1, refusals
+
+
+def test_an_order_sent_twice_is_a_violation_whether_refused_or_accepted() -> None:
+    """Two refusals of r1, or a refusal and an order r1: r1 was sent twice; fine only when
+    the OMS resubmitted it on the exchange's word that it had no such order (then the
+    resubmit is what `no_inflight_resubmit` judges). A duplicate's refusal ("Duplicate
+    order sent.") is no send of a new order: the exchange has r1, and says so."""
+    twice = check(_refused_world([refusal("r1"), refusal("r1")])).invariants
+    assert twice["acked_order_at_venue_exactly_once"].violations == 1
+    resubmit = [{"venue": "bx", "cl_ord_id": "r1"}]
+    again = check(_refused_world([refusal("r1"), refusal("r1")], resubmit)).invariants
+    assert again["acked_order_at_venue_exactly_once"].violations == 0
+    dup = refusal("c1", "Duplicate order sent.")
+    orders = [xorder(1, "c1", "NEW", "0.001")]
+    view = exchange_view(inspection(orders, [], "1000") | {"refusals": [dup]}, BASELINE, SYMBOLS)
+    assert view["rejects"][0]["ord_rej_reason"] == 6
+    obs = Observations(
+        history=[entry("c1", venue="bx")],
+        oms_orders=[oms_order("c1", "ACCEPTED", venue="bx", cum="0", avg="0", qty="0.001")],
+        oms_positions=[],
+        venues={"bx": view},
+    )
+    assert check(obs).invariants["acked_order_at_venue_exactly_once"].violations == 0
+    view = exchange_view(
+        inspection(orders, [], "1000") | {"refusals": [refusal("c1")]}, BASELINE, SYMBOLS
+    )
+    found = check(replace(obs, venues={"bx": view})).invariants
+    assert found["acked_order_at_venue_exactly_once"].violations == 1
 
 
 def test_fix_only_schedule_is_the_one_drawn_before_exchanges_existed() -> None:

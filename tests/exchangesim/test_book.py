@@ -131,3 +131,56 @@ def test_a_market_dropped_from_the_config_is_a_clear_error_at_start(tmp_path: Pa
             Exchange(sim_cfg(reference_prices={"BTC/USDT": D("50000")}), store, seed=3)
     finally:
         store.close()
+
+
+def test_starting_balances_come_from_the_config_and_the_defaults_fill_the_rest(
+    tmp_path: Path,
+) -> None:
+    """`[venues.sim] balances` funds the account on its first start; an asset it does not
+    name starts with the default (1,000 of a base asset, 1,000,000 of the quote)."""
+    store = open_store(tmp_path, "v")
+    try:
+        ex = Exchange(sim_cfg(balances={"USDT": D("2500"), "BTC": D("0")}), store, seed=3)
+        totals = {a: f + lk for a, (f, lk) in ex.balances().items()}
+        assert totals == {"BTC": D(0), "ETH": D(1000), "USDT": D(2500)}
+    finally:
+        store.close()
+
+
+def test_refused_new_orders_are_logged_inspected_and_bounded_in_memory(tmp_path: Path) -> None:
+    """Not enough balance, a duplicate open client id, a filter: each refusal is in the log
+    (Binance keeps no order for it), so the inspection lists all three with the code and
+    message the client got; the running exchange keeps only its newest `keep_refusals`."""
+    cfg = sim_cfg(balances={"USDT": D("1000")})
+    store = open_store(tmp_path, "v")
+    ex = Exchange(cfg, store, seed=3, keep_refusals=2)
+    place = ex.new_order
+    answers = []
+    for args in (
+        ("BTCUSDT", Side.BUY, OrdType.LIMIT, TimeInForce.GTC, D("1"), D("49000"), "poor", 1),
+        ("BTCUSDT", Side.SELL, OrdType.LIMIT, TimeInForce.GTC, D("1"), D("99000"), "rest", 2),
+        ("BTCUSDT", Side.SELL, OrdType.LIMIT, TimeInForce.GTC, D("1"), D("99000"), "rest", 3),
+        ("BTCUSDT", Side.SELL, OrdType.LIMIT, TimeInForce.GTC, D("1"), D("99000.001"), "t", 4),
+    ):
+        try:
+            place(*args)  # type: ignore[arg-type]
+        except ApiError as exc:
+            answers.append((args[6], exc.code, exc.msg))
+    assert [(cl, code) for cl, code, _ in answers] == [
+        ("poor", -2010),
+        ("rest", -2010),
+        ("t", -1013),
+    ]
+    assert ex.refusals.count == 3
+    assert [r["client_order_id"] for r in ex.refusals.dump({})] == ["rest", "t"]
+    data = inspect(tmp_path, "v", cfg)
+    assert [(r["client_order_id"], r["code"], r["msg"]) for r in data["refusals"]] == answers
+    assert data["refusals"][0]["symbol"] == "BTC/USDT"
+    assert [o["client_order_id"] for o in data["orders"]] == ["rest"]
+    store.close()
+    store = open_store(tmp_path, "v")
+    try:
+        again = Exchange(cfg, store, seed=3, keep_refusals=None)
+        assert again.refusals.count == 3 and len(again.refusals.dump({})) == 3
+    finally:
+        store.close()
