@@ -319,6 +319,9 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
         system = ChaosSystem(root, opts.config_overrides(), out_dir / "supervisor.log", env=env)
     errors: list[str] = []
     notes: list[str] = []
+    if opts.exchanges:
+        funding = ", ".join(f"{a} {q}" for a, q in opts.exchange_start_balances().items())
+        notes.append(f"exchange funding ({', '.join(opts.exchanges)}): {funding}")
     procs: list[subprocess.Popen[bytes]] = []
     nemesis: Nemesis | None = None
     monitor: Monitor | None = None

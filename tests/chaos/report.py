@@ -132,6 +132,11 @@ def summary_text(report: Mapping[str, Any]) -> str:
             if report.get("stats", {}).get("unknown_orders")
             else []
         ),
+        *(
+            [f"  refused by the venue, no order kept (funds, filters): {_pairs(refused)}"]
+            if (refused := {v: n for v, n in _stat(report, "venue_refusals").items() if n})
+            else []
+        ),
         f"faults: {f['injected']} injected {_pairs(f['by_kind'])}",
         f"  recovery s: p50 {_fmt(rec['p50'])} p99 {_fmt(rec['p99'])} max {_fmt(rec['max'])}"
         f"; unrecovered {len(f['unrecovered'])}; failed injections {len(f['failed_injections'])}",
@@ -169,6 +174,11 @@ def summary_text(report: Mapping[str, Any]) -> str:
     for note in report.get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)
+
+
+def _stat(report: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = (report.get("stats") or {}).get(key)
+    return value if isinstance(value, Mapping) else {}
 
 
 def _pairs(counts: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> str:
