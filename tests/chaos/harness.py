@@ -424,7 +424,7 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
             f"{f.kind}:{f.target}#{f.index}" for f in faults if f.recovered_ns is None
         ],
         unexpected_exits=unexpected_exits(lines, faults),
-        resubmits=[e for e in system.lines if e.get("event") == "order_resubmitted"],
+        resubmits=settle.resubmits(system.lines),
     )
     obs_kwargs.setdefault("oms_orders", [])
     obs_kwargs.setdefault("oms_positions", [])

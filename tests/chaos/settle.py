@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,7 +21,7 @@ from actors.oms.order_book import OrderBook
 from protocol.client import ExecutionClient, Timeout
 from protocol.exceptions import TradePulseError
 from tests.chaos.checker import CheckResult, Observations, check
-from tests.chaos.history import history_files, read_history
+from tests.chaos.history import Entry, history_files, read_history
 from tests.chaos.system import ChaosSystem, reap_foreign_zombies
 from tests.chaos.venuectl import risk_positions
 from tests.helpers import kill_and_reap
@@ -39,6 +39,34 @@ CONVERGENCE = (
 )
 T = TypeVar("T")
 _PENDING = {"PENDING_RISK", "PENDING_SUBMIT", "PENDING_CANCEL", "PENDING_REPLACE"}
+
+
+def resubmits(lines: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The OMS's `order_resubmitted` events among the log events kept (`ChaosSystem.lines`)."""
+    return [e for e in lines if e.get("event") == "order_resubmitted"]
+
+
+def settle_check(
+    obs: Mapping[str, Any],
+    history: Sequence[Entry],
+    lines: Iterable[Mapping[str, Any]],
+    *,
+    sweep: bool,
+) -> CheckResult:
+    """The checker on the views collected while settling, judged as the final check judges
+    them: with the OMS's resubmits so far (an order an exchange refused, whose answer was
+    lost, resubmitted on the exchange's word that it has no such order and accepted: two
+    sends, and a legitimate one; without the resubmits the settle never converges)."""
+    return check(
+        Observations(
+            history=history, open_orders_allowed=not sweep, resubmits=resubmits(lines), **obs
+        )
+    )
+
+
+def has_converged(result: CheckResult) -> bool:
+    """Nothing is still on its way: the invariants a late execution could still fix hold."""
+    return all(result.invariants[k].violations == 0 for k in CONVERGENCE)
 
 
 def _sweep(client: ExecutionClient, deadline: float) -> int:
@@ -186,10 +214,8 @@ def settle_and_collect(
                 _wait_no_pending(client, deadline)
             while True:
                 obs = collect(system, client, journal=False)
-                result = check(
-                    Observations(history=history, open_orders_allowed=not opts.sweep, **obs)
-                )
-                converged = all(result.invariants[k].violations == 0 for k in CONVERGENCE)
+                result = settle_check(obs, history, system.lines, sweep=opts.sweep)
+                converged = has_converged(result)
                 if converged or time.monotonic() >= deadline:
                     break
                 time.sleep(1.0)

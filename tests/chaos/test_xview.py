@@ -191,6 +191,31 @@ def test_an_order_sent_twice_is_a_violation_whether_refused_or_accepted() -> Non
     assert found["acked_order_at_venue_exactly_once"].violations == 1
 
 
+def test_the_settle_converges_on_a_refused_order_resubmitted_and_accepted() -> None:
+    """The exchange refused c1 for funds, the answer was lost, the OMS resubmitted c1 on the
+    exchange's word that it had no such order and the exchange took it: the settle's
+    check judges it as the final check does (the resubmit in the log), so the settle
+    converges instead of waiting out its deadline (seed 21, under-funded, did: 122 s)."""
+    from tests.chaos.settle import has_converged, settle_check
+
+    orders = [xorder(1, "c1", "CANCELED", "0.001")]
+    view = exchange_view(
+        inspection(orders, [], "1000") | {"refusals": [refusal("c1")]}, BASELINE, SYMBOLS
+    )
+    obs = {
+        "oms_orders": [oms_order("c1", "CANCELLED", venue="bx", cum="0", avg="0", qty="0.001")],
+        "oms_positions": [],
+        "venues": {"bx": view},
+    }
+    history = [entry("c1", venue="bx")]
+    lines = [
+        {"event": "order_accepted", "venue": "bx", "cl_ord_id": "c1"},
+        {"event": "order_resubmitted", "venue": "bx", "cl_ord_id": "c1"},
+    ]
+    assert has_converged(settle_check(obs, history, lines, sweep=True))
+    assert not has_converged(settle_check(obs, history, lines[:1], sweep=True))
+
+
 def test_fix_only_schedule_is_the_one_drawn_before_exchanges_existed() -> None:
     """Without an exchange, no exchange fault is drawn and the rest of the schedule does
     not move (the default mix gained the exchange kinds)."""
