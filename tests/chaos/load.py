@@ -49,7 +49,7 @@ def exchange_funding(prices: dict[str, str], lots: dict[str, str], ops: float) -
     for symbol in prices:
         quote = symbol.split("/")[1]
         out[quote] = max(out[quote], Decimal(1_000_000))
-    return {asset: str(v) for asset, v in sorted(out.items())}
+    return {asset: format(v.normalize(), "f") for asset, v in sorted(out.items())}
 
 
 @dataclass(frozen=True)
