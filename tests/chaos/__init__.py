@@ -12,6 +12,7 @@ Pieces (each a small module):
 - `topology` core+edge: two network namespaces, the link's keys and fault proxy, the edge
 - `settle`   after the load: recover, cancel what is open, converge, collect, shut down
 - `checker`  pure invariant checks over history, OMS state and venue state
+- `sends`    the checker's "reached its venue once" checks (orders, an exchange's refusals)
 - `xview`    a ccxt venue's local exchange (its inspection) as the checker's venue view
 - `report`   the JSON report and readable summary; `plot` the PNG timeline
 - `harness`  wires them together: start, load + nemesis, settle, collect, check, report
