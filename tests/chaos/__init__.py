@@ -9,6 +9,7 @@ Pieces (each a small module):
 - `nemesis`  the seeded fault schedule and the thread that injects it
 - `venuectl` venue and exchange faults, direct actor requests (sim control, risk positions)
 - `system`   the system under test (supervisor restarts, log capture, health)
+- `watchers` threads beside the load: the kill-switch monitor, reconciliation passes
 - `topology` core+edge: two network namespaces, the link's keys and fault proxy, the edge
 - `settle`   after the load: recover, cancel what is open, converge, collect, shut down
 - `checker`  pure invariant checks over history, OMS state and venue state

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,11 +23,18 @@ from tests.chaos import settle
 from tests.chaos.checker import CheckResult, Observations, check
 from tests.chaos.history import history_files, read_history
 from tests.chaos.load import LoadSpec, exchange_funding, spec_json
-from tests.chaos.nemesis import DEFAULT_MIX, EdgePlan, FaultPlanner, FaultRecord, Nemesis
-from tests.chaos.report import build_report, summary_text, write_report
-from tests.chaos.system import ChaosSystem, reap_foreign_zombies
+from tests.chaos.nemesis import DEFAULT_MIX, EdgePlan, FaultPlanner, Nemesis
+from tests.chaos.report import (
+    build_report,
+    restarts_by_actor,
+    summary_text,
+    unexpected_exits,
+    write_report,
+)
+from tests.chaos.system import ChaosSystem
 from tests.chaos.topology import EDGE_GROUP, EdgeTopology, core_loss_cancel_s, link_report
 from tests.chaos.venuectl import venue_fault
+from tests.chaos.watchers import Monitor, Reconciler
 from tests.helpers import REPO_ROOT
 
 _PR_SET_CHILD_SUBREAPER = 36
@@ -158,61 +164,6 @@ def _subreaper() -> None:
         pass
 
 
-class Monitor(threading.Thread):
-    """Samples status every `interval_s`: kill-switch state over time; reaps orphans
-    re-parented to us after a supervisor kill."""
-
-    def __init__(self, system: ChaosSystem, keep: set[int], interval_s: float = 0.25) -> None:
-        super().__init__(name="monitor", daemon=True)
-        self.system, self.keep, self.interval_s = system, keep, interval_s
-        self.kill_switch: list[tuple[int, bool]] = []
-        self.errors: list[str] = []
-        self._stop_evt = threading.Event()
-
-    def stop(self) -> None:
-        self._stop_evt.set()
-
-    def run(self) -> None:
-        while not self._stop_evt.wait(self.interval_s):
-            try:
-                st = self.system.try_status(timeout_s=1.0)
-                if st is not None:
-                    self.kill_switch.append(
-                        (time.time_ns(), bool(st["kill_switch"].get("engaged")))
-                    )
-                reap_foreign_zombies(self.keep)
-            except Exception as exc:  # noqa: BLE001 - keep sampling; the error is reported
-                self.errors.append(f"monitor: {type(exc).__name__}: {exc}")
-
-
-class Reconciler(threading.Thread):
-    """`reconcile --venue V` (applied) for each venue in turn every `every_s`; counts the
-    passes answered (a pass asked while the OMS or supervisor is down just is not)."""
-
-    def __init__(self, system: ChaosSystem, venues: tuple[str, ...], every_s: float) -> None:
-        super().__init__(name="reconciler", daemon=True)
-        self.system, self.venues, self.every_s = system, venues, every_s
-        self.passes = 0
-        self.skipped_in_flight = 0
-        self._stop_evt = threading.Event()
-
-    def stop(self) -> None:
-        self._stop_evt.set()
-
-    def run(self) -> None:
-        n = 0
-        while not self._stop_evt.wait(self.every_s):
-            venue = self.venues[n % len(self.venues)]
-            n += 1
-            try:
-                reply = self.system.control("reconcile", timeout_s=10.0, venue=venue, dry_run=False)
-            except Exception:  # noqa: BLE001 - the supervisor may be down (a fault): next time
-                continue
-            if reply.status == "ok":
-                self.passes += 1
-                self.skipped_in_flight += int(reply.data.get("summary", {}).get("skipped", 0))
-
-
 def _start_clients(
     opts: ChaosOptions, system: ChaosSystem, out_dir: Path
 ) -> list[subprocess.Popen[bytes]]:
@@ -267,22 +218,6 @@ def _stop_clients(procs: list[subprocess.Popen[bytes]], deadline_s: float) -> li
         if p.returncode not in (0, -signal.SIGTERM):
             problems.append(f"load client pid {p.pid} exited with {p.returncode}")
     return problems
-
-
-def unexpected_exits(lines: list[dict[str, Any]], faults: list[FaultRecord]) -> list[str]:
-    """Actor exits the supervisor logged for a pid the nemesis never signalled: crashes."""
-    targeted = {f.detail.get("pid") for f in faults if f.detail.get("pid")}
-    hung = {e.get("pid"): e for e in lines if e.get("event") == "actor_hung"}
-    out = []
-    for e in lines:
-        if e.get("event") == "actor_exited" and e.get("pid") not in targeted:
-            how = f"signal {e['signal']}" if "signal" in e else f"exit_code {e.get('exit_code')}"
-            if e.get("pid") in hung:
-                how += (
-                    f", killed as hung: no heartbeat for {hung[e['pid']].get('heartbeat_age_s')} s"
-                )
-            out.append(f"{e.get('child')} pid {e.get('pid')} exited ({how}) at {e.get('ts')}")
-    return out
 
 
 def _dump_views(out_dir: Path, obs: dict[str, Any]) -> None:
@@ -434,9 +369,11 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
         obs_kwargs.setdefault("unhealthy_detail", "run did not reach the check")
     final: CheckResult = check(Observations(**obs_kwargs))
     _dump_views(out_dir, obs_kwargs)
-    restarts = _restarts(system.lines)
+    restarts = restarts_by_actor(system.lines)
     if system.edge is not None:
-        restarts |= {f"{EDGE_GROUP}/{k}": n for k, n in _restarts(system.edge.lines).items()}
+        restarts |= {
+            f"{EDGE_GROUP}/{k}": n for k, n in restarts_by_actor(system.edge.lines).items()
+        }
     report = build_report(
         seed=opts.seed,
         options=asdict(opts),
@@ -503,12 +440,3 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
         if edge_root is not None:
             report["edge_state_dir"] = str(edge_root)
     return report, out_dir
-
-
-def _restarts(lines: list[dict[str, Any]]) -> dict[str, int]:
-    """Actor exits per child, from one supervisor's log."""
-    out: dict[str, int] = {}
-    for e in lines:
-        if e.get("event") == "actor_exited":
-            out[str(e.get("child"))] = out.get(str(e.get("child")), 0) + 1
-    return out

@@ -184,3 +184,28 @@ def _stat(report: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 def _pairs(counts: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> str:
     items = counts.items() if isinstance(counts, Mapping) else counts
     return "(" + ", ".join(f"{k} {v}" for k, v in items) + ")"
+
+
+def unexpected_exits(lines: list[dict[str, Any]], faults: list[FaultRecord]) -> list[str]:
+    """Actor exits the supervisor logged for a pid the nemesis never signalled: crashes."""
+    targeted = {f.detail.get("pid") for f in faults if f.detail.get("pid")}
+    hung = {e.get("pid"): e for e in lines if e.get("event") == "actor_hung"}
+    out = []
+    for e in lines:
+        if e.get("event") == "actor_exited" and e.get("pid") not in targeted:
+            how = f"signal {e['signal']}" if "signal" in e else f"exit_code {e.get('exit_code')}"
+            if e.get("pid") in hung:
+                how += (
+                    f", killed as hung: no heartbeat for {hung[e['pid']].get('heartbeat_age_s')} s"
+                )
+            out.append(f"{e.get('child')} pid {e.get('pid')} exited ({how}) at {e.get('ts')}")
+    return out
+
+
+def restarts_by_actor(lines: list[dict[str, Any]]) -> dict[str, int]:
+    """Actor exits per child, from one supervisor's log."""
+    out: dict[str, int] = {}
+    for e in lines:
+        if e.get("event") == "actor_exited":
+            out[str(e.get("child"))] = out.get(str(e.get("child")), 0) + 1
+    return out
