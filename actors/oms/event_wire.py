@@ -13,15 +13,22 @@ as before.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
+
+import msgspec
 
 from actors.oms.orders import Order
+from protocol.batch_messages import MAX_EVENT_BATCH, MAX_EVENT_BATCH_BYTES
 from protocol.domain import check_decimal
 from protocol.messages import OrderEvent
 from protocol.wire_out import dump
 
 TYPE = "order_event"
+BATCH_TYPE = "order_events"
+_ENCODER: Final = msgspec.msgpack.Encoder()
+_HEADROOM: Final = 4096  # the envelope around a batch's items (its header, ids, the list)
 
 
 def order_event_body(
@@ -61,3 +68,28 @@ def order_event_body(
         "fill_qty": None if fill_qty is None else str(fill_qty),
         "fill_px": None if fill_px is None else str(fill_px),
     }
+
+
+def packed(body: dict[str, Any]) -> msgspec.Raw:
+    """An event's wire body as msgpack, written once (before the turn's commit)."""
+    return msgspec.Raw(_ENCODER.encode(body))
+
+
+def messages(events: list[msgspec.Raw]) -> Iterator[tuple[str, Any]]:
+    """(type, body) of the messages publishing a turn's events in order: one alone as a
+    lone `OrderEvent`, several as `OrderEvents` of at most `MAX_EVENT_BATCH` items whose
+    frame stays under `MAX_EVENT_BATCH_BYTES` (an item over it goes alone)."""
+    start, size = 0, 0
+    for i, event in enumerate(events):
+        n = len(event)
+        full = i - start == MAX_EVENT_BATCH or size + n > MAX_EVENT_BATCH_BYTES - _HEADROOM
+        if i > start and full:
+            yield _message(events[start:i])
+            start, size = i, 0
+        size += n
+    if start < len(events):
+        yield _message(events[start:])
+
+
+def _message(events: list[msgspec.Raw]) -> tuple[str, Any]:
+    return (TYPE, events[0]) if len(events) == 1 else (BATCH_TYPE, {"events": events})

@@ -23,6 +23,8 @@ from actors.risk.checks import ExposureView, RiskGate
 from actors.risk.support import SnapshotCoverage
 from actors.runtime.peer import Peer
 from protocol.codec import Envelope
+from protocol.event_batch import EventItem, read_events
+from protocol.exceptions import ProtocolError
 from protocol.fastpath import peek_order_event
 from protocol.messages import (
     GetPositions,
@@ -91,6 +93,14 @@ class ExposureSync:
 
     def _on_events(self) -> None:
         for frames in drain(self.sub, 1000):
+            try:
+                batch = read_events(frames)  # a turn's order events in one message
+            except ProtocolError as exc:
+                self.actor.count_bad("events", str(exc))
+                continue
+            if batch is not None:
+                self._on_batch(*batch)
+                continue
             peek = peek_order_event(frames)
             if peek is not None and peek[2] == _NO_EXPOSURE_YET:
                 # `apply_order` ignores it: only its place in the sequence counts (a third
@@ -104,11 +114,28 @@ class ExposureSync:
             if isinstance(seq, int):
                 self._sequence(env.epoch, seq)
             if isinstance(env.body, OrderEvent):
-                self.settled(env.body.order)
-                if self._syncing:
-                    self._buffer.append(env.body)
-                elif self.ready:
-                    self._apply(env.body)
+                self._take(env.body)
+
+    def _take(self, event: OrderEvent) -> None:
+        self.settled(event.order)
+        if self._syncing:
+            self._buffer.append(event)
+        elif self.ready:
+            self._apply(event)
+
+    def _on_batch(self, epoch: int, items: list[EventItem]) -> None:
+        """Each item as the lone event it stands for (`_on_events`)."""
+        for item in items:
+            if item.status == _NO_EXPOSURE_YET:
+                self._sequence(epoch, item.event_seq)
+                continue
+            try:
+                event = item.decode()
+            except ProtocolError as exc:
+                self.actor.count_bad("events", str(exc))
+                continue
+            self._sequence(epoch, event.event_seq)
+            self._take(event)
 
     def _sequence(self, epoch: int, seq: int) -> None:
         last, self._stream = self._stream, (epoch, seq)
