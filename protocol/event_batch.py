@@ -8,7 +8,10 @@ status do not parse is malformed as a whole: `ProtocolError`, which the subscrib
 and logs as any malformed message; its events are then missing from the sequence, so the
 next one shows the gap and the subscriber recovers as from a dropped message (a snapshot,
 a rebuild). An item whose full decode fails (`EventItem.decode` raises `ProtocolError`)
-fails alone, as a lone malformed event would.
+fails alone, as a lone malformed event would: on the fast path it is decoded as the lone
+`OrderEvent` envelope with its body would be (the codec's refusals of msgpack bin or ext,
+NaN, a non-text key too); where the fast path cannot vouch for the batch, the codec
+decodes it whole and such a value makes the whole batch malformed, as in every batch.
 
 The fast path reads each item's own msgpack bytes (`msgspec.Raw`) with the lone
 `OrderEvent`'s msgspec decoder (`protocol.fastpath`), without the generic path's walk of
@@ -31,6 +34,9 @@ from protocol.messages import OrderEvent, StreamEvent
 
 TYPE: Final = "order_events"
 _TAG: Final = b"\xacorder_events"  # the envelope's type, as msgpack writes it (fixstr 12)
+_ENCODER: Final = msgspec.msgpack.Encoder()
+_LONE_HEAD: Final = {"v": PROTOCOL_VERSION, "type": "order_event", "sender": "oms", "epoch": 0,
+                     "seq": 0, "id": "", "corr": "", "ts_ns": 0}  # fmt: skip
 
 
 class EventItem:
@@ -55,14 +61,12 @@ class EventItem:
                     return event
             except Exception:  # noqa: BLE001 - the fast path cannot vouch: the full path decides
                 pass
-        body = self._body
-        if self._raw is not None:
-            try:
-                body = msgspec.msgpack.decode(self._raw)
-            except msgspec.DecodeError as exc:
-                raise ProtocolError(f"order_events: an item is not msgpack: {exc}") from exc
-        event = decode_item("order_event", body)
-        if not isinstance(event, OrderEvent):  # pragma: no cover - decode_item's type
+        if self._raw is not None:  # as the lone message with this body: the codec decides
+            frame = _ENCODER.encode({**_LONE_HEAD, "body": self._raw})
+            event = decode([frame], fast=False).body  # the fast decoder refused it above
+        else:  # from the codec's decode of the whole batch (its values checked there)
+            event = decode_item("order_event", self._body)
+        if not isinstance(event, OrderEvent):  # pragma: no cover - the type decoded
             raise ProtocolError("order_events: an item is not an order event")
         return event
 

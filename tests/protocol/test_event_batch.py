@@ -159,6 +159,24 @@ def test_a_malformed_item_fails_alone(fast: bool) -> None:
         assert [seq for seq, _ in events_of(frame)] == [1]
 
 
+@_PATHS
+def test_a_value_the_codec_refuses_is_refused_in_an_item(fast: bool) -> None:
+    """A symbol as msgpack bin (pydantic alone would take bytes for text): refused as in a
+    lone event; on the fast path the item alone, else the whole batch (the codec's)."""
+    frame = _tampered(lambda b: b["events"][1]["order"].update(symbol=b"AAPL"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fastpath, "ENABLED", fast)
+        assert [seq for seq, _ in events_of(frame)] == ([1] if fast else [])
+        if fast:
+            batch = read_events(frame)
+            assert batch is not None
+            with pytest.raises(ProtocolError, match="bytes is not allowed"):
+                batch[1][1].decode()
+        else:
+            with pytest.raises(ProtocolError, match="bytes is not allowed"):
+                read_events(frame)
+
+
 def test_unwanted_statuses_are_sequenced_not_decoded() -> None:
     (frame,) = _frames(_events(2))
     assert events_of(frame, frozenset({"FILLED"})) == [(1, None), (2, None)]
@@ -171,3 +189,49 @@ def test_the_codec_decodes_a_batch_as_a_message() -> None:
     for fast in (True, False):
         body = decode(frame, fast=fast).body
         assert isinstance(body, OrderEvents) and len(body.events) == 2
+
+
+_plain = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(max_size=8)
+    | st.floats(allow_nan=True),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            _plain,
+            st.fixed_dictionaries(
+                {
+                    "event_seq": st.integers(-5, 2**64 - 1) | _plain,
+                    "order": st.fixed_dictionaries({"status": st.text(max_size=12) | _plain})
+                    | _plain,
+                },
+                optional={"fill_qty": _plain, "fill_px": _plain, "x": _plain},
+            ),  # fmt: skip
+        ),
+        max_size=6,
+    ),
+    st.booleans(),
+)
+def test_any_batch_raises_only_protocol_errors(items: list[Any], fast: bool) -> None:
+    """Whatever the items (the envelope valid), reading the batch and decoding its items
+    raise only `ProtocolError`, and `events_of` never raises."""
+    frame = [Sender("oms", 3).encode_body("order_events", {"events": items})[1][0]]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fastpath, "ENABLED", fast)
+        try:
+            batch = read_events(frame)
+        except ProtocolError:
+            batch = None
+        for item in batch[1] if batch is not None else []:
+            try:
+                assert isinstance(item.decode(), OrderEvent)
+            except ProtocolError:
+                pass
+        events_of(frame)
+        events_of(frame, frozenset({"ACCEPTED"}))
