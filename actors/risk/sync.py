@@ -22,6 +22,7 @@ from zmq.utils.monitor import recv_monitor_message
 from actors.risk.checks import ExposureView, RiskGate
 from actors.risk.support import SnapshotCoverage
 from actors.runtime.peer import Peer
+from actors.runtime.turn_budget import TurnBudget
 from protocol.codec import Envelope
 from protocol.event_batch import EventItem, read_events
 from protocol.exceptions import ProtocolError
@@ -37,7 +38,7 @@ from protocol.messages import (
     RequestRejected,
     RiskCheck,
 )
-from protocol.sockets import drain, tune_socket
+from protocol.sockets import tune_socket
 
 if TYPE_CHECKING:
     from actors.runtime.actor import Actor
@@ -46,6 +47,10 @@ REBUILD_TIMEOUT_S = 2.0
 # An order not yet approved carries no exposure (`ExposureView.apply_order` returns at once):
 # its event is not decoded, only sequenced (`protocol.fastpath.peek_order_event`)
 _NO_EXPOSURE_YET = OrderStatus.PENDING_RISK.value
+# Order events read from the stream in one loop turn (an `OrderEvents` counts its items, up
+# to 128): as the 1,000 lone-event messages a turn read before batches; the rest is read
+# next turn (the poller is level-triggered), so a backlog never makes one turn hang-long
+EVENTS_PER_TURN = 1000
 
 
 class ExposureSync:
@@ -69,6 +74,7 @@ class ExposureSync:
         self._page_seqs: dict[str, int] = {}  # open order -> event_seq of its page
         self._stream: tuple[int, int] | None = None  # (OMS epoch, last event_seq)
         self.settled: Callable[[OrderView], None] = lambda _order: None  # every order event
+        self._budget = TurnBudget(EVENTS_PER_TURN)
         self.sub = actor.ctx.socket(zmq.SUB)
         tune_socket(self.sub)
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
@@ -92,13 +98,14 @@ class ExposureSync:
                 self.start("stream_connected")  # our start, or a new OMS incarnation
 
     def _on_events(self) -> None:
-        for frames in drain(self.sub, 1000):
+        for frames in self._budget.read(self.sub):
             try:
                 batch = read_events(frames)  # a turn's order events in one message
             except ProtocolError as exc:
                 self.actor.count_bad("events", str(exc))
                 continue
             if batch is not None:
+                self._budget.spend_items(len(batch[1]))
                 self._on_batch(*batch)
                 continue
             peek = peek_order_event(frames)

@@ -9,8 +9,13 @@ from collections.abc import Iterator
 
 import msgpack
 import pytest
+import zmq
 
+from actors.oms.event_wire import messages, packed
 from actors.risk.actor import RiskActor
+from actors.risk.sync import EVENTS_PER_TURN
+from protocol.batch_messages import MAX_EVENT_BATCH
+from protocol.codec import Sender
 from protocol.messages import ListOrders, OrderEvent, OrderStatus, Side
 from protocol.wire_out import dump
 from tests.actor_stubs import Client, Harness
@@ -84,3 +89,51 @@ def test_a_malformed_batch_is_counted_and_its_gap_rebuilt(h: Harness) -> None:
     h.oms.event_seq += 2  # the batch's two
     h.oms.publish(OrderEvent(event_seq=0, order=order("b", OrderStatus.ACCEPTED, "1")))
     h.pump(lambda: _lists(h) == lists + 1, what="rebuild after the gap")
+
+
+class _Backlog:
+    """A SUB socket's queue already full (what risk finds after falling behind)."""
+
+    def __init__(self, frames: list[list[bytes]]) -> None:
+        self.frames = frames
+        self.i = 0
+
+    def recv_multipart(self, flags: int = 0, copy: bool = True) -> list[bytes]:
+        if self.i >= len(self.frames):
+            raise zmq.Again()
+        self.i += 1
+        return self.frames[self.i - 1]
+
+    def get(self, option: int) -> int:
+        return zmq.POLLIN if self.i < len(self.frames) else 0
+
+
+def test_one_turn_reads_a_bounded_number_of_events(h: Harness) -> None:
+    """A backlog of full batches (the OMS's own output for 20 x 128 events): one turn of
+    the handler takes about `EVENTS_PER_TURN` events (the batch that spends the budget
+    whole), not every queued message's items; the next turns take the rest, in order."""
+    actor = start(h)
+    epoch, seq = actor.sync._stream or (h.oms.epoch, h.oms.event_seq)
+    total = 20 * MAX_EVENT_BATCH
+    bodies = [
+        packed(dump(OrderEvent(event_seq=seq + 1 + i, order=order(f"o{i}", OrderStatus.ACCEPTED,
+                                                                  "1"))))
+        for i in range(total)
+    ]  # fmt: skip
+    sender = Sender("oms", epoch)
+    backlog = _Backlog([sender.encode_body(t, b)[1] for t, b in messages(bodies)])
+    real = actor.sync.sub
+    actor.sync.sub = backlog  # type: ignore[assignment]
+    try:
+        before = actor.sync.events_applied
+        actor.sync._on_events()
+        first = actor.sync.events_applied - before
+        turns = 1
+        while backlog.i < len(backlog.frames):
+            actor.sync._on_events()
+            turns += 1
+    finally:
+        actor.sync.sub = real
+    assert EVENTS_PER_TURN <= first < EVENTS_PER_TURN + MAX_EVENT_BATCH
+    assert actor.sync.events_applied - before == total and turns == 3
+    assert actor.sync._stream == (epoch, seq + total)  # no gap: nothing rebuilt
