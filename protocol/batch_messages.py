@@ -23,7 +23,14 @@ MAX_SUBMIT_BATCH_BYTES: Final = 512 * 1024  # its frame: 256 submits of the long
 # order events in one `OrderEvents` (~25 msgpack elements each: a full batch stays inside the
 # fast path's bound on plain maps, `protocol.fastpath.MAX_PLAIN_ITEMS`), and its frame
 MAX_EVENT_BATCH: Final = 128
-MAX_EVENT_BATCH_BYTES: Final = 1 << 20
+# 128 events of ordinary size (~280-500 bytes) fit; events with long texts go as more messages
+MAX_EVENT_BATCH_BYTES: Final = 64 * 1024
+# The event stream's queues are bounded by bytes, not only messages: its high-water mark
+# (each way: the OMS's PUB for each subscriber, risk's SUB) is this budget in full batches,
+# so a stalled subscriber costs at most ~64 MiB and ~131,000 events of lag a side before a
+# drop (which the subscriber recovers from: a gap), as 100,000 lone events did before
+EVENT_STREAM_BYTES: Final = 64 << 20
+EVENT_STREAM_HWM: Final = EVENT_STREAM_BYTES // MAX_EVENT_BATCH_BYTES  # 1,024 messages
 
 
 class SubmitOrders(Msg):

@@ -21,17 +21,15 @@ import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import msgspec
-import zmq
 
 from actors.oms import outcome_metrics, reads
 from actors.oms.at_venue import OpenAtVenue
 from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.commit_policy import AfterCommit, CommitPolicy, EventHold
-from actors.oms.event_wire import messages, order_event_body, packed
+from actors.oms.event_wire import bind_event_stream, messages, order_event_body, packed
 from actors.oms.exec_cut import ExecLog
 from actors.oms.exec_intake import ExecIntake
 from actors.oms.exec_quarantine import ExecApplier
@@ -79,7 +77,6 @@ from protocol.messages import (
     VenueStateChanged,
 )
 from protocol.paths import cold_marker, oms_dir, operator_stops_path
-from protocol.sockets import tune_socket
 
 
 class OmsActor(Actor):
@@ -113,11 +110,7 @@ class OmsActor(Actor):
         self.gate = IntakeGate(self.cfg.state_path, stops, names, self.log)  # operator pauses
         self.kill_switch = KillSwitchFollower(self)  # reads the state file now
         self.event_seq = 0
-        self.pub = self.ctx.socket(zmq.PUB)
-        tune_socket(self.pub)
-        events = self.cfg.events_endpoint
-        Path(events.removeprefix("ipc://")).unlink(missing_ok=True)
-        self.pub.bind(events)
+        self.pub = bind_event_stream(self.ctx, self.cfg.events_endpoint)
         self.clients = ClientEndpoint(self, self.cfg.client_endpoint)  # oms.sock: internal
         self.add_socket(self.clients.sock, self.clients.on_readable)
         self.risk = self.peer("risk")

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Final
 
 import msgspec
+import zmq
 
 from actors.oms.orders import Order
-from protocol.batch_messages import MAX_EVENT_BATCH, MAX_EVENT_BATCH_BYTES
+from protocol.batch_messages import EVENT_STREAM_HWM, MAX_EVENT_BATCH, MAX_EVENT_BATCH_BYTES
 from protocol.domain import check_decimal
 from protocol.messages import OrderEvent
+from protocol.sockets import Context, Socket, tune_socket
 from protocol.wire_out import dump
 
 TYPE = "order_event"
@@ -93,3 +96,15 @@ def messages(events: list[msgspec.Raw]) -> Iterator[tuple[str, Any]]:
 
 def _message(events: list[msgspec.Raw]) -> tuple[str, Any]:
     return (TYPE, events[0]) if len(events) == 1 else (BATCH_TYPE, {"events": events})
+
+
+def bind_event_stream(ctx: Context, endpoint: str) -> Socket:
+    """The OMS's PUB of the event stream, bound at `endpoint` (a dead incarnation's ipc
+    file removed first). Its high-water mark is `EVENT_STREAM_HWM`: a message is up to a
+    batch of `MAX_EVENT_BATCH_BYTES`, so a subscriber that stops reading holds at most
+    `EVENT_STREAM_BYTES` of the OMS's memory before the PUB drops (never blocks)."""
+    pub = ctx.socket(zmq.PUB)
+    tune_socket(pub, hwm=EVENT_STREAM_HWM)
+    Path(endpoint.removeprefix("ipc://")).unlink(missing_ok=True)
+    pub.bind(endpoint)
+    return pub

@@ -23,6 +23,7 @@ from actors.risk.checks import ExposureView, RiskGate
 from actors.risk.support import SnapshotCoverage
 from actors.runtime.peer import Peer
 from actors.runtime.turn_budget import TurnBudget
+from protocol.batch_messages import EVENT_STREAM_HWM
 from protocol.codec import Envelope
 from protocol.event_batch import EventItem, read_events
 from protocol.exceptions import ProtocolError
@@ -76,7 +77,7 @@ class ExposureSync:
         self.settled: Callable[[OrderView], None] = lambda _order: None  # every order event
         self._budget = TurnBudget(EVENTS_PER_TURN)
         self.sub = actor.ctx.socket(zmq.SUB)
-        tune_socket(self.sub)
+        tune_socket(self.sub, hwm=EVENT_STREAM_HWM)  # a stream message is up to a batch
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
         self._monitor = self.sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
         self.sub.connect(actor.cfg.events_endpoint)

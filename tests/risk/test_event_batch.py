@@ -14,7 +14,7 @@ import zmq
 from actors.oms.event_wire import messages, packed
 from actors.risk.actor import RiskActor
 from actors.risk.sync import EVENTS_PER_TURN
-from protocol.batch_messages import MAX_EVENT_BATCH
+from protocol.batch_messages import EVENT_STREAM_HWM, MAX_EVENT_BATCH
 from protocol.codec import Sender
 from protocol.messages import ListOrders, OrderEvent, OrderStatus, Side
 from protocol.wire_out import dump
@@ -137,3 +137,10 @@ def test_one_turn_reads_a_bounded_number_of_events(h: Harness) -> None:
     assert EVENTS_PER_TURN <= first < EVENTS_PER_TURN + MAX_EVENT_BATCH
     assert actor.sync.events_applied - before == total and turns == 3
     assert actor.sync._stream == (epoch, seq + total)  # no gap: nothing rebuilt
+
+
+def test_the_event_subscription_is_bounded_in_batches(h: Harness) -> None:
+    """Risk's SUB holds at most `EVENT_STREAM_HWM` messages (`EVENT_STREAM_BYTES` of full
+    batches), not the generic 100,000 (GiBs of batches) while its loop is behind."""
+    actor = start(h)
+    assert actor.sync.sub.getsockopt(zmq.RCVHWM) == EVENT_STREAM_HWM
