@@ -175,7 +175,9 @@ class ExecutionClient:
         self._sock = connect_dealer(self._ctx, cfg.client_endpoint, identity)
         self._sub: zmq.Socket[bytes] | None = None
         self._last_event_seq: int | None = None
+        self._epoch: int | None = None  # the OMS incarnation `_last_event_seq` is of
         self._batched: deque[EventItem] = deque()  # an `OrderEvents`' items not yet yielded
+        self._batched_epoch = 0  # the OMS incarnation that published them
 
     @classmethod
     def from_config(
@@ -369,7 +371,7 @@ class ExecutionClient:
             while self._batched:  # a batch's items not yet taken (a caller stops at any)
                 unit = item_event(self._batched.popleft(), wanted)
                 if unit is not None:
-                    yield from self._in_sequence(*unit)
+                    yield from self._in_sequence(self._batched_epoch, *unit)
             wait_ms = 200 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
             if not self._sub.poll(wait_ms):
                 if deadline is not None and time.monotonic() >= deadline:
@@ -381,19 +383,21 @@ class ExecutionClient:
             except ProtocolError:
                 continue
             if batch is not None:  # its items one by one, those left kept for the next call
-                self._batched.extend(batch[1])
+                self._batched_epoch, items = batch
+                self._batched.extend(items)
                 continue
             lone = lone_event(frames, wanted)
             if lone is not None:
-                yield from self._in_sequence(*lone)
+                yield from self._in_sequence(lone[0], *lone[1])
 
     def _in_sequence(
-        self, seq: int, body: OrderEvent | StreamEvent | None
+        self, epoch: int, seq: int, body: OrderEvent | StreamEvent | None
     ) -> Iterator[OrderEvent | StreamEvent | Snapshot]:
-        """The event at `seq` (None: sequenced, not wanted), after a fresh Snapshot if it
-        follows a gap; nothing for a duplicate or old one."""
-        if self._last_event_seq is not None and seq != self._last_event_seq + 1:
-            if seq <= self._last_event_seq and seq > 1:
+        """The event at `seq` of OMS `epoch` (None: sequenced, not wanted), after a fresh
+        Snapshot if it follows a gap or a new epoch; nothing for a duplicate or old one."""
+        restarted, self._epoch = self._epoch not in (None, epoch), epoch  # a new OMS epoch
+        if self._last_event_seq is not None and (restarted or seq != self._last_event_seq + 1):
+            if not restarted and 1 < seq <= self._last_event_seq:
                 return  # duplicate / old
             snap = self._snapshot()
             if isinstance(snap, Snapshot):

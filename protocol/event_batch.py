@@ -143,7 +143,7 @@ def events_of(frames: list[bytes], wanted: frozenset[str] | None = None) -> list
     if batch is not None:
         return [u for u in (item_event(i, wanted) for i in batch[1]) if u is not None]
     lone = lone_event(frames, wanted)
-    return [] if lone is None else [lone]
+    return [] if lone is None else [lone[1]]
 
 
 def item_event(item: EventItem, wanted: frozenset[str] | None = None) -> Unit | None:
@@ -156,13 +156,18 @@ def item_event(item: EventItem, wanted: frozenset[str] | None = None) -> Unit | 
         return None  # as a lone malformed event: left out
 
 
-def lone_event(frames: list[bytes], wanted: frozenset[str] | None = None) -> Unit | None:
-    """A frame that is no batch as the event it carries (see `events_of`)."""
+def lone_event(
+    frames: list[bytes], wanted: frozenset[str] | None = None
+) -> tuple[int, Unit] | None:
+    """(OMS epoch, the event) of a frame that is no batch (see `events_of`)."""
     peek = None if wanted is None else peek_order_event(frames)
     if peek is not None and wanted is not None and peek[2] not in wanted:
-        return peek[1], None  # not wanted: only its place in the sequence counts
+        return peek[0], (peek[1], None)  # not wanted: only its place in the sequence counts
     try:
-        body = decode(frames).body
+        env = decode(frames)
     except ProtocolError:
         return None
-    return (body.event_seq, body) if isinstance(body, (OrderEvent, StreamEvent)) else None
+    body = env.body
+    if not isinstance(body, (OrderEvent, StreamEvent)):
+        return None
+    return env.epoch, (body.event_seq, body)

@@ -18,6 +18,7 @@ from protocol.messages import (
     OrderView,
     OrdType,
     Side,
+    Snapshot,
     StreamEvent,
 )
 from tests.actor_stubs import Harness, Stub
@@ -46,6 +47,24 @@ def _joined(h: Harness, client: ExecutionClient) -> None:
         if any(isinstance(e, StreamEvent) for e in client.events(timeout_s=0.05)):
             return
     raise AssertionError("the client's subscription never joined")
+
+
+def _take(
+    client: ExecutionClient,
+    n: int,
+    *,
+    statuses: set[OrderStatus] | None = None,
+    timeout_s: float = 5.0,
+) -> list[OrderEvent | StreamEvent | Snapshot]:
+    """The next `n` things `events` yields, waiting for them up to `timeout_s`."""
+    got: list[OrderEvent | StreamEvent | Snapshot] = []
+    deadline = time.monotonic() + timeout_s
+    while len(got) < n and time.monotonic() < deadline:
+        for event in client.events(timeout_s=0.05, statuses=statuses):
+            got.append(event)
+            if len(got) == n:
+                break
+    return got
 
 
 def test_events_of_other_statuses_are_sequenced_not_decoded(
@@ -154,3 +173,40 @@ def _answer_until(stub: Stub, done: threading.Event) -> None:
     while not done.is_set():
         if stub.sock.poll(20):
             stub.pump()
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["lone", "batch"])
+def test_a_restarted_omss_events_follow_a_snapshot(h: Harness, batched: bool) -> None:
+    """The OMS restarted (a new epoch: event_seq from 1 again) and its first event was not
+    received (the SUB reconnected after it): its next events, whose event_seq the client
+    already passed in the old incarnation, come after a fresh Snapshot, not dropped as
+    old."""
+    client = ExecutionClient(h.cfg, timeout_s=2.0)
+    done = threading.Event()
+    endpoint = Stub(h.ctx, "oms", h.cfg.client_endpoint, h.oms._answer)  # the clients' socket
+    answering = threading.Thread(target=_answer_until, args=(endpoint, done))
+    try:
+        client.subscribe()
+        _joined(h, client)
+        for i in range(5):
+            h.oms.publish(_order_event(f"old{i}", OrderStatus.ACCEPTED))
+        assert len(_take(client, 5)) == 5  # the client is at event_seq >= 5
+        h.oms.new_epoch()
+        h.oms.event_seq = h.oms.orders_seq = 1  # its first event missed; the snapshot has it
+        answering.start()
+        new = [_order_event("new", OrderStatus.ACCEPTED), _order_event("new", OrderStatus.FILLED)]
+        if batched:
+            h.oms.publish_batch(new)
+        else:
+            for event in new:
+                h.oms.publish(event)
+        got = _take(client, 3)
+    finally:
+        done.set()
+        if answering.is_alive():
+            answering.join(5.0)
+        endpoint.sock.close(linger=0)
+        client.close()
+    assert [(type(e).__name__, e.event_seq) for e in got] == [
+        ("Snapshot", 1), ("OrderEvent", 2), ("OrderEvent", 3)
+    ]  # fmt: skip
