@@ -170,4 +170,6 @@ def lone_event(
     body = env.body
     if not isinstance(body, (OrderEvent, StreamEvent)):
         return None
+    if wanted is not None and isinstance(body, OrderEvent) and body.order.status not in wanted:
+        return env.epoch, (body.event_seq, None)  # not peeked (fast path off): filtered here
     return env.epoch, (body.event_seq, body)

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 import protocol.event_batch as event_batch_mod
+from protocol import fastpath
 from protocol.client import ExecutionClient
 from protocol.messages import (
     OrderEvent,
@@ -210,3 +211,29 @@ def test_a_restarted_omss_events_follow_a_snapshot(h: Harness, batched: bool) ->
     assert [(type(e).__name__, e.event_seq) for e in got] == [
         ("Snapshot", 1), ("OrderEvent", 2), ("OrderEvent", 3)
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "full"])
+def test_statuses_filter_lone_and_batched_events_on_both_paths(
+    h: Harness, monkeypatch: pytest.MonkeyPatch, fast: bool
+) -> None:
+    """With the fast path off (`TP_WIRE_FASTPATH=0`: no peek) a lone event of another
+    status is filtered after its decode, as a batch's item is: only the FILLED come out."""
+    monkeypatch.setattr(fastpath, "ENABLED", fast)
+    client = ExecutionClient(h.cfg, timeout_s=1.0)
+    try:
+        client.subscribe()
+        _joined(h, client)
+        for status in (OrderStatus.PENDING_SUBMIT, OrderStatus.ACCEPTED, OrderStatus.FILLED):
+            h.oms.publish(_order_event("lone", status))
+        h.oms.publish_batch(
+            [_order_event("batch", s) for s in (OrderStatus.ACCEPTED, OrderStatus.FILLED)]
+        )
+        h.oms.publish(StreamEvent(event_seq=0, event="end"))
+        got = _take(client, 3, statuses={OrderStatus.FILLED})
+    finally:
+        client.close()
+    assert [
+        (e.order.client_order_id, e.order.status.value) if isinstance(e, OrderEvent) else e.type
+        for e in got
+    ] == [("lone", "FILLED"), ("batch", "FILLED"), "stream_event"]
