@@ -86,7 +86,7 @@ def test_events_of_other_statuses_are_sequenced_not_decoded(
         h.oms.publish(StreamEvent(event_seq=0, event="venue_state"))
         h.oms.publish(_event(OrderStatus.FILLED))
         wanted = {OrderStatus.ACCEPTED, OrderStatus.FILLED}
-        got = list(client.events(timeout_s=0.5, statuses=wanted))
+        got = _take(client, 3, statuses=wanted)
     finally:
         client.close()
     assert [e.order.status if isinstance(e, OrderEvent) else type(e).__name__ for e in got] == [
@@ -116,7 +116,7 @@ def test_a_batch_of_events_comes_out_one_by_one_in_sequence_with_stream_events(
         _joined(h, client)
         h.oms.publish_batch([_order_event(c, OrderStatus.ACCEPTED) for c in ("a", "b", "c")])
         h.oms.publish(StreamEvent(event_seq=0, event="venue_state"))
-        got = list(client.events(timeout_s=0.5))
+        got = _take(client, 4)
     finally:
         client.close()
     assert [(type(e).__name__, e.event_seq) for e in got] == [
@@ -135,7 +135,7 @@ def test_a_caller_that_stops_inside_a_batch_gets_the_rest_next_time(h: Harness) 
         _joined(h, client)
         h.oms.publish_batch([_order_event(c, OrderStatus.ACCEPTED) for c in ("a", "b", "c")])
         first = next(iter(client.events(timeout_s=2.0)))
-        rest = list(client.events(timeout_s=0.3))
+        rest = _take(client, 2)
     finally:
         client.close()
     assert isinstance(first, OrderEvent) and first.order.client_order_id == "a"
@@ -159,7 +159,7 @@ def test_a_batch_after_a_gap_yields_a_snapshot_first(h: Harness) -> None:
             [_order_event(c, OrderStatus.ACCEPTED) for c in ("a", "b")], seq=h.oms.event_seq + 2
         )
         answering.start()
-        got = list(client.events(timeout_s=1.0))
+        got = _take(client, 3)
     finally:
         done.set()
         if answering.is_alive():
