@@ -1,4 +1,5 @@
-"""A client's several submits in one message, and the OMS's several replies to one client.
+"""A client's several submits in one message, the OMS's several replies to one client, and
+the OMS's order events of one turn on its event stream.
 
 `SubmitOrders` (client -> OMS) carries up to `MAX_SUBMIT_BATCH` submits; `Replies` (OMS ->
 client) the answers to those of them whose replies became ready in one OMS loop turn. Both
@@ -19,6 +20,17 @@ from protocol.domain import Msg
 
 MAX_SUBMIT_BATCH: Final = 256  # submits in one `SubmitOrders` (a client sends more as several)
 MAX_SUBMIT_BATCH_BYTES: Final = 512 * 1024  # its frame: 256 submits of the longest fields fit
+# order events in one `OrderEvents` (~25 msgpack elements each: a full batch stays inside the
+# fast path's bound on plain maps, `protocol.fastpath.MAX_PLAIN_ITEMS`), and its frame
+MAX_EVENT_BATCH: Final = 128
+# 128 events of ordinary size (~280-500 bytes) fit; events with long texts go as more messages
+MAX_EVENT_BATCH_BYTES: Final = 64 * 1024
+# The event stream's queues are bounded by bytes, not only messages: its high-water mark
+# (each way: the OMS's PUB for each subscriber, risk's SUB) is this budget in full batches,
+# so a stalled subscriber costs at most ~64 MiB and ~131,000 events of lag a side before a
+# drop (which the subscriber recovers from: a gap), as 100,000 lone events did before
+EVENT_STREAM_BYTES: Final = 64 << 20
+EVENT_STREAM_HWM: Final = EVENT_STREAM_BYTES // MAX_EVENT_BATCH_BYTES  # 1,024 messages
 
 
 class SubmitOrders(Msg):
@@ -41,3 +53,15 @@ class Replies(Msg):
 
     type: Literal["replies"] = "replies"
     replies: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_SUBMIT_BATCH)
+
+
+class OrderEvents(Msg):
+    """The order events the OMS publishes in one loop turn, in one message on its event
+    stream: `events[i]` is the wire body of a lone `OrderEvent` (what it would carry
+    alone), in `event_seq` order with no gap. A subscriber takes each as that lone event
+    (`protocol.event_batch.read_events`): sequenced by its own `event_seq`, decoded on its
+    own. Up to `MAX_EVENT_BATCH` items under `MAX_EVENT_BATCH_BYTES`; a turn with more is
+    published as several, and a turn's one event alone, as a lone `OrderEvent`."""
+
+    type: Literal["order_events"] = "order_events"
+    events: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_EVENT_BATCH)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import deque
 from collections.abc import Collection, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
@@ -25,8 +26,8 @@ from protocol.client_batch import OrderSpec as OrderSpec  # re-exported: the API
 from protocol.client_batch import request_many
 from protocol.codec import Sender, decode
 from protocol.config import SystemConfig, load_config
+from protocol.event_batch import EventItem, item_event, lone_event, read_events
 from protocol.exceptions import KillSwitchEngaged, ProtocolError, RiskRejected, TradePulseError
-from protocol.fastpath import peek_order_event
 from protocol.messages import (
     CancelOrder,
     ErrorCode,
@@ -174,6 +175,9 @@ class ExecutionClient:
         self._sock = connect_dealer(self._ctx, cfg.client_endpoint, identity)
         self._sub: zmq.Socket[bytes] | None = None
         self._last_event_seq: int | None = None
+        self._epoch: int | None = None  # the OMS incarnation `_last_event_seq` is of
+        self._batched: deque[EventItem] = deque()  # an `OrderEvents`' items not yet yielded
+        self._batched_epoch = 0  # the OMS incarnation that published them
 
     @classmethod
     def from_config(
@@ -364,36 +368,46 @@ class ExecutionClient:
         wanted = None if statuses is None else frozenset(OrderStatus(s).value for s in statuses)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
+            while self._batched:  # a batch's items not yet taken (a caller stops at any)
+                unit = item_event(self._batched.popleft(), wanted)
+                if unit is not None:
+                    yield from self._in_sequence(self._batched_epoch, *unit)
             wait_ms = 200 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
             if not self._sub.poll(wait_ms):
                 if deadline is not None and time.monotonic() >= deadline:
                     return
                 continue
             frames = self._sub.recv_multipart()
-            peek = None if wanted is None else peek_order_event(frames)
-            body: OrderEvent | StreamEvent | None = None
-            if peek is not None and wanted is not None and peek[2] not in wanted:
-                seq = peek[1]  # not wanted: only its place in the sequence counts
-            else:
-                try:
-                    decoded = decode(frames).body
-                except ProtocolError:
-                    continue
-                if not isinstance(decoded, (OrderEvent, StreamEvent)):
-                    continue
-                body, seq = decoded, decoded.event_seq
-            if self._last_event_seq is not None and seq != self._last_event_seq + 1:
-                if seq <= self._last_event_seq and seq > 1:
-                    continue  # duplicate / old
-                snap = self._snapshot()
-                if isinstance(snap, Snapshot):
-                    self._last_event_seq = snap.event_seq
-                    yield snap
-                    if seq <= snap.event_seq:
-                        continue
-            self._last_event_seq = seq
-            if body is not None:
-                yield body
+            try:
+                batch = read_events(frames)
+            except ProtocolError:
+                continue
+            if batch is not None:  # its items one by one, those left kept for the next call
+                self._batched_epoch, items = batch
+                self._batched.extend(items)
+                continue
+            lone = lone_event(frames, wanted)
+            if lone is not None:
+                yield from self._in_sequence(lone[0], *lone[1])
+
+    def _in_sequence(
+        self, epoch: int, seq: int, body: OrderEvent | StreamEvent | None
+    ) -> Iterator[OrderEvent | StreamEvent | Snapshot]:
+        """The event at `seq` of OMS `epoch` (None: sequenced, not wanted), after a fresh
+        Snapshot if it follows a gap or a new epoch; nothing for a duplicate or old one."""
+        restarted, self._epoch = self._epoch not in (None, epoch), epoch  # a new OMS epoch
+        if self._last_event_seq is not None and (restarted or seq != self._last_event_seq + 1):
+            if not restarted and 1 < seq <= self._last_event_seq:
+                return  # duplicate / old
+            snap = self._snapshot()
+            if isinstance(snap, Snapshot):
+                self._last_event_seq = snap.event_seq
+                yield snap
+                if seq <= snap.event_seq:
+                    return
+        self._last_event_seq = seq
+        if body is not None:
+            yield body
 
     def _snapshot(self) -> Message:
         """The open orders now: one Snapshot, or, where the OMS holds more open orders than

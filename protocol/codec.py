@@ -98,10 +98,11 @@ class Sender:
         return self.encode_body(body.type, wire_out.dump(body), corr_id)[1]
 
     def encode_body(
-        self, type_: str, body: dict[str, Any], corr_id: str = ""
+        self, type_: str, body: dict[str, Any] | msgspec.Raw, corr_id: str = ""
     ) -> tuple[str, list[bytes]]:
         """(message id, frames) of a message whose wire body is already written: `body` is
-        what `model_dump(mode="json", exclude={"type"})` gives (`protocol.wire_out`)."""
+        what `model_dump(mode="json", exclude={"type"})` gives (`protocol.wire_out`), or
+        that map already packed (`msgspec.Raw`)."""
         seq = next(self._seq)
         msg_id = self._prefix + str(seq)
         packed = _ENCODER.encode(

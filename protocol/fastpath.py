@@ -50,6 +50,7 @@ from protocol.messages import (
     OpenOrders,
     OrderAck,
     OrderEvent,
+    OrderEvents,
     OrderList,
     PlaceOrder,
     Replies,
@@ -72,7 +73,7 @@ HOT: Final[tuple[type[BaseModel], ...]] = (
     SubmitOrder, OrderAck, OrderEvent, CancelOrder, RequestRejected, RiskCheck, RiskVerdict,
     RiskChecks, RiskVerdicts, PlaceOrder, CancelOnVenue, ExecReport, ExecReports, ExecAck,
     ActorHeartbeat, Ack, Acks, Requests, StreamEvent, VenueStateChanged, OpenOrders, OrderList,
-    SubmitOrders, Replies,
+    SubmitOrders, Replies, OrderEvents,
 )  # fmt: skip
 MAX_PLAIN_DEPTH: Final = 8  # free-form maps deeper than this take the full path
 MAX_PLAIN_ITEMS: Final = 4096  # and so do those (and lists) with more elements

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, model_validator
 
-from protocol.batch_messages import Replies, SubmitOrders
+from protocol.batch_messages import OrderEvents, Replies, SubmitOrders
 from protocol.commands import Command, OperatorId
 from protocol.domain import (
     MAX_REASON_CHARS,
@@ -368,6 +368,7 @@ Message = Annotated[
         | GetPositions
         | Positions
         | OrderEvent
+        | OrderEvents
         | StreamEvent
         | SnapshotRequest
         | Snapshot
@@ -412,6 +413,7 @@ __all__ = [
     "Msg",
     "SubmitOrders",
     "Replies",
+    "OrderEvents",
     "PlaceOrder",
     "CancelOnVenue",
     "ReplaceOnVenue",

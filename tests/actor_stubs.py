@@ -40,9 +40,12 @@ from protocol.messages import (
     Positions,
     PositionView,
     RequestRejected,
+    Snapshot,
+    SnapshotRequest,
     StreamEvent,
 )
 from protocol.sockets import bind_router, tune_socket
+from protocol.wire_out import dump
 from tests.fixlogs import collect as collect_fix_logs
 from tests.helpers import make_config, to_toml
 
@@ -119,6 +122,9 @@ class StubOms:
             rows = [p for p in self.positions if body.venue in (None, p.venue)]
             seq = self.event_seq if self.positions_seq is None else self.positions_seq
             return Positions(source="oms", venue=body.venue, positions=rows, event_seq=seq)
+        if isinstance(body, SnapshotRequest):  # a client's, after a gap in the stream
+            seq = self.event_seq if self.orders_seq is None else self.orders_seq
+            return Snapshot(event_seq=seq, orders=list(self.orders))
         if isinstance(body, StreamEvent):
             return Ack(ref=env.msg_id)
         return None
@@ -128,6 +134,15 @@ class StubOms:
         self.event_seq = self.event_seq + 1 if seq is None else seq
         body = body.model_copy(update={"event_seq": self.event_seq})
         self.pub.send_multipart(self.sender.encode(body))
+
+    def publish_batch(self, events: list[Any], *, seq: int | None = None) -> None:
+        """Publish OrderEvents as one `OrderEvents` (their `event_seq` the next ones, from
+        `seq` if given), as the OMS publishes a turn's events."""
+        items = []
+        for event in events:
+            self.event_seq = self.event_seq + 1 if seq is None or items else seq
+            items.append(dump(event.model_copy(update={"event_seq": self.event_seq})))
+        self.pub.send_multipart(self.sender.encode_body("order_events", {"events": items})[1])
 
     def new_epoch(self) -> None:
         self.epoch += 1

@@ -21,16 +21,15 @@ import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from functools import partial
-from pathlib import Path
 from typing import Any
 
-import zmq
+import msgspec
 
 from actors.oms import outcome_metrics, reads
 from actors.oms.at_venue import OpenAtVenue
 from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.commit_policy import AfterCommit, CommitPolicy, EventHold
-from actors.oms.event_wire import TYPE, order_event_body
+from actors.oms.event_wire import bind_event_stream, messages, order_event_body, packed
 from actors.oms.exec_cut import ExecLog
 from actors.oms.exec_intake import ExecIntake
 from actors.oms.exec_quarantine import ExecApplier
@@ -78,7 +77,6 @@ from protocol.messages import (
     VenueStateChanged,
 )
 from protocol.paths import cold_marker, oms_dir, operator_stops_path
-from protocol.sockets import tune_socket
 
 
 class OmsActor(Actor):
@@ -103,7 +101,7 @@ class OmsActor(Actor):
         )
         self.space = JournalSpace(self.journal, self.cfg.oms.journal_reserve_bytes, self.log)
         self._after_commit = AfterCommit()  # venue requests first, then replies and reads
-        self._built: list[list[Any]] = []  # this turn's order events, sent after the commit
+        self._built: list[msgspec.Raw] = []  # this turn's order events, sent after the commit
         # a new order's record waits for its verdict's commit; open orders per venue kept
         self.commits, self.at_venue = CommitPolicy(), OpenAtVenue()
         self.event_hold = EventHold(self.call_later)  # and its event waits for the verdict
@@ -112,11 +110,7 @@ class OmsActor(Actor):
         self.gate = IntakeGate(self.cfg.state_path, stops, names, self.log)  # operator pauses
         self.kill_switch = KillSwitchFollower(self)  # reads the state file now
         self.event_seq = 0
-        self.pub = self.ctx.socket(zmq.PUB)
-        tune_socket(self.pub)
-        events = self.cfg.events_endpoint
-        Path(events.removeprefix("ipc://")).unlink(missing_ok=True)
-        self.pub.bind(events)
+        self.pub = bind_event_stream(self.ctx, self.cfg.events_endpoint)
         self.clients = ClientEndpoint(self, self.cfg.client_endpoint)  # oms.sock: internal
         self.add_socket(self.clients.sock, self.clients.on_readable)
         self.risk = self.peer("risk")
@@ -199,7 +193,7 @@ class OmsActor(Actor):
             elif order is not None:
                 self.event_seq += 1
                 body = order_event_body(order, self.event_seq, fq, fpx)  # the OrderEvent's
-                events.append(self.sender.encode_body(TYPE, body)[1])
+                events.append(packed(body))
         if self.journal.pending:
             start = time.perf_counter()
             self.journal.commit()
@@ -235,8 +229,8 @@ class OmsActor(Actor):
 
     def _publish_built(self) -> None:  # the turn's order events (committed), in event_seq order
         built, self._built = self._built, []
-        for frames in built:
-            self.pub.send_multipart(frames, copy=False)
+        for type_, body in messages(built):  # as few messages as the bounds allow
+            self.pub.send_multipart(self.sender.encode_body(type_, body)[1], copy=False)
 
     def _publish(self, body: Message) -> None:
         self.pub.send_multipart(self.sender.encode(body), copy=False)

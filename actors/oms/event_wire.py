@@ -13,15 +13,25 @@ as before.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+import zmq
 
 from actors.oms.orders import Order
+from protocol.batch_messages import EVENT_STREAM_HWM, MAX_EVENT_BATCH, MAX_EVENT_BATCH_BYTES
 from protocol.domain import check_decimal
 from protocol.messages import OrderEvent
+from protocol.sockets import Context, Socket, tune_socket
 from protocol.wire_out import dump
 
 TYPE = "order_event"
+BATCH_TYPE = "order_events"
+_ENCODER: Final = msgspec.msgpack.Encoder()
+_HEADROOM: Final = 4096  # the envelope around a batch's items (its header, ids, the list)
 
 
 def order_event_body(
@@ -61,3 +71,40 @@ def order_event_body(
         "fill_qty": None if fill_qty is None else str(fill_qty),
         "fill_px": None if fill_px is None else str(fill_px),
     }
+
+
+def packed(body: dict[str, Any]) -> msgspec.Raw:
+    """An event's wire body as msgpack, written once (before the turn's commit)."""
+    return msgspec.Raw(_ENCODER.encode(body))
+
+
+def messages(events: list[msgspec.Raw]) -> Iterator[tuple[str, Any]]:
+    """(type, body) of the messages publishing a turn's events in order: one alone as a
+    lone `OrderEvent`, several as `OrderEvents` of at most `MAX_EVENT_BATCH` items whose
+    frame stays under `MAX_EVENT_BATCH_BYTES` (an item over it goes alone)."""
+    start, size = 0, 0
+    for i, event in enumerate(events):
+        n = len(event)
+        full = i - start == MAX_EVENT_BATCH or size + n > MAX_EVENT_BATCH_BYTES - _HEADROOM
+        if i > start and full:
+            yield _message(events[start:i])
+            start, size = i, 0
+        size += n
+    if start < len(events):
+        yield _message(events[start:])
+
+
+def _message(events: list[msgspec.Raw]) -> tuple[str, Any]:
+    return (TYPE, events[0]) if len(events) == 1 else (BATCH_TYPE, {"events": events})
+
+
+def bind_event_stream(ctx: Context, endpoint: str) -> Socket:
+    """The OMS's PUB of the event stream, bound at `endpoint` (a dead incarnation's ipc
+    file removed first). Its high-water mark is `EVENT_STREAM_HWM`: a message is up to a
+    batch of `MAX_EVENT_BATCH_BYTES`, so a subscriber that stops reading holds at most
+    `EVENT_STREAM_BYTES` of the OMS's memory before the PUB drops (never blocks)."""
+    pub = ctx.socket(zmq.PUB)
+    tune_socket(pub, hwm=EVENT_STREAM_HWM)
+    Path(endpoint.removeprefix("ipc://")).unlink(missing_ok=True)
+    pub.bind(endpoint)
+    return pub

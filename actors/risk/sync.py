@@ -22,7 +22,11 @@ from zmq.utils.monitor import recv_monitor_message
 from actors.risk.checks import ExposureView, RiskGate
 from actors.risk.support import SnapshotCoverage
 from actors.runtime.peer import Peer
+from actors.runtime.turn_budget import TurnBudget
+from protocol.batch_messages import EVENT_STREAM_HWM
 from protocol.codec import Envelope
+from protocol.event_batch import EventItem, read_events
+from protocol.exceptions import ProtocolError
 from protocol.fastpath import peek_order_event
 from protocol.messages import (
     GetPositions,
@@ -35,7 +39,7 @@ from protocol.messages import (
     RequestRejected,
     RiskCheck,
 )
-from protocol.sockets import drain, tune_socket
+from protocol.sockets import tune_socket
 
 if TYPE_CHECKING:
     from actors.runtime.actor import Actor
@@ -44,6 +48,10 @@ REBUILD_TIMEOUT_S = 2.0
 # An order not yet approved carries no exposure (`ExposureView.apply_order` returns at once):
 # its event is not decoded, only sequenced (`protocol.fastpath.peek_order_event`)
 _NO_EXPOSURE_YET = OrderStatus.PENDING_RISK.value
+# Order events read from the stream in one loop turn (an `OrderEvents` counts its items, up
+# to 128): as the 1,000 lone-event messages a turn read before batches; the rest is read
+# next turn (the poller is level-triggered), so a backlog never makes one turn hang-long
+EVENTS_PER_TURN = 1000
 
 
 class ExposureSync:
@@ -67,8 +75,9 @@ class ExposureSync:
         self._page_seqs: dict[str, int] = {}  # open order -> event_seq of its page
         self._stream: tuple[int, int] | None = None  # (OMS epoch, last event_seq)
         self.settled: Callable[[OrderView], None] = lambda _order: None  # every order event
+        self._budget = TurnBudget(EVENTS_PER_TURN)
         self.sub = actor.ctx.socket(zmq.SUB)
-        tune_socket(self.sub)
+        tune_socket(self.sub, hwm=EVENT_STREAM_HWM)  # a stream message is up to a batch
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
         self._monitor = self.sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
         self.sub.connect(actor.cfg.events_endpoint)
@@ -90,7 +99,16 @@ class ExposureSync:
                 self.start("stream_connected")  # our start, or a new OMS incarnation
 
     def _on_events(self) -> None:
-        for frames in drain(self.sub, 1000):
+        for frames in self._budget.read(self.sub):
+            try:
+                batch = read_events(frames)  # a turn's order events in one message
+            except ProtocolError as exc:
+                self.actor.count_bad("events", str(exc))
+                continue
+            if batch is not None:
+                self._budget.spend_items(len(batch[1]))
+                self._on_batch(*batch)
+                continue
             peek = peek_order_event(frames)
             if peek is not None and peek[2] == _NO_EXPOSURE_YET:
                 # `apply_order` ignores it: only its place in the sequence counts (a third
@@ -104,11 +122,28 @@ class ExposureSync:
             if isinstance(seq, int):
                 self._sequence(env.epoch, seq)
             if isinstance(env.body, OrderEvent):
-                self.settled(env.body.order)
-                if self._syncing:
-                    self._buffer.append(env.body)
-                elif self.ready:
-                    self._apply(env.body)
+                self._take(env.body)
+
+    def _take(self, event: OrderEvent) -> None:
+        self.settled(event.order)
+        if self._syncing:
+            self._buffer.append(event)
+        elif self.ready:
+            self._apply(event)
+
+    def _on_batch(self, epoch: int, items: list[EventItem]) -> None:
+        """Each item as the lone event it stands for (`_on_events`)."""
+        for item in items:
+            if item.status == _NO_EXPOSURE_YET:
+                self._sequence(epoch, item.event_seq)
+                continue
+            try:
+                event = item.decode()
+            except ProtocolError as exc:
+                self.actor.count_bad("events", str(exc))
+                continue
+            self._sequence(epoch, event.event_seq)
+            self._take(event)
 
     def _sequence(self, epoch: int, seq: int) -> None:
         last, self._stream = self._stream, (epoch, seq)

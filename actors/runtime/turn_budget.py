@@ -73,4 +73,8 @@ class TurnBudget:
                 return  # none left: a recv would raise Again
 
     def spend(self, env: Envelope) -> None:
-        self.left -= items_of(env) - 1
+        self.spend_items(items_of(env))
+
+    def spend_items(self, items: int) -> None:
+        """Charge a message read as `items` items (one was charged when it was read)."""
+        self.left -= items - 1

@@ -56,7 +56,7 @@ import zmq
 
 from protocol.codec import Sender, decode, encode
 from protocol.curve_keys import generate
-from protocol.fastpath import peek_order_event
+from protocol.event_batch import events_of
 from protocol.messages import OrderStatus, OrdType, RequestRejected, Side, SubmitOrder
 from tests.bench._link_floor import RttSampler, link_pings
 from tests.bench._stats import host_info
@@ -167,6 +167,7 @@ def _deployed(
 # --------------------------------------------------------------------------- order series
 
 
+_ENDS = frozenset((OrderStatus.ACCEPTED.value, OrderStatus.REJECTED.value))  # decoded events
 Stamps = dict[str, dict[str, tuple[int, int, int]]]  # venue -> coid -> (t0, t0, t2) ns
 
 
@@ -236,18 +237,16 @@ class Orders:
             except zmq.Again:
                 break
             now = time.time_ns()
-            peek = peek_order_event(frames)
-            if peek is not None and peek[2] not in (OrderStatus.ACCEPTED, OrderStatus.REJECTED):
-                continue
-            order = getattr(decode(frames).body, "order", None)
-            if order is None or order.client_order_id not in in_flight:
-                continue
-            if order.status is OrderStatus.REJECTED:
-                raise RuntimeError(f"{order.client_order_id} rejected: {order.reason}")
-            if order.status is OrderStatus.ACCEPTED:
-                venue, t0, timed = in_flight.pop(order.client_order_id)
-                if timed:
-                    out[venue][order.client_order_id] = (t0, t0, now)
+            for _, event in events_of(frames, _ENDS):  # an event, or a turn's batch of them
+                order = getattr(event, "order", None)
+                if order is None or order.client_order_id not in in_flight:
+                    continue
+                if order.status is OrderStatus.REJECTED:
+                    raise RuntimeError(f"{order.client_order_id} rejected: {order.reason}")
+                if order.status is OrderStatus.ACCEPTED:
+                    venue, t0, timed = in_flight.pop(order.client_order_id)
+                    if timed:
+                        out[venue][order.client_order_id] = (t0, t0, now)
         while True:
             try:
                 reply = decode(self.dealer.recv_multipart(zmq.NOBLOCK))

@@ -50,6 +50,7 @@ import psutil
 import zmq
 
 from protocol.codec import Sender, decode, decode_item, encode
+from protocol.event_batch import read_events
 from protocol.messages import (
     Message,
     OrderAck,
@@ -379,11 +380,13 @@ class _AcceptedCounter(threading.Thread):
             self.connected.set()
             if not any(b"ACCEPTED" in f for f in frames):
                 continue  # cheap filter: decode only the events that can count
-            body = decode(frames).body
-            if isinstance(body, OrderEvent) and body.order.status is OrderStatus.ACCEPTED:
-                coid = body.order.client_order_id
-                if coid.startswith(self.prefix) and coid not in self.accepted:
-                    self.t_last = self.accepted[coid] = time.time()
+            batch = read_events(frames)  # a turn's events in one message, or one event
+            events = [decode(frames).body] if batch is None else [i.decode() for i in batch[1]]
+            for body in events:
+                if isinstance(body, OrderEvent) and body.order.status is OrderStatus.ACCEPTED:
+                    coid = body.order.client_order_id
+                    if coid.startswith(self.prefix) and coid not in self.accepted:
+                        self.t_last = self.accepted[coid] = time.time()
 
     def close(self) -> None:
         self.stop.set()

@@ -18,7 +18,9 @@ from actors.oms import reads
 from actors.oms.actor import OmsActor
 from actors.oms.commit_policy import AfterCommit, CommitPolicy, EventHold
 from actors.oms.order_book import OrderBook
+from protocol.batch_messages import MAX_EVENT_BATCH
 from protocol.codec import Sender, decode
+from protocol.event_batch import events_of
 from protocol.messages import (
     OrderEvent,
     OrderStatus,
@@ -54,15 +56,17 @@ class _Pub:
     def __init__(self, calls: list[str]) -> None:
         self.calls = calls
         self.seqs: list[int] = []  # event_seq of every event published, in order
+        self.messages: list[str] = []  # the type of every message published
 
     def send_multipart(self, frames: list[bytes], copy: bool = True) -> None:
-        body = decode(frames).body
-        assert isinstance(body, OrderEvent | StreamEvent)
-        self.seqs.append(body.event_seq)
-        if isinstance(body, StreamEvent):
-            self.calls.append(f"stream {body.event}")
-        else:
-            self.calls.append(f"event {body.order.client_order_id} {body.order.status.value}")
+        self.messages.append(decode(frames).type)
+        for seq, body in events_of(frames):  # a lone event, or a turn's events in one message
+            assert isinstance(body, OrderEvent | StreamEvent)
+            self.seqs.append(seq)
+            if isinstance(body, StreamEvent):
+                self.calls.append(f"stream {body.event}")
+            else:
+                self.calls.append(f"event {body.order.client_order_id} {body.order.status.value}")
 
 
 class _Anything:
@@ -222,6 +226,34 @@ def test_the_stream_stays_in_event_seq_order_when_a_send_publishes() -> None:
     oms.after_iteration()
     assert oms.pub.seqs == [1, 2]
     assert oms.calls[-2:] == ["event o1 PENDING_SUBMIT", "stream order_escalation"]
+
+
+def test_a_turns_order_events_go_as_one_message_before_what_a_send_publishes() -> None:
+    """Two orders approved in one turn: their events go out as one `OrderEvents` (in
+    event_seq order), and a stream event a send publishes after them, with the next seq."""
+    oms = _Oms()
+    oms.approve("o1")
+    oms.approve("o2")
+    publish = partial(oms.publish_stream, "order_escalation", {"client_order_id": "o1"})
+    oms.after_commit(oms.push("o1", publish), first=True)
+    oms.after_iteration()
+    assert oms.pub.messages == ["order_events", "stream_event"]
+    assert oms.pub.seqs == [1, 2, 3]
+    assert oms.calls[-3:] == [
+        "event o1 PENDING_SUBMIT", "event o2 PENDING_SUBMIT", "stream order_escalation",
+    ]  # fmt: skip
+
+
+def test_a_turn_with_more_events_than_a_batch_holds_publishes_several() -> None:
+    """Over `MAX_EVENT_BATCH` events in one turn: several messages, none over the bound,
+    every event once and in order (the one left over goes as a lone `OrderEvent`)."""
+    oms = _Oms()
+    n = MAX_EVENT_BATCH * 2 + 1
+    for i in range(n):
+        oms.approve(f"o{i:04d}")
+    oms.after_iteration()
+    assert oms.pub.messages == ["order_events", "order_events", "order_event"]
+    assert oms.pub.seqs == list(range(1, n + 1))
 
 
 def test_the_turns_replies_run_inside_the_client_reply_window_after_the_commit() -> None:

@@ -3,16 +3,26 @@ decode the events of the others (every client sees every event of every order)."
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 
-import protocol.client as client_mod
+import protocol.event_batch as event_batch_mod
+from protocol import fastpath
 from protocol.client import ExecutionClient
-from protocol.messages import OrderEvent, OrderStatus, OrderView, OrdType, Side, StreamEvent
-from tests.actor_stubs import Harness
+from protocol.messages import (
+    OrderEvent,
+    OrderStatus,
+    OrderView,
+    OrdType,
+    Side,
+    Snapshot,
+    StreamEvent,
+)
+from tests.actor_stubs import Harness, Stub
 
 
 @pytest.fixture
@@ -40,6 +50,24 @@ def _joined(h: Harness, client: ExecutionClient) -> None:
     raise AssertionError("the client's subscription never joined")
 
 
+def _take(
+    client: ExecutionClient,
+    n: int,
+    *,
+    statuses: set[OrderStatus] | None = None,
+    timeout_s: float = 5.0,
+) -> list[OrderEvent | StreamEvent | Snapshot]:
+    """The next `n` things `events` yields, waiting for them up to `timeout_s`."""
+    got: list[OrderEvent | StreamEvent | Snapshot] = []
+    deadline = time.monotonic() + timeout_s
+    while len(got) < n and time.monotonic() < deadline:
+        for event in client.events(timeout_s=0.05, statuses=statuses):
+            got.append(event)
+            if len(got) == n:
+                break
+    return got
+
+
 def test_events_of_other_statuses_are_sequenced_not_decoded(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -50,15 +78,15 @@ def test_events_of_other_statuses_are_sequenced_not_decoded(
         client.subscribe()
         _joined(h, client)
         decoded = []
-        decode = client_mod.decode
-        monkeypatch.setattr(client_mod, "decode", lambda f: decoded.append(1) or decode(f))
+        decode = event_batch_mod.decode
+        monkeypatch.setattr(event_batch_mod, "decode", lambda f: decoded.append(1) or decode(f))
         for status in (OrderStatus.PENDING_RISK, OrderStatus.PENDING_SUBMIT,
                        OrderStatus.ACCEPTED):  # fmt: skip
             h.oms.publish(_event(status))
         h.oms.publish(StreamEvent(event_seq=0, event="venue_state"))
         h.oms.publish(_event(OrderStatus.FILLED))
         wanted = {OrderStatus.ACCEPTED, OrderStatus.FILLED}
-        got = list(client.events(timeout_s=0.5, statuses=wanted))
+        got = _take(client, 3, statuses=wanted)
     finally:
         client.close()
     assert [e.order.status if isinstance(e, OrderEvent) else type(e).__name__ for e in got] == [
@@ -68,3 +96,144 @@ def test_events_of_other_statuses_are_sequenced_not_decoded(
     ]
     assert [e.event_seq for e in got] == [h.oms.event_seq - 2, h.oms.event_seq - 1, h.oms.event_seq]
     assert len(decoded) == 3
+
+
+def _order_event(coid: str, status: OrderStatus) -> OrderEvent:
+    event = _event(status)
+    return event.model_copy(
+        update={"order": event.order.model_copy(update={"client_order_id": coid})}
+    )
+
+
+def test_a_batch_of_events_comes_out_one_by_one_in_sequence_with_stream_events(
+    h: Harness,
+) -> None:
+    """An `OrderEvents` (a turn's events) yields its events one by one, before the stream
+    event published after it, with no gap and so no snapshot."""
+    client = ExecutionClient(h.cfg, timeout_s=1.0)
+    try:
+        client.subscribe()
+        _joined(h, client)
+        h.oms.publish_batch([_order_event(c, OrderStatus.ACCEPTED) for c in ("a", "b", "c")])
+        h.oms.publish(StreamEvent(event_seq=0, event="venue_state"))
+        got = _take(client, 4)
+    finally:
+        client.close()
+    assert [(type(e).__name__, e.event_seq) for e in got] == [
+        ("OrderEvent", h.oms.event_seq - 3), ("OrderEvent", h.oms.event_seq - 2),
+        ("OrderEvent", h.oms.event_seq - 1), ("StreamEvent", h.oms.event_seq),
+    ]  # fmt: skip
+    assert [e.order.client_order_id for e in got if isinstance(e, OrderEvent)] == ["a", "b", "c"]
+
+
+def test_a_caller_that_stops_inside_a_batch_gets_the_rest_next_time(h: Harness) -> None:
+    """The caller stops at the batch's first event; its next call yields the second and
+    third, in sequence (no snapshot: nothing was missed)."""
+    client = ExecutionClient(h.cfg, timeout_s=1.0)
+    try:
+        client.subscribe()
+        _joined(h, client)
+        h.oms.publish_batch([_order_event(c, OrderStatus.ACCEPTED) for c in ("a", "b", "c")])
+        first = next(iter(client.events(timeout_s=2.0)))
+        rest = _take(client, 2)
+    finally:
+        client.close()
+    assert isinstance(first, OrderEvent) and first.order.client_order_id == "a"
+    assert [e.order.client_order_id for e in rest if isinstance(e, OrderEvent)] == ["b", "c"]
+    assert len(rest) == 2
+
+
+def test_a_batch_after_a_gap_yields_a_snapshot_first(h: Harness) -> None:
+    """A batch whose first event_seq skips one (a message dropped before it: PUB drops at
+    its high-water mark) is preceded by a fresh Snapshot, as a lone event after a gap is;
+    then its events after the snapshot's event_seq, one by one."""
+    client = ExecutionClient(h.cfg, timeout_s=2.0)
+    done = threading.Event()
+    endpoint = Stub(h.ctx, "oms", h.cfg.client_endpoint, h.oms._answer)  # the clients' socket
+    answering = threading.Thread(target=_answer_until, args=(endpoint, done))
+    try:
+        client.subscribe()
+        _joined(h, client)
+        h.oms.orders_seq = h.oms.event_seq + 1  # the snapshot reflects the event missed
+        h.oms.publish_batch(
+            [_order_event(c, OrderStatus.ACCEPTED) for c in ("a", "b")], seq=h.oms.event_seq + 2
+        )
+        answering.start()
+        got = _take(client, 3)
+    finally:
+        done.set()
+        if answering.is_alive():
+            answering.join(5.0)
+        endpoint.sock.close(linger=0)
+        client.close()
+    assert [type(e).__name__ for e in got] == ["Snapshot", "OrderEvent", "OrderEvent"]
+    assert [e.event_seq for e in got] == [h.oms.event_seq - 2, h.oms.event_seq - 1, h.oms.event_seq]
+
+
+def _answer_until(stub: Stub, done: threading.Event) -> None:
+    while not done.is_set():
+        if stub.sock.poll(20):
+            stub.pump()
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["lone", "batch"])
+def test_a_restarted_omss_events_follow_a_snapshot(h: Harness, batched: bool) -> None:
+    """The OMS restarted (a new epoch: event_seq from 1 again) and its first event was not
+    received (the SUB reconnected after it): its next events, whose event_seq the client
+    already passed in the old incarnation, come after a fresh Snapshot, not dropped as
+    old."""
+    client = ExecutionClient(h.cfg, timeout_s=2.0)
+    done = threading.Event()
+    endpoint = Stub(h.ctx, "oms", h.cfg.client_endpoint, h.oms._answer)  # the clients' socket
+    answering = threading.Thread(target=_answer_until, args=(endpoint, done))
+    try:
+        client.subscribe()
+        _joined(h, client)
+        for i in range(5):
+            h.oms.publish(_order_event(f"old{i}", OrderStatus.ACCEPTED))
+        assert len(_take(client, 5)) == 5  # the client is at event_seq >= 5
+        h.oms.new_epoch()
+        h.oms.event_seq = h.oms.orders_seq = 1  # its first event missed; the snapshot has it
+        answering.start()
+        new = [_order_event("new", OrderStatus.ACCEPTED), _order_event("new", OrderStatus.FILLED)]
+        if batched:
+            h.oms.publish_batch(new)
+        else:
+            for event in new:
+                h.oms.publish(event)
+        got = _take(client, 3)
+    finally:
+        done.set()
+        if answering.is_alive():
+            answering.join(5.0)
+        endpoint.sock.close(linger=0)
+        client.close()
+    assert [(type(e).__name__, e.event_seq) for e in got] == [
+        ("Snapshot", 1), ("OrderEvent", 2), ("OrderEvent", 3)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "full"])
+def test_statuses_filter_lone_and_batched_events_on_both_paths(
+    h: Harness, monkeypatch: pytest.MonkeyPatch, fast: bool
+) -> None:
+    """With the fast path off (`TP_WIRE_FASTPATH=0`: no peek) a lone event of another
+    status is filtered after its decode, as a batch's item is: only the FILLED come out."""
+    monkeypatch.setattr(fastpath, "ENABLED", fast)
+    client = ExecutionClient(h.cfg, timeout_s=1.0)
+    try:
+        client.subscribe()
+        _joined(h, client)
+        for status in (OrderStatus.PENDING_SUBMIT, OrderStatus.ACCEPTED, OrderStatus.FILLED):
+            h.oms.publish(_order_event("lone", status))
+        h.oms.publish_batch(
+            [_order_event("batch", s) for s in (OrderStatus.ACCEPTED, OrderStatus.FILLED)]
+        )
+        h.oms.publish(StreamEvent(event_seq=0, event="end"))
+        got = _take(client, 3, statuses={OrderStatus.FILLED})
+    finally:
+        client.close()
+    assert [
+        (e.order.client_order_id, e.order.status.value) if isinstance(e, OrderEvent) else e.type
+        for e in got
+    ] == [("lone", "FILLED"), ("batch", "FILLED"), "stream_event"]
