@@ -192,12 +192,15 @@ class Evictions:
         room = MAX_IN_FLIGHT - len(self._in_flight)
         rows: list[Row] = []
         coids: list[str] = []
+        ids = self.retention.archive.ids
         self._batch += 1
         for coid, order in list(islice(self._pending.items(), max(min(budget, room), 0))):
             del self._pending[coid]
             if not self._leaves(order):
                 continue  # changed since: held again
             rows.append(_row(order))  # its state now: the copy the archive will hold
+            if ids is not None:  # its ids may be archived from now on
+                ids.add(coid, order.venue, order.cl_ord_ids)
             coids.append(coid)
             self._in_flight[coid] = (self._batch, order)
         if rows:

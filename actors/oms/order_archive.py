@@ -32,6 +32,7 @@ from typing import Final
 
 import msgpack
 
+from actors.oms.archived_ids import ArchivedIds
 from actors.oms.orders import Order
 
 ARCHIVE_NAME: Final = "orders.sqlite"
@@ -47,8 +48,9 @@ _SCHEMA = (
 class OrderArchive:
     """The terminal orders no longer in the book, by client_order_id and (venue, ClOrdID)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, ids: ArchivedIds | None = None) -> None:
         self.path = path
+        self.ids = ids  # the OMS's: no SQLite query for an id it rules out
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -59,10 +61,12 @@ class OrderArchive:
         self._db.execute("PRAGMA query_only=ON")  # writes: `actors.oms.archive_writer`
 
     @classmethod
-    def in_dir(cls, oms_dir: Path) -> OrderArchive:
-        return cls(oms_dir / ARCHIVE_NAME)
+    def in_dir(cls, oms_dir: Path, ids: ArchivedIds | None = None) -> OrderArchive:
+        return cls(oms_dir / ARCHIVE_NAME, ids)
 
     def get(self, client_order_id: str) -> Order | None:
+        if self.ids is not None and not self.ids.maybe_id(client_order_id):
+            return None  # (a new id: the common case)
         row = self._db.execute(
             "SELECT data FROM orders WHERE client_order_id = ?", (client_order_id,)
         ).fetchone()
@@ -70,6 +74,8 @@ class OrderArchive:
 
     def find(self, venue: str, cl_ord_id: str) -> Order | None:
         """The archived order that used `cl_ord_id` (any of its ids) at `venue`."""
+        if self.ids is not None and not self.ids.maybe_cl(venue, cl_ord_id):
+            return None
         row = self._db.execute(
             "SELECT o.data FROM cl_ord_ids c JOIN orders o USING (client_order_id)"
             " WHERE c.venue = ? AND c.cl_ord_id = ?",

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from actors.oms.archived_ids import ArchivedIds
 from actors.oms.evictions import POLL_S, RETRY_S
 from actors.oms.journal import Journal
 from actors.oms.order_archive import OrderArchive, Retention
@@ -38,7 +39,9 @@ def open_book(
 ) -> OrderBook:
     """The book of an OMS whose journal is in `oms_dir` (the snapshot's orders loaded;
     the caller replays the journal's records on it)."""
-    retention = Retention(OrderArchive.in_dir(oms_dir), keep)
+    ids = ArchivedIds()  # read back by a thread: no wait here (warm start)
+    retention = Retention(OrderArchive.in_dir(oms_dir, ids), keep)
+    ids.rebuild(retention.archive.path)
     heap = trim if trim is not None else HeapTrim(actor="oms")
 
     book = OrderBook(retention) if snapshot is None else OrderBook.from_dict(snapshot, retention)
