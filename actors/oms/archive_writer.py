@@ -127,23 +127,32 @@ class ArchiveWriter:
                 batches.append(item)
             work = [b for b in batches if b is not _STOP]
             if work:
-                error: BaseException | None = None
-                try:
-                    db = db or connect(self.path)
-                    db.execute("BEGIN")
-                    for _, rows in work:
-                        write_rows(db, rows)
-                    self.before_commit()
-                    db.execute("COMMIT")
-                except BaseException as exc:  # noqa: BLE001  # reported: the loop keeps them
-                    error = exc
-                    db = _rolled_back(db)
-                for number, _ in work:
-                    self._done.put(Result(number, error))
+                db = self._commit(db, work)
             if len(work) != len(batches):
                 if db is not None:
                     db.close()
                 return
+            del item, batches, work  # the rows freed now, not kept until the next wake
+
+    def _commit(
+        self, db: sqlite3.Connection | None, work: list[tuple[int, list[Row]]]
+    ) -> sqlite3.Connection | None:
+        """Write and commit `work` in one transaction; report each batch. The connection
+        to use next (None: reopen)."""
+        error: BaseException | None = None
+        try:
+            db = db or connect(self.path)
+            db.execute("BEGIN")
+            for _, rows in work:
+                write_rows(db, rows)
+            self.before_commit()
+            db.execute("COMMIT")
+        except BaseException as exc:  # noqa: BLE001  # reported: the loop keeps them
+            error = exc
+            db = _rolled_back(db)
+        for number, _ in work:
+            self._done.put(Result(number, error))
+        return db
 
 
 def _rolled_back(db: sqlite3.Connection | None) -> sqlite3.Connection | None:

@@ -145,6 +145,7 @@ class Evictions:
             elif force or self._clock() >= self._retry_at:
                 self._hand_over(len(self._pending) if force else FLUSH_EVERY)
         except Exception as exc:  # noqa: BLE001  # after a durable commit: never raise
+            self._retry_at = self._clock() + RETRY_S
             self._log_failure(exc)
         self._show()
 
@@ -190,22 +191,20 @@ class Evictions:
 
     def _hand_over(self, budget: int) -> None:
         room = MAX_IN_FLIGHT - len(self._in_flight)
-        rows: list[Row] = []
-        coids: list[str] = []
-        ids = self.retention.archive.ids
-        self._batch += 1
-        for coid, order in list(islice(self._pending.items(), max(min(budget, room), 0))):
-            del self._pending[coid]
-            if not self._leaves(order):
-                continue  # changed since: held again
-            rows.append(_row(order))  # its state now: the copy the archive will hold
-            if ids is not None:  # its ids may be archived from now on
-                ids.add(coid, order.venue, order.cl_ord_ids)
-            coids.append(coid)
-            self._in_flight[coid] = (self._batch, order)
-        if rows:
-            self._batches[self._batch] = coids
-            self.writer.submit(self._batch, rows)
+        taken = list(islice(self._pending.items(), max(min(budget, room), 0)))
+        going = [(coid, order) for coid, order in taken if self._leaves(order)]
+        rows = [_row(order) for _, order in going]  # their state now: the archive's copies
+        if rows:  # a raise up to the submit leaves them all pending
+            if (ids := self.retention.archive.ids) is not None:
+                for coid, order in going:  # their ids may be archived from now on
+                    ids.add(coid, order.venue, order.cl_ord_ids)
+            self.writer.submit(self._batch + 1, rows)
+            self._batch += 1
+            for coid, order in going:
+                self._in_flight[coid] = (self._batch, order)
+            self._batches[self._batch] = [coid for coid, _ in going]
+        for coid, _ in taken:
+            del self._pending[coid]  # (one not going was changed since: held again)
 
     def _confirmed(self, result: Result) -> None:
         failed: dict[str, Order] = {}

@@ -50,7 +50,8 @@ def test_any_archive_failure_after_the_commit_is_counted_and_retried_not_raised(
 def test_a_raising_hand_over_does_not_raise_out_of_a_durable_commit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Packing an order (on the loop) raises: counted, the order kept, nothing raised."""
+    """Packing an order (on the loop) raises: counted, the order kept waiting (not lost
+    between pending and in flight), nothing raised; handed over again later."""
     clock = _Clock()
     book, evictions, _ = _book(tmp_path, clock)
     host = _Host(tmp_path, book)
@@ -67,6 +68,10 @@ def test_a_raising_hand_over_does_not_raise_out_of_a_durable_commit(
     journal.append({"kind": "note"})
     assert journal.commit() == 1
     assert _failures() == failures + 1 and book.held("o0") is not None
+    assert len(evictions) == 1 and evictions.in_flight == 0  # still waiting, not lost
+    monkeypatch.undo()
+    assert evictions.sync()  # handed over again: archived, out of memory
+    assert book.held("o0") is None
     evictions.close()
     journal.close()
 
