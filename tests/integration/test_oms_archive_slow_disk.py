@@ -71,6 +71,11 @@ def test_slow_archive_commits_neither_stall_the_oms_nor_hide_an_order(short_tmp:
             interval_s=0.5,
             message="the archive's writer never caught up",
         )
+        with client(sut) as c:  # now out of memory: read back from the archive
+            for coid in coids[:50]:
+                assert c.get_order(coid).status is OrderStatus.FILLED
+            with pytest.raises(InvalidOrder, match="reused"):
+                c.submit(VENUE, SYMBOL, "BUY", "2", "MARKET", client_order_id=coids[0])
         assert (sut.metric("tradepulse_oms_archive_write_failures_total") or 0.0) == 0.0
 
 
