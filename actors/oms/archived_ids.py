@@ -16,7 +16,10 @@ filter has no false negatives: at worst a "maybe" costs the query it always cost
   "maybe". Every order handed to the archive's writer by this process is added on the loop
   before the hand-over (`add`), and kept aside until the rebuild is adopted. The OMS's
   writer thread is the archive's only writer (`actors.oms.archive_writer`), so each key in
-  the archive was either there when the rebuild read it or added here.
+  the archive was either there when the rebuild read it or added here. A rebuild that
+  fails (SQLite error, I/O error) or has more than `MAX_EARLY` keys kept aside is given up:
+  logged `archived_ids_rebuild_failed` once, nothing kept aside any more, every answer
+  "maybe" for the rest of the process (SQLite asked, as before the filter).
 - Bounded: `BITS` bits (2 MiB, plus 2 MiB while the rebuild runs), `HASHES` probes.
   False positives: ~0.2% with 1,000,000 keys (~400,000 archived orders), 6.8% measured
   with 3,000,000; past that the filter degrades towards asking SQLite every time (as
@@ -32,10 +35,14 @@ from collections.abc import Hashable, Iterable
 from pathlib import Path
 from typing import Final
 
+import structlog
+
 BITS: Final = 1 << 24
 HASHES: Final = 4
 _MASK: Final = BITS - 1
 _CHUNK: Final = 1024  # rows the rebuild reads between two yields of the GIL
+MAX_EARLY: Final = 100_000  # keys kept aside during the rebuild, at most (~10 MiB)
+_log = structlog.get_logger("oms")
 
 
 class ArchivedIds:
@@ -46,6 +53,7 @@ class ArchivedIds:
         self._early: list[Hashable] | None = []  # added before that
         self._built: bytearray | None = None  # the rebuild thread's result
         self._thread: threading.Thread | None = None
+        self._failed: str | None = None  # the rebuild's error (its thread), once it failed
 
     @property
     def ready(self) -> bool:
@@ -69,6 +77,8 @@ class ArchivedIds:
         keys: list[Hashable] = [client_order_id, *((venue, cl) for cl in cl_ord_ids)]
         if self._bits is None and not self._adopt() and self._early is not None:
             self._early.extend(keys)
+            if len(self._early) > MAX_EARLY:
+                self._give_up(f"more than {MAX_EARLY} keys added during the rebuild")
         if self._bits is not None:
             _set(self._bits, keys)
 
@@ -100,6 +110,9 @@ class ArchivedIds:
         """The rebuild's bits, once done, with every key added meanwhile (on the loop)."""
         built = self._built
         if built is None or self._early is None:
+            if self._failed is not None and self._early is not None:
+                self._give_up(self._failed)
+            self._built = None  # (a rebuild done after it was given up)
             return False
         _set(built, self._early)
         self._bits, self._early, self._built = built, None, None
@@ -121,9 +134,15 @@ class ArchivedIds:
                     time.sleep(0)
             finally:
                 db.close()
-        except (sqlite3.Error, OSError):
-            return  # never ready: every answer "maybe" (SQLite asked, as before)
+        except (sqlite3.Error, OSError) as exc:
+            self._failed = f"{type(exc).__name__}: {exc}"[:512]  # given up on the loop
+            return
         self._built = bits
+
+    def _give_up(self, error: str) -> None:
+        """Never ready: nothing kept aside, every answer "maybe" (on the loop)."""
+        self._early, self._built = None, None
+        _log.error("archived_ids_rebuild_failed", error=error)
 
 
 def _set(bits: bytearray, keys: Iterable[Hashable]) -> None:
