@@ -12,6 +12,10 @@ The thread takes every batch queued when it wakes and writes them in one transac
 disk that falls behind costs fewer fsyncs, not more); a failure (disk full, SQLite error,
 any exception) rolls that transaction back and reports each of its batches as failed: the
 loop keeps the orders in memory and submits them again later. The thread keeps running.
+A thread that cannot start raises in `submit` (nothing queued: the loop retries later); a
+thread that died anyway (an exception escaping the rollback) is noticed on the loop
+(`results`, `submit`): logged `order_archive_writer_died`, the batches it held reported as
+failed, and a new thread takes the queued ones.
 
 Fault injection (tests; unset in production): `TP_FAULT_ARCHIVE_COMMIT_DELAY_S=<s>` sleeps
 that long before each COMMIT (a slow disk's fsync); `before_commit` is the same seam for
@@ -20,6 +24,7 @@ in-process tests (it may raise: a failed commit).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import sqlite3
@@ -29,8 +34,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final, NamedTuple
 
+import structlog
+
 COMMIT_DELAY_ENV: Final = "TP_FAULT_ARCHIVE_COMMIT_DELAY_S"
 _STOP: Final = None
+_log = structlog.get_logger("oms")
 
 
 class Row(NamedTuple):
@@ -78,7 +86,10 @@ class ArchiveWriter:
         self.before_commit: Callable[[], None] = _commit_delay()
         self._todo: queue.SimpleQueue[tuple[int, list[Row]] | None] = queue.SimpleQueue()
         self._done: queue.SimpleQueue[Result] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._thread: threading.Thread | None = None  # set once started
+        self._taken: list[int] = []  # the batches the thread holds, not reported yet
+        self._death: BaseException | None = None  # what ended the thread, if it died
+        self._db: sqlite3.Connection | None = None  # the thread's last connection
         self._closed = False
 
     @property
@@ -89,13 +100,14 @@ class ArchiveWriter:
         """Queue `rows` (batch number `batch`) to be written and committed; never blocks."""
         if self._closed:
             raise RuntimeError("archive writer closed")
+        self._recover()
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="order-archive", daemon=True)
-            self._thread.start()
+            self._thread = self._started()  # a raise: nothing queued, nothing changed
         self._todo.put((batch, rows))
 
     def results(self, timeout_s: float = 0.0) -> list[Result]:
         """The batches finished since the last call (waits up to `timeout_s` for one)."""
+        self._recover()
         out: list[Result] = []
         try:
             if timeout_s > 0:
@@ -108,13 +120,46 @@ class ArchiveWriter:
     def close(self, timeout_s: float = 5.0) -> bool:
         """Stop the thread after what is queued (waits up to `timeout_s`); True if it ended."""
         self._closed = True
-        if self._thread is None:
+        if self._thread is None or not self._thread.is_alive():
             return True
         self._todo.put(_STOP)
         self._thread.join(timeout_s)
         return not self._thread.is_alive()
 
+    def _started(self) -> threading.Thread:
+        thread = threading.Thread(target=self._run, name="order-archive", daemon=True)
+        thread.start()
+        return thread
+
+    def _recover(self) -> None:
+        """A thread that died (on the loop): the batches it held reported failed, the
+        queued ones handed to a new thread (or reported failed if it cannot start)."""
+        thread = self._thread
+        if thread is None or thread.is_alive() or self._closed:
+            return
+        self._thread, lost, self._taken = None, self._taken, []
+        error: BaseException = RuntimeError(f"order archive writer died: {self._death!r}")
+        _log.error("order_archive_writer_died", error=repr(self._death)[:512], batches=len(lost))
+        if not self._todo.empty():
+            try:
+                self._thread = self._started()
+            except Exception as exc:  # noqa: BLE001  # reported: the loop keeps them
+                error = exc
+                while (item := _next(self._todo)) is not None:
+                    lost.append(item[0])
+        for number in lost:
+            self._done.put(Result(number, error))
+
     def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # noqa: BLE001  # noticed and reported on the loop
+            self._death = exc
+            if (db := self._db) is not None:  # its transaction rolled back, its lock freed
+                with contextlib.suppress(Exception):
+                    db.close()
+
+    def _loop(self) -> None:
         db: sqlite3.Connection | None = None
         while True:
             item = self._todo.get()
@@ -127,7 +172,9 @@ class ArchiveWriter:
                 batches.append(item)
             work = [b for b in batches if b is not _STOP]
             if work:
+                self._taken = [number for number, _ in work]
                 db = self._commit(db, work)
+                self._taken = []
             if len(work) != len(batches):
                 if db is not None:
                     db.close()
@@ -141,7 +188,7 @@ class ArchiveWriter:
         to use next (None: reopen)."""
         error: BaseException | None = None
         try:
-            db = db or connect(self.path)
+            db = self._db = db or connect(self.path)
             db.execute("BEGIN")
             for _, rows in work:
                 write_rows(db, rows)
@@ -153,6 +200,13 @@ class ArchiveWriter:
         for number, _ in work:
             self._done.put(Result(number, error))
         return db
+
+
+def _next(todo: queue.SimpleQueue[tuple[int, list[Row]] | None]) -> tuple[int, list[Row]] | None:
+    try:
+        return todo.get_nowait()
+    except queue.Empty:
+        return None
 
 
 def _rolled_back(db: sqlite3.Connection | None) -> sqlite3.Connection | None:
