@@ -22,6 +22,10 @@ inside `OrderBook.apply_record` (a failure there left a change half made) nor on
 - bounded: at most `MAX_IN_FLIGHT` orders are handed over and unconfirmed. When the thread
   falls behind, the rest wait as noted orders in the book (eviction slows, memory holds
   them) and the loop never blocks on the thread;
+- a COMMIT that does not return (an fsync hung on a sick device) fails nothing: once the
+  oldest unconfirmed batch is `STALL_S` old it is logged `order_archive_commit_stalled`
+  (error, once per `STALL_S`); its age is the gauge
+  `tradepulse_oms_archive_oldest_unconfirmed_seconds` (alert OrderArchiveStalled);
 - a failed batch (disk full, SQLite error, any exception of the thread) is rolled back by
   the thread; its orders stay in memory, go back to the noted ones and are written again
   at a later flush (at most once a `RETRY_S`), logged `order_archive_write_failed` (error,
@@ -74,6 +78,7 @@ RETRY_S = 1.0  # after a failed write, the next attempt waits at least this long
 FLUSH_EVERY = 512  # orders packed and handed to the writer per `flush`, at most
 MAX_IN_FLIGHT = 2048  # orders handed to the writer and not confirmed, at most
 POLL_S = 0.1  # the timer that reads the writer's reports when no journal commit comes
+STALL_S = 30.0  # the oldest unconfirmed batch this old: logged (once per STALL_S)
 STOP_WAIT_S = 1.0  # a stop waits this long for the writer, at most (within the
 # supervisor's shutdown_timeout_s of 5 s, after the OMS's drain_timeout_s of 3 s)
 _log = structlog.get_logger("oms")
@@ -95,6 +100,9 @@ class Evictions:
         self._pending: dict[str, Order] = {}  # to hand to the writer
         self._in_flight: dict[str, tuple[int, Order]] = {}  # handed over: (batch, copy of)
         self._batches: dict[int, list[str]] = {}  # unconfirmed batch -> its orders
+        self._sent_at: dict[int, float] = {}  # unconfirmed batch -> when handed over
+        self._age_shown = 0  # the age gauge's value (whole seconds)
+        self._stall_logged_at = float("-inf")
         self._batch = 0  # the last batch number given
         self._revived: dict[str, int] = {}  # read back: snapshots started before, until one
         self._held_back: dict[str, Order] = {}  # let go, revived: after the next snapshot
@@ -203,11 +211,13 @@ class Evictions:
             for coid, order in going:
                 self._in_flight[coid] = (self._batch, order)
             self._batches[self._batch] = [coid for coid, _ in going]
+            self._sent_at[self._batch] = self._clock()
         for coid, _ in taken:
             del self._pending[coid]  # (one not going was changed since: held again)
 
     def _confirmed(self, result: Result) -> None:
         failed: dict[str, Order] = {}
+        self._sent_at.pop(result.batch, None)
         for coid in self._batches.pop(result.batch, ()):
             batch, order = self._in_flight.get(coid, (0, None))
             if batch != result.batch or order is None:
@@ -223,10 +233,23 @@ class Evictions:
             self._retry_at = self._clock() + RETRY_S
             self._log_failure(result.error)
 
-    def _show(self) -> None:  # the gauge, set only on a change (every commit comes here)
+    def _show(self) -> None:  # the gauges, set only on a change (every commit comes here)
         if (n := len(self)) != self._shown:
             self._shown = n
             _metrics().ARCHIVE_PENDING_ORDERS.set(n)
+        now = self._clock()
+        age = now - next(iter(self._sent_at.values()), now)  # (batch numbers rise)
+        if int(age) != self._age_shown:
+            self._age_shown = int(age)
+            _metrics().ARCHIVE_OLDEST_UNCONFIRMED.set(int(age))
+        if age >= STALL_S and now - self._stall_logged_at >= STALL_S:
+            self._stall_logged_at = now
+            _log.error(
+                "order_archive_commit_stalled",
+                oldest_unconfirmed_s=round(age, 1),
+                in_flight=len(self._in_flight),
+                held_in_memory=len(self),
+            )
 
     def _leaves(self, order: Order) -> bool:
         return order.is_terminal and not self.retention.holds(order.client_order_id)

@@ -1,7 +1,7 @@
 """The OMS archive's writer thread (actors/oms/archive_writer.py) is never a silent,
 permanent stall: a thread that could not start, or that died, is noticed on the loop, its
-batches are reported failed (counted, kept in memory) and a later hand-over archives them.
-Review finding 2 of branch `arch`."""
+batches are reported failed (counted, kept in memory) and a later hand-over archives them;
+a commit that hangs is logged and its age exported. Review findings 2 and 3 of `arch`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from actors.oms import archive_writer
@@ -90,5 +91,40 @@ def test_a_writer_thread_that_died_is_noticed_and_replaced(
         assert evictions.sync(timeout_s=10.0)
         assert book.held("o0") is None and book.get("o0") is not None  # archived
     finally:
+        assert evictions.close(5.0)
+        archive.close()
+
+
+def _oldest_unconfirmed() -> float | None:
+    return REGISTRY.get_sample_value("tradepulse_oms_archive_oldest_unconfirmed_seconds")
+
+
+def test_a_hung_archive_commit_is_logged_and_its_age_exported(tmp_path: Path) -> None:
+    """Review finding 3: a COMMIT that never returns (an fsync hung on a sick device) failed
+    nothing, so nothing was counted or logged however long it lasted (eviction stopped at
+    MAX_IN_FLIGHT). Now the age of the oldest unconfirmed batch is a gauge (alert
+    OrderArchiveStalled) and past STALL_S it is logged, once per STALL_S."""
+    clock = _Clock()
+    book, evictions, archive = _book(tmp_path, clock)
+    host = _Host(tmp_path, book)
+    release = threading.Event()
+    evictions.writer.before_commit = lambda: None if release.wait(30.0) else None
+    try:
+        with capture_logs() as logs:
+            for i in range(300):
+                _cancelled(host, f"o{i}")
+                if i % 20 == 0:
+                    evictions.flush()  # each journal commit
+                    clock.now += 10.0  # 150 s in all
+            evictions.flush()
+        stalled = [e for e in logs if e["event"] == "order_archive_commit_stalled"]
+        assert 4 <= len(stalled) <= 5, stalled  # once per STALL_S of the 150 s
+        assert stalled[0]["oldest_unconfirmed_s"] >= ev.STALL_S and stalled[0]["in_flight"] > 0
+        assert (_oldest_unconfirmed() or 0.0) >= 140.0
+        release.set()
+        assert evictions.sync(timeout_s=10.0)
+        assert _oldest_unconfirmed() == 0.0  # nothing waits
+    finally:
+        release.set()
         assert evictions.close(5.0)
         archive.close()
