@@ -425,6 +425,8 @@ class OmsActor(Actor):
         if not self.run_until(drained, self.cfg.oms.drain_timeout_s):
             self.log.warning("drain_timeout", waiting=self.intake.awaiting_risk)
         self.after_iteration(force=True)
+        if (evictions := self.book.evictions) is not None:  # the archive's writer, bounded:
+            evictions.close()  # what it does not confirm in time is in the snapshot
         if self.space.low:  # no space for one: the reserve left stays for the next start
             self.log.warning("snapshot_skipped", reason="journal_low")
         else:

@@ -7,16 +7,17 @@ duplicate client_order_id or ClOrdID at intake, a late execution report, the ope
 terminal order) and leaves it again like any other.
 
 Durability: an order leaves memory only once the archive holds it durably
-(`actors.oms.evictions`: written after the journal commit, never inside an apply; out of
-memory when the archive's transaction has committed, fsync'd, synchronous=FULL); a write
-that fails keeps it in memory and is tried again. Every record of an evicted order is in the
-journal too, until the journal's next snapshot compacts those records away (that snapshot
-first commits the archive, `Journal.before_snapshot`, and holds every order still in
-memory): kill -9 at any point loses nothing. An order in the book always wins over its
-archived copy (which may be older). An order read back from here is not archived again
+(`actors.oms.evictions`: handed, after the journal commit, to a writer thread with its own
+connection, `actors.oms.archive_writer`, never written on the loop or inside an apply; out
+of memory when the thread's transaction holding it has committed, fsync'd,
+synchronous=FULL); a write that fails keeps it in memory and is tried again. Every record
+of an evicted order is in the journal too, until the journal's next snapshot compacts those
+records away (that snapshot holds every order still in memory, so every order not yet
+durable here): kill -9 at any point loses nothing. An order in the book always wins over
+its archived copy (which may be older). An order read back from here is not archived again
 until a journal snapshot holding it is durable (`actors.oms.evictions`), so the copy of an
 order that replay reads from here is never newer than the snapshot replay starts from.
-Writes are committed every `COMMIT_EVERY` evictions (so the open transaction stays small).
+This connection only reads (`query_only`): the loop never holds the archive's write lock.
 
 Retention of the archive itself is not managed here: it grows by ~0.5 KiB per order on
 disk (a cold start moves it away with the rest of the OMS state).
@@ -31,10 +32,10 @@ from typing import Final
 
 import msgpack
 
+from actors.oms.archived_ids import ArchivedIds
 from actors.oms.orders import Order
 
 ARCHIVE_NAME: Final = "orders.sqlite"
-COMMIT_EVERY: Final = 512
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS orders (client_order_id TEXT PRIMARY KEY, venue TEXT NOT NULL,"
     " symbol TEXT NOT NULL, ts_updated_ns INTEGER NOT NULL, data BLOB NOT NULL)",
@@ -47,8 +48,9 @@ _SCHEMA = (
 class OrderArchive:
     """The terminal orders no longer in the book, by client_order_id and (venue, ClOrdID)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, ids: ArchivedIds | None = None) -> None:
         self.path = path
+        self.ids = ids  # the OMS's: no SQLite query for an id it rules out
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -56,48 +58,15 @@ class OrderArchive:
         self._db.execute("PRAGMA cache_size=-1024")  # KiB: 1 MiB of page cache, not 2
         for statement in _SCHEMA:
             self._db.execute(statement)
-        self._open = 0  # puts in the open transaction
-        self.commits = 0  # transactions committed (`actors.oms.evictions` waits for one)
+        self._db.execute("PRAGMA query_only=ON")  # writes: `actors.oms.archive_writer`
 
     @classmethod
-    def in_dir(cls, oms_dir: Path) -> OrderArchive:
-        return cls(oms_dir / ARCHIVE_NAME)
-
-    def put(self, order: Order) -> None:
-        """Archive (or update) one order; durable at the next `sync()`."""
-        if not self._db.in_transaction:  # (a put that failed may have left one open)
-            self._db.execute("BEGIN")
-        data = msgpack.packb(order.to_dict(), use_bin_type=True)
-        coid, venue = order.client_order_id, order.venue
-        self._db.execute(
-            "INSERT OR REPLACE INTO orders VALUES (?, ?, ?, ?, ?)",
-            (coid, venue, order.symbol, order.ts_updated_ns, data),
-        )
-        self._db.executemany(
-            "INSERT OR REPLACE INTO cl_ord_ids VALUES (?, ?, ?)",
-            [(venue, cl, coid) for cl in order.cl_ord_ids],
-        )
-        self._open += 1
-        if self._open >= COMMIT_EVERY:
-            self.sync()
-
-    def sync(self) -> None:
-        """Commit what was put (fsync'd: synchronous=FULL)."""
-        if self._db.in_transaction:
-            self._db.execute("COMMIT")
-            self._open = 0
-            self.commits += 1
-
-    def rollback(self) -> None:
-        """Drop what was put since the last commit (after a failed put or commit)."""
-        self._open = 0
-        try:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass  # SQLite rolled it back itself (e.g. SQLITE_FULL at commit)
+    def in_dir(cls, oms_dir: Path, ids: ArchivedIds | None = None) -> OrderArchive:
+        return cls(oms_dir / ARCHIVE_NAME, ids)
 
     def get(self, client_order_id: str) -> Order | None:
+        if self.ids is not None and not self.ids.maybe_id(client_order_id):
+            return None  # (a new id: the common case)
         row = self._db.execute(
             "SELECT data FROM orders WHERE client_order_id = ?", (client_order_id,)
         ).fetchone()
@@ -105,6 +74,8 @@ class OrderArchive:
 
     def find(self, venue: str, cl_ord_id: str) -> Order | None:
         """The archived order that used `cl_ord_id` (any of its ids) at `venue`."""
+        if self.ids is not None and not self.ids.maybe_cl(venue, cl_ord_id):
+            return None
         row = self._db.execute(
             "SELECT o.data FROM cl_ord_ids c JOIN orders o USING (client_order_id)"
             " WHERE c.venue = ? AND c.cl_ord_id = ?",
@@ -161,7 +132,6 @@ class OrderArchive:
             yield _order(data)
 
     def close(self) -> None:
-        """Close without committing (what was put since the last sync is dropped)."""
         self._db.close()
 
 

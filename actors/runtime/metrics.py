@@ -222,6 +222,12 @@ ARCHIVE_PENDING_ORDERS = Gauge(
     "Terminal orders the OMS let go that wait in memory for the order archive",
     multiprocess_mode="mostrecent",
 )
+ARCHIVE_OLDEST_UNCONFIRMED = Gauge(
+    "tradepulse_oms_archive_oldest_unconfirmed_seconds",
+    "Age of the oldest batch handed to the OMS's archive writer and not committed yet"
+    " (0: none waiting)",
+    multiprocess_mode="mostrecent",
+)
 RECONCILE_ACTIONS = Counter(
     "tradepulse_reconcile_actions", "Reconciliation plan actions applied", ["venue", "action"]
 )

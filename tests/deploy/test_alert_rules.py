@@ -32,6 +32,7 @@ RUNBOOK_ALERTS = {
     "UnmatchedFill",
     "ExecutionQuarantined",
     "OrderArchiveFailing",
+    "OrderArchiveStalled",
     "ReconcileFailing",
 }
 

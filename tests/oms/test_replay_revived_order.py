@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-import actors.oms.order_archive as order_archive
 from actors.oms.journal import Journal
 from actors.oms.order_book import OrderBook
 from actors.oms.retention import open_book
@@ -43,7 +42,9 @@ class _Oms:
         for r in self.host.journal:
             self.journal.append(r)
         self.host.journal.clear()
-        self.journal.commit()  # after_commit: the archive writes
+        self.journal.commit()  # after_commit: handed to the archive's writer
+        assert self.book.evictions is not None
+        self.book.evictions.sync()  # its commit confirmed (each step's, as a busy OMS's)
 
     def cancel(self, coid: str) -> str:
         cl = ""
@@ -69,8 +70,9 @@ class _Oms:
         self.step(do)
 
     def kill(self) -> None:
-        assert self.book.retention is not None
-        self.book.retention.archive._db.close()  # noqa: SLF001  # no COMMIT: as a crash
+        assert self.book.retention is not None and self.book.evictions is not None
+        self.book.evictions.writer.close()  # nothing in flight: each step waited
+        self.book.retention.archive.close()
         self.journal.close()
 
     def state(self, coid: str) -> tuple[Decimal, Decimal]:
@@ -85,11 +87,6 @@ def _records_of(book: OrderBook, coid: str) -> list[dict[str, Any]]:
     order = book.get(coid)
     assert order is not None
     return [{"kind": "new", "order": order.to_dict()}]
-
-
-@pytest.fixture(autouse=True)
-def _commit_every_write(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(order_archive, "COMMIT_EVERY", 1)  # stands for 512 evictions
 
 
 def _archived_then_revived(path: Path) -> tuple[_Oms, str]:
@@ -133,9 +130,9 @@ def test_kill_during_the_next_snapshot_before_its_rename(
         raise _Killed
 
     monkeypatch.setattr(oms.journal, "_persist_snapshot", killed)
-    with pytest.raises(_Killed):  # the archive was synced (before_snapshot), then kill -9
+    with pytest.raises(_Killed):  # before_snapshot ran, then kill -9
         oms.journal.write_snapshot(oms.book.to_dict())
-    assert oms.book.held("o0") is not None  # not archived by the sync either
+    assert oms.book.held("o0") is not None  # not archived by before_snapshot either
     oms.kill()
     assert _replayed(tmp_path, "o0") == live
 

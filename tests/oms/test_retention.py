@@ -26,6 +26,7 @@ from protocol.messages import (
     SubmitOrder,
     VenueOrder,
 )
+from tests.oms.test_evictions import held_commits
 
 V = "sim"
 D = Decimal
@@ -123,17 +124,22 @@ def test_a_late_duplicate_execution_of_an_evicted_order_is_applied_once(tmp_path
 
 
 def test_evicted_orders_survive_snapshot_compaction_and_a_crash(tmp_path: Path) -> None:
-    """The archive is synced before the journal's snapshot compacts away the records of
-    evicted orders: after a crash (the archive's connection dropped uncommitted, as kill -9
-    would) the reopened OMS book still finds every order and refuses their ids again."""
+    """The journal's snapshot compacts away the records of evicted orders: the orders whose
+    archive commit was confirmed are in the archive, the others (in flight) in the
+    snapshot. After a crash (the writer's transaction lost, as kill -9 would lose it) the
+    reopened OMS book still finds every order and refuses their ids again."""
     journal, rec = Journal.open(tmp_path, fsync=False)
     book = open_book(journal, rec.snapshot, tmp_path, keep=3)
-    for i in range(20):
+    evictions, retention = book.evictions, book.retention
+    assert evictions is not None and retention is not None
+    for i in range(10):
         _filled(book, f"o{i}", journal)
-    journal.write_snapshot(book.to_dict())  # compaction: o0..o16's records are gone
-    assert len(book.orders()) == 3
-    retention = book.retention
-    assert retention is not None
+    assert evictions.sync() and len(book.orders()) == 3  # o0..o6 archived
+    with held_commits(evictions):
+        for i in range(10, 20):
+            _filled(book, f"o{i}", journal)  # o7..o16 in flight
+        journal.write_snapshot(book.to_dict())  # compaction: o0..o16's records are gone
+        assert len(book.orders()) == 13
     retention.archive.close()  # kill -9: nothing committed after this point
     journal.close()
 

@@ -35,9 +35,13 @@ class _StubTrim:
 class _Timers:
     def __init__(self) -> None:
         self.every: list[tuple[float, Callable[[], None]]] = []
+        self.later: list[tuple[float, Callable[[], None]]] = []
 
     def call_every(self, interval_s: float, fn: Callable[[], None]) -> None:
         self.every.append((interval_s, fn))
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
+        self.later.append((delay_s, fn))
 
 
 def test_run_trims_with_no_pad_and_counts_the_trims_and_their_time() -> None:
@@ -52,18 +56,21 @@ def test_run_trims_with_no_pad_and_counts_the_trims_and_their_time() -> None:
     assert trim.seconds >= trim.longest_s >= 0.0
 
 
-def test_every_snapshot_syncs_the_archive_then_trims(tmp_path: Path) -> None:
-    """`open_book` hooks the journal's snapshot: the archive is committed first (its orders
-    must be durable before the snapshot leaves them out), then the heap is trimmed; nothing
-    is trimmed between snapshots."""
+def test_every_snapshot_tells_the_evictions_then_trims(tmp_path: Path) -> None:
+    """`open_book` hooks the journal's snapshot: the evictions count it first (an order read
+    back from the archive waits for a snapshot started after it), then the heap is trimmed;
+    nothing is trimmed between snapshots."""
     stub = _StubTrim()
     journal, rec = Journal.open(tmp_path, fsync=False)
     book = open_book(journal, rec.snapshot, tmp_path, keep=3, trim=HeapTrim(stub, actor="oms"))
-    retention = book.retention
-    assert retention is not None
+    evictions = book.evictions
+    assert evictions is not None
     seen: list[str] = []
-    sync = retention.archive.sync
-    retention.archive.sync = lambda: (seen.append(f"sync after {len(stub.calls)} trims"), sync())  # type: ignore[method-assign]
+    started = evictions.snapshot_started
+    evictions.snapshot_started = lambda: (
+        seen.append(f"sync after {len(stub.calls)} trims"),
+        started(),
+    )  # type: ignore[method-assign]
     assert stub.calls == []
     journal.write_snapshot(book.to_dict())
     assert seen == ["sync after 0 trims"] and stub.calls == [0]
