@@ -79,7 +79,9 @@ def test_an_order_that_ends_and_leaves_memory_is_freed(tmp_path: Path) -> None:
             _open(book, coid, filled=i % 2 == 0)
             assert book.apply_venue_status(coid, OrderStatus.CANCELLED, 6).applied
             evictions.flush()  # as after each journal commit
-        evictions.sync()
+            if i % 100 == 99:  # the archive's writer thread kept within 100 orders, so the
+                assert evictions.sync()  # book's tables do not grow with how far it lags
+        assert evictions.sync()
 
     try:
         with collections_paused():
