@@ -165,6 +165,7 @@ class ArchiveWriter:
             item = self._todo.get()
             batches = [item]
             while item is not _STOP:  # every batch queued now: one transaction
+                self._taken.append(item[0])  # named as soon as taken: a death reports it
                 try:
                     item = self._todo.get_nowait()
                 except queue.Empty:
@@ -172,7 +173,6 @@ class ArchiveWriter:
                 batches.append(item)
             work = [b for b in batches if b is not _STOP]
             if work:
-                self._taken = [number for number, _ in work]
                 db = self._commit(db, work)
                 self._taken = []
             if len(work) != len(batches):

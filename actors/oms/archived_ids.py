@@ -112,7 +112,8 @@ class ArchivedIds:
         if built is None or self._early is None:
             if self._failed is not None and self._early is not None:
                 self._give_up(self._failed)
-            self._built = None  # (a rebuild done after it was given up)
+            if self._early is None:  # given up: a rebuild done after it is dropped (not
+                self._built = None  # one not read yet: the thread may be storing it now)
             return False
         _set(built, self._early)
         self._bits, self._early, self._built = built, None, None

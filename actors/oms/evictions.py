@@ -101,7 +101,8 @@ class Evictions:
         self._in_flight: dict[str, tuple[int, Order]] = {}  # handed over: (batch, copy of)
         self._batches: dict[int, list[str]] = {}  # unconfirmed batch -> its orders
         self._sent_at: dict[int, float] = {}  # unconfirmed batch -> when handed over
-        self._age_shown = 0  # the age gauge's value (whole seconds)
+        self._age_shown = -1  # the age gauge's value (whole seconds); -1: the first
+        # `_show` writes 0 over what a killed predecessor left in the multiprocess file
         self._stall_logged_at = float("-inf")
         self._batch = 0  # the last batch number given
         self._revived: dict[str, int] = {}  # read back: snapshots started before, until one
