@@ -1,0 +1,133 @@
+"""The client's reading of the OMS event stream (`ExecutionClient.events`): lone events and
+an `OrderEvents`' items one by one, in `event_seq` order; after a gap or a new OMS epoch, a
+fresh `Snapshot` of the open orders first.
+
+`EventStream` holds what the sequence needs between calls (the last `event_seq`, the OMS
+epoch it is of, the items of a batch not yet yielded), so a caller may stop after anything
+it yields and get the rest on its next call. It asks for snapshots through `request` (the
+client's request-with-retries); `take_snapshot` falls back to listing the open orders page
+by page where one reply cannot carry them all.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+
+import zmq
+
+from protocol.event_batch import EventItem, item_event, lone_event, read_events
+from protocol.exceptions import ProtocolError
+from protocol.messages import (
+    ErrorCode,
+    ListOrders,
+    Message,
+    OrderEvent,
+    OrderList,
+    OrderView,
+    RequestRejected,
+    Snapshot,
+    SnapshotRequest,
+    StreamEvent,
+)
+
+Request = Callable[[Message], Message]
+Event = OrderEvent | StreamEvent | Snapshot
+
+# A listing the OMS's restarts cut (its cursor refused) starts again at most this often.
+LISTING_STARTS = 3
+
+
+def cursor_refused(reply: Message, offset: int) -> bool:
+    """The OMS refused a listing's cursor: it restarted since the listing began."""
+    return (
+        offset != 0
+        and isinstance(reply, RequestRejected)
+        and reply.code is ErrorCode.NOT_READY
+        and reply.field == "offset"
+    )
+
+
+class EventStream:
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self._last_event_seq: int | None = None
+        self._epoch: int | None = None  # the OMS incarnation `_last_event_seq` is of
+        self._batched: deque[EventItem] = deque()  # an `OrderEvents`' items not yet yielded
+        self._batched_epoch = 0  # the OMS incarnation that published them
+
+    def events(
+        self, sub: zmq.Socket[bytes], timeout_s: float | None, wanted: frozenset[str] | None
+    ) -> Iterator[Event]:
+        """See `ExecutionClient.events` (`wanted`: the order statuses, as their values)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            while self._batched:  # a batch's items not yet taken (a caller stops at any)
+                unit = item_event(self._batched.popleft(), wanted)
+                if unit is not None:
+                    yield from self._in_sequence(self._batched_epoch, *unit)
+            wait_ms = 200 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+            if not sub.poll(wait_ms):
+                if deadline is not None and time.monotonic() >= deadline:
+                    return
+                continue
+            frames = sub.recv_multipart()
+            try:
+                batch = read_events(frames)
+            except ProtocolError:
+                continue
+            if batch is not None:  # its items one by one, those left kept for the next call
+                self._batched_epoch, items = batch
+                self._batched.extend(items)
+                continue
+            lone = lone_event(frames, wanted)
+            if lone is not None:
+                yield from self._in_sequence(lone[0], *lone[1])
+
+    def _in_sequence(
+        self, epoch: int, seq: int, body: OrderEvent | StreamEvent | None
+    ) -> Iterator[Event]:
+        """The event at `seq` of OMS `epoch` (None: sequenced, not wanted), after a fresh
+        Snapshot if it follows a gap or a new epoch; nothing for a duplicate or old one."""
+        restarted, self._epoch = self._epoch not in (None, epoch), epoch  # a new OMS epoch
+        if self._last_event_seq is not None and (restarted or seq != self._last_event_seq + 1):
+            if not restarted and 1 < seq <= self._last_event_seq:
+                return  # duplicate / old
+            snap = take_snapshot(self._request)
+            if isinstance(snap, Snapshot):
+                self._last_event_seq = snap.event_seq
+                yield snap
+                if seq <= snap.event_seq:
+                    return
+        self._last_event_seq = seq
+        if body is not None:
+            yield body
+
+
+def take_snapshot(request: Request) -> Message:
+    """The open orders now: one Snapshot, or, where the OMS holds more open orders than
+    one reply carries (it refuses the SnapshotRequest), the open orders page by page
+    (`ListOrders`), as of the first page's `event_seq`: a later page may already
+    reflect an event after it, which the stream then delivers again (each event
+    carries the order's whole view: it is applied onto newer state, never lost)."""
+    snap = request(SnapshotRequest())
+    if not (isinstance(snap, RequestRejected) and snap.code is ErrorCode.BAD_REQUEST):
+        return snap
+    for _ in range(LISTING_STARTS):
+        orders: list[OrderView] = []
+        first_seq: int | None = None
+        offset: int | None = 0
+        while offset is not None:
+            page = request(ListOrders(open_only=True, offset=offset))
+            if cursor_refused(page, offset):
+                break  # the OMS restarted between two pages: list again
+            if not isinstance(page, OrderList):
+                return page
+            if first_seq is None:
+                first_seq = page.event_seq or 0
+            orders.extend(page.orders)
+            offset = page.next_offset
+        else:
+            return Snapshot(event_seq=first_seq or 0, orders=orders)
+    return RequestRejected(code=ErrorCode.NOT_READY, reason="open orders cut by restarts")
