@@ -34,6 +34,7 @@ from protocol.messages import (
 
 Request = Callable[[Message], Message]
 Event = OrderEvent | StreamEvent | Snapshot
+Unit = tuple[int, int, OrderEvent | StreamEvent | None]  # (OMS epoch, event_seq, event)
 
 # A listing the OMS's restarts cut (its cursor refused) starts again at most this often.
 LISTING_STARTS = 3
@@ -56,6 +57,7 @@ class EventStream:
         self._epoch: int | None = None  # the OMS incarnation `_last_event_seq` is of
         self._batched: deque[EventItem] = deque()  # an `OrderEvents`' items not yet yielded
         self._batched_epoch = 0  # the OMS incarnation that published them
+        self._held: Unit | None = None  # (epoch, event_seq, event) taken, not yet sequenced
 
     def events(
         self, sub: zmq.Socket[bytes], timeout_s: float | None, wanted: frozenset[str] | None
@@ -63,10 +65,13 @@ class EventStream:
         """See `ExecutionClient.events` (`wanted`: the order statuses, as their values)."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
-            while self._batched:  # a batch's items not yet taken (a caller stops at any)
-                unit = item_event(self._batched.popleft(), wanted)
-                if unit is not None:
-                    yield from self._in_sequence(self._batched_epoch, *unit)
+            while self._held is not None or self._batched:  # a caller stops at any of them
+                if self._held is None:
+                    unit = item_event(self._batched.popleft(), wanted)
+                    if unit is None:
+                        continue
+                    self._held = (self._batched_epoch, *unit)
+                yield from self._in_sequence(wanted)
             wait_ms = 200 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
             if not sub.poll(wait_ms):
                 if deadline is not None and time.monotonic() >= deadline:
@@ -83,24 +88,30 @@ class EventStream:
                 continue
             lone = lone_event(frames, wanted)
             if lone is not None:
-                yield from self._in_sequence(lone[0], *lone[1])
+                self._held = (lone[0], *lone[1])
 
-    def _in_sequence(
-        self, epoch: int, seq: int, body: OrderEvent | StreamEvent | None
-    ) -> Iterator[Event]:
-        """The event at `seq` of OMS `epoch` (None: sequenced, not wanted), after a fresh
-        Snapshot if it follows a gap or a new epoch; nothing for a duplicate or old one."""
-        restarted, self._epoch = self._epoch not in (None, epoch), epoch  # a new OMS epoch
+    def _in_sequence(self, wanted: frozenset[str] | None) -> Iterator[Event]:
+        """The held event (None: sequenced, not wanted), after a fresh Snapshot if it
+        follows a gap or a new epoch; nothing for a duplicate or old one. It stays held,
+        and its epoch unrecorded, until the snapshot is in: if that raises (`Timeout`: a
+        new OMS slow to answer), the next call takes it again as it was."""
+        assert self._held is not None
+        epoch, seq, body = self._held
+        if wanted is not None and isinstance(body, OrderEvent):
+            body = body if body.order.status.value in wanted else None  # another call's
+        restarted = self._epoch not in (None, epoch)  # a new OMS epoch
         if self._last_event_seq is not None and (restarted or seq != self._last_event_seq + 1):
             if not restarted and 1 < seq <= self._last_event_seq:
+                self._held = None
                 return  # duplicate / old
             snap = take_snapshot(self._request)
+            self._held, self._epoch = None, epoch
             if isinstance(snap, Snapshot):
                 self._last_event_seq = snap.event_seq
                 yield snap
                 if seq <= snap.event_seq:
                     return
-        self._last_event_seq = seq
+        self._held, self._epoch, self._last_event_seq = None, epoch, seq
         if body is not None:
             yield body
 
