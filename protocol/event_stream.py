@@ -58,6 +58,7 @@ class EventStream:
         self._batched: deque[EventItem] = deque()  # an `OrderEvents`' items not yet yielded
         self._batched_epoch = 0  # the OMS incarnation that published them
         self._held: Unit | None = None  # (epoch, event_seq, event) taken, not yet sequenced
+        self._snapped = False  # the held one's Snapshot was yielded: it comes next
 
     def events(
         self, sub: zmq.Socket[bytes], timeout_s: float | None, wanted: frozenset[str] | None
@@ -94,24 +95,29 @@ class EventStream:
         """The held event (None: sequenced, not wanted), after a fresh Snapshot if it
         follows a gap or a new epoch; nothing for a duplicate or old one. It stays held,
         and its epoch unrecorded, until the snapshot is in: if that raises (`Timeout`: a
-        new OMS slow to answer), the next call takes it again as it was."""
+        new OMS slow to answer), the next call takes it again as it was; and until it is
+        yielded: a caller that stops at the Snapshot gets it first on its next call."""
         assert self._held is not None
         epoch, seq, body = self._held
         if wanted is not None and isinstance(body, OrderEvent):
             body = body if body.order.status.value in wanted else None  # another call's
         restarted = self._epoch not in (None, epoch)  # a new OMS epoch
-        if self._last_event_seq is not None and (restarted or seq != self._last_event_seq + 1):
-            if not restarted and 1 < seq <= self._last_event_seq:
+        last = self._last_event_seq
+        if not self._snapped and last is not None and (restarted or seq != last + 1):
+            if not restarted and 1 < seq <= last:
                 self._held = None
                 return  # duplicate / old
             snap = take_snapshot(self._request)
-            self._held, self._epoch = None, epoch
+            self._epoch = epoch
             if isinstance(snap, Snapshot):
                 self._last_event_seq = snap.event_seq
-                yield snap
                 if seq <= snap.event_seq:
+                    self._held = None  # in the snapshot
+                self._snapped = self._held is not None  # yielded after it, even next call
+                yield snap
+                if self._held is None:
                     return
-        self._held, self._epoch, self._last_event_seq = None, epoch, seq
+        self._held, self._snapped, self._epoch, self._last_event_seq = None, False, epoch, seq
         if body is not None:
             yield body
 

@@ -76,3 +76,38 @@ def test_a_new_epoch_whose_snapshot_timed_out_is_taken_again_next_call(h: Harnes
         client.close()
     assert _kinds(got) == ["snapshot", "order_event:FILLED", "stream_event"]
     assert [e.event_seq for e in got] == [2, 3, 4]
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["lone", "batch"])
+def test_a_caller_that_stops_at_the_snapshot_gets_the_event_after_it_next_call(
+    h: Harness, batched: bool
+) -> None:
+    """A gap yields a Snapshot and then the event that showed it; a caller that takes only
+    the Snapshot (`next(...)`, a break) gets that event first on its next call, not a
+    second snapshot that has the order open and the fill lost."""
+    client = ExecutionClient(h.cfg, timeout_s=2.0)
+    oms = _Answering(h)
+    try:
+        client.subscribe()
+        _joined(h, client)
+        for i in range(3):
+            h.oms.publish(_order_event(f"o{i}", OrderStatus.ACCEPTED))
+        assert len(_take(client, 3)) == 3
+        oms.start()
+        at = h.oms.event_seq
+        h.oms.orders_seq = at + 1  # the snapshot reflects the event lost in the gap only
+        fill = _order_event("f", OrderStatus.FILLED)
+        if batched:
+            h.oms.publish_batch([fill, _order_event("g", OrderStatus.ACCEPTED)], seq=at + 2)
+        else:
+            h.oms.publish(fill, seq=at + 2)  # a gap: at + 1 was dropped
+        first = next(iter(client.events(timeout_s=3.0)))  # the caller takes one thing
+        assert isinstance(first, Snapshot) and first.event_seq == at + 1
+        rest = _take(client, 2 if batched else 1, timeout_s=2.0)
+    finally:
+        oms.close()
+        client.close()
+    assert [(e.type, e.event_seq) for e in rest] == [("order_event", at + 2)] + (
+        [("order_event", at + 3)] if batched else []
+    )
+    assert _kinds(rest)[0] == "order_event:FILLED"
