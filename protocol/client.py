@@ -158,7 +158,7 @@ class ExecutionClient:
         identity = f"{self.name}:{uuid.uuid4().hex[:6]}"
         self._sock = connect_dealer(self._ctx, cfg.client_endpoint, identity)
         self._sub: zmq.Socket[bytes] | None = None
-        self._stream = EventStream(self._request)  # where `events` is in the sequence
+        self._stream = EventStream(self._exchange)  # where `events` is in the sequence
 
     @classmethod
     def from_config(
@@ -187,6 +187,10 @@ class ExecutionClient:
     def _request(self, body: Message, timeout_s: float | None = None) -> Message:
         """Send, resend every `retry_interval_s` (same body: idempotent at the OMS), until a
         reply."""
+        return self._exchange(body, timeout_s)[1]
+
+    def _exchange(self, body: Message, timeout_s: float | None = None) -> tuple[int, Message]:
+        """`_request`, with the epoch of the OMS incarnation that answered."""
         deadline = time.monotonic() + (timeout_s if timeout_s is not None else self.timeout_s)
         sent_ids: set[str] = set()
         while True:
@@ -202,7 +206,7 @@ class ExecutionClient:
                 except ProtocolError:
                     continue
                 if reply.corr_id in sent_ids:
-                    return reply.body
+                    return reply.epoch, reply.body
             if time.monotonic() >= deadline:
                 raise Timeout(f"no answer to {body.type} within the deadline")
 

@@ -32,7 +32,7 @@ from protocol.messages import (
     StreamEvent,
 )
 
-Request = Callable[[Message], Message]
+Request = Callable[[Message], tuple[int, Message]]  # the reply, and its OMS epoch
 Event = OrderEvent | StreamEvent | Snapshot
 Unit = tuple[int, int, OrderEvent | StreamEvent | None]  # (OMS epoch, event_seq, event)
 
@@ -59,6 +59,7 @@ class EventStream:
         self._batched_epoch = 0  # the OMS incarnation that published them
         self._held: Unit | None = None  # (epoch, event_seq, event) taken, not yet sequenced
         self._snapped = False  # the held one's Snapshot was yielded: it comes next
+        self._replaced: deque[int] = deque(maxlen=8)  # epochs a later one's snapshot replaced
 
     def events(
         self, sub: zmq.Socket[bytes], timeout_s: float | None, wanted: frozenset[str] | None
@@ -101,18 +102,24 @@ class EventStream:
         epoch, seq, body = self._held
         if wanted is not None and isinstance(body, OrderEvent):
             body = body if body.order.status.value in wanted else None  # another call's
+        if epoch in self._replaced:
+            self._held = None
+            return  # of an incarnation a later one's snapshot replaced
         restarted = self._epoch not in (None, epoch)  # a new OMS epoch
         last = self._last_event_seq
         if not self._snapped and last is not None and (restarted or seq != last + 1):
             if not restarted and 1 < seq <= last:
                 self._held = None
                 return  # duplicate / old
-            snap = take_snapshot(self._request)
-            self._epoch = epoch
+            snap_epoch, snap = take_snapshot(self._request)
             if isinstance(snap, Snapshot):
-                self._last_event_seq = snap.event_seq
-                if seq <= snap.event_seq:
-                    self._held = None  # in the snapshot
+                if self._epoch not in (None, snap_epoch):
+                    self._replaced.append(self._epoch)
+                if snap_epoch in self._replaced:  # never drop the answering one's events
+                    self._replaced.remove(snap_epoch)
+                self._epoch, self._last_event_seq = snap_epoch, snap.event_seq
+                if seq <= snap.event_seq or snap_epoch != epoch:
+                    self._held = None  # in the snapshot, or of another incarnation than it
                 self._snapped = self._held is not None  # yielded after it, even next call
                 yield snap
                 if self._held is None:
@@ -122,29 +129,30 @@ class EventStream:
             yield body
 
 
-def take_snapshot(request: Request) -> Message:
-    """The open orders now: one Snapshot, or, where the OMS holds more open orders than
-    one reply carries (it refuses the SnapshotRequest), the open orders page by page
-    (`ListOrders`), as of the first page's `event_seq`: a later page may already
-    reflect an event after it, which the stream then delivers again (each event
-    carries the order's whole view: it is applied onto newer state, never lost)."""
-    snap = request(SnapshotRequest())
+def take_snapshot(request: Request) -> tuple[int, Message]:
+    """The open orders now and the OMS epoch they are of: one Snapshot, or, where the OMS
+    holds more open orders than one reply carries (it refuses the SnapshotRequest), the
+    open orders page by page (`ListOrders`), as of the first page's `event_seq`: a later
+    page may already reflect an event after it, which the stream then delivers again (each
+    event carries the order's whole view: it is applied onto newer state, never lost)."""
+    epoch, snap = request(SnapshotRequest())
     if not (isinstance(snap, RequestRejected) and snap.code is ErrorCode.BAD_REQUEST):
-        return snap
+        return epoch, snap
     for _ in range(LISTING_STARTS):
         orders: list[OrderView] = []
-        first_seq: int | None = None
+        first: tuple[int, int] | None = None  # the first page's epoch and event_seq
         offset: int | None = 0
         while offset is not None:
-            page = request(ListOrders(open_only=True, offset=offset))
+            epoch, page = request(ListOrders(open_only=True, offset=offset))
             if cursor_refused(page, offset):
                 break  # the OMS restarted between two pages: list again
             if not isinstance(page, OrderList):
-                return page
-            if first_seq is None:
-                first_seq = page.event_seq or 0
+                return epoch, page
+            if first is None:
+                first = epoch, page.event_seq or 0
             orders.extend(page.orders)
             offset = page.next_offset
         else:
-            return Snapshot(event_seq=first_seq or 0, orders=orders)
-    return RequestRejected(code=ErrorCode.NOT_READY, reason="open orders cut by restarts")
+            epoch, seq = first or (epoch, 0)
+            return epoch, Snapshot(event_seq=seq, orders=orders)
+    return epoch, RequestRejected(code=ErrorCode.NOT_READY, reason="open orders cut by restarts")

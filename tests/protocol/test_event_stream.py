@@ -111,3 +111,32 @@ def test_a_caller_that_stops_at_the_snapshot_gets_the_event_after_it_next_call(
         [("order_event", at + 3)] if batched else []
     )
     assert _kinds(rest)[0] == "order_event:FILLED"
+
+
+def test_old_epoch_events_are_not_yielded_after_a_new_epochs_snapshot(h: Harness) -> None:
+    """A gap in the old OMS's last events is answered by its successor (another epoch,
+    event_seq from 1 again): after that Snapshot the old incarnation's queued events are
+    dropped, not yielded as newer than it; the new incarnation's next event follows."""
+    client = ExecutionClient(h.cfg, timeout_s=2.0)
+    oms = _Answering(h)
+    try:
+        client.subscribe()
+        _joined(h, client)
+        for i in range(3):
+            h.oms.publish(_order_event(f"o{i}", OrderStatus.ACCEPTED))
+        assert len(_take(client, 3)) == 3
+        at = h.oms.event_seq
+        # the old OMS's last events (one of them dropped: a gap), still queued at the client
+        h.oms.publish(_order_event("x", OrderStatus.ACCEPTED), seq=at + 2)
+        h.oms.publish(_order_event("x", OrderStatus.PARTIALLY_FILLED))
+        h.oms.new_epoch()
+        oms.stub.sender = h.oms.sender  # the answers come from the new OMS
+        h.oms.orders_seq = 1  # its snapshot: event_seq 1 (x FILLED in it)
+        h.oms.publish(_order_event("y", OrderStatus.ACCEPTED), seq=2)
+        oms.start()
+        got = _take(client, 2)
+    finally:
+        oms.close()
+        client.close()
+    assert [(e.type, e.event_seq) for e in got] == [("snapshot", 1), ("order_event", 2)]
+    assert isinstance(got[1], OrderEvent) and got[1].order.client_order_id == "y"
