@@ -25,7 +25,7 @@ from protocol.client_batch import OrderSpec as OrderSpec  # re-exported: the API
 from protocol.client_batch import request_many
 from protocol.codec import Sender, decode
 from protocol.config import SystemConfig, load_config
-from protocol.event_stream import LISTING_STARTS, EventStream, cursor_refused
+from protocol.event_stream import LISTING_STARTS, EventStream, cursor_refused, take_snapshot
 from protocol.exceptions import KillSwitchEngaged, ProtocolError, RiskRejected, TradePulseError
 from protocol.messages import (
     CancelOrder,
@@ -352,6 +352,10 @@ class ExecutionClient:
         assert self._sub is not None
         wanted = None if statuses is None else frozenset(OrderStatus(s).value for s in statuses)
         yield from self._stream.events(self._sub, timeout_s, wanted)
+
+    def _snapshot(self) -> Message:
+        """The open orders now, as `events` asks for them after a gap (`take_snapshot`)."""
+        return take_snapshot(self._exchange)[1]
 
     def wait_for_status(
         self, client_order_id: str, statuses: set[OrderStatus], timeout_s: float = 10.0
