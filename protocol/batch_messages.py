@@ -25,12 +25,24 @@ MAX_SUBMIT_BATCH_BYTES: Final = 512 * 1024  # its frame: 256 submits of the long
 MAX_EVENT_BATCH: Final = 128
 # 128 events of ordinary size (~280-500 bytes) fit; events with long texts go as more messages
 MAX_EVENT_BATCH_BYTES: Final = 64 * 1024
+# An order's `reason` as the OMS shows it (events, replies, snapshots): a venue's reject
+# text has no bound of its own, so it is cut here (the journal keeps it whole); the rest of
+# an event is bounded too, so every event-stream message is under MAX_EVENT_BATCH_BYTES
+MAX_ORDER_REASON_CHARS: Final = 1000
 # The event stream's queues are bounded by bytes, not only messages: its high-water mark
 # (each way: the OMS's PUB for each subscriber, risk's SUB) is this budget in full batches,
-# so a stalled subscriber costs at most ~64 MiB and ~131,000 events of lag a side before a
-# drop (which the subscriber recovers from: a gap), as 100,000 lone events did before
+# so a stalled subscriber costs at most ~64 MiB a side before a drop (which it recovers
+# from: a gap); that is ~131,000 events of lag a side in full batches (a busy OMS), as
+# 100,000 lone events were before, but 1,024 where each event goes alone (a quiet OMS)
 EVENT_STREAM_BYTES: Final = 64 << 20
 EVENT_STREAM_HWM: Final = EVENT_STREAM_BYTES // MAX_EVENT_BATCH_BYTES  # 1,024 messages
+
+
+def clip_order_reason(reason: str) -> str:
+    """At most `MAX_ORDER_REASON_CHARS` of an order's reason (cut ones end in "...")."""
+    if len(reason) <= MAX_ORDER_REASON_CHARS:
+        return reason
+    return reason[: MAX_ORDER_REASON_CHARS - 3] + "..."
 
 
 class SubmitOrders(Msg):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import deque
 from collections.abc import Collection, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
@@ -26,7 +25,7 @@ from protocol.client_batch import OrderSpec as OrderSpec  # re-exported: the API
 from protocol.client_batch import request_many
 from protocol.codec import Sender, decode
 from protocol.config import SystemConfig, load_config
-from protocol.event_batch import EventItem, item_event, lone_event, read_events
+from protocol.event_stream import LISTING_STARTS, EventStream, cursor_refused, take_snapshot
 from protocol.exceptions import KillSwitchEngaged, ProtocolError, RiskRejected, TradePulseError
 from protocol.messages import (
     CancelOrder,
@@ -45,7 +44,6 @@ from protocol.messages import (
     ReplaceOrder,
     RequestRejected,
     Snapshot,
-    SnapshotRequest,
     StreamEvent,
     SubmitOrder,
 )
@@ -142,20 +140,6 @@ def _error_for(rej: RequestRejected) -> TradePulseError:
     return ClientError(code.value, rej.reason)
 
 
-# A listing the OMS's restarts cut (its cursor refused) starts again at most this often.
-LISTING_STARTS = 3
-
-
-def _cursor_refused(reply: Message, offset: int) -> bool:
-    """The OMS refused a listing's cursor: it restarted since the listing began."""
-    return (
-        offset != 0
-        and isinstance(reply, RequestRejected)
-        and reply.code is ErrorCode.NOT_READY
-        and reply.field == "offset"
-    )
-
-
 class ExecutionClient:
     def __init__(
         self,
@@ -174,10 +158,7 @@ class ExecutionClient:
         identity = f"{self.name}:{uuid.uuid4().hex[:6]}"
         self._sock = connect_dealer(self._ctx, cfg.client_endpoint, identity)
         self._sub: zmq.Socket[bytes] | None = None
-        self._last_event_seq: int | None = None
-        self._epoch: int | None = None  # the OMS incarnation `_last_event_seq` is of
-        self._batched: deque[EventItem] = deque()  # an `OrderEvents`' items not yet yielded
-        self._batched_epoch = 0  # the OMS incarnation that published them
+        self._stream = EventStream(self._exchange)  # where `events` is in the sequence
 
     @classmethod
     def from_config(
@@ -206,6 +187,10 @@ class ExecutionClient:
     def _request(self, body: Message, timeout_s: float | None = None) -> Message:
         """Send, resend every `retry_interval_s` (same body: idempotent at the OMS), until a
         reply."""
+        return self._exchange(body, timeout_s)[1]
+
+    def _exchange(self, body: Message, timeout_s: float | None = None) -> tuple[int, Message]:
+        """`_request`, with the epoch of the OMS incarnation that answered."""
         deadline = time.monotonic() + (timeout_s if timeout_s is not None else self.timeout_s)
         sent_ids: set[str] = set()
         while True:
@@ -221,7 +206,7 @@ class ExecutionClient:
                 except ProtocolError:
                     continue
                 if reply.corr_id in sent_ids:
-                    return reply.body
+                    return reply.epoch, reply.body
             if time.monotonic() >= deadline:
                 raise Timeout(f"no answer to {body.type} within the deadline")
 
@@ -320,7 +305,7 @@ class ExecutionClient:
             offset: int | None = 0
             while offset is not None:
                 reply = self._request(ListOrders(venue=venue, open_only=open_only, offset=offset))
-                if _cursor_refused(reply, offset):
+                if cursor_refused(reply, offset):
                     break  # the OMS restarted between two pages: list again
                 if isinstance(reply, RequestRejected):
                     _raise_for(reply)
@@ -366,75 +351,11 @@ class ExecutionClient:
         self.subscribe()
         assert self._sub is not None
         wanted = None if statuses is None else frozenset(OrderStatus(s).value for s in statuses)
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while True:
-            while self._batched:  # a batch's items not yet taken (a caller stops at any)
-                unit = item_event(self._batched.popleft(), wanted)
-                if unit is not None:
-                    yield from self._in_sequence(self._batched_epoch, *unit)
-            wait_ms = 200 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
-            if not self._sub.poll(wait_ms):
-                if deadline is not None and time.monotonic() >= deadline:
-                    return
-                continue
-            frames = self._sub.recv_multipart()
-            try:
-                batch = read_events(frames)
-            except ProtocolError:
-                continue
-            if batch is not None:  # its items one by one, those left kept for the next call
-                self._batched_epoch, items = batch
-                self._batched.extend(items)
-                continue
-            lone = lone_event(frames, wanted)
-            if lone is not None:
-                yield from self._in_sequence(lone[0], *lone[1])
-
-    def _in_sequence(
-        self, epoch: int, seq: int, body: OrderEvent | StreamEvent | None
-    ) -> Iterator[OrderEvent | StreamEvent | Snapshot]:
-        """The event at `seq` of OMS `epoch` (None: sequenced, not wanted), after a fresh
-        Snapshot if it follows a gap or a new epoch; nothing for a duplicate or old one."""
-        restarted, self._epoch = self._epoch not in (None, epoch), epoch  # a new OMS epoch
-        if self._last_event_seq is not None and (restarted or seq != self._last_event_seq + 1):
-            if not restarted and 1 < seq <= self._last_event_seq:
-                return  # duplicate / old
-            snap = self._snapshot()
-            if isinstance(snap, Snapshot):
-                self._last_event_seq = snap.event_seq
-                yield snap
-                if seq <= snap.event_seq:
-                    return
-        self._last_event_seq = seq
-        if body is not None:
-            yield body
+        yield from self._stream.events(self._sub, timeout_s, wanted)
 
     def _snapshot(self) -> Message:
-        """The open orders now: one Snapshot, or, where the OMS holds more open orders than
-        one reply carries (it refuses the SnapshotRequest), the open orders page by page
-        (`list_orders`), as of the first page's `event_seq`: a later page may already
-        reflect an event after it, which the stream then delivers again (each event
-        carries the order's whole view: it is applied onto newer state, never lost)."""
-        snap = self._request(SnapshotRequest())
-        if not (isinstance(snap, RequestRejected) and snap.code is ErrorCode.BAD_REQUEST):
-            return snap
-        for _ in range(LISTING_STARTS):
-            orders: list[OrderView] = []
-            first_seq: int | None = None
-            offset: int | None = 0
-            while offset is not None:
-                page = self._request(ListOrders(open_only=True, offset=offset))
-                if _cursor_refused(page, offset):
-                    break  # the OMS restarted between two pages: list again
-                if not isinstance(page, OrderList):
-                    return page
-                if first_seq is None:
-                    first_seq = page.event_seq or 0
-                orders.extend(page.orders)
-                offset = page.next_offset
-            else:
-                return Snapshot(event_seq=first_seq or 0, orders=orders)
-        return RequestRejected(code=ErrorCode.NOT_READY, reason="open orders cut by restarts")
+        """The open orders now, as `events` asks for them after a gap (`take_snapshot`)."""
+        return take_snapshot(self._exchange)[1]
 
     def wait_for_status(
         self, client_order_id: str, statuses: set[OrderStatus], timeout_s: float = 10.0

@@ -22,7 +22,12 @@ import msgspec
 import zmq
 
 from actors.oms.orders import Order
-from protocol.batch_messages import EVENT_STREAM_HWM, MAX_EVENT_BATCH, MAX_EVENT_BATCH_BYTES
+from protocol.batch_messages import (
+    EVENT_STREAM_HWM,
+    MAX_EVENT_BATCH,
+    MAX_EVENT_BATCH_BYTES,
+    clip_order_reason,
+)
 from protocol.domain import check_decimal
 from protocol.messages import OrderEvent
 from protocol.sockets import Context, Socket, tune_socket
@@ -61,7 +66,7 @@ def order_event_body(
         "venue_order_id": order.venue_order_id,
         "cum_qty": str(cum_qty),
         "avg_px": str(avg_px),
-        "reason": order.reason,
+        "reason": clip_order_reason(order.reason),
         "external": order.external,
         "ts_ns": order.ts_updated_ns,
     }

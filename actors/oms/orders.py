@@ -42,6 +42,7 @@ import msgspec
 
 from actors.oms.lifecycle import CUT_SHORT, REQUEST_PENDING, Event, live_status, resolve
 from actors.oms.positions import ZERO
+from protocol.batch_messages import clip_order_reason
 from protocol.messages import (
     TERMINAL_STATUSES,
     OrderStatus,
@@ -354,7 +355,7 @@ class Order(msgspec.Struct, gc=False):
             venue_order_id=self.venue_order_id,
             cum_qty=self.cum_qty,
             avg_px=self.avg_px,
-            reason=self.reason,
+            reason=clip_order_reason(self.reason),  # the journal keeps it whole
             external=self.external,
             ts_ns=self.ts_updated_ns,
         )

@@ -176,6 +176,9 @@ class ExposureSync:
         self._gen += 1
         gen = self._syncing = self._gen
         self._parts = {}
+        # its answers reflect every event received before its request (the coverage check
+        # skips by event_seq what they do): a retry keeps only the events after it
+        self._buffer = []
         self.actor.log.info("exposure_rebuild_started", why=why, ready=self.ready)
 
         def got(part: str, reply: Envelope | None) -> None:

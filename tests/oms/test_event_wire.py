@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 import protocol.codec as codec
-from actors.oms.event_wire import TYPE, order_event_body
+from actors.oms.event_wire import TYPE, messages, order_event_body, packed
 from actors.oms.orders import Order
+from protocol.batch_messages import MAX_EVENT_BATCH_BYTES, MAX_ORDER_REASON_CHARS
 from protocol.codec import Sender, encode
 from protocol.messages import OrderEvent, OrderStatus, OrdType, Side, TimeInForce
 
@@ -60,3 +61,21 @@ def test_a_computed_value_out_of_bounds_is_refused_as_before() -> None:
         order.view()
     with pytest.raises(ValidationError):
         order_event_body(order, 1, None, None)
+
+
+def test_a_long_reason_is_cut_so_an_event_stays_under_the_batch_frame() -> None:
+    """A venue's reject text has no bound of its own: the order's view and its event carry
+    at most MAX_ORDER_REASON_CHARS of it (the same cut, so the same bytes), and every
+    message of the event stream, an event that goes alone too, is under
+    MAX_EVENT_BATCH_BYTES, the size its queues' bound assumes."""
+    order = Order(
+        client_order_id="c", venue="v", symbol="s", side=Side.BUY, qty=Decimal(3),
+        order_type=OrdType.LIMIT, price=Decimal(95), tif=TimeInForce.DAY,
+        status=OrderStatus.REJECTED, cl_ord_id="c", cl_ord_ids=("c",), reason="x" * 200_000,
+    )  # fmt: skip
+    body = order_event_body(order, 1, None, None)
+    cut = "x" * (MAX_ORDER_REASON_CHARS - 3) + "..."
+    assert body["order"]["reason"] == order.view().reason == cut
+    sender = Sender("oms", 1)
+    sizes = [len(sender.encode_body(t, b)[1][0]) for t, b in messages([packed(body)] * 2)]
+    assert max(sizes) <= MAX_EVENT_BATCH_BYTES, sizes

@@ -17,6 +17,7 @@ from actors.oms import reads
 from actors.oms.order_archive import OrderArchive, Retention
 from actors.oms.order_book import OrderBook
 from protocol.client import ExecutionClient
+from protocol.event_stream import take_snapshot
 from protocol.messages import (
     ErrorCode,
     ExecReport,
@@ -228,7 +229,7 @@ def test_the_client_lists_again_when_the_oms_restarted_between_pages(
     if how == "list_orders":
         got = [o.client_order_id for o in client.list_orders(open_only=True)]
     else:
-        snap = client._snapshot()  # noqa: SLF001 - what events() does on a gap
+        _, snap = take_snapshot(lambda body: (1, client._request(body)))  # what events() does
         assert isinstance(snap, Snapshot)
         got = [o.client_order_id for o in snap.orders]
     assert got == [f"o{i}" for i in range(5)]

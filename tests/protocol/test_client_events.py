@@ -193,6 +193,7 @@ def test_a_restarted_omss_events_follow_a_snapshot(h: Harness, batched: bool) ->
             h.oms.publish(_order_event(f"old{i}", OrderStatus.ACCEPTED))
         assert len(_take(client, 5)) == 5  # the client is at event_seq >= 5
         h.oms.new_epoch()
+        endpoint.sender = h.oms.sender  # its answers come from the new incarnation
         h.oms.event_seq = h.oms.orders_seq = 1  # its first event missed; the snapshot has it
         answering.start()
         new = [_order_event("new", OrderStatus.ACCEPTED), _order_event("new", OrderStatus.FILLED)]

@@ -91,8 +91,9 @@ def test_one_event_goes_alone_and_several_together() -> None:
 
 
 def test_long_events_are_cut_by_bytes() -> None:
-    """Events with long texts: more messages, each under the byte bound."""
-    events = _events(40, reason="x" * 60_000)
+    """Events with the longest reasons (a full batch of them is over the byte bound): more
+    messages, each under the bound."""
+    events = _events(MAX_EVENT_BATCH, reason="x" * 60_000)  # cut to MAX_ORDER_REASON_CHARS
     frames = _frames(events)
     assert len(frames) > 2
     assert all(len(f[0]) <= MAX_EVENT_BATCH_BYTES for f in frames)

@@ -161,3 +161,28 @@ def test_the_event_subscription_is_bounded_in_batches(h: Harness) -> None:
     batches), not the generic 100,000 (GiBs of batches) while its loop is behind."""
     actor = start(h)
     assert actor.sync.sub.getsockopt(zmq.RCVHWM) == EVENT_STREAM_HWM
+
+
+def test_a_retried_rebuild_keeps_only_the_events_after_its_request(h: Harness) -> None:
+    """While the OMS publishes but does not answer the rebuild, each retry drops the events
+    buffered before it (its answers will reflect them): the buffer holds what came since
+    the last retry, not every event since the gap."""
+    n = 300
+    actor = start(h)
+    _following(h, actor)
+    actor.sync.timeout_s = 0.05
+    h.oms.answering = False
+    h.oms.publish(
+        OrderEvent(event_seq=0, order=order("g", OrderStatus.ACCEPTED, "1")),
+        seq=h.oms.event_seq + 2,
+    )  # a gap: a rebuild, unanswered
+    for i in range(n):
+        h.oms.publish(OrderEvent(event_seq=0, order=order(f"a{i}", OrderStatus.ACCEPTED, "1")))
+    h.pump(lambda: actor.sync._stream == (h.oms.epoch, h.oms.event_seq), what="read")
+    lists = _lists(h)
+    h.pump(lambda: _lists(h) >= lists + 3, what="three retries")
+    for i in range(n):
+        h.oms.publish(OrderEvent(event_seq=0, order=order(f"b{i}", OrderStatus.ACCEPTED, "1")))
+    h.pump(lambda: actor.sync._stream == (h.oms.epoch, h.oms.event_seq), what="read")
+    assert actor.sync._syncing
+    assert len(actor.sync._buffer) <= n, len(actor.sync._buffer)
