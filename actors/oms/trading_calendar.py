@@ -206,7 +206,8 @@ class TradingCalendar:
         events: list[tuple[dt.datetime, int, int, int]] = []  # at, +-1: window, weekly, once
 
         def add(span: tuple[dt.datetime, dt.datetime] | None, w: int, k: int, o: int) -> None:
-            if span is not None and span[1] > floor and span[0] < cutoff:
+            # (one ending at `floor` too: its end may be the flip at the chunk's first instant)
+            if span is not None and span[1] >= floor and span[0] < cutoff:
                 events.append((span[0], w, k, o))
                 events.append((span[1], -w, -k, -o))
 
