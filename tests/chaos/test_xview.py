@@ -121,10 +121,13 @@ def test_a_client_id_on_two_exchange_orders_is_a_duplicate() -> None:
 NO_FUNDS = "Account has insufficient balance for requested action."
 
 
-def refusal(cl: str, msg: str = NO_FUNDS, code: int = -2010) -> dict[str, Any]:
+def refusal(
+    cl: str, msg: str = NO_FUNDS, code: int = -2010, qty: str = "10", prior: int | None = None
+) -> dict[str, Any]:
     """A `refusals` row of the exchange's inspection."""
     return {"client_order_id": cl, "symbol": "BTC/USDT", "market_id": "BTCUSDT",
-            "side": "BUY", "code": code, "msg": msg, "time_ms": 1}  # fmt: skip
+            "side": "BUY", "qty": qty, "code": code, "msg": msg, "time_ms": 1,
+            "prior_order_id": prior}  # fmt: skip
 
 
 def _refused_world(refusals: list[dict[str, Any]], resubmits: list[Any] | None = None) -> Any:
@@ -135,6 +138,7 @@ def _refused_world(refusals: list[dict[str, Any]], resubmits: list[Any] | None =
         history=[entry("r1", venue="bx")],
         oms_orders=[
             oms_order("r1", "REJECTED", venue="bx", cum="0", avg="0", reason=f"{NO_FUNDS} (-2010)")
+            | {"symbol": "BTC/USDT"}
         ],  # fmt: skip
         oms_positions=[],
         venues={"bx": exchange_view(data, BASELINE, SYMBOLS)},
@@ -148,8 +152,9 @@ def test_an_order_the_exchange_refused_once_reached_it_exactly_once() -> None:
     view = exchange_view(inspection([], [], "1000") | {"refusals": [refusal("r1")]}, BASELINE,
                          SYMBOLS)  # fmt: skip
     assert view["rejects"] == [
-        {"cl_ord_id": "r1", "code": -2010, "text": f"{NO_FUNDS} (-2010)", "time_ms": 1}
-    ]
+        {"cl_ord_id": "r1", "code": -2010, "text": f"{NO_FUNDS} (-2010)", "time_ms": 1,
+         "symbol": "BTC/USDT", "side": "BUY", "qty": "10", "after_order": False}
+    ]  # fmt: skip
     result = check(_refused_world([refusal("r1")]))
     assert result.valid, result.to_dict()["invariants"]
     assert result.stats["venue_refusals"] == {"bx": 1}
