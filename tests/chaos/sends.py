@@ -125,28 +125,20 @@ def check_resubmits(inv: dict[str, Invariant], obs: Observations) -> None:
     an order whose submit was still in flight when a reconciliation pass judged it (issue
     16). A duplicate refused in a PossDup copy is not a second send: the venue asked for
     its messages again (it restarted and lost its inbound sequence) and got the same D.
-    A ClOrdID an exchange refused after taking it and nobody resubmitted (a replace's leg,
-    an order sent again) is a second send of it (`no_duplicate_cl_ord_id`)."""
+    A ClOrdID a venue refused as a duplicate (not in a PossDup copy), or an exchange refused
+    after taking it, and nobody resubmitted (a replace's leg, an order sent again) was sent
+    twice (`no_duplicate_cl_ord_id`), at a FIX venue as at an exchange."""
     again = {
         (venue, str(r.get("cl_ord_id")))
         for venue, data in obs.venues.items()
         for r in data.get("rejects", [])
-        if r.get("after_order")
+        if r.get("after_order") or (r.get("ord_rej_reason") == 6 and not r.get("poss_dup"))
     }
-    duplicates = (
-        again
-        | {
-            (venue, str(r.get("cl_ord_id")))
-            for venue, data in obs.venues.items()
-            for r in data.get("rejects", [])
-            if r.get("ord_rej_reason") == 6 and not r.get("poss_dup")
-        }
-        | {
-            (venue, str(cl))
-            for venue, data in obs.venues.items()
-            for cl in data.get("duplicate_client_ids", [])
-        }
-    )
+    duplicates = again | {
+        (venue, str(cl))
+        for venue, data in obs.venues.items()
+        for cl in data.get("duplicate_client_ids", [])
+    }
     resubmitted = set()
     for e in obs.resubmits:
         key = (str(e.get("venue")), str(e.get("cl_ord_id")))
@@ -157,5 +149,5 @@ def check_resubmits(inv: dict[str, Invariant], obs: Observations) -> None:
             )
     for venue, cl in sorted(again - resubmitted):
         inv["no_duplicate_cl_ord_id"].fail(
-            f"{venue}: client id {cl} sent again after the exchange took it (refused)"
+            f"{venue}: client id {cl} sent again while the venue had it (refused)"
         )

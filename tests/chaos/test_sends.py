@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.chaos.checker import Observations, check
-from tests.chaos.test_checker import entry, oms_order
+from tests.chaos.test_checker import consistent, entry, oms_order
 from tests.chaos.xview import exchange_view
 
 BASELINE = {"BTC": "1000", "ETH": "1000"}
@@ -127,6 +127,36 @@ def test_a_refusal_of_another_symbol_and_side_is_not_this_orders_send() -> None:
         venues={"bx": view},
     )
     assert _violations(obs)["acked_order_at_venue_exactly_once"] >= 1
+
+
+def test_a_second_send_refused_as_a_duplicate_without_a_resubmit_is_a_second_send() -> None:
+    """c1 rests at the exchange; a new order c1 came again (not a resubmit: no
+    `order_resubmitted`) and the exchange refused it as a duplicate: c1 was sent twice
+    (had c1 been filled, the exchange would have taken it: a second trade)."""
+    orders = [_xorder(1, "c1", "NEW", "0.001", "0", created=1)]
+    dup = _refusal("c1", 5) | {"msg": "Duplicate order sent.", "qty": "0.001", "prior_order_id": 1}
+    view = exchange_view(_inspection(orders, [], [dup], "1000"), BASELINE, SYMBOLS)
+    obs = Observations(
+        history=[entry("c1", venue="bx")],
+        oms_orders=[_oms("c1", "ACCEPTED", cum="0", avg="0", qty="0.001")],
+        oms_positions=[],
+        venues={"bx": view},
+    )
+    assert check(obs).invariants["no_duplicate_cl_ord_id"].violations == 1
+
+
+@pytest.mark.parametrize("poss_dup", [False, True])
+def test_a_fix_venues_duplicate_reject_without_a_resubmit(poss_dup: bool) -> None:
+    """A FIX venue refused r1 as a duplicate ClOrdID and nobody resubmitted r1: a new D
+    under r1 came again, a second send; in a PossDup copy (the venue asked for its
+    messages again after a restart and got the same D) it is none."""
+    world = consistent()
+    world["venues"]["simA"]["rejects"] = [
+        {"cl_ord_id": "r1", "exec_id": "R1", "text": "duplicate ClOrdID", "ord_rej_reason": 6,
+         "poss_dup": poss_dup},
+    ]  # fmt: skip
+    found = check(Observations(**world)).invariants["no_duplicate_cl_ord_id"].violations
+    assert found == (0 if poss_dup else 1)
 
 
 def test_a_replace_leg_sent_again_after_the_exchange_took_it_is_a_second_send() -> None:

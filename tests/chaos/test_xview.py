@@ -172,7 +172,7 @@ def test_an_order_sent_twice_is_a_violation_whether_refused_or_accepted() -> Non
     """Two refusals of r1, or a refusal and an order r1: r1 was sent twice; fine only when
     the OMS resubmitted it on the exchange's word that it had no such order (then the
     resubmit is what `no_inflight_resubmit` judges). A duplicate's refusal ("Duplicate
-    order sent.") is no send of a new order: the exchange has r1, and says so."""
+    order sent.") leaves one order there, but c1 was sent twice."""
     twice = check(_refused_world([refusal("r1"), refusal("r1")])).invariants
     assert twice["acked_order_at_venue_exactly_once"].violations == 1
     resubmit = [{"venue": "bx", "cl_ord_id": "r1"}]
@@ -188,7 +188,9 @@ def test_an_order_sent_twice_is_a_violation_whether_refused_or_accepted() -> Non
         oms_positions=[],
         venues={"bx": view},
     )
-    assert check(obs).invariants["acked_order_at_venue_exactly_once"].violations == 0
+    dup_found = check(obs).invariants
+    assert dup_found["acked_order_at_venue_exactly_once"].violations == 0
+    assert dup_found["no_duplicate_cl_ord_id"].violations == 1  # but c1 was sent again
     view = exchange_view(
         inspection(orders, [], "1000") | {"refusals": [refusal("c1")]}, BASELINE, SYMBOLS
     )
