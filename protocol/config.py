@@ -130,7 +130,7 @@ class VenueCfg(_Cfg):
     def _kind_table(self) -> VenueCfg:
         if (self.kind == "ccxt") != (self.ccxt is not None):
             raise ValueError('kind = "ccxt" and a [venues.ccxt] table go together')
-        check_sim_balances(self.kind, self.sim, self.ccxt.position_baseline if self.ccxt else {})
+        check_sim_balances(self.kind, self.sim, self.ccxt)
         return self
 
     @property

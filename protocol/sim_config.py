@@ -5,14 +5,16 @@ spawned by the supervisor; the outside world of tests and the demo.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from protocol.domain import check_decimal
 from protocol.fix_config import DialectCfg
+
+if TYPE_CHECKING:
+    from protocol.ccxt_config import CcxtCfg
 
 ConfigDec = Annotated[Decimal, AfterValidator(check_decimal)]
 PosInt = Annotated[int, Field(gt=0)]
@@ -61,15 +63,23 @@ class SimCfg(BaseModel):
         return self
 
 
-def check_sim_balances(kind: str, sim: SimCfg | None, baseline: Mapping[str, Decimal]) -> None:
-    """`[venues.sim] balances` belong to a ccxt venue's local exchange, and a base asset's
-    starting balance is its `position_baseline` (a position is the balance above it): a
-    ValueError naming the key when either is broken."""
+def check_sim_balances(kind: str, sim: SimCfg | None, ccxt: CcxtCfg | None) -> None:
+    """`[venues.sim] balances` belong to a ccxt venue's local exchange, and the starting
+    balance of a base asset of its symbols is its `position_baseline` (a position is the
+    balance above it; no baseline is a baseline of 0): a ValueError naming the key when
+    either is broken."""
     if sim is None or not sim.balances:
         return
-    if kind != "ccxt":
+    if kind != "ccxt" or ccxt is None:
         raise ValueError('sim.balances is the local exchange\'s: for kind = "ccxt" venues only')
+    baseline = ccxt.position_baseline
+    bases = {symbol.split("/")[0] for symbol in ccxt.symbols}
     for asset, start in sorted(sim.balances.items()):
+        if asset in bases and asset not in baseline and start != 0:
+            raise ValueError(
+                f"sim.balances {asset} = {start} but ccxt.position_baseline has no {asset}: "
+                f"the position would start at {start}"
+            )
         if asset in baseline and baseline[asset] != start:
             raise ValueError(
                 f"sim.balances {asset} = {start} but ccxt.position_baseline {asset} = "

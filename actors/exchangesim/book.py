@@ -24,7 +24,7 @@ Records (`t` is the kind; decimals are strings; `ts` epoch ms):
   fill  oid q px lvl mk tid fee ts                  a trade (lvl: market-maker level)
   end   oid st ccl ts                               CANCELED / EXPIRED / EXPIRED_IN_MATCH
   tick  n ref{market_id: px} ts                     liquidity step
-  rej   cl sym side code msg ts                    a new order refused (`refusals`)
+  rej   cl sym side q code msg ts prior            a new order refused (`refusals`)
 """
 
 from __future__ import annotations
@@ -155,7 +155,10 @@ class Exchange:
         try:
             self._admit(m, side, ord_type, qty, price, client_id)
         except errors.ApiError as exc:  # logged before the answer: the inspection shows it
-            rej = Refusals.record(client_id, market_id, side, exc, now_ms)
+            prior = self._last_cl.get(client_id)
+            rej = Refusals.record(
+                client_id, market_id, side, qty, exc, now_ms, prior.oid if prior else None
+            )
             self._apply(rej)
             self._store.append([rej])
             self._store.sync()

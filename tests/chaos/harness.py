@@ -410,6 +410,10 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
         report["link"] = link_report(system, faults, link_stats, obs_kwargs)
     report["topology"] = opts.topology
     report["out_dir"] = str(out_dir)
+    if opts.keep_state:  # in report.json too
+        report["state_dir"] = str(root)
+        if system.edge is not None:
+            report["edge_state_dir"] = str(system.edge.root)
     write_report(report, out_dir)
     (out_dir / "summary.txt").write_text(summary_text(report) + "\n")
     try:
@@ -435,8 +439,4 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
         shutil.rmtree(root, ignore_errors=True)
         if edge_root is not None:
             shutil.rmtree(edge_root, ignore_errors=True)
-    else:
-        report["state_dir"] = str(root)
-        if edge_root is not None:
-            report["edge_state_dir"] = str(edge_root)
     return report, out_dir

@@ -8,6 +8,8 @@ and rate limited, its trade events delayed and doubled."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -85,8 +87,13 @@ def test_reconciliation_under_full_load_resubmits_nothing_in_flight(tmp_path: Pa
         settle_timeout_s=60.0,
         exchanges=(),  # the FIX venues: their reconciliation passes are the case here
         out_root=str(tmp_path / "chaos"),
+        keep_state=True,
     )
-    report, _ = run_chaos(opts)
+    report, out_dir = run_chaos(opts)
+    kept = json.loads((out_dir / "report.json").read_text()).get("state_dir")
+    if report.get("state_dir"):
+        shutil.rmtree(report["state_dir"], ignore_errors=True)
+    assert kept == report["state_dir"], "--keep-state: the state dir is in report.json"
     summary = summary_text(report)
     recon = report["reconciliation"]
     print("reconciliation under load:", recon, report["orders"]["by_outcome"])

@@ -121,10 +121,13 @@ def test_a_client_id_on_two_exchange_orders_is_a_duplicate() -> None:
 NO_FUNDS = "Account has insufficient balance for requested action."
 
 
-def refusal(cl: str, msg: str = NO_FUNDS, code: int = -2010) -> dict[str, Any]:
+def refusal(
+    cl: str, msg: str = NO_FUNDS, code: int = -2010, qty: str = "10", prior: int | None = None
+) -> dict[str, Any]:
     """A `refusals` row of the exchange's inspection."""
     return {"client_order_id": cl, "symbol": "BTC/USDT", "market_id": "BTCUSDT",
-            "side": "BUY", "code": code, "msg": msg, "time_ms": 1}  # fmt: skip
+            "side": "BUY", "qty": qty, "code": code, "msg": msg, "time_ms": 1,
+            "prior_order_id": prior}  # fmt: skip
 
 
 def _refused_world(refusals: list[dict[str, Any]], resubmits: list[Any] | None = None) -> Any:
@@ -135,6 +138,7 @@ def _refused_world(refusals: list[dict[str, Any]], resubmits: list[Any] | None =
         history=[entry("r1", venue="bx")],
         oms_orders=[
             oms_order("r1", "REJECTED", venue="bx", cum="0", avg="0", reason=f"{NO_FUNDS} (-2010)")
+            | {"symbol": "BTC/USDT"}
         ],  # fmt: skip
         oms_positions=[],
         venues={"bx": exchange_view(data, BASELINE, SYMBOLS)},
@@ -148,8 +152,9 @@ def test_an_order_the_exchange_refused_once_reached_it_exactly_once() -> None:
     view = exchange_view(inspection([], [], "1000") | {"refusals": [refusal("r1")]}, BASELINE,
                          SYMBOLS)  # fmt: skip
     assert view["rejects"] == [
-        {"cl_ord_id": "r1", "code": -2010, "text": f"{NO_FUNDS} (-2010)", "time_ms": 1}
-    ]
+        {"cl_ord_id": "r1", "code": -2010, "text": f"{NO_FUNDS} (-2010)", "time_ms": 1,
+         "symbol": "BTC/USDT", "side": "BUY", "qty": "10", "after_order": False}
+    ]  # fmt: skip
     result = check(_refused_world([refusal("r1")]))
     assert result.valid, result.to_dict()["invariants"]
     assert result.stats["venue_refusals"] == {"bx": 1}
@@ -167,7 +172,7 @@ def test_an_order_sent_twice_is_a_violation_whether_refused_or_accepted() -> Non
     """Two refusals of r1, or a refusal and an order r1: r1 was sent twice; fine only when
     the OMS resubmitted it on the exchange's word that it had no such order (then the
     resubmit is what `no_inflight_resubmit` judges). A duplicate's refusal ("Duplicate
-    order sent.") is no send of a new order: the exchange has r1, and says so."""
+    order sent.") leaves one order there, but c1 was sent twice."""
     twice = check(_refused_world([refusal("r1"), refusal("r1")])).invariants
     assert twice["acked_order_at_venue_exactly_once"].violations == 1
     resubmit = [{"venue": "bx", "cl_ord_id": "r1"}]
@@ -183,7 +188,9 @@ def test_an_order_sent_twice_is_a_violation_whether_refused_or_accepted() -> Non
         oms_positions=[],
         venues={"bx": view},
     )
-    assert check(obs).invariants["acked_order_at_venue_exactly_once"].violations == 0
+    dup_found = check(obs).invariants
+    assert dup_found["acked_order_at_venue_exactly_once"].violations == 0
+    assert dup_found["no_duplicate_cl_ord_id"].violations == 1  # but c1 was sent again
     view = exchange_view(
         inspection(orders, [], "1000") | {"refusals": [refusal("c1")]}, BASELINE, SYMBOLS
     )

@@ -17,7 +17,9 @@ Pure: `exchange_view(inspection, baseline)` is unit-tested with hand-made inspec
 - **Rejects** are the exchange's refusals of new orders (`refusals` of the inspection: it
   keeps no order for them), in the FIX venue view's shape: the client id, the Binance
   code and message as `text`; a duplicate open client id ("Duplicate order sent.") is
-  OrdRejReason 6 (duplicate), as a FIX venue says it.
+  OrdRejReason 6 (duplicate), as a FIX venue says it. Each carries what was refused
+  (symbol, side, qty) and `after_order`: the exchange already had an order under that
+  client id (the refused one was a send of it again).
 - **Positions** are what the connector reports: per symbol, the base asset's balance
   minus the starting balance (`baseline`).
 """
@@ -78,22 +80,39 @@ def exchange_view(
         "orders": [_chain(members, trades) for members in chains.values()],
         "positions": _positions(inspection, baseline, symbols),
         "duplicate_client_ids": sorted(cl for cl, n in seen.items() if n > 1),
-        "rejects": [_reject(r) for r in inspection.get("refusals", [])],
+        "rejects": [_reject(r, orders) for r in inspection.get("refusals", [])],
         "balances": inspection.get("balances", {}),
         "traded": inspection.get("positions", {}),
     }
 
 
-def _reject(refusal: Mapping[str, Any]) -> dict[str, Any]:
+def _reject(refusal: Mapping[str, Any], orders: list[Mapping[str, Any]]) -> dict[str, Any]:
+    cl = str(refusal["client_order_id"])
     reject: dict[str, Any] = {
-        "cl_ord_id": str(refusal["client_order_id"]),
+        "cl_ord_id": cl,
         "code": int(refusal["code"]),
         "text": f"{refusal['msg']} ({refusal['code']})",
         "time_ms": refusal.get("time_ms"),
+        "symbol": refusal.get("symbol"),
+        "side": refusal.get("side"),
+        "qty": refusal.get("qty"),
+        "after_order": _after_order(refusal, cl, orders),
     }
     if (reject["code"], refusal["msg"]) == DUPLICATE_ORDER:
         reject["ord_rej_reason"] = 6
     return reject
+
+
+def _after_order(refusal: Mapping[str, Any], cl: str, orders: list[Mapping[str, Any]]) -> bool:
+    """Did the exchange already hold an order under `cl` when it refused this one (a send
+    of the client id after the exchange took it)? The sim records its newest order id under
+    the client id (`prior_order_id`); an older log without it: an order created no later."""
+    if "prior_order_id" in refusal:
+        return refusal["prior_order_id"] is not None
+    at = int(refusal.get("time_ms") or 0)
+    return any(
+        str(o["client_order_id"]) == cl and int(o.get("created_ms") or 0) <= at for o in orders
+    )
 
 
 def _chain(

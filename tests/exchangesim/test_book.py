@@ -177,6 +177,13 @@ def test_refused_new_orders_are_logged_inspected_and_bounded_in_memory(tmp_path:
     assert [(r["client_order_id"], r["code"], r["msg"]) for r in data["refusals"]] == answers
     assert data["refusals"][0]["symbol"] == "BTC/USDT"
     assert [o["client_order_id"] for o in data["orders"]] == ["rest"]
+    # what was refused, and whether the exchange already had an order under the client id
+    rest_id = int(data["orders"][0]["order_id"])
+    assert [(r["side"], r["qty"], r["prior_order_id"]) for r in data["refusals"]] == [
+        ("BUY", "1", None),
+        ("SELL", "1", rest_id),
+        ("SELL", "1", None),
+    ]
     store.close()
     store = open_store(tmp_path, "v")
     try:

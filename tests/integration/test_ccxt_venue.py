@@ -271,7 +271,14 @@ class TestCcxtVenue:
     def test_position_heartbeat_agrees(self, sut: CcxtSystem, c: ExecutionClient) -> None:
         """After every fill above (BTC bought, ETH sold), a fresh heartbeat shows the
         exchange's balances minus the baseline equal to the OMS's positions, no difference;
-        no beat ever diverged and the kill-switch is off."""
+        no beat ever diverged and the kill-switch is off. Its own fills in both symbols
+        first: under pytest-xdist (`-n 2`, `--dist load`) this class's tests are split over
+        the workers, each with its own system, and the fills above may have been elsewhere
+        (with tests/integration/test_ccxt_faults.py in the run it saw no ETH position)."""
+        _submit(c, "hb-btc", "0.01")
+        _submit(c, "hb-eth", "0.05", symbol=ETH, side="SELL")
+        _status(c, "hb-btc", OrderStatus.FILLED)
+        _status(c, "hb-eth", OrderStatus.FILLED)
         final = settle(c, sut)
         want = {s: str(q) for s, q in final.oms_positions.items()}
         assert set(want) == {BTC, ETH}

@@ -72,3 +72,18 @@ def test_balances_on_a_fix_venue_sim_are_refused(tmp_path: Path) -> None:
         _load(tmp_path, text)
     assert info.value.field == "venues[simA]"
     assert 'kind = "ccxt" venues only' in str(info.value)
+
+
+def test_balances_of_a_base_asset_without_a_position_baseline_are_refused(
+    tmp_path: Path,
+) -> None:
+    """No `position_baseline` for BTC is a baseline of 0: 50 BTC at the start would be a
+    position of +50 against the OMS's 0 (docs/ccxt-venues.md: a config error says so); 0
+    BTC, or an asset no symbol trades (ETH here), is no position."""
+    bare = EXCHANGE.replace('position_baseline = { BTC = "1000" }\n', "")
+    with pytest.raises(ConfigError) as info:
+        _load(tmp_path, bare + 'balances = { BTC = "50" }\n')
+    assert "position_baseline has no BTC" in str(info.value)
+    cfg = _load(tmp_path, bare + 'balances = { BTC = "0", ETH = "5", USDT = "100" }\n')
+    sim = cfg.venues[0].sim
+    assert sim is not None and sim.balances["BTC"] == 0
