@@ -111,6 +111,13 @@ def _raise_for(rej: RequestRejected) -> None:
     raise _error_for(rej)
 
 
+def _snapshot_error(reply: Message) -> TradePulseError:
+    """What `events` raises when the OMS does not answer a snapshot with one."""
+    if isinstance(reply, RequestRejected):
+        return _error_for(rej=reply)
+    return ClientError("UNEXPECTED", f"a snapshot request answered {type(reply).__name__}")
+
+
 def _error_for(rej: RequestRejected) -> TradePulseError:
     """The exception a refusal stands for (raised by the one-order calls; `submit_many`
     returns it as that order's outcome)."""
@@ -158,7 +165,7 @@ class ExecutionClient:
         identity = f"{self.name}:{uuid.uuid4().hex[:6]}"
         self._sock = connect_dealer(self._ctx, cfg.client_endpoint, identity)
         self._sub: zmq.Socket[bytes] | None = None
-        self._stream = EventStream(self._exchange)  # where `events` is in the sequence
+        self._stream = EventStream(self._exchange, _snapshot_error)  # `events`' place
 
     @classmethod
     def from_config(
