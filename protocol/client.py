@@ -111,6 +111,13 @@ def _raise_for(rej: RequestRejected) -> None:
     raise _error_for(rej)
 
 
+def _snapshot_error(reply: Message) -> TradePulseError:
+    """What `events` raises when the OMS does not answer a snapshot with one."""
+    if isinstance(reply, RequestRejected):
+        return _error_for(rej=reply)
+    return ClientError("UNEXPECTED", f"a snapshot request answered {type(reply).__name__}")
+
+
 def _error_for(rej: RequestRejected) -> TradePulseError:
     """The exception a refusal stands for (raised by the one-order calls; `submit_many`
     returns it as that order's outcome)."""
@@ -158,7 +165,7 @@ class ExecutionClient:
         identity = f"{self.name}:{uuid.uuid4().hex[:6]}"
         self._sock = connect_dealer(self._ctx, cfg.client_endpoint, identity)
         self._sub: zmq.Socket[bytes] | None = None
-        self._stream = EventStream(self._exchange)  # where `events` is in the sequence
+        self._stream = EventStream(self._exchange, _snapshot_error)  # `events`' place
 
     @classmethod
     def from_config(
@@ -347,7 +354,9 @@ class ExecutionClient:
     ) -> Iterator[OrderEvent | StreamEvent | Snapshot]:
         """Order and stream events in sequence; a gap in `event_seq` yields a fresh Snapshot.
         `statuses`: only the order events of orders in these statuses (stream events and
-        snapshots always); the others are sequenced without being decoded (cheap)."""
+        snapshots always); the others are sequenced without being decoded (cheap). A
+        snapshot the OMS does not give raises (`Timeout`, or its refusal's exception, e.g.
+        `NotReady`); the event past the gap stays held, and the next call asks again."""
         self.subscribe()
         assert self._sub is not None
         wanted = None if statuses is None else frozenset(OrderStatus(s).value for s in statuses)

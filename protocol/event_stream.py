@@ -33,6 +33,7 @@ from protocol.messages import (
 )
 
 Request = Callable[[Message], tuple[int, Message]]  # the reply, and its OMS epoch
+Refused = Callable[[Message], Exception]  # what a snapshot request's refusal raises
 Event = OrderEvent | StreamEvent | Snapshot
 Unit = tuple[int, int, OrderEvent | StreamEvent | None]  # (OMS epoch, event_seq, event)
 
@@ -51,8 +52,9 @@ def cursor_refused(reply: Message, offset: int) -> bool:
 
 
 class EventStream:
-    def __init__(self, request: Request) -> None:
+    def __init__(self, request: Request, refused: Refused) -> None:
         self._request = request
+        self._refused = refused
         self._last_event_seq: int | None = None
         self._epoch: int | None = None  # the OMS incarnation `_last_event_seq` is of
         self._batched: deque[EventItem] = deque()  # an `OrderEvents`' items not yet yielded
@@ -96,8 +98,9 @@ class EventStream:
         """The held event (None: sequenced, not wanted), after a fresh Snapshot if it
         follows a gap or a new epoch; nothing for a duplicate or old one. It stays held,
         and its epoch unrecorded, until the snapshot is in: if that raises (`Timeout`: a
-        new OMS slow to answer), the next call takes it again as it was; and until it is
-        yielded: a caller that stops at the Snapshot gets it first on its next call."""
+        new OMS slow to answer), or the OMS refuses it (raised: `refused`), the next call
+        takes it again as it was; and until it is yielded: a caller that stops at the
+        Snapshot gets it first on its next call."""
         assert self._held is not None
         epoch, seq, body = self._held
         if wanted is not None and isinstance(body, OrderEvent):
@@ -112,18 +115,21 @@ class EventStream:
                 self._held = None
                 return  # duplicate / old
             snap_epoch, snap = take_snapshot(self._request)
-            if isinstance(snap, Snapshot):
-                if self._epoch not in (None, snap_epoch):
-                    self._replaced.append(self._epoch)
-                if snap_epoch in self._replaced:  # never drop the answering one's events
-                    self._replaced.remove(snap_epoch)
-                self._epoch, self._last_event_seq = snap_epoch, snap.event_seq
-                if seq <= snap.event_seq or snap_epoch != epoch:
-                    self._held = None  # in the snapshot, or of another incarnation than it
-                self._snapped = self._held is not None  # yielded after it, even next call
-                yield snap
-                if self._held is None:
-                    return
+            if not isinstance(snap, Snapshot):  # (NOT_READY, INTERNAL): no snapshot, no
+                raise self._refused(snap)  # event past the gap; the next call asks again
+            for old in (self._epoch, epoch):  # the snapshot's incarnation replaced them:
+                if old is not None and old not in (snap_epoch, *self._replaced):  # their
+                    self._replaced.append(old)  # events queued behind dropped, not each
+                    # a snapshot of its own
+            if snap_epoch in self._replaced:  # never drop the answering one's events
+                self._replaced.remove(snap_epoch)
+            self._epoch, self._last_event_seq = snap_epoch, snap.event_seq
+            if seq <= snap.event_seq or snap_epoch != epoch:
+                self._held = None  # in the snapshot, or of another incarnation than it
+            self._snapped = self._held is not None  # yielded after it, even next call
+            yield snap
+            if self._held is None:
+                return
         self._held, self._snapped, self._epoch, self._last_event_seq = None, False, epoch, seq
         if body is not None:
             yield body
