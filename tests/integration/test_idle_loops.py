@@ -57,7 +57,11 @@ def test_an_idle_actor_waits_in_its_poll_instead_of_spinning(
         tracer.terminate()
         tracer.wait(timeout=10)
     zero, waiting = counts
-    assert zero <= waiting + 5, f"{actor}: {zero} zero-timeout polls for {waiting} waits"
+    print(f"{actor}: {zero} zero-timeout polls for {waiting} waits")
+    # one zero-timeout pass a wait, plus a timer's overdue wake-up now and then on a loaded
+    # machine (41-46 for 40 under three CPU hogs, main and 06d68b9 alike); the defect made
+    # 2-3 a wait (80-120)
+    assert zero <= waiting * 3 // 2, f"{actor}: {zero} zero-timeout polls for {waiting} waits"
 
 
 # (actor, most loop wake-ups per second when idle; measured 5.5 and 5.7). The venue sim:
