@@ -355,8 +355,9 @@ class ExecutionClient:
         """Order and stream events in sequence; a gap in `event_seq` yields a fresh Snapshot.
         `statuses`: only the order events of orders in these statuses (stream events and
         snapshots always); the others are sequenced without being decoded (cheap). A
-        snapshot the OMS does not give raises (`Timeout`, or its refusal's exception, e.g.
-        `NotReady`); the event past the gap stays held, and the next call asks again."""
+        snapshot not answered in time raises `Timeout` (the next call asks again); one the
+        OMS refuses raises its refusal's exception (e.g. `NotReady`) once, and the next
+        call goes on past the gap without it."""
         self.subscribe()
         assert self._sub is not None
         wanted = None if statuses is None else frozenset(OrderStatus(s).value for s in statuses)

@@ -52,9 +52,9 @@ def cursor_refused(reply: Message, offset: int) -> bool:
 
 
 class EventStream:
-    def __init__(self, request: Request, refused: Refused) -> None:
+    def __init__(self, request: Request, refuse: Refused) -> None:
         self._request = request
-        self._refused = refused
+        self._refuse = refuse
         self._last_event_seq: int | None = None
         self._epoch: int | None = None  # the OMS incarnation `_last_event_seq` is of
         self._batched: deque[EventItem] = deque()  # an `OrderEvents`' items not yet yielded
@@ -62,6 +62,7 @@ class EventStream:
         self._held: Unit | None = None  # (epoch, event_seq, event) taken, not yet sequenced
         self._snapped = False  # the held one's Snapshot was yielded: it comes next
         self._replaced: deque[int] = deque(maxlen=8)  # epochs a later one's snapshot replaced
+        self._refused: Unit | None = None  # the held unit whose snapshot the OMS refused
 
     def events(
         self, sub: zmq.Socket[bytes], timeout_s: float | None, wanted: frozenset[str] | None
@@ -98,9 +99,10 @@ class EventStream:
         """The held event (None: sequenced, not wanted), after a fresh Snapshot if it
         follows a gap or a new epoch; nothing for a duplicate or old one. It stays held,
         and its epoch unrecorded, until the snapshot is in: if that raises (`Timeout`: a
-        new OMS slow to answer), or the OMS refuses it (raised: `refused`), the next call
-        takes it again as it was; and until it is yielded: a caller that stops at the
-        Snapshot gets it first on its next call."""
+        new OMS slow to answer), the next call takes it again as it was; a refusal is
+        raised once (`refused`), and the next call goes on past the gap (the caller was
+        told: a stream is not held up by an OMS that keeps refusing); and until it is
+        yielded: a caller that stops at the Snapshot gets it first on its next call."""
         assert self._held is not None
         epoch, seq, body = self._held
         if wanted is not None and isinstance(body, OrderEvent):
@@ -110,17 +112,20 @@ class EventStream:
             return  # of an incarnation a later one's snapshot replaced
         restarted = self._epoch not in (None, epoch)  # a new OMS epoch
         last = self._last_event_seq
-        if not self._snapped and last is not None and (restarted or seq != last + 1):
-            if not restarted and 1 < seq <= last:
+        told = self._snapped or self._refused is self._held  # its Snapshot yielded / refused
+        if last is not None and (restarted or seq != last + 1) and not told:
+            if not restarted and seq <= last:
                 self._held = None
-                return  # duplicate / old
+                return  # duplicate / old (one of this incarnation's a snapshot covered)
             snap_epoch, snap = take_snapshot(self._request)
-            if not isinstance(snap, Snapshot):  # (NOT_READY, INTERNAL): no snapshot, no
-                raise self._refused(snap)  # event past the gap; the next call asks again
-            for old in (self._epoch, epoch):  # the snapshot's incarnation replaced them:
-                if old is not None and old not in (snap_epoch, *self._replaced):  # their
-                    self._replaced.append(old)  # events queued behind dropped, not each
-                    # a snapshot of its own
+            if not isinstance(snap, Snapshot):  # (NOT_READY, INTERNAL): raised, once
+                self._refused = self._held
+                raise self._refuse(snap)
+            for old in (self._epoch, epoch):  # the snapshot's (later) incarnation replaced
+                # them: their events queued behind are dropped, not each a snapshot; never
+                # a later one than it (epochs rise: a stale answer must not silence the live)
+                if old is not None and old < snap_epoch and old not in self._replaced:
+                    self._replaced.append(old)
             if snap_epoch in self._replaced:  # never drop the answering one's events
                 self._replaced.remove(snap_epoch)
             self._epoch, self._last_event_seq = snap_epoch, snap.event_seq
@@ -131,6 +136,7 @@ class EventStream:
             if self._held is None:
                 return
         self._held, self._snapped, self._epoch, self._last_event_seq = None, False, epoch, seq
+        self._refused = None
         if body is not None:
             yield body
 
