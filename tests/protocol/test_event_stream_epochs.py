@@ -4,7 +4,6 @@ refuses is raised, and the new incarnation's event is not yielded past the gap."
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,26 +20,9 @@ from protocol.messages import (
     SnapshotRequest,
     StreamEvent,
 )
-from tests.actor_stubs import Harness, Stub
-from tests.protocol.test_client_events import _answer_until, _joined, _order_event, _take
-
-
-class _Answering:
-    """The OMS's request socket, answered on a thread (as `_answer` says)."""
-
-    def __init__(self, h: Harness) -> None:
-        self.stub = Stub(h.ctx, "oms", h.cfg.client_endpoint, h.oms._answer)
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=_answer_until, args=(self.stub, self.done))
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def close(self) -> None:
-        self.done.set()
-        if self.thread.is_alive():
-            self.thread.join(5.0)
-        self.stub.sock.close(linger=0)
+from tests.actor_stubs import Harness
+from tests.protocol.test_client_events import _joined, _order_event, _take
+from tests.protocol.test_event_stream import _Answering
 
 
 @pytest.fixture
