@@ -50,6 +50,16 @@ def _joined(h: Harness, client: ExecutionClient) -> None:
     raise AssertionError("the client's subscription never joined")
 
 
+def _in_sequence(h: Harness, client: ExecutionClient, n: int, prefix: str = "o") -> None:
+    """The client subscribed, joined, and `n` ACCEPTED events (`<prefix><i>`) taken: its
+    stream in sequence at the OMS's event_seq, before a test makes a gap or an epoch."""
+    client.subscribe()
+    _joined(h, client)
+    for i in range(n):
+        h.oms.publish(_order_event(f"{prefix}{i}", OrderStatus.ACCEPTED))
+    assert len(_take(client, n)) == n
+
+
 def _take(
     client: ExecutionClient,
     n: int,
@@ -187,11 +197,7 @@ def test_a_restarted_omss_events_follow_a_snapshot(h: Harness, batched: bool) ->
     endpoint = Stub(h.ctx, "oms", h.cfg.client_endpoint, h.oms._answer)  # the clients' socket
     answering = threading.Thread(target=_answer_until, args=(endpoint, done))
     try:
-        client.subscribe()
-        _joined(h, client)
-        for i in range(5):
-            h.oms.publish(_order_event(f"old{i}", OrderStatus.ACCEPTED))
-        assert len(_take(client, 5)) == 5  # the client is at event_seq >= 5
+        _in_sequence(h, client, 5, "old")  # the client at event_seq >= 5
         h.oms.new_epoch()
         endpoint.sender = h.oms.sender  # its answers come from the new incarnation
         h.oms.event_seq = h.oms.orders_seq = 1  # its first event missed; the snapshot has it

@@ -11,7 +11,13 @@ import pytest
 from protocol.client import ExecutionClient, Timeout
 from protocol.messages import OrderEvent, OrderStatus, Snapshot, StreamEvent
 from tests.actor_stubs import Harness, Stub
-from tests.protocol.test_client_events import _answer_until, _joined, _order_event, _take
+from tests.protocol.test_client_events import (
+    _answer_until,
+    _in_sequence,
+    _joined,
+    _order_event,
+    _take,
+)
 
 
 @pytest.fixture
@@ -88,11 +94,7 @@ def test_a_caller_that_stops_at_the_snapshot_gets_the_event_after_it_next_call(
     client = ExecutionClient(h.cfg, timeout_s=2.0)
     oms = _Answering(h)
     try:
-        client.subscribe()
-        _joined(h, client)
-        for i in range(3):
-            h.oms.publish(_order_event(f"o{i}", OrderStatus.ACCEPTED))
-        assert len(_take(client, 3)) == 3
+        _in_sequence(h, client, 3)
         oms.start()
         at = h.oms.event_seq
         h.oms.orders_seq = at + 1  # the snapshot reflects the event lost in the gap only
@@ -120,11 +122,7 @@ def test_old_epoch_events_are_not_yielded_after_a_new_epochs_snapshot(h: Harness
     client = ExecutionClient(h.cfg, timeout_s=2.0)
     oms = _Answering(h)
     try:
-        client.subscribe()
-        _joined(h, client)
-        for i in range(3):
-            h.oms.publish(_order_event(f"o{i}", OrderStatus.ACCEPTED))
-        assert len(_take(client, 3)) == 3
+        _in_sequence(h, client, 3)
         at = h.oms.event_seq
         # the old OMS's last events (one of them dropped: a gap), still queued at the client
         h.oms.publish(_order_event("x", OrderStatus.ACCEPTED), seq=at + 2)

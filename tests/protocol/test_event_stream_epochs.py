@@ -21,7 +21,7 @@ from protocol.messages import (
     StreamEvent,
 )
 from tests.actor_stubs import Harness
-from tests.protocol.test_client_events import _joined, _order_event, _take
+from tests.protocol.test_client_events import _in_sequence, _order_event
 from tests.protocol.test_event_stream import _Answering
 
 
@@ -49,11 +49,7 @@ def test_a_dead_incarnations_queued_events_cost_one_snapshot(h: Harness, batched
     oms = _Answering(h)
     got: list[Any] = []
     try:
-        client.subscribe()
-        _joined(h, client)
-        for i in range(3):
-            h.oms.publish(_order_event(f"e1-{i}", OrderStatus.ACCEPTED))
-        assert len(_take(client, 3)) == 3
+        _in_sequence(h, client, 3, "e1-")
         h.oms.new_epoch()
         e2 = [_order_event(f"e2-{i}", OrderStatus.ACCEPTED) for i in range(20)]
         if batched:
@@ -96,11 +92,7 @@ def test_a_refused_snapshot_is_raised_and_the_event_past_the_gap_held(h: Harness
     got: list[Any] = []
     raised: list[Exception] = []
     try:
-        client.subscribe()
-        _joined(h, client)
-        for i in range(5):
-            h.oms.publish(_order_event(f"e1-{i}", OrderStatus.ACCEPTED))
-        assert len(_take(client, 5)) == 5
+        _in_sequence(h, client, 5, "e1-")
         h.oms.new_epoch()
         oms.stub.sender = h.oms.sender
         h.oms.event_seq = 3  # the new OMS's 1..3 missed (the SUB reconnected late)
