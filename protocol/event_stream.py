@@ -11,6 +11,7 @@ by page where one reply cannot carry them all.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -69,6 +70,7 @@ class EventStream:
     ) -> Iterator[Event]:
         """See `ExecutionClient.events` (`wanted`: the order statuses, as their values)."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        polled = False  # each call looks at the socket once at least (timeout_s=0)
         while True:
             while self._held is not None or self._batched:  # a caller stops at any of them
                 if self._held is None:
@@ -77,10 +79,15 @@ class EventStream:
                         continue
                     self._held = (self._batched_epoch, *unit)
                 yield from self._in_sequence(wanted)
-            wait_ms = 200 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
-            if not sub.poll(wait_ms):
-                if deadline is not None and time.monotonic() >= deadline:
+            wait_ms = 200
+            if deadline is not None:  # past it, no more reading: a busy stream (a caller
+                # slower than the OMS) must not keep the caller past its timeout
+                left_s = deadline - time.monotonic()
+                if left_s <= 0 and polled:
                     return
+                wait_ms = max(0, math.ceil(left_s * 1000))
+            polled = True
+            if not sub.poll(wait_ms):
                 continue
             frames = sub.recv_multipart()
             try:
