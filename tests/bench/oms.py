@@ -65,7 +65,7 @@ from protocol.messages import (
 )
 from protocol.wire_out import dump
 from tests.bench._stats import describe, host_info, percentile
-from tests.helpers import REPO_ROOT, SystemUnderTest, event_time
+from tests.helpers import REPO_ROOT, SystemUnderTest, event_time, raw_dealer
 from tests.integration.oms_support import OmsSystem, overrides
 from tests.system_ops import VENUE, client, journal_records, submit_when_open
 
@@ -293,11 +293,7 @@ def pipeline_worker(endpoint: str, prefix: str, n: int, window: int) -> dict[str
     `TP_BENCH_SUBMIT_MANY=1` (`SUBMIT_MANY`), the orders it may send at a moment (its window's
     room) go as one `SubmitOrders` (one alone as a lone SubmitOrder), as `submit_many` sends."""
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.SNDHWM, 0)
-    sock.setsockopt(zmq.RCVHWM, 0)
-    sock.connect(endpoint)
+    sock = raw_dealer(ctx, endpoint)
     sender = Sender(prefix, 1)
     print("ready", flush=True)
     sys.stdin.readline()  # "go"
