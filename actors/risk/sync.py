@@ -3,7 +3,10 @@
 A SUB on the OMS event stream feeds every `OrderEvent` to the gate's `ExposureView`. The
 view is rebuilt from the OMS (`ListOrders(open_only=True)` page by page, then
 `GetPositions`) whenever the stream (re)connects - this actor's start, an OMS restart - and
-on a gap in the OMS's `event_seq` (events lost) or a new OMS epoch. Events that arrive while
+on a gap in the OMS's `event_seq` (events lost) or a new OMS epoch. A gap while a rebuild is
+on its way asks nothing more if its first page reflects the lost events (its `event_seq`
+is at or past them; else it rebuilds again when done): a flood that overflows the SUB does
+not restart the listing at every gap. Events that arrive while
 a rebuild is on its way are buffered and applied on top of it; each answer carries the
 `event_seq` it reflects, so an event the answers already contain is not counted again
 (`SnapshotCoverage`: a fill between a page and the positions is in the positions once).
@@ -73,6 +76,10 @@ class ExposureSync:
         self._approved: list[RiskCheck] = []
         self._coverage: SnapshotCoverage | None = None
         self._page_seqs: dict[str, int] = {}  # open order -> event_seq of its page
+        # the newest event_seq lost (a gap) while the rebuild was on its way (0: none); its
+        # answers cover it if their first page reflects it (`_first_seq`), else it rebuilds
+        self._lost_upto = 0
+        self._first_seq: int | None = None
         self._stream: tuple[int, int] | None = None  # (OMS epoch, last event_seq)
         self.settled: Callable[[OrderView], None] = lambda _order: None  # every order event
         self._budget = TurnBudget(EVENTS_PER_TURN)
@@ -147,8 +154,12 @@ class ExposureSync:
 
     def _sequence(self, epoch: int, seq: int) -> None:
         last, self._stream = self._stream, (epoch, seq)
-        if last is not None and (epoch != last[0] or seq != last[1] + 1):
-            self.start("event_gap" if epoch == last[0] else "oms_epoch")
+        if last is None or (epoch == last[0] and seq == last[1] + 1):
+            return
+        if epoch == last[0] and self._syncing:  # the rebuild on its way may cover it
+            self._lost_upto = max(self._lost_upto, seq - 1, last[1])
+            return
+        self.start("event_gap" if epoch == last[0] else "oms_epoch")
 
     def _apply(self, event: OrderEvent) -> None:
         """Apply one event; one the view cannot take (arithmetic on a value no boundary
@@ -179,6 +190,7 @@ class ExposureSync:
         # its answers reflect every event received before its request (the coverage check
         # skips by event_seq what they do): a retry keeps only the events after it
         self._buffer = []
+        self._lost_upto, self._first_seq = 0, None  # it reflects every gap before it
         self.actor.log.info("exposure_rebuild_started", why=why, ready=self.ready)
 
         def got(part: str, reply: Envelope | None) -> None:
@@ -204,6 +216,8 @@ class ExposureSync:
             if reply is not None and isinstance(reply.body, OrderList):
                 pages.extend(reply.body.orders)
                 seq = reply.body.event_seq or 0
+                if self._first_seq is None:
+                    self._first_seq = seq
                 self._page_seqs.update((o.client_order_id, seq) for o in reply.body.orders)
                 if reply.body.next_offset is not None:
                     fetch(reply.body.next_offset)
@@ -224,6 +238,9 @@ class ExposureSync:
         orders_env, pos_env = self._parts["orders"], self._parts["positions"]
         if not isinstance(orders_env.body, OrderList) or not isinstance(pos_env.body, Positions):
             self.start("unexpected_reply")
+            return
+        if self._lost_upto > (self._first_seq or 0):  # lost events it does not reflect
+            self.start("event_gap")
             return
         orders = orders_env.body.orders
         view = ExposureView.rebuild(orders, pos_env.body.positions)
