@@ -234,6 +234,12 @@ class SnapshotCoverage:
     the `event_seq` it reflects, so the positions' is the highest. For an event numbered s:
 
     - s <= the seq of the page that listed its order: in that page -> "skip";
+    - its order not listed and s <= the first page's seq (`first_seq`): the order had
+      ended by the time the listing passed its place (the cursor lists every order open
+      throughout, and an order that existed at the first page is in the book before the
+      cursor) and its fill is in the positions -> "skip" (applied, an event older than the
+      order's end would bring it back as open exposure when the events after it were lost
+      in a gap the rebuild covers);
     - s <= the positions' seq: its fill is in the positions, its order state may not be in
       the page (the order changed after its page was read, or was not open then) ->
       "state": apply the order state, not the fill;
@@ -242,12 +248,17 @@ class SnapshotCoverage:
     An event can arrive after the answers (the stream and the replies travel on different
     sockets), so the coverage stays in force until the next rebuild."""
 
-    def __init__(self, page_seqs: Mapping[str, int], positions_seq: int) -> None:
+    def __init__(
+        self, page_seqs: Mapping[str, int], positions_seq: int, first_seq: int = 0
+    ) -> None:
         self._page_seqs = dict(page_seqs)
         self.positions_seq = positions_seq
+        self.first_seq = first_seq
 
     def classify(self, client_order_id: str, event_seq: int) -> Literal["skip", "state", "full"]:
         if event_seq > self.positions_seq:
             return "full"
         page = self._page_seqs.get(client_order_id)
-        return "skip" if page is not None and event_seq <= page else "state"
+        if page is None:
+            return "skip" if event_seq <= self.first_seq else "state"
+        return "skip" if event_seq <= page else "state"

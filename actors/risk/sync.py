@@ -73,13 +73,16 @@ class ExposureSync:
         self._gen = 0
         self._parts: dict[str, Envelope] = {}
         self._buffer: list[OrderEvent] = []
-        self._approved: list[RiskCheck] = []
+        # approved while a rebuild is on its way, and no event of theirs since: added back as
+        # provisional exposure (their order may be PENDING_RISK in the answers)
+        self._approved: dict[str, RiskCheck] = {}
         self._coverage: SnapshotCoverage | None = None
         self._page_seqs: dict[str, int] = {}  # open order -> event_seq of its page
         # the newest event_seq lost (a gap) while the rebuild was on its way (0: none); its
         # answers cover it if their first page reflects it (`_first_seq`), else it rebuilds
         self._lost_upto = 0
         self._first_seq: int | None = None
+        self._gaps_meanwhile = 0  # gaps read while it was on its way (its log line)
         self._stream: tuple[int, int] | None = None  # (OMS epoch, last event_seq)
         self.settled: Callable[[OrderView], None] = lambda _order: None  # every order event
         self._budget = TurnBudget(EVENTS_PER_TURN)
@@ -94,7 +97,7 @@ class ExposureSync:
     def approved(self, check: RiskCheck) -> None:
         """An order the gate just approved: keep it if a rebuild is on its way."""
         if self._syncing:
-            self._approved.append(check)
+            self._approved[check.client_order_id] = check
 
     # ------------------------------------------------------------------ the event stream
 
@@ -135,6 +138,9 @@ class ExposureSync:
         self.settled(event.order)
         if self._syncing:
             self._buffer.append(event)
+            if event.order.status.value != _NO_EXPOSURE_YET:  # the OMS had the verdict: the
+                # answers or this event (a retry's answers reflect it) carry the order now
+                self._approved.pop(event.order.client_order_id, None)
         elif self.ready:
             self._apply(event)
 
@@ -158,6 +164,7 @@ class ExposureSync:
             return
         if epoch == last[0] and self._syncing:  # the rebuild on its way may cover it
             self._lost_upto = max(self._lost_upto, seq - 1, last[1])
+            self._gaps_meanwhile += 1
             return
         self.start("event_gap" if epoch == last[0] else "oms_epoch")
 
@@ -190,7 +197,8 @@ class ExposureSync:
         # its answers reflect every event received before its request (the coverage check
         # skips by event_seq what they do): a retry keeps only the events after it
         self._buffer = []
-        self._lost_upto, self._first_seq = 0, None  # it reflects every gap before it
+        # it reflects every gap before it
+        self._lost_upto, self._first_seq, self._gaps_meanwhile = 0, None, 0
         self.actor.log.info("exposure_rebuild_started", why=why, ready=self.ready)
 
         def got(part: str, reply: Envelope | None) -> None:
@@ -244,13 +252,15 @@ class ExposureSync:
             return
         orders = orders_env.body.orders
         view = ExposureView.rebuild(orders, pos_env.body.positions)
-        for check in self._approved:
+        for check in self._approved.values():
             view.add_provisional(check)  # approved while the snapshot was on its way
         # the gate keeps its daily-loss origin (0): the loss counts from the OMS's cold start
         self.gate.exposure = view
-        self._coverage = SnapshotCoverage(self._page_seqs, pos_env.body.event_seq or 0)
+        self._coverage = SnapshotCoverage(
+            self._page_seqs, pos_env.body.event_seq or 0, self._first_seq or 0
+        )
         buffered, self._buffer = self._buffer, []
-        self._syncing, self._approved = 0, []
+        self._syncing, self._approved = 0, {}
         for event in buffered:
             self._apply(event)
         first = not self.ready
@@ -258,6 +268,6 @@ class ExposureSync:
         self.rebuilds += 1
         self.actor.log.info(
             "exposure_rebuilt", open_orders=len(orders), positions=len(pos_env.body.positions),
-            buffered_events=len(buffered), first=first,
+            buffered_events=len(buffered), first=first, gaps_covered=self._gaps_meanwhile,
         )  # fmt: skip
         self.on_rebuilt(first)
