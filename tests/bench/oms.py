@@ -3,13 +3,13 @@
 1. `latency`: one order in flight. The client library submits a resting limit order and
    the clock stops when the client's event stream (`client.events()`) shows it ACCEPTED:
    client -> OMS -> risk -> OMS -> connector -> venue sim (FIX over TCP) -> connector ->
-   OMS -> client, 8 process hops. Next to it, in the same run and while the system idles,
-   a raw zmq chain with the same number of hops (7 relay processes forwarding the same
-   bytes over ipc PUSH/PULL, one message in flight) and the ratio. `stages` splits the
+   OMS -> client, 8 process hops. Next to it, a round trip before each order (the system
+   idle), a raw zmq chain with the same number of hops (7 relay processes forwarding the
+   same bytes over ipc PUSH/PULL, one message in flight) and the ratio. `stages` splits the
    system's time with the journal's own timestamps (wall clock, same host): client ->
    OMS received, received -> risk approved, approved -> venue acceptance applied,
    acceptance -> client event; plus the fsync floor of the state dir's filesystem. The
-   floor of the path is the same chain with an fdatasync at the four relays where the
+   floor of the path is the same chain with an fdatasync at the three relays where the
    design needs one in series (FSYNC_HOPS says which and why). Targets: p50 <= 2x and
    p99 <= 3x that floor.
 2. `throughput`: many in flight, durable. CLIENTS processes each pipeline SubmitOrders
@@ -69,7 +69,7 @@ from tests.helpers import REPO_ROOT, SystemUnderTest, event_time, raw_dealer
 from tests.integration.oms_support import OmsSystem, overrides
 from tests.system_ops import VENUE, client, journal_records, submit_when_open
 
-LAT_ORDERS = int(os.environ.get("TP_BENCH_OMS_LAT_ORDERS", "300"))
+LAT_ORDERS = int(os.environ.get("TP_BENCH_OMS_LAT_ORDERS", "1000"))
 LAT_WARMUP = 50
 HOPS = 8
 THR_ORDERS = int(os.environ.get("TP_BENCH_OMS_OPEN_ORDERS", "10000"))
@@ -140,49 +140,55 @@ while True:
 FSYNC_HOPS = (3, 4, 7)
 
 
-def zmq_chain_s(
-    hops: int, n: int, payload: list[bytes], fsync_dir: Path | None = None
-) -> list[float]:
-    """Round trips of `payload` through hops-1 relay processes and back (ipc PUSH/PULL);
-    with `fsync_dir`, the relays at FSYNC_HOPS append the message there and fdatasync it
-    before forwarding it."""
-    tmp = Path(tempfile.mkdtemp(prefix="tpch", dir="/tmp"))
-    eps = [f"ipc://{tmp}/r{i}.sock" for i in range(hops)]  # eps[0]: ours, the chain's end
+class Chain:
+    """`hops`-1 relay processes in a ring with us (ipc PUSH/PULL): `round_trip` times one
+    `payload` through all of them and back. With `fsync_dir`, the relays at FSYNC_HOPS
+    append the message there and fdatasync it before forwarding it (the floor)."""
 
-    def log(i: int) -> str:
-        return str(fsync_dir / f"floor-{i}.log") if fsync_dir and i in FSYNC_HOPS else ""
+    def __init__(self, hops: int, payload: list[bytes], fsync_dir: Path | None = None) -> None:
+        self.payload = payload
+        self._fsync_dir = fsync_dir
+        self._tmp = Path(tempfile.mkdtemp(prefix="tpch", dir="/tmp"))
+        eps = [f"ipc://{self._tmp}/r{i}.sock" for i in range(hops)]  # eps[0]: ours, the end
+        self._relays = [
+            subprocess.Popen(
+                [sys.executable, "-c", _RELAY, eps[i], eps[(i + 1) % hops], self._log(i)],
+                stdout=subprocess.PIPE, text=True,
+            )
+            for i in range(1, hops)
+        ]  # fmt: skip
+        self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        try:
+            for r in self._relays:
+                assert r.stdout is not None and r.stdout.readline().strip() == "ready"
+            self._pull = self._ctx.socket(zmq.PULL)
+            self._pull.bind(eps[0])
+            self._push = self._ctx.socket(zmq.PUSH)
+            self._push.connect(eps[1])
+        except BaseException:
+            self.close()
+            raise
 
-    relays = [
-        subprocess.Popen([sys.executable, "-c", _RELAY, eps[i], eps[(i + 1) % hops], log(i)],
-                         stdout=subprocess.PIPE, text=True)
-        for i in range(1, hops)
-    ]  # fmt: skip
-    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    try:
-        for r in relays:
-            assert r.stdout is not None and r.stdout.readline().strip() == "ready"
-        pull = ctx.socket(zmq.PULL)
-        pull.bind(eps[0])
-        push = ctx.socket(zmq.PUSH)
-        push.connect(eps[1])
-        samples = []
-        for i in range(n + LAT_WARMUP):
-            start = time.perf_counter()
-            push.send_multipart(payload)
-            assert pull.poll(5000), "relay chain stalled"
-            pull.recv_multipart()
-            if i >= LAT_WARMUP:
-                samples.append(time.perf_counter() - start)
-        return samples
-    finally:
-        ctx.destroy(linger=0)
-        for r in relays:
+    def _log(self, i: int) -> str:
+        d = self._fsync_dir
+        return str(d / f"floor-{i}.log") if d is not None and i in FSYNC_HOPS else ""
+
+    def round_trip(self) -> float:
+        start = time.perf_counter()
+        self._push.send_multipart(self.payload)
+        assert self._pull.poll(5000), "relay chain stalled"
+        self._pull.recv_multipart()
+        return time.perf_counter() - start
+
+    def close(self) -> None:
+        self._ctx.destroy(linger=0)
+        for r in self._relays:
             r.kill()
             r.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(self._tmp, ignore_errors=True)
         for i in FSYNC_HOPS:
-            if fsync_dir is not None:
-                (fsync_dir / f"floor-{i}.log").unlink(missing_ok=True)
+            if self._fsync_dir is not None:
+                (self._fsync_dir / f"floor-{i}.log").unlink(missing_ok=True)
 
 
 def fsync_floor_s(directory: Path, n: int = 300) -> list[float]:
@@ -202,14 +208,28 @@ def fsync_floor_s(directory: Path, n: int = 300) -> list[float]:
 
 
 def latency(sut: SystemUnderTest) -> dict[str, Any]:
-    """One order in flight, submit -> ACCEPTED on the client's event stream."""
+    """One order in flight, submit -> ACCEPTED on the client's event stream; before each
+    order, one round trip of the raw chain and one of the floor, so that the three series
+    share the machine's moments (a ratio of series taken minutes apart measured the
+    machine's load as much as the code)."""
     stamps: dict[str, tuple[int, int, int]] = {}
-    with client(sut) as c:
+    payload = encode(Sender("bench", 1).envelope(_order("lat-00000", Decimal("95.00"))))
+    raw_s: list[float] = []
+    floor_s: list[float] = []
+    with contextlib.ExitStack() as chains, client(sut) as c:
+        raw = Chain(HOPS, payload)
+        chains.callback(raw.close)
+        floor_chain = Chain(HOPS, payload, fsync_dir=sut.state_dir)
+        chains.callback(floor_chain.close)
         # intake open; a market order, not open
         submit_when_open(c, VENUE, qty="1", price=None, client_order_id="lat-probe")
         c.subscribe()
         for i in range(LAT_ORDERS + LAT_WARMUP):
             coid = f"lat-{i:05d}"
+            # the chains first: the previous order's trailing work (e.g. the connector's
+            # exec outbox sync after it forwarded the execution) has a raw round trip to
+            # end before the floor's fdatasyncs run
+            r, f = raw.round_trip(), floor_chain.round_trip()
             t0 = time.time_ns()
             c.submit("simA", "AAPL", "BUY", "1", "LIMIT", price="95.00", client_order_id=coid)
             t1 = time.time_ns()
@@ -219,14 +239,16 @@ def latency(sut: SystemUnderTest) -> dict[str, Any]:
                         break
             else:
                 raise AssertionError(f"{coid}: no ACCEPTED event")
+            t2 = time.time_ns()
             if i >= LAT_WARMUP:
-                stamps[coid] = (t0, t1, time.time_ns())
+                stamps[coid] = (t0, t1, t2)
+                raw_s.append(r)
+                floor_s.append(f)
     e2e = [(t2 - t0) / 1e9 for t0, _, t2 in stamps.values()]
     acks = [(t1 - t0) / 1e9 for t0, t1, _ in stamps.values()]
-    payload = encode(Sender("bench", 1).envelope(_order("lat-00000", Decimal("95.00"))))
     means = _metric_means_ms(sut)
-    raw = _ms(zmq_chain_s(HOPS, LAT_ORDERS, payload))
-    floor = _ms(zmq_chain_s(HOPS, LAT_ORDERS, payload, fsync_dir=sut.state_dir))
+    raw = _ms(raw_s)
+    floor = _ms(floor_s)
     system = _ms(e2e)
     return {
         "orders": len(e2e),
