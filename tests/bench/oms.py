@@ -392,6 +392,12 @@ class _AcceptedCounter(threading.Thread):
         self.t_last = 0.0
         self.stop = threading.Event()
         self.connected = threading.Event()  # it has received an event
+        self._cpu_s = 0.0
+
+    def cpu_s(self) -> float:
+        """This thread's CPU so far (as of its last message): the event stream's reader is
+        part of what an order costs (every event read once, as a client reads it)."""
+        return self._cpu_s
 
     def run(self) -> None:
         while not self.stop.is_set() and len(self.accepted) < self.expected:
@@ -399,6 +405,7 @@ class _AcceptedCounter(threading.Thread):
                 continue
             frames = self.sub.recv_multipart()
             self.connected.set()
+            self._cpu_s = time.thread_time()  # up to the message before this one
             if not any(b"ACCEPTED" in f for f in frames):
                 continue  # cheap filter: decode only the events that can count
             batch = read_events(frames)  # a turn's events in one message, or one event
@@ -440,6 +447,7 @@ def throughput(
     kinds = {a["id"]: a["kind"] for a in rows}
     forks = {k for k, kind in kinds.items() if kind != "supervisor"}  # its forked helpers too
     cpu_before = {k: _cpu_s(p, k in forks) or 0.0 for k, p in actors.items()}
+    reader_before = counter.cpu_s()
     host_before = psutil.cpu_times()
     procs = [
         subprocess.Popen(
@@ -464,6 +472,7 @@ def throughput(
         while len(counter.accepted) < total and time.monotonic() < deadline:
             time.sleep(0.05)  # a bench, not a test: waiting for the stream to drain
         after = {k: _cpu_s(p, k in forks) for k, p in actors.items()}
+        reader_cpu = counter.cpu_s() - reader_before
         gone = sorted(k for k, v in after.items() if v is None)  # restarted meanwhile
         cpu = {k: v - cpu_before[k] for k, v in after.items() if v is not None}
         host = _busy_fraction(host_before, psutil.cpu_times())
@@ -481,10 +490,11 @@ def throughput(
         if (coid := f"{prefix}{i}-{j:06d}") in counter.accepted
     ]
     clients_cpu = sum(r["cpu_s"] for r in results)
-    by_kind: dict[str, float] = {"clients": clients_cpu}
+    by_kind: dict[str, float] = {"clients": clients_cpu, "event_reader": reader_cpu}
     for k, v in cpu.items():
         by_kind[kinds[k]] = by_kind.get(kinds[k], 0.0) + v
     cpu["clients"] = clients_cpu
+    cpu["event_reader"] = reader_cpu
     t_first = min(r["t_first"] for r in results)
     t_last = max(r["t_last"] for r in results)
     errors: dict[str, int] = {}
