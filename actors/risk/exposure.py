@@ -92,6 +92,8 @@ class ExposureView:
         self._cum: dict[str, tuple[Decimal, Decimal]] = {}  # live orders: (cum_qty, avg_px)
         self._finished: OrderedDict[str, tuple[Decimal, Decimal]] = OrderedDict()
         self.last_px: dict[str, Decimal] = {}  # symbol -> last fill price
+        # approved, no event of the order past PENDING_RISK yet (a rebuild carries them)
+        self._provisional: dict[str, RiskCheck] = {}
 
     @classmethod
     def rebuild(
@@ -104,6 +106,8 @@ class ExposureView:
             view._positions[(p.venue, p.symbol)] = _Position(p.qty, p.avg_px, p.realized_pnl)
         latest_fill_ts: dict[str, int] = {}
         for o in orders:
+            if o.status is OrderStatus.PENDING_RISK:
+                continue  # as `apply_order`: no exposure yet (its approval may add one)
             view._remember_cum(o)
             view._set_open(o)
             if o.cum_qty > 0 and o.ts_ns >= latest_fill_ts.get(o.symbol, -1):
@@ -131,6 +135,8 @@ class ExposureView:
         oid = order.client_order_id
         if order.status is OrderStatus.PENDING_RISK:
             return  # not approved yet (and must not drop the provisional entry of a racing event)
+        if self._provisional:
+            self._provisional.pop(oid, None)
         finished = self._finished.get(oid)
         if finished is not None and order.status not in TERMINAL_STATUSES:
             return  # a stale event replayed after the order finished
@@ -158,6 +164,11 @@ class ExposureView:
         oid = req.client_order_id
         if oid not in self._cum and oid not in self._finished:
             self._put_open(oid, _OpenOrder(req.venue, req.symbol, req.side, req.qty))
+            self._provisional[oid] = req
+
+    def provisional(self) -> list[RiskCheck]:
+        """The approved orders no event of which past PENDING_RISK has come yet."""
+        return list(self._provisional.values())
 
     # ------------------------------------------------------------------ reads
 

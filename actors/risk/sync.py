@@ -76,6 +76,9 @@ class ExposureSync:
         # approved while a rebuild is on its way, and no event of theirs since: added back as
         # provisional exposure (their order may be PENDING_RISK in the answers)
         self._approved: dict[str, RiskCheck] = {}
+        # approved before the rebuild's request (the view's provisional orders): added back
+        # if the answers list them PENDING_RISK (unlisted: they had ended)
+        self._carried: dict[str, RiskCheck] = {}
         self._coverage: SnapshotCoverage | None = None
         self._page_seqs: dict[str, int] = {}  # open order -> event_seq of its page
         # the newest event_seq lost (a gap) while the rebuild was on its way (0: none); its
@@ -193,6 +196,7 @@ class ExposureSync:
     def start(self, why: str) -> None:
         self._gen += 1
         gen = self._syncing = self._gen
+        self._carried.update((c.client_order_id, c) for c in self.gate.exposure.provisional())
         self._parts = {}
         # its answers reflect every event received before its request (the coverage check
         # skips by event_seq what they do): a retry keeps only the events after it
@@ -252,6 +256,10 @@ class ExposureSync:
             return
         orders = orders_env.body.orders
         view = ExposureView.rebuild(orders, pos_env.body.positions)
+        pending = {o.client_order_id for o in orders if o.status is OrderStatus.PENDING_RISK}
+        for check in self._carried.values():
+            if check.client_order_id in pending:
+                view.add_provisional(check)  # approved before, its verdict not applied yet
         for check in self._approved.values():
             view.add_provisional(check)  # approved while the snapshot was on its way
         # the gate keeps its daily-loss origin (0): the loss counts from the OMS's cold start
@@ -260,7 +268,7 @@ class ExposureSync:
             self._page_seqs, pos_env.body.event_seq or 0, self._first_seq or 0
         )
         buffered, self._buffer = self._buffer, []
-        self._syncing, self._approved = 0, {}
+        self._syncing, self._approved, self._carried = 0, {}, {}
         for event in buffered:
             self._apply(event)
         first = not self.ready
