@@ -1,0 +1,90 @@
+"""Resubmissions the ccxt connector could not send, through the real system (supervisor,
+OMS, the ccxt connector, the local exchange as real processes): the exchange fails the
+connector's lookups before a resend for more rounds than `max_resubmits`, then answers
+again. Found by the 10-minute chaos soak under load (the exchange starved of CPU): five
+acknowledged orders ended PENDING_SUBMIT, escalated `resubmit_unconfirmed`, never sent."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from actors.oms.reconcile_rules import ReconcilePolicy
+from protocol.client import ExecutionClient
+from protocol.messages import OrderStatus
+from tests.helpers import eventually
+from tests.integration.ccxt_support import (
+    BTC,
+    CONNECTOR,
+    VENUE,
+    CcxtSystem,
+    overrides,
+    settle,
+)
+from tests.system_ops import client, exchange_fault, inspect_exchange, submit_when_open
+
+pytestmark = pytest.mark.integration
+LOW_BID = "59000.00"
+# after a connector start, a lookup's "no such order" counts only after the recvWindow
+# (and 1 s): the connector's resend waits that long before its lookup, which gives the
+# test the time to make the exchange fail it
+RECV_WINDOW_MS = 10_000
+ROUNDS = ReconcilePolicy().max_resubmits + 1
+
+
+@pytest.fixture(scope="module")
+def sut() -> Iterator[CcxtSystem]:
+    system = CcxtSystem(overrides=overrides(ccxt={"recv_window_ms": RECV_WINDOW_MS}))
+    try:
+        system.start(timeout_s=30.0)
+        yield system
+    finally:
+        system.destroy()
+
+
+@pytest.fixture(scope="module")
+def c(sut: CcxtSystem) -> Iterator[ExecutionClient]:
+    with client(sut) as ec:
+        yield ec
+
+
+def test_resends_the_exchange_cannot_check_are_not_counted(
+    sut: CcxtSystem, c: ExecutionClient
+) -> None:
+    """The connector is killed -9 before the order went out; each time it is back, the
+    OMS resubmits the order the exchange never saw, and the exchange answers the
+    connector's lookup before the resend with 503s: nothing is sent, the connector says
+    so, and the OMS does not count it - `max_resubmits` + 1 rounds. Once the exchange
+    answers again, the order goes out: ACCEPTED, once at the exchange, never escalated."""
+    coid = "unsent-rest"
+    since = sut.mark()
+    sut.arm("ccxt_after_intent_before_send")
+    submit_when_open(c, VENUE, "BUY", "0.01", LOW_BID, client_order_id=coid, tif="GTC",
+                     symbol=BTC)  # fmt: skip
+    sut.wait_event("injected_crash", 10.0, since=since, point="ccxt_after_intent_before_send")
+    mark = since
+    for n in range(ROUNDS):
+        if n:
+            mark = sut.mark()
+            os.kill(sut.pid_of(CONNECTOR), signal.SIGKILL)
+            exchange_fault(sut, VENUE, "clear")
+        sut.wait_event("actor_ready", 20.0, since=mark, child=CONNECTOR)
+        sut.wait_event("order_resubmitted", 30.0, since=mark, client_order_id=coid)
+        exchange_fault(sut, VENUE, "http_5xx", 100_000)  # before the lookup goes out
+        sut.wait_event("ccxt_submit_unsent", 30.0, since=mark, cl_ord_id=coid)
+        sut.wait_event("order_resubmit_unsent", 10.0, since=mark, client_order_id=coid)
+    exchange_fault(sut, VENUE, "clear")
+    eventually(
+        lambda: c.get_order(coid).status is OrderStatus.ACCEPTED, 40.0,
+        message=lambda: f"{c.get_order(coid)}\n{sut.describe()}",
+    )  # fmt: skip
+    settle(c, sut, [coid])
+    exchange = inspect_exchange(sut, VENUE, cli=False)
+    at_exchange = [o for o in exchange["orders"] if o["client_order_id"] == coid]
+    assert len(at_exchange) == 1 and at_exchange[0]["status"] == "NEW", at_exchange
+    assert not [r for r in exchange["refusals"] if coid in str(r)], exchange["refusals"]
+    assert not sut.events("reconcile_escalation", since=since, client_order_id=coid)
+    assert len(sut.events("order_resubmit_unsent", since=since, client_order_id=coid)) >= ROUNDS
