@@ -28,8 +28,10 @@ from typing import Any, Protocol
 
 from actors.oms.lifecycle import NEVER_ACKNOWLEDGED, Event
 from actors.oms.orders import Order, Outcome
+from actors.runtime import metrics
 
-EVENT = "order_resubmit_unsent"  # logged (warning) for each resubmission taken back
+EVENT = "order_resubmit_unsent"  # logged (warning) for each resubmission taken back,
+# counted in tradepulse_oms_resubmits_unsent_total{venue}
 
 
 class _Book(Protocol):
@@ -55,8 +57,9 @@ def take_back(book: _Book, order: Order, ts_ns: int, exec_id: str = "") -> Outco
 
 
 def taken_back(link: GraceLink, order: Order, why: str) -> None:
-    """After `take_back` applied: no grace to wait for; logged."""
+    """After `take_back` applied: no grace to wait for; logged and counted."""
     link.resubmitted_at_s.pop(order.client_order_id, None)
+    metrics.RESUBMITS_UNSENT.labels(venue=link.venue).inc()
     link.log.warning(
         EVENT,
         venue=link.venue,

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
+from prometheus_client import REGISTRY
 
 from actors.oms.exec_cut import ExecLog
 from actors.oms.exec_intake import ExecIntake
@@ -153,17 +154,21 @@ class _IntakeHost:
 
 def test_the_oms_forgets_the_grace_of_a_resubmission_reported_unsent() -> None:
     """Nothing of it is in flight: the next pass that hears "unknown order" resubmits it
-    at once instead of waiting out `resubmit_grace_s`; logged `order_resubmit_unsent`."""
+    at once instead of waiting out `resubmit_grace_s`; logged `order_resubmit_unsent` and
+    counted (`tradepulse_oms_resubmits_unsent_total{venue}`)."""
     host = _IntakeHost()
     _approved(host.book)
     host.book.mark_resubmitted("u1", 10)
     host.link.resubmitted_at_s["u1"] = time.monotonic()
+    before = REGISTRY.get_sample_value("tradepulse_oms_resubmits_unsent_total", {"venue": V})
     with structlog.testing.capture_logs() as logs:
         ExecIntake(host, structlog.get_logger()).on_report(_unsent(), lambda _m: None, 7)  # type: ignore[arg-type]
     assert "u1" not in host.link.resubmitted_at_s
     assert [e["event"] for e in logs if e["event"] == "order_resubmit_unsent"] != []
     order = host.book.get("u1")
     assert order is not None and order.resubmits == 0
+    after = REGISTRY.get_sample_value("tradepulse_oms_resubmits_unsent_total", {"venue": V})
+    assert (after or 0.0) - (before or 0.0) == 1.0
 
 
 def test_a_resubmission_the_connector_refuses_unsent_is_taken_back_not_queued() -> None:
