@@ -253,14 +253,15 @@ class VenueLink:
         if isinstance(body, Ack):
             return
         if isinstance(body, RequestRejected) and body.code in _NOT_SENT:
-            # not sent: queued for the next CONNECTED + pass (a new order out of session:
+            # not sent: queued for the next CONNECTED + pass (an order out of session:
             # rejected; a resubmission: taken back, that pass resubmits it: resubmit_unsent)
             closed = body.code is ErrorCode.OUT_OF_SESSION
-            order = self.host.book.get(coid) if kind == "place_order" else None
+            dropped = closed and self.host.drop_unsent(coid, out_of_session=True)
+            order = self.host.book.get(coid) if kind == "place_order" and not dropped else None
             back = None if order is None else take_back(self.host.book, order, time.time_ns())
             if order is not None and back is not None and self.host.record(back).applied:
                 taken_back(self, order, f"connector refused: {body.reason}")
-            elif not (closed and self.host.drop_unsent(coid, out_of_session=True)):
+            elif not dropped:
                 self.enqueue(coid)
             if self.state is VenueConnState.CONNECTED:
                 self.state = VenueConnState.DISCONNECTED

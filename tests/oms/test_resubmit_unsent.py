@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 from actors.oms.exec_cut import ExecLog
 from actors.oms.exec_intake import ExecIntake
 from actors.oms.order_book import OrderBook
-from actors.oms.orders import Order, Outcome
+from actors.oms.orders import DROPPED_OUT_OF_SESSION, Order, Outcome
 from actors.oms.reconcile import plan_reconciliation
 from actors.oms.reconcile_rules import ReconcilePolicy
 from protocol.messages import (
@@ -200,3 +200,19 @@ def test_a_resubmission_the_connector_refuses_unsent_is_taken_back_not_queued() 
     ]
     oms.commit()  # the queue goes out; r1 only as the plan's resubmit (not applied here)
     assert [m.cl_ord_id for m, _ in peer.sent if isinstance(m, PlaceOrder)] == ["n1"]
+
+
+def test_a_resubmission_refused_out_of_session_is_rejected_as_any_unsent_order() -> None:
+    """The session closed before the resend went out (OUT_OF_SESSION): the order is
+    rejected, as a never-sent order is then (never sent into a later session), not taken
+    back for the next session's pass."""
+    link, oms, peer = _link()
+    link.on_state(CONNECTED, 7, "logged on")
+    _complete_pass(peer)
+    _approved(oms.book, "s1")
+    oms.book.mark_resubmitted("s1", 3)
+    link.push("s1")
+    peer.answer(RequestRejected(code=ErrorCode.OUT_OF_SESSION, reason="outside the session"))
+    order = oms.book.get("s1")
+    assert order is not None and order.status is OrderStatus.REJECTED
+    assert order.reason == DROPPED_OUT_OF_SESSION and not link.is_waiting("s1")
