@@ -33,6 +33,7 @@ LOW_BID = "59000.00"
 # test the time to make the exchange fail it
 RECV_WINDOW_MS = 10_000
 ROUNDS = ReconcilePolicy().max_resubmits + 1
+OMS_KILLED_AT = 2  # the round that starts with a kill -9 of the OMS too
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +58,9 @@ def test_resends_the_exchange_cannot_check_are_not_counted(
     """The connector is killed -9 before the order went out; each time it is back, the
     OMS resubmits the order the exchange never saw, and the exchange answers the
     connector's lookup before the resend with 503s: nothing is sent, the connector says
-    so, and the OMS does not count it - `max_resubmits` + 1 rounds. Once the exchange
-    answers again, the order goes out: ACCEPTED, once at the exchange, never escalated."""
+    so, and the OMS does not count it - `max_resubmits` + 1 rounds, the OMS killed -9 too
+    before one of them (its count is replayed from its journal). Once the exchange answers
+    again, the order goes out: ACCEPTED, once at the exchange, never escalated."""
     coid = "unsent-rest"
     since = sut.mark()
     sut.arm("ccxt_after_intent_before_send")
@@ -69,8 +71,12 @@ def test_resends_the_exchange_cannot_check_are_not_counted(
     for n in range(ROUNDS):
         if n:
             mark = sut.mark()
+            if n == OMS_KILLED_AT:  # the count is the journal's, replayed as counted live
+                os.kill(sut.pid_of("oms"), signal.SIGKILL)
             os.kill(sut.pid_of(CONNECTOR), signal.SIGKILL)
             exchange_fault(sut, VENUE, "clear")
+        if n == OMS_KILLED_AT:
+            sut.wait_event("actor_ready", 20.0, since=mark, child="oms")
         sut.wait_event("actor_ready", 20.0, since=mark, child=CONNECTOR)
         sut.wait_event("order_resubmitted", 30.0, since=mark, client_order_id=coid)
         exchange_fault(sut, VENUE, "http_5xx", 100_000)  # before the lookup goes out
@@ -87,4 +93,6 @@ def test_resends_the_exchange_cannot_check_are_not_counted(
     assert len(at_exchange) == 1 and at_exchange[0]["status"] == "NEW", at_exchange
     assert not [r for r in exchange["refusals"] if coid in str(r)], exchange["refusals"]
     assert not sut.events("reconcile_escalation", since=since, client_order_id=coid)
-    assert len(sut.events("order_resubmit_unsent", since=since, client_order_id=coid)) >= ROUNDS
+    unsent = sut.events("order_resubmit_unsent", since=since, client_order_id=coid)
+    resubmitted = sut.events("order_resubmitted", since=since, client_order_id=coid)
+    assert len(unsent) >= ROUNDS and len(resubmitted) - len(unsent) == 1, (resubmitted, unsent)
