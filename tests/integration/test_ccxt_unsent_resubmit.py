@@ -52,6 +52,7 @@ def c(sut: CcxtSystem) -> Iterator[ExecutionClient]:
         yield ec
 
 
+@pytest.mark.timeout(240)  # 4 rounds, each waits out the connector's recvWindow + 1 s: ~50 s
 def test_resends_the_exchange_cannot_check_are_not_counted(
     sut: CcxtSystem, c: ExecutionClient
 ) -> None:
