@@ -8,8 +8,10 @@ out. The connector may then not send it after all:
   that lookup is inconclusive (the exchange does not answer), or its session ended before
   the submit ran, it sends nothing and says so: an `ExecReport` of kind "unsent" (exec id
   `<ClOrdID>:unsent:<ns>`, delivered and applied once like any execution);
-- any connector refuses a PlaceOrder it cannot send (RequestRejected VENUE_DOWN /
-  OUT_OF_SESSION: not logged on, the session closed or dropped before it went out).
+- any connector refuses a PlaceOrder it cannot send (RequestRejected VENUE_DOWN: not
+  logged on, the session dropped before it went out; FIX's way). One refused
+  OUT_OF_SESSION is rejected instead, as any order not sent before the close
+  (`VenueLink`), and taken back only if it is not.
 
 Either way the OMS journals a `resubmit_unsent` event, which takes one back from
 `Order.resubmits` (in memory and on replay alike, so the count is right after a kill -9),
