@@ -26,7 +26,7 @@ from actors.oms.exec_quarantine import ExecApplier
 from actors.oms.executions import says_finished
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Outcome
-from actors.oms.resubmit_unsent import GraceLink, taken_back
+from actors.oms.resubmit_unsent import UnsentLink, taken_back
 from actors.runtime.peer import Replier
 from protocol.codec import decode_item
 from protocol.exceptions import ProtocolError
@@ -39,7 +39,7 @@ from protocol.messages import (
 )
 
 
-class _Reconcilable(GraceLink, Protocol):
+class _Reconcilable(UnsentLink, Protocol):
     def start_reconcile(self) -> None: ...
 
 

@@ -14,14 +14,16 @@ out. The connector may then not send it after all:
   (`VenueLink`), and taken back only if it is not.
 
 Either way the OMS journals a `resubmit_unsent` event, which takes one back from
-`Order.resubmits` (in memory and on replay alike, so the count is right after a kill -9),
-and forgets the resubmission's grace (`resubmitted_at_s`): nothing of it is in flight, so
-the next pass that hears "unknown order" resubmits it again (the connector looks it up
-first again). So an order the venue cannot be asked about for minutes is not escalated
-for that; one the venue keeps not knowing after `max_resubmits` resends that did go out
-still is. Only a never-acknowledged order with a resubmission to take back changes: an
-initial send refused unsent is queued again as before, and a report for an order that
-moved on since is acknowledged and changes nothing.
+`Order.resubmits` (in memory and on replay alike, so the count is right after a kill -9).
+It keeps the resubmission's grace (`resubmitted_at_s`): the next resend comes only after
+`resubmit_grace_s`, as after one that went out. Not every "unsent" means nothing is in
+flight ("a submit of this client id is running" means one is), and a resend that keeps
+going unsent (the exchange failing its lookups for good) then costs one lookup, two
+journal records and a warning per grace, not per pass. So an order the venue cannot be
+asked about for minutes is not escalated for that; one the venue keeps not knowing after
+`max_resubmits` resends that did go out still is. Only a never-acknowledged order with a
+resubmission to take back changes: an initial send refused unsent is queued again as
+before, and a report for an order that moved on since is acknowledged and changes nothing.
 """
 
 from __future__ import annotations
@@ -42,11 +44,10 @@ class _Book(Protocol):
     ) -> Outcome: ...
 
 
-class GraceLink(Protocol):
-    """The slice of a `VenueLink` the take-back changes."""
+class UnsentLink(Protocol):
+    """The slice of a `VenueLink` a take-back is logged and counted with."""
 
     venue: str
-    resubmitted_at_s: dict[str, float]
     log: Any
 
 
@@ -58,9 +59,8 @@ def take_back(book: _Book, order: Order, ts_ns: int, exec_id: str = "") -> Outco
     return book.record_event(order.client_order_id, Event.RESUBMIT_UNSENT, ts_ns, exec_id=exec_id)
 
 
-def taken_back(link: GraceLink, order: Order, why: str) -> None:
-    """After `take_back` applied: no grace to wait for; logged and counted."""
-    link.resubmitted_at_s.pop(order.client_order_id, None)
+def taken_back(link: UnsentLink, order: Order, why: str) -> None:
+    """After `take_back` applied: logged and counted. The grace stays (see above)."""
     metrics.RESUBMITS_UNSENT.labels(venue=link.venue).inc()
     link.log.warning(
         EVENT,

@@ -1,9 +1,10 @@
-"""A resubmission the connector did not send is taken back (actors/oms/resubmit_unsent.py):
-not counted toward `max_resubmits`, consistently with the journal (replayed after a kill -9
-as it was counted live), its grace forgotten; escalation still follows `max_resubmits`
-resends that did go out. Found by the 10-minute chaos soak under load: five acknowledged
-orders ended PENDING_SUBMIT and escalated `resubmit_unconfirmed`, never sent, because the
-exchange's lookups failed for minutes and every unsent resend still counted."""
+"""A resubmission the connector did not send is taken back
+(actors/oms/resubmit_unsent.py): not counted toward `max_resubmits`, consistently with the
+journal (replayed after a kill -9 as it was counted live), its grace kept (rev3 D1: at
+most one resend per grace); escalation still follows `max_resubmits` resends that did go
+out. Found by the 10-minute chaos soak under load: five acknowledged orders ended
+PENDING_SUBMIT and escalated `resubmit_unconfirmed`, never sent, because the exchange's
+lookups failed for minutes and every unsent resend still counted."""
 
 from __future__ import annotations
 
@@ -152,10 +153,11 @@ class _IntakeHost:
         pass
 
 
-def test_the_oms_forgets_the_grace_of_a_resubmission_reported_unsent() -> None:
-    """Nothing of it is in flight: the next pass that hears "unknown order" resubmits it
-    at once instead of waiting out `resubmit_grace_s`; logged `order_resubmit_unsent` and
-    counted (`tradepulse_oms_resubmits_unsent_total{venue}`)."""
+def test_the_oms_keeps_the_grace_of_a_resubmission_reported_unsent() -> None:
+    """Taken back from the count only: the next resend still waits out `resubmit_grace_s`
+    (one of it may be in flight - "a submit of this client id is running" - and a resend
+    that keeps going unsent comes once a grace, not once a pass); logged
+    `order_resubmit_unsent` and counted (`tradepulse_oms_resubmits_unsent_total{venue}`)."""
     host = _IntakeHost()
     _approved(host.book)
     host.book.mark_resubmitted("u1", 10)
@@ -163,7 +165,7 @@ def test_the_oms_forgets_the_grace_of_a_resubmission_reported_unsent() -> None:
     before = REGISTRY.get_sample_value("tradepulse_oms_resubmits_unsent_total", {"venue": V})
     with structlog.testing.capture_logs() as logs:
         ExecIntake(host, structlog.get_logger()).on_report(_unsent(), lambda _m: None, 7)  # type: ignore[arg-type]
-    assert "u1" not in host.link.resubmitted_at_s
+    assert "u1" in host.link.resubmitted_at_s
     assert [e["event"] for e in logs if e["event"] == "order_resubmit_unsent"] != []
     order = host.book.get("u1")
     assert order is not None and order.resubmits == 0
@@ -173,9 +175,9 @@ def test_the_oms_forgets_the_grace_of_a_resubmission_reported_unsent() -> None:
 
 def test_a_resubmission_the_connector_refuses_unsent_is_taken_back_not_queued() -> None:
     """A resubmitted order's PlaceOrder refused VENUE_DOWN (not logged on: nothing went out,
-    the FIX path's way of saying it): the resubmission is taken back and its grace
-    forgotten, and it is not queued blind - the next pass asks the venue and resubmits it
-    (counted then). A first send refused so is queued again as before."""
+    the FIX path's way of saying it): the resubmission is taken back (its grace kept),
+    and it is not queued blind - the first pass after its grace asks the venue and
+    resubmits it (counted then). A first send refused so is queued again as before."""
     link, oms, peer = _link()
     link.on_state(CONNECTED, 7, "logged on")
     _complete_pass(peer)
@@ -189,8 +191,9 @@ def test_a_resubmission_the_connector_refuses_unsent_is_taken_back_not_queued() 
     peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="not logged on"))
     peer.answer(RequestRejected(code=ErrorCode.VENUE_DOWN, reason="not logged on"))
     r1 = oms.book.get("r1")
-    assert r1 is not None and r1.resubmits == 0 and "r1" not in link.resubmitted_at_s
+    assert r1 is not None and r1.resubmits == 0 and "r1" in link.resubmitted_at_s
     assert not link.is_waiting("r1") and link.is_waiting("n1")
+    link.resubmitted_at_s["r1"] -= POLICY.resubmit_grace_s  # its grace is over
     link.on_state(CONNECTED, 8, "logged on again")
     _complete_pass(peer, never_seen=("r1", "n1"))
     (plan,) = oms.plans[-1:]
