@@ -34,11 +34,14 @@ from tests.system_ops import (
 
 pytestmark = pytest.mark.integration
 LOW_BID = "59000.00"
+ROUNDS = ReconcilePolicy().max_resubmits + 1
+# a resend taken back keeps its grace (at most one resend per grace, not configurable):
+# each round's resend comes once the previous one's grace is over (then at the next pass)
+RESEND_WITHIN_S = ReconcilePolicy().resubmit_grace_s + 30.0
 # after a connector start, a lookup's "no such order" counts only after the recvWindow
 # (and 1 s): the connector's resend waits that long before its lookup, which gives the
-# test the time to make the exchange fail it
-RECV_WINDOW_MS = 10_000
-ROUNDS = ReconcilePolicy().max_resubmits + 1
+# test the time to make the exchange fail it - so it outlasts the grace the resend waits
+RECV_WINDOW_MS = int(ReconcilePolicy().resubmit_grace_s * 1000) + 15_000
 OMS_KILLED_AT = 2  # the round that starts with a kill -9 of the OMS too
 
 
@@ -58,16 +61,17 @@ def c(sut: CcxtSystem) -> Iterator[ExecutionClient]:
         yield ec
 
 
-@pytest.mark.timeout(240)  # 4 rounds, each waits out the connector's recvWindow + 1 s: ~50 s
+@pytest.mark.timeout(480)  # 4 rounds, each waits out the recvWindow (45 s) + 1 s: ~3.5 min
 def test_resends_the_exchange_cannot_check_are_not_counted(
     sut: CcxtSystem, c: ExecutionClient
 ) -> None:
-    """The connector is killed -9 before the order went out; each time it is back, the
-    OMS resubmits the order the exchange never saw, and the exchange answers the
-    connector's lookup before the resend with 503s: nothing is sent, the connector says
-    so, and the OMS does not count it - `max_resubmits` + 1 rounds, the OMS killed -9 too
-    before one of them (its count is replayed from its journal). Once the exchange answers
-    again, the order goes out: ACCEPTED, once at the exchange, never escalated."""
+    """The connector is killed -9 before the order went out; each time it is back, the OMS
+    resubmits the order the exchange never saw, and the exchange answers the connector's
+    lookup before the resend with 503s: nothing is sent, the connector says so, and the OMS
+    does not count it (the next round's resend waits out its grace) - `max_resubmits` + 1
+    rounds, the OMS killed -9 too before one of them (its count is replayed from its
+    journal). Once the exchange answers again, the order goes out: ACCEPTED, once at the
+    exchange, never escalated."""
     coid = "unsent-rest"
     since = sut.mark()
     sut.arm("ccxt_after_intent_before_send")
@@ -85,9 +89,10 @@ def test_resends_the_exchange_cannot_check_are_not_counted(
         if n == OMS_KILLED_AT:
             sut.wait_event("actor_ready", 20.0, since=mark, child="oms")
         sut.wait_event("actor_ready", 20.0, since=mark, child=CONNECTOR)
-        sut.wait_event("order_resubmitted", 30.0, since=mark, client_order_id=coid)
+        sut.wait_event("order_resubmitted", RESEND_WITHIN_S, since=mark, client_order_id=coid)
         exchange_fault(sut, VENUE, "http_5xx", 100_000)  # before the lookup goes out
-        sut.wait_event("ccxt_submit_unsent", 30.0, since=mark, cl_ord_id=coid)
+        sut.wait_event("ccxt_submit_unsent", RECV_WINDOW_MS / 1000 + 20.0, since=mark,
+                       cl_ord_id=coid)  # fmt: skip
         sut.wait_event("order_resubmit_unsent", 10.0, since=mark, client_order_id=coid)
     exchange_fault(sut, VENUE, "clear")
     eventually(
