@@ -105,34 +105,3 @@ def resolve(
     if target == LIVE:
         return live_status(cum_qty, qty)
     return OrderStatus(target)
-
-
-UNSENT_TAG: Final = ":unsent:"  # in an "unsent" execution's id: <ClOrdID>:unsent:<ns>
-
-
-def unsent_key(exec_id: str) -> tuple[str, int] | None:
-    """An "unsent" exec id's ClOrdID prefix and its connector's ns (None: not one)."""
-    head, tag, ns = exec_id.rpartition(UNSENT_TAG)
-    return (head + tag, int(ns)) if tag and ns.isascii() and ns.isdigit() else None
-
-
-def one_unsent(exec_ids: dict[str, None], exec_id: str) -> None:
-    """`exec_id` (just recorded) is the order's only "unsent" exec id of its ClOrdID: an
-    order whose resends keep going unsent keeps a bounded entry. An older one seen again
-    is still known as applied (`older_unsent`)."""
-    key = unsent_key(exec_id)
-    if key is not None:
-        for old in [e for e in exec_ids if e != exec_id and e.startswith(key[0])]:
-            del exec_ids[old]
-
-
-def older_unsent(exec_ids: dict[str, None], exec_id: str) -> bool:
-    """`exec_id` is an "unsent" one no later than the order's latest of its ClOrdID: one
-    forgotten by `one_unsent`, replayed from the connector's outbox (in order, so
-    never newer). A connector clock stepped back over a resend's grace makes a new one look
-    older: not taken back, that resend counts (conservative: escalated sooner)."""
-    key = unsent_key(exec_id)
-    if key is None:
-        return False
-    seen = (unsent_key(e) for e in exec_ids if e.startswith(key[0]))
-    return any(k is not None and k[1] >= key[1] for k in seen)

@@ -40,7 +40,7 @@ from typing import Any, Final, Literal
 
 import msgspec
 
-from actors.oms.lifecycle import CUT_SHORT, REQUEST_PENDING, Event, live_status, one_unsent, resolve
+from actors.oms.lifecycle import CUT_SHORT, REQUEST_PENDING, Event, live_status, resolve
 from actors.oms.positions import ZERO
 from protocol.batch_messages import clip_order_reason
 from protocol.messages import (
@@ -212,7 +212,8 @@ class Order(msgspec.Struct, gc=False):
     @property
     def reconciled_cum(self) -> Decimal:
         """The venue cum qty up to which fills inferred from venue state (synthetic exec ids
-        `recon:<ClOrdID>:<venue cum>`, set by an adoption too) count the order's fills."""
+        `recon:<ClOrdID>:<venue cum>`, also set by an adoption) already count the order's
+        fills."""
         cums = (Decimal(e.rsplit(":", 1)[1]) for e in self.exec_ids if e.startswith("recon:"))
         return max(cums, default=ZERO)
 
@@ -321,7 +322,6 @@ class Order(msgspec.Struct, gc=False):
             self.ts_resubmit_ns = r["ts_ns"]
         elif event == Event.RESUBMIT_UNSENT:  # that resend never left the connector
             self.resubmits = max(self.resubmits - 1, 0)
-            one_unsent(self.exec_ids, r.get("exec_id", ""))
         elif event in (Event.CANCEL_REQUESTED, Event.REPLACE_REQUESTED):
             self.request_seq += 1
             self.pending_cl_ord_id = r["cl_ord_id"]

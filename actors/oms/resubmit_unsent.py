@@ -7,9 +7,7 @@ out. The connector may then not send it after all:
 - the ccxt connector looks a resend up by client id first (never sent twice), and when
   that lookup is inconclusive (the exchange does not answer), or its session ended before
   the submit ran, it sends nothing and says so: an `ExecReport` of kind "unsent" (exec id
-  `<ClOrdID>:unsent:<ns>`, delivered and applied once like any execution; the order keeps
-  only its latest such id, and one no later than it is a duplicate, so an order stuck
-  unsent keeps a bounded entry: `actors.oms.lifecycle.one_unsent`);
+  `<ClOrdID>:unsent:<ns>`, delivered and applied once like any execution);
 - any connector refuses a PlaceOrder it cannot send (RequestRejected VENUE_DOWN: not
   logged on, the session dropped before it went out; FIX's way). One refused
   OUT_OF_SESSION is rejected instead, as any order not sent before the close
@@ -32,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from actors.oms.lifecycle import NEVER_ACKNOWLEDGED, Event, older_unsent
+from actors.oms.lifecycle import NEVER_ACKNOWLEDGED, Event
 from actors.oms.orders import Order, Outcome
 from actors.runtime import metrics
 
@@ -58,8 +56,6 @@ def take_back(book: _Book, order: Order, ts_ns: int, exec_id: str = "") -> Outco
     "duplicate" outcome (nothing to take back) that changes nothing."""
     if order.resubmits <= 0 or order.ever_acknowledged or order.status not in NEVER_ACKNOWLEDGED:
         return Outcome("duplicate", order, reason="no resubmission to take back")
-    if older_unsent(order.exec_ids, exec_id):
-        return Outcome("duplicate", order, reason="exec_id already applied (unsent, older)")
     return book.record_event(order.client_order_id, Event.RESUBMIT_UNSENT, ts_ns, exec_id=exec_id)
 
 

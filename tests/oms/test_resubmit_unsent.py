@@ -219,26 +219,3 @@ def test_a_resubmission_refused_out_of_session_is_rejected_as_any_unsent_order()
     order = oms.book.get("s1")
     assert order is not None and order.status is OrderStatus.REJECTED
     assert order.reason == DROPPED_OUT_OF_SESSION and not link.is_waiting("s1")
-
-
-def test_an_older_unsent_report_replayed_after_a_new_resubmission_takes_nothing_back() -> None:
-    """The order keeps only its latest "unsent" exec id (rev3 D2: bounded however long its
-    resends go unsent); one it forgot, delivered again from the connector's outbox after a
-    later resubmission, is still a duplicate - live and in a book replayed from the
-    journal - so that later resend stays counted."""
-    book, journal = OrderBook(), _Journal()
-    _approved(book, record=journal)
-    for n in (1, 2):
-        journal(book.mark_resubmitted("u1", 10 + n))
-        assert journal(book.apply_exec(_unsent(n=n), 20 + n)).applied
-    journal(book.mark_resubmitted("u1", 30))
-    replayed = OrderBook()
-    for rec in journal.records:
-        replayed.apply_record(rec)
-    for b in (book, replayed):
-        order = b.get("u1")
-        assert order is not None and order.resubmits == 1
-        assert [e for e in order.exec_ids if ":unsent:" in e] == ["u1:unsent:2"]
-        again = b.apply_exec(_unsent(n=1), 31)
-        assert again.kind == "duplicate" and not again.records and order.resubmits == 1
-    assert book.apply_exec(_unsent(n=3), 32).applied  # a later one is taken back
