@@ -63,8 +63,20 @@ class ExecCut(Msg):
     oms_epoch: int | None = None
 
 
+# "unsent" is the connector's, not the venue's: it did not send the order it was handed
+# (a resend whose lookup by ClOrdID was inconclusive, or its session ended first), so the
+# OMS does not count that resubmission toward `max_resubmits`. Its exec id names one
+# occasion (`<ClOrdID>:unsent:<ns>`): applied once, like any execution.
 ExecKind = Literal[
-    "accepted", "rejected", "fill", "cancelled", "replaced", "cancel_rejected", "expired", "status"
+    "accepted",
+    "rejected",
+    "fill",
+    "cancelled",
+    "replaced",
+    "cancel_rejected",
+    "expired",
+    "status",
+    "unsent",
 ]
 
 

@@ -57,13 +57,11 @@ from protocol.wire_out import construct
 
 S = OrderStatus
 DROPPED_UNSENT: Final = "kill-switch engaged before the order was sent"  # its REJECTED reason
-# the venue's trading session closed before the order was sent (`[venues.schedule]`): an
-# order is never sent into a later session than the one it was accepted for
+# the venue's session closed before it was sent: never sent into a later session
 DROPPED_OUT_OF_SESSION: Final = "venue session closed before the order was sent"
 # the `[trading]` window closed (or a blackout began) before the order was sent
 DROPPED_OUTSIDE_TRADING_WINDOW: Final = "trading window closed before the order was sent"
-# its venue's connector was stopped by an operator (`tradepulse stop connector.V`): an
-# order queued for it is not sent whenever the connector is started again, hours later
+# an operator stopped its connector: not sent whenever it is started again, hours later
 DROPPED_STOPPED: Final = "venue stopped by an operator before the order was sent"
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,24}")
 
@@ -322,6 +320,8 @@ class Order(msgspec.Struct, gc=False):
         elif event == Event.RESUBMIT:
             self.resubmits += 1
             self.ts_resubmit_ns = r["ts_ns"]
+        elif event == Event.RESUBMIT_UNSENT:  # that resend never left the connector
+            self.resubmits = max(self.resubmits - 1, 0)
         elif event in (Event.CANCEL_REQUESTED, Event.REPLACE_REQUESTED):
             self.request_seq += 1
             self.pending_cl_ord_id = r["cl_ord_id"]

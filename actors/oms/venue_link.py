@@ -34,6 +34,7 @@ from actors.oms.plan import Action, Plan
 from actors.oms.reconcile_pass import ReconcilePass
 from actors.oms.reconcile_retry import ReconcileRetry
 from actors.oms.reconcile_rules import ReconcilePolicy
+from actors.oms.resubmit_unsent import take_back, taken_back
 from actors.oms.send_batch import HeldSends
 from actors.oms.venue_request import refused_as_invalid, venue_request
 from actors.runtime import metrics
@@ -252,9 +253,15 @@ class VenueLink:
         if isinstance(body, Ack):
             return
         if isinstance(body, RequestRejected) and body.code in _NOT_SENT:
-            # not sent: queued for the next CONNECTED + pass (a new order out of session: rejected)
+            # not sent: queued for the next CONNECTED + pass (an order out of session:
+            # rejected; a resubmission: taken back, that pass resubmits it: resubmit_unsent)
             closed = body.code is ErrorCode.OUT_OF_SESSION
-            if not (closed and self.host.drop_unsent(coid, out_of_session=True)):
+            dropped = closed and self.host.drop_unsent(coid, out_of_session=True)
+            order = self.host.book.get(coid) if kind == "place_order" and not dropped else None
+            back = None if order is None else take_back(self.host.book, order, time.time_ns())
+            if order is not None and back is not None and self.host.record(back).applied:
+                taken_back(self, order, f"connector refused: {body.reason}")
+            elif not dropped:
                 self.enqueue(coid)
             if self.state is VenueConnState.CONNECTED:
                 self.state = VenueConnState.DISCONNECTED

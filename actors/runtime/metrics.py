@@ -231,6 +231,11 @@ ARCHIVE_OLDEST_UNCONFIRMED = Gauge(
 RECONCILE_ACTIONS = Counter(
     "tradepulse_reconcile_actions", "Reconciliation plan actions applied", ["venue", "action"]
 )
+RESUBMITS_UNSENT = Counter(
+    "tradepulse_oms_resubmits_unsent",
+    "Resubmissions a connector did not send, taken back (not counted toward max_resubmits)",
+    ["venue"],
+)
 JOURNAL_FSYNC_SECONDS = Histogram(
     "tradepulse_journal_fsync_seconds",
     "Duration of one journal group commit",

@@ -11,8 +11,10 @@ Promises, and how each is kept:
   acks the OMS only then; `create_order` goes out after the sync. An order the OMS sends
   again whose intent is already there (a connector restart, or the OMS resending) is first
   looked up by its client order id: found, its state is reported and nothing is sent; "no
-  such order" lets it go. (Binance refuses a client id equal to an OPEN order's only: a
-  blind resend of a filled order would trade twice.)
+  such order" lets it go; no answer (a timeout, a 5xx) sends nothing and reports it
+  "unsent", as does a submit whose session ended first: the OMS does not count that
+  resubmission (`actors.oms.resubmit_unsent`). (Binance refuses a client id equal to an
+  OPEN order's only: a blind resend of a filled order would trade twice.)
 - **UNKNOWN never guessed.** A submit whose answer is lost (timeout, 5xx, connection
   reset) is looked up by client order id a few times; found, its state is reported; still
   not found, nothing is said: the OMS times the order out to UNKNOWN and resolves it by

@@ -1,6 +1,10 @@
 """The ccxt connector's order flows: submit (a resend looked up first), the lookup by
 client order id that resolves an unknown outcome, cancel, and replace as cancel + new
 (`replace.Replaces`); each turns the exchange's answers into executions through the `Tracker`.
+
+A submit that sends nothing (its session ended first or meanwhile, the lookup before a
+resend was inconclusive, or a submit of the same client id is running) says so: an "unsent"
+execution, so the OMS does not count that resubmission (`actors.oms.resubmit_unsent`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from actors.connector.ccxt.exchange import Rest
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.replace import Replaces
 from actors.connector.ccxt.tracker import Tracker
-from protocol.messages import CancelOnVenue, PlaceOrder, ReplaceOnVenue
+from protocol.messages import CancelOnVenue, ExecReport, PlaceOrder, ReplaceOnVenue
 
 LOOKUPS_AFTER_UNKNOWN = 3  # lookups by client id after a lost submit answer (then: the OMS)
 LOOKUP_DELAYS_S = (0.2, 0.5, 1.0)
@@ -36,6 +40,7 @@ class Pending:
     order: PlaceOrder
     done: SendDone
     lookup_first: bool
+    sending: bool = False  # its create_order went out (maybe): never "unsent" after that
 
 
 class Flows:
@@ -76,10 +81,15 @@ class Flows:
         """Send `p` once: a submit of the same client id already running is its answer."""
         if p.intent.cl_ord_id in self.inflight:
             self.log.info("ccxt_submit_in_flight", cl_ord_id=p.intent.cl_ord_id)
+            self._unsent(p, "a submit of this client id is running")
             return
         self.inflight.add(p.intent.cl_ord_id)
         try:
             await self._submit(p)
+        except asyncio.CancelledError:  # the session ended (its tasks are cancelled)
+            if not p.sending:
+                self._unsent(p, "the session ended before it went out")
+            raise
         finally:
             self.inflight.discard(p.intent.cl_ord_id)
 
@@ -87,15 +97,18 @@ class Flows:
         intent = p.intent
         if self.rest.ex is None:  # the session ended before it went out: not sent, not
             # refused either; the OMS's status query finds it unseen and resubmits it
-            self.log.info("ccxt_submit_unsent", cl_ord_id=intent.cl_ord_id)
+            self._unsent(p, "the session ended before it went out")
             return
         if p.lookup_first:  # it may be there already: never send it twice
             await asyncio.sleep(max(0.0, self.trust_unseen_at - time.monotonic()))
             found = await self.lookup(intent)
+            if found is None:  # not known now: the OMS's status query decides, later
+                self._unsent(p, "its lookup by client id before a resend was inconclusive")
             if found is not False:
-                return  # there (reported), or not known now: the OMS's status query decides
+                return  # there (reported), or not sent
         args = mapping.create_args(p.order)
         self.sent += 1
+        p.sending = True
         try:
             order = await self.rest.call(
                 self.rest.ex.create_order,
@@ -113,6 +126,18 @@ class Flows:
             return
         self.crash_point("ccxt_after_send_before_answer")
         self.tracker.apply_order(intent, order, order.get("trades") or [])
+
+    def _unsent(self, p: Pending, why: str) -> None:
+        """Nothing of `p` went out (and nothing will: a resend is the OMS's): reported as
+        "unsent", one exec id per occasion, so the OMS takes that resubmission back."""
+        cl_ord_id, order = p.intent.cl_ord_id, p.order
+        self.log.info("ccxt_submit_unsent", cl_ord_id=cl_ord_id, reason=why)
+        report = ExecReport(
+            venue=self.venue, exec_id=f"{cl_ord_id}:unsent:{time.time_ns()}", kind="unsent",
+            cl_ord_id=cl_ord_id, symbol=order.symbol, side=order.side, order_qty=order.qty,
+            price=order.price, text=f"not sent: {why}",
+        )  # fmt: skip
+        self.tracker.queue([report])
 
     async def _submit_failed(self, intent: Intent, order: PlaceOrder, exc: BaseException) -> None:
         failure = self.rest.classify(exc)
