@@ -32,7 +32,6 @@ from typing import Any, Protocol
 
 from actors.oms.lifecycle import NEVER_ACKNOWLEDGED, Event
 from actors.oms.orders import Order, Outcome
-from actors.runtime import metrics
 
 EVENT = "order_resubmit_unsent"  # logged (warning) for each resubmission taken back,
 # counted in tradepulse_oms_resubmits_unsent_total{venue}
@@ -61,6 +60,10 @@ def take_back(book: _Book, order: Order, ts_ns: int, exec_id: str = "") -> Outco
 
 def taken_back(link: UnsentLink, order: Order, why: str) -> None:
     """After `take_back` applied: logged and counted. The grace stays (see above)."""
+    # imported here: the book imports this module, and the fork server loads the book before
+    # its setup gives prometheus_client its metrics dir (`forkserver.WARM_BY_KIND`)
+    from actors.runtime import metrics  # noqa: PLC0415 - see above
+
     metrics.RESUBMITS_UNSENT.labels(venue=link.venue).inc()
     link.log.warning(
         EVENT,
