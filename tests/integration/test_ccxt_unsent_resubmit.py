@@ -22,6 +22,7 @@ from tests.integration.ccxt_support import (
     VENUE,
     CcxtSystem,
     overrides,
+    running,
     settle,
 )
 from tests.system_ops import (
@@ -47,12 +48,7 @@ OMS_KILLED_AT = 2  # the round that starts with a kill -9 of the OMS too
 
 @pytest.fixture(scope="module")
 def sut() -> Iterator[CcxtSystem]:
-    system = CcxtSystem(overrides=overrides(ccxt={"recv_window_ms": RECV_WINDOW_MS}))
-    try:
-        system.start(timeout_s=30.0)
-        yield system
-    finally:
-        system.destroy()
+    yield from running(CcxtSystem(overrides=overrides(ccxt={"recv_window_ms": RECV_WINDOW_MS})))
 
 
 @pytest.fixture(scope="module")

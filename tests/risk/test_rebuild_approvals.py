@@ -16,20 +16,9 @@ knows the cum_qty of listed orders only)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from protocol.messages import OrderEvent, OrderStatus, Side, StreamEvent
 from tests.actor_stubs import Client, Harness
-from tests.risk.test_actor import LIMITS, check, order, start, verdict
-
-
-@pytest.fixture
-def h() -> Iterator[Harness]:
-    harness = Harness(overrides={"risk": LIMITS})
-    yield harness
-    harness.close()
+from tests.risk.test_actor import check, order, start, verdict
 
 
 def test_an_approval_just_before_a_rebuild_stays_counted(h: Harness) -> None:

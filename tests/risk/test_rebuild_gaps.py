@@ -16,25 +16,12 @@ tests of these holes are a fresh-eyes review's (the second fails before these ch
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
-import pytest
+from collections.abc import Callable
 
 from actors.risk.actor import RiskActor
-from protocol.messages import ListOrders, OrderEvent, OrderStatus, Side, StreamEvent
+from protocol.messages import OrderEvent, OrderStatus, Side, StreamEvent
 from tests.actor_stubs import Client, Harness
-from tests.risk.test_actor import LIMITS, check, order, start, verdict
-
-
-@pytest.fixture
-def h() -> Iterator[Harness]:
-    harness = Harness(overrides={"risk": LIMITS})
-    yield harness
-    harness.close()
-
-
-def _lists(h: Harness) -> int:
-    return len(h.oms.stub.bodies(ListOrders))
+from tests.risk.test_actor import check, order, start, verdict
 
 
 def _event(coid: str, qty: str = "1") -> OrderEvent:
@@ -63,14 +50,14 @@ def test_gaps_the_rebuild_covers_ask_for_one_listing(h: Harness) -> None:
     (its answer reflects them all), and the exposure is the OMS's."""
     actor = start(h)
     seq = _following(h, actor)
-    lists, rebuilds = _lists(h), actor.sync.rebuilds
+    lists, rebuilds = h.oms.listings(), actor.sync.rebuilds
     h.oms.orders = [order("big", OrderStatus.ACCEPTED, "90")]  # what the lost events made
     for n in (2, 4, 6):  # seq+1, +3, +5 never reach risk
         h.oms.publish(_event(f"g{n}"), seq=seq + n)
     _actor_turns(h, lambda: actor.sync._stream == (h.oms.epoch, seq + 6), "all three read")
     h.pump(lambda: actor.sync.rebuilds > rebuilds, what="the rebuild")
     h.pump(lambda: not actor.sync._syncing, what="no rebuild on its way")
-    assert _lists(h) == lists + 1, "a covered gap asked the OMS again"
+    assert h.oms.listings() == lists + 1, "a covered gap asked the OMS again"
     assert actor.sync.rebuilds == rebuilds + 1
     v = verdict(Client(h, "risk"), check("c1", "20", side=Side.BUY))
     assert not v.approved and v.reason_code == "max_position"  # the listing's 90 + 20
@@ -81,12 +68,12 @@ def test_a_gap_past_what_the_answer_reflects_rebuilds_again(h: Harness) -> None:
     as of seq+2; seq+3 is lost): that rebuild is not the OMS's view, so risk asks again."""
     actor = start(h)
     seq = _following(h, actor)
-    lists, rebuilds = _lists(h), actor.sync.rebuilds
+    lists, rebuilds = h.oms.listings(), actor.sync.rebuilds
     h.oms.orders_seq = h.oms.positions_seq = seq + 2  # the answers reflect up to seq+2
     h.oms.publish(_event("a"), seq=seq + 2)  # seq+1 lost: covered
     h.oms.publish(_event("b"), seq=seq + 4)  # seq+3 lost: not covered
     _actor_turns(h, lambda: actor.sync._stream == (h.oms.epoch, seq + 4), "both read")
-    h.pump(lambda: _lists(h) >= lists + 2, what="a second listing")
+    h.pump(lambda: h.oms.listings() >= lists + 2, what="a second listing")
     h.oms.orders_seq = h.oms.positions_seq = None  # answers reflect what was published
     h.pump(lambda: actor.sync.rebuilds > rebuilds and not actor.sync._syncing, what="rebuilt")
     assert actor.sync.ready
