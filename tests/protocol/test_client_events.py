@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -23,13 +22,6 @@ from protocol.messages import (
     StreamEvent,
 )
 from tests.actor_stubs import Harness, Stub
-
-
-@pytest.fixture
-def h() -> Iterator[Harness]:
-    harness = Harness(venues=("simA",))
-    yield harness
-    harness.close()
 
 
 def _event(status: OrderStatus) -> OrderEvent:
