@@ -10,6 +10,7 @@ execution, so the OMS does not count that resubmission (`actors.oms.resubmit_uns
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -75,6 +76,9 @@ class Flows:
         # recvWindow: "no such order" is proof it never will only after that
         self.trust_unseen_at = 0.0
         self.unseen_after_s = 0.0  # how long a request sent may still reach the exchange
+        # and so may a create of ours whose answer was lost: client id -> when its last
+        # create went out (monotonic, oldest first; kept `unseen_after_s`)
+        self.sent_at: dict[str, float] = {}
         self.replaces = Replaces(self)
 
     async def submit(self, p: Pending) -> None:
@@ -100,7 +104,7 @@ class Flows:
             self._unsent(p, "the session ended before it went out")
             return
         if p.lookup_first:  # it may be there already: never send it twice
-            await asyncio.sleep(max(0.0, self.trust_unseen_at - time.monotonic()))
+            await asyncio.sleep(max(0.0, self.unseen_proof_in_s(intent.cl_ord_id)))
             found = await self.lookup(intent)
             if found is None:  # not known now: the OMS's status query decides, later
                 self._unsent(p, "its lookup by client id before a resend was inconclusive")
@@ -109,6 +113,7 @@ class Flows:
         args = mapping.create_args(p.order)
         self.sent += 1
         p.sending = True
+        self._note_sent(intent.cl_ord_id)
         try:
             order = await self.rest.call(
                 self.rest.ex.create_order,
@@ -126,6 +131,23 @@ class Flows:
             return
         self.crash_point("ccxt_after_send_before_answer")
         self.tracker.apply_order(intent, order, order.get("trades") or [])
+
+    def unseen_proof_in_s(self, cl_ord_id: str) -> float:
+        """Seconds until "no such order" proves `cl_ord_id` never reaches the exchange
+        (<= 0: it does now): past this connector's start's window and its last create's."""
+        sent_at = self.sent_at.get(cl_ord_id)
+        last = -math.inf if sent_at is None else sent_at + self.unseen_after_s
+        return max(self.trust_unseen_at, last) - time.monotonic()
+
+    def _note_sent(self, cl_ord_id: str) -> None:
+        now = time.monotonic()
+        sent_at = self.sent_at
+        sent_at.pop(cl_ord_id, None)
+        sent_at[cl_ord_id] = now  # the newest last: the oldest are dropped first
+        while (oldest := next(iter(sent_at))) != cl_ord_id:
+            if sent_at[oldest] + self.unseen_after_s > now:
+                break
+            del sent_at[oldest]
 
     def _unsent(self, p: Pending, why: str) -> None:
         """Nothing of `p` went out (and nothing will: a resend is the OMS's): reported as
