@@ -242,7 +242,10 @@ class Positions(Msg):
 
 
 class OrderEvent(Msg):
-    """Published on the OMS event stream whenever an order changes."""
+    """Published on the OMS event stream whenever an order changes. `fill_qty` is every
+    fill of the order since its previous event (None: none), `fill_px` their average; an
+    adopted order's fills before its adoption count as one (its first event's, at the
+    venue's average price)."""
 
     type: Literal["order_event"] = "order_event"
     event_seq: int

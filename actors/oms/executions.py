@@ -193,10 +193,12 @@ def _catch_up(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -> O
 
 
 def _status_report(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -> Outcome:
-    """A venue status report: apply the fill quantity we missed, then the status."""
+    """A venue status report: apply the fill quantity we missed, then the status. The
+    outcome carries that fill (the order's event, positions as of a cut count it)."""
     status = report.ord_status
     records: list[dict[str, Any]] = []
     esc: list[Escalation] = []
+    fill = Outcome("duplicate")
     if report.cum_qty > order.cum_qty:
         fill = _catch_up(book, order, report, ts_ns)
         records += fill.records
@@ -222,7 +224,8 @@ def _status_report(book: ExecBook, order: Order, report: ExecReport, ts_ns: int)
         )
         records += out.records
     kind: Literal["applied", "duplicate"] = "applied" if records else "duplicate"
-    return Outcome(kind, order, tuple(records), escalations=tuple(esc))
+    return Outcome(kind, order, tuple(records), fill_qty=fill.fill_qty, fill_px=fill.fill_px,
+                   escalations=tuple(esc))  # fmt: skip
 
 
 def _combined(order: Order, parts: tuple[Outcome, ...], main: Outcome) -> Outcome:

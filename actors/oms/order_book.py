@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from actors.oms import cancel_replace, executions
+from actors.oms import adoption, cancel_replace, executions
 from actors.oms.evictions import Evictions
 from actors.oms.lifecycle import Event
 from actors.oms.order_archive import Retention
@@ -33,7 +33,6 @@ from actors.oms.orders import (
     Outcome,
     base_cl_ord_id,
     fill_of,
-    known_at_venue,
     terms_problem,
 )
 from actors.oms.positions import ZERO, Position, UnmatchedFill, fill_problem
@@ -158,11 +157,9 @@ class OrderBook:
         return self._commit(order.client_order_id, {"kind": "new", "order": order.to_dict()})
 
     def adopt(self, venue: str, vo: VenueOrder, ts_ns: int) -> Outcome:
-        """Take over a venue order we have no record of (external), at the venue's state."""
-        if (known := self.find(venue, vo.cl_ord_id)) is not None:
-            return known_at_venue(known, vo)
-        order = Order.adopted(venue, vo, ts_ns)
-        return self._commit(order.client_order_id, {"kind": "new", "order": order.to_dict()})
+        """Take over a venue order we have no record of (external), at the venue's state;
+        its fills so far are the outcome's one fill (`actors.oms.adoption`)."""
+        return adoption.adopt(self, venue, vo, ts_ns)
 
     def risk_verdict(self, verdict: RiskVerdict, ts_ns: int) -> Outcome:
         order = self.get(verdict.client_order_id, admit=True)

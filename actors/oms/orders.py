@@ -437,14 +437,3 @@ def terms_problem(msg: SubmitOrder) -> tuple[str, str] | None:
     if msg.order_type is OrdType.MARKET and msg.price is not None:
         return "a MARKET order takes no price", "price"
     return None
-
-
-def known_at_venue(order: Order, vo: VenueOrder) -> Outcome:
-    """`OrderBook.adopt` of a ClOrdID we know: a duplicate, except that a terminal order of
-    ours the venue shows in another state (one read back from the archive, so the
-    reconciliation planner did not see it) is escalated as the planner would."""
-    if order.is_terminal and vo.status != order.status:
-        detail = f"{vo.cl_ord_id}: local {order.status}, venue {vo.status}"
-        esc = Escalation("terminal_mismatch", detail, order.client_order_id)
-        return Outcome.refused(order, "a terminal order of ours", esc)
-    return Outcome("duplicate", order, reason="known")

@@ -1,6 +1,10 @@
 """The OMS's order metrics for one applied outcome: orders by status, fills, and the
 submit -> venue acknowledgement latency (`tradepulse_order_latency_seconds`).
 
+An outcome with a fill counts one (`tradepulse_fills_total`), whether reported by the venue
+or inferred from its state: a reconciliation's missed fill, a status report's catch-up,
+an adopted order's fills before its adoption (`actors.oms.adoption`): each one exec id.
+
 Every outcome of every order passes here: the labelled children are looked up once per
 label set and kept (prometheus_client's `labels()` builds and locks on each call: half of
 this module's cost). The label sets are bounded: venues x statuses. The updates go to the

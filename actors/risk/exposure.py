@@ -65,6 +65,21 @@ class _OpenOrder(msgspec.Struct, frozen=True, gc=False):
     leaves: Decimal
 
 
+def _unknown_cum(order: OrderView, fill_qty: Decimal | None) -> tuple[Decimal, Decimal]:
+    """(cum_qty, avg_px) the positions already hold of an order the view does not know.
+
+    A finished one ended before a rebuild (not listed) or fell out of `FINISHED_MEMORY`: its
+    fills before this event are in the positions, only the event's own fill (`fill_qty`, a
+    late fill) is new; its earlier cum is taken at the order's average price (the fill's
+    price is `fill_px`). A live one is new to the positions (its earlier events carried no
+    fill: PENDING_RISK, or an order the OMS adopted from a venue, whose fills so far come
+    with its first event), and so is an event without a fill or whose fill is its whole
+    cum_qty (an adopted order's first, finished in its adoption's turn): all of it counts."""
+    if order.status in TERMINAL_STATUSES and fill_qty is not None and 0 < fill_qty < order.cum_qty:
+        return order.cum_qty - fill_qty, order.avg_px
+    return _ZERO, _ZERO
+
+
 @dataclass(frozen=True)
 class ExposureSummary:
     """Everything the checks read; two views with equal summaries decide identically."""
@@ -82,7 +97,8 @@ class ExposureView:
     Fed by `apply_order_event` (every OMS `OrderEvent`), `apply_unmatched_fill`, and
     `add_provisional` (an order risk just approved, before the OMS's event arrives). Position
     moves by the increase of an order's `cum_qty`, so a replayed event changes nothing; an
-    event for an order already finished cannot reopen it."""
+    event for an order already finished cannot reopen it. Of a finished order the view does
+    not know (`_unknown_cum`), only the event's own fill is new."""
 
     def __init__(self) -> None:
         self._positions: dict[tuple[str, str], _Position] = {}
@@ -140,7 +156,7 @@ class ExposureView:
         finished = self._finished.get(oid)
         if finished is not None and order.status not in TERMINAL_STATUSES:
             return  # a stale event replayed after the order finished
-        old_cum, old_avg = finished or self._cum.get(oid) or (_ZERO, _ZERO)
+        old_cum, old_avg = finished or self._cum.get(oid) or _unknown_cum(order, fill_qty)
         delta = order.cum_qty - old_cum
         if delta < 0:
             return  # older than what was already applied

@@ -165,7 +165,11 @@ FIX_GARBLED_FRAMES = Counter(
 
 # ---------------------------------------------------------------- orders (oms)
 ORDERS = Counter("tradepulse_orders", "Orders reaching a status", ["venue", "status"])
-FILLS = Counter("tradepulse_fills", "Fills applied (once per exec id)", ["venue"])
+FILLS = Counter(
+    "tradepulse_fills",
+    "Fills applied (once per exec id; one inferred from venue state, an adoption's included)",
+    ["venue"],
+)
 ORDER_LATENCY = Histogram(
     "tradepulse_order_latency_seconds",
     "Submit received by the OMS -> venue acknowledgement",

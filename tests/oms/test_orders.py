@@ -615,7 +615,7 @@ def test_status_report_applies_the_missed_fill_once() -> None:
     book.apply_exec(_fill("o1", "2", "100"), 4)
     rep = _exec("status", "o1", cum_qty=D(6), avg_px=D("101.5"), ord_status=S.PARTIALLY_FILLED)
     out = book.apply_exec(rep, 5)
-    assert out.applied and out.fill_qty is None
+    assert out.applied and (out.fill_qty, out.fill_px) == (4, D("102.25"))  # the order event's
     assert order.cum_qty == 6 and order.avg_px == D("101.5")
     assert _status(order) == S.PARTIALLY_FILLED
     again = book.apply_exec(

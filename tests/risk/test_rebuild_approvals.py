@@ -1,5 +1,6 @@
-"""Approvals across an exposure rebuild (a fresh-eyes review of 204c84a found both, older
-than it): risk must not end a rebuild with less exposure than the OMS's orders carry.
+"""Approvals and late fills across an exposure rebuild (a fresh-eyes review of 204c84a found
+all three, older than it): risk must not end a rebuild with less exposure than the OMS's
+orders carry.
 
 1. An order approved while a rebuild is on its way whose verdict the OMS had not applied
    when it answered: the listing shows it PENDING_RISK. The rebuilt view remembered the
@@ -9,14 +10,18 @@ than it): risk must not end a rebuild with less exposure than the OMS's orders c
    view only): the verdict and risk's ListOrders reach the OMS on different sockets, so the
    page can list it PENDING_RISK; the new view dropped it. The view now keeps its
    provisional orders and a rebuild carries them, added back when listed PENDING_RISK.
-
-A third hole the same review found is open (in the closing note): a late fill on an order
-that ended before the rebuild counts the order's whole cum_qty again (the rebuilt view
-knows the cum_qty of listed orders only)."""
+3. A late fill on an order that ended before the rebuild (not listed: the rebuilt view does
+   not know its cum_qty): its event's cum_qty was taken as all new, counting the fills
+   the positions already hold again. The event's own fill (`fill_qty`: the OMS's every fill
+   of the order since its previous event) is what is new.
+   (The same review's test; its direction: a buy fill counted 40 too many moved a short
+   position toward flat, so a sell past max_position was approved.)"""
 
 from __future__ import annotations
 
-from protocol.messages import OrderEvent, OrderStatus, Side, StreamEvent
+from decimal import Decimal as D
+
+from protocol.messages import OrderEvent, OrderStatus, PositionView, Side, StreamEvent
 from tests.actor_stubs import Client, Harness
 from tests.risk.test_actor import check, order, start, verdict
 
@@ -63,3 +68,19 @@ def test_an_approval_during_a_rebuild_listed_pending_risk_stays_counted(h: Harne
     assert verdict(client, check("p2", "45")).approved
     v = verdict(client, check("p3", "20"))
     assert not v.approved and v.reason_code == "max_position", (v, summary)
+
+
+def test_a_late_fill_on_an_order_ended_before_the_rebuild_counts_its_fill_once(
+    h: Harness,
+) -> None:
+    """Position -70 (it holds `x`: BUY 60, 40 filled, cancelled, not listed). A late fill of
+    10 on x (CANCELLED, cum 50): the position is -60, not -20 (x's whole 50 counted). A sell
+    of 50 would make it -110: refused (max_position 100)."""
+    h.oms.positions = [PositionView(venue="simA", symbol="AAPL", qty=D(-70), avg_px=D(100))]
+    actor = start(h)
+    late = order("x", OrderStatus.CANCELLED, "60", cum="50")
+    h.oms.publish(OrderEvent(event_seq=0, order=late, fill_qty=D(10), fill_px=D(100)))
+    h.pump(lambda: actor.sync._stream == (h.oms.epoch, h.oms.event_seq), what="applied")
+    assert actor.gate.exposure.position("AAPL") == -60, actor.gate.exposure.summary()
+    v = verdict(Client(h, "risk"), check("s1", "50", side=Side.SELL))
+    assert not v.approved and v.reason_code == "max_position", v
