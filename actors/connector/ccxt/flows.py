@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -113,10 +113,10 @@ class Flows:
         args = mapping.create_args(p.order)
         self.sent += 1
         p.sending = True
-        self._note_sent(intent.cl_ord_id)
+        self.note_sent(intent.cl_ord_id)
         try:
             order = await self.rest.call(
-                self.rest.ex.create_order,
+                self.noting_sends(intent.cl_ord_id, self.rest.ex.create_order),
                 args.symbol,
                 args.type,
                 args.side,
@@ -134,12 +134,29 @@ class Flows:
 
     def unseen_proof_in_s(self, cl_ord_id: str) -> float:
         """Seconds until "no such order" proves `cl_ord_id` never reaches the exchange
-        (<= 0: it does now): past this connector's start's window and its last create's."""
+        (<= 0: it does now)."""
+        return self.unseen_proof_at(cl_ord_id) - time.monotonic()
+
+    def unseen_proof_at(self, cl_ord_id: str) -> float:
+        """When (monotonic) "no such order" becomes proof for `cl_ord_id`: past this
+        connector's start's window and its last create's (`sent_at`)."""
         sent_at = self.sent_at.get(cl_ord_id)
         last = -math.inf if sent_at is None else sent_at + self.unseen_after_s
-        return max(self.trust_unseen_at, last) - time.monotonic()
+        return max(self.trust_unseen_at, last)
 
-    def _note_sent(self, cl_ord_id: str) -> None:
+    def noting_sends(
+        self, cl_ord_id: str, create: Callable[..., Awaitable[Any]]
+    ) -> Callable[..., Awaitable[Any]]:
+        """`create` (a create of `cl_ord_id`), noting each attempt as it goes out: after
+        `Rest.call`'s pacing, and again when it sends it once more (a 429, -1021)."""
+
+        async def create_noted(*args: Any) -> Any:
+            self.note_sent(cl_ord_id)
+            return await create(*args)
+
+        return create_noted
+
+    def note_sent(self, cl_ord_id: str) -> None:
         now = time.monotonic()
         sent_at = self.sent_at
         sent_at.pop(cl_ord_id, None)

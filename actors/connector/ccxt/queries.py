@@ -26,7 +26,6 @@ from protocol.messages import ErrorCode, QueriedOrder, VenueOrder
 
 QUERY_CONCURRENCY = 8  # REST requests of one status query / poll in flight at once
 POSITION_READS = 3  # balance reads of one positions answer while fills keep arriving
-MAY_ARRIVE = "no such order yet, but a create of it may still arrive (recvWindow)"
 
 
 class Queries:
@@ -55,12 +54,10 @@ class Queries:
                     raise
                 except Exception as exc:  # noqa: BLE001 - classified below
                     failure = errors.classify(exc)
-                    if failure.kind != "not_found":
-                        failed.append(failure)
-                    elif self.flows.unseen_proof_in_s(q.cl_ord_id) > 0:  # no proof yet
-                        failed.append(errors.Failure("unknown", f"{q.cl_ord_id}: {MAY_ARRIVE}"))
-                    else:
+                    if failure.kind == "not_found":
                         result.unknown.append(q.cl_ord_id)
+                    else:
+                        failed.append(failure)
                     return
                 intent = self.tracker.intent_for(q.cl_ord_id, order)
                 await self.flows.apply_with_trades(intent, order)

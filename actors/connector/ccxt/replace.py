@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -35,6 +35,14 @@ class OrderFlows(Protocol):
     intake_problem: Callable[[ReplaceOnVenue, Decimal], str | None]
     trust_unseen_at: float
     unseen_after_s: float
+
+    def note_sent(self, cl_ord_id: str) -> None: ...
+
+    def noting_sends(
+        self, cl_ord_id: str, create: Callable[..., Awaitable[Any]]
+    ) -> Callable[..., Awaitable[Any]]: ...
+
+    def unseen_proof_at(self, cl_ord_id: str) -> float: ...
 
     async def fetch_by_client_id(
         self, intent: Intent
@@ -210,11 +218,11 @@ class Replaces:
         # restart meanwhile finds both and settles the replace (`settle`)
         tracker.live[intent.cl_ord_id] = Live(intent)
         args = mapping.create_args(request, amount=remaining)
-        sent_at = time.monotonic()
+        flows.note_sent(intent.cl_ord_id)  # its window (`Flows.sent_at`), from its last attempt
         try:
             order = await flows.rest.call(
-                flows.rest.ex.create_order, args.symbol, args.type, args.side, args.amount,
-                args.price, args.params,
+                flows.noting_sends(intent.cl_ord_id, flows.rest.ex.create_order),
+                args.symbol, args.type, args.side, args.amount, args.price, args.params,
             )  # fmt: skip
         except asyncio.CancelledError:
             raise
@@ -227,7 +235,7 @@ class Replaces:
             # only a refusal proves it was not placed: any other failure (an unreadable
             # answer too) may be an order at the exchange, so look it up
             found = False if failure.kind == "rejected" else await self._find(intent)
-            trust_at = max(flows.trust_unseen_at, sent_at + flows.unseen_after_s)
+            trust_at = flows.unseen_proof_at(intent.cl_ord_id)
             if found is False and failure.kind != "rejected" and time.monotonic() < trust_at:
                 found = None  # "no such order" before the create can no longer arrive
             if found is None:
