@@ -264,6 +264,11 @@ class StreamEvent(Msg):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+# The stream event of a cold start's opening positions (one per venue that took any): no
+# order event carries them, so risk rebuilds its exposure (`actors.risk.sync`).
+OPENING_POSITIONS = "opening_positions"
+
+
 class SnapshotRequest(Msg):
     """A subscriber saw a gap in `event_seq`: it asks for the current state."""
 
@@ -411,6 +416,7 @@ __all__ = [
     "TimeInForce",
     "OrderStatus",
     "TERMINAL_STATUSES",
+    "OPENING_POSITIONS",
     "VenueConnState",
     "ErrorCode",
     "Msg",

@@ -3,10 +3,12 @@
 Checks: `actors.risk.checks.RiskGate` (pure) over an exposure view fed by the OMS's order
 events (SUB on the OMS event stream). The view is rebuilt from the OMS (open orders +
 positions) whenever the event stream (re)connects: at this actor's start, after an OMS
-restart, and on a gap in the event sequence. Until the first rebuild the gate fails closed:
-a check is held up to `_NOT_READY_HOLD_S`, then rejected with `risk_not_ready`. A re-sent
-check gets the verdict it got before (`VerdictCache`), except that a cached approval is
-never served while the kill-switch is engaged.
+restart, on a gap in the event sequence, and on a cold start's opening positions (no order
+event carries them). Until the first rebuild, and until an opening-positions rebuild is
+in (the view lacks them), the gate fails closed: a check is held up to `_NOT_READY_HOLD_S`,
+then rejected with `risk_not_ready`. A re-sent check gets the verdict it got before
+(`VerdictCache`), except that a cached approval is never served while the kill-switch is
+engaged.
 
 Kill-switch (`actors.risk.killswitch`, one file in the state dir): loaded at every start and
 re-read whenever the file changes (the supervisor may write it directly). Engaged by a limit

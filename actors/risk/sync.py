@@ -3,7 +3,9 @@
 A SUB on the OMS event stream feeds every `OrderEvent` to the gate's `ExposureView`. The
 view is rebuilt from the OMS (`ListOrders(open_only=True)` page by page, then
 `GetPositions`) whenever the stream (re)connects - this actor's start, an OMS restart - and
-on a gap in the OMS's `event_seq` (events lost) or a new OMS epoch. A gap while a rebuild is
+on a gap in the OMS's `event_seq` (events lost) or a new OMS epoch, and on a cold start's
+`OPENING_POSITIONS` (positions no order event carries: until that rebuild is in, risk is
+not ready and holds checks, as at its start). A gap while a rebuild is
 on its way asks nothing more if its first page reflects the lost events (its `event_seq`
 is at or past them; else it rebuilds again when done): a flood that overflows the SUB does
 not restart the listing at every gap. Events that arrive while
@@ -32,6 +34,7 @@ from protocol.event_batch import EventItem, read_events
 from protocol.exceptions import ProtocolError
 from protocol.fastpath import peek_order_event
 from protocol.messages import (
+    OPENING_POSITIONS,
     GetPositions,
     ListOrders,
     OrderEvent,
@@ -41,6 +44,7 @@ from protocol.messages import (
     Positions,
     RequestRejected,
     RiskCheck,
+    StreamEvent,
 )
 from protocol.sockets import tune_socket
 
@@ -136,6 +140,11 @@ class ExposureSync:
                 self._sequence(env.epoch, seq)
             if isinstance(env.body, OrderEvent):
                 self._take(env.body)
+            elif isinstance(env.body, StreamEvent) and env.body.event == OPENING_POSITIONS:
+                # positions no order event carries: the view lacks them, and the OMS opened
+                # the venue's intake with them, so checks wait (held) for the rebuild
+                self.ready = False
+                self.start("opening_positions")
 
     def _take(self, event: OrderEvent) -> None:
         self.settled(event.order)
@@ -271,7 +280,7 @@ class ExposureSync:
         self._syncing, self._approved, self._carried = 0, {}, {}
         for event in buffered:
             self._apply(event)
-        first = not self.ready
+        first = not self.rebuilds  # (not ready also while an opening rebuild is on its way)
         self.ready = True
         self.rebuilds += 1
         self.actor.log.info(
