@@ -10,6 +10,8 @@ from decimal import Decimal as D
 from itertools import count
 from typing import Any
 
+import pytest
+
 from actors.risk.exposure import ExposureView
 from protocol.messages import ExecReport, OrderStatus, PositionView, Side, VenueOrder
 from tests.oms.test_sends_first import V, _Oms
@@ -54,30 +56,21 @@ def _applied(view: ExposureView, oms: _Host, published: int) -> None:
         view.apply_order_event(event)
 
 
-def test_a_restatement_of_an_order_ended_before_the_rebuild_counts_its_new_fills_only() -> None:
-    """A FIX restatement (ExecType D, kind "status") of x after the rebuild shows cum 70: a
-    late 30 the OMS applies as a catch-up fill. Risk's position must be 70, not 110 (x's
-    40 counted again: the status outcome carries no fill_qty, so the event has none and
-    `_unknown_cum` takes its whole cum_qty as new)."""
+@pytest.mark.parametrize("late_fill", [False, True], ids=["restatement", "late_fill_too"])
+def test_a_restatement_of_an_order_ended_before_the_rebuild_counts_its_new_fills_only(
+    late_fill: bool,
+) -> None:
+    """A FIX restatement (ExecType D, kind "status") of x after the rebuild shows cum 70,
+    alone (a late 30 the OMS applies as a catch-up fill) or in the same OMS turn as a late
+    fill of 10 (cum 50, then a late 20 caught up). Risk's position must be 70: the status
+    outcome carries its catch-up fill, so the event's fill_qty is every new fill (30).
+    Without it: 110 alone (x's 40 counted again, the event without fill_qty), 50 with the
+    late fill (its 10 counted, the 20 not)."""
     oms, cl = _ended_before_the_rebuild()
     published = len(oms.pub.events)
     view = _rebuilt()
-    _exec(oms, "status", cl, cum_qty=D(70), avg_px=D(100), ord_status=OrderStatus.CANCELLED)
-    oms.after_iteration()
-    event = oms.pub.events[-1]
-    assert event.order.cum_qty == 70, event
-    _applied(view, oms, published)
-    assert view.position("ABC") == 70, (event.fill_qty, view.summary())
-
-
-def test_a_late_fill_and_a_restatement_in_one_turn_count_both() -> None:
-    """In one OMS turn: a late fill of 10 on x (cum 50) and a restatement showing cum 70
-    (a late 20 caught up). The event's fill_qty is 10 (the status outcome adds none), so
-    risk counts 10 of the 30 new: position 50 where the OMS holds 70 (too low)."""
-    oms, cl = _ended_before_the_rebuild()
-    published = len(oms.pub.events)
-    view = _rebuilt()
-    _exec(oms, "fill", cl, last_qty=D(10), last_px=D(100), cum_qty=D(50))
+    if late_fill:
+        _exec(oms, "fill", cl, last_qty=D(10), last_px=D(100), cum_qty=D(50))
     _exec(oms, "status", cl, cum_qty=D(70), avg_px=D(100), ord_status=OrderStatus.CANCELLED)
     oms.after_iteration()
     event = oms.pub.events[-1]
