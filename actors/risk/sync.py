@@ -77,6 +77,7 @@ class ExposureSync:
         self._gen = 0
         self._parts: dict[str, Envelope] = {}
         self._buffer: list[OrderEvent] = []
+        self.listed: list[OrderView] = []  # the open orders of the last rebuild's listing
         # approved while a rebuild is on its way, and no event of theirs since: added back as
         # provisional exposure (their order may be PENDING_RISK in the answers)
         self._approved: dict[str, RiskCheck] = {}
@@ -263,7 +264,7 @@ class ExposureSync:
         if self._lost_upto > (self._first_seq or 0):  # lost events it does not reflect
             self.start("event_gap")
             return
-        orders = orders_env.body.orders
+        orders = self.listed = orders_env.body.orders  # (the rebuilt callback reads it)
         view = ExposureView.rebuild(orders, pos_env.body.positions)
         pending = {o.client_order_id for o in orders if o.status is OrderStatus.PENDING_RISK}
         for check in self._carried.values():
@@ -288,3 +289,4 @@ class ExposureSync:
             buffered_events=len(buffered), first=first, gaps_covered=self._gaps_meanwhile,
         )  # fmt: skip
         self.on_rebuilt(first)
+        self.listed = []  # (not held: a listing of every open order)
