@@ -12,9 +12,10 @@ import pytest
 
 from actors.risk import actor as risk_mod
 from actors.risk import live_sweeps as sweeps_mod
+from actors.risk.actor import killswitch
 from actors.risk.live_sweeps import LiveOrderSweeps
 from actors.risk.support import CancelAction, CancelOutcome, CancelTracker
-from protocol.messages import OrderEvent, OrderStatus
+from protocol.messages import ListOrders, OrderEvent, OrderStatus
 from tests.actor_stubs import Harness
 from tests.risk.test_actor import FAST_VENUES, LIMITS, control, order, sample, start
 
@@ -178,3 +179,61 @@ def test_only_orders_live_at_a_venue_sweep(monkeypatch: pytest.MonkeyPatch) -> N
         rig.timers.clear()
         rig.sweeps.on_order(order("y", status, "1", "0.5"))
         assert len(rig.timers) == 1, status
+
+
+# a live order risk sees only in a rebuild's listing (review rev18): an event lost in a
+# gap of the stream, or published before risk's SUB joined after a restart
+
+
+def test_a_live_order_whose_event_was_lost_in_a_gap_sweeps_its_venue(h: Harness) -> None:
+    """Engaged, round and sweep done at both venues. A late create lands at simA; its
+    ACCEPTED event is lost (the stream jumps from seq 1 to 3); risk rebuilds and the
+    OMS lists it ACCEPTED at simA. Expected: simA swept again (3rd MassCancel)."""
+    actor = start(h)
+    control(actor, "engage", "desk halt")
+    h.pump(lambda: _cancels(h) == {"simA": 2, "simB": 2} and actor.cancels.complete,
+           what="the engagement's round and sweep")  # fmt: skip
+    listings = len(h.oms.stub.bodies(ListOrders))
+    h.oms.publish(OrderEvent(event_seq=0, order=order("x", OrderStatus.CANCELLED, "1")))
+    h.oms.orders = [order("late", OrderStatus.ACCEPTED, "1")]  # its event (seq 2) lost
+    h.oms.publish(OrderEvent(event_seq=0, order=order("y", OrderStatus.CANCELLED, "1")), seq=3)
+    h.pump(lambda: len(h.oms.stub.bodies(ListOrders)) > listings and actor.ready,
+           what="the rebuild after the gap")  # fmt: skip
+    h.pump(lambda: _cancels(h)["simA"] >= 3, timeout_s=3.0,
+           what="simA swept for the live order the rebuild lists")  # fmt: skip
+
+
+def test_a_live_order_listed_at_risk_s_restart_while_engaged_sweeps_its_venue(
+    h: Harness,
+) -> None:
+    """Risk starts with the switch engaged (its 'loaded' round: one MassCancel each, and
+    no second round). A create landed after that round, its ACCEPTED event published
+    before risk's SUB joined: only the rebuild's listing shows it. Expected: its venue
+    swept again once the debounce allows."""
+    killswitch.engage(killswitch.kill_switch_path(h.cfg.state_path), "earlier", "operator")
+    h.oms.orders = [order("late", OrderStatus.ACCEPTED, "1")]
+    actor = start(h)
+    assert actor.engaged
+    h.pump(lambda: actor.cancels.complete and _cancels(h) == {"simA": 1, "simB": 1},
+           what="the loaded round")  # fmt: skip
+    h.pump(lambda: _cancels(h)["simA"] >= 2, timeout_s=3.0,
+           what="simA swept for the live order the rebuild lists")  # fmt: skip
+
+
+# a round drops a waiting sweep and its timer with it (review rev18)
+
+
+def test_a_stale_timer_never_sends_a_later_wait_s_sweep_early(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rig = _Rig(monkeypatch)
+    rig.sweeps.round_started(100.0)
+    rig.clock.now = 100.2
+    rig.live("a")  # waits, due 101.0
+    rig.sweeps.round_started(100.5)  # the engagement's sweep round: covers "a"
+    rig.clock.now = 100.6
+    rig.live("late")  # shown live after that round: due 101.5
+    rig.run_due(101.0)  # only the stale timer of "a" is due
+    assert rig.sent == [], "swept 0.5 s after the round (min 1.0 s)"
+    rig.run_due(101.5)
+    assert rig.sent == ["simA"]
