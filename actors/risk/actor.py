@@ -206,9 +206,9 @@ class RiskActor(Actor):
             ))  # fmt: skip
         self._held = keep
 
-    def _answer_held(self, _first: bool) -> None:
+    def _answer_held(self, _first: bool, listed: list[OrderView]) -> None:
         if self.engaged:  # an order live at its venue whose event risk never read (a gap,
-            for order in self.sync.listed:  # a restart's slow join): swept as its event would
+            for order in listed:  # a restart's slow join): swept as its event would be
                 self.live_sweeps.on_order(order)
         held, self._held = self._held, []
         for check, reply, _deadline in held:

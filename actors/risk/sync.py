@@ -63,12 +63,16 @@ EVENTS_PER_TURN = 1000
 
 class ExposureSync:
     def __init__(
-        self, actor: Actor, gate: RiskGate, oms: Peer, on_rebuilt: Callable[[bool], None]
+        self,
+        actor: Actor,
+        gate: RiskGate,
+        oms: Peer,
+        on_rebuilt: Callable[[bool, list[OrderView]], None],
     ) -> None:
         self.actor = actor
         self.gate = gate
         self.oms = oms
-        self.on_rebuilt = on_rebuilt  # called with first=True after the first rebuild
+        self.on_rebuilt = on_rebuilt  # (first rebuild?, its listing of open orders)
         self.ready = False
         self.rebuilds = 0
         self.events_applied = 0  # order events taken into the view (or found already in it)
@@ -77,7 +81,6 @@ class ExposureSync:
         self._gen = 0
         self._parts: dict[str, Envelope] = {}
         self._buffer: list[OrderEvent] = []
-        self.listed: list[OrderView] = []  # the open orders of the last rebuild's listing
         # approved while a rebuild is on its way, and no event of theirs since: added back as
         # provisional exposure (their order may be PENDING_RISK in the answers)
         self._approved: dict[str, RiskCheck] = {}
@@ -264,7 +267,7 @@ class ExposureSync:
         if self._lost_upto > (self._first_seq or 0):  # lost events it does not reflect
             self.start("event_gap")
             return
-        orders = self.listed = orders_env.body.orders  # (the rebuilt callback reads it)
+        orders = orders_env.body.orders
         view = ExposureView.rebuild(orders, pos_env.body.positions)
         pending = {o.client_order_id for o in orders if o.status is OrderStatus.PENDING_RISK}
         for check in self._carried.values():
@@ -288,5 +291,4 @@ class ExposureSync:
             "exposure_rebuilt", open_orders=len(orders), positions=len(pos_env.body.positions),
             buffered_events=len(buffered), first=first, gaps_covered=self._gaps_meanwhile,
         )  # fmt: skip
-        self.on_rebuilt(first)
-        self.listed = []  # (not held: a listing of every open order)
+        self.on_rebuilt(first, orders)
