@@ -175,6 +175,7 @@ class OmsCfg(_Cfg):
     snapshot_every: PosInt = 50000
     drain_timeout_s: PosFloat = 3.0
     cold_start_open_orders: Literal["cancel", "adopt"] = "cancel"
+    cold_start_intake: Literal["every_venue", "per_venue"] = "every_venue"  # PlanApplier.unready
     unmatched_fill_engages_kill_switch: bool = True
     outage_tolerance_s: PosFloat = 60.0
     reconcile_interval_s: PosFloat = 30.0  # periodic pass per connected venue (safety net)

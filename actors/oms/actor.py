@@ -147,6 +147,9 @@ class OmsActor(Actor):
     def journal_problem(self) -> str | None:
         return self.space.problem
 
+    def unready(self, venue: str) -> str | None:
+        return self.plans.unready(venue)
+
     @property
     def kill_switch_engaged(self) -> bool:
         return self.kill_switch.engaged

@@ -84,6 +84,10 @@ class IntakeHost(Protocol):
         """Journal an outcome's records (durable by the end of the loop turn)."""
         ...
 
+    def unready(self, venue: str) -> str | None:
+        """Why new orders for `venue` wait for the start (`PlanApplier.unready`), or None."""
+        ...
+
     def after_commit(self, fn: Callable[[], None], *, first: bool = False) -> None:
         """Run `fn` once this turn's records are durable (replies and sends wait);
         `first`: a venue request, before the turn's events and replies."""
@@ -187,12 +191,8 @@ class Intake:
                 f"{msg.venue} is outside its trading session (planned downtime)",
                 None,
             )
-        if not link.ever_reconciled:
-            return (
-                ErrorCode.NOT_READY,
-                f"{msg.venue} not reconciled yet since the OMS started",
-                None,
-            )
+        if (unready := self.host.unready(msg.venue)) is not None:
+            return ErrorCode.NOT_READY, unready, None
         if link.depth >= self.cfg.venue_queue_bound and not link.ready:
             return (
                 ErrorCode.VENUE_DOWN,

@@ -68,6 +68,23 @@ class PlanApplier:
         self.cold = cold_marker.exists()
         self._start_logged = False
 
+    def unready(self, venue: str) -> str | None:
+        """Why a new order for `venue` waits for the start (None: it need not): the venue not
+        reconciled since the OMS started; or a cold start (`oms.cold_start_intake` =
+        "every_venue", the default) still waiting for another venue's opening positions:
+        risk's `max_position` counts a symbol at every venue, and one whose position is not
+        known yet counts as flat, so an order elsewhere could pass the limit unseen."""
+        if not self.links[venue].ever_reconciled:
+            return f"{venue} not reconciled yet since the OMS started"
+        if self.cold and self.cfg.cold_start_intake == "every_venue":
+            waiting = next((v for v, link in self.links.items() if not link.ever_reconciled), None)
+            if waiting is not None:
+                return (
+                    f"cold start: {waiting} has no opening positions yet, and no venue takes "
+                    "new orders before every venue's are known (risk limits count them all)"
+                )
+        return None
+
     def begin(self, link: VenueLink, plan: Plan) -> None:
         """A pass's plan is made; `apply_steps` carries it out, in slices."""
         self.log.info("reconcile_plan", **plan.summary())

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from protocol import paths
-from protocol.client import ExecutionClient
+from protocol.client import ExecutionClient, NotReady
 from protocol.messages import OrderStatus
 from tests.chaos.venuectl import risk_positions
 from tests.helpers import SystemUnderTest, event_time, eventually
@@ -23,8 +23,9 @@ from tests.integration.oms_support import (
     settle,
     start,
     systems,
+    venue_cfg,
 )
-from tests.system_ops import VENUE, client, submit_when_open
+from tests.system_ops import SYMBOL, VENUE, client, sim_fault, submit_when_open
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -136,3 +137,30 @@ def test_cold_start_archives_and_handles_open_venue_orders(
         adopted = {e["client_order_id"] for e in sut.events("order_adopted", actor="oms")}
         assert adopted == open_ids
         assert all(e["cold"] for e in sut.events("order_adopted", actor="oms"))
+
+
+@pytest.mark.parametrize("intake", ["every_venue", "per_venue"])
+def test_a_cold_start_takes_orders_once_every_venue_has_its_opening_positions(
+    short_tmp: Path, intake: str
+) -> None:
+    """`run --cold` with two venues, simB refusing every logon (its opening positions
+    unknown): risk's `max_position` counts a symbol at every venue, so simA, reconciled,
+    refuses new orders (NotReady, naming simB) until simB's are taken too; then it takes
+    them without anyone's action. `oms.cold_start_intake = "per_venue"`: simA trades at
+    once (the limits blind to simB, as the operator chose)."""
+    cfg = overrides(oms={"cold_start_intake": intake})
+    cfg["venues"] = [venue_cfg("simA"), venue_cfg("simB", faults={"refuse_logons_s": "600"})]
+    with systems() as started:
+        sut = start(started, root=short_tmp, cold=True, overrides=cfg, venues=("simA", "simB"))
+        eventually(lambda: sut.actor("oms")["info"]["venues"]["simA"] == "reconciled", 30.0)
+        with client(sut) as c:
+            if intake == "per_venue":
+                assert submit_when_open(c, "simA", client_order_id="a-0").client_order_id == "a-0"
+                return
+            with pytest.raises(NotReady, match="cold start: simB has no opening positions"):
+                c.submit("simA", SYMBOL, "BUY", "10", "LIMIT", price="95.00",
+                         client_order_id="a-0")  # fmt: skip
+            assert not sut.events("cold_start", actor="oms")
+            sim_fault(sut, "simB", "clear")
+            sut.wait_event("cold_start", 30.0, actor="oms", step="reconciled")
+            assert submit_when_open(c, "simA", client_order_id="a-1").client_order_id == "a-1"

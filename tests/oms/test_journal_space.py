@@ -242,6 +242,9 @@ class _Host:
     def record(self, outcome: Outcome) -> Outcome:
         return outcome
 
+    def unready(self, venue: str) -> str | None:
+        return None  # every venue reconciled (`_Link`)
+
     def after_commit(self, fn: Callable[[], None], *, first: bool = False) -> None:
         self.pending.append(fn)
 
