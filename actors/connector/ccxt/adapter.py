@@ -291,7 +291,7 @@ class CcxtAdapter:
             url = self._base_url()
             if url is None:
                 raise ExchangeSetupError("the simulated exchange has not published its port yet")
-            self.rest.ex = self._make_exchange(self.ccfg, self._environ, url)
+            self.rest.ex = self.rest.attach(self._make_exchange(self.ccfg, self._environ, url))
             await self.rest.call(self.rest.ex.load_markets)
             await self.rest.call(self.rest.ex.load_time_difference)
             await self.rest.call(self.rest.ex.fetch_balance)  # the key works, before any order

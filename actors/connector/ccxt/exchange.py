@@ -1,13 +1,17 @@
 """The exchange as ccxt gives it, and every REST call to it: built from the venue config
 (`new_exchange`: ccxt is imported here, in a ccxt connector only), paced by the venue's
-token bucket, and sent again when the exchange refused it before processing it (a 429 /
-418 with its Retry-After, or a backoff; -1021 after a resync of the time offset). Any
-other failure goes to the caller, classified (`errors.classify`).
+token bucket (calls) and by the exchange's request weight (`weight.WeightBudget`: every
+HTTP request ccxt makes passes `Rest.attach`'s gate, weighed by ccxt's own cost of its
+endpoint; the budget follows the exchange's `X-MBX-USED-WEIGHT-1M` and holds every
+request while a Retry-After runs), and sent again when the exchange refused it before
+processing it (a 429 / 418 with its Retry-After, or a backoff; -1021 after a resync of
+the time offset). Any other failure goes to the caller, classified (`errors.classify`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -15,6 +19,7 @@ from typing import Any
 from ccxt.base import errors as ccxt_errors
 
 from actors.connector.ccxt import errors
+from actors.connector.ccxt.weight import BINANCE_WEIGHT_PER_COST, WeightBudget
 from actors.connector.ratelimit import TokenBucket
 from protocol.ccxt_config import CcxtCfg
 from protocol.config import VenueCfg
@@ -74,8 +79,83 @@ class Rest:
         self._secrets = tuple(secrets)
         self._bucket = TokenBucket(vcfg.rate_limit_per_s, vcfg.rate_burst)
         self._request_timeout_s = vcfg.request_timeout_s
-        self._hold_until = 0.0  # rate limited: no request before this (monotonic)
+        fraction = vcfg.ccxt.weight_budget_fraction if vcfg.ccxt is not None else 0.8
+        self.budget = WeightBudget(fraction)
         self.failures: dict[str, int] = {}
+
+    def attach(self, ex: Any) -> Any:
+        """`ex` with every HTTP request it makes gated by the weight budget (its `fetch2`,
+        which ccxt's `request` calls for each one), and every answer's headers read
+        (`on_rest_response`: the used weight, a Retry-After, exchangeInfo's limits)."""
+        inner_fetch2 = ex.fetch2
+        inner_answer = ex.on_rest_response
+
+        async def fetch2(
+            path: str, api: Any = "public", method: str = "GET", params: Any = None,
+            config: Any = None,
+        ) -> Any:  # fmt: skip
+            params = {} if params is None else params
+            config = {} if config is None else config
+            cost = ex.calculate_rate_limiter_cost(api, method, path, params, config)
+            weight = max(1, round(float(cost) * BINANCE_WEIGHT_PER_COST))
+            await self._weigh_in(weight)
+            self.budget.take(weight)
+            try:
+                return await inner_fetch2(path, api, method, params, config)
+            finally:
+                self.budget.done(weight)
+
+        def on_rest_response(
+            code: Any, reason: Any, url: str, method: str, headers: Any, body: Any,
+            request_headers: Any, request_body: Any,
+        ) -> Any:  # fmt: skip
+            self._read_answer(code, url, headers, body)
+            return inner_answer(
+                code, reason, url, method, headers, body, request_headers, request_body
+            )
+
+        ex.fetch2 = fetch2
+        ex.on_rest_response = on_rest_response
+        return ex
+
+    async def _weigh_in(self, weight: int) -> None:
+        """Wait until `weight` fits the budget and no Retry-After holds."""
+        waited = False
+        while (wait_s := self.budget.wait_s(weight)) > 0:
+            if not waited:
+                waited = True
+                self.budget.waits += 1
+                self.log.info(
+                    "ccxt_weight_wait", weight=weight, used=self.budget.used(),
+                    budget=self.budget.budget, wait_s=round(wait_s, 3),
+                )  # fmt: skip
+            await asyncio.sleep(wait_s)
+
+    def _read_answer(self, code: Any, url: str, headers: Any, body: Any) -> None:
+        if not isinstance(headers, Mapping):
+            return
+        lower = {str(k).lower(): v for k, v in headers.items()}
+        used = lower.get("x-mbx-used-weight-1m")
+        if used is not None and str(used).isdigit():
+            self.budget.sync(int(used))
+        if code in (418, 429):
+            failure = errors.classify(
+                ccxt_errors.DDoSProtection(str(body)[:300]), headers=headers,
+                now_ms=time.time_ns() // 1_000_000,
+            )  # fmt: skip
+            hold = failure.retry_after_s if failure.retry_after_s is not None else 1.0
+            self.budget.hold(hold)
+            self.log.warning("ccxt_rate_limited", status=code, hold_s=round(hold, 3))
+        elif code == 200 and "/exchangeInfo" in url and isinstance(body, str):
+            try:
+                limits = json.loads(body).get("rateLimits")
+            except (ValueError, AttributeError):
+                return
+            if isinstance(limits, list):
+                self.budget.learn(x for x in limits if isinstance(x, Mapping))
+                self.log.info(
+                    "ccxt_weight_limit", limit=self.budget.limit, budget=self.budget.budget
+                )
 
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """One REST call: paced by the token bucket and any rate-limit hold; sent again
@@ -96,8 +176,7 @@ class Rest:
                 self.count(failure.kind)
                 if failure.kind == "backoff":
                     hold = failure.retry_after_s or min(0.5 * 2**attempt, 10.0)
-                    self._hold_until = max(self._hold_until, time.monotonic() + hold)
-                    self.log.warning("ccxt_rate_limited", hold_s=round(hold, 3))
+                    self.budget.hold(hold)
                 else:
                     self.log.warning("ccxt_clock_resync", reason=failure.reason)
                     await self.ex.load_time_difference()
@@ -105,7 +184,7 @@ class Rest:
 
     async def _pace(self) -> None:
         while True:
-            wait_s = max(self._hold_until - time.monotonic(), self._bucket.wait_s())
+            wait_s = max(self.budget.hold_s(), self._bucket.wait_s())
             if wait_s <= 0 and self._bucket.try_take():
                 return
             await asyncio.sleep(max(wait_s, 0.001))

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from actors.connector.adapter import SendDone
-from actors.connector.ccxt import execs, mapping
+from actors.connector.ccxt import execs, mapping, poll
 from actors.connector.ccxt import reading as rd
 from actors.connector.ccxt.exchange import Rest
 from actors.connector.ccxt.intents import Intent, IntentLog
@@ -24,7 +24,6 @@ from protocol.messages import CancelOnVenue, PlaceOrder, ReplaceOnVenue
 LOOKUPS_AFTER_UNKNOWN = 3  # lookups by client id after a lost submit answer (then: the OMS)
 LOOKUP_DELAYS_S = (0.2, 0.5, 1.0)
 MAX_TRADES_PER_FETCH = 1000  # Binance's most per myTrades request (an order's trades)
-POLL_CONCURRENCY = 8  # lookups of one poll in flight at once
 CANCEL_RETRY_DELAYS_S = (0.2, 0.5, 1.0)  # a cancel whose answer was lost is sent again
 
 
@@ -169,22 +168,9 @@ class Flows:
         return order
 
     async def poll_live(self) -> None:
-        """Look up every order we answer for (its fills and state since we last heard)."""
-        sem = asyncio.Semaphore(POLL_CONCURRENCY)
-
-        async def one(intent: Intent) -> None:
-            async with sem:
-                try:
-                    if intent.cl_ord_id in self.tracker.unsettled:
-                        await self.settle_replace(intent)
-                    else:
-                        await self.lookup(intent)
-                except ValueError as exc:  # an answer we cannot read: the others go on
-                    self.log.error(
-                        "ccxt_answer_unreadable", cl_ord_id=intent.cl_ord_id, error=str(exc)[:200]
-                    )
-
-        await asyncio.gather(*(one(live.intent) for live in list(self.tracker.live.values())))
+        """Poll every order we answer for (its fills and state since we last heard), at a
+        weight of the order of the symbols (`poll.poll_live`)."""
+        await poll.poll_live(self)
 
     async def apply_with_trades(
         self, intent: Intent, order: Mapping[str, Any], *, final_event: bool = True

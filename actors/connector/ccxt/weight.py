@@ -1,0 +1,118 @@
+"""The exchange's request-weight budget, kept on our side (pure: a clock passed in, no I/O).
+
+Binance limits the REQUEST_WEIGHT an IP spends per minute (6,000 by default; the
+exchange says its own in exchangeInfo's `rateLimits`, `learn`). Over it the exchange
+answers 429, and an IP that keeps sending is banned (418) for minutes to days. So every
+REST request of the connector reserves its weight here before it goes out (`wait_s`,
+`take`), and none goes out while the budget is spent or a Retry-After holds (`hold`).
+
+- The budget is `fraction` of the exchange's limit (the rest is headroom for what we do
+  not see: another process behind the same IP, the WebSocket API's requests).
+- What we sent is kept for a rolling minute from when its answer came (`done`), not from
+  when it left: the exchange counts it from its arrival, which lies between, so our window
+  never forgets a request before the exchange does.
+- `X-MBX-USED-WEIGHT-1M` of an answer (`sync`) is the exchange's count for our IP: when it
+  is above ours, the difference (weight spent by someone else on the IP) is counted too.
+- A request's weight is ccxt's `cost` of the endpoint times `weight_per_cost` (ccxt's
+  binance describes each endpoint's weight / 5: its `rateLimit` of 50 ms is 1,200 requests
+  a minute against 6,000 weight): GET /api/v3/order 0.8 -> 4, GET /api/v3/openOrders 1.2
+  -> 6 (16 -> 80 without a symbol), POST / DELETE /api/v3/order 0.2 -> 1, GET
+  /api/v3/account and /api/v3/myTrades 4 -> 20, exchangeInfo 4 -> 20, time 0.2 -> 1.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
+
+WINDOW_S: Final = 60.0
+DEFAULT_LIMIT: Final = 6000  # Binance's REQUEST_WEIGHT per minute until the exchange says
+BINANCE_WEIGHT_PER_COST: Final = 5.0
+
+
+IN_FLIGHT_RECHECK_S: Final = 0.05  # the budget is in flight: look again after answers
+
+
+class WeightBudget:
+    """Request weight spent over the last minute against `fraction` of the exchange's limit."""
+
+    def __init__(
+        self,
+        fraction: float = 0.8,
+        limit: int = DEFAULT_LIMIT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not 0 < fraction <= 1:
+            raise ValueError("fraction must be in (0, 1]")
+        self.fraction = fraction
+        self.limit = limit
+        self._clock = clock
+        self._done: deque[tuple[float, int]] = deque()  # (answered at, weight), time order
+        self._done_sum = 0
+        self._in_flight = 0
+        self._hold_until = 0.0
+        self.waits = 0  # requests that had to wait for the budget or a hold
+        self.peak_seen = 0  # the most the exchange said we used (its header)
+
+    @property
+    def budget(self) -> int:
+        return max(1, int(self.limit * self.fraction))
+
+    def learn(self, rate_limits: Iterable[Mapping[str, Any]]) -> None:
+        """The exchange's own REQUEST_WEIGHT limit per minute (exchangeInfo `rateLimits`)."""
+        for row in rate_limits:
+            minute = row.get("interval") == "MINUTE" and row.get("intervalNum") == 1
+            limit = row.get("limit")
+            if row.get("rateLimitType") == "REQUEST_WEIGHT" and minute:
+                if isinstance(limit, int) and limit > 0:
+                    self.limit = limit
+
+    def used(self) -> int:
+        """Weight counted in the last minute (ours, answered or in flight, and others')."""
+        now = self._clock()
+        while self._done and self._done[0][0] <= now - WINDOW_S:
+            self._done_sum -= self._done.popleft()[1]
+        return self._done_sum + self._in_flight
+
+    def wait_s(self, weight: int) -> float:
+        """Seconds until a request of `weight` may go (0: now)."""
+        now = self._clock()
+        if self._hold_until > now:
+            return self._hold_until - now
+        free = self.budget - self.used()
+        weight = min(weight, self.budget)  # a request heavier than the budget goes alone
+        if free >= weight:
+            return 0.0
+        for at, w in self._done:  # oldest first: when enough has left the window
+            free += w
+            if free >= weight:
+                return max(at + WINDOW_S - now, 0.001)
+        return IN_FLIGHT_RECHECK_S
+
+    def take(self, weight: int) -> None:
+        """Count a request of `weight` going out now; `done(weight)` once it is answered."""
+        self._in_flight += weight
+
+    def done(self, weight: int) -> None:
+        """Its answer came (or it failed): it leaves the window a minute from now."""
+        self._in_flight -= weight
+        self._done.append((self._clock(), weight))
+        self._done_sum += weight
+
+    def sync(self, used_by_exchange: int) -> None:
+        """The exchange's count for our IP (`X-MBX-USED-WEIGHT-1M`): weight it counts that
+        we do not (someone else on the IP) is counted as spent now."""
+        self.peak_seen = max(self.peak_seen, used_by_exchange)
+        extra = used_by_exchange - self.used()
+        if extra > 0:
+            self._done.append((self._clock(), extra))
+            self._done_sum += extra
+
+    def hold(self, seconds: float) -> None:
+        """A Retry-After (429 / 418): nothing goes out for `seconds`."""
+        self._hold_until = max(self._hold_until, self._clock() + seconds)
+
+    def hold_s(self) -> float:
+        return max(self._hold_until - self._clock(), 0.0)
