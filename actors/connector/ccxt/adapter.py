@@ -23,7 +23,11 @@ Promises, and how each is kept:
   with the order's exact cumulative quantity, so the OMS drops a repeat. Fills come from
   the user-data stream (`watch_my_trades`), order events from `watch_orders`; while the
   stream is down, and once after it is back, the orders in flight are polled over REST
-  (`fetch_order`, then `fetch_my_trades` by order when its filled quantity moved).
+  (`poll`: the open orders per symbol, `fetch_order` of each that left them, then
+  `fetch_my_trades` by order when its filled quantity moved).
+- **Request weight** (`weight`, `exchange.Rest.attach`): every HTTP request waits until
+  its weight fits a budget below the exchange's limit per minute; none goes out while a
+  Retry-After runs.
 - **Errors** (`errors.classify`): not-known -> the lookup above; refused (funds, filters,
   symbol) -> REJECTED with the exchange's reason; rate limited -> every request waits the
   Retry-After (or a backoff) and the request is sent again (a 429 was not processed);

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from actors.connector.ccxt import mapping
-
-if TYPE_CHECKING:
-    from actors.connector.ccxt.flows import Flows
-    from actors.connector.ccxt.intents import Intent
+from actors.connector.ccxt.exchange import Rest
+from actors.connector.ccxt.intents import Intent
+from actors.connector.ccxt.tracker import Tracker
 
 # weights as ccxt's binance describes them (`weight`: its cost x 5); a plan's choice only,
 # the budget weighs each request as it goes
@@ -31,6 +30,20 @@ LOOKUP_WEIGHT: Final = 4  # GET /api/v3/order
 OPEN_ORDERS_WEIGHT: Final = 6  # GET /api/v3/openOrders?symbol=
 ALL_OPEN_ORDERS_WEIGHT: Final = 80  # GET /api/v3/openOrders (every symbol)
 POLL_CONCURRENCY: Final = 8  # lookups of one poll in flight at once
+
+
+class Flows(Protocol):
+    """What a poll needs of the order flows (`flows.Flows`)."""
+
+    rest: Rest
+    tracker: Tracker
+    log: Any
+
+    async def lookup(self, intent: Intent) -> bool | None: ...
+    async def settle_replace(self, new: Intent) -> None: ...
+    async def apply_with_trades(
+        self, intent: Intent, order: Mapping[str, Any], *, final_event: bool = ...
+    ) -> None: ...
 
 
 def open_orders_plan(symbols: set[str], live: int) -> list[str | None] | None:

@@ -3,7 +3,8 @@ per IP over a rolling minute, 429 then a 418 ban): the real adapter (ccxt.pro bi
 and the real exchange server, both on the adapter's asyncio loop, with the user-data
 stream refused so the REST poll carries everything. A poll costs the open orders of each
 symbol, not a lookup per live order; under a low limit the connector never draws a 429
-or a 418 and still reports an order cancelled behind its back."""
+or a 418 and still reports an order cancelled behind its back; weight another client
+spends on the IP is learned from the exchange's header."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from actors.connector.ccxt.adapter import CcxtAdapter
+from actors.connector.ccxt.exchange import Rest
 from actors.connector.ccxt.poll import open_orders_plan
 from actors.connector.ccxt.weight import WeightBudget
 from actors.exchangesim.auth import Credentials
@@ -56,6 +59,7 @@ class _Rig:
     server: ExchangeServer
     exchange: Exchange
     weights: list[int]  # the weight of every request the exchange took
+    url: str
 
     def run_until(self, pred: Callable[[], Any], timeout_s: float = 30.0) -> None:
         """Turn the loop until `pred` holds; the exchange never refused a request."""
@@ -102,7 +106,7 @@ def _rig(tmp_path: Path, weight_per_min: int, poll_interval_s: float) -> Iterato
 
     ws.handle = no_stream  # type: ignore[method-assign]
     server = ExchangeServer(RestApi(exchange, creds, clock, limits_cfg(sim)), ws, Faults())
-    rig = _Rig(loop, adapter, listener, server, exchange, [])
+    rig = _Rig(loop, adapter, listener, server, exchange, [], "")
     admit = server.limiter.admit
 
     def counting(ip: str, weight: int, now: float, now_ms: int) -> Any:
@@ -114,6 +118,7 @@ def _rig(tmp_path: Path, weight_per_min: int, poll_interval_s: float) -> Iterato
     server.limiter.admit = counting  # type: ignore[method-assign]
     port = adapter.bridge.run_until_complete(server.start("127.0.0.1", 0), 10.0)
     url.append(f"http://127.0.0.1:{port}")
+    rig.url = url[0]
     try:
         adapter.connect()
         rig.run_until(lambda: listener.ups, 20.0)
@@ -233,3 +238,38 @@ def test_under_a_low_limit_the_connector_never_draws_a_429_and_stays_reconciled(
         )
     )
     assert rig.weight_seen() <= budget.budget and budget.peak_seen <= budget.budget
+
+
+def test_weight_another_client_spends_on_the_ip_is_learned_from_the_header(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """Another client on the same IP spends 180 of a 300-weight minute: the connector
+    learns it from `X-MBX-USED-WEIGHT-1M` and stops at its budget (240) instead of
+    spending 240 of its own and drawing a 429."""
+    rig = make_rig(weight_per_min=300)
+    budget = rig.adapter.rest.budget
+
+    async def other_client() -> None:
+        async with aiohttp.ClientSession() as s:
+            for _ in range(9):  # exchangeInfo: 20 each
+                async with s.get(rig.url + "/api/v3/exchangeInfo") as r:
+                    assert r.status == 200
+
+    rig.adapter.bridge.run_until_complete(other_client(), 10.0)
+    rig.run_until(lambda: budget.waits > 0 and budget.peak_seen >= budget.budget - 2)
+    assert budget.peak_seen <= budget.budget
+
+
+def test_a_retry_after_holds_every_request() -> None:
+    """A 429's Retry-After (or a 418's) holds the budget: no request of any call goes out
+    before it has passed."""
+    vcfg = VenueCfg(
+        name=VENUE, kind="ccxt",
+        ccxt=CcxtCfg(api_key_env=KEY_ENV, secret_env=SECRET_ENV, symbols=["BTC/USDT"]),
+    )  # fmt: skip
+    rest = Rest(vcfg, _Quiet(), [])
+    body = '{"code":-1003,"msg":"Too much request weight used"}'
+    rest._read_answer(429, "http://x/api/v3/order", {"Retry-After": "7"}, body)
+    assert rest.budget.wait_s(1) == pytest.approx(7.0, abs=0.5)
+    rest._read_answer(200, "http://x/api/v3/time", {"X-MBX-USED-WEIGHT-1M": "33"}, "{}")
+    assert rest.budget.used() == 33
