@@ -188,12 +188,12 @@ class CcxtAdapter:
         """A crypto exchange trades around the clock: nothing starts afresh."""
 
     def close(self) -> None:
-        if self.rest.ex is not None:
+        ex, self.rest.ex = self.rest.ex, None  # a request waiting for its weight: not sent
+        if ex is not None:
             try:
-                self.bridge.run_until_complete(self.rest.ex.close(), 1.0)
+                self.bridge.run_until_complete(ex.close(), 1.0)
             except Exception as exc:  # noqa: BLE001 - closing: report, go on
                 self.log.warning("ccxt_close_failed", error=self.rest.classify(exc).reason)
-            self.rest.ex = None
         self.bridge.close()
         self.intents.close()
 

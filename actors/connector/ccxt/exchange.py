@@ -11,6 +11,7 @@ the time offset). Any other failure goes to the caller, classified (`errors.clas
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,12 +20,23 @@ from typing import Any
 from ccxt.base import errors as ccxt_errors
 
 from actors.connector.ccxt import errors
-from actors.connector.ccxt.weight import BINANCE_WEIGHT_PER_COST, WeightBudget
+from actors.connector.ccxt.weight import (
+    BINANCE_WEIGHT_PER_COST,
+    DEFAULT_ORDERS_10S,
+    ORDERS_10S,
+    WeightBudget,
+)
 from actors.connector.ratelimit import TokenBucket
 from protocol.ccxt_config import CcxtCfg
 from protocol.config import VenueCfg
 
 MAX_RETRIES = 5  # a request refused before processing (429, -1021) is sent again this often
+BAN_UNKNOWN_S = 120.0  # a 418 whose Retry-After we cannot read: Binance's shortest ban
+NEW_ORDER_PATHS = frozenset({"order", "order/cancelReplace"})  # POSTs counted as ORDERS
+# the weight budget's share a background request (the poll: `poll.poll_live` sets
+# `BACKGROUND`) may use: the rest stays free for orders, cancels and the OMS's queries
+BACKGROUND_SHARE = 0.5
+BACKGROUND: contextvars.ContextVar[bool] = contextvars.ContextVar("ccxt_background", default=False)
 
 
 class ExchangeSetupError(RuntimeError):
@@ -81,12 +93,15 @@ class Rest:
         self._request_timeout_s = vcfg.request_timeout_s
         fraction = vcfg.ccxt.weight_budget_fraction if vcfg.ccxt is not None else 0.8
         self.budget = WeightBudget(fraction)
+        self.orders = WeightBudget(fraction, DEFAULT_ORDERS_10S, kind=ORDERS_10S)
         self.failures: dict[str, int] = {}
 
     def attach(self, ex: Any) -> Any:
-        """`ex` with every HTTP request it makes gated by the weight budget (its `fetch2`,
-        which ccxt's `request` calls for each one), and every answer's headers read
-        (`on_rest_response`: the used weight, a Retry-After, exchangeInfo's limits)."""
+        """`ex` with every HTTP request it makes gated by the weight budget and, a new
+        order, the order count (its `fetch2`, which ccxt's `request` calls for each one),
+        timed out `request_timeout_s` after it went out, and every answer's headers read
+        (`on_rest_response`: the used weight and order count, a Retry-After, exchangeInfo's
+        limits)."""
         inner_fetch2 = ex.fetch2
         inner_answer = ex.on_rest_response
 
@@ -98,12 +113,19 @@ class Rest:
             config = {} if config is None else config
             cost = ex.calculate_rate_limiter_cost(api, method, path, params, config)
             weight = max(1, round(float(cost) * BINANCE_WEIGHT_PER_COST))
-            await self._weigh_in(weight)
+            orders = int(method == "POST" and path in NEW_ORDER_PATHS)
+            await self._weigh_in(weight, orders)
+            if self.ex is not ex:  # the session ended while it waited: never sent
+                raise ccxt_errors.ExchangeClosedByUser("the session ended before it was sent")
             self.budget.take(weight)
-            try:
-                return await inner_fetch2(path, api, method, params, config)
+            self.orders.take(orders)
+            try:  # the answer's time limit starts when it goes out, not while it waits
+                return await asyncio.wait_for(
+                    inner_fetch2(path, api, method, params, config), self._request_timeout_s
+                )
             finally:
                 self.budget.done(weight)
+                self.orders.done(orders)
 
         def on_rest_response(
             code: Any, reason: Any, url: str, method: str, headers: Any, body: Any,
@@ -118,16 +140,23 @@ class Rest:
         ex.on_rest_response = on_rest_response
         return ex
 
-    async def _weigh_in(self, weight: int) -> None:
-        """Wait until `weight` fits the budget and no Retry-After holds."""
+    async def _weigh_in(self, weight: int, orders: int) -> None:
+        """Wait until `weight` fits the budget, `orders` new orders the order count, and
+        no Retry-After holds."""
         waited = False
-        while (wait_s := self.budget.wait_s(weight)) > 0:
+        share = BACKGROUND_SHARE if BACKGROUND.get() else 1.0
+        while (
+            wait_s := max(
+                self.budget.wait_s(weight, share), self.orders.wait_s(orders) if orders else 0
+            )
+        ) > 0:
             if not waited:
                 waited = True
                 self.budget.waits += 1
                 self.log.info(
                     "ccxt_weight_wait", weight=weight, used=self.budget.used(),
-                    budget=self.budget.budget, wait_s=round(wait_s, 3),
+                    budget=self.budget.budget, orders=self.orders.used(),
+                    background=share < 1, wait_s=round(wait_s, 3),
                 )  # fmt: skip
             await asyncio.sleep(wait_s)
 
@@ -138,33 +167,49 @@ class Rest:
         used = lower.get("x-mbx-used-weight-1m")
         if used is not None and str(used).isdigit():
             self.budget.sync(int(used))
+        orders = lower.get("x-mbx-order-count-10s")
+        if orders is not None and str(orders).isdigit():
+            self.orders.sync(int(orders))
         if code in (418, 429):
             failure = errors.classify(
                 ccxt_errors.DDoSProtection(str(body)[:300]), headers=headers,
                 now_ms=time.time_ns() // 1_000_000,
             )  # fmt: skip
-            hold = failure.retry_after_s if failure.retry_after_s is not None else 1.0
-            self.budget.hold(hold)
-            self.log.warning("ccxt_rate_limited", status=code, hold_s=round(hold, 3))
+            hold = failure.retry_after_s
+            if hold is None and code == 418:
+                hold = BAN_UNKNOWN_S
+            if hold is not None:  # the IP's limit: no request at all until it has passed
+                self.budget.hold(hold)
+            # a 429 without one is the account's order count (Binance -1015): only that
+            # call backs off (`call`), cancels and lookups go on
+            self.log.warning(
+                "ccxt_rate_limited", status=code, hold_s=round(hold or 0.0, 3),
+                reason=failure.reason,
+            )  # fmt: skip
         elif code == 200 and "/exchangeInfo" in url and isinstance(body, str):
             try:
                 limits = json.loads(body).get("rateLimits")
             except (ValueError, AttributeError):
                 return
             if isinstance(limits, list):
-                self.budget.learn(x for x in limits if isinstance(x, Mapping))
+                rows = [x for x in limits if isinstance(x, Mapping)]
+                self.budget.learn(rows)
+                self.orders.learn(rows)
                 self.log.info(
-                    "ccxt_weight_limit", limit=self.budget.limit, budget=self.budget.budget
-                )
+                    "ccxt_weight_limit", limit=self.budget.limit, budget=self.budget.budget,
+                    orders_10s=self.orders.limit, orders_budget=self.orders.budget,
+                )  # fmt: skip
 
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """One REST call: paced by the token bucket and any rate-limit hold; sent again
         (at most MAX_RETRIES) when the exchange refused it before processing it (429 /
-        418 with its Retry-After, -1021 after a time resync). Other failures raise."""
+        418 with its Retry-After, -1021 after a time resync). Other failures raise. Each
+        HTTP request of it has `request_timeout_s` from when it goes out (`attach`): the
+        time it waits for the weight budget is not a lost answer."""
         for attempt in range(MAX_RETRIES + 1):
             await self._pace()
             try:
-                return await asyncio.wait_for(fn(*args, **kwargs), self._request_timeout_s)
+                return await fn(*args, **kwargs)
             except TimeoutError as exc:
                 raise ccxt_errors.RequestTimeout(
                     f"no answer in {self._request_timeout_s} s"
@@ -175,8 +220,10 @@ class Rest:
                     raise
                 self.count(failure.kind)
                 if failure.kind == "backoff":
-                    hold = failure.retry_after_s or min(0.5 * 2**attempt, 10.0)
-                    self.budget.hold(hold)
+                    if failure.retry_after_s:  # the IP's: every request holds
+                        self.budget.hold(failure.retry_after_s)
+                    else:  # this call backs off
+                        await asyncio.sleep(min(0.5 * 2**attempt, 10.0))
                 else:
                     self.log.warning("ccxt_clock_resync", reason=failure.reason)
                     await self.ex.load_time_difference()

@@ -10,7 +10,9 @@ fills fetched by order when its filled quantity moved, as a lookup would), and l
 one by one only the live orders it does not list: those that left the book since
 (filled, cancelled, expired), those the exchange never saw, and replaces to settle. When
 looking up each live order costs less than the open orders would (a few orders), it does
-that instead.
+that instead. Its requests are background ones: they use at most half the weight budget,
+so a busy poll never holds back an order or a cancel. An order whose submit is running is
+left to its flow.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any, Final, Protocol
 
 from actors.connector.ccxt import mapping
-from actors.connector.ccxt.exchange import Rest
+from actors.connector.ccxt.exchange import BACKGROUND, Rest
 from actors.connector.ccxt.intents import Intent
 from actors.connector.ccxt.tracker import Tracker
 
@@ -38,6 +40,7 @@ class Flows(Protocol):
     rest: Rest
     tracker: Tracker
     log: Any
+    inflight: set[str]
 
     async def lookup(self, intent: Intent) -> bool | None: ...
     async def settle_replace(self, new: Intent) -> None: ...
@@ -58,9 +61,22 @@ def open_orders_plan(symbols: set[str], live: int) -> list[str | None] | None:
 
 
 async def poll_live(flows: Flows) -> None:
-    """One poll of every order we answer for (module docstring)."""
+    """One poll of every order we answer for (module docstring), as background requests
+    (at most `exchange.BACKGROUND_SHARE` of the weight budget: orders go first)."""
+    token = BACKGROUND.set(True)
+    try:
+        await _poll(flows)
+    finally:
+        BACKGROUND.reset(token)
+
+
+async def _poll(flows: Flows) -> None:
     tracker = flows.tracker
-    intents = [live.intent for live in list(tracker.live.values())]
+    # an order whose submit runs now is that flow's (it looks it up if its answer is lost)
+    intents = [
+        live.intent for live in list(tracker.live.values())
+        if live.intent.cl_ord_id not in flows.inflight
+    ]  # fmt: skip
     if not intents:
         return
     todo = [i for i in intents if i.cl_ord_id not in tracker.unsettled]

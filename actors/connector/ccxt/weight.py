@@ -1,4 +1,6 @@
 """The exchange's request-weight budget, kept on our side (pure: a clock passed in, no I/O).
+The same class keeps the account's order count (ORDERS, 100 new orders per 10 s on
+Binance: `kind=ORDERS_10S`, a weight of 1 per new order, `X-MBX-ORDER-COUNT-10S`).
 
 Binance limits the REQUEST_WEIGHT an IP spends per minute (6,000 by default; the
 exchange says its own in exchangeInfo's `rateLimits`, `learn`). Over it the exchange
@@ -27,8 +29,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
-WINDOW_S: Final = 60.0
 DEFAULT_LIMIT: Final = 6000  # Binance's REQUEST_WEIGHT per minute until the exchange says
+DEFAULT_ORDERS_10S: Final = 100  # Binance's ORDERS per 10 s per account until it says
+ORDERS_10S: Final = ("ORDERS", "SECOND", 10)
+_SECONDS: Final = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
 BINANCE_WEIGHT_PER_COST: Final = 5.0
 
 
@@ -43,12 +47,17 @@ class WeightBudget:
         fraction: float = 0.8,
         limit: int = DEFAULT_LIMIT,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        kind: tuple[str, str, int] = ("REQUEST_WEIGHT", "MINUTE", 1),
     ) -> None:
         if not 0 < fraction <= 1:
             raise ValueError("fraction must be in (0, 1]")
         self.fraction = fraction
         self.limit = limit
         self._clock = clock
+        # the exchangeInfo row this budget follows: (rateLimitType, interval, intervalNum)
+        self.kind = kind
+        self.window_s = float(_SECONDS[kind[1]] * kind[2])
         self._done: deque[tuple[float, int]] = deque()  # (answered at, weight), time order
         self._done_sum = 0
         self._in_flight = 0
@@ -61,34 +70,35 @@ class WeightBudget:
         return max(1, int(self.limit * self.fraction))
 
     def learn(self, rate_limits: Iterable[Mapping[str, Any]]) -> None:
-        """The exchange's own REQUEST_WEIGHT limit per minute (exchangeInfo `rateLimits`)."""
+        """The exchange's own limit of this budget's `kind` (exchangeInfo `rateLimits`)."""
         for row in rate_limits:
-            minute = row.get("interval") == "MINUTE" and row.get("intervalNum") == 1
             limit = row.get("limit")
-            if row.get("rateLimitType") == "REQUEST_WEIGHT" and minute:
-                if isinstance(limit, int) and limit > 0:
-                    self.limit = limit
+            key = (row.get("rateLimitType"), row.get("interval"), row.get("intervalNum"))
+            if key == self.kind and isinstance(limit, int) and limit > 0:
+                self.limit = limit
 
     def used(self) -> int:
         """Weight counted in the last minute (ours, answered or in flight, and others')."""
         now = self._clock()
-        while self._done and self._done[0][0] <= now - WINDOW_S:
+        while self._done and self._done[0][0] <= now - self.window_s:
             self._done_sum -= self._done.popleft()[1]
         return self._done_sum + self._in_flight
 
-    def wait_s(self, weight: int) -> float:
-        """Seconds until a request of `weight` may go (0: now)."""
+    def wait_s(self, weight: int, share: float = 1.0) -> float:
+        """Seconds until a request of `weight` may go (0: now) when it may use `share` of
+        the budget (a background request leaves the rest to the order flow)."""
         now = self._clock()
         if self._hold_until > now:
             return self._hold_until - now
-        free = self.budget - self.used()
-        weight = min(weight, self.budget)  # a request heavier than the budget goes alone
+        budget = max(1, int(self.budget * share))
+        free = budget - self.used()
+        weight = min(weight, budget)  # a request heavier than the budget goes alone
         if free >= weight:
             return 0.0
         for at, w in self._done:  # oldest first: when enough has left the window
             free += w
             if free >= weight:
-                return max(at + WINDOW_S - now, 0.001)
+                return max(at + self.window_s - now, 0.001)
         return IN_FLIGHT_RECHECK_S
 
     def take(self, weight: int) -> None:
@@ -98,6 +108,8 @@ class WeightBudget:
     def done(self, weight: int) -> None:
         """Its answer came (or it failed): it leaves the window a minute from now."""
         self._in_flight -= weight
+        if not weight:
+            return
         self._done.append((self._clock(), weight))
         self._done_sum += weight
 

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 
 from actors.connector.ccxt.adapter import CcxtAdapter
-from actors.connector.ccxt.exchange import Rest
+from actors.connector.ccxt.exchange import BACKGROUND_SHARE, Rest
 from actors.connector.ccxt.poll import open_orders_plan
 from actors.connector.ccxt.weight import WeightBudget
 from actors.exchangesim.auth import Credentials
@@ -75,7 +75,9 @@ class _Rig:
         return sum(self.weights)
 
 
-def _rig(tmp_path: Path, weight_per_min: int, poll_interval_s: float) -> Iterator[_Rig]:
+def _rig(
+    tmp_path: Path, weight_per_min: int, poll_interval_s: float, **sim_kw: Any
+) -> Iterator[_Rig]:
     loop, listener = TestLoop(), RecordingListener()
     ccfg = CcxtCfg(
         api_key_env=KEY_ENV, secret_env=SECRET_ENV, symbols=list(SYMBOLS),
@@ -92,7 +94,7 @@ def _rig(tmp_path: Path, weight_per_min: int, poll_interval_s: float) -> Iterato
     )  # fmt: skip
     loop.after_turn.append(adapter.flush)
     store = SimStore.open(tmp_path / "sim")
-    sim = sim_cfg(request_weight_per_min=weight_per_min, volatility_bps=0.0)
+    sim = sim_cfg(request_weight_per_min=weight_per_min, volatility_bps=0.0, **sim_kw)
     exchange = Exchange(sim, store, seed=7)
     creds = Credentials(API_KEY, SECRET)
 
@@ -133,8 +135,8 @@ def _rig(tmp_path: Path, weight_per_min: int, poll_interval_s: float) -> Iterato
 def make_rig(tmp_path: Path) -> Iterator[Callable[..., _Rig]]:
     gens: list[Iterator[_Rig]] = []
 
-    def make(weight_per_min: int = 6000, poll_interval_s: float = 0.05) -> _Rig:
-        gen = _rig(tmp_path, weight_per_min, poll_interval_s)
+    def make(weight_per_min: int = 6000, poll_interval_s: float = 0.05, **sim_kw: Any) -> _Rig:
+        gen = _rig(tmp_path, weight_per_min, poll_interval_s, **sim_kw)
         gens.append(gen)
         return next(gen)
 
@@ -143,10 +145,10 @@ def make_rig(tmp_path: Path) -> Iterator[Callable[..., _Rig]]:
         gen.close()
 
 
-def _place(rig: _Rig, n: int) -> list[str]:
+def _place(rig: _Rig, n: int, first: int = 0) -> list[str]:
     """n resting limit buys over both symbols, each accepted by the exchange."""
     ids = []
-    for i in range(n):
+    for i in range(first, first + n):
         symbol = SYMBOLS[i % 2]
         order = PlaceOrder(
             cl_ord_id=f"w-{i:03d}", symbol=symbol, side=Side.BUY, qty=D("0.01"),
@@ -219,8 +221,9 @@ def test_under_a_low_limit_the_connector_never_draws_a_429_and_stays_reconciled(
 ) -> None:
     """A 200-weight minute (budget 160): the start (exchangeInfo 20, time 1, account 20),
     12 orders and polls every 50 ms (12 weight each) would pass it within a second; the
-    orders cancelled at the exchange are reported cancelled, the connector spends its
-    budget and then waits for it, and the exchange never answers 429 or 418."""
+    orders cancelled at the exchange are reported cancelled, the poll spends its share of
+    the budget (half) and then waits while a new order still goes at once, and the
+    exchange never answers 429 or 418."""
     rig = make_rig(weight_per_min=200)
     ids = _place(rig, 12)
     budget = rig.adapter.rest.budget
@@ -230,34 +233,36 @@ def test_under_a_low_limit_the_connector_never_draws_a_429_and_stays_reconciled(
         symbol = "BTCUSDT" if cl in ids[::2] else "ETHUSDT"
         rig.exchange.cancel(symbol, rig.exchange.find_open(symbol, None, cl), f"x{cl}", now_ms)
     cancelled = lambda: {e.cl_ord_id for e in rig.listener.execs if e.kind == "cancelled"}  # noqa: E731
+    polls_share = budget.budget * BACKGROUND_SHARE
     rig.run_until(
         lambda: (
             set(ids[:2]) <= cancelled()
             and budget.waits > 0
-            and rig.weight_seen() >= budget.budget - 12
+            and rig.weight_seen() >= polls_share - 12
         )
     )
-    assert rig.weight_seen() <= budget.budget and budget.peak_seen <= budget.budget
+    assert rig.weight_seen() <= polls_share and budget.peak_seen <= polls_share
+    _place(rig, 1, first=100)  # the poll waits for its share; a new order goes at once
 
 
 def test_weight_another_client_spends_on_the_ip_is_learned_from_the_header(
     make_rig: Callable[..., _Rig],
 ) -> None:
-    """Another client on the same IP spends 180 of a 300-weight minute: the connector
-    learns it from `X-MBX-USED-WEIGHT-1M` and stops at its budget (240) instead of
-    spending 240 of its own and drawing a 429."""
-    rig = make_rig(weight_per_min=300)
+    """Another client on the same IP spends 300 of a 400-weight minute: the connector
+    learns it from `X-MBX-USED-WEIGHT-1M` and its poll (share 160 of its budget of 320)
+    stops, instead of spending 160 of its own and drawing a 429."""
+    rig = make_rig(weight_per_min=400)
     budget = rig.adapter.rest.budget
 
     async def other_client() -> None:
         async with aiohttp.ClientSession() as s:
-            for _ in range(9):  # exchangeInfo: 20 each
+            for _ in range(15):  # exchangeInfo: 20 each
                 async with s.get(rig.url + "/api/v3/exchangeInfo") as r:
                     assert r.status == 200
 
     rig.adapter.bridge.run_until_complete(other_client(), 10.0)
-    rig.run_until(lambda: budget.waits > 0 and budget.peak_seen >= budget.budget - 2)
-    assert budget.peak_seen <= budget.budget
+    rig.run_until(lambda: budget.waits > 0 and budget.peak_seen >= 300)
+    assert budget.used() >= 300
 
 
 def test_a_retry_after_holds_every_request() -> None:
@@ -273,3 +278,15 @@ def test_a_retry_after_holds_every_request() -> None:
     assert rest.budget.wait_s(1) == pytest.approx(7.0, abs=0.5)
     rest._read_answer(200, "http://x/api/v3/time", {"X-MBX-USED-WEIGHT-1M": "33"}, "{}")
     assert rest.budget.used() == 33
+
+
+def test_new_orders_wait_for_the_order_count_instead_of_drawing_1015(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """The exchange takes 10 new orders in 10 s (ORDERS, from exchangeInfo; budget 8): 12
+    orders at once are all accepted, the last ones after the first left the 10 s, and
+    none is refused (-1015)."""
+    rig = make_rig(orders_per_10s=10)
+    assert rig.adapter.rest.orders.limit == 10
+    _place(rig, 12)
+    assert rig.adapter.rest.orders.waits > 0 or rig.adapter.rest.budget.waits > 0
