@@ -206,6 +206,9 @@ class CcxtAdapter:
             "polls": self.stream.polls if self.stream is not None else 0,
             "stream_drops": self.stream.drops if self.stream is not None else 0,
             "failures": dict(self.rest.failures),
+            "weight_used": self.rest.budget.used(),  # request weight over the last minute
+            "weight_budget": self.rest.budget.budget,
+            "weight_waits": self.rest.budget.waits,  # requests that waited for it
         }
 
     # ------------------------------------------------------------------ requests

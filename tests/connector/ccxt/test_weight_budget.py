@@ -214,6 +214,8 @@ def test_a_poll_of_many_live_orders_costs_the_open_orders_of_each_symbol(
         lambda: any(e.kind == "cancelled" and e.cl_ord_id == "w-000" for e in rig.listener.execs)
     )
     assert "w-000" not in rig.adapter.tracker.live
+    info = rig.adapter.info()  # the connector's status shows its spending
+    assert info["weight_budget"] == 4800 and 0 < info["weight_used"] <= 4800
 
 
 def test_under_a_low_limit_the_connector_never_draws_a_429_and_stays_reconciled(
