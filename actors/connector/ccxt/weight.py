@@ -15,11 +15,12 @@ REST request of the connector reserves its weight here before it goes out (`wait
   never forgets a request before the exchange does.
 - `X-MBX-USED-WEIGHT-1M` of an answer (`sync`) is the exchange's count for our IP: when it
   is above ours, the difference (weight spent by someone else on the IP) is counted too.
-- A request's weight is ccxt's `cost` of the endpoint times `weight_per_cost` (ccxt's
-  binance describes each endpoint's weight / 5: its `rateLimit` of 50 ms is 1,200 requests
-  a minute against 6,000 weight): GET /api/v3/order 0.8 -> 4, GET /api/v3/openOrders 1.2
-  -> 6 (16 -> 80 without a symbol), POST / DELETE /api/v3/order 0.2 -> 1, GET
-  /api/v3/account and /api/v3/myTrades 4 -> 20, exchangeInfo 4 -> 20, time 0.2 -> 1.
+- A request's weight (`exchange.Rest.attach`) is ccxt's `cost` of the endpoint times
+  `BINANCE_WEIGHT_PER_COST` (ccxt's binance describes each endpoint's weight / 5: its
+  `rateLimit` of 50 ms is 1,200 requests a minute against 6,000 weight): GET
+  /api/v3/order 0.8 -> 4, GET /api/v3/openOrders 1.2 -> 6 (16 -> 80 without a symbol),
+  POST / DELETE /api/v3/order 0.2 -> 1, GET /api/v3/account and /api/v3/myTrades 4 -> 20,
+  exchangeInfo 4 -> 20, time 0.2 -> 1.
 """
 
 from __future__ import annotations
@@ -34,8 +35,6 @@ DEFAULT_ORDERS_10S: Final = 100  # Binance's ORDERS per 10 s per account until i
 ORDERS_10S: Final = ("ORDERS", "SECOND", 10)
 _SECONDS: Final = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
 BINANCE_WEIGHT_PER_COST: Final = 5.0
-
-
 IN_FLIGHT_RECHECK_S: Final = 0.05  # the budget is in flight: look again after answers
 
 
