@@ -7,6 +7,8 @@ refused, the REST poll carries everything).
   afterwards and the order rests at the exchange.
 - A 418 whose Retry-After is days holds every request, the ping included: the session
   stays up and keeps taking orders it cannot send, instead of reporting the venue down.
+- The poll's share is measured against all use of the budget: a steady order flow above
+  half of it starves the poll (and the stream-down ping) for as long as it lasts.
 """
 
 from __future__ import annotations
