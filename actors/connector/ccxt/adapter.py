@@ -182,7 +182,7 @@ class CcxtAdapter:
                 self._crash_point("ccxt_after_intent_before_send")
             for p in pending:
                 p.done(None)  # durable: the OMS may count it as sent
-                self._spawn(self.flows.submit(p), f"submit {p.intent.cl_ord_id}")
+                self.flows.start(p, self._spawn)
 
     def new_trading_session(self, key: str) -> None:
         """A crypto exchange trades around the clock: nothing starts afresh."""
@@ -360,10 +360,11 @@ class CcxtAdapter:
             except Exception as exc:  # noqa: BLE001 - closing: report, go on
                 self.log.warning("ccxt_close_failed", error=self.rest.classify(exc).reason)
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = self.bridge.spawn(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def _wake_poll(self) -> None:
         if self.stream is not None:

@@ -37,6 +37,11 @@ NEW_ORDER_PATHS = frozenset({"order", "order/cancelReplace"})  # POSTs counted a
 # `BACKGROUND`) may use: the rest stays free for orders, cancels and the OMS's queries
 BACKGROUND_SHARE = 0.5
 BACKGROUND: contextvars.ContextVar[bool] = contextvars.ContextVar("ccxt_background", default=False)
+# called (in a submit's task: `gate.Gates`) when a request of it leaves the weight gate and
+# goes on the wire: from then on the order may be at the exchange, it is not withdrawn
+ON_WIRE: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "ccxt_on_wire", default=None
+)
 
 
 class ExchangeSetupError(RuntimeError):
@@ -117,6 +122,8 @@ class Rest:
             await self._weigh_in(weight, orders)
             if self.ex is not ex:  # the session ended while it waited: never sent
                 raise ccxt_errors.ExchangeClosedByUser("the session ended before it was sent")
+            if (on_wire := ON_WIRE.get()) is not None:
+                on_wire()
             self.budget.take(weight)
             self.orders.take(orders)
             try:  # the answer's time limit starts when it goes out, not while it waits

@@ -15,7 +15,8 @@ from typing import Any, Literal
 from actors.connector.adapter import SendDone
 from actors.connector.ccxt import execs, mapping, poll
 from actors.connector.ccxt import reading as rd
-from actors.connector.ccxt.exchange import Rest
+from actors.connector.ccxt.exchange import ON_WIRE, Rest
+from actors.connector.ccxt.gate import Gates
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.replace import Replaces
 from actors.connector.ccxt.tracker import Tracker
@@ -25,6 +26,8 @@ LOOKUPS_AFTER_UNKNOWN = 3  # lookups by client id after a lost submit answer (th
 LOOKUP_DELAYS_S = (0.2, 0.5, 1.0)
 MAX_TRADES_PER_FETCH = 1000  # Binance's most per myTrades request (an order's trades)
 CANCEL_RETRY_DELAYS_S = (0.2, 0.5, 1.0)  # a cancel whose answer was lost is sent again
+WITHDRAWN_BY_CANCEL = "withdrawn before it reached the exchange: cancelled while it waited"
+WITHDRAWN_BY_MASS_CANCEL = "withdrawn before it reached the exchange: mass cancel"
 
 
 @dataclass
@@ -65,22 +68,45 @@ class Flows:
         # client ids whose submit runs now: a second PlaceOrder of one (the OMS resending
         # while the first create is unanswered) is acked and not sent again
         self.inflight: set[str] = set()
+        self.gates = Gates()  # those submits: withdrawn by a cancel while not on the wire
         # a request sent before a restart may still reach the exchange within its
         # recvWindow: "no such order" is proof it never will only after that
         self.trust_unseen_at = 0.0
         self.unseen_after_s = 0.0  # how long a request sent may still reach the exchange
         self.replaces = Replaces(self)
 
+    def start(self, p: Pending, spawn: Callable[[Coroutine[Any, Any, None], str], Any]) -> None:
+        """Spawn `p`'s submit (`spawn` gives its task), withdrawable until a request of it
+        goes out (`gate`), unless it may be at the exchange already (looked up first)."""
+        task = spawn(self.submit(p), f"submit {p.intent.cl_ord_id}")
+        self.gates.expect(p.intent.cl_ord_id, task, withdrawable=not p.lookup_first)
+
     async def submit(self, p: Pending) -> None:
         """Send `p` once: a submit of the same client id already running is its answer."""
         if p.intent.cl_ord_id in self.inflight:
             self.log.info("ccxt_submit_in_flight", cl_ord_id=p.intent.cl_ord_id)
             return
-        self.inflight.add(p.intent.cl_ord_id)
+        cl_ord_id = p.intent.cl_ord_id
+        self.inflight.add(cl_ord_id)
+        token = ON_WIRE.set(lambda: self.gates.mark_on_wire(cl_ord_id))
         try:
             await self._submit(p)
         finally:
-            self.inflight.discard(p.intent.cl_ord_id)
+            ON_WIRE.reset(token)
+            self.inflight.discard(cl_ord_id)
+
+    def withdraw(self, cl_ord_id: str, why: str) -> bool:
+        """Withdraw `cl_ord_id`'s new order if it has not gone on the wire (`gate`): it is
+        never sent, and reported CANCELLED (the OMS counts it as sent: PENDING_SUBMIT,
+        from which a cancel is a final event) with `why`. False: not withdrawn."""
+        live = self.tracker.live.get(cl_ord_id)
+        if live is None or not self.gates.withdraw(cl_ord_id):
+            return False
+        self.inflight.discard(cl_ord_id)
+        self.log.info("ccxt_submit_withdrawn", cl_ord_id=cl_ord_id, reason=why)
+        self.tracker.queue([execs.withdrawn_exec(self.venue, live.intent, why)])
+        self.tracker.forget(cl_ord_id)
+        return True
 
     async def _submit(self, p: Pending) -> None:
         intent = p.intent
@@ -209,7 +235,12 @@ class Flows:
         """Cancel by client id. An answer lost (timeout, 5xx: not known whether it was
         processed) is sent again - a cancel is idempotent, the second one of a cancelled
         order is "unknown order" and reports the order's state; never confirmed, the
-        order's state is reported and the cancel refused, so the OMS is not left waiting."""
+        order's state is reported and the cancel refused, so the OMS is not left waiting.
+        An order whose create waits at the weight gate is withdrawn there (never sent);
+        one whose create is on the wire is waited for: the cancel never overtakes it."""
+        if self.withdraw(request.orig_cl_ord_id, WITHDRAWN_BY_CANCEL):
+            return
+        await self.gates.settled(request.orig_cl_ord_id)
         reason = ""
         for delay_s in (0.0, *CANCEL_RETRY_DELAYS_S):
             await asyncio.sleep(delay_s)

@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 from actors.connector.ccxt import execs, mapping
 from actors.connector.ccxt import reading as rd
 from actors.connector.ccxt.exchange import Rest
+from actors.connector.ccxt.gate import Gates
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.tracker import Live, Tracker
 from protocol.messages import OrderStatus, ReplaceOnVenue
@@ -35,6 +36,7 @@ class OrderFlows(Protocol):
     intake_problem: Callable[[ReplaceOnVenue, Decimal], str | None]
     trust_unseen_at: float
     unseen_after_s: float
+    gates: Gates
 
     async def fetch_by_client_id(
         self, intent: Intent
@@ -70,7 +72,9 @@ class Replaces:
         The same replace again (the OMS resends one whose ack was lost) while it runs is
         not sent twice; one whose new order may be out already (cut off by a restart) is
         settled, not cancelled again (that cancel's "unknown order" is not a refusal); one
-        carried out already (its new order is ours) is answered by its "replaced"."""
+        carried out already (its new order is ours) is answered by its "replaced".
+        An old order whose create has not been answered yet (waiting at the weight gate,
+        or on the wire) is waited for: the cancel step never overtakes it."""
         new, old = request.cl_ord_id, request.orig_cl_ord_id
         tracker = self.tracker
         if new in self.inflight:
@@ -89,6 +93,7 @@ class Replaces:
             return
         self.inflight.add(new)
         try:
+            await self.flows.gates.settled(old)
             await self._replace(request)
         finally:
             self.inflight.discard(new)
