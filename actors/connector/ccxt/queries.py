@@ -19,7 +19,7 @@ from actors.connector.adapter import (
     StatusResult,
 )
 from actors.connector.ccxt import errors, mapping
-from actors.connector.ccxt.flows import Flows
+from actors.connector.ccxt.flows import WITHDRAWN_BY_MASS_CANCEL, Flows
 from actors.connector.fix.queries import MAX_OPEN_ORDERS_PER_REPLY
 from protocol.ccxt_config import CcxtCfg
 from protocol.messages import ErrorCode, QueriedOrder, VenueOrder
@@ -119,6 +119,14 @@ class Queries:
         )
 
     async def mass_cancel(self, done: MassCancelDone) -> None:
+        """Every open order of ours cancelled (cancel_all_orders per symbol). First the new
+        orders not on the wire are withdrawn (never sent, `Flows.withdraw`) and those on
+        it waited for: none may go out after the cancel and rest."""
+        gates = self.flows.gates
+        while gates:
+            for cl_ord_id in gates.withdrawable():
+                self.flows.withdraw(cl_ord_id, WITHDRAWN_BY_MASS_CANCEL)
+            await gates.all_settled()
         ok = True
         for symbol in self.ccfg.symbols:
             try:
