@@ -74,7 +74,13 @@ from actors.connector.adapter import (
     StatusDone,
 )
 from actors.connector.ccxt import errors, execs, limits, mapping
-from actors.connector.ccxt.exchange import ExchangeSetupError, Rest, import_ccxt, new_exchange
+from actors.connector.ccxt.exchange import (
+    ExchangeSetupError,
+    NotSent,
+    Rest,
+    import_ccxt,
+    new_exchange,
+)
 from actors.connector.ccxt.flows import Flows, Pending
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.queries import Queries
@@ -124,6 +130,7 @@ class CcxtAdapter:
         self.bridge = AsyncioBridge(loop, log)
         self.intents = IntentLog(store_dir)
         self.rest = Rest(vcfg, log, [s for s in secrets if s])
+        self.rest.on_long_hold = self._held
         self.stream: UserStream | None = None
         self.tracker = Tracker(self.venue, self.intents, log, self._wake_poll)
         self.flows = Flows(
@@ -328,8 +335,14 @@ class CcxtAdapter:
         stream.wake_poll()  # what happened while we were away
         self.listener.on_session_up(f"{self.ccfg.exchange}: markets loaded, account ok")
 
+    def _held(self, reason: str) -> None:
+        """A Retry-After longer than `Rest.max_hold_s`: the session ends (the venue goes
+        DOWN; orders waiting at the gate are never sent, as at any session end)."""
+        if self._up or self._session_task is not None:
+            self._spawn(self._end_session(reason, was_up=self._up), "rate_hold")
+
     def _connect_failure(self, exc: BaseException) -> str:
-        if isinstance(exc, ExchangeSetupError):
+        if isinstance(exc, ExchangeSetupError | NotSent):
             return str(exc)
         failure = self.rest.classify(exc)
         if failure.kind == "down":

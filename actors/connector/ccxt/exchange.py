@@ -48,6 +48,16 @@ class ExchangeSetupError(RuntimeError):
     """The exchange cannot be built (an unknown ccxt id, a credential not set)."""
 
 
+class NotSent(ccxt_errors.ExchangeNotAvailable):  # type: ignore[misc]
+    """A request that never went out: the exchange's limits would hold it past its bound
+    (`Rest.max_order_wait_s` for a new order)."""
+
+
+class RateHeld(NotSent):
+    """A request that never went out: a Retry-After (429, a 418 ban) holds every request
+    longer than `Rest.max_hold_s`; the session ends with this reason (`Rest.on_long_hold`)."""
+
+
 def exchange_config(ccfg: CcxtCfg, api_key: str, secret: str, base_url: str) -> dict[str, Any]:
     """The ccxt constructor config of a venue: spot only, no ccxt rate limiter (we pace),
     the venue's recvWindow; with `base_url`, every REST and WebSocket URL of the exchange
@@ -100,6 +110,15 @@ class Rest:
         self.budget = WeightBudget(fraction)
         self.orders = WeightBudget(fraction, DEFAULT_ORDERS_10S, kind=ORDERS_10S)
         self.failures: dict[str, int] = {}
+        # a Retry-After longer than this is not waited out: the session ends (the venue
+        # goes DOWN, the OMS stops sending) and no connect goes out until it is over
+        self.max_hold_s = vcfg.request_timeout_s
+        # a new order waits at most this long at the gate (one ORDERS window and a
+        # request's time), else it is not sent and reported so
+        self.max_order_wait_s = vcfg.request_timeout_s + self.orders.window_s
+        self.on_long_hold: Callable[[str], None] = lambda _reason: None
+        self._held_reason = ""
+        self._held_until = 0.0  # monotonic end of the hold last reported to `on_long_hold`
 
     def attach(self, ex: Any) -> Any:
         """`ex` with every HTTP request it makes gated by the weight budget and, a new
@@ -149,14 +168,25 @@ class Rest:
 
     async def _weigh_in(self, weight: int, orders: int) -> None:
         """Wait until `weight` fits the budget, `orders` new orders the order count, and
-        no Retry-After holds."""
+        no Retry-After holds. Raises `RateHeld` while a hold runs past `max_hold_s`, and
+        `NotSent` for a new order that waited `max_order_wait_s` already."""
         waited = False
         share = BACKGROUND_SHARE if BACKGROUND.get() else 1.0
+        since = time.monotonic()
         while (
             wait_s := max(
                 self.budget.wait_s(weight, share), self.orders.wait_s(orders) if orders else 0
             )
         ) > 0:
+            self.check_hold()
+            if orders:
+                left_s = self.max_order_wait_s - (time.monotonic() - since)
+                if left_s <= 0:
+                    raise NotSent(
+                        f"not sent: waited {self.max_order_wait_s:g} s for the exchange's "
+                        f"request limits (ORDERS {self.orders.used()}/{self.orders.budget})"
+                    )
+                wait_s = min(wait_s, left_s)
             if not waited:
                 waited = True
                 self.budget.waits += 1
@@ -186,7 +216,7 @@ class Rest:
             if hold is None and code == 418:
                 hold = BAN_UNKNOWN_S
             if hold is not None:  # the IP's limit: no request at all until it has passed
-                self.budget.hold(hold)
+                self._hold(hold, banned=code == 418)
             # a 429 without one is the account's order count (Binance -1015): only that
             # call backs off (`call`), cancels and lookups go on
             self.log.warning(
@@ -228,7 +258,7 @@ class Rest:
                 self.count(failure.kind)
                 if failure.kind == "backoff":
                     if failure.retry_after_s:  # the IP's: every request holds
-                        self.budget.hold(failure.retry_after_s)
+                        self._hold(failure.retry_after_s, banned=False)
                     else:  # this call backs off
                         await asyncio.sleep(min(0.5 * 2**attempt, 10.0))
                 else:
@@ -236,8 +266,33 @@ class Rest:
                     await self.ex.load_time_difference()
         raise AssertionError("unreachable")
 
+    def _hold(self, seconds: float, *, banned: bool) -> None:
+        """A Retry-After: every request waits `seconds`; past `max_hold_s`, the session is
+        told to end (`on_long_hold`, once per hold) with a reason an operator can read."""
+        self.budget.hold(seconds)
+        if seconds <= self.max_hold_s or time.monotonic() + seconds <= self._held_until:
+            return
+        self._held_until = time.monotonic() + seconds
+        if banned:
+            until = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(time.time() + seconds))
+            self._held_reason = f"IP banned until {until} (418, Retry-After {seconds:g} s)"
+        else:
+            self._held_reason = f"rate limited for {seconds:g} s (429 Retry-After)"
+        self.log.error("ccxt_rate_hold_too_long", hold_s=round(seconds, 3),
+                       reason=self._held_reason)  # fmt: skip
+        self.on_long_hold(self._held_reason)
+
+    def check_hold(self) -> None:
+        """Raise `RateHeld` while a hold longer than `max_hold_s` runs (nothing is sent
+        until it is over: a session started meanwhile fails at once with its reason)."""
+        hold_s = self.budget.hold_s()
+        if hold_s > self.max_hold_s:
+            reason = self._held_reason or f"rate limited for {hold_s:.0f} s"
+            raise RateHeld(f"{reason}: {hold_s:.0f} s left")
+
     async def _pace(self) -> None:
         while True:
+            self.check_hold()
             wait_s = max(self.budget.hold_s(), self._bucket.wait_s())
             if wait_s <= 0 and self._bucket.try_take():
                 return

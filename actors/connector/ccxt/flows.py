@@ -13,9 +13,9 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from actors.connector.adapter import SendDone
-from actors.connector.ccxt import execs, mapping, poll
+from actors.connector.ccxt import errors, execs, mapping, poll
 from actors.connector.ccxt import reading as rd
-from actors.connector.ccxt.exchange import ON_WIRE, Rest
+from actors.connector.ccxt.exchange import ON_WIRE, NotSent, RateHeld, Rest
 from actors.connector.ccxt.gate import Gates
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.replace import Replaces
@@ -133,11 +133,26 @@ class Flows:
             )
         except asyncio.CancelledError:
             raise
+        except RateHeld as exc:  # the session ends (`Rest.on_long_hold`): as any order
+            # unsent when a session ends, the OMS's status query finds it unseen
+            self.log.info("ccxt_submit_unsent", cl_ord_id=intent.cl_ord_id, reason=str(exc))
+            return
+        except NotSent as exc:  # held at the gate past its bound: never sent, refused here
+            self._not_sent(p, str(exc))
+            return
         except Exception as exc:  # noqa: BLE001 - classified below
             await self._submit_failed(intent, p.order, exc)
             return
         self.crash_point("ccxt_after_send_before_answer")
         self.tracker.apply_order(intent, order, order.get("trades") or [])
+
+    def _not_sent(self, p: Pending, reason: str) -> None:
+        """`p` was never sent and will not be: REJECTED with `reason` (final: the OMS
+        does not wait for it, the strategy may send it again under a new id)."""
+        self.log.warning("ccxt_submit_not_sent", cl_ord_id=p.intent.cl_ord_id, reason=reason)
+        failure = errors.Failure("rejected", reason)
+        self.tracker.queue([execs.submit_rejected_exec(self.venue, p.order, failure)])
+        self.tracker.forget(p.intent.cl_ord_id)
 
     async def _submit_failed(self, intent: Intent, order: PlaceOrder, exc: BaseException) -> None:
         failure = self.rest.classify(exc)
