@@ -10,8 +10,10 @@ fills fetched by order when its filled quantity moved, as a lookup would), and l
 one by one only the live orders it does not list: those that left the book since
 (filled, cancelled, expired), those the exchange never saw, and replaces to settle. When
 looking up each live order costs less than the open orders would (a few orders), it does
-that instead. Its requests are background ones: they use at most half the weight budget,
-so a busy poll never holds back an order or a cancel. An order whose submit is running is
+that instead. Its requests are background ones: they use half the weight budget, so a
+busy poll never holds back an order or a cancel (one kept back for
+`weight.BACKGROUND_PATIENCE_S` by an order flow above half goes as an order would: never
+starved). An order whose submit is running is
 left to its flow.
 """
 

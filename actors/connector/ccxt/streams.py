@@ -12,7 +12,6 @@ from typing import Any
 
 from actors.connector.ccxt import execs, mapping
 from actors.connector.ccxt import reading as rd
-from actors.connector.ccxt.exchange import BACKGROUND
 from actors.connector.ccxt.flows import Flows
 from protocol.ccxt_config import CcxtCfg
 
@@ -121,9 +120,9 @@ class UserStream:
         """Poll our orders; while the stream is down, first ask the exchange the time: the
         session ends after `UNREACHABLE_PINGS` unanswered in a row (the exchange is gone:
         the venue is DISCONNECTED and the OMS stops sending, as with a dropped FIX link).
-        Its requests are background ones (this task's context): they leave half the weight
-        budget to the order flow (`exchange.BACKGROUND_SHARE`)."""
-        BACKGROUND.set(True)
+        The poll's requests are background ones (`poll.poll_live`: they leave half the
+        weight budget to the order flow); the ping (weight 1) is not: an order flow above
+        half the budget must not keep it back and leave the session up, blind."""
         failed = 0
         while self.running:
             interval = self.ccfg.poll_idle_s if self.up else self.ccfg.poll_interval_s

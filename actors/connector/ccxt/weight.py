@@ -36,6 +36,11 @@ ORDERS_10S: Final = ("ORDERS", "SECOND", 10)
 _SECONDS: Final = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
 BINANCE_WEIGHT_PER_COST: Final = 5.0
 IN_FLIGHT_RECHECK_S: Final = 0.05  # the budget is in flight: look again after answers
+# a background request (share < 1) that has waited this long for its share goes as an
+# order would (the whole budget), and new foreground requests leave it room: a steady
+# order flow above the share must not starve the poll for good
+BACKGROUND_PATIENCE_S: Final = 3.0
+BACKGROUND_RECHECK_S: Final = 0.5  # a waiting background request asks again this often
 
 
 class WeightBudget:
@@ -62,6 +67,11 @@ class WeightBudget:
         self._in_flight = 0
         self._hold_until = 0.0
         self.waits = 0  # requests that had to wait for the budget or a hold
+        # background requests held back by their share: since when (0: none), the
+        # heaviest, and when one last asked (a request that stopped asking is not waited for)
+        self._bg_since = 0.0
+        self._bg_weight = 0
+        self._bg_asked_at = 0.0
         self.peak_seen = 0  # the most the exchange said we used (its header)
 
     @property
@@ -85,13 +95,45 @@ class WeightBudget:
 
     def wait_s(self, weight: int, share: float = 1.0) -> float:
         """Seconds until a request of `weight` may go (0: now) when it may use `share` of
-        the budget (a background request leaves the rest to the order flow)."""
+        the budget (a background request leaves the rest to the order flow). A background
+        request kept back by its share for `BACKGROUND_PATIENCE_S` may use the whole
+        budget, and foreground requests leave it room until it went."""
         now = self._clock()
         if self._hold_until > now:
             return self._hold_until - now
-        budget = max(1, int(self.budget * share))
-        free = budget - self.used()
-        weight = min(weight, budget)  # a request heavier than the budget goes alone
+        if share < 1:
+            return self._background_wait_s(weight, share, now)
+        reserve = self._bg_weight if self._bg_overdue(now) else 0
+        return self._fit_s(weight, self.budget, reserve, now)
+
+    def _background_wait_s(self, weight: int, share: float, now: float) -> float:
+        if now - self._bg_asked_at > 2 * BACKGROUND_RECHECK_S:  # none waited meanwhile
+            self._bg_since, self._bg_weight = 0.0, 0
+        self._bg_asked_at = now
+        wait_s = self._fit_s(weight, max(1, int(self.budget * share)), 0, now)
+        if wait_s == 0:  # within its share: no pressure from the order flow
+            self._bg_since, self._bg_weight = 0.0, 0
+            return 0.0
+        if not self._bg_since:
+            self._bg_since = now
+        self._bg_weight = max(self._bg_weight, weight)
+        if self._bg_overdue(now):
+            wait_s = self._fit_s(weight, self.budget, 0, now)
+            if wait_s == 0:
+                self._bg_weight = 0  # it goes; one waiting still says so when it asks
+                return 0.0
+        return min(wait_s, BACKGROUND_RECHECK_S)
+
+    def _bg_overdue(self, now: float) -> bool:
+        return bool(self._bg_since) and (
+            now - self._bg_since >= BACKGROUND_PATIENCE_S
+            and now - self._bg_asked_at <= 2 * BACKGROUND_RECHECK_S
+        )
+
+    def _fit_s(self, weight: int, budget: int, reserve: int, now: float) -> float:
+        """Seconds until `weight` fits `budget` less `reserve` (0: now)."""
+        free = budget - reserve - self.used()
+        weight = min(weight, max(1, budget - reserve))  # heavier than the budget: alone
         if free >= weight:
             return 0.0
         for at, w in self._done:  # oldest first: when enough has left the window
