@@ -118,6 +118,7 @@ class Rest:
         self.max_order_wait_s = vcfg.request_timeout_s + self.orders.window_s
         self.on_long_hold: Callable[[str], None] = lambda _reason: None
         self._held_reason = ""
+        self.orders_waiting = 0  # new orders waiting at the gate now
         self._held_until = 0.0  # monotonic end of the hold last reported to `on_long_hold`
 
     def attach(self, ex: Any) -> Any:
@@ -169,33 +170,61 @@ class Rest:
     async def _weigh_in(self, weight: int, orders: int) -> None:
         """Wait until `weight` fits the budget, `orders` new orders the order count, and
         no Retry-After holds. Raises `RateHeld` while a hold runs past `max_hold_s`, and
-        `NotSent` for a new order that waited `max_order_wait_s` already."""
-        waited = False
+        `NotSent` for a new order that cannot leave within `max_order_wait_s` (the orders
+        waiting ahead of it fill the count for longer) or waited that long already."""
+        waited = counted = False
         share = BACKGROUND_SHARE if BACKGROUND.get() else 1.0
         since = time.monotonic()
-        while (
-            wait_s := max(
-                self.budget.wait_s(weight, share), self.orders.wait_s(orders) if orders else 0
+        try:
+            while (
+                wait_s := max(
+                    self.budget.wait_s(weight, share),
+                    self.orders.wait_s(orders) if orders else 0,
+                )
+            ) > 0:
+                self.check_hold()
+                if orders and not counted:
+                    self._order_can_leave()
+                    self.orders_waiting += 1
+                    counted = True
+                wait_s = self._order_wait_s(wait_s, since) if orders else wait_s
+                if not waited:
+                    waited = True
+                    self.budget.waits += 1
+                    self.log.info(
+                        "ccxt_weight_wait", weight=weight, used=self.budget.used(),
+                        budget=self.budget.budget, orders=self.orders.used(),
+                        background=share < 1, wait_s=round(wait_s, 3),
+                    )  # fmt: skip
+                await asyncio.sleep(wait_s)
+        finally:
+            if counted:
+                self.orders_waiting -= 1
+
+    def _order_can_leave(self) -> None:
+        """Raise `NotSent` when the new orders waiting already (each before this one)
+        keep the order count full past `max_order_wait_s`."""
+        ahead = self.orders_waiting
+        if ahead + 1 <= self.orders.budget:
+            leaves_in_s = self.orders.wait_s(ahead + 1)
+            if leaves_in_s <= self.max_order_wait_s:
+                return
+        raise NotSent(
+            f"not sent: {ahead} new orders wait for the exchange's ORDERS count before it "
+            f"({self.orders.budget} per {self.orders.window_s:g} s): it could not go out "
+            f"within {self.max_order_wait_s:g} s"
+        )
+
+    def _order_wait_s(self, wait_s: float, since: float) -> float:
+        """`wait_s`, cut to what is left of a new order's `max_order_wait_s`; `NotSent`
+        once none is."""
+        left_s = self.max_order_wait_s - (time.monotonic() - since)
+        if left_s <= 0:
+            raise NotSent(
+                f"not sent: waited {self.max_order_wait_s:g} s for the exchange's request "
+                f"limits (ORDERS {self.orders.used()}/{self.orders.budget})"
             )
-        ) > 0:
-            self.check_hold()
-            if orders:
-                left_s = self.max_order_wait_s - (time.monotonic() - since)
-                if left_s <= 0:
-                    raise NotSent(
-                        f"not sent: waited {self.max_order_wait_s:g} s for the exchange's "
-                        f"request limits (ORDERS {self.orders.used()}/{self.orders.budget})"
-                    )
-                wait_s = min(wait_s, left_s)
-            if not waited:
-                waited = True
-                self.budget.waits += 1
-                self.log.info(
-                    "ccxt_weight_wait", weight=weight, used=self.budget.used(),
-                    budget=self.budget.budget, orders=self.orders.used(),
-                    background=share < 1, wait_s=round(wait_s, 3),
-                )  # fmt: skip
-            await asyncio.sleep(wait_s)
+        return min(wait_s, left_s)
 
     def _read_answer(self, code: Any, url: str, headers: Any, body: Any) -> None:
         if not isinstance(headers, Mapping):

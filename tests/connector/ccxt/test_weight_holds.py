@@ -102,3 +102,25 @@ def test_an_order_held_past_its_bound_is_refused_as_never_sent(
     rig.run_until(lambda: rig.adapter.rest.orders.used() == 0, 15.0)  # the window passed
     rig.run_until(lambda: not rig.adapter.flows.inflight, 5.0)
     assert _at_exchange(rig) == set(ids[:4])
+
+
+def test_an_order_that_cannot_leave_within_the_bound_is_refused_at_once(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """ORDERS 5 per 10 s (budget 4): of 9 orders at once, 4 go, 4 wait for the count to
+    free (~10 s) and the 9th, behind a full count of waiting orders (it could leave only
+    in the window after, past the bound), is refused as never sent at once, while the
+    four still wait; it never reaches the exchange."""
+    rig = make_rig(orders_per_10s=5)
+    ids = _send(rig, 9)
+
+    def refused() -> set[str]:
+        return {e.cl_ord_id for e in rig.listener.execs if e.kind == "rejected"}
+
+    rig.run_until(lambda: refused(), 10.0)
+    assert refused() == {ids[8]}
+    assert set(ids[4:8]) <= rig.adapter.flows.inflight  # still waiting for the count
+    assert [e.text for e in rig.listener.execs if e.kind == "rejected"][0].startswith(
+        "not sent: 4 new orders wait"
+    )
+    assert ids[8] not in _at_exchange(rig)
