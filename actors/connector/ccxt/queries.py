@@ -40,11 +40,16 @@ class Queries:
         self.log = log
 
     async def order_status(self, orders: list[QueriedOrder], done: StatusDone) -> None:
+        """Each order as the exchange has it, or "never seen". An order whose submit runs
+        (waiting at the weight gate, or on the wire) is asked about once it is over: "never
+        seen" while its create waits to go out would be false (the OMS may resubmit it, or
+        reject it as never sent, and then it goes out)."""
         result = StatusResult()
         sem = asyncio.Semaphore(QUERY_CONCURRENCY)
         failed: list[errors.Failure] = []
 
         async def one(q: QueriedOrder) -> None:
+            await self.flows.gates.settled(q.cl_ord_id)
             async with sem:
                 try:
                     order = await self.rest.call(

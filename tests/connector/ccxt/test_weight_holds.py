@@ -14,7 +14,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from protocol.messages import OrdType, PlaceOrder, Side, TimeInForce
+from actors.connector.adapter import StatusResult
+from protocol.messages import OrdType, PlaceOrder, QueriedOrder, Side, TimeInForce
 from tests.connector.ccxt.test_weight_budget import PRICES, _Rig, _rig
 
 D = Decimal
@@ -124,3 +125,24 @@ def test_an_order_that_cannot_leave_within_the_bound_is_refused_at_once(
         "not sent: 4 new orders wait"
     )
     assert ids[8] not in _at_exchange(rig)
+
+
+def test_a_status_query_never_says_unseen_of_an_order_waiting_to_go_out(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """The OMS asks the status of an order waiting for the ORDERS count (its request timed
+    out there): the answer waits for the submit and shows the order at the exchange, not
+    "never seen" (on which the OMS resubmits it, or rejects it as never sent while it then
+    goes out)."""
+    rig = make_rig(orders_per_10s=5)
+    ids = _send(rig, 5)
+    rig.run_until(lambda: len(_at_exchange(rig)) == 4)
+    assert ids[4] in rig.adapter.flows.inflight
+    answers: list[Any] = []
+    rig.adapter.order_status(
+        [QueriedOrder(cl_ord_id=ids[4], symbol="BTC/USDT", side=Side.BUY)], answers.append
+    )
+    rig.run_until(lambda: answers, 20.0)
+    result = answers[0]
+    assert isinstance(result, StatusResult), result
+    assert not result.unknown and [o.cl_ord_id for o in result.orders] == [ids[4]]
