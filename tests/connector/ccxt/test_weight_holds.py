@@ -15,7 +15,14 @@ import aiohttp
 import pytest
 
 from actors.connector.adapter import StatusResult
-from protocol.messages import OrdType, PlaceOrder, QueriedOrder, Side, TimeInForce
+from protocol.messages import (
+    OrdType,
+    PlaceOrder,
+    QueriedOrder,
+    ReplaceOnVenue,
+    Side,
+    TimeInForce,
+)
 from tests.connector.ccxt.test_weight_budget import PRICES, _Rig, _rig
 
 D = Decimal
@@ -146,3 +153,29 @@ def test_a_status_query_never_says_unseen_of_an_order_waiting_to_go_out(
     result = answers[0]
     assert isinstance(result, StatusResult), result
     assert not result.unknown and [o.cl_ord_id for o in result.orders] == [ids[4]]
+
+
+def test_a_replace_waits_for_its_order_waiting_to_go_out(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """A replace of an order waiting for the ORDERS count: its cancel step does not go
+    first (-2011, the replace refused, the order going out afterwards and resting): the
+    order goes out, then is replaced; only the new order rests."""
+    rig = make_rig(orders_per_10s=5)
+    ids = _send(rig, 5)
+    rig.run_until(lambda: len(_at_exchange(rig)) == 4)
+    assert ids[4] in rig.adapter.flows.inflight
+    acks: list[Any] = []
+    rig.adapter.replace(
+        ReplaceOnVenue(
+            cl_ord_id=f"{ids[4]}.r1", orig_cl_ord_id=ids[4], symbol="BTC/USDT",
+            side=Side.BUY, qty=D("0.02"), order_type=OrdType.LIMIT,
+            price=PRICES["BTC/USDT"], tif=TimeInForce.GTC,
+        ),
+        acks.append,
+    )  # fmt: skip
+    kinds = lambda: {e.kind for e in rig.listener.execs if e.cl_ord_id == f"{ids[4]}.r1"}  # noqa: E731
+    rig.run_until(lambda: kinds() & {"replaced", "cancel_rejected"}, 30.0)
+    assert kinds() == {"replaced"}
+    open_ids = {o.chain[-1] for o in rig.exchange.open_orders(None)}
+    assert ids[4] not in open_ids and f"{ids[4]}.r1" in open_ids
