@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from actors.connector.ccxt.gate import WITHDRAWN
 from protocol.messages import OrderStatus
 from tests.helpers import eventually
 from tests.integration.ccxt_support import BTC, VENUE, CcxtSystem, overrides
@@ -56,5 +57,6 @@ def test_the_kill_switch_leaves_nothing_live_with_orders_waiting_for_the_order_c
     assert withdrawn, "no order was waiting at the gate when the kill-switch engaged"
     assert not withdrawn & set(orders), "a withdrawn order reached the exchange"
     assert set(ids) == withdrawn | set(orders)  # each one accounted for
+    assert all(views[i].reason.startswith(WITHDRAWN) for i in withdrawn)  # the checker's
     assert not [o for o in orders.values() if o["is_open"]]
     assert {o["status"] for o in orders.values()} == {"CANCELED"}

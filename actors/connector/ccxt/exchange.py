@@ -20,6 +20,7 @@ from typing import Any
 from ccxt.base import errors as ccxt_errors
 
 from actors.connector.ccxt import errors
+from actors.connector.ccxt.gate import NOT_SENT
 from actors.connector.ccxt.weight import (
     BINANCE_WEIGHT_PER_COST,
     DEFAULT_ORDERS_10S,
@@ -210,7 +211,7 @@ class Rest:
             if leaves_in_s <= self.max_order_wait_s:
                 return
         raise NotSent(
-            f"not sent: {ahead} new orders wait for the exchange's ORDERS count before it "
+            f"{NOT_SENT} {ahead} new orders wait for the exchange's ORDERS count before it "
             f"({self.orders.budget} per {self.orders.window_s:g} s): it could not go out "
             f"within {self.max_order_wait_s:g} s"
         )
@@ -221,7 +222,7 @@ class Rest:
         left_s = self.max_order_wait_s - (time.monotonic() - since)
         if left_s <= 0:
             raise NotSent(
-                f"not sent: waited {self.max_order_wait_s:g} s for the exchange's request "
+                f"{NOT_SENT} waited {self.max_order_wait_s:g} s for the exchange's request "
                 f"limits (ORDERS {self.orders.used()}/{self.orders.budget})"
             )
         return min(wait_s, left_s)

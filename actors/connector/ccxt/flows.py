@@ -16,7 +16,7 @@ from actors.connector.adapter import SendDone
 from actors.connector.ccxt import errors, execs, mapping, poll
 from actors.connector.ccxt import reading as rd
 from actors.connector.ccxt.exchange import ON_WIRE, NotSent, RateHeld, Rest
-from actors.connector.ccxt.gate import Gates
+from actors.connector.ccxt.gate import WITHDRAWN, Gates
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.replace import Replaces
 from actors.connector.ccxt.tracker import Tracker
@@ -26,8 +26,8 @@ LOOKUPS_AFTER_UNKNOWN = 3  # lookups by client id after a lost submit answer (th
 LOOKUP_DELAYS_S = (0.2, 0.5, 1.0)
 MAX_TRADES_PER_FETCH = 1000  # Binance's most per myTrades request (an order's trades)
 CANCEL_RETRY_DELAYS_S = (0.2, 0.5, 1.0)  # a cancel whose answer was lost is sent again
-WITHDRAWN_BY_CANCEL = "withdrawn before it reached the exchange: cancelled while it waited"
-WITHDRAWN_BY_MASS_CANCEL = "withdrawn before it reached the exchange: mass cancel"
+WITHDRAWN_BY_CANCEL = f"{WITHDRAWN}: cancelled while it waited"
+WITHDRAWN_BY_MASS_CANCEL = f"{WITHDRAWN}: mass cancel"
 
 
 @dataclass

@@ -17,6 +17,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Final
+
+# how the OMS's reason of an order the connector never sent begins (its checkers read it):
+# withdrawn at the gate (CANCELLED), or held there past its bound (REJECTED)
+WITHDRAWN: Final = "withdrawn before it reached the exchange"
+NOT_SENT: Final = "not sent:"
 
 
 @dataclass
