@@ -27,7 +27,11 @@ Promises, and how each is kept:
   `fetch_my_trades` by order when its filled quantity moved).
 - **Request weight** (`weight`, `exchange.Rest.attach`): every HTTP request waits until
   its weight fits a budget below the exchange's limit per minute; none goes out while a
-  Retry-After runs.
+  Retry-After runs, and one longer than `request_timeout_s` (a 418 ban) ends the session
+  with its reason (the venue DOWN, not up and queueing). A new order waits there at most
+  a bounded time (else REJECTED "not sent"); a cancel or the mass cancel withdraws an
+  order still waiting (never sent, CANCELLED), a replace or a status query of it waits
+  for its submit (`gate`): nothing overtakes an order the OMS was told is sent.
 - **Errors** (`errors.classify`): not-known -> the lookup above; refused (funds, filters,
   symbol) -> REJECTED with the exchange's reason; rate limited -> every request waits the
   Retry-After (or a backoff) and the request is sent again (a 429 was not processed);

@@ -6,6 +6,9 @@ endpoint; the budget follows the exchange's `X-MBX-USED-WEIGHT-1M` and holds eve
 request while a Retry-After runs), and sent again when the exchange refused it before
 processing it (a 429 / 418 with its Retry-After, or a backoff; -1021 after a resync of
 the time offset). Any other failure goes to the caller, classified (`errors.classify`).
+A Retry-After longer than the venue's `request_timeout_s` is not waited out: the session
+is told to end (`Rest.on_long_hold`) and every request fails at once (`RateHeld`) until
+it is over; a new order that cannot leave the gate within its bound is `NotSent`.
 """
 
 from __future__ import annotations
