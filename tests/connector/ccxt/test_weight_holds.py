@@ -174,7 +174,10 @@ def test_a_replace_waits_for_its_order_waiting_to_go_out(
         ),
         acks.append,
     )  # fmt: skip
-    kinds = lambda: {e.kind for e in rig.listener.execs if e.cl_ord_id == f"{ids[4]}.r1"}  # noqa: E731
+
+    def kinds() -> set[str]:
+        return {e.kind for e in rig.listener.execs if e.cl_ord_id == f"{ids[4]}.r1"}
+
     rig.run_until(lambda: kinds() & {"replaced", "cancel_rejected"}, 30.0)
     assert kinds() == {"replaced"}
     open_ids = {o.chain[-1] for o in rig.exchange.open_orders(None)}
