@@ -1,0 +1,80 @@
+"""Review rev4 of branch `weight`'s gate fixes: defects proven against the real adapter
+and the simulated exchange's limits (the rig of test_weight_budget)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from protocol.messages import OrdType, PlaceOrder, ReplaceOnVenue, Side, TimeInForce
+from tests.connector.ccxt.test_weight_budget import PRICES, _Rig, _rig
+
+D = Decimal
+
+
+@pytest.fixture
+def make_rig(tmp_path: Path) -> Iterator[Callable[..., _Rig]]:
+    gens: list[Iterator[_Rig]] = []
+
+    def make(weight_per_min: int = 6000, poll_interval_s: float = 0.05, **sim_kw: Any) -> _Rig:
+        gen = _rig(tmp_path, weight_per_min, poll_interval_s, **sim_kw)
+        gens.append(gen)
+        return next(gen)
+
+    yield make
+    for gen in gens:
+        gen.close()
+
+
+def _send(rig: _Rig, n: int) -> list[str]:
+    acks: list[Any] = []
+    for i in range(n):
+        order = PlaceOrder(
+            cl_ord_id=f"v-{i:03d}", symbol="BTC/USDT", side=Side.BUY, qty=D("0.01"),
+            order_type=OrdType.LIMIT, price=PRICES["BTC/USDT"], tif=TimeInForce.GTC,
+        )  # fmt: skip
+        rig.adapter.place(order, acks.append)
+    rig.adapter.flush()
+    assert acks == [None] * n
+    return [f"v-{i:03d}" for i in range(n)]
+
+
+def _open_at_exchange(rig: _Rig) -> set[str]:
+    return {o.chain[-1] for o in rig.exchange.open_orders(None)}
+
+
+def test_a_mass_cancel_leaves_no_replace_waiting_to_be_sent(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """ORDERS 5 per 10 s (budget 4): 4 orders fill the count; a replace of one cancels it
+    (not paced by ORDERS) and its new order waits ~10 s for the count. The kill switch's
+    mass cancel meanwhile must leave nothing to go out afterwards and rest: the replace's
+    create is not a `gate.Gates` submit, so the mass cancel neither withdraws nor waits
+    for it."""
+    rig = make_rig(orders_per_10s=5)
+    ids = _send(rig, 4)
+    rig.run_until(lambda: len(_open_at_exchange(rig)) == 4)
+    new = f"{ids[0]}.r1"
+    acks: list[Any] = []
+    rig.adapter.replace(
+        ReplaceOnVenue(
+            cl_ord_id=new, orig_cl_ord_id=ids[0], symbol="BTC/USDT", side=Side.BUY,
+            qty=D("0.02"), order_type=OrdType.LIMIT, price=PRICES["BTC/USDT"],
+            tif=TimeInForce.GTC,
+        ),
+        acks.append,
+    )  # fmt: skip
+    rig.run_until(lambda: rig.adapter.rest.orders_waiting == 1, 10.0)  # its create waits
+    assert ids[0] not in _open_at_exchange(rig)  # its cancel step ran
+    done: list[Any] = []
+    rig.adapter.mass_cancel(done.append)
+    rig.run_until(lambda: done, 20.0)
+    assert done == [True]
+
+    rig.run_until(lambda: rig.adapter.rest.orders_waiting == 0, 20.0)
+    rig.run_until(lambda: any(e.cl_ord_id == new for e in rig.listener.execs), 20.0)
+    assert not _open_at_exchange(rig), "the replace's new order went out after the mass cancel"
