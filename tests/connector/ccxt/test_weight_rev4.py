@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from protocol.messages import OrdType, PlaceOrder, ReplaceOnVenue, Side, TimeInForce
@@ -78,3 +79,35 @@ def test_a_mass_cancel_leaves_no_replace_waiting_to_be_sent(
     rig.run_until(lambda: rig.adapter.rest.orders_waiting == 0, 20.0)
     rig.run_until(lambda: any(e.cl_ord_id == new for e in rig.listener.execs), 20.0)
     assert not _open_at_exchange(rig), "the replace's new order went out after the mass cancel"
+
+
+def test_a_429_of_the_ips_minute_window_does_not_take_the_venue_down(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """Another client on the IP fills the request weight (400/min): the connector's next
+    request draws a plain 429 whose Retry-After is the seconds left of the minute window
+    (Binance's usual, <= 60 s; no ban). That is the ordinary rate limit, waited out in
+    under a minute; ending the session on it (Retry-After > request_timeout_s, 5 s) takes
+    the venue DOWN for every 429: the OMS stops sending, a reconcile follows each return,
+    and the heartbeat's outage clock (60 s) runs."""
+    rig = make_rig(weight_per_min=400, ip_ban_after=1000)
+    held: list[str] = []
+    end_session = rig.adapter.rest.on_long_hold
+
+    def recording(reason: str) -> None:
+        held.append(reason)
+        end_session(reason)
+
+    rig.adapter.rest.on_long_hold = recording
+    rig.run_until(lambda: rig.listener.ups, 10.0)
+
+    async def other_client() -> None:
+        async with aiohttp.ClientSession() as s:
+            for _ in range(21):  # exchangeInfo 20 each: the 21st is the 429
+                async with s.get(rig.url + "/api/v3/exchangeInfo") as r:
+                    await r.read()
+
+    rig.adapter.bridge.run_until_complete(other_client(), 10.0)
+    # its own request draws the 429 (the poll's, or the ping's) and it holds
+    rig.loop.run_until(lambda: held or rig.adapter.rest.budget.hold_s() > 0, 20.0)
+    assert not held, f"a minute-window 429 ended the session: {held}"
