@@ -111,3 +111,37 @@ def test_a_429_of_the_ips_minute_window_does_not_take_the_venue_down(
     # its own request draws the 429 (the poll's, or the ping's) and it holds
     rig.loop.run_until(lambda: held or rig.adapter.rest.budget.hold_s() > 0, 20.0)
     assert not held, f"a minute-window 429 ended the session: {held}"
+
+
+def test_a_mass_cancel_does_not_hold_the_resting_orders_behind_a_submit_on_the_wire(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """Three orders rest; a fourth's create is on the wire, its answer lost (the exchange
+    placed it, the connector times out after request_timeout_s, 5 s, then looks it up).
+    The kill switch's mass cancel must cancel what rests now, not after that submit is
+    over: it waits for every submit on the wire before its first cancel, so the resting
+    orders stay live (and may fill) for the submit's whole timeout and lookup, and its
+    answer comes after risk's deadline for it (request_timeout_s + 1 s: a TIMEOUT, then
+    retries and a connector restart)."""
+    rig = make_rig()
+    ids = _send(rig, 3)
+    rig.run_until(lambda: len(_open_at_exchange(rig)) == 3)
+    rig.server.faults.apply("timeout_after_accept", 1)
+    acks: list[Any] = []
+    slow = "w-000"
+    rig.adapter.place(
+        PlaceOrder(
+            cl_ord_id=slow, symbol="BTC/USDT", side=Side.BUY, qty=D("0.01"),
+            order_type=OrdType.LIMIT, price=PRICES["BTC/USDT"], tif=TimeInForce.GTC,
+        ),
+        acks.append,
+    )  # fmt: skip
+    rig.adapter.flush()
+    rig.run_until(lambda: slow in _open_at_exchange(rig), 10.0)  # placed, answer withheld
+    assert slow in rig.adapter.flows.inflight
+    done: list[Any] = []
+    rig.adapter.mass_cancel(done.append)
+    rig.run_until(lambda: not set(ids) & _open_at_exchange(rig), 30.0)
+    assert slow in rig.adapter.flows.inflight, (
+        "the resting orders were cancelled only after the submit on the wire was over"
+    )
