@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from protocol.messages import OrdType, PlaceOrder, ReplaceOnVenue, Side, TimeInForce
+from protocol.venue_messages import CancelOnVenue
 from tests.connector.ccxt.test_weight_budget import PRICES, _Rig, _rig
 
 D = Decimal
@@ -145,3 +146,47 @@ def test_a_mass_cancel_does_not_hold_the_resting_orders_behind_a_submit_on_the_w
     assert slow in rig.adapter.flows.inflight, (
         "the resting orders were cancelled only after the submit on the wire was over"
     )
+
+
+def test_a_resend_of_an_order_withdrawn_at_the_gate_does_not_send_it(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """ORDERS 5 per 10 s (budget 4): the 5th order waits for the count. In one turn a
+    cancel of it comes, then the OMS's resend of its PlaceOrder (a second PlaceOrder of
+    an id whose create is unanswered: `Flows.inflight`). The cancel withdraws the waiting
+    submit (CANCELLED 'withdrawn before it reached the exchange') and drops the id from
+    `inflight`; the resend's submit, spawned after it (not a `Gates` submit: the gate was
+    taken), then finds no submit in flight, looks the order up ("no such order": it was
+    never sent) and sends it: it rests, CANCELLED in the OMS."""
+    rig = make_rig(orders_per_10s=5)
+    ids = _send(rig, 5)
+    rig.run_until(lambda: len(_open_at_exchange(rig)) == 4)
+    last = ids[-1]
+    assert last in rig.adapter.flows.inflight
+    done: list[Any] = []
+    rig.adapter.cancel(
+        CancelOnVenue(
+            cl_ord_id="c-1", orig_cl_ord_id=last, symbol="BTC/USDT", side=Side.BUY,
+            qty=D("0.01"),
+        ),
+        done.append,
+    )  # fmt: skip
+    acks: list[Any] = []
+    rig.adapter.place(
+        PlaceOrder(
+            cl_ord_id=last, symbol="BTC/USDT", side=Side.BUY, qty=D("0.01"),
+            order_type=OrdType.LIMIT, price=PRICES["BTC/USDT"], tif=TimeInForce.GTC,
+        ),
+        acks.append,
+    )  # fmt: skip
+    rig.adapter.flush()
+    rig.run_until(lambda: done and acks, 10.0)
+    assert [e.text for e in rig.listener.execs if e.cl_ord_id == last][0].startswith(
+        "withdrawn before it reached the exchange"
+    )
+
+    def submits() -> list[str]:
+        return [t.get_name() for t in rig.adapter._tasks if t.get_name().startswith("submit")]
+
+    rig.run_until(lambda: not submits(), 30.0)  # the resend's submit is over too
+    assert last not in _open_at_exchange(rig), "withdrawn (CANCELLED), then sent: it rests"
