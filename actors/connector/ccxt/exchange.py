@@ -14,10 +14,11 @@ it is over; a new order that cannot leave the gate within its bound is `NotSent`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from ccxt.base import errors as ccxt_errors
@@ -124,6 +125,12 @@ class Rest:
         self._held_reason = ""
         self.orders_waiting = 0  # new orders waiting at the gate now
         self._held_until = 0.0  # monotonic end of the hold last reported to `on_long_hold`
+        # mass cancels running (`fence`): a new-order POST at the gate is not sent
+        self.fences = 0
+        self._fence_raised = asyncio.Event()
+        self.orders_on_wire = 0  # new-order POSTs sent, not answered yet
+        self._wire_clear = asyncio.Event()
+        self._wire_clear.set()
 
     def attach(self, ex: Any) -> Any:
         """`ex` with every HTTP request it makes gated by the weight budget and, a new
@@ -150,6 +157,7 @@ class Rest:
                 on_wire()
             self.budget.take(weight)
             self.orders.take(orders)
+            self._on_wire(orders)
             try:  # the answer's time limit starts when it goes out, not while it waits
                 return await asyncio.wait_for(
                     inner_fetch2(path, api, method, params, config), self._request_timeout_s
@@ -157,6 +165,7 @@ class Rest:
             finally:
                 self.budget.done(weight)
                 self.orders.done(orders)
+                self._on_wire(-orders)
 
         def on_rest_response(
             code: Any, reason: Any, url: str, method: str, headers: Any, body: Any,
@@ -179,6 +188,7 @@ class Rest:
         waited = counted = False
         share = BACKGROUND_SHARE if BACKGROUND.get() else 1.0
         since = time.monotonic()
+        self._check_fence(orders)
         try:
             while (
                 wait_s := max(
@@ -200,10 +210,45 @@ class Rest:
                         budget=self.budget.budget, orders=self.orders.used(),
                         background=share < 1, wait_s=round(wait_s, 3),
                     )  # fmt: skip
-                await asyncio.sleep(wait_s)
+                if orders:  # woken by a mass cancel's fence
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._fence_raised.wait(), wait_s)
+                    self._check_fence(orders)
+                else:
+                    await asyncio.sleep(wait_s)
         finally:
             if counted:
                 self.orders_waiting -= 1
+
+    @contextlib.asynccontextmanager
+    async def fence(self) -> AsyncIterator[None]:
+        """While a mass cancel runs: a new-order POST waiting at the gate (or arriving
+        there) is not sent (`NotSent`), whichever flow it belongs to (a submit, a
+        replace's new order); `wire_clear` waits for those already sent."""
+        self.fences += 1
+        self._fence_raised.set()
+        try:
+            yield
+        finally:
+            self.fences -= 1
+            if not self.fences:
+                self._fence_raised.clear()
+
+    async def wire_clear(self) -> None:
+        """Until no new-order POST is on the wire."""
+        await self._wire_clear.wait()
+
+    def _on_wire(self, orders: int) -> None:
+        if orders:
+            self.orders_on_wire += orders
+            if self.orders_on_wire:
+                self._wire_clear.clear()
+            else:
+                self._wire_clear.set()
+
+    def _check_fence(self, orders: int) -> None:
+        if orders and self.fences:
+            raise NotSent(f"{NOT_SENT} a mass cancel runs (the kill switch)")
 
     def _order_can_leave(self) -> None:
         """Raise `NotSent` when the new orders waiting already (each before this one)

@@ -127,11 +127,25 @@ class Queries:
         """Every open order of ours cancelled (cancel_all_orders per symbol). First the new
         orders not on the wire are withdrawn (never sent, `Flows.withdraw`) and those on
         it waited for: none may go out after the cancel and rest."""
-        gates = self.flows.gates
-        while gates:
+        async with self.rest.fence():
+            await self._settle_new_orders()
+            ok = await self._cancel_all()
+        self.log.warning("ccxt_mass_cancel", accepted=ok, symbols=len(self.ccfg.symbols))
+        done(ok)
+
+    async def _settle_new_orders(self) -> None:
+        """Withdraw every new order with nothing on the wire and wait for the others (a
+        submit, a replace's new order) until none is at the gate or on the wire; the
+        fence (`Rest.fence`) fails any new-order POST at the gate meanwhile."""
+        gates, rest = self.flows.gates, self.rest
+        while gates or rest.orders_on_wire:
             for cl_ord_id in gates.withdrawable():
                 self.flows.withdraw(cl_ord_id, WITHDRAWN_BY_MASS_CANCEL)
             await gates.all_settled()
+            await rest.wire_clear()
+
+    async def _cancel_all(self) -> bool:
+        """cancel_all_orders per symbol: False if one failed."""
         ok = True
         for symbol in self.ccfg.symbols:
             try:
@@ -147,8 +161,7 @@ class Queries:
             for order in cancelled or []:
                 intent = self.tracker.intent_for(mapping.client_order_id(order), order)
                 self.tracker.apply_order(intent, order, [])
-        self.log.warning("ccxt_mass_cancel", accepted=ok, symbols=len(self.ccfg.symbols))
-        done(ok)
+        return ok
 
     def request_failed(self, exc: BaseException) -> RequestFailed:
         failure = errors.classify(exc)

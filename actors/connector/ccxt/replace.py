@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 from actors.connector.ccxt import execs, mapping
 from actors.connector.ccxt import reading as rd
-from actors.connector.ccxt.exchange import Rest
+from actors.connector.ccxt.exchange import NotSent, Rest
 from actors.connector.ccxt.gate import Gates
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.tracker import Live, Tracker
@@ -231,9 +231,11 @@ class Replaces:
             )  # fmt: skip
             # only a refusal proves it was not placed: any other failure (an unreadable
             # answer too) may be an order at the exchange, so look it up
-            found = False if failure.kind == "rejected" else await self._find(intent)
+            # refused, or never sent (`NotSent`: held at the gate, a mass cancel's fence)
+            refused = failure.kind == "rejected" or isinstance(exc, NotSent)
+            found = False if refused else await self._find(intent)
             trust_at = max(flows.trust_unseen_at, sent_at + flows.unseen_after_s)
-            if found is False and failure.kind != "rejected" and time.monotonic() < trust_at:
+            if found is False and not refused and time.monotonic() < trust_at:
                 found = None  # "no such order" before the create can no longer arrive
             if found is None:
                 # not known whether it was placed: the poll settles it (`settle`), the
@@ -248,6 +250,8 @@ class Replaces:
                 ))  # fmt: skip
                 tracker.forget(intent.cl_ord_id)
                 tracker.forget(old.cl_ord_id)
+                if isinstance(exc, NotSent):  # the replace refused: its new order never went
+                    tracker.queue([execs.replace_rejected_exec(flows.venue, intent, str(exc))])
                 return
             order = found
         tracker.queue([
