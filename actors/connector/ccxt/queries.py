@@ -124,14 +124,26 @@ class Queries:
         )
 
     async def mass_cancel(self, done: MassCancelDone) -> None:
-        """Every open order of ours cancelled (cancel_all_orders per symbol). First the new
-        orders not on the wire are withdrawn (never sent, `Flows.withdraw`) and those on
-        it waited for: none may go out after the cancel and rest."""
+        """Every open order of ours cancelled (cancel_all_orders per symbol), at once: the
+        new orders not on the wire are withdrawn (never sent, `Flows.withdraw`), no new
+        order leaves the gate until it is over (`Rest.fence`), what rests is cancelled and
+        the answer given; then the submits on the wire are waited for and whichever of
+        them landed is cancelled too (a second cancel_all_orders). The resting orders are
+        not held live behind a submit's answer (up to request_timeout_s and its lookups),
+        nor the answer past risk's deadline for it."""
         async with self.rest.fence():
-            await self._settle_new_orders()
-            ok = await self._cancel_all()
-        self.log.warning("ccxt_mass_cancel", accepted=ok, symbols=len(self.ccfg.symbols))
-        done(ok)
+            self._withdraw_waiting()
+            ok = await self._cancel_all()  # what rests goes now, not after a submit's answer
+            self.log.warning("ccxt_mass_cancel", accepted=ok, symbols=len(self.ccfg.symbols))
+            done(ok)
+            if self.flows.gates or self.rest.orders_on_wire:
+                await self._settle_new_orders()  # whichever landed meanwhile: cancelled
+                landed = await self._cancel_all()
+                self.log.warning("ccxt_mass_cancel_after_wire", accepted=landed)
+
+    def _withdraw_waiting(self) -> None:
+        for cl_ord_id in self.flows.gates.withdrawable():
+            self.flows.withdraw(cl_ord_id, WITHDRAWN_BY_MASS_CANCEL)
 
     async def _settle_new_orders(self) -> None:
         """Withdraw every new order with nothing on the wire and wait for the others (a
@@ -139,8 +151,7 @@ class Queries:
         fence (`Rest.fence`) fails any new-order POST at the gate meanwhile."""
         gates, rest = self.flows.gates, self.rest
         while gates or rest.orders_on_wire:
-            for cl_ord_id in gates.withdrawable():
-                self.flows.withdraw(cl_ord_id, WITHDRAWN_BY_MASS_CANCEL)
+            self._withdraw_waiting()
             await gates.all_settled()
             await rest.wire_clear()
 
