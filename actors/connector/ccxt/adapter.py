@@ -27,9 +27,10 @@ Promises, and how each is kept:
   `fetch_my_trades` by order when its filled quantity moved).
 - **Request weight** (`weight`, `exchange.Rest.attach`): every HTTP request waits until
   its weight fits a budget below the exchange's limit per minute; none goes out while a
-  Retry-After runs, and one longer than `request_timeout_s` (a 418 ban) ends the session
-  with its reason (the venue DOWN, not up and queueing). A new order waits there at most
-  a bounded time (else REJECTED "not sent"); a cancel or the mass cancel withdraws an
+  Retry-After runs; a 418 ban, or a hold longer than the weight window (a minute) and a
+  margin, ends the session with its reason (the venue DOWN, not up and queueing). A new
+  order waits there at most a bounded time (else REJECTED "not sent"); a cancel or the
+  mass cancel withdraws an
   order still waiting (never sent, CANCELLED), a replace or a status query of it waits
   for its submit (`gate`): nothing overtakes an order the OMS was told is sent.
 - **Errors** (`errors.classify`): not-known -> the lookup above; refused (funds, filters,
@@ -309,6 +310,7 @@ class CcxtAdapter:
             url = self._base_url()
             if url is None:
                 raise ExchangeSetupError("the simulated exchange has not published its port yet")
+            await self.rest.hold_over()  # a Retry-After: nothing is built or sent meanwhile
             self.rest.ex = self.rest.attach(self._make_exchange(self.ccfg, self._environ, url))
             await self.rest.call(self.rest.ex.load_markets)
             await self.rest.call(self.rest.ex.load_time_difference)
@@ -340,8 +342,9 @@ class CcxtAdapter:
         self.listener.on_session_up(f"{self.ccfg.exchange}: markets loaded, account ok")
 
     def _held(self, reason: str) -> None:
-        """A Retry-After longer than `Rest.max_hold_s`: the session ends (the venue goes
-        DOWN; orders waiting at the gate are never sent, as at any session end)."""
+        """A ban (418) or a Retry-After longer than `Rest.max_hold_s`: the session ends
+        (the venue goes DOWN; orders waiting at the gate are never sent, as at any session
+        end)."""
         if self._up or self._session_task is not None:
             self._spawn(self._end_session(reason, was_up=self._up), "rate_hold")
 

@@ -6,9 +6,10 @@ endpoint; the budget follows the exchange's `X-MBX-USED-WEIGHT-1M` and holds eve
 request while a Retry-After runs), and sent again when the exchange refused it before
 processing it (a 429 / 418 with its Retry-After, or a backoff; -1021 after a resync of
 the time offset). Any other failure goes to the caller, classified (`errors.classify`).
-A Retry-After longer than the venue's `request_timeout_s` is not waited out: the session
-is told to end (`Rest.on_long_hold`) and every request fails at once (`RateHeld`) until
-it is over; a new order that cannot leave the gate within its bound is `NotSent`.
+A 418 (a ban), or a Retry-After longer than the weight window and a margin
+(`Rest.max_hold_s`), is not waited out: the session is told to end (`Rest.on_long_hold`)
+and every request fails at once (`RateHeld`) until it is over; a new order that cannot
+leave the gate within its bound is `NotSent`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from actors.connector.ratelimit import TokenBucket
 from protocol.ccxt_config import CcxtCfg
 from protocol.config import VenueCfg
 
+HOLD_MARGIN_S = 5.0  # a 429's Retry-After up to the weight window plus this is waited out
 MAX_RETRIES = 5  # a request refused before processing (429, -1021) is sent again this often
 BAN_UNKNOWN_S = 120.0  # a 418 whose Retry-After we cannot read: Binance's shortest ban
 NEW_ORDER_PATHS = frozenset({"order", "order/cancelReplace"})  # POSTs counted as ORDERS
@@ -59,8 +61,9 @@ class NotSent(ccxt_errors.ExchangeNotAvailable):  # type: ignore[misc]
 
 
 class RateHeld(NotSent):
-    """A request that never went out: a Retry-After (429, a 418 ban) holds every request
-    longer than `Rest.max_hold_s`; the session ends with this reason (`Rest.on_long_hold`)."""
+    """A request that never went out: a 418 ban, or a 429's Retry-After longer than
+    `Rest.max_hold_s`, holds every request; the session ends with this reason
+    (`Rest.on_long_hold`)."""
 
 
 def exchange_config(ccfg: CcxtCfg, api_key: str, secret: str, base_url: str) -> dict[str, Any]:
@@ -115,9 +118,11 @@ class Rest:
         self.budget = WeightBudget(fraction)
         self.orders = WeightBudget(fraction, DEFAULT_ORDERS_10S, kind=ORDERS_10S)
         self.failures: dict[str, int] = {}
-        # a Retry-After longer than this is not waited out: the session ends (the venue
-        # goes DOWN, the OMS stops sending) and no connect goes out until it is over
-        self.max_hold_s = vcfg.request_timeout_s
+        # a Retry-After longer than this (or any 418: a ban) is not waited out: the session
+        # ends (the venue goes DOWN, the OMS stops sending) and no connect goes out until
+        # it is over. A 429 of the IP's minute window (Retry-After <= 60 s, Binance's
+        # usual) is waited out: requests hold, new orders keep their bound at the gate
+        self.max_hold_s = self.budget.window_s + HOLD_MARGIN_S
         # a new order waits at most this long at the gate (one ORDERS window and a
         # request's time), else it is not sent and reported so
         self.max_order_wait_s = vcfg.request_timeout_s + self.orders.window_s
@@ -182,7 +187,7 @@ class Rest:
 
     async def _weigh_in(self, weight: int, orders: int) -> None:
         """Wait until `weight` fits the budget, `orders` new orders the order count, and
-        no Retry-After holds. Raises `RateHeld` while a hold runs past `max_hold_s`, and
+        no Retry-After holds. Raises `RateHeld` while a hold that ended the session runs, and
         `NotSent` for a new order that cannot leave within `max_order_wait_s` (the orders
         waiting ahead of it fill the count for longer) or waited that long already."""
         waited = counted = False
@@ -345,10 +350,13 @@ class Rest:
         raise AssertionError("unreachable")
 
     def _hold(self, seconds: float, *, banned: bool) -> None:
-        """A Retry-After: every request waits `seconds`; past `max_hold_s`, the session is
-        told to end (`on_long_hold`, once per hold) with a reason an operator can read."""
+        """A Retry-After: every request waits `seconds`; a ban (418), or a hold past
+        `max_hold_s`, tells the session to end (`on_long_hold`, once per hold) with a
+        reason an operator can read."""
         self.budget.hold(seconds)
-        if seconds <= self.max_hold_s or time.monotonic() + seconds <= self._held_until:
+        if not banned and seconds <= self.max_hold_s:
+            return  # the IP's minute window: waited out
+        if time.monotonic() + seconds <= self._held_until:
             return
         self._held_until = time.monotonic() + seconds
         if banned:
@@ -361,12 +369,21 @@ class Rest:
         self.on_long_hold(self._held_reason)
 
     def check_hold(self) -> None:
-        """Raise `RateHeld` while a hold longer than `max_hold_s` runs (nothing is sent
-        until it is over: a session started meanwhile fails at once with its reason)."""
+        """Raise `RateHeld` while a hold that ended the session runs (a ban, or longer than
+        `max_hold_s`: nothing is sent until it is over, a session started meanwhile fails
+        at once with its reason)."""
         hold_s = self.budget.hold_s()
-        if hold_s > self.max_hold_s:
+        if hold_s > 0 and time.monotonic() < self._held_until:
             reason = self._held_reason or f"rate limited for {hold_s:.0f} s"
             raise RateHeld(f"{reason}: {hold_s:.0f} s left")
+
+    async def hold_over(self) -> None:
+        """Until a hold waited out (a 429 of the minute window) is over; `RateHeld` at once
+        while one that ended the session runs. A connect waits here before it builds an
+        exchange (not one built and closed at each backoff)."""
+        while (hold_s := self.budget.hold_s()) > 0:
+            self.check_hold()
+            await asyncio.sleep(hold_s)
 
     async def _pace(self) -> None:
         while True:
