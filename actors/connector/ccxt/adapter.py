@@ -87,6 +87,7 @@ from actors.connector.ccxt.exchange import (
     new_exchange,
 )
 from actors.connector.ccxt.flows import Flows, Pending
+from actors.connector.ccxt.gate import WITHDRAWN
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.queries import Queries
 from actors.connector.ccxt.streams import UserStream
@@ -237,6 +238,12 @@ class CcxtAdapter:
             self.tracker.queue([execs.submit_rejected_exec(self.venue, order, failure)])
             return
         known = self.intents.live.get(order.cl_ord_id)
+        if known is None and order.cl_ord_id in self.intents.withdrawn:  # never sent, never
+            # to be: its CANCELLED again (the OMS may not have it, after a restart)
+            done(None)
+            intent = Intent(order.cl_ord_id, order.symbol, order.side.value, str(order.qty))
+            self.tracker.queue([execs.withdrawn_exec(self.venue, intent, WITHDRAWN)])
+            return
         # sent before (a resend after a restart), or finished: look before sending again
         lookup_first = known is not None or order.cl_ord_id in self.intents.finished
         intent = known or Intent(

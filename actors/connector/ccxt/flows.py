@@ -87,6 +87,10 @@ class Flows:
             self.log.info("ccxt_submit_in_flight", cl_ord_id=p.intent.cl_ord_id)
             return
         cl_ord_id = p.intent.cl_ord_id
+        if cl_ord_id in self.intents.withdrawn:  # a resend behind the withdrawal: the OMS
+            # has its CANCELLED ('withdrawn'); looked up it would be "no such order", sent
+            self.log.info("ccxt_submit_was_withdrawn", cl_ord_id=cl_ord_id)
+            return
         self.inflight.add(cl_ord_id)
         token = ON_WIRE.set(lambda: self.gates.mark_on_wire(cl_ord_id))
         try:
@@ -105,6 +109,7 @@ class Flows:
         self.inflight.discard(cl_ord_id)
         self.log.info("ccxt_submit_withdrawn", cl_ord_id=cl_ord_id, reason=why)
         self.tracker.queue([execs.withdrawn_exec(self.venue, live.intent, why)])
+        self.intents.withdraw(cl_ord_id)  # a later submit of it is never sent
         self.tracker.forget(cl_ord_id)
         return True
 

@@ -190,3 +190,44 @@ def test_a_resend_of_an_order_withdrawn_at_the_gate_does_not_send_it(
 
     rig.run_until(lambda: not submits(), 30.0)  # the resend's submit is over too
     assert last not in _open_at_exchange(rig), "withdrawn (CANCELLED), then sent: it rests"
+
+
+def test_a_place_of_an_id_withdrawn_earlier_is_answered_not_sent(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """The OMS sends an order withdrawn at the gate again later (after a restart it may not
+    have its CANCELLED): the connector answers it CANCELLED 'withdrawn' again (deduped by
+    its exec id within a session) and sends nothing, instead of looking it up ("no such
+    order") and sending it."""
+    rig = make_rig(orders_per_10s=5)
+    ids = _send(rig, 5)
+    rig.run_until(lambda: len(_open_at_exchange(rig)) == 4)
+    last = ids[-1]
+    done: list[Any] = []
+    rig.adapter.cancel(
+        CancelOnVenue(
+            cl_ord_id="c-1", orig_cl_ord_id=last, symbol="BTC/USDT", side=Side.BUY,
+            qty=D("0.01"),
+        ),
+        done.append,
+    )  # fmt: skip
+    rig.run_until(lambda: done, 10.0)
+    assert last in rig.adapter.intents.withdrawn
+    sent = rig.adapter.flows.sent
+    acks: list[Any] = []
+    rig.adapter.place(
+        PlaceOrder(
+            cl_ord_id=last, symbol="BTC/USDT", side=Side.BUY, qty=D("0.01"),
+            order_type=OrdType.LIMIT, price=PRICES["BTC/USDT"], tif=TimeInForce.GTC,
+        ),
+        acks.append,
+    )  # fmt: skip
+    rig.adapter.flush()
+    assert acks == [None]
+    rig.run_until(lambda: not rig.adapter.flows.gates and not rig.adapter.tracker.execs, 20.0)
+    # its CANCELLED again: the OMS has it already (the same exec id, not handed on twice)
+    assert [e.text[:40] for e in rig.listener.execs if e.cl_ord_id == last] == [
+        "withdrawn before it reached the exchange"
+    ]
+    assert last not in rig.adapter.tracker.live  # not taken on as a live order again
+    assert last not in _open_at_exchange(rig) and rig.adapter.flows.sent == sent
