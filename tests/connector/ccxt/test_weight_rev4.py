@@ -231,3 +231,29 @@ def test_a_place_of_an_id_withdrawn_earlier_is_answered_not_sent(
     ]
     assert last not in rig.adapter.tracker.live  # not taken on as a live order again
     assert last not in _open_at_exchange(rig) and rig.adapter.flows.sent == sent
+
+
+def test_a_connect_during_a_short_hold_builds_no_exchange_until_it_is_over(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """A 429 of the minute window holds every request (Retry-After 2 s here): a connect
+    meanwhile waits for the hold's end before it builds an exchange, instead of building
+    one, failing and closing it at each backoff; then the session comes up."""
+    rig = make_rig()
+    rig.run_until(lambda: rig.listener.ups, 10.0)
+    rig.adapter.disconnect("test")
+    rig.loop.run_until(lambda: rig.listener.downs and rig.adapter.is_idle, 10.0)
+    built_in_hold: list[float] = []
+    make = rig.adapter._make_exchange
+
+    def recording(*args: Any) -> Any:
+        built_in_hold.append(rig.adapter.rest.budget.hold_s())
+        return make(*args)
+
+    rig.adapter._make_exchange = recording
+    rig.adapter.rest._read_answer(429, rig.url + "/api/v3/order", {"Retry-After": "2"}, "")
+    assert rig.adapter.rest.budget.hold_s() > 1
+    rig.adapter.connect()
+    rig.loop.run_until(lambda: len(rig.listener.ups) == 2, 15.0)
+    assert built_in_hold == [0.0]  # built once, after the hold
+    assert len(rig.listener.downs) == 1  # the short hold ended no session
