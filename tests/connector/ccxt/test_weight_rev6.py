@@ -1,0 +1,105 @@
+"""Review rev6 of branch `weight`'s round-2 fixes (mass-cancel fence, the mass cancel not
+held behind a submit on the wire, minute-window holds waited out, withdrawn ids): defects
+proven against the real adapter and the simulated exchange (the rig of test_weight_budget).
+Network delays are simulated at the client: a wrapper of the ccxt exchange's `fetch`
+holds a request on its way to the exchange, or its answer on the way back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from protocol.messages import ExecReport, OrdType, PlaceOrder, Side, TimeInForce
+from tests.connector.ccxt.test_weight_budget import PRICES, _Rig
+from tests.connector.ccxt.test_weight_rev4 import _open_at_exchange, make_rig
+
+__all__ = ["make_rig"]  # the fixture, shared with rev4
+
+D = Decimal
+Fetch = Callable[[str, str, Any, Any], Awaitable[Any]]
+
+
+def _hook_fetch(rig: _Rig, hook: Callable[[Fetch, str, str, Any, Any], Awaitable[Any]]) -> None:
+    """Every HTTP request of the session's exchange goes through `hook(inner, url, method,
+    headers, body)` (below the weight gate: what the hook holds is on the wire)."""
+    ex = rig.adapter.rest.ex
+    inner: Fetch = ex.fetch
+
+    async def fetch(url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
+        return await hook(inner, url, method, headers, body)
+
+    ex.fetch = fetch
+
+
+async def _until(pred: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not pred() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+
+
+def _mass_cancel_running(rig: _Rig) -> bool:
+    return any(t.get_name() == "mass_cancel" for t in rig.adapter._tasks)
+
+
+def _order(cl_ord_id: str, symbol: str = "BTC/USDT") -> PlaceOrder:
+    return PlaceOrder(
+        cl_ord_id=cl_ord_id, symbol=symbol, side=Side.BUY, qty=D("0.01"),
+        order_type=OrdType.LIMIT, price=PRICES[symbol], tif=TimeInForce.GTC,
+    )  # fmt: skip
+
+
+def _execs_of(rig: _Rig, cl_ord_id: str) -> list[ExecReport]:
+    return [e for e in rig.listener.execs if e.cl_ord_id == cl_ord_id]
+
+
+def test_a_submit_that_lands_during_the_mass_cancels_first_pass_is_cancelled(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """A create is on the wire when the kill switch's mass cancel starts (two symbols).
+    The network delays it: it reaches the exchange just after cancel_all_orders(BTC), and
+    its answer (the order rests) comes back while cancel_all_orders(ETH) is out. When the
+    first pass is over no submit is at the gate or on the wire any more, so the mass cancel
+    decides there is nothing to cancel again: it answered True and the order rests."""
+    rig = make_rig()
+    btc_cancelled, create_answered = asyncio.Event(), asyncio.Event()
+    slow = "m-000"
+
+    async def hook(inner: Fetch, url: str, method: str, headers: Any, body: Any) -> Any:
+        path = urlsplit(url).path
+        if method == "POST" and path.endswith("/api/v3/order"):  # delayed on its way
+            await asyncio.wait_for(btc_cancelled.wait(), 4.0)
+            try:
+                return await inner(url, method, headers, body)
+            finally:
+                create_answered.set()
+        if method == "DELETE" and path.endswith("/openOrders"):
+            if "ETHUSDT" in url:  # out while the create's answer comes back and is applied
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(create_answered.wait(), 3.0)
+                await _until(lambda: slow not in rig.adapter.flows.gates, 3.0)
+            try:
+                return await inner(url, method, headers, body)
+            finally:
+                if "BTCUSDT" in url:
+                    btc_cancelled.set()
+        return await inner(url, method, headers, body)
+
+    _hook_fetch(rig, hook)
+    acks: list[Any] = []
+    rig.adapter.place(_order(slow), acks.append)
+    rig.adapter.flush()
+    rig.run_until(lambda: rig.adapter.rest.orders_on_wire == 1, 10.0)  # its create is out
+    done: list[Any] = []
+    rig.adapter.mass_cancel(done.append)
+    rig.run_until(lambda: done, 20.0)
+    assert done == [True]
+    rig.run_until(lambda: not _mass_cancel_running(rig), 20.0)
+    assert [e.kind for e in _execs_of(rig, slow)][:1] == ["accepted"]  # it did land
+    assert slow not in _open_at_exchange(rig), (
+        "the mass cancel answered True and is over; the submit that was on the wire rests"
+    )
