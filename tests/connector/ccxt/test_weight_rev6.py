@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-from protocol.messages import ExecReport, OrdType, PlaceOrder, Side, TimeInForce
+from protocol.messages import ExecReport, OrdType, PlaceOrder, ReplaceOnVenue, Side, TimeInForce
 from tests.connector.ccxt.test_weight_budget import PRICES, _Rig
-from tests.connector.ccxt.test_weight_rev4 import _open_at_exchange, make_rig
+from tests.connector.ccxt.test_weight_rev4 import _open_at_exchange, _send, make_rig
 
 __all__ = ["make_rig"]  # the fixture, shared with rev4
 
@@ -102,4 +102,50 @@ def test_a_submit_that_lands_during_the_mass_cancels_first_pass_is_cancelled(
     assert [e.kind for e in _execs_of(rig, slow)][:1] == ["accepted"]  # it did land
     assert slow not in _open_at_exchange(rig), (
         "the mass cancel answered True and is over; the submit that was on the wire rests"
+    )
+
+
+def test_a_replace_in_its_cancel_step_sends_no_new_order_after_the_mass_cancel(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """A replace's cancel step (DELETE /api/v3/order) is processed by the exchange, its
+    answer is still on the way back when the kill switch's mass cancel runs. Nothing is at
+    the gate or on the wire as a new-order POST, so the mass cancel cancels (nothing),
+    answers True and drops its fence; then the cancel's answer arrives and the replace
+    sends its new order, which rests after the mass cancel."""
+    rig = make_rig()
+    ids = _send(rig, 1)
+    rig.run_until(lambda: _open_at_exchange(rig) == set(ids), 10.0)
+    mass_answered = asyncio.Event()
+
+    async def hook(inner: Fetch, url: str, method: str, headers: Any, body: Any) -> Any:
+        answer = await inner(url, method, headers, body)
+        if method == "DELETE" and urlsplit(url).path.endswith("/api/v3/order"):
+            await asyncio.wait_for(mass_answered.wait(), 4.0)  # its answer, delayed
+        return answer
+
+    _hook_fetch(rig, hook)
+    new = f"{ids[0]}.r1"
+    acks: list[Any] = []
+    rig.adapter.replace(
+        ReplaceOnVenue(
+            cl_ord_id=new, orig_cl_ord_id=ids[0], symbol="BTC/USDT", side=Side.BUY,
+            qty=D("0.02"), order_type=OrdType.LIMIT, price=PRICES["BTC/USDT"],
+            tif=TimeInForce.GTC,
+        ),
+        acks.append,
+    )  # fmt: skip
+    rig.run_until(lambda: not _open_at_exchange(rig), 10.0)  # the cancel step is processed
+    done: list[Any] = []
+
+    def answered(ok: Any) -> None:
+        done.append(ok)
+        mass_answered.set()
+
+    rig.adapter.mass_cancel(answered)
+    rig.run_until(lambda: done, 20.0)
+    assert done == [True]
+    rig.run_until(lambda: _execs_of(rig, new) and not _mass_cancel_running(rig), 20.0)
+    assert not _open_at_exchange(rig), (
+        f"the replace's new order went out after the mass cancel answered: {_execs_of(rig, new)}"
     )
