@@ -149,3 +149,29 @@ def test_a_replace_in_its_cancel_step_sends_no_new_order_after_the_mass_cancel(
     assert not _open_at_exchange(rig), (
         f"the replace's new order went out after the mass cancel answered: {_execs_of(rig, new)}"
     )
+
+
+def test_a_mass_cancel_during_a_minute_window_hold_answers_before_risks_deadline(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """A 429 of the IP's minute window (Retry-After 30 s) is now waited out. The kill
+    switch's mass cancel meanwhile sleeps in the hold (`Rest._pace`) and answers only after
+    it: risk's deadline is request_timeout_s + 1 (6 s); one timeout and risk force-restarts
+    the connector, whose new process has forgotten the hold and sends at once into the
+    429 window (the road to a 418 ban). The answer must come within the deadline (refused
+    while the hold runs is an answer; risk retries it)."""
+    rig = make_rig()
+    ids = _send(rig, 1)
+    rig.run_until(lambda: _open_at_exchange(rig) == set(ids), 10.0)
+    rest = rig.adapter.rest
+    rest._read_answer(429, rig.url + "/api/v3/order", {"Retry-After": "30"}, "")
+    assert rest.budget.hold_s() > 25
+    done: list[Any] = []
+    rig.adapter.mass_cancel(done.append)
+    deadline_s = 5.0 + 1.0  # the rig's request_timeout_s + risk's margin
+    started = time.monotonic()
+    rig.loop.run_until(lambda: done or time.monotonic() - started > 2 * deadline_s, 40.0)
+    assert done, (
+        f"no mass-cancel answer {2 * deadline_s:g} s into a 30 s hold "
+        f"(risk's deadline: {deadline_s:g} s); {rest.budget.hold_s():.0f} s of the hold left"
+    )
