@@ -175,3 +175,28 @@ def test_a_mass_cancel_during_a_minute_window_hold_answers_before_risks_deadline
         f"no mass-cancel answer {2 * deadline_s:g} s into a 30 s hold "
         f"(risk's deadline: {deadline_s:g} s); {rest.budget.hold_s():.0f} s of the hold left"
     )
+
+
+def test_a_new_order_placed_during_a_minute_window_hold_keeps_its_bound(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """e30fcb2: "a shorter 429 holds every request while new orders keep their bound at
+    the gate (max_order_wait_s)". A new order placed while the hold runs sleeps the whole
+    hold in `Rest.call`'s `_pace` (no bound there: it applies in `_weigh_in` only, whose
+    clock starts after `_pace`), then goes out: acked to the OMS as sent, it reaches the
+    exchange up to max_hold_s (65 s) later instead of being REJECTED 'not sent' at its
+    bound (here 2 s; the hold 8 s)."""
+    rig = make_rig()
+    rest = rig.adapter.rest
+    rest.max_order_wait_s = 2.0
+    rest._read_answer(429, rig.url + "/api/v3/order", {"Retry-After": "8"}, "")
+    late = "h-000"
+    acks: list[Any] = []
+    rig.adapter.place(_order(late), acks.append)
+    rig.adapter.flush()
+    assert acks == [None]
+    rig.loop.run_until(lambda: _execs_of(rig, late), 30.0)
+    first = _execs_of(rig, late)[0]
+    assert (first.kind, first.text[:9]) == ("rejected", "not sent:"), (
+        f"sent after waiting the whole hold past its bound: {first.kind} {first.text!r}"
+    )
