@@ -200,3 +200,48 @@ def test_a_new_order_placed_during_a_minute_window_hold_keeps_its_bound(
     assert (first.kind, first.text[:9]) == ("rejected", "not sent:"), (
         f"sent after waiting the whole hold past its bound: {first.kind} {first.text!r}"
     )
+
+
+def test_a_failed_cancel_of_what_landed_after_the_mass_cancel_answered_is_tried_again(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """87c9707 answers the mass cancel (True) before the submits on the wire are over, and
+    cancels whichever landed in a second pass. A create on the wire lands after the answer;
+    the second cancel_all_orders draws one 503 (not processed). Nothing tries it again and
+    risk, told True, never sends another: the order rests with only a log line
+    (`ccxt_mass_cancel_after_wire accepted=False`). Before, the mass cancel cancelled after
+    the wire and a failure was its answer (False: risk retries)."""
+    rig = make_rig()
+    mass_answered = asyncio.Event()
+    btc_cancels = [0]
+    slow = "f-000"
+
+    async def hook(inner: Fetch, url: str, method: str, headers: Any, body: Any) -> Any:
+        path = urlsplit(url).path
+        if method == "POST" and path.endswith("/api/v3/order"):  # lands after the answer
+            await asyncio.wait_for(mass_answered.wait(), 4.0)
+        if method == "DELETE" and path.endswith("/openOrders") and "BTCUSDT" in url:
+            btc_cancels[0] += 1
+            if btc_cancels[0] == 2:  # the second pass's: one 503, not processed
+                rig.server.faults.apply("http_5xx", 1)
+        return await inner(url, method, headers, body)
+
+    _hook_fetch(rig, hook)
+    acks: list[Any] = []
+    rig.adapter.place(_order(slow), acks.append)
+    rig.adapter.flush()
+    rig.run_until(lambda: rig.adapter.rest.orders_on_wire == 1, 10.0)
+    done: list[Any] = []
+
+    def answered(ok: Any) -> None:
+        done.append(ok)
+        mass_answered.set()
+
+    rig.adapter.mass_cancel(answered)
+    rig.run_until(lambda: done, 20.0)
+    assert done == [True]
+    rig.run_until(lambda: not _mass_cancel_running(rig), 20.0)
+    assert btc_cancels[0] >= 2  # the second pass ran (and drew its 503)
+    assert slow not in _open_at_exchange(rig), (
+        "the second pass's cancel failed once; the order that landed rests, risk was told True"
+    )
