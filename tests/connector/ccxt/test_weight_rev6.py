@@ -11,9 +11,11 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from actors.connector.ccxt.intents import Intent, IntentLog
 from protocol.messages import ExecReport, OrdType, PlaceOrder, ReplaceOnVenue, Side, TimeInForce
 from tests.connector.ccxt.test_weight_budget import PRICES, _Rig
 from tests.connector.ccxt.test_weight_rev4 import _open_at_exchange, _send, make_rig
@@ -245,3 +247,36 @@ def test_a_failed_cancel_of_what_landed_after_the_mass_cancel_answered_is_tried_
     assert slow not in _open_at_exchange(rig), (
         "the second pass's cancel failed once; the order that landed rests, risk was told True"
     )
+
+
+def test_a_resend_of_an_order_withdrawn_and_still_live_after_a_restart_is_answered(
+    make_rig: Callable[..., _Rig], tmp_path: Path
+) -> None:
+    """The withdrawal's 'w' record is in the intent log but not its 'd' (a replace's
+    `sync(done=False)` wrote the turn's buffer, then kill -9 before the turn's flush; the
+    OMS never got the CANCELLED either). After the restart the intent is live and
+    withdrawn: the OMS's resend of its PlaceOrder is acked, then `Flows.submit` returns
+    at 'was withdrawn' and says nothing. The OMS hears no final state (its status query
+    says never seen, its resend is dropped again) until the intent is dropped as unseen
+    (INTENT_UNSEEN_S, 10 min)."""
+    gone = "g-000"
+    log = IntentLog(tmp_path / "store")
+    log.add(Intent(gone, "BTC/USDT", "BUY", "0.01"))
+    log.sync()
+    log.withdraw(gone)  # Flows.withdraw: 'w' to the buffer, then forget: 'd' to done_buf
+    log.done(gone)
+    log.sync(done=False)  # the replace's sync in the same turn
+    log.close()  # (kill -9: the 'd' never written)
+    rig = make_rig()
+    assert gone in rig.adapter.tracker.live and gone in rig.adapter.intents.withdrawn
+    acks: list[Any] = []
+    rig.adapter.place(_order(gone), acks.append)
+    rig.adapter.flush()
+    assert acks == [None]
+
+    def submits() -> list[str]:
+        return [t.get_name() for t in rig.adapter._tasks if t.get_name().startswith("submit")]
+
+    rig.run_until(lambda: not submits() and not rig.adapter.tracker.execs, 20.0)
+    assert gone not in _open_at_exchange(rig)  # not sent: good
+    assert _execs_of(rig, gone), "the resend was acked and then nothing: no final state"
