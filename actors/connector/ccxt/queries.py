@@ -133,10 +133,13 @@ class Queries:
         nor the answer past risk's deadline for it."""
         async with self.rest.fence():
             self._withdraw_waiting()
+            # a submit on the wire now may land after the first pass even if it is over by
+            # the end of it (its answer back first): decided now, not after the pass
+            on_wire = bool(self.flows.gates) or self.rest.orders_on_wire > 0
             ok = await self._cancel_all()  # what rests goes now, not after a submit's answer
             self.log.warning("ccxt_mass_cancel", accepted=ok, symbols=len(self.ccfg.symbols))
             done(ok)
-            if self.flows.gates or self.rest.orders_on_wire:
+            if on_wire or self.flows.gates or self.rest.orders_on_wire:
                 await self._settle_new_orders()  # whichever landed meanwhile: cancelled
                 landed = await self._cancel_all()
                 self.log.warning("ccxt_mass_cancel_after_wire", accepted=landed)
