@@ -87,9 +87,12 @@ class Flows:
             self.log.info("ccxt_submit_in_flight", cl_ord_id=p.intent.cl_ord_id)
             return
         cl_ord_id = p.intent.cl_ord_id
-        if cl_ord_id in self.intents.withdrawn:  # a resend behind the withdrawal: the OMS
-            # has its CANCELLED ('withdrawn'); looked up it would be "no such order", sent
+        if cl_ord_id in self.intents.withdrawn:  # a resend behind the withdrawal: looked
+            # up it would be "no such order", sent. Its CANCELLED again (the same exec id:
+            # deduped; after a restart that lost it, the OMS's only answer)
             self.log.info("ccxt_submit_was_withdrawn", cl_ord_id=cl_ord_id)
+            self.tracker.queue([execs.withdrawn_exec(self.venue, p.intent, WITHDRAWN)])
+            self.tracker.forget(cl_ord_id)
             return
         self.inflight.add(cl_ord_id)
         token = ON_WIRE.set(lambda: self.gates.mark_on_wire(cl_ord_id))
