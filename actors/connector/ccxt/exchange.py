@@ -386,9 +386,12 @@ class Rest:
             await asyncio.sleep(hold_s)
 
     async def _pace(self) -> None:
+        """The token bucket. A Retry-After is waited out at the weight gate (`_weigh_in`),
+        where a new order keeps its bound (`max_order_wait_s`) and a mass cancel's fence
+        wakes it; here only a hold that ended the session fails the call (`RateHeld`)."""
         while True:
             self.check_hold()
-            wait_s = max(self.budget.hold_s(), self._bucket.wait_s())
+            wait_s = self._bucket.wait_s()
             if wait_s <= 0 and self._bucket.try_take():
                 return
             await asyncio.sleep(max(wait_s, 0.001))
