@@ -49,6 +49,12 @@ BACKGROUND: contextvars.ContextVar[bool] = contextvars.ContextVar("ccxt_backgrou
 ON_WIRE: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
     "ccxt_on_wire", default=None
 )
+# set by a flow whose new order must not go out once a mass cancel began after the flow
+# did (a replace: its cancel step's answer may come back after the fence is down): the
+# `Rest.fence_epoch` it started in
+FENCE_EPOCH: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "ccxt_fence_epoch", default=None
+)
 
 
 class ExchangeSetupError(RuntimeError):
@@ -132,6 +138,7 @@ class Rest:
         self._held_until = 0.0  # monotonic end of the hold last reported to `on_long_hold`
         # mass cancels running (`fence`): a new-order POST at the gate is not sent
         self.fences = 0
+        self.fence_epoch = 0  # mass cancels begun so far (`FENCE_EPOCH`)
         self._fence_raised = asyncio.Event()
         self.orders_on_wire = 0  # new-order POSTs sent, not answered yet
         self._wire_clear = asyncio.Event()
@@ -231,6 +238,7 @@ class Rest:
         there) is not sent (`NotSent`), whichever flow it belongs to (a submit, a
         replace's new order); `wire_clear` waits for those already sent."""
         self.fences += 1
+        self.fence_epoch += 1
         self._fence_raised.set()
         try:
             yield
@@ -252,8 +260,12 @@ class Rest:
                 self._wire_clear.set()
 
     def _check_fence(self, orders: int) -> None:
-        if orders and self.fences:
+        if not orders:
+            return
+        if self.fences:
             raise NotSent(f"{NOT_SENT} a mass cancel runs (the kill switch)")
+        if (epoch := FENCE_EPOCH.get()) is not None and epoch != self.fence_epoch:
+            raise NotSent(f"{NOT_SENT} a mass cancel ran meanwhile (the kill switch)")
 
     def _order_can_leave(self) -> None:
         """Raise `NotSent` when the new orders waiting already (each before this one)

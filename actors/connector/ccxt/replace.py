@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 from actors.connector.ccxt import execs, mapping
 from actors.connector.ccxt import reading as rd
-from actors.connector.ccxt.exchange import NotSent, Rest
+from actors.connector.ccxt.exchange import FENCE_EPOCH, NotSent, Rest
 from actors.connector.ccxt.gate import Gates
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.tracker import Live, Tracker
@@ -92,10 +92,13 @@ class Replaces:
             self.log.info("ccxt_replace_resent_done", cl_ord_id=new)
             return
         self.inflight.add(new)
+        # a mass cancel that begins while this replace runs leaves its new order unsent
+        token = FENCE_EPOCH.set(self.flows.rest.fence_epoch)
         try:
             await self.flows.gates.settled(old)
             await self._replace(request)
         finally:
+            FENCE_EPOCH.reset(token)
             self.inflight.discard(new)
             if new in tracker.held and new not in tracker.unsettled:  # no "replaced"
                 if new in tracker.live and old in tracker.live:  # the new order may be sent

@@ -79,6 +79,7 @@ class _Exchange:
 class _Rest:
     def __init__(self, ex: _Exchange) -> None:
         self.ex = ex
+        self.fence_epoch = 0  # no mass cancel (`Rest.fence`)
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await fn(*args)
