@@ -133,6 +133,13 @@ class Queries:
         nor the answer past risk's deadline for it."""
         async with self.rest.fence():
             self._withdraw_waiting()
+            if (hold_s := self.rest.budget.hold_s()) > 0:  # nothing may go out: refused
+                # now, not answered after the hold (past risk's deadline, request_timeout_s
+                # + 1, and risk restarts a connector that times out; it retries a refusal)
+                self.log.warning("ccxt_mass_cancel_held", hold_s=round(hold_s, 3))
+                reason = f"rate limited by {self.ccfg.exchange}: {hold_s:.0f} s left"
+                done(RequestFailed(ErrorCode.TIMEOUT, reason))
+                return
             # a submit on the wire now may land after the first pass even if it is over by
             # the end of it (its answer back first): decided now, not after the pass
             on_wire = bool(self.flows.gates) or self.rest.orders_on_wire > 0
