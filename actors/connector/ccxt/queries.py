@@ -19,7 +19,7 @@ from actors.connector.adapter import (
     StatusResult,
 )
 from actors.connector.ccxt import errors, mapping
-from actors.connector.ccxt.flows import WITHDRAWN_BY_MASS_CANCEL, Flows
+from actors.connector.ccxt.flows import CANCEL_RETRY_DELAYS_S, WITHDRAWN_BY_MASS_CANCEL, Flows
 from actors.connector.fix.queries import MAX_OPEN_ORDERS_PER_REPLY
 from protocol.ccxt_config import CcxtCfg
 from protocol.messages import ErrorCode, QueriedOrder, VenueOrder
@@ -148,7 +148,10 @@ class Queries:
             done(ok)
             if on_wire or self.flows.gates or self.rest.orders_on_wire:
                 await self._settle_new_orders()  # whichever landed meanwhile: cancelled
-                landed = await self._cancel_all()
+                for delay_s in (0.0, *CANCEL_RETRY_DELAYS_S):  # risk has its answer: a
+                    await asyncio.sleep(delay_s)  # failure here is retried here or never
+                    if landed := await self._cancel_all():
+                        break
                 self.log.warning("ccxt_mass_cancel_after_wire", accepted=landed)
 
     def _withdraw_waiting(self) -> None:
