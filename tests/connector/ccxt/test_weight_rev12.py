@@ -1,0 +1,53 @@
+"""Review rev12 of rev6's fixes (the mass cancel refused during a hold, the replace's fence
+epoch): defects proven against the real adapter and the simulated exchange (the rig of
+test_weight_budget, the fetch hook of test_weight_rev6)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from actors.exchangesim import server as sim_server
+from tests.connector.ccxt.test_weight_budget import _Rig
+from tests.connector.ccxt.test_weight_rev4 import _open_at_exchange, _send, make_rig
+from tests.connector.ccxt.test_weight_rev6 import Fetch, _hook_fetch
+
+__all__ = ["make_rig"]  # the fixture, shared with rev4
+
+
+def test_a_mass_cancel_whose_own_request_draws_a_minute_window_429_answers_in_time(
+    make_rig: Callable[..., _Rig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """751d1fa refuses the mass cancel when a Retry-After hold runs as it starts. A hold
+    that begins during its first pass (its own cancel_all_orders draws the 429, Retry-After
+    30 s: the IP's minute window, waited out) is waited out in `Rest._weigh_in` by the
+    retry, and by the next symbol's request: the answer comes ~30 s later, past risk's
+    deadline (request_timeout_s + 1), and risk force-restarts the connector (whose new
+    process has forgotten the hold) - what 751d1fa was meant to prevent."""
+    monkeypatch.setattr(sim_server, "RETRY_AFTER_S", 30)
+    rig = make_rig()
+    ids = _send(rig, 1)
+    rig.run_until(lambda: _open_at_exchange(rig) == set(ids), 10.0)
+    drawn = [False]
+
+    async def hook(inner: Fetch, url: str, method: str, headers: Any, body: Any) -> Any:
+        if method == "DELETE" and urlsplit(url).path.endswith("/openOrders") and not drawn[0]:
+            drawn[0] = True
+            rig.server.faults.apply("rate_limit", 1)  # this request's answer: 429, 30 s
+        return await inner(url, method, headers, body)
+
+    _hook_fetch(rig, hook)
+    done: list[Any] = []
+    rig.adapter.mass_cancel(done.append)
+    deadline_s = 5.0 + 1.0  # the rig's request_timeout_s + risk's margin
+    started = time.monotonic()
+    rig.loop.run_until(lambda: done or time.monotonic() - started > 2 * deadline_s, 40.0)
+    assert drawn[0] and rig.adapter.rest.budget.hold_s() > 0  # the 429 came, the hold runs
+    assert done, (
+        f"no mass-cancel answer {2 * deadline_s:g} s after it began (risk's deadline: "
+        f"{deadline_s:g} s); {rig.adapter.rest.budget.hold_s():.0f} s of the hold left"
+    )
