@@ -4,19 +4,29 @@ test_weight_budget, the fetch hook of test_weight_rev6)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from actors.exchangesim import server as sim_server
-from tests.connector.ccxt.test_weight_budget import _Rig
+from protocol.messages import OrdType, ReplaceOnVenue, Side, TimeInForce
+from tests.connector.ccxt.test_weight_budget import PRICES, _Rig
 from tests.connector.ccxt.test_weight_rev4 import _open_at_exchange, _send, make_rig
-from tests.connector.ccxt.test_weight_rev6 import Fetch, _hook_fetch
+from tests.connector.ccxt.test_weight_rev6 import (
+    Fetch,
+    _execs_of,
+    _hook_fetch,
+    _mass_cancel_running,
+)
 
 __all__ = ["make_rig"]  # the fixture, shared with rev4
+
+D = Decimal
 
 
 def test_a_mass_cancel_whose_own_request_draws_a_minute_window_429_answers_in_time(
@@ -50,4 +60,56 @@ def test_a_mass_cancel_whose_own_request_draws_a_minute_window_429_answers_in_ti
     assert done, (
         f"no mass-cancel answer {2 * deadline_s:g} s after it began (risk's deadline: "
         f"{deadline_s:g} s); {rig.adapter.rest.budget.hold_s():.0f} s of the hold left"
+    )
+
+
+def test_a_replace_that_begins_while_the_mass_cancel_runs_sends_no_new_order_after_it(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """e34b256 refuses a replace's new order when a mass cancel began after the replace
+    did (`FENCE_EPOCH`: the `Rest.fence_epoch` at its start). A ReplaceOnVenue that arrives
+    while the mass cancel's first pass is out takes that mass cancel's epoch as its own:
+    its cancel step goes out (not fenced), the mass cancel answers True and drops its
+    fence (nothing at the gate or on the wire: a replace is not a `Gates` submit), then the
+    cancel's answer arrives and the new order is sent - epoch unchanged - and rests."""
+    rig = make_rig()
+    ids = _send(rig, 1)
+    rig.run_until(lambda: _open_at_exchange(rig) == set(ids) and not rig.adapter.flows.gates)
+    mass_out, replace_cancelled, mass_answered = (asyncio.Event() for _ in range(3))
+
+    async def hook(inner: Fetch, url: str, method: str, headers: Any, body: Any) -> Any:
+        path = urlsplit(url).path
+        if method == "DELETE" and path.endswith("/openOrders") and "BTCUSDT" in url:
+            mass_out.set()  # the first pass is out until the replace's cancel is processed
+            await asyncio.wait_for(replace_cancelled.wait(), 4.0)
+        answer = await inner(url, method, headers, body)
+        if method == "DELETE" and path.endswith("/api/v3/order"):
+            replace_cancelled.set()
+            await asyncio.wait_for(mass_answered.wait(), 4.0)  # its answer, delayed
+        return answer
+
+    _hook_fetch(rig, hook)
+    done: list[Any] = []
+
+    def answered(ok: Any) -> None:
+        done.append(ok)
+        mass_answered.set()
+
+    rig.adapter.mass_cancel(answered)
+    rig.run_until(mass_out.is_set, 10.0)
+    new = f"{ids[0]}.r1"
+    acks: list[Any] = []
+    rig.adapter.replace(
+        ReplaceOnVenue(
+            cl_ord_id=new, orig_cl_ord_id=ids[0], symbol="BTC/USDT", side=Side.BUY,
+            qty=D("0.02"), order_type=OrdType.LIMIT, price=PRICES["BTC/USDT"],
+            tif=TimeInForce.GTC,
+        ),
+        acks.append,
+    )  # fmt: skip
+    rig.run_until(lambda: done, 20.0)
+    assert done == [True]
+    rig.run_until(lambda: _execs_of(rig, new) and not _mass_cancel_running(rig), 20.0)
+    assert not _open_at_exchange(rig), (
+        f"the replace's new order went out after the mass cancel answered: {_execs_of(rig, new)}"
     )
