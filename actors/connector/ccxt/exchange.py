@@ -55,6 +55,11 @@ ON_WIRE: contextvars.ContextVar[Callable[[], None] | None] = contextvars.Context
 FENCE_EPOCH: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "ccxt_fence_epoch", default=None
 )
+# set by a request that must not wait out a Retry-After (the mass cancel before its answer:
+# risk's deadline): one that begins meanwhile fails it at once (`NotSent`)
+HOLD_REFUSES: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "ccxt_hold_refuses", default=False
+)
 
 
 class ExchangeSetupError(RuntimeError):
@@ -209,6 +214,8 @@ class Rest:
                 )
             ) > 0:
                 self.check_hold()
+                if HOLD_REFUSES.get() and (hold_s := self.budget.hold_s()) > 0:
+                    raise NotSent(f"{NOT_SENT} rate limited: {hold_s:.0f} s left")
                 if orders and not counted:
                     self._order_can_leave()
                     self.orders_waiting += 1

@@ -19,6 +19,7 @@ from actors.connector.adapter import (
     StatusResult,
 )
 from actors.connector.ccxt import errors, mapping
+from actors.connector.ccxt.exchange import HOLD_REFUSES
 from actors.connector.ccxt.flows import CANCEL_RETRY_DELAYS_S, WITHDRAWN_BY_MASS_CANCEL, Flows
 from actors.connector.fix.queries import MAX_OPEN_ORDERS_PER_REPLY
 from protocol.ccxt_config import CcxtCfg
@@ -143,7 +144,11 @@ class Queries:
             # a submit on the wire now may land after the first pass even if it is over by
             # the end of it (its answer back first): decided now, not after the pass
             on_wire = bool(self.flows.gates) or self.rest.orders_on_wire > 0
-            ok = await self._cancel_all()  # what rests goes now, not after a submit's answer
+            token = HOLD_REFUSES.set(True)  # a hold that begins now: refused, not waited out
+            try:
+                ok = await self._cancel_all()  # what rests goes now, not after a submit's answer
+            finally:
+                HOLD_REFUSES.reset(token)
             self.log.warning("ccxt_mass_cancel", accepted=ok, symbols=len(self.ccfg.symbols))
             done(ok)
             if on_wire or self.flows.gates or self.rest.orders_on_wire:
