@@ -92,8 +92,11 @@ class Replaces:
             self.log.info("ccxt_replace_resent_done", cl_ord_id=new)
             return
         self.inflight.add(new)
-        # a mass cancel that begins while this replace runs leaves its new order unsent
-        token = FENCE_EPOCH.set(self.flows.rest.fence_epoch)
+        # a mass cancel that begins while this replace runs, or runs as it begins (its
+        # cancel step's answer may come after that one's fence is down), leaves its new
+        # order unsent
+        rest = self.flows.rest
+        token = FENCE_EPOCH.set(rest.fence_epoch - rest.fences)
         try:
             await self.flows.gates.settled(old)
             await self._replace(request)

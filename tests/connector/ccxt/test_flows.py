@@ -80,6 +80,7 @@ class _Rest:
     def __init__(self, ex: _Exchange) -> None:
         self.ex = ex
         self.fence_epoch = 0  # no mass cancel (`Rest.fence`)
+        self.fences = 0
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await fn(*args)
