@@ -113,3 +113,29 @@ def test_a_replace_that_begins_while_the_mass_cancel_runs_sends_no_new_order_aft
     assert not _open_at_exchange(rig), (
         f"the replace's new order went out after the mass cancel answered: {_execs_of(rig, new)}"
     )
+
+
+def test_a_mass_cancel_when_the_weight_budget_is_spent_answers_before_risks_deadline(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """The exchange says our IP used our whole budget this minute (`X-MBX-USED-WEIGHT-1M`
+    4800: another client on the IP, or a runaway order flow - when a kill switch is
+    engaged). The exchange's limit is 6000: a cancel_all_orders (weight 1) would be taken.
+    The mass cancel's first pass waits at the weight gate until the minute frees room
+    (~60 s), past risk's deadline (request_timeout_s + 1): risk force-restarts the
+    connector, and the orders rest meanwhile. (Pre-existing: not one of rev6's fixes.)"""
+    rig = make_rig()
+    ids = _send(rig, 1)
+    rig.run_until(lambda: _open_at_exchange(rig) == set(ids), 10.0)
+    rest = rig.adapter.rest
+    rest._read_answer(200, rig.url + "/api/v3/time", {"X-MBX-USED-WEIGHT-1M": "4800"}, "{}")
+    assert rest.budget.wait_s(1) > 30
+    done: list[Any] = []
+    rig.adapter.mass_cancel(done.append)
+    deadline_s = 5.0 + 1.0  # the rig's request_timeout_s + risk's margin
+    started = time.monotonic()
+    rig.loop.run_until(lambda: done or time.monotonic() - started > 2 * deadline_s, 40.0)
+    assert done, (
+        f"no mass-cancel answer {2 * deadline_s:g} s after it began (risk's deadline: "
+        f"{deadline_s:g} s); the orders rest: {sorted(_open_at_exchange(rig))}"
+    )
