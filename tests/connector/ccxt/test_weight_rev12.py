@@ -5,6 +5,7 @@ test_weight_budget, the fetch hook of test_weight_rev6)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -15,7 +16,7 @@ import pytest
 
 from actors.exchangesim import server as sim_server
 from protocol.messages import OrdType, ReplaceOnVenue, Side, TimeInForce
-from tests.connector.ccxt.test_weight_budget import PRICES, _Rig
+from tests.connector.ccxt.test_weight_budget import PRICES, SYMBOLS, _Rig
 from tests.connector.ccxt.test_weight_rev4 import _open_at_exchange, _send, make_rig
 from tests.connector.ccxt.test_weight_rev6 import (
     Fetch,
@@ -139,3 +140,43 @@ def test_a_mass_cancel_when_the_weight_budget_is_spent_answers_before_risks_dead
         f"no mass-cancel answer {2 * deadline_s:g} s after it began (risk's deadline: "
         f"{deadline_s:g} s); the orders rest: {sorted(_open_at_exchange(rig))}"
     )
+
+
+def test_a_mass_cancel_has_every_symbols_cancel_out_at_once(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """The first pass cancels the symbols one after the other, each waiting for the last
+    one's answer: over a slow exchange (each cancel_all_orders answered in 3.5 s, under
+    its timeout of 5 s: an exchange under stress, when kill switches fire) two symbols
+    answer after ~7 s, past risk's deadline (request_timeout_s + 1 = 6 s), and risk
+    force-restarts the connector although every request was answered in time; N symbols
+    can take N request timeouts. Here each cancel's answer is held until every symbol's
+    cancel is out (bounded: 3 s): one at a time, the second never goes out meanwhile.
+    (Pre-existing: not one of rev6's fixes.)"""
+    rig = make_rig()
+    ids = _send(rig, 1)
+    rig.run_until(lambda: _open_at_exchange(rig) == set(ids) and not rig.adapter.flows.gates)
+    in_flight, most = [0], [0]
+    all_out = asyncio.Event()
+
+    async def hook(inner: Fetch, url: str, method: str, headers: Any, body: Any) -> Any:
+        if not (method == "DELETE" and urlsplit(url).path.endswith("/openOrders")):
+            return await inner(url, method, headers, body)
+        in_flight[0] += 1
+        most[0] = max(most[0], in_flight[0])
+        if in_flight[0] == len(SYMBOLS):
+            all_out.set()
+        try:
+            with contextlib.suppress(TimeoutError):  # a slow answer
+                await asyncio.wait_for(all_out.wait(), 3.0)
+            return await inner(url, method, headers, body)
+        finally:
+            in_flight[0] -= 1
+
+    _hook_fetch(rig, hook)
+    done: list[Any] = []
+    rig.adapter.mass_cancel(done.append)
+    rig.run_until(lambda: done, 20.0)
+    assert done == [True]
+    assert not _open_at_exchange(rig)
+    assert most[0] == len(SYMBOLS), "each symbol's cancel_all_orders waited for the one before"
