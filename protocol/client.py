@@ -353,8 +353,10 @@ class ExecutionClient:
         self, timeout_s: float | None = None, *, statuses: Collection[OrderStatus] | None = None
     ) -> Iterator[OrderEvent | StreamEvent | Snapshot]:
         """Order and stream events in sequence; a gap in `event_seq` yields a fresh Snapshot.
-        `statuses`: only the order events of orders in these statuses (stream events and
-        snapshots always); the others are sequenced without being decoded (cheap). A
+        `timeout_s`: the call ends once it has passed, between two events, also while
+        events keep coming (what came and was not yielded is the next call's; 0: one event
+        at most); None: never. `statuses`: only the order events of orders in these statuses (stream
+        events and snapshots always); the others are sequenced without being decoded (cheap). A
         snapshot not answered in time raises `Timeout` (the next call asks again); one the
         OMS refuses raises its refusal's exception (e.g. `NotReady`) once, and the next
         call goes on past the gap without it."""

@@ -11,6 +11,7 @@ by page where one reply cannot carry them all.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -69,19 +70,34 @@ class EventStream:
     ) -> Iterator[Event]:
         """See `ExecutionClient.events` (`wanted`: the order statuses, as their values)."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        # past the deadline the call ends, between two events as between two reads (a
+        # caller slower than the OMS must not be kept past its timeout by a busy stream or
+        # by a batch in hand); each call makes one step at least (timeout_s=0: one event
+        # yielded, or one message read that has none for the caller, or one look at an
+        # empty socket), what is left waits for the next call
+        stepped = took = False
         while True:
             while self._held is not None or self._batched:  # a caller stops at any of them
+                if stepped and deadline is not None and time.monotonic() >= deadline:
+                    return
                 if self._held is None:
                     unit = item_event(self._batched.popleft(), wanted)
                     if unit is None:
                         continue
                     self._held = (self._batched_epoch, *unit)
                 yield from self._in_sequence(wanted)
-            wait_ms = 200 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
-            if not sub.poll(wait_ms):
-                if deadline is not None and time.monotonic() >= deadline:
+                stepped = True
+            stepped, took = stepped or took, False
+            wait_ms = 200
+            if deadline is not None:
+                left_s = deadline - time.monotonic()
+                if left_s <= 0 and stepped:
                     return
+                wait_ms = max(0, math.ceil(left_s * 1000))
+            if not sub.poll(wait_ms):
+                stepped = True
                 continue
+            took = True
             frames = sub.recv_multipart()
             try:
                 batch = read_events(frames)

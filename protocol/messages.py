@@ -226,10 +226,16 @@ class PositionView(Msg):
     realized_pnl: Dec = Decimal(0)
 
 
+# How long a connector's answer may wait for the OMS's acks of the executions it reflects
+# (actors/connector/exec_cut.py); None: the connector's own `WAIT_S`.
+AckWait = Annotated[float, Field(gt=0, le=5.0, allow_inf_nan=False)]
+
+
 class GetPositions(Msg):
     type: Literal["get_positions"] = "get_positions"
     venue: str | None = None
     as_of: ExecCut | None = None  # to the OMS: its positions at the venue as of that cut
+    wait_s: AckWait | None = None  # to a connector: its answer's wait for the OMS's acks
 
 
 class Positions(Msg):
@@ -242,7 +248,10 @@ class Positions(Msg):
 
 
 class OrderEvent(Msg):
-    """Published on the OMS event stream whenever an order changes."""
+    """Published on the OMS event stream whenever an order changes. `fill_qty` is every
+    fill of the order since its previous event (None: none), `fill_px` their average; an
+    adopted order's fills before its adoption count as one (its first event's, at the
+    venue's average price)."""
 
     type: Literal["order_event"] = "order_event"
     event_seq: int
@@ -259,6 +268,11 @@ class StreamEvent(Msg):
     event_seq: int
     event: str
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+# The stream event of a cold start's opening positions (one per venue that took any): no
+# order event carries them, so risk rebuilds its exposure (`actors.risk.sync`).
+OPENING_POSITIONS = "opening_positions"
 
 
 class SnapshotRequest(Msg):
@@ -408,6 +422,7 @@ __all__ = [
     "TimeInForce",
     "OrderStatus",
     "TERMINAL_STATUSES",
+    "OPENING_POSITIONS",
     "VenueConnState",
     "ErrorCode",
     "Msg",

@@ -63,8 +63,20 @@ class ExecCut(Msg):
     oms_epoch: int | None = None
 
 
+# "unsent" is the connector's, not the venue's: it did not send the order it was handed
+# (a resend whose lookup by ClOrdID was inconclusive, or its session ended first), so the
+# OMS does not count that resubmission toward `max_resubmits`. Its exec id names one
+# occasion (`<ClOrdID>:unsent:<ns>`): applied once, like any execution.
 ExecKind = Literal[
-    "accepted", "rejected", "fill", "cancelled", "replaced", "cancel_rejected", "expired", "status"
+    "accepted",
+    "rejected",
+    "fill",
+    "cancelled",
+    "replaced",
+    "cancel_rejected",
+    "expired",
+    "status",
+    "unsent",
 ]
 
 
@@ -164,13 +176,18 @@ class OrderStatusQuery(Msg):
 
 
 class OrderStatusAnswer(Msg):
-    """`orders[id]` is the venue's view; `unknown` lists ids the venue says it never saw."""
+    """`orders[id]` is the venue's view; `unknown` lists ids the venue says it never saw.
+    `pending` lists ids the venue does not know yet although a create of them may still
+    reach it (a ccxt create whose answer was lost, within its recvWindow): neither seen
+    nor proof of never, so the OMS judges those orders at a later pass (in flight).
+    Absent from an older connector's answer: empty."""
 
     type: Literal["order_status_answer"] = "order_status_answer"
     venue: str
     orders: list[VenueOrder]
     unknown: list[str]
     cut: ExecCut | None = None
+    pending: list[str] = Field(default_factory=list)
 
 
 class MassCancel(Msg):

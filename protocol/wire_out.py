@@ -105,9 +105,34 @@ def field_kind(annotation: Any, metadata: list[Any]) -> tuple[_Kind, Dump | None
         return _Kind(kind.type_, kind.convert, optional=True), _optional_dump(dump)
     if origin is list and args == (str,):
         return _Kind(list, _str_list), list
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+    if _is_model(annotation):
         return _Kind(annotation), _dumper(annotation, top=False)
+    if origin is list and len(args) == 1 and _is_model(args[0]):
+        return _Kind(list, _model_list(args[0])), _list_dump(_dumper(args[0], top=False))
     raise Unsupported(f"type {annotation!r}")
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _model_list(model: type[BaseModel]) -> Callable[[list[Any]], list[Any]]:
+    """A list of `model` instances (exactly), copied as validation copies it; validation
+    keeps each instance as it is (pydantic's `revalidate_instances` is "never")."""
+
+    def take(value: list[Any]) -> list[Any]:
+        if not all(type(v) is model for v in value):
+            raise TypeError(f"not a list of {model.__name__}")
+        return list(value)
+
+    return take
+
+
+def _list_dump(dump: Dump) -> Dump:
+    def dump_list(value: list[Any]) -> list[Any]:
+        return [dump(v) for v in value]
+
+    return dump_list
 
 
 def _plan(model: type[BaseModel]) -> list[tuple[str, _Kind, Dump | None, Any, Any]]:

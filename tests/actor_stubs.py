@@ -149,6 +149,10 @@ class StubOms:
         self.event_seq = 0
         self.sender = Sender("oms", self.epoch)
 
+    def listings(self) -> int:
+        """ListOrders asked of this OMS so far (a rebuild's pages)."""
+        return len(self.stub.bodies(ListOrders))
+
     def stream_events(self, name: str) -> list[StreamEvent]:
         return [e for e in self.stub.bodies(StreamEvent) if e.event == name]
 

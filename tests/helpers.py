@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
+import zmq
 
 from protocol.config import SystemConfig, load_config
 from protocol.control import ControlUnavailable, control_request
@@ -562,3 +563,14 @@ def metric_value(text: str, name: str, **labels: str) -> float | None:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 total = (total or 0.0) + sample.value
     return total
+
+
+def raw_dealer(ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str) -> zmq.Socket[bytes]:
+    """A DEALER on `endpoint` that queues whatever a test or a benchmark pipelines (no HWM
+    on either side) and is dropped at once when closed (LINGER 0)."""
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SNDHWM, 0)
+    sock.setsockopt(zmq.RCVHWM, 0)
+    sock.connect(endpoint)
+    return sock

@@ -18,8 +18,10 @@ so an upgrade needs no drain; format 1 is refused by name.
 Replay cuts a torn tail; a bad frame followed by a valid one, or a valid frame that is
 not an outbox record, is `JournalCorrupt` (nothing is cut: executions behind it would be
 lost, since the venue was already told they were consumed).
-The file is truncated when nothing is pending and it passed `compact_bytes`, and
-rewritten (temp file, fsync, rename) with only the pending records past `max_bytes`.
+The file is truncated when nothing is pending and it passed `compact_bytes`, or at a
+clean `close()` (so a clean stop with `pending_execs` 0 leaves only the header: nothing
+an older build must parse, e.g. an "unsent" record when rolling back), and rewritten
+(temp file, fsync, rename) with only the pending records past `max_bytes`.
 Exec ids acked recently (the newest `remember_acked`, in fixed arrays from the first ack:
 `actors.runtime.idring.IdRing`, exact ids so a new execution is never taken for an acked
 one) are remembered so a FIX resend (PossDup) of an execution the OMS already has is not
@@ -138,9 +140,7 @@ class ExecOutbox:
             self._size += len(data)
             self._unsynced = True
         if not self.pending and self._size > max(self._compact_bytes, len(_MAGIC)):
-            os.ftruncate(self._fd, len(_MAGIC))
-            self._size = len(_MAGIC)
-            self._unsynced = True
+            self._truncate()
         elif self._size > self._max_bytes:
             self._rewrite()
 
@@ -152,7 +152,11 @@ class ExecOutbox:
         self._unsynced = False
 
     def close(self) -> None:
+        """`sync()` and close; with nothing pending, the file is cut to its header first."""
         if self._fd >= 0:
+            self.flush()
+            if not self.pending and self._size > len(_MAGIC):
+                self._truncate()
             self.sync()
             os.close(self._fd)
             self._fd = -1
@@ -208,6 +212,14 @@ class ExecOutbox:
         """Replace the file (crash-safe) with the current format holding only the pending."""
         records = [_record(["x", report_json(r)]) for r in self.pending.values()]
         write_atomic(self.path, b"".join([_MAGIC, *records]))
+
+    def _truncate(self) -> None:
+        """Nothing is pending: the file is its header. Crash-safe as a lost ack record is
+        (a crash before the cut leaves acked records, replayed as acked); only the acked
+        ids it remembered are forgotten, and the OMS dedupes a resent one by exec id."""
+        os.ftruncate(self._fd, len(_MAGIC))
+        self._size = len(_MAGIC)
+        self._unsynced = True
 
     def _rewrite(self) -> None:
         os.close(self._fd)

@@ -29,7 +29,7 @@ from actors.oms import outcome_metrics, reads
 from actors.oms.at_venue import OpenAtVenue
 from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.commit_policy import AfterCommit, CommitPolicy, EventHold
-from actors.oms.event_wire import bind_event_stream, messages, order_event_body, packed
+from actors.oms.event_wire import bind_event_stream, merge_fill, messages, order_event_body, packed
 from actors.oms.exec_cut import ExecLog
 from actors.oms.exec_intake import ExecIntake
 from actors.oms.exec_quarantine import ExecApplier
@@ -162,7 +162,8 @@ class OmsActor(Actor):
         self.commits.noted(outcome.records, outcome.order.status if outcome.order else None)
         if outcome.applied and outcome.order is not None:
             coid = outcome.order.client_order_id
-            self._changed[coid] = (outcome.fill_qty, outcome.fill_px)
+            fill = merge_fill(self._changed.get(coid), outcome.fill_qty, outcome.fill_px)
+            self._changed[coid] = fill  # every fill since the order's last event
             outcome_metrics.count(outcome)
             self.at_venue.note(outcome.order)
         for esc in outcome.escalations:

@@ -78,6 +78,26 @@ def order_event_body(
     }
 
 
+def merge_fill(
+    prior: tuple[Decimal | None, Decimal | None] | None,
+    fill_qty: Decimal | None,
+    fill_px: Decimal | None,
+) -> tuple[Decimal | None, Decimal | None]:
+    """The (fill_qty, fill_px) the order's next event carries, after one more outcome: every
+    fill since the order's previous event, summed at their average price (a turn applies
+    several executions of one order - a connector's batch - and publishes one event), not
+    the last one alone. Risk counts it as all that is new of an order it no longer knows (a
+    late fill on an order ended before its exposure rebuild)."""
+    if prior is None or not prior[0]:
+        return fill_qty, fill_px
+    if not fill_qty:
+        return prior
+    qty, px = prior[0] + fill_qty, None
+    if prior[1] is not None and fill_px is not None:
+        px = (prior[0] * prior[1] + fill_qty * fill_px) / qty
+    return qty, px
+
+
 def packed(body: dict[str, Any]) -> msgspec.Raw:
     """An event's wire body as msgpack, written once (before the turn's commit)."""
     return msgspec.Raw(_ENCODER.encode(body))

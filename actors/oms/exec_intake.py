@@ -26,6 +26,7 @@ from actors.oms.exec_quarantine import ExecApplier
 from actors.oms.executions import says_finished
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Outcome
+from actors.oms.resubmit_unsent import UnsentLink, taken_back
 from actors.runtime.peer import Replier
 from protocol.codec import decode_item
 from protocol.exceptions import ProtocolError
@@ -38,7 +39,7 @@ from protocol.messages import (
 )
 
 
-class _Reconcilable(Protocol):
+class _Reconcilable(UnsentLink, Protocol):
     def start_reconcile(self) -> None: ...
 
 
@@ -123,6 +124,8 @@ class ExecIntake:
             ids = {"exec_id": report.exec_id, "cl_ord_id": report.cl_ord_id}
             self._log.warning("exec_refused", **ids, reason=outcome.reason, venue=report.venue)
         order = outcome.order
+        if order is not None and report.kind == "unsent" and outcome.applied:
+            taken_back(host.venues[order.venue], order, report.text or "connector: not sent")
         if order is not None and (
             order.status is OrderStatus.UNKNOWN or says_finished(report, order)
         ):

@@ -3,8 +3,9 @@
 `OrderBook.apply_exec` finds the order (by ClOrdID, else OrigClOrdID), records a fill that
 matches none as unmatched, drops an exec id already applied, and hands the rest to
 `apply_report` here, which decides through the book's own commands (`ExecBook`): a fill,
-a status report (the fill quantity we missed, then the status), or an event (accepted,
-rejected, cancelled, replaced, cancel_rejected, expired) checked against what we asked.
+a status report (the fill quantity we missed, then the status), an event (accepted,
+rejected, cancelled, replaced, cancel_rejected, expired) checked against what we asked, or
+the connector's word that it did not send a resend (`actors.oms.resubmit_unsent`).
 
 Reports can come late, overtaken or not at all (a venue crash): a report under a replace
 id of ours shows that replace took effect, an order's final report shows fills its
@@ -20,6 +21,7 @@ from typing import Any, Literal, Protocol
 from actors.oms.lifecycle import Event
 from actors.oms.orders import Escalation, Order, Outcome, implied_fill, missed_fill_exec_id
 from actors.oms.positions import UnmatchedFill
+from actors.oms.resubmit_unsent import take_back
 from protocol.messages import TERMINAL_STATUSES, ExecReport, OrderStatus
 
 S = OrderStatus
@@ -83,6 +85,8 @@ def apply_report(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -
         return fill if shown is None else _combined(order, (shown, fill), fill)
     if report.kind == "status":
         return _status_report(book, order, report, ts_ns)
+    if report.kind == "unsent":
+        return take_back(book, order, ts_ns, report.exec_id)
     event = _EXEC_EVENTS[report.kind]
     if event in (Event.CANCELLED, Event.EXPIRED):
         # the order's last report: what it says happened before it counts first - a
@@ -189,10 +193,12 @@ def _catch_up(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -> O
 
 
 def _status_report(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -> Outcome:
-    """A venue status report: apply the fill quantity we missed, then the status."""
+    """A venue status report: apply the fill quantity we missed, then the status. The
+    outcome carries that fill (the order's event, positions as of a cut count it)."""
     status = report.ord_status
     records: list[dict[str, Any]] = []
     esc: list[Escalation] = []
+    fill = Outcome("duplicate")
     if report.cum_qty > order.cum_qty:
         fill = _catch_up(book, order, report, ts_ns)
         records += fill.records
@@ -218,7 +224,8 @@ def _status_report(book: ExecBook, order: Order, report: ExecReport, ts_ns: int)
         )
         records += out.records
     kind: Literal["applied", "duplicate"] = "applied" if records else "duplicate"
-    return Outcome(kind, order, tuple(records), escalations=tuple(esc))
+    return Outcome(kind, order, tuple(records), fill_qty=fill.fill_qty, fill_px=fill.fill_px,
+                   escalations=tuple(esc))  # fmt: skip
 
 
 def _combined(order: Order, parts: tuple[Outcome, ...], main: Outcome) -> Outcome:

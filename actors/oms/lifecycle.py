@@ -25,6 +25,7 @@ class Event(StrEnum):
     RISK_REJECTED = "risk_rejected"
     TIMEOUT = "timeout"  # no venue answer in time: outcome unknown
     RESUBMIT = "resubmit"  # the venue said it never saw the order: send again, same id
+    RESUBMIT_UNSENT = "resubmit_unsent"  # that resend never left the connector: not counted
     CANCEL_REQUESTED = "cancel_requested"
     REPLACE_REQUESTED = "replace_requested"
     ACCEPTED = "accepted"
@@ -62,6 +63,7 @@ TRANSITIONS: Mapping[tuple[OrderStatus, Event], Target] = MappingProxyType(
         (S.PENDING_SUBMIT, Event.TIMEOUT): S.UNKNOWN,
         (S.PENDING_SUBMIT, Event.DUPLICATE_REJECTED): S.UNKNOWN,
         **_rows(NEVER_ACKNOWLEDGED, Event.RESUBMIT, S.PENDING_SUBMIT),
+        **_rows(NEVER_ACKNOWLEDGED, Event.RESUBMIT_UNSENT, STAY),
         **_rows(NEVER_ACKNOWLEDGED, Event.ACCEPTED, S.ACCEPTED),
         **_rows(NEVER_ACKNOWLEDGED, Event.REJECTED, S.REJECTED),
         **_rows(NEVER_ACKNOWLEDGED + WORKING, Event.PARTIAL_FILL, S.PARTIALLY_FILLED),

@@ -11,8 +11,10 @@ An `Order` changes only by journal records (`Order.apply`, called by
 - ``event`` {id, event, status, ts_ns, [exec_id, reason, venue_order_id, cl_ord_id, qty, price]}:
   a transition without a fill (risk verdict, ack, cancel/replace request and outcome...).
 - ``fill``  {id, exec_id, qty, px, status, ts_ns, [venue_order_id]}: one execution.
-- ``unmatched_fill`` {venue, exec_id, cl_ord_id, symbol, side, qty, px, ts_ns}: a venue fill
-  that matches no order: recorded (deduped by exec id), escalated, positions untouched.
+- ``unmatched_fill`` {venue, exec_id, cl_ord_id, symbol, side, qty, px, ts_ns, [cum_qty,
+  venue_order_id]}: a venue fill that matches no order: recorded (deduped by exec id),
+  escalated, positions untouched; an adoption of its ClOrdID explains it or places it
+  (`actors.oms.adoption`).
 - ``opening_position`` {venue, symbol, qty, avg_px, ts_ns}: a cold start's venue position.
 - ``exec_quarantined`` {venue, exec_id, cl_ord_id, exec_kind, error, report, ts_ns}: an
   execution whose apply raised, acked and never applied (`actors.oms.exec_quarantine`).
@@ -57,13 +59,11 @@ from protocol.wire_out import construct
 
 S = OrderStatus
 DROPPED_UNSENT: Final = "kill-switch engaged before the order was sent"  # its REJECTED reason
-# the venue's trading session closed before the order was sent (`[venues.schedule]`): an
-# order is never sent into a later session than the one it was accepted for
+# the venue's session closed before it was sent: never sent into a later session
 DROPPED_OUT_OF_SESSION: Final = "venue session closed before the order was sent"
 # the `[trading]` window closed (or a blackout began) before the order was sent
 DROPPED_OUTSIDE_TRADING_WINDOW: Final = "trading window closed before the order was sent"
-# its venue's connector was stopped by an operator (`tradepulse stop connector.V`): an
-# order queued for it is not sent whenever the connector is started again, hours later
+# an operator stopped its connector: not sent whenever it is started again, hours later
 DROPPED_STOPPED: Final = "venue stopped by an operator before the order was sent"
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,24}")
 
@@ -322,6 +322,8 @@ class Order(msgspec.Struct, gc=False):
         elif event == Event.RESUBMIT:
             self.resubmits += 1
             self.ts_resubmit_ns = r["ts_ns"]
+        elif event == Event.RESUBMIT_UNSENT:  # that resend never left the connector
+            self.resubmits = max(self.resubmits - 1, 0)
         elif event in (Event.CANCEL_REQUESTED, Event.REPLACE_REQUESTED):
             self.request_seq += 1
             self.pending_cl_ord_id = r["cl_ord_id"]
@@ -437,14 +439,3 @@ def terms_problem(msg: SubmitOrder) -> tuple[str, str] | None:
     if msg.order_type is OrdType.MARKET and msg.price is not None:
         return "a MARKET order takes no price", "price"
     return None
-
-
-def known_at_venue(order: Order, vo: VenueOrder) -> Outcome:
-    """`OrderBook.adopt` of a ClOrdID we know: a duplicate, except that a terminal order of
-    ours the venue shows in another state (one read back from the archive, so the
-    reconciliation planner did not see it) is escalated as the planner would."""
-    if order.is_terminal and vo.status != order.status:
-        detail = f"{vo.cl_ord_id}: local {order.status}, venue {vo.status}"
-        esc = Escalation("terminal_mismatch", detail, order.client_order_id)
-        return Outcome.refused(order, "a terminal order of ours", esc)
-    return Outcome("duplicate", order, reason="known")

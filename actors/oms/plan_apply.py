@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,7 +21,7 @@ from actors.oms.reconcile import apply_actions
 from actors.oms.venue_link import VenueLink
 from actors.runtime import metrics
 from protocol.config import OmsCfg
-from protocol.messages import OrderStatus, Positions
+from protocol.messages import OPENING_POSITIONS, OrderStatus, Positions
 
 _AWAITING_VENUE = frozenset(
     {
@@ -106,6 +107,7 @@ class PlanApplier:
                     cl_ord_id=action.cl_ord_id,
                 )
             if isinstance(action, Adopt) and outcome is not None and outcome.applied:
+                link.exec_log.note_placed(link.venue, outcome)  # fills it placed: moved now
                 self.log.warning(
                     "order_adopted",
                     venue=link.venue,
@@ -117,29 +119,53 @@ class PlanApplier:
 
     def finish(self, link: VenueLink, venue_positions: Positions | None) -> None:
         """Every step of the plan is carried out: a cold start takes the venue's positions
-        as its opening positions (`venue_positions` None: the venue does not serve them)."""
+        as its opening positions (`venue_positions` None: the venue does not serve them),
+        only as of a cut it can account for; else the link asks again
+        (`actors.oms.opening_ask`: the pass does not end before they are taken)."""
         cold = self.cold and not link.ever_reconciled
         if cold and venue_positions is not None:
-            self._take_opening_positions(link.venue, venue_positions)
+            now = {p.symbol: p.qty for p in self.host.book.positions(link.venue)}
+            since = _applied_since(link, venue_positions, now)
+            if isinstance(since, str):
+                link.opening.refuse(since)
+            else:
+                self._take_opening_positions(link, venue_positions, now, since)
         elif cold:
             self.log.warning("opening_positions_unavailable", venue=link.venue)
 
-    def _take_opening_positions(self, venue: str, venue_positions: Positions) -> None:
+    def _take_opening_positions(
+        self,
+        link: VenueLink,
+        venue_positions: Positions,
+        now: Mapping[str, Decimal],
+        since: Mapping[str, Decimal],
+    ) -> None:
         """Cold start: our book starts empty but the venue's positions do not; take them as
-        opening positions (journalled), so heartbeats compare like with like."""
-        book = self.host.book
-        for p in venue_positions.positions:
-            if book.position(venue, p.symbol).qty != p.qty:
+        opening positions (journalled), so heartbeats compare like with like. Risk, whose
+        exposure no order event tells of them, is told (`OPENING_POSITIONS`): it rebuilds.
+        A symbol the book holds (an adopted order's fills) and the answer leaves out is flat
+        at the venue (it lists what it holds; the heartbeat reads a missing one as 0). The
+        answer is as of its cut: what the book applied after it stays on top."""
+        venue, book = link.venue, self.host.book
+        at_venue = {p.symbol: p for p in venue_positions.positions}
+        taken = False
+        for symbol in dict.fromkeys((*at_venue, *now, *since)):  # left out: flat at the cut
+            p = at_venue.get(symbol)
+            qty = (p.qty if p is not None else Decimal(0)) + since.get(symbol, Decimal(0))
+            avg_px = p.avg_px if p is not None else Decimal(0)
+            if p is None and qty:  # only what the book applied after the cut: its price
+                avg_px = book.position(venue, symbol).avg_px
+            if now.get(symbol, Decimal(0)) != qty:
+                taken = True
                 self.host.record(
-                    book.set_opening_position(venue, p.symbol, p.qty, p.avg_px, time.time_ns())
+                    book.set_opening_position(venue, symbol, qty, avg_px, time.time_ns())
                 )
                 self.log.warning(
-                    "opening_position",
-                    venue=venue,
-                    symbol=p.symbol,
-                    qty=str(p.qty),
-                    avg_px=str(p.avg_px),
-                )
+                    "opening_position", venue=venue, symbol=symbol, qty=str(qty),
+                    avg_px=str(avg_px),
+                )  # fmt: skip
+        if taken:
+            self.host.publish_stream(OPENING_POSITIONS, {"venue": venue})
 
     def on_reconciled(self, link: VenueLink, plan: Plan, first: bool) -> None:
         """A pass completed; once every venue has had its first, the start is over."""
@@ -195,3 +221,21 @@ class PlanApplier:
                     )
                     link.start_reconcile()
                     break
+
+
+def _applied_since(
+    link: VenueLink, answer: Positions, now: Mapping[str, Decimal]
+) -> dict[str, Decimal] | str:
+    """Per symbol, what the book applied after the cut of the venue's positions answer
+    or why not, if the cut is not one the OMS can account for (none: every connector of
+    this build stamps one; the connector's wait for our acks ran out, so the answer may
+    hold a fill not applied here yet; another OMS incarnation's; older than the log keeps)."""
+    cut = answer.cut
+    if cut is None:
+        return "no execution cut"
+    if cut.oms_epoch != link.oms_epoch:
+        return "no consistent execution cut"
+    then = link.exec_log.positions_as_of(link.venue, cut, now)
+    if then is None:
+        return "execution cut older than the OMS's fill log"
+    return {s: now.get(s, Decimal(0)) - q for s, q in then.items() if q != now.get(s)}

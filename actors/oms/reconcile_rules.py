@@ -27,8 +27,10 @@ is matched to them rather than adopted):
   `max_resubmits`, then Escalate. The grace runs on the monotonic clock (`now_s`,
   `resubmitted_at_s`: when this process last resubmitted each order), never on journal
   wall-clock stamps: a clock step neither stretches nor skips it. A resubmission this
-  process did not make (before a restart) is out of grace. Any other order the venue
-  does not know -> Escalate.
+  process did not make (before a restart) is out of grace. A resubmission the connector
+  did not send is taken back from the count, not the grace (`actors.oms.resubmit_unsent`):
+  only resends that went out count, at most one resend per grace. Any other order the
+  venue does not know -> Escalate.
 - no venue evidence at all for a local open order -> Escalate.
 - unmatched fills not explained by an Adopt, and per-symbol positions that differ after the
   plan's fills -> Escalate.

@@ -29,11 +29,13 @@ from typing import Any
 from actors.oms.exec_cut import ExecLog
 from actors.oms.link_host import LinkHost, VenuePeer
 from actors.oms.link_sent import SentRequests
+from actors.oms.opening_ask import OpeningAsk
 from actors.oms.order_book import OrderBook
 from actors.oms.plan import Action, Plan
 from actors.oms.reconcile_pass import ReconcilePass
 from actors.oms.reconcile_retry import ReconcileRetry
 from actors.oms.reconcile_rules import ReconcilePolicy
+from actors.oms.resubmit_unsent import take_back, taken_back
 from actors.oms.send_batch import HeldSends
 from actors.oms.venue_request import refused_as_invalid, venue_request
 from actors.runtime import metrics
@@ -99,10 +101,11 @@ class VenueLink:
         self._in_flight: dict[str, str] = {}  # client_order_id -> request ClOrdID
         self._sent = SentRequests()  # cancels/replaces acked, and requests waiting behind
         self.depth_gauge = metrics.QUEUE_DEPTH.labels(venue=venue)
-        self._exec_log = exec_log or ExecLog()  # the OMS's, fed with what it applies
-        self._oms_epoch = oms_epoch
+        self.exec_log = exec_log or ExecLog()  # the OMS's, fed with what it applies
+        self.oms_epoch = oms_epoch  # this OMS incarnation's (the cuts that name it)
         self._passes: dict[ReconcilePass, tuple[int, int]] = {}  # -> (gen, connected_seq)
         self.log = log
+        self.opening = OpeningAsk(self, host.call_later, rand)  # a cold start's positions
 
     @property
     def ready(self) -> bool:
@@ -252,9 +255,15 @@ class VenueLink:
         if isinstance(body, Ack):
             return
         if isinstance(body, RequestRejected) and body.code in _NOT_SENT:
-            # not sent: queued for the next CONNECTED + pass (a new order out of session: rejected)
+            # not sent: queued for the next CONNECTED + pass (an order out of session:
+            # rejected; a resubmission: taken back, that pass resubmits it: resubmit_unsent)
             closed = body.code is ErrorCode.OUT_OF_SESSION
-            if not (closed and self.host.drop_unsent(coid, out_of_session=True)):
+            dropped = closed and self.host.drop_unsent(coid, out_of_session=True)
+            order = self.host.book.get(coid) if kind == "place_order" and not dropped else None
+            back = None if order is None else take_back(self.host.book, order, time.time_ns())
+            if order is not None and back is not None and self.host.record(back).applied:
+                taken_back(self, order, f"connector refused: {body.reason}")
+            elif not dropped:
                 self.enqueue(coid)
             if self.state is VenueConnState.CONNECTED:
                 self.state = VenueConnState.DISCONNECTED
@@ -305,14 +314,6 @@ class VenueLink:
     @property
     def book(self) -> OrderBook:
         return self.host.book
-
-    @property
-    def exec_log(self) -> ExecLog:
-        return self._exec_log
-
-    @property
-    def oms_epoch(self) -> int:
-        return self._oms_epoch
 
     def in_flight_ids(self) -> set[str]:
         return set(self._in_flight)
@@ -376,6 +377,8 @@ class VenueLink:
 
     def pass_applied(self, p: ReconcilePass, plan: Plan, venue_positions: Positions | None) -> None:
         self.host.reconcile_plan_applied(self, plan, venue_positions)
+        if self.opening.again(p):  # not taken as opening positions: asked again, or failed
+            return
         if p.moved:
             self.log.info("reconcile_skipped_moved", orders=p.moved)
         self._end(p, plan)

@@ -65,6 +65,21 @@ class _OpenOrder(msgspec.Struct, frozen=True, gc=False):
     leaves: Decimal
 
 
+def _unknown_cum(order: OrderView, fill_qty: Decimal | None) -> tuple[Decimal, Decimal]:
+    """(cum_qty, avg_px) the positions already hold of an order the view does not know.
+
+    A finished one ended before a rebuild (not listed) or fell out of `FINISHED_MEMORY`: its
+    fills before this event are in the positions, only the event's own fill (`fill_qty`, a
+    late fill) is new; its earlier cum is taken at the order's average price (the fill's
+    price is `fill_px`). A live one is new to the positions (its earlier events carried no
+    fill: PENDING_RISK, or an order the OMS adopted from a venue, whose fills so far come
+    with its first event), and so is an event without a fill or whose fill is its whole
+    cum_qty (an adopted order's first, finished in its adoption's turn): all of it counts."""
+    if order.status in TERMINAL_STATUSES and fill_qty is not None and 0 < fill_qty < order.cum_qty:
+        return order.cum_qty - fill_qty, order.avg_px
+    return _ZERO, _ZERO
+
+
 @dataclass(frozen=True)
 class ExposureSummary:
     """Everything the checks read; two views with equal summaries decide identically."""
@@ -82,7 +97,8 @@ class ExposureView:
     Fed by `apply_order_event` (every OMS `OrderEvent`), `apply_unmatched_fill`, and
     `add_provisional` (an order risk just approved, before the OMS's event arrives). Position
     moves by the increase of an order's `cum_qty`, so a replayed event changes nothing; an
-    event for an order already finished cannot reopen it."""
+    event for an order already finished cannot reopen it. Of a finished order the view does
+    not know (`_unknown_cum`), only the event's own fill is new."""
 
     def __init__(self) -> None:
         self._positions: dict[tuple[str, str], _Position] = {}
@@ -92,6 +108,8 @@ class ExposureView:
         self._cum: dict[str, tuple[Decimal, Decimal]] = {}  # live orders: (cum_qty, avg_px)
         self._finished: OrderedDict[str, tuple[Decimal, Decimal]] = OrderedDict()
         self.last_px: dict[str, Decimal] = {}  # symbol -> last fill price
+        # approved, no event of the order past PENDING_RISK yet (a rebuild carries them)
+        self._provisional: dict[str, RiskCheck] = {}
 
     @classmethod
     def rebuild(
@@ -104,6 +122,8 @@ class ExposureView:
             view._positions[(p.venue, p.symbol)] = _Position(p.qty, p.avg_px, p.realized_pnl)
         latest_fill_ts: dict[str, int] = {}
         for o in orders:
+            if o.status is OrderStatus.PENDING_RISK:
+                continue  # as `apply_order`: no exposure yet (its approval may add one)
             view._remember_cum(o)
             view._set_open(o)
             if o.cum_qty > 0 and o.ts_ns >= latest_fill_ts.get(o.symbol, -1):
@@ -131,10 +151,12 @@ class ExposureView:
         oid = order.client_order_id
         if order.status is OrderStatus.PENDING_RISK:
             return  # not approved yet (and must not drop the provisional entry of a racing event)
+        if self._provisional:
+            self._provisional.pop(oid, None)
         finished = self._finished.get(oid)
         if finished is not None and order.status not in TERMINAL_STATUSES:
             return  # a stale event replayed after the order finished
-        old_cum, old_avg = finished or self._cum.get(oid) or (_ZERO, _ZERO)
+        old_cum, old_avg = finished or self._cum.get(oid) or _unknown_cum(order, fill_qty)
         delta = order.cum_qty - old_cum
         if delta < 0:
             return  # older than what was already applied
@@ -158,6 +180,11 @@ class ExposureView:
         oid = req.client_order_id
         if oid not in self._cum and oid not in self._finished:
             self._put_open(oid, _OpenOrder(req.venue, req.symbol, req.side, req.qty))
+            self._provisional[oid] = req
+
+    def provisional(self) -> list[RiskCheck]:
+        """The approved orders no event of which past PENDING_RISK has come yet."""
+        return list(self._provisional.values())
 
     # ------------------------------------------------------------------ reads
 

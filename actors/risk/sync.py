@@ -3,7 +3,12 @@
 A SUB on the OMS event stream feeds every `OrderEvent` to the gate's `ExposureView`. The
 view is rebuilt from the OMS (`ListOrders(open_only=True)` page by page, then
 `GetPositions`) whenever the stream (re)connects - this actor's start, an OMS restart - and
-on a gap in the OMS's `event_seq` (events lost) or a new OMS epoch. Events that arrive while
+on a gap in the OMS's `event_seq` (events lost) or a new OMS epoch, and on a cold start's
+`OPENING_POSITIONS` (positions no order event carries: until that rebuild is in, risk is
+not ready and holds checks, as at its start). A gap while a rebuild is
+on its way asks nothing more if its first page reflects the lost events (its `event_seq`
+is at or past them; else it rebuilds again when done): a flood that overflows the SUB does
+not restart the listing at every gap. Events that arrive while
 a rebuild is on its way are buffered and applied on top of it; each answer carries the
 `event_seq` it reflects, so an event the answers already contain is not counted again
 (`SnapshotCoverage`: a fill between a page and the positions is in the positions once).
@@ -29,6 +34,7 @@ from protocol.event_batch import EventItem, read_events
 from protocol.exceptions import ProtocolError
 from protocol.fastpath import peek_order_event
 from protocol.messages import (
+    OPENING_POSITIONS,
     GetPositions,
     ListOrders,
     OrderEvent,
@@ -38,6 +44,7 @@ from protocol.messages import (
     Positions,
     RequestRejected,
     RiskCheck,
+    StreamEvent,
 )
 from protocol.sockets import tune_socket
 
@@ -56,12 +63,16 @@ EVENTS_PER_TURN = 1000
 
 class ExposureSync:
     def __init__(
-        self, actor: Actor, gate: RiskGate, oms: Peer, on_rebuilt: Callable[[bool], None]
+        self,
+        actor: Actor,
+        gate: RiskGate,
+        oms: Peer,
+        on_rebuilt: Callable[[bool, list[OrderView]], None],
     ) -> None:
         self.actor = actor
         self.gate = gate
         self.oms = oms
-        self.on_rebuilt = on_rebuilt  # called with first=True after the first rebuild
+        self.on_rebuilt = on_rebuilt  # (first rebuild?, its listing of open orders)
         self.ready = False
         self.rebuilds = 0
         self.events_applied = 0  # order events taken into the view (or found already in it)
@@ -70,9 +81,19 @@ class ExposureSync:
         self._gen = 0
         self._parts: dict[str, Envelope] = {}
         self._buffer: list[OrderEvent] = []
-        self._approved: list[RiskCheck] = []
+        # approved while a rebuild is on its way, and no event of theirs since: added back as
+        # provisional exposure (their order may be PENDING_RISK in the answers)
+        self._approved: dict[str, RiskCheck] = {}
+        # approved before the rebuild's request (the view's provisional orders): added back
+        # if the answers list them PENDING_RISK (unlisted: they had ended)
+        self._carried: dict[str, RiskCheck] = {}
         self._coverage: SnapshotCoverage | None = None
         self._page_seqs: dict[str, int] = {}  # open order -> event_seq of its page
+        # the newest event_seq lost (a gap) while the rebuild was on its way (0: none); its
+        # answers cover it if their first page reflects it (`_first_seq`), else it rebuilds
+        self._lost_upto = 0
+        self._first_seq: int | None = None
+        self._gaps_meanwhile = 0  # gaps read while it was on its way (its log line)
         self._stream: tuple[int, int] | None = None  # (OMS epoch, last event_seq)
         self.settled: Callable[[OrderView], None] = lambda _order: None  # every order event
         self._budget = TurnBudget(EVENTS_PER_TURN)
@@ -87,7 +108,7 @@ class ExposureSync:
     def approved(self, check: RiskCheck) -> None:
         """An order the gate just approved: keep it if a rebuild is on its way."""
         if self._syncing:
-            self._approved.append(check)
+            self._approved[check.client_order_id] = check
 
     # ------------------------------------------------------------------ the event stream
 
@@ -123,11 +144,19 @@ class ExposureSync:
                 self._sequence(env.epoch, seq)
             if isinstance(env.body, OrderEvent):
                 self._take(env.body)
+            elif isinstance(env.body, StreamEvent) and env.body.event == OPENING_POSITIONS:
+                # positions no order event carries: the view lacks them, and the OMS opened
+                # the venue's intake with them, so checks wait (held) for the rebuild
+                self.ready = False
+                self.start("opening_positions")
 
     def _take(self, event: OrderEvent) -> None:
         self.settled(event.order)
         if self._syncing:
             self._buffer.append(event)
+            if event.order.status.value != _NO_EXPOSURE_YET:  # the OMS had the verdict: the
+                # answers or this event (a retry's answers reflect it) carry the order now
+                self._approved.pop(event.order.client_order_id, None)
         elif self.ready:
             self._apply(event)
 
@@ -147,8 +176,13 @@ class ExposureSync:
 
     def _sequence(self, epoch: int, seq: int) -> None:
         last, self._stream = self._stream, (epoch, seq)
-        if last is not None and (epoch != last[0] or seq != last[1] + 1):
-            self.start("event_gap" if epoch == last[0] else "oms_epoch")
+        if last is None or (epoch == last[0] and seq == last[1] + 1):
+            return
+        if epoch == last[0] and self._syncing:  # the rebuild on its way may cover it
+            self._lost_upto = max(self._lost_upto, seq - 1, last[1])
+            self._gaps_meanwhile += 1
+            return
+        self.start("event_gap" if epoch == last[0] else "oms_epoch")
 
     def _apply(self, event: OrderEvent) -> None:
         """Apply one event; one the view cannot take (arithmetic on a value no boundary
@@ -175,10 +209,13 @@ class ExposureSync:
     def start(self, why: str) -> None:
         self._gen += 1
         gen = self._syncing = self._gen
+        self._carried.update((c.client_order_id, c) for c in self.gate.exposure.provisional())
         self._parts = {}
         # its answers reflect every event received before its request (the coverage check
         # skips by event_seq what they do): a retry keeps only the events after it
         self._buffer = []
+        # it reflects every gap before it
+        self._lost_upto, self._first_seq, self._gaps_meanwhile = 0, None, 0
         self.actor.log.info("exposure_rebuild_started", why=why, ready=self.ready)
 
         def got(part: str, reply: Envelope | None) -> None:
@@ -204,6 +241,8 @@ class ExposureSync:
             if reply is not None and isinstance(reply.body, OrderList):
                 pages.extend(reply.body.orders)
                 seq = reply.body.event_seq or 0
+                if self._first_seq is None:
+                    self._first_seq = seq
                 self._page_seqs.update((o.client_order_id, seq) for o in reply.body.orders)
                 if reply.body.next_offset is not None:
                     fetch(reply.body.next_offset)
@@ -225,22 +264,31 @@ class ExposureSync:
         if not isinstance(orders_env.body, OrderList) or not isinstance(pos_env.body, Positions):
             self.start("unexpected_reply")
             return
+        if self._lost_upto > (self._first_seq or 0):  # lost events it does not reflect
+            self.start("event_gap")
+            return
         orders = orders_env.body.orders
         view = ExposureView.rebuild(orders, pos_env.body.positions)
-        for check in self._approved:
+        pending = {o.client_order_id for o in orders if o.status is OrderStatus.PENDING_RISK}
+        for check in self._carried.values():
+            if check.client_order_id in pending:
+                view.add_provisional(check)  # approved before, its verdict not applied yet
+        for check in self._approved.values():
             view.add_provisional(check)  # approved while the snapshot was on its way
         # the gate keeps its daily-loss origin (0): the loss counts from the OMS's cold start
         self.gate.exposure = view
-        self._coverage = SnapshotCoverage(self._page_seqs, pos_env.body.event_seq or 0)
+        self._coverage = SnapshotCoverage(
+            self._page_seqs, pos_env.body.event_seq or 0, self._first_seq or 0
+        )
         buffered, self._buffer = self._buffer, []
-        self._syncing, self._approved = 0, []
+        self._syncing, self._approved, self._carried = 0, {}, {}
         for event in buffered:
             self._apply(event)
-        first = not self.ready
+        first = not self.rebuilds  # (not ready also while an opening rebuild is on its way)
         self.ready = True
         self.rebuilds += 1
         self.actor.log.info(
             "exposure_rebuilt", open_orders=len(orders), positions=len(pos_env.body.positions),
-            buffered_events=len(buffered), first=first,
+            buffered_events=len(buffered), first=first, gaps_covered=self._gaps_meanwhile,
         )  # fmt: skip
-        self.on_rebuilt(first)
+        self.on_rebuilt(first, orders)

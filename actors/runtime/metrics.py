@@ -165,7 +165,11 @@ FIX_GARBLED_FRAMES = Counter(
 
 # ---------------------------------------------------------------- orders (oms)
 ORDERS = Counter("tradepulse_orders", "Orders reaching a status", ["venue", "status"])
-FILLS = Counter("tradepulse_fills", "Fills applied (once per exec id)", ["venue"])
+FILLS = Counter(
+    "tradepulse_fills",
+    "Fills applied (once per exec id; one inferred from venue state, an adoption's included)",
+    ["venue"],
+)
 ORDER_LATENCY = Histogram(
     "tradepulse_order_latency_seconds",
     "Submit received by the OMS -> venue acknowledgement",
@@ -231,6 +235,11 @@ ARCHIVE_OLDEST_UNCONFIRMED = Gauge(
 RECONCILE_ACTIONS = Counter(
     "tradepulse_reconcile_actions", "Reconciliation plan actions applied", ["venue", "action"]
 )
+RESUBMITS_UNSENT = Counter(
+    "tradepulse_oms_resubmits_unsent",
+    "Resubmissions a connector did not send, taken back (not counted toward max_resubmits)",
+    ["venue"],
+)
 JOURNAL_FSYNC_SECONDS = Histogram(
     "tradepulse_journal_fsync_seconds",
     "Duration of one journal group commit",
@@ -241,6 +250,12 @@ JOURNAL_FSYNC_SECONDS = Histogram(
 RECONCILE_FAILURES = Counter(
     "tradepulse_reconcile_failures",
     "Reconciliation passes that failed while the venue was CONNECTED",
+    ["venue"],
+)
+OPENING_POSITIONS_RETRIES = Counter(
+    "tradepulse_opening_positions_retries",
+    "Positions asked again by a cold start: the answer's cut was not one the OMS can account"
+    " for (its wait for the OMS's acks ran out, or older than the OMS's fill log)",
     ["venue"],
 )
 RECONCILE_FAILING = Gauge(
@@ -257,6 +272,12 @@ KILL_SWITCH_ENGAGED = Gauge(
 )
 KILL_SWITCH_TRIGGERS = Counter(
     "tradepulse_kill_switch_triggers", "Kill-switch engagements by reason", ["reason"]
+)
+KILL_SWITCH_LIVE_SWEEPS = Counter(
+    "tradepulse_kill_switch_live_sweeps",
+    "Mass cancels of a venue sent again while the kill-switch is engaged: an order showed live"
+    " there after its last round (a create that landed late)",
+    ["venue"],
 )
 
 # ---------------------------------------------------------------- heartbeat

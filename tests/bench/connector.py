@@ -5,8 +5,8 @@ The real venue simulator process and the real connector process run under a stub
 
 - PlaceOrder -> ExecReport(accepted): the stub OMS sends PlaceOrder to the connector (zmq
   ipc), which writes D into its FIX store (fsync) and to the venue over TCP; the venue
-  matches, persists and answers 8 ExecType=0; the connector puts the execution in its
-  outbox (fsync), advances next-in (fsync) and forwards it to the OMS (zmq ipc). The clock
+  matches, persists and answers 8 ExecType=0; the connector forwards the execution to the
+  OMS (zmq ipc), then puts it in its outbox (fsync; next-in rides on it). The clock
   stops when the OMS receives the ExecReport. This is the issue's "D -> ExecutionReport New".
 - PlaceOrder -> Ack: the connector's own answer (D durable and written).
 - connector D -> first 8 (tradepulse_venue_roundtrip_seconds, read from the connector's
@@ -14,12 +14,12 @@ The real venue simulator process and the real connector process run under a stub
 - adapter in-process: the FIX adapter in this process (no zmq, FIX store without fsync)
   against the same venue process, D -> New: the venue's and the FIX code's share.
 - raw TCP echo: a 200-byte message to an echo process over loopback TCP and back, the floor;
-  and the fsync of a small append on the state dir's filesystem (3 per round trip: D, then
-  the execution in the outbox and next-in, the last two off the OMS's critical path).
+  and the fsync of a small append on the state dir's filesystem (2 per round trip, strace:
+  the D's FIX store, then the execution's outbox, the second off the OMS's critical path).
 
 Limit buys far below the market rest on the book, so each answer is exactly one New.
 Back to back, an order also waits for the previous one's commit (the execution's outbox
-and next-in fsyncs, which run after it went to the OMS); a second series spaces orders
+fsync, which runs after it went to the OMS); a second series spaces orders
 3 ms apart to show the round trip without that tail.
 `ratio` = connector round trip p50 / raw TCP echo p50.
 """

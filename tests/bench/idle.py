@@ -5,7 +5,10 @@ After every actor is running and a settle period, each process's CPU time is sam
 TP_BENCH_IDLE_S seconds (default 20) and its PSS read once (`memory_full_info().pss`).
 Reported: CPU as % of one core per process role and in total, per venue (the venue's
 connector plus its simulator), and the fixed part (supervisor, fork server, OMS, risk,
-heartbeat); PSS likewise. Floor in the same run: an idle Python process blocked in
+heartbeat); PSS likewise. Beside it, what a venue adds: the same with 1 venue, and the
+difference of the totals (every process) over the 15 more venues; the supervisor's work for
+each venue counts there, and the pages the venues share with the fixed processes are
+charged where they fall. Floor in the same run: an idle Python process blocked in
 `zmq.Poller.poll(1000)` (what an actor costs doing nothing). Targets (issue 16):
 <= 0.5 % of a core and <= 15 MiB PSS per venue.
 
@@ -80,8 +83,10 @@ def _ksmd() -> psutil.Process | None:
     return None
 
 
-def run() -> dict[str, Any]:
-    names = [f"v{i:02d}" for i in range(VENUES)]
+def _sample(venues: int) -> dict[str, Any]:
+    """The system with `venues` simulated venues, idle: CPU (% of a core) and PSS (MiB) by
+    process role over SAMPLE_S after SETTLE_S."""
+    names = [f"v{i:02d}" for i in range(venues)]
     with run_system(venues=names, overrides=CONFIG, timeout_s=60.0) as sut:
         assert sut.proc is not None
         sup = psutil.Process(sut.proc.pid)
@@ -108,9 +113,22 @@ def run() -> dict[str, Any]:
             except psutil.NoSuchProcess:
                 continue
         sut.stop()
+    return {"cpu": cpu, "pss": pss, "count": count, "elapsed": elapsed, "ksmd_pct": ksmd_pct}
+
+
+def run() -> dict[str, Any]:
+    """16 venues (the target's system), and 1 venue beside it: what a venue adds is the
+    difference over the 15 more, every process counted (the supervisor's work per venue
+    too, and the shared pages charged where they fall), next to the target's own reading,
+    the 16 venues' connectors and simulators divided by 16."""
+    one = _sample(1)
+    r = _sample(VENUES)
+    cpu, pss, count, elapsed, ksmd_pct = r["cpu"], r["pss"], r["count"], r["elapsed"], r["ksmd_pct"]
     per_venue_roles = ("connector", "venuesim")
     venue_cpu = sum(cpu[r] for r in per_venue_roles) / VENUES
     venue_pss = sum(pss[r] for r in per_venue_roles) / VENUES
+    added_cpu = (sum(cpu.values()) - sum(one["cpu"].values())) / (VENUES - 1)
+    added_pss = (sum(pss.values()) - sum(one["pss"].values())) / (VENUES - 1)
     floor = floor_cpu_pct(min(SAMPLE_S, 10.0))
     return {
         "venues": VENUES,
@@ -123,13 +141,19 @@ def run() -> dict[str, Any]:
         "total_pss_mib": round(sum(pss.values()), 1),
         "per_venue_cpu_pct": round(venue_cpu, 3),
         "per_venue_pss_mib": round(venue_pss, 1),
+        "one_venue": {"total_cpu_pct": round(sum(one["cpu"].values()), 2),
+                      "total_pss_mib": round(sum(one["pss"].values()), 1)},
+        "added_per_venue_cpu_pct": round(added_cpu, 3),
+        "added_per_venue_pss_mib": round(added_pss, 1),
         "floor_idle_process_cpu_pct": round(floor, 4),
         "memory_merge": MEMORY_MERGE,
         "ksmd_cpu_pct_of_core": None if ksmd_pct is None else round(ksmd_pct, 3),
         "targets": {"cpu_pct_per_venue": TARGET_CPU_PCT_PER_VENUE,
                     "pss_mib_per_venue": TARGET_PSS_MIB_PER_VENUE},
         "met": {"cpu": venue_cpu <= TARGET_CPU_PCT_PER_VENUE,
-                "pss": venue_pss <= TARGET_PSS_MIB_PER_VENUE},
+                "pss": venue_pss <= TARGET_PSS_MIB_PER_VENUE,
+                "added_cpu": added_cpu <= TARGET_CPU_PCT_PER_VENUE,
+                "added_pss": added_pss <= TARGET_PSS_MIB_PER_VENUE},
         "host": host_info(),
         "ts": datetime.now().astimezone().isoformat(timespec="seconds"),
     }  # fmt: skip
@@ -144,6 +168,10 @@ def summary(r: dict[str, Any]) -> list[str]:
         f"(target <= {TARGET_CPU_PCT_PER_VENUE}: {'met' if r['met']['cpu'] else 'NOT met'}), "
         f"{r['per_venue_pss_mib']} MiB PSS "
         f"(target <= {TARGET_PSS_MIB_PER_VENUE}: {'met' if r['met']['pss'] else 'NOT met'})",
+        f"what a venue adds (every process, {r['venues']} venues against 1, over "
+        f"{r['venues'] - 1}): {r['added_per_venue_cpu_pct']} % of a core "
+        f"({'met' if r['met']['added_cpu'] else 'NOT met'}), "
+        f"{r['added_per_venue_pss_mib']} MiB PSS ({'met' if r['met']['added_pss'] else 'NOT met'})",
         f"floor: an idle python+zmq process polling: {r['floor_idle_process_cpu_pct']} % of a core",
         *(
             [f"memory_merge on: ksmd (the host's scanner) {r['ksmd_cpu_pct_of_core']} % of a core"]

@@ -3,13 +3,13 @@
 1. `latency`: one order in flight. The client library submits a resting limit order and
    the clock stops when the client's event stream (`client.events()`) shows it ACCEPTED:
    client -> OMS -> risk -> OMS -> connector -> venue sim (FIX over TCP) -> connector ->
-   OMS -> client, 8 process hops. Next to it, in the same run and while the system idles,
-   a raw zmq chain with the same number of hops (7 relay processes forwarding the same
-   bytes over ipc PUSH/PULL, one message in flight) and the ratio. `stages` splits the
+   OMS -> client, 8 process hops. Next to it, a round trip before each order (the system
+   idle), a raw zmq chain with the same number of hops (7 relay processes forwarding the
+   same bytes over ipc PUSH/PULL, one message in flight) and the ratio. `stages` splits the
    system's time with the journal's own timestamps (wall clock, same host): client ->
    OMS received, received -> risk approved, approved -> venue acceptance applied,
    acceptance -> client event; plus the fsync floor of the state dir's filesystem. The
-   floor of the path is the same chain with an fdatasync at the four relays where the
+   floor of the path is the same chain with an fdatasync at the three relays where the
    design needs one in series (FSYNC_HOPS says which and why). Targets: p50 <= 2x and
    p99 <= 3x that floor.
 2. `throughput`: many in flight, durable. CLIENTS processes each pipeline SubmitOrders
@@ -65,11 +65,11 @@ from protocol.messages import (
 )
 from protocol.wire_out import dump
 from tests.bench._stats import describe, host_info, percentile
-from tests.helpers import REPO_ROOT, SystemUnderTest, event_time
+from tests.helpers import REPO_ROOT, SystemUnderTest, event_time, raw_dealer
 from tests.integration.oms_support import OmsSystem, overrides
 from tests.system_ops import VENUE, client, journal_records, submit_when_open
 
-LAT_ORDERS = int(os.environ.get("TP_BENCH_OMS_LAT_ORDERS", "300"))
+LAT_ORDERS = int(os.environ.get("TP_BENCH_OMS_LAT_ORDERS", "1000"))
 LAT_WARMUP = 50
 HOPS = 8
 THR_ORDERS = int(os.environ.get("TP_BENCH_OMS_OPEN_ORDERS", "10000"))
@@ -130,56 +130,65 @@ while True:
 # client's stream, by relay (hop) number: 3 the OMS's commit of the new order with its
 # verdict (before the PlaceOrder leaves: nothing is sent before its journal commit),
 # 4 the connector's FIX store (the D is durable before it is on the wire, so a restart
-# never reuses its sequence number or forgets it was sent), 5 the venue's own log (the
-# simulator, like a venue, persists before it answers), 7 the OMS's commit of the
-# acceptance (an event is published only once durable). The connector's exec outbox
-# fsync is not in series: it forwards the execution to the OMS first, then syncs.
-FSYNC_HOPS = (3, 4, 5, 7)
+# never reuses its sequence number or forgets it was sent), 7 the OMS's commit of the
+# acceptance (an event is published only once durable). Not in series: the connector's
+# exec outbox (it forwards the execution to the OMS first, then syncs) and the venue's
+# (the outside world: the simulator writes its log before it answers, which survives
+# its kill -9, and fsyncs it once a second, `actors.venuesim.actor.SYNC_INTERVAL_S`).
+# Tables before 2026-12-05 (#7) had an fdatasync at hop 5 too, for the venue: a floor
+# one fdatasync slower than the path the system runs, so their ratios were too low.
+FSYNC_HOPS = (3, 4, 7)
 
 
-def zmq_chain_s(
-    hops: int, n: int, payload: list[bytes], fsync_dir: Path | None = None
-) -> list[float]:
-    """Round trips of `payload` through hops-1 relay processes and back (ipc PUSH/PULL);
-    with `fsync_dir`, the relays at FSYNC_HOPS append the message there and fdatasync it
-    before forwarding it."""
-    tmp = Path(tempfile.mkdtemp(prefix="tpch", dir="/tmp"))
-    eps = [f"ipc://{tmp}/r{i}.sock" for i in range(hops)]  # eps[0]: ours, the chain's end
+class Chain:
+    """`hops`-1 relay processes in a ring with us (ipc PUSH/PULL): `round_trip` times one
+    `payload` through all of them and back. With `fsync_dir`, the relays at FSYNC_HOPS
+    append the message there and fdatasync it before forwarding it (the floor)."""
 
-    def log(i: int) -> str:
-        return str(fsync_dir / f"floor-{i}.log") if fsync_dir and i in FSYNC_HOPS else ""
+    def __init__(self, hops: int, payload: list[bytes], fsync_dir: Path | None = None) -> None:
+        self.payload = payload
+        self._fsync_dir = fsync_dir
+        self._tmp = Path(tempfile.mkdtemp(prefix="tpch", dir="/tmp"))
+        eps = [f"ipc://{self._tmp}/r{i}.sock" for i in range(hops)]  # eps[0]: ours, the end
+        self._relays = [
+            subprocess.Popen(
+                [sys.executable, "-c", _RELAY, eps[i], eps[(i + 1) % hops], self._log(i)],
+                stdout=subprocess.PIPE, text=True,
+            )
+            for i in range(1, hops)
+        ]  # fmt: skip
+        self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        try:
+            for r in self._relays:
+                assert r.stdout is not None and r.stdout.readline().strip() == "ready"
+            self._pull = self._ctx.socket(zmq.PULL)
+            self._pull.bind(eps[0])
+            self._push = self._ctx.socket(zmq.PUSH)
+            self._push.connect(eps[1])
+        except BaseException:
+            self.close()
+            raise
 
-    relays = [
-        subprocess.Popen([sys.executable, "-c", _RELAY, eps[i], eps[(i + 1) % hops], log(i)],
-                         stdout=subprocess.PIPE, text=True)
-        for i in range(1, hops)
-    ]  # fmt: skip
-    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    try:
-        for r in relays:
-            assert r.stdout is not None and r.stdout.readline().strip() == "ready"
-        pull = ctx.socket(zmq.PULL)
-        pull.bind(eps[0])
-        push = ctx.socket(zmq.PUSH)
-        push.connect(eps[1])
-        samples = []
-        for i in range(n + LAT_WARMUP):
-            start = time.perf_counter()
-            push.send_multipart(payload)
-            assert pull.poll(5000), "relay chain stalled"
-            pull.recv_multipart()
-            if i >= LAT_WARMUP:
-                samples.append(time.perf_counter() - start)
-        return samples
-    finally:
-        ctx.destroy(linger=0)
-        for r in relays:
+    def _log(self, i: int) -> str:
+        d = self._fsync_dir
+        return str(d / f"floor-{i}.log") if d is not None and i in FSYNC_HOPS else ""
+
+    def round_trip(self) -> float:
+        start = time.perf_counter()
+        self._push.send_multipart(self.payload)
+        assert self._pull.poll(5000), "relay chain stalled"
+        self._pull.recv_multipart()
+        return time.perf_counter() - start
+
+    def close(self) -> None:
+        self._ctx.destroy(linger=0)
+        for r in self._relays:
             r.kill()
             r.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(self._tmp, ignore_errors=True)
         for i in FSYNC_HOPS:
-            if fsync_dir is not None:
-                (fsync_dir / f"floor-{i}.log").unlink(missing_ok=True)
+            if self._fsync_dir is not None:
+                (self._fsync_dir / f"floor-{i}.log").unlink(missing_ok=True)
 
 
 def fsync_floor_s(directory: Path, n: int = 300) -> list[float]:
@@ -199,14 +208,28 @@ def fsync_floor_s(directory: Path, n: int = 300) -> list[float]:
 
 
 def latency(sut: SystemUnderTest) -> dict[str, Any]:
-    """One order in flight, submit -> ACCEPTED on the client's event stream."""
+    """One order in flight, submit -> ACCEPTED on the client's event stream; before each
+    order, one round trip of the raw chain and one of the floor, so that the three series
+    share the machine's moments (a ratio of series taken minutes apart measured the
+    machine's load as much as the code)."""
     stamps: dict[str, tuple[int, int, int]] = {}
-    with client(sut) as c:
+    payload = encode(Sender("bench", 1).envelope(_order("lat-00000", Decimal("95.00"))))
+    raw_s: list[float] = []
+    floor_s: list[float] = []
+    with contextlib.ExitStack() as chains, client(sut) as c:
+        raw = Chain(HOPS, payload)
+        chains.callback(raw.close)
+        floor_chain = Chain(HOPS, payload, fsync_dir=sut.state_dir)
+        chains.callback(floor_chain.close)
         # intake open; a market order, not open
         submit_when_open(c, VENUE, qty="1", price=None, client_order_id="lat-probe")
         c.subscribe()
         for i in range(LAT_ORDERS + LAT_WARMUP):
             coid = f"lat-{i:05d}"
+            # the chains first: the previous order's trailing work (e.g. the connector's
+            # exec outbox sync after it forwarded the execution) has a raw round trip to
+            # end before the floor's fdatasyncs run
+            r, f = raw.round_trip(), floor_chain.round_trip()
             t0 = time.time_ns()
             c.submit("simA", "AAPL", "BUY", "1", "LIMIT", price="95.00", client_order_id=coid)
             t1 = time.time_ns()
@@ -216,14 +239,16 @@ def latency(sut: SystemUnderTest) -> dict[str, Any]:
                         break
             else:
                 raise AssertionError(f"{coid}: no ACCEPTED event")
+            t2 = time.time_ns()
             if i >= LAT_WARMUP:
-                stamps[coid] = (t0, t1, time.time_ns())
+                stamps[coid] = (t0, t1, t2)
+                raw_s.append(r)
+                floor_s.append(f)
     e2e = [(t2 - t0) / 1e9 for t0, _, t2 in stamps.values()]
     acks = [(t1 - t0) / 1e9 for t0, t1, _ in stamps.values()]
-    payload = encode(Sender("bench", 1).envelope(_order("lat-00000", Decimal("95.00"))))
     means = _metric_means_ms(sut)
-    raw = _ms(zmq_chain_s(HOPS, LAT_ORDERS, payload))
-    floor = _ms(zmq_chain_s(HOPS, LAT_ORDERS, payload, fsync_dir=sut.state_dir))
+    raw = _ms(raw_s)
+    floor = _ms(floor_s)
     system = _ms(e2e)
     return {
         "orders": len(e2e),
@@ -290,11 +315,7 @@ def pipeline_worker(endpoint: str, prefix: str, n: int, window: int) -> dict[str
     `TP_BENCH_SUBMIT_MANY=1` (`SUBMIT_MANY`), the orders it may send at a moment (its window's
     room) go as one `SubmitOrders` (one alone as a lone SubmitOrder), as `submit_many` sends."""
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.SNDHWM, 0)
-    sock.setsockopt(zmq.RCVHWM, 0)
-    sock.connect(endpoint)
+    sock = raw_dealer(ctx, endpoint)
     sender = Sender(prefix, 1)
     print("ready", flush=True)
     sys.stdin.readline()  # "go"
@@ -371,6 +392,12 @@ class _AcceptedCounter(threading.Thread):
         self.t_last = 0.0
         self.stop = threading.Event()
         self.connected = threading.Event()  # it has received an event
+        self._cpu_s = 0.0
+
+    def cpu_s(self) -> float:
+        """This thread's CPU so far (as of its last message): the event stream's reader is
+        part of what an order costs (every event read once, as a client reads it)."""
+        return self._cpu_s
 
     def run(self) -> None:
         while not self.stop.is_set() and len(self.accepted) < self.expected:
@@ -378,6 +405,7 @@ class _AcceptedCounter(threading.Thread):
                 continue
             frames = self.sub.recv_multipart()
             self.connected.set()
+            self._cpu_s = time.thread_time()  # up to the message before this one
             if not any(b"ACCEPTED" in f for f in frames):
                 continue  # cheap filter: decode only the events that can count
             batch = read_events(frames)  # a turn's events in one message, or one event
@@ -419,6 +447,7 @@ def throughput(
     kinds = {a["id"]: a["kind"] for a in rows}
     forks = {k for k, kind in kinds.items() if kind != "supervisor"}  # its forked helpers too
     cpu_before = {k: _cpu_s(p, k in forks) or 0.0 for k, p in actors.items()}
+    reader_before = counter.cpu_s()
     host_before = psutil.cpu_times()
     procs = [
         subprocess.Popen(
@@ -443,6 +472,7 @@ def throughput(
         while len(counter.accepted) < total and time.monotonic() < deadline:
             time.sleep(0.05)  # a bench, not a test: waiting for the stream to drain
         after = {k: _cpu_s(p, k in forks) for k, p in actors.items()}
+        reader_cpu = counter.cpu_s() - reader_before
         gone = sorted(k for k, v in after.items() if v is None)  # restarted meanwhile
         cpu = {k: v - cpu_before[k] for k, v in after.items() if v is not None}
         host = _busy_fraction(host_before, psutil.cpu_times())
@@ -460,10 +490,11 @@ def throughput(
         if (coid := f"{prefix}{i}-{j:06d}") in counter.accepted
     ]
     clients_cpu = sum(r["cpu_s"] for r in results)
-    by_kind: dict[str, float] = {"clients": clients_cpu}
+    by_kind: dict[str, float] = {"clients": clients_cpu, "event_reader": reader_cpu}
     for k, v in cpu.items():
         by_kind[kinds[k]] = by_kind.get(kinds[k], 0.0) + v
     cpu["clients"] = clients_cpu
+    cpu["event_reader"] = reader_cpu
     t_first = min(r["t_first"] for r in results)
     t_last = max(r["t_last"] for r in results)
     errors: dict[str, int] = {}

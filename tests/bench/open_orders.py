@@ -34,7 +34,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import psutil
+
 from actors.venuesim.__main__ import control_request as sim_control_request
+from protocol.config import OmsCfg
 from protocol.messages import Snapshot
 from tests.bench._stats import host_info
 from tests.bench.oms import throughput
@@ -48,6 +51,7 @@ SIZES = [
 ]
 WATCHED = ("oms", f"venuesim.{VENUE}", f"connector.{VENUE}", "risk")
 HANG_TIMEOUT_S = 0.6
+DEFAULT_RECONCILE_INTERVAL_S = OmsCfg().reconcile_interval_s  # the demo's, every venue
 PATH_ORDERS = int(os.environ.get("TP_BENCH_OPEN_ORDERS_PATH_ORDERS", "4000"))
 
 
@@ -80,13 +84,27 @@ class _StallWatch(threading.Thread):
             self.stop.wait(0.02)
 
 
+def _system_cpu_s(sut: SystemUnderTest) -> float:
+    """CPU seconds so far of the supervisor and every process under it."""
+    assert sut.proc is not None
+    sup = psutil.Process(sut.proc.pid)
+    total = 0.0
+    for p in (sup, *sup.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
 def _measure(sut: SystemUnderTest, n: int) -> dict[str, Any]:
     mark = sut.mark()
     asked_before = _status_requests(sut)
     with _watching(sut) as watch:
+        cpu_before = _system_cpu_s(sut)
         started = time.perf_counter()
         reply = trigger_reconcile(sut, timeout_s=600.0)
         reconcile_s = time.perf_counter() - started
+        pass_cpu_s = _system_cpu_s(sut) - cpu_before  # the idle system's beats too (~1 %)
     failed = sut.events("reconcile_failed", since=mark)
     asked = _status_requests(sut) - asked_before
     with _watching(sut) as snap_watch:
@@ -95,6 +113,13 @@ def _measure(sut: SystemUnderTest, n: int) -> dict[str, Any]:
         "open_orders": n,
         "reconcile_s": round(reconcile_s, 3),
         "reconcile_ok": reply is not None and reply.status == "ok" and not failed,
+        # the periodic pass is the same work: at the default interval it costs this share
+        # of a core with n orders open, whatever the order rate (the order path below runs
+        # with the periodic pass off, so that its CPU per order is the order's alone)
+        "reconcile_cpu_s": round(pass_cpu_s, 3),
+        "reconcile_pct_of_core_at_default_interval": round(
+            pass_cpu_s / DEFAULT_RECONCILE_INTERVAL_S * 100, 1
+        ),
         "asked_by_order": asked >= n,  # the mass status refused: every order by H
         "stall_ms": {a: round(s * 1e3) for a, s in watch.max_age_s.items()},
         "hung": len(sut.events("actor_hung")),
@@ -190,6 +215,15 @@ def summary(r: dict[str, Any]) -> list[str]:
         )
     lines.append(
         f"stall: longest silence seen by the supervisor (hang timeout {r['hang_timeout_s']} s)"
+    )
+    lines.append(
+        "a pass's CPU, all processes (s), and the periodic pass's share of a core at the "
+        f"default interval ({DEFAULT_RECONCILE_INTERVAL_S:g} s): "
+        + ", ".join(
+            f"{row['open_orders']}: {row['reconcile_cpu_s']} s, "
+            f"{row['reconcile_pct_of_core_at_default_interval']} %"
+            for row in r["sizes"]
+        )
     )
     lines.append(
         f"{'open orders':>11} {'orders/s':>9} {'ack p50 ms':>10} {'ack p99 ms':>10}"

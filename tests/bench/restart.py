@@ -204,6 +204,9 @@ def run() -> dict[str, Any]:
         measured = restarts(sut)
         sut.stop()
     median = measured["crash_to_ready_ms"]["median"]
+    # the target on the wall clock from the kill (the supervisor's own clock starts when it
+    # sees the exit, so it leaves out the detection); the supervisor's beside it
+    kill_median = measured["kill_to_ready_ms"]["median"]
     return {
         "actor": TARGET,
         "kills": KILLS,
@@ -211,7 +214,7 @@ def run() -> dict[str, Any]:
         "floor": {"python_spawn_ms": spawn, "zmq_ipc_roundtrip_us": rtt},
         "ratio_crash_to_ready_vs_spawn": round(median / spawn["median"], 3),
         "target_crash_to_ready_ms": TARGET_CRASH_TO_READY_MS,
-        "meets_target": median <= TARGET_CRASH_TO_READY_MS,
+        "meets_target": kill_median <= TARGET_CRASH_TO_READY_MS,
         "host": host_info(),
         "ts": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
@@ -232,6 +235,6 @@ def summary(r: dict[str, Any]) -> list[str]:
         line("floor: zmq ipc round trip", r["floor"]["zmq_ipc_roundtrip_us"], "us"),
         line("steady request to the actor", r["steady_request_roundtrip_us"], "us"),
         f"crash -> READY / spawn floor: {r['ratio_crash_to_ready_vs_spawn']}"
-        f"  (target <= {r['target_crash_to_ready_ms']} ms median: "
+        f"  (target: kill -> READY <= {r['target_crash_to_ready_ms']} ms median: "
         f"{'met' if r['meets_target'] else 'NOT met'})",
     ]

@@ -34,6 +34,7 @@ RUNBOOK_ALERTS = {
     "OrderArchiveFailing",
     "OrderArchiveStalled",
     "ReconcileFailing",
+    "ResubmitsUnsent",
 }
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -119,6 +119,16 @@ class CcxtSystem(SystemUnderTest):
 
     def arm(self, point: str) -> None:
         self.marker(point).unlink()
+
+
+def running(system: CcxtSystem) -> Iterator[CcxtSystem]:
+    """`system` started, and destroyed when the caller is done (a fixture's body:
+    `yield from running(CcxtSystem(...))`)."""
+    try:
+        system.start(timeout_s=30.0)
+        yield system
+    finally:
+        system.destroy()
 
 
 def chain_head(cl_ord_id: str) -> str:

@@ -15,7 +15,7 @@ from actors.venuesim.__main__ import VenueSimUnavailable
 from actors.venuesim.__main__ import control_request as sim_control_request
 from protocol.codec import Sender, decode, encode
 from protocol.messages import OrderAck, OrdType, RequestRejected, Side, SubmitOrder, TimeInForce
-from tests.helpers import SystemUnderTest, eventually
+from tests.helpers import SystemUnderTest, eventually, raw_dealer
 from tests.integration.oms_support import overrides
 from tests.system_ops import SYMBOL, VENUE, client, submit_when_open
 
@@ -46,11 +46,7 @@ def place_resting(
     with client(sut) as c:  # intake open first (every venue reconciled)
         submit_when_open(c, VENUE, qty="1", price="90.00", client_order_id=f"{prefix}-probe")
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.SNDHWM, 0)
-    sock.setsockopt(zmq.RCVHWM, 0)
-    sock.connect(sut.cfg.client_endpoint)
+    sock = raw_dealer(ctx, sut.cfg.client_endpoint)
     sender = Sender(prefix, 1)
     pending: dict[str, str] = {}  # msg id -> client order id
     acked: list[str] = []

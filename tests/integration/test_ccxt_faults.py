@@ -24,6 +24,7 @@ from tests.integration.ccxt_support import (
     VENUE,
     CcxtSystem,
     fills_once,
+    running,
     settle,
 )
 from tests.system_ops import (
@@ -43,12 +44,7 @@ EXCHANGE = f"exchangesim.{VENUE}"
 
 @pytest.fixture(scope="module")
 def sut() -> Iterator[CcxtSystem]:
-    system = CcxtSystem()
-    try:
-        system.start(timeout_s=30.0)
-        yield system
-    finally:
-        system.destroy()
+    yield from running(CcxtSystem())
 
 
 @pytest.fixture(scope="module")

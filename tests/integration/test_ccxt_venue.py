@@ -36,6 +36,7 @@ from tests.integration.ccxt_support import (
     CcxtSystem,
     fills_once,
     overrides,
+    running,
     settle,
     venue_cfg,
 )
@@ -57,12 +58,7 @@ LOW_BID = "59000.00"  # a buy here rests: below every ask
 
 @pytest.fixture(scope="class")
 def sut() -> Iterator[CcxtSystem]:
-    system = CcxtSystem()
-    try:
-        system.start(timeout_s=30.0)
-        yield system
-    finally:
-        system.destroy()
+    yield from running(CcxtSystem())
 
 
 @pytest.fixture(scope="class")

@@ -25,7 +25,7 @@ from protocol.client import ExecutionClient, InvalidOrder
 from protocol.codec import Sender, decode
 from protocol.messages import OrderAck, OrderStatus, OrdType, RequestRejected, Side, SubmitOrder
 from protocol.wire_out import dump
-from tests.helpers import eventually
+from tests.helpers import eventually, raw_dealer
 from tests.integration.many_orders import many_orders_overrides
 from tests.integration.oms_support import start, systems
 from tests.system_ops import SYMBOL, VENUE, client, submit_when_open
@@ -87,11 +87,7 @@ def _flood(endpoint: str, c: ExecutionClient) -> list[str]:
     """N market buys of 1 sent back to back on a raw DEALER; the ids acked. Every 100
     answers an early order is read by id (a GetOrder mid-flood: memory or archive)."""
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.SNDHWM, 0)
-    sock.setsockopt(zmq.RCVHWM, 0)
-    sock.connect(endpoint)
+    sock = raw_dealer(ctx, endpoint)
     sender = Sender("slow", 1)
     acked: list[str] = []
     try:

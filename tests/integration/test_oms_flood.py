@@ -17,6 +17,7 @@ import zmq
 from protocol.codec import Sender, decode
 from protocol.messages import ErrorCode, OrderAck, RequestRejected, SubmitOrder
 from protocol.wire_out import dump
+from tests.helpers import raw_dealer
 from tests.integration.oms_support import overrides, start, systems
 from tests.system_ops import SYMBOL, VENUE, client, submit_when_open
 
@@ -40,11 +41,7 @@ def test_a_flood_of_lone_submits_neither_hangs_the_oms_nor_loses_an_answer(
         with client(sut) as c:
             submit_when_open(c, VENUE, client_order_id="probe-0")
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        sock = ctx.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.SNDHWM, 0)
-        sock.setsockopt(zmq.RCVHWM, 0)
-        sock.connect(sut.cfg.client_endpoint)
+        sock = raw_dealer(ctx, sut.cfg.client_endpoint)
         sender = Sender("flood", 1)
         kinds: dict[str, int] = {}
         got = 0

@@ -16,6 +16,7 @@ import pytest
 from protocol import paths
 from protocol.client import ExecutionClient
 from protocol.messages import OrderStatus
+from tests.chaos.venuectl import risk_positions
 from tests.helpers import SystemUnderTest, event_time, eventually
 from tests.integration.oms_support import (
     overrides,
@@ -79,6 +80,13 @@ def test_warm_start_replays_reconciles_and_opens_intake(short_tmp: Path) -> None
         assert sut.status()["intake"] == "open"
 
 
+def _risk_positions(sut: SystemUnderTest) -> dict[str, Decimal]:
+    """Risk's positions (what its limits read), flat ones left out."""
+    rows, why = risk_positions(sut.cfg)
+    assert rows is not None, why
+    return {str(r["symbol"]): Decimal(str(r["qty"])) for r in rows if Decimal(str(r["qty"]))}
+
+
 @pytest.mark.parametrize(("policy", "flat"), [("cancel", True), ("adopt", False)])
 def test_cold_start_archives_and_handles_open_venue_orders(
     short_tmp: Path, policy: str, flat: bool
@@ -88,8 +96,8 @@ def test_cold_start_archives_and_handles_open_venue_orders(
     external (logged `order_adopted`) and, with the default policy, cancelled at the venue,
     with `adopt` left open. Positions: none from the archived journal; a flat venue reads
     zero, a venue holding a position from before gives the OMS that opening position
-    (logged `opening_position`, no `position_mismatch` escalation). `cold_start` is logged
-    by the supervisor (archive) and by the OMS (policy, counts); intake opens."""
+    (logged `opening_position`, no `position_mismatch` escalation), and risk's too. `cold_start`
+    is logged by the supervisor (archive) and by the OMS (policy, counts); intake opens."""
     cfg = overrides(oms={"cold_start_open_orders": policy})
     old = {"rest-3", "mkt-0", "flat-0"} if flat else {"rest-3", "mkt-0"}
     with systems() as started:
@@ -117,6 +125,7 @@ def test_cold_start_archives_and_handles_open_venue_orders(
             assert all(v.external and v.status is want for v in final.oms.values())
             _intake_open(c, "after-cold")
         assert final.oms_positions == ({} if flat else {"AAPL": D(100)})
+        eventually(lambda: _risk_positions(sut) == final.oms_positions, 5.0)  # risk's too
         assert bool(sut.events("opening_position", actor="oms")) is not flat
         assert not sut.events("reconcile_escalation", actor="oms", reason="position_mismatch")
         venue_status = {o["cl_ord_ids"][0]: o["status"] for o in final.venue["orders"]}

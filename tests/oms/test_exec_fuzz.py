@@ -33,7 +33,7 @@ from protocol.messages import (
 V = "sim"
 D = Decimal
 _KINDS = ("accepted", "rejected", "fill", "cancelled", "replaced", "cancel_rejected",
-          "expired", "status")  # fmt: skip
+          "expired", "status", "unsent")  # fmt: skip
 
 # quantities and prices a venue could send that pass the wire's bounds (`protocol.domain`)
 _DECIMALS = st.one_of(
@@ -61,6 +61,12 @@ def _book() -> tuple[OrderBook, list[str]]:
         book.apply_exec(ExecReport(venue=V, exec_id=f"A-{coid}", kind="accepted",
                                    cl_ord_id=order.cl_ord_id), ts + 2)  # fmt: skip
         ts += 3
+    pend = SubmitOrder(client_order_id="pend", venue=V, symbol="ABC", side=Side.BUY, qty=D(10),
+                       order_type=OrdType.LIMIT, price=D(95))  # fmt: skip
+    book.submit(pend, ts)
+    book.risk_verdict(RiskVerdict(client_order_id="pend", approved=True), ts + 1)
+    book.mark_resubmitted("pend", ts + 2)
+    book.mark_resubmitted("pend", ts + 2)  # resubmitted twice, never acknowledged
     book.request_replace(ReplaceOrder(client_order_id="repl", qty=D(8), price=D(96)), ts)
     book.request_cancel("canc", ts)
     for coid, qty in (("done", "10"), ("part", "4")):
@@ -102,7 +108,7 @@ def _state(book: OrderBook) -> list[Any]:
     held = {o.client_order_id: o for o in book.retention.archive} if book.retention else {}
     held.update((o.client_order_id, o) for o in book.orders())
     orders = sorted((o.client_order_id, o.status, o.cum_qty, o.qty, o.price, o.cl_ord_id,
-                     sorted(o.exec_ids)) for o in held.values())  # fmt: skip
+                     sorted(o.exec_ids), o.resubmits) for o in held.values())  # fmt: skip
     positions = sorted((p.symbol, p.qty, p.avg_px, p.realized_pnl) for p in book.positions())
     return [orders, positions, sorted(u.exec_id for u in book.unmatched_fills())]
 

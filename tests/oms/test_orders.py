@@ -95,6 +95,7 @@ EXPECTED: dict[OrderStatus, dict[Event, Any]] = {
         Event.TIMEOUT: S.UNKNOWN,
         Event.DUPLICATE_REJECTED: S.UNKNOWN,
         Event.RESUBMIT: S.PENDING_SUBMIT,
+        Event.RESUBMIT_UNSENT: STAY,
         Event.ACCEPTED: S.ACCEPTED,
         Event.REJECTED: S.REJECTED,
         Event.PARTIAL_FILL: S.PARTIALLY_FILLED,
@@ -102,6 +103,7 @@ EXPECTED: dict[OrderStatus, dict[Event, Any]] = {
     },
     S.UNKNOWN: {
         Event.RESUBMIT: S.PENDING_SUBMIT,
+        Event.RESUBMIT_UNSENT: STAY,
         Event.ACCEPTED: S.ACCEPTED,
         Event.REJECTED: S.REJECTED,
         Event.PARTIAL_FILL: S.PARTIALLY_FILLED,
@@ -149,7 +151,7 @@ def test_transition_table_matches_the_specification() -> None:
 
 def test_terminal_states_stay_terminal_and_unknown_leaves_only_on_venue_evidence() -> None:
     """No event moves a terminal order out of its state; UNKNOWN moves only on venue events
-    or a resubmit; PENDING_RISK moves only on the risk verdict."""
+    or a resubmit (taken back, it stays); PENDING_RISK moves only on the risk verdict."""
     venue_events = {
         Event.ACCEPTED,
         Event.REJECTED,
@@ -162,7 +164,8 @@ def test_terminal_states_stay_terminal_and_unknown_leaves_only_on_venue_evidence
         if state in {S.FILLED, S.CANCELLED, S.EXPIRED, S.REJECTED}:
             assert target == STAY
         if state == S.UNKNOWN:
-            assert event in venue_events | {Event.RESUBMIT}
+            assert event in venue_events | {Event.RESUBMIT, Event.RESUBMIT_UNSENT}
+            assert event != Event.RESUBMIT_UNSENT or target == STAY
         if state == S.PENDING_RISK:
             assert event in {Event.RISK_APPROVED, Event.RISK_REJECTED}
 
@@ -189,6 +192,7 @@ def _order_in(state: OrderStatus) -> OrderBook:
         pending_cl_ord_id=pending,
         pending_qty=D(12) if state == S.PENDING_REPLACE else None,
         pending_price=D(100) if state == S.PENDING_REPLACE else None,
+        resubmits=1,  # one to take back (Event.RESUBMIT_UNSENT)
     )
     return OrderBook.from_dict({"orders": [order.to_dict()], "positions": [], "unmatched": []})
 
@@ -206,6 +210,7 @@ def _fire(book: OrderBook, event: Event) -> Outcome:
         ),
         Event.TIMEOUT: lambda: book.mark_unknown("o1", "ack timeout", 9),
         Event.RESUBMIT: lambda: book.mark_resubmitted("o1", 9),
+        Event.RESUBMIT_UNSENT: lambda: book.apply_exec(_exec("unsent", "o1"), 9),
         Event.CANCEL_REQUESTED: lambda: book.request_cancel("o1", 9),
         Event.REPLACE_REQUESTED: lambda: book.request_replace(
             ReplaceOrder(client_order_id="o1", qty=D(12)), 9
@@ -610,7 +615,7 @@ def test_status_report_applies_the_missed_fill_once() -> None:
     book.apply_exec(_fill("o1", "2", "100"), 4)
     rep = _exec("status", "o1", cum_qty=D(6), avg_px=D("101.5"), ord_status=S.PARTIALLY_FILLED)
     out = book.apply_exec(rep, 5)
-    assert out.applied and out.fill_qty is None
+    assert out.applied and (out.fill_qty, out.fill_px) == (4, D("102.25"))  # the order event's
     assert order.cum_qty == 6 and order.avg_px == D("101.5")
     assert _status(order) == S.PARTIALLY_FILLED
     again = book.apply_exec(

@@ -42,6 +42,9 @@ class _Journal:
         self.durable: list[str] = []  # statuses made durable, in order
         self.buffered: list[str] = []
 
+    def append(self, record: dict[str, Any]) -> None:  # `OmsActor.record`'s
+        self.pending = True
+
     def commit(self) -> None:
         self.calls.append("commit")
         self.durable += self.buffered
@@ -57,6 +60,7 @@ class _Pub:
         self.calls = calls
         self.seqs: list[int] = []  # event_seq of every event published, in order
         self.messages: list[str] = []  # the type of every message published
+        self.events: list[OrderEvent] = []
 
     def send_multipart(self, frames: list[bytes], copy: bool = True) -> None:
         self.messages.append(decode(frames).type)
@@ -66,6 +70,7 @@ class _Pub:
             if isinstance(body, StreamEvent):
                 self.calls.append(f"stream {body.event}")
             else:
+                self.events.append(body)
                 self.calls.append(f"event {body.order.client_order_id} {body.order.status.value}")
 
 
@@ -100,6 +105,7 @@ class _Oms:
     _publish_built = OmsActor._publish_built
     publish_stream = OmsActor.publish_stream
     _publish = OmsActor._publish
+    record = OmsActor.record
 
     def __init__(self) -> None:
         self.calls: list[str] = []
@@ -113,18 +119,18 @@ class _Oms:
         self._after_commit = AfterCommit()
         self._changed: dict[str, tuple[D | None, D | None]] = {}
         self.event_seq = 0
-        self.gate = self.space = self.cfg = _Anything()
+        self.gate = self.space = self.cfg = self.views = self.at_venue = _Anything()
         self.venues: dict[str, Any] = {}  # links whose sends the turn holds (send_batch.py)
         self.clients = _Clients()
 
     def crash_point(self, name: str) -> None:
         self.calls.append(name)
 
-    def approve(self, coid: str) -> None:
+    def approve(self, coid: str, qty: D = D(1)) -> None:
         """The verdict's turn as intake leaves it: records pending, the venue push and the
         client's ack waiting for the commit."""
         msg = SubmitOrder(client_order_id=coid, venue=V, symbol="ABC", side=Side.BUY,
-                          qty=D(1), order_type=OrdType.LIMIT, price=D(95))  # fmt: skip
+                          qty=qty, order_type=OrdType.LIMIT, price=D(95))  # fmt: skip
         assert self.book.submit(msg, 1).applied
         verdict = RiskVerdict(client_order_id=coid, approved=True)
         assert self.book.risk_verdict(verdict, 2).applied
@@ -273,3 +279,25 @@ def test_the_turns_replies_run_inside_the_client_reply_window_after_the_commit()
         oms.after_iteration()
     assert seen == [(True, 1)]
     assert (oms.clients.windows, oms.clients.holding) == (1, 0)
+
+
+def test_an_orders_event_carries_every_fill_since_its_previous_event() -> None:
+    """Two executions of `o1` applied in one turn (a connector's batch), then a status
+    change: its one event carries both fills, 3 @ 90 and 1 @ 94 as 4 @ 91, not the last
+    outcome's (none). Risk counts an event's fill as all that is new of an order it no
+    longer knows (a late fill on an order ended before its exposure rebuild)."""
+    oms = _Oms()
+    oms.approve("o1", qty=D(10))
+    oms.after_iteration()
+    oms.record(oms.book.apply_fill("o1", "E1", D(3), D(90), 3))
+    oms.record(oms.book.apply_fill("o1", "E2", D(1), D(94), 4))
+    oms.record(oms.book.request_cancel("o1", 5))
+    oms.commits._must = True
+    oms.after_iteration()
+    first, event = oms.pub.events
+    assert first.fill_qty is None and event.order.status is OrderStatus.PENDING_CANCEL
+    assert (event.order.cum_qty, event.fill_qty, event.fill_px) == (4, 4, 91)
+    oms.record(oms.book.apply_fill("o1", "E3", D(2), D(95), 6))
+    oms.commits._must = True
+    oms.after_iteration()
+    assert (oms.pub.events[-1].fill_qty, oms.pub.events[-1].fill_px) == (2, 95)  # since then

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -23,13 +22,6 @@ from protocol.messages import (
     StreamEvent,
 )
 from tests.actor_stubs import Harness, Stub
-
-
-@pytest.fixture
-def h() -> Iterator[Harness]:
-    harness = Harness(venues=("simA",))
-    yield harness
-    harness.close()
 
 
 def _event(status: OrderStatus) -> OrderEvent:
@@ -244,3 +236,40 @@ def test_statuses_filter_lone_and_batched_events_on_both_paths(
         (e.order.client_order_id, e.order.status.value) if isinstance(e, OrderEvent) else e.type
         for e in got
     ] == [("lone", "FILLED"), ("batch", "FILLED"), "stream_event"]
+
+
+def test_events_returns_at_its_timeout_while_events_keep_coming(h: Harness) -> None:
+    """`timeout_s` bounds the call on a busy stream too: a caller slower than the stream
+    (here 1 ms of work an event, against 20 events a ms) gets control back at its timeout
+    although events are always waiting. Before, the deadline was only looked at when a
+    poll found nothing, so such a call never returned while the OMS was busy."""
+    client = ExecutionClient(h.cfg, timeout_s=1.0)
+    publishing = threading.Event()
+    stop = threading.Event()
+
+    def publish() -> None:  # ACCEPTED events, 20 a ms, for up to 10 s
+        until = time.monotonic() + 10.0
+        publishing.set()
+        while not stop.is_set() and time.monotonic() < until:
+            h.oms.publish_batch([_order_event("busy", OrderStatus.ACCEPTED)] * 20)
+            stop.wait(0.001)  # the publisher's pace, not a synchronisation
+
+    client.subscribe()
+    _joined(h, client)
+    publisher = threading.Thread(target=publish, daemon=True)
+    try:
+        publisher.start()
+        assert publishing.wait(5.0)
+        got = 0
+        for _ in client.events(timeout_s=0.3):
+            got += 1
+            time.sleep(0.001)  # the caller's work on each event
+            if not publisher.is_alive():
+                break  # the stream went quiet first: the call did not end at its timeout
+        still_publishing = publisher.is_alive()
+    finally:
+        stop.set()
+        publisher.join(timeout=15.0)
+        client.close()
+    assert still_publishing, "events() only returned once the stream went quiet"
+    assert got > 0

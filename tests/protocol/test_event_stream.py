@@ -4,7 +4,6 @@ the caller stops right after it, and when it comes from another OMS incarnation.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,13 +17,6 @@ from tests.protocol.test_client_events import (
     _order_event,
     _take,
 )
-
-
-@pytest.fixture
-def h() -> Iterator[Harness]:
-    harness = Harness(venues=("simA",))
-    yield harness
-    harness.close()
 
 
 class _Answering:

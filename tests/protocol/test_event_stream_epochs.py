@@ -5,7 +5,6 @@ refuses is raised, and the new incarnation's event is not yielded past the gap."
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,13 +22,6 @@ from protocol.messages import (
 from tests.actor_stubs import Harness
 from tests.protocol.test_client_events import _in_sequence, _order_event
 from tests.protocol.test_event_stream import _Answering
-
-
-@pytest.fixture
-def h() -> Iterator[Harness]:
-    harness = Harness(venues=("simA",))
-    yield harness
-    harness.close()
 
 
 @pytest.mark.parametrize("batched", [False, True], ids=["lone", "batch"])

@@ -20,14 +20,18 @@ from protocol.messages import (
     ExecAck,
     OrderAck,
     OrderEvent,
+    OrderList,
     OrderStatus,
     OrderView,
     OrdType,
     PlaceOrder,
+    Positions,
     RiskCheck,
     Side,
+    Snapshot,
     SubmitOrder,
 )
+from protocol.venue_messages import OpenOrders, OrderStatusAnswer
 from tests.protocol.samples import build
 
 DERIVED = sorted(wire_out.BUILDERS, key=lambda m: m.__name__)
@@ -63,7 +67,9 @@ def _old_bytes(body: BaseModel) -> bytes:
 
 
 def test_the_hot_outgoing_messages_are_derived() -> None:
-    for model in (OrderView, OrderEvent, OrderAck, RiskCheck, PlaceOrder, ExecAck):
+    hot = (OrderView, OrderEvent, OrderAck, RiskCheck, PlaceOrder, ExecAck)
+    lists = (OrderList, OpenOrders, Positions, Snapshot)  # a warm start's 10,000 orders
+    for model in (*hot, *lists):
         assert model in wire_out.BUILDERS and model in wire_out.DUMPERS
     assert SubmitOrder not in wire_out.BUILDERS  # constrained text: pydantic's
 
@@ -88,7 +94,9 @@ _odd = st.none() | _ints | st.text(max_size=5) | st.booleans() | _decimals | st.
 
 @settings(max_examples=600, deadline=None)
 @given(
-    st.sampled_from([OrderView, RiskCheck, PlaceOrder, OrderEvent, ExecAck]),
+    st.sampled_from(
+        [OrderView, RiskCheck, PlaceOrder, OrderEvent, ExecAck, OrderList, OrderStatusAnswer]
+    ),
     st.booleans(),
     st.data(),
 )
@@ -152,6 +160,23 @@ def test_a_list_is_copied_as_validation_copies_it() -> None:
     ack = wire_out.construct(ExecAck, venue="simA", exec_ids=ids)
     ids.append("e2")
     assert ack.exec_ids == ["e1"]
+    views = [build(OrderView, full=True)]
+    page = wire_out.construct(OrderList, orders=views)
+    views.append(build(OrderView, full=False))
+    assert len(page.orders) == 1 and page.orders[0] is views[0]  # kept, as validation keeps it
+
+
+def test_a_list_of_models_holding_anything_else_is_validated_by_pydantic() -> None:
+    """A map where an OrderView goes (validation makes one of it), or another model
+    (refused): not taken as it is."""
+    view = build(OrderView, full=True)
+    as_map = view.model_dump()
+    page = wire_out.construct(OrderList, orders=[view, as_map])
+    _same(page, OrderList(orders=[view, as_map]))
+    assert type(page.orders[1]) is OrderView
+    with pytest.raises(ValidationError):
+        wire_out.construct(OrderList, orders=[build(RiskCheck, full=True)])
+    assert wire_out.dump(page) == page.model_dump(mode="json", exclude={"type"})
 
 
 @pytest.mark.parametrize("cls", MESSAGES, ids=lambda m: m.__name__)

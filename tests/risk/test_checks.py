@@ -468,8 +468,10 @@ def test_replayed_and_stale_events_change_nothing() -> None:
 
 
 def test_folded_fills_use_the_average_price() -> None:
-    """One event carrying two fills (cum 0 -> 10 at avg 105) moves the position by 10 @ 105."""
+    """One event carrying two fills (cum 0 -> 10 at avg 105) moves the position by 10 @ 105,
+    whatever its own fill says (4 @ 100, the last one's, as the OMS once published)."""
     view = ExposureView()
+    view.apply_order(order("a", OrderStatus.ACCEPTED, qty=10))
     view.apply_order(
         order("a", OrderStatus.FILLED, qty=10, cum=10, avg=105), fill_qty=D(4), fill_px=D(100)
     )
@@ -488,6 +490,22 @@ def test_provisional_order_survives_a_late_pending_risk_event_and_goes_on_reject
     assert g.exposure.open_orders("sim") == 1
     g.exposure.apply_order_event(event(order("p1", OrderStatus.REJECTED)))
     assert g.exposure.open_orders("sim") == 0
+
+
+def test_an_order_the_view_does_not_know_counts_what_its_event_brings_as_new() -> None:
+    """A finished order unknown to the view (ended before a rebuild, or forgotten): only its
+    event's fill is new (cum 50, fill 10 @ 99: +10 @ 99). A live one (adopted by the OMS from
+    a venue) and an event without a fill: its whole cum_qty is new."""
+    view = ExposureView()
+    late = order("x", OrderStatus.CANCELLED, qty=60, cum=50, avg=100)
+    view.apply_order(late, fill_qty=D(10), fill_px=D(99))
+    assert view.position("AAPL") == 10 and view.last_px["AAPL"] == 99
+    view.apply_order(late, fill_qty=D(10), fill_px=D(99))  # replayed: known now
+    view.apply_order(
+        order("ext", OrderStatus.PARTIALLY_FILLED, qty=60, cum=30, avg=100), fill_qty=D(5)
+    )
+    view.apply_order(order("y", OrderStatus.FILLED, qty=20, cum=20, avg=100))
+    assert view.position("AAPL") == 60 and view.open_qty("AAPL", Side.BUY) == 30
 
 
 def test_unmatched_fill_moves_the_position() -> None:

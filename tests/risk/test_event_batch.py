@@ -5,10 +5,7 @@ batch counted as a bad message (and the gap it leaves rebuilt)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import msgpack
-import pytest
 import zmq
 
 from actors.oms.event_wire import messages, packed
@@ -16,21 +13,10 @@ from actors.risk.actor import RiskActor
 from actors.risk.sync import EVENTS_PER_TURN
 from protocol.batch_messages import EVENT_STREAM_HWM, MAX_EVENT_BATCH
 from protocol.codec import Sender
-from protocol.messages import ListOrders, OrderEvent, OrderStatus, Side
+from protocol.messages import OrderEvent, OrderStatus, Side
 from protocol.wire_out import dump
 from tests.actor_stubs import Client, Harness
-from tests.risk.test_actor import LIMITS, check, order, sample, start, verdict
-
-
-@pytest.fixture
-def h() -> Iterator[Harness]:
-    harness = Harness(overrides={"risk": LIMITS})
-    yield harness
-    harness.close()
-
-
-def _lists(h: Harness) -> int:
-    return len(h.oms.stub.bodies(ListOrders))
+from tests.risk.test_actor import check, order, sample, start, verdict
 
 
 def _following(h: Harness, actor: RiskActor) -> None:
@@ -43,7 +29,7 @@ def test_a_batchs_events_move_the_exposure_one_by_one(h: Harness) -> None:
     """Three orders' events in one message: the PENDING_RISK one sequenced, the other two
     applied (85 filled + 10 open); no gap, so no rebuild."""
     actor = start(h)
-    lists = _lists(h)
+    lists = h.oms.listings()
     h.oms.publish_batch(
         [
             OrderEvent(event_seq=0, order=order("p", OrderStatus.PENDING_RISK, "5")),
@@ -56,7 +42,7 @@ def test_a_batchs_events_move_the_exposure_one_by_one(h: Harness) -> None:
     client = Client(h, "risk")
     v = verdict(client, check("c1", "6", side=Side.BUY))
     assert not v.approved and v.reason_code == "max_position"  # 85 + 10 (x) + 10 (y) + 6
-    assert _lists(h) == lists
+    assert h.oms.listings() == lists
 
 
 def test_a_gap_before_a_batch_rebuilds(h: Harness) -> None:
@@ -64,11 +50,11 @@ def test_a_gap_before_a_batch_rebuilds(h: Harness) -> None:
     high-water mark): risk rebuilds from the OMS, as after a lone event's gap."""
     actor = start(h)
     _following(h, actor)
-    lists, rebuilds = _lists(h), actor.sync.rebuilds
+    lists, rebuilds = h.oms.listings(), actor.sync.rebuilds
     events = [OrderEvent(event_seq=0, order=order(c, OrderStatus.ACCEPTED, "1")) for c in "ab"]
     h.oms.publish_batch(events, seq=h.oms.event_seq + 2)
     h.pump(lambda: actor.sync.rebuilds == rebuilds + 1, what="rebuild after a gap")
-    assert _lists(h) == lists + 1
+    assert h.oms.listings() == lists + 1
 
 
 def test_a_gap_inside_a_batch_rebuilds(h: Harness) -> None:
@@ -77,14 +63,14 @@ def test_a_gap_inside_a_batch_rebuilds(h: Harness) -> None:
     the item after the gap."""
     actor = start(h)
     _following(h, actor)
-    lists, rebuilds = _lists(h), actor.sync.rebuilds
+    lists, rebuilds = h.oms.listings(), actor.sync.rebuilds
     seq = h.oms.event_seq
     items = [dump(OrderEvent(event_seq=seq + n, order=order(c, OrderStatus.ACCEPTED, "1")))
              for n, c in ((1, "a"), (3, "b"))]  # fmt: skip
     h.oms.event_seq = seq + 3
     h.oms.pub.send_multipart(h.oms.sender.encode_body("order_events", {"events": items})[1])
     h.pump(lambda: actor.sync.rebuilds == rebuilds + 1, what="rebuild after a gap")
-    assert _lists(h) == lists + 1
+    assert h.oms.listings() == lists + 1
     assert actor.sync._stream == (h.oms.epoch, seq + 3)
 
 
@@ -92,7 +78,7 @@ def test_a_malformed_batch_is_counted_and_its_gap_rebuilt(h: Harness) -> None:
     """A batch whose item has no event_seq is refused whole (`bad_message`); the next
     event then shows the gap its events left, and risk rebuilds."""
     _following(h, start(h))
-    lists = _lists(h)
+    lists = h.oms.listings()
     bad = sample("tradepulse_bad_messages_total", actor="risk")
     items = [dump(OrderEvent(event_seq=h.oms.event_seq + 1, order=order("a", OrderStatus.ACCEPTED,
                                                                         "1")))]  # fmt: skip
@@ -102,10 +88,10 @@ def test_a_malformed_batch_is_counted_and_its_gap_rebuilt(h: Harness) -> None:
     h.oms.pub.send_multipart(frame)
     h.pump(lambda: sample("tradepulse_bad_messages_total", actor="risk") == bad + 1,
            what="the malformed batch counted")  # fmt: skip
-    assert _lists(h) == lists
+    assert h.oms.listings() == lists
     h.oms.event_seq += 2  # the batch's two
     h.oms.publish(OrderEvent(event_seq=0, order=order("b", OrderStatus.ACCEPTED, "1")))
-    h.pump(lambda: _lists(h) == lists + 1, what="rebuild after the gap")
+    h.pump(lambda: h.oms.listings() == lists + 1, what="rebuild after the gap")
 
 
 class _Backlog:
@@ -179,8 +165,8 @@ def test_a_retried_rebuild_keeps_only_the_events_after_its_request(h: Harness) -
     for i in range(n):
         h.oms.publish(OrderEvent(event_seq=0, order=order(f"a{i}", OrderStatus.ACCEPTED, "1")))
     h.pump(lambda: actor.sync._stream == (h.oms.epoch, h.oms.event_seq), what="read")
-    lists = _lists(h)
-    h.pump(lambda: _lists(h) >= lists + 3, what="three retries")
+    lists = h.oms.listings()
+    h.pump(lambda: h.oms.listings() >= lists + 3, what="three retries")
     for i in range(n):
         h.oms.publish(OrderEvent(event_seq=0, order=order(f"b{i}", OrderStatus.ACCEPTED, "1")))
     h.pump(lambda: actor.sync._stream == (h.oms.epoch, h.oms.event_seq), what="read")

@@ -254,3 +254,14 @@ def test_events_after_the_positions_count_in_full() -> None:
     c = SnapshotCoverage({"open1": 10}, positions_seq=15)
     assert c.classify("open1", 16) == "full"
     assert c.classify("new-since", 16) == "full"
+
+
+def test_an_unlisted_orders_events_up_to_the_first_page_are_skipped() -> None:
+    """An order no page listed, its event at or before the first page's seq: it had ended
+    when the listing passed it (its fill in the positions), so the event is not applied (it
+    would bring the ended order back as open); after the first page: its state, as before."""
+    c = SnapshotCoverage({"open1": 10}, positions_seq=15, first_seq=8)
+    assert c.classify("done-before", 3) == "skip"
+    assert c.classify("done-before", 8) == "skip"
+    assert c.classify("new-since", 9) == "state"
+    assert c.classify("open1", 9) == "skip"  # a listed order's page decides, as before

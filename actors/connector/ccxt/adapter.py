@@ -11,8 +11,10 @@ Promises, and how each is kept:
   acks the OMS only then; `create_order` goes out after the sync. An order the OMS sends
   again whose intent is already there (a connector restart, or the OMS resending) is first
   looked up by its client order id: found, its state is reported and nothing is sent; "no
-  such order" lets it go. (Binance refuses a client id equal to an OPEN order's only: a
-  blind resend of a filled order would trade twice.)
+  such order" lets it go; no answer (a timeout, a 5xx) sends nothing and reports it
+  "unsent", as does a submit whose session ended first: the OMS does not count that
+  resubmission (`actors.oms.resubmit_unsent`). (Binance refuses a client id equal to an
+  OPEN order's only: a blind resend of a filled order would trade twice.)
 - **UNKNOWN never guessed.** A submit whose answer is lost (timeout, 5xx, connection
   reset) is looked up by client order id a few times; found, its state is reported; still
   not found, nothing is said: the OMS times the order out to UNKNOWN and resolves it by
@@ -86,7 +88,7 @@ from actors.connector.ccxt.exchange import (
     import_ccxt,
     new_exchange,
 )
-from actors.connector.ccxt.flows import Flows, Pending
+from actors.connector.ccxt.flows import RESEND_DELAY_ENV, Flows, Pending
 from actors.connector.ccxt.gate import WITHDRAWN
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.queries import Queries
@@ -150,6 +152,7 @@ class CcxtAdapter:
         # counts only after that
         self.flows.unseen_after_s = self.ccfg.recv_window_ms / 1000 + 1.0
         self.flows.trust_unseen_at = time.monotonic() + self.flows.unseen_after_s
+        self.flows.resend_lookup_delay_s = float(self._environ.get(RESEND_DELAY_ENV) or 0.0)
         self.queries = Queries(self.venue, self.ccfg, self.flows, log)
         self._up = False
         self._session_task: asyncio.Task[None] | None = None

@@ -49,6 +49,11 @@ BACKGROUND: contextvars.ContextVar[bool] = contextvars.ContextVar("ccxt_backgrou
 ON_WIRE: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
     "ccxt_on_wire", default=None
 )
+# set around a create (`flows.Flows.noting_sends`): called when its new-order POST leaves
+# the gate, the time from which the create may reach the exchange (a wait there is not)
+ORDER_OUT: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "ccxt_order_out", default=None
+)
 # set by a flow whose new order must not go out once a mass cancel began after the flow
 # did (a replace: its cancel step's answer may come back after the fence is down): the
 # `Rest.fence_epoch` it started in
@@ -172,6 +177,8 @@ class Rest:
                 raise ccxt_errors.ExchangeClosedByUser("the session ended before it was sent")
             if (on_wire := ON_WIRE.get()) is not None:
                 on_wire()
+            if orders and (order_out := ORDER_OUT.get()) is not None:
+                order_out()
             self.budget.take(weight)
             self.orders.take(orders)
             self._on_wire(orders)

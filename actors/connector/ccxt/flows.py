@@ -1,13 +1,23 @@
 """The ccxt connector's order flows: submit (a resend looked up first), the lookup by
 client order id that resolves an unknown outcome, cancel, and replace as cancel + new
 (`replace.Replaces`); each turns the exchange's answers into executions through the `Tracker`.
+
+Fault injection (tests; unset in production): `TP_FAULT_RESEND_LOOKUP_DELAY_S=<s>` makes a
+resend's lookup by client id wait at least that long (`resend_lookup_delay_s`), so a test
+can make the exchange fail that lookup (it follows the status query that answered the
+order "never seen" by a few milliseconds otherwise).
+
+A submit that sends nothing (its session ended first or meanwhile, the lookup before a
+resend was inconclusive, or a submit of the same client id is running) says so: an "unsent"
+execution, so the OMS does not count that resubmission (`actors.oms.resubmit_unsent`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -15,12 +25,12 @@ from typing import Any, Literal
 from actors.connector.adapter import SendDone
 from actors.connector.ccxt import errors, execs, mapping, poll
 from actors.connector.ccxt import reading as rd
-from actors.connector.ccxt.exchange import ON_WIRE, NotSent, RateHeld, Rest
+from actors.connector.ccxt.exchange import ON_WIRE, ORDER_OUT, NotSent, RateHeld, Rest
 from actors.connector.ccxt.gate import WITHDRAWN, Gates
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.replace import Replaces
 from actors.connector.ccxt.tracker import Tracker
-from protocol.messages import CancelOnVenue, PlaceOrder, ReplaceOnVenue
+from protocol.messages import CancelOnVenue, ExecReport, PlaceOrder, ReplaceOnVenue
 
 LOOKUPS_AFTER_UNKNOWN = 3  # lookups by client id after a lost submit answer (then: the OMS)
 LOOKUP_DELAYS_S = (0.2, 0.5, 1.0)
@@ -28,6 +38,7 @@ MAX_TRADES_PER_FETCH = 1000  # Binance's most per myTrades request (an order's t
 CANCEL_RETRY_DELAYS_S = (0.2, 0.5, 1.0)  # a cancel whose answer was lost is sent again
 WITHDRAWN_BY_CANCEL = f"{WITHDRAWN}: cancelled while it waited"
 WITHDRAWN_BY_MASS_CANCEL = f"{WITHDRAWN}: mass cancel"
+RESEND_DELAY_ENV = "TP_FAULT_RESEND_LOOKUP_DELAY_S"  # fault injection (module docstring)
 
 
 @dataclass
@@ -38,6 +49,21 @@ class Pending:
     order: PlaceOrder
     done: SendDone
     lookup_first: bool
+    sending: bool = False  # its create_order went out (maybe): never "unsent" after that
+
+
+class Sent:
+    """`fn` (a request), noting when it goes out: after `Rest.call`'s pacing, and again
+    when it is sent once more (a 429, -1021). An answer "no such order" is judged by this
+    time (the exchange read the request after it), never by when the answer came back."""
+
+    def __init__(self, fn: Callable[..., Awaitable[Any]]) -> None:
+        self.fn = fn
+        self.at = time.monotonic()  # not out yet: now is earlier than any send (safe)
+
+    async def __call__(self, *args: Any) -> Any:
+        self.at = time.monotonic()
+        return await self.fn(*args)
 
 
 class Flows:
@@ -73,6 +99,10 @@ class Flows:
         # recvWindow: "no such order" is proof it never will only after that
         self.trust_unseen_at = 0.0
         self.unseen_after_s = 0.0  # how long a request sent may still reach the exchange
+        # and so may a create of ours whose answer was lost: client id -> when its last
+        # create went out (monotonic, oldest first; kept `unseen_after_s`)
+        self.sent_at: dict[str, float] = {}
+        self.resend_lookup_delay_s = 0.0  # fault injection (module docstring)
         self.replaces = Replaces(self)
 
     def start(self, p: Pending, spawn: Callable[[Coroutine[Any, Any, None], str], Any]) -> None:
@@ -85,6 +115,7 @@ class Flows:
         """Send `p` once: a submit of the same client id already running is its answer."""
         if p.intent.cl_ord_id in self.inflight:
             self.log.info("ccxt_submit_in_flight", cl_ord_id=p.intent.cl_ord_id)
+            self._unsent(p, "a submit of this client id is running")
             return
         cl_ord_id = p.intent.cl_ord_id
         if cl_ord_id in self.intents.withdrawn:  # a resend behind the withdrawal: looked
@@ -98,6 +129,11 @@ class Flows:
         token = ON_WIRE.set(lambda: self.gates.mark_on_wire(cl_ord_id))
         try:
             await self._submit(p)
+        except asyncio.CancelledError:  # the session ended (its tasks are cancelled),
+            # or a cancel withdrew it at the gate (reported CANCELLED: `withdraw`)
+            if not p.sending and cl_ord_id not in self.intents.withdrawn:
+                self._unsent(p, "the session ended before it went out")
+            raise
         finally:
             ON_WIRE.reset(token)
             self.inflight.discard(cl_ord_id)
@@ -120,18 +156,23 @@ class Flows:
         intent = p.intent
         if self.rest.ex is None:  # the session ended before it went out: not sent, not
             # refused either; the OMS's status query finds it unseen and resubmits it
-            self.log.info("ccxt_submit_unsent", cl_ord_id=intent.cl_ord_id)
+            self._unsent(p, "the session ended before it went out")
             return
         if p.lookup_first:  # it may be there already: never send it twice
-            await asyncio.sleep(max(0.0, self.trust_unseen_at - time.monotonic()))
+            wait_s = self.unseen_proof_in_s(intent.cl_ord_id)
+            await asyncio.sleep(max(0.0, self.resend_lookup_delay_s, wait_s))
             found = await self.lookup(intent)
+            if found is None:  # not known now: the OMS's status query decides, later
+                self._unsent(p, "its lookup by client id before a resend was inconclusive")
             if found is not False:
-                return  # there (reported), or not known now: the OMS's status query decides
+                return  # there (reported), or not sent
         args = mapping.create_args(p.order)
         self.sent += 1
+        p.sending = True
+        self.note_sent(intent.cl_ord_id)
         try:
             order = await self.rest.call(
-                self.rest.ex.create_order,
+                self.noting_sends(intent.cl_ord_id, self.rest.ex.create_order),
                 args.symbol,
                 args.type,
                 args.side,
@@ -142,8 +183,8 @@ class Flows:
         except asyncio.CancelledError:
             raise
         except RateHeld as exc:  # the session ends (`Rest.on_long_hold`): as any order
-            # unsent when a session ends, the OMS's status query finds it unseen
-            self.log.info("ccxt_submit_unsent", cl_ord_id=intent.cl_ord_id, reason=str(exc))
+            # unsent when a session ends (a 429 before it was not processed)
+            self._unsent(p, str(exc))
             return
         except NotSent as exc:  # held at the gate past its bound: never sent, refused here
             self._not_sent(p, str(exc))
@@ -161,6 +202,72 @@ class Flows:
         failure = errors.Failure("rejected", reason)
         self.tracker.queue([execs.submit_rejected_exec(self.venue, p.order, failure)])
         self.tracker.forget(p.intent.cl_ord_id)
+
+    def unseen_proof_in_s(self, cl_ord_id: str) -> float:
+        """Seconds until "no such order" proves `cl_ord_id` never reaches the exchange
+        (<= 0: it does now)."""
+        return self.unseen_proof_at(cl_ord_id) - time.monotonic()
+
+    def unseen_proof_at(self, cl_ord_id: str) -> float:
+        """When (monotonic) "no such order" becomes proof for `cl_ord_id`: past its last
+        create's window (`sent_at`), and past this connector's start's if it has an intent
+        here (one without was sent by no incarnation: an intent is persisted before its
+        create)."""
+        sent_at = self.sent_at.get(cl_ord_id)
+        last = -math.inf if sent_at is None else sent_at + self.unseen_after_s
+        intents = self.intents
+        known = cl_ord_id in intents.live or cl_ord_id in intents.finished
+        return max(self.trust_unseen_at if known else -math.inf, last)
+
+    def may_arrive(self, cl_ord_id: str, asked_at: float) -> bool:
+        """A create of `cl_ord_id` may reach the exchange after a lookup sent at `asked_at`
+        (monotonic; `Sent`) read "no such order": one went out within its window
+        (`unseen_proof_at`) of that time, or a flow that may send one runs now (its
+        submit, or the replace whose new order it is, between its cancel and its create)."""
+        return (
+            self.unseen_proof_at(cl_ord_id) > asked_at
+            or cl_ord_id in self.inflight
+            or cl_ord_id in self.replaces.inflight
+        )
+
+    def noting_sends(
+        self, cl_ord_id: str, create: Callable[..., Awaitable[Any]]
+    ) -> Callable[..., Awaitable[Any]]:
+        """`create` (a create of `cl_ord_id`), noting each attempt as it goes out: after
+        `Rest.call`'s pacing, again when its POST leaves the weight gate (`ORDER_OUT`: it
+        may wait there for seconds), and at each resend (a 429, -1021)."""
+
+        async def create_noted(*args: Any) -> Any:
+            self.note_sent(cl_ord_id)
+            token = ORDER_OUT.set(lambda: self.note_sent(cl_ord_id))
+            try:
+                return await create(*args)
+            finally:
+                ORDER_OUT.reset(token)
+
+        return create_noted
+
+    def note_sent(self, cl_ord_id: str) -> None:
+        now = time.monotonic()
+        sent_at = self.sent_at
+        sent_at.pop(cl_ord_id, None)
+        sent_at[cl_ord_id] = now  # the newest last: the oldest are dropped first
+        while (oldest := next(iter(sent_at))) != cl_ord_id:
+            if sent_at[oldest] + self.unseen_after_s > now:
+                break
+            del sent_at[oldest]
+
+    def _unsent(self, p: Pending, why: str) -> None:
+        """Nothing of `p` went out (and nothing will: a resend is the OMS's): reported as
+        "unsent", one exec id per occasion, so the OMS takes that resubmission back."""
+        cl_ord_id, order = p.intent.cl_ord_id, p.order
+        self.log.info("ccxt_submit_unsent", cl_ord_id=cl_ord_id, reason=why)
+        report = ExecReport(
+            venue=self.venue, exec_id=f"{cl_ord_id}:unsent:{time.time_ns()}", kind="unsent",
+            cl_ord_id=cl_ord_id, symbol=order.symbol, side=order.side, order_qty=order.qty,
+            price=order.price, text=f"not sent: {why}",
+        )  # fmt: skip
+        self.tracker.queue([report])
 
     async def _submit_failed(self, intent: Intent, order: PlaceOrder, exc: BaseException) -> None:
         failure = self.rest.classify(exc)
@@ -198,10 +305,18 @@ class Flows:
     async def fetch_by_client_id(self, intent: Intent) -> Mapping[str, Any] | Literal[False] | None:
         """`intent`'s order as the exchange has it (not reported), False (no such order),
         None (not known now)."""
+        return (await self.fetch_by_client_id_sent(intent))[0]
+
+    async def fetch_by_client_id_sent(
+        self, intent: Intent
+    ) -> tuple[Mapping[str, Any] | Literal[False] | None, float]:
+        """`fetch_by_client_id`, and when its lookup went out (`Sent`): a False proves
+        nothing of a create that may still land after that time."""
         self.lookups += 1
+        fetch = Sent(self.rest.ex.fetch_order)
         try:
             order: Mapping[str, Any] = await self.rest.call(
-                self.rest.ex.fetch_order,
+                fetch,
                 None,
                 intent.symbol,
                 {"origClientOrderId": intent.cl_ord_id},
@@ -211,10 +326,10 @@ class Flows:
         except Exception as exc:  # noqa: BLE001 - classified below
             failure = self.rest.classify(exc)
             if failure.kind == "not_found":
-                return False
+                return False, fetch.at
             self.log.info("ccxt_lookup_failed", cl_ord_id=intent.cl_ord_id, reason=failure.reason)
-            return None
-        return order
+            return None, fetch.at
+        return order, fetch.at
 
     async def poll_live(self) -> None:
         """Poll every order we answer for (its fills and state since we last heard), at a

@@ -8,8 +8,9 @@ replace refused: never the old order's cancel while the new order rests.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -38,9 +39,17 @@ class OrderFlows(Protocol):
     unseen_after_s: float
     gates: Gates
 
-    async def fetch_by_client_id(
+    def note_sent(self, cl_ord_id: str) -> None: ...
+
+    def noting_sends(
+        self, cl_ord_id: str, create: Callable[..., Awaitable[Any]]
+    ) -> Callable[..., Awaitable[Any]]: ...
+
+    def unseen_proof_at(self, cl_ord_id: str) -> float: ...
+
+    async def fetch_by_client_id_sent(
         self, intent: Intent
-    ) -> Mapping[str, Any] | Literal[False] | None: ...
+    ) -> tuple[Mapping[str, Any] | Literal[False] | None, float]: ...
 
     async def lookup(self, intent: Intent) -> bool | None: ...
 
@@ -119,7 +128,7 @@ class Replaces:
         flows, tracker = self.flows, self.tracker
         if new.cl_ord_id not in tracker.unsettled:
             return  # settled meanwhile (a poll and a resent replace at once)
-        found = await flows.fetch_by_client_id(new)
+        found, asked_at = await flows.fetch_by_client_id_sent(new)
         if found is None or new.cl_ord_id not in tracker.unsettled:
             return
         if found is not False and rd.order_view(found).venue_order_id:
@@ -132,7 +141,7 @@ class Replaces:
                 await flows.apply_with_trades(new, found)
                 return
         trust_at = max(flows.trust_unseen_at, tracker.unsettled.get(new.cl_ord_id, 0.0))
-        if found is False and time.monotonic() < trust_at:
+        if found is False and asked_at < trust_at:  # read before it counts (`Sent`)
             self._wake_at(new.cl_ord_id, trust_at)  # the create may still reach the exchange
             return
         self.log.warning("ccxt_replace_settled", cl_ord_id=new.cl_ord_id, replaced=False)
@@ -221,11 +230,11 @@ class Replaces:
         # restart meanwhile finds both and settles the replace (`settle`)
         tracker.live[intent.cl_ord_id] = Live(intent)
         args = mapping.create_args(request, amount=remaining)
-        sent_at = time.monotonic()
+        flows.note_sent(intent.cl_ord_id)  # its window (`Flows.sent_at`), from its last attempt
         try:
             order = await flows.rest.call(
-                flows.rest.ex.create_order, args.symbol, args.type, args.side, args.amount,
-                args.price, args.params,
+                flows.noting_sends(intent.cl_ord_id, flows.rest.ex.create_order),
+                args.symbol, args.type, args.side, args.amount, args.price, args.params,
             )  # fmt: skip
         except asyncio.CancelledError:
             raise
@@ -239,9 +248,12 @@ class Replaces:
             # answer too) may be an order at the exchange, so look it up
             # refused, or never sent (`NotSent`: held at the gate, a mass cancel's fence)
             refused = failure.kind == "rejected" or isinstance(exc, NotSent)
-            found = False if refused else await self._find(intent)
-            trust_at = max(flows.trust_unseen_at, sent_at + flows.unseen_after_s)
-            if found is False and not refused and time.monotonic() < trust_at:
+            found: Mapping[str, Any] | Literal[False] | None = False
+            asked_at = math.inf  # when the lookup answering `found` went out (`flows.Sent`)
+            if not refused:
+                found, asked_at = await self._find(intent)
+            trust_at = flows.unseen_proof_at(intent.cl_ord_id)
+            if found is False and asked_at < trust_at:
                 found = None  # "no such order" before the create can no longer arrive
             if found is None:
                 # not known whether it was placed: the poll settles it (`settle`), the
@@ -271,12 +283,16 @@ class Replaces:
         tracker.forget(old.cl_ord_id)  # after "replaced": one flush writes both
         await flows.apply_with_trades(intent, order)
 
-    async def _find(self, intent: Intent) -> Mapping[str, Any] | Literal[False] | None:
+    async def _find(
+        self, intent: Intent
+    ) -> tuple[Mapping[str, Any] | Literal[False] | None, float]:
         """Look an order whose create answer was lost up by client id a few times: the
-        order, False (the exchange says no such order), None (still not known)."""
+        order, False (the exchange says no such order), None (still not known); and when
+        the lookup answered went out (`flows.Sent`)."""
+        asked_at = math.inf
         for delay_s in LOOKUP_DELAYS_S[:LOOKUPS_AFTER_UNKNOWN]:
-            found = await self.flows.fetch_by_client_id(intent)
+            found, asked_at = await self.flows.fetch_by_client_id_sent(intent)
             if found is not None:
-                return found
+                return found, asked_at
             await asyncio.sleep(delay_s)
-        return None
+        return None, asked_at

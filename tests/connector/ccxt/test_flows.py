@@ -235,8 +235,9 @@ def test_cancel_is_acknowledged_as_sent_only_once_its_flow_is_done() -> None:
 
 def test_submit_after_the_session_ended_is_left_unsent_not_rejected(tmp_path: Path) -> None:
     """The order was acked as sent, then the session ended before its submit ran (the
-    exchange object is gone): nothing is reported (no REJECTED for an order that may be
-    sent once the session is back); its intent stays live for the OMS's status query."""
+    exchange object is gone): no REJECTED for an order that may be sent once the session
+    is back, only "unsent" (the OMS does not count that resubmission); its intent stays
+    live for the OMS's status query."""
     ex = _Exchange(rest_order(status="CANCELED"), rest_order())
     flows, intents = _flows(tmp_path, ex)
     flows.rest.ex = None
@@ -248,4 +249,109 @@ def test_submit_after_the_session_ended_is_left_unsent_not_rejected(tmp_path: Pa
     asyncio.run(flows.submit(pending))
     reports = flows.tracker.take()
     intents.close()
-    assert reports == [] and "c1" in flows.tracker.live
+    assert [(r.kind, r.cl_ord_id) for r in reports] == [("unsent", "c1")]
+    assert "c1" in flows.tracker.live
+
+
+class _LookupExchange(_Exchange):
+    """Lookups by client id answer with `lookups` in turn (an exception is raised); every
+    create is counted."""
+
+    def __init__(self, *lookups: Exception) -> None:
+        super().__init__(rest_order(status="CANCELED"), rest_order())
+        self.lookups, self.creates = list(lookups), 0
+
+    async def fetch_order(self, _id: Any, _symbol: str, params: dict[str, Any]) -> dict[str, Any]:
+        raise self.lookups.pop(0)
+
+    async def create_order(self, *_args: Any) -> dict[str, Any]:
+        self.creates += 1
+        return await super().create_order()
+
+
+def _resend(flows: Flows) -> Pending:
+    """The OMS's resubmission of c1 (its intent known here: looked up first)."""
+    order = PlaceOrder(
+        cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY, qty=D("0.1"),
+        order_type=OrdType.LIMIT, price=D("50000"), tif=TimeInForce.DAY,
+    )  # fmt: skip
+    return Pending(flows.tracker.live["c1"].intent, order, lambda _r: None, lookup_first=True)
+
+
+def test_a_resend_whose_lookup_is_inconclusive_is_reported_unsent(tmp_path: Path) -> None:
+    """The exchange does not answer the lookup before a resend (a timeout, a 503): nothing
+    is sent (it may be there already) and the OMS hears "unsent", so that resubmission does
+    not count toward its `max_resubmits`; each occasion has its own exec id."""
+    ex = _LookupExchange(ccxt.RequestTimeout("no answer"), ccxt.ExchangeNotAvailable("503"))
+    flows, intents = _flows(tmp_path, ex)
+    asyncio.run(flows.submit(_resend(flows)))
+    asyncio.run(flows.submit(_resend(flows)))
+    reports = flows.tracker.take()
+    intents.close()
+    assert ex.creates == 0
+    assert [(r.kind, r.cl_ord_id, r.side) for r in reports] == [("unsent", "c1", Side.BUY)] * 2
+    assert len({r.exec_id for r in reports}) == 2
+
+
+def test_a_resend_the_exchange_says_it_never_saw_is_sent_not_reported_unsent(
+    tmp_path: Path,
+) -> None:
+    """The lookup answers "no such order": the resend goes out, once, and no "unsent"."""
+    ex = _LookupExchange(ccxt.OrderNotFound("-2013 Order does not exist."))
+    flows, intents = _flows(tmp_path, ex)
+    asyncio.run(flows.submit(_resend(flows)))
+    reports = flows.tracker.take()
+    intents.close()
+    assert ex.creates == 1 and "unsent" not in [r.kind for r in reports]
+
+
+def test_a_resend_while_a_submit_of_it_runs_is_reported_unsent(tmp_path: Path) -> None:
+    """The OMS resends while the first submit of the client id is still running: the
+    second is not sent (the first is its answer) and is reported "unsent"."""
+    flows, intents = _flows(tmp_path, _LookupExchange())
+    flows.inflight.add("c1")
+    asyncio.run(flows.submit(_resend(flows)))
+    reports = flows.tracker.take()
+    intents.close()
+    assert [r.kind for r in reports] == ["unsent"]
+
+
+class _HangingLookup(_LookupExchange):
+    async def fetch_order(self, _id: Any, _symbol: str, params: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.Event().wait()  # never answers: the session ends first
+        raise AssertionError("unreachable")
+
+
+def test_a_resend_cancelled_with_its_session_before_it_went_out_is_reported_unsent(
+    tmp_path: Path,
+) -> None:
+    """The session ends (its tasks cancelled) while the lookup before a resend waits:
+    nothing went out, "unsent"; one cancelled while its create is on its way is not."""
+    ex = _HangingLookup()
+    flows, intents = _flows(tmp_path, ex)
+
+    async def body() -> None:
+        task = asyncio.create_task(flows.submit(_resend(flows)))
+        while flows.lookups == 0:
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(body())
+    assert [r.kind for r in flows.tracker.take()] == ["unsent"]
+    sending = _resend(flows)
+    sending.sending = True
+    flows.inflight.clear()
+
+    async def cancelled_while_sending() -> None:
+        task = asyncio.create_task(flows.submit(sending))
+        while flows.lookups == 1:
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancelled_while_sending())
+    intents.close()
+    assert flows.tracker.take() == []
