@@ -183,23 +183,26 @@ class Queries:
             await rest.wire_clear()
 
     async def _cancel_all(self) -> bool:
-        """cancel_all_orders per symbol: False if one failed."""
-        ok = True
-        for symbol in self.ccfg.symbols:
-            try:
-                cancelled = await self.rest.call(self.rest.ex.cancel_all_orders, symbol)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - classified below
-                failure = errors.classify(exc)
-                if failure.kind != "not_found":  # Binance: -2011 when none was open
-                    ok = False
-                    self.log.error("ccxt_mass_cancel_failed", symbol=symbol, reason=failure.reason)
-                continue
-            for order in cancelled or []:
-                intent = self.tracker.intent_for(mapping.client_order_id(order), order)
-                self.tracker.apply_order(intent, order, [])
-        return ok
+        """cancel_all_orders per symbol, all out at once (one after the other, N symbols
+        could take N request timeouts: past risk's deadline): False if one failed."""
+        results = await asyncio.gather(*(self._cancel_symbol(s) for s in self.ccfg.symbols))
+        return all(results)
+
+    async def _cancel_symbol(self, symbol: str) -> bool:
+        try:
+            cancelled = await self.rest.call(self.rest.ex.cancel_all_orders, symbol)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified below
+            failure = errors.classify(exc)
+            if failure.kind == "not_found":  # Binance: -2011 when none was open
+                return True
+            self.log.error("ccxt_mass_cancel_failed", symbol=symbol, reason=failure.reason)
+            return False
+        for order in cancelled or []:
+            intent = self.tracker.intent_for(mapping.client_order_id(order), order)
+            self.tracker.apply_order(intent, order, [])
+        return True
 
     def request_failed(self, exc: BaseException) -> RequestFailed:
         failure = errors.classify(exc)
