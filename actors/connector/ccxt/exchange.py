@@ -60,11 +60,15 @@ ORDER_OUT: contextvars.ContextVar[Callable[[], None] | None] = contextvars.Conte
 FENCE_EPOCH: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "ccxt_fence_epoch", default=None
 )
-# set by a request that must not wait out a Retry-After (the mass cancel before its answer:
-# risk's deadline): one that begins meanwhile fails it at once (`NotSent`)
+# set by a request that must not wait at the gate (the mass cancel before its answer:
+# risk's deadline): a Retry-After that begins meanwhile, or weight spent up to the limit
+# it may use, fails it at once (`NotSent`, "rate limited")
 HOLD_REFUSES: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "ccxt_hold_refuses", default=False
 )
+# set by the kill switch's mass cancel: its requests may use the exchange's whole limit,
+# the headroom above our budget (`weight_budget_fraction`) too, never beyond the limit
+HEADROOM: contextvars.ContextVar[bool] = contextvars.ContextVar("ccxt_headroom", default=False)
 
 
 class ExchangeSetupError(RuntimeError):
@@ -211,18 +215,19 @@ class Rest:
         waiting ahead of it fill the count for longer) or waited that long already."""
         waited = counted = False
         share = BACKGROUND_SHARE if BACKGROUND.get() else 1.0
+        whole_limit = HEADROOM.get()
         since = time.monotonic()
         self._check_fence(orders)
         try:
             while (
                 wait_s := max(
-                    self.budget.wait_s(weight, share),
+                    self.budget.wait_s(weight, share, whole_limit=whole_limit),
                     self.orders.wait_s(orders) if orders else 0,
                 )
             ) > 0:
                 self.check_hold()
-                if HOLD_REFUSES.get() and (hold_s := self.budget.hold_s()) > 0:
-                    raise NotSent(f"{NOT_SENT} rate limited: {hold_s:.0f} s left")
+                if HOLD_REFUSES.get():
+                    raise NotSent(f"{NOT_SENT} rate limited: {self.weight_spent()}")
                 if orders and not counted:
                     self._order_can_leave()
                     self.orders_waiting += 1
@@ -245,6 +250,14 @@ class Rest:
         finally:
             if counted:
                 self.orders_waiting -= 1
+
+    def weight_spent(self) -> str:
+        """Why a request cannot go now: a hold's time left, or the weight used of the
+        exchange's limit this minute."""
+        if (hold_s := self.budget.hold_s()) > 0:
+            return f"{hold_s:.0f} s left"
+        used, limit = self.budget.used(), self.budget.limit
+        return f"request weight {used} of its limit {limit} used this minute"
 
     @contextlib.asynccontextmanager
     async def fence(self) -> AsyncIterator[None]:

@@ -19,7 +19,7 @@ from actors.connector.adapter import (
     StatusResult,
 )
 from actors.connector.ccxt import errors, mapping
-from actors.connector.ccxt.exchange import HOLD_REFUSES
+from actors.connector.ccxt.exchange import HEADROOM, HOLD_REFUSES
 from actors.connector.ccxt.flows import (
     CANCEL_RETRY_DELAYS_S,
     WITHDRAWN_BY_MASS_CANCEL,
@@ -140,20 +140,33 @@ class Queries:
         the answer given; then the submits on the wire are waited for and whichever of
         them landed is cancelled too (a second cancel_all_orders). The resting orders are
         not held live behind a submit's answer (up to request_timeout_s and its lookups),
-        nor the answer past risk's deadline for it."""
+        nor the answer past risk's deadline for it. Its requests may use the exchange's
+        whole weight limit, our budget's headroom too (`HEADROOM`); never more: with
+        that spent, or a Retry-After running, it is refused at once."""
+        token = HEADROOM.set(True)  # its requests, the gathered ones too (a copied context)
+        try:
+            await self._mass_cancel(done)
+        finally:
+            HEADROOM.reset(token)
+
+    async def _mass_cancel(self, done: MassCancelDone) -> None:
         async with self.rest.fence():
             self._withdraw_waiting()
-            if (hold_s := self.rest.budget.hold_s()) > 0:  # nothing may go out: refused
-                # now, not answered after the hold (past risk's deadline, request_timeout_s
-                # + 1, and risk restarts a connector that times out; it retries a refusal)
-                self.log.warning("ccxt_mass_cancel_held", hold_s=round(hold_s, 3))
-                reason = f"rate limited by {self.ccfg.exchange}: {hold_s:.0f} s left"
+            budget = self.rest.budget
+            if budget.wait_s(len(self.ccfg.symbols), whole_limit=True) > 0:  # refused now,
+                # not answered after a wait (past risk's deadline, request_timeout_s + 1,
+                # and risk restarts a connector that times out; it retries a refusal)
+                self.log.warning(
+                    "ccxt_mass_cancel_held", hold_s=round(budget.hold_s(), 3),
+                    weight_used=budget.used(), weight_limit=budget.limit,
+                )  # fmt: skip
+                reason = f"rate limited by {self.ccfg.exchange}: {self.rest.weight_spent()}"
                 done(RequestFailed(ErrorCode.TIMEOUT, reason))
                 return
             # a submit on the wire now may land after the first pass even if it is over by
             # the end of it (its answer back first): decided now, not after the pass
             on_wire = bool(self.flows.gates) or self.rest.orders_on_wire > 0
-            token = HOLD_REFUSES.set(True)  # a hold that begins now: refused, not waited out
+            token = HOLD_REFUSES.set(True)  # a hold or weight spent now: refused, no wait
             try:
                 ok = await self._cancel_all()  # what rests goes now, not after a submit's answer
             finally:

@@ -9,7 +9,8 @@ REST request of the connector reserves its weight here before it goes out (`wait
 `take`), and none goes out while the budget is spent or a Retry-After holds (`hold`).
 
 - The budget is `fraction` of the exchange's limit (the rest is headroom for what we do
-  not see: another process behind the same IP, the WebSocket API's requests).
+  not see: another process behind the same IP, the WebSocket API's requests). The kill
+  switch's mass cancel may use that headroom (`wait_s(whole_limit=True)`), never more.
 - What we sent is kept for a rolling minute from when its answer came (`done`), not from
   when it left: the exchange counts it from its arrival, which lies between, so our window
   never forgets a request before the exchange does.
@@ -93,14 +94,17 @@ class WeightBudget:
             self._done_sum -= self._done.popleft()[1]
         return self._done_sum + self._in_flight
 
-    def wait_s(self, weight: int, share: float = 1.0) -> float:
+    def wait_s(self, weight: int, share: float = 1.0, *, whole_limit: bool = False) -> float:
         """Seconds until a request of `weight` may go (0: now) when it may use `share` of
         the budget (a background request leaves the rest to the order flow). A background
         request kept back by its share for `BACKGROUND_PATIENCE_S` may use the whole
-        budget, and foreground requests leave it room until it went."""
+        budget, and foreground requests leave it room until it went. `whole_limit` (the
+        kill switch's cancels): up to the exchange's limit itself, the headroom too."""
         now = self._clock()
         if self._hold_until > now:
             return self._hold_until - now
+        if whole_limit:
+            return self._fit_s(weight, self.limit, 0, now)
         if share < 1:
             return self._background_wait_s(weight, share, now)
         reserve = self._bg_weight if self._bg_overdue(now) else 0

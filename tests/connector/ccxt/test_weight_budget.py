@@ -191,6 +191,22 @@ def test_budget_waits_for_the_window_and_holds_a_retry_after() -> None:
     assert budget.wait_s(1) == pytest.approx(7.0)
 
 
+def test_the_kill_switchs_requests_may_use_the_headroom_up_to_the_limit() -> None:
+    """`whole_limit` (the mass cancel's requests): up to the exchange's limit, not our
+    budget; never beyond it, and never into a Retry-After."""
+    now = [0.0]
+    budget = WeightBudget(0.8, limit=100, clock=lambda: now[0])  # 80 a minute
+    budget.sync(80)  # our budget is spent
+    assert budget.wait_s(1) > 0
+    assert budget.wait_s(20, whole_limit=True) == 0.0
+    assert budget.wait_s(21, whole_limit=True) > 0  # past the limit
+    budget.sync(100)
+    assert budget.wait_s(1, whole_limit=True) == pytest.approx(60.0)
+    now[0] = 61.0
+    budget.hold(5.0)
+    assert budget.wait_s(1, whole_limit=True) == pytest.approx(5.0)
+
+
 def test_a_poll_of_many_live_orders_costs_the_open_orders_of_each_symbol(
     make_rig: Callable[..., _Rig],
 ) -> None:

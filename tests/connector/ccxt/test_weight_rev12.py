@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from actors.connector.adapter import RequestFailed
 from actors.exchangesim import server as sim_server
 from protocol.messages import OrdType, ReplaceOnVenue, Side, TimeInForce
 from tests.connector.ccxt.test_weight_budget import PRICES, SYMBOLS, _Rig
@@ -116,15 +117,16 @@ def test_a_replace_that_begins_while_the_mass_cancel_runs_sends_no_new_order_aft
     )
 
 
-def test_a_mass_cancel_when_the_weight_budget_is_spent_answers_before_risks_deadline(
+def test_a_mass_cancel_when_the_weight_budget_is_spent_uses_the_headroom_at_once(
     make_rig: Callable[..., _Rig],
 ) -> None:
     """The exchange says our IP used our whole budget this minute (`X-MBX-USED-WEIGHT-1M`
-    4800: another client on the IP, or a runaway order flow - when a kill switch is
-    engaged). The exchange's limit is 6000: a cancel_all_orders (weight 1) would be taken.
-    The mass cancel's first pass waits at the weight gate until the minute frees room
-    (~60 s), past risk's deadline (request_timeout_s + 1): risk force-restarts the
-    connector, and the orders rest meanwhile. (Pre-existing: not one of rev6's fixes.)"""
+    4800 of 6000: another client on the IP, or a runaway order flow - when a kill switch is
+    engaged). A cancel_all_orders (weight 1) would be taken. It waited at the weight gate
+    until the minute freed room (~60 s), past risk's deadline (request_timeout_s + 1): risk
+    force-restarted the connector, and the orders rested meanwhile. The kill switch's mass
+    cancel may use the headroom up to the exchange's limit (the lead's policy): it
+    cancels at once and answers True."""
     rig = make_rig()
     ids = _send(rig, 1)
     rig.run_until(lambda: _open_at_exchange(rig) == set(ids), 10.0)
@@ -141,10 +143,47 @@ def test_a_mass_cancel_when_the_weight_budget_is_spent_answers_before_risks_dead
         if task.get_name() == "mass_cancel":
             task.cancel()
     rig.loop.run_until(lambda: not _mass_cancel_running(rig), 10.0)
-    assert done, (
+    assert done == [True], (
         f"no mass-cancel answer {2 * deadline_s:g} s after it began (risk's deadline: "
-        f"{deadline_s:g} s); the orders rest: {resting}"
+        f"{deadline_s:g} s): {done}; the orders rest: {resting}"
     )
+    assert not resting
+    assert rest.budget.wait_s(1) > 30  # others still keep to our budget
+
+
+def test_a_mass_cancel_when_the_exchanges_whole_limit_is_spent_is_refused_at_once(
+    make_rig: Callable[..., _Rig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the exchange's whole limit spent (6000 of 6000) nothing may go out, not even
+    the kill switch's cancels: the mass cancel is refused at once ("rate limited ...", no
+    request sent, nothing drawn from the exchange), not answered after a wait past risk's
+    deadline; risk tries again every 0.5 s, and the first try after the minute freed
+    room cancels."""
+    rig = make_rig()
+    ids = _send(rig, 1)
+    rig.run_until(lambda: _open_at_exchange(rig) == set(ids), 10.0)
+    rest = rig.adapter.rest
+    rest._read_answer(200, rig.url + "/api/v3/time", {"X-MBX-USED-WEIGHT-1M": "6000"}, "{}")
+    sent: list[str] = []
+
+    async def hook(inner: Fetch, url: str, method: str, headers: Any, body: Any) -> Any:
+        sent.append(f"{method} {urlsplit(url).path}")
+        return await inner(url, method, headers, body)
+
+    _hook_fetch(rig, hook)
+    done: list[Any] = []
+    rig.adapter.mass_cancel(done.append)
+    rig.run_until(lambda: done and not _mass_cancel_running(rig), 5.0)
+    assert len(done) == 1 and isinstance(done[0], RequestFailed), done
+    assert "rate limited" in str(done[0]) and "6000" in str(done[0]), done[0]
+    assert not [r for r in sent if r.startswith("DELETE")], sent
+    assert _open_at_exchange(rig) == set(ids)
+    later = time.monotonic() + rest.budget.window_s + 1.0  # the minute has passed
+    monkeypatch.setattr(rest.budget, "_clock", lambda: later)
+    rig.adapter.mass_cancel(done.append)  # risk's next try
+    rig.run_until(lambda: len(done) == 2 and not _mass_cancel_running(rig), 10.0)
+    assert done[1] is True
+    assert not _open_at_exchange(rig)
 
 
 def test_a_mass_cancel_has_every_symbols_cancel_out_at_once(
