@@ -55,7 +55,9 @@ class Pending:
 class Sent:
     """`fn` (a request), noting when it goes out: after `Rest.call`'s pacing, and again
     when it is sent once more (a 429, -1021). An answer "no such order" is judged by this
-    time (the exchange read the request after it), never by when the answer came back."""
+    time (the exchange read the request after it), never by when the answer came back.
+    It may still wait at the weight gate after this time: the send is later, so a "no
+    such order" judged by it errs on the safe side (`pending`, not "never seen")."""
 
     def __init__(self, fn: Callable[..., Awaitable[Any]]) -> None:
         self.fn = fn
