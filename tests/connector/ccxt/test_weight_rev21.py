@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from tests.connector.ccxt.test_weight_budget import _Rig
 from tests.connector.ccxt.test_weight_rev4 import _open_at_exchange, _send, make_rig
-from tests.connector.ccxt.test_weight_rev6 import Fetch, _hook_fetch
+from tests.connector.ccxt.test_weight_rev6 import Fetch, _execs_of, _hook_fetch
 
 __all__ = ["make_rig"]  # the fixture, shared with rev4
 
@@ -56,4 +56,30 @@ def test_positions_asks_given_up_at_the_weight_gate_are_not_all_sent_later(
         f"{waiting} positions asks waited at the gate past their caller's timeout, and "
         f"{len(reads)} balance reads (weight {20 * len(reads)}) went out for them once the "
         f"minute freed room"
+    )
+
+
+def test_a_new_order_waiting_at_the_gate_when_its_session_ends_is_reported_unsent(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """main's promise (flows.py's docstring, `actors.oms.resubmit_unsent`): a submit that
+    sends nothing because its session ended first or meanwhile says so ("unsent"), so the
+    OMS queues it again / takes the resubmission back. After the merge `Pending.sending`
+    is set before `create_order` is called, and the create may then wait at the weight
+    gate (the ORDERS count, up to max_order_wait_s; a minute-window Retry-After, up to
+    65 s). A session that ends meanwhile cancels it there (never sent) and nothing is
+    reported: the OMS holds it as sent until its timeout, UNKNOWN, a status query after
+    the reconnect and a resubmission counted toward max_resubmits."""
+    rig = make_rig(orders_per_10s=5)  # ORDERS budget 4 per 10 s
+    ids = _send(rig, 5)
+    rig.run_until(lambda: len(_open_at_exchange(rig)) == 4)
+    waiting = ids[4]
+    assert waiting in rig.adapter.flows.inflight and rig.adapter.rest.orders_waiting == 1
+    rig.adapter.disconnect("operator: venue disconnect")
+    rig.run_until(lambda: rig.listener.downs and not rig.adapter.flows.inflight, 10.0)
+    assert waiting not in _open_at_exchange(rig)  # never sent
+    kinds = [e.kind for e in _execs_of(rig, waiting)]
+    assert "unsent" in kinds, (
+        f"{waiting} waited at the gate when the session ended and was never sent; the OMS "
+        f"heard {kinds or 'nothing'}"
     )
