@@ -11,7 +11,12 @@ from urllib.parse import urlsplit
 
 from tests.connector.ccxt.test_weight_budget import _Rig
 from tests.connector.ccxt.test_weight_rev4 import _open_at_exchange, _send, make_rig
-from tests.connector.ccxt.test_weight_rev6 import Fetch, _execs_of, _hook_fetch
+from tests.connector.ccxt.test_weight_rev6 import (
+    Fetch,
+    _execs_of,
+    _hook_fetch,
+    _mass_cancel_running,
+)
 
 __all__ = ["make_rig"]  # the fixture, shared with rev4
 
@@ -83,3 +88,26 @@ def test_a_new_order_waiting_at_the_gate_when_its_session_ends_is_reported_unsen
         f"{waiting} waited at the gate when the session ended and was never sent; the OMS "
         f"heard {kinds or 'nothing'}"
     )
+
+
+def test_an_order_the_mass_cancel_withdraws_at_the_orders_gate_gets_one_final_report(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """An order waits for the ORDERS count (`Rest._weigh_in`: `asyncio.wait_for` of the
+    fence event). The mass cancel raises its fence (the event is set) and withdraws the
+    order in the same step (its task cancelled, CANCELLED "withdrawn ... mass cancel"
+    queued). On Python 3.11 `wait_for` swallows a cancel that comes while the awaited
+    event completes: the submit goes on, finds the fence and is `NotSent` - a second final
+    report, REJECTED "not sent: a mass cancel runs", for the order the OMS already has
+    CANCELLED (refused there as a transition from a final state). One final report only."""
+    rig = make_rig(orders_per_10s=5)  # ORDERS budget 4 per 10 s
+    ids = _send(rig, 5)
+    rig.run_until(lambda: len(_open_at_exchange(rig)) == 4)
+    assert rig.adapter.rest.orders_waiting == 1  # ids[4] waits for the count
+    done: list[Any] = []
+    rig.adapter.mass_cancel(done.append)
+    rig.run_until(lambda: done and not _mass_cancel_running(rig) and not rig.adapter._pending)
+    rig.run_until(lambda: not rig.adapter.flows.inflight and not rig.adapter.flows.gates)
+    assert done == [True] and not _open_at_exchange(rig)
+    finals = [(e.kind, e.text) for e in _execs_of(rig, ids[4])]
+    assert len(finals) == 1, f"{ids[4]} (never sent) was reported {finals}"
