@@ -9,7 +9,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.connector.ccxt.test_weight_budget import _Rig
+from actors.connector.ccxt.exchange import Rest
+from protocol.ccxt_config import CcxtCfg
+from protocol.config import VenueCfg
+from tests.connector.ccxt.test_weight_budget import KEY_ENV, SECRET_ENV, VENUE, _Quiet, _Rig
 from tests.connector.ccxt.test_weight_rev4 import _open_at_exchange, _send, make_rig
 from tests.connector.ccxt.test_weight_rev6 import (
     Fetch,
@@ -111,3 +114,22 @@ def test_an_order_the_mass_cancel_withdraws_at_the_orders_gate_gets_one_final_re
     assert done == [True] and not _open_at_exchange(rig)
     finals = [(e.kind, e.text) for e in _execs_of(rig, ids[4])]
     assert len(finals) == 1, f"{ids[4]} (never sent) was reported {finals}"
+
+
+def test_a_418_with_an_absurd_retry_after_ends_the_session_instead_of_raising() -> None:
+    """A 418 whose Retry-After is a huge finite number (malformed: "1e300", 20 digits):
+    `Rest._hold` formats the ban's end with `time.gmtime(time.time() + seconds)`, which
+    raises (OverflowError / OSError) inside ccxt's `on_rest_response`, after the hold and
+    `_held_until` are set but before `on_long_hold`: the request fails with a non-ccxt
+    error (classified "internal"/"unknown": a create is looked up), and the session stays
+    up while every request is refused `RateHeld` - the venue not DOWN, the OMS sending
+    orders that can never go out. The ban should end the session (as any 418 does)."""
+    vcfg = VenueCfg(
+        name=VENUE, kind="ccxt",
+        ccxt=CcxtCfg(api_key_env=KEY_ENV, secret_env=SECRET_ENV, symbols=["BTC/USDT"]),
+    )  # fmt: skip
+    rest = Rest(vcfg, _Quiet(), [])
+    ended: list[str] = []
+    rest.on_long_hold = ended.append
+    rest._read_answer(418, "http://x/api/v3/order", {"Retry-After": "1e300"}, "")
+    assert len(ended) == 1, ended
