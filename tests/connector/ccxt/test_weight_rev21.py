@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 from actors.connector.ccxt.exchange import Rest
 from protocol.ccxt_config import CcxtCfg
 from protocol.config import VenueCfg
+from protocol.messages import Side
+from protocol.venue_messages import CancelOnVenue
 from tests.connector.ccxt.test_weight_budget import KEY_ENV, SECRET_ENV, VENUE, _Quiet, _Rig
 from tests.connector.ccxt.test_weight_rev4 import _open_at_exchange, _send, make_rig
 from tests.connector.ccxt.test_weight_rev6 import (
@@ -57,7 +60,7 @@ def test_positions_asks_given_up_at_the_weight_gate_are_not_all_sent_later(
     asks, answers = 10, list[Any]()  # 5 s of the harness's beats
     for _ in range(asks):
         rig.adapter.positions(answers.append)
-    rig.run_until(lambda: budget.waits >= asks, 5.0)
+    rig.run_until(lambda: budget.waits, 5.0)
     waiting = sum(t.get_name() == "positions" for t in rig.adapter._tasks)
     rig.run_until(lambda: len(answers) == asks, 30.0)  # the room freed: all went
     assert len(reads) <= 1, (
@@ -65,6 +68,72 @@ def test_positions_asks_given_up_at_the_weight_gate_are_not_all_sent_later(
         f"{len(reads)} balance reads (weight {20 * len(reads)}) went out for them once the "
         f"minute freed room"
     )
+
+
+def test_a_cancel_after_the_minute_turns_does_not_wait_behind_given_up_positions_asks(
+    make_rig: Callable[..., _Rig],
+) -> None:
+    """What the asks above cost a trading desk: our budget (480 of a 600 limit) is spent;
+    200 of it leaves the window at T (~7 s), the rest ~48 s later. 25 positions asks wait
+    at the gate meanwhile; their callers gave up at 5 s. At T they wake together and their
+    balance reads (and their polls' lookups) take the freed 200, for answers nobody waits
+    for. A cancel of a resting
+    order sent just after T then waits at the gate until the next weight leaves the window
+    (~48 s): the order rests and can fill meanwhile. It should go out at once (the room
+    freed at T was there for it)."""
+    rig = make_rig(poll_interval_s=60.0)
+    ids = _send(rig, 1)
+    rig.run_until(lambda: _open_at_exchange(rig) == set(ids) and not rig.adapter.flows.gates)
+    budget = rig.adapter.rest.budget
+    budget.limit = 600  # budget 480 (the exchange's own limit stays 6000: never a 429)
+    freed = 200  # at T: room for 10 balance reads (weight 20)
+    rest = budget.budget - budget.used() - freed
+    now = time.monotonic()
+    budget._done.appendleft((now - budget.window_s + 55.0, rest))  # before ours (answered
+    budget._done.appendleft((now - budget.window_s + 7.0, freed))  # ~2 s ago): in order
+    budget._done_sum += rest + freed
+    assert budget.used() == budget.budget
+    reads: list[float] = []
+
+    async def hook(inner: Fetch, url: str, method: str, headers: Any, body: Any) -> Any:
+        if method == "GET" and urlsplit(url).path.endswith("/api/v3/account"):
+            reads.append(time.monotonic())
+        return await inner(url, method, headers, body)
+
+    _hook_fetch(rig, hook)
+    for _ in range(25):
+        rig.adapter.positions(lambda _r: None)
+    # T: the given-up asks (their balance reads, then their polls' lookups) take the room
+    rig.run_until(
+        lambda: (
+            time.monotonic() - now > 7.2
+            and (budget.used() >= budget.budget or not _asks_at_the_gate(rig))
+        ),
+        20.0,
+    )
+    acks: list[Any] = []
+    rig.adapter.cancel(
+        CancelOnVenue(
+            cl_ord_id="c-1", orig_cl_ord_id=ids[0], symbol="BTC/USDT", side=Side.BUY,
+            qty=Decimal("0.01"),
+        ),
+        acks.append,
+    )  # fmt: skip
+    sent_at = time.monotonic()
+    rig.loop.run_until(lambda: acks or time.monotonic() - sent_at > 10.0, 20.0)
+    resting = _open_at_exchange(rig)
+    for task in rig.adapter._tasks:  # still waiting at the gate: ended with the test
+        if task.get_name().startswith(("cancel", "positions")):
+            task.cancel()
+    assert acks and not resting, (
+        f"the cancel still waits at the gate 10 s after it was sent: {len(reads)} balance "
+        f"reads of given-up asks took the room freed at T (weight used {budget.used()} of "
+        f"{budget.budget}); resting: {sorted(resting)}"
+    )
+
+
+def _asks_at_the_gate(rig: _Rig) -> bool:
+    return any(t.get_name() == "positions" for t in rig.adapter._tasks)
 
 
 def test_a_new_order_waiting_at_the_gate_when_its_session_ends_is_reported_unsent(
