@@ -19,12 +19,13 @@ import contextlib
 import contextvars
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ccxt.base import errors as ccxt_errors
 
 from actors.connector.ccxt import errors
+from actors.connector.ccxt.fence import Fence
 from actors.connector.ccxt.gate import NOT_SENT
 from actors.connector.ccxt.weight import (
     BINANCE_WEIGHT_PER_COST,
@@ -56,7 +57,7 @@ ORDER_OUT: contextvars.ContextVar[Callable[[], None] | None] = contextvars.Conte
 )
 # set by a flow whose new order must not go out once a mass cancel began after the flow
 # did (a replace: its cancel step's answer may come back after the fence is down): the
-# `Rest.fence_epoch` it started in
+# `Fence.epoch` it started in (`Rest.fence`)
 FENCE_EPOCH: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "ccxt_fence_epoch", default=None
 )
@@ -150,13 +151,7 @@ class Rest:
         self._held_reason = ""
         self.orders_waiting = 0  # new orders waiting at the gate now
         self._held_until = 0.0  # monotonic end of the hold last reported to `on_long_hold`
-        # mass cancels running (`fence`): a new-order POST at the gate is not sent
-        self.fences = 0
-        self.fence_epoch = 0  # mass cancels begun so far (`FENCE_EPOCH`)
-        self._fence_raised = asyncio.Event()
-        self.orders_on_wire = 0  # new-order POSTs sent, not answered yet
-        self._wire_clear = asyncio.Event()
-        self._wire_clear.set()
+        self.fence = Fence()  # the mass cancel's: no new-order POST leaves the gate
 
     def attach(self, ex: Any) -> Any:
         """`ex` with every HTTP request it makes gated by the weight budget and, a new
@@ -185,7 +180,7 @@ class Rest:
                 order_out()
             self.budget.take(weight)
             self.orders.take(orders)
-            self._on_wire(orders)
+            self.fence.on_wire(orders)
             try:  # the answer's time limit starts when it goes out, not while it waits
                 return await asyncio.wait_for(
                     inner_fetch2(path, api, method, params, config), self._request_timeout_s
@@ -193,7 +188,7 @@ class Rest:
             finally:
                 self.budget.done(weight)
                 self.orders.done(orders)
-                self._on_wire(-orders)
+                self.fence.on_wire(-orders)
 
         def on_rest_response(
             code: Any, reason: Any, url: str, method: str, headers: Any, body: Any,
@@ -243,7 +238,7 @@ class Rest:
                     )  # fmt: skip
                 if orders:  # woken by a mass cancel's fence
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._fence_raised.wait(), wait_s)
+                        await asyncio.wait_for(self.fence.raised.wait(), wait_s)
                     self._check_fence(orders)
                 else:
                     await asyncio.sleep(wait_s)
@@ -259,40 +254,9 @@ class Rest:
         used, limit = self.budget.used(), self.budget.limit
         return f"request weight {used} of its limit {limit} used this minute"
 
-    @contextlib.asynccontextmanager
-    async def fence(self) -> AsyncIterator[None]:
-        """While a mass cancel runs: a new-order POST waiting at the gate (or arriving
-        there) is not sent (`NotSent`), whichever flow it belongs to (a submit, a
-        replace's new order); `wire_clear` waits for those already sent."""
-        self.fences += 1
-        self.fence_epoch += 1
-        self._fence_raised.set()
-        try:
-            yield
-        finally:
-            self.fences -= 1
-            if not self.fences:
-                self._fence_raised.clear()
-
-    async def wire_clear(self) -> None:
-        """Until no new-order POST is on the wire."""
-        await self._wire_clear.wait()
-
-    def _on_wire(self, orders: int) -> None:
-        if orders:
-            self.orders_on_wire += orders
-            if self.orders_on_wire:
-                self._wire_clear.clear()
-            else:
-                self._wire_clear.set()
-
     def _check_fence(self, orders: int) -> None:
-        if not orders:
-            return
-        if self.fences:
-            raise NotSent(f"{NOT_SENT} a mass cancel runs (the kill switch)")
-        if (epoch := FENCE_EPOCH.get()) is not None and epoch != self.fence_epoch:
-            raise NotSent(f"{NOT_SENT} a mass cancel ran meanwhile (the kill switch)")
+        if orders and (refusal := self.fence.refusal(FENCE_EPOCH.get())):
+            raise NotSent(f"{NOT_SENT} {refusal}")
 
     def _order_can_leave(self) -> None:
         """Raise `NotSent` when the new orders waiting already (each before this one)

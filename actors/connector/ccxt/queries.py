@@ -150,7 +150,7 @@ class Queries:
             HEADROOM.reset(token)
 
     async def _mass_cancel(self, done: MassCancelDone) -> None:
-        async with self.rest.fence():
+        async with self.rest.fence.up():
             self._withdraw_waiting()
             budget = self.rest.budget
             if budget.wait_s(len(self.ccfg.symbols), whole_limit=True) > 0:  # refused now,
@@ -165,7 +165,7 @@ class Queries:
                 return
             # a submit on the wire now may land after the first pass even if it is over by
             # the end of it (its answer back first): decided now, not after the pass
-            on_wire = bool(self.flows.gates) or self.rest.orders_on_wire > 0
+            on_wire = bool(self.flows.gates) or self.rest.fence.orders_on_wire > 0
             token = HOLD_REFUSES.set(True)  # a hold or weight spent now: refused, no wait
             try:
                 ok = await self._cancel_all()  # what rests goes now, not after a submit's answer
@@ -173,7 +173,7 @@ class Queries:
                 HOLD_REFUSES.reset(token)
             self.log.warning("ccxt_mass_cancel", accepted=ok, symbols=len(self.ccfg.symbols))
             done(ok)
-            if on_wire or self.flows.gates or self.rest.orders_on_wire:
+            if on_wire or self.flows.gates or self.rest.fence.orders_on_wire:
                 await self._settle_new_orders()  # whichever landed meanwhile: cancelled
                 for delay_s in (0.0, *CANCEL_RETRY_DELAYS_S):  # risk has its answer: a
                     await asyncio.sleep(delay_s)  # failure here is retried here or never
@@ -190,10 +190,10 @@ class Queries:
         submit, a replace's new order) until none is at the gate or on the wire; the
         fence (`Rest.fence`) fails any new-order POST at the gate meanwhile."""
         gates, rest = self.flows.gates, self.rest
-        while gates or rest.orders_on_wire:
+        while gates or rest.fence.orders_on_wire:
             self._withdraw_waiting()
             await gates.all_settled()
-            await rest.wire_clear()
+            await rest.fence.wire_clear()
 
     async def _cancel_all(self) -> bool:
         """cancel_all_orders per symbol, all out at once (one after the other, N symbols

@@ -105,7 +105,7 @@ class Replaces:
         # cancel step's answer may come after that one's fence is down), leaves its new
         # order unsent
         rest = self.flows.rest
-        token = FENCE_EPOCH.set(rest.fence_epoch - rest.fences)
+        token = FENCE_EPOCH.set(rest.fence.epoch - rest.fence.count)
         try:
             await self.flows.gates.settled(old)
             await self._replace(request)

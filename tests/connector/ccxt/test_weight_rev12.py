@@ -69,7 +69,7 @@ def test_a_replace_that_begins_while_the_mass_cancel_runs_sends_no_new_order_aft
     make_rig: Callable[..., _Rig],
 ) -> None:
     """e34b256 refuses a replace's new order when a mass cancel began after the replace
-    did (`FENCE_EPOCH`: the `Rest.fence_epoch` at its start). A ReplaceOnVenue that arrives
+    did (`FENCE_EPOCH`: the `Fence.epoch` at its start). A ReplaceOnVenue that arrives
     while the mass cancel's first pass is out takes that mass cancel's epoch as its own:
     its cancel step goes out (not fenced), the mass cancel answers True and drops its
     fence (nothing at the gate or on the wire: a replace is not a `Gates` submit), then the

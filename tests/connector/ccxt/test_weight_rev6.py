@@ -95,7 +95,7 @@ def test_a_submit_that_lands_during_the_mass_cancels_first_pass_is_cancelled(
     acks: list[Any] = []
     rig.adapter.place(_order(slow), acks.append)
     rig.adapter.flush()
-    rig.run_until(lambda: rig.adapter.rest.orders_on_wire == 1, 10.0)  # its create is out
+    rig.run_until(lambda: rig.adapter.rest.fence.orders_on_wire == 1, 10.0)  # its create is out
     done: list[Any] = []
     rig.adapter.mass_cancel(done.append)
     rig.run_until(lambda: done, 20.0)
@@ -232,7 +232,7 @@ def test_a_failed_cancel_of_what_landed_after_the_mass_cancel_answered_is_tried_
     acks: list[Any] = []
     rig.adapter.place(_order(slow), acks.append)
     rig.adapter.flush()
-    rig.run_until(lambda: rig.adapter.rest.orders_on_wire == 1, 10.0)
+    rig.run_until(lambda: rig.adapter.rest.fence.orders_on_wire == 1, 10.0)
     done: list[Any] = []
 
     def answered(ok: Any) -> None:
