@@ -9,7 +9,8 @@ the time offset). Any other failure goes to the caller, classified (`errors.clas
 A 418 (a ban), or a Retry-After longer than the weight window and a margin
 (`Rest.max_hold_s`), is not waited out: the session is told to end (`Rest.on_long_hold`)
 and every request fails at once (`RateHeld`) until it is over; a new order that cannot
-leave the gate within its bound is `NotSent`.
+leave the gate within its bound is `NotSent`, as is any other request that waited there
+`request_timeout_s` (its caller gave up: sent, it would take the room of those awaited).
 """
 
 from __future__ import annotations
@@ -207,7 +208,8 @@ class Rest:
         """Wait until `weight` fits the budget, `orders` new orders the order count, and
         no Retry-After holds. Raises `RateHeld` while a hold that ended the session runs, and
         `NotSent` for a new order that cannot leave within `max_order_wait_s` (the orders
-        waiting ahead of it fill the count for longer) or waited that long already."""
+        waiting ahead of it fill the count for longer) or waited that long already, and for
+        any other request that waited `request_timeout_s` (`_bounded_wait_s`)."""
         waited = counted = False
         share = BACKGROUND_SHARE if BACKGROUND.get() else 1.0
         whole_limit = HEADROOM.get()
@@ -227,7 +229,7 @@ class Rest:
                     self._order_can_leave()
                     self.orders_waiting += 1
                     counted = True
-                wait_s = self._order_wait_s(wait_s, since) if orders else wait_s
+                wait_s = self._bounded_wait_s(wait_s, since, orders)
                 if not waited:
                     waited = True
                     self.budget.waits += 1
@@ -272,14 +274,18 @@ class Rest:
             f"within {self.max_order_wait_s:g} s"
         )
 
-    def _order_wait_s(self, wait_s: float, since: float) -> float:
-        """`wait_s`, cut to what is left of a new order's `max_order_wait_s`; `NotSent`
-        once none is."""
-        left_s = self.max_order_wait_s - (time.monotonic() - since)
+    def _bounded_wait_s(self, wait_s: float, since: float, orders: int) -> float:
+        """`wait_s`, cut to what is left of the request's bound at the gate; `NotSent` once
+        none is. A new order's is `max_order_wait_s`; any other request's is
+        `request_timeout_s`: its caller (the OMS, the heartbeat) has given up by then, and
+        sent it would only take room from the requests still awaited (a cancel)."""
+        bound_s = self.max_order_wait_s if orders else self._request_timeout_s
+        left_s = bound_s - (time.monotonic() - since)
         if left_s <= 0:
+            spent = f"ORDERS {self.orders.used()}/{self.orders.budget}" if orders else ""
             raise NotSent(
-                f"{NOT_SENT} waited {self.max_order_wait_s:g} s for the exchange's request "
-                f"limits (ORDERS {self.orders.used()}/{self.orders.budget})"
+                f"{NOT_SENT} waited {bound_s:g} s for the exchange's request limits "
+                f"({spent or self.weight_spent()})"
             )
         return min(wait_s, left_s)
 
