@@ -49,7 +49,9 @@ class Pending:
     order: PlaceOrder
     done: SendDone
     lookup_first: bool
-    sending: bool = False  # its create_order went out (maybe): never "unsent" after that
+    # its create's POST left the weight gate (`exchange.ORDER_OUT`): it may be at the
+    # exchange, never "unsent" after that (while it waits there, a session end is)
+    sending: bool = False
 
 
 class Sent:
@@ -170,11 +172,14 @@ class Flows:
                 return  # there (reported), or not sent
         args = mapping.create_args(p.order)
         self.sent += 1
-        p.sending = True
         self.note_sent(intent.cl_ord_id)
+
+        def out() -> None:
+            p.sending = True
+
         try:
             order = await self.rest.call(
-                self.noting_sends(intent.cl_ord_id, self.rest.ex.create_order),
+                self.noting_sends(intent.cl_ord_id, self.rest.ex.create_order, out),
                 args.symbol,
                 args.type,
                 args.side,
@@ -233,15 +238,23 @@ class Flows:
         )
 
     def noting_sends(
-        self, cl_ord_id: str, create: Callable[..., Awaitable[Any]]
+        self,
+        cl_ord_id: str,
+        create: Callable[..., Awaitable[Any]],
+        on_out: Callable[[], None] = lambda: None,
     ) -> Callable[..., Awaitable[Any]]:
         """`create` (a create of `cl_ord_id`), noting each attempt as it goes out: after
         `Rest.call`'s pacing, again when its POST leaves the weight gate (`ORDER_OUT`: it
-        may wait there for seconds), and at each resend (a 429, -1021)."""
+        may wait there for seconds; `on_out` is called then too), and at each resend (a
+        429, -1021)."""
+
+        def out() -> None:
+            self.note_sent(cl_ord_id)
+            on_out()
 
         async def create_noted(*args: Any) -> Any:
             self.note_sent(cl_ord_id)
-            token = ORDER_OUT.set(lambda: self.note_sent(cl_ord_id))
+            token = ORDER_OUT.set(out)
             try:
                 return await create(*args)
             finally:

@@ -63,8 +63,9 @@ def test_a_ban_ends_the_session_and_no_order_or_connect_goes_out_until_it_is_ove
     make_rig: Callable[..., _Rig],
 ) -> None:
     """Two orders wait for the ORDERS count when another client on the IP earns a 418 of
-    3 days. The session ends, its reason the ban; the two orders are never sent; a
-    connect meanwhile fails at once with the same reason, sending nothing."""
+    3 days. The session ends, its reason the ban; the two orders are never sent (reported
+    "unsent", as at any session end); a connect meanwhile fails at once with the same
+    reason, sending nothing."""
     rig = make_rig(weight_per_min=400, ip_ban_s=259_200.0, ip_ban_after=1, orders_per_10s=5)
     ids = _send(rig, 6)
     rig.run_until(lambda: len(_at_exchange(rig)) == 4)
@@ -81,7 +82,8 @@ def test_a_ban_ends_the_session_and_no_order_or_connect_goes_out_until_it_is_ove
     assert was_up and ("IP banned until" in reason or "rate limited for" in reason), reason
     rig.loop.run_until(lambda: rig.adapter.is_idle, 10.0)
     assert _at_exchange(rig) == set(ids[:4])  # the waiting two were never sent
-    assert not [e for e in rig.listener.execs if e.cl_ord_id in ids[4:]]  # as at any end
+    unsent = sorted((e.cl_ord_id, e.kind) for e in rig.listener.execs if e.cl_ord_id in ids[4:])
+    assert unsent == [(c, "unsent") for c in ids[4:]]  # as at any end (rev21 #2)
     seen = dict(rig.server.limiter.refused), len(rig.weights)
     rig.adapter.connect()
     rig.loop.run_until(lambda: len(rig.listener.downs) == 2, 10.0)
