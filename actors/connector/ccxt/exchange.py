@@ -88,6 +88,15 @@ class RateHeld(NotSent):
     (`Rest.on_long_hold`)."""
 
 
+def _raise_swallowed_cancel() -> None:
+    """Python 3.11's `asyncio.wait_for` returns when the awaited event is set as the task is
+    cancelled (the cancel is lost): a submit withdrawn at the gate as the mass cancel
+    raises its fence would go on, be `NotSent` and report a second final state."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def exchange_config(ccfg: CcxtCfg, api_key: str, secret: str, base_url: str) -> dict[str, Any]:
     """The ccxt constructor config of a venue: spot only, no ccxt rate limiter (we pace),
     the venue's recvWindow; with `base_url`, every REST and WebSocket URL of the exchange
@@ -241,6 +250,7 @@ class Rest:
                 if orders:  # woken by a mass cancel's fence
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.fence.raised.wait(), wait_s)
+                    _raise_swallowed_cancel()
                     self._check_fence(orders)
                 else:
                     await asyncio.sleep(wait_s)
