@@ -41,6 +41,7 @@ from protocol.config import VenueCfg
 HOLD_MARGIN_S = 5.0  # a 429's Retry-After up to the weight window plus this is waited out
 MAX_RETRIES = 5  # a request refused before processing (429, -1021) is sent again this often
 BAN_UNKNOWN_S = 120.0  # a 418 whose Retry-After we cannot read: Binance's shortest ban
+MAX_RETRY_AFTER_S = 3 * 86400.0  # Binance's longest ban: a longer Retry-After is cut to it
 NEW_ORDER_PATHS = frozenset({"order", "order/cancelReplace"})  # POSTs counted as ORDERS
 # the weight budget's share a background request (the poll: `poll.poll_live` sets
 # `BACKGROUND`) may use: the rest stays free for orders, cancels and the OMS's queries
@@ -371,7 +372,9 @@ class Rest:
     def _hold(self, seconds: float, *, banned: bool) -> None:
         """A Retry-After: every request waits `seconds`; a ban (418), or a hold past
         `max_hold_s`, tells the session to end (`on_long_hold`, once per hold) with a
-        reason an operator can read."""
+        reason an operator can read. A Retry-After past `MAX_RETRY_AFTER_S` (malformed:
+        "1e300") is held that long."""
+        seconds = min(seconds, MAX_RETRY_AFTER_S)
         self.budget.hold(seconds)
         if not banned and seconds <= self.max_hold_s:
             return  # the IP's minute window: waited out
