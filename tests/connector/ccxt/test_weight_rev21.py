@@ -4,13 +4,14 @@ simulated exchange (the rig of test_weight_budget, the fetch hook of test_weight
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-from actors.connector.ccxt.exchange import Rest
+from actors.connector.ccxt.exchange import NotSent, Rest
 from protocol.ccxt_config import CcxtCfg
 from protocol.config import VenueCfg
 from protocol.messages import Side
@@ -202,3 +203,27 @@ def test_a_418_with_an_absurd_retry_after_ends_the_session_instead_of_raising() 
     rest.on_long_hold = ended.append
     rest._read_answer(418, "http://x/api/v3/order", {"Retry-After": "1e300"}, "")
     assert len(ended) == 1, ended
+
+
+def test_a_request_waiting_at_the_gate_goes_within_request_timeout_and_not_after() -> None:
+    """rev21 #1's bound, both sides: a cancel or status query (not a new order) that waits
+    at the gate for less than request_timeout_s goes once room frees (its caller still
+    waits); one the room is not free for by then is not sent (`NotSent`, as a timeout)."""
+    vcfg = VenueCfg(
+        name=VENUE, kind="ccxt", request_timeout_s=1.0,
+        ccxt=CcxtCfg(api_key_env=KEY_ENV, secret_env=SECRET_ENV, symbols=["BTC/USDT"]),
+    )  # fmt: skip
+
+    def gate_after(free_in_s: float) -> str:
+        rest = Rest(vcfg, _Quiet(), [])
+        budget = rest.budget
+        budget._done.append((time.monotonic() - budget.window_s + free_in_s, budget.budget))
+        budget._done_sum += budget.budget
+        try:
+            asyncio.run(rest._weigh_in(4, 0))
+        except NotSent as exc:
+            return str(exc)
+        return "went"
+
+    assert gate_after(0.3) == "went"
+    assert gate_after(30.0).startswith("not sent: waited 1 s")
