@@ -226,10 +226,16 @@ class PositionView(Msg):
     realized_pnl: Dec = Decimal(0)
 
 
+# How long a connector's answer may wait for the OMS's acks of the executions it reflects
+# (actors/connector/exec_cut.py); None: the connector's own `WAIT_S`.
+AckWait = Annotated[float, Field(gt=0, le=5.0, allow_inf_nan=False)]
+
+
 class GetPositions(Msg):
     type: Literal["get_positions"] = "get_positions"
     venue: str | None = None
     as_of: ExecCut | None = None  # to the OMS: its positions at the venue as of that cut
+    wait_s: AckWait | None = None  # to a connector: its answer's wait for the OMS's acks
 
 
 class Positions(Msg):

@@ -119,19 +119,12 @@ class ConnectorActor(Actor):
             )  # fmt: skip
         else:
             fix = FixAdapter(
-                self,
-                self,
-                self.vcfg,
-                store_dir=store_dir,
+                self, self, self.vcfg, store_dir=store_dir, log=self.log,
                 address=lambda: venue_address(self.vcfg, runtime_dir),
-                log=self.log,
                 id_prefix=f"{self.epoch}.{time.time_ns() // 1_000_000 % 10**9}",
-            )
-            self.message_log = MessageLog.for_venue(
-                fix_message_log_dir(self.cfg.state_path, self.venue),
-                self.vcfg.message_log,
-                self.log,
-            )
+            )  # fmt: skip
+            log_dir = fix_message_log_dir(self.cfg.state_path, self.venue)
+            self.message_log = MessageLog.for_venue(log_dir, self.vcfg.message_log, self.log)
             fix.session.set_message_log(self.message_log)
             self.adapter = fix
         self.outbox = ExecOutbox(store_dir)
@@ -244,7 +237,7 @@ class ConnectorActor(Actor):
             done = self._answer(reply, self._status_answer, cut=True)
             self.adapter.order_status(body.orders, done)
         elif isinstance(body, GetPositions):
-            self.fallbacks.positions(self._answer(reply, _positions, cut=True))
+            self.fallbacks.positions(self._answer(reply, _positions, cut=True, wait_s=body.wait_s))
         elif isinstance(body, MassCancel):
             self.log.warning("mass_cancel_requested", requester=env.sender, reason=body.reason)
             self.adapter.mass_cancel(self._answer(reply, self._mass_cancel_done))
@@ -255,10 +248,15 @@ class ConnectorActor(Actor):
         return self.acks.sent_reply(reply, msg_id, self._code)  # actors/connector/ack_batch.py
 
     def _answer(
-        self, reply: Replier, build: Callable[..., Any], *, cut: bool = False
+        self,
+        reply: Replier,
+        build: Callable[..., Any],
+        *,
+        cut: bool = False,
+        wait_s: float | None = None,
     ) -> Callable[[Any], None]:
         """`cut`: the answer is stamped with the executions it reflects (`ExecCut`) and
-        held until the OMS has applied them (actors/connector/exec_cut.py)."""
+        held until the OMS has applied them, up to `wait_s` (actors/connector/exec_cut.py)."""
         since = self.cuts.mark_now(self.adapter.exec_mark)
 
         def done(result: Any) -> None:
@@ -266,7 +264,8 @@ class ConnectorActor(Actor):
                 reply.reject(self._code(result), str(result))
             elif cut:
                 send = lambda c: reply(build(result, c))  # noqa: E731
-                self.cuts.when_consistent(since, self.adapter.exec_mark, time.monotonic(), send)
+                mark = self.adapter.exec_mark
+                self.cuts.when_consistent(since, mark, time.monotonic(), send, wait_s)
             else:
                 reply(build(result))
 

@@ -7,7 +7,8 @@ sent before it are exactly those numbered so far (`VenueAdapter.exec_mark` count
 of the batch being read). The answer is held until the OMS has acknowledged every one of
 them (it acks after applying and committing), so the OMS that gets the answer has applied
 exactly the executions up to the cut and any later ones carry a greater number. A wait is
-bounded (`WAIT_S`): the answer then leaves with `oms_epoch=None` (no consistent cut).
+bounded (`WAIT_S`, or the longer `GetPositions.wait_s` a cold start asks again with:
+actors/oms/opening_ask.py): the answer then leaves with `oms_epoch=None` (no consistent cut).
 
 An OMS incarnation that started after this connector did can hold in its journal
 executions numbered up to the last one forwarded when it first showed up (applied by its
@@ -74,18 +75,25 @@ class ExecSequencer:
         return first is None or first.exec_seq > seq
 
     def when_consistent(
-        self, since: int, mark: int, now_s: float, done: Callable[[ExecCut], None]
+        self,
+        since: int,
+        mark: int,
+        now_s: float,
+        done: Callable[[ExecCut], None],
+        wait_s: float | None = None,
     ) -> None:
         """Call `done` with the cut at adapter mark `mark` once the OMS acknowledged every
-        execution through it (at once if it has), or with `oms_epoch=None` at `WAIT_S`."""
+        execution through it (at once if it has), or with `oms_epoch=None` after `wait_s`
+        (the request's `GetPositions.wait_s`: a cold start asking again; None: `WAIT_S`)."""
         cut = ExecCut(connector_epoch=self.epoch, exec_seq=self.base + mark, since=since)
         if self._ready(cut):
             done(self._stamped(cut))
         else:
-            deadline_s = now_s + WAIT_S
+            wait_s = WAIT_S if wait_s is None else max(WAIT_S, wait_s)
+            deadline_s = now_s + wait_s
             self._waiters.append(_Waiter(cut, done, deadline_s))
             if self._call_later is not None:  # a timer firing early still ends this wait
-                self._call_later(WAIT_S, lambda: self.poll(max(self._clock(), deadline_s)))
+                self._call_later(wait_s, lambda: self.poll(max(self._clock(), deadline_s)))
 
     def poll(self, now_s: float) -> None:
         """After acks, and on a timer: answer what waited."""

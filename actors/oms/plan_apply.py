@@ -118,14 +118,27 @@ class PlanApplier:
 
     def finish(self, link: VenueLink, venue_positions: Positions | None) -> None:
         """Every step of the plan is carried out: a cold start takes the venue's positions
-        as its opening positions (`venue_positions` None: the venue does not serve them)."""
+        as its opening positions (`venue_positions` None: the venue does not serve them),
+        only as of a cut it can account for; else the link asks again
+        (`actors.oms.opening_ask`: the pass does not end before they are taken)."""
         cold = self.cold and not link.ever_reconciled
         if cold and venue_positions is not None:
-            self._take_opening_positions(link, venue_positions)
+            now = {p.symbol: p.qty for p in self.host.book.positions(link.venue)}
+            since = _applied_since(link, venue_positions, now)
+            if isinstance(since, str):
+                link.opening.refuse(since)
+            else:
+                self._take_opening_positions(link, venue_positions, now, since)
         elif cold:
             self.log.warning("opening_positions_unavailable", venue=link.venue)
 
-    def _take_opening_positions(self, link: VenueLink, venue_positions: Positions) -> None:
+    def _take_opening_positions(
+        self,
+        link: VenueLink,
+        venue_positions: Positions,
+        now: Mapping[str, Decimal],
+        since: Mapping[str, Decimal],
+    ) -> None:
         """Cold start: our book starts empty but the venue's positions do not; take them as
         opening positions (journalled), so heartbeats compare like with like. Risk, whose
         exposure no order event tells of them, is told (`OPENING_POSITIONS`): it rebuilds.
@@ -133,8 +146,6 @@ class PlanApplier:
         at the venue (it lists what it holds; the heartbeat reads a missing one as 0). The
         answer is as of its cut: what the book applied after it stays on top."""
         venue, book = link.venue, self.host.book
-        now = {p.symbol: p.qty for p in book.positions(venue)}
-        since = _applied_since(link, venue_positions, now)
         at_venue = {p.symbol: p for p in venue_positions.positions}
         taken = False
         for symbol in dict.fromkeys((*at_venue, *now, *since)):  # left out: flat at the cut
@@ -213,13 +224,17 @@ class PlanApplier:
 
 def _applied_since(
     link: VenueLink, answer: Positions, now: Mapping[str, Decimal]
-) -> dict[str, Decimal]:
+) -> dict[str, Decimal] | str:
     """Per symbol, what the book applied after the cut of the venue's positions answer
-    (none known: no cut, another OMS incarnation's, or older than the log keeps)."""
+    or why not, if the cut is not one the OMS can account for (none: every connector of
+    this build stamps one; the connector's wait for our acks ran out, so the answer may
+    hold a fill not applied here yet; another OMS incarnation's; older than the log keeps)."""
     cut = answer.cut
-    if cut is None or cut.oms_epoch != link.oms_epoch:
-        return {}
+    if cut is None:
+        return "no execution cut"
+    if cut.oms_epoch != link.oms_epoch:
+        return "no consistent execution cut"
     then = link.exec_log.positions_as_of(link.venue, cut, now)
     if then is None:
-        return {}
+        return "execution cut older than the OMS's fill log"
     return {s: now.get(s, Decimal(0)) - q for s, q in then.items() if q != now.get(s)}

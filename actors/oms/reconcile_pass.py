@@ -170,7 +170,7 @@ class ReconcilePass:
         self._chunk: list[QueriedOrder] = []
         self._venue_positions: Positions | None = None
         self._builder: PlanBuilder | None = None
-        self._plan = Plan(link.venue, ())
+        self.plan = Plan(link.venue, ())
         self._applied = 0  # plan actions gone through
         self._holds: dict[str, bool] = {}  # client_order_id -> its actions are applied
         self.to_requeue: list[str] = []  # cancels/replaces found pending after the plan
@@ -189,7 +189,7 @@ class ReconcilePass:
         self.unsure |= self.link.in_flight_ids()
         self.link.request(body, cb, timeout)
 
-    def _gone(self, reply: Envelope | None) -> bool:
+    def gone(self, reply: Envelope | None) -> bool:
         """An answer to a pass given up since (its connector restarted): it ends there."""
         if self.ended or self.link.is_current(self):
             return self.ended
@@ -201,7 +201,7 @@ class ReconcilePass:
 
     def _got_open(self, reply: Envelope | None) -> None:
         self.open_answered = True
-        if self._gone(reply):
+        if self.gone(reply):
             return
         link = self.link
         if reply is None:
@@ -244,7 +244,7 @@ class ReconcilePass:
                 continue
             walked += 1
             if walked >= SLICE:
-                return link.next_turn(self._resume(self._next_status))
+                return link.next_turn(self.resume(self._next_status))
         if not self._chunk:
             self._ask(GetPositions(venue=link.venue), self._got_positions, timeout)
             return
@@ -253,7 +253,7 @@ class ReconcilePass:
         self._ask(OrderStatusQuery(orders=chunk), self._got_status, paced_s)
 
     def _got_status(self, reply: Envelope | None) -> None:
-        if self._gone(reply):
+        if self.gone(reply):
             return
         if reply is None or not isinstance(reply.body, OrderStatusAnswer):
             return self.link.pass_failed(self, why(reply))
@@ -264,7 +264,7 @@ class ReconcilePass:
         self._next_status()
 
     def _got_positions(self, reply: Envelope | None) -> None:
-        if self._gone(reply):
+        if self.gone(reply):
             return
         body = reply.body if reply is not None else None
         if isinstance(body, Positions) and body.source == "venue":
@@ -317,7 +317,7 @@ class ReconcilePass:
         )
         self._plan_slice()
 
-    def _resume(self, step: Callable[[], None]) -> Callable[[], None]:
+    def resume(self, step: Callable[[], None]) -> Callable[[], None]:
         """`step` in a later turn, unless the pass was abandoned meanwhile."""
 
         def resume() -> None:
@@ -344,23 +344,23 @@ class ReconcilePass:
         if not link.exec_log.remembers(link.venue, self.exec_mark):
             return link.pass_failed(self, "more orders changed during the pass than remembered")
         if not builder.step(SLICE):
-            return link.next_turn(self._resume(self._plan_slice))
+            return link.next_turn(self.resume(self._plan_slice))
         positions = self._venue_positions
         local = self.local_positions(positions)
-        self._plan = builder.finish(
+        self.plan = builder.finish(
             local_positions=local,
             venue_positions=None
             if positions is None or local is None
             else {v.symbol: v.qty for v in positions.positions},
             unmatched_fills=link.book.unmatched_fills(link.venue),
         )
-        if link.pass_planned(self, self._plan):
+        if link.pass_planned(self, self.plan):
             self._apply_slice()
 
     def _apply_slice(self) -> None:
         """Up to `APPLY_SLICE` more actions (all of the last order's), those whose order
         has not moved on since it was judged."""
-        actions, i = self._plan.actions, self._applied
+        actions, i = self.plan.actions, self._applied
         end = min(i + APPLY_SLICE, len(actions))
         steps: list[tuple[int, Action]] = []
         while i < len(actions) and (i < end or _same_order(actions[i - 1], actions[i])):
@@ -369,9 +369,9 @@ class ReconcilePass:
             i += 1
         self._applied = i
         if steps:
-            self.link.apply_steps(self._plan, steps)
+            self.link.apply_steps(self.plan, steps)
         if i < len(actions):
-            return self.link.next_turn(self._resume(self._apply_slice))
+            return self.link.next_turn(self.resume(self._apply_slice))
         self._walk = self.link.requeue_walk(self.to_requeue)
         self._walk_slice()
 
@@ -381,8 +381,8 @@ class ReconcilePass:
         for _ in self._walk:
             walked += 1
             if walked >= SLICE:
-                return self.link.next_turn(self._resume(self._walk_slice))
-        self.link.pass_applied(self, self._plan, self._venue_positions)
+                return self.link.next_turn(self.resume(self._walk_slice))
+        self.link.pass_applied(self, self.plan, self._venue_positions)
 
     def _still_holds(self, action: Action) -> bool:
         """The order of `action` is as it was judged and not in flight (decided once per

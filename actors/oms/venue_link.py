@@ -29,6 +29,7 @@ from typing import Any
 from actors.oms.exec_cut import ExecLog
 from actors.oms.link_host import LinkHost, VenuePeer
 from actors.oms.link_sent import SentRequests
+from actors.oms.opening_ask import OpeningAsk
 from actors.oms.order_book import OrderBook
 from actors.oms.plan import Action, Plan
 from actors.oms.reconcile_pass import ReconcilePass
@@ -100,10 +101,11 @@ class VenueLink:
         self._in_flight: dict[str, str] = {}  # client_order_id -> request ClOrdID
         self._sent = SentRequests()  # cancels/replaces acked, and requests waiting behind
         self.depth_gauge = metrics.QUEUE_DEPTH.labels(venue=venue)
-        self._exec_log = exec_log or ExecLog()  # the OMS's, fed with what it applies
-        self._oms_epoch = oms_epoch
+        self.exec_log = exec_log or ExecLog()  # the OMS's, fed with what it applies
+        self.oms_epoch = oms_epoch  # this OMS incarnation's (the cuts that name it)
         self._passes: dict[ReconcilePass, tuple[int, int]] = {}  # -> (gen, connected_seq)
         self.log = log
+        self.opening = OpeningAsk(self, host.call_later, rand)  # a cold start's positions
 
     @property
     def ready(self) -> bool:
@@ -313,14 +315,6 @@ class VenueLink:
     def book(self) -> OrderBook:
         return self.host.book
 
-    @property
-    def exec_log(self) -> ExecLog:
-        return self._exec_log
-
-    @property
-    def oms_epoch(self) -> int:
-        return self._oms_epoch
-
     def in_flight_ids(self) -> set[str]:
         return set(self._in_flight)
 
@@ -383,6 +377,8 @@ class VenueLink:
 
     def pass_applied(self, p: ReconcilePass, plan: Plan, venue_positions: Positions | None) -> None:
         self.host.reconcile_plan_applied(self, plan, venue_positions)
+        if self.opening.again(p):  # not taken as opening positions: asked again, or failed
+            return
         if p.moved:
             self.log.info("reconcile_skipped_moved", orders=p.moved)
         self._end(p, plan)

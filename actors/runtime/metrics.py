@@ -252,6 +252,12 @@ RECONCILE_FAILURES = Counter(
     "Reconciliation passes that failed while the venue was CONNECTED",
     ["venue"],
 )
+OPENING_POSITIONS_RETRIES = Counter(
+    "tradepulse_opening_positions_retries",
+    "Positions asked again by a cold start: the answer's cut was not one the OMS can account"
+    " for (its wait for the OMS's acks ran out, or older than the OMS's fill log)",
+    ["venue"],
+)
 RECONCILE_FAILING = Gauge(
     "tradepulse_reconcile_failing",
     "1 while the venue's reconciliation keeps failing (nothing is sent to it)",

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import pytest
+from pydantic import ValidationError
+
 from actors.connector.exec_cut import WAIT_S, ExecSequencer
-from protocol.messages import ExecCut, ExecReport
+from protocol.messages import ExecCut, ExecReport, GetPositions
 
 
 def _report(i: int) -> ExecReport:
@@ -74,3 +77,33 @@ def test_an_answer_read_right_after_executions_waits_for_their_numbers() -> None
     pending.clear()  # acked
     seq.poll(0.0)
     assert [c.exec_seq for c in got] == [2] and got[0].oms_epoch == 9
+
+
+def test_an_answer_asked_to_wait_longer_waits_past_wait_s_for_the_acks() -> None:
+    """A cold start asking its positions again (`GetPositions.wait_s`: opening_ask.py) lets
+    the answer wait longer for the OMS's acks: past `WAIT_S` it still waits, and the
+    acks coming within the longer wait give it the OMS's epoch; its timer is set for that
+    wait. A wait below `WAIT_S` is the connector's own."""
+    pending: OrderedDict[str, ExecReport] = OrderedDict()
+    timers: list[float] = []
+    seq = ExecSequencer(epoch=5, pending=pending, call_later=lambda s, fn: timers.append(s))
+    seq.oms_seen(9)
+    pending.update({r.exec_id: r for r in seq.number([_report(1)])})
+    got: list[ExecCut] = []
+    seq.when_consistent(since=0, mark=1, now_s=0.0, done=got.append, wait_s=1.0)
+    seq.when_consistent(since=0, mark=1, now_s=0.0, done=got.append, wait_s=0.01)
+    assert timers == [1.0, WAIT_S]
+    seq.poll(WAIT_S)  # the short one runs out; the long one still waits
+    assert got == [ExecCut(connector_epoch=5, exec_seq=1, since=0, oms_epoch=None)]
+    pending.clear()  # the OMS acks, late
+    seq.poll(0.5)
+    assert got[1:] == [ExecCut(connector_epoch=5, exec_seq=1, since=0, oms_epoch=9)]
+
+
+def test_a_positions_request_bounds_its_wait() -> None:
+    """`GetPositions.wait_s` is positive and at most 5 s (a request's default timeout)."""
+    assert GetPositions(venue="simA", wait_s=2.0).wait_s == 2.0
+    assert GetPositions(venue="simA").wait_s is None
+    for bad in (0.0, -1.0, 5.5, float("inf"), float("nan")):
+        with pytest.raises(ValidationError):
+            GetPositions(venue="simA", wait_s=bad)

@@ -33,8 +33,10 @@ def _cold_pass(tmp_path: Path, venue: list[PositionView]) -> _Oms:
     marker = tmp_path / "cold"
     marker.touch()
     applier = PlanApplier(oms, {}, OmsCfg(), structlog.get_logger(), marker)  # type: ignore[arg-type]
-    answer = Positions(source="venue", venue=V, positions=venue)
-    applier.finish(SimpleNamespace(venue=V, ever_reconciled=False), answer)  # type: ignore[arg-type]
+    cut = ExecCut(connector_epoch=1, exec_seq=5, oms_epoch=1)  # consistent, nothing after it
+    answer = Positions(source="venue", venue=V, positions=venue, cut=cut)
+    link = SimpleNamespace(venue=V, ever_reconciled=False, exec_log=ExecLog(), oms_epoch=1)
+    applier.finish(link, answer)  # type: ignore[arg-type]
     return oms
 
 
