@@ -1,0 +1,229 @@
+"""An order replaced at the venue by someone else (not a replace request of ours): an
+adopted (external) order, or one of ours modified at the venue's GUI. The venue's Replaced
+report (FIX ExecType=5, ClOrdID the new id, OrigClOrdID the live one) is what happened: the
+order lives on under the new ClOrdID with the reported terms, its cum carried (the position
+moves only by fills), journalled so that replay equals live, escalated. Its fills under the
+new id then match it, and a reconciliation pass that lists the new id open does not adopt it
+as a second order. The book is the real `OrderBook`; the OMS side is the stub OMS of
+`tests.oms.test_sends_first` around `OmsActor.record` / `after_iteration`."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from typing import Any
+
+from prometheus_client import REGISTRY
+
+from actors.oms.actor import OmsActor
+from actors.oms.order_book import OrderBook
+from actors.oms.orders import Order, Outcome
+from actors.oms.reconcile import apply_plan, plan_reconciliation
+from actors.risk.exposure import ExposureView
+from actors.runtime.tally import TURN
+from protocol.messages import (
+    ExecReport,
+    OrderStatus,
+    OrdType,
+    ReplaceOrder,
+    RiskVerdict,
+    Side,
+    SubmitOrder,
+    VenueOrder,
+)
+from tests.oms.test_sends_first import V, _Oms
+
+S = OrderStatus
+EXT = f"ext:{V}:EXT1"
+
+
+def _vo(cl: str, qty: str, cum: str, avg: str = "100", price: str = "100") -> VenueOrder:
+    status = S.PARTIALLY_FILLED if D(cum) else S.ACCEPTED
+    return VenueOrder(cl_ord_id=cl, venue_order_id="V-1", symbol="ABC", side=Side.BUY,
+                      order_qty=D(qty), price=D(price), status=status, cum_qty=D(cum),
+                      avg_px=D(avg), leaves_qty=D(qty) - D(cum))  # fmt: skip
+
+
+def _report(kind: str, cl: str, exec_id: str, **kw: Any) -> ExecReport:
+    return ExecReport(venue=V, exec_id=exec_id, kind=kind, cl_ord_id=cl, symbol="ABC",  # type: ignore[arg-type]
+                      side=Side.BUY, venue_order_id="V-1", **kw)  # fmt: skip
+
+
+def _replaced(
+    new: str, orig: str, qty: str, price: str, cum: str, exec_id: str = "R1"
+) -> ExecReport:
+    return _report("replaced", new, exec_id, orig_cl_ord_id=orig, order_qty=D(qty),
+                   price=D(price), cum_qty=D(cum), avg_px=D(100),
+                   ord_status=S.PARTIALLY_FILLED)  # fmt: skip
+
+
+def _fill(cl: str, exec_id: str, qty: str, cum: str, order_qty: str) -> ExecReport:
+    return _report("fill", cl, exec_id, last_qty=D(qty), last_px=D(100), cum_qty=D(cum),
+                   avg_px=D(100), order_qty=D(order_qty))  # fmt: skip
+
+
+def _adopted(book: OrderBook, records: list[dict[str, Any]]) -> Order:
+    """EXT1, BUY 60 @ 100 placed by someone else, 50 filled @ 100: adopted."""
+    out = book.adopt(V, _vo("EXT1", "60", "50"), 1)
+    assert out.applied and out.order is not None
+    records += out.records
+    return out.order
+
+
+def _replayed(records: list[dict[str, Any]]) -> OrderBook:
+    book = OrderBook()
+    for rec in records:
+        book.apply_record(rec)
+    return book
+
+
+def test_an_adopted_order_replaced_at_the_venue_lives_on_under_the_new_id() -> None:
+    """Adopted EXT1 (BUY 60, 50 filled) is replaced at the venue to EXT2 (qty 100 @ 101);
+    10 more fill under EXT2 (venue cum 60). The replace applies to the adopted order (new
+    ClOrdID, qty, price; cum 50 carried), the fill matches it (cum 60, no unmatched fill),
+    and a reconciliation that lists EXT2 open (100, cum 60) adopts nothing: the position is
+    the venue's 60 (the defect: the replace was refused, the fill unmatched, EXT2 adopted
+    as a second order, position 50 + 60 = 110). Replay of the records equals live."""
+    book, records = OrderBook(), []
+    order = _adopted(book, records)
+    out = book.apply_exec(_replaced("EXT2", "EXT1", "100", "101", "50"), 2)
+    assert out.applied, out.reason
+    records += out.records
+    assert (order.cl_ord_id, order.qty, order.price, order.cum_qty) == ("EXT2", 100, 101, 50)
+    assert order.status is S.PARTIALLY_FILLED and book.position(V, "ABC").qty == 50
+    fill = book.apply_exec(_fill("EXT2", "F1", "10", "60", "100"), 3)
+    assert fill.applied and fill.order is order, fill.reason
+    records += fill.records
+    assert order.cum_qty == 60 and book.unmatched_fills() == []
+    venue_open = [_vo("EXT2", "100", "60", price="101")]
+    plan = plan_reconciliation(
+        V, book.orders(V), venue_open, {}, set(),
+        local_positions={"ABC": book.position(V, "ABC").qty}, venue_positions={"ABC": D(60)},
+    )  # fmt: skip
+    assert plan.actions == (), plan.actions
+    for _action, done in apply_plan(book, plan, 4):
+        records += done.records if done is not None else ()
+    assert [o.client_order_id for o in book.orders(V)] == [EXT]
+    assert book.position(V, "ABC").qty == 60
+    replayed = _replayed(records)
+    assert replayed.to_dict() == book.to_dict()
+
+
+def test_a_replace_report_showing_fills_we_missed_counts_them_once() -> None:
+    """The Replaced report of EXT1 -> EXT2 says cum 55 (5 filled before the replace, their
+    report lost): those 5 are one inferred fill, the position 55; the fill report of those
+    5, should it still come under EXT1, is not counted again."""
+    book, records = OrderBook(), []
+    order = _adopted(book, records)
+    out = book.apply_exec(_replaced("EXT2", "EXT1", "100", "100", "55"), 2)
+    assert out.applied and out.fill_qty == 5, out.reason
+    assert order.cum_qty == 55 and book.position(V, "ABC").qty == 55
+    late = book.apply_exec(_fill("EXT1", "F0", "5", "55", "60"), 3)
+    assert late.kind == "duplicate" and book.position(V, "ABC").qty == 55
+
+
+def test_risk_sees_the_open_exposure_of_the_replaced_terms() -> None:
+    """Risk counts open exposure from the order's events: after the external replace of
+    BUY 60 (50 filled) to 100, the order's view leaves 50 open, not 10."""
+    book = OrderBook()
+    view = ExposureView()
+    order = _adopted(book, [])
+    view.apply_order(order.view(), fill_qty=D(50), fill_px=D(100))
+    assert view.open_qty("ABC", Side.BUY) == 10
+    assert book.apply_exec(_replaced("EXT2", "EXT1", "100", "100", "50"), 2).applied
+    view.apply_order(order.view())
+    assert view.open_qty("ABC", Side.BUY) == 50 and view.position("ABC") == 50
+
+
+def test_an_external_cancel_of_an_adopted_order_ends_it() -> None:
+    """Cancelled at the venue by its owner (ExecType=4, ClOrdID the cancel's, OrigClOrdID
+    EXT1): the adopted order is CANCELLED, the position untouched."""
+    book = OrderBook()
+    order = _adopted(book, [])
+    out = book.apply_exec(
+        _report("cancelled", "EXT1-C", "C1", orig_cl_ord_id="EXT1", cum_qty=D(50)), 2
+    )
+    assert out.applied and order.status is S.CANCELLED, out.reason
+    assert book.position(V, "ABC").qty == 50
+
+
+def _ours(book: OrderBook) -> Order:
+    msg = SubmitOrder(client_order_id="o1", venue=V, symbol="ABC", side=Side.BUY,
+                      qty=D(10), order_type=OrdType.LIMIT, price=D(100))  # fmt: skip
+    assert book.submit(msg, 1).applied
+    assert book.risk_verdict(RiskVerdict(client_order_id="o1", approved=True), 2).applied
+    assert book.apply_exec(_report("accepted", "o1", "A1"), 3).applied
+    order = book.get("o1")
+    assert order is not None
+    return order
+
+
+def test_an_order_of_ours_replaced_at_the_venue_follows_the_venue_and_is_escalated() -> None:
+    """Our o1 (BUY 10 @ 100) is modified at the venue's GUI to GUI-7 (20 @ 99): the order
+    follows the venue (its fills under GUI-7 must match it), and the outcome is escalated
+    as `order_replaced_externally`."""
+    book = OrderBook()
+    order = _ours(book)
+    out = book.apply_exec(_replaced("GUI-7", "o1", "20", "99", "0"), 4)
+    assert out.applied, out.reason
+    assert (order.cl_ord_id, order.qty, order.price) == ("GUI-7", 20, 99)
+    assert [e.kind for e in out.escalations] == ["order_replaced_externally"]
+    assert book.apply_exec(_fill("GUI-7", "F1", "15", "15", "20"), 5).applied
+    assert order.cum_qty == 15 and book.position(V, "ABC").qty == 15
+
+
+def test_an_outside_replace_during_our_pending_replace_keeps_our_request_pending() -> None:
+    """Our replace o1.r1 (to 12) is pending when someone replaces o1 to GUI-7 (20): the
+    order takes GUI-7's terms and stays PENDING_REPLACE; our replace's own confirmation
+    (o1.r1, OrigClOrdID GUI-7) then still applies."""
+    book = OrderBook()
+    order = _ours(book)
+    assert book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(12)), 4).applied
+    out = book.apply_exec(_replaced("GUI-7", "o1", "20", "100", "0"), 5)
+    assert out.applied and order.status is S.PENDING_REPLACE, out.reason
+    assert (order.cl_ord_id, order.qty) == ("GUI-7", 20)
+    ours = book.apply_exec(_replaced("o1.r1", "GUI-7", "12", "100", "0", exec_id="R2"), 6)
+    assert ours.applied and order.status is S.ACCEPTED, ours.reason
+    assert (order.cl_ord_id, order.qty) == ("o1.r1", 12)
+
+
+def test_the_oms_logs_counts_and_publishes_an_outside_replace() -> None:
+    """Through `OmsActor.record`: the escalation is logged (error) and counted in
+    `tradepulse_oms_orders_replaced_externally_total{venue}`, and the order's next event
+    carries the new terms (risk's exposure follows it)."""
+
+    def count() -> float:
+        TURN.flush()
+        sample = "tradepulse_oms_orders_replaced_externally_total"
+        return REGISTRY.get_sample_value(sample, {"venue": V}) or 0.0
+
+    logged: list[tuple[str, dict[str, Any]]] = []
+    oms = _LoudOms(_Log(logged))
+    before = count()
+    oms.record(oms.book.adopt(V, _vo("EXT1", "60", "50"), 1))
+    out: Outcome = oms.record(oms.book.apply_exec(_replaced("EXT2", "EXT1", "100", "101", "50"), 2))
+    assert out.applied, out.reason
+    assert count() == before + 1
+    assert [e for e, _ in logged] == ["order_replaced_externally"]
+    oms.after_iteration()
+    last = [e for e in oms.pub.events if e.order.client_order_id == EXT][-1]
+    assert (last.order.cl_ord_id, last.order.qty, last.order.price) == ("EXT2", 100, 101)
+
+
+class _LoudOms(_Oms):
+    """The stub OMS with the actor's escalation (log, stream event, counters)."""
+
+    _escalate = OmsActor._escalate
+
+    def __init__(self, log: _Log) -> None:
+        super().__init__()
+        self.log = log
+
+
+class _Log:
+    def __init__(self, lines: list[tuple[str, dict[str, Any]]]) -> None:
+        self.lines = lines
+
+    def error(self, event: str, **kw: Any) -> None:
+        self.lines.append((event, kw))
+
+    warning = info = error
