@@ -7,6 +7,14 @@ a status report (the fill quantity we missed, then the status), an event (accept
 rejected, cancelled, replaced, cancel_rejected, expired) checked against what we asked, or
 the connector's word that it did not send a resend (`actors.oms.resubmit_unsent`).
 
+A Replaced report of the order's live id (OrigClOrdID) by a ClOrdID we never used is a
+replace nobody of ours asked for: the owner of an adopted order, or someone at the venue's
+GUI modifying one of ours, changed it at the venue. The venue's word stands: the order lives
+on under the new ClOrdID with the reported terms (``replaced_externally``; its fills then
+match it, and reconciliation finds it under that id instead of adopting it again), its cum
+carried, and the outcome is escalated (`REPLACED_EXTERNALLY`): refusing it would leave the
+order's fills unmatched and the order adopted a second time.
+
 Reports can come late, overtaken or not at all (a venue crash): a report under a replace
 id of ours shows that replace took effect, an order's final report shows fills its
 CumQty says we never got reports of. Those steps are applied first, and the report's
@@ -16,7 +24,7 @@ outcome carries all their records (`_combined`).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from actors.oms.lifecycle import Event
 from actors.oms.orders import Escalation, Order, Outcome, implied_fill, missed_fill_exec_id
@@ -25,6 +33,9 @@ from actors.oms.resubmit_unsent import take_back
 from protocol.messages import TERMINAL_STATUSES, ExecReport, OrderStatus
 
 S = OrderStatus
+# the escalation (and log event) of an order replaced at the venue by someone else
+REPLACED_EXTERNALLY: Final = "order_replaced_externally"
+_REPLACES = (Event.REPLACED, Event.REPLACED_EXTERNALLY)
 _EXEC_EVENTS = {
     "accepted": Event.ACCEPTED,
     "rejected": Event.REJECTED,
@@ -97,8 +108,11 @@ def apply_report(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -
             steps.append(_catch_up(book, order, report, ts_ns))
         main = _exec_event(book, order, report, event, ts_ns)
         return _combined(order, (*steps, main), main) if steps else main
+    if event == Event.REPLACED and not order.shows_replace(report.cl_ord_id):
+        if order.replaced_outside(report.cl_ord_id, report.orig_cl_ord_id):
+            event = Event.REPLACED_EXTERNALLY  # no request of ours: the venue's word stands
     main = _exec_event(book, order, report, event, ts_ns)
-    if event == Event.REPLACED and main.applied and report.cum_qty > order.cum_qty:
+    if event in _REPLACES and main.applied and report.cum_qty > order.cum_qty:
         # fills before the replace whose reports we never got (later fills come under
         # the new id and would have applied the replace first, see _replace_shown)
         return _combined(order, (main, _catch_up(book, order, report, ts_ns)), main)
@@ -118,6 +132,8 @@ def _exec_event(
         )
     if event == Event.REPLACED:  # our pending replace, or one we had given up on
         expected = order.shows_replace(report.cl_ord_id)
+    elif event == Event.REPLACED_EXTERNALLY:  # decided by `apply_report`
+        expected = True
     else:
         expected = event != Event.CANCEL_REJECTED or pending
     if not expected:
@@ -127,9 +143,10 @@ def _exec_event(
             f"pending request {order.pending_cl_ord_id!r}",
         )
     extra: dict[str, Any] = {}
-    if event == Event.REPLACED:
+    if event in _REPLACES:
         extra = order.replace_fields(report.cl_ord_id, report.order_qty, report.price)
-    return book.record_event(
+    was = _terms(order)  # before the record changes them
+    out = book.record_event(
         order.client_order_id,
         event,
         ts_ns,
@@ -138,6 +155,16 @@ def _exec_event(
         venue_order_id=report.venue_order_id,
         **extra,
     )
+    if event != Event.REPLACED_EXTERNALLY or not out.applied:
+        return out
+    whose = "adopted" if order.external else "ours"
+    detail = f"{whose} {was} replaced at the venue by {_terms(order)}, no request of ours"
+    esc = Escalation(REPLACED_EXTERNALLY, detail, order.client_order_id)
+    return Outcome(out.kind, out.order, out.records, out.reason, escalations=(esc,))
+
+
+def _terms(order: Order) -> str:
+    return f"{order.cl_ord_id} {order.qty} @ {order.price}"
 
 
 def _replace_shown(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -> Outcome | None:

@@ -25,7 +25,9 @@ order in the journal. Charset [A-Za-z0-9_.-], at most 30 chars below 10,000 requ
 Adopted orders keep the venue's ClOrdID and get client_order_id f"ext:{venue}:{cl_ord_id}".
 
 A replace takes effect (`Order.take_replace`) when the venue names the order by a replace
-id of ours (`Order.shows_replace`): the pending one, or a later one we had given up on.
+id of ours (`Order.shows_replace`): the pending one, or a later one we had given up on; or
+when the venue reports the order's live id replaced by a ClOrdID we never used
+(`Order.replaced_outside`: someone else replaced it, ``replaced_externally``).
 """
 
 from __future__ import annotations
@@ -255,6 +257,12 @@ class Order(msgspec.Struct, gc=False):
             return cl_ord_id == self.pending_cl_ord_id
         return self.is_later_replace(cl_ord_id)
 
+    def replaced_outside(self, cl_ord_id: str, orig_cl_ord_id: str) -> bool:
+        """A Replaced report of our live id by `cl_ord_id`, an id we never used: nobody of
+        ours asked (an adopted order's owner, or someone at the venue's GUI, changed it)."""
+        new = cl_ord_id and cl_ord_id not in self.cl_ord_ids
+        return bool(new) and orig_cl_ord_id == self.cl_ord_id
+
     def replace_in_doubt(self) -> str:
         """The newest replace of ours that may have taken effect without our seeing it: the
         pending one, or one given up on since the live id ("" if none)."""
@@ -328,7 +336,7 @@ class Order(msgspec.Struct, gc=False):
             self.pending_qty = optional_decimal(r.get("qty"))
             self.pending_price = optional_decimal(r.get("price"))
             self._add_cl_ord_id(r["cl_ord_id"])
-        elif event == Event.REPLACED:
+        elif event in (Event.REPLACED, Event.REPLACED_EXTERNALLY):
             self.take_replace(Decimal(r["qty"]), optional_decimal(r.get("price")), r["cl_ord_id"])
         elif "qty" in r:  # the order ended on terms of a replace whose report we missed
             self.take_replace(Decimal(r["qty"]), optional_decimal(r.get("price")))
