@@ -142,20 +142,32 @@ def _exec_event(
             f"{event} for {report.cl_ord_id!r}, which is not the "
             f"pending request {order.pending_cl_ord_id!r}",
         )
-    extra: dict[str, Any] = {}
-    if event in _REPLACES:
-        extra = order.replace_fields(report.cl_ord_id, report.order_qty, report.price)
+    fields: dict[str, Any] = {"exec_id": report.exec_id, "reason": report.text,
+                              "venue_order_id": report.venue_order_id}  # fmt: skip
+    if event == Event.REPLACED_EXTERNALLY:
+        cl, qty, price = report.cl_ord_id, report.order_qty, report.price
+        return replaced_outside(book, order, cl, qty, price, ts_ns, **fields)
+    if event == Event.REPLACED:
+        fields |= order.replace_fields(report.cl_ord_id, report.order_qty, report.price)
+    return book.record_event(order.client_order_id, event, ts_ns, **fields)
+
+
+def replaced_outside(
+    book: ExecBook,
+    order: Order,
+    cl_ord_id: str,
+    qty: Decimal | None,
+    price: Decimal | None,
+    ts_ns: int,
+    **fields: Any,
+) -> Outcome:
+    """The venue replaced `order` by `cl_ord_id` (the new terms `qty`, `price` where it
+    gives them) at nobody's request of ours (`Order.replaced_outside`): recorded as
+    ``replaced_externally``, escalated (`REPLACED_EXTERNALLY`)."""
     was = _terms(order)  # before the record changes them
-    out = book.record_event(
-        order.client_order_id,
-        event,
-        ts_ns,
-        exec_id=report.exec_id,
-        reason=report.text,
-        venue_order_id=report.venue_order_id,
-        **extra,
-    )
-    if event != Event.REPLACED_EXTERNALLY or not out.applied:
+    fields |= order.replace_fields(cl_ord_id, qty, price)
+    out = book.record_event(order.client_order_id, Event.REPLACED_EXTERNALLY, ts_ns, **fields)
+    if not out.applied:
         return out
     whose = "adopted" if order.external else "ours"
     detail = f"{whose} {was} replaced at the venue by {_terms(order)}, no request of ours"

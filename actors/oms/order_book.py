@@ -279,13 +279,16 @@ class OrderBook:
         exec_id: str = "",
     ) -> Outcome:
         """Venue evidence that the order is in `status` (reconciliation, status reports).
-        Fills are not inferred here: apply missed fills first. `cl_ord_id` equal to the
-        pending replace id, or to a later replace id of ours we gave up on, means that replace
-        happened (then `qty`/`price` are the new terms)."""
+        No fill is inferred here. `cl_ord_id` our pending replace id or a later one we gave
+        up on: that replace happened (`qty`/`price` its terms); an id we never used: someone
+        else replaced the order (`executions.replaced_outside`)."""
         order = self.get(client_order_id, admit=True)
         if order is None:
             return Outcome.refused(None, "unknown order")
         extra: dict[str, Any] = {}
+        if order.replaced_outside(cl_ord_id, order.cl_ord_id) and status not in TERMINAL_STATUSES:
+            fields = {"reason": reason, "venue_order_id": venue_order_id, "exec_id": exec_id}
+            return executions.replaced_outside(self, order, cl_ord_id, qty, price, ts_ns, **fields)
         if order.shows_replace(cl_ord_id) and status not in TERMINAL_STATUSES:
             event = Event.REPLACED
             extra = order.replace_fields(cl_ord_id, qty, price)

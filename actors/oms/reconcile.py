@@ -129,7 +129,9 @@ class PlanBuilder:
         self.resubmitted_at_s = {} if resubmitted_at_s is None else resubmitted_at_s
         self._p = Planner(venue, now_s, self.resubmitted_at_s, policy)
         self._find, self._skip, self._seed_s = find, skip, seed_s
-        self._open, self._local = iter(open_orders), iter(local_orders)
+        self._all = list(local_orders)  # each judged as it is when its turn comes
+        self._open, self._local = iter(open_orders), iter(self._all)
+        self._by_vid: dict[str, Order] | None = None  # built on first need
         self._answers, self._unknown = status_answers, unknown_ids
         self._matched: set[str] = set()
         self._adopted: set[str] = set()
@@ -155,8 +157,22 @@ class PlanBuilder:
         if len(self._p.actions) > actions_before:
             self.states[order.client_order_id] = judged_state(order)
 
+    def _replaced_outside(self, vo: VenueOrder) -> Order | None:
+        """The live local order the venue lists under its venue order id but a ClOrdID we
+        never used: someone replaced it at the venue and we never saw the Replaced report
+        (None: no such order; an Adopt would count its fills a second time)."""
+        if not vo.venue_order_id:
+            return None
+        if self._by_vid is None:
+            live = (o for o in self._all if o.venue == self.venue and not o.is_terminal)
+            self._by_vid = {o.venue_order_id: o for o in live if o.venue_order_id}
+        order = self._by_vid.get(vo.venue_order_id)
+        if order is None or order.client_order_id in self._matched:
+            return None
+        return order if order.replaced_outside(vo.cl_ord_id, order.cl_ord_id) else None
+
     def _open_order(self, vo: VenueOrder) -> None:
-        p, order = self._p, self._find(vo.cl_ord_id)
+        p, order = self._p, self._find(vo.cl_ord_id) or self._replaced_outside(vo)
         if order is None:
             if vo.cl_ord_id not in self._adopted:
                 self._adopted.add(vo.cl_ord_id)

@@ -19,6 +19,10 @@ is matched to them rather than adopted):
   price), before any terminal status it has. Pending cancels/replaces with the
   venue still live are left alone (the request is in flight; resend it with the same id).
 - local terminal but venue different -> Escalate.
+- an open venue order under a ClOrdID we never used whose venue order id is a live local
+  order's (not listed under its own id): someone replaced that order at the venue and its
+  Replaced report never came -> Update (replaced externally: new ClOrdID, qty, price,
+  escalated), then its missed fills; not an Adopt, which would count its cum twice.
 - a live local order whose venue order (same ClOrdID) has another qty or limit price ->
   Escalate (`terms_mismatch`): a replace always takes a new ClOrdID, so nobody of ours
   changed it; an operator decides.
@@ -226,8 +230,9 @@ class Planner:
 def replace_shown(order: Order, vo: VenueOrder) -> str:
     """The replace of ours the venue's view shows took effect ("" if none): the venue names
     the order by it, or by a later id of ours (a cancel) with terms other than ours that
-    the replace in doubt explains."""
-    if order.shows_replace(vo.cl_ord_id):
+    the replace in doubt explains; or someone else's replace (an id we never used, the
+    order matched by its venue order id: `PlanBuilder`)."""
+    if order.shows_replace(vo.cl_ord_id) or order.replaced_outside(vo.cl_ord_id, order.cl_ord_id):
         return vo.cl_ord_id
     other_terms = vo.order_qty != order.qty or (
         vo.price is not None and order.price is not None and vo.price != order.price

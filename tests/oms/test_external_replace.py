@@ -10,6 +10,7 @@ as a second order. The book is the real `OrderBook`; the OMS side is the stub OM
 from __future__ import annotations
 
 from decimal import Decimal as D
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import REGISTRY
@@ -22,7 +23,12 @@ from actors.risk.exposure import ExposureView
 from actors.runtime.tally import TURN
 from protocol.messages import (
     ExecReport,
+    GetPositions,
+    OpenOrders,
+    OpenOrdersRequest,
     OrderStatus,
+    OrderStatusAnswer,
+    OrderStatusQuery,
     OrdType,
     ReplaceOrder,
     RiskVerdict,
@@ -30,6 +36,8 @@ from protocol.messages import (
     SubmitOrder,
     VenueOrder,
 )
+from tests.oms.test_reconcile_cut import _answer
+from tests.oms.test_reconcile_slices import _cut, _ledger, _rig
 from tests.oms.test_sends_first import V, _Oms
 
 S = OrderStatus
@@ -227,3 +235,71 @@ class _Log:
         self.lines.append((event, kw))
 
     warning = info = error
+
+
+def test_a_reconciliation_takes_an_outside_replace_whose_report_never_came() -> None:
+    """No Replaced report came (a venue that does not send another session's reports): the
+    venue lists EXT2 open (qty 100 @ 101, cum 60) under EXT1's venue order id, and EXT1 no
+    longer. The plan replaces the adopted order (escalated) and applies the 10 missed: one
+    order, position the venue's 60, not a second adoption (110). Planned again: no change."""
+    book, records = OrderBook(), []
+    _adopted(book, records)
+    venue_open = [_vo("EXT2", "100", "60", price="101")]
+
+    def plan() -> Any:
+        return plan_reconciliation(
+            V, book.orders(V), venue_open, {}, set(),
+            local_positions={"ABC": book.position(V, "ABC").qty}, venue_positions={"ABC": D(60)},
+        )  # fmt: skip
+
+    first = plan()
+    assert [a.name for a in first.actions] == ["update", "apply_missed_fill"], first.actions
+    escalations = []
+    for _action, done in apply_plan(book, first, 2):
+        assert done is not None and done.applied, done
+        records += done.records
+        escalations += [e.kind for e in done.escalations]
+    assert escalations == ["order_replaced_externally"]
+    order = book.get(EXT)
+    assert order is not None
+    assert (order.cl_ord_id, order.qty, order.price, order.cum_qty) == ("EXT2", 100, 101, 60)
+    assert [o.client_order_id for o in book.orders(V)] == [EXT]
+    assert book.position(V, "ABC").qty == 60
+    assert plan().actions == ()
+    assert _replayed(records).to_dict() == book.to_dict()
+
+
+def test_a_reconciliation_pass_does_not_adopt_an_outside_replace_a_second_time(
+    tmp_path: Path,
+) -> None:
+    """The same through a real pass (`actors.oms.reconcile_pass`, the rig of
+    `tests.oms.test_reconcile_slices`): adopted EXT1 (AAPL BUY 60, 50 filled), the venue
+    lists EXT2 (100 @ 101, cum 60, EXT1's venue order id) and answers "unknown" for EXT1.
+    The pass replaces the adopted order and applies the 10 missed; nothing is adopted."""
+    link, oms, peer, _ = _rig(tmp_path)
+    adopted = VenueOrder(cl_ord_id="EXT1", venue_order_id="V-1", symbol="AAPL", side=Side.BUY,
+                         order_qty=D(60), price=D(100), status=S.PARTIALLY_FILLED,
+                         cum_qty=D(50), avg_px=D(100), leaves_qty=D(10))  # fmt: skip
+    assert oms.book.adopt(V, adopted, 1).applied
+    replaced = adopted.model_copy(
+        update={
+            "cl_ord_id": "EXT2",
+            "order_qty": D(100),
+            "price": D(101),
+            "cum_qty": D(60),
+            "leaves_qty": D(40),
+        }  # fmt: skip
+    )
+    link.start_reconcile()
+    _answer(peer, OpenOrdersRequest, OpenOrders(venue=V, orders=[replaced], cut=_cut()))
+    oms.run()
+    unknown = OrderStatusAnswer(venue=V, orders=[], unknown=["EXT1"], cut=_cut())
+    assert _answer(peer, OrderStatusQuery, unknown).cl_ord_ids == ["EXT1"]  # type: ignore[attr-defined]
+    _answer(peer, GetPositions, _ledger())
+    oms.run()
+    (plan,) = oms.plans[1:]
+    assert plan.summary()["adopt"] == 0 and plan.summary()["update"] == 1
+    assert [o.client_order_id for o in oms.book.orders(V)] == [EXT]
+    order = oms.book.get(EXT)
+    assert order is not None and (order.cl_ord_id, order.qty, order.cum_qty) == ("EXT2", 100, 60)
+    assert oms.book.position(V, "AAPL").qty == 60
