@@ -316,7 +316,7 @@ class OrderBook:
         order = self.get(client_order_id, admit=True)
         if order is None:
             return Outcome.refused(None, "unknown order")
-        status = order.next_status(event)
+        status = order.next_status(event, fields.get("qty"))  # a replace's new qty
         if status is None:
             return Outcome.refused(order, f"{event} not allowed in {order.status}")
         rec = {"kind": "event", "id": client_order_id, "event": str(event),

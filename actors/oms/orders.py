@@ -229,9 +229,9 @@ class Order(msgspec.Struct, gc=False):
         theirs = (msg.venue, msg.symbol, msg.side, msg.qty, msg.order_type, msg.price)
         return mine == theirs and self.tif == msg.tif
 
-    def next_status(self, event: Event) -> OrderStatus | None:
-        """The status `event` would move the order to (None: refused)."""
-        return resolve(self.status, event, self.cum_qty, self.qty)
+    def next_status(self, event: Event, qty: str | None = None) -> OrderStatus | None:
+        """The status `event` (with the new `qty` of a replace) would move the order to."""
+        return resolve(self.status, event, self.cum_qty, self.qty if qty is None else Decimal(qty))
 
     def fill_event(self, qty: Decimal) -> Event:
         """The event a fill of `qty` is for this order."""

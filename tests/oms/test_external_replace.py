@@ -303,3 +303,15 @@ def test_a_reconciliation_pass_does_not_adopt_an_outside_replace_a_second_time(
     order = oms.book.get(EXT)
     assert order is not None and (order.cl_ord_id, order.qty, order.cum_qty) == ("EXT2", 100, 60)
     assert oms.book.position(V, "AAPL").qty == 60
+
+
+def test_an_outside_replace_down_to_the_filled_qty_ends_the_order_filled() -> None:
+    """EXT1 (60, 50 filled) replaced at the venue to 50: nothing is left, the order is
+    FILLED (its status follows the new qty, not the old), the position stays 50."""
+    book, records = OrderBook(), []
+    order = _adopted(book, records)
+    out = book.apply_exec(_replaced("EXT2", "EXT1", "50", "100", "50"), 2)
+    assert out.applied, out.reason
+    assert (order.qty, order.status, order.leaves_qty) == (50, S.FILLED, 0)
+    assert book.position(V, "ABC").qty == 50
+    assert _replayed(records + list(out.records)).to_dict() == book.to_dict()
