@@ -90,7 +90,8 @@ def test_an_adopted_order_replaced_at_the_venue_lives_on_under_the_new_id() -> N
     ClOrdID, qty, price; cum 50 carried), the fill matches it (cum 60, no unmatched fill),
     and a reconciliation that lists EXT2 open (100, cum 60) adopts nothing: the position is
     the venue's 60 (the defect: the replace was refused, the fill unmatched, EXT2 adopted
-    as a second order, position 50 + 60 = 110). Replay of the records equals live."""
+    as a second order, position 50 + 60 = 110). Replay of the records equals live, and a
+    snapshot finds the order by the new id."""
     book, records = OrderBook(), []
     order = _adopted(book, records)
     out = book.apply_exec(_replaced("EXT2", "EXT1", "100", "101", "50"), 2)
@@ -114,6 +115,8 @@ def test_an_adopted_order_replaced_at_the_venue_lives_on_under_the_new_id() -> N
     assert book.position(V, "ABC").qty == 60
     replayed = _replayed(records)
     assert replayed.to_dict() == book.to_dict()
+    snapshot = OrderBook.from_dict(book.to_dict())  # found by the new id after a snapshot too
+    assert snapshot.find(V, "EXT2") is snapshot.get(EXT) is not None
 
 
 def test_a_replace_report_showing_fills_we_missed_counts_them_once() -> None:
