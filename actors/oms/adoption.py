@@ -11,16 +11,50 @@ Its fills so far are one fill inferred from venue state (the synthetic exec id
 fill (merged with any later fill of the same turn), so risk, which never saw the order,
 counts all of it as new even when the event finishes the order; the fills metric counts
 it once. The book's positions take it from the ``new`` record (`OrderBook.apply_record`),
-never from the outcome; the exec cut's ring notes only execution reports.
+never from the outcome; the exec cut's ring notes only execution reports (and fills
+placed, below).
+
+Fills of its ClOrdID recorded unmatched before the adoption (`UnmatchedFill`): the venue
+state adopted holds only those its cum_qty covers (`explained`: a venue cum_qty at most the
+adopted one; one without a cum_qty while the adopted cum_qty has room for it, in the order
+they came). Applying the ``new`` record takes those out of the unmatched fills and records
+their exec ids (a resend of one is a duplicate), live and on replay alike. A fill after the
+state adopted (the venue answered before the adoption: a pass spans loop turns) is placed
+on top of the order, in venue cum order: a ``fill`` record of its own exec id through
+`OrderBook.apply_fill` (applying it takes it out of the unmatched fills), in the same
+outcome, whose fill is then all of the order's (fill_qty its cum_qty); the fills metric
+counts it once more (`actors.oms.outcome_metrics`) and the venue link notes it in the exec
+cut's ring at its own execution number (`ExecLog.note_placed`). One that cannot be placed
+safely (no venue cum_qty, another symbol or side, an overfill ...) stays unmatched and is
+escalated (`unplaced_fill`; every later pass escalates it as an unmatched fill), until the
+order's venue state holds it: a later fill inferred from the venue's cum_qty (a
+reconciliation's catch-up) takes out the unmatched fills of the order whose venue cum it
+reaches, as the adoption does (`settle`). The ``new`` record and the ``fill`` records of
+one adoption are one journal commit, but a kill -9 can tear it at a record boundary
+(`actors.oms.journal`): the order then replays at the adopted cum with the fill unmatched;
+the next pass catches the order up from the venue and that takes the fill out.
+
+A ClOrdID is unique only among a venue's open orders (or within a FIX trading day): an
+unmatched fill of it may be of an earlier venue order of the same external party. So the
+fill's venue order id (`UnmatchedFill.venue_order_id`) decides first: a fill of another
+venue order than the adopted one is neither held nor placed (it stays unmatched and is
+escalated, as any fill the book cannot account for). Where either id is unknown (a record
+from before fills kept it, a venue that does not say), the conservative side of each
+step: such a fill is taken as held when the venue cum_qty rules above say so (as every
+adoption did before: the adopted state then holds the quantity either way, and a fill of
+another order shows as a position difference at the heartbeat), but never placed on the
+order (it changes the order and the position on a guess): it stays unmatched, escalated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any, Protocol
 
 from actors.oms.orders import Escalation, Order, Outcome
-from protocol.messages import VenueOrder
+from actors.oms.positions import ZERO, UnmatchedFill
+from protocol.messages import Side, VenueOrder
 
 
 class AdoptBook(Protocol):
@@ -32,6 +66,20 @@ class AdoptBook(Protocol):
 
     def apply_record(self, record: Mapping[str, Any]) -> None: ...
 
+    def unmatched_fills(self, venue: str | None = None) -> list[UnmatchedFill]: ...
+
+    def apply_fill(
+        self,
+        client_order_id: str,
+        exec_id: str,
+        qty: Decimal,
+        px: Decimal,
+        ts_ns: int,
+        *,
+        venue_cum_qty: Decimal = ...,
+        venue_order_id: str = ...,
+    ) -> Outcome: ...
+
 
 def adopt(book: AdoptBook, venue: str, vo: VenueOrder, ts_ns: int) -> Outcome:
     """Take over `vo` at `venue` (see the module docstring)."""
@@ -42,9 +90,128 @@ def adopt(book: AdoptBook, venue: str, vo: VenueOrder, ts_ns: int) -> Outcome:
     book.apply_record(record)
     order = book.held(new.client_order_id)
     assert order is not None  # just indexed
+    records: list[dict[str, Any]] = [record]
+    esc: list[Escalation] = []
+    later = [f for f in book.unmatched_fills(venue) if f.cl_ord_id == vo.cl_ord_id]
+    for fill in sorted(later, key=lambda f: (not f.cum_qty, f.cum_qty)):  # unknown cum last
+        placed = _place(book, order, fill, vo.cum_qty, ts_ns)
+        records += placed.records
+        esc += placed.escalations
     if not order.cum_qty:
-        return Outcome("applied", order, (record,))
-    return Outcome("applied", order, (record,), fill_qty=order.cum_qty, fill_px=order.avg_px)
+        return Outcome("applied", order, tuple(records), escalations=tuple(esc))
+    return Outcome("applied", order, tuple(records), fill_qty=order.cum_qty,
+                   fill_px=order.avg_px, escalations=tuple(esc))  # fmt: skip
+
+
+def booked(vo: VenueOrder, fills: Iterable[UnmatchedFill]) -> list[UnmatchedFill]:
+    """Of the unmatched `fills` (of its venue), those an adoption of `vo` places on it, as
+    `adopt` does short of `OrderBook.apply_fill`'s rarer refusals: for the reconciliation
+    planner's position check (`actors.oms.reconcile`)."""
+    mine = [f for f in fills if f.cl_ord_id == vo.cl_ord_id and f.cum_qty > vo.cum_qty]
+    cum, out = vo.cum_qty, []
+    for fill in sorted(mine, key=lambda f: f.cum_qty):
+        if _unsafe(vo.symbol, vo.side, vo.venue_order_id, fill) is None:
+            if cum + fill.qty <= vo.order_qty:  # else refused as an overfill
+                out.append(fill)
+                cum += fill.qty
+    return out
+
+
+def settle(
+    order: Order, unmatched: dict[tuple[str, str], UnmatchedFill], record: Mapping[str, Any]
+) -> None:
+    """`OrderBook.apply_record` applied `record` (a ``new`` or ``fill`` record of `order`)
+    while some fills are unmatched: take out those it accounts for. A ``fill`` record's own
+    exec id (a fill an adoption placed); for an adopted order, those its venue state holds
+    (`explained`, their exec ids recorded: a resend is a duplicate): the adopted state (a
+    ``new`` record), and each venue cum_qty a fill inferred from venue state brings it to
+    (a ``recon:`` exec id: a catch-up; it heals a torn tail that lost the record of a fill
+    the adoption placed: the order caught up to the venue's cum holds that fill)."""
+    exec_id = record.get("exec_id", "")
+    if exec_id:
+        unmatched.pop((order.venue, exec_id), None)
+    if not order.external:
+        return
+    if record["kind"] == "new":
+        held = explained(order, unmatched.values(), order.cum_qty)
+    elif exec_id.startswith("recon:"):  # only fills with a venue cum_qty: no room guessed
+        held = explained(order, unmatched.values(), order.reconciled_cum, room=False)
+    else:
+        return
+    for fill in held:
+        order.exec_ids[fill.exec_id] = None
+        del unmatched[(fill.venue, fill.exec_id)]
+
+
+def explained(
+    order: Order, fills: Iterable[UnmatchedFill], cum: Decimal, *, room: bool = True
+) -> list[UnmatchedFill]:
+    """Of the unmatched `fills`, those of the adopted `order` (its ClOrdID, and not of
+    another venue order: `_venue_order`) its venue state at `cum` holds: a venue cum_qty
+    at most `cum`; with `room`, one without a cum_qty while `cum` has room for it, in the
+    order they came (module docstring)."""
+    mine = [
+        f
+        for f in fills
+        if f.cl_ord_id == order.cl_ord_id
+        and f.venue == order.venue
+        and _venue_order(order.venue_order_id, f) is not False
+    ]
+    held = [f for f in mine if f.cum_qty and f.cum_qty <= cum]
+    left = cum - sum((f.qty for f in held), ZERO)
+    for fill in mine if room else ():
+        if not fill.cum_qty and fill.qty <= left:
+            held.append(fill)
+            left -= fill.qty
+    return held
+
+
+def _venue_order(venue_order_id: str, fill: UnmatchedFill) -> bool | None:
+    """Whether `fill` is of the venue order `venue_order_id`; None: one of them is unknown
+    (a record from before fills kept it, a venue that does not say)."""
+    if not venue_order_id or not fill.venue_order_id:
+        return None
+    return fill.venue_order_id == venue_order_id
+
+
+def _place(
+    book: AdoptBook, order: Order, fill: UnmatchedFill, adopted_cum: Decimal, ts_ns: int
+) -> Outcome:
+    """Apply `fill`, which came after the adopted state, on top of `order`; refused (and
+    escalated: it stays unmatched) if that cannot be done safely."""
+    why = _unsafe(order.symbol, order.side, order.venue_order_id, fill)
+    esc: tuple[Escalation, ...] = ()
+    if why is None:
+        out = book.apply_fill(order.client_order_id, fill.exec_id, fill.qty, fill.px, ts_ns,
+                              venue_cum_qty=fill.cum_qty,
+                              venue_order_id=fill.venue_order_id)  # fmt: skip
+        if out.applied:
+            return out
+        why, esc = out.reason, out.escalations
+    detail = (
+        f"{fill.exec_id}: {fill.qty} {fill.symbol} @ {fill.px}, venue cum "
+        f"{fill.cum_qty or 'unknown'}, after {order.cl_ord_id} was adopted at cum "
+        f"{adopted_cum}: {why}; it stays unmatched"
+    )
+    unplaced = Escalation("unplaced_fill", detail, order.client_order_id)
+    return Outcome.refused(order, why, *esc, unplaced)
+
+
+def _unsafe(symbol: str, side: Side, venue_order_id: str, fill: UnmatchedFill) -> str | None:
+    """Why `fill` cannot be placed on the adopted order (`symbol`, `side`, venue order
+    `venue_order_id`) at all (None: `OrderBook.apply_fill` decides)."""
+    same = _venue_order(venue_order_id, fill)
+    if same is False:
+        return f"a fill of venue order {fill.venue_order_id}, the adopted one is {venue_order_id}"
+    if same is None:
+        return "venue order unknown: whether it is the adopted one is unknown"
+    if not fill.cum_qty:
+        return "no venue cum_qty: whether the adopted state holds it is unknown"
+    if fill.symbol and fill.symbol != symbol:
+        return f"symbol {fill.symbol}, the order's {symbol}"
+    if fill.side is not None and fill.side != side:
+        return f"side {fill.side}, the order's {side}"
+    return None
 
 
 def known_at_venue(order: Order, vo: VenueOrder) -> Outcome:

@@ -22,7 +22,9 @@ the next pass), never untouched.
 
 Only applied executions are noted (a duplicate changed nothing now; one applied by an
 earlier OMS incarnation is numbered below any cut the connector still names with this
-OMS's epoch).
+OMS's epoch). A fill that matched no order moves no position: its number is kept (the
+last `UNMATCHED` per venue) until an adoption places it on its order, when it is noted as
+applied then (`note_placed`, `actors.oms.adoption`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from protocol.messages import ExecCut, ExecReport, Side
 
 RING = 16_384  # fills per venue (~3 s at 5,000 fills/s)
 TOUCHED = 32_768  # orders per venue remembered as touched
+UNMATCHED = 1_024  # unmatched fills per venue whose execution number is kept
 
 _INT64 = 1 << 63
 
@@ -186,6 +189,13 @@ class _VenueLog:
         self.count = 0  # executions noted
         self.touched = _Touched(touched)
         self.forgotten_below = 0  # touches before this count may have been forgotten
+        self.unmatched: dict[str, tuple[int, int]] = {}  # exec id -> (epoch, exec_seq)
+
+    def keep_unmatched(self, exec_id: str, epoch: int, seq: int) -> None:
+        if len(self.unmatched) >= UNMATCHED:  # forgotten: a cut before it is refused
+            oldest = next(iter(self.unmatched))
+            self.ring.evicted = max(self.ring.evicted, self.unmatched.pop(oldest))
+        self.unmatched[exec_id] = (epoch, seq)
 
 
 class ExecLog:
@@ -224,11 +234,30 @@ class ExecLog:
     def note_outcome(self, report: ExecReport, epoch: int, outcome: Outcome) -> None:
         """What applying `report` (from connector incarnation `epoch`) did."""
         order = outcome.order
-        if not outcome.applied or order is None:
+        if not outcome.applied:
+            return
+        if order is None:  # an unmatched fill: numbered, in case an adoption places it
+            if report.kind == "fill" and report.exec_seq:
+                self._log(report.venue).keep_unmatched(report.exec_id, epoch, report.exec_seq)
             return
         fill = outcome.fill_qty or Decimal(0)
         delta = fill if order.side == Side.BUY else -fill
         self.note(report.venue, epoch, report.exec_seq, order.client_order_id, order.symbol, delta)
+
+    def note_placed(self, venue: str, outcome: Outcome) -> None:
+        """An adoption's outcome (`actors.oms.adoption`): each unmatched fill it placed on
+        its order moved the position now, noted at the number it came with. One without a
+        number kept here was recorded by an earlier OMS incarnation (below any cut the
+        connector names with this one's epoch) or forgotten (a cut before it is refused)."""
+        log, order = self._venues.get(venue), outcome.order
+        if log is None or not log.unmatched or order is None or not outcome.applied:
+            return
+        for rec in outcome.records:
+            at = log.unmatched.pop(rec["exec_id"], None) if rec["kind"] == "fill" else None
+            if at is not None:
+                qty = Decimal(rec["qty"])
+                delta = qty if order.side == Side.BUY else -qty
+                self.note(venue, *at, order.client_order_id, order.symbol, delta)
 
     def mark(self, venue: str) -> int:
         """Where the venue's executions stand now (for `touched_since`)."""

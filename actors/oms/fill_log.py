@@ -91,6 +91,18 @@ class FillLog:
         if ts != fill.ts_ns:
             self._big[i] = fill.ts_ns
 
+    def assign(self, venue: str, exec_id: str, client_order_id: str, side: str) -> bool:
+        """Put the unmatched fill `exec_id` of `venue` (a row without an order) on the order
+        `client_order_id` (`side`) in place: an adoption placed it (`actors.oms.views`).
+        False: no such row (overwritten since). Walks the log: rare."""
+        for i in self._slots_newest_first():
+            row = unpack(self._data[i])
+            if row[7] == exec_id and row[1] == venue and not row[6]:
+                fixed = (*row[:3], side or row[3], *row[4:6], client_order_id, exec_id)
+                self._data[i] = msgpack.packb(fixed)
+                return True
+        return False
+
     def _slots_newest_first(self) -> Iterator[int]:
         n, start = len(self._data), self._next
         for k in range(n):

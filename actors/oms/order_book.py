@@ -157,8 +157,8 @@ class OrderBook:
         return self._commit(order.client_order_id, {"kind": "new", "order": order.to_dict()})
 
     def adopt(self, venue: str, vo: VenueOrder, ts_ns: int) -> Outcome:
-        """Take over a venue order we have no record of (external), at the venue's state;
-        its fills so far are the outcome's one fill (`actors.oms.adoption`)."""
+        """Take over a venue order we have no record of (external), at the venue's state,
+        and the unmatched fills of its ClOrdID after that state (`actors.oms.adoption`)."""
         return adoption.adopt(self, venue, vo, ts_ns)
 
     def risk_verdict(self, verdict: RiskVerdict, ts_ns: int) -> Outcome:
@@ -373,6 +373,8 @@ class OrderBook:
             order.apply(record)
             if moved is not None:
                 self._pos(order).take(moved)
+                if self._unmatched:  # those it accounts for (`adoption.settle`)
+                    adoption.settle(order, self._unmatched, record)
             cl = record.get("cl_ord_id")
             if cl and cl in order.cl_ord_ids:  # a request or replace id: index it
                 self._by_cl.setdefault(order.venue, {})[cl] = order
@@ -384,10 +386,8 @@ class OrderBook:
         self._index(order)
         if order.cum_qty:
             self._pos(order).apply_fill(order.side, order.cum_qty, order.avg_px)
-        for key, fill in list(self._unmatched.items()):
-            if order.external and fill.venue == order.venue and fill.cl_ord_id == order.cl_ord_id:
-                order.exec_ids[fill.exec_id] = None  # explained by the adopted venue cum_qty
-                del self._unmatched[key]
+        if order.external and self._unmatched:  # those the adopted venue state holds
+            adoption.settle(order, self._unmatched, {"kind": "new"})
         self._retained(order)
 
     def _index(self, order: Order) -> None:

@@ -11,8 +11,10 @@ An `Order` changes only by journal records (`Order.apply`, called by
 - ``event`` {id, event, status, ts_ns, [exec_id, reason, venue_order_id, cl_ord_id, qty, price]}:
   a transition without a fill (risk verdict, ack, cancel/replace request and outcome...).
 - ``fill``  {id, exec_id, qty, px, status, ts_ns, [venue_order_id]}: one execution.
-- ``unmatched_fill`` {venue, exec_id, cl_ord_id, symbol, side, qty, px, ts_ns}: a venue fill
-  that matches no order: recorded (deduped by exec id), escalated, positions untouched.
+- ``unmatched_fill`` {venue, exec_id, cl_ord_id, symbol, side, qty, px, ts_ns, [cum_qty,
+  venue_order_id]}: a venue fill that matches no order: recorded (deduped by exec id),
+  escalated, positions untouched; an adoption of its ClOrdID explains it or places it
+  (`actors.oms.adoption`).
 - ``opening_position`` {venue, symbol, qty, avg_px, ts_ns}: a cold start's venue position.
 - ``exec_quarantined`` {venue, exec_id, cl_ord_id, exec_kind, error, report, ts_ns}: an
   execution whose apply raised, acked and never applied (`actors.oms.exec_quarantine`).

@@ -3,7 +3,8 @@ submit -> venue acknowledgement latency (`tradepulse_order_latency_seconds`).
 
 An outcome with a fill counts one (`tradepulse_fills_total`), whether reported by the venue
 or inferred from its state: a reconciliation's missed fill, a status report's catch-up,
-an adopted order's fills before its adoption (`actors.oms.adoption`): each one exec id.
+an adopted order's fills before its adoption (`actors.oms.adoption`): each one exec id. An
+adoption that also placed unmatched fills on its order counts each of them too (`_exec_ids`).
 
 Every outcome of every order passes here: the labelled children are looked up once per
 label set and kept (prometheus_client's `labels()` builds and locks on each call: half of
@@ -12,6 +13,7 @@ loop turn's tally (`actors.runtime.tally`): written once per turn, not once per 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from actors.oms.orders import Outcome
@@ -34,10 +36,20 @@ def count(outcome: Outcome) -> None:
     TURN.inc(child)
     if outcome.fill_qty:
         fills = _fills.get(venue) or _fills.setdefault(venue, metrics.FILLS.labels(venue=venue))
-        TURN.inc(fills)
+        TURN.inc(fills, _exec_ids(outcome))
     if status is OrderStatus.ACCEPTED and order.ts_ack_ns and order.ts_created_ns:
         if order.ts_ack_ns >= order.ts_created_ns and not order.external:
             latency = _latency.get(venue) or _latency.setdefault(
                 venue, metrics.ORDER_LATENCY.labels(venue=venue)
             )
             TURN.observe(latency, (order.ts_ack_ns - order.ts_created_ns) / 1e9)
+
+
+def _exec_ids(outcome: Outcome) -> int:
+    """The exec ids an outcome with a fill counts: one, except an adoption's: its inferred
+    fill (if the adopted state had one) and each fill it placed (``fill`` records)."""
+    records = outcome.records
+    if len(records) < 2 or records[0]["kind"] != "new":
+        return 1
+    inferred = 1 if Decimal(records[0]["order"]["cum_qty"]) else 0
+    return inferred + sum(1 for r in records if r["kind"] == "fill")

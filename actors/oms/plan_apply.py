@@ -107,6 +107,7 @@ class PlanApplier:
                     cl_ord_id=action.cl_ord_id,
                 )
             if isinstance(action, Adopt) and outcome is not None and outcome.applied:
+                link.exec_log.note_placed(link.venue, outcome)  # fills it placed: moved now
                 self.log.warning(
                     "order_adopted",
                     venue=link.venue,

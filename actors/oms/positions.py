@@ -2,7 +2,8 @@
 
 `Position` is the average-cost position of one (venue, symbol), moved by every fill the
 book applies; `UnmatchedFill` is a venue fill that matched no order: recorded (journal
-record ``unmatched_fill``), escalated, positions untouched.
+record ``unmatched_fill``), escalated, positions untouched (until an adoption of its ClOrdID
+explains or places it: `actors.oms.adoption`).
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ class UnmatchedFill:
     qty: Decimal
     px: Decimal
     ts_ns: int
+    cum_qty: Decimal = ZERO  # the venue's cum qty of its order with this fill (0: not given)
+    venue_order_id: str = ""  # the venue's id of the order it filled ("": not given)
 
     @classmethod
     def from_report(cls, report: ExecReport, ts_ns: int) -> UnmatchedFill:
@@ -103,6 +106,8 @@ class UnmatchedFill:
             report.last_qty,
             report.last_px,
             ts_ns,
+            report.cum_qty,
+            report.venue_order_id,
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -116,6 +121,8 @@ class UnmatchedFill:
             "qty": str(self.qty),
             "px": str(self.px),
             "ts_ns": self.ts_ns,
+            "cum_qty": str(self.cum_qty),
+            "venue_order_id": self.venue_order_id,
         }
 
     @classmethod
@@ -129,6 +136,8 @@ class UnmatchedFill:
             Decimal(r["qty"]),
             Decimal(r["px"]),
             r["ts_ns"],
+            Decimal(r.get("cum_qty", 0)),  # absent in records before it was kept
+            r.get("venue_order_id", ""),  # likewise
         )
 
 

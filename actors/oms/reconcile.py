@@ -30,6 +30,7 @@ import sys
 from collections.abc import Callable, Collection, Iterable, Mapping
 from decimal import Decimal
 
+from actors.oms import adoption
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Order, Outcome
 from actors.oms.plan import (
@@ -134,7 +135,7 @@ class PlanBuilder:
         self._by_vid: dict[str, Order] | None = None  # built on first need
         self._answers, self._unknown = status_answers, unknown_ids
         self._matched: set[str] = set()
-        self._adopted: set[str] = set()
+        self._adopted: dict[str, VenueOrder] = {}  # ClOrdID -> the venue order adopted
         self._skipped: set[str] = set()
         self.states: dict[str, tuple[object, ...]] = {}
 
@@ -175,7 +176,7 @@ class PlanBuilder:
         p, order = self._p, self._find(vo.cl_ord_id) or self._replaced_outside(vo)
         if order is None:
             if vo.cl_ord_id not in self._adopted:
-                self._adopted.add(vo.cl_ord_id)
+                self._adopted[vo.cl_ord_id] = vo
                 p.actions.append(Adopt(self.venue, vo))
                 p.delta[vo.symbol] += signed(vo.side, vo.cum_qty)
         elif order.client_order_id not in self._matched:
@@ -221,14 +222,14 @@ class PlanBuilder:
         unmatched_fills: Iterable[UnmatchedFill] = (),
     ) -> Plan:
         """The plan, once `step` returned True: with the unmatched fills not explained by an
-        Adopt and, when both are given, positions compared after the plan's own fills."""
+        Adopt of this plan (one whose order is ours already: an adoption could not place
+        it, `actors.oms.adoption`) and, when both are given, positions compared after the
+        plan's own fills (an Adopt's: the adopted cum_qty and the unmatched fills the
+        adoption places on top of it, `adoption.booked`)."""
         p, venue = self._p, self.venue
-        for fill in unmatched_fills:
-            if (
-                fill.venue == venue
-                and fill.cl_ord_id not in self._adopted
-                and self._find(fill.cl_ord_id) is None
-            ):
+        fills = [f for f in unmatched_fills if f.venue == venue]
+        for fill in fills:
+            if fill.cl_ord_id not in self._adopted:
                 p.actions.append(
                     Escalate(
                         "unmatched_fill",
@@ -238,6 +239,9 @@ class PlanBuilder:
                     )
                 )
         if local_positions is not None and venue_positions is not None:
+            for vo in self._adopted.values() if fills else ():
+                for fill in adoption.booked(vo, fills):
+                    p.delta[vo.symbol] += signed(vo.side, fill.qty)
             for sym in sorted(set(local_positions) | set(venue_positions) | set(p.delta)):
                 mine = local_positions.get(sym, Decimal(0)) + p.delta.get(sym, Decimal(0))
                 theirs = venue_positions.get(sym, Decimal(0))

@@ -3,11 +3,12 @@ of its book, plus what the book does not keep.
 
 The book keeps each order's totals, not its fills, so `OmsViews` keeps a bounded log of
 the last `FILL_LOG_MAX` fills (every applied ``fill`` and ``unmatched_fill`` journal record,
-live and on replay) and the last execution price per (venue, symbol); both go into the
-journal snapshot under ``views`` (`state`), so a restart keeps them (the fill log packed:
-`actors.oms.fill_log`). It also remembers the venue's own positions as the position
-heartbeat last reported them (its ``position_snapshot`` stream event passes through the
-OMS).
+live and on replay; the ``fill`` record of an unmatched fill an adoption placed on its order
+puts that fill's row on the order instead, for the last `PLACEABLE_MAX` unmatched) and
+the last execution price per (venue, symbol); both go into the journal snapshot under
+``views`` (`state`), so a restart keeps them (the fill log packed: `actors.oms.fill_log`).
+It also remembers the venue's own positions as the position heartbeat last reported them
+(its ``position_snapshot`` stream event passes through the OMS).
 
 P&L (average cost, per venue and symbol): realised is the book's (`Position`); unrealised is
 ``qty * (last_px - avg_px)``, where ``last_px`` is the price of the last execution the OMS
@@ -41,6 +42,7 @@ from protocol.commands import Command
 from protocol.messages import ControlReply
 
 FILL_LOG_MAX: Final = 10_000
+PLACEABLE_MAX: Final = 1_024  # unmatched fills whose row an adoption may put on its order
 REPLY_BUDGET_BYTES: Final = 2 * 1024 * 1024  # of row JSON; the control message limit is 4 MiB
 REASON_CHARS: Final = 200  # an order's reason in the view (venue text can be long)
 VIEW_COMMANDS: Final = (wire.Orders, wire.Fills, wire.Positions)
@@ -104,6 +106,7 @@ class OmsViews:
     def __init__(self, book: OrderBook, snapshot: Mapping[str, Any] | None = None) -> None:
         self._book = book
         self._fills = FillLog(FILL_LOG_MAX)
+        self._unmatched: dict[tuple[str, str], None] = {}  # (venue, exec id) logged unmatched
         self._last_px: dict[tuple[str, str], tuple[Decimal, int]] = {}  # (px, ts_ns)
         self._venue: dict[str, VenueReport] = {}
         self._cost = CostBasis()
@@ -111,13 +114,17 @@ class OmsViews:
             self._restore((snapshot or {}).get("views") or {})
         except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
             self._fills.clear()
+            self._unmatched.clear()
             self._last_px.clear()
             self._cost = CostBasis()
             _log.warning("views_snapshot_unreadable", error=repr(exc)[:200])
 
     def _restore(self, saved: Mapping[str, Any]) -> None:
         for d in saved.get("fills", ()):
-            self._fills.append(Fill.from_dict(d))
+            fill = Fill.from_dict(d)
+            self._fills.append(fill)
+            if not fill.client_order_id:
+                self._logged_unmatched(fill.venue, fill.exec_id)
         for venue, symbol, px, *ts in saved.get("last_px", ()):
             self._last_px[(venue, symbol)] = (Decimal(px), int(ts[0]) if ts else 0)
         self._cost = CostBasis(saved.get("cost_basis"))
@@ -141,6 +148,8 @@ class OmsViews:
                 return
             key = (order.venue, order.symbol)
             self._cost.fill(key, order.side, Decimal(record["qty"]), Decimal(record["px"]))
+            if self._unmatched and self._placed(order, record["exec_id"]):
+                return
             venue, symbol, side, coid = (
                 order.venue,
                 order.symbol,
@@ -149,6 +158,7 @@ class OmsViews:
             )
         elif kind == "unmatched_fill":
             venue, symbol, side, coid = record["venue"], record["symbol"], record["side"] or "", ""
+            self._logged_unmatched(venue, record["exec_id"])
         else:
             return
         fill = Fill(
@@ -157,6 +167,19 @@ class OmsViews:
         )  # fmt: skip
         self._fills.append(fill)
         self._last_px[(venue, symbol)] = (fill.px, fill.ts_ns)
+
+    def _logged_unmatched(self, venue: str, exec_id: str) -> None:
+        if len(self._unmatched) >= PLACEABLE_MAX:  # an older one placed is logged again
+            del self._unmatched[next(iter(self._unmatched))]
+        self._unmatched[(venue, exec_id)] = None
+
+    def _placed(self, order: Order, exec_id: str) -> bool:
+        """A ``fill`` record of a fill logged unmatched (an adoption placed it on `order`,
+        `actors.oms.adoption`): its row is put on the order rather than logged again (one
+        execution, one row, at the time it came). False: not one, or its row is gone."""
+        if self._unmatched.pop((order.venue, exec_id), 0) is not None:
+            return False
+        return self._fills.assign(order.venue, exec_id, order.client_order_id, str(order.side))
 
     def on_stream(self, event: str, data: Mapping[str, Any]) -> None:
         """A stream event through the OMS: the heartbeat's ``position_snapshot`` carries the

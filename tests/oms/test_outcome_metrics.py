@@ -17,7 +17,7 @@ from protocol.messages import OrderStatus
 def _outcome(status: OrderStatus, fill: bool = False) -> Any:
     order = SimpleNamespace(venue="simQ", status=status, ts_ack_ns=2_000_000, ts_created_ns=1,
                             external=False)  # fmt: skip
-    return SimpleNamespace(order=order, fill_qty=1 if fill else None)
+    return SimpleNamespace(order=order, fill_qty=1 if fill else None, records=())
 
 
 def _sample(name: str, **labels: str) -> float:

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from actors.oms.exec_cut import ExecLog
 from actors.oms.plan_apply import PlanApplier
 from protocol.codec import decode
 from protocol.config import OmsCfg
@@ -27,6 +28,7 @@ from protocol.messages import (
     Side,
     StreamEvent,
 )
+from protocol.venue_messages import ExecCut
 from tests.actor_stubs import Client, Harness
 from tests.oms.test_sends_first import _Oms
 from tests.risk.test_actor import check, start, verdict
@@ -56,10 +58,12 @@ def test_a_cold_starts_opening_position_reaches_risk(h: Harness, tmp_path: Path)
     marker = tmp_path / "cold"
     marker.touch()
     applier = PlanApplier(oms, {}, OmsCfg(), structlog.get_logger(), marker)  # type: ignore[arg-type]
-    venue = Positions(source="venue", venue="simA",
+    cut = ExecCut(connector_epoch=1, exec_seq=5, oms_epoch=1)  # consistent, nothing after
+    venue = Positions(source="venue", venue="simA", cut=cut,
                       positions=[PositionView(venue="simA", symbol="AAPL", qty=D(90),
                                               avg_px=D(100))])  # fmt: skip
-    applier.finish(SimpleNamespace(venue="simA", ever_reconciled=False), venue)  # type: ignore[arg-type]
+    link = SimpleNamespace(venue="simA", ever_reconciled=False, exec_log=ExecLog(), oms_epoch=1)
+    applier.finish(link, venue)  # type: ignore[arg-type]
     oms.after_iteration()
     assert oms.book.position("simA", "AAPL").qty == 90
     h.oms.positions = [p.view() for p in oms.book.positions(None)]
