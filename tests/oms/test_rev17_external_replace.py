@@ -1,0 +1,41 @@
+"""rev17 review of `extrep`: failing tests for defects in following an outside replace."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from actors.oms.order_book import OrderBook
+from actors.oms.reconcile import apply_plan, plan_reconciliation
+from protocol.messages import OrderStatus, Side, VenueOrder
+from tests.oms.test_external_replace import _ours
+from tests.oms.test_sends_first import V
+
+S = OrderStatus
+
+
+def test_a_venue_order_of_another_symbol_sharing_the_venue_order_id_is_not_a_replace() -> None:
+    """Venue order ids are unique per symbol only at some venues (Binance's orderId), and
+    others recycle them: our live o1 (BUY 10 ABC, venue order id V-1) is listed open under
+    its own ClOrdID, and so is someone else's SELL 5 XYZ (3 filled) that carries the same
+    venue order id and comes first in the list. A replace never changes symbol or side, so
+    the XYZ order is not o1 replaced: it is adopted, o1 keeps its id, and ABC gets no fill.
+    (Defect: `PlanBuilder._replaced_outside` links by venue order id alone: o1 is taken as
+    replaced by FOREIGN-9 (its live id now FOREIGN-9, qty 5), the 3 XYZ sold are counted
+    as 3 ABC bought, and o1's own listing is skipped as already matched.)"""
+    book = OrderBook()
+    order = _ours(book)
+    assert book.apply_venue_status("o1", S.ACCEPTED, 4, venue_order_id="V-1").kind != "refused"
+    assert order.venue_order_id == "V-1"
+    foreign = VenueOrder(cl_ord_id="FOREIGN-9", venue_order_id="V-1", symbol="XYZ",
+                         side=Side.SELL, order_qty=D(5), price=D(7),
+                         status=S.PARTIALLY_FILLED, cum_qty=D(3), avg_px=D(7),
+                         leaves_qty=D(2))  # fmt: skip
+    mine = VenueOrder(cl_ord_id="o1", venue_order_id="V-1", symbol="ABC", side=Side.BUY,
+                      order_qty=D(10), price=D(100), status=S.ACCEPTED, cum_qty=D(0),
+                      avg_px=D(0), leaves_qty=D(10))  # fmt: skip
+    plan = plan_reconciliation(V, book.orders(V), [foreign, mine], {}, set())
+    apply_plan(book, plan, 5)
+    assert (order.cl_ord_id, order.symbol, order.qty) == ("o1", "ABC", 10)
+    assert book.position(V, "ABC").qty == 0
+    assert book.position(V, "XYZ").qty == -3
+    assert book.find(V, "FOREIGN-9") is not order
