@@ -7,7 +7,7 @@ from decimal import Decimal as D
 from actors.oms.order_book import OrderBook
 from actors.oms.reconcile import apply_plan, plan_reconciliation
 from protocol.messages import OrderStatus, Side, VenueOrder
-from tests.oms.test_external_replace import _ours
+from tests.oms.test_external_replace import _fill, _ours, _replaced
 from tests.oms.test_sends_first import V
 
 S = OrderStatus
@@ -39,3 +39,19 @@ def test_a_venue_order_of_another_symbol_sharing_the_venue_order_id_is_not_a_rep
     assert book.position(V, "ABC").qty == 0
     assert book.position(V, "XYZ").qty == -3
     assert book.find(V, "FOREIGN-9") is not order
+
+
+def test_an_outside_replace_to_less_than_the_filled_qty_does_not_end_the_order() -> None:
+    """A garbled or hostile Replaced report: o1 (BUY 10, 6 filled) "replaced" by GUI-7 to
+    qty 4, the venue still saying PARTIALLY_FILLED. No venue replaces an order below what it
+    has filled: the report contradicts itself and the book. It must not be taken as the
+    order's new terms: the order keeps living as it was (qty 10, leaves 4), escalated as a
+    bad report. (Defect: the replace applies, the order becomes FILLED with cum 6 > qty 4 -
+    dead in the OMS and out of risk's open exposure while the venue says it is live.)"""
+    book = OrderBook()
+    order = _ours(book)
+    assert book.apply_exec(_fill("o1", "F1", "6", "6", "10"), 4).applied
+    out = book.apply_exec(_replaced("GUI-7", "o1", "4", "100", "6"), 5)
+    assert not order.is_terminal, (order.status, order.qty, order.cum_qty)
+    assert order.cum_qty <= order.qty
+    assert out.escalations, out
