@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 from actors.oms.order_book import OrderBook
 from actors.oms.reconcile import apply_plan, plan_reconciliation
-from protocol.messages import OrderStatus, Side, VenueOrder
+from protocol.messages import OrderStatus, ReplaceOrder, Side, VenueOrder
 from tests.oms.test_external_replace import _fill, _ours, _replaced
 from tests.oms.test_sends_first import V
 
@@ -55,3 +55,22 @@ def test_an_outside_replace_to_less_than_the_filled_qty_does_not_end_the_order()
     assert not order.is_terminal, (order.status, order.qty, order.cum_qty)
     assert order.cum_qty <= order.qty
     assert out.escalations, out
+
+
+def test_an_outside_replace_of_our_replace_whose_report_was_lost_is_followed() -> None:
+    """Our replace o1.r1 (to 12) took effect at the venue but its Replaced report was lost;
+    then someone replaced o1.r1 at the venue's GUI to GUI-7 (20): the report names
+    OrigClOrdID o1.r1, our pending replace id, which shows both replaces happened. The order
+    follows the venue (GUI-7, 20, escalated) and GUI-7's fills match it. (Defect:
+    `replaced_outside` asks OrigClOrdID == the live id o1 only; the report is refused as
+    "not the pending request", without escalation; o1 stays PENDING_REPLACE under o1, a
+    cancel would name o1, and the 5 filled under GUI-7 are an unmatched fill: position 0.)"""
+    book = OrderBook()
+    order = _ours(book)
+    assert book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(12)), 4).applied
+    out = book.apply_exec(_replaced("GUI-7", "o1.r1", "20", "100", "0"), 5)
+    assert out.applied, out.reason
+    assert (order.cl_ord_id, order.qty) == ("GUI-7", 20)
+    assert book.apply_exec(_fill("GUI-7", "F1", "5", "5", "20"), 6).applied
+    assert order.cum_qty == 5 and book.position(V, "ABC").qty == 5
+    assert book.unmatched_fills() == []
