@@ -6,8 +6,16 @@ from decimal import Decimal as D
 
 from actors.oms.order_book import OrderBook
 from actors.oms.reconcile import apply_plan, plan_reconciliation
-from protocol.messages import OrderStatus, ReplaceOrder, Side, VenueOrder
-from tests.oms.test_external_replace import _fill, _ours, _replaced
+from protocol.messages import (
+    OrderStatus,
+    OrdType,
+    ReplaceOrder,
+    RiskVerdict,
+    Side,
+    SubmitOrder,
+    VenueOrder,
+)
+from tests.oms.test_external_replace import _fill, _ours, _replaced, _report
 from tests.oms.test_sends_first import V
 
 S = OrderStatus
@@ -90,3 +98,25 @@ def test_a_fill_under_the_new_id_before_the_replaced_report_is_taken_by_the_orde
     assert book.apply_exec(_replaced("GUI-7", "o1", "20", "100", "0"), 5).applied
     assert order.cum_qty == 5 and book.position(V, "ABC").qty == 5
     assert book.unmatched_fills() == []
+
+
+def test_an_outside_replace_taking_another_orders_clordid_is_escalated() -> None:
+    """A garbled or hostile Replaced report: o1 (BUY 10 ABC) "replaced" by b1, the ClOrdID
+    of another order of ours (SELL 3 XYZ, cancelled; a venue only refuses ClOrdIDs of live
+    orders). The report names o1 as OrigClOrdID: it cannot be b1's own replace, nor can o1
+    take b1's id; it needs a human (escalated), and b1 does not become o1's live id.
+    (Defect: the report is routed to b1 by its ClOrdID and acked as a "duplicate", without
+    a word; o1 keeps o1 while the venue moved it, and its fills under b1 then count on b1:
+    XYZ -2 instead of ABC +2, only a late_fill said.)"""
+    book = OrderBook()
+    order = _ours(book)
+    b = SubmitOrder(client_order_id="b1", venue=V, symbol="XYZ", side=Side.SELL, qty=D(3),
+                    order_type=OrdType.LIMIT, price=D(7))  # fmt: skip
+    assert book.submit(b, 1).applied
+    assert book.risk_verdict(RiskVerdict(client_order_id="b1", approved=True), 2).applied
+    assert book.apply_exec(_report("accepted", "b1", "B1"), 3).applied
+    assert book.apply_exec(_report("cancelled", "b1", "B2"), 3).applied
+    out = book.apply_exec(_replaced("b1", "o1", "20", "100", "0", exec_id="R9"), 5)
+    assert out.kind != "duplicate", out.reason
+    assert out.escalations, out
+    assert book.find(V, "o1") is order
