@@ -143,3 +143,15 @@ def test_a_status_report_of_an_outside_replace_counts_the_fills_it_shows() -> No
     assert (order.cl_ord_id, order.qty, order.cum_qty) == ("GUI-7", 20, 15)
     assert book.position(V, "ABC").qty == 15
 
+
+def test_a_status_report_of_an_outside_replace_is_escalated() -> None:
+    """A status report shows o1 (BUY 10) replaced at the venue to GUI-7 (20), nothing
+    filled: the book follows it, and the outcome carries the `order_replaced_externally`
+    escalation (the log, counter and alert come from it). (Defect: `_status_report` keeps
+    `apply_venue_status`'s records but drops its escalations: the outside replace is
+    followed without a log line, count or alert.)"""
+    book = OrderBook()
+    order = _ours(book)
+    out = book.apply_exec(_status_of_gui7("0"), 5)
+    assert out.applied and (order.cl_ord_id, order.qty) == ("GUI-7", 20), out.reason
+    assert [e.kind for e in out.escalations] == ["order_replaced_externally"]
