@@ -160,6 +160,7 @@ ExchangeFaultKind = Literal[
     "rate_limit",
     "drop_ws",
     "delay_trade_events_ms",
+    "delay_create_ms",
     "duplicate_trade_events",
     "clock_skew_ms",
 ]

@@ -176,13 +176,18 @@ class OrderStatusQuery(Msg):
 
 
 class OrderStatusAnswer(Msg):
-    """`orders[id]` is the venue's view; `unknown` lists ids the venue says it never saw."""
+    """`orders[id]` is the venue's view; `unknown` lists ids the venue says it never saw.
+    `pending` lists ids the venue does not know yet although a create of them may still
+    reach it (a ccxt create whose answer was lost, within its recvWindow): neither seen
+    nor proof of never, so the OMS judges those orders at a later pass (in flight).
+    Absent from an older connector's answer: empty."""
 
     type: Literal["order_status_answer"] = "order_status_answer"
     venue: str
     orders: list[VenueOrder]
     unknown: list[str]
     cut: ExecCut | None = None
+    pending: list[str] = Field(default_factory=list)
 
 
 class MassCancel(Msg):

@@ -277,9 +277,10 @@ class ConnectorActor(Actor):
     def _open_orders(self, orders: list[VenueOrder], cut: ExecCut) -> OpenOrders:
         return OpenOrders(venue=self.venue, orders=orders, cut=cut)
 
-    def _status_answer(self, result: StatusResult, cut: ExecCut) -> OrderStatusAnswer:
-        orders, unknown = result.orders, result.unknown
-        return OrderStatusAnswer(venue=self.venue, orders=orders, unknown=unknown, cut=cut)
+    def _status_answer(self, r: StatusResult, cut: ExecCut) -> OrderStatusAnswer:
+        return OrderStatusAnswer(
+            venue=self.venue, orders=r.orders, unknown=r.unknown, cut=cut, pending=r.pending
+        )
 
     def _mass_cancel_done(self, accepted: bool) -> MassCancelDone:
         return MassCancelDone(venue=self.venue, accepted=accepted)

@@ -71,10 +71,12 @@ class AnswerTooBig(RequestFailed):
 @dataclass(frozen=True)
 class StatusResult:
     """Answer to `order_status`: the venue's view of the orders it knows (keyed by the
-    venue's current ClOrdID) and the ids it says it never saw."""
+    venue's current ClOrdID), the ids it says it never saw, and those it does not know
+    yet while a create of ours may still reach it (`OrderStatusAnswer.pending`)."""
 
     orders: list[VenueOrder] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
 
 
 SendDone = Callable[[RequestFailed | None], None]

@@ -13,6 +13,8 @@ validates, normalises and returns the value. The server asks what to do.
 |                        |                   | processed, Retry-After: `RETRY_AFTER_S`         |
 | drop_ws                | -                 | close every user-data WebSocket now             |
 | delay_trade_events_ms  | ms (0 off)        | hold every user-data event back this long       |
+| delay_create_ms        | ms (0 off)        | hold every order POST this long before it is    |
+|                        |                   | processed (slow on its way: lands late)         |
 | duplicate_trade_events | on/off (on)       | send every executionReport twice                |
 | clock_skew_ms          | ms, signed (0)    | the server clock runs this far off the wall     |
 | clear                  | -                 | remove every fault                              |
@@ -80,6 +82,7 @@ class Faults:
     http_5xx: int = 0
     rate_limit: int = 0
     delay_trade_events_ms: float = 0.0
+    delay_create_ms: float = 0.0
     duplicate_trade_events: bool = False
     clock_skew_ms: int = 0
 

@@ -24,6 +24,7 @@ from actors.exchangesim.rest import Request, RestApi
 from actors.exchangesim.wsapi import WsApi, event_frame
 
 WS_PATH = "/ws-api/v3"
+ORDER_PATH = "/api/v3/order"  # POST: a create (`delay_create_ms`)
 PING_INTERVAL_S = 20.0  # Binance pings every 20 s and drops a connection that never pongs
 SHUTDOWN_S = 1.0  # at close, handlers still running (a withheld answer) are cancelled
 _Item = tuple[float, str]  # (monotonic time it is due, text)
@@ -138,6 +139,9 @@ class ExchangeServer:
             body = {"code": -1003, "msg": RATE_LIMIT_MSG}
             return web.json_response(body, status=429, headers=headers)
         text = await request.text()
+        if request.method == "POST" and request.path == ORDER_PATH and self.faults.delay_create_ms:
+            self.log.info("sim_create_delayed", delay_ms=self.faults.delay_create_ms)
+            await asyncio.sleep(self.faults.delay_create_ms / 1000.0)  # the create lands late
         req = Request(
             method=request.method,
             path=request.path,

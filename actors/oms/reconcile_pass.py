@@ -13,6 +13,9 @@ not judged by this pass, only counted (`Plan.skipped`) and left to the next:
   when one of the pass's queries left, or handed after the pass began: the venue may read
   it after the query, so "unknown order" or its absence proves nothing (resubmitting it
   would rely on the venue refusing a duplicate ClOrdID);
+- an order one of whose ids (live or pending request) the venue answered `pending`: not
+  known there yet, but a create of it may still arrive (a ccxt create whose answer was
+  lost, within its recvWindow): neither resubmitted, nor rejected, nor escalated;
 - an open order neither listed by the venue nor asked about (it was PENDING_RISK, or
   did not exist, when the queries were made).
 
@@ -161,6 +164,7 @@ class ReconcilePass:
         self.open: list[VenueOrder] = []
         self.status: dict[str, VenueOrder] = {}
         self.unknown: set[str] = set()
+        self.pending: set[str] = set()  # ids not at the venue yet but maybe on their way
         self.ended = False
         self.open_answered = False  # the connector answered its OpenOrdersRequest
         self.seeding = False  # this pass gives earlier resubmissions their grace
@@ -261,6 +265,7 @@ class ReconcilePass:
             return self.link.pass_failed(self, "status answer without a consistent cut")
         self.status.update({o.cl_ord_id: o for o in reply.body.orders})
         self.unknown.update(reply.body.unknown)
+        self.pending.update(reply.body.pending)
         self._next_status()
 
     def _got_positions(self, reply: Envelope | None) -> None:
@@ -287,6 +292,8 @@ class ReconcilePass:
             return True
         if order.is_terminal or order.status is OrderStatus.PENDING_RISK:
             return False
+        if order.cl_ord_id in self.pending or order.pending_cl_ord_id in self.pending:
+            return True  # a create of it may still reach the venue: the next pass asks
         listed, asked, pending = self._listed, self.asked, order.pending_cl_ord_id
         if order.cl_ord_id in listed or order.cl_ord_id in asked:
             return False

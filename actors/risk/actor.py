@@ -18,14 +18,14 @@ by the operator, with a reason. Engaging it rejects every check (`kill_switch`),
 MassCancel to every connector until each confirms (a connector that does not answer in time
 is restarted through the supervisor's control socket and asked again), sweeps once more a
 little later (orders that were on their way), and publishes a `kill_switch` event through
-the OMS.
+the OMS. While engaged, an order event showing an order live at its venue (a create that
+landed after those rounds) sweeps that venue again (`actors.risk.live_sweeps`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -33,12 +33,15 @@ import structlog
 from actors.risk import killswitch
 from actors.risk.batch import Answer, BatchAnswer
 from actors.risk.checks import ReasonCode, RiskGate
+from actors.risk.live_sweeps import LiveOrderSweeps
 from actors.risk.support import (
     TRIGGER_LABELS,
     CancelAction,
     CancelOutcome,
     CancelTracker,
     VerdictCache,
+    describe_reply,
+    reference_prices,
     trigger_label,
 )
 from actors.risk.sync import ExposureSync
@@ -56,6 +59,7 @@ from protocol.messages import (
     KillSwitchCommand,
     MassCancel,
     MassCancelDone,
+    OrderView,
     Positions,
     RequestRejected,
     RiskCheck,
@@ -68,6 +72,7 @@ NOT_READY = "risk_not_ready"
 _NOT_READY_HOLD_S = 1.0  # a check waits this long for the first rebuild, then is rejected
 _CANCEL_RETRY_S = 0.5
 _CANCEL_SWEEP_S = 1.0  # a second round after an engagement: orders that were in flight
+_LIVE_SWEEP_MIN_S = 1.0  # a venue's sweeps for live orders: at least this far apart
 _CANCEL_TIMEOUT_MARGIN_S = 1.0  # beyond the connector's own venue request timeout
 _PUBLISH_TIMEOUT_S = 2.0
 _PUBLISH_ATTEMPTS = 3
@@ -83,7 +88,7 @@ class RiskActor(Actor):
         self.ks_path = killswitch.kill_switch_path(self.cfg.state_path)
         self.ks = killswitch.KillSwitchState()
         self._ks_watch = killswitch.KillSwitchWatcher(self.ks_path)  # supervisor writes too
-        self.gate = RiskGate(self.cfg.risk, reference_prices=_reference_prices(self.cfg))
+        self.gate = RiskGate(self.cfg.risk, reference_prices=reference_prices(self.cfg))
         self.cache = VerdictCache(self.cfg.risk.verdict_cache_entries)
         self._held: list[tuple[RiskCheck, Answer, float]] = []
         self.oms = self.peer("oms")
@@ -91,12 +96,16 @@ class RiskActor(Actor):
         self.control = Peer(self, "control", self.cfg.control_endpoint)
         self.add_socket(self.control.sock, self.control.on_readable)
         self.cancels = CancelTracker(self.connectors)
+        self.live_sweeps = LiveOrderSweeps(
+            self.cancels, engaged=lambda: self.engaged, call_later=self.call_later,
+            send_cancel=self._send_cancel, log=self.log, min_interval_s=_LIVE_SWEEP_MIN_S,
+        )  # fmt: skip
         self._engagements = 0
         self._checks = {c: metrics.RISK_CHECKS.labels(outcome=c) for c in (*ReasonCode, NOT_READY)}
         self._triggers = {t: metrics.KILL_SWITCH_TRIGGERS.labels(reason=t) for t in TRIGGER_LABELS}
         self._engaged_gauge = metrics.KILL_SWITCH_ENGAGED
         self.sync = ExposureSync(self, self.gate, self.oms, self._answer_held)
-        self.sync.settled = self.cache.settled  # the OMS applied a verdict: forget it
+        self.sync.settled = self._on_order  # every order event
         self._ks_read_this_turn = False  # the state file, re-read for this turn's checks
         self._reload_kill_switch(starting=True)
         self.call_every(killswitch.KillSwitchWatcher.POLL_S, self._reload_kill_switch)
@@ -197,12 +206,19 @@ class RiskActor(Actor):
             ))  # fmt: skip
         self._held = keep
 
-    def _answer_held(self, _first: bool) -> None:
+    def _answer_held(self, _first: bool, listed: list[OrderView]) -> None:
+        if self.engaged:  # an order live at its venue whose event risk never read (a gap,
+            for order in listed:  # a restart's slow join): swept as its event would be
+                self.live_sweeps.on_order(order)
         held, self._held = self._held, []
         for check, reply, _deadline in held:
             cached = self.cache.get(check)
             usable = cached is not None and not (cached.approved and self.engaged)
             reply(cached if cached is not None and usable else self._evaluate(check))
+
+    def _on_order(self, order: OrderView) -> None:
+        self.cache.settled(order)  # the OMS applied a verdict: forget it
+        self.live_sweeps.on_order(order)  # live at its venue while engaged: swept again
 
     def _on_command(self, cmd: KillSwitchCommand, sender: str, reply: Replier) -> None:
         if cmd.action == "engage":
@@ -354,6 +370,7 @@ class RiskActor(Actor):
             return
         self.log.warning("kill_switch_cancel_round", why=why, venues=list(self.connectors))
         self._round_started = time.monotonic()
+        self.live_sweeps.round_started(self._round_started)
         for venue in self.cancels.start_round():
             self._send_cancel(venue)
 
@@ -372,6 +389,10 @@ class RiskActor(Actor):
 
         self.connectors[venue].request(MassCancel(reason=self.ks.reason), on_reply, timeout)
 
+    def _retry_cancel(self, venue: str) -> None:
+        self.cancels.retry_fired(venue)
+        self._send_cancel(venue)
+
     def _on_cancel_reply(self, venue: str, reply: Envelope | None) -> None:
         body = reply.body if reply is not None else None
         if isinstance(body, MassCancelDone) and body.accepted:
@@ -380,7 +401,7 @@ class RiskActor(Actor):
             outcome, detail = CancelOutcome.TIMEOUT, "no answer"
         else:
             outcome = CancelOutcome.REFUSED
-            detail = body.detail if isinstance(body, MassCancelDone) else _describe(body)
+            detail = body.detail if isinstance(body, MassCancelDone) else describe_reply(body)
         action = self.cancels.on_outcome(venue, outcome, time.monotonic())
         self.log.info(
             "kill_switch_cancel", venue=venue, outcome=str(outcome), detail=detail, next=str(action)
@@ -388,7 +409,7 @@ class RiskActor(Actor):
         if action is CancelAction.RESEND:
             self._send_cancel(venue)
         elif action is CancelAction.RETRY:
-            self.call_later(_CANCEL_RETRY_S, lambda: self._send_cancel(venue))
+            self.call_later(_CANCEL_RETRY_S, lambda: self._retry_cancel(venue))
         elif action is CancelAction.RESTART:
             self._restart_connector(venue)
             self._send_cancel(venue)  # queued for the new incarnation
@@ -407,7 +428,9 @@ class RiskActor(Actor):
         def done(reply: Envelope | None) -> None:
             body = reply.body if reply is not None else None
             ok = isinstance(body, ControlReply) and body.status == "ok"
-            self.log.info("connector_restart_answer", child=actor, ok=ok, detail=_describe(body))
+            self.log.info(
+                "connector_restart_answer", child=actor, ok=ok, detail=describe_reply(body)
+            )
 
         # `force`: it is unresponsive, a polite stop is pointless (the supervisor may honour it)
         restart = Restart(
@@ -423,22 +446,3 @@ class RiskActor(Actor):
                 self.log.warning("stream_event_lost", stream_event=event)
 
         self.oms.request(StreamEvent(event_seq=0, event=event, data=data), done, _PUBLISH_TIMEOUT_S)
-
-
-def _reference_prices(cfg: Any) -> dict[str, Decimal]:
-    prices: dict[str, Decimal] = {}
-    for v in cfg.venues:
-        if v.sim is not None:
-            for symbol, px in v.sim.reference_prices.items():
-                prices.setdefault(symbol, px)
-    return prices
-
-
-def _describe(body: Any) -> str:
-    if body is None:
-        return "no answer"
-    if isinstance(body, RequestRejected):
-        return f"{body.code.value}: {body.reason}"
-    if isinstance(body, ControlReply):
-        return f"{body.status}: {body.reason}"
-    return str(getattr(body, "type", type(body).__name__))

@@ -8,6 +8,7 @@
   connector confirms, retries, and when to ask the supervisor to restart a silent connector.
 - `trigger_label`: the bounded label of `tradepulse_kill_switch_triggers_total{reason}`.
 - `SnapshotCoverage`: which OMS order events a rebuilt exposure already contains.
+- `reference_prices`, `describe_reply`: the actor's reference prices, a reply for a log.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from protocol.messages import (
     TERMINAL_STATUSES,
+    ControlReply,
     OrderStatus,
     OrderView,
+    RequestRejected,
     RiskCheck,
     RiskVerdict,
 )
@@ -128,6 +132,7 @@ class VenueCancel:
     done: bool = False
     in_flight: bool = False
     again: bool = False  # a new round began while a request was in flight
+    retry_due: bool = False  # a retry is scheduled: it sends (nothing else starts a chain)
     attempts: int = 0
     timeouts: int = 0  # consecutive
     restarts: int = 0
@@ -164,9 +169,24 @@ class CancelTracker:
             vc.done = False  # the timeout streak carries over: a silent connector stays silent
             if vc.in_flight:
                 vc.again = True
-            else:
+            elif not vc.retry_due:  # (a scheduled retry sends this round's request)
                 send.append(vc.venue)
         return send
+
+    def start_venue(self, venue: str) -> bool:
+        """A new round at `venue` alone (a live order seen there while engaged); True: send
+        to it now (else its request in flight is followed by one more)."""
+        self.active = True
+        vc = self.venues[venue]
+        vc.done = False
+        if vc.in_flight:
+            vc.again = True
+            return False
+        return not vc.retry_due  # a scheduled retry sends it: never a second retry chain
+
+    def retry_fired(self, venue: str) -> None:
+        """The retry `on_outcome` asked for (`CancelAction.RETRY`) is due now."""
+        self.venues[venue].retry_due = False
 
     def stop(self) -> None:
         """The switch was reset: forget the round (answers still in flight are ignored)."""
@@ -185,6 +205,7 @@ class CancelTracker:
         if not self.active:
             return CancelAction.NONE
         action = self._next(vc, outcome, now_s)
+        vc.retry_due = action is CancelAction.RETRY and not vc.again
         if vc.again:  # a round began while this request was out: it needs its own send
             vc.again = False
             if action is not CancelAction.RESTART:  # (a restart is followed by a send anyway)
@@ -262,3 +283,28 @@ class SnapshotCoverage:
         if page is None:
             return "skip" if event_seq <= self.first_seq else "state"
         return "skip" if event_seq <= page else "state"
+
+
+# --------------------------------------------------------------------------- the actor's
+# config and replies
+
+
+def reference_prices(cfg: Any) -> dict[str, Decimal]:
+    """Each symbol's first simulator reference price (the gate's price before any fill)."""
+    prices: dict[str, Decimal] = {}
+    for v in cfg.venues:
+        if v.sim is not None:
+            for symbol, px in v.sim.reference_prices.items():
+                prices.setdefault(symbol, px)
+    return prices
+
+
+def describe_reply(body: Any) -> str:
+    """A reply (or its absence) in a few words, for a log line."""
+    if body is None:
+        return "no answer"
+    if isinstance(body, RequestRejected):
+        return f"{body.code.value}: {body.reason}"
+    if isinstance(body, ControlReply):
+        return f"{body.status}: {body.reason}"
+    return str(getattr(body, "type", type(body).__name__))

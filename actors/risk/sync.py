@@ -63,12 +63,16 @@ EVENTS_PER_TURN = 1000
 
 class ExposureSync:
     def __init__(
-        self, actor: Actor, gate: RiskGate, oms: Peer, on_rebuilt: Callable[[bool], None]
+        self,
+        actor: Actor,
+        gate: RiskGate,
+        oms: Peer,
+        on_rebuilt: Callable[[bool, list[OrderView]], None],
     ) -> None:
         self.actor = actor
         self.gate = gate
         self.oms = oms
-        self.on_rebuilt = on_rebuilt  # called with first=True after the first rebuild
+        self.on_rebuilt = on_rebuilt  # (first rebuild?, its listing of open orders)
         self.ready = False
         self.rebuilds = 0
         self.events_applied = 0  # order events taken into the view (or found already in it)
@@ -287,4 +291,4 @@ class ExposureSync:
             "exposure_rebuilt", open_orders=len(orders), positions=len(pos_env.body.positions),
             buffered_events=len(buffered), first=first, gaps_covered=self._gaps_meanwhile,
         )  # fmt: skip
-        self.on_rebuilt(first)
+        self.on_rebuilt(first, orders)

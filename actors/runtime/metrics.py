@@ -278,6 +278,12 @@ KILL_SWITCH_ENGAGED = Gauge(
 KILL_SWITCH_TRIGGERS = Counter(
     "tradepulse_kill_switch_triggers", "Kill-switch engagements by reason", ["reason"]
 )
+KILL_SWITCH_LIVE_SWEEPS = Counter(
+    "tradepulse_kill_switch_live_sweeps",
+    "Mass cancels of a venue sent again while the kill-switch is engaged: an order showed live"
+    " there after its last round (a create that landed late)",
+    ["venue"],
+)
 
 # ---------------------------------------------------------------- heartbeat
 LAST_HEARTBEAT = Gauge(

@@ -39,6 +39,30 @@ def test_timeout_after_accept_keeps_the_order_and_withholds_the_answer(tmp_path:
     run(body())
 
 
+def test_delay_create_holds_the_order_before_it_is_processed(tmp_path: Path) -> None:
+    """delay_create_ms: the client times out, the exchange has no such order yet; once
+    the hold is over the order is there (a create that lands late)."""
+
+    async def body() -> None:
+        async with running(tmp_path) as rig, client(rig) as ex, client(rig) as other:
+            await asyncio.gather(ex.load_markets(), other.load_markets())
+            ex.timeout = 200
+            rig.faults.apply("delay_create_ms", 1000)
+            params = {"clientOrderId": "late-1"}
+            with pytest.raises(ccxt.RequestTimeout):
+                await ex.create_order("BTC/USDT", "limit", "buy", 0.1, 40000, params)
+            ask = {"origClientOrderId": "late-1"}
+            with pytest.raises(ccxt.OrderNotFound):
+                await other.fetch_order(None, "BTC/USDT", ask)
+            deadline = time.monotonic() + 10.0
+            while not rig.exchange.orders:
+                assert time.monotonic() < deadline, "the held create never landed"
+                await asyncio.sleep(0.05)
+            assert (await other.fetch_order(None, "BTC/USDT", ask))["status"] == "open"
+
+    run(body())
+
+
 def test_http_5xx_answers_503_without_processing(tmp_path: Path) -> None:
     async def body() -> None:
         async with running(tmp_path) as rig, client(rig) as ex:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from actors.connector.ccxt.flows import RESEND_DELAY_ENV
 from actors.oms.reconcile_rules import ReconcilePolicy
 from protocol.client import ExecutionClient
 from protocol.messages import OrderStatus
@@ -40,15 +41,21 @@ ROUNDS = ReconcilePolicy().max_resubmits + 1
 # each round's resend comes once the previous one's grace is over (then at the next pass)
 RESEND_WITHIN_S = ReconcilePolicy().resubmit_grace_s + 30.0
 # after a connector start, a lookup's "no such order" counts only after the recvWindow
-# (and 1 s): the connector's resend waits that long before its lookup, which gives the
-# test the time to make the exchange fail it - so it outlasts the grace the resend waits
+# (and 1 s): the connector answers the order `pending` until then and the OMS resubmits it
+# only after it (so each round outlasts the grace a resend waits). The resend's lookup
+# then follows the status query that answered "never seen" by milliseconds: the connector
+# holds it RESEND_LOOKUP_DELAY_S (`TP_FAULT_RESEND_LOOKUP_DELAY_S`), which gives the test
+# the time to make the exchange fail it
 RECV_WINDOW_MS = int(ReconcilePolicy().resubmit_grace_s * 1000) + 15_000
+RESEND_LOOKUP_DELAY_S = 5.0
 OMS_KILLED_AT = 2  # the round that starts with a kill -9 of the OMS too
 
 
 @pytest.fixture(scope="module")
 def sut() -> Iterator[CcxtSystem]:
-    yield from running(CcxtSystem(overrides=overrides(ccxt={"recv_window_ms": RECV_WINDOW_MS})))
+    over = overrides(ccxt={"recv_window_ms": RECV_WINDOW_MS})
+    env = {RESEND_DELAY_ENV: str(RESEND_LOOKUP_DELAY_S)}
+    yield from running(CcxtSystem(overrides=over, env=env))
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +64,7 @@ def c(sut: CcxtSystem) -> Iterator[ExecutionClient]:
         yield ec
 
 
-@pytest.mark.timeout(480)  # 4 rounds, each waits out the recvWindow (45 s) + 1 s: ~3.5 min
+@pytest.mark.timeout(540)  # 4 rounds, each waits out the recvWindow (45 s) + 1 s + 5 s: ~4 min
 def test_resends_the_exchange_cannot_check_are_not_counted(
     sut: CcxtSystem, c: ExecutionClient
 ) -> None:

@@ -31,7 +31,7 @@ from protocol.messages import (
     Snapshot,
     SubmitOrder,
 )
-from protocol.venue_messages import OpenOrders
+from protocol.venue_messages import OpenOrders, OrderStatusAnswer
 from tests.protocol.samples import build
 
 DERIVED = sorted(wire_out.BUILDERS, key=lambda m: m.__name__)
@@ -94,7 +94,9 @@ _odd = st.none() | _ints | st.text(max_size=5) | st.booleans() | _decimals | st.
 
 @settings(max_examples=600, deadline=None)
 @given(
-    st.sampled_from([OrderView, RiskCheck, PlaceOrder, OrderEvent, ExecAck, OrderList]),
+    st.sampled_from(
+        [OrderView, RiskCheck, PlaceOrder, OrderEvent, ExecAck, OrderList, OrderStatusAnswer]
+    ),
     st.booleans(),
     st.data(),
 )

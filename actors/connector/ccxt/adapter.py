@@ -73,7 +73,7 @@ from actors.connector.adapter import (
 )
 from actors.connector.ccxt import errors, execs, limits, mapping
 from actors.connector.ccxt.exchange import ExchangeSetupError, Rest, import_ccxt, new_exchange
-from actors.connector.ccxt.flows import Flows, Pending
+from actors.connector.ccxt.flows import RESEND_DELAY_ENV, Flows, Pending
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.queries import Queries
 from actors.connector.ccxt.streams import UserStream
@@ -135,6 +135,7 @@ class CcxtAdapter:
         # counts only after that
         self.flows.unseen_after_s = self.ccfg.recv_window_ms / 1000 + 1.0
         self.flows.trust_unseen_at = time.monotonic() + self.flows.unseen_after_s
+        self.flows.resend_lookup_delay_s = float(self._environ.get(RESEND_DELAY_ENV) or 0.0)
         self.queries = Queries(self.venue, self.ccfg, self.flows, log)
         self._up = False
         self._session_task: asyncio.Task[None] | None = None

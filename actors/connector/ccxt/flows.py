@@ -2,6 +2,11 @@
 client order id that resolves an unknown outcome, cancel, and replace as cancel + new
 (`replace.Replaces`); each turns the exchange's answers into executions through the `Tracker`.
 
+Fault injection (tests; unset in production): `TP_FAULT_RESEND_LOOKUP_DELAY_S=<s>` makes a
+resend's lookup by client id wait at least that long (`resend_lookup_delay_s`), so a test
+can make the exchange fail that lookup (it follows the status query that answered the
+order "never seen" by a few milliseconds otherwise).
+
 A submit that sends nothing (its session ended first or meanwhile, the lookup before a
 resend was inconclusive, or a submit of the same client id is running) says so: an "unsent"
 execution, so the OMS does not count that resubmission (`actors.oms.resubmit_unsent`).
@@ -31,6 +36,7 @@ LOOKUP_DELAYS_S = (0.2, 0.5, 1.0)
 MAX_TRADES_PER_FETCH = 1000  # Binance's most per myTrades request (an order's trades)
 POLL_CONCURRENCY = 8  # lookups of one poll in flight at once
 CANCEL_RETRY_DELAYS_S = (0.2, 0.5, 1.0)  # a cancel whose answer was lost is sent again
+RESEND_DELAY_ENV = "TP_FAULT_RESEND_LOOKUP_DELAY_S"  # fault injection (module docstring)
 
 
 @dataclass
@@ -42,6 +48,20 @@ class Pending:
     done: SendDone
     lookup_first: bool
     sending: bool = False  # its create_order went out (maybe): never "unsent" after that
+
+
+class Sent:
+    """`fn` (a request), noting when it goes out: after `Rest.call`'s pacing, and again
+    when it is sent once more (a 429, -1021). An answer "no such order" is judged by this
+    time (the exchange read the request after it), never by when the answer came back."""
+
+    def __init__(self, fn: Callable[..., Awaitable[Any]]) -> None:
+        self.fn = fn
+        self.at = time.monotonic()  # not out yet: now is earlier than any send (safe)
+
+    async def __call__(self, *args: Any) -> Any:
+        self.at = time.monotonic()
+        return await self.fn(*args)
 
 
 class Flows:
@@ -79,6 +99,7 @@ class Flows:
         # and so may a create of ours whose answer was lost: client id -> when its last
         # create went out (monotonic, oldest first; kept `unseen_after_s`)
         self.sent_at: dict[str, float] = {}
+        self.resend_lookup_delay_s = 0.0  # fault injection (module docstring)
         self.replaces = Replaces(self)
 
     async def submit(self, p: Pending) -> None:
@@ -104,7 +125,8 @@ class Flows:
             self._unsent(p, "the session ended before it went out")
             return
         if p.lookup_first:  # it may be there already: never send it twice
-            await asyncio.sleep(max(0.0, self.unseen_proof_in_s(intent.cl_ord_id)))
+            wait_s = self.unseen_proof_in_s(intent.cl_ord_id)
+            await asyncio.sleep(max(0.0, self.resend_lookup_delay_s, wait_s))
             found = await self.lookup(intent)
             if found is None:  # not known now: the OMS's status query decides, later
                 self._unsent(p, "its lookup by client id before a resend was inconclusive")
@@ -138,11 +160,26 @@ class Flows:
         return self.unseen_proof_at(cl_ord_id) - time.monotonic()
 
     def unseen_proof_at(self, cl_ord_id: str) -> float:
-        """When (monotonic) "no such order" becomes proof for `cl_ord_id`: past this
-        connector's start's window and its last create's (`sent_at`)."""
+        """When (monotonic) "no such order" becomes proof for `cl_ord_id`: past its last
+        create's window (`sent_at`), and past this connector's start's if it has an intent
+        here (one without was sent by no incarnation: an intent is persisted before its
+        create)."""
         sent_at = self.sent_at.get(cl_ord_id)
         last = -math.inf if sent_at is None else sent_at + self.unseen_after_s
-        return max(self.trust_unseen_at, last)
+        intents = self.intents
+        known = cl_ord_id in intents.live or cl_ord_id in intents.finished
+        return max(self.trust_unseen_at if known else -math.inf, last)
+
+    def may_arrive(self, cl_ord_id: str, asked_at: float) -> bool:
+        """A create of `cl_ord_id` may reach the exchange after a lookup sent at `asked_at`
+        (monotonic; `Sent`) read "no such order": one went out within its window
+        (`unseen_proof_at`) of that time, or a flow that may send one runs now (its
+        submit, or the replace whose new order it is, between its cancel and its create)."""
+        return (
+            self.unseen_proof_at(cl_ord_id) > asked_at
+            or cl_ord_id in self.inflight
+            or cl_ord_id in self.replaces.inflight
+        )
 
     def noting_sends(
         self, cl_ord_id: str, create: Callable[..., Awaitable[Any]]
@@ -214,10 +251,18 @@ class Flows:
     async def fetch_by_client_id(self, intent: Intent) -> Mapping[str, Any] | Literal[False] | None:
         """`intent`'s order as the exchange has it (not reported), False (no such order),
         None (not known now)."""
+        return (await self.fetch_by_client_id_sent(intent))[0]
+
+    async def fetch_by_client_id_sent(
+        self, intent: Intent
+    ) -> tuple[Mapping[str, Any] | Literal[False] | None, float]:
+        """`fetch_by_client_id`, and when its lookup went out (`Sent`): a False proves
+        nothing of a create that may still land after that time."""
         self.lookups += 1
+        fetch = Sent(self.rest.ex.fetch_order)
         try:
             order: Mapping[str, Any] = await self.rest.call(
-                self.rest.ex.fetch_order,
+                fetch,
                 None,
                 intent.symbol,
                 {"origClientOrderId": intent.cl_ord_id},
@@ -227,10 +272,10 @@ class Flows:
         except Exception as exc:  # noqa: BLE001 - classified below
             failure = self.rest.classify(exc)
             if failure.kind == "not_found":
-                return False
+                return False, fetch.at
             self.log.info("ccxt_lookup_failed", cl_ord_id=intent.cl_ord_id, reason=failure.reason)
-            return None
-        return order
+            return None, fetch.at
+        return order, fetch.at
 
     async def poll_live(self) -> None:
         """Look up every order we answer for (its fills and state since we last heard)."""

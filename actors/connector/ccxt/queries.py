@@ -19,7 +19,7 @@ from actors.connector.adapter import (
     StatusResult,
 )
 from actors.connector.ccxt import errors, mapping
-from actors.connector.ccxt.flows import Flows
+from actors.connector.ccxt.flows import Flows, Sent
 from actors.connector.fix.queries import MAX_OPEN_ORDERS_PER_REPLY
 from protocol.ccxt_config import CcxtCfg
 from protocol.messages import ErrorCode, QueriedOrder, VenueOrder
@@ -46,18 +46,22 @@ class Queries:
 
         async def one(q: QueriedOrder) -> None:
             async with sem:
+                fetch = Sent(self.rest.ex.fetch_order)
                 try:
                     order = await self.rest.call(
-                        self.rest.ex.fetch_order, None, q.symbol, {"origClientOrderId": q.cl_ord_id}
+                        fetch, None, q.symbol, {"origClientOrderId": q.cl_ord_id}
                     )
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - classified below
                     failure = errors.classify(exc)
-                    if failure.kind == "not_found":
-                        result.unknown.append(q.cl_ord_id)
-                    else:
+                    if failure.kind != "not_found":
                         failed.append(failure)
+                    elif self.flows.may_arrive(q.cl_ord_id, fetch.at):  # read too early:
+                        # a create may land after the exchange read it (no proof of never)
+                        result.pending.append(q.cl_ord_id)
+                    else:
+                        result.unknown.append(q.cl_ord_id)
                     return
                 intent = self.tracker.intent_for(q.cl_ord_id, order)
                 await self.flows.apply_with_trades(intent, order)

@@ -8,6 +8,7 @@ replace refused: never the old order's cancel while the new order rests.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
@@ -44,9 +45,9 @@ class OrderFlows(Protocol):
 
     def unseen_proof_at(self, cl_ord_id: str) -> float: ...
 
-    async def fetch_by_client_id(
+    async def fetch_by_client_id_sent(
         self, intent: Intent
-    ) -> Mapping[str, Any] | Literal[False] | None: ...
+    ) -> tuple[Mapping[str, Any] | Literal[False] | None, float]: ...
 
     async def lookup(self, intent: Intent) -> bool | None: ...
 
@@ -116,7 +117,7 @@ class Replaces:
         flows, tracker = self.flows, self.tracker
         if new.cl_ord_id not in tracker.unsettled:
             return  # settled meanwhile (a poll and a resent replace at once)
-        found = await flows.fetch_by_client_id(new)
+        found, asked_at = await flows.fetch_by_client_id_sent(new)
         if found is None or new.cl_ord_id not in tracker.unsettled:
             return
         if found is not False and rd.order_view(found).venue_order_id:
@@ -129,7 +130,7 @@ class Replaces:
                 await flows.apply_with_trades(new, found)
                 return
         trust_at = max(flows.trust_unseen_at, tracker.unsettled.get(new.cl_ord_id, 0.0))
-        if found is False and time.monotonic() < trust_at:
+        if found is False and asked_at < trust_at:  # read before it counts (`Sent`)
             self._wake_at(new.cl_ord_id, trust_at)  # the create may still reach the exchange
             return
         self.log.warning("ccxt_replace_settled", cl_ord_id=new.cl_ord_id, replaced=False)
@@ -234,9 +235,12 @@ class Replaces:
             )  # fmt: skip
             # only a refusal proves it was not placed: any other failure (an unreadable
             # answer too) may be an order at the exchange, so look it up
-            found = False if failure.kind == "rejected" else await self._find(intent)
+            found: Mapping[str, Any] | Literal[False] | None = False
+            asked_at = math.inf  # when the lookup answering `found` went out (`flows.Sent`)
+            if failure.kind != "rejected":
+                found, asked_at = await self._find(intent)
             trust_at = flows.unseen_proof_at(intent.cl_ord_id)
-            if found is False and failure.kind != "rejected" and time.monotonic() < trust_at:
+            if found is False and asked_at < trust_at:
                 found = None  # "no such order" before the create can no longer arrive
             if found is None:
                 # not known whether it was placed: the poll settles it (`settle`), the
@@ -264,12 +268,16 @@ class Replaces:
         tracker.forget(old.cl_ord_id)  # after "replaced": one flush writes both
         await flows.apply_with_trades(intent, order)
 
-    async def _find(self, intent: Intent) -> Mapping[str, Any] | Literal[False] | None:
+    async def _find(
+        self, intent: Intent
+    ) -> tuple[Mapping[str, Any] | Literal[False] | None, float]:
         """Look an order whose create answer was lost up by client id a few times: the
-        order, False (the exchange says no such order), None (still not known)."""
+        order, False (the exchange says no such order), None (still not known); and when
+        the lookup answered went out (`flows.Sent`)."""
+        asked_at = math.inf
         for delay_s in LOOKUP_DELAYS_S[:LOOKUPS_AFTER_UNKNOWN]:
-            found = await self.flows.fetch_by_client_id(intent)
+            found, asked_at = await self.flows.fetch_by_client_id_sent(intent)
             if found is not None:
-                return found
+                return found, asked_at
             await asyncio.sleep(delay_s)
-        return None
+        return None, asked_at
