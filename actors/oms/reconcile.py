@@ -45,7 +45,7 @@ from actors.oms.plan import (
 )
 from actors.oms.positions import UnmatchedFill
 from actors.oms.reconcile_rules import Planner, ReconcilePolicy, signed, status_answer
-from protocol.messages import OrderStatus, QueriedOrder, VenueOrder
+from protocol.messages import OrderStatus, QueriedOrder, Side, VenueOrder
 
 S = OrderStatus
 _RESUBMITTABLE = (S.PENDING_SUBMIT, S.UNKNOWN)
@@ -131,8 +131,11 @@ class PlanBuilder:
         self._p = Planner(venue, now_s, self.resubmitted_at_s, policy)
         self._find, self._skip, self._seed_s = find, skip, seed_s
         self._all = list(local_orders)  # each judged as it is when its turn comes
-        self._open, self._local = iter(open_orders), iter(self._all)
-        self._by_vid: dict[str, Order] | None = None  # built on first need
+        self._venue_open = list(open_orders)
+        self._open, self._local = iter(self._venue_open), iter(self._all)
+        # (venue order id, symbol, side) -> the live local order; built on first need
+        self._by_vid: dict[tuple[str, str, Side], Order | None] | None = None
+        self._listed: set[str] = set()  # the ClOrdIDs the venue lists open
         self._answers, self._unknown = status_answers, unknown_ids
         self._matched: set[str] = set()
         self._adopted: dict[str, VenueOrder] = {}  # ClOrdID -> the venue order adopted
@@ -161,14 +164,23 @@ class PlanBuilder:
     def _replaced_outside(self, vo: VenueOrder) -> Order | None:
         """The live local order the venue lists under its venue order id but a ClOrdID we
         never used: someone replaced it at the venue and we never saw the Replaced report
-        (None: no such order; an Adopt would count its fills a second time)."""
+        (None: no such order; an Adopt would count its fills a second time). A venue order
+        id alone links nothing (unique per symbol only at some venues, recycled at others):
+        the order must be the one replaced - same symbol and side (a replace changes
+        neither), no less filled than ours, its qty holding its fills, not listed under its
+        own ClOrdID too, the only live order of ours that fits."""
         if not vo.venue_order_id:
             return None
         if self._by_vid is None:
-            live = (o for o in self._all if o.venue == self.venue and not o.is_terminal)
-            self._by_vid = {o.venue_order_id: o for o in live if o.venue_order_id}
-        order = self._by_vid.get(vo.venue_order_id)
+            self._by_vid, self._listed = {}, {v.cl_ord_id for v in self._venue_open}
+            for o in self._all:
+                if o.venue == self.venue and not o.is_terminal and o.venue_order_id:
+                    key = (o.venue_order_id, o.symbol, o.side)
+                    self._by_vid[key] = None if key in self._by_vid else o  # None: ambiguous
+        order = self._by_vid.get((vo.venue_order_id, vo.symbol, vo.side))
         if order is None or order.client_order_id in self._matched:
+            return None
+        if order.cl_ord_id in self._listed or not order.cum_qty <= vo.cum_qty <= vo.order_qty:
             return None
         return order if order.replaced_outside(vo.cl_ord_id, order.cl_ord_id) else None
 

@@ -19,10 +19,13 @@ is matched to them rather than adopted):
   price), before any terminal status it has. Pending cancels/replaces with the
   venue still live are left alone (the request is in flight; resend it with the same id).
 - local terminal but venue different -> Escalate.
-- an open venue order under a ClOrdID we never used whose venue order id is a live local
-  order's (not listed under its own id): someone replaced that order at the venue and its
-  Replaced report never came -> Update (replaced externally: new ClOrdID, qty, price,
-  escalated), then its missed fills; not an Adopt, which would count its cum twice.
+- an open venue order under a ClOrdID we never used whose venue order id, symbol and side
+  are one live local order's (not listed under its own id, no less filled, its qty holding
+  its fills): someone replaced that order at the venue and its Replaced report never came
+  -> Update (replaced externally: new ClOrdID, qty, price, escalated), then its missed
+  fills; not an Adopt, which would count its cum twice. A venue order id alone links
+  nothing (unique per symbol only at some venues, recycled at others): such an order is
+  adopted.
 - a live local order whose venue order (same ClOrdID) has another qty or limit price ->
   Escalate (`terms_mismatch`): a replace always takes a new ClOrdID, so nobody of ours
   changed it; an operator decides.

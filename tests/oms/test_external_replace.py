@@ -318,3 +318,20 @@ def test_an_outside_replace_down_to_the_filled_qty_ends_the_order_filled() -> No
     assert (order.qty, order.status, order.leaves_qty) == (50, S.FILLED, 0)
     assert book.position(V, "ABC").qty == 50
     assert _replayed(records + list(out.records)).to_dict() == book.to_dict()
+
+
+def test_a_venue_order_id_links_no_order_listed_under_its_own_id_or_filled_beyond() -> None:
+    """The venue lists our live o1 (BUY 10, venue order id V-1) under its own ClOrdID and
+    FOREIGN-9 (BUY 20 ABC, same venue order id: recycled) too: o1 is not replaced, FOREIGN-9
+    is adopted. Nor is o1 (2 filled) replaced by a listing under V-1 whose cum (1) is below
+    ours: a venue's cum never goes down."""
+    book = OrderBook()
+    order = _ours(book)
+    vo1 = _vo("o1", "10", "0")
+    foreign = _vo("FOREIGN-9", "20", "0")
+    plan = plan_reconciliation(V, book.orders(V), [foreign, vo1], {}, set())
+    assert [a.name for a in plan.actions] == ["adopt"], plan.actions
+    assert book.apply_exec(_fill("o1", "F1", "2", "2", "10"), 4).applied
+    plan = plan_reconciliation(V, book.orders(V), [_vo("FOREIGN-9", "20", "1")], {}, set())
+    assert [a.name for a in plan.actions] == ["adopt", "escalate"], plan.actions
+    assert order.cl_ord_id == "o1"
