@@ -33,13 +33,13 @@ from actors.oms.event_wire import bind_event_stream, merge_fill, messages, order
 from actors.oms.exec_cut import ExecLog
 from actors.oms.exec_intake import ExecIntake
 from actors.oms.exec_quarantine import ExecApplier
-from actors.oms.executions import REPLACED_EXTERNALLY
 from actors.oms.intake import Intake
 from actors.oms.intake_state import IntakeGate, unsent_reason
 from actors.oms.journal import Journal
 from actors.oms.journal_space import PROBE_S, JournalSpace
 from actors.oms.kill_switch_follower import KillSwitchFollower
 from actors.oms.orders import Order, Outcome
+from actors.oms.outside_replace import REPLACED_EXTERNALLY
 from actors.oms.plan import Action, Plan
 from actors.oms.plan_apply import PlanApplier
 from actors.oms.retention import open_book

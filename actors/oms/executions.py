@@ -8,12 +8,9 @@ rejected, cancelled, replaced, cancel_rejected, expired) checked against what we
 the connector's word that it did not send a resend (`actors.oms.resubmit_unsent`).
 
 A Replaced report of the order's live id (OrigClOrdID) by a ClOrdID we never used is a
-replace nobody of ours asked for: the owner of an adopted order, or someone at the venue's
-GUI modifying one of ours, changed it at the venue. The venue's word stands: the order lives
-on under the new ClOrdID with the reported terms (``replaced_externally``; its fills then
-match it, and reconciliation finds it under that id instead of adopting it again), its cum
-carried, and the outcome is escalated (`REPLACED_EXTERNALLY`): refusing it would leave the
-order's fills unmatched and the order adopted a second time.
+replace nobody of ours asked for: the order follows the venue, escalated
+(`actors.oms.outside_replace`); refusing it would leave the order's fills unmatched and the
+order adopted a second time.
 
 Reports can come late, overtaken or not at all (a venue crash): a report under a replace
 id of ours shows that replace took effect, an order's final report shows fills its
@@ -24,17 +21,16 @@ outcome carries all their records (`_combined`).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from actors.oms.lifecycle import Event
 from actors.oms.orders import Escalation, Order, Outcome, implied_fill, missed_fill_exec_id
+from actors.oms.outside_replace import replaced_outside
 from actors.oms.positions import UnmatchedFill
 from actors.oms.resubmit_unsent import take_back
 from protocol.messages import TERMINAL_STATUSES, ExecReport, OrderStatus
 
 S = OrderStatus
-# the escalation (and log event) of an order replaced at the venue by someone else
-REPLACED_EXTERNALLY: Final = "order_replaced_externally"
 _REPLACES = (Event.REPLACED, Event.REPLACED_EXTERNALLY)
 _EXEC_EVENTS = {
     "accepted": Event.ACCEPTED,
@@ -146,37 +142,11 @@ def _exec_event(
                               "venue_order_id": report.venue_order_id}  # fmt: skip
     if event == Event.REPLACED_EXTERNALLY:
         cl, qty, price = report.cl_ord_id, report.order_qty, report.price
-        return replaced_outside(book, order, cl, qty, price, ts_ns, **fields)
+        cum = report.cum_qty
+        return replaced_outside(book, order, cl, qty, price, ts_ns, venue_cum=cum, **fields)
     if event == Event.REPLACED:
         fields |= order.replace_fields(report.cl_ord_id, report.order_qty, report.price)
     return book.record_event(order.client_order_id, event, ts_ns, **fields)
-
-
-def replaced_outside(
-    book: ExecBook,
-    order: Order,
-    cl_ord_id: str,
-    qty: Decimal | None,
-    price: Decimal | None,
-    ts_ns: int,
-    **fields: Any,
-) -> Outcome:
-    """The venue replaced `order` by `cl_ord_id` (the new terms `qty`, `price` where it
-    gives them) at nobody's request of ours (`Order.replaced_outside`): recorded as
-    ``replaced_externally``, escalated (`REPLACED_EXTERNALLY`)."""
-    was = _terms(order)  # before the record changes them
-    fields |= order.replace_fields(cl_ord_id, qty, price)
-    out = book.record_event(order.client_order_id, Event.REPLACED_EXTERNALLY, ts_ns, **fields)
-    if not out.applied:
-        return out
-    whose = "adopted" if order.external else "ours"
-    detail = f"{whose} {was} replaced at the venue by {_terms(order)}, no request of ours"
-    esc = Escalation(REPLACED_EXTERNALLY, detail, order.client_order_id)
-    return Outcome(out.kind, out.order, out.records, out.reason, escalations=(esc,))
-
-
-def _terms(order: Order) -> str:
-    return f"{order.cl_ord_id} {order.qty} @ {order.price}"
 
 
 def _replace_shown(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -> Outcome | None:

@@ -35,6 +35,7 @@ from actors.oms.orders import (
     fill_of,
     terms_problem,
 )
+from actors.oms.outside_replace import replaced_outside
 from actors.oms.positions import ZERO, Position, UnmatchedFill, fill_problem
 from actors.oms.quarantined import QUARANTINED, Quarantined
 from protocol.messages import (
@@ -281,32 +282,25 @@ class OrderBook:
         """Venue evidence that the order is in `status` (reconciliation, status reports).
         No fill is inferred here. `cl_ord_id` our pending replace id or a later one we gave
         up on: that replace happened (`qty`/`price` its terms); an id we never used: someone
-        else replaced the order (`executions.replaced_outside`)."""
+        else replaced the order (`actors.oms.outside_replace`)."""
         order = self.get(client_order_id, admit=True)
         if order is None:
             return Outcome.refused(None, "unknown order")
-        extra: dict[str, Any] = {}
-        if order.replaced_outside(cl_ord_id, order.cl_ord_id) and status not in TERMINAL_STATUSES:
-            fields = {"reason": reason, "venue_order_id": venue_order_id, "exec_id": exec_id}
-            return executions.replaced_outside(self, order, cl_ord_id, qty, price, ts_ns, **fields)
-        if order.shows_replace(cl_ord_id) and status not in TERMINAL_STATUSES:
+        fields: dict[str, Any] = {"exec_id": exec_id, "reason": reason,
+                                  "venue_order_id": venue_order_id}  # fmt: skip
+        live = status not in TERMINAL_STATUSES
+        if live and order.replaced_outside(cl_ord_id, order.cl_ord_id):
+            return replaced_outside(self, order, cl_ord_id, qty, price, ts_ns, **fields)
+        if live and order.shows_replace(cl_ord_id):
             event = Event.REPLACED
-            extra = order.replace_fields(cl_ord_id, qty, price)
+            fields |= order.replace_fields(cl_ord_id, qty, price)
         elif status == order.status:
             return Outcome("duplicate", order, reason=f"already {status}")
         elif status not in _EVIDENCE_EVENTS:
             return Outcome.refused(order, f"{status} is not venue evidence")
         else:
             event = _EVIDENCE_EVENTS[status]
-        return self.record_event(
-            client_order_id,
-            event,
-            ts_ns,
-            exec_id=exec_id,
-            reason=reason,
-            venue_order_id=venue_order_id,
-            **extra,
-        )
+        return self.record_event(client_order_id, event, ts_ns, **fields)
 
     def record_event(
         self, client_order_id: str, event: Event, ts_ns: int, **fields: Any

@@ -1,0 +1,76 @@
+"""An order replaced at the venue by someone else, not at a request of ours (pure logic,
+no I/O): the owner of an adopted order, or someone at the venue's GUI modifying one of ours.
+
+The venue's word stands: the order lives on under the new ClOrdID with the reported terms
+(a ``replaced_externally`` event record, its cum carried; its fills then match it, and
+reconciliation finds it under that id instead of adopting it again), escalated
+(`REPLACED_EXTERNALLY`: log event, counter, alert). `actors.oms.executions` decides a
+report is one (a Replaced report, a status report), reconciliation that a venue listing is
+one (`actors.oms.reconcile`); both apply it through `replaced_outside` here.
+
+A replace no venue makes is not followed: new terms below what is filled (by our count or
+the venue's) contradict the book and the report itself. It is refused and escalated
+(`BAD_REPLACE`), the order left as it was (a garbled or hostile report must not end a live
+order, nor take it out of risk's open exposure).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Final, Protocol
+
+from actors.oms.lifecycle import Event
+from actors.oms.orders import Escalation, Order, Outcome
+from actors.oms.positions import ZERO
+
+# the escalation (and log event) of an order replaced at the venue by someone else
+REPLACED_EXTERNALLY: Final = "order_replaced_externally"
+BAD_REPLACE: Final = "bad_replace_report"  # a replace report no venue would send
+
+
+class EventBook(Protocol):
+    def record_event(
+        self, client_order_id: str, event: Event, ts_ns: int, **fields: Any
+    ) -> Outcome: ...
+
+
+def implausible(order: Order, cl_ord_id: str, qty: Decimal | None, venue_cum: Decimal) -> str:
+    """Why the venue cannot have replaced `order` by `cl_ord_id` to `qty` with `venue_cum`
+    filled ("" if it can): a qty below what is filled."""
+    filled = max(order.cum_qty, venue_cum)
+    if qty is not None and qty < filled:
+        return f"{order.cl_ord_id} replaced by {cl_ord_id} to qty {qty}, below the {filled} filled"
+    return ""
+
+
+def replaced_outside(
+    book: EventBook,
+    order: Order,
+    cl_ord_id: str,
+    qty: Decimal | None,
+    price: Decimal | None,
+    ts_ns: int,
+    *,
+    venue_cum: Decimal = ZERO,
+    **fields: Any,
+) -> Outcome:
+    """The venue replaced `order` by `cl_ord_id` (the new terms `qty`, `price` where it
+    gives them; `venue_cum` filled as it says) at nobody's request of ours
+    (`Order.replaced_outside`): recorded as ``replaced_externally``, escalated
+    (`REPLACED_EXTERNALLY`); refused and escalated (`BAD_REPLACE`) if implausible."""
+    if why := implausible(order, cl_ord_id, qty, venue_cum):
+        bad = Escalation(BAD_REPLACE, f"{why}: not followed", order.client_order_id)
+        return Outcome.refused(order, why, bad)
+    was = _terms(order)  # before the record changes them
+    fields |= order.replace_fields(cl_ord_id, qty, price)
+    out = book.record_event(order.client_order_id, Event.REPLACED_EXTERNALLY, ts_ns, **fields)
+    if not out.applied:
+        return out
+    whose = "adopted" if order.external else "ours"
+    detail = f"{whose} {was} replaced at the venue by {_terms(order)}, no request of ours"
+    esc = Escalation(REPLACED_EXTERNALLY, detail, order.client_order_id)
+    return Outcome(out.kind, out.order, out.records, out.reason, escalations=(esc,))
+
+
+def _terms(order: Order) -> str:
+    return f"{order.cl_ord_id} {order.qty} @ {order.price}"
