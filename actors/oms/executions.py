@@ -25,7 +25,7 @@ from typing import Any, Literal, Protocol
 
 from actors.oms.lifecycle import Event
 from actors.oms.orders import Escalation, Order, Outcome, implied_fill, missed_fill_exec_id
-from actors.oms.outside_replace import replaced_outside
+from actors.oms.outside_replace import follow
 from actors.oms.positions import UnmatchedFill
 from actors.oms.resubmit_unsent import take_back
 from protocol.messages import TERMINAL_STATUSES, ExecReport, OrderStatus
@@ -142,8 +142,8 @@ def _exec_event(
                               "venue_order_id": report.venue_order_id}  # fmt: skip
     if event == Event.REPLACED_EXTERNALLY:
         cl, qty, price = report.cl_ord_id, report.order_qty, report.price
-        cum = report.cum_qty
-        return replaced_outside(book, order, cl, qty, price, ts_ns, venue_cum=cum, **fields)
+        orig, cum = report.orig_cl_ord_id, report.cum_qty
+        return follow(book, order, cl, orig, qty, price, ts_ns, venue_cum=cum, **fields)
     if event == Event.REPLACED:
         fields |= order.replace_fields(report.cl_ord_id, report.order_qty, report.price)
     return book.record_event(order.client_order_id, event, ts_ns, **fields)

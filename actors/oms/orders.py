@@ -260,10 +260,10 @@ class Order(msgspec.Struct, gc=False):
         return self.is_later_replace(cl_ord_id)
 
     def replaced_outside(self, cl_ord_id: str, orig_cl_ord_id: str) -> bool:
-        """A Replaced report of our live id by `cl_ord_id`, an id we never used: nobody of
-        ours asked (an adopted order's owner, or someone at the venue's GUI, changed it)."""
-        new = cl_ord_id and cl_ord_id not in self.cl_ord_ids
-        return bool(new) and orig_cl_ord_id == self.cl_ord_id
+        """A Replaced report of our live id (or of a replace of ours that took effect unseen)
+        by `cl_ord_id`, an id we never used: nobody of ours asked (`actors.oms.outside_replace`)."""
+        ours = orig_cl_ord_id == self.cl_ord_id or self.shows_replace(orig_cl_ord_id)
+        return bool(cl_ord_id) and cl_ord_id not in self.cl_ord_ids and ours
 
     def replace_in_doubt(self) -> str:
         """The newest replace of ours that may have taken effect without our seeing it: the

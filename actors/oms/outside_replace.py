@@ -8,6 +8,11 @@ reconciliation finds it under that id instead of adopting it again), escalated
 report is one (a Replaced report, a status report), reconciliation that a venue listing is
 one (`actors.oms.reconcile`); both apply it through `replaced_outside` here.
 
+The report may name as replaced (OrigClOrdID) a replace of ours the order does not carry
+yet (pending, or given up on): that replace took effect first, its own report lost or
+overtaken; it is recorded before (`follow`), so the order does not stay PENDING_REPLACE
+under an id the venue no longer knows.
+
 A replace no venue makes is not followed: new terms below what is filled (by our count or
 the venue's) contradict the book and the report itself. It is refused and escalated
 (`BAD_REPLACE`), the order left as it was (a garbled or hostile report must not end a live
@@ -70,6 +75,39 @@ def replaced_outside(
     detail = f"{whose} {was} replaced at the venue by {_terms(order)}, no request of ours"
     esc = Escalation(REPLACED_EXTERNALLY, detail, order.client_order_id)
     return Outcome(out.kind, out.order, out.records, out.reason, escalations=(esc,))
+
+
+def follow(
+    book: EventBook,
+    order: Order,
+    cl_ord_id: str,
+    orig_cl_ord_id: str,
+    qty: Decimal | None,
+    price: Decimal | None,
+    ts_ns: int,
+    *,
+    venue_cum: Decimal = ZERO,
+    **fields: Any,
+) -> Outcome:
+    """`replaced_outside` of the replace of `orig_cl_ord_id` by `cl_ord_id`, after the
+    replace of ours `orig_cl_ord_id` names, if the order does not carry it yet (module
+    docstring); one outcome with the records of both."""
+    ours = orig_cl_ord_id
+    if not ours or ours == order.cl_ord_id or not order.shows_replace(ours):
+        return replaced_outside(book, order, cl_ord_id, qty, price, ts_ns, venue_cum=venue_cum,
+                                **fields)  # fmt: skip
+    if why := implausible(order, cl_ord_id, qty, venue_cum):  # before anything is recorded
+        bad = Escalation(BAD_REPLACE, f"{why}: not followed", order.client_order_id)
+        return Outcome.refused(order, why, bad)
+    vid = fields.get("venue_order_id", "")
+    first = book.record_event(order.client_order_id, Event.REPLACED, ts_ns, venue_order_id=vid,
+                              **order.replace_fields(ours, None, None))  # fmt: skip
+    if not first.applied:
+        return first
+    out = replaced_outside(book, order, cl_ord_id, qty, price, ts_ns, venue_cum=venue_cum,
+                           **fields)  # fmt: skip
+    return Outcome("applied", order, first.records + out.records, out.reason,
+                   escalations=out.escalations)  # fmt: skip
 
 
 def _terms(order: Order) -> str:

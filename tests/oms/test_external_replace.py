@@ -335,3 +335,22 @@ def test_a_venue_order_id_links_no_order_listed_under_its_own_id_or_filled_beyon
     plan = plan_reconciliation(V, book.orders(V), [_vo("FOREIGN-9", "20", "1")], {}, set())
     assert [a.name for a in plan.actions] == ["adopt", "escalate"], plan.actions
     assert order.cl_ord_id == "o1"
+
+
+def test_an_outside_replace_of_our_lost_replace_replays_as_it_went_live() -> None:
+    """Our replace o1.r1 (to 12) took effect unseen, then GUI-7 (20) replaced it: both
+    replaces are records (ours first, then the outside one, escalated), replayed alike."""
+    book = OrderBook()
+    records: list[dict[str, Any]] = []
+    for out in (
+        book.submit(SubmitOrder(client_order_id="o1", venue=V, symbol="ABC", side=Side.BUY,
+                                qty=D(10), order_type=OrdType.LIMIT, price=D(100)), 1),
+        book.risk_verdict(RiskVerdict(client_order_id="o1", approved=True), 2),
+        book.apply_exec(_report("accepted", "o1", "A1"), 3),
+        book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(12)), 4),
+    ):  # fmt: skip
+        records += out.records
+    out = book.apply_exec(_replaced("GUI-7", "o1.r1", "20", "100", "0"), 5)
+    assert [r.get("event") for r in out.records] == ["replaced", "replaced_externally"]
+    assert [e.kind for e in out.escalations] == ["order_replaced_externally"]
+    assert _replayed(records + list(out.records)).to_dict() == book.to_dict()
