@@ -57,16 +57,8 @@ from actors.oms.positions import ZERO, UnmatchedFill
 from protocol.messages import Side, VenueOrder
 
 
-class AdoptBook(Protocol):
-    """The book commands an adoption is applied through."""
-
-    def find(self, venue: str, cl_ord_id: str) -> Order | None: ...
-
-    def held(self, client_order_id: str) -> Order | None: ...
-
-    def apply_record(self, record: Mapping[str, Any]) -> None: ...
-
-    def unmatched_fills(self, venue: str | None = None) -> list[UnmatchedFill]: ...
+class FillBook(Protocol):
+    """The book command a fill is placed through (`place`)."""
 
     def apply_fill(
         self,
@@ -79,6 +71,18 @@ class AdoptBook(Protocol):
         venue_cum_qty: Decimal = ...,
         venue_order_id: str = ...,
     ) -> Outcome: ...
+
+
+class AdoptBook(FillBook, Protocol):
+    """The book commands an adoption is applied through."""
+
+    def find(self, venue: str, cl_ord_id: str) -> Order | None: ...
+
+    def held(self, client_order_id: str) -> Order | None: ...
+
+    def apply_record(self, record: Mapping[str, Any]) -> None: ...
+
+    def unmatched_fills(self, venue: str | None = None) -> list[UnmatchedFill]: ...
 
 
 def adopt(book: AdoptBook, venue: str, vo: VenueOrder, ts_ns: int) -> Outcome:
@@ -94,7 +98,7 @@ def adopt(book: AdoptBook, venue: str, vo: VenueOrder, ts_ns: int) -> Outcome:
     esc: list[Escalation] = []
     later = [f for f in book.unmatched_fills(venue) if f.cl_ord_id == vo.cl_ord_id]
     for fill in sorted(later, key=lambda f: (not f.cum_qty, f.cum_qty)):  # unknown cum last
-        placed = _place(book, order, fill, vo.cum_qty, ts_ns)
+        placed = place(book, order, fill, vo.cum_qty, ts_ns)
         records += placed.records
         esc += placed.escalations
     if not order.cum_qty:
@@ -174,11 +178,18 @@ def _venue_order(venue_order_id: str, fill: UnmatchedFill) -> bool | None:
     return fill.venue_order_id == venue_order_id
 
 
-def _place(
-    book: AdoptBook, order: Order, fill: UnmatchedFill, adopted_cum: Decimal, ts_ns: int
+def place(
+    book: FillBook,
+    order: Order,
+    fill: UnmatchedFill,
+    taken_cum: Decimal,
+    ts_ns: int,
+    *,
+    taken: str = "adopted",
 ) -> Outcome:
-    """Apply `fill`, which came after the adopted state, on top of `order`; refused (and
-    escalated: it stays unmatched) if that cannot be done safely."""
+    """Apply `fill`, which came after the state `order` was `taken` at (adopted, or
+    replaced at the venue by someone else: `actors.oms.executions`), on top of `order`;
+    refused (and escalated: it stays unmatched) if that cannot be done safely."""
     why = _unsafe(order.symbol, order.side, order.venue_order_id, fill)
     esc: tuple[Escalation, ...] = ()
     if why is None:
@@ -190,8 +201,8 @@ def _place(
         why, esc = out.reason, out.escalations
     detail = (
         f"{fill.exec_id}: {fill.qty} {fill.symbol} @ {fill.px}, venue cum "
-        f"{fill.cum_qty or 'unknown'}, after {order.cl_ord_id} was adopted at cum "
-        f"{adopted_cum}: {why}; it stays unmatched"
+        f"{fill.cum_qty or 'unknown'}, after {order.cl_ord_id} was {taken} at cum "
+        f"{taken_cum}: {why}; it stays unmatched"
     )
     unplaced = Escalation("unplaced_fill", detail, order.client_order_id)
     return Outcome.refused(order, why, *esc, unplaced)
@@ -202,9 +213,9 @@ def _unsafe(symbol: str, side: Side, venue_order_id: str, fill: UnmatchedFill) -
     `venue_order_id`) at all (None: `OrderBook.apply_fill` decides)."""
     same = _venue_order(venue_order_id, fill)
     if same is False:
-        return f"a fill of venue order {fill.venue_order_id}, the adopted one is {venue_order_id}"
+        return f"a fill of venue order {fill.venue_order_id}, the order's is {venue_order_id}"
     if same is None:
-        return "venue order unknown: whether it is the adopted one is unknown"
+        return "venue order unknown: whether it is the order's is unknown"
     if not fill.cum_qty:
         return "no venue cum_qty: whether the adopted state holds it is unknown"
     if fill.symbol and fill.symbol != symbol:

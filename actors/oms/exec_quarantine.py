@@ -54,6 +54,7 @@ from typing import Any, Protocol
 from actors.oms.executions import ExecBook
 from actors.oms.lifecycle import Event
 from actors.oms.orders import Outcome
+from actors.oms.positions import UnmatchedFill
 from actors.oms.quarantined import QUARANTINED, Quarantined
 from actors.runtime import metrics
 from actors.runtime.ratelog import LogBudget
@@ -175,6 +176,9 @@ class _Steps:
         )  # fmt: skip
         self.done.append(out)
         return out
+
+    def unmatched_fills(self, venue: str | None = None) -> list[UnmatchedFill]:
+        return self.book.unmatched_fills(venue)  # a read: no step
 
     def apply_venue_status(
         self, client_order_id: str, status: OrderStatus, ts_ns: int, **kwargs: Any

@@ -10,7 +10,8 @@ the connector's word that it did not send a resend (`actors.oms.resubmit_unsent`
 A Replaced report of the order's live id (OrigClOrdID) by a ClOrdID we never used is a
 replace nobody of ours asked for: the order follows the venue, escalated
 (`actors.oms.outside_replace`); refusing it would leave the order's fills unmatched and the
-order adopted a second time.
+order adopted a second time. Fills under the new id that came before the report (recorded
+unmatched) are then placed on the order, as an adoption places them (`_outside_fills`).
 
 Reports can come late, overtaken or not at all (a venue crash): a report under a replace
 id of ours shows that replace took effect, an order's final report shows fills its
@@ -23,6 +24,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
+from actors.oms import adoption
 from actors.oms.lifecycle import Event
 from actors.oms.orders import Escalation, Order, Outcome, implied_fill, missed_fill_exec_id
 from actors.oms.outside_replace import follow
@@ -60,6 +62,8 @@ class ExecBook(Protocol):
         venue_cum_qty: Decimal = ...,
         venue_order_id: str = ...,
     ) -> Outcome: ...
+
+    def unmatched_fills(self, venue: str | None = ...) -> list[UnmatchedFill]: ...
 
     def apply_venue_status(
         self,
@@ -108,6 +112,8 @@ def apply_report(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -
         if order.replaced_outside(report.cl_ord_id, report.orig_cl_ord_id):
             event = Event.REPLACED_EXTERNALLY  # no request of ours: the venue's word stands
     main = _exec_event(book, order, report, event, ts_ns)
+    if event == Event.REPLACED_EXTERNALLY and main.applied:
+        return _combined(order, (main, *_outside_fills(book, order, report, ts_ns)), main)
     if event in _REPLACES and main.applied and report.cum_qty > order.cum_qty:
         # fills before the replace whose reports we never got (later fills come under
         # the new id and would have applied the replace first, see _replace_shown)
@@ -201,6 +207,27 @@ def _catch_up(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -> O
     )
 
 
+def _outside_fills(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -> list[Outcome]:
+    """After `order` was replaced by someone else to `report.cl_ord_id`: the fills the
+    venue's cum says we missed (`_catch_up`) and those recorded unmatched under the new
+    id, which came before the report (reordered), placed on the order
+    (`adoption.place`: escalated and left unmatched if that is not safe), in venue cum
+    order: those the report's cum holds, the catch-up to it, then the later ones."""
+    cl, cum = report.cl_ord_id, report.cum_qty
+    early = [f for f in book.unmatched_fills(order.venue) if f.cl_ord_id == cl]
+    steps: list[Outcome] = []
+    caught = False
+    for fill in sorted(early, key=lambda f: (not f.cum_qty, f.cum_qty)):  # unknown cum last
+        if not caught and (not fill.cum_qty or fill.cum_qty > cum):
+            caught = True
+            if cum > order.cum_qty:
+                steps.append(_catch_up(book, order, report, ts_ns))
+        steps.append(adoption.place(book, order, fill, cum, ts_ns, taken="replaced"))
+    if not caught and cum > order.cum_qty:
+        steps.append(_catch_up(book, order, report, ts_ns))
+    return steps
+
+
 def _status_report(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -> Outcome:
     """A venue status report: apply the fill quantity we missed, then the status. The
     outcome carries that fill (the order's event, positions as of a cut count it)."""
@@ -239,17 +266,21 @@ def _status_report(book: ExecBook, order: Order, report: ExecReport, ts_ns: int)
 
 def _combined(order: Order, parts: tuple[Outcome, ...], main: Outcome) -> Outcome:
     """One outcome for a report that took several steps (`parts`, in order): all their
-    records and escalations, the fill of the step that applied one, and `main`'s kind and
-    reason when no step recorded anything."""
+    records, escalations and fills, and `main`'s kind and reason when no step recorded
+    anything."""
     records = tuple(r for o in parts for r in o.records)
-    fill = next((o for o in parts if o.fill_qty), main)
+    fills = [(o.fill_qty, o.fill_px) for o in parts if o.fill_qty]
+    fill_qty, fill_px = fills[0] if len(fills) == 1 else (None, None)
+    if len(fills) > 1:  # every fill of the steps, at their average price
+        fill_qty = sum((q for q, _ in fills if q), Decimal(0))
+        fill_px = sum((q * p for q, p in fills if q and p), Decimal(0)) / fill_qty
     return Outcome(
         "applied" if records else main.kind,
         order,
         records,
         main.reason,
-        fill_qty=fill.fill_qty,
-        fill_px=fill.fill_px,
+        fill_qty=fill_qty,
+        fill_px=fill_px,
         escalations=tuple(e for o in parts for e in o.escalations),
     )
 

@@ -16,12 +16,14 @@ from typing import Any
 from prometheus_client import REGISTRY
 
 from actors.oms.actor import OmsActor
+from actors.oms.exec_cut import ExecLog
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Order, Outcome
 from actors.oms.reconcile import apply_plan, plan_reconciliation
 from actors.risk.exposure import ExposureView
 from actors.runtime.tally import TURN
 from protocol.messages import (
+    ExecCut,
     ExecReport,
     GetPositions,
     OpenOrders,
@@ -354,3 +356,57 @@ def test_an_outside_replace_of_our_lost_replace_replays_as_it_went_live() -> Non
     assert [r.get("event") for r in out.records] == ["replaced", "replaced_externally"]
     assert [e.kind for e in out.escalations] == ["order_replaced_externally"]
     assert _replayed(records + list(out.records)).to_dict() == book.to_dict()
+
+
+def test_a_fill_placed_by_an_outside_replace_moves_the_cut_at_its_own_number() -> None:
+    """F1 (5 under GUI-7, exec_seq 6) came unmatched before the Replaced report o1 ->
+    GUI-7 (exec_seq 7) that places it on o1. Positions as of a cut at 6 (the venue's
+    answer holds F1) are the book's now: F1 is noted at 6, not 7 (else a cold start would
+    count it again); the report's outcome carries the fill for risk's event."""
+    book, log = OrderBook(), ExecLog()
+    _ours(book)
+    early = _fill("GUI-7", "F1", "5", "5", "20").model_copy(update={"exec_seq": 6})
+    log.note_outcome(early, 1, book.apply_exec(early, 4))
+    report = _replaced("GUI-7", "o1", "20", "100", "0").model_copy(update={"exec_seq": 7})
+    out = book.apply_exec(report, 5)
+    assert out.fill_qty == 5 and out.fill_px == 100, out
+    log.note_outcome(report, 1, out)
+    now = {"ABC": book.position(V, "ABC").qty}
+    assert now == {"ABC": 5}
+    assert log.positions_as_of(V, ExecCut(connector_epoch=1, exec_seq=6), now) == now
+    assert log.positions_as_of(V, ExecCut(connector_epoch=1, exec_seq=5), now) == {"ABC": 0}
+
+
+def test_an_outside_replace_places_early_fills_around_its_catch_up() -> None:
+    """o1 (BUY 10) replaced to GUI-7 (20) at venue cum 3 (3 filled under o1, their
+    reports lost); before the report came, F1 (2, venue cum 5) and F2 (4, cum 9)
+    under GUI-7 were unmatched. The order takes the 3 missed (one inferred fill), then F1
+    and F2: cum 9, position 9, nothing unmatched, replay equal."""
+    book = OrderBook()
+    order = _ours(book)
+    assert book.apply_exec(_fill("GUI-7", "F1", "2", "5", "20"), 4).order is None
+    assert book.apply_exec(_fill("GUI-7", "F2", "4", "9", "20"), 4).order is None
+    out = book.apply_exec(_replaced("GUI-7", "o1", "20", "100", "3"), 5)
+    assert out.applied and out.fill_qty == 9, out
+    assert [r["exec_id"] for r in out.records if r["kind"] == "fill"] == [
+        "recon:GUI-7:3", "F1", "F2"
+    ]  # fmt: skip
+    assert order.cum_qty == 9 and book.position(V, "ABC").qty == 9
+    assert book.unmatched_fills() == []
+    assert book.apply_exec(_fill("GUI-7", "F2", "4", "9", "20"), 6).kind == "duplicate"
+
+
+def test_the_fills_an_outside_replace_places_are_counted_each() -> None:
+    """Through `OmsActor.record`: the report of o1 -> GUI-7 at venue cum 3 that also places
+    the early F1 counts two fills (`tradepulse_fills_total`: the inferred 3 and F1)."""
+
+    def fills() -> float:
+        TURN.flush()
+        return REGISTRY.get_sample_value("tradepulse_fills_total", {"venue": V}) or 0.0
+
+    oms = _LoudOms(_Log([]))
+    _ours(oms.book)
+    assert oms.book.apply_exec(_fill("GUI-7", "F1", "2", "5", "20"), 4).order is None
+    before = fills()
+    oms.record(oms.book.apply_exec(_replaced("GUI-7", "o1", "20", "100", "3"), 5))
+    assert fills() == before + 2
