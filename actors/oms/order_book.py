@@ -35,7 +35,7 @@ from actors.oms.orders import (
     fill_of,
     terms_problem,
 )
-from actors.oms.outside_replace import replaced_outside
+from actors.oms.outside_replace import id_taken, replaced_outside
 from actors.oms.positions import ZERO, Position, UnmatchedFill, fill_problem
 from actors.oms.quarantined import QUARANTINED, Quarantined
 from protocol.messages import (
@@ -190,10 +190,15 @@ class OrderBook:
     ) -> Outcome:
         """Apply one venue execution report (each exec id at most once per order; see
         `actors.oms.executions`, its steps through `via`, else this book). A fill that
-        matches no order is recorded as unmatched."""
-        order = self.find(report.venue, report.cl_ord_id) or (
-            self.find(report.venue, report.orig_cl_ord_id) if report.orig_cl_ord_id else None
-        )
+        matches no order is recorded as unmatched; a Replaced report of one order by
+        another's ClOrdID is refused (`actors.oms.outside_replace`)."""
+        order, orig = self.find(report.venue, report.cl_ord_id), report.orig_cl_ord_id
+        if orig and (order is None or report.kind == "replaced"):
+            named = self.find(report.venue, orig)
+            if order is None:
+                order = named
+            elif named is not None and named is not order:  # no venue does that: escalated
+                return id_taken(named, order, report)
         if order is None:
             if report.kind == "fill" and report.last_qty > 0:
                 return self._unmatched_fill(report, ts_ns)

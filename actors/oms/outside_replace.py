@@ -13,6 +13,9 @@ yet (pending, or given up on): that replace took effect first, its own report lo
 overtaken; it is recorded before (`follow`), so the order does not stay PENDING_REPLACE
 under an id the venue no longer knows.
 
+A Replaced report giving the order the ClOrdID of another order of the book is applied to
+neither (`id_taken`): it needs a human.
+
 A replace no venue makes is not followed: new terms below what is filled (by our count or
 the venue's) contradict the book and the report itself. It is refused and escalated
 (`BAD_REPLACE`), the order left as it was (a garbled or hostile report must not end a live
@@ -27,10 +30,12 @@ from typing import Any, Final, Protocol
 from actors.oms.lifecycle import Event
 from actors.oms.orders import Escalation, Order, Outcome
 from actors.oms.positions import ZERO
+from protocol.messages import ExecReport
 
 # the escalation (and log event) of an order replaced at the venue by someone else
 REPLACED_EXTERNALLY: Final = "order_replaced_externally"
 BAD_REPLACE: Final = "bad_replace_report"  # a replace report no venue would send
+ID_TAKEN: Final = "replace_id_taken"  # a Replaced report giving one order another's ClOrdID
 
 
 class EventBook(Protocol):
@@ -108,6 +113,16 @@ def follow(
                            **fields)  # fmt: skip
     return Outcome("applied", order, first.records + out.records, out.reason,
                    escalations=out.escalations)  # fmt: skip
+
+
+def id_taken(named: Order, holder: Order, report: ExecReport) -> Outcome:
+    """A Replaced report of `named` (its OrigClOrdID) by the ClOrdID of another order,
+    `holder`: neither `holder`'s own replace nor one `named` can take (a venue refuses the
+    ClOrdID of a live order, and an order keeps its symbol and side); applied to neither
+    (`holder`'s fills would count `named`'s trades), refused and escalated (`ID_TAKEN`)."""
+    why = (f"{report.exec_id}: {report.orig_cl_ord_id} replaced by {report.cl_ord_id}, "
+           f"the ClOrdID of {holder.client_order_id} ({holder.status})")  # fmt: skip
+    return Outcome.refused(named, why, Escalation(ID_TAKEN, why, named.client_order_id))
 
 
 def _terms(order: Order) -> str:
