@@ -259,6 +259,7 @@ def _status_report(book: ExecBook, order: Order, report: ExecReport, ts_ns: int)
             price=report.price,
         )
         records += out.records
+        esc += out.escalations  # an outside replace it followed (or refused) among them
     kind: Literal["applied", "duplicate"] = "applied" if records else "duplicate"
     return Outcome(kind, order, tuple(records), fill_qty=fill.fill_qty, fill_px=fill.fill_px,
                    escalations=tuple(esc))  # fmt: skip
