@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from actors.oms import adoption
-from actors.oms.lifecycle import Event
+from actors.oms.lifecycle import CUT_SHORT, Event
 from actors.oms.orders import Escalation, Order, Outcome, implied_fill, missed_fill_exec_id
 from actors.oms.outside_replace import follow
 from actors.oms.positions import UnmatchedFill
@@ -229,10 +229,17 @@ def _outside_fills(book: ExecBook, order: Order, report: ExecReport, ts_ns: int)
 
 
 def _status_report(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -> Outcome:
-    """A venue status report: apply the fill quantity we missed, then the status. The
-    outcome carries that fill (the order's event, positions as of a cut count it)."""
+    """A venue status report: apply the fill quantity we missed, then the status; a
+    replace it shows takes effect first, so that its fills count on its terms (someone
+    else's: `_outside_status`). The outcome carries that fill (the order's event,
+    positions as of a cut count it)."""
     status = report.ord_status
     records: list[dict[str, Any]] = []
+    if status not in CUT_SHORT and not order.is_terminal:
+        if order.replaced_outside(report.cl_ord_id, report.orig_cl_ord_id or order.cl_ord_id):
+            return _outside_status(book, order, report, ts_ns)
+        if (shown := _replace_shown(book, order, report, ts_ns)) is not None:
+            records += shown.records
     esc: list[Escalation] = []
     fill = Outcome("duplicate")
     if report.cum_qty > order.cum_qty:
@@ -240,13 +247,7 @@ def _status_report(book: ExecBook, order: Order, report: ExecReport, ts_ns: int)
         records += fill.records
         esc += fill.escalations
     elif report.cum_qty < order.cum_qty:
-        esc.append(
-            Escalation(
-                "venue_cum_behind",
-                f"venue cum {report.cum_qty}, local {order.cum_qty}",
-                order.client_order_id,
-            )
-        )
+        esc.append(_cum_behind(order, report))
     if status is not None and status != S.FILLED and not order.is_terminal:
         out = book.apply_venue_status(
             order.client_order_id,
@@ -263,6 +264,30 @@ def _status_report(book: ExecBook, order: Order, report: ExecReport, ts_ns: int)
     kind: Literal["applied", "duplicate"] = "applied" if records else "duplicate"
     return Outcome(kind, order, tuple(records), fill_qty=fill.fill_qty, fill_px=fill.fill_px,
                    escalations=tuple(esc))  # fmt: skip
+
+
+def _outside_status(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -> Outcome:
+    """A status report showing `order` replaced by someone else: followed (escalated, or
+    refused: `outside_replace.follow`), then the fills it shows on the new terms
+    (`_outside_fills`), then its status."""
+    cl, orig = report.cl_ord_id, report.orig_cl_ord_id or order.cl_ord_id
+    main = follow(book, order, cl, orig, report.order_qty, report.price, ts_ns,
+                  venue_cum=report.cum_qty, reason=report.text,
+                  venue_order_id=report.venue_order_id)  # fmt: skip
+    if not main.applied:
+        return main
+    behind = (_cum_behind(order, report),) if report.cum_qty < order.cum_qty else ()
+    parts = [main, Outcome("duplicate", escalations=behind)]
+    parts += _outside_fills(book, order, report, ts_ns)
+    if report.ord_status is not None and report.ord_status != S.FILLED:
+        parts.append(book.apply_venue_status(order.client_order_id, report.ord_status, ts_ns,
+                                             reason=report.text))  # fmt: skip
+    return _combined(order, tuple(parts), main)
+
+
+def _cum_behind(order: Order, report: ExecReport) -> Escalation:
+    detail = f"venue cum {report.cum_qty}, local {order.cum_qty}"
+    return Escalation("venue_cum_behind", detail, order.client_order_id)
 
 
 def _combined(order: Order, parts: tuple[Outcome, ...], main: Outcome) -> Outcome:

@@ -410,3 +410,35 @@ def test_the_fills_an_outside_replace_places_are_counted_each() -> None:
     before = fills()
     oms.record(oms.book.apply_exec(_replaced("GUI-7", "o1", "20", "100", "3"), 5))
     assert fills() == before + 2
+
+
+def test_a_status_report_of_our_replace_counts_its_fills_on_the_new_qty() -> None:
+    """The same for a replace of ours: o1 (BUY 10) with o1.r1 (to 20) pending; a status
+    report names o1.r1 (20, 15 filled): the replace takes effect first, then the 15 missed
+    count on qty 20 (not refused as an overfill of 10)."""
+    book = OrderBook()
+    order = _ours(book)
+    assert book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(20)), 4).applied
+    report = _report("status", "o1.r1", "ST1", order_qty=D(20), price=D(100),
+                     cum_qty=D(15), avg_px=D(100), ord_status=S.PARTIALLY_FILLED)  # fmt: skip
+    out = book.apply_exec(report, 5)
+    assert out.applied and out.escalations == (), out
+    assert (order.cl_ord_id, order.qty, order.cum_qty) == ("o1.r1", 20, 15)
+    assert order.status is S.PARTIALLY_FILLED and book.position(V, "ABC").qty == 15
+
+
+def test_a_status_report_of_an_outside_replace_places_early_fills() -> None:
+    """A status report of o1 replaced to GUI-7 (20, venue cum 9) after F1 (4 under GUI-7,
+    cum 9) came unmatched: F1 is placed (the venue's cum 9 ahead of our 4 then: said,
+    informational), the 5 missed are inferred: cum 9, nothing unmatched, escalated."""
+    book = OrderBook()
+    order = _ours(book)
+    assert book.apply_exec(_fill("GUI-7", "F1", "4", "9", "20"), 4).order is None
+    report = _report("status", "GUI-7", "ST1", orig_cl_ord_id="o1", order_qty=D(20),
+                     price=D(100), cum_qty=D(9), avg_px=D(100),
+                     ord_status=S.PARTIALLY_FILLED)  # fmt: skip
+    out = book.apply_exec(report, 5)
+    kinds = [e.kind for e in out.escalations]
+    assert kinds == ["order_replaced_externally", "venue_cum_ahead"], kinds
+    assert out.fill_qty == 9 and order.cum_qty == 9 and book.position(V, "ABC").qty == 9
+    assert book.unmatched_fills() == []
