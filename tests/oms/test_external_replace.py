@@ -442,3 +442,23 @@ def test_a_status_report_of_an_outside_replace_places_early_fills() -> None:
     assert kinds == ["order_replaced_externally", "venue_cum_ahead"], kinds
     assert out.fill_qty == 9 and order.cum_qty == 9 and book.position(V, "ABC").qty == 9
     assert book.unmatched_fills() == []
+
+
+def test_fills_placed_by_an_outside_replace_replay_as_they_went_live() -> None:
+    """The records of the unmatched F1, F2 and of the report that places them replay to
+    the live book: no unmatched fill left, position 9, counted once."""
+    book = OrderBook()
+    records: list[dict[str, Any]] = []
+    for out in (
+        book.submit(SubmitOrder(client_order_id="o1", venue=V, symbol="ABC", side=Side.BUY,
+                                qty=D(10), order_type=OrdType.LIMIT, price=D(100)), 1),
+        book.risk_verdict(RiskVerdict(client_order_id="o1", approved=True), 2),
+        book.apply_exec(_report("accepted", "o1", "A1"), 3),
+        book.apply_exec(_fill("GUI-7", "F1", "2", "5", "20"), 4),
+        book.apply_exec(_fill("GUI-7", "F2", "4", "9", "20"), 4),
+        book.apply_exec(_replaced("GUI-7", "o1", "20", "100", "3"), 5),
+    ):  # fmt: skip
+        records += out.records
+    replayed = _replayed(records)
+    assert replayed.to_dict() == book.to_dict()
+    assert replayed.unmatched_fills() == [] and replayed.position(V, "ABC").qty == 9
