@@ -236,7 +236,8 @@ def _status_report(book: ExecBook, order: Order, report: ExecReport, ts_ns: int)
     status = report.ord_status
     records: list[dict[str, Any]] = []
     if status not in CUT_SHORT and not order.is_terminal:
-        if order.replaced_outside(report.cl_ord_id, report.orig_cl_ord_id or order.cl_ord_id):
+        cl, orig = report.cl_ord_id, report.orig_cl_ord_id  # (orig: optional here)
+        if order.replaced_outside(cl, order.cl_ord_id) or order.replaced_outside(cl, orig):
             return _outside_status(book, order, report, ts_ns)
         if (shown := _replace_shown(book, order, report, ts_ns)) is not None:
             records += shown.records
@@ -270,7 +271,7 @@ def _outside_status(book: ExecBook, order: Order, report: ExecReport, ts_ns: int
     """A status report showing `order` replaced by someone else: followed (escalated, or
     refused: `outside_replace.follow`), then the fills it shows on the new terms
     (`_outside_fills`), then its status."""
-    cl, orig = report.cl_ord_id, report.orig_cl_ord_id or order.cl_ord_id
+    cl, orig = report.cl_ord_id, report.orig_cl_ord_id
     main = follow(book, order, cl, orig, report.order_qty, report.price, ts_ns,
                   venue_cum=report.cum_qty, reason=report.text,
                   venue_order_id=report.venue_order_id)  # fmt: skip

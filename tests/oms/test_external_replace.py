@@ -462,3 +462,36 @@ def test_fills_placed_by_an_outside_replace_replay_as_they_went_live() -> None:
     replayed = _replayed(records)
     assert replayed.to_dict() == book.to_dict()
     assert replayed.unmatched_fills() == [] and replayed.position(V, "ABC").qty == 9
+
+
+def test_a_status_report_of_an_outside_replace_of_our_lost_replace_is_followed() -> None:
+    """A status report: o1's pending replace o1.r1 (to 12) took effect unseen, then GUI-7
+    (20, 15 filled) replaced it: both replaces recorded, the 15 counted on 20, escalated."""
+    book = OrderBook()
+    order = _ours(book)
+    assert book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(12)), 4).applied
+    report = _report("status", "GUI-7", "ST1", orig_cl_ord_id="o1.r1", order_qty=D(20),
+                     price=D(100), cum_qty=D(15), avg_px=D(100),
+                     ord_status=S.PARTIALLY_FILLED)  # fmt: skip
+    out = book.apply_exec(report, 5)
+    assert [e.kind for e in out.escalations] == ["order_replaced_externally"], out
+    assert (order.cl_ord_id, order.qty, order.cum_qty, order.status) == (
+        "GUI-7", 20, 15, S.PARTIALLY_FILLED
+    )  # fmt: skip
+    assert book.position(V, "ABC").qty == 15
+
+
+def test_a_status_report_naming_an_older_id_of_ours_counts_its_fills_on_the_new_qty() -> None:
+    """Our replace o1 -> o1.r1 (12) confirmed; a status report names GUI-7 (20, 15 filled)
+    with OrigClOrdID o1 (an older id of ours, not the live o1.r1): still an outside replace
+    of the order, followed first, the 15 counted on 20 (not an overfill of 12)."""
+    book = OrderBook()
+    order = _ours(book)
+    assert book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(12)), 4).applied
+    assert book.apply_exec(_replaced("o1.r1", "o1", "12", "100", "0"), 5).applied
+    report = _report("status", "GUI-7", "ST1", orig_cl_ord_id="o1", order_qty=D(20),
+                     price=D(100), cum_qty=D(15), avg_px=D(100),
+                     ord_status=S.PARTIALLY_FILLED)  # fmt: skip
+    out = book.apply_exec(report, 6)
+    assert [e.kind for e in out.escalations] == ["order_replaced_externally"], out
+    assert (order.cl_ord_id, order.qty, order.cum_qty) == ("GUI-7", 20, 15)
