@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import pytest
+
 from actors.oms.order_book import OrderBook
 from actors.oms.reconcile import apply_plan, plan_reconciliation
-from protocol.messages import OrderStatus, Side, VenueOrder
-from tests.oms.test_external_replace import _ours
+from protocol.messages import ExecReport, OrderStatus, Side, VenueOrder
+from tests.oms.test_external_replace import EXT, _adopted, _fill, _ours
 from tests.oms.test_sends_first import V
 
 S = OrderStatus
@@ -40,3 +42,34 @@ def test_an_order_answered_under_its_own_id_is_not_linked_by_venue_order_id() ->
     assert order.status is S.FILLED and order.cum_qty == 10
     assert book.find(V, "FOREIGN-9") is not order
     assert book.position(V, "ABC").qty == 14
+
+
+def _other_order(kind: str) -> ExecReport:
+    """A report naming EXT1 as OrigClOrdID, but of another venue order: V-9, SELL XYZ,
+    EXT2 (100 @ 7), 55 filled."""
+    extra = {"ord_status": S.PARTIALLY_FILLED}
+    return ExecReport(venue=V, exec_id="R1", kind=kind, cl_ord_id="EXT2",  # type: ignore[arg-type]
+                      orig_cl_ord_id="EXT1", venue_order_id="V-9", symbol="XYZ",
+                      side=Side.SELL, order_qty=D(100), price=D(7), cum_qty=D(55),
+                      avg_px=D(7), **extra)  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["replaced", "status"])
+def test_a_replace_report_of_another_symbol_and_side_is_not_followed(kind: str) -> None:
+    """Adopted EXT1 (BUY 60 ABC, V-1, 50 filled): an external party's ClOrdIDs are unique
+    only per session and day (`actors.oms.adoption`). A Replaced (or status) report names
+    EXT1 as OrigClOrdID but is of SELL XYZ, venue order V-9: a replace never changes symbol
+    or side (`outside_replace.id_taken` says so, reconciliation's link checks it since
+    rev17 #1), so it is not EXT1's replace: not followed, escalated, the ABC position the
+    adopted 50. (Defect: followed - EXT1 becomes EXT2 with V-9's id, 5 "missed" XYZ sold are
+    booked as ABC bought, and every later XYZ fill under EXT2 lands on the ABC order.)"""
+    book = OrderBook()
+    order = _adopted(book, [])
+    out = book.apply_exec(_other_order(kind), 2)
+    assert (order.cl_ord_id, order.venue_order_id, order.qty) == ("EXT1", "V-1", 60), out
+    assert out.escalations, out
+    assert book.position(V, "ABC").qty == 50
+    book.apply_exec(_fill("EXT2", "F1", "5", "60", "100").model_copy(
+        update={"symbol": "XYZ", "side": Side.SELL, "venue_order_id": "V-9"}), 3)  # fmt: skip
+    assert book.get(EXT) is order and order.cum_qty == 50
+    assert book.position(V, "ABC").qty == 50
