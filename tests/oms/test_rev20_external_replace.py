@@ -8,8 +8,8 @@ import pytest
 
 from actors.oms.order_book import OrderBook
 from actors.oms.reconcile import apply_plan, plan_reconciliation
-from protocol.messages import ExecReport, OrderStatus, Side, VenueOrder
-from tests.oms.test_external_replace import EXT, _adopted, _fill, _ours
+from protocol.messages import ExecReport, OrderStatus, ReplaceOrder, Side, VenueOrder
+from tests.oms.test_external_replace import EXT, _adopted, _fill, _ours, _replaced
 from tests.oms.test_sends_first import V
 
 S = OrderStatus
@@ -73,3 +73,23 @@ def test_a_replace_report_of_another_symbol_and_side_is_not_followed(kind: str) 
         update={"symbol": "XYZ", "side": Side.SELL, "venue_order_id": "V-9"}), 3)  # fmt: skip
     assert book.get(EXT) is order and order.cum_qty == 50
     assert book.position(V, "ABC").qty == 50
+
+
+def test_an_outside_replace_of_our_replace_it_could_not_follow_does_not_end_the_order() -> None:
+    """o1 (BUY 10, 4 filled) with our replace o1.r1 (to 6) pending; 2 more fill under o1
+    (cum 6). A garbled report: o1.r1 replaced at the venue by GUI-7 (20), venue cum 6 -
+    o1.r1 at 6 with 6 filled was done, no venue replaces it. Like any replace report no
+    venue makes (rev17 #2) it is refused and escalated, the order left live as it was.
+    (Defect: `follow` checks only GUI-7's qty; it records our replace first, which ends the
+    order FILLED at 6, then the outside replace is refused "not allowed in FILLED" - the
+    outcome says applied, no escalation: the OMS says done and risk drops the order while
+    the report says it works 14 more under GUI-7, whose fills are then unmatched.)"""
+    book = OrderBook()
+    order = _ours(book)
+    assert book.apply_exec(_fill("o1", "F1", "4", "4", "10"), 4).applied
+    assert book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(6)), 5).applied
+    assert book.apply_exec(_fill("o1", "F2", "2", "6", "10"), 6).applied
+    assert order.status is S.PENDING_REPLACE and order.cum_qty == 6
+    out = book.apply_exec(_replaced("GUI-7", "o1.r1", "20", "100", "6"), 7)
+    assert not order.is_terminal, (out.kind, [r.get("event") for r in out.records])
+    assert out.escalations, out
