@@ -9,7 +9,7 @@ import pytest
 from actors.oms.order_book import OrderBook
 from actors.oms.reconcile import apply_plan, plan_reconciliation
 from protocol.messages import ExecReport, OrderStatus, ReplaceOrder, Side, VenueOrder
-from tests.oms.test_external_replace import EXT, _adopted, _fill, _ours, _replaced
+from tests.oms.test_external_replace import EXT, _adopted, _fill, _ours, _replaced, _vo
 from tests.oms.test_sends_first import V
 
 S = OrderStatus
@@ -93,3 +93,32 @@ def test_an_outside_replace_of_our_replace_it_could_not_follow_does_not_end_the_
     out = book.apply_exec(_replaced("GUI-7", "o1.r1", "20", "100", "6"), 7)
     assert not order.is_terminal, (out.kind, [r.get("event") for r in out.records])
     assert out.escalations, out
+
+
+def test_a_pass_that_follows_an_outside_replace_of_ours_settles_its_early_fill() -> None:
+    """o1 (BUY 10, V-1) replaced at the venue to GUI-7 (20), the Replaced report lost; F1 (5
+    under GUI-7, venue cum 5) came unmatched. A pass lists GUI-7 (V-1, cum 5): it follows
+    the replace and catches o1 up to cum 5 - F1's 5. F1 is then accounted for, as for an
+    adopted order (`adoption.settle`): no unmatched fill left, and planning again changes
+    and escalates nothing. (Defect: `settle` takes fills out on a catch-up only for adopted
+    orders: F1 stays unmatched for good, every pass escalates it as an unmatched fill of 5
+    ABC that the position already holds - a standing false alarm an operator may "repair"
+    by booking the 5 a second time.)"""
+    book = OrderBook()
+    order = _ours(book)
+    assert book.apply_venue_status("o1", S.ACCEPTED, 4, venue_order_id="V-1").kind != "refused"
+    assert book.apply_exec(_fill("GUI-7", "F1", "5", "5", "20"), 5).order is None
+
+    def plan() -> tuple[object, ...]:
+        return plan_reconciliation(
+            V, book.orders(V), [_vo("GUI-7", "20", "5")], {}, set(),
+            local_positions={"ABC": book.position(V, "ABC").qty}, venue_positions={"ABC": D(5)},
+            unmatched_fills=book.unmatched_fills(V),
+        ).actions  # fmt: skip
+
+    first = plan_reconciliation(V, book.orders(V), [_vo("GUI-7", "20", "5")], {}, set())
+    apply_plan(book, first, 6)
+    assert (order.cl_ord_id, order.cum_qty) == ("GUI-7", 5)
+    assert book.position(V, "ABC").qty == 5
+    assert book.unmatched_fills() == []
+    assert plan() == ()
