@@ -122,3 +122,26 @@ def test_a_pass_that_follows_an_outside_replace_of_ours_settles_its_early_fill()
     assert book.position(V, "ABC").qty == 5
     assert book.unmatched_fills() == []
     assert plan() == ()
+
+
+def test_a_fill_naming_our_id_as_orig_under_an_outside_replace_is_not_booked_twice() -> None:
+    """o1 (BUY 10, V-1) replaced at the venue to GUI-7 (20), the Replaced report never came
+    (the case a pass follows, b4bd2ea); F1 (10 under GUI-7, venue cum 10, order qty 20)
+    carries OrigClOrdID o1 (FIX 41; `OrderBook.apply_exec` routes any report by it, and
+    venues that put it on every report of a replaced order exist). F1 is GUI-7's, not a
+    fill of o1 at qty 10: the order must not end FILLED on it, and the pass that lists
+    GUI-7 (V-1, 20, cum 10) finds it ours: one order, position the venue's 10. (Defect: F1
+    is applied to o1 on the old terms, o1 ends FILLED - dead in the OMS and risk while GUI-7
+    works 10 more; the pass, whose venue-order-id link skips terminal orders, adopts GUI-7
+    at cum 10 on top: the 10 booked twice, position 20 against the venue's 10. A Replaced
+    report coming late is refused "not allowed in FILLED", without escalation.)"""
+    book = OrderBook()
+    order = _ours(book)
+    assert book.apply_venue_status("o1", S.ACCEPTED, 4, venue_order_id="V-1").kind != "refused"
+    f1 = _fill("GUI-7", "F1", "10", "10", "20").model_copy(update={"orig_cl_ord_id": "o1"})
+    book.apply_exec(f1, 5)
+    assert not order.is_terminal, order.status
+    plan = plan_reconciliation(V, book.orders(V), [_vo("GUI-7", "20", "10")], {}, set())
+    apply_plan(book, plan, 6)
+    assert [o.client_order_id for o in book.orders(V)] == ["o1"], plan.actions
+    assert book.position(V, "ABC").qty == 10
