@@ -167,8 +167,10 @@ class PlanBuilder:
         (None: no such order; an Adopt would count its fills a second time). A venue order
         id alone links nothing (unique per symbol only at some venues, recycled at others):
         the order must be the one replaced - same symbol and side (a replace changes
-        neither), no less filled than ours, its qty holding its fills, not listed under its
-        own ClOrdID too, the only live order of ours that fits."""
+        neither), no less filled than ours, its qty holding its fills, the only live order
+        of ours that fits, and not answered for otherwise (`_answered`): the venue then says
+        what became of it (that answer gets its own treatment), and the order listed under
+        its venue order id is someone else's (recycled ids): adopted."""
         if not vo.venue_order_id:
             return None
         if self._by_vid is None:
@@ -180,9 +182,17 @@ class PlanBuilder:
         order = self._by_vid.get((vo.venue_order_id, vo.symbol, vo.side))
         if order is None or order.client_order_id in self._matched:
             return None
-        if order.cl_ord_id in self._listed or not order.cum_qty <= vo.cum_qty <= vo.order_qty:
+        if not order.cum_qty <= vo.cum_qty <= vo.order_qty or self._answered(order, vo):
             return None
         return order if order.replaced_outside(vo.cl_ord_id, order.cl_ord_id) else None
+
+    def _answered(self, order: Order, vo: VenueOrder) -> bool:
+        """The venue answered for `order` other than as `vo`: listed open under one of its
+        own ClOrdIDs, or a status answer (`status_answer`) under another id than `vo`'s."""
+        if any(cl in self._listed for cl in order.cl_ord_ids):
+            return True
+        answer = status_answer(order, self._answers)
+        return answer is not None and answer.cl_ord_id != vo.cl_ord_id
 
     def _open_order(self, vo: VenueOrder) -> None:
         p, order = self._p, self._find(vo.cl_ord_id) or self._replaced_outside(vo)

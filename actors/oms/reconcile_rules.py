@@ -20,8 +20,9 @@ is matched to them rather than adopted):
   venue still live are left alone (the request is in flight; resend it with the same id).
 - local terminal but venue different -> Escalate.
 - an open venue order under a ClOrdID we never used whose venue order id, symbol and side
-  are one live local order's (not listed under its own id, no less filled, its qty holding
-  its fills): someone replaced that order at the venue and its Replaced report never came
+  are one live local order's (not listed under an id of its own nor answered for under
+  another id, no less filled, its qty holding its fills): someone replaced that order at
+  the venue and its Replaced report never came
   -> Update (replaced externally: new ClOrdID, qty, price, escalated), then its missed
   fills; not an Adopt, which would count its cum twice. A venue order id alone links
   nothing (unique per symbol only at some venues, recycled at others): such an order is

@@ -44,6 +44,22 @@ def test_an_order_answered_under_its_own_id_is_not_linked_by_venue_order_id() ->
     assert book.position(V, "ABC").qty == 14
 
 
+def test_an_order_answered_under_the_listed_new_id_is_still_linked() -> None:
+    """o1 (BUY 10, V-1, 4 filled) replaced at the venue to GUI-7 (20), the Replaced report
+    lost. A pass lists GUI-7 (V-1, cum 4) and the venue answers the status query for o1
+    with the order as it is now, under GUI-7: the same venue order, so o1 follows the
+    replace (one order, position 4), not an adoption of GUI-7 on top."""
+    book = OrderBook()
+    order = _ours(book)
+    assert book.apply_exec(_fill("o1", "F1", "4", "4", "10"), 4).applied
+    gui = _vo("GUI-7", "20", "4")
+    plan = plan_reconciliation(V, book.orders(V), [gui], {"o1": gui}, set())
+    apply_plan(book, plan, 5)
+    assert [o.client_order_id for o in book.orders(V)] == ["o1"], plan.actions
+    assert (order.cl_ord_id, order.qty, order.cum_qty) == ("GUI-7", 20, 4)
+    assert book.position(V, "ABC").qty == 4
+
+
 def _other_order(kind: str) -> ExecReport:
     """A report naming EXT1 as OrigClOrdID, but of another venue order: V-9, SELL XYZ,
     EXT2 (100 @ 7), 55 filled."""
