@@ -147,9 +147,7 @@ def _exec_event(
     fields: dict[str, Any] = {"exec_id": report.exec_id, "reason": report.text,
                               "venue_order_id": report.venue_order_id}  # fmt: skip
     if event == Event.REPLACED_EXTERNALLY:
-        cl, qty, price = report.cl_ord_id, report.order_qty, report.price
-        orig, cum = report.orig_cl_ord_id, report.cum_qty
-        return follow(book, order, cl, orig, qty, price, ts_ns, venue_cum=cum, **fields)
+        return follow(book, order, report, ts_ns, **fields)
     if event == Event.REPLACED:
         fields |= order.replace_fields(report.cl_ord_id, report.order_qty, report.price)
     return book.record_event(order.client_order_id, event, ts_ns, **fields)
@@ -271,9 +269,7 @@ def _outside_status(book: ExecBook, order: Order, report: ExecReport, ts_ns: int
     """A status report showing `order` replaced by someone else: followed (escalated, or
     refused: `outside_replace.follow`), then the fills it shows on the new terms
     (`_outside_fills`), then its status."""
-    cl, orig = report.cl_ord_id, report.orig_cl_ord_id
-    main = follow(book, order, cl, orig, report.order_qty, report.price, ts_ns,
-                  venue_cum=report.cum_qty, reason=report.text,
+    main = follow(book, order, report, ts_ns, reason=report.text,
                   venue_order_id=report.venue_order_id)  # fmt: skip
     if not main.applied:
         return main

@@ -19,7 +19,10 @@ neither (`id_taken`): it needs a human.
 A replace no venue makes is not followed: new terms below what is filled (by our count or
 the venue's) contradict the book and the report itself. It is refused and escalated
 (`BAD_REPLACE`), the order left as it was (a garbled or hostile report must not end a live
-order, nor take it out of risk's open exposure).
+order, nor take it out of risk's open exposure). Nor is a report of another order (`foreign`):
+a replace changes neither symbol nor side, nor (where the report and the order both name
+one) the venue order; an external party's ClOrdIDs are unique only per session and day, so
+a report naming the order's id as OrigClOrdID may be of an order of someone else's.
 """
 
 from __future__ import annotations
@@ -82,26 +85,33 @@ def replaced_outside(
     return Outcome(out.kind, out.order, out.records, out.reason, escalations=(esc,))
 
 
-def follow(
-    book: EventBook,
-    order: Order,
-    cl_ord_id: str,
-    orig_cl_ord_id: str,
-    qty: Decimal | None,
-    price: Decimal | None,
-    ts_ns: int,
-    *,
-    venue_cum: Decimal = ZERO,
-    **fields: Any,
-) -> Outcome:
-    """`replaced_outside` of the replace of `orig_cl_ord_id` by `cl_ord_id`, after the
-    replace of ours `orig_cl_ord_id` names, if the order does not carry it yet (module
-    docstring); one outcome with the records of both."""
-    ours = orig_cl_ord_id
+def foreign(order: Order, report: ExecReport) -> str:
+    """Why `report`, which names `order`'s id as replaced, cannot be of `order` ("" if it
+    can): another symbol or side (or none given), or another venue order (both known)."""
+    said = f"{report.exec_id}: {report.orig_cl_ord_id} replaced by {report.cl_ord_id}"
+    if report.symbol != order.symbol or report.side != order.side:
+        return (f"{said} as {report.side or '?'} {report.symbol or '?'}, "
+                f"the order is {order.side} {order.symbol}")  # fmt: skip
+    vid = report.venue_order_id
+    if vid and order.venue_order_id and vid != order.venue_order_id:
+        return f"{said} as venue order {vid}, the order's is {order.venue_order_id}"
+    return ""
+
+
+def follow(book: EventBook, order: Order, report: ExecReport, ts_ns: int, **fields: Any) -> Outcome:
+    """`replaced_outside` of the replace `report` shows (OrigClOrdID by ClOrdID, its qty,
+    price and cum), after the replace of ours its OrigClOrdID names, if the order does not
+    carry it yet (module docstring); one outcome with the records of both. Refused and
+    escalated (`BAD_REPLACE`) if the report is of another order (`foreign`)."""
+    cl, ours, qty, price = report.cl_ord_id, report.orig_cl_ord_id, report.order_qty, report.price
+    venue_cum = report.cum_qty
+    if why := foreign(order, report):
+        bad = Escalation(BAD_REPLACE, f"{why}: not followed", order.client_order_id)
+        return Outcome.refused(order, why, bad)
     if not ours or ours == order.cl_ord_id or not order.shows_replace(ours):
-        return replaced_outside(book, order, cl_ord_id, qty, price, ts_ns, venue_cum=venue_cum,
+        return replaced_outside(book, order, cl, qty, price, ts_ns, venue_cum=venue_cum,
                                 **fields)  # fmt: skip
-    if why := implausible(order, cl_ord_id, qty, venue_cum):  # before anything is recorded
+    if why := implausible(order, cl, qty, venue_cum):  # before anything is recorded
         bad = Escalation(BAD_REPLACE, f"{why}: not followed", order.client_order_id)
         return Outcome.refused(order, why, bad)
     vid = fields.get("venue_order_id", "")
@@ -109,7 +119,7 @@ def follow(
                               **order.replace_fields(ours, None, None))  # fmt: skip
     if not first.applied:
         return first
-    out = replaced_outside(book, order, cl_ord_id, qty, price, ts_ns, venue_cum=venue_cum,
+    out = replaced_outside(book, order, cl, qty, price, ts_ns, venue_cum=venue_cum,
                            **fields)  # fmt: skip
     return Outcome("applied", order, first.records + out.records, out.reason,
                    escalations=out.escalations)  # fmt: skip

@@ -251,7 +251,16 @@ def _fire(book: OrderBook, event: Event) -> Outcome:
             _exec("cancel_rejected", pend or "o1.c9", orig_cl_ord_id="o1"), 9
         ),
         Event.REPLACED_EXTERNALLY: lambda: book.apply_exec(
-            _exec("replaced", "GUI-1", orig_cl_ord_id="o1", order_qty=D(12), price=D(101)), 9
+            _exec(
+                "replaced",
+                "GUI-1",
+                orig_cl_ord_id="o1",
+                order_qty=D(12),
+                price=D(101),
+                symbol="ABC",
+                side=Side.BUY,
+            ),  # a replace of another order is not followed
+            9,
         ),
         Event.EXPIRED: lambda: book.apply_exec(_exec("expired", "o1"), 9),
     }
