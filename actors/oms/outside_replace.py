@@ -11,7 +11,9 @@ one (`actors.oms.reconcile`); both apply it through `replaced_outside` here.
 The report may name as replaced (OrigClOrdID) a replace of ours the order does not carry
 yet (pending, or given up on): that replace took effect first, its own report lost or
 overtaken; it is recorded before (`follow`), so the order does not stay PENDING_REPLACE
-under an id the venue no longer knows.
+under an id the venue no longer knows. Both steps are checked before either is recorded: a
+replace of ours that would end the order (its qty filled) is not one a venue replaces again,
+so such a report is refused (`BAD_REPLACE`, below), never half applied.
 
 A Replaced report giving the order the ClOrdID of another order of the book is applied to
 neither (`id_taken`): it needs a human.
@@ -30,10 +32,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
-from actors.oms.lifecycle import Event
+from actors.oms.lifecycle import Event, resolve
 from actors.oms.orders import Escalation, Order, Outcome
 from actors.oms.positions import ZERO
-from protocol.messages import ExecReport
+from protocol.messages import TERMINAL_STATUSES, ExecReport
 
 # the escalation (and log event) of an order replaced at the venue by someone else
 REPLACED_EXTERNALLY: Final = "order_replaced_externally"
@@ -111,18 +113,34 @@ def follow(book: EventBook, order: Order, report: ExecReport, ts_ns: int, **fiel
     if not ours or ours == order.cl_ord_id or not order.shows_replace(ours):
         return replaced_outside(book, order, cl, qty, price, ts_ns, venue_cum=venue_cum,
                                 **fields)  # fmt: skip
-    if why := implausible(order, cl, qty, venue_cum):  # before anything is recorded
+    # both steps checked before anything is recorded: ours must leave the order live and
+    # the outside replace must be allowed on top of it
+    ours_fields = order.replace_fields(ours, None, None)
+    if why := implausible(order, cl, qty, venue_cum) or _after_ours(order, ours_fields, qty):
         bad = Escalation(BAD_REPLACE, f"{why}: not followed", order.client_order_id)
         return Outcome.refused(order, why, bad)
     vid = fields.get("venue_order_id", "")
     first = book.record_event(order.client_order_id, Event.REPLACED, ts_ns, venue_order_id=vid,
-                              **order.replace_fields(ours, None, None))  # fmt: skip
+                              **ours_fields)  # fmt: skip
     if not first.applied:
         return first
     out = replaced_outside(book, order, cl, qty, price, ts_ns, venue_cum=venue_cum,
                            **fields)  # fmt: skip
     return Outcome("applied", order, first.records + out.records, out.reason,
                    escalations=out.escalations)  # fmt: skip
+
+
+def _after_ours(order: Order, ours: dict[str, Any], qty: Decimal | None) -> str:
+    """Why the order cannot take the replace of ours (its record `ours`), then an outside
+    replace to `qty` ("" if it can): ours would end it (its qty filled) or leave it where
+    the outside replace is not allowed."""
+    status = order.next_status(Event.REPLACED, ours["qty"])
+    new_qty = qty or Decimal(ours["qty"])
+    if status is None or status in TERMINAL_STATUSES:
+        return f"{ours['cl_ord_id']} at qty {ours['qty']} would be {status or 'refused'}"
+    if resolve(status, Event.REPLACED_EXTERNALLY, order.cum_qty, new_qty) is None:
+        return f"{ours['cl_ord_id']} ({status}) cannot be replaced"
+    return ""
 
 
 def id_taken(named: Order, holder: Order, report: ExecReport) -> Outcome:
