@@ -130,13 +130,14 @@ def settle(
     (`explained`, their exec ids recorded: a resend is a duplicate): the adopted state (a
     ``new`` record), and each venue cum_qty a fill inferred from venue state brings it to
     (a ``recon:`` exec id: a catch-up; it heals a torn tail that lost the record of a fill
-    the adoption placed: the order caught up to the venue's cum holds that fill)."""
+    the adoption placed: the order caught up to the venue's cum holds that fill). For one
+    of ours, the fills such a catch-up provably counted (`caught_up`)."""
     exec_id = record.get("exec_id", "")
     if exec_id:
         unmatched.pop((order.venue, exec_id), None)
     if not order.external:
-        return
-    if record["kind"] == "new":
+        held = caught_up(order, unmatched.values(), record) if exec_id.startswith("recon:") else []
+    elif record["kind"] == "new":
         held = explained(order, unmatched.values(), order.cum_qty)
     elif exec_id.startswith("recon:"):  # only fills with a venue cum_qty: no room guessed
         held = explained(order, unmatched.values(), order.reconciled_cum, room=False)
@@ -145,6 +146,30 @@ def settle(
     for fill in held:
         order.exec_ids[fill.exec_id] = None
         del unmatched[(fill.venue, fill.exec_id)]
+
+
+def caught_up(
+    order: Order, fills: Iterable[UnmatchedFill], record: Mapping[str, Any]
+) -> list[UnmatchedFill]:
+    """Of the unmatched `fills`, those the catch-up `record` (a ``recon:<ClOrdID>:<cum>``
+    fill just applied to `order`, one of ours) provably counted: under that ClOrdID, one of
+    the order's (an outside replace's new id: fills under it came unmatched before the order
+    followed the replace, `actors.oms.outside_replace`), of the order's venue order (both
+    known), each lying wholly within the venue cum range the catch-up brought it through."""
+    cl, _, hi = record["exec_id"].removeprefix("recon:").rpartition(":")
+    if cl not in order.cl_ord_ids or not order.venue_order_id:
+        return []
+    lo = Decimal(hi) - Decimal(record["qty"])
+    return [
+        f
+        for f in fills
+        if f.cl_ord_id == cl
+        and f.venue == order.venue
+        and f.venue_order_id == order.venue_order_id
+        and f.cum_qty
+        and lo <= f.cum_qty - f.qty
+        and f.cum_qty <= Decimal(hi)
+    ]
 
 
 def explained(

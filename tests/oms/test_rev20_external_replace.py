@@ -119,11 +119,14 @@ def test_a_pass_that_follows_an_outside_replace_of_ours_settles_its_early_fill()
     and escalates nothing. (Defect: `settle` takes fills out on a catch-up only for adopted
     orders: F1 stays unmatched for good, every pass escalates it as an unmatched fill of 5
     ABC that the position already holds - a standing false alarm an operator may "repair"
-    by booking the 5 a second time.)"""
+    by booking the 5 a second time.) Replay of the records is the same book."""
     book = OrderBook()
     order = _ours(book)
-    assert book.apply_venue_status("o1", S.ACCEPTED, 4, venue_order_id="V-1").kind != "refused"
-    assert book.apply_exec(_fill("GUI-7", "F1", "5", "5", "20"), 5).order is None
+    before = book.to_dict()
+    records = list(book.apply_venue_status("o1", S.ACCEPTED, 4, venue_order_id="V-1").records)
+    early = book.apply_exec(_fill("GUI-7", "F1", "5", "5", "20"), 5)
+    assert early.order is None
+    records += early.records
 
     def plan() -> tuple[object, ...]:
         return plan_reconciliation(
@@ -133,11 +136,16 @@ def test_a_pass_that_follows_an_outside_replace_of_ours_settles_its_early_fill()
         ).actions  # fmt: skip
 
     first = plan_reconciliation(V, book.orders(V), [_vo("GUI-7", "20", "5")], {}, set())
-    apply_plan(book, first, 6)
+    records += [r for _a, out in apply_plan(book, first, 6) if out for r in out.records]
     assert (order.cl_ord_id, order.cum_qty) == ("GUI-7", 5)
     assert book.position(V, "ABC").qty == 5
     assert book.unmatched_fills() == []
     assert plan() == ()
+    replayed = OrderBook.from_dict(before)
+    for rec in records:
+        replayed.apply_record(rec)
+    assert replayed.to_dict() == book.to_dict()
+    assert book.apply_exec(_fill("GUI-7", "F1", "5", "5", "20"), 7).kind == "duplicate"
 
 
 def test_a_fill_naming_our_id_as_orig_under_an_outside_replace_is_not_booked_twice() -> None:
