@@ -24,8 +24,9 @@ Only applied executions are noted (a duplicate changed nothing now; one applied 
 earlier OMS incarnation is numbered below any cut the connector still names with this
 OMS's epoch). A fill that matched no order moves no position: its number is kept (the
 last `UNMATCHED` per venue) until an adoption places it on its order, or the report of an
-outside replace to its ClOrdID does (`actors.oms.executions`), when it is noted as applied
-then (`note_placed`, `actors.oms.adoption`).
+outside replace to its ClOrdID does (a Replaced or status report, or a fill naming the
+order as OrigClOrdID: `actors.oms.executions`), when it is noted as applied then, at its
+own number (`note_placed`, `actors.oms.adoption`).
 """
 
 from __future__ import annotations
@@ -242,8 +243,9 @@ class ExecLog:
                 self._log(report.venue).keep_unmatched(report.exec_id, epoch, report.exec_seq)
             return
         fill = outcome.fill_qty or Decimal(0)
-        if fill and report.kind != "fill":  # unmatched fills it placed: at their own numbers
+        if fill and len(outcome.records) > 1:  # unmatched fills it placed: at their numbers
             placed = [r for r in outcome.records if r["kind"] == "fill"
+                      and r["exec_id"] != report.exec_id
                       and not r["exec_id"].startswith("recon:")]  # fmt: skip
             if placed:
                 fill -= sum((Decimal(r["qty"]) for r in placed), Decimal(0))

@@ -180,6 +180,11 @@ class _Steps:
     def unmatched_fills(self, venue: str | None = None) -> list[UnmatchedFill]:
         return self.book.unmatched_fills(venue)  # a read: no step
 
+    def record_unmatched(self, report: ExecReport, ts_ns: int) -> Outcome:
+        out = self.book.record_unmatched(report, ts_ns)
+        self.done.append(out)
+        return out
+
     def apply_venue_status(
         self, client_order_id: str, status: OrderStatus, ts_ns: int, **kwargs: Any
     ) -> Outcome:

@@ -11,7 +11,11 @@ A Replaced report of the order's live id (OrigClOrdID) by a ClOrdID we never use
 replace nobody of ours asked for: the order follows the venue, escalated
 (`actors.oms.outside_replace`); refusing it would leave the order's fills unmatched and the
 order adopted a second time. Fills under the new id that came before the report (recorded
-unmatched) are then placed on the order, as an adoption places them (`_outside_fills`).
+unmatched) are then placed on the order, as an adoption places them (`_outside_fills`). A
+fill under a ClOrdID we never used naming the order as OrigClOrdID is the same evidence, its
+Replaced report lost: the replace is followed on the fill's terms before the fill applies
+(`_outside_fill`); one that cannot be followed is recorded unmatched, never booked on the
+order's old terms.
 
 Reports can come late, overtaken or not at all (a venue crash): a report under a replace
 id of ours shows that replace took effect, an order's final report shows fills its
@@ -27,7 +31,7 @@ from typing import Any, Literal, Protocol
 from actors.oms import adoption
 from actors.oms.lifecycle import CUT_SHORT, Event
 from actors.oms.orders import Escalation, Order, Outcome, implied_fill, missed_fill_exec_id
-from actors.oms.outside_replace import follow
+from actors.oms.outside_replace import REPLACED_EXTERNALLY, follow
 from actors.oms.positions import UnmatchedFill
 from actors.oms.resubmit_unsent import take_back
 from protocol.messages import TERMINAL_STATUSES, ExecReport, OrderStatus
@@ -65,6 +69,8 @@ class ExecBook(Protocol):
 
     def unmatched_fills(self, venue: str | None = ...) -> list[UnmatchedFill]: ...
 
+    def record_unmatched(self, report: ExecReport, ts_ns: int) -> Outcome: ...
+
     def apply_venue_status(
         self,
         client_order_id: str,
@@ -83,6 +89,8 @@ class ExecBook(Protocol):
 def apply_report(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -> Outcome:
     """Apply `report` (an exec id not applied yet) to `order`, the order it names."""
     if report.kind == "fill":
+        if report.cl_ord_id and report.cl_ord_id not in order.cl_ord_ids:  # by OrigClOrdID
+            return _outside_fill(book, order, report, ts_ns)
         shown = _replace_shown(book, order, report, ts_ns)
         fill = book.apply_fill(
             order.client_order_id,
@@ -224,6 +232,42 @@ def _outside_fills(book: ExecBook, order: Order, report: ExecReport, ts_ns: int)
     if not caught and cum > order.cum_qty:
         steps.append(_catch_up(book, order, report, ts_ns))
     return steps
+
+
+def _outside_fill(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -> Outcome:
+    """A fill under a ClOrdID we never used whose OrigClOrdID names `order`: someone
+    replaced the order at the venue and the Replaced report is lost (or late). The replace
+    is followed first, on the fill's terms (`follow`: refused if of another order or
+    implausible), then the fill applied once on the new terms, the fills recorded unmatched
+    under the new id placed around it in venue cum order (`adoption.place`). Without the
+    fill's order qty the new terms are unknown: nothing is followed (the order must not end
+    on its old qty); like a fill that cannot be followed, it is recorded unmatched,
+    escalated: reconciliation follows the replace from the venue's listing and its
+    catch-up settles the fill (`adoption.caught_up`)."""
+    if report.order_qty is None:
+        why = (
+            f"{report.exec_id}: a fill of {report.cl_ord_id}, which replaced "
+            f"{report.orig_cl_ord_id} at the venue, without its order qty: not followed"
+        )
+        esc = Escalation(REPLACED_EXTERNALLY, why, order.client_order_id)
+        main = Outcome.refused(order, why, esc)
+    else:
+        main = follow(book, order, report, ts_ns, venue_order_id=report.venue_order_id)
+    if not main.applied:
+        out = book.record_unmatched(report, ts_ns)
+        return Outcome(out.kind, None, out.records, out.reason, fill_qty=out.fill_qty,
+                       fill_px=out.fill_px,
+                       escalations=main.escalations + out.escalations)  # fmt: skip
+    cl, cum = report.cl_ord_id, report.cum_qty
+    early = [f for f in book.unmatched_fills(order.venue) if f.cl_ord_id == cl]
+    early.sort(key=lambda f: (not f.cum_qty, f.cum_qty))  # unknown cum last
+    n = sum(1 for f in early if f.cum_qty and f.cum_qty < cum)  # those before the fill
+    placed = [adoption.place(book, order, f, cum, ts_ns, taken="replaced") for f in early[:n]]
+    fill = book.apply_fill(order.client_order_id, report.exec_id, report.last_qty,
+                           report.last_px, ts_ns, venue_cum_qty=cum,
+                           venue_order_id=report.venue_order_id)  # fmt: skip
+    placed += [adoption.place(book, order, f, cum, ts_ns, taken="replaced") for f in early[n:]]
+    return _combined(order, (main, *placed[:n], fill, *placed[n:]), fill)
 
 
 def _status_report(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -> Outcome:

@@ -201,7 +201,7 @@ class OrderBook:
                 return id_taken(named, order, report)
         if order is None:
             if report.kind == "fill" and report.last_qty > 0:
-                return self._unmatched_fill(report, ts_ns)
+                return self.record_unmatched(report, ts_ns)
             return Outcome.refused(None, f"unknown ClOrdID {report.cl_ord_id!r}")
         if report.exec_id and report.exec_id in order.exec_ids:
             return Outcome("duplicate", order, reason="exec_id already applied")
@@ -334,7 +334,8 @@ class OrderBook:
         return Outcome("applied", None, (record,))
 
     # ------------------------------------------------------------------ internals
-    def _unmatched_fill(self, report: ExecReport, ts_ns: int) -> Outcome:
+    def record_unmatched(self, report: ExecReport, ts_ns: int) -> Outcome:
+        """Record the fill `report` as matching no order (escalated), once per exec id."""
         if (report.venue, report.exec_id) in self._unmatched:
             return Outcome("duplicate", None, reason="unmatched fill already recorded")
         out = executions.unmatched_fill(report, ts_ns)

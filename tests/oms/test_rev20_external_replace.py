@@ -6,9 +6,10 @@ from decimal import Decimal as D
 
 import pytest
 
+from actors.oms.exec_cut import ExecLog
 from actors.oms.order_book import OrderBook
 from actors.oms.reconcile import apply_plan, plan_reconciliation
-from protocol.messages import ExecReport, OrderStatus, ReplaceOrder, Side, VenueOrder
+from protocol.messages import ExecCut, ExecReport, OrderStatus, ReplaceOrder, Side, VenueOrder
 from tests.oms.test_external_replace import EXT, _adopted, _fill, _ours, _replaced, _vo
 from tests.oms.test_sends_first import V
 
@@ -169,3 +170,92 @@ def test_a_fill_naming_our_id_as_orig_under_an_outside_replace_is_not_booked_twi
     apply_plan(book, plan, 6)
     assert [o.client_order_id for o in book.orders(V)] == ["o1"], plan.actions
     assert book.position(V, "ABC").qty == 10
+
+
+def test_a_fill_naming_our_id_as_orig_without_order_qty_waits_for_the_pass() -> None:
+    """As above, but F1 carries no order qty: GUI-7's terms are unknown, so o1 must not take
+    the replace on its old qty 10 (F1's 10 would end it FILLED). F1 is recorded unmatched,
+    escalated as an outside replace not followed; o1 stays live. The pass that lists GUI-7
+    (V-1, 20, cum 10) follows the replace, catches o1 up to 10 and settles F1: one order,
+    position the venue's 10, nothing unmatched; replay equals live."""
+    book = OrderBook()
+    order = _ours(book)
+    before = book.to_dict()
+    f1 = _fill("GUI-7", "F1", "10", "10", "20").model_copy(
+        update={"orig_cl_ord_id": "o1", "order_qty": None}
+    )
+    out = book.apply_exec(f1, 5)
+    assert out.order is None and not order.is_terminal and order.cum_qty == 0
+    assert {e.kind for e in out.escalations} == {"order_replaced_externally", "unmatched_fill"}
+    records = list(out.records)
+    plan = plan_reconciliation(V, book.orders(V), [_vo("GUI-7", "20", "10")], {}, set())
+    records += [r for _a, done in apply_plan(book, plan, 6) if done for r in done.records]
+    assert [o.client_order_id for o in book.orders(V)] == ["o1"], plan.actions
+    assert (order.cl_ord_id, order.qty, order.cum_qty) == ("GUI-7", 20, 10)
+    assert book.position(V, "ABC").qty == 10 and book.unmatched_fills() == []
+    replayed = OrderBook.from_dict(before)
+    for rec in records:
+        replayed.apply_record(rec)
+    assert replayed.to_dict() == book.to_dict()
+
+
+def test_a_fill_naming_our_id_as_orig_follows_the_replace_and_places_the_early_fill() -> None:
+    """F0 (3 under GUI-7, venue cum 3) came unmatched; then F1 (7 under GUI-7, cum 10, order
+    qty 20, OrigClOrdID o1). o1 follows the replace to GUI-7 (20), escalated, F0 is placed
+    then F1 applied: cum 10, position 10, nothing unmatched, each fill once (a resend of
+    either is a duplicate); replay equals live."""
+    book = OrderBook()
+    order = _ours(book)
+    before = book.to_dict()
+    records = list(book.apply_exec(_fill("GUI-7", "F0", "3", "3", "20"), 4).records)
+    f1 = _fill("GUI-7", "F1", "7", "10", "20").model_copy(update={"orig_cl_ord_id": "o1"})
+    out = book.apply_exec(f1, 5)
+    records += out.records
+    assert out.order is order and out.fill_qty == 10, out
+    assert "order_replaced_externally" in {e.kind for e in out.escalations}
+    assert (order.cl_ord_id, order.qty, order.cum_qty) == ("GUI-7", 20, 10)
+    assert book.position(V, "ABC").qty == 10 and book.unmatched_fills() == []
+    for exec_id, qty, cum in (("F0", "3", "3"), ("F1", "7", "10")):
+        assert book.apply_exec(_fill("GUI-7", exec_id, qty, cum, "20"), 6).kind == "duplicate"
+    replayed = OrderBook.from_dict(before)
+    for rec in records:
+        replayed.apply_record(rec)
+    assert replayed.to_dict() == book.to_dict()
+
+
+def test_a_fill_of_another_symbol_naming_our_id_as_orig_is_not_booked_on_ours() -> None:
+    """A fill under EXT2 naming adopted EXT1 as OrigClOrdID but of SELL XYZ (another venue
+    order): not EXT1's replace, so not followed nor booked on EXT1: recorded unmatched and
+    escalated (bad_replace_report), the ABC position the adopted 50."""
+    book = OrderBook()
+    order = _adopted(book, [])
+    f1 = _fill("EXT2", "F1", "5", "55", "100").model_copy(
+        update={"orig_cl_ord_id": "EXT1", "symbol": "XYZ", "side": Side.SELL,
+                "venue_order_id": "V-9"}
+    )  # fmt: skip
+    out = book.apply_exec(f1, 2)
+    assert out.order is None and order.cl_ord_id == "EXT1" and order.cum_qty == 50
+    assert {e.kind for e in out.escalations} == {"bad_replace_report", "unmatched_fill"}
+    assert [f.exec_id for f in book.unmatched_fills()] == ["F1"]
+    assert book.position(V, "ABC").qty == 50
+
+
+def test_a_fill_that_follows_an_outside_replace_notes_the_early_fill_at_its_own_number() -> None:
+    """F0 (3 under GUI-7, exec_seq 6) came unmatched; F1 (7, cum 10, OrigClOrdID o1,
+    exec_seq 7) follows the replace and places F0. Positions as of a cut at 6 are 3 (F0
+    only), at 7 the book's 10: F0 noted at 6, F1 at 7 (not all 10 at 7, which a cold start
+    answered at 6 would count twice)."""
+    book, log = OrderBook(), ExecLog()
+    _ours(book)
+    early = _fill("GUI-7", "F0", "3", "3", "20").model_copy(update={"exec_seq": 6})
+    log.note_outcome(early, 1, book.apply_exec(early, 4))
+    f1 = _fill("GUI-7", "F1", "7", "10", "20").model_copy(
+        update={"orig_cl_ord_id": "o1", "exec_seq": 7}
+    )
+    out = book.apply_exec(f1, 5)
+    log.note_outcome(f1, 1, out)
+    now = {"ABC": book.position(V, "ABC").qty}
+    assert now == {"ABC": 10}
+    assert log.positions_as_of(V, ExecCut(connector_epoch=1, exec_seq=7), now) == now
+    assert log.positions_as_of(V, ExecCut(connector_epoch=1, exec_seq=6), now) == {"ABC": 3}
+    assert log.positions_as_of(V, ExecCut(connector_epoch=1, exec_seq=5), now) == {"ABC": 0}
