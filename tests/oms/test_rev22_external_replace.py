@@ -1,0 +1,36 @@
+"""rev22 review of `extfix`: failing tests for defects in following an outside replace."""
+
+from __future__ import annotations
+
+from actors.oms.order_book import OrderBook
+from actors.oms.reconcile import apply_plan, plan_reconciliation
+from protocol.messages import OrderStatus
+from tests.oms.test_external_replace import _fill, _ours, _replaced, _vo
+from tests.oms.test_sends_first import V
+
+S = OrderStatus
+
+
+def test_an_outside_replace_without_order_qty_does_not_end_the_order_on_its_old_qty() -> None:
+    """o1 (BUY 10, V-1) is replaced at the venue to GUI-7 (20); the Replaced report carries
+    no OrderQty (FIX 38 is conditional: CashOrderQty instead). GUI-7's new qty is unknown,
+    as for a fill without it (rev20 #5: "the order must not end on its old qty"); then F1,
+    10 under GUI-7 (venue cum 10, order qty 20). The order works 10 more at the venue: it
+    must not end FILLED. Then GUI-8 replaces GUI-7 (30, cum 10), and a pass lists GUI-8
+    (V-1, cum 10): one order, the position the venue's 10. (Defect: `follow` takes the
+    old qty 10 for GUI-7, so F1 ends o1 FILLED at 10 - dead in the OMS and risk while the
+    venue works it; a fill after it is refused as an overfill; GUI-8's Replaced report is
+    refused "not allowed in FILLED" without escalation, and the pass, whose venue-order-id
+    link skips terminal orders, adopts GUI-8 at cum 10: the 10 booked twice, position 20.)"""
+    book = OrderBook()
+    order = _ours(book)
+    assert book.apply_venue_status("o1", S.ACCEPTED, 4, venue_order_id="V-1").kind != "refused"
+    no_qty = _replaced("GUI-7", "o1", "20", "100", "0").model_copy(update={"order_qty": None})
+    book.apply_exec(no_qty, 5)
+    book.apply_exec(_fill("GUI-7", "F1", "10", "10", "20"), 6)
+    assert not order.is_terminal, (order.status, order.qty, order.cum_qty)
+    book.apply_exec(_replaced("GUI-8", "GUI-7", "30", "100", "10", exec_id="R2"), 7)
+    plan = plan_reconciliation(V, book.orders(V), [_vo("GUI-8", "30", "10")], {}, set())
+    apply_plan(book, plan, 8)
+    assert [o.client_order_id for o in book.orders(V)] == ["o1"], plan.actions
+    assert book.position(V, "ABC").qty == 10
