@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal as D
+
+import pytest
+
 from actors.oms.order_book import OrderBook
 from actors.oms.reconcile import apply_plan, plan_reconciliation
 from protocol.messages import OrderStatus
-from tests.oms.test_external_replace import _fill, _ours, _replaced, _vo
+from tests.oms.test_external_replace import _fill, _ours, _replaced, _report, _vo
 from tests.oms.test_sends_first import V
 
 S = OrderStatus
@@ -34,3 +38,25 @@ def test_an_outside_replace_without_order_qty_does_not_end_the_order_on_its_old_
     apply_plan(book, plan, 8)
     assert [o.client_order_id for o in book.orders(V)] == ["o1"], plan.actions
     assert book.position(V, "ABC").qty == 10
+
+
+@pytest.mark.parametrize("last_qty", ["0", "-5"])
+def test_a_fill_without_a_positive_qty_naming_our_id_as_orig_is_no_unmatched_fill(
+    last_qty: str,
+) -> None:
+    """A "fill" under GUI-7 naming o1 as OrigClOrdID, without its order qty (so the replace
+    is not followed, rev20 #5) and with LastQty 0 (or negative: garbled) is no trade:
+    `OrderBook.apply_exec` records an unmatched fill only for a positive qty, and on main
+    it was refused as a bad fill. (Defect: `executions._outside_fill` records it through
+    `record_unmatched`, bypassing that check: an ``unmatched_fill`` of 0 (or -5) ABC is
+    journalled for good, escalated as a trade the book cannot account for (the kill
+    switch engaged) and again by every pass; a negative one widens the room
+    `adoption.explained` finds in an adopted cum, so a real fill may be settled away.)"""
+    book = OrderBook()
+    _ours(book)
+    assert book.apply_venue_status("o1", S.ACCEPTED, 4, venue_order_id="V-1").kind != "refused"
+    garbled = _report("fill", "GUI-7", "F1", orig_cl_ord_id="o1", last_qty=D(last_qty),
+                      last_px=D(100), avg_px=D(100))  # fmt: skip
+    out = book.apply_exec(garbled, 5)
+    assert book.unmatched_fills() == [], out
+    assert "unmatched_fill" not in {e.kind for e in out.escalations}
