@@ -15,7 +15,10 @@ from tests.oms.test_sends_first import V
 S = OrderStatus
 
 
-def test_an_outside_replace_without_order_qty_does_not_end_the_order_on_its_old_qty() -> None:
+@pytest.mark.parametrize("kind", ["replaced", "status"])
+def test_an_outside_replace_without_order_qty_does_not_end_the_order_on_its_old_qty(
+    kind: str,
+) -> None:
     """o1 (BUY 10, V-1) is replaced at the venue to GUI-7 (20); the Replaced report carries
     no OrderQty (FIX 38 is conditional: CashOrderQty instead). GUI-7's new qty is unknown,
     as for a fill without it (rev20 #5: "the order must not end on its old qty"); then F1,
@@ -29,7 +32,9 @@ def test_an_outside_replace_without_order_qty_does_not_end_the_order_on_its_old_
     book = OrderBook()
     order = _ours(book)
     assert book.apply_venue_status("o1", S.ACCEPTED, 4, venue_order_id="V-1").kind != "refused"
-    no_qty = _replaced("GUI-7", "o1", "20", "100", "0").model_copy(update={"order_qty": None})
+    no_qty = _replaced("GUI-7", "o1", "20", "100", "0").model_copy(
+        update={"kind": kind, "order_qty": None, "ord_status": S.ACCEPTED}
+    )
     book.apply_exec(no_qty, 5)
     book.apply_exec(_fill("GUI-7", "F1", "10", "10", "20"), 6)
     assert not order.is_terminal, (order.status, order.qty, order.cum_qty)
