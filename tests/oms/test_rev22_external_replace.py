@@ -8,7 +8,7 @@ import pytest
 
 from actors.oms.order_book import OrderBook
 from actors.oms.reconcile import apply_plan, plan_reconciliation
-from protocol.messages import OrderStatus
+from protocol.messages import OrderStatus, OrdType, RiskVerdict, Side, SubmitOrder
 from tests.oms.test_external_replace import _fill, _ours, _replaced, _report, _vo
 from tests.oms.test_sends_first import V
 
@@ -65,3 +65,27 @@ def test_a_fill_without_a_positive_qty_naming_our_id_as_orig_is_no_unmatched_fil
     out = book.apply_exec(garbled, 5)
     assert book.unmatched_fills() == [], out
     assert "unmatched_fill" not in {e.kind for e in out.escalations}
+
+
+def test_an_order_a_pass_found_filled_is_linked_by_the_venue_order_id_the_pass_saw() -> None:
+    """o1 (BUY 10) was sent and its ack lost (PENDING_SUBMIT); a pass lists it (V-1, 4
+    filled): o1 is caught up to 4 and works on. Then o1 is replaced at the venue to GUI-7
+    (20), the Replaced report lost; the next pass lists GUI-7 (V-1, cum 4). o1's venue
+    order is V-1 - the first pass saw it - so GUI-7 is o1 replaced: one order, position
+    the venue's 4. (Defect: the first pass books the missed fill (`ApplyMissedFill`, no
+    venue order id) and, o1 no longer PENDING_SUBMIT after it, plans no `Update` carrying
+    V-1 - unlike an order it finds unfilled: o1 keeps no venue order id, the venue-order-id
+    link (`PlanBuilder._replaced_outside`) skips it, GUI-7 is adopted at cum 4 on top: the
+    4 booked twice, position 8, o1 escalated every pass as having no venue evidence.)"""
+    book = OrderBook()
+    msg = SubmitOrder(client_order_id="o1", venue=V, symbol="ABC", side=Side.BUY, qty=D(10),
+                      order_type=OrdType.LIMIT, price=D(100))  # fmt: skip
+    assert book.submit(msg, 1).applied
+    assert book.risk_verdict(RiskVerdict(client_order_id="o1", approved=True), 2).applied
+    apply_plan(book, plan_reconciliation(V, book.orders(V), [_vo("o1", "10", "4")], {}, set()), 3)
+    order = book.get("o1")
+    assert order is not None and order.cum_qty == 4
+    plan = plan_reconciliation(V, book.orders(V), [_vo("GUI-7", "20", "4")], {}, set())
+    apply_plan(book, plan, 4)
+    assert [o.client_order_id for o in book.orders(V)] == ["o1"], plan.actions
+    assert book.position(V, "ABC").qty == 4
