@@ -89,3 +89,23 @@ def test_an_order_a_pass_found_filled_is_linked_by_the_venue_order_id_the_pass_s
     apply_plan(book, plan, 4)
     assert [o.client_order_id for o in book.orders(V)] == ["o1"], plan.actions
     assert book.position(V, "ABC").qty == 4
+
+
+def test_a_fill_of_another_venue_order_under_an_outside_id_is_not_booked_on_ours() -> None:
+    """o1 (BUY 10 ABC, V-1) followed an outside replace to GUI-7 (20), so GUI-7 is one of
+    its ClOrdIDs now. An external party's ClOrdIDs are unique only per session and day
+    (rev20 #2, `outside_replace.foreign`): a fill under GUI-7 of SELL XYZ, venue order V-9,
+    is another order's. It must not be booked on o1. (Defect: `foreign` checks only reports
+    routed by OrigClOrdID; a fill routed by ClOrdID is applied to o1 whatever its symbol,
+    side or venue order: 5 XYZ sold booked as 5 ABC bought, no escalation - and on a
+    finished o1 as a late fill. Our own ClOrdIDs never had this exposure before extfix.)"""
+    book = OrderBook()
+    order = _ours(book)
+    assert book.apply_venue_status("o1", S.ACCEPTED, 4, venue_order_id="V-1").kind != "refused"
+    assert book.apply_exec(_replaced("GUI-7", "o1", "20", "100", "0"), 5).applied
+    other = _fill("GUI-7", "F9", "5", "5", "50").model_copy(
+        update={"symbol": "XYZ", "side": Side.SELL, "venue_order_id": "V-9"}
+    )
+    out = book.apply_exec(other, 6)
+    assert order.cum_qty == 0, (out.kind, out.escalations)
+    assert book.position(V, "ABC").qty == 0
