@@ -139,3 +139,20 @@ def test_a_torn_outside_fill_leaves_no_fill_unmatched_for_good() -> None:
     apply_plan(restarted, plan, 8)
     assert restarted.position(V, "ABC").qty == 10
     assert restarted.unmatched_fills() == []
+
+
+@pytest.mark.parametrize("price", ["0", "-5"])
+def test_an_outside_replace_to_a_price_no_limit_order_has_is_not_followed(price: str) -> None:
+    """A garbled Replaced report: o1 (LIMIT BUY 10 @ 100) replaced at the venue by GUI-7 to
+    20 @ 0 (or -5). No venue makes a limit order of a price that is not positive (the OMS
+    refuses one: `terms_problem`, `cancel_replace.request_replace`); like a replace below
+    the filled qty (rev17 #2) it is refused and escalated, the order left as it was.
+    (Defect: `outside_replace.implausible` checks only the qty: o1 follows to price 0 / -5,
+    its view shows it, and every qty-only replace of the client is then refused "invalid
+    price for the order type".)"""
+    book = OrderBook()
+    order = _ours(book)
+    assert book.apply_venue_status("o1", S.ACCEPTED, 4, venue_order_id="V-1").kind != "refused"
+    out = book.apply_exec(_replaced("GUI-7", "o1", "20", price, "0"), 5)
+    assert (order.cl_ord_id, order.qty, order.price) == ("o1", 10, 100), out
+    assert "bad_replace_report" in {e.kind for e in out.escalations}
