@@ -19,7 +19,11 @@ A Replaced report giving the order the ClOrdID of another order of the book is a
 neither (`id_taken`): it needs a human.
 
 A replace no venue makes is not followed: new terms below what is filled (by our count or
-the venue's) contradict the book and the report itself. It is refused and escalated
+the venue's) contradict the book and the report itself. Nor one whose new qty the report
+does not give (OrderQty is conditional in FIX): on the old qty its fills would end the
+order FILLED while the venue works it, and the venue's next report of it would then be
+adopted on top; refused, its fills stay unmatched until a pass follows the replace from the
+venue's listing (which gives the qty) by the venue order id. It is refused and escalated
 (`BAD_REPLACE`), the order left as it was (a garbled or hostile report must not end a live
 order, nor take it out of risk's open exposure). Nor is a report of another order (`foreign`):
 a replace changes neither symbol nor side, nor (where the report and the order both name
@@ -51,9 +55,12 @@ class EventBook(Protocol):
 
 def implausible(order: Order, cl_ord_id: str, qty: Decimal | None, venue_cum: Decimal) -> str:
     """Why the venue cannot have replaced `order` by `cl_ord_id` to `qty` with `venue_cum`
-    filled ("" if it can): a qty below what is filled."""
+    filled ("" if it can): a qty below what is filled, or none given (the new qty unknown:
+    followed on the old qty, the order would end FILLED while the venue works it)."""
+    if qty is None:
+        return f"{order.cl_ord_id} replaced by {cl_ord_id} without its order qty"
     filled = max(order.cum_qty, venue_cum)
-    if qty is not None and qty < filled:
+    if qty < filled:
         return f"{order.cl_ord_id} replaced by {cl_ord_id} to qty {qty}, below the {filled} filled"
     return ""
 
