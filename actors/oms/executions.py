@@ -31,7 +31,7 @@ from typing import Any, Literal, Protocol
 from actors.oms import adoption
 from actors.oms.lifecycle import CUT_SHORT, Event
 from actors.oms.orders import Escalation, Order, Outcome, implied_fill, missed_fill_exec_id
-from actors.oms.outside_replace import REPLACED_EXTERNALLY, follow
+from actors.oms.outside_replace import FILL_OF_ANOTHER, REPLACED_EXTERNALLY, fill_of_another, follow
 from actors.oms.positions import UnmatchedFill
 from actors.oms.resubmit_unsent import take_back
 from protocol.messages import TERMINAL_STATUSES, ExecReport, OrderStatus
@@ -91,6 +91,10 @@ def apply_report(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -
     if report.kind == "fill":
         if report.cl_ord_id and report.cl_ord_id not in order.cl_ord_ids:  # by OrigClOrdID
             return _outside_fill(book, order, report, ts_ns)
+        if why := fill_of_another(order, report):  # an outside id recycled
+            return _unmatched(
+                book, report, ts_ns, Escalation(FILL_OF_ANOTHER, why, order.client_order_id)
+            )
         shown = _replace_shown(book, order, report, ts_ns)
         fill = book.apply_fill(
             order.client_order_id,
@@ -254,10 +258,7 @@ def _outside_fill(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) 
     else:
         main = follow(book, order, report, ts_ns, venue_order_id=report.venue_order_id)
     if not main.applied:
-        out = book.record_unmatched(report, ts_ns)
-        return Outcome(out.kind, None, out.records, out.reason, fill_qty=out.fill_qty,
-                       fill_px=out.fill_px,
-                       escalations=main.escalations + out.escalations)  # fmt: skip
+        return _unmatched(book, report, ts_ns, *main.escalations)
     cl, cum = report.cl_ord_id, report.cum_qty
     early = [f for f in book.unmatched_fills(order.venue) if f.cl_ord_id == cl]
     early.sort(key=lambda f: (not f.cum_qty, f.cum_qty))  # unknown cum last
@@ -268,6 +269,13 @@ def _outside_fill(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) 
                            venue_order_id=report.venue_order_id)  # fmt: skip
     placed += [adoption.place(book, order, f, cum, ts_ns, taken="replaced") for f in early[n:]]
     return _combined(order, (main, *placed[:n], fill, *placed[n:]), fill)
+
+
+def _unmatched(book: ExecBook, report: ExecReport, ts_ns: int, *esc: Escalation) -> Outcome:
+    """The fill `report`, not applied to the order it named (`esc` why), recorded unmatched."""
+    out = book.record_unmatched(report, ts_ns)
+    return Outcome(out.kind, None, out.records, out.reason, fill_qty=out.fill_qty,
+                   fill_px=out.fill_px, escalations=esc + out.escalations)  # fmt: skip
 
 
 def _status_report(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -> Outcome:

@@ -45,6 +45,7 @@ from protocol.messages import TERMINAL_STATUSES, ExecReport
 REPLACED_EXTERNALLY: Final = "order_replaced_externally"
 BAD_REPLACE: Final = "bad_replace_report"  # a replace report no venue would send
 ID_TAKEN: Final = "replace_id_taken"  # a Replaced report giving one order another's ClOrdID
+FILL_OF_ANOTHER: Final = "outside_id_fill_of_another_order"  # `fill_of_another`
 
 
 class EventBook(Protocol):
@@ -98,6 +99,30 @@ def foreign(order: Order, report: ExecReport) -> str:
     """Why `report`, which names `order`'s id as replaced, cannot be of `order` ("" if it
     can): another symbol or side (or none given), or another venue order (both known)."""
     said = f"{report.exec_id}: {report.orig_cl_ord_id} replaced by {report.cl_ord_id}"
+    if report.symbol != order.symbol or report.side != order.side:
+        return (f"{said} as {report.side or '?'} {report.symbol or '?'}, "
+                f"the order is {order.side} {order.symbol}")  # fmt: skip
+    vid = report.venue_order_id
+    if vid and order.venue_order_id and vid != order.venue_order_id:
+        return f"{said} as venue order {vid}, the order's is {order.venue_order_id}"
+    return ""
+
+
+def outside_id(order: Order, cl_ord_id: str) -> bool:
+    """`cl_ord_id` is one `order` took from an outside replace: not its first id, nor a
+    replace of ours (an external party's ids recycle per session and day)."""
+    ids = order.cl_ord_ids
+    return cl_ord_id in ids[1:] and not order.is_replace_id(cl_ord_id)
+
+
+def fill_of_another(order: Order, report: ExecReport) -> str:
+    """Why the fill `report`, under an id `order` took from an outside replace, cannot be
+    of `order` ("" if it can): another symbol or side (or none given), or another venue
+    order (both known). Such a fill is not applied to the order: recorded unmatched and
+    escalated (`FILL_OF_ANOTHER`), as a fill that matches none."""
+    if not outside_id(order, report.cl_ord_id):
+        return ""
+    said = f"{report.exec_id}: a fill under {report.cl_ord_id}"
     if report.symbol != order.symbol or report.side != order.side:
         return (f"{said} as {report.side or '?'} {report.symbol or '?'}, "
                 f"the order is {order.side} {order.symbol}")  # fmt: skip
