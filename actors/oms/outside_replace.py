@@ -19,16 +19,18 @@ A Replaced report giving the order the ClOrdID of another order of the book is a
 neither (`id_taken`): it needs a human.
 
 A replace no venue makes is not followed: new terms below what is filled (by our count or
-the venue's) contradict the book and the report itself. Nor one whose new qty the report
-does not give (OrderQty is conditional in FIX): on the old qty its fills would end the
-order FILLED while the venue works it, and the venue's next report of it would then be
-adopted on top; refused, its fills stay unmatched until a pass follows the replace from the
-venue's listing (which gives the qty) by the venue order id. It is refused and escalated
-(`BAD_REPLACE`), the order left as it was (a garbled or hostile report must not end a live
-order, nor take it out of risk's open exposure). Nor is a report of another order (`foreign`):
-a replace changes neither symbol nor side, nor (where the report and the order both name
-one) the venue order; an external party's ClOrdIDs are unique only per session and day, so
-a report naming the order's id as OrigClOrdID may be of an order of someone else's.
+the venue's) or at a price that is not positive contradict the book and the report itself.
+It is refused and escalated (`BAD_REPLACE`), the order left as it was (a garbled or hostile
+report must not end a live order, nor take it out of risk's open exposure). So is one whose
+new qty the report does not give (OrderQty is conditional in FIX): on the old qty its fills
+would end the order FILLED while the venue works it, and the venue's next report of it
+would then be adopted on top; its fills stay unmatched until a pass follows the replace
+from the venue's listing (which gives the qty) by the venue order id. Nor is a report of
+another order followed (`foreign`): a replace changes neither symbol nor side, nor (where
+the report and the order both name one) the venue order; an external party's ClOrdIDs are
+unique only per session and day, so a report naming the order's id as OrigClOrdID may be of
+an order of someone else's; a fill under an id the order took from an outside replace is
+checked the same way (`fill_of_another`).
 """
 
 from __future__ import annotations
@@ -54,12 +56,18 @@ class EventBook(Protocol):
     ) -> Outcome: ...
 
 
-def implausible(order: Order, cl_ord_id: str, qty: Decimal | None, venue_cum: Decimal) -> str:
-    """Why the venue cannot have replaced `order` by `cl_ord_id` to `qty` with `venue_cum`
-    filled ("" if it can): a qty below what is filled, or none given (the new qty unknown:
-    followed on the old qty, the order would end FILLED while the venue works it)."""
+def implausible(
+    order: Order, cl_ord_id: str, qty: Decimal | None, venue_cum: Decimal,
+    price: Decimal | None = None,
+) -> str:  # fmt: skip
+    """Why the venue cannot have replaced `order` by `cl_ord_id` to `qty` (and `price`, if
+    given) with `venue_cum` filled ("" if it can): a qty below what is filled, or none given
+    (the new qty unknown: followed on the old qty, the order would end FILLED while the
+    venue works it), or a price that is not positive (no limit order has one)."""
     if qty is None:
         return f"{order.cl_ord_id} replaced by {cl_ord_id} without its order qty"
+    if price is not None and price <= 0:
+        return f"{order.cl_ord_id} replaced by {cl_ord_id} to price {price}"
     filled = max(order.cum_qty, venue_cum)
     if qty < filled:
         return f"{order.cl_ord_id} replaced by {cl_ord_id} to qty {qty}, below the {filled} filled"
@@ -81,7 +89,7 @@ def replaced_outside(
     gives them; `venue_cum` filled as it says) at nobody's request of ours
     (`Order.replaced_outside`): recorded as ``replaced_externally``, escalated
     (`REPLACED_EXTERNALLY`); refused and escalated (`BAD_REPLACE`) if implausible."""
-    if why := implausible(order, cl_ord_id, qty, venue_cum):
+    if why := implausible(order, cl_ord_id, qty, venue_cum, price):
         bad = Escalation(BAD_REPLACE, f"{why}: not followed", order.client_order_id)
         return Outcome.refused(order, why, bad)
     was = _terms(order)  # before the record changes them
@@ -148,7 +156,7 @@ def follow(book: EventBook, order: Order, report: ExecReport, ts_ns: int, **fiel
     # both steps checked before anything is recorded: ours must leave the order live and
     # the outside replace must be allowed on top of it
     ours_fields = order.replace_fields(ours, None, None)
-    if why := implausible(order, cl, qty, venue_cum) or _after_ours(order, ours_fields, qty):
+    if why := implausible(order, cl, qty, venue_cum, price) or _after_ours(order, ours_fields, qty):
         bad = Escalation(BAD_REPLACE, f"{why}: not followed", order.client_order_id)
         return Outcome.refused(order, why, bad)
     vid = fields.get("venue_order_id", "")
