@@ -345,7 +345,8 @@ def apply_actions(
                 price=a.price,
             )
         elif isinstance(a, ApplyMissedFill):
-            out = book.apply_fill(a.client_order_id, a.exec_id, a.qty, a.px, ts_ns)
+            out = book.apply_fill(a.client_order_id, a.exec_id, a.qty, a.px, ts_ns,
+                                  venue_order_id=a.venue_order_id)  # fmt: skip
         elif isinstance(a, MarkTerminal):
             out = book.apply_venue_status(a.client_order_id, a.status, ts_ns, reason=a.reason)
         elif isinstance(a, Resubmit):

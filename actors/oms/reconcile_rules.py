@@ -10,7 +10,9 @@ is matched to them rather than adopted):
   which the book applies to the position).
 - venue cum_qty > local -> ApplyMissedFill of the difference at the price that makes our
   avg_px equal the venue's, exec id `recon:{cl_ord_id}:{venue_cum}` (a repeat is a no-op);
-  the fill itself moves the order (e.g. a PENDING_CANCEL raced by a fill becomes FILLED).
+  the fill itself moves the order (e.g. a PENDING_CANCEL raced by a fill becomes FILLED),
+  and carries the listed venue order id onto an order that has none (one caught up from
+  PENDING_SUBMIT gets no Update: its later outside replace is then linked by it).
   venue cum_qty < local, or > qty -> Escalate.
 - venue status terminal and different -> MarkTerminal (FILLED only ever follows from fills:
   a FILLED venue order whose quantity does not add up is escalated); venue live and local
@@ -207,6 +209,7 @@ class Planner:
                 px,
                 vo.cum_qty,
                 vo.avg_px,
+                "" if order.venue_order_id else vo.venue_order_id,
             )
         )
         self.delta[order.symbol] += signed(order.side, fill_qty)
