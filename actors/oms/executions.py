@@ -272,7 +272,12 @@ def _outside_fill(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) 
 
 
 def _unmatched(book: ExecBook, report: ExecReport, ts_ns: int, *esc: Escalation) -> Outcome:
-    """The fill `report`, not applied to the order it named (`esc` why), recorded unmatched."""
+    """The fill `report`, not applied to the order it named (`esc` why), recorded unmatched;
+    refused as a bad fill if its qty is not positive (no trade: `OrderBook.apply_exec`
+    records no unmatched fill of it either)."""
+    if report.last_qty <= 0:
+        why = f"{report.exec_id}: fill qty {report.last_qty} is not positive"
+        return Outcome.refused(None, "bad_fill", *esc, Escalation("bad_fill", why))
     out = book.record_unmatched(report, ts_ns)
     return Outcome(out.kind, None, out.records, out.reason, fill_qty=out.fill_qty,
                    fill_px=out.fill_px, escalations=esc + out.escalations)  # fmt: skip
