@@ -155,17 +155,21 @@ def caught_up(
     fill just applied to `order`, one of ours) provably counted: under that ClOrdID, one of
     the order's (an outside replace's new id: fills under it came unmatched before the order
     followed the replace, `actors.oms.outside_replace`), of the order's venue order (both
-    known), each lying wholly within the venue cum range the catch-up brought it through."""
+    known), symbol and side, each lying wholly within the venue cum range the catch-up
+    brought it through - or, when the order then holds exactly the venue's cum (every fill
+    of the venue order up to it counted, under whatever exec id: a torn tail's resend and
+    the catch-up), within that cum (a fill placed by an outcome a kill -9 tore)."""
     cl, _, hi = record["exec_id"].removeprefix("recon:").rpartition(":")
     if cl not in order.cl_ord_ids or not order.venue_order_id:
         return []
-    lo = Decimal(hi) - Decimal(record["qty"])
+    lo = ZERO if order.cum_qty == Decimal(hi) else Decimal(hi) - Decimal(record["qty"])
     return [
         f
         for f in fills
         if f.cl_ord_id == cl
         and f.venue == order.venue
         and f.venue_order_id == order.venue_order_id
+        and (f.symbol, f.side) == (order.symbol, order.side)
         and f.cum_qty
         and lo <= f.cum_qty - f.qty
         and f.cum_qty <= Decimal(hi)
