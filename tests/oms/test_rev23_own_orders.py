@@ -1,13 +1,15 @@
 """rev23 review of `extfix`: failing tests for regressions on our own orders (no outside
-replace involved) found by the main-vs-extfix fuzz."""
+replace involved) found by the main-vs-extfix fuzz, and for defects of the rev22 fixes."""
 
 from __future__ import annotations
 
 from decimal import Decimal as D
 
+import pytest
+
 from actors.oms.order_book import OrderBook
-from protocol.messages import ExecReport, OrderStatus
-from tests.oms.test_external_replace import _ours
+from protocol.messages import ExecReport, OrderStatus, Side
+from tests.oms.test_external_replace import _ours, _replaced
 from tests.oms.test_sends_first import V
 
 S = OrderStatus
@@ -34,3 +36,28 @@ def test_a_fill_under_our_cancel_id_without_symbol_and_side_is_booked_on_the_ord
     assert out.fill_qty == 3, (out.kind, out.reason, [e.kind for e in out.escalations])
     assert book.unmatched_fills() == []
     assert book.position(V, "ABC").qty == 3
+
+
+@pytest.mark.parametrize("last_px", ["0", "-3"])
+def test_a_fill_of_another_order_without_a_positive_price_is_refused_not_unmatched(
+    last_px: str,
+) -> None:
+    """o1 (BUY 10, V-1) followed an outside replace to GUI-7; a fill under GUI-7 of another
+    order (SELL XYZ, V-9: external ClOrdIDs recycle) with LastPx 0 (or -3: garbled) arrives.
+    Before 8264dcf it reached `OrderBook.apply_fill` and was refused as a ``bad_fill``
+    (`fill_problem`): no trade can be booked at that price. (Defect, 8264dcf + ed12005:
+    `executions._unmatched` checks only LastQty <= 0, so the fill is journalled as an
+    ``unmatched_fill`` at price 0 (or -3) for good and escalated as a trade the book cannot
+    account for; an adoption may later place it on an order (`adoption.place`) at that
+    price. The same gap rev22 #4 closed for the qty.)"""
+    book = OrderBook()
+    _ours(book)
+    assert book.apply_venue_status("o1", S.ACCEPTED, 4, venue_order_id="V-1").kind != "refused"
+    assert book.apply_exec(_replaced("GUI-7", "o1", "20", "100", "0"), 5).applied
+    garbled = ExecReport(venue=V, exec_id="F1", kind="fill", cl_ord_id="GUI-7", symbol="XYZ",
+                         side=Side.SELL, venue_order_id="V-9", last_qty=D(5),
+                         last_px=D(last_px), cum_qty=D(5), avg_px=D(100), order_qty=D(5),
+                         ord_status=S.PARTIALLY_FILLED)  # fmt: skip
+    out = book.apply_exec(garbled, 6)
+    assert book.unmatched_fills() == [], out
+    assert "bad_fill" in {e.kind for e in out.escalations}
