@@ -9,7 +9,7 @@ import pytest
 
 from actors.oms.order_book import OrderBook
 from protocol.messages import ExecReport, OrderStatus, Side
-from tests.oms.test_external_replace import _ours, _replaced
+from tests.oms.test_external_replace import _fill, _ours, _replaced
 from tests.oms.test_sends_first import V
 
 S = OrderStatus
@@ -61,3 +61,21 @@ def test_a_fill_of_another_order_without_a_positive_price_is_refused_not_unmatch
     out = book.apply_exec(garbled, 6)
     assert book.unmatched_fills() == [], out
     assert "bad_fill" in {e.kind for e in out.escalations}
+
+
+def test_an_outside_replace_to_order_qty_0_is_not_followed_on_the_old_qty() -> None:
+    """o1 (BUY 10, V-1) is replaced at the venue to GUI-7 (20); the Replaced report carries
+    OrderQty 0 (garbled, or a parser's default for an absent tag 38). Its new qty is as
+    unknown as without OrderQty (rev22 #1, 19a6cab: refused, ``bad_replace_report``). Then
+    F1, 10 under GUI-7 (venue cum 10, order qty 20): the order works 10 more at the venue
+    and must not end FILLED. (Defect: `implausible` refuses None and a qty below the
+    filled, but 0 with nothing filled passes, and `Order.replace_fields` takes `qty or ...`:
+    the 0 falls back to the old qty 10. The replace is followed on the old qty, as rev22 #1
+    described: F1 ends o1 FILLED at 10 while the venue works it, later fills are refused as
+    overfills and the venue's next replace of it is adopted on top.)"""
+    book = OrderBook()
+    order = _ours(book)
+    assert book.apply_venue_status("o1", S.ACCEPTED, 4, venue_order_id="V-1").kind != "refused"
+    book.apply_exec(_replaced("GUI-7", "o1", "0", "100", "0"), 5)
+    book.apply_exec(_fill("GUI-7", "F1", "10", "10", "20"), 6)
+    assert not order.is_terminal, (order.status, order.qty, order.cum_qty)
