@@ -39,7 +39,7 @@ from decimal import Decimal
 from typing import Any, Final, Protocol
 
 from actors.oms.lifecycle import Event, resolve
-from actors.oms.orders import Escalation, Order, Outcome
+from actors.oms.orders import Escalation, Order, Outcome, request_cl_ord_id
 from actors.oms.positions import ZERO
 from protocol.messages import TERMINAL_STATUSES, ExecReport
 
@@ -117,10 +117,20 @@ def foreign(order: Order, report: ExecReport) -> str:
 
 
 def outside_id(order: Order, cl_ord_id: str) -> bool:
-    """`cl_ord_id` is one `order` took from an outside replace: not its first id, nor a
-    replace of ours (an external party's ids recycle per session and day)."""
+    """`cl_ord_id` is one `order` took from an outside replace (an external party's ids
+    recycle per session and day): not its first id, nor any other id of ours (`own_id`)."""
     ids = order.cl_ord_ids
-    return cl_ord_id in ids[1:] and not order.is_replace_id(cl_ord_id)
+    return cl_ord_id in ids[1:] and not own_id(order, cl_ord_id)
+
+
+def own_id(order: Order, cl_ord_id: str) -> bool:
+    """`cl_ord_id` is one we generated for `order`: that of one of its cancel or replace
+    requests so far (`request_cl_ord_id`, n = 1 to `request_seq`), not only the replaces:
+    a fill under our pending cancel's id is of the order, as any fill under an id of ours."""
+    base, seq = order.cl_ord_ids[0], order.request_seq
+    return any(
+        cl_ord_id == request_cl_ord_id(base, k, n) for k in ("c", "r") for n in range(1, seq + 1)
+    )
 
 
 def fill_of_another(order: Order, report: ExecReport) -> str:
