@@ -32,7 +32,7 @@ from actors.oms import adoption
 from actors.oms.lifecycle import CUT_SHORT, Event
 from actors.oms.orders import Escalation, Order, Outcome, implied_fill, missed_fill_exec_id
 from actors.oms.outside_replace import FILL_OF_ANOTHER, REPLACED_EXTERNALLY, fill_of_another, follow
-from actors.oms.positions import UnmatchedFill
+from actors.oms.positions import UnmatchedFill, fill_problem
 from actors.oms.resubmit_unsent import take_back
 from protocol.messages import TERMINAL_STATUSES, ExecReport, OrderStatus
 
@@ -273,10 +273,10 @@ def _outside_fill(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) 
 
 def _unmatched(book: ExecBook, report: ExecReport, ts_ns: int, *esc: Escalation) -> Outcome:
     """The fill `report`, not applied to the order it named (`esc` why), recorded unmatched;
-    refused as a bad fill if its qty is not positive (no trade: `OrderBook.apply_exec`
-    records no unmatched fill of it either)."""
-    if report.last_qty <= 0:
-        why = f"{report.exec_id}: fill qty {report.last_qty} is not positive"
+    refused as a bad fill if its qty or price is not positive or out of bounds
+    (`fill_problem`, as `OrderBook.apply_fill` refuses it: no trade can be booked at it)."""
+    if (problem := fill_problem(report.last_qty, report.last_px)) is not None:
+        why = f"{report.exec_id}: {problem}"
         return Outcome.refused(None, "bad_fill", *esc, Escalation("bad_fill", why))
     out = book.record_unmatched(report, ts_ns)
     return Outcome(out.kind, None, out.records, out.reason, fill_qty=out.fill_qty,
