@@ -243,15 +243,16 @@ def _outside_fill(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) 
     replaced the order at the venue and the Replaced report is lost (or late). The replace
     is followed first, on the fill's terms (`follow`: refused if of another order or
     implausible), then the fill applied once on the new terms, the fills recorded unmatched
-    under the new id placed around it in venue cum order (`adoption.place`). Without the
-    fill's order qty the new terms are unknown: nothing is followed (the order must not end
-    on its old qty); like a fill that cannot be followed, it is recorded unmatched,
-    escalated: reconciliation follows the replace from the venue's listing and its
+    under the new id placed around it in venue cum order (`adoption.place`). Without a
+    positive order qty on the fill the new terms are unknown: nothing is followed (the order
+    must not end on its old qty); like a fill that cannot be followed, it is recorded
+    unmatched, escalated: reconciliation follows the replace from the venue's listing and its
     catch-up settles the fill (`adoption.caught_up`)."""
-    if report.order_qty is None:
+    if report.order_qty is None or report.order_qty <= 0:
         why = (
             f"{report.exec_id}: a fill of {report.cl_ord_id}, which replaced "
-            f"{report.orig_cl_ord_id} at the venue, without its order qty: not followed"
+            f"{report.orig_cl_ord_id} at the venue, without a positive order qty "
+            f"({report.order_qty}): not followed"
         )
         esc = Escalation(REPLACED_EXTERNALLY, why, order.client_order_id)
         main = Outcome.refused(order, why, esc)

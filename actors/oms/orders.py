@@ -277,8 +277,8 @@ class Order(msgspec.Struct, gc=False):
         self, cl_ord_id: str, qty: Decimal | None, price: Decimal | None
     ) -> dict[str, Any]:
         """The ``event`` record fields of replace `cl_ord_id` taking effect: the venue's
-        terms where it gives them, else those we asked for (our pending request), else the
-        order's."""
+        terms where it gives them (an OrderQty 0 as none), else those we asked for (our
+        pending request), else the order's; an outside replace's qty is positive (`implausible`)."""
         asked = self.status is S.PENDING_REPLACE and cl_ord_id == self.pending_cl_ord_id
         qty = qty or (self.pending_qty if asked else None) or self.qty
         price = price if price is not None else (self.pending_price if asked else self.price)

@@ -62,10 +62,11 @@ def implausible(
 ) -> str:  # fmt: skip
     """Why the venue cannot have replaced `order` by `cl_ord_id` to `qty` (and `price`, if
     given) with `venue_cum` filled ("" if it can): a qty below what is filled, or none given
-    (the new qty unknown: followed on the old qty, the order would end FILLED while the
-    venue works it), or a price that is not positive (no limit order has one)."""
-    if qty is None:
-        return f"{order.cl_ord_id} replaced by {cl_ord_id} without its order qty"
+    or not positive (the new qty unknown, 0 as much as none: followed on the old qty, the
+    order would end FILLED while the venue works it), or a price that is not positive (no
+    limit order has one)."""
+    if qty is None or qty <= 0:
+        return f"{order.cl_ord_id} replaced by {cl_ord_id} without a positive order qty ({qty})"
     if price is not None and price <= 0:
         return f"{order.cl_ord_id} replaced by {cl_ord_id} to price {price}"
     filled = max(order.cum_qty, venue_cum)
@@ -185,7 +186,7 @@ def _after_ours(order: Order, ours: dict[str, Any], qty: Decimal | None) -> str:
     replace to `qty` ("" if it can): ours would end it (its qty filled) or leave it where
     the outside replace is not allowed."""
     status = order.next_status(Event.REPLACED, ours["qty"])
-    new_qty = qty or Decimal(ours["qty"])
+    new_qty = Decimal(ours["qty"]) if qty is None else qty  # (`implausible` refused 0 and below)
     if status is None or status in TERMINAL_STATUSES:
         return f"{ours['cl_ord_id']} at qty {ours['qty']} would be {status or 'refused'}"
     if resolve(status, Event.REPLACED_EXTERNALLY, order.cum_qty, new_qty) is None:

@@ -9,7 +9,7 @@ import pytest
 
 from actors.oms.order_book import OrderBook
 from protocol.messages import ExecReport, OrderStatus, Side
-from tests.oms.test_external_replace import _fill, _ours, _replaced
+from tests.oms.test_external_replace import _fill, _ours, _replaced, _report
 from tests.oms.test_sends_first import V
 
 S = OrderStatus
@@ -79,3 +79,21 @@ def test_an_outside_replace_to_order_qty_0_is_not_followed_on_the_old_qty() -> N
     book.apply_exec(_replaced("GUI-7", "o1", "0", "100", "0"), 5)
     book.apply_exec(_fill("GUI-7", "F1", "10", "10", "20"), 6)
     assert not order.is_terminal, (order.status, order.qty, order.cum_qty)
+
+
+def test_a_fill_naming_our_id_as_orig_with_order_qty_0_does_not_follow_the_old_qty() -> None:
+    """rev23 #3 on the path of a fill that shows the outside replace (its Replaced report
+    lost): F1, 10 under GUI-7 naming o1 as OrigClOrdID, OrderQty 0 (no CumQty, so not
+    below the filled). The new qty is unknown,
+    as without OrderQty (rev20 #5): nothing is followed, the fill is recorded unmatched for
+    a pass to follow and settle. (Before the fix: followed with `replace_fields` taking the
+    old qty 10 for the 0, so F1 ended o1 FILLED while the venue works it.)"""
+    book = OrderBook()
+    order = _ours(book)
+    assert book.apply_venue_status("o1", S.ACCEPTED, 4, venue_order_id="V-1").kind != "refused"
+    fill = _report("fill", "GUI-7", "F1", orig_cl_ord_id="o1", last_qty=D(10), last_px=D(100),
+                   avg_px=D(100), order_qty=D(0), ord_status=S.PARTIALLY_FILLED)  # fmt: skip
+    book.apply_exec(fill, 5)
+    assert not order.is_terminal, (order.status, order.qty, order.cum_qty)
+    assert order.cl_ord_id == "o1"
+    assert [u.exec_id for u in book.unmatched_fills()] == ["F1"]
