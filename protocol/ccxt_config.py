@@ -42,10 +42,6 @@ class CcxtCfg(BaseModel):
     # per asset, the balance that is not a position of ours (funding held at the exchange):
     # the heartbeat compares (balance - baseline) of each symbol's base asset with the OMS
     position_baseline: dict[str, ConfigDec] = Field(default_factory=dict)
-    # the share of the exchange's request-weight limit per minute (exchangeInfo's
-    # REQUEST_WEIGHT, Binance's 6,000 until it says) the connector spends at most; the
-    # rest is headroom (another process on the same IP, the WebSocket API)
-    weight_budget_fraction: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.8
 
     @model_validator(mode="after")
     def _one_symbol_per_base(self) -> CcxtCfg:

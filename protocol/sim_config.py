@@ -53,16 +53,6 @@ class SimCfg(BaseModel):
     # asset, set on its first start (a restart keeps its log's). An asset of a market not
     # listed starts with the default: 1,000 of a base asset, 1,000,000 of a quote asset.
     balances: dict[Asset, NonNegDec] = Field(default_factory=dict)
-    # The local exchange only: Binance's request limits (`actors.exchangesim.weights`).
-    # Request weight per client IP over a rolling minute (exchangeInfo advertises it), new
-    # orders per account per 10 s and per day, the first IP ban (HTTP 418) in seconds
-    # (doubled at each later ban, at most 3 days), and how many requests sent into a 429's
-    # Retry-After window earn the ban.
-    request_weight_per_min: PosInt = 6000
-    orders_per_10s: PosInt = 100
-    orders_per_day: PosInt = 200_000
-    ip_ban_s: PosFloat = 120.0
-    ip_ban_after: PosInt = 3
 
     @model_validator(mode="after")
     def _tls_pair(self) -> SimCfg:

@@ -36,7 +36,6 @@ from actors.exchangesim.faults import FAULT_KINDS, FaultError, Faults
 from actors.exchangesim.rest import RestApi
 from actors.exchangesim.server import ExchangeServer
 from actors.exchangesim.store import open_store
-from actors.exchangesim.weights import limits_cfg
 from actors.exchangesim.wsapi import WsApi
 from actors.runtime.actor import Actor
 from actors.runtime.aio import AsyncioBridge
@@ -101,7 +100,7 @@ class ExchangeSimActor(Actor):
                 self.faults.apply(kind, value)
             except FaultError as exc:
                 self.log.error("sim_fault_invalid", kind=kind, error=str(exc))
-        rest = RestApi(self.exchange, creds, self.server_ms, limits_cfg(sim))
+        rest = RestApi(self.exchange, creds, self.server_ms)
         self.server = ExchangeServer(rest, WsApi(creds, self.server_ms), self.faults, self.log)
         self.bridge = AsyncioBridge(self, self.log)
         previous = read_port(self.cfg, name) if vcfg.port == 0 else None
@@ -199,7 +198,6 @@ class ExchangeSimActor(Actor):
             "faults": self.faults.active(),
             "requests": dict(self.server.requests),
             "events_sent": self.server.events_sent,
-            "refused": dict(self.server.limiter.refused),  # HTTP status -> requests (limits)
             **self.exchange.snapshot(),
         }
 

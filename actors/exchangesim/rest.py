@@ -27,7 +27,6 @@ from actors.exchangesim.book import Exchange
 from actors.exchangesim.errors import CLIENT_ID_PATTERN, ApiError
 from actors.exchangesim.market import fmt
 from actors.exchangesim.orders import XOrder, new_client_id, select_trades
-from actors.exchangesim.weights import LimitsCfg
 from actors.exchangesim.wire import (
     Json,
     cancel_json,
@@ -51,6 +50,12 @@ _TRADE_QUERIES = frozenset(
     for c in ((), ("orderId",), ("startTime",), ("endTime",), ("fromId",),
               ("startTime", "endTime"), ("orderId", "fromId"))
 )  # fmt: skip
+RATE_LIMITS = [
+    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+    {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,28 +78,13 @@ class Response:
 Handler = Callable[[dict[str, str], int], Response]
 
 
-def params_of(req: Request) -> dict[str, str]:
-    """The request's parameters: the query string's, then the body's."""
-    params = dict(parse_qsl(req.query, keep_blank_values=True))
-    params.update(parse_qsl(req.body, keep_blank_values=True))
-    return params
-
-
 class RestApi:
-    """Answers requests against one `Exchange`; `clock()` is the server's time in ms;
-    `limits`: what exchangeInfo's `rateLimits` advertise (the server enforces them)."""
+    """Answers requests against one `Exchange`; `clock()` is the server's time in ms."""
 
-    def __init__(
-        self,
-        exchange: Exchange,
-        creds: Credentials,
-        clock: Callable[[], int],
-        limits: LimitsCfg | None = None,
-    ) -> None:
+    def __init__(self, exchange: Exchange, creds: Credentials, clock: Callable[[], int]) -> None:
         self.exchange = exchange
         self.creds = creds
         self.clock = clock
-        self.limits = limits or LimitsCfg()
         self._public: dict[tuple[str, str], Handler] = {
             ("GET", "/api/v3/ping"): lambda p, now: Response(200, {}),
             ("GET", "/api/v3/time"): lambda p, now: Response(200, {"serverTime": now}),
@@ -114,7 +104,8 @@ class RestApi:
     def handle(self, req: Request) -> Response:
         key = (req.method, req.path)
         now = self.clock()
-        params = params_of(req)
+        params = dict(parse_qsl(req.query, keep_blank_values=True))
+        params.update(parse_qsl(req.body, keep_blank_values=True))
         try:
             public = self._public.get(key)
             if public is not None:
@@ -137,7 +128,7 @@ class RestApi:
         body = {
             "timezone": "UTC",
             "serverTime": now,
-            "rateLimits": self.limits.rate_limits(),
+            "rateLimits": RATE_LIMITS,
             "exchangeFilters": [],
             "symbols": [m.info() for mid, m in markets.items() if wanted in (None, mid)],
         }

@@ -1,8 +1,6 @@
 """The simulated exchange's HTTP + WebSocket server (aiohttp): Binance's REST paths
 (`actors.exchangesim.rest`) and the WebSocket API with its user-data stream
-(`actors.exchangesim.wsapi`), with the faults of `actors.exchangesim.faults` applied and
-Binance's request-weight and order limits enforced (`actors.exchangesim.weights`: a
-refused request is not processed).
+(`actors.exchangesim.wsapi`), with the faults of `actors.exchangesim.faults` applied.
 
 Everything runs on one asyncio loop (the actor steps it; tests run it directly). Each
 WebSocket connection has one writer task and queue, so replies and events go out in order;
@@ -15,7 +13,6 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -23,8 +20,7 @@ from aiohttp import WSMsgType, web
 
 from actors.exchangesim.errors import RATE_LIMIT_MSG
 from actors.exchangesim.faults import HOLD_S, RETRY_AFTER_S, Faults
-from actors.exchangesim.rest import Request, RestApi, params_of
-from actors.exchangesim.weights import ORDER_PATHS, Limiter, Verdict, request_weight
+from actors.exchangesim.rest import Request, RestApi
 from actors.exchangesim.wsapi import WsApi, event_frame
 
 WS_PATH = "/ws-api/v3"
@@ -62,20 +58,10 @@ class _Session:
 
 
 class ExchangeServer:
-    def __init__(
-        self,
-        rest: RestApi,
-        ws_api: WsApi,
-        faults: Faults,
-        log: Any = None,
-        *,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, rest: RestApi, ws_api: WsApi, faults: Faults, log: Any = None) -> None:
         self.rest = rest
         self.ws_api = ws_api
         self.faults = faults
-        self.limiter = Limiter(rest.limits)
-        self.monotonic = monotonic  # the limits' clock
         self.log = log or structlog.get_logger("exchangesim")
         self._sessions: set[_Session] = set()
         self.requests: Counter[str] = Counter()  # "METHOD /path" -> how many
@@ -163,30 +149,12 @@ class ExchangeServer:
             body=text,
             api_key=request.headers.get("X-MBX-APIKEY"),
         )
-        verdict = self._admit(req, request.remote or "")
-        if verdict.status:
-            self.log.info(
-                "sim_request_refused", path=req.path, status=verdict.status,
-                code=verdict.body.get("code"), retry_after=verdict.headers.get("Retry-After"),
-            )  # fmt: skip
-            return web.json_response(verdict.body, status=verdict.status, headers=verdict.headers)
         resp = self.rest.handle(req)
         self.publish(resp.events)
         if resp.order_placed and self.faults.take("timeout_after_accept"):
             self.log.info("sim_answer_withheld", path=req.path, hold_s=HOLD_S)
             await asyncio.sleep(HOLD_S)
-        return web.json_response(resp.body, status=resp.status, headers=verdict.headers)
-
-    def _admit(self, req: Request, ip: str) -> Verdict:
-        """The request's weight counted against its IP and, a new order, the account's
-        order count; or the refusal (429 / 418) to answer instead of processing it."""
-        now = self.monotonic()
-        weight = request_weight(req.method, req.path, params_of(req))
-        verdict = self.limiter.admit(ip, weight, now, self.rest.clock())
-        if verdict.status or (req.method, req.path) not in ORDER_PATHS:
-            return verdict
-        orders = self.limiter.admit_order(req.api_key or "", now)
-        return Verdict(orders.status, orders.body, {**verdict.headers, **orders.headers})
+        return web.json_response(resp.body, status=resp.status)
 
     async def _ws(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(autoping=True, heartbeat=PING_INTERVAL_S)

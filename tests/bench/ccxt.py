@@ -85,12 +85,7 @@ def _config() -> dict[str, Any]:
             "exchange": "binance", "api_key_env": KEY_ENV, "secret_env": SECRET_ENV,
             "symbols": [PAIR], "position_baseline": {"BTC": "1000"},
         },
-        "sim": {
-            "reference_prices": {PAIR: "60000.00"},
-            # Binance's request weight and order limits (6,000 a minute, 100 orders in
-            # 10 s) out of the series' way: the bench measures latency, not pacing
-            "request_weight_per_min": 100_000_000, "orders_per_10s": 100_000_000,
-        },
+        "sim": {"reference_prices": {PAIR: "60000.00"}},
     }  # fmt: skip
     cfg["venues"] = [*cfg["venues"], ccxt_venue]
     return cfg

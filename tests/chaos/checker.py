@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from tests.chaos.history import Entry, summarize_submits
-from tests.chaos.sends import check_acked, check_resubmits, dropped_unsent
+from tests.chaos.sends import check_acked, check_resubmits
 
 AT_VENUE_STATUSES = frozenset(
     {
@@ -284,7 +284,7 @@ def _check_oms_vs_venue(
         status = str(order["status"])
         coid = order["client_order_id"]
         if not at:
-            if status in AT_VENUE_STATUSES and not dropped_unsent(order):
+            if status in AT_VENUE_STATUSES:
                 inv["oms_equals_venue"].fail(
                     f"{coid}: OMS {status}, no such order at {order['venue']}"
                 )

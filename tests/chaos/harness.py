@@ -153,14 +153,7 @@ def _exchange_venue(name: str, balances: dict[str, str]) -> dict[str, Any]:
             "symbols": sorted(EXCHANGE_SYMBOLS),
             "position_baseline": {a: q for a, q in balances.items() if a in bases},
         },
-        # Binance's order count (100 new orders in 10 s per account) out of the load's way
-        # like the OMS's limits (the run tests recovery); the request weight stays
-        # Binance's 6,000 a minute: the connector paces itself under it
-        "sim": {
-            "reference_prices": dict(EXCHANGE_SYMBOLS),
-            "balances": dict(balances),
-            "orders_per_10s": 1_000_000,
-        },
+        "sim": {"reference_prices": dict(EXCHANGE_SYMBOLS), "balances": dict(balances)},
     }
 
 

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from actors.connector.ccxt.gate import NOT_SENT, WITHDRAWN
 from actors.oms.orders import (
     DROPPED_OUT_OF_SESSION,
     DROPPED_OUTSIDE_TRADING_WINDOW,
@@ -98,7 +97,7 @@ def check_acked(
             not mine
             and not (order["status"] == "REJECTED" and _refused_this(refused[key], order))
             and order["status"] != "UNKNOWN"
-            and not dropped_unsent(order)
+            and not _dropped_unsent(order)
         ):
             why = f" ({order.get('reason')})" if order.get("reason") else ""
             inv["acked_order_at_venue_exactly_once"].fail(
@@ -106,15 +105,10 @@ def check_acked(
             )
 
 
-def dropped_unsent(order: Mapping[str, Any]) -> bool:
+def _dropped_unsent(order: Mapping[str, Any]) -> bool:
     """Acknowledged, then rejected unsent because the kill-switch was engaged meanwhile
     (or the venue's trading session closed, the trading window closed, or an operator
-    stopped its connector), or never sent by a ccxt connector: withdrawn at its weight
-    gate by a cancel or the kill-switch's mass cancel (CANCELLED), or held there past its
-    bound (REJECTED)."""
-    reason = str(order.get("reason") or "")
-    if order["status"] in ("CANCELLED", "REJECTED") and reason.startswith((WITHDRAWN, NOT_SENT)):
-        return True
+    stopped its connector)."""
     reasons = (
         DROPPED_UNSENT,
         DROPPED_OUT_OF_SESSION,

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from actors.connector.ccxt.gate import NOT_SENT, WITHDRAWN
 from actors.oms.orders import DROPPED_UNSENT
 from tests.chaos.checker import INVARIANTS, Observations, check
 from tests.chaos.history import (
@@ -191,25 +190,6 @@ def test_acked_order_dropped_unsent_by_the_kill_switch_is_honest() -> None:
     assert violations(Observations(**w)) == {}
     w["oms_orders"][-1] = oms_order("a3", "REJECTED", cum="0", avg="0", reason="whatever")
     assert violations(Observations(**w)) == {"acked_order_at_venue_exactly_once": 1}
-
-
-def test_acked_order_a_ccxt_connector_never_sent_is_honest() -> None:
-    """Acknowledged, then withdrawn at the ccxt connector's weight gate by the kill-switch's
-    mass cancel (CANCELLED) or refused there past its bound (REJECTED): never sent, not at
-    the venue, and rightly so; a CANCELLED with any other reason is not."""
-    w = consistent()
-    w["history"].append(entry("a3", seq=4))
-    w["oms_orders"].append(
-        oms_order("a3", "CANCELLED", cum="0", avg="0", reason=f"{WITHDRAWN}: mass cancel")
-    )
-    assert violations(Observations(**w)) == {}
-    w["oms_orders"][-1] = oms_order("a3", "REJECTED", cum="0", avg="0", reason=f"{NOT_SENT} x")
-    assert violations(Observations(**w)) == {}
-    w["oms_orders"][-1] = oms_order("a3", "CANCELLED", cum="0", avg="0", reason="whatever")
-    assert violations(Observations(**w)) == {
-        "acked_order_at_venue_exactly_once": 1,
-        "oms_equals_venue": 1,
-    }
 
 
 def test_venue_order_nobody_asked_for() -> None:

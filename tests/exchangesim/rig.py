@@ -19,7 +19,6 @@ from actors.exchangesim.book import Exchange
 from actors.exchangesim.faults import Faults
 from actors.exchangesim.rest import RestApi
 from actors.exchangesim.server import ExchangeServer
-from actors.exchangesim.weights import limits_cfg
 from actors.exchangesim.wsapi import WsApi
 from actors.venuesim.store import SimStore
 from protocol.config import SimCfg
@@ -57,16 +56,14 @@ async def running(
     state_dir: Path, sim: SimCfg | None = None, **exchange_kw: Any
 ) -> AsyncIterator[Rig]:
     store = SimStore.open(state_dir)
-    sim = sim or sim_cfg()
-    exchange = Exchange(sim, store, seed=7, **exchange_kw)
+    exchange = Exchange(sim or sim_cfg(), store, seed=7, **exchange_kw)
     faults = Faults()
     creds = Credentials(API_KEY, SECRET)
 
     def clock() -> int:
         return int(time.time() * 1000) + faults.clock_skew_ms
 
-    rest = RestApi(exchange, creds, clock, limits_cfg(sim))
-    server = ExchangeServer(rest, WsApi(creds, clock), faults)
+    server = ExchangeServer(RestApi(exchange, creds, clock), WsApi(creds, clock), faults)
     port = await server.start("127.0.0.1", 0)
     try:
         yield Rig(server, exchange, faults, store, f"http://127.0.0.1:{port}")

@@ -49,22 +49,11 @@ RESEND_WITHIN_S = ReconcilePolicy().resubmit_grace_s + 30.0
 RECV_WINDOW_MS = int(ReconcilePolicy().resubmit_grace_s * 1000) + 15_000
 RESEND_LOOKUP_DELAY_S = 5.0
 OMS_KILLED_AT = 2  # the round that starts with a kill -9 of the OMS too
-# the harness's heartbeat asks the venue's positions every 0.5 s (balance 20 + the poll of
-# the order, never at the exchange: openOrders 6 + its lookup 4): ~3,600 request weight a
-# minute of the connector's 4,800 (0.8 of Binance's 6,000), the OMS's lookups and the
-# rounds' retries on top; the requests the heartbeat gave up on still wait at the weight
-# gate. Over four minutes the budget ran out and the OMS's status query waited with them
-# (no resend within RESEND_WITHIN_S). Not what this test is about: the weight limit is
-# lifted (tests/connector/ccxt/test_weight_*.py keep it)
-SIM_WEIGHT_PER_MIN = 1_000_000
 
 
 @pytest.fixture(scope="module")
 def sut() -> Iterator[CcxtSystem]:
-    over = overrides(
-        ccxt={"recv_window_ms": RECV_WINDOW_MS},
-        sim={"request_weight_per_min": SIM_WEIGHT_PER_MIN},
-    )
+    over = overrides(ccxt={"recv_window_ms": RECV_WINDOW_MS})
     env = {RESEND_DELAY_ENV: str(RESEND_LOOKUP_DELAY_S)}
     yield from running(CcxtSystem(overrides=over, env=env))
 

@@ -25,16 +25,7 @@ Promises, and how each is kept:
   with the order's exact cumulative quantity, so the OMS drops a repeat. Fills come from
   the user-data stream (`watch_my_trades`), order events from `watch_orders`; while the
   stream is down, and once after it is back, the orders in flight are polled over REST
-  (`poll`: the open orders per symbol, `fetch_order` of each that left them, then
-  `fetch_my_trades` by order when its filled quantity moved).
-- **Request weight** (`weight`, `exchange.Rest.attach`): every HTTP request waits until
-  its weight fits a budget below the exchange's limit per minute; none goes out while a
-  Retry-After runs; a 418 ban, or a hold longer than the weight window (a minute) and a
-  margin, ends the session with its reason (the venue DOWN, not up and queueing). A new
-  order waits there at most a bounded time (else REJECTED "not sent"); a cancel or the
-  mass cancel withdraws an
-  order still waiting (never sent, CANCELLED), a replace or a status query of it waits
-  for its submit (`gate`): nothing overtakes an order the OMS was told is sent.
+  (`fetch_order`, then `fetch_my_trades` by order when its filled quantity moved).
 - **Errors** (`errors.classify`): not-known -> the lookup above; refused (funds, filters,
   symbol) -> REJECTED with the exchange's reason; rate limited -> every request waits the
   Retry-After (or a backoff) and the request is sent again (a 429 was not processed);
@@ -81,15 +72,8 @@ from actors.connector.adapter import (
     StatusDone,
 )
 from actors.connector.ccxt import errors, execs, limits, mapping
-from actors.connector.ccxt.exchange import (
-    ExchangeSetupError,
-    NotSent,
-    Rest,
-    import_ccxt,
-    new_exchange,
-)
+from actors.connector.ccxt.exchange import ExchangeSetupError, Rest, import_ccxt, new_exchange
 from actors.connector.ccxt.flows import RESEND_DELAY_ENV, Flows, Pending
-from actors.connector.ccxt.gate import WITHDRAWN
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.queries import Queries
 from actors.connector.ccxt.streams import UserStream
@@ -138,7 +122,6 @@ class CcxtAdapter:
         self.bridge = AsyncioBridge(loop, log)
         self.intents = IntentLog(store_dir)
         self.rest = Rest(vcfg, log, [s for s in secrets if s])
-        self.rest.on_long_hold = self._held
         self.stream: UserStream | None = None
         self.tracker = Tracker(self.venue, self.intents, log, self._wake_poll)
         self.flows = Flows(
@@ -198,18 +181,18 @@ class CcxtAdapter:
                 self._crash_point("ccxt_after_intent_before_send")
             for p in pending:
                 p.done(None)  # durable: the OMS may count it as sent
-                self.flows.start(p, self._spawn)
+                self._spawn(self.flows.submit(p), f"submit {p.intent.cl_ord_id}")
 
     def new_trading_session(self, key: str) -> None:
         """A crypto exchange trades around the clock: nothing starts afresh."""
 
     def close(self) -> None:
-        ex, self.rest.ex = self.rest.ex, None  # a request waiting for its weight: not sent
-        if ex is not None:
+        if self.rest.ex is not None:
             try:
-                self.bridge.run_until_complete(ex.close(), 1.0)
+                self.bridge.run_until_complete(self.rest.ex.close(), 1.0)
             except Exception as exc:  # noqa: BLE001 - closing: report, go on
                 self.log.warning("ccxt_close_failed", error=self.rest.classify(exc).reason)
+            self.rest.ex = None
         self.bridge.close()
         self.intents.close()
 
@@ -222,9 +205,6 @@ class CcxtAdapter:
             "polls": self.stream.polls if self.stream is not None else 0,
             "stream_drops": self.stream.drops if self.stream is not None else 0,
             "failures": dict(self.rest.failures),
-            "weight_used": self.rest.budget.used(),  # request weight over the last minute
-            "weight_budget": self.rest.budget.budget,
-            "weight_waits": self.rest.budget.waits,  # requests that waited for it
         }
 
     # ------------------------------------------------------------------ requests
@@ -241,12 +221,6 @@ class CcxtAdapter:
             self.tracker.queue([execs.submit_rejected_exec(self.venue, order, failure)])
             return
         known = self.intents.live.get(order.cl_ord_id)
-        if known is None and order.cl_ord_id in self.intents.withdrawn:  # never sent, never
-            # to be: its CANCELLED again (the OMS may not have it, after a restart)
-            done(None)
-            intent = Intent(order.cl_ord_id, order.symbol, order.side.value, str(order.qty))
-            self.tracker.queue([execs.withdrawn_exec(self.venue, intent, WITHDRAWN)])
-            return
         # sent before (a resend after a restart), or finished: look before sending again
         lookup_first = known is not None or order.cl_ord_id in self.intents.finished
         intent = known or Intent(
@@ -320,8 +294,7 @@ class CcxtAdapter:
             url = self._base_url()
             if url is None:
                 raise ExchangeSetupError("the simulated exchange has not published its port yet")
-            await self.rest.hold_over()  # a Retry-After: nothing is built or sent meanwhile
-            self.rest.ex = self.rest.attach(self._make_exchange(self.ccfg, self._environ, url))
+            self.rest.ex = self._make_exchange(self.ccfg, self._environ, url)
             await self.rest.call(self.rest.ex.load_markets)
             await self.rest.call(self.rest.ex.load_time_difference)
             await self.rest.call(self.rest.ex.fetch_balance)  # the key works, before any order
@@ -351,15 +324,8 @@ class CcxtAdapter:
         stream.wake_poll()  # what happened while we were away
         self.listener.on_session_up(f"{self.ccfg.exchange}: markets loaded, account ok")
 
-    def _held(self, reason: str) -> None:
-        """A ban (418) or a Retry-After longer than `Rest.max_hold_s`: the session ends
-        (the venue goes DOWN; orders waiting at the gate are never sent, as at any session
-        end)."""
-        if self._up or self._session_task is not None:
-            self._spawn(self._end_session(reason, was_up=self._up), "rate_hold")
-
     def _connect_failure(self, exc: BaseException) -> str:
-        if isinstance(exc, ExchangeSetupError | NotSent):
+        if isinstance(exc, ExchangeSetupError):
             return str(exc)
         failure = self.rest.classify(exc)
         if failure.kind == "down":
@@ -390,11 +356,10 @@ class CcxtAdapter:
             except Exception as exc:  # noqa: BLE001 - closing: report, go on
                 self.log.warning("ccxt_close_failed", error=self.rest.classify(exc).reason)
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         task = self.bridge.spawn(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return task
 
     def _wake_poll(self) -> None:
         if self.stream is not None:

@@ -23,7 +23,6 @@ from actors.connector.ccxt.mapping import (
     exec_id_new,
     exec_id_rejected,
     exec_id_replaced,
-    exec_id_withdrawn,
     order_status,
 )
 from protocol.messages import (
@@ -200,23 +199,6 @@ def submit_rejected_exec(
         ord_status=OrderStatus.REJECTED,
         text=text,
         reject_reason=reject_reason(failure),
-    )
-
-
-def withdrawn_exec(venue: str, intent: Intent, text: str) -> ExecReport:
-    """A new order withdrawn before its create went out (`gate`): never sent, so nothing
-    filled; "cancelled" of the order itself (the OMS has it PENDING_SUBMIT, which a
-    cancelled ends), with `text` saying it never reached the exchange."""
-    return ExecReport(
-        venue=venue,
-        exec_id=exec_id_withdrawn(intent.cl_ord_id),
-        kind="cancelled",
-        cl_ord_id=intent.cl_ord_id,
-        symbol=intent.symbol,
-        side=Side(intent.side),
-        order_qty=intent.order_qty,
-        ord_status=OrderStatus.CANCELLED,
-        text=text,
     )
 
 

@@ -23,10 +23,9 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from actors.connector.adapter import SendDone
-from actors.connector.ccxt import errors, execs, mapping, poll
+from actors.connector.ccxt import execs, mapping
 from actors.connector.ccxt import reading as rd
-from actors.connector.ccxt.exchange import ON_WIRE, ORDER_OUT, NotSent, RateHeld, Rest
-from actors.connector.ccxt.gate import WITHDRAWN, Gates
+from actors.connector.ccxt.exchange import Rest
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.replace import Replaces
 from actors.connector.ccxt.tracker import Tracker
@@ -35,9 +34,8 @@ from protocol.messages import CancelOnVenue, ExecReport, PlaceOrder, ReplaceOnVe
 LOOKUPS_AFTER_UNKNOWN = 3  # lookups by client id after a lost submit answer (then: the OMS)
 LOOKUP_DELAYS_S = (0.2, 0.5, 1.0)
 MAX_TRADES_PER_FETCH = 1000  # Binance's most per myTrades request (an order's trades)
+POLL_CONCURRENCY = 8  # lookups of one poll in flight at once
 CANCEL_RETRY_DELAYS_S = (0.2, 0.5, 1.0)  # a cancel whose answer was lost is sent again
-WITHDRAWN_BY_CANCEL = f"{WITHDRAWN}: cancelled while it waited"
-WITHDRAWN_BY_MASS_CANCEL = f"{WITHDRAWN}: mass cancel"
 RESEND_DELAY_ENV = "TP_FAULT_RESEND_LOOKUP_DELAY_S"  # fault injection (module docstring)
 
 
@@ -49,17 +47,13 @@ class Pending:
     order: PlaceOrder
     done: SendDone
     lookup_first: bool
-    # its create's POST left the weight gate (`exchange.ORDER_OUT`): it may be at the
-    # exchange, never "unsent" after that (while it waits there, a session end is)
-    sending: bool = False
+    sending: bool = False  # its create_order went out (maybe): never "unsent" after that
 
 
 class Sent:
     """`fn` (a request), noting when it goes out: after `Rest.call`'s pacing, and again
     when it is sent once more (a 429, -1021). An answer "no such order" is judged by this
-    time (the exchange read the request after it), never by when the answer came back.
-    It may still wait at the weight gate after this time: the send is later, so a "no
-    such order" judged by it errs on the safe side (`pending`, not "never seen")."""
+    time (the exchange read the request after it), never by when the answer came back."""
 
     def __init__(self, fn: Callable[..., Awaitable[Any]]) -> None:
         self.fn = fn
@@ -98,7 +92,6 @@ class Flows:
         # client ids whose submit runs now: a second PlaceOrder of one (the OMS resending
         # while the first create is unanswered) is acked and not sent again
         self.inflight: set[str] = set()
-        self.gates = Gates()  # those submits: withdrawn by a cancel while not on the wire
         # a request sent before a restart may still reach the exchange within its
         # recvWindow: "no such order" is proof it never will only after that
         self.trust_unseen_at = 0.0
@@ -109,52 +102,21 @@ class Flows:
         self.resend_lookup_delay_s = 0.0  # fault injection (module docstring)
         self.replaces = Replaces(self)
 
-    def start(self, p: Pending, spawn: Callable[[Coroutine[Any, Any, None], str], Any]) -> None:
-        """Spawn `p`'s submit (`spawn` gives its task), withdrawable until a request of it
-        goes out (`gate`), unless it may be at the exchange already (looked up first)."""
-        task = spawn(self.submit(p), f"submit {p.intent.cl_ord_id}")
-        self.gates.expect(p.intent.cl_ord_id, task, withdrawable=not p.lookup_first)
-
     async def submit(self, p: Pending) -> None:
         """Send `p` once: a submit of the same client id already running is its answer."""
         if p.intent.cl_ord_id in self.inflight:
             self.log.info("ccxt_submit_in_flight", cl_ord_id=p.intent.cl_ord_id)
             self._unsent(p, "a submit of this client id is running")
             return
-        cl_ord_id = p.intent.cl_ord_id
-        if cl_ord_id in self.intents.withdrawn:  # a resend behind the withdrawal: looked
-            # up it would be "no such order", sent. Its CANCELLED again (the same exec id:
-            # deduped; after a restart that lost it, the OMS's only answer)
-            self.log.info("ccxt_submit_was_withdrawn", cl_ord_id=cl_ord_id)
-            self.tracker.queue([execs.withdrawn_exec(self.venue, p.intent, WITHDRAWN)])
-            self.tracker.forget(cl_ord_id)
-            return
-        self.inflight.add(cl_ord_id)
-        token = ON_WIRE.set(lambda: self.gates.mark_on_wire(cl_ord_id))
+        self.inflight.add(p.intent.cl_ord_id)
         try:
             await self._submit(p)
-        except asyncio.CancelledError:  # the session ended (its tasks are cancelled),
-            # or a cancel withdrew it at the gate (reported CANCELLED: `withdraw`)
-            if not p.sending and cl_ord_id not in self.intents.withdrawn:
+        except asyncio.CancelledError:  # the session ended (its tasks are cancelled)
+            if not p.sending:
                 self._unsent(p, "the session ended before it went out")
             raise
         finally:
-            ON_WIRE.reset(token)
-            self.inflight.discard(cl_ord_id)
-
-    def withdraw(self, cl_ord_id: str, why: str) -> bool:
-        """Withdraw `cl_ord_id`'s new order if it has not gone on the wire (`gate`): it is
-        never sent, and reported CANCELLED (the OMS counts it as sent: PENDING_SUBMIT,
-        from which a cancel is a final event) with `why`. False: not withdrawn."""
-        live = self.tracker.live.get(cl_ord_id)
-        if live is None or not self.gates.withdraw(cl_ord_id):
-            return False
-        self.inflight.discard(cl_ord_id)
-        self.log.info("ccxt_submit_withdrawn", cl_ord_id=cl_ord_id, reason=why)
-        self.tracker.queue([execs.withdrawn_exec(self.venue, live.intent, why)])
-        self.intents.withdraw(cl_ord_id)  # a later submit of it is never sent
-        self.tracker.forget(cl_ord_id)
-        return True
+            self.inflight.discard(p.intent.cl_ord_id)
 
     async def _submit(self, p: Pending) -> None:
         intent = p.intent
@@ -172,14 +134,11 @@ class Flows:
                 return  # there (reported), or not sent
         args = mapping.create_args(p.order)
         self.sent += 1
+        p.sending = True
         self.note_sent(intent.cl_ord_id)
-
-        def out() -> None:
-            p.sending = True
-
         try:
             order = await self.rest.call(
-                self.noting_sends(intent.cl_ord_id, self.rest.ex.create_order, out),
+                self.noting_sends(intent.cl_ord_id, self.rest.ex.create_order),
                 args.symbol,
                 args.type,
                 args.side,
@@ -189,26 +148,11 @@ class Flows:
             )
         except asyncio.CancelledError:
             raise
-        except RateHeld as exc:  # the session ends (`Rest.on_long_hold`): as any order
-            # unsent when a session ends (a 429 before it was not processed)
-            self._unsent(p, str(exc))
-            return
-        except NotSent as exc:  # held at the gate past its bound: never sent, refused here
-            self._not_sent(p, str(exc))
-            return
         except Exception as exc:  # noqa: BLE001 - classified below
             await self._submit_failed(intent, p.order, exc)
             return
         self.crash_point("ccxt_after_send_before_answer")
         self.tracker.apply_order(intent, order, order.get("trades") or [])
-
-    def _not_sent(self, p: Pending, reason: str) -> None:
-        """`p` was never sent and will not be: REJECTED with `reason` (final: the OMS
-        does not wait for it, the strategy may send it again under a new id)."""
-        self.log.warning("ccxt_submit_not_sent", cl_ord_id=p.intent.cl_ord_id, reason=reason)
-        failure = errors.Failure("rejected", reason)
-        self.tracker.queue([execs.submit_rejected_exec(self.venue, p.order, failure)])
-        self.tracker.forget(p.intent.cl_ord_id)
 
     def unseen_proof_in_s(self, cl_ord_id: str) -> float:
         """Seconds until "no such order" proves `cl_ord_id` never reaches the exchange
@@ -238,27 +182,14 @@ class Flows:
         )
 
     def noting_sends(
-        self,
-        cl_ord_id: str,
-        create: Callable[..., Awaitable[Any]],
-        on_out: Callable[[], None] = lambda: None,
+        self, cl_ord_id: str, create: Callable[..., Awaitable[Any]]
     ) -> Callable[..., Awaitable[Any]]:
         """`create` (a create of `cl_ord_id`), noting each attempt as it goes out: after
-        `Rest.call`'s pacing, again when its POST leaves the weight gate (`ORDER_OUT`: it
-        may wait there for seconds; `on_out` is called then too), and at each resend (a
-        429, -1021)."""
-
-        def out() -> None:
-            self.note_sent(cl_ord_id)
-            on_out()
+        `Rest.call`'s pacing, and again when it sends it once more (a 429, -1021)."""
 
         async def create_noted(*args: Any) -> Any:
             self.note_sent(cl_ord_id)
-            token = ORDER_OUT.set(out)
-            try:
-                return await create(*args)
-            finally:
-                ORDER_OUT.reset(token)
+            return await create(*args)
 
         return create_noted
 
@@ -347,9 +278,22 @@ class Flows:
         return order, fetch.at
 
     async def poll_live(self) -> None:
-        """Poll every order we answer for (its fills and state since we last heard), at a
-        weight of the order of the symbols (`poll.poll_live`)."""
-        await poll.poll_live(self)
+        """Look up every order we answer for (its fills and state since we last heard)."""
+        sem = asyncio.Semaphore(POLL_CONCURRENCY)
+
+        async def one(intent: Intent) -> None:
+            async with sem:
+                try:
+                    if intent.cl_ord_id in self.tracker.unsettled:
+                        await self.settle_replace(intent)
+                    else:
+                        await self.lookup(intent)
+                except ValueError as exc:  # an answer we cannot read: the others go on
+                    self.log.error(
+                        "ccxt_answer_unreadable", cl_ord_id=intent.cl_ord_id, error=str(exc)[:200]
+                    )
+
+        await asyncio.gather(*(one(live.intent) for live in list(self.tracker.live.values())))
 
     async def apply_with_trades(
         self, intent: Intent, order: Mapping[str, Any], *, final_event: bool = True
@@ -388,12 +332,7 @@ class Flows:
         """Cancel by client id. An answer lost (timeout, 5xx: not known whether it was
         processed) is sent again - a cancel is idempotent, the second one of a cancelled
         order is "unknown order" and reports the order's state; never confirmed, the
-        order's state is reported and the cancel refused, so the OMS is not left waiting.
-        An order whose create waits at the weight gate is withdrawn there (never sent);
-        one whose create is on the wire is waited for: the cancel never overtakes it."""
-        if self.withdraw(request.orig_cl_ord_id, WITHDRAWN_BY_CANCEL):
-            return
-        await self.gates.settled(request.orig_cl_ord_id)
+        order's state is reported and the cancel refused, so the OMS is not left waiting."""
         reason = ""
         for delay_s in (0.0, *CANCEL_RETRY_DELAYS_S):
             await asyncio.sleep(delay_s)

@@ -16,8 +16,7 @@ order of a replace (cancel + new), what the replaced orders filled before it
 File ``intents.log`` in the venue's connector directory: ``b"TPINTENT1\\n"``, then frames
 (magic ``TI``, `actors.runtime.frames`) with a msgpack payload ``["p", intent]`` (to be
 sent), ``["v", cl_ord_id, venue_order_id]`` (the exchange's id, learned), ``["d",
-[cl_ord_id, ...]]`` (final at the exchange: forgotten), ``["w", [cl_ord_id, ...]]``
-(withdrawn at the weight gate before it was sent: never sent later) or ``["s", [intent, ...]]`` (a
+[cl_ord_id, ...]]`` (final at the exchange: forgotten) or ``["s", [intent, ...]]`` (a
 snapshot of the live ones, the first record after a compaction). A torn tail is cut; a bad
 frame before a valid one is `JournalCorrupt`. Bounded: rewritten with the live intents only
 once it passes `compact_bytes`; the live ones are the orders open at the exchange (or not
@@ -94,9 +93,6 @@ class IntentLog:
         self._snapshot_bytes = 0
         self.live: dict[str, Intent] = {}
         self.finished: OrderedDict[str, None] = OrderedDict()
-        # withdrawn at the weight gate before they were sent: never to be sent (a resend of
-        # one's PlaceOrder is answered, not sent)
-        self.withdrawn: OrderedDict[str, None] = OrderedDict()
         self._buf: list[bytes] = []
         self._done_buf: list[bytes] = []  # "d" records: written by `sync(done=True)` only
         if self.path.exists():
@@ -121,17 +117,6 @@ class IntentLog:
         if self.live.pop(cl_ord_id, None) is not None:
             self._finish(cl_ord_id)
             self._done_buf.append(_record(["d", [cl_ord_id]]))
-
-    def withdraw(self, cl_ord_id: str) -> None:
-        """`cl_ord_id` was withdrawn before it went out: it is never sent (the record goes
-        with the next sync, before any send; `done` ends its intent as usual)."""
-        self._withdrawn(cl_ord_id)
-        self._buf.append(_record(["w", [cl_ord_id]]))
-
-    def _withdrawn(self, cl_ord_id: str) -> None:
-        self.withdrawn[cl_ord_id] = None
-        while len(self.withdrawn) > self.keep_finished:
-            self.withdrawn.popitem(last=False)
 
     def _finish(self, cl_ord_id: str) -> None:
         self.finished[cl_ord_id] = None
@@ -175,10 +160,7 @@ class IntentLog:
         self._size = os.fstat(self._fd).st_size
 
     def _write_snapshot(self) -> None:
-        snap = _record([
-            "s", [asdict(i) for i in self.live.values()], list(self.finished),
-            list(self.withdrawn),
-        ])  # fmt: skip
+        snap = _record(["s", [asdict(i) for i in self.live.values()], list(self.finished)])
         write_atomic(self.path, _MAGIC + snap)
         self._snapshot_bytes = len(_MAGIC) + len(snap)
 
@@ -195,7 +177,6 @@ class IntentLog:
                 if kind == "s":
                     self.live = {i["cl_ord_id"]: Intent(**i) for i in body[0]}
                     self.finished = OrderedDict.fromkeys(body[1])
-                    self.withdrawn = OrderedDict.fromkeys(body[2] if len(body) > 2 else [])
                 elif kind == "p":
                     intent = Intent(**body[0])
                     self.live[intent.cl_ord_id] = intent
@@ -207,9 +188,6 @@ class IntentLog:
                     for cl_ord_id in body[0]:
                         self.live.pop(cl_ord_id, None)
                         self._finish(cl_ord_id)
-                elif kind == "w":
-                    for cl_ord_id in body[0]:
-                        self._withdrawn(cl_ord_id)
                 else:
                     raise ValueError(f"unknown record kind {kind!r}")
             except (ValueError, TypeError, KeyError) as exc:

@@ -72,11 +72,6 @@ def exec_id_cancelled(venue_order_id: str) -> str:
     return f"{venue_order_id}:cancelled"
 
 
-def exec_id_withdrawn(cl_ord_id: str) -> str:
-    """A new order withdrawn before it went out (no venue order id: never sent)."""
-    return f"{cl_ord_id}:withdrawn"
-
-
 def exec_id_expired(venue_order_id: str) -> str:
     return f"{venue_order_id}:expired"
 

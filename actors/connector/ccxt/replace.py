@@ -16,8 +16,7 @@ from typing import Any, Literal, Protocol
 
 from actors.connector.ccxt import execs, mapping
 from actors.connector.ccxt import reading as rd
-from actors.connector.ccxt.exchange import FENCE_EPOCH, NotSent, Rest
-from actors.connector.ccxt.gate import Gates
+from actors.connector.ccxt.exchange import Rest
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.tracker import Live, Tracker
 from protocol.messages import OrderStatus, ReplaceOnVenue
@@ -37,7 +36,6 @@ class OrderFlows(Protocol):
     intake_problem: Callable[[ReplaceOnVenue, Decimal], str | None]
     trust_unseen_at: float
     unseen_after_s: float
-    gates: Gates
 
     def note_sent(self, cl_ord_id: str) -> None: ...
 
@@ -81,9 +79,7 @@ class Replaces:
         The same replace again (the OMS resends one whose ack was lost) while it runs is
         not sent twice; one whose new order may be out already (cut off by a restart) is
         settled, not cancelled again (that cancel's "unknown order" is not a refusal); one
-        carried out already (its new order is ours) is answered by its "replaced".
-        An old order whose create has not been answered yet (waiting at the weight gate,
-        or on the wire) is waited for: the cancel step never overtakes it."""
+        carried out already (its new order is ours) is answered by its "replaced"."""
         new, old = request.cl_ord_id, request.orig_cl_ord_id
         tracker = self.tracker
         if new in self.inflight:
@@ -101,16 +97,9 @@ class Replaces:
             self.log.info("ccxt_replace_resent_done", cl_ord_id=new)
             return
         self.inflight.add(new)
-        # a mass cancel that begins while this replace runs, or runs as it begins (its
-        # cancel step's answer may come after that one's fence is down), leaves its new
-        # order unsent
-        rest = self.flows.rest
-        token = FENCE_EPOCH.set(rest.fence.epoch - rest.fence.count)
         try:
-            await self.flows.gates.settled(old)
             await self._replace(request)
         finally:
-            FENCE_EPOCH.reset(token)
             self.inflight.discard(new)
             if new in tracker.held and new not in tracker.unsettled:  # no "replaced"
                 if new in tracker.live and old in tracker.live:  # the new order may be sent
@@ -246,11 +235,9 @@ class Replaces:
             )  # fmt: skip
             # only a refusal proves it was not placed: any other failure (an unreadable
             # answer too) may be an order at the exchange, so look it up
-            # refused, or never sent (`NotSent`: held at the gate, a mass cancel's fence)
-            refused = failure.kind == "rejected" or isinstance(exc, NotSent)
             found: Mapping[str, Any] | Literal[False] | None = False
             asked_at = math.inf  # when the lookup answering `found` went out (`flows.Sent`)
-            if not refused:
+            if failure.kind != "rejected":
                 found, asked_at = await self._find(intent)
             trust_at = flows.unseen_proof_at(intent.cl_ord_id)
             if found is False and asked_at < trust_at:
@@ -268,8 +255,6 @@ class Replaces:
                 ))  # fmt: skip
                 tracker.forget(intent.cl_ord_id)
                 tracker.forget(old.cl_ord_id)
-                if isinstance(exc, NotSent):  # the replace refused: its new order never went
-                    tracker.queue([execs.replace_rejected_exec(flows.venue, intent, str(exc))])
                 return
             order = found
         tracker.queue([

@@ -119,10 +119,7 @@ class UserStream:
     async def poll_loop(self) -> None:
         """Poll our orders; while the stream is down, first ask the exchange the time: the
         session ends after `UNREACHABLE_PINGS` unanswered in a row (the exchange is gone:
-        the venue is DISCONNECTED and the OMS stops sending, as with a dropped FIX link).
-        The poll's requests are background ones (`poll.poll_live`: they leave half the
-        weight budget to the order flow); the ping (weight 1) is not: an order flow above
-        half the budget must not keep it back and leave the session up, blind."""
+        the venue is DISCONNECTED and the OMS stops sending, as with a dropped FIX link)."""
         failed = 0
         while self.running:
             interval = self.ccfg.poll_idle_s if self.up else self.ccfg.poll_interval_s

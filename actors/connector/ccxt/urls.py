@@ -82,8 +82,5 @@ def exchange_config(
             "recvWindow": recv_window_ms,
             "adjustForTimeDifference": False,
             "newOrderRespType": {"market": "FULL", "limit": "FULL"},
-            # open orders of every symbol at once (weight 80) is a choice of the poll's
-            # (`poll.open_orders_plan`), paced by the weight budget like every request
-            "warnOnFetchOpenOrdersWithoutSymbol": False,
         },
     }

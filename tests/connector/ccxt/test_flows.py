@@ -21,7 +21,6 @@ import ccxt
 from actors.connector.adapter import RequestFailed
 from actors.connector.ccxt.adapter import _sent_once_done
 from actors.connector.ccxt.errors import classify
-from actors.connector.ccxt.fence import Fence
 from actors.connector.ccxt.flows import Flows, Pending
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.tracker import Live, Tracker
@@ -80,7 +79,6 @@ class _Exchange:
 class _Rest:
     def __init__(self, ex: _Exchange) -> None:
         self.ex = ex
-        self.fence = Fence()  # no mass cancel
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await fn(*args)

@@ -90,23 +90,3 @@ def test_a_temp_left_by_a_compaction_cut_short_is_removed_at_open(tmp_path: Path
     left.write_bytes(b"x" * 4096)
     IntentLog(tmp_path).close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["intents.log"]
-
-
-def test_withdrawn_ids_survive_a_reload_and_a_compaction(tmp_path: Path) -> None:
-    """An order withdrawn at the weight gate (never sent) is remembered: a later submit of
-    its id, after a restart too, is never sent (`Flows.submit`, the adapter's `place`)."""
-    log = IntentLog(tmp_path)
-    log.add(_intent(1))
-    log.add(_intent(2))
-    log.withdraw("o1")
-    log.done("o1")
-    log.sync()
-    log.close()
-    again = IntentLog(tmp_path, compact_bytes=1)
-    assert list(again.withdrawn) == ["o1"] and set(again.live) == {"o2"}
-    again.add(_intent(3))
-    again.sync()  # compacted: the snapshot carries the withdrawn ids
-    again.close()
-    third = IntentLog(tmp_path)
-    assert list(third.withdrawn) == ["o1"] and set(third.live) == {"o2", "o3"}
-    third.close()

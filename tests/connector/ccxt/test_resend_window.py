@@ -84,29 +84,17 @@ def test_the_creates_remembered_are_only_those_within_the_window(tmp_path: Path)
 
 class _RateLimited(_Exchange):
     """The first create is refused with a 429 (Retry-After: 1 s), every later one is lost
-    (timeout); lookups say "no such order". Its creates go out through `fetch2`, which
-    `Rest.attach` gates (the weight gate, where a Retry-After is waited out); `created_at`
-    is when each left it."""
+    (timeout); lookups say "no such order"."""
 
     def __init__(self) -> None:
         super().__init__(rest_order(status="CANCELED"), rest_order())
         self.created_at: list[float] = []
 
-    def calculate_rate_limiter_cost(self, *_args: Any) -> float:
-        return 0.2  # weight 1
-
-    def on_rest_response(self, *_args: Any) -> None:
-        return None
-
-    async def fetch2(self, *_args: Any) -> dict[str, Any]:
+    async def create_order(self, *_args: Any) -> dict[str, Any]:
         self.created_at.append(time.monotonic())
         if len(self.created_at) == 1:
             raise ccxt.RateLimitExceeded("binance 429 Too Many Requests Retry-After: 1")
         raise ccxt.RequestTimeout("no answer in 5.0 s")
-
-    async def create_order(self, *_args: Any) -> dict[str, Any]:
-        result: dict[str, Any] = await self.fetch2("order", "private", "POST", {}, {})
-        return result
 
     async def fetch_order(self, _id: Any, _symbol: str, params: dict[str, Any]) -> dict[str, Any]:
         raise ccxt.OrderNotFound("-2013 Order does not exist.")
@@ -116,15 +104,12 @@ def test_the_window_runs_from_the_create_s_last_attempt_not_from_before_the_rate
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A create held 1 s by a 429 and then lost: a resend waits out the window from when
-    the create last went out, so it never goes out while that one may still arrive. The
-    hold is waited out at the weight gate, inside ccxt's create (`Rest.attach`): the
-    window runs from when the create left the gate (`exchange.ORDER_OUT`), not from when
-    the call was made."""
+    the create last went out, so it never goes out while that one may still arrive."""
     monkeypatch.setattr("actors.connector.ccxt.flows.LOOKUP_DELAYS_S", (0.0, 0.0, 0.0))
     ex = _RateLimited()
     flows, intents = _flows(tmp_path, ex)
     rest = Rest(VenueCfg(name="bx"), _Log(), [])
-    rest.ex = rest.attach(ex)
+    rest.ex = ex
     flows.rest = rest
     flows.unseen_after_s, flows.trust_unseen_at = WINDOW_S, 0.0
 
