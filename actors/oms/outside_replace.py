@@ -107,13 +107,7 @@ def replaced_outside(
 def foreign(order: Order, report: ExecReport) -> str:
     """Why `report`, which names `order`'s id as replaced, cannot be of `order` ("" if it
     can): another symbol or side (or none given), or another venue order (both known)."""
-    return _other(order, report, f"{report.orig_cl_ord_id} replaced by {report.cl_ord_id}")
-
-
-def _other(order: Order, report: ExecReport, what: str) -> str:
-    """Why `report` (`what` it says) is of another venue order than `order` ("" if it
-    cannot tell): another symbol or side (or none given), another venue order id."""
-    said = f"{report.exec_id}: {what}"
+    said = f"{report.exec_id}: {report.orig_cl_ord_id} replaced by {report.cl_ord_id}"
     if report.symbol != order.symbol or report.side != order.side:
         return (f"{said} as {report.side or '?'} {report.symbol or '?'}, "
                 f"the order is {order.side} {order.symbol}")  # fmt: skip
@@ -148,7 +142,14 @@ def fill_of_another(order: Order, report: ExecReport) -> str:
     escalated (`FILL_OF_ANOTHER`), as a fill that matches none."""
     if not outside_id(order, report.cl_ord_id):
         return ""
-    return _other(order, report, f"a fill under {report.cl_ord_id}")
+    said = f"{report.exec_id}: a fill under {report.cl_ord_id}"
+    if report.symbol != order.symbol or report.side != order.side:
+        return (f"{said} as {report.side or '?'} {report.symbol or '?'}, "
+                f"the order is {order.side} {order.symbol}")  # fmt: skip
+    vid = report.venue_order_id
+    if vid and order.venue_order_id and vid != order.venue_order_id:
+        return f"{said} as venue order {vid}, the order's is {order.venue_order_id}"
+    return ""
 
 
 def follow(book: EventBook, order: Order, report: ExecReport, ts_ns: int, **fields: Any) -> Outcome:
