@@ -31,7 +31,6 @@ RUNBOOK_ALERTS = {
     "OrderLatencyHigh",
     "UnmatchedFill",
     "ExecutionQuarantined",
-    "OrderReplacedExternally",
     "OrderArchiveFailing",
     "OrderArchiveStalled",
     "ReconcileFailing",
