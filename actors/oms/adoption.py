@@ -57,16 +57,8 @@ from actors.oms.positions import ZERO, UnmatchedFill
 from protocol.messages import Side, VenueOrder
 
 
-class AdoptBook(Protocol):
-    """The book commands an adoption is applied through."""
-
-    def find(self, venue: str, cl_ord_id: str) -> Order | None: ...
-
-    def held(self, client_order_id: str) -> Order | None: ...
-
-    def apply_record(self, record: Mapping[str, Any]) -> None: ...
-
-    def unmatched_fills(self, venue: str | None = None) -> list[UnmatchedFill]: ...
+class FillBook(Protocol):
+    """The book command a fill is placed through (`place`)."""
 
     def apply_fill(
         self,
@@ -79,6 +71,18 @@ class AdoptBook(Protocol):
         venue_cum_qty: Decimal = ...,
         venue_order_id: str = ...,
     ) -> Outcome: ...
+
+
+class AdoptBook(FillBook, Protocol):
+    """The book commands an adoption is applied through."""
+
+    def find(self, venue: str, cl_ord_id: str) -> Order | None: ...
+
+    def held(self, client_order_id: str) -> Order | None: ...
+
+    def apply_record(self, record: Mapping[str, Any]) -> None: ...
+
+    def unmatched_fills(self, venue: str | None = None) -> list[UnmatchedFill]: ...
 
 
 def adopt(book: AdoptBook, venue: str, vo: VenueOrder, ts_ns: int) -> Outcome:
@@ -94,7 +98,7 @@ def adopt(book: AdoptBook, venue: str, vo: VenueOrder, ts_ns: int) -> Outcome:
     esc: list[Escalation] = []
     later = [f for f in book.unmatched_fills(venue) if f.cl_ord_id == vo.cl_ord_id]
     for fill in sorted(later, key=lambda f: (not f.cum_qty, f.cum_qty)):  # unknown cum last
-        placed = _place(book, order, fill, vo.cum_qty, ts_ns)
+        placed = place(book, order, fill, vo.cum_qty, ts_ns)
         records += placed.records
         esc += placed.escalations
     if not order.cum_qty:
@@ -126,13 +130,14 @@ def settle(
     (`explained`, their exec ids recorded: a resend is a duplicate): the adopted state (a
     ``new`` record), and each venue cum_qty a fill inferred from venue state brings it to
     (a ``recon:`` exec id: a catch-up; it heals a torn tail that lost the record of a fill
-    the adoption placed: the order caught up to the venue's cum holds that fill)."""
+    the adoption placed: the order caught up to the venue's cum holds that fill). For one
+    of ours, the fills such a catch-up provably counted (`caught_up`)."""
     exec_id = record.get("exec_id", "")
     if exec_id:
         unmatched.pop((order.venue, exec_id), None)
     if not order.external:
-        return
-    if record["kind"] == "new":
+        held = caught_up(order, unmatched.values(), record) if exec_id.startswith("recon:") else []
+    elif record["kind"] == "new":
         held = explained(order, unmatched.values(), order.cum_qty)
     elif exec_id.startswith("recon:"):  # only fills with a venue cum_qty: no room guessed
         held = explained(order, unmatched.values(), order.reconciled_cum, room=False)
@@ -141,6 +146,34 @@ def settle(
     for fill in held:
         order.exec_ids[fill.exec_id] = None
         del unmatched[(fill.venue, fill.exec_id)]
+
+
+def caught_up(
+    order: Order, fills: Iterable[UnmatchedFill], record: Mapping[str, Any]
+) -> list[UnmatchedFill]:
+    """Of the unmatched `fills`, those the catch-up `record` (a ``recon:<ClOrdID>:<cum>``
+    fill just applied to `order`, one of ours) provably counted: under that ClOrdID, one of
+    the order's (an outside replace's new id: fills under it came unmatched before the order
+    followed the replace, `actors.oms.outside_replace`), of the order's venue order (both
+    known), symbol and side, each lying wholly within the venue cum range the catch-up
+    brought it through - or, when the order then holds exactly the venue's cum (every fill
+    of the venue order up to it counted, under whatever exec id: a torn tail's resend and
+    the catch-up), within that cum (a fill placed by an outcome a kill -9 tore)."""
+    cl, _, hi = record["exec_id"].removeprefix("recon:").rpartition(":")
+    if cl not in order.cl_ord_ids or not order.venue_order_id:
+        return []
+    lo = ZERO if order.cum_qty == Decimal(hi) else Decimal(hi) - Decimal(record["qty"])
+    return [
+        f
+        for f in fills
+        if f.cl_ord_id == cl
+        and f.venue == order.venue
+        and f.venue_order_id == order.venue_order_id
+        and (f.symbol, f.side) == (order.symbol, order.side)
+        and f.cum_qty
+        and lo <= f.cum_qty - f.qty
+        and f.cum_qty <= Decimal(hi)
+    ]
 
 
 def explained(
@@ -174,11 +207,18 @@ def _venue_order(venue_order_id: str, fill: UnmatchedFill) -> bool | None:
     return fill.venue_order_id == venue_order_id
 
 
-def _place(
-    book: AdoptBook, order: Order, fill: UnmatchedFill, adopted_cum: Decimal, ts_ns: int
+def place(
+    book: FillBook,
+    order: Order,
+    fill: UnmatchedFill,
+    taken_cum: Decimal,
+    ts_ns: int,
+    *,
+    taken: str = "adopted",
 ) -> Outcome:
-    """Apply `fill`, which came after the adopted state, on top of `order`; refused (and
-    escalated: it stays unmatched) if that cannot be done safely."""
+    """Apply `fill`, which came after the state `order` was `taken` at (adopted, or
+    replaced at the venue by someone else: `actors.oms.executions`), on top of `order`;
+    refused (and escalated: it stays unmatched) if that cannot be done safely."""
     why = _unsafe(order.symbol, order.side, order.venue_order_id, fill)
     esc: tuple[Escalation, ...] = ()
     if why is None:
@@ -190,8 +230,8 @@ def _place(
         why, esc = out.reason, out.escalations
     detail = (
         f"{fill.exec_id}: {fill.qty} {fill.symbol} @ {fill.px}, venue cum "
-        f"{fill.cum_qty or 'unknown'}, after {order.cl_ord_id} was adopted at cum "
-        f"{adopted_cum}: {why}; it stays unmatched"
+        f"{fill.cum_qty or 'unknown'}, after {order.cl_ord_id} was {taken} at cum "
+        f"{taken_cum}: {why}; it stays unmatched"
     )
     unplaced = Escalation("unplaced_fill", detail, order.client_order_id)
     return Outcome.refused(order, why, *esc, unplaced)
@@ -202,9 +242,9 @@ def _unsafe(symbol: str, side: Side, venue_order_id: str, fill: UnmatchedFill) -
     `venue_order_id`) at all (None: `OrderBook.apply_fill` decides)."""
     same = _venue_order(venue_order_id, fill)
     if same is False:
-        return f"a fill of venue order {fill.venue_order_id}, the adopted one is {venue_order_id}"
+        return f"a fill of venue order {fill.venue_order_id}, the order's is {venue_order_id}"
     if same is None:
-        return "venue order unknown: whether it is the adopted one is unknown"
+        return "venue order unknown: whether it is the order's is unknown"
     if not fill.cum_qty:
         return "no venue cum_qty: whether the adopted state holds it is unknown"
     if fill.symbol and fill.symbol != symbol:

@@ -23,8 +23,10 @@ the next pass), never untouched.
 Only applied executions are noted (a duplicate changed nothing now; one applied by an
 earlier OMS incarnation is numbered below any cut the connector still names with this
 OMS's epoch). A fill that matched no order moves no position: its number is kept (the
-last `UNMATCHED` per venue) until an adoption places it on its order, when it is noted as
-applied then (`note_placed`, `actors.oms.adoption`).
+last `UNMATCHED` per venue) until an adoption places it on its order, or the report of an
+outside replace to its ClOrdID does (a Replaced or status report, or a fill naming the
+order as OrigClOrdID: `actors.oms.executions`), when it is noted as applied then, at its
+own number (`note_placed`, `actors.oms.adoption`).
 """
 
 from __future__ import annotations
@@ -241,11 +243,19 @@ class ExecLog:
                 self._log(report.venue).keep_unmatched(report.exec_id, epoch, report.exec_seq)
             return
         fill = outcome.fill_qty or Decimal(0)
+        if fill and len(outcome.records) > 1:  # unmatched fills it placed: at their numbers
+            placed = [r for r in outcome.records if r["kind"] == "fill"
+                      and r["exec_id"] != report.exec_id
+                      and not r["exec_id"].startswith("recon:")]  # fmt: skip
+            if placed:
+                fill -= sum((Decimal(r["qty"]) for r in placed), Decimal(0))
+                self.note_placed(report.venue, outcome)
         delta = fill if order.side == Side.BUY else -fill
         self.note(report.venue, epoch, report.exec_seq, order.client_order_id, order.symbol, delta)
 
     def note_placed(self, venue: str, outcome: Outcome) -> None:
-        """An adoption's outcome (`actors.oms.adoption`): each unmatched fill it placed on
+        """An adoption's outcome (`actors.oms.adoption`), or an outside replace's
+        (`note_outcome`): each unmatched fill it placed on
         its order moved the position now, noted at the number it came with. One without a
         number kept here was recorded by an earlier OMS incarnation (below any cut the
         connector names with this one's epoch) or forgotten (a cut before it is refused)."""

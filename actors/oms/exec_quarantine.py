@@ -54,6 +54,7 @@ from typing import Any, Protocol
 from actors.oms.executions import ExecBook
 from actors.oms.lifecycle import Event
 from actors.oms.orders import Outcome
+from actors.oms.positions import UnmatchedFill
 from actors.oms.quarantined import QUARANTINED, Quarantined
 from actors.runtime import metrics
 from actors.runtime.ratelog import LogBudget
@@ -173,6 +174,14 @@ class _Steps:
             client_order_id, exec_id, qty, px, ts_ns,
             venue_cum_qty=venue_cum_qty, venue_order_id=venue_order_id,
         )  # fmt: skip
+        self.done.append(out)
+        return out
+
+    def unmatched_fills(self, venue: str | None = None) -> list[UnmatchedFill]:
+        return self.book.unmatched_fills(venue)  # a read: no step
+
+    def record_unmatched(self, report: ExecReport, ts_ns: int) -> Outcome:
+        out = self.book.record_unmatched(report, ts_ns)
         self.done.append(out)
         return out
 

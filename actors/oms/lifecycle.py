@@ -35,6 +35,8 @@ class Event(StrEnum):
     FULL_FILL = "full_fill"
     CANCELLED = "cancelled"
     REPLACED = "replaced"
+    # replaced at the venue by someone else (no request of ours): `actors.oms.executions`
+    REPLACED_EXTERNALLY = "replaced_externally"
     CANCEL_REJECTED = "cancel_rejected"  # also a rejected replace (FIX 35=9)
     EXPIRED = "expired"
 
@@ -78,6 +80,9 @@ TRANSITIONS: Mapping[tuple[OrderStatus, Event], Target] = MappingProxyType(
         # a replace confirmed after we gave up on it (checked by `Order.shows_replace`)
         **_rows(WORKING + (S.PENDING_CANCEL,), Event.REPLACED, STAY),
         **_rows(REQUEST_PENDING, Event.CANCEL_REJECTED, LIVE),
+        # the venue says so: live on the reported terms; a request of ours stays pending
+        **_rows(NEVER_ACKNOWLEDGED + WORKING, Event.REPLACED_EXTERNALLY, LIVE),
+        **_rows(REQUEST_PENDING, Event.REPLACED_EXTERNALLY, STAY),
     }
 )
 """(status, event) -> target. A pair that is missing is refused and never applied."""

@@ -35,6 +35,7 @@ from actors.oms.orders import (
     fill_of,
     terms_problem,
 )
+from actors.oms.outside_replace import id_taken, replaced_outside
 from actors.oms.positions import ZERO, Position, UnmatchedFill, fill_problem
 from actors.oms.quarantined import QUARANTINED, Quarantined
 from protocol.messages import (
@@ -189,13 +190,18 @@ class OrderBook:
     ) -> Outcome:
         """Apply one venue execution report (each exec id at most once per order; see
         `actors.oms.executions`, its steps through `via`, else this book). A fill that
-        matches no order is recorded as unmatched."""
-        order = self.find(report.venue, report.cl_ord_id) or (
-            self.find(report.venue, report.orig_cl_ord_id) if report.orig_cl_ord_id else None
-        )
+        matches no order is recorded as unmatched; a Replaced report of one order by
+        another's ClOrdID is refused (`actors.oms.outside_replace`)."""
+        order, orig = self.find(report.venue, report.cl_ord_id), report.orig_cl_ord_id
+        if orig and (order is None or report.kind == "replaced"):
+            named = self.find(report.venue, orig)
+            if order is None:
+                order = named
+            elif named is not None and named is not order:  # no venue does that: escalated
+                return id_taken(named, order, report)
         if order is None:
             if report.kind == "fill" and report.last_qty > 0:
-                return self._unmatched_fill(report, ts_ns)
+                return self.record_unmatched(report, ts_ns)
             return Outcome.refused(None, f"unknown ClOrdID {report.cl_ord_id!r}")
         if report.exec_id and report.exec_id in order.exec_ids:
             return Outcome("duplicate", order, reason="exec_id already applied")
@@ -279,31 +285,27 @@ class OrderBook:
         exec_id: str = "",
     ) -> Outcome:
         """Venue evidence that the order is in `status` (reconciliation, status reports).
-        Fills are not inferred here: apply missed fills first. `cl_ord_id` equal to the
-        pending replace id, or to a later replace id of ours we gave up on, means that replace
-        happened (then `qty`/`price` are the new terms)."""
+        No fill is inferred here. `cl_ord_id` our pending replace id or a later one we gave
+        up on: that replace happened (`qty`/`price` its terms); an id we never used: someone
+        else replaced the order (`actors.oms.outside_replace`)."""
         order = self.get(client_order_id, admit=True)
         if order is None:
             return Outcome.refused(None, "unknown order")
-        extra: dict[str, Any] = {}
-        if order.shows_replace(cl_ord_id) and status not in TERMINAL_STATUSES:
+        fields: dict[str, Any] = {"exec_id": exec_id, "reason": reason,
+                                  "venue_order_id": venue_order_id}  # fmt: skip
+        live = status not in TERMINAL_STATUSES
+        if live and order.replaced_outside(cl_ord_id, order.cl_ord_id):
+            return replaced_outside(self, order, cl_ord_id, qty, price, ts_ns, **fields)
+        if live and order.shows_replace(cl_ord_id):
             event = Event.REPLACED
-            extra = order.replace_fields(cl_ord_id, qty, price)
+            fields |= order.replace_fields(cl_ord_id, qty, price)
         elif status == order.status:
             return Outcome("duplicate", order, reason=f"already {status}")
         elif status not in _EVIDENCE_EVENTS:
             return Outcome.refused(order, f"{status} is not venue evidence")
         else:
             event = _EVIDENCE_EVENTS[status]
-        return self.record_event(
-            client_order_id,
-            event,
-            ts_ns,
-            exec_id=exec_id,
-            reason=reason,
-            venue_order_id=venue_order_id,
-            **extra,
-        )
+        return self.record_event(client_order_id, event, ts_ns, **fields)
 
     def record_event(
         self, client_order_id: str, event: Event, ts_ns: int, **fields: Any
@@ -313,7 +315,7 @@ class OrderBook:
         order = self.get(client_order_id, admit=True)
         if order is None:
             return Outcome.refused(None, "unknown order")
-        status = order.next_status(event)
+        status = order.next_status(event, fields.get("qty"))  # a replace's new qty
         if status is None:
             return Outcome.refused(order, f"{event} not allowed in {order.status}")
         rec = {"kind": "event", "id": client_order_id, "event": str(event),
@@ -332,7 +334,8 @@ class OrderBook:
         return Outcome("applied", None, (record,))
 
     # ------------------------------------------------------------------ internals
-    def _unmatched_fill(self, report: ExecReport, ts_ns: int) -> Outcome:
+    def record_unmatched(self, report: ExecReport, ts_ns: int) -> Outcome:
+        """Record the fill `report` as matching no order (escalated), once per exec id."""
         if (report.venue, report.exec_id) in self._unmatched:
             return Outcome("duplicate", None, reason="unmatched fill already recorded")
         out = executions.unmatched_fill(report, ts_ns)

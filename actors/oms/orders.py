@@ -27,7 +27,9 @@ order in the journal. Charset [A-Za-z0-9_.-], at most 30 chars below 10,000 requ
 Adopted orders keep the venue's ClOrdID and get client_order_id f"ext:{venue}:{cl_ord_id}".
 
 A replace takes effect (`Order.take_replace`) when the venue names the order by a replace
-id of ours (`Order.shows_replace`): the pending one, or a later one we had given up on.
+id of ours (`Order.shows_replace`): the pending one, or a later one we had given up on; or
+when the venue reports the order's live id replaced by a ClOrdID we never used
+(`Order.replaced_outside`: someone else replaced it, ``replaced_externally``).
 """
 
 from __future__ import annotations
@@ -229,9 +231,9 @@ class Order(msgspec.Struct, gc=False):
         theirs = (msg.venue, msg.symbol, msg.side, msg.qty, msg.order_type, msg.price)
         return mine == theirs and self.tif == msg.tif
 
-    def next_status(self, event: Event) -> OrderStatus | None:
-        """The status `event` would move the order to (None: refused)."""
-        return resolve(self.status, event, self.cum_qty, self.qty)
+    def next_status(self, event: Event, qty: str | None = None) -> OrderStatus | None:
+        """The status `event` (with the new `qty` of a replace) would move the order to."""
+        return resolve(self.status, event, self.cum_qty, self.qty if qty is None else Decimal(qty))
 
     def fill_event(self, qty: Decimal) -> Event:
         """The event a fill of `qty` is for this order."""
@@ -257,6 +259,12 @@ class Order(msgspec.Struct, gc=False):
             return cl_ord_id == self.pending_cl_ord_id
         return self.is_later_replace(cl_ord_id)
 
+    def replaced_outside(self, cl_ord_id: str, orig_cl_ord_id: str) -> bool:
+        """A Replaced report of our live id (or of a replace of ours that took effect unseen)
+        by `cl_ord_id`, an id we never used: nobody of ours asked (`actors.oms.outside_replace`)."""
+        ours = orig_cl_ord_id == self.cl_ord_id or self.shows_replace(orig_cl_ord_id)
+        return bool(cl_ord_id) and cl_ord_id not in self.cl_ord_ids and ours
+
     def replace_in_doubt(self) -> str:
         """The newest replace of ours that may have taken effect without our seeing it: the
         pending one, or one given up on since the live id ("" if none)."""
@@ -269,8 +277,8 @@ class Order(msgspec.Struct, gc=False):
         self, cl_ord_id: str, qty: Decimal | None, price: Decimal | None
     ) -> dict[str, Any]:
         """The ``event`` record fields of replace `cl_ord_id` taking effect: the venue's
-        terms where it gives them, else those we asked for (our pending request), else the
-        order's."""
+        terms where it gives them (an OrderQty 0 as none), else those we asked for (our
+        pending request), else the order's; an outside replace's qty is positive (`implausible`)."""
         asked = self.status is S.PENDING_REPLACE and cl_ord_id == self.pending_cl_ord_id
         qty = qty or (self.pending_qty if asked else None) or self.qty
         price = price if price is not None else (self.pending_price if asked else self.price)
@@ -330,7 +338,7 @@ class Order(msgspec.Struct, gc=False):
             self.pending_qty = optional_decimal(r.get("qty"))
             self.pending_price = optional_decimal(r.get("price"))
             self._add_cl_ord_id(r["cl_ord_id"])
-        elif event == Event.REPLACED:
+        elif event in (Event.REPLACED, Event.REPLACED_EXTERNALLY):
             self.take_replace(Decimal(r["qty"]), optional_decimal(r.get("price")), r["cl_ord_id"])
         elif "qty" in r:  # the order ended on terms of a replace whose report we missed
             self.take_replace(Decimal(r["qty"]), optional_decimal(r.get("price")))

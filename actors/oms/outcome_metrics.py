@@ -4,7 +4,8 @@ submit -> venue acknowledgement latency (`tradepulse_order_latency_seconds`).
 An outcome with a fill counts one (`tradepulse_fills_total`), whether reported by the venue
 or inferred from its state: a reconciliation's missed fill, a status report's catch-up,
 an adopted order's fills before its adoption (`actors.oms.adoption`): each one exec id. An
-adoption that also placed unmatched fills on its order counts each of them too (`_exec_ids`).
+adoption (or an outside replace's report) that also placed unmatched fills on its order
+counts each of them too (`_exec_ids`).
 
 Every outcome of every order passes here: the labelled children are looked up once per
 label set and kept (prometheus_client's `labels()` builds and locks on each call: half of
@@ -46,10 +47,12 @@ def count(outcome: Outcome) -> None:
 
 
 def _exec_ids(outcome: Outcome) -> int:
-    """The exec ids an outcome with a fill counts: one, except an adoption's: its inferred
-    fill (if the adopted state had one) and each fill it placed (``fill`` records)."""
+    """The exec ids an outcome with a fill counts: one, except where it placed unmatched
+    fills (an adoption, an outside replace): each ``fill`` record, and an adoption's
+    inferred fill (if the adopted state had one)."""
     records = outcome.records
-    if len(records) < 2 or records[0]["kind"] != "new":
+    if len(records) < 2:
         return 1
-    inferred = 1 if Decimal(records[0]["order"]["cum_qty"]) else 0
+    new = records[0]["kind"] == "new"
+    inferred = 1 if new and Decimal(records[0]["order"]["cum_qty"]) else 0
     return inferred + sum(1 for r in records if r["kind"] == "fill")

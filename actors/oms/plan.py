@@ -81,6 +81,7 @@ class ApplyMissedFill(_Action):
     px: Decimal
     venue_cum_qty: Decimal
     venue_avg_px: Decimal
+    venue_order_id: str = ""  # the listed one, for an order that has none yet
     name: ClassVar[str] = "apply_missed_fill"
 
     def describe(self) -> str:

@@ -45,7 +45,7 @@ from actors.oms.plan import (
 )
 from actors.oms.positions import UnmatchedFill
 from actors.oms.reconcile_rules import Planner, ReconcilePolicy, signed, status_answer
-from protocol.messages import OrderStatus, QueriedOrder, VenueOrder
+from protocol.messages import OrderStatus, QueriedOrder, Side, VenueOrder
 
 S = OrderStatus
 _RESUBMITTABLE = (S.PENDING_SUBMIT, S.UNKNOWN)
@@ -130,7 +130,12 @@ class PlanBuilder:
         self.resubmitted_at_s = {} if resubmitted_at_s is None else resubmitted_at_s
         self._p = Planner(venue, now_s, self.resubmitted_at_s, policy)
         self._find, self._skip, self._seed_s = find, skip, seed_s
-        self._open, self._local = iter(open_orders), iter(local_orders)
+        self._all = list(local_orders)  # each judged as it is when its turn comes
+        self._venue_open = list(open_orders)
+        self._open, self._local = iter(self._venue_open), iter(self._all)
+        # (venue order id, symbol, side) -> the live local order; built on first need
+        self._by_vid: dict[tuple[str, str, Side], Order | None] | None = None
+        self._listed: set[str] = set()  # the ClOrdIDs the venue lists open
         self._answers, self._unknown = status_answers, unknown_ids
         self._matched: set[str] = set()
         self._adopted: dict[str, VenueOrder] = {}  # ClOrdID -> the venue order adopted
@@ -156,8 +161,41 @@ class PlanBuilder:
         if len(self._p.actions) > actions_before:
             self.states[order.client_order_id] = judged_state(order)
 
+    def _replaced_outside(self, vo: VenueOrder) -> Order | None:
+        """The live local order the venue lists under its venue order id but a ClOrdID we
+        never used: someone replaced it at the venue and we never saw the Replaced report
+        (None: no such order; an Adopt would count its fills a second time). A venue order
+        id alone links nothing (unique per symbol only at some venues, recycled at others):
+        the order must be the one replaced - same symbol and side (a replace changes
+        neither), no less filled than ours, its qty holding its fills, the only live order
+        of ours that fits, and not answered for otherwise (`_answered`): the venue then says
+        what became of it (that answer gets its own treatment), and the order listed under
+        its venue order id is someone else's (recycled ids): adopted."""
+        if not vo.venue_order_id:
+            return None
+        if self._by_vid is None:
+            self._by_vid, self._listed = {}, {v.cl_ord_id for v in self._venue_open}
+            for o in self._all:
+                if o.venue == self.venue and not o.is_terminal and o.venue_order_id:
+                    key = (o.venue_order_id, o.symbol, o.side)
+                    self._by_vid[key] = None if key in self._by_vid else o  # None: ambiguous
+        order = self._by_vid.get((vo.venue_order_id, vo.symbol, vo.side))
+        if order is None or order.client_order_id in self._matched:
+            return None
+        if not order.cum_qty <= vo.cum_qty <= vo.order_qty or self._answered(order, vo):
+            return None
+        return order if order.replaced_outside(vo.cl_ord_id, order.cl_ord_id) else None
+
+    def _answered(self, order: Order, vo: VenueOrder) -> bool:
+        """The venue answered for `order` other than as `vo`: listed open under one of its
+        own ClOrdIDs, or a status answer (`status_answer`) under another id than `vo`'s."""
+        if any(cl in self._listed for cl in order.cl_ord_ids):
+            return True
+        answer = status_answer(order, self._answers)
+        return answer is not None and answer.cl_ord_id != vo.cl_ord_id
+
     def _open_order(self, vo: VenueOrder) -> None:
-        p, order = self._p, self._find(vo.cl_ord_id)
+        p, order = self._p, self._find(vo.cl_ord_id) or self._replaced_outside(vo)
         if order is None:
             if vo.cl_ord_id not in self._adopted:
                 self._adopted[vo.cl_ord_id] = vo
@@ -307,7 +345,8 @@ def apply_actions(
                 price=a.price,
             )
         elif isinstance(a, ApplyMissedFill):
-            out = book.apply_fill(a.client_order_id, a.exec_id, a.qty, a.px, ts_ns)
+            out = book.apply_fill(a.client_order_id, a.exec_id, a.qty, a.px, ts_ns,
+                                  venue_order_id=a.venue_order_id)  # fmt: skip
         elif isinstance(a, MarkTerminal):
             out = book.apply_venue_status(a.client_order_id, a.status, ts_ns, reason=a.reason)
         elif isinstance(a, Resubmit):

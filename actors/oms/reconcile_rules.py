@@ -10,7 +10,9 @@ is matched to them rather than adopted):
   which the book applies to the position).
 - venue cum_qty > local -> ApplyMissedFill of the difference at the price that makes our
   avg_px equal the venue's, exec id `recon:{cl_ord_id}:{venue_cum}` (a repeat is a no-op);
-  the fill itself moves the order (e.g. a PENDING_CANCEL raced by a fill becomes FILLED).
+  the fill itself moves the order (e.g. a PENDING_CANCEL raced by a fill becomes FILLED),
+  and carries the listed venue order id onto an order that has none (one caught up from
+  PENDING_SUBMIT gets no Update: its later outside replace is then linked by it).
   venue cum_qty < local, or > qty -> Escalate.
 - venue status terminal and different -> MarkTerminal (FILLED only ever follows from fills:
   a FILLED venue order whose quantity does not add up is escalated); venue live and local
@@ -19,6 +21,14 @@ is matched to them rather than adopted):
   price), before any terminal status it has. Pending cancels/replaces with the
   venue still live are left alone (the request is in flight; resend it with the same id).
 - local terminal but venue different -> Escalate.
+- an open venue order under a ClOrdID we never used whose venue order id, symbol and side
+  are one live local order's (not listed under an id of its own nor answered for under
+  another id, no less filled, its qty holding its fills): someone replaced that order at
+  the venue and its Replaced report never came
+  -> Update (replaced externally: new ClOrdID, qty, price, escalated), then its missed
+  fills; not an Adopt, which would count its cum twice. A venue order id alone links
+  nothing (unique per symbol only at some venues, recycled at others): such an order is
+  adopted.
 - a live local order whose venue order (same ClOrdID) has another qty or limit price ->
   Escalate (`terms_mismatch`): a replace always takes a new ClOrdID, so nobody of ours
   changed it; an operator decides.
@@ -199,6 +209,7 @@ class Planner:
                 px,
                 vo.cum_qty,
                 vo.avg_px,
+                "" if order.venue_order_id else vo.venue_order_id,
             )
         )
         self.delta[order.symbol] += signed(order.side, fill_qty)
@@ -226,8 +237,9 @@ class Planner:
 def replace_shown(order: Order, vo: VenueOrder) -> str:
     """The replace of ours the venue's view shows took effect ("" if none): the venue names
     the order by it, or by a later id of ours (a cancel) with terms other than ours that
-    the replace in doubt explains."""
-    if order.shows_replace(vo.cl_ord_id):
+    the replace in doubt explains; or someone else's replace (an id we never used, the
+    order matched by its venue order id: `PlanBuilder`)."""
+    if order.shows_replace(vo.cl_ord_id) or order.replaced_outside(vo.cl_ord_id, order.cl_ord_id):
         return vo.cl_ord_id
     other_terms = vo.order_qty != order.qty or (
         vo.price is not None and order.price is not None and vo.price != order.price

@@ -207,6 +207,11 @@ UNMATCHED_FILLS = Counter("tradepulse_unmatched_fills", "Fills that matched no o
 BAD_FILLS = Counter(
     "tradepulse_bad_fills", "Venue fills refused: no valid positive price or qty", ["venue"]
 )
+ORDERS_REPLACED_EXTERNALLY = Counter(
+    "tradepulse_oms_orders_replaced_externally",
+    "Orders replaced at the venue by someone else (no replace request of ours)",
+    ["venue"],
+)
 EXECUTIONS_QUARANTINED = Counter(
     "tradepulse_oms_executions_quarantined",
     "Venue executions the OMS could not apply, journalled aside and acked",

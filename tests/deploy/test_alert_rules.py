@@ -31,6 +31,7 @@ RUNBOOK_ALERTS = {
     "OrderLatencyHigh",
     "UnmatchedFill",
     "ExecutionQuarantined",
+    "OrderReplacedExternally",
     "OrderArchiveFailing",
     "OrderArchiveStalled",
     "ReconcileFailing",

@@ -88,10 +88,14 @@ _AT_VENUE_COMMON = {
     Event.EXPIRED: S.EXPIRED,
     Event.FULL_FILL: S.FILLED,
 }
+# replaced at the venue by someone else: live on its terms, or a request of ours pending still
+_OUTSIDE_LIVE = {Event.REPLACED_EXTERNALLY: LIVE}
+_OUTSIDE_STAY = {Event.REPLACED_EXTERNALLY: STAY}
 _DONE_FILLS = {Event.PARTIAL_FILL: STAY, Event.FULL_FILL: STAY}
 EXPECTED: dict[OrderStatus, dict[Event, Any]] = {
     S.PENDING_RISK: {Event.RISK_APPROVED: S.PENDING_SUBMIT, Event.RISK_REJECTED: S.REJECTED},
     S.PENDING_SUBMIT: {
+        **_OUTSIDE_LIVE,
         Event.TIMEOUT: S.UNKNOWN,
         Event.DUPLICATE_REJECTED: S.UNKNOWN,
         Event.RESUBMIT: S.PENDING_SUBMIT,
@@ -102,6 +106,7 @@ EXPECTED: dict[OrderStatus, dict[Event, Any]] = {
         **_AT_VENUE_COMMON,
     },
     S.UNKNOWN: {
+        **_OUTSIDE_LIVE,
         Event.RESUBMIT: S.PENDING_SUBMIT,
         Event.RESUBMIT_UNSENT: STAY,
         Event.ACCEPTED: S.ACCEPTED,
@@ -110,6 +115,7 @@ EXPECTED: dict[OrderStatus, dict[Event, Any]] = {
         **_AT_VENUE_COMMON,
     },
     S.ACCEPTED: {
+        **_OUTSIDE_LIVE,
         Event.PARTIAL_FILL: S.PARTIALLY_FILLED,
         Event.CANCEL_REQUESTED: S.PENDING_CANCEL,
         Event.REPLACE_REQUESTED: S.PENDING_REPLACE,
@@ -117,6 +123,7 @@ EXPECTED: dict[OrderStatus, dict[Event, Any]] = {
         **_AT_VENUE_COMMON,
     },
     S.PARTIALLY_FILLED: {
+        **_OUTSIDE_LIVE,
         Event.PARTIAL_FILL: S.PARTIALLY_FILLED,
         Event.CANCEL_REQUESTED: S.PENDING_CANCEL,
         Event.REPLACE_REQUESTED: S.PENDING_REPLACE,
@@ -124,12 +131,14 @@ EXPECTED: dict[OrderStatus, dict[Event, Any]] = {
         **_AT_VENUE_COMMON,
     },
     S.PENDING_CANCEL: {
+        **_OUTSIDE_STAY,
         Event.PARTIAL_FILL: STAY,
         Event.CANCEL_REJECTED: LIVE,
         Event.REPLACED: STAY,
         **_AT_VENUE_COMMON,
     },
     S.PENDING_REPLACE: {
+        **_OUTSIDE_STAY,
         Event.PARTIAL_FILL: STAY,
         Event.CANCEL_REJECTED: LIVE,
         Event.REPLACED: LIVE,
@@ -159,6 +168,7 @@ def test_terminal_states_stay_terminal_and_unknown_leaves_only_on_venue_evidence
         Event.FULL_FILL,
         Event.CANCELLED,
         Event.EXPIRED,
+        Event.REPLACED_EXTERNALLY,
     }
     for (state, event), target in TRANSITIONS.items():
         if state in {S.FILLED, S.CANCELLED, S.EXPIRED, S.REJECTED}:
@@ -239,6 +249,18 @@ def _fire(book: OrderBook, event: Event) -> Outcome:
         ),
         Event.CANCEL_REJECTED: lambda: book.apply_exec(
             _exec("cancel_rejected", pend or "o1.c9", orig_cl_ord_id="o1"), 9
+        ),
+        Event.REPLACED_EXTERNALLY: lambda: book.apply_exec(
+            _exec(
+                "replaced",
+                "GUI-1",
+                orig_cl_ord_id="o1",
+                order_qty=D(12),
+                price=D(101),
+                symbol="ABC",
+                side=Side.BUY,
+            ),  # a replace of another order is not followed
+            9,
         ),
         Event.EXPIRED: lambda: book.apply_exec(_exec("expired", "o1"), 9),
     }
