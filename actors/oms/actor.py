@@ -53,9 +53,8 @@ from actors.runtime import metrics
 from actors.runtime.actor import Actor
 from actors.runtime.gcpause import collections_paused
 from actors.runtime.peer import Replier
+from protocol import commands
 from protocol.codec import Envelope
-from protocol.commands import Command, Reconcile
-from protocol.commands import Intake as IntakeCommand
 from protocol.messages import (
     Ack,
     CancelOrder,
@@ -131,6 +130,7 @@ class OmsActor(Actor):
                 log=self.log.bind(venue=v.name),
                 retry_initial_s=self.cfg.oms.reconcile_retry_initial_s,
                 retry_max_s=self.cfg.oms.reconcile_retry_max_s,
+                resubmit_grace_s=self.cfg.oms.resubmit_grace_s,
                 exec_log=self.exec_log,
                 oms_epoch=self.epoch,
             )
@@ -373,30 +373,30 @@ class OmsActor(Actor):
 
     # ------------------------------------------------------------------ operator commands
 
-    def on_control(self, command: Command, respond: Callable[[ControlReply], None]) -> None:
-        if isinstance(command, IntakeCommand):
+    def on_control(self, command: commands.Command, reply: Callable[[ControlReply], None]) -> None:
+        if isinstance(command, commands.Intake):
             who = self.control_operator
             ok, text = self.gate.control(command, who.describe() if who else None)
             reason = f"intake {self._intake_state()}: {text}"
-            respond(ControlReply(status="ok" if ok else "error", reason=reason,
+            reply(ControlReply(status="ok" if ok else "error", reason=reason,
                                  data=self.heartbeat_info()))  # fmt: skip
         elif self.views.handles(command):  # orders, fills, positions: actors/oms/views.py
-            fail = lambda why: respond(ControlReply(status="error", reason=why))  # noqa: E731
-            self.after_commit(self.answer_later(lambda: respond(self.views.answer(command)), fail))
-        elif isinstance(command, Reconcile):
+            fail = lambda why: reply(ControlReply(status="error", reason=why))  # noqa: E731
+            self.after_commit(self.answer_later(lambda: reply(self.views.answer(command)), fail))
+        elif isinstance(command, commands.Reconcile):
             link = self.venues.get(command.venue)
             if link is None:
-                respond(ControlReply(status="error", reason=f"unknown venue {command.venue!r}"))
+                reply(ControlReply(status="error", reason=f"unknown venue {command.venue!r}"))
                 return
             dry = command.dry_run
 
             def done(plan: Plan) -> None:
                 data = {"summary": plan.summary(), "actions": plan.to_dicts(), "dry_run": dry}
-                respond(ControlReply(status="ok", reason=plan.format_dry_run(), data=data))
+                reply(ControlReply(status="ok", reason=plan.format_dry_run(), data=data))
 
             link.start_reconcile(done, dry_run=dry)
         else:
-            super().on_control(command, respond)
+            super().on_control(command, reply)
 
     def _intake_state(self) -> str:
         if self.gate.globally_paused:

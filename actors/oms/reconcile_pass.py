@@ -74,6 +74,7 @@ from actors.oms.orders import Order
 from actors.oms.plan import Action, Adopt, Plan
 from actors.oms.reconcile import PlanBuilder, judged_state, status_queries_of
 from actors.oms.reconcile_retry import venue_refused, why
+from actors.oms.reconcile_rules import ReconcilePolicy
 from protocol.codec import Envelope
 from protocol.messages import (
     ExecCut,
@@ -102,6 +103,7 @@ class PassLink(Protocol):
     state: VenueConnState
     request_timeout_s: float
     status_rate_per_s: float
+    policy: ReconcilePolicy  # the resubmission grace (`oms.resubmit_grace_s`)
     log: Any
 
     @property
@@ -319,6 +321,7 @@ class ReconcilePass:
             self.unknown,
             now_s=now_s,
             resubmitted_at_s=resubmitted_at_s,
+            policy=link.policy,
             skip=self.in_flight,
             seed_s=seed_s,
         )

@@ -56,6 +56,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Final
 
 from actors.oms.lifecycle import STAY, Event, live_status, transition
 from actors.oms.orders import Order, implied_fill, missed_fill_exec_id
@@ -73,9 +74,12 @@ _VENUE_LIVE = (
 )
 
 
+RESUBMIT_GRACE_S: Final = 30.0  # `oms.resubmit_grace_s`'s default
+
+
 @dataclass(frozen=True, slots=True)
 class ReconcilePolicy:
-    resubmit_grace_s: float = 30.0
+    resubmit_grace_s: float = RESUBMIT_GRACE_S
     max_resubmits: int = 3
 
 

@@ -34,7 +34,7 @@ from actors.oms.order_book import OrderBook
 from actors.oms.plan import Action, Plan
 from actors.oms.reconcile_pass import ReconcilePass
 from actors.oms.reconcile_retry import ReconcileRetry
-from actors.oms.reconcile_rules import ReconcilePolicy
+from actors.oms.reconcile_rules import RESUBMIT_GRACE_S, ReconcilePolicy
 from actors.oms.resubmit_unsent import take_back, taken_back
 from actors.oms.send_batch import HeldSends
 from actors.oms.venue_request import refused_as_invalid, venue_request
@@ -69,6 +69,7 @@ class VenueLink:
         status_rate_per_s: float = 5000.0,
         retry_initial_s: float = 1.0,
         retry_max_s: float = 30.0,
+        resubmit_grace_s: float = RESUBMIT_GRACE_S,
         rand: Callable[[], float] | None = None,
         exec_log: ExecLog | None = None,
         oms_epoch: int = 0,
@@ -95,6 +96,7 @@ class VenueLink:
         )  # fmt: skip
         self.last_pass_at = 0.0  # monotonic time of the last applied pass
         self.resubmitted_at_s: dict[str, float] = {}  # client_order_id -> monotonic
+        self.policy = ReconcilePolicy(resubmit_grace_s=resubmit_grace_s)
         self._grace_seeded = False  # resubmissions of an earlier process given their grace
         self._started_s = time.monotonic()
         self._queue: OrderedDict[str, None] = OrderedDict()  # client_order_ids to send
@@ -350,7 +352,7 @@ class VenueLink:
     def pass_gathered(self, p: ReconcilePass, venue_positions: Positions | None) -> None:
         """The venue's view is in: the pass plans and applies it in slices (`pass_planned`,
         `apply_steps`, `pass_applied`)."""
-        now_s, grace_s = time.monotonic(), ReconcilePolicy().resubmit_grace_s
+        now_s, grace_s = time.monotonic(), self.policy.resubmit_grace_s
         for coid in [c for c, at_s in self.resubmitted_at_s.items() if now_s - at_s >= grace_s]:
             del self.resubmitted_at_s[coid]  # out of grace is as good as never resubmitted
         # one sent just before this process started may be in flight: its grace runs from
