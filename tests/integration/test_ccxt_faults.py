@@ -40,11 +40,12 @@ D = Decimal
 LOW_BID = "59000.00"
 TOP_ASK = "60000.05"
 EXCHANGE = f"exchangesim.{VENUE}"
+REPLACE_CUT = "ccxt_replace_before_cancel"  # a replace taken, its cancel not sent
 
 
 @pytest.fixture(scope="module")
 def sut() -> Iterator[CcxtSystem]:
-    yield from running(CcxtSystem())
+    yield from running(CcxtSystem(crash_at=(*CRASH_POINTS, REPLACE_CUT)))
 
 
 @pytest.fixture(scope="module")
@@ -242,6 +243,33 @@ def test_kill9_mid_replace(sut: CcxtSystem, c: ExecutionClient) -> None:
     assert final.oms["rep-kill"].cum_qty == cum > 0
     assert (new["status"], D(new["qty"])) == ("NEW", D("0.6") - cum)
     fills_once(sut, final)
+
+
+def test_kill9_after_a_replace_is_taken_before_its_cancel_goes_out(
+    sut: CcxtSystem, c: ExecutionClient
+) -> None:
+    """The connector takes a replace and is killed -9 before the old order's cancel goes
+    out. Found by a 3-minute chaos soak: the order stayed PENDING_REPLACE for good while it
+    rested unchanged at the exchange (the connector acknowledged a replace as sent on
+    receipt, and the OMS never sends an acknowledged request again). A replace is now
+    acknowledged once its flow is done, as a cancel is: the OMS sends it again after the
+    next incarnation's pass, and it is carried out once."""
+    _rest(c, "rep-cut")
+    _status(c, "rep-cut", OrderStatus.ACCEPTED)
+    since = sut.mark()
+    sut.arm(REPLACE_CUT)
+    c.replace("rep-cut", qty="0.02", price=LOW_BID)
+    sut.wait_event("injected_crash", 10.0, since=since, point=REPLACE_CUT)
+    sut.wait_event("actor_ready", 15.0, since=since, child=CONNECTOR)
+    eventually(
+        lambda: (o := c.get_order("rep-cut")).cl_ord_id == "rep-cut.r1"
+        and o.status is OrderStatus.ACCEPTED and o.qty == D("0.02"), 30.0,
+        message=lambda: f"{c.get_order('rep-cut')}",
+    )  # fmt: skip
+    final = settle(c, sut, ["rep-cut"])
+    assert final.order("rep-cut")["status"] == "CANCELED"
+    new = final.order("rep-cut.r1")
+    assert (new["status"], D(new["qty"])) == ("NEW", D("0.02"))
 
 
 def test_oms_killed_mid_fills(sut: CcxtSystem, c: ExecutionClient) -> None:

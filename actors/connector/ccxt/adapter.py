@@ -262,8 +262,8 @@ class CcxtAdapter:
         if not self._up:
             done(RequestFailed(ErrorCode.VENUE_DOWN, f"{self.venue}: not connected"))
             return
-        done(None)
-        self._spawn(self.flows.replace(request), f"replace {request.cl_ord_id}")
+        flow = _sent_once_done(self.flows.replace(request), done)  # as a cancel: not on receipt
+        self._spawn(flow, f"replace {request.cl_ord_id}")
 
     def order_status(self, orders: Sequence[QueriedOrder], done: StatusDone) -> None:
         if not self._up:
@@ -367,10 +367,12 @@ class CcxtAdapter:
 
 
 async def _sent_once_done(flow: Coroutine[Any, Any, None], done: SendDone) -> None:
-    """A cancel is acknowledged as sent once its flow is done (the exchange answered, or its
-    state and the refusal are reported), never before it went out: the OMS never sends an
-    acknowledged request again, so a cancel acknowledged and then lost with its connector
-    (SIGTERM, kill -9) left the order PENDING_CANCEL for good. Unacknowledged, the OMS sends
-    it again after its next pass (a second cancel is harmless: "unknown order")."""
+    """A cancel or a replace is acknowledged as sent once its flow is done (the exchange
+    answered, or its state and the refusal are reported), never before it went out: the OMS
+    never sends an acknowledged request again, so one acknowledged and then lost with its
+    connector (SIGTERM, kill -9) left the order PENDING_CANCEL or PENDING_REPLACE for good.
+    Unacknowledged, the OMS sends it again after its next pass (a second cancel is
+    harmless: "unknown order"; a replace sent again is not carried out twice,
+    `Replaces.replace`)."""
     await flow
     done(None)

@@ -34,6 +34,7 @@ class OrderFlows(Protocol):
     intents: IntentLog
     log: Any
     intake_problem: Callable[[ReplaceOnVenue, Decimal], str | None]
+    crash_point: Callable[[str], None]  # fault injection (tests, chaos)
     trust_unseen_at: float
     unseen_after_s: float
 
@@ -164,6 +165,7 @@ class Replaces:
             tracker.queue([execs.cancel_rejected_exec(flows.venue, request, problem)])
             return
         tracker.replacing(old.cl_ord_id, request.cl_ord_id)
+        flows.crash_point("ccxt_replace_before_cancel")
         try:
             cancelled = await flows.rest.call(
                 flows.rest.ex.cancel_order, None, request.symbol,
