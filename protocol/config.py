@@ -173,7 +173,8 @@ class OmsCfg(_Cfg):
     outage_tolerance_s: PosFloat = 60.0
     reconcile_interval_s: PosFloat = 30.0  # periodic pass per connected venue (safety net)
     # a resubmitted order the venue still does not know may be resubmitted again after it
-    resubmit_grace_s: Annotated[float, Field(ge=1, le=3600, allow_inf_nan=False)] = 30.0
+    # (<= 240 s: alert ResubmitsUnsent looks for an unsent resend within every 5 minutes)
+    resubmit_grace_s: Annotated[float, Field(ge=1, le=240, allow_inf_nan=False)] = 30.0
     # a failed pass is retried after a capped exponential backoff (doubling, 10% jitter)
     reconcile_retry_initial_s: PosFloat = 1.0
     reconcile_retry_max_s: PosFloat = 30.0

@@ -64,9 +64,10 @@ class Replaces:
         self.flows = flows
         self.tracker = flows.tracker
         self.log = flows.log
-        # replace client ids whose flow runs now: a second ReplaceOnVenue of one (the OMS
-        # resending while the first is unanswered) never starts a second cancel + new
-        self.inflight: set[str] = set()
+        # replace client ids whose flow runs now -> its end (True: carried out to its
+        # outcome): a second ReplaceOnVenue of one (the OMS resending while the first is
+        # unanswered) never starts a second cancel + new, and is over when the first is
+        self.inflight: dict[str, asyncio.Future[bool]] = {}
         # unsettled replaces whose poll wake-up at the end of the recvWindow is scheduled
         self._wakes: dict[str, asyncio.TimerHandle] = {}
 
@@ -83,8 +84,13 @@ class Replaces:
         carried out already (its new order is ours) is answered by its "replaced"."""
         new, old = request.cl_ord_id, request.orig_cl_ord_id
         tracker = self.tracker
-        if new in self.inflight:
+        if (running := self.inflight.get(new)) is not None:
             self.log.info("ccxt_replace_in_flight", cl_ord_id=new)
+            # acknowledged (`adapter._sent_once_done`) only once the first flow's cancel and
+            # new order are answered: acked now, a kill -9 before its cancel lands would
+            # lose the replace while the OMS counts it sent (rev25)
+            if not await asyncio.shield(running):
+                raise asyncio.CancelledError  # the first was cut short: neither is sent
             return
         pair = new in tracker.live and old in tracker.live
         if new in tracker.unsettled or pair:
@@ -97,11 +103,14 @@ class Replaces:
             # its cancel again would be "unknown order", reported as the old order's end
             self.log.info("ccxt_replace_resent_done", cl_ord_id=new)
             return
-        self.inflight.add(new)
+        self.inflight[new] = over = asyncio.get_running_loop().create_future()
+        done = False
         try:
             await self._replace(request)
+            done = True
         finally:
-            self.inflight.discard(new)
+            del self.inflight[new]
+            over.set_result(done)
             if new in tracker.held and new not in tracker.unsettled:  # no "replaced"
                 if new in tracker.live and old in tracker.live:  # the new order may be sent
                     tracker.unsettle(new, time.monotonic() + self.flows.unseen_after_s)
