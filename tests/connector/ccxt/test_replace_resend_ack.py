@@ -1,4 +1,4 @@
-"""Review of b8905a7 (a ccxt replace acknowledged once its flow is done): the OMS sends a
+"""Review of 81e7831 (a ccxt replace acknowledged once its flow is done): the OMS sends a
 replace again when its first ack did not come within `oms.request_timeout_s` (a slow
 exchange: the flow's cancel alone may take the venue's `request_timeout_s`, 5 s by default
 as the OMS's, plus 429 holds), after the pass that timeout starts. `Replaces.replace`
@@ -6,7 +6,7 @@ returns at once for a replace whose flow runs (`inflight`), so `_sent_once_done`
 resend while the first flow's cancel may not have reached the exchange. The OMS never sends
 an acknowledged request again (`actors.oms.link_sent`): a kill -9 of the connector then
 (the next incarnation has no intent of the new order, the old order rests unchanged) leaves
-the order PENDING_REPLACE for good, the defect b8905a7 fixed for the first send."""
+the order PENDING_REPLACE for good, the defect 81e7831 fixed for the first send."""
 
 from __future__ import annotations
 
