@@ -379,7 +379,7 @@ class OmsActor(Actor):
             ok, text = self.gate.control(command, who.describe() if who else None)
             reason = f"intake {self._intake_state()}: {text}"
             reply(ControlReply(status="ok" if ok else "error", reason=reason,
-                                 data=self.heartbeat_info()))  # fmt: skip
+                               data=self.heartbeat_info()))  # fmt: skip
         elif self.views.handles(command):  # orders, fills, positions: actors/oms/views.py
             fail = lambda why: reply(ControlReply(status="error", reason=why))  # noqa: E731
             self.after_commit(self.answer_later(lambda: reply(self.views.answer(command)), fail))
