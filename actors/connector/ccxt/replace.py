@@ -90,7 +90,7 @@ class Replaces:
             # new order are answered: acked now, a kill -9 before its cancel lands would
             # lose the replace while the OMS counts it sent (rev25)
             if not await asyncio.shield(running):
-                raise asyncio.CancelledError  # the first was cut short: neither is sent
+                raise asyncio.CancelledError  # the first did not run to its end: neither is acked
             return
         pair = new in tracker.live and old in tracker.live
         if new in tracker.unsettled or pair:
