@@ -159,12 +159,19 @@ def test_an_external_cancel_of_an_adopted_order_ends_it() -> None:
     assert book.position(V, "ABC").qty == 50
 
 
-def _ours(book: OrderBook) -> Order:
+def _ours_outcomes(book: OrderBook) -> tuple[Outcome, ...]:
+    """Our o1 (BUY 10 ABC @ 100) submitted, approved and accepted (venue order id A1)."""
     msg = SubmitOrder(client_order_id="o1", venue=V, symbol="ABC", side=Side.BUY,
                       qty=D(10), order_type=OrdType.LIMIT, price=D(100))  # fmt: skip
-    assert book.submit(msg, 1).applied
-    assert book.risk_verdict(RiskVerdict(client_order_id="o1", approved=True), 2).applied
-    assert book.apply_exec(_report("accepted", "o1", "A1"), 3).applied
+    return (
+        book.submit(msg, 1),
+        book.risk_verdict(RiskVerdict(client_order_id="o1", approved=True), 2),
+        book.apply_exec(_report("accepted", "o1", "A1"), 3),
+    )
+
+
+def _ours(book: OrderBook) -> Order:
+    assert all(out.applied for out in _ours_outcomes(book))
     order = book.get("o1")
     assert order is not None
     return order
@@ -345,10 +352,7 @@ def test_an_outside_replace_of_our_lost_replace_replays_as_it_went_live() -> Non
     book = OrderBook()
     records: list[dict[str, Any]] = []
     for out in (
-        book.submit(SubmitOrder(client_order_id="o1", venue=V, symbol="ABC", side=Side.BUY,
-                                qty=D(10), order_type=OrdType.LIMIT, price=D(100)), 1),
-        book.risk_verdict(RiskVerdict(client_order_id="o1", approved=True), 2),
-        book.apply_exec(_report("accepted", "o1", "A1"), 3),
+        *_ours_outcomes(book),
         book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(12)), 4),
     ):  # fmt: skip
         records += out.records
@@ -450,10 +454,7 @@ def test_fills_placed_by_an_outside_replace_replay_as_they_went_live() -> None:
     book = OrderBook()
     records: list[dict[str, Any]] = []
     for out in (
-        book.submit(SubmitOrder(client_order_id="o1", venue=V, symbol="ABC", side=Side.BUY,
-                                qty=D(10), order_type=OrdType.LIMIT, price=D(100)), 1),
-        book.risk_verdict(RiskVerdict(client_order_id="o1", approved=True), 2),
-        book.apply_exec(_report("accepted", "o1", "A1"), 3),
+        *_ours_outcomes(book),
         book.apply_exec(_fill("GUI-7", "F1", "2", "5", "20"), 4),
         book.apply_exec(_fill("GUI-7", "F2", "4", "9", "20"), 4),
         book.apply_exec(_replaced("GUI-7", "o1", "20", "100", "3"), 5),
