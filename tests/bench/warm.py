@@ -7,7 +7,8 @@ orders, then kill -9 of everything) and keeps it; each run copies it, starts the
 on the copy, waits for the OMS's `warm_start`, prints one JSON line (seconds from the
 start to it, its milestones and the stages of its critical path) and destroys the system.
 For an A/B, alternate the trees (`PYTHONPATH=<tree>`) on one state: the state is data,
-the same for both.
+the same for both. `--venue-up`: the venue runs alone, up before the clock (the target's
+measurement, tests/bench/venue_up.py).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tests.bench import oms
+from tests.bench.venue_up import free_port, start_venue, warm_start
 from tests.helpers import CREATED
 from tests.integration.oms_support import OmsSystem
+from tests.venuesim.rig import SimProcess
 
 BUILT = "built"  # marker file: the state is complete
 
@@ -38,19 +41,28 @@ def build(state: Path) -> None:
     (state / BUILT).write_text("ok\n")
 
 
-def once(state: Path) -> dict[str, object]:
-    """One warm start on a copy of `state` (sockets left out: the copy gets its own)."""
+def once(state: Path, *, venue_up: bool = False) -> dict[str, object]:
+    """One warm start on a copy of `state` (sockets left out: the copy gets its own);
+    `venue_up`: the venue run alone, started before the clock (tests/bench/venue_up.py)."""
     root = Path(tempfile.mkdtemp(prefix="tpw", dir="/tmp"))
     shutil.rmtree(root)
     shutil.copytree(state, root, symlinks=True, ignore=shutil.ignore_patterns("*.sock", BUILT))
     earlier = list(CREATED)
+    venue: SimProcess | None = None
     try:
-        result, _sut = oms.warm_start(root, "kill -9")
+        if venue_up:
+            port = free_port()
+            venue = start_venue(root, root / "state", port)
+            result, _sut = warm_start(root, "kill -9", port)
+        else:
+            result, _sut = oms.warm_start(root, "kill -9")
         keys = ("start_to_warm_start_s", "milestones_s", "stages_s")
         return {k: result[k] for k in keys}
     finally:  # the system started, also when its warm start failed
         for sut in [s for s in CREATED if s not in earlier]:
             sut.destroy()
+        if venue is not None:
+            venue.destroy()
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -58,11 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--state", type=Path, default=Path("/tmp/tpwarm"))
+    parser.add_argument("--venue-up", action="store_true", help="the venue run alone, up")
     args = parser.parse_args(argv)
     if not (args.state / BUILT).exists():
         build(args.state)
     for _ in range(args.runs):
-        print(json.dumps(once(args.state)), flush=True)
+        print(json.dumps(once(args.state, venue_up=args.venue_up)), flush=True)
     return 0
 
 
