@@ -6,6 +6,7 @@ server's setsid), so one `killpg` reaches whatever it started too.
 
 from __future__ import annotations
 
+import math
 import os
 import select
 import signal
@@ -34,11 +35,15 @@ def wait_escalating(
     except ProcessLookupError:
         return None
     try:
+        # poll, not select: the supervisor may hold more than 1,023 fds (operator
+        # connections), and select() refuses a pidfd past that (ValueError)
+        exited = select.poll()
+        exited.register(pidfd, select.POLLIN)
         for sig, wait_s in ((None, grace_s), (signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
             if sig is not None:
                 on_escalate(sig)
                 kill_group(pid, sig)
-            if select.select([pidfd], [], [], wait_s)[0]:
+            if exited.poll(math.ceil(wait_s * 1000)):
                 break
     finally:
         os.close(pidfd)

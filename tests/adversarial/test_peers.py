@@ -14,12 +14,17 @@ the index; the unit tests live beside the code they test:
   tests/protocol/test_decode_depth.py (decode bounds depth; the log renderer never raises).
 - ~31 client connections under a low fd limit made libzmq abort the OMS (EMFILE):
   `test_200_client_connections_under_a_low_fd_limit_...` here.
+
+Found later (twelfth session): 1,100 idle operator connections broke the supervisor's
+shutdown (`select()` of an fd past 1023): `test_a_thousand_idle_operator_connections_...`.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import signal
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -37,6 +42,7 @@ pytestmark = pytest.mark.integration
 
 FLOOD = 130_000  # past the 100,000-message high-water mark of the OMS's replies to one peer
 CONTROL_FLOOD = 120_000
+IDLE_CONNECTIONS = 1_100  # the supervisor's fds past select()'s 1,023
 
 
 @contextmanager
@@ -226,3 +232,39 @@ def test_200_operator_connections_under_a_low_fd_limit_do_not_abort_the_supervis
             assert sock.poll(10_000), "a connection got no reply"
     assert sut.proc.poll() is None
     assert sut.actor("oms")["state"] == "running"
+
+
+def test_a_thousand_idle_operator_connections_do_not_break_the_shutdown(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """1,100 operator connections that never speak hold as many of the supervisor's fds;
+    a SIGTERM then still stops every actor in order and exits 0. Found while looking at the
+    suite's workers: the shutdown waited for each actor with `select()`, which refuses an
+    fd past 1023 (ValueError): the supervisor died with a traceback at its first actor,
+    and the others were killed, not stopped."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = IDLE_CONNECTIONS + 512
+    if soft < want:  # ours: one fd a connection
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
+    sut = start_system(venues=("simA",))
+    assert sut.proc is not None
+    actors = set(sut.actor_ids())
+    path = sut.cfg.control_endpoint.removeprefix("ipc://")
+    conns: list[socket.socket] = []
+    try:
+        for _ in range(IDLE_CONNECTIONS):
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            conn.connect(path)
+            conns.append(conn)
+        pid = sut.proc.pid
+        eventually(lambda: len(os.listdir(f"/proc/{pid}/fd")) > IDLE_CONNECTIONS, 20.0)
+        mark = sut.mark()
+        assert sut.stop(timeout_s=30.0) == 0, sut.describe()
+        stops = sut.events("actor_stopped", since=mark, actor="supervisor")
+        stopped = {e.get("child") for e in stops}
+        assert stopped == actors, sut.describe()
+        assert not [line for line in sut.stderr_lines if "Traceback" in line]
+    finally:
+        for conn in conns:
+            conn.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
