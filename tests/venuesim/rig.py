@@ -4,6 +4,7 @@ own `FixSession` over a real socket. Every wait is a condition with a deadline."
 from __future__ import annotations
 
 import json
+import math
 import os
 import select
 import signal
@@ -254,8 +255,9 @@ class FixClient:
         """One turn: read what there is (waiting up to `wait_s`), timers, write."""
         events: list[SessionEvent] = []
         if self.sock is not None:
-            ready, _, _ = select.select([self.sock], [], [], wait_s)
-            if ready:
+            readable = select.poll()  # not select(): the worker may hold fds past 1023
+            readable.register(self.sock, select.POLLIN)
+            if readable.poll(math.ceil(wait_s * 1000)):
                 try:
                     data = self.sock.recv(1 << 16)
                 except (BlockingIOError, InterruptedError):
