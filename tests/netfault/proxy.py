@@ -18,6 +18,7 @@ reaches tcp://127.0.0.1:<port> and the proxy the core over the veth.
 from __future__ import annotations
 
 import errno
+import math
 import random
 import select
 import socket
@@ -34,6 +35,27 @@ CHUNK = 65536
 MAX_HELD = 4 << 20  # bytes held per direction before the proxy stops reading (backpressure)
 CONNECT_TIMEOUT_S = 5.0
 _EOF = b""
+
+
+def _wait(
+    readers: list[socket.socket], writers: list[socket.socket], timeout_s: float | None
+) -> tuple[list[socket.socket], list[socket.socket]]:
+    """`select.select(readers, writers, [], timeout_s)[:2]` with poll(): select() refuses
+    an fd past 1023, which a test worker holding many fds gives out."""
+    poller = select.poll()
+    masks: dict[int, int] = {}
+    for sock in readers:
+        masks[sock.fileno()] = masks.get(sock.fileno(), 0) | select.POLLIN
+    for sock in writers:
+        masks[sock.fileno()] = masks.get(sock.fileno(), 0) | select.POLLOUT
+    for fd, mask in masks.items():
+        poller.register(fd, mask)
+    ms = None if timeout_s is None else max(0, math.ceil(timeout_s * 1000))
+    ready = dict(poller.poll(ms))
+    error = select.POLLERR | select.POLLHUP | select.POLLNVAL  # as select: readable/writable
+    r = [x for x in readers if ready.get(x.fileno(), 0) & (select.POLLIN | error)]
+    w = [x for x in writers if ready.get(x.fileno(), 0) & (select.POLLOUT | error)]
+    return r, w
 
 
 def _reset(sock: socket.socket) -> None:
@@ -98,7 +120,7 @@ class _Conn:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self.closing or self.cut_requested:
                 return self._fail()
-            _, w, _ = select.select([self._wake_r], [self.upstream], [], remaining)
+            _, w = _wait([self._wake_r], [self.upstream], remaining)
             self._drain_wake()
             if w:
                 if self.upstream.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
@@ -136,7 +158,7 @@ class _Conn:
                 readers: list[socket.socket] = [self._wake_r]
                 readers += [d.src for d in dirs if d.reading and d.held_bytes < MAX_HELD]
                 timeout = self._next_due(dirs, now, stalled, blocked)
-                r, w, _ = select.select(readers, blocked, [], timeout)
+                r, w = _wait(readers, blocked, timeout)
                 if self._wake_r in r:
                     self._drain_wake()
                 _, delay_s, jitter_s = self.proxy._settings()  # as of the read
@@ -365,7 +387,7 @@ class FaultProxy:
         assert self._wake is not None
         try:
             while True:
-                r, _, _ = select.select([listener, self._wake[0]], [], [])
+                r, _ = _wait([listener, self._wake[0]], [], None)
                 if self._wake[0] in r:
                     return  # only close() wakes the acceptor
                 client, _ = listener.accept()
