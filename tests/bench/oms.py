@@ -564,10 +564,14 @@ def warm_start(
     sut = OmsSystem(root=root, overrides=_config() if overrides is None else overrides)
     t0 = time.time()
     sut.start(wait_ready=False)
-    warm = sut.wait_event("warm_start", 120.0, actor="oms")
-    replayed = sut.wait_event("journal_replayed", actor="oms")
-    connected = sut.wait_event("venue_state", actor="oms", state="CONNECTED")
-    plan = sut.wait_event("reconcile_plan", actor="oms")
+    try:
+        warm = sut.wait_event("warm_start", 120.0, actor="oms")
+        replayed = sut.wait_event("journal_replayed", actor="oms")
+        connected = sut.wait_event("venue_state", actor="oms", state="CONNECTED")
+        plan = sut.wait_event("reconcile_plan", actor="oms")
+    except BaseException:
+        sut.destroy()  # never returned to the caller, which could not destroy it
+        raise
     return {
         "after": how,
         "open_orders": warm["open_orders"],
@@ -617,14 +621,15 @@ def _venue_up_warm_starts(root: Path, systems: list[Any]) -> list[dict[str, Any]
     kill -9 of the system (the journal replayed), then after its stop (a snapshot)."""
     from tests.bench import venue_up  # it imports this module
 
-    port = venue_up.free_port()
-    venue = venue_up.start_venue(root, root / "state", port)
+    venue, port = venue_up.start_venue(root, root / "state")
     systems.append(venue)
     crash, sut = venue_up.warm_start(root, "kill -9", port)
     systems.append(sut)
     assert sut.stop() == 0
     stop, sut = venue_up.warm_start(root, "SIGTERM stop (snapshot)", port)
     systems.append(sut)
+    sut.destroy()  # nothing of this pair runs beside the embedded pair's measurement
+    venue.destroy()
     return [crash, stop]
 
 

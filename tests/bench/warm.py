@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tests.bench import oms
-from tests.bench.venue_up import free_port, start_venue, warm_start
+from tests.bench.venue_up import start_venue, warm_start
 from tests.helpers import CREATED
 from tests.integration.oms_support import OmsSystem
 from tests.venuesim.rig import SimProcess
@@ -51,8 +51,7 @@ def once(state: Path, *, venue_up: bool = False) -> dict[str, object]:
     venue: SimProcess | None = None
     try:
         if venue_up:
-            port = free_port()
-            venue = start_venue(root, root / "state", port)
+            venue, port = start_venue(root, root / "state")
             result, _sut = warm_start(root, "kill -9", port)
         else:
             result, _sut = oms.warm_start(root, "kill -9")
