@@ -71,7 +71,9 @@ class PtyTop:
 
     def drain(self) -> None:
         """Read what top wrote so far (it blocks on a full pty otherwise)."""
-        while select.select([self.master], [], [], 0)[0]:
+        readable = select.poll()  # not select(): the worker may hold fds past 1023
+        readable.register(self.master, select.POLLIN)
+        while readable.poll(0):
             chunk = os.read(self.master, 65536)
             if not chunk:
                 return
