@@ -24,8 +24,8 @@
    (every venue reconciled, intake open), with the log's milestones and the stages of
    the critical path (supervisor started, venue listening, connector logged on, its mass
    status read and answered; `_WARM_STAGES`). Target <= 1 s, with the venue up: the
-   same two starts with the venue run alone on a fixed port, up throughout as a real
-   venue is (tests/bench/venue_up.py). The embedded venue's starts (killed and started
+   same two starts with the venue run alone (on the port it binds), up throughout as a
+   real venue is (tests/bench/venue_up.py). The embedded venue's starts (killed and started
    with the system, its own book loaded on the critical path) are reported beside.
 
 `python -m tests.bench --only oms`; sizes via TP_BENCH_OMS_* env vars.
