@@ -227,7 +227,7 @@ class Harness:
 
     def start(self, actor_cls: type[Actor], actor_id: str) -> Actor:
         if self.actor is not None:
-            self.actor.ctx.destroy(linger=0)
+            self.actor.close()
         self._epoch += 1
         args = ActorArgs(
             actor_id=actor_id, kind=actor_id, epoch=self._epoch, config_path=str(self.config_path),
@@ -276,7 +276,7 @@ class Harness:
 
     def close(self) -> None:
         if self.actor is not None:
-            self.actor.ctx.destroy(linger=0)
+            self.actor.close()
         self.ctx.destroy(linger=0)
         structlog.contextvars.clear_contextvars()
         collect_fix_logs(self.root)

@@ -113,8 +113,7 @@ class Actor:
         self.poller = zmq.Poller()
         self._handlers: dict[Any, Callable[[], None]] = {}
         self.timers = Timers()
-        self._stopping = False
-        self._stop_reason = ""
+        self._stopping, self._stop_reason = False, ""
         self.control_operator: OperatorId | None = None  # of the control command at hand
         # one beat per interval (the supervisor judges a hang after `hang_missed_intervals`
         # of them), sent up to half of it early when the loop is awake anyway: beats ride on
@@ -140,9 +139,7 @@ class Actor:
         sup = self.cfg.supervisor_endpoint
         self.sup = connect_dealer(self.ctx, sup, self.actor_id, zap_domain=ZAP_DOMAIN)
         self.add_socket(self.sup, self._on_supervisor_readable)
-        self._sig_r, self._sig_w = os.pipe()
-        os.set_blocking(self._sig_r, False)
-        os.set_blocking(self._sig_w, False)
+        self._sig_r, self._sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.add_fd(self._sig_r, self._on_signal)
         self.busy_turns = 0  # loop turns that had something to read: the heap trim's mark
         self.heap_trim: HeapTrim | None = None
@@ -291,8 +288,7 @@ class Actor:
 
     def request_stop(self, reason: str) -> None:
         if not self._stopping:
-            self._stopping = True
-            self._stop_reason = reason
+            self._stopping, self._stop_reason = True, reason
 
     # ------------------------------------------------------------------ the loop
 
@@ -317,8 +313,15 @@ class Actor:
                 TURN.flush()  # the last turn's counts, also when the loop or on_stop raised
             finally:
                 self.ctx.destroy(linger=0)
+                signal.set_wakeup_fd(-1)  # the pipe may be closed next (`close`)
         self.log.info("actor_stopped", reason=self._stop_reason)
         return 0
+
+    def close(self) -> None:
+        """Its sockets and signal pipe released, for a process that goes on (tests)."""
+        self.ctx.destroy(linger=0)
+        os.close(self._sig_r)
+        os.close(self._sig_w)
 
     def run_until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
         """Keep serving (e.g. while draining at stop) until `predicate()` or the deadline."""
