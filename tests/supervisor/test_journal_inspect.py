@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from actors.oms.order_book import OrderBook
 from actors.oms.orders import Outcome
 from protocol.messages import ExecReport, OrdType, RiskVerdict, Side, SubmitOrder
 from supervisor import main
-from tests.helpers import make_config, to_toml
+from tests.helpers import REPO_ROOT, SUPERVISOR, make_config, to_toml
 
 D = Decimal
 T0 = int(datetime(2026, 1, 2, 10, 0, tzinfo=UTC).timestamp() * 1e9)
@@ -234,3 +235,22 @@ def test_a_quarantined_execution_is_listed_with_its_venue_and_error(
     [row] = _rows(out)
     assert row[2:5] == ["exec_quarantined", "-", "simA"] and "quarantined" in row
     assert {"EQ", "(fill)", "o1", "ValueError:", "boom"} <= set(row)
+
+
+def test_into_a_closed_pipe_it_exits_0_without_blaming_the_state_dir(tmp_path: Path) -> None:
+    """`journal inspect | head -2` on a journal longer than what the reader takes: the
+    reader is gone while rows are still printed; the command ends quietly (exit 0, nothing
+    on stderr), not `cannot read <state>/oms: [Errno 32] Broken pipe` (the state-dir error;
+    exit 2 when rows got through before the pipe broke, as `| head -2` of a long journal
+    does). `-u`: every row is written at once, as a long journal's rows are."""
+    _write_journal(tmp_path / "state")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(to_toml(make_config(venues=("simA", "simB"))))
+    state, runtime = str(tmp_path / "state"), "/tmp/tp-never-created"  # never made
+    argv = [sys.executable, "-u", str(SUPERVISOR), "journal", "inspect", "--config", str(cfg),
+            "--state-dir", state, "--runtime-dir", runtime]  # fmt: skip
+    proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err.decode()) == (0, "")

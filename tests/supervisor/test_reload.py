@@ -83,6 +83,21 @@ def test_the_diff_names_each_changed_leaf_with_venues_by_name() -> None:
     assert config_diff(old, old) == []
 
 
+def test_removing_a_blackout_shows_the_list_it_was_and_no_leaf_as_changed_to_itself() -> None:
+    """`[trading]` with one blackout -> `blackouts = []` (seen on a demo run): the reply
+    showed `trading.blackouts: None -> []` (the old list was not None) and
+    `trading.blackouts[0].days: None -> None` (a line for a leaf that did not change). Every
+    line the reply prints says what the field was and what it is, and they differ."""
+    blackout = {"start": "2026-12-06T11:03", "end": "2026-12-06T13:03", "reason": "audit"}
+    old = parse_config(make_config(overrides={"trading": {"blackouts": [blackout]}}))
+    new = parse_config(make_config(overrides={"trading": {"blackouts": []}}))
+    changes = config_diff(old, new)
+    assert changes, "the blackout's removal is a change"
+    shown = [(c.field, str(c.old), str(c.new)) for c in changes]
+    assert all(was != now for _, was, now in shown), shown
+    assert all(not (field == "trading.blackouts" and was == "None") for field, was, _ in shown)
+
+
 def test_an_unchanged_file_changes_nothing(host: Host) -> None:
     (reply,) = run(reloader(host))
     assert (reply.status, reply.reason) == ("ok", "config unchanged")

@@ -95,6 +95,8 @@ class Journal(OperatorCommand):
         except (JournalCorrupt, JournalChanged) as exc:
             print(f"tradepulse journal inspect: {exc}", file=sys.stderr)
             code = EXIT_FAILURE
+        except BrokenPipeError:
+            raise  # our reader left (`run`), not the journal
         except OSError as exc:  # a file became unreadable while we opened it
             print(f"tradepulse journal inspect: cannot read {directory}: {exc}", file=sys.stderr)
             code = EXIT_CONFIG
