@@ -75,31 +75,36 @@ class Change:
 
 
 def config_diff(old: SystemConfig, new: SystemConfig) -> list[Change]:
-    """Every leaf field whose value differs, in a stable order; secret values (a changed
-    password, FIX RawData) shown as `<redacted>`."""
-    before = _flatten(old.model_dump(mode="json"))
-    after = _flatten(new.model_dump(mode="json"))
-    missing = object()
-    changes = []
-    for key in sorted(before.keys() | after.keys()):
-        a, b = before.get(key, missing), after.get(key, missing)
-        if a != b:
-            old_value, new_value = None if a is missing else a, None if b is missing else b
-            changes.append(Change(key, redact_leaf(key, old_value), redact_leaf(key, new_value)))
+    """Every field whose value differs, in a stable order: tables member by member, lists
+    of tables (venues, blackouts) by name (else index) while both sides have members; a
+    member on one side only, or a list that is empty on one side, as one field whose value
+    is all of it (`trading.blackouts: [{...}] -> []`). Secret values (a changed password,
+    FIX RawData) shown as `<redacted>`, in a table too."""
+    changes: list[Change] = []
+    _diff(old.model_dump(mode="json"), new.model_dump(mode="json"), "", changes)
     return changes
 
 
-def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if isinstance(node, dict) and (node or not prefix):
-        for key, value in node.items():
-            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    elif isinstance(node, list) and node and all(isinstance(v, dict) for v in node):
-        for i, value in enumerate(node):
-            out.update(_flatten(value, f"{prefix}[{value.get('name', i)}]"))
+def _diff(a: Any, b: Any, path: str, out: list[Change]) -> None:
+    if a == b:  # also a null field on one side and no field on the other: nothing to show
+        return
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(a.keys() | b.keys()):
+            _diff(a.get(key), b.get(key), f"{path}.{key}" if path else str(key), out)
+    elif _tables(a) and _tables(b):
+        by_a, by_b = _by_name(a), _by_name(b)
+        for key in sorted(by_a.keys() | by_b.keys()):
+            _diff(by_a.get(key), by_b.get(key), f"{path}[{key}]", out)
     else:
-        out[prefix] = node
-    return out
+        out.append(Change(path, redact_leaf(path, a), redact_leaf(path, b)))
+
+
+def _tables(node: Any) -> bool:
+    return isinstance(node, list) and bool(node) and all(isinstance(v, dict) for v in node)
+
+
+def _by_name(tables: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {str(t.get("name", i)): t for i, t in enumerate(tables)}
 
 
 def format_change(change: Mapping[str, Any]) -> str:

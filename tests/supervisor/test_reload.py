@@ -98,6 +98,18 @@ def test_removing_a_blackout_shows_the_list_it_was_and_no_leaf_as_changed_to_its
     assert all(not (field == "trading.blackouts" and was == "None") for field, was, _ in shown)
 
 
+def test_a_venue_added_whole_shows_no_secret_of_its_table() -> None:
+    """A venue on one side only is one field, its whole table (`venues[simB]: None ->
+    {...}`): its secret members are redacted there too."""
+    old = parse_config(make_config(venues=("simA",)))
+    data = make_config(venues=("simA", "simB"))
+    data["venues"][1].setdefault("dialect", {})["logon_fields"] = {"96": "S3CRET-PW"}
+    (change,) = config_diff(old, parse_config(data))
+    assert (change.field, change.old) == ("venues[simB]", None)
+    assert change.new["dialect"]["logon_fields"] == {"96": REDACTED}
+    assert "S3CRET" not in repr(change.to_dict())
+
+
 def test_an_unchanged_file_changes_nothing(host: Host) -> None:
     (reply,) = run(reloader(host))
     assert (reply.status, reply.reason) == ("ok", "config unchanged")
