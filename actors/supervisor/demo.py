@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _say(f"submitted LIMIT SELL {qty} {sym} @ {near} on {v.name}: {ack.client_order_id}")
         far = (ref * Decimal("0.95")).quantize(venue.sim.tick_size)  # inside the risk price band
         ack = client.submit(venue.name, symbol, "BUY", 10, "LIMIT", price=far, tif="GTC")
-        _say(f"submitted LIMIT BUY 10 {symbol} @ {far} (below the market) : {ack.client_order_id}")
+        _say(f"submitted LIMIT BUY 10 {symbol} @ {far} on {venue.name}: {ack.client_order_id}")
         client.wait_for_status(ack.client_order_id, {OrderStatus.ACCEPTED}, timeout_s=10)
         client.cancel(ack.client_order_id)
         _say(f"cancel requested for {ack.client_order_id}")

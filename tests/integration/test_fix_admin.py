@@ -5,6 +5,7 @@ through the control plane (the running session uses them) or, stopped, in the st
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -125,6 +126,8 @@ def test_fix_seq_shows_and_sets_the_numbers_running_and_stopped(short_tmp: Path)
         assert out.returncode == 0, out.stderr
         assert "next-in" in out.stdout and "-> 777" in out.stdout
         assert '"event": "fix_seq_set"' in out.stderr and "restored from backup" in out.stderr
+        [line] = [ln for ln in out.stderr.splitlines() if '"fix_seq_set"' in ln]
+        assert {"ts", "level", "actor"} <= json.loads(line).keys()  # the actors' log fields
         assert _ok(sut, "seq").strip().startswith(f"{VENUE}: next-in 777, next-out ")
 
 

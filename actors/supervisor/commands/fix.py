@@ -156,7 +156,7 @@ def _set_offline(cfg: SystemConfig, command: wire.FixSeq, ns: argparse.Namespace
             structlog.PrintLogger(sys.stderr),
             processors=[
                 structlog.processors.add_log_level,
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),  # as actors
                 structlog.processors.JSONRenderer(),
             ],
         ).bind(actor="cli", venue=ns.venue)
