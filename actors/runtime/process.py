@@ -6,11 +6,18 @@ from __future__ import annotations
 import importlib
 import os
 import signal
+import sys
 
 from actors.runtime.actor import EXIT_SUPERVISOR_GONE, Actor, ActorArgs
 from actors.runtime.hardening import make_undumpable, set_parent_death_signal
 from protocol.config import SystemConfig
+from protocol.exceptions import JournalCorrupt
 from protocol.paths import PRIVATE_UMASK
+
+# the actor's durable state is corrupt (not torn: `JournalCorrupt`): a restart meets the same
+# bytes, so the supervisor does not restart it (a critical one stops the system); sysexits'
+# EX_DATAERR
+EXIT_STATE_CORRUPT = 65
 
 ACTOR_KINDS: dict[str, str] = {
     "risk": "actors.risk.actor:RiskActor",
@@ -39,4 +46,9 @@ def run_actor(args: ActorArgs, cfg: SystemConfig | None = None) -> int:
         return EXIT_SUPERVISOR_GONE  # the supervisor died before the signal was armed
     cls = actor_class(args.kind)
     actor = cls(args, cfg)
-    return actor.run()
+    try:
+        return actor.run()
+    except JournalCorrupt as exc:  # one line naming file and offset, not a traceback
+        actor.log.error("state_corrupt", path=exc.path, offset=exc.offset, error=str(exc))
+        print(f"{args.actor_id}: its state is corrupt: {exc}", file=sys.stderr, flush=True)
+        return EXIT_STATE_CORRUPT

@@ -16,6 +16,7 @@ import psutil
 
 from actors.runtime import metrics
 from actors.runtime.backoff import backoff_delay
+from actors.runtime.process import EXIT_STATE_CORRUPT
 from actors.supervisor.restart_policy import ChildSpec, ChildState, RestartTracker
 from protocol.config import RestartCfg
 
@@ -28,7 +29,7 @@ class ExitAction(Enum):
     STAY_STOPPED = "stay_stopped"  # shutdown, operator stop, temporary / clean transient
     RESTART_NOW = "restart_now"  # the exit an operator restart asked for
     RESTART_LATER = "restart_later"  # a crash: after the backoff delay
-    GIVE_UP = "give_up"  # a critical child over its restart budget: stop the system
+    GIVE_UP = "give_up"  # a critical child over its budget or its state corrupt: stop all
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class ExitDecision:
     attempt: int = 0
     down: bool = False  # over its budget: retried at the max delay, holds up no start
     newly_down: bool = False  # the first exit of this episode over the budget
+    why: str = "restart_intensity"  # of a GIVE_UP: over the budget, or "state_corrupt"
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,9 @@ class Child:
         restart = self.spec.restart
         if restart == "temporary" or (restart == "transient" and exit_code == 0):
             return ExitDecision(ExitAction.STAY_STOPPED)
+        if exit_code == EXIT_STATE_CORRUPT and self.spec.critical:  # a restart cannot help
+            self._state = ChildState.GAVE_UP
+            return ExitDecision(ExitAction.GIVE_UP, why="state_corrupt")
         self._count_restart(
             "hang" if self._hung else "start_timeout" if self._start_timed_out else "crash"
         )

@@ -194,7 +194,8 @@ class Supervisor:
             self._stop_child(child)
         return False
 
-    def request_shutdown(self) -> None:
+    def request_shutdown(self) -> None:  # `tradepulse shutdown`; a signal: `_on_signals`
+        self.log.info("shutdown_requested", command="shutdown")
         self._shutdown_requested = True
 
     def actor_of_pid(self, pid: int) -> str | None:
@@ -350,7 +351,7 @@ class Supervisor:
             self._spawn(child)
             return
         if decision.action is ExitAction.GIVE_UP:
-            self._give_up(child)
+            self._give_up(child, decision.why)
             return
         if decision.newly_down:  # once per episode, not at every retry
             self.log.error("actor_gave_up", child=child.id, restarts=child.restarts)
@@ -369,10 +370,12 @@ class Supervisor:
         if child.restart_due(epoch) and not self._shutdown_requested:
             self._spawn(child)
 
-    def _give_up(self, child: Child) -> None:
-        self.log.error("actor_gave_up", child=child.id, restarts=child.restarts, critical=True)
-        engage_critical(self.cfg.state_path, f"{child.id}_restart_intensity", self.log)
-        self._exit_code = 1
+    def _give_up(self, child: Child, why: str) -> None:
+        self.log.error(
+            "actor_gave_up", child=child.id, restarts=child.restarts, critical=True, reason=why
+        )
+        engage_critical(self.cfg.state_path, f"{child.id}_{why}", self.log)
+        self._exit_code = 2 if why == "state_corrupt" else 1  # 2: never restart (runbook)
         self._shutdown_requested = True
 
     def _check_hangs(self) -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from actors.risk import killswitch
+from protocol import paths
 from tests.helpers import (
     SUPERVISOR,
     SystemUnderTest,
@@ -62,6 +64,20 @@ def test_graceful_shutdown_stops_actors_in_reverse_order(
     after = sut.cli("status")  # says "not running" at once, not after its request timeout
     assert after.returncode == 3 and "no supervisor running" in after.stderr
     assert time.monotonic() - started < 5.0
+
+
+def test_shutdown_command_logs_shutdown_requested(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """`tradepulse shutdown` logs `shutdown_requested` before the actors stop, as SIGTERM
+    and SIGINT do: the runbook's shutdown procedure (10) names it for all three."""
+    sut = start_system()
+    proc = sut.cli("shutdown")
+    assert proc.returncode == 0, proc.stderr
+    assert sut.wait_exit() == 0
+    events = [e["event"] for e in sut.events(actor="supervisor")]
+    assert "shutdown_requested" in events, events[-5:]
+    assert events.index("shutdown_requested") < events.index("actor_stopped")
 
 
 @pytest.mark.parametrize("spawn", ["forkserver", "exec"])
@@ -192,3 +208,36 @@ def test_start_overlaps_the_simulated_venues_with_the_core(
         assert log.index(("actor_ready", sim)) < connector, log
     heartbeat = log.index(("actor_spawned", "heartbeat"))
     assert all(log.index(("actor_ready", c)) < heartbeat for _, c in log if c != "heartbeat"), log
+
+
+def test_a_corrupt_journal_refuses_startup_in_one_line_without_a_traceback(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """docs/runbook.md, Warm start: a corrupt journal (not a torn tail) refuses startup with
+    `JournalCorrupt` naming file and offset; Exit codes: `run` ends with one stderr line
+    naming the problem, never a traceback. Seen on the demo (a flipped byte in
+    state/oms/snapshot.bin): the OMS crash-looped, one Python traceback on stderr per try,
+    until its restart budget ran out (kill-switch engaged, exit 1)."""
+    sut = start_system()
+    assert sut.stop() == 0
+    switch = killswitch.kill_switch_path(sut.state_dir)
+    assert not killswitch.load(switch).engaged
+    snapshot = paths.oms_dir(sut.state_dir) / "snapshot.bin"
+    data = bytearray(snapshot.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    snapshot.write_bytes(bytes(data))
+    budget = {"supervisor": {"restart": {"max_restarts": 3}}}  # a loop, if any, ends soon
+    again = SystemUnderTest(root=sut.root, overrides=budget).start(wait_ready=False)
+    try:
+        code = again.wait_exit(timeout_s=60)
+        tracebacks = [line for line in again.stderr_lines if "Traceback" in line]
+        # 2: the same start fails the same way until an operator acts (never restarted)
+        assert code == 2 and not tracebacks, (code, again.stderr_lines[:20])
+        assert any("corrupt" in line and str(snapshot) in line for line in again.stderr_lines)
+        (corrupt,) = again.events("state_corrupt", actor="oms")
+        assert corrupt["path"] == str(snapshot)
+        assert len(again.events("actor_spawned", child="oms")) == 1  # not restarted
+        state = killswitch.load(switch)  # fail closed: no trading until an operator decides
+        assert state.engaged and state.reason == "oms_state_corrupt", state
+    finally:
+        again.destroy()

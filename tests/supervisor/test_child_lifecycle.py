@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import REGISTRY
 
+from actors.runtime.process import EXIT_STATE_CORRUPT
 from actors.supervisor.child import RESTART_REASONS, Child, ExitAction, ExitDecision
 from actors.supervisor.restart_policy import ChildSpec, ChildState, RestartType
 from protocol.config import RestartCfg
@@ -69,6 +70,22 @@ def test_back_within_service_it_reports_it_is_back_up() -> None:
     assert again is None  # a duplicate READY: nothing to report
     still_over = child.exited(1, 4.0, shutting_down=False)  # the window still holds 3 crashes
     assert still_over.down and still_over.newly_down  # a new DOWN episode
+
+
+def test_a_critical_child_whose_state_is_corrupt_gives_up_at_its_first_exit() -> None:
+    """`EXIT_STATE_CORRUPT` (the OMS's journal corrupt): a restart meets the same bytes, so a
+    critical child gives up at once (the system stops, exit 2); another child restarts as
+    after any crash (its budget ends the loop)."""
+    oms = _child(critical=True, kind="oms")
+    oms.spawned(1000, epoch=1, now=0.0)
+    decision = oms.exited(EXIT_STATE_CORRUPT, 0.5, shutting_down=False)
+    assert (decision.action, decision.why) == (ExitAction.GIVE_UP, "state_corrupt")
+    assert oms.state is ChildState.GAVE_UP
+    connector = _child()
+    connector.spawned(1001, epoch=1, now=0.0)
+    assert connector.exited(EXIT_STATE_CORRUPT, 0.5, shutting_down=False).action is (
+        ExitAction.RESTART_LATER
+    )
 
 
 def test_a_critical_child_over_budget_gives_up() -> None:
