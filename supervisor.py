@@ -146,21 +146,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = ["run", "--config", ns.config, "--host-group", ns.host_group] if ns.cmd == "run" else []
     if run and (argv is None or list(argv) == sys.argv[1:]):  # re-executed: the same run
         start_env.reexec(run, os.environ)  # without credentials; returns if it did not
-    from actors.runtime.fdlimit import raise_fd_limit
+    from actors.runtime.fdlimit import MIN_TO_RUN, raise_fd_limit
     from actors.supervisor import forkserver_fork, forkserver_launch
+    from actors.supervisor.exit_codes import EXIT_CONFIG
 
-    raise_fd_limit()  # before any socket: operator connections cost fds (EMFILE aborts)
-    if run:  # the fork server forked after the shared imports (forkserver_fork)
-        from actors.supervisor.exit_codes import EXIT_CONFIG
-        from protocol.exceptions import ConfigError
-
-        try:
-            forkserver_fork.start(run, os.environ)
-        except ConfigError as exc:  # re-executed, its environment lost: never run without it
-            print(f"tradepulse: environment error: {exc}", file=sys.stderr)
-            return EXIT_CONFIG
+    soft, hard = raise_fd_limit()  # before any socket: operator connections cost fds
+    if run and soft < MIN_TO_RUN:  # libzmq aborts the process on EMFILE (SIGABRT, no line)
+        limit = f"the open-file limit is {soft} (hard {hard}); run needs {MIN_TO_RUN} at least"
+        print(f"tradepulse: environment error: {limit} (ulimit -n, LimitNOFILE=)", file=sys.stderr)
+        return EXIT_CONFIG
     try:
+        if run:  # the fork server forked after the shared imports (forkserver_fork)
+            from protocol.exceptions import ConfigError
+
+            try:
+                forkserver_fork.start(run, os.environ)
+            except ConfigError as exc:  # re-executed, its environment lost: never run without
+                print(f"tradepulse: environment error: {exc}", file=sys.stderr)
+                return EXIT_CONFIG
         return _main(ns)
+    except KeyboardInterrupt:  # Ctrl-C before the daemon took SIGINT: nothing runs yet
+        print("tradepulse: interrupted while starting; nothing was started", file=sys.stderr)
+        return 130
     finally:
         forkserver_launch.discard()  # launched for `run` but not adopted: a failed start
 

@@ -34,6 +34,8 @@ Timeout = Annotated[float, Field(gt=0, le=300, allow_inf_nan=False)]  # waits fo
 Interval = Annotated[float, Field(gt=0, le=60, allow_inf_nan=False)]  # liveness beats
 # A config decimal (limits, prices, sizes): within the bounds of every message's decimals.
 ConfigDec = Annotated[Decimal, AfterValidator(check_decimal)]
+PosDec = Annotated[Decimal, AfterValidator(check_decimal), Field(gt=0)]  # a limit: above 0
+NonNegDec = Annotated[Decimal, AfterValidator(check_decimal), Field(ge=0)]
 EnvVarName = Annotated[str, Field(pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$")]  # "": none
 
 
@@ -43,7 +45,7 @@ class _Cfg(BaseModel):
 
 class SystemCfg(_Cfg):
     name: str = "tradepulse"
-    state_dir: str = "var/state"
+    state_dir: Annotated[str, Field(min_length=1)] = "var/state"  # "" would be the cwd
     runtime_dir: str = ""  # empty: /tmp/tp-<hash of state dir>, created 0700
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -148,14 +150,14 @@ class VenueCfg(_Cfg):
 
 
 class RiskLimitsCfg(_Cfg):
-    max_order_qty: ConfigDec = Decimal("10000")
-    max_order_notional: ConfigDec = Decimal("1000000")
-    max_position: ConfigDec = Decimal("50000")
+    max_order_qty: PosDec = Decimal("10000")
+    max_order_notional: PosDec = Decimal("1000000")
+    max_position: PosDec = Decimal("50000")
     max_open_orders_per_venue: PosInt = 10000
     max_orders_per_s_per_venue: PosFloat = 20000.0
     max_orders_per_s: PosFloat = 40000.0
     price_band_pct: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] = 10.0
-    max_daily_loss: ConfigDec = Decimal("1000000")
+    max_daily_loss: PosDec = Decimal("1000000")
     breach_multiplier: Annotated[float, Field(ge=1, le=1000, allow_inf_nan=False)] = 5.0
     breaches_to_engage: PosInt = 50
     breach_window_s: PosFloat = 10.0
@@ -192,7 +194,7 @@ class OmsCfg(_Cfg):
 class HeartbeatCfg(_Cfg):
     interval_s: Interval = 1.0  # the liveness / compare beat (the OMS is asked every beat)
     venue_positions_interval_s: PosFloat = 30.0  # positions asked of each venue (FIX AN)
-    position_tolerance: ConfigDec = Decimal("0")
+    position_tolerance: NonNegDec = Decimal("0")
     divergence_beats: PosInt = 3
     missing_intervals: PosInt = 2
     engage_on_missing: bool = True
@@ -291,14 +293,14 @@ def logon_credentials(
 def missing_credentials(
     cfg: SystemConfig, environ: Mapping[str, str] | None = None
 ) -> list[tuple[str, str]]:
-    """Every (dotted field, env var name) whose credential variable is unset or empty, in
-    venue order (names only: never the values)."""
+    """Every (dotted field, env var name) whose credential variable is unset, empty or holds
+    a control character (a pasted SOH or newline), in venue order (names, never values)."""
     env = os.environ if environ is None else environ
     return [
         (f"venues[{venue.name}].{key}", var)
         for venue in cfg.venues
         for key, var in venue.credential_vars
-        if not env.get(var, "")
+        if not (value := env.get(var, "")) or not value.isprintable()
     ]
 
 
@@ -312,7 +314,8 @@ def check_credentials(cfg: SystemConfig, environ: Mapping[str, str] | None = Non
         also = f" (also {', '.join(f for f, _ in missing[1:])})" if more else ""
         raise ConfigError(
             missing[0][0],
-            f"environment {verb} {names} {'are' if more else 'is'} not set (or empty){also}",
+            f"environment {verb} {names} {'are' if more else 'is'} not set (or empty, or not"
+            f" printable){also}",
         )
 
 
@@ -424,7 +427,7 @@ def _read_toml(p: Path) -> dict[str, object]:
     """The TOML document of `p`; a `ConfigError` for a file that is missing, not UTF-8, not
     TOML, or nested deeper than the parser's recursion (tomllib recurses per level)."""
     try:
-        with p.open("rb") as fh:
+        with paths.open_regular(p) as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError("config", f"file not found: {p}") from None

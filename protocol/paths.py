@@ -54,6 +54,7 @@ import hashlib
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 COLD_MARKER = "cold_start_pending"
 KILL_SWITCH_NAME = "kill_switch.json"
@@ -225,3 +226,18 @@ def sim_port_file(runtime_dir: Path, venue: str) -> Path:
 def metrics_dir(runtime_dir: Path) -> Path:
     """prometheus_client's multiprocess dir (PROMETHEUS_MULTIPROC_DIR)."""
     return runtime_dir / "metrics"
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """`path` opened for reading if it is a regular file; OSError otherwise (ENOENT as
+    `open`'s, else a message saying what it is): a FIFO, a pipe (`--config <(...)`) or a
+    device is refused, never waited on (O_NONBLOCK) nor read whole (/dev/zero)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("not a regular file (a pipe, a FIFO or a device)")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

@@ -21,6 +21,7 @@ PosInt = Annotated[int, Field(gt=0)]
 PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 NonNegDec = Annotated[Decimal, AfterValidator(check_decimal), Field(ge=0)]
+PosDec = Annotated[Decimal, AfterValidator(check_decimal), Field(gt=0)]
 Asset = Annotated[str, Field(pattern=r"^[A-Z0-9]{1,16}$")]
 
 
@@ -29,9 +30,9 @@ class SimCfg(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    reference_prices: dict[str, ConfigDec] = Field(default_factory=lambda: {"AAPL": Decimal("100")})
-    tick_size: ConfigDec = Decimal("0.01")
-    quote_qty: ConfigDec = Decimal("500")
+    reference_prices: dict[str, PosDec] = Field(default_factory=lambda: {"AAPL": Decimal("100")})
+    tick_size: PosDec = Decimal("0.01")
+    quote_qty: NonNegDec = Decimal("500")  # 0: no market maker quotes
     quote_levels: PosInt = 5
     volatility_bps: NonNegFloat = 5.0
     liquidity_interval_s: PosFloat = 0.5

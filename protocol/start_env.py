@@ -16,6 +16,8 @@ import tomllib
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+from protocol.paths import open_regular
+
 # no base variable, and the re-execution blanks it in its environment block
 # (`forkserver_fork._blank_marker`): /proc/PID/environ of no process of the system shows it
 MARKER = "TRADEPULSE_ENVIRON_FD"
@@ -44,7 +46,7 @@ def base_environ(environ: Mapping[str, str], secret: Collection[str]) -> dict[st
 def credential_names(config_path: str) -> set[str]:
     """Every string the raw TOML holds under a key ending in `_env`, at any depth (the
     variables a venue names as its credentials); raises OSError / TOMLDecodeError."""
-    with open(config_path, "rb") as fh:
+    with open_regular(config_path) as fh:  # a pipe read here would be empty for the load
         doc = tomllib.load(fh)
     names: set[str] = set()
     stack: list[Any] = [doc]

@@ -13,6 +13,7 @@ import resource
 
 TARGET = 65_536  # more than any actor needs; beyond it a leak shows before the kernel's cap
 MIN_HEADROOM = 1_024  # below it a few hundred connections could still exhaust the table
+MIN_TO_RUN = 256  # `run` refuses a limit below it, not started to die at EMFILE (SIGABRT)
 
 
 def raise_fd_limit() -> tuple[int, int]:

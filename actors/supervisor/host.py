@@ -24,7 +24,10 @@ from protocol.paths import (
     SHARED_SUBDIR,
     SUPERVISOR,
     is_shared_mode,
+    kill_switch_path,
+    logs_dir,
     metrics_dir,
+    own_state,
     socket_file,
     supervisor_lock,
 )
@@ -51,7 +54,15 @@ def lock_state_dir(cfg: SystemConfig) -> int:
     check_owner(st, state, "system.state_dir")
     if st.st_uid == os.geteuid():
         os.chmod(state, 0o700)  # a state dir made before 0700 was the rule: closed now
-    lock = supervisor_lock(state)
+    for sub in (*own_state(state), kill_switch_path(state).parent, logs_dir(state)):
+        if os.path.lexists(sub) and not sub.is_dir():  # else its actor crash-loops on it
+            raise ConfigError("system.state_dir", f"{sub} is not a directory")
+    return _flock(supervisor_lock(state), f"state dir {state} is locked by another supervisor")
+
+
+def _flock(lock: Path, held: str) -> int:
+    """Take `lock`'s flock for the life of this process (its fd, returned, stays open) and
+    write our pid in it; StateDirLocked(`held` and the holder's pid) if another has it."""
     fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -62,9 +73,7 @@ def lock_state_dir(cfg: SystemConfig) -> int:
             holder = lock.read_text().strip()
         except OSError:
             pass
-        raise StateDirLocked(
-            f"state dir {state} is locked by another supervisor (pid {holder or '?'})"
-        ) from None
+        raise StateDirLocked(f"{held} (pid {holder or '?'})") from None
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     return fd
@@ -98,6 +107,7 @@ def prepare_runtime_dir(cfg: SystemConfig) -> Path:
     else:
         rt = base
     _private_dir(rt, "system.runtime_dir")
+    _flock(rt / "supervisor.lock", f"runtime dir {rt} is in use by another supervisor")
     names = [SUPERVISOR, CONTROL, EVENTS, *(spec.id for spec in child_specs(cfg))]
     for name in names:
         sock = socket_file(rt, name)

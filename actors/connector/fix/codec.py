@@ -87,7 +87,8 @@ def fix_value(value: Value) -> bytes:
     else:
         out = str(value).encode()
     if not out or SOH in out:
-        raise ValueError(f"FIX field value must be non-empty without SOH: {value!r}")
+        # the value is not shown: it may be a credential (a password with a pasted SOH)
+        raise ValueError(f"FIX field value must be non-empty without SOH ({len(out)} bytes)")
     return out
 
 
