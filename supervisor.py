@@ -165,8 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"tradepulse: environment error: {exc}", file=sys.stderr)
                 return EXIT_CONFIG
         return _main(ns)
-    except KeyboardInterrupt:  # Ctrl-C before the daemon took SIGINT: nothing runs yet
-        print("tradepulse: interrupted while starting; nothing was started", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C: a command's request may have gone out already;
+        # `run`: before the daemon took SIGINT (its children die with it: PDEATHSIG)
+        print("tradepulse: interrupted", file=sys.stderr)
         return 130
     finally:
         forkserver_launch.discard()  # launched for `run` but not adopted: a failed start

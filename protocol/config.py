@@ -294,13 +294,14 @@ def missing_credentials(
     cfg: SystemConfig, environ: Mapping[str, str] | None = None
 ) -> list[tuple[str, str]]:
     """Every (dotted field, env var name) whose credential variable is unset, empty or holds
-    a control character (a pasted SOH or newline), in venue order (names, never values)."""
+    an SOH (a paste error no FIX field can carry; a PEM secret's newlines are fine), in
+    venue order (names, never values)."""
     env = os.environ if environ is None else environ
     return [
         (f"venues[{venue.name}].{key}", var)
         for venue in cfg.venues
         for key, var in venue.credential_vars
-        if not (value := env.get(var, "")) or not value.isprintable()
+        if not (value := env.get(var, "")) or "\x01" in value
     ]
 
 
@@ -314,8 +315,8 @@ def check_credentials(cfg: SystemConfig, environ: Mapping[str, str] | None = Non
         also = f" (also {', '.join(f for f, _ in missing[1:])})" if more else ""
         raise ConfigError(
             missing[0][0],
-            f"environment {verb} {names} {'are' if more else 'is'} not set (or empty, or not"
-            f" printable){also}",
+            f"environment {verb} {names} {'are' if more else 'is'} not set (or empty, or"
+            f" holds an SOH){also}",
         )
 
 

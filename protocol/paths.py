@@ -234,7 +234,10 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     device is refused, never waited on (O_NONBLOCK) nor read whole (/dev/zero)."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise OSError("it is a directory")
+        if not stat.S_ISREG(mode):
             raise OSError("not a regular file (a pipe, a FIFO or a device)")
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")

@@ -40,6 +40,7 @@ TRIGGER_LABELS = (
     "position_divergence",
     "connector_outage",
     "restart_intensity",
+    "state_corrupt",
     "state_unreadable",
     "other",
 )
@@ -57,8 +58,9 @@ def trigger_label(reason: str, source: str) -> str:
     head = reason.split(":", 1)[0].strip()
     if head in _NAMED_REASONS:
         return head
-    if head.endswith("_restart_intensity"):
-        return "restart_intensity"
+    for why in ("restart_intensity", "state_corrupt"):  # the supervisor's `<actor>_<why>`
+        if head.endswith(f"_{why}"):
+            return why
     if source == "risk":
         return "limit_breach"
     return "other"

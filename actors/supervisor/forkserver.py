@@ -44,6 +44,7 @@ from actors.runtime.logs import configure_logging
 from actors.supervisor.malloc_fill import fill_holes
 from actors.supervisor.memory_merge import set_memory_merge
 from actors.supervisor.pool_fill import fill_free_blocks
+from protocol import paths
 from protocol.config import SystemConfig, load_config
 
 if TYPE_CHECKING:  # imported after the setup: actors.runtime.actor loads prometheus_client
@@ -131,7 +132,8 @@ class ConfigCache:
     def get(self, args: ActorArgs) -> SystemConfig | None:
         path = Path(args.config_path)
         try:
-            data = path.read_bytes()
+            with paths.open_regular(path) as fh:  # a FIFO: never waited on (the actor says)
+                data = fh.read()
         except OSError:
             return None
         key = (args.config_path, data, args.state_dir, args.runtime_dir, args.metrics_port)
@@ -145,7 +147,8 @@ class ConfigCache:
                 runtime_dir=args.runtime_dir,
                 metrics_port=args.metrics_port,
             )
-            unchanged = path.read_bytes() == data
+            with paths.open_regular(path) as fh:
+                unchanged = fh.read() == data
         except Exception:  # noqa: BLE001 - the actor loads it and reports what is wrong
             return None
         if not unchanged:  # edited while we parsed: which version we got is unknown

@@ -23,6 +23,7 @@ from protocol.paths import (
     METRICS_MARKER,
     SHARED_SUBDIR,
     SUPERVISOR,
+    fix_dir,
     is_shared_mode,
     kill_switch_path,
     logs_dir,
@@ -30,6 +31,7 @@ from protocol.paths import (
     own_state,
     socket_file,
     supervisor_lock,
+    venue_state_dir,
 )
 
 _PR_SET_CHILD_SUBREAPER = 36
@@ -54,7 +56,8 @@ def lock_state_dir(cfg: SystemConfig) -> int:
     check_owner(st, state, "system.state_dir")
     if st.st_uid == os.geteuid():
         os.chmod(state, 0o700)  # a state dir made before 0700 was the rule: closed now
-    for sub in (*own_state(state), kill_switch_path(state).parent, logs_dir(state)):
+    venues = [f(state, v.name) for v in cfg.venues for f in (fix_dir, venue_state_dir)]
+    for sub in (*own_state(state), kill_switch_path(state).parent, logs_dir(state), *venues):
         if os.path.lexists(sub) and not sub.is_dir():  # else its actor crash-loops on it
             raise ConfigError("system.state_dir", f"{sub} is not a directory")
     return _flock(supervisor_lock(state), f"state dir {state} is locked by another supervisor")
@@ -107,7 +110,7 @@ def prepare_runtime_dir(cfg: SystemConfig) -> Path:
     else:
         rt = base
     _private_dir(rt, "system.runtime_dir")
-    _flock(rt / "supervisor.lock", f"runtime dir {rt} is in use by another supervisor")
+    _flock(rt / "runtime.lock", f"runtime dir {rt} is in use by another supervisor")
     names = [SUPERVISOR, CONTROL, EVENTS, *(spec.id for spec in child_specs(cfg))]
     for name in names:
         sock = socket_file(rt, name)

@@ -118,6 +118,7 @@ def link_checks(cfg: SystemConfig, group: str, timeout_s: float) -> list[Check]:
 def credential_checks(cfg: SystemConfig, environ: Mapping[str, str] | None) -> list[Check]:
     """One row per venue that names credential variables; every unset one is listed."""
     missing = missing_credentials(cfg, environ)
+    env = os.environ if environ is None else environ
     rows: list[Check] = []
     for venue in cfg.venues:
         named = [var for _, var in venue.credential_vars]
@@ -125,8 +126,10 @@ def credential_checks(cfg: SystemConfig, environ: Mapping[str, str] | None) -> l
             continue
         prefix = f"venues[{venue.name}]."
         unset = [f"{var} ({field})" for field, var in missing if field.startswith(prefix)]
-        if unset:
-            rows.append(Check(f"credentials:{venue.name}", "FAIL", "not set: " + ", ".join(unset)))
+        if unset:  # set, but holding an SOH: a paste error no FIX field can send
+            soh = any("\x01" in env.get(var, "") for field, var in missing)
+            why = "not set (or empty, or holds an SOH): " if soh else "not set: "
+            rows.append(Check(f"credentials:{venue.name}", "FAIL", why + ", ".join(unset)))
         else:
             rows.append(Check(f"credentials:{venue.name}", "PASS", ", ".join(named) + " set"))
     return rows or [Check("credentials", "PASS", "no venue names a credential variable")]

@@ -122,6 +122,7 @@ def test_the_default_bound_is_small() -> None:
         ("unmatched_fill", "oms", "unmatched_fill"),
         ("oms_restart_intensity", "supervisor", "restart_intensity"),
         ("risk_restart_intensity", "supervisor", "restart_intensity"),
+        ("oms_state_corrupt", "supervisor", "state_corrupt"),
         ("state_unreadable", "load", "state_unreadable"),
         ("max_position breach at 6.00x its limit", "risk", "limit_breach"),
         ("50 risk breaches within 10s", "risk", "limit_breach"),
