@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from actors.supervisor.exit_codes import EXIT_CONFIG
 
     soft, hard = raise_fd_limit()  # before any socket: operator connections cost fds
-    if run and soft < MIN_TO_RUN:  # libzmq aborts the process on EMFILE (SIGABRT, no line)
+    if run and 0 <= soft < MIN_TO_RUN:  # libzmq aborts at EMFILE (SIGABRT); -1: unlimited
         limit = f"the open-file limit is {soft} (hard {hard}); run needs {MIN_TO_RUN} at least"
         print(f"tradepulse: environment error: {limit} (ulimit -n, LimitNOFILE=)", file=sys.stderr)
         return EXIT_CONFIG

@@ -127,7 +127,7 @@ def credential_checks(cfg: SystemConfig, environ: Mapping[str, str] | None) -> l
         prefix = f"venues[{venue.name}]."
         unset = [f"{var} ({field})" for field, var in missing if field.startswith(prefix)]
         if unset:  # set, but holding an SOH: a paste error no FIX field can send
-            soh = any("\x01" in env.get(var, "") for field, var in missing)
+            soh = any("\x01" in env.get(v, "") for f, v in missing if f.startswith(prefix))
             why = "not set (or empty, or holds an SOH): " if soh else "not set: "
             rows.append(Check(f"credentials:{venue.name}", "FAIL", why + ", ".join(unset)))
         else:
