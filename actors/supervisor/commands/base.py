@@ -134,8 +134,9 @@ class ControlCommand(OperatorCommand, Generic[C]):
             command = self.to_wire(ns)
         except ValidationError as exc:  # an argument the wire model refuses: usage error
             err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or self.name
-            print(f"tradepulse {self.name}: {where}: {err['msg']}", file=sys.stderr)
+            where = ".".join(str(p) for p in err["loc"])  # none: a check of the whole command
+            msg = err["msg"].removeprefix("Value error, ")  # pydantic's, of a model validator
+            print(f"tradepulse {self.name}: {f'{where}: ' if where else ''}{msg}", file=sys.stderr)
             return EXIT_CONFIG
         return control_command(cfg, command, self.format, as_json=ns.json, timeout_s=ns.timeout_s)
 
