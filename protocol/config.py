@@ -20,8 +20,8 @@ from protocol.exceptions import ConfigError
 from protocol.fix_config import DialectCfg, ScheduleCfg, TlsCfg
 from protocol.link_config import CORE, HostGroup, LinkCfg, check_link
 from protocol.log_config import LoggingCfg
+from protocol.sim_config import NonNegDec, PosDec, check_sim_balances
 from protocol.sim_config import SimCfg as SimCfg  # re-exported: where it always was
-from protocol.sim_config import check_sim_balances
 from protocol.tls import client_context, server_context
 from protocol.windows import TradingCfg
 
@@ -34,8 +34,6 @@ Timeout = Annotated[float, Field(gt=0, le=300, allow_inf_nan=False)]  # waits fo
 Interval = Annotated[float, Field(gt=0, le=60, allow_inf_nan=False)]  # liveness beats
 # A config decimal (limits, prices, sizes): within the bounds of every message's decimals.
 ConfigDec = Annotated[Decimal, AfterValidator(check_decimal)]
-PosDec = Annotated[Decimal, AfterValidator(check_decimal), Field(gt=0)]  # a limit: above 0
-NonNegDec = Annotated[Decimal, AfterValidator(check_decimal), Field(ge=0)]
 EnvVarName = Annotated[str, Field(pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$")]  # "": none
 
 
