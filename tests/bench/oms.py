@@ -68,6 +68,7 @@ from protocol.messages import (
 )
 from protocol.wire_out import dump
 from tests.bench._stats import describe, host_info, percentile
+from tests.bench.floor_pipe import pipelined_floor
 from tests.helpers import REPO_ROOT, SystemUnderTest, event_time, raw_dealer
 from tests.integration.oms_support import OmsSystem, overrides
 from tests.system_ops import VENUE, client, journal_records, submit_when_open
@@ -107,6 +108,10 @@ def _order(coid: str, price: Decimal) -> SubmitOrder:
         client_order_id=coid, venue="simA", symbol="AAPL", side=Side.BUY, qty=Decimal(1),
         order_type=OrdType.LIMIT, price=price, tif=TimeInForce.DAY,
     )  # fmt: skip
+
+
+def _payload() -> list[bytes]:  # the floors' message: a SubmitOrder's envelope
+    return encode(Sender("bench", 1).envelope(_order("lat-00000", Decimal("95.00"))))
 
 
 def _ms(values: Sequence[float]) -> dict[str, float]:
@@ -216,7 +221,7 @@ def latency(sut: SystemUnderTest) -> dict[str, Any]:
     share the machine's moments (a ratio of series taken minutes apart measured the
     machine's load as much as the code)."""
     stamps: dict[str, tuple[int, int, int]] = {}
-    payload = encode(Sender("bench", 1).envelope(_order("lat-00000", Decimal("95.00"))))
+    payload = _payload()
     raw_s: list[float] = []
     floor_s: list[float] = []
     with contextlib.ExitStack() as chains, client(sut) as c:
@@ -504,6 +509,9 @@ def throughput(
     for r in results:
         for k, v in r["errors"].items():
             errors[k] = errors.get(k, 0) + v
+    cpu_per_order = {k: round(v / total * 1e3, 3) for k, v in sorted(cpu.items()) if v}
+    floor = pipelined_floor(_payload(), HOPS, FSYNC_HOPS, sut.state_dir, total, clients * window)
+    acked_per_s = round(len(lat) / (t_last - t_first), 1)
     return {
         "orders": total,
         "acked": len(lat),
@@ -511,18 +519,22 @@ def throughput(
         "window_per_client": window,
         "submit_many": SUBMIT_MANY,  # the clients' orders sent as SubmitOrders batches
         "errors": errors,
-        "acked_orders_per_s": round(len(lat) / (t_last - t_first), 1),
+        "acked_orders_per_s": acked_per_s,
         "submit_to_order_ack_ms": _ms(lat),
         "submit_to_accepted_event_ms": _ms(accepted_lat) if accepted_lat else {},
         "accepted_at_venue": len(counter.accepted),
         "accepted_orders_per_s": round(len(counter.accepted) / (counter.t_last - t_first), 1)
         if counter.accepted else 0.0,
-        "cpu_ms_per_order": {k: round(v / total * 1e3, 3) for k, v in sorted(cpu.items()) if v},
+        "cpu_ms_per_order": cpu_per_order,
         "cpu_ms_per_order_by_kind": {
             k: round(v / total * 1e3, 3) for k, v in sorted(by_kind.items()) if v
         },
         "host_cpu_busy_fraction": round(host, 2),
         "exited_during_run": gone,  # their CPU is missing from the figures
+        # the same hops and fdatasyncs, pipelined, right after (tests/bench/floor_pipe.py)
+        "floor": floor,
+        "ratio_orders_per_s": round(floor["orders_per_s"] / acked_per_s, 2),
+        "ratio_cpu_per_order": round(sum(cpu_per_order.values()) / floor["cpu_ms_per_order"], 2),
     }  # fmt: skip
 
 
@@ -712,6 +724,9 @@ def summary(r: dict[str, Any]) -> list[str]:
         line("  submit -> OrderAck", thr["submit_to_order_ack_ms"]),
         f"  CPU ms per order {thr['cpu_ms_per_order']}; host CPUs busy "
         f"{thr['host_cpu_busy_fraction']:.0%} (every process on the host)",
+        f"  floor (the same hops and fdatasyncs, {thr['floor']['window']} in flight): "
+        f"{thr['floor']['orders_per_s']}/s, {thr['floor']['cpu_ms_per_order']} CPU ms an order; "
+        f"ratios {thr['ratio_orders_per_s']} (orders/s), {thr['ratio_cpu_per_order']} (CPU)",
         f"  target >= 5000/s with p99 < 20 ms: {met('throughput')}",
     ]
     for w in r["warm_start"]:

@@ -74,13 +74,18 @@ def table(result: dict[str, Any]) -> list[str]:
             f"{ack['median']:>8.2f} {ack['p99']:>8.2f} {acc.get('median', 0):>8.2f} "
             f"{acc.get('p99', 0):>8.2f} |              "
             + " ".join(f"{c:>9.3f}" for c in cells)
+            + f" | floor {row['floor']['orders_per_s']:>6.0f}/s "
+            f"{row['floor']['cpu_ms_per_order']:>6.3f} ms (x{row['ratio_orders_per_s']}, "
+            f"x{row['ratio_cpu_per_order']})"
             + (f"  errors {row['errors']}" if row["errors"] else "")
             + (f"  EXITED {_exits(row['exits'])}" if row["exits"] else "")
         )
     out.append(
         f"{result['orders_per_row']} orders per row, one system; latencies in ms (ack: durable "
         f"OrderAck, ACC: ACCEPTED on the event stream); load {result['host']['loadavg_1m']}; "
-        f"clients send {_mode(result)}"
+        f"clients send {_mode(result)}; floor: the same hops and fdatasyncs pipelined with as "
+        "many in flight, right after each row (tests/bench/floor_pipe.py), orders/s and CPU "
+        "ms an order (x: floor/system orders/s, system/floor CPU)"
     )
     return out
 
