@@ -9,7 +9,7 @@
     metrics.txt          the supervisor's /metrics (only while the system runs)
     logs/tradepulse.log  the log lines of the range (actors/supervisor/logfiles.py)
     journal.jsonl        the OMS journal records of the range, one JSON object a line
-    fix/<venue>.log      each venue's FIX messages of the range, readable (`fix log`)
+    fix/<venue>.log      each FIX venue's messages of the range, readable (`fix log`)
 
 It reads the state dir itself, so it works whether the system runs or not; what it cannot
 get (status and metrics of a stopped system, a venue that never connected) is listed in
@@ -149,7 +149,7 @@ def collect(
         ("logs/tradepulse.log", lambda: _log_part(cfg, bundle, since_s, until_s)),
         ("journal.jsonl", lambda: _journal_part(cfg, bundle, since_s, until_s)),
     ]
-    for venue in cfg.venues:
+    for venue in (v for v in cfg.venues if v.kind == "fix"):  # a ccxt venue has no FIX log
         name = venue.name
         parts.append((f"fix/{name}.log", partial(_fix_part, cfg, bundle, name, since_s, until_s)))
     for item, part in parts:

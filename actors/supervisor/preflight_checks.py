@@ -347,7 +347,7 @@ def disk_parts(cfg: SystemConfig) -> dict[str, int]:
     staged file up to 1.5 x `postmortem_max_bytes`: postmortem.Bundle, plus the packed
     archive; `postmortem_on_kill_switch`), and `DISK_MARGIN_BYTES`."""
     fix_logs = 0
-    for venue in cfg.venues:
+    for venue in (v for v in cfg.venues if v.kind == "fix"):  # a ccxt venue keeps none
         cap = venue.message_log.max_file_bytes * venue.message_log.keep_files
         fix_logs += cap * (2 if venue.sim is not None else 1)
     parts = {"journal reserve": cfg.oms.journal_reserve_bytes, "FIX message logs": fix_logs}
@@ -356,7 +356,7 @@ def disk_parts(cfg: SystemConfig) -> dict[str, int]:
         parts["log files"] = log.max_file_bytes * log.keep_files
     if log.postmortem_on_kill_switch:
         parts["kept bundles"] = log.postmortem_max_bytes * log.postmortem_keep
-        staged_files = 2 + len(cfg.venues)  # the log, the journal, a FIX log a venue
+        staged_files = 2 + sum(v.kind == "fix" for v in cfg.venues)  # log, journal, FIX logs
         parts["bundle staging"] = log.postmortem_max_bytes * (3 * staged_files // 2 + 1)
     parts["margin"] = DISK_MARGIN_BYTES
     return parts

@@ -10,9 +10,9 @@ the numbers from the FIX store's file (running or not). Setting goes to the venu
 connector through the control plane while the system runs (the supervisor writes the
 store itself while that connector is not running); with no supervisor running the CLI
 writes the store directly, holding the state dir's lock. Exit codes: 0 ok; 1 failure (no
-log or store yet, the store is busy, a refused value); 2 usage (unknown venue, missing
-reason); 3 the system runs but its control socket does not answer, or (the core, a venue
-placed on an edge) the link to that edge is down.
+log or store yet, the store is busy, a refused value); 2 usage (unknown venue, a ccxt
+venue, missing reason); 3 the system runs but its control socket does not answer, or (the
+core, a venue placed on an edge) the link to that edge is down.
 """
 
 from __future__ import annotations
@@ -80,6 +80,10 @@ class Fix(ControlCommand[wire.FixSeq]):
         if ns.venue not in {v.name for v in cfg.venues}:
             known = ", ".join(v.name for v in cfg.venues)
             return _fail(f"unknown venue {ns.venue!r} (venues: {known})", EXIT_CONFIG)
+        if (kind := next(v.kind for v in cfg.venues if v.name == ns.venue)) != "fix":
+            return _fail(
+                f"venue {ns.venue!r} is a {kind} venue: it has no FIX session", EXIT_CONFIG
+            )
         if ns.action == "log":
             return _show_log(cfg, ns)
         if ns.next_in is None and ns.next_out is None:
