@@ -79,6 +79,7 @@ HOPS = 8
 THR_ORDERS = int(os.environ.get("TP_BENCH_OMS_OPEN_ORDERS", "10000"))
 CLIENTS = int(os.environ.get("TP_BENCH_OMS_CLIENTS", "4"))
 WINDOW = int(os.environ.get("TP_BENCH_OMS_WINDOW", "16"))
+FLOOR_MIN_ORDERS = 20_000  # the throughput floor's orders at least (tests/bench/floor_pipe.py)
 # 1: each throughput client sends its window's room as one SubmitOrders (`pipeline_worker`)
 SUBMIT_MANY = os.environ.get("TP_BENCH_SUBMIT_MANY", "0") == "1"
 TARGETS = {
@@ -510,7 +511,8 @@ def throughput(
         for k, v in r["errors"].items():
             errors[k] = errors.get(k, 0) + v
     cpu_per_order = {k: round(v / total * 1e3, 3) for k, v in sorted(cpu.items()) if v}
-    floor = pipelined_floor(_payload(), HOPS, FSYNC_HOPS, sut.state_dir, total, clients * window)
+    floor_n = max(total, FLOOR_MIN_ORDERS)  # ~1-3 s: a shorter run was noise (8.7-14.4k/s)
+    floor = pipelined_floor(_payload(), HOPS, FSYNC_HOPS, sut.state_dir, floor_n, clients * window)
     acked_per_s = round(len(lat) / (t_last - t_first), 1)
     return {
         "orders": total,
