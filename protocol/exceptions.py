@@ -45,13 +45,25 @@ class KillSwitchEngaged(TradePulseError):
     """Trading is halted; new orders are refused until an operator resets the switch."""
 
 
-class JournalCorrupt(TradePulseError):
-    """A journal record in the middle of the file fails its CRC or framing."""
+class StateCorrupt(TradePulseError):
+    """A durable state file an actor reads at start cannot be trusted (corrupt, not a torn
+    tail its format drops): the actor refuses to run (`actors.runtime.process`, exit 65),
+    since a restart meets the same bytes. `offset` None: the format does not say where."""
 
-    def __init__(self, path: str, offset: int, detail: str) -> None:
-        super().__init__(f"journal {path} corrupt at offset {offset}: {detail}")
+    def __init__(self, path: str, offset: int | None, detail: str, *, what: str = "") -> None:
+        where = "" if offset is None else f" at offset {offset}"
+        super().__init__(f"{what or 'state file'} {path} corrupt{where}: {detail}")
         self.path = path
         self.offset = offset
+
+
+class JournalCorrupt(StateCorrupt):
+    """A journal record in the middle of the file fails its CRC or framing."""
+
+    offset: int
+
+    def __init__(self, path: str, offset: int, detail: str) -> None:
+        super().__init__(path, offset, detail, what="journal")
 
 
 class StateDirLocked(TradePulseError):

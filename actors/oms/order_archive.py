@@ -18,6 +18,8 @@ its archived copy (which may be older). An order read back from here is not arch
 until a journal snapshot holding it is durable (`actors.oms.evictions`), so the copy of an
 order that replay reads from here is never newer than the snapshot replay starts from.
 This connection only reads (`query_only`): the loop never holds the archive's write lock.
+A file SQLite refuses when it is opened (not a database, a malformed schema page) is
+`StateCorrupt`: the OMS refuses to start (a page damaged elsewhere shows only when read).
 
 Retention of the archive itself is not managed here: it grows by ~0.5 KiB per order on
 disk (a cold start moves it away with the rest of the OMS state).
@@ -34,6 +36,7 @@ import msgpack
 
 from actors.oms.archived_ids import ArchivedIds
 from actors.oms.orders import Order
+from protocol.exceptions import StateCorrupt
 
 ARCHIVE_NAME: Final = "orders.sqlite"
 _SCHEMA = (
@@ -53,12 +56,19 @@ class OrderArchive:
         self.ids = ids  # the OMS's: no SQLite query for an id it rules out
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA cache_size=-1024")  # KiB: 1 MiB of page cache, not 2
-        for statement in _SCHEMA:
-            self._db.execute(statement)
-        self._db.execute("PRAGMA query_only=ON")  # writes: `actors.oms.archive_writer`
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA cache_size=-1024")  # KiB: 1 MiB of page cache, not 2
+            for statement in _SCHEMA:
+                self._db.execute(statement)
+            self._db.execute("PRAGMA query_only=ON")  # writes: `actors.oms.archive_writer`
+        except sqlite3.DatabaseError as exc:  # "file is not a database", "... malformed"
+            self._db.close()
+            if isinstance(exc, sqlite3.OperationalError):  # locked, I/O error: may pass
+                raise
+            # a restart meets the same file: the OMS refuses to start
+            raise StateCorrupt(str(path), None, f"SQLite: {exc}", what="order archive") from exc
 
     @classmethod
     def in_dir(cls, oms_dir: Path, ids: ArchivedIds | None = None) -> OrderArchive:

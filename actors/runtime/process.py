@@ -11,12 +11,12 @@ import sys
 from actors.runtime.actor import EXIT_SUPERVISOR_GONE, Actor, ActorArgs
 from actors.runtime.hardening import make_undumpable, set_parent_death_signal
 from protocol.config import SystemConfig
-from protocol.exceptions import JournalCorrupt
+from protocol.exceptions import StateCorrupt
 from protocol.paths import PRIVATE_UMASK
 
-# the actor's durable state is corrupt (not torn: `JournalCorrupt`): a restart meets the same
-# bytes, so the supervisor does not restart it (a critical one stops the system); sysexits'
-# EX_DATAERR
+# the actor's durable state is corrupt (not torn: `StateCorrupt`, e.g. `JournalCorrupt`): a
+# restart meets the same bytes, so the supervisor does not restart it (a critical one stops
+# the system, another stays DOWN until an operator restarts it); sysexits' EX_DATAERR
 EXIT_STATE_CORRUPT = 65
 
 ACTOR_KINDS: dict[str, str] = {
@@ -48,7 +48,7 @@ def run_actor(args: ActorArgs, cfg: SystemConfig | None = None) -> int:
     actor = cls(args, cfg)
     try:
         return actor.run()
-    except JournalCorrupt as exc:  # one line naming file and offset, not a traceback
+    except StateCorrupt as exc:  # one line naming file and offset, not a traceback
         actor.log.error("state_corrupt", path=exc.path, offset=exc.offset, error=str(exc))
         print(f"{args.actor_id}: its state is corrupt: {exc}", file=sys.stderr, flush=True)
         return EXIT_STATE_CORRUPT

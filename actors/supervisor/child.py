@@ -26,7 +26,8 @@ RESTART_REASONS = ("crash", "hang", "start_timeout", "operator", "kill_switch")
 
 
 class ExitAction(Enum):
-    STAY_STOPPED = "stay_stopped"  # shutdown, operator stop, temporary / clean transient
+    STAY_STOPPED = "stay_stopped"  # shutdown, operator stop, temporary / clean transient,
+    # a non-critical child whose state is corrupt (DOWN until an operator restarts it)
     RESTART_NOW = "restart_now"  # the exit an operator restart asked for
     RESTART_LATER = "restart_later"  # a crash: after the backoff delay
     GIVE_UP = "give_up"  # a critical child over its budget or its state corrupt: stop all
@@ -37,9 +38,9 @@ class ExitDecision:
     action: ExitAction
     delay_s: float = 0.0
     attempt: int = 0
-    down: bool = False  # over its budget: retried at the max delay, holds up no start
-    newly_down: bool = False  # the first exit of this episode over the budget
-    why: str = "restart_intensity"  # of a GIVE_UP: over the budget, or "state_corrupt"
+    down: bool = False  # over its budget (retried at the max delay) or corrupt: holds up no start
+    newly_down: bool = False  # the first exit of this episode over the budget (or corrupt)
+    why: str = "restart_intensity"  # of a GIVE_UP or DOWN: over the budget, or "state_corrupt"
 
 
 @dataclass(frozen=True)
@@ -211,9 +212,12 @@ class Child:
         restart = self.spec.restart
         if restart == "temporary" or (restart == "transient" and exit_code == 0):
             return ExitDecision(ExitAction.STAY_STOPPED)
-        if exit_code == EXIT_STATE_CORRUPT and self.spec.critical:  # a restart cannot help
-            self._state = ChildState.GAVE_UP
-            return ExitDecision(ExitAction.GIVE_UP, why="state_corrupt")
+        if exit_code == EXIT_STATE_CORRUPT:  # a restart meets the same bytes: never restarted
+            self._state, why = ChildState.GAVE_UP, "state_corrupt"
+            if self.spec.critical:  # the system stops
+                return ExitDecision(ExitAction.GIVE_UP, why=why)
+            newly_down, self._down = not self._down, True  # its venue DOWN until an operator
+            return ExitDecision(ExitAction.STAY_STOPPED, down=True, newly_down=newly_down, why=why)
         self._count_restart(
             "hang" if self._hung else "start_timeout" if self._start_timed_out else "crash"
         )

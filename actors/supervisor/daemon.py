@@ -343,8 +343,15 @@ class Supervisor:
         self.log.warning("actor_exited", child=child.id, pid=pid, child_epoch=epoch, **how)
         metrics.ACTOR_UP.labels(actor=child.id).set(0)
         kill_group(pid)  # anything the actor left in its group
-        now = time.monotonic()
-        decision = child.exited(code, now, shutting_down=self._shutdown_requested)
+        decision = child.exited(code, time.monotonic(), shutting_down=self._shutdown_requested)
+        if decision.newly_down:  # once per episode, not at every retry
+            self.log.error(
+                "actor_gave_up", child=child.id, restarts=child.restarts, reason=decision.why
+            )
+            if (venue := child.spec.venue) and child.spec.kind == "connector":
+                self.venues.down(venue)
+        if decision.down:
+            self._leave_start_queue(child)
         if decision.action is ExitAction.STAY_STOPPED:
             return
         if decision.action is ExitAction.RESTART_NOW:
@@ -353,13 +360,6 @@ class Supervisor:
         if decision.action is ExitAction.GIVE_UP:
             self._give_up(child, decision.why)
             return
-        if decision.newly_down:  # once per episode, not at every retry
-            self.log.error("actor_gave_up", child=child.id, restarts=child.restarts)
-            venue = child.spec.venue
-            if venue and child.spec.kind == "connector":
-                self.venues.down(venue)
-        if decision.down:
-            self._leave_start_queue(child)
         delay_s, attempt = decision.delay_s, decision.attempt
         self.log.info(
             "actor_restarting", child=child.id, delay_s=round(delay_s, 4), attempt=attempt

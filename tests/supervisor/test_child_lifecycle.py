@@ -74,18 +74,32 @@ def test_back_within_service_it_reports_it_is_back_up() -> None:
 
 def test_a_critical_child_whose_state_is_corrupt_gives_up_at_its_first_exit() -> None:
     """`EXIT_STATE_CORRUPT` (the OMS's journal corrupt): a restart meets the same bytes, so a
-    critical child gives up at once (the system stops, exit 2); another child restarts as
-    after any crash (its budget ends the loop)."""
+    critical child gives up at once (the system stops, exit 2)."""
     oms = _child(critical=True, kind="oms")
     oms.spawned(1000, epoch=1, now=0.0)
     decision = oms.exited(EXIT_STATE_CORRUPT, 0.5, shutting_down=False)
     assert (decision.action, decision.why) == (ExitAction.GIVE_UP, "state_corrupt")
     assert oms.state is ChildState.GAVE_UP
+
+
+def test_a_connector_whose_state_is_corrupt_stays_down_until_an_operator_restart() -> None:
+    """A connector's exec outbox or FIX store corrupt (`EXIT_STATE_CORRUPT`): not restarted
+    into the same bytes (it was, to its budget, then every `max_s` for good); DOWN at
+    once, reported once, no restart counted; `tradepulse restart` spawns it again."""
     connector = _child()
     connector.spawned(1001, epoch=1, now=0.0)
-    assert connector.exited(EXIT_STATE_CORRUPT, 0.5, shutting_down=False).action is (
-        ExitAction.RESTART_LATER
+    decision = connector.exited(EXIT_STATE_CORRUPT, 0.5, shutting_down=False)
+    assert decision == ExitDecision(
+        ExitAction.STAY_STOPPED, down=True, newly_down=True, why="state_corrupt"
     )
+    assert connector.state is ChildState.GAVE_UP and connector.restarts == 0
+    assert connector.restart_requested() is True  # the operator, after a repair
+    connector.spawned(1002, epoch=2, now=10.0)
+    again = connector.exited(EXIT_STATE_CORRUPT, 10.5, shutting_down=False)
+    assert again.action is ExitAction.STAY_STOPPED and not again.newly_down  # still DOWN
+    connector.restart_requested()
+    ready = _running(connector, 20.0)
+    assert ready.state is ChildState.RUNNING
 
 
 def test_a_critical_child_over_budget_gives_up() -> None:

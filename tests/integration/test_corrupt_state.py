@@ -1,0 +1,114 @@
+"""Corrupt on-disk state through the real system (found by an adversarial pass over every
+file an actor reads at start, see docs/runbook.md "Corrupt state"): a state file that cannot
+be trusted stops its actor with one `state_corrupt` line and exit 65, never a crash loop;
+the OMS's stops the system (exit 2, the kill-switch engaged), a connector's keeps its venue
+DOWN while the other venues trade. Torn tails stay crash recovery (tests/oms,
+tests/connector)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from actors.oms.order_archive import ARCHIVE_NAME
+from actors.risk import killswitch
+from protocol import paths
+from tests.helpers import SystemUnderTest
+from tests.system_ops import client, submit_when_open
+
+pytestmark = pytest.mark.integration
+
+GARBAGE = b"\x09\xd7 not a tradepulse file \xff\x00" * 64
+
+
+class Reruns:
+    """A system that ran once and stopped cleanly (`first`), and `again()`: a new run over
+    its state (the test damages a file in between)."""
+
+    def __init__(self, first: SystemUnderTest) -> None:
+        self.first = first
+        self.runs: list[SystemUnderTest] = []
+
+    def again(self, **overrides: Any) -> SystemUnderTest:
+        self.runs.append(SystemUnderTest(root=self.first.root, overrides=overrides or None))
+        return self.runs[-1].start(wait_ready=False)
+
+
+@pytest.fixture
+def reruns(start_system: Callable[..., SystemUnderTest]) -> Iterator[Reruns]:
+    first = start_system()
+    assert first.stop() == 0
+    made = Reruns(first)
+    yield made
+    for sut in made.runs:
+        sut.destroy()
+
+
+def _no_traceback_one_line(sut: SystemUnderTest, path: str) -> None:
+    tracebacks = [line for line in sut.stderr_lines if "Traceback" in line]
+    assert not tracebacks, sut.stderr_lines[:20]
+    assert len(sut.stderr_lines) == 1, sut.stderr_lines[:20]
+    assert "corrupt" in sut.stderr_lines[0] and path in sut.stderr_lines[0], sut.stderr_lines
+
+
+def test_a_corrupt_exec_outbox_keeps_its_venue_down_while_the_others_trade(
+    reruns: Reruns,
+) -> None:
+    """Seen on the demo (a flipped byte or garbage in fix/simA/outbox.log): the connector
+    refused its outbox (`state_corrupt`, exit 65) and was restarted into the same bytes 14
+    times in 6 s, one stderr line each, then retried every `max_s` for good. A restart
+    cannot help: it stays DOWN (`actor_gave_up` reason=state_corrupt, spawned once), simB
+    trades, and after the operator repairs the file `tradepulse restart` brings it back."""
+    first = reruns.first
+    outbox = paths.exec_outbox(first.state_dir, "simA")
+    header = outbox.read_bytes()  # a clean stop leaves the header alone
+    outbox.write_bytes(GARBAGE)
+    sut = reruns.again()
+    gave_up = sut.wait_event("actor_gave_up", child="connector.simA", timeout_s=30)
+    assert gave_up["reason"] == "state_corrupt" and not gave_up.get("critical"), gave_up
+    others = [a for a in sut.actor_ids() if a != "connector.simA"]
+    status = sut.wait_ready(actors=others)
+    assert status["venues"]["simA"]["state"] == "DOWN", status["venues"]
+    with client(sut) as c:  # the other venue trades meanwhile
+        order = submit_when_open(c, "simB")
+        assert order.venue == "simB"
+    (corrupt,) = sut.events("state_corrupt", actor="connector.simA")
+    assert corrupt["path"] == str(outbox), corrupt
+    assert len(sut.events("actor_spawned", child="connector.simA")) == 1  # never restarted
+    assert sut.actor("connector.simA")["state"] == "gave_up"
+    _no_traceback_one_line(sut, str(outbox))
+    assert not killswitch.load(killswitch.kill_switch_path(sut.state_dir)).engaged
+
+    outbox.write_bytes(header)  # the operator's repair, then the runbook's restart
+    proc = sut.cli("restart", "connector.simA")
+    assert proc.returncode == 0, proc.stderr
+    back = sut.wait_ready()
+    assert back["venues"]["simA"]["state"] != "DOWN", back["venues"]
+    assert sut.stop() == 0
+
+
+def test_a_corrupt_order_archive_refuses_the_start_in_one_line(
+    reruns: Reruns,
+) -> None:
+    """Seen on the demo (state/oms/orders.sqlite replaced by garbage, checkpointed): SQLite's
+    "file is not a database" escaped the OMS's setup, a traceback per start, until its budget
+    ran out (kill-switch oms_restart_intensity, exit 1). As a corrupt journal: one
+    `state_corrupt` line naming the file, not restarted, kill-switch oms_state_corrupt,
+    exit 2."""
+    first = reruns.first
+    archive = paths.oms_dir(first.state_dir) / ARCHIVE_NAME
+    with sqlite3.connect(archive) as db:  # what SQLite's automatic checkpoints do
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    archive.write_bytes(GARBAGE)
+    sut = reruns.again(supervisor={"restart": {"max_restarts": 3}})  # a loop ends soon
+    code = sut.wait_exit(timeout_s=60)
+    assert code == 2, (code, sut.stderr_lines[:20])
+    _no_traceback_one_line(sut, str(archive))
+    (corrupt,) = sut.events("state_corrupt", actor="oms")
+    assert corrupt["path"] == str(archive), corrupt
+    assert len(sut.events("actor_spawned", child="oms")) == 1
+    state = killswitch.load(killswitch.kill_switch_path(sut.state_dir))
+    assert state.engaged and state.reason == "oms_state_corrupt", state
