@@ -28,13 +28,13 @@ Use (the OMS actor)::
 
 Recovery rules (`Journal.open`):
 
-- A bad frame (short header, wrong magic, length past EOF or absurd, CRC mismatch) in the
-  newest segment with no valid frame after it is a torn tail: it is dropped, the file is
-  truncated to the good prefix, `recovery.torn_tail` says what was dropped and a
+- A bad frame (short header, length past EOF or absurd, CRC mismatch, zeros: a write cut
+  short) in the newest segment with no valid frame after it is a torn tail: it is dropped,
+  the file truncated to the good prefix, `recovery.torn_tail` says what was dropped and a
   `journal_torn_tail` warning is logged. Records of a torn tail were never acknowledged.
-- A bad frame followed by any valid frame, a bad frame in an older (sealed) segment, a
-  missing segment, a frame whose payload is not a msgpack map or a bad snapshot raises
-  `JournalCorrupt(path, offset, detail)`. Nothing is ever silently skipped.
+- A bad frame followed by a valid one or not starting as our writes do (magic or zeros),
+  a bad frame in a sealed segment, a missing segment, a payload that is not a msgpack map
+  or a bad snapshot raise `JournalCorrupt(path, offset, detail)`. Nothing is skipped.
 - Caveat: a power loss can in principle persist pages of the last, never-fsynced batch out
   of order; that shows as a bad frame followed by a valid one and is refused as corrupt
   (fail closed: the operator decides). A `kill -9` only ever leaves a clean prefix.

@@ -7,7 +7,11 @@ A log is a run of frames; after a crash only its tail can be damaged (a write cu
 - a bad frame with no valid frame anywhere after it is a torn tail: it is reported (`Torn`)
   and the writer truncates the log there;
 - a bad frame followed by a valid one is a corrupt middle: `JournalCorrupt`, nothing is
-  truncated, an operator decides (a silent cut would drop the good records behind it).
+  truncated, an operator decides (a silent cut would drop the good records behind it);
+- so is a bad frame that no write of ours can leave: every write starts at a frame with
+  its magic, so a write cut short (`kill -9`, a power loss) leaves the start of a frame, or
+  zeros where the file grew before its data landed. Anything else (another file's bytes, a
+  frame of another log) is not a torn tail: cutting it would drop a whole file's records.
 
 The search for a later valid frame scans for the magic at every offset, so a damaged
 length field cannot hide the records behind it.
@@ -76,6 +80,13 @@ def valid_frame_after(data: bytes, start: int, magic: bytes) -> int | None:
     return None
 
 
+def _maybe_torn(data: bytes, pos: int, magic: bytes) -> bool:
+    """Could the bytes at `pos` be a write of ours cut short: the start of our magic, or
+    zeros (a file extended before its data was written)?"""
+    head = data[pos : pos + len(magic)]
+    return magic.startswith(head) or not head.strip(b"\0")
+
+
 def read_frames(path: str, data: bytes, magic: bytes, start: int = 0) -> Iterator[Frame | Torn]:
     """Every valid frame from `start`, then a `Torn` if the data ends in a damaged tail.
     Raises `JournalCorrupt` at a bad frame that has a valid frame after it (the frames
@@ -87,6 +98,8 @@ def read_frames(path: str, data: bytes, magic: bytes, start: int = 0) -> Iterato
             later = valid_frame_after(data, pos + 1, magic)
             if later is not None:
                 raise JournalCorrupt(path, pos, f"{checked}; valid record follows at {later}")
+            if not _maybe_torn(data, pos, magic):
+                raise JournalCorrupt(path, pos, f"{checked}; not a write cut short")
             yield Torn(pos, checked)
             return
         yield checked

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from actors.oms.order_archive import ARCHIVE_NAME
 from actors.risk import killswitch
 from protocol import paths
-from tests.helpers import SystemUnderTest
+from tests.helpers import SystemUnderTest, eventually
 from tests.system_ops import client, submit_when_open
 
 pytestmark = pytest.mark.integration
@@ -112,3 +113,33 @@ def test_a_corrupt_order_archive_refuses_the_start_in_one_line(
     assert len(sut.events("actor_spawned", child="oms")) == 1
     state = killswitch.load(killswitch.kill_switch_path(sut.state_dir))
     assert state.engaged and state.reason == "oms_state_corrupt", state
+
+
+def test_a_journal_segment_of_garbage_is_refused_not_cut_to_nothing(
+    start_system: Callable[..., SystemUnderTest], short_tmp: Path
+) -> None:
+    """Seen on the demo (the OMS's live segment replaced by garbage after kill -9): replay
+    took the whole file for a torn tail at offset 0 and cut it to nothing; the OMS started
+    without its acknowledged orders (the venue's copies adopted under other ids, the
+    kill-switch engaged later for a position divergence). A write cut short never leaves
+    such bytes: `state_corrupt`, exit 2, and the file left as it was."""
+    sut = start_system(root=short_tmp)
+    with client(sut) as c:
+        acked = submit_when_open(c, "simA")
+    sut.destroy()  # kill -9 of everything: the order's records are in the live segment
+    (segment,) = paths.oms_dir(short_tmp / "state").glob("journal-*.log")
+    assert acked.client_order_id.encode() in segment.read_bytes()
+    damaged = GARBAGE[: segment.stat().st_size]
+    segment.write_bytes(damaged)
+    again = start_system(root=short_tmp, wait_ready=False)
+    assert again.proc is not None
+    proc = again.proc
+    eventually(lambda: proc.poll() is not None or again.events("journal_replayed"), 60)
+    replayed = again.events("journal_replayed")
+    assert not replayed, f"the OMS started over it: {replayed}"
+    code = again.wait_exit()
+    assert code == 2, (code, again.stderr_lines[:20])
+    _no_traceback_one_line(again, str(segment))
+    (corrupt,) = again.events("state_corrupt", actor="oms")
+    assert (corrupt["path"], corrupt["offset"]) == (str(segment), 0), corrupt
+    assert segment.read_bytes() == damaged  # nothing cut: the operator decides

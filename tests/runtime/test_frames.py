@@ -53,6 +53,24 @@ def test_frames_before_the_corruption_are_yielded_first() -> None:
 
 
 def test_frames_of_another_log_kind_are_not_ours() -> None:
-    other = encode_frame(b"x", b"TJ")
-    assert _payloads(other) == ["torn@0"]  # no TX frame anywhere: nothing to keep
     assert _payloads(b"HDR" + LOG, start=3) == [b"one", b"two", b"three"]
+    with pytest.raises(JournalCorrupt, match="not a write cut short"):
+        _payloads(encode_frame(b"x", b"TJ"))  # not ours, and no write of ours leaves it
+
+
+@pytest.mark.parametrize("tail", [b"\x09\xd7 garbage", b"Z", b"TJ" + bytes(12)])
+def test_a_tail_no_write_of_ours_can_leave_is_corruption_not_a_torn_tail(tail: bytes) -> None:
+    """Seen on the demo: a journal segment replaced by garbage replayed as one torn tail
+    at offset 0, cut to nothing, every acknowledged order gone without a word. A write
+    cut short leaves the start of a frame (its magic) or zeros; anything else is refused
+    and nothing is cut."""
+    with pytest.raises(JournalCorrupt, match="not a write cut short") as info:
+        _payloads(LOG + tail)
+    assert info.value.offset == len(LOG)
+    with pytest.raises(JournalCorrupt):
+        _payloads(tail)
+
+
+@pytest.mark.parametrize("tail", [b"T", b"TX", b"TX\x00\x00", bytes(1), bytes(40)])
+def test_the_start_of_a_frame_or_zeros_stay_a_torn_tail(tail: bytes) -> None:
+    assert _payloads(LOG + tail) == [b"one", b"two", b"three", f"torn@{len(LOG)}"]
