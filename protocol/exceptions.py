@@ -50,9 +50,11 @@ class StateCorrupt(TradePulseError):
     tail its format drops): the actor refuses to run (`actors.runtime.process`, exit 65),
     since a restart meets the same bytes. `offset` None: the format does not say where."""
 
-    def __init__(self, path: str, offset: int | None, detail: str, *, what: str = "") -> None:
+    def __init__(
+        self, path: str, offset: int | None, detail: str, *, what: str = "", how: str = "corrupt"
+    ) -> None:
         where = "" if offset is None else f" at offset {offset}"
-        super().__init__(f"{what or 'state file'} {path} corrupt{where}: {detail}")
+        super().__init__(f"{what or 'state file'} {path} {how}{where}: {detail}")
         self.path = path
         self.offset = offset
 

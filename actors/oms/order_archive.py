@@ -27,6 +27,7 @@ disk (a cold start moves it away with the rest of the OMS state).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -55,6 +56,9 @@ class OrderArchive:
         self.path = path
         self.ids = ids  # the OMS's: no SQLite query for an id it rules out
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not (path.is_file() and os.access(path, os.R_OK | os.W_OK)):
+            detail = "not a regular file this user can read and write"  # SQLite: "unable to open"
+            raise StateCorrupt(str(path), None, detail, what="order archive", how="unreadable")
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import signal
 import sys
+from pathlib import Path
 
 from actors.runtime.actor import EXIT_SUPERVISOR_GONE, Actor, ActorArgs
 from actors.runtime.hardening import make_undumpable, set_parent_death_signal
@@ -16,8 +18,10 @@ from protocol.paths import PRIVATE_UMASK
 
 # the actor's durable state is corrupt (not torn: `StateCorrupt`, e.g. `JournalCorrupt`): a
 # restart meets the same bytes, so the supervisor does not restart it (a critical one stops
-# the system, another stays DOWN until an operator restarts it); sysexits' EX_DATAERR
+# the system, another stays DOWN until an operator restarts it); sysexits' EX_DATAERR. So is
+# a state file it cannot open (a directory in its place, not ours to read: `_UNREADABLE`)
 EXIT_STATE_CORRUPT = 65
+_UNREADABLE = frozenset({errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR})
 
 ACTOR_KINDS: dict[str, str] = {
     "risk": "actors.risk.actor:RiskActor",
@@ -48,7 +52,21 @@ def run_actor(args: ActorArgs, cfg: SystemConfig | None = None) -> int:
     actor = cls(args, cfg)
     try:
         return actor.run()
-    except StateCorrupt as exc:  # one line naming file and offset, not a traceback
-        actor.log.error("state_corrupt", path=exc.path, offset=exc.offset, error=str(exc))
-        print(f"{args.actor_id}: its state is corrupt: {exc}", file=sys.stderr, flush=True)
+    except (StateCorrupt, OSError) as exc:  # one line naming file and offset, not a traceback
+        bad = exc if isinstance(exc, StateCorrupt) else unreadable(exc, actor.cfg.state_path)
+        if bad is None:
+            raise
+        actor.log.error("state_corrupt", path=bad.path, offset=bad.offset, error=str(bad))
+        print(f"{args.actor_id}: cannot start: {bad}", file=sys.stderr, flush=True)
         return EXIT_STATE_CORRUPT
+
+
+def unreadable(exc: OSError, state_dir: Path) -> StateCorrupt | None:
+    """`exc` as a `StateCorrupt` if it says a file in `state_dir` cannot be opened in a way
+    a restart meets again (`_UNREADABLE`); None for any other error (a full disk, EIO)."""
+    if exc.errno not in _UNREADABLE or not exc.filename:
+        return None
+    path = Path(os.fsdecode(exc.filename)).resolve()
+    if not path.is_relative_to(state_dir):
+        return None
+    return StateCorrupt(str(path), None, str(exc.strerror), how="unreadable")

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from actors.oms.journal import SNAPSHOT_NAME
 from actors.oms.order_archive import ARCHIVE_NAME
 from actors.risk import killswitch
 from protocol import paths
@@ -48,11 +49,11 @@ def reruns(start_system: Callable[..., SystemUnderTest]) -> Iterator[Reruns]:
         sut.destroy()
 
 
-def _no_traceback_one_line(sut: SystemUnderTest, path: str) -> None:
+def _no_traceback_one_line(sut: SystemUnderTest, path: str, word: str = "corrupt") -> None:
     tracebacks = [line for line in sut.stderr_lines if "Traceback" in line]
     assert not tracebacks, sut.stderr_lines[:20]
     assert len(sut.stderr_lines) == 1, sut.stderr_lines[:20]
-    assert "corrupt" in sut.stderr_lines[0] and path in sut.stderr_lines[0], sut.stderr_lines
+    assert word in sut.stderr_lines[0] and path in sut.stderr_lines[0], sut.stderr_lines
 
 
 def test_a_corrupt_exec_outbox_keeps_its_venue_down_while_the_others_trade(
@@ -143,3 +144,24 @@ def test_a_journal_segment_of_garbage_is_refused_not_cut_to_nothing(
     (corrupt,) = again.events("state_corrupt", actor="oms")
     assert (corrupt["path"], corrupt["offset"]) == (str(segment), 0), corrupt
     assert segment.read_bytes() == damaged  # nothing cut: the operator decides
+
+
+@pytest.mark.parametrize("name", [SNAPSHOT_NAME, ARCHIVE_NAME])
+def test_an_oms_state_file_that_cannot_be_read_refuses_the_start_in_one_line(
+    reruns: Reruns, name: str
+) -> None:
+    """Seen on the demo (a directory where oms/journal-00000001.log or orders.sqlite was,
+    as a bad restore or a mount leaves it): IsADirectoryError or SQLite's "unable to open
+    database file" escaped the OMS's setup, 11 tracebacks, exit 1. A restart meets the same
+    file: `state_corrupt` naming it (unreadable), exit 2, kill-switch oms_state_corrupt."""
+    path = paths.oms_dir(reruns.first.state_dir) / name
+    path.unlink()
+    path.mkdir()
+    sut = reruns.again(supervisor={"restart": {"max_restarts": 3}})
+    code = sut.wait_exit(timeout_s=60)
+    assert code == 2, (code, sut.stderr_lines[:20])
+    _no_traceback_one_line(sut, str(path), "unreadable")
+    (corrupt,) = sut.events("state_corrupt", actor="oms")
+    assert corrupt["path"] == str(path), corrupt
+    state = killswitch.load(killswitch.kill_switch_path(sut.state_dir))
+    assert state.engaged and state.reason == "oms_state_corrupt", state
