@@ -20,7 +20,8 @@ bytes are on disk (group commit), and next-in is durable once the caller has han
 the messages it was delivered (see `FixSession.data_to_send`).
 
 On open the records are replayed. A last record that is short or fails its CRC is a
-torn write and is cut off; a bad record followed by a good one is `JournalCorrupt`.
+torn write and is cut off; a bad record followed by a good one (found at any offset, not
+only where its own length says) is `JournalCorrupt`.
 When the file passes ``max_bytes`` it is rewritten (temp file, fsync, rename, fsync of
 the directory) keeping next-in, next-out and the sent messages of the last
 ``keep_msgs`` sequence numbers; a resend request for older ones is answered with a
@@ -309,10 +310,8 @@ class FixStore:
         pos = len(_MAGIC)
         while pos < len(data):
             end = self._apply(data, pos)
-            if end is None:
-                head = data[pos : pos + _HEADER.size]
-                nxt = pos + _HEADER.size + _HEADER.unpack(head)[2] if len(head) == 13 else pos
-                if nxt > pos and self._apply(data, nxt, dry_run=True) is not None:
+            if end is None:  # a good record anywhere after it: a damaged length hides none
+                if any(self._apply(data, at, dry_run=True) for at in range(pos + 1, len(data))):
                     raise JournalCorrupt(str(self._path), pos, "bad record before good ones")
                 with open(self._path, "r+b") as f:  # torn tail: cut it off
                     f.truncate(pos)

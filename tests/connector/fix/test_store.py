@@ -84,6 +84,34 @@ def test_corrupt_record_followed_by_good_ones_is_an_error(tmp_path: Path) -> Non
         FixStore(tmp_path)
 
 
+@pytest.mark.parametrize("field", ["kind", "length"])
+def test_a_damaged_header_in_the_middle_is_an_error_not_a_torn_tail(
+    tmp_path: Path, field: str
+) -> None:
+    """Seen on the demo (a flipped byte in the length of a NEXT_IN record in the middle of
+    fix/simA/session.log): the next record was looked for only where the damaged length
+    pointed, so the rest of the file was cut as a torn tail; next-out fell from 8 to 5
+    and the venue refused every logon (MsgSeqNum too low). The records behind it are
+    found wherever they start: JournalCorrupt, nothing cut."""
+    with FixStore(tmp_path) as store:
+        for seq in (1, 2, 3):
+            store.save_sent(seq, msg(seq))
+            store.flush()
+    path = tmp_path / "session.log"
+    data = bytearray(path.read_bytes())
+    starts, pos = [], len(fix_store._MAGIC)
+    while pos < len(data):
+        starts.append(pos)
+        pos += fix_store._HEADER.size + fix_store._HEADER.unpack_from(data, pos)[2]
+    second = starts[len(starts) // 2]  # records on both sides
+    data[second + {"kind": 0, "length": 7}[field]] ^= 0x40
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalCorrupt) as info:
+        FixStore(tmp_path).close()
+    assert info.value.offset == second
+    assert path.read_bytes() == bytes(data)
+
+
 def test_foreign_file_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "session.log").write_bytes(b"hello world, not a store")
     with pytest.raises(JournalCorrupt):
