@@ -56,9 +56,10 @@ class OrderArchive:
         self.path = path
         self.ids = ids  # the OMS's: no SQLite query for an id it rules out
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists() and not (path.is_file() and os.access(path, os.R_OK | os.W_OK)):
-            detail = "not a regular file this user can read and write"  # SQLite: "unable to open"
-            raise StateCorrupt(str(path), None, detail, what="order archive", how="unreadable")
+        for file in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+            if file.exists() and not (file.is_file() and os.access(file, os.R_OK | os.W_OK)):
+                detail = "not a file this user can read and write"  # SQLite: "unable to open"
+                raise StateCorrupt(str(file), None, detail, what="order archive", how="unreadable")
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")

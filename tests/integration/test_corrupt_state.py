@@ -146,7 +146,7 @@ def test_a_journal_segment_of_garbage_is_refused_not_cut_to_nothing(
     assert segment.read_bytes() == damaged  # nothing cut: the operator decides
 
 
-@pytest.mark.parametrize("name", [SNAPSHOT_NAME, ARCHIVE_NAME])
+@pytest.mark.parametrize("name", [SNAPSHOT_NAME, ARCHIVE_NAME, f"{ARCHIVE_NAME}-wal"])
 def test_an_oms_state_file_that_cannot_be_read_refuses_the_start_in_one_line(
     reruns: Reruns, name: str
 ) -> None:
