@@ -6,7 +6,9 @@ starts now with a fresh restart budget. One an operator stopped (`tradepulse sto
 refused (`start` it), except risk's restart of a connector for the kill-switch's mass
 cancel (`override_stop`), which lifts the stop. A restart is counted
 (`tradepulse_actor_restarts_total{reason}`) `kill_switch` when risk's process asked for it
-(`via="actor:risk"`), else `operator`.
+(`via="actor:risk"`), else `operator`. Risk's restart of a connector that gave up (its
+state is corrupt: docs/runbook.md "Corrupt state files") is refused: it would only meet
+the same bytes again, every `restart_cooldown_s` while the switch is engaged.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 
 from actors.supervisor.commands.base import ControlCommand, ControlHost
 from actors.supervisor.commands.stop_start import brief, follow_across
+from actors.supervisor.restart_policy import ChildState
 from protocol import commands as wire
 from protocol.messages import ControlReply
 
@@ -65,6 +68,10 @@ class Restart(ControlCommand[wire.Restart]):
             stopped = host.operator_stops.held(actor) is not None
             return ControlReply(
                 status="ok" if ok else "error", reason=text, data={"stopped": stopped}
+            )
+        if why == "kill_switch" and host.actor_state(actor) is ChildState.GAVE_UP:
+            return ControlReply(  # a connector gives up only on corrupt state: the same again
+                status="error", reason=f"{actor} gave up (its state is corrupt): not restarted"
             )
         starting = host.request_restart(actor, force=command.force, reason=why)
         return ControlReply(
