@@ -1,17 +1,21 @@
-"""The throughput floor (issue 16): what the hops and fdatasyncs of the order path allow
-with many orders in flight, measured in the same run as the system's throughput.
+"""The order path's floors (issue 16): a ring of relay processes with the path's hops and
+its fdatasyncs in series, and no work on the orders.
 
-The latency floor's ring (`tests.bench.oms.Chain`: HOPS - 1 relay processes and us, ipc
-PUSH/PULL, the same bytes as a SubmitOrder envelope), driven like the throughput step:
-`window` orders in flight, each answered one sent. A relay forwards what it reads without
-decoding it; the relays at `FSYNC_HOPS` (the three fdatasyncs the design needs in series)
-do what the system's journals do under load: read every message waiting (at most
-`MAX_BATCH`), write them, one fdatasync, then forward them (a group commit). So the floor
-is the transport and the durability alone, pipelined: its orders/s is what the machine
-allows through this many processes and syncs, its CPU per order (the relays' and the
-driver's, psutil) what an order costs with no work done on it. The system does work on
-every hop and sends more than one message an order (the OrderAck, the events, risk's
-and the connector's replies), which is what the ratios measure.
+`Chain`: `hops`-1 relay processes in a ring with us (ipc PUSH/PULL), forwarding the bytes
+they read (a SubmitOrder envelope) without decoding them; the relays at `fsync_hops`
+append what they read to a file in `fsync_dir` and fdatasync it before forwarding.
+`round_trip` times one message around (the latency floor, `tests.bench.oms.latency`: one
+in flight, so each fsync relay syncs one message).
+
+`pipelined_floor`: the throughput floor, measured in the same run as each throughput row
+(`tests.bench.oms.throughput`). The same ring driven with `window` messages in flight,
+each answered one sent; the fsync relays do what the system's journals do under load:
+read every message waiting (at most `MAX_BATCH`), write them, one fdatasync, then
+forward them (a group commit). Its orders/s is what the machine allows through this many
+processes and syncs, its CPU per order (the relays' and the driver's, psutil) what an
+order costs with no work done on it. The system does work on every hop and sends more
+than one message an order (the OrderAck, the events, risk's and the connector's
+replies), which is what the ratios measure.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import psutil
 import zmq
 
-MAX_BATCH = 256
+MAX_BATCH = 256  # messages a pipelined floor's relay reads, syncs and forwards at once
 _RELAY = """
 import os, sys, zmq
 ctx = zmq.Context()
@@ -50,79 +55,105 @@ while True:
 """
 
 
+class Chain:
+    """The ring (module docstring). `batch` 1: a relay reads, syncs and forwards one
+    message at a time, as the latency floor always did (no non-blocking read)."""
+
+    def __init__(
+        self,
+        hops: int,
+        payload: list[bytes],
+        fsync_dir: Path | None = None,
+        fsync_hops: Collection[int] = (),
+        batch: int = 1,
+    ) -> None:
+        self.payload = payload
+        log = {i: fsync_dir / f"floor-{i}.log" for i in fsync_hops} if fsync_dir else {}
+        self._logs = list(log.values())
+        self._tmp = Path(tempfile.mkdtemp(prefix="tpch", dir="/tmp"))
+        eps = [f"ipc://{self._tmp}/r{i}.sock" for i in range(hops)]  # eps[0]: ours, the end
+        self._relays = [
+            subprocess.Popen(
+                [sys.executable, "-c", _RELAY, eps[i], eps[(i + 1) % hops], str(log.get(i, "")),
+                 str(batch)],
+                stdout=subprocess.PIPE, text=True,
+            )
+            for i in range(1, hops)
+        ]  # fmt: skip
+        self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        try:
+            for r in self._relays:
+                assert r.stdout is not None and r.stdout.readline().strip() == "ready"
+            self._pull = self._ctx.socket(zmq.PULL)
+            self._pull.bind(eps[0])
+            self._push = self._ctx.socket(zmq.PUSH)
+            self._push.connect(eps[1])
+        except BaseException:
+            self.close()
+            raise
+
+    def round_trip(self) -> float:
+        start = time.perf_counter()
+        self._push.send_multipart(self.payload)
+        assert self._pull.poll(5000), "relay chain stalled"
+        self._pull.recv_multipart()
+        return time.perf_counter() - start
+
+    def pipeline(self, n: int, window: int) -> float:
+        """`n` messages around, `window` in flight; the seconds it took."""
+        start = time.perf_counter()
+        sent = 0
+        for _ in range(min(window, n)):
+            self._push.send_multipart(self.payload)
+            sent += 1
+        for _ in range(n):
+            assert self._pull.poll(10_000), "relay chain stalled"
+            self._pull.recv_multipart()
+            if sent < n:
+                self._push.send_multipart(self.payload)
+                sent += 1
+        return time.perf_counter() - start
+
+    def relays_cpu_s(self) -> float:
+        """User + system CPU seconds of the relays so far."""
+        times = [psutil.Process(r.pid).cpu_times() for r in self._relays]
+        return float(sum(t.user + t.system for t in times))
+
+    def close(self) -> None:
+        self._ctx.destroy(linger=0)
+        for r in self._relays:
+            r.kill()
+            r.wait()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        for path in self._logs:
+            path.unlink(missing_ok=True)
+
+
 def pipelined_floor(
     payload: list[bytes],
     hops: int,
-    fsync_hops: tuple[int, ...],
+    fsync_hops: Collection[int],
     fsync_dir: Path,
     total: int,
     window: int,
 ) -> dict[str, Any]:
     """`total` copies of `payload` through the ring, `window` in flight: orders/s and the
     CPU ms an order of every process of the ring (relays and driver)."""
-    tmp = Path(tempfile.mkdtemp(prefix="tpfp", dir="/tmp"))
-    eps = [f"ipc://{tmp}/r{i}.sock" for i in range(hops)]  # eps[0]: ours, the ring's end
-    logs = [str(fsync_dir / f"floor-pipe-{i}.log") if i in fsync_hops else "" for i in range(hops)]
-    relays = [
-        subprocess.Popen(
-            [sys.executable, "-c", _RELAY, eps[i], eps[(i + 1) % hops], logs[i], str(MAX_BATCH)],
-            stdout=subprocess.PIPE, text=True,
-        )
-        for i in range(1, hops)
-    ]  # fmt: skip
-    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    chain = Chain(hops, payload, fsync_dir, fsync_hops, batch=MAX_BATCH)
     try:
-        for r in relays:
-            assert r.stdout is not None and r.stdout.readline().strip() == "ready"
-        pull = ctx.socket(zmq.PULL)
-        pull.bind(eps[0])
-        push = ctx.socket(zmq.PUSH)
-        push.connect(eps[1])
-        _drive(push, pull, payload, min(window, 200), window)  # warm: every hop connected
-        procs = [psutil.Process(r.pid) for r in relays]
-        cpu_before = [_cpu(p) for p in procs]
-        own_before = time.process_time()
-        elapsed = _drive(push, pull, payload, total, window)
+        chain.pipeline(min(window, 200), window)  # warm: every hop connected
+        relays_before, own_before = chain.relays_cpu_s(), time.process_time()
+        elapsed = chain.pipeline(total, window)
         own = time.process_time() - own_before
-        relay_cpu = sum(_cpu(p) - b for p, b in zip(procs, cpu_before, strict=True))
+        relays = chain.relays_cpu_s() - relays_before
     finally:
-        ctx.destroy(linger=0)
-        for r in relays:
-            r.kill()
-            r.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
-        for log in logs:
-            if log:
-                Path(log).unlink(missing_ok=True)
+        chain.close()
     return {
         "orders": total,
         "window": window,
         "hops": hops,
         "fsync_hops": list(fsync_hops),
         "orders_per_s": round(total / elapsed, 1),
-        "cpu_ms_per_order": round((relay_cpu + own) / total * 1e3, 4),
+        "cpu_ms_per_order": round((relays + own) / total * 1e3, 4),
         "cpu_ms_per_order_driver": round(own / total * 1e3, 4),
     }
-
-
-def _drive(
-    push: zmq.Socket[bytes], pull: zmq.Socket[bytes], payload: list[bytes], n: int, window: int
-) -> float:
-    """`n` messages through the ring, `window` in flight; the seconds it took."""
-    start = time.perf_counter()
-    sent = 0
-    for _ in range(min(window, n)):
-        push.send_multipart(payload)
-        sent += 1
-    for _ in range(n):
-        assert pull.poll(10_000), "floor ring stalled"
-        pull.recv_multipart()
-        if sent < n:
-            push.send_multipart(payload)
-            sent += 1
-    return time.perf_counter() - start
-
-
-def _cpu(p: psutil.Process) -> float:
-    t = p.cpu_times()
-    return float(t.user + t.system)

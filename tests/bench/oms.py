@@ -68,7 +68,7 @@ from protocol.messages import (
 )
 from protocol.wire_out import dump
 from tests.bench._stats import describe, host_info, percentile
-from tests.bench.floor_pipe import pipelined_floor
+from tests.bench.floor_pipe import Chain, pipelined_floor
 from tests.helpers import REPO_ROOT, SystemUnderTest, event_time, raw_dealer
 from tests.integration.oms_support import OmsSystem, overrides
 from tests.system_ops import VENUE, client, journal_records, submit_when_open
@@ -121,20 +121,6 @@ def _ms(values: Sequence[float]) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- 1. latency
 
-_RELAY = """
-import os, sys, zmq
-ctx = zmq.Context()
-pull = ctx.socket(zmq.PULL); pull.bind(sys.argv[1])
-push = ctx.socket(zmq.PUSH); push.connect(sys.argv[2])
-fd = os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) if sys.argv[3] else -1
-print("ready", flush=True)
-while True:
-    frames = pull.recv_multipart()
-    if fd >= 0:
-        os.write(fd, b"".join(frames)); os.fdatasync(fd)
-    push.send_multipart(frames)
-"""
-
 # The fdatasyncs in series that the design needs between submit and ACCEPTED on the
 # client's stream, by relay (hop) number: 3 the OMS's commit of the new order with its
 # verdict (before the PlaceOrder leaves: nothing is sent before its journal commit),
@@ -147,57 +133,6 @@ while True:
 # Tables before 2026-12-05 (#7) had an fdatasync at hop 5 too, for the venue: a floor
 # one fdatasync slower than the path the system runs, so their ratios were too low.
 FSYNC_HOPS = (3, 4, 7)
-
-
-class Chain:
-    """`hops`-1 relay processes in a ring with us (ipc PUSH/PULL): `round_trip` times one
-    `payload` through all of them and back. With `fsync_dir`, the relays at FSYNC_HOPS
-    append the message there and fdatasync it before forwarding it (the floor)."""
-
-    def __init__(self, hops: int, payload: list[bytes], fsync_dir: Path | None = None) -> None:
-        self.payload = payload
-        self._fsync_dir = fsync_dir
-        self._tmp = Path(tempfile.mkdtemp(prefix="tpch", dir="/tmp"))
-        eps = [f"ipc://{self._tmp}/r{i}.sock" for i in range(hops)]  # eps[0]: ours, the end
-        self._relays = [
-            subprocess.Popen(
-                [sys.executable, "-c", _RELAY, eps[i], eps[(i + 1) % hops], self._log(i)],
-                stdout=subprocess.PIPE, text=True,
-            )
-            for i in range(1, hops)
-        ]  # fmt: skip
-        self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        try:
-            for r in self._relays:
-                assert r.stdout is not None and r.stdout.readline().strip() == "ready"
-            self._pull = self._ctx.socket(zmq.PULL)
-            self._pull.bind(eps[0])
-            self._push = self._ctx.socket(zmq.PUSH)
-            self._push.connect(eps[1])
-        except BaseException:
-            self.close()
-            raise
-
-    def _log(self, i: int) -> str:
-        d = self._fsync_dir
-        return str(d / f"floor-{i}.log") if d is not None and i in FSYNC_HOPS else ""
-
-    def round_trip(self) -> float:
-        start = time.perf_counter()
-        self._push.send_multipart(self.payload)
-        assert self._pull.poll(5000), "relay chain stalled"
-        self._pull.recv_multipart()
-        return time.perf_counter() - start
-
-    def close(self) -> None:
-        self._ctx.destroy(linger=0)
-        for r in self._relays:
-            r.kill()
-            r.wait()
-        shutil.rmtree(self._tmp, ignore_errors=True)
-        for i in FSYNC_HOPS:
-            if self._fsync_dir is not None:
-                (self._fsync_dir / f"floor-{i}.log").unlink(missing_ok=True)
 
 
 def fsync_floor_s(directory: Path, n: int = 300) -> list[float]:
@@ -228,7 +163,7 @@ def latency(sut: SystemUnderTest) -> dict[str, Any]:
     with contextlib.ExitStack() as chains, client(sut) as c:
         raw = Chain(HOPS, payload)
         chains.callback(raw.close)
-        floor_chain = Chain(HOPS, payload, fsync_dir=sut.state_dir)
+        floor_chain = Chain(HOPS, payload, sut.state_dir, FSYNC_HOPS)
         chains.callback(floor_chain.close)
         # intake open; a market order, not open
         submit_when_open(c, VENUE, qty="1", price=None, client_order_id="lat-probe")
