@@ -15,6 +15,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final, Literal
 
+from protocol.domain import member_of, status_of
 from protocol.messages import OrderStatus
 
 S = OrderStatus
@@ -40,6 +41,8 @@ class Event(StrEnum):
     CANCEL_REJECTED = "cancel_rejected"  # also a rejected replace (FIX 35=9)
     EXPIRED = "expired"
 
+
+event_of: Final = member_of(Event)  # Event(value), as a dict lookup
 
 LIVE: Final = "LIVE"
 STAY: Final = "STAY"
@@ -109,4 +112,4 @@ def resolve(
         return None if target is None else status
     if target == LIVE:
         return live_status(cum_qty, qty)
-    return OrderStatus(target)
+    return status_of(target)

@@ -44,9 +44,10 @@ from typing import Any, Final, Literal
 
 import msgspec
 
-from actors.oms.lifecycle import CUT_SHORT, REQUEST_PENDING, Event, live_status, resolve
+from actors.oms.lifecycle import CUT_SHORT, REQUEST_PENDING, Event, event_of, live_status, resolve
 from actors.oms.positions import ZERO
 from protocol.batch_messages import clip_order_reason
+from protocol.domain import ord_type_of, side_of, status_of, tif_of
 from protocol.messages import (
     TERMINAL_STATUSES,
     OrderStatus,
@@ -312,13 +313,13 @@ class Order(msgspec.Struct, gc=False):
         cum_qty, notional = self.cum_qty + qty, self.notional + qty * px  # before any change
         self.cum_qty, self.notional = cum_qty, notional
         self.exec_ids[r["exec_id"]] = None
-        self.status = OrderStatus(r["status"])
+        self.status = status_of(r["status"])
         self.venue_order_id = r.get("venue_order_id") or self.venue_order_id
         return qty, px
 
     def _apply_event(self, r: Mapping[str, Any]) -> None:
-        event = Event(r["event"])
-        self.status = OrderStatus(r["status"])
+        event = event_of(r["event"])
+        self.status = status_of(r["status"])
         self.reason = r.get("reason", self.reason)
         self.venue_order_id = r.get("venue_order_id") or self.venue_order_id
         if r.get("exec_id"):
@@ -371,7 +372,7 @@ class Order(msgspec.Struct, gc=False):
         )
 
     def to_dict(self) -> dict[str, Any]:
-        d = {f: getattr(self, f) for f in self.__struct_fields__}
+        d = msgspec.structs.asdict(self)  # every field, in order
         for f in _DECIMAL_FIELDS:
             d[f] = optional_str(d[f])
         d["exec_ids"] = sorted(self.exec_ids)
@@ -385,8 +386,8 @@ class Order(msgspec.Struct, gc=False):
         kw = dict(d)
         for f in _DECIMAL_FIELDS:
             kw[f] = optional_decimal(kw.get(f))
-        kw["side"], kw["order_type"] = Side(kw["side"]), OrdType(kw["order_type"])
-        kw["tif"], kw["status"] = TimeInForce(kw["tif"]), OrderStatus(kw["status"])
+        kw["side"], kw["order_type"] = side_of(kw["side"]), ord_type_of(kw["order_type"])
+        kw["tif"], kw["status"] = tif_of(kw["tif"]), status_of(kw["status"])
         kw["exec_ids"] = dict.fromkeys(kw.get("exec_ids", ()))
         kw["cl_ord_ids"] = tuple(kw["cl_ord_ids"])
         return cls(**kw)
