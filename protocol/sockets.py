@@ -15,7 +15,7 @@ that does not read gets nothing more once its high-water mark is reached.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal, cast, overload
+from typing import Any, Final, Literal, cast, overload
 
 import zmq
 
@@ -29,6 +29,9 @@ RECONNECT_IVL_MS = 2
 RECONNECT_IVL_MAX_MS = 50
 MAX_MSG_BYTES = MAX_FRAME_BYTES + 64 * 1024  # the codec's limit + headroom for identity frames
 MAX_SOCKETS = 256  # per process context; an actor uses a handful
+
+_NOBLOCK: Final = int(zmq.NOBLOCK)
+_SNDMORE: Final = int(zmq.SNDMORE)
 
 Context = zmq.Context[zmq.Socket[bytes]]
 Socket = zmq.Socket[bytes]
@@ -51,11 +54,27 @@ def new_context() -> Context:
     return ctx
 
 
+def send_frames(sock: Socket, frames: list[bytes], flags: int = 0) -> None:
+    """`sock.send_multipart(frames, flags, copy=False)`, each frame sent with int flags:
+    pyzmq's `zmq.SNDMORE | flags` builds an enum member for every frame but the last
+    (~0.6 us of a ~2 us send). A frame other than bytes goes to `send_multipart`, which
+    checks every frame before it sends any."""
+    for frame in frames:
+        if type(frame) is not bytes:
+            sock.send_multipart(frames, flags, copy=False)
+            return
+    flags = int(flags)
+    more = flags | _SNDMORE
+    for frame in frames[:-1]:
+        sock.send(frame, more, copy=False)
+    sock.send(frames[-1], flags, copy=False)
+
+
 def send_nowait(sock: Socket, frames: list[bytes]) -> str | None:
     """Send without blocking. None: sent; otherwise why not ("hwm": the peer is not reading
     or not there and its queue is full; "unroutable": a ROUTER has no such peer)."""
     try:
-        sock.send_multipart(frames, zmq.NOBLOCK, copy=False)
+        send_frames(sock, frames, _NOBLOCK)
         return None
     except zmq.Again:
         return "hwm"
