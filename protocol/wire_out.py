@@ -176,7 +176,8 @@ def _builder(model: type[M]) -> Callable[..., M]:
     plan = [entry for entry in _plan(model) if entry[0] != "type"]
     tag = {"type": model.model_fields["type"].default} if "type" in model.model_fields else {}
     env: dict[str, Any] = {"_new": model.__new__, "_model": model, "_set": object.__setattr__,
-                           "_missing": _MISSING, "_tag": tag, "_Refused": TypeError}  # fmt: skip
+                           "_missing": _MISSING, "_tag": tag, "_Refused": TypeError,
+                           "_every": frozenset(entry[0] for entry in plan)}  # fmt: skip
     params, body, out = [], [], ["**_tag"] if tag else []
     for i, (name, kind, _dump, default, factory) in enumerate(plan):
         params.append(f"{name}=_missing")
@@ -187,8 +188,9 @@ def _builder(model: type[M]) -> Callable[..., M]:
         if kind.optional:
             check = f"{name} is not None and {check}"
         lines = [
-            f"    if {name} is _missing:", f"        {name} = {fill}", "    else:",
-            f"        given.add({name!r})", f"        if {check}:", "            raise _Refused",
+            f"    if {name} is _missing:", f"        {name} = {fill}",
+            f"        given.discard({name!r})", "    else:",
+            f"        if {check}:", "            raise _Refused",
         ]  # fmt: skip
         if kind.convert is not None:
             none = f" if {name} is not None else None" if kind.optional else ""
@@ -197,7 +199,7 @@ def _builder(model: type[M]) -> Callable[..., M]:
         out.append(f"{name!r}: {name}")
     sig = "*, " + ", ".join(params) if params else ""
     src = (
-        f"def build({sig}):\n    given = set()\n{''.join(body)}"
+        f"def build({sig}):\n    given = set(_every)\n{''.join(body)}"
         f"    m = _new(_model)\n    _set(m, '__dict__', {{{', '.join(out)}}})\n"
         "    _set(m, '__pydantic_fields_set__', given)\n"
         "    _set(m, '__pydantic_extra__', None)\n    _set(m, '__pydantic_private__', None)\n"
