@@ -119,6 +119,9 @@ def _optional_decimal(text: str | None) -> Decimal | None:
     return None if text is None else _decimal(text)
 
 
+_TEXT_ONLY: Final = frozenset({str})  # the key types a map may hold
+
+
 def _plain(value: Any) -> Any:
     """`value` if it holds only what our encoder writes, small and shallow; else raise."""
     stack = [(value, 1)]
@@ -128,7 +131,7 @@ def _plain(value: Any) -> Any:
         if depth > MAX_PLAIN_DEPTH:
             raise ValueError("nested too deep for the fast path")
         children = item.values() if type(item) is dict else item
-        if type(item) is dict and not all(type(k) is str for k in item):
+        if type(item) is dict and not _TEXT_ONLY.issuperset(map(type, item)):  # no genexpr
             raise ValueError("map keys must be text")
         items += len(item)
         if items > MAX_PLAIN_ITEMS:
