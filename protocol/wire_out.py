@@ -246,3 +246,22 @@ def dump(body: BaseModel) -> dict[str, Any]:
         except Exception:  # noqa: BLE001 - e.g. a model_construct'ed odd value: pydantic
             pass
     return body.model_dump(mode="json", exclude={"type"})
+
+
+def updated(model: M, /, **update: Any) -> M:
+    """`model.model_copy(update=update)` (no validation either) without pydantic's
+    generic copy (~4 us: `copy.copy` of the dict, the fields set and the extra, then the
+    update): the same dict, fields set and private state. A model with extra fields or
+    private attributes goes to `model_copy`."""
+    if model.__pydantic_extra__ is not None or model.__pydantic_private__ is not None:
+        return model.model_copy(update=update)
+    values = model.__dict__.copy()
+    values.update(update)
+    fields_set = set(model.__pydantic_fields_set__)
+    fields_set.update(update)
+    m = model.__class__.__new__(model.__class__)
+    object.__setattr__(m, "__dict__", values)
+    object.__setattr__(m, "__pydantic_fields_set__", fields_set)
+    object.__setattr__(m, "__pydantic_extra__", None)
+    object.__setattr__(m, "__pydantic_private__", None)
+    return m

@@ -59,4 +59,4 @@ def _message(
 def _bytes(body: dict[str, Any]) -> int:
     """An upper bound of `body`'s encoded size: 4 bytes a character, 16 a key and a
     number."""
-    return sum(16 + (4 * len(v) if isinstance(v, str) else 16) for v in body.values())
+    return sum([16 + (4 * len(v) if isinstance(v, str) else 16) for v in body.values()])

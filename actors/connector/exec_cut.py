@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from protocol.messages import ExecCut, ExecReport
+from protocol.wire_out import updated
 
 WAIT_S = 0.1  # longest an answer waits for the OMS's acks of the executions before it
 
@@ -58,7 +59,7 @@ class ExecSequencer:
 
     def _numbered(self, report: ExecReport) -> ExecReport:
         self.last += 1
-        return report.model_copy(update={"exec_seq": self.last})
+        return updated(report, exec_seq=self.last)  # model_copy, without its generic copy
 
     def number(self, reports: Iterable[ExecReport]) -> list[ExecReport]:
         return [self._numbered(r) for r in reports]
