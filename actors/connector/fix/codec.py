@@ -78,6 +78,10 @@ def fix_value(value: Value) -> bytes:
         out = value.encode()  # type: ignore[union-attr]  # a str: checked just above
     elif kind is bytes:
         out = value
+    elif kind is int:
+        out = b"%d" % value  # type: ignore[str-format]  # str(value).encode() of an int
+    elif kind is Decimal:
+        out = _plain(value).encode()  # type: ignore[arg-type]  # a Decimal: checked just above
     elif isinstance(value, bytes):
         out = value
     elif isinstance(value, str):

@@ -86,3 +86,23 @@ def test_decimal_text_has_no_exponent_under_a_lowercase_context() -> None:
         ctx.capitals = 0
         assert fc.fix_value(Decimal("1E+2")) == b"100"
         assert fc.fix_value(Decimal("1E-9")) == b"0.000000001"
+
+
+class _Dec(Decimal):
+    def __str__(self) -> str:
+        return "1E+1"
+
+
+@given(
+    st.integers(-(10**30), 10**30)
+    | st.booleans()
+    | st.sampled_from([_Dec("10"), Decimal("1E+2"), Decimal("-0.50")])
+)
+def test_an_int_or_decimal_of_exact_type_is_written_as_the_long_way_writes_it(value: Any) -> None:
+    """fix_value's exact-type branches (an int by %d, a Decimal by _plain) give what its
+    isinstance chain gives; a bool or a subclass still takes the chain."""
+    if isinstance(value, Decimal):
+        expected = fc._plain(value).encode()
+    else:
+        expected = str(value).encode()
+    assert fc.fix_value(value) == expected
