@@ -67,6 +67,14 @@ class Envelope:
     version: int = PROTOCOL_VERSION
 
 
+def item_envelope(env: Envelope, type_: str, msg_id: str, corr_id: str, body: Message) -> Envelope:
+    """`dataclasses.replace(env, type=type_, msg_id=msg_id, corr_id=corr_id, body=body)`: one
+    item of a batch as its own envelope (an order's Ack of an `Acks`, an item of a
+    `Requests`), built directly (~0.9 us; `replace` ~1.9 us: its field walk and getattrs)."""
+    return Envelope(type_, env.sender, env.epoch, env.seq, msg_id, corr_id, env.ts_ns, body,
+                    env.version)  # fmt: skip
+
+
 class Sender:
     """Stamps outgoing envelopes for one actor incarnation: sender, epoch, sequence, ids."""
 

@@ -9,10 +9,9 @@ batch inside a batch is malformed."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Protocol
 
-from protocol.codec import Envelope, decode_item
+from protocol.codec import Envelope, decode_item, item_envelope
 from protocol.exceptions import ProtocolError
 from protocol.messages import Requests
 
@@ -48,4 +47,4 @@ def _item(env: Envelope, item: dict[str, object]) -> Envelope | ProtocolError:
         msg = decode_item(mtype, body)
     except ProtocolError as exc:
         return exc
-    return replace(env, type=mtype, msg_id=msg_id, corr_id="", body=msg)
+    return item_envelope(env, mtype, msg_id, "", msg)

@@ -11,15 +11,15 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
 import zmq
 
-from actors.runtime.turn_budget import TurnBudget
+from actors.runtime.turn_budget import POLLIN, TurnBudget
 from actors.runtime.zap import ZAP_DOMAIN
-from protocol.codec import Envelope, Sender
+from protocol.codec import Envelope, Sender, item_envelope
 from protocol.messages import (
     MAX_ACK_BATCH,
     Ack,
@@ -254,7 +254,7 @@ class Peer:
         """Each ref as the lone `Ack` it stands for, in order, to its own request (or, late,
         to the host); one whose callback raises fails alone (logged `request_failed`)."""
         for ref in acks.refs:
-            one = replace(env, type="ack", corr_id=ref, body=Ack(ref=ref))
+            one = item_envelope(env, "ack", env.msg_id, ref, Ack(ref=ref))
             pending = self._forget(ref)
             try:
                 if pending is not None:
@@ -296,6 +296,6 @@ class Replier:
 
 def _readable(sock: zmq.Socket[bytes]) -> bool:
     try:
-        return bool(int(sock.get(zmq.EVENTS)) & zmq.POLLIN)
+        return bool(int(sock.get(zmq.EVENTS)) & POLLIN)
     except zmq.ZMQError:
         return False
