@@ -4,6 +4,7 @@ parsed with its whole seconds cached, reports built without validating again
 
 from __future__ import annotations
 
+import abc
 import gc
 import re
 import tracemalloc
@@ -227,3 +228,23 @@ def test_a_position_row_whose_net_leaves_the_bounds_is_refused_not_raised() -> N
     assert fm.to_position(_inbound("AP", row), "v") is None
     ok = fm.to_position(_inbound("AP", [(55, b"S"), (704, b"5"), (705, b"2")]), "v")
     assert ok is not None and ok.qty == 3
+
+
+def test_trusted_build_makes_no_abc_check_of_its_decimals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Missing fields found by name: comparing each value with a sentinel made each Decimal
+    ask isinstance(sentinel, numbers.Rational), an ABC check (~1 us a Decimal)."""
+    checks: list[object] = []
+    real = abc.ABCMeta.__instancecheck__
+
+    def counted(cls: abc.ABCMeta, instance: object) -> bool:
+        checks.append(cls)
+        return real(cls, instance)
+
+    monkeypatch.setattr(abc.ABCMeta, "__instancecheck__", counted)
+    trusted(ExecReport)(
+        venue="simA", exec_id="E1", kind="fill", cl_ord_id="c-1", side=Side.SELL,
+        order_qty=Decimal("10"), price=Decimal("99.50"), last_qty=Decimal("4"),
+        last_px=Decimal("99.5"), ord_status=OrderStatus.FILLED, venue_ts_ns=17,
+    )  # fmt: skip
+    monkeypatch.undo()
+    assert checks == []
