@@ -126,7 +126,7 @@ class Venue:
             return self._commit(op)
         rec: Record = {
             "oid": self._ledger.last_oid + 1, "cl": cl, "sym": sym,
-            "side": s and s.value, "typ": t and t.value, "tif": tf and tf.value,
+            "side": s and s._value_, "typ": t and t._value_, "tif": tf and tf._value_,
             "qty": dec_str(q), "px": dec_str(px),
         }  # fmt: skip
         invalid = order_problem(s, t, tf, q, px)

@@ -168,7 +168,7 @@ class Ledger:
             self._replace(o, rec)
         else:
             raise ValueError(f"unknown record kind {kind!r}")
-        o.execs += ((rec["x"], _exec_type(rec).value),)
+        o.execs += ((rec["x"], _exec_type(rec)._value_),)
         self._sync(o)
         return o
 
@@ -180,7 +180,7 @@ class Ledger:
         o = SimOrder.from_record(rec, f"{self.book_id}-O{rec['oid']:08d}", status)
         self.orders[o.oid] = o
         self.by_cl[o.cl_ord_id] = o
-        o.execs += ((rec["x"], _exec_type(rec).value),)
+        o.execs += ((rec["x"], _exec_type(rec)._value_),)
         self._sync(o)
         return o
 
