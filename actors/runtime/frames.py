@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+import msgpack
 
 from protocol.exceptions import JournalCorrupt
 
@@ -45,6 +48,20 @@ class Torn:
 
     offset: int
     detail: str
+
+
+_PACKER = msgpack.Packer(use_bin_type=True)
+_PACKER_THREAD = threading.get_ident()  # a fork's child runs on its parent's thread's id
+
+
+def packed(obj: object) -> bytes:
+    """`msgpack.packb(obj, use_bin_type=True)`: the same bytes and errors (a Packer resets
+    after one), with one Packer instead of one built per call (~0.3 us of ~0.6 per record).
+    A Packer is not thread-safe: another thread gets packb."""
+    if threading.get_ident() != _PACKER_THREAD:
+        return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
+    data: bytes = _PACKER.pack(obj)
+    return data
 
 
 def encode_frame(payload: bytes, magic: bytes) -> bytes:
