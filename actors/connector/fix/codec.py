@@ -27,6 +27,8 @@ from decimal import Decimal
 import simplefix
 from simplefix.data import RAW_LEN_TAGS
 
+from actors.connector.fix.checksum import fix_checksum
+
 SOH = b"\x01"
 BEGIN_STRING = "FIX.4.4"
 
@@ -134,7 +136,7 @@ def encode(
             parts += (prefix.get(tag) or b"%d=" % tag, value, SOH)
     payload = b"".join(parts)
     msg = b"8=FIX.4.4\x019=%d\x01%s" % (len(payload), payload)
-    return msg + b"10=%03d\x01" % (sum(msg) & 0xFF)
+    return msg + b"10=%03d\x01" % fix_checksum(msg)
 
 
 # b"<tag>=" of the tags below 1000 (every tag of our hot messages), built once
@@ -426,7 +428,7 @@ class FrameReader:
         trailer_end = body_end + 7
         if len(buf) >= trailer_end and _TRAILER.match(buf, body_end - 1, trailer_end):
             checksum = int(buf[body_end + 3 : body_end + 6])
-            if sum(memoryview(buf)[:body_end]) & 0xFF != checksum:
+            if fix_checksum(memoryview(buf)[:body_end]) != checksum:
                 return trailer_end, "bad_checksum"
             return trailer_end, None
         found = _TRAILER.search(buf, soh2)
