@@ -92,7 +92,7 @@ def fix_value(value: Value) -> bytes:
         out = _plain(value).encode()
     else:
         out = str(value).encode()
-    if not out or SOH in out:
+    if not out or 1 in out:  # SOH, as an int: a bytes needle costs a TypeError raised and cleared
         # the value is not shown: it may be a credential (a password with a pasted SOH)
         raise ValueError(f"FIX field value must be non-empty without SOH ({len(out)} bytes)")
     return out

@@ -1,0 +1,47 @@
+"""A message log line is what the log wrote before its byte searches changed (bytes
+needles made `in` raise and clear a TypeError each): escapes and redaction, for any bytes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from actors.connector.fix import codec as fc
+from actors.connector.fix.msglog import MessageLog, redact
+
+_PATTERN = re.compile(rb"(?<=\x01)(553|554|925|96)=[^\x01]*")
+
+
+def _reference(raw: bytes) -> bytes:
+    for old, new in ((b"\\", b"\\\\"), (b"\n", b"\\n"), (b"\r", b"\\r")):
+        if old in raw:
+            raw = raw.replace(old, new)
+    if any(n in raw for n in (b"\x01553=", b"\x01554=", b"\x01925=", b"\x0196=")):
+        raw = _PATTERN.sub(lambda m: m.group(1) + b"=***", raw)
+    return raw
+
+
+_parts = st.sampled_from([b"\x01", b"\\", b"\n", b"\r", b"553=", b"554=", b"96=", b"925=", b"x"])
+
+
+@given(st.lists(_parts | st.binary(max_size=4), max_size=12).map(b"".join))
+def test_a_line_holds_the_message_escaped_and_redacted_as_before(raw: bytes) -> None:
+    log = MessageLog(Path("/nonexistent-never-flushed"), clock=lambda: 0.5)
+    log.record("IN", raw)
+    assert log._buf == [b"1970-01-01T00:00:00.500000Z IN - " + _reference(raw) + b"\n"]
+    assert redact(raw) == (_PATTERN.sub(lambda m: m.group(1) + b"=***", raw)
+                           if any(n in raw for n in (b"\x01553=", b"\x01554=", b"\x01925=",
+                                                     b"\x0196=")) else raw)  # fmt: skip
+
+
+@given(st.binary(max_size=8))
+def test_fix_value_refuses_soh_as_before(value: bytes) -> None:
+    refused = not value or b"\x01" in value
+    try:
+        assert fc.fix_value(value) == value
+        assert not refused
+    except ValueError:
+        assert refused
