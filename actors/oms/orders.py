@@ -373,8 +373,7 @@ class Order(msgspec.Struct, gc=False):
 
     def to_dict(self) -> dict[str, Any]:
         d = msgspec.structs.asdict(self)  # every field, in order
-        for f in _DECIMAL_FIELDS:
-            d[f] = optional_str(d[f])
+        d.update({f: None if d[f] is None else str(d[f]) for f in _DECIMAL_FIELDS})  # one call
         d["exec_ids"] = sorted(self.exec_ids)
         d["cl_ord_ids"] = list(self.cl_ord_ids)
         for f in ("side", "order_type", "tif", "status"):
@@ -384,8 +383,7 @@ class Order(msgspec.Struct, gc=False):
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Order:
         kw = dict(d)
-        for f in _DECIMAL_FIELDS:
-            kw[f] = optional_decimal(kw.get(f))
+        kw.update({f: None if (v := kw.get(f)) is None else Decimal(v) for f in _DECIMAL_FIELDS})
         kw["side"], kw["order_type"] = side_of(kw["side"]), ord_type_of(kw["order_type"])
         kw["tif"], kw["status"] = tif_of(kw["tif"]), status_of(kw["status"])
         kw["exec_ids"] = dict.fromkeys(kw.get("exec_ids", ()))
