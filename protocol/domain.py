@@ -134,7 +134,8 @@ def member_of(cls: type[E]) -> Callable[[Any], E]:
         try:
             return table[value]
         except (KeyError, TypeError):  # unknown, or unhashable: the enum's own answer
-            return cls(value)
+            pass
+        return cls(value)  # outside the `except`: its error chains no KeyError, as cls(value)
 
     return of
 

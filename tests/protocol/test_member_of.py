@@ -46,3 +46,17 @@ def test_an_enum_with_a_missing_hook_keeps_it() -> None:
             return cls.A
 
     assert member_of(Lenient)("zzz") is Lenient.A
+
+
+@pytest.mark.parametrize("bad", ["accepted", ["NEW"]])
+def test_a_refusal_chains_no_lookup_error(bad: Any) -> None:
+    """`OrderStatus(value)` raises a ValueError with no context; a refusal raised inside
+    the lookup's `except` would carry the KeyError (or unhashable TypeError) as its
+    __context__: a traceback in the log ("During handling of the above exception...")
+    that `cls(value)` never printed (a corrupt journal record's replay error)."""
+    with pytest.raises(ValueError) as theirs:
+        OrderStatus(bad)
+    with pytest.raises(ValueError) as ours:
+        status_of(bad)
+    assert theirs.value.__context__ is None
+    assert ours.value.__context__ is None
