@@ -16,10 +16,13 @@ _CHUNK: Final = 256  # 255 * 256 + 1 < 65521: no reduction inside one chunk
 
 def fix_checksum(data: bytes | bytearray | memoryview) -> int:
     """`sum(data) & 0xFF` of bytes (a memoryview of bytes, one byte an item)."""
-    if len(data) <= _CHUNK:
-        return ((zlib.adler32(data) & 0xFFFF) - 1) & 0xFF
-    view = memoryview(data)
-    total = 0
-    for start in range(0, len(view), _CHUNK):
-        total += (zlib.adler32(view[start : start + _CHUNK]) & 0xFFFF) - 1
-    return total & 0xFF
+    try:
+        if len(data) <= _CHUNK:
+            return ((zlib.adler32(data) & 0xFFFF) - 1) & 0xFF
+        view = memoryview(data)
+        total = 0
+        for start in range(0, len(view), _CHUNK):
+            total += (zlib.adler32(view[start : start + _CHUNK]) & 0xFFFF) - 1
+        return total & 0xFF
+    except BufferError:  # a strided memoryview (not C-contiguous): zlib takes no such buffer
+        return sum(data) & 0xFF

@@ -24,3 +24,13 @@ def test_the_sum_of_the_bytes_modulo_256(data: bytes) -> None:
 def test_a_real_frame_checks() -> None:
     body = b"8=FIX.4.4\x019=5\x0135=0\x01"
     assert fix_checksum(body) == sum(body) % 256 == 163
+
+
+@given(st.binary(max_size=1200))
+@example(b"")
+@example(b"\xff" * 1024)
+def test_a_strided_memoryview_sums_as_sum_does(data: bytes) -> None:
+    """A memoryview with a step is not C-contiguous: zlib refuses its buffer
+    (BufferError) where `sum()` iterates it; the checksum falls back to `sum`."""
+    for view in (memoryview(data)[::2], memoryview(data)[1::3], memoryview(data)[::-1]):
+        assert fix_checksum(view) == sum(view) & 0xFF
