@@ -52,6 +52,8 @@ class Torn:
 
 _PACKER = msgpack.Packer(use_bin_type=True)
 _PACKER_THREAD = threading.get_ident()  # a fork's child runs on its parent's thread's id
+# a Packer's buffer grows to its largest output and never shrinks: past this, a new Packer
+_PACKER_KEEP_BYTES = 1 << 20
 
 
 def packed(obj: object) -> bytes:
@@ -60,7 +62,10 @@ def packed(obj: object) -> bytes:
     A Packer is not thread-safe: another thread gets packb."""
     if threading.get_ident() != _PACKER_THREAD:
         return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
+    global _PACKER
     data: bytes = _PACKER.pack(obj)
+    if len(data) > _PACKER_KEEP_BYTES:  # rare: free its grown buffer (packb's is freed)
+        _PACKER = msgpack.Packer(use_bin_type=True)
     return data
 
 
