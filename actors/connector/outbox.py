@@ -40,7 +40,7 @@ from pydantic import ValidationError
 
 from actors.connector.fix.mapping import ORD_STATUS_FROM_FIX
 from actors.runtime.durable import remove_stale_temps, write_all, write_atomic
-from actors.runtime.frames import Frame, encode_frame, packed, valid_frames
+from actors.runtime.frames import Frame, encode_frame, valid_frames
 from actors.runtime.idring import IdRing
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport
@@ -76,7 +76,7 @@ def report_json(report: ExecReport) -> dict[str, object]:
 
 
 def _record(payload: object) -> bytes:
-    return encode_frame(packed(payload), _FRAME_MAGIC)
+    return encode_frame(msgpack.packb(payload, use_bin_type=True), _FRAME_MAGIC)
 
 
 class ExecOutbox:

@@ -63,7 +63,7 @@ import structlog
 from actors.runtime import hardening
 from actors.runtime.background import yield_cpu
 from actors.runtime.durable import fsync_dir, remove_stale_temps, write_all, write_atomic
-from actors.runtime.frames import Torn, check_frame, encode_frame, packed, read_frames
+from actors.runtime.frames import Torn, check_frame, encode_frame, read_frames
 from protocol.exceptions import JournalCorrupt
 
 RECORD_MAGIC = b"TJ"
@@ -79,7 +79,7 @@ def segment_name(number: int) -> str:
 
 def encode_record(record: Mapping[str, Any]) -> bytes:
     """One framed msgpack record (raises TypeError on a value msgpack cannot encode)."""
-    return encode_frame(packed(record), RECORD_MAGIC)
+    return encode_frame(msgpack.packb(record, use_bin_type=True), RECORD_MAGIC)
 
 
 @dataclass(frozen=True, slots=True)

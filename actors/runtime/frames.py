@@ -21,12 +21,9 @@ from __future__ import annotations
 
 import os
 import struct
-import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-import msgpack
 
 from protocol.exceptions import JournalCorrupt
 
@@ -48,25 +45,6 @@ class Torn:
 
     offset: int
     detail: str
-
-
-_PACKER = msgpack.Packer(use_bin_type=True)
-_PACKER_THREAD = threading.get_ident()  # a fork's child runs on its parent's thread's id
-# a Packer's buffer grows to its largest output and never shrinks: past this, a new Packer
-_PACKER_KEEP_BYTES = 1 << 20
-
-
-def packed(obj: object) -> bytes:
-    """`msgpack.packb(obj, use_bin_type=True)`: the same bytes and errors (a Packer resets
-    after one), with one Packer instead of one built per call (~0.3 us of ~0.6 per record).
-    A Packer is not thread-safe: another thread gets packb."""
-    if threading.get_ident() != _PACKER_THREAD:
-        return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
-    global _PACKER
-    data: bytes = _PACKER.pack(obj)
-    if len(data) > _PACKER_KEEP_BYTES:  # rare: free its grown buffer (packb's is freed)
-        _PACKER = msgpack.Packer(use_bin_type=True)
-    return data
 
 
 def encode_frame(payload: bytes, magic: bytes) -> bytes:

@@ -29,7 +29,6 @@ from typing import Any
 
 import msgpack
 
-from actors.runtime.frames import packed
 from actors.venuesim.ledger import Ledger
 from actors.venuesim.model import ExecEvent
 from actors.venuesim.orders import Record, dec_str
@@ -170,7 +169,7 @@ class SimStore:
         self._fd = self._lock_fd = -1
 
     def _write(self, txn: Txn) -> None:
-        payload = packed(txn)
+        payload = msgpack.packb(txn, use_bin_type=True)
         frame = memoryview(_HEAD.pack(len(payload), zlib.crc32(payload)) + payload)
         while frame:
             frame = frame[os.write(self._fd, frame) :]
