@@ -50,7 +50,9 @@ Promises, and how each is kept:
   handed on before the answer (the cut the heartbeat compares at): after the balance the
   orders we answer for are looked up, and the balance read again if a fill was queued
   meanwhile (the exchange may have made it after the read); still so after the last read,
-  the answer names no consistent cut (`NoConsistentCut`: shown, compared by no one).
+  or an order left in doubt by the lookups after it (its lookup or trades' fetch failed,
+  a replace's new order held back: the balance may hold fills not queued), the answer
+  names no consistent cut (`NoConsistentCut`: shown, compared by no one).
 """
 
 from __future__ import annotations

@@ -104,12 +104,15 @@ class Queries:
         stream has not delivered yet. So after the balance every order we answer for is
         looked up (its missing fills queued); if that queued a fill, the balance may or may
         not hold it: read it again (at most POSITION_READS times). Fills still queued after
-        the last read (the cut holds them, the balance may not): no consistent cut."""
+        the last read (the cut holds them, the balance may not), or an order left in doubt
+        by the last read's lookups (the balance may hold fills of it not queued: its lookup
+        or its trades' fetch failed, a replace's new order held back): no consistent cut."""
+        in_doubt: list[str] = []
         try:
             for _ in range(POSITION_READS):
                 mark = self.tracker.fills_queued
                 balance = await self.rest.call(self.rest.ex.fetch_balance)
-                await self.flows.poll_live()
+                in_doubt = await self.flows.poll_live()
                 if self.tracker.fills_queued == mark:
                     break
         except asyncio.CancelledError:
@@ -120,7 +123,10 @@ class Queries:
         positions = mapping.positions_from_balance(
             self.venue, balance, self.ccfg.symbols, self.ccfg.position_baseline
         )
-        if self.tracker.fills_queued == mark:
+        if in_doubt:  # the venue may be ahead of the cut: shown, compared by no one
+            self.log.info("ccxt_positions_in_doubt", orders=len(in_doubt), cl_ord_id=in_doubt[0])
+            done(NoConsistentCut(positions))
+        elif self.tracker.fills_queued == mark:
             done(positions)
         else:  # shown, compared by no one: the next request reads again
             self.log.info("ccxt_positions_moving", reads=POSITION_READS)

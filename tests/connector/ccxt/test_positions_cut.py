@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.connector.adapter import NoConsistentCut, RequestFailed
+from actors.connector.ccxt.errors import classify
 from actors.connector.ccxt.flows import Flows
 from actors.connector.ccxt.intents import IntentLog
 from actors.connector.ccxt.queries import POSITION_READS, Queries
@@ -85,6 +86,12 @@ class _Rest:
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await fn(*args)
 
+    def classify(self, exc: BaseException) -> Any:
+        return classify(exc)
+
+    def count(self, _kind: str) -> None:
+        pass
+
 
 def _fill(n: int, qty: str) -> ExecReport:
     return ExecReport(
@@ -98,11 +105,13 @@ class _Venue:
     """The ccxt adapter's queries over the stub exchange, the connector's numbering with
     an OMS that has applied (and acked) every execution handed on, and the OMS's log."""
 
-    def __init__(self, tmp_path: Path, trades_during_reads: int) -> None:
+    def __init__(
+        self, tmp_path: Path, trades_during_reads: int, account: type[_Account] = _Account
+    ) -> None:
         self.intents = IntentLog(tmp_path / "intents")
         self.tracker = Tracker(VENUE, self.intents, _Log(), lambda: None)
-        self.account = _Account(self.tracker, trades_during_reads)
-        flows = Flows(
+        self.account = account(self.tracker, trades_during_reads)
+        self.flows = flows = Flows(
             VENUE, _Rest(self.account), self.tracker, self.intents, _Log(),  # type: ignore[arg-type]
             intake_problem=lambda _r, _q: None, end_session=_never, crash_point=lambda _n: None,
         )  # fmt: skip
@@ -120,9 +129,10 @@ class _Venue:
         """The connector's turn (`CcxtAdapter.flush`, `ConnectorActor.on_execs`): the
         queued executions are numbered and the OMS applies them."""
         for report in self.cuts.number(self.tracker.take()):
+            qty = report.last_qty if report.kind == "fill" else D(0)  # our orders all buy
             self.oms.note(VENUE, CONNECTOR_EPOCH, report.exec_seq, report.cl_ord_id, BTC,
-                          report.last_qty)  # fmt: skip
-            self.oms_btc += report.last_qty
+                          qty)  # fmt: skip
+            self.oms_btc += qty
 
     def positions(self) -> tuple[list[PositionView] | NoConsistentCut[list[PositionView]], int]:
         """The adapter's answer, and `exec_mark` when it came (the connector's cut)."""
