@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from actors.connector.ack_batch import AckBatch
-from actors.connector.adapter import RequestFailed, StatusResult, VenueAdapter
+from actors.connector.adapter import NoConsistentCut, RequestFailed, StatusResult, VenueAdapter
 from actors.connector.early_view import EarlyOpenOrders
 from actors.connector.exec_batch import exec_messages
 from actors.connector.exec_cut import ExecSequencer
@@ -263,9 +263,10 @@ class ConnectorActor(Actor):
             if isinstance(result, RequestFailed):
                 reply.reject(self._code(result), str(result))
             elif cut:
-                send = lambda c: reply(build(result, c))  # noqa: E731
+                vouched = not isinstance(result, NoConsistentCut)  # else: names no OMS epoch
+                send = lambda c: reply(build(result if vouched else result.answer, c))  # noqa: E731
                 mark = self.adapter.exec_mark
-                self.cuts.when_consistent(since, mark, time.monotonic(), send, wait_s)
+                self.cuts.when_consistent(since, mark, time.monotonic(), send, wait_s, vouched)
             else:
                 reply(build(result))
 

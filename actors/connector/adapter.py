@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from protocol.exceptions import VenueError
 from protocol.messages import (
@@ -79,10 +79,25 @@ class StatusResult:
     pending: list[str] = field(default_factory=list)
 
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class NoConsistentCut(Generic[T]):
+    """An answer the adapter cannot show consistent with the executions it has handed on
+    when it completes (`exec_mark`): a ccxt balance read while fills kept arriving may lack
+    the last of them. The connector sends it with a cut that names no OMS incarnation, so
+    it is shown and compared by no one (actors/connector/exec_cut.py)."""
+
+    answer: T
+
+
 SendDone = Callable[[RequestFailed | None], None]
 StatusDone = Callable[[StatusResult | RequestFailed], None]
 OrdersDone = Callable[[list[VenueOrder] | RequestFailed], None]
-PositionsDone = Callable[[list[PositionView] | RequestFailed], None]
+PositionsDone = Callable[
+    [list[PositionView] | NoConsistentCut[list[PositionView]] | RequestFailed], None
+]
 MassCancelDone = Callable[[bool | RequestFailed], None]
 
 

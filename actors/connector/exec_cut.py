@@ -82,12 +82,18 @@ class ExecSequencer:
         now_s: float,
         done: Callable[[ExecCut], None],
         wait_s: float | None = None,
+        vouched: bool = True,
     ) -> None:
         """Call `done` with the cut at adapter mark `mark` once the OMS acknowledged every
         execution through it (at once if it has), or with `oms_epoch=None` after `wait_s`
-        (the request's `GetPositions.wait_s`: a cold start asking again; None: `WAIT_S`)."""
+        (the request's `GetPositions.wait_s`: a cold start asking again; None: `WAIT_S`).
+        Not `vouched` (the adapter cannot show its answer consistent with the executions
+        through `mark`: `adapter.NoConsistentCut`): at once with `oms_epoch=None`, so no
+        one compares at it."""
         cut = ExecCut(connector_epoch=self.epoch, exec_seq=self.base + mark, since=since)
-        if self._ready(cut):
+        if not vouched:
+            done(cut)
+        elif self._ready(cut):
             done(self._stamped(cut))
         else:
             wait_s = WAIT_S if wait_s is None else max(WAIT_S, wait_s)

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from actors.connector.adapter import AnswerTooBig, RequestFailed, VenueAdapter
+from actors.connector.adapter import AnswerTooBig, NoConsistentCut, RequestFailed, VenueAdapter
 from actors.connector.ledger import FillLedger
 from actors.runtime import metrics
 from protocol.fix_config import DialectCfg
@@ -90,7 +90,9 @@ class VenueFallbacks:
             answer(self.ledger_positions())
             return
 
-        def done(result: list[PositionView] | RequestFailed) -> None:
+        def done(
+            result: list[PositionView] | NoConsistentCut[list[PositionView]] | RequestFailed,
+        ) -> None:
             if _refused(result):
                 if self.serves_positions:
                     self.serves_positions = False
@@ -99,10 +101,15 @@ class VenueFallbacks:
                 answer(self.ledger_positions())
             elif isinstance(result, RequestFailed):
                 answer(result)  # TIMEOUT / VENUE_DOWN: as before
+            elif isinstance(result, NoConsistentCut):
+                answer(NoConsistentCut(self._venue_positions(result.answer)))
             else:
-                answer(Positions(source="venue", venue=self.venue, positions=result))
+                answer(self._venue_positions(result))
 
         self.adapter.positions(done)
+
+    def _venue_positions(self, positions: list[PositionView]) -> Positions:
+        return Positions(source="venue", venue=self.venue, positions=positions)
 
     def ledger_positions(self) -> Positions:
         source = "ledger_unseeded" if self.ledger.unseeded else "ledger"

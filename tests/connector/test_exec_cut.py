@@ -100,6 +100,20 @@ def test_an_answer_asked_to_wait_longer_waits_past_wait_s_for_the_acks() -> None
     assert got[1:] == [ExecCut(connector_epoch=5, exec_seq=1, since=0, oms_epoch=9)]
 
 
+def test_an_answer_the_adapter_does_not_vouch_for_names_no_oms_epoch() -> None:
+    """An answer the adapter cannot show consistent with the executions through its mark
+    (`adapter.NoConsistentCut`: a ccxt balance read while fills kept arriving) leaves at
+    once naming no OMS epoch, though the OMS acked every execution: no one compares at it."""
+    pending: OrderedDict[str, ExecReport] = OrderedDict()
+    seq = ExecSequencer(epoch=5, pending=pending)
+    seq.oms_seen(9)
+    seq.number([_report(1), _report(2)])  # acked at once (nothing pending)
+    got: list[ExecCut] = []
+    seq.when_consistent(since=0, mark=2, now_s=0.0, done=got.append, vouched=False)
+    seq.when_consistent(since=0, mark=2, now_s=0.0, done=got.append)
+    assert [c.oms_epoch for c in got] == [None, 9]
+
+
 def test_a_positions_request_bounds_its_wait() -> None:
     """`GetPositions.wait_s` is positive and at most 5 s (a request's default timeout)."""
     assert GetPositions(venue="simA", wait_s=2.0).wait_s == 2.0

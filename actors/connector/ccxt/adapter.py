@@ -48,7 +48,11 @@ Promises, and how each is kept:
 - **Positions** for the heartbeat: spot balances of each symbol's base asset, minus the
   configured baseline (`mapping.positions_from_balance`), consistent with the executions
   handed on before the answer (the cut the heartbeat compares at): after the balance the
-  orders we answer for are looked up, and the balance read again if that found a fill.
+  orders we answer for are looked up, and the balance read again if a fill was queued
+  meanwhile (the exchange may have made it after the read); still so after the last read,
+  or an order left in doubt by the lookups after it (its lookup or trades' fetch failed,
+  a replace's new order held back: the balance may hold fills not queued), the answer
+  names no consistent cut (`NoConsistentCut`: shown, compared by no one).
 """
 
 from __future__ import annotations

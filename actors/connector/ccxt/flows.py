@@ -239,14 +239,18 @@ class Flows:
     async def lookup(self, intent: Intent) -> bool | None:
         """Ask the exchange for `intent`'s order by client id: True (found, reported),
         False (it says no such order), None (not known now)."""
+        return (await self.lookup_in_doubt(intent))[0]
+
+    async def lookup_in_doubt(self, intent: Intent) -> tuple[bool | None, bool]:
+        """`lookup`, and whether fills the order holds at the exchange may not all be queued
+        yet (in doubt: not known now, or `apply_with_trades` says so)."""
         found = await self.fetch_by_client_id(intent)
         if found is False:
             self.tracker.note_unseen(intent)
-            return False
+            return False, False
         if found is None:
-            return None
-        await self.apply_with_trades(intent, found)
-        return True
+            return None, True
+        return True, await self.apply_with_trades(intent, found)
 
     async def fetch_by_client_id(self, intent: Intent) -> Mapping[str, Any] | Literal[False] | None:
         """`intent`'s order as the exchange has it (not reported), False (no such order),
@@ -277,29 +281,40 @@ class Flows:
             return None, fetch.at
         return order, fetch.at
 
-    async def poll_live(self) -> None:
-        """Look up every order we answer for (its fills and state since we last heard)."""
+    async def poll_live(self) -> list[str]:
+        """Look up every order we answer for (its fills and state since we last heard): the
+        client ids of those left in doubt, whose fills at the exchange may not all be
+        queued (its lookup or its trades' fetch failed, a replace's new order held back or
+        not settled: the next poll tries again). An answer we cannot read is not in doubt:
+        no poll will read it (a human looks), so a balance holding its fills differs for
+        real, and must show (`Queries.positions`)."""
         sem = asyncio.Semaphore(POLL_CONCURRENCY)
+        in_doubt: list[str] = []
 
         async def one(intent: Intent) -> None:
             async with sem:
                 try:
                     if intent.cl_ord_id in self.tracker.unsettled:
-                        await self.settle_replace(intent)
+                        doubt = await self.settle_replace(intent)
                     else:
-                        await self.lookup(intent)
+                        doubt = (await self.lookup_in_doubt(intent))[1]
                 except ValueError as exc:  # an answer we cannot read: the others go on
                     self.log.error(
                         "ccxt_answer_unreadable", cl_ord_id=intent.cl_ord_id, error=str(exc)[:200]
                     )
+                    return
+            if doubt:
+                in_doubt.append(intent.cl_ord_id)
 
         await asyncio.gather(*(one(live.intent) for live in list(self.tracker.live.values())))
+        return in_doubt
 
     async def apply_with_trades(
         self, intent: Intent, order: Mapping[str, Any], *, final_event: bool = True
-    ) -> None:
+    ) -> bool:
         """An order snapshot: its events, and its fills when its filled quantity moved past
-        what we reported (fetched by order: every trade, so each cum is exact)."""
+        what we reported (fetched by order: every trade, so each cum is exact). True: fills
+        it shows may not all be queued yet (`Tracker.apply_order`; its trades' fetch failed)."""
         live = self.tracker.live.get(intent.cl_ord_id)
         known = live.filled if live is not None else Decimal(0)
         trades: list[Mapping[str, Any]] = list(order.get("trades") or [])
@@ -322,11 +337,10 @@ class Flows:
                     cl_ord_id=intent.cl_ord_id,
                     reason=self.rest.classify(exc).reason,
                 )
-                self.tracker.apply_order(
+                return self.tracker.apply_order(
                     intent, order, [], fills_pending=True, final_event=final_event
                 )
-                return
-        self.tracker.apply_order(intent, order, trades, final_event=final_event)
+        return self.tracker.apply_order(intent, order, trades, final_event=final_event)
 
     async def cancel(self, request: CancelOnVenue) -> None:
         """Cancel by client id. An answer lost (timeout, 5xx: not known whether it was
@@ -364,6 +378,6 @@ class Flows:
         """Cancel + new (`Replaces.replace`)."""
         await self.replaces.replace(request)
 
-    async def settle_replace(self, new: Intent) -> None:
-        """Settle a replace whose outcome no flow told (`Replaces.settle`)."""
-        await self.replaces.settle(new)
+    async def settle_replace(self, new: Intent) -> bool:
+        """Settle a replace whose outcome no flow told (`Replaces.settle`): in doubt?"""
+        return await self.replaces.settle(new)

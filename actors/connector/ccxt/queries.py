@@ -1,7 +1,8 @@
 """The ccxt connector's questions to the exchange, each answered through the connector's
 callback: order status by client id, open orders per symbol, balances as positions, mass
 cancel per symbol (the kill-switch's). An answer queues the executions it proves first
-(`Flows.apply_with_trades`), so the OMS has them before the answer (a consistent cut).
+(`Flows.apply_with_trades`), so the OMS has them before the answer (a consistent cut);
+a balance that cannot be shown to hold the fills queued before its answer names none.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from actors.connector.adapter import (
     AnswerTooBig,
     MassCancelDone,
+    NoConsistentCut,
     OrdersDone,
     PositionsDone,
     RequestFailed,
@@ -101,26 +103,34 @@ class Queries:
         the OMS's positions at the cut): the balance already holds trades the user-data
         stream has not delivered yet. So after the balance every order we answer for is
         looked up (its missing fills queued); if that queued a fill, the balance may or may
-        not hold it: read it again (at most POSITION_READS times)."""
+        not hold it: read it again (at most POSITION_READS times). Fills still queued after
+        the last read (the cut holds them, the balance may not), or an order left in doubt
+        by the last read's lookups (the balance may hold fills of it not queued: its lookup
+        or its trades' fetch failed, a replace's new order held back): no consistent cut."""
+        in_doubt: list[str] = []
         try:
             for _ in range(POSITION_READS):
                 mark = self.tracker.fills_queued
                 balance = await self.rest.call(self.rest.ex.fetch_balance)
-                await self.flows.poll_live()
+                in_doubt = await self.flows.poll_live()
                 if self.tracker.fills_queued == mark:
                     break
-            else:
-                self.log.info("ccxt_positions_moving", reads=POSITION_READS)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - classified below
             done(self.request_failed(exc))
             return
-        done(
-            mapping.positions_from_balance(
-                self.venue, balance, self.ccfg.symbols, self.ccfg.position_baseline
-            )
+        positions = mapping.positions_from_balance(
+            self.venue, balance, self.ccfg.symbols, self.ccfg.position_baseline
         )
+        if in_doubt:  # the venue may be ahead of the cut: shown, compared by no one
+            self.log.info("ccxt_positions_in_doubt", orders=len(in_doubt), cl_ord_id=in_doubt[0])
+            done(NoConsistentCut(positions))
+        elif self.tracker.fills_queued == mark:
+            done(positions)
+        else:  # shown, compared by no one: the next request reads again
+            self.log.info("ccxt_positions_moving", reads=POSITION_READS)
+            done(NoConsistentCut(positions))
 
     async def mass_cancel(self, done: MassCancelDone) -> None:
         ok = True

@@ -52,9 +52,11 @@ class OrderFlows(Protocol):
 
     async def lookup(self, intent: Intent) -> bool | None: ...
 
+    async def lookup_in_doubt(self, intent: Intent) -> tuple[bool | None, bool]: ...
+
     async def apply_with_trades(
         self, intent: Intent, order: Mapping[str, Any], *, final_event: bool = True
-    ) -> None: ...
+    ) -> bool: ...
 
 
 class Replaces:
@@ -117,19 +119,21 @@ class Replaces:
                 else:
                     tracker.release(new, old)
 
-    async def settle(self, new: Intent) -> None:
+    async def settle(self, new: Intent) -> bool:
         """Settle a replace whose outcome no flow told (`Tracker.unsettled`): its new order
         at the exchange is "replaced" (then its own events); the exchange's "no such order"
         (once a request sent before can no longer arrive) is the replace refused: the old
         order's state (cancelled by the replace's cancel), then "cancel_rejected" of the
         replace. Not known now: the next poll asks again; "no such order" too early: the
-        poll is woken when it counts. Never the old order's cancel while the new rests."""
+        poll is woken when it counts. Never the old order's cancel while the new rests.
+        True (in doubt, `Flows.poll_live`): fills the exchange holds of either order may not
+        all be queued yet (not known now, or another flow settles it at the same time)."""
         flows, tracker = self.flows, self.tracker
         if new.cl_ord_id not in tracker.unsettled:
-            return  # settled meanwhile (a poll and a resent replace at once)
+            return False  # settled meanwhile (a poll and a resent replace at once)
         found, asked_at = await flows.fetch_by_client_id_sent(new)
         if found is None or new.cl_ord_id not in tracker.unsettled:
-            return
+            return found is not False  # not known, or what another flow is applying now
         if found is not False and rd.order_view(found).venue_order_id:
             if mapping.order_status(found.get("status"), new.offset) is not OrderStatus.REJECTED:
                 self.log.warning("ccxt_replace_settled", cl_ord_id=new.cl_ord_id, replaced=True)
@@ -137,19 +141,18 @@ class Replaces:
                 vid = rd.order_view(found).venue_order_id
                 tracker.covered(mapping.exec_id_new(vid))
                 tracker.settled(new, replaced=True)
-                await flows.apply_with_trades(new, found)
-                return
+                return await flows.apply_with_trades(new, found)
         trust_at = max(flows.trust_unseen_at, tracker.unsettled.get(new.cl_ord_id, 0.0))
         if found is False and asked_at < trust_at:  # read before it counts (`Sent`)
             self._wake_at(new.cl_ord_id, trust_at)  # the create may still reach the exchange
-            return
+            return False  # not there now: none of its fills in a balance read before
         self.log.warning("ccxt_replace_settled", cl_ord_id=new.cl_ord_id, replaced=False)
         tracker.settled(new, replaced=False)
         old = tracker.live.get(new.orig_cl_ord_id)
-        if old is not None:
-            await flows.lookup(old.intent)
+        doubt = old is not None and (await flows.lookup_in_doubt(old.intent))[1]
         text = "the replace's new order never reached the exchange"
         tracker.queue([execs.replace_rejected_exec(flows.venue, new, text)])
+        return doubt
 
     def _wake_at(self, cl_ord_id: str, trust_at: float) -> None:
         """Wake the poll once the exchange's "no such order" for `cl_ord_id` counts (the

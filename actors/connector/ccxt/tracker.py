@@ -89,15 +89,21 @@ class Tracker:
         *,
         fills_pending: bool = False,
         final_event: bool = True,
-    ) -> None:
+    ) -> bool:
         """Queue the executions one order snapshot (and the trades known with it) proves:
         accepted, fills, then a final event; forget a finished order once all is queued.
         `fills_pending`: its filled quantity moved but the trades are not here yet, so no
         final event now (it would overtake them); the poll comes back for them. Nothing
         for a replace's new order until "replaced" is queued (`hold`), no final event for
-        an order being replaced (`replacing`)."""
-        if intent.cl_ord_id in self.held:
-            return
+        an order being replaced (`replacing`). True: fills the snapshot shows may not all
+        be queued yet (pending, trades short of its filled quantity, a held new order that
+        filled): a balance read before it may hold them (`Queries.positions`). An answer
+        we cannot read is False: no poll reads it either (a human looks)."""
+        if intent.cl_ord_id in self.held:  # held as before; in doubt if it traded
+            try:
+                return rd.order_view(order).filled > 0
+            except ValueError:  # unreadable: as below (and never raised here, as before)
+                return False
         replacing = intent.cl_ord_id in self.replaced
         if replacing:  # its end is the replace's (its flow or `settle_replace` forgets it)
             final_event = False
@@ -126,7 +132,7 @@ class Tracker:
             )
         except ValueError as exc:  # the exchange said something we cannot read: a human looks
             self.log.error("ccxt_answer_unreadable", cl_ord_id=intent.cl_ord_id, error=str(exc))
-            return
+            return False
         live = self.live.get(intent.cl_ord_id)
         filled = view.filled
         complete = not fills_pending and (
@@ -147,6 +153,7 @@ class Tracker:
             ended = live.status in ("closed", "canceled", "expired", "rejected")
             if complete and ended and not replacing:
                 self.forget(intent.cl_ord_id)
+        return not complete
 
     def venue_order(self, intent: Intent, order: Mapping[str, Any]) -> VenueOrder:
         return mapping.venue_order(
