@@ -27,6 +27,14 @@ from protocol.config import SystemConfig, parse_config
 from protocol.exceptions import ConfigError, ProtocolError
 from protocol.messages import MESSAGE_ADAPTER, Message, OrdType, Side, SubmitOrder
 
+# every finite decimal of up to 32 digits, both signs, exponents around the bounds
+FINITE_DECIMALS = st.builds(
+    lambda digits, exponent, negative: Decimal((int(negative), tuple(digits), exponent)),
+    st.lists(st.integers(0, 9), min_size=1, max_size=32),
+    st.integers(-70, 25),
+    st.booleans(),
+)
+
 HOSTILE_DECIMALS = ["1e999999999", "9E+999999", "NaN", "sNaN", "Infinity", "-inf",
                     "1" * 40, "1e-999999999", "0E-1000"]  # fmt: skip
 GOOD_DECIMALS = ["0", "100.25", "0.00000001", "123456789012.123456", "1E+18",
@@ -137,14 +145,7 @@ def _bounds_as_documented(value: Decimal) -> bool:
     )
 
 
-@given(
-    st.builds(
-        lambda digits, exponent, negative: Decimal((int(negative), tuple(digits), exponent)),
-        st.lists(st.integers(0, 9), min_size=1, max_size=32),
-        st.integers(-70, 25),
-        st.booleans(),
-    )
-)
+@given(FINITE_DECIMALS)
 @example(Decimal("1E+19"))
 @example(Decimal("10E+18"))
 @example(Decimal("1" * 28 + "0"))

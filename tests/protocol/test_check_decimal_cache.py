@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 from protocol import domain
+from tests.protocol.test_bounded_values import FINITE_DECIMALS
 
 
 @pytest.fixture(autouse=True)
@@ -80,14 +80,7 @@ def test_the_memory_is_bounded() -> None:
     assert 0 < len(domain._TAKEN) <= domain._TAKEN_MAX
 
 
-@given(
-    st.builds(
-        lambda digits, exponent, negative: Decimal((int(negative), tuple(digits), exponent)),
-        st.lists(st.integers(0, 9), min_size=1, max_size=32),
-        st.integers(-70, 25),
-        st.booleans(),
-    )
-)
+@given(FINITE_DECIMALS)
 def test_a_remembered_verdict_is_the_full_checks_verdict(value: Decimal) -> None:
     """Checked twice (the second from memory when the first took it), the verdicts agree
     with the full check's."""

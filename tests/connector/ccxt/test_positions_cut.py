@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from actors.connector.adapter import NoConsistentCut, RequestFailed
-from actors.connector.ccxt.errors import classify
 from actors.connector.ccxt.flows import Flows
 from actors.connector.ccxt.intents import IntentLog
 from actors.connector.ccxt.queries import POSITION_READS, Queries
@@ -35,17 +33,13 @@ from actors.position_heartbeat.track import position_diff
 from protocol.ccxt_config import CcxtCfg
 from protocol.messages import ExecCut, ExecReport, PositionView, Side
 from tests.connector.ccxt import binance as bn
+from tests.connector.ccxt.test_flows import _Log, _Rest
 
 D = Decimal
 VENUE = "bx-1"
 BTC = "BTC/USDT"
 BASELINE = D(1000)
 CONNECTOR_EPOCH, OMS_EPOCH = 5, 9
-
-
-class _Log:
-    def __getattr__(self, _name: str) -> Callable[..., None]:
-        return lambda *_a, **_k: None
 
 
 class _Account:
@@ -77,20 +71,6 @@ class _Account:
             self.trades_left -= 1
             self.trade("0.01")
         return answer
-
-
-class _Rest:
-    def __init__(self, ex: _Account) -> None:
-        self.ex = ex
-
-    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await fn(*args)
-
-    def classify(self, exc: BaseException) -> Any:
-        return classify(exc)
-
-    def count(self, _kind: str) -> None:
-        pass
 
 
 def _fill(n: int, qty: str) -> ExecReport:

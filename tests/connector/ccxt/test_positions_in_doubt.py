@@ -106,13 +106,18 @@ def _exchange(venue: _Venue) -> _Orders:
     return venue.account
 
 
-@pytest.fixture
-def venue(tmp_path: Path) -> Iterator[_Venue]:
+def with_c1(tmp_path: Path, account: type[_Orders]) -> _Venue:
     """c1 (buy 0.1 BTC at 50000, exchange order 28) is an order we answer for."""
-    venue = _Venue(tmp_path, trades_during_reads=0, account=_Orders)
+    venue = _Venue(tmp_path, trades_during_reads=0, account=account)
     venue.intents.add(C1)
     venue.tracker.live["c1"] = Live(C1)
     _exchange(venue).place("c1", 28)
+    return venue
+
+
+@pytest.fixture
+def venue(tmp_path: Path) -> Iterator[_Venue]:
+    venue = with_c1(tmp_path, _Orders)
     yield venue
     venue.intents.close()
 

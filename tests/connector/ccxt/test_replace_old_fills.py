@@ -27,7 +27,6 @@ from typing import Any
 import pytest
 
 from actors.connector.ccxt import execs
-from actors.connector.ccxt.tracker import Live
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Order
 from actors.oms.venue_request import venue_request
@@ -43,7 +42,7 @@ from protocol.messages import (
 from tests.connector.ccxt import binance as bn
 from tests.connector.ccxt.test_mapping import ws_trade
 from tests.connector.ccxt.test_positions_cut import BASELINE, BTC, VENUE, D, _Venue
-from tests.connector.ccxt.test_positions_in_doubt import C1, _Orders
+from tests.connector.ccxt.test_positions_in_doubt import _Orders, with_c1
 
 S = OrderStatus
 NO_FUNDS = {"code": -2010, "msg": "Account has insufficient balance for requested action."}
@@ -115,10 +114,7 @@ def _exchange(venue: _Venue) -> _Exchange:
 @pytest.fixture
 def venue(tmp_path: Path) -> Iterator[_Venue]:
     """c1 (buy 0.1 BTC at 50000, exchange order 28), which we answer for, is resting."""
-    venue = _Venue(tmp_path, trades_during_reads=0, account=_Exchange)
-    venue.intents.add(C1)
-    venue.tracker.live["c1"] = Live(C1)
-    _exchange(venue).place("c1", 28)
+    venue = with_c1(tmp_path, _Exchange)
     yield venue
     venue.intents.close()
 
