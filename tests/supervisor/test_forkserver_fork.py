@@ -160,3 +160,44 @@ def test_the_process_that_re_executes_imports_no_actors_package() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False"]
+
+
+_CTRL_C_IN_THE_FORK = """
+import json, os, signal, sys
+import psutil
+import supervisor
+fired = []
+def ctrl_c():  # the operator's Ctrl-C, landing while os.fork runs its at-fork hooks
+    if not fired:
+        fired.append(os.getpid())
+        os.kill(os.getpid(), signal.SIGINT)
+os.register_at_fork(after_in_parent=ctrl_c)
+code = supervisor.main(sys.argv[1:])
+children = [p.pid for p in psutil.Process().children()]
+print(json.dumps({"code": code, "fired": fired, "children": children}))
+"""
+
+
+def test_ctrl_c_while_the_fork_server_is_forked_stops_the_start(short_tmp: Path) -> None:
+    """SIGINT that comes while the supervisor forks its fork server (here: sent by an
+    at-fork hook, the window where logging's hook used to swallow it as "Exception
+    ignored", and the supervisor went on starting): the start stops with one line, exit
+    130, the fork server killed and reaped."""
+    config = short_tmp / "config.toml"
+    config.write_text(to_toml(make_config(venues=("simA",))))
+    argv = ["run", "--config", str(config), "--state-dir", str(short_tmp / "state"),
+            "--runtime-dir", str(short_tmp / "rt")]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CTRL_C_IN_THE_FORK, *argv], stdin=subprocess.DEVNULL,
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=30)  # it started the system instead: never
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["fired"], err  # the re-executed supervisor forked (`reexec`, `start`)
+    assert (result["code"], err) == (130, "tradepulse: interrupted\n")
+    assert result["children"] == []  # the fork server: discarded
