@@ -201,3 +201,24 @@ def test_ctrl_c_while_the_fork_server_is_forked_stops_the_start(short_tmp: Path)
     assert result["fired"], err  # the re-executed supervisor forked (`reexec`, `start`)
     assert (result["code"], err) == (130, "tradepulse: interrupted\n")
     assert result["children"] == []  # the fork server: discarded
+
+
+def test_ctrl_c_before_the_fork_server_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """SIGINT while `run` still parses its arguments and imports (before the re-execution
+    and the fork server; here: sent from the parser): one line, exit 130, no traceback."""
+    code = (
+        "import os, signal, sys\n"
+        "import supervisor\n"
+        "parse = supervisor._parse\n"
+        "def ctrl_c(argv):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return parse(argv)\n"
+        "supervisor._parse = ctrl_c\n"
+        "sys.exit(supervisor.main(sys.argv[1:]))\n"
+    )
+    argv = ["run", "--config", str(tmp_path / "none.toml")]
+    out = subprocess.run(
+        [sys.executable, "-c", code, *argv], stdin=subprocess.DEVNULL,
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (out.returncode, out.stderr) == (130, "tradepulse: interrupted\n")
