@@ -142,12 +142,24 @@ def _load(ns: argparse.Namespace) -> SystemConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.umask(PRIVATE_UMASK)  # every file of the system (and of its actors) is ours alone
+    try:
+        return _start(argv)
+    except KeyboardInterrupt:  # Ctrl-C: a command's request may have gone out already;
+        # `run`: before the daemon took SIGINT (its children die with it: PDEATHSIG)
+        print("tradepulse: interrupted", file=sys.stderr)
+        return 130
+    finally:  # launched or forked for `run` but not adopted: a failed start
+        if (launch := sys.modules.get("actors.supervisor.forkserver_launch")) is not None:
+            launch.discard()  # (not imported yet: there is none)
+
+
+def _start(argv: Sequence[str] | None) -> int:
     ns = _parse(argv)  # argparse's reading of argv (prefixes, repeats): the file run loads
     run = ["run", "--config", ns.config, "--host-group", ns.host_group] if ns.cmd == "run" else []
     if run and (argv is None or list(argv) == sys.argv[1:]):  # re-executed: the same run
         start_env.reexec(run, os.environ)  # without credentials; returns if it did not
     from actors.runtime.fdlimit import MIN_TO_RUN, raise_fd_limit
-    from actors.supervisor import forkserver_fork, forkserver_launch
+    from actors.supervisor import forkserver_fork
     from actors.supervisor.exit_codes import EXIT_CONFIG
 
     soft, hard = raise_fd_limit()  # before any socket: operator connections cost fds
@@ -155,22 +167,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         limit = f"the open-file limit is {soft} (hard {hard}); run needs {MIN_TO_RUN} at least"
         print(f"tradepulse: environment error: {limit} (ulimit -n, LimitNOFILE=)", file=sys.stderr)
         return EXIT_CONFIG
-    try:
-        if run:  # the fork server forked after the shared imports (forkserver_fork)
-            from protocol.exceptions import ConfigError
+    if run:  # the fork server forked after the shared imports (forkserver_fork)
+        from protocol.exceptions import ConfigError
 
-            try:
-                forkserver_fork.start(run, os.environ)
-            except ConfigError as exc:  # re-executed, its environment lost: never run without
-                print(f"tradepulse: environment error: {exc}", file=sys.stderr)
-                return EXIT_CONFIG
-        return _main(ns)
-    except KeyboardInterrupt:  # Ctrl-C: a command's request may have gone out already;
-        # `run`: before the daemon took SIGINT (its children die with it: PDEATHSIG)
-        print("tradepulse: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        forkserver_launch.discard()  # launched for `run` but not adopted: a failed start
+        try:
+            forkserver_fork.start(run, os.environ)
+        except ConfigError as exc:  # re-executed, its environment lost: never run without
+            print(f"tradepulse: environment error: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+    return _main(ns)
 
 
 def _main(ns: argparse.Namespace) -> int:

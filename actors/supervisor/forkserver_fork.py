@@ -24,6 +24,7 @@ exits 2 (`supervisor.main`), never runs without it.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -33,7 +34,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 
 from actors.supervisor import forkserver_launch as launch
 from protocol import start_env
@@ -108,6 +109,8 @@ class ForkedServer(launch.ForkServerProcess):
         if pid == 0:  # the fork server: never returns into the supervisor's code
             code = 1
             try:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor owns Ctrl-C
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # `_sigint_held`
                 _close_all_but({0, 1, 2, req_r, resp_w, theirs.fileno()})  # as close_fds
                 null = os.open(os.devnull, os.O_RDONLY)  # as launched: stdin=DEVNULL
                 os.dup2(null, 0)
@@ -138,20 +141,34 @@ def start(argv: Sequence[str], environ: Mapping[str, str]) -> None:
     if fd is None:
         launch.launch_early(argv, environ)
         return
-    server = None
-    try:
-        server = _fork(launch.expected_kinds(argv))
-    finally:
+    with _sigint_held():  # a Ctrl-C during the fork: raised once the server is adopted
+        server = None
         try:
-            _restore(fd)  # the supervisor's whole environment, whatever happened
-        except ConfigError:
-            if server is not None:
-                server.kill()
-            raise
-    if server is None:
-        launch.launch_early(argv, os.environ)
-    else:
-        launch.adopt_forked(server)
+            server = _fork(launch.expected_kinds(argv))
+        finally:
+            try:
+                _restore(fd)  # the supervisor's whole environment, whatever happened
+            except ConfigError:
+                if server is not None:
+                    server.kill()
+                raise
+        if server is None:
+            launch.launch_early(argv, os.environ)
+        else:
+            launch.adopt_forked(server)
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """SIGINT blocked, then as it was: a Ctrl-C meanwhile raises KeyboardInterrupt as it is
+    unblocked (the fork server adopted: `supervisor.main` then discards it). Unblocked, one
+    that comes during `os.fork` raises it in an at-fork hook (logging's `_releaseLock`),
+    where Python prints it as "Exception ignored" and drops it: the supervisor starts."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _marker_fd() -> int | None:

@@ -160,3 +160,65 @@ def test_the_process_that_re_executes_imports_no_actors_package() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False"]
+
+
+_CTRL_C_IN_THE_FORK = """
+import json, os, signal, sys
+import psutil
+import supervisor
+fired = []
+def ctrl_c():  # the operator's Ctrl-C, landing while os.fork runs its at-fork hooks
+    if not fired:
+        fired.append(os.getpid())
+        os.kill(os.getpid(), signal.SIGINT)
+os.register_at_fork(after_in_parent=ctrl_c)
+code = supervisor.main(sys.argv[1:])
+children = [p.pid for p in psutil.Process().children()]
+print(json.dumps({"code": code, "fired": fired, "children": children}))
+"""
+
+
+def test_ctrl_c_while_the_fork_server_is_forked_stops_the_start(short_tmp: Path) -> None:
+    """SIGINT that comes while the supervisor forks its fork server (here: sent by an
+    at-fork hook, the window where logging's hook used to swallow it as "Exception
+    ignored", and the supervisor went on starting): the start stops with one line, exit
+    130, the fork server killed and reaped."""
+    config = short_tmp / "config.toml"
+    config.write_text(to_toml(make_config(venues=("simA",))))
+    argv = ["run", "--config", str(config), "--state-dir", str(short_tmp / "state"),
+            "--runtime-dir", str(short_tmp / "rt")]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CTRL_C_IN_THE_FORK, *argv], stdin=subprocess.DEVNULL,
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=30)  # it started the system instead: never
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["fired"], err  # the re-executed supervisor forked (`reexec`, `start`)
+    assert (result["code"], err) == (130, "tradepulse: interrupted\n")
+    assert result["children"] == []  # the fork server: discarded
+
+
+def test_ctrl_c_before_the_fork_server_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """SIGINT while `run` still parses its arguments and imports (before the re-execution
+    and the fork server; here: sent from the parser): one line, exit 130, no traceback."""
+    code = (
+        "import os, signal, sys\n"
+        "import supervisor\n"
+        "parse = supervisor._parse\n"
+        "def ctrl_c(argv):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return parse(argv)\n"
+        "supervisor._parse = ctrl_c\n"
+        "sys.exit(supervisor.main(sys.argv[1:]))\n"
+    )
+    argv = ["run", "--config", str(tmp_path / "none.toml")]
+    out = subprocess.run(
+        [sys.executable, "-c", code, *argv], stdin=subprocess.DEVNULL,
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (out.returncode, out.stderr) == (130, "tradepulse: interrupted\n")

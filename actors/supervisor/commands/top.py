@@ -67,22 +67,30 @@ class Top(OperatorCommand):
 
         # a stalled supervisor must not freeze the view (or its q) for the whole --timeout-s
         collector = Collector(cfg, timeout_s=min(ns.timeout_s, max(1.0, 2 * ns.interval)))
-        first = collector.collect()
-        if first.status is None:
-            if ns.json:
-                print(json.dumps({"status": "error", "reason": first.error, "data": {}}))
-            else:
-                print(f"tradepulse: {first.error}", file=sys.stderr)
-            return EXIT_UNAVAILABLE
-        try:
-            if ns.once or ns.json or not sys.stdout.isatty():
+        if ns.once or ns.json or not sys.stdout.isatty():
+            first = collector.collect()
+            if first.status is None:
+                return _unavailable(first, as_json=ns.json)
+            try:
                 return _one_frame(collector, first, ns.interval, as_json=ns.json)
-            return _live(collector, first, ns.interval)
-        except KeyboardInterrupt:  # Ctrl-C before the view was up, or while one frame waits
-            return EXIT_OK
-        except BrokenPipeError:  # `tradepulse top | head`: the reader had enough
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
-            return EXIT_OK
+            except KeyboardInterrupt:  # Ctrl-C while the frame waits
+                return EXIT_OK
+            except BrokenPipeError:  # `tradepulse top | head`: the reader had enough
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
+                return EXIT_OK
+        with _QuitSignals() as signals:  # from the first request on: Ctrl-C quits like `q`
+            first = collector.collect()
+            if first.status is None:
+                return _unavailable(first, as_json=False)
+            return _live(collector, first, ns.interval, signals)
+
+
+def _unavailable(first: Sample, *, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"status": "error", "reason": first.error, "data": {}}))
+    else:
+        print(f"tradepulse: {first.error}", file=sys.stderr)
+    return EXIT_UNAVAILABLE
 
 
 def _one_frame(collector: Collector, first: Sample, interval_s: float, *, as_json: bool) -> int:
@@ -100,7 +108,7 @@ def _one_frame(collector: Collector, first: Sample, interval_s: float, *, as_jso
     return EXIT_OK if frame.running else EXIT_UNAVAILABLE
 
 
-def _live(collector: Collector, first: Sample, interval_s: float) -> int:
+def _live(collector: Collector, first: Sample, interval_s: float, signals: _QuitSignals) -> int:
     from rich.console import Console, Group
     from rich.live import Live
     from rich.text import Text
@@ -108,42 +116,70 @@ def _live(collector: Collector, first: Sample, interval_s: float) -> int:
     from actors.supervisor.topview import FrameSequence, render
 
     frames = FrameSequence()
-    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        with (
-            _Keys(sys.stdin) as keys,
-            Live(
-                console=Console(),
-                screen=True,
-                auto_refresh=False,
-                redirect_stdout=False,
-                redirect_stderr=False,
-            ) as live,
-        ):
-            keys_help = Text("q or Ctrl-C quits", style="dim")
-            live.update(Group(render(frames.next(first)), keys_help), refresh=True)
-            while not keys.quit_within(interval_s):
-                frame = frames.next(collector.collect())
-                live.update(Group(render(frame), keys_help), refresh=True)
-    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: the views above are closed
-        pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with (
+        _Keys(sys.stdin, signals) as keys,
+        Live(
+            console=Console(),
+            screen=True,
+            auto_refresh=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        ) as live,
+    ):
+        keys_help = Text("q or Ctrl-C quits", style="dim")
+        live.update(Group(render(frames.next(first)), keys_help), refresh=True)
+        while not keys.quit_within(interval_s):
+            frame = frames.next(collector.collect())
+            live.update(Group(render(frame), keys_help), refresh=True)
     return EXIT_OK
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+class _QuitSignals:
+    """Ctrl-C (SIGINT), SIGTERM and SIGHUP while the view runs: each quits as `q` does, their
+    handlers only put the signal on a wakeup pipe that `_Keys.quit_within` watches (at once
+    while the view waits, after the request under way otherwise). Not a KeyboardInterrupt
+    raised wherever the view is: raised in a finalizer (pyzmq's `Context.__del__` as each
+    status request ends), Python prints "Exception ignored" and drops it: top went on."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __enter__(self) -> _QuitSignals:
+        self.fd, self._write_fd = os.pipe()
+        for fd in (self.fd, self._write_fd):
+            os.set_blocking(fd, False)
+        self._previous_fd = signal.set_wakeup_fd(self._write_fd)
+        self._previous = {sig: signal.signal(sig, _noted) for sig in self.SIGNALS}
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        signal.set_wakeup_fd(self._previous_fd)
+        os.close(self.fd)
+        os.close(self._write_fd)
+
+    def came(self) -> bool:
+        """Whether one of them came (read off the pipe: each is seen once)."""
+        try:
+            return bool(set(os.read(self.fd, 256)) & set(self.SIGNALS))
+        except BlockingIOError:
+            return False
+
+
+def _noted(signum: int, frame: FrameType | None) -> None:
+    """The signal is on the wakeup pipe already (`_QuitSignals`)."""
 
 
 class _Keys:
     """The operator's keys while the view runs: the terminal in cbreak mode without echo
-    (Ctrl-C still interrupts), restored on exit. Without a terminal on stdin: no keys."""
+    (Ctrl-C still signals), restored on exit. Without a terminal on stdin: no keys."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, signals: _QuitSignals) -> None:
         self._fd = stream.fileno() if stream.isatty() else None
         self._saved: list[Any] | None = None
+        self._signals = signals
 
     def __enter__(self) -> _Keys:
         if self._fd is not None:
@@ -158,15 +194,16 @@ class _Keys:
             termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)
 
     def quit_within(self, timeout_s: float) -> bool:
-        """Wait `timeout_s`; True as soon as `q` is pressed (or the terminal closes)."""
+        """Wait `timeout_s`; True as soon as `q` is pressed, the terminal closes or a quit
+        signal comes (or came since the last wait)."""
         deadline = time.monotonic() + timeout_s
+        watched = [self._signals.fd] + ([] if self._fd is None else [self._fd])
         while (left := deadline - time.monotonic()) > 0:
-            if self._fd is None:
-                time.sleep(left)
-                return False
             try:
-                ready, _, _ = select.select([self._fd], [], [], left)
-                data = os.read(self._fd, 64) if ready else None
+                ready, _, _ = select.select(watched, [], [], left)
+                if self._signals.fd in ready and self._signals.came():
+                    return True
+                data = os.read(self._fd, 64) if self._fd in ready else None
             except OSError:  # the terminal hung up under us (EIO): nobody to show it to
                 return True
             if data is not None and (not data or b"q" in data.lower()):
