@@ -9,8 +9,10 @@ old the venue answer is: 0 when asked this beat) and the difference (at info whe
 the difference or the divergence count changed, or every `heartbeat.log_every_n` beats;
 at debug otherwise: `beatlog`); set
 `tradepulse_open_positions{venue,symbol}` (the venue's view),
-`tradepulse_last_heartbeat_timestamp_seconds{venue}` and
-`tradepulse_position_divergence{venue}`; stream a `position_snapshot` event through the OMS.
+`tradepulse_last_heartbeat_timestamp_seconds{venue}`,
+`tradepulse_position_compared_timestamp_seconds{venue}` and
+`tradepulse_position_divergence{venue}` (`gauges`); stream a `position_snapshot` event
+through the OMS.
 
 Between requests a beat compares the last venue answer with the OMS's current view
 (logged, streamed, the gauge moves), but only a FRESH answer (asked this beat) counts
@@ -53,6 +55,7 @@ from typing import Any
 
 from actors.position_heartbeat import cut
 from actors.position_heartbeat.beatlog import BeatLogGate, frozen, strs
+from actors.position_heartbeat.gauges import VenueGauges
 from actors.position_heartbeat.track import DivergenceTracker, OutageTracker, position_diff
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
@@ -138,10 +141,7 @@ class HeartbeatActor(Actor):
         self._symbols: dict[str, set[str]] = {v: set() for v in self.venue_names}
         self.views = {v: _VenueView() for v in self.venue_names}
         self.venue_requests = 0  # GetPositions sent to connectors (each one FIX AN)
-        self._last_hb = {v: metrics.LAST_HEARTBEAT.labels(venue=v) for v in self.venue_names}
-        self._divergence = {
-            v: metrics.POSITION_DIVERGENCE.labels(venue=v) for v in self.venue_names
-        }
+        self.gauges = VenueGauges(self.venue_names)
         self._beat_timer = 0  # a reload of the interval starts a new timer chain
         self._every_beat(self._beat_timer)
 
@@ -276,14 +276,14 @@ class HeartbeatActor(Actor):
             if venue in stopped:  # stopped by an operator: no outage (module docstring)
                 view.failing = True  # nothing fresh to compare
                 self.outage.ok(venue, now)
-                self._last_hb[venue].set(time.time())
+                self.gauges.excused(venue)
                 continue
             if venue in beat.venues:  # asked this beat
                 answer = beat.venues[venue]
                 if answer is not None and answer.planned:  # planned downtime, no outage
                     view.failing = True  # nothing fresh to compare
                     self.outage.ok(venue, now)
-                    self._last_hb[venue].set(time.time())
+                    self.gauges.excused(venue)
                     self._log_out_of_session(venue, answer.detail)
                     continue
                 if answer is None or answer.positions is None:
@@ -312,7 +312,7 @@ class HeartbeatActor(Actor):
                 qty = answer.positions.get(symbol, Decimal(0))
                 metrics.OPEN_POSITIONS.labels(venue=venue, symbol=symbol).set(float(qty))
             self._symbols[venue] |= set(answer.positions)
-        self._last_hb[venue].set(time.time())
+        self.gauges.answered(venue)
         oms = beat.oms.get(venue, {}) if beat.oms is not None else None
         if fresh and answer.cut:  # compared at the venue's cut, or shown and not counted
             oms, fresh = (answer.oms_at_cut, True) if answer.cut == "ok" else (oms, False)
@@ -342,7 +342,7 @@ class HeartbeatActor(Actor):
             self._log_beat(fields)
             self._snapshot(fields)
             return
-        self._divergence[venue].set(float(sum((abs(d) for d in diff.values()), Decimal(0))))
+        self.gauges.compared(venue, diff)
         step = self.divergence.observe(venue, diff)
         view.confirming = 0 < step.consecutive < self.divergence.beats
         fields |= {"diff": strs(diff), "divergent_beats": step.consecutive}

@@ -298,6 +298,14 @@ POSITION_DIVERGENCE = Gauge(
     ["venue"],
     multiprocess_mode="mostrecent",
 )
+POSITION_COMPARED = Gauge(
+    "tradepulse_position_compared_timestamp_seconds",
+    "Unix time a venue's positions were last compared with the OMS's (a fresh answer at a"
+    " consistent cut), or excused (out of session, stopped by an operator); the heartbeat's"
+    " start until then",
+    ["venue"],
+    multiprocess_mode="mostrecent",
+)
 
 # ---------------------------------------------------------------- same-host peers
 PEERS_REFUSED = Counter(

@@ -22,6 +22,7 @@ ALERTS = PROM_DIR / "alerts.yml"
 
 RUNBOOK_ALERTS = {
     "NoPositionHeartbeat",
+    "PositionsNotCompared",
     "PersistentReconnects",
     "KillSwitchEngaged",
     "ActorFlapping",

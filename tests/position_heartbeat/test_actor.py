@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from actors.position_heartbeat.actor import HeartbeatActor
 from protocol.codec import Envelope
 from protocol.domain import MAX_REASON_CHARS
-from protocol.messages import KillSwitchCommand, KillSwitchState, Message, PositionView
+from protocol.messages import ExecCut, KillSwitchCommand, KillSwitchState, Message, PositionView
 from tests.actor_stubs import Harness, Stub
 
 D = Decimal
@@ -89,6 +89,30 @@ def test_agreeing_positions_set_metrics_and_stream_snapshots(h: Harness) -> None
     assert first["venue_positions"] == {"HB1": "7"} and first["oms_positions"] == {"HB1": "7"}
     assert first["diff"] == {} and first["latency_s"] >= 0
     assert risk.commands == []
+
+
+def test_answers_shown_but_not_compared_leave_the_compared_time_where_it_was(
+    h: Harness,
+) -> None:
+    """A venue whose every answer names no consistent cut (a ccxt balance read while fills
+    kept arriving: shown, compared by no one) answers every beat, so its last-heartbeat time
+    moves, but a real divergence there would go unseen: its compared time stays at the
+    heartbeat's start (the PositionsNotCompared alert) while the other venue's moves, until
+    an answer is compared again."""
+    compared = "tradepulse_position_compared_timestamp_seconds"
+    h.connectors["simB"].positions = [pos("simB", "HB6", 4)]  # the OMS has none: a diff
+    h.connectors["simB"].cut = ExecCut(connector_epoch=1, exec_seq=3, oms_epoch=None)
+    before = time.time()
+    actor, risk = start(h)
+    started = time.time()
+    h.pump(lambda: actor.beats >= BEATS + 2, what="beats")
+    assert before <= (sample(compared, venue="simB") or 0) <= started
+    assert (sample(compared, venue="simA") or 0) > started
+    assert (sample("tradepulse_last_heartbeat_timestamp_seconds", venue="simB") or 0) > started
+    assert risk.commands == [] and actor.divergence.consecutive("simB") == 0
+    h.connectors["simB"].cut = None  # compared again (as of the OMS's current view)
+    h.pump(lambda: (sample(compared, venue="simB") or 0) > started, what="compared")
+    assert sample("tradepulse_position_divergence", venue="simB") == 4
 
 
 def test_divergence_for_n_beats_engages_the_kill_switch(h: Harness) -> None:
