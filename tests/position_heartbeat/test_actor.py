@@ -115,6 +115,41 @@ def test_answers_shown_but_not_compared_leave_the_compared_time_where_it_was(
     assert sample("tradepulse_position_divergence", venue="simB") == 4
 
 
+def test_answers_compared_by_no_one_leave_the_compared_time_where_it_was(h: Harness) -> None:
+    """No OMS answer (`oms_missing`) and an unseeded ledger: answered every beat (the
+    last-heartbeat time moves), compared never (the compared time stays)."""
+    compared = "tradepulse_position_compared_timestamp_seconds"
+    h.connectors["simB"].source = "ledger_unseeded"
+    h.oms.answering = False
+    actor, _ = start(h)
+    started = time.time()
+    h.pump(lambda: actor.beats >= BEATS + 2, what="beats")
+    for venue in ("simA", "simB"):
+        assert (sample(compared, venue=venue) or 0) <= started
+        assert (sample("tradepulse_last_heartbeat_timestamp_seconds", venue=venue) or 0) > started
+    h.oms.answering = True  # simA compared again; simB's ledger still unseeded
+    h.pump(lambda: (sample(compared, venue="simA") or 0) > started, what="simA compared")
+    h.pump(lambda: actor.beats >= BEATS * 2 + 4, what="beats")
+    assert (sample(compared, venue="simB") or 0) <= started
+
+
+@pytest.mark.xfail(strict=True, reason="review revcmp: a restart re-initialises it to now")
+def test_a_heartbeat_restart_does_not_reset_a_never_compared_venue(h: Harness) -> None:
+    """A venue never compared (its answers name no consistent cut) must not look compared
+    because the heartbeat restarted: each restart would give it another 300 s before
+    PositionsNotCompared, so a heartbeat restarted more often never alerts (every 4 min
+    stays under ActorFlapping's 3 in 10 min, and operator restarts are not counted)."""
+    compared = "tradepulse_position_compared_timestamp_seconds"
+    h.connectors["simB"].cut = ExecCut(connector_epoch=1, exec_seq=3, oms_epoch=None)
+    actor, _ = start(h)
+    h.pump(lambda: actor.beats >= 2, what="beats")
+    first = sample(compared, venue="simB")
+    actor = h.start(HeartbeatActor, "heartbeat")  # the supervisor restarts it
+    assert isinstance(actor, HeartbeatActor)
+    h.pump(lambda: actor.beats >= 2, what="beats after the restart")
+    assert sample(compared, venue="simB") == first
+
+
 def test_divergence_for_n_beats_engages_the_kill_switch(h: Harness) -> None:
     """A venue position the OMS does not have (a fill it never got), beat after beat, engages
     the kill-switch (`position_divergence`) on the Nth beat."""
