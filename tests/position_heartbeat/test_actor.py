@@ -133,6 +133,23 @@ def test_answers_compared_by_no_one_leave_the_compared_time_where_it_was(h: Harn
     assert (sample(compared, venue="simB") or 0) <= started
 
 
+def test_an_answer_at_a_cut_the_oms_has_no_view_at_is_not_compared(h: Harness) -> None:
+    """A fresh answer naming a cut the OMS cannot view at (it restarted, or the cut is
+    older than its log): shown, not compared, the compared time stays; once the OMS
+    answers at the cut, compared there (the compared time moves)."""
+    compared = "tradepulse_position_compared_timestamp_seconds"
+    h.connectors["simB"].positions = [pos("simB", "HB7", 2)]
+    h.connectors["simB"].cut = ExecCut(connector_epoch=1, exec_seq=3, oms_epoch=1)
+    actor, risk = start(h)
+    started = time.time()
+    h.pump(lambda: actor.beats >= BEATS + 2, what="beats")
+    assert (sample(compared, venue="simB") or 0) <= started
+    assert risk.commands == [] and actor.divergence.consecutive("simB") == 0
+    h.oms.positions_at_cut = [pos("simB", "HB7", 2)]
+    h.pump(lambda: (sample(compared, venue="simB") or 0) > started, what="compared at the cut")
+    assert sample("tradepulse_position_divergence", venue="simB") == 0
+
+
 @pytest.mark.xfail(strict=True, reason="review revcmp: a restart re-initialises it to now")
 def test_a_heartbeat_restart_does_not_reset_a_never_compared_venue(h: Harness) -> None:
     """A venue never compared (its answers name no consistent cut) must not look compared
