@@ -15,7 +15,7 @@ that does not read gets nothing more once its high-water mark is reached.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Final, Literal, cast, overload
+from typing import Any, Final, Literal, overload
 
 import zmq
 
@@ -30,6 +30,9 @@ RECONNECT_IVL_MAX_MS = 50
 MAX_MSG_BYTES = MAX_FRAME_BYTES + 64 * 1024  # the codec's limit + headroom for identity frames
 MAX_SOCKETS = 256  # per process context; an actor uses a handful
 
+# zmq's flags as ints: `flags & zmq.POLLIN` or `zmq.SNDMORE | flags` builds an enum member
+# (~0.6-1 us a call on the order path)
+POLLIN: Final = int(zmq.POLLIN)
 _NOBLOCK: Final = int(zmq.NOBLOCK)
 _SNDMORE: Final = int(zmq.SNDMORE)
 
@@ -94,10 +97,10 @@ def drain(sock: Socket, limit: int, *, frames: bool = False) -> Iterator[list[An
     zmq Frames (for their metadata, e.g. Peer-Address), else as bytes."""
     for _ in range(limit):
         try:
-            yield sock.recv_multipart(zmq.NOBLOCK, copy=not frames)
+            yield sock.recv_multipart(_NOBLOCK, copy=not frames)
         except zmq.Again:
             return
-        if not cast(int, sock.get(zmq.EVENTS)) & zmq.POLLIN:
+        if not int(sock.get(zmq.EVENTS)) & POLLIN:
             return  # none left: a recv would raise Again (~2x the cost of asking; 3 % of risk)
 
 

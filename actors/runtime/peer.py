@@ -17,7 +17,7 @@ from typing import Protocol
 
 import zmq
 
-from actors.runtime.turn_budget import POLLIN, TurnBudget
+from actors.runtime.turn_budget import TurnBudget
 from actors.runtime.zap import ZAP_DOMAIN
 from protocol.codec import Envelope, Sender, item_envelope
 from protocol.messages import (
@@ -29,7 +29,7 @@ from protocol.messages import (
     RequestRejected,
     Requests,
 )
-from protocol.sockets import Context, connect_dealer, send_nowait
+from protocol.sockets import POLLIN, Context, connect_dealer, send_nowait
 from protocol.wire_out import dump
 
 REPLY_GRACE_S = 1.0  # how long a sweep waits for replies already queued in the socket

@@ -25,8 +25,8 @@ from collections.abc import Iterator
 import zmq
 
 from protocol.codec import Envelope
+from protocol.sockets import POLLIN
 
-POLLIN = int(zmq.POLLIN)  # an int: `flags & zmq.POLLIN` builds an enum member (~1 us)
 TURN_ITEMS = 256  # items one handler reads in one loop turn (one risk or ack batch's worth)
 
 # the batch messages and the field holding their items
