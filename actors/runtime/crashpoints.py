@@ -25,8 +25,21 @@ CRASH_ON_START_EXIT = 3
 
 
 def armed() -> bool:
-    """True when fault injection asks for crash points at all."""
-    return bool(os.environ.get(CRASH_AT_ENV))
+    """True when fault injection asks for crash points at all: read once per process (an
+    environment read per crash point cost ~2 us, four times an order in the OMS);
+    `forget()` reads it again (tests that change the environment in-process)."""
+    global _armed
+    if _armed is None:
+        _armed = bool(os.environ.get(CRASH_AT_ENV))
+    return _armed
+
+
+def forget() -> None:
+    global _armed
+    _armed = None
+
+
+_armed: bool | None = None
 
 
 def crash_point(state_dir: Path, actor_id: str, name: str, log: FilteringBoundLogger) -> None:

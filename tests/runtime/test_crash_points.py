@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,6 +21,15 @@ class _Cfg:
     def state_path(self) -> Path:
         self.reads += 1
         return self.state_dir
+
+
+@pytest.fixture(autouse=True)
+def _armed_read_again() -> Iterator[None]:
+    """`armed()` is read once per process: each test's environment is read afresh, and
+    what comes after reads the restored one (torn down after monkeypatch's undo)."""
+    crashpoints.forget()
+    yield
+    crashpoints.forget()
 
 
 def test_an_unarmed_crash_point_does_not_resolve_the_state_path(
