@@ -344,7 +344,7 @@ class Actor:
                 )
             )
             self._next_hb = now + self._hb_interval_s
-        timeout = self.timers.wait_s(min(self._next_hb - now, max_wait_s))
+        timeout = self.timers.wait_s(min(self._next_hb - now, max_wait_s, TURN.wait_s(now)))
         # rounded up: 0.4 ms to wait is a 1 ms poll, not a spin of zero-timeout polls
         ready = self.poller.poll(math.ceil(timeout * 1000))
         self.busy_turns += 1 if ready else 0
@@ -354,8 +354,8 @@ class Actor:
                 handler()
         self.timers.run_due()
         self.after_iteration()
-        if TURN.pending:
-            TURN.flush()  # the turn's metric updates, one write each (runtime.tally)
+        if TURN.pending:  # the metric updates, one write each (runtime.tally), soon
+            TURN.flush_due(time.monotonic())
 
     def after_iteration(self) -> None:
         """Runs once per loop iteration after the handlers: the place for group commit."""

@@ -6,8 +6,11 @@ several times per order, once per outcome (the OMS's orders by status, its queue
 gauge set twice per order, risk's checks by outcome, the connector's venue round trips:
 ~3-4 % of each of those processes in the profiles of issue 16). The hot paths add to their
 process's `TURN` instead, and the actor loop flushes it after each turn
-(`Actor._iterate`): one write per metric child per turn, however many orders the turn
-carried. A scrape sees an update at most one loop turn late; the values are the same.
+(`Actor._iterate`) once `FLUSH_AFTER_S` passed since the first update it holds (the loop
+wakes for it if nothing else comes): one write per metric child per interval, however many
+orders and turns it carried, and none in the instant after a turn's sends, when the order's
+next process needs the CPU. A scrape sees an update at most `FLUSH_AFTER_S` (and a turn)
+late; the values are the same.
 
 A histogram's observations are folded into their bucket counts and sum with
 prometheus_client's own fields (`_upper_bounds`, `_buckets`, `_sum`); a child without them
@@ -17,8 +20,11 @@ compares the two).
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from typing import Any, Protocol
+
+FLUSH_AFTER_S = 0.005
 
 
 class _Incrementable(Protocol):
@@ -41,6 +47,7 @@ class Tally:
         self._incs: dict[_Incrementable, float] = {}
         self._sets: dict[_Settable, float] = {}
         self._observed: dict[_Observable, list[float]] = {}
+        self._since: float | None = None  # when the loop first saw updates pending
 
     def inc(self, child: _Incrementable, amount: float = 1.0) -> None:
         self._incs[child] = self._incs.get(child, 0.0) + amount
@@ -59,8 +66,22 @@ class Tally:
     def pending(self) -> bool:
         return bool(self._incs or self._sets or self._observed)
 
+    def wait_s(self, now: float) -> float:
+        """How long the loop may block before `flush_due` has work (inf: none pending)."""
+        if self._since is None:
+            return math.inf
+        return max(0.0, self._since + FLUSH_AFTER_S - now)
+
+    def flush_due(self, now: float) -> None:
+        """After a loop turn: flush what is pending once `FLUSH_AFTER_S` old."""
+        if self._since is None:
+            self._since = now
+        elif now - self._since >= FLUSH_AFTER_S:
+            self.flush()
+
     def flush(self) -> None:
-        """Write what the turn added: one update per child (per bucket of a histogram)."""
+        """Write what is pending: one update per child (per bucket of a histogram)."""
+        self._since = None
         if self._incs:
             incs, self._incs = self._incs, {}
             for counter, amount in incs.items():

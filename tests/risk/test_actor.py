@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 from actors.risk import actor as risk_mod
 from actors.risk import sync as risk_sync
 from actors.risk.actor import RiskActor, killswitch
+from actors.runtime.tally import TURN
 from protocol.codec import Envelope
 from protocol.commands import KillSwitch
 from protocol.messages import (
@@ -167,7 +168,7 @@ def test_retried_check_gets_the_same_verdict(h: Harness) -> None:
 
 def test_each_check_is_counted_by_outcome_by_the_end_of_its_loop_turn(h: Harness) -> None:
     """`tradepulse_risk_checks_total` counts every evaluated check by outcome, written
-    when the turn that answered it ends (the loop flushes the turn's tally)."""
+    `FLUSH_AFTER_S` after the turn that answered it (the loop flushes its tally then)."""
     start(h)
     client = Client(h, "risk")
     ok = sample("tradepulse_risk_checks_total", outcome="ok")
@@ -175,6 +176,7 @@ def test_each_check_is_counted_by_outcome_by_the_end_of_its_loop_turn(h: Harness
     assert verdict(client, check("n1", "10")).approved
     assert verdict(client, check("n2", "10")).approved
     assert not verdict(client, check("n3", "60")).approved
+    h.pump(lambda: not TURN.pending)  # the loop flushes its tally soon after the turn
     assert sample("tradepulse_risk_checks_total", outcome="ok") == ok + 2
     assert sample("tradepulse_risk_checks_total", outcome="max_order_qty") == too_big + 1
 
@@ -193,8 +195,10 @@ def test_a_batch_of_checks_gets_one_answer_with_each_verdict_a_single_check_woul
     assert isinstance(answer, RiskVerdicts)
     got = [(v.client_order_id, v.approved, v.reason_code) for v in answer.verdicts]
     assert got == [("k1", True, "ok"), ("k2", False, "max_order_qty"), ("k3", True, "ok")]
+    h.pump(lambda: not TURN.pending)  # the loop flushes its tally soon after the turn
     assert sample("tradepulse_risk_checks_total", outcome="ok") == ok + 2
     assert client.request(batch) == answer
+    h.pump(lambda: not TURN.pending)
     assert sample("tradepulse_risk_checks_total", outcome="ok") == ok + 2
 
 

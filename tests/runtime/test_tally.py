@@ -9,6 +9,7 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from actors.runtime.tally import Tally
@@ -97,6 +98,7 @@ def test_a_histogram_without_the_library_fields_gets_each_observation() -> None:
 
 _CRASH_PROBE = """
 import json
+import pytest
 from prometheus_client import REGISTRY
 from actors.risk.actor import RiskActor
 from actors.runtime import metrics
@@ -134,3 +136,26 @@ def test_the_last_turns_counts_are_written_when_the_loop_raises() -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"pending": False, "value": 1.0}
+
+
+def test_the_loop_flushes_an_interval_after_the_first_pending_update() -> None:
+    """`flush_due` after each turn: the first turn with updates starts the interval, the
+    first turn `FLUSH_AFTER_S` later writes everything pending; `wait_s` bounds the loop's
+    block so an idle loop still writes in time; nothing pending: no wake (inf)."""
+    from actors.runtime.tally import FLUSH_AFTER_S
+
+    registry = CollectorRegistry()
+    counter, _gauge, _hist = _metrics(registry)
+    tally = Tally()
+    assert tally.wait_s(0.0) == math.inf
+    tally.inc(counter)
+    tally.flush_due(10.0)  # the turn that added it: held
+    assert _samples(registry)[("t_things_total", (("k", "a"),))] == 0
+    assert tally.wait_s(10.0) == pytest.approx(FLUSH_AFTER_S)
+    tally.inc(counter, 2)
+    tally.flush_due(10.0 + FLUSH_AFTER_S / 2)  # a later turn, not due yet
+    assert _samples(registry)[("t_things_total", (("k", "a"),))] == 0
+    assert tally.wait_s(10.0 + FLUSH_AFTER_S) == 0.0
+    tally.flush_due(10.0 + FLUSH_AFTER_S)
+    assert _samples(registry)[("t_things_total", (("k", "a"),))] == 3
+    assert not tally.pending and tally.wait_s(11.0) == math.inf
