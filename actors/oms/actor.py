@@ -31,7 +31,7 @@ from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.commit_policy import AfterCommit, CommitPolicy, EventHold
 from actors.oms.event_wire import bind_event_stream, merge_fill, messages, order_event_body, packed
 from actors.oms.exec_cut import ExecLog
-from actors.oms.exec_intake import ExecIntake
+from actors.oms.exec_intake import DeferredAcks, ExecIntake
 from actors.oms.exec_quarantine import ExecApplier
 from actors.oms.intake import Intake
 from actors.oms.intake_state import IntakeGate, unsent_reason
@@ -53,6 +53,7 @@ from actors.runtime import metrics
 from actors.runtime.actor import Actor
 from actors.runtime.gcpause import collections_paused
 from actors.runtime.peer import Replier
+from actors.runtime.tally import TURN
 from protocol import commands
 from protocol.codec import Envelope
 from protocol.messages import (
@@ -65,7 +66,6 @@ from protocol.messages import (
     GetOrder,
     GetPositions,
     ListOrders,
-    Message,
     OrderAck,
     OrderStatus,
     Positions,
@@ -98,13 +98,9 @@ class OmsActor(Actor):
             for record in recovery.records:
                 self.book.apply_record(record)
             self.views = OmsViews(self.book, recovery.snapshot).replay(recovery.records)
-        self.log.info(
-            "journal_replayed",
-            records=len(recovery.records),
-            snapshot=recovery.snapshot is not None,
-            orders=len(self.book.orders()),
-            torn_tail=bool(recovery.torn_tail),
-        )
+        self.log.info("journal_replayed", records=len(recovery.records),
+                      snapshot=recovery.snapshot is not None, orders=len(self.book.orders()),
+                      torn_tail=bool(recovery.torn_tail))  # fmt: skip
         self.space = JournalSpace(self.journal, self.cfg.oms.journal_reserve_bytes, self.log)
         self._after_commit = AfterCommit()  # venue requests first, then replies and reads
         self._built: list[msgspec.Raw] = []  # this turn's order events, sent after the commit
@@ -139,7 +135,8 @@ class OmsActor(Actor):
         self.trading = TradingGate.start(self)  # [trading] windows, read from self.cfg
         self.unsent = UnsentGuard(self)  # never-sent orders a restart left in the book only
         self.intake = Intake(self, self.venues, self.risk, self.cfg.oms, self.trading)
-        self.execs = ExecIntake(self, self.log)  # executions from the connectors
+        self.acks = DeferredAcks(self.after_commit, self.call_later)  # ExecAcks, soon after
+        self.execs = ExecIntake(self, self.log, self.acks)  # executions from the connectors
         cold_marker_path = cold_marker(self.cfg.state_path)
         self.plans = PlanApplier(self, self.venues, self.cfg.oms, self.log, cold_marker_path)
         self.intake.resume()  # verdicts lost with the last incarnation
@@ -191,8 +188,7 @@ class OmsActor(Actor):
 
     def after_iteration(self, *, force: bool = False) -> None:
         self.gate.next_turn()  # the stops file is read again next turn
-        waiting = force or bool(self._after_commit)
-        if self.journal.pending and not self.commits.due(waiting=waiting):
+        if self.journal.pending and not self.commits.due(waiting=force or bool(self._after_commit)):
             self.journal.poll_background()
             return  # only new orders waiting for their verdict: committed with it
         changed, self._changed = self._changed, {}
@@ -205,16 +201,23 @@ class OmsActor(Actor):
                 self.event_seq += 1
                 body = order_event_body(order, self.event_seq, fq, fpx)  # the OrderEvent's
                 events.append(packed(body))
+        fsync_s = None
         if self.journal.pending:
             start = time.perf_counter()
-            self.journal.commit()
+            self.journal.commit(hook=False)  # its hook (the archive's) after the sends
+            fsync_s = time.perf_counter() - start
             self.commits.committed()
-            metrics.JOURNAL_FSYNC_SECONDS.observe(time.perf_counter() - start)
             if snapshot_due(self.journal, self.cfg.oms.snapshot_every):  # snapshot_due.py
                 if not self.space.low:  # a snapshot needs new space; replay does not
                     self.journal.write_snapshot_in_background(self.views.state)
+        self._send_committed()
+        if fsync_s is not None:  # what the order path does not wait for, after its sends
+            TURN.observe(metrics.JOURNAL_FSYNC_SECONDS, fsync_s)
+            self.journal.run_after_commit()
             self.space.check()
         self.journal.poll_background()
+
+    def _send_committed(self) -> None:  # venue requests, then the turn's events, replies
         sends, actions = self._after_commit.take()
         if actions or sends:
             self.crash_point("after_journal_before_send")
@@ -243,22 +246,19 @@ class OmsActor(Actor):
         for type_, body in messages(built):  # as few messages as the bounds allow
             self.pub.send_multipart(self.sender.encode_body(type_, body)[1], copy=False)
 
-    def _publish(self, body: Message) -> None:
-        self.pub.send_multipart(self.sender.encode(body), copy=False)
-
     def publish_stream(self, event: str, data: dict[str, Any]) -> None:
         self._publish_built()  # a send publishing: the events built before it go first
         self.event_seq += 1
-        self._publish(StreamEvent(event_seq=self.event_seq, event=event, data=data))
+        body = StreamEvent(event_seq=self.event_seq, event=event, data=data)
+        self.pub.send_multipart(self.sender.encode(body), copy=False)
 
     def _escalate(self, kind: str, detail: str, coid: str, order: Order | None, venue: str) -> None:
         venue = order.venue if order is not None else venue
         event = "unmatched_fill" if kind == "unmatched_fill" else "order_escalation"
         log_event = REPLACED_EXTERNALLY if kind == REPLACED_EXTERNALLY else event
         self.log.error(log_event, kind=kind, detail=detail, client_order_id=coid, venue=venue)
-        self.publish_stream(
-            event, {"kind": kind, "detail": detail, "client_order_id": coid, "venue": venue}
-        )
+        data = {"kind": kind, "detail": detail, "client_order_id": coid, "venue": venue}
+        self.publish_stream(event, data)
         if (counter := _COUNTED.get(kind)) is not None:
             counter.labels(venue=venue or "unknown").inc()
         if kind in ("unmatched_fill", "bad_fill"):  # a trade the book cannot account for
@@ -430,13 +430,13 @@ class OmsActor(Actor):
         self.gate.draining = True
 
         def drained() -> bool:
-            return not self.intake.awaiting_risk and not any(
-                v.has_in_flight for v in self.venues.values()
-            )
+            busy = any(v.has_in_flight for v in self.venues.values())
+            return not self.intake.awaiting_risk and not busy
 
         if not self.run_until(drained, self.cfg.oms.drain_timeout_s):
             self.log.warning("drain_timeout", waiting=self.intake.awaiting_risk)
         self.after_iteration(force=True)
+        self.acks.flush()
         if (evictions := self.book.evictions) is not None:  # the archive's writer, bounded:
             evictions.close()  # what it does not confirm in time is in the snapshot
         if self.space.low:  # no space for one: the reserve left stays for the next start

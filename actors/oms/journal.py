@@ -242,9 +242,10 @@ class Journal:
         self._buffer += encode_record(record)
         self._pending += 1
 
-    def commit(self) -> int:
+    def commit(self, *, hook: bool = True) -> int:
         """Write and fsync everything buffered, once; returns how many records became
-        durable. Acknowledge clients only after this returns."""
+        durable. Acknowledge clients only after this returns. `hook=False`: the caller
+        runs `after_commit` itself, later (the OMS: once the turn's sends are out)."""
         self._check_usable()
         if not self._pending:
             return 0
@@ -266,11 +267,16 @@ class Journal:
         self.records_since_snapshot += count
         self._buffer.clear()
         self._pending = 0
+        if hook:
+            self.run_after_commit()
+        return count
+
+    def run_after_commit(self) -> None:
+        """The `after_commit` hook; it never raises (what it guards is durable already)."""
         try:
             self.after_commit()
         except Exception:  # noqa: BLE001  # durable: a failing hook must not say otherwise
             _log.exception("journal_after_commit_failed")
-        return count
 
     def write_snapshot(self, state: Mapping[str, Any]) -> Path:
         """Commit what is buffered, then persist `state` (which must reflect every record
@@ -404,27 +410,20 @@ def inspect(path: str | Path) -> Iterator[dict[str, Any]]:
         if snap_path.exists():
             snap = _read_snapshot(snap_path)
             start = snap["next_segment"]
-            yield {
-                "file": str(snap_path),
-                "offset": 0,
-                "length": snap_path.stat().st_size,
-                "kind": "snapshot",
-                "data": {"next_segment": start, **snap["state"]},
-            }
+            yield _snapshot_row(snap_path, snap)
         _, live = _live_segments(target, start)
         for i, seg in enumerate(live):
             yield from _inspect_segment(seg, last=i == len(live) - 1)
     elif target.name == SNAPSHOT_NAME:
-        snap = _read_snapshot(target)
-        yield {
-            "file": str(target),
-            "offset": 0,
-            "length": target.stat().st_size,
-            "kind": "snapshot",
-            "data": {"next_segment": snap["next_segment"], **snap["state"]},
-        }
+        yield _snapshot_row(target, _read_snapshot(target))
     else:
         yield from _inspect_segment(target, last=True)
+
+
+def _snapshot_row(path: Path, snap: dict[str, Any]) -> dict[str, Any]:
+    data = {"next_segment": snap["next_segment"], **snap["state"]}
+    return {"file": str(path), "offset": 0, "length": path.stat().st_size, "kind": "snapshot",
+            "data": data}  # fmt: skip
 
 
 def _inspect_segment(seg: Path, *, last: bool) -> Iterator[dict[str, Any]]:

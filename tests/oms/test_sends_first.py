@@ -41,15 +41,21 @@ class _Journal:
         self.records_since_snapshot = 0
         self.durable: list[str] = []  # statuses made durable, in order
         self.buffered: list[str] = []
+        self.hooked: list[int] = []
 
     def append(self, record: dict[str, Any]) -> None:  # `OmsActor.record`'s
         self.pending = True
 
-    def commit(self) -> None:
+    def commit(self, *, hook: bool = True) -> None:
         self.calls.append("commit")
         self.durable += self.buffered
         self.buffered = []
         self.pending = False
+        if hook:
+            self.run_after_commit()
+
+    def run_after_commit(self) -> None:  # the archive's hook: after the turn's sends
+        self.hooked.append(len(self.calls))  # when, in `calls`
 
     def poll_background(self) -> None:
         pass
@@ -104,7 +110,7 @@ class _Oms:
     after_commit = OmsActor.after_commit
     _publish_built = OmsActor._publish_built
     publish_stream = OmsActor.publish_stream
-    _publish = OmsActor._publish
+    _send_committed = OmsActor._send_committed
     record = OmsActor.record
 
     def __init__(self) -> None:
@@ -156,6 +162,18 @@ def test_the_venue_request_goes_before_the_event_and_the_ack() -> None:
     assert oms.calls == [
         "commit", "after_journal_before_send", "send o1", "event o1 PENDING_SUBMIT", "ack o1",
     ]  # fmt: skip
+
+
+def test_the_commits_own_work_waits_for_what_the_turn_sends() -> None:
+    """The commit's hook (the archive's hand-over), the fsync histogram and the reserve
+    check ran between the fdatasync and the PlaceOrder: they run once the venue request,
+    the events and the replies are out, once a turn."""
+    oms = _Oms()
+    oms.approve("o1")
+    oms.after_commit(lambda: oms.calls.append("ack o1"))
+    oms.after_commit(oms.push("o1"), first=True)
+    oms.after_iteration()
+    assert oms.journal.hooked == [len(oms.calls)]  # once, after the last of them
 
 
 def test_what_a_send_records_is_published_after_its_own_commit() -> None:
