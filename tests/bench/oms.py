@@ -75,6 +75,7 @@ from tests.system_ops import VENUE, client, journal_records, submit_when_open
 
 LAT_ORDERS = int(os.environ.get("TP_BENCH_OMS_LAT_ORDERS", "1000"))
 LAT_WARMUP = 50
+TRAILING_S = 0.006  # from one order's ACCEPTED to the next one's floor (see `latency`)
 HOPS = 8
 THR_ORDERS = int(os.environ.get("TP_BENCH_OMS_OPEN_ORDERS", "10000"))
 CLIENTS = int(os.environ.get("TP_BENCH_OMS_CLIENTS", "4"))
@@ -170,10 +171,18 @@ def latency(sut: SystemUnderTest) -> dict[str, Any]:
         c.subscribe()
         for i in range(LAT_ORDERS + LAT_WARMUP):
             coid = f"lat-{i:05d}"
-            # the chains first: the previous order's trailing work (e.g. the connector's
-            # exec outbox sync after it forwarded the execution) has a raw round trip to
-            # end before the floor's fdatasyncs run
-            r, f = raw.round_trip(), floor_chain.round_trip()
+            # the chains first: raw round trips for `TRAILING_S`, then the floor's. The
+            # previous order's trailing work (the connector's exec outbox sync after it
+            # forwarded the execution, the OMS's ExecAck 2 ms after its commit, each
+            # actor's metric writes 5 ms after its first update) ends meanwhile, so it
+            # slows neither the floor's fdatasyncs nor this order; the raw chain keeps the
+            # machine as busy as back-to-back orders would (an idle pause instead slowed
+            # the order and the floor alike by half: the VM's idle CPUs wake slowly)
+            gap_end = time.monotonic() + TRAILING_S
+            r = raw.round_trip()
+            while time.monotonic() < gap_end:
+                r = raw.round_trip()  # the last one, the closest to the order
+            f = floor_chain.round_trip()
             t0 = time.time_ns()
             c.submit("simA", "AAPL", "BUY", "1", "LIMIT", price="95.00", client_order_id=coid)
             t1 = time.time_ns()
