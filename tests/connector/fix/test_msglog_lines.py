@@ -31,7 +31,7 @@ _parts = st.sampled_from([b"\x01", b"\\", b"\n", b"\r", b"553=", b"554=", b"96="
 def test_a_line_holds_the_message_escaped_and_redacted_as_before(raw: bytes) -> None:
     log = MessageLog(Path("/nonexistent-never-flushed"), clock=lambda: 0.5)
     log.record("IN", raw)
-    assert log._buf == [b"1970-01-01T00:00:00.500000Z IN - " + _reference(raw) + b"\n"]
+    assert log._lines() == [b"1970-01-01T00:00:00.500000Z IN - " + _reference(raw) + b"\n"]
     assert redact(raw) == (_PATTERN.sub(lambda m: m.group(1) + b"=***", raw)
                            if any(n in raw for n in (b"\x01553=", b"\x01554=", b"\x01925=",
                                                      b"\x0196=")) else raw)  # fmt: skip
@@ -45,3 +45,17 @@ def test_fix_value_refuses_soh_as_before(value: bytes) -> None:
         assert not refused
     except ValueError:
         assert refused
+
+
+def test_a_line_has_the_time_of_its_record_not_of_its_flush(tmp_path: Path) -> None:
+    """The line is made at flush, off the message's path; its time is when it was recorded."""
+    now = [0.5]
+    log = MessageLog(tmp_path, clock=lambda: now[0])
+    log.record("OUT", b"8=FIX.4.4\x01554=pw\x01")
+    now[0] = 7200.25
+    log.record("IN", b"8=FIX.4.4\x0158=a\nb\x01", "garbled:bad_checksum")
+    log.close()
+    assert (tmp_path / "messages.log").read_bytes() == (
+        b"1970-01-01T00:00:00.500000Z OUT - 8=FIX.4.4\x01554=***\x01\n"
+        b"1970-01-01T02:00:00.250000Z IN garbled:bad_checksum 8=FIX.4.4\x0158=a\\nb\x01\n"
+    )
