@@ -297,11 +297,13 @@ class SimAcceptor:
             self._loop.modify_fd(sock.fileno(), zmq.POLLIN | (zmq.POLLOUT if want else 0))
 
     def _flush(self) -> None:
-        data = self.session.data_to_send()
+        data = self.session.data_to_send(flush_log=False)
         if self._conn is None:
             self._drop_after_write = ""
+            self.session.flush_log()
             return
         self._write(data)
+        self.session.flush_log()  # after the answer is on the wire: a record, no promise
         if self._drop_after_write and self._conn is not None:
             self._drop(self._drop_after_write)
 

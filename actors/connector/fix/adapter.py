@@ -186,11 +186,12 @@ class FixAdapter(QueryRequests):
         if not self._tcp.is_open or self._tcp.connecting:
             return
         done = self._out.pump(self.session)
-        data = self.session.data_to_send()  # fsync: sent messages and next-in
+        data = self.session.data_to_send(flush_log=False)  # fsync: sent messages and next-in
         if data:
-            self._write(data)  # the venue first, then the Acks
+            self._write(data)  # the venue first, then the Acks, then the message log
         for callback in done:
             callback(None)
+        self.session.flush_log()
 
     def new_trading_session(self, key: str) -> None:
         self._logon_plan.new_trading_session(key)

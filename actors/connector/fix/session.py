@@ -57,7 +57,7 @@ key fields of an informational message (a News headline, a trading session statu
 
 Message log (optional, `set_message_log`; see fix msglog): every frame cut from the
 stream (garbled ones marked) and every message encoded, credentials redacted, written at
-`data_to_send()`.
+`data_to_send()`, or at `flush_log()` after the bytes went out (`flush_log=False`).
 """
 
 from __future__ import annotations
@@ -203,9 +203,16 @@ class FixSession:
         """Messages sent again (PossDup or gap fill) on the peer's request, ever."""
         return self._tx.resends
 
-    def data_to_send(self) -> bytes:
-        """Sync the store (group commit), then hand out every queued outbound byte."""
-        return self._tx.take()
+    def data_to_send(self, *, flush_log: bool = True) -> bytes:
+        """Sync the store (group commit), then hand out every queued outbound byte.
+        `flush_log` False: the message log is written at `flush_log()`, which the caller
+        calls once the bytes are on the wire (the log is a record, not a promise)."""
+        return self._tx.take(flush_log=flush_log)
+
+    def flush_log(self) -> None:
+        """Write the message log's buffered records (see `data_to_send`)."""
+        if self._msg_log is not None:
+            self._msg_log.flush()
 
     def receive(self, data: bytes) -> list[SessionEvent]:
         """Feed bytes from the wire; never raises on any input."""
