@@ -122,13 +122,20 @@ def parse_line(line: bytes) -> Entry | None:
     return Entry(parts[0].decode("latin-1"), parts[1].decode(), parts[2].decode("latin-1"), raw)
 
 
-def format_line(ts_s: float, direction: str, mark: str, raw: bytes) -> bytes:
+Record = tuple[float, str, str, bytes]  # (time, direction, mark, raw) of one message
+
+
+def format_line(record: Record) -> bytes:
     """One log line: the time, the direction, the mark and the message (escaped, redacted)."""
+    ts_s, direction, mark, raw = record
     for byte, old, new in _ESCAPES:
         if byte in raw:
             raw = raw.replace(old, new)
-    return b"%s %s %s %s\n" % (
-        utc_iso(ts_s).encode(),
+    whole = int(ts_s)  # `utc_iso`, inline: a line is made for every message
+    micros = min(int((ts_s - whole) * 1_000_000), 999_999)
+    return b"%s.%06dZ %s %s %s\n" % (
+        _whole_seconds(whole).encode(),
+        micros,
         direction.encode(),
         mark.encode("latin-1"),
         redact(raw),
@@ -166,7 +173,7 @@ class MessageLog:
         self._keep = keep_files
         self._log = log
         self._clock = clock
-        self._buf: list[tuple[float, str, str, bytes]] = []  # (time, direction, mark, raw)
+        self._buf: list[Record] = []
         self._buffered = 0
         self._fd = -1
         self._size = 0
@@ -189,7 +196,7 @@ class MessageLog:
         """Write what is buffered: one ``os.write`` (rotating first when the file is full)."""
         if not self._buf:
             return
-        data = b"".join(self._lines())
+        data = b"".join(map(format_line, self._buf))
         self._buf.clear()
         self._buffered = 0
         try:
@@ -204,10 +211,6 @@ class MessageLog:
             if not self._failing and self._log is not None:
                 self._log.warning("fix_message_log_failed", error=str(exc), dropped=len(data))
             self._failing = True
-
-    def _lines(self) -> list[bytes]:
-        """The buffered records as the lines `flush()` writes."""
-        return [format_line(*record) for record in self._buf]
 
     def close(self) -> None:
         self.flush()

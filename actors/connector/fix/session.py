@@ -143,7 +143,9 @@ class FixSession:
         self._sender_b = sender_comp_id.encode()
         self._target_b = target_comp_id.encode()
         self._tx = Transmitter(store, clock, monotonic, sender_comp_id, target_comp_id)
-        self._tx.message_log = self._msg_log = message_log
+        self._msg_log: MessageLog | None = None
+        self.flush_log: Callable[[], None] = _no_log  # see data_to_send
+        self.set_message_log(message_log)
         self._reader = fc.FrameReader()
         self._garbled = GarbledLog(self._log, monotonic, target_comp_id)
         self._events: list[SessionEvent] = []
@@ -192,6 +194,8 @@ class FixSession:
     def set_message_log(self, message_log: MessageLog | None) -> None:
         """Log every message in and out from now on (see fix msglog); None: stop."""
         self._tx.message_log = self._msg_log = message_log
+        # `flush_log()` is the log's own flush (one call a turn), or nothing without a log
+        self.flush_log = _no_log if message_log is None else message_log.flush
 
     @property
     def resent_through(self) -> int:
@@ -205,14 +209,9 @@ class FixSession:
 
     def data_to_send(self, *, flush_log: bool = True) -> bytes:
         """Sync the store (group commit), then hand out every queued outbound byte.
-        `flush_log` False: the message log is written at `flush_log()`, which the caller
-        calls once the bytes are on the wire (the log is a record, not a promise)."""
+        `flush_log` False: the message log's records are written at `flush_log()`, which
+        the caller calls once the bytes are on the wire (the log is a record, no promise)."""
         return self._tx.take(flush_log=flush_log)
-
-    def flush_log(self) -> None:
-        """Write the message log's buffered records (see `data_to_send`)."""
-        if self._msg_log is not None:
-            self._msg_log.flush()
 
     def receive(self, data: bytes) -> list[SessionEvent]:
         """Feed bytes from the wire; never raises on any input."""
@@ -559,6 +558,10 @@ class FixSession:
     def _take_events(self) -> list[SessionEvent]:
         events, self._events = self._events, []
         return events
+
+
+def _no_log() -> None:
+    """`flush_log` without a message log: nothing to write."""
 
 
 def _mark(item: Inbound | Garbled | BadHeader) -> str:
