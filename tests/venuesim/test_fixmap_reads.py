@@ -9,6 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import simplefix  # type: ignore[import-untyped]
+from hypothesis import given
+from hypothesis import strategies as st
 
 from actors.connector.fix import codec as fc
 from actors.venuesim import SimStore, Venue
@@ -86,8 +88,8 @@ def test_a_new_order_reads_as_it_did_tag_by_tag(tmp_path: Path) -> None:
         fields = fc.first_fields(msg)
         old = fm._Req(old_venue, msg, seq, now, lambda r=reject: r, fields)
         new = fm._Req(new_venue, msg, seq, now, lambda r=reject: r, fields)
-        assert new.texts((11, 55, 54, 60)) == [old.s(t) for t in (11, 55, 54, 60)]
-        for msg_type in ("D", "H", "F"):
+        assert new.texts((b"11", b"55", b"54", b"60")) == [old.s(t) for t in (11, 55, 54, 60)]
+        for msg_type in ("D", "H", "F", "AF", "q"):
             for strict in (True, False):
                 expected = _old_session_problem(msg_type, old, strict_h=strict)
                 assert fm._session_problem(msg_type, new, strict_h=strict) == expected
@@ -95,3 +97,37 @@ def test_a_new_order_reads_as_it_did_tag_by_tag(tmp_path: Path) -> None:
             assert fm._new_order(new) == _old_new_order(old)
             answered += 1
     assert answered > 300  # the engine saw many, accepted and rejected
+
+
+def _old_clean(fields: list[fm.Field]) -> tuple[fm.Field, ...]:
+    out: list[fm.Field] = []
+    for tag, value in fields:
+        if isinstance(value, str):
+            if not value:
+                continue
+            value = value.replace("\x01", " ")
+        out.append((tag, value))
+    return tuple(out)
+
+
+class _Text(str):
+    """A str subclass (a str enum's member is one)."""
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 999),
+            st.text(alphabet="a\x01 =", max_size=4)
+            | st.text(alphabet="a\x01", max_size=3).map(_Text)
+            | st.integers(-5, 5)
+            | st.decimals(allow_nan=False, allow_infinity=False, places=2)
+            | st.binary(max_size=2),
+        ),
+        max_size=12,
+    )
+)
+def test_clean_drops_empty_texts_and_spaces_soh_as_before(fields: list[fm.Field]) -> None:
+    new, old = fm._clean(fields), _old_clean(fields)
+    assert new == old
+    assert [type(v) for _, v in new] == [type(v) for _, v in old]
