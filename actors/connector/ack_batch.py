@@ -52,6 +52,8 @@ class AckBatch:
 
     def send(self) -> None:
         """Send the Acks held, per requester, in order."""
+        if not self._held:  # most turns (the window closes at every loop turn)
+            return
         held, self._held = self._held, {}
         for identity, refs in held.items():
             for start in range(0, len(refs), MAX_ACK_BATCH):
