@@ -399,10 +399,8 @@ class SimAcceptor:
         if isinstance(outs, fixmap.Stream):  # one part per order: pumped across loop turns
             self._pump.stream(outs.parts, self._route, answers_only=outs.answers_only)
             return
-        if any(o.exec_type for o in outs):
-            self._on_dirty()
         for out in outs:
-            self._route(out)
+            self._route(out)  # an execution report marks the engine's log dirty there
 
     def _route(self, out: Out) -> None:
         if out.exec_type:
