@@ -95,6 +95,9 @@ from actors.connector.fix.transmit import Transmitter, app_body, text_value
 from protocol.exceptions import VenueError
 
 MAX_RESEND_REREQUESTS = 3  # ResendRequests repeated for a gap that does not move
+# a State, not a literal: `receive` checks it again after each frame (a frame may close the
+# session), where a literal would be narrowed away by the check before the loop
+_CLOSED: State = "closed"
 
 
 class FixSession:
@@ -218,9 +221,9 @@ class FixSession:
         if self.state != "closed":
             self._reader.feed(data)
             try:
-                while not self._closed() and (frame := self._reader.next_frame()) is not None:
+                while self.state != _CLOSED and (frame := self._reader.next_frame()) is not None:
                     self._on_frame(frame)
-                if not self._closed() and self._reader.junk_bytes > self._max_junk_bytes:
+                if self.state != _CLOSED and self._reader.junk_bytes > self._max_junk_bytes:
                     self._disconnect("garbage on the wire")
             except Exception as exc:  # noqa: BLE001 - a session bug must not kill the actor
                 self._log.error("fix_session_internal_error", error=repr(exc))
@@ -281,7 +284,7 @@ class FixSession:
     def _on_frame(self, frame: fc.Frame) -> None:
         item = read_frame(frame, ours=self._sender_b, theirs=self._target_b)
         if self._msg_log is not None:
-            self._msg_log.record(IN, frame.raw, _mark(item))
+            self._msg_log.record(IN, frame.raw, NORMAL if type(item) is Inbound else _mark(item))
         if isinstance(item, Garbled):
             self._on_garbled(item)
             return
@@ -320,7 +323,8 @@ class FixSession:
                 self._queue_ahead(inbound, handled)
         else:
             self._process(inbound, False)
-            self._drain_queue()
+            if self._queue or self._resend_until:  # else `_drain_queue` has nothing to do
+                self._drain_queue()
 
     def _queue_ahead(self, inbound: Inbound, handled: bool) -> None:
         if len(self._queue) >= self._max_queued:
@@ -547,9 +551,6 @@ class FixSession:
         self.state = "closed"
         self._log.info("fix_disconnect", reason=reason)
         self._events.append(Disconnect(reason))
-
-    def _closed(self) -> bool:
-        return self.state == "closed"
 
     def _enter(self, state: State) -> None:
         self.state = state
