@@ -16,8 +16,9 @@ The shell never blocks and never raises on client input: it reads what the socke
 feeds the session, runs application messages through `fixmap.handle` (engine calls; a
 valid FIX 4.4 MsgType it does not take, e.g. QuoteRequest, gets the session's
 BusinessMessageReject 380=3, an invalid one a session Reject 373=11),
-sends answers at once and execution reports through `ExecOutbox` (faults), and writes
-once per loop turn (`turn()`: timers, group commit of the FIX store, socket write). An
+sends answers at once and execution reports through `ExecOutbox` (faults), writes a read's
+answers at its end (before the loop's timers) and once per loop turn (`turn()`: timers,
+group commit of the FIX store, socket write, a drop the session asked for). An
 answer of one message per order (AF, q) is pumped, 256 parts a turn, and what is sent
 meanwhile queues behind it (`pump`); it reads at most 64 KiB of requests a turn.
 With `tls` (an `ssl.SSLContext`, `[venues.sim] tls_*`) every accepted connection first
@@ -268,8 +269,11 @@ class SimAcceptor:
                 self._drop("client closed the connection")
                 return
             self._on_events(self.session.receive(data))
-        if sock is not None and sock is self._conn and pending_bytes(sock):  # TLS: unseen bytes
-            self._loop.call_later(0, self._on_conn_ready)
+        if sock is not None and sock is self._conn:
+            self._write(self.session.data_to_send(flush_log=False))  # the answers, at once
+            self.session.flush_log()
+            if pending_bytes(sock):  # TLS: unseen bytes
+                self._loop.call_later(0, self._on_conn_ready)
 
     def _write(self, data: bytes) -> None:
         self._wbuf += data
