@@ -48,10 +48,13 @@ class AckBatch:
 
     def close(self) -> None:
         self._open = False
-        self.send()
+        if self._held:  # most turns hold none (the window closes at every loop turn)
+            self.send()
 
     def send(self) -> None:
         """Send the Acks held, per requester, in order."""
+        if not self._held:
+            return
         held, self._held = self._held, {}
         for identity, refs in held.items():
             for start in range(0, len(refs), MAX_ACK_BATCH):

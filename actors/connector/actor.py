@@ -57,6 +57,7 @@ from actors.connector.venue_address import ccxt_base_url, venue_address
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
 from actors.runtime.peer import Peer, Replier
+from actors.runtime.tally import TURN
 from protocol.codec import Envelope
 from protocol.commands import Command, FixSeq
 from protocol.messages import (
@@ -331,17 +332,17 @@ class ConnectorActor(Actor):
     def on_execs(self, reports: Sequence[ExecReport]) -> None:
         """The durability barrier: the executions are in the outbox, fsynced, when this
         returns (the adapter lets the venue's sequence number advance only after). They go
-        to the OMS first, so the OMS gets them while the fsync runs: a crash before it
-        completes leaves next-in behind too, and the venue sends them again. The fill
-        ledger is made durable in the same step (deduplicated by ExecID), after the
-        forward too (a fill no longer waits for the ledger's fsync)."""
+        to the OMS first, so it gets them while the fsync runs: a crash before it completes
+        leaves next-in behind too, and the venue sends them again. The fill ledger (deduped
+        by ExecID) takes them and is made durable in the same step, after the forward too."""
         reports = self.cuts.number(reports)  # exec_seq, in venue order
-        self._ledger_fills.inc(self.ledger.add(reports))
         new = self.outbox.add(reports)
         if not self._retrying:
             self._send_execs(new)
             if len(new) > 1:  # tests: kill -9 with a batch sent, nothing of it durable here
                 self.crash_point("after_exec_batch_sent")
+        if fills := self.ledger.add(reports):
+            TURN.inc(self._ledger_fills, fills)  # written after the turn (runtime.tally)
         self.ledger.sync()
         self.outbox.sync()
 
@@ -440,10 +441,8 @@ class ConnectorActor(Actor):
             self._send_state()
 
 
-_VENUE_REQUESTS = (
-    PlaceOrder, CancelOnVenue, ReplaceOnVenue, OpenOrdersRequest, OrderStatusQuery,
-    GetPositions, MassCancel,
-)  # fmt: skip
+_VENUE_REQUESTS = (PlaceOrder, CancelOnVenue, ReplaceOnVenue, OpenOrdersRequest,
+                   OrderStatusQuery, GetPositions, MassCancel)  # fmt: skip
 
 
 def _positions(positions: Positions, cut: ExecCut) -> Positions:

@@ -29,9 +29,14 @@ def exec_messages(
     most_bytes: int = BATCH_BYTES,
 ) -> Iterator[tuple[ExecReport | ExecReports, list[ExecReport]]]:
     """(message, the executions it carries), in order."""
-    if len(reports) == 1:  # the common case at low rates: nothing to size
-        yield reports[0], [reports[0]]
-        return
+    if len(reports) == 1:  # the common case at low rates: nothing to size, no generator
+        return iter([(reports[0], [reports[0]])])
+    return _batches(venue, reports, most, most_bytes)
+
+
+def _batches(
+    venue: str, reports: Sequence[ExecReport], most: int, most_bytes: int
+) -> Iterator[tuple[ExecReport | ExecReports, list[ExecReport]]]:
     chunk: list[ExecReport] = []
     bodies: list[dict[str, Any]] = []
     size = 0

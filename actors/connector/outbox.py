@@ -93,7 +93,7 @@ class ExecOutbox:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / OUTBOX_NAME
         self._fsync = fsync
-        self._compact_bytes = compact_bytes
+        self._truncate_past = max(compact_bytes, len(_MAGIC))  # nothing pending: cut past it
         self._max_bytes = max_bytes
         self.pending: OrderedDict[str, ExecReport] = OrderedDict()
         self._recent = IdRing(remember_acked)  # acked ids, the oldest forgotten first
@@ -139,7 +139,7 @@ class ExecOutbox:
             write_all(self._fd, data)
             self._size += len(data)
             self._unsynced = True
-        if not self.pending and self._size > max(self._compact_bytes, len(_MAGIC)):
+        if not self.pending and self._size > self._truncate_past:
             self._truncate()
         elif self._size > self._max_bytes:
             self._rewrite()

@@ -44,6 +44,7 @@ from protocol.tls import client_context, failure_reason
 READ_BYTES = 1 << 17  # one recv takes what a readable event usually has (TLS: a record)
 READ_BUDGET = 1 << 16  # per readable event: ~250 FIX 8s, ~40 ms of session and mapping work
 WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+_IN, _OUT = int(zmq.POLLIN), int(zmq.POLLOUT)  # plain ints: no enum arithmetic a write
 
 
 class TlsFailed(OSError):
@@ -64,6 +65,7 @@ class TcpClient:
         self._sock: socket.socket | None = None
         self._fd = -1
         self._registered = False
+        self._watching = 0  # the poll events the loop has for the socket now
         self.connecting = False
         self._out = bytearray()
         self._tls = tls
@@ -95,8 +97,8 @@ class TcpClient:
             raise OSError(code, os.strerror(code))
         self._sock, self._fd, self.connecting = sock, sock.fileno(), True
         self._host, self._conn_id = addr[0], self._conn_id + 1
-        self._loop.add_fd(self._fd, self._on_ready, zmq.POLLOUT)
-        self._registered = True
+        self._loop.add_fd(self._fd, self._on_ready, _OUT)
+        self._registered, self._watching = True, _OUT
 
     def finish_connect(self) -> bool:
         """Readiness while connecting: True once the connection is ready (TCP connected,
@@ -142,10 +144,10 @@ class TcpClient:
         try:
             sock.do_handshake()
         except ssl.SSLWantReadError:
-            self._loop.modify_fd(self._fd, zmq.POLLIN)
+            self._watch(_IN)
             return False
         except ssl.SSLWantWriteError:
-            self._loop.modify_fd(self._fd, zmq.POLLOUT)
+            self._watch(_OUT)
             return False
         except OSError as exc:  # ssl.SSLError is one: bad certificate, protocol, peer gone
             raise self._tls_failed(failure_reason(exc)) from exc
@@ -174,8 +176,9 @@ class TcpClient:
             self._interest()
         left = READ_BUDGET  # bounded work per loop turn: the rest is read on the next one
         while left > 0:
+            want = min(READ_BYTES, left)
             try:
-                data = self._sock.recv(min(READ_BYTES, left))
+                data = self._sock.recv(want)
             except ssl.SSLWantWriteError:  # TLS: the read must write first (POLLOUT)
                 self._read_wants_write = True
                 self._interest()
@@ -189,6 +192,8 @@ class TcpClient:
             if not data:
                 return chunks, "connection closed by the peer"
             chunks.append(data)
+            if len(data) < want and self._tls is None:
+                break  # plain TCP: the socket is empty (no recv just to hear EAGAIN)
             left -= len(data)
         else:
             self._drain_pending()
@@ -224,12 +229,18 @@ class TcpClient:
             self._loop.remove(self._fd)
         sock.close()
         self._sock, self._fd, self._registered, self.connecting = None, -1, False, False
+        self._watching = 0
         self._handshaking = self._read_wants_write = False
         self._out.clear()
 
     def _interest(self) -> None:
-        out = self._out or self._read_wants_write
-        self._loop.modify_fd(self._fd, zmq.POLLIN | (zmq.POLLOUT if out else 0))
+        self._watch(_IN | _OUT if self._out or self._read_wants_write else _IN)
+
+    def _watch(self, events: int) -> None:
+        """Tell the loop which events to poll for, when they change (not at every write)."""
+        if events != self._watching:
+            self._watching = events
+            self._loop.modify_fd(self._fd, events)
 
     def _drain_pending(self) -> None:
         """Decrypted bytes inside the SSL object: the poller cannot see them, so ask the

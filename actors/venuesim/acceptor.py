@@ -16,8 +16,9 @@ The shell never blocks and never raises on client input: it reads what the socke
 feeds the session, runs application messages through `fixmap.handle` (engine calls; a
 valid FIX 4.4 MsgType it does not take, e.g. QuoteRequest, gets the session's
 BusinessMessageReject 380=3, an invalid one a session Reject 373=11),
-sends answers at once and execution reports through `ExecOutbox` (faults), and writes
-once per loop turn (`turn()`: timers, group commit of the FIX store, socket write). An
+sends answers at once and execution reports through `ExecOutbox` (faults), writes a read's
+answers at its end (before the loop's timers) and once per loop turn (`turn()`: timers,
+group commit of the FIX store, socket write, a drop the session asked for). An
 answer of one message per order (AF, q) is pumped, 256 parts a turn, and what is sent
 meanwhile queues behind it (`pump`); it reads at most 64 KiB of requests a turn.
 With `tls` (an `ssl.SSLContext`, `[venues.sim] tls_*`) every accepted connection first
@@ -268,8 +269,11 @@ class SimAcceptor:
                 self._drop("client closed the connection")
                 return
             self._on_events(self.session.receive(data))
-        if sock is not None and sock is self._conn and pending_bytes(sock):  # TLS: unseen bytes
-            self._loop.call_later(0, self._on_conn_ready)
+        if sock is not None and sock is self._conn:
+            self._write(self.session.data_to_send(flush_log=False))  # the answers, at once
+            self.session.flush_log()
+            if pending_bytes(sock):  # TLS: unseen bytes
+                self._loop.call_later(0, self._on_conn_ready)
 
     def _write(self, data: bytes) -> None:
         self._wbuf += data
@@ -297,11 +301,13 @@ class SimAcceptor:
             self._loop.modify_fd(sock.fileno(), zmq.POLLIN | (zmq.POLLOUT if want else 0))
 
     def _flush(self) -> None:
-        data = self.session.data_to_send()
+        data = self.session.data_to_send(flush_log=False)
         if self._conn is None:
             self._drop_after_write = ""
+            self.session.flush_log()
             return
         self._write(data)
+        self.session.flush_log()  # after the answer is on the wire: a record, no promise
         if self._drop_after_write and self._conn is not None:
             self._drop(self._drop_after_write)
 
@@ -397,10 +403,8 @@ class SimAcceptor:
         if isinstance(outs, fixmap.Stream):  # one part per order: pumped across loop turns
             self._pump.stream(outs.parts, self._route, answers_only=outs.answers_only)
             return
-        if any(o.exec_type for o in outs):
-            self._on_dirty()
         for out in outs:
-            self._route(out)
+            self._route(out)  # an execution report marks the engine's log dirty there
 
     def _route(self, out: Out) -> None:
         if out.exec_type:

@@ -120,6 +120,10 @@ SESSION_REJECT = "3"
 # SessionRejectReason (373)
 SR_REQUIRED_TAG_MISSING, SR_VALUE_INCORRECT = 1, 5
 _ECHO_TAGS = (55, 54, 38, 40, 44, 59)
+_NEW_ORDER_TAGS = (11, *_ECHO_TAGS)  # ClOrdID, then what an answer echoes
+# the first-fields keys (b"11", ...) of the tag tuples read with `_Req.texts`
+_KEYS = {t: tuple(b"%d" % tag for tag in t) for t in (*_SESSION_REQUIRED.values(), (11,), ())}
+_NEW_ORDER_KEYS = tuple(b"%d" % tag for tag in _NEW_ORDER_TAGS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,11 @@ class _Req:
     def s(self, tag: int) -> str | None:
         value = self.fields.get(fc.TAG_BYTES.get(tag) or b"%d" % tag)
         return None if value is None else value.decode("latin-1")
+
+    def texts(self, keys: tuple[bytes, ...]) -> list[str | None]:
+        """`s(tag)` of each tag of `keys` (b"11", ...: `_keys(tags)`), in one call."""
+        get = self.fields.get
+        return [None if (v := get(k)) is None else v.decode("latin-1") for k in keys]
 
     def echo(self) -> dict[int, str]:
         return {t: v for t in _ECHO_TAGS if (v := self.s(t))}
@@ -192,10 +201,11 @@ def _session_problem(
     """(RefTagID, SessionRejectReason, Text) when a FIX engine would reject the request
     itself (`strict_h` false: an H needs only its ClOrdID; a Side it carries must be valid)."""
     required = (11,) if msg_type == "H" and not strict_h else _SESSION_REQUIRED.get(msg_type, ())
-    for tag in required:
-        if not req.s(tag):
+    values = req.texts(_KEYS[required])
+    for tag, value in zip(required, values, strict=True):
+        if not value:
             return tag, SR_REQUIRED_TAG_MISSING, "Required tag missing"
-    side = req.s(54)
+    side = values[required.index(54)] if 54 in required else req.s(54)
     if msg_type in _SESSION_REQUIRED and (54 in required or side) and side not in _FIX_SIDES:
         return 54, SR_VALUE_INCORRECT, "Value is incorrect (out of range) for this tag"
     return None
@@ -206,19 +216,25 @@ def _session_problem(
 
 def _new_order(r: _Req) -> list[Out]:
     force = REJECT_TEXT if r.reject_order() else ""
+    cl, symbol, side, qty, ord_type, price, tif = r.texts(_NEW_ORDER_KEYS)
     events = r.venue.new_order(
-        r.s(11) or "",
-        r.s(55) or "",
-        _SIDE.get(r.s(54) or "", _INVALID),
-        r.s(38),
-        _ORD_TYPE.get(r.s(40) or "", _INVALID),
-        r.s(44),
-        _TIF.get(r.s(59) or "0", _INVALID),
+        cl or "",
+        symbol or "",
+        _SIDE.get(side or "", _INVALID),
+        qty,
+        _ORD_TYPE.get(ord_type or "", _INVALID),
+        price,
+        _TIF.get(tif or "0", _INVALID),
         r.now_ns,
         force_reject=force,
         poss_dup=r.poss_dup,
     )
-    return [event_out(ev, r.echo()) for ev in events]
+    # `r.echo()` from the values read above (_ECHO_TAGS: 55, 54, 38, 40, 44, 59)
+    echo: dict[int, str] = {}
+    for tag, value in zip(_ECHO_TAGS, (symbol, side, qty, ord_type, price, tif), strict=True):
+        if value:
+            echo[tag] = value
+    return [event_out(ev, echo) for ev in events]
 
 
 def _cancel(r: _Req) -> list[Out]:
@@ -403,15 +419,13 @@ def session_reject(seq: int, ref_msg_type: str, ref_tag: int, reason: int, text:
 
 
 def _clean(fields: list[Field]) -> tuple[Field, ...]:
-    """Drop empty values (FIX has no empty fields); SOH in a text becomes a space."""
-    out: list[Field] = []
-    for tag, value in fields:
-        if isinstance(value, str):
-            if not value:
-                continue
-            value = value.replace("\x01", " ")
-        out.append((tag, value))
-    return tuple(out)
+    """Drop empty values (FIX has no empty fields); SOH in a text becomes a space (a text
+    without one is kept as it is, not copied: a str subclass still becomes a str)."""
+    return tuple([
+        (t, v.replace("\x01", " ") if isinstance(v, str) and (type(v) is not str or "\x01" in v)
+            else v)
+        for t, v in fields if v or not isinstance(v, str)  # an empty str is dropped
+    ])  # fmt: skip
 
 
 def _optional(value: str | None, table: Mapping[str, object]) -> str | None:

@@ -85,6 +85,8 @@ class Probation:
             p.since_s = time.monotonic()
 
     def expire(self) -> None:
+        if not self._pending:  # the usual turn: nobody on probation
+            return
         now = time.monotonic()
         for p in [p for p in self._pending if now - p.since_s >= self._timeout_s]:
             self._refuse(p, "no Logon in time")

@@ -13,6 +13,7 @@ from typing import Any
 
 from actors.connector.actor import ConnectorActor
 from actors.connector.outbox import ExecOutbox
+from actors.runtime.tally import TURN
 from protocol.messages import ExecReport, Side
 
 
@@ -58,12 +59,18 @@ class _Connector:
         self.calls.append(f"send {' '.join(r.exec_id for r in reports)}")
 
 
-def test_a_fill_is_forwarded_before_the_ledger_and_outbox_syncs() -> None:
+def test_a_fill_is_forwarded_before_the_ledger_takes_it_and_before_the_syncs() -> None:
+    """Only the outbox (which drops what is pending or acked already) comes before the
+    forward; the fill ledger's bookkeeping and its counter (the turn's tally) after it."""
     c = _Connector()
-    c.on_execs([_fill(1), _fill(2)])
-    assert c.calls == [
-        "ledger.add", "outbox.add", "send X1 X2", "ledger.sync", "outbox.sync",
-    ]  # fmt: skip
+    try:
+        c.on_execs([_fill(1), _fill(2)])
+        assert c.calls == [
+            "outbox.add", "send X1 X2", "ledger.add", "ledger.sync", "outbox.sync",
+        ]  # fmt: skip
+        assert TURN._incs == {c._ledger_fills: 2.0}
+    finally:
+        TURN.flush()
 
 
 def test_a_report_added_and_acked_before_the_flush_is_written_in_that_order(

@@ -253,40 +253,53 @@ def to_exec_report(msg: simplefix.FixMessage, venue: str) -> ExecReport | None:
     """An ExecutionReport (8) for the OMS; None for ExecTypes that are not forwarded
     (status answers, pending states, unsupported ones: the caller logs those)."""
     f = fc.first_fields(msg)
-    s = fc.text
-    kind = EXEC_KINDS.get(s(f, b"150") or "")
-    exec_id = s(f, b"17")
-    cl_ord_id = s(f, b"11")
+    # `fc.text` and `_number0` of each field, in one comprehension each (on the order path)
+    exec_type, exec_id, cl_ord_id, text, order_id, orig, symbol, side, status, sent = [
+        None if (v := f.get(k)) is None else v.decode("latin-1") for k in _EXEC_TEXTS
+    ]
+    kind = EXEC_KINDS.get(exec_type or "")
     if kind is None or not exec_id or cl_ord_id is None:
         return None
-    text = s(f, b"58") or ""
+    text = text or ""
     reject_reason = ""
     if kind == "rejected" and fc.get_int(msg, 103) == ORD_REJ_DUPLICATE:
         reject_reason = "DUPLICATE_ORDER"
         if "duplicate" not in text.lower():
             text = f"duplicate order: {text}" if text else "duplicate order"
-    order_id = s(f, b"37") or ""
+    last_qty, last_px, cum_qty, avg_px, leaves_qty = [
+        _ZERO if (raw := f.get(k)) is None or len(raw) > MAX_DECIMAL_TEXT
+        else _parsed(raw.decode("latin-1")) or _ZERO
+        for k in _EXEC_NUMBERS
+    ]  # fmt: skip
+    order_id = order_id or ""
     return _exec_report(
         venue=venue,
         exec_id=exec_id,
         kind=kind,
         cl_ord_id=cl_ord_id,
-        orig_cl_ord_id=s(f, b"41") or "",
+        orig_cl_ord_id=orig or "",
         venue_order_id="" if order_id == NO_ORDER else order_id,
-        symbol=s(f, b"55") or "",
-        side=SIDE_FROM_FIX.get(s(f, b"54") or ""),
+        symbol=symbol or "",
+        side=SIDE_FROM_FIX.get(side or ""),
         order_qty=_number(f, b"38"),
         price=_number(f, b"44"),
-        last_qty=_number0(f, b"32"),
-        last_px=_number0(f, b"31"),
-        cum_qty=_number0(f, b"14"),
-        avg_px=_number0(f, b"6"),
-        leaves_qty=_number0(f, b"151"),
-        ord_status=_ord_status(s(f, b"39")),
+        last_qty=last_qty,
+        last_px=last_px,
+        cum_qty=cum_qty,
+        avg_px=avg_px,
+        leaves_qty=leaves_qty,
+        ord_status=_ord_status(status),
         text=text,
         reject_reason=reject_reason,
-        venue_ts_ns=_ts_ns(s(f, b"60")),
+        venue_ts_ns=_ts_ns(sent),
     )
+
+
+# what `to_exec_report` reads as text (ExecType, ExecID, ClOrdID, Text, OrderID,
+# OrigClOrdID, Symbol, Side, OrdStatus, TransactTime), and as numbers or 0 (LastQty,
+# LastPx, CumQty, AvgPx, LeavesQty)
+_EXEC_TEXTS = (b"150", b"17", b"11", b"58", b"37", b"41", b"55", b"54", b"39", b"60")
+_EXEC_NUMBERS = (b"32", b"31", b"14", b"6", b"151")
 
 
 def cancel_reject_report(msg: simplefix.FixMessage, venue: str) -> ExecReport | None:

@@ -16,8 +16,11 @@ wrote the message; the mark is ``-``, ``garbled:<reason>`` (ignored by the sessi
 a line is always one message. RawData(96), Username(553), Password(554) and
 NewPassword(925) values are replaced by ``***`` before anything reaches the disk.
 
-Writes are buffered and reach the file in one ``os.write`` per `flush()` (the session
-flushes at ``data_to_send()``: once per loop turn); there is no fsync. When the current
+Writes are buffered and reach the file in one ``os.write`` per `flush()` (once per loop
+turn: the session's ``data_to_send()``, or after the turn's bytes are on the wire when the
+caller asks for it with ``flush_log=False``); there is no fsync. A record holds the
+message and its time until then: its line (time text, escapes, redaction) is made at
+`flush()`, off the path of the message it records. When the current
 file ``messages.log`` would pass ``max_file_bytes`` it is renamed ``messages.log.1`` (the
 older ones shift up) and ``keep_files`` files are kept in all. A write that fails (disk
 full) is logged once per failure streak and dropped: the log never stops the session.
@@ -53,6 +56,7 @@ _ESCAPES = tuple(
 _UNESCAPE = re.compile(rb"\\(.)", re.DOTALL)
 _UNESCAPED = {b"n": b"\n", b"r": b"\r"}
 _FLUSH_AT_BYTES = 1 << 20  # a turn that logs more than this writes early
+_LINE_OVERHEAD = 40  # a line's bytes besides the message: time, direction, mark (~)
 
 
 def redact(raw: bytes, tags: frozenset[str] = REDACTED_TAGS) -> bytes:
@@ -118,6 +122,26 @@ def parse_line(line: bytes) -> Entry | None:
     return Entry(parts[0].decode("latin-1"), parts[1].decode(), parts[2].decode("latin-1"), raw)
 
 
+Record = tuple[float, str, str, bytes]  # (time, direction, mark, raw) of one message
+
+
+def format_line(record: Record) -> bytes:
+    """One log line: the time, the direction, the mark and the message (escaped, redacted)."""
+    ts_s, direction, mark, raw = record
+    for byte, old, new in _ESCAPES:
+        if byte in raw:
+            raw = raw.replace(old, new)
+    whole = int(ts_s)  # `utc_iso`, inline: a line is made for every message
+    micros = min(int((ts_s - whole) * 1_000_000), 999_999)
+    return b"%s.%06dZ %s %s %s\n" % (
+        _whole_seconds(whole).encode(),
+        micros,
+        direction.encode(),
+        mark.encode("latin-1"),
+        redact(raw),
+    )
+
+
 def utc_iso(ts_s: float) -> str:
     """``2026-12-03T17:00:00.123456Z``."""
     whole = int(ts_s)
@@ -149,7 +173,7 @@ class MessageLog:
         self._keep = keep_files
         self._log = log
         self._clock = clock
-        self._buf: list[bytes] = []
+        self._buf: list[Record] = []
         self._buffered = 0
         self._fd = -1
         self._size = 0
@@ -161,18 +185,10 @@ class MessageLog:
         return cls(directory, max_file_bytes=cfg.max_file_bytes, keep_files=cfg.keep_files, log=log)
 
     def record(self, direction: str, raw: bytes, mark: str = NORMAL) -> None:
-        """Buffer one message (`direction` IN or OUT) stamped now."""
-        for byte, old, new in _ESCAPES:
-            if byte in raw:
-                raw = raw.replace(old, new)
-        line = b"%s %s %s %s\n" % (
-            utc_iso(self._clock()).encode(),
-            direction.encode(),
-            mark.encode("latin-1"),
-            redact(raw),
-        )
-        self._buf.append(line)
-        self._buffered += len(line)
+        """Buffer one message (`direction` IN or OUT) stamped now; its line is made at
+        `flush()` (`format_line`)."""
+        self._buf.append((self._clock(), direction, mark, raw))
+        self._buffered += len(raw) + _LINE_OVERHEAD
         if self._buffered >= _FLUSH_AT_BYTES:
             self.flush()
 
@@ -180,7 +196,7 @@ class MessageLog:
         """Write what is buffered: one ``os.write`` (rotating first when the file is full)."""
         if not self._buf:
             return
-        data = b"".join(self._buf)
+        data = b"".join(map(format_line, self._buf))
         self._buf.clear()
         self._buffered = 0
         try:

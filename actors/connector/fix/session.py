@@ -57,7 +57,7 @@ key fields of an informational message (a News headline, a trading session statu
 
 Message log (optional, `set_message_log`; see fix msglog): every frame cut from the
 stream (garbled ones marked) and every message encoded, credentials redacted, written at
-`data_to_send()`.
+`data_to_send()`, or at `flush_log()` after the bytes went out (`flush_log=False`).
 """
 
 from __future__ import annotations
@@ -95,6 +95,9 @@ from actors.connector.fix.transmit import Transmitter, app_body, text_value
 from protocol.exceptions import VenueError
 
 MAX_RESEND_REREQUESTS = 3  # ResendRequests repeated for a gap that does not move
+# a State, not a literal: `receive` checks it again after each frame (a frame may close the
+# session), where a literal would be narrowed away by the check before the loop
+_CLOSED: State = "closed"
 
 
 class FixSession:
@@ -143,7 +146,9 @@ class FixSession:
         self._sender_b = sender_comp_id.encode()
         self._target_b = target_comp_id.encode()
         self._tx = Transmitter(store, clock, monotonic, sender_comp_id, target_comp_id)
-        self._tx.message_log = self._msg_log = message_log
+        self._msg_log: MessageLog | None = None
+        self.flush_log: Callable[[], None] = _no_log  # see data_to_send
+        self.set_message_log(message_log)
         self._reader = fc.FrameReader()
         self._garbled = GarbledLog(self._log, monotonic, target_comp_id)
         self._events: list[SessionEvent] = []
@@ -192,6 +197,8 @@ class FixSession:
     def set_message_log(self, message_log: MessageLog | None) -> None:
         """Log every message in and out from now on (see fix msglog); None: stop."""
         self._tx.message_log = self._msg_log = message_log
+        # `flush_log()` is the log's own flush (one call a turn), or nothing without a log
+        self.flush_log = _no_log if message_log is None else message_log.flush
 
     @property
     def resent_through(self) -> int:
@@ -203,18 +210,20 @@ class FixSession:
         """Messages sent again (PossDup or gap fill) on the peer's request, ever."""
         return self._tx.resends
 
-    def data_to_send(self) -> bytes:
-        """Sync the store (group commit), then hand out every queued outbound byte."""
-        return self._tx.take()
+    def data_to_send(self, *, flush_log: bool = True) -> bytes:
+        """Sync the store (group commit), then hand out every queued outbound byte.
+        `flush_log` False: the message log's records are written at `flush_log()`, which
+        the caller calls once the bytes are on the wire (the log is a record, no promise)."""
+        return self._tx.take(flush_log=flush_log)
 
     def receive(self, data: bytes) -> list[SessionEvent]:
         """Feed bytes from the wire; never raises on any input."""
         if self.state != "closed":
             self._reader.feed(data)
             try:
-                while not self._closed() and (frame := self._reader.next_frame()) is not None:
+                while self.state != _CLOSED and (frame := self._reader.next_frame()) is not None:
                     self._on_frame(frame)
-                if not self._closed() and self._reader.junk_bytes > self._max_junk_bytes:
+                if self.state != _CLOSED and self._reader.junk_bytes > self._max_junk_bytes:
                     self._disconnect("garbage on the wire")
             except Exception as exc:  # noqa: BLE001 - a session bug must not kill the actor
                 self._log.error("fix_session_internal_error", error=repr(exc))
@@ -275,7 +284,7 @@ class FixSession:
     def _on_frame(self, frame: fc.Frame) -> None:
         item = read_frame(frame, ours=self._sender_b, theirs=self._target_b)
         if self._msg_log is not None:
-            self._msg_log.record(IN, frame.raw, _mark(item))
+            self._msg_log.record(IN, frame.raw, NORMAL if type(item) is Inbound else _mark(item))
         if isinstance(item, Garbled):
             self._on_garbled(item)
             return
@@ -314,7 +323,8 @@ class FixSession:
                 self._queue_ahead(inbound, handled)
         else:
             self._process(inbound, False)
-            self._drain_queue()
+            if self._queue or self._resend_until:  # else `_drain_queue` has nothing to do
+                self._drain_queue()
 
     def _queue_ahead(self, inbound: Inbound, handled: bool) -> None:
         if len(self._queue) >= self._max_queued:
@@ -542,9 +552,6 @@ class FixSession:
         self._log.info("fix_disconnect", reason=reason)
         self._events.append(Disconnect(reason))
 
-    def _closed(self) -> bool:
-        return self.state == "closed"
-
     def _enter(self, state: State) -> None:
         self.state = state
         self._since_s = self._mono()
@@ -552,6 +559,10 @@ class FixSession:
     def _take_events(self) -> list[SessionEvent]:
         events, self._events = self._events, []
         return events
+
+
+def _no_log() -> None:
+    """`flush_log` without a message log: nothing to write."""
 
 
 def _mark(item: Inbound | Garbled | BadHeader) -> str:

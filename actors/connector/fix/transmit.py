@@ -128,10 +128,11 @@ class Transmitter:
         orig = fc.sending_time(self._clock()).encode()
         self.emit("4", [(123, b"Y"), (36, b"%d" % new_seq)], seq=seq, orig_time=orig)
 
-    def take(self) -> bytes:
-        """Sync the store (group commit), then hand out every queued outbound byte."""
+    def take(self, *, flush_log: bool = True) -> bytes:
+        """Sync the store (group commit), then hand out every queued outbound byte.
+        `flush_log` False: the caller flushes the message log once the bytes are out."""
         self._store.sync()
-        if self.message_log is not None:
+        if flush_log and self.message_log is not None:
             self.message_log.flush()  # once per loop turn; a diagnostic record: no fsync
         if not self._out:
             return b""

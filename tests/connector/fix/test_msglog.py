@@ -227,3 +227,13 @@ def test_the_redaction_pattern_is_compiled_at_import() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "8=FIX.4.4\x0135=A\x01553=***\x01554=***\x0110=000\x01"
+
+
+def test_a_caller_may_write_the_log_after_the_bytes(link: Link, tmp_path: Path) -> None:
+    """data_to_send(flush_log=False) hands out the bytes and leaves the records buffered;
+    flush_log() then writes them (the adapter and the venue simulator: after the write)."""
+    link.us.logon()
+    assert link.us.data_to_send(flush_log=False).startswith(b"8=FIX.4.4")
+    assert not (tmp_path / "us_log" / LOG_NAME).exists()
+    link.us.flush_log()
+    assert _types(tmp_path / "us_log", OUT) == ["A"]
