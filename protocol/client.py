@@ -233,7 +233,7 @@ class ExecutionClient:
         body = self._submit_order(venue, symbol, side, qty, order_type, price, tif, client_order_id)
         if isinstance(body, InvalidOrder):
             raise body
-        return self._order_reply(self._request(body, timeout_s))
+        return self._order_reply(self._exchange(body, timeout_s)[1])
 
     def submit_many(
         self, orders: Sequence[OrderSpec], timeout_s: float | None = None
