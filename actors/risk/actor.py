@@ -153,21 +153,19 @@ class RiskActor(Actor):
         if not self._ks_read_this_turn:  # once per loop turn, not per check: the read
             self._ks_read_this_turn = True  # (open, fstat, read) was 7 % of risk's CPU
             self._reload_kill_switch()
-        if not self.ready and not self.engaged and self.cache.get(check) is None:  # engaged or
-            self._held.append((check, reply, time.monotonic() + _NOT_READY_HOLD_S))  # cached:
-            return  # the answer needs no exposure
+        if not self.sync.ready and not self.ks.engaged and self.cache.get(check) is None:
+            self._held.append((check, reply, time.monotonic() + _NOT_READY_HOLD_S))
+            return  # (engaged, or answered before: the answer needs no exposure)
         self._answer(check, reply)
 
     def _answer(self, check: RiskCheck, reply: Answer) -> None:
         """The verdict an identical check got (never a cached approval while engaged), else
         the gate's; its cache entry, counter and log line after the answer (issue 16)."""
-        cached = self.cache.get(check)
-        if cached is not None and not (cached.approved and self.engaged):
+        cached, engaged = self.cache.get(check), self.ks.engaged  # (not the properties: calls)
+        if cached is not None and not (cached.approved and engaged):
             reply(cached)
             return
-        verdict = self.gate.check(
-            check, now_ns=time.monotonic_ns(), kill_switch_engaged=self.engaged
-        )
+        verdict = self.gate.check(check, now_ns=time.monotonic_ns(), kill_switch_engaged=engaged)
         msg = verdict.to_message(check.client_order_id)
         if verdict.approved:
             self.sync.approved(check)
