@@ -163,13 +163,38 @@ def lone_event(
     peek = None if wanted is None else peek_order_event(frames)
     if peek is not None and wanted is not None and peek[2] not in wanted:
         return peek[0], (peek[1], None)  # not wanted: only its place in the sequence counts
-    try:
-        env = decode(frames)
-    except ProtocolError:
-        return None
-    body = env.body
+    fast = _fast_lone(frames) if fastpath.ENABLED else None
+    if fast is not None:
+        epoch, body = fast
+    else:
+        try:
+            env = decode(frames)
+        except ProtocolError:
+            return None
+        epoch, body = env.epoch, env.body
     if not isinstance(body, (OrderEvent, StreamEvent)):
         return None
     if wanted is not None and isinstance(body, OrderEvent) and body.order.status not in wanted:
-        return env.epoch, (body.event_seq, None)  # not peeked (fast path off): filtered here
-    return env.epoch, (body.event_seq, body)
+        return epoch, (body.event_seq, None)  # not peeked (fast path off): filtered here
+    return epoch, (body.event_seq, body)
+
+
+def _fast_lone(frames: list[bytes]) -> tuple[int, Any] | None:
+    """(epoch, body) of a lone event frame as `decode` reads it on its fast path, without
+    the calls around it and the Envelope (a subscriber keeps only these two; issue 16):
+    the same checks (one frame of bytes within the size limit, the header and the body
+    through the fast path's decoders, the protocol version). None where that path would
+    not vouch for the frame: `decode` decides then, as always."""
+    if len(frames) != 1:
+        return None
+    raw = frames[0]
+    if type(raw) is not bytes or len(raw) > MAX_FRAME_BYTES:
+        return None
+    try:
+        head = fastpath.HEADER_DECODER.decode(raw)
+        entry = fastpath.DECODERS.get(head.type)
+        if entry is None or head.v != PROTOCOL_VERSION:
+            return None
+        return head.epoch, entry[1](entry[0].decode(head.body))
+    except Exception:  # noqa: BLE001 - the fast path cannot vouch: `decode` decides
+        return None

@@ -37,6 +37,7 @@ from annotated_types import MaxLen, MinLen
 from pydantic import BaseModel
 
 from protocol.domain import MAX_DECIMAL_TEXT, Dec, check_decimal
+from protocol.fastpath_build import straight_build
 from protocol.messages import (
     Ack,
     Acks,
@@ -294,13 +295,14 @@ _FINITE = msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)  # refuses
 
 
 def derive(
-    model: type[BaseModel], *, tagged: bool = True
+    model: type[BaseModel], *, tagged: bool = True, straight: bool = True
 ) -> tuple[type[msgspec.Struct], Callable[[Any], Any]]:
     """The msgspec Struct of `model`'s fields (its `type` tag excepted: the envelope
     carries it; `tagged=False`: a message inside a list of another's, whose tag is in its
     own map, an ordinary field) and a function from a decoded Struct to the model: what
     `model_construct` does for our models (no aliases, no private attributes, no post-init),
-    without its generality (it cost more than the decode)."""
+    without its generality (it cost more than the decode). `straight`: a message with every
+    field present is built by the generated builder (`protocol.fastpath_build`)."""
     decorators = model.__pydantic_decorators__
     if decorators.model_validators or decorators.validators or decorators.field_validators:
         raise Unsupported(f"{model.__name__} has validators")
@@ -364,7 +366,12 @@ def derive(
         setattr_(m, "__pydantic_private__", None)
         return m
 
-    return struct, build
+    optional = tuple(name for name, _, default in fields if default is not msgspec.NODEFAULT)
+    fast = straight_build(
+        model, tag, [(name, convert) for name, convert, *_ in plan], optional, build,
+        decimal=_decimal, optional_decimal=_optional_decimal, cache=_DECIMALS,
+    ) if straight else None  # fmt: skip
+    return struct, fast or build
 
 
 def _decoders() -> dict[str, tuple[msgspec.msgpack.Decoder[Any], Callable[[Any], Any]]]:

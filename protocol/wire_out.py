@@ -14,9 +14,10 @@ here, field for field, from the pydantic models (the one definition of every mes
   a decimal out of bounds) goes through `Model(**values)`, whose answer or error stands.
 - `dump(model)` is `model.model_dump(mode="json", exclude={"type"})` (the codec's body):
   decimals as `str`, enums as their values, nested models in full; None for a type with
-  a field it does not derive (free-form maps, floats, constrained text), and the codec
-  then uses pydantic. tests/protocol/test_wire_out.py checks the same value and the same
-  bytes for every message type derived.
+  a field it does not derive (free-form maps, floats), and the codec then uses pydantic.
+  Text under a constraint (the client's `SubmitOrder`) is written as it is held: only
+  `construct` leaves such a model to pydantic. tests/protocol/test_wire_out.py checks the
+  same value and the same bytes for every message type derived.
 
 `TP_WIRE_FASTPATH=0` turns this off with the decode fast path (`protocol.fastpath`).
 """
@@ -82,15 +83,21 @@ def _optional_dump(dump: Dump | None) -> Dump | None:
     return optional
 
 
-def field_kind(annotation: Any, metadata: list[Any]) -> tuple[_Kind, Dump | None]:
-    """How a field's value is taken (`construct`) and written (`dump`; None: as it is)."""
+def field_kind(
+    annotation: Any, metadata: list[Any], *, written: bool = False
+) -> tuple[_Kind, Dump | None]:
+    """How a field's value is taken (`construct`) and written (`dump`; None: as it is).
+    `written`: for `dump` only: text under a constraint (length, pattern: the client's
+    `SubmitOrder`) is written as it is held; `construct` cannot check the constraint."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Annotated:
         inner = [*args[1:], *metadata]
         flat = [x for m in inner for x in (getattr(m, "metadata", None) or [m])]
-        return field_kind(args[0], flat)
+        return field_kind(args[0], flat, written=written)
     if annotation is Decimal and tuple(metadata) == _DEC_META:
         return _Kind(Decimal, check_decimal), str
+    if written and annotation is str:
+        return _Kind(str), None
     if metadata:
         raise Unsupported(f"constraints {metadata!r} on {annotation!r}")
     if annotation in (str, int, bool):
@@ -101,7 +108,7 @@ def field_kind(annotation: Any, metadata: list[Any]) -> tuple[_Kind, Dump | None
         return _Kind(str, _literal(args)), None
     if origin in (Union, types.UnionType) and len(args) == 2 and type(None) in args:
         (inner_t,) = [a for a in args if a is not type(None)]
-        kind, dump = field_kind(inner_t, [])
+        kind, dump = field_kind(inner_t, [], written=written)
         return _Kind(kind.type_, kind.convert, optional=True), _optional_dump(dump)
     if origin is list and args == (str,):
         return _Kind(list, _str_list), list
@@ -135,7 +142,9 @@ def _list_dump(dump: Dump) -> Dump:
     return dump_list
 
 
-def _plan(model: type[BaseModel]) -> list[tuple[str, _Kind, Dump | None, Any, Any]]:
+def _plan(
+    model: type[BaseModel], *, written: bool = False
+) -> list[tuple[str, _Kind, Dump | None, Any, Any]]:
     if model.model_config.get("extra") != "forbid" or model.__private_attributes__:
         raise Unsupported(f"{model.__name__}: extra fields or private attributes")
     decorators = model.__pydantic_decorators__
@@ -147,7 +156,7 @@ def _plan(model: type[BaseModel]) -> list[tuple[str, _Kind, Dump | None, Any, An
     for name, info in model.model_fields.items():
         if info.alias is not None or info.serialization_alias is not None or info.exclude:
             raise Unsupported(f"{model.__name__}.{name}: alias or excluded")
-        kind, dump = field_kind(info.annotation, list(info.metadata))
+        kind, dump = field_kind(info.annotation, list(info.metadata), written=written)
         plan.append((name, kind, dump, info.default, info.default_factory))
     return plan
 
@@ -157,7 +166,7 @@ def _dumper(model: type[BaseModel], *, top: bool) -> Dump:
     one generated expression (a loop over the fields cost as much as pydantic)."""
     env: dict[str, Any] = {}
     items = []
-    for i, (name, _, dump, *_) in enumerate(_plan(model)):
+    for i, (name, _, dump, *_) in enumerate(_plan(model, written=True)):
         if top and name == "type":
             continue
         if dump is None:
@@ -213,8 +222,9 @@ def _derive_all() -> tuple[dict[type[BaseModel], Any], dict[type[BaseModel], Dum
     builders: dict[type[BaseModel], Any] = {}
     dumpers: dict[type[BaseModel], Dump] = {}
     for model in (*typing.get_args(typing.get_args(Message)[0]), OrderView, PositionView):
-        try:
-            builders[model], dumpers[model] = _builder(model), _dumper(model, top=True)
+        try:  # a model with constrained text (`SubmitOrder`) is written here, built by pydantic
+            dumpers[model] = _dumper(model, top=True)
+            builders[model] = _builder(model)
         except Unsupported:
             continue
     return builders, dumpers

@@ -153,36 +153,39 @@ class RiskActor(Actor):
         if not self._ks_read_this_turn:  # once per loop turn, not per check: the read
             self._ks_read_this_turn = True  # (open, fstat, read) was 7 % of risk's CPU
             self._reload_kill_switch()
-        cached = self.cache.get(check)
-        if cached is not None and not (cached.approved and self.engaged):
+        if not self.sync.ready and not self.ks.engaged and self.cache.get(check) is None:
+            self._held.append((check, reply, time.monotonic() + _NOT_READY_HOLD_S))
+            return  # (engaged, or answered before: the answer needs no exposure)
+        self._answer(check, reply)
+
+    def _answer(self, check: RiskCheck, reply: Answer) -> None:
+        """The verdict an identical check got (never a cached approval while engaged), else
+        the gate's; its cache entry, counter and log line after the answer (issue 16)."""
+        cached, engaged = self.cache.get(check), self.ks.engaged  # (not the properties: calls)
+        if cached is not None and not (cached.approved and engaged):
             reply(cached)
             return
-        if not self.ready and not self.engaged:  # engaged: the answer needs no exposure
-            self._held.append((check, reply, time.monotonic() + _NOT_READY_HOLD_S))
-            return
-        reply(self._evaluate(check))
-
-    def _evaluate(self, check: RiskCheck) -> RiskVerdict:
-        verdict = self.gate.check(
-            check, now_ns=time.monotonic_ns(), kill_switch_engaged=self.engaged
-        )
+        verdict = self.gate.check(check, now_ns=time.monotonic_ns(), kill_switch_engaged=engaged)
         msg = verdict.to_message(check.client_order_id)
-        self.cache.put(check, msg)
-        TURN.inc(self._checks[str(verdict.code)])
         if verdict.approved:
             self.sync.approved(check)
-        else:
-            self.log.info(
-                "risk_rejected", client_order_id=check.client_order_id, venue=check.venue,
-                reason_code=str(verdict.code), reason=verdict.reason,
-            )  # fmt: skip
         if verdict.engage:  # after the reply: engaging writes the state to disk
 
             def escalate() -> None:
                 self.engage(verdict.engage_reason, "risk")
 
             self.call_later(0, escalate)
-        return msg
+        reply(msg)
+        try:  # answered: a failure here must not answer it again (serve's INTERNAL)
+            self.cache.put(check, msg)
+            TURN.inc(self._checks[str(verdict.code)])
+            if not verdict.approved:
+                self.log.info(
+                    "risk_rejected", client_order_id=check.client_order_id, venue=check.venue,
+                    reason_code=str(verdict.code), reason=verdict.reason,
+                )  # fmt: skip
+        except Exception:  # noqa: BLE001 - logged (request_failed); the verdict stands
+            self.count_failed("risk_check")
 
     def _on_positions(self, req: GetPositions, reply: Replier) -> None:
         """Risk's own position view (what its limits read), for operators and the checker."""
@@ -212,9 +215,7 @@ class RiskActor(Actor):
                 self.live_sweeps.on_order(order)
         held, self._held = self._held, []
         for check, reply, _deadline in held:
-            cached = self.cache.get(check)
-            usable = cached is not None and not (cached.approved and self.engaged)
-            reply(cached if cached is not None and usable else self._evaluate(check))
+            self._answer(check, reply)
 
     def _on_order(self, order: OrderView) -> None:
         self.cache.settled(order)  # the OMS applied a verdict: forget it
@@ -357,11 +358,8 @@ class RiskActor(Actor):
     def heartbeat_info(self) -> dict[str, Any]:
         if not hasattr(self, "cancels"):
             return {}
-        return {
-            "ready": self.ready,
-            "kill_switch": self.engaged,
-            "cancel_pending": self.cancels.pending,
-        }
+        return {"ready": self.ready, "kill_switch": self.engaged,
+                "cancel_pending": self.cancels.pending}  # fmt: skip
 
     # ------------------------------------------------------------------ mass cancel
 

@@ -20,6 +20,7 @@ from enum import StrEnum
 from actors.risk.exposure import ExposureSummary, ExposureView
 from protocol.config import RiskLimitsCfg
 from protocol.messages import OrdType, RiskCheck, RiskVerdict, Side
+from protocol.wire_out import construct
 
 __all__ = [
     "OK",
@@ -74,7 +75,10 @@ class Verdict:
         return bool(self.engage_reason)
 
     def to_message(self, client_order_id: str) -> RiskVerdict:
-        return RiskVerdict(
+        """`RiskVerdict(...)` of this verdict, built without pydantic's validation when
+        the values are what it would store (`wire_out.construct`; ~8 us less per check)."""
+        return construct(
+            RiskVerdict,
             client_order_id=client_order_id,
             approved=self.approved,
             reason_code=str(self.code),

@@ -98,7 +98,7 @@ class KillSwitchState(BaseModel):
         )
 
 
-def _file_stamp(path: Path) -> tuple[int, int, int, bytes] | None:
+def _file_stamp(path: str | Path) -> tuple[int, int, int, bytes] | None:
     """(inode, mtime, size, header line) of the state file, None if missing: a cheap "did it
     change" for the processes that follow a switch another process writes (an in-place
     write keeps inode and size, and mtime can be too coarse; the header's CRC changes)."""
@@ -125,12 +125,13 @@ class KillSwitchWatcher:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._fspath = os.fspath(self.path)  # os.open of a Path: 2 Python calls a look
         self._stamp: tuple[int, int, int, bytes] | None = None
 
     def poll(self, *, force: bool = False) -> KillSwitchState | None:
         """The state if the file changed since the last look (always with `force`), else
         None."""
-        stamp = _file_stamp(self.path)
+        stamp = _file_stamp(self._fspath)
         if stamp == self._stamp and not force:
             return None
         self._stamp = stamp
@@ -138,7 +139,7 @@ class KillSwitchWatcher:
 
     def mark_seen(self) -> None:
         """The file as it is now is known (this process just wrote it): no change."""
-        self._stamp = _file_stamp(self.path)
+        self._stamp = _file_stamp(self._fspath)
 
 
 def load(path: Path) -> KillSwitchState:

@@ -23,6 +23,7 @@ from actors.risk.checks import (
     check_position,
     check_price_band,
 )
+from protocol import wire_out
 from protocol.config import RiskLimitsCfg
 from protocol.messages import (
     OrderEvent,
@@ -31,6 +32,7 @@ from protocol.messages import (
     OrdType,
     PositionView,
     RiskCheck,
+    RiskVerdict,
     Side,
 )
 
@@ -217,6 +219,22 @@ def test_verdict_maps_to_the_wire_message() -> None:
     msg = check_order_qty(D(101), LIMITS).to_message("c-1")
     assert (msg.client_order_id, msg.approved, msg.reason_code) == ("c-1", False, "max_order_qty")
     assert msg.reason
+
+
+@pytest.mark.parametrize("code", list(ReasonCode))
+@pytest.mark.parametrize("coid", ["c-1", "lat-00001", "x" * 64, "sp ace"])
+def test_the_wire_message_is_the_one_pydantic_validates(code: ReasonCode, coid: str) -> None:
+    """`to_message` (built without validation) equals `RiskVerdict(...)` validated: the
+    same values of the same types, the same fields set, the same bytes on the wire."""
+    for verdict in (Verdict(code is ReasonCode.OK, code, "" if code is ReasonCode.OK else "why"),
+                    Verdict(False, code, f"{code} breach", 2.5, "engage")):  # fmt: skip
+        new = verdict.to_message(coid)
+        old = RiskVerdict(client_order_id=coid, approved=verdict.approved,
+                          reason_code=str(verdict.code), reason=verdict.reason)  # fmt: skip
+        assert type(new) is RiskVerdict and new == old and repr(new) == repr(old)
+        assert new.model_fields_set == old.model_fields_set
+        assert [type(v) for v in new.__dict__.values()] == [type(v) for v in old.__dict__.values()]
+        assert wire_out.dump(new) == old.model_dump(mode="json", exclude={"type"})
 
 
 # --------------------------------------------------------------------------- sliding window
