@@ -27,7 +27,9 @@ CRASH_ON_START_EXIT = 3
 def armed() -> bool:
     """True when fault injection asks for crash points at all: read once per process (an
     environment read per crash point cost ~2 us, four times an order in the OMS);
-    `forget()` reads it again (tests that change the environment in-process)."""
+    `forget()` reads it again (tests that change the environment in-process), and so does
+    every forked child: an actor is forked from the fork server, which sets the child's
+    environment after the fork (its spawn request's `env`)."""
     global _armed
     if _armed is None:
         _armed = bool(os.environ.get(CRASH_AT_ENV))
@@ -40,6 +42,7 @@ def forget() -> None:
 
 
 _armed: bool | None = None
+os.register_at_fork(after_in_child=forget)  # a child never inherits its parent's answer
 
 
 def crash_point(state_dir: Path, actor_id: str, name: str, log: FilteringBoundLogger) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -52,3 +53,31 @@ def test_an_armed_crash_point_of_another_actor_reads_the_state_path_and_returns(
     actor = SimpleNamespace(cfg=cfg, actor_id="oms", log=None)
     Actor.crash_point(actor, "after_journal_before_send")  # type: ignore[arg-type]
     assert cfg.reads == 1  # armed: the path is passed on; not this actor's point: no crash
+
+
+def test_a_forked_child_reads_its_own_environment_not_its_parents_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Actors are forked from a preloaded fork server, which sets each child's environment
+    after the fork (`forkserver`: the spawn request's `env`): a child reads the arming from
+    that environment, never an answer its parent cached before the fork."""
+    monkeypatch.delenv(crashpoints.CRASH_AT_ENV, raising=False)
+    assert not crashpoints.armed()  # the parent's answer, cached
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 1
+        try:
+            os.environ[crashpoints.CRASH_AT_ENV] = "oms:somewhere"  # the spawn's env
+            os.write(w, b"1" if crashpoints.armed() else b"0")
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    try:
+        answer = os.read(r, 1)
+    finally:
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert answer == b"1"
