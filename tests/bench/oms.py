@@ -3,9 +3,10 @@
 1. `latency`: one order in flight. The client library submits a resting limit order and
    the clock stops when the client's event stream (`client.events()`) shows it ACCEPTED:
    client -> OMS -> risk -> OMS -> connector -> venue sim (FIX over TCP) -> connector ->
-   OMS -> client, 8 process hops. Next to it, a round trip before each order (the system
-   idle), a raw zmq chain with the same number of hops (7 relay processes forwarding the
-   same bytes over ipc PUSH/PULL, one message in flight) and the ratio. `stages` splits the
+   OMS -> client, 8 process hops. Next to it, round trips before each order (the system
+   idle: `TRAILING_S` after the previous order), a raw zmq chain with the same number of
+   hops (7 relay processes forwarding the same bytes over ipc PUSH/PULL, one message in
+   flight) and the ratio. `stages` splits the
    system's time with the journal's own timestamps (wall clock, same host): client ->
    OMS received, received -> risk approved, approved -> venue acceptance applied,
    acceptance -> client event; plus the fsync floor of the state dir's filesystem. The
@@ -154,9 +155,9 @@ def fsync_floor_s(directory: Path, n: int = 300) -> list[float]:
 
 def latency(sut: SystemUnderTest) -> dict[str, Any]:
     """One order in flight, submit -> ACCEPTED on the client's event stream; before each
-    order, one round trip of the raw chain and one of the floor, so that the three series
-    share the machine's moments (a ratio of series taken minutes apart measured the
-    machine's load as much as the code)."""
+    order, round trips of the raw chain for `TRAILING_S` (the last one kept) and one of
+    the floor, so that the three series share the machine's moments (a ratio of series
+    taken minutes apart measured the machine's load as much as the code)."""
     stamps: dict[str, tuple[int, int, int]] = {}
     payload = _payload()
     raw_s: list[float] = []
