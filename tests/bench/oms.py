@@ -6,10 +6,10 @@
    OMS -> client, 8 process hops. Next to it, round trips before each order (the system
    idle: `TRAILING_S` after the previous order), a raw zmq chain with the same number of
    hops (7 relay processes forwarding the same bytes over ipc PUSH/PULL, one message in
-   flight) and the ratio. `stages` splits the
-   system's time with the journal's own timestamps (wall clock, same host): client ->
-   OMS received, received -> risk approved, approved -> venue acceptance applied,
-   acceptance -> client event; plus the fsync floor of the state dir's filesystem. The
+   flight) and the ratio. `stages` splits the system's time with the journal's own
+   timestamps (wall clock, same host): client -> OMS received, received -> risk approved,
+   approved -> venue acceptance applied, acceptance -> client event; plus the fsync floor
+   of the state dir's filesystem. The
    floor of the path is the same chain with an fdatasync at the three relays where the
    design needs one in series (FSYNC_HOPS says which and why). Targets: p50 <= 2x and
    p99 <= 3x that floor.
