@@ -9,6 +9,7 @@ import typing
 from decimal import Decimal
 from typing import Any, Literal, Union
 
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from protocol.messages import Message
@@ -75,3 +76,16 @@ def message_type(cls: type[BaseModel]) -> str:
     default = cls.model_fields["type"].default
     assert isinstance(default, str)
     return default
+
+
+def odd_values(*extra: Any, max_leaves: int) -> Any:
+    """Hypothesis: a value a hostile peer may put where a field goes (the property tests of
+    the fast paths): null, bools, 64-bit ints, floats, short text, the `extra` leaves, and
+    small lists and maps of them."""
+    leaf = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats()
+    leaf = st.one_of(leaf, st.text(max_size=6), *extra)
+    return st.recursive(
+        leaf,
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3),
+        max_leaves=max_leaves,
+    )

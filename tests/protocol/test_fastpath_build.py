@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from protocol import fastpath
-from tests.protocol.samples import build
+from tests.protocol.samples import build, odd_values
 from tests.protocol.test_fastpath import _same
 
 
@@ -79,15 +79,9 @@ def test_every_model_gets_the_generated_builder_and_it_builds_the_same(
     _same(again, old)
 
 
-_leaf = (
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats()
-    | st.text(max_size=6)
-    | st.from_regex(r"\A-?[0-9]{1,4}(\.[0-9]{1,4})?\Z")
-    | st.sampled_from(["0", "-0", "0.000", "1" * 30, "9" * 101, "1e5", "NaN"])
-)  # fmt: skip
-_values_st = st.recursive(
-    _leaf,
-    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3),
+_values_st = odd_values(
+    st.from_regex(r"\A-?[0-9]{1,4}(\.[0-9]{1,4})?\Z"),
+    st.sampled_from(["0", "-0", "0.000", "1" * 30, "9" * 101, "1e5", "NaN"]),
     max_leaves=6,
 )
 

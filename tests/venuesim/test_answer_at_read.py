@@ -20,6 +20,7 @@ from actors.venuesim import SimStore, Venue
 from actors.venuesim.acceptor import SimAcceptor
 from actors.venuesim.faults import Faults
 from protocol.config import SimCfg
+from tests.connector.fix.test_session import split_frames
 
 
 class _Loop:
@@ -46,16 +47,7 @@ def _read_now(sock: socket.socket) -> list[str]:
         data = sock.recv(1 << 16)
     except BlockingIOError:
         return []
-    return [dict(fc.split_fields(raw))[b"35"].decode() for raw in _frames(data)]
-
-
-def _frames(data: bytes) -> list[bytes]:
-    reader = fc.FrameReader()
-    reader.feed(data)
-    out = []
-    while (frame := reader.next_frame()) is not None:
-        out.append(frame.raw)
-    return out
+    return [dict(fc.split_fields(raw))[b"35"].decode() for raw in split_frames(data)]
 
 
 @pytest.fixture
