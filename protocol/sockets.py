@@ -33,6 +33,7 @@ MAX_SOCKETS = 256  # per process context; an actor uses a handful
 # zmq's flags as ints: `flags & zmq.POLLIN` or `zmq.SNDMORE | flags` builds an enum member
 # (~0.6-1 us a call on the order path)
 POLLIN: Final = int(zmq.POLLIN)
+POLLOUT: Final = int(zmq.POLLOUT)
 _NOBLOCK: Final = int(zmq.NOBLOCK)
 _SNDMORE: Final = int(zmq.SNDMORE)
 

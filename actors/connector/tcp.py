@@ -34,17 +34,15 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
-import zmq
-
 from actors.connector.adapter import Loop
 from protocol.exceptions import ConfigError
 from protocol.fix_config import TlsCfg
+from protocol.sockets import POLLIN, POLLOUT  # ints: no enum arithmetic at each write
 from protocol.tls import client_context, failure_reason
 
 READ_BYTES = 1 << 17  # one recv takes what a readable event usually has (TLS: a record)
 READ_BUDGET = 1 << 16  # per readable event: ~250 FIX 8s, ~40 ms of session and mapping work
 WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
-_IN, _OUT = int(zmq.POLLIN), int(zmq.POLLOUT)  # plain ints: no enum arithmetic a write
 
 
 class TlsFailed(OSError):
@@ -97,8 +95,8 @@ class TcpClient:
             raise OSError(code, os.strerror(code))
         self._sock, self._fd, self.connecting = sock, sock.fileno(), True
         self._host, self._conn_id = addr[0], self._conn_id + 1
-        self._loop.add_fd(self._fd, self._on_ready, _OUT)
-        self._registered, self._watching = True, _OUT
+        self._loop.add_fd(self._fd, self._on_ready, POLLOUT)
+        self._registered, self._watching = True, POLLOUT
 
     def finish_connect(self) -> bool:
         """Readiness while connecting: True once the connection is ready (TCP connected,
@@ -144,10 +142,10 @@ class TcpClient:
         try:
             sock.do_handshake()
         except ssl.SSLWantReadError:
-            self._watch(_IN)
+            self._watch(POLLIN)
             return False
         except ssl.SSLWantWriteError:
-            self._watch(_OUT)
+            self._watch(POLLOUT)
             return False
         except OSError as exc:  # ssl.SSLError is one: bad certificate, protocol, peer gone
             raise self._tls_failed(failure_reason(exc)) from exc
@@ -234,7 +232,7 @@ class TcpClient:
         self._out.clear()
 
     def _interest(self) -> None:
-        self._watch(_IN | _OUT if self._out or self._read_wants_write else _IN)
+        self._watch(POLLIN | POLLOUT if self._out or self._read_wants_write else POLLIN)
 
     def _watch(self, events: int) -> None:
         """Tell the loop which events to poll for, when they change (not at every write)."""
