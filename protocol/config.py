@@ -181,6 +181,7 @@ class OmsCfg(_Cfg):
     # kept allocated past the journal's end for a full disk (actors/oms/journal_space.py)
     journal_reserve_bytes: Annotated[int, Field(ge=64 << 10, le=1 << 30)] = 4 << 20
     recent_terminal_orders: Annotated[int, Field(ge=1, le=10_000_000)] = 2000  # rest: archive
+    risk_stream_lag_s: Annotated[float, Field(ge=0, le=0.1, allow_inf_nan=False)] = 0.005
 
     @model_validator(mode="after")
     def _retry_bounds(self) -> OmsCfg:

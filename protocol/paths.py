@@ -31,7 +31,8 @@ a shared dir, its `SHARED_SUBDIR`)::
     <actor>.sock               each actor's ROUTER (only the system's own processes
                                connect); also supervisor.sock, control.sock (the
                                operator CLI), client.sock (the OMS's client endpoint),
-                               events.sock (the OMS's PUB)
+                               events.sock (the OMS's PUB), risk-events.sock (its
+                               copy for risk, up to 5 ms later)
     venuesim.<venue>.port      the port a simulated venue listens on
     metrics/                   prometheus_client multiprocess files (*.db) and the
                                `METRICS_MARKER` that says the system created it
@@ -72,6 +73,7 @@ PRIVATE_UMASK = 0o077
 SUPERVISOR = "supervisor"  # the supervisor's ROUTER for its actors
 CONTROL = "control"  # the supervisor's ROUTER for the operator CLI
 EVENTS = "events"  # the OMS's PUB for the client event stream
+RISK_EVENTS = "risk-events"  # the OMS's PUB of the same stream for risk (trails it)
 CLIENT = "client"  # the OMS's ROUTER for clients (protocol.client); oms.sock is internal
 
 # ---------------------------------------------------------------------- state dir

@@ -44,6 +44,7 @@ from protocol.messages import (
     SnapshotRequest,
     StreamEvent,
 )
+from protocol.paths import RISK_EVENTS
 from protocol.sockets import bind_router, tune_socket
 from protocol.wire_out import dump
 from tests.fixlogs import collect as collect_fix_logs
@@ -95,8 +96,9 @@ class StubOms:
         self.stub = Stub(ctx, "oms", cfg.endpoint("oms"), self._answer)
         self.pub = ctx.socket(zmq.PUB)
         tune_socket(self.pub)
-        Path(cfg.events_endpoint.removeprefix("ipc://")).unlink(missing_ok=True)
-        self.pub.bind(cfg.events_endpoint)
+        for endpoint in (cfg.events_endpoint, cfg.endpoint(RISK_EVENTS)):  # one PUB, both
+            Path(endpoint.removeprefix("ipc://")).unlink(missing_ok=True)
+            self.pub.bind(endpoint)
         self.event_seq = 0
         # the event_seq the answers say they reflect (None: the last published, as the OMS)
         self.orders_seq: int | None = None

@@ -29,7 +29,7 @@ from actors.oms import outcome_metrics, reads
 from actors.oms.at_venue import OpenAtVenue
 from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.commit_policy import AfterCommit, CommitPolicy, EventHold
-from actors.oms.event_wire import bind_event_stream, merge_fill, messages, order_event_body, packed
+from actors.oms.event_wire import EventStreams, merge_fill, messages, order_event_body, packed
 from actors.oms.exec_cut import ExecLog
 from actors.oms.exec_intake import DeferredAcks, ExecIntake
 from actors.oms.exec_quarantine import ExecApplier
@@ -104,18 +104,17 @@ class OmsActor(Actor):
         self.space = JournalSpace(self.journal, self.cfg.oms.journal_reserve_bytes, self.log)
         self._after_commit = AfterCommit()  # venue requests first, then replies and reads
         self._built: list[msgspec.Raw] = []  # this turn's order events, sent after the commit
-        # a new order's record waits for its verdict's commit; open orders per venue kept
-        self.commits, self.at_venue = CommitPolicy(), OpenAtVenue()
+        self.commits, self.at_venue = CommitPolicy(), OpenAtVenue()  # `new` waits: its verdict
         self.event_hold = EventHold(self.call_later)  # and its event waits for the verdict
         self._changed: dict[str, tuple[Decimal | None, Decimal | None]] = {}
         names, stops = [v.name for v in self.cfg.venues], operator_stops_path(self.cfg.runtime_path)
         self.gate = IntakeGate(self.cfg.state_path, stops, names, self.log)  # operator pauses
         self.kill_switch = KillSwitchFollower(self)  # reads the state file now
         self.event_seq = 0
-        self.pub = bind_event_stream(self.ctx, self.cfg.events_endpoint)
+        self.pub = EventStreams.bind(self.ctx, self.cfg, self.call_later)  # clients', risk's later
         self.clients = ClientEndpoint(self, self.cfg.client_endpoint)  # oms.sock: internal
         self.add_socket(self.clients.sock, self.clients.on_readable)
-        self.risk = self.peer("risk")
+        self.risk = self.pub.follows(self.peer("risk"))  # its stream goes before a check
         self.venues = {
             v.name: VenueLink(
                 v.name,
@@ -436,6 +435,7 @@ class OmsActor(Actor):
         if not self.run_until(drained, self.cfg.oms.drain_timeout_s):
             self.log.warning("drain_timeout", waiting=self.intake.awaiting_risk)
         self.after_iteration(force=True)
+        self.pub.flush_risk()  # the stream's part still waiting for risk
         self.acks.flush()
         if (evictions := self.book.evictions) is not None:  # the archive's writer, bounded:
             evictions.close()  # what it does not confirm in time is in the snapshot

@@ -13,7 +13,7 @@ as before.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
@@ -22,14 +22,17 @@ import msgspec
 import zmq
 
 from actors.oms.orders import Order
+from actors.runtime.peer import Peer
 from protocol.batch_messages import (
     EVENT_STREAM_HWM,
     MAX_EVENT_BATCH,
     MAX_EVENT_BATCH_BYTES,
     clip_order_reason,
 )
+from protocol.config import SystemConfig
 from protocol.domain import check_decimal
 from protocol.messages import OrderEvent
+from protocol.paths import RISK_EVENTS
 from protocol.sockets import Context, Socket, tune_socket
 from protocol.wire_out import dump
 
@@ -133,3 +136,64 @@ def bind_event_stream(ctx: Context, endpoint: str) -> Socket:
     Path(endpoint.removeprefix("ipc://")).unlink(missing_ok=True)
     pub.bind(endpoint)
     return pub
+
+
+RISK_QUEUE_MAX: Final = 64  # messages waiting for risk: sent at once beyond it
+_Fn = Callable[[], None]
+
+
+class EventStreams:
+    """The event stream on two PUBs: the clients' (`events.sock`), sent at once, and risk's
+    copy (`risk-events.sock`): the same messages in the same order, sent just before the
+    OMS's next message to risk (`follows`: risk gets what was published before a check as
+    it did from one PUB) or `lag_s` after the first one waiting (`[oms]
+    risk_stream_lag_s`, 5 ms; 0: at once), whichever is first.
+
+    An order's path then wakes no risk turn beside the process it waits for: its
+    PENDING_SUBMIT event went out with its PlaceOrder, its ACCEPTED with the client's
+    event, and on 2 cores risk's turn took the CPU the connector and the client needed
+    (issue 16). Risk's view trails by at most `lag_s`, on the safe side for its exposure
+    (an approved order counts as open until an event ends it; a fill moves quantity from
+    the open order to the position), not for its daily loss and reference prices (a
+    fill's price counts up to `lag_s` later)."""
+
+    def __init__(
+        self, clients: Socket, risk: Socket, lag_s: float, call_later: Callable[[float, _Fn], None]
+    ) -> None:
+        self.clients, self.risk, self.lag_s = clients, risk, lag_s
+        self._call_later = call_later
+        self._risk_queue: list[list[Any]] = []
+        self._armed = False  # a `lag_s` timer is set
+
+    @classmethod
+    def bind(
+        cls, ctx: Context, cfg: SystemConfig, call_later: Callable[[float, _Fn], None]
+    ) -> EventStreams:
+        clients = bind_event_stream(ctx, cfg.events_endpoint)
+        risk = bind_event_stream(ctx, cfg.endpoint(RISK_EVENTS))
+        return cls(clients, risk, cfg.oms.risk_stream_lag_s, call_later)
+
+    def send_multipart(self, frames: list[Any], copy: bool = False) -> None:
+        """Publish one stream message (the frames the codec wrote)."""
+        self.clients.send_multipart(frames, copy=copy)
+        self._risk_queue.append(frames)
+        if len(self._risk_queue) >= RISK_QUEUE_MAX or not self.lag_s:
+            self.flush_risk()
+        elif not self._armed:
+            self._armed = True
+            self._call_later(self.lag_s, self._due)
+
+    def follows(self, risk: Peer) -> Peer:
+        """`risk`, whose every message the stream's waiting part goes just before."""
+        risk.before_send = self.flush_risk
+        return risk
+
+    def flush_risk(self) -> None:
+        """Send risk what waits for it (the OMS's stop calls it too)."""
+        queue, self._risk_queue = self._risk_queue, []
+        for frames in queue:
+            self.risk.send_multipart(frames, copy=False)
+
+    def _due(self) -> None:
+        self._armed = False
+        self.flush_risk()

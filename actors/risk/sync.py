@@ -46,6 +46,7 @@ from protocol.messages import (
     RiskCheck,
     StreamEvent,
 )
+from protocol.paths import RISK_EVENTS
 from protocol.sockets import tune_socket
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ class ExposureSync:
         tune_socket(self.sub, hwm=EVENT_STREAM_HWM)  # a stream message is up to a batch
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
         self._monitor = self.sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
-        self.sub.connect(actor.cfg.events_endpoint)
+        self.sub.connect(actor.cfg.endpoint(RISK_EVENTS))  # the OMS's EventStreams
         actor.add_socket(self.sub, self._on_events)
         actor.add_socket(self._monitor, self._on_monitor)
 

@@ -72,6 +72,8 @@ class _Pending:
 class Peer:
     """A DEALER to another actor's ROUTER: requests with replies matched by correlation id."""
 
+    before_send: Callable[[], None] | None = None  # its owner's: run before each send
+
     def __init__(self, actor: PeerHost, target: str, endpoint: str) -> None:
         self.target = target
         self._actor = actor
@@ -117,6 +119,8 @@ class Peer:
     def send(self, body: Message, corr_id: str = "") -> str | None:
         """Send without blocking: the message id, or None when the peer's queue is full (it
         is down or not reading; counted and logged by the host)."""
+        if self.before_send is not None:
+            self.before_send()
         msg_id, frames = self._actor.sender.encode_body(body.type, dump(body), corr_id)
         reason = send_nowait(self.sock, frames)
         if reason is not None:

@@ -21,6 +21,7 @@ from protocol.paths import (
     CONTROL,
     EVENTS,
     METRICS_MARKER,
+    RISK_EVENTS,
     SHARED_SUBDIR,
     SUPERVISOR,
     fix_dir,
@@ -111,7 +112,7 @@ def prepare_runtime_dir(cfg: SystemConfig) -> Path:
         rt = base
     _private_dir(rt, "system.runtime_dir")
     _flock(rt / "runtime.lock", f"runtime dir {rt} is in use by another supervisor")
-    names = [SUPERVISOR, CONTROL, EVENTS, *(spec.id for spec in child_specs(cfg))]
+    names = [SUPERVISOR, CONTROL, EVENTS, RISK_EVENTS, *(spec.id for spec in child_specs(cfg))]
     for name in names:
         sock = socket_file(rt, name)
         if stat.S_ISSOCK(_lstat_mode(sock)):

@@ -33,6 +33,7 @@ def test_runtime_dir_layout() -> None:
     assert paths.endpoint(R, "oms") == "ipc:///tmp/tp-rt/oms.sock"
     assert paths.socket_file(R, paths.CONTROL) == R / "control.sock"
     assert paths.ipc_file(paths.endpoint(R, paths.EVENTS)) == R / "events.sock"
+    assert paths.socket_file(R, paths.RISK_EVENTS) == R / "risk-events.sock"
     assert paths.ipc_file("tcp://127.0.0.1:5555") is None
     assert paths.sim_port_file(R, "simA") == R / "venuesim.simA.port"
     assert paths.metrics_dir(R) == R / "metrics"

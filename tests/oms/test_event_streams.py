@@ -1,0 +1,141 @@
+"""`EventStreams` (issue 16): the OMS's event stream goes to clients at once and to risk up
+to `[oms] risk_stream_lag_s` later, so an order's path wakes no risk turn; what waits goes
+to risk before any message the OMS sends it (the order a single PUB gave risk)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+
+import actors.runtime.peer as peer_module
+from actors.oms.event_wire import RISK_QUEUE_MAX, EventStreams
+from actors.runtime.peer import Peer
+from protocol.codec import Envelope, Sender
+from protocol.messages import RiskCheck
+
+
+class _Pub:
+    def __init__(self, log: list[str], name: str) -> None:
+        self.log, self.name = log, name
+        self.sent: list[list[Any]] = []
+
+    def send_multipart(self, frames: list[Any], copy: bool = True) -> None:
+        self.sent.append(frames)
+        self.log.append(f"{self.name} {frames[0]!r}")
+
+
+class _Streams:
+    def __init__(self, lag_s: float = 0.005) -> None:
+        self.log: list[str] = []
+        self.clients, self.risk = _Pub(self.log, "clients"), _Pub(self.log, "risk")
+        self.timers: list[tuple[float, Callable[[], None]]] = []
+        self.streams = EventStreams(self.clients, self.risk, lag_s, self._later)  # type: ignore[arg-type]
+
+    def _later(self, delay_s: float, fn: Callable[[], None]) -> None:
+        self.timers.append((delay_s, fn))
+
+    def fire(self) -> None:
+        timers, self.timers = self.timers, []
+        for _, fn in timers:
+            fn()
+
+
+def test_clients_get_each_message_at_once_and_risk_after_the_lag() -> None:
+    s = _Streams()
+    s.streams.send_multipart([b"e1"])
+    s.streams.send_multipart([b"e2"])
+    assert s.clients.sent == [[b"e1"], [b"e2"]]
+    assert s.risk.sent == []
+    assert [delay for delay, _ in s.timers] == [0.005]  # one timer for what waits
+    s.fire()
+    assert s.risk.sent == [[b"e1"], [b"e2"]]  # the same messages, in the same order
+    s.streams.send_multipart([b"e3"])
+    assert [delay for delay, _ in s.timers] == [0.005]  # armed again by the next one
+    s.fire()
+    assert s.risk.sent == [[b"e1"], [b"e2"], [b"e3"]]
+
+
+def test_a_lag_of_zero_sends_risk_its_copy_at_once() -> None:
+    s = _Streams(lag_s=0)
+    s.streams.send_multipart([b"e1"])
+    assert s.log == ["clients b'e1'", "risk b'e1'"]
+    assert s.timers == []
+
+
+def test_a_long_queue_goes_to_risk_without_waiting_for_the_lag() -> None:
+    s = _Streams()
+    for i in range(RISK_QUEUE_MAX - 1):
+        s.streams.send_multipart([b"e%d" % i])
+    assert s.risk.sent == []
+    s.streams.send_multipart([b"last"])
+    assert len(s.risk.sent) == RISK_QUEUE_MAX and s.risk.sent[-1] == [b"last"]
+    s.fire()  # the timer finds nothing left
+    assert len(s.risk.sent) == RISK_QUEUE_MAX
+
+
+class _Host:
+    def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]]) -> None:
+        self.ctx, self.actor_id, self.epoch, self.sender = ctx, "oms", 1, Sender("oms", 1)
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
+        pass
+
+    def decode_or_count(self, frames: list[bytes], source: str) -> Envelope | None:
+        return None
+
+    def on_peer_message(self, peer: Peer, env: Envelope) -> None:
+        pass
+
+    def send_dropped(self, kind: str, reason: str, peer: str, type_: str) -> None:
+        raise AssertionError(reason)
+
+    def count_failed(self, type_: str) -> None:
+        raise AssertionError(type_)
+
+
+@pytest.fixture
+def risk_router(short_tmp: Path) -> Iterator[tuple[zmq.Context[zmq.Socket[bytes]], str]]:
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    endpoint = f"ipc://{short_tmp}/risk.sock"
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.bind(endpoint)
+    try:
+        yield ctx, endpoint
+    finally:
+        ctx.destroy(linger=0)
+
+
+def test_what_waits_goes_to_risk_just_before_the_oms_asks_it_anything(
+    risk_router: tuple[zmq.Context[zmq.Socket[bytes]], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A RiskCheck sent while events wait for the lag: risk's copy of them goes first, as
+    from one PUB (a cold start's OPENING_POSITIONS before the first check after it)."""
+    ctx, endpoint = risk_router
+    s = _Streams()
+    risk = s.streams.follows(Peer(_Host(ctx), "risk", endpoint))  # type: ignore[arg-type]
+    sent = peer_module.send_nowait
+
+    def logged(sock: zmq.Socket[bytes], frames: list[Any]) -> str | None:
+        s.log.append("risk check")
+        return sent(sock, frames)
+
+    monkeypatch.setattr(peer_module, "send_nowait", logged)
+    s.streams.send_multipart([b"opening_positions"])
+    check = RiskCheck(client_order_id="o1", venue="simA", symbol="AAPL", side="BUY",
+                      qty="1", price="90", order_type="LIMIT")  # fmt: skip
+    try:
+        risk.request(check, lambda _reply: None, 1.0)
+        assert s.log == [
+            "clients b'opening_positions'",
+            "risk b'opening_positions'",
+            "risk check",
+        ]
+        risk.request(check, lambda _reply: None, 1.0)  # nothing waits: the check alone
+        assert s.log[3:] == ["risk check"]
+    finally:
+        risk.sock.close(linger=0)
