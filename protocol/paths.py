@@ -38,6 +38,9 @@ a shared dir, its `SHARED_SUBDIR`)::
                                `METRICS_MARKER` that says the system created it
     operator_stops.json        the actors an operator stopped (`tradepulse stop`), written
                                by the supervisor, read by the OMS and the heartbeat
+    heartbeat_compared.json    per venue, when the heartbeat last compared its positions
+                               (or first watched it): kept across heartbeat restarts,
+                               removed at supervisor start
 
 A shared runtime dir (group- or other-writable: a Kubernetes emptyDir is root-owned 0777, or
 2777 with an fsGroup) holds only `SHARED_SUBDIR`, a 0700 dir of ours with the layout above:
@@ -175,6 +178,12 @@ def intake_state_path(state_dir: Path) -> Path:
 def operator_stops_path(runtime_dir: Path) -> Path:
     """What an operator stopped (`actors.runtime.operator_stops`); one run's worth."""
     return runtime_dir / "operator_stops.json"
+
+
+def heartbeat_compared_path(runtime_dir: Path) -> Path:
+    """The heartbeat's compared times (`actors.position_heartbeat.compared_file`); one
+    run's worth: the supervisor removes it at start."""
+    return runtime_dir / "heartbeat_compared.json"
 
 
 def is_shared_mode(mode: int) -> bool:

@@ -10,9 +10,9 @@ the difference or the divergence count changed, or every `heartbeat.log_every_n`
 at debug otherwise: `beatlog`); set
 `tradepulse_open_positions{venue,symbol}` (the venue's view),
 `tradepulse_last_heartbeat_timestamp_seconds{venue}`,
-`tradepulse_position_compared_timestamp_seconds{venue}` and
-`tradepulse_position_divergence{venue}` (`gauges`); stream a `position_snapshot` event
-through the OMS.
+`tradepulse_position_compared_timestamp_seconds{venue}` (kept across restarts of the
+heartbeat: `compared_file`) and `tradepulse_position_divergence{venue}` (`gauges`); stream a
+`position_snapshot` event through the OMS.
 
 Between requests a beat compares the last venue answer with the OMS's current view
 (logged, streamed, the gauge moves), but only a FRESH answer (asked this beat) counts
@@ -141,7 +141,7 @@ class HeartbeatActor(Actor):
         self._symbols: dict[str, set[str]] = {v: set() for v in self.venue_names}
         self.views = {v: _VenueView() for v in self.venue_names}
         self.venue_requests = 0  # GetPositions sent to connectors (each one FIX AN)
-        self.gauges = VenueGauges(self.venue_names)
+        self.gauges = VenueGauges(self.venue_names, self.cfg.runtime_path, self.log)
         self._beat_timer = 0  # a reload of the interval starts a new timer chain
         self._every_beat(self._beat_timer)
 
@@ -151,10 +151,8 @@ class HeartbeatActor(Actor):
             return
         hb = self.cfg.heartbeat
         self.venue_interval_s = hb.venue_positions_interval_s
-        self.divergence.tolerance, self.divergence.beats = (
-            hb.position_tolerance,
-            hb.divergence_beats,
-        )
+        self.divergence.tolerance = hb.position_tolerance
+        self.divergence.beats = hb.divergence_beats
         self.outage.missing_intervals = hb.missing_intervals
         self.outage.engage_on_missing = hb.engage_on_missing
         self.beatlog.every_n = hb.log_every_n
@@ -162,6 +160,9 @@ class HeartbeatActor(Actor):
             self.interval_s = hb.interval_s
             self._beat_timer += 1
             self._every_beat(self._beat_timer)
+
+    def on_stop(self) -> None:
+        self.gauges.flush()  # an operator's restart keeps the compared times exactly
 
     def _every_beat(self, chain: int) -> None:
         def beat() -> None:
@@ -388,11 +389,9 @@ class HeartbeatActor(Actor):
         )  # fmt: skip
         if step.alert:
             self.log.error(
-                "heartbeat_missing",
-                venue=venue,
-                missed=step.missed,
+                "heartbeat_missing", venue=venue, missed=step.missed,
                 outage_s=round(step.outage_s, 3),
-            )
+            )  # fmt: skip
         if step.engage:
             tolerance = self.cfg.oms.outage_tolerance_s
             reason = (

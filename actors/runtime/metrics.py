@@ -301,8 +301,8 @@ POSITION_DIVERGENCE = Gauge(
 POSITION_COMPARED = Gauge(
     "tradepulse_position_compared_timestamp_seconds",
     "Unix time a venue's positions were last compared with the OMS's (a fresh answer at a"
-    " consistent cut), or excused (out of session, stopped by an operator); the heartbeat's"
-    " start until then",
+    " consistent cut), or excused (out of session, stopped by an operator); until then, when"
+    " the supervisor run's heartbeat first watched it (kept across heartbeat restarts)",
     ["venue"],
     multiprocess_mode="mostrecent",
 )

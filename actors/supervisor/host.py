@@ -25,6 +25,7 @@ from protocol.paths import (
     SHARED_SUBDIR,
     SUPERVISOR,
     fix_dir,
+    heartbeat_compared_path,
     is_shared_mode,
     kill_switch_path,
     logs_dir,
@@ -101,7 +102,9 @@ def prepare_runtime_dir(cfg: SystemConfig) -> Path:
     root nor us (`check_owner`), or one we cannot write; likewise for `SHARED_SUBDIR`
     (another user's, say). Only what the system itself puts there is ever removed: the
     socket files of its own endpoints, and the multiprocess files in a metrics dir that
-    carries the system's marker; a shared dir's other contents are never touched."""
+    carries the system's marker, and the heartbeat's compared times (one run's worth, as
+    the metrics: `actors.position_heartbeat.compared_file`); a shared dir's other contents
+    are never touched."""
     base = cfg.runtime_base
     st = _lstat(base)
     if st is not None and runtime_dir_is_shared(st, base):
@@ -131,6 +134,9 @@ def prepare_runtime_dir(cfg: SystemConfig) -> Path:
         )
     for db in metrics.glob("*.db"):  # prometheus_client's multiprocess files
         db.unlink(missing_ok=True)
+    compared = heartbeat_compared_path(rt)  # one run's worth: a fresh run watches from now
+    if stat.S_ISREG(_lstat_mode(compared)):
+        compared.unlink(missing_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
     return rt
 

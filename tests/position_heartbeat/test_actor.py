@@ -150,7 +150,6 @@ def test_an_answer_at_a_cut_the_oms_has_no_view_at_is_not_compared(h: Harness) -
     assert sample("tradepulse_position_divergence", venue="simB") == 0
 
 
-@pytest.mark.xfail(strict=True, reason="review revcmp: a restart re-initialises it to now")
 def test_a_heartbeat_restart_does_not_reset_a_never_compared_venue(h: Harness) -> None:
     """A venue never compared (its answers name no consistent cut) must not look compared
     because the heartbeat restarted: each restart would give it another 300 s before

@@ -37,6 +37,7 @@ def test_runtime_dir_layout() -> None:
     assert paths.ipc_file("tcp://127.0.0.1:5555") is None
     assert paths.sim_port_file(R, "simA") == R / "venuesim.simA.port"
     assert paths.metrics_dir(R) == R / "metrics"
+    assert paths.heartbeat_compared_path(R) == R / "heartbeat_compared.json"
 
 
 def test_default_runtime_dir_is_short_and_per_state_dir() -> None:

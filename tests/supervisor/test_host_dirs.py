@@ -162,6 +162,26 @@ def test_in_a_setgid_group_dir_tp_loses_the_group_bits(tmp_path: Path) -> None:
     assert stat.S_IMODE(own.stat().st_mode) == 0o700
 
 
+@pytest.mark.usefixtures("env_kept")
+@pytest.mark.parametrize("left", ["file", "dir"])
+def test_a_fresh_run_forgets_the_heartbeats_compared_times(tmp_path: Path, left: str) -> None:
+    """The heartbeat's compared times are one run's worth: a new supervisor run removes the
+    file an earlier run left (its heartbeat watches every venue from its start), nothing
+    else; a directory of that name (not ours to remove) is left, the start not failing."""
+    cfg = _cfg(tmp_path)
+    rt = cfg.runtime_base
+    rt.mkdir(mode=0o700)
+    compared = paths.heartbeat_compared_path(rt)
+    if left == "file":
+        compared.write_text('{"version": 1, "venues": {"simA": 1.0}}')
+    else:
+        compared.mkdir()
+    (rt / "other.json").write_text("kept")
+    assert prepare_runtime_dir(cfg) == rt
+    assert compared.is_dir() if left == "dir" else not compared.exists()
+    assert (rt / "other.json").read_text() == "kept"
+
+
 @as_root
 @pytest.mark.usefixtures("env_kept")
 @pytest.mark.parametrize("kind", ["another user's dir", "a symlink", "group-writable"])
