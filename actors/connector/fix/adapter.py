@@ -39,6 +39,7 @@ from actors.connector.adapter import (
 )
 from actors.connector.early_view import ViewMarks
 from actors.connector.fix import mapping as fm
+from actors.connector.fix.codec import Written
 from actors.connector.fix.events import (
     AppMessage,
     Disconnect,
@@ -49,6 +50,7 @@ from actors.connector.fix.events import (
     SessionRejectReceived,
 )
 from actors.connector.fix.logon import LogonPlan
+from actors.connector.fix.order_wire import place_body
 from actors.connector.fix.outbound import Outbound, OutboundQueue
 from actors.connector.fix.queries import QueryBook
 from actors.connector.fix.replies import ReplyRouter
@@ -201,8 +203,8 @@ class FixAdapter(QueryRequests):
         self._store.close()
 
     def place(self, order: PlaceOrder, done: SendDone) -> None:
-        fields = fm.place_fields(order, self._clock())
-        self._order_msg("D", fields, order.cl_ord_id, done)
+        body = place_body(order, self._clock())  # written ahead (fix order_wire)
+        self._order_msg("D", body, order.cl_ord_id, done)
 
     def cancel(self, request: CancelOnVenue, done: SendDone) -> None:
         fields = fm.cancel_fields(request, self._clock())
@@ -224,7 +226,7 @@ class FixAdapter(QueryRequests):
     # ------------------------------------------------------------------ outbound
 
     def _order_msg(
-        self, msg_type: str, fields: list[tuple[int, Any]], ref: str, done: SendDone
+        self, msg_type: str, fields: list[tuple[int, Any]] | Written, ref: str, done: SendDone
     ) -> None:
         if self._check_active(done):
             self._enqueue(Outbound(msg_type, fields, done, ref))

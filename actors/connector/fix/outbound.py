@@ -40,7 +40,7 @@ TRACKED = 10_000  # bound of the seq -> request and ClOrdID maps (= the store's 
 @dataclass(slots=True)
 class Outbound:
     msg_type: str
-    fields: list[tuple[int, Any]]
+    fields: list[tuple[int, Any]] | fc.Written  # Written: a body written ahead (order_wire)
     done: SendDone | None  # place / cancel / replace: told once the message is durable
     ref: str  # ClOrdID of an order message, query key of a query message
 
