@@ -191,6 +191,7 @@ class FixAdapter(QueryRequests):
         data = self.session.data_to_send(flush_log=False)  # fsync: sent messages and next-in
         if data:
             self._write(data)  # the venue first, then the Acks, then the message log
+        self._out.record_sent()  # what the sends carried: read only by later turns
         for callback in done:
             callback(None)
         self.session.flush_log()
