@@ -189,9 +189,9 @@ class FixAdapter(QueryRequests):
             return
         done = self._out.pump(self.session)
         data = self.session.data_to_send(flush_log=False)  # fsync: sent messages and next-in
-        if data:
+        if data:  # (whatever the pump sent is in it)
             self._write(data)  # the venue first, then the Acks, then the message log
-        self._out.record_sent()  # what the sends carried: read only by later turns
+            self._out.record_sent()  # what the sends carried: read only by later turns
         for callback in done:
             callback(None)
         self.session.flush_log()
