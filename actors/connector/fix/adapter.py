@@ -229,8 +229,10 @@ class FixAdapter(QueryRequests):
     def _order_msg(
         self, msg_type: str, fields: list[tuple[int, Any]] | Written, ref: str, done: SendDone
     ) -> None:
-        if self._check_active(done):
-            self._enqueue(Outbound(msg_type, fields, done, ref))
+        if self.session.state == "active":  # `_check_active` and `_enqueue`, inline
+            self._out.put(Outbound(msg_type, fields, done, ref))
+        else:
+            self._check_active(done)  # refused: VENUE_DOWN
 
     def _check_active(self, done: Callable[[Any], None]) -> bool:
         if self.is_active:

@@ -43,7 +43,7 @@ def place_body(order: PlaceOrder, now_s: float) -> fc.Written | fm.Fields:
     price_field = f"44={price_text}\x01" if limit else ""
     text = (
         f"11={cl_ord_id}\x0155={symbol}\x0154={side}\x0138={qty_text}\x0140={ord_type}\x01"
-        f"{price_field}59={tif}\x0160={fm.transact_time(now_s)}\x01"
+        f"{price_field}59={tif}\x0160={fc.sending_time(now_s)}\x01"  # fm.transact_time
     )
     try:
         return fc.Written(text.encode())
