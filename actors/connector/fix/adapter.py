@@ -39,6 +39,7 @@ from actors.connector.adapter import (
 )
 from actors.connector.early_view import ViewMarks
 from actors.connector.fix import mapping as fm
+from actors.connector.fix.codec import Written
 from actors.connector.fix.events import (
     AppMessage,
     Disconnect,
@@ -49,6 +50,7 @@ from actors.connector.fix.events import (
     SessionRejectReceived,
 )
 from actors.connector.fix.logon import LogonPlan
+from actors.connector.fix.order_wire import place_body
 from actors.connector.fix.outbound import Outbound, OutboundQueue
 from actors.connector.fix.queries import QueryBook
 from actors.connector.fix.replies import ReplyRouter
@@ -187,8 +189,9 @@ class FixAdapter(QueryRequests):
             return
         done = self._out.pump(self.session)
         data = self.session.data_to_send(flush_log=False)  # fsync: sent messages and next-in
-        if data:
+        if data:  # (whatever the pump sent is in it)
             self._write(data)  # the venue first, then the Acks, then the message log
+            self._out.record_sent()  # what the sends carried: read only by later turns
         for callback in done:
             callback(None)
         self.session.flush_log()
@@ -201,8 +204,8 @@ class FixAdapter(QueryRequests):
         self._store.close()
 
     def place(self, order: PlaceOrder, done: SendDone) -> None:
-        fields = fm.place_fields(order, self._clock())
-        self._order_msg("D", fields, order.cl_ord_id, done)
+        body = place_body(order, self._clock())  # written ahead (fix order_wire)
+        self._order_msg("D", body, order.cl_ord_id, done)
 
     def cancel(self, request: CancelOnVenue, done: SendDone) -> None:
         fields = fm.cancel_fields(request, self._clock())
@@ -224,10 +227,12 @@ class FixAdapter(QueryRequests):
     # ------------------------------------------------------------------ outbound
 
     def _order_msg(
-        self, msg_type: str, fields: list[tuple[int, Any]], ref: str, done: SendDone
+        self, msg_type: str, fields: list[tuple[int, Any]] | Written, ref: str, done: SendDone
     ) -> None:
-        if self._check_active(done):
-            self._enqueue(Outbound(msg_type, fields, done, ref))
+        if self.session.state == "active":  # `_check_active` and `_enqueue`, inline
+            self._out.put(Outbound(msg_type, fields, done, ref))
+        else:
+            self._check_active(done)  # refused: VENUE_DOWN
 
     def _check_active(self, done: Callable[[Any], None]) -> bool:
         if self.is_active:

@@ -76,8 +76,11 @@ def read_frame(frame: fc.Frame, *, ours: bytes, theirs: bytes) -> Inbound | Garb
         return Garbled(fc.find_seq(frame.raw), MSG_TYPE_NOT_THIRD)
     hdr = dict(pairs)
     # no tag repeated (no repeating group): the last occurrence of each is the first too
-    msg = fc.to_message(pairs, hdr if len(hdr) == len(pairs) else None)
-    seq = fc.get_int(msg, 34)
+    first = hdr if len(hdr) == len(pairs) else None
+    msg = fc.to_message(pairs, first)
+    # fc.get_int(msg, 34), from the index at hand (the order path's every message)
+    seq_b = (fc.first_fields(msg) if first is None else first).get(b"34")
+    seq = int(seq_b) if seq_b is not None and seq_b.isdigit() and len(seq_b) <= 10 else None
     if pairs[0][1] != b"FIX.4.4":
         return BadHeader("Incorrect BeginString", None, hdr)
     if hdr.get(b"49") != theirs or hdr.get(b"56") != ours:

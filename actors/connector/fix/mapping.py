@@ -266,9 +266,10 @@ def to_exec_report(msg: simplefix.FixMessage, venue: str) -> ExecReport | None:
         reject_reason = "DUPLICATE_ORDER"
         if "duplicate" not in text.lower():
             text = f"duplicate order: {text}" if text else "duplicate order"
-    last_qty, last_px, cum_qty, avg_px, leaves_qty = [
-        _ZERO if (raw := f.get(k)) is None or len(raw) > MAX_DECIMAL_TEXT
-        else _parsed(raw.decode("latin-1")) or _ZERO
+    # `_number` of each (`_number0`: `or _ZERO` below)
+    order_qty, price, last_qty, last_px, cum_qty, avg_px, leaves_qty = [
+        None if (raw := f.get(k)) is None or len(raw) > MAX_DECIMAL_TEXT
+        else _parsed(raw.decode("latin-1"))
         for k in _EXEC_NUMBERS
     ]  # fmt: skip
     order_id = order_id or ""
@@ -281,14 +282,15 @@ def to_exec_report(msg: simplefix.FixMessage, venue: str) -> ExecReport | None:
         venue_order_id="" if order_id == NO_ORDER else order_id,
         symbol=symbol or "",
         side=SIDE_FROM_FIX.get(side or ""),
-        order_qty=_number(f, b"38"),
-        price=_number(f, b"44"),
-        last_qty=last_qty,
-        last_px=last_px,
-        cum_qty=cum_qty,
-        avg_px=avg_px,
-        leaves_qty=leaves_qty,
-        ord_status=_ord_status(status),
+        order_qty=order_qty,
+        price=price,
+        last_qty=last_qty or _ZERO,
+        last_px=last_px or _ZERO,
+        cum_qty=cum_qty or _ZERO,
+        avg_px=avg_px or _ZERO,
+        leaves_qty=leaves_qty or _ZERO,
+        # a code as sent is its own look-up; else `_ord_status` (stripped, upper case)
+        ord_status=ORD_STATUS_FROM_FIX.get(status or "") or _ord_status(status),
         text=text,
         reject_reason=reject_reason,
         venue_ts_ns=_ts_ns(sent),
@@ -296,10 +298,10 @@ def to_exec_report(msg: simplefix.FixMessage, venue: str) -> ExecReport | None:
 
 
 # what `to_exec_report` reads as text (ExecType, ExecID, ClOrdID, Text, OrderID,
-# OrigClOrdID, Symbol, Side, OrdStatus, TransactTime), and as numbers or 0 (LastQty,
-# LastPx, CumQty, AvgPx, LeavesQty)
+# OrigClOrdID, Symbol, Side, OrdStatus, TransactTime), and as numbers (OrderQty, Price;
+# or 0: LastQty, LastPx, CumQty, AvgPx, LeavesQty)
 _EXEC_TEXTS = (b"150", b"17", b"11", b"58", b"37", b"41", b"55", b"54", b"39", b"60")
-_EXEC_NUMBERS = (b"32", b"31", b"14", b"6", b"151")
+_EXEC_NUMBERS = (b"38", b"44", b"32", b"31", b"14", b"6", b"151")
 
 
 def cancel_reject_report(msg: simplefix.FixMessage, venue: str) -> ExecReport | None:

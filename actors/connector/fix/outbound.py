@@ -3,7 +3,8 @@
     out = OutboundQueue(TokenBucket(rate_per_s, burst), wake=lambda delay_s: ..., store=store)
     out.put(Outbound("D", fields, done, cl_ord_id))
     each loop turn: done_list = out.pump(session)   # session.send() while tokens last
-                    session.data_to_send()          # durable now
+                    session.data_to_send()          # durable now; the bytes go out
+                    out.record_sent()               # the maps below, off the order path
                     for done in done_list: done(None)
     session lost:   out.fail(error)                 # what never left fails, nothing is sent
 
@@ -13,7 +14,10 @@ requests at once were ~0.1 s of one turn), the rest on the next. The queue also 
 which request each sent MsgSeqNum carried (to route a venue Reject; one sent before a
 restart is read back from the FIX store) and when each order message left (round-trip
 metric). The MsgSeqNum -> request map and each ClOrdID's last send are fixed arrays
-(`recent`).
+(`recent`). `pump` keeps what it sent for `record_sent`, which writes all three once the
+turn's bytes are on the wire: nothing reads them before an answer to those bytes can come
+(a later loop turn), and they are memory only, so a crash in between loses nothing the
+store does not hold.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ TRACKED = 10_000  # bound of the seq -> request and ClOrdID maps (= the store's 
 @dataclass(slots=True)
 class Outbound:
     msg_type: str
-    fields: list[tuple[int, Any]]
+    fields: list[tuple[int, Any]] | fc.Written  # Written: a body written ahead (order_wire)
     done: SendDone | None  # place / cancel / replace: told once the message is durable
     ref: str  # ClOrdID of an order message, query key of a query message
 
@@ -57,6 +61,7 @@ class OutboundQueue:
         # ClOrdID -> seq of its last D / F / G (an order's, or a cancel's or replace's id)
         self._last_order_seq = LastOrderSeq(TRACKED)
         self._numbering = store.numbering  # the numbering both maps are in
+        self._unrecorded: list[tuple[int, Outbound]] = []  # pumped, not in the maps yet
 
     def _in_numbering(self) -> None:
         """Both maps forget the numbers of a numbering that restarted (a reset, every logon
@@ -79,6 +84,8 @@ class OutboundQueue:
         returns the callbacks to call once the session's bytes are durable."""
         done: list[SendDone] = []
         sent = 0
+        if self._queue:
+            self._in_numbering()  # the maps in the numbering of these sends (record_sent)
         while self._queue and session.state == "active":
             if sent >= MAX_SENDS_PER_TURN:  # the rest on the next loop turn, at once
                 if not self._wake_pending:
@@ -94,18 +101,31 @@ class OutboundQueue:
             sent += 1
             try:
                 seq = session.send(item.msg_type, item.fields)
-                self._in_numbering()
             except ValueError as exc:  # a value FIX cannot carry: this request fails, not us
                 if item.done is not None:
                     item.done(RequestFailed(ErrorCode.INVALID_ORDER, f"not sendable: {exc}"))
                 continue
+            self._unrecorded.append((seq, item))
+            if item.done is not None:
+                done.append(item.done)
+        return done
+
+    def record_sent(self) -> None:
+        """Note what `pump` handed to the session: which request each MsgSeqNum carried,
+        each ClOrdID's last D / F / G, when each order message left (round-trip metric).
+        Called once the turn's bytes are written; the maps took `pump`'s numbering, a
+        renumbering since then is applied after, as a reader would."""
+        if not self._unrecorded:
+            return
+        now = time.perf_counter()
+        for seq, item in self._unrecorded:
             self._seq_ref.put(seq, item.msg_type, item.ref)
             if item.msg_type in ("D", "F", "G"):
                 self._last_order_seq.put(item.ref, seq)
             if item.done is not None:
-                _bounded_put(self._sent_at, item.ref, time.perf_counter())
-                done.append(item.done)
-        return done
+                _bounded_put(self._sent_at, item.ref, now)
+        self._unrecorded.clear()
+        self._in_numbering()
 
     def woken(self) -> None:
         """The wake-up asked for has come (the turn's pump sends what it can)."""

@@ -37,7 +37,8 @@ class ReplyRouter:
     def on_app(self, event: AppMessage, execs: list[ExecReport]) -> None:
         msg, msg_type = event.msg, event.msg_type
         if msg_type == "8":
-            exec_type = fm.exec_type(msg)
+            raw_type = fc.first_fields(msg).get(b"150")  # fm.exec_type(msg), inline
+            exec_type = "" if raw_type is None else raw_type.decode("latin-1")
             if exec_type == fm.EXEC_TYPE_STATUS:
                 if not self._queries.feed_status(msg):
                     self._log.debug("fix_status_unmatched", poss_dup=event.poss_dup)

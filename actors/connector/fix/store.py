@@ -178,11 +178,13 @@ class FixStore:
         if self._size + self._pending_len > _MAX_PLACE:
             raise OSError(errno.EFBIG, f"FIX store {self._path} past {_MAX_PLACE} bytes")
         # the newest keep_msgs + _PRUNE_SLACK numbers (`sent`): where the record will be
-        self._msgs.put(seq, _loc(self._size + self._pending_len, len(raw)))
+        # (`_loc` and `_buffer` inline: the order path's every D)
+        self._msgs.put(seq, (self._size + self._pending_len) << 32 | len(raw))
         self._unflushed[seq] = raw
         self._next_out = seq + 1
         self._out_saved = seq + 1
-        self._buffer(record)
+        self._pending.append(record)
+        self._pending_len += len(record)
         self._out_unsynced = True
 
     def _buffer(self, record: bytes) -> None:

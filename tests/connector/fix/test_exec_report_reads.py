@@ -68,3 +68,13 @@ def test_an_exec_report_is_the_one_the_field_by_field_reads_built(
         assert [type(getattr(new, n)) for n in ExecReport.model_fields] == [
             type(getattr(old, n)) for n in ExecReport.model_fields
         ]
+
+
+@given(st.sampled_from(["0", "2", " 2 ", "a", "c ", " E", "3", "x", "", "\xe9"]))
+def test_an_ord_status_as_sent_or_padded_maps_as_the_field_by_field_read(code: str) -> None:
+    """An OrdStatus read as sent, then (missed) stripped and upper-cased: as `_ord_status`."""
+    pairs = [(b"8", b"FIX.4.4"), (b"9", b"100"), (b"35", b"8"), (b"150", b"0"), (b"17", b"E1")]
+    pairs += [(b"11", b"c"), *([(b"39", code.encode("latin-1"))] if code else [])]
+    msg = fc.to_message(pairs)
+    new, old = fm.to_exec_report(msg, "simA"), _old_to_exec_report(msg, "simA")
+    assert new is not None and old is not None and new.ord_status is old.ord_status

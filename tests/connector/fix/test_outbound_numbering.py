@@ -39,6 +39,7 @@ def _sent(store: FixStore, last: int) -> tuple[OutboundQueue, _Session]:
     for i in range(2, last + 1):
         out.put(Outbound("D", [], None, f"old-{i}"))
     out.pump(session)  # type: ignore[arg-type]
+    out.record_sent()  # as the adapter does once the turn's bytes are written
     return out, session
 
 
@@ -74,6 +75,7 @@ def test_next_out_raised_keeps_the_numbers_sent(tmp_path: Path) -> None:
         session.admin()
         out.put(Outbound("D", [], None, "c-2"))
         out.pump(session)  # type: ignore[arg-type]
+        out.record_sent()
         store.set_numbers(next_out=100)
         assert out.is_latest_order_send(2, "c-2") and out.sent_request(2) == ("D", "c-2")
 
@@ -134,3 +136,26 @@ def test_the_store_tells_the_lowest_number_reused_since_a_numbering(tmp_path: Pa
         for k in range(20):
             store.set_numbers(next_out=30 - k)  # each one lower
         assert store.reused_since(start) == 1  # more changes than remembered: all forgotten
+
+
+def test_sends_are_noted_after_the_bytes_in_the_numbering_they_went_in(tmp_path: Path) -> None:
+    """`pump` leaves the maps to `record_sent` (after the write): nothing is known of the
+    sends before it, all of it after; a renumbering in between forgets the numbers it
+    gives again, as if the sends had been noted at once."""
+    with FixStore(tmp_path, fsync=False) as store:
+        out = OutboundQueue(TokenBucket(1e9, 1_000_000), lambda _s: None, store)
+        session = _Session(store)
+        session.admin()
+        for i in (2, 3, 4):
+            out.put(Outbound("D", [], lambda _err: None, f"c-{i}"))
+        assert len(out.pump(session)) == 3  # type: ignore[arg-type]
+        assert out.answered("c-2") is None  # no send time yet: the bytes are not out
+        out.record_sent()
+        assert out.sent_request(2) == ("D", "c-2") and out.last_send_seq("c-3") == 3
+        assert out.answered("c-2") is not None
+        out.put(Outbound("D", [], None, "c-5"))
+        out.pump(session)  # type: ignore[arg-type]
+        store.set_numbers(next_out=4)  # 4 and on go to new messages
+        out.record_sent()
+        assert out.sent_request(5) == ("", "") and out.last_send_seq("c-5") is None
+        assert out.last_send_seq("c-4") is None and out.is_latest_order_send(3, "c-3")
