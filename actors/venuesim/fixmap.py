@@ -60,7 +60,7 @@ from actors.venuesim.model import (
     OrdRejReason,
 )
 from actors.venuesim.snapshot import StatusSnapshot
-from actors.venuesim.status_wire import StatusWriter, written_tail
+from actors.venuesim.status_wire import ReportWriter, written_tail
 from protocol.messages import OrdType, Side, TimeInForce
 
 Field = tuple[int, fc.Value]
@@ -71,7 +71,7 @@ class Out:
     """One application message to send."""
 
     msg_type: str
-    fields: tuple[Field, ...] | fc.Written  # Written: a status report (status_wire)
+    fields: tuple[Field, ...] | fc.Written  # Written: an order's report (status_wire)
     exec_type: str = ""  # an execution report of an order operation (faults apply)
     exec_id: str = ""
 
@@ -103,7 +103,7 @@ _ORD_TYPE = {v: k for k, v in ORD_TYPE_FIX.items()}
 _TIF = {v: k for k, v in TIF_FIX.items()}
 _INVALID = "?"  # stands for a FIX value the engine does not take: it rejects it
 
-_STATUS = StatusWriter(SIDE_FIX, ORD_TYPE_FIX, TIF_FIX)
+_WRITER = ReportWriter(SIDE_FIX, ORD_TYPE_FIX, TIF_FIX)
 UNKNOWN_ORDER_TEXT = "UNKNOWN_ORDER"
 NONE_ID = "NONE"
 NO_SYMBOL = "[N/A]"
@@ -295,7 +295,7 @@ def _status_parts(snap: StatusSnapshot, head: tuple[Field, ...]) -> Iterator[Out
         for i, ev in enumerate(snap, 1):
             if i == total:
                 extra, tail = (*extra, (912, "Y")), tail + b"912=Y\x01"
-            body = _STATUS.body(ev, tail)
+            body = _WRITER.body(ev, tail)
             yield event_out(ev, {}, extra) if body is None else Out("8", body, exec_id=ev.exec_id)
     finally:  # read to the end or dropped (the session went): the engine forgets it
         snap.close()
@@ -361,12 +361,13 @@ def event_out(ev: Event, echo: dict[int, str], extra: tuple[Field, ...] = ()) ->
             (102, int(ev.cxl_rej_reason)), (60, _utc(ev.transact_ns)), (58, ev.text),
         ]  # fmt: skip
         return Out("9", _clean(fields))
-    return Out(
-        "8",
-        _clean(exec_fields(ev, echo) + list(extra)),
-        exec_type="" if ev.exec_type is ExecType.ORDER_STATUS else ev.exec_type._value_,
-        exec_id=ev.exec_id,
-    )
+    exec_type = "" if ev.exec_type is ExecType.ORDER_STATUS else ev.exec_type._value_
+    # written ahead (status_wire) unless the request's echo fills a Price the event lacks
+    if not extra and (ev.price is not None or not echo.get(44)):
+        body = _WRITER.body(ev)
+        if body is not None:
+            return Out("8", body, exec_type, ev.exec_id)
+    return Out("8", _clean(exec_fields(ev, echo) + list(extra)), exec_type, ev.exec_id)
 
 
 def exec_fields(ev: ExecEvent, echo: dict[int, str]) -> list[Field]:
