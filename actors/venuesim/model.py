@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import IntEnum, StrEnum
 
+import msgspec
+
 from protocol.messages import OrderStatus, OrdType, Side, TimeInForce
 
 ZERO = Decimal(0)
@@ -87,9 +89,13 @@ class CxlRejResponseTo(StrEnum):
     ORDER_CANCEL_REPLACE_REQUEST = "2"  # answer to G
 
 
-@dataclass(frozen=True, slots=True)
-class ExecEvent:
-    """One execution report (35=8) for one of the client's orders."""
+class ExecEvent(msgspec.Struct, frozen=True, gc=False):
+    """One execution report (35=8) for one of the client's orders.
+
+    A frozen struct (equal, hashed and shown field by field, as a frozen dataclass is)
+    built ~5x faster than one: every order operation makes one or more, in series with
+    its answer. Untracked by the cyclic collector (`gc=False`): its values are str,
+    ints, Decimals, enums and None, which refer to nothing."""
 
     exec_id: str
     order_id: str
