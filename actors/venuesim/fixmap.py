@@ -126,7 +126,7 @@ _KEYS = {t: tuple(b"%d" % tag for tag in t) for t in (*_SESSION_REQUIRED.values(
 _NEW_ORDER_KEYS = tuple(b"%d" % tag for tag in _NEW_ORDER_TAGS)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per request, made in series with its answer
 class _Req:
     venue: Venue
     msg: simplefix.FixMessage
