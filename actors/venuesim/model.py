@@ -42,9 +42,12 @@ class OrdStatus(StrEnum):
     REJECTED = "8"
     EXPIRED = "C"
 
-    @property
-    def is_open(self) -> bool:
-        return self in (OrdStatus.NEW, OrdStatus.PARTIALLY_FILLED)
+    # NEW or PARTIALLY_FILLED: each member's attribute, not a property (asked ~4 times per
+    # order operation, a Python call each as a property)
+    is_open: bool
+
+    def __init__(self, value: str) -> None:
+        self.is_open = value in ("0", "1")  # NEW, PARTIALLY_FILLED (not members yet here)
 
     @property
     def order_status(self) -> OrderStatus:
