@@ -423,11 +423,13 @@ class SimAcceptor:
             if self._can_send():
                 self._sequence(out)
             return
-        if len(self._backlog) >= _MAX_BACKLOG:
+        if not self._backlog and self._can_send():
+            self._sequence(out)  # nothing waits before it: what `_send_backlog` would do
+        elif len(self._backlog) >= _MAX_BACKLOG:
             self._log.error("sim_backlog_full", dropped=out.exec_id)
-            return
-        self._backlog.append(out)
-        self._send_backlog()
+        else:
+            self._backlog.append(out)
+            self._send_backlog()
 
     def _send_backlog(self) -> None:
         while self._backlog and self._can_send():
