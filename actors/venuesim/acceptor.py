@@ -37,12 +37,13 @@ when the process dies is never sent: the client finds it through status requests
 from __future__ import annotations
 
 import errno
+import logging
 import socket
 import ssl
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import zmq
 
@@ -55,6 +56,7 @@ from actors.venuesim.engine import Venue
 from actors.venuesim.faults import Faults, Value
 from actors.venuesim.fixmap import Out
 from actors.venuesim.logon_policy import LogonPolicy, is_refusal
+from actors.venuesim.loop import Loop
 from actors.venuesim.outbox import ExecOutbox
 from actors.venuesim.probation import Probation
 from actors.venuesim.pump import AnswerPump
@@ -66,15 +68,6 @@ _MAX_READS_PER_CALL = 1  # 64 KiB of requests per loop turn (~430 H, ~60 ms of w
 _MAX_BACKLOG = 100_000
 _MAX_UNSENT_BYTES = 64 << 20
 _PUMP_UNSENT_BYTES = 1 << 20  # a long answer waits while this much is not written yet
-
-
-class Loop(Protocol):
-    """What the acceptor needs from the actor loop (`actors.runtime.actor.Actor` provides it)."""
-
-    def add_fd(self, fd: int, handler: Callable[[], None], events: int = ...) -> None: ...
-    def modify_fd(self, fd: int, events: int) -> None: ...
-    def remove(self, sock_or_fd: Any) -> None: ...
-    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
 
 
 class SimAcceptor:
@@ -102,6 +95,8 @@ class SimAcceptor:
         )
         self._loop = loop
         self._log = log
+        # a debug line costs its fields even when the level drops it: asked once (structlog)
+        self._debug = not hasattr(log, "is_enabled_for") or log.is_enabled_for(logging.DEBUG)
         self._on_dirty = on_dirty
         self.session = VenueSession(
             sender_comp_id=sender_comp_id,
@@ -395,11 +390,12 @@ class SimAcceptor:
             self._log.exception("sim_request_failed", msg_type=ev.msg_type, seq=ev.seq)
             text = f"internal error: {type(exc).__name__}"
             outs = [fixmap.business_reject(ev.seq, ev.msg_type, fixmap.BR_OTHER, text)]
-        self._log.debug(
-            "sim_order", msg_type=ev.msg_type, seq=ev.seq, cl_ord_id=fc.get_str(ev.msg, 11),
-            poss_dup=ev.poss_dup, answers=[o.msg_type for o in outs] if isinstance(outs, list)
-            else "stream",
-        )  # fmt: skip
+        if self._debug:
+            self._log.debug(
+                "sim_order", msg_type=ev.msg_type, seq=ev.seq, cl_ord_id=fc.get_str(ev.msg, 11),
+                poss_dup=ev.poss_dup, answers=[o.msg_type for o in outs]
+                if isinstance(outs, list) else "stream",
+            )  # fmt: skip
         if isinstance(outs, fixmap.Stream):  # one part per order: pumped across loop turns
             self._pump.stream(outs.parts, self._route, answers_only=outs.answers_only)
             return
@@ -427,11 +423,13 @@ class SimAcceptor:
             if self._can_send():
                 self._sequence(out)
             return
-        if len(self._backlog) >= _MAX_BACKLOG:
+        if not self._backlog and self._can_send():
+            self._sequence(out)  # nothing waits before it: what `_send_backlog` would do
+        elif len(self._backlog) >= _MAX_BACKLOG:
             self._log.error("sim_backlog_full", dropped=out.exec_id)
-            return
-        self._backlog.append(out)
-        self._send_backlog()
+        else:
+            self._backlog.append(out)
+            self._send_backlog()
 
     def _send_backlog(self) -> None:
         while self._backlog and self._can_send():

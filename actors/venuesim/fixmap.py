@@ -40,6 +40,7 @@ Every 8 has 37 17 150 39 55 54 38 40 151 14 6 11 60, and 44 (limit), 59, 32/31
 from __future__ import annotations
 
 import itertools
+import operator
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ from actors.venuesim.model import (
     OrdRejReason,
 )
 from actors.venuesim.snapshot import StatusSnapshot
-from actors.venuesim.status_wire import StatusWriter, written_tail
+from actors.venuesim.status_wire import ReportWriter, written_tail
 from protocol.messages import OrdType, Side, TimeInForce
 
 Field = tuple[int, fc.Value]
@@ -71,7 +72,7 @@ class Out:
     """One application message to send."""
 
     msg_type: str
-    fields: tuple[Field, ...] | fc.Written  # Written: a status report (status_wire)
+    fields: tuple[Field, ...] | fc.Written  # Written: an order's report (status_wire)
     exec_type: str = ""  # an execution report of an order operation (faults apply)
     exec_id: str = ""
 
@@ -103,7 +104,7 @@ _ORD_TYPE = {v: k for k, v in ORD_TYPE_FIX.items()}
 _TIF = {v: k for k, v in TIF_FIX.items()}
 _INVALID = "?"  # stands for a FIX value the engine does not take: it rejects it
 
-_STATUS = StatusWriter(SIDE_FIX, ORD_TYPE_FIX, TIF_FIX)
+_WRITER = ReportWriter(SIDE_FIX, ORD_TYPE_FIX, TIF_FIX)
 UNKNOWN_ORDER_TEXT = "UNKNOWN_ORDER"
 NONE_ID = "NONE"
 NO_SYMBOL = "[N/A]"
@@ -120,13 +121,15 @@ SESSION_REJECT = "3"
 # SessionRejectReason (373)
 SR_REQUIRED_TAG_MISSING, SR_VALUE_INCORRECT = 1, 5
 _ECHO_TAGS = (55, 54, 38, 40, 44, 59)
-_NEW_ORDER_TAGS = (11, *_ECHO_TAGS)  # ClOrdID, then what an answer echoes
+_NEW_ORDER_TAGS = (11, *_ECHO_TAGS, 60)  # ClOrdID, what an answer echoes, TransactTime
 # the first-fields keys (b"11", ...) of the tag tuples read with `_Req.texts`
 _KEYS = {t: tuple(b"%d" % tag for tag in t) for t in (*_SESSION_REQUIRED.values(), (11,), ())}
+# a D is read once (`_NEW_ORDER_KEYS`); its session-required values are picked from that
 _NEW_ORDER_KEYS = tuple(b"%d" % tag for tag in _NEW_ORDER_TAGS)
+_D_REQUIRED = operator.itemgetter(*map(_NEW_ORDER_TAGS.index, _SESSION_REQUIRED["D"]))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per request, made in series with its answer
 class _Req:
     venue: Venue
     msg: simplefix.FixMessage
@@ -135,6 +138,7 @@ class _Req:
     reject_order: Callable[[], bool]
     fields: dict[bytes, bytes]  # fc.first_fields(msg): one index for every read
     poss_dup: bool = False  # a copy sent again on our ResendRequest (PossDupFlag=Y)
+    order: list[str | None] | None = None  # a D's fields (_NEW_ORDER_KEYS), once read
 
     def s(self, tag: int) -> str | None:
         value = self.fields.get(fc.TAG_BYTES.get(tag) or b"%d" % tag)
@@ -201,7 +205,11 @@ def _session_problem(
     """(RefTagID, SessionRejectReason, Text) when a FIX engine would reject the request
     itself (`strict_h` false: an H needs only its ClOrdID; a Side it carries must be valid)."""
     required = (11,) if msg_type == "H" and not strict_h else _SESSION_REQUIRED.get(msg_type, ())
-    values = req.texts(_KEYS[required])
+    if msg_type == "D":  # read once, for these checks and the order (`_new_order`)
+        req.order = order = req.texts(_NEW_ORDER_KEYS)
+        values: Sequence[str | None] = _D_REQUIRED(order)
+    else:
+        values = req.texts(_KEYS[required])
     for tag, value in zip(required, values, strict=True):
         if not value:
             return tag, SR_REQUIRED_TAG_MISSING, "Required tag missing"
@@ -216,7 +224,7 @@ def _session_problem(
 
 def _new_order(r: _Req) -> list[Out]:
     force = REJECT_TEXT if r.reject_order() else ""
-    cl, symbol, side, qty, ord_type, price, tif = r.texts(_NEW_ORDER_KEYS)
+    cl, symbol, side, qty, ord_type, price, tif, _ = r.order or r.texts(_NEW_ORDER_KEYS)
     events = r.venue.new_order(
         cl or "",
         symbol or "",
@@ -262,7 +270,8 @@ def _replace(r: _Req) -> list[Out]:
 def _status(r: _Req) -> list[Out]:
     ev = r.venue.status_report(r.s(11) or "", r.now_ns)
     echo = {55: NO_SYMBOL, 54: "1"} | r.echo()  # an H without them (a lenient venue)
-    return [event_out(ev, echo, extra=_opt_field(790, r.s(790)))]
+    req_id = r.s(790)  # OrdStatusReqID, echoed
+    return [event_out(ev, echo, extra=((790, req_id),) if req_id else ())]
 
 
 def _mass_status(r: _Req) -> Answer:
@@ -295,7 +304,7 @@ def _status_parts(snap: StatusSnapshot, head: tuple[Field, ...]) -> Iterator[Out
         for i, ev in enumerate(snap, 1):
             if i == total:
                 extra, tail = (*extra, (912, "Y")), tail + b"912=Y\x01"
-            body = _STATUS.body(ev, tail)
+            body = _WRITER.body(ev, tail)
             yield event_out(ev, {}, extra) if body is None else Out("8", body, exec_id=ev.exec_id)
     finally:  # read to the end or dropped (the session went): the engine forgets it
         snap.close()
@@ -361,12 +370,13 @@ def event_out(ev: Event, echo: dict[int, str], extra: tuple[Field, ...] = ()) ->
             (102, int(ev.cxl_rej_reason)), (60, _utc(ev.transact_ns)), (58, ev.text),
         ]  # fmt: skip
         return Out("9", _clean(fields))
-    return Out(
-        "8",
-        _clean(exec_fields(ev, echo) + list(extra)),
-        exec_type="" if ev.exec_type is ExecType.ORDER_STATUS else ev.exec_type._value_,
-        exec_id=ev.exec_id,
-    )
+    exec_type = "" if ev.exec_type is ExecType.ORDER_STATUS else ev.exec_type._value_
+    # written ahead (status_wire) unless the request's echo fills a Price the event lacks
+    if not extra and (ev.price is not None or not echo.get(44)):
+        body = _WRITER.body(ev)
+        if body is not None:
+            return Out("8", body, exec_type, ev.exec_id)
+    return Out("8", _clean(exec_fields(ev, echo) + list(extra)), exec_type, ev.exec_id)
 
 
 def exec_fields(ev: ExecEvent, echo: dict[int, str]) -> list[Field]:
@@ -434,10 +444,6 @@ def _optional(value: str | None, table: Mapping[str, object]) -> str | None:
         return None
     found = table.get(value)
     return _INVALID if found is None else str(found)
-
-
-def _opt_field(tag: int, value: str | None) -> tuple[Field, ...]:
-    return ((tag, value),) if value else ()
 
 
 def _utc(ts_ns: int) -> str:

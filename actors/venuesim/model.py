@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import IntEnum, StrEnum
 
+import msgspec
+
 from protocol.messages import OrderStatus, OrdType, Side, TimeInForce
 
 ZERO = Decimal(0)
@@ -40,9 +42,12 @@ class OrdStatus(StrEnum):
     REJECTED = "8"
     EXPIRED = "C"
 
-    @property
-    def is_open(self) -> bool:
-        return self in (OrdStatus.NEW, OrdStatus.PARTIALLY_FILLED)
+    # NEW or PARTIALLY_FILLED: each member's attribute, not a property (asked ~4 times per
+    # order operation, a Python call each as a property)
+    is_open: bool
+
+    def __init__(self, value: str) -> None:
+        self.is_open = value in ("0", "1")  # NEW, PARTIALLY_FILLED (not members yet here)
 
     @property
     def order_status(self) -> OrderStatus:
@@ -87,9 +92,13 @@ class CxlRejResponseTo(StrEnum):
     ORDER_CANCEL_REPLACE_REQUEST = "2"  # answer to G
 
 
-@dataclass(frozen=True, slots=True)
-class ExecEvent:
-    """One execution report (35=8) for one of the client's orders."""
+class ExecEvent(msgspec.Struct, frozen=True, gc=False):
+    """One execution report (35=8) for one of the client's orders.
+
+    A frozen struct (equal, hashed and shown field by field, as a frozen dataclass is)
+    built ~5x faster than one: every order operation makes one or more, in series with
+    its answer. Untracked by the cyclic collector (`gc=False`): its values are str,
+    ints, Decimals, enums and None, which refer to nothing."""
 
     exec_id: str
     order_id: str

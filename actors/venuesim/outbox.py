@@ -54,10 +54,13 @@ class ExecOutbox:
             event = "sim_fill_swallowed" if out.exec_type == "F" else "sim_cancel_swallowed"
             self._log.info(event, exec_id=out.exec_id)
             return
-        delay_s = self._faults.delay_exec_ms / 1000.0
+        faults = self._faults
+        delay_s = faults.delay_exec_ms / 1000.0
         if delay_s > 0 or self._delayed:
             self._delayed.append((self._clock() + delay_s, out))
             self._schedule(delay_s, self._release_due)
+        elif self._held is None and not (faults.reorder_exec or faults.duplicate_exec):
+            self._send(out)  # what `_reorder` would do, one call each per report saved
         else:
             self._reorder(out)
 

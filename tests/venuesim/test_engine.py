@@ -449,3 +449,10 @@ def test_exec_ids_are_unique_and_increasing(sim: Sim) -> None:
     ]
     ids = [e.exec_id for e in execs(events)]
     assert ids == sorted(set(ids)) and len(ids) == 9
+
+
+def test_open_statuses_are_new_and_partially_filled() -> None:
+    """`OrdStatus.is_open` (each member's attribute since issue 16, a property before):
+    open exactly while NEW or PARTIALLY_FILLED, also for a member looked up by value."""
+    assert {s for s in OrdStatus if s.is_open} == {OrdStatus.NEW, OrdStatus.PARTIALLY_FILLED}
+    assert OrdStatus("1").is_open and not OrdStatus("2").is_open

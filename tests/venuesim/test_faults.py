@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actors.venuesim.faults import FAULT_KINDS, FaultError, Faults, parse_value
 from actors.venuesim.fixmap import Out
@@ -212,3 +214,62 @@ def test_release_all_sends_everything_held() -> None:
     h.faults.apply("clear", None, h.now)
     h.outbox.release_all()
     assert h.sent == ["E1", "E2"] and h.outbox.pending == 0
+
+
+class _OldOutbox(ExecOutbox):
+    """The outbox as it was before its no-fault shortcut (issue 16): every report through
+    `_reorder` and `_emit`."""
+
+    def push(self, out: Out) -> None:
+        if self._faults.take_swallow(out.exec_type):
+            self._log.info("sim_swallowed", exec_id=out.exec_id)
+            return
+        delay_s = self._faults.delay_exec_ms / 1000.0
+        if delay_s > 0 or self._delayed:
+            self._delayed.append((self._clock() + delay_s, out))
+            self._schedule(delay_s, self._release_due)
+        else:
+            self._reorder(out)
+
+
+_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("push"), st.sampled_from(["0", "F", "4"])),
+        st.tuples(st.sampled_from(["reorder_exec", "duplicate_exec"]), st.booleans()),
+        st.tuples(st.just("delay_exec_ms"), st.sampled_from([0, 50, 300])),
+        st.tuples(st.sampled_from(["swallow_fills", "swallow_cancels"]), st.integers(0, 2)),
+        st.tuples(st.just("advance"), st.sampled_from([0.0, 0.1, 0.3])),
+        st.tuples(st.just("clear"), st.none()),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=_STEPS)
+def test_reports_go_out_as_before_the_shortcut_under_any_faults(
+    steps: list[tuple[str, object]],
+) -> None:
+    """Whatever faults are set, changed and cleared between reports (a report held for
+    reordering when the fault is lifted, a delay queue, duplicates, swallows), the
+    outbox sends the same reports in the same order, at the same times, as before its
+    no-fault shortcut."""
+    new, old = _Harness(), _Harness()
+    old.outbox = _OldOutbox(
+        old.faults, lambda o: old.sent.append(o.exec_id), old._schedule,
+        lambda: old.now, old.log, hold_s=0.25,
+    )  # fmt: skip
+    for n, (kind, value) in enumerate(steps):
+        for h in (new, old):
+            if kind == "push":
+                h.push(f"E{n}", str(value))
+            elif kind == "advance":
+                h.advance(float(value))  # type: ignore[arg-type]
+            else:
+                h.faults.apply(kind, value, h.now)  # type: ignore[arg-type]
+                if kind == "clear":
+                    h.outbox.release_all()
+        assert new.sent == old.sent and new.outbox.pending == old.outbox.pending
+    new.advance(10.0)
+    old.advance(10.0)
+    assert new.sent == old.sent

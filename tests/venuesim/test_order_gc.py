@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 
 from actors.runtime.gcpause import collections_paused
+from actors.venuesim import ExecEvent
 from actors.venuesim.ledger import Ledger
 from tests.venuesim.support import NO_MM, Sim
 
@@ -117,3 +118,19 @@ def test_an_order_that_ends_and_leaves_memory_is_freed() -> None:
     assert grown < 256 * 1024, f"{grown} bytes kept by 3,000 ended orders"
     assert len(ledger.orders) == 50 and not ledger.open
     assert ledger.known_cl("c17") and ledger.known_cl("k17")  # gone, still a duplicate
+
+
+def test_an_execution_report_is_a_frozen_untracked_value(own: Sim) -> None:
+    """An execution report (a msgspec struct since issue 16) is what the frozen dataclass
+    was: equal and hashed by its fields, shown with them, not changeable; and the
+    collector does not track it (its values refer to nothing)."""
+    report = own.order("c1", "BUY", 10, "99.00")[0]
+    assert isinstance(report, ExecEvent)
+    twin = ExecEvent(**{f: getattr(report, f) for f in ExecEvent.__struct_fields__})
+    assert twin == report and hash(twin) == hash(report) and twin is not report
+    assert twin != ExecEvent(**{**{f: getattr(report, f) for f in ExecEvent.__struct_fields__},
+                                "text": "other"})  # fmt: skip
+    assert repr(report).startswith("ExecEvent(exec_id='bk-E") and "cl_ord_id='c1'" in repr(report)
+    with pytest.raises(AttributeError):
+        report.text = "changed"  # type: ignore[misc]
+    assert not gc.is_tracked(report)
