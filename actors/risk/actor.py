@@ -153,6 +153,7 @@ class RiskActor(Actor):
         if not self._ks_read_this_turn:  # once per loop turn, not per check: the read
             self._ks_read_this_turn = True  # (open, fstat, read) was 7 % of risk's CPU
             self._reload_kill_switch()
+            self.sync.catch_up()  # the stream the OMS sent just before its checks
         if not self.sync.ready and not self.ks.engaged and self.cache.get(check) is None:
             self._held.append((check, reply, time.monotonic() + _NOT_READY_HOLD_S))
             return  # (engaged, or answered before: the answer needs no exposure)

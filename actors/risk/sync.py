@@ -120,6 +120,12 @@ class ExposureSync:
                 self._stream = None  # a new connection: the sequence starts over
                 self.start("stream_connected")  # our start, or a new OMS incarnation
 
+    def catch_up(self) -> None:
+        """Read the stream before a turn's checks: the OMS sends its waiting part just
+        before them (`EventStreams.follows`), and the loop runs the ROUTER's handler first."""
+        if self.sub.poll(0):
+            self._on_events()
+
     def _on_events(self) -> None:
         for frames in self._budget.read(self.sub):
             try:
