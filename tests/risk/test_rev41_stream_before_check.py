@@ -41,6 +41,7 @@ def test_a_check_sent_right_after_opening_positions_waits_for_them(h: Harness) -
     msg_id = client.send(check("b1", "50", side=Side.BUY))
     _both_readable([actor.sync.sub, actor.router])
     env = h.pump(lambda: client.reply_to(msg_id), what="the check answered")
+    assert env is not None
     v = env.body
     assert isinstance(v, RiskVerdict), v
     assert not v.approved, (v, actor.gate.exposure.summary())
