@@ -140,22 +140,57 @@ def bind_event_stream(ctx: Context, endpoint: str) -> Socket:
 
 RISK_QUEUE_MAX: Final = 64  # messages waiting for risk: sent at once beyond it
 _Fn = Callable[[], None]
+# An order's events on its way to the venue: risk approved the order, it counts it open
+_TRAILING: Final = frozenset({"PENDING_SUBMIT", "ACCEPTED"})
+
+
+class _TrailOrder(msgspec.Struct):
+    status: str
+    external: bool
+
+
+class _TrailBody(msgspec.Struct):
+    order: _TrailOrder
+    fill_qty: str | None
+
+
+class _TrailEvent(msgspec.Struct):
+    type: str
+    body: _TrailBody
+
+
+_TRAIL: Final = msgspec.msgpack.Decoder(_TrailEvent)
+
+
+def trails(frames: list[Any]) -> bool:
+    """May risk read this stream message late? Only a lone event of an order of ours
+    (not adopted) going PENDING_SUBMIT or ACCEPTED without a fill: exposure risk already
+    counts since its approval. Anything else (fills: prices, losses; ends; adoptions;
+    stream events such as opening positions; batches) goes to risk at once."""
+    try:
+        event = _TRAIL.decode(frames[0]) if len(frames) == 1 else None
+    except (msgspec.DecodeError, TypeError):  # a batch, a stream event: not an order's
+        return False
+    if event is None or event.type != TYPE:
+        return False
+    body = event.body
+    return body.order.status in _TRAILING and not body.order.external and body.fill_qty is None
 
 
 class EventStreams:
-    """The event stream on two PUBs: the clients' (`events.sock`), sent at once, and risk's
-    copy (`risk-events.sock`): the same messages in the same order, sent just before the
-    OMS's next message to risk (`follows`: risk gets what was published before a check as
-    it did from one PUB) or `lag_s` after the first one waiting (`[oms]
-    risk_stream_lag_s`, 5 ms; 0: at once), whichever is first.
+    """The event stream on two PUBs: the clients' (`events.sock`), every message at once,
+    and risk's copy (`risk-events.sock`): the same messages in the same order, where the
+    ones that `trails` (an approved order's PENDING_SUBMIT and ACCEPTED) wait: until the
+    next message that does not trail, the OMS's next message to risk (`follows`), or
+    `lag_s` after the first one waiting (`[oms] risk_stream_lag_s`, 5 ms; 0: none waits),
+    whichever is first. Fills, ends, adoptions and stream events reach risk when they
+    did before, after what waits.
 
-    An order's path then wakes no risk turn beside the process it waits for: its
-    PENDING_SUBMIT event went out with its PlaceOrder, its ACCEPTED with the client's
-    event, and on 2 cores risk's turn took the CPU the connector and the client needed
-    (issue 16). Risk's view trails by at most `lag_s`, on the safe side for its exposure
-    (an approved order counts as open until an event ends it; a fill moves quantity from
-    the open order to the position), not for its daily loss and reference prices (a
-    fill's price counts up to `lag_s` later)."""
+    Those two are the events of an order's path: from one PUB, the PENDING_SUBMIT woke
+    risk at the instant the PlaceOrder went to the connector, and the ACCEPTED woke it
+    beside the client; on 2 cores risk's turn took the CPU they needed (issue 16). Risk
+    loses nothing by reading them late: it counts the order's exposure from its approval
+    to an event that ends it or fills it."""
 
     def __init__(
         self, clients: Socket, risk: Socket, lag_s: float, call_later: Callable[[float, _Fn], None]
@@ -176,8 +211,12 @@ class EventStreams:
     def send_multipart(self, frames: list[Any], copy: bool = False) -> None:
         """Publish one stream message (the frames the codec wrote)."""
         self.clients.send_multipart(frames, copy=copy)
+        if not self.lag_s or not trails(frames):
+            self.flush_risk()  # what waits goes first: risk reads the stream in order
+            self.risk.send_multipart(frames, copy=False)
+            return
         self._risk_queue.append(frames)
-        if len(self._risk_queue) >= RISK_QUEUE_MAX or not self.lag_s:
+        if len(self._risk_queue) >= RISK_QUEUE_MAX:
             self.flush_risk()
         elif not self._armed:
             self._armed = True

@@ -1,6 +1,7 @@
-"""`EventStreams` (issue 16): the OMS's event stream goes to clients at once and to risk up
-to `[oms] risk_stream_lag_s` later, so an order's path wakes no risk turn; what waits goes
-to risk before any message the OMS sends it (the order a single PUB gave risk)."""
+"""`EventStreams` (issue 16): the OMS's event stream goes to clients at once; an approved
+order's PENDING_SUBMIT and ACCEPTED go to risk up to `[oms] risk_stream_lag_s` later, so an
+order's path wakes no risk turn; every other message goes to risk at once, after what
+waits, and what waits goes before any message the OMS sends risk."""
 
 from __future__ import annotations
 
@@ -15,7 +16,23 @@ import actors.runtime.peer as peer_module
 from actors.oms.event_wire import RISK_QUEUE_MAX, EventStreams
 from actors.runtime.peer import Peer
 from protocol.codec import Envelope, Sender
-from protocol.messages import RiskCheck
+from protocol.messages import RiskCheck, StreamEvent
+
+_SENDER = Sender("oms", 1)
+
+
+def _event(status: str, *, external: bool = False, fill: str | None = None) -> list[Any]:
+    """A lone order event's frames, as the OMS writes them (`order_event_body`'s shape)."""
+    order = {"client_order_id": "c1", "venue": "simA", "symbol": "AAPL", "side": "BUY",
+             "qty": "1", "order_type": "LIMIT", "price": "90", "tif": "DAY",
+             "status": status, "cl_ord_id": "c1", "venue_order_id": "", "cum_qty": "0",
+             "avg_px": "0", "reason": "", "external": external, "ts_ns": 1}  # fmt: skip
+    body = {"event_seq": 1, "order": order, "fill_qty": fill, "fill_px": fill and "90"}
+    return _SENDER.encode_body("order_event", body)[1]
+
+
+E1, E2, E3 = _event("PENDING_SUBMIT"), _event("ACCEPTED"), _event("PENDING_SUBMIT")
+_NAMES = {id(E1): "e1", id(E2): "e2", id(E3): "e3"}
 
 
 class _Pub:
@@ -25,7 +42,7 @@ class _Pub:
 
     def send_multipart(self, frames: list[Any], copy: bool = True) -> None:
         self.sent.append(frames)
-        self.log.append(f"{self.name} {frames[0]!r}")
+        self.log.append(f"{self.name} {_NAMES.get(id(frames), frames[0])!r}")
 
 
 class _Streams:
@@ -44,35 +61,67 @@ class _Streams:
             fn()
 
 
-def test_clients_get_each_message_at_once_and_risk_after_the_lag() -> None:
+def test_clients_get_each_message_at_once_and_risk_an_orders_path_after_the_lag() -> None:
     s = _Streams()
-    s.streams.send_multipart([b"e1"])
-    s.streams.send_multipart([b"e2"])
-    assert s.clients.sent == [[b"e1"], [b"e2"]]
+    s.streams.send_multipart(E1)
+    s.streams.send_multipart(E2)
+    assert s.clients.sent == [E1, E2]
     assert s.risk.sent == []
     assert [delay for delay, _ in s.timers] == [0.005]  # one timer for what waits
     s.fire()
-    assert s.risk.sent == [[b"e1"], [b"e2"]]  # the same messages, in the same order
-    s.streams.send_multipart([b"e3"])
+    assert s.risk.sent == [E1, E2]  # the same messages, in the same order
+    s.streams.send_multipart(E3)
     assert [delay for delay, _ in s.timers] == [0.005]  # armed again by the next one
     s.fire()
-    assert s.risk.sent == [[b"e1"], [b"e2"], [b"e3"]]
+    assert s.risk.sent == [E1, E2, E3]
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        _event("PARTIALLY_FILLED", fill="1"),  # a fill: its price, a loss
+        _event("ACCEPTED", fill="1"),
+        _event("CANCELLED"),
+        _event("REJECTED"),
+        _event("UNKNOWN"),
+        _event("ACCEPTED", external=True),  # adopted: exposure risk never approved
+        _SENDER.encode(StreamEvent(event_seq=2, event="opening_positions", data={})),
+        _SENDER.encode_body("order_events", {"events": []})[1],  # a turn's batch
+        [b"not msgpack"],
+    ],
+    ids=[
+        "fill",
+        "accepted-fill",
+        "cancelled",
+        "rejected",
+        "unknown",
+        "adopted",
+        "stream",
+        "batch",
+        "garbage",
+    ],  # fmt: skip
+)
+def test_anything_else_goes_to_risk_at_once_after_what_waits(frames: list[Any]) -> None:
+    s = _Streams()
+    s.streams.send_multipart(E1)
+    s.streams.send_multipart(frames)
+    assert s.risk.sent == [E1, frames]  # in the stream's order
 
 
 def test_a_lag_of_zero_sends_risk_its_copy_at_once() -> None:
     s = _Streams(lag_s=0)
-    s.streams.send_multipart([b"e1"])
-    assert s.log == ["clients b'e1'", "risk b'e1'"]
+    s.streams.send_multipart(E1)
+    assert s.log == ["clients 'e1'", "risk 'e1'"]
     assert s.timers == []
 
 
 def test_a_long_queue_goes_to_risk_without_waiting_for_the_lag() -> None:
     s = _Streams()
-    for i in range(RISK_QUEUE_MAX - 1):
-        s.streams.send_multipart([b"e%d" % i])
+    for _ in range(RISK_QUEUE_MAX - 1):
+        s.streams.send_multipart(E1)
     assert s.risk.sent == []
-    s.streams.send_multipart([b"last"])
-    assert len(s.risk.sent) == RISK_QUEUE_MAX and s.risk.sent[-1] == [b"last"]
+    s.streams.send_multipart(E2)
+    assert len(s.risk.sent) == RISK_QUEUE_MAX and s.risk.sent[-1] is E2
     s.fire()  # the timer finds nothing left
     assert len(s.risk.sent) == RISK_QUEUE_MAX
 
@@ -113,8 +162,7 @@ def risk_router(short_tmp: Path) -> Iterator[tuple[zmq.Context[zmq.Socket[bytes]
 def test_what_waits_goes_to_risk_just_before_the_oms_asks_it_anything(
     risk_router: tuple[zmq.Context[zmq.Socket[bytes]], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A RiskCheck sent while events wait for the lag: risk's copy of them goes first, as
-    from one PUB (a cold start's OPENING_POSITIONS before the first check after it)."""
+    """A RiskCheck sent while events wait for the lag: risk's copy of them goes first."""
     ctx, endpoint = risk_router
     s = _Streams()
     risk = s.streams.follows(Peer(_Host(ctx), "risk", endpoint))  # type: ignore[arg-type]
@@ -125,16 +173,12 @@ def test_what_waits_goes_to_risk_just_before_the_oms_asks_it_anything(
         return sent(sock, frames)
 
     monkeypatch.setattr(peer_module, "send_nowait", logged)
-    s.streams.send_multipart([b"opening_positions"])
+    s.streams.send_multipart(E1)
     check = RiskCheck(client_order_id="o1", venue="simA", symbol="AAPL", side="BUY",
                       qty="1", price="90", order_type="LIMIT")  # fmt: skip
     try:
         risk.request(check, lambda _reply: None, 1.0)
-        assert s.log == [
-            "clients b'opening_positions'",
-            "risk b'opening_positions'",
-            "risk check",
-        ]
+        assert s.log == ["clients 'e1'", "risk 'e1'", "risk check"]
         risk.request(check, lambda _reply: None, 1.0)  # nothing waits: the check alone
         assert s.log[3:] == ["risk check"]
     finally:
