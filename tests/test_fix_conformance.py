@@ -135,3 +135,30 @@ def test_a_bad_message_seen_by_an_xdist_worker_fails_the_session(planted: Path) 
     assert out.returncode == 1, out.stdout + out.stderr
     assert "2 passed" in out.stdout
     assert "1 non-conforming messages" in out.stdout and "tag 912 not defined for AP" in out.stdout
+
+
+def test_a_line_a_kill_cut_short_is_not_a_message_and_the_next_writer_starts_a_line(
+    planted: Path,
+) -> None:
+    """A kill -9 can end the log's write between pages (a short write): the last line is
+    cut inside a message the side had sent whole. The scan counts it as cut short instead
+    of failing the session; the next incarnation's log starts on a line of its own, so its
+    first message is checked (a merged line would have failed as one bad message)."""
+    directory = planted / "venues" / "simA" / "fix" / "messages"
+    good = _msg("8", [(37, "o"), (17, "e"), (150, "0"), (39, "0"), (55, "A"), (54, "1"),
+                      (151, "1"), (14, "0"), (6, "0")])  # fmt: skip
+    first = MessageLog(directory)
+    first.record(OUT, good)
+    first.close()
+    whole = (directory / "messages.log").read_bytes()
+    (directory / "messages.log").write_bytes(whole + whole[: len(whole) - 20])  # cut short
+    second = MessageLog(directory)
+    second.record(OUT, good)
+    second.close()
+    result = fixlogs.scan(planted)
+    assert result.problems == [] and result.torn == 1 and result.messages["venue"] == 2
+    ok, lines = fixlogs.verdict(result)
+    assert ok and "1 log lines cut short by a kill" in lines[0]
+    assert not fixlogs.cut_short(good[:-7] + b"999\x01")  # the trailer's there: checked
+    assert fixlogs.cut_short(good[: len(good) - 30])
+    assert not fixlogs.cut_short(good.replace(b"\x0110=", b"\x0199="))  # whole body, no 10

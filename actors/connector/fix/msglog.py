@@ -221,9 +221,12 @@ class MessageLog:
     def _open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(
-            self.directory / LOG_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
+            self.directory / LOG_NAME, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
         )
         self._size = os.fstat(self._fd).st_size
+        if self._size and os.pread(self._fd, 1, self._size - 1) != b"\n":
+            write_all(self._fd, b"\n")  # a line a kill -9 cut short stays a line of its own
+            self._size += 1
 
     def _rotate(self) -> None:
         os.close(self._fd)
