@@ -15,8 +15,9 @@ import zmq
 import actors.runtime.peer as peer_module
 from actors.oms.event_wire import RISK_QUEUE_MAX, EventStreams
 from actors.runtime.peer import Peer
-from protocol.codec import Envelope, Sender
+from protocol.codec import Sender
 from protocol.messages import RiskCheck, StreamEvent
+from tests.runtime.test_peer_queued_replies import _Host
 
 _SENDER = Sender("oms", 1)
 
@@ -124,26 +125,6 @@ def test_a_long_queue_goes_to_risk_without_waiting_for_the_lag() -> None:
     assert len(s.risk.sent) == RISK_QUEUE_MAX and s.risk.sent[-1] is E2
     s.fire()  # the timer finds nothing left
     assert len(s.risk.sent) == RISK_QUEUE_MAX
-
-
-class _Host:
-    def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]]) -> None:
-        self.ctx, self.actor_id, self.epoch, self.sender = ctx, "oms", 1, Sender("oms", 1)
-
-    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
-        pass
-
-    def decode_or_count(self, frames: list[bytes], source: str) -> Envelope | None:
-        return None
-
-    def on_peer_message(self, peer: Peer, env: Envelope) -> None:
-        pass
-
-    def send_dropped(self, kind: str, reason: str, peer: str, type_: str) -> None:
-        raise AssertionError(reason)
-
-    def count_failed(self, type_: str) -> None:
-        raise AssertionError(type_)
 
 
 @pytest.fixture
