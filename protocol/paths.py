@@ -32,7 +32,8 @@ a shared dir, its `SHARED_SUBDIR`)::
                                connect); also supervisor.sock, control.sock (the
                                operator CLI), client.sock (the OMS's client endpoint),
                                events.sock (the OMS's PUB), risk-events.sock (its
-                               copy for risk, up to 5 ms later)
+                               copy for risk: an order's PENDING_SUBMIT and ACCEPTED
+                               up to 5 ms later)
     venuesim.<venue>.port      the port a simulated venue listens on
     metrics/                   prometheus_client multiprocess files (*.db) and the
                                `METRICS_MARKER` that says the system created it
