@@ -31,7 +31,12 @@ taken), 3 state dir locked / system not running, or the link to the host group t
 the actor down (docs/runbook.md, "Exit codes").
 """
 
+# ruff: noqa: E402 - the early Ctrl-C handler goes in before the other imports
 from __future__ import annotations
+
+from protocol import early_interrupt
+
+early_interrupt.install()  # Ctrl-C from here on: one line and exit 130, no import traceback
 
 import argparse
 import os
@@ -142,6 +147,7 @@ def _load(ns: argparse.Namespace) -> SystemConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.umask(PRIVATE_UMASK)  # every file of the system (and of its actors) is ours alone
+    early_interrupt.release()  # Ctrl-C: KeyboardInterrupt, handled below after cleanup
     try:
         return _start(argv)
     except KeyboardInterrupt:  # Ctrl-C: a command's request may have gone out already;

@@ -16,6 +16,7 @@ import tomllib
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+from protocol import early_interrupt
 from protocol.paths import open_regular
 
 # no base variable, and the re-execution blanks it in its environment block
@@ -99,8 +100,10 @@ def reexec(argv: Sequence[str], environ: Mapping[str, str]) -> None:
         env[MARKER] = str(fd)  # the last variable of the block (`_blank_marker`)
         sys.stdout.flush()
         sys.stderr.flush()
+        early_interrupt.hold()  # a Ctrl-C during the new interpreter's start: pending
         os.execve(sys.executable, [*sys.orig_argv], env)
     except OSError:
+        early_interrupt.release()
         os.close(fd)
 
 
