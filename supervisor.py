@@ -34,13 +34,14 @@ the actor down (docs/runbook.md, "Exit codes").
 # ruff: noqa: E402 - the early Ctrl-C handler goes in before the other imports
 from __future__ import annotations
 
+import sys
+
 from protocol import early_interrupt
 
-early_interrupt.install()  # Ctrl-C from here on: one line and exit 130, no import traceback
+early_interrupt.install_if_program(sys.argv[0])  # Ctrl-C: one line and 130, no traceback
 
 import argparse
 import os
-import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 

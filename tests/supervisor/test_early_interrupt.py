@@ -47,6 +47,7 @@ def test_a_ctrl_c_while_held_across_the_reexecution_is_let_through(short_tmp: Pa
     code = (
         "import os, signal, time\n"
         "from protocol import early_interrupt\n"
+        "early_interrupt.install_if_program('x/tradepulse')  # the console script's name\n"
         "early_interrupt.hold()\n"
         "os.kill(os.getpid(), signal.SIGINT)\n"
         "print('held', flush=True)\n"
@@ -59,3 +60,21 @@ def test_a_ctrl_c_while_held_across_the_reexecution_is_let_through(short_tmp: Pa
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert (out.returncode, out.stdout, out.stderr) == (130, "held\n", "tradepulse: interrupted\n")
+
+
+def test_a_process_that_imports_the_supervisor_keeps_pythons_ctrl_c() -> None:
+    """A test or a tool importing `supervisor` (not its program) keeps KeyboardInterrupt:
+    the early handler's hard exit is the supervisor command line's only."""
+    code = (
+        "import os, signal, sys\n"
+        "import supervisor\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('KeyboardInterrupt')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert (out.returncode, out.stdout, out.stderr) == (0, "KeyboardInterrupt\n", "")
