@@ -35,6 +35,8 @@ def install_if_program(argv0: str) -> None:
 
 
 def install() -> None:
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        return  # ignored by whoever started us: left as it was
     signal.signal(signal.SIGINT, _early)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
@@ -45,6 +47,8 @@ def hold() -> None:
 
 
 def release() -> None:
-    """Python's own handling from here on (KeyboardInterrupt), SIGINT not blocked."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    """Python's own handling from here on (KeyboardInterrupt) where `install` took it;
+    SIGINT not blocked."""
+    if signal.getsignal(signal.SIGINT) is _early:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

@@ -78,3 +78,21 @@ def test_a_process_that_imports_the_supervisor_keeps_pythons_ctrl_c() -> None:
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert (out.returncode, out.stdout, out.stderr) == (0, "KeyboardInterrupt\n", "")
+
+
+def test_a_sigint_ignored_by_whoever_started_the_supervisor_stays_ignored() -> None:
+    """`install` and `release` leave an ignored SIGINT (SIG_IGN, inherited) as it was."""
+    code = (
+        "import signal\n"
+        "from protocol import early_interrupt\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "early_interrupt.install_if_program('supervisor.py')\n"
+        "first = signal.getsignal(signal.SIGINT) is signal.SIG_IGN\n"
+        "early_interrupt.release()\n"
+        "print(first, signal.getsignal(signal.SIGINT) is signal.SIG_IGN)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert (out.returncode, out.stdout) == (0, "True True\n"), out.stderr
