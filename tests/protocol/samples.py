@@ -89,3 +89,15 @@ def odd_values(*extra: Any, max_leaves: int) -> Any:
         lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3),
         max_leaves=max_leaves,
     )
+
+
+def mutate_field(where: dict[Any, Any], action: str, data: Any, values: Any) -> None:
+    """One hostile edit of a decoded map, drawn with hypothesis' `data`: `replace` a field's
+    value, `drop` a field, or `add` an unknown one (values from `values`)."""
+    names = sorted(where)
+    if action == "replace" and names:
+        where[data.draw(st.sampled_from(names))] = data.draw(values)
+    elif action == "drop" and names:
+        del where[data.draw(st.sampled_from(names))]
+    elif action == "add":
+        where[data.draw(st.text(max_size=6))] = data.draw(values)

@@ -18,7 +18,7 @@ from protocol.codec import Sender, decode, encode
 from protocol.event_batch import lone_event
 from protocol.exceptions import ProtocolError
 from protocol.messages import OrderAck, OrderEvent, OrderStatus, StreamEvent
-from tests.protocol.samples import build, odd_values
+from tests.protocol.samples import build, mutate_field, odd_values
 from tests.protocol.test_fastpath import _same
 
 _STATUSES = [None, frozenset({OrderStatus.ACCEPTED.value}), frozenset({"FILLED", "NEW"})]
@@ -94,14 +94,9 @@ def test_any_frame_reads_as_it_did_through_the_codec(
         where = obj if data.draw(st.booleans()) else obj.get("body")
         if not isinstance(where, dict):
             break
-        action = data.draw(st.sampled_from(["replace", "drop", "add"]))
-        names = sorted(where)
-        if action == "replace" and names:
-            where[data.draw(st.sampled_from(names))] = data.draw(_values_st)
-        elif action == "drop" and names:
-            del where[data.draw(st.sampled_from(names))]
-        elif action == "add":
-            where[data.draw(st.text(max_size=6))] = data.draw(_values_st)
+        mutate_field(
+            where, data.draw(st.sampled_from(["replace", "drop", "add"])), data, _values_st
+        )
     _agree([msgpack.packb(obj)], wanted)
 
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, run_python
 
 
 def test_a_ctrl_c_held_until_the_supervisor_starts_is_one_line_and_130(short_tmp: Path) -> None:
@@ -55,10 +55,7 @@ def test_a_ctrl_c_while_held_across_the_reexecution_is_let_through(short_tmp: Pa
         "time.sleep(10)\n"
         "print('lost')\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+    out = run_python(["-c", code], timeout_s=30)
     assert (out.returncode, out.stdout, out.stderr) == (130, "held\n", "tradepulse: interrupted\n")
 
 
@@ -73,10 +70,7 @@ def test_a_process_that_imports_the_supervisor_keeps_pythons_ctrl_c() -> None:
         "except KeyboardInterrupt:\n"
         "    print('KeyboardInterrupt')\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+    out = run_python(["-c", code], timeout_s=30)
     assert (out.returncode, out.stdout, out.stderr) == (0, "KeyboardInterrupt\n", "")
 
 
@@ -91,8 +85,5 @@ def test_a_sigint_ignored_by_whoever_started_the_supervisor_stays_ignored() -> N
         "early_interrupt.release()\n"
         "print(first, signal.getsignal(signal.SIGINT) is signal.SIG_IGN)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+    out = run_python(["-c", code], timeout_s=30)
     assert (out.returncode, out.stdout) == (0, "True True\n"), out.stderr

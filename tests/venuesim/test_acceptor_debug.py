@@ -5,8 +5,6 @@ answers' MsgTypes) are not even made (issue 16: the venue's turn per order)."""
 from __future__ import annotations
 
 import logging
-import socket
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +13,7 @@ import structlog
 from structlog.testing import LogCapture
 
 from actors.connector.fix import codec as fc
-from actors.connector.fix.store import FixStore
-from actors.venuesim import SimStore, Venue
-from actors.venuesim.acceptor import SimAcceptor
-from actors.venuesim.faults import Faults
-from protocol.config import SimCfg
-from tests.venuesim.test_answer_at_read import _frame, _Loop, _read_now
+from tests.venuesim.test_answer_at_read import _frame, _read_now, open_venue
 
 _ORDER = [(11, b"c1"), (55, b"AAPL"), (54, b"1"), (38, b"1"), (40, b"2"), (44, b"95")]
 
@@ -31,29 +24,13 @@ def _run_order(tmp_path: Path, level: int) -> list[dict[str, Any]]:
     log = structlog.wrap_logger(
         None, processors=[capture], wrapper_class=structlog.make_filtering_bound_logger(level)
     )
-    cfg = SimCfg(reference_prices={"AAPL": Decimal("100")}, tick_size=Decimal("0.01"))
-    store = SimStore.open(tmp_path / "sim", book_id="bk")
-    fix_store = FixStore(tmp_path / "fix", fsync=False)
-    acceptor = SimAcceptor(
-        venue=Venue("simA", cfg, store, seed=7), store=fix_store, sender_comp_id="V",
-        client_comp_id="C", heartbeat_s=30, faults=Faults(), loop=_Loop(), log=log,
-    )  # fmt: skip
-    ours, client = socket.socketpair()
-    ours.setblocking(False)
-    client.setblocking(False)
-    acceptor._adopt(ours, b"")
-    try:
+    with open_venue(tmp_path, log) as (acceptor, client):
         client.sendall(_frame("A", 1, [(98, b"0"), (108, b"30"), (141, b"Y")]))
         acceptor._on_conn_ready()
         assert _read_now(client) == ["A"]
         client.sendall(_frame("D", 2, [*_ORDER, (60, b"x")]))
         acceptor._on_conn_ready()
         assert _read_now(client) == ["8"]  # New (95 bid: it rests)
-    finally:
-        acceptor.close()
-        client.close()
-        store.close()
-        fix_store.close()
     return capture.entries
 
 

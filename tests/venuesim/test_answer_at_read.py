@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -50,15 +51,15 @@ def _read_now(sock: socket.socket) -> list[str]:
     return [dict(fc.split_fields(raw))[b"35"].decode() for raw in split_frames(data)]
 
 
-@pytest.fixture
-def venue(tmp_path: Path) -> Iterator[tuple[SimAcceptor, socket.socket]]:
+@contextmanager
+def open_venue(tmp_path: Path, log: Any) -> Iterator[tuple[SimAcceptor, socket.socket]]:
+    """A venue (AAPL, reference 100) adopting one end of a socket pair; the other end."""
     cfg = SimCfg(reference_prices={"AAPL": Decimal("100")}, tick_size=Decimal("0.01"))
     store = SimStore.open(tmp_path / "sim", book_id="bk")
     fix_store = FixStore(tmp_path / "fix", fsync=False)
     acceptor = SimAcceptor(
         venue=Venue("simA", cfg, store, seed=7), store=fix_store, sender_comp_id="V",
-        client_comp_id="C", heartbeat_s=30, faults=Faults(), loop=_Loop(),
-        log=structlog.get_logger("test"),
+        client_comp_id="C", heartbeat_s=30, faults=Faults(), loop=_Loop(), log=log,
     )  # fmt: skip
     ours, theirs = socket.socketpair()
     ours.setblocking(False)
@@ -71,6 +72,12 @@ def venue(tmp_path: Path) -> Iterator[tuple[SimAcceptor, socket.socket]]:
         theirs.close()
         store.close()
         fix_store.close()
+
+
+@pytest.fixture
+def venue(tmp_path: Path) -> Iterator[tuple[SimAcceptor, socket.socket]]:
+    with open_venue(tmp_path, structlog.get_logger("test")) as opened:
+        yield opened
 
 
 def test_a_logon_and_an_order_are_answered_when_their_read_returns(venue: Any) -> None:
