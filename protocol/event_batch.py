@@ -33,7 +33,7 @@ from protocol.fastpath import peek_order_event
 from protocol.messages import OrderEvent, StreamEvent
 
 TYPE: Final = "order_events"
-_TAG: Final = b"\xacorder_events"  # the envelope's type, as msgpack writes it (fixstr 12)
+BATCH_TAG: Final = b"\xacorder_events"  # the envelope's type as msgpack writes it (fixstr 12)
 _ENCODER: Final = msgspec.msgpack.Encoder()
 _LONE_HEAD: Final = {"v": PROTOCOL_VERSION, "type": "order_event", "sender": "oms", "epoch": 0,
                      "seq": 0, "id": "", "corr": "", "ts_ns": 0}  # fmt: skip
@@ -92,7 +92,7 @@ def read_events(frames: list[bytes]) -> tuple[int, list[EventItem]] | None:
     """(OMS epoch, items in order) of an `OrderEvents` frame; None for another message;
     `ProtocolError` for a malformed batch (see the module docstring)."""
     raw = frames[0] if len(frames) == 1 else None  # several: the caller's decode refuses it
-    if not isinstance(raw, bytes) or raw.find(_TAG, 0, 64) < 0:
+    if not isinstance(raw, bytes) or raw.find(BATCH_TAG, 0, 64) < 0:
         return None
     if len(raw) > MAX_FRAME_BYTES:
         raise ProtocolError(f"frame of {len(raw)} bytes is over the {MAX_FRAME_BYTES} byte limit")

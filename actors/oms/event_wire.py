@@ -31,6 +31,7 @@ from protocol.batch_messages import (
 )
 from protocol.config import SystemConfig
 from protocol.domain import check_decimal
+from protocol.event_batch import BATCH_TAG
 from protocol.messages import OrderEvent
 from protocol.paths import RISK_EVENTS
 from protocol.sockets import Context, Socket, tune_socket
@@ -167,9 +168,11 @@ def trails(frames: list[Any]) -> bool:
     (not adopted) going PENDING_SUBMIT or ACCEPTED without a fill: exposure risk already
     counts since its approval. Anything else (fills: prices, losses; ends; adoptions;
     stream events such as opening positions; batches) goes to risk at once."""
+    if len(frames) != 1 or frames[0].find(BATCH_TAG, 0, 64) >= 0:
+        return False  # a batch is not decoded (up to 64 KiB) to learn that
     try:
-        event = _TRAIL.decode(frames[0]) if len(frames) == 1 else None
-    except (msgspec.DecodeError, TypeError):  # a batch, a stream event: not an order's
+        event = _TRAIL.decode(frames[0])
+    except (msgspec.DecodeError, TypeError):  # a stream event: not an order's
         return False
     if event is None or event.type != TYPE:
         return False
