@@ -39,16 +39,16 @@ LOW_BID = "59000.00"
 ROUNDS = ReconcilePolicy().max_resubmits + 1
 # a resend taken back keeps its grace (at most one resend per grace): each round's resend
 # comes once the previous one's grace is over, at the next pass (every RECONCILE_EVERY_S)
-GRACE_S = 5.0  # `oms.resubmit_grace_s` (30 s by default: 4 rounds took ~4 min)
+GRACE_S = 3.0  # `oms.resubmit_grace_s` (30 s by default: 4 rounds took ~4 min)
 RECONCILE_EVERY_S = 2.0
 # after a connector start, a lookup's "no such order" counts only after the recvWindow
 # (and 1 s): the connector answers the order `pending` until then and the OMS resubmits it
-# only after it (so each round outlasts the grace a resend waits, with 10 s to spare). The
+# only after it (so each round outlasts the grace a resend waits, with 4 s to spare). The
 # resend's lookup then follows the status query that answered "never seen" by
 # milliseconds: the connector holds it RESEND_LOOKUP_DELAY_S
 # (`TP_FAULT_RESEND_LOOKUP_DELAY_S`), which gives the test the time to make the exchange
 # fail it
-RECV_WINDOW_MS = int(GRACE_S * 1000) + 10_000
+RECV_WINDOW_MS = int(GRACE_S * 1000) + 4_000
 RESEND_WITHIN_S = RECV_WINDOW_MS / 1000 + 1.0 + RECONCILE_EVERY_S + 30.0  # 30: a slow machine
 RESEND_LOOKUP_DELAY_S = 5.0
 OMS_KILLED_AT = 2  # the round that starts with a kill -9 of the OMS too
@@ -68,7 +68,7 @@ def c(sut: CcxtSystem) -> Iterator[ExecutionClient]:
         yield ec
 
 
-@pytest.mark.timeout(300)  # 4 rounds, each waits out the recvWindow (15 s) + 1 s + 5 s
+@pytest.mark.timeout(300)  # 4 rounds, each waits out the recvWindow (7 s) + 1 s + 5 s
 def test_resends_the_exchange_cannot_check_are_not_counted(
     sut: CcxtSystem, c: ExecutionClient
 ) -> None:
