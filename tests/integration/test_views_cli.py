@@ -1,6 +1,6 @@
 """The operator views through the real CLI (`python supervisor.py ...`) against a running
-system with one simulated venue: `orders`, `fills`, `positions` and `positions --compare`
-answer from the OMS's book (risk's and the venue's positions beside it), as tables and as
+system with one simulated venue: `orders`, `fills`, `positions`, `positions --compare` and
+`exposure` (risk's own view) answer from the OMS's book and risk, as tables and as
 `--json`, bounded by `--limit` with the total that matched."""
 
 from __future__ import annotations
@@ -116,6 +116,11 @@ def test_orders_fills_positions_and_desk_compare_through_the_cli(tmp_path: Path)
         text = _run(sut, "positions")
         assert "UNREALISED_PNL" in text and SYMBOL in text and "LAST_PX_AGE" in text
         assert "cost unknown" not in text and "VENUE_QTY ?" not in text  # the venue's own
+        # risk's own view (what its limits read), as a table; --json keeps the reply
+        header, risk_row = _run(sut, "exposure").splitlines()
+        assert header.split() == ["VENUE", "SYMBOL", "QTY", "AVG_PX", "REALIZED_PNL"]
+        assert risk_row.split()[:3] == [VENUE, SYMBOL, "500"]
+        assert [r["qty"] for r in _json(sut, "exposure")["data"]["positions"]] == ["500"]
 
         same = tmp_path / "desk.csv"
         same.write_text(f"venue,symbol,qty\n{VENUE},{SYMBOL},500\n")

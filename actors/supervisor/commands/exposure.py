@@ -1,12 +1,16 @@
 """`tradepulse exposure [--venue V]`: risk's own position view, what its limits read
-(executed by risk; its ROUTER takes no connection from outside the system)."""
+(executed by risk; its ROUTER takes no connection from outside the system). Printed as a
+table, one row per venue and symbol (`--json`: the reply as sent, every digit)."""
 
 from __future__ import annotations
 
 import argparse
 
 from actors.supervisor.commands.base import ControlCommand
+from actors.supervisor.commands.positions import PNL_PLACES, PX_PLACES
+from actors.supervisor.commands.tables import cell, num, table
 from protocol import commands as wire
+from protocol.messages import ControlReply
 
 
 class Exposure(ControlCommand[wire.Exposure]):
@@ -21,3 +25,16 @@ class Exposure(ControlCommand[wire.Exposure]):
 
     def to_wire(self, ns: argparse.Namespace) -> wire.Exposure:
         return wire.Exposure(venue=ns.venue)
+
+    def format(self, reply: ControlReply) -> str:
+        """One row per venue and symbol risk holds (`no positions` for none)."""
+        positions = (reply.data or {}).get("positions")
+        if reply.status != "ok" or not isinstance(positions, list):
+            return super().format(reply)
+        if not all(isinstance(p, dict) for p in positions):
+            return super().format(reply)  # not risk's shape: as sent
+        rows = [("VENUE", "SYMBOL", "QTY", "AVG_PX", "REALIZED_PNL")]
+        for p in sorted(positions, key=lambda p: (str(p.get("venue")), str(p.get("symbol")))):
+            px, pnl = num(p.get("avg_px"), PX_PLACES), num(p.get("realized_pnl"), PNL_PLACES)
+            rows.append((cell(p.get("venue")), cell(p.get("symbol")), cell(p.get("qty")), px, pnl))
+        return "\n".join(table(rows) if len(rows) > 1 else ["no positions"])
