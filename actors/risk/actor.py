@@ -28,8 +28,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import structlog
-
 from actors.risk import killswitch
 from actors.risk.batch import Answer, BatchAnswer
 from actors.risk.checks import ReasonCode, RiskGate
@@ -84,7 +82,6 @@ class RiskActor(Actor):
     trims_heap = True
 
     def setup(self) -> None:
-        structlog.contextvars.bind_contextvars(actor=self.actor_id, epoch=self.epoch)
         self.ks_path = killswitch.kill_switch_path(self.cfg.state_path)
         self.ks = killswitch.KillSwitchState()
         self._ks_watch = killswitch.KillSwitchWatcher(self.ks_path)  # supervisor writes too

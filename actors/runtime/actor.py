@@ -102,7 +102,7 @@ class Actor:
             runtime_dir=args.runtime_dir,
             metrics_port=args.metrics_port,
         )
-        configure_logging(self.cfg.system.log_level)
+        configure_logging(self.cfg.system.log_level, actor=self.actor_id, epoch=self.epoch)
         self.log = structlog.get_logger().bind(actor=self.actor_id, epoch=self.epoch)
         if args.venue:
             self.log = self.log.bind(venue=args.venue)

@@ -29,12 +29,18 @@ _SET_KEYS = ("processors", "wrapper_class", "logger_factory", "cache_logger_on_f
 _configured: tuple[tuple[str, object, bool], dict[str, object], tuple[object, ...]] | None = None
 
 
-def configure_logging(level: str = "info") -> None:
+def configure_logging(level: str = "info", **context: object) -> None:
     """structlog JSON to stdout, one line per event. A no-op when this process (or the fork
     server it was forked from, `forkserver._on_config`) configured it so already and
     nothing replaced it since (not one of the values it set, not even by a partial
     `structlog.configure` as `preflight` makes): an actor then starts without building its
-    own processors (issue 16, idle memory)."""
+    own processors (issue 16, idle memory).
+
+    `context` (the process's `actor`, its `epoch`) goes on every line of the process, also
+    those of module loggers that bind nothing (`actors.risk.killswitch`'s, read by every
+    actor and the supervisor); a logger's own binding wins."""
+    if context:
+        structlog.contextvars.bind_contextvars(**context)
     global _configured
     if _configured is not None and _configured[0] == (level, sys.stdout, CACHE_LOGGERS):
         if structlog.is_configured():

@@ -441,7 +441,7 @@ def run_daemon(
 ) -> int:
     """`run`: the supervisor in the foreground; `on_all_ready` gets the status once every
     actor is READY (the `--demo` flow)."""
-    configure_logging(cfg.system.log_level)
+    configure_logging(cfg.system.log_level, actor="supervisor")
     keys = ("state_dir", "runtime_dir", "metrics_port", "host_group")
     overrides = {key: getattr(ns, key, None) for key in keys}
     sup = Supervisor(
