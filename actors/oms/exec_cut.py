@@ -26,7 +26,8 @@ OMS's epoch). A fill that matched no order moves no position: its number is kept
 last `UNMATCHED` per venue) until an adoption places it on its order, or the report of an
 outside replace to its ClOrdID does (a Replaced or status report, or a fill naming the
 order as OrigClOrdID: `actors.oms.executions`), when it is noted as applied then, at its
-own number (`note_placed`, `actors.oms.adoption`).
+own number (`note_placed`, `actors.oms.adoption`); so is the venue's resend of it applied
+on its order (`note_outcome`).
 """
 
 from __future__ import annotations
@@ -251,7 +252,12 @@ class ExecLog:
                 fill -= sum((Decimal(r["qty"]) for r in placed), Decimal(0))
                 self.note_placed(report.venue, outcome)
         delta = fill if order.side == Side.BUY else -fill
-        self.note(report.venue, epoch, report.exec_seq, order.client_order_id, order.symbol, delta)
+        seq, log = report.exec_seq, self._venues.get(report.venue)
+        if fill and log is not None and report.exec_id in log.unmatched:
+            # a resend of a fill first seen unmatched: it happened at its first number (a
+            # positions answer's cut after that holds it, whenever the resend came)
+            epoch, seq = log.unmatched.pop(report.exec_id)
+        self.note(report.venue, epoch, seq, order.client_order_id, order.symbol, delta)
 
     def note_placed(self, venue: str, outcome: Outcome) -> None:
         """An adoption's outcome (`actors.oms.adoption`), or an outside replace's
