@@ -14,18 +14,12 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-import structlog
 
-from actors.oms.exec_cut import ExecLog
-from actors.oms.plan import Adopt, Plan
-from actors.oms.plan_apply import PlanApplier
-from protocol.config import OmsCfg
 from protocol.messages import ExecReport, Positions, PositionView, Side
 from protocol.venue_messages import ExecCut
-from tests.oms.test_adoption_later_fills import V, _answered, _fill, _PlanOms
+from tests.oms.test_adoption_later_fills import V, _fill, cold_adoption
 
 
 @pytest.mark.xfail(
@@ -52,16 +46,8 @@ def test_a_cold_start_does_not_count_a_fill_the_adoption_did_not_book_twice(
     held only the adopted cum). EXT1's cancel then says cum `venue_qty`, 10 more than the
     order: the catch-up books G2's 10 again. Expected: the venue's `venue_qty`; got
     `venue_qty` + 10 (25 for 15, 70 for 60)."""
-    oms, log = _PlanOms(), ExecLog()
     g2 = _fill("G2", "10", "100", "0", exec_seq=6)
-    log.note_outcome(g2, 1, oms.record(oms.book.apply_exec(g2, 1)))
-    marker = tmp_path / "cold"
-    marker.touch()
-    applier = PlanApplier(oms, {}, OmsCfg(cold_start_open_orders="adopt"),  # type: ignore[arg-type]
-                          structlog.get_logger(), marker)  # fmt: skip
-    link = SimpleNamespace(venue=V, ever_reconciled=False, exec_log=log, oms_epoch=1)
-    adopt = Adopt(V, _answered(cum=adopted_cum))
-    applier.apply_steps(link, Plan(V, (adopt,)), [(0, adopt)])  # type: ignore[arg-type]
+    oms, _, applier, link = cold_adoption(tmp_path, g2, adopted_cum)
     assert oms.book.position(V, "ABC").qty == D(adopted_cum)  # G2 not booked on the order
     cut = ExecCut(connector_epoch=1, exec_seq=7, oms_epoch=1)
     held = [PositionView(venue=V, symbol="ABC", qty=D(venue_qty), avg_px=D(100))]

@@ -164,6 +164,25 @@ class _PlanOms(_Oms):
         pass
 
 
+def cold_adoption(
+    tmp_path: Path, before: ExecReport, cum: str = "50"
+) -> tuple[_PlanOms, ExecLog, PlanApplier, SimpleNamespace]:
+    """A cold pass (adopt mode) of one venue: the fill `before` comes in first (EXT1 is
+    not ours yet: unmatched, noted in the exec log), then EXT1's open-orders answer at
+    `cum` is adopted. The OMS, its exec log, the applier and the venue's link, for the
+    positions answer (`applier.finish`)."""
+    oms, log = _PlanOms(), ExecLog()
+    log.note_outcome(before, 1, oms.record(oms.book.apply_exec(before, 1)))
+    marker = tmp_path / "cold"
+    marker.touch()
+    applier = PlanApplier(oms, {}, OmsCfg(cold_start_open_orders="adopt"),  # type: ignore[arg-type]
+                          structlog.get_logger(), marker)  # fmt: skip
+    link = SimpleNamespace(venue=V, ever_reconciled=False, exec_log=log, oms_epoch=1)
+    adopt = Adopt(V, _answered(cum=cum))
+    applier.apply_steps(link, Plan(V, (adopt,)), [(0, adopt)])  # type: ignore[arg-type]
+    return oms, log, applier, link
+
+
 @pytest.mark.parametrize(
     ("cut_seq", "venue_qty"),
     [
@@ -179,16 +198,8 @@ def test_a_cold_start_holds_a_placed_fill_once_whichever_side_of_the_cut(
     positions answer's cut is after G2 (60) or before it (50): the opening position is 60
     either way, and EXT1's cancel at cum 60 adds nothing. Without the ring noting G2 at
     its number, a cut before it makes the opening position 50."""
-    oms, log = _PlanOms(), ExecLog()
     g2 = _fill("G2", "10", "100", "60", exec_seq=6)
-    log.note_outcome(g2, 1, oms.record(oms.book.apply_exec(g2, 1)))
-    marker = tmp_path / "cold"
-    marker.touch()
-    applier = PlanApplier(oms, {}, OmsCfg(cold_start_open_orders="adopt"),  # type: ignore[arg-type]
-                          structlog.get_logger(), marker)  # fmt: skip
-    link = SimpleNamespace(venue=V, ever_reconciled=False, exec_log=log, oms_epoch=1)
-    adopt = Adopt(V, _answered())
-    applier.apply_steps(link, Plan(V, (adopt,)), [(0, adopt)])  # type: ignore[arg-type]
+    oms, _, applier, link = cold_adoption(tmp_path, g2)
     assert oms.book.position(V, "ABC").qty == 60
     cut = ExecCut(connector_epoch=1, exec_seq=cut_seq, oms_epoch=1)
     held = [PositionView(venue=V, symbol="ABC", qty=D(venue_qty), avg_px=D(100))]

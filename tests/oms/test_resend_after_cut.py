@@ -10,32 +10,21 @@ from __future__ import annotations
 from decimal import Decimal as D
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
-
-import structlog
 
 from actors.oms.exec_cut import ExecLog
-from actors.oms.plan import Adopt, Plan
 from actors.oms.plan_apply import PlanApplier
-from protocol.config import OmsCfg
 from protocol.messages import ExecCut, Positions, PositionView
-from tests.oms.test_adoption_later_fills import V, _answered, _fill, _PlanOms
+from tests.oms.test_adoption_later_fills import V, _fill, _PlanOms, cold_adoption
 
 
-def _resent(tmp_path: Path, first_seq: int) -> tuple[_PlanOms, ExecLog, PlanApplier, Any]:
+def _resent(
+    tmp_path: Path, first_seq: int
+) -> tuple[_PlanOms, ExecLog, PlanApplier, SimpleNamespace]:
     """EXT1 adopted at cum 5 in a cold pass; G2 (10, no cum_qty, first at `first_seq`)
     came before the adoption and stays unmatched (unplaced); the venue resends it at
     exec_seq 9 and it is applied on EXT1 (the book 15)."""
-    oms, log = _PlanOms(), ExecLog()
     g2 = _fill("G2", "10", "100", "0", exec_seq=first_seq)
-    log.note_outcome(g2, 1, oms.record(oms.book.apply_exec(g2, 1)))
-    marker = tmp_path / "cold"
-    marker.touch()
-    applier = PlanApplier(oms, {}, OmsCfg(cold_start_open_orders="adopt"),  # type: ignore[arg-type]
-                          structlog.get_logger(), marker)  # fmt: skip
-    link = SimpleNamespace(venue=V, ever_reconciled=False, exec_log=log, oms_epoch=1)
-    adopt = Adopt(V, _answered(cum="5"))
-    applier.apply_steps(link, Plan(V, (adopt,)), [(0, adopt)])  # type: ignore[arg-type]
+    oms, log, applier, link = cold_adoption(tmp_path, g2, "5")
     assert oms.book.position(V, "ABC").qty == 5  # G2 unplaced: unmatched
     resend = _fill("G2", "10", "100", "0", exec_seq=9)
     log.note_outcome(resend, 1, oms.record(oms.book.apply_exec(resend, 3)))
