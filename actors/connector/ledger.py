@@ -51,7 +51,7 @@ from typing import Any
 import msgpack
 
 from actors.runtime.durable import remove_stale_temps, write_all, write_atomic
-from actors.runtime.frames import encode_frame, valid_frames
+from actors.runtime.frames import encode_frame, refuse_short_header, valid_frames
 from actors.runtime.idring import IdRing
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport, PositionView, Side
@@ -232,10 +232,8 @@ class FillLedger:
 
     def _load(self) -> None:
         path, data = str(self.path), self.path.read_bytes()
+        refuse_short_header(path, data, _MAGIC, "fill ledger")
         if not data.startswith(_MAGIC):
-            if _MAGIC.startswith(data):  # torn while being created: nothing was in it
-                self._write_snapshot()
-                return
             raise JournalCorrupt(path, 0, "not a fill ledger")
         ids: dict[str, int] = {}  # exec id -> the day of its last receipt, in that order
         for item in valid_frames(self.path, data, _FRAME_MAGIC, len(_MAGIC)):

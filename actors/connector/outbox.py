@@ -40,7 +40,7 @@ from pydantic import ValidationError
 
 from actors.connector.fix.mapping import ORD_STATUS_FROM_FIX
 from actors.runtime.durable import remove_stale_temps, write_all, write_atomic
-from actors.runtime.frames import Frame, encode_frame, valid_frames
+from actors.runtime.frames import Frame, encode_frame, refuse_short_header, valid_frames
 from actors.runtime.idring import IdRing
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport
@@ -166,14 +166,12 @@ class ExecOutbox:
     def _load(self) -> None:
         path = str(self.path)
         data = self.path.read_bytes()
+        refuse_short_header(path, data, _MAGIC, "exec outbox")
         if data.startswith(_MAGIC_V2):
             self._load_frames(path, data, len(_MAGIC_V2), from_v2=True)
             self._write_pending()
             return
         if not data.startswith(_MAGIC):
-            if _MAGIC.startswith(data):  # torn while being created
-                write_atomic(self.path, _MAGIC)
-                return
             if data.startswith(_MAGIC[:6]):
                 raise JournalCorrupt(
                     path,

@@ -47,6 +47,17 @@ class Torn:
     detail: str
 
 
+def refuse_short_header(path: str, data: bytes, header: bytes, what: str) -> None:
+    """`JournalCorrupt` for a state file shorter than its `header` (empty included): every
+    such file is created whole (`write_atomic`: temp file, fsync, rename) and never cut
+    below its header, so one that is shorter was damaged, and what it held (executions the
+    venue counts as delivered, sequence numbers) is gone. Never taken as a new file."""
+    if len(data) < len(header):
+        raise JournalCorrupt(
+            path, 0, f"{what} of {len(data)} bytes, shorter than its header: damaged"
+        )
+
+
 def encode_frame(payload: bytes, magic: bytes) -> bytes:
     """Frame `payload`: magic, length, CRC32, payload."""
     return _HEADER.pack(magic, len(payload), zlib.crc32(payload)) + payload

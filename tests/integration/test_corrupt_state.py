@@ -56,18 +56,21 @@ def _no_traceback_one_line(sut: SystemUnderTest, path: str, word: str = "corrupt
     assert word in sut.stderr_lines[0] and path in sut.stderr_lines[0], sut.stderr_lines
 
 
+@pytest.mark.parametrize("damage", [GARBAGE, b""], ids=["garbage", "emptied"])
 def test_a_corrupt_exec_outbox_keeps_its_venue_down_while_the_others_trade(
-    reruns: Reruns,
+    reruns: Reruns, damage: bytes
 ) -> None:
     """Seen on the demo (a flipped byte or garbage in fix/simA/outbox.log): the connector
     refused its outbox (`state_corrupt`, exit 65) and was restarted into the same bytes 14
     times in 6 s, one stderr line each, then retried every `max_s` for good. A restart
     cannot help: it stays DOWN (`actor_gave_up` reason=state_corrupt, spawned once), simB
-    trades, and after the operator repairs the file `tradepulse restart` brings it back."""
+    trades, and after the operator repairs the file `tradepulse restart` brings it back.
+    An emptied outbox is damage too (it is created whole, never cut below its header): it
+    was taken as a new one, and the executions in it were lost."""
     first = reruns.first
     outbox = paths.exec_outbox(first.state_dir, "simA")
     header = outbox.read_bytes()  # a clean stop leaves the header alone
-    outbox.write_bytes(GARBAGE)
+    outbox.write_bytes(damage)
     sut = reruns.again()
     gave_up = sut.wait_event("actor_gave_up", child="connector.simA", timeout_s=30)
     assert gave_up["reason"] == "state_corrupt" and not gave_up.get("critical"), gave_up

@@ -35,7 +35,7 @@ from typing import Any
 import msgpack
 
 from actors.runtime.durable import remove_stale_temps, write_atomic
-from actors.runtime.frames import encode_frame, valid_frames
+from actors.runtime.frames import encode_frame, refuse_short_header, valid_frames
 from protocol.exceptions import JournalCorrupt
 
 _MAGIC = b"TPINTENT1\n"
@@ -166,10 +166,8 @@ class IntentLog:
 
     def _load(self) -> None:
         path, data = str(self.path), self.path.read_bytes()
+        refuse_short_header(path, data, _MAGIC, "intent log")
         if not data.startswith(_MAGIC):
-            if _MAGIC.startswith(data):  # torn while being created: nothing was in it
-                self._write_snapshot()
-                return
             raise JournalCorrupt(path, 0, "not an intent log")
         for item in valid_frames(self.path, data, _FRAME_MAGIC, len(_MAGIC)):
             try:

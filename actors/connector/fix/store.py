@@ -57,6 +57,7 @@ from types import TracebackType
 
 from actors.connector.fix.sent import SentMessages
 from actors.runtime.durable import remove_stale_temps, write_all, write_atomic
+from actors.runtime.frames import refuse_short_header
 from protocol.exceptions import JournalCorrupt, StateDirLocked
 
 _MAGIC = b"TPFIXS1\n"
@@ -304,10 +305,8 @@ class FixStore:
 
     def _load(self) -> None:
         data = self._path.read_bytes()
+        refuse_short_header(str(self._path), data, _MAGIC, "FIX session store")
         if not data.startswith(_MAGIC):
-            if _MAGIC.startswith(data):  # torn while being created
-                self._rewrite()
-                return
             raise JournalCorrupt(str(self._path), 0, "not a FIX session store")
         pos = len(_MAGIC)
         while pos < len(data):
