@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -510,13 +510,26 @@ class SystemUnderTest:
             err = self.stderr_lines[-tail:]
         return "--- stdout tail\n" + "\n".join(out) + "\n--- stderr tail\n" + "\n".join(err)
 
-    def notable_lines(self, limit: int = 200) -> list[str]:
+    def notable_lines(self, limit: int = 200, per_event: int = 10) -> list[str]:
         """The last `limit` log lines that tell what the system did: warnings and errors,
         and every event of actors, venues, reconciliation and intake (a failed test's
-        report shows them, so a flake seen once in CI can be read afterwards)."""
+        report shows them, so a flake seen once in CI can be read afterwards). An event
+        logged more than 2 x `per_event` times (one line per order) keeps its first and
+        last `per_event` lines and a count of the rest, so a burst does not push its cause
+        out of the `limit`."""
         with self._cond:
             raw = list(self.raw_lines)
-        keep = [line for line in raw if _notable(line)]
+        lines = [(line, event) for line in raw if (event := _notable_event(line)) is not None]
+        total = Counter(event for _, event in lines if event)
+        seen: Counter[str] = Counter()
+        keep: list[str] = []
+        for line, event in lines:
+            seen[event] += 1
+            n, of = seen[event], total[event]
+            if not event or of <= 2 * per_event or n <= per_event or n > of - per_event:
+                keep.append(line)
+            elif n == per_event + 1:
+                keep.append(f"... {of - 2 * per_event} more {event} lines ...")
         return keep[-limit:]
 
 
@@ -524,15 +537,19 @@ _NOTABLE_LEVELS = frozenset({"warning", "error", "critical"})
 _NOTABLE_WORDS = ("actor_", "venue", "reconcil", "intake", "kill_switch", "session")
 
 
-def _notable(line: str) -> bool:
+def _notable_event(line: str) -> str | None:
+    """The line's event if it is notable ("" for a line that is not a log event: a
+    traceback, a print), else None."""
     try:
         obj = json.loads(line)
     except ValueError:
-        return True  # not a log event: a traceback, a print
+        return ""
     if not isinstance(obj, dict):
-        return True
+        return ""
     event = str(obj.get("event", ""))
-    return obj.get("level") in _NOTABLE_LEVELS or any(w in event for w in _NOTABLE_WORDS)
+    if obj.get("level") in _NOTABLE_LEVELS or any(w in event for w in _NOTABLE_WORDS):
+        return event
+    return None
 
 
 @contextmanager

@@ -60,3 +60,24 @@ def test_notable_lines_keeps_the_last_ones() -> None:
         assert [line[-3:-1] for line in sut.notable_lines(limit=3)] == [" 7", " 8", " 9"]
     finally:
         sut.destroy()
+
+
+def test_a_burst_of_one_event_does_not_push_its_cause_out() -> None:
+    """CI's report of a failed load test held 200 lines: 199 `order_resubmitted` and one
+    more, the burst's cause gone. An event past 2 x `per_event` lines keeps its first and
+    last `per_event` and a count of the rest; the lines before the burst stay."""
+    sut = SystemUnderTest()
+    try:
+        sut._on_stdout('{"event": "actor_exited", "level": "warning", "child": "connector.simA"}')
+        for i in range(243):
+            sut._on_stdout(f'{{"event": "order_resubmitted", "level": "warning", "n": {i}}}')
+            if i == 100:
+                sut._on_stdout('{"event": "venue_state", "level": "info"}')
+        lines = sut.notable_lines(limit=200, per_event=10)
+        assert "actor_exited" in lines[0]
+        resubmits = [line for line in lines if "order_resubmitted" in line]
+        assert len(resubmits) == 21 and "... 223 more order_resubmitted lines ..." in lines
+        assert resubmits[9].endswith('"n": 9}') and resubmits[11].endswith('"n": 233}')
+        assert any("venue_state" in line for line in lines)
+    finally:
+        sut.destroy()
