@@ -69,6 +69,12 @@ ACTOR_HEARTBEAT_AGE = Gauge(
     ["actor"],
     multiprocess_mode="mostrecent",
 )
+ACTOR_HANG_DEFERRALS = Counter(
+    "tradepulse_actor_hang_deferrals",
+    "Silences of an actor past the hang limit not judged hung (yet): its main thread waited "
+    "on the disk (reason=disk) or for a core (reason=cpu)",
+    ["actor", "reason"],
+)
 SUPERVISOR_STALL_SECONDS = Counter(
     "tradepulse_supervisor_stall_seconds",
     "Time the supervisor's loop was stalled (paused, not reading): not held against actors",

@@ -8,6 +8,7 @@ next (`ExitDecision`, `ReadyInfo`); no other module sets its fields. The restart
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -145,16 +146,26 @@ class Child:
         back_up, self._down = self._down, False
         return ReadyInfo(round(now - self._spawned_at, 4), restart_s, back_up)
 
-    def hang_age(self, now: float, limit_s: float) -> float | None:
-        """The heartbeat age if the child just crossed `limit_s` (reported once per
-        incarnation), else None."""
+    def hang_age(
+        self,
+        now: float,
+        limit_s: float,
+        excused: Callable[[Child, float], bool] = lambda _child, _age: False,
+    ) -> float | None:
+        """The heartbeat age if the child is silent past `limit_s` and its silence is not
+        `excused` (reported once per incarnation), else None."""
         if self._state is not ChildState.RUNNING or not self._pid or self._hung:
             return None
         age = now - self._last_heard
-        if age <= limit_s:
+        if age <= limit_s or excused(self, age):
             return None
         self._hung = True
         return age
+
+    @property
+    def last_heard(self) -> float:
+        """When the current incarnation was last heard from (the start of a silence)."""
+        return self._last_heard
 
     def stopping(self) -> None:
         self._state = ChildState.STOPPING

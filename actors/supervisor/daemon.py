@@ -29,6 +29,7 @@ from actors.supervisor.actor_link import ActorLink
 from actors.supervisor.child import Child, ExitAction
 from actors.supervisor.control_plane import ControlPlane
 from actors.supervisor.failclosed import engage_critical, prepare_switch
+from actors.supervisor.hangs import HangJudge
 from actors.supervisor.host import become_child_subreaper, signal_wakeup_fd, start_metrics_server
 from actors.supervisor.operator_stop import OperatorStops
 from actors.supervisor.process_group import kill_group, wait_escalating
@@ -82,6 +83,7 @@ class Supervisor:
         self.sender = Sender("supervisor", int(time.time() * 1000))
         self.timers = Timers()
         self.stalls = StallWatch(self.timers, self.children.values(), self.log)
+        self.hangs = HangJudge(self.log)
         self._last_epoch = 0
         self._start_queue = StartQueue([])
         self._shutdown_requested = False
@@ -379,16 +381,8 @@ class Supervisor:
         self._shutdown_requested = True
 
     def _check_hangs(self) -> None:
-        sup = self.cfg.supervisor
-        limit = sup.heartbeat_interval_s * sup.hang_missed_intervals
         now = self.stalls.settled_now(self._read_actors)  # what queued read, pauses credited
-        for child in self.children.values():
-            age = child.hang_age(now, limit)
-            if age is not None:
-                self.log.error(
-                    "actor_hung", child=child.id, pid=child.pid, heartbeat_age_s=round(age, 3)
-                )
-                kill_group(child.pid)
+        self.hangs.check(self.children.values(), now, self.cfg.supervisor)
 
     def _stop_child(self, child: Child, reason: str = "restart") -> None:
         """Ask politely, then escalate by timer (the exit is seen through SIGCHLD)."""

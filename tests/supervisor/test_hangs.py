@@ -1,0 +1,159 @@
+"""Hang verdicts (actors/supervisor/hangs.py): past the hang limit an actor whose main
+thread waits on the disk (D) or for a core (R, little CPU used) is not killed until
+`hang_deferral_max_s`; a stopped (T), asleep (S) or spinning (R, CPU used) one is killed at
+the limit as before. Driven on a simulated clock with the thread's samples scripted; the
+/proc reading itself on real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from actors.runtime import metrics
+from actors.supervisor.child import Child
+from actors.supervisor.hangs import HangJudge, ThreadSample, main_thread
+from actors.supervisor.restart_policy import ChildSpec
+from protocol.config import RestartCfg, SupervisorCfg
+from tests.helpers import eventually
+
+LIMIT_S = 0.6  # 0.2 x 3, the defaults
+PID = 4242
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, dict[str, object]]] = []
+
+    def error(self, event: str, **kw: object) -> None:
+        self.lines.append((event, kw))
+
+    warning = error
+
+    def events(self, name: str) -> list[dict[str, object]]:
+        return [kw for event, kw in self.lines if event == name]
+
+
+def _run(
+    thread: Callable[[float], ThreadSample | None],
+    *,
+    until_s: float = 8.0,
+    cfg: SupervisorCfg | None = None,
+    child_id: str = "connector.simA",
+) -> tuple[list[float], _Log]:
+    """A child silent from t=0, checked every 0.1 s (as the supervisor does) until
+    `until_s`; `thread(t)` is its main thread at t. The times it was killed, and the log."""
+    cfg = cfg or SupervisorCfg()
+    clock = [0.0]
+    child = Child(ChildSpec(child_id, "connector"), RestartCfg())
+    child.spawned(PID, 1, 0.0)
+    child.ready(0.0, {})
+    log, kills = _Log(), []
+    judge = HangJudge(
+        log,
+        sample=lambda pid: thread(clock[0]) if pid == PID else None,
+        clock=lambda: clock[0],
+        kill=lambda pid: kills.append(clock[0]),
+    )
+    for tick in range(1, int(until_s * 10) + 1):
+        clock[0] = round(tick * 0.1, 1)
+        judge.check([child], clock[0], cfg)
+    return kills, log
+
+
+def _steady(state: str, cpu_per_s: float) -> Callable[[float], ThreadSample]:
+    return lambda t: ThreadSample(state, cpu_per_s * t)
+
+
+@pytest.mark.parametrize(
+    ("state", "cpu_per_s", "why"),
+    [("T", 0.0, "stopped"), ("S", 0.0, "asleep in a call"), ("R", 0.9, "spinning")],
+)
+def test_a_frozen_or_spinning_actor_is_hung_at_the_limit(
+    state: str, cpu_per_s: float, why: str
+) -> None:
+    kills, log = _run(_steady(state, cpu_per_s))
+    assert kills == [0.7], why  # the first check past 0.6 s, once
+    assert log.events("actor_hang_deferred") == []
+    assert log.events("actor_hung")[0]["heartbeat_age_s"] == 0.7
+
+
+def test_an_actor_waiting_on_the_disk_is_deferred_then_hung_past_the_max() -> None:
+    """The connector killed under load here was in fsync (D); with a disk that never
+    answers it is killed past `hang_deferral_max_s`, logged deferred once."""
+    kills, log = _run(_steady("D", 0.0))
+    assert kills == [5.1]
+    (deferred,) = log.events("actor_hang_deferred")
+    assert deferred["reason"] == "disk" and deferred["heartbeat_age_s"] == 0.7
+
+
+def test_an_actor_waiting_for_a_core_is_deferred() -> None:
+    """Runnable but given a tenth of a core (an overloaded machine), or just woken from the
+    disk: not spinning."""
+    kills, log = _run(_steady("R", 0.1), until_s=3.0)
+    assert kills == []
+    assert [e["reason"] for e in log.events("actor_hang_deferred")] == ["cpu"]
+
+
+def test_disk_then_cpu_is_logged_once_per_reason() -> None:
+    """fsync (D) for 1 s, then runnable and waiting for a core: one line per reason."""
+    kills, log = _run(lambda t: ThreadSample("D" if t < 1.0 else "R", 0.0), until_s=3.0)
+    assert kills == []
+    assert [e["reason"] for e in log.events("actor_hang_deferred")] == ["disk", "cpu"]
+
+
+def test_a_deferred_actor_that_starts_spinning_is_hung() -> None:
+    kills, _ = _run(lambda t: ThreadSample("D" if t < 1.0 else "R", max(t - 1.0, 0.0)))
+    assert kills == [1.2]  # 0.2 s of CPU in the last 0.3: spinning
+
+
+def test_no_deferral_when_the_max_is_zero() -> None:
+    kills, log = _run(_steady("D", 0.0), cfg=SupervisorCfg(hang_deferral_max_s=0))
+    assert kills == [0.7] and log.events("actor_hang_deferred") == []
+
+
+def test_an_unreadable_thread_is_judged_as_before() -> None:
+    kills, _ = _run(lambda t: None)
+    assert kills == [0.7]
+
+
+def test_deferrals_are_counted_by_reason() -> None:
+    counter = metrics.ACTOR_HANG_DEFERRALS.labels(actor="connector.hangs", reason="disk")
+    before = counter._value.get()  # noqa: SLF001
+    _run(_steady("D", 0.0), until_s=2.0, child_id="connector.hangs")
+    assert counter._value.get() - before == 1  # noqa: SLF001
+
+
+def test_main_thread_reads_real_processes() -> None:
+    """State and CPU time of a real process's main thread, also one whose name holds
+    spaces and a parenthesis; None once it is gone."""
+    code = (
+        "import sys, time\nopen('/proc/self/comm', 'w').write('a) b (c')\n"
+        "sys.stdout.write('up\\n'); sys.stdout.flush()\n"
+    )
+    spin = subprocess.Popen(
+        [sys.executable, "-c", code + "while True: pass"], stdout=subprocess.PIPE
+    )
+    sleeper = subprocess.Popen(
+        [sys.executable, "-c", code + "time.sleep(60)"], stdout=subprocess.PIPE
+    )
+    try:
+        for p in (spin, sleeper):
+            assert p.stdout is not None and p.stdout.readline() == b"up\n"
+        eventually(lambda: (s := main_thread(spin.pid)) is not None and s.cpu_s > 0.05, 10.0)
+        sample = main_thread(spin.pid)
+        assert sample is not None and sample.state == "R"
+        eventually(lambda: (s := main_thread(sleeper.pid)) is not None and s.state == "S", 10.0)
+        os.kill(sleeper.pid, signal.SIGSTOP)
+        eventually(lambda: (s := main_thread(sleeper.pid)) is not None and s.state == "T", 10.0)
+    finally:
+        for p in (spin, sleeper):
+            p.kill()
+            p.wait()
+            assert p.stdout is not None
+            p.stdout.close()
+    assert main_thread(spin.pid) is None
