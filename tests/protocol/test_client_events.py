@@ -33,13 +33,40 @@ def _event(status: OrderStatus) -> OrderEvent:
 
 
 def _joined(h: Harness, client: ExecutionClient) -> None:
-    """Publish probes until the subscription has joined (PUB drops what comes before)."""
+    """Publish probes until the subscription has joined (PUB drops what comes before),
+    then a last marker, read up to it: the probes still on their way are taken too, so the
+    test's own events come next (a loaded machine once let a second probe through)."""
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline:
         h.oms.publish(StreamEvent(event_seq=0, event="probe"))
         if any(isinstance(e, StreamEvent) for e in client.events(timeout_s=0.05)):
-            return
-    raise AssertionError("the client's subscription never joined")
+            break
+    else:
+        raise AssertionError("the client's subscription never joined")
+    h.oms.publish(StreamEvent(event_seq=0, event="joined"))
+    while time.monotonic() < deadline:
+        for e in client.events(timeout_s=0.05):
+            if isinstance(e, StreamEvent) and e.event == "joined":
+                return
+    raise AssertionError("the client's stream never showed the joined marker")
+
+
+def test_joined_takes_the_probes_still_on_their_way(h: Harness) -> None:
+    """`_joined` leaves nothing of its own behind: probes published before the one it saw
+    (as when the client was slow to read the first) do not come out as the test's first
+    events (CI: a `stream_event` where the first FILLED was expected)."""
+    client = ExecutionClient(h.cfg, timeout_s=1.0)
+    try:
+        client.subscribe()
+        _joined(h, client)
+        for _ in range(3):
+            h.oms.publish(StreamEvent(event_seq=0, event="probe"))
+        _joined(h, client)
+        h.oms.publish(_order_event("after", OrderStatus.ACCEPTED))
+        got = _take(client, 1)
+    finally:
+        client.close()
+    assert [type(e).__name__ for e in got] == ["OrderEvent"], got
 
 
 def _in_sequence(h: Harness, client: ExecutionClient, n: int, prefix: str = "o") -> None:
