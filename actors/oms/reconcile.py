@@ -139,7 +139,7 @@ class PlanBuilder:
         self._answers, self._unknown = status_answers, unknown_ids
         self._matched: set[str] = set()
         self._adopted: dict[str, VenueOrder] = {}  # ClOrdID -> the venue order adopted
-        self._skipped: set[str] = set()
+        self._skipped: dict[str, str] = {}  # client_order_id -> symbol, not judged (in flight)
         self.states: dict[str, tuple[object, ...]] = {}
 
     def step(self, budget: int) -> bool:
@@ -204,7 +204,7 @@ class PlanBuilder:
         elif order.client_order_id not in self._matched:
             self._matched.add(order.client_order_id)
             if self._skip(order):
-                self._skipped.add(order.client_order_id)
+                self._skipped[order.client_order_id] = order.symbol
             else:
                 before = len(p.actions)
                 p.diff(order, vo)
@@ -219,7 +219,7 @@ class PlanBuilder:
         if coid in self._matched or order.is_terminal or order.status == S.PENDING_RISK:
             return
         if self._skip(order):
-            self._skipped.add(coid)
+            self._skipped[coid] = order.symbol
             return
         p, before = self._p, len(self._p.actions)
         answer = status_answer(order, self._answers)
@@ -247,7 +247,10 @@ class PlanBuilder:
         Adopt of this plan (one whose order is ours already: an adoption could not place
         it, `actors.oms.adoption`) and, when both are given, positions compared after the
         plan's own fills (an Adopt's: the adopted cum_qty and the unmatched fills the
-        adoption places on top of it, `adoption.booked`)."""
+        adoption places on top of it, `adoption.booked`), but not a symbol of an order
+        this pass skipped: its fills may be in the venue's positions before their reports
+        reach us (a missed fill a judged order's venue state would show), so a difference
+        there is not evidence; the next pass and the heartbeat's beats at a cut compare it."""
         p, venue = self._p, self.venue
         fills = [f for f in unmatched_fills if f.venue == venue]
         for fill in fills:
@@ -264,10 +267,11 @@ class PlanBuilder:
             for vo in self._adopted.values() if fills else ():
                 for fill in adoption.booked(vo, fills):
                     p.delta[vo.symbol] += signed(vo.side, fill.qty)
+            in_flight = set(self._skipped.values())  # their fills may be in either view
             for sym in sorted(set(local_positions) | set(venue_positions) | set(p.delta)):
                 mine = local_positions.get(sym, Decimal(0)) + p.delta.get(sym, Decimal(0))
                 theirs = venue_positions.get(sym, Decimal(0))
-                if mine != theirs:
+                if mine != theirs and sym not in in_flight:
                     p.actions.append(
                         Escalate(
                             "position_mismatch",
@@ -297,7 +301,8 @@ def plan_reconciliation(
 
     status_answers: cl_ord_id -> the venue's answer to a status query; unknown_ids: the
     ids it answered "unknown order" for. Positions (symbol -> signed qty) are compared only
-    when both are given, after the plan's own fills and adoptions.
+    when both are given, after the plan's own fills and adoptions, for the symbols of no
+    order in `skip`.
     """
     orders = [o for o in local_orders if o.venue == venue]
     by_cl = {cl: o for o in orders for cl in o.cl_ord_ids}

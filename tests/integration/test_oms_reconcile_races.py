@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from protocol.messages import ExecReport, OrderStatus
+from protocol.messages import ControlReply, ExecReport, OrderStatus
 from tests.helpers import SystemUnderTest, eventually
 from tests.integration.oms_support import (
     check_journal_fills,
@@ -38,6 +38,15 @@ def _venue(sut: SystemUnderTest, cl_ord_id: str) -> dict[str, str]:
     return venue_order(sut, VENUE, cl_ord_id) or {}
 
 
+def _judged(reply: ControlReply | None) -> ControlReply | None:
+    """A pass's reply that judged every order: under load the connector's Ack of the
+    order's D can come after the pass's first query, and the pass skips the order as in
+    flight (and, since then, the position of its symbol)."""
+    if reply is None or reply.data["summary"].get("skipped"):
+        return None
+    return reply
+
+
 @pytest.mark.parametrize(("qty", "status"), [("1500", "PARTIALLY_FILLED"), ("1000", "FILLED")])
 def test_fills_inferred_by_reconciliation_are_not_applied_again_by_late_reports(
     qty: str, status: str
@@ -57,8 +66,8 @@ def test_fills_inferred_by_reconciliation_are_not_applied_again_by_late_reports(
             submit_when_open(c, VENUE, qty=qty, price="100.02", client_order_id="race-1")
             eventually(lambda: _venue(sut, "race-1").get("cum_qty") == "1000", 10.0)
             assert c.get_order("race-1").cum_qty == 0  # nothing reported yet
-            reply = trigger_reconcile(sut)
-            assert reply is not None and reply.data["summary"]["apply_missed_fill"] == 1
+            reply = eventually(lambda: _judged(trigger_reconcile(sut)), 1.5)
+            assert reply.data["summary"]["apply_missed_fill"] == 1
             assert c.get_order("race-1").cum_qty == D(1000)
             # the held-back reports: New and the two fills, after the reconciliation
             sut.wait_event("exec_refused", 10.0, since=since, cl_ord_id="race-1")
