@@ -73,7 +73,7 @@ class RestartCfg(BackoffCfg):
 class SupervisorCfg(_Cfg):
     heartbeat_interval_s: Interval = 0.2
     hang_missed_intervals: Annotated[int, Field(gt=0, le=1000)] = 3  # hang detection
-    hang_deferral_max_s: NonNegFloat = 5.0  # waiting on the disk / for a core (hangs.py)
+    hang_deferral_max_s: Annotated[float, Field(ge=0, le=300, allow_inf_nan=False)] = 5.0
     start_timeout_s: Timeout = 15.0
     shutdown_timeout_s: Timeout = 5.0
     spawn: Literal["forkserver", "exec"] = "forkserver"

@@ -63,6 +63,7 @@ class Child:
         self._pid: int | None = None
         self._epoch = 0
         self._spawned_at = self._ready_at = self._last_heard = 0.0
+        self.heard_count = 0
         self._loop_lag_s = 0.0
         self._max_gap_s = 0.0  # longest silence of this incarnation while RUNNING
         self._crash_at: float | None = None
@@ -109,6 +110,7 @@ class Child:
     def spawned(self, pid: int, epoch: int, now: float) -> None:
         self._pid, self._epoch, self._state = pid, epoch, ChildState.STARTING
         self._spawned_at = self._last_heard = now
+        self.heard_count = 0  # messages of this incarnation: a new one ends a silence
         self._max_gap_s = 0.0
         self._hung = self._start_timed_out = False
         self._proc = None
@@ -127,6 +129,7 @@ class Child:
         if self._state is ChildState.RUNNING:
             self._max_gap_s = max(self._max_gap_s, now - self._last_heard)
         self._last_heard = now
+        self.heard_count += 1
         if loop_lag_s is not None:
             self._loop_lag_s = loop_lag_s
         if info:
@@ -164,7 +167,8 @@ class Child:
 
     @property
     def last_heard(self) -> float:
-        """When the current incarnation was last heard from (the start of a silence)."""
+        """When the current incarnation was last heard from, a credited stall of the
+        supervisor's added (`postpone`)."""
         return self._last_heard
 
     def stopping(self) -> None:

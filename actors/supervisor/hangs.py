@@ -14,18 +14,21 @@ So past the hang limit the supervisor looks at the actor's main thread
 (/proc/PID/task/PID/stat) before it kills:
 
 - `D` (uninterruptible sleep: waiting on the disk) -> not yet (`disk`);
-- `R` (runnable) having used less than half of a core over the last half limit (its CPU
-  time read at every check once the silence passed half the limit) -> not yet (`cpu`): it
-  waits for a core (the machine is overloaded) or has just woken from the disk, and is
-  not spinning;
+- `R` (runnable) having used less than half of a core over the last half limit and less
+  than a quarter of the limit in all since the silence passed half of it (its CPU time read
+  at every check from then; a healthy turn uses milliseconds) -> not yet (`cpu`): it waits
+  for a core (the machine is overloaded) or has just woken from the disk, and is not
+  spinning;
 - anything else (`T` stopped, `S` asleep in a call with no end, `R` spinning), or the
   file unreadable -> hung, as before.
 
 A deferred silence is logged once per reason (`actor_hang_deferred`, `reason` disk or cpu)
 and counted (`tradepulse_actor_hang_deferrals_total{actor,reason}`); past
-`supervisor.hang_deferral_max_s` (5 s; 0 defers nothing) it is hung whatever it waits on. The
-price: a runaway loop that gets less than half a core on an overloaded machine is killed
-after `hang_deferral_max_s`, not 0.6 s.
+`supervisor.hang_deferral_max_s` (5 s; 0 defers nothing) it is hung whatever it waits on.
+A silence ends with the next message of the actor, not with a stall of the supervisor's
+credited to it (`Child.postpone`). The price: a runaway loop given a third of a core is
+killed after ~0.9 s, not 0.6 s; one that writes and fsyncs in a loop without a heartbeat,
+or one frozen by a cgroup v1 freezer (it reads as `D`), after `hang_deferral_max_s`.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ from actors.supervisor.process_group import kill_group
 from protocol.config import SupervisorCfg
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-SPINNING = 0.5  # of a core, used since the silence passed half the limit: not waited on
+SPINNING = 0.5  # of a core, used over the last half limit: not waited on
+SPUN = 0.25  # of the limit, in CPU time since the silence passed half of it: spinning
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +73,8 @@ def main_thread(pid: int) -> ThreadSample | None:
 
 @dataclass
 class _Silence:
-    key: tuple[int, float]  # (pid, when last heard)
+    key: tuple[int, int]  # (pid, messages heard before it): a credited stall does not end it
+    first_cpu_s: float | None = None  # the main thread's CPU time at its first sample
     samples: deque[tuple[float, float]] = field(default_factory=deque)  # (monotonic, cpu_s)
     logged: set[str] = field(default_factory=set)
 
@@ -101,7 +106,9 @@ class HangJudge:
         if child.pid is not None and now - child.last_heard > limit_s / 2:
             sample = self._sample(child.pid)
             self._note(child, child.pid, sample, limit_s / 2)
-        age = child.hang_age(now, limit_s, excused=lambda c, a: self._deferred(c, a, cfg, sample))
+        age = child.hang_age(
+            now, limit_s, excused=lambda c, a: self._deferred(c, a, cfg, limit_s, sample)
+        )
         if age is not None:
             self._log.error(
                 "actor_hung", child=child.id, pid=child.pid, heartbeat_age_s=round(age, 3)
@@ -111,19 +118,26 @@ class HangJudge:
     def _note(self, child: Child, pid: int, sample: ThreadSample | None, window_s: float) -> None:
         """The main thread's CPU time at each check since the silence passed half the
         limit, those of the last `window_s` (and one before) kept."""
-        key = (pid, child.last_heard)
+        key = (pid, child.heard_count)
         silence = self._silences.get(child.id)
         if silence is None or silence.key != key:
             silence = self._silences[child.id] = _Silence(key)
         if sample is None:
             return
         samples, t = silence.samples, self._clock()
+        if silence.first_cpu_s is None:
+            silence.first_cpu_s = sample.cpu_s
         samples.append((t, sample.cpu_s))
         while len(samples) > 2 and samples[1][0] <= t - window_s:
             samples.popleft()
 
     def _deferred(
-        self, child: Child, age: float, cfg: SupervisorCfg, sample: ThreadSample | None
+        self,
+        child: Child,
+        age: float,
+        cfg: SupervisorCfg,
+        limit_s: float,
+        sample: ThreadSample | None,
     ) -> bool:
         """Past the hang limit: whether this silence is the machine's, not a hang."""
         silence = self._silences.get(child.id)
@@ -133,7 +147,8 @@ class HangJudge:
             reason = "disk"
         elif sample.state == "R" and len(silence.samples) > 1:
             (t0, cpu0), (t1, cpu1) = silence.samples[0], silence.samples[-1]
-            if cpu1 - cpu0 >= SPINNING * (t1 - t0):
+            burnt_s = cpu1 - (silence.first_cpu_s or cpu1)
+            if cpu1 - cpu0 >= SPINNING * (t1 - t0) or burnt_s >= SPUN * limit_s:
                 return False
             reason = "cpu"
         else:

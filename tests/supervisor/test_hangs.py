@@ -92,9 +92,9 @@ def test_an_actor_waiting_on_the_disk_is_deferred_then_hung_past_the_max() -> No
 
 
 def test_an_actor_waiting_for_a_core_is_deferred() -> None:
-    """Runnable but given a tenth of a core (an overloaded machine), or just woken from the
-    disk: not spinning."""
-    kills, log = _run(_steady("R", 0.1), until_s=3.0)
+    """Runnable but given a fiftieth of a core (an overloaded machine), or just woken from
+    the disk: not spinning (a healthy turn uses milliseconds)."""
+    kills, log = _run(_steady("R", 0.02), until_s=3.0)
     assert kills == []
     assert [e["reason"] for e in log.events("actor_hang_deferred")] == ["cpu"]
 
@@ -104,6 +104,14 @@ def test_disk_then_cpu_is_logged_once_per_reason() -> None:
     kills, log = _run(lambda t: ThreadSample("D" if t < 1.0 else "R", 0.0), until_s=3.0)
     assert kills == []
     assert [e["reason"] for e in log.events("actor_hang_deferred")] == ["disk", "cpu"]
+
+
+def test_an_actor_that_burns_a_quarter_of_the_limit_in_its_silence_is_hung() -> None:
+    """An eighth of a core, steadily: 0.15 s of CPU without a heartbeat by 1.65 s (from its
+    first sample at 0.4 s) is a turn too long, not a wait for a core."""
+    kills, log = _run(_steady("R", 0.12), until_s=3.0)
+    assert kills == [1.7]
+    assert [e["reason"] for e in log.events("actor_hang_deferred")] == ["cpu"]
 
 
 def test_a_deferred_actor_that_starts_spinning_is_hung() -> None:
