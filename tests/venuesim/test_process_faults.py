@@ -44,8 +44,10 @@ def test_hang_stops_answering_but_keeps_the_connection(
 ) -> None:
     """hang 0.8: a request sent meanwhile gets no answer while the connection stays
     open; once the hang is over the answer comes on the same connection."""
-    assert sim_process.control("hang", 0.8).status == "ok"
+    # t0 before the hang begins: read after the control's reply, a reply late on a loaded
+    # machine took its lateness off the hang, and the answer came "early"
     t0 = time.monotonic()
+    assert sim_process.control("hang", 0.8).status == "ok"
     m = client.mark()
     client.send("H", [(11, "NEVER"), (54, "1"), (55, "AAPL")])
     assert client.quiet(m, 0.4) == [] and client.connected
@@ -133,10 +135,10 @@ def test_refuse_logons_answers_logon_with_logout(
 ) -> None:
     """refuse_logons_s 1: after a drop, a Logon is answered with a Logout saying why and
     the connection closes; after the second passes the client logs on again."""
+    t0 = time.monotonic()  # before the refusals begin (as the hang's t0, not after the drop)
     assert sim_process.control("refuse_logons_s", 1.0).status == "ok"
     assert sim_process.control("drop_session").status == "ok"
     client.wait(lambda: not client.connected, 5, "dropped")
-    t0 = time.monotonic()
     client.connect(reset=False, wait=False)
     client.wait(lambda: not client.connected, 5, "refused")
     texts = [e.text for e in client.events if isinstance(e, LoggedOut)]
