@@ -19,7 +19,7 @@ ClOrdID scheme are described in `actors.oms.orders`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -157,10 +157,12 @@ class OrderBook:
         order = Order.submitted(msg, base, ts_ns)
         return self._commit(order.client_order_id, {"kind": "new", "order": order.to_dict()})
 
-    def adopt(self, venue: str, vo: VenueOrder, ts_ns: int) -> Outcome:
+    def adopt(
+        self, venue: str, vo: VenueOrder, ts_ns: int, after_state: Collection[str] = ()
+    ) -> Outcome:
         """Take over a venue order we have no record of (external), at the venue's state,
         and the unmatched fills of its ClOrdID after that state (`actors.oms.adoption`)."""
-        return adoption.adopt(self, venue, vo, ts_ns)
+        return adoption.adopt(self, venue, vo, ts_ns, after_state)
 
     def risk_verdict(self, verdict: RiskVerdict, ts_ns: int) -> Outcome:
         order = self.get(verdict.client_order_id, admit=True)
@@ -228,10 +230,8 @@ class OrderBook:
             return Outcome.refused(order, "fill without exec id")
         problem = fill_problem(qty, px)
         if problem is not None:  # the venue says we traded, but not what: a human decides
-            detail = f"{exec_id}: {problem}"
-            return Outcome.refused(
-                order, "bad_fill", Escalation("bad_fill", detail, client_order_id)
-            )
+            bad = Escalation("bad_fill", f"{exec_id}: {problem}", client_order_id)
+            return Outcome.refused(order, "bad_fill", bad)
         covered = order.reconciled_cum
         if venue_cum_qty and venue_cum_qty <= covered:
             # the venue's own report of a fill that reconciliation (or an adoption) already
@@ -351,7 +351,7 @@ class OrderBook:
         """Apply one journal record; the live path and replay both come through here."""
         kind = record["kind"]
         if kind == "new":
-            self._apply_new(Order.from_dict(record["order"]))
+            self._apply_new(Order.from_dict(record["order"]), record)
         elif kind == "unmatched_fill":
             fill = UnmatchedFill.from_record(record)
             self._unmatched[(fill.venue, fill.exec_id)] = fill
@@ -382,12 +382,12 @@ class OrderBook:
         else:
             raise ValueError(f"unknown journal record kind {kind!r}")
 
-    def _apply_new(self, order: Order) -> None:
+    def _apply_new(self, order: Order, record: Mapping[str, Any]) -> None:
         self._index(order)
         if order.cum_qty:
             self._pos(order).apply_fill(order.side, order.cum_qty, order.avg_px)
         if order.external and self._unmatched:  # those the adopted venue state holds
-            adoption.settle(order, self._unmatched, {"kind": "new"})
+            adoption.settle(order, self._unmatched, record)  # (its ``after_state``)
         self._retained(order)
 
     def _index(self, order: Order) -> None:

@@ -14,13 +14,13 @@ from enum import Enum
 from typing import Any, ClassVar
 
 from actors.oms.orders import adopted_client_order_id
-from protocol.messages import OrderStatus, VenueOrder
+from protocol.messages import ExecCut, OrderStatus, VenueOrder
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal | Enum):
         return str(value)
-    if isinstance(value, VenueOrder):
+    if isinstance(value, VenueOrder | ExecCut):
         return value.model_dump(mode="json")
     return value
 
@@ -41,8 +41,12 @@ class _Action:
 
 @dataclass(frozen=True, slots=True)
 class Adopt(_Action):
+    """`cut`: the open-orders answer's (`OpenOrders.cut`), whose executions the venue state
+    `order` reflects (None: the connector gave none): `actors.oms.adoption`."""
+
     venue: str
     order: VenueOrder
+    cut: ExecCut | None = None
     name: ClassVar[str] = "adopt"
 
     @property

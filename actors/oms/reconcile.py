@@ -45,7 +45,7 @@ from actors.oms.plan import (
 )
 from actors.oms.positions import UnmatchedFill
 from actors.oms.reconcile_rules import Planner, ReconcilePolicy, signed, status_answer
-from protocol.messages import OrderStatus, QueriedOrder, Side, VenueOrder
+from protocol.messages import ExecCut, OrderStatus, QueriedOrder, Side, VenueOrder
 
 S = OrderStatus
 _RESUBMITTABLE = (S.PENDING_SUBMIT, S.UNKNOWN)
@@ -108,7 +108,8 @@ class PlanBuilder:
     client_order_id -> `judged_state` of each order that got actions, when it got them.
     seed_s: the grace of resubmissions an earlier process made runs from then (the first
     pass of a process sets it for every order it walks that has been resubmitted and is
-    still unconfirmed, in `resubmitted_at_s`, which it then changes).
+    still unconfirmed, in `resubmitted_at_s`, which it then changes). open_cut: the
+    open-orders answer's cut (`OpenOrders.cut`), carried by its Adopts.
     """
 
     def __init__(
@@ -125,8 +126,10 @@ class PlanBuilder:
         policy: ReconcilePolicy = _DEFAULT_POLICY,
         skip: Callable[[Order], bool] = lambda _order: False,
         seed_s: float | None = None,
+        open_cut: ExecCut | None = None,
     ) -> None:
         self.venue = venue
+        self._open_cut = open_cut
         self.resubmitted_at_s = {} if resubmitted_at_s is None else resubmitted_at_s
         self._p = Planner(venue, now_s, self.resubmitted_at_s, policy)
         self._find, self._skip, self._seed_s = find, skip, seed_s
@@ -199,7 +202,7 @@ class PlanBuilder:
         if order is None:
             if vo.cl_ord_id not in self._adopted:
                 self._adopted[vo.cl_ord_id] = vo
-                p.actions.append(Adopt(self.venue, vo))
+                p.actions.append(Adopt(self.venue, vo, self._open_cut))
                 p.delta[vo.symbol] += signed(vo.side, vo.cum_qty)
         elif order.client_order_id not in self._matched:
             self._matched.add(order.client_order_id)
@@ -242,15 +245,18 @@ class PlanBuilder:
         local_positions: Mapping[str, Decimal] | None = None,
         venue_positions: Mapping[str, Decimal] | None = None,
         unmatched_fills: Iterable[UnmatchedFill] = (),
+        after_state: Collection[str] = (),
     ) -> Plan:
         """The plan, once `step` returned True: with the unmatched fills not explained by an
         Adopt of this plan (one whose order is ours already: an adoption could not place
         it, `actors.oms.adoption`) and, when both are given, positions compared after the
         plan's own fills (an Adopt's: the adopted cum_qty and the unmatched fills the
-        adoption places on top of it, `adoption.booked`), but not a symbol of an order
-        this pass skipped: its fills may be in the venue's positions before their reports
-        reach us (a missed fill a judged order's venue state would show), so a difference
-        there is not evidence; the next pass and the heartbeat's beats at a cut compare it."""
+        adoption places on top of it, `adoption.booked`; `after_state`: the exec ids of the
+        unmatched fills numbered after the open-orders answer's cut), but not a symbol of an
+        order this pass skipped: its fills may be in the venue's positions before their
+        reports reach us (a missed fill a judged order's venue state would show), so a
+        difference there is not evidence; the next pass and the heartbeat's beats at a cut
+        compare it."""
         p, venue = self._p, self.venue
         fills = [f for f in unmatched_fills if f.venue == venue]
         for fill in fills:
@@ -265,7 +271,7 @@ class PlanBuilder:
                 )
         if local_positions is not None and venue_positions is not None:
             for vo in self._adopted.values() if fills else ():
-                for fill in adoption.booked(vo, fills):
+                for fill in adoption.booked(vo, fills, after_state):
                     p.delta[vo.symbol] += signed(vo.side, fill.qty)
             in_flight = set(self._skipped.values())  # their fills may be in either view
             for sym in sorted(set(local_positions) | set(venue_positions) | set(p.delta)):
@@ -328,16 +334,20 @@ def plan_reconciliation(
 
 
 def apply_actions(
-    book: OrderBook, actions: Iterable[Action], ts_ns: int
+    book: OrderBook,
+    actions: Iterable[Action],
+    ts_ns: int,
+    after_state: Callable[[Adopt], Collection[str]] = lambda _adopt: (),
 ) -> list[tuple[Action, Outcome | None]]:
     """Carry out `actions` (of a plan) on `book`; journal every outcome's records. Escalate
     gets None (log and alert it); for Resubmit the caller sends the order again (same
-    ClOrdID)."""
+    ClOrdID). after_state(adopt): the exec ids of the unmatched fills numbered after the
+    cut of the answer the Adopt is of (`OrderBook.adopt`; the caller knows the numbers)."""
     done: list[tuple[Action, Outcome | None]] = []
     for a in actions:
         out: Outcome | None
         if isinstance(a, Adopt):
-            out = book.adopt(a.venue, a.order, ts_ns)
+            out = book.adopt(a.venue, a.order, ts_ns, after_state(a))
         elif isinstance(a, Update):
             out = book.apply_venue_status(
                 a.client_order_id,

@@ -164,6 +164,7 @@ class ReconcilePass:
         self.unsure: set[str] = set()  # requests in flight at a query, or handed since
         self.asked: set[str] = set()  # cl_ord_ids asked by status query
         self.open: list[VenueOrder] = []
+        self.open_cut: ExecCut | None = None  # the open-orders answer's (its Adopts carry it)
         self.status: dict[str, VenueOrder] = {}
         self.unknown: set[str] = set()
         self.pending: set[str] = set()  # ids not at the venue yet but maybe on their way
@@ -219,7 +220,7 @@ class ReconcilePass:
         elif self._inconsistent(reply.body.cut):
             return link.pass_failed(self, "open orders without a consistent execution cut")
         else:
-            self.open = reply.body.orders
+            self.open, self.open_cut = reply.body.orders, reply.body.cut
         if not self.dry_run:  # it answered, so it is logged on: no need to wait for its state
             link.connected_by_answer(reply.epoch)
         self._listed = {vo.cl_ord_id for vo in self.open}
@@ -324,6 +325,7 @@ class ReconcilePass:
             policy=link.policy,
             skip=self.in_flight,
             seed_s=seed_s,
+            open_cut=self.open_cut,
         )
         self._plan_slice()
 
@@ -363,6 +365,7 @@ class ReconcilePass:
             if positions is None or local is None
             else {v.symbol: v.qty for v in positions.positions},
             unmatched_fills=link.book.unmatched_fills(link.venue),
+            after_state=link.exec_log.unmatched_after(link.venue, self.open_cut),
         )
         if link.pass_planned(self, self.plan):
             self._apply_slice()

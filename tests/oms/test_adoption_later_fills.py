@@ -165,12 +165,13 @@ class _PlanOms(_Oms):
 
 
 def cold_adoption(
-    tmp_path: Path, before: ExecReport, cum: str = "50"
+    tmp_path: Path, before: ExecReport, cum: str = "50", *, answered_at: int | None = None
 ) -> tuple[_PlanOms, ExecLog, PlanApplier, SimpleNamespace]:
     """A cold pass (adopt mode) of one venue: the fill `before` comes in first (EXT1 is
     not ours yet: unmatched, noted in the exec log), then EXT1's open-orders answer at
-    `cum` is adopted. The OMS, its exec log, the applier and the venue's link, for the
-    positions answer (`applier.finish`)."""
+    `cum` is adopted (the answer's cut at exec_seq `answered_at`; None: no cut). The OMS,
+    its exec log, the applier and the venue's link, for the positions answer
+    (`applier.finish`)."""
     oms, log = _PlanOms(), ExecLog()
     log.note_outcome(before, 1, oms.record(oms.book.apply_exec(before, 1)))
     marker = tmp_path / "cold"
@@ -178,7 +179,8 @@ def cold_adoption(
     applier = PlanApplier(oms, {}, OmsCfg(cold_start_open_orders="adopt"),  # type: ignore[arg-type]
                           structlog.get_logger(), marker)  # fmt: skip
     link = SimpleNamespace(venue=V, ever_reconciled=False, exec_log=log, oms_epoch=1)
-    adopt = Adopt(V, _answered(cum=cum))
+    cut = None if answered_at is None else ExecCut(connector_epoch=1, exec_seq=answered_at)
+    adopt = Adopt(V, _answered(cum=cum), cut)
     applier.apply_steps(link, Plan(V, (adopt,)), [(0, adopt)])  # type: ignore[arg-type]
     return oms, log, applier, link
 
