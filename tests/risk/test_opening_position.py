@@ -30,6 +30,8 @@ from protocol.messages import (
 )
 from protocol.venue_messages import ExecCut
 from tests.actor_stubs import Client, Harness
+from tests.oms.test_adoption_cold_unplaced import CASES, cancelled, cold_pass
+from tests.oms.test_adoption_later_fills import V, _PlanOms
 from tests.oms.test_sends_first import _Oms
 from tests.risk.test_actor import check, start, verdict
 
@@ -102,3 +104,44 @@ def test_a_check_while_the_opening_rebuild_is_on_its_way_is_not_approved_blind(
     v = env.body
     assert isinstance(v, RiskVerdict), v
     assert not v.approved, (v, actor.gate.exposure.summary())
+
+
+@CASES
+def test_risk_counts_a_fill_after_the_adopted_state_once(
+    h: Harness, tmp_path: Path, adopted_cum: str, venue_qty: int
+) -> None:
+    """F1 as risk sees it (tests/oms/test_adoption_cold_unplaced.py): the cold pass adopts
+    EXT1 at cum `adopted_cum` and places G2 (10, after the open-orders answer) on it:
+    the adoption's order event says cum `venue_qty`, the venue's position. EXT1's cancel
+    at cum `venue_qty` then moves nothing: risk holds `venue_qty` after both (before the
+    fix: the opening position held G2, risk rebuilt on it, and the catch-up's event raised
+    the order's cum by G2's 10 again, `venue_qty` + 10)."""
+    actor = start(h)
+    oms = _PlanOms()
+    oms.pub = _Recorder()  # type: ignore[assignment]
+    cold_pass(tmp_path, adopted_cum, venue_qty, oms=oms)
+    oms.after_iteration()
+    sent = 0
+
+    def forward() -> None:  # what the OMS published since, and its answers as of now
+        nonlocal sent
+        h.oms.positions = [p.view() for p in oms.book.positions(None)]
+        h.oms.orders = [o.view() for o in oms.book.orders(open_only=True)]
+        for body in oms.pub.bodies[sent:]:  # type: ignore[attr-defined]
+            h.oms.publish(body)
+        sent = len(oms.pub.bodies)  # type: ignore[attr-defined]
+        h.oms.publish(StreamEvent(event_seq=0, event="probe"))  # risk has read all before it
+        h.pump(
+            lambda: (
+                actor.sync._stream == (h.oms.epoch, h.oms.event_seq) and not actor.sync._syncing
+            ),
+            what="every event read, no rebuild on its way",
+        )
+
+    forward()
+    assert actor.gate.exposure.position("ABC") == venue_qty, actor.gate.exposure.summary()
+    out = oms.record(oms.book.apply_exec(cancelled(venue_qty), 4))
+    assert out.applied and oms.book.position(V, "ABC").qty == venue_qty
+    oms.after_iteration()
+    forward()
+    assert actor.gate.exposure.position("ABC") == venue_qty, actor.gate.exposure.summary()
