@@ -20,7 +20,6 @@ import json
 from collections.abc import Callable
 from decimal import Decimal as D
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -28,12 +27,10 @@ import structlog
 
 from actors.oms.exec_cut import ExecLog
 from actors.oms.order_book import OrderBook
-from actors.oms.plan import Adopt, Plan
-from actors.oms.plan_apply import PlanApplier
+from actors.oms.plan import Adopt
 from actors.oms.positions import UnmatchedFill
 from actors.oms.reconcile import PlanBuilder
 from actors.oms.venue_link import VenueLink
-from protocol.config import OmsCfg
 from protocol.messages import (
     ExecReport,
     GetPositions,
@@ -45,7 +42,7 @@ from protocol.messages import (
     VenueConnState,
 )
 from protocol.venue_messages import ExecCut
-from tests.oms.test_adoption_later_fills import EXT, V, _answered, _fill, _PlanOms
+from tests.oms.test_adoption_later_fills import EXT, V, _answered, _fill, _PlanOms, cold_adoption
 from tests.oms.test_cold_opening_cut import _ColdOms
 from tests.oms.test_venue_link import StubPeer
 
@@ -77,19 +74,13 @@ def cold_pass(
     of a positions answer's cut at `cut_seq` as the opening position (`between` the two:
     what else happened). The stub OMS (`oms`, else a new one), and every record it
     journalled."""
-    oms, log = oms or _PlanOms(), ExecLog()
+    oms = oms or _PlanOms()
     records: list[dict[str, Any]] = []
     oms.journal.append = records.append  # type: ignore[method-assign]
     g2 = _fill("G2", "10", "100", "0", exec_seq=6, venue_order_id=venue_order_id)
-    log.note_outcome(g2, 1, oms.record(oms.book.apply_exec(g2, 1)))
-    marker = tmp_path / "cold"
-    marker.touch()
-    applier = PlanApplier(oms, {}, OmsCfg(cold_start_open_orders="adopt"),  # type: ignore[arg-type]
-                          structlog.get_logger(), marker)  # fmt: skip
-    link = SimpleNamespace(venue=V, ever_reconciled=False, exec_log=log, oms_epoch=1)
-    open_cut = None if answered_at is None else ExecCut(connector_epoch=1, exec_seq=answered_at)
-    adopt = Adopt(V, _answered(cum=adopted_cum), open_cut)
-    applier.apply_steps(link, Plan(V, (adopt,)), [(0, adopt)])  # type: ignore[arg-type]
+    oms, log, applier, link = cold_adoption(
+        tmp_path, g2, adopted_cum, answered_at=answered_at, oms=oms
+    )
     between(oms, log)
     cut = ExecCut(connector_epoch=1, exec_seq=cut_seq, oms_epoch=1)
     held = [PositionView(venue=V, symbol="ABC", qty=D(venue_qty), avg_px=D(avg_px))]

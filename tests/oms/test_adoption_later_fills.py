@@ -165,14 +165,19 @@ class _PlanOms(_Oms):
 
 
 def cold_adoption(
-    tmp_path: Path, before: ExecReport, cum: str = "50", *, answered_at: int | None = None
+    tmp_path: Path,
+    before: ExecReport,
+    cum: str = "50",
+    *,
+    answered_at: int | None = None,
+    oms: _PlanOms | None = None,
 ) -> tuple[_PlanOms, ExecLog, PlanApplier, SimpleNamespace]:
     """A cold pass (adopt mode) of one venue: the fill `before` comes in first (EXT1 is
     not ours yet: unmatched, noted in the exec log), then EXT1's open-orders answer at
-    `cum` is adopted (the answer's cut at exec_seq `answered_at`; None: no cut). The OMS,
-    its exec log, the applier and the venue's link, for the positions answer
-    (`applier.finish`)."""
-    oms, log = _PlanOms(), ExecLog()
+    `cum` is adopted (the answer's cut at exec_seq `answered_at`; None: no cut). The OMS
+    (`oms`, else a new stub), its exec log, the applier and the venue's link, for the
+    positions answer (`applier.finish`)."""
+    oms, log = oms or _PlanOms(), ExecLog()
     log.note_outcome(before, 1, oms.record(oms.book.apply_exec(before, 1)))
     marker = tmp_path / "cold"
     marker.touch()
