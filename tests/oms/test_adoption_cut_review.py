@@ -31,7 +31,7 @@ def _torn_adoption(adopted_cum: str) -> OrderBook:
     """A warm pass adopts EXT1 at `adopted_cum` from an answer whose cut G2 (exec_seq 6)
     came after: the records are the unmatched G2, ``new`` (naming G2 ``after_state``) and
     G2's ``fill``. A kill -9 tears the journal before the ``fill``; the book replayed."""
-    book, records = OrderBook(), []  # type: ignore[var-annotated]
+    book, records = OrderBook(), list[dict[str, Any]]()
     records += book.apply_exec(_fill("G2", "10", "100", "0", exec_seq=6), 1).records
     out = book.adopt(V, _answered(cum=adopted_cum), 2, after_state={"G2"})
     assert [r["kind"] for r in out.records] == ["new", "fill"]
