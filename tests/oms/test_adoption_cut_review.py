@@ -9,14 +9,22 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import structlog
 
+from actors.oms import exec_cut
+from actors.oms.exec_cut import ExecLog
 from actors.oms.order_book import OrderBook
+from actors.oms.plan import Adopt, Plan
+from actors.oms.plan_apply import PlanApplier
 from actors.oms.reconcile import apply_actions, plan_reconciliation
+from protocol.config import OmsCfg
+from protocol.messages import ExecCut, ExecReport, OrderStatus, Side, VenueOrder
 from tests.oms.test_adoption_cold_unplaced import cancelled, cold_pass
-from tests.oms.test_adoption_later_fills import EXT, V, _answered, _fill
+from tests.oms.test_adoption_later_fills import EXT, V, _answered, _fill, _PlanOms
 
 TORN = pytest.mark.parametrize(
     ("adopted_cum", "venue_cum"),
@@ -172,3 +180,50 @@ def test_an_unplaceable_fill_after_the_answer_is_settled_by_a_warm_catch_up() ->
     book.apply_exec(_fill("G2", "10", "100", "0", exec_seq=9, venue_order_id=""), 4)
     order = book.get(EXT)
     assert order is not None and (order.cum_qty, book.position(V, "ABC").qty) == (60, 60)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="f1v2 review 5: every Adopt asks the exec log for all the unmatched fills it "
+    "keeps after its cut (`unmatched_after`: one `after` per kept fill, up to UNMATCHED = "
+    "1,024), though only its own ClOrdID's are used; kept ones an adoption held stay kept: "
+    "100 Adopts over 1,024 kept fills cost 102,400 calls (500 a turn: 512,000)",
+)
+def test_an_adopt_looks_up_only_its_own_unmatched_fills_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exec log keeps the numbers of 1,024 unmatched fills of other ClOrdIDs (each
+    held by an earlier adoption's state, so no longer unmatched in the book: still kept).
+    A pass applies 100 Adopts of orders with no unmatched fill: deciding which of their
+    fills came after the answer's cut looks at no fill's number (at most one `after` call
+    per Adopt)."""
+    log = ExecLog()
+    for i in range(exec_cut.UNMATCHED):
+        report = ExecReport(venue=V, exec_id=f"H{i}", kind="fill", cl_ord_id=f"OLD{i}",
+                            symbol="ABC", side=Side.BUY, last_qty=D(1), last_px=D(100),
+                            exec_seq=i + 1)  # fmt: skip
+        log.note_outcome(report, 1, OrderBook().apply_exec(report, 1))
+    calls = 0
+    real_after = exec_cut.after
+
+    def counted(epoch: int, seq: int, cut: ExecCut) -> bool:
+        nonlocal calls
+        calls += 1
+        return real_after(epoch, seq, cut)
+
+    monkeypatch.setattr(exec_cut, "after", counted)
+    marker = tmp_path / "cold"
+    applier = PlanApplier(_PlanOms(), {}, OmsCfg(cold_start_open_orders="adopt"),  # type: ignore[arg-type]
+                          structlog.get_logger(), marker)  # fmt: skip
+    link = SimpleNamespace(venue=V, ever_reconciled=True, exec_log=log, oms_epoch=1)
+    cut = ExecCut(connector_epoch=1, exec_seq=exec_cut.UNMATCHED + 1, oms_epoch=1)
+    adopts = [Adopt(V, _listed(f"X{i}"), cut) for i in range(100)]
+    applier.apply_steps(link, Plan(V, tuple(adopts)), list(enumerate(adopts)))  # type: ignore[arg-type]
+    assert calls <= len(adopts), calls
+
+
+def _listed(cl_ord_id: str) -> VenueOrder:
+    return VenueOrder(cl_ord_id=cl_ord_id, venue_order_id=f"V{cl_ord_id}", symbol="ABC",
+                      side=Side.BUY, order_qty=D(10), price=D(100),
+                      status=OrderStatus.ACCEPTED, cum_qty=D(0), avg_px=D(0),
+                      leaves_qty=D(10))  # fmt: skip
