@@ -1,7 +1,9 @@
 """The review of f1v2 (branch f1v2rev): an adoption that places a fill without a venue
 cum_qty numbered after the open-orders answer's cut (`Adopt.cut`, the ``new`` record's
-``after_state``), around a kill -9 that tears the adoption's records, and a fill inside the
-answer's window (numbered up to its cut, but after the venue wrote the order's report).
+``after_state``). Strict xfails, each numbered as in the review's report: (1) a kill -9
+tearing the adoption's records, (2) a fill inside the answer's window (numbered up to its
+cut, but after the venue wrote the order's report), (3) the order fills are placed in,
+(4) a fill after the cut the adoption cannot place, (5) the cost of naming them per Adopt.
 
 G2: 10 @ 100 of EXT1 (venue order V1), no venue cum_qty, unmatched before the adoption."""
 
