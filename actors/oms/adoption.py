@@ -69,7 +69,7 @@ counts it again (F1 left there: a strict xfail in tests/oms/test_adoption_cold_u
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -106,17 +106,28 @@ class AdoptBook(FillBook, Protocol):
     def unmatched_fills(self, venue: str | None = None) -> list[UnmatchedFill]: ...
 
 
+AfterCut = Callable[[str], bool]  # an unmatched fill's exec id -> numbered after the cut
+
+
+def never(_exec_id: str) -> bool:
+    """No unmatched fill is known to be numbered after the answer's cut (no cut given)."""
+    return False
+
+
 def adopt(
-    book: AdoptBook, venue: str, vo: VenueOrder, ts_ns: int, after_state: Collection[str] = ()
+    book: AdoptBook,
+    venue: str,
+    vo: VenueOrder,
+    ts_ns: int,
+    after_cut: AfterCut = never,
 ) -> Outcome:
-    """Take over `vo` at `venue` (see the module docstring; `after_state`: the exec ids of
-    the unmatched fills numbered after the cut of the answer that listed `vo`)."""
+    """Take over `vo` at `venue` (see the module docstring; `after_cut(exec_id)`: that
+    unmatched fill is numbered after the cut of the answer that listed `vo`)."""
     if (known := book.find(venue, vo.cl_ord_id)) is not None:
         return known_at_venue(known, vo)
     new = Order.adopted(venue, vo, ts_ns)
     record: dict[str, Any] = {"kind": "new", "order": new.to_dict()}
-    mine = [f for f in book.unmatched_fills(venue) if f.cl_ord_id == vo.cl_ord_id]
-    if after := [f.exec_id for f in mine if not f.cum_qty and f.exec_id in after_state]:
+    if after := after_state(vo, book.unmatched_fills(venue), after_cut):
         record["after_state"] = after  # not held by the state for its room (`settle`)
     book.apply_record(record)
     order = book.held(new.client_order_id)
@@ -134,25 +145,38 @@ def adopt(
                    fill_px=order.avg_px, escalations=tuple(esc))  # fmt: skip
 
 
+def after_state(vo: VenueOrder, fills: Iterable[UnmatchedFill], after_cut: AfterCut) -> list[str]:
+    """The exec ids of the unmatched `fills` of `vo`'s ClOrdID without a venue cum_qty that
+    came after the state adopted: numbered after the answer's cut (`after_cut`), and ones
+    the adoption can place (else the room rule judges them, as one without a number). The
+    one place that decides it; `adopt` and `booked` ask here, `settle` reads the record."""
+    return [
+        f.exec_id
+        for f in fills
+        if f.cl_ord_id == vo.cl_ord_id
+        and not f.cum_qty
+        and _unsafe(vo.symbol, vo.side, vo.venue_order_id, f, after=True) is None
+        and after_cut(f.exec_id)
+    ]
+
+
 def booked(
-    vo: VenueOrder, fills: Iterable[UnmatchedFill], after_state: Collection[str] = ()
+    vo: VenueOrder,
+    fills: Iterable[UnmatchedFill],
+    after_cut: AfterCut = never,
 ) -> list[UnmatchedFill]:
     """Of the unmatched `fills` (of its venue), those an adoption of `vo` places on it, as
     `adopt` does short of `OrderBook.apply_fill`'s rarer refusals: for the reconciliation
     planner's position check (`actors.oms.reconcile`)."""
-    mine = [
-        f
-        for f in fills
-        if f.cl_ord_id == vo.cl_ord_id
-        and (f.cum_qty > vo.cum_qty or (not f.cum_qty and f.exec_id in after_state))
-    ]
+    mine = [f for f in fills if f.cl_ord_id == vo.cl_ord_id]
+    after = after_state(vo, mine, after_cut)
     cum, out = vo.cum_qty, []
-    for fill in sorted(mine, key=lambda f: (not f.cum_qty, f.cum_qty)):
-        after = not fill.cum_qty
-        if _unsafe(vo.symbol, vo.side, vo.venue_order_id, fill, after=after) is None:
-            if cum + fill.qty <= vo.order_qty:  # else refused as an overfill
-                out.append(fill)
-                cum += fill.qty
+    keep = [f for f in mine if f.cum_qty > vo.cum_qty or f.exec_id in after]
+    for fill in sorted(keep, key=lambda f: (not f.cum_qty, f.cum_qty)):
+        why = _unsafe(vo.symbol, vo.side, vo.venue_order_id, fill, after=fill.exec_id in after)
+        if why is None and cum + fill.qty <= vo.order_qty:  # else refused (an overfill)
+            out.append(fill)
+            cum += fill.qty
     return out
 
 

@@ -24,7 +24,7 @@ Only applied executions are noted (a duplicate changed nothing now; one applied 
 earlier OMS incarnation is numbered below any cut the connector still names with this
 OMS's epoch). A fill that matched no order moves no position: its number is kept (the
 last `UNMATCHED` per venue; an adoption asks which came after the cut of the open-orders
-answer it adopts from: `unmatched_after`) until an adoption places it on its order, or
+answer it adopts from: `after_cut`) until an adoption places it on its order, or
 the report of an outside replace to its ClOrdID does (a Replaced or status report, or a
 fill naming the order as OrigClOrdID: `actors.oms.executions`), when it is noted as
 applied then, at its own number (`note_placed`, `actors.oms.adoption`); so is the venue's
@@ -276,15 +276,14 @@ class ExecLog:
                 delta = qty if order.side == Side.BUY else -qty
                 self.note(venue, *at, order.client_order_id, order.symbol, delta)
 
-    def unmatched_after(self, venue: str, cut: ExecCut | None) -> set[str]:
-        """The exec ids of the unmatched fills kept here numbered after `cut` (an open-orders
-        answer's: the venue state it lists lacks them, `actors.oms.adoption`). One not kept
-        (noted by an earlier OMS incarnation: numbered before any cut this one is answered
-        with; or forgotten) is not among them; nor is any without a cut."""
+    def after_cut(self, venue: str, exec_id: str, cut: ExecCut | None) -> bool:
+        """Whether the unmatched fill `exec_id` is kept here numbered after `cut` (an
+        open-orders answer's: the venue state it lists lacks it, `actors.oms.adoption`).
+        One not kept (noted by an earlier OMS incarnation: numbered before any cut this one
+        is answered with; or forgotten) is not, nor is any when there is no cut."""
         log = self._venues.get(venue)
-        if log is None or cut is None:
-            return set()
-        return {exec_id for exec_id, at in log.unmatched.items() if after(*at, cut)}
+        at = None if log is None or cut is None else log.unmatched.get(exec_id)
+        return at is not None and cut is not None and after(*at, cut)
 
     def mark(self, venue: str) -> int:
         """Where the venue's executions stand now (for `touched_since`)."""

@@ -19,11 +19,12 @@ ClOrdID scheme are described in `actors.oms.orders`.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from actors.oms import adoption, cancel_replace, executions
+from actors.oms.adoption import AfterCut
 from actors.oms.evictions import Evictions
 from actors.oms.lifecycle import Event
 from actors.oms.order_archive import Retention
@@ -158,11 +159,11 @@ class OrderBook:
         return self._commit(order.client_order_id, {"kind": "new", "order": order.to_dict()})
 
     def adopt(
-        self, venue: str, vo: VenueOrder, ts_ns: int, after_state: Collection[str] = ()
+        self, venue: str, vo: VenueOrder, ts_ns: int, after_cut: AfterCut = adoption.never
     ) -> Outcome:
         """Take over a venue order we have no record of (external), at the venue's state,
         and the unmatched fills of its ClOrdID after that state (`actors.oms.adoption`)."""
-        return adoption.adopt(self, venue, vo, ts_ns, after_state)
+        return adoption.adopt(self, venue, vo, ts_ns, after_cut)
 
     def risk_verdict(self, verdict: RiskVerdict, ts_ns: int) -> Outcome:
         order = self.get(verdict.client_order_id, admit=True)

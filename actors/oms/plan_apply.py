@@ -95,9 +95,9 @@ class PlanApplier:
         them: `actors.oms.reconcile_pass`)."""
         book = self.host.book
         cold = self.cold and not link.ever_reconciled
-        done = apply_actions(  # which unmatched fills came after an Adopt's answer (its cut)
+        done = apply_actions(  # whether an unmatched fill came after an Adopt's answer (cut)
             book, (a for _, a in steps), time.time_ns(),
-            lambda adopt: link.exec_log.unmatched_after(link.venue, adopt.cut),
+            lambda adopt, exec_id: link.exec_log.after_cut(link.venue, exec_id, adopt.cut),
         )  # fmt: skip
         for (i, _), (action, outcome) in zip(steps, done, strict=True):
             if i == len(plan.actions) // 2 and plan.changes:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Collection, Iterable, Mapping
 from decimal import Decimal
+from functools import partial
 
 from actors.oms import adoption
 from actors.oms.order_book import OrderBook
@@ -245,18 +246,17 @@ class PlanBuilder:
         local_positions: Mapping[str, Decimal] | None = None,
         venue_positions: Mapping[str, Decimal] | None = None,
         unmatched_fills: Iterable[UnmatchedFill] = (),
-        after_state: Collection[str] = (),
+        after_cut: adoption.AfterCut = adoption.never,
     ) -> Plan:
         """The plan, once `step` returned True: with the unmatched fills not explained by an
         Adopt of this plan (one whose order is ours already: an adoption could not place
         it, `actors.oms.adoption`) and, when both are given, positions compared after the
         plan's own fills (an Adopt's: the adopted cum_qty and the unmatched fills the
-        adoption places on top of it, `adoption.booked`; `after_state`: the exec ids of the
-        unmatched fills numbered after the open-orders answer's cut), but not a symbol of an
-        order this pass skipped: its fills may be in the venue's positions before their
-        reports reach us (a missed fill a judged order's venue state would show), so a
-        difference there is not evidence; the next pass and the heartbeat's beats at a cut
-        compare it."""
+        adoption places on top of it, `adoption.booked`; `after_cut(exec_id)`: that unmatched
+        fill is numbered after the open-orders answer's cut), but not a symbol of an order
+        this pass skipped: its fills may be in the venue's positions before their reports
+        reach us (a missed fill a judged order's venue state would show), so a difference
+        there is not evidence; the next pass and the heartbeat's beats at a cut compare it."""
         p, venue = self._p, self.venue
         fills = [f for f in unmatched_fills if f.venue == venue]
         for fill in fills:
@@ -271,7 +271,7 @@ class PlanBuilder:
                 )
         if local_positions is not None and venue_positions is not None:
             for vo in self._adopted.values() if fills else ():
-                for fill in adoption.booked(vo, fills, after_state):
+                for fill in adoption.booked(vo, fills, after_cut):
                     p.delta[vo.symbol] += signed(vo.side, fill.qty)
             in_flight = set(self._skipped.values())  # their fills may be in either view
             for sym in sorted(set(local_positions) | set(venue_positions) | set(p.delta)):
@@ -337,17 +337,17 @@ def apply_actions(
     book: OrderBook,
     actions: Iterable[Action],
     ts_ns: int,
-    after_state: Callable[[Adopt], Collection[str]] = lambda _adopt: (),
+    after_cut: Callable[[Adopt, str], bool] = lambda _adopt, _exec_id: False,
 ) -> list[tuple[Action, Outcome | None]]:
     """Carry out `actions` (of a plan) on `book`; journal every outcome's records. Escalate
     gets None (log and alert it); for Resubmit the caller sends the order again (same
-    ClOrdID). after_state(adopt): the exec ids of the unmatched fills numbered after the
-    cut of the answer the Adopt is of (`OrderBook.adopt`; the caller knows the numbers)."""
+    ClOrdID). after_cut(adopt, exec_id): that unmatched fill is numbered after the cut of
+    the answer the Adopt is of (`OrderBook.adopt`; the caller knows the numbers)."""
     done: list[tuple[Action, Outcome | None]] = []
     for a in actions:
         out: Outcome | None
         if isinstance(a, Adopt):
-            out = book.adopt(a.venue, a.order, ts_ns, after_state(a))
+            out = book.adopt(a.venue, a.order, ts_ns, partial(after_cut, a))
         elif isinstance(a, Update):
             out = book.apply_venue_status(
                 a.client_order_id,

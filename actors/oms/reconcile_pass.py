@@ -365,7 +365,7 @@ class ReconcilePass:
             if positions is None or local is None
             else {v.symbol: v.qty for v in positions.positions},
             unmatched_fills=link.book.unmatched_fills(link.venue),
-            after_state=link.exec_log.unmatched_after(link.venue, self.open_cut),
+            after_cut=lambda exec_id: link.exec_log.after_cut(link.venue, exec_id, self.open_cut),
         )
         if link.pass_planned(self, self.plan):
             self._apply_slice()

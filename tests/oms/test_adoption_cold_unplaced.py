@@ -222,7 +222,7 @@ def test_the_planner_counts_a_fill_after_the_answer_as_the_adoption_places_it(
     assert builder.step(10)
     g2 = UnmatchedFill.from_report(_fill("G2", "10", "100", "0", exec_seq=6), 1)
     plan = builder.finish(local_positions={}, venue_positions={"ABC": D(15)},
-                          unmatched_fills=[g2], after_state=after_state)  # fmt: skip
+                          unmatched_fills=[g2], after_cut=after_state.__contains__)  # fmt: skip
     adopt = plan.actions[0]
     assert isinstance(adopt, Adopt) and adopt.cut == cut
     assert json.loads(json.dumps(plan.to_dicts()))[0]["cut"]["exec_seq"] == 5

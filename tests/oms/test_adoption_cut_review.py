@@ -43,7 +43,7 @@ def _torn_adoption(adopted_cum: str) -> OrderBook:
     G2's ``fill``. A kill -9 tears the journal before the ``fill``; the book replayed."""
     book, records = OrderBook(), list[dict[str, Any]]()
     records += book.apply_exec(_fill("G2", "10", "100", "0", exec_seq=6), 1).records
-    out = book.adopt(V, _answered(cum=adopted_cum), 2, after_state={"G2"})
+    out = book.adopt(V, _answered(cum=adopted_cum), 2, after_cut={"G2"}.__contains__)
     assert [r["kind"] for r in out.records] == ["new", "fill"]
     records += out.records
     replayed = OrderBook()
@@ -154,21 +154,13 @@ def test_fills_after_the_state_are_placed_in_venue_order_without_a_false_escalat
     book = OrderBook()
     book.apply_exec(_fill("G2", "10", "100", "0", exec_seq=6), 1)
     book.apply_exec(_fill("G3", "10", "100", "70", exec_seq=7), 1)
-    out = book.adopt(V, _answered(cum="50"), 2, after_state={"G2"})
+    out = book.adopt(V, _answered(cum="50"), 2, after_cut={"G2"}.__contains__)
     order = book.get(EXT)
     assert order is not None and order.cum_qty == 70 and book.position(V, "ABC").qty == 70
     assert book.unmatched_fills() == []
     assert [e.kind for e in out.escalations] == [], out.escalations
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="f1v2 review 4: a fill after the answer's cut that the adoption cannot place "
-    "(its venue order unknown) is named after_state, so not held by the state's room "
-    "either: it stays unmatched (unplaced_fill), the catch-up to the venue's cum counts it "
-    "but leaves it unmatched, and its resend is counted again: 70 for 60 (main: held by "
-    "the room, caught up to 60, the resend a duplicate)",
-)
 def test_an_unplaceable_fill_after_the_answer_is_settled_by_a_warm_catch_up() -> None:
     """A warm pass adopts EXT1 at cum 50 from an answer cut at 5; G2 (exec_seq 6, no cum,
     the venue names no venue order) came after it. The next pass catches EXT1 up to the
@@ -176,7 +168,7 @@ def test_an_unplaceable_fill_after_the_answer_is_settled_by_a_warm_catch_up() ->
     (order and position 60)."""
     book = OrderBook()
     book.apply_exec(_fill("G2", "10", "100", "0", exec_seq=6, venue_order_id=""), 1)
-    book.adopt(V, _answered(cum="50"), 2, after_state={"G2"})
+    book.adopt(V, _answered(cum="50"), 2, after_cut={"G2"}.__contains__)
     _caught_up(book, 60)
     assert [u.exec_id for u in book.unmatched_fills()] == []
     book.apply_exec(_fill("G2", "10", "100", "0", exec_seq=9, venue_order_id=""), 4)
@@ -184,13 +176,6 @@ def test_an_unplaceable_fill_after_the_answer_is_settled_by_a_warm_catch_up() ->
     assert order is not None and (order.cum_qty, book.position(V, "ABC").qty) == (60, 60)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="f1v2 review 5: every Adopt asks the exec log for all the unmatched fills it "
-    "keeps after its cut (`unmatched_after`: one `after` per kept fill, up to UNMATCHED = "
-    "1,024), though only its own ClOrdID's are used; kept ones an adoption held stay kept: "
-    "100 Adopts over 1,024 kept fills cost 102,400 calls (500 a turn: 512,000)",
-)
 def test_an_adopt_looks_up_only_its_own_unmatched_fills_numbers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
