@@ -69,7 +69,7 @@ counts it again (F1 left there: a strict xfail in tests/oms/test_adoption_cold_u
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -135,7 +135,7 @@ def adopt(
     records: list[dict[str, Any]] = [record]
     esc: list[Escalation] = []
     later = [f for f in book.unmatched_fills(venue) if f.cl_ord_id == vo.cl_ord_id]
-    for fill in sorted(later, key=lambda f: (not f.cum_qty, f.cum_qty)):  # unknown cum last
+    for fill in _in_venue_order(later, after, vo.cum_qty):
         placed = place(book, order, fill, vo.cum_qty, ts_ns, after=fill.exec_id in after)
         records += placed.records
         esc += placed.escalations
@@ -172,12 +172,30 @@ def booked(
     after = after_state(vo, mine, after_cut)
     cum, out = vo.cum_qty, []
     keep = [f for f in mine if f.cum_qty > vo.cum_qty or f.exec_id in after]
-    for fill in sorted(keep, key=lambda f: (not f.cum_qty, f.cum_qty)):
+    for fill in _in_venue_order(keep, after, cum):
         why = _unsafe(vo.symbol, vo.side, vo.venue_order_id, fill, after=fill.exec_id in after)
         if why is None and cum + fill.qty <= vo.order_qty:  # else refused (an overfill)
             out.append(fill)
             cum += fill.qty
     return out
+
+
+def _in_venue_order(
+    fills: list[UnmatchedFill], after: Collection[str], cum: Decimal
+) -> list[UnmatchedFill]:
+    """`fills` in the order they are placed on an order at `cum`: those with a venue cum_qty
+    in cum order; one without, after the state (`after`; in the order they came), before the
+    first whose cum leaves a gap it fits in (each fill then lands on the venue's cum); the
+    rest last."""
+    gaps = [f for f in fills if not f.cum_qty and f.exec_id in after]
+    out: list[UnmatchedFill] = []
+    for fill in sorted((f for f in fills if f.cum_qty), key=lambda f: f.cum_qty):
+        while gaps and cum + gaps[0].qty + fill.qty <= fill.cum_qty:
+            cum += gaps[0].qty
+            out.append(gaps.pop(0))
+        out.append(fill)
+        cum += fill.qty
+    return out + gaps + [f for f in fills if not f.cum_qty and f.exec_id not in after]
 
 
 def settle(

@@ -140,12 +140,6 @@ def test_a_torn_adoption_replays_the_order_at_the_adopted_cum_with_the_fill_unma
     assert book.position(V, "ABC").qty == D(50)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="f1v2 review 3: the adoption places fills with a venue cum_qty first and those "
-    "without one last, not in venue order: G3 (cum 70) before G2 (exec_seq 6, before G3) "
-    "books 60 against the venue's 70, escalated venue_cum_ahead, though G2 then brings 70",
-)
 def test_fills_after_the_state_are_placed_in_venue_order_without_a_false_escalation() -> None:
     """Adopted at cum 50; after the answer's cut came G2 (exec_seq 6, 10, no cum_qty) and
     then G3 (exec_seq 7, 10, venue cum 70). The adoption places both: order and position
