@@ -218,8 +218,15 @@ def settle(
         after = record.get("after_state", ())
         held = explained(order, (f for f in unmatched.values() if f.exec_id not in after),
                          order.cum_qty)  # fmt: skip
-    elif exec_id.startswith("recon:"):  # only fills with a venue cum_qty: no room guessed
+    elif exec_id.startswith("recon:"):  # a catch-up: within its own qty (module docstring)
         held = explained(order, unmatched.values(), order.reconciled_cum, room=False)
+        left = Decimal(record["qty"]) - sum((f.qty for f in held), ZERO)
+        for fill in unmatched.values():
+            if fill.cl_ord_id == order.cl_ord_id and fill.venue == order.venue:
+                safe = _unsafe(order.symbol, order.side, order.venue_order_id, fill, after=True)
+                if not fill.cum_qty and safe is None and fill.qty <= left:
+                    held.append(fill)
+                    left -= fill.qty
     else:
         return
     for fill in held:

@@ -66,13 +66,6 @@ def _caught_up(book: OrderBook, venue_cum: int) -> list[Any]:
 
 
 @TORN
-@pytest.mark.xfail(
-    strict=True,
-    reason="f1v2 review 1: a kill -9 between the adoption's ``new`` record (after_state G2) "
-    "and G2's ``fill`` leaves G2 unmatched; the restart's catch-up to the venue's cum counts "
-    "G2 on the order but does not take it out (recon: settles only fills with a venue cum), "
-    "so the venue's resend of G2 is applied again: 70 where the venue holds 60 (25 for 15)",
-)
 def test_a_resend_after_a_torn_adoption_and_its_catch_up_is_a_duplicate(
     adopted_cum: str, venue_cum: int
 ) -> None:
@@ -90,12 +83,6 @@ def test_a_resend_after_a_torn_adoption_and_its_catch_up_is_a_duplicate(
 
 
 @TORN
-@pytest.mark.xfail(
-    strict=True,
-    reason="f1v2 review 1: after a torn adoption and the catch-up that counted G2, G2 stays "
-    "unmatched: every later pass escalates it (unmatched_fill) though order and position "
-    "hold it (main, room case: nothing unmatched)",
-)
 def test_a_catch_up_after_a_torn_adoption_leaves_nothing_unmatched(
     adopted_cum: str, venue_cum: int
 ) -> None:
