@@ -14,43 +14,35 @@ it once. The book's positions take it from the ``new`` record (`OrderBook.apply_
 never from the outcome; the exec cut's ring notes only execution reports (and fills
 placed, below).
 
-Fills of its ClOrdID recorded unmatched before the adoption (`UnmatchedFill`): the venue
-state adopted holds only those its cum_qty covers (`explained`: a venue cum_qty at most the
-adopted one; one without a cum_qty while the adopted cum_qty has room for it, in the order
-they came, unless it came after that state, below). Applying the ``new`` record takes those
-out of the unmatched fills and records their exec ids (a resend of one is a duplicate),
-live and on replay alike. A fill after the state adopted (the venue answered before the
-adoption: a pass spans loop turns) is placed on top of the order, in venue cum order: one
-with a venue cum_qty above the adopted one, and (last) one without a cum_qty numbered
-after the cut of the open-orders answer adopted (`Adopt.cut`: that answer reflects exactly
-the executions numbered up to it; the caller names such fills, `after_state`, from the
-numbers its exec log kept: `actors.oms.exec_cut.ExecLog.unmatched_after`). The ``new``
-record names the latter (``after_state``) so that neither the adoption nor its replay takes
-them as held by the state for its room. (Before, one that fitted was: the room does not
-tell a fill inside the state from one after it; one that did not fit stayed unmatched.
-Either way the order lacked it while the venue's positions answer held it, so a cold
-start's opening position held it and the order's later catch-up to the venue's cum counted
-it again: F1, tests/oms/test_adoption_cold_unplaced.py.) One without a cum_qty and no
-number after the cut (a connector that gives no cut or numbers; one noted by an earlier
-OMS incarnation, so numbered before any cut this one is answered with; one the exec log
-forgot) follows the room rule as before. A build that predates ``after_state`` replays the
-record to the same book: it takes such a fill as held for the room, or leaves it
-unmatched, and the fill's own ``fill`` record then books it on the order.
+Fills of its ClOrdID recorded unmatched before the adoption (`UnmatchedFill`) are in the
+venue state adopted, or came after it (the venue answered before the adoption: a pass
+spans loop turns):
+- In it (`explained`): a venue cum_qty at most the adopted one; one without a cum_qty while
+  the adopted cum has room for it, in the order they came. Applying the ``new`` record
+  takes them out of the unmatched fills and records their exec ids (a resend of one is a
+  duplicate), live and on replay alike.
+- After it: a venue cum_qty above the adopted one; no cum_qty, but numbered after the cut
+  of the open-orders answer adopted (`Adopt.cut`: the answer reflects exactly the
+  executions numbered up to it) and placeable. `after_state` decides the latter, from the
+  numbers the exec log kept (`ExecLog.after_cut`); the ``new`` record names them
+  (``after_state``), so that neither it nor its replay takes them as held for the room.
 
-A placed fill is a ``fill`` record of its own exec id through `OrderBook.apply_fill`
-(applying it takes it out of the unmatched fills), in the same outcome, whose fill is then
-all of the order's (fill_qty its cum_qty); the fills metric counts it once more
-(`actors.oms.outcome_metrics`) and the venue link notes it in the exec cut's ring at its
-own execution number (`ExecLog.note_placed`). One that cannot be placed safely (no venue
-cum_qty and not after the state, another symbol or side, an overfill ...) stays unmatched
-and is escalated (`unplaced_fill`; every later pass escalates it as an unmatched fill),
-until the order's venue state holds it: a later fill inferred from the venue's cum_qty (a
-reconciliation's catch-up) takes out the unmatched fills of the order whose venue cum it
-reaches, as the adoption does (`settle`). The ``new`` record and the ``fill`` records of
-one adoption are one journal commit, but a kill -9 can tear it at a record boundary
-(`actors.oms.journal`): the order then replays at the adopted cum with the fill unmatched;
-the next pass catches the order up from the venue and that takes the fill out (one without
-a venue cum_qty stays unmatched, escalated: the catch-up moved order and position by it).
+A fill after the state is placed on top of the order, in venue order (`_in_venue_order`):
+a ``fill`` record of its own exec id through `OrderBook.apply_fill` (applying it takes it
+out of the unmatched fills), in the same outcome, whose fill is then all of the order's
+(fill_qty its cum_qty); the fills metric counts it once more (`actors.oms.outcome_metrics`)
+and the venue link notes it in the exec cut's ring at its own execution number
+(`ExecLog.note_placed`). One that cannot be placed safely (`_unsafe`: another venue order,
+symbol or side; no cum_qty and not after the state; an overfill ...) stays unmatched and
+is escalated (`unplaced_fill`; every later pass escalates it as an unmatched fill).
+
+A catch-up of the order (a later fill inferred from the venue's cum_qty, ``recon:``) takes
+out the unmatched fills of its ClOrdID that the venue's cum now holds (`settle`): one with
+a venue cum_qty up to that cum; one without that the adoption could place, while it fits in
+the catch-up's qty (it came before the adoption, so before that cum). This heals a kill -9
+tearing an adoption's journal commit between its ``new`` and ``fill`` records
+(`actors.oms.journal`): the order replays at the adopted cum with the fill unmatched, and
+the next pass's catch-up counts it and takes it out.
 
 A ClOrdID is unique only among a venue's open orders (or within a FIX trading day): an
 unmatched fill of it may be of an earlier venue order of the same external party. So the
@@ -58,13 +50,18 @@ fill's venue order id (`UnmatchedFill.venue_order_id`) decides first: a fill of 
 venue order than the adopted one is neither held nor placed (it stays unmatched and is
 escalated, as any fill the book cannot account for). Where either id is unknown (a record
 from before fills kept it, a venue that does not say), the conservative side of each
-step: such a fill is taken as held when the venue cum_qty rules above say so (as every
-adoption did before: the adopted state then holds the quantity either way, and a fill of
-another order shows as a position difference at the heartbeat), but never placed on the
-order (it changes the order and the position on a guess): it stays unmatched, escalated.
-One without a cum_qty numbered after the state adopted is then neither: a cold start's
-opening position holds it if the positions answer's cut does, and the order's catch-up
-counts it again (F1 left there: a strict xfail in tests/oms/test_adoption_cold_unplaced.py).
+step: such a fill is taken as held when the rules above say so (the adopted state then
+holds the quantity either way, and a fill of another order shows as a position difference
+at the heartbeat), but never placed on the order (that changes order and position on a
+guess), and a catch-up takes it out only by its venue cum_qty.
+
+Known limits (strict xfails). A fill without a cum_qty not known to be after the state (no
+number, or not placeable) that the room takes as held, or that stays unmatched, is held by
+a cold start's opening position and counted again by the order's catch-up
+(tests/oms/test_adoption_cold_unplaced.py). A fill numbered up to the answer's cut but
+written by the venue after the order's own report (a multi-message answer) is taken as in
+the state and counted twice the same way: the cut marks the answer's last report, not
+each order's (tests/oms/test_adoption_cut_review.py).
 """
 
 from __future__ import annotations
