@@ -239,10 +239,8 @@ class OrderBook:
             # counted from the venue's state: applying it again would count it twice
             return Outcome("duplicate", order, reason=f"counted by reconciliation (cum {covered})")
         if order.cum_qty + qty > order.qty:
-            detail = f"{exec_id}: cum {order.cum_qty} + {qty} > qty {order.qty}"
-            return Outcome.refused(
-                order, "overfill", Escalation("overfill", detail, client_order_id)
-            )
+            over = f"{exec_id}: cum {order.cum_qty} + {qty} > qty {order.qty}"
+            return Outcome.refused(order, "overfill", Escalation("overfill", over, client_order_id))
         status = order.next_status(order.fill_event(qty))
         if status is None:
             return Outcome.refused(order, f"fill not allowed in {order.status}")
@@ -263,11 +261,8 @@ class OrderBook:
         out = self._commit(client_order_id, rec)
         if venue_cum_qty and venue_cum_qty != order.cum_qty:
             kind = "venue_cum_behind" if venue_cum_qty < order.cum_qty else "venue_cum_ahead"
-            esc.append(
-                Escalation(
-                    kind, f"venue cum {venue_cum_qty}, local {order.cum_qty}", client_order_id
-                )
-            )
+            detail = f"venue cum {venue_cum_qty}, local {order.cum_qty}"
+            esc.append(Escalation(kind, detail, client_order_id))
         return Outcome(
             "applied", order, out.records, fill_qty=qty, fill_px=px, escalations=tuple(esc)
         )
