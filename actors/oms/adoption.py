@@ -112,11 +112,7 @@ def never(_exec_id: str) -> bool:
 
 
 def adopt(
-    book: AdoptBook,
-    venue: str,
-    vo: VenueOrder,
-    ts_ns: int,
-    after_cut: AfterCut = never,
+    book: AdoptBook, venue: str, vo: VenueOrder, ts_ns: int, after_cut: AfterCut = never
 ) -> Outcome:
     """Take over `vo` at `venue` (see the module docstring; `after_cut(exec_id)`: that
     unmatched fill is numbered after the cut of the answer that listed `vo`)."""
@@ -158,9 +154,7 @@ def after_state(vo: VenueOrder, fills: Iterable[UnmatchedFill], after_cut: After
 
 
 def booked(
-    vo: VenueOrder,
-    fills: Iterable[UnmatchedFill],
-    after_cut: AfterCut = never,
+    vo: VenueOrder, fills: Iterable[UnmatchedFill], after_cut: AfterCut = never
 ) -> list[UnmatchedFill]:
     """Of the unmatched `fills` (of its venue), those an adoption of `vo` places on it, as
     `adopt` does short of `OrderBook.apply_fill`'s rarer refusals: for the reconciliation
@@ -181,9 +175,9 @@ def _in_venue_order(
     fills: list[UnmatchedFill], after: Collection[str], cum: Decimal
 ) -> list[UnmatchedFill]:
     """`fills` in the order they are placed on an order at `cum`: those with a venue cum_qty
-    in cum order; one without, after the state (`after`; in the order they came), before the
-    first whose cum leaves a gap it fits in (each fill then lands on the venue's cum); the
-    rest last."""
+    in cum order, each after the ones without that are after the state (`after`, in the
+    order they came) and fit in the gap below its cum, so that each lands on the venue's
+    cum; the rest last."""
     gaps = [f for f in fills if not f.cum_qty and f.exec_id in after]
     out: list[UnmatchedFill] = []
     for fill in sorted((f for f in fills if f.cum_qty), key=lambda f: f.cum_qty):

@@ -36,10 +36,16 @@ def _catch_up(book: OrderBook, venue_cum: str) -> list[dict[str, Any]]:
 
 def test_a_catch_up_takes_out_a_fill_without_cum_of_the_orders_venue_order() -> None:
     """The venue lists EXT1 at cum 15: the catch-up counts G2's 10, and G2 is no longer
-    unmatched; the venue's resend of G2 is a duplicate (15, not 25). The journal replayed
-    is the live book."""
+    unmatched; the venue's resend of G2 is a duplicate (15, not 25). The journal replayed,
+    and a snapshot from before the catch-up with the catch-up's records, are the live book."""
     book, records = _adopted_at_5()
-    records += _catch_up(book, "15")
+    snapshot = book.to_dict()
+    caught_up = _catch_up(book, "15")
+    records += caught_up
+    from_snapshot = OrderBook.from_dict(snapshot)
+    for rec in caught_up:
+        from_snapshot.apply_record(rec)
+    assert from_snapshot.to_dict() == book.to_dict()
     assert book.unmatched_fills() == []
     resend = book.apply_exec(_fill("G2", "10", "100", "0"), 4)
     order = book.get(EXT)
