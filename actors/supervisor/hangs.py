@@ -103,7 +103,7 @@ class HangJudge:
 
     def _judge(self, child: Child, now: float, limit_s: float, cfg: SupervisorCfg) -> None:
         sample = None
-        if child.pid is not None and now - child.last_heard > limit_s / 2:
+        if child.running and child.pid is not None and now - child.last_heard > limit_s / 2:
             sample = self._sample(child.pid)
             self._note(child, child.pid, sample, limit_s / 2)
         age = child.hang_age(
@@ -147,7 +147,8 @@ class HangJudge:
             reason = "disk"
         elif sample.state == "R" and len(silence.samples) > 1:
             (t0, cpu0), (t1, cpu1) = silence.samples[0], silence.samples[-1]
-            burnt_s = cpu1 - (silence.first_cpu_s or cpu1)
+            first = silence.first_cpu_s
+            burnt_s = cpu1 - first if first is not None else 0.0
             if cpu1 - cpu0 >= SPINNING * (t1 - t0) or burnt_s >= SPUN * limit_s:
                 return False
             reason = "cpu"

@@ -71,6 +71,19 @@ def sample(name: str, **labels: str) -> float | None:
     return REGISTRY.get_sample_value(name, labels)
 
 
+def engages_sent(actor: HeartbeatActor) -> list[str]:
+    """The engage requests the actor sends, counted where they are sent."""
+    sent: list[str] = []
+    real = actor._send_engage
+
+    def send(key: str, reason: str) -> None:
+        sent.append(key)
+        real(key, reason)
+
+    actor._send_engage = send  # type: ignore[method-assign]
+    return sent
+
+
 def test_agreeing_positions_set_metrics_and_stream_snapshots(h: Harness) -> None:
     """Every beat asks each connector and the OMS; positions that agree set the venue's
     position gauges and last-heartbeat time, stream a `position_snapshot` per venue, and
@@ -214,14 +227,7 @@ def test_outage_beyond_the_tolerance_engages_the_kill_switch(h: Harness) -> None
     """A connector silent for longer than `oms.outage_tolerance_s` engages the kill-switch
     (`connector_outage`), asked for until risk confirms and not after."""
     actor, risk = start(h)
-    sent: list[str] = []
-    real = actor._send_engage
-
-    def send(key: str, reason: str) -> None:
-        sent.append(key)
-        real(key, reason)
-
-    actor._send_engage = send  # type: ignore[method-assign]
+    sent = engages_sent(actor)
     h.pump(lambda: actor.beats >= 1)
     h.connectors["simB"].mode = "silent"
     # the outage runs from simB's last good beat, which on a loaded machine may be before

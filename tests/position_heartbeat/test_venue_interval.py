@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from actors.position_heartbeat.actor import HeartbeatActor
 from protocol.messages import GetPositions
 from tests.actor_stubs import Harness
-from tests.position_heartbeat.test_actor import RiskStub, pos, start
+from tests.position_heartbeat.test_actor import RiskStub, engages_sent, pos, start
 
 D = Decimal
 BEATS = 3
@@ -46,19 +46,6 @@ def h() -> Iterator[Harness]:
 
 def venue_requests(h: Harness, venue: str) -> int:
     return len(h.connectors[venue].stub.bodies(GetPositions))
-
-
-def engages_sent(actor: HeartbeatActor) -> list[str]:
-    """The engage requests the actor sends, counted where they are sent."""
-    sent: list[str] = []
-    real = actor._send_engage
-
-    def send(key: str, reason: str) -> None:
-        sent.append(key)
-        real(key, reason)
-
-    actor._send_engage = send  # type: ignore[method-assign]
-    return sent
 
 
 def engaged_once(h: Harness, actor: HeartbeatActor, risk: RiskStub) -> None:

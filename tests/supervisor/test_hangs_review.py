@@ -25,23 +25,9 @@ from actors.supervisor.restart_policy import ChildSpec
 from actors.supervisor.stall import StallWatch
 from protocol.config import RestartCfg, SupervisorCfg
 from tests.helpers import eventually
+from tests.supervisor.test_hangs import LIMIT_S, PID, _Log
 
-LIMIT_S = 0.6  # 0.2 x 3, the defaults
 CHECK_S = 0.1  # the supervisor checks at half the heartbeat interval
-PID = 4242
-
-
-class _Log:
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, dict[str, object]]] = []
-
-    def error(self, event: str, **kw: object) -> None:
-        self.lines.append((event, kw))
-
-    warning = error
-
-    def events(self, name: str) -> list[dict[str, object]]:
-        return [kw for event, kw in self.lines if event == name]
 
 
 def _running(pid: int, now: float) -> Child:
