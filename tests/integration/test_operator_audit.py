@@ -54,8 +54,13 @@ def config_restored(sut: SystemUnderTest) -> Iterator[None]:
     original = sut.config_path.read_text()
     yield
     sut.config_path.write_text(original)
+    mark = sut.mark()
     reply = sut.control("reload", reason="test teardown")
     assert reply.status == "ok", reply
+    # the reload's last line (after its config_applied / config_reloaded) read before the
+    # next test's mark: the reply can come before it, and the next test waits for (or
+    # asserts the absence of) those same events since its mark
+    sut.wait_event("operator_command", since=mark, command="reload", reason="test teardown")
 
 
 def audit_records(sut: SystemUnderTest) -> list[dict[str, Any]]:
@@ -214,7 +219,7 @@ def test_a_changed_secret_is_named_but_never_shown(sut: SystemUnderTest) -> None
     reply = json.loads(out.stdout)
     fields = {c["field"]: c for c in reply["data"]["changes"]}
     assert fields["venues[simA].dialect.logon_fields.96"]["new"] == "<redacted>"
-    line = sut.wait_event("operator_command", since=mark, command="reload")
+    line = sut.wait_event("operator_command", since=mark, command="reload", reason="rotate rawdata")
     refused = sut.wait_event("config_reload_refused", since=mark)
     record = audited(sut, command="reload", reason="rotate rawdata")
     assert record is not None
