@@ -48,9 +48,12 @@ def test_a_poison_execution_is_quarantined_and_reconciliation_goes_on() -> None:
             before = sut.mark()
             old = sut.pid_of("oms")
             os.kill(old, signal.SIGKILL)
-            sut.wait_event("actor_ready", 30.0, since=before, child="oms")
-            # the new OMS reconciles the venue (a consistent cut), but intake stays paused
-            sut.wait_event("reconcile_plan", 30.0, since=before, venue=VENUE)
+            ready = sut.wait_event("actor_ready", 30.0, since=before, child="oms")
+            # the new OMS reconciles the venue (a consistent cut), but intake stays paused;
+            # its epoch: the operator pass's reconcile_plan above can be read after `before`
+            sut.wait_event(
+                "reconcile_plan", 30.0, since=before, venue=VENUE, epoch=ready["child_epoch"]
+            )
             assert sut.events("reconcile_failed", since=before, actor="oms") == []
             status = eventually(
                 lambda: (st := sut.status())["intake_pauses"]["venues"].get(VENUE) and st, 10.0
