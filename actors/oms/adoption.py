@@ -211,13 +211,14 @@ def settle(
                          order.cum_qty)  # fmt: skip
     elif exec_id.startswith("recon:"):  # a catch-up: within its own qty (module docstring)
         held = explained(order, unmatched.values(), order.reconciled_cum, room=False)
-        left = Decimal(record["qty"]) - sum((f.qty for f in held), ZERO)
-        for fill in unmatched.values():
-            if fill.cl_ord_id == order.cl_ord_id and fill.venue == order.venue:
-                safe = _unsafe(order.symbol, order.side, order.venue_order_id, fill, after=True)
-                if not fill.cum_qty and safe is None and fill.qty <= left:
-                    held.append(fill)
-                    left -= fill.qty
+        placeable = (
+            f
+            for f in unmatched.values()
+            if f.cl_ord_id == order.cl_ord_id
+            and f.venue == order.venue
+            and _unsafe(order.symbol, order.side, order.venue_order_id, f, after=True) is None
+        )
+        held += _fitting(placeable, Decimal(record["qty"]) - sum((f.qty for f in held), ZERO))
     else:
         return
     for fill in held:
@@ -268,12 +269,20 @@ def explained(
         and _venue_order(order.venue_order_id, f) is not False
     ]
     held = [f for f in mine if f.cum_qty and f.cum_qty <= cum]
-    left = cum - sum((f.qty for f in held), ZERO)
-    for fill in mine if room else ():
-        if not fill.cum_qty and fill.qty <= left:
-            held.append(fill)
-            left -= fill.qty
+    if room:
+        held += _fitting(mine, cum - sum((f.qty for f in held), ZERO))
     return held
+
+
+def _fitting(fills: Iterable[UnmatchedFill], left: Decimal) -> list[UnmatchedFill]:
+    """Of `fills`, those without a venue cum_qty that fit in `left`, in the order they
+    came, each taking its qty from it."""
+    out = []
+    for fill in fills:
+        if not fill.cum_qty and fill.qty <= left:
+            out.append(fill)
+            left -= fill.qty
+    return out
 
 
 def _venue_order(venue_order_id: str, fill: UnmatchedFill) -> bool | None:
