@@ -150,6 +150,8 @@ class VenueFault(_Cmd):
 
     command: FaultKind
     value: str | int | float | bool | None = None
+    # which venue, when its simulator process runs several (`sim.runs_in`); "": the one
+    venue: str = Field(default="", max_length=64)
 
 
 # The simulated exchange's own fault kinds (`actors.exchangesim.faults`; it also takes

@@ -20,7 +20,7 @@ from protocol.exceptions import ConfigError
 from protocol.fix_config import DialectCfg, ScheduleCfg, TlsCfg
 from protocol.link_config import CORE, HostGroup, LinkCfg, check_link
 from protocol.log_config import LoggingCfg
-from protocol.sim_config import NonNegDec, PosDec, check_sim_balances
+from protocol.sim_config import NonNegDec, PosDec, check_sim_balances, check_sim_processes
 from protocol.sim_config import SimCfg as SimCfg  # re-exported: where it always was
 from protocol.tls import client_context, server_context
 from protocol.windows import TradingCfg
@@ -216,9 +216,9 @@ class SystemConfig(_Cfg):
     @model_validator(mode="after")
     def _unique_venues(self) -> SystemConfig:
         names = [v.name for v in self.venues]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
+        if dupes := sorted({n for n in names if names.count(n) > 1}):
             raise ValueError(f"duplicate venue names {dupes}")
+        check_sim_processes(self.venues)
         return self
 
     def venue(self, name: str) -> VenueCfg:

@@ -225,7 +225,7 @@ class Supervisor:
             moved = False
             for child in [self.children[cid] for cid in self._start_queue.heads()]:
                 if child.state in (ChildState.RUNNING, ChildState.DOWN) or child.held:
-                    moved = self._start_queue.leave(child.id)
+                    moved = self._start_queue.leave(child.id) or moved
                 elif child.state is ChildState.STOPPED:
                     self._spawn(child)
         if not self._start_queue.heads() and not self._all_ready_fired:

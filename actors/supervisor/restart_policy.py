@@ -9,6 +9,7 @@ from typing import Literal
 
 from protocol.config import SystemConfig
 from protocol.link_config import CORE, edge_groups
+from protocol.sim_config import sim_guests, sim_process_of
 
 LINK = "link"  # the actor of the link between hosts (actors/link/)
 RestartType = Literal["permanent", "transient", "temporary"]
@@ -33,6 +34,7 @@ class ChildSpec:
     shutdown_timeout_s: float = 5.0
     venue: str | None = None
     critical: bool = False  # over budget stops the whole system (risk, oms)
+    guests: tuple[str, ...] = ()  # a venue sim's: the venues whose sims it runs too (runs_in)
 
 
 def child_specs(cfg: SystemConfig, host_group: str = CORE) -> list[ChildSpec]:
@@ -45,8 +47,9 @@ def child_specs(cfg: SystemConfig, host_group: str = CORE) -> list[ChildSpec]:
     venues = [v for v in cfg.venues if v.host_group == host_group]
 
     def spec(
-        child_id: str, kind: str, venue: str | None = None, critical: bool = False
-    ) -> ChildSpec:
+        child_id: str, kind: str, venue: str | None = None, critical: bool = False,
+        guests: tuple[str, ...] = (),
+    ) -> ChildSpec:  # fmt: skip
         return ChildSpec(
             id=child_id,
             kind=kind,
@@ -54,12 +57,18 @@ def child_specs(cfg: SystemConfig, host_group: str = CORE) -> list[ChildSpec]:
             critical=critical,
             start_timeout_s=sup.start_timeout_s,
             shutdown_timeout_s=sup.shutdown_timeout_s,
+            guests=guests,
         )
 
     specs = [
-        spec(f"{sim_kind(v.kind)}.{v.name}", sim_kind(v.kind), v.name)
+        spec(
+            f"{sim_kind(v.kind)}.{v.name}",
+            sim_kind(v.kind),
+            v.name,
+            guests=sim_guests(cfg.venues, v.name),
+        )
         for v in venues
-        if v.sim is not None
+        if v.sim is not None and sim_process_of(v) == v.name
     ]
     core = host_group == CORE
     if core:
@@ -109,7 +118,7 @@ def start_plan(specs: list[ChildSpec]) -> tuple[list[str], StartQueue]:
     OMS's journal replay and the OMS's first pass finds the venue logged on. The heartbeat
     starts once every chain is READY. With a link (venues on edges) one chain, as before:
     an edge's connectors reach the OMS through it."""
-    sims = {s.venue: s.id for s in specs if s.kind in SIM_KINDS}
+    sims = {v: s.id for s in specs if s.kind in SIM_KINDS for v in (s.venue, *s.guests)}
 
     def venue_chain(connector: ChildSpec) -> list[str]:
         sim = sims.get(connector.venue)
@@ -119,15 +128,15 @@ def start_plan(specs: list[ChildSpec]) -> tuple[list[str], StartQueue]:
         queue: list[str] = []
         for s in specs:
             if s.kind == "connector":
-                queue += venue_chain(s)
+                queue += [c for c in venue_chain(s) if c not in queue]  # a shared sim once
             elif s.kind not in SIM_KINDS:
                 queue.append(s.id)
-        return list(sims.values()), StartQueue([[queue]])
+        return list(dict.fromkeys(sims.values())), StartQueue([[queue]])
     later = ("connector", "heartbeat", *SIM_KINDS)
     core = [s.id for s in specs if s.kind not in later]
     venues = [venue_chain(s) for s in specs if s.kind == "connector"]
     last = [s.id for s in specs if s.kind == "heartbeat"]
-    return list(sims.values()), StartQueue([[core, *venues], [last]])
+    return list(dict.fromkeys(sims.values())), StartQueue([[core, *venues], [last]])
 
 
 class StartQueue:
@@ -144,18 +153,20 @@ class StartQueue:
         return [[list(chain) for chain in stage] for stage in self._stages]
 
     def heads(self) -> list[str]:
-        """The child each chain of the current stage waits for (none: all through)."""
+        """The children the chains of the current stage wait for, each once (none: all
+        through); several chains wait for one simulator process that runs their venues."""
         while self._stages and not any(self._stages[0]):
             self._stages.pop(0)
-        return [chain[0] for chain in self._stages[0] if chain] if self._stages else []
+        return list(dict.fromkeys(c[0] for c in self._stages[0] if c)) if self._stages else []
 
     def leave(self, child_id: str) -> bool:
-        """`child_id` is through: True if it was a chain's head (the chain moves on)."""
+        """`child_id` is through: True if it was a chain's head (those chains move on)."""
+        moved = False
         for chain in self._stages[0] if self._stages else []:
             if chain and chain[0] == child_id:
                 chain.pop(0)
-                return True
-        return False
+                moved = True
+        return moved
 
 
 @dataclass

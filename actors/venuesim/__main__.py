@@ -32,6 +32,7 @@ from protocol.config import SystemConfig, load_config
 from protocol.exceptions import StateDirLocked, TradePulseError
 from protocol.messages import ControlReply
 from protocol.paths import PRIVATE_UMASK, venue_state_dir
+from protocol.sim_config import sim_process_of
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
@@ -52,6 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.command == "run":
             if vcfg.sim is None:
                 print(f"venue {ns.venue!r} has no [venues.sim] table", file=sys.stderr)
+                return EXIT_USAGE
+            if vcfg.sim.runs_in:
+                host = vcfg.sim.runs_in
+                print(f"venue {ns.venue!r} runs in the simulator process of venue {host!r}: "
+                      f"run --venue {host}", file=sys.stderr)  # fmt: skip
                 return EXIT_USAGE
             return _run(ns, cfg)
         return _control(cfg, ns.venue, ns.fault, ns.value, as_json=ns.json, timeout_s=ns.timeout_s)
@@ -177,14 +183,35 @@ def _short(px: str) -> str:
 def control_request(
     cfg: SystemConfig, venue: str, command: str, args: dict[str, Any], timeout_s: float = 5.0
 ) -> ControlReply:
-    """Send one command to the venue's ROUTER and wait for the answer. Raises
-    `VenueSimUnavailable` when nobody answers."""
+    """Send one command to the venue's ROUTER and wait for the answer (a status: the
+    venue's own part). Raises `VenueSimUnavailable` when nobody answers."""
+    target, args = sim_target(cfg, venue, command, args)
     try:
-        return ctl.control_request(cfg, command, args, timeout_s, target=f"venuesim.{venue}")
+        reply = ctl.control_request(cfg, command, args, timeout_s, target=target)
     except VenueSimUnavailable:
         raise
     except ctl.ControlUnavailable as exc:
         raise VenueSimUnavailable(f"venue sim {venue!r}: {exc}") from exc
+    return venue_part(reply, venue)
+
+
+def sim_target(
+    cfg: SystemConfig, venue: str, command: str, args: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The actor whose ROUTER serves `venue`'s simulator (`venuesim.<sim.runs_in>` for a
+    venue simulated in another's process), and the command's arguments: a fault names
+    its venue."""
+    vcfg = next((v for v in cfg.venues if v.name == venue), None)
+    host = venue if vcfg is None else sim_process_of(vcfg)
+    return f"venuesim.{host}", args if command == "status" else {**args, "venue": venue}
+
+
+def venue_part(reply: ControlReply, venue: str) -> ControlReply:
+    """A status from a process that simulates several venues: `venue`'s part of it."""
+    venues = reply.data.get("venues")
+    if not isinstance(venues, dict) or not isinstance(part := venues.get(venue), dict):
+        return reply
+    return reply.model_copy(update={"data": part})
 
 
 class VenueSimUnavailable(ctl.ControlUnavailable):

@@ -12,6 +12,11 @@ charged where they fall. Floor in the same run: an idle Python process blocked i
 `zmq.Poller.poll(1000)` (what an actor costs doing nothing). Targets (issue 16):
 <= 0.5 % of a core and <= 15 MiB PSS per venue.
 
+Beside it, the same 16 venues with their simulators in one process (`[venues.sim] runs_in`,
+`shared_sims`): each venue's connector as before, one `venuesim` process for all 16 (the
+simulated outside world laid out as a host of many simulated venues would run it; a real
+venue has no simulator here at all). TP_BENCH_IDLE_SHARED=0 leaves it out.
+
 TP_BENCH_IDLE_MEMORY_MERGE=1 runs the system with `[supervisor] memory_merge = true`
 (kernel samepage merging of the actors; the host must run ksmd, /sys/kernel/mm/ksm/run = 1)
 and reports the scanner's own CPU (the `ksmd` kernel thread, in no process of ours) beside.
@@ -38,6 +43,7 @@ SETTLE_S = float(os.environ.get("TP_BENCH_IDLE_SETTLE_S", "5"))  # ksmd's first 
 TARGET_CPU_PCT_PER_VENUE = 0.5
 TARGET_PSS_MIB_PER_VENUE = 15.0
 MEMORY_MERGE = os.environ.get("TP_BENCH_IDLE_MEMORY_MERGE", "0") == "1"
+SHARED = os.environ.get("TP_BENCH_IDLE_SHARED", "1") == "1"
 CONFIG = {
     "heartbeat": {"interval_s": 1.0, "log_every_n": 60},
     "supervisor": {"memory_merge": MEMORY_MERGE},
@@ -83,11 +89,23 @@ def _ksmd() -> psutil.Process | None:
     return None
 
 
-def _sample(venues: int) -> dict[str, Any]:
-    """The system with `venues` simulated venues, idle: CPU (% of a core) and PSS (MiB) by
-    process role over SAMPLE_S after SETTLE_S."""
+def _shared_sims(names: list[str]) -> dict[str, Any]:
+    """CONFIG with every venue's simulator in the first venue's process (`sim.runs_in`)."""
+
+    def sim(i: int) -> dict[str, Any]:
+        return {"reference_prices": {"AAPL": "100.00"}} | ({"runs_in": names[0]} if i else {})
+
+    venues = [{"name": n, "target_comp_id": n.upper(), "sim": sim(i)} for i, n in enumerate(names)]
+    return {**CONFIG, "venues": venues}
+
+
+def _sample(venues: int, shared: bool = False) -> dict[str, Any]:
+    """The system with `venues` simulated venues (`shared`: their simulators in one
+    process), idle: CPU (% of a core) and PSS (MiB) by process role over SAMPLE_S after
+    SETTLE_S."""
     names = [f"v{i:02d}" for i in range(venues)]
-    with run_system(venues=names, overrides=CONFIG, timeout_s=60.0) as sut:
+    overrides = _shared_sims(names) if shared else CONFIG
+    with run_system(venues=names, overrides=overrides, timeout_s=60.0) as sut:
         assert sut.proc is not None
         sup = psutil.Process(sut.proc.pid)
         time.sleep(SETTLE_S)  # let start-up work (reconciliation, first beats) finish
@@ -130,6 +148,7 @@ def run() -> dict[str, Any]:
     added_cpu = (sum(cpu.values()) - sum(one["cpu"].values())) / (VENUES - 1)
     added_pss = (sum(pss.values()) - sum(one["pss"].values())) / (VENUES - 1)
     floor = floor_cpu_pct(min(SAMPLE_S, 10.0))
+    shared = _per_venue(_sample(VENUES, shared=True), one) if SHARED else None
     return {
         "venues": VENUES,
         "processes": sum(count.values()),
@@ -148,6 +167,7 @@ def run() -> dict[str, Any]:
         "floor_idle_process_cpu_pct": round(floor, 4),
         "memory_merge": MEMORY_MERGE,
         "ksmd_cpu_pct_of_core": None if ksmd_pct is None else round(ksmd_pct, 3),
+        "shared_sims": shared,
         "targets": {"cpu_pct_per_venue": TARGET_CPU_PCT_PER_VENUE,
                     "pss_mib_per_venue": TARGET_PSS_MIB_PER_VENUE},
         "met": {"cpu": venue_cpu <= TARGET_CPU_PCT_PER_VENUE,
@@ -157,6 +177,26 @@ def run() -> dict[str, Any]:
         "host": host_info(),
         "ts": datetime.now().astimezone().isoformat(timespec="seconds"),
     }  # fmt: skip
+
+
+def _per_venue(r: dict[str, Any], one: dict[str, Any]) -> dict[str, Any]:
+    """A venue's share of a sample: its connector plus its simulator's process divided by
+    the venues it runs (the target's reading), what a venue adds over `one` (the 1-venue
+    sample), the whole system; met or not."""
+    cpu = (r["cpu"]["connector"] + r["cpu"]["venuesim"]) / VENUES
+    pss = (r["pss"]["connector"] + r["pss"]["venuesim"]) / VENUES
+    added = {k: (sum(r[k].values()) - sum(one[k].values())) / (VENUES - 1) for k in ("cpu", "pss")}
+    return {
+        "added_per_venue_cpu_pct": round(added["cpu"], 3),
+        "added_per_venue_pss_mib": round(added["pss"], 1),
+        "processes": sum(r["count"].values()),
+        "per_venue_cpu_pct": round(cpu, 3),
+        "per_venue_pss_mib": round(pss, 1),
+        "connector_pss_mib": round(r["pss"]["connector"] / VENUES, 1),
+        "total_cpu_pct": round(sum(r["cpu"].values()), 2),
+        "total_pss_mib": round(sum(r["pss"].values()), 1),
+        "met": {"cpu": cpu <= TARGET_CPU_PCT_PER_VENUE, "pss": pss <= TARGET_PSS_MIB_PER_VENUE},
+    }
 
 
 def summary(r: dict[str, Any]) -> list[str]:
@@ -173,9 +213,22 @@ def summary(r: dict[str, Any]) -> list[str]:
         f"({'met' if r['met']['added_cpu'] else 'NOT met'}), "
         f"{r['added_per_venue_pss_mib']} MiB PSS ({'met' if r['met']['added_pss'] else 'NOT met'})",
         f"floor: an idle python+zmq process polling: {r['floor_idle_process_cpu_pct']} % of a core",
+        *([_shared_line(sh)] if (sh := r.get("shared_sims")) else []),
         *(
             [f"memory_merge on: ksmd (the host's scanner) {r['ksmd_cpu_pct_of_core']} % of a core"]
             if r.get("memory_merge")
             else []
         ),
     ]
+
+
+def _shared_line(sh: dict[str, Any]) -> str:
+    met = sh["met"]
+    return (
+        f"simulators in one process ({sh['processes']} processes): per venue "
+        f"{sh['per_venue_cpu_pct']} % of a core ({'met' if met['cpu'] else 'NOT met'}), "
+        f"{sh['per_venue_pss_mib']} MiB PSS ({'met' if met['pss'] else 'NOT met'}; the "
+        f"connector {sh['connector_pss_mib']}); what a venue adds {sh['added_per_venue_cpu_pct']} "
+        f"%, {sh['added_per_venue_pss_mib']} MiB; system {sh['total_cpu_pct']} %, "
+        f"{sh['total_pss_mib']} MiB"
+    )

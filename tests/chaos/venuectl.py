@@ -17,6 +17,7 @@ from typing import Any
 
 import zmq
 
+from actors.venuesim.__main__ import sim_target, venue_part
 from protocol.codec import Sender, decode, encode
 from protocol.commands import ExchangeFault, Exposure, parse_command
 from protocol.config import SystemConfig
@@ -59,13 +60,14 @@ def actor_request(
 def sim_request(
     cfg: SystemConfig, venue: str, command: str, value: Any = None, timeout_s: float = 5.0
 ) -> ControlReply:
-    """Send one control command to `venuesim.<venue>` and return its (ok) reply."""
-    args = {} if value is None else {"value": value}
+    """Send one control command to `venue`'s simulator (`venuesim.<venue>`, or the process
+    it runs in) and return its (ok) reply."""
+    target, args = sim_target(cfg, venue, command, {} if value is None else {"value": value})
     request = ControlRequest(command=parse_command(command, args))
-    reply = actor_request(cfg, f"venuesim.{venue}", request, timeout_s)
+    reply = actor_request(cfg, target, request, timeout_s)
     if not isinstance(reply, ControlReply) or reply.status != "ok":
-        raise VenueControlError(f"venuesim.{venue} {command}: {reply}")
-    return reply
+        raise VenueControlError(f"{target} {command} ({venue}): {reply}")
+    return venue_part(reply, venue)
 
 
 def exchange_request(
