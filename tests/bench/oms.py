@@ -131,7 +131,7 @@ def _ms(values: Sequence[float]) -> dict[str, float]:
 # acceptance (an event is published only once durable). Not in series: the connector's
 # exec outbox (it forwards the execution to the OMS first, then syncs) and the venue's
 # (the outside world: the simulator writes its log before it answers, which survives
-# its kill -9, and fsyncs it once a second, `actors.venuesim.actor.SYNC_INTERVAL_S`).
+# its kill -9, and fsyncs it once a second, `actors.venuesim.unit.SYNC_INTERVAL_S`).
 # Tables before 2026-12-05 (#7) had an fdatasync at hop 5 too, for the venue: a floor
 # one fdatasync slower than the path the system runs, so their ratios were too low.
 FSYNC_HOPS = (3, 4, 7)
