@@ -251,6 +251,8 @@ class Supervisor:
             cold=self.cold and child.epoch == 0,
             venue=spec.venue,
             supervisor_pid=os.getpid(),
+            # a venue sim runs the venues it was started with, whatever the file says now
+            extra={"guests": list(spec.guests)} if spec.kind == "venuesim" else {},
             **self.overrides,
         )
         assert self.spawner is not None, "spawn before run()"

@@ -49,9 +49,17 @@ class VenueSimActor(Actor):
         self.venue_name = name
         seed = self.args.extra.get("seed")  # standalone `run --seed`: our own venue's
         self.venues: dict[str, SimVenue] = {}
-        for venue in (name, *sim_guests(self.cfg.venues, name)):
+        # the supervisor's (its spec: the topology it started with), else the file's (alone)
+        guests = self.args.extra.get("guests")
+        for venue in (name, *(sim_guests(self.cfg.venues, name) if guests is None else guests)):
             own = int(seed) if seed is not None and venue == name else zlib.crc32(venue.encode())
-            self.venues[venue] = SimVenue(self, venue, own)
+            try:
+                self.venues[venue] = SimVenue(self, venue, own)
+            except Exception as exc:  # the process is several venues: say which one failed
+                self.log.error(
+                    "sim_venue_failed", venue=venue, error=f"{type(exc).__name__}: {exc}"
+                )
+                raise
 
     # ------------------------------------------------------------------ loop hooks
 
