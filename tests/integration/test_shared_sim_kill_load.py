@@ -16,9 +16,17 @@ from typing import Any
 import pytest
 
 from protocol.client import NotReady
+from protocol.messages import OrderStatus
 from tests.helpers import SystemUnderTest, eventually, process_alive
 from tests.integration.oms_support import check_journal_fills, settle, venue_cfg
-from tests.system_ops import client, inspect_venue, venue_position
+from tests.system_ops import (
+    client,
+    inspect_venue,
+    sim_fault,
+    submit_when_open,
+    venue_order,
+    venue_position,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -125,3 +133,37 @@ def _acked_more(flows: list[_Flow], n: int, timeout_s: float = 60.0) -> None:
         return all(len(f.acked) >= goal[f.venue] for f in flows)
 
     eventually(done, timeout_s, interval_s=0.05, message="orders acknowledged")
+
+
+def test_kill9_of_a_shared_sim_process_with_reports_held_at_both_venues(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """Both venues of the shared process hold their execution reports back (delay_exec_ms):
+    a market order and a resting limit order are done at each venue, the OMS still has them
+    PENDING_SUBMIT, and the process is killed -9. After the restart (faults gone with the
+    process) the OMS learns each order's outcome once, from its own venue: each equals its
+    venue, nothing was resubmitted."""
+    sut = start_system(venues=("simA", "simB", "simC"), overrides=_overrides())
+    held = {v: [f"{v}-mkt", f"{v}-lmt"] for v in SHARED}
+    with client(sut) as c:
+        for venue in SHARED:
+            submit_when_open(c, venue, qty="5", price=None, client_order_id=f"{venue}-warm")
+            sim_fault(sut, venue, "delay_exec_ms", "30000")
+        for venue in SHARED:
+            submit_when_open(c, venue, qty="3", price=None, client_order_id=f"{venue}-mkt")
+            submit_when_open(c, venue, qty="2", price="95.00", client_order_id=f"{venue}-lmt")
+        for venue, coids in held.items():
+            for coid in coids:
+                eventually(lambda v=venue, o=coid: venue_order(sut, v, o) is not None, 10.0)
+                assert c.get_order(coid).status is OrderStatus.PENDING_SUBMIT
+        since = sut.mark()
+        pid = sut.pid_of("venuesim.simA")
+        os.kill(pid, signal.SIGKILL)
+        sut.wait_event("actor_ready", since=since, child="venuesim.simA", timeout_s=20.0)
+        for venue in SHARED:
+            cmp = settle(c, sut, [f"{venue}-warm", *held[venue]], venue=venue, timeout_s=60.0)
+            assert cmp.oms[f"{venue}-mkt"].status is OrderStatus.FILLED
+            assert cmp.oms[f"{venue}-lmt"].status is OrderStatus.ACCEPTED
+            assert len(cmp.venue["orders"]) == 3
+            check_journal_fills(sut, cmp.oms)
+    assert not sut.events("order_resubmitted", since=since)
