@@ -57,6 +57,7 @@ from protocol.curve_keys import link_keys
 from protocol.link_config import CORE
 from protocol.messages import ControlReply, MassCancel, MassCancelDone
 from protocol.paths import operator_stops_path
+from protocol.sim_config import sim_process_of
 from protocol.sockets import Socket, bind_router, connect_dealer, drain, send_nowait, tune_socket
 
 FORWARD, BACK, PING, PONG = b"F", b"B", b"P", b"Q"
@@ -127,8 +128,9 @@ class LinkActor(Actor):
         for v in self.cfg.venues:
             if v.host_group == group:
                 out.add(f"connector.{v.name}")
-                if v.sim is not None:
-                    out.add(f"{'exchangesim' if v.kind == 'ccxt' else 'venuesim'}.{v.name}")
+                if v.sim is not None:  # a guest sim: its host's process (`sim.runs_in`)
+                    kind = "exchangesim" if v.kind == "ccxt" else "venuesim"
+                    out.add(f"{kind}.{sim_process_of(v)}")
         return out
 
     def on_control(self, command: Command, respond: Callable[[ControlReply], None]) -> None:
