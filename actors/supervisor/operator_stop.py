@@ -33,6 +33,7 @@ import structlog
 from actors.runtime import metrics
 from actors.runtime.operator_stops import OperatorStop, bounded_stop, write_stops
 from actors.supervisor.child import Child
+from actors.supervisor.restart_policy import unknown_actor
 from actors.supervisor.stop_guard import stop_refusal
 from protocol.paths import operator_stops_path
 
@@ -74,6 +75,10 @@ class OperatorStops:
         """The operator's stop of `actor` (None: not stopped)."""
         return self._stops.get(actor)
 
+    def unknown(self, actor: str) -> str:
+        """Why `actor` is no actor here (`restart_policy.unknown_actor`)."""
+        return unknown_actor(actor, (c.spec for c in self._children.values()))
+
     def stop(
         self, actor: str, reason: str, *, by: str | None = None, force: bool = False
     ) -> tuple[bool, str]:
@@ -81,7 +86,7 @@ class OperatorStops:
         the connector's venue."""
         child = self._children.get(actor)
         if child is None:
-            return False, f"unknown actor {actor!r}; actors: {', '.join(self._children)}"
+            return False, self.unknown(actor)
         if (refused := stop_refusal(child, self._children, force)) is not None:
             return False, refused
         if actor in self._stops:
@@ -107,7 +112,7 @@ class OperatorStops:
         overridden (risk's kill-switch mass cancel must reach the venue); `by`: who."""
         child = self._children.get(actor)
         if child is None:
-            return False, f"unknown actor {actor!r}; actors: {', '.join(self._children)}"
+            return False, self.unknown(actor)
         if actor not in self._stops:
             return False, f"{actor} was not stopped by an operator (state {child.state.value})"
         rest = {a: s for a, s in self._stops.items() if a != actor}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
@@ -86,6 +87,18 @@ def placed_on(cfg: SystemConfig, host_group: str) -> SystemConfig:
     (credentials, TLS files, reachability) and needs in its environment."""
     venues = [v for v in cfg.venues if v.host_group == host_group]
     return cfg.model_copy(update={"venues": venues})
+
+
+def unknown_actor(actor: str, specs: Iterable[ChildSpec]) -> str:
+    """What to tell an operator who named an actor not among `specs`; for a guest venue's
+    simulator (`venuesim.<guest>`), the process it runs in."""
+    specs = list(specs)
+    kind, _, venue = actor.partition(".")
+    host = next((s.id for s in specs if s.kind == kind and venue in s.guests), None)
+    if host is not None:
+        return (f"unknown actor {actor!r}: venue {venue!r}'s simulator runs in {host} "
+                f"(sim.runs_in; its venues stop and start together)")  # fmt: skip
+    return f"unknown actor {actor!r}; actors: {', '.join(s.id for s in specs)}"
 
 
 def placed_elsewhere(cfg: SystemConfig, host_group: str, actor: str) -> str | None:

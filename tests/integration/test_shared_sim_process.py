@@ -128,6 +128,9 @@ def test_the_venuesim_command_line_reaches_a_guest_and_refuses_to_run_it_alone(
     assert set(infos()) == {"simA", "simB"}
     assert "venues" not in sut.actor("venuesim.simC")["info"]
 
+    refused = ctl.control_request(sut.cfg, "restart", {"actor": "venuesim.simB"}, 5.0)
+    assert refused.status == "error" and "runs in venuesim.simA" in refused.reason, refused
+
     rc, out, err = cli("run", *sut.cli_args(), "--venue", "simB")
     assert rc == 2 and err.strip().splitlines() == [
         "venue 'simB' runs in the simulator process of venue 'simA': run --venue simA"

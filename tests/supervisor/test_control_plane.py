@@ -42,8 +42,14 @@ RUNNING, BACKOFF = ChildState.RUNNING, ChildState.BACKOFF
 class _NoStops:
     """No actor stopped by an operator (`actors.supervisor.operator_stop`)."""
 
+    def __init__(self, host: StubHost) -> None:
+        self._host = host
+
     def held(self, actor: str) -> None:
         return None
+
+    def unknown(self, actor: str) -> str:
+        return f"unknown actor {actor!r}; actors: {', '.join(self._host.actor_ids())}"
 
 
 class StubHost:
@@ -61,7 +67,7 @@ class StubHost:
         self.pids: dict[int, str] = {}  # supervised actors' processes
         self.forwarded: list[tuple[str, ControlRequest]] = []
         self.shutdown = False
-        self.operator_stops = _NoStops()
+        self.operator_stops = _NoStops(self)
         self.infos: dict[str, dict[str, Any]] = {}  # actors' last heartbeat info
 
     def actor_ids(self) -> list[str]:
@@ -174,7 +180,8 @@ def test_restart_a_known_actor_and_refuse_an_unknown_one(rig: Rig) -> None:
 class _EdgeStops(_NoStops):
     """The core's records of stops of an edge's actors (`OperatorStops.hold_elsewhere`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: StubHost) -> None:
+        super().__init__(host)
         self.held_elsewhere: dict[str, tuple[str | None, str]] = {}
 
     def hold_elsewhere(self, actor: str, venue: str | None, reason: str, by: str | None) -> None:
@@ -200,7 +207,7 @@ def _on_an_edge(rig: Rig) -> _EdgeStops:
             "venues": [{"name": "simA", "host_group": "edge-a"}, {"name": "simB"}],
         }
     )
-    stops = _EdgeStops()
+    stops = _EdgeStops(rig.host)
     rig.host.operator_stops = stops  # type: ignore[assignment]
     return stops
 
@@ -658,8 +665,8 @@ def test_on_an_edge_a_command_for_another_groups_actor_is_answered_where_it_runs
 
 
 class _AligningStops(_EdgeStops):
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, host: StubHost) -> None:
+        super().__init__(host)
         self.aligned: list[tuple[str, set[str], set[str], set[str]]] = []
 
     def align_elsewhere(
@@ -676,7 +683,7 @@ def test_the_cores_stop_records_follow_the_links_report_of_each_edge(rig: Rig) -
     edge's actors; a command on its way leaves its actor alone); not on an edge, not from
     another actor, not while a link is down."""
     _on_an_edge(rig)
-    stops = _AligningStops()
+    stops = _AligningStops(rig.host)
     rig.host.operator_stops = stops  # type: ignore[assignment]
     rig.host.states["link"] = RUNNING
     stop = {"reason": "m", "since": 1.0, "venue": "simA", "by": None}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.supervisor.restart_policy import StartQueue, child_specs, start_plan
+from actors.supervisor.restart_policy import StartQueue, child_specs, start_plan, unknown_actor
 from protocol.config import SystemConfig, load_config
 from protocol.exceptions import ConfigError
 from protocol.sim_config import sim_guests, sim_process_of
@@ -96,3 +96,15 @@ def test_a_ccxt_venue_cannot_be_a_guest(short_tmp: Path) -> None:
     guest = '[[venues]]\nname = "bx"\nkind = "ccxt"\n' + CCXT + SIM + 'runs_in = "a"\n'
     message = _error(short_tmp, _venue("a"), guest)
     assert "venue 'bx'" in message and "FIX simulators only" in message, message
+
+
+def test_an_operator_naming_a_guests_simulator_is_told_the_process_it_runs_in(
+    short_tmp: Path,
+) -> None:
+    specs = child_specs(_load(short_tmp, _venue("a"), _venue("b", "a"), _venue("c")))
+    assert unknown_actor("venuesim.b", specs) == (
+        "unknown actor 'venuesim.b': venue 'b''s simulator runs in venuesim.a "
+        "(sim.runs_in; its venues stop and start together)"
+    )
+    assert unknown_actor("venuesim.x", specs).startswith("unknown actor 'venuesim.x'; actors: ")
+    assert unknown_actor("connector.b", specs).startswith("unknown actor 'connector.b'; actors")

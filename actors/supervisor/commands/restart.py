@@ -56,8 +56,7 @@ class Restart(ControlCommand[wire.Restart]):
     def _execute(self, command: wire.Restart, host: ControlHost, why: str) -> ControlReply:
         actor = command.actor
         if host.actor_state(actor) is None:  # (one of another host group's: the link's)
-            known = ", ".join(host.actor_ids())
-            return ControlReply(status="error", reason=f"unknown actor {actor!r}; actors: {known}")
+            return ControlReply(status="error", reason=host.operator_stops.unknown(actor))
         if (held := host.operator_stops.held(actor)) is not None:
             if not command.override_stop:
                 return ControlReply(
