@@ -51,14 +51,15 @@ class VenueSimActor(Actor):
         self.venues: dict[str, SimVenue] = {}
         # the supervisor's (its spec: the topology it started with), else the file's (alone)
         guests = self.args.extra.get("guests")
-        for venue in (name, *(sim_guests(self.cfg.venues, name) if guests is None else guests)):
+        here = (name, *(sim_guests(self.cfg.venues, name) if guests is None else guests))
+        for venue in here:
             own = int(seed) if seed is not None and venue == name else zlib.crc32(venue.encode())
             try:
                 self.venues[venue] = SimVenue(self, venue, own)
-            except Exception as exc:  # the process is several venues: say which one failed
-                self.log.error(
-                    "sim_venue_failed", venue=venue, error=f"{type(exc).__name__}: {exc}"
-                )
+            except Exception as exc:
+                if len(here) > 1:  # several venues: say which one failed (one: its actor's)
+                    error = f"{type(exc).__name__}: {exc}"
+                    self.log.error("sim_venue_failed", venue=venue, error=error)
                 raise
 
     # ------------------------------------------------------------------ loop hooks
