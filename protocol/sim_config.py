@@ -126,7 +126,10 @@ def check_sim_processes(venues: Iterable[_SimVenue]) -> None:
             continue
         where = f"venue {v.name!r}: sim.runs_in = {v.sim.runs_in!r}"
         host = by_name.get(v.sim.runs_in)
-        if v.kind != "fix" or host is None or host.kind != "fix" or host.sim is None:
+        if v.kind != "fix":
+            raise ValueError(f"{where}: a {v.kind} venue's sim runs in its own process "
+                             f"(FIX simulators only)")  # fmt: skip
+        if host is None or host.kind != "fix" or host.sim is None:
             raise ValueError(f"{where}: names no FIX venue with a sim (FIX simulators only)")
         if host.sim.runs_in or host is v:
             raise ValueError(f"{where}: that venue's sim must run in its own process")

@@ -96,6 +96,8 @@ def test_a_ccxt_venue_cannot_be_a_guest(short_tmp: Path) -> None:
     guest = '[[venues]]\nname = "bx"\nkind = "ccxt"\n' + CCXT + SIM + 'runs_in = "a"\n'
     message = _error(short_tmp, _venue("a"), guest)
     assert "venue 'bx'" in message and "FIX simulators only" in message, message
+    # 'a' is a FIX venue with a sim: what is wrong is bx's kind, not the venue it names
+    assert "names no FIX venue" not in message and "ccxt" in message, message
 
 
 def test_an_operator_naming_a_guests_simulator_is_told_the_process_it_runs_in(
