@@ -93,8 +93,8 @@ def check_sim_balances(kind: str, sim: SimCfg | None, ccxt: CcxtCfg | None) -> N
             )
 
 
-class _SimVenue(Protocol):
-    """What `check_sim_processes` reads of a venue (`protocol.config.VenueCfg`)."""
+class _VenueFields(Protocol):
+    """What the functions below read of a venue (`protocol.config.VenueCfg`)."""
 
     @property
     def name(self) -> str: ...
@@ -106,18 +106,18 @@ class _SimVenue(Protocol):
     def sim(self) -> SimCfg | None: ...
 
 
-def sim_process_of(venue: _SimVenue) -> str:
+def sim_process_of(venue: _VenueFields) -> str:
     """The venue whose simulator process runs `venue`'s simulator: its own name, or
     `sim.runs_in`. The process's actor is `venuesim.<that name>`."""
     return venue.sim.runs_in if venue.sim is not None and venue.sim.runs_in else venue.name
 
 
-def sim_guests(venues: Iterable[_SimVenue], venue: str) -> tuple[str, ...]:
+def sim_guests(venues: Iterable[_VenueFields], venue: str) -> tuple[str, ...]:
     """The venues whose simulators run in `venue`'s simulator process (`sim.runs_in`)."""
     return tuple(v.name for v in venues if v.sim is not None and v.sim.runs_in == venue)
 
 
-def check_sim_processes(venues: Iterable[_SimVenue]) -> None:
+def check_sim_processes(venues: Iterable[_VenueFields]) -> None:
     """`sim.runs_in` names a FIX venue of the same host group with a simulator of its own
     process (no chains): a ValueError naming the venue when not."""
     by_name = {v.name: v for v in venues}

@@ -92,6 +92,7 @@ class SimVenue:
         )  # fmt: skip
 
     def turn(self) -> None:
+        """Once per loop turn of the process (`SimAcceptor.turn`)."""
         self.acceptor.turn()
 
     def close(self) -> None:
@@ -105,6 +106,7 @@ class SimVenue:
         return {**self.acceptor.info(), "faults": self.faults.active(time.monotonic())}
 
     def apply(self, command: VenueFault) -> ControlReply:
+        """The fault `command` at this venue; the reply for the operator."""
         kind = command.command
         try:
             parsed = self.acceptor.apply_fault(kind, command.value)
@@ -114,6 +116,7 @@ class SimVenue:
         return ControlReply(status="ok", reason=f"{kind} applied", data=data)
 
     def status(self) -> dict[str, Any]:
+        """The venue's answer to `status`: its session, faults, book and positions."""
         positions = {
             p.symbol: {"net_qty": str(p.net_qty), "avg_px": str(p.avg_px)}
             for p in self.venue.positions().values()
