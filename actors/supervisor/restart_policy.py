@@ -56,7 +56,8 @@ def child_specs(cfg: SystemConfig, host_group: str = CORE) -> list[ChildSpec]:
             kind=kind,
             venue=venue,
             critical=critical,
-            start_timeout_s=sup.start_timeout_s,
+            # a sim process sets up (replays) each of its venues before its READY
+            start_timeout_s=sup.start_timeout_s * (1 + len(guests)),
             shutdown_timeout_s=sup.shutdown_timeout_s,
             guests=guests,
         )

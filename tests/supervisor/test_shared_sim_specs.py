@@ -110,3 +110,15 @@ def test_an_operator_naming_a_guests_simulator_is_told_the_process_it_runs_in(
     )
     assert unknown_actor("venuesim.x", specs).startswith("unknown actor 'venuesim.x'; actors: ")
     assert unknown_actor("connector.b", specs).startswith("unknown actor 'connector.b'; actors")
+
+
+def test_a_shared_sim_process_has_a_start_timeout_for_each_of_its_venues(short_tmp: Path) -> None:
+    """A simulator process is READY once every one of its venues is set up, each replaying
+    its whole engine log (about 30 us an order): one venue's `start_timeout_s` for all of
+    them would kill a process with enough history before its READY, and again at every
+    restart (all its venues down). It gets the timeout once for each venue it runs."""
+    cfg = _load(short_tmp, _venue("a"), _venue("b", "a"), _venue("c", "a"), _venue("d"))
+    timeouts = {s.id: s.start_timeout_s for s in child_specs(cfg)}
+    base = cfg.supervisor.start_timeout_s
+    assert timeouts["venuesim.a"] == 3 * base
+    assert timeouts["venuesim.d"] == timeouts["connector.b"] == timeouts["oms"] == base
