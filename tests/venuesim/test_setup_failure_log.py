@@ -6,7 +6,6 @@ before the change (no new error line on the default path). No processes."""
 from __future__ import annotations
 
 import socket
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,9 +43,8 @@ def taken_port() -> Iterator[int]:
         yield s.getsockname()[1]
 
 
-def _setup_events(venues: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+def _setup_events(root: Path, venues: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     """venuesim.simA's setup over `venues`: it fails; the events it logged."""
-    root = Path(tempfile.mkdtemp(prefix="tpsf", dir="/tmp"))
     path = root / "config.toml"
     names = tuple(v["name"] for v in venues)
     path.write_text(to_toml(make_config(venues=names, overrides={"venues": venues})))
@@ -76,14 +74,19 @@ def _venue(name: str, **fields: Any) -> dict[str, Any]:
     return {"name": name, "target_comp_id": name.upper(), "sim": sim, **fields}
 
 
-def test_a_one_venue_process_that_cannot_listen_logs_no_new_event(taken_port: int) -> None:
+def test_a_one_venue_process_that_cannot_listen_logs_no_new_event(
+    short_tmp: Path, taken_port: int
+) -> None:
     """The default (no runs_in): the error is its actor's, as before `sim_venue_failed`."""
-    events = _setup_events([_venue("simA", port=taken_port)])
+    events = _setup_events(short_tmp, [_venue("simA", port=taken_port)])
     assert [e for e, _ in events if e == "sim_venue_failed"] == [], events
 
 
-def test_a_shared_process_names_the_venue_that_cannot_listen(taken_port: int) -> None:
+def test_a_shared_process_names_the_venue_that_cannot_listen(
+    short_tmp: Path, taken_port: int
+) -> None:
     """simB in simA's process: the failure names simB, not simA (which was set up)."""
-    events = _setup_events([_venue("simA"), _venue("simB", runs_in="simA", port=taken_port)])
+    venues = [_venue("simA"), _venue("simB", runs_in="simA", port=taken_port)]
+    events = _setup_events(short_tmp, venues)
     failed = [f for e, f in events if e == "sim_venue_failed"]
     assert [f["venue"] for f in failed] == ["simB"] and "in use" in failed[0]["error"], events
