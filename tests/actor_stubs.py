@@ -6,11 +6,17 @@ stub answer what it received. Stubs are ROUTER sockets bound at the real ipc end
 the actors they stand for (`oms`, `connector.<venue>`, the supervisor's control socket) and
 a PUB at the OMS event endpoint. Everything runs in one thread: no sleeps, no races between
 the test and the actor; every wait is a condition with a deadline.
+
+`Harness(clock=True)`: the actor's monotonic time is a `StepClock` the harness moves, for
+tests whose outcome depends on answer windows (the heartbeat's 0.8 of a 0.05 s beat): on
+the wall clock a process descheduled under load judged an answer the stub had given as
+late, a miss it never was.
 """
 
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +27,7 @@ import structlog
 import zmq
 
 from actors.runtime.actor import Actor, ActorArgs
+from actors.runtime.peer import Peer
 from protocol.codec import Envelope, Sender, decode
 from protocol.commands import Restart
 from protocol.config import SystemConfig, load_config
@@ -52,6 +59,28 @@ from tests.helpers import make_config, to_toml
 
 T = TypeVar("T")
 Handler = Callable[[Envelope], Message | None]
+# the runtime's modules that read the monotonic clock on the actor's loop (its turns, its
+# timers, its peers' deadlines); `Harness(clock=True)` adds the actor class's own module
+_CLOCKED_MODULES = ("actors.runtime.actor", "actors.runtime.timers", "actors.runtime.peer")
+HELD_LIMIT_S = 60.0  # wall time a StepClock may stay held before the harness calls it stuck
+
+
+class StepClock:
+    """`time` for the actor under test, its `monotonic()` moved by the harness only: a
+    step per turn in which nothing is in flight between the actor and the stubs
+    (`Harness.in_flight`). A turn the machine descheduled costs no time on it, and a
+    request a stub answered is never timed out; one it does not answer is, after its
+    timeout's worth of turns. Everything else (`time()`, `perf_counter()`) is the real one."""
+
+    def __init__(self, step_s: float = 0.002) -> None:  # the real poll of a `Harness.turn`
+        self.step_s = step_s
+        self.now = time.monotonic()  # near the real one: process-wide state compares them
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
 
 
 class Stub:
@@ -65,6 +94,8 @@ class Stub:
         self.sock = bind_router(ctx, endpoint)
         self.handler = handler
         self.received: list[Envelope] = []
+        self.seen: set[str] = set()  # the msg_ids received
+        self.answered: set[str] = set()  # ... and answered
         self.sender = Sender(name, 1)
 
     def pump(self) -> None:
@@ -75,12 +106,14 @@ class Stub:
                 return
             env = decode(frames[1:])
             self.received.append(env)
+            self.seen.add(env.msg_id)
             answer = self.handler(env)
             if answer is not None:
                 try:
                     self.sock.send_multipart([frames[0], *self.sender.encode(answer, env.msg_id)])
                 except zmq.ZMQError:  # the asking incarnation is gone (ROUTER_MANDATORY)
-                    pass
+                    continue
+                self.answered.add(env.msg_id)
 
     def bodies(self, kind: type[T]) -> list[T]:
         return [e.body for e in self.received if isinstance(e.body, kind)]
@@ -194,13 +227,16 @@ class StubConnector:
 
 
 class Harness:
-    """Config + stubs + one actor of class `actor_cls`, all in this thread."""
+    """Config + stubs + one actor of class `actor_cls`, all in this thread; with `clock`,
+    the actor's monotonic time is `self.clock` (a `StepClock`), and so are the deadlines of
+    `pump` and `pump_for`."""
 
     def __init__(
         self,
         *,
         venues: Sequence[str] = ("simA", "simB"),
         overrides: Mapping[str, Any] | None = None,
+        clock: bool = False,
     ) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="tph", dir="/tmp"))
         self.state_dir = self.root / "state"
@@ -221,6 +257,9 @@ class Harness:
         self.clients: list[Client] = []  # kept alive (and closed) with the harness
         self._extra: list[Stub] = []
         self._epoch = 0
+        self.clock = StepClock() if clock else None
+        self._unpatch: list[tuple[object, object]] = []  # (module, its own `time`)
+        self._held_since: float | None = None  # wall time the clock was first held
 
     def _control(self, env: Envelope) -> Message | None:
         if isinstance(env.body, ControlRequest) and isinstance(env.body.command, Restart):
@@ -231,6 +270,8 @@ class Harness:
         if self.actor is not None:
             self.actor.close()
         self._epoch += 1
+        if self.clock is not None:
+            self._patch_time([*_CLOCKED_MODULES, actor_cls.__module__])
         args = ActorArgs(
             actor_id=actor_id, kind=actor_id, epoch=self._epoch, config_path=str(self.config_path),
             state_dir=str(self.state_dir), runtime_dir=str(self.cfg.runtime_path),
@@ -238,6 +279,32 @@ class Harness:
         self.actor = actor_cls(args, cfg=self.cfg)
         self.actor.setup()
         return self.actor
+
+    def _patch_time(self, names: Sequence[str]) -> None:
+        """The modules' `time` is the StepClock (each once; restored by `close`)."""
+        patched = {id(module) for module, _ in self._unpatch}
+        for name in names:
+            module = sys.modules[name]
+            if id(module) not in patched:
+                self._unpatch.append((module, module.time))  # type: ignore[attr-defined]
+                module.time = self.clock  # type: ignore[attr-defined]
+
+    def now(self) -> float:
+        """The actor's monotonic time (the StepClock's, or the real one)."""
+        return self.clock.now if self.clock is not None else time.monotonic()
+
+    def in_flight(self) -> int:
+        """The actor's pending requests to a stub that the stub has not read yet, or has
+        answered and the actor has not read the answer of yet."""
+        if self.actor is None:
+            return 0
+        stubs = {stub.name: stub for stub in self.stubs()}
+        peers = [getattr(h, "__self__", None) for h in self.actor._handlers.values()]
+        count = 0
+        for peer in peers:
+            if isinstance(peer, Peer) and (stub := stubs.get(peer.target)) is not None:
+                count += sum(1 for i in peer._pending if i not in stub.seen or i in stub.answered)
+        return count
 
     def add_stub(self, actor_id: str, handler: Handler) -> Stub:
         """One more stub actor (e.g. `risk` for the heartbeat actor)."""
@@ -254,31 +321,45 @@ class Harness:
         ]
 
     def turn(self) -> None:
+        """One turn of the actor's loop, then every stub answers what it read; with a
+        StepClock, then one step of it unless something is in flight."""
         assert self.actor is not None
         self.actor._iterate(max_wait_s=0.002)
         for stub in self.stubs():
             stub.pump()
+        if self.clock is None:
+            return
+        if (held := self.in_flight()) == 0:
+            self.clock.now += self.clock.step_s
+            self._held_since = None
+            return
+        wall = time.monotonic()
+        self._held_since = self._held_since if self._held_since is not None else wall
+        if wall - self._held_since > HELD_LIMIT_S:  # a message lost: no answer will come
+            raise AssertionError(f"clock held {HELD_LIMIT_S} s: {held} requests in flight")
 
     def pump(self, until: Callable[[], T], timeout_s: float = 5.0, what: str = "") -> T:
         """Turn the actor's loop and the stubs until `until()` is truthy (returned)."""
-        deadline = time.monotonic() + timeout_s
+        deadline = self.now() + timeout_s
         while True:
             self.turn()
             value = until()
             if value:
                 return value
-            if time.monotonic() >= deadline:
+            if self.now() >= deadline:
                 raise AssertionError(f"not within {timeout_s} s: {what or until!r}")
 
     def pump_for(self, duration_s: float) -> None:
         """Keep the loop turning for a while (to show that something does NOT happen)."""
-        deadline = time.monotonic() + duration_s
-        while time.monotonic() < deadline:
+        deadline = self.now() + duration_s
+        while self.now() < deadline:
             self.turn()
 
     def close(self) -> None:
         if self.actor is not None:
             self.actor.close()
+        for module, real in reversed(self._unpatch):
+            module.time = real  # type: ignore[attr-defined]
         self.ctx.destroy(linger=0)
         structlog.contextvars.clear_contextvars()
         collect_fix_logs(self.root)

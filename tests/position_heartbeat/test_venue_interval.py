@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
 
 from actors.position_heartbeat.actor import HeartbeatActor
 from protocol.messages import GetPositions
@@ -38,7 +39,8 @@ def h() -> Iterator[Harness]:
                 "missing_intervals": 2,
             },
             "oms": {"outage_tolerance_s": OUTAGE_S},
-        }
+        },
+        clock=True,  # answer windows of 0.8 x INTERVAL_S: on the wall clock, load missed them
     )
     yield harness
     harness.close()
@@ -75,7 +77,7 @@ def test_venues_are_asked_at_their_own_interval_the_oms_every_beat(h: Harness) -
     h.connectors["simA"].positions = [pos("simA", "IV1", 4)]
     h.oms.positions = [pos("simA", "IV1", 4)]
     actor, risk = start(h)
-    started = time.monotonic()
+    started = h.now()
     h.pump(lambda: actor.beats >= 2, what="two beats")
     first = last_heartbeat("simA")
     h.pump(lambda: actor.beats >= 40, timeout_s=10.0, what="40 beats")
@@ -88,7 +90,7 @@ def test_venues_are_asked_at_their_own_interval_the_oms_every_beat(h: Harness) -
         ),
         what="every venue and OMS request received",
     )
-    elapsed = time.monotonic() - started
+    elapsed = h.now() - started
     bound = int(elapsed / VENUE_EVERY_S) + 1
     for venue in ("simA", "simB"):
         assert 2 <= venue_requests(h, venue) <= bound, (venue_requests(h, venue), bound)
@@ -149,10 +151,10 @@ def test_a_fresh_divergence_is_confirmed_beat_by_beat_and_engages(h: Harness) ->
     actor, risk = start(h)
     h.pump(lambda: venue_requests(h, "simB") >= 1 and actor.beats >= 2, what="first answer")
     h.connectors["simB"].positions = [pos("simB", "IV3", 12)]  # the fill the OMS never gets
-    lost_at = time.monotonic()
+    lost_at = h.now()
     asked = venue_requests(h, "simB")
     h.pump(lambda: risk.commands, timeout_s=5.0, what="engage request")
-    assert time.monotonic() - lost_at <= VENUE_EVERY_S + (BEATS + 1) * INTERVAL_S + SLACK_S
+    assert h.now() - lost_at <= VENUE_EVERY_S + (BEATS + 1) * INTERVAL_S + SLACK_S
     assert risk.commands[0].reason.startswith("position_divergence: simB IV3 venue 12 oms 2")
     assert venue_requests(h, "simB") == asked + BEATS  # one per divergent beat
     assert actor.divergence.consecutive("simB") == BEATS
@@ -172,14 +174,14 @@ def test_an_outage_counts_unanswered_venue_requests_and_engages_after_the_tolera
     actor, risk = start(h)
     h.pump(lambda: venue_requests(h, "simA") >= 1 and actor.beats >= 2, what="first answer")
     h.connectors["simA"].mode = "silent"
-    silent_at = time.monotonic()
+    silent_at = h.now()
     asked = venue_requests(h, "simA")
     h.pump(lambda: actor.outage.missed_count("simA") >= 1, timeout_s=3.0, what="first miss")
     beat = actor.beats
     h.pump(lambda: actor.beats >= beat + 5)
     assert actor.outage.missed_count("simA") == 1  # beats between requests are no misses
     h.pump(lambda: risk.commands, timeout_s=5.0, what="engage request")
-    waited = time.monotonic() - silent_at
+    waited = h.now() - silent_at
     assert OUTAGE_S - VENUE_EVERY_S <= waited <= OUTAGE_S + VENUE_EVERY_S + SLACK_S, waited
     assert risk.commands[0].reason.startswith("connector_outage: simA")
     assert venue_requests(h, "simA") - asked <= waited / VENUE_EVERY_S + 1
@@ -195,4 +197,37 @@ def test_one_unanswered_venue_request_only_alerts(h: Harness) -> None:
     h.pump(lambda: actor.outage.missed_count("simB") >= 1, timeout_s=3.0, what="a miss")
     h.connectors["simB"].mode = "done"
     h.pump(lambda: actor.outage.missed_count("simB") == 0, timeout_s=3.0, what="recovered")
+    assert risk.commands == []
+
+
+STALL_S = 0.06  # more than the answer window, 0.8 x INTERVAL_S
+
+
+def turn_with_stalls(h: Harness, actor: HeartbeatActor) -> None:
+    """`h.turn`, but a turn that sends a venue request is followed by a stall of STALL_S
+    (the machine gave no CPU to the stubs, other processes in production) and another turn
+    of the actor alone, before the stubs read it: the order a loaded machine can produce."""
+    sent = actor.venue_requests
+    actor._iterate(max_wait_s=0.002)
+    if actor.venue_requests > sent:
+        time.sleep(STALL_S)  # the stall itself, not a wait for anything
+        actor._iterate(max_wait_s=0.002)
+    h.turn()
+
+
+def test_a_stalled_machine_makes_no_answered_request_a_miss(h: Harness) -> None:
+    """The harness's clock (`Harness(clock=True)`): every venue request is followed by a
+    stall longer than its answer window before the stub reads it; each is answered, so
+    none is a miss and nothing engages. (On the wall clock each timed out: the misses
+    behind test_one_unanswered_venue_request_only_alerts's failures under CPU load.)"""
+    actor, risk = start(h)
+    with capture_logs() as logs:
+        h.pump(lambda: actor.beats >= 2, what="two beats")
+        asked = actor.venue_requests
+        while actor.venue_requests < asked + 4:  # two more requests of each venue
+            turn_with_stalls(h, actor)
+        h.pump(lambda: h.in_flight() == 0, what="the last answers read")
+    assert [e for e in logs if e["event"] == "heartbeat_missed"] == []
+    fresh = [s for s in h.oms.stream_events("position_snapshot") if s.data["venue_age_s"] == 0]
+    assert len(fresh) == actor.venue_requests  # each answer came in its window
     assert risk.commands == []
