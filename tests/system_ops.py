@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from actors.connector.outbox import ExecOutbox
 from actors.exchangesim.store import inspect as exchange_inspect
-from actors.venuesim.__main__ import control_request as sim_control_request
+from actors.venuesim.control import control_request as sim_control_request
 from actors.venuesim.store import inspect
 from protocol.client import ExecutionClient, NotReady
 from protocol.control import control_request

@@ -26,13 +26,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from actors.venuesim.control import VenueSimUnavailable, control_request
 from actors.venuesim.faults import FAULT_KINDS
-from protocol import control as ctl
 from protocol.config import SystemConfig, load_config
 from protocol.exceptions import StateDirLocked, TradePulseError
-from protocol.messages import ControlReply
 from protocol.paths import PRIVATE_UMASK, venue_state_dir
-from protocol.sim_config import sim_process_of
+from protocol.sim_config import sim_guests
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
@@ -105,7 +104,8 @@ def _run(ns: argparse.Namespace, cfg: SystemConfig) -> int:
     from actors.venuesim.store import SimStore
 
     # fail before binding the ROUTER, which would steal the endpoint of a running venue
-    SimStore.open(venue_state_dir(cfg.state_path, ns.venue)).close()
+    for venue in (ns.venue, *sim_guests(cfg.venues, ns.venue)):  # and those it runs
+        SimStore.open(venue_state_dir(cfg.state_path, venue)).close()
     cfg.runtime_path.mkdir(parents=True, exist_ok=True, mode=0o700)
     extra: dict[str, Any] = {"standalone": True}
     if ns.seed is not None:
@@ -178,44 +178,6 @@ def _short(px: str) -> str:
 
 
 # ---------------------------------------------------------------------- control
-
-
-def control_request(
-    cfg: SystemConfig, venue: str, command: str, args: dict[str, Any], timeout_s: float = 5.0
-) -> ControlReply:
-    """Send one command to the venue's ROUTER and wait for the answer (a status: the
-    venue's own part). Raises `VenueSimUnavailable` when nobody answers."""
-    target, args = sim_target(cfg, venue, command, args)
-    try:
-        reply = ctl.control_request(cfg, command, args, timeout_s, target=target)
-    except VenueSimUnavailable:
-        raise
-    except ctl.ControlUnavailable as exc:
-        raise VenueSimUnavailable(f"venue sim {venue!r}: {exc}") from exc
-    return venue_part(reply, venue)
-
-
-def sim_target(
-    cfg: SystemConfig, venue: str, command: str, args: dict[str, Any]
-) -> tuple[str, dict[str, Any]]:
-    """The actor whose ROUTER serves `venue`'s simulator (`venuesim.<sim.runs_in>` for a
-    venue simulated in another's process), and the command's arguments: a fault names
-    its venue."""
-    vcfg = next((v for v in cfg.venues if v.name == venue), None)
-    host = venue if vcfg is None else sim_process_of(vcfg)
-    return f"venuesim.{host}", args if command == "status" else {**args, "venue": venue}
-
-
-def venue_part(reply: ControlReply, venue: str) -> ControlReply:
-    """A status from a process that simulates several venues: `venue`'s part of it."""
-    venues = reply.data.get("venues")
-    if not isinstance(venues, dict) or not isinstance(part := venues.get(venue), dict):
-        return reply
-    return reply.model_copy(update={"data": part})
-
-
-class VenueSimUnavailable(ctl.ControlUnavailable):
-    """The venue sim's ROUTER did not answer."""
 
 
 def _control(

@@ -36,7 +36,7 @@ from typing import Any
 
 import psutil
 
-from actors.venuesim.__main__ import control_request as sim_control_request
+from actors.venuesim.control import control_request as sim_control_request
 from protocol.config import OmsCfg
 from protocol.messages import Snapshot
 from tests.bench._stats import host_info

@@ -17,7 +17,7 @@ from typing import Any
 
 import zmq
 
-from actors.venuesim.__main__ import sim_target, venue_part
+from actors.venuesim.control import sim_target, venue_part
 from protocol.codec import Sender, decode, encode
 from protocol.commands import ExchangeFault, Exposure, parse_command
 from protocol.config import SystemConfig

@@ -11,8 +11,8 @@ from typing import Any
 
 import zmq
 
-from actors.venuesim.__main__ import VenueSimUnavailable
-from actors.venuesim.__main__ import control_request as sim_control_request
+from actors.venuesim.control import VenueSimUnavailable
+from actors.venuesim.control import control_request as sim_control_request
 from protocol.codec import Sender, decode, encode
 from protocol.messages import OrderAck, OrdType, RequestRejected, Side, SubmitOrder, TimeInForce
 from tests.helpers import SystemUnderTest, eventually, raw_dealer

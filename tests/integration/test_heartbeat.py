@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from actors.venuesim.__main__ import control_request as sim_control_request
+from actors.venuesim.control import control_request as sim_control_request
 from protocol.messages import OrderStatus, StreamEvent
 from tests.helpers import SystemUnderTest, eventually
 from tests.system_ops import (

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from actors.venuesim.__main__ import control_request as sim_control_request
+from actors.venuesim.control import control_request as sim_control_request
 from protocol import control as ctl
 from protocol.messages import OrderStatus
 from protocol.paths import sim_port_file

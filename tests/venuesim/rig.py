@@ -24,7 +24,7 @@ from actors.connector.fix import codec as fc
 from actors.connector.fix.events import AppMessage, Disconnect, SessionEvent
 from actors.connector.fix.session import FixSession
 from actors.connector.fix.store import FixStore
-from actors.venuesim.__main__ import control_request
+from actors.venuesim.control import control_request
 from protocol.config import SystemConfig, load_config
 from protocol.messages import ControlReply
 from protocol.paths import sim_port_file
