@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -121,6 +122,15 @@ def start_system() -> Iterator[Callable[..., SystemUnderTest]]:
     yield start
     for sut in systems:
         sut.destroy()
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port some other program listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        yield s.getsockname()[1]
 
 
 @pytest.fixture

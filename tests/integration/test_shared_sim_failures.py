@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -73,15 +72,6 @@ def test_a_restart_after_runs_in_was_edited_keeps_the_started_topology(
             assert view.status is OrderStatus.FILLED
     assert not [e for e in sut.events("actor_exited", since=since)
                 if e["child"] != "venuesim.simA"]  # fmt: skip
-
-
-@pytest.fixture
-def taken_port() -> Iterator[int]:
-    """A port some other program listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen(1)
-        yield s.getsockname()[1]
 
 
 def test_a_guest_that_cannot_listen_is_named(

@@ -5,8 +5,6 @@ before the change (no new error line on the default path). No processes."""
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +30,6 @@ class _Recorder:
             self._events.append((event, {**self._bound, **fields}))
 
         return log
-
-
-@pytest.fixture
-def taken_port() -> Iterator[int]:
-    """A port some other program listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen(1)
-        yield s.getsockname()[1]
 
 
 def _setup_events(root: Path, venues: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
