@@ -235,6 +235,15 @@ def sim_port_file(runtime_dir: Path, venue: str) -> Path:
     return runtime_dir / f"venuesim.{venue}.port"
 
 
+def read_sim_port(runtime_dir: Path, venue: str) -> int | None:
+    """The port a simulated venue's previous incarnation published, None if none (or
+    unreadable)."""
+    try:
+        return int(sim_port_file(runtime_dir, venue).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def metrics_dir(runtime_dir: Path) -> Path:
     """prometheus_client's multiprocess dir (PROMETHEUS_MULTIPROC_DIR)."""
     return runtime_dir / "metrics"

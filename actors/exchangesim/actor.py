@@ -44,20 +44,13 @@ from actors.runtime.peer import Replier
 from actors.venuesim.store import SimStore
 from protocol.codec import Envelope
 from protocol.commands import Command, ExchangeFault, Status, VenueFault
-from protocol.config import SimCfg, SystemConfig, VenueCfg
+from protocol.config import SimCfg, VenueCfg
 from protocol.messages import ControlReply, ControlRequest, ErrorCode, Message
-from protocol.paths import sim_port_file
+from protocol.paths import read_sim_port, sim_port_file
 
 EXIT_CONFIG = 2
 SYNC_INTERVAL_S = 1.0
 START_TIMEOUT_S = 10.0
-
-
-def read_port(cfg: SystemConfig, venue: str) -> int | None:
-    try:
-        return int(sim_port_file(cfg.runtime_path, venue).read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 def credentials(vcfg: VenueCfg, environ: dict[str, str]) -> Credentials | str:
@@ -103,7 +96,7 @@ class ExchangeSimActor(Actor):
         rest = RestApi(self.exchange, creds, self.server_ms)
         self.server = ExchangeServer(rest, WsApi(creds, self.server_ms), self.faults, self.log)
         self.bridge = AsyncioBridge(self, self.log)
-        previous = read_port(self.cfg, name) if vcfg.port == 0 else None
+        previous = read_sim_port(self.cfg.runtime_path, name) if vcfg.port == 0 else None
         port = self._listen(vcfg.host, previous or vcfg.port, fallback=bool(previous))
         write_atomic(
             sim_port_file(self.cfg.runtime_path, name), f"{port}\n".encode(), durable=False

@@ -77,9 +77,7 @@ class VenueSimActor(Actor):
             super().send_supervisor(body, corr_id)
 
     def heartbeat_info(self) -> dict[str, Any]:
-        if len(self.venues) == 1:
-            return self.venues[self.venue_name].info()
-        return {"venues": {name: v.info() for name, v in self.venues.items()}}
+        return self._by_venue(SimVenue.info)
 
     # ------------------------------------------------------------------ control
 
@@ -111,7 +109,11 @@ class VenueSimActor(Actor):
         respond(venue.apply(command))
 
     def status(self) -> dict[str, Any]:
-        """The venue's status; with guests, every venue's, by name (under "venues")."""
+        return self._by_venue(SimVenue.status)
+
+    def _by_venue(self, part: Callable[[SimVenue], dict[str, Any]]) -> dict[str, Any]:
+        """The one venue's `part`; with guests, every venue's by name, under "venues"
+        (what `actors.venuesim.control.venue_part` takes apart)."""
         if len(self.venues) == 1:
-            return self.venues[self.venue_name].status()
-        return {"venues": {name: v.status() for name, v in self.venues.items()}}
+            return part(self.venues[self.venue_name])
+        return {"venues": {name: part(v) for name, v in self.venues.items()}}

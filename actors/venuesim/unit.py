@@ -21,9 +21,15 @@ from actors.venuesim.engine import Venue
 from actors.venuesim.faults import FaultError, Faults
 from actors.venuesim.store import SimStore
 from protocol.commands import VenueFault
-from protocol.config import SimCfg, SystemConfig
+from protocol.config import SimCfg
 from protocol.messages import ControlReply
-from protocol.paths import sim_port_file, venue_fix_dir, venue_message_log_dir, venue_state_dir
+from protocol.paths import (
+    read_sim_port,
+    sim_port_file,
+    venue_fix_dir,
+    venue_message_log_dir,
+    venue_state_dir,
+)
 from protocol.tls import server_context
 
 SYNC_INTERVAL_S = 1.0
@@ -34,14 +40,6 @@ def sim_tls(sim: SimCfg) -> ssl.SSLContext | None:
     if not sim.tls_cert_file:
         return None
     return server_context(sim.tls_cert_file, sim.tls_key_file, sim.tls_client_ca_file)
-
-
-def read_port(cfg: SystemConfig, venue: str) -> int | None:
-    """The port the previous incarnation published, None if none (or unreadable)."""
-    try:
-        return int(sim_port_file(cfg.runtime_path, venue).read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 class SimVenue:
@@ -75,7 +73,7 @@ class SimVenue:
             require_logon_fields=sim.require_logon_fields,
             message_log=self.message_log,
         )
-        previous = read_port(cfg, name) if vcfg.port == 0 else None
+        previous = read_sim_port(cfg.runtime_path, name) if vcfg.port == 0 else None
         port = self.acceptor.listen(vcfg.host, previous or vcfg.port, fallback_any=bool(previous))
         write_atomic(sim_port_file(cfg.runtime_path, name), f"{port}\n".encode(), durable=False)
         for kind, value in sim.faults.items():
