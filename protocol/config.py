@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from protocol import paths
+from protocol import paths, port_clash
 from protocol.ccxt_config import CcxtCfg
 from protocol.domain import CompId, check_decimal
 from protocol.exceptions import ConfigError
@@ -219,6 +219,7 @@ class SystemConfig(_Cfg):
         if dupes := sorted({n for n in names if names.count(n) > 1}):
             raise ValueError(f"duplicate venue names {dupes}")
         check_sim_processes(self.venues)
+        port_clash.check_port_clashes(self.metrics, self.link, self.venues)  # exit 2, not a crash
         return self
 
     def venue(self, name: str) -> VenueCfg:
@@ -321,8 +322,7 @@ def check_credentials(cfg: SystemConfig, environ: Mapping[str, str] | None = Non
 
 
 def check_venue_tls(venue: VenueCfg) -> None:
-    """Every TLS file the venue (or its simulator) names is readable and loads; a
-    `ConfigError` naming the field otherwise."""
+    """Each TLS file the venue (or its sim) names loads; else a `ConfigError` naming the field."""
     if venue.tls is not None:
         client_context(venue.tls, f"venues[{venue.name}].tls")
     sim = venue.sim
