@@ -32,6 +32,7 @@ from tests.helpers import (
     run_python,
     to_toml,
 )
+from tests.integration.edge_support import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -341,3 +342,21 @@ def test_a_state_subdir_that_is_a_regular_file_is_refused_at_start(
     (sut.state_dir / sub).write_text("a regular file")
     code = _outcome(sut, _crashed(sut, child))
     _one_line(sut, 2, code, str(sut.state_dir / sub))
+
+
+def test_two_simulators_on_one_port_are_refused_at_start_not_crash_looped(
+    systems: Callable[..., SystemUnderTest],
+) -> None:
+    """simA and simB (in simA's process, `runs_in`) set the same `port`: the config loaded,
+    simB's bind failed (EADDRINUSE) and took the shared process down, restarted until the
+    budget was spent, a traceback on stderr each time. `run` must exit 2 at once with one
+    line naming both venues' keys and the port."""
+    port = free_port()  # free, so that without the check simA binds it and simB cannot
+    sut = systems(venues=("simA", "simB"))  # port 0 each: the harness loads it
+    config = make_config(venues=("simA", "simB"))
+    for venue in config["venues"]:
+        venue["port"] = port
+    config["venues"][1]["sim"]["runs_in"] = "simA"
+    sut.config_path.write_text(to_toml(config))
+    code = _outcome(sut, _crashed(sut, "venuesim.simA"))
+    _one_line(sut, 2, code, "venues[simB].port", "venues[simA].port", f"port {port}")
