@@ -347,6 +347,7 @@ class RiskActor(Actor):
     def on_config(self, section: str) -> None:
         if section == "risk":  # a reload: new checks against the new limits (a verdict
             self.gate.set_limits(self.cfg.risk)  # already given, re-sent, stands)
+            self.cache.resize(self.cfg.risk.verdict_cache_entries)
 
     def _status_data(self) -> dict[str, Any]:
         history = [e.model_dump() for e in self.ks.history[-_HISTORY_SHOWN:]]

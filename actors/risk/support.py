@@ -90,6 +90,14 @@ class VerdictCache:
     def put(self, check: RiskCheck, verdict: RiskVerdict) -> None:
         self._entries[check.client_order_id] = (check, verdict)
         self._entries.move_to_end(check.client_order_id)
+        self._trim()
+
+    def resize(self, max_entries: int) -> None:
+        """A reload's `[risk] verdict_cache_entries`: the least recently used beyond it go."""
+        self._max = max_entries
+        self._trim()
+
+    def _trim(self) -> None:
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
 
