@@ -14,6 +14,9 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from protocol import paths, port_clash
+from protocol.backoff_config import BackoffCfg as BackoffCfg  # re-exported: where they were
+from protocol.backoff_config import ReconnectCfg
+from protocol.backoff_config import RestartCfg as RestartCfg
 from protocol.ccxt_config import CcxtCfg
 from protocol.domain import CompId, check_decimal
 from protocol.exceptions import ConfigError
@@ -28,7 +31,6 @@ from protocol.windows import TradingCfg
 # Every float is finite (no inf, no nan: `inf` would silently switch a safety off), and a
 # duration that guards something has an upper bound (`Timeout`, `Interval`).
 PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 PosInt = Annotated[int, Field(gt=0)]
 Timeout = Annotated[float, Field(gt=0, le=300, allow_inf_nan=False)]  # waits for an answer
 Interval = Annotated[float, Field(gt=0, le=60, allow_inf_nan=False)]  # liveness beats
@@ -46,28 +48,6 @@ class SystemCfg(_Cfg):
     state_dir: Annotated[str, Field(min_length=1)] = "var/state"  # "" would be the cwd
     runtime_dir: str = ""  # empty: /tmp/tp-<hash of state dir>, created 0700
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-
-
-class BackoffCfg(_Cfg):
-    initial_s: NonNegFloat = 0.0
-    factor: Annotated[float, Field(ge=1, le=100, allow_inf_nan=False)] = 2.0
-    max_s: PosFloat = 5.0
-    jitter: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.2
-
-    @model_validator(mode="after")
-    def _max_covers_initial(self) -> BackoffCfg:
-        if self.max_s < self.initial_s:
-            raise ValueError("max_s must be >= initial_s")
-        return self
-
-
-class RestartCfg(BackoffCfg):
-    """Actor restart policy: backoff between restarts and restart intensity."""
-
-    initial_s: NonNegFloat = 0.002
-    reset_after_s: PosFloat = 30.0
-    max_restarts: PosInt = 10
-    window_s: PosFloat = 60.0
 
 
 class SupervisorCfg(_Cfg):
@@ -111,7 +91,7 @@ class VenueCfg(_Cfg):
     rate_limit_per_s: PosFloat = 5000.0
     rate_burst: PosInt = 500
     request_timeout_s: Timeout = 5.0
-    reconnect: BackoffCfg = BackoffCfg(initial_s=0.05, factor=2.0, max_s=5.0, jitter=0.2)
+    reconnect: ReconnectCfg = ReconnectCfg()  # first step 0.05 s, never 0
     down_after_failures: PosInt = 5
     message_log: MessageLogCfg = MessageLogCfg()
     dialect: DialectCfg = DialectCfg()

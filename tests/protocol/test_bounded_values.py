@@ -19,8 +19,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from actors.risk import killswitch
+from protocol import backoff_config, domain, fix_config
 from protocol import config as config_mod
-from protocol import domain, fix_config
 from protocol.codec import Sender, decode, encode
 from protocol.commands import parse_command
 from protocol.config import SystemConfig, parse_config
@@ -249,7 +249,12 @@ def test_config_values_that_would_switch_a_safety_off_or_corrupt_fix_are_refused
 
 
 def test_config_modules_export_finite_float_types() -> None:
-    for t in (config_mod.PosFloat, config_mod.NonNegFloat, fix_config.PosFloat):
+    for t in (
+        config_mod.PosFloat,
+        backoff_config.NonNegFloat,
+        backoff_config.PosFloat,
+        fix_config.PosFloat,
+    ):
         with pytest.raises(ValidationError):
             TypeAdapter(t).validate_python(math.inf)
 

@@ -24,7 +24,8 @@ from actors.connector.fix.events import AppMessage, Disconnect, SessionEvent
 from actors.connector.fix.store import FixStore
 from actors.venuesim.fixmap import session_reject
 from actors.venuesim.venue_session import VenueSession
-from protocol.config import BackoffCfg, VenueCfg
+from protocol.backoff_config import ReconnectCfg
+from protocol.config import VenueCfg
 from protocol.messages import ExecReport
 
 LOG = structlog.get_logger("test")
@@ -116,7 +117,7 @@ def venue_cfg(**overrides: Any) -> VenueCfg:
         "target_comp_id": "MINI",
         "heartbeat_s": 5,
         "request_timeout_s": 2.0,
-        "reconnect": BackoffCfg(initial_s=0.01, factor=2.0, max_s=0.2, jitter=0.0),
+        "reconnect": ReconnectCfg(initial_s=0.01, factor=2.0, max_s=0.2, jitter=0.0),
     }
     values.update(overrides)
     return VenueCfg(**values)
