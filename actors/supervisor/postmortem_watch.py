@@ -85,7 +85,9 @@ class PostmortemWatch:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="postmortem-watch", daemon=True)
         self._children: list[tuple[subprocess.Popen[bytes], Path]] = []
-        self._log = structlog.get_logger().bind(actor="supervisor")
+        # lazy: built at its first line, after the daemon configured JSON logging (a logger
+        # bound here, before that, printed structlog's console lines on stdout)
+        self._log = structlog.get_logger(actor="supervisor")
         self._errors = LogBudget(burst=1, window_s=60.0)
 
     def start(self) -> None:

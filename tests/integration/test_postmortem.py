@@ -209,7 +209,8 @@ def test_each_engagement_gets_its_bundle_and_only_the_newest_are_kept(
     start_system: Start,
 ) -> None:
     """engage, reset, engage again (`postmortem_keep` 1): two bundles are written, one for
-    each engagement, and only the second is left in state_dir/postmortem/."""
+    each engagement, and only the second is left in state_dir/postmortem/. The supervisor's
+    own lines about them (`postmortem_started`) are JSON with an `event`, as every line."""
     overrides = {"logging": {"postmortem_delay_s": 0.0, "postmortem_keep": 1}}
     sut = start_system(venues=("simA",), overrides=overrides)
     since = sut.mark()
@@ -221,6 +222,8 @@ def test_each_engagement_gets_its_bundle_and_only_the_newest_are_kept(
             assert reset.returncode == 0, reset.stderr
     first, second = (Path(e["path"]) for e in sut.events("postmortem_written", since=since))
     assert first != second and not first.exists()
+    started = sut.events("postmortem_started", since=since, actor="supervisor")
+    assert [Path(e["path"]) for e in started] == [first, second], sut.raw_lines[-20:]
     assert list(paths.postmortem_dir(sut.state_dir).glob("postmortem-*")) == [second]
     _, files = _open(second)
     assert json.loads(files["kill_switch.json"])["reason"] == "second"
