@@ -353,7 +353,7 @@ class Supervisor:
                 "actor_gave_up", child=child.id, restarts=child.restarts, reason=decision.why
             )
             if (venue := child.spec.venue) and child.spec.kind == "connector":
-                self.venues.down(venue)
+                self.venues.down(venue, decision.why)
         if decision.down:
             self._leave_start_queue(child)
         if decision.action is ExitAction.STAY_STOPPED:

@@ -1,8 +1,8 @@
 """The supervisor's view of each venue's connection, as `status` shows it.
 
 Connectors report their venue's state; the supervisor marks a venue DOWN when its connector
-is over its restart budget, and only a running connector's report (or the connector coming
-back within service) lifts that.
+gives up (over its restart budget, or its state corrupt), and only a running connector's
+report (or the connector coming back within service) lifts that.
 """
 
 from __future__ import annotations
@@ -11,6 +11,12 @@ from typing import Any
 
 from actors.runtime import metrics
 from protocol.messages import VenueConnState
+
+# why its connector gave up (actors.supervisor.child) -> the venue's detail in `status`
+_GAVE_UP = {
+    "state_corrupt": "connector gave up: its state is corrupt (state_corrupt in its log;"
+    " runbook: Corrupt state files)",
+}
 
 
 class VenueBoard:
@@ -32,9 +38,10 @@ class VenueBoard:
         if not down or (reporter_running and state is not VenueConnState.DISCONNECTED):
             self._set(venue, state, detail)
 
-    def down(self, venue: str) -> None:
-        """Its connector is over its restart budget."""
-        self._set(venue, VenueConnState.DOWN, "restart budget exceeded")
+    def down(self, venue: str, why: str = "restart_intensity") -> None:
+        """Its connector gave up: over its restart budget, or `state_corrupt` (not retried)."""
+        detail = _GAVE_UP.get(why, "restart budget exceeded")
+        self._set(venue, VenueConnState.DOWN, detail)
         metrics.VENUE_DOWN.labels(venue=venue).set(1)
 
     def back_up(self, venue: str) -> None:

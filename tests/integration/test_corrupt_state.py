@@ -77,6 +77,8 @@ def test_a_corrupt_exec_outbox_keeps_its_venue_down_while_the_others_trade(
     others = [a for a in sut.actor_ids() if a != "connector.simA"]
     status = sut.wait_ready(actors=others)
     assert status["venues"]["simA"]["state"] == "DOWN", status["venues"]
+    assert "state is corrupt" in status["venues"]["simA"]["detail"], status["venues"]  # not
+    # "restart budget exceeded" (it was): the operator repairs the file, no budget to wait out
     with client(sut) as c:  # the other venue trades meanwhile
         order = submit_when_open(c, "simB")
         assert order.venue == "simB"
