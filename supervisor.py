@@ -215,6 +215,9 @@ def _main(ns: argparse.Namespace) -> int:
         return _run(cfg, ns)
     try:
         return BY_NAME[ns.cmd].run(cfg, ns)
+    except BrokenPipeError:  # `orders | head`: the reader has what it wanted, not a failure
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
+        return 0
     except OSError as exc:  # the environment (a state dir under a file, no permission)
         print(f"tradepulse {ns.cmd}: {_os_error(exc)}", file=sys.stderr)
         return EXIT_FAILURE

@@ -6,7 +6,10 @@ system with one simulated venue: `orders`, `fills`, `positions`, `positions --co
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,7 @@ import pytest
 
 from actors.oms.views import unrealized_pnl
 from protocol.messages import OrderStatus
-from tests.helpers import SystemUnderTest, eventually
+from tests.helpers import REPO_ROOT, SUPERVISOR, SystemUnderTest, eventually
 from tests.integration.oms_support import overrides, settle, start, systems
 from tests.system_ops import SYMBOL, VENUE, client, find_venue_order, submit_when_open
 
@@ -173,6 +176,24 @@ def test_orders_fills_positions_and_desk_compare_through_the_cli(tmp_path: Path)
             k: row[k] for k in ("qty", "avg_px", "last_px", "realized_pnl")
         }
         assert again.stop() == 0
+
+
+def test_a_view_piped_into_a_reader_that_is_gone_exits_0_quietly(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """`tradepulse orders | head -1` (the reader gone before the table is written) ends
+    quietly, exit 0 and nothing on stderr, as `journal inspect` and `fix log` do: it was
+    `tradepulse orders: Broken pipe` and exit 1, a failure where there is none."""
+    sut = start_system(venues=(VENUE,))
+    for cmd in ("orders", "fills", "positions", "status", "exposure"):
+        argv = [sys.executable, str(SUPERVISOR), cmd, *sut.cli_args()]
+        proc = subprocess.Popen(
+            argv, cwd=REPO_ROOT, env=sut.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        assert proc.stdout is not None
+        proc.stdout.close()
+        _, err = proc.communicate(timeout=60)
+        assert (cmd, proc.returncode, err.decode()) == (cmd, 0, "")
 
 
 def test_views_when_the_system_is_not_running(tmp_path: Path) -> None:
