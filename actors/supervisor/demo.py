@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -123,12 +124,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             time.sleep(0.25)
         for pos in client.positions():
             _say(f"position {pos.venue} {pos.symbol}: qty={pos.qty} avg_px={pos.avg_px}")
-    _say(
-        "demo flow done; the system stays up. In another shell: `.venv/bin/tradepulse top`"
-        " (live view), `status`, `orders`, `positions` (each with --config"
-        " deploy/config/demo.toml); Ctrl-C here to stop."
-    )
+    _say(done_hint(ns.config, ns.state_dir, ns.runtime_dir))
     return 0
+
+
+def done_hint(config: str, state_dir: str | None, runtime_dir: str | None) -> str:
+    """What to type next, with the flags this system was started with (the config path
+    was always said to be deploy/config/demo.toml, whatever `make run CONFIG=` gave)."""
+    flags = ["--config", config]
+    for flag, value in (("--state-dir", state_dir), ("--runtime-dir", runtime_dir)):
+        if value:
+            flags += [flag, value]
+    return (
+        "demo flow done; the system stays up. In another shell: `.venv/bin/tradepulse top`"
+        f" (live view), `status`, `orders`, `positions` (each with {shlex.join(flags)});"
+        " Ctrl-C here to stop."
+    )
 
 
 if __name__ == "__main__":
