@@ -2,7 +2,7 @@
 
 A `ControlRequest` carries one of them, discriminated by its `command` name: from the
 operator CLI to the supervisor's control socket, from the supervisor to the actor that
-executes it (kill-switch -> risk; intake, reconcile -> oms; fix-seq -> the venue's
+executes it (kill-switch -> risk; intake, reconcile, cancel -> oms; fix-seq -> the venue's
 connector), or straight to an actor's ROUTER (the simulated venue's `status` and faults).
 An unknown command or a bad argument is a `ProtocolError` naming what was wrong, at the
 sender (`parse_command`) or at decode.
@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from protocol.domain import MAX_REASON_CHARS, Msg
+from protocol.domain import MAX_REASON_CHARS, ClientId, Msg
 from protocol.exceptions import ProtocolError
 
 
@@ -86,6 +86,15 @@ class Reconcile(_Cmd):
     command: Literal["reconcile"] = "reconcile"
     venue: str
     dry_run: bool = True
+
+
+class Cancel(_Cmd):
+    """Cancel one order, as a client's CancelOrder would (the runbook's "cancel it first");
+    executed by the OMS, which logs who asked (`operator_cancel`)."""
+
+    command: Literal["cancel"] = "cancel"
+    client_order_id: ClientId
+    reason: Reason = ""
 
 
 SeqNum = Annotated[int, Field(ge=1, le=2**31 - 1)]
@@ -261,6 +270,7 @@ Command = Annotated[
     | Exposure
     | Intake
     | Reconcile
+    | Cancel
     | FixSeq
     | VenueFault
     | ExchangeFault

@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from actors.oms import outcome_metrics, reads
+from actors.oms import operator_orders, outcome_metrics, reads
 from actors.oms.at_venue import OpenAtVenue
 from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.commit_policy import AfterCommit, CommitPolicy, EventHold
@@ -382,18 +382,12 @@ class OmsActor(Actor):
         elif self.views.handles(command):  # orders, fills, positions: actors/oms/views.py
             fail = lambda why: reply(ControlReply(status="error", reason=why))  # noqa: E731
             self.after_commit(self.answer_later(lambda: reply(self.views.answer(command)), fail))
-        elif isinstance(command, commands.Reconcile):
-            link = self.venues.get(command.venue)
-            if link is None:
-                reply(ControlReply(status="error", reason=f"unknown venue {command.venue!r}"))
-                return
-            dry = command.dry_run
-
-            def done(plan: Plan) -> None:
-                data = {"summary": plan.summary(), "actions": plan.to_dicts(), "dry_run": dry}
-                reply(ControlReply(status="ok", reason=plan.format_dry_run(), data=data))
-
-            link.start_reconcile(done, dry_run=dry)
+        elif isinstance(command, commands.Reconcile):  # actors/oms/operator_orders.py
+            operator_orders.reconcile(self.venues, command, reply)
+        elif isinstance(command, commands.Cancel):
+            who = self.control_operator
+            by = who.describe() if who else None
+            operator_orders.cancel(self.intake, command, by, self.log, reply)
         else:
             super().on_control(command, reply)
 

@@ -377,6 +377,7 @@ def _namespace(name: str) -> Any:
         "stop": ["connector.simA"],
         "start": ["connector.simA"],
         "reconcile": ["--venue", "simA"],
+        "cancel": ["o-1"],
         "fix": ["seq", "--venue", "simA", "--next-in", "5", "--reason", "test"],
     }.get(name, [])
     return supervisor.build_parser().parse_args([name, *args])

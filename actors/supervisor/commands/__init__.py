@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors.supervisor.commands.base import ControlCommand, ControlHost, OperatorCommand
+from actors.supervisor.commands.cancel import Cancel
 from actors.supervisor.commands.exposure import Exposure
 from actors.supervisor.commands.fix import Fix
 from actors.supervisor.commands.intake import Intake
@@ -38,6 +39,7 @@ TABLE: tuple[OperatorCommand, ...] = (
     Exposure(),
     Intake(),
     Reconcile(),
+    Cancel(),
     Journal(),
     Fix(),
     Preflight(),

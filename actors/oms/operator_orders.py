@@ -1,0 +1,69 @@
+"""The OMS's side of two operator commands about orders: `tradepulse reconcile --venue V
+[--dry-run]` (one venue's plan, printed or applied) and `tradepulse cancel ORDER_ID` (one
+order cancelled as a client's CancelOrder is: `Intake.cancel_or_replace`, its answer turned
+into the operator's `ControlReply`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from actors.oms.intake import Intake
+from actors.oms.plan import Plan
+from actors.oms.venue_link import VenueLink
+from actors.runtime.peer import Replier
+from protocol import commands
+from protocol.messages import ControlReply, Message, OrderAck, RequestRejected
+
+Respond = Callable[[ControlReply], None]
+
+
+def reconcile(
+    venues: Mapping[str, VenueLink], command: commands.Reconcile, respond: Respond
+) -> None:
+    link = venues.get(command.venue)
+    if link is None:
+        respond(ControlReply(status="error", reason=f"unknown venue {command.venue!r}"))
+        return
+    dry = command.dry_run
+
+    def done(plan: Plan) -> None:
+        data = {"summary": plan.summary(), "actions": plan.to_dicts(), "dry_run": dry}
+        respond(ControlReply(status="ok", reason=plan.format_dry_run(), data=data))
+
+    link.start_reconcile(done, dry_run=dry)
+
+
+def cancel(
+    intake: Intake, command: commands.Cancel, by: str | None, log: Any, respond: Respond
+) -> None:
+    """Logged `operator_cancel` (who, why) before it is taken; the reply says what the
+    order is now (PENDING_CANCEL until the venue confirms) or why it was refused."""
+    coid = command.client_order_id
+    log.warning("operator_cancel", client_order_id=coid, by=by, reason=command.reason)
+    intake.cancel_or_replace(coid, _ToControl(respond, coid), None)
+
+
+class _ToControl(Replier):
+    """A client's answer (`OrderAck` / `RequestRejected`) as the operator's ControlReply.
+    Nothing goes on a socket: there is no router identity (`identity` is not used)."""
+
+    __slots__ = ("_respond", "_coid")
+
+    def __init__(self, respond: Respond, coid: str) -> None:  # no router: no super().__init__
+        self._respond, self._coid = respond, coid
+
+    def __call__(self, body: Message) -> None:
+        if isinstance(body, RequestRejected):
+            reason = f"{self._coid} not cancelled: {body.reason} ({body.code.value})"
+            self._respond(ControlReply(status="error", reason=reason))
+            return
+        if not isinstance(body, OrderAck):
+            self._respond(ControlReply(status="error", reason=f"unexpected answer {body.type}"))
+            return
+        view = body.order
+        done = "already" if body.duplicate else "cancel requested:"
+        text = f"{self._coid} on {view.venue}: {done} {view.status.value}"
+        self._respond(
+            ControlReply(status="ok", reason=text, data={"order": view.model_dump(mode="json")})
+        )
