@@ -34,7 +34,8 @@ def test_cancel_cancels_one_working_order_so_its_connector_can_be_stopped(
 
         done = sut.cli("cancel", "rest-1", "--reason", "end of day")
         assert done.returncode == 0, (done.stdout, done.stderr)
-        assert "rest-1 on simA: cancel requested" in done.stdout, done.stdout
+        assert done.stdout.startswith("ok: rest-1 on simA: cancel requested: ")
+        assert len(done.stdout.splitlines()) == 1, done.stdout  # one line; --json: the view
         c.wait_for_status("rest-1", {OrderStatus.CANCELLED}, timeout_s=10)
     logged = sut.wait_event("operator_cancel", client_order_id="rest-1", actor="oms")
     assert logged["reason"] == "end of day" and "uid" in logged["by"], logged

@@ -9,6 +9,7 @@ import argparse
 
 from actors.supervisor.commands.base import ControlCommand
 from protocol import commands as wire
+from protocol.messages import ControlReply
 
 
 class Cancel(ControlCommand[wire.Cancel]):
@@ -24,3 +25,7 @@ class Cancel(ControlCommand[wire.Cancel]):
 
     def to_wire(self, ns: argparse.Namespace) -> wire.Cancel:
         return wire.Cancel(client_order_id=ns.client_order_id, reason=ns.reason)
+
+    def format(self, reply: ControlReply) -> str:
+        """One line: the order, its venue and status now (`--json`: the order's view)."""
+        return f"{reply.status}: {reply.reason}"
