@@ -8,7 +8,10 @@ before the operation's events are handed back: page cache survives `kill -9`, an
 Frame: `<u32 length><u32 crc32(payload)><payload>`, payload = msgpack list of records.
 A frame is all or nothing: a torn tail (short write, or a zero-filled tail after power
 loss) is dropped on replay and truncated when the log is opened for writing; a frame
-that fails its CRC with more data after it is a corrupt middle and raises `JournalCorrupt`.
+that fails its CRC with more data after it, one whose length runs past the end with an
+intact frame after it, and a length no write of ours leaves (0 before data, over
+`_MAX_FRAME`) are corruption and raise `JournalCorrupt` (docs/runbook.md "Corrupt state
+files": the venue stays down).
 
 Quiet liquidity steps are not written at once: `note_tick()` keeps only the latest and it
 goes out in front of the next frame (or at `sync()` / `close()`). Losing quiet steps is
@@ -61,12 +64,17 @@ def read_log(path: Path) -> LogScan:
     while size - off >= _HEAD.size:
         length, crc = _HEAD.unpack_from(data, off)
         end = off + _HEAD.size + length
-        if end > size:
-            break  # the frame runs past the end: a short write
-        if length == 0 or length > _MAX_FRAME:
+        if length == 0 or length > _MAX_FRAME:  # no write of ours: garbage, not a short one
             if not any(data[off:]):
                 break  # zero-filled tail
             raise JournalCorrupt(str(path), off, f"bad frame length {length}")
+        if end > size:
+            if (later := _valid_frame_after(data, off + 1)) is not None:  # a damaged length
+                raise JournalCorrupt(
+                    str(path), off, f"frame of {length} bytes runs past the end of the log;"
+                    f" a valid frame follows at {later}"
+                )  # fmt: skip
+            break  # the frame runs past the end: a short write
         payload = data[off + _HEAD.size : end]
         try:
             if zlib.crc32(payload) != crc:
@@ -81,6 +89,26 @@ def read_log(path: Path) -> LogScan:
         txns.append(txn)
         off = end
     return LogScan(txns, off, size - off)
+
+
+def _valid_frame_after(data: bytes, start: int) -> int | None:
+    """Offset of the first intact frame at or after `start` (a length that fits, its CRC,
+    a msgpack list), if any: a frame whose length was damaged must not pass for a torn
+    tail and take every frame behind it with it (the venue's whole book, for the first)."""
+    for off in range(start, len(data) - _HEAD.size + 1):
+        length, crc = _HEAD.unpack_from(data, off)
+        end = off + _HEAD.size + length
+        if not 0 < length <= _MAX_FRAME or end > len(data):
+            continue
+        payload = data[off + _HEAD.size : end]
+        if zlib.crc32(payload) != crc:
+            continue
+        try:
+            if isinstance(msgpack.unpackb(payload, raw=False), list):
+                return off
+        except (ValueError, msgpack.UnpackException):
+            continue
+    return None
 
 
 class SimStore:

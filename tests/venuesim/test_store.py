@@ -232,6 +232,33 @@ def test_corrupt_middle_is_an_error_not_skipped(make_sim: MakeSim) -> None:
             SimStore.open(sim.state_dir)
 
 
+@pytest.mark.parametrize("frame", [0, 3], ids=["first-frame", "a-middle-frame"])
+@pytest.mark.parametrize("length", [b"GARB", b"\xff\xff\x00\x00"], ids=["garbage", "fits-64MiB"])
+def test_a_damaged_frame_length_is_corruption_not_a_torn_tail(
+    make_sim: MakeSim, frame: int, length: bytes
+) -> None:
+    """A frame whose length field was overwritten (the runbook's drill: 8 bytes of garbage
+    at the start of venue.log) reads as running past the end of the log. It was taken for a
+    torn tail: the log was cut there and the venue started with a new, empty book, its
+    orders, fills and positions gone (the OMS then saw the positions diverge). Now it is
+    `JournalCorrupt` at that frame (the venue stays down: "Corrupt state files") and the
+    file is left as it was, whether the length is absurd or merely too long."""
+    sim = make_sim()
+    scenario(sim)
+    sim.close()
+    log = sim.state_dir / LOG_NAME
+    at = _frames(log)[frame]
+    data = bytearray(log.read_bytes())
+    data[at : at + 4] = length
+    log.write_bytes(bytes(data))
+    with pytest.raises(JournalCorrupt) as err:
+        inspect(sim.state_dir)
+    assert err.value.offset == at
+    with pytest.raises(JournalCorrupt):
+        SimStore.open(sim.state_dir)
+    assert log.read_bytes() == bytes(data)  # nothing cut
+
+
 def test_a_second_process_cannot_open_the_same_state(sim: Sim) -> None:
     with pytest.raises(StateDirLocked):
         SimStore.open(sim.state_dir)
