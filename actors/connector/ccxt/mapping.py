@@ -270,7 +270,8 @@ def positions_from_balance(
     for base, symbol in bases.items():
         total = totals.get(base) if totals is not None else rd.unified_total(balance, base)
         qty = (total or ZERO) - baseline.get(base, ZERO)
-        out.append(PositionView(venue=venue, symbol=symbol, qty=qty))
+        # flat is "0", not the balance's exponent ("1000.00000000" - 1000 is 0E-8)
+        out.append(PositionView(venue=venue, symbol=symbol, qty=qty if qty else ZERO))
     return out
 
 

@@ -595,6 +595,15 @@ def test_positions_are_base_asset_totals_minus_the_baseline() -> None:
     assert all(v.venue == VENUE for v in views)
 
 
+def test_a_flat_position_reads_0_not_the_balance_exponent() -> None:
+    """The demo's ETH: a balance of "1000.00000000" against a baseline of 1000 is flat,
+    shown "0" by `tradepulse positions` (VENUE_QTY), not "0E-8"."""
+    balance = bn.fetch_balance(ACCOUNT)
+    balance["info"]["balances"][1] = {"asset": "ETH", "free": "1000.00000000", "locked": "0"}
+    [eth] = cm.positions_from_balance(VENUE, balance, ["ETH/USDT"], {"ETH": D("1000")})
+    assert str(eth.qty) == "0" and eth.model_dump(mode="json")["qty"] == "0"
+
+
 def test_positions_without_raw_balances_use_the_unified_totals() -> None:
     """A WebSocket balance: its raw message lists only what changed."""
     balance = bn.fetch_balance(ACCOUNT)
