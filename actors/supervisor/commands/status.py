@@ -108,4 +108,6 @@ def format_status(data: dict[str, Any]) -> str:
     for peer, p in (link.get("link") or {}).items():  # actors/link: this host's link(s)
         lines.append(f"link to {peer}: {p.get('state')} (rtt_ms {p.get('rtt_ms')})")
     lines.append(f"metrics: {data.get('metrics_url', '')}")
+    if (pid := data.get("supervisor_pid")) is not None:  # `kill -HUP` reloads (runbook)
+        lines.append(f"supervisor: pid {pid}, up {float(data.get('uptime_s') or 0):.0f}s")
     return "\n".join(lines)
