@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from actors.link.bridge import check_link_size
 from actors.risk import killswitch
@@ -34,6 +35,7 @@ from actors.supervisor.failclosed import marker_path
 from actors.supervisor.host import check_owner, check_private, runtime_dir_is_shared
 from actors.supervisor.restart_policy import placed_on
 from protocol import paths
+from protocol.ccxt_config import CcxtCfg
 from protocol.config import SystemConfig, VenueCfg, check_venue_tls, missing_credentials
 from protocol.curve_keys import link_keys
 from protocol.exceptions import ConfigError
@@ -308,28 +310,63 @@ def metrics_port_check(cfg: SystemConfig) -> Check:
 
 
 def venue_check(venue: VenueCfg, timeout_s: float = CONNECT_TIMEOUT_S) -> Check:
-    """A bare TCP connect to the venue (no TLS handshake, no Logon)."""
+    """A bare TCP connect to the venue (no TLS handshake, no Logon); for a ccxt venue, to
+    its exchange's REST host (`ccxt_rest_address`)."""
     name = f"venue:{venue.name}"
     if venue.sim is not None:
         return Check(name, "SKIP", "embedded simulator, skipped (the supervisor starts it)")
-    where = f"{venue.host}:{venue.port}"
-    if venue.port == 0:
+    host, port = venue.host, venue.port
+    if venue.ccxt is not None:
+        try:
+            host, port = ccxt_rest_address(venue.ccxt)
+        except ValueError as exc:
+            return Check(name, "FAIL", str(exc))
+    where = f"{host}:{port}"
+    if port == 0:
         return Check(name, "FAIL", "port 0 and no [venues.sim]: nothing to connect to")
     started = time.monotonic()
     try:
-        with socket.create_connection((venue.host, venue.port), timeout=timeout_s):
+        with socket.create_connection((host, port), timeout=timeout_s):
             pass
     except TimeoutError:
         return Check(name, "FAIL", f"{where}: no answer within {timeout_s:g} s")
     except ConnectionRefusedError:
         return Check(name, "FAIL", f"{where}: connection refused")
     except socket.gaierror as exc:
-        return Check(name, "FAIL", f"cannot resolve {venue.host}: {exc.strerror}")
+        return Check(name, "FAIL", f"cannot resolve {host}: {exc.strerror}")
     except OSError as exc:
         return Check(name, "FAIL", f"{where}: {exc.strerror or exc}")
     ms = (time.monotonic() - started) * 1000
     tls = " (TLS not negotiated)" if venue.tls is not None else ""
     return Check(name, "PASS", f"{where} accepts TCP in {ms:.0f} ms{tls}")
+
+
+def ccxt_rest_address(ccfg: CcxtCfg) -> tuple[str, int]:
+    """(host, port) of a ccxt venue's REST API: its `base_url`, else the exchange class's
+    own public API URL (its testnet's with `sandbox`), as the connector's exchange has it.
+    ValueError naming why there is none (an unknown exchange id, no testnet)."""
+    url = ccfg.base_url
+    if not url:
+        import ccxt  # the REST classes (~0.5 s): only a ccxt venue's preflight pays it
+
+        cls = getattr(ccxt, ccfg.exchange, None)
+        if cls is None:
+            raise ValueError(f"ccxt has no exchange {ccfg.exchange!r}")
+        exchange = cls()
+        if ccfg.sandbox:
+            try:
+                exchange.set_sandbox_mode(True)
+            except Exception:  # noqa: BLE001 - NotSupported, or TypeError with no urls['test']
+                raise ValueError(f"{ccfg.exchange} has no sandbox (testnet) in ccxt") from None
+        api = exchange.urls.get("api")
+        urls = [api] if isinstance(api, str) else list((api or {}).values())
+        public = api.get("public") if isinstance(api, dict) else None
+        url = next((u for u in [public, *urls] if isinstance(u, str) and "://" in u), "")
+        if not url:
+            raise ValueError(f"ccxt's {ccfg.exchange} names no REST URL")
+    parts = urlsplit(url)
+    default = 443 if parts.scheme in ("https", "wss") else 80
+    return parts.hostname or "", parts.port or default
 
 
 # ------------------------------------------------------------------ disk, kill-switch
