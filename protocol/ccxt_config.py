@@ -52,4 +52,15 @@ class CcxtCfg(BaseModel):
                 f"symbols share the base asset {shared[0]}: a spot position is a base asset's"
                 " balance, so each base asset may be traded in one symbol"
             )
+        if stray := sorted(set(self.position_baseline) - set(bases)):
+            raise ValueError(
+                f"position_baseline names {stray[0]}, not a base asset of symbols"
+                f" ({', '.join(sorted(bases))}): the base asset it was meant for would count"
+                " its whole balance as our position"
+            )
+        if self.sandbox and self.base_url:
+            raise ValueError(
+                "sandbox and base_url exclude each other: ccxt's sandbox mode replaces every"
+                " URL with the exchange's testnet, base_url would be ignored"
+            )
         return self

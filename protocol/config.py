@@ -23,7 +23,13 @@ from protocol.exceptions import ConfigError
 from protocol.fix_config import DialectCfg, ScheduleCfg, TlsCfg
 from protocol.link_config import CORE, HostGroup, LinkCfg, check_link
 from protocol.log_config import LoggingCfg
-from protocol.sim_config import NonNegDec, PosDec, check_sim_balances, check_sim_processes
+from protocol.sim_config import (
+    NonNegDec,
+    PosDec,
+    check_sim_balances,
+    check_sim_markets,
+    check_sim_processes,
+)
 from protocol.sim_config import SimCfg as SimCfg  # re-exported: where it always was
 from protocol.tls import client_context, server_context
 from protocol.windows import TradingCfg
@@ -105,6 +111,7 @@ class VenueCfg(_Cfg):
         if (self.kind == "ccxt") != (self.ccxt is not None):
             raise ValueError('kind = "ccxt" and a [venues.ccxt] table go together')
         check_sim_balances(self.kind, self.sim, self.ccxt)
+        check_sim_markets(self.sim, self.ccxt)
         return self
 
     @property

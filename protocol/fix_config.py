@@ -74,7 +74,7 @@ class DialectCfg(_Cfg):
         return self
 
     def logon_extra(self) -> list[tuple[int, str]]:
-        return [(int(tag), value) for tag, value in sorted(self.logon_fields.items())]
+        return sorted((int(tag), value) for tag, value in self.logon_fields.items())  # by tag
 
 
 def _clock(value: str) -> dt.time:

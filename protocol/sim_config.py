@@ -69,6 +69,21 @@ class SimCfg(BaseModel):
         return self
 
 
+def check_sim_markets(sim: SimCfg | None, ccxt: CcxtCfg | None) -> None:
+    """A ccxt venue's local exchange lists a market per `reference_prices` key, which is
+    ccxt's "BASE/QUOTE": each of the venue's symbols needs one (the default's "AAPL" failed
+    only when the exchange started). A ValueError naming the first missing."""
+    if sim is None or ccxt is None:
+        return
+    if ccxt.sandbox:  # ccxt's sandbox mode replaces every URL, the local exchange's too
+        raise ValueError("sandbox = true would trade on the exchange's testnet, not [venues.sim]")
+    for symbol in sorted(sim.reference_prices):
+        if "/" not in symbol:
+            raise ValueError(f'sim.reference_prices {symbol!r} is not a "BASE/QUOTE" market')
+    if missing := [s for s in ccxt.symbols if s not in sim.reference_prices]:
+        raise ValueError(f"sim.reference_prices has no {missing[0]} (one of ccxt.symbols)")
+
+
 def check_sim_balances(kind: str, sim: SimCfg | None, ccxt: CcxtCfg | None) -> None:
     """`[venues.sim] balances` belong to a ccxt venue's local exchange, and the starting
     balance of a base asset of its symbols is its `position_baseline` (a position is the

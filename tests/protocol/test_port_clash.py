@@ -24,7 +24,8 @@ def _venue(name: str, port: int = P, *, sim: bool = True, extra: str = "", sim_e
     text = f'[[venues]]\nname = "{name}"\nport = {port}\n{extra}'
     if ccxt:
         text += 'kind = "ccxt"\n' + CCXT
-    return text + (SIM + sim_extra if sim else "")
+    sim_table = SIM.replace("AAPL", '"BTC/USDT"') if ccxt else SIM  # a market per symbol
+    return text + (sim_table + sim_extra if sim else "")
 
 
 def _link(bind: str) -> str:

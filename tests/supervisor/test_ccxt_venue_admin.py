@@ -39,7 +39,7 @@ symbols = ["BTC/USDT"]
 
 
 def _cfg(tmp_path: Path, sim: bool = False) -> SystemConfig:
-    extra = {"sim": {}} if sim else {}
+    extra = {"sim": {"reference_prices": {"BTC/USDT": "100"}}} if sim else {}
     venues = [
         {"name": "fx", "port": 9, **extra},
         {"name": "bx", "kind": "ccxt", "ccxt": CCXT | {"symbols": ["BTC/USDT"]}, **extra},

@@ -15,12 +15,15 @@ from protocol.sim_config import sim_guests, sim_process_of
 
 SIM = '[venues.sim]\nreference_prices = { AAPL = "100" }\n'
 CCXT = '[venues.ccxt]\napi_key_env = "K"\nsecret_env = "S"\nsymbols = ["BTC/USDT"]\n'
+CCXT_SIM = '[venues.sim]\nreference_prices = { "BTC/USDT" = "100" }\n'  # a market per symbol
 
 
 def _venue(name: str, runs_in: str = "", extra: str = "", sim: bool = True) -> str:
     text = f'[[venues]]\nname = "{name}"\n{extra}'
     if sim:
-        text += SIM + (f'runs_in = "{runs_in}"\n' if runs_in else "")
+        text += (CCXT_SIM if "ccxt" in extra else SIM) + (
+            f'runs_in = "{runs_in}"\n' if runs_in else ""
+        )
     return text
 
 
@@ -93,7 +96,7 @@ def test_a_wrong_runs_in_is_refused_at_load_naming_the_venue(
 
 
 def test_a_ccxt_venue_cannot_be_a_guest(short_tmp: Path) -> None:
-    guest = '[[venues]]\nname = "bx"\nkind = "ccxt"\n' + CCXT + SIM + 'runs_in = "a"\n'
+    guest = '[[venues]]\nname = "bx"\nkind = "ccxt"\n' + CCXT + CCXT_SIM + 'runs_in = "a"\n'
     message = _error(short_tmp, _venue("a"), guest)
     assert "venue 'bx'" in message and "FIX simulators only" in message, message
     # 'a' is a FIX venue with a sim: what is wrong is bx's kind, not the venue it names
