@@ -4,6 +4,11 @@ engine log, FIX session store, message log, faults and acceptor, all on the proc
 A process runs its own venue and the venues whose `sim.runs_in` names it
 (`protocol.sim_config`); each keeps its own state directory, port file and port, so a
 connector cannot tell the difference.
+
+Crash point (`actors.runtime.crashpoints`, tests only): `engine_written_before_reports` of
+the process's actor, passed when the engine has written an operation with execution
+reports (an order taken, a fill) and none of them has reached the FIX session yet, nor the
+request's MsgSeqNum the session store: the venue's crash between its log and its answer.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ class SimVenue:
         self.fix_store = FixStore(venue_fix_dir(cfg.state_path, name), fsync=False)
         self.faults = Faults()
         self._dirty = False
+        self._crash_point = actor.crash_point
         log_dir = venue_message_log_dir(cfg.state_path, name)
         self.message_log = MessageLog.for_venue(log_dir, vcfg.message_log, log)
         self.acceptor = SimAcceptor(
@@ -132,7 +138,9 @@ class SimVenue:
         }
 
     def _mark_dirty(self) -> None:
+        """The engine wrote an operation whose execution reports go out next."""
         self._dirty = True
+        self._crash_point("engine_written_before_reports")
 
     def _sync(self) -> None:
         if self._dirty:

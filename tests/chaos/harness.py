@@ -23,7 +23,7 @@ from tests.chaos import settle
 from tests.chaos.checker import CheckResult, Observations, check
 from tests.chaos.history import history_files, read_history
 from tests.chaos.load import LoadSpec, exchange_funding, spec_json
-from tests.chaos.nemesis import DEFAULT_MIX, EdgePlan, FaultPlanner, Nemesis
+from tests.chaos.nemesis import DEFAULT_MIX, EdgePlan, FaultPlanner, Nemesis, sim_hosts_of
 from tests.chaos.report import (
     build_report,
     restarts_by_actor,
@@ -290,6 +290,7 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
             opts.venues,
             hang_limit_s=0.6,
             exchanges=opts.exchanges,
+            sim_hosts=sim_hosts_of(system.cfg.venues),
             edge=None
             if topo is None
             else EdgePlan(EDGE_GROUP, opts.edge_venues, core_loss_cancel_s()),

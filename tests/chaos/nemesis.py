@@ -13,7 +13,11 @@ Fault kinds:
 - venue faults through the venue simulator's control interface (`venuectl`):
   `drop_session`, `refuse_logons` (for `duration_s`), `venue_hang` (for `duration_s`),
   `delay_execs` / `duplicate_execs` / `reorder_execs` (for `duration_s`), `reject_burst`
-  (the next `count` orders);
+  (the next `count` orders); `venue_kill`: kill -9 of the FIX venue's simulator process
+  (`venuesim.<venue>`, or for a venue simulated in another's process, `[venues.sim]
+  runs_in`, that process, with every venue it runs), which the supervisor restarts on its
+  state (orders, FIX session store, message log): the venue's crash and restart, after
+  which each of its connectors' sessions logs on again and resynchronises;
 - exchange faults at a ccxt venue's local exchange (`venuectl`, see
   `actors.exchangesim.faults`): `drop_ws` (close the user-data streams), `http_5xx` /
   `rate_limit` / `timeout_after_accept` (the next `count` REST requests / order POSTs),
@@ -44,9 +48,12 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
+
+from protocol.config import VenueCfg
+from protocol.sim_config import sim_process_of
 
 ACTOR_FAULTS = ("sigkill", "sigstop", "sigterm")
 VENUE_FAULTS = (
@@ -57,6 +64,7 @@ VENUE_FAULTS = (
     "reorder_execs",
     "reject_burst",
     "venue_hang",
+    "venue_kill",
 )
 EXCHANGE_FAULTS = (
     "drop_ws",
@@ -95,6 +103,7 @@ DEFAULT_MIX: Mapping[str, float] = {
     "reorder_execs": 1.0,
     "reject_burst": 1.0,
     "venue_hang": 0.5,
+    "venue_kill": 1.0,
     "drop_ws": 1.0,
     "http_5xx": 1.0,
     "rate_limit": 1.0,
@@ -153,7 +162,10 @@ class FaultPlanner:
         hang_limit_s: float = 0.6,
         exchanges: Sequence[str] = (),
         edge: EdgePlan | None = None,
+        sim_hosts: Mapping[str, str] | None = None,
     ) -> None:
+        """`sim_hosts`: venue -> the venue whose simulator process runs it (`sim_hosts_of`;
+        a venue not in it runs its own)."""
         self._rng = random.Random(f"nemesis:{seed}")
         self.interval_s = interval_s
         untargeted = {
@@ -165,6 +177,10 @@ class FaultPlanner:
         self._kinds = [k for k, w in sorted(mix.items()) if w > 0 and k not in untargeted]
         self._weights = [mix[k] for k in self._kinds]
         self.venues = list(venues)
+        hosts = dict(sim_hosts or {})
+        self.sim_guests: dict[str, list[str]] = {}  # a sim process (by venue) -> its venues
+        for v in venues:
+            self.sim_guests.setdefault(hosts.get(v, v), []).append(v)
         self.exchanges = list(exchanges)
         self.edge = edge
         if edge is None:
@@ -200,6 +216,9 @@ class FaultPlanner:
             assert self.edge is not None
             target = self.edge.group
             params = self.edge.params(kind, rng)
+        elif kind == "venue_kill":  # a simulator process, with every venue it runs
+            target = rng.choice(sorted(self.sim_guests))
+            params = {"actor": self.sim_actor(target), "venues": list(self.sim_guests[target])}
         elif kind in EXCHANGE_FAULTS:
             target = rng.choice(self.exchanges)
             if kind in ("http_5xx", "rate_limit", "timeout_after_accept"):
@@ -224,6 +243,19 @@ class FaultPlanner:
 
     def take(self, n: int) -> list[PlannedFault]:
         return [self.next() for _ in range(n)]
+
+    def sim_actor(self, host: str) -> str:
+        """The actor id of the simulator process of venue `host` as the status shows it:
+        `venuesim.<host>`, `<group>/venuesim.<host>` when the edge runs it."""
+        if self.edge is not None and host in self.edge.venues:
+            return f"{self.edge.group}/venuesim.{host}"
+        return f"venuesim.{host}"
+
+
+def sim_hosts_of(venues: Iterable[VenueCfg]) -> dict[str, str]:
+    """FIX venue -> the venue whose simulator process runs its simulator (`sim_process_of`:
+    itself, or `[venues.sim] runs_in`), for the venues that have one."""
+    return {v.name: sim_process_of(v) for v in venues if v.kind == "fix" and v.sim is not None}
 
 
 @dataclass(frozen=True)
@@ -409,8 +441,8 @@ class Nemesis(threading.Thread):
             restart_at = time.monotonic()
             self.system.warm_restart(old, timeout_s=self.recovery_timeout_s)
             rec.detail["warm_restart_s"] = round(time.monotonic() - restart_at, 3)
-        elif kind == "exchange_kill":
-            actor = f"exchangesim.{target}"
+        elif kind in ("exchange_kill", "venue_kill"):
+            actor = _killed_actor(fault)
             pid = _pid_of(before, actor)
             if pid is None:
                 raise RuntimeError(f"{actor} has no pid")
@@ -476,9 +508,15 @@ class Nemesis(threading.Thread):
             return True
         if kind in ("sigkill", "sigterm"):
             return _pid_of(st, fault.target) not in (None, rec.detail.get("pid"))
-        if kind == "exchange_kill":
-            actor = f"exchangesim.{fault.target}"
-            return _pid_of(st, actor) not in (None, rec.detail.get("pid"))
+        if kind in ("exchange_kill", "venue_kill"):
+            if _pid_of(st, _killed_actor(fault)) in (None, rec.detail.get("pid")):
+                return False
+            return all(  # each of its venues' sessions logged on again
+                self.system.events(
+                    "venue_state", since=mark, actor="oms", venue=v, state="CONNECTED"
+                )
+                for v in fault.params.get("venues", ())
+            )
         if kind == "sigstop":
             row = next((a for a in st["actors"] if a["id"] == fault.target), None)
             return row is not None and (row["heartbeat_age_s"] or 0.0) < 0.5
@@ -489,6 +527,13 @@ class Nemesis(threading.Thread):
                 )
             )
         return True
+
+
+def _killed_actor(fault: PlannedFault) -> str:
+    """The process `exchange_kill` / `venue_kill` kills (a venue sim's: by the planner)."""
+    if fault.kind == "venue_kill":
+        return str(fault.params["actor"])
+    return f"exchangesim.{fault.target}"
 
 
 def _pid_of(st: dict[str, Any], actor: str) -> int | None:

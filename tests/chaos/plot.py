@@ -26,6 +26,7 @@ _COLORS = {
     "reorder_execs": "tab:pink",
     "reject_burst": "tab:gray",
     "venue_hang": "tab:green",
+    "venue_kill": "crimson",
     "kill_switch": "gold",
     "link_delay": "khaki",
     "link_spike": "salmon",
