@@ -20,6 +20,9 @@ from protocol.ccxt_config import CcxtCfg
 from protocol.config import VenueCfg
 
 MAX_RETRIES = 5  # a request refused before processing (429, -1021) is sent again this often
+# the longest one rate-limit hold lasts: a Retry-After (or a ban's end) past it is not taken
+# at its word (a garbled or absurd value, 1e9 s, held every request of the venue for good)
+MAX_HOLD_S = 60.0
 
 
 class ExchangeSetupError(RuntimeError):
@@ -80,7 +83,8 @@ class Rest:
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """One REST call: paced by the token bucket and any rate-limit hold; sent again
         (at most MAX_RETRIES) when the exchange refused it before processing it (429 /
-        418 with its Retry-After, -1021 after a time resync). Other failures raise."""
+        418 with its Retry-After, at most MAX_HOLD_S; -1021 after a time resync). Other
+        failures raise."""
         for attempt in range(MAX_RETRIES + 1):
             await self._pace()
             try:
@@ -95,9 +99,11 @@ class Rest:
                     raise
                 self.count(failure.kind)
                 if failure.kind == "backoff":
-                    hold = failure.retry_after_s or min(0.5 * 2**attempt, 10.0)
+                    said = failure.retry_after_s
+                    hold = min(said or min(0.5 * 2**attempt, 10.0), MAX_HOLD_S)
                     self._hold_until = max(self._hold_until, time.monotonic() + hold)
-                    self.log.warning("ccxt_rate_limited", hold_s=round(hold, 3))
+                    capped = said is not None and said > MAX_HOLD_S
+                    self.log.warning("ccxt_rate_limited", hold_s=round(hold, 3), capped=capped)
                 else:
                     self.log.warning("ccxt_clock_resync", reason=failure.reason)
                     await self.ex.load_time_difference()

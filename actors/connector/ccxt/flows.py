@@ -299,9 +299,7 @@ class Flows:
                     else:
                         doubt = (await self.lookup_in_doubt(intent))[1]
                 except ValueError as exc:  # an answer we cannot read: the others go on
-                    self.log.error(
-                        "ccxt_answer_unreadable", cl_ord_id=intent.cl_ord_id, error=str(exc)[:200]
-                    )
+                    self.tracker.unreadable("order", exc, intent.cl_ord_id)
                     return
             if doubt:
                 in_doubt.append(intent.cl_ord_id)
@@ -318,8 +316,12 @@ class Flows:
         live = self.tracker.live.get(intent.cl_ord_id)
         known = live.filled if live is not None else Decimal(0)
         trades: list[Mapping[str, Any]] = list(order.get("trades") or [])
-        view = rd.order_view(order)
-        have = sum((rd.num(t, "amount") or Decimal(0) for t in trades), Decimal(0))
+        try:
+            view = rd.order_view(order)
+            have = sum((rd.num(t, "amount") or Decimal(0) for t in trades), Decimal(0))
+        except ValueError as exc:  # as `Tracker.apply_order` (a cancel's flow died of it)
+            self.tracker.unreadable("order", exc, intent.cl_ord_id)
+            return False
         if view.filled > known and view.filled > have and view.venue_order_id:
             try:
                 trades = await self.rest.call(

@@ -265,7 +265,7 @@ def positions_from_balance(
         if base in bases:
             raise ValueError(f"{bases[base]} and {symbol} share base asset {base}")
         bases[base] = symbol
-    totals = rd.raw_totals(balance)
+    totals = rd.raw_totals(balance, bases)
     out: list[PositionView] = []
     for base, symbol in bases.items():
         total = totals.get(base) if totals is not None else rd.unified_total(balance, base)

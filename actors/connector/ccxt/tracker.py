@@ -18,6 +18,9 @@ from typing import Any
 from actors.connector.ccxt import execs, mapping
 from actors.connector.ccxt import reading as rd
 from actors.connector.ccxt.intents import Intent, IntentLog
+from actors.runtime import metrics
+from actors.runtime.ratelog import LogBudget
+from actors.runtime.tally import TURN
 from protocol.messages import CancelOnVenue, ExecReport, ReplaceOnVenue, VenueOrder
 
 SEEN_EXEC_IDS = 100_000  # exec ids remembered (a late duplicate is dropped here too)
@@ -70,6 +73,7 @@ class Tracker:
         self.execs: list[ExecReport] = []
         self.delivered = 0
         self.fills_queued = 0  # fills handed on so far (a positions answer's consistency)
+        self._unreadable_log = LogBudget()
 
     @property
     def exec_mark(self) -> int:
@@ -107,7 +111,11 @@ class Tracker:
         replacing = intent.cl_ord_id in self.replaced
         if replacing:  # its end is the replace's (its flow or `settle_replace` forgets it)
             final_event = False
-        view = rd.order_view(order)
+        try:
+            view = rd.order_view(order)
+        except ValueError as exc:  # as below (it raised to the flow: a submit's task died)
+            self.unreadable("order", exc, intent.cl_ord_id)
+            return False
         vid = view.venue_order_id
         if vid:
             self.intents.learn(intent.cl_ord_id, vid)
@@ -131,7 +139,7 @@ class Tracker:
                 else []
             )
         except ValueError as exc:  # the exchange said something we cannot read: a human looks
-            self.log.error("ccxt_answer_unreadable", cl_ord_id=intent.cl_ord_id, error=str(exc))
+            self.unreadable("order", exc, intent.cl_ord_id)
             return False
         live = self.live.get(intent.cl_ord_id)
         filled = view.filled
@@ -154,6 +162,18 @@ class Tracker:
             if complete and ended and not replacing:
                 self.forget(intent.cl_ord_id)
         return not complete
+
+    def unreadable(self, source: str, error: BaseException | str, cl_ord_id: str = "") -> None:
+        """An answer or stream event of the exchange that cannot be read (`source`: order,
+        stream_order, stream_trade, status, open_orders, balance): refused, counted
+        (`tradepulse_venue_answers_unreadable{venue,source}`) and logged, at most
+        `LogBudget`'s burst a second however fast they come (`suppressed`: left out)."""
+        TURN.inc(metrics.VENUE_ANSWERS_UNREADABLE.labels(venue=self.venue, source=source))
+        if (skipped := self._unreadable_log.take()) is not None:
+            self.log.error(
+                "ccxt_answer_unreadable", source=source, cl_ord_id=cl_ord_id,
+                error=str(error)[:200], suppressed=skipped,
+            )  # fmt: skip
 
     def venue_order(self, intent: Intent, order: Mapping[str, Any]) -> VenueOrder:
         return mapping.venue_order(

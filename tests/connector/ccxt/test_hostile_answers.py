@@ -1,0 +1,179 @@
+"""Answers a broken or hostile exchange can give, through the ccxt connector's real classes
+(`Tracker`, `Flows`, `Queries`, `Rest`) over stub exchanges: each is refused with a clear
+error, counted (`tradepulse_venue_answers_unreadable`) and logged, or read as far as it
+can be, and nothing waits for good. Found by an adversarial pass (session 21): a time in
+microseconds made an execution the wire cannot carry; a Retry-After of 1e9 s held every
+request of the venue; an unreadable order answer left a status query and a cancel
+unanswered, an unbounded balance of an asset we do not trade a positions request."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import ccxt
+import pytest
+from prometheus_client import REGISTRY
+
+from actors.connector.adapter import RequestFailed, StatusResult
+from actors.connector.ccxt import exchange
+from actors.connector.ccxt.adapter import _sent_once_done
+from actors.connector.ccxt.exchange import Rest
+from actors.connector.ccxt.queries import Queries
+from actors.connector.exec_batch import exec_messages
+from actors.runtime.tally import TURN
+from protocol.ccxt_config import CcxtCfg
+from protocol.codec import Sender
+from protocol.config import VenueCfg
+from protocol.messages import CancelOnVenue, QueriedOrder, Side
+from tests.connector.ccxt import binance as bn
+from tests.connector.ccxt.test_flows import _Exchange, _flows
+from tests.connector.ccxt.test_mapping import my_trade, rest_order
+
+D = Decimal
+VENUE = "binance-local"
+US = 1_700_000_000_000_000  # 2023-11-14 in microseconds: read as ms, the year 55,843
+
+
+class _Log:
+    """Records the events logged (name, fields)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, _level: str) -> Callable[..., None]:
+        return lambda event, **fields: self.events.append((event, fields))
+
+
+def _unreadable(source: str) -> float:
+    TURN.flush()
+    labels = {"venue": VENUE, "source": source}
+    return REGISTRY.get_sample_value("tradepulse_venue_answers_unreadable_total", labels) or 0.0
+
+
+def test_times_in_microseconds_still_make_executions_the_wire_carries(tmp_path: Path) -> None:
+    """An exchange set to microseconds (Binance's timeUnit=MICROSECOND) gives order and
+    trade times ~1000 times too large: as ns they overflowed msgpack's 64 bits, so the
+    connector could send no execution of that turn (OverflowError out of its loop turn,
+    again after every restart). The fill goes on, its venue time not known (0)."""
+    ex = _Exchange(rest_order(), rest_order())
+    flows, intents = _flows(tmp_path, ex)
+    order = rest_order(
+        status="FILLED", executedQty="0.10000000", cummulativeQuoteQty="5000.00000000",
+        time=US, updateTime=US,
+    )  # fmt: skip
+    trade = bn.parse_trades([dict(my_trade(7, "0.1", "50000"), time=US)])
+    flows.tracker.apply_order(flows.tracker.live["c1"].intent, order, trade)
+    reports = flows.tracker.take()
+    intents.close()
+    sender = Sender("connector.bx", 1)
+    for message, _carried in exec_messages(VENUE, reports):
+        assert sender.encode(message)  # raised OverflowError
+    assert [r.kind for r in reports] == ["accepted", "fill"]
+    assert reports[1].venue_ts_ns == 0 and 0 < reports[0].venue_ts_ns < 2**63
+
+
+@pytest.mark.parametrize("said", ["999999999", "9" * 400])  # 31 years; inf as a float
+def test_an_absurd_retry_after_holds_the_venue_s_requests_at_most_max_hold_s(
+    said: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 429 whose Retry-After is absurd (or garbled past a float's range): the request is
+    held MAX_HOLD_S at most, then sent again, and answered. It held every request of the
+    venue for the exchange's word (the session stayed up, nothing went out)."""
+    monkeypatch.setattr(exchange, "MAX_HOLD_S", 0.2, raising=False)
+    log = _Log()
+    rest = Rest(VenueCfg(name="bx"), log, [])
+    calls: list[int] = []
+
+    async def fetch_time() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ccxt.DDoSProtection(f"binance 429 Too Many Requests Retry-After: {said}")
+        return 1_700_000_000_000
+
+    async def body() -> int:
+        return int(await asyncio.wait_for(rest.call(fetch_time), 10.0))
+
+    assert asyncio.run(body()) == 1_700_000_000_000 and len(calls) == 2
+    [(event, fields)] = [e for e in log.events if e[0] == "ccxt_rate_limited"]
+    assert fields["hold_s"] == 0.2 and fields["capped"] is True
+
+
+def test_a_status_query_with_an_unreadable_answer_is_answered(tmp_path: Path) -> None:
+    """One order's answer names a status ccxt does not know: the query is answered (as a
+    failed lookup), the answer counted and logged. The ValueError left the query's gather
+    and no answer ever came (the OMS's reconciliation waited on it)."""
+    ex = _Exchange(rest_order(status="PENDING_NEW"), rest_order())
+    flows, intents = _flows(tmp_path, ex)
+    flows.tracker.log = log = _Log()
+    ccfg = CcxtCfg(api_key_env="K", secret_env="S", symbols=["BTC/USDT"])
+    queries = Queries(VENUE, ccfg, flows, log)
+    got: list[StatusResult | RequestFailed] = []
+    before = _unreadable("status")
+    ask = QueriedOrder(cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY)
+    asyncio.run(queries.order_status([ask], got.append))
+    intents.close()
+    [answer] = got
+    assert isinstance(answer, RequestFailed) and "unreadable" in str(answer), answer
+    assert _unreadable("status") - before >= 1
+    assert any(e == "ccxt_answer_unreadable" for e, _f in log.events)
+
+
+def test_a_cancel_whose_answer_is_unreadable_is_done(tmp_path: Path) -> None:
+    """The cancel's answer carries a filled quantity past a Decimal's bounds: the cancel's
+    flow ends (the OMS hears it was sent) and the answer is counted. The ValueError ended
+    the flow before it acked: the order stayed PENDING_CANCEL until the OMS resent."""
+    ex = _Exchange(rest_order(status="CANCELED", executedQty="1E+400"), rest_order())
+    flows, intents = _flows(tmp_path, ex)
+    before = _unreadable("order")
+    request = CancelOnVenue(
+        cl_ord_id="x1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY, qty=D("0.1")
+    )
+    acked: list[RequestFailed | None] = []
+    asyncio.run(_sent_once_done(flows.cancel(request), acked.append))
+    intents.close()
+    assert acked == [None] and ex.cancels == 1
+    assert _unreadable("order") - before == 1
+
+
+class _Account:
+    def __init__(self, rows: list[dict[str, str]]) -> None:
+        self.rows = rows
+
+    async def fetch_balance(self) -> dict[str, Any]:
+        return bn.fetch_balance({"balances": self.rows})
+
+
+def _positions(tmp_path: Path, rows: list[dict[str, str]]) -> Any:
+    ex = _Exchange(rest_order(), rest_order())
+    flows, intents = _flows(tmp_path, ex)
+    flows.tracker.forget("c1")  # nothing live: the balance alone
+    flows.rest.ex = _Account(rows)
+    ccfg = CcxtCfg(api_key_env="K", secret_env="S", symbols=["BTC/USDT"])
+    got: list[Any] = []
+    asyncio.run(Queries(VENUE, ccfg, flows, _Log()).positions(got.append))
+    intents.close()
+    [answer] = got
+    return answer
+
+
+def test_an_unbounded_balance_of_an_asset_we_do_not_trade_is_not_read(tmp_path: Path) -> None:
+    """An airdrop of 1e20 units of a token in the account: positions are answered from the
+    assets of our symbols. Every row was read, the token's was out of a Decimal's bounds,
+    and the positions request was never answered."""
+    answer = _positions(tmp_path, [
+        {"asset": "BTC", "free": "1.5", "locked": "0.5"},
+        {"asset": "JUNK", "free": "100000000000000000000", "locked": "0"},
+    ])  # fmt: skip
+    assert [(p.symbol, p.qty) for p in answer] == [("BTC/USDT", D("2.0"))]
+
+
+def test_an_unreadable_balance_of_ours_is_refused(tmp_path: Path) -> None:
+    """Our own asset's balance out of bounds: refused (answered), counted."""
+    before = _unreadable("balance")
+    answer = _positions(tmp_path, [{"asset": "BTC", "free": "1E+400", "locked": "0"}])
+    assert isinstance(answer, RequestFailed) and "unreadable balance" in str(answer)
+    assert _unreadable("balance") - before == 1
