@@ -165,6 +165,7 @@ ExchangeFaultKind = Literal[
     "delay_create_ms",
     "duplicate_trade_events",
     "clock_skew_ms",
+    "timestamps_us",
 ]
 
 

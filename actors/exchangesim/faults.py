@@ -17,6 +17,9 @@ validates, normalises and returns the value. The server asks what to do.
 |                        |                   | processed (slow on its way: lands late)         |
 | duplicate_trade_events | on/off (on)       | send every executionReport twice                |
 | clock_skew_ms          | ms, signed (0)    | the server clock runs this far off the wall     |
+| timestamps_us          | on/off (on)       | order and trade times of REST answers and       |
+|                        |                   | user-data events in microseconds (Binance's     |
+|                        |                   | timeUnit=MICROSECOND); /api/v3/time as before   |
 | clear                  | -                 | remove every fault                              |
 """
 
@@ -32,6 +35,7 @@ FAULT_KINDS: tuple[str, ...] = (*get_args(ExchangeFaultKind), "clear")
 HOLD_S = 60.0  # how long a withheld answer is held (well past any client timeout)
 RETRY_AFTER_S = 1
 _COUNTS = frozenset({"timeout_after_accept", "http_5xx", "rate_limit"})
+_SWITCHES = frozenset({"duplicate_trade_events", "timestamps_us"})
 _TRUE = frozenset({"1", "on", "true", "yes", "y"})
 _FALSE = frozenset({"0", "off", "false", "no", "n"})
 
@@ -48,7 +52,7 @@ def parse_value(kind: str, value: Value) -> int | float | bool | None:
         raise FaultError(f"unknown fault {kind!r}; faults: {', '.join(FAULT_KINDS)}")
     if kind in ("drop_ws", "clear"):
         return None
-    if kind == "duplicate_trade_events":
+    if kind in _SWITCHES:
         if value is None or value == "" or value is True:
             return True
         if value is False:
@@ -85,6 +89,7 @@ class Faults:
     delay_create_ms: float = 0.0
     duplicate_trade_events: bool = False
     clock_skew_ms: int = 0
+    timestamps_us: bool = False
 
     def apply(self, kind: str, value: Value) -> int | float | bool | None:
         """Set fault `kind`; returns the normalised value (`drop_ws`: the caller acts)."""

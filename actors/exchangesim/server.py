@@ -21,6 +21,7 @@ from aiohttp import WSMsgType, web
 from actors.exchangesim.errors import RATE_LIMIT_MSG
 from actors.exchangesim.faults import HOLD_S, RETRY_AFTER_S, Faults
 from actors.exchangesim.rest import Request, RestApi
+from actors.exchangesim.wire import in_microseconds
 from actors.exchangesim.wsapi import WsApi, event_frame
 
 WS_PATH = "/ws-api/v3"
@@ -107,7 +108,8 @@ class ExchangeServer:
             if s.subscription is None:
                 continue
             for event in events:
-                text = json.dumps(event_frame(s.subscription, event))
+                sent = in_microseconds(event) if self.faults.timestamps_us else event
+                text = json.dumps(event_frame(s.subscription, sent))
                 s.put(text, due)
                 self.events_sent += 1
                 if self.faults.duplicate_trade_events and event.get("e") == "executionReport":
@@ -154,7 +156,8 @@ class ExchangeServer:
         if resp.order_placed and self.faults.take("timeout_after_accept"):
             self.log.info("sim_answer_withheld", path=req.path, hold_s=HOLD_S)
             await asyncio.sleep(HOLD_S)
-        return web.json_response(resp.body, status=resp.status)
+        body = in_microseconds(resp.body) if self.faults.timestamps_us else resp.body
+        return web.json_response(body, status=resp.status)
 
     async def _ws(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(autoping=True, heartbeat=PING_INTERVAL_S)

@@ -1,0 +1,65 @@
+"""The ccxt venue against an exchange that answers what the connector did not expect,
+through the real system (supervisor, OMS, the ccxt connector, the local exchange as real
+processes): its times in microseconds (`timestamps_us`, Binance's timeUnit=MICROSECOND).
+The connector built executions whose venue time (ns) msgpack cannot carry: an
+OverflowError out of its loop turn, the connector dead after every restart (the poll
+found the order again) and its fills never booked. Ends with the OMS equal to the
+exchange's inspection, every trade once, the connector never restarted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from protocol.client import ExecutionClient
+from protocol.messages import OrderStatus
+from tests.helpers import eventually
+from tests.integration.ccxt_support import (
+    BTC,
+    CONNECTOR,
+    VENUE,
+    CcxtSystem,
+    fills_once,
+    running,
+    settle,
+)
+from tests.system_ops import client, exchange_fault, submit_when_open
+
+pytestmark = pytest.mark.integration
+D = Decimal
+TOP_ASK = "60000.05"  # a buy here takes every level quoted at each step
+LOW_BID = "59000.00"  # a buy here rests
+
+
+@pytest.fixture(scope="module")
+def sut() -> Iterator[CcxtSystem]:
+    yield from running(CcxtSystem(crash_at=()))
+
+
+@pytest.fixture(scope="module")
+def c(sut: CcxtSystem) -> Iterator[ExecutionClient]:
+    with client(sut) as ec:
+        yield ec
+
+
+def test_times_in_microseconds_lose_no_fill_and_kill_no_connector(
+    sut: CcxtSystem, c: ExecutionClient
+) -> None:
+    """A resting order and one that fills step by step while the exchange gives its times
+    in microseconds: both as at the exchange, every fill once, the connector not restarted."""
+    pid = sut.pid_of(CONNECTOR)
+    exchange_fault(sut, VENUE, "timestamps_us", "on")
+    submit_when_open(c, VENUE, "BUY", "0.01", LOW_BID, client_order_id="us-rest", tif="GTC",
+                     symbol=BTC)  # fmt: skip
+    submit_when_open(c, VENUE, "BUY", "0.3", TOP_ASK, client_order_id="us-fill", tif="GTC",
+                     symbol=BTC)  # fmt: skip
+    eventually(lambda: c.get_order("us-fill").status is OrderStatus.FILLED, 20.0,
+               message=lambda: f"{c.get_order('us-fill')}\n{sut.describe()}")  # fmt: skip
+    final = settle(c, sut, ["us-rest", "us-fill"])
+    assert final.oms["us-fill"].cum_qty == D("0.3")
+    assert final.oms["us-rest"].status is OrderStatus.ACCEPTED
+    fills_once(sut, final)
+    assert sut.pid_of(CONNECTOR) == pid, "the connector was restarted"
+    exchange_fault(sut, VENUE, "timestamps_us", "off")
