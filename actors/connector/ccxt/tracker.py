@@ -69,7 +69,8 @@ class Tracker:
             if old and old in self.live:
                 self.replacing(old, live.intent.cl_ord_id)
                 self.unsettled[live.intent.cl_ord_id] = 0.0
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        # exec ids queued (a fill's: with its qty and price, to tell a repeat from a rewrite)
+        self._seen: OrderedDict[str, tuple[Decimal, Decimal] | None] = OrderedDict()
         self.execs: list[ExecReport] = []
         self.delivered = 0
         self.fills_queued = 0  # fills handed on so far (a positions answer's consistency)
@@ -165,7 +166,7 @@ class Tracker:
 
     def unreadable(self, source: str, error: BaseException | str, cl_ord_id: str = "") -> None:
         """An answer or stream event of the exchange that cannot be read (`source`: order,
-        stream_order, stream_trade, status, open_orders, balance): refused, counted
+        stream_order, stream_trade, status, open_orders, balance, fill_conflict): refused, counted
         (`tradepulse_venue_answers_unreadable{venue,source}`) and logged, at most
         `LogBudget`'s burst a second however fast they come (`suppressed`: left out)."""
         TURN.inc(metrics.VENUE_ANSWERS_UNREADABLE.labels(venue=self.venue, source=source))
@@ -273,10 +274,19 @@ class Tracker:
         self._seen[exec_id] = None
 
     def queue(self, reports: Iterable[ExecReport]) -> None:
+        """Queue `reports` once per exec id. A fill seen again with other terms (the venue
+        rewrote a trade) is not applied twice either, but refused out loud (`unreadable`,
+        source fill_conflict): the first terms stand, a human looks."""
         for report in reports:
+            terms = (report.last_qty, report.last_px) if report.kind == "fill" else None
             if report.exec_id in self._seen:
+                said = self._seen[report.exec_id]
+                if said is not None and terms is not None and said != terms:
+                    (was_qty, was_px), (qty, px) = said, terms
+                    why = f"trade {report.exec_id} was {was_qty}@{was_px}, now {qty}@{px}"
+                    self.unreadable("fill_conflict", why, report.cl_ord_id)
                 continue
-            self._seen[report.exec_id] = None
+            self._seen[report.exec_id] = terms
             if len(self._seen) > SEEN_EXEC_IDS:
                 self._seen.popitem(last=False)
             self.execs.append(report)

@@ -20,6 +20,7 @@ from prometheus_client import REGISTRY
 
 from actors.connector.adapter import RequestFailed, StatusResult
 from actors.connector.ccxt import exchange
+from actors.connector.ccxt import execs as cx
 from actors.connector.ccxt.adapter import _sent_once_done
 from actors.connector.ccxt.exchange import Rest
 from actors.connector.ccxt.queries import Queries
@@ -31,7 +32,7 @@ from protocol.config import VenueCfg
 from protocol.messages import CancelOnVenue, QueriedOrder, Side
 from tests.connector.ccxt import binance as bn
 from tests.connector.ccxt.test_flows import _Exchange, _flows
-from tests.connector.ccxt.test_mapping import my_trade, rest_order
+from tests.connector.ccxt.test_mapping import my_trade, rest_order, ws_trade
 
 D = Decimal
 VENUE = "binance-local"
@@ -177,3 +178,27 @@ def test_an_unreadable_balance_of_ours_is_refused(tmp_path: Path) -> None:
     answer = _positions(tmp_path, [{"asset": "BTC", "free": "1E+400", "locked": "0"}])
     assert isinstance(answer, RequestFailed) and "unreadable balance" in str(answer)
     assert _unreadable("balance") - before == 1
+
+
+def test_a_trade_id_seen_again_with_other_terms_is_refused_counted_and_logged(
+    tmp_path: Path,
+) -> None:
+    """The user-data stream says trade 1 of order 28 twice, 0.05 and then 0.07: the first
+    is the fill, the second is refused, counted and logged (it was dropped as a repeat
+    without a word: a venue rewriting a trade went unseen). A plain repeat (the same
+    terms, Binance's at-least-once delivery) stays silent."""
+    ex = _Exchange(rest_order(), rest_order())
+    flows, intents = _flows(tmp_path, ex)
+    flows.tracker.log = log = _Log()
+    said = [("0.05", "2500"), ("0.05", "2500"), ("0.07", "3500")]  # each as watch_my_trades
+    trades = [bn.ws_feed([ws_trade(1, qty, qty, "50000", quote)])[1][-1] for qty, quote in said]
+    before = _unreadable("fill_conflict")
+    for trade in trades:
+        report = cx.ws_fill_exec(VENUE, trade, cl_ord_id="c1", order_qty=D("0.1"))
+        assert report is not None
+        flows.tracker.queue([report])
+    intents.close()
+    assert [(r.exec_id, r.last_qty) for r in flows.tracker.take()] == [("28:t1", D("0.05"))]
+    assert _unreadable("fill_conflict") - before == 1
+    [(_event, fields)] = [e for e in log.events if e[0] == "ccxt_answer_unreadable"]
+    assert fields["source"] == "fill_conflict" and "0.07" in fields["error"]
