@@ -166,6 +166,7 @@ ExchangeFaultKind = Literal[
     "duplicate_trade_events",
     "clock_skew_ms",
     "timestamps_us",
+    "garble_events",
 ]
 
 

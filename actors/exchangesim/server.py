@@ -100,16 +100,20 @@ class ExchangeServer:
         return sum(1 for s in self._sessions if s.subscription is not None)
 
     def publish(self, events: list[dict[str, Any]]) -> None:
-        """Push user-data events to every subscribed connection (faults: delay, twice)."""
+        """Push user-data events to every subscribed connection (faults: delay, twice, in
+        microseconds, cut short)."""
         if not events:
             return
         due = time.monotonic() + self.faults.delay_trade_events_ms / 1000.0
+        garbled = [self.faults.take("garble_events") for _ in events]
         for s in self._sessions:
             if s.subscription is None:
                 continue
-            for event in events:
+            for event, garble in zip(events, garbled, strict=True):
                 sent = in_microseconds(event) if self.faults.timestamps_us else event
                 text = json.dumps(event_frame(s.subscription, sent))
+                if garble:  # truncated JSON: a frame cut short by a broken proxy
+                    text = text[: len(text) // 2]
                 s.put(text, due)
                 self.events_sent += 1
                 if self.faults.duplicate_trade_events and event.get("e") == "executionReport":

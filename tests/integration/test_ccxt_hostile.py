@@ -22,6 +22,7 @@ from tests.integration.ccxt_support import (
     VENUE,
     CcxtSystem,
     fills_once,
+    overrides,
     running,
     settle,
 )
@@ -35,7 +36,11 @@ LOW_BID = "59000.00"  # a buy here rests
 
 @pytest.fixture(scope="module")
 def sut() -> Iterator[CcxtSystem]:
-    yield from running(CcxtSystem(crash_at=()))
+    """Venue positions asked every 30 s (not 0.5): each answer polls the orders in flight,
+    which would hide a stream that said nothing more."""
+    config = overrides()
+    config["heartbeat"]["venue_positions_interval_s"] = 30.0
+    yield from running(CcxtSystem(crash_at=(), overrides=config))
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +68,25 @@ def test_times_in_microseconds_lose_no_fill_and_kill_no_connector(
     fills_once(sut, final)
     assert sut.pid_of(CONNECTOR) == pid, "the connector was restarted"
     exchange_fault(sut, VENUE, "timestamps_us", "off")
+
+
+def test_a_garbled_stream_frame_is_counted_and_the_stream_goes_on(
+    sut: CcxtSystem, c: ExecutionClient
+) -> None:
+    """One user-data frame cut short (truncated JSON): it is counted and logged, and the
+    frames after it are read. ccxt's receive loop died of the JSONDecodeError raised in its
+    callback (no reconnect, no error to the watch): the stream said nothing more while the
+    connector took it for up, and the order's fills came only with the REST safety-net
+    poll (`poll_idle_s`, 30 s)."""
+    since = sut.mark()
+    exchange_fault(sut, VENUE, "garble_events", 1)
+    submit_when_open(c, VENUE, "BUY", "0.01", LOW_BID, client_order_id="garbled-rest",
+                     tif="GTC", symbol=BTC)  # fmt: skip
+    sut.wait_event("ccxt_answer_unreadable", 10.0, since=since, source="stream_frame")
+    submit_when_open(c, VENUE, "BUY", "0.6", TOP_ASK, client_order_id="garbled-walk",
+                     tif="GTC", symbol=BTC)  # fmt: skip
+    eventually(lambda: c.get_order("garbled-walk").status is OrderStatus.FILLED, 15.0,
+               message=lambda: f"{c.get_order('garbled-walk')}\n{sut.describe()}")  # fmt: skip
+    final = settle(c, sut, ["garbled-rest", "garbled-walk"])
+    fills_once(sut, final)
+    assert not sut.events("ccxt_stream_lost", since=since)

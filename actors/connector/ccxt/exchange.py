@@ -68,6 +68,32 @@ def new_exchange(ccfg: CcxtCfg, environ: Mapping[str, str], base_url: str) -> An
     return exchange
 
 
+def guard_stream_frames(exchange: Any, on_unreadable: Callable[[BaseException], None]) -> None:
+    """Every WebSocket client of `exchange` reads on past a frame it cannot handle, which
+    goes to `on_unreadable`. ccxt.pro reads a connection's frames in a callback that arms
+    the next read only once a frame was handled: a frame that raised there (truncated
+    JSON, a field its parser chokes on) ended the reading for good, the connection left
+    open, no error to any watch (the stream taken for up said nothing more)."""
+    make_client = exchange.client
+
+    def client(url: str) -> Any:
+        made = make_client(url)
+        if not getattr(made, "tp_guarded", False):
+            handle = made.handle_message
+
+            def guarded(message: Any) -> None:
+                try:
+                    handle(message)
+                except Exception as exc:  # noqa: BLE001 - one frame, never the stream
+                    on_unreadable(exc)
+
+            made.handle_message = guarded
+            made.tp_guarded = True
+        return made
+
+    exchange.client = client
+
+
 class Rest:
     """REST calls to one exchange (`ex`, set once a session built it)."""
 

@@ -9,6 +9,7 @@ unanswered, an unbounded balance of an asset we do not trade a positions request
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +23,7 @@ from actors.connector.adapter import RequestFailed, StatusResult
 from actors.connector.ccxt import exchange
 from actors.connector.ccxt import execs as cx
 from actors.connector.ccxt.adapter import _sent_once_done
-from actors.connector.ccxt.exchange import Rest
+from actors.connector.ccxt.exchange import Rest, guard_stream_frames
 from actors.connector.ccxt.queries import Queries
 from actors.connector.exec_batch import exec_messages
 from actors.runtime.tally import TURN
@@ -33,6 +34,7 @@ from protocol.messages import CancelOnVenue, QueriedOrder, Side
 from tests.connector.ccxt import binance as bn
 from tests.connector.ccxt.test_flows import _Exchange, _flows
 from tests.connector.ccxt.test_mapping import my_trade, rest_order, ws_trade
+from tests.exchangesim.rig import client, run, running
 
 D = Decimal
 VENUE = "binance-local"
@@ -202,3 +204,29 @@ def test_a_trade_id_seen_again_with_other_terms_is_refused_counted_and_logged(
     assert _unreadable("fill_conflict") - before == 1
     [(_event, fields)] = [e for e in log.events if e[0] == "ccxt_answer_unreadable"]
     assert fields["source"] == "fill_conflict" and "0.07" in fields["error"]
+
+
+def test_a_stream_frame_cut_short_is_refused_and_the_next_ones_read(tmp_path: Path) -> None:
+    """A user-data frame cut short (the exchange sim's garble_events): with the guard, it
+    goes to the callback and the next event reaches watch_orders. ccxt's receive loop died
+    of the JSONDecodeError: no frame was read again, no watch ever resolved."""
+
+    async def body() -> list[BaseException]:
+        refused: list[BaseException] = []
+        async with running(tmp_path) as rig, client(rig) as ex, client(rig) as other:
+            await asyncio.gather(ex.load_markets(), other.load_markets())
+            guard_stream_frames(ex, refused.append)
+            watch = asyncio.ensure_future(ex.watch_orders())
+            deadline = time.monotonic() + 10.0
+            while not rig.server.subscribers:
+                assert time.monotonic() < deadline, "never subscribed"
+                await asyncio.sleep(0.02)
+            rig.faults.apply("garble_events", 1)
+            await other.create_order("BTC/USDT", "limit", "buy", 0.01, 40000)  # NEW: garbled
+            await other.create_order("BTC/USDT", "limit", "buy", 0.02, 40000)
+            got = await asyncio.wait_for(watch, 10.0)
+            assert [o["amount"] for o in got] == [0.02]
+        return refused
+
+    [error] = run(body())
+    assert "JSON" in type(error).__name__ or "unexpected end" in str(error), error
