@@ -152,6 +152,11 @@ class Flows:
             await self._submit_failed(intent, p.order, exc)
             return
         self.crash_point("ccxt_after_send_before_answer")
+        if not rd.is_order(order):  # a 200 that is no order (a proxy's page): not known
+            why = f"the create's answer is no order: {str(order)[:100]}"
+            self.tracker.unreadable("order", why, intent.cl_ord_id)
+            await self._submit_failed(intent, p.order, ValueError(why))
+            return
         self.tracker.apply_order(intent, order, order.get("trades") or [])
 
     def unseen_proof_in_s(self, cl_ord_id: str) -> float:
@@ -278,6 +283,10 @@ class Flows:
             if failure.kind == "not_found":
                 return False, fetch.at
             self.log.info("ccxt_lookup_failed", cl_ord_id=intent.cl_ord_id, reason=failure.reason)
+            return None, fetch.at
+        if not rd.is_order(order):  # a 200 that is no order: not known now (never "found")
+            why = f"the lookup's answer is no order: {str(order)[:100]}"
+            self.tracker.unreadable("order", why, intent.cl_ord_id)
             return None, fetch.at
         return order, fetch.at
 

@@ -38,6 +38,17 @@ def info_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return info if isinstance(info, Mapping) else {}
 
 
+def is_order(answer: object) -> bool:
+    """Is `answer` (what a ccxt order call returned) an order? ccxt makes an HTML page, a
+    truncated or an empty body answered 200 an order of nothing: no id, its `info` the
+    text. An answer to a create or a lookup always names the order's id."""
+    return (
+        isinstance(answer, Mapping)
+        and isinstance(answer.get("info"), Mapping)
+        and bool(answer.get("id"))
+    )
+
+
 def num(source: Mapping[str, Any], key: str) -> Decimal | None:
     """`source[key]` as a bounded Decimal: a string or int as is, a float by its repr;
     None when absent or empty; a ValueError when it is not a number."""

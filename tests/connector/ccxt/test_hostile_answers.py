@@ -24,13 +24,14 @@ from actors.connector.ccxt import exchange
 from actors.connector.ccxt import execs as cx
 from actors.connector.ccxt.adapter import _sent_once_done
 from actors.connector.ccxt.exchange import Rest, guard_stream_frames
+from actors.connector.ccxt.flows import Pending
 from actors.connector.ccxt.queries import Queries
 from actors.connector.exec_batch import exec_messages
 from actors.runtime.tally import TURN
 from protocol.ccxt_config import CcxtCfg
 from protocol.codec import Sender
 from protocol.config import VenueCfg
-from protocol.messages import CancelOnVenue, QueriedOrder, Side
+from protocol.messages import CancelOnVenue, OrdType, PlaceOrder, QueriedOrder, Side, TimeInForce
 from tests.connector.ccxt import binance as bn
 from tests.connector.ccxt.test_flows import _Exchange, _flows
 from tests.connector.ccxt.test_mapping import my_trade, rest_order, ws_trade
@@ -143,14 +144,20 @@ def test_a_cancel_whose_answer_is_unreadable_is_done(tmp_path: Path) -> None:
 
 
 class _Account:
-    def __init__(self, rows: list[dict[str, str]]) -> None:
+    def __init__(self, rows: list[dict[str, str]] | str) -> None:
         self.rows = rows
 
     async def fetch_balance(self) -> dict[str, Any]:
+        if isinstance(self.rows, str):  # an answer body as it came, through ccxt's parser
+            exchange = ccxt.binance({"options": {"fetchMarkets": {"types": ["spot"]}}})
+            exchange.set_markets(bn.rest().markets, bn.rest().currencies)
+            exchange.privateGetAccount = lambda params=None: self.rows
+            parsed: dict[str, Any] = exchange.fetch_balance()
+            return parsed
         return bn.fetch_balance({"balances": self.rows})
 
 
-def _positions(tmp_path: Path, rows: list[dict[str, str]]) -> Any:
+def _positions(tmp_path: Path, rows: list[dict[str, str]] | str) -> Any:
     ex = _Exchange(rest_order(), rest_order())
     flows, intents = _flows(tmp_path, ex)
     flows.tracker.forget("c1")  # nothing live: the balance alone
@@ -172,6 +179,22 @@ def test_an_unbounded_balance_of_an_asset_we_do_not_trade_is_not_read(tmp_path: 
         {"asset": "JUNK", "free": "100000000000000000000", "locked": "0"},
     ])  # fmt: skip
     assert [(p.symbol, p.qty) for p in answer] == [("BTC/USDT", D("2.0"))]
+
+
+@pytest.mark.parametrize(
+    "body", ["<html><body>502 Bad Gateway</body></html>", '{"balances": [{"asset": "BT', ""]
+)
+def test_a_balance_answer_that_is_no_account_is_refused_not_read_as_zero(
+    tmp_path: Path, body: str
+) -> None:
+    """A proxy's HTML page, a truncated or an empty body with a 200: ccxt makes it a
+    balance of nothing (its `info` the text). It was read as zero of every asset (0 BTC
+    here; minus a baseline of 1000 BTC, a position of -1000): a divergence from the OMS
+    the heartbeat counts toward the kill-switch. Refused (answered), counted."""
+    before = _unreadable("balance")
+    answer = _positions(tmp_path, body)
+    assert isinstance(answer, RequestFailed) and "unreadable balance" in str(answer), answer
+    assert _unreadable("balance") - before == 1
 
 
 def test_an_unreadable_balance_of_ours_is_refused(tmp_path: Path) -> None:
@@ -230,3 +253,52 @@ def test_a_stream_frame_cut_short_is_refused_and_the_next_ones_read(tmp_path: Pa
 
     [error] = run(body())
     assert "JSON" in type(error).__name__ or "unexpected end" in str(error), error
+
+
+def _parsed_order(body: str) -> dict[str, Any]:
+    """An order call's answer body as it came (200), through ccxt binance's parser."""
+    parsed: dict[str, Any] = bn.rest().parse_order(body)
+    return parsed
+
+
+def test_a_create_answered_by_a_proxy_page_is_looked_up(tmp_path: Path) -> None:
+    """The create is answered 200 with an HTML page (ccxt: an order of nothing): the
+    outcome is not known, so the order is looked up by client id (found: accepted). It
+    was read as an unreadable answer and nothing more: no lookup, the OMS left waiting
+    for its own timeout."""
+    page = _parsed_order("<html><body>502 Bad Gateway</body></html>")
+    ex = _Exchange(rest_order(), page)
+    asked: list[str] = []
+
+    async def fetch_order(_id: Any, _symbol: str, params: dict[str, Any]) -> dict[str, Any]:
+        asked.append(params["origClientOrderId"])
+        return rest_order()
+
+    ex.fetch_order = fetch_order  # type: ignore[method-assign]
+    flows, intents = _flows(tmp_path, ex)
+    order = PlaceOrder(
+        cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY, qty=D("0.1"),
+        order_type=OrdType.LIMIT, price=D("50000"), tif=TimeInForce.GTC,
+    )  # fmt: skip
+    intent = flows.tracker.live["c1"].intent
+    asyncio.run(flows.submit(Pending(intent, order, lambda _e: None, False)))
+    kinds = [r.kind for r in flows.tracker.take()]
+    intents.close()
+    assert asked == ["c1"] and kinds == ["accepted"], (asked, kinds)
+
+
+def test_a_lookup_answered_by_a_proxy_page_is_not_known_not_found(tmp_path: Path) -> None:
+    """A lookup before a resend answered 200 with a truncated body: not known now, so the
+    resend is reported unsent (the OMS takes it back). It counted as "found, reported":
+    nothing sent, nothing said."""
+    ex = _Exchange(_parsed_order('{"symbol":"BTCUSDT","orderId":28,"clie'), rest_order())
+    flows, intents = _flows(tmp_path, ex)
+    order = PlaceOrder(
+        cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY, qty=D("0.1"),
+        order_type=OrdType.LIMIT, price=D("50000"), tif=TimeInForce.GTC,
+    )  # fmt: skip
+    intent = flows.tracker.live["c1"].intent
+    asyncio.run(flows.submit(Pending(intent, order, lambda _e: None, True)))
+    kinds = [r.kind for r in flows.tracker.take()]
+    intents.close()
+    assert kinds == ["unsent"], kinds
