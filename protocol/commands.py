@@ -167,6 +167,7 @@ ExchangeFaultKind = Literal[
     "clock_skew_ms",
     "timestamps_us",
     "garble_events",
+    "html_answer",
 ]
 
 

@@ -19,6 +19,8 @@ validates, normalises and returns the value. The server asks what to do.
 | clock_skew_ms          | ms, signed (0)    | the server clock runs this far off the wall     |
 | garble_events          | count (1)         | the next N user-data events go out cut in half  |
 |                        |                   | (truncated JSON, as from a broken proxy)        |
+| html_answer            | count (1)         | the next N order POSTs / DELETEs are processed, |
+|                        |                   | answered 200 with a proxy's HTML page           |
 | timestamps_us          | on/off (on)       | order and trade times of REST answers and       |
 |                        |                   | user-data events in microseconds (Binance's     |
 |                        |                   | timeUnit=MICROSECOND); /api/v3/time as before   |
@@ -36,7 +38,9 @@ from protocol.commands import ExchangeFaultKind
 FAULT_KINDS: tuple[str, ...] = (*get_args(ExchangeFaultKind), "clear")
 HOLD_S = 60.0  # how long a withheld answer is held (well past any client timeout)
 RETRY_AFTER_S = 1
-_COUNTS = frozenset({"timeout_after_accept", "http_5xx", "rate_limit", "garble_events"})
+_COUNTS = frozenset(
+    {"timeout_after_accept", "http_5xx", "rate_limit", "garble_events", "html_answer"}
+)
 _SWITCHES = frozenset({"duplicate_trade_events", "timestamps_us"})
 _TRUE = frozenset({"1", "on", "true", "yes", "y"})
 _FALSE = frozenset({"0", "off", "false", "no", "n"})
@@ -92,6 +96,7 @@ class Faults:
     duplicate_trade_events: bool = False
     clock_skew_ms: int = 0
     garble_events: int = 0
+    html_answer: int = 0
     timestamps_us: bool = False
 
     def apply(self, kind: str, value: Value) -> int | float | bool | None:

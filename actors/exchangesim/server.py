@@ -25,7 +25,8 @@ from actors.exchangesim.wire import in_microseconds
 from actors.exchangesim.wsapi import WsApi, event_frame
 
 WS_PATH = "/ws-api/v3"
-ORDER_PATH = "/api/v3/order"  # POST: a create (`delay_create_ms`)
+ORDER_PATH = "/api/v3/order"  # POST: a create (`delay_create_ms`); POST, DELETE: `html_answer`
+HTML_PAGE = "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>"
 PING_INTERVAL_S = 20.0  # Binance pings every 20 s and drops a connection that never pongs
 SHUTDOWN_S = 1.0  # at close, handlers still running (a withheld answer) are cancelled
 _Item = tuple[float, str]  # (monotonic time it is due, text)
@@ -157,6 +158,10 @@ class ExchangeServer:
         )
         resp = self.rest.handle(req)
         self.publish(resp.events)
+        order_request = req.path == ORDER_PATH and req.method in ("POST", "DELETE")
+        if order_request and self.faults.take("html_answer"):  # processed, answered by a proxy
+            self.log.info("sim_answer_html", method=req.method, path=req.path)
+            return web.Response(status=200, text=HTML_PAGE, content_type="text/html")
         if resp.order_placed and self.faults.take("timeout_after_accept"):
             self.log.info("sim_answer_withheld", path=req.path, hold_s=HOLD_S)
             await asyncio.sleep(HOLD_S)

@@ -165,6 +165,7 @@ def test_fault_values_are_validated_and_clear_resets() -> None:
     assert parse_value("duplicate_trade_events", "off") is False
     assert parse_value("timestamps_us", None) is True
     assert parse_value("garble_events", None) == 1
+    assert parse_value("html_answer", "2") == 2
     for kind, value in [
         ("http_5xx", "-1"),
         ("http_5xx", "1.5"),

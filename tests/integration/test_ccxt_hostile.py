@@ -90,3 +90,27 @@ def test_a_garbled_stream_frame_is_counted_and_the_stream_goes_on(
     final = settle(c, sut, ["garbled-rest", "garbled-walk"])
     fills_once(sut, final)
     assert not sut.events("ccxt_stream_lost", since=since)
+
+
+def test_a_replace_whose_cancel_a_proxy_answers_with_a_page(
+    sut: CcxtSystem, c: ExecutionClient
+) -> None:
+    """A buy filling step by step is replaced; the exchange cancels it and the answer is
+    an HTML page with a 200. Not known what the cancel did: the replace is refused, the
+    order ends CANCELLED with what it filled, as at the exchange. The page read as an
+    order that filled nothing: a new order for the whole quantity went out (more bought
+    than the order's quantity)."""
+    submit_when_open(c, VENUE, "BUY", "2", TOP_ASK, client_order_id="html-walk", tif="GTC",
+                     symbol=BTC)  # fmt: skip
+    eventually(lambda: c.get_order("html-walk").cum_qty > 0, 10.0)
+    since = sut.mark()
+    exchange_fault(sut, VENUE, "html_answer", 1)
+    c.replace("html-walk", price=LOW_BID)
+    sut.wait_event("sim_answer_html", 5.0, since=since)
+    eventually(lambda: c.get_order("html-walk").status is OrderStatus.CANCELLED, 15.0,
+               message=lambda: f"{c.get_order('html-walk')}\n{sut.describe()}")  # fmt: skip
+    final = settle(c, sut, ["html-walk"])
+    fills_once(sut, final)
+    assert [o["client_order_id"] for o in final.exchange["orders"]
+            if o["client_order_id"].startswith("html-walk")] == ["html-walk"]  # fmt: skip
+    assert sut.events("ccxt_answer_unreadable", since=since, source="order")

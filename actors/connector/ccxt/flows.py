@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+from ccxt.base.errors import BadResponse
+
 from actors.connector.adapter import SendDone
 from actors.connector.ccxt import execs, mapping
 from actors.connector.ccxt import reading as rd
@@ -137,7 +139,7 @@ class Flows:
         p.sending = True
         self.note_sent(intent.cl_ord_id)
         try:
-            order = await self.rest.call(
+            order = await self.order_call(
                 self.noting_sends(intent.cl_ord_id, self.rest.ex.create_order),
                 args.symbol,
                 args.type,
@@ -152,12 +154,20 @@ class Flows:
             await self._submit_failed(intent, p.order, exc)
             return
         self.crash_point("ccxt_after_send_before_answer")
-        if not rd.is_order(order):  # a 200 that is no order (a proxy's page): not known
-            why = f"the create's answer is no order: {str(order)[:100]}"
-            self.tracker.unreadable("order", why, intent.cl_ord_id)
-            await self._submit_failed(intent, p.order, ValueError(why))
-            return
         self.tracker.apply_order(intent, order, order.get("trades") or [])
+
+    async def order_call(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        """`rest.call` of a request the exchange answers with one order (a create, a
+        cancel, a lookup). An answer that is no order (ccxt makes a proxy's HTML page, a
+        truncated or an empty body answered 200 an order of nothing) is counted and raises
+        BadResponse: the request's outcome is not known, as with a lost answer (read as
+        an order, a cancel had filled nothing: a replace sent the whole quantity again)."""
+        order = await self.rest.call(fn, *args)
+        if not rd.is_order(order):
+            why = f"the answer is no order: {str(order)[:100]}"
+            self.tracker.unreadable("order", why)
+            raise BadResponse(why)
+        return order
 
     def unseen_proof_in_s(self, cl_ord_id: str) -> float:
         """Seconds until "no such order" proves `cl_ord_id` never reaches the exchange
@@ -270,7 +280,7 @@ class Flows:
         self.lookups += 1
         fetch = Sent(self.rest.ex.fetch_order)
         try:
-            order: Mapping[str, Any] = await self.rest.call(
+            order: Mapping[str, Any] = await self.order_call(
                 fetch,
                 None,
                 intent.symbol,
@@ -283,10 +293,6 @@ class Flows:
             if failure.kind == "not_found":
                 return False, fetch.at
             self.log.info("ccxt_lookup_failed", cl_ord_id=intent.cl_ord_id, reason=failure.reason)
-            return None, fetch.at
-        if not rd.is_order(order):  # a 200 that is no order: not known now (never "found")
-            why = f"the lookup's answer is no order: {str(order)[:100]}"
-            self.tracker.unreadable("order", why, intent.cl_ord_id)
             return None, fetch.at
         return order, fetch.at
 
@@ -362,7 +368,7 @@ class Flows:
         for delay_s in (0.0, *CANCEL_RETRY_DELAYS_S):
             await asyncio.sleep(delay_s)
             try:
-                order = await self.rest.call(
+                order = await self.order_call(
                     self.rest.ex.cancel_order, None, request.symbol, mapping.cancel_params(request)
                 )
             except asyncio.CancelledError:

@@ -50,7 +50,7 @@ class Queries:
             async with sem:
                 fetch = Sent(self.rest.ex.fetch_order)
                 try:
-                    order = await self.rest.call(
+                    order = await self.flows.order_call(
                         fetch, None, q.symbol, {"origClientOrderId": q.cl_ord_id}
                     )
                 except asyncio.CancelledError:

@@ -40,6 +40,8 @@ class OrderFlows(Protocol):
 
     def note_sent(self, cl_ord_id: str) -> None: ...
 
+    async def order_call(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any: ...
+
     def noting_sends(
         self, cl_ord_id: str, create: Callable[..., Awaitable[Any]]
     ) -> Callable[..., Awaitable[Any]]: ...
@@ -179,7 +181,7 @@ class Replaces:
         tracker.replacing(old.cl_ord_id, request.cl_ord_id)
         flows.crash_point("ccxt_replace_before_cancel")
         try:
-            cancelled = await flows.rest.call(
+            cancelled = await flows.order_call(
                 flows.rest.ex.cancel_order, None, request.symbol,
                 {"origClientOrderId": request.orig_cl_ord_id},
             )  # fmt: skip
@@ -235,7 +237,7 @@ class Replaces:
         args = mapping.create_args(request, amount=remaining)
         flows.note_sent(intent.cl_ord_id)  # its window (`Flows.sent_at`), from its last attempt
         try:
-            order = await flows.rest.call(
+            order = await flows.order_call(
                 flows.noting_sends(intent.cl_ord_id, flows.rest.ex.create_order),
                 args.symbol, args.type, args.side, args.amount, args.price, args.params,
             )  # fmt: skip

@@ -31,7 +31,15 @@ from actors.runtime.tally import TURN
 from protocol.ccxt_config import CcxtCfg
 from protocol.codec import Sender
 from protocol.config import VenueCfg
-from protocol.messages import CancelOnVenue, OrdType, PlaceOrder, QueriedOrder, Side, TimeInForce
+from protocol.messages import (
+    CancelOnVenue,
+    OrdType,
+    PlaceOrder,
+    QueriedOrder,
+    ReplaceOnVenue,
+    Side,
+    TimeInForce,
+)
 from tests.connector.ccxt import binance as bn
 from tests.connector.ccxt.test_flows import _Exchange, _flows
 from tests.connector.ccxt.test_mapping import my_trade, rest_order, ws_trade
@@ -302,3 +310,44 @@ def test_a_lookup_answered_by_a_proxy_page_is_not_known_not_found(tmp_path: Path
     kinds = [r.kind for r in flows.tracker.take()]
     intents.close()
     assert kinds == ["unsent"], kinds
+
+
+def test_a_replace_whose_cancel_is_answered_by_a_proxy_page_sends_no_new_order(
+    tmp_path: Path,
+) -> None:
+    """c1 (0.1) has filled 0.06 when it is replaced; the exchange cancels it and a proxy
+    answers the cancel 200 with an HTML page. Not known what the cancel did, so no new
+    order goes out: the replace is refused after the old order's state is looked up. The
+    page read as an order that filled nothing: a new order for the whole 0.1 (0.16 bought
+    of 0.1)."""
+    cancelled = rest_order(
+        status="CANCELED", executedQty="0.06000000", cummulativeQuoteQty="3000.00000000"
+    )
+    ex = _Exchange(_parsed_order("<html><body>502 Bad Gateway</body></html>"), rest_order())
+    ex.fetch_order = _answer(cancelled)  # type: ignore[method-assign]
+    ex.fetch_my_trades = _answer(bn.parse_trades([my_trade(1, "0.06", "50000")]))  # type: ignore[method-assign]
+    amounts: list[float] = []
+
+    async def create_order(*args: Any) -> dict[str, Any]:
+        amounts.append(args[3])
+        return rest_order(orderId=29, clientOrderId="c1.r1", origQty=str(args[3]))
+
+    ex.create_order = create_order  # type: ignore[method-assign]
+    flows, intents = _flows(tmp_path, ex)
+    flows.tracker.live["c1"].filled = D("0.06")
+    request = ReplaceOnVenue(
+        cl_ord_id="c1.r1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY,
+        qty=D("0.1"), order_type=OrdType.LIMIT, price=D("49000"),
+    )  # fmt: skip
+    asyncio.run(flows.replace(request))
+    kinds = [(r.cl_ord_id, r.kind) for r in flows.tracker.take()]
+    intents.close()
+    assert amounts == [], f"a new order went out for {amounts}"
+    assert ("c1.r1", "cancel_rejected") in kinds and ("c1", "cancelled") in kinds, kinds
+
+
+def _answer(value: Any) -> Callable[..., Any]:
+    async def answer(*_args: Any) -> Any:
+        return value
+
+    return answer
