@@ -202,6 +202,15 @@ class Replaces:
             tracker.queue([execs.cancel_rejected_exec(flows.venue, request, failure.reason)])
             return
         view = rd.order_view(cancelled)
+        live = tracker.live.get(old.cl_ord_id)
+        if live is not None and view.filled < live.filled:  # it goes back on its trades:
+            # what is left to buy is not known, so no new order (it would overfill)
+            why = f"the cancel answer says {view.filled} filled, its trades {live.filled}"
+            tracker.unreadable("order", why, old.cl_ord_id)
+            tracker.release(request.cl_ord_id, old.cl_ord_id)
+            await flows.apply_with_trades(old, cancelled)
+            tracker.queue([execs.cancel_rejected_exec(flows.venue, request, why)])
+            return
         done_qty = old.offset + view.filled
         done_cost = old.cost + (view.cost or Decimal(0))
         remaining = request.qty - done_qty

@@ -351,3 +351,35 @@ def _answer(value: Any) -> Callable[..., Any]:
         return value
 
     return answer
+
+
+def test_a_replace_whose_cancel_says_less_filled_than_its_trades_sends_no_new_order(
+    tmp_path: Path,
+) -> None:
+    """c1 (0.1) has 0.06 filled by its trades; the cancel's answer says 0.02 filled (the
+    exchange's cumulative going backwards). No new order on that word: the replace is
+    refused, counted. The new order went out for 0.08 (0.14 bought of 0.1)."""
+    cancelled = rest_order(
+        status="CANCELED", executedQty="0.02000000", cummulativeQuoteQty="1000.00000000"
+    )
+    ex = _Exchange(cancelled, rest_order())
+    amounts: list[float] = []
+
+    async def create_order(*args: Any) -> dict[str, Any]:
+        amounts.append(args[3])
+        return rest_order(orderId=29, clientOrderId="c1.r1", origQty=str(args[3]))
+
+    ex.create_order = create_order  # type: ignore[method-assign]
+    flows, intents = _flows(tmp_path, ex)
+    flows.tracker.live["c1"].filled = D("0.06")
+    before = _unreadable("order")
+    request = ReplaceOnVenue(
+        cl_ord_id="c1.r1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY,
+        qty=D("0.1"), order_type=OrdType.LIMIT, price=D("49000"),
+    )  # fmt: skip
+    asyncio.run(flows.replace(request))
+    kinds = [(r.cl_ord_id, r.kind) for r in flows.tracker.take()]
+    intents.close()
+    assert amounts == [], f"a new order went out for {amounts}"
+    assert ("c1.r1", "cancel_rejected") in kinds, kinds
+    assert _unreadable("order") - before == 1
