@@ -87,7 +87,8 @@ class OrderView:
 def order_view(order: Mapping[str, Any]) -> OrderView:
     """`order` read raw-first: Binance REST keys, or executionReport keys for an order of
     ccxt.pro's watch_orders (its `info` is the event). A market order has no price (ccxt
-    puts the average there); the cost falls back on average * filled."""
+    puts the average there); the cost falls back on average * filled. A negative amount,
+    filled quantity, price or cost is a ValueError (it went on as a negative cum_qty)."""
     info = info_of(order)
     ws = info.get("e") == "executionReport"
     amount_key, filled_key, price_key, cost_key = _WS_ORDER if ws else _REST_ORDER
@@ -100,6 +101,10 @@ def order_view(order: Mapping[str, Any]) -> OrderView:
     if cost is None and filled:
         average = num(order, "average")
         cost = None if average is None else average * filled
+    amount = pick(info, amount_key, order, "amount")
+    for name, value in (("amount", amount), ("filled", filled), ("price", price), ("cost", cost)):
+        if value is not None and value < 0:
+            raise ValueError(f"order {order.get('id')!r}: negative {name} {value}")
     reason = info.get("r") if ws else None
     ts_ms = order.get("lastUpdateTimestamp") or order.get("timestamp") or 0
     return OrderView(
@@ -107,7 +112,7 @@ def order_view(order: Mapping[str, Any]) -> OrderView:
         symbol=str(order.get("symbol") or ""),
         side=SIDE_FROM_CCXT.get(str(order.get("side"))),
         order_type=order_type,
-        amount=pick(info, amount_key, order, "amount"),
+        amount=amount,
         filled=filled,
         price=price,
         cost=cost,

@@ -383,3 +383,21 @@ def test_a_replace_whose_cancel_says_less_filled_than_its_trades_sends_no_new_or
     assert amounts == [], f"a new order went out for {amounts}"
     assert ("c1.r1", "cancel_rejected") in kinds, kinds
     assert _unreadable("order") - before == 1
+
+
+@pytest.mark.parametrize(
+    "field", [{"executedQty": "-0.05000000"}, {"origQty": "-1"}, {"price": "-50000"}]
+)
+def test_an_order_with_a_negative_quantity_or_price_is_refused(
+    tmp_path: Path, field: dict[str, str]
+) -> None:
+    """A snapshot with a negative filled quantity, amount or price: refused, counted; it
+    went on as executions with a negative cum_qty (or a negative order quantity)."""
+    ex = _Exchange(rest_order(), rest_order())
+    flows, intents = _flows(tmp_path, ex)
+    before = _unreadable("order")
+    order = rest_order(status="CANCELED", **field)
+    flows.tracker.apply_order(flows.tracker.live["c1"].intent, order, [])
+    reports = flows.tracker.take()
+    intents.close()
+    assert reports == [] and _unreadable("order") - before == 1, reports
