@@ -401,3 +401,25 @@ def test_an_order_with_a_negative_quantity_or_price_is_refused(
     reports = flows.tracker.take()
     intents.close()
     assert reports == [] and _unreadable("order") - before == 1, reports
+
+
+def test_a_429_without_retry_after_holds_the_backoff() -> None:
+    """A 429 that names no Retry-After: held the backoff's first step (0.5 s), then sent
+    again and answered."""
+    log = _Log()
+    rest = Rest(VenueCfg(name="bx"), log, [])
+    calls: list[float] = []
+
+    async def fetch_time() -> int:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise ccxt.RateLimitExceeded('binance {"code":-1003,"msg":"Too many requests."}')
+        return 1_700_000_000_000
+
+    async def body() -> int:
+        return int(await asyncio.wait_for(rest.call(fetch_time), 10.0))
+
+    assert asyncio.run(body()) == 1_700_000_000_000
+    assert calls[1] - calls[0] >= 0.5
+    [(_event, fields)] = [e for e in log.events if e[0] == "ccxt_rate_limited"]
+    assert fields == {"hold_s": 0.5, "capped": False}
