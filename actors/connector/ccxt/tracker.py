@@ -191,7 +191,10 @@ class Tracker:
         recent = self.recent.get(cl_ord_id)
         if recent is not None:
             return recent
-        amount = rd.order_view(src).amount if "filled" in src else rd.num(src, "amount")
+        try:
+            amount = rd.order_view(src).amount if "filled" in src else rd.num(src, "amount")
+        except ValueError:  # unreadable: so is `src`, which its reader refuses and counts
+            amount = None  # (raised here, it ended a mass cancel's flow unanswered)
         return Intent(
             cl_ord_id=cl_ord_id,
             symbol=str(src.get("symbol") or ""),

@@ -423,3 +423,26 @@ def test_a_429_without_retry_after_holds_the_backoff() -> None:
     assert calls[1] - calls[0] >= 0.5
     [(_event, fields)] = [e for e in log.events if e[0] == "ccxt_rate_limited"]
     assert fields == {"hold_s": 0.5, "capped": False}
+
+
+def test_a_mass_cancel_with_an_unreadable_order_in_its_answer_is_answered(
+    tmp_path: Path,
+) -> None:
+    """The kill-switch's mass cancel: the exchange's answer lists an order of someone else
+    with an amount out of bounds. The mass cancel is answered (done) and that order
+    counted; the ValueError left the flow and the kill-switch never heard back."""
+    foreign = rest_order(clientOrderId="web_1", orderId=77, origQty="1E+400", status="CANCELED")
+
+    class _All:
+        async def cancel_all_orders(self, _symbol: str) -> list[dict[str, Any]]:
+            return [foreign]
+
+    ex = _Exchange(rest_order(), rest_order())
+    flows, intents = _flows(tmp_path, ex)
+    flows.rest.ex = _All()
+    ccfg = CcxtCfg(api_key_env="K", secret_env="S", symbols=["BTC/USDT"])
+    before = _unreadable("order")
+    got: list[bool] = []
+    asyncio.run(Queries(VENUE, ccfg, flows, _Log()).mass_cancel(got.append))
+    intents.close()
+    assert got == [True] and _unreadable("order") - before == 1
