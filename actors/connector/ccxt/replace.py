@@ -185,9 +185,12 @@ class Replaces:
                 flows.rest.ex.cancel_order, None, request.symbol,
                 {"origClientOrderId": request.orig_cl_ord_id},
             )  # fmt: skip
+            view = rd.order_view(cancelled)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - classified below
+            if isinstance(exc, ValueError):  # an answer we cannot read: not known either
+                tracker.unreadable("order", exc, old.cl_ord_id)
             failure = flows.rest.classify(exc)
             flows.rest.count(failure.kind)
             self.log.warning(
@@ -201,7 +204,6 @@ class Replaces:
             await flows.lookup(old)
             tracker.queue([execs.cancel_rejected_exec(flows.venue, request, failure.reason)])
             return
-        view = rd.order_view(cancelled)
         live = tracker.live.get(old.cl_ord_id)
         if live is not None and view.filled < live.filled:  # it goes back on its trades:
             # what is left to buy is not known, so no new order (it would overfill)

@@ -446,3 +446,22 @@ def test_a_mass_cancel_with_an_unreadable_order_in_its_answer_is_answered(
     asyncio.run(Queries(VENUE, ccfg, flows, _Log()).mass_cancel(got.append))
     intents.close()
     assert got == [True] and _unreadable("order") - before == 1
+
+
+def test_a_replace_whose_cancel_answer_is_unreadable_is_refused(tmp_path: Path) -> None:
+    """The cancel's answer carries a filled quantity out of bounds: the replace is refused
+    (the OMS hears it, nothing sent), the answer counted. The ValueError ended the flow
+    unacknowledged (the OMS resent the replace after its next pass)."""
+    ex = _Exchange(rest_order(status="CANCELED", executedQty="1E+400"), rest_order())
+    flows, intents = _flows(tmp_path, ex)
+    before = _unreadable("order")
+    request = ReplaceOnVenue(
+        cl_ord_id="c1.r1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY,
+        qty=D("0.1"), order_type=OrdType.LIMIT, price=D("49000"),
+    )  # fmt: skip
+    acked: list[RequestFailed | None] = []
+    asyncio.run(_sent_once_done(flows.replace(request), acked.append))
+    kinds = [(r.cl_ord_id, r.kind) for r in flows.tracker.take()]
+    intents.close()
+    assert acked == [None] and ("c1.r1", "cancel_rejected") in kinds, kinds
+    assert _unreadable("order") - before >= 1
