@@ -17,6 +17,7 @@ from typing import Any
 
 from actors.connector.ccxt import execs, mapping
 from actors.connector.ccxt import reading as rd
+from actors.connector.ccxt.errors import redact
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.runtime import metrics
 from actors.runtime.ratelog import LogBudget
@@ -168,12 +169,13 @@ class Tracker:
         """An answer or stream event of the exchange that cannot be read (`source`: order,
         stream_order, stream_trade, status, open_orders, balance, fill_conflict): refused, counted
         (`tradepulse_venue_answers_unreadable{venue,source}`) and logged, at most
-        `LogBudget`'s burst a second however fast they come (`suppressed`: left out)."""
+        `LogBudget`'s burst a second however fast they come (`suppressed`: left out), the
+        text without query strings, signatures or API keys (`errors.redact`)."""
         TURN.inc(metrics.VENUE_ANSWERS_UNREADABLE.labels(venue=self.venue, source=source))
         if (skipped := self._unreadable_log.take()) is not None:
             self.log.error(
                 "ccxt_answer_unreadable", source=source, cl_ord_id=cl_ord_id,
-                error=str(error)[:200], suppressed=skipped,
+                error=redact(str(error))[:200], suppressed=skipped,
             )  # fmt: skip
 
     def venue_order(self, intent: Intent, order: Mapping[str, Any]) -> VenueOrder:
