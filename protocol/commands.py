@@ -174,6 +174,9 @@ ExchangeFaultKind = Literal[
     "delay_create_ms",
     "duplicate_trade_events",
     "clock_skew_ms",
+    "timestamps_us",
+    "garble_events",
+    "html_answer",
 ]
 
 

@@ -11,7 +11,8 @@
     python -m actors.exchangesim control --config FILE --venue NAME COMMAND [--value V]
             [--state-dir D] [--runtime-dir R] [--json]
         COMMAND: status, or a fault: timeout_after_accept, http_5xx, rate_limit, drop_ws,
-        delay_trade_events_ms, delay_create_ms, duplicate_trade_events, clock_skew_ms, clear
+        delay_trade_events_ms, delay_create_ms, duplicate_trade_events, clock_skew_ms,
+        timestamps_us, garble_events, html_answer, clear
 
 Exit codes: 0 ok, 1 error (the exchange answered no, no state to inspect, or `run` while
 it already runs), 2 bad usage, config or credentials, 3 the exchange is not running.

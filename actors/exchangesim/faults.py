@@ -17,6 +17,13 @@ validates, normalises and returns the value. The server asks what to do.
 |                        |                   | processed (slow on its way: lands late)         |
 | duplicate_trade_events | on/off (on)       | send every executionReport twice                |
 | clock_skew_ms          | ms, signed (0)    | the server clock runs this far off the wall     |
+| garble_events          | count (1)         | the next N user-data events go out cut in half  |
+|                        |                   | (truncated JSON, as from a broken proxy)        |
+| html_answer            | count (1)         | the next N order POSTs / DELETEs are processed, |
+|                        |                   | answered 200 with a proxy's HTML page           |
+| timestamps_us          | on/off (on)       | order and trade times of REST answers and       |
+|                        |                   | user-data events in microseconds (Binance's     |
+|                        |                   | timeUnit=MICROSECOND); /api/v3/time as before   |
 | clear                  | -                 | remove every fault                              |
 """
 
@@ -31,7 +38,10 @@ from protocol.commands import ExchangeFaultKind
 FAULT_KINDS: tuple[str, ...] = (*get_args(ExchangeFaultKind), "clear")
 HOLD_S = 60.0  # how long a withheld answer is held (well past any client timeout)
 RETRY_AFTER_S = 1
-_COUNTS = frozenset({"timeout_after_accept", "http_5xx", "rate_limit"})
+_COUNTS = frozenset(
+    {"timeout_after_accept", "http_5xx", "rate_limit", "garble_events", "html_answer"}
+)
+_SWITCHES = frozenset({"duplicate_trade_events", "timestamps_us"})
 _TRUE = frozenset({"1", "on", "true", "yes", "y"})
 _FALSE = frozenset({"0", "off", "false", "no", "n"})
 
@@ -48,7 +58,7 @@ def parse_value(kind: str, value: Value) -> int | float | bool | None:
         raise FaultError(f"unknown fault {kind!r}; faults: {', '.join(FAULT_KINDS)}")
     if kind in ("drop_ws", "clear"):
         return None
-    if kind == "duplicate_trade_events":
+    if kind in _SWITCHES:
         if value is None or value == "" or value is True:
             return True
         if value is False:
@@ -85,6 +95,9 @@ class Faults:
     delay_create_ms: float = 0.0
     duplicate_trade_events: bool = False
     clock_skew_ms: int = 0
+    garble_events: int = 0
+    html_answer: int = 0
+    timestamps_us: bool = False
 
     def apply(self, kind: str, value: Value) -> int | float | bool | None:
         """Set fault `kind`; returns the normalised value (`drop_ws`: the caller acts)."""

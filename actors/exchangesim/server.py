@@ -21,10 +21,12 @@ from aiohttp import WSMsgType, web
 from actors.exchangesim.errors import RATE_LIMIT_MSG
 from actors.exchangesim.faults import HOLD_S, RETRY_AFTER_S, Faults
 from actors.exchangesim.rest import Request, RestApi
+from actors.exchangesim.wire import in_microseconds
 from actors.exchangesim.wsapi import WsApi, event_frame
 
 WS_PATH = "/ws-api/v3"
-ORDER_PATH = "/api/v3/order"  # POST: a create (`delay_create_ms`)
+ORDER_PATH = "/api/v3/order"  # POST: a create (`delay_create_ms`); POST, DELETE: `html_answer`
+HTML_PAGE = "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>"
 PING_INTERVAL_S = 20.0  # Binance pings every 20 s and drops a connection that never pongs
 SHUTDOWN_S = 1.0  # at close, handlers still running (a withheld answer) are cancelled
 _Item = tuple[float, str]  # (monotonic time it is due, text)
@@ -99,15 +101,20 @@ class ExchangeServer:
         return sum(1 for s in self._sessions if s.subscription is not None)
 
     def publish(self, events: list[dict[str, Any]]) -> None:
-        """Push user-data events to every subscribed connection (faults: delay, twice)."""
+        """Push user-data events to every subscribed connection (faults: delay, twice, in
+        microseconds, cut short)."""
         if not events:
             return
         due = time.monotonic() + self.faults.delay_trade_events_ms / 1000.0
+        garbled = [self.faults.take("garble_events") for _ in events]
         for s in self._sessions:
             if s.subscription is None:
                 continue
-            for event in events:
-                text = json.dumps(event_frame(s.subscription, event))
+            for event, garble in zip(events, garbled, strict=True):
+                sent = in_microseconds(event) if self.faults.timestamps_us else event
+                text = json.dumps(event_frame(s.subscription, sent))
+                if garble:  # truncated JSON: a frame cut short by a broken proxy
+                    text = text[: len(text) // 2]
                 s.put(text, due)
                 self.events_sent += 1
                 if self.faults.duplicate_trade_events and event.get("e") == "executionReport":
@@ -151,10 +158,15 @@ class ExchangeServer:
         )
         resp = self.rest.handle(req)
         self.publish(resp.events)
+        order_request = req.path == ORDER_PATH and req.method in ("POST", "DELETE")
+        if order_request and self.faults.take("html_answer"):  # processed, answered by a proxy
+            self.log.info("sim_answer_html", method=req.method, path=req.path)
+            return web.Response(status=200, text=HTML_PAGE, content_type="text/html")
         if resp.order_placed and self.faults.take("timeout_after_accept"):
             self.log.info("sim_answer_withheld", path=req.path, hold_s=HOLD_S)
             await asyncio.sleep(HOLD_S)
-        return web.json_response(resp.body, status=resp.status)
+        body = in_microseconds(resp.body) if self.faults.timestamps_us else resp.body
+        return web.json_response(body, status=resp.status)
 
     async def _ws(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(autoping=True, heartbeat=PING_INTERVAL_S)

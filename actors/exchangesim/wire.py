@@ -175,3 +175,22 @@ def account_position(balances: dict[str, tuple[Decimal, Decimal]], now_ms: int) 
         "u": now_ms,
         "B": [{"a": a, "f": fmt(f), "l": fmt(lk)} for a, (f, lk) in sorted(balances.items())],
     }
+
+
+# the order / trade / event times of REST answers and user-data events (not serverTime)
+_TIME_KEYS = frozenset({"time", "updateTime", "workingTime", "transactTime", "E", "T", "O", "W"})
+
+
+def in_microseconds(data: Any) -> Any:
+    """`data` (an answer or event) with its times in microseconds, as Binance gives them
+    to a client that asked for timeUnit=MICROSECOND (the `timestamps_us` fault)."""
+    if isinstance(data, list):
+        return [in_microseconds(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    return {
+        key: value * 1000
+        if key in _TIME_KEYS and isinstance(value, int) and not isinstance(value, bool)
+        else in_microseconds(value)
+        for key, value in data.items()
+    }

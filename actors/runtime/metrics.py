@@ -139,6 +139,11 @@ VENUE_REQUEST_UNSERVED = Gauge(
 FILL_LEDGER_FILLS = Counter(
     "tradepulse_fill_ledger_fills", "Fills applied to the connector's own fill ledger", ["venue"]
 )
+VENUE_ANSWERS_UNREADABLE = Counter(
+    "tradepulse_venue_answers_unreadable",
+    "Exchange answers and stream events a ccxt connector could not read (refused, logged)",
+    ["venue", "source"],
+)
 VENUE_UP = Gauge(
     "tradepulse_venue_up",
     "1 while the venue session is logged on",

@@ -124,6 +124,27 @@ def test_duplicate_and_delayed_events(tmp_path: Path) -> None:
     run(body())
 
 
+def test_timestamps_us_gives_order_and_event_times_in_microseconds(tmp_path: Path) -> None:
+    """timestamps_us: a create's answer and its user-data events carry their times in
+    microseconds (what a client sees ~1000 times too large as ms); the server time (the
+    clients' clock offset) stays in ms."""
+
+    async def body() -> None:
+        async with running(tmp_path) as rig, client(rig) as ex, aiohttp.ClientSession() as s:
+            await ex.load_markets()
+            ws = await user_stream(s, rig)
+            rig.faults.apply("timestamps_us", "on")
+            before_ms = int(time.time() * 1000)
+            order = await ex.create_order("BTC/USDT", "market", "buy", 0.01)
+            assert order["timestamp"] >= before_ms * 1000
+            assert abs(await ex.fetch_time() - before_ms) < 60_000
+            frame = await ws.receive_json(timeout=10)
+            assert frame["event"]["E"] >= before_ms * 1000
+            await ws.close()
+
+    run(body())
+
+
 def test_drop_ws_closes_every_user_stream(tmp_path: Path) -> None:
     async def body() -> None:
         async with running(tmp_path) as rig, aiohttp.ClientSession() as s:
@@ -142,6 +163,9 @@ def test_fault_values_are_validated_and_clear_resets() -> None:
     assert parse_value("http_5xx", None) == 1
     assert parse_value("clock_skew_ms", "-1500") == -1500
     assert parse_value("duplicate_trade_events", "off") is False
+    assert parse_value("timestamps_us", None) is True
+    assert parse_value("garble_events", None) == 1
+    assert parse_value("html_answer", "2") == 2
     for kind, value in [
         ("http_5xx", "-1"),
         ("http_5xx", "1.5"),

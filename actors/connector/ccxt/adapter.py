@@ -76,7 +76,13 @@ from actors.connector.adapter import (
     StatusDone,
 )
 from actors.connector.ccxt import errors, execs, limits, mapping
-from actors.connector.ccxt.exchange import ExchangeSetupError, Rest, import_ccxt, new_exchange
+from actors.connector.ccxt.exchange import (
+    ExchangeSetupError,
+    Rest,
+    guard_stream_frames,
+    import_ccxt,
+    new_exchange,
+)
 from actors.connector.ccxt.flows import RESEND_DELAY_ENV, Flows, Pending
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.queries import Queries
@@ -299,6 +305,7 @@ class CcxtAdapter:
             if url is None:
                 raise ExchangeSetupError("the simulated exchange has not published its port yet")
             self.rest.ex = self._make_exchange(self.ccfg, self._environ, url)
+            guard_stream_frames(self.rest.ex, self._frame_unreadable)
             await self.rest.call(self.rest.ex.load_markets)
             await self.rest.call(self.rest.ex.load_time_difference)
             await self.rest.call(self.rest.ex.fetch_balance)  # the key works, before any order
@@ -364,6 +371,12 @@ class CcxtAdapter:
         task = self.bridge.spawn(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _frame_unreadable(self, exc: BaseException) -> None:
+        """A WebSocket frame ccxt could not handle (`guard_stream_frames`): counted and
+        logged; the poll looks for what it may have said."""
+        self.tracker.unreadable("stream_frame", exc)
+        self._wake_poll()
 
     def _wake_poll(self) -> None:
         if self.stream is not None:

@@ -20,6 +20,9 @@ from protocol.ccxt_config import CcxtCfg
 from protocol.config import VenueCfg
 
 MAX_RETRIES = 5  # a request refused before processing (429, -1021) is sent again this often
+# the longest one rate-limit hold lasts: a Retry-After (or a ban's end) past it is not taken
+# at its word (a garbled or absurd value, 1e9 s, held every request of the venue for good)
+MAX_HOLD_S = 60.0
 
 
 class ExchangeSetupError(RuntimeError):
@@ -65,6 +68,32 @@ def new_exchange(ccfg: CcxtCfg, environ: Mapping[str, str], base_url: str) -> An
     return exchange
 
 
+def guard_stream_frames(exchange: Any, on_unreadable: Callable[[BaseException], None]) -> None:
+    """Every WebSocket client of `exchange` reads on past a frame it cannot handle, which
+    goes to `on_unreadable`. ccxt.pro reads a connection's frames in a callback that arms
+    the next read only once a frame was handled: a frame that raised there (truncated
+    JSON, a field its parser chokes on) ended the reading for good, the connection left
+    open, no error to any watch (the stream taken for up said nothing more)."""
+    make_client = exchange.client
+
+    def client(url: str) -> Any:
+        made = make_client(url)
+        if not getattr(made, "tp_guarded", False):
+            handle = made.handle_message
+
+            def guarded(message: Any) -> None:
+                try:
+                    handle(message)
+                except Exception as exc:  # noqa: BLE001 - one frame, never the stream
+                    on_unreadable(exc)
+
+            made.handle_message = guarded
+            made.tp_guarded = True
+        return made
+
+    exchange.client = client
+
+
 class Rest:
     """REST calls to one exchange (`ex`, set once a session built it)."""
 
@@ -80,7 +109,8 @@ class Rest:
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """One REST call: paced by the token bucket and any rate-limit hold; sent again
         (at most MAX_RETRIES) when the exchange refused it before processing it (429 /
-        418 with its Retry-After, -1021 after a time resync). Other failures raise."""
+        418 with its Retry-After, at most MAX_HOLD_S; -1021 after a time resync). Other
+        failures raise."""
         for attempt in range(MAX_RETRIES + 1):
             await self._pace()
             try:
@@ -95,9 +125,11 @@ class Rest:
                     raise
                 self.count(failure.kind)
                 if failure.kind == "backoff":
-                    hold = failure.retry_after_s or min(0.5 * 2**attempt, 10.0)
+                    said = failure.retry_after_s
+                    hold = min(said or min(0.5 * 2**attempt, 10.0), MAX_HOLD_S)
                     self._hold_until = max(self._hold_until, time.monotonic() + hold)
-                    self.log.warning("ccxt_rate_limited", hold_s=round(hold, 3))
+                    capped = said is not None and said > MAX_HOLD_S
+                    self.log.warning("ccxt_rate_limited", hold_s=round(hold, 3), capped=capped)
                 else:
                     self.log.warning("ccxt_clock_resync", reason=failure.reason)
                     await self.ex.load_time_difference()

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+from ccxt.base.errors import BadResponse
+
 from actors.connector.adapter import SendDone
 from actors.connector.ccxt import execs, mapping
 from actors.connector.ccxt import reading as rd
@@ -137,7 +139,7 @@ class Flows:
         p.sending = True
         self.note_sent(intent.cl_ord_id)
         try:
-            order = await self.rest.call(
+            order = await self.order_call(
                 self.noting_sends(intent.cl_ord_id, self.rest.ex.create_order),
                 args.symbol,
                 args.type,
@@ -153,6 +155,19 @@ class Flows:
             return
         self.crash_point("ccxt_after_send_before_answer")
         self.tracker.apply_order(intent, order, order.get("trades") or [])
+
+    async def order_call(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        """`rest.call` of a request the exchange answers with one order (a create, a
+        cancel, a lookup). An answer that is no order (ccxt makes a proxy's HTML page, a
+        truncated or an empty body answered 200 an order of nothing) is counted and raises
+        BadResponse: the request's outcome is not known, as with a lost answer (read as
+        an order, a cancel had filled nothing: a replace sent the whole quantity again)."""
+        order = await self.rest.call(fn, *args)
+        if not rd.is_order(order):
+            why = f"the answer is no order: {str(order)[:100]}"
+            self.tracker.unreadable("order", why)
+            raise BadResponse(why)
+        return order
 
     def unseen_proof_in_s(self, cl_ord_id: str) -> float:
         """Seconds until "no such order" proves `cl_ord_id` never reaches the exchange
@@ -265,7 +280,7 @@ class Flows:
         self.lookups += 1
         fetch = Sent(self.rest.ex.fetch_order)
         try:
-            order: Mapping[str, Any] = await self.rest.call(
+            order: Mapping[str, Any] = await self.order_call(
                 fetch,
                 None,
                 intent.symbol,
@@ -299,9 +314,7 @@ class Flows:
                     else:
                         doubt = (await self.lookup_in_doubt(intent))[1]
                 except ValueError as exc:  # an answer we cannot read: the others go on
-                    self.log.error(
-                        "ccxt_answer_unreadable", cl_ord_id=intent.cl_ord_id, error=str(exc)[:200]
-                    )
+                    self.tracker.unreadable("order", exc, intent.cl_ord_id)
                     return
             if doubt:
                 in_doubt.append(intent.cl_ord_id)
@@ -318,8 +331,12 @@ class Flows:
         live = self.tracker.live.get(intent.cl_ord_id)
         known = live.filled if live is not None else Decimal(0)
         trades: list[Mapping[str, Any]] = list(order.get("trades") or [])
-        view = rd.order_view(order)
-        have = sum((rd.num(t, "amount") or Decimal(0) for t in trades), Decimal(0))
+        try:
+            view = rd.order_view(order)
+            have = sum((rd.num(t, "amount") or Decimal(0) for t in trades), Decimal(0))
+        except ValueError as exc:  # as `Tracker.apply_order` (a cancel's flow died of it)
+            self.tracker.unreadable("order", exc, intent.cl_ord_id)
+            return False
         if view.filled > known and view.filled > have and view.venue_order_id:
             try:
                 trades = await self.rest.call(
@@ -351,7 +368,7 @@ class Flows:
         for delay_s in (0.0, *CANCEL_RETRY_DELAYS_S):
             await asyncio.sleep(delay_s)
             try:
-                order = await self.rest.call(
+                order = await self.order_call(
                     self.rest.ex.cancel_order, None, request.symbol, mapping.cancel_params(request)
                 )
             except asyncio.CancelledError:

@@ -258,14 +258,19 @@ def positions_from_balance(
     are paid from them, and several symbols share one. A commission charged in the base
     asset (Binance's default on a buy without BNB fee payment) leaves the balance that much
     below the filled quantity: `trade_fee` says how much. Two symbols of one base asset
-    cannot be told apart in a balance: a ValueError."""
+    cannot be told apart in a balance: a ValueError, and so is a balance whose raw answer
+    is no JSON object (ccxt makes an HTML page, a truncated or an empty body answered 200
+    a balance of nothing, which would read as zero of every asset)."""
+    info = balance.get("info")
+    if not isinstance(info, Mapping):
+        raise ValueError(f"the balance answer is not an account: {str(info)[:80]!r}")
     bases: dict[str, str] = {}
     for symbol in symbols:
         base = base_asset(symbol)
         if base in bases:
             raise ValueError(f"{bases[base]} and {symbol} share base asset {base}")
         bases[base] = symbol
-    totals = rd.raw_totals(balance)
+    totals = rd.raw_totals(balance, bases)
     out: list[PositionView] = []
     for base, symbol in bases.items():
         total = totals.get(base) if totals is not None else rd.unified_total(balance, base)

@@ -50,7 +50,7 @@ class Queries:
             async with sem:
                 fetch = Sent(self.rest.ex.fetch_order)
                 try:
-                    order = await self.rest.call(
+                    order = await self.flows.order_call(
                         fetch, None, q.symbol, {"origClientOrderId": q.cl_ord_id}
                     )
                 except asyncio.CancelledError:
@@ -65,9 +65,14 @@ class Queries:
                     else:
                         result.unknown.append(q.cl_ord_id)
                     return
-                intent = self.tracker.intent_for(q.cl_ord_id, order)
-                await self.flows.apply_with_trades(intent, order)
-                result.orders.append(self.tracker.venue_order(intent, order))
+                try:
+                    intent = self.tracker.intent_for(q.cl_ord_id, order)
+                    await self.flows.apply_with_trades(intent, order)
+                    result.orders.append(self.tracker.venue_order(intent, order))
+                except ValueError as exc:  # unreadable: as a failed lookup (it raised out of
+                    # the gather, and the query was never answered)
+                    self.tracker.unreadable("status", exc, q.cl_ord_id)
+                    failed.append(errors.Failure("internal", f"unreadable answer: {exc}"[:200]))
 
         await asyncio.gather(*(one(q) for q in orders))
         if failed:
@@ -90,6 +95,8 @@ class Queries:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - classified below
+            if isinstance(exc, ValueError):  # an order we cannot read (not the request's)
+                self.tracker.unreadable("open_orders", exc)
             done(self.request_failed(exc))
             return
         if len(out) > MAX_OPEN_ORDERS_PER_REPLY:
@@ -120,9 +127,14 @@ class Queries:
         except Exception as exc:  # noqa: BLE001 - classified below
             done(self.request_failed(exc))
             return
-        positions = mapping.positions_from_balance(
-            self.venue, balance, self.ccfg.symbols, self.ccfg.position_baseline
-        )
+        try:
+            positions = mapping.positions_from_balance(
+                self.venue, balance, self.ccfg.symbols, self.ccfg.position_baseline
+            )
+        except ValueError as exc:  # unreadable: refused (it raised, and none was answered)
+            self.tracker.unreadable("balance", exc)
+            done(RequestFailed(ErrorCode.VENUE_REFUSED, f"unreadable balance: {exc}"[:200]))
+            return
         if in_doubt:  # the venue may be ahead of the cut: shown, compared by no one
             self.log.info("ccxt_positions_in_doubt", orders=len(in_doubt), cl_ord_id=in_doubt[0])
             done(NoConsistentCut(positions))

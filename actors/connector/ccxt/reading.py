@@ -12,7 +12,8 @@ gives back). Binance's raw strings carry at most 8 decimals, but a quantity such
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Final
@@ -26,12 +27,26 @@ SIDE_FROM_CCXT: Final = {"buy": Side.BUY, "sell": Side.SELL}
 # (executionReport), for amount, filled, price, cumulative quote (cost)
 _REST_ORDER: Final = ("origQty", "executedQty", "price", "cummulativeQuoteQty")
 _WS_ORDER: Final = ("q", "z", "p", "Z")
+# the latest venue time read as epoch ms: its ns must fit the wire's int64 (year 2262); a
+# larger one is not in ms (an exchange set to microseconds gives ~1.7e15) and reads as none
+MAX_TS_MS: Final = (2**63 - 1) // 1_000_000
 
 
 def info_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     """The raw exchange answer ccxt keeps in a structure's `info` ({} if none)."""
     info = obj.get("info")
     return info if isinstance(info, Mapping) else {}
+
+
+def is_order(answer: object) -> bool:
+    """Is `answer` (what a ccxt order call returned) an order? ccxt makes an HTML page, a
+    truncated or an empty body answered 200 an order of nothing: no id, its `info` the
+    text. An answer to a create or a lookup always names the order's id."""
+    return (
+        isinstance(answer, Mapping)
+        and isinstance(answer.get("info"), Mapping)
+        and bool(answer.get("id"))
+    )
 
 
 def num(source: Mapping[str, Any], key: str) -> Decimal | None:
@@ -72,7 +87,8 @@ class OrderView:
 def order_view(order: Mapping[str, Any]) -> OrderView:
     """`order` read raw-first: Binance REST keys, or executionReport keys for an order of
     ccxt.pro's watch_orders (its `info` is the event). A market order has no price (ccxt
-    puts the average there); the cost falls back on average * filled."""
+    puts the average there); the cost falls back on average * filled. A negative amount,
+    filled quantity, price or cost is a ValueError (it went on as a negative cum_qty)."""
     info = info_of(order)
     ws = info.get("e") == "executionReport"
     amount_key, filled_key, price_key, cost_key = _WS_ORDER if ws else _REST_ORDER
@@ -85,6 +101,10 @@ def order_view(order: Mapping[str, Any]) -> OrderView:
     if cost is None and filled:
         average = num(order, "average")
         cost = None if average is None else average * filled
+    amount = pick(info, amount_key, order, "amount")
+    for name, value in (("amount", amount), ("filled", filled), ("price", price), ("cost", cost)):
+        if value is not None and value < 0:
+            raise ValueError(f"order {order.get('id')!r}: negative {name} {value}")
     reason = info.get("r") if ws else None
     ts_ms = order.get("lastUpdateTimestamp") or order.get("timestamp") or 0
     return OrderView(
@@ -92,11 +112,11 @@ def order_view(order: Mapping[str, Any]) -> OrderView:
         symbol=str(order.get("symbol") or ""),
         side=SIDE_FROM_CCXT.get(str(order.get("side"))),
         order_type=order_type,
-        amount=pick(info, amount_key, order, "amount"),
+        amount=amount,
         filled=filled,
         price=price,
         cost=cost,
-        ts_ns=int(ts_ms) * 1_000_000 if isinstance(ts_ms, int | float) else 0,
+        ts_ns=ts_ns(ts_ms),
         reject_text=reason if isinstance(reason, str) and reason != "NONE" else "",
     )
 
@@ -143,8 +163,19 @@ def trade_view(trade: Mapping[str, Any]) -> TradeView:
         side=SIDE_FROM_CCXT.get(str(trade.get("side"))),
         qty=qty,
         px=px,
-        ts_ns=int(ts_ms) * 1_000_000 if isinstance(ts_ms, int | float) else 0,
+        ts_ns=ts_ns(ts_ms),
     )
+
+
+def ts_ns(ts_ms: object) -> int:
+    """A venue time in epoch ms as ns; 0 (not known) when it is none, not a finite number,
+    or outside (0, MAX_TS_MS]: a time in microseconds would overflow the wire's int64 (the
+    connector could then send no execution of that turn), a time is never worth a fill."""
+    if isinstance(ts_ms, bool) or not isinstance(ts_ms, int | float):
+        return 0
+    if not math.isfinite(ts_ms) or not 0 < ts_ms <= MAX_TS_MS:
+        return 0
+    return int(ts_ms) * 1_000_000
 
 
 def trade_sort_key(fill: TradeView) -> tuple[int, int, str]:
@@ -153,14 +184,16 @@ def trade_sort_key(fill: TradeView) -> tuple[int, int, str]:
     return (0, int(tid), "") if tid.isascii() and tid.isdigit() else (1, 0, tid)
 
 
-def raw_totals(balance: Mapping[str, Any]) -> dict[str, Decimal] | None:
-    """free + locked per asset of Binance's account answer; None if it is not one."""
+def raw_totals(balance: Mapping[str, Any], assets: Collection[str]) -> dict[str, Decimal] | None:
+    """free + locked of each of `assets` in Binance's account answer; None if it is not
+    one. The other rows are not read: an account holds assets we do not trade (an airdrop
+    of 1e20 units of a token was beyond a Decimal's bounds, and no balance was answered)."""
     rows = info_of(balance).get("balances")
     if not isinstance(rows, list):
         return None
     totals: dict[str, Decimal] = {}
     for row in rows:
-        if isinstance(row, Mapping) and isinstance(row.get("asset"), str):
+        if isinstance(row, Mapping) and row.get("asset") in assets:
             free, locked = num(row, "free") or ZERO, num(row, "locked") or ZERO
             totals[row["asset"]] = free + locked
     return totals

@@ -40,6 +40,8 @@ class OrderFlows(Protocol):
 
     def note_sent(self, cl_ord_id: str) -> None: ...
 
+    async def order_call(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any: ...
+
     def noting_sends(
         self, cl_ord_id: str, create: Callable[..., Awaitable[Any]]
     ) -> Callable[..., Awaitable[Any]]: ...
@@ -179,13 +181,16 @@ class Replaces:
         tracker.replacing(old.cl_ord_id, request.cl_ord_id)
         flows.crash_point("ccxt_replace_before_cancel")
         try:
-            cancelled = await flows.rest.call(
+            cancelled = await flows.order_call(
                 flows.rest.ex.cancel_order, None, request.symbol,
                 {"origClientOrderId": request.orig_cl_ord_id},
             )  # fmt: skip
+            view = rd.order_view(cancelled)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - classified below
+            if isinstance(exc, ValueError):  # an answer we cannot read: not known either
+                tracker.unreadable("order", exc, old.cl_ord_id)
             failure = flows.rest.classify(exc)
             flows.rest.count(failure.kind)
             self.log.warning(
@@ -199,7 +204,15 @@ class Replaces:
             await flows.lookup(old)
             tracker.queue([execs.cancel_rejected_exec(flows.venue, request, failure.reason)])
             return
-        view = rd.order_view(cancelled)
+        live = tracker.live.get(old.cl_ord_id)
+        if live is not None and view.filled < live.filled:  # it goes back on its trades:
+            # what is left to buy is not known, so no new order (it would overfill)
+            why = f"the cancel answer says {view.filled} filled, its trades {live.filled}"
+            tracker.unreadable("order", why, old.cl_ord_id)
+            tracker.release(request.cl_ord_id, old.cl_ord_id)
+            await flows.apply_with_trades(old, cancelled)
+            tracker.queue([execs.cancel_rejected_exec(flows.venue, request, why)])
+            return
         done_qty = old.offset + view.filled
         done_cost = old.cost + (view.cost or Decimal(0))
         remaining = request.qty - done_qty
@@ -235,7 +248,7 @@ class Replaces:
         args = mapping.create_args(request, amount=remaining)
         flows.note_sent(intent.cl_ord_id)  # its window (`Flows.sent_at`), from its last attempt
         try:
-            order = await flows.rest.call(
+            order = await flows.order_call(
                 flows.noting_sends(intent.cl_ord_id, flows.rest.ex.create_order),
                 args.symbol, args.type, args.side, args.amount, args.price, args.params,
             )  # fmt: skip

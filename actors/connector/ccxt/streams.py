@@ -71,7 +71,7 @@ class UserStream:
                 try:
                     self._on_order(order)
                 except ValueError as exc:  # one update we cannot read: the poll looks
-                    self.log.error("ccxt_update_unreadable", error=str(exc)[:200])
+                    self.tracker.unreadable("stream_order", exc)
                     self.poll_now.set()
 
     def _on_order(self, order: Mapping[str, Any]) -> None:
@@ -106,7 +106,7 @@ class UserStream:
                         cum_offset=intent.offset, cost_offset=intent.cost,
                     )  # fmt: skip
                 except ValueError as exc:  # a trade we cannot read: the poll fetches it
-                    self.log.warning("ccxt_trade_unreadable", cl_ord_id=cl_ord_id, error=str(exc))
+                    self.tracker.unreadable("stream_trade", exc, cl_ord_id)
                     report = None
                 if report is None:
                     self.poll_now.set()

@@ -17,7 +17,11 @@ from typing import Any
 
 from actors.connector.ccxt import execs, mapping
 from actors.connector.ccxt import reading as rd
+from actors.connector.ccxt.errors import redact
 from actors.connector.ccxt.intents import Intent, IntentLog
+from actors.runtime import metrics
+from actors.runtime.ratelog import LogBudget
+from actors.runtime.tally import TURN
 from protocol.messages import CancelOnVenue, ExecReport, ReplaceOnVenue, VenueOrder
 
 SEEN_EXEC_IDS = 100_000  # exec ids remembered (a late duplicate is dropped here too)
@@ -66,10 +70,13 @@ class Tracker:
             if old and old in self.live:
                 self.replacing(old, live.intent.cl_ord_id)
                 self.unsettled[live.intent.cl_ord_id] = 0.0
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        # exec ids queued (a fill's: with the hash of its qty and price, to tell a repeat from
+        # a rewrite; a hash, not the two Decimals: ~200 bytes a fill kept for 100,000 fills)
+        self._seen: OrderedDict[str, int | None] = OrderedDict()
         self.execs: list[ExecReport] = []
         self.delivered = 0
         self.fills_queued = 0  # fills handed on so far (a positions answer's consistency)
+        self._unreadable_log = LogBudget()
 
     @property
     def exec_mark(self) -> int:
@@ -107,7 +114,11 @@ class Tracker:
         replacing = intent.cl_ord_id in self.replaced
         if replacing:  # its end is the replace's (its flow or `settle_replace` forgets it)
             final_event = False
-        view = rd.order_view(order)
+        try:
+            view = rd.order_view(order)
+        except ValueError as exc:  # as below (it raised to the flow: a submit's task died)
+            self.unreadable("order", exc, intent.cl_ord_id)
+            return False
         vid = view.venue_order_id
         if vid:
             self.intents.learn(intent.cl_ord_id, vid)
@@ -131,7 +142,7 @@ class Tracker:
                 else []
             )
         except ValueError as exc:  # the exchange said something we cannot read: a human looks
-            self.log.error("ccxt_answer_unreadable", cl_ord_id=intent.cl_ord_id, error=str(exc))
+            self.unreadable("order", exc, intent.cl_ord_id)
             return False
         live = self.live.get(intent.cl_ord_id)
         filled = view.filled
@@ -155,6 +166,19 @@ class Tracker:
                 self.forget(intent.cl_ord_id)
         return not complete
 
+    def unreadable(self, source: str, error: BaseException | str, cl_ord_id: str = "") -> None:
+        """An answer or stream event of the exchange that cannot be read (`source`: order,
+        stream_order, stream_trade, status, open_orders, balance, fill_conflict): refused, counted
+        (`tradepulse_venue_answers_unreadable{venue,source}`) and logged, at most
+        `LogBudget`'s burst a second however fast they come (`suppressed`: left out), the
+        text without query strings, signatures or API keys (`errors.redact`)."""
+        TURN.inc(metrics.VENUE_ANSWERS_UNREADABLE.labels(venue=self.venue, source=source))
+        if (skipped := self._unreadable_log.take()) is not None:
+            self.log.error(
+                "ccxt_answer_unreadable", source=source, cl_ord_id=cl_ord_id,
+                error=redact(str(error))[:200], suppressed=skipped,
+            )  # fmt: skip
+
     def venue_order(self, intent: Intent, order: Mapping[str, Any]) -> VenueOrder:
         return mapping.venue_order(
             order, cl_ord_id=intent.cl_ord_id, order_qty=intent.order_qty,
@@ -170,7 +194,10 @@ class Tracker:
         recent = self.recent.get(cl_ord_id)
         if recent is not None:
             return recent
-        amount = rd.order_view(src).amount if "filled" in src else rd.num(src, "amount")
+        try:
+            amount = rd.order_view(src).amount if "filled" in src else rd.num(src, "amount")
+        except ValueError:  # unreadable: so is `src`, which its reader refuses and counts
+            amount = None  # (raised here, it ended a mass cancel's flow unanswered)
         return Intent(
             cl_ord_id=cl_ord_id,
             symbol=str(src.get("symbol") or ""),
@@ -253,10 +280,18 @@ class Tracker:
         self._seen[exec_id] = None
 
     def queue(self, reports: Iterable[ExecReport]) -> None:
+        """Queue `reports` once per exec id. A fill seen again with other terms (the venue
+        rewrote a trade) is not applied twice either, but refused out loud (`unreadable`,
+        source fill_conflict): the first terms stand, a human looks."""
         for report in reports:
+            terms = hash((report.last_qty, report.last_px)) if report.kind == "fill" else None
             if report.exec_id in self._seen:
+                said = self._seen[report.exec_id]
+                if said is not None and terms is not None and said != terms:
+                    why = f"trade {report.exec_id} seen again as {report.last_qty}@{report.last_px}"
+                    self.unreadable("fill_conflict", why, report.cl_ord_id)
                 continue
-            self._seen[report.exec_id] = None
+            self._seen[report.exec_id] = terms
             if len(self._seen) > SEEN_EXEC_IDS:
                 self._seen.popitem(last=False)
             self.execs.append(report)
