@@ -215,9 +215,16 @@ def _number0(fields: dict[bytes, bytes], tag: bytes) -> Decimal:
 _ZERO = Decimal(0)
 
 
+_MAX_TS_NS = 2**63 - 1  # the wire's int64: a venue time past it (year 2262) could not be sent
+
+
 def _ts_ns(text: str | None) -> int:
+    """A TransactTime as epoch ns, 0 (not known) when it is none or outside 1970..2262: a
+    venue's year 9999 (or 0001) overflowed the int64 of the report to the OMS, which then
+    could not be encoded (OverflowError): the execution never reached it."""
     seconds = fc.parse_sending_time(text) if text else None
-    return 0 if seconds is None else int(round(seconds * 1000)) * 1_000_000
+    ns = 0 if seconds is None else int(round(seconds * 1000)) * 1_000_000
+    return ns if 0 <= ns <= _MAX_TS_NS else 0
 
 
 def _ord_status(text: str | None) -> OrderStatus | None:
