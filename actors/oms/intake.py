@@ -1,12 +1,12 @@
 """OMS intake: client submits, cancels and replaces, with the risk round trip.
 
 A submit is checked (venue known, terms valid, intake open (no operator pause, global or
-of its venue, and its connector not stopped by an operator: else INTAKE_PAUSED,
-`actors.oms.intake_state`), venue in its trading session (else OUT_OF_SESSION), venue
-reconciled, queue not full, journal space reserved (else JOURNAL_UNAVAILABLE: a full disk,
-`actors.oms.journal_space`)), journalled PENDING_RISK and put to risk; the verdict is
-journalled and, once durable, the client is answered and an
-approved order queued on its venue link. A replace
+of its venue, and its connector not stopped by an operator: else INTAKE_PAUSED, nor given
+up on by the supervisor: else VENUE_DOWN, `actors.oms.intake_state`), venue in its trading
+session (else OUT_OF_SESSION), venue reconciled, queue not full, journal space reserved
+(else JOURNAL_UNAVAILABLE: a full disk, `actors.oms.journal_space`)), journalled
+PENDING_RISK and put to risk; the verdict is journalled and, once durable, the client is
+answered and an approved order queued on its venue link. A replace
 changes what is at risk, so its new terms go to risk before the request is journalled (and
 while the journal is low only a replace that just lowers the quantity is taken). No
 verdict in time is a refusal (fail closed). Outside the trading windows or in a blackout
@@ -30,6 +30,7 @@ from typing import Protocol
 from actors.oms.intake_state import IntakeGate
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import (
+    DROPPED_GAVE_UP,
     DROPPED_OUT_OF_SESSION,
     DROPPED_OUTSIDE_TRADING_WINDOW,
     DROPPED_STOPPED,
@@ -401,6 +402,7 @@ def _answer(reply: Replier, order: Order, *, duplicate: bool) -> None:
 _DROPPED: dict[str, tuple[ErrorCode, str | None]] = {
     DROPPED_OUTSIDE_TRADING_WINDOW: (ErrorCode.OUTSIDE_TRADING_WINDOW, "outside_window"),
     DROPPED_STOPPED: (ErrorCode.INTAKE_PAUSED, None),
+    DROPPED_GAVE_UP: (ErrorCode.VENUE_DOWN, None),
     DROPPED_OUT_OF_SESSION: (ErrorCode.OUT_OF_SESSION, None),
     DROPPED_UNSENT: (ErrorCode.KILL_SWITCH, "risk"),
 }

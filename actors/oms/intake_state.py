@@ -14,7 +14,9 @@ pause (fail closed), logged `intake_state_unreadable` and counted
 keeps the unreadable file as `intake.json.corrupt.<ts_ns>` first, logged).
 
 A venue whose connector an operator stopped (`tradepulse stop connector.V`,
-`actors.runtime.operator_stops`) refuses orders too, with a reason saying so. Cancels are
+`actors.runtime.operator_stops`) refuses orders too, with a reason saying so; one whose
+connector the supervisor gave up on (same file, `gave_up`) refuses them VENUE_DOWN, naming
+the connector and why, and its never-sent orders are rejected as for a stop. Cancels are
 never refused here; under a pause a replace that adds risk (a higher quantity, another
 price) is refused as a new order is, one that only lowers the quantity goes through.
 """
@@ -31,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import (
+    DROPPED_GAVE_UP,
     DROPPED_OUT_OF_SESSION,
     DROPPED_OUTSIDE_TRADING_WINDOW,
     DROPPED_STOPPED,
@@ -183,7 +186,7 @@ def unsent_reason(
     """Why a queued order that never reached `venue` is rejected instead of sent now, or
     None: the kill-switch engaged, its session closed, the `[trading]` windows closed
     trading, or its connector stopped by an operator (as last seen by
-    `IntakeGate.poll_stops`, and still)."""
+    `IntakeGate.poll_stops`, and still), or given up on by the supervisor."""
     if kill_switch:
         return DROPPED_UNSENT
     if out_of_session:
@@ -191,8 +194,17 @@ def unsent_reason(
     if window_closed:
         return DROPPED_OUTSIDE_TRADING_WINDOW
     # a venue started since that poll: intake (which reads the file) took the order, send it
-    stopped = venue in gate.stopped_venues and venue in gate.stopped()
-    return DROPPED_STOPPED if stopped else None
+    if venue not in gate.stopped_venues or venue not in (stopped := gate.stopped()):
+        return None
+    return DROPPED_STOPPED if stopped[venue].gave_up is None else DROPPED_GAVE_UP
+
+
+def gave_up_text(venue: str, stop: OperatorStop) -> str:
+    """Why `venue`'s new orders are refused: the supervisor gave up on its connector."""
+    return (
+        f"{venue} is down: {stop.actor} gave up: {stop.gave_up}, {stop.reason}; orders are"
+        f" refused until it runs again (`tradepulse restart {stop.actor}`)"
+    )
 
 
 def open_at_venue(book: OrderBook) -> dict[str, int]:
@@ -242,6 +254,8 @@ class IntakeGate:
         if (paused := self.pause_refusal(venue)) is not None:
             return paused
         stop = self.stopped().get(venue)
+        if stop is not None and stop.gave_up is not None:
+            return ErrorCode.VENUE_DOWN, gave_up_text(venue, stop)
         if stop is not None:
             return ErrorCode.INTAKE_PAUSED, (
                 f"{venue} is stopped by an operator ({stop.reason or 'no reason given'}): its "
@@ -288,7 +302,7 @@ class IntakeGate:
         now = frozenset(self.stopped())
         new = now - self.stopped_venues
         for venue in sorted(new):
-            self.log.warning("venue_stop_seen", venue=venue)
+            self.log.warning("venue_stop_seen", venue=venue, gave_up=self.stopped()[venue].gave_up)
         self.stopped_venues = now
         return new
 
@@ -330,11 +344,14 @@ class IntakeGate:
 
     def view(self) -> dict[str, Any]:
         """For the OMS's heartbeat info (`tradepulse status`)."""
-        g = self.pauses.global_pause
+        g, stops = self.pauses.global_pause, self.stopped()
         return {
             "global": None if g is None else g.model_dump(),
             "venues": {v: p.model_dump() for v, p in sorted(self.pauses.venues.items())},
-            "stopped": {v: s.reason for v, s in sorted(self.stopped().items())},
+            "stopped": {v: s.reason for v, s in sorted(stops.items()) if s.gave_up is None},
+            "gave_up": {
+                v: f"{s.gave_up}: {s.reason}" for v, s in sorted(stops.items()) if s.gave_up
+            },
         }
 
     def venue_text(self, venue: str, text: str) -> str:

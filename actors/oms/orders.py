@@ -68,6 +68,8 @@ DROPPED_OUT_OF_SESSION: Final = "venue session closed before the order was sent"
 DROPPED_OUTSIDE_TRADING_WINDOW: Final = "trading window closed before the order was sent"
 # an operator stopped its connector: not sent whenever it is started again, hours later
 DROPPED_STOPPED: Final = "venue stopped by an operator before the order was sent"
+# the supervisor gave up on its connector (state corrupt, over its budget): not sent later
+DROPPED_GAVE_UP: Final = "venue down (its connector gave up) before the order was sent"
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,24}")
 
 

@@ -36,7 +36,8 @@ downtime, `[venues.schedule]`) is no outage: logged `heartbeat_out_of_session`, 
 missed, its outage clock starts again from that answer, and the last-heartbeat gauge moves
 (the NoPositionHeartbeat alert stays quiet through the night). A venue whose connector an
 operator stopped (`tradepulse stop connector.V`, `actors.runtime.operator_stops`) is no
-outage either: not asked, never missed, its outage clock held at zero until `start`.
+outage either: not asked, never missed, its outage clock held at zero until `start` (not
+one the supervisor gave up on, `gave_up` in that file: its silence is an outage, as ever).
 The engage request (`KillSwitchCommand` to risk) is re-sent every beat until risk confirms.
 
 A venue without RequestForPositions: its connector answers from its fill ledger
@@ -208,7 +209,7 @@ class HeartbeatActor(Actor):
         """Ask the venue this beat? At its interval (half a beat early is on time), and
         every beat while a fresh divergence waits for confirmation."""
         view = self.views[venue]
-        if venue in self.stops.venues():  # its connector is deliberately offline
+        if venue in self.stops.operator_venues():  # its connector is deliberately offline
             return False
         if view.asked_at is None:
             return True
@@ -266,7 +267,7 @@ class HeartbeatActor(Actor):
     def _close(self, beat: _Beat) -> None:
         beat.closed = True
         now = time.monotonic()
-        stopped = self.stops.venues()
+        stopped = self.stops.operator_venues()
         if self.stops.error is not None and (skipped := self._stops_log.take()) is not None:
             # read as nothing stopped: a stopped connector's silence counts (fail closed)
             self.log.warning(
@@ -439,7 +440,7 @@ class HeartbeatActor(Actor):
                 for v in self.venue_names
             },
             "engage_pending": sorted(self._engage_pending.values()),
-            "stopped_venues": sorted(self.stops.venues()),
+            "stopped_venues": sorted(self.stops.operator_venues()),
         }
 
 

@@ -1,10 +1,17 @@
-"""The actors an operator stopped (`tradepulse stop ACTOR`), as the other actors read it.
+"""The actors an operator stopped (`tradepulse stop ACTOR`), and the connectors the
+supervisor gave up on, as the other actors read it.
 
 The supervisor owns the stops (`actors.supervisor.operator_stop`) and writes them here, in
 the runtime dir (`protocol.paths.operator_stops_path`), before it stops the actor and
 after it starts it again. The OMS reads it to refuse orders for a stopped venue with a
 reason saying so (and to show the venue as stopped); the heartbeat reads it so that a
 venue whose connector is deliberately offline is no outage (no kill-switch).
+
+A connector the supervisor gave up on (over its restart budget, or its state corrupt: its
+venue DOWN) is recorded here too, with `gave_up` saying why (`decision.why`), until it is
+spawned again: the OMS refuses its venue's orders (VENUE_DOWN) and drops the never-sent
+ones as for a stop, but the heartbeat does NOT excuse it (`operator_venues`): its silence is
+an outage (kill-switch), unlike a deliberate stop. Absent from the data: an operator stop.
 
 One run's worth: the supervisor writes an empty file when it starts (a fresh `run` starts
 everything). A missing file is "nothing stopped"; an unreadable one too (logged by the
@@ -30,9 +37,13 @@ class OperatorStop:
     since: float  # time.time() of the stop
     venue: str | None = None  # a connector's venue
     by: str | None = None  # the operator (`OperatorId.describe()`: user, uid, pid)
+    gave_up: str | None = None  # no operator's: the supervisor gave up on it, why (state_corrupt)
 
     def describe(self) -> str:
-        """How status shows it: "stopped (by operator alice: <reason>)" (the name only)."""
+        """How status shows it: "stopped (by operator alice: <reason>)" (the name only), or
+        "gave up (state_corrupt)" for a connector the supervisor gave up on."""
+        if self.gave_up is not None:
+            return f"gave up ({self.gave_up})"
         who = f" {self.by.split(' (', 1)[0]}" if self.by else ""
         return f"stopped (by operator{who}: {self.reason or 'no reason given'})"
 
@@ -49,7 +60,8 @@ def bounded_stop(stop: OperatorStop) -> OperatorStop:
     one it names), the reason and who cut at `MAX_REASON_CHARS`."""
     by = stop.by[:MAX_REASON_CHARS] if stop.by else None
     reason = stop.reason[:MAX_REASON_CHARS]
-    return OperatorStop(stop.actor, reason, stop.since, connector_venue(stop.actor), by)
+    gave_up = stop.gave_up[:MAX_REASON_CHARS] if stop.gave_up is not None else None
+    return OperatorStop(stop.actor, reason, stop.since, connector_venue(stop.actor), by, gave_up)
 
 
 def write_stops(path: Path, stops: dict[str, OperatorStop]) -> None:
@@ -59,11 +71,16 @@ def write_stops(path: Path, stops: dict[str, OperatorStop]) -> None:
 
 
 def stops_as_data(stops: dict[str, OperatorStop]) -> dict[str, dict[str, object]]:
-    """actor id -> its stop as plain data (the file's "stops", an edge's report)."""
-    return {
-        actor: {"reason": s.reason, "since": s.since, "venue": s.venue, "by": s.by}
-        for actor, s in stops.items()
-    }
+    """actor id -> its stop as plain data (the file's "stops", an edge's report); "gave_up"
+    only for a connector the supervisor gave up on (absent: an operator's stop)."""
+    return {actor: _stop_data(s) for actor, s in stops.items()}
+
+
+def _stop_data(s: OperatorStop) -> dict[str, object]:
+    data: dict[str, object] = {"reason": s.reason, "since": s.since, "venue": s.venue, "by": s.by}
+    if s.gave_up is not None:
+        data["gave_up"] = s.gave_up
+    return data
 
 
 def parse_stops(raw: bytes) -> dict[str, OperatorStop]:
@@ -81,13 +98,14 @@ def stops_from_data(stops: object) -> dict[str, OperatorStop]:
     for actor, s in stops.items():
         if not isinstance(s, dict):
             raise ValueError(f"stop of {actor!r} is not an object")
-        venue, by = s.get("venue"), s.get("by")
+        venue, by, gave_up = s.get("venue"), s.get("by"), s.get("gave_up")
         out[str(actor)] = OperatorStop(
             str(actor),
             str(s.get("reason", "")),
             _since(actor, s.get("since", 0.0)),
             str(venue) if venue else None,
             str(by) if by else None,
+            None if gave_up is None else str(gave_up) or "unknown",
         )
     return out
 
@@ -117,6 +135,11 @@ class StopsWatcher:
         nothing stopped, with `error` set until a look succeeds."""
         self._look()
         return self._venues
+
+    def operator_venues(self) -> dict[str, OperatorStop]:
+        """`venues` without the connectors the supervisor gave up on: the venues whose
+        connector is deliberately offline (the heartbeat excuses their silence, no other)."""
+        return {v: s for v, s in self.venues().items() if s.gave_up is None}
 
     def stops(self) -> dict[str, OperatorStop]:
         """actor id -> its stop (an edge's link reports them to the core), as `venues`."""

@@ -263,6 +263,7 @@ class Supervisor:
             self.spawner = make_spawner(self.cfg, {c.spec.kind for c in self.children.values()})
             pid = self.spawner.spawn(args)
         child.spawned(pid, args.epoch, time.monotonic())
+        self.operator_stops.revived(child)  # no longer given up on (if it was)
         self._pid_to_child[pid] = child
         self.log.info("actor_spawned", child=spec.id, pid=pid, child_epoch=args.epoch)
         timeout = partial(self._check_start_timeout, child, args.epoch)
@@ -354,7 +355,8 @@ class Supervisor:
             )
             if (venue := child.spec.venue) and child.spec.kind == "connector":
                 self.venues.down(venue, decision.why)
-        if decision.down:
+        if decision.down:  # the OMS refuses its venue's orders until it is spawned again
+            self.operator_stops.gave_up(child, decision.why)
             self._leave_start_queue(child)
         if decision.action is ExitAction.STAY_STOPPED:
             return

@@ -15,6 +15,12 @@ Decisions (docs/runbook.md): risk and the OMS are critical, a stop of either is 
 (`tradepulse shutdown` stops the whole system); stops are not persisted across a
 supervisor restart: a fresh `run` starts everything (the file is removed at start).
 
+A connector the supervisor gives up on (over its restart budget, or `state_corrupt`) is
+recorded in the same file (`gave_up`, `OperatorStops.gave_up`), so the OMS refuses its
+venue's orders at once instead of sending them to no connector; the record goes when the
+connector is spawned again (`revived`: `restart`, `start`, a backoff's respawn). It is no
+operator's stop: `held` does not return it, and the heartbeat still counts an outage.
+
 Across hosts, an edge's supervisor holds the stops of its own actors (and forgets them when
 it restarts, as on one host); the core keeps a record of them for its OMS and heartbeat
 (`hold_elsewhere`), which follows the edge's report (`align_elsewhere`) while the link is up.
@@ -72,8 +78,32 @@ class OperatorStops:
         return None
 
     def held(self, actor: str) -> OperatorStop | None:
-        """The operator's stop of `actor` (None: not stopped)."""
-        return self._stops.get(actor)
+        """The operator's stop of `actor` (None: not stopped; given up on is no stop)."""
+        stop = self._stops.get(actor)
+        return stop if stop is not None and stop.gave_up is None else None
+
+    def gave_up(self, child: Child, why: str) -> None:
+        """The supervisor gave up on `child` (`why`: state_corrupt, restart_intensity): a
+        connector's is recorded for the OMS (its venue's orders refused, VENUE_DOWN) until
+        it is spawned again; a failed write is logged (the OMS then learns by timeouts)."""
+        venue = _connector_venue(child)
+        if venue is None or child.id in self._stops:  # an operator's stop stays
+            return
+        detail = _gave_up_reason(why)
+        stop = OperatorStop(child.id, detail, time.time(), venue, gave_up=why)
+        if self._write({**self._stops, child.id: stop}) is None:
+            self._log.warning("connector_gave_up_recorded", child=child.id, venue=venue, why=why)
+
+    def revived(self, child: Child) -> None:
+        """`child` was spawned: the record that the supervisor gave up on it goes (even if
+        the file cannot be written: the next write drops it there too)."""
+        stop = self._stops.get(child.id)
+        if stop is None or stop.gave_up is None:
+            return
+        rest = {a: s for a, s in self._stops.items() if a != child.id}
+        if self._write(rest) is not None:
+            self._stops = rest
+        self._log.info("connector_gave_up_cleared", child=child.id, why=stop.gave_up)
 
     def unknown(self, actor: str) -> str:
         """Why `actor` is no actor here (`restart_policy.unknown_actor`)."""
@@ -89,8 +119,8 @@ class OperatorStops:
             return False, self.unknown(actor)
         if (refused := stop_refusal(child, self._children, force)) is not None:
             return False, refused
-        if actor in self._stops:
-            return True, f"{actor} is already {self._stops[actor].describe()}"
+        if (held := self.held(actor)) is not None:  # one given up on: now held by the operator
+            return True, f"{actor} is already {held.describe()}"
         stop = OperatorStop(actor, reason, time.time(), _connector_venue(child), by)
         if (exc := self._write({**self._stops, actor: stop})) is not None:
             # the OMS and the heartbeat would not know: refuse
@@ -113,7 +143,7 @@ class OperatorStops:
         child = self._children.get(actor)
         if child is None:
             return False, self.unknown(actor)
-        if actor not in self._stops:
+        if actor not in self._stops:  # a gave-up record: `start` starts it, as `restart` does
             return False, f"{actor} was not stopped by an operator (state {child.state.value})"
         rest = {a: s for a, s in self._stops.items() if a != actor}
         if (exc := self._write(rest)) is not None:
@@ -183,6 +213,8 @@ class OperatorStops:
         (not DOWN, not an outage), with the operator's reason."""
         out = dict(board)
         for stop in self._stops.values():
+            if stop.gave_up is not None:  # the board's DOWN says why (`VenueBoard.down`)
+                continue
             if stop.venue is not None and stop.venue in out:
                 out[stop.venue] = {**out[stop.venue], "state": "stopped", "detail": stop.describe()}
         return out
@@ -198,14 +230,22 @@ def realign(
     actors (`placed_there`, by this host's config) follow its report, except those in `busy`;
     an entry for any other actor is ignored, and what is recorded is bounded (a connector's
     venue its actor id's, never the venue reported: another host's report never stops a
-    venue it does not run; the reason and who cut at `MAX_REASON_CHARS`)."""
+    venue it does not run; the reason and who cut at `MAX_REASON_CHARS`). A record that
+    changed kind there (given up on, then stopped by an operator, or back) is replaced."""
     hold = {
         a: bounded_stop(s)
         for a, s in reported.items()
-        if placed_there(a) and a not in held and a not in busy
+        if placed_there(a) and a not in busy and (a not in held or held[a].gave_up != s.gave_up)
     }
     drop = {a for a in held if placed_there(a) and a not in reported and a not in busy}
     return hold, drop
+
+
+def _gave_up_reason(why: str) -> str:
+    """What the OMS's refusal says of a connector given up on for `why`."""
+    if why == "state_corrupt":
+        return "its state is corrupt (state_corrupt in its log; runbook: Corrupt state files)"
+    return f"over its restart budget ({why}; it is retried at the longest backoff)"
 
 
 def _connector_venue(child: Child) -> str | None:

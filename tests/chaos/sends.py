@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from actors.oms.orders import (
+    DROPPED_GAVE_UP,
     DROPPED_OUT_OF_SESSION,
     DROPPED_OUTSIDE_TRADING_WINDOW,
     DROPPED_STOPPED,
@@ -108,12 +109,13 @@ def check_acked(
 def _dropped_unsent(order: Mapping[str, Any]) -> bool:
     """Acknowledged, then rejected unsent because the kill-switch was engaged meanwhile
     (or the venue's trading session closed, the trading window closed, or an operator
-    stopped its connector)."""
+    stopped its connector, or the supervisor gave up on it)."""
     reasons = (
         DROPPED_UNSENT,
         DROPPED_OUT_OF_SESSION,
         DROPPED_OUTSIDE_TRADING_WINDOW,
         DROPPED_STOPPED,
+        DROPPED_GAVE_UP,
     )
     return order["status"] == "REJECTED" and order.get("reason") in reasons
 

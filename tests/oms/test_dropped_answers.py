@@ -13,6 +13,7 @@ from decimal import Decimal as D
 
 from actors.oms.intake import Intake
 from actors.oms.orders import DROPPED_OUT_OF_SESSION, DROPPED_STOPPED
+from actors.runtime.operator_stops import OperatorStop
 from protocol.messages import (
     ErrorCode,
     OrderAck,
@@ -31,8 +32,8 @@ class _StoppedGate:
 
     stopped_venues = frozenset({V})
 
-    def stopped(self) -> dict[str, object]:
-        return dict.fromkeys(self.stopped_venues)
+    def stopped(self) -> dict[str, OperatorStop]:
+        return {v: OperatorStop(f"connector.{v}", "m", 0.0, v) for v in self.stopped_venues}
 
     def refusal(self, venue: str) -> tuple[ErrorCode, str] | None:
         if venue in self.stopped_venues:

@@ -22,6 +22,7 @@ from actors.oms.orders import (
 )
 from actors.oms.trading_calendar import TradingCalendar
 from actors.oms.unsent_guard import GuardHost, UnsentGuard, closed_since
+from actors.runtime.operator_stops import OperatorStop
 from protocol.messages import OrderStatus, OrdType, RiskVerdict, Side, SubmitOrder
 from protocol.windows import TradingCfg
 
@@ -40,8 +41,8 @@ class _Gate:
     def __init__(self) -> None:
         self.stopped_venues = frozenset[str]()
 
-    def stopped(self) -> dict[str, object]:
-        return dict.fromkeys(self.stopped_venues)
+    def stopped(self) -> dict[str, OperatorStop]:
+        return {v: OperatorStop(f"connector.{v}", "m", 0.0, v) for v in self.stopped_venues}
 
 
 class _Host:

@@ -75,6 +75,8 @@ class Intake(ControlCommand[wire.Intake]):
             rows.append((venue, _since(p), str(p.get("reason"))))
         for venue, reason in (pauses.get("stopped") or {}).items():
             rows.append((venue, "-", f"connector stopped by an operator: {reason}"))
+        for venue, why in (pauses.get("gave_up") or {}).items():  # not a pause: VENUE_DOWN
+            rows.append((venue, "-", f"connector gave up: {why}"))
         text = f"{reply.status}: {reply.reason}"
         if len(rows) > 1:
             widths = [max(len(r[i]) for r in rows) for i in range(2)]
