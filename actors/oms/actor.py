@@ -267,10 +267,15 @@ class OmsActor(Actor):
     # ------------------------------------------------------------------ never sent
 
     def _poll_stops(self) -> None:
-        """A venue an operator stopped: its queued orders are not sent at its next start."""
+        """A venue an operator stopped, or whose connector the supervisor gave up on: its
+        queued orders are not sent at its next start (and held: a Resubmit is rejected). Of
+        one given up on, what its dead connector never answered fails now, not at its
+        deadline (as at a connector restart: UNKNOWN, reconciliation decides)."""
         for venue in self.gate.poll_stops():
             if (link := self.venues.get(venue)) is not None:
                 link.drop_unsent()
+                if self.gate.stopped()[venue].gave_up is not None:
+                    link.peer.fail_pending()
 
     def drop_unsent(self, client_order_id: str, *, out_of_session: bool = False) -> bool:
         """While the kill-switch is engaged, once the venue's trading session closed

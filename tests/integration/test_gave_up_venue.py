@@ -4,7 +4,9 @@ stays DOWN. The OMS used to keep its own view of the venue (CONNECTED, reconcile
 new orders for it, send them to no connector (UNKNOWN after the request timeout) and resend
 them when the connector came back hours later. Now the supervisor records the give-up in
 the stops file: a new order for the venue is refused at once, VENUE_DOWN naming the
-connector and why; after the operator's repair and `restart`, orders are accepted again."""
+connector and why; after the operator's repair and `restart`, orders are accepted again. An
+order in flight to the connector when it died goes UNKNOWN at once (not at the request
+timeout) and, the venue never having had it, is rejected at the restart, not resubmitted."""
 
 from __future__ import annotations
 
@@ -16,8 +18,10 @@ from typing import Any
 
 import pytest
 
+from actors.oms.orders import DROPPED_GAVE_UP
 from protocol import paths
 from protocol.client import VenueDown
+from protocol.messages import OrderStatus
 from tests.helpers import SystemUnderTest, eventually
 from tests.system_ops import client, submit_when_open
 
@@ -67,3 +71,50 @@ def test_orders_for_a_gave_up_connector_are_refused_at_once_until_its_restart(
         assert order.venue == "simB" and order.status != "REJECTED", order
     assert _oms_sees_gave_up(sut, "simB") is None
     assert sut.stop() == 0
+
+
+def test_an_order_in_flight_to_the_dead_connector_is_never_sent_later(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """The demo's stale order: accepted (PENDING_SUBMIT) while its connector hung, the
+    connector then killed into a corrupt outbox. The OMS learns from the give-up that no
+    answer will come: UNKNOWN well before the request timeout; after the repair and
+    `restart`, reconciliation finds the venue never had it and it is REJECTED
+    (DROPPED_GAVE_UP), not resubmitted hours later to go live."""
+    hang_s = {"supervisor": {"hang_missed_intervals": 100}}  # the test's SIGSTOP is no hang
+    sut = start_system(overrides=hang_s)
+    with client(sut) as c:
+        submit_when_open(c, "simB")
+        outbox = paths.exec_outbox(sut.state_dir, "simB")
+        pid = sut.pid_of("connector.simB")
+        os.kill(pid, signal.SIGSTOP)
+        good = outbox.read_bytes()
+        outbox.write_bytes(GARBAGE)
+        stale = c.submit("simB", "AAPL", "BUY", "10", "LIMIT", price="95.00", timeout_s=10)
+        assert stale.status is OrderStatus.PENDING_SUBMIT, stale  # sent to a stopped process
+        os.kill(pid, signal.SIGKILL)
+        sut.wait_event("actor_gave_up", child="connector.simB", timeout_s=30)
+        coid = stale.client_order_id
+        unknown = c.wait_for_status(coid, {OrderStatus.UNKNOWN}, timeout_s=10)
+        assert unknown.reason == "no connector answer", unknown
+        sent = sut.events("order_dropped_unsent", client_order_id=coid)
+        assert not sent, sent  # it was handed to the connector: only the venue can tell
+        (marked,) = sut.events("venue_request_unconfirmed", client_order_id=coid)
+        (gave_up,) = sut.events("connector_gave_up_recorded", child="connector.simB")
+        waited_s = _ts(marked) - _ts(gave_up)
+        assert waited_s < sut.cfg.oms.request_timeout_s / 2, waited_s  # not its deadline
+
+        outbox.write_bytes(good)
+        proc = sut.cli("restart", "connector.simB")
+        assert proc.returncode == 0, proc.stderr
+        final = c.wait_for_status(coid, {OrderStatus.REJECTED, OrderStatus.ACCEPTED}, timeout_s=30)
+        assert final.status is OrderStatus.REJECTED and final.reason == DROPPED_GAVE_UP, final
+        assert submit_when_open(c, "simB").venue == "simB"  # new orders go as usual
+    assert sut.stop() == 0
+
+
+def _ts(event: dict[str, Any]) -> float:
+    """A log line's time (its ISO `ts`), in seconds."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(str(event["ts"]).replace("Z", "+00:00")).timestamp()

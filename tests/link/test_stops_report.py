@@ -83,3 +83,17 @@ def test_an_edges_own_report_reads_back_as_it_was_sent() -> None:
     }
     assert read_stops_report(stops_report(stops, EDGE_ACTORS), EDGE_ACTORS) == stops
     assert read_stops_report(stops_report(None, EDGE_ACTORS), EDGE_ACTORS) is None
+
+
+def test_an_edges_gave_up_record_reaches_the_core_as_one() -> None:
+    """A connector the edge's supervisor gave up on: the report carries `gave_up` (the
+    core's OMS refuses its venue VENUE_DOWN, its heartbeat counts the outage); an operator's
+    stop comes back as one (no `gave_up`)."""
+    gave_up = OperatorStop(
+        "connector.lse", "its state is corrupt", 5.0, "lse", None, "state_corrupt"
+    )
+    stopped = OperatorStop("venuesim.lse", "maint", 6.0, None, "bob")
+    raw = stops_report({"connector.lse": gave_up, "venuesim.lse": stopped}, EDGE_ACTORS)
+    back = read_stops_report(raw, EDGE_ACTORS)
+    assert back == {"connector.lse": gave_up, "venuesim.lse": stopped}
+    assert back["connector.lse"].describe() == "gave up (state_corrupt)"
