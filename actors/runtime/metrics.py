@@ -173,6 +173,12 @@ FIX_GARBLED_FRAMES = Counter(
     "Garbled FIX frames ignored by a logged-on session (number not consumed), by peer CompID",
     ["peer", "reason"],
 )
+FIX_RESEND_REQUESTS_SKIPPED = Counter(
+    "tradepulse_fix_resend_requests_skipped",
+    "ResendRequests of a peer left unanswered in one loop turn: every number asked for was"
+    " answered already in that turn (covered), or the turn resent its bound (over_budget)",
+    ["peer", "reason"],
+)
 
 # ---------------------------------------------------------------- orders (oms)
 ORDERS = Counter("tradepulse_orders", "Orders reaching a status", ["venue", "status"])

@@ -41,7 +41,7 @@ again), the ResendRequest goes out again; after `MAX_RESEND_REREQUESTS` such req
 without progress the session ends (Logout, `Disconnect`): the next logon recovers it. A
 ResendRequest is answered with the kept application messages (PossDupFlag=Y,
 OrigSendingTime) and SequenceReset-GapFill for admin messages and for messages older than
-the store keeps (see fix transmit).
+the store keeps (see fix transmit, which also bounds a flood of ResendRequests).
 
 Durability: see fix store. Outbound messages reach the store before `data_to_send()`
 returns their bytes. Next-in is written at `data_to_send()` too, so it is durable only
@@ -91,7 +91,7 @@ from actors.connector.fix.inbound import (
 )
 from actors.connector.fix.msglog import BAD_HEADER, GARBLED_PREFIX, IN, NORMAL, MessageLog
 from actors.connector.fix.store import MAX_SEQ, FixStore
-from actors.connector.fix.transmit import Transmitter, app_body, text_value
+from actors.connector.fix.transmit import ResendSkips, Transmitter, app_body, text_value
 from protocol.exceptions import VenueError
 
 MAX_RESEND_REREQUESTS = 3  # ResendRequests repeated for a gap that does not move
@@ -151,6 +151,7 @@ class FixSession:
         self.set_message_log(message_log)
         self._reader = fc.FrameReader()
         self._garbled = GarbledLog(self._log, monotonic, target_comp_id)
+        self._resend_skips = ResendSkips(self._log, monotonic, target_comp_id)
         self._events: list[SessionEvent] = []
         self._queue: dict[int, tuple[Inbound, bool]] = {}  # seq -> (message, already handled)
         self._resend_until = 0  # a ResendRequest is out until next_in passes this seq
@@ -509,6 +510,10 @@ class FixSession:
         return self._tx.emit(msg_type, body, keep=keep)
 
     def _serve_resend(self, begin: int, end: int) -> None:
+        skipped = self._tx.skip_resend(begin, end)  # a flood of them: see fix transmit
+        if skipped is not None:
+            self._resend_skips.skipped(skipped, begin, end)
+            return
         end, count = self._tx.resend(begin, end)
         self._log.info("fix_resend_served", begin=begin, end=end, resent=count)
 
