@@ -87,6 +87,7 @@ from actors.connector.fix.inbound import (
     GarbledLog,
     Inbound,
     log_informational,
+    peer_text,
     read_frame,
 )
 from actors.connector.fix.msglog import BAD_HEADER, GARBLED_PREFIX, IN, NORMAL, MessageLog
@@ -428,7 +429,7 @@ class FixSession:
             self._log.warning("fix_reject_received", ref_seq=event.ref_seq, reason=event.reason)
             self._events.append(event)
         elif msg_type == "5":
-            self._events.append(LoggedOut(fc.get_str(msg, 58) or ""))
+            self._events.append(LoggedOut(peer_text(fc.get_str(msg, 58))))
             if self.state == "active":
                 self._emit("5", [])
                 self._disconnect("peer logged out")
@@ -458,7 +459,7 @@ class FixSession:
     def _on_first_message(self, inbound: Inbound) -> None:
         seq, msg = inbound.seq, inbound.msg
         if self.state == "logon_sent" and inbound.msg_type == "5":
-            text = fc.get_str(msg, 58) or ""
+            text = peer_text(fc.get_str(msg, 58))
             if seq == self._store.next_in:
                 self._store.set_next_in(seq + 1)
             self._events.append(LoggedOut(text))

@@ -1,0 +1,63 @@
+"""A hostile venue's session messages: what the session keeps of the peer's text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from actors.connector.fix.events import Disconnect, LoggedOut
+from actors.connector.fix.session import FixSession
+from actors.connector.fix.store import FixStore
+from tests.connector.fix.test_session import FakeClock, ListLogger, raw
+
+HUGE = 900_000
+
+
+@pytest.fixture
+def us(tmp_path: Path) -> Iterator[FixSession]:
+    clock = FakeClock()
+    store = FixStore(tmp_path, fsync=False)
+    session = FixSession(
+        sender_comp_id="US",
+        target_comp_id="VENUE",
+        store=store,
+        initiator=True,
+        heartbeat_s=30,
+        clock=clock,
+        monotonic=clock,
+        log=ListLogger(),
+    )
+    session.logon()
+    session.data_to_send()
+    yield session
+    store.close()
+
+
+def test_logon_refused_with_a_huge_text_keeps_a_bounded_reason(us: FixSession) -> None:
+    """A Logout answering our Logon with 900,000 characters of Text: the LoggedOut text
+    and the Disconnect reason (logged, sent to the OMS and the supervisor at every
+    reconnect) are cut, saying how long the text was."""
+    events = us.receive(raw("5", 1, [(58, "x" * HUGE)]))
+    [out] = [e for e in events if isinstance(e, LoggedOut)]
+    [gone] = [e for e in events if isinstance(e, Disconnect)]
+    assert len(out.text) < 300 and out.text.startswith("x" * 200)
+    assert f"({HUGE} chars)" in out.text
+    assert len(gone.reason) < 300 and gone.reason.startswith("logon refused: xxx")
+    log = us._log  # type: ignore[attr-defined]  # the ListLogger the fixture gave
+    assert all(len(str(kw)) < 1000 for _lvl, _ev, kw in log.records)
+
+
+def test_logout_of_an_active_session_with_a_huge_text_is_cut(us: FixSession) -> None:
+    us.receive(raw("A", 1, [(98, "0"), (108, "30")]))
+    assert us.state == "active"
+    events = us.receive(raw("5", 2, [(58, "y" * HUGE)]))
+    [out] = [e for e in events if isinstance(e, LoggedOut)]
+    assert len(out.text) < 300 and f"({HUGE} chars)" in out.text
+    assert any(isinstance(e, Disconnect) for e in events)
+
+
+def test_short_logout_text_is_kept_as_sent(us: FixSession) -> None:
+    events = us.receive(raw("5", 1, [(58, "Invalid password")]))
+    assert [e.text for e in events if isinstance(e, LoggedOut)] == ["Invalid password"]
