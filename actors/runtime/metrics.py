@@ -141,7 +141,7 @@ FILL_LEDGER_FILLS = Counter(
 )
 VENUE_ANSWERS_UNREADABLE = Counter(
     "tradepulse_venue_answers_unreadable",
-    "Exchange answers and stream events a ccxt connector could not read (refused, logged)",
+    "Venue answers and events a connector could not read (refused, logged): ccxt, FIX positions",
     ["venue", "source"],
 )
 VENUE_UP = Gauge(

@@ -131,7 +131,7 @@ class FixAdapter(QueryRequests):
         self._out = OutboundQueue(
             bucket, lambda delay_s: loop.call_later(delay_s, self._out.woken), self._store
         )
-        self._queries = QueryBook(self.venue)
+        self._queries = QueryBook(self.venue, log)
         self._ids = itertools.count(1)
         self._id_prefix = id_prefix
         self._replies = ReplyRouter(self.venue, self._out, self._queries, self.session, log)

@@ -350,16 +350,34 @@ def to_venue_order(msg: simplefix.FixMessage) -> VenueOrder | None:
     )
 
 
+class UnreadableField(ValueError):
+    """A field present with a value that is no number within the bounds."""
+
+
 def to_position(msg: simplefix.FixMessage, venue: str) -> PositionView | None:
-    """A PositionReport (AP) row: net = LongQty(704) - ShortQty(705), avg px = SettlPrice(730)."""
+    """A PositionReport (AP) row: net = LongQty(704) - ShortQty(705), avg px = SettlPrice(730);
+    None without a Symbol. UnreadableField for one of the three present but unreadable, or
+    a net out of bounds: read as 0, it was a position the venue never reported."""
     symbol = fc.get_str(msg, 55)
     if not symbol:
         return None
+    long_qty, short_qty, avg_px = [_present(msg, tag) for tag in (704, 705, 730)]
     try:  # each within the bounds, their difference may not be (9s less -9s)
-        net = check_decimal(_dec0(fc.get_str(msg, 704)) - _dec0(fc.get_str(msg, 705)))
+        net = check_decimal(long_qty - short_qty)
     except ValueError:
-        return None
-    return PositionView(venue=venue, symbol=symbol, qty=net, avg_px=_dec0(fc.get_str(msg, 730)))
+        raise UnreadableField(f"{symbol}: LongQty(704) - ShortQty(705) out of bounds") from None
+    return PositionView(venue=venue, symbol=symbol, qty=net, avg_px=avg_px)
+
+
+def _present(msg: simplefix.FixMessage, tag: int) -> Decimal:
+    """Field `tag` as a number; 0 when absent, UnreadableField when unreadable."""
+    text = fc.get_str(msg, tag)
+    if text is None:
+        return _ZERO
+    value = _decimal(text)
+    if value is None:
+        raise UnreadableField(f"tag {tag} is not a number within the bounds: {text[:32]!r}")
+    return value
 
 
 # SessionRejectReason (373): the names a Reject's text is read with

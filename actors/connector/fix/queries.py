@@ -24,7 +24,11 @@ rest of the answer is read and dropped (`draining`). Its timeout is a silence ti
 End of a multi-message answer: LastRptRequested(912)=Y (ExecutionReports only: a
 PositionReport has no 912), or as many reports as TotNumReports(911) /
 TotalNumPosReports(727) announced; 0 announced means none (the single message carrying
-the count, ClOrdID "NONE" for AF, PosReqResult 2 for AN, is no row).
+the count, ClOrdID "NONE" for AF, PosReqResult 2 for AN, is no row). A position report
+with a quantity or price that is no number within the bounds fails its query
+(VENUE_REFUSED), counted (``tradepulse_venue_answers_unreadable_total``, source
+``position``) and logged (``fix_answer_unreadable``): read as 0 it was a position the
+venue never reported.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import simplefix
+import structlog
 
 from actors.connector.adapter import (
     AnswerTooBig,
@@ -45,6 +50,8 @@ from actors.connector.adapter import (
 )
 from actors.connector.fix import codec as fc
 from actors.connector.fix import mapping as fm
+from actors.connector.fix.events import Logger
+from actors.runtime import metrics
 from protocol.messages import ErrorCode, PositionView, VenueOrder
 
 
@@ -186,8 +193,9 @@ Query = StatusQuery | MassStatusQuery | PositionsQuery | MassCancelQuery
 
 
 class QueryBook:
-    def __init__(self, venue: str) -> None:
+    def __init__(self, venue: str, log: Logger | None = None) -> None:
         self.venue = venue
+        self._log: Logger = log if log is not None else structlog.get_logger("fix_queries")
         self._queries: dict[str, Query] = {}  # key -> query, oldest first
         self._status_req: dict[str, StatusQuery] = {}  # OrdStatusReqID -> query
         self._status_by_cl: dict[str, dict[str, None]] = {}  # ClOrdID -> its OrdStatusReqIDs
@@ -239,8 +247,14 @@ class QueryBook:
                 ErrorCode.VENUE_REFUSED, f"positions refused: {text}", unsupported=unsupported
             )
             self._complete(query.key, err)
-        elif query.answer(msg):
-            self._complete(query.key, query.positions)
+        else:
+            try:
+                complete = query.answer(msg)
+            except fm.UnreadableField as exc:
+                self._unreadable(query.key, "position", str(exc))
+                return True
+            if complete:
+                self._complete(query.key, query.positions)
         return True
 
     def feed_mass_cancel(self, msg: simplefix.FixMessage) -> bool:
@@ -282,6 +296,13 @@ class QueryBook:
             self._complete(key, error)
 
     # -- internals -------------------------------------------------------------------
+
+    def _unreadable(self, key: str, source: str, error: str) -> None:
+        """Query `key` fails on an answer it cannot read: counted, logged, VENUE_REFUSED."""
+        metrics.VENUE_ANSWERS_UNREADABLE.labels(venue=self.venue, source=source).inc()
+        self._log.warning("fix_answer_unreadable", source=source, error=error)
+        text = f"unreadable {source} report: {error}"
+        self._complete(key, RequestFailed(ErrorCode.VENUE_REFUSED, text))
 
     def _status_req_for(self, cl_ord_id: str) -> str | None:
         """The oldest pending OrdStatusReqID asking about `cl_ord_id`."""

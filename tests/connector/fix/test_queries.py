@@ -5,6 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
+from prometheus_client import REGISTRY
+
 from actors.connector.adapter import RequestFailed, StatusResult
 from actors.connector.fix.queries import (
     MassCancelQuery,
@@ -15,6 +18,7 @@ from actors.connector.fix.queries import (
 )
 from protocol.messages import ErrorCode
 from tests.connector.fix.support import fix_message
+from tests.connector.fix.test_session import ListLogger
 
 
 class Result:
@@ -147,6 +151,37 @@ def test_positions_end_on_the_announced_count_of_reports_even_with_an_unreadable
     assert not done.calls
     book.feed_position(fix_message([*head, (55, "MSFT"), (704, "0"), (705, "3"), (730, "300")]))
     assert [(p.symbol, p.qty) for p in done.value] == [("MSFT", Decimal(-3))]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [(704, "1e999999"), (704, "NaN"), (705, "9" * 40), (730, "abc"), (704, "9" * 19)],
+)
+def test_a_position_row_with_an_unreadable_number_fails_the_query(field: int, value: str) -> None:
+    """LongQty, ShortQty or SettlPrice present but no number within the bounds (or a net
+    out of them): the query fails (VENUE_REFUSED), counted and logged; the row was read
+    as a position of 0 (or as ShortQty alone), one the venue never reported."""
+    before = _unreadable_positions()
+    log = ListLogger()
+    book, done = QueryBook("v", log), Result()
+    book.add(PositionsQuery("P1", done, "v"))
+    row = {704: "10", 705: "0", 730: "100"} | {field: value}
+    if value == "9" * 19:
+        row[705] = "-" + "9" * 19  # each within the bounds, their difference not
+    book.feed_position(fix_message([(710, "P1"), (727, "2"), (55, "AAPL"), *row.items()]))
+    assert isinstance(done.value, RequestFailed)
+    assert done.value.code is ErrorCode.VENUE_REFUSED
+    assert "unreadable position report" in str(done.value)
+    assert _unreadable_positions() - before == 1
+    assert [ev for _lvl, ev, _kw in log.records] == ["fix_answer_unreadable"]
+    assert len(book) == 0  # the query is gone: a late row is no one's
+    assert not book.feed_position(fix_message([(710, "P1"), (55, "MSFT"), (704, "1")]))
+
+
+def _unreadable_positions() -> float:
+    labels = {"venue": "v", "source": "position"}
+    value = REGISTRY.get_sample_value("tradepulse_venue_answers_unreadable_total", labels)
+    return value or 0.0
 
 
 def test_no_positions_is_an_empty_answer_and_a_refusal_is_an_error() -> None:
