@@ -173,6 +173,12 @@ FIX_GARBLED_FRAMES = Counter(
     "Garbled FIX frames ignored by a logged-on session (number not consumed), by peer CompID",
     ["peer", "reason"],
 )
+FIX_REJECTS_SENT = Counter(
+    "tradepulse_fix_rejects_sent",
+    "Messages of a peer a FIX session refused: session Reject (kind session, reason its"
+    " SessionRejectReason 373) or BusinessMessageReject (kind business, reason 380)",
+    ["peer", "kind", "reason"],
+)
 FIX_RESEND_REQUESTS_SKIPPED = Counter(
     "tradepulse_fix_resend_requests_skipped",
     "ResendRequests of a peer left unanswered in one loop turn: every number asked for was"
