@@ -137,7 +137,9 @@ class Transmitter:
         end = last if end == 0 or end > last else end
         gap_start = max(begin, 1)
         cover = self._batch_cover
-        if cover is None or gap_start > cover[1] + 1 or end < cover[0] - 1:
+        if gap_start > end:  # nothing asked that we sent: nothing covered
+            pass
+        elif cover is None or gap_start > cover[1] + 1 or end < cover[0] - 1:
             self._batch_cover = (gap_start, end)
         else:  # overlapping or adjacent: one range
             self._batch_cover = (min(gap_start, cover[0]), max(end, cover[1]))

@@ -92,3 +92,13 @@ def test_growing_ranges_stop_at_the_turns_budget(
     # 1 + 2 + ... + 45 = 1035: the 45th request passes 1000, the 255 after it are skipped
     assert len(copies) == 1035
     assert skipped(transmit.OVER_BUDGET) - before == ORDERS - 45
+
+
+def test_adjacent_ranges_join_and_a_range_past_the_last_covers_nothing(us: FixSession) -> None:
+    """2..100 then 101..0 answer every order once; then 2..0 is covered (skipped). A
+    request past our last number (nothing to send) covers nothing for later ones."""
+    us.receive(raw("2", 2, [(7, "5000"), (16, "0")]))  # past the last: nothing
+    us.receive(raw("2", 3, [(7, "2"), (16, "100")]))
+    us.receive(raw("2", 4, [(7, "101"), (16, "0")]))
+    us.receive(raw("2", 5, [(7, "2"), (16, "0")]))
+    assert resent(us.data_to_send()) == list(range(2, ORDERS + 2))
