@@ -200,7 +200,7 @@ def _dec0(text: str | None) -> Decimal:
     return _decimal(text) or Decimal(0)
 
 
-def _number(fields: dict[bytes, bytes], tag: bytes) -> Decimal | None:
+def number(fields: dict[bytes, bytes], tag: bytes) -> Decimal | None:
     """`_decimal(fc.text(fields, tag))` in one call (an execution report reads 7 numbers)."""
     raw = fields.get(tag)
     if raw is None or len(raw) > MAX_DECIMAL_TEXT:  # latin-1: a character a byte
@@ -209,7 +209,7 @@ def _number(fields: dict[bytes, bytes], tag: bytes) -> Decimal | None:
 
 
 def _number0(fields: dict[bytes, bytes], tag: bytes) -> Decimal:
-    return _number(fields, tag) or _ZERO
+    return number(fields, tag) or _ZERO
 
 
 _ZERO = Decimal(0)
@@ -266,7 +266,7 @@ def to_exec_report(msg: simplefix.FixMessage, venue: str) -> ExecReport | None:
         reject_reason = "DUPLICATE_ORDER"
         if "duplicate" not in text.lower():
             text = f"duplicate order: {text}" if text else "duplicate order"
-    # `_number` of each (`_number0`: `or _ZERO` below)
+    # `number` of each (`_number0`: `or _ZERO` below)
     order_qty, price, last_qty, last_px, cum_qty, avg_px, leaves_qty = [
         None if (raw := f.get(k)) is None or len(raw) > MAX_DECIMAL_TEXT
         else _parsed(raw.decode("latin-1"))

@@ -279,3 +279,33 @@ def test_the_reply_bytes_estimate_counts_a_non_ascii_byte_twice() -> None:
             break
     assert done.value.code is ErrorCode.VENUE_REFUSED
     assert 200 < i < 300, i
+
+
+def _unreadable_status() -> float:
+    labels = {"venue": "v", "source": "status"}
+    value = REGISTRY.get_sample_value("tradepulse_venue_answers_unreadable_total", labels)
+    return value or 0.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [(14, "NaN"), (38, "1e999999"), (44, "9" * 40), (151, "abc"), (6, "-")]
+)
+def test_a_status_answer_with_an_unreadable_number_is_no_evidence(field: int, value: str) -> None:
+    """An H answer whose CumQty, OrderQty, Price, LeavesQty or AvgPx is no number within
+    the bounds: neither an order (it was one FILLED with CumQty 0, or a replaced order of
+    quantity 0) nor unknown; counted and logged. A mass status leaves that row out and
+    still ends on the announced count."""
+    before = _unreadable_status()
+    log = ListLogger()
+    book, done, mass = QueryBook("v", log), Result(), Result()
+    book.add(StatusQuery("S1", {"S1.0": "a"}, done))
+    bad = dict(status("a", (790, "S1.0"), status="2")) | {field: value}
+    assert book.feed_status(fix_message(list(bad.items())))
+    assert done.value == StatusResult()
+    book.add(MassStatusQuery("M1", mass))
+    assert book.feed_status(fix_message(status("b", (584, "M1"), (911, "2"))))
+    row = dict(status("c", (584, "M1"), (911, "2"))) | {field: value}
+    assert book.feed_status(fix_message(list(row.items())))
+    assert [o.cl_ord_id for o in mass.value] == ["b"]
+    assert _unreadable_status() - before == 2
+    assert [ev for _lvl, ev, _kw in log.records] == ["fix_answer_unreadable"] * 2
