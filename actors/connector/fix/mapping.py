@@ -200,7 +200,7 @@ def _dec0(text: str | None) -> Decimal:
     return _decimal(text) or Decimal(0)
 
 
-def _number(fields: dict[bytes, bytes], tag: bytes) -> Decimal | None:
+def number(fields: dict[bytes, bytes], tag: bytes) -> Decimal | None:
     """`_decimal(fc.text(fields, tag))` in one call (an execution report reads 7 numbers)."""
     raw = fields.get(tag)
     if raw is None or len(raw) > MAX_DECIMAL_TEXT:  # latin-1: a character a byte
@@ -209,7 +209,7 @@ def _number(fields: dict[bytes, bytes], tag: bytes) -> Decimal | None:
 
 
 def _number0(fields: dict[bytes, bytes], tag: bytes) -> Decimal:
-    return _number(fields, tag) or _ZERO
+    return number(fields, tag) or _ZERO
 
 
 _ZERO = Decimal(0)
@@ -273,7 +273,7 @@ def to_exec_report(msg: simplefix.FixMessage, venue: str) -> ExecReport | None:
         reject_reason = "DUPLICATE_ORDER"
         if "duplicate" not in text.lower():
             text = f"duplicate order: {text}" if text else "duplicate order"
-    # `_number` of each (`_number0`: `or _ZERO` below)
+    # `number` of each (`_number0`: `or _ZERO` below)
     order_qty, price, last_qty, last_px, cum_qty, avg_px, leaves_qty = [
         None if (raw := f.get(k)) is None or len(raw) > MAX_DECIMAL_TEXT
         else _parsed(raw.decode("latin-1"))
@@ -357,16 +357,34 @@ def to_venue_order(msg: simplefix.FixMessage) -> VenueOrder | None:
     )
 
 
+class UnreadableField(ValueError):
+    """A field present with a value that is no number within the bounds."""
+
+
 def to_position(msg: simplefix.FixMessage, venue: str) -> PositionView | None:
-    """A PositionReport (AP) row: net = LongQty(704) - ShortQty(705), avg px = SettlPrice(730)."""
+    """A PositionReport (AP) row: net = LongQty(704) - ShortQty(705), avg px = SettlPrice(730);
+    None without a Symbol. UnreadableField for one of the three present but unreadable, or
+    a net out of bounds: read as 0, it was a position the venue never reported."""
     symbol = fc.get_str(msg, 55)
     if not symbol:
         return None
+    long_qty, short_qty, avg_px = [_present(msg, tag) for tag in (704, 705, 730)]
     try:  # each within the bounds, their difference may not be (9s less -9s)
-        net = check_decimal(_dec0(fc.get_str(msg, 704)) - _dec0(fc.get_str(msg, 705)))
+        net = check_decimal(long_qty - short_qty)
     except ValueError:
-        return None
-    return PositionView(venue=venue, symbol=symbol, qty=net, avg_px=_dec0(fc.get_str(msg, 730)))
+        raise UnreadableField(f"{symbol}: LongQty(704) - ShortQty(705) out of bounds") from None
+    return PositionView(venue=venue, symbol=symbol, qty=net, avg_px=avg_px)
+
+
+def _present(msg: simplefix.FixMessage, tag: int) -> Decimal:
+    """Field `tag` as a number; 0 when absent, UnreadableField when unreadable."""
+    text = fc.get_str(msg, tag)
+    if text is None:
+        return _ZERO
+    value = _decimal(text)
+    if value is None:
+        raise UnreadableField(f"tag {tag} is not a number within the bounds: {text[:32]!r}")
+    return value
 
 
 # SessionRejectReason (373): the names a Reject's text is read with
