@@ -1,12 +1,10 @@
 """Pure mapping between our messages and FIX 4.4 application messages. No I/O, no state.
 
-Outbound (field lists for `FixSession.send`): PlaceOrder -> D, CancelOnVenue -> F,
-ReplaceOnVenue -> G, and the query requests H (status by ClOrdID), AF (mass status),
-AN (positions), q (mass cancel).
-
-Inbound: an ExecutionReport (8) or OrderCancelReject (9) -> `ExecReport` for the OMS, per
-the contract's kind mapping (docs in /work/notes/INTERFACES.md); ExecType=I (status
-answers) -> `VenueOrder`; PositionReport (AP) -> `PositionView`.
+Outbound (field lists for `FixSession.send`): PlaceOrder -> D, CancelOnVenue -> F, ReplaceOnVenue
+-> G, and the query requests H (status by ClOrdID), AF (mass status), AN (positions), q (mass
+cancel). Inbound: an ExecutionReport (8) or OrderCancelReject (9) -> `ExecReport` for the
+OMS (`EXEC_KINDS`); ExecType=I (status answers) -> `VenueOrder`; PositionReport (AP) ->
+`PositionView`.
 """
 
 from __future__ import annotations
@@ -215,16 +213,12 @@ def _number0(fields: dict[bytes, bytes], tag: bytes) -> Decimal:
 _ZERO = Decimal(0)
 
 
-_MAX_TS_NS = 2**63 - 1  # the wire's int64: a venue time past it (year 2262) could not be sent
-
-
 def _ts_ns(text: str | None) -> int:
-    """A TransactTime as epoch ns, 0 (not known) when it is none or outside 1970..2262: a
-    venue's year 9999 (or 0001) overflowed the int64 of the report to the OMS, which then
-    could not be encoded (OverflowError): the execution never reached it."""
+    """TransactTime as epoch ns; 0 (not known) when none or outside the wire's int64 (1970
+    to 2262: a year 9999 or 0001 made the report to the OMS fail to encode)."""
     seconds = fc.parse_sending_time(text) if text else None
     ns = 0 if seconds is None else int(round(seconds * 1000)) * 1_000_000
-    return ns if 0 <= ns <= _MAX_TS_NS else 0
+    return ns if 0 <= ns < 1 << 63 else 0
 
 
 def _ord_status(text: str | None) -> OrderStatus | None:
