@@ -53,7 +53,6 @@ from actors.connector.adapter import (
 from actors.connector.fix import codec as fc
 from actors.connector.fix import mapping as fm
 from actors.connector.fix.events import Logger
-from actors.runtime import metrics
 from actors.runtime.ratelog import LogBudget
 from protocol.messages import ErrorCode, PositionView, VenueOrder
 
@@ -324,7 +323,7 @@ class QueryBook:
         error = unreadable_number(msg)
         if error is None:
             return False
-        metrics.VENUE_ANSWERS_UNREADABLE.labels(venue=self.venue, source="status").inc()
+        _count_unreadable(self.venue, "status")
         if (suppressed := self._status_log.take()) is not None:
             self._log.warning(
                 "fix_answer_unreadable", source="status", error=error, suppressed=suppressed
@@ -333,7 +332,7 @@ class QueryBook:
 
     def _unreadable(self, key: str, source: str, error: str) -> None:
         """Query `key` fails on an answer it cannot read: counted, logged, VENUE_REFUSED."""
-        metrics.VENUE_ANSWERS_UNREADABLE.labels(venue=self.venue, source=source).inc()
+        _count_unreadable(self.venue, source)
         self._log.warning("fix_answer_unreadable", source=source, error=error)
         text = f"unreadable {source} report: {error}"
         self._complete(key, RequestFailed(ErrorCode.VENUE_REFUSED, text))
@@ -358,3 +357,12 @@ class QueryBook:
         # each query kind has its own result type; `key` pairs the result with its query
         done: Callable[[object], None] = query.done  # type: ignore[assignment]
         done(result)
+
+
+def _count_unreadable(venue: str, source: str) -> None:
+    """`tradepulse_venue_answers_unreadable_total{venue,source}` + 1. The metrics module is
+    imported here, not at the top: the fork server loads this module before its setup
+    (`forkserver.WARM_BY_KIND`), where prometheus_client must not be imported yet."""
+    from actors.runtime import metrics
+
+    metrics.VENUE_ANSWERS_UNREADABLE.labels(venue=venue, source=source).inc()
