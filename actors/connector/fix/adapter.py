@@ -73,6 +73,10 @@ from protocol.messages import (
 TICK_S = 0.2
 
 Address = tuple[str, int]
+# bytes the venue has not taken off its socket: past this it is not reading (a full resend
+# is ~2 MB), and the connection is closed instead of growing our memory without end (each
+# of its TestRequests and ResendRequests answered into a socket nobody reads)
+MAX_UNSENT_BYTES = 32 << 20
 
 
 def resend_pending(session: FixSession) -> bool:
@@ -127,7 +131,7 @@ class FixAdapter(QueryRequests):
         self._out = OutboundQueue(
             bucket, lambda delay_s: loop.call_later(delay_s, self._out.woken), self._store
         )
-        self._queries = QueryBook(self.venue)
+        self._queries = QueryBook(self.venue, log)
         self._ids = itertools.count(1)
         self._id_prefix = id_prefix
         self._replies = ReplyRouter(self.venue, self._out, self._queries, self.session, log)
@@ -248,6 +252,10 @@ class FixAdapter(QueryRequests):
             self._tcp.write(data)
         except OSError as exc:
             self._close(f"send: {exc}")
+            return
+        unsent = self._tcp.pending_out
+        if unsent > MAX_UNSENT_BYTES:
+            self._close(f"venue not reading: {unsent} bytes unsent")
 
     # ------------------------------------------------------------------ inbound
 

@@ -12,7 +12,8 @@ Logout with a text, then `Disconnect`; wrong comp ids on an active session are r
 first.
 
 Unsolicited informational messages the application does not handle (News 35=B,
-TradingSessionStatus 35=h) are accepted and logged by `log_informational`.
+TradingSessionStatus 35=h) are accepted and logged by `log_informational`; a Logout's
+text is cut by `peer_text`.
 """
 
 from __future__ import annotations
@@ -147,3 +148,14 @@ def log_informational(log: Logger, inbound: Inbound) -> None:
 
 def _short(text: str | None) -> str | None:
     return None if text is None else text[:_MAX_LOGGED_CHARS]
+
+
+def peer_text(text: str | None) -> str:
+    """A Logout's Text(58) as it goes into our events, logs and venue state: cut to
+    `_MAX_LOGGED_CHARS` (the peer sizes it, up to a frame's 1 MiB, and a refused logon's
+    text was logged 4 times and sent to the OMS and the supervisor at every reconnect)."""
+    if text is None:
+        return ""
+    if len(text) <= _MAX_LOGGED_CHARS:
+        return text
+    return f"{text[:_MAX_LOGGED_CHARS]}... ({len(text)} chars)"

@@ -1,12 +1,10 @@
 """Pure mapping between our messages and FIX 4.4 application messages. No I/O, no state.
 
-Outbound (field lists for `FixSession.send`): PlaceOrder -> D, CancelOnVenue -> F,
-ReplaceOnVenue -> G, and the query requests H (status by ClOrdID), AF (mass status),
-AN (positions), q (mass cancel).
-
-Inbound: an ExecutionReport (8) or OrderCancelReject (9) -> `ExecReport` for the OMS, per
-the contract's kind mapping (docs in /work/notes/INTERFACES.md); ExecType=I (status
-answers) -> `VenueOrder`; PositionReport (AP) -> `PositionView`.
+Outbound (field lists for `FixSession.send`): PlaceOrder -> D, CancelOnVenue -> F, ReplaceOnVenue
+-> G, and the query requests H (status by ClOrdID), AF (mass status), AN (positions), q (mass
+cancel). Inbound: an ExecutionReport (8) or OrderCancelReject (9) -> `ExecReport` for the
+OMS (`EXEC_KINDS`); ExecType=I (status answers) -> `VenueOrder`; PositionReport (AP) ->
+`PositionView`.
 """
 
 from __future__ import annotations
@@ -200,7 +198,7 @@ def _dec0(text: str | None) -> Decimal:
     return _decimal(text) or Decimal(0)
 
 
-def _number(fields: dict[bytes, bytes], tag: bytes) -> Decimal | None:
+def number(fields: dict[bytes, bytes], tag: bytes) -> Decimal | None:
     """`_decimal(fc.text(fields, tag))` in one call (an execution report reads 7 numbers)."""
     raw = fields.get(tag)
     if raw is None or len(raw) > MAX_DECIMAL_TEXT:  # latin-1: a character a byte
@@ -209,22 +207,18 @@ def _number(fields: dict[bytes, bytes], tag: bytes) -> Decimal | None:
 
 
 def _number0(fields: dict[bytes, bytes], tag: bytes) -> Decimal:
-    return _number(fields, tag) or _ZERO
+    return number(fields, tag) or _ZERO
 
 
 _ZERO = Decimal(0)
 
 
-_MAX_TS_NS = 2**63 - 1  # the wire's int64: a venue time past it (year 2262) could not be sent
-
-
 def _ts_ns(text: str | None) -> int:
-    """A TransactTime as epoch ns, 0 (not known) when it is none or outside 1970..2262: a
-    venue's year 9999 (or 0001) overflowed the int64 of the report to the OMS, which then
-    could not be encoded (OverflowError): the execution never reached it."""
+    """TransactTime as epoch ns; 0 (not known) when none or outside the wire's int64 (1970
+    to 2262: a year 9999 or 0001 made the report to the OMS fail to encode)."""
     seconds = fc.parse_sending_time(text) if text else None
     ns = 0 if seconds is None else int(round(seconds * 1000)) * 1_000_000
-    return ns if 0 <= ns <= _MAX_TS_NS else 0
+    return ns if 0 <= ns < 1 << 63 else 0
 
 
 def _ord_status(text: str | None) -> OrderStatus | None:
@@ -273,7 +267,7 @@ def to_exec_report(msg: simplefix.FixMessage, venue: str) -> ExecReport | None:
         reject_reason = "DUPLICATE_ORDER"
         if "duplicate" not in text.lower():
             text = f"duplicate order: {text}" if text else "duplicate order"
-    # `_number` of each (`_number0`: `or _ZERO` below)
+    # `number` of each (`_number0`: `or _ZERO` below)
     order_qty, price, last_qty, last_px, cum_qty, avg_px, leaves_qty = [
         None if (raw := f.get(k)) is None or len(raw) > MAX_DECIMAL_TEXT
         else _parsed(raw.decode("latin-1"))
@@ -357,16 +351,34 @@ def to_venue_order(msg: simplefix.FixMessage) -> VenueOrder | None:
     )
 
 
+class UnreadableField(ValueError):
+    """A field present with a value that is no number within the bounds."""
+
+
 def to_position(msg: simplefix.FixMessage, venue: str) -> PositionView | None:
-    """A PositionReport (AP) row: net = LongQty(704) - ShortQty(705), avg px = SettlPrice(730)."""
+    """A PositionReport (AP) row: net = LongQty(704) - ShortQty(705), avg px = SettlPrice(730);
+    None without a Symbol. UnreadableField for one of the three present but unreadable, or
+    a net out of bounds: read as 0, it was a position the venue never reported."""
     symbol = fc.get_str(msg, 55)
     if not symbol:
         return None
+    long_qty, short_qty, avg_px = [_present(msg, tag) for tag in (704, 705, 730)]
     try:  # each within the bounds, their difference may not be (9s less -9s)
-        net = check_decimal(_dec0(fc.get_str(msg, 704)) - _dec0(fc.get_str(msg, 705)))
+        net = check_decimal(long_qty - short_qty)
     except ValueError:
-        return None
-    return PositionView(venue=venue, symbol=symbol, qty=net, avg_px=_dec0(fc.get_str(msg, 730)))
+        raise UnreadableField(f"{symbol}: LongQty(704) - ShortQty(705) out of bounds") from None
+    return PositionView(venue=venue, symbol=symbol, qty=net, avg_px=avg_px)
+
+
+def _present(msg: simplefix.FixMessage, tag: int) -> Decimal:
+    """Field `tag` as a number; 0 when absent, UnreadableField when unreadable."""
+    text = fc.get_str(msg, tag)
+    if text is None:
+        return _ZERO
+    value = _decimal(text)
+    if value is None:
+        raise UnreadableField(f"tag {tag} is not a number within the bounds: {text[:32]!r}")
+    return value
 
 
 # SessionRejectReason (373): the names a Reject's text is read with

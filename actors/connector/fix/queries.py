@@ -24,7 +24,13 @@ rest of the answer is read and dropped (`draining`). Its timeout is a silence ti
 End of a multi-message answer: LastRptRequested(912)=Y (ExecutionReports only: a
 PositionReport has no 912), or as many reports as TotNumReports(911) /
 TotalNumPosReports(727) announced; 0 announced means none (the single message carrying
-the count, ClOrdID "NONE" for AF, PosReqResult 2 for AN, is no row).
+the count, ClOrdID "NONE" for AF, PosReqResult 2 for AN, is no row). A position report
+with a quantity or price that is no number within the bounds fails its query
+(VENUE_REFUSED), counted (``tradepulse_venue_answers_unreadable_total``, source
+``position``) and logged (``fix_answer_unreadable``): read as 0 it was a position the
+venue never reported. A status answer with such a number is no evidence: its order is not
+listed (an H's is neither found nor unknown), counted (source ``status``) and logged
+within a budget.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import simplefix
+import structlog
 
 from actors.connector.adapter import (
     AnswerTooBig,
@@ -45,7 +52,23 @@ from actors.connector.adapter import (
 )
 from actors.connector.fix import codec as fc
 from actors.connector.fix import mapping as fm
+from actors.connector.fix.events import Logger
+from actors.runtime.ratelog import LogBudget
 from protocol.messages import ErrorCode, PositionView, VenueOrder
+
+_ORDER_NUMBERS = (b"38", b"44", b"14", b"6", b"151")  # OrderQty, Price, CumQty, AvgPx, LeavesQty
+
+
+def unreadable_number(msg: simplefix.FixMessage) -> str | None:
+    """What is wrong with a status answer's numbers (one present that is no number within
+    the bounds), or None. Read as 0 (or no price), it was evidence the venue never gave:
+    a FILLED order with CumQty 0, a replaced order's quantity 0."""
+    f = fc.first_fields(msg)
+    for tag in _ORDER_NUMBERS:
+        raw = f.get(tag)
+        if raw is not None and fm.number(f, tag) is None:
+            return f"tag {tag.decode()} is not a number within the bounds: {raw[:32]!r}"
+    return None
 
 
 def _last_report(msg: simplefix.FixMessage, count: int, total_tag: int) -> bool:
@@ -65,10 +88,11 @@ class StatusQuery:
     orders: list[VenueOrder] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
 
-    def answer(self, req_id: str, msg: simplefix.FixMessage) -> bool:
-        """Record the answer to `req_id`; True when every id is answered."""
+    def answer(self, req_id: str, msg: simplefix.FixMessage, unreadable: bool = False) -> bool:
+        """Record the answer to `req_id`; True when every id is answered. `unreadable`: a
+        number of it is not (see `unreadable_number`), the order is not listed."""
         asked = self.req_ids.pop(req_id)
-        order = fm.to_venue_order(msg)
+        order = None if unreadable else fm.to_venue_order(msg)
         if fm.is_unknown_order(msg):
             self.unknown.append(asked)
         elif order is not None:
@@ -124,13 +148,15 @@ class MassStatusQuery:
     size: int = 0  # estimated bytes of the reply so far
     draining: bool = False  # refused as too big: the rest is read and dropped
 
-    def answer(self, msg: simplefix.FixMessage) -> bool:
+    def answer(self, msg: simplefix.FixMessage, unreadable: bool = False) -> bool:
         self.parts += 1
         announced = fc.get_int(msg, 911)
         if self.draining:
             return _last_report(msg, self.parts, 911)
         if max(announced or 0, self.count + 1) > self.limit:
             self._refuse(max(announced or 0, self.count + 1), str(self.limit))
+            return _last_report(msg, self.parts, 911)
+        if unreadable:  # not listed (the OMS asks by H for an open order it lacks)
             return _last_report(msg, self.parts, 911)
         order = fm.to_venue_order(msg)
         if announced == 0 or order is None:
@@ -186,8 +212,10 @@ Query = StatusQuery | MassStatusQuery | PositionsQuery | MassCancelQuery
 
 
 class QueryBook:
-    def __init__(self, venue: str) -> None:
+    def __init__(self, venue: str, log: Logger | None = None) -> None:
         self.venue = venue
+        self._log: Logger = log if log is not None else structlog.get_logger("fix_queries")
+        self._status_log = LogBudget()  # unreadable status answers: 10 lines a second
         self._queries: dict[str, Query] = {}  # key -> query, oldest first
         self._status_req: dict[str, StatusQuery] = {}  # OrdStatusReqID -> query
         self._status_by_cl: dict[str, dict[str, None]] = {}  # ClOrdID -> its OrdStatusReqIDs
@@ -206,13 +234,14 @@ class QueryBook:
 
     def feed_status(self, msg: simplefix.FixMessage) -> bool:
         """An ExecutionReport with ExecType=I."""
+        unreadable = self._order_unreadable(msg)
         req_id, mass_id = fc.get_str(msg, 790), fc.get_str(msg, 584)
         if req_id is None and mass_id is None:
             req_id = self._status_req_for(fc.get_str(msg, 11) or "")
         if req_id is not None and req_id in self._status_req:
             query = self._status_req.pop(req_id)
             self._forget_status_req(req_id, query.req_ids.get(req_id, ""))
-            if query.answer(req_id, msg):
+            if query.answer(req_id, msg, unreadable):
                 self._complete(query.key, query.result())
             return True
         if mass_id is None and req_id is None:
@@ -221,7 +250,7 @@ class QueryBook:
             )
         mass = self._queries.get(mass_id or "")
         if isinstance(mass, MassStatusQuery):
-            if mass.answer(msg):
+            if mass.answer(msg, unreadable):
                 self._complete(mass.key, mass.orders)
             return True
         return False
@@ -239,8 +268,14 @@ class QueryBook:
                 ErrorCode.VENUE_REFUSED, f"positions refused: {text}", unsupported=unsupported
             )
             self._complete(query.key, err)
-        elif query.answer(msg):
-            self._complete(query.key, query.positions)
+        else:
+            try:
+                complete = query.answer(msg)
+            except fm.UnreadableField as exc:
+                self._unreadable(query.key, "position", str(exc))
+                return True
+            if complete:
+                self._complete(query.key, query.positions)
         return True
 
     def feed_mass_cancel(self, msg: simplefix.FixMessage) -> bool:
@@ -283,6 +318,25 @@ class QueryBook:
 
     # -- internals -------------------------------------------------------------------
 
+    def _order_unreadable(self, msg: simplefix.FixMessage) -> bool:
+        """A status answer with a number that is not one: counted, logged within a budget."""
+        error = unreadable_number(msg)
+        if error is None:
+            return False
+        _count_unreadable(self.venue, "status")
+        if (suppressed := self._status_log.take()) is not None:
+            self._log.warning(
+                "fix_answer_unreadable", source="status", error=error, suppressed=suppressed
+            )
+        return True
+
+    def _unreadable(self, key: str, source: str, error: str) -> None:
+        """Query `key` fails on an answer it cannot read: counted, logged, VENUE_REFUSED."""
+        _count_unreadable(self.venue, source)
+        self._log.warning("fix_answer_unreadable", source=source, error=error)
+        text = f"unreadable {source} report: {error}"
+        self._complete(key, RequestFailed(ErrorCode.VENUE_REFUSED, text))
+
     def _status_req_for(self, cl_ord_id: str) -> str | None:
         """The oldest pending OrdStatusReqID asking about `cl_ord_id`."""
         return next(iter(self._status_by_cl.get(cl_ord_id, ())), None)
@@ -303,3 +357,12 @@ class QueryBook:
         # each query kind has its own result type; `key` pairs the result with its query
         done: Callable[[object], None] = query.done  # type: ignore[assignment]
         done(result)
+
+
+def _count_unreadable(venue: str, source: str) -> None:
+    """`tradepulse_venue_answers_unreadable_total{venue,source}` + 1. The metrics module is
+    imported here, not at the top: the fork server loads this module before its setup
+    (`forkserver.WARM_BY_KIND`), where prometheus_client must not be imported yet."""
+    from actors.runtime import metrics
+
+    metrics.VENUE_ANSWERS_UNREADABLE.labels(venue=venue, source=source).inc()

@@ -2,7 +2,10 @@
 caller, which hands them to the listener as one durable batch), status / position /
 mass-cancel answers feed the open queries, and a Reject or BusinessMessageReject of one
 of our messages ends what it refers to (a D proven never live is a refused order; a
-query fails now with VENUE_REFUSED)."""
+query fails now with VENUE_REFUSED). An ExecutionReport that is no execution we can read
+(an ExecType we do not map, no ExecID or ClOrdID) is counted
+(``tradepulse_venue_answers_unreadable_total``, source exec_report) and logged within a
+budget (``exec_not_forwarded``)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from actors.connector.fix.outbound import OutboundQueue
 from actors.connector.fix.queries import QueryBook
 from actors.connector.fix.session import FixSession
 from actors.runtime import metrics
+from actors.runtime.ratelog import LogBudget
 from actors.runtime.tally import TURN
 from protocol.messages import ErrorCode, ExecReport
 
@@ -33,6 +37,10 @@ class ReplyRouter:
         self.session = session
         self._log = log
         self._roundtrip = metrics.VENUE_ROUNDTRIP.labels(venue=venue)
+        self._unreadable = metrics.VENUE_ANSWERS_UNREADABLE.labels(
+            venue=venue, source="exec_report"
+        )
+        self._unreadable_log = LogBudget()
 
     def on_app(self, event: AppMessage, execs: list[ExecReport]) -> None:
         msg, msg_type = event.msg, event.msg_type
@@ -45,8 +53,7 @@ class ReplyRouter:
                 return
             report = fm.to_exec_report(msg, self._venue)
             if report is None:
-                level = self._log.debug if exec_type in fm.EXEC_TYPES_IGNORED else self._log.warning
-                level("exec_not_forwarded", exec_type=exec_type, seq=event.seq)
+                self._not_forwarded(exec_type, event.seq)
                 return
             self._observe_roundtrip(report.cl_ord_id)
             execs.append(report)
@@ -133,6 +140,20 @@ class ReplyRouter:
         return self._out.is_latest_order_send(seq, cl_ord_id) and (
             seq > self.session.resent_through
         )
+
+    def _not_forwarded(self, exec_type: str, seq: int) -> None:
+        """An ExecutionReport that is no execution for the OMS: a pending state (debug), or
+        one we cannot read (an ExecType we do not map, no ExecID or ClOrdID): counted
+        (source exec_report) and logged within the budget, 10 lines a second."""
+        if exec_type in fm.EXEC_TYPES_IGNORED:
+            self._log.debug("exec_not_forwarded", exec_type=exec_type, seq=seq)
+            return
+        self._unreadable.inc()
+        if (suppressed := self._unreadable_log.take()) is not None:
+            exec_type = exec_type[:16]  # the venue's text
+            self._log.warning(
+                "exec_not_forwarded", exec_type=exec_type, seq=seq, suppressed=suppressed
+            )
 
     def _observe_roundtrip(self, cl_ord_id: str) -> None:
         elapsed_s = self._out.answered(cl_ord_id)

@@ -28,7 +28,9 @@ Inbound rules. A frame that cannot be cut out of the stream is skipped up to the
 ``8=FIX`` (see fix codec); more than ``max_junk_bytes`` of such bytes disconnects. Garbled
 frames (ignored, number not consumed) and bad headers: see fix inbound. A well-formed
 message with a missing required field, a MsgType FIX 4.4 does not define or a bad
-SendingTime gets a session Reject and its number is consumed, as FIX prescribes. A valid
+SendingTime gets a session Reject and its number is consumed, as FIX prescribes (each
+Reject we send counted in ``tradepulse_fix_rejects_sent_total``, its log line within a
+budget of 10 a second). A valid
 FIX 4.4 application MsgType outside `app_msg_types` is consumed too: one of
 `informational_msg_types` (News, TradingSessionStatus) is logged, any other gets a
 BusinessMessageReject (35=j, BusinessRejectReason 380=3 Unsupported Message Type). A
@@ -41,7 +43,7 @@ again), the ResendRequest goes out again; after `MAX_RESEND_REREQUESTS` such req
 without progress the session ends (Logout, `Disconnect`): the next logon recovers it. A
 ResendRequest is answered with the kept application messages (PossDupFlag=Y,
 OrigSendingTime) and SequenceReset-GapFill for admin messages and for messages older than
-the store keeps (see fix transmit).
+the store keeps (see fix transmit, which also bounds a flood of ResendRequests).
 
 Durability: see fix store. Outbound messages reach the store before `data_to_send()`
 returns their bytes. Next-in is written at `data_to_send()` too, so it is durable only
@@ -87,11 +89,14 @@ from actors.connector.fix.inbound import (
     GarbledLog,
     Inbound,
     log_informational,
+    peer_text,
     read_frame,
 )
 from actors.connector.fix.msglog import BAD_HEADER, GARBLED_PREFIX, IN, NORMAL, MessageLog
 from actors.connector.fix.store import MAX_SEQ, FixStore
-from actors.connector.fix.transmit import Transmitter, app_body, text_value
+from actors.connector.fix.transmit import ResendSkips, Transmitter, app_body, text_value
+from actors.runtime import metrics
+from actors.runtime.ratelog import LogBudget
 from protocol.exceptions import VenueError
 
 MAX_RESEND_REREQUESTS = 3  # ResendRequests repeated for a gap that does not move
@@ -151,6 +156,8 @@ class FixSession:
         self.set_message_log(message_log)
         self._reader = fc.FrameReader()
         self._garbled = GarbledLog(self._log, monotonic, target_comp_id)
+        self._resend_skips = ResendSkips(self._log, monotonic, target_comp_id)
+        self._reject_log = LogBudget(clock=monotonic)  # Rejects we send: 10 lines a second
         self._events: list[SessionEvent] = []
         self._queue: dict[int, tuple[Inbound, bool]] = {}  # seq -> (message, already handled)
         self._resend_until = 0  # a ResendRequest is out until next_in passes this seq
@@ -427,7 +434,7 @@ class FixSession:
             self._log.warning("fix_reject_received", ref_seq=event.ref_seq, reason=event.reason)
             self._events.append(event)
         elif msg_type == "5":
-            self._events.append(LoggedOut(fc.get_str(msg, 58) or ""))
+            self._events.append(LoggedOut(peer_text(fc.get_str(msg, 58))))
             if self.state == "active":
                 self._emit("5", [])
                 self._disconnect("peer logged out")
@@ -457,7 +464,7 @@ class FixSession:
     def _on_first_message(self, inbound: Inbound) -> None:
         seq, msg = inbound.seq, inbound.msg
         if self.state == "logon_sent" and inbound.msg_type == "5":
-            text = fc.get_str(msg, 58) or ""
+            text = peer_text(fc.get_str(msg, 58))
             if seq == self._store.next_in:
                 self._store.set_next_in(seq + 1)
             self._events.append(LoggedOut(text))
@@ -509,6 +516,10 @@ class FixSession:
         return self._tx.emit(msg_type, body, keep=keep)
 
     def _serve_resend(self, begin: int, end: int) -> None:
+        skipped = self._tx.skip_resend(begin, end)  # a flood of them: see fix transmit
+        if skipped is not None:
+            self._resend_skips.skipped(skipped, begin, end)
+            return
         end, count = self._tx.resend(begin, end)
         self._log.info("fix_resend_served", begin=begin, end=end, resent=count)
 
@@ -519,7 +530,7 @@ class FixSession:
             body.append((372, ref_type))
         body += [(373, b"%d" % reason), (58, text_value(text))]
         self._emit("3", body)
-        self._log.warning("fix_reject_sent", ref_seq=ref_seq, reason=reason, text=text)
+        self._refused("session", reason, "fix_reject_sent", ref_seq=ref_seq, text=text)
         self._events.append(SessionRejectSent(ref_seq, reason, text))
 
     def _business_reject(self, ref_seq: int, ref_msg_type: str) -> None:
@@ -529,9 +540,22 @@ class FixSession:
         text = f"Unsupported Message Type {ref_msg_type}"
         body = [(45, b"%d" % ref_seq), (372, ref_msg_type.encode()), (380, b"%d" % reason)]
         self._emit("j", [*body, (58, text.encode())], keep=True)
-        self._log.warning(
-            "fix_business_reject_sent", ref_seq=ref_seq, ref_msg_type=ref_msg_type, reason=reason
+        self._refused(
+            "business",
+            reason,
+            "fix_business_reject_sent",
+            ref_seq=ref_seq,
+            ref_msg_type=ref_msg_type,
         )
+
+    def _refused(self, kind: str, reason: int, event: str, **fields: object) -> None:
+        """A Reject (`kind` session) or BusinessMessageReject (business) sent: counted, and
+        logged within the budget (a peer's flood of bad messages is one line each: 250
+        warnings from one 38 KB read); ``suppressed``: lines left out before this one."""
+        labels = {"peer": self.target_comp_id, "kind": kind, "reason": str(reason)}
+        metrics.FIX_REJECTS_SENT.labels(**labels).inc()
+        if (suppressed := self._reject_log.take()) is not None:
+            self._log.warning(event, reason=reason, suppressed=suppressed, **fields)
 
     # -- state ---------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ def _old_to_exec_report(msg: simplefix.FixMessage, venue: str) -> ExecReport | N
         orig_cl_ord_id=s(f, b"41") or "",
         venue_order_id="" if order_id == fm.NO_ORDER else order_id,
         symbol=s(f, b"55") or "", side=fm.SIDE_FROM_FIX.get(s(f, b"54") or ""),
-        order_qty=fm._number(f, b"38"), price=fm._number(f, b"44"),
+        order_qty=fm.number(f, b"38"), price=fm.number(f, b"44"),
         last_qty=fm._number0(f, b"32"), last_px=fm._number0(f, b"31"),
         cum_qty=fm._number0(f, b"14"), avg_px=fm._number0(f, b"6"),
         leaves_qty=fm._number0(f, b"151"), ord_status=fm._ord_status(s(f, b"39")),

@@ -222,10 +222,12 @@ def test_a_hostile_venues_long_numbers_are_not_kept_by_the_number_cache() -> Non
 
 def test_a_position_row_whose_net_leaves_the_bounds_is_refused_not_raised() -> None:
     """LongQty - ShortQty of two numbers within the bounds may not be (19 nines less -19
-    nines): the row is refused (None), not a ValidationError out of the session's receive
-    (which disconnected the venue as an internal error)."""
+    nines): the row is refused as UnreadableField (its query fails, see
+    test_queries), not a ValidationError out of the session's receive (which disconnected
+    the venue as an internal error)."""
     row = [(55, b"S"), (704, b"9" * 19), (705, b"-" + b"9" * 19)]
-    assert fm.to_position(_inbound("AP", row), "v") is None
+    with pytest.raises(fm.UnreadableField, match="out of bounds"):
+        fm.to_position(_inbound("AP", row), "v")
     ok = fm.to_position(_inbound("AP", [(55, b"S"), (704, b"5"), (705, b"2")]), "v")
     assert ok is not None and ok.qty == 3
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
+from prometheus_client import REGISTRY
+
 from actors.connector.adapter import RequestFailed, StatusResult
 from actors.connector.fix.queries import (
     MassCancelQuery,
@@ -15,6 +18,7 @@ from actors.connector.fix.queries import (
 )
 from protocol.messages import ErrorCode
 from tests.connector.fix.support import fix_message
+from tests.connector.fix.test_session import ListLogger
 
 
 class Result:
@@ -149,6 +153,37 @@ def test_positions_end_on_the_announced_count_of_reports_even_with_an_unreadable
     assert [(p.symbol, p.qty) for p in done.value] == [("MSFT", Decimal(-3))]
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [(704, "1e999999"), (704, "NaN"), (705, "9" * 40), (730, "abc"), (704, "9" * 19)],
+)
+def test_a_position_row_with_an_unreadable_number_fails_the_query(field: int, value: str) -> None:
+    """LongQty, ShortQty or SettlPrice present but no number within the bounds (or a net
+    out of them): the query fails (VENUE_REFUSED), counted and logged; the row was read
+    as a position of 0 (or as ShortQty alone), one the venue never reported."""
+    before = _unreadable_positions()
+    log = ListLogger()
+    book, done = QueryBook("v", log), Result()
+    book.add(PositionsQuery("P1", done, "v"))
+    row = {704: "10", 705: "0", 730: "100"} | {field: value}
+    if value == "9" * 19:
+        row[705] = "-" + "9" * 19  # each within the bounds, their difference not
+    book.feed_position(fix_message([(710, "P1"), (727, "2"), (55, "AAPL"), *row.items()]))
+    assert isinstance(done.value, RequestFailed)
+    assert done.value.code is ErrorCode.VENUE_REFUSED
+    assert "unreadable position report" in str(done.value)
+    assert _unreadable_positions() - before == 1
+    assert [ev for _lvl, ev, _kw in log.records] == ["fix_answer_unreadable"]
+    assert len(book) == 0  # the query is gone: a late row is no one's
+    assert not book.feed_position(fix_message([(710, "P1"), (55, "MSFT"), (704, "1")]))
+
+
+def _unreadable_positions() -> float:
+    labels = {"venue": "v", "source": "position"}
+    value = REGISTRY.get_sample_value("tradepulse_venue_answers_unreadable_total", labels)
+    return value or 0.0
+
+
 def test_no_positions_is_an_empty_answer_and_a_refusal_is_an_error() -> None:
     book, empty, refused = QueryBook("v"), Result(), Result()
     book.add(PositionsQuery("P1", empty, "v"))
@@ -244,3 +279,33 @@ def test_the_reply_bytes_estimate_counts_a_non_ascii_byte_twice() -> None:
             break
     assert done.value.code is ErrorCode.VENUE_REFUSED
     assert 200 < i < 300, i
+
+
+def _unreadable_status() -> float:
+    labels = {"venue": "v", "source": "status"}
+    value = REGISTRY.get_sample_value("tradepulse_venue_answers_unreadable_total", labels)
+    return value or 0.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [(14, "NaN"), (38, "1e999999"), (44, "9" * 40), (151, "abc"), (6, "-")]
+)
+def test_a_status_answer_with_an_unreadable_number_is_no_evidence(field: int, value: str) -> None:
+    """An H answer whose CumQty, OrderQty, Price, LeavesQty or AvgPx is no number within
+    the bounds: neither an order (it was one FILLED with CumQty 0, or a replaced order of
+    quantity 0) nor unknown; counted and logged. A mass status leaves that row out and
+    still ends on the announced count."""
+    before = _unreadable_status()
+    log = ListLogger()
+    book, done, mass = QueryBook("v", log), Result(), Result()
+    book.add(StatusQuery("S1", {"S1.0": "a"}, done))
+    bad = dict(status("a", (790, "S1.0"), status="2")) | {field: value}
+    assert book.feed_status(fix_message(list(bad.items())))
+    assert done.value == StatusResult()
+    book.add(MassStatusQuery("M1", mass))
+    assert book.feed_status(fix_message(status("b", (584, "M1"), (911, "2"))))
+    row = dict(status("c", (584, "M1"), (911, "2"))) | {field: value}
+    assert book.feed_status(fix_message(list(row.items())))
+    assert [o.cl_ord_id for o in mass.value] == ["b"]
+    assert _unreadable_status() - before == 2
+    assert [ev for _lvl, ev, _kw in log.records] == ["fix_answer_unreadable"] * 2

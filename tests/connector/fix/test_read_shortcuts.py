@@ -12,6 +12,8 @@ from actors.connector.fix import mapping as fm
 from actors.connector.fix.events import AppMessage
 from actors.connector.fix.inbound import BadHeader, Inbound, read_frame
 from actors.connector.fix.replies import ReplyRouter
+from actors.runtime.metrics import VENUE_ANSWERS_UNREADABLE
+from actors.runtime.ratelog import LogBudget
 
 _seq_values = st.one_of(
     st.integers(0, 2**31 + 5).map(lambda n: b"%d" % n),
@@ -64,5 +66,7 @@ def test_reply_router_exec_type_is_mapping_exec_type(values: list[bytes]) -> Non
 
     router = ReplyRouter.__new__(ReplyRouter)
     router._queries, router._log, router._venue = _Queries(), _Log(), "v"  # type: ignore[assignment]
+    router._unreadable = VENUE_ANSWERS_UNREADABLE.labels(venue="v", source="exec_report")
+    router._unreadable_log = LogBudget(burst=1_000)  # every one logged here
     router.on_app(AppMessage("8", msg, False, 1), [])
     assert seen == [fm.exec_type(msg)]  # no ExecID(17): any other ExecType is logged
