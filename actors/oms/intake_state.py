@@ -299,10 +299,11 @@ class IntakeGate:
         """The venues whose connector was stopped since the last poll, logged (the OMS calls
         it every 0.1 s and drops their queued never-sent orders once, `unsent_reason`; an
         order pushed later for a stopped venue is judged at the push by `stopped_venues`)."""
-        now = frozenset(self.stopped())
+        stops = self.stopped()  # one read (the file may change between two)
+        now = frozenset(stops)
         new = now - self.stopped_venues
         for venue in sorted(new):
-            self.log.warning("venue_stop_seen", venue=venue, gave_up=self.stopped()[venue].gave_up)
+            self.log.warning("venue_stop_seen", venue=venue, gave_up=stops[venue].gave_up)
         self.stopped_venues = now
         return new
 

@@ -8,8 +8,8 @@ reason saying so (and to show the venue as stopped); the heartbeat reads it so t
 venue whose connector is deliberately offline is no outage (no kill-switch).
 
 A connector the supervisor gave up on (over its restart budget, or its state corrupt: its
-venue DOWN) is recorded here too, with `gave_up` saying why (`decision.why`), until it is
-spawned again: the OMS refuses its venue's orders (VENUE_DOWN) and drops the never-sent
+venue DOWN) is recorded here too, with `gave_up` saying why (`decision.why`), until an
+incarnation of it is READY: the OMS refuses its venue's orders (VENUE_DOWN) and drops the never-sent
 ones as for a stop, but the heartbeat does NOT excuse it (`operator_venues`): its silence is
 an outage (kill-switch), unlike a deliberate stop. Absent from the data: an operator stop.
 

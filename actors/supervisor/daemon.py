@@ -263,7 +263,6 @@ class Supervisor:
             self.spawner = make_spawner(self.cfg, {c.spec.kind for c in self.children.values()})
             pid = self.spawner.spawn(args)
         child.spawned(pid, args.epoch, time.monotonic())
-        self.operator_stops.revived(child)  # no longer given up on (if it was)
         self._pid_to_child[pid] = child
         self.log.info("actor_spawned", child=spec.id, pid=pid, child_epoch=args.epoch)
         timeout = partial(self._check_start_timeout, child, args.epoch)
@@ -286,6 +285,8 @@ class Supervisor:
         if isinstance(body, ActorHeartbeat):
             child.heard(now, body.loop_lag_s, body.info)
             self.control.on_heartbeat(child.id, body.info)  # the link's: the edges' stops
+            if child.running:  # a give-up's record whose removal failed: again (rare)
+                self.operator_stops.revived(child)
             return
         child.heard(now)
         if isinstance(body, Ready):
@@ -307,6 +308,7 @@ class Supervisor:
             metrics.ACTOR_RESTART_SECONDS.observe(ready.restart_s)
             fields["restart_s"] = round(ready.restart_s, 4)
         venue = child.spec.venue
+        self.operator_stops.revived(child)  # READY: no longer given up on (if it was)
         if ready.back_up and venue and child.spec.kind == "connector":  # within service again
             self.venues.back_up(venue)
         self.log.info(

@@ -17,8 +17,8 @@ supervisor restart: a fresh `run` starts everything (the file is removed at star
 
 A connector the supervisor gives up on (over its restart budget, or `state_corrupt`) is
 recorded in the same file (`gave_up`, `OperatorStops.gave_up`), so the OMS refuses its
-venue's orders at once instead of sending them to no connector; the record goes when the
-connector is spawned again (`revived`: `restart`, `start`, a backoff's respawn). It is no
+venue's orders at once instead of sending them to no connector; the record goes when an
+incarnation of it is READY (`revived`, after `restart`, `start` or a backoff's respawn). It is no
 operator's stop: `held` does not return it, and the heartbeat still counts an outage.
 
 Across hosts, an edge's supervisor holds the stops of its own actors (and forgets them when
@@ -85,7 +85,8 @@ class OperatorStops:
     def gave_up(self, child: Child, why: str) -> None:
         """The supervisor gave up on `child` (`why`: state_corrupt, restart_intensity): a
         connector's is recorded for the OMS (its venue's orders refused, VENUE_DOWN) until
-        it is spawned again; a failed write is logged (the OMS then learns by timeouts)."""
+        an incarnation of it is READY; a failed write is logged (the OMS then learns by
+        timeouts)."""
         venue = _connector_venue(child)
         if venue is None or child.id in self._stops:  # an operator's stop stays
             return
@@ -95,15 +96,15 @@ class OperatorStops:
             self._log.warning("connector_gave_up_recorded", child=child.id, venue=venue, why=why)
 
     def revived(self, child: Child) -> None:
-        """`child` was spawned: the record that the supervisor gave up on it goes (even if
-        the file cannot be written: the next write drops it there too)."""
+        """`child` is READY (or running, at each of its heartbeats): the record that the
+        supervisor gave up on it goes. Not at its spawn: a retry over its restart budget
+        that dies starting would let orders in for a venue still DOWN. A failed write keeps
+        the record (its orders refused: fail closed) until a heartbeat's call succeeds."""
         stop = self._stops.get(child.id)
         if stop is None or stop.gave_up is None:
             return
-        rest = {a: s for a, s in self._stops.items() if a != child.id}
-        if self._write(rest) is not None:
-            self._stops = rest
-        self._log.info("connector_gave_up_cleared", child=child.id, why=stop.gave_up)
+        if self._write({a: s for a, s in self._stops.items() if a != child.id}) is None:
+            self._log.info("connector_gave_up_cleared", child=child.id, why=stop.gave_up)
 
     def unknown(self, actor: str) -> str:
         """Why `actor` is no actor here (`restart_policy.unknown_actor`)."""

@@ -69,7 +69,8 @@ def test_orders_for_a_gave_up_connector_are_refused_at_once_until_its_restart(
     with client(sut) as c:  # NotReady until reconciled: waited for
         order = submit_when_open(c, "simB", timeout_s=30)
         assert order.venue == "simB" and order.status != "REJECTED", order
-    assert _oms_sees_gave_up(sut, "simB") is None
+    # the OMS's view reaches status with its next heartbeat: waited for
+    eventually(lambda: _oms_sees_gave_up(sut, "simB") is None, 10, message="OMS's view cleared")
     assert sut.stop() == 0
 
 

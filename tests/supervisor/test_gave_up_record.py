@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import structlog
 
 from actors.runtime.operator_stops import OperatorStop, StopsWatcher, parse_stops
 from actors.runtime.process import EXIT_STATE_CORRUPT
-from actors.supervisor import daemon
+from actors.supervisor import daemon, operator_stop
 from actors.supervisor.daemon import Supervisor
 from actors.supervisor.operator_stop import OperatorStops, realign
 from actors.supervisor.restart_policy import ChildState
+from protocol.codec import Envelope, Sender
 from protocol.config import load_config
+from protocol.messages import ActorHeartbeat, Ready
 from protocol.paths import operator_stops_path
 from tests.helpers import make_config, to_toml
 from tests.supervisor.test_operator_stop import _child, _running
@@ -63,6 +66,12 @@ def _exit(sup: Supervisor, actor: str, code: int) -> None:
     sup._on_exit(child, (code & 0xFF) << 8)  # a waitpid status of exit `code`
 
 
+def _ready(sup: Supervisor, actor: str) -> None:
+    child = sup.children[actor]
+    assert child.pid is not None
+    sup._on_ready(child, Ready(actor=actor, pid=child.pid), 1.0)
+
+
 def _on_disk(sup: Supervisor) -> dict[str, object]:
     path = operator_stops_path(sup.cfg.runtime_path)
     if not path.exists():  # a fresh run: nothing written yet
@@ -81,6 +90,8 @@ def test_a_corrupt_connector_is_recorded_and_restart_removes_it(sup: Supervisor)
     assert sup.operator_stops.held(B) is None  # no operator's stop: `restart` is allowed
     assert sup.status()["venues"]["simB"]["state"] == "DOWN"  # the board's, not "stopped"
     assert sup.request_restart(B, force=False) is True  # the operator's, after a repair
+    assert _on_disk(sup) == {B: "state_corrupt"}  # spawned, not READY: still refused
+    _ready(sup, B)
     assert _on_disk(sup) == {}
 
 
@@ -88,12 +99,16 @@ def test_start_of_a_gave_up_connector_spawns_it_and_removes_the_record(sup: Supe
     _exit(sup, B, EXIT_STATE_CORRUPT)
     ok, text = sup.operator_stops.start(B)
     assert ok and text == f"{B} starting" and sup.children[B].pid is not None
+    _ready(sup, B)
     assert _on_disk(sup) == {}
 
 
-def test_over_its_budget_recorded_until_the_backoff_respawns_it(sup: Supervisor) -> None:
-    """`restart_intensity`: retried at the longest backoff; the respawn removes the record,
-    a crash of the respawned one (still over its budget) records it again."""
+def test_over_its_budget_recorded_until_a_respawn_is_ready(sup: Supervisor) -> None:
+    """`restart_intensity`: retried at the longest backoff. A respawn that dies starting
+    leaves the record in place (orders stay refused: the venue is DOWN throughout); one
+    that gets READY removes it; a crash after that (still over its budget) records it
+    again. (Removed at the spawn, the record came and went at every retry, and orders were
+    taken for a venue the supervisor still showed DOWN.)"""
     spawner = sup.spawner
     assert isinstance(spawner, _Spawner)
     _exit(sup, B, 1)
@@ -102,9 +117,39 @@ def test_over_its_budget_recorded_until_the_backoff_respawns_it(sup: Supervisor)
     assert _on_disk(sup) == {B: "restart_intensity"}
     child = sup.children[B]
     sup._restart_if_due(child, child.epoch)  # the backoff timer fires
-    assert spawner.spawned[-1] == B and _on_disk(sup) == {}
+    assert spawner.spawned[-1] == B and _on_disk(sup) == {B: "restart_intensity"}
+    sup._on_exit(child, 1 << 8)  # died starting
+    assert _on_disk(sup) == {B: "restart_intensity"}
+    sup._restart_if_due(child, child.epoch)
+    _ready(sup, B)
+    assert _on_disk(sup) == {}
     sup._on_exit(child, 1 << 8)
     assert _on_disk(sup) == {B: "restart_intensity"}
+
+
+def test_a_record_whose_removal_failed_goes_at_a_later_heartbeat(
+    sup: Supervisor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file could not be written at READY: the record stays (fail closed: the venue's
+    orders refused), and a heartbeat of the running connector removes it once it can."""
+    _exit(sup, B, EXIT_STATE_CORRUPT)
+    assert sup.request_restart(B, force=False) is True
+
+    def refused(*_a: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(operator_stop, "write_stops", refused)  # the write fails at READY
+        _ready(sup, B)
+    assert _on_disk(sup) == {B: "state_corrupt"} and sup.children[B].running
+    control = SimpleNamespace(on_heartbeat=lambda *_a: None)  # set up by run()
+    monkeypatch.setattr(sup, "control", control, raising=False)
+    sup._on_actor_message(sup.children[B], _heartbeat(sup, B))
+    assert _on_disk(sup) == {}
+
+
+def _heartbeat(sup: Supervisor, actor: str) -> Envelope:
+    return Sender(actor, 1).envelope(ActorHeartbeat(loop_lag_s=0.0))
 
 
 def test_other_actors_and_operator_stops_are_left_alone(sup: Supervisor) -> None:
