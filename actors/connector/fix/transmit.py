@@ -23,6 +23,7 @@ from actors.connector.fix.events import Logger
 from actors.connector.fix.msglog import OUT, MessageLog
 from actors.connector.fix.store import FixStore
 from actors.runtime import metrics
+from actors.runtime.ratelog import LogBudget
 
 # header and trailer tags the session sets; an application message may not
 _RESERVED_TAGS = frozenset({8, 9, 10, 34, 35, 43, 49, 52, 56, 122})
@@ -184,31 +185,18 @@ class Transmitter:
 
 class ResendSkips:
     """Counts every skipped ResendRequest (``tradepulse_fix_resend_requests_skipped``) and
-    logs at most one line (``fix_resend_request_skipped``) per `interval_s`; ``unlogged``:
-    how many were skipped without a line since the previous one."""
+    logs at most one line (``fix_resend_request_skipped``) a second (`LogBudget`);
+    ``unlogged``: how many were skipped without a line since the previous one."""
 
-    def __init__(
-        self, log: Logger, clock: Callable[[], float], peer: str, interval_s: float = 1.0
-    ) -> None:
+    def __init__(self, log: Logger, clock: Callable[[], float], peer: str) -> None:
         self._log = log
-        self._clock = clock
         self._peer = peer
-        self._interval_s = interval_s
-        self._last_log_s: float | None = None
-        self._unlogged = 0
+        self._budget = LogBudget(burst=1, window_s=1.0, clock=clock)
 
     def skipped(self, reason: str, begin: int, end: int) -> None:
         metrics.FIX_RESEND_REQUESTS_SKIPPED.labels(peer=self._peer, reason=reason).inc()
-        now = self._clock()
-        if self._last_log_s is not None and now - self._last_log_s < self._interval_s:
-            self._unlogged += 1
-            return
-        self._log.warning(
-            "fix_resend_request_skipped",
-            reason=reason,
-            begin=begin,
-            end=end,
-            unlogged=self._unlogged,
-        )
-        self._last_log_s = now
-        self._unlogged = 0
+        if (unlogged := self._budget.take()) is not None:
+            self._log.warning(
+                "fix_resend_request_skipped", reason=reason, begin=begin, end=end,
+                unlogged=unlogged,
+            )  # fmt: skip
