@@ -69,6 +69,13 @@ class SimCfg(BaseModel):
         return self
 
 
+def market_parts(symbol: str) -> tuple[str, str] | None:
+    """(base, quote) of a local exchange's market key "BASE/QUOTE"; None if it is not one
+    (a FIX venue's "AAPL", "BTC/"): the config's check and the exchange's markets alike."""
+    base, slash, quote = symbol.partition("/")
+    return (base, quote) if slash and base and quote else None
+
+
 def check_sim_markets(sim: SimCfg | None, ccxt: CcxtCfg | None) -> None:
     """A ccxt venue's local exchange lists a market per `reference_prices` key, which is
     ccxt's "BASE/QUOTE": each of the venue's symbols needs one (the default's "AAPL" failed
@@ -78,7 +85,7 @@ def check_sim_markets(sim: SimCfg | None, ccxt: CcxtCfg | None) -> None:
     if ccxt.sandbox:  # ccxt's sandbox mode replaces every URL, the local exchange's too
         raise ValueError("sandbox = true would trade on the exchange's testnet, not [venues.sim]")
     for symbol in sorted(sim.reference_prices):
-        if "/" not in symbol:
+        if market_parts(symbol) is None:
             raise ValueError(f'sim.reference_prices {symbol!r} is not a "BASE/QUOTE" market')
     if missing := [s for s in ccxt.symbols if s not in sim.reference_prices]:
         raise ValueError(f"sim.reference_prices has no {missing[0]} (one of ccxt.symbols)")

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from actors.exchangesim.errors import filter_failure
 from protocol.config import SimCfg
+from protocol.sim_config import market_parts
 
 STEP_SIZE = Decimal("0.00001")
 MIN_QTY = Decimal("0.00001")
@@ -109,8 +110,8 @@ def markets_from(sim: SimCfg) -> dict[str, Market]:
     that is not BASE/QUOTE (a FIX venue's "AAPL")."""
     out: dict[str, Market] = {}
     for symbol in sorted(sim.reference_prices):
-        base, slash, quote = symbol.partition("/")
-        if not slash or not base or not quote:
+        if (parts := market_parts(symbol)) is None:
             raise ValueError(f"[venues.sim] reference_prices: {symbol!r} is not BASE/QUOTE")
+        base, quote = parts
         out[base + quote] = Market(symbol, base + quote, base, quote, sim.tick_size)
     return out

@@ -54,9 +54,13 @@ def test_a_ccxt_setting_that_cannot_work_is_refused(tmp_path: Path, lines: str, 
     [
         ("", "'AAPL' is not a \"BASE/QUOTE\" market"),  # the default reference_prices
         ('reference_prices = { "BTC/USDT" = "60000" }', "has no ETH/USDT"),
+        (  # as the local exchange reads its markets (`market_parts`): refused at load too
+            'reference_prices = { "BTC/USDT" = "1", "ETH/USDT" = "1", "BTC/" = "1" }',
+            "'BTC/' is not a \"BASE/QUOTE\" market",
+        ),
         ("", "sandbox = true would trade on the exchange's testnet"),
     ],
-    ids=["default_prices", "a_symbol_without_a_market", "sandbox"],
+    ids=["default_prices", "a_symbol_without_a_market", "half_a_market", "sandbox"],
 )
 def test_a_ccxt_simulator_needs_a_market_for_each_symbol(
     tmp_path: Path, sim: str, words: str
