@@ -271,11 +271,10 @@ class OmsActor(Actor):
         queued orders are not sent at its next start (and held: a Resubmit is rejected). Of
         one given up on, what its dead connector never answered fails now, not at its
         deadline (as at a connector restart: UNKNOWN, reconciliation decides)."""
-        stops = self.gate.stopped()  # one read: the set below was computed from it
-        for venue in self.gate.poll_stops():
+        for venue, stop in self.gate.poll_stops().items():
             if (link := self.venues.get(venue)) is not None:
                 link.drop_unsent()
-                if (stop := stops.get(venue)) is not None and stop.gave_up is not None:
+                if stop.gave_up is not None:
                     link.peer.fail_pending()
 
     def drop_unsent(self, client_order_id: str, *, out_of_session: bool = False) -> bool:

@@ -295,16 +295,16 @@ class IntakeGate:
             )
         return venues
 
-    def poll_stops(self) -> frozenset[str]:
-        """The venues whose connector was stopped since the last poll, logged (the OMS calls
-        it every 0.1 s and drops their queued never-sent orders once, `unsent_reason`; an
-        order pushed later for a stopped venue is judged at the push by `stopped_venues`)."""
-        stops = self.stopped()  # one read (the file may change between two)
-        now = frozenset(stops)
-        new = now - self.stopped_venues
-        for venue in sorted(new):
-            self.log.warning("venue_stop_seen", venue=venue, gave_up=stops[venue].gave_up)
-        self.stopped_venues = now
+    def poll_stops(self) -> dict[str, OperatorStop]:
+        """The venues whose connector was stopped (or given up on) since the last poll, with
+        their stops, logged (the OMS calls it every 0.1 s and drops their queued never-sent
+        orders once, `unsent_reason`; an order pushed later for a stopped venue is judged at
+        the push by `stopped_venues`)."""
+        stops = self.stopped()
+        new = {v: stops[v] for v in sorted(stops) if v not in self.stopped_venues}
+        for venue, stop in new.items():
+            self.log.warning("venue_stop_seen", venue=venue, gave_up=stop.gave_up)
+        self.stopped_venues = frozenset(stops)
         return new
 
     @property

@@ -283,10 +283,10 @@ def test_poll_stops_sees_a_stopped_venue_and_unsent_reason_names_why(tmp_path: P
     gate = _gate(tmp_path, log)
     stops = tmp_path / "rt" / "stops.json"
     stops.parent.mkdir()
-    assert gate.poll_stops() == frozenset()
+    assert gate.poll_stops() == {}
     assert unsent_reason(False, False, gate, "simB") is None
     write_stops(stops, {"connector.simB": OperatorStop("connector.simB", "m", 1.0, "simB")})
-    assert gate.poll_stops() == {"simB"} and gate.poll_stops() == frozenset()
+    assert gate.poll_stops().keys() == {"simB"} and gate.poll_stops() == {}
     assert gate.stopped_venues == {"simB"}
     assert [e for lvl, e, _ in log.lines if e == "venue_stop_seen"] == ["venue_stop_seen"]
     assert unsent_reason(False, False, gate, "simB") == DROPPED_STOPPED
@@ -297,7 +297,7 @@ def test_poll_stops_sees_a_stopped_venue_and_unsent_reason_names_why(tmp_path: P
     # started again: the next poll is up to 0.1 s away, but an order intake took meanwhile
     # (intake reads the file) is sent, not rejected as stopped
     assert unsent_reason(False, False, gate, "simB") is None
-    assert gate.poll_stops() == frozenset()
+    assert gate.poll_stops() == {}
     assert unsent_reason(False, False, gate, "simB") is None
 
 
