@@ -11,8 +11,7 @@ from prometheus_client import REGISTRY
 
 from actors.connector.fix import transmit
 from actors.connector.fix.session import FixSession
-from actors.connector.fix.store import FixStore
-from tests.connector.fix.test_session import FakeClock, ListLogger, frames, raw
+from tests.connector.fix.test_session import FakeClock, frames, initiator, raw
 
 ORDERS = 300
 
@@ -21,17 +20,7 @@ ORDERS = 300
 def us(tmp_path: Path) -> Iterator[FixSession]:
     """An active initiator that sent ORDERS NewOrderSingles (numbers 2..ORDERS+1)."""
     clock = FakeClock()
-    store = FixStore(tmp_path, fsync=False)
-    session = FixSession(
-        sender_comp_id="US",
-        target_comp_id="VENUE",
-        store=store,
-        initiator=True,
-        heartbeat_s=30,
-        clock=clock,
-        monotonic=clock,
-        log=ListLogger(),
-    )
+    session = initiator(tmp_path, clock, clock)
     session.logon()
     session.data_to_send()
     session.receive(raw("A", 1, [(98, "0"), (108, "30")]))
@@ -40,7 +29,7 @@ def us(tmp_path: Path) -> Iterator[FixSession]:
         session.send("D", [(11, f"C{i}"), (55, "AAPL"), (54, "1"), (38, "1"), (40, "1")])
     session.data_to_send()
     yield session
-    store.close()
+    session.store.close()
 
 
 def skipped(reason: str) -> float:

@@ -383,7 +383,8 @@ def test_heartbeat_when_idle_and_test_request_then_disconnect_for_silent_peer(
     assert link.us.tick() == [Disconnect("no answer to TestRequest")]
 
 
-def _initiator(tmp_path: Path, wall: FakeClock, mono: FakeClock) -> FixSession:
+def initiator(tmp_path: Path, wall: FakeClock, mono: FakeClock) -> FixSession:
+    """Our side (US) of a session with VENUE, not logged on; its store in `tmp_path`."""
     return FixSession(
         sender_comp_id="US",
         target_comp_id="VENUE",
@@ -404,7 +405,7 @@ def test_wall_clock_stepped_back_an_hour_does_not_delay_dead_peer_detection(
     TestRequest and the dead-peer disconnect all come on time; SendingTime follows the
     wall clock."""
     wall, mono = FakeClock(), FakeClock()
-    us = _initiator(tmp_path, wall, mono)
+    us = initiator(tmp_path, wall, mono)
     us.logon()
     us.receive(raw("A", 1, [(98, "0"), (108, "30")]))
     assert us.state == "active"
@@ -426,7 +427,7 @@ def test_wall_clock_stepped_back_does_not_stretch_the_logon_timeout(tmp_path: Pa
     """A Logon left unanswered times out after logon_timeout_s of monotonic time, whatever
     the wall clock does meanwhile."""
     wall, mono = FakeClock(), FakeClock()
-    us = _initiator(tmp_path, wall, mono)
+    us = initiator(tmp_path, wall, mono)
     us.logon()
     wall.advance(-3600)
     mono.advance(10)

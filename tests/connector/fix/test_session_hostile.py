@@ -11,8 +11,7 @@ from prometheus_client import REGISTRY
 
 from actors.connector.fix.events import Disconnect, LoggedOut
 from actors.connector.fix.session import FixSession
-from actors.connector.fix.store import FixStore
-from tests.connector.fix.test_session import FakeClock, ListLogger, frames, raw
+from tests.connector.fix.test_session import FakeClock, frames, initiator, raw
 
 HUGE = 900_000
 
@@ -20,21 +19,11 @@ HUGE = 900_000
 @pytest.fixture
 def us(tmp_path: Path) -> Iterator[FixSession]:
     clock = FakeClock()
-    store = FixStore(tmp_path, fsync=False)
-    session = FixSession(
-        sender_comp_id="US",
-        target_comp_id="VENUE",
-        store=store,
-        initiator=True,
-        heartbeat_s=30,
-        clock=clock,
-        monotonic=clock,
-        log=ListLogger(),
-    )
+    session = initiator(tmp_path, clock, clock)
     session.logon()
     session.data_to_send()
     yield session
-    store.close()
+    session.store.close()
 
 
 def test_logon_refused_with_a_huge_text_keeps_a_bounded_reason(us: FixSession) -> None:
