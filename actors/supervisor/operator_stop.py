@@ -41,6 +41,7 @@ from actors.runtime.operator_stops import OperatorStop, bounded_stop, write_stop
 from actors.supervisor.child import Child
 from actors.supervisor.restart_policy import unknown_actor
 from actors.supervisor.stop_guard import stop_refusal
+from actors.supervisor.venues import STATE_CORRUPT_TEXT
 from protocol.paths import operator_stops_path
 
 
@@ -245,7 +246,7 @@ def realign(
 def _gave_up_reason(why: str) -> str:
     """What the OMS's refusal says of a connector given up on for `why`."""
     if why == "state_corrupt":
-        return "its state is corrupt (state_corrupt in its log; runbook: Corrupt state files)"
+        return STATE_CORRUPT_TEXT
     return f"over its restart budget ({why}; it is retried at the longest backoff)"
 
 

@@ -13,10 +13,9 @@ from actors.runtime import metrics
 from protocol.messages import VenueConnState
 
 # why its connector gave up (actors.supervisor.child) -> the venue's detail in `status`
-_GAVE_UP = {
-    "state_corrupt": "connector gave up: its state is corrupt (state_corrupt in its log;"
-    " runbook: Corrupt state files)",
-}
+# a connector given up on for its corrupt state: `status`'s detail and the OMS's refusal
+STATE_CORRUPT_TEXT = "its state is corrupt (state_corrupt in its log; runbook: Corrupt state files)"
+_GAVE_UP = {"state_corrupt": f"connector gave up: {STATE_CORRUPT_TEXT}"}
 
 
 class VenueBoard:
