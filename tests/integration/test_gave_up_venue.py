@@ -100,8 +100,9 @@ def test_an_order_in_flight_to_the_dead_connector_is_never_sent_later(
         assert unknown.reason == "no connector answer", unknown
         sent = sut.events("order_dropped_unsent", client_order_id=coid)
         assert not sent, sent  # it was handed to the connector: only the venue can tell
-        (marked,) = sut.events("venue_request_unconfirmed", client_order_id=coid)
-        (gave_up,) = sut.events("connector_gave_up_recorded", child="connector.simB")
+        # log lines reach the test after the client's reply can: waited for, not read once
+        marked = sut.wait_event("venue_request_unconfirmed", client_order_id=coid)
+        gave_up = sut.wait_event("connector_gave_up_recorded", child="connector.simB")
         waited_s = _ts(marked) - _ts(gave_up)
         assert waited_s < sut.cfg.oms.request_timeout_s / 2, waited_s  # not its deadline
 
