@@ -185,6 +185,12 @@ FIX_RESEND_REQUESTS_SKIPPED = Counter(
     " answered already in that turn (covered), or the turn resent its bound (over_budget)",
     ["peer", "reason"],
 )
+FIX_ORDERS_NOT_RESENT = Counter(
+    "tradepulse_fix_orders_not_resent",
+    "NewOrderSingles a peer asked for again (it never read them) and got a gap fill for:"
+    " the OMS's reconciliation decides whether each order still goes",
+    ["peer"],
+)
 
 # ---------------------------------------------------------------- orders (oms)
 ORDERS = Counter("tradepulse_orders", "Orders reaching a status", ["venue", "status"])

@@ -50,8 +50,8 @@ def _crash_on(sut: OmsSystem, qty: str, price: str | None, coid: str) -> None:
 def test_venue_killed_after_taking_a_resting_order_before_answering_it() -> None:
     """The venue holds the limit order (resting) but never acknowledged it: the OMS ends
     with it ACCEPTED like the venue, the venue holds it once, and the OMS never resubmitted
-    it (the venue, asking for the NewOrderSingle again, refuses the PossDup copy as a
-    duplicate ClOrdID rather than taking it twice)."""
+    it (the venue asks for the NewOrderSingle again, of a connection that is gone: a gap
+    fill, not a copy; the OMS finds the order at the venue)."""
     with systems() as started:
         sut = OmsSystem(crash_at=[f"{SIM}:{POINT}"], overrides=overrides())
         started.append(sut)

@@ -42,8 +42,10 @@ stands still for a HeartBtInt while a gap is open (the resent message came garbl
 again), the ResendRequest goes out again; after `MAX_RESEND_REREQUESTS` such requests
 without progress the session ends (Logout, `Disconnect`): the next logon recovers it. A
 ResendRequest is answered with the kept application messages (PossDupFlag=Y,
-OrigSendingTime) and SequenceReset-GapFill for admin messages and for messages older than
-the store keeps (see fix transmit, which also bounds a flood of ResendRequests).
+OrigSendingTime) and SequenceReset-GapFill for admin messages, for NewOrderSingles sent
+before this connection (the OMS decides whether an order the venue never read still goes;
+each counted in ``tradepulse_fix_orders_not_resent_total``) and for messages older than the
+store keeps (see fix transmit, which also bounds a flood of ResendRequests).
 
 Durability: see fix store. Outbound messages reach the store before `data_to_send()`
 returns their bytes. Next-in is written at `data_to_send()` too, so it is durable only
@@ -157,6 +159,7 @@ class FixSession:
         self._reader = fc.FrameReader()
         self._garbled = GarbledLog(self._log, monotonic, target_comp_id)
         self._resend_skips = ResendSkips(self._log, monotonic, target_comp_id)
+        self._orders_not_resent = metrics.FIX_ORDERS_NOT_RESENT.labels(peer=target_comp_id)
         self._reject_log = LogBudget(clock=monotonic)  # Rejects we send: 10 lines a second
         self._events: list[SessionEvent] = []
         self._queue: dict[int, tuple[Inbound, bool]] = {}  # seq -> (message, already handled)
@@ -176,6 +179,7 @@ class FixSession:
         """A transport is up (acceptor: starts the logon timeout)."""
         self._reader.clear()
         self._since_s = self._mono()
+        self._tx.new_connection()
 
     def logon(self, *, reset: bool = False, extra: Sequence[tuple[int, fc.Value]] = ()) -> None:
         """Initiator: queue our Logon; `reset` sends ResetSeqNumFlag=Y and clears the store."""
@@ -520,8 +524,12 @@ class FixSession:
         if skipped is not None:
             self._resend_skips.skipped(skipped, begin, end)
             return
-        end, count = self._tx.resend(begin, end)
-        self._log.info("fix_resend_served", begin=begin, end=end, resent=count)
+        end, count, withheld = self._tx.resend(begin, end)
+        if withheld:  # orders the peer never read: the OMS's reconciliation decides
+            self._orders_not_resent.inc(withheld)
+        self._log.info(
+            "fix_resend_served", begin=begin, end=end, resent=count, orders_gap_filled=withheld
+        )
 
     def _reject(self, ref_seq: int, hdr: dict[bytes, bytes], reason: int, text: str) -> None:
         body = [(45, b"%d" % ref_seq)]

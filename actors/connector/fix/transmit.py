@@ -2,6 +2,18 @@
 each outbound message, puts it in the store before its bytes can leave, and answers a
 ResendRequest from the store (PossDup copies, SequenceReset-GapFill for the rest).
 
+A NewOrderSingle sent on an earlier connection (or by an earlier process) is not sent
+again: its number gets a gap fill (`NOT_RESENT`, counted by the session). The peer asks for
+it because it never read it (the bytes died with that connection, or with the venue), and
+whether that order should still go is the OMS's decision, not the store's: the OMS runs a
+reconciliation pass at every logon, finds the venue does not know the order and resubmits
+it (same ClOrdID) unless it is held (kill-switch engaged, connector stopped or given up on,
+trading window closed). The copy from the store went past all of these, however long the
+venue had been down: a market order filled with the kill-switch engaged. A D sent on the
+current connection is resent as before (a garbled frame the venue asks for at once): it
+goes ahead of anything sent after it, a mass cancel included, as its first send did.
+Cancels and replaces are always resent: they act on an order the venue already holds.
+
 Bytes wait in the transmitter until `take()`, which syncs the store first (group commit:
 one fsync for the batch), so nothing is on the wire that a crash could forget we sent.
 
@@ -31,6 +43,7 @@ MAX_RESENT_PER_BATCH = 20_000  # messages resent between two take()s (~2 full st
 # why a ResendRequest was skipped (stable: log field and metric label)
 COVERED = "covered"
 OVER_BUDGET = "over_budget"
+NOT_RESENT = frozenset({"D"})  # gap-filled if sent before this connection (see above)
 
 
 def text_value(text: str) -> bytes:
@@ -78,6 +91,8 @@ class Transmitter:
         self.message_log: MessageLog | None = None  # every message out, as encoded
         self._batch_cover: tuple[int, int] | None = None  # numbers resent in this batch
         self._batch_resent = 0  # messages resent in this batch
+        self._connection_from = 1  # our first number on the current connection
+        self._connection_numbering = store.numbering  # the numbering it was taken in
 
     @property
     def resent_through(self) -> int:
@@ -88,6 +103,20 @@ class Transmitter:
             self._numbering = self._store.numbering
             self._resent_through = min(self._resent_through, first - 1)
         return self._resent_through
+
+    def new_connection(self) -> None:
+        """A transport is up: messages numbered from here on are this connection's."""
+        self._connection_from = self._store.next_out
+        self._connection_numbering = self._store.numbering
+
+    def _sent_before_connection(self, seq: int) -> bool:
+        """`seq` was taken before the current connection: a number given again since it
+        (a reset, a lowered next-out) is this connection's."""
+        if self._connection_numbering != self._store.numbering:
+            first = self._store.reused_since(self._connection_numbering)
+            self._connection_from = min(self._connection_from, first)
+            self._connection_numbering = self._store.numbering
+        return seq < self._connection_from
 
     def emit(
         self,
@@ -131,9 +160,10 @@ class Transmitter:
             return COVERED
         return OVER_BUDGET if self._batch_resent >= MAX_RESENT_PER_BATCH else None
 
-    def resend(self, begin: int, end: int) -> tuple[int, int]:
+    def resend(self, begin: int, end: int) -> tuple[int, int, int]:
         """Answer ResendRequest(begin, end; 0 = up to the last sent): the kept messages
-        again, gap fills between and after them. Returns (last seq covered, messages resent)."""
+        again, gap fills between and after them and over each `NOT_RESENT` one of an earlier
+        connection. Returns (last seq covered, messages resent, orders gap-filled)."""
         last = self._store.next_out - 1
         end = last if end == 0 or end > last else end
         gap_start = max(begin, 1)
@@ -144,11 +174,14 @@ class Transmitter:
             self._batch_cover = (gap_start, end)
         else:  # overlapping or adjacent: one range
             self._batch_cover = (min(gap_start, cover[0]), max(end, cover[1]))
-        count = 0
+        count = withheld = 0
         for seq, raw in self._store.sent_messages(gap_start, end):
+            msg_type, body, orig_time = fc.body_of(raw)
+            if msg_type in NOT_RESENT and self._sent_before_connection(seq):
+                withheld += 1  # part of the gap: filled with what follows it
+                continue
             if seq > gap_start:
                 self._gap_fill(gap_start, seq)
-            msg_type, body, orig_time = fc.body_of(raw)
             self.emit(msg_type, body, seq=seq, orig_time=orig_time)
             gap_start = seq + 1
             count += 1
@@ -157,7 +190,7 @@ class Transmitter:
         self.resends += count + 1  # a request answered by gap fills alone counts too
         self._batch_resent += count
         self._resent_through = max(self.resent_through, end)
-        return end, count
+        return end, count, withheld
 
     def _gap_fill(self, seq: int, new_seq: int) -> None:
         orig = fc.sending_time(self._clock()).encode()

@@ -18,7 +18,8 @@ ORDERS = 300
 
 @pytest.fixture
 def us(tmp_path: Path) -> Iterator[FixSession]:
-    """An active initiator that sent ORDERS NewOrderSingles (numbers 2..ORDERS+1)."""
+    """An active initiator that sent ORDERS OrderCancelRequests (numbers 2..ORDERS+1): kept
+    and resent on request (a NewOrderSingle is not: a gap fill, see fix transmit)."""
     clock = FakeClock()
     session = initiator(tmp_path, clock, clock)
     session.logon()
@@ -26,7 +27,7 @@ def us(tmp_path: Path) -> Iterator[FixSession]:
     session.receive(raw("A", 1, [(98, "0"), (108, "30")]))
     assert session.state == "active"
     for i in range(ORDERS):
-        session.send("D", [(11, f"C{i}"), (55, "AAPL"), (54, "1"), (38, "1"), (40, "1")])
+        session.send("F", [(11, f"X{i}"), (41, f"C{i}"), (55, "AAPL"), (54, "1"), (38, "1")])
     session.data_to_send()
     yield session
     session.store.close()
@@ -38,12 +39,12 @@ def skipped(reason: str) -> float:
 
 
 def resent(data: bytes) -> list[int]:
-    """MsgSeqNum of every PossDup order copy in `data`."""
-    return [int(f[34]) for t, f in frames(data) if t == "D" and f.get(43) == b"Y"]
+    """MsgSeqNum of every PossDup cancel copy in `data`."""
+    return [int(f[34]) for t, f in frames(data) if t == "F" and f.get(43) == b"Y"]
 
 
 def test_many_resend_requests_in_one_read_are_answered_once(us: FixSession) -> None:
-    """500 ResendRequests for everything in one read: the orders go again once (not 500
+    """500 ResendRequests for everything in one read: the cancels go again once (not 500
     times: 150,000 copies, seconds of one loop turn), 499 skips counted, one log line."""
     before = skipped(transmit.COVERED)
     flood = b"".join(raw("2", 2 + k, [(7, "1"), (16, "0")]) for k in range(500))

@@ -761,12 +761,12 @@ def test_incorrect_begin_string_or_comp_id_ends_the_session(link: Link) -> None:
 def test_restart_resumes_sequence_numbers_and_replays_what_the_peer_missed(link: Link) -> None:
     """Both processes restart on their stores: numbers carry on where they were; the
     venue's execution report that never reached us is recovered through the gap our
-    Logon reply reveals, and our order it never saw is replayed on its ResendRequest."""
+    Logon reply reveals, and our cancel it never saw is replayed on its ResendRequest."""
     link.logon()
     link.us.send("D", [(11, "c1")])
     link.venue.send("8", exec_report("e1"))
     link.pump()
-    link.us.send("D", [(11, "c2")])
+    link.us.send("F", [(11, "x1"), (41, "c1")])
     link.venue.send("8", exec_report("e2"))
     link.us.data_to_send()  # written to the store, lost on the wire
     link.venue.data_to_send()
@@ -777,10 +777,62 @@ def test_restart_resumes_sequence_numbers_and_replays_what_the_peer_missed(link:
     ours, theirs = link.pump()
     assert apps(ours) == [(3, "e2", True)]
     assert [(e.msg_type, e.seq, e.poss_dup) for e in theirs if isinstance(e, AppMessage)] == [
-        ("D", 3, True)
+        ("F", 3, True)
     ]
     assert link.us.state == link.venue.state == "active"
     assert link.us_store.next_in == link.venue_store.next_out
+
+
+def _orders_not_resent() -> float:
+    labels = {"peer": "VENUE"}
+    return REGISTRY.get_sample_value("tradepulse_fix_orders_not_resent_total", labels) or 0.0
+
+
+@pytest.mark.parametrize("restart", [True, False], ids=["restarted", "reconnected"])
+def test_an_order_sent_before_this_connection_gets_a_gap_fill_not_a_copy(
+    link: Link, restart: bool
+) -> None:
+    """The venue never read a D of an earlier connection (lost on the wire, with the
+    venue, or with our process): its ResendRequest gets a gap fill for that number,
+    counted and logged, while the cancel around it goes again as a PossDup copy. Whether
+    the order still goes is the OMS's call (reconciliation at the logon; a kill-switch
+    engaged meanwhile holds it): a copy from the store went past all of that."""
+    link.logon()
+    link.us.send("F", [(11, "x1"), (41, "c0")])  # 2, read
+    link.pump()
+    link.us.send("D", [(11, "c1")])  # 3: lost on the wire
+    link.us.send("F", [(11, "x2"), (41, "c0")])  # 4: lost on the wire
+    link.us.data_to_send()
+    before = _orders_not_resent()
+    if restart:
+        link.restart()
+    else:
+        link.reconnect()
+    link.us.logon()  # 5
+    _, theirs = link.pump()
+    assert [(e.msg_type, e.seq, e.poss_dup) for e in theirs if isinstance(e, AppMessage)] == [
+        ("F", 4, True)
+    ]
+    assert link.us.state == link.venue.state == "active"
+    assert link.venue_store.next_in == link.us_store.next_out == 6
+    assert _orders_not_resent() - before == 1
+    served = [kw for _lvl, ev, kw in link.log.records if ev == "fix_resend_served"]
+    assert served[-1]["orders_gap_filled"] == 1 and served[-1]["resent"] == 1, served
+
+
+def test_an_order_of_this_connection_the_venue_asks_for_again_is_resent(link: Link) -> None:
+    """A D of the current connection the venue did not read (a garbled frame) is sent again
+    at once, as a PossDup copy ahead of anything sent after it: it is the order's first
+    send repaired, not a late one."""
+    link.logon()
+    link.us.send("D", [(11, "c1")])  # 2
+    link.us.data_to_send()  # garbled on the way: the venue never read it
+    link.us.send("D", [(11, "c2")])  # 3: the venue sees a gap, asks for 2..
+    before = _orders_not_resent()
+    _, theirs = link.pump()
+    delivered = [(e.msg_type, e.seq, e.poss_dup) for e in theirs if isinstance(e, AppMessage)]
+    assert delivered == [("D", 2, True), ("D", 3, False)], delivered
+    assert _orders_not_resent() == before
 
 
 def test_reset_logon_sets_both_sides_to_one_and_clears_the_store(link: Link) -> None:
