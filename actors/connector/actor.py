@@ -123,6 +123,7 @@ class ConnectorActor(Actor):
                 self, self, self.vcfg, store_dir=store_dir, log=self.log,
                 address=lambda: venue_address(self.vcfg, runtime_dir),
                 id_prefix=f"{self.epoch}.{time.time_ns() // 1_000_000 % 10**9}",
+                crash_point=self.crash_point,
             )  # fmt: skip
             log_dir = fix_message_log_dir(self.cfg.state_path, self.venue)
             self.message_log = MessageLog.for_venue(log_dir, self.vcfg.message_log, self.log)

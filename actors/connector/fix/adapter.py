@@ -11,7 +11,10 @@ One loop turn::
                        next-in), then the send callbacks (the OMS's Acks), then the socket
 
 so next-in never becomes durable before the executions it covers are in the outbox, and
-an order is acked only once it is in the FIX store (a reconnect resends it on request).
+an order is acked only once it is in the FIX store (the current connection resends it on
+request; a later one answers with a gap fill and the OMS's pass resubmits it: fix
+transmit). Crash point (tests, chaos): `fix_stored_before_send`, SIGKILL after the store
+sync of a turn that sent an order message, before its bytes reach the socket.
 
 Logon: what it carries and when it resets sequence numbers (the dialect's
 `reset_seq_num`, the schedule's daily reset) is `logon.LogonPlan`. The session is "up"
@@ -104,8 +107,10 @@ class FixAdapter(QueryRequests):
         id_prefix: str,
         fsync: bool = True,
         clock: Callable[[], float] = time.time,
+        crash_point: Callable[[str], None] = lambda _name: None,
     ) -> None:
         self.venue = vcfg.name
+        self._crash_point = crash_point  # fault injection (tests, chaos): a SIGKILL point
         self._loop = loop
         self._listener = listener
         self._cfg = vcfg
@@ -194,6 +199,8 @@ class FixAdapter(QueryRequests):
         done = self._out.pump(self.session)
         data = self.session.data_to_send(flush_log=False)  # fsync: sent messages and next-in
         if data:  # (whatever the pump sent is in it)
+            if done:  # an order message durable in the store, not yet on the wire
+                self._crash_point("fix_stored_before_send")
             self._write(data)  # the venue first, then the Acks, then the message log
             self._out.record_sent()  # what the sends carried: read only by later turns
         for callback in done:
