@@ -128,6 +128,7 @@ class OmsActor(Actor):
                 resubmit_grace_s=self.cfg.oms.resubmit_grace_s,
                 exec_log=self.exec_log,
                 oms_epoch=self.epoch,
+                ordered_session=v.kind == "fix",
             )
             for v in self.cfg.venues
         }

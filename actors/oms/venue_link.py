@@ -73,6 +73,7 @@ class VenueLink:
         rand: Callable[[], float] | None = None,
         exec_log: ExecLog | None = None,
         oms_epoch: int = 0,
+        ordered_session: bool = False,
     ) -> None:
         self.host = host
         self.venue = venue
@@ -98,6 +99,7 @@ class VenueLink:
         self.resubmitted_at_s: dict[str, float] = {}  # client_order_id -> monotonic
         self.policy = ReconcilePolicy(resubmit_grace_s=resubmit_grace_s)
         self._grace_seeded = False  # resubmissions of an earlier process given their grace
+        self._ends_grace_at_logon = ordered_session  # FIX: see `on_state`
         self._started_s = time.monotonic()
         self._queue: OrderedDict[str, None] = OrderedDict()  # client_order_ids to send
         self._in_flight: dict[str, str] = {}  # client_order_id -> request ClOrdID
@@ -115,8 +117,7 @@ class VenueLink:
 
     @property
     def status_text(self) -> str:
-        """The venue as the OMS sees it (`tradepulse status`): `reconciled`, the connector's
-        state, or `reconcile_failing: <reason>` while CONNECTED passes keep failing."""
+        """`tradepulse status`: reconciled, the state, or reconcile_failing: <reason>."""
         if self.reconciled:
             return "reconciled"
         if self.retry.failing and self.state is VenueConnState.CONNECTED:
@@ -144,17 +145,21 @@ class VenueLink:
         changed = state is not self.state or epoch != self.connector_epoch
         if not changed:
             return
-        restarted = self.connector_epoch is not None and epoch != self.connector_epoch
+        heard = self.connector_epoch is not None  # a state of this venue's connector before
+        restarted = heard and epoch != self.connector_epoch
         self.state, self.connector_epoch = state, epoch
         if state is VenueConnState.CONNECTED:
             self._connected_seq += 1
             self.retry.connected()
+            if self._ends_grace_at_logon and heard:  # a new FIX connection brings no earlier
+                # one's resubmission (read before this logon, or gap-filled: fix transmit)
+                self.resubmitted_at_s.clear()
+                self._grace_seeded = True  # an earlier process's neither
         if state is VenueConnState.OUT_OF_SESSION:
             self.drop_unsent(out_of_session=True)
         if restarted:
-            # requests the dead incarnation never answered: their outcome is for venue
-            # evidence (reconciliation) to decide, now rather than at their deadline. The
-            # pass in flight is given up (its answers and retry timer are ignored).
+            # requests the dead incarnation never answered: venue evidence (reconciliation) decides
+            # them now, not at their deadline; the pass in flight is given up (answers, timer)
             self._gen += 1
             self.reconciling = False
             self._drop_rerun()
@@ -412,15 +417,12 @@ class VenueLink:
         _answer_all(waiting, Plan(venue=self.venue, actions=()))
 
     def requeue_walk(self, found: list[str]) -> Iterator[None]:
-        """The walk behind `_requeue_after`, one step per order, for a pass to spread over
-        loop turns (`SentRequests.walk`)."""
+        """`_requeue_after`'s walk, a step an order, spread over loop turns by a pass."""
         return self._sent.walk(self.host.book, self.venue, found)
 
     def _requeue_after(self, found: list[str]) -> None:
-        """What a finished pass sends besides the plan's Resubmits (queued when the plan is
-        applied): cancels/replaces not yet confirmed sent by this incarnation's connector,
-        of those its walk found (`requeue_walk`), as they are now. Never a request the
-        connector already acknowledged sending."""
+        """Besides the plan's Resubmits, a finished pass sends the cancels/replaces its walk
+        found that this connector incarnation has not acknowledged sending, as they are now."""
         for coid in self._sent.unconfirmed(self.host.book, found):
             self.enqueue(coid)
 

@@ -187,8 +187,9 @@ FIX_RESEND_REQUESTS_SKIPPED = Counter(
 )
 FIX_ORDERS_NOT_RESENT = Counter(
     "tradepulse_fix_orders_not_resent",
-    "NewOrderSingles a peer asked for again (it never read them) and got a gap fill for:"
-    " the OMS's reconciliation decides whether each order still goes",
+    "NewOrderSingles a peer asked for again (of an earlier connection, or sent more than"
+    " two HeartBtInt ago) and got a gap fill for: the OMS's reconciliation decides whether"
+    " each order still goes",
     ["peer"],
 )
 

@@ -44,7 +44,8 @@ def test_an_order_the_venue_never_read_goes_again_only_by_the_oms(
     hang_s = {"supervisor": {"hang_missed_intervals": 1000}}  # the test's SIGSTOP is no hang
     sut = start_system(overrides=hang_s)
     with client(sut) as c:
-        submit_when_open(c, VENUE)  # the session numbered past its logon
+        warm = submit_when_open(c, VENUE)  # the session numbered past its logon
+        c.wait_for_status(warm.client_order_id, {OrderStatus.ACCEPTED}, timeout_s=10)  # read
         sim = sut.pid_of(SIM)
         os.kill(sim, signal.SIGSTOP)
         order = c.submit(VENUE, "AAPL", "BUY", "10", "MARKET", timeout_s=10)

@@ -43,9 +43,10 @@ again), the ResendRequest goes out again; after `MAX_RESEND_REREQUESTS` such req
 without progress the session ends (Logout, `Disconnect`): the next logon recovers it. A
 ResendRequest is answered with the kept application messages (PossDupFlag=Y,
 OrigSendingTime) and SequenceReset-GapFill for admin messages, for NewOrderSingles sent
-before this connection (the OMS decides whether an order the venue never read still goes;
-each counted in ``tradepulse_fix_orders_not_resent_total``) and for messages older than the
-store keeps (see fix transmit, which also bounds a flood of ResendRequests).
+before this connection or more than two HeartBtInt ago (the OMS decides whether an order
+the venue never read still goes; each counted in ``tradepulse_fix_orders_not_resent_total``)
+and for messages older than the store keeps (see fix transmit, which also bounds a flood of
+ResendRequests).
 
 Durability: see fix store. Outbound messages reach the store before `data_to_send()`
 returns their bytes. Next-in is written at `data_to_send()` too, so it is durable only
@@ -153,6 +154,7 @@ class FixSession:
         self._sender_b = sender_comp_id.encode()
         self._target_b = target_comp_id.encode()
         self._tx = Transmitter(store, clock, monotonic, sender_comp_id, target_comp_id)
+        self._tx.order_resend_age_s = 2.0 * heartbeat_s
         self._msg_log: MessageLog | None = None
         self.flush_log: Callable[[], None] = _no_log  # see data_to_send
         self.set_message_log(message_log)

@@ -4,15 +4,19 @@ ResendRequest from the store (PossDup copies, SequenceReset-GapFill for the rest
 
 A NewOrderSingle sent on an earlier connection (or by an earlier process) is not sent
 again: its number gets a gap fill (`NOT_RESENT`, counted by the session). The peer asks for
-it because it never read it (the bytes died with that connection, or with the venue), and
-whether that order should still go is the OMS's decision, not the store's: the OMS runs a
-reconciliation pass at every logon, finds the venue does not know the order and resubmits
-it (same ClOrdID) unless it is held (kill-switch engaged, connector stopped or given up on,
-trading window closed). The copy from the store went past all of these, however long the
-venue had been down: a market order filled with the kill-switch engaged. A D sent on the
-current connection is resent as before (a garbled frame the venue asks for at once): it
-goes ahead of anything sent after it, a mass cancel included, as its first send did.
-Cancels and replaces are always resent: they act on an order the venue already holds.
+a number it never recorded: mostly a D it never read (the bytes died with that connection,
+or with the venue), sometimes one it took and died before recording the number. Whether
+that order should still go is the OMS's decision, not the store's: the OMS runs a
+reconciliation pass at every logon, finds whether the venue knows the order and, if not,
+resubmits it (same ClOrdID) unless it is held (kill-switch engaged, connector stopped or
+given up on, trading window closed). The copy from the store went past all of these,
+however long the venue had been down: a market order filled with the kill-switch engaged.
+A D of the current connection asked for within `order_resend_age_s` of its send (two
+HeartBtInt: a garbled frame's gap shows at the next message or heartbeat) is resent as
+before, ahead of anything sent after it, a mass cancel included, as its first send did;
+asked for later (a venue gateway that lost it behind the same session), it gets a gap fill
+too, and the OMS's periodic pass resubmits it. Cancels and replaces are always resent: they
+act on an order the venue already holds.
 
 Bytes wait in the transmitter until `take()`, which syncs the store first (group commit:
 one fsync for the batch), so nothing is on the wire that a crash could forget we sent.
@@ -43,7 +47,7 @@ MAX_RESENT_PER_BATCH = 20_000  # messages resent between two take()s (~2 full st
 # why a ResendRequest was skipped (stable: log field and metric label)
 COVERED = "covered"
 OVER_BUDGET = "over_budget"
-NOT_RESENT = frozenset({"D"})  # gap-filled if sent before this connection (see above)
+NOT_RESENT = frozenset({"D"})  # gap-filled if of an earlier connection, or old (see above)
 
 
 def text_value(text: str) -> bytes:
@@ -93,6 +97,7 @@ class Transmitter:
         self._batch_resent = 0  # messages resent in this batch
         self._connection_from = 1  # our first number on the current connection
         self._connection_numbering = store.numbering  # the numbering it was taken in
+        self.order_resend_age_s = 60.0  # the session sets two HeartBtInt (see above)
 
     @property
     def resent_through(self) -> int:
@@ -108,6 +113,15 @@ class Transmitter:
         """A transport is up: messages numbered from here on are this connection's."""
         self._connection_from = self._store.next_out
         self._connection_numbering = self._store.numbering
+
+    def _withheld(self, msg_type: str, seq: int, orig_time: bytes | None) -> bool:
+        """A NewOrderSingle not to send again (see the module docstring)."""
+        if msg_type not in NOT_RESENT:
+            return False
+        if self._sent_before_connection(seq):
+            return True
+        sent_s = None if orig_time is None else fc.parse_sending_time(orig_time.decode())
+        return sent_s is None or self._clock() - sent_s > self.order_resend_age_s
 
     def _sent_before_connection(self, seq: int) -> bool:
         """`seq` was taken before the current connection: a number given again since it
@@ -162,8 +176,9 @@ class Transmitter:
 
     def resend(self, begin: int, end: int) -> tuple[int, int, int]:
         """Answer ResendRequest(begin, end; 0 = up to the last sent): the kept messages
-        again, gap fills between and after them and over each `NOT_RESENT` one of an earlier
-        connection. Returns (last seq covered, messages resent, orders gap-filled)."""
+        again, gap fills between and after them and over each `NOT_RESENT` one withheld (of
+        an earlier connection, or old). Returns (last seq covered, messages resent, orders
+        gap-filled)."""
         last = self._store.next_out - 1
         end = last if end == 0 or end > last else end
         gap_start = max(begin, 1)
@@ -177,7 +192,7 @@ class Transmitter:
         count = withheld = 0
         for seq, raw in self._store.sent_messages(gap_start, end):
             msg_type, body, orig_time = fc.body_of(raw)
-            if msg_type in NOT_RESENT and self._sent_before_connection(seq):
+            if self._withheld(msg_type, seq, orig_time):
                 withheld += 1  # part of the gap: filled with what follows it
                 continue
             if seq > gap_start:
@@ -211,7 +226,7 @@ class Transmitter:
 
     def clear(self) -> None:
         """The connection is gone: what was not handed out is dropped (its numbers are
-        taken; kept messages go again when the peer asks for a resend)."""
+        taken; kept messages go again when the peer asks for a resend, but a D: see above)."""
         self._out.clear()
         self._batch_cover, self._batch_resent = None, 0
 

@@ -835,6 +835,24 @@ def test_an_order_of_this_connection_the_venue_asks_for_again_is_resent(link: Li
     assert _orders_not_resent() == before
 
 
+def test_an_order_of_this_connection_asked_for_late_gets_a_gap_fill(link: Link) -> None:
+    """Asked for more than two HeartBtInt after its send (a venue gateway that lost it
+    behind the same session), a D of the current connection is no repair of its first
+    send but a late one: a gap fill, as for an earlier connection's (the OMS's periodic
+    pass resubmits it, past its holds); the cancel after it goes again."""
+    link.logon()
+    link.us.send("D", [(11, "c1")])  # 2: never read
+    link.us.data_to_send()
+    link.clock.advance(61)  # HeartBtInt 30
+    link.us.send("F", [(11, "x1"), (41, "c0")])  # 3: the venue sees the gap, asks for 2..
+    before = _orders_not_resent()
+    _, theirs = link.pump()
+    delivered = [(e.msg_type, e.seq, e.poss_dup) for e in theirs if isinstance(e, AppMessage)]
+    assert ("D", 2, True) not in delivered and ("F", 3, False) in delivered, delivered
+    assert _orders_not_resent() - before == 1
+    assert link.us.state == link.venue.state == "active"
+
+
 def test_reset_logon_sets_both_sides_to_one_and_clears_the_store(link: Link) -> None:
     """logon(reset=True) sends ResetSeqNumFlag=Y with MsgSeqNum 1; the acceptor resets its
     store too, and both report LoggedOn(reset=True)."""

@@ -1,0 +1,60 @@
+"""A FIX venue's new connection ends every resubmission's grace (`VenueLink.on_state`): the
+connection brings no earlier one's NewOrderSingle (the venue read it before the logon, or
+gets a gap fill for it: fix transmit), so the pass at the logon judges each such order at
+once instead of leaving it PENDING_SUBMIT for `oms.resubmit_grace_s`. The first state an
+OMS process hears tells it nothing of connections (the previous process's resubmission
+may be on its way on this one): the grace stays. A ccxt venue's creates have no
+connection order: the grace stays there too."""
+
+from __future__ import annotations
+
+import structlog
+
+from actors.oms.venue_link import VenueLink
+from protocol.messages import VenueConnState
+from tests.oms.test_venue_link import StubOms, StubPeer, V
+
+CONNECTED, DOWN = VenueConnState.CONNECTED, VenueConnState.DISCONNECTED
+
+
+def _link(*, ordered: bool = True) -> VenueLink:
+    return VenueLink(
+        V, StubOms(), StubPeer(), request_timeout_s=5.0, log=structlog.get_logger(),
+        rand=lambda: 0.5, ordered_session=ordered,
+    )  # fmt: skip
+
+
+def test_a_fix_logon_after_a_drop_ends_every_resubmission_grace() -> None:
+    link = _link()
+    link.on_state(CONNECTED, 7, "logged on")
+    link.resubmitted_at_s["c1"] = 100.0
+    link.on_state(DOWN, 7, "session dropped")
+    assert link.resubmitted_at_s == {"c1": 100.0}  # on its way, or lost: not known yet
+    link.on_state(CONNECTED, 7, "logged on")
+    assert link.resubmitted_at_s == {}
+
+
+def test_a_restarted_connectors_logon_ends_the_grace() -> None:
+    link = _link()
+    link.on_state(CONNECTED, 7, "logged on")
+    link.resubmitted_at_s["c1"] = 100.0
+    link.on_state(CONNECTED, 8, "logged on")  # its DISCONNECTED never reached us
+    assert link.resubmitted_at_s == {}
+
+
+def test_the_first_state_an_oms_hears_keeps_the_grace() -> None:
+    """A restarted OMS: the connector may be on the connection its previous process sent a
+    resubmission on; that one is given its grace (seeded at the first pass), not judged."""
+    link = _link()
+    link.resubmitted_at_s["c1"] = 100.0
+    link.on_state(CONNECTED, 7, "logged on")
+    assert link.resubmitted_at_s == {"c1": 100.0}
+
+
+def test_a_ccxt_venue_keeps_the_grace_across_logons() -> None:
+    link = _link(ordered=False)
+    link.on_state(CONNECTED, 7, "logged on")
+    link.resubmitted_at_s["c1"] = 100.0
+    link.on_state(DOWN, 7, "session dropped")
+    link.on_state(CONNECTED, 7, "logged on")
+    assert link.resubmitted_at_s == {"c1": 100.0}
