@@ -83,8 +83,7 @@ class VenueLink:
         self.status_rate_per_s = status_rate_per_s  # the venue's rate limit (H pacing)
         self.state = VenueConnState.DISCONNECTED
         self.connector_epoch: int | None = None
-        self.reconciled = False  # since the last CONNECTED
-        self.ever_reconciled = False  # since this OMS started
+        self.reconciled = self.ever_reconciled = False  # since the last CONNECTED / OMS start
         self._logged_on_epoch: int | None = None  # the connector epoch last seen CONNECTED
         self.reconciling = False
         self.rerun: list[Callable[[Plan], None]] | None = None  # a pass asked for meanwhile
@@ -99,7 +98,7 @@ class VenueLink:
         self.resubmitted_at_s: dict[str, float] = {}  # client_order_id -> monotonic
         self.policy = ReconcilePolicy(resubmit_grace_s=resubmit_grace_s)
         self._grace_seeded = False  # resubmissions of an earlier process given their grace
-        self._ends_grace_at_logon = ordered_session  # FIX: see `on_state`
+        self._ends_grace_at_logon = ordered_session  # FIX: see `_logged_on_again`
         self._started_s = time.monotonic()
         self._queue: OrderedDict[str, None] = OrderedDict()  # client_order_ids to send
         self._in_flight: dict[str, str] = {}  # client_order_id -> request ClOrdID
@@ -151,10 +150,7 @@ class VenueLink:
         if state is VenueConnState.CONNECTED:
             self._connected_seq += 1
             self.retry.connected()
-            if self._ends_grace_at_logon and heard:  # a new FIX connection brings no earlier
-                # one's resubmission (read before this logon, or gap-filled: fix transmit)
-                self.resubmitted_at_s.clear()
-                self._grace_seeded = True  # an earlier process's neither
+            self._logged_on_again(heard)
         if state is VenueConnState.OUT_OF_SESSION:
             self.drop_unsent(out_of_session=True)
         if restarted:
@@ -174,13 +170,20 @@ class VenueLink:
                 self.start_reconcile()
 
     def connected_by_answer(self, epoch: int) -> None:
-        """A pass's open orders answered while the venue is not seen CONNECTED: it is logged on
-        (its state message can come later: across hosts those sent before the link was up are
-        dropped); announced as that message would be, which then changes nothing."""
+        """Open orders answered while not seen CONNECTED: logged on (its state message may come
+        later, or never across hosts); announced as it would be, the grace ended as there."""
         if self.state is not VenueConnState.CONNECTED:
+            self._logged_on_again(self.connector_epoch is not None)
             self.state = VenueConnState.CONNECTED
             self.connector_epoch = self._logged_on_epoch = epoch
             self._announce(self.state, epoch, "answered open orders")
+
+    def _logged_on_again(self, heard: bool) -> None:
+        """Logged on after a state we `heard`: a new FIX connection brings no earlier one's
+        resubmission (read before the logon, or gap-filled: fix transmit): none in grace."""
+        if self._ends_grace_at_logon and heard:
+            self.resubmitted_at_s.clear()
+            self._grace_seeded = True
 
     def _announce(self, state: VenueConnState, epoch: int, detail: str) -> None:
         self.log.info("venue_state", state=state.value, connector_epoch=epoch, detail=detail)
@@ -189,11 +192,9 @@ class VenueLink:
         )
 
     def _pass_awaits_open_orders(self) -> bool:
-        """A pass still waits for the venue's open orders at this connector's first logon:
-        the connector had no session before, so it answers from this one, or fails the pass
-        and the failure reruns it at once (`_pass_failed`); a second pass right after it
-        would only repeat it. A later logon (a dropped session) always reruns: an answer of
-        the old session may still be on its way."""
+        """A pass still waits for the venue's open orders at this connector's first logon (it
+        answers from this session, or fails and reruns at once: `_pass_failed`): no second
+        pass. A later logon always reruns: an answer of the old session may be on its way."""
         return any(
             not p.dry_run and not p.open_answered and self.is_current(p) for p in self._passes
         )
@@ -434,9 +435,8 @@ class VenueLink:
         self.start_reconcile() if at_once else self._retry_later(delay, gen)
 
     def _retry_later(self, delay_s: float, gen: int, *, fired: bool = False) -> None:
-        """Retry pass `gen` after `delay_s` (`fired`: its timer, ignored if another pass
-        began since); none while the session is closed or the operator stopped the
-        connector, at the failure nor when the timer fires: their CONNECTED runs a pass."""
+        """Retry pass `gen` after `delay_s` (`fired`: its timer, ignored if another pass began
+        since); none while the session is closed or an operator stopped the connector."""
         if self.retry.holds_off(self.state, self.venue in self.host.gate.stopped_venues):
             return
         if not fired:

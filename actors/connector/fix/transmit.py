@@ -32,6 +32,7 @@ something asks again). The first request of a batch is always answered whole.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 
 from actors.connector.fix import codec as fc
@@ -98,6 +99,9 @@ class Transmitter:
         self._connection_from = 1  # our first number on the current connection
         self._connection_numbering = store.numbering  # the numbering it was taken in
         self.order_resend_age_s = 60.0  # the session sets two HeartBtInt (see above)
+        # the D's this connection sent within order_resend_age_s, on the monotonic clock (a
+        # step of the wall clock changes nothing): (first seq, time) of each second with one
+        self._young_orders: deque[tuple[int, float]] = deque()
 
     @property
     def resent_through(self) -> int:
@@ -113,15 +117,31 @@ class Transmitter:
         """A transport is up: messages numbered from here on are this connection's."""
         self._connection_from = self._store.next_out
         self._connection_numbering = self._store.numbering
+        self._young_orders.clear()
 
-    def _withheld(self, msg_type: str, seq: int, orig_time: bytes | None) -> bool:
+    def _withheld(self, msg_type: str, seq: int) -> bool:
         """A NewOrderSingle not to send again (see the module docstring)."""
         if msg_type not in NOT_RESENT:
             return False
         if self._sent_before_connection(seq):
             return True
-        sent_s = None if orig_time is None else fc.parse_sending_time(orig_time.decode())
-        return sent_s is None or self._clock() - sent_s > self.order_resend_age_s
+        young = self._young_orders
+        self._forget_old(young)
+        return not young or seq < young[0][0]
+
+    def _order_sent(self, seq: int) -> None:
+        """A D numbered now: a second's first opens an entry (at most ~age_s + 1 of them)."""
+        young, now = self._young_orders, self._mono()
+        if not young or now - young[-1][1] >= 1.0:
+            young.append((seq, now))
+            self._forget_old(young)
+
+    def _forget_old(self, young: deque[tuple[int, float]]) -> None:
+        """Entries opened before the age bound go: a D before the oldest left is old (one
+        of the oldest second may be up to a second younger than the bound: a gap fill)."""
+        oldest_s = self._mono() - self.order_resend_age_s
+        while young and young[0][1] < oldest_s:
+            young.popleft()
 
     def _sent_before_connection(self, seq: int) -> bool:
         """`seq` was taken before the current connection: a number given again since it
@@ -156,6 +176,8 @@ class Transmitter:
         if new:
             if keep:
                 self._store.save_sent(number, raw)
+                if msg_type in NOT_RESENT:
+                    self._order_sent(number)
             else:
                 self._store.set_next_out(number + 1)
         self._out.append(raw)
@@ -192,7 +214,7 @@ class Transmitter:
         count = withheld = 0
         for seq, raw in self._store.sent_messages(gap_start, end):
             msg_type, body, orig_time = fc.body_of(raw)
-            if self._withheld(msg_type, seq, orig_time):
+            if self._withheld(msg_type, seq):
                 withheld += 1  # part of the gap: filled with what follows it
                 continue
             if seq > gap_start:
