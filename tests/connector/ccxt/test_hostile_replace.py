@@ -20,6 +20,28 @@ from tests.connector.ccxt.test_hostile_answers import _parsed_order, _unreadable
 from tests.connector.ccxt.test_mapping import my_trade, rest_order
 
 D = Decimal
+REPLACE = ReplaceOnVenue(
+    cl_ord_id="c1.r1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY,
+    qty=D("0.1"), order_type=OrdType.LIMIT, price=D("49000"),
+)  # fmt: skip  # c1 (0.1) replaced by c1.r1
+
+
+def _replace_c1(tmp_path: Path, ex: _Exchange) -> tuple[list[float], list[tuple[str, str]]]:
+    """`REPLACE` through the real flows on `ex`, c1 having filled 0.06 by its trades: the
+    amount of every new order the exchange was sent, and the (ClOrdID, kind) reported."""
+    amounts: list[float] = []
+
+    async def create_order(*args: Any) -> dict[str, Any]:
+        amounts.append(args[3])
+        return rest_order(orderId=29, clientOrderId="c1.r1", origQty=str(args[3]))
+
+    ex.create_order = create_order  # type: ignore[method-assign]
+    flows, intents = _flows(tmp_path, ex)
+    flows.tracker.live["c1"].filled = D("0.06")
+    asyncio.run(flows.replace(REPLACE))
+    kinds: list[tuple[str, str]] = [(r.cl_ord_id, r.kind) for r in flows.tracker.take()]
+    intents.close()
+    return amounts, kinds
 
 
 def test_a_replace_whose_cancel_is_answered_by_a_proxy_page_sends_no_new_order(
@@ -36,22 +58,7 @@ def test_a_replace_whose_cancel_is_answered_by_a_proxy_page_sends_no_new_order(
     ex = _Exchange(_parsed_order("<html><body>502 Bad Gateway</body></html>"), rest_order())
     ex.fetch_order = _answer(cancelled)  # type: ignore[method-assign]
     ex.fetch_my_trades = _answer(bn.parse_trades([my_trade(1, "0.06", "50000")]))  # type: ignore[method-assign]
-    amounts: list[float] = []
-
-    async def create_order(*args: Any) -> dict[str, Any]:
-        amounts.append(args[3])
-        return rest_order(orderId=29, clientOrderId="c1.r1", origQty=str(args[3]))
-
-    ex.create_order = create_order  # type: ignore[method-assign]
-    flows, intents = _flows(tmp_path, ex)
-    flows.tracker.live["c1"].filled = D("0.06")
-    request = ReplaceOnVenue(
-        cl_ord_id="c1.r1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY,
-        qty=D("0.1"), order_type=OrdType.LIMIT, price=D("49000"),
-    )  # fmt: skip
-    asyncio.run(flows.replace(request))
-    kinds = [(r.cl_ord_id, r.kind) for r in flows.tracker.take()]
-    intents.close()
+    amounts, kinds = _replace_c1(tmp_path, ex)
     assert amounts == [], f"a new order went out for {amounts}"
     assert ("c1.r1", "cancel_rejected") in kinds and ("c1", "cancelled") in kinds, kinds
 
@@ -73,23 +80,8 @@ def test_a_replace_whose_cancel_says_less_filled_than_its_trades_sends_no_new_or
         status="CANCELED", executedQty="0.02000000", cummulativeQuoteQty="1000.00000000"
     )
     ex = _Exchange(cancelled, rest_order())
-    amounts: list[float] = []
-
-    async def create_order(*args: Any) -> dict[str, Any]:
-        amounts.append(args[3])
-        return rest_order(orderId=29, clientOrderId="c1.r1", origQty=str(args[3]))
-
-    ex.create_order = create_order  # type: ignore[method-assign]
-    flows, intents = _flows(tmp_path, ex)
-    flows.tracker.live["c1"].filled = D("0.06")
     before = _unreadable("order")
-    request = ReplaceOnVenue(
-        cl_ord_id="c1.r1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY,
-        qty=D("0.1"), order_type=OrdType.LIMIT, price=D("49000"),
-    )  # fmt: skip
-    asyncio.run(flows.replace(request))
-    kinds = [(r.cl_ord_id, r.kind) for r in flows.tracker.take()]
-    intents.close()
+    amounts, kinds = _replace_c1(tmp_path, ex)
     assert amounts == [], f"a new order went out for {amounts}"
     assert ("c1.r1", "cancel_rejected") in kinds, kinds
     assert _unreadable("order") - before == 1
@@ -102,12 +94,8 @@ def test_a_replace_whose_cancel_answer_is_unreadable_is_refused(tmp_path: Path) 
     ex = _Exchange(rest_order(status="CANCELED", executedQty="1E+400"), rest_order())
     flows, intents = _flows(tmp_path, ex)
     before = _unreadable("order")
-    request = ReplaceOnVenue(
-        cl_ord_id="c1.r1", orig_cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY,
-        qty=D("0.1"), order_type=OrdType.LIMIT, price=D("49000"),
-    )  # fmt: skip
     acked: list[RequestFailed | None] = []
-    asyncio.run(_sent_once_done(flows.replace(request), acked.append))
+    asyncio.run(_sent_once_done(flows.replace(REPLACE), acked.append))
     kinds = [(r.cl_ord_id, r.kind) for r in flows.tracker.take()]
     intents.close()
     assert acked == [None] and ("c1.r1", "cancel_rejected") in kinds, kinds
