@@ -27,7 +27,15 @@ from protocol.client import ExecutionClient
 from protocol.control import ControlUnavailable
 from protocol.messages import ControlReply, OrderStatus, OrderView
 from tests.helpers import SystemUnderTest, eventually
-from tests.system_ops import SYMBOL, VENUE, find_venue_order, inspect_venue, journal_records
+from tests.system_ops import (
+    SYMBOL,
+    VENUE,
+    client,
+    find_venue_order,
+    inspect_venue,
+    journal_records,
+    submit_when_open,
+)
 
 D = Decimal
 PX_TOLERANCE = Decimal("0.000001")
@@ -262,6 +270,22 @@ def check_sweep(sut: SystemUnderTest, final: Comparison) -> None:
     assert len(find_venue_order(final.venue, "sweep-1")["fills"]) == 4  # type: ignore[index]
     assert final.oms_positions == {SYMBOL: D(2000)}
     check_journal_fills(sut, final.oms)
+
+
+def sweep_through_crash(sut: OmsSystem, actor: str, point: str) -> None:
+    """A warm order settled, then crash point `actor:point` armed and the market sweep
+    `sweep-1` submitted: the actor dies at the point and is back (READY); then the OMS must
+    agree with the venue, the sweep as `check_sweep` has it."""
+    with client(sut) as c:
+        submit_when_open(c, VENUE, client_order_id="warm-1")
+        settle(c, sut, ["warm-1"])
+        since = sut.mark()
+        sut.arm(f"{actor}:{point}")
+        submit_when_open(c, VENUE, qty="2000", price=None, client_order_id="sweep-1")
+        sut.wait_event("injected_crash", 15.0, since=since, actor=actor, point=point)
+        sut.wait_event("actor_ready", 15.0, since=since, child=actor)
+        final = settle(c, sut, ["warm-1", "sweep-1"])
+    check_sweep(sut, final)
 
 
 def check_journal_fills(

@@ -12,25 +12,12 @@ from decimal import Decimal
 
 import pytest
 
-from tests.integration.oms_support import OmsSystem, check_sweep, overrides, settle, systems
-from tests.system_ops import VENUE, client, submit_when_open
+from tests.integration.oms_support import OmsSystem, overrides, sweep_through_crash, systems
+from tests.system_ops import VENUE
 
 pytestmark = pytest.mark.integration
 D = Decimal
 CONNECTOR = f"connector.{VENUE}"
-
-
-def _sweep_and_check(sut: OmsSystem, actor: str, point: str) -> None:
-    with client(sut) as c:
-        submit_when_open(c, VENUE, client_order_id="warm-1")
-        settle(c, sut, ["warm-1"])
-        since = sut.mark()
-        sut.arm(f"{actor}:{point}")
-        submit_when_open(c, VENUE, qty="2000", price=None, client_order_id="sweep-1")
-        sut.wait_event("injected_crash", 15.0, since=since, actor=actor, point=point)
-        sut.wait_event("actor_ready", 15.0, since=since, child=actor)
-        final = settle(c, sut, ["warm-1", "sweep-1"])
-    check_sweep(sut, final)
 
 
 def test_kill9_of_the_oms_inside_a_batch_applies_each_execution_once() -> None:
@@ -41,7 +28,7 @@ def test_kill9_of_the_oms_inside_a_batch_applies_each_execution_once() -> None:
         sut = OmsSystem(crash_at=[point], overrides=overrides())
         started.append(sut)
         sut.start()
-        _sweep_and_check(sut, "oms", point)
+        sweep_through_crash(sut, "oms", point)
 
 
 def test_kill9_of_the_connector_after_sending_a_batch_applies_each_execution_once() -> None:
@@ -53,4 +40,4 @@ def test_kill9_of_the_connector_after_sending_a_batch_applies_each_execution_onc
         sut = OmsSystem(crash_at=[f"{CONNECTOR}:{point}"], overrides=overrides())
         started.append(sut)
         sut.start()
-        _sweep_and_check(sut, CONNECTOR, point)
+        sweep_through_crash(sut, CONNECTOR, point)

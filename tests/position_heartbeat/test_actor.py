@@ -5,10 +5,8 @@ an outage beyond the tolerance does, and the engage request is re-sent until ris
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 
-import pytest
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
@@ -37,24 +35,6 @@ class RiskStub:
     @property
     def commands(self) -> list[KillSwitchCommand]:
         return self.stub.bodies(KillSwitchCommand)
-
-
-@pytest.fixture
-def h() -> Iterator[Harness]:
-    harness = Harness(
-        overrides={
-            "heartbeat": {
-                "interval_s": INTERVAL_S,
-                "venue_positions_interval_s": INTERVAL_S,  # every beat (test_venue_interval)
-                "divergence_beats": BEATS,
-                "missing_intervals": 2,
-            },
-            "oms": {"outage_tolerance_s": OUTAGE_S},
-        },
-        clock=True,  # answer windows of 0.8 x INTERVAL_S: on the wall clock, load missed them
-    )
-    yield harness
-    harness.close()
 
 
 def pos(venue: str, symbol: str, qty: int) -> PositionView:

@@ -6,31 +6,11 @@ silence is an outage and engages the kill-switch after the tolerance, as ever.""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from actors.runtime.operator_stops import OperatorStop, write_stops
 from protocol.paths import operator_stops_path
 from tests.actor_stubs import Harness
-from tests.position_heartbeat.test_actor import INTERVAL_S, OUTAGE_S, start
-
-
-@pytest.fixture
-def h() -> Iterator[Harness]:
-    harness = Harness(
-        overrides={
-            "heartbeat": {
-                "interval_s": INTERVAL_S,
-                "venue_positions_interval_s": INTERVAL_S,
-                "missing_intervals": 2,
-            },
-            "oms": {"outage_tolerance_s": OUTAGE_S},
-        },
-        clock=True,
-    )
-    yield harness
-    harness.close()
+from tests.position_heartbeat.test_actor import OUTAGE_S, start  # `h`: the conftest
 
 
 def _record(h: Harness, gave_up: str | None) -> None:
