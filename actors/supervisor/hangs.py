@@ -19,8 +19,15 @@ So past the hang limit the supervisor looks at the actor's main thread
   at every check from then; a healthy turn uses milliseconds) -> not yet (`cpu`): it waits
   for a core (the machine is overloaded) or has just woken from the disk, and is not
   spinning;
+- `S` (asleep) having waited on a run queue for a quarter of the limit or more since the
+  silence passed half of it (`/proc/PID/task/PID/schedstat`: the kernel adds a wait when the
+  thread gets its core) and not spinning -> not yet (`cpu`): it has just had its turn after
+  the wait, and its heartbeat is on its way through its I/O thread, itself waiting for a
+  core on a loaded machine. (Seen in CI: a connector kept from its core 0.9 s by a real-time
+  loop ran 10 ms when the kernel's fair server gave it the core, went back to its poll and
+  was judged asleep, hung, before its heartbeat came);
 - anything else (`T` stopped, `S` asleep in a call with no end, `R` spinning), or the
-  file unreadable -> hung, as before.
+  file unreadable -> hung, as before; `actor_hung` names the state it was found in.
 
 A deferred silence is logged once per reason (`actor_hang_deferred`, `reason` disk or cpu)
 and counted (`tradepulse_actor_hang_deferrals_total{actor,reason}`); past
@@ -28,7 +35,8 @@ and counted (`tradepulse_actor_hang_deferrals_total{actor,reason}`); past
 A silence ends with the next message of the actor, not with a stall of the supervisor's
 credited to it (`Child.postpone`). The price: a runaway loop given a third of a core is
 killed after ~0.9 s, not 0.6 s; one that writes and fsyncs in a loop without a heartbeat,
-or one frozen by a cgroup v1 freezer (it reads as `D`), after `hang_deferral_max_s`.
+one frozen by a cgroup v1 freezer (it reads as `D`), or one that blocks for good in a call
+right after a wait for a core, after `hang_deferral_max_s`.
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ SPUN = 0.25  # of the limit, in CPU time since the silence passed half of it: sp
 class ThreadSample:
     state: str  # R, S, D, T, Z...
     cpu_s: float  # user + system
+    waited_s: float | None = None  # on a run queue, in all; None when not readable
 
 
 def main_thread(pid: int) -> ThreadSample | None:
@@ -66,8 +75,19 @@ def main_thread(pid: int) -> ThreadSample | None:
         return None
     fields = data.rpartition(b")")[2].split()
     try:  # after the name: state, then utime and stime are the 12th and 13th
-        return ThreadSample(fields[0].decode(), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+        state, cpu_s = fields[0].decode(), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
     except (IndexError, ValueError, UnicodeDecodeError):
+        return None
+    return ThreadSample(state, cpu_s, _run_queue_wait_s(pid))
+
+
+def _run_queue_wait_s(pid: int) -> float | None:
+    """`pid`'s main thread's time runnable but not running, in all (schedstat: on the CPU,
+    waiting on a run queue, timeslices; in ns). None without CONFIG_SCHED_INFO."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/schedstat", "rb") as fh:
+            return int(fh.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
         return None
 
 
@@ -75,6 +95,7 @@ def main_thread(pid: int) -> ThreadSample | None:
 class _Silence:
     key: tuple[int, int]  # (pid, messages heard before it): a credited stall does not end it
     first_cpu_s: float | None = None  # the main thread's CPU time at its first sample
+    first_waited_s: float | None = None  # and its run-queue wait
     samples: deque[tuple[float, float]] = field(default_factory=deque)  # (monotonic, cpu_s)
     logged: set[str] = field(default_factory=set)
 
@@ -111,7 +132,11 @@ class HangJudge:
         )
         if age is not None:
             self._log.error(
-                "actor_hung", child=child.id, pid=child.pid, heartbeat_age_s=round(age, 3)
+                "actor_hung",
+                child=child.id,
+                pid=child.pid,
+                heartbeat_age_s=round(age, 3),
+                thread_state=sample.state if sample else None,
             )
             self._kill(child.pid)
 
@@ -126,7 +151,7 @@ class HangJudge:
             return
         samples, t = silence.samples, self._clock()
         if silence.first_cpu_s is None:
-            silence.first_cpu_s = sample.cpu_s
+            silence.first_cpu_s, silence.first_waited_s = sample.cpu_s, sample.waited_s
         samples.append((t, sample.cpu_s))
         while len(samples) > 2 and samples[1][0] <= t - window_s:
             samples.popleft()
@@ -145,7 +170,9 @@ class HangJudge:
             return False
         if sample.state == "D":
             reason = "disk"
-        elif sample.state == "R" and len(silence.samples) > 1:
+        elif sample.state == "R" or (sample.state == "S" and _waited(silence, sample, limit_s)):
+            if len(silence.samples) < 2:
+                return False
             (t0, cpu0), (t1, cpu1) = silence.samples[0], silence.samples[-1]
             first = silence.first_cpu_s
             burnt_s = cpu1 - first if first is not None else 0.0
@@ -166,3 +193,10 @@ class HangJudge:
                 until_s=cfg.hang_deferral_max_s,
             )
         return True
+
+
+def _waited(silence: _Silence, sample: ThreadSample, limit_s: float) -> bool:
+    """Whether the main thread waited on a run queue for `SPUN` of the limit or more since
+    the silence's first sample (the kernel adds a wait when the wait ends)."""
+    first, now = silence.first_waited_s, sample.waited_s
+    return first is not None and now is not None and now - first >= SPUN * limit_s

@@ -9,31 +9,18 @@ a restart and a new FIX logon.) A SIGSTOPped actor is still killed at the limit
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 
 import pytest
 
 from tests.helpers import SystemUnderTest
+from tests.rt_hog import hold_core
 from tests.system_ops import client, submit_when_open
 
 pytestmark = pytest.mark.integration
 
 CONNECTOR = "connector.simA"
 HOG_S = 1.5
-HOG = f"""
-import os, sys, time
-os.sched_setaffinity(0, {{int(sys.argv[1])}})
-try:
-    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
-except PermissionError:
-    sys.stdout.write("no-rt\\n"); sys.stdout.flush(); sys.exit(0)
-sys.stdout.write("up\\n"); sys.stdout.flush()
-end = time.monotonic() + {HOG_S}
-while time.monotonic() < end:
-    pass
-"""
 
 
 def test_a_connector_kept_from_a_core_is_not_killed_as_hung(
@@ -44,17 +31,7 @@ def test_a_connector_kept_from_a_core_is_not_killed_as_hung(
     core = min(os.sched_getaffinity(pid))
     since = sut.mark()
     os.sched_setaffinity(pid, {core})  # its main thread: the loop that heartbeats
-    hog = subprocess.Popen([sys.executable, "-c", HOG, str(core)], stdout=subprocess.PIPE)
-    try:
-        assert hog.stdout is not None
-        if hog.stdout.readline() == b"no-rt\n":
-            pytest.skip("no real-time scheduling here (CAP_SYS_NICE)")
-        assert hog.wait(timeout=30.0) == 0
-    finally:
-        hog.kill()
-        hog.wait()
-        assert hog.stdout is not None
-        hog.stdout.close()
+    hold_core(core, HOG_S)
     deferred = sut.wait_event("actor_hang_deferred", since=since, child=CONNECTOR, timeout_s=5.0)
     assert deferred["reason"] == "cpu" and deferred["pid"] == pid
     assert sut.events("actor_hung", since=since) == []

@@ -20,6 +20,7 @@ from actors.supervisor.hangs import HangJudge, ThreadSample, main_thread
 from actors.supervisor.restart_policy import ChildSpec
 from protocol.config import RestartCfg, SupervisorCfg
 from tests.helpers import eventually
+from tests.rt_hog import hold_core
 
 LIMIT_S = 0.6  # 0.2 x 3, the defaults
 PID = 4242
@@ -79,7 +80,8 @@ def test_a_frozen_or_spinning_actor_is_hung_at_the_limit(
     kills, log = _run(_steady(state, cpu_per_s))
     assert kills == [0.7], why  # the first check past 0.6 s, once
     assert log.events("actor_hang_deferred") == []
-    assert log.events("actor_hung")[0]["heartbeat_age_s"] == 0.7
+    (hung,) = log.events("actor_hung")
+    assert hung["heartbeat_age_s"] == 0.7 and hung["thread_state"] == state
 
 
 def test_an_actor_waiting_on_the_disk_is_deferred_then_hung_past_the_max() -> None:
@@ -97,6 +99,39 @@ def test_an_actor_waiting_for_a_core_is_deferred() -> None:
     kills, log = _run(_steady("R", 0.02), until_s=3.0)
     assert kills == []
     assert [e["reason"] for e in log.events("actor_hang_deferred")] == ["cpu"]
+
+
+def _starved_until(woke_s: float, cpu_s: float = 0.01) -> Callable[[float], ThreadSample]:
+    """Runnable and kept from its core from t=0 (the kernel counts the wait when it ends),
+    then, at `woke_s`, a turn of `cpu_s` and asleep in its poll."""
+
+    def thread(t: float) -> ThreadSample:
+        if t < woke_s:
+            return ThreadSample("R", 0.0, waited_s=2.0)
+        return ThreadSample("S", cpu_s, waited_s=2.0 + woke_s)
+
+    return thread
+
+
+def test_an_actor_asleep_after_waiting_for_a_core_is_deferred() -> None:
+    """CI: a connector kept from its core by a real-time loop had 10 ms of it at 0.85 s (the
+    kernel's fair server), beat and went back to its poll (S); judged asleep, it was killed
+    at 1.1 s before its heartbeat came (on main before this: killed at 1.1)."""
+    kills, log = _run(_starved_until(1.0))
+    assert kills == [5.1]  # in this run its heartbeat never comes
+    assert [e["reason"] for e in log.events("actor_hang_deferred")] == ["cpu"]
+
+
+@pytest.mark.parametrize(
+    ("waited_s", "cpu_s", "why"),
+    [(0.1, 0.0, "waited less than a quarter of the limit"), (2.0, 0.2, "burnt 0.2 s of CPU")],
+)
+def test_an_actor_asleep_without_a_long_wait_or_after_a_long_turn_is_hung(
+    waited_s: float, cpu_s: float, why: str
+) -> None:
+    kills, log = _run(lambda t: ThreadSample("S", 0.0 if t < 0.5 else cpu_s, waited_s * t))
+    assert kills == [0.7], why
+    assert log.events("actor_hung")[0]["thread_state"] == "S"
 
 
 def test_disk_then_cpu_is_logged_once_per_reason() -> None:
@@ -165,3 +200,32 @@ def test_main_thread_reads_real_processes() -> None:
             assert p.stdout is not None
             p.stdout.close()
     assert main_thread(spin.pid) is None
+
+
+def test_main_thread_reads_the_wait_for_a_core_of_a_real_process() -> None:
+    """A process that wakes every 10 ms, kept from its core 0.5 s by a real-time loop: its
+    run-queue wait grows by most of that once it has its core again."""
+    core = min(os.sched_getaffinity(0))
+    code = (
+        f"import os, sys, time\nos.sched_setaffinity(0, {{{core}}})\n"
+        "sys.stdout.write('up\\n'); sys.stdout.flush()\nwhile True: time.sleep(0.01)"
+    )
+    victim = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert victim.stdout is not None and victim.stdout.readline() == b"up\n"
+        before = main_thread(victim.pid)
+        assert before is not None and before.waited_s is not None
+        hold_core(core, 0.5)
+        eventually(
+            lambda: (
+                (s := main_thread(victim.pid)) is not None
+                and s.waited_s is not None
+                and s.waited_s - before.waited_s >= 0.3
+            ),
+            10.0,
+        )
+    finally:
+        victim.kill()
+        victim.wait()
+        assert victim.stdout is not None
+        victim.stdout.close()
