@@ -249,12 +249,14 @@ def test_switch_written_while_risk_is_frozen_stops_orders_queued_at_the_oms(
 
 
 def test_reset_without_a_reason_is_refused(start_system: Callable[..., SystemUnderTest]) -> None:
-    """`kill-switch reset` without --reason fails and changes nothing; with a reason the
-    switch is reset, the reset is in the persisted history, and orders flow again."""
+    """`kill-switch reset` without --reason is a usage error (exit 2, one line naming the
+    option, nothing sent) and changes nothing; with a reason the switch is reset, the reset
+    is in the persisted history, and orders flow again."""
     sut = start_system()
     assert sut.cli("kill-switch", "engage", "--reason", "halt").returncode == 0
     refused = sut.cli("kill-switch", "reset")
-    assert refused.returncode == 1 and "reason" in refused.stdout
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.stderr == "tradepulse kill-switch: a reset needs a reason (--reason)\n"
     assert kill_switch(sut)["engaged"]
     done = sut.cli("kill-switch", "reset", "--reason", "checked with the desk")
     assert done.returncode == 0, done.stdout + done.stderr
