@@ -58,6 +58,14 @@ class KillSwitch(_Cmd):
     action: Literal["engage", "reset", "status"]
     reason: Reason = ""  # bounded: the switch file keeps it (and its history)
 
+    @model_validator(mode="after")
+    def _reset_has_reason(self) -> KillSwitch:
+        """A usage error at the CLI (exit 2, nothing sent), as an intake pause without one
+        is; risk's own refusal (`killswitch.reset`) stays for any other sender."""
+        if self.action == "reset" and not self.reason.strip():
+            raise ValueError("a reset needs a reason (--reason)")
+        return self
+
 
 class Exposure(_Cmd):
     """Risk's own position view (what its limits read), for operators and the chaos checker."""

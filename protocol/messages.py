@@ -222,6 +222,8 @@ class PositionView(Msg):
     venue: str
     symbol: str
     qty: Dec
+    # 0 with a qty: cost unknown (a cold start's venue gave none; runbook "Orders, fills,
+    # positions"): avg_px and realized_pnl count it as 0 until flat. A number: old clients
     avg_px: Dec = Decimal(0)
     realized_pnl: Dec = Decimal(0)
 

@@ -37,7 +37,7 @@ from actors.oms.intake import Intake
 from actors.oms.intake_state import IntakeGate, unsent_reason
 from actors.oms.journal import Journal
 from actors.oms.journal_space import PROBE_S, JournalSpace
-from actors.oms.kill_switch_follower import KillSwitchFollower
+from actors.oms.kill_switch_follower import INTAKE_HALTED, KillSwitchFollower
 from actors.oms.orders import Order, Outcome
 from actors.oms.outside_replace import REPLACED_EXTERNALLY
 from actors.oms.plan import Action, Plan
@@ -398,8 +398,8 @@ class OmsActor(Actor):
             super().on_control(command, reply)
 
     def _intake_state(self) -> str:
-        if self.gate.globally_paused:
-            return "paused"
+        if self.kill_switch_engaged or self.gate.globally_paused:  # the switch: the harder hold
+            return INTAKE_HALTED if self.kill_switch_engaged else "paused"
         if (closed := self.trading.closed_text()) is not None:
             return closed  # "closed: <why>; reopens at ..."
         # a venue an operator stopped, or out of its session, is a planned outage, not a start

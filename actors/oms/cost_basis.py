@@ -21,6 +21,13 @@ from protocol.messages import Side
 Key = tuple[str, str]
 
 
+def cost_unknown(qty: Decimal, avg_px: Decimal) -> bool:
+    """An opening position of `qty` at `avg_px` whose cost the venue did not give: a
+    position (not flat) at an average price of 0, the journal's and the wire's way of
+    saying "none" (``avg_px`` is a number there)."""
+    return qty != 0 and avg_px == 0
+
+
 class CostBasis:
     """Tracks the (venue, symbol) positions taken at an unknown cost (module docstring)."""
 
@@ -39,7 +46,7 @@ class CostBasis:
         key = (str(record["venue"]), str(record["symbol"]))
         qty, avg_px = Decimal(record["qty"]), Decimal(record.get("avg_px") or 0)
         self._excluded.pop(key, None)
-        if qty != 0 and avg_px == 0:
+        if cost_unknown(qty, avg_px):
             self._unknown[key] = Position(key[0], key[1], qty, avg_px)
         else:
             self._unknown.pop(key, None)

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
+
+from actors.oms.cost_basis import cost_unknown
 
 KINDS = ("new", "event", "fill", "unmatched_fill", "opening_position", "exec_quarantined",
          "snapshot", "torn_tail")  # fmt: skip
@@ -127,8 +130,10 @@ class RowReader:
         if kind == "exec_quarantined":
             return _quarantined_row(self._seq, kind, r)
         if kind == "opening_position":
+            known = _cost_known(r)
             return Row(self._seq, ts, kind, "", str(r["venue"]), str(r["symbol"]), "",
-                       _s(r.get("qty")), _s(r.get("avg_px")), "", "cold start")  # fmt: skip
+                       _s(r.get("qty")), _s(r.get("avg_px")) if known else "",
+                       "", "cold start" if known else "cold start, cost unknown")  # fmt: skip
         return Row(self._seq, ts, kind, detail=str(dict(r))[:200])
 
 
@@ -150,6 +155,15 @@ def _quarantined_row(seq: int, kind: str, r: Mapping[str, Any]) -> Row:
               f"{r.get('cl_ord_id')} quarantined: {r.get('error', '')}")  # fmt: skip
     ts = int(r.get("ts_ns") or 0)
     return Row(seq, ts, kind, "", str(r.get("venue", "")), status="quarantined", detail=detail)
+
+
+def _cost_known(r: Mapping[str, Any]) -> bool:
+    """An opening position's cost: unknown when the venue gave none (avg_px 0 on a
+    position, `actors.oms.cost_basis`); a value that is no number is shown as it is."""
+    try:
+        return not cost_unknown(Decimal(r.get("qty") or 0), Decimal(r.get("avg_px") or 0))
+    except (ArithmeticError, ValueError, TypeError):
+        return True
 
 
 def _s(value: Any) -> str:

@@ -20,6 +20,10 @@ from protocol.codec import Envelope
 from protocol.config import SystemConfig
 from protocol.messages import KillSwitchCommand, Message
 
+# intake as `status` shows it while the switch is engaged: risk refuses every new order,
+# whatever else holds intake (an operator pause, a closed window), until an operator resets it
+INTAKE_HALTED = "halted: kill-switch engaged"
+
 
 class _Risk(Protocol):
     def request(

@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+from actors.oms.cost_basis import cost_unknown
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Order, Outcome
 from actors.oms.plan import Action, Adopt, Escalate, Plan, Resubmit
@@ -180,9 +181,10 @@ class PlanApplier:
                 self.host.record(
                     book.set_opening_position(venue, symbol, qty, avg_px, time.time_ns())
                 )
+                known = not cost_unknown(qty, avg_px)  # none from the venue: not "0"
                 self.log.warning(
                     "opening_position", venue=venue, symbol=symbol, qty=str(qty),
-                    avg_px=str(avg_px),
+                    avg_px=str(avg_px) if known else None, cost_known=known,
                 )  # fmt: skip
         if taken:
             self.host.publish_stream(OPENING_POSITIONS, {"venue": venue})

@@ -21,6 +21,7 @@ from typing import IO, Any
 
 import psutil
 
+from actors.oms.kill_switch_follower import INTAKE_HALTED
 from protocol.control import ControlUnavailable
 from protocol.link_config import CORE
 from tests.chaos.xview import exchange_view
@@ -184,9 +185,10 @@ class ChaosSystem(SystemUnderTest):
     # ------------------------------------------------------------------ health
 
     def healthy(self, st: dict[str, Any]) -> bool:
-        """Every actor running, every venue CONNECTED and reconciled, intake open; with an
-        edge attached, the edge too (its actors running, the link up both ways). An edge's
-        own status: its actors running, its venues CONNECTED, the link to the core up."""
+        """Every actor running, every venue CONNECTED and reconciled, intake open (or halted
+        by the kill-switch, which the nemesis may engage on purpose); with an edge attached,
+        the edge too (its actors running, the link up both ways). An edge's own status: its
+        actors running, its venues CONNECTED, the link to the core up."""
         if not st["actors"] or any(a["state"] != "running" or not a["pid"] for a in st["actors"]):
             return False
         if self.host_group != CORE:
@@ -203,7 +205,7 @@ class ChaosSystem(SystemUnderTest):
         info = oms.get("info") or {}
         if any((info.get("venues") or {}).get(v) != "reconciled" for v in self.venues):
             return False
-        return info.get("intake") == "open"
+        return info.get("intake") in ("open", INTAKE_HALTED)
 
     def try_status(self, timeout_s: float = 2.0) -> dict[str, Any] | None:
         """This supervisor's status (None: not answering). With an edge attached, the edge's

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from actors.oms.kill_switch_follower import INTAKE_HALTED
 from actors.risk import killswitch
 from protocol.client import ExecutionClient
 from protocol.exceptions import KillSwitchEngaged, RiskRejected
@@ -249,12 +250,14 @@ def test_switch_written_while_risk_is_frozen_stops_orders_queued_at_the_oms(
 
 
 def test_reset_without_a_reason_is_refused(start_system: Callable[..., SystemUnderTest]) -> None:
-    """`kill-switch reset` without --reason fails and changes nothing; with a reason the
-    switch is reset, the reset is in the persisted history, and orders flow again."""
+    """`kill-switch reset` without --reason is a usage error (exit 2, one line naming the
+    option, nothing sent) and changes nothing; with a reason the switch is reset, the reset
+    is in the persisted history, and orders flow again."""
     sut = start_system()
     assert sut.cli("kill-switch", "engage", "--reason", "halt").returncode == 0
     refused = sut.cli("kill-switch", "reset")
-    assert refused.returncode == 1 and "reason" in refused.stdout
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.stderr == "tradepulse kill-switch: a reset needs a reason (--reason)\n"
     assert kill_switch(sut)["engaged"]
     done = sut.cli("kill-switch", "reset", "--reason", "checked with the desk")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -266,6 +269,34 @@ def test_reset_without_a_reason_is_refused(start_system: Callable[..., SystemUnd
     with client(sut) as c:
         order = submit_when_open(c, "simA")
     eventually(lambda: venue_order(sut, "simA", order.cl_ord_id), 10.0)
+
+
+def test_status_says_intake_is_halted_while_the_switch_is_engaged(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """`status` (table and --json) and `intake status` say intake is halted by the
+    kill-switch while it is engaged, over an operator pause too (whose line stays); a reset
+    gives back what holds it otherwise: the pause, then, resumed, open. It said `open`
+    while every new order was refused."""
+    sut = start_system()
+    eventually(lambda: sut.status()["intake"] == "open", 20.0)
+    assert sut.cli("kill-switch", "engage", "--reason", "desk halt").returncode == 0
+    eventually(lambda: sut.status()["intake"] == INTAKE_HALTED, 5.0, message=sut.status)
+    table = sut.cli("status").stdout.splitlines()
+    assert "kill-switch: ENGAGED (operator: desk halt)" in table
+    assert "intake: halted: kill-switch engaged" in table
+    shown = json.loads(sut.cli("status", "--json").stdout)["data"]
+    assert shown["intake"] == INTAKE_HALTED and shown["kill_switch"]["engaged"]
+    assert sut.cli("intake", "pause", "--reason", "lunch").returncode == 0
+    table = sut.cli("status").stdout.splitlines()
+    assert "intake: halted: kill-switch engaged" in table
+    assert "intake paused globally: lunch" in table
+    said = sut.cli("intake", "status").stdout
+    assert said.startswith("ok: intake halted: kill-switch engaged"), said
+    assert sut.cli("kill-switch", "reset", "--reason", "checked").returncode == 0
+    eventually(lambda: sut.status()["intake"] == "paused", 5.0, message=sut.status)
+    assert sut.cli("intake", "resume").returncode == 0
+    eventually(lambda: sut.status()["intake"] == "open", 5.0, message=sut.status)
 
 
 def test_connector_that_does_not_answer_is_restarted_and_the_cancel_retried(

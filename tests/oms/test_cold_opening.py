@@ -9,16 +9,19 @@ from __future__ import annotations
 from decimal import Decimal as D
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import structlog
+from structlog.testing import capture_logs
 
 from actors.oms.exec_cut import ExecLog
+from actors.oms.journal_rows import RowReader
 from actors.oms.plan_apply import PlanApplier
 from protocol.config import OmsCfg
 from protocol.messages import OrderStatus, Positions, PositionView, Side, VenueOrder
 from protocol.venue_messages import ExecCut, ExecReport
-from tests.oms.test_sends_first import V, _Oms
+from tests.oms.test_sends_first import V, _Journal, _Oms
 
 
 def _cold_pass(tmp_path: Path, venue: list[PositionView]) -> _Oms:
@@ -90,3 +93,35 @@ def test_a_fill_after_the_answers_cut_stays_on_top_of_the_opening_position(
     link = SimpleNamespace(venue=V, ever_reconciled=False, exec_log=log, oms_epoch=1)
     applier.finish(link, answer)  # type: ignore[arg-type]
     assert oms.book.position(V, "ABC").qty == want, oms.book.position(V, "ABC")
+
+
+@pytest.mark.parametrize(
+    ("avg_px", "logged", "row"),
+    [
+        (D(0), (None, False), ("", "cold start, cost unknown")),  # a ccxt venue: no price
+        (D(99), ("99", True), ("99", "cold start")),
+    ],
+)
+def test_an_opening_position_without_an_average_price_is_shown_cost_unknown_not_0(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    avg_px: D,
+    logged: tuple[str | None, bool],
+    row: tuple[str, str],
+) -> None:
+    """A venue that gives no average price (ccxt balances, a PositionReport without
+    SettlPrice) leaves the opening position's avg_px 0 in the journal record (the record's
+    and the wire's field is a number). The `opening_position` warning and `journal
+    inspect` said avg_px "0", a price no operator should take as the cost: they say
+    unknown (null, `cost_known` false; no price, "cost unknown"), as `positions` does."""
+    journalled: list[dict[str, Any]] = []
+    append = _Journal.append
+    monkeypatch.setattr(_Journal, "append", lambda j, r: (journalled.append(r), append(j, r)))
+    with capture_logs() as logs:
+        _cold_pass(tmp_path, [PositionView(venue=V, symbol="ABC", qty=D(80), avg_px=avg_px)])
+    [line] = [e for e in logs if e["event"] == "opening_position"]
+    assert (line["avg_px"], line["cost_known"]) == logged
+    [record] = [r for r in journalled if r["kind"] == "opening_position"]
+    assert record["avg_px"] == str(avg_px)  # the journal record as before
+    [shown] = RowReader().rows({"kind": "record", "data": record})
+    assert (shown.price, shown.detail) == row

@@ -69,6 +69,8 @@ def test_parse_command_builds_the_model_by_name() -> None:
         ("intake", {"action": "stop"}, "intake: 'action'"),
         ("intake", {"action": "pause"}, "a pause needs a reason"),
         ("intake", {"action": "pause", "reason": "  "}, "a pause needs a reason"),
+        ("kill-switch", {"action": "reset"}, "a reset needs a reason (--reason)"),
+        ("kill-switch", {"action": "reset", "reason": " "}, "a reset needs a reason"),
         ("stop", {}, "stop: 'actor': Field required"),
     ],
 )

@@ -306,8 +306,16 @@ def test_the_kill_switch_is_written_to_its_file_while_risk_is_down(rig: Rig) -> 
     assert engaged.status == "ok" and "risk is not running" in engaged.reason
     assert engaged.data["engaged"] is True and engaged.data["source"] == "operator"
     assert killswitch.load(rig.host.kill_switch_path).reason == "risk is down"
-    refused = rig.ask(wire.KillSwitch(action="reset"))  # a reset needs a reason
-    assert refused.status == "error"
+    # a reset needs a reason: the CLI never sends one without (a usage error); one that
+    # comes anyway (another client) is refused at decode, not written
+    env = Sender("ctl", 0).envelope(ControlRequest(command=wire.Status()))
+    obj = msgpack.unpackb(encode(env)[0], raw=False)
+    obj["body"]["command"] = {"command": "kill-switch", "action": "reset", "reason": ""}
+    rig.send_raw(msgpack.packb(obj, use_bin_type=True))
+    refused = rig.reply()
+    assert refused is not None and refused.status == "error"
+    assert "a reset needs a reason" in refused.reason
+    assert killswitch.load(rig.host.kill_switch_path).engaged
     assert not rig.host.forwarded
 
 

@@ -428,7 +428,7 @@ class FixSession:
         elif msg_type == "1":
             self._emit("0", [(112, bytes(msg.get(112)))])
         elif msg_type == "2":
-            self._serve_resend(fc.get_int(msg, 7) or 1, fc.get_int(msg, 16) or 0)
+            self._serve_resend(inbound, fc.get_int(msg, 7) or 1, fc.get_int(msg, 16) or 0)
         elif msg_type == "3":
             event = SessionRejectReceived(
                 fc.get_int(msg, 45) or 0,
@@ -521,7 +521,11 @@ class FixSession:
     def _emit(self, msg_type: str, body: list[tuple[int, bytes]], *, keep: bool = False) -> int:
         return self._tx.emit(msg_type, body, keep=keep)
 
-    def _serve_resend(self, begin: int, end: int) -> None:
+    def _serve_resend(self, inbound: Inbound, begin: int, end: int) -> None:
+        if end and begin > end:  # no range: refused (FIX 4.4), not answered by silence
+            text = f"BeginSeqNo(7) {begin} above EndSeqNo(16) {end}"
+            self._reject(inbound.seq, inbound.hdr, fc.REASON_VALUE_INCORRECT, text, ref_tag=16)
+            return
         skipped = self._tx.skip_resend(begin, end)  # a flood of them: see fix transmit
         if skipped is not None:
             self._resend_skips.skipped(skipped, begin, end)
@@ -533,8 +537,11 @@ class FixSession:
             "fix_resend_served", begin=begin, end=end, resent=count, orders_gap_filled=withheld
         )
 
-    def _reject(self, ref_seq: int, hdr: dict[bytes, bytes], reason: int, text: str) -> None:
-        body = [(45, b"%d" % ref_seq)]
+    def _reject(
+        self, ref_seq: int, hdr: dict[bytes, bytes], reason: int, text: str, ref_tag: int = 0
+    ) -> None:
+        """Session Reject (35=3) of message `ref_seq`; `ref_tag`: the field at fault."""
+        body = [(45, b"%d" % ref_seq)] + ([(371, b"%d" % ref_tag)] if ref_tag else [])
         ref_type = hdr.get(b"35")
         if ref_type:
             body.append((372, ref_type))

@@ -1069,6 +1069,31 @@ def test_resend_request_across_a_gap_is_answered_at_once(link: Link) -> None:
     assert out == [("D", b"2", b"Y"), ("2", b"3", None)]
 
 
+@pytest.mark.parametrize(("begin", "end"), [("4", "3"), ("9", "8")])  # 8: past our last (5)
+def test_resend_request_with_begin_above_end_gets_a_reject_not_silence(
+    link: Link, begin: str, end: str
+) -> None:
+    """ResendRequest BeginSeqNo > EndSeqNo (EndSeqNo not 0) asks for no range: a session
+    Reject, SessionRejectReason 5 (value incorrect) and RefTagID 16 with the numbers in
+    its Text, so the venue's operator sees why; nothing resent or gap-filled, the number
+    consumed and the session goes on. It went unanswered (logged as served, resent 0)."""
+    link.logon()
+    for i in range(4):
+        link.us.send("D", [(11, f"c{i}")])  # 2..5
+    link.pump()
+    events = link.us.receive(raw("2", 2, [(7, begin), (16, end)], sent_s=link.clock()))
+    text = f"BeginSeqNo(7) {begin} above EndSeqNo(16) {end}"
+    assert events == [SessionRejectSent(2, fc.REASON_VALUE_INCORRECT, text)]
+    [(msg_type, reject)] = frames(link.us.data_to_send())
+    assert msg_type == "3"
+    assert [reject[t] for t in (45, 371, 372, 373)] == [b"2", b"16", b"2", b"5"]
+    assert reject[58] == text.encode()
+    assert link.us_store.next_in == 3 and link.us_store.next_out == 7
+    assert link.us.state == "active"
+    logged = [(ev, kw) for _lvl, ev, kw in link.log.records if "resend" in ev or "reject" in ev]
+    assert [ev for ev, _kw in logged] == ["fix_reject_sent"]
+
+
 def _mutated_chunks(data: st.DataObject, stream: bytes) -> list[bytes]:
     """`stream` with a few bytes flipped, dropped or inserted, cut into random chunks."""
     buf = bytearray(stream)
