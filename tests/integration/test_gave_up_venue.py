@@ -161,6 +161,41 @@ def test_a_gave_up_connector_is_taken_as_disconnected_until_its_restart(
     assert sut.stop() == 0
 
 
+def test_a_pass_in_flight_at_the_give_up_fails_then_and_the_restart_reconciles_at_once(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """A restarted OMS's first pass for simB is in flight to its connector (stopped, then
+    killed into a corrupt outbox) when the supervisor gives up on it: the pass fails at the
+    give-up, not at `oms.request_timeout_s`, and after the repair and `restart` the logon's
+    pass runs at once (no pass of the dead connector's is taken as still in flight): the
+    venue is reconciled, its resting order listed, and intake takes its orders."""
+    timeout_s = 10.0
+    hang = {"hang_missed_intervals": 100}  # the test's SIGSTOP is no hang
+    sut = start_system(overrides={"supervisor": hang, "oms": {"request_timeout_s": timeout_s}})
+    with client(sut) as c:
+        coid = submit_when_open(c, "simB").client_order_id
+        c.wait_for_status(coid, {OrderStatus.ACCEPTED})  # resting at the venue
+    os.kill(sut.pid_of("connector.simB"), signal.SIGSTOP)  # it answers nothing now
+    since = sut.mark()
+    os.kill(sut.pid_of("oms"), signal.SIGKILL)
+    sut.wait_event("actor_ready", since=since, child="oms", timeout_s=30)  # its pass is out
+    good = _kill_into_corrupt_outbox(sut, "simB")
+    recorded = sut.wait_event("connector_gave_up_recorded", since=since, child="connector.simB")
+    failed = sut.wait_event("reconcile_failed", since=since, actor="oms", venue="simB")
+    assert event_time(failed) - event_time(recorded) < timeout_s / 2, (recorded, failed)
+
+    paths.exec_outbox(sut.state_dir, "simB").write_bytes(good)
+    back = sut.mark()
+    assert sut.cli("restart", "connector.simB").returncode == 0
+    logon = sut.wait_event("venue_state", since=back, actor="oms", state="CONNECTED")
+    plan = sut.wait_event("reconcile_plan", since=back, venue="simB", timeout_s=30)
+    assert event_time(plan) - event_time(logon) < timeout_s / 2, (logon, plan)  # at once
+    with client(sut) as c:
+        assert c.get_order(coid).status is OrderStatus.ACCEPTED
+        assert submit_when_open(c, "simB").venue == "simB"
+    assert sut.stop() == 0
+
+
 def _kill_into_corrupt_outbox(sut: SystemUnderTest, venue: str) -> bytes:
     """Kill the venue's connector with its exec outbox corrupt: the supervisor gives up on
     it (`state_corrupt`). Returns the outbox's good bytes, for the operator's repair."""
