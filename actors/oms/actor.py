@@ -269,14 +269,14 @@ class OmsActor(Actor):
 
     def _poll_stops(self) -> None:
         """A venue an operator stopped, or whose connector the supervisor gave up on: its
-        queued orders are not sent at its next start (and held: a Resubmit is rejected). Of
-        one given up on, what its dead connector never answered fails now, not at its
-        deadline (as at a connector restart: UNKNOWN, reconciliation decides)."""
+        queued orders are not sent at its next start (and held: a Resubmit is rejected). One
+        given up on is DISCONNECTED: what its dead connector never answered fails now, not at
+        its deadline, and nothing more is sent to it (`VenueLink.connector_gave_up`)."""
         for venue, stop in self.gate.poll_stops().items():
             if (link := self.venues.get(venue)) is not None:
                 link.drop_unsent()
                 if stop.gave_up is not None:
-                    link.peer.fail_pending()
+                    link.connector_gave_up(stop.gave_up)
 
     def drop_unsent(self, client_order_id: str, *, out_of_session: bool = False) -> bool:
         """While the kill-switch is engaged, once the venue's trading session closed

@@ -91,8 +91,9 @@ class ReconcileRetry:
 
     @staticmethod
     def holds_off(state: VenueConnState, operator_stopped: bool) -> bool:
-        """No retry timer: the session is closed (every request is refused until it opens)
-        or the operator stopped the connector; their CONNECTED runs a pass at once."""
+        """No retry timer (nor a pass for a request left unanswered): the session is closed
+        (every request is refused until it opens), or the operator stopped the connector or
+        the supervisor gave up on it (the stops file); their CONNECTED runs a pass at once."""
         return operator_stopped or state is VenueConnState.OUT_OF_SESSION
 
     def succeeded(self) -> None:

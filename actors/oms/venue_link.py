@@ -13,7 +13,8 @@ stops at its next slice (`actors.oms.reconcile_pass`). A failed pass, or a conne
 seen before its CONNECTED, is retried once: at once if a CONNECTED came meanwhile, else after
 a backoff (`actors.oms.reconcile_retry`: when, and when not); until a pass succeeds the venue
 shows `reconcile_failing: <reason>`. A pass asks one status query per open local order the
-venue did not list; the connector paces the H messages under the venue's rate limit.
+venue did not list; the connector paces the H messages under the venue's rate limit. A
+connector the supervisor gave up on leaves the venue DISCONNECTED (`connector_gave_up`).
 
 What a pass does with a venue that refuses positions or open orders: actors.oms.reconcile_pass.
 """
@@ -35,23 +36,13 @@ from actors.oms.plan import Action, Plan
 from actors.oms.reconcile_pass import ReconcilePass
 from actors.oms.reconcile_retry import ReconcileRetry
 from actors.oms.reconcile_rules import RESUBMIT_GRACE_S, ReconcilePolicy
-from actors.oms.resubmit_unsent import take_back, taken_back
 from actors.oms.send_batch import HeldSends
-from actors.oms.venue_request import refused_as_invalid, venue_request
+from actors.oms.sent_answer import unacknowledged
+from actors.oms.venue_request import venue_request
 from actors.runtime import metrics
 from actors.runtime.tally import TURN
 from protocol.codec import Envelope
-from protocol.messages import (
-    Ack,
-    ErrorCode,
-    Message,
-    OrderStatus,
-    Positions,
-    RequestRejected,
-    VenueConnState,
-)
-
-_NOT_SENT = (ErrorCode.VENUE_DOWN, ErrorCode.OUT_OF_SESSION)  # a connector's refusals
+from protocol.messages import Ack, Message, Positions, VenueConnState
 
 
 class VenueLink:
@@ -253,51 +244,34 @@ class VenueLink:
     def _on_sent(self, coid: str, kind: str, reply: Envelope | None) -> None:
         request_id = self._in_flight.pop(coid, "")
         self.host.crash_point("after_send_before_ack")
-        body = None if reply is None else reply.body
-        if self._sent.answered(coid, kind, request_id, acked=isinstance(body, Ack)):
+        acked = reply is not None and isinstance(reply.body, Ack)
+        if self._sent.answered(coid, kind, request_id, acked=acked):
             order = self.host.book.get(coid)  # a cancel/replace asked meanwhile: now
             msg = None if order is None else venue_request(order)
             if msg is not None and msg.cl_ord_id != request_id:
                 # after this turn's commit: the order may have changed in this turn
                 self.host.after_commit(partial(self.push, coid), first=True)
-        if isinstance(body, Ack):
-            return
-        if isinstance(body, RequestRejected) and body.code in _NOT_SENT:
-            # not sent: queued for the next CONNECTED + pass (an order out of session:
-            # rejected; a resubmission: taken back, that pass resubmits it: resubmit_unsent)
-            closed = body.code is ErrorCode.OUT_OF_SESSION
-            dropped = closed and self.host.drop_unsent(coid, out_of_session=True)
-            order = self.host.book.get(coid) if kind == "place_order" and not dropped else None
-            back = None if order is None else take_back(self.host.book, order, time.time_ns())
-            if order is not None and back is not None and self.host.record(back).applied:
-                taken_back(self, order, f"connector refused: {body.reason}")
-            elif not dropped:
-                self.enqueue(coid)
-            if self.state is VenueConnState.CONNECTED:
-                self.state = VenueConnState.DISCONNECTED
-                self.reconciled = False
-            TURN.set(self.depth_gauge, self.depth)
-            return
-        invalid = refused_as_invalid(reply) if kind == "place_order" else None
-        if invalid is not None:  # never sent and never sendable: rejected, not resubmitted
-            reason = f"connector refused: {invalid}"
-            self.log.warning("order_unsendable", client_order_id=coid, reason=reason)
-            book, ts = self.host.book, time.time_ns()
-            self.host.record(book.apply_venue_status(coid, OrderStatus.REJECTED, ts, reason=reason))
-            return
-        # no answer: the connector may or may not have sent it; venue evidence decides
-        reason = "no connector answer" if reply is None else f"connector refused: {reply.body}"
-        self.log.warning(
-            "venue_request_unconfirmed", client_order_id=coid, request=kind, reason=reason
-        )
-        if kind == "place_order":
-            order = self.host.book.get(coid)
-            if order is not None and order.status is OrderStatus.PENDING_SUBMIT:
-                self.host.record(self.host.book.mark_unknown(coid, reason, time.time_ns()))
-        else:
-            self.enqueue(coid)
+        if not acked:
+            unacknowledged(self, coid, kind, reply)  # refused, or no answer: sent_answer.py
+
+    def refused_sending(self) -> None:
+        if self.state is VenueConnState.CONNECTED:
+            self.state = VenueConnState.DISCONNECTED
+            self.reconciled = False
+
+    def unconfirmed(self) -> None:
         self.reconciled = False
-        self.start_reconcile()
+        if not self.held_off:  # else the connector's next CONNECTED runs the pass
+            self.start_reconcile()
+
+    def connector_gave_up(self, why: str) -> None:
+        """The supervisor gave up on the connector: this stands for the DISCONNECTED its
+        killed process never sent. What it never answered fails now (as at a restart: the
+        pass in flight fails, a PlaceOrder goes UNKNOWN) and nothing more goes to it (no
+        request, periodic pass or retry) until its next incarnation's CONNECTED."""
+        self.state, self.reconciled = VenueConnState.DISCONNECTED, False  # first: not ready
+        self.peer.fail_pending()
+        self._announce(self.state, self.connector_epoch or 0, f"connector gave up: {why}")
 
     # ------------------------------------------------------------------ reconciliation
 
@@ -434,10 +408,14 @@ class VenueLink:
         delay = self.retry.failed(reason, at_once=at_once, state=self.state)
         self.start_reconcile() if at_once else self._retry_later(delay, gen)
 
+    @property
+    def held_off(self) -> bool:  # no pass now: `ReconcileRetry.holds_off` (a stop, a give-up)
+        return self.retry.holds_off(self.state, self.venue in self.host.gate.stopped_venues)
+
     def _retry_later(self, delay_s: float, gen: int, *, fired: bool = False) -> None:
         """Retry pass `gen` after `delay_s` (`fired`: its timer, ignored if another pass began
-        since); none while the session is closed or an operator stopped the connector."""
-        if self.retry.holds_off(self.state, self.venue in self.host.gate.stopped_venues):
+        since); none while the venue is `held_off`."""
+        if self.held_off:
             return
         if not fired:
             self.host.call_later(delay_s, partial(self._retry_later, 0.0, gen, fired=True))

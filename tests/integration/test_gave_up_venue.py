@@ -22,7 +22,7 @@ from actors.oms.orders import DROPPED_GAVE_UP
 from protocol import paths
 from protocol.client import VenueDown
 from protocol.messages import OrderStatus
-from tests.helpers import SystemUnderTest, eventually
+from tests.helpers import SystemUnderTest, event_time, eventually
 from tests.system_ops import client, submit_when_open
 
 pytestmark = pytest.mark.integration
@@ -113,6 +113,101 @@ def test_an_order_in_flight_to_the_dead_connector_is_never_sent_later(
         assert final.status is OrderStatus.REJECTED and final.reason == DROPPED_GAVE_UP, final
         assert submit_when_open(c, "simB").venue == "simB"  # new orders go as usual
     assert sut.stop() == 0
+
+
+def test_a_gave_up_connector_is_taken_as_disconnected_until_its_restart(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """The give-up stands for the DISCONNECTED the killed connector never sent. The OMS kept
+    the venue CONNECTED and reconciled: its periodic pass and a cancel went to the dead
+    connector, each waited `oms.request_timeout_s`, and the failed pass counted as one
+    failing while connected (`tradepulse_reconcile_failing` 1: ReconcileFailing beside
+    VenueDown). Now nothing goes to it; after the repair and `restart` the logon's pass runs
+    at once and sends the cancel queued meanwhile."""
+    timeout_s = 2.0  # the OMS sweeps for passes due every request timeout
+    oms = {"request_timeout_s": timeout_s, "reconcile_interval_s": 0.5}
+    sut = start_system(overrides={"oms": oms})
+    with client(sut) as c:
+        coid = submit_when_open(c, "simB").client_order_id
+        c.wait_for_status(coid, {OrderStatus.ACCEPTED})  # resting at the venue
+        since = sut.mark()
+        good = _kill_into_corrupt_outbox(sut, "simB")
+        seen = sut.wait_event("venue_stop_seen", since=since, venue="simB", timeout_s=30)
+        assert c.cancel(coid).status is OrderStatus.PENDING_CANCEL
+        # simA's periodic passes show the sweeps ran: one to simB would have failed by now
+        due = event_time(seen) + 3 * timeout_s
+        eventually(
+            lambda: [e for e in sut.events("reconcile_plan", since=since, venue="simA")
+                     if event_time(e) > due],
+            30, message="simA's periodic passes",
+        )  # fmt: skip
+        failed = sut.events("reconcile_failed", since=since, venue="simB")
+        void = [e for e in failed if e.get("state") != "DISCONNECTED"]  # (one in flight: ok)
+        void += sut.events("venue_request_unconfirmed", since=since, client_order_id=coid)
+        assert not void, void  # nothing asked of the dead connector
+        down = sut.events("venue_state", since=since, actor="oms", venue="simB")
+        assert [e["state"] for e in down] == ["DISCONNECTED"], down
+        assert down[0]["detail"] == "connector gave up: state_corrupt", down
+        assert sut.metric("tradepulse_reconcile_failing", venue="simB") == 0
+
+        paths.exec_outbox(sut.state_dir, "simB").write_bytes(good)
+        back = sut.mark()
+        proc = sut.cli("restart", "connector.simB")
+        assert proc.returncode == 0, proc.stderr
+        c.wait_for_status(coid, {OrderStatus.CANCELLED}, timeout_s=10)
+        logon = sut.wait_event("venue_state", since=back, actor="oms", state="CONNECTED")
+        plan = sut.wait_event("reconcile_plan", since=back, venue="simB")
+        assert event_time(plan) - event_time(logon) < timeout_s, (logon, plan)  # at once
+    assert sut.stop() == 0
+
+
+def test_a_pass_in_flight_at_the_give_up_fails_then_and_the_restart_reconciles_at_once(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """A restarted OMS's first pass for simB is in flight to its connector (stopped, then
+    killed into a corrupt outbox) when the supervisor gives up on it: the pass fails at the
+    give-up, not at `oms.request_timeout_s`, and after the repair and `restart` the logon's
+    pass runs at once (no pass of the dead connector's is taken as still in flight): the
+    venue is reconciled, its resting order listed, and intake takes its orders."""
+    timeout_s = 10.0
+    hang = {"hang_missed_intervals": 100}  # the test's SIGSTOP is no hang
+    sut = start_system(overrides={"supervisor": hang, "oms": {"request_timeout_s": timeout_s}})
+    with client(sut) as c:
+        coid = submit_when_open(c, "simB").client_order_id
+        c.wait_for_status(coid, {OrderStatus.ACCEPTED})  # resting at the venue
+    os.kill(sut.pid_of("connector.simB"), signal.SIGSTOP)  # it answers nothing now
+    since = sut.mark()
+    os.kill(sut.pid_of("oms"), signal.SIGKILL)
+    sut.wait_event("actor_ready", since=since, child="oms", timeout_s=30)  # its pass is out
+    good = _kill_into_corrupt_outbox(sut, "simB")
+    recorded = sut.wait_event("connector_gave_up_recorded", since=since, child="connector.simB")
+    failed = sut.wait_event("reconcile_failed", since=since, actor="oms", venue="simB")
+    assert event_time(failed) - event_time(recorded) < timeout_s / 2, (recorded, failed)
+
+    paths.exec_outbox(sut.state_dir, "simB").write_bytes(good)
+    back = sut.mark()
+    assert sut.cli("restart", "connector.simB").returncode == 0
+    logon = sut.wait_event("venue_state", since=back, actor="oms", state="CONNECTED")
+    plan = sut.wait_event("reconcile_plan", since=back, venue="simB", timeout_s=30)
+    assert event_time(plan) - event_time(logon) < timeout_s / 2, (logon, plan)  # at once
+    with client(sut) as c:
+        assert c.get_order(coid).status is OrderStatus.ACCEPTED
+        assert submit_when_open(c, "simB").venue == "simB"
+    assert sut.stop() == 0
+
+
+def _kill_into_corrupt_outbox(sut: SystemUnderTest, venue: str) -> bytes:
+    """Kill the venue's connector with its exec outbox corrupt: the supervisor gives up on
+    it (`state_corrupt`). Returns the outbox's good bytes, for the operator's repair."""
+    outbox = paths.exec_outbox(sut.state_dir, venue)
+    pid = sut.pid_of(f"connector.{venue}")
+    os.kill(pid, signal.SIGSTOP)  # it writes nothing more while its file is damaged
+    good = outbox.read_bytes()
+    outbox.write_bytes(GARBAGE)
+    os.kill(pid, signal.SIGKILL)
+    gave_up = sut.wait_event("actor_gave_up", child=f"connector.{venue}", timeout_s=30)
+    assert gave_up["reason"] == "state_corrupt", gave_up
+    return good
 
 
 def _ts(event: dict[str, Any]) -> float:
