@@ -268,15 +268,14 @@ class OmsActor(Actor):
     # ------------------------------------------------------------------ never sent
 
     def _poll_stops(self) -> None:
-        """A venue an operator stopped, or whose connector the supervisor gave up on: its
-        queued orders are not sent at its next start (and held: a Resubmit is rejected). One
-        given up on is DISCONNECTED: what its dead connector never answered fails now, not at
-        its deadline, and nothing more is sent to it (`VenueLink.connector_gave_up`)."""
+        """A venue whose connector an operator stopped or the supervisor gave up on
+        (`VenueLink.stop_seen`), or whose stop went (`VenueLink.hold_lifted`)."""
+        held = self.gate.stopped_venues
         for venue, stop in self.gate.poll_stops().items():
             if (link := self.venues.get(venue)) is not None:
-                link.drop_unsent()
-                if stop.gave_up is not None:
-                    link.connector_gave_up(stop.gave_up)
+                link.stop_seen(stop.gave_up)
+        for link in (self.venues[v] for v in held - self.gate.stopped_venues if v in self.venues):
+            link.hold_lifted()
 
     def drop_unsent(self, client_order_id: str, *, out_of_session: bool = False) -> bool:
         """While the kill-switch is engaged, once the venue's trading session closed

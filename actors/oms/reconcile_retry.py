@@ -93,7 +93,8 @@ class ReconcileRetry:
     def holds_off(state: VenueConnState, operator_stopped: bool) -> bool:
         """No retry timer (nor a pass for a request left unanswered): the session is closed
         (every request is refused until it opens), or the operator stopped the connector or
-        the supervisor gave up on it (the stops file); their CONNECTED runs a pass at once."""
+        the supervisor gave up on it (the stops file); their CONNECTED runs a pass at once,
+        and a stop's going retries one (`VenueLink.hold_lifted`: that CONNECTED may be past)."""
         return operator_stopped or state is VenueConnState.OUT_OF_SESSION
 
     def succeeded(self) -> None:

@@ -264,6 +264,14 @@ class VenueLink:
         if not self.held_off:  # else the connector's next CONNECTED runs the pass
             self.start_reconcile()
 
+    def stop_seen(self, gave_up: str | None) -> None:
+        """Its connector stopped by an operator, or given up on by the supervisor (`gave_up`:
+        why): its queued orders are not sent at its next start (held: a Resubmit is
+        rejected); one given up on is DISCONNECTED (`connector_gave_up`)."""
+        self.drop_unsent()
+        if gave_up is not None:
+            self.connector_gave_up(gave_up)
+
     def connector_gave_up(self, why: str) -> None:
         """The supervisor gave up on the connector: this stands for the DISCONNECTED its
         killed process never sent. What it never answered fails now (as at a restart: the
@@ -272,6 +280,15 @@ class VenueLink:
         self.state, self.reconciled = VenueConnState.DISCONNECTED, False  # first: not ready
         self.peer.fail_pending()
         self._announce(self.state, self.connector_epoch or 0, f"connector gave up: {why}")
+
+    def hold_lifted(self) -> None:
+        """The stop of its connector (an operator's, a give-up) went. Its next CONNECTED runs
+        the pass the stop held off, but that may have come first (a give-up read after the
+        new incarnation's CONNECTED) or never come (a stop across hosts the edge did not
+        carry out: the connector ran on): not reconciled, a pass is retried after the backoff
+        (one that a CONNECTED meanwhile runs first is not: `_retry_later`)."""
+        if not (self.reconciled or self.reconciling):
+            self._retry_later(self.retry.delay(), self._gen)
 
     # ------------------------------------------------------------------ reconciliation
 
