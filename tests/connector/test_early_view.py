@@ -9,14 +9,7 @@ from typing import Any
 from actors.connector.adapter import RequestFailed
 from actors.connector.early_view import MAX_AGE_S, EarlyOpenOrders, ViewMarks
 from protocol.messages import ErrorCode
-
-
-class _Log:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def info(self, event: str, **kw: Any) -> None:
-        self.events.append((event, kw))
+from tests.log_stub import RecordingLog
 
 
 class _Venue:
@@ -48,8 +41,8 @@ class _Clock:
         return self.now
 
 
-def _early() -> tuple[EarlyOpenOrders, _Venue, _Clock, _Log]:
-    venue, clock, log = _Venue(), _Clock(), _Log()
+def _early() -> tuple[EarlyOpenOrders, _Venue, _Clock, RecordingLog]:
+    venue, clock, log = _Venue(), _Clock(), RecordingLog()
     early = EarlyOpenOrders(venue, venue.ask, log, clock)
     return early, venue, clock, log
 
@@ -70,7 +63,7 @@ def test_request_after_a_quiet_wait_is_answered_from_the_logon_view():
     got: list[Any] = []
     early.open_orders(got.append)
     assert got == [["a", "b"]] and len(venue.asked) == 1 and early.served == 1
-    assert ("open_orders_from_logon", {"orders": 2}) in log.events
+    assert {"orders": 2} in log.events("open_orders_from_logon")
     early.open_orders(got.append)  # the next pass asks the venue
     assert len(venue.asked) == 2 and len(got) == 1
 
@@ -165,7 +158,7 @@ def test_an_execution_read_while_the_logon_af_is_answered_keeps_no_view():
     venue.sent_af()
     venue.read(messages=3, executions=1)  # two reports and a fill among them
     venue.asked[0](["a", "b"])
-    assert ("open_orders_at_logon", {"orders": 2, "held": False}) in log.events
+    assert {"orders": 2, "held": False} in log.events("open_orders_at_logon")
     got: list[Any] = []
     early.open_orders(got.append)
     assert got == [] and len(venue.asked) == 2
@@ -174,7 +167,7 @@ def test_an_execution_read_while_the_logon_af_is_answered_keeps_no_view():
 def test_a_view_the_oms_never_asks_for_is_let_go_after_its_age():
     """A connector whose OMS never asks (stopped, crash-looping) does not keep 10,000
     orders: the view is dropped once it is too old to be served."""
-    venue, clock, log = _Venue(), _Clock(), _Log()
+    venue, clock, log = _Venue(), _Clock(), RecordingLog()
     timers: list[tuple[float, Any]] = []
     early = EarlyOpenOrders(
         venue, venue.ask, log, clock, later=lambda d, fn: timers.append((d, fn))
@@ -184,7 +177,7 @@ def test_a_view_the_oms_never_asks_for_is_let_go_after_its_age():
     clock.now += MAX_AGE_S
     timers[0][1]()
     assert early._held is None
-    assert ("open_orders_at_logon_dropped", {"reason": "too old"}) in log.events
+    assert {"reason": "too old"} in log.events("open_orders_at_logon_dropped")
 
 
 def test_the_logon_asks_only_while_no_oms_was_heard() -> None:

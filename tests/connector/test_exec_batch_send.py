@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from actors.connector.actor import EXEC_RESEND_S, ConnectorActor
 from actors.connector.outbox import ExecOutbox
 from protocol.codec import Envelope
 from protocol.messages import ExecAck, ExecReport, ExecReports, Message, Side
+from tests.log_stub import RecordingLog
 
 V = "simA"
 
@@ -34,11 +34,6 @@ class _Oms:
         return str(len(self.sent))
 
 
-class _Log:
-    def debug(self, event: str, **kw: Any) -> None:
-        pass
-
-
 class _Cuts:
     def poll(self, now: float) -> None:
         pass
@@ -55,7 +50,7 @@ class _Connector:
     _on_exec_reply = ConnectorActor._on_exec_reply
 
     def __init__(self, tmp_path: Path) -> None:
-        self.venue, self.oms, self.log, self.cuts = V, _Oms(), _Log(), _Cuts()
+        self.venue, self.oms, self.log, self.cuts = V, _Oms(), RecordingLog(), _Cuts()
         self.outbox = ExecOutbox(tmp_path)
         self._sent_at: dict[str, float] = {}
         self._retrying = False

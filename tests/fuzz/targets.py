@@ -34,7 +34,6 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from actors.connector.fix import codec as fc
 from actors.connector.fix import mapping as fm
@@ -45,6 +44,7 @@ from actors.connector.fix.store import FixStore
 from protocol import codec
 from protocol.config import SimCfg, load_config
 from protocol.exceptions import ConfigError, ProtocolError
+from tests.log_stub import RecordingLog
 
 # The session's peers in every `fix_session` input: we are OURS, the peer THEIRS.
 OURS, THEIRS = "US", "THEM"
@@ -111,18 +111,6 @@ def _parse_frame(frame: fc.Frame) -> None:
 # -- FIX session -------------------------------------------------------------------------------
 
 
-class _Log:
-    """A session logger that keeps the event names (the internal-error exit is a finding)."""
-
-    def __init__(self) -> None:
-        self.events: list[str] = []
-
-    def _keep(self, event: str, **_: Any) -> None:
-        self.events.append(event)
-
-    debug = info = warning = error = exception = _keep
-
-
 def frame_body(body: bytes) -> bytes:
     """A FIX frame around `body` (the fields after BodyLength) with a correct BodyLength
     and CheckSum."""
@@ -153,7 +141,7 @@ def fix_session(data: bytes) -> None:
     initiator, reframe, reset = not flags & 1, not flags & 2, bool(flags & 4)
     work = _Dirs.fresh()
     mono = [1000.0]
-    log = _Log()
+    log = RecordingLog()
     store = FixStore(work / "fix", fsync=False)
     app: Callable[[AppMessage], None]
     if initiator:
@@ -193,7 +181,7 @@ def fix_session(data: bytes) -> None:
             session.tick()
             _check_out(session.data_to_send())
         session.connection_lost()
-        _check("fix_session_internal_error" not in log.events, "session internal error")
+        _check("fix_session_internal_error" not in log.names(), "session internal error")
     finally:
         store.close()
         if sim is not None:

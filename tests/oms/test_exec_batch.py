@@ -16,6 +16,7 @@ from actors.oms.orders import Outcome
 from protocol.codec import Sender, decode
 from protocol.messages import ExecAck, ExecReport, ExecReports, Message, RequestRejected
 from protocol.wire_out import dump
+from tests.log_stub import RecordingLog
 
 V = "simA"
 
@@ -91,11 +92,6 @@ class _Host:
             fn()
 
 
-class _Log:
-    def warning(self, event: str, **kw: Any) -> None:
-        pass
-
-
 class _Reply:
     def __init__(self) -> None:
         self.answers: list[Message] = []
@@ -109,7 +105,7 @@ class _Reply:
 
 def _run(host: _Host, batch: ExecReports) -> _Reply:
     reply = _Reply()
-    ExecIntake(host, _Log()).on_batch(batch, reply, 3)  # type: ignore[arg-type]
+    ExecIntake(host, RecordingLog()).on_batch(batch, reply, 3)  # type: ignore[arg-type]
     return reply
 
 

@@ -40,20 +40,10 @@ from protocol.messages import (
     SubmitOrder,
 )
 from protocol.wire_out import dump
+from tests.log_stub import RecordingLog
 
 V = "simA"
 D = Decimal
-
-
-class _Log:
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str, dict[str, Any]]] = []
-
-    def __getattr__(self, level: str) -> Any:
-        return lambda event, **fields: self.lines.append((level, event, fields))
-
-    def events(self, level: str) -> list[str]:
-        return [e for lvl, e, _ in self.lines if lvl == level]
 
 
 @dataclass
@@ -75,7 +65,7 @@ class _Host:
 
     def __init__(self, tmp_path: Path, book: OrderBook | None = None) -> None:
         self.book = book or OrderBook()
-        self.log = _Log()
+        self.log = RecordingLog()
         self.gate = IntakeGate(tmp_path, tmp_path / "rt" / "stops.json", [V], self.log)
         self.kill_switch = _Switch()
         self.kill_switch_engaged = False
@@ -169,7 +159,7 @@ def test_an_execution_whose_apply_raises_is_acked_journalled_and_halts_the_venue
     assert ExecReport.model_validate_json(rec["report"]) == _fill(cl)  # kept as received
     order = host.book.get("o1")
     assert order is not None and order.cum_qty == 0 and "F1" not in order.exec_ids
-    assert host.log.events("error") == ["execution_quarantined"]
+    assert host.log.names("error") == ["execution_quarantined"]
     assert _quarantined_total() - before == 1
     assert [(e, d["kind"]) for e, d in host.streams] == [
         ("order_escalation", "execution_quarantined")
@@ -227,7 +217,7 @@ def test_a_resend_numbered_anew_is_still_the_quarantined_report_and_is_counted(
     resend = _fill(cl).model_copy(update={"exec_seq": 99})
     assert host.exec_applier.apply(resend, 11) is None
     assert _acked_total() == acked + 1
-    assert host.log.events("warning") == ["execution_quarantined_acked"]
+    assert host.log.names("warning") == ["execution_quarantined_acked"]
     order = host.book.get("o1")
     assert order is not None and order.cum_qty == 0
 
@@ -250,7 +240,7 @@ def test_another_report_reusing_a_quarantined_exec_id_is_applied(tmp_path: Path)
         fn()
     o2 = host.book.get("o2")
     assert o2 is not None and o2.cum_qty == 4 and reply.sent == [ExecAck(venue=V, exec_ids=["E1"])]
-    assert host.log.events("warning") == ["execution_quarantine_id_reused"]
+    assert host.log.names("warning") == ["execution_quarantine_id_reused"]
     assert _acked_total() == acked
     assert host.exec_applier.apply(_fill(cl1, "E1"), 11) is None  # the quarantined one
     o1 = host.book.get("o1")
@@ -309,7 +299,7 @@ def test_steps_applied_before_the_raise_are_journalled_so_replay_matches_memory(
     assert order is not None and order.cum_qty == 4 and order.status is not OrderStatus.CANCELLED
     replay = _replayed(base, host.journal).get("o1")
     assert replay is not None and (replay.cum_qty, replay.status) == (order.cum_qty, order.status)
-    logged = [f for _, e, f in host.log.lines if e == "execution_quarantined"]
+    logged = host.log.events("execution_quarantined")
     assert [f["steps_applied"] for f in logged] == [1]
 
 

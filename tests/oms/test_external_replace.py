@@ -38,6 +38,7 @@ from protocol.messages import (
     SubmitOrder,
     VenueOrder,
 )
+from tests.log_stub import RecordingLog
 from tests.oms.test_reconcile_cut import _answer
 from tests.oms.test_reconcile_slices import _cut, _ledger, _rig
 from tests.oms.test_sends_first import V, _Oms
@@ -216,14 +217,13 @@ def test_the_oms_logs_counts_and_publishes_an_outside_replace() -> None:
         sample = "tradepulse_oms_orders_replaced_externally_total"
         return REGISTRY.get_sample_value(sample, {"venue": V}) or 0.0
 
-    logged: list[tuple[str, dict[str, Any]]] = []
-    oms = _LoudOms(_Log(logged))
+    oms = _LoudOms(RecordingLog())
     before = count()
     oms.record(oms.book.adopt(V, _vo("EXT1", "60", "50"), 1))
     out: Outcome = oms.record(oms.book.apply_exec(_replaced("EXT2", "EXT1", "100", "101", "50"), 2))
     assert out.applied, out.reason
     assert count() == before + 1
-    assert [e for e, _ in logged] == ["order_replaced_externally"]
+    assert oms.log.names() == ["order_replaced_externally"]
     oms.after_iteration()
     last = [e for e in oms.pub.events if e.order.client_order_id == EXT][-1]
     assert (last.order.cl_ord_id, last.order.qty, last.order.price) == ("EXT2", 100, 101)
@@ -234,19 +234,9 @@ class _LoudOms(_Oms):
 
     _escalate = OmsActor._escalate
 
-    def __init__(self, log: _Log) -> None:
+    def __init__(self, log: RecordingLog) -> None:
         super().__init__()
         self.log = log
-
-
-class _Log:
-    def __init__(self, lines: list[tuple[str, dict[str, Any]]]) -> None:
-        self.lines = lines
-
-    def error(self, event: str, **kw: Any) -> None:
-        self.lines.append((event, kw))
-
-    warning = info = error
 
 
 def test_a_reconciliation_takes_an_outside_replace_whose_report_never_came() -> None:
@@ -408,7 +398,7 @@ def test_the_fills_an_outside_replace_places_are_counted_each() -> None:
         TURN.flush()
         return REGISTRY.get_sample_value("tradepulse_fills_total", {"venue": V}) or 0.0
 
-    oms = _LoudOms(_Log([]))
+    oms = _LoudOms(RecordingLog())
     _ours(oms.book)
     assert oms.book.apply_exec(_fill("GUI-7", "F1", "2", "5", "20"), 4).order is None
     before = fills()

@@ -12,7 +12,6 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -35,28 +34,13 @@ from protocol.commands import Intake
 from protocol.messages import ErrorCode, OrderStatus, RiskVerdict, SubmitOrder
 from protocol.paths import intake_state_path
 from tests.helpers import REPO_ROOT, eventually
+from tests.log_stub import RecordingLog
 
 VENUES = ["simA", "simB"]
 
 
-class _Log:
-    """A structlog stand-in that records (level, event, fields)."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str, dict[str, Any]]] = []
-
-    def __getattr__(self, level: str) -> Any:
-        def log(event: str, **fields: Any) -> None:
-            self.lines.append((level, event, fields))
-
-        return log
-
-    def events(self, level: str) -> list[str]:
-        return [e for lvl, e, _ in self.lines if lvl == level]
-
-
-def _gate(tmp_path: Path, log: _Log | None = None) -> IntakeGate:
-    return IntakeGate(tmp_path, tmp_path / "rt" / "stops.json", VENUES, log or _Log())
+def _gate(tmp_path: Path, log: RecordingLog | None = None) -> IntakeGate:
+    return IntakeGate(tmp_path, tmp_path / "rt" / "stops.json", VENUES, log or RecordingLog())
 
 
 def _unreadable_count() -> float:
@@ -79,10 +63,10 @@ def test_a_venue_pause_refuses_that_venue_only_and_a_new_gate_keeps_it(tmp_path:
         "intake for simA is paused by an operator: desk review",
     )
     assert gate.refusal("simB") is None and not gate.globally_paused
-    log = _Log()
+    log = RecordingLog()
     again = _gate(tmp_path, log)
     assert again.refusal("simA") is not None and again.refusal("simB") is None
-    assert "intake_pauses_loaded" in log.events("warning")
+    assert "intake_pauses_loaded" in log.names("warning")
     saved = again.pauses.venues["simA"]
     assert saved.reason == "desk review" and saved.by is None and saved.since <= time.time()
     ok, _ = again.control(Intake(action="resume", venue="simA"))
@@ -123,13 +107,13 @@ def test_an_unreadable_file_pauses_globally_and_is_logged_and_counted(
     """Fail closed: every venue refused with a reason naming the file; resume replaces it."""
     intake_state_path(tmp_path).write_bytes(content)
     before = _unreadable_count()
-    log = _Log()
+    log = RecordingLog()
     gate = _gate(tmp_path, log)
     assert gate.globally_paused
     refusal = gate.refusal("simB")
     assert refusal is not None and refusal[0] is ErrorCode.INTAKE_PAUSED
     assert "intake state file intake.json unreadable" in refusal[1] and "fail closed" in refusal[1]
-    assert log.events("error") == ["intake_state_unreadable"]
+    assert log.names("error") == ["intake_state_unreadable"]
     assert _unreadable_count() == before + 1
     ok, _ = gate.control(Intake(action="resume"))
     assert ok and gate.refusal("simB") is None
@@ -263,12 +247,12 @@ def test_an_unreadable_file_is_kept_aside_before_a_resume_replaces_it(tmp_path: 
     save replaces it; later saves keep nothing more."""
     path = intake_state_path(tmp_path)
     path.write_bytes(b"{torn by a disk fault")
-    log = _Log()
+    log = RecordingLog()
     gate = _gate(tmp_path, log)
     assert gate.control(Intake(action="resume"))[0]
     [aside] = tmp_path.glob("intake.json.corrupt.*")
     assert aside.read_bytes() == b"{torn by a disk fault"
-    assert "intake_state_corrupt_kept" in log.events("warning")
+    assert "intake_state_corrupt_kept" in log.names("warning")
     assert gate.control(Intake(action="pause", reason="x"))[0]
     assert len(list(tmp_path.glob("intake.json.corrupt.*"))) == 1
 
@@ -279,7 +263,7 @@ def test_poll_stops_sees_a_stopped_venue_and_unsent_reason_names_why(tmp_path: P
     `stopped_venues` stays the stopped set; `unsent_reason` then rejects that venue's
     queued orders with the stop's reason, the kill-switch and a closed session taking
     precedence; none once started again."""
-    log = _Log()
+    log = RecordingLog()
     gate = _gate(tmp_path, log)
     stops = tmp_path / "rt" / "stops.json"
     stops.parent.mkdir()
@@ -288,7 +272,7 @@ def test_poll_stops_sees_a_stopped_venue_and_unsent_reason_names_why(tmp_path: P
     write_stops(stops, {"connector.simB": OperatorStop("connector.simB", "m", 1.0, "simB")})
     assert gate.poll_stops().keys() == {"simB"} and gate.poll_stops() == {}
     assert gate.stopped_venues == {"simB"}
-    assert [e for lvl, e, _ in log.lines if e == "venue_stop_seen"] == ["venue_stop_seen"]
+    assert len(log.events("venue_stop_seen")) == 1
     assert unsent_reason(False, False, gate, "simB") == DROPPED_STOPPED
     assert unsent_reason(False, False, gate, "simA") is None
     assert unsent_reason(True, False, gate, "simB") == DROPPED_UNSENT

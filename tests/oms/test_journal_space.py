@@ -38,24 +38,12 @@ from protocol.messages import (
     SubmitOrder,
     VenueConnState,
 )
+from tests.log_stub import RecordingLog
 
 D = Decimal
 V = "sim"
 RESERVE = 64 << 10
 PLENTY = 1 << 40
-
-
-class _Log:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def _add(self, event: str, **kw: Any) -> None:
-        self.events.append((event, kw))
-
-    warning = error = info = _add
-
-    def names(self) -> list[str]:
-        return [e for e, _ in self.events]
 
 
 class _Disk:
@@ -79,7 +67,7 @@ class _Disk:
         return 0 if self.full else self.free
 
 
-def _space(tmp_path: Path, disk: _Disk, log: _Log) -> tuple[Journal, JournalSpace]:
+def _space(tmp_path: Path, disk: _Disk, log: RecordingLog) -> tuple[Journal, JournalSpace]:
     journal, _ = Journal.open(tmp_path, fsync=False)
     space = JournalSpace(journal, RESERVE, log, allocate=disk.allocate, free=disk.free_bytes)
     return journal, space
@@ -94,7 +82,7 @@ def _commit(journal: Journal, space: JournalSpace, n: int = 1) -> None:
 def test_the_reserve_is_allocated_past_the_end_and_topped_up_in_chunks(tmp_path: Path) -> None:
     """At start a whole reserve is allocated past the segment's end (its size unchanged);
     500 commits of ~1 KiB (8x the reserve) cost a handful of fallocate calls, not one each."""
-    disk, log = _Disk(), _Log()
+    disk, log = _Disk(), RecordingLog()
     journal, space = _space(tmp_path, disk, log)
     assert disk.calls == 1 and space.remaining == RESERVE and not space.low
     assert os.fstat(journal.fileno()).st_size == 0
@@ -112,7 +100,7 @@ def test_a_sealed_segment_gives_its_reserve_back_and_the_new_one_gets_one(
 ) -> None:
     """A snapshot starts a new segment: the old one is trimmed to its end (no blocks past
     it), the next check reserves space in the new one."""
-    disk, log = _Disk(), _Log()
+    disk, log = _Disk(), RecordingLog()
     journal, space = _space(tmp_path, disk, log)
     _commit(journal, space, 100)
     old_fd = os.dup(journal.fileno())
@@ -131,7 +119,7 @@ def test_enospc_on_a_top_up_makes_the_journal_low_logged_once_then_it_recovers(
     """The disk fills: the probe's top-up fails with ENOSPC, the journal is low (the reason
     names the journal dir and ENOSPC), logged once however many probes fail; commits still
     go into the reserve. Space back: the next probe restores it, logged once."""
-    disk, log = _Disk(), _Log()
+    disk, log = _Disk(), RecordingLog()
     journal, space = _space(tmp_path, disk, log)
     _commit(journal, space, 100)
     disk.full = True
@@ -155,7 +143,7 @@ def test_a_commit_that_needs_a_top_up_on_a_full_disk_makes_the_journal_low(
     tmp_path: Path,
 ) -> None:
     """Between probes: the reserve falls under half after a commit, the top-up fails."""
-    disk, log = _Disk(), _Log()
+    disk, log = _Disk(), RecordingLog()
     journal, space = _space(tmp_path, disk, log)
     disk.full = True
     while not space.low:
@@ -168,7 +156,7 @@ def test_a_commit_that_needs_a_top_up_on_a_full_disk_makes_the_journal_low(
 def test_less_than_one_reserve_free_on_the_filesystem_is_low(tmp_path: Path) -> None:
     """The reserve is whole but the filesystem could not give another: low already, so new
     orders stop before the reserve is needed."""
-    disk, log = _Disk(), _Log()
+    disk, log = _Disk(), RecordingLog()
     journal, space = _space(tmp_path, disk, log)
     disk.free = RESERVE - 1
     space.probe()
@@ -186,7 +174,7 @@ def test_a_start_on_a_full_disk_starts_low_instead_of_failing(tmp_path: Path) ->
     """A restart while the disk is full: no exception, the journal starts low."""
     journal, _ = Journal.open(tmp_path, fsync=False)
     journal.close()
-    disk, log = _Disk(), _Log()
+    disk, log = _Disk(), RecordingLog()
     disk.full = True
     journal, space = _space(tmp_path, disk, log)
     assert space.low and log.names() == ["journal_space_low"]
@@ -196,7 +184,7 @@ def test_a_start_on_a_full_disk_starts_low_instead_of_failing(tmp_path: Path) ->
 def test_a_reserve_left_by_an_earlier_incarnation_is_used_at_start(tmp_path: Path) -> None:
     """A killed OMS leaves its reserve past the segment's end; the next start counts it,
     even when it cannot allocate more."""
-    disk, log = _Disk(), _Log()
+    disk, log = _Disk(), RecordingLog()
     journal, space = _space(tmp_path, disk, log)
     _commit(journal, space, 100)
     journal.close()  # as a kill -9 does: no trim
@@ -208,7 +196,7 @@ def test_a_reserve_left_by_an_earlier_incarnation_is_used_at_start(tmp_path: Pat
 
 def test_a_filesystem_without_fallocate_runs_without_a_reserve(tmp_path: Path) -> None:
     """EOPNOTSUPP: said once, never low for it, not asked again."""
-    disk, log = _Disk(), _Log()
+    disk, log = _Disk(), RecordingLog()
     disk.unsupported = True
     journal, space = _space(tmp_path, disk, log)
     for _ in range(3):

@@ -27,23 +27,11 @@ from protocol.messages import (
     SubmitOrder,
 )
 from protocol.windows import TradingCfg
+from tests.log_stub import RecordingLog
 from tests.oms.test_journal_space import V, _Host, _Link, _live_order, _Reply
 
 CLOSE = dt.datetime(2025, 6, 3, 16, 0, tzinfo=dt.UTC)  # a Tuesday, the window's end
 WINDOW = {"windows": [{"days": ["tue"], "start": "09:00", "end": "16:00"}]}
-
-
-class _Log:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def info(self, event: str, **kw: Any) -> None:
-        self.events.append((event, kw))
-
-    warning = info
-
-    def names(self) -> list[str]:
-        return [e for e, _ in self.events]
 
 
 class _QueueLink(_Link):
@@ -64,7 +52,7 @@ class _Oms(_Host):
     def __init__(self) -> None:
         super().__init__()
         self.now = (CLOSE - dt.timedelta(seconds=1)).timestamp()
-        self.log = _Log()
+        self.log = RecordingLog()
         self.kill_switch_engaged = False
         self.trading = TradingGate(
             lambda: TradingCfg.model_validate(WINDOW), self.log, lambda: self.now

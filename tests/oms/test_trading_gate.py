@@ -13,23 +13,9 @@ from prometheus_client import REGISTRY
 from actors.oms import trading_gate
 from actors.oms.trading_gate import TradingGate
 from protocol.windows import TradingCfg
+from tests.log_stub import RecordingLog
 
 T0 = dt.datetime(2025, 6, 3, 14, 0, tzinfo=dt.UTC)  # a Tuesday
-
-
-class _Log:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str, dict[str, Any]]] = []
-
-    def info(self, event: str, **kw: Any) -> None:
-        self.events.append(("info", event, kw))
-
-    def warning(self, event: str, **kw: Any) -> None:
-        self.events.append(("warning", event, kw))
-
-    def names(self) -> list[str]:
-        """The window's state events (refusal lines aside)."""
-        return [e for _, e, _ in self.events if e.startswith("trading_window")]
 
 
 class _Clock:
@@ -63,16 +49,21 @@ def gauge(name: str) -> float | None:
     return REGISTRY.get_sample_value(name)
 
 
+def _window(log: RecordingLog) -> list[str]:
+    """The window's state events (refusal lines aside)."""
+    return [e for e in log.names() if e.startswith("trading_window")]
+
+
 def test_starting_in_a_blackout_warns_and_refuses_with_the_reason_and_reopening() -> None:
     """Started inside a blackout: `trading_window_closed_at_start` (warning, with the
     reason and the next change); a new order is refused saying blackout, the reason and
     when it reopens (local time and countdown); the open gauge is 0, the next-change
     gauge is the blackout's end."""
     end = T0 + dt.timedelta(minutes=5)
-    log, clock = _Log(), _Clock(T0)
+    log, clock = RecordingLog(), _Clock(T0)
     src = _Source(timezone="America/New_York", blackouts=[blackout(T0, end)])
     gate = TradingGate(src, log, clock)
-    level, event, fields = log.events[0]
+    level, event, fields = log.lines[0]
     assert (level, event) == ("warning", "trading_window_closed_at_start")
     assert fields == {"open": False, "why": "blackout", "reason": "FOMC",
                       "next_change": end.isoformat()}  # fmt: skip
@@ -93,7 +84,7 @@ def test_the_state_flips_exactly_at_the_change_and_is_logged_once() -> None:
     """Just before the blackout ends: closed; at its end: open, `trading_window_opened`
     logged once (ticks after it log nothing), gauge 1, no next change."""
     end = T0 + dt.timedelta(minutes=5)
-    log, clock = _Log(), _Clock(T0)
+    log, clock = RecordingLog(), _Clock(T0)
     gate = TradingGate(_Source(blackouts=[blackout(T0, end)]), log, clock)
     clock.to(end - dt.timedelta(microseconds=1))
     assert gate.refusal() is not None
@@ -101,7 +92,7 @@ def test_the_state_flips_exactly_at_the_change_and_is_logged_once() -> None:
     assert gate.refusal() is None
     gate.tick()
     gate.tick()
-    assert log.names() == ["trading_window_closed_at_start", "trading_window_opened"]
+    assert _window(log) == ["trading_window_closed_at_start", "trading_window_opened"]
     assert gauge("tradepulse_trading_window_open") == 1
     assert gauge("tradepulse_trading_window_next_change_timestamp_seconds") == 0
     assert gate.info()["text"] == "open; no close scheduled"
@@ -111,10 +102,10 @@ def test_a_window_closing_logs_closed_with_the_next_open() -> None:
     """A window 09:00-14:30 UTC every day: open at 14:00, closes at 14:30 with
     `trading_window_closed` (warning) naming the next open, tomorrow 09:00."""
     every_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-    log, clock = _Log(), _Clock(T0)
+    log, clock = RecordingLog(), _Clock(T0)
     src = _Source(windows=[{"days": every_day, "start": "09:00", "end": "14:30"}])
     gate = TradingGate(src, log, clock)
-    assert log.names() == ["trading_window_open_at_start"]
+    assert _window(log) == ["trading_window_open_at_start"]
     info = gate.info()
     assert info["open"] and info["next_change"] == "2025-06-03T14:30:00+00:00"
     assert info["next_change_in_s"] == 1800 and info["next_why"] == "outside_window"
@@ -123,7 +114,7 @@ def test_a_window_closing_logs_closed_with_the_next_open() -> None:
     )
     clock.to(T0 + dt.timedelta(minutes=30))
     gate.tick()
-    level, event, fields = log.events[-1]
+    level, event, fields = log.lines[-1]
     assert (level, event) == ("warning", "trading_window_closed")
     assert fields["why"] == "outside_window"
     assert fields["next_change"] == "2025-06-04T09:00:00+00:00"
@@ -139,20 +130,20 @@ def test_a_swapped_config_applies_at_the_next_check_without_a_restart() -> None:
     now closes intake at once (`trading_window_config_applied`, then
     `trading_window_closed`, and the on-close hook runs once: queued unsent orders are
     dropped); removing it reopens (`trading_window_opened`)."""
-    log, clock = _Log(), _Clock(T0)
+    log, clock = RecordingLog(), _Clock(T0)
     src = _Source()
     gate = TradingGate(src, log, clock)
     closes: list[str] = []
     gate.on_close = lambda: closes.append("closed")
-    assert gate.refusal() is None and log.names() == []
+    assert gate.refusal() is None and _window(log) == []
     src.cfg = TradingCfg.model_validate({"blackouts": [blackout(T0, T0 + dt.timedelta(hours=1))]})
     refusal = gate.refusal()
     assert refusal is not None and refusal[0] == "blackout"
-    assert log.names() == ["trading_window_config_applied", "trading_window_closed"]
+    assert _window(log) == ["trading_window_config_applied", "trading_window_closed"]
     assert closes == ["closed"] and gate.closed
     src.cfg = TradingCfg()
     assert gate.refusal() is None
-    assert log.names()[2:] == ["trading_window_config_applied", "trading_window_opened"]
+    assert _window(log)[2:] == ["trading_window_config_applied", "trading_window_opened"]
     assert closes == ["closed"] and not gate.closed
     assert gate.info()["text"] == "open (no trading windows configured)"
 
@@ -160,7 +151,7 @@ def test_a_swapped_config_applies_at_the_next_check_without_a_restart() -> None:
 def test_the_clock_closing_the_window_runs_the_on_close_hook_once() -> None:
     """At the window's end the next check closes intake and runs `on_close` (the OMS
     drops every venue's queued unsent orders); checks while closed do not run it again."""
-    log, clock = _Log(), _Clock(T0)
+    log, clock = RecordingLog(), _Clock(T0)
     src = _Source(windows=[{"days": ["tue"], "start": "09:00", "end": "14:30"}])
     gate = TradingGate(src, log, clock)
     closes: list[str] = []
@@ -189,7 +180,7 @@ def test_the_calendar_is_consulted_only_when_the_next_change_is_due(
     monkeypatch.setattr(trading_gate, "TradingCalendar", Counting)
     end = T0 + dt.timedelta(minutes=5)
     clock = _Clock(T0)
-    gate = TradingGate(_Source(blackouts=[blackout(T0, end)]), _Log(), clock)
+    gate = TradingGate(_Source(blackouts=[blackout(T0, end)]), RecordingLog(), clock)
     for s in range(0, 299, 7):
         clock.to(T0 + dt.timedelta(seconds=s))
         assert gate.refusal() is not None
@@ -209,12 +200,12 @@ def test_countdowns_are_coarse_and_readable(seconds: float, text: str) -> None:
 
 def test_a_reload_with_an_equal_section_logs_nothing() -> None:
     """A reload that rebuilt `[trading]` unchanged (a new, equal object) is not reported."""
-    log, clock = _Log(), _Clock(T0)
+    log, clock = RecordingLog(), _Clock(T0)
     src = _Source(blackouts=[blackout(T0, T0 + dt.timedelta(hours=1))])
     gate = TradingGate(src, log, clock)
     src.cfg = src.cfg.model_copy(deep=True)
     assert gate.refusal() is not None
-    assert log.names() == ["trading_window_closed_at_start"]
+    assert _window(log) == ["trading_window_closed_at_start"]
 
 
 def test_a_clock_set_back_is_recomputed_not_served_from_the_cache() -> None:
@@ -222,7 +213,7 @@ def test_a_clock_set_back_is_recomputed_not_served_from_the_cache() -> None:
     once, although the cached next change lies ahead."""
     end = T0 + dt.timedelta(minutes=5)
     clock = _Clock(T0)
-    gate = TradingGate(_Source(blackouts=[blackout(T0, end)]), _Log(), clock)
+    gate = TradingGate(_Source(blackouts=[blackout(T0, end)]), RecordingLog(), clock)
     clock.to(end + dt.timedelta(minutes=1))
     assert gate.refusal() is None
     clock.to(T0 + dt.timedelta(minutes=1))
@@ -232,11 +223,11 @@ def test_a_clock_set_back_is_recomputed_not_served_from_the_cache() -> None:
 def test_refusals_are_logged_within_a_budget() -> None:
     """A strategy hammering a closed window: a few `order_refused_trading_closed` lines,
     not one per order (every refusal is counted by intake's metric)."""
-    log = _Log()
+    log = RecordingLog()
     gate = TradingGate(_Source(blackouts=[blackout(T0, T0 + dt.timedelta(hours=1))]), log,
                        _Clock(T0))  # fmt: skip
     for _ in range(50):
         assert gate.refusal() is not None
-    logged = [kw for _, e, kw in log.events if e == "order_refused_trading_closed"]
+    logged = log.events("order_refused_trading_closed")
     assert len(logged) == 3
     assert logged[0] == {"why": "blackout", "reason": "FOMC", "suppressed": 0}

@@ -6,7 +6,6 @@ and the debouncing (`LiveOrderSweeps`) against a fake clock and timers."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
@@ -17,6 +16,7 @@ from actors.risk.live_sweeps import LiveOrderSweeps
 from actors.risk.support import CancelAction, CancelOutcome, CancelTracker
 from protocol.messages import ListOrders, OrderEvent, OrderStatus
 from tests.actor_stubs import Harness
+from tests.log_stub import RecordingLog
 from tests.risk.test_actor import FAST_VENUES, LIMITS, control, order, sample, start
 
 MIN_S = 1.0
@@ -85,7 +85,7 @@ class _Rig:
         self.cancels = CancelTracker(["simA", "simB"])
         self.sweeps = LiveOrderSweeps(
             self.cancels, engaged=lambda: self.engaged, call_later=self._later,
-            send_cancel=self._send, log=_Log(), min_interval_s=MIN_S,
+            send_cancel=self._send, log=RecordingLog(), min_interval_s=MIN_S,
         )  # fmt: skip
 
     def _later(self, delay_s: float, fn: Callable[[], None]) -> None:
@@ -106,11 +106,6 @@ class _Rig:
         self.timers = [(at, fn) for at, fn in self.timers if at > now]
         for fn in due:
             fn()
-
-
-class _Log:
-    def warning(self, *_a: Any, **_k: Any) -> None:
-        pass
 
 
 def test_a_flood_of_live_orders_is_one_sweep_per_interval(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,7 @@ import zmq
 
 from actors.runtime.aio import AsyncioBridge
 from actors.runtime.timers import Timers
+from tests.log_stub import RecordingLog
 
 
 class MiniLoop:
@@ -83,27 +84,18 @@ def test_socket_io_of_asyncio_wakes_the_poll_loop(rig: Any) -> None:
         b.close()
 
 
-class LogStub:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def error(self, event: str, **kw: Any) -> None:
-        self.events.append((event, kw))
-
-    warning = error
-
-
 def test_a_failed_task_is_logged_not_lost() -> None:
-    loop, log = MiniLoop(), LogStub()
+    loop, log = MiniLoop(), RecordingLog()
     bridge = AsyncioBridge(loop, log)
 
     async def boom() -> None:
         raise RuntimeError("bad")
 
     bridge.spawn(boom(), name="boom")
-    loop.run_until(lambda: bool(log.events))
+    loop.run_until(lambda: bool(log.lines))
     bridge.close()
-    assert log.events == [("aio_task_failed", {"task": "boom", "error": "RuntimeError: bad"})]
+    assert log.names() == ["aio_task_failed"]
+    assert log.events("aio_task_failed") == [{"task": "boom", "error": "RuntimeError: bad"}]
 
 
 def test_close_cancels_running_tasks() -> None:

@@ -5,25 +5,16 @@ OMS there: the OMS restarted, and the client's retries could kill it again)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from actors.runtime.actor import Actor
 from actors.runtime.ratelog import LogBudget
-
-
-class _Log:
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, dict[str, Any]]] = []
-
-    def exception(self, event: str, **kw: Any) -> None:
-        self.lines.append((event, kw))
+from tests.log_stub import RecordingLog
 
 
 class _Host:  # what `answer_later` uses of an actor: its log and its failure log budget
     count_failed = Actor.count_failed
 
     def __init__(self) -> None:
-        self.log = _Log()
+        self.log = RecordingLog()
         self._failed_log = LogBudget()
 
 
@@ -39,4 +30,5 @@ def test_an_answer_that_raises_is_refused_logged_and_the_caller_goes_on() -> Non
     Actor.answer_later(host, lambda: answered.append(1), refused.append)()  # type: ignore[arg-type]
     assert refused == ["OverflowError: Python int too large to convert to SQLite INTEGER"]
     assert answered == [1]
-    assert [event for event, _ in host.log.lines] == ["request_failed"]
+    assert host.log.names() == ["request_failed"]
+    assert host.log.levels("request_failed") == ["exception"]

@@ -31,6 +31,7 @@ from protocol.messages import (
     Side,
 )
 from protocol.wire_out import dump
+from tests.log_stub import RecordingLog
 
 
 def _cancel(i: int) -> CancelOnVenue:
@@ -109,17 +110,6 @@ def test_a_lone_request_goes_as_itself_and_an_unsent_batch_times_out_at_its_dead
     assert got == [None, None]
 
 
-class _Log:
-    def __init__(self) -> None:
-        self.events: list[str] = []
-
-    def warning(self, event: str, **kw: Any) -> None:
-        self.events.append(event)
-
-    def exception(self, event: str, **kw: Any) -> None:
-        self.events.append(event)
-
-
 class _Host:
     """What `serve_batch` uses of an actor, `serve` and `refuse` being the real ones."""
 
@@ -132,7 +122,7 @@ class _Host:
     actor_id = "connector.simA"
 
     def __init__(self, poison: str = "") -> None:
-        self.log = _Log()
+        self.log = RecordingLog()
         self._failed_log, self._refused_log = LogBudget(), LogBudget()
         self.poison = poison
         self.served: list[tuple[str, str]] = []
@@ -198,7 +188,7 @@ def test_an_item_that_raises_is_answered_internal_alone() -> None:
     [(corr, body)] = host.replies
     assert corr == "r1" and isinstance(body, RequestRejected)
     assert body.code is ErrorCode.INTERNAL
-    assert host.log.events == ["request_failed"]
+    assert host.log.names() == ["request_failed"]
 
 
 def test_an_item_its_sender_may_not_send_is_refused_alone() -> None:

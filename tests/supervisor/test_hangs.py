@@ -20,23 +20,11 @@ from actors.supervisor.hangs import HangJudge, ThreadSample, main_thread
 from actors.supervisor.restart_policy import ChildSpec
 from protocol.config import RestartCfg, SupervisorCfg
 from tests.helpers import eventually
+from tests.log_stub import RecordingLog
 from tests.rt_hog import hold_core
 
 LIMIT_S = 0.6  # 0.2 x 3, the defaults
 PID = 4242
-
-
-class _Log:
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, dict[str, object]]] = []
-
-    def error(self, event: str, **kw: object) -> None:
-        self.lines.append((event, kw))
-
-    warning = error
-
-    def events(self, name: str) -> list[dict[str, object]]:
-        return [kw for event, kw in self.lines if event == name]
 
 
 def _run(
@@ -45,7 +33,7 @@ def _run(
     until_s: float = 8.0,
     cfg: SupervisorCfg | None = None,
     child_id: str = "connector.simA",
-) -> tuple[list[float], _Log]:
+) -> tuple[list[float], RecordingLog]:
     """A child silent from t=0, checked every 0.1 s (as the supervisor does) until
     `until_s`; `thread(t)` is its main thread at t. The times it was killed, and the log."""
     cfg = cfg or SupervisorCfg()
@@ -53,7 +41,7 @@ def _run(
     child = Child(ChildSpec(child_id, "connector"), RestartCfg())
     child.spawned(PID, 1, 0.0)
     child.ready(0.0, {})
-    log, kills = _Log(), []
+    log, kills = RecordingLog(), []
     judge = HangJudge(
         log,
         sample=lambda pid: thread(clock[0]) if pid == PID else None,

@@ -14,6 +14,7 @@ import pytest
 from actors.supervisor.daemon import Supervisor
 from actors.supervisor.restart_policy import ChildState, child_specs, start_plan
 from protocol.config import load_config
+from tests.log_stub import RecordingLog
 
 SIM = '[venues.sim]\nreference_prices = { AAPL = "100" }\n'
 LINK = '[link]\nbind = "tcp://*:7100"\nconnect = "tcp://core:7100"\nkeys_dir = "k"\n'
@@ -22,14 +23,6 @@ LINK = '[link]\nbind = "tcp://*:7100"\nconnect = "tcp://core:7100"\nkeys_dir = "
 class _Child:
     def __init__(self, cid: str) -> None:
         self.id, self.state, self.held = cid, ChildState.STOPPED, False
-
-
-class _Log:
-    def __init__(self) -> None:
-        self.events: list[str] = []
-
-    def info(self, event: str, **_fields: Any) -> None:
-        self.events.append(event)
 
 
 class _Daemon:
@@ -43,7 +36,7 @@ class _Daemon:
         specs = child_specs(load_config(tmp / "c.toml"), group)
         self.children = {s.id: _Child(s.id) for s in specs}
         self.spawned: list[str] = []
-        self.log, self.metrics_url = _Log(), ""
+        self.log, self.metrics_url = RecordingLog(), ""
         self._all_ready_fired, self._on_all_ready = False, None
         at_once, self._start_queue = start_plan(specs)
         for cid in at_once:
@@ -70,7 +63,7 @@ class _Daemon:
 
     @property
     def system_ready(self) -> bool:
-        return "system_ready" in self.log.events
+        return "system_ready" in self.log.names()
 
 
 def _venues(*names: str, runs_in: dict[str, str], extra: str = "") -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import Any
 from unittest import mock
 
 import pytest
@@ -17,6 +16,7 @@ from actors.supervisor.child import Child
 from actors.supervisor.restart_policy import ChildSpec
 from actors.supervisor.stall import StallWatch
 from protocol.config import RestartCfg
+from tests.log_stub import RecordingLog
 
 HANG_LIMIT_S = 0.6  # heartbeat 0.2 s x 3 missed
 
@@ -33,11 +33,6 @@ class Clocks:
     def away(self, s: float) -> None:
         """The loop does not run (SIGSTOP, swap, blocked in poll)."""
         self.wall += s
-
-
-class _Log:
-    def warning(self, *_: Any, **__: Any) -> None:
-        pass
 
 
 class _Poller:
@@ -74,7 +69,7 @@ def _loop(
     for pid, child in enumerate((risk, oms), start=100):
         child.spawned(pid, 1, clocks.wall)
         child.ready(clocks.wall, {})
-    watch = StallWatch(timers, [risk, oms], _Log(), clock=lambda: clocks.wall,
+    watch = StallWatch(timers, [risk, oms], RecordingLog(), clock=lambda: clocks.wall,
                        cpu_clock=lambda: clocks.cpu)  # fmt: skip
     watched(watch)
     start, verdicts, checks = clocks.wall, [], iter(range(1, 1 << 30))
@@ -113,7 +108,7 @@ def test_busy_turns_do_not_postpone_hang_detection(clocks: Clocks) -> None:
 
 def test_busy_turns_do_not_make_timers_late(clocks: Clocks) -> None:
     timers, fired = Timers(), []
-    watch = StallWatch(timers, [], _Log(), clock=lambda: clocks.wall,
+    watch = StallWatch(timers, [], RecordingLog(), clock=lambda: clocks.wall,
                        cpu_clock=lambda: clocks.cpu)  # fmt: skip
     t0 = clocks.wall
     timers.call_later(1.0, lambda: fired.append(clocks.wall - t0))  # a restart backoff

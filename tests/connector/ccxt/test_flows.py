@@ -35,14 +35,10 @@ from protocol.messages import (
 )
 from tests.connector.ccxt import binance as bn
 from tests.connector.ccxt.test_mapping import rest_order
+from tests.log_stub import RecordingLog
 
 D = Decimal
 VENUE = "binance-local"
-
-
-class _Log:
-    def __getattr__(self, _name: str) -> Callable[..., None]:
-        return lambda *_a, **_k: None
 
 
 class _Exchange:
@@ -93,12 +89,12 @@ class _Rest:
 def _flows(tmp_path: Path, ex: _Exchange) -> tuple[Flows, IntentLog]:
     """Flows with c1 (0.1 BTC resting) live."""
     intents = IntentLog(tmp_path / "intents")
-    tracker = Tracker(VENUE, intents, _Log(), lambda: None)
+    tracker = Tracker(VENUE, intents, RecordingLog(), lambda: None)
     old = Intent(cl_ord_id="c1", symbol="BTC/USDT", side="BUY", qty="0.1")
     intents.add(old)
     tracker.live["c1"] = Live(old)
     flows = Flows(
-        VENUE, _Rest(ex), tracker, intents, _Log(),  # type: ignore[arg-type]
+        VENUE, _Rest(ex), tracker, intents, RecordingLog(),  # type: ignore[arg-type]
         intake_problem=lambda _r, _q: None, end_session=_never, crash_point=lambda _n: None,
     )  # fmt: skip
     return flows, intents

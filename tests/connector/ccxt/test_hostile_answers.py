@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -43,20 +42,11 @@ from tests.connector.ccxt import binance as bn
 from tests.connector.ccxt.test_flows import _Exchange, _flows
 from tests.connector.ccxt.test_mapping import my_trade, rest_order, ws_trade
 from tests.exchangesim.rig import client, run, running
+from tests.log_stub import RecordingLog
 
 D = Decimal
 VENUE = "binance-local"
 US = 1_700_000_000_000_000  # 2023-11-14 in microseconds: read as ms, the year 55,843
-
-
-class _Log:
-    """Records the events logged (name, fields)."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def __getattr__(self, _level: str) -> Callable[..., None]:
-        return lambda event, **fields: self.events.append((event, fields))
 
 
 def _unreadable(source: str) -> float:
@@ -95,7 +85,7 @@ def test_an_absurd_retry_after_holds_the_venue_s_requests_at_most_max_hold_s(
     held MAX_HOLD_S at most, then sent again, and answered. It held every request of the
     venue for the exchange's word (the session stayed up, nothing went out)."""
     monkeypatch.setattr(exchange, "MAX_HOLD_S", 0.2, raising=False)
-    log = _Log()
+    log = RecordingLog()
     rest = Rest(VenueCfg(name="bx"), log, [])
     calls: list[int] = []
 
@@ -109,7 +99,7 @@ def test_an_absurd_retry_after_holds_the_venue_s_requests_at_most_max_hold_s(
         return int(await asyncio.wait_for(rest.call(fetch_time), 10.0))
 
     assert asyncio.run(body()) == 1_700_000_000_000 and len(calls) == 2
-    [(event, fields)] = [e for e in log.events if e[0] == "ccxt_rate_limited"]
+    [fields] = log.events("ccxt_rate_limited")
     assert fields["hold_s"] == 0.2 and fields["capped"] is True
 
 
@@ -119,7 +109,7 @@ def test_a_status_query_with_an_unreadable_answer_is_answered(tmp_path: Path) ->
     and no answer ever came (the OMS's reconciliation waited on it)."""
     ex = _Exchange(rest_order(status="PENDING_NEW"), rest_order())
     flows, intents = _flows(tmp_path, ex)
-    flows.tracker.log = log = _Log()
+    flows.tracker.log = log = RecordingLog()
     ccfg = CcxtCfg(api_key_env="K", secret_env="S", symbols=["BTC/USDT"])
     queries = Queries(VENUE, ccfg, flows, log)
     got: list[StatusResult | RequestFailed] = []
@@ -130,7 +120,7 @@ def test_a_status_query_with_an_unreadable_answer_is_answered(tmp_path: Path) ->
     [answer] = got
     assert isinstance(answer, RequestFailed) and "unreadable" in str(answer), answer
     assert _unreadable("status") - before >= 1
-    assert any(e == "ccxt_answer_unreadable" for e, _f in log.events)
+    assert "ccxt_answer_unreadable" in log.names()
 
 
 def test_a_cancel_whose_answer_is_unreadable_is_done(tmp_path: Path) -> None:
@@ -171,7 +161,7 @@ def _positions(tmp_path: Path, rows: list[dict[str, str]] | str) -> Any:
     flows.rest.ex = _Account(rows)
     ccfg = CcxtCfg(api_key_env="K", secret_env="S", symbols=["BTC/USDT"])
     got: list[Any] = []
-    asyncio.run(Queries(VENUE, ccfg, flows, _Log()).positions(got.append))
+    asyncio.run(Queries(VENUE, ccfg, flows, RecordingLog()).positions(got.append))
     intents.close()
     [answer] = got
     return answer
@@ -221,7 +211,7 @@ def test_a_trade_id_seen_again_with_other_terms_is_refused_counted_and_logged(
     terms, Binance's at-least-once delivery) stays silent."""
     ex = _Exchange(rest_order(), rest_order())
     flows, intents = _flows(tmp_path, ex)
-    flows.tracker.log = log = _Log()
+    flows.tracker.log = log = RecordingLog()
     said = [("0.05", "2500"), ("0.05", "2500"), ("0.07", "3500")]  # each as watch_my_trades
     trades = [bn.ws_feed([ws_trade(1, qty, qty, "50000", quote)])[1][-1] for qty, quote in said]
     before = _unreadable("fill_conflict")
@@ -232,7 +222,7 @@ def test_a_trade_id_seen_again_with_other_terms_is_refused_counted_and_logged(
     intents.close()
     assert [(r.exec_id, r.last_qty) for r in flows.tracker.take()] == [("28:t1", D("0.05"))]
     assert _unreadable("fill_conflict") - before == 1
-    [(_event, fields)] = [e for e in log.events if e[0] == "ccxt_answer_unreadable"]
+    [fields] = log.events("ccxt_answer_unreadable")
     assert fields["source"] == "fill_conflict" and "0.07" in fields["error"]
 
 
@@ -332,7 +322,7 @@ def test_an_order_with_a_negative_quantity_or_price_is_refused(
 def test_a_429_without_retry_after_holds_the_backoff() -> None:
     """A 429 that names no Retry-After: held the backoff's first step (0.5 s), then sent
     again and answered."""
-    log = _Log()
+    log = RecordingLog()
     rest = Rest(VenueCfg(name="bx"), log, [])
     calls: list[float] = []
 
@@ -347,7 +337,7 @@ def test_a_429_without_retry_after_holds_the_backoff() -> None:
 
     assert asyncio.run(body()) == 1_700_000_000_000
     assert calls[1] - calls[0] >= 0.5
-    [(_event, fields)] = [e for e in log.events if e[0] == "ccxt_rate_limited"]
+    [fields] = log.events("ccxt_rate_limited")
     assert fields == {"hold_s": 0.5, "capped": False}
 
 
@@ -369,6 +359,6 @@ def test_a_mass_cancel_with_an_unreadable_order_in_its_answer_is_answered(
     ccfg = CcxtCfg(api_key_env="K", secret_env="S", symbols=["BTC/USDT"])
     before = _unreadable("order")
     got: list[bool] = []
-    asyncio.run(Queries(VENUE, ccfg, flows, _Log()).mass_cancel(got.append))
+    asyncio.run(Queries(VENUE, ccfg, flows, RecordingLog()).mass_cancel(got.append))
     intents.close()
     assert got == [True] and _unreadable("order") - before == 1

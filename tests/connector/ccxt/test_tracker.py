@@ -4,22 +4,17 @@ executions in the order the OMS applies them, and a replace in progress."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.tracker import Live, Tracker
 from tests.connector.ccxt.test_mapping import rest_order
-
-
-class _Log:
-    def __getattr__(self, _name: str) -> Any:
-        return lambda *_a, **_k: None
+from tests.log_stub import RecordingLog
 
 
 def _tracker(tmp_path: Path) -> tuple[Tracker, list[int]]:
     wakes: list[int] = []
     intents = IntentLog(tmp_path)
-    tracker = Tracker("bx", intents, _Log(), lambda: wakes.append(1))
+    tracker = Tracker("bx", intents, RecordingLog(), lambda: wakes.append(1))
     intent = Intent(cl_ord_id="c1", symbol="BTC/USDT", side="BUY", qty="0.1")
     intents.add(intent)
     tracker.live["c1"] = Live(intent)

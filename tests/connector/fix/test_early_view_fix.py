@@ -16,17 +16,7 @@ from typing import Any
 
 from actors.connector.early_view import EarlyOpenOrders
 from tests.connector.fix.test_adapter import Done, Harness, h, order  # noqa: F401 - fixture
-
-
-class _Log:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def info(self, event: str, **kw: Any) -> None:
-        self.events.append((event, kw))
-
-    def names(self) -> list[str]:
-        return [e for e, _ in self.events]
+from tests.log_stub import RecordingLog
 
 
 def test_a_fill_read_with_the_last_report_is_seen_only_by_exec_mark(h: Harness) -> None:  # noqa: F811
@@ -42,7 +32,7 @@ def test_a_fill_read_with_the_last_report_is_seen_only_by_exec_mark(h: Harness) 
             h.venue._on_app = venue_on_app  # type: ignore[method-assign]
 
     h.venue._on_app = answer_then_fill  # type: ignore[method-assign]
-    log = _Log()
+    log = RecordingLog()
     early = EarlyOpenOrders(a, a.open_orders, log)
     early.start()
     h.loop.run_until(lambda: "open_orders_at_logon" in log.names())
@@ -78,7 +68,7 @@ def test_an_execution_between_the_reports_of_the_logon_af_is_not_served_as_befor
         return None
 
     h.venue._on_app = interleaved  # type: ignore[method-assign]
-    log = _Log()
+    log = RecordingLog()
     early = EarlyOpenOrders(a, a.open_orders, log)
     early.start()
     h.loop.run_until(lambda: "open_orders_at_logon" in log.names())

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from tests.connector.fix.test_adapter import Done, Harness, order
-from tests.connector.fix.test_session import ListLogger
+from tests.log_stub import RecordingLog
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def test_unforwardable_exec_reports_are_counted_and_logged_within_a_budget(h: Ha
     ExecID: 200 counted, 10 warning lines (one each before); an order placed after them is
     acknowledged and its execution forwarded."""
     a = h.connected()
-    log = ListLogger()
+    log = RecordingLog()
     a._replies._log = log  # the router's logger
     before = _unreadable()
     for k in range(100):
@@ -40,7 +40,7 @@ def test_unforwardable_exec_reports_are_counted_and_logged_within_a_budget(h: Ha
     a.place(order("c-after"), Done())
     h.loop.run_until(lambda: any(e.cl_ord_id == "c-after" for e in h.listener.execs))
     assert _unreadable() - before == 200
-    lines = [kw for lvl, ev, kw in log.records if ev == "exec_not_forwarded" and lvl == "warning"]
+    lines = [kw for lvl, ev, kw in log.lines if ev == "exec_not_forwarded" and lvl == "warning"]
     assert len(lines) == 10
     assert {kw["exec_type"] for kw in lines} <= {"3", "F"}
     assert a.is_active and not h.listener.downs
@@ -49,7 +49,7 @@ def test_unforwardable_exec_reports_are_counted_and_logged_within_a_budget(h: Ha
 def test_pending_states_are_not_counted(h: Harness) -> None:
     """ExecType 6 / A / E (pending cancel, new, replace) say nothing to apply: debug only."""
     a = h.connected()
-    log = ListLogger()
+    log = RecordingLog()
     a._replies._log = log
     before = _unreadable()
     for exec_type in ("6", "A", "E"):
@@ -57,4 +57,4 @@ def test_pending_states_are_not_counted(h: Harness) -> None:
     a.place(order("c-after"), Done())
     h.loop.run_until(lambda: any(e.cl_ord_id == "c-after" for e in h.listener.execs))
     assert _unreadable() == before
-    assert [lvl for lvl, ev, _kw in log.records if ev == "exec_not_forwarded"] == ["debug"] * 3
+    assert [lvl for lvl, ev, _kw in log.lines if ev == "exec_not_forwarded"] == ["debug"] * 3

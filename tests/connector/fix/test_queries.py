@@ -18,7 +18,7 @@ from actors.connector.fix.queries import (
 )
 from protocol.messages import ErrorCode
 from tests.connector.fix.support import fix_message
-from tests.connector.fix.test_session import ListLogger
+from tests.log_stub import RecordingLog
 
 
 class Result:
@@ -162,7 +162,7 @@ def test_a_position_row_with_an_unreadable_number_fails_the_query(field: int, va
     out of them): the query fails (VENUE_REFUSED), counted and logged; the row was read
     as a position of 0 (or as ShortQty alone), one the venue never reported."""
     before = _unreadable_positions()
-    log = ListLogger()
+    log = RecordingLog()
     book, done = QueryBook("v", log), Result()
     book.add(PositionsQuery("P1", done, "v"))
     row = {704: "10", 705: "0", 730: "100"} | {field: value}
@@ -173,7 +173,7 @@ def test_a_position_row_with_an_unreadable_number_fails_the_query(field: int, va
     assert done.value.code is ErrorCode.VENUE_REFUSED
     assert "unreadable position report" in str(done.value)
     assert _unreadable_positions() - before == 1
-    assert [ev for _lvl, ev, _kw in log.records] == ["fix_answer_unreadable"]
+    assert [ev for _lvl, ev, _kw in log.lines] == ["fix_answer_unreadable"]
     assert len(book) == 0  # the query is gone: a late row is no one's
     assert not book.feed_position(fix_message([(710, "P1"), (55, "MSFT"), (704, "1")]))
 
@@ -296,7 +296,7 @@ def test_a_status_answer_with_an_unreadable_number_is_no_evidence(field: int, va
     quantity 0) nor unknown; counted and logged. A mass status leaves that row out and
     still ends on the announced count."""
     before = _unreadable_status()
-    log = ListLogger()
+    log = RecordingLog()
     book, done, mass = QueryBook("v", log), Result(), Result()
     book.add(StatusQuery("S1", {"S1.0": "a"}, done))
     bad = dict(status("a", (790, "S1.0"), status="2")) | {field: value}
@@ -308,4 +308,4 @@ def test_a_status_answer_with_an_unreadable_number_is_no_evidence(field: int, va
     assert book.feed_status(fix_message(list(row.items())))
     assert [o.cl_ord_id for o in mass.value] == ["b"]
     assert _unreadable_status() - before == 2
-    assert [ev for _lvl, ev, _kw in log.records] == ["fix_answer_unreadable"] * 2
+    assert [ev for _lvl, ev, _kw in log.lines] == ["fix_answer_unreadable"] * 2

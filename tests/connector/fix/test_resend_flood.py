@@ -53,8 +53,8 @@ def test_many_resend_requests_in_one_read_are_answered_once(us: FixSession) -> N
     assert us.state == "active"
     assert resent(us.data_to_send()) == list(range(2, ORDERS + 2))
     assert skipped(transmit.COVERED) - before == 499
-    log = us._log  # type: ignore[attr-defined]  # the ListLogger the fixture gave
-    lines = [kw for _lvl, ev, kw in log.records if ev == "fix_resend_request_skipped"]
+    log = us._log  # type: ignore[attr-defined]  # the RecordingLog the fixture gave
+    lines = [kw for _lvl, ev, kw in log.lines if ev == "fix_resend_request_skipped"]
     assert len(lines) == 1
     assert lines[0]["reason"] == transmit.COVERED
 

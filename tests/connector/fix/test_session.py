@@ -25,6 +25,7 @@ from actors.connector.fix.events import (
 from actors.connector.fix.session import FixSession
 from actors.connector.fix.store import MAX_SEQ, FixStore
 from protocol.exceptions import VenueError
+from tests.log_stub import RecordingLog
 
 T0 = 1_700_000_000.0
 
@@ -38,28 +39,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now_s += seconds
-
-
-class ListLogger:
-    """Keeps every log call as (level, event, fields)."""
-
-    def __init__(self) -> None:
-        self.records: list[tuple[str, str, dict[str, Any]]] = []
-
-    def _log(self, level: str, event: str, **kw: Any) -> None:
-        self.records.append((level, event, kw))
-
-    def debug(self, event: str, **kw: Any) -> None:
-        self._log("debug", event, **kw)
-
-    def info(self, event: str, **kw: Any) -> None:
-        self._log("info", event, **kw)
-
-    def warning(self, event: str, **kw: Any) -> None:
-        self._log("warning", event, **kw)
-
-    def error(self, event: str, **kw: Any) -> None:
-        self._log("error", event, **kw)
 
 
 def split_frames(data: bytes) -> list[bytes]:
@@ -117,7 +96,7 @@ class Link:
         self.tmp_path = tmp_path
         self.clock = clock
         self.acceptor_kw = acceptor_kw
-        self.log = ListLogger()
+        self.log = RecordingLog()
         self.open()
 
     def open(self) -> None:
@@ -393,7 +372,7 @@ def initiator(tmp_path: Path, wall: FakeClock, mono: FakeClock) -> FixSession:
         heartbeat_s=30,
         clock=wall,
         monotonic=mono,
-        log=ListLogger(),
+        log=RecordingLog(),
     )
 
 
@@ -571,7 +550,7 @@ def test_garbled_frame_is_ignored_and_recovered_through_the_gap_it_leaves(
     assert link.us.data_to_send() == b""
     assert link.us_store.next_in == 2 and link.us.state == "active"
     assert _garbled_count(reason) == before + 1
-    logged = [r[2] for r in link.log.records if r[1] == "fix_garbled_ignored"]
+    logged = [r[2] for r in link.log.lines if r[1] == "fix_garbled_ignored"]
     assert [(r["reason"], r["seq"], r["expected_seq"]) for r in logged] == [(reason, 2, 2)]
     assert apps(link.us.receive(raw("8", 3, exec_report("e3")))) == []
     assert [(t, f[7], f[16]) for t, f in frames(link.us.data_to_send())] == [("2", b"2", b"0")]
@@ -597,7 +576,7 @@ def test_garbled_frames_are_logged_at_most_once_a_second(link: Link) -> None:
         link.us.receive(_corrupt_checksum(GOOD))
     link.clock.advance(1)
     link.us.receive(_corrupt_body_length(GOOD))
-    logged = [r[2] for r in link.log.records if r[1] == "fix_garbled_ignored"]
+    logged = [r[2] for r in link.log.lines if r[1] == "fix_garbled_ignored"]
     assert [(r["reason"], r["unlogged"]) for r in logged] == [
         ("bad_checksum", 0),
         ("bad_body_length", 4),
@@ -638,7 +617,7 @@ def test_gap_whose_resend_comes_garbled_again_is_requested_again_after_heartbeat
     assert link.us.tick() == []
     request = link.us.data_to_send()
     assert [(t, f[7], f[16]) for t, f in frames(request)] == [("2", b"2", b"0")]
-    logged = [r[2] for r in link.log.records if r[1] == "fix_resend_rerequested"]
+    logged = [r[2] for r in link.log.lines if r[1] == "fix_resend_rerequested"]
     assert [(r["begin"], r["attempt"]) for r in logged] == [(2, 1)]
     link.venue.receive(request)
     events = link.us.receive(link.venue.data_to_send())
@@ -668,7 +647,7 @@ def test_gap_never_filled_ends_the_session_after_three_repeated_resend_requests(
     reason = "gap at seq 2 not filled after 3 resend requests"
     assert link.us.tick() == [Disconnect(reason)]
     assert [(t, f[58]) for t, f in frames(link.us.data_to_send())] == [("5", reason.encode())]
-    logged = [r[2] for r in link.log.records if r[1] == "fix_resend_rerequested"]
+    logged = [r[2] for r in link.log.lines if r[1] == "fix_resend_rerequested"]
     assert [r["attempt"] for r in logged] == [1, 2, 3]
 
 
@@ -725,7 +704,7 @@ def test_news_and_trading_session_status_are_accepted_and_logged(link: Link) -> 
     assert link.us.receive(news + status) == []
     assert link.us.data_to_send() == b""
     assert link.us_store.next_in == 4
-    logged = {r[1]: r[2] for r in link.log.records}
+    logged = {r[1]: r[2] for r in link.log.lines}
     assert logged["fix_news"]["headline"] == "Early close today"
     tss = logged["fix_trading_session_status"]
     assert (tss["trading_session_id"], tss["trad_ses_status"]) == ("DAY", "2")
@@ -816,7 +795,7 @@ def test_an_order_sent_before_this_connection_gets_a_gap_fill_not_a_copy(
     assert link.us.state == link.venue.state == "active"
     assert link.venue_store.next_in == link.us_store.next_out == 6
     assert _orders_not_resent() - before == 1
-    served = [kw for _lvl, ev, kw in link.log.records if ev == "fix_resend_served"]
+    served = [kw for _lvl, ev, kw in link.log.lines if ev == "fix_resend_served"]
     assert served[-1]["orders_gap_filled"] == 1 and served[-1]["resent"] == 1, served
 
 
@@ -958,7 +937,7 @@ def test_password_is_never_logged(link: Link) -> None:
     data = link.us.data_to_send()
     assert b"554=s3cret-pw" in data
     link.venue.receive(data)
-    assert "s3cret-pw" not in repr(link.log.records)
+    assert "s3cret-pw" not in repr(link.log.lines)
 
 
 def test_reject_from_peer_is_surfaced(link: Link) -> None:
@@ -1014,7 +993,7 @@ def test_random_bytes_never_raise(
                 )
             link.us.data_to_send()
             link.venue.data_to_send()
-        assert not any(r[1] == "fix_session_internal_error" for r in link.log.records)
+        assert not any(r[1] == "fix_session_internal_error" for r in link.log.lines)
     finally:
         link.us_store.close()
         link.venue_store.close()
@@ -1041,7 +1020,7 @@ def test_resend_beyond_what_the_store_keeps_is_gap_filled(tmp_path: Path, clock:
         initiator=True,
         clock=clock,
         monotonic=clock,
-        log=ListLogger(),
+        log=RecordingLog(),
     )
     us.logon()
     us.receive(raw("A", 1, [(98, "0"), (108, "30")]))
@@ -1090,7 +1069,7 @@ def test_resend_request_with_begin_above_end_gets_a_reject_not_silence(
     assert reject[58] == text.encode()
     assert link.us_store.next_in == 3 and link.us_store.next_out == 7
     assert link.us.state == "active"
-    logged = [(ev, kw) for _lvl, ev, kw in link.log.records if "resend" in ev or "reject" in ev]
+    logged = [(ev, kw) for _lvl, ev, kw in link.log.lines if "resend" in ev or "reject" in ev]
     assert [ev for ev, _kw in logged] == ["fix_reject_sent"]
 
 
@@ -1137,7 +1116,7 @@ def test_mutated_valid_stream_never_raises(
         for chunk in _mutated_chunks(data, TO_VENUE):
             link.venue.receive(chunk)
             link.venue.data_to_send()
-        assert not any(r[1] == "fix_session_internal_error" for r in link.log.records)
+        assert not any(r[1] == "fix_session_internal_error" for r in link.log.lines)
     finally:
         link.us_store.close()
         link.venue_store.close()

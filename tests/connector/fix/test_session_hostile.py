@@ -36,8 +36,8 @@ def test_logon_refused_with_a_huge_text_keeps_a_bounded_reason(us: FixSession) -
     assert len(out.text) < 300 and out.text.startswith("x" * 200)
     assert f"({HUGE} chars)" in out.text
     assert len(gone.reason) < 300 and gone.reason.startswith("logon refused: xxx")
-    log = us._log  # type: ignore[attr-defined]  # the ListLogger the fixture gave
-    assert all(len(str(kw)) < 1000 for _lvl, _ev, kw in log.records)
+    log = us._log  # type: ignore[attr-defined]  # the RecordingLog the fixture gave
+    assert all(len(str(kw)) < 1000 for _lvl, _ev, kw in log.lines)
 
 
 def test_logout_of_an_active_session_with_a_huge_text_is_cut(us: FixSession) -> None:
@@ -72,10 +72,10 @@ def test_a_flood_of_bad_messages_is_each_rejected_counted_and_logged_within_a_bu
     rejects = [f for t, f in frames(us.data_to_send()) if t == "3"]
     assert [int(f[45]) for f in rejects] == list(range(2, 252))
     assert _metric("tradepulse_fix_rejects_sent_total", **labels) - before == 250
-    log = us._log  # type: ignore[attr-defined]  # the ListLogger the fixture gave
-    lines = [kw for _lvl, ev, kw in log.records if ev == "fix_reject_sent"]
+    log = us._log  # type: ignore[attr-defined]  # the RecordingLog the fixture gave
+    lines = [kw for _lvl, ev, kw in log.lines if ev == "fix_reject_sent"]
     assert len(lines) == 10 and lines[0]["reason"] == 11
     us._mono.advance(1.0)  # type: ignore[attr-defined]  # the FakeClock: next window
     us.receive(raw("ZZ", 252))
-    lines = [kw for _lvl, ev, kw in log.records if ev == "fix_reject_sent"]
+    lines = [kw for _lvl, ev, kw in log.lines if ev == "fix_reject_sent"]
     assert len(lines) == 11 and lines[-1]["suppressed"] == 240
