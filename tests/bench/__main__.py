@@ -10,7 +10,6 @@ otherwise the result's top-level keys.
 from __future__ import annotations
 
 import argparse
-import compileall
 import importlib
 import json
 import os
@@ -23,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 import tests.bench as package
+from tests.bench._stats import precompile
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO_ROOT / "var" / "bench" / "results.json"
@@ -58,15 +58,6 @@ def merge_results(path: Path, new: dict[str, Any]) -> dict[str, Any]:
 
 def _default_summary(result: dict[str, Any]) -> list[str]:
     return [f"{k}: {json.dumps(v, default=str)}" for k, v in result.items()]
-
-
-def precompile() -> None:
-    """Write the project's bytecode, as `pip install .` does for a deployment: the checkout
-    runs from source, and with PYTHONDONTWRITEBYTECODE set (as on CI) every start would
-    compile every module again and the start-up sections would measure the compiler."""
-    for top in ("actors", "protocol"):
-        compileall.compile_dir(REPO_ROOT / top, quiet=1)
-    compileall.compile_file(REPO_ROOT / "supervisor.py", quiet=1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from tests.bench._stats import precompile
 from tests.bench.oms import _config, latency
 from tests.helpers import REPO_ROOT
 from tests.integration.oms_support import OmsSystem
@@ -16,6 +17,7 @@ OUT = REPO_ROOT / "var" / "bench" / "latency.json"
 
 
 def main() -> None:
+    precompile()  # as `make bench` does
     sut = OmsSystem(overrides=_config())
     try:
         sut.start()

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.bench._stats import host_info
+from tests.bench._stats import host_info, precompile
 from tests.bench.oms import WINDOW, throughput
 from tests.bench.oms import _config as oms_config
 from tests.helpers import REPO_ROOT
@@ -105,6 +105,7 @@ def _exits(exits: list[dict[str, Any]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     del argv
+    precompile()  # as `make bench` does
     result = measure()
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
