@@ -25,7 +25,8 @@ from actors.supervisor.restart_policy import ChildSpec
 from actors.supervisor.stall import StallWatch
 from protocol.config import RestartCfg, SupervisorCfg
 from tests.helpers import eventually
-from tests.supervisor.test_hangs import LIMIT_S, PID, _Log
+from tests.log_stub import RecordingLog
+from tests.supervisor.test_hangs import LIMIT_S, PID
 
 CHECK_S = 0.1  # the supervisor checks at half the heartbeat interval
 
@@ -54,11 +55,11 @@ def _python(code: str, *, cpu: int | None = None) -> Iterator[subprocess.Popen[b
         proc.stdout.close()
 
 
-def _judge_live(pid: int, for_s: float) -> tuple[list[float], _Log]:
+def _judge_live(pid: int, for_s: float) -> tuple[list[float], RecordingLog]:
     """A child (`pid`) silent from now, judged with its real main thread at the
     supervisor's cadence for `for_s`: the silences (s) at which it was killed, and the log.
     The pacing sleep is the supervisor's check timer, not a synchronisation."""
-    log, kills, start = _Log(), [], time.monotonic()
+    log, kills, start = RecordingLog(), [], time.monotonic()
     child = _running(pid, start)
     judge = HangJudge(log, kill=lambda _pid: kills.append(time.monotonic() - start))
     while (now := time.monotonic()) - start < for_s and not kills:
@@ -91,15 +92,17 @@ def test_a_really_frozen_actor_is_hung_at_the_limit(how: str) -> None:
     assert len(kills) == 1 and LIMIT_S < kills[0] < LIMIT_S + 0.5, kills
 
 
-def _across_a_stall(thread: Callable[[float], ThreadSample]) -> tuple[list[float], _Log]:
+def _across_a_stall(thread: Callable[[float], ThreadSample]) -> tuple[list[float], RecordingLog]:
     """A child silent from t=0 (`thread(t)` its main thread), checked every 0.1 s as
     `Supervisor._check_hangs` does (`StallWatch.settled_now`, then the judge), except that
     the supervisor's loop did not run from 0.9 s to 1.15 s (kept from its core too): that
     0.25 s is credited. The times it was killed, and the judge's log."""
     clock, cpu = [0.0], [0.0]  # wall; the supervisor loop's thread CPU time
     child = _running(PID, 0.0)
-    stalls = StallWatch(Timers(), [child], _Log(), clock=lambda: clock[0], cpu_clock=lambda: cpu[0])
-    log, kills = _Log(), []
+    stalls = StallWatch(
+        Timers(), [child], RecordingLog(), clock=lambda: clock[0], cpu_clock=lambda: cpu[0]
+    )
+    log, kills = RecordingLog(), []
     judge = HangJudge(
         log,
         sample=lambda _pid: thread(clock[0]),
@@ -152,7 +155,7 @@ def test_an_exited_actor_not_yet_reaped_is_read_as_a_zombie_and_judged_hung() ->
         eventually(_zombie_sample(proc.pid), 10.0)
         clock = [0.0]
         child, kills = _running(proc.pid, 0.0), []
-        judge = HangJudge(_Log(), clock=lambda: clock[0], kill=kills.append)
+        judge = HangJudge(RecordingLog(), clock=lambda: clock[0], kill=kills.append)
         for tick in range(1, 9):
             clock[0] = round(tick * CHECK_S, 1)
             judge.check([child], clock[0], SupervisorCfg())

@@ -27,8 +27,9 @@ from actors.connector.adapter import StatusResult
 from actors.connector.ccxt import flows as flows_mod
 from actors.connector.ccxt.queries import Queries
 from protocol.messages import QueriedOrder, Side
-from tests.connector.ccxt.test_flows import VENUE, _flows, _Log
+from tests.connector.ccxt.test_flows import VENUE, _flows
 from tests.connector.ccxt.test_resend_window import _pending, _SlowExchange
+from tests.log_stub import RecordingLog
 
 RECV_WINDOW_S = 5.0
 WINDOW_S = RECV_WINDOW_S + 1.0  # the adapter's `unseen_after_s`
@@ -78,7 +79,7 @@ def test_no_such_order_read_within_the_window_is_not_never_seen_when_its_answer_
     # sent + recvWindow (5 s); the exchange reads the lookup now, the answer takes 2.5 s
     clock.now = sent + 4.0
     ex.answer_s, ex.read_at = 2.5, []
-    queries = Queries(VENUE, None, flows, _Log())  # type: ignore[arg-type]
+    queries = Queries(VENUE, None, flows, RecordingLog())  # type: ignore[arg-type]
     answers: list[Any] = []
     asked = [QueriedOrder(cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY)]
     asyncio.run(queries.order_status(asked, answers.append))

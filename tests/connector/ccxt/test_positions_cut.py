@@ -33,7 +33,8 @@ from actors.position_heartbeat.track import position_diff
 from protocol.ccxt_config import CcxtCfg
 from protocol.messages import ExecCut, ExecReport, PositionView, Side
 from tests.connector.ccxt import binance as bn
-from tests.connector.ccxt.test_flows import _Log, _Rest
+from tests.connector.ccxt.test_flows import _Rest
+from tests.log_stub import RecordingLog
 
 D = Decimal
 VENUE = "bx-1"
@@ -89,17 +90,17 @@ class _Venue:
         self, tmp_path: Path, trades_during_reads: int, account: type[_Account] = _Account
     ) -> None:
         self.intents = IntentLog(tmp_path / "intents")
-        self.tracker = Tracker(VENUE, self.intents, _Log(), lambda: None)
+        self.tracker = Tracker(VENUE, self.intents, RecordingLog(), lambda: None)
         self.account = account(self.tracker, trades_during_reads)
         self.flows = flows = Flows(
-            VENUE, _Rest(self.account), self.tracker, self.intents, _Log(),  # type: ignore[arg-type]
+            VENUE, _Rest(self.account), self.tracker, self.intents, RecordingLog(),  # type: ignore[arg-type]
             intake_problem=lambda _r, _q: None, end_session=_never, crash_point=lambda _n: None,
         )  # fmt: skip
         ccfg = CcxtCfg(
             api_key_env="TP_TEST_KEY", secret_env="TP_TEST_SECRET", symbols=[BTC],
             position_baseline={"BTC": BASELINE},
         )  # fmt: skip
-        self.queries = Queries(VENUE, ccfg, flows, _Log())
+        self.queries = Queries(VENUE, ccfg, flows, RecordingLog())
         self.cuts = ExecSequencer(CONNECTOR_EPOCH, OrderedDict())
         self.cuts.oms_seen(OMS_EPOCH)
         self.oms = ExecLog()

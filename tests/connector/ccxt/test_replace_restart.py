@@ -19,8 +19,9 @@ from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.tracker import Live, Tracker
 from protocol.messages import OrdType, ReplaceOnVenue, Side
 from tests.connector.ccxt import binance as bn
-from tests.connector.ccxt.test_flows import VENUE, D, _Exchange, _Log, _never, _Rest
+from tests.connector.ccxt.test_flows import VENUE, D, _Exchange, _never, _Rest
 from tests.connector.ccxt.test_mapping import rest_order
+from tests.log_stub import RecordingLog
 
 NOT_FOUND = {"code": -2013, "msg": "Order does not exist."}
 
@@ -32,9 +33,9 @@ class _Killed(BaseException):
 def _flows(directory: Path, ex: _Exchange) -> tuple[Flows, IntentLog]:
     """One connector incarnation's flows over the intent log in `directory`."""
     intents = IntentLog(directory)
-    tracker = Tracker(VENUE, intents, _Log(), lambda: None)
+    tracker = Tracker(VENUE, intents, RecordingLog(), lambda: None)
     flows = Flows(
-        VENUE, _Rest(ex), tracker, intents, _Log(),  # type: ignore[arg-type]
+        VENUE, _Rest(ex), tracker, intents, RecordingLog(),  # type: ignore[arg-type]
         intake_problem=lambda _r, _q: None, end_session=_never, crash_point=lambda _n: None,
     )  # fmt: skip
     return flows, intents

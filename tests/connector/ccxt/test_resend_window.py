@@ -21,8 +21,9 @@ from actors.connector.ccxt.exchange import Rest
 from actors.connector.ccxt.flows import Pending
 from protocol.config import VenueCfg
 from protocol.messages import OrdType, PlaceOrder, Side, TimeInForce
-from tests.connector.ccxt.test_flows import D, _Exchange, _flows, _Log
+from tests.connector.ccxt.test_flows import D, _Exchange, _flows
 from tests.connector.ccxt.test_mapping import rest_order
+from tests.log_stub import RecordingLog
 
 WINDOW_S = 0.5  # recvWindow + 1 s (10.0 + 1 in production use; short here)
 
@@ -108,7 +109,7 @@ def test_the_window_runs_from_the_create_s_last_attempt_not_from_before_the_rate
     monkeypatch.setattr("actors.connector.ccxt.flows.LOOKUP_DELAYS_S", (0.0, 0.0, 0.0))
     ex = _RateLimited()
     flows, intents = _flows(tmp_path, ex)
-    rest = Rest(VenueCfg(name="bx"), _Log(), [])
+    rest = Rest(VenueCfg(name="bx"), RecordingLog(), [])
     rest.ex = ex
     flows.rest = rest
     flows.unseen_after_s, flows.trust_unseen_at = WINDOW_S, 0.0

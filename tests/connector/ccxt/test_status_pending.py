@@ -21,13 +21,14 @@ from actors.connector.ccxt import replace as replace_mod
 from actors.connector.ccxt.flows import Flows
 from actors.connector.ccxt.queries import Queries
 from protocol.messages import OrderStatus, OrdType, QueriedOrder, ReplaceOnVenue, Side
-from tests.connector.ccxt.test_flows import VENUE, D, _Exchange, _flows, _Log
+from tests.connector.ccxt.test_flows import VENUE, D, _Exchange, _flows
 from tests.connector.ccxt.test_mapping import rest_order
 from tests.connector.ccxt.test_resend_window import _pending, _SlowExchange
+from tests.log_stub import RecordingLog
 
 
 def _status(flows: Flows, *ids: str) -> StatusResult:
-    queries = Queries(VENUE, None, flows, _Log())  # type: ignore[arg-type]
+    queries = Queries(VENUE, None, flows, RecordingLog())  # type: ignore[arg-type]
     asked = [QueriedOrder(cl_ord_id=cl, symbol="BTC/USDT", side=Side.BUY) for cl in ids]
     answers: list[Any] = []
     asyncio.run(queries.order_status(asked, answers.append))
@@ -116,7 +117,7 @@ class _AskedDuringTheCancel(_ReplaceLost):
 
     async def cancel_order(self, *_args: Any) -> dict[str, Any]:
         assert self.flows is not None
-        queries = Queries(VENUE, None, self.flows, _Log())  # type: ignore[arg-type]
+        queries = Queries(VENUE, None, self.flows, RecordingLog())  # type: ignore[arg-type]
         asked = [QueriedOrder(cl_ord_id=cl, symbol="BTC/USDT", side=Side.BUY) for cl in ("c1.r1",)]
         await queries.order_status(asked, self.answers.append)  # type: ignore[arg-type]
         return self.cancelled
