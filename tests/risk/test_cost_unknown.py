@@ -43,7 +43,7 @@ def _same_at_every_step(desk: _Desk, risk: ExposureView) -> Decimal:
 def test_closing_an_unknown_cost_long_realises_no_gain() -> None:
     """Long 100 of unknown cost; buy 10 @ 50, sell 60 @ 55 and 50 @ 56 (flat), then a round
     trip of our own (buy 10 @ 60, sell @ 61). Risk counts 0 until flat, then 10: before
-    the fix it counted the closes against a cost of 0 (a gain of ~5,900 that hid real
+    the fix it counted the closes against a cost of 0 (a gain of 5,600 that hid real
     losses of that size from max_daily_loss), also after a rebuild (the OMS answered the
     book's realised P&L, booked against 0)."""
     desk = _Desk()
