@@ -222,10 +222,10 @@ class PositionView(Msg):
     venue: str
     symbol: str
     qty: Dec
-    # 0 with a qty: cost unknown (a cold start's venue gave none; runbook "Orders, fills,
-    # positions"): avg_px and realized_pnl count it as 0 until flat. A number: old clients
-    avg_px: Dec = Decimal(0)
-    realized_pnl: Dec = Decimal(0)
+    avg_px: Dec = Decimal(0)  # 0 with a qty: no cost (runbook "Orders, fills, positions")
+    realized_pnl: Dec = Decimal(0)  # the book's: a cost unknown counts as 0 until flat
+    cost_known: bool = True  # False: a cold start's venue gave none (adds keep it so) until flat
+    unknown_cost_pnl: Dec = Decimal(0)  # of realized_pnl, against no cost: no view/limit counts it
 
 
 # How long a connector's answer may wait for the OMS's acks of the executions it reflects

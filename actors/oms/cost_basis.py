@@ -6,7 +6,8 @@ counts quantities) leaves ``avg_px`` 0, and every P&L figure computed against it
 invented. Such a position is "cost unknown" until it goes flat or flips through zero: from
 then on its cost comes from our own fills again. The realised P&L the book booked while
 closing the part of unknown cost (against 0) is remembered and left out of the view's
-realised figure.
+realised figure, and out of the positions the OMS answers (`view`): risk rebuilds its
+exposure from them, and its daily loss must not count it either.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from actors.oms.positions import Position
-from protocol.messages import Side
+from protocol.messages import PositionView, Side
 
 Key = tuple[str, str]
 
@@ -72,6 +73,18 @@ class CostBasis:
             - self._excluded.get(key, Decimal(0))
             - (self._unknown[key].realized_pnl if key in self._unknown else Decimal(0))
         )
+
+    def view(self, pos: Position) -> PositionView:
+        """`pos` on the wire (`GetPositions`): the book's figures, with whether its cost is
+        known and the part of its realised P&L booked against no cost (risk's rebuild takes
+        both: `actors.risk.exposure`)."""
+        key = (pos.venue, pos.symbol)
+        booked = pos.realized_pnl
+        return PositionView(
+            venue=pos.venue, symbol=pos.symbol, qty=pos.qty, avg_px=pos.avg_px,
+            realized_pnl=booked, cost_known=self.known(key),
+            unknown_cost_pnl=booked - self.realized(key, booked),
+        )  # fmt: skip
 
     def state(self) -> dict[str, Any]:
         return {

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from actors.oms.exec_cut import ExecLog
 from actors.oms.order_book import OrderBook
+from actors.oms.views import OmsViews
 from actors.runtime.peer import Replier
 from protocol.messages import (
     ErrorCode,
@@ -29,6 +30,7 @@ Reply = OrderList | RequestRejected
 
 class PositionsHost(Protocol):
     book: OrderBook
+    views: OmsViews
     exec_log: ExecLog
     epoch: int
     event_seq: int
@@ -89,7 +91,7 @@ def positions(reply: Replier, oms: PositionsHost, req: GetPositions) -> None:
     """The positions now, or with `as_of` (one venue) as of that cut of its executions
     (`actors.oms.exec_cut`): refused (NOT_READY) when the cut names another OMS incarnation
     or is older than what this one still knows."""
-    views = [p.view() for p in oms.book.positions(req.venue)]
+    views = oms.views.wire_positions(req.venue)  # with their cost known or not
     cut = req.as_of
     if cut is not None:
         if req.venue is None or cut.oms_epoch != oms.epoch:

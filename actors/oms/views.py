@@ -39,7 +39,7 @@ from actors.oms.order_book import OrderBook
 from actors.oms.orders import Order
 from protocol import commands as wire
 from protocol.commands import Command
-from protocol.messages import ControlReply
+from protocol.messages import ControlReply, PositionView
 
 FILL_LOG_MAX: Final = 10_000
 PLACEABLE_MAX: Final = 1_024  # unmatched fills whose row an adoption may put on its order
@@ -249,6 +249,10 @@ class OmsViews:
         rows = _within_budget(_fill(p).to_dict() for p in found)
         data = {"fills": rows, "total": total, "kept": FILL_LOG_MAX, "limit": cmd.limit}
         return ControlReply(status="ok", data=data)
+
+    def wire_positions(self, venue: str | None = None) -> list[PositionView]:
+        """The book's positions as `GetPositions` answers them (`CostBasis.view`)."""
+        return [self._cost.view(p) for p in self._book.positions(venue)]
 
     def positions(self, venue: str | None = None) -> list[dict[str, Any]]:
         """Per (venue, symbol) in the book or in the venue's last report: the OMS position

@@ -34,25 +34,42 @@ FINISHED_MEMORY = 10_000
 
 @dataclass
 class _Position:
+    """`realized_pnl` is what risk's daily loss counts. A position of unknown cost (a cold
+    start's opening position the venue gave no price for, `cost_known` False: the OMS's
+    `actors.oms.cost_basis`) realizes nothing until it is flat or flips through zero (its
+    `avg_px` is no cost then): counted against a cost of 0, closing a short at px was a
+    false loss of qty * px (max_daily_loss refusing every order) and closing a long a
+    false gain that hid real losses from the limit. From flat on, costs are our fills'."""
+
     qty: Decimal = _ZERO
     avg_px: Decimal = _ZERO
     realized_pnl: Decimal = _ZERO
+    cost_known: bool = True
 
     def apply_fill(self, signed_qty: Decimal, px: Decimal) -> None:
         """Average-cost accounting: closing trades realize PnL against the average price."""
         if self.qty == 0 or (self.qty > 0) == (signed_qty > 0):
             total = abs(self.qty) + abs(signed_qty)
             self.avg_px = (abs(self.qty) * self.avg_px + abs(signed_qty) * px) / total
+            self.cost_known = self.cost_known or self.qty == 0  # opened by our own fill
             self.qty += signed_qty
             return
         closed = min(abs(self.qty), abs(signed_qty))
         direction = Decimal(1) if self.qty > 0 else Decimal(-1)
-        self.realized_pnl += closed * (px - self.avg_px) * direction
+        if self.cost_known:
+            self.realized_pnl += closed * (px - self.avg_px) * direction
         self.qty += signed_qty
         if self.qty == 0:
-            self.avg_px = _ZERO
+            self.avg_px, self.cost_known = _ZERO, True
         elif (self.qty > 0) != (direction > 0):  # flipped: the remainder opened at px
-            self.avg_px = px
+            self.avg_px, self.cost_known = px, True
+
+    @classmethod
+    def of(cls, p: PositionView) -> _Position:
+        """The OMS's position after a rebuild: its realised P&L less the part booked
+        against no cost; avg_px 0 with a qty is the wire's "cost unknown" as well."""
+        known = p.cost_known and not (p.qty != 0 and p.avg_px == 0)
+        return cls(p.qty, p.avg_px, p.realized_pnl - p.unknown_cost_pnl, known)
 
 
 class _OpenOrder(msgspec.Struct, frozen=True, gc=False):
@@ -119,7 +136,7 @@ class ExposureView:
         fill price of a symbol becomes the average price of its latest filled order."""
         view = cls()
         for p in positions:
-            view._positions[(p.venue, p.symbol)] = _Position(p.qty, p.avg_px, p.realized_pnl)
+            view._positions[(p.venue, p.symbol)] = _Position.of(p)
         latest_fill_ts: dict[str, int] = {}
         for o in orders:
             if o.status is OrderStatus.PENDING_RISK:
@@ -209,8 +226,9 @@ class ExposureView:
     def position_view(self, venue: str, symbol: str) -> PositionView:
         p = self._positions.get((venue, symbol), _Position())
         return PositionView(
-            venue=venue, symbol=symbol, qty=p.qty, avg_px=p.avg_px, realized_pnl=p.realized_pnl
-        )
+            venue=venue, symbol=symbol, qty=p.qty, avg_px=p.avg_px, realized_pnl=p.realized_pnl,
+            cost_known=p.cost_known,
+        )  # fmt: skip
 
     def position_views(self, venue: str | None = None) -> list[PositionView]:
         """Every position this view holds (flat ones included), optionally of one venue."""

@@ -19,9 +19,15 @@ class _Book:
         return []
 
 
+class _Views:
+    def wire_positions(self, venue: str | None = None) -> list[Any]:
+        return []
+
+
 @dataclass
 class _Host:
     book: Any = field(default_factory=_Book)
+    views: Any = field(default_factory=_Views)
     exec_log: ExecLog = field(default_factory=ExecLog)
     epoch: int = 42
     event_seq: int = 0

@@ -38,3 +38,12 @@ def test_an_error_or_another_shape_prints_as_sent() -> None:
     assert Exposure().format(error) == "error: risk has not rebuilt its exposure"
     odd = ControlReply(status="ok", data={"positions": ["simA"]})
     assert Exposure().format(odd) == 'ok\n{\n  "positions": [\n    "simA"\n  ]\n}'
+
+
+def test_a_position_of_unknown_cost_shows_no_avg_price() -> None:
+    """A cold start's opening position the venue gave no cost for (`cost_known` false):
+    AVG_PX `-` as in `positions`, not its avg_px 0 (or the average of adds to it)."""
+    row = {"venue": "simA", "symbol": "AAPL", "qty": "110", "avg_px": "4.5454",
+           "realized_pnl": "0", "cost_known": False}  # fmt: skip
+    text = Exposure().format(ControlReply(status="ok", data={"positions": [row]}))
+    assert text.splitlines()[1].split() == ["simA", "AAPL", "110", "-", "0"]

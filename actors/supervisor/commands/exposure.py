@@ -1,6 +1,7 @@
 """`tradepulse exposure [--venue V]`: risk's own position view, what its limits read
 (executed by risk; its ROUTER takes no connection from outside the system). Printed as a
-table, one row per venue and symbol (`--json`: the reply as sent, every digit)."""
+table, one row per venue and symbol (`--json`: the reply as sent, every digit); AVG_PX is
+`-` for a position of unknown cost (`cost_known` false, as `positions` shows it)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ class Exposure(ControlCommand[wire.Exposure]):
             return super().format(reply)  # not risk's shape: as sent
         rows = [("VENUE", "SYMBOL", "QTY", "AVG_PX", "REALIZED_PNL")]
         for p in sorted(positions, key=lambda p: (str(p.get("venue")), str(p.get("symbol")))):
-            px, pnl = num(p.get("avg_px"), PX_PLACES), num(p.get("realized_pnl"), PNL_PLACES)
+            known = p.get("cost_known", True) is not False  # unknown: no price to show
+            px = num(p.get("avg_px") if known else None, PX_PLACES)
+            pnl = num(p.get("realized_pnl"), PNL_PLACES)
             rows.append((cell(p.get("venue")), cell(p.get("symbol")), cell(p.get("qty")), px, pnl))
         return "\n".join(table(rows) if len(rows) > 1 else ["no positions"])
