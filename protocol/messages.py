@@ -117,8 +117,7 @@ class ControlRequest(Msg):
     type: Literal["control_request"] = "control_request"
     command: Command
     operator: OperatorId | None = None  # set by the supervisor only (control_plane)
-    # across the link only: wall clock (time.time_ns) after which the edge refuses it
-    deadline_ns: int | None = None
+    deadline_ns: int | None = None  # across the link only: time.time_ns the edge refuses after
 
 
 class ControlReply(Msg):
@@ -135,6 +134,7 @@ class VenueStateChanged(Msg):
     venue: str
     state: VenueConnState
     detail: str = ""
+    version: int = 0  # its count of state changes: CONNECTED at a later one, a new connection
 
 
 # --------------------------------------------------------------------------- orders: client <-> oms

@@ -394,8 +394,7 @@ class ConnectorActor(Actor):
         self.cuts.oms_seen(epoch)
         if epoch == self._oms_epoch:
             return
-        restarted = self._oms_epoch is not None
-        self._oms_epoch = epoch
+        restarted, self._oms_epoch = self._oms_epoch is not None, epoch
         if restarted:
             self.log.info("oms_restarted", oms_epoch=epoch, pending_execs=len(self.outbox.pending))
             self._sent_at.clear()  # whatever the old incarnation held is lost
@@ -419,7 +418,8 @@ class ConnectorActor(Actor):
 
     def _state_msg(self) -> VenueStateChanged:
         assert self.state is not None
-        return VenueStateChanged(venue=self.venue, state=self.state, detail=self._state_detail)
+        return VenueStateChanged(venue=self.venue, state=self.state, detail=self._state_detail,
+                                 version=self._state_version)  # fmt: skip
 
     def _send_state(self) -> None:
         if self.state is None:
@@ -437,8 +437,7 @@ class ConnectorActor(Actor):
         self.oms.request(self._state_msg(), on_reply, STATE_RESEND_S)
 
     def _resend_state(self) -> None:
-        age_s = time.monotonic() - self._state_sent_at
-        if not self._state_acked or age_s >= STATE_REFRESH_S:
+        if not self._state_acked or time.monotonic() - self._state_sent_at >= STATE_REFRESH_S:
             self._send_state()
 
 

@@ -317,7 +317,7 @@ class OmsActor(Actor):
         elif isinstance(body, VenueStateChanged):
             link = self.venues.get(body.venue)
             if link is not None:
-                link.on_state(body.state, env.epoch, body.detail)
+                link.on_state(body.state, env.epoch, body.detail, body.version)
             reply(Ack(ref=env.msg_id))
         elif isinstance(body, GetOrder):
             order = self.book.get(body.client_order_id)

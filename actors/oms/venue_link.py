@@ -14,7 +14,9 @@ seen before its CONNECTED, is retried once: at once if a CONNECTED came meanwhil
 a backoff (`actors.oms.reconcile_retry`: when, and when not); until a pass succeeds the venue
 shows `reconcile_failing: <reason>`. A pass asks one status query per open local order the
 venue did not list; the connector paces the H messages under the venue's rate limit. A
-connector the supervisor gave up on leaves the venue DISCONNECTED (`connector_gave_up`).
+connector the supervisor gave up on leaves the venue DISCONNECTED (`connector_gave_up`). A
+CONNECTED heard again at a later state version is a reconnect whose states between were
+lost (across hosts, a link partition): a logon like any other (`on_state`).
 
 What a pass does with a venue that refuses positions or open orders: actors.oms.reconcile_pass.
 """
@@ -80,6 +82,7 @@ class VenueLink:
         self.rerun: list[Callable[[Plan], None]] | None = None  # a pass asked for meanwhile
         self._gen = 0  # the current pass's generation: older answers and timers are ignored
         self._connected_seq = 0  # CONNECTED events seen (a pass notes the one it began under)
+        self._version: int | None = 0  # of the state heard (None: CONNECTED learnt by answer)
         self._fallback_logged: dict[str, int | None] = {}  # what -> epoch it was logged in
         self.retry = ReconcileRetry(
             venue, initial_s=retry_initial_s, max_s=retry_max_s, log=log,
@@ -131,9 +134,11 @@ class VenueLink:
 
     # ------------------------------------------------------------------ state
 
-    def on_state(self, state: VenueConnState, epoch: int, detail: str) -> None:
-        changed = state is not self.state or epoch != self.connector_epoch
-        if not changed:
+    def on_state(self, state: VenueConnState, epoch: int, detail: str, version: int = 0) -> None:
+        known, self._version = self._version, version
+        again = state is self.state is VenueConnState.CONNECTED and epoch == self.connector_epoch
+        reconnected = again and known is not None and version > known  # the states between lost
+        if not (state is not self.state or epoch != self.connector_epoch or reconnected):
             return
         heard = self.connector_epoch is not None  # a state of this venue's connector before
         restarted = heard and epoch != self.connector_epoch
@@ -165,7 +170,7 @@ class VenueLink:
         later, or never across hosts); announced as it would be, the grace ended as there."""
         if self.state is not VenueConnState.CONNECTED:
             self._logged_on_again(self.connector_epoch is not None)
-            self.state = VenueConnState.CONNECTED
+            self.state, self._version = VenueConnState.CONNECTED, None  # its message may follow
             self.connector_epoch = self._logged_on_epoch = epoch
             self._announce(self.state, epoch, "answered open orders")
 

@@ -19,6 +19,8 @@ figures each fault produced are printed (`pytest -s`) as `netns_figure` lines.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -422,3 +424,36 @@ def test_an_edge_crash_then_a_partition_past_the_dead_man_cancel_at_the_edge_and
     result, settle_s = d.converge(history)
     assert_valid(result)
     figure("partition_with_dead_man_load", settle_s=round(settle_s, 2), stats=result.stats)
+
+
+def test_a_venue_reconnect_inside_a_partition_is_a_logon_for_the_oms(
+    deploy: Callable[[float], Deployment],
+    network: tuple[NetPair, FaultProxy, Path, Path],
+) -> None:
+    """The venue simulator on the edge is killed while the link is down: its connector logs
+    on again, and its DISCONNECTED never crosses (the link drops what it cannot send; the
+    connector sends its current state again once the link is back). The OMS takes the
+    CONNECTED at a later state version as the new connection it is: `venue_state`
+    CONNECTED and the logon's reconciliation pass once the link is back (before: CONNECTED
+    after CONNECTED was no change, no pass until the periodic one, and a resubmission the
+    venue never got kept its grace)."""
+    d = deploy(LONG_DEADMAN_S)
+    pair, venue = network[0], VENUES[0]
+    since_c = d.core.mark()
+    pair.link_down()
+    d.core.wait_event("link_down", since=since_c, peer=GROUP, timeout_s=10)
+    since_e, since_c = d.edge.mark(), d.core.mark()
+    os.kill(d.edge.pid_of(f"venuesim.{venue}"), signal.SIGKILL)
+    connector = f"connector.{venue}"
+    logon = d.edge.wait_event(
+        "venue_state", since=since_e, actor=connector, state="CONNECTED", timeout_s=20
+    )
+    states = [e["state"] for e in d.edge.events("venue_state", since=since_e, actor=connector)]
+    assert states[0] != "CONNECTED"  # it went down first: that CONNECTED is a new connection
+    assert d.core.events("venue_state", since=since_c, actor="oms", venue=venue) == []
+    pair.link_up()
+    seen = d.core.wait_event(
+        "venue_state", since=since_c, actor="oms", venue=venue, state="CONNECTED", timeout_s=20
+    )
+    assert seen["connector_epoch"] == logon["epoch"]  # the same connector, a new connection
+    d.core.wait_event("reconcile_plan", since=since_c, actor="oms", venue=venue, timeout_s=20)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import structlog
 
 from actors.oms.venue_link import VenueLink
-from protocol.messages import VenueConnState
-from tests.oms.test_venue_link import StubOms, StubPeer, V
+from protocol.messages import OpenOrdersRequest, VenueConnState
+from tests.oms.test_venue_link import StubOms, StubPeer, V, _complete_pass
 
 CONNECTED, DOWN = VenueConnState.CONNECTED, VenueConnState.DISCONNECTED
 
@@ -57,4 +57,36 @@ def test_a_ccxt_venue_keeps_the_grace_across_logons() -> None:
     link.resubmitted_at_s["c1"] = 100.0
     link.on_state(DOWN, 7, "session dropped")
     link.on_state(CONNECTED, 7, "logged on")
+    assert link.resubmitted_at_s == {"c1": 100.0}
+
+
+def test_a_reconnect_whose_states_were_lost_is_a_logon() -> None:
+    """Across hosts the link drops what it cannot send, and the connector sends only its
+    current state again: a partition over a venue reconnect shows the OMS CONNECTED then
+    CONNECTED. At a later state version that is a new connection: the grace ends and the
+    logon's pass runs (before: no change, the order waited out the grace and the next
+    periodic pass, up to a minute)."""
+    peer = StubPeer()
+    link = VenueLink(
+        V, StubOms(), peer, request_timeout_s=5.0, log=structlog.get_logger(),
+        rand=lambda: 0.5, ordered_session=True,
+    )  # fmt: skip
+    link.on_state(CONNECTED, 7, "logged on", 2)
+    _complete_pass(peer)
+    link.resubmitted_at_s["c1"] = 100.0
+    link.on_state(CONNECTED, 7, "logged on", 2)  # the same state again (a refresh): nothing
+    assert link.reconciled and link.resubmitted_at_s == {"c1": 100.0} and peer.sent == []
+    link.on_state(CONNECTED, 7, "logged on", 4)  # DISCONNECTED 3 lost on the way
+    assert link.resubmitted_at_s == {} and not link.reconciled
+    assert [type(body) for body, _ in peer.sent] == [OpenOrdersRequest]  # the logon's pass
+
+
+def test_the_connected_after_one_learnt_by_answer_is_not_a_reconnect() -> None:
+    """The OMS took the venue CONNECTED from a pass's answer (its state message late): that
+    message, whatever its version, is the same connection, not a new one."""
+    link = _link()
+    link.on_state(VenueConnState.CONNECTING, 7, "starting", 1)
+    link.connected_by_answer(7)
+    link.resubmitted_at_s["c1"] = 100.0
+    link.on_state(CONNECTED, 7, "logged on", 2)
     assert link.resubmitted_at_s == {"c1": 100.0}
