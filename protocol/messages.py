@@ -226,10 +226,10 @@ class PositionView(Msg):
     realized_pnl: Dec = Decimal(0)  # the book's: a cost unknown counts as 0 until flat
     cost_known: bool = True  # False: a cold start's venue gave none (adds keep it so) until flat
     unknown_cost_pnl: Dec = Decimal(0)  # of realized_pnl, against no cost: no view/limit counts it
+    unknown_qty: Dec | None = None  # of qty, the part of no cost (None: all, if cost_known false)
 
 
-# How long a connector's answer may wait for the OMS's acks of the executions it reflects
-# (actors/connector/exec_cut.py); None: the connector's own `WAIT_S`.
+# How long a connector's answer waits for the OMS's acks (connector exec_cut; None: its WAIT_S)
 AckWait = Annotated[float, Field(gt=0, le=5.0, allow_inf_nan=False)]
 
 

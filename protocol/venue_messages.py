@@ -155,6 +155,7 @@ class OpenOrders(Msg):
     venue: str
     orders: list[VenueOrder]
     cut: ExecCut | None = None
+    version: int | None = None  # the connector's state version (CONNECTED) it answered at
 
 
 class QueriedOrder(Msg):

@@ -278,7 +278,8 @@ class ConnectorActor(Actor):
         return failure_code(err, in_session=self.gate.in_session)
 
     def _open_orders(self, orders: list[VenueOrder], cut: ExecCut) -> OpenOrders:
-        return OpenOrders(venue=self.venue, orders=orders, cut=cut)
+        v = self._state_version if self.state is VenueConnState.CONNECTED else None  # its logon
+        return OpenOrders(venue=self.venue, orders=orders, cut=cut, version=v)
 
     def _status_answer(self, r: StatusResult, cut: ExecCut) -> OrderStatusAnswer:
         return OrderStatusAnswer(

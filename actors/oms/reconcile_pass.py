@@ -123,7 +123,7 @@ class PassLink(Protocol):
 
     def is_current(self, p: ReconcilePass) -> bool: ...
 
-    def connected_by_answer(self, epoch: int) -> None: ...
+    def connected_by_answer(self, epoch: int, version: int | None) -> None: ...
 
     def pass_failed(self, p: ReconcilePass, reason: str) -> None: ...
 
@@ -222,7 +222,10 @@ class ReconcilePass:
         else:
             self.open, self.open_cut = reply.body.orders, reply.body.cut
         if not self.dry_run:  # it answered, so it is logged on: no need to wait for its state
-            link.connected_by_answer(reply.epoch)
+            body = reply.body
+            link.connected_by_answer(
+                reply.epoch, body.version if isinstance(body, OpenOrders) else None
+            )
         self._listed = {vo.cl_ord_id for vo in self.open}
         self._asks = self._status_queries(link.book.held_orders())
         self._next_status()

@@ -14,11 +14,8 @@ seen before its CONNECTED, is retried once: at once if a CONNECTED came meanwhil
 a backoff (`actors.oms.reconcile_retry`: when, and when not); until a pass succeeds the venue
 shows `reconcile_failing: <reason>`. A pass asks one status query per open local order the
 venue did not list; the connector paces the H messages under the venue's rate limit. A
-connector the supervisor gave up on leaves the venue DISCONNECTED (`connector_gave_up`). A
-CONNECTED heard again at a later state version is a reconnect whose states between were
-lost (across hosts, a link partition): a logon like any other (`on_state`).
-
-What a pass does with a venue that refuses positions or open orders: actors.oms.reconcile_pass.
+connector the supervisor gave up on leaves the venue DISCONNECTED (`connector_gave_up`).
+New connections told by state version: `conn_version`; refusing venues: `reconcile_pass`.
 """
 
 from __future__ import annotations
@@ -29,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any
 
+from actors.oms.conn_version import later
 from actors.oms.exec_cut import ExecLog
 from actors.oms.link_host import LinkHost, VenuePeer
 from actors.oms.link_sent import SentRequests
@@ -135,9 +133,11 @@ class VenueLink:
     # ------------------------------------------------------------------ state
 
     def on_state(self, state: VenueConnState, epoch: int, detail: str, version: int = 0) -> None:
+        if epoch == self.connector_epoch and later(version, self._version):
+            return  # older than what an answer told (`connected_by_answer`): stale
         known, self._version = self._version, version
         again = state is self.state is VenueConnState.CONNECTED and epoch == self.connector_epoch
-        reconnected = again and known is not None and version > known  # the states between lost
+        reconnected = again and later(known, version)  # the states between lost
         if not (state is not self.state or epoch != self.connector_epoch or reconnected):
             return
         heard = self.connector_epoch is not None  # a state of this venue's connector before
@@ -165,12 +165,12 @@ class VenueLink:
             if not (first_logon and self._pass_awaits_open_orders()):
                 self.start_reconcile()
 
-    def connected_by_answer(self, epoch: int) -> None:
-        """Open orders answered while not seen CONNECTED: logged on (its state message may come
-        later, or never across hosts); announced as it would be, the grace ended as there."""
-        if self.state is not VenueConnState.CONNECTED:
+    def connected_by_answer(self, epoch: int, version: int | None = None) -> None:
+        """Open orders answered while not seen CONNECTED or at a later `version`: a logon."""
+        same = epoch == self.connector_epoch
+        if self.state is not VenueConnState.CONNECTED or (same and later(self._version, version)):
             self._logged_on_again(self.connector_epoch is not None)
-            self.state, self._version = VenueConnState.CONNECTED, None  # its message may follow
+            self.state, self._version = VenueConnState.CONNECTED, version  # None: an older one
             self.connector_epoch = self._logged_on_epoch = epoch
             self._announce(self.state, epoch, "answered open orders")
 

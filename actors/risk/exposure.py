@@ -34,42 +34,52 @@ FINISHED_MEMORY = 10_000
 
 @dataclass
 class _Position:
-    """`realized_pnl` is what risk's daily loss counts. A position of unknown cost (a cold
-    start's opening position the venue gave no price for, `cost_known` False: the OMS's
-    `actors.oms.cost_basis`) realizes nothing until it is flat or flips through zero (its
-    `avg_px` is no cost then): counted against a cost of 0, closing a short at px was a
-    false loss of qty * px (max_daily_loss refusing every order) and closing a long a
-    false gain that hid real losses from the limit. From flat on, costs are our fills'."""
+    """`realized_pnl` is what risk's daily loss counts. A cold start's opening position the
+    venue gave no price for (the OMS's `actors.oms.cost_basis`) has `unknown_qty` (signed,
+    as `qty`) of no cost; what we add at our fills' prices has one. A close takes from both
+    parts in proportion (average cost): the unknown part's share realizes nothing (counted
+    against a cost of 0, closing a short at px was a false loss of qty * px, max_daily_loss
+    refusing every order, and closing a long a false gain that hid real losses), ours
+    realizes against its own cost, so a loss on what we added always counts. Flat or
+    flipped through zero, the unknown part is gone."""
 
     qty: Decimal = _ZERO
-    avg_px: Decimal = _ZERO
+    avg_px: Decimal = _ZERO  # of the whole qty, the unknown part at 0 (as the OMS's book)
     realized_pnl: Decimal = _ZERO
-    cost_known: bool = True
+    unknown_qty: Decimal = _ZERO
+
+    @property
+    def cost_known(self) -> bool:
+        return self.unknown_qty == 0
 
     def apply_fill(self, signed_qty: Decimal, px: Decimal) -> None:
         """Average-cost accounting: closing trades realize PnL against the average price."""
         if self.qty == 0 or (self.qty > 0) == (signed_qty > 0):
             total = abs(self.qty) + abs(signed_qty)
             self.avg_px = (abs(self.qty) * self.avg_px + abs(signed_qty) * px) / total
-            self.cost_known = self.cost_known or self.qty == 0  # opened by our own fill
             self.qty += signed_qty
             return
         closed = min(abs(self.qty), abs(signed_qty))
         direction = Decimal(1) if self.qty > 0 else Decimal(-1)
-        if self.cost_known:
-            self.realized_pnl += closed * (px - self.avg_px) * direction
+        # our part's share of the close at its own cost: avg_px * qty is all of its cost
+        unknown = closed * self.unknown_qty / self.qty  # >= 0: the unknown part's share
+        if self.unknown_qty != self.qty:  # all of it of no cost (an older OMS's): none counts
+            self.realized_pnl += ((closed - unknown) * px - closed * self.avg_px) * direction
+        self.unknown_qty -= unknown * direction
         self.qty += signed_qty
         if self.qty == 0:
-            self.avg_px, self.cost_known = _ZERO, True
+            self.avg_px, self.unknown_qty = _ZERO, _ZERO
         elif (self.qty > 0) != (direction > 0):  # flipped: the remainder opened at px
-            self.avg_px, self.cost_known = px, True
+            self.avg_px, self.unknown_qty = px, _ZERO
 
     @classmethod
     def of(cls, p: PositionView) -> _Position:
         """The OMS's position after a rebuild: its realised P&L less the part booked
-        against no cost; avg_px 0 with a qty is the wire's "cost unknown" as well."""
+        against no cost, and the part of its qty of no cost (not said: all of it; avg_px 0
+        with a qty is the wire's "cost unknown" as well)."""
         known = p.cost_known and not (p.qty != 0 and p.avg_px == 0)
-        return cls(p.qty, p.avg_px, p.realized_pnl - p.unknown_cost_pnl, known)
+        unknown = _ZERO if known else p.qty if p.unknown_qty is None else p.unknown_qty
+        return cls(p.qty, p.avg_px, p.realized_pnl - p.unknown_cost_pnl, unknown)
 
 
 class _OpenOrder(msgspec.Struct, frozen=True, gc=False):
@@ -227,7 +237,7 @@ class ExposureView:
         p = self._positions.get((venue, symbol), _Position())
         return PositionView(
             venue=venue, symbol=symbol, qty=p.qty, avg_px=p.avg_px, realized_pnl=p.realized_pnl,
-            cost_known=p.cost_known,
+            cost_known=p.cost_known, unknown_qty=p.unknown_qty if p.unknown_qty else None,
         )  # fmt: skip
 
     def position_views(self, venue: str | None = None) -> list[PositionView]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import structlog
 
 from actors.oms.venue_link import VenueLink
-from protocol.messages import OpenOrdersRequest, VenueConnState
+from protocol.messages import OpenOrders, OpenOrdersRequest, VenueConnState
 from tests.oms.test_venue_link import StubOms, StubPeer, V, _complete_pass
 
 CONNECTED, DOWN = VenueConnState.CONNECTED, VenueConnState.DISCONNECTED
@@ -90,3 +90,45 @@ def test_the_connected_after_one_learnt_by_answer_is_not_a_reconnect() -> None:
     link.resubmitted_at_s["c1"] = 100.0
     link.on_state(CONNECTED, 7, "logged on", 2)
     assert link.resubmitted_at_s == {"c1": 100.0}
+
+
+def _answered_from_a_new_connection() -> tuple[VenueLink, StubPeer]:
+    """CONNECTED at version 2, a resubmission "old" in its grace; the connection drops and
+    another logs on (versions 3-5) while the link is down: the first pass once it is back
+    is answered from the new connection, before its CONNECTED comes again (resent every
+    second). The pass then resubmits "c1" on that connection."""
+    peer = StubPeer()
+    link = VenueLink(
+        V, StubOms(), peer, request_timeout_s=5.0, log=structlog.get_logger(),
+        rand=lambda: 0.5, ordered_session=True,
+    )  # fmt: skip
+    link.on_state(CONNECTED, 7, "logged on", 2)
+    _complete_pass(peer)
+    link.resubmitted_at_s["old"] = 100.0
+    link.start_reconcile()
+    peer.answer(OpenOrders(venue=V, orders=[], version=5))  # its logon: "old" gap-filled
+    link.resubmitted_at_s["c1"] = 200.0
+    return link, peer
+
+
+def test_the_connected_of_a_connection_a_pass_was_answered_from_is_no_new_logon() -> None:
+    """The answer's state version is that connection's logon; its CONNECTED at the same
+    version, come late, is no new connection: "c1", sent on it, keeps its grace (before:
+    the late CONNECTED ended it, and the next pass could send c1 again while the first was
+    on its way). The grace of "old", sent on the connection that dropped, ended at the
+    answer."""
+    link, _ = _answered_from_a_new_connection()
+    link.on_state(CONNECTED, 7, "logged on", 5)
+    assert link.resubmitted_at_s == {"c1": 200.0}
+
+
+def test_a_state_older_than_the_answer_is_stale() -> None:
+    """On one host too: the states of the reconnect (on the connector's DEALER) are read
+    after the answer (on the OMS's): the DISCONNECTED and CONNECTING are older than what
+    the answer told, and the CONNECTED no new connection: "c1" keeps its grace."""
+    link, _ = _answered_from_a_new_connection()
+    link.on_state(DOWN, 7, "session dropped", 3)
+    link.on_state(VenueConnState.CONNECTING, 7, "attempt 1", 4)
+    assert link.state is CONNECTED
+    link.on_state(CONNECTED, 7, "logged on", 5)
+    assert link.resubmitted_at_s == {"c1": 200.0} and link.state is CONNECTED

@@ -210,21 +210,22 @@ def test_a_position_taken_without_a_cost_shows_no_avg_price_or_pnl_until_flat() 
     """A cold start took 100 from a venue that gave no average price (0): no AVG_PX and no
     P&L (null, cost_known false), not P&L against 0, while we add to it and partly close it;
     once it is flat the cost is known again, and the realised P&L booked against 0 is left
-    out: a later round trip of our own shows only its own result."""
+    out: what shows is our 100 @ 50's (sold in proportion: 50 @ 55, 50 @ 56), then a later
+    round trip of our own adds only its own result."""
     desk = _Desk()
     _open(desk, "100", "0")
-    desk.trade(Side.BUY, "10", "50")
+    desk.trade(Side.BUY, "100", "50")
     row = desk.row()
-    assert row["qty"] == "110" and row["cost_known"] is False
+    assert row["qty"] == "200" and row["cost_known"] is False
     assert (row["avg_px"], row["realized_pnl"], row["unrealized_pnl"]) == (None, None, None)
-    desk.trade(Side.SELL, "60", "55")
+    desk.trade(Side.SELL, "100", "55")
     assert desk.row()["cost_known"] is False and desk.row()["realized_pnl"] is None
-    desk.trade(Side.SELL, "50", "56")
+    desk.trade(Side.SELL, "100", "56")
     row = desk.row()
-    assert (row["qty"], row["cost_known"], D(row["realized_pnl"])) == ("0", True, 0)
+    assert (row["qty"], row["cost_known"], D(row["realized_pnl"])) == ("0", True, D(550))
     desk.trade(Side.BUY, "10", "60")
     desk.trade(Side.SELL, "10", "61")
-    assert D(desk.row()["realized_pnl"]) == D(10)
+    assert D(desk.row()["realized_pnl"]) == D(560)
     state = desk.views.state()  # the remembered exclusion survives a snapshot
     assert OmsViews(OrderBook.from_dict(state), state).positions() == desk.views.positions()
 
