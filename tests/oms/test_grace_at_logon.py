@@ -17,9 +17,9 @@ from tests.oms.test_venue_link import StubOms, StubPeer, V, _complete_pass
 CONNECTED, DOWN = VenueConnState.CONNECTED, VenueConnState.DISCONNECTED
 
 
-def _link(*, ordered: bool = True) -> VenueLink:
+def _link(*, ordered: bool = True, peer: StubPeer | None = None) -> VenueLink:
     return VenueLink(
-        V, StubOms(), StubPeer(), request_timeout_s=5.0, log=structlog.get_logger(),
+        V, StubOms(), peer or StubPeer(), request_timeout_s=5.0, log=structlog.get_logger(),
         rand=lambda: 0.5, ordered_session=ordered,
     )  # fmt: skip
 
@@ -67,10 +67,7 @@ def test_a_reconnect_whose_states_were_lost_is_a_logon() -> None:
     logon's pass runs (before: no change, the order waited out the grace and the next
     periodic pass, up to a minute)."""
     peer = StubPeer()
-    link = VenueLink(
-        V, StubOms(), peer, request_timeout_s=5.0, log=structlog.get_logger(),
-        rand=lambda: 0.5, ordered_session=True,
-    )  # fmt: skip
+    link = _link(peer=peer)
     link.on_state(CONNECTED, 7, "logged on", 2)
     _complete_pass(peer)
     link.resubmitted_at_s["c1"] = 100.0
@@ -98,10 +95,7 @@ def _answered_from_a_new_connection() -> tuple[VenueLink, StubPeer]:
     is answered from the new connection, before its CONNECTED comes again (resent every
     second). The pass then resubmits "c1" on that connection."""
     peer = StubPeer()
-    link = VenueLink(
-        V, StubOms(), peer, request_timeout_s=5.0, log=structlog.get_logger(),
-        rand=lambda: 0.5, ordered_session=True,
-    )  # fmt: skip
+    link = _link(peer=peer)
     link.on_state(CONNECTED, 7, "logged on", 2)
     _complete_pass(peer)
     link.resubmitted_at_s["old"] = 100.0
