@@ -82,7 +82,7 @@ def test_a_day_boundary_and_kills_of_risk_and_the_oms_keep_the_days_loss() -> No
             _day_pnl(sut, "-4")
             assert "max_daily_loss" in _refusal(c, "p1")
 
-            boundary = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)
+            boundary = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=10)  # after the reload is in
             day_start = boundary.strftime("%H:%M:%S")
             sut.config_path.write_text(to_toml(make_config(
                 venues=(VENUE,), overrides=_cfg(day_start=day_start))))  # fmt: skip

@@ -22,7 +22,6 @@ from protocol.paths import trading_day_path
 from tests.log_stub import RecordingLog
 
 D = Decimal
-UTC = dt.UTC
 LIMITS = RiskLimitsCfg(max_daily_loss=D(1_000_000), price_band_pct=1000.0)
 
 
@@ -207,6 +206,9 @@ def test_a_reload_of_the_boundary_keeps_the_days_loss_and_moves_the_next_boundar
 def test_an_unreadable_day_file_is_logged_and_a_new_day_starts(
     tmp_path: Path, content: bytes
 ) -> None:
+    """A file that is not a day record (not JSON, a day that is no date) is logged at error
+    level and a new day starts at the realised P&L now, written over it: risk still starts
+    (the kill-switch file is the one that fails safe)."""
     path = trading_day_path(tmp_path)
     path.parent.mkdir(parents=True)
     path.write_bytes(content)
