@@ -211,8 +211,8 @@ class RiskActor(Actor):
         self._held = keep
 
     def _answer_held(self, first: bool, listed: list[OrderView]) -> None:
-        if first:  # the day's baseline, before any check reads it
-            self.day.begin()
+        if first and (unreadable := self.day.begin()) is not None:  # the day's baseline first
+            self.engage(f"{killswitch.STATE_UNREADABLE}: {unreadable}", "risk")  # its loss unknown
         if self.engaged:  # an order live at its venue whose event risk never read (a gap,
             for order in listed:  # a restart's slow join): swept as its event would be
                 self.live_sweeps.on_order(order)

@@ -14,7 +14,8 @@ rebuild from the OMS: the stored day is the current one -> its baseline (a kill 
 of the OMS, a warm start: the day's loss keeps counting); another day, or no file -> a new
 day starts at the realised P&L now. A cold start moves the file to its archive (the new book
 starts at 0). An unreadable file is logged (`risk_trading_day_unreadable`) and a new day
-starts: the loss of the day so far is then not counted.
+starts, but the loss of the day so far is then unknown: risk engages the kill-switch
+(`state_unreadable`, as for an unreadable kill-switch file) and an operator decides.
 
 The boundary is a timer, not a look at every turn: the next boundary is computed and the
 timer set for it (at most `_MAX_WAIT_S` ahead: it looks at the wall clock again, for a clock
@@ -119,18 +120,21 @@ class TradingDay:
         self.log = log
         self.wall: Callable[[], float] = time.time  # tests move it
         self.day: dt.date | None = None  # None until `begin`
+        self.unreadable: str | None = None  # why the stored day could not be read, at `begin`
         self._call_later = call_later
         self._next = 0.0  # the next boundary (epoch seconds)
         self._timer = 0  # the armed timer's number: a timer armed since makes it a no-op
         self._gauge = metrics.RISK_DAILY_REALIZED_PNL
         call_every(GAUGE_INTERVAL_S, self.publish)
 
-    def begin(self) -> None:
+    def begin(self) -> str | None:
         """The day at start, once the gate's exposure is the OMS's (its realised P&L is the
-        book's): the stored day's baseline if it is still that day, else a new day now."""
+        book's): the stored day's baseline if it is still that day, else a new day now.
+        Returns why the stored day could not be read (None: read, or none stored)."""
         now = self.wall()
         today = self.clock.day_at(now)
         remove_stale_temps(self.path)  # risk is the file's one writer
+        self.unreadable = None
         stored = self._load()
         if stored is not None and stored.day == today:
             self.day = today
@@ -140,6 +144,7 @@ class TradingDay:
             self._start(today, previous=stored.day if stored is not None else None)
         self._arm(now)
         self.publish()
+        return self.unreadable
 
     def reconfigure(self, cfg: RiskLimitsCfg) -> None:
         """A reload: the day in progress keeps its baseline, named as the new setting names
@@ -228,4 +233,5 @@ class TradingDay:
             except ValidationError as exc:
                 detail = f"{exc.error_count()} validation error(s): {exc.errors()[0]['msg']}"
         self.log.error("risk_trading_day_unreadable", path=str(self.path), detail=detail)
+        self.unreadable = f"{self.path}: {detail}"
         return None

@@ -207,14 +207,16 @@ def test_an_unreadable_day_file_is_logged_and_a_new_day_starts(
     tmp_path: Path, content: bytes
 ) -> None:
     """A file that is not a day record (not JSON, a day that is no date) is logged at error
-    level and a new day starts at the realised P&L now, written over it: risk still starts
-    (the kill-switch file is the one that fails safe)."""
+    level, `begin` says why (risk engages the kill-switch: the day's loss so far is unknown,
+    tests/risk/test_trading_day_actor.py) and a new day starts at the realised P&L now,
+    written over it."""
     path = trading_day_path(tmp_path)
     path.parent.mkdir(parents=True)
     path.write_bytes(content)
     loop, log = Loop("2026-12-07T09:00:00+00:00"), RecordingLog()
     g = gate_with(-5)
-    day_of(g, loop, tmp_path, log).begin()
+    why = day_of(g, loop, tmp_path, log).begin()
+    assert why is not None and str(path) in why
     assert [e for lvl, e, _f in log.lines if lvl == "error"] == ["risk_trading_day_unreadable"]
     assert g.day_start_pnl == -5
     assert json.loads(path.read_text())["day"] == "2026-12-07"

@@ -113,3 +113,19 @@ def test_a_loss_booked_before_todays_start_does_not_halt_today(h: Harness) -> No
     h.pump(lambda: isinstance(actor, RiskActor) and actor.ready, what="rebuilt")
     approved = verdict(h, "next-morning")
     assert approved.approved, approved
+
+
+def test_an_unreadable_day_file_engages_the_kill_switch(h: Harness) -> None:
+    """The day's loss so far cannot be known (the file is replaced whole, so not a torn
+    write: a broken disk or a hand edit): risk engages the kill-switch `state_unreadable`,
+    as for its own unreadable switch file, and an operator decides. Before, a new day began
+    silently and the day's earlier loss stopped counting."""
+    path = trading_day.trading_day_path(h.cfg.state_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"{not json")
+    book(h, "-900")
+    actor = h.start(RiskActor, "risk")
+    assert isinstance(actor, RiskActor)
+    h.pump(lambda: actor.ready and actor.engaged, what="engaged")
+    assert actor.ks.reason.startswith("state_unreadable: ") and str(path) in actor.ks.reason
+    assert verdict(h, "after").reason_code == "kill_switch"
