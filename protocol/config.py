@@ -32,7 +32,7 @@ from protocol.sim_config import (
 )
 from protocol.sim_config import SimCfg as SimCfg  # re-exported: where it always was
 from protocol.tls import client_context, server_context
-from protocol.windows import TradingCfg
+from protocol.windows import TimeOfDay, TradingCfg, ZoneName
 
 # Every float is finite (no inf, no nan: `inf` would silently switch a safety off), and a
 # duration that guards something has an upper bound (`Timeout`, `Interval`).
@@ -148,6 +148,8 @@ class RiskLimitsCfg(_Cfg):
     breaches_to_engage: PosInt = 50
     breach_window_s: PosFloat = 10.0
     verdict_cache_entries: Annotated[int, Field(ge=64, le=1_000_000)] = 1024  # re-sent checks
+    day_start: TimeOfDay = "00:00"  # max_daily_loss's day starts then (actors/risk/trading_day)
+    day_timezone: ZoneName = "UTC"  # day_start's zone (an IANA name)
 
 
 class OmsCfg(_Cfg):

@@ -9,9 +9,12 @@ State dir (`system.state_dir`, durable)::
     fix/<venue>/outbox.log     the connector's exec outbox (archived with the session)
     fix/<venue>/messages/      the FIX message log (messages.log, messages.log.1, ...)
     risk/kill_switch.json      the persisted kill-switch
+    risk/trading_day.json      risk's trading day and its realised P&L baseline (the
+                               daily loss); a cold start moves it to the archive
     venues/<venue>/            a simulated venue's own state (the outside world; fix/ inside,
                                and its side's message log in fix/messages/)
-    archive/<stamp>/           a cold start moves `oms/` and `fix/` here, layout kept
+    archive/<stamp>/           a cold start moves `oms/`, `fix/` and `risk/trading_day.json`
+                               here, layout kept
     faults/                    crash-point markers (fault injection in tests and chaos runs)
     supervisor.lock            the running supervisor's flock
     audit/operator.jsonl       the audit log of operator actions (JSON lines; rotated to
@@ -63,6 +66,7 @@ from typing import BinaryIO
 
 COLD_MARKER = "cold_start_pending"
 KILL_SWITCH_NAME = "kill_switch.json"
+TRADING_DAY_NAME = "trading_day.json"
 OUTBOX_NAME = "outbox.log"
 MESSAGE_LOG_DIR = "messages"
 LOG_FILE_NAME = "tradepulse.log"
@@ -118,6 +122,11 @@ def own_state(state_dir: Path) -> tuple[Path, ...]:
 
 def kill_switch_path(state_dir: Path) -> Path:
     return state_dir / "risk" / KILL_SWITCH_NAME
+
+
+def trading_day_path(state_dir: Path) -> Path:
+    """Risk's trading day and the realised P&L it started at (`actors.risk.trading_day`)."""
+    return state_dir / "risk" / TRADING_DAY_NAME
 
 
 def venue_state_dir(state_dir: Path, venue: str) -> Path:

@@ -24,7 +24,7 @@ import datetime as dt
 import zoneinfo
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from protocol.domain import MAX_REASON_CHARS
 from protocol.fix_config import Weekday
@@ -170,6 +170,21 @@ def zone_of(name: str) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # "America": a dir
         raise ValueError(f"unknown time zone {name!r} (an IANA name, e.g. Europe/London)") from None
+
+
+def _time_of_day(value: str) -> str:
+    clock(value)
+    return value
+
+
+def _zone_name(value: str) -> str:
+    zone_of(value)
+    return value
+
+
+# config fields of other sections that name a local time of day and its zone (risk's day)
+TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
+ZoneName = Annotated[str, AfterValidator(_zone_name)]
 
 
 class TradingCfg(_Cfg):

@@ -43,6 +43,7 @@ from actors.risk.support import (
     trigger_label,
 )
 from actors.risk.sync import ExposureSync
+from actors.risk.trading_day import TradingDay
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
 from actors.runtime.peer import Peer, Replier
@@ -103,6 +104,8 @@ class RiskActor(Actor):
         self._engaged_gauge = metrics.KILL_SWITCH_ENGAGED
         self.sync = ExposureSync(self, self.gate, self.oms, self._answer_held)
         self.sync.settled = self._on_order  # every order event
+        self.day = TradingDay(self.cfg.risk, self.cfg.state_path, self.gate, log=self.log,
+                              call_later=self.call_later, call_every=self.call_every)  # fmt: skip
         self._ks_read_this_turn = False  # the state file, re-read for this turn's checks
         self._reload_kill_switch(starting=True)
         self.call_every(killswitch.KillSwitchWatcher.POLL_S, self._reload_kill_switch)
@@ -207,7 +210,9 @@ class RiskActor(Actor):
             ))  # fmt: skip
         self._held = keep
 
-    def _answer_held(self, _first: bool, listed: list[OrderView]) -> None:
+    def _answer_held(self, first: bool, listed: list[OrderView]) -> None:
+        if first and (unreadable := self.day.begin()) is not None:  # the day's baseline first
+            self.engage(f"{killswitch.STATE_UNREADABLE}: {unreadable}", "risk")  # its loss unknown
         if self.engaged:  # an order live at its venue whose event risk never read (a gap,
             for order in listed:  # a restart's slow join): swept as its event would be
                 self.live_sweeps.on_order(order)
@@ -320,7 +325,8 @@ class RiskActor(Actor):
                 return
             views = self.gate.exposure.position_views(command.venue)
             positions = [v.model_dump(mode="json") for v in views]
-            respond(ControlReply(status="ok", data={"positions": positions}))
+            data = {"positions": positions, "daily": self.day.summary()}
+            respond(ControlReply(status="ok", data=data))
             return
         if not isinstance(command, KillSwitch):
             super().on_control(command, respond)
@@ -336,17 +342,13 @@ class RiskActor(Actor):
             respond(self._on_reset(reason, "operator", who))
         else:
             self._reload_kill_switch()
-            respond(
-                ControlReply(
-                    status="ok",
-                    reason="engaged" if self.engaged else "not engaged",
-                    data=self._status_data(),
-                )
-            )
+            state = "engaged" if self.engaged else "not engaged"
+            respond(ControlReply(status="ok", reason=state, data=self._status_data()))
 
     def on_config(self, section: str) -> None:
         if section == "risk":  # a reload: new checks against the new limits (a verdict
             self.gate.set_limits(self.cfg.risk)  # already given, re-sent, stands)
+            self.day.reconfigure(self.cfg.risk)
             self.cache.resize(self.cfg.risk.verdict_cache_entries)
 
     def _status_data(self) -> dict[str, Any]:

@@ -305,11 +305,20 @@ class RiskGate:
         """The last fill price of the symbol, else its configured reference."""
         return self.exposure.last_px.get(symbol) or self._reference_prices.get(symbol)
 
-    def start_trading_day(self) -> None:
-        """Today's loss is measured from the realized PnL at this call."""
-        self._day_start_pnl = self.exposure.realized_pnl()
+    def start_trading_day(self, baseline: Decimal | None = None) -> None:
+        """Today's loss is measured from `baseline`, the realized PnL when the trading day
+        started (None: now). Its owner is `actors.risk.trading_day`, which persists it."""
+        self._day_start_pnl = self.exposure.realized_pnl() if baseline is None else baseline
+
+    @property
+    def day_start_pnl(self) -> Decimal:
+        return self._day_start_pnl
+
+    def realized_pnl(self) -> Decimal:
+        return self.exposure.realized_pnl()
 
     def daily_loss(self) -> Decimal:
+        """Minus today's realized PnL: positive when losing."""
         return self._day_start_pnl - self.exposure.realized_pnl()
 
     def check(self, req: RiskCheck, *, now_ns: int, kill_switch_engaged: bool = False) -> Verdict:

@@ -282,7 +282,7 @@ class ExposureSync:
                 view.add_provisional(check)  # approved before, its verdict not applied yet
         for check in self._approved.values():
             view.add_provisional(check)  # approved while the snapshot was on its way
-        # the gate keeps its daily-loss origin (0): the loss counts from the OMS's cold start
+        # the gate keeps its daily-loss baseline: the day's (actors.risk.trading_day)
         self.gate.exposure = view
         self._coverage = SnapshotCoverage(
             self._page_seqs, pos_env.body.event_seq or 0, self._first_seq or 0

@@ -305,6 +305,12 @@ KILL_SWITCH_ENGAGED = Gauge(
     "1 while the kill-switch is engaged",
     multiprocess_mode="mostrecent",
 )
+RISK_DAILY_REALIZED_PNL = Gauge(
+    "tradepulse_risk_daily_realized_pnl",
+    "Risk's realised P&L since the trading day started (risk.day_start; negative: a loss),"
+    " what risk.max_daily_loss is checked against",
+    multiprocess_mode="mostrecent",
+)
 KILL_SWITCH_TRIGGERS = Counter(
     "tradepulse_kill_switch_triggers", "Kill-switch engagements by reason", ["reason"]
 )

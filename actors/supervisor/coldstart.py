@@ -1,8 +1,10 @@
 """The cold-start runbook step, done by the supervisor before any actor starts.
 
-Archive the OMS journal and our FIX session stores to `state/archive/<timestamp>/`, leave a
-marker so the OMS knows its first reconciliation is a cold one (open venue orders from
-before are cancelled or adopted, by config), and reset the kill-switch (logged). The
+Archive the OMS journal, our FIX session stores and risk's trading day (its daily-loss
+baseline is a figure of the book archived with the journal: the new book starts at 0) to
+`state/archive/<timestamp>/`, leave a marker so the OMS knows its first reconciliation is a
+cold one (open venue orders from before are cancelled or adopted, by config), and reset the
+kill-switch (logged). The
 simulated venues' own state (`state/venues/`) is the outside world and is never touched.
 """
 
@@ -16,7 +18,14 @@ import structlog
 
 from actors.risk import killswitch
 from actors.runtime.durable import fsync_dir
-from protocol.paths import archive_dir, cold_marker, kill_switch_path, oms_dir, own_state
+from protocol.paths import (
+    archive_dir,
+    cold_marker,
+    kill_switch_path,
+    oms_dir,
+    own_state,
+    trading_day_path,
+)
 
 
 def cold_start(state_dir: Path) -> Path:
@@ -26,8 +35,9 @@ def cold_start(state_dir: Path) -> Path:
     archive = archive_dir(state_dir, stamp)
     archive.mkdir(parents=True, exist_ok=False)
     moved = []
-    for src in own_state(state_dir):
+    for src in (*own_state(state_dir), trading_day_path(state_dir)):
         if src.exists():
+            (archive / src.relative_to(state_dir)).parent.mkdir(parents=True, exist_ok=True)
             name = str(src.relative_to(state_dir))
             os.replace(src, archive / name)  # the archive keeps the state dir's layout
             moved.append(name)
@@ -36,6 +46,8 @@ def cold_start(state_dir: Path) -> Path:
     cold_marker(state_dir).write_text(stamp + "\n")
     fsync_dir(oms)
     fsync_dir(state_dir)
+    if trading_day_path(state_dir).parent.is_dir():  # the trading day moved out of it
+        fsync_dir(trading_day_path(state_dir).parent)
     ks = killswitch.cold_reset(kill_switch_path(state_dir))
     log.info("cold_start", archive=str(archive), archived=moved, kill_switch_engaged=ks.engaged)
     return archive

@@ -120,10 +120,15 @@ def test_orders_fills_positions_and_desk_compare_through_the_cli(tmp_path: Path)
         assert "UNREALISED_PNL" in text and SYMBOL in text and "LAST_PX_AGE" in text
         assert "cost unknown" not in text and "VENUE_QTY ?" not in text  # the venue's own
         # risk's own view (what its limits read), as a table; --json keeps the reply
-        header, risk_row = _run(sut, "exposure").splitlines()
+        header, risk_row, day_line = _run(sut, "exposure").splitlines()
         assert header.split() == ["VENUE", "SYMBOL", "QTY", "AVG_PX", "REALIZED_PNL"]
         assert risk_row.split()[:3] == [VENUE, SYMBOL, "500"]
-        assert [r["qty"] for r in _json(sut, "exposure")["data"]["positions"]] == ["500"]
+        exposure = _json(sut, "exposure")["data"]
+        assert [r["qty"] for r in exposure["positions"]] == ["500"]
+        daily = exposure["daily"]  # the trading day's figures (max_daily_loss reads them)
+        assert D(daily["realized_pnl"]) == D(row["realized_pnl"])
+        assert D(daily["daily_realized_pnl"]) == D(daily["realized_pnl"]) - D(daily["baseline"])
+        assert day_line.startswith(f"trading day {exposure['daily']['day']} (since ")
 
         same = tmp_path / "desk.csv"
         same.write_text(f"venue,symbol,qty\n{VENUE},{SYMBOL},500\n")

@@ -82,6 +82,18 @@ def test_config_models_are_frozen() -> None:
 # --------------------------------------------------------------------------- bad configs
 
 BAD_CONFIGS = [
+    pytest.param(
+        '[risk]\nday_start = "25:00"' + VENUE,
+        "risk.day_start",
+        "not a time of day",
+        id="bad_risk_day_start",
+    ),
+    pytest.param(
+        '[risk]\nday_timezone = "America"' + VENUE,
+        "risk.day_timezone",
+        "unknown time zone",
+        id="bad_risk_day_timezone",
+    ),
     pytest.param("bogus = 1" + VENUE, "bogus", "unknown key", id="unknown_top_level_key"),
     pytest.param(
         "[supervisor]\nbogus = 1" + VENUE,

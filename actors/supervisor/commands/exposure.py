@@ -1,7 +1,9 @@
 """`tradepulse exposure [--venue V]`: risk's own position view, what its limits read
 (executed by risk; its ROUTER takes no connection from outside the system). Printed as a
 table, one row per venue and symbol (`--json`: the reply as sent, every digit); AVG_PX is
-`-` for a position of unknown cost (`cost_known` false, as `positions` shows it)."""
+`-` for a position of unknown cost (`cost_known` false, as `positions` shows it). A last
+line gives the trading day's realised P&L, what `risk.max_daily_loss` is checked against
+(`daily`: the day, when it started, the realised P&L then and now)."""
 
 from __future__ import annotations
 
@@ -40,4 +42,12 @@ class Exposure(ControlCommand[wire.Exposure]):
             px = num(p.get("avg_px") if known else None, PX_PLACES)
             pnl = num(p.get("realized_pnl"), PNL_PLACES)
             rows.append((cell(p.get("venue")), cell(p.get("symbol")), cell(p.get("qty")), px, pnl))
-        return "\n".join(table(rows) if len(rows) > 1 else ["no positions"])
+        lines = table(rows) if len(rows) > 1 else ["no positions"]
+        daily = (reply.data or {}).get("daily")
+        if isinstance(daily, dict) and daily.get("day"):
+            lines.append(
+                f"trading day {daily.get('day')} (since {daily.get('started_at')}): realised "
+                f"P&L today {num(daily.get('daily_realized_pnl'), PNL_PLACES)} "
+                f"(max_daily_loss {daily.get('max_daily_loss')})"
+            )
+        return "\n".join(lines)

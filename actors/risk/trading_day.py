@@ -1,0 +1,237 @@
+"""The trading day `risk.max_daily_loss` counts over, and its baseline on disk.
+
+A trading day starts at `risk.day_start` (a local time of day in `risk.day_timezone`) and is
+named by the local date it starts on (`day_start = "17:00"` in America/New_York: the day
+named 2026-12-07 runs from 17:00 that Monday to 17:00 on Tuesday). The daily loss is the
+realised P&L at the day's start (its baseline) minus the realised P&L now. Risk's realised
+P&L is the OMS book's, cumulative since the last cold start: without a baseline taken at
+each boundary, yesterday's gains hid today's losses from the limit and yesterday's losses
+halted today's trading.
+
+`state/risk/trading_day.json` holds `{day, baseline}`, replaced whole with `write_atomic`
+(temp file, fsync, rename, dir fsync) whenever a day starts. At risk's start, after its first
+rebuild from the OMS: the stored day is the current one -> its baseline (a kill -9 of risk or
+of the OMS, a warm start: the day's loss keeps counting); another day, or no file -> a new
+day starts at the realised P&L now. A cold start moves the file to its archive (the new book
+starts at 0). An unreadable file is logged (`risk_trading_day_unreadable`) and a new day
+starts, but the loss of the day so far is then unknown: risk engages the kill-switch
+(`state_unreadable`, as for an unreadable kill-switch file) and an operator decides.
+
+The boundary is a timer, not a look at every turn: the next boundary is computed and the
+timer set for it (at most `_MAX_WAIT_S` ahead: it looks at the wall clock again, for a clock
+step or a suspended host). A reload of `day_start` / `day_timezone` keeps the baseline of the
+day in progress (its loss keeps counting), names it as the new setting does, and waits for
+the new setting's next boundary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from actors.runtime import metrics
+from actors.runtime.durable import remove_stale_temps, write_atomic
+from protocol.config import RiskLimitsCfg
+from protocol.paths import trading_day_path
+from protocol.windows import clock, zone_of
+
+_MAX_WAIT_S = 60.0  # the boundary timer looks at the wall clock at least this often
+GAUGE_INTERVAL_S = 1.0  # tradepulse_risk_daily_realized_pnl is refreshed this often
+_ONE_DAY = dt.timedelta(days=1)
+
+
+class _Gate(Protocol):
+    """What the day needs of the gate (`actors.risk.checks.RiskGate`)."""
+
+    limits: RiskLimitsCfg
+
+    @property
+    def day_start_pnl(self) -> Decimal: ...
+
+    def start_trading_day(self, baseline: Decimal | None = None) -> None: ...
+
+    def realized_pnl(self) -> Decimal: ...
+
+
+@dataclass(frozen=True)
+class DayClock:
+    """When trading days start (pure: epoch seconds in, dates and epoch seconds out)."""
+
+    start: dt.time
+    zone: dt.tzinfo
+
+    @classmethod
+    def of(cls, cfg: RiskLimitsCfg) -> DayClock:
+        return cls(clock(cfg.day_start), zone_of(cfg.day_timezone))
+
+    def start_of(self, day: dt.date) -> float:
+        """The instant the day named `day` starts (a local time a DST change skips: as
+        many seconds after the change as it would have been after midnight's offset)."""
+        return dt.datetime.combine(day, self.start, tzinfo=self.zone).timestamp()
+
+    def day_at(self, ts: float) -> dt.date:
+        """The name of the trading day in progress at `ts`."""
+        day = dt.datetime.fromtimestamp(ts, self.zone).date()
+        return day if self.start_of(day) <= ts else day - _ONE_DAY
+
+    def next_start(self, ts: float) -> float:
+        """The first day start after `ts`."""
+        day = self.day_at(ts) + _ONE_DAY
+        while (start := self.start_of(day)) <= ts:
+            day += _ONE_DAY
+        return start
+
+
+class DayRecord(BaseModel):
+    """The file's content: the trading day in progress and the realised P&L it started at."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: Literal[1] = 1
+    day: dt.date
+    baseline: Annotated[Decimal, Field(allow_inf_nan=False)]
+    ts_ns: int = 0  # when it was written
+
+
+class TradingDay:
+    """Owns the gate's daily-loss baseline: sets it at `begin` (risk's first rebuild) and at
+    every boundary, persists it, publishes the day's realised P&L as a gauge."""
+
+    def __init__(
+        self,
+        cfg: RiskLimitsCfg,
+        state_dir: Path,
+        gate: _Gate,
+        *,
+        log: Any,
+        call_later: Callable[[float, Callable[[], None]], None],
+        call_every: Callable[[float, Callable[[], None]], None],
+    ) -> None:
+        self.clock = DayClock.of(cfg)
+        self.path = trading_day_path(state_dir)
+        self.gate = gate
+        self.log = log
+        self.wall: Callable[[], float] = time.time  # tests move it
+        self.day: dt.date | None = None  # None until `begin`
+        self.unreadable: str | None = None  # why the stored day could not be read, at `begin`
+        self._call_later = call_later
+        self._next = 0.0  # the next boundary (epoch seconds)
+        self._timer = 0  # the armed timer's number: a timer armed since makes it a no-op
+        self._gauge = metrics.RISK_DAILY_REALIZED_PNL
+        call_every(GAUGE_INTERVAL_S, self.publish)
+
+    def begin(self) -> str | None:
+        """The day at start, once the gate's exposure is the OMS's (its realised P&L is the
+        book's): the stored day's baseline if it is still that day, else a new day now.
+        Returns why the stored day could not be read (None: read, or none stored)."""
+        now = self.wall()
+        today = self.clock.day_at(now)
+        remove_stale_temps(self.path)  # risk is the file's one writer
+        self.unreadable = None
+        stored = self._load()
+        if stored is not None and stored.day == today:
+            self.day = today
+            self.gate.start_trading_day(stored.baseline)
+            self.log.info("risk_trading_day_resumed", day=str(today), baseline=str(stored.baseline))
+        else:
+            self._start(today, previous=stored.day if stored is not None else None)
+        self._arm(now)
+        self.publish()
+        return self.unreadable
+
+    def reconfigure(self, cfg: RiskLimitsCfg) -> None:
+        """A reload: the day in progress keeps its baseline, named as the new setting names
+        it, and ends at the new setting's next boundary."""
+        new = DayClock.of(cfg)
+        if new == self.clock:
+            return
+        self.clock = new
+        if self.day is None:
+            return  # `begin` reads it
+        now = self.wall()
+        day = new.day_at(now)
+        if day != self.day:
+            self.log.info("risk_trading_day_renamed", day=str(day), previous_day=str(self.day))
+            self.day = day
+            self._save()
+        self._arm(now)
+
+    def publish(self) -> None:
+        if self.day is not None:
+            self._gauge.set(float(self.gate.realized_pnl() - self.gate.day_start_pnl))
+
+    def summary(self) -> dict[str, Any]:
+        """Today's figures, for `tradepulse exposure` (None before `begin`)."""
+        if self.day is None:
+            return {"day": None}
+        realized, baseline = self.gate.realized_pnl(), self.gate.day_start_pnl
+        started = dt.datetime.fromtimestamp(self.clock.start_of(self.day), dt.UTC)
+        return {
+            "day": self.day.isoformat(), "started_at": started.isoformat(),
+            "baseline": str(baseline), "realized_pnl": str(realized),
+            "daily_realized_pnl": str(realized - baseline),
+            "max_daily_loss": str(self.gate.limits.max_daily_loss),
+        }  # fmt: skip
+
+    # ------------------------------------------------------------------ internals
+
+    def _start(self, day: dt.date, previous: dt.date | None) -> None:
+        self.gate.start_trading_day()
+        self.day = day
+        baseline = self.gate.day_start_pnl
+        self.log.info(
+            "risk_trading_day_started", day=str(day), baseline=str(baseline),
+            previous_day=str(previous) if previous is not None else None,
+        )  # fmt: skip
+        self._save()
+
+    def _arm(self, now: float) -> None:
+        self._next = self.clock.next_start(now)
+        self._timer += 1
+        number = self._timer
+        delay = min(max(self._next - now, 0.0), _MAX_WAIT_S)
+        self._call_later(delay, lambda: self._wake(number))
+
+    def _wake(self, number: int) -> None:
+        if number != self._timer or self.day is None:
+            return  # re-armed since (a reload)
+        now = self.wall()
+        day = self.clock.day_at(now)
+        if day > self.day:  # (not at a clock stepped back: the day in progress goes on)
+            self._start(day, previous=self.day)
+            self.publish()
+        self._arm(now)
+
+    def _save(self) -> None:
+        """Persist the day and its baseline; a failure is logged and the day goes on in
+        memory (a restart of risk before the next good write then starts a new day)."""
+        assert self.day is not None
+        record = DayRecord(day=self.day, baseline=self.gate.day_start_pnl, ts_ns=time.time_ns())
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.path, record.model_dump_json().encode() + b"\n")
+        except OSError as exc:
+            self.log.error("risk_trading_day_persist_failed", day=str(self.day), error=str(exc))
+
+    def _load(self) -> DayRecord | None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            detail = f"{type(exc).__name__}: {exc}"
+        else:
+            try:
+                return DayRecord.model_validate_json(raw)
+            except ValidationError as exc:
+                detail = f"{exc.error_count()} validation error(s): {exc.errors()[0]['msg']}"
+        self.log.error("risk_trading_day_unreadable", path=str(self.path), detail=detail)
+        self.unreadable = f"{self.path}: {detail}"
+        return None

@@ -1,0 +1,222 @@
+"""`risk.max_daily_loss` counts over a trading day (`actors.risk.trading_day`), with an
+injected wall clock and timers. Before, nothing ever started a trading day: risk's realised
+P&L is the OMS book's since the last cold start, so over warm starts day after day the
+"daily" loss ran since that cold start (yesterday's gains hid today's losses, yesterday's
+losses halted today's trading)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from actors.risk.checks import ExposureView, ReasonCode, RiskGate
+from actors.risk.trading_day import DayClock, TradingDay
+from protocol.config import RiskLimitsCfg
+from protocol.messages import OrdType, PositionView, RiskCheck, Side
+from protocol.paths import trading_day_path
+from tests.log_stub import RecordingLog
+
+D = Decimal
+LIMITS = RiskLimitsCfg(max_daily_loss=D(1_000_000), price_band_pct=1000.0)
+
+
+def ts(text: str) -> float:
+    return dt.datetime.fromisoformat(text).timestamp()
+
+
+class Loop:
+    """The actor's timers and wall clock, moved by the test."""
+
+    def __init__(self, now: str) -> None:
+        self.now = ts(now)
+        self.timers: list[tuple[float, Callable[[], None]]] = []  # (due wall time, fn)
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
+        self.timers.append((self.now + delay_s, fn))
+
+    def call_every(self, _interval_s: float, _fn: Callable[[], None]) -> None:
+        pass
+
+    def advance(self, to: str) -> None:
+        """Move the clock to `to`, running each timer due on the way at its time."""
+        end = ts(to)
+        while due := [t for t in self.timers if t[0] <= end]:
+            first = min(due, key=lambda t: t[0])
+            self.timers.remove(first)
+            self.now = max(self.now, first[0])
+            first[1]()
+        self.now = end
+
+
+def gate_with(realized: str | int, limits: RiskLimitsCfg = LIMITS) -> RiskGate:
+    g = RiskGate(limits, reference_prices={"AAPL": D(100)})
+    set_realized(g, realized)
+    return g
+
+
+def set_realized(g: RiskGate, realized: str | int) -> None:
+    """The OMS book's realised P&L, as a rebuild of the gate's exposure would bring it."""
+    row = PositionView(venue="sim", symbol="AAPL", qty=D(0), realized_pnl=D(realized))
+    g.exposure = ExposureView.rebuild([], [row])
+
+
+def day_of(g: RiskGate, loop: Loop, state: Path, log: RecordingLog, **cfg: str) -> TradingDay:
+    limits = LIMITS.model_copy(update=cfg)
+    day = TradingDay(limits, state, g, log=log, call_later=loop.call_later,
+                     call_every=loop.call_every)  # fmt: skip
+    day.wall = lambda: loop.now
+    return day
+
+
+def check(coid: str = "c1") -> RiskCheck:
+    return RiskCheck(client_order_id=coid, venue="sim", symbol="AAPL", side=Side.BUY,
+                     qty=D(1), order_type=OrdType.LIMIT, price=D(100))  # fmt: skip
+
+
+def events(log: RecordingLog, name: str) -> list[dict[str, object]]:
+    return [fields for _level, event, fields in log.lines if event == name]
+
+
+# --------------------------------------------------------------------------- the clock
+
+
+def test_a_day_starts_at_day_start_in_its_zone_and_is_named_by_its_start_date() -> None:
+    """17:00 New York: the day named 2026-12-07 runs from 17:00 EST (22:00 UTC) that day to
+    17:00 the next; across the March DST change the day is 23 hours long."""
+    c = DayClock.of(LIMITS.model_copy(update={"day_start": "17:00",
+                                               "day_timezone": "America/New_York"}))  # fmt: skip
+    assert c.day_at(ts("2026-12-07T21:59:59+00:00")) == dt.date(2026, 12, 6)
+    assert c.day_at(ts("2026-12-07T22:00:00+00:00")) == dt.date(2026, 12, 7)
+    assert c.next_start(ts("2026-12-07T12:00:00+00:00")) == ts("2026-12-07T22:00:00+00:00")
+    assert c.next_start(ts("2026-12-07T22:00:00+00:00")) == ts("2026-12-08T22:00:00+00:00")
+    # 2027-03-14: clocks go forward at 02:00 EST; 17:00 EDT is 21:00 UTC
+    assert c.start_of(dt.date(2027, 3, 14)) - c.start_of(dt.date(2027, 3, 13)) == 23 * 3600
+    utc = DayClock.of(LIMITS)
+    assert utc.day_at(ts("2026-12-07T00:00:00+00:00")) == dt.date(2026, 12, 7)
+    assert utc.day_at(ts("2026-12-06T23:59:59+00:00")) == dt.date(2026, 12, 6)
+
+
+# --------------------------------------------------------------------------- the day
+
+
+def test_yesterdays_gain_no_longer_offsets_todays_loss(tmp_path: Path) -> None:
+    """A +500k day, then a -1.4M day against a 1M limit: at the boundary the baseline
+    becomes +500k, so today's loss is 1.4M and the next order is refused `daily_loss`.
+    Before, the loss counted from the last cold start: -900k, under the limit, approved."""
+    loop, log = Loop("2026-12-07T09:00:00+00:00"), RecordingLog()
+    g = gate_with(0)
+    day = day_of(g, loop, tmp_path, log)
+    day.begin()
+    assert events(log, "risk_trading_day_started")[-1]["day"] == "2026-12-07"
+    set_realized(g, 500_000)  # the day's gain
+    loop.advance("2026-12-08T00:00:01+00:00")  # the boundary timer fires
+    started = events(log, "risk_trading_day_started")[-1]
+    assert (started["day"], started["baseline"]) == ("2026-12-08", "500000")
+    set_realized(g, -900_000)  # today: -1.4M
+    assert g.daily_loss() == D(1_400_000)
+    verdict = g.check(check(), now_ns=1)
+    assert verdict.code is ReasonCode.DAILY_LOSS, verdict
+    assert day.summary()["daily_realized_pnl"] == "-1400000"
+    stored = json.loads(trading_day_path(tmp_path).read_text())
+    assert (stored["day"], D(stored["baseline"])) == ("2026-12-08", D(500_000))
+
+
+def test_a_restart_of_risk_mid_day_keeps_the_baseline(tmp_path: Path) -> None:
+    """The day started at +500k; risk is killed and starts again the same day (its
+    exposure rebuilt from the OMS: -900k): the stored baseline stands, the loss is 1.4M and
+    the order is refused. A baseline taken anew at the restart would count 0."""
+    loop, log = Loop("2026-12-07T09:00:00+00:00"), RecordingLog()
+    day_of(gate_with(500_000), loop, tmp_path, log).begin()
+    loop.advance("2026-12-07T15:00:00+00:00")
+    g = gate_with(-900_000)  # the new incarnation's first rebuild
+    log2 = RecordingLog()
+    day_of(g, loop, tmp_path, log2).begin()
+    assert events(log2, "risk_trading_day_started") == []
+    resumed = events(log2, "risk_trading_day_resumed")
+    assert resumed == [{"day": "2026-12-07", "baseline": "500000"}]
+    assert g.check(check(), now_ns=1).code is ReasonCode.DAILY_LOSS
+
+
+def test_a_start_on_a_new_day_resets_the_baseline(tmp_path: Path) -> None:
+    """Yesterday lost 1.2M (over the limit: trading halted yesterday). Risk starts again
+    today: a new day at -1.2M, today's loss is 0 and the order is approved. Before,
+    yesterday's loss halted today's trading."""
+    loop, log = Loop("2026-12-07T09:00:00+00:00"), RecordingLog()
+    g = gate_with(0)
+    day_of(g, loop, tmp_path, log).begin()
+    set_realized(g, -1_200_000)
+    assert g.check(check(), now_ns=1).code is ReasonCode.DAILY_LOSS
+    loop.now = ts("2026-12-08T08:00:00+00:00")  # risk was down over the boundary
+    g2 = gate_with(-1_200_000)
+    log2 = RecordingLog()
+    day_of(g2, loop, tmp_path, log2).begin()
+    started = events(log2, "risk_trading_day_started")
+    assert started == [{"day": "2026-12-08", "baseline": "-1200000", "previous_day": "2026-12-07"}]
+    assert g2.check(check(), now_ns=1).approved
+
+
+def test_the_timer_waits_for_the_boundary_and_ignores_a_clock_stepped_back(
+    tmp_path: Path,
+) -> None:
+    """No new day before the boundary (the timer is set for it, at most a minute ahead),
+    nor when the wall clock steps back over it: the day in progress goes on."""
+    loop, log = Loop("2026-12-07T23:58:00+00:00"), RecordingLog()
+    g = gate_with(100)
+    day_of(g, loop, tmp_path, log).begin()
+    assert max(due for due, _fn in loop.timers) - loop.now <= 60
+    loop.advance("2026-12-07T23:59:59+00:00")
+    assert len(events(log, "risk_trading_day_started")) == 1
+    loop.advance("2026-12-08T00:00:00+00:00")
+    assert events(log, "risk_trading_day_started")[-1]["day"] == "2026-12-08"
+    set_realized(g, 50)
+    loop.now = ts("2026-12-07T23:59:00+00:00")  # an NTP step back
+    loop.advance("2026-12-08T00:00:30+00:00")
+    assert len(events(log, "risk_trading_day_started")) == 2
+    assert g.day_start_pnl == 100
+
+
+def test_a_reload_of_the_boundary_keeps_the_days_loss_and_moves_the_next_boundary(
+    tmp_path: Path,
+) -> None:
+    """At 10:00 UTC day_start becomes 17:00 New York (22:00 UTC): the day in progress keeps
+    its baseline (now named 2026-12-06, as the new setting names it; persisted so a restart
+    agrees) and the next day starts at 22:00 UTC, not at midnight."""
+    loop, log = Loop("2026-12-07T09:00:00+00:00"), RecordingLog()
+    g = gate_with(100)
+    day = day_of(g, loop, tmp_path, log)
+    day.begin()
+    loop.advance("2026-12-07T10:00:00+00:00")
+    day.reconfigure(LIMITS.model_copy(update={"day_start": "17:00",
+                                               "day_timezone": "America/New_York"}))  # fmt: skip
+    assert g.day_start_pnl == 100
+    assert json.loads(trading_day_path(tmp_path).read_text())["day"] == "2026-12-06"
+    set_realized(g, 70)
+    loop.advance("2026-12-07T21:59:00+00:00")
+    assert g.day_start_pnl == 100
+    loop.advance("2026-12-07T22:00:01+00:00")
+    assert (g.day_start_pnl, day.day) == (70, dt.date(2026, 12, 7))
+
+
+@pytest.mark.parametrize("content", [b"{not json", b'{"version": 1, "day": "x", "baseline": "1"}'])
+def test_an_unreadable_day_file_is_logged_and_a_new_day_starts(
+    tmp_path: Path, content: bytes
+) -> None:
+    """A file that is not a day record (not JSON, a day that is no date) is logged at error
+    level, `begin` says why (risk engages the kill-switch: the day's loss so far is unknown,
+    tests/risk/test_trading_day_actor.py) and a new day starts at the realised P&L now,
+    written over it."""
+    path = trading_day_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    loop, log = Loop("2026-12-07T09:00:00+00:00"), RecordingLog()
+    g = gate_with(-5)
+    why = day_of(g, loop, tmp_path, log).begin()
+    assert why is not None and str(path) in why
+    assert [e for lvl, e, _f in log.lines if lvl == "error"] == ["risk_trading_day_unreadable"]
+    assert g.day_start_pnl == -5
+    assert json.loads(path.read_text())["day"] == "2026-12-07"

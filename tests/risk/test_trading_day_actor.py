@@ -1,0 +1,131 @@
+"""The risk actor's trading day (`actors.risk.trading_day`) in the test process against a
+stub OMS: the day begins at the first rebuild, `exposure` shows the day's realised P&L, a
+restart of risk the same day keeps the baseline (read back from its state dir), and the
+boundary timer starts a new day on the actor's own loop."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from actors.risk import trading_day
+from actors.risk.actor import RiskActor
+from protocol.commands import Exposure
+from protocol.messages import ControlReply, OrdType, PositionView, RiskCheck, RiskVerdict, Side
+from tests.actor_stubs import Client, Harness
+
+D = Decimal
+DAY1 = dt.datetime(2026, 12, 7, 15, tzinfo=dt.UTC).timestamp()
+VENUES = [{"name": "simA", "target_comp_id": "SIMA",
+           "sim": {"reference_prices": {"AAPL": "100.00"}}}]  # fmt: skip
+
+
+@pytest.fixture
+def h() -> Iterator[Harness]:
+    harness = Harness(venues=("simA",), overrides={
+        "risk": {"max_daily_loss": "1000"}, "venues": VENUES})  # fmt: skip
+    yield harness
+    harness.close()
+
+
+def book(h: Harness, realized: str) -> None:
+    """The OMS's book: flat AAPL with this realised P&L (what risk's rebuild reads)."""
+    h.oms.positions = [
+        PositionView(venue="simA", symbol="AAPL", qty=D(0), realized_pnl=D(realized))
+    ]
+
+
+def start(h: Harness, now: list[float]) -> RiskActor:
+    actor = h.start(RiskActor, "risk")
+    assert isinstance(actor, RiskActor)
+    actor.day.wall = lambda: now[0]
+    h.pump(lambda: actor.ready and actor.day.day is not None, what="rebuilt, day begun")
+    return actor
+
+
+def daily(actor: RiskActor) -> dict[str, Any]:
+    replies: list[ControlReply] = []
+    actor.on_control(Exposure(), replies.append)
+    [reply] = replies
+    assert reply.status == "ok" and reply.data is not None, reply
+    result: dict[str, Any] = reply.data["daily"]
+    return result
+
+
+def verdict(h: Harness, coid: str) -> RiskVerdict:
+    check = RiskCheck(client_order_id=coid, venue="simA", symbol="AAPL", side=Side.BUY,
+                      qty=D(1), order_type=OrdType.LIMIT, price=D(100))  # fmt: skip
+    body = Client(h, "risk").request(check)
+    assert isinstance(body, RiskVerdict), body
+    return body
+
+
+def test_a_restart_of_risk_the_same_day_keeps_the_days_baseline(h: Harness) -> None:
+    """The day began at +500; risk is restarted (a kill -9: a new incarnation over the
+    same state dir) while the book went to -900: the stored baseline stands, the day's
+    loss is 1,400 over the limit of 1,000 and an order is refused `daily_loss`. Before,
+    the loss counted from the cold start: 900, approved."""
+    now = [DAY1]
+    book(h, "500")
+    actor = start(h, now)
+    assert daily(actor) | {"started_at": None} == {
+        "day": "2026-12-07", "started_at": None, "baseline": "500", "realized_pnl": "500",
+        "daily_realized_pnl": "0", "max_daily_loss": "1000",
+    }  # fmt: skip
+    book(h, "-900")
+    now[0] += 3600
+    actor = start(h, now)
+    assert daily(actor)["daily_realized_pnl"] == "-1400"
+    refused = verdict(h, "after-restart")
+    assert (refused.approved, refused.reason_code) == (False, "daily_loss"), refused
+
+
+def test_the_boundary_timer_starts_a_new_day_on_the_actors_loop(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Yesterday's loss of 1,200 refuses orders; the wall clock passes midnight UTC and the
+    timer (set for the boundary) starts a new day at -1,200: the next order is approved."""
+    monkeypatch.setattr(trading_day, "_MAX_WAIT_S", 0.01)
+    now = [DAY1]
+    book(h, "0")
+    actor = start(h, now)
+    book(h, "-1200")
+    actor.sync.start("test")  # the OMS's fills, as a rebuild brings them
+    h.pump(lambda: actor.gate.realized_pnl() == D(-1200), what="rebuilt at -1200")
+    assert verdict(h, "day1").reason_code == "daily_loss"
+    now[0] = dt.datetime(2026, 12, 8, 0, 0, 1, tzinfo=dt.UTC).timestamp()
+    h.pump(lambda: actor.day.day == dt.date(2026, 12, 8), what="a new day")
+    assert daily(actor)["baseline"] == "-1200"
+    assert verdict(h, "day2").approved
+
+
+def test_a_loss_booked_before_todays_start_does_not_halt_today(h: Harness) -> None:
+    """The book lost 1,200 on an earlier day (risk's state dir has no day of today: a warm
+    start the next morning). Risk starts a new day at -1,200 and approves an order. Before,
+    the daily loss ran from the last cold start: 1,200 over the limit refused every order,
+    day after day, until a cold start."""
+    book(h, "-1200")
+    actor = h.start(RiskActor, "risk")
+    h.pump(lambda: isinstance(actor, RiskActor) and actor.ready, what="rebuilt")
+    approved = verdict(h, "next-morning")
+    assert approved.approved, approved
+
+
+def test_an_unreadable_day_file_engages_the_kill_switch(h: Harness) -> None:
+    """The day's loss so far cannot be known (the file is replaced whole, so not a torn
+    write: a broken disk or a hand edit): risk engages the kill-switch `state_unreadable`,
+    as for its own unreadable switch file, and an operator decides. Before, a new day began
+    silently and the day's earlier loss stopped counting."""
+    path = trading_day.trading_day_path(h.cfg.state_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"{not json")
+    book(h, "-900")
+    actor = h.start(RiskActor, "risk")
+    assert isinstance(actor, RiskActor)
+    h.pump(lambda: actor.ready and actor.engaged, what="engaged")
+    assert actor.ks.reason.startswith("state_unreadable: ") and str(path) in actor.ks.reason
+    assert verdict(h, "after").reason_code == "kill_switch"
