@@ -4,8 +4,8 @@ Archive the OMS journal, our FIX session stores and risk's trading day (its dail
 baseline is a figure of the book archived with the journal: the new book starts at 0) to
 `state/archive/<timestamp>/`, leave a marker so the OMS knows its first reconciliation is a
 cold one (open venue orders from before are cancelled or adopted, by config), and reset the
-kill-switch (logged). The
-simulated venues' own state (`state/venues/`) is the outside world and is never touched.
+kill-switch (logged). The simulated venues' own state (`state/venues/`) is the outside world
+and is never touched.
 """
 
 from __future__ import annotations
