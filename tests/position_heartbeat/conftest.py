@@ -1,5 +1,5 @@
-"""The heartbeat tests' harness: `h`, the heartbeat actor beside stub connectors, OMS and
-risk, beating every INTERVAL_S (a module may define its own `h`)."""
+"""The heartbeat tests' default harness: `h`, beating every INTERVAL_S (`beating`; a module
+may define its own `h`)."""
 
 from __future__ import annotations
 
@@ -8,22 +8,17 @@ from collections.abc import Iterator
 import pytest
 
 from tests.actor_stubs import Harness
+from tests.position_heartbeat.beating import beating
 from tests.position_heartbeat.test_actor import BEATS, INTERVAL_S, OUTAGE_S
 
 
 @pytest.fixture
 def h() -> Iterator[Harness]:
-    harness = Harness(
-        overrides={
-            "heartbeat": {
-                "interval_s": INTERVAL_S,
-                "venue_positions_interval_s": INTERVAL_S,  # every beat (test_venue_interval)
-                "divergence_beats": BEATS,
-                "missing_intervals": 2,
-            },
-            "oms": {"outage_tolerance_s": OUTAGE_S},
-        },
+    with beating(
+        INTERVAL_S,  # and the venue asked every beat (test_venue_interval)
+        divergence_beats=BEATS,
+        missing_intervals=2,
+        oms={"outage_tolerance_s": OUTAGE_S},
         clock=True,  # answer windows of 0.8 x INTERVAL_S: on the wall clock, load missed them
-    )
-    yield harness
-    harness.close()
+    ) as harness:
+        yield harness

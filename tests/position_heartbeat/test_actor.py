@@ -15,6 +15,7 @@ from protocol.codec import Envelope
 from protocol.domain import MAX_REASON_CHARS
 from protocol.messages import ExecCut, KillSwitchCommand, KillSwitchState, Message, PositionView
 from tests.actor_stubs import Harness, Stub
+from tests.position_heartbeat.beating import beating
 
 D = Decimal
 BEATS = 3
@@ -293,17 +294,7 @@ def test_a_venue_out_of_session_is_logged_at_info_on_change_and_every_nth_beat()
     """Overnight (the connector answers OUT_OF_SESSION every beat) the heartbeat does not
     write an info line per beat: the first beat out of session is at info, then one every
     `log_every_n` beats (with the quiet count), the rest at debug; no outage counted."""
-    harness = Harness(
-        overrides={
-            "heartbeat": {
-                "interval_s": INTERVAL_S,
-                "venue_positions_interval_s": INTERVAL_S,
-                "log_every_n": 5,
-            },
-            "oms": {"outage_tolerance_s": OUTAGE_S},
-        }
-    )
-    try:
+    with beating(INTERVAL_S, log_every_n=5, oms={"outage_tolerance_s": OUTAGE_S}) as harness:
         harness.connectors["simA"].mode = "closed"
         actor, risk = start(harness)
         with capture_logs() as logs:
@@ -316,5 +307,3 @@ def test_a_venue_out_of_session_is_logged_at_info_on_change_and_every_nth_beat()
         assert 2 <= len(info) <= beats // 5 + 2, (len(info), beats)
         assert [e["quiet_beats"] for e in info[1:]] == [4] * (len(info) - 1)
         assert risk.commands == []
-    finally:
-        harness.close()

@@ -12,6 +12,7 @@ from structlog.testing import capture_logs
 
 from actors.position_heartbeat.beatlog import BeatLogGate
 from tests.actor_stubs import Harness
+from tests.position_heartbeat.beating import beating
 from tests.position_heartbeat.test_actor import pos, start
 
 EVERY_N = 4
@@ -42,18 +43,9 @@ def test_gate_every_one_logs_every_beat_and_rejects_zero() -> None:
 
 @pytest.fixture
 def h() -> Iterator[Harness]:
-    harness = Harness(
-        overrides={
-            "system": {"log_level": "debug"},  # the debug lines too (capture_logs)
-            "heartbeat": {
-                "interval_s": INTERVAL_S,
-                "venue_positions_interval_s": INTERVAL_S,
-                "log_every_n": EVERY_N,
-            },
-        }
-    )
-    yield harness
-    harness.close()
+    # the debug lines too (capture_logs)
+    with beating(INTERVAL_S, log_every_n=EVERY_N, system={"log_level": "debug"}) as harness:
+        yield harness
 
 
 def _beats(logs: list[dict[str, Any]], venue: str) -> list[dict[str, Any]]:

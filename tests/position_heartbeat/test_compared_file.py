@@ -25,6 +25,7 @@ from protocol.messages import ExecCut
 from protocol.paths import heartbeat_compared_path
 from tests.actor_stubs import Harness
 from tests.helpers import eventually
+from tests.position_heartbeat.beating import beating
 
 COMPARED = "tradepulse_position_compared_timestamp_seconds"
 INTERVAL_S = 0.05
@@ -183,13 +184,8 @@ def test_a_kill_9_mid_write_leaves_a_readable_file(tmp_path: Path) -> None:
 
 @pytest.fixture
 def h() -> Iterator[Harness]:
-    harness = Harness(
-        overrides={
-            "heartbeat": {"interval_s": INTERVAL_S, "venue_positions_interval_s": INTERVAL_S},
-        }
-    )
-    yield harness
-    harness.close()
+    with beating(INTERVAL_S) as harness:
+        yield harness
 
 
 def start(h: Harness) -> HeartbeatActor:

@@ -10,6 +10,7 @@ import pytest
 
 from protocol.messages import ExecCut
 from tests.actor_stubs import Harness
+from tests.position_heartbeat.beating import beating
 from tests.position_heartbeat.test_actor import BEATS, INTERVAL_S, pos, start
 
 CUT = ExecCut(connector_epoch=7, exec_seq=41, since=40, oms_epoch=1)
@@ -17,18 +18,8 @@ CUT = ExecCut(connector_epoch=7, exec_seq=41, since=40, oms_epoch=1)
 
 @pytest.fixture
 def h() -> Iterator[Harness]:
-    harness = Harness(
-        overrides={
-            "heartbeat": {
-                "interval_s": INTERVAL_S,
-                "venue_positions_interval_s": INTERVAL_S,
-                "divergence_beats": BEATS,
-                "position_tolerance": "0",
-            },
-        }
-    )
-    yield harness
-    harness.close()
+    with beating(INTERVAL_S, divergence_beats=BEATS, position_tolerance="0") as harness:
+        yield harness
 
 
 def test_executions_in_flight_never_count_when_the_venue_names_its_cut(h: Harness) -> None:

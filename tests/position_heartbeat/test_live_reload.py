@@ -14,24 +14,15 @@ from protocol.codec import Envelope
 from protocol.commands import ApplyConfig
 from protocol.messages import KillSwitchCommand, KillSwitchState, Message, PositionView
 from tests.actor_stubs import Harness
+from tests.position_heartbeat.beating import beating
 
 INTERVAL_S = 0.05
 
 
 @pytest.fixture
 def h() -> Iterator[Harness]:
-    harness = Harness(
-        overrides={
-            "heartbeat": {
-                "interval_s": INTERVAL_S,
-                "venue_positions_interval_s": INTERVAL_S,
-                "divergence_beats": 50,
-                "log_every_n": 60,
-            },
-        }
-    )
-    yield harness
-    harness.close()
+    with beating(INTERVAL_S, divergence_beats=50, log_every_n=60) as harness:
+        yield harness
 
 
 def _reload(actor: HeartbeatActor, **changes: Any) -> None:

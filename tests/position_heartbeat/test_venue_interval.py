@@ -18,6 +18,7 @@ from structlog.testing import capture_logs
 from actors.position_heartbeat.actor import HeartbeatActor
 from protocol.messages import GetPositions
 from tests.actor_stubs import Harness
+from tests.position_heartbeat.beating import beating
 from tests.position_heartbeat.test_actor import RiskStub, engages_sent, pos, start
 
 D = Decimal
@@ -30,20 +31,15 @@ SLACK_S = 0.5
 
 @pytest.fixture
 def h() -> Iterator[Harness]:
-    harness = Harness(
-        overrides={
-            "heartbeat": {
-                "interval_s": INTERVAL_S,
-                "venue_positions_interval_s": VENUE_EVERY_S,
-                "divergence_beats": BEATS,
-                "missing_intervals": 2,
-            },
-            "oms": {"outage_tolerance_s": OUTAGE_S},
-        },
+    with beating(
+        INTERVAL_S,
+        venue_positions_interval_s=VENUE_EVERY_S,
+        divergence_beats=BEATS,
+        missing_intervals=2,
+        oms={"outage_tolerance_s": OUTAGE_S},
         clock=True,  # answer windows of 0.8 x INTERVAL_S: on the wall clock, load missed them
-    )
-    yield harness
-    harness.close()
+    ) as harness:
+        yield harness
 
 
 def venue_requests(h: Harness, venue: str) -> int:
