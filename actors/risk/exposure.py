@@ -62,7 +62,8 @@ class _Position:
         closed = min(abs(self.qty), abs(signed_qty))
         direction = Decimal(1) if self.qty > 0 else Decimal(-1)
         # our part's share of the close at its own cost: avg_px * qty is all of its cost
-        unknown = closed * self.unknown_qty / self.qty  # >= 0: the unknown part's share
+        # >= 0: the unknown part's share (none, and no division, for a position of known cost)
+        unknown = closed * self.unknown_qty / self.qty if self.unknown_qty else _ZERO
         if self.unknown_qty != self.qty:  # all of it of no cost (an older OMS's): none counts
             self.realized_pnl += ((closed - unknown) * px - closed * self.avg_px) * direction
         self.unknown_qty -= unknown * direction
