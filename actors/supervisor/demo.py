@@ -20,7 +20,9 @@ from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from protocol.messages import TERMINAL_STATUSES, OrderStatus
+from actors.supervisor.commands.positions import PX_PLACES
+from actors.supervisor.commands.tables import num
+from protocol.messages import TERMINAL_STATUSES, OrderStatus, OrderView, PositionView
 
 WAIT_S = 20.0
 # a limit order's quantity per venue kind: shares on a FIX venue, a crypto exchange's base
@@ -117,15 +119,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             for oid in orders:
                 view = client.get_order(oid)
                 status[oid] = view.status
-                line = f"{view.status} cum={view.cum_qty} avg_px={view.avg_px}"
+                line = order_line(view)
                 if seen.get(oid) != line:
                     seen[oid] = line
                     _say(f"{oid} on {view.venue}: {line}")
             time.sleep(0.25)
         for pos in client.positions():
-            _say(f"position {pos.venue} {pos.symbol}: qty={pos.qty} avg_px={pos.avg_px}")
+            _say(position_line(pos))
     _say(done_hint(ns.config, ns.state_dir, ns.runtime_dir))
     return 0
+
+
+def order_line(view: OrderView) -> str:
+    """An order as the demo prints it: prices at the tables' decimals, no price while nothing
+    has filled (`tradepulse orders` shows the same)."""
+    px = num(view.avg_px, PX_PLACES) if view.cum_qty else "-"
+    return f"{view.status} cum={view.cum_qty} avg_px={px}"
+
+
+def position_line(pos: PositionView) -> str:
+    """A position as the demo prints it: its average price at the tables' decimals (not the
+    28 digits of a Decimal division), ``-`` for a flat one or one of unknown cost."""
+    px = num(pos.avg_px, PX_PLACES) if pos.qty and pos.cost_known else "-"
+    return f"position {pos.venue} {pos.symbol}: qty={pos.qty} avg_px={px}"
 
 
 def done_hint(config: str, state_dir: str | None, runtime_dir: str | None) -> str:
