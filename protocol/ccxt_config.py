@@ -5,15 +5,22 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from protocol.domain import check_decimal
 
 ConfigDec = Annotated[Decimal, AfterValidator(check_decimal)]
 EnvVar = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 CcxtSymbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{1,16}/[A-Z0-9]{1,16}$")]
+# the ccxt classes whose requests the connector speaks: it looks an order up and cancels it
+# by client id with Binance's parameters (origClientOrderId, newClientOrderId), reads
+# Binance's raw fields and error codes. Another class ignores those parameters: its cancel
+# and its lookup go out naming no order (okx ordId null, kraken txid None, bybit none,
+# coinbase order_ids [null]), so no order could be cancelled, not by the kill switch either,
+# and no lost create or resend could be looked up (tests/protocol/test_ccxt_exchanges.py)
+SUPPORTED_EXCHANGES: Final = ("binance",)
 
 
 class CcxtCfg(BaseModel):
@@ -42,6 +49,18 @@ class CcxtCfg(BaseModel):
     # per asset, the balance that is not a position of ours (funding held at the exchange):
     # the heartbeat compares (balance - baseline) of each symbol's base asset with the OMS
     position_baseline: dict[str, ConfigDec] = Field(default_factory=dict)
+
+    @field_validator("exchange")
+    @classmethod
+    def _supported(cls, exchange: str) -> str:
+        if exchange not in SUPPORTED_EXCHANGES:
+            raise ValueError(
+                f"exchange {exchange!r} is not supported (supported: "
+                f"{', '.join(SUPPORTED_EXCHANGES)}): the connector cancels and looks orders up"
+                " by client id with Binance's parameters, which other ccxt classes ignore (an"
+                " order there could never be cancelled, not even by the kill switch)"
+            )
+        return exchange
 
     @model_validator(mode="after")
     def _one_symbol_per_base(self) -> CcxtCfg:

@@ -36,6 +36,7 @@ from protocol.messages import CancelOnVenue, ExecReport, PlaceOrder, ReplaceOnVe
 LOOKUPS_AFTER_UNKNOWN = 3  # lookups by client id after a lost submit answer (then: the OMS)
 LOOKUP_DELAYS_S = (0.2, 0.5, 1.0)
 MAX_TRADES_PER_FETCH = 1000  # Binance's most per myTrades request (an order's trades)
+MAX_TRADE_PAGES = 100  # myTrades pages read of one order (100,000 trades) before giving up
 POLL_CONCURRENCY = 8  # lookups of one poll in flight at once
 CANCEL_RETRY_DELAYS_S = (0.2, 0.5, 1.0)  # a cancel whose answer was lost is sent again
 RESEND_DELAY_ENV = "TP_FAULT_RESEND_LOOKUP_DELAY_S"  # fault injection (module docstring)
@@ -339,13 +340,7 @@ class Flows:
             return False
         if view.filled > known and view.filled > have and view.venue_order_id:
             try:
-                trades = await self.rest.call(
-                    self.rest.ex.fetch_my_trades,
-                    intent.symbol,
-                    None,
-                    MAX_TRADES_PER_FETCH,  # Binance's default is 500
-                    {"orderId": view.venue_order_id},
-                )
+                trades = await self.order_trades(intent.symbol, view.venue_order_id)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the next poll tries again
@@ -358,6 +353,36 @@ class Flows:
                     intent, order, [], fills_pending=True, final_event=final_event
                 )
         return self.tracker.apply_order(intent, order, trades, final_event=final_event)
+
+    async def order_trades(self, symbol: str, venue_order_id: str) -> list[Mapping[str, Any]]:
+        """Every trade of venue order `venue_order_id`. One myTrades request when its
+        answer is not full; else page by page from the order's first trade on (`fromId`),
+        until a page comes back short: Binance answers `orderId` alone with the order's
+        newest trades, so a fuller order's oldest ones were missing and each fill's cum_qty
+        short by them. A page that does not move past the last (an exchange repeating
+        itself) or more than MAX_TRADE_PAGES pages is a ValueError (the poll tries again)."""
+
+        async def page(params: dict[str, object]) -> list[Mapping[str, Any]]:
+            got = await self.rest.call(
+                self.rest.ex.fetch_my_trades, symbol, None, MAX_TRADES_PER_FETCH, params
+            )  # the limit: Binance's default is 500
+            return list(got or [])
+
+        first = await page({"orderId": venue_order_id})
+        if len(first) < MAX_TRADES_PER_FETCH:
+            return first
+        trades: list[Mapping[str, Any]] = []
+        from_id = 0
+        for _ in range(MAX_TRADE_PAGES):
+            rows = await page({"orderId": venue_order_id, "fromId": from_id})
+            trades += rows
+            if len(rows) < MAX_TRADES_PER_FETCH:
+                return trades
+            last = max(int(str(t.get("id"))) for t in rows)
+            if last < from_id:
+                raise ValueError(f"myTrades fromId {from_id} answered trades up to {last}")
+            from_id = last + 1
+        raise ValueError(f"order {venue_order_id} has more than {len(trades)} trades")
 
     async def cancel(self, request: CancelOnVenue) -> None:
         """Cancel by client id. An answer lost (timeout, 5xx: not known whether it was
