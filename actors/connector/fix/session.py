@@ -163,6 +163,7 @@ class FixSession:
         self._resend_skips = ResendSkips(self._log, monotonic, target_comp_id)
         self._orders_not_resent = metrics.FIX_ORDERS_NOT_RESENT.labels(peer=target_comp_id)
         self._reject_log = LogBudget(clock=monotonic)  # Rejects we send: 10 lines a second
+        self._beyond_log = LogBudget(burst=1, clock=monotonic)  # resends asked past our last
         self._events: list[SessionEvent] = []
         self._queue: dict[int, tuple[Inbound, bool]] = {}  # seq -> (message, already handled)
         self._resend_until = 0  # a ResendRequest is out until next_in passes this seq
@@ -428,7 +429,7 @@ class FixSession:
         elif msg_type == "1":
             self._emit("0", [(112, bytes(msg.get(112)))])
         elif msg_type == "2":
-            self._serve_resend(inbound, fc.get_int(msg, 7) or 1, fc.get_int(msg, 16) or 0)
+            self._serve_resend(inbound, fc.get_int(msg, 7) or 0, fc.get_int(msg, 16) or 0)
         elif msg_type == "3":
             event = SessionRejectReceived(
                 fc.get_int(msg, 45) or 0,
@@ -522,9 +523,15 @@ class FixSession:
         return self._tx.emit(msg_type, body, keep=keep)
 
     def _serve_resend(self, inbound: Inbound, begin: int, end: int) -> None:
-        if end and begin > end:  # no range: refused (FIX 4.4), not answered by silence
-            text = f"BeginSeqNo(7) {begin} above EndSeqNo(16) {end}"
-            self._reject(inbound.seq, inbound.hdr, fc.REASON_VALUE_INCORRECT, text, ref_tag=16)
+        last = self._store.next_out - 1  # asked past it: the peer thinks we sent more
+        refusal = self._tx.resend_refusal(begin, end)
+        if refusal is not None:  # no range we sent: refused (FIX 4.4), not answered by silence
+            self._reject(inbound.seq, inbound.hdr, fc.REASON_VALUE_INCORRECT, *refusal)
+            if refusal[1] == 7 and begin > last and (n := self._beyond_log.take()) is not None:
+                self._log.warning(
+                    "fix_resend_request_beyond_last_sent",
+                    begin=begin, end=end, last_sent=last, suppressed=n,
+                )  # fmt: skip
             return
         skipped = self._tx.skip_resend(begin, end)  # a flood of them: see fix transmit
         if skipped is not None:
