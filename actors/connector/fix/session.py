@@ -35,12 +35,16 @@ FIX 4.4 application MsgType outside `app_msg_types` is consumed too: one of
 `informational_msg_types` (News, TradingSessionStatus) is logged, any other gets a
 BusinessMessageReject (35=j, BusinessRejectReason 380=3 Unsupported Message Type). A
 MsgSeqNum lower than expected without PossDupFlag ends the session: Logout with a text,
-then `Disconnect`. A PossDup message already seen is dropped. A number
-higher than expected queues the message and sends one ResendRequest(BeginSeqNo=expected,
-EndSeqNo=0); queued messages are delivered in order once the gap is filled. If next-in
-stands still for a HeartBtInt while a gap is open (the resent message came garbled
-again), the ResendRequest goes out again; after `MAX_RESEND_REREQUESTS` such requests
-without progress the session ends (Logout, `Disconnect`): the next logon recovers it. A
+then `Disconnect`. A GapFill whose NewSeqNo skips more than `MAX_GAP_FILL_JUMP` numbers
+past its own, to no message seen there, is rejected (373=5, 371=36), only its own number
+consumed: taken, a hostile 2^31-1 made every later number "too low" for good (see
+docs/fix-venues.md); a jump the venue really made comes with its messages, and is taken. A
+PossDup message already seen is dropped. A number higher than expected queues the message
+and sends one ResendRequest(BeginSeqNo=expected, EndSeqNo=0); queued messages are
+delivered in order once the gap is filled. If next-in stands still for a HeartBtInt while
+a gap is open (the resent message came garbled again), the ResendRequest goes out again;
+after `MAX_RESEND_REREQUESTS` such requests without progress the session ends (Logout,
+`Disconnect`): the next logon recovers it. A
 ResendRequest is answered with the kept application messages (PossDupFlag=Y,
 OrigSendingTime) and SequenceReset-GapFill for admin messages, for NewOrderSingles sent
 before this connection or more than two HeartBtInt ago (the OMS decides whether an order
@@ -103,6 +107,7 @@ from actors.runtime.ratelog import LogBudget
 from protocol.exceptions import VenueError
 
 MAX_RESEND_REREQUESTS = 3  # ResendRequests repeated for a gap that does not move
+MAX_GAP_FILL_JUMP = 100_000  # a GapFill skipping more, to no message seen: refused
 # a State, not a literal: `receive` checks it again after each frame (a frame may close the
 # session), where a literal would be narrowed away by the check before the loop
 _CLOSED: State = "closed"
@@ -408,15 +413,23 @@ class FixSession:
                 self._fatal("SendingTime accuracy problem")
         elif inbound.msg_type == "4":  # gap fill (a reset never gets here)
             new_seq = fc.get_int(inbound.msg, 36) or 0
-            if not seq < new_seq <= MAX_SEQ:
-                text = "NewSeqNo not above MsgSeqNum (or over the maximum)"
-                self._reject(seq, inbound.hdr, fc.REASON_VALUE_INCORRECT, text)
+            if (text := self._gap_fill_refusal(seq, new_seq)) is not None:
+                self._reject(seq, inbound.hdr, fc.REASON_VALUE_INCORRECT, text, ref_tag=36)
                 new_seq = seq + 1
             self._store.set_next_in(new_seq)
         else:
             self._store.set_next_in(seq + 1)
             if not handled:
                 self._dispatch(inbound)
+
+    def _gap_fill_refusal(self, seq: int, new_seq: int) -> str | None:
+        """Why GapFill(`seq` -> `new_seq`) is refused, or None. A skip over more than
+        `MAX_GAP_FILL_JUMP` numbers is taken only up to a message seen past it (queued)."""
+        if not seq < new_seq <= MAX_SEQ:
+            return "NewSeqNo not above MsgSeqNum (or over the maximum)"
+        if new_seq - seq > MAX_GAP_FILL_JUMP and new_seq > max(self._queue, default=0) + 1:
+            return f"NewSeqNo {new_seq} skips over {MAX_GAP_FILL_JUMP} numbers, none seen"
+        return None
 
     def _dispatch(self, inbound: Inbound) -> None:
         msg_type, msg = inbound.msg_type, inbound.msg

@@ -1,5 +1,5 @@
 """Sequence numbers a venue's session messages name that no correct peer sends: a
-ResendRequest from 0 or past our last message."""
+ResendRequest from 0 or past our last message, a gap fill that jumps absurdly far."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 from actors.connector.fix import codec as fc
 from actors.connector.fix.events import SessionRejectSent
-from tests.connector.fix.test_session import FakeClock, Link, frames, raw
+from actors.connector.fix.session import MAX_GAP_FILL_JUMP
+from tests.connector.fix.test_session import FakeClock, Link, apps, exec_report, frames, raw
 
 
 @pytest.fixture
@@ -74,3 +75,44 @@ def test_resend_request_of_our_last_message_is_still_served(link: Link) -> None:
     assert _resend_request(link, "5", "0") == []
     [(msg_type, resent)] = frames(link.us.data_to_send())
     assert msg_type == "D" and resent[34] == b"5" and resent[43] == b"Y"
+
+
+@pytest.mark.parametrize("new_seq", [2_147_483_647, 2 + MAX_GAP_FILL_JUMP + 1])
+def test_gap_fill_jumping_absurdly_far_is_rejected_and_the_session_goes_on(
+    link: Link, new_seq: int
+) -> None:
+    """A GapFill at 2 to NewSeqNo 2^31-1 (or one past the bound) with nothing seen there:
+    a Reject 373=5 371=36, only its own number consumed, and the venue's next message (3)
+    is delivered. It was accepted: next-in 2^31-1 was stored, every later message was
+    "MsgSeqNum too low" and the session ended, at every logon after too."""
+    fill = raw("4", 2, [(123, "Y"), (36, str(new_seq))], sent_s=link.clock())
+    [event] = link.us.receive(fill)
+    assert isinstance(event, SessionRejectSent) and event.reason == fc.REASON_VALUE_INCORRECT
+    [(msg_type, reject)] = frames(link.us.data_to_send())
+    assert msg_type == "3" and [reject[t] for t in (45, 371, 373)] == [b"2", b"36", b"5"]
+    assert link.us_store.next_in == 3
+    events = link.us.receive(raw("8", 3, exec_report("e3"), sent_s=link.clock()))
+    assert apps(events) == [(3, "e3", False)] and link.us.state == "active"
+
+
+def test_gap_fill_within_the_bound_is_taken(link: Link) -> None:
+    """A skip of exactly `MAX_GAP_FILL_JUMP` numbers is a gap fill like any other."""
+    new_seq = 2 + MAX_GAP_FILL_JUMP
+    assert link.us.receive(raw("4", 2, [(123, "Y"), (36, str(new_seq))], sent_s=link.clock())) == []
+    assert link.us_store.next_in == new_seq
+
+
+def test_a_far_jump_the_venue_really_made_is_taken_once_its_messages_come(link: Link) -> None:
+    """The venue really skipped (a refused jump costs one round trip): its next message at
+    the far number opens a gap, our ResendRequest brings the GapFill again, and this time
+    it is taken (a message at that number was seen) and the queued message delivered."""
+    far = 2 + MAX_GAP_FILL_JUMP * 10
+    link.us.receive(raw("4", 2, [(123, "Y"), (36, str(far))], sent_s=link.clock()))
+    assert link.us_store.next_in == 3
+    link.us.data_to_send()
+    assert link.us.receive(raw("8", far, exec_report("far"), sent_s=link.clock())) == []
+    [(msg_type, request)] = frames(link.us.data_to_send())
+    assert msg_type == "2" and request[7] == b"3"
+    again = raw("4", 3, [(123, "Y"), (36, str(far))], poss_dup=True, sent_s=link.clock())
+    assert apps(link.us.receive(again)) == [(far, "far", False)]
+    assert link.us_store.next_in == far + 1 and link.us.state == "active"
