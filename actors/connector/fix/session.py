@@ -30,27 +30,25 @@ frames (ignored, number not consumed) and bad headers: see fix inbound. A well-f
 message with a missing required field, a MsgType FIX 4.4 does not define or a bad
 SendingTime gets a session Reject and its number is consumed, as FIX prescribes (each
 Reject we send counted in ``tradepulse_fix_rejects_sent_total``, its log line within a
-budget of 10 a second). A valid
-FIX 4.4 application MsgType outside `app_msg_types` is consumed too: one of
-`informational_msg_types` (News, TradingSessionStatus) is logged, any other gets a
-BusinessMessageReject (35=j, BusinessRejectReason 380=3 Unsupported Message Type). A
-MsgSeqNum lower than expected without PossDupFlag ends the session: Logout with a text,
-then `Disconnect`. A GapFill whose NewSeqNo skips more than `MAX_GAP_FILL_JUMP` numbers
-past its own, to no message seen there, is rejected (373=5, 371=36), only its own number
-consumed: taken, a hostile 2^31-1 made every later number "too low" for good (see
-docs/fix-venues.md); a jump the venue really made comes with its messages, and is taken. A
-PossDup message already seen is dropped. A number higher than expected queues the message
-and sends one ResendRequest(BeginSeqNo=expected, EndSeqNo=0); queued messages are
-delivered in order once the gap is filled. If next-in stands still for a HeartBtInt while
-a gap is open (the resent message came garbled again), the ResendRequest goes out again;
-after `MAX_RESEND_REREQUESTS` such requests without progress the session ends (Logout,
-`Disconnect`): the next logon recovers it. A
-ResendRequest is answered with the kept application messages (PossDupFlag=Y,
-OrigSendingTime) and SequenceReset-GapFill for admin messages, for NewOrderSingles sent
-before this connection or more than two HeartBtInt ago (the OMS decides whether an order
-the venue never read still goes; each counted in ``tradepulse_fix_orders_not_resent_total``)
-and for messages older than the store keeps (see fix transmit, which also bounds a flood of
-ResendRequests).
+budget of 10 a second). A valid FIX 4.4 application MsgType outside `app_msg_types` is
+consumed too: one of `informational_msg_types` (News, TradingSessionStatus) is logged, any
+other gets a BusinessMessageReject (35=j, BusinessRejectReason 380=3 Unsupported Message
+Type). A MsgSeqNum lower than expected without PossDupFlag ends the session: Logout with a
+text, then `Disconnect`. A GapFill whose NewSeqNo skips more than `MAX_GAP_FILL_JUMP`
+numbers past its own, to no message seen there, is rejected (373=5, 371=36), only its own
+number consumed (see fix inbound, docs/fix-venues.md); a jump the venue really made is
+taken once its messages come. A PossDup message already seen is dropped. A number higher
+than expected queues the message and sends one ResendRequest(BeginSeqNo=expected,
+EndSeqNo=0); queued messages are delivered in order once the gap is filled. If next-in
+stands still for a HeartBtInt while a gap is open (the resent message came garbled again),
+the ResendRequest goes out again; after `MAX_RESEND_REREQUESTS` such requests without
+progress the session ends (Logout, `Disconnect`): the next logon recovers it. A Logon 141=Y
+at 1 while logged on resets both numbers (ours answers). A ResendRequest is answered with
+the kept application messages (PossDupFlag=Y, OrigSendingTime) and SequenceReset-GapFill
+for admin messages, for NewOrderSingles sent before this connection or more than two
+HeartBtInt ago (the OMS decides whether an order the venue never read still goes; each
+counted in ``tradepulse_fix_orders_not_resent_total``) and for messages older than the
+store keeps (see fix transmit, which also bounds a flood of ResendRequests).
 
 Durability: see fix store. Outbound messages reach the store before `data_to_send()`
 returns their bytes. Next-in is written at `data_to_send()` too, so it is durable only
@@ -95,6 +93,7 @@ from actors.connector.fix.inbound import (
     Garbled,
     GarbledLog,
     Inbound,
+    gap_fill_refusal,
     log_informational,
     peer_text,
     read_frame,
@@ -107,7 +106,6 @@ from actors.runtime.ratelog import LogBudget
 from protocol.exceptions import VenueError
 
 MAX_RESEND_REREQUESTS = 3  # ResendRequests repeated for a gap that does not move
-MAX_GAP_FILL_JUMP = 100_000  # a GapFill skipping more, to no message seen: refused
 # a State, not a literal: `receive` checks it again after each frame (a frame may close the
 # session), where a literal would be narrowed away by the check before the loop
 _CLOSED: State = "closed"
@@ -176,6 +174,7 @@ class FixSession:
         self._gap_since_s = 0.0
         self._rerequests = 0
         self._reset_sent = False
+        self._logon_extra: Sequence[tuple[int, fc.Value]] = ()  # our Logon's, for a reset's
         self._since_s: float | None = None  # entered the current state / connected
         self._last_recv_s = 0.0
         self._test_req_id: str | None = None
@@ -196,7 +195,7 @@ class FixSession:
         self.connection_made()
         if reset:
             self._store.reset()
-        self._reset_sent = reset
+        self._reset_sent, self._logon_extra = reset, extra
         self._emit("A", fc.logon_body(self.heartbeat_s, reset, extra))
         self._enter("logon_sent")
         self._log.info("fix_logon_sent", reset=reset, seq=self._store.next_out - 1)
@@ -315,6 +314,8 @@ class FixSession:
             self._fatal(item.text)
         elif self.state in ("disconnected", "logon_sent"):
             self._on_first_message(item)
+        elif item.msg_type == "A" and item.hdr.get(b"141") == b"Y" and self.state == "active":
+            self._on_reset_logon(item)
         elif item.msg_type == "4" and item.hdr.get(b"123") != b"Y":
             self._on_sequence_reset(item)
         else:
@@ -413,7 +414,7 @@ class FixSession:
                 self._fatal("SendingTime accuracy problem")
         elif inbound.msg_type == "4":  # gap fill (a reset never gets here)
             new_seq = fc.get_int(inbound.msg, 36) or 0
-            if (text := self._gap_fill_refusal(seq, new_seq)) is not None:
+            if (text := gap_fill_refusal(seq, new_seq, max(self._queue, default=0))) is not None:
                 self._reject(seq, inbound.hdr, fc.REASON_VALUE_INCORRECT, text, ref_tag=36)
                 new_seq = seq + 1
             self._store.set_next_in(new_seq)
@@ -421,15 +422,6 @@ class FixSession:
             self._store.set_next_in(seq + 1)
             if not handled:
                 self._dispatch(inbound)
-
-    def _gap_fill_refusal(self, seq: int, new_seq: int) -> str | None:
-        """Why GapFill(`seq` -> `new_seq`) is refused, or None. A skip over more than
-        `MAX_GAP_FILL_JUMP` numbers is taken only up to a message seen past it (queued)."""
-        if not seq < new_seq <= MAX_SEQ:
-            return "NewSeqNo not above MsgSeqNum (or over the maximum)"
-        if new_seq - seq > MAX_GAP_FILL_JUMP and new_seq > max(self._queue, default=0) + 1:
-            return f"NewSeqNo {new_seq} skips over {MAX_GAP_FILL_JUMP} numbers, none seen"
-        return None
 
     def _dispatch(self, inbound: Inbound) -> None:
         msg_type, msg = inbound.msg_type, inbound.msg
@@ -480,6 +472,25 @@ class FixSession:
         self._log.warning("fix_sequence_reset", old=self._store.next_in, new=new_seq)
         self._store.set_next_in(new_seq)
         self._drain_queue()
+
+    def _on_reset_logon(self, inbound: Inbound) -> None:
+        """Logon 141=Y while logged on: the peer starts new numbers on the connection (FIX's
+        way for 24-hour sessions); ours too, and our reset Logon answers (unread old numbers
+        are gone: reconciliation finds them). It ended as "MsgSeqNum too low", for good."""
+        problem = self._invalid(inbound)
+        if problem is not None or inbound.seq != 1:
+            self._fatal(problem[1] if problem else "ResetSeqNumFlag(141)=Y with MsgSeqNum not 1")
+            return
+        if self._store.next_in == 1 or (self._store.next_in, self._store.next_out) == (2, 2):
+            self._store.set_next_in(2)  # the answer to our reset, or a repeat: nothing to do
+            return
+        old = {"old_next_in": self._store.next_in, "old_next_out": self._store.next_out}
+        self._log.warning("fix_reset_by_peer", **old)
+        self._store.reset()
+        self._store.set_next_in(2)
+        self._queue.clear()
+        self._resend_until = 0
+        self._emit("A", fc.logon_body(self.heartbeat_s, True, self._logon_extra))
 
     def _on_first_message(self, inbound: Inbound) -> None:
         seq, msg = inbound.seq, inbound.msg

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from actors.connector.fix import codec as fc
-from actors.connector.fix.events import SessionRejectSent
-from actors.connector.fix.session import MAX_GAP_FILL_JUMP
+from actors.connector.fix.events import AppMessage, Disconnect, SessionRejectSent
+from actors.connector.fix.inbound import MAX_GAP_FILL_JUMP
 from tests.connector.fix.test_session import FakeClock, Link, apps, exec_report, frames, raw
 
 
@@ -116,3 +116,60 @@ def test_a_far_jump_the_venue_really_made_is_taken_once_its_messages_come(link: 
     again = raw("4", 3, [(123, "Y"), (36, str(far))], poss_dup=True, sent_s=link.clock())
     assert apps(link.us.receive(again)) == [(far, "far", False)]
     assert link.us_store.next_in == far + 1 and link.us.state == "active"
+
+
+def test_reset_logon_mid_session_starts_both_numbers_again_and_keeps_the_session(
+    link: Link,
+) -> None:
+    """The venue sends Logon ResetSeqNumFlag=Y at MsgSeqNum 1 while logged on (FIX's way to
+    start new numbers on a 24-hour connection): our numbers start again too, our own reset
+    Logon (34=1, 141=Y, our HeartBtInt) answers it, the old kept messages are gone, and
+    the session goes on at 2 both ways. It ended as "MsgSeqNum too low, expecting 2 but
+    received 1", and the stored next-in refused the venue's logons after."""
+    link.venue.send("8", exec_report("e1"))  # venue's 2: our next-in 3
+    link.pump()
+    reset = raw("A", 1, [(98, "0"), (108, "30"), (141, "Y")], sent_s=link.clock())
+    assert link.us.receive(reset) == []
+    [(msg_type, answer)] = frames(link.us.data_to_send())
+    assert msg_type == "A" and [answer[t] for t in (34, 108, 141)] == [b"1", b"30", b"Y"]
+    assert (link.us_store.next_in, link.us_store.next_out) == (2, 2)
+    assert link.us_store.sent_messages(1, 100) == [] and link.us.state == "active"
+    [(level, kw)] = [(lvl, kw) for lvl, ev, kw in link.log.lines if ev == "fix_reset_by_peer"]
+    assert level == "warning" and kw == {"old_next_in": 3, "old_next_out": 6}
+    events = link.us.receive(raw("8", 2, exec_report("e2"), sent_s=link.clock()))
+    assert apps(events) == [(2, "e2", False)]
+    assert link.us.send("D", [(11, "after")]) == 2
+
+
+def test_reset_logon_mid_session_not_at_one_ends_the_session(link: Link) -> None:
+    """A reset Logon must be MsgSeqNum 1 (as at logon): at 7 it is a broken peer, the
+    session ends with a Logout saying so, and nothing is reset (before: it was queued
+    behind a gap and rejected as a Logon while logged on)."""
+    reset = raw("A", 7, [(98, "0"), (108, "30"), (141, "Y")], sent_s=link.clock())
+    [event] = link.us.receive(reset)
+    assert event == Disconnect("ResetSeqNumFlag(141)=Y with MsgSeqNum not 1")
+    [(msg_type, logout)] = frames(link.us.data_to_send())
+    assert msg_type == "5" and logout[34] == b"6"
+    assert link.us_store.next_in == 2 and len(link.us_store.sent_messages(2, 5)) == 4
+
+
+def test_reset_logon_answer_is_no_new_reset_and_both_sides_go_on(link: Link) -> None:
+    """Both sides ours: the venue reset (its store at next-in 1, its Logon 141=Y at 1 sent),
+    our answering reset Logon reaches it while it waits at next-in 1: that is the answer,
+    taken with no reset and no answer of its own (a ping-pong of reset Logons otherwise),
+    and messages flow at 2 both ways. A repeated reset Logon with nothing exchanged since
+    (numbers at 2/2) is no new reset either."""
+    link.venue_store.reset()
+    link.venue_store.set_numbers(next_out=2)  # its reset Logon took 1
+    reset = raw("A", 1, [(98, "0"), (108, "30"), (141, "Y")], sent_s=link.clock())
+    link.us.receive(reset)
+    answer = link.us.data_to_send()
+    assert link.venue.receive(answer) == [] and link.venue.data_to_send() == b""
+    assert (link.venue_store.next_in, link.venue_store.next_out) == (2, 2)
+    assert link.us.receive(reset) == [] and link.us.data_to_send() == b""
+    link.us.send("D", [(11, "after")])
+    link.venue.send("8", exec_report("e-after"))
+    ours, theirs = link.pump()
+    assert apps(ours) == [(2, "e-after", False)]
+    assert [e.seq for e in theirs if isinstance(e, AppMessage)] == [2]
+    assert link.us.state == link.venue.state == "active"
