@@ -314,8 +314,8 @@ class FixSession:
             self._fatal(item.text)
         elif self.state in ("disconnected", "logon_sent"):
             self._on_first_message(item)
-        elif item.msg_type == "A" and item.hdr.get(b"141") == b"Y" and self.state == "active":
-            self._on_reset_logon(item)
+        elif item.msg_type == "A" and item.hdr.get(b"141") == b"Y" and not item.poss_dup:
+            self._on_reset_logon(item)  # (a resent copy is a duplicate: sequenced, dropped)
         elif item.msg_type == "4" and item.hdr.get(b"123") != b"Y":
             self._on_sequence_reset(item)
         else:
@@ -478,19 +478,20 @@ class FixSession:
         way for 24-hour sessions); ours too, and our reset Logon answers (unread old numbers
         are gone: reconciliation finds them). It ended as "MsgSeqNum too low", for good."""
         problem = self._invalid(inbound)
-        if problem is not None or inbound.seq != 1:
+        if self.state != "active":  # logging out: the old numbers end with the session
+            self._sequence(inbound)
+        elif problem is not None or inbound.seq != 1:
             self._fatal(problem[1] if problem else "ResetSeqNumFlag(141)=Y with MsgSeqNum not 1")
-            return
-        if self._store.next_in == 1 or (self._store.next_in, self._store.next_out) == (2, 2):
+        elif self._store.next_in == 1 or (self._store.next_in, self._store.next_out) == (2, 2):
             self._store.set_next_in(2)  # the answer to our reset, or a repeat: nothing to do
-            return
-        old = {"old_next_in": self._store.next_in, "old_next_out": self._store.next_out}
-        self._log.warning("fix_reset_by_peer", **old)
-        self._store.reset()
-        self._store.set_next_in(2)
-        self._queue.clear()
-        self._resend_until = 0
-        self._emit("A", fc.logon_body(self.heartbeat_s, True, self._logon_extra))
+        else:
+            old = {"old_next_in": self._store.next_in, "old_next_out": self._store.next_out}
+            self._log.warning("fix_reset_by_peer", **old)
+            self._store.reset()
+            self._store.set_next_in(2)
+            self._queue.clear()
+            self._resend_until = 0
+            self._emit("A", fc.logon_body(self.heartbeat_s, True, self._logon_extra))
 
     def _on_first_message(self, inbound: Inbound) -> None:
         seq, msg = inbound.seq, inbound.msg

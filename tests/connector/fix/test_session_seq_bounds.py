@@ -173,3 +173,24 @@ def test_reset_logon_answer_is_no_new_reset_and_both_sides_go_on(link: Link) -> 
     assert apps(ours) == [(2, "e-after", False)]
     assert [e.seq for e in theirs if isinstance(e, AppMessage)] == [2]
     assert link.us.state == link.venue.state == "active"
+
+
+def test_a_resent_copy_of_a_reset_logon_is_a_duplicate_not_a_reset(link: Link) -> None:
+    """A venue that resends its old reset Logon (PossDupFlag=Y, MsgSeqNum 1: admin messages
+    should be gap-filled, but a venue may send the copy) resets nothing: it is below
+    next-in with PossDup, dropped as any duplicate, no answer, the numbers kept."""
+    copy = raw("A", 1, [(98, "0"), (108, "30"), (141, "Y")], poss_dup=True, sent_s=link.clock())
+    assert link.us.receive(copy) == [] and link.us.data_to_send() == b""
+    assert (link.us_store.next_in, link.us_store.next_out) == (2, 6)
+    assert len(link.us_store.sent_messages(2, 5)) == 4 and link.us.state == "active"
+
+
+def test_a_reset_logon_while_logging_out_resets_nothing(link: Link) -> None:
+    """Our Logout is out: the session is ending on the old numbers, a reset Logon at 1 is
+    "too low" there as before (the next logon starts afresh if the venue reset)."""
+    link.us.logout("end of day")
+    link.us.data_to_send()
+    reset = raw("A", 1, [(98, "0"), (108, "30"), (141, "Y")], sent_s=link.clock())
+    [event] = link.us.receive(reset)
+    assert isinstance(event, Disconnect) and "MsgSeqNum too low" in event.reason
+    assert link.us_store.next_in == 2
