@@ -11,6 +11,8 @@ per second). Before logon (the peer may be anybody) it disconnects. A bad header
 Logout with a text, then `Disconnect`; wrong comp ids on an active session are rejected
 first.
 
+`gap_fill_refusal`: a SequenceReset-GapFill's NewSeqNo the session does not take.
+
 Unsolicited informational messages the application does not handle (News 35=B,
 TradingSessionStatus 35=h) are accepted and logged by `log_informational`; a Logout's
 text is cut by `peer_text`.
@@ -35,6 +37,7 @@ BAD_BODY_LENGTH = "bad_body_length"
 MSG_TYPE_NOT_THIRD = "msg_type_not_third"
 NOT_TAG_VALUE = "not_tag_value"
 
+MAX_GAP_FILL_JUMP = 100_000  # a GapFill skipping more, to no message seen: refused
 # News and TradingSessionStatus: accepted and logged when the application takes neither.
 INFORMATIONAL_MSG_TYPES = frozenset({"B", "h"})
 _MAX_LOGGED_CHARS = 200
@@ -90,6 +93,20 @@ def read_frame(frame: fc.Frame, *, ours: bytes, theirs: bytes) -> Inbound | Garb
         return BadHeader("MsgSeqNum missing or invalid", None, hdr)
     msg_type = pairs[2][1].decode("latin-1")
     return Inbound(seq, msg_type, msg, hdr, hdr.get(b"43") == b"Y")
+
+
+def gap_fill_refusal(seq: int, new_seq: int, highest_seen: int) -> str | None:
+    """Why SequenceReset-GapFill(`seq` -> `new_seq`) is refused (the Reject's Text), or
+    None. FIX allows any NewSeqNo above MsgSeqNum, and QuickFIX takes it; taken, a broken
+    or hostile 2^31-1 made every later message "MsgSeqNum too low" and the stored next-in
+    refused every logon after. A skip of more than `MAX_GAP_FILL_JUMP` numbers is taken
+    only up to a message seen (`highest_seen`, queued behind a gap) + 1: a venue that
+    really skipped sends its next message there, and its GapFill resent is then taken."""
+    if not seq < new_seq <= MAX_SEQ:
+        return "NewSeqNo not above MsgSeqNum (or over the maximum)"
+    if new_seq - seq > MAX_GAP_FILL_JUMP and new_seq > highest_seen + 1:
+        return f"NewSeqNo {new_seq} skips over {MAX_GAP_FILL_JUMP} numbers, none seen"
+    return None
 
 
 class GarbledLog:

@@ -30,23 +30,25 @@ frames (ignored, number not consumed) and bad headers: see fix inbound. A well-f
 message with a missing required field, a MsgType FIX 4.4 does not define or a bad
 SendingTime gets a session Reject and its number is consumed, as FIX prescribes (each
 Reject we send counted in ``tradepulse_fix_rejects_sent_total``, its log line within a
-budget of 10 a second). A valid
-FIX 4.4 application MsgType outside `app_msg_types` is consumed too: one of
-`informational_msg_types` (News, TradingSessionStatus) is logged, any other gets a
-BusinessMessageReject (35=j, BusinessRejectReason 380=3 Unsupported Message Type). A
-MsgSeqNum lower than expected without PossDupFlag ends the session: Logout with a text,
-then `Disconnect`. A PossDup message already seen is dropped. A number
-higher than expected queues the message and sends one ResendRequest(BeginSeqNo=expected,
+budget of 10 a second). A valid FIX 4.4 application MsgType outside `app_msg_types` is
+consumed too: one of `informational_msg_types` (News, TradingSessionStatus) is logged, any
+other gets a BusinessMessageReject (35=j, BusinessRejectReason 380=3 Unsupported Message
+Type). A MsgSeqNum lower than expected without PossDupFlag ends the session: Logout with a
+text, then `Disconnect`. A GapFill whose NewSeqNo skips more than `MAX_GAP_FILL_JUMP`
+numbers past its own, to no message seen there, is rejected (373=5, 371=36), only its own
+number consumed (see fix inbound, docs/fix-venues.md); a jump the venue really made is
+taken once its messages come. A PossDup message already seen is dropped. A number higher
+than expected queues the message and sends one ResendRequest(BeginSeqNo=expected,
 EndSeqNo=0); queued messages are delivered in order once the gap is filled. If next-in
-stands still for a HeartBtInt while a gap is open (the resent message came garbled
-again), the ResendRequest goes out again; after `MAX_RESEND_REREQUESTS` such requests
-without progress the session ends (Logout, `Disconnect`): the next logon recovers it. A
-ResendRequest is answered with the kept application messages (PossDupFlag=Y,
-OrigSendingTime) and SequenceReset-GapFill for admin messages, for NewOrderSingles sent
-before this connection or more than two HeartBtInt ago (the OMS decides whether an order
-the venue never read still goes; each counted in ``tradepulse_fix_orders_not_resent_total``)
-and for messages older than the store keeps (see fix transmit, which also bounds a flood of
-ResendRequests).
+stands still for a HeartBtInt while a gap is open (the resent message came garbled again),
+the ResendRequest goes out again; after `MAX_RESEND_REREQUESTS` such requests without
+progress the session ends (Logout, `Disconnect`): the next logon recovers it. A Logon 141=Y
+at 1 while logged on resets both numbers (ours answers). A ResendRequest is answered with
+the kept application messages (PossDupFlag=Y, OrigSendingTime) and SequenceReset-GapFill
+for admin messages, for NewOrderSingles sent before this connection or more than two
+HeartBtInt ago (the OMS decides whether an order the venue never read still goes; each
+counted in ``tradepulse_fix_orders_not_resent_total``) and for messages older than the
+store keeps (see fix transmit, which also bounds a flood of ResendRequests).
 
 Durability: see fix store. Outbound messages reach the store before `data_to_send()`
 returns their bytes. Next-in is written at `data_to_send()` too, so it is durable only
@@ -91,6 +93,7 @@ from actors.connector.fix.inbound import (
     Garbled,
     GarbledLog,
     Inbound,
+    gap_fill_refusal,
     log_informational,
     peer_text,
     read_frame,
@@ -163,6 +166,7 @@ class FixSession:
         self._resend_skips = ResendSkips(self._log, monotonic, target_comp_id)
         self._orders_not_resent = metrics.FIX_ORDERS_NOT_RESENT.labels(peer=target_comp_id)
         self._reject_log = LogBudget(clock=monotonic)  # Rejects we send: 10 lines a second
+        self._beyond_log = LogBudget(burst=1, clock=monotonic)  # resends asked past our last
         self._events: list[SessionEvent] = []
         self._queue: dict[int, tuple[Inbound, bool]] = {}  # seq -> (message, already handled)
         self._resend_until = 0  # a ResendRequest is out until next_in passes this seq
@@ -170,6 +174,7 @@ class FixSession:
         self._gap_since_s = 0.0
         self._rerequests = 0
         self._reset_sent = False
+        self._logon_extra: Sequence[tuple[int, fc.Value]] = ()  # our Logon's, for a reset's
         self._since_s: float | None = None  # entered the current state / connected
         self._last_recv_s = 0.0
         self._test_req_id: str | None = None
@@ -190,7 +195,7 @@ class FixSession:
         self.connection_made()
         if reset:
             self._store.reset()
-        self._reset_sent = reset
+        self._reset_sent, self._logon_extra = reset, extra
         self._emit("A", fc.logon_body(self.heartbeat_s, reset, extra))
         self._enter("logon_sent")
         self._log.info("fix_logon_sent", reset=reset, seq=self._store.next_out - 1)
@@ -309,6 +314,8 @@ class FixSession:
             self._fatal(item.text)
         elif self.state in ("disconnected", "logon_sent"):
             self._on_first_message(item)
+        elif item.msg_type == "A" and item.hdr.get(b"141") == b"Y" and not item.poss_dup:
+            self._on_reset_logon(item)  # (a resent copy is a duplicate: sequenced, dropped)
         elif item.msg_type == "4" and item.hdr.get(b"123") != b"Y":
             self._on_sequence_reset(item)
         else:
@@ -407,9 +414,8 @@ class FixSession:
                 self._fatal("SendingTime accuracy problem")
         elif inbound.msg_type == "4":  # gap fill (a reset never gets here)
             new_seq = fc.get_int(inbound.msg, 36) or 0
-            if not seq < new_seq <= MAX_SEQ:
-                text = "NewSeqNo not above MsgSeqNum (or over the maximum)"
-                self._reject(seq, inbound.hdr, fc.REASON_VALUE_INCORRECT, text)
+            if (text := gap_fill_refusal(seq, new_seq, max(self._queue, default=0))) is not None:
+                self._reject(seq, inbound.hdr, fc.REASON_VALUE_INCORRECT, text, ref_tag=36)
                 new_seq = seq + 1
             self._store.set_next_in(new_seq)
         else:
@@ -428,7 +434,7 @@ class FixSession:
         elif msg_type == "1":
             self._emit("0", [(112, bytes(msg.get(112)))])
         elif msg_type == "2":
-            self._serve_resend(inbound, fc.get_int(msg, 7) or 1, fc.get_int(msg, 16) or 0)
+            self._serve_resend(inbound, fc.get_int(msg, 7) or 0, fc.get_int(msg, 16) or 0)
         elif msg_type == "3":
             event = SessionRejectReceived(
                 fc.get_int(msg, 45) or 0,
@@ -466,6 +472,26 @@ class FixSession:
         self._log.warning("fix_sequence_reset", old=self._store.next_in, new=new_seq)
         self._store.set_next_in(new_seq)
         self._drain_queue()
+
+    def _on_reset_logon(self, inbound: Inbound) -> None:
+        """Logon 141=Y while logged on: the peer starts new numbers on the connection (FIX's
+        way for 24-hour sessions); ours too, and our reset Logon answers (unread old numbers
+        are gone: reconciliation finds them). It ended as "MsgSeqNum too low", for good."""
+        problem = self._invalid(inbound)
+        if self.state != "active":  # logging out: the old numbers end with the session
+            self._sequence(inbound)
+        elif problem is not None or inbound.seq != 1:
+            self._fatal(problem[1] if problem else "ResetSeqNumFlag(141)=Y with MsgSeqNum not 1")
+        elif self._store.next_in == 1 or (self._store.next_in, self._store.next_out) == (2, 2):
+            self._store.set_next_in(2)  # the answer to our reset, or a repeat: nothing to do
+        else:
+            old = {"old_next_in": self._store.next_in, "old_next_out": self._store.next_out}
+            self._log.warning("fix_reset_by_peer", **old)
+            self._store.reset()
+            self._store.set_next_in(2)
+            self._queue.clear()
+            self._resend_until = 0
+            self._emit("A", fc.logon_body(self.heartbeat_s, True, self._logon_extra))
 
     def _on_first_message(self, inbound: Inbound) -> None:
         seq, msg = inbound.seq, inbound.msg
@@ -522,9 +548,15 @@ class FixSession:
         return self._tx.emit(msg_type, body, keep=keep)
 
     def _serve_resend(self, inbound: Inbound, begin: int, end: int) -> None:
-        if end and begin > end:  # no range: refused (FIX 4.4), not answered by silence
-            text = f"BeginSeqNo(7) {begin} above EndSeqNo(16) {end}"
-            self._reject(inbound.seq, inbound.hdr, fc.REASON_VALUE_INCORRECT, text, ref_tag=16)
+        last = self._store.next_out - 1  # asked past it: the peer thinks we sent more
+        refusal = self._tx.resend_refusal(begin, end)
+        if refusal is not None:  # no range we sent: refused (FIX 4.4), not answered by silence
+            self._reject(inbound.seq, inbound.hdr, fc.REASON_VALUE_INCORRECT, *refusal)
+            if refusal[1] == 7 and begin > last and (n := self._beyond_log.take()) is not None:
+                self._log.warning(
+                    "fix_resend_request_beyond_last_sent",
+                    begin=begin, end=end, last_sent=last, suppressed=n,
+                )  # fmt: skip
             return
         skipped = self._tx.skip_resend(begin, end)  # a flood of them: see fix transmit
         if skipped is not None:

@@ -186,6 +186,21 @@ class Transmitter:
         self.last_sent_s = self._mono()
         return number
 
+    def resend_refusal(self, begin: int, end: int) -> tuple[str, int] | None:
+        """Why ResendRequest(`begin`, `end`) asks for no message we could send (the Reject's
+        Text and RefTagID), or None: answer it. Numbers start at 1 (a BeginSeqNo 0 was read
+        as 1 and everything resent); a range ends at or after it begins (EndSeqNo 0:
+        infinity); a correct peer asks only for numbers it saw us use, never past our last
+        (that went unanswered: the peer waited and learnt nothing)."""
+        last = self._store.next_out - 1
+        if end and begin > end:
+            return f"BeginSeqNo(7) {begin} above EndSeqNo(16) {end}", 16
+        if begin < 1:
+            return f"BeginSeqNo(7) {begin}: sequence numbers start at 1", 7
+        if begin > last:
+            return f"BeginSeqNo(7) {begin} above our last MsgSeqNum {last}", 7
+        return None
+
     def skip_resend(self, begin: int, end: int) -> str | None:
         """Why ResendRequest(begin, end) gets no answer in this batch (`COVERED`,
         `OVER_BUDGET`; see the module docstring), or None: answer it (`resend`)."""
