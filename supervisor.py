@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 # only light imports here, up to `run`'s re-execution (protocol/start_env.py; the `actors`
 # package imports structlog) and the fork server's start (supervisor/forkserver_fork.py)
 from protocol import start_env
+from protocol.cli_seconds import deadline_s
 from protocol.paths import PRIVATE_UMASK
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runtime-dir", help="override system.runtime_dir")
     p.add_argument("--metrics-port", type=int, help="override metrics.port (0: any free port)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--timeout-s", type=float, default=10.0, help="control request deadline")
+    p.add_argument("--timeout-s", type=deadline_s, default=10.0, help="control request deadline")
 
 
 def build_parser() -> argparse.ArgumentParser:
