@@ -202,8 +202,9 @@ def _main(ns: argparse.Namespace) -> int:
             return BY_NAME[ns.cmd].run_offline(ns)
     try:
         cfg = _load(ns)
-        if ns.cmd == "run":
+        if ns.cmd in ("run", "preflight"):  # preflight of a group run refuses: refused too
             check_host_group(ns.host_group, cfg.venues)  # core, or a group of a venue
+        if ns.cmd == "run":
             local = placed_on(cfg, ns.host_group)  # the venues this supervisor runs
             check_credentials(local)  # a venue's Username/Password env var unset: exit 2
             check_tls(local)  # a TLS file missing, unreadable or not loading: exit 2
