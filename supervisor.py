@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 # only light imports here, up to `run`'s re-execution (protocol/start_env.py; the `actors`
 # package imports structlog) and the fork server's start (supervisor/forkserver_fork.py)
 from protocol import start_env
+from protocol.cli_seconds import deadline_s
 from protocol.paths import PRIVATE_UMASK
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runtime-dir", help="override system.runtime_dir")
     p.add_argument("--metrics-port", type=int, help="override metrics.port (0: any free port)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--timeout-s", type=float, default=10.0, help="control request deadline")
+    p.add_argument("--timeout-s", type=deadline_s, default=10.0, help="control request deadline")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -201,8 +202,9 @@ def _main(ns: argparse.Namespace) -> int:
             return BY_NAME[ns.cmd].run_offline(ns)
     try:
         cfg = _load(ns)
-        if ns.cmd == "run":
+        if ns.cmd in ("run", "preflight"):  # preflight of a group run refuses: refused too
             check_host_group(ns.host_group, cfg.venues)  # core, or a group of a venue
+        if ns.cmd == "run":
             local = placed_on(cfg, ns.host_group)  # the venues this supervisor runs
             check_credentials(local)  # a venue's Username/Password env var unset: exit 2
             check_tls(local)  # a TLS file missing, unreadable or not loading: exit 2

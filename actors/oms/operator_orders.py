@@ -28,6 +28,10 @@ def reconcile(
     dry = command.dry_run
 
     def done(plan: Plan) -> None:
+        if plan.failed:  # not "0 action(s)": nothing was compared with the venue's view
+            reason = f"reconcile of venue {plan.venue} failed: {plan.failed}"
+            respond(ControlReply(status="error", reason=reason))
+            return
         data = {"summary": plan.summary(), "actions": plan.to_dicts(), "dry_run": dry}
         respond(ControlReply(status="ok", reason=plan.format_dry_run(), data=data))
 

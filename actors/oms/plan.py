@@ -137,6 +137,7 @@ class Plan:
     venue: str
     actions: tuple[Action, ...]
     skipped: int = 0  # orders in flight this pass did not judge (actors.oms.reconcile_pass)
+    failed: str = ""  # why there is no plan: the pass failed (an operator gets an error)
 
     @property
     def changes(self) -> tuple[Action, ...]:

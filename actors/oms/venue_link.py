@@ -154,7 +154,7 @@ class VenueLink:
             # them now, not at their deadline; the pass in flight is given up (answers, timer)
             self._gen += 1
             self.reconciling = False
-            self._drop_rerun()
+            self._drop_rerun("its connector restarted")
             self.peer.fail_pending()
         self._announce(state, epoch, detail)
         self.reconciled = False
@@ -302,7 +302,7 @@ class VenueLink:
     ) -> None:
         """Gather the venue's view, plan, and (unless `dry_run`) apply the plan. One pass
         at a time: asked while one is in flight, another follows it once it succeeds (its
-        `on_plan` is answered then, or with an empty plan if the pass in flight fails)."""
+        `on_plan` is answered then, or with a failed plan if the pass in flight fails)."""
         if self.reconciling and not dry_run:
             self.rerun = (self.rerun or []) + ([on_plan] if on_plan is not None else [])
             return
@@ -340,15 +340,15 @@ class VenueLink:
 
     def pass_superseded(self, p: ReconcilePass, reason: str) -> None:
         self.log.warning("reconcile_failed", reason=reason, superseded=True)
-        self._end(p, Plan(venue=self.venue, actions=()))
+        self._end(p, Plan(venue=self.venue, actions=(), failed=reason))
 
     def pass_failed(self, p: ReconcilePass, reason: str) -> None:
-        gen, connected_seq = self._end(p, Plan(venue=self.venue, actions=()))
+        gen, connected_seq = self._end(p, Plan(venue=self.venue, actions=(), failed=reason))
         if p.dry_run:
             self.log.warning("reconcile_failed", reason=reason, dry_run=True)
             return
         self.reconciling = False
-        self._drop_rerun()
+        self._drop_rerun(reason)
         self._pass_failed(reason, gen, connected_seq)
 
     def pass_gathered(self, p: ReconcilePass, venue_positions: Positions | None) -> None:
@@ -408,10 +408,10 @@ class VenueLink:
             self._fallback_logged[what] = self.connector_epoch
             self.log.warning(event, reason=reason)
 
-    def _drop_rerun(self) -> None:
-        """The pass asked for meanwhile will not run: whoever asked gets an empty plan."""
+    def _drop_rerun(self, why: str) -> None:
+        """The pass asked for meanwhile will not run: whoever asked gets a failed plan."""
         waiting, self.rerun = self.rerun or [], None
-        _answer_all(waiting, Plan(venue=self.venue, actions=()))
+        _answer_all(waiting, Plan(venue=self.venue, actions=(), failed=why))
 
     def requeue_walk(self, found: list[str]) -> Iterator[None]:
         """`_requeue_after`'s walk, a step an order, spread over loop turns by a pass."""

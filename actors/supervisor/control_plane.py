@@ -177,6 +177,8 @@ class ControlPlane:
         if unit is None:
             reason = f"{command.command!r} is not a supervisor command"
             return ControlReply(status="error", reason=reason)
+        if (refused := unit.refusal(command, self._host)) is not None:
+            return ControlReply(status="error", reason=refused)
         actor = acted_on(command)
         here = self._host.overrides.get("host_group") or CORE
         group = None if actor is None else placed_elsewhere(self._host.cfg, here, actor)

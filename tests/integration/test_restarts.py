@@ -5,6 +5,7 @@ other actors are left alone."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from collections.abc import Callable
 import psutil
 import pytest
 
-from tests.helpers import SystemUnderTest, eventually, metric_value, process_alive
+from tests.helpers import REPO_ROOT, SystemUnderTest, eventually, metric_value, process_alive
 
 pytestmark = pytest.mark.integration
 
@@ -23,6 +24,18 @@ SLACK_S = 1.5  # scheduling slack on a loaded 2-core machine
 
 def _others(pids: dict[str, int | None], actor: str) -> dict[str, int | None]:
     return {k: v for k, v in pids.items() if k != actor}
+
+
+def _documented_events(procedure: str) -> list[str]:
+    """The log events the procedures table of docs/runbook.md names for `procedure`, and
+    the README's table: an operator greps for these."""
+    names: list[str] = []
+    for doc in (REPO_ROOT / "docs" / "runbook.md", REPO_ROOT / "README.md"):
+        row = next(r for r in doc.read_text().splitlines() if f"| {procedure} |" in r)
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        column = cells[3] if cells[0].isalnum() and cells[1] == procedure else cells[2]
+        names += re.findall(r"`([a-z]+(?:_[a-z]+)+)`", column)
+    return names
 
 
 def _no_zombie_children(pid: int) -> bool:
@@ -114,6 +127,10 @@ def test_restart_command_gives_a_new_epoch(start_system: Callable[..., SystemUnd
     exited = sut.wait_event("actor_exited", since=since, child="oms", pid=old_pid)
     assert exited["exit_code"] == 0  # a clean stop, not a kill
     sut.wait_event("actor_stopping", since=since, actor="oms", epoch=old_epoch, reason="restart")
+    documented = _documented_events("restart one actor")  # the runbook named actor_stopped,
+    assert documented and {"actor_spawned", "actor_ready"} <= set(documented)  # never logged
+    for event in documented:  # for a restart (only at shutdown)
+        assert sut.events(event, since=since, child="oms"), f"runbook names {event}: not logged"
     new = sut.actor("oms")
     assert new["epoch"] == ready["child_epoch"] and new["state"] == "running"
     assert _others(sut.pids(), "oms") == _others(pids, "oms")

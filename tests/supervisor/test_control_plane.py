@@ -718,3 +718,28 @@ def test_the_cores_stop_records_follow_the_links_report_of_each_edge(rig: Rig) -
     rig.host.overrides["host_group"] = "edge-a"
     rig.plane.on_heartbeat("link", info)
     assert len(stops.aligned) == 3
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        wire.Orders(open_only=True, venue="SimA"),
+        wire.Fills(venue="SimA"),
+        wire.Positions(venue="SimA"),
+        wire.Exposure(venue="SimA"),
+    ],
+    ids=lambda c: c.command,
+)
+def test_a_view_of_a_venue_not_configured_is_refused_not_answered_empty(
+    rig: Rig, view: wire.Command
+) -> None:
+    """A typo in a view's venue filter is an error naming the venues, never sent on: the
+    view matched nothing, so `orders --open --venue SimA` said "0 orders" and `positions
+    --venue SimA --compare desk.csv` "desk records match" (exit 0) with simA's positions
+    differing from the desk's. A configured venue, or none, is asked as before."""
+    reply = rig.ask(view)
+    assert (reply.status, reply.reason) == ("error", "unknown venue 'SimA'; venues: simA")
+    assert not rig.host.forwarded
+    rig.send(ControlRequest(command=view.model_copy(update={"venue": "simA"})))
+    rig.send(ControlRequest(command=view.model_copy(update={"venue": None})))
+    assert [request.command.venue for _, request in rig.host.forwarded] == ["simA", None]

@@ -398,3 +398,24 @@ def test_a_placement_too_big_for_one_link_fails_its_row() -> None:
     rows = {c.name: c for c in pf.link_checks(cfg, "edge-a", 0.5)}
     assert rows["link_size"].status == "FAIL" and "62 venues on edge-a" in rows["link_size"].detail
     assert "link_size" not in {c.name for c in pf.link_checks(cfg, "core", 0.5)}
+
+
+def test_a_host_group_run_refuses_is_a_config_error_not_a_pass(
+    short_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run --host-group edge-x` with no venue placed on edge-x exits 2 (config error);
+    preflight of that start said "preflight passed" (exit 0, no venue checked). It now
+    refuses it as `run` does: one line, exit 2, no table."""
+    import supervisor
+
+    config = short_tmp / "tp.toml"
+    config.write_text(
+        f'[system]\nstate_dir = "{short_tmp / "state"}"\nruntime_dir = "{short_tmp / "rt"}"\n'
+        '[metrics]\nport = 0\n[[venues]]\nname = "simA"\n[venues.sim]\n'
+    )
+    argv = ["preflight", "--config", str(config), "--host-group", "edge-x"]
+    assert supervisor.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == (
+        "tradepulse: config error: host_group: 'edge-x': no venue is placed on it (edges: none)\n"
+    )

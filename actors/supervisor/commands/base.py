@@ -120,6 +120,18 @@ class ControlCommand(OperatorCommand, Generic[C]):
 
     model: type[C]
     route: ClassVar[str | None] = None  # the actor that executes it; None: the supervisor
+    venue_filter: ClassVar[bool] = False  # True: its `venue` only narrows what it shows
+
+    def refusal(self, command: C, host: ControlHost) -> str | None:
+        """Why the supervisor answers `command` with an error before routing it; None: it
+        goes on. A view's venue filter must name a configured venue: one that names none
+        matched nothing, so `positions --venue SimA --compare desk.csv` said "desk records
+        match" and `orders --open --venue SIMA` "0 orders" (exit 0) for a venue with both."""
+        venue = getattr(command, "venue", None) if self.venue_filter else None
+        known = [v.name for v in host.cfg.venues]
+        if venue is None or venue in known:
+            return None
+        return f"unknown venue {venue!r}; venues: {', '.join(known)}"
 
     def target(self, command: C) -> str | None:
         """The actor that executes `command` (`route`, or one chosen by its arguments)."""

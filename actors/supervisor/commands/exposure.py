@@ -22,6 +22,7 @@ class Exposure(ControlCommand[wire.Exposure]):
     name = "exposure"
     model = wire.Exposure
     route = "risk"
+    venue_filter = True
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--venue", help="one venue only (default: every venue)")

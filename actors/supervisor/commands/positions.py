@@ -188,6 +188,7 @@ class Positions(ControlCommand[wire.Positions]):
     name = "positions"
     model = wire.Positions
     route = "oms"
+    venue_filter = True
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--venue", help="only this venue")

@@ -15,6 +15,7 @@ import structlog
 from actors.supervisor.commands.base import OperatorCommand
 from actors.supervisor.ctl import EXIT_FAILURE, EXIT_OK
 from actors.supervisor.preflight_checks import CONNECT_TIMEOUT_S, Check, run_checks
+from protocol.cli_seconds import deadline_s
 from protocol.config import SystemConfig
 
 
@@ -26,7 +27,7 @@ class Preflight(OperatorCommand):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             "--connect-timeout-s",
-            type=float,
+            type=deadline_s,
             default=CONNECT_TIMEOUT_S,
             help=f"TCP connect deadline per venue (default {CONNECT_TIMEOUT_S:g})",
         )

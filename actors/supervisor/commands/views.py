@@ -72,6 +72,7 @@ class Orders(ControlCommand[wire.Orders]):
     name = "orders"
     model = wire.Orders
     route = "oms"
+    venue_filter = True
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--open", action="store_true", help="only orders not finished yet")
@@ -92,6 +93,7 @@ class Fills(ControlCommand[wire.Fills]):
     name = "fills"
     model = wire.Fills
     route = "oms"
+    venue_filter = True
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         add_filters(parser)
