@@ -12,8 +12,16 @@ _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_when_s(text: str, now_s: float | None = None) -> float:
-    """Epoch seconds of `text`; ValueError naming what was wrong."""
-    text = text.strip()
+    """Epoch seconds of `text`; ValueError naming what was wrong. A time before 1970 (an
+    age such as ``99999999999d``) is refused: no record is that old, and the post-mortem
+    bundle's formatting of it ended in a traceback (the FIX log view read a year -273788674)."""
+    when_s = _parse(text.strip(), now_s)
+    if not when_s >= 0:  # also NaN; an age of 400 digits is inf: now - inf
+        raise ValueError(f"{text.strip()!r} is before 1970-01-01")
+    return when_s
+
+
+def _parse(text: str, now_s: float | None) -> float:
     match = _AGE.match(text)
     if match:
         age_s = float(match.group(1)) * _UNIT_S[match.group(2)]

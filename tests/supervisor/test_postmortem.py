@@ -9,6 +9,8 @@ import hashlib
 import json
 import os
 import stat
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from actors.supervisor.postmortem_watch import EngagementTrigger, prune
 from protocol import paths
 from protocol.config import SystemConfig
 from protocol.redact import REDACTED, is_secret_field, redact
+from tests.helpers import REPO_ROOT, SUPERVISOR
 
 T0 = 1_796_000_000.0  # a fixed time (2026-11-30)
 
@@ -145,6 +148,31 @@ def test_parse_time_takes_now_an_age_or_an_iso_time() -> None:
     assert postmortem.parse_time("2026-11-30T01:00:00+01:00", T0) == 1_796_083_200.0 - 86400
     with pytest.raises(ValueError, match="neither"):
         postmortem.parse_time("yesterday", T0)
+
+
+@pytest.mark.parametrize("text", ["99999999999d", "9" * 400 + "s", "1960-01-01T00:00:00Z"])
+def test_a_time_before_1970_is_refused_with_its_reason(text: str) -> None:
+    """`postmortem --since 99999999999d` (or `fix log --since`) ended in a traceback (year
+    -273788674 out of range, exit 1) when the bundle formatted it: one reading of the time
+    (`actors.runtime.when`) refuses it, so each command answers its usage error."""
+    with pytest.raises(ValueError, match="before 1970-01-01"):
+        postmortem.parse_time(text, T0)
+    assert postmortem.parse_time("1970-01-01T00:00:00Z", T0) == 0.0
+
+
+def test_postmortem_with_a_range_before_1970_is_a_usage_error_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "state").mkdir()
+    argv = [sys.executable, str(SUPERVISOR), "postmortem", "--config", "deploy/config/demo.toml",
+            "--state-dir", str(tmp_path / "state"), "--out", str(tmp_path / "b.tar.gz"),
+            "--since", "99999999999d"]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "tradepulse postmortem: --since/--until: '99999999999d' is before 1970-01-01"
+    ]
+    assert not (tmp_path / "b.tar.gz").exists()
 
 
 def test_record_time_is_the_records_ts_or_its_orders_last_update() -> None:
