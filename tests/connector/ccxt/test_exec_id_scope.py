@@ -15,6 +15,7 @@ from actors.connector.ccxt import intents as il
 from actors.connector.ccxt.execs import fill_execs, order_execs
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.tracker import Live, Tracker
+from actors.connector.ledger import FillLedger
 from actors.connector.outbox import ExecOutbox
 from actors.oms.order_book import OrderBook
 from protocol.messages import OrdType, RiskVerdict, Side, SubmitOrder
@@ -77,8 +78,9 @@ def test_two_symbols_orders_under_one_id_are_each_reported_once(tmp_path: Path) 
 
 
 def test_two_symbols_trades_under_one_id_are_both_fills(tmp_path: Path) -> None:
-    """Trade 5 of BTC/USDT order 28 and trade 5 of ETH/USDT order 28 are two fills (one
-    dropped, reconciliation inferred it at a guessed price)."""
+    """Trade 5 of BTC/USDT order 28 and trade 5 of ETH/USDT order 28 are two fills, for
+    the tracker and the connector's fill ledger (unscoped, one was dropped and
+    reconciliation inferred it at a guessed price)."""
     tracker = _tracker(tmp_path / "intents", BTC_C1, ETH_E1)
     partial = {"status": "PARTIALLY_FILLED", "executedQty": "0.04000000",
                "cummulativeQuoteQty": "2000.00000000"}  # fmt: skip
@@ -86,8 +88,15 @@ def test_two_symbols_trades_under_one_id_are_both_fills(tmp_path: Path) -> None:
     eth = bn.parse_order(_eth(rest_order_raw(**partial)))
     tracker.apply_order(BTC_C1, btc, bn.parse_trades([my_trade(5, "0.04", "50000")]))
     tracker.apply_order(ETH_E1, eth, bn.parse_trades([_eth_trade(5, "0.04", "50000")]))
-    fills = [(r.cl_ord_id, r.exec_id, r.last_qty) for r in tracker.take() if r.kind == "fill"]
+    reports = tracker.take()
+    fills = [(r.cl_ord_id, r.exec_id, r.last_qty) for r in reports if r.kind == "fill"]
     assert fills == [("c1", "BTC/USDT:28:t5", D("0.04")), ("e1", "ETH/USDT:28:t5", D("0.04"))]
+    ledger = FillLedger(tmp_path / "ledger")  # the connector's fill ledger dedups by id too
+    assert ledger.add(reports) == 2
+    assert {(p.symbol, p.qty) for p in ledger.view(VENUE)} == {
+        ("BTC/USDT", D("0.04")), ("ETH/USDT", D("0.04"))
+    }  # fmt: skip
+    ledger.close()
 
 
 def _oms_with_c1() -> OrderBook:
