@@ -4,6 +4,8 @@ maker (`actors.venuesim.liquidity`). No sockets, no HTTP: the REST and WebSocket
 call these methods and format the results (`actors.exchangesim.wire`).
 
 Binance's rules, as the real exchange applies them:
+- Order ids and trade ids are numbered per symbol (ccxt issue #26092: two symbols' orders
+  with one id), so an order is (symbol, id) and a query or cancel names both.
 - A client order id is unique among OPEN orders only: reusing the id of an open order is
   -2010 "Duplicate order sent."; reusing one whose order is filled or cancelled creates a
   new order. A query by client id answers the newest order that carried it.
@@ -21,8 +23,9 @@ same orders, book priority, quotes, balances and id counters after a `kill -9`.
 Records (`t` is the kind; decimals are strings; `ts` epoch ms):
   fund  bal{asset: total}                           initial balances (first start only)
   acc   oid cl sym side typ tif qty px prio ts      order accepted
-  fill  oid q px lvl mk tid fee ts                  a trade (lvl: market-maker level)
-  end   oid st ccl ts                               CANCELED / EXPIRED / EXPIRED_IN_MATCH
+  fill  sym oid q px lvl mk tid fee ts              a trade (lvl: market-maker level)
+  end   sym oid st ccl ts                           CANCELED / EXPIRED / EXPIRED_IN_MATCH
+  (a log of the build that numbered orders across symbols has fill / end without sym)
   tick  n ref{market_id: px} ts                     liquidity step
   rej   cl sym side q code msg ts prior            a new order refused (`refusals`)
 """
@@ -103,8 +106,9 @@ class Exchange:
             for side in Side
         }
         self._books = {(mid, side): SideBook(side) for mid in self.markets for side in Side}
-        self.orders: dict[int, XOrder] = {}
-        self.open: dict[int, XOrder] = {}
+        self.orders: dict[tuple[str, int], XOrder] = {}  # by (market id, order id)
+        self.open: dict[tuple[str, int], XOrder] = {}
+        self._unscoped: dict[int, XOrder] = {}  # by order id: an older log's fill / end
         self._open_cl: dict[str, XOrder] = {}  # open orders by client id (unique)
         self._last_cl: dict[str, XOrder] = {}  # the newest order of each client id
         self.trades: list[Trade] = []
@@ -112,7 +116,9 @@ class Exchange:
         self.locked: dict[str, Decimal] = {}
         self.refusals = Refusals(keep_refusals)
         self.funded = False
-        self.last_oid = self.last_tid = self.last_prio = self.step = 0
+        self.last_oid: dict[str, int] = {}  # per market id, as Binance numbers them
+        self.last_tid: dict[str, int] = {}
+        self.last_prio = self.step = 0
         for txn in store.replay():
             for rec in txn:
                 self._apply(rec)
@@ -165,9 +171,9 @@ class Exchange:
             raise
         op = _Op(now_ms)
         rec: Record = {
-            "t": "acc", "oid": self.last_oid + 1, "cl": client_id, "sym": market_id,
-            "side": side.value, "typ": ord_type.value, "tif": tif.value, "qty": str(qty),
-            "px": dec_str(price), "prio": self.last_prio + 1,
+            "t": "acc", "oid": self.last_oid.get(market_id, 0) + 1, "cl": client_id,
+            "sym": market_id, "side": side.value, "typ": ord_type.value, "tif": tif.value,
+            "qty": str(qty), "px": dec_str(price), "prio": self.last_prio + 1,
         }  # fmt: skip
         o = self._emit(op, rec, "NEW")
         self._execute(op, o)
@@ -182,7 +188,7 @@ class Exchange:
     def find_open(self, market_id: str, order_id: int | None, client_id: str | None) -> XOrder:
         """The open order a cancel names; -2011 "Unknown order sent." if none."""
         self.market(market_id)
-        o = self.orders.get(order_id) if order_id is not None else None
+        o = self.orders.get((market_id, order_id)) if order_id is not None else None
         if order_id is None and client_id is not None:
             o = self._open_cl.get(client_id)
         if o is None or not o.status.is_open or o.symbol != market_id:
@@ -194,7 +200,7 @@ class Exchange:
     def find(self, market_id: str, order_id: int | None, client_id: str | None) -> XOrder:
         """The order a query names (by client id: the newest that carried it); -2013."""
         self.market(market_id)
-        o = self.orders.get(order_id) if order_id is not None else None
+        o = self.orders.get((market_id, order_id)) if order_id is not None else None
         if order_id is None and client_id is not None:
             o = self._last_cl.get(client_id)
         if o is None or o.symbol != market_id:
@@ -291,13 +297,14 @@ class Exchange:
     ) -> None:
         received = qty if o.side is Side.BUY else qty * px
         rec: Record = {
-            "t": "fill", "oid": o.oid, "q": str(qty), "px": str(px), "lvl": dec_str(lvl),
-            "mk": maker, "tid": self.last_tid + 1, "fee": str(received * self.commission_rate),
+            "t": "fill", "sym": o.symbol, "oid": o.oid, "q": str(qty), "px": str(px),
+            "lvl": dec_str(lvl), "mk": maker, "tid": self.last_tid.get(o.symbol, 0) + 1,
+            "fee": str(received * self.commission_rate),
         }  # fmt: skip
         self._emit(op, rec, "TRADE")
 
     def _end(self, op: _Op, o: XOrder, status: str, cancel_cl: str = "") -> None:
-        rec: Record = {"t": "end", "oid": o.oid, "st": status, "ccl": cancel_cl}
+        rec: Record = {"t": "end", "sym": o.symbol, "oid": o.oid, "st": status, "ccl": cancel_cl}
         self._emit(op, rec, _END_STATUS[status][1], cancel_cl)
 
     def _emit(self, op: _Op, rec: Record, exec_type: str, cancel_cl: str = "") -> XOrder:
@@ -348,13 +355,14 @@ class Exchange:
                     "reference_prices no longer lists"
                 )
             o = XOrder(rec)
-            self.last_oid = max(self.last_oid, o.oid)
+            self.last_oid[o.symbol] = max(self.last_oid.get(o.symbol, 0), o.oid)
             self.last_prio = max(self.last_prio, o.prio)
-            self.orders[o.oid] = o
+            self.orders[(o.symbol, o.oid)] = o
+            self._unscoped[o.oid] = o
             self._last_cl[o.cl_ord_id] = o
             self._sync(o, None)
             return o
-        o = self.orders[rec["oid"]]
+        o = self.orders[(rec["sym"], rec["oid"])] if "sym" in rec else self._unscoped[rec["oid"]]
         before = self._lock_of(o)
         if kind == "fill":
             self._apply_fill(o, rec)
@@ -384,7 +392,7 @@ class Exchange:
         got_qty, gave_qty = (qty, qty * px) if o.side is Side.BUY else (qty * px, qty)
         self.totals[got] = self.totals.get(got, ZERO) + got_qty - fee
         self.totals[gave] = self.totals.get(gave, ZERO) - gave_qty
-        self.last_tid = max(self.last_tid, rec["tid"])
+        self.last_tid[o.symbol] = max(self.last_tid.get(o.symbol, 0), rec["tid"])
         o.fills.append((rec["tid"], qty, px, rec["ts"]))
         self.trades.append(
             Trade(rec["tid"], o.oid, o.symbol, o.side, qty, px, fee, got, rec["mk"], rec["ts"])
@@ -406,12 +414,12 @@ class Exchange:
         assert o.side is not None
         book = self._books[(o.symbol, o.side)]
         if o.status.is_open:
-            self.open[o.oid] = o
+            self.open[(o.symbol, o.oid)] = o
             self._open_cl[o.cl_ord_id] = o
             if o.book_px is None and o.ord_type is OrdType.LIMIT and o.price is not None:
                 book.add(o, o.price)
             return
-        self.open.pop(o.oid, None)
+        self.open.pop((o.symbol, o.oid), None)
         if self._open_cl.get(o.cl_ord_id) is o:
             del self._open_cl[o.cl_ord_id]
         if o.book_px is not None:

@@ -18,17 +18,22 @@ BASELINE = {"BTC": "1000", "ETH": "1000"}
 SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 
 
-def xorder(oid: int, cl: str, status: str, qty: str, filled: str = "0") -> dict[str, Any]:
+def xorder(
+    oid: int, cl: str, status: str, qty: str, filled: str = "0", symbol: str = "BTC/USDT"
+) -> dict[str, Any]:
     """An order row of `python -m actors.exchangesim inspect --json`."""
     return {
-        "order_id": oid, "client_order_id": cl, "symbol": "BTC/USDT", "market_id": "BTCUSDT",
+        "order_id": oid, "client_order_id": cl, "symbol": symbol,
+        "market_id": symbol.replace("/", ""),
         "side": "BUY", "type": "LIMIT", "time_in_force": "GTC", "qty": qty,
         "price": "60000.00", "status": status, "filled_qty": filled,
     }  # fmt: skip
 
 
-def xtrade(tid: int, oid: int, qty: str, price: str = "60000") -> dict[str, Any]:
-    return {"trade_id": tid, "order_id": str(oid), "symbol": "BTC/USDT", "side": "BUY",
+def xtrade(
+    tid: int, oid: int, qty: str, price: str = "60000", symbol: str = "BTC/USDT"
+) -> dict[str, Any]:
+    return {"trade_id": tid, "order_id": str(oid), "symbol": symbol, "side": "BUY",
             "qty": qty, "price": price}  # fmt: skip
 
 
@@ -63,16 +68,36 @@ def test_a_replaced_order_is_one_chain_with_the_fills_of_both_exchange_orders() 
         SYMBOLS,
     )
     [order] = view["orders"]
-    assert order["cl_ord_ids"] == ["c1", "c1.r1"] and order["order_id"] == "3"
+    assert order["cl_ord_ids"] == ["c1", "c1.r1"] and order["order_id"] == "BTC/USDT:3"
     assert (order["status"], order["order_qty"], order["cum_qty"]) == (
         "PARTIALLY_FILLED",
         "0.003",
         "0.001",
     )
-    assert order["fills"] == [{"exec_id": "3:t11", "qty": "0.001", "px": "60010"}]
+    assert order["fills"] == [{"exec_id": "BTC/USDT:3:t11", "qty": "0.001", "px": "60010"}]
     assert Decimal(order["avg_px"]) == Decimal("60010")
     assert view["positions"] == {"BTC/USDT": {"net_qty": "0.001"}, "ETH/USDT": {"net_qty": "0"}}
     assert view["duplicate_client_ids"] == []
+
+
+def test_two_symbols_orders_and_trades_under_one_id_are_two_orders() -> None:
+    """The exchange numbers orders and trades per symbol: BTC/USDT's order 3 (trade 11) and
+    ETH/USDT's order 3 (trade 11) are two chains, each with its own fill, exec ids as the
+    connector's (`<symbol>:<order id>:t<trade id>`), none "twice" for the checker."""
+    view = exchange_view(
+        inspection(
+            [xorder(3, "c1", "FILLED", "0.001", "0.001"),
+             xorder(3, "e1", "FILLED", "0.01", "0.01", symbol="ETH/USDT")],
+            [xtrade(11, 3, "0.001"), xtrade(11, 3, "0.01", "3000", symbol="ETH/USDT")],
+            "1000.001",
+        ),
+        BASELINE,
+        SYMBOLS,
+    )  # fmt: skip
+    assert [(o["order_id"], o["cum_qty"], o["fills"]) for o in view["orders"]] == [
+        ("BTC/USDT:3", "0.001", [{"exec_id": "BTC/USDT:3:t11", "qty": "0.001", "px": "60000"}]),
+        ("ETH/USDT:3", "0.01", [{"exec_id": "ETH/USDT:3:t11", "qty": "0.01", "px": "3000"}]),
+    ]
 
 
 def test_exchange_statuses_in_the_oms_words() -> None:

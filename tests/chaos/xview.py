@@ -10,7 +10,11 @@ Pure: `exchange_view(inspection, baseline)` is unit-tested with hand-made inspec
   order. The chain's status is its last order's, in the OMS's words (NEW is ACCEPTED, or
   PARTIALLY_FILLED once the chain has filled); its quantity the last order's plus what the
   earlier ones filled (the connector sends a replace's remainder); its fills every trade
-  of every order of the chain, with the connector's exec ids (`<order id>:t<trade id>`).
+  of every order of the chain, with the connector's exec ids
+  (`<symbol>:<order id>:t<trade id>`, `actors.connector.ccxt.intents.Intent.id_scope`).
+- **Ids per symbol.** Binance (and the sim) number orders and trades per symbol, so an
+  exchange order is (symbol, order id): a chain's `order_id` and `exchange_order_ids` are
+  ``<symbol>:<order id>``, unique at the venue as the checker takes them.
 - **Duplicates.** Binance (and the sim) accept a client id again once the first order with
   it is finished: a client id on two exchange orders is listed in `duplicate_client_ids`
   (the checker decides whether it was a legitimate resubmit).
@@ -67,7 +71,8 @@ def exchange_view(
     inspect output, `baseline` the starting balance per asset, `symbols` the venue's."""
     trades: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for t in inspection.get("trades", []):
-        trades[str(t["order_id"])].append(t)
+        trades[_venue_id(t)].append(t)
+    # a chain's orders are of one symbol: in its order id order
     orders = sorted(inspection.get("orders", []), key=lambda o: int(o["order_id"]))
     seen: dict[str, int] = defaultdict(int)
     chains: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
@@ -115,25 +120,30 @@ def _after_order(refusal: Mapping[str, Any], cl: str, orders: list[Mapping[str, 
     )
 
 
+def _venue_id(order_or_trade: Mapping[str, Any]) -> str:
+    """An exchange order's id at the venue: ``<symbol>:<order id>`` (ids are per symbol)."""
+    return f"{order_or_trade['symbol']}:{order_or_trade['order_id']}"
+
+
 def _chain(
     members: list[Mapping[str, Any]], trades: Mapping[str, list[Mapping[str, Any]]]
 ) -> dict[str, Any]:
     last = members[-1]
     fills = [
         {
-            "exec_id": f"{o['order_id']}:t{t['trade_id']}",
+            "exec_id": f"{_venue_id(o)}:t{t['trade_id']}",
             "qty": str(t["qty"]),
             "px": str(t["price"]),
         }
         for o in members
-        for t in trades.get(str(o["order_id"]), [])
+        for t in trades.get(_venue_id(o), [])
     ]
     cum = sum((Decimal(str(o["filled_qty"])) for o in members), Decimal(0))
     earlier = sum((Decimal(str(o["filled_qty"])) for o in members[:-1]), Decimal(0))
     notional = sum((Decimal(f["qty"]) * Decimal(f["px"]) for f in fills), Decimal(0))
     return {
-        "order_id": str(members[0]["order_id"]),
-        "exchange_order_ids": [str(o["order_id"]) for o in members],
+        "order_id": _venue_id(members[0]),
+        "exchange_order_ids": [_venue_id(o) for o in members],
         "cl_ord_ids": [str(o["client_order_id"]) for o in members],
         "symbol": last["symbol"],
         "side": last["side"],

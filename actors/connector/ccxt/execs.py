@@ -2,7 +2,9 @@
 events (accepted, then cancelled / expired, or rejected), an order's fills from ALL its
 trades with exact cumulative quantities, a WebSocket trade's fill (cum from the event's
 'z'), a replace's "replaced", a refused submit or cancel. Exec ids (`mapping.exec_id_*`)
-are the same whichever source an event came from, so the OMS applies each once.
+are the same whichever source an event came from, so the OMS applies each once; the
+venue-numbered ones carry the order's `scope` (`Intent.id_scope`: its symbol, since
+Binance numbers orders and trades per symbol; nothing for an older build's order).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def order_execs(
     venue: str,
     order: Mapping[str, Any],
     *,
+    scope: str,
     cl_ord_id: str,
     order_qty: Decimal,
     cum_offset: Decimal = ZERO,
@@ -48,7 +51,8 @@ def order_execs(
 ) -> list[ExecReport]:
     """The non-fill events one ccxt order snapshot proves, in the order to apply them:
     "accepted" when it has an id (it reached the book), then "cancelled" / "expired" for
-    those final states; a "rejected" one is only "rejected" (``<ClOrdID>:rejected``, the
+    those final states (ids prefixed by `scope`: the order's `Intent.id_scope`); a
+    "rejected" one is only "rejected" (``<ClOrdID>:rejected``, the
     id a refused submit gets too). Each carries cum_qty = `cum_offset` + the order's
     filled quantity, leaves (0 once final) and the average price over the whole order.
     Fills are not derived here (`fill_execs`, `ws_fill_exec`): send them before the final
@@ -69,11 +73,11 @@ def order_execs(
     vid = snap.venue_order_id
     if not vid:
         return []
-    out = [report("accepted", exec_id_new(vid))]
+    out = [report("accepted", exec_id_new(vid, scope))]
     if status is OrderStatus.CANCELLED:
-        out.append(report("cancelled", exec_id_cancelled(vid)))
+        out.append(report("cancelled", exec_id_cancelled(vid, scope)))
     elif status is OrderStatus.EXPIRED:
-        out.append(report("expired", exec_id_expired(vid)))
+        out.append(report("expired", exec_id_expired(vid, scope)))
     return out
 
 
@@ -81,6 +85,7 @@ def snapshot_execs(
     venue: str,
     order: Mapping[str, Any],
     *,
+    scope: str,
     cl_ord_id: str,
     order_qty: Decimal,
     cum_offset: Decimal = ZERO,
@@ -93,15 +98,15 @@ def snapshot_execs(
     filled quantity (an answer without fills, say): fetch the order's trades and use
     `order_execs` and `fill_execs` with them."""
     events = order_execs(
-        venue, order, cl_ord_id=cl_ord_id, order_qty=order_qty, cum_offset=cum_offset,
-        cost_offset=cost_offset, ts_ns=ts_ns,
+        venue, order, scope=scope, cl_ord_id=cl_ord_id, order_qty=order_qty,
+        cum_offset=cum_offset, cost_offset=cost_offset, ts_ns=ts_ns,
     )  # fmt: skip
     snap = rd.order_view(order)
     trades = order.get("trades") or []
     if not isinstance(trades, list) or not snap.venue_order_id:
         return events if not snap.filled else None
     fills = fill_execs(
-        venue, trades, cl_ord_id=cl_ord_id, venue_order_id=snap.venue_order_id,
+        venue, trades, scope=scope, cl_ord_id=cl_ord_id, venue_order_id=snap.venue_order_id,
         order_qty=order_qty, cum_offset=cum_offset, cost_offset=cost_offset,
     )  # fmt: skip
     if sum((f.last_qty for f in fills), ZERO) != snap.filled:
@@ -114,6 +119,7 @@ def replaced_exec(
     request: ReplaceOnVenue,
     new_order: Mapping[str, Any],
     *,
+    scope: str,
     cum_offset: Decimal,
     cost_offset: Decimal,
     ts_ns: int = 0,
@@ -125,7 +131,7 @@ def replaced_exec(
     replace, live with that cum: the new order's own fills (it may trade at once) follow
     as fills, which a cum counting them already would make the OMS take as missed."""
     return _replaced(
-        venue, new_order, request.cl_ord_id, request.orig_cl_ord_id, request.symbol,
+        venue, new_order, scope, request.cl_ord_id, request.orig_cl_ord_id, request.symbol,
         request.side, request.qty, request.price, cum_offset, cost_offset, ts_ns,
     )  # fmt: skip
 
@@ -136,7 +142,8 @@ def replaced_exec_of(venue: str, new: Intent, new_order: Mapping[str, Any]) -> E
     exchange has it: a replace whose "replaced" a connector restart cut off."""
     snap = rd.order_view(new_order)
     return _replaced(
-        venue, new_order, new.cl_ord_id, new.orig_cl_ord_id, new.symbol, Side(new.side),
+        venue, new_order, new.id_scope, new.cl_ord_id, new.orig_cl_ord_id, new.symbol,
+        Side(new.side),
         new.order_qty, snap.price, new.offset, new.cost, 0,
     )  # fmt: skip
 
@@ -144,6 +151,7 @@ def replaced_exec_of(venue: str, new: Intent, new_order: Mapping[str, Any]) -> E
 def _replaced(
     venue: str,
     new_order: Mapping[str, Any],
+    scope: str,
     cl_ord_id: str,
     orig_cl_ord_id: str,
     symbol: str,
@@ -161,7 +169,7 @@ def _replaced(
     status = order_status("open", cum)
     return ExecReport(
         venue=venue,
-        exec_id=exec_id_replaced(snap.venue_order_id),
+        exec_id=exec_id_replaced(snap.venue_order_id, scope),
         kind="replaced",
         cl_ord_id=cl_ord_id,
         orig_cl_ord_id=orig_cl_ord_id,
@@ -239,6 +247,7 @@ def fill_execs(
     venue: str,
     trades: Sequence[Mapping[str, Any]],
     *,
+    scope: str,
     cl_ord_id: str,
     venue_order_id: str,
     order_qty: Decimal,
@@ -271,7 +280,9 @@ def fill_execs(
     for fill in sorted(by_id.values(), key=rd.trade_sort_key):
         cum += fill.qty
         cost += fill.qty * fill.px
-        out.append(_fill_report(venue, fill, venue_order_id, cl_ord_id, order_qty, cum, cost))
+        out.append(
+            _fill_report(venue, fill, scope, venue_order_id, cl_ord_id, order_qty, cum, cost)
+        )
     return out
 
 
@@ -279,6 +290,7 @@ def ws_fill_exec(
     venue: str,
     trade: Mapping[str, Any],
     *,
+    scope: str,
     cl_ord_id: str,
     order_qty: Decimal,
     cum_offset: Decimal = ZERO,
@@ -301,6 +313,7 @@ def ws_fill_exec(
     return _fill_report(
         venue,
         fill,
+        scope,
         fill.order_id,
         cl_ord_id,
         order_qty,
@@ -344,6 +357,7 @@ def _order_report(
 def _fill_report(
     venue: str,
     fill: rd.TradeView,
+    scope: str,
     venue_order_id: str,
     cl_ord_id: str,
     order_qty: Decimal,
@@ -353,7 +367,7 @@ def _fill_report(
     status = OrderStatus.FILLED if cum >= order_qty else OrderStatus.PARTIALLY_FILLED
     return ExecReport(
         venue=venue,
-        exec_id=exec_id_fill(venue_order_id, fill.trade_id),
+        exec_id=exec_id_fill(venue_order_id, fill.trade_id, scope),
         kind="fill",
         cl_ord_id=cl_ord_id,
         venue_order_id=venue_order_id,

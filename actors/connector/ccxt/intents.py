@@ -11,7 +11,10 @@ only "no such order" lets it go out (`actors.connector.ccxt.adapter`).
 
 An intent also keeps what the exchange does not: our total quantity and, for the new venue
 order of a replace (cancel + new), what the replaced orders filled before it
-(`cum_offset`), so its executions carry the order's true cumulative quantity.
+(`cum_offset`), so its executions carry the order's true cumulative quantity, and the
+format of its exec ids (`id_format`, `Intent.id_scope`), fixed when the intent is made:
+an intent an older build wrote has none and keeps that build's ids for life. (An older
+build refuses a log with the field, `JournalCorrupt`: docs/runbook.md, rolling back.)
 
 File ``intents.log`` in the venue's connector directory: ``b"TPINTENT1\\n"``, then frames
 (magic ``TI``, `actors.runtime.frames`) with a msgpack payload ``["p", intent]`` (to be
@@ -42,6 +45,10 @@ _MAGIC = b"TPINTENT1\n"
 _FRAME_MAGIC = b"TI"
 COMPACT_BYTES = 4 << 20
 KEEP_FINISHED = 20_000
+# the exec id format of orders created by this build (`Intent.id_format`): 1 scopes an
+# order's exec ids by its symbol; 0 (an intent written by an older build, which has no
+# such field) keeps the unscoped ids that build gave the OMS
+ID_FORMAT = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,15 @@ class Intent:
     cost_offset: str = "0"  # their filled quote amount (the whole order's average price)
     orig_cl_ord_id: str = ""  # a replace: the order it replaces
     venue_order_id: str = ""
+    id_format: int = ID_FORMAT  # `id_scope`; an older build's record loads as 0
+
+    @property
+    def id_scope(self) -> str:
+        """What prefixes this order's venue-numbered exec ids (`mapping.exec_id_new` ...):
+        its symbol, since Binance numbers orders and trades per symbol; nothing for an
+        order an older build created, whose executions the OMS may hold under those ids
+        already (they are re-read after a restart, and would count twice under new ids)."""
+        return f"{self.symbol}:" if self.id_format >= 1 else ""
 
     @property
     def order_qty(self) -> Decimal:
@@ -68,6 +84,11 @@ class Intent:
     @property
     def cost(self) -> Decimal:
         return Decimal(self.cost_offset)
+
+
+def _intent(fields: dict[str, Any]) -> Intent:
+    """An intent as written: without `id_format`, an older build's, whose ids are 0's."""
+    return Intent(**{"id_format": 0, **fields})
 
 
 def _record(payload: list[Any]) -> bytes:
@@ -173,10 +194,10 @@ class IntentLog:
             try:
                 kind, *body = msgpack.unpackb(item.payload, raw=False)
                 if kind == "s":
-                    self.live = {i["cl_ord_id"]: Intent(**i) for i in body[0]}
+                    self.live = {i["cl_ord_id"]: _intent(i) for i in body[0]}
                     self.finished = OrderedDict.fromkeys(body[1])
                 elif kind == "p":
-                    intent = Intent(**body[0])
+                    intent = _intent(body[0])
                     self.live[intent.cl_ord_id] = intent
                 elif kind == "v":
                     cl_ord_id, vid = body

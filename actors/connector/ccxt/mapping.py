@@ -10,8 +10,13 @@ Inbound: a ccxt order (REST create / fetch / cancel response, or a WebSocket upd
 (`fill_execs`, `ws_fill_exec`); a balance -> spot positions (`positions_from_balance`).
 
 Exec ids are the same whichever way an event arrives (WebSocket or REST), so the OMS
-applies each once: ``<venue order id>:new``, ``:t<trade id>``, ``:cancelled``,
+applies each once: ``<scope><venue order id>:new``, ``:t<trade id>``, ``:cancelled``,
 ``:expired``, ``:replaced`` (the id of the new venue order) and ``<ClOrdID>:rejected``.
+The scope (`Intent.id_scope`) is ``<symbol>:`` for an order created by a build that
+knows it (``BTC/USDT:28:new``), since Binance numbers orders and trades per symbol (two
+symbols' order 28 are two orders); an order created by an older build keeps its unscoped
+ids (``28:new``) for life, so what the OMS applied before an upgrade is not applied again
+under a new id (docs/ccxt-venues.md, "Exec ids").
 
 Decimals: every quantity and price is read from the exchange's own decimal string when
 the structure carries it, else from ccxt's float through its repr (`reading`). Outbound,
@@ -60,24 +65,24 @@ TERMINAL: Final = frozenset(
 # ------------------------------------------------------------------------------- exec ids
 
 
-def exec_id_new(venue_order_id: str) -> str:
-    return f"{venue_order_id}:new"
+def exec_id_new(venue_order_id: str, scope: str) -> str:
+    return f"{scope}{venue_order_id}:new"
 
 
-def exec_id_fill(venue_order_id: str, trade_id: str) -> str:
-    return f"{venue_order_id}:t{trade_id}"
+def exec_id_fill(venue_order_id: str, trade_id: str, scope: str) -> str:
+    return f"{scope}{venue_order_id}:t{trade_id}"
 
 
-def exec_id_cancelled(venue_order_id: str) -> str:
-    return f"{venue_order_id}:cancelled"
+def exec_id_cancelled(venue_order_id: str, scope: str) -> str:
+    return f"{scope}{venue_order_id}:cancelled"
 
 
-def exec_id_expired(venue_order_id: str) -> str:
-    return f"{venue_order_id}:expired"
+def exec_id_expired(venue_order_id: str, scope: str) -> str:
+    return f"{scope}{venue_order_id}:expired"
 
 
-def exec_id_replaced(new_venue_order_id: str) -> str:
-    return f"{new_venue_order_id}:replaced"
+def exec_id_replaced(new_venue_order_id: str, scope: str) -> str:
+    return f"{scope}{new_venue_order_id}:replaced"
 
 
 def exec_id_rejected(cl_ord_id: str) -> str:

@@ -141,7 +141,7 @@ class Replaces:
                 self.log.warning("ccxt_replace_settled", cl_ord_id=new.cl_ord_id, replaced=True)
                 tracker.queue([execs.replaced_exec_of(flows.venue, new, found)])
                 vid = rd.order_view(found).venue_order_id
-                tracker.covered(mapping.exec_id_new(vid))
+                tracker.covered(mapping.exec_id_new(vid, new.id_scope))
                 tracker.settled(new, replaced=True)
                 return await flows.apply_with_trades(new, found)
         trust_at = max(flows.trust_unseen_at, tracker.unsettled.get(new.cl_ord_id, 0.0))
@@ -277,8 +277,8 @@ class Replaces:
             if not isinstance(found, Mapping):  # not there: the old order is cancelled
                 tracker.release(request.cl_ord_id, old.cl_ord_id)
                 tracker.queue(execs.order_execs(
-                    flows.venue, cancelled, cl_ord_id=old.cl_ord_id, order_qty=old.order_qty,
-                    cum_offset=old.offset, cost_offset=old.cost,
+                    flows.venue, cancelled, scope=old.id_scope, cl_ord_id=old.cl_ord_id,
+                    order_qty=old.order_qty, cum_offset=old.offset, cost_offset=old.cost,
                 ))  # fmt: skip
                 tracker.forget(intent.cl_ord_id)
                 tracker.forget(old.cl_ord_id)
@@ -286,11 +286,12 @@ class Replaces:
             order = found
         tracker.queue([
             execs.replaced_exec(
-                flows.venue, request, order, cum_offset=done_qty, cost_offset=done_cost
+                flows.venue, request, order, scope=intent.id_scope, cum_offset=done_qty,
+                cost_offset=done_cost,
             )
         ])  # fmt: skip
         vid = rd.order_view(order).venue_order_id
-        tracker.covered(mapping.exec_id_new(vid))  # "replaced" is its acceptance
+        tracker.covered(mapping.exec_id_new(vid, intent.id_scope))  # "replaced" is its acceptance
         tracker.release(intent.cl_ord_id)
         tracker.forget(old.cl_ord_id)  # after "replaced": one flush writes both
         await flows.apply_with_trades(intent, order)

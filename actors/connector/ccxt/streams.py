@@ -102,8 +102,9 @@ class UserStream:
                 try:
                     intent = self.tracker.intent_for(cl_ord_id, trade)
                     report = execs.ws_fill_exec(
-                        self.venue, trade, cl_ord_id=intent.cl_ord_id, order_qty=intent.order_qty,
-                        cum_offset=intent.offset, cost_offset=intent.cost,
+                        self.venue, trade, scope=intent.id_scope, cl_ord_id=intent.cl_ord_id,
+                        order_qty=intent.order_qty, cum_offset=intent.offset,
+                        cost_offset=intent.cost,
                     )  # fmt: skip
                 except ValueError as exc:  # a trade we cannot read: the poll fetches it
                     self.tracker.unreadable("stream_trade", exc, cl_ord_id)

@@ -124,14 +124,15 @@ class Tracker:
             self.intents.learn(intent.cl_ord_id, vid)
         try:
             events = execs.order_execs(
-                self.venue, order, cl_ord_id=intent.cl_ord_id, order_qty=intent.order_qty,
-                cum_offset=intent.offset, cost_offset=intent.cost,
+                self.venue, order, scope=intent.id_scope, cl_ord_id=intent.cl_ord_id,
+                order_qty=intent.order_qty, cum_offset=intent.offset, cost_offset=intent.cost,
                 ts_ns=view.ts_ns or time.time_ns(),
             )  # fmt: skip
             fills = (
                 execs.fill_execs(
                     self.venue,
                     trades,
+                    scope=intent.id_scope,
                     cl_ord_id=intent.cl_ord_id,
                     venue_order_id=vid,
                     order_qty=intent.order_qty,
@@ -187,7 +188,9 @@ class Tracker:
 
     def intent_for(self, cl_ord_id: str, src: Mapping[str, Any]) -> Intent:
         """Our intent of an order the exchange tells us about; an order we have none of
-        (placed before intents existed, or by hand) is taken as the exchange has it."""
+        (placed before intents existed, or by hand) is taken as the exchange has it, its
+        exec ids scoped (`Intent.id_scope`): the OMS holds none of them under old ids, and
+        an unscoped id could be another symbol's order's."""
         live = self.live.get(cl_ord_id)
         if live is not None:
             return live.intent

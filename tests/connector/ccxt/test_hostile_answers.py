@@ -216,7 +216,7 @@ def test_a_trade_id_seen_again_with_other_terms_is_refused_counted_and_logged(
     trades = [bn.ws_feed([ws_trade(1, qty, qty, "50000", quote)])[1][-1] for qty, quote in said]
     before = _unreadable("fill_conflict")
     for trade in trades:
-        report = cx.ws_fill_exec(VENUE, trade, cl_ord_id="c1", order_qty=D("0.1"))
+        report = cx.ws_fill_exec(VENUE, trade, scope="", cl_ord_id="c1", order_qty=D("0.1"))
         assert report is not None
         flows.tracker.queue([report])
     intents.close()

@@ -218,7 +218,7 @@ def test_cancel_names_the_order_by_its_client_id_and_the_cancel_by_ours() -> Non
 
 def test_full_answer_of_a_filled_market_order_is_accepted_with_its_exact_cum() -> None:
     order = bn.parse_order(FULL_MARKET)
-    [accepted] = cx.order_execs(VENUE, order, cl_ord_id="m1", order_qty=D("0.0005"))
+    [accepted] = cx.order_execs(VENUE, order, scope="", cl_ord_id="m1", order_qty=D("0.0005"))
     assert accepted.exec_id == "5403233939:new" and accepted.kind == "accepted"
     assert accepted.venue_order_id == "5403233939" and accepted.symbol == "BTC/USDT"
     assert accepted.cum_qty == D("0.0005") and accepted.leaves_qty == 0
@@ -229,7 +229,7 @@ def test_full_answer_of_a_filled_market_order_is_accepted_with_its_exact_cum() -
 
 
 def test_resting_order_is_accepted_with_all_of_it_left() -> None:
-    [accepted] = cx.order_execs(VENUE, rest_order(), cl_ord_id="c1", order_qty=D("0.1"))
+    [accepted] = cx.order_execs(VENUE, rest_order(), scope="", cl_ord_id="c1", order_qty=D("0.1"))
     assert accepted.exec_id == "28:new" and accepted.ord_status is OrderStatus.ACCEPTED
     assert (accepted.cum_qty, accepted.leaves_qty, accepted.avg_px) == (0, D("0.1"), 0)
     assert accepted.price == D("50000")
@@ -240,7 +240,7 @@ def test_cancel_answer_proves_acceptance_then_the_cancel_with_what_filled() -> N
         status="CANCELED", executedQty="0.02000000", cummulativeQuoteQty="999.80000000",
         clientOrderId="x1", origClientOrderId="c1",
     )  # fmt: skip
-    accepted, cancelled = cx.order_execs(VENUE, order, cl_ord_id="c1", order_qty=D("0.1"))
+    accepted, cancelled = cx.order_execs(VENUE, order, scope="", cl_ord_id="c1", order_qty=D("0.1"))
     assert [accepted.exec_id, cancelled.exec_id] == ["28:new", "28:cancelled"]
     assert cancelled.kind == "cancelled" and cancelled.ord_status is OrderStatus.CANCELLED
     assert (cancelled.cum_qty, cancelled.leaves_qty) == (D("0.02"), 0)
@@ -250,13 +250,18 @@ def test_cancel_answer_proves_acceptance_then_the_cancel_with_what_filled() -> N
 @pytest.mark.parametrize("raw_status", ["EXPIRED", "EXPIRED_IN_MATCH"])
 def test_expired_order_is_accepted_then_expired(raw_status: str) -> None:
     order = rest_order(status=raw_status, timeInForce="IOC")
-    kinds = [r.kind for r in cx.order_execs(VENUE, order, cl_ord_id="c1", order_qty=D("0.1"))]
+    kinds = [
+        r.kind for r in cx.order_execs(VENUE, order, scope="", cl_ord_id="c1", order_qty=D("0.1"))
+    ]
     assert kinds == ["accepted", "expired"]
 
 
 def test_order_without_id_proves_nothing() -> None:
     assert (
-        cx.order_execs(VENUE, {"id": None, "status": "open"}, cl_ord_id="c", order_qty=D(1)) == []
+        cx.order_execs(
+            VENUE, {"id": None, "status": "open"}, scope="", cl_ord_id="c", order_qty=D(1)
+        )
+        == []
     )
 
 
@@ -267,7 +272,7 @@ def test_rest_quantities_come_from_the_raw_strings_not_the_floats() -> None:
         cummulativeQuoteQty="1234.56789012345678",
     )  # fmt: skip
     assert D(repr(order["filled"])) != D("1234.56789012345678")  # what the float says
-    [accepted] = cx.order_execs(VENUE, order, cl_ord_id="c1", order_qty=D("9000"))
+    [accepted] = cx.order_execs(VENUE, order, scope="", cl_ord_id="c1", order_qty=D("9000"))
     assert accepted.cum_qty == D("1234.56789012345678") and accepted.avg_px == 1
 
 
@@ -291,7 +296,7 @@ def test_websocket_events_give_the_same_exec_ids_as_rest() -> None:
                          Z="1499.97000000", T=1700000003000),
     ])  # fmt: skip
     new, partial, cancelled = (
-        cx.order_execs(VENUE, o, cl_ord_id="c1", order_qty=D("0.1")) for o in orders
+        cx.order_execs(VENUE, o, scope="", cl_ord_id="c1", order_qty=D("0.1")) for o in orders
     )
     assert [r.exec_id for r in new] == ["28:new"] and new[0].ord_status is OrderStatus.ACCEPTED
     assert partial[0].ord_status is OrderStatus.PARTIALLY_FILLED
@@ -301,13 +306,13 @@ def test_websocket_events_give_the_same_exec_ids_as_rest() -> None:
     assert cancelled[1].venue_ts_ns == 1700000003000 * 1_000_000
     assert [cm.client_order_id(o) for o in orders] == ["c1", "c1", "c1"]
     rest_cancel = rest_order(status="CANCELED", executedQty="0.03", cummulativeQuoteQty="1499.97")
-    from_rest = cx.order_execs(VENUE, rest_cancel, cl_ord_id="c1", order_qty=D("0.1"))
+    from_rest = cx.order_execs(VENUE, rest_cancel, scope="", cl_ord_id="c1", order_qty=D("0.1"))
     assert [r.exec_id for r in from_rest] == ["28:new", "28:cancelled"]
 
 
 def test_rejected_event_is_only_a_rejection_under_the_submit_rejection_id() -> None:
     orders, _ = bn.ws_feed([execution_report(x="REJECTED", X="REJECTED", r="INSUFFICIENT_BALANCE")])
-    [rejected] = cx.order_execs(VENUE, orders[0], cl_ord_id="c1", order_qty=D("0.1"))
+    [rejected] = cx.order_execs(VENUE, orders[0], scope="", cl_ord_id="c1", order_qty=D("0.1"))
     assert rejected.kind == "rejected" and rejected.exec_id == "c1:rejected"
     assert rejected.text == "INSUFFICIENT_BALANCE" and rejected.leaves_qty == 0
 
@@ -316,13 +321,15 @@ def test_second_venue_order_of_a_replace_counts_what_the_first_filled() -> None:
     """The new venue order carries the remaining 0.06; the first filled 0.04 for 2000."""
     order = rest_order(origQty="0.06", executedQty="0.01", cummulativeQuoteQty="490", orderId=29)
     [accepted] = cx.order_execs(
-        VENUE, order, cl_ord_id="c1-r1", order_qty=D("0.1"), cum_offset=D("0.04"),
+        VENUE, order, scope="", cl_ord_id="c1-r1", order_qty=D("0.1"), cum_offset=D("0.04"),
         cost_offset=D("2000"),
     )  # fmt: skip
     assert accepted.cum_qty == D("0.05") and accepted.leaves_qty == D("0.05")
     assert accepted.avg_px == D("49800")
     with pytest.raises(ValueError, match="cost_offset"):
-        cx.order_execs(VENUE, order, cl_ord_id="c", order_qty=D("0.1"), cum_offset=D("0.04"))
+        cx.order_execs(
+            VENUE, order, scope="", cl_ord_id="c", order_qty=D("0.1"), cum_offset=D("0.04")
+        )
 
 
 def test_full_answer_gives_acceptance_then_its_fills_then_the_end() -> None:
@@ -332,7 +339,9 @@ def test_full_answer_gives_acceptance_then_its_fills_then_the_end() -> None:
         **FULL_MARKET, "type": "LIMIT", "timeInForce": "IOC", "price": "58942.00000000",
         "origQty": "0.00080000", "status": "EXPIRED",
     }  # fmt: skip
-    events = cx.snapshot_execs(VENUE, bn.parse_order(raw), cl_ord_id="m1", order_qty=D("0.0008"))
+    events = cx.snapshot_execs(
+        VENUE, bn.parse_order(raw), scope="", cl_ord_id="m1", order_qty=D("0.0008")
+    )
     assert events is not None
     assert [(e.kind, e.exec_id) for e in events] == [
         ("accepted", "5403233939:new"),
@@ -348,12 +357,12 @@ def test_full_answer_gives_acceptance_then_its_fills_then_the_end() -> None:
 def test_snapshot_without_its_fills_asks_for_the_trades() -> None:
     """A RESULT answer (no fills) of a filled order: None; a resting one: accepted."""
     result = {k: v for k, v in FULL_MARKET.items() if k != "fills"}
-    assert cx.snapshot_execs(VENUE, bn.parse_order(result), cl_ord_id="m1",
+    assert cx.snapshot_execs(VENUE, bn.parse_order(result), scope="", cl_ord_id="m1",
                              order_qty=D("0.0005")) is None  # fmt: skip
     partial = {**FULL_MARKET, "fills": FULL_MARKET["fills"][:1]}
-    assert cx.snapshot_execs(VENUE, bn.parse_order(partial), cl_ord_id="m1",
+    assert cx.snapshot_execs(VENUE, bn.parse_order(partial), scope="", cl_ord_id="m1",
                              order_qty=D("0.0005")) is None  # fmt: skip
-    resting = cx.snapshot_execs(VENUE, rest_order(), cl_ord_id="c1", order_qty=D("0.1"))
+    resting = cx.snapshot_execs(VENUE, rest_order(), scope="", cl_ord_id="c1", order_qty=D("0.1"))
     assert resting is not None and [e.exec_id for e in resting] == ["28:new"]
 
 
@@ -363,7 +372,9 @@ def test_replaced_exec_carries_the_request_and_the_new_venue_order() -> None:
         qty=D("0.1"), order_type=OrdType.LIMIT, price=D("49000"),
     )  # fmt: skip
     new = rest_order(orderId=29, clientOrderId="c1-r1", origQty="0.06", price="49000")
-    report = cx.replaced_exec(VENUE, request, new, cum_offset=D("0.04"), cost_offset=D("2000"))
+    report = cx.replaced_exec(
+        VENUE, request, new, scope="", cum_offset=D("0.04"), cost_offset=D("2000")
+    )
     assert report.exec_id == "29:replaced" and report.kind == "replaced"
     assert (report.cl_ord_id, report.orig_cl_ord_id) == ("c1-r1", "c1")
     assert (report.order_qty, report.price, report.cum_qty) == (D("0.1"), D("49000"), D("0.04"))
@@ -381,7 +392,9 @@ def test_replaced_exec_leaves_the_new_orders_own_fills_to_its_fills() -> None:
         orderId=30, clientOrderId="c1-r1", origQty="0.06", price="51000",
         executedQty="0.02", cummulativeQuoteQty="1020", status="PARTIALLY_FILLED",
     )  # fmt: skip
-    report = cx.replaced_exec(VENUE, request, new, cum_offset=D("0.04"), cost_offset=D("2000"))
+    report = cx.replaced_exec(
+        VENUE, request, new, scope="", cum_offset=D("0.04"), cost_offset=D("2000")
+    )
     assert (report.cum_qty, report.avg_px, report.leaves_qty) == (D("0.04"), D("50000"), D("0.06"))
     assert report.ord_status is OrderStatus.PARTIALLY_FILLED
 
@@ -418,7 +431,12 @@ TRADES_28 = [  # order 28 (0.1 @ 50000 limit): three fills
 
 def test_fills_come_in_trade_id_order_with_an_exact_running_cum() -> None:
     fills = cx.fill_execs(
-        VENUE, bn.parse_trades(TRADES_28), cl_ord_id="c1", venue_order_id="28", order_qty=D("0.1")
+        VENUE,
+        bn.parse_trades(TRADES_28),
+        scope="",
+        cl_ord_id="c1",
+        venue_order_id="28",
+        order_qty=D("0.1"),
     )
     assert [f.exec_id for f in fills] == ["28:t99", "28:t101", "28:t1000"]
     assert [f.cum_qty for f in fills] == [D("0.03"), D("0.05"), D("0.1")]
@@ -439,7 +457,7 @@ def test_full_answer_fills_and_fetched_trades_of_one_order_are_the_same_fills() 
         my_trade(737466632, "0.00030000", "58941.63000000", order_id=5403233939),
     ])  # fmt: skip
     kwargs: dict[str, Any] = dict(
-        cl_ord_id="m1", venue_order_id="5403233939", order_qty=D("0.0005")
+        scope="", cl_ord_id="m1", venue_order_id="5403233939", order_qty=D("0.0005")
     )
     alone = cx.fill_execs(VENUE, order["trades"], **kwargs)
     merged = cx.fill_execs(VENUE, [*order["trades"], *fetched], **kwargs)
@@ -459,7 +477,7 @@ def test_any_order_and_repetition_of_the_trades_gives_the_same_fills(picks: list
     """Every permutation / duplication of one order's trades: the same execs, and the last
     cum is the sum of the distinct trades."""
     parsed = bn.parse_trades(TRADES_28)
-    kwargs: dict[str, Any] = dict(cl_ord_id="c1", venue_order_id="28", order_qty=D("0.1"))
+    kwargs: dict[str, Any] = dict(scope="", cl_ord_id="c1", venue_order_id="28", order_qty=D("0.1"))
     expected = cx.fill_execs(VENUE, parsed, **kwargs)
     got = cx.fill_execs(VENUE, [parsed[i] for i in picks], **kwargs)
     assert got == expected
@@ -467,7 +485,7 @@ def test_any_order_and_repetition_of_the_trades_gives_the_same_fills(picks: list
 
 
 def test_fills_refuse_a_trade_of_another_order_or_two_trades_under_one_id() -> None:
-    kwargs: dict[str, Any] = dict(cl_ord_id="c1", venue_order_id="28", order_qty=D("0.1"))
+    kwargs: dict[str, Any] = dict(scope="", cl_ord_id="c1", venue_order_id="28", order_qty=D("0.1"))
     with pytest.raises(ValueError, match="of order 29"):
         cx.fill_execs(VENUE, bn.parse_trades([my_trade(5, "0.01", "1", order_id=29)]), **kwargs)
     twice = bn.parse_trades([my_trade(5, "0.01", "1"), my_trade(5, "0.02", "1")])
@@ -478,7 +496,7 @@ def test_fills_refuse_a_trade_of_another_order_or_two_trades_under_one_id() -> N
 def test_fills_after_a_replace_continue_the_cum_and_cost_of_the_first_venue_order() -> None:
     trades = bn.parse_trades([my_trade(7, "0.01", "49000", order_id=29)])
     [fill] = cx.fill_execs(
-        VENUE, trades, cl_ord_id="c1-r1", venue_order_id="29", order_qty=D("0.1"),
+        VENUE, trades, scope="", cl_ord_id="c1-r1", venue_order_id="29", order_qty=D("0.1"),
         cum_offset=D("0.04"), cost_offset=D("2000"),
     )  # fmt: skip
     assert fill.cum_qty == D("0.05") and fill.avg_px == D("49800")
@@ -491,10 +509,10 @@ def test_websocket_trade_carries_the_exact_cum_of_the_venue_order() -> None:
         ws_trade(99, last="0.03000000", cum="0.03000000", price="49999.00000000",
                  cum_quote="1499.97000000"),
     ])  # fmt: skip
-    report = cx.ws_fill_exec(VENUE, trade, cl_ord_id="c1", order_qty=D("0.1"))
+    report = cx.ws_fill_exec(VENUE, trade, scope="", cl_ord_id="c1", order_qty=D("0.1"))
     assert report is not None
     [fetched] = cx.fill_execs(
-        VENUE, bn.parse_trades([TRADES_28[1]]), cl_ord_id="c1", venue_order_id="28",
+        VENUE, bn.parse_trades([TRADES_28[1]]), scope="", cl_ord_id="c1", venue_order_id="28",
         order_qty=D("0.1"),
     )  # fmt: skip
     assert report.exec_id == fetched.exec_id == "28:t99"
@@ -505,10 +523,10 @@ def test_websocket_trade_carries_the_exact_cum_of_the_venue_order() -> None:
 
 def test_a_trade_without_the_venue_cumulative_is_left_to_fill_execs() -> None:
     [fetched] = bn.parse_trades([TRADES_28[0]])
-    assert cx.ws_fill_exec(VENUE, fetched, cl_ord_id="c1", order_qty=D("0.1")) is None
+    assert cx.ws_fill_exec(VENUE, fetched, scope="", cl_ord_id="c1", order_qty=D("0.1")) is None
     _, [trade] = bn.ws_feed([ws_trade(5, "0.01", "0.01", "50000", "500")])
     del trade["info"]["z"]
-    assert cx.ws_fill_exec(VENUE, trade, cl_ord_id="c1", order_qty=D("0.1")) is None
+    assert cx.ws_fill_exec(VENUE, trade, scope="", cl_ord_id="c1", order_qty=D("0.1")) is None
 
 
 # --------------------------------------------------------------------- status and identity
@@ -639,6 +657,8 @@ def test_trade_ids_that_are_not_ascii_numbers_sort_after_the_numeric_ones() -> N
         {"id": tid, "order": "28", "amount": 0.01, "price": 100.0, "info": {}}
         for tid in ("b", "²", "10", "9")
     ]
-    fills = cx.fill_execs(VENUE, trades, cl_ord_id="c1", venue_order_id="28", order_qty=D(1))
+    fills = cx.fill_execs(
+        VENUE, trades, scope="", cl_ord_id="c1", venue_order_id="28", order_qty=D(1)
+    )
     assert [f.exec_id for f in fills] == ["28:t9", "28:t10", "28:tb", "28:t²"]
     assert fills[-1].cum_qty == D("0.04") and fills[-1].avg_px == 100

@@ -163,7 +163,11 @@ def test_a_replaced_orders_unfetched_fill_is_booked_from_the_replaced_cum(
     _, [late] = bn.ws_feed([ws_trade(700, "0.04", "0.04", "50000.00", "2000.00")])
     intent = venue.tracker.intent_for("c1", late)  # as `UserStream.watch_trades` does
     venue.tracker.queue(
-        [execs.ws_fill_exec(VENUE, late, cl_ord_id="c1", order_qty=intent.order_qty)]
+        [
+            execs.ws_fill_exec(
+                VENUE, late, scope=intent.id_scope, cl_ord_id="c1", order_qty=intent.order_qty
+            )
+        ]
     )
     assert oms.hand_on() == []  # the fill's own report, late: counted already (cum 0.04)
     assert oms.position() == (D("0.04"), D(50000))

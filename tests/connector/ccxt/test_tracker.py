@@ -27,7 +27,7 @@ def test_a_cancelled_snapshot_is_accepted_then_cancelled_and_the_order_forgotten
     tracker, _ = _tracker(tmp_path)
     tracker.apply_order(tracker.live["c1"].intent, rest_order(status="CANCELED"), [])
     assert [(r.kind, r.exec_id) for r in tracker.take()] == [
-        ("accepted", "28:new"), ("cancelled", "28:cancelled")
+        ("accepted", "BTC/USDT:28:new"), ("cancelled", "BTC/USDT:28:cancelled")
     ]  # fmt: skip
     assert "c1" not in tracker.live and "c1" in tracker.intents.finished
 
@@ -46,7 +46,7 @@ def test_the_cancel_half_of_a_replace_is_not_a_cancel_for_the_oms(tmp_path: Path
     tracker.apply_order(new, rest_order(orderId=29, clientOrderId="c1.r1"), [])
     assert tracker.take() == []
     tracker.release("c1.r1")
-    tracker.covered("29:new")  # its "replaced" stands for it
+    tracker.covered("BTC/USDT:29:new")  # its "replaced" stands for it
     tracker.apply_order(new, rest_order(orderId=29, clientOrderId="c1.r1", status="CANCELED"), [])
     assert [(r.kind, r.cl_ord_id) for r in tracker.take()] == [("cancelled", "c1.r1")]
 
