@@ -75,3 +75,18 @@ def test_an_order_crossing_the_reset_is_taken_once_at_the_answer_not_later_as_an
     assert not any(isinstance(e, Disconnect) for e in ours + theirs)
     assert link.us.state == link.venue.state == "active"
 
+
+def test_an_order_sent_after_the_reset_is_resent_on_request(link: Link) -> None:
+    """An order of the new numbering asked for at once (garbled on the wire) goes again as
+    a PossDup copy, as any young order does: the young orders of the old numbering (higher
+    numbers) made it "old" and gap-filled, and the OMS resubmitted it a timeout later."""
+    link.clock.advance(61.0)  # c0..c3 (2..5) are old; c4 at 6 is young
+    link.us.send("D", [(11, "c4")])
+    link.pump()
+    link.us.receive(_reset_logon(link))
+    link.us.data_to_send()
+    assert link.us.send("D", [(11, "fresh")]) == 2
+    link.us.data_to_send()
+    assert link.us.receive(raw("2", 2, [(7, "2"), (16, "0")], sent_s=link.clock())) == []
+    [(msg_type, resent)] = frames(link.us.data_to_send())
+    assert msg_type == "D" and resent[11] == b"fresh" and resent[43] == b"Y"
