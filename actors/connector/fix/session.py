@@ -476,10 +476,9 @@ class FixSession:
         """Logon 141=Y while logged on: the peer starts new numbers on the connection (FIX's
         way for 24-hour sessions); ours too, and our reset Logon answers (unread old numbers
         are gone: reconciliation finds them). It ended as "MsgSeqNum too low", for good."""
-        problem = self._invalid(inbound)
         if self.state != "active":  # logging out: the old numbers end with the session
             self._sequence(inbound)
-        elif problem is not None or inbound.seq != 1:
+        elif (problem := self._invalid(inbound)) is not None or inbound.seq != 1:
             self._fatal(problem[1] if problem else "ResetSeqNumFlag(141)=Y with MsgSeqNum not 1")
         elif self._store.next_in == 1 or (self._store.next_in, self._store.next_out) == (2, 2):
             self._end_old_numbering()  # the answer to our reset, or a repeat: no new reset
@@ -487,6 +486,7 @@ class FixSession:
         else:
             old = {"old_next_in": self._store.next_in, "old_next_out": self._store.next_out}
             self._log.warning("fix_reset_by_peer", **old, delivered=self._end_old_numbering())
+            self._tx.clear()  # not handed out: old numbers (resent copies) the venue reset
             self._store.reset()
             self._store.set_next_in(2)
             self._emit("A", fc.logon_body(self.heartbeat_s, True, self._logon_extra))

@@ -90,3 +90,20 @@ def test_an_order_sent_after_the_reset_is_resent_on_request(link: Link) -> None:
     assert link.us.receive(raw("2", 2, [(7, "2"), (16, "0")], sent_s=link.clock())) == []
     [(msg_type, resent)] = frames(link.us.data_to_send())
     assert msg_type == "D" and resent[11] == b"fresh" and resent[43] == b"Y"
+
+
+def test_what_answered_the_old_numbers_in_the_same_read_is_not_sent_after_the_reset(
+    link: Link,
+) -> None:
+    """One read brings a ResendRequest of the old numbers (1 on), the venue's reset Logon,
+    and its ResendRequest of the new ones (1 on). The copies answering the first, not yet
+    handed out, are old numbers the venue just reset: they are not sent (they reached it
+    after its reset, ahead of our Logon: four D's at 2..5 again, PossDup, where its new
+    numbers start), and the second request is answered (it was skipped as "covered" by
+    the first's copies)."""
+    now = link.clock()
+    data = raw("2", 2, [(7, "1"), (16, "0")], sent_s=now) + _reset_logon(link)
+    data += raw("2", 2, [(7, "1"), (16, "0")], sent_s=now)
+    assert link.us.receive(data) == []
+    sent = [(t, f[34], f.get(36)) for t, f in frames(link.us.data_to_send())]
+    assert sent == [("A", b"1", None), ("4", b"1", b"2")]
