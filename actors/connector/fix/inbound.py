@@ -12,6 +12,7 @@ Logout with a text, then `Disconnect`; wrong comp ids on an active session are r
 first.
 
 `gap_fill_refusal`: a SequenceReset-GapFill's NewSeqNo the session does not take.
+`drain_behind_gap`: what a reset Logon delivers of the messages waiting behind a gap.
 
 Unsolicited informational messages the application does not handle (News 35=B,
 TradingSessionStatus 35=h) are accepted and logged by `log_informational`; a Logout's
@@ -107,6 +108,19 @@ def gap_fill_refusal(seq: int, new_seq: int, highest_seen: int) -> str | None:
     if new_seq - seq > MAX_GAP_FILL_JUMP and new_seq > highest_seen + 1:
         return f"NewSeqNo {new_seq} skips over {MAX_GAP_FILL_JUMP} numbers, none seen"
     return None
+
+
+def drain_behind_gap(queue: dict[int, tuple[Inbound, bool]]) -> list[Inbound]:
+    """Empty a session's queue (seq -> (message, already handled)) at a reset Logon and
+    return its application messages not handled yet, in order. They came before the
+    reset, numbered in the old numbering: no resend brings their gap now, so waiting for
+    it is over. Dropped, a fill held there was lost to the OMS (the venue's new store never
+    resends it); kept, the simulator (this code) took a D of ours that crossed its reset as
+    our new number once our new numbers reached it, then our own was "too low". Admin
+    messages of the old numbers (a ResendRequest, a Reject of our old number) go."""
+    held = [m for _, (m, handled) in sorted(queue.items()) if not handled]
+    queue.clear()
+    return [m for m in held if m.msg_type not in fc.ADMIN_MSG_TYPES]
 
 
 class GarbledLog:

@@ -43,12 +43,13 @@ EndSeqNo=0); queued messages are delivered in order once the gap is filled. If n
 stands still for a HeartBtInt while a gap is open (the resent message came garbled again),
 the ResendRequest goes out again; after `MAX_RESEND_REREQUESTS` such requests without
 progress the session ends (Logout, `Disconnect`): the next logon recovers it. A Logon 141=Y
-at 1 while logged on resets both numbers (ours answers). A ResendRequest is answered with
-the kept application messages (PossDupFlag=Y, OrigSendingTime) and SequenceReset-GapFill
-for admin messages, for NewOrderSingles sent before this connection or more than two
-HeartBtInt ago (the OMS decides whether an order the venue never read still goes; each
-counted in ``tradepulse_fix_orders_not_resent_total``) and for messages older than the
-store keeps (see fix transmit, which also bounds a flood of ResendRequests).
+at 1 while logged on resets both numbers (ours answers; held messages delivered first). A
+ResendRequest is answered with the kept application messages (PossDupFlag=Y,
+OrigSendingTime) and SequenceReset-GapFill for admin messages, for NewOrderSingles sent
+before this connection or more than two HeartBtInt ago (the OMS decides whether an order
+the venue never read still goes; each counted in ``tradepulse_fix_orders_not_resent_total``)
+and for messages older than the store keeps (see fix transmit, which also bounds a flood
+of ResendRequests).
 
 Durability: see fix store. Outbound messages reach the store before `data_to_send()`
 returns their bytes. Next-in is written at `data_to_send()` too, so it is durable only
@@ -93,6 +94,7 @@ from actors.connector.fix.inbound import (
     Garbled,
     GarbledLog,
     Inbound,
+    drain_behind_gap,
     gap_fill_refusal,
     log_informational,
     peer_text,
@@ -437,12 +439,9 @@ class FixSession:
             self._serve_resend(inbound, fc.get_int(msg, 7) or 0, fc.get_int(msg, 16) or 0)
         elif msg_type == "3":
             event = SessionRejectReceived(
-                fc.get_int(msg, 45) or 0,
-                fc.get_str(msg, 372),
-                fc.get_int(msg, 373),
-                fc.get_str(msg, 58) or "",
-                fc.get_int(msg, 371),
-            )
+                fc.get_int(msg, 45) or 0, fc.get_str(msg, 372), fc.get_int(msg, 373),
+                fc.get_str(msg, 58) or "", fc.get_int(msg, 371),
+            )  # fmt: skip
             self._log.warning("fix_reject_received", ref_seq=event.ref_seq, reason=event.reason)
             self._events.append(event)
         elif msg_type == "5":
@@ -477,21 +476,29 @@ class FixSession:
         """Logon 141=Y while logged on: the peer starts new numbers on the connection (FIX's
         way for 24-hour sessions); ours too, and our reset Logon answers (unread old numbers
         are gone: reconciliation finds them). It ended as "MsgSeqNum too low", for good."""
-        problem = self._invalid(inbound)
         if self.state != "active":  # logging out: the old numbers end with the session
             self._sequence(inbound)
-        elif problem is not None or inbound.seq != 1:
+        elif (problem := self._invalid(inbound)) is not None or inbound.seq != 1:
             self._fatal(problem[1] if problem else "ResetSeqNumFlag(141)=Y with MsgSeqNum not 1")
         elif self._store.next_in == 1 or (self._store.next_in, self._store.next_out) == (2, 2):
-            self._store.set_next_in(2)  # the answer to our reset, or a repeat: nothing to do
+            self._end_old_numbering()  # the answer to our reset, or a repeat: no new reset
+            self._store.set_next_in(2)
         else:
             old = {"old_next_in": self._store.next_in, "old_next_out": self._store.next_out}
-            self._log.warning("fix_reset_by_peer", **old)
+            self._log.warning("fix_reset_by_peer", **old, delivered=self._end_old_numbering())
+            self._tx.clear()  # not handed out: old numbers (resent copies) the venue reset
             self._store.reset()
             self._store.set_next_in(2)
-            self._queue.clear()
-            self._resend_until = 0
             self._emit("A", fc.logon_body(self.heartbeat_s, True, self._logon_extra))
+
+    def _end_old_numbering(self) -> int:
+        """What waits behind a gap came before the reset Logon (see fix inbound
+        `drain_behind_gap`): its application messages delivered; how many."""
+        kept = [m for m in drain_behind_gap(self._queue) if not self._invalid(m)]
+        self._resend_until = 0
+        for inbound in kept:
+            self._dispatch(inbound)
+        return len(kept)
 
     def _on_first_message(self, inbound: Inbound) -> None:
         seq, msg = inbound.seq, inbound.msg
@@ -553,10 +560,8 @@ class FixSession:
         if refusal is not None:  # no range we sent: refused (FIX 4.4), not answered by silence
             self._reject(inbound.seq, inbound.hdr, fc.REASON_VALUE_INCORRECT, *refusal)
             if refusal[1] == 7 and begin > last and (n := self._beyond_log.take()) is not None:
-                self._log.warning(
-                    "fix_resend_request_beyond_last_sent",
-                    begin=begin, end=end, last_sent=last, suppressed=n,
-                )  # fmt: skip
+                kw = {"begin": begin, "end": end, "last_sent": last, "suppressed": n}
+                self._log.warning("fix_resend_request_beyond_last_sent", **kw)
             return
         skipped = self._tx.skip_resend(begin, end)  # a flood of them: see fix transmit
         if skipped is not None:

@@ -102,6 +102,7 @@ class Transmitter:
         # the D's this connection sent within order_resend_age_s, on the monotonic clock (a
         # step of the wall clock changes nothing): (first seq, time) of each second with one
         self._young_orders: deque[tuple[int, float]] = deque()
+        self._young_numbering = store.numbering  # the numbering those D's were sent in
 
     @property
     def resent_through(self) -> int:
@@ -116,7 +117,7 @@ class Transmitter:
     def new_connection(self) -> None:
         """A transport is up: messages numbered from here on are this connection's."""
         self._connection_from = self._store.next_out
-        self._connection_numbering = self._store.numbering
+        self._connection_numbering = self._young_numbering = self._store.numbering
         self._young_orders.clear()
 
     def _withheld(self, msg_type: str, seq: int) -> bool:
@@ -130,8 +131,13 @@ class Transmitter:
         return not young or seq < young[0][0]
 
     def _order_sent(self, seq: int) -> None:
-        """A D numbered now: a second's first opens an entry (at most ~age_s + 1 of them)."""
+        """A D numbered now: a second's first opens an entry (at most ~age_s + 1 of them).
+        The entries of an earlier numbering go (a venue's reset Logon mid-connection: their
+        higher numbers made every D after it "old", gap-filled when asked for at once)."""
         young, now = self._young_orders, self._mono()
+        if self._young_numbering != self._store.numbering:
+            young.clear()
+            self._young_numbering = self._store.numbering
         if not young or now - young[-1][1] >= 1.0:
             young.append((seq, now))
             self._forget_old(young)

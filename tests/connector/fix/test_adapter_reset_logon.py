@@ -44,3 +44,26 @@ def test_venue_reset_logon_mid_session_keeps_the_connection_and_orders_flow(
     h.loop.run_until(lambda: ("c2", "accepted") in kinds(h.listener.execs))
     assert done.calls == [None] and h.venue.received[-1].seq == 2
     assert h.listener.downs == [] and a.is_active
+
+
+def test_a_fill_held_behind_a_gap_reaches_the_listener_when_the_venue_resets(h: Harness) -> None:
+    """Over a loopback socket: the venue's number N is lost (it skips it), its fill of c1
+    comes at N + 1 and waits behind the gap; before any resend the venue resets (Logon
+    141=Y at 1). The fill reaches the listener (the OMS) and the session stays up; it was
+    dropped with the queue, and the venue's new store never sends it again."""
+    a = h.connected()
+    a.place(order("c1"), Done())
+    h.loop.run_until(lambda: kinds(h.listener.execs) == [("c1", "accepted")])
+    assert h.venue.session is not None and h.venue.conn is not None
+    h.venue.store.set_numbers(next_out=h.venue.store.next_out + 1)  # N: never on the wire
+    h.venue.exec_report("c1", "F", "2", cum="10", last="10", px="100")
+    h.venue.conn.sendall(h.venue.session.data_to_send())
+    h.venue.store.reset()
+    h.venue.store.set_numbers(next_out=2)  # its reset Logon below is 1
+    header = [(49, b"MINI"), (56, b"TRADEPULSE"), (34, b"1")]
+    header.append((52, fc.sending_time(time.time()).encode()))
+    h.venue.conn.sendall(fc.encode("A", header, [(98, b"0"), (108, b"5"), (141, b"Y")]))
+    h.loop.run_until(lambda: len(h.listener.execs) == 2)
+    assert kinds(h.listener.execs)[1][0] == "c1" and h.listener.execs[1].last_qty == 10
+    assert (a.session.store.next_in, a.session.store.next_out) == (2, 2)
+    assert h.listener.downs == [] and a.is_active

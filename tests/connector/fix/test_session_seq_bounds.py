@@ -135,7 +135,7 @@ def test_reset_logon_mid_session_starts_both_numbers_again_and_keeps_the_session
     assert (link.us_store.next_in, link.us_store.next_out) == (2, 2)
     assert link.us_store.sent_messages(1, 100) == [] and link.us.state == "active"
     [(level, kw)] = [(lvl, kw) for lvl, ev, kw in link.log.lines if ev == "fix_reset_by_peer"]
-    assert level == "warning" and kw == {"old_next_in": 3, "old_next_out": 6}
+    assert level == "warning" and kw == {"old_next_in": 3, "old_next_out": 6, "delivered": 0}
     events = link.us.receive(raw("8", 2, exec_report("e2"), sent_s=link.clock()))
     assert apps(events) == [(2, "e2", False)]
     assert link.us.send("D", [(11, "after")]) == 2
