@@ -188,9 +188,11 @@ class Tracker:
 
     def intent_for(self, cl_ord_id: str, src: Mapping[str, Any]) -> Intent:
         """Our intent of an order the exchange tells us about; an order we have none of
-        (placed before intents existed, or by hand) is taken as the exchange has it, its
-        exec ids scoped (`Intent.id_scope`): the OMS holds none of them under old ids, and
-        an unscoped id could be another symbol's order's."""
+        (placed by hand, or finished before a restart) is taken as the exchange has it, its
+        exec ids scoped (`Intent.id_scope`: an unscoped id could be another symbol's
+        order's) unless the exchange made it before this build first ran here: an older
+        build may have reported it, and the OMS holds its fills under the unscoped ids
+        (`IntentLog.id_format_of`; read again scoped, they counted twice)."""
         live = self.live.get(cl_ord_id)
         if live is not None:
             return live.intent
@@ -206,6 +208,7 @@ class Tracker:
             symbol=str(src.get("symbol") or ""),
             side=str(src.get("side") or "").upper(),
             qty=str(amount or 0),
+            id_format=self.intents.id_format_of(rd.created_ms(src)),
         )
 
     def intent_or(self, cl_ord_id: str, request: CancelOnVenue | ReplaceOnVenue) -> Intent:
