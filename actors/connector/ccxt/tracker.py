@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -210,6 +210,16 @@ class Tracker:
             qty=str(amount or 0),
             id_format=self.intents.id_format_of(rd.created_ms(src)),
         )
+
+    def ours(self, cl_ord_id: str) -> bool:
+        """An order we have a live or recent intent of: its exec id format is the intent's,
+        fixed when it was made (any other's is of when the exchange made it)."""
+        return cl_ord_id in self.live or cl_ord_id in self.recent
+
+    def as_created(self, intent: Intent, created_ms: int) -> Intent:
+        """`intent` (of an order not `ours`) with the exec id format of an order the
+        exchange made at `created_ms` (`IntentLog.id_format_of`)."""
+        return replace(intent, id_format=self.intents.id_format_of(created_ms))
 
     def intent_or(self, cl_ord_id: str, request: CancelOnVenue | ReplaceOnVenue) -> Intent:
         """Our intent of `cl_ord_id`, or one made from a request that names it."""

@@ -9,6 +9,7 @@ starts with this build, is scoped."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import asdict
 from decimal import Decimal
@@ -17,10 +18,11 @@ from typing import Any
 
 from actors.connector.ccxt import intents as il
 from actors.connector.ccxt.execs import fill_execs, order_execs, ws_fill_exec
+from actors.connector.ccxt.flows import Flows
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.tracker import Tracker
 from actors.oms.order_book import OrderBook
-from protocol.messages import OrdType, RiskVerdict, Side, SubmitOrder
+from protocol.messages import CancelOnVenue, OrdType, RiskVerdict, Side, SubmitOrder
 from tests.connector.ccxt import binance as bn
 from tests.connector.ccxt.test_mapping import my_trade, rest_order, ws_trade
 from tests.log_stub import RecordingLog
@@ -127,3 +129,68 @@ def test_on_an_install_that_starts_with_this_build_every_order_is_scoped(
     assert [r.exec_id for r in tracker.take()] == ["BTC/USDT:28:new"]
     log.close()
     assert IntentLog(tmp_path / "intents").scoped_since_ms == 0
+
+
+class _Exchange:
+    """Order 28 of BTC/USDT (h1, placed by hand before the upgrade, 0.04 filled as trade
+    5): its cancel answers as Binance's DELETE does (no creation time), a lookup as GET."""
+
+    def __init__(self) -> None:
+        self.lookups = 0
+
+    async def cancel_order(self, *_args: Any) -> dict[str, Any]:
+        raw = {k: v for k, v in rest_order_raw(**PARTIAL_CANCELLED).items()
+               if k not in ("time", "updateTime", "workingTime", "isWorking")}  # fmt: skip
+        return bn.parse_order({**raw, "origClientOrderId": "h1", "clientOrderId": "x1",
+                               "transactTime": int(time.time() * 1000)})  # fmt: skip
+
+    async def fetch_order(self, *_args: Any) -> dict[str, Any]:
+        self.lookups += 1
+        return rest_order(clientOrderId="h1", **PARTIAL_CANCELLED)
+
+    async def fetch_my_trades(self, *_args: Any) -> list[dict[str, Any]]:
+        return bn.parse_trades([my_trade(5, "0.04", "50000")])
+
+
+class _Rest:
+    def __init__(self, ex: Any) -> None:
+        self.ex = ex
+
+    async def call(self, fn: Any, *args: Any) -> Any:
+        return await fn(*args)
+
+
+def rest_order_raw(**fields: Any) -> dict[str, Any]:
+    raw: dict[str, Any] = dict(rest_order(clientOrderId="h1")["info"])
+    raw.update(fields)
+    return raw
+
+
+def test_cancelling_an_order_placed_by_hand_before_the_upgrade_counts_its_fill_once(
+    tmp_path: Path,
+) -> None:
+    """h1, placed by hand and adopted, filled 0.04 (``28:t5``) before the upgrade. After
+    it the OMS cancels h1: Binance's cancel answer does not say when the order was made, so
+    the connector looks it up for that, and reports the fill under the id the OMS has
+    (taken as made now, ``BTC/USDT:28:t5`` counted the 0.04 twice)."""
+    directory = tmp_path / "intents"
+    _older_builds_log(directory)
+    intents = IntentLog(directory)
+    tracker = Tracker(VENUE, intents, RecordingLog(), lambda: None)
+    ex = _Exchange()
+    flows = Flows(
+        VENUE, _Rest(ex), tracker, intents, RecordingLog(),  # type: ignore[arg-type]
+        intake_problem=lambda _r, _q: None, end_session=_never, crash_point=lambda _n: None,
+    )  # fmt: skip
+    request = CancelOnVenue(
+        cl_ord_id="x1", orig_cl_ord_id="h1", symbol="BTC/USDT", side=Side.BUY, qty=D("0.1")
+    )
+    asyncio.run(flows.cancel(request))
+    reports = tracker.take()
+    assert [r.exec_id for r in reports] == ["28:new", "28:t5", "28:cancelled"]
+    assert ex.lookups == 1
+    intents.close()
+
+
+async def _never(_reason: str) -> None:
+    raise AssertionError("the session does not end here")
