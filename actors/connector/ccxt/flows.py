@@ -135,6 +135,7 @@ class Flows:
                 self._unsent(p, "its lookup by client id before a resend was inconclusive")
             if found is not False:
                 return  # there (reported), or not sent
+        intent = p.intent = self.tracker.made_now(intent)  # its order is made now
         args = mapping.create_args(p.order)
         self.sent += 1
         p.sending = True

@@ -18,7 +18,7 @@ from typing import Any
 from actors.connector.ccxt import execs, mapping
 from actors.connector.ccxt import reading as rd
 from actors.connector.ccxt.errors import redact
-from actors.connector.ccxt.intents import Intent, IntentLog
+from actors.connector.ccxt.intents import ID_FORMAT, Intent, IntentLog
 from actors.runtime import metrics
 from actors.runtime.ratelog import LogBudget
 from actors.runtime.tally import TURN
@@ -215,6 +215,20 @@ class Tracker:
         """An order we have a live or recent intent of: its exec id format is the intent's,
         fixed when it was made (any other's is of when the exchange made it)."""
         return cl_ord_id in self.live or cl_ord_id in self.recent
+
+    def made_now(self, intent: Intent) -> Intent:
+        """`intent`, whose order this build is about to place, with this build's exec id
+        format, written down before the create goes out: an older build's intent (whose
+        order never reached the exchange) otherwise kept unscoped ids that its order, made
+        after the upgrade, no longer has once the intent is gone (`as_created`)."""
+        if intent.id_format == ID_FORMAT:
+            return intent
+        intent = replace(intent, id_format=ID_FORMAT)
+        self.intents.add(intent)
+        self.intents.sync(done=False)  # the finished orders' records wait for the flush
+        if (live := self.live.get(intent.cl_ord_id)) is not None:
+            live.intent = intent
+        return intent
 
     def as_created(self, intent: Intent, created_ms: int) -> Intent:
         """`intent` (of an order not `ours`) with the exec id format of an order the

@@ -16,13 +16,24 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import ccxt
+
 from actors.connector.ccxt import intents as il
+from actors.connector.ccxt.errors import classify
 from actors.connector.ccxt.execs import fill_execs, order_execs, ws_fill_exec
-from actors.connector.ccxt.flows import Flows
+from actors.connector.ccxt.flows import Flows, Pending
 from actors.connector.ccxt.intents import Intent, IntentLog
-from actors.connector.ccxt.tracker import Tracker
+from actors.connector.ccxt.tracker import Live, Tracker
 from actors.oms.order_book import OrderBook
-from protocol.messages import CancelOnVenue, OrdType, RiskVerdict, Side, SubmitOrder
+from protocol.messages import (
+    CancelOnVenue,
+    OrdType,
+    PlaceOrder,
+    RiskVerdict,
+    Side,
+    SubmitOrder,
+    TimeInForce,
+)
 from tests.connector.ccxt import binance as bn
 from tests.connector.ccxt.test_mapping import my_trade, rest_order, ws_trade
 from tests.log_stub import RecordingLog
@@ -159,6 +170,12 @@ class _Rest:
     async def call(self, fn: Any, *args: Any) -> Any:
         return await fn(*args)
 
+    def classify(self, exc: BaseException) -> Any:
+        return classify(exc)
+
+    def count(self, _kind: str) -> None:
+        pass
+
 
 def rest_order_raw(**fields: Any) -> dict[str, Any]:
     raw: dict[str, Any] = dict(rest_order(clientOrderId="h1")["info"])
@@ -194,3 +211,57 @@ def test_cancelling_an_order_placed_by_hand_before_the_upgrade_counts_its_fill_o
 
 async def _never(_reason: str) -> None:
     raise AssertionError("the session does not end here")
+
+
+class _NeverSaw(_Exchange):
+    """c1 was never placed (the older build's create never went out): the lookup before
+    the resend says so, the create answers order 28 made now."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.made_ms = int(time.time() * 1000) + 5
+
+    async def fetch_order(self, *_args: Any) -> dict[str, Any]:
+        raise ccxt.OrderNotFound("-2013 Order does not exist.")
+
+    async def create_order(self, *_args: Any) -> dict[str, Any]:
+        return rest_order(time=self.made_ms, workingTime=self.made_ms)
+
+
+def test_an_older_builds_intent_this_build_sends_gets_the_ids_its_order_keeps(
+    tmp_path: Path,
+) -> None:
+    """c1's intent is an older build's (no `id_format`), its order never reached the
+    exchange; after the upgrade the OMS resends it and this build places it. Its ids are
+    the ones the order keeps after its intent is gone (made after the upgrade: scoped): kept
+    unscoped while live, they changed when a restart left it with no intent."""
+    directory = tmp_path / "intents"
+    old = {k: v for k, v in asdict(C1).items() if k != "id_format"}
+    _older_builds_log(directory, ["p", old])
+    intents = IntentLog(directory)
+    tracker = Tracker(VENUE, intents, RecordingLog(), lambda: None)
+    tracker.live["c1"] = Live(intents.live["c1"])
+    ex = _NeverSaw()
+    flows = Flows(
+        VENUE, _Rest(ex), tracker, intents, RecordingLog(),  # type: ignore[arg-type]
+        intake_problem=lambda _r, _q: None, end_session=_never, crash_point=lambda _n: None,
+    )  # fmt: skip
+    order = PlaceOrder(
+        cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY, qty=D("0.1"),
+        order_type=OrdType.LIMIT, price=D("50000"), tif=TimeInForce.GTC,
+    )  # fmt: skip
+    flows.unseen_after_s = 0.0
+    asyncio.run(flows.submit(Pending(tracker.live["c1"].intent, order, lambda _r: None,
+                                     lookup_first=True)))  # fmt: skip
+    live_ids = [r.exec_id for r in tracker.take()]
+    intents.close()
+
+    again = IntentLog(directory)  # a restart
+    assert again.live["c1"].id_format == il.ID_FORMAT  # written before the create went out
+    again.done("c1")  # c1 ended; then a restart, and the OMS's status query reads it
+    again.close()
+    restarted = Tracker(VENUE, IntentLog(directory), RecordingLog(), lambda: None)
+    made = rest_order(time=ex.made_ms, workingTime=ex.made_ms)
+    restarted.apply_order(restarted.intent_for("c1", made), made, [])
+    assert live_ids == [r.exec_id for r in restarted.take()] == ["BTC/USDT:28:new"]
+    restarted.intents.close()
