@@ -135,6 +135,7 @@ class Flows:
                 self._unsent(p, "its lookup by client id before a resend was inconclusive")
             if found is not False:
                 return  # there (reported), or not sent
+        intent = p.intent = self.tracker.made_now(intent)  # its order is made now
         args = mapping.create_args(p.order)
         self.sent += 1
         p.sending = True
@@ -328,7 +329,18 @@ class Flows:
     ) -> bool:
         """An order snapshot: its events, and its fills when its filled quantity moved past
         what we reported (fetched by order: every trade, so each cum is exact). True: fills
-        it shows may not all be queued yet (`Tracker.apply_order`; its trades' fetch failed)."""
+        it shows may not all be queued yet (`Tracker.apply_order`; its trades' fetch failed).
+        An order not `Tracker.ours` takes the exec id format of when the exchange made it;
+        a cancel's answer does not say, so on a log an older build wrote (whose build may
+        have reported the order unscoped) it is looked up for it; not known, no fill now."""
+        if not self.tracker.ours(intent.cl_ord_id):
+            created = rd.created_ms(order)
+            if not created and self.intents.scoped_since_ms:
+                found = await self.fetch_by_client_id(intent)
+                created = rd.created_ms(found) if isinstance(found, Mapping) else 0
+                if not created:  # the OMS's status query reads it later
+                    return self.tracker.apply_order(intent, order, [], fills_pending=True)
+            intent = self.tracker.as_created(intent, created)
         live = self.tracker.live.get(intent.cl_ord_id)
         known = live.filled if live is not None else Decimal(0)
         trades: list[Mapping[str, Any]] = list(order.get("trades") or [])

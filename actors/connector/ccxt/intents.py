@@ -15,12 +15,17 @@ order of a replace (cancel + new), what the replaced orders filled before it
 format of its exec ids (`id_format`, `Intent.id_scope`), fixed when the intent is made:
 an intent an older build wrote has none and keeps that build's ids for life. (An older
 build refuses a log with the field, `JournalCorrupt`: docs/runbook.md, rolling back.)
+An order with no live intent here (finished before a restart, or placed by hand) takes
+the format of when the exchange created it (`IntentLog.id_format_of`): before this build
+first opened the log (`scoped_since_ms`) an older build may have reported it, unscoped.
 
 File ``intents.log`` in the venue's connector directory: ``b"TPINTENT1\\n"``, then frames
 (magic ``TI``, `actors.runtime.frames`) with a msgpack payload ``["p", intent]`` (to be
 sent), ``["v", cl_ord_id, venue_order_id]`` (the exchange's id, learned), ``["d",
-[cl_ord_id, ...]]`` (final at the exchange: forgotten) or ``["s", [intent, ...]]`` (a
-snapshot of the live ones, the first record after a compaction). A torn tail is cut; a bad
+[cl_ord_id, ...]]`` (final at the exchange: forgotten) or ``["s", [intent, ...],
+[cl_ord_id, ...], scoped_since_ms]`` (a snapshot of the live ones and the finished ids,
+the first record after a compaction; an older build's has no `scoped_since_ms`, and is
+rewritten with it when this build first opens it). A torn tail is cut; a bad
 frame before a valid one is `JournalCorrupt`. Bounded: rewritten with the live intents only
 once it passes `compact_bytes`; the live ones are the orders open at the exchange (or not
 yet known final), a few thousand at most.
@@ -29,6 +34,7 @@ yet known final), a few thousand at most.
 from __future__ import annotations
 
 import os
+import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
@@ -116,9 +122,10 @@ class IntentLog:
         self.finished: OrderedDict[str, None] = OrderedDict()
         self._buf: list[bytes] = []
         self._done_buf: list[bytes] = []  # "d" records: written by `sync(done=True)` only
-        if self.path.exists():
-            self._load()
-        else:
+        # epoch ms from which an order with no intent here gets scoped exec ids: 0 on a log
+        # this build started; when it first opened an older build's log, then (`_load`)
+        self.scoped_since_ms = 0
+        if not self.path.exists() or not self._load():
             self._write_snapshot()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         self._size = os.fstat(self._fd).st_size
@@ -133,6 +140,13 @@ class IntentLog:
             return
         self.live[cl_ord_id] = replace(intent, venue_order_id=venue_order_id)
         self._buf.append(_record(["v", cl_ord_id, venue_order_id]))
+
+    def id_format_of(self, created_ms: int) -> int:
+        """The exec id format (`Intent.id_format`) of an order we have no intent of, made
+        by the exchange at `created_ms` (epoch ms; 0: not known). Made before this build
+        first opened the log: an older build may have reported it under unscoped ids, which
+        the OMS holds (read again scoped, its fills counted twice), so 0; else scoped."""
+        return 0 if 0 < created_ms < self.scoped_since_ms else ID_FORMAT
 
     def done(self, cl_ord_id: str) -> None:
         if self.live.pop(cl_ord_id, None) is not None:
@@ -181,11 +195,15 @@ class IntentLog:
         self._size = os.fstat(self._fd).st_size
 
     def _write_snapshot(self) -> None:
-        snap = _record(["s", [asdict(i) for i in self.live.values()], list(self.finished)])
+        live = [asdict(i) for i in self.live.values()]
+        snap = _record(["s", live, list(self.finished), self.scoped_since_ms])
         write_atomic(self.path, _MAGIC + snap)
         self._snapshot_bytes = len(_MAGIC) + len(snap)
 
-    def _load(self) -> None:
+    def _load(self) -> bool:
+        """Read the log; False if an older build wrote it (no `scoped_since_ms`): this
+        build's scope starts now, and the caller writes that down (a snapshot)."""
+        marked = False
         path, data = str(self.path), self.path.read_bytes()
         refuse_short_header(path, data, _MAGIC, "intent log")
         if not data.startswith(_MAGIC):
@@ -196,6 +214,8 @@ class IntentLog:
                 if kind == "s":
                     self.live = {i["cl_ord_id"]: _intent(i) for i in body[0]}
                     self.finished = OrderedDict.fromkeys(body[1])
+                    if marked := len(body) > 2:
+                        self.scoped_since_ms = int(body[2])
                 elif kind == "p":
                     intent = _intent(body[0])
                     self.live[intent.cl_ord_id] = intent
@@ -211,3 +231,6 @@ class IntentLog:
                     raise ValueError(f"unknown record kind {kind!r}")
             except (ValueError, TypeError, KeyError) as exc:
                 raise JournalCorrupt(path, item.offset, f"not an intent record: {exc}") from None
+        if not marked:
+            self.scoped_since_ms = time.time_ns() // 1_000_000
+        return marked

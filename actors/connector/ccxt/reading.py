@@ -178,6 +178,15 @@ def ts_ns(ts_ms: object) -> int:
     return int(ts_ms) * 1_000_000
 
 
+def created_ms(order_or_trade: Mapping[str, Any]) -> int:
+    """When the exchange created the order a ccxt order or stream trade is about (epoch
+    ms; 0: not said): Binance's REST order has it in `time`, an executionReport (the
+    stream's order and trade) in `O`. A cancel's answer says neither (its `transactTime`
+    is the cancel's). Not for a REST myTrades row, whose `time` is the trade's."""
+    info = info_of(order_or_trade)
+    return ts_ns(info.get("O", info.get("time"))) // 1_000_000
+
+
 def trade_sort_key(fill: TradeView) -> tuple[int, int, str]:
     """Numeric trade ids in numeric order (Binance's are), any other after them."""
     tid = fill.trade_id

@@ -11,14 +11,14 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
 from actors.connector.ccxt import execs, mapping
 from actors.connector.ccxt import reading as rd
 from actors.connector.ccxt.errors import redact
-from actors.connector.ccxt.intents import Intent, IntentLog
+from actors.connector.ccxt.intents import ID_FORMAT, Intent, IntentLog
 from actors.runtime import metrics
 from actors.runtime.ratelog import LogBudget
 from actors.runtime.tally import TURN
@@ -188,9 +188,11 @@ class Tracker:
 
     def intent_for(self, cl_ord_id: str, src: Mapping[str, Any]) -> Intent:
         """Our intent of an order the exchange tells us about; an order we have none of
-        (placed before intents existed, or by hand) is taken as the exchange has it, its
-        exec ids scoped (`Intent.id_scope`): the OMS holds none of them under old ids, and
-        an unscoped id could be another symbol's order's."""
+        (placed by hand, or finished before a restart) is taken as the exchange has it, its
+        exec ids scoped (`Intent.id_scope`: an unscoped id could be another symbol's
+        order's) unless the exchange made it before this build first ran here: an older
+        build may have reported it, and the OMS holds its fills under the unscoped ids
+        (`IntentLog.id_format_of`; read again scoped, they counted twice)."""
         live = self.live.get(cl_ord_id)
         if live is not None:
             return live.intent
@@ -206,7 +208,32 @@ class Tracker:
             symbol=str(src.get("symbol") or ""),
             side=str(src.get("side") or "").upper(),
             qty=str(amount or 0),
+            id_format=self.intents.id_format_of(rd.created_ms(src)),
         )
+
+    def ours(self, cl_ord_id: str) -> bool:
+        """An order we have a live or recent intent of: its exec id format is the intent's,
+        fixed when it was made (any other's is of when the exchange made it)."""
+        return cl_ord_id in self.live or cl_ord_id in self.recent
+
+    def made_now(self, intent: Intent) -> Intent:
+        """`intent`, whose order this build is about to place, with this build's exec id
+        format, written down before the create goes out: an older build's intent (whose
+        order never reached the exchange) otherwise kept unscoped ids that its order, made
+        after the upgrade, no longer has once the intent is gone (`as_created`)."""
+        if intent.id_format == ID_FORMAT:
+            return intent
+        intent = replace(intent, id_format=ID_FORMAT)
+        self.intents.add(intent)
+        self.intents.sync(done=False)  # the finished orders' records wait for the flush
+        if (live := self.live.get(intent.cl_ord_id)) is not None:
+            live.intent = intent
+        return intent
+
+    def as_created(self, intent: Intent, created_ms: int) -> Intent:
+        """`intent` (of an order not `ours`) with the exec id format of an order the
+        exchange made at `created_ms` (`IntentLog.id_format_of`)."""
+        return replace(intent, id_format=self.intents.id_format_of(created_ms))
 
     def intent_or(self, cl_ord_id: str, request: CancelOnVenue | ReplaceOnVenue) -> Intent:
         """Our intent of `cl_ord_id`, or one made from a request that names it."""
