@@ -81,11 +81,14 @@ def test_passes_and_beats_under_load_judge_nothing_in_flight(
     ]
     for t in threads:
         t.start()
-    passes = 0
+    passes, uncut = 0, 0
     end = time.monotonic() + LOAD_S
     try:
         while time.monotonic() < end:
             reply = sut.control("reconcile", timeout_s=10.0, venue=VENUE, dry_run=False)
+            if reply.status == "error" and UNCUT in reply.reason:
+                uncut += 1  # failed, judging nothing: the operator is told (a loaded machine)
+                continue
             assert reply.status == "ok", reply
             passes += 1
     finally:
@@ -96,7 +99,8 @@ def test_passes_and_beats_under_load_judge_nothing_in_flight(
     skipped = sum(
         e.get("orders", 0) for e in sut.events("reconcile_skipped_in_flight", since=since)
     )
-    print(f"orders {sum(sent)}, passes {passes}, skipped in flight {skipped}, beats {len(beats)}")
+    print(f"orders {sum(sent)}, passes {passes} (failed uncut {uncut}), skipped in flight "
+          f"{skipped}, beats {len(beats)}")  # fmt: skip
     assert sum(sent) >= 200 and passes >= 5
     escalations = sut.events("reconcile_escalation", since=since)
     assert escalations == [], [e.get("detail") for e in escalations][:6]
