@@ -24,6 +24,8 @@ CLIENTS = 4
 LOAD_S = 6.0
 INTERVAL_S = 0.2
 BEATS = 3
+# a pass whose open-orders answer came without a consistent cut (actors/oms/reconcile_pass.py)
+UNCUT = "open orders without a consistent execution cut"
 
 
 def _overrides() -> dict[str, Any]:
