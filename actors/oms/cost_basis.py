@@ -100,7 +100,8 @@ class CostBasis:
             venue=pos.venue, symbol=pos.symbol, qty=pos.qty, avg_px=pos.avg_px,
             realized_pnl=booked, cost_known=self.known(key),
             unknown_cost_pnl=booked - self.realized(key, booked),
-            unknown_qty=self._unknown_qty.get(key),
+            unknown_qty=self._unknown_qty.get(key), last_fill_ns=pos.last_fill_ns,
+            day_start_ns=pos.day_start_ns, day_start_pnl=pos.day_start_pnl,
         )  # fmt: skip
 
     def state(self) -> dict[str, Any]:

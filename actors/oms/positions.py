@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
+from protocol.day_clock import DayClock
 from protocol.domain import check_decimal
 from protocol.messages import ExecReport, PositionView, Side
 
@@ -21,16 +22,25 @@ ZERO: Final = Decimal(0)
 
 @dataclass(slots=True)
 class Position:
-    """Average-cost position of one (venue, symbol): signed qty, avg px of the open qty."""
+    """Average-cost position of one (venue, symbol): signed qty, avg px of the open qty.
+
+    With its last fill's time and its realised P&L when the trading day of that fill started
+    (`risk.day_start`, `protocol.day_clock`; before the day's first fill): a risk started
+    after a boundary it slept through splits its daily loss there (`actors.risk.exposure`)."""
 
     venue: str
     symbol: str
     qty: Decimal = ZERO
     avg_px: Decimal = ZERO
     realized_pnl: Decimal = ZERO
+    last_fill_ns: int = 0  # journal time of its last fill (0: none, or a snapshot before it)
+    day_start_ns: int = 0  # start of the trading day of its last fill (0: not marked)
+    day_start_pnl: Decimal = ZERO  # realised P&L at `day_start_ns`
 
-    def apply_fill(self, side: Side, qty: Decimal, px: Decimal) -> None:
-        self.take(self.after_fill(side, qty, px))
+    def apply_fill(
+        self, side: Side, qty: Decimal, px: Decimal, ts_ns: int = 0, days: DayClock | None = None
+    ) -> None:
+        self.take(self.after_fill(side, qty, px), ts_ns, days)
 
     def after_fill(self, side: Side, qty: Decimal, px: Decimal) -> tuple[Decimal, Decimal, Decimal]:
         """(qty, avg_px, realized_pnl) after a fill, computed without changing anything (an
@@ -54,7 +64,17 @@ class Position:
             avg_px = px
         return new_qty, avg_px, pnl
 
-    def take(self, moved: tuple[Decimal, Decimal, Decimal]) -> None:
+    def take(
+        self, moved: tuple[Decimal, Decimal, Decimal], ts_ns: int = 0, days: DayClock | None = None
+    ) -> None:
+        """`after_fill`'s figures, of a fill journaled at `ts_ns` (0: not said): the first
+        fill of a trading day of `days` marks the realised P&L before it. A fill stamped
+        before the mark's day (a clock stepped back) counts to the marked day."""
+        if ts_ns:
+            self.last_fill_ns = max(self.last_fill_ns, ts_ns)
+            start = days.day_start_ns(ts_ns) if days is not None else 0
+            if start > self.day_start_ns:
+                self.day_start_ns, self.day_start_pnl = start, self.realized_pnl
         self.qty, self.avg_px, self.realized_pnl = moved
 
     def view(self) -> PositionView:
@@ -64,13 +84,20 @@ class Position:
             qty=self.qty,
             avg_px=self.avg_px,
             realized_pnl=self.realized_pnl,
+            last_fill_ns=self.last_fill_ns,
+            day_start_ns=self.day_start_ns,
+            day_start_pnl=self.day_start_pnl,
         )
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Position:
         """From `to_dict` output or an ``opening_position`` record (no realized PnL yet)."""
         pnl = Decimal(d.get("realized_pnl", 0))
-        return cls(d["venue"], d["symbol"], Decimal(d["qty"]), Decimal(d["avg_px"]), pnl)
+        pos = cls(d["venue"], d["symbol"], Decimal(d["qty"]), Decimal(d["avg_px"]), pnl)
+        pos.last_fill_ns = int(d.get("last_fill_ns", 0))  # absent before they were kept
+        pos.day_start_ns = int(d.get("day_start_ns", 0))
+        pos.day_start_pnl = Decimal(d.get("day_start_pnl", 0))
+        return pos
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +106,9 @@ class Position:
             "qty": str(self.qty),
             "avg_px": str(self.avg_px),
             "realized_pnl": str(self.realized_pnl),
+            "last_fill_ns": self.last_fill_ns,
+            "day_start_ns": self.day_start_ns,
+            "day_start_pnl": str(self.day_start_pnl),
         }
 
 

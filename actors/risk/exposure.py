@@ -83,6 +83,32 @@ class _Position:
         return cls(p.qty, p.avg_px, p.realized_pnl - p.unknown_cost_pnl, unknown)
 
 
+@dataclass(frozen=True)
+class _DayMark:
+    """A position's realised P&L (risk's figure, `_Position.of`) as the OMS answered it at a
+    rebuild, and at the start of the trading day of its last fill (`PositionView`)."""
+
+    last_fill_ns: int
+    day_start_ns: int
+    day_start_pnl: Decimal
+    rebuilt_pnl: Decimal
+    cost_known: bool
+
+    @classmethod
+    def of(cls, p: PositionView, rebuilt_pnl: Decimal) -> _DayMark:
+        pnl = p.day_start_pnl - p.unknown_cost_pnl
+        known = p.unknown_cost_pnl == 0
+        return cls(p.last_fill_ns, p.day_start_ns, pnl, rebuilt_pnl, known)
+
+    def at(self, start_ns: int) -> Decimal | None:
+        """Its realised P&L at `start_ns` (None: not known)."""
+        if self.last_fill_ns < start_ns:
+            return self.rebuilt_pnl  # no fill since
+        if self.day_start_ns == start_ns and self.cost_known:
+            return self.day_start_pnl  # its fills since began that very day
+        return None  # the OMS marks other days (a reload it did not see), or an unknown cost
+
+
 class _OpenOrder(msgspec.Struct, frozen=True, gc=False):
     """Untracked by the cyclic collector (text, an enum, a Decimal): one per open order, and
     a full collection traversed every one of them."""
@@ -138,6 +164,7 @@ class ExposureView:
         self.last_px: dict[str, Decimal] = {}  # symbol -> last fill price
         # approved, no event of the order past PENDING_RISK yet (a rebuild carries them)
         self._provisional: dict[str, RiskCheck] = {}
+        self._day_marks: dict[tuple[str, str], _DayMark] = {}  # of the rebuild's positions
 
     @classmethod
     def rebuild(
@@ -147,7 +174,8 @@ class ExposureView:
         fill price of a symbol becomes the average price of its latest filled order."""
         view = cls()
         for p in positions:
-            view._positions[(p.venue, p.symbol)] = _Position.of(p)
+            pos = view._positions[(p.venue, p.symbol)] = _Position.of(p)
+            view._day_marks[(p.venue, p.symbol)] = _DayMark.of(p, pos.realized_pnl)
         latest_fill_ts: dict[str, int] = {}
         for o in orders:
             if o.status is OrderStatus.PENDING_RISK:
@@ -233,6 +261,21 @@ class ExposureView:
 
     def realized_pnl(self) -> Decimal:
         return sum((p.realized_pnl for p in self._positions.values()), _ZERO)
+
+    def realized_pnl_at(self, start_ns: int) -> tuple[Decimal, list[str]]:
+        """The realised P&L at `start_ns` (a trading day's start, in the past) of the
+        positions the OMS answered at the rebuild, and the `venue:symbol` of those for
+        which it is not known: their figure at the rebuild counts (their fills since
+        `start_ns` count to the day before, as all did before the OMS marked its days).
+        A fill applied since the rebuild came after it: none is in the figure."""
+        total, unknown = _ZERO, []
+        for (venue, symbol), mark in self._day_marks.items():
+            pnl = mark.at(start_ns)
+            if pnl is None:
+                unknown.append(f"{venue}:{symbol}")
+                pnl = mark.rebuilt_pnl
+            total += pnl
+        return total, unknown
 
     def position_view(self, venue: str, symbol: str) -> PositionView:
         p = self._positions.get((venue, symbol), _Position())
