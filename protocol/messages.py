@@ -181,6 +181,7 @@ class OrderView(Msg):
     reason: str = ""
     external: bool = False
     ts_ns: int = 0
+    pending_qty: Dec | None = None  # PENDING_REPLACE: the qty asked (risk counts the larger)
 
 
 class OrderAck(Msg):
@@ -264,8 +265,7 @@ class OrderEvent(Msg):
 
 
 class StreamEvent(Msg):
-    """A non-order event on the client event stream (kill_switch, reconnect, venue_state,
-    position_snapshot, unmatched_fill, ...)."""
+    """A non-order event on the event stream (kill_switch, venue_state, unmatched_fill...)."""
 
     type: Literal["stream_event"] = "stream_event"
     event_seq: int

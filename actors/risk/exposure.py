@@ -165,6 +165,9 @@ class ExposureView:
         # approved, no event of the order past PENDING_RISK yet (a rebuild carries them)
         self._provisional: dict[str, RiskCheck] = {}
         self._day_marks: dict[tuple[str, str], _DayMark] = {}  # of the rebuild's positions
+        # live orders whose replace to this qty risk approved, until an event shows it
+        # asked (`pending_qty`), taken (`qty`) or the order ended (`_set_open`)
+        self._raised: dict[str, Decimal] = {}
 
     @classmethod
     def rebuild(
@@ -232,11 +235,21 @@ class ExposureView:
         self._fill(venue, symbol, side, qty, px)
 
     def add_provisional(self, req: RiskCheck) -> None:
-        """Count an approved order at once, so a burst cannot outrun the OMS's events."""
+        """Count an approved order at once, so a burst cannot outrun the OMS's events. Of a
+        live order (a replace's new terms), a larger qty counts from now: the venue may
+        take the replace at any moment, and until it answers the old terms stand too."""
         oid = req.client_order_id
-        if oid not in self._cum and oid not in self._finished:
+        if oid in self._finished:
+            return
+        cum = self._cum.get(oid)
+        if cum is None:
             self._put_open(oid, _OpenOrder(req.venue, req.symbol, req.side, req.qty))
             self._provisional[oid] = req
+            return
+        old = self._open.get(oid)
+        if old is not None and req.qty - cum[0] > old.leaves:
+            self._raised[oid] = req.qty
+            self._put_open(oid, _OpenOrder(old.venue, old.symbol, old.side, req.qty - cum[0]))
 
     def provisional(self) -> list[RiskCheck]:
         """The approved orders no event of which past PENDING_RISK has come yet."""
@@ -324,10 +337,21 @@ class ExposureView:
             self._cum[oid] = cum
 
     def _set_open(self, order: OrderView) -> None:
+        """Its leaves, of the larger of its qty and a replace's asked (PENDING_REPLACE: the
+        venue may take either) or approved and not yet asked (`add_provisional`)."""
+        oid = order.client_order_id
         if order.status in _NOT_EXPOSED:  # finished: nothing of it is computed
-            self._drop_open(order.client_order_id)
+            self._raised.pop(oid, None)
+            self._drop_open(oid)
             return
-        leaves = order.qty - order.cum_qty
+        qty = max(order.qty, order.pending_qty or _ZERO)
+        raised = self._raised.get(oid) if self._raised else None
+        if raised is not None:
+            if qty >= raised:  # asked or taken: the order's own figures say it now
+                del self._raised[oid]
+            else:
+                qty = raised
+        leaves = qty - order.cum_qty
         if leaves <= 0:
             self._drop_open(order.client_order_id)
         else:
