@@ -344,7 +344,9 @@ class ExposureView:
             self._raised.pop(oid, None)
             self._drop_open(oid)
             return
-        qty = max(order.qty, order.pending_qty or _ZERO)
+        qty, pending = order.qty, order.pending_qty
+        if pending is not None and pending > qty:
+            qty = pending
         raised = self._raised.get(oid) if self._raised else None
         if raised is not None:
             if qty >= raised:  # asked or taken: the order's own figures say it now
