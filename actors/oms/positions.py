@@ -68,14 +68,23 @@ class Position:
         self, moved: tuple[Decimal, Decimal, Decimal], ts_ns: int = 0, days: DayClock | None = None
     ) -> None:
         """`after_fill`'s figures, of a fill journaled at `ts_ns` (0: not said): the first
-        fill of a trading day of `days` marks the realised P&L before it. A fill stamped
-        before the mark's day (a clock stepped back) counts to the marked day."""
+        fill of a trading day of `days` marks the realised P&L before it, which is the P&L
+        at the day's start only if the position's last fill came before that start (or it
+        has none): else (fills of the day marked by another setting, or not kept by a
+        snapshot of an older build) it is left unmarked, and risk says its figure is
+        approximate. A fill stamped before the mark's day (a clock stepped back) counts to
+        the marked day."""
         if ts_ns:
-            self.last_fill_ns = max(self.last_fill_ns, ts_ns)
             start = days.day_start_ns(ts_ns) if days is not None else 0
-            if start > self.day_start_ns:
+            known = 0 < self.last_fill_ns < start or self._untouched()
+            if start > self.day_start_ns and known:
                 self.day_start_ns, self.day_start_pnl = start, self.realized_pnl
+            self.last_fill_ns = max(self.last_fill_ns, ts_ns)
         self.qty, self.avg_px, self.realized_pnl = moved
+
+    def _untouched(self) -> bool:
+        """No fill, no qty, no P&L yet: its P&L at any start is 0."""
+        return not (self.last_fill_ns or self.qty or self.realized_pnl)
 
     def view(self) -> PositionView:
         return PositionView(
@@ -94,7 +103,8 @@ class Position:
         """From `to_dict` output or an ``opening_position`` record (no realized PnL yet)."""
         pnl = Decimal(d.get("realized_pnl", 0))
         pos = cls(d["venue"], d["symbol"], Decimal(d["qty"]), Decimal(d["avg_px"]), pnl)
-        pos.last_fill_ns = int(d.get("last_fill_ns", 0))  # absent before they were kept
+        # an opening record's time is its last (absent from a snapshot of an older build)
+        pos.last_fill_ns = int(d.get("last_fill_ns", d.get("ts_ns", 0)))
         pos.day_start_ns = int(d.get("day_start_ns", 0))
         pos.day_start_pnl = Decimal(d.get("day_start_pnl", 0))
         return pos

@@ -86,3 +86,20 @@ def _recording(book: OrderBook, records: list[dict[str, Any]]) -> Any:
         apply(rec)
 
     return record
+
+
+def test_a_position_whose_fills_of_the_day_are_not_known_is_left_unmarked() -> None:
+    """A snapshot of an older build kept no fill times: the first fill after it, past the
+    boundary, cannot tell the P&L at the day's start (fills of the day may be in the
+    snapshot), so no mark: risk counts the position's figure now and says so. A cold
+    start's opening position is known as of its record's time: marked."""
+    old = {"venue": V, "symbol": "ABC", "qty": "0", "avg_px": "0", "realized_pnl": "-20"}
+    book = _book()
+    book.apply_record({"kind": "opening_position", **old, "ts_ns": BEFORE})
+    _round_trip(book, "rt1", "100", "97", AFTER)
+    assert book.position(V, "ABC").view().day_start_ns == BOUNDARY
+    snap = OrderBook.from_dict({"orders": [], "positions": [old], "unmatched": []})
+    snap.day_clock = CLOCK
+    _round_trip(snap, "rt1", "100", "97", AFTER)
+    view = snap.position(V, "ABC").view()
+    assert (view.realized_pnl, view.last_fill_ns, view.day_start_ns) == (D(-50), AFTER, 0)
