@@ -229,6 +229,7 @@ class PositionView(Msg):
     last_fill_ns: int = 0  # OMS: its last fill's journal time (0: none known)
     day_start_ns: int = 0  # OMS: start of that fill's day (risk.day_start)
     day_start_pnl: Dec = Decimal(0)  # OMS: realized_pnl then (risk splits a day it slept through)
+    last_px: Dec | None = None  # OMS: its last execution price there (risk's reference, rebuilt)
 
 
 # How long a connector's answer waits for the OMS's acks (connector exec_cut; None: its WAIT_S)
@@ -317,9 +318,8 @@ MAX_RISK_BATCH = 256  # checks in one `RiskChecks` (the OMS sends more as severa
 
 
 class RiskChecks(Msg):
-    """The checks of several orders in one message (the OMS's new orders of one loop turn):
-    each is checked exactly as a `RiskCheck` alone would be, in order; answered by one
-    `RiskVerdicts` holding their verdicts in the same order, once the last is known."""
+    """The checks of several orders in one message (the OMS's new orders of one turn), each
+    checked as a lone `RiskCheck`, in order; one `RiskVerdicts` answers, once the last is known."""
 
     type: Literal["risk_checks"] = "risk_checks"
     checks: list[RiskCheck] = Field(min_length=1, max_length=MAX_RISK_BATCH)

@@ -174,18 +174,27 @@ class ExposureView:
         cls, orders: Iterable[OrderView], positions: Iterable[PositionView]
     ) -> ExposureView:
         """The view after a restart, from the OMS's full order list and positions. The last
-        fill price of a symbol becomes the average price of its latest filled order."""
+        fill price of a symbol is the OMS's last execution price of its position filled
+        last (`last_px`), as a view that read every event holds it; from an OMS that does
+        not say it, the average price of its latest filled open order (a stale price, or
+        none: a market order priced at the configured reference, under-counted)."""
         view = cls()
+        latest_fill_ts: dict[str, int] = {}
         for p in positions:
             pos = view._positions[(p.venue, p.symbol)] = _Position.of(p)
             view._day_marks[(p.venue, p.symbol)] = _DayMark.of(p, pos.realized_pnl)
-        latest_fill_ts: dict[str, int] = {}
+            if p.last_px and p.last_fill_ns >= latest_fill_ts.get(p.symbol, -1):
+                latest_fill_ts[p.symbol] = p.last_fill_ns
+                view.last_px[p.symbol] = p.last_px
+        told = set(view.last_px)
         for o in orders:
             if o.status is OrderStatus.PENDING_RISK:
                 continue  # as `apply_order`: no exposure yet (its approval may add one)
             view._remember_cum(o)
             view._set_open(o)
-            if o.cum_qty > 0 and o.ts_ns >= latest_fill_ts.get(o.symbol, -1):
+            if o.symbol in told or not o.cum_qty:
+                continue
+            if o.ts_ns >= latest_fill_ts.get(o.symbol, -1):
                 latest_fill_ts[o.symbol] = o.ts_ns
                 view.last_px[o.symbol] = o.avg_px
         return view
