@@ -83,10 +83,9 @@ MAX_ACK_BATCH = 256  # refs in one `Acks` (a connector's sends of one turn: at m
 
 
 class Acks(Msg):
-    """Several `Ack`s of one turn to one requester in one message: `refs[i]` is the
-    message id of a request acknowledged, exactly as a lone `Ack(ref=...)` with that
-    correlation id would say; the requester's `Peer` hands each to its own pending request
-    (its own callback and deadline). Sent without a correlation id."""
+    """Several `Ack`s of one turn to one requester in one message: `refs[i]` is the message
+    id of a request acknowledged, as a lone `Ack(ref=...)` with that correlation id says; the
+    requester's `Peer` hands each to its own request (callback, deadline). No correlation id."""
 
     type: Literal["acks"] = "acks"
     refs: list[str] = Field(min_length=1, max_length=MAX_ACK_BATCH)
@@ -95,9 +94,8 @@ class Acks(Msg):
 class Requests(Msg):
     """Several requests to one actor in one message (the OMS's venue requests of one turn to
     one connector), in order: `requests[i]` is `{"id": its own message id, "type": its type,
-    "body": the wire body it would carry alone}`. The receiver serves each exactly as that
-    lone request with that id (decoded and checked on its own, answered correlated to its
-    id), so the requester's `Peer` matches each answer to its own request and deadline."""
+    "body": the wire body it would carry alone}`, served as that lone request with that id
+    (checked, answered on its own): the requester's `Peer` matches each answer to its own."""
 
     type: Literal["requests"] = "requests"
     requests: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_ACK_BATCH)
@@ -183,6 +181,7 @@ class OrderView(Msg):
     reason: str = ""
     external: bool = False
     ts_ns: int = 0
+    pending_qty: Dec | None = None  # PENDING_REPLACE: the qty asked (risk counts the larger)
 
 
 class OrderAck(Msg):
@@ -227,6 +226,10 @@ class PositionView(Msg):
     cost_known: bool = True  # False: a cold start's venue gave none (adds keep it so) until flat
     unknown_cost_pnl: Dec = Decimal(0)  # of realized_pnl, against no cost: no view/limit counts it
     unknown_qty: Dec | None = None  # of qty, the part of no cost (None: all, if cost_known false)
+    last_fill_ns: int = 0  # OMS: its last fill's journal time (0: none known)
+    day_start_ns: int = 0  # OMS: start of that fill's day (risk.day_start)
+    day_start_pnl: Dec = Decimal(0)  # OMS: realized_pnl then (risk splits a day it slept through)
+    last_px: Dec | None = None  # OMS: its last execution price there (risk's reference, rebuilt)
 
 
 # How long a connector's answer waits for the OMS's acks (connector exec_cut; None: its WAIT_S)
@@ -263,8 +266,7 @@ class OrderEvent(Msg):
 
 
 class StreamEvent(Msg):
-    """A non-order event on the client event stream (kill_switch, reconnect, venue_state,
-    position_snapshot, unmatched_fill, ...)."""
+    """A non-order event on the event stream (kill_switch, venue_state, unmatched_fill...)."""
 
     type: Literal["stream_event"] = "stream_event"
     event_seq: int
@@ -272,8 +274,7 @@ class StreamEvent(Msg):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
-# The stream event of a cold start's opening positions (one per venue that took any): no
-# order event carries them, so risk rebuilds its exposure (`actors.risk.sync`).
+# A cold start's opening positions (per venue): no order event has them, risk rebuilds (sync)
 OPENING_POSITIONS = "opening_positions"
 
 
@@ -317,9 +318,8 @@ MAX_RISK_BATCH = 256  # checks in one `RiskChecks` (the OMS sends more as severa
 
 
 class RiskChecks(Msg):
-    """The checks of several orders in one message (the OMS's new orders of one loop turn):
-    each is checked exactly as a `RiskCheck` alone would be, in order; answered by one
-    `RiskVerdicts` holding their verdicts in the same order, once the last is known."""
+    """The checks of several orders in one message (the OMS's new orders of one turn), each
+    checked as a lone `RiskCheck`, in order; one `RiskVerdicts` answers, once the last is known."""
 
     type: Literal["risk_checks"] = "risk_checks"
     checks: list[RiskCheck] = Field(min_length=1, max_length=MAX_RISK_BATCH)

@@ -54,7 +54,7 @@ from actors.runtime.actor import Actor
 from actors.runtime.gcpause import collections_paused
 from actors.runtime.peer import Replier
 from actors.runtime.tally import TURN
-from protocol import commands
+from protocol import commands, day_clock
 from protocol.codec import Envelope
 from protocol.messages import (
     Ack,
@@ -95,6 +95,7 @@ class OmsActor(Actor):
             self.journal, recovery = Journal.open(oms_dir(self.cfg.state_path))
             keep, snap = self.cfg.oms.recent_terminal_orders, recovery.snapshot
             self.book = open_book(self.journal, snap, oms_dir(self.cfg.state_path), keep, self)
+            self.book.day_clock = day_clock.DayClock.of(self.cfg.risk)  # (risk's days)
             for record in recovery.records:
                 self.book.apply_record(record)
             self.views = OmsViews(self.book, recovery.snapshot).replay(recovery.records)

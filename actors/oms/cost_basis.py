@@ -90,7 +90,7 @@ class CostBasis:
         """The book's realised P&L less what it booked against no cost."""
         return booked - self._excluded.get(key, Decimal(0))
 
-    def view(self, pos: Position) -> PositionView:
+    def view(self, pos: Position, last_px: Decimal | None = None) -> PositionView:
         """`pos` on the wire (`GetPositions`): the book's figures, with whether its cost is
         known and the part of its realised P&L booked against no cost (risk's rebuild takes
         both: `actors.risk.exposure`)."""
@@ -100,7 +100,8 @@ class CostBasis:
             venue=pos.venue, symbol=pos.symbol, qty=pos.qty, avg_px=pos.avg_px,
             realized_pnl=booked, cost_known=self.known(key),
             unknown_cost_pnl=booked - self.realized(key, booked),
-            unknown_qty=self._unknown_qty.get(key),
+            unknown_qty=self._unknown_qty.get(key), last_fill_ns=pos.last_fill_ns,
+            day_start_ns=pos.day_start_ns, day_start_pnl=pos.day_start_pnl, last_px=last_px,
         )  # fmt: skip
 
     def state(self) -> dict[str, Any]:

@@ -73,6 +73,7 @@ def order_event_body(
         "reason": clip_order_reason(order.reason),
         "external": order.external,
         "ts_ns": order.ts_updated_ns,
+        "pending_qty": None if order.pending_qty is None else str(order.pending_qty),
     }
     return {
         "event_seq": event_seq,

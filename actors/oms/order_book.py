@@ -39,6 +39,7 @@ from actors.oms.orders import (
 from actors.oms.outside_replace import id_taken, replaced_outside
 from actors.oms.positions import ZERO, Position, UnmatchedFill, fill_problem
 from actors.oms.quarantined import QUARANTINED, Quarantined
+from protocol.day_clock import DayClock
 from protocol.messages import (
     TERMINAL_STATUSES,
     ExecReport,
@@ -75,6 +76,7 @@ class OrderBook:
         self._positions: dict[tuple[str, str], Position] = {}
         self._unmatched: dict[tuple[str, str], UnmatchedFill] = {}
         self.quarantined = Quarantined()  # executions that could not be applied
+        self.day_clock: DayClock | None = None  # marks positions' P&L at day starts (risk's)
 
     # ------------------------------------------------------------------ queries
     def get(self, client_order_id: str, *, admit: bool = False) -> Order | None:
@@ -368,7 +370,7 @@ class OrderBook:
                 moved = held.after_fill(order.side, *fill_of(record))
             order.apply(record)
             if moved is not None:
-                self._pos(order).take(moved)
+                self._pos(order).take(moved, record.get("ts_ns") or 0, self.day_clock)
                 if self._unmatched:  # those it accounts for (`adoption.settle`)
                     adoption.settle(order, self._unmatched, record)
             cl = record.get("cl_ord_id")
@@ -381,7 +383,8 @@ class OrderBook:
     def _apply_new(self, order: Order, record: Mapping[str, Any]) -> None:
         self._index(order)
         if order.cum_qty:
-            self._pos(order).apply_fill(order.side, order.cum_qty, order.avg_px)
+            pos, ts_ns = self._pos(order), order.ts_updated_ns  # (an adoption's: its fills')
+            pos.apply_fill(order.side, order.cum_qty, order.avg_px, ts_ns, self.day_clock)
         if order.external and self._unmatched:  # those the adopted venue state holds
             adoption.settle(order, self._unmatched, record)  # (its ``after_state``)
         self._retained(order)

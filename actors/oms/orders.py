@@ -354,24 +354,13 @@ class Order(msgspec.Struct, gc=False):
 
     def view(self) -> OrderView:
         return construct(  # of values held validated: without pydantic (protocol.wire_out)
-            OrderView,
-            client_order_id=self.client_order_id,
-            venue=self.venue,
-            symbol=self.symbol,
-            side=self.side,
-            qty=self.qty,
-            order_type=self.order_type,
-            price=self.price,
-            tif=self.tif,
-            status=self.status,
-            cl_ord_id=self.cl_ord_id,
-            venue_order_id=self.venue_order_id,
-            cum_qty=self.cum_qty,
-            avg_px=self.avg_px,
+            OrderView, client_order_id=self.client_order_id, venue=self.venue,
+            symbol=self.symbol, side=self.side, qty=self.qty, order_type=self.order_type,
+            price=self.price, tif=self.tif, status=self.status, cl_ord_id=self.cl_ord_id,
+            venue_order_id=self.venue_order_id, cum_qty=self.cum_qty, avg_px=self.avg_px,
             reason=clip_order_reason(self.reason),  # the journal keeps it whole
-            external=self.external,
-            ts_ns=self.ts_updated_ns,
-        )
+            external=self.external, ts_ns=self.ts_updated_ns, pending_qty=self.pending_qty,
+        )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         d = msgspec.structs.asdict(self)  # every field, in order

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
+from protocol.day_clock import DayClock
 from protocol.domain import check_decimal
 from protocol.messages import ExecReport, PositionView, Side
 
@@ -21,16 +22,25 @@ ZERO: Final = Decimal(0)
 
 @dataclass(slots=True)
 class Position:
-    """Average-cost position of one (venue, symbol): signed qty, avg px of the open qty."""
+    """Average-cost position of one (venue, symbol): signed qty, avg px of the open qty.
+
+    With its last fill's time and its realised P&L when the trading day of that fill started
+    (`risk.day_start`, `protocol.day_clock`; before the day's first fill): a risk started
+    after a boundary it slept through splits its daily loss there (`actors.risk.exposure`)."""
 
     venue: str
     symbol: str
     qty: Decimal = ZERO
     avg_px: Decimal = ZERO
     realized_pnl: Decimal = ZERO
+    last_fill_ns: int = 0  # journal time of its last fill (0: none, or a snapshot before it)
+    day_start_ns: int = 0  # start of the trading day of its last fill (0: not marked)
+    day_start_pnl: Decimal = ZERO  # realised P&L at `day_start_ns`
 
-    def apply_fill(self, side: Side, qty: Decimal, px: Decimal) -> None:
-        self.take(self.after_fill(side, qty, px))
+    def apply_fill(
+        self, side: Side, qty: Decimal, px: Decimal, ts_ns: int = 0, days: DayClock | None = None
+    ) -> None:
+        self.take(self.after_fill(side, qty, px), ts_ns, days)
 
     def after_fill(self, side: Side, qty: Decimal, px: Decimal) -> tuple[Decimal, Decimal, Decimal]:
         """(qty, avg_px, realized_pnl) after a fill, computed without changing anything (an
@@ -54,8 +64,27 @@ class Position:
             avg_px = px
         return new_qty, avg_px, pnl
 
-    def take(self, moved: tuple[Decimal, Decimal, Decimal]) -> None:
+    def take(
+        self, moved: tuple[Decimal, Decimal, Decimal], ts_ns: int = 0, days: DayClock | None = None
+    ) -> None:
+        """`after_fill`'s figures, of a fill journaled at `ts_ns` (0: not said): the first
+        fill of a trading day of `days` marks the realised P&L before it, which is the P&L
+        at the day's start only if the position's last fill came before that start (or it
+        has none): else (fills of the day marked by another setting, or not kept by a
+        snapshot of an older build) it is left unmarked, and risk says its figure is
+        approximate. A fill stamped before the mark's day (a clock stepped back) counts to
+        the marked day."""
+        if ts_ns:
+            start = days.day_start_ns(ts_ns) if days is not None else 0
+            known = 0 < self.last_fill_ns < start or self._untouched()
+            if start > self.day_start_ns and known:
+                self.day_start_ns, self.day_start_pnl = start, self.realized_pnl
+            self.last_fill_ns = max(self.last_fill_ns, ts_ns)
         self.qty, self.avg_px, self.realized_pnl = moved
+
+    def _untouched(self) -> bool:
+        """No fill, no qty, no P&L yet: its P&L at any start is 0."""
+        return not (self.last_fill_ns or self.qty or self.realized_pnl)
 
     def view(self) -> PositionView:
         return PositionView(
@@ -64,13 +93,21 @@ class Position:
             qty=self.qty,
             avg_px=self.avg_px,
             realized_pnl=self.realized_pnl,
+            last_fill_ns=self.last_fill_ns,
+            day_start_ns=self.day_start_ns,
+            day_start_pnl=self.day_start_pnl,
         )
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Position:
         """From `to_dict` output or an ``opening_position`` record (no realized PnL yet)."""
         pnl = Decimal(d.get("realized_pnl", 0))
-        return cls(d["venue"], d["symbol"], Decimal(d["qty"]), Decimal(d["avg_px"]), pnl)
+        pos = cls(d["venue"], d["symbol"], Decimal(d["qty"]), Decimal(d["avg_px"]), pnl)
+        # an opening record's time is its last (absent from a snapshot of an older build)
+        pos.last_fill_ns = int(d.get("last_fill_ns", d.get("ts_ns", 0)))
+        pos.day_start_ns = int(d.get("day_start_ns", 0))
+        pos.day_start_pnl = Decimal(d.get("day_start_pnl", 0))
+        return pos
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +116,9 @@ class Position:
             "qty": str(self.qty),
             "avg_px": str(self.avg_px),
             "realized_pnl": str(self.realized_pnl),
+            "last_fill_ns": self.last_fill_ns,
+            "day_start_ns": self.day_start_ns,
+            "day_start_pnl": str(self.day_start_pnl),
         }
 
 

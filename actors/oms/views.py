@@ -251,8 +251,13 @@ class OmsViews:
         return ControlReply(status="ok", data=data)
 
     def wire_positions(self, venue: str | None = None) -> list[PositionView]:
-        """The book's positions as `GetPositions` answers them (`CostBasis.view`)."""
-        return [self._cost.view(p) for p in self._book.positions(venue)]
+        """The book's positions as `GetPositions` answers them (`CostBasis.view`), each with
+        the last execution price at its venue (risk's reference price after a rebuild)."""
+        last, none = self._last_px, (None, 0)
+        return [
+            self._cost.view(p, last.get((p.venue, p.symbol), none)[0])
+            for p in self._book.positions(venue)
+        ]
 
     def positions(self, venue: str | None = None) -> list[dict[str, Any]]:
         """Per (venue, symbol) in the book or in the venue's last report: the OMS position

@@ -282,6 +282,8 @@ class RiskActor(Actor):
             return
         was = self.engaged
         self._adopt(state, we_wrote=False)
+        if self._ks_watch.removed:  # engaged, and so on disk: a restart reads it engaged
+            self._adopt(killswitch.engage_removed(self.ks_path, state), we_wrote=True)
         if starting:
             self.log.info(
                 "kill_switch_loaded",

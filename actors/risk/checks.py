@@ -317,6 +317,9 @@ class RiskGate:
     def realized_pnl(self) -> Decimal:
         return self.exposure.realized_pnl()
 
+    def realized_pnl_at(self, start_ns: int) -> tuple[Decimal, list[str]]:
+        return self.exposure.realized_pnl_at(start_ns)
+
     def daily_loss(self) -> Decimal:
         """Minus today's realized PnL: positive when losing."""
         return self._day_start_pnl - self.exposure.realized_pnl()

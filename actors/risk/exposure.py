@@ -83,6 +83,32 @@ class _Position:
         return cls(p.qty, p.avg_px, p.realized_pnl - p.unknown_cost_pnl, unknown)
 
 
+@dataclass(frozen=True)
+class _DayMark:
+    """A position's realised P&L (risk's figure, `_Position.of`) as the OMS answered it at a
+    rebuild, and at the start of the trading day of its last fill (`PositionView`)."""
+
+    last_fill_ns: int
+    day_start_ns: int
+    day_start_pnl: Decimal
+    rebuilt_pnl: Decimal
+    cost_known: bool
+
+    @classmethod
+    def of(cls, p: PositionView, rebuilt_pnl: Decimal) -> _DayMark:
+        pnl = p.day_start_pnl - p.unknown_cost_pnl
+        known = p.unknown_cost_pnl == 0
+        return cls(p.last_fill_ns, p.day_start_ns, pnl, rebuilt_pnl, known)
+
+    def at(self, start_ns: int) -> Decimal | None:
+        """Its realised P&L at `start_ns` (None: not known)."""
+        if self.last_fill_ns < start_ns:
+            return self.rebuilt_pnl  # no fill since
+        if self.day_start_ns == start_ns and self.cost_known:
+            return self.day_start_pnl  # its fills since began that very day
+        return None  # the OMS marks other days (a reload it did not see), or an unknown cost
+
+
 class _OpenOrder(msgspec.Struct, frozen=True, gc=False):
     """Untracked by the cyclic collector (text, an enum, a Decimal): one per open order, and
     a full collection traversed every one of them."""
@@ -138,23 +164,37 @@ class ExposureView:
         self.last_px: dict[str, Decimal] = {}  # symbol -> last fill price
         # approved, no event of the order past PENDING_RISK yet (a rebuild carries them)
         self._provisional: dict[str, RiskCheck] = {}
+        self._day_marks: dict[tuple[str, str], _DayMark] = {}  # of the rebuild's positions
+        # live orders whose replace to this qty risk approved, until an event shows it
+        # asked (`pending_qty`), taken (`qty`) or the order ended (`_set_open`)
+        self._raised: dict[str, Decimal] = {}
 
     @classmethod
     def rebuild(
         cls, orders: Iterable[OrderView], positions: Iterable[PositionView]
     ) -> ExposureView:
         """The view after a restart, from the OMS's full order list and positions. The last
-        fill price of a symbol becomes the average price of its latest filled order."""
+        fill price of a symbol is the OMS's last execution price of its position filled
+        last (`last_px`), as a view that read every event holds it; from an OMS that does
+        not say it, the average price of its latest filled open order (a stale price, or
+        none: a market order priced at the configured reference, under-counted)."""
         view = cls()
-        for p in positions:
-            view._positions[(p.venue, p.symbol)] = _Position.of(p)
         latest_fill_ts: dict[str, int] = {}
+        for p in positions:
+            pos = view._positions[(p.venue, p.symbol)] = _Position.of(p)
+            view._day_marks[(p.venue, p.symbol)] = _DayMark.of(p, pos.realized_pnl)
+            if p.last_px and p.last_fill_ns >= latest_fill_ts.get(p.symbol, -1):
+                latest_fill_ts[p.symbol] = p.last_fill_ns
+                view.last_px[p.symbol] = p.last_px
+        told = set(view.last_px)
         for o in orders:
             if o.status is OrderStatus.PENDING_RISK:
                 continue  # as `apply_order`: no exposure yet (its approval may add one)
             view._remember_cum(o)
             view._set_open(o)
-            if o.cum_qty > 0 and o.ts_ns >= latest_fill_ts.get(o.symbol, -1):
+            if o.symbol in told or not o.cum_qty:
+                continue
+            if o.ts_ns >= latest_fill_ts.get(o.symbol, -1):
                 latest_fill_ts[o.symbol] = o.ts_ns
                 view.last_px[o.symbol] = o.avg_px
         return view
@@ -204,11 +244,21 @@ class ExposureView:
         self._fill(venue, symbol, side, qty, px)
 
     def add_provisional(self, req: RiskCheck) -> None:
-        """Count an approved order at once, so a burst cannot outrun the OMS's events."""
+        """Count an approved order at once, so a burst cannot outrun the OMS's events. Of a
+        live order (a replace's new terms), a larger qty counts from now: the venue may
+        take the replace at any moment, and until it answers the old terms stand too."""
         oid = req.client_order_id
-        if oid not in self._cum and oid not in self._finished:
+        if oid in self._finished:
+            return
+        cum = self._cum.get(oid)
+        if cum is None:
             self._put_open(oid, _OpenOrder(req.venue, req.symbol, req.side, req.qty))
             self._provisional[oid] = req
+            return
+        old = self._open.get(oid)
+        if old is not None and req.qty - cum[0] > old.leaves:
+            self._raised[oid] = req.qty
+            self._put_open(oid, _OpenOrder(old.venue, old.symbol, old.side, req.qty - cum[0]))
 
     def provisional(self) -> list[RiskCheck]:
         """The approved orders no event of which past PENDING_RISK has come yet."""
@@ -233,6 +283,21 @@ class ExposureView:
 
     def realized_pnl(self) -> Decimal:
         return sum((p.realized_pnl for p in self._positions.values()), _ZERO)
+
+    def realized_pnl_at(self, start_ns: int) -> tuple[Decimal, list[str]]:
+        """The realised P&L at `start_ns` (a trading day's start, in the past) of the
+        positions the OMS answered at the rebuild, and the `venue:symbol` of those for
+        which it is not known: their figure at the rebuild counts (their fills since
+        `start_ns` count to the day before, as all did before the OMS marked its days).
+        A fill applied since the rebuild came after it: none is in the figure."""
+        total, unknown = _ZERO, []
+        for (venue, symbol), mark in self._day_marks.items():
+            pnl = mark.at(start_ns)
+            if pnl is None:
+                unknown.append(f"{venue}:{symbol}")
+                pnl = mark.rebuilt_pnl
+            total += pnl
+        return total, unknown
 
     def position_view(self, venue: str, symbol: str) -> PositionView:
         p = self._positions.get((venue, symbol), _Position())
@@ -281,10 +346,23 @@ class ExposureView:
             self._cum[oid] = cum
 
     def _set_open(self, order: OrderView) -> None:
+        """Its leaves, of the larger of its qty and a replace's asked (PENDING_REPLACE: the
+        venue may take either) or approved and not yet asked (`add_provisional`)."""
+        oid = order.client_order_id
         if order.status in _NOT_EXPOSED:  # finished: nothing of it is computed
-            self._drop_open(order.client_order_id)
+            self._raised.pop(oid, None)
+            self._drop_open(oid)
             return
-        leaves = order.qty - order.cum_qty
+        qty, pending = order.qty, order.pending_qty
+        if pending is not None and pending > qty:
+            qty = pending
+        raised = self._raised.get(oid) if self._raised else None
+        if raised is not None:
+            if qty >= raised:  # asked or taken: the order's own figures say it now
+                del self._raised[oid]
+            else:
+                qty = raised
+        leaves = qty - order.cum_qty
         if leaves <= 0:
             self._drop_open(order.client_order_id)
         else:

@@ -119,7 +119,12 @@ def _file_stamp(path: str | Path) -> tuple[int, int, int, bytes] | None:
 class KillSwitchWatcher:
     """Follows the state file for a process that reads a switch others may write: `poll`
     costs one stat and re-reads the file only when it changed. The OMS and risk poll it
-    every `POLL_S` (the supervisor writes while either may be down or busy)."""
+    every `POLL_S` (the supervisor writes while either may be down or busy).
+
+    A file seen, then gone, reads ENGAGED (`state_unreadable`, `removed` true for that
+    poll): no writer removes it (each replaces it atomically or writes in place), so a
+    removal is someone's `rm` of the state dir, and "missing = never engaged" would lift an
+    engaged switch with no reset and no history (found by reproduction: trading resumed)."""
 
     POLL_S: Final = 0.1
 
@@ -127,14 +132,19 @@ class KillSwitchWatcher:
         self.path = Path(path)
         self._fspath = os.fspath(self.path)  # os.open of a Path: 2 Python calls a look
         self._stamp: tuple[int, int, int, bytes] | None = None
+        self.removed = False  # the last poll found the file gone since it was seen
 
     def poll(self, *, force: bool = False) -> KillSwitchState | None:
         """The state if the file changed since the last look (always with `force`), else
         None."""
         stamp = _file_stamp(self._fspath)
+        self.removed = False
         if stamp == self._stamp and not force:
             return None
-        self._stamp = stamp
+        seen, self._stamp = self._stamp is not None, stamp
+        if stamp is None and seen and not os.path.lexists(self._fspath):
+            self.removed = True
+            return _unreadable(self.path, "removed while running")
         return load(self.path)
 
     def mark_seen(self) -> None:
@@ -364,6 +374,16 @@ def _lock(path: Path, how: int) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def engage_removed(path: Path, state: KillSwitchState) -> KillSwitchState:
+    """Write back, engaged, a switch whose file was removed (`KillSwitchWatcher.removed`),
+    so a restart reads it engaged as well; `state` (engaged in memory) if that fails."""
+    try:
+        return engage(path, f"{STATE_UNREADABLE}: {path} removed while running", "risk")
+    except OSError as exc:
+        log.error("kill_switch_persist_failed", error=str(exc), reason=state.reason)
+        return state
 
 
 def _unreadable(path: Path, detail: str) -> KillSwitchState:

@@ -12,10 +12,16 @@ halted today's trading.
 (temp file, fsync, rename, dir fsync) whenever a day starts. At risk's start, after its first
 rebuild from the OMS: the stored day is the current one -> its baseline (a kill -9 of risk or
 of the OMS, a warm start: the day's loss keeps counting); another day, or no file -> a new
-day starts at the realised P&L now. A cold start moves the file to its archive (the new book
-starts at 0). An unreadable file is logged (`risk_trading_day_unreadable`) and a new day
-starts, but the loss of the day so far is then unknown: risk engages the kill-switch
-(`state_unreadable`, as for an unreadable kill-switch file) and an operator decides.
+day, whose baseline is the realised P&L at its start: the OMS marks each position's realised
+P&L at the start of the day of its fills (`actors.oms.positions`, same `risk.day_start`), so
+fills after the boundary while risk was down (crash-looping, resting orders filling at the
+venue) count to the new day. A position the OMS marked for other days (a reload of the
+setting: the OMS keeps the one it started with) counts at its P&L now, as all did before,
+logged `risk_trading_day_baseline_approximate`. A cold start moves the file to its archive
+(the new book starts at 0). An unreadable file is logged (`risk_trading_day_unreadable`) and
+a new day starts, but the loss of the day so far is then unknown: risk engages the
+kill-switch (`state_unreadable`, as for an unreadable kill-switch file) and an operator
+decides.
 
 The boundary is a timer, not a look at every turn: the next boundary is computed and the
 timer set for it (at most `_MAX_WAIT_S` ahead: it looks at the wall clock again, for a clock
@@ -29,7 +35,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
@@ -39,12 +44,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from actors.runtime import metrics
 from actors.runtime.durable import remove_stale_temps, write_atomic
 from protocol.config import RiskLimitsCfg
+from protocol.day_clock import DayClock
 from protocol.paths import trading_day_path
-from protocol.windows import clock, zone_of
 
 _MAX_WAIT_S = 60.0  # the boundary timer looks at the wall clock at least this often
 GAUGE_INTERVAL_S = 1.0  # tradepulse_risk_daily_realized_pnl is refreshed this often
-_ONE_DAY = dt.timedelta(days=1)
 
 
 class _Gate(Protocol):
@@ -59,34 +63,7 @@ class _Gate(Protocol):
 
     def realized_pnl(self) -> Decimal: ...
 
-
-@dataclass(frozen=True)
-class DayClock:
-    """When trading days start (pure: epoch seconds in, dates and epoch seconds out)."""
-
-    start: dt.time
-    zone: dt.tzinfo
-
-    @classmethod
-    def of(cls, cfg: RiskLimitsCfg) -> DayClock:
-        return cls(clock(cfg.day_start), zone_of(cfg.day_timezone))
-
-    def start_of(self, day: dt.date) -> float:
-        """The instant the day named `day` starts (a local time a DST change skips: as
-        many seconds after the change as it would have been after midnight's offset)."""
-        return dt.datetime.combine(day, self.start, tzinfo=self.zone).timestamp()
-
-    def day_at(self, ts: float) -> dt.date:
-        """The name of the trading day in progress at `ts`."""
-        day = dt.datetime.fromtimestamp(ts, self.zone).date()
-        return day if self.start_of(day) <= ts else day - _ONE_DAY
-
-    def next_start(self, ts: float) -> float:
-        """The first day start after `ts`."""
-        day = self.day_at(ts) + _ONE_DAY
-        while (start := self.start_of(day)) <= ts:
-            day += _ONE_DAY
-        return start
+    def realized_pnl_at(self, start_ns: int) -> tuple[Decimal, list[str]]: ...
 
 
 class DayRecord(BaseModel):
@@ -141,7 +118,7 @@ class TradingDay:
             self.gate.start_trading_day(stored.baseline)
             self.log.info("risk_trading_day_resumed", day=str(today), baseline=str(stored.baseline))
         else:
-            self._start(today, previous=stored.day if stored is not None else None)
+            self._start(today, previous=stored.day if stored is not None else None, late=True)
         self._arm(now)
         self.publish()
         return self.unreadable
@@ -182,14 +159,24 @@ class TradingDay:
 
     # ------------------------------------------------------------------ internals
 
-    def _start(self, day: dt.date, previous: dt.date | None) -> None:
-        self.gate.start_trading_day()
+    def _start(self, day: dt.date, previous: dt.date | None, *, late: bool = False) -> None:
+        """`late`: at risk's start, after the boundary: the baseline is the realised P&L
+        at the day's start as the OMS marked it (fills since, risk down, count to today)."""
+        unknown: list[str] = []
+        if late:
+            baseline, unknown = self.gate.realized_pnl_at(self.clock.start_ns(day))
+            self.gate.start_trading_day(baseline)
+        else:
+            self.gate.start_trading_day()
         self.day = day
         baseline = self.gate.day_start_pnl
         self.log.info(
             "risk_trading_day_started", day=str(day), baseline=str(baseline),
             previous_day=str(previous) if previous is not None else None,
         )  # fmt: skip
+        if unknown:  # their fills since the day's start count to the day before
+            self.log.warning("risk_trading_day_baseline_approximate", day=str(day),
+                             positions=unknown[:20], count=len(unknown))  # fmt: skip
         self._save()
 
     def _arm(self, now: float) -> None:

@@ -368,3 +368,30 @@ def test_unmatched_fill_is_published_and_engages_the_switch(
     # summed over venues: the OMS labels an unmatched fill's venue "unknown" for now (reported)
     assert sut.metric("tradepulse_unmatched_fills_total") == 1
     assert sut.metric("tradepulse_kill_switch_triggers_total", reason="unmatched_fill") == 1
+
+
+def test_a_switch_file_removed_while_engaged_stays_engaged_also_after_a_restart(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """The operator engages the switch; someone removes `state/risk/kill_switch.json` while
+    the system runs (a clean-up of the state dir). Risk reads the removal as ENGAGED
+    (`state_unreadable`) and writes the file back engaged: `status` says engaged, orders are
+    refused, also after a kill -9 of risk. Before, a missing file read "never engaged":
+    trading resumed with no reset, no reason, no history."""
+    sut = start_system()
+    with client(sut) as c:
+        submit_when_open(c, "simA")
+    done = sut.cli("kill-switch", "engage", "--reason", "desk halt")
+    assert done.returncode == 0, done.stdout + done.stderr
+    path = killswitch.kill_switch_path(sut.state_dir)
+    path.unlink()
+    eventually(lambda: path.exists() and killswitch.load(path).engaged, 10.0)
+    assert "removed while running" in killswitch.load(path).reason
+    assert kill_switch(sut)["engaged"]
+    with client(sut) as c, pytest.raises(KillSwitchEngaged):
+        submit_when_open(c, "simA", client_order_id="after-removal")
+    since = sut.mark()
+    os.kill(sut.pid_of("risk"), signal.SIGKILL)
+    sut.wait_event("kill_switch_loaded", 20.0, since=since, engaged=True)
+    with client(sut) as c, pytest.raises(KillSwitchEngaged):
+        submit_when_open(c, "simA", client_order_id="after-restart")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -19,15 +20,15 @@ from protocol.exceptions import RiskRejected
 from protocol.messages import OrderStatus
 from tests.helpers import eventually, make_config, to_toml
 from tests.integration.oms_support import OmsSystem, overrides, start, systems
-from tests.system_ops import VENUE, client, submit_when_open
+from tests.system_ops import VENUE, client, sim_fault, submit_when_open
 
 pytestmark = pytest.mark.integration
 D = Decimal
 LIMIT = "3"  # max_daily_loss: one round trip (2.00) passes, two (4.00) do not
 
 
-def _cfg(**risk: str) -> dict[str, Any]:
-    cfg = overrides()
+def _cfg(oms: dict[str, Any] | None = None, **risk: str) -> dict[str, Any]:
+    cfg = overrides(oms=oms)
     cfg["risk"] = {"max_daily_loss": LIMIT, **risk}
     return cfg
 
@@ -113,3 +114,40 @@ def test_a_day_boundary_and_kills_of_risk_and_the_oms_keep_the_days_loss() -> No
             daily = _day_pnl(sut, "-4")
             assert D(daily["baseline"]) == D(-4)
             assert "max_daily_loss" in _refusal(c, "p5")
+
+
+def test_fills_while_risk_is_down_over_the_boundary_count_to_the_new_day() -> None:
+    """The boundary is in the config from the start (the OMS marks its positions' days with
+    it). A round trip loses 2.00 the day before. Just before the boundary another round trip
+    reaches the venue, whose reports it holds back 6 s; risk is frozen (SIGSTOP) and the OMS
+    applies both fills after the boundary; then risk is killed -9 and starts on the new
+    day: its baseline is the OMS's mark at the boundary (-2.00), the day's P&L -2.00. Before
+    the fix the new day began at the P&L at risk's start (-4.00): today's 2.00 uncounted."""
+    boundary = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=35)
+    # the OMS waits out the held reports (no reconciliation finds the fills before them)
+    cfg = _cfg({"request_timeout_s": 20.0}, day_start=boundary.strftime("%H:%M:%S"))
+    cfg["supervisor"] = {"hang_missed_intervals": 100}  # frozen risk: not killed as hung
+    with systems() as started:
+        sut = start(started, overrides=cfg)
+        with client(sut) as c:
+            _round_trip(c, "rt1")
+            _day_pnl(sut, "-2")
+            sim_fault(sut, VENUE, "delay_exec_ms", "6000")
+            due = boundary.timestamp() - 4
+            eventually(lambda: time.time() >= due, 60.0, message="4 s before the boundary")
+            for side in ("BUY", "SELL"):
+                submit_when_open(c, VENUE, side, "100", None, client_order_id=f"rt2-{side}",
+                                 tif="IOC")  # fmt: skip
+            since, pid = sut.mark(), sut.pid_of("risk")
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                assert time.time() < boundary.timestamp(), "frozen after the boundary: too slow"
+                for side in ("BUY", "SELL"):
+                    order = c.wait_for_status(f"rt2-{side}", {OrderStatus.FILLED}, timeout_s=30.0)
+                    assert order.ts_ns > boundary.timestamp() * 1e9  # applied after it
+            finally:
+                os.kill(pid, signal.SIGKILL)
+            started_day = sut.wait_event("risk_trading_day_started", 20.0, since=since)
+            assert started_day["day"] == boundary.date().isoformat()
+            assert D(started_day["baseline"]) == D(-2)
+            _day_pnl(sut, "-2")

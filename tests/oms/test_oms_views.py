@@ -310,3 +310,14 @@ def test_a_full_fill_log_takes_little_memory() -> None:
         "symbol": "ABC", "side": "BUY", "qty": "1.50", "px": "100.25", "client_order_id": "",
         "exec_id": f"EXEC-{views_mod.FILL_LOG_MAX - 1:016d}",
     }  # fmt: skip
+
+
+def test_the_positions_risk_rebuilds_from_carry_the_last_execution_price() -> None:
+    """`GetPositions`' rows (`wire_positions`) say each position's last execution price at
+    its venue: a risk rebuilt from them prices a market order as one that read every
+    event (tests/integration/test_risk_reference_rebuild.py)."""
+    desk = _Desk()
+    desk.trade(Side.BUY, "10", "100")
+    desk.trade(Side.SELL, "4", "150.01", venue="simB")
+    rows = {(p.venue, p.last_px) for p in desk.views.wire_positions()}
+    assert rows == {(V, D(100)), ("simB", D("150.01"))}

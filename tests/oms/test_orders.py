@@ -12,6 +12,7 @@ from typing import Any
 import msgpack
 import pytest
 
+from actors.oms.event_wire import order_event_body
 from actors.oms.journal import Journal
 from actors.oms.lifecycle import LIVE, STAY, TRANSITIONS, Event, transition
 from actors.oms.order_book import OrderBook
@@ -906,3 +907,15 @@ def test_unknown_record_kind_is_an_error() -> None:
         OrderBook().apply_record({"kind": "mystery"})
     with pytest.raises(ValueError, match="unknown order"):
         OrderBook().apply_record({"kind": "fill", "id": "nope"})
+
+
+def test_a_pending_replace_shows_the_qty_asked_to_risk() -> None:
+    """PENDING_REPLACE: the order's view and its event carry the qty asked (`pending_qty`),
+    risk counts the larger of it and the qty (the venue may take either); answered, none."""
+    book = OrderBook()
+    order = _live_order(book)
+    assert book.request_replace(ReplaceOrder(client_order_id="o1", qty=D(40)), 4).applied
+    assert order.view().pending_qty == D(40)
+    assert order_event_body(order, 7, None, None)["order"]["pending_qty"] == "40"
+    book.apply_exec(_exec("replaced", "o1.r1", orig_cl_ord_id="o1", order_qty=D(40)), 5)
+    assert (order.view().qty, order.view().pending_qty) == (D(40), None)

@@ -367,3 +367,21 @@ def test_a_state_without_operator_fields_loads(tmp_path: Path) -> None:
     old.write_text(json.dumps(data))
     state = killswitch.load(old)
     assert state.engaged and state.reason == "r" and state.operator == ""
+
+
+def test_a_file_removed_while_watched_reads_engaged(path: Path) -> None:
+    """A switch file the watcher saw, then gone (no writer removes it: an `rm`), reads
+    ENGAGED `state_unreadable` once (`removed`), not "never engaged"; a file never seen
+    (a fresh state dir) is still "not engaged". `engage_removed` writes it back engaged."""
+    watch = killswitch.KillSwitchWatcher(path)
+    state = watch.poll(force=True)
+    assert state is not None and not state.engaged and not watch.removed  # never seen
+    engage(path, "desk halt", "operator")
+    assert (state := watch.poll()) is not None and state.engaged
+    path.unlink()
+    state = watch.poll()
+    assert state is not None and state.unreadable and watch.removed
+    assert watch.poll() is None and not watch.removed  # said once
+    again = killswitch.engage_removed(path, state)
+    assert again.engaged and "removed while running" in again.reason
+    assert load(path).engaged

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from actors.risk.checks import ExposureView, ReasonCode, RiskGate
-from actors.risk.trading_day import DayClock, TradingDay
+from actors.risk.trading_day import TradingDay
 from protocol.config import RiskLimitsCfg
+from protocol.day_clock import DayClock
 from protocol.messages import OrdType, PositionView, RiskCheck, Side
 from protocol.paths import trading_day_path
 from tests.log_stub import RecordingLog
@@ -220,3 +221,58 @@ def test_an_unreadable_day_file_is_logged_and_a_new_day_starts(
     assert [e for lvl, e, _f in log.lines if lvl == "error"] == ["risk_trading_day_unreadable"]
     assert g.day_start_pnl == -5
     assert json.loads(path.read_text())["day"] == "2026-12-07"
+
+
+# --------------------------------------------------------------- risk down over a boundary
+
+
+def _slept(tmp_path: Path, *rows: PositionView) -> tuple[RiskGate, RecordingLog]:
+    """Risk's day 2026-12-07 began at 0; risk was down over midnight UTC and starts on
+    2026-12-08 at 08:00 over the OMS's book `rows` (its first rebuild)."""
+    loop = Loop("2026-12-07T09:00:00+00:00")
+    day_of(gate_with(0), loop, tmp_path, RecordingLog()).begin()
+    loop.now = ts("2026-12-08T08:00:00+00:00")
+    g, log = RiskGate(LIMITS, reference_prices={"AAPL": D(100)}), RecordingLog()
+    g.exposure = ExposureView.rebuild([], rows)
+    day_of(g, loop, tmp_path, log).begin()
+    return g, log
+
+
+MIDNIGHT_NS = int(ts("2026-12-08T00:00:00+00:00")) * 1_000_000_000
+HOUR_NS = 3600 * 1_000_000_000
+
+
+def test_fills_after_a_boundary_risk_slept_through_count_to_the_new_day(tmp_path: Path) -> None:
+    """The book lost 200k by the boundary and 1.2M more after it, resting orders filling
+    while risk was down (crash-looping). The OMS marked -200k at the day's start: the new day
+    begins there, its loss is 1.2M over the 1M limit and the order is refused. Before, the
+    new day began at the P&L at risk's start (-1.4M): the 1.2M lost today did not count."""
+    row = PositionView(venue="sim", symbol="AAPL", qty=D(0), realized_pnl=D(-1_400_000),
+                       last_fill_ns=MIDNIGHT_NS + HOUR_NS,
+                       day_start_ns=MIDNIGHT_NS, day_start_pnl=D(-200_000))  # fmt: skip
+    # no fill since the boundary: its P&L now counts
+    quiet = PositionView(venue="sim", symbol="MSFT", qty=D(0), realized_pnl=D(50_000),
+                         last_fill_ns=MIDNIGHT_NS - 1, day_start_ns=MIDNIGHT_NS - 24 * HOUR_NS,
+                         day_start_pnl=D(7))  # fmt: skip
+    g, log = _slept(tmp_path, row, quiet)
+    started = events(log, "risk_trading_day_started")
+    assert started == [{"day": "2026-12-08", "baseline": "-150000", "previous_day": "2026-12-07"}]
+    assert g.daily_loss() == D(1_200_000)
+    assert g.check(check(), now_ns=1).code is ReasonCode.DAILY_LOSS
+    assert events(log, "risk_trading_day_baseline_approximate") == []
+
+
+def test_a_position_marked_for_another_day_start_counts_as_before_and_is_logged(
+    tmp_path: Path,
+) -> None:
+    """The OMS marks the days of the setting it started with (a reload of `day_start` it
+    did not see): its mark is not the day's start, so its P&L now counts (its fills since
+    count to the day before, as all did) and the position is named in a warning."""
+    row = PositionView(venue="sim", symbol="AAPL", qty=D(0), realized_pnl=D(-1_400_000),
+                       last_fill_ns=MIDNIGHT_NS + HOUR_NS,
+                       day_start_ns=MIDNIGHT_NS - HOUR_NS,
+                       day_start_pnl=D(-200_000))  # fmt: skip
+    g, log = _slept(tmp_path, row)
+    assert g.day_start_pnl == D(-1_400_000)
+    [warning] = events(log, "risk_trading_day_baseline_approximate")
+    assert warning == {"day": "2026-12-08", "positions": ["sim:AAPL"], "count": 1}

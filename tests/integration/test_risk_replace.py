@@ -1,0 +1,39 @@
+"""A replace that raises an order's quantity, through the real system: risk checks the new
+terms and counts them as open exposure from its approval until the venue has confirmed or
+refused them (`actors.risk.exposure`). The venue holds its execution reports back, so the
+replace stays PENDING_REPLACE at the OMS while more orders are checked."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from protocol.exceptions import RiskRejected
+from protocol.messages import OrderStatus
+from tests.integration.oms_support import overrides, start, systems
+from tests.system_ops import VENUE, client, sim_fault, submit_when_open
+
+pytestmark = pytest.mark.integration
+D = Decimal
+
+
+def test_a_pending_replace_that_raises_qty_counts_its_new_terms_against_max_position() -> None:
+    """max_position 1000. A resting buy of 100 is replaced to 1000 (approved: worst case
+    1000); the venue's confirmation is held back, the order is PENDING_REPLACE. A new buy
+    of 900 would make the worst case 1900 (the venue may take the replace at any moment):
+    refused `max_position`. Before, risk still counted the old 100 open and approved it."""
+    cfg = overrides(oms={"request_timeout_s": 20.0})
+    cfg["risk"] = {"max_position": "1000"}
+    with systems() as started:
+        sut = start(started, overrides=cfg)
+        with client(sut) as c:
+            submit_when_open(c, VENUE, "BUY", "100", "95.00", client_order_id="a")
+            c.wait_for_status("a", {OrderStatus.ACCEPTED})
+            sim_fault(sut, VENUE, "delay_exec_ms", "5000")
+            assert c.replace("a", qty="1000").status is OrderStatus.PENDING_REPLACE
+            with pytest.raises(RiskRejected, match="max_position"):
+                submit_when_open(c, VENUE, "BUY", "900", "95.00", client_order_id="b")
+            sim_fault(sut, VENUE, "clear")
+            c.wait_for_status("a", {OrderStatus.ACCEPTED})
+            assert c.get_order("a").qty == D(1000)
