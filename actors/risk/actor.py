@@ -221,6 +221,7 @@ class RiskActor(Actor):
             self._answer(check, reply)
 
     def _on_order(self, order: OrderView) -> None:
+        self.day.at_event(order.ts_ns)  # a new day first if it is of one (before applied)
         self.cache.settled(order)  # the OMS applied a verdict: forget it
         self.live_sweeps.on_order(order)  # live at its venue while engaged: swept again
 
