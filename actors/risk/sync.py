@@ -100,6 +100,7 @@ class ExposureSync:
         self._gaps_meanwhile = 0  # gaps read while it was on its way (its log line)
         self._stream: tuple[int, int] | None = None  # (OMS epoch, last event_seq)
         self.settled: Callable[[OrderView], None] = lambda _order: None  # every order event
+        self.installed: Callable[[], None] = lambda: None  # a rebuilt view, before its buffer
         self._budget = TurnBudget(EVENTS_PER_TURN)
         self.sub = actor.ctx.socket(zmq.SUB)
         tune_socket(self.sub, hwm=EVENT_STREAM_HWM)  # a stream message is up to a batch
@@ -294,6 +295,7 @@ class ExposureSync:
         )
         buffered, self._buffer = self._buffer, []
         self._syncing, self._approved, self._carried, self._raises = 0, {}, {}, {}
+        self.installed()
         for event in buffered:
             self._apply(event)
         first = not self.rebuilds  # (not ready also while an opening rebuild is on its way)

@@ -132,10 +132,25 @@ class TradingDay:
         new day first, so its fill counts to that day. The timer alone came too late when
         risk read the events first (a loop turn runs its handlers before its due timers):
         a risk stalled over the boundary (stopped, starved, a long turn) took the fills
-        made after it into the day before (found by reproduction: SIGSTOP over the
-        boundary, SIGCONT, the new day's loss uncounted)."""
+        made after it into the day before (found by review, reproduced on the actor's
+        loop: tests/risk/test_trading_day_actor.py)."""
         if ts_ns >= self._next_ns and self.wall() >= self._next:
             self._wake(self._timer)
+
+    def at_rebuild(self) -> None:
+        """The gate's exposure was just rebuilt (before the events buffered meanwhile are
+        applied): past the boundary the timer has not run for yet, the rebuilt P&L holds
+        the fills made after it, so the new day starts now at the P&L at the day's start
+        as the OMS marked it (`realized_pnl_at`, as at risk's start; found by review: the
+        timer took the rebuilt P&L as the baseline, the day's loss so far uncounted)."""
+        if self.day is None or self.wall() < self._next:
+            return
+        now = self.wall()
+        day = self.clock.day_at(now)
+        if day > self.day:
+            self._start(day, previous=self.day, late=True)
+            self.publish()
+        self._arm(now)
 
     def reconfigure(self, cfg: RiskLimitsCfg) -> None:
         """A reload: the day in progress keeps its baseline, named as the new setting names

@@ -171,3 +171,28 @@ def test_a_fill_after_the_boundary_read_before_the_due_timer_counts_to_the_new_d
     assert (actor.day.day, daily(actor)["daily_realized_pnl"]) == (dt.date(2026, 12, 8), "-1200")
     refused = verdict(h, "after-the-stall")
     assert (refused.approved, refused.reason_code) == (False, "daily_loss"), refused
+
+
+def test_a_rebuild_read_after_the_boundary_before_the_due_timer_splits_the_day_there(
+    h: Harness,
+) -> None:
+    """As above, with an exposure rebuild instead of an event: its answers are read before
+    the due boundary timer, and the OMS's book then holds a loss of 1,200 made after the
+    boundary (its mark at the boundary: 0). The new day starts at the rebuild, at the P&L
+    at the boundary (`realized_pnl_at`, the day's start at risk's start): the day's loss
+    is 1,200, refused. Before, the timer took the rebuilt P&L (-1,200) as the baseline."""
+    now = [DAY1]
+    book(h, "0")
+    actor = start(h, now)
+    midnight = dt.datetime(2026, 12, 8, tzinfo=dt.UTC).timestamp()
+    h.oms.positions = [PositionView(
+        venue="simA", symbol="AAPL", qty=D(0), realized_pnl=D(-1200),
+        last_fill_ns=int(midnight + 2) * 1_000_000_000,
+        day_start_ns=int(midnight) * 1_000_000_000, day_start_pnl=D(0))]  # fmt: skip
+    now[0] = midnight + 5  # stalled: the boundary timer is due and has not run
+    actor.sync.start("test")
+    h.pump(lambda: actor.gate.realized_pnl() == D(-1200), what="rebuilt at -1200")
+    actor.day._wake(actor.day._timer)  # the due timer, after the turn's handlers
+    assert (actor.day.day, daily(actor)["daily_realized_pnl"]) == (dt.date(2026, 12, 8), "-1200")
+    refused = verdict(h, "after-the-rebuild")
+    assert (refused.approved, refused.reason_code) == (False, "daily_loss"), refused
