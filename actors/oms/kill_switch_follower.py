@@ -81,6 +81,10 @@ class KillSwitchFollower:
         if state is not None and state.engaged != self.engaged:
             self.host.log.info("kill_switch_seen", engaged=state.engaged, via="state_file")
             self._changed(state.engaged)
+        if state is not None and self._watch.removed:
+            # risk writes it back engaged, if it saw the removal: not if it was down then
+            # (a restart read "missing: never engaged"), so it is asked, until it answers
+            self.engage(f"{killswitch.STATE_UNREADABLE}: {self._watch.path} removed while running")
 
     def on_event(self, data: Mapping[str, Any]) -> None:
         """Risk's `kill_switch` stream event."""

@@ -103,9 +103,9 @@ class RiskActor(Actor):
         self._triggers = {t: metrics.KILL_SWITCH_TRIGGERS.labels(reason=t) for t in TRIGGER_LABELS}
         self._engaged_gauge = metrics.KILL_SWITCH_ENGAGED
         self.sync = ExposureSync(self, self.gate, self.oms, self._answer_held)
-        self.sync.settled = self._on_order  # every order event
         self.day = TradingDay(self.cfg.risk, self.cfg.state_path, self.gate, log=self.log,
                               call_later=self.call_later, call_every=self.call_every)  # fmt: skip
+        self.sync.settled, self.sync.installed = self._on_order, self.day.at_rebuild  # (sync)
         self._ks_read_this_turn = False  # the state file, re-read for this turn's checks
         self._reload_kill_switch(starting=True)
         self.call_every(killswitch.KillSwitchWatcher.POLL_S, self._reload_kill_switch)
@@ -221,6 +221,7 @@ class RiskActor(Actor):
             self._answer(check, reply)
 
     def _on_order(self, order: OrderView) -> None:
+        self.day.at_event(order.ts_ns)  # a new day first if it is of one (before applied)
         self.cache.settled(order)  # the OMS applied a verdict: forget it
         self.live_sweeps.on_order(order)  # live at its venue while engaged: swept again
 

@@ -165,9 +165,10 @@ class ExposureView:
         # approved, no event of the order past PENDING_RISK yet (a rebuild carries them)
         self._provisional: dict[str, RiskCheck] = {}
         self._day_marks: dict[tuple[str, str], _DayMark] = {}  # of the rebuild's positions
-        # live orders whose replace to this qty risk approved, until an event shows it
-        # asked (`pending_qty`), taken (`qty`) or the order ended (`_set_open`)
-        self._raised: dict[str, Decimal] = {}
+        # live orders whose replace risk approved (its check: the qty), until an event shows
+        # it asked (`pending_qty`), taken (`qty`) or the order ended (`_set_open`)
+        self._raised: dict[str, RiskCheck] = {}
+        self._carried_raises: set[str] = set()  # of them, carried by a rebuild (`carry_raised`)
 
     @classmethod
     def rebuild(
@@ -257,12 +258,31 @@ class ExposureView:
             return
         old = self._open.get(oid)
         if old is not None and req.qty - cum[0] > old.leaves:
-            self._raised[oid] = req.qty
+            self._raised[oid] = req
             self._put_open(oid, _OpenOrder(old.venue, old.symbol, old.side, req.qty - cum[0]))
 
     def provisional(self) -> list[RiskCheck]:
         """The approved orders no event of which past PENDING_RISK has come yet."""
         return list(self._provisional.values())
+
+    def raised(self) -> list[RiskCheck]:
+        """The approved replaces that raise a live order's qty no event has shown yet."""
+        return list(self._raised.values())
+
+    def carry_raised(self, checks: Iterable[RiskCheck]) -> None:
+        """A rebuild's view takes the raises the view before it counted (`raised`): the
+        verdict and the rebuild's ListOrders reach the OMS on different sockets, so its
+        listing can show such an order at its old size with no `pending_qty`, and the venue
+        may take the new one (found by review: a worst case over max_position approved
+        until the PENDING_REPLACE event came). Only of orders listed open (one not listed
+        ended); the order's next event says it from then on, as the listing could not
+        tell a replace not asked yet from one already refused."""
+        for check in checks:
+            oid = check.client_order_id
+            if oid in self._cum:
+                self.add_provisional(check)
+                if oid in self._raised:
+                    self._carried_raises.add(oid)
 
     # ------------------------------------------------------------------ reads
 
@@ -350,7 +370,9 @@ class ExposureView:
         venue may take either) or approved and not yet asked (`add_provisional`)."""
         oid = order.client_order_id
         if order.status in _NOT_EXPOSED:  # finished: nothing of it is computed
-            self._raised.pop(oid, None)
+            if self._raised:
+                self._raised.pop(oid, None)
+                self._carried_raises.discard(oid)
             self._drop_open(oid)
             return
         qty, pending = order.qty, order.pending_qty
@@ -358,10 +380,12 @@ class ExposureView:
             qty = pending
         raised = self._raised.get(oid) if self._raised else None
         if raised is not None:
-            if qty >= raised:  # asked or taken: the order's own figures say it now
+            # asked or taken: the order's own figures say it now (a carried one: any event)
+            if qty >= raised.qty or oid in self._carried_raises:
                 del self._raised[oid]
+                self._carried_raises.discard(oid)
             else:
-                qty = raised
+                qty = raised.qty
         leaves = qty - order.cum_qty
         if leaves <= 0:
             self._drop_open(order.client_order_id)

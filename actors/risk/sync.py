@@ -88,6 +88,9 @@ class ExposureSync:
         # approved before the rebuild's request (the view's provisional orders): added back
         # if the answers list them PENDING_RISK (unlisted: they had ended)
         self._carried: dict[str, RiskCheck] = {}
+        # approved replaces that raise an order, no event of theirs yet: carried the same way
+        # (`ExposureView.carry_raised`)
+        self._raises: dict[str, RiskCheck] = {}
         self._coverage: SnapshotCoverage | None = None
         self._page_seqs: dict[str, int] = {}  # open order -> event_seq of its page
         # the newest event_seq lost (a gap) while the rebuild was on its way (0: none); its
@@ -97,6 +100,7 @@ class ExposureSync:
         self._gaps_meanwhile = 0  # gaps read while it was on its way (its log line)
         self._stream: tuple[int, int] | None = None  # (OMS epoch, last event_seq)
         self.settled: Callable[[OrderView], None] = lambda _order: None  # every order event
+        self.installed: Callable[[], None] = lambda: None  # a rebuilt view, before its buffer
         self._budget = TurnBudget(EVENTS_PER_TURN)
         self.sub = actor.ctx.socket(zmq.SUB)
         tune_socket(self.sub, hwm=EVENT_STREAM_HWM)  # a stream message is up to a batch
@@ -217,6 +221,7 @@ class ExposureSync:
         self._gen += 1
         gen = self._syncing = self._gen
         self._carried.update((c.client_order_id, c) for c in self.gate.exposure.provisional())
+        self._raises.update((c.client_order_id, c) for c in self.gate.exposure.raised())
         self._parts = {}
         # its answers reflect every event received before its request (the coverage check
         # skips by event_seq what they do): a retry keeps only the events after it
@@ -280,6 +285,7 @@ class ExposureSync:
         for check in self._carried.values():
             if check.client_order_id in pending:
                 view.add_provisional(check)  # approved before, its verdict not applied yet
+        view.carry_raised(self._raises.values())  # approved before, maybe not asked yet
         for check in self._approved.values():
             view.add_provisional(check)  # approved while the snapshot was on its way
         # the gate keeps its daily-loss baseline: the day's (actors.risk.trading_day)
@@ -288,7 +294,8 @@ class ExposureSync:
             self._page_seqs, pos_env.body.event_seq or 0, self._first_seq or 0
         )
         buffered, self._buffer = self._buffer, []
-        self._syncing, self._approved, self._carried = 0, {}, {}
+        self._syncing, self._approved, self._carried, self._raises = 0, {}, {}, {}
+        self.installed()
         for event in buffered:
             self._apply(event)
         first = not self.rebuilds  # (not ready also while an opening rebuild is on its way)

@@ -48,6 +48,8 @@ from protocol.day_clock import DayClock
 from protocol.paths import trading_day_path
 
 _MAX_WAIT_S = 60.0  # the boundary timer looks at the wall clock at least this often
+_NS_PER_S = 1_000_000_000
+_NEVER_NS = 1 << 63  # after any journal time
 GAUGE_INTERVAL_S = 1.0  # tradepulse_risk_daily_realized_pnl is refreshed this often
 
 
@@ -100,6 +102,7 @@ class TradingDay:
         self.unreadable: str | None = None  # why the stored day could not be read, at `begin`
         self._call_later = call_later
         self._next = 0.0  # the next boundary (epoch seconds)
+        self._next_ns = _NEVER_NS  # the same in epoch ns (`at_event`; none before `begin`)
         self._timer = 0  # the armed timer's number: a timer armed since makes it a no-op
         self._gauge = metrics.RISK_DAILY_REALIZED_PNL
         call_every(GAUGE_INTERVAL_S, self.publish)
@@ -122,6 +125,32 @@ class TradingDay:
         self._arm(now)
         self.publish()
         return self.unreadable
+
+    def at_event(self, ts_ns: int) -> None:
+        """An order event the OMS stamped at `ts_ns` (its journal time, the OMS's day marks'
+        clock), before risk applies it: one stamped at or past the next boundary starts the
+        new day first, so its fill counts to that day. The timer alone came too late when
+        risk read the events first (a loop turn runs its handlers before its due timers):
+        a risk stalled over the boundary (stopped, starved, a long turn) took the fills
+        made after it into the day before (found by review, reproduced on the actor's
+        loop: tests/risk/test_trading_day_actor.py)."""
+        if ts_ns >= self._next_ns and self.wall() >= self._next:
+            self._wake(self._timer)
+
+    def at_rebuild(self) -> None:
+        """The gate's exposure was just rebuilt (before the events buffered meanwhile are
+        applied): past the boundary the timer has not run for yet, the rebuilt P&L holds
+        the fills made after it, so the new day starts now at the P&L at the day's start
+        as the OMS marked it (`realized_pnl_at`, as at risk's start; found by review: the
+        timer took the rebuilt P&L as the baseline, the day's loss so far uncounted)."""
+        if self.day is None or self.wall() < self._next:
+            return
+        now = self.wall()
+        day = self.clock.day_at(now)
+        if day > self.day:
+            self._start(day, previous=self.day, late=True)
+            self.publish()
+        self._arm(now)
 
     def reconfigure(self, cfg: RiskLimitsCfg) -> None:
         """A reload: the day in progress keeps its baseline, named as the new setting names
@@ -181,6 +210,7 @@ class TradingDay:
 
     def _arm(self, now: float) -> None:
         self._next = self.clock.next_start(now)
+        self._next_ns = round(self._next) * _NS_PER_S
         self._timer += 1
         number = self._timer
         delay = min(max(self._next - now, 0.0), _MAX_WAIT_S)

@@ -395,3 +395,32 @@ def test_a_switch_file_removed_while_engaged_stays_engaged_also_after_a_restart(
     sut.wait_event("kill_switch_loaded", 20.0, since=since, engaged=True)
     with client(sut) as c, pytest.raises(KillSwitchEngaged):
         submit_when_open(c, "simA", client_order_id="after-restart")
+
+
+def test_a_switch_file_removed_while_risk_is_down_is_written_back_engaged(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """As above, but risk is down (frozen, then killed -9) when the file is removed: only
+    risk wrote it back, so the restarted risk read it missing ("never engaged") and the
+    file stayed missing (a restart of the OMS would read the same). The OMS saw the
+    removal: it asks risk to engage until risk answers, and the restarted risk writes it
+    back engaged; orders are refused."""
+    sut = start_system()
+    with client(sut) as c:
+        submit_when_open(c, "simA")
+    done = sut.cli("kill-switch", "engage", "--reason", "desk halt")
+    assert done.returncode == 0, done.stdout + done.stderr
+    path, pid = killswitch.kill_switch_path(sut.state_dir), sut.pid_of("risk")
+    since = sut.mark()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        path.unlink()
+        sut.wait_event("kill_switch", 10.0, since=since, actor="oms", action="state_unreadable")
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    sut.wait_event("kill_switch_loaded", 20.0, since=since, engaged=False)  # read it missing
+    eventually(lambda: path.exists() and killswitch.load(path).engaged, 30.0,
+               message="the switch file written back engaged")  # fmt: skip
+    assert "removed while running" in killswitch.load(path).reason
+    with client(sut) as c, pytest.raises(KillSwitchEngaged):
+        submit_when_open(c, "simA", client_order_id="after-removal")

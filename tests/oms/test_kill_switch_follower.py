@@ -117,3 +117,26 @@ def test_an_engage_is_asked_of_risk_again_until_it_answers(tmp_path: Path) -> No
     assert len(host.risk.asked) == 2 and host.risk.asked[1][0] == body
     host.risk.asked[1][1](cast(Any, object()))  # answered
     assert len(host.later) == 1
+
+
+def test_a_switch_file_removed_is_asked_of_risk_to_engage_until_it_answers(
+    tmp_path: Path,
+) -> None:
+    """Engaged; the file is removed while risk is down (stopped, restarting): only risk
+    writes it back (`killswitch.engage_removed`), so the restarted risk read it missing,
+    "never engaged", and nobody wrote it again: the next start of the OMS read it the same.
+    The OMS, which saw the file, reads the removal ENGAGED and asks risk to engage, again
+    until risk answers: risk writes the file back engaged once it is up."""
+    killswitch.engage(_path(tmp_path), "desk halt", "operator")
+    host = _Host(tmp_path)
+    ks = host.follower()
+    _path(tmp_path).unlink()
+    ks.poll()
+    assert ks.engaged
+    [(cmd, answered, _timeout)] = host.risk.asked
+    assert isinstance(cmd, KillSwitchCommand) and cmd.action == "engage"
+    assert "removed while running" in (cmd.reason or "")
+    answered(None)  # risk down: asked again
+    assert [delay for delay, _fn in host.later] == [RISK_RETRY_S]
+    ks.poll()  # still missing: asked once, not at every poll
+    assert len(host.risk.asked) == 1

@@ -84,3 +84,28 @@ def test_a_late_fill_on_an_order_ended_before_the_rebuild_counts_its_fill_once(
     assert actor.gate.exposure.position("AAPL") == -60, actor.gate.exposure.summary()
     v = verdict(Client(h, "risk"), check("s1", "50", side=Side.SELL))
     assert not v.approved and v.reason_code == "max_position", v
+
+
+def test_a_replace_approved_just_before_a_rebuild_stays_counted_at_its_new_size(
+    h: Harness,
+) -> None:
+    """`x` (buy 10) and `y` (buy 45) rest; risk approves x's replace to 50 (counted 50 open
+    from the approval: `ExposureView._raised`); a gap starts a rebuild before the OMS
+    applied the verdict (the verdict and ListOrders reach it on different sockets): the
+    page lists x ACCEPTED 10, no `pending_qty`. The venue may still take 50: 50 + 45 + 10 >
+    max_position 100, so `p2` is refused. Before, the rebuilt view counted x at 10 until
+    its PENDING_REPLACE event came (the approval lived in the old view only): p2 approved,
+    a worst case of 105."""
+    h.oms.orders = [order("x", OrderStatus.ACCEPTED, "10"), order("y", OrderStatus.ACCEPTED, "45")]
+    actor = start(h)
+    h.oms.publish(OrderEvent(event_seq=0, order=order("first", OrderStatus.CANCELLED, "1")))
+    h.pump(lambda: actor.sync._stream == (h.oms.epoch, h.oms.event_seq), what="sequenced")
+    seq, rebuilds = h.oms.event_seq, actor.sync.rebuilds
+    client = Client(h, "risk")
+    assert verdict(client, check("x", "50")).approved  # the replace's check
+    assert actor.gate.exposure.open_qty("AAPL", Side.BUY) == 95
+    h.oms.publish(StreamEvent(event_seq=0, event="probe"), seq=seq + 2)  # seq+1 lost
+    h.pump(lambda: actor.sync.rebuilds > rebuilds and not actor.sync._syncing, what="rebuilt")
+    summary = actor.gate.exposure.summary()
+    v = verdict(client, check("p2", "10"))
+    assert not v.approved and v.reason_code == "max_position", (v, summary)

@@ -276,3 +276,29 @@ def test_a_position_marked_for_another_day_start_counts_as_before_and_is_logged(
     assert g.day_start_pnl == D(-1_400_000)
     [warning] = events(log, "risk_trading_day_baseline_approximate")
     assert warning == {"day": "2026-12-08", "positions": ["sim:AAPL"], "count": 1}
+
+
+def test_a_fill_after_the_boundary_read_before_the_timer_counts_to_the_new_day(
+    tmp_path: Path,
+) -> None:
+    """Risk stalled over the boundary (stopped, starved, a long turn): its next loop turn
+    reads the OMS's events before it runs the due boundary timer. An event stamped after
+    the boundary starts the new day before it is applied, so its fill's 1.2M loss counts
+    today and the order is refused; one stamped before it does not. Before, the timer ran
+    after the fill: the new day began at -1.4M and today's loss was 0."""
+    loop, log = Loop("2026-12-07T23:00:00+00:00"), RecordingLog()
+    g = gate_with(-200_000)
+    day = day_of(g, loop, tmp_path, log)
+    day.at_event(MIDNIGHT_NS + HOUR_NS)  # before `begin`: nothing
+    day.begin()
+    loop.now = ts("2026-12-08T00:00:05+00:00")  # stalled: the timer is due, not run yet
+    day.at_event(MIDNIGHT_NS - 1)  # a fill of the day before, read late: still that day's
+    assert [e["day"] for e in events(log, "risk_trading_day_started")] == ["2026-12-07"]
+    day.at_event(MIDNIGHT_NS + 2 * 1_000_000_000)  # a fill after the boundary...
+    set_realized(g, -1_400_000)  # ...applied
+    loop.advance("2026-12-08T00:00:06+00:00")  # then the due timer: a no-op now
+    started = events(log, "risk_trading_day_started")
+    assert [(e["day"], e["baseline"]) for e in started] == [
+        ("2026-12-07", "-200000"), ("2026-12-08", "-200000")]  # fmt: skip
+    assert g.daily_loss() == D(1_200_000)
+    assert g.check(check(), now_ns=1).code is ReasonCode.DAILY_LOSS

@@ -15,7 +15,17 @@ import pytest
 from actors.risk import trading_day
 from actors.risk.actor import RiskActor
 from protocol.commands import Exposure
-from protocol.messages import ControlReply, OrdType, PositionView, RiskCheck, RiskVerdict, Side
+from protocol.messages import (
+    ControlReply,
+    OrderEvent,
+    OrderStatus,
+    OrderView,
+    OrdType,
+    PositionView,
+    RiskCheck,
+    RiskVerdict,
+    Side,
+)
 from tests.actor_stubs import Client, Harness
 
 D = Decimal
@@ -129,3 +139,60 @@ def test_an_unreadable_day_file_engages_the_kill_switch(h: Harness) -> None:
     h.pump(lambda: actor.ready and actor.engaged, what="engaged")
     assert actor.ks.reason.startswith("state_unreadable: ") and str(path) in actor.ks.reason
     assert verdict(h, "after").reason_code == "kill_switch"
+
+
+def _filled(coid: str, side: Side, px: str, ts_s: float) -> OrderEvent:
+    """The OMS's event of an order of 100 filled whole at `px`, journaled at `ts_s`."""
+    order = OrderView(client_order_id=coid, venue="simA", symbol="AAPL", side=side,
+                      qty=D(100), order_type=OrdType.MARKET, status=OrderStatus.FILLED,
+                      cum_qty=D(100), avg_px=D(px), ts_ns=int(ts_s) * 1_000_000_000)  # fmt: skip
+    return OrderEvent(event_seq=0, order=order, fill_qty=D(100), fill_px=D(px))
+
+
+def test_a_fill_after_the_boundary_read_before_the_due_timer_counts_to_the_new_day(
+    h: Harness,
+) -> None:
+    """A loop turn runs its socket handlers before its due timers: after a stall over
+    midnight (a long turn, a starved or stopped process) risk reads the OMS's event of a
+    sell filled after the boundary (100 bought at 100 the day before, sold at 88: -1,200)
+    before the boundary timer runs. The day starts at that event, before its fill: the
+    day's loss is 1,200 over the limit of 1,000, refused. Before, the timer ran after the
+    fill: the new day began at -1,200, today's loss was 0 and the order was approved."""
+    now = [DAY1]
+    book(h, "0")
+    actor = start(h, now)
+    h.oms.publish(_filled("b1", Side.BUY, "100", DAY1))
+    h.pump(lambda: actor.gate.exposure.position("AAPL") == 100, what="bought")
+    midnight = dt.datetime(2026, 12, 8, tzinfo=dt.UTC).timestamp()
+    now[0] = midnight + 5  # stalled: the boundary timer is due and has not run
+    h.oms.publish(_filled("s1", Side.SELL, "88", midnight + 2))
+    h.pump(lambda: actor.gate.realized_pnl() == D(-1200), what="sold at a loss")
+    actor.day._wake(actor.day._timer)  # the due timer, after the turn's handlers
+    assert (actor.day.day, daily(actor)["daily_realized_pnl"]) == (dt.date(2026, 12, 8), "-1200")
+    refused = verdict(h, "after-the-stall")
+    assert (refused.approved, refused.reason_code) == (False, "daily_loss"), refused
+
+
+def test_a_rebuild_read_after_the_boundary_before_the_due_timer_splits_the_day_there(
+    h: Harness,
+) -> None:
+    """As above, with an exposure rebuild instead of an event: its answers are read before
+    the due boundary timer, and the OMS's book then holds a loss of 1,200 made after the
+    boundary (its mark at the boundary: 0). The new day starts at the rebuild, at the P&L
+    at the boundary (`realized_pnl_at`, the day's start at risk's start): the day's loss
+    is 1,200, refused. Before, the timer took the rebuilt P&L (-1,200) as the baseline."""
+    now = [DAY1]
+    book(h, "0")
+    actor = start(h, now)
+    midnight = dt.datetime(2026, 12, 8, tzinfo=dt.UTC).timestamp()
+    h.oms.positions = [PositionView(
+        venue="simA", symbol="AAPL", qty=D(0), realized_pnl=D(-1200),
+        last_fill_ns=int(midnight + 2) * 1_000_000_000,
+        day_start_ns=int(midnight) * 1_000_000_000, day_start_pnl=D(0))]  # fmt: skip
+    now[0] = midnight + 5  # stalled: the boundary timer is due and has not run
+    actor.sync.start("test")
+    h.pump(lambda: actor.gate.realized_pnl() == D(-1200), what="rebuilt at -1200")
+    actor.day._wake(actor.day._timer)  # the due timer, after the turn's handlers
+    assert (actor.day.day, daily(actor)["daily_realized_pnl"]) == (dt.date(2026, 12, 8), "-1200")
+    refused = verdict(h, "after-the-rebuild")
+    assert (refused.approved, refused.reason_code) == (False, "daily_loss"), refused
