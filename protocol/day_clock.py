@@ -9,7 +9,7 @@ boundary it slept through can split the day's P&L there.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from protocol.config import RiskLimitsCfg
 from protocol.windows import clock, zone_of
@@ -24,6 +24,9 @@ class DayClock:
 
     start: dt.time
     zone: dt.tzinfo
+    # the last day asked for by `day_start_ns` (start, next start; epoch ns): every fill of
+    # the OMS asks, and all but the day's first are inside it (zoneinfo costs 1-3 us a call)
+    _day: list[int] = field(default_factory=lambda: [0, 0], compare=False, repr=False)
 
     @classmethod
     def of(cls, cfg: RiskLimitsCfg) -> DayClock:
@@ -52,4 +55,9 @@ class DayClock:
 
     def day_start_ns(self, ts_ns: int) -> int:
         """The start (epoch ns) of the trading day in progress at `ts_ns`."""
-        return self.start_ns(self.day_at(ts_ns / _NS_PER_S))
+        day = self._day
+        if not day[0] <= ts_ns < day[1]:
+            ts = ts_ns // _NS_PER_S  # whole seconds, as day starts are (a float division
+            # read 1 ns before a start as the start)
+            day[:] = self.start_ns(self.day_at(ts)), round(self.next_start(ts)) * _NS_PER_S
+        return day[0]

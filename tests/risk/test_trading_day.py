@@ -302,3 +302,30 @@ def test_a_fill_after_the_boundary_read_before_the_timer_counts_to_the_new_day(
         ("2026-12-07", "-200000"), ("2026-12-08", "-200000")]  # fmt: skip
     assert g.daily_loss() == D(1_200_000)
     assert g.check(check(), now_ns=1).code is ReasonCode.DAILY_LOSS
+
+
+@pytest.mark.parametrize(
+    ("start", "zone"),
+    [("00:00", "UTC"), ("17:00", "America/New_York"), ("02:30", "Europe/London"),
+     ("00:00", "Australia/Lord_Howe")],
+)  # fmt: skip
+def test_day_start_ns_remembers_the_day_and_answers_as_the_clock_does(
+    start: str, zone: str
+) -> None:
+    """The OMS asks `day_start_ns` at every fill; it keeps the last day's window instead of
+    asking zoneinfo each time, and answers exactly what the clock computes, in time order,
+    out of order, on both sides of every boundary and across DST changes (1 ns before a
+    start, too: the float division it used to make read that as the start)."""
+    import random
+
+    days = DayClock.of(RiskLimitsCfg(day_start=start, day_timezone=zone))
+    rng = random.Random(7)
+    t0 = int(dt.datetime(2026, 3, 1, tzinfo=dt.UTC).timestamp())
+    starts = [round(days.next_start(t0 + 86_400 * i)) for i in range(-1, 300)]
+    stamps = [s * 1_000_000_000 + d for s in starts for d in (-1, 0, 1, 3_600_000_000_000)]
+    stamps += [rng.randrange(t0, t0 + 300 * 86_400) * 1_000_000_000 for _ in range(2_000)]
+    for order in (sorted(stamps), stamps, rng.sample(stamps, len(stamps))):
+        for ts_ns in order:
+            fresh = DayClock.of(RiskLimitsCfg(day_start=start, day_timezone=zone))
+            want = fresh.start_ns(fresh.day_at(ts_ns // 1_000_000_000))  # starts: whole seconds
+            assert days.day_start_ns(ts_ns) == want, (zone, ts_ns)
