@@ -128,6 +128,35 @@ def kill_and_reap(pids: Iterable[int], timeout_s: float = 5.0) -> list[int]:
     return killed
 
 
+def freeze_tree(root: int) -> set[int]:
+    """SIGSTOP `root` and all its descendants, listing them again until a listing finds
+    none not yet stopped, twice in a row (a process that exits while the tree is listed can
+    hide its child for one listing); returns the descendants' pids. Stopping the root alone
+    is not enough: the supervisor's fork server answers a spawn request already sent and
+    forks an actor after a single listing, which then outlives the kill of the tree."""
+    stopped: set[int] = set()
+    try:
+        top = psutil.Process(root)
+        top.suspend()  # no restarts, no new spawn requests
+    except psutil.NoSuchProcess:
+        return stopped
+    quiet = 0
+    while quiet < 2:
+        try:
+            found = {p.pid for p in top.children(recursive=True)}
+        except psutil.NoSuchProcess:
+            return stopped
+        new = found - stopped
+        quiet = 0 if new else quiet + 1
+        for pid in new:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+        stopped |= new
+    return stopped
+
+
 def reap_zombie_children() -> list[int]:
     """Reap direct children that are already dead (orphans re-parented to the subreaper)."""
     reaped = []
@@ -348,13 +377,7 @@ class SystemUnderTest:
     def destroy(self) -> None:
         """kill -9 the supervisor and everything under it, reap, remove the dirs."""
         if self.proc is not None and self.proc.poll() is None:
-            pids: set[int] = set()
-            try:
-                sup = psutil.Process(self.proc.pid)
-                sup.suspend()  # no restarts while we collect its descendants
-                pids = {p.pid for p in sup.children(recursive=True)}
-            except psutil.NoSuchProcess:
-                pass
+            pids = freeze_tree(self.proc.pid)
             kill_and_reap(pids | {p for p in self._seen_pids if process_alive(p)})
             self.proc.kill()
             self.proc.wait(timeout=10)

@@ -198,24 +198,36 @@ def _on_config(cfg: SystemConfig) -> None:
     _freeze_heap()
 
 
+def _await_supervisor(intermediate_pid: int, supervisor_pid: int) -> bool:
+    """Wait for the intermediate child's exit to re-parent us to the supervisor (a child
+    subreaper). False at once when we were re-parented to anyone else: the supervisor died
+    meanwhile (killed while a spawn was under way) and will never be our parent, so the
+    orphan exits now instead of lingering `_REPARENT_DEADLINE_S`; False at the deadline."""
+    deadline = time.monotonic() + _REPARENT_DEADLINE_S
+    while (parent := os.getppid()) != supervisor_pid:
+        if parent != intermediate_pid or time.monotonic() > deadline:
+            return False
+        time.sleep(0.0002)
+    return True
+
+
 def _child(
     args: ActorArgs,
     env: dict[str, str],
-    supervisor_pid: int,
+    pids: tuple[int, int],
     fds: tuple[int, int],
     cfg: SystemConfig | None = None,
 ) -> None:
-    """Runs in the grandchild: wait to be re-parented, arm parent-death, run the actor."""
+    """Runs in the grandchild: wait to be re-parented, arm parent-death, run the actor.
+    `pids`: the intermediate child's and the supervisor's."""
     from actors.runtime.process import run_actor
 
+    intermediate_pid, supervisor_pid = pids
     for fd in fds:
         os.close(fd)
     os.environ.update(env)
-    deadline = time.monotonic() + _REPARENT_DEADLINE_S
-    while os.getppid() != supervisor_pid:
-        if time.monotonic() > deadline:
-            os._exit(71)
-        time.sleep(0.0002)
+    if not _await_supervisor(intermediate_pid, supervisor_pid):
+        os._exit(71)
     set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != supervisor_pid:  # the supervisor died before we armed it
         os._exit(71)
@@ -250,11 +262,12 @@ def spawn(
     mid = os.fork()
     if mid == 0:
         os.close(r)
+        intermediate_pid = os.getpid()
         pid = os.fork()
         if pid == 0:
             os.close(w)
             os.setsid()  # own session and process group: the supervisor kills the group
-            _child(args, env, supervisor_pid, fds, cfg)
+            _child(args, env, (intermediate_pid, supervisor_pid), fds, cfg)
         os.write(w, str(pid).encode())
         os._exit(0)
     os.close(w)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from actors.runtime.actor import ActorArgs
-from actors.supervisor.forkserver import ConfigCache
+from actors.supervisor.forkserver import _REPARENT_DEADLINE_S, ConfigCache
 from protocol.config import SystemConfig
 from tests.helpers import REPO_ROOT, make_config, to_toml
 
@@ -106,3 +106,41 @@ def test_a_forked_actor_starts_with_the_fork_servers_config(tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "0", proc.stderr
     assert json.loads(out.read_text()) == {"cfg_given": True, "state_dir": str(tmp_path / "s")}
+
+
+_ORPHAN = """
+import ctypes, os, sys, time
+from actors.runtime.actor import ActorArgs
+from actors.supervisor import forkserver
+
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: the orphan comes here
+gone = os.fork()  # a supervisor that died while the spawn was under way: a dead pid
+if gone == 0:
+    os._exit(0)
+os.waitpid(gone, 0)
+args = ActorArgs(actor_id="risk", kind="risk", epoch=1, config_path=sys.argv[1])
+r, w = os.pipe()
+pid = forkserver.spawn(args, {}, gone, (r, w))
+start = time.monotonic()
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status), round(time.monotonic() - start, 3))
+"""
+
+
+def test_an_actor_orphaned_before_its_supervisor_adopted_it_exits_at_once(
+    tmp_path: Path,
+) -> None:
+    """A grandchild whose supervisor died during its spawn is re-parented elsewhere (a
+    subreaper, init) and never to the supervisor: it exits 71 at once, without running the
+    actor, instead of lingering `_REPARENT_DEADLINE_S` (2 s) as a stray process."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _ORPHAN, str(_config(tmp_path))],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    code, waited_s = proc.stdout.split()
+    assert code == "71", proc.stdout
+    assert float(waited_s) < _REPARENT_DEADLINE_S / 2, proc.stdout
