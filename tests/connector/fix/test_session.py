@@ -159,6 +159,19 @@ class Link:
         return events
 
 
+def orders_sent(tmp_path: Path, orders: int = 4) -> Iterator[Link]:
+    """A Link logged on (both next numbers 2) with `orders` NewOrderSingles sent and read:
+    our last MsgSeqNum is 1 + `orders`; both stores closed at the end (a fixture's body)."""
+    link = Link(tmp_path, FakeClock())
+    link.logon()
+    for i in range(orders):
+        link.us.send("D", [(11, f"c{i}")])
+    link.pump()
+    yield link
+    link.us_store.close()
+    link.venue_store.close()
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

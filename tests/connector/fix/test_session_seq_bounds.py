@@ -11,19 +11,19 @@ import pytest
 from actors.connector.fix import codec as fc
 from actors.connector.fix.events import AppMessage, Disconnect, SessionRejectSent
 from actors.connector.fix.inbound import MAX_GAP_FILL_JUMP
-from tests.connector.fix.test_session import FakeClock, Link, apps, exec_report, frames, raw
+from tests.connector.fix.test_session import (
+    Link,
+    apps,
+    exec_report,
+    frames,
+    orders_sent,
+    raw,
+)
 
 
 @pytest.fixture
 def link(tmp_path: Path) -> Iterator[Link]:
-    link = Link(tmp_path, FakeClock())
-    link.logon()  # our next-out 2, next-in 2
-    for i in range(4):
-        link.us.send("D", [(11, f"c{i}")])  # 2..5: our last is 5
-    link.pump()
-    yield link
-    link.us_store.close()
-    link.venue_store.close()
+    yield from orders_sent(tmp_path)  # Ds at 2..5: our last is 5
 
 
 def _resend_request(link: Link, begin: str, end: str) -> list[object]:
