@@ -19,9 +19,8 @@ from typing import Any
 import ccxt
 
 from actors.connector.ccxt import intents as il
-from actors.connector.ccxt.errors import classify
 from actors.connector.ccxt.execs import fill_execs, order_execs, ws_fill_exec
-from actors.connector.ccxt.flows import Flows, Pending
+from actors.connector.ccxt.flows import Pending
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.tracker import Live, Tracker
 from actors.oms.order_book import OrderBook
@@ -35,6 +34,7 @@ from protocol.messages import (
     TimeInForce,
 )
 from tests.connector.ccxt import binance as bn
+from tests.connector.ccxt.test_flows import bare_flows
 from tests.connector.ccxt.test_mapping import my_trade, rest_order, ws_trade
 from tests.log_stub import RecordingLog
 
@@ -163,20 +163,6 @@ class _Exchange:
         return bn.parse_trades([my_trade(5, "0.04", "50000")])
 
 
-class _Rest:
-    def __init__(self, ex: Any) -> None:
-        self.ex = ex
-
-    async def call(self, fn: Any, *args: Any) -> Any:
-        return await fn(*args)
-
-    def classify(self, exc: BaseException) -> Any:
-        return classify(exc)
-
-    def count(self, _kind: str) -> None:
-        pass
-
-
 def rest_order_raw(**fields: Any) -> dict[str, Any]:
     raw: dict[str, Any] = dict(rest_order(clientOrderId="h1")["info"])
     raw.update(fields)
@@ -195,10 +181,7 @@ def test_cancelling_an_order_placed_by_hand_before_the_upgrade_counts_its_fill_o
     intents = IntentLog(directory)
     tracker = Tracker(VENUE, intents, RecordingLog(), lambda: None)
     ex = _Exchange()
-    flows = Flows(
-        VENUE, _Rest(ex), tracker, intents, RecordingLog(),  # type: ignore[arg-type]
-        intake_problem=lambda _r, _q: None, end_session=_never, crash_point=lambda _n: None,
-    )  # fmt: skip
+    flows = bare_flows(ex, tracker, intents, venue=VENUE)
     request = CancelOnVenue(
         cl_ord_id="x1", orig_cl_ord_id="h1", symbol="BTC/USDT", side=Side.BUY, qty=D("0.1")
     )
@@ -207,10 +190,6 @@ def test_cancelling_an_order_placed_by_hand_before_the_upgrade_counts_its_fill_o
     assert [r.exec_id for r in reports] == ["28:new", "28:t5", "28:cancelled"]
     assert ex.lookups == 1
     intents.close()
-
-
-async def _never(_reason: str) -> None:
-    raise AssertionError("the session does not end here")
 
 
 class _NeverSaw(_Exchange):
@@ -242,10 +221,7 @@ def test_an_older_builds_intent_this_build_sends_gets_the_ids_its_order_keeps(
     tracker = Tracker(VENUE, intents, RecordingLog(), lambda: None)
     tracker.live["c1"] = Live(intents.live["c1"])
     ex = _NeverSaw()
-    flows = Flows(
-        VENUE, _Rest(ex), tracker, intents, RecordingLog(),  # type: ignore[arg-type]
-        intake_problem=lambda _r, _q: None, end_session=_never, crash_point=lambda _n: None,
-    )  # fmt: skip
+    flows = bare_flows(ex, tracker, intents, venue=VENUE)
     order = PlaceOrder(
         cl_ord_id="c1", symbol="BTC/USDT", side=Side.BUY, qty=D("0.1"),
         order_type=OrdType.LIMIT, price=D("50000"), tif=TimeInForce.GTC,

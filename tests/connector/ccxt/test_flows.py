@@ -86,6 +86,15 @@ class _Rest:
         pass
 
 
+def bare_flows(ex: Any, tracker: Tracker, intents: IntentLog, venue: str = VENUE) -> Flows:
+    """`Flows` of `venue` over exchange stub `ex` (through `_Rest`) with no intake refusal,
+    a session that must not end and no crash point: what these tests' flows run with."""
+    return Flows(
+        venue, _Rest(ex), tracker, intents, RecordingLog(),  # type: ignore[arg-type]
+        intake_problem=lambda _r, _q: None, end_session=_never, crash_point=lambda _n: None,
+    )  # fmt: skip
+
+
 def _flows(tmp_path: Path, ex: _Exchange) -> tuple[Flows, IntentLog]:
     """Flows with c1 (0.1 BTC resting) live."""
     intents = IntentLog(tmp_path / "intents")
@@ -93,10 +102,7 @@ def _flows(tmp_path: Path, ex: _Exchange) -> tuple[Flows, IntentLog]:
     old = Intent(cl_ord_id="c1", symbol="BTC/USDT", side="BUY", qty="0.1")
     intents.add(old)
     tracker.live["c1"] = Live(old)
-    flows = Flows(
-        VENUE, _Rest(ex), tracker, intents, RecordingLog(),  # type: ignore[arg-type]
-        intake_problem=lambda _r, _q: None, end_session=_never, crash_point=lambda _n: None,
-    )  # fmt: skip
+    flows = bare_flows(ex, tracker, intents)
     return flows, intents
 
 

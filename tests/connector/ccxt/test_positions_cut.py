@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from actors.connector.adapter import NoConsistentCut, RequestFailed
-from actors.connector.ccxt.flows import Flows
 from actors.connector.ccxt.intents import IntentLog
 from actors.connector.ccxt.queries import POSITION_READS, Queries
 from actors.connector.ccxt.tracker import Tracker
@@ -33,7 +32,7 @@ from actors.position_heartbeat.track import position_diff
 from protocol.ccxt_config import CcxtCfg
 from protocol.messages import ExecCut, ExecReport, PositionView, Side
 from tests.connector.ccxt import binance as bn
-from tests.connector.ccxt.test_flows import _Rest
+from tests.connector.ccxt.test_flows import bare_flows
 from tests.log_stub import RecordingLog
 
 D = Decimal
@@ -92,10 +91,7 @@ class _Venue:
         self.intents = IntentLog(tmp_path / "intents")
         self.tracker = Tracker(VENUE, self.intents, RecordingLog(), lambda: None)
         self.account = account(self.tracker, trades_during_reads)
-        self.flows = flows = Flows(
-            VENUE, _Rest(self.account), self.tracker, self.intents, RecordingLog(),  # type: ignore[arg-type]
-            intake_problem=lambda _r, _q: None, end_session=_never, crash_point=lambda _n: None,
-        )  # fmt: skip
+        self.flows = flows = bare_flows(self.account, self.tracker, self.intents, venue=VENUE)
         ccfg = CcxtCfg(
             api_key_env="TP_TEST_KEY", secret_env="TP_TEST_SECRET", symbols=[BTC],
             position_baseline={"BTC": BASELINE},
@@ -141,10 +137,6 @@ class _Venue:
         at_cut = self.oms.positions_as_of(VENUE, cut, {BTC: self.oms_btc})
         assert at_cut is not None
         return position_diff({p.symbol: p.qty for p in positions}, at_cut)
-
-
-async def _never(_reason: str) -> None:
-    raise AssertionError("the session must not end")
 
 
 def test_a_balance_read_while_fills_keep_arriving_names_no_consistent_cut(

@@ -19,7 +19,7 @@ from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.tracker import Live, Tracker
 from protocol.messages import OrdType, ReplaceOnVenue, Side
 from tests.connector.ccxt import binance as bn
-from tests.connector.ccxt.test_flows import VENUE, D, _Exchange, _never, _Rest
+from tests.connector.ccxt.test_flows import VENUE, D, _Exchange, bare_flows
 from tests.connector.ccxt.test_mapping import rest_order
 from tests.connector.ccxt.test_replace_restart import NOT_FOUND, _killed_mid_replace
 from tests.log_stub import RecordingLog
@@ -42,10 +42,7 @@ def _flows(
     intents = IntentLog(directory)
     wake = (lambda: wakes.append(time.monotonic())) if wakes is not None else (lambda: None)
     tracker = Tracker(VENUE, intents, RecordingLog(), wake)
-    flows = Flows(
-        VENUE, _Rest(ex), tracker, intents, RecordingLog(),  # type: ignore[arg-type]
-        intake_problem=lambda _r, _q: None, end_session=_never, crash_point=lambda _n: None,
-    )  # fmt: skip
+    flows = bare_flows(ex, tracker, intents)
     return flows, intents
 
 

@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 
-from actors.connector.ccxt.flows import Flows
 from actors.connector.ccxt.intents import Intent, IntentLog
 from actors.connector.ccxt.tracker import Live, Tracker
-from tests.connector.ccxt.test_flows import _never, _Rest
+from tests.connector.ccxt.test_flows import bare_flows
 from tests.exchangesim.rig import client, run, running, sim_cfg
 from tests.log_stub import RecordingLog
 
@@ -48,11 +47,7 @@ def test_an_order_with_more_trades_than_a_page_has_every_fill_once(tmp_path: Pat
                 intent = Intent(cl_ord_id="c1", symbol="BTC/USDT", side="BUY", qty="1.1")
                 intents.add(intent)
                 tracker.live["c1"] = Live(intent)
-                flows = Flows(
-                    VENUE, _Rest(ex), tracker, intents, RecordingLog(),  # type: ignore[arg-type]
-                    intake_problem=lambda _r, _q: None, end_session=_never,
-                    crash_point=lambda _n: None,
-                )  # fmt: skip
+                flows = bare_flows(ex, tracker, intents)
                 assert await flows.lookup(intent) is True
                 return tracker, tracker.take(), len(trades)
             finally:
@@ -89,10 +84,7 @@ def test_an_exchange_repeating_a_page_is_not_read_for_good(tmp_path: Path) -> No
     ex = _SamePage()
     intents = IntentLog(tmp_path / "intents")
     tracker = Tracker(VENUE, intents, RecordingLog(), lambda: None)
-    flows = Flows(
-        VENUE, _Rest(ex), tracker, intents, RecordingLog(),  # type: ignore[arg-type]
-        intake_problem=lambda _r, _q: None, end_session=_never, crash_point=lambda _n: None,
-    )  # fmt: skip
+    flows = bare_flows(ex, tracker, intents)
     try:
         with pytest.raises(ValueError, match="fromId 1001 answered trades up to 1000"):
             run(flows.order_trades("BTC/USDT", "9"))
