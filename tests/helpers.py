@@ -129,11 +129,14 @@ def kill_and_reap(pids: Iterable[int], timeout_s: float = 5.0) -> list[int]:
 
 
 def freeze_tree(root: int) -> set[int]:
-    """SIGSTOP `root` and all its descendants, listing them again until a listing finds
-    none not yet stopped, twice in a row (a process that exits while the tree is listed can
-    hide its child for one listing); returns the descendants' pids. Stopping the root alone
-    is not enough: the supervisor's fork server answers a spawn request already sent and
-    forks an actor after a single listing, which then outlives the kill of the tree."""
+    """SIGSTOP `root` and all its descendants, listing them again until every one of them
+    is seen stopped and a listing finds none new, twice in a row (a process that exits while
+    the tree is listed can hide its child for one listing); returns the descendants' pids.
+    Stopping the root alone is not enough: the supervisor's fork server answers a spawn
+    request already sent and forks an actor after a single listing, which then outlives the
+    kill of the tree. Nor is sending SIGSTOP: a process inside fork() when it is sent stops
+    only when the call returns, with its child made after the listings (on a loaded machine
+    a fork can outlast two of them), so a process counts as stopped when the kernel says so."""
     stopped: set[int] = set()
     try:
         top = psutil.Process(root)
@@ -141,20 +144,34 @@ def freeze_tree(root: int) -> set[int]:
     except psutil.NoSuchProcess:
         return stopped
     quiet = 0
+    deadline = time.monotonic() + 10.0  # a process in uninterruptible sleep stops late
     while quiet < 2:
         try:
             found = {p.pid for p in top.children(recursive=True)}
         except psutil.NoSuchProcess:
             return stopped
         new = found - stopped
-        quiet = 0 if new else quiet + 1
         for pid in new:
             try:
                 os.kill(pid, signal.SIGSTOP)
             except ProcessLookupError:
                 pass
         stopped |= new
+        settling = time.monotonic() < deadline and not all(
+            _is_stopped(pid) for pid in stopped | {root}
+        )
+        quiet = 0 if new or settling else quiet + 1
+        if settling:
+            time.sleep(0.001)
     return stopped
+
+
+def _is_stopped(pid: int) -> bool:
+    """True once `pid` is stopped by a signal, or gone (a zombie forks no more)."""
+    try:
+        return psutil.Process(pid).status() in (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
 
 
 def reap_zombie_children() -> list[int]:
