@@ -550,15 +550,18 @@ class SystemUnderTest:
             err = self.stderr_lines[-tail:]
         return "--- stdout tail\n" + "\n".join(out) + "\n--- stderr tail\n" + "\n".join(err)
 
-    def notable_lines(self, limit: int = 200, per_event: int = 10) -> list[str]:
+    def notable_lines(self, limit: int = 200, per_event: int = 10, stderr: int = 40) -> list[str]:
         """The last `limit` log lines that tell what the system did: warnings and errors,
         and every event of actors, venues, reconciliation and intake (a failed test's
         report shows them, so a flake seen once in CI can be read afterwards). An event
         logged more than 2 x `per_event` times (one line per order) keeps its first and
         last `per_event` lines and a count of the rest, so a burst does not push its cause
-        out of the `limit`."""
+        out of the `limit`. Then the last `stderr` lines of stderr, where every process of
+        the system writes what is not a log event: a libzmq assertion before its SIGABRT,
+        a fatal Python error."""
         with self._cond:
             raw = list(self.raw_lines)
+            errs = self.stderr_lines[-stderr:] if stderr > 0 else []
         lines = [(line, event) for line in raw if (event := _notable_event(line)) is not None]
         total = Counter(event for _, event in lines if event)
         seen: Counter[str] = Counter()
@@ -570,7 +573,7 @@ class SystemUnderTest:
                 keep.append(line)
             elif n == per_event + 1:
                 keep.append(f"... {of - 2 * per_event} more {event} lines ...")
-        return keep[-limit:]
+        return keep[-limit:] + [f"[stderr] {line}" for line in errs]
 
 
 _NOTABLE_LEVELS = frozenset({"warning", "error", "critical"})

@@ -52,6 +52,27 @@ def test_a_failed_report_shows_the_notable_lines_of_each_system() -> None:
         helpers.CREATED.clear()
 
 
+def test_a_failed_report_shows_what_the_processes_wrote_to_stderr() -> None:
+    """CI's report of a chaos run had a link actor exit by SIGABRT and 0 notable lines:
+    libzmq writes its assertion to stderr before it aborts, and the report never showed
+    stderr. The last lines of it come after the log lines."""
+    sut = SystemUnderTest()
+    try:
+        sut._on_stdout('{"event": "actor_exited", "level": "warning", "signal": "SIGABRT"}')
+        for i in range(50):
+            sut._on_stderr(f"noise {i}")
+        sut._on_stderr("Assertion failed: rc == 0 (src/zap_client.cpp:71)")
+        lines = sut.notable_lines(stderr=3)
+        assert lines == [
+            '{"event": "actor_exited", "level": "warning", "signal": "SIGABRT"}',
+            "[stderr] noise 48",
+            "[stderr] noise 49",
+            "[stderr] Assertion failed: rc == 0 (src/zap_client.cpp:71)",
+        ]
+    finally:
+        sut.destroy()
+
+
 def test_notable_lines_keeps_the_last_ones() -> None:
     sut = SystemUnderTest()
     try:
