@@ -166,10 +166,13 @@ def freeze_tree(root: int) -> set[int]:
     return stopped
 
 
+_STOPPED_OR_GONE = (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP, psutil.STATUS_ZOMBIE)
+
+
 def _is_stopped(pid: int) -> bool:
     """True once `pid` is stopped by a signal, or gone (a zombie forks no more)."""
     try:
-        return psutil.Process(pid).status() in (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE)
+        return psutil.Process(pid).status() in _STOPPED_OR_GONE
     except psutil.NoSuchProcess:
         return True
 
