@@ -110,6 +110,7 @@ class Child:
     def spawned(self, pid: int, epoch: int, now: float) -> None:
         self._pid, self._epoch, self._state = pid, epoch, ChildState.STARTING
         self._spawned_at = self._last_heard = now
+        self._ready_at = 0.0  # its run is timed from its own READY: none yet ran 0 s
         self.heard_count = 0  # messages of this incarnation: a new one ends a silence
         self._max_gap_s = 0.0
         self._hung = self._start_timed_out = False

@@ -251,3 +251,15 @@ def test_a_kill_switch_restart_is_counted_as_such_and_every_reason_starts_at_zer
     assert not child.restart_requested()  # an operator's next: the reason does not stick
     child.exited(0, 3.0, shutting_down=False)
     assert _restarts(child, "operator") == 1 and _restarts(child, "kill_switch") == 1
+
+
+def test_a_crash_loop_at_start_after_a_long_run_backs_off_growing() -> None:
+    """An incarnation that never got READY ran for 0 s, whatever the one before it did:
+    the time since the previous READY made every start-up crash after an hour's healthy run
+    look like the end of a long run (the backoff reset), so the loop restarted at initial_s
+    each time, never growing, until the budget ran out."""
+    child = _running(_child(), 10.0)
+    first = child.exited(1, 3610.0, shutting_down=False)  # a healthy hour, then a crash
+    assert (first.attempt, first.delay_s) == (1, 0.1)
+    [again] = _crash_loop(child, 1, start=3611.0)  # spawned, crashed before READY
+    assert (again.attempt, again.delay_s) == (2, 0.2)
