@@ -21,9 +21,10 @@ from actors.runtime.process import EXIT_STATE_CORRUPT
 from actors.supervisor.restart_policy import ChildSpec, ChildState, RestartTracker
 from protocol.config import RestartCfg
 
-# `tradepulse_actor_restarts_total{reason}`: crash, hang, start_timeout; operator (`tradepulse
-# restart`); kill_switch (risk restarting a connector for the kill-switch's mass cancel)
-RESTART_REASONS = ("crash", "hang", "start_timeout", "operator", "kill_switch")
+# `tradepulse_actor_restarts_total{reason}`: crash, hang, start_timeout, spawn_failed (no
+# process could be started); operator (`tradepulse restart`); kill_switch (risk restarting
+# a connector for the kill-switch's mass cancel)
+RESTART_REASONS = ("crash", "hang", "start_timeout", "spawn_failed", "operator", "kill_switch")
 
 
 class ExitAction(Enum):
@@ -212,7 +213,18 @@ class Child:
         """The backoff timer set at the exit of incarnation `epoch` fired: still to restart?"""
         return self._pid is None and self._epoch == epoch and self._held is None
 
-    def exited(self, exit_code: int, now: float, *, shutting_down: bool) -> ExitDecision:
+    def spawn_failed(self, now: float) -> ExitDecision:
+        """No process could be started for it (the fork refused: the host's pid or memory
+        limit; the fork server gone and no other could be started): an incarnation that
+        never ran, restarted after the backoff and counted against the budget like a crash
+        at start-up, so a limit that lasts ends as DOWN (a critical child: the system stops)
+        instead of a supervisor that dies with every actor."""
+        self._ready_at, self._hung, self._start_timed_out = 0.0, False, False
+        return self.exited(1, now, shutting_down=False, reason="spawn_failed")
+
+    def exited(
+        self, exit_code: int, now: float, *, shutting_down: bool, reason: str | None = None
+    ) -> ExitDecision:
         """The process ended (`exit_code` < 0: killed by that signal): what next. A restart
         it leads to is counted (`tradepulse_actor_restarts_total{reason}`)."""
         ran_for = now - self._ready_at if self._ready_at else 0.0
@@ -234,9 +246,9 @@ class Child:
                 return ExitDecision(ExitAction.GIVE_UP, why=why)
             newly_down, self._down = not self._down, True  # its venue DOWN until an operator
             return ExitDecision(ExitAction.STAY_STOPPED, down=True, newly_down=newly_down, why=why)
-        self._count_restart(
-            "hang" if self._hung else "start_timeout" if self._start_timed_out else "crash"
-        )
+        if reason is None:
+            reason = "hang" if self._hung else "start_timeout" if self._start_timed_out else "crash"
+        self._count_restart(reason)
         attempt = self._tracker.record_exit(now, ran_for)
         if self._crash_at is None:
             self._crash_at = now

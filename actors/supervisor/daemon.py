@@ -20,13 +20,12 @@ import zmq
 
 from actors.risk import killswitch
 from actors.runtime import metrics
-from actors.runtime.actor import ActorArgs
 from actors.runtime.hardening import make_undumpable
 from actors.runtime.logs import configure_logging
 from actors.runtime.timers import Timers
 from actors.supervisor import host
 from actors.supervisor.actor_link import ActorLink
-from actors.supervisor.child import Child, ExitAction
+from actors.supervisor.child import Child, ExitAction, ExitDecision
 from actors.supervisor.control_plane import ControlPlane
 from actors.supervisor.failclosed import engage_critical, prepare_switch
 from actors.supervisor.hangs import HangJudge
@@ -35,7 +34,7 @@ from actors.supervisor.operator_stop import OperatorStops
 from actors.supervisor.process_group import kill_group, wait_escalating
 from actors.supervisor.restart_policy import ChildState, StartQueue, child_specs, start_plan
 from actors.supervisor.sdnotify import SystemdNotify
-from actors.supervisor.spawner import Spawner, make_spawner
+from actors.supervisor.spawner import SpawnFailed, Spawning, actor_args, make_spawner
 from actors.supervisor.stall import StallWatch
 from actors.supervisor.status_data import system_status
 from actors.supervisor.venues import VenueBoard
@@ -89,7 +88,7 @@ class Supervisor:
         self._shutdown_requested = False
         self._exit_code = 0
         self._pid_to_child: dict[int, Child] = {}
-        self.spawner: Spawner | None = None
+        self.spawner: Spawning | None = None
         self.started_at = time.monotonic()
         self.metrics_url = ""
         self.systemd = SystemdNotify.for_loop(self.timers, self.status, self.log)  # sdnotify.py
@@ -124,7 +123,13 @@ class Supervisor:
         prepare_switch(self.cfg.state_path, self.log)
         self._open_sockets()
         self.metrics_url = start_metrics_server(self.cfg)
-        self.spawner = make_spawner(self.cfg, {c.spec.kind for c in self.children.values()})
+        kinds = {c.spec.kind for c in self.children.values()}
+        self.spawner = Spawning(
+            lambda: make_spawner(self.cfg, kinds),
+            lambda actor, error: self.log.error(
+                "spawn_failed", child=actor, error=error, retry="new spawner"
+            ),
+        )
         host.log_shared_dirs(self.cfg, self.log)  # runtime_dir_shared, state_dir_shared
         self.log.info(
             "supervisor_started",
@@ -242,26 +247,15 @@ class Supervisor:
     def _spawn(self, child: Child) -> None:
         if self._shutdown_requested:
             return
-        spec = child.spec
-        args = ActorArgs(
-            actor_id=spec.id,
-            kind=spec.kind,
-            epoch=self._next_epoch(),
-            config_path=self.config_path,
-            cold=self.cold and child.epoch == 0,
-            venue=spec.venue,
-            supervisor_pid=os.getpid(),
-            # a venue sim runs the venues it was started with, whatever the file says now
-            extra={"guests": list(spec.guests)} if spec.kind == "venuesim" else {},
-            **self.overrides,
-        )
+        spec, cold = child.spec, self.cold and child.epoch == 0
+        args = actor_args(spec, self._next_epoch(), self.config_path, cold, self.overrides)
         assert self.spawner is not None, "spawn before run()"
         try:
             pid = self.spawner.spawn(args)
-        except (OSError, RuntimeError) as exc:
-            self.log.error("spawn_failed", child=spec.id, error=str(exc))
-            self.spawner = make_spawner(self.cfg, {c.spec.kind for c in self.children.values()})
-            pid = self.spawner.spawn(args)
+        except SpawnFailed as exc:  # a new spawner failed too: no process, as a crash at start
+            self.log.error("spawn_failed", child=spec.id, error=str(exc), retry="backoff")
+            self._after_exit(child, child.spawn_failed(time.monotonic()))
+            return
         child.spawned(pid, args.epoch, time.monotonic())
         self._pid_to_child[pid] = child
         self.log.info("actor_spawned", child=spec.id, pid=pid, child_epoch=args.epoch)
@@ -350,7 +344,12 @@ class Supervisor:
         self.log.warning("actor_exited", child=child.id, pid=pid, child_epoch=epoch, **how)
         metrics.ACTOR_UP.labels(actor=child.id).set(0)
         kill_group(pid)  # anything the actor left in its group
-        decision = child.exited(code, time.monotonic(), shutting_down=self._shutdown_requested)
+        self._after_exit(
+            child, child.exited(code, time.monotonic(), shutting_down=self._shutdown_requested)
+        )
+
+    def _after_exit(self, child: Child, decision: ExitDecision) -> None:
+        epoch = child.epoch  # of the incarnation that ended (or could not be started)
         if decision.newly_down:  # once per episode, not at every retry
             self.log.error(
                 "actor_gave_up", child=child.id, restarts=child.restarts, reason=decision.why
