@@ -175,6 +175,36 @@ def test_postmortem_with_a_range_before_1970_is_a_usage_error_not_a_traceback(
     assert not (tmp_path / "b.tar.gz").exists()
 
 
+def _postmortem(state: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, str(SUPERVISOR), "postmortem", "--config", "deploy/config/demo.toml",
+            "--state-dir", str(state), "--out", str(out), "--since", "10m"]  # fmt: skip
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+
+
+def test_postmortem_out_a_directory_writes_the_bundle_in_it(tmp_path: Path) -> None:
+    """`--out /var/tmp` (where an operator keeps such files): the bundle goes in it under
+    the default name. Before, the rename onto the directory failed: "cannot write", exit 1."""
+    (tmp_path / "state").mkdir()
+    (tmp_path / "out").mkdir()
+    done = _postmortem(tmp_path / "state", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    [bundle] = (tmp_path / "out").iterdir()
+    assert bundle.name.startswith("tradepulse-postmortem-") and bundle.name.endswith(".tar.gz")
+    with tarfile.open(bundle) as tar:
+        assert "MANIFEST.json" in tar.getnames()
+    assert f"wrote {bundle}" in done.stdout
+
+
+def test_postmortem_out_in_a_missing_directory_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    done = _postmortem(tmp_path / "state", tmp_path / "nowhere" / "b.tar.gz")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"tradepulse postmortem: --out {tmp_path}/nowhere/b.tar.gz: {tmp_path}/nowhere is not "
+        "a directory"
+    ]
+
+
 def test_record_time_is_the_records_ts_or_its_orders_last_update() -> None:
     assert postmortem.record_time({"data": {"kind": "event", "ts_ns": 2_000_000_000}}) == 2.0
     order = {"ts_created_ns": 1_000_000_000, "ts_updated_ns": 3_000_000_000}

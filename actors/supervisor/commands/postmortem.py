@@ -1,7 +1,9 @@
 """`tradepulse postmortem --out FILE.tar.gz [--since T] [--until T] [--max-bytes N]`: the
 post-mortem bundle of a time range (actors/supervisor/postmortem.py). It reads the state
 dir itself, so it works whether the system runs or not (then status and metrics are listed
-as missing). Exit codes: 0 written; 1 it could not be written; 2 usage (a bad time)."""
+as missing). `--out` a directory: the bundle is written in it under the default name.
+Exit codes: 0 written; 1 it could not be written; 2 usage (a bad time, an `--out` whose
+directory does not exist)."""
 
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ class Postmortem(OperatorCommand):
         parser.add_argument(
             "--out",
             default="",
-            help="the bundle to write (.tar.gz, 0600); default tradepulse-postmortem-<time>.tar.gz",
+            help="the bundle to write (.tar.gz, 0600), or a directory to write it in; default "
+            "tradepulse-postmortem-<time>.tar.gz",
         )
         parser.add_argument(
             "--since", default="1h", help="start of the range: ISO time or an age (30m, 2h, 1d)"
@@ -53,8 +56,12 @@ class Postmortem(OperatorCommand):
             return _fail("--max-bytes must be at least 1048576 (1 MiB)", EXIT_CONFIG)
         if not cfg.state_path.is_dir():
             return _fail(f"no state dir {cfg.state_path}: nothing to bundle")
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-        out = Path(ns.out or f"tradepulse-postmortem-{stamp}.tar.gz")
+        name = time.strftime("tradepulse-postmortem-%Y%m%dT%H%M%SZ.tar.gz", time.gmtime(now))
+        out = Path(ns.out or name)
+        if out.is_dir():  # `--out /var/tmp`: the bundle goes in it, under the default name
+            out = out / name
+        elif not out.parent.is_dir():
+            return _fail(f"--out {ns.out}: {out.parent} is not a directory", EXIT_CONFIG)
         try:
             manifest = postmortem.write_bundle(
                 cfg, out, since_s, until_s, ns.max_bytes, timeout_s=ns.timeout_s
