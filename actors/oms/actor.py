@@ -270,11 +270,11 @@ class OmsActor(Actor):
 
     def _poll_stops(self) -> None:
         """A venue whose connector an operator stopped or the supervisor gave up on
-        (`VenueLink.stop_seen`), or whose stop went (`VenueLink.hold_lifted`)."""
+        (`StopHold.seen`: DISCONNECTED), or whose stop went (`VenueLink.hold_lifted`)."""
         held = self.gate.stopped_venues
         for venue, stop in self.gate.poll_stops().items():
             if (link := self.venues.get(venue)) is not None:
-                link.stop_seen(stop.gave_up)
+                link.stop.seen(stop)
         for link in (self.venues[v] for v in held - self.gate.stopped_venues if v in self.venues):
             link.hold_lifted()
 
