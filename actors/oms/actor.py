@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from actors.oms import operator_orders, outcome_metrics, reads
+from actors.oms import operator_orders, outcome_metrics, queued_request, reads
 from actors.oms.at_venue import OpenAtVenue
 from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.commit_policy import AfterCommit, CommitPolicy, EventHold
@@ -270,11 +270,11 @@ class OmsActor(Actor):
 
     def _poll_stops(self) -> None:
         """A venue whose connector an operator stopped or the supervisor gave up on
-        (`VenueLink.stop_seen`), or whose stop went (`VenueLink.hold_lifted`)."""
+        (`StopHold.seen`: DISCONNECTED), or whose stop went (`VenueLink.hold_lifted`)."""
         held = self.gate.stopped_venues
         for venue, stop in self.gate.poll_stops().items():
             if (link := self.venues.get(venue)) is not None:
-                link.stop_seen(stop.gave_up)
+                link.stop.seen(stop)
         for link in (self.venues[v] for v in held - self.gate.stopped_venues if v in self.venues):
             link.hold_lifted()
 
@@ -311,10 +311,10 @@ class OmsActor(Actor):
             self.execs.on_batch(body, reply, env.epoch)
         elif isinstance(body, SubmitOrder):
             self.intake.submit(body, reply)
-        elif isinstance(body, CancelOrder):
-            self.intake.cancel_or_replace(body.client_order_id, reply, None)
-        elif isinstance(body, ReplaceOrder):
-            self.intake.cancel_or_replace(body.client_order_id, reply, body)
+        elif isinstance(body, (CancelOrder, ReplaceOrder)):  # the answer says if queued
+            replace = body if isinstance(body, ReplaceOrder) else None
+            noted = queued_request.NotedReply(reply, self.venues, self.gate)
+            self.intake.cancel_or_replace(body.client_order_id, noted, replace)
         elif isinstance(body, VenueStateChanged):
             link = self.venues.get(body.venue)
             if link is not None:

@@ -1,7 +1,12 @@
 """The OMS's side of two operator commands about orders: `tradepulse reconcile --venue V
 [--dry-run]` (one venue's plan, printed or applied) and `tradepulse cancel ORDER_ID` (one
 order cancelled as a client's CancelOrder is: `Intake.cancel_or_replace`, its answer turned
-into the operator's `ControlReply`)."""
+into the operator's `ControlReply`).
+
+A cancel toward a venue that is not connected and reconciled (its connector stopped by an
+operator, given up on, or logged out) is queued at the OMS, as a client's is: taken (exit 0,
+PENDING_CANCEL), the answer saying it is queued, why, and what sends it
+(actors/oms/queued_request.py; `--json`: `queued`)."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing import Any
 
 from actors.oms.intake import Intake
 from actors.oms.plan import Plan
+from actors.oms.queued_request import QUEUED, NotedReply
 from actors.oms.venue_link import VenueLink
 from actors.runtime.peer import Replier
 from protocol import commands
@@ -42,10 +48,13 @@ def cancel(
     intake: Intake, command: commands.Cancel, by: str | None, log: Any, respond: Respond
 ) -> None:
     """Logged `operator_cancel` (who, why) before it is taken; the reply says what the
-    order is now (PENDING_CANCEL until the venue confirms) or why it was refused."""
+    order is now (PENDING_CANCEL until the venue confirms), queued while its venue cannot
+    be sent to, or why it was refused."""
     coid = command.client_order_id
     log.warning("operator_cancel", client_order_id=coid, by=by, reason=command.reason)
-    intake.cancel_or_replace(coid, _ToControl(respond, coid), None)
+
+    noted = NotedReply(_ToControl(respond, coid), intake.links, intake.host.gate)
+    intake.cancel_or_replace(coid, noted, None)
 
 
 class _ToControl(Replier):
@@ -68,6 +77,7 @@ class _ToControl(Replier):
         view = body.order
         done = "already" if body.duplicate else "cancel requested:"
         text = f"{self._coid} on {view.venue}: {done} {view.status.value}"
-        self._respond(
-            ControlReply(status="ok", reason=text, data={"order": view.model_dump(mode="json")})
-        )
+        data: dict[str, object] = {"order": view.model_dump(mode="json")}
+        if view.reason.startswith(QUEUED):  # `NotedReply`: queued at the OMS, why
+            text, data["queued"] = f"{text}; {view.reason}", view.reason
+        self._respond(ControlReply(status="ok", reason=text, data=data))

@@ -12,7 +12,7 @@ connector (PlaceOrder, CancelOrder, ReplaceOrder) that the connector did not ack
   pass runs, unless the venue is held off (its session closed, its connector stopped by an
   operator or given up on by the supervisor: `VenueLink.unconfirmed`); the connector's next
   CONNECTED runs it then. A connector given up on fails what it never answered at once
-  (`VenueLink.connector_gave_up`): a pass started then went to a process that is gone.
+  (`actors.oms.venue_stop`): a pass started then went to a process that is gone.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ seen before its CONNECTED, is retried once: at once if a CONNECTED came meanwhil
 a backoff (`actors.oms.reconcile_retry`: when, and when not); until a pass succeeds the venue
 shows `reconcile_failing: <reason>`. A pass asks one status query per open local order the
 venue did not list; the connector paces the H messages under the venue's rate limit. A
-connector the supervisor gave up on leaves the venue DISCONNECTED (`connector_gave_up`).
+connector stopped by an operator or given up on by the supervisor leaves the venue
+DISCONNECTED, its cancels queued for its next start (`actors.oms.venue_stop`).
 New connections told by state version: `conn_version`; refusing venues: `reconcile_pass`.
 """
 
@@ -39,6 +40,7 @@ from actors.oms.reconcile_rules import RESUBMIT_GRACE_S, ReconcilePolicy
 from actors.oms.send_batch import HeldSends
 from actors.oms.sent_answer import unacknowledged
 from actors.oms.venue_request import venue_request
+from actors.oms.venue_stop import StopHold
 from actors.runtime import metrics
 from actors.runtime.tally import TURN
 from protocol.codec import Envelope
@@ -101,6 +103,7 @@ class VenueLink:
         self._passes: dict[ReconcilePass, tuple[int, int]] = {}  # -> (gen, connected_seq)
         self.log = log
         self.opening = OpeningAsk(self, host.call_later, rand)  # a cold start's positions
+        self.stop = StopHold(self)  # its connector stopped (an operator's, a give-up)
 
     @property
     def ready(self) -> bool:
@@ -133,6 +136,8 @@ class VenueLink:
     # ------------------------------------------------------------------ state
 
     def on_state(self, state: VenueConnState, epoch: int, detail: str, version: int = 0) -> None:
+        if state is VenueConnState.CONNECTED and self.stop.hides(epoch):
+            return  # the incarnation an operator stopped, still stopping
         if epoch == self.connector_epoch and later(version, self._version):
             return  # older than what an answer told (`connected_by_answer`): stale
         known, self._version = self._version, version
@@ -156,7 +161,7 @@ class VenueLink:
             self.reconciling = False
             self._drop_rerun("its connector restarted")
             self.peer.fail_pending()
-        self._announce(state, epoch, detail)
+        self.announce(state, epoch, detail)
         self.reconciled = False
         if restarted and state is not VenueConnState.CONNECTED:  # its CONNECTED may be lost
             self._retry_later(self.retry.delay(), self._gen)
@@ -168,11 +173,13 @@ class VenueLink:
     def connected_by_answer(self, epoch: int, version: int | None = None) -> None:
         """Open orders answered while not seen CONNECTED or at a later `version`: a logon."""
         same = epoch == self.connector_epoch
+        if self.stop.hides(epoch):
+            return
         if self.state is not VenueConnState.CONNECTED or (same and later(self._version, version)):
             self._logged_on_again(self.connector_epoch is not None)
             self.state, self._version = VenueConnState.CONNECTED, version  # None: an older one
             self.connector_epoch = self._logged_on_epoch = epoch
-            self._announce(self.state, epoch, "answered open orders")
+            self.announce(self.state, epoch, "answered open orders")
 
     def _logged_on_again(self, heard: bool) -> None:
         """Logged on after a state we `heard`: a new FIX connection brings no earlier one's
@@ -181,7 +188,7 @@ class VenueLink:
             self.resubmitted_at_s.clear()
             self._grace_seeded = True
 
-    def _announce(self, state: VenueConnState, epoch: int, detail: str) -> None:
+    def announce(self, state: VenueConnState, epoch: int, detail: str) -> None:
         self.log.info("venue_state", state=state.value, connector_epoch=epoch, detail=detail)
         self.host.publish_stream(
             "venue_state", {"venue": self.venue, "state": state.value, "detail": detail}
@@ -269,29 +276,13 @@ class VenueLink:
         if not self.held_off:  # else the connector's next CONNECTED runs the pass
             self.start_reconcile()
 
-    def stop_seen(self, gave_up: str | None) -> None:
-        """Its connector stopped by an operator, or given up on by the supervisor (`gave_up`:
-        why): its queued orders are not sent at its next start (held: a Resubmit is
-        rejected); one given up on is DISCONNECTED (`connector_gave_up`)."""
-        self.drop_unsent()
-        if gave_up is not None:
-            self.connector_gave_up(gave_up)
-
-    def connector_gave_up(self, why: str) -> None:
-        """The supervisor gave up on the connector: this stands for the DISCONNECTED its
-        killed process never sent. What it never answered fails now (as at a restart: the
-        pass in flight fails, a PlaceOrder goes UNKNOWN) and nothing more goes to it (no
-        request, periodic pass or retry) until its next incarnation's CONNECTED."""
-        self.state, self.reconciled = VenueConnState.DISCONNECTED, False  # first: not ready
-        self.peer.fail_pending()
-        self._announce(self.state, self.connector_epoch or 0, f"connector gave up: {why}")
-
     def hold_lifted(self) -> None:
         """The stop of its connector (an operator's, a give-up) went. Its next CONNECTED runs
         the pass the stop held off, but that may have come first (a give-up read after the
         new incarnation's CONNECTED) or never come (a stop across hosts the edge did not
         carry out: the connector ran on): not reconciled, a pass is retried after the backoff
         (one that a CONNECTED meanwhile runs first is not: `_retry_later`)."""
+        self.stop.lifted()
         if not (self.reconciled or self.reconciling):
             self._retry_later(self.retry.delay(), self._gen)
 

@@ -1,14 +1,16 @@
-"""`VenueLink.connector_gave_up`: the supervisor gave up on the venue's connector (the OMS
-reads it in the stops file). It stands for the DISCONNECTED the killed process never sent:
-what the connector never answered fails at once, and nothing more goes to it until its
-next incarnation's CONNECTED, whose pass runs at once. Before, the link stayed CONNECTED and
-reconciled: the failed PlaceOrder started a pass to the dead connector, and its periodic
-passes and cancels went there too, each waiting out `oms.request_timeout_s` (the pass
-counted as failing while CONNECTED: `tradepulse_reconcile_failing` 1)."""
+"""`StopHold.seen` of a give-up (actors/oms/venue_stop.py): the supervisor gave up on the
+venue's connector (the OMS reads it in the stops file). It stands for the DISCONNECTED the
+killed process never sent: what the connector never answered fails at once, and nothing
+more goes to it until its next incarnation's CONNECTED, whose pass runs at once. Before,
+the link stayed CONNECTED and reconciled: the failed PlaceOrder started a pass to the dead
+connector, and its periodic passes and cancels went there too, each waiting out
+`oms.request_timeout_s` (the pass counted as failing while CONNECTED:
+`tradepulse_reconcile_failing` 1)."""
 
 from __future__ import annotations
 
 from actors.oms.venue_link import VenueLink
+from actors.runtime.operator_stops import OperatorStop
 from protocol.messages import OpenOrdersRequest, OrderStatus, PlaceOrder, VenueConnState
 from tests.oms.test_venue_link import (
     CONNECTED,
@@ -25,7 +27,7 @@ from tests.oms.test_venue_link import (
 def _gave_up(link: VenueLink, oms: StubOms) -> None:
     """As `OmsActor._poll_stops`: the gate has the record (`stopped_venues`), then the link."""
     oms.gate.stopped_venues = frozenset({V})
-    link.connector_gave_up("state_corrupt")
+    link.stop.seen(OperatorStop(f"connector.{V}", "exit 65", 0.0, V, gave_up="state_corrupt"))
 
 
 def _trading() -> tuple[VenueLink, StubOms, StubPeer]:

@@ -28,6 +28,7 @@ from protocol.messages import (
     OrderStatus,
     PlaceOrder,
     Positions,
+    VenueConnState,
 )
 from tests.oms.test_venue_link import (
     CONNECTED,
@@ -129,11 +130,17 @@ def test_a_give_up_read_after_the_new_incarnations_connected_does_not_leave_it_d
 def test_a_stop_going_while_reconciled_or_before_the_connected_asks_nothing_more(
     tmp_path: Path,
 ) -> None:
-    """A stop that held nothing off (the venue reconciled) arms no retry; one whose
-    connector's CONNECTED then comes runs that pass alone (the retry sees it began)."""
+    """A stop (an operator's too: actors/oms/venue_stop.py) takes the venue DISCONNECTED;
+    one going once the new incarnation's pass reconciled the venue arms no retry; one whose
+    connector's CONNECTED comes after it goes runs that pass alone (the retry armed at the
+    going sees it began)."""
     link, oms, peer, poller, stops = _rig(tmp_path)
     _stop(stops)
     poller.poll()
+    assert not link.ready and link.state is VenueConnState.DISCONNECTED
+    link.on_state(CONNECTED, 8, "logged on")  # `start`: its CONNECTED before the poll
+    _complete_pass(peer)
+    assert link.ready
     stops.unlink()
     poller.poll()
     assert oms.timers == [] and peer.sent == []
@@ -141,7 +148,7 @@ def test_a_stop_going_while_reconciled_or_before_the_connected_asks_nothing_more
     poller.poll()
     stops.unlink()
     poller.poll()
-    link.on_state(CONNECTED, 8, "logged on")
+    link.on_state(CONNECTED, 9, "logged on")
     assert [type(m) for m, _ in peer.sent] == [OpenOrdersRequest]
     _fire(oms)
     assert len(peer.sent) == 1  # no second pass
