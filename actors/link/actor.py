@@ -221,7 +221,7 @@ class LinkActor(Actor):
     def _on_bridge(self, sock: Socket) -> None:
         """A local actor's answer to a remote one: back across."""
         route = self.bridges.route_of(sock)
-        for frames in drain(sock, MAX_BATCH):
+        for frames in self.zap.from_binders(drain(sock, MAX_BATCH, frames=True)):
             if route is not None:
                 target, identity, origin = route
                 self._send_tunnel(origin.decode(), [BACK, target.encode(), identity, *frames])

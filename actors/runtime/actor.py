@@ -428,7 +428,7 @@ class Actor:
         return run
 
     def _on_supervisor_readable(self) -> None:
-        for frames in drain(self.sup, 100):
+        for frames in self.zap.from_binders(drain(self.sup, 100, frames=True)):
             env = self.decode_or_count(frames, "supervisor")
             if env is None:
                 continue
