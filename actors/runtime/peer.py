@@ -18,7 +18,7 @@ from typing import Protocol
 import zmq
 
 from actors.runtime.turn_budget import TurnBudget
-from actors.runtime.zap import ZAP_DOMAIN, ZapGate
+from actors.runtime.zap import ZapGate
 from protocol.codec import Envelope, Sender, item_envelope
 from protocol.messages import (
     MAX_ACK_BATCH,
@@ -78,10 +78,9 @@ class Peer:
     def __init__(self, actor: PeerHost, target: str, endpoint: str) -> None:
         self.target = target
         self._actor = actor
-        # the binder of `endpoint` is checked as who connects to ours is (runtime.zap)
         identity = f"{actor.actor_id}:{actor.epoch}"
         self.endpoint = endpoint
-        self.sock = connect_dealer(actor.ctx, endpoint, identity, zap_domain=ZAP_DOMAIN)
+        self.sock = connect_dealer(actor.ctx, endpoint, identity)
         self._pending: dict[str, _Pending] = {}
         self._budget = TurnBudget()
         # the pending requests' deadlines without a timer each (issue 16: a timer, its
