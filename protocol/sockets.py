@@ -126,20 +126,22 @@ def bind_router(
     return sock
 
 
-def connect_dealer(
-    ctx: Context, endpoint: str, identity: str, *, zap_domain: bytes | None = None
-) -> Socket:
-    """A tuned DEALER with routing id `identity`, connected to a ROUTER at `endpoint`. With
-    `zap_domain`, the process that BOUND `endpoint` is accepted or refused by the ZAP
-    handler of `ctx` (bound before this), as a guarded ROUTER checks who connects: a
-    stranger that took over the socket file gets no request and sends no reply. A connect
-    that fails closes the socket before the error goes on."""
+def connect_dealer(ctx: Context, endpoint: str, identity: str) -> Socket:
+    """A tuned DEALER with routing id `identity`, connected to a ROUTER at `endpoint`. A
+    connect that fails closes the socket before the error goes on.
+
+    Never with a ZAP domain: libzmq keeps one session per connect across reconnects, and
+    the session keeps its ZAP pipe, so an answer to a question one connection asked can
+    reach the next one. Mid-greeting, that next connection aborts the process
+    (`Assertion failed: _mechanism != NULL`, src/stream_engine_base.cpp:487, libzmq 4.3.5:
+    the core's link, SIGABRT in a chaos run); after it, the next connection takes the
+    answer about the previous binder as its own (a stranger that binds the endpoint then is
+    admitted). Only a bound socket's connections are judged by a gate (`bind_router`): each
+    accepted connection has a session of its own. (tests/runtime/test_zap_reconnect.py)"""
     sock = ctx.socket(zmq.DEALER)
     try:
         tune_socket(sock)
         sock.setsockopt(zmq.ROUTING_ID, identity.encode())
-        if zap_domain is not None:
-            sock.setsockopt(zmq.ZAP_DOMAIN, zap_domain)
         sock.connect(endpoint)
     except BaseException:  # not left open against the context's sockets (a bridge retries)
         sock.close(linger=0)

@@ -108,9 +108,8 @@ class LinkActor(Actor):
         self._stops_log = LogBudget()
         if not self.is_core:
             sock = connect_dealer(
-                self.ctx, self.cfg.control_endpoint, f"{self.actor_id}:{self.epoch}",
-                zap_domain=ZAP_DOMAIN,
-            )  # fmt: skip
+                self.ctx, self.cfg.control_endpoint, f"{self.actor_id}:{self.epoch}"
+            )
             self.edge_control = EdgeControl(
                 self, sock, self._actors_of(self.group), lambda f: self._send_tunnel(CORE, f),
                 before_answer=self._ping,
@@ -156,13 +155,16 @@ class LinkActor(Actor):
             tune_socket(sock, hwm=link.hwm)
             sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
             sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted edge takes its route over
+            # the gate judges each accepted connection (its own session); never set on the
+            # edge's DEALER (protocol.sockets.connect_dealer: a connecting socket's late
+            # ZAP answer aborts the process)
+            sock.setsockopt(zmq.ZAP_DOMAIN, LINK_DOMAIN)
         else:
             sock = self.ctx.socket(zmq.DEALER)
             tune_socket(sock, hwm=link.hwm)
             sock.setsockopt(zmq.ROUTING_ID, self.group.encode())
             sock.setsockopt(zmq.IMMEDIATE, 1)  # nothing queued while the core is away
             sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)  # across hosts, back off to 1 s
-        sock.setsockopt(zmq.ZAP_DOMAIN, LINK_DOMAIN)
         # ZMTP heartbeats: a peer that stops answering (a stalled host, a cut network that
         # leaves tcp up) is disconnected after down_after_s, and what was queued for it goes
         ping_ms, down_ms = int(link.ping_interval_s * 1000), int(link.down_after_s * 1000)
@@ -192,9 +194,7 @@ class LinkActor(Actor):
         return "", f"{mechanism.decode(errors='replace')} refused"
 
     def _open_bridge(self, target: str, identity: bytes) -> Socket:
-        sock = connect_dealer(
-            self.ctx, self.cfg.endpoint(target), identity.decode(), zap_domain=ZAP_DOMAIN
-        )
+        sock = connect_dealer(self.ctx, self.cfg.endpoint(target), identity.decode())
         self.add_socket(sock, partial(self._on_bridge, sock))
         return sock
 
@@ -221,7 +221,7 @@ class LinkActor(Actor):
     def _on_bridge(self, sock: Socket) -> None:
         """A local actor's answer to a remote one: back across."""
         route = self.bridges.route_of(sock)
-        for frames in drain(sock, MAX_BATCH):
+        for frames in self.zap.from_binders(drain(sock, MAX_BATCH, frames=True)):
             if route is not None:
                 target, identity, origin = route
                 self._send_tunnel(origin.decode(), [BACK, target.encode(), identity, *frames])

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Collection, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
@@ -36,6 +36,9 @@ from protocol.commands import Command, OperatorId, acted_on
 from protocol.domain import MAX_REASON_CHARS
 from protocol.messages import ControlReply, ControlRequest
 from protocol.sockets import Socket, drain, send_nowait
+
+if TYPE_CHECKING:  # not at run time: it imports the metrics (the CLI loads this module)
+    from actors.runtime.zap import ZapGate
 
 CONTROL, CONTROL_REPLY = b"C", b"R"
 # nested, each inside the one that waits for it: the CLI (10 s) > the core's control plane
@@ -89,6 +92,7 @@ def read_stops_report(raw: bytes, actors: Collection[str]) -> dict[str, Operator
 
 class LinkHost(Protocol):
     sender: Sender
+    zap: ZapGate  # judges who bound the supervisor's control socket (`from_binders`)
     log: structlog.typing.FilteringBoundLogger
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
@@ -209,7 +213,7 @@ class EdgeControl:
         self._waiting.pop(msg_id, None)  # the supervisor never answered: the core times out
 
     def on_readable(self) -> None:
-        for frames in drain(self.sock, 100):
+        for frames in self._host.zap.from_binders(drain(self.sock, 100, frames=True)):
             env = self._host.decode_or_count(frames, "link:supervisor_control")
             if env is None or not isinstance(env.body, ControlReply):
                 continue

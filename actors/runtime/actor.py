@@ -128,8 +128,8 @@ class Actor:
         # the supervisor and its children; run standalone (tests), the parent and itself
         pids = {os.getppid(), os.getpid(), args.supervisor_pid or os.getppid()}
         self._trusted_pids = frozenset(pids)
-        # the gate answers for our ROUTER (who connects) and for every DEALER we connect
-        # (who bound what we connect to: the supervisor's socket, each Peer's): first
+        # the gate answers for our ROUTER (who connects; never for a socket we connect:
+        # protocol.sockets.connect_dealer), bound before it
         self.zap = gate = ZapGate(self.ctx, self.actor_id, self._admit)
         self.add_socket(gate.sock, gate.on_readable)
         zap_domain = ZAP_DOMAIN if self.guarded else None
@@ -137,7 +137,7 @@ class Actor:
         self.add_socket(self.router, self._on_router_readable)
         self._router_budget = TurnBudget()  # items read a turn (runtime.turn_budget)
         sup = self.cfg.supervisor_endpoint
-        self.sup = connect_dealer(self.ctx, sup, self.actor_id, zap_domain=ZAP_DOMAIN)
+        self.sup = connect_dealer(self.ctx, sup, self.actor_id)
         self.add_socket(self.sup, self._on_supervisor_readable)
         self._sig_r, self._sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.add_fd(self._sig_r, self._on_signal)
@@ -428,7 +428,7 @@ class Actor:
         return run
 
     def _on_supervisor_readable(self) -> None:
-        for frames in drain(self.sup, 100):
+        for frames in self.zap.from_binders(drain(self.sup, 100, frames=True)):
             env = self.decode_or_count(frames, "supervisor")
             if env is None:
                 continue

@@ -18,7 +18,7 @@ from typing import Protocol
 import zmq
 
 from actors.runtime.turn_budget import TurnBudget
-from actors.runtime.zap import ZAP_DOMAIN
+from actors.runtime.zap import ZapGate
 from protocol.codec import Envelope, Sender, item_envelope
 from protocol.messages import (
     MAX_ACK_BATCH,
@@ -44,6 +44,7 @@ class PeerHost(Protocol):
     actor_id: str
     epoch: int
     sender: Sender
+    zap: ZapGate  # judges who bound what we connect to (`from_binders`)
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
 
@@ -77,10 +78,9 @@ class Peer:
     def __init__(self, actor: PeerHost, target: str, endpoint: str) -> None:
         self.target = target
         self._actor = actor
-        # the binder of `endpoint` is checked as who connects to ours is (runtime.zap)
         identity = f"{actor.actor_id}:{actor.epoch}"
         self.endpoint = endpoint
-        self.sock = connect_dealer(actor.ctx, endpoint, identity, zap_domain=ZAP_DOMAIN)
+        self.sock = connect_dealer(actor.ctx, endpoint, identity)
         self._pending: dict[str, _Pending] = {}
         self._budget = TurnBudget()
         # the pending requests' deadlines without a timer each (issue 16: a timer, its
@@ -239,7 +239,8 @@ class Peer:
 
     def on_readable(self) -> None:
         budget = self._budget  # a bounded slice a turn (runtime.turn_budget); the rest waits
-        for frames in budget.read(self.sock):
+        # only messages whose connection's binder is one of ours (runtime.zap)
+        for frames in self._actor.zap.from_binders(budget.read(self.sock, frames=True)):
             env = self._actor.decode_or_count(frames, f"peer:{self.target}")
             if env is None:
                 continue

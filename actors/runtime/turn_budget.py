@@ -21,6 +21,7 @@ orders a turn); only a backlog does, and it is worked off a bounded slice per tu
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any, Literal, overload
 
 import zmq
 
@@ -58,17 +59,25 @@ class TurnBudget:
         self.items = items
         self.left = items
 
-    def read(self, sock: zmq.Socket[bytes]) -> Iterator[list[bytes]]:
+    @overload
+    def read(self, sock: zmq.Socket[bytes]) -> Iterator[list[bytes]]: ...
+    @overload
+    def read(
+        self, sock: zmq.Socket[bytes], *, frames: Literal[True]
+    ) -> Iterator[list[zmq.Frame]]: ...
+    def read(self, sock: zmq.Socket[bytes], *, frames: bool = False) -> Iterator[list[Any]]:
         """The messages queued on `sock` (never blocking), each charged one item, until
-        the budget is spent; the budget is full again at each call (one per turn)."""
+        the budget is spent; the budget is full again at each call (one per turn).
+        `frames=True`: as zmq Frames (for their metadata: `ZapGate.from_binders`)."""
         self.left = self.items
+        copy = not frames
         while self.left > 0:
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                msg = sock.recv_multipart(zmq.NOBLOCK, copy=copy)
             except zmq.Again:
                 return
             self.left -= 1
-            yield frames
+            yield msg
             if not int(sock.get(zmq.EVENTS)) & POLLIN:
                 return  # none left: a recv would raise Again
 

@@ -16,6 +16,15 @@ connection, once; the handler here answers in the process's own loop (no thread)
 
 `admit` is the decision (pure but for reading /proc); `ZapGate` the socket side.
 
+The other way, who BOUND what a process connects to (the supervisor's socket, each
+`Peer`'s, the link's bridges): not by ZAP, which libzmq cannot do safely on a connecting
+socket (protocol.sockets.connect_dealer: an answer can reach a later connection, aborting
+the process or admitting a later binder). Each message such a socket receives carries its
+connection's Peer-Address, the binder's kernel credentials: `from_binders` passes on only
+messages whose binder `decide` admits (the verdict kept per address), and drops, counts and
+logs (`peer_refused`) the others. A stranger that took over a peer's socket file can read
+what is sent to it, but nothing it answers is taken.
+
 The link between hosts (`actors.link`) binds a tcp ROUTER in `LINK_DOMAIN`: its requests go
 to the gate's `link` decision (mechanism and credentials: a CURVE client's public key) and
 an accepted peer gets a User-Id (its host group), which libzmq puts on its messages.
@@ -23,7 +32,7 @@ an accepted peer gets a User-Id (its host group), which libzmq puts on its messa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 import structlog
@@ -37,6 +46,7 @@ ZAP_ENDPOINT = "inproc://zeromq.zap.01"  # fixed by the ZAP RFC (27/ZAP)
 ZAP_DOMAIN = b"tradepulse"
 LINK_DOMAIN = b"tradepulse-link"  # the tcp link between hosts (actors/link): CURVE keys
 _VERSION = b"1.0"
+_MAX_BINDERS = 1024  # binders' verdicts kept (one per connection's address); then forgotten
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +126,7 @@ class ZapGate:
         self._refused = metrics.PEERS_REFUSED.labels(actor=actor_id)
         self._log = structlog.get_logger().bind(actor=actor_id)
         self._budget = LogBudget()
+        self._binders: dict[str, str | None] = {}  # Peer-Address -> why refused (None: ours)
 
     def on_readable(self) -> None:
         for frames in drain(self.sock, 100):
@@ -139,13 +150,36 @@ class ZapGate:
             except zmq.ZMQError:
                 pass  # the connection is gone already
             if reason is not None:
-                self._refused.inc()
-                if (skipped := self._budget.take()) is not None:
-                    self._log.warning(
-                        "peer_refused",
-                        address=address[:64],
-                        pid=cred.pid if cred else None,
-                        uid=cred.uid if cred else None,
-                        reason=reason,
-                        suppressed=skipped,
-                    )
+                self._refuse(address, cred, reason)
+
+    def from_binders(self, messages: Iterable[list[zmq.Frame]]) -> Iterator[list[bytes]]:
+        """The messages (as read, frames with their metadata, from a socket this process
+        CONNECTED) that came from a process of the system, as bytes; one from a binder
+        `decide` refuses is dropped, counted and logged as a refused connection is."""
+        for raw in messages:
+            try:
+                address = str(raw[0].get("Peer-Address"))
+            except zmq.ZMQError:  # no such property: not a connection with credentials
+                address = ""
+            if address in self._binders:
+                reason = self._binders[address]
+            else:  # a connection not seen before: judged once
+                if len(self._binders) >= _MAX_BINDERS:
+                    self._binders.clear()
+                reason = self._binders[address] = self._decide(parse_peer_address(address))
+            if reason is None:
+                yield [frame.bytes for frame in raw]
+            else:
+                self._refuse(address, parse_peer_address(address), reason)
+
+    def _refuse(self, address: str, cred: PeerCred | None, reason: str) -> None:
+        self._refused.inc()
+        if (skipped := self._budget.take()) is not None:
+            self._log.warning(
+                "peer_refused",
+                address=address[:64],
+                pid=cred.pid if cred else None,
+                uid=cred.uid if cred else None,
+                reason=reason,
+                suppressed=skipped,
+            )

@@ -34,7 +34,10 @@ Review fixes (the merged gate, re-attacked):
   the check is the same-uid one).
 - only the bind side was gated: a stranger that bound its own ROUTER at risk's socket
   file took the OMS's risk checks (and could answer APPROVED):
-  `test_an_actor_does_not_talk_to_a_stranger_bound_at_a_peers_socket` here.
+  `test_an_actor_takes_no_answer_from_a_stranger_bound_at_a_peers_socket` here (each
+  message a connecting socket receives is checked for who bound its connection; ZAP on
+  connecting sockets, the first fix, aborted the process on a late answer:
+  tests/runtime/test_zap_reconnect.py).
 - the kill-switch source came from the envelope's claimed sender (an engagement with no
   `source` from the OMS's connection, claiming "heartbeat", was recorded as the
   heartbeat's): tests/risk/test_actor.py
@@ -69,9 +72,20 @@ from protocol.messages import (
     Message,
     PlaceOrder,
     RequestRejected,
+    RiskCheck,
+    RiskChecks,
+    RiskVerdict,
+    RiskVerdicts,
 )
 from tests.helpers import SystemUnderTest, eventually
-from tests.system_ops import client, kill_switch, submit_when_open, venue_order, venue_status
+from tests.system_ops import (
+    client,
+    kill_switch,
+    submit_when_open,
+    venue_order,
+    venue_orders,
+    venue_status,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -274,14 +288,16 @@ def test_no_process_of_the_system_opens_its_fds_or_environ_to_the_same_uid(
     }
 
 
-def test_an_actor_does_not_talk_to_a_stranger_bound_at_a_peers_socket(
+def test_an_actor_takes_no_answer_from_a_stranger_bound_at_a_peers_socket(
     start_system: Callable[..., SystemUnderTest],
 ) -> None:
     """A same-uid process removes risk's socket file, binds its own ROUTER there and kills
-    risk: the OMS's DEALER to risk reconnects to the stranger's socket. The OMS's gate
-    checks who bound it (the binder's pid, as for who connects) and refuses it
-    (`peer_refused` with the stranger's pid, counted): no risk check, no request at all
-    reaches the stranger, so no forged verdict can answer one."""
+    risk: the OMS's DEALER to risk reconnects to the stranger's socket, and the stranger
+    answers each risk check it gets with a forged approval. The OMS checks who bound the
+    connection each message came on (the binder's pid, as for who connects) and takes none
+    of them (`peer_refused` with the stranger's pid, counted): no order of the forged
+    approvals reaches the venue. (It is not kept from reading the checks: a connecting
+    socket asks no ZAP question, protocol.sockets.connect_dealer.)"""
     sut = start_system()
     with client(sut) as c:
         submit_when_open(c, "simA", client_order_id="control-1")
@@ -289,15 +305,35 @@ def test_an_actor_does_not_talk_to_a_stranger_bound_at_a_peers_socket(
         ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         stranger = ctx.socket(zmq.ROUTER)
         stranger.setsockopt(zmq.LINGER, 0)
+        forged: list[str] = []
+
+        def forge() -> bool:
+            """Answer what came with approvals; True once the OMS counted a refusal after
+            one was sent."""
+            while stranger.poll(0):
+                identity, *frames = stranger.recv_multipart()
+                env = decode(frames)
+                checks = env.body.checks if isinstance(env.body, RiskChecks) else [env.body]
+                ids = [x.client_order_id for x in checks if isinstance(x, RiskCheck)]
+                verdicts = [RiskVerdict(client_order_id=i, approved=True) for i in ids]
+                if verdicts:
+                    forged.extend(ids)
+                    body = verdicts[0] if len(verdicts) == 1 else RiskVerdicts(verdicts=verdicts)
+                    answer = Sender("risk", env.epoch).encode(body, corr_id=env.msg_id)
+                    stranger.send_multipart([identity, *answer])
+            return bool(forged) and _refused(sut, "oms") > 0
+
         try:
             os.unlink(endpoint.removeprefix("ipc://"))
             stranger.bind(endpoint)
             os.kill(sut.pid_of("risk"), signal.SIGKILL)
-            with contextlib.suppress(Exception):  # its risk check goes nowhere it can answer
+            with contextlib.suppress(Exception):  # its risk check goes to the stranger
                 c.submit("simA", "AAPL", "BUY", "10", "LIMIT", price="95.00",
                          client_order_id="victim-1", timeout_s=5.0)  # fmt: skip
-            eventually(lambda: _refused(sut, "oms") > 0 or stranger.poll(0), 15.0)
-            assert not stranger.poll(0), stranger.recv_multipart()
+            eventually(forge, 15.0)
+            # a forged approval is refused or taken as it is read: none was taken
+            orders = venue_orders(sut, "simA")
+            assert len(orders) == 1, orders  # control-1 alone
         finally:
             stranger.close(0)
             ctx.term()

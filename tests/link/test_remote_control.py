@@ -23,6 +23,7 @@ from actors.link.remote_control import (
     CoreControl,
     EdgeControl,
 )
+from actors.runtime.zap import ZapGate
 from actors.supervisor import control_plane
 from protocol.codec import Envelope, Sender, decode, encode
 from protocol.commands import FixSeq, KillSwitch, OperatorId, Restart, Stop
@@ -32,8 +33,10 @@ from protocol.sockets import Socket
 
 
 class _Host:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, ctx: zmq.Context[zmq.Socket[bytes]] | None = None) -> None:
         self.sender = Sender(name, 1)
+        if ctx is not None:  # an edge's: it reads its supervisor's answers (a test's ROUTER)
+            self.zap = ZapGate(ctx, name, lambda cred: None)
         self.later: list[Callable[[], None]] = []
         self.drops: list[tuple[str, str]] = []
         self.delays: list[float] = []
@@ -69,7 +72,7 @@ def _edge_rig() -> Iterator[_EdgeRig]:
         dealer = ctx.socket(zmq.DEALER)
         dealer.connect(f"tcp://127.0.0.1:{port}")
         back: list[list[bytes]] = []
-        host = _Host("link")
+        host = _Host("link", ctx)
         edge = EdgeControl(
             host, cast(Socket, dealer), {"connector.simA"}, lambda f: back.append(f) or True
         )

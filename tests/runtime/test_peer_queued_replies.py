@@ -22,6 +22,7 @@ import zmq
 
 from actors.runtime import peer as peer_module
 from actors.runtime.peer import Peer
+from actors.runtime.zap import ZapGate
 from protocol.codec import Envelope, Sender, decode
 from protocol.messages import RiskCheck, RiskChecks, RiskVerdict, RiskVerdicts
 
@@ -45,6 +46,7 @@ class _Host:
         clock: _Clock | None = None,  # tests/oms/test_event_streams.py: none (runs no timers)
     ) -> None:
         self.ctx = ctx
+        self.zap = ZapGate(ctx, "oms", lambda cred: None)  # the stubs bind in this process
         self.clock = clock or _Clock()
         self.actor_id = "oms"
         self.epoch = 1

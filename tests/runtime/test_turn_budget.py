@@ -16,6 +16,7 @@ import zmq
 from actors.oms.client_endpoint import ClientEndpoint
 from actors.runtime.peer import Peer, Replier
 from actors.runtime.turn_budget import TURN_ITEMS, TurnBudget, items_of
+from actors.runtime.zap import ZapGate
 from protocol.codec import Envelope, Sender, decode
 from protocol.messages import RiskVerdict, RiskVerdicts, SubmitOrder
 
@@ -157,8 +158,9 @@ def test_the_client_endpoint_serves_a_flood_a_bounded_slice_per_turn(
 
 
 class _PeerHost:
-    def __init__(self) -> None:
+    def __init__(self, ctx: Ctx) -> None:
         self.unsolicited: list[Envelope] = []
+        self.zap = ZapGate(ctx, "oms", lambda cred: None)  # the writer is this process
 
     def decode_or_count(self, frames: list[bytes], source: str) -> Envelope | None:
         return decode(frames)
@@ -179,7 +181,7 @@ def test_a_peer_reads_risks_verdict_batches_a_bounded_slice_per_turn(
     sender = Sender("risk", 1)
     for k in range(8):
         writer.send_multipart(sender.encode(_verdicts(200, start=200 * k)))
-    host = _PeerHost()
+    host = _PeerHost(ctx)
     peer = Peer.__new__(Peer)  # its socket is the test's PULL (no ZAP, no connect)
     peer._actor = host  # type: ignore[assignment]
     peer.sock = reader

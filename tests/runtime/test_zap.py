@@ -21,7 +21,7 @@ from actors.runtime.zap import (
     parent_pid,
     parse_peer_address,
 )
-from protocol.sockets import bind_router, new_context
+from protocol.sockets import bind_router, connect_dealer, drain, new_context
 from tests.helpers import REPO_ROOT
 
 SUP = 1000
@@ -117,3 +117,53 @@ def test_a_process_that_is_not_ours_is_refused_before_any_frame_is_read(endpoint
     the connection is refused at the ZAP handshake and its frame never reaches the ROUTER."""
     got, refused = _serve({1}, endpoint)
     assert refused >= 1 and got is None
+
+
+_ECHO = """
+import sys, zmq
+ctx = zmq.Context(); r = ctx.socket(zmq.ROUTER); r.setsockopt(zmq.LINGER, 0)
+r.bind(sys.argv[1]); print("bound", flush=True)
+r.send_multipart(r.recv_multipart())
+sys.stdin.read()  # until the test closes our stdin
+"""
+
+
+def _from_binder(trusted: set[int], endpoint: str) -> tuple[list[list[bytes]], int]:
+    """A child process binds a ROUTER that echoes; a DEALER of ours (no ZAP: a connecting
+    socket) sends to it. Returns what `from_binders` passes on of the echo, and the
+    refusals counted."""
+    ctx = new_context()
+    refusals: list[str] = []
+
+    def decide(cred: PeerCred | None) -> str | None:
+        reason = admit(cred, uid=os.getuid(), trusted=trusted)
+        if reason is not None:
+            refusals.append(reason)
+        return reason
+
+    gate = ZapGate(ctx, "test", decide)
+    child = subprocess.Popen([sys.executable, "-c", _ECHO, endpoint], cwd=REPO_ROOT,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"bound\n"
+        sock = connect_dealer(ctx, endpoint, "oms:1")
+        sock.send(b"hello")
+        assert sock.poll(20_000), "no echo"
+        passed = list(gate.from_binders(drain(sock, 10, frames=True)))
+    finally:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.close()
+        child.wait(10)
+        child.stdout.close()
+        ctx.destroy(linger=0)
+    return passed, len(refusals)
+
+
+def test_a_message_from_a_binder_of_the_system_is_passed_on(endpoint: str) -> None:
+    assert _from_binder({os.getpid()}, endpoint) == ([[b"hello"]], 0)
+
+
+def test_a_message_from_a_binder_that_is_not_ours_is_dropped_and_counted(endpoint: str) -> None:
+    """A connecting socket asks no ZAP question (protocol.sockets.connect_dealer): who
+    bound the far end is judged on each message, from its connection's credentials."""
+    assert _from_binder({1}, endpoint) == ([], 1)
