@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 _NS_PER_S = 1_000_000_000
+_ZERO = Decimal(0)
 
 
 class ReasonCode(StrEnum):
@@ -275,7 +276,9 @@ class RiskGate:
 
     A check for an order already counted as open (a re-sent check whose verdict was lost, or
     a replace checked under the same client order id) is measured without its own earlier
-    exposure, so it is not counted twice, and takes no new rate slot."""
+    exposure, so it is not counted twice, and takes no new rate slot. Of a live order, what
+    max_position and max_order_notional count is its new qty less its filled part (in the
+    position already): what could still execute."""
 
     def __init__(
         self,
@@ -374,11 +377,15 @@ class RiskGate:
             open_buy -= own_leaves if own_side is Side.BUY else 0
             open_sell -= own_leaves if own_side is Side.SELL else 0
             open_orders -= 1 if own_venue == req.venue else 0
+        # what could still execute: of a live order (a replace: `qty` is its new total), its
+        # filled part is in the position already (counted twice, a replace of 100 with 60
+        # filled to 120 was measured 180); the order's size is still `qty` (max_order_qty)
+        qty = max(req.qty - exp.filled(req.client_order_id), _ZERO)
         for verdict in (
             check_order_qty(req.qty, lim),
             check_price_band(price, reference, lim) if reference is not None else OK,
-            check_notional(req.qty, price, lim),
-            check_position(req.side, req.qty, exp.position(req.symbol), open_buy, open_sell, lim),
+            check_notional(qty, price, lim),
+            check_position(req.side, qty, exp.position(req.symbol), open_buy, open_sell, lim),
             check_open_orders(open_orders, lim),
         ):
             if not verdict.approved:

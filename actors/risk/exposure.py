@@ -301,6 +301,11 @@ class ExposureView:
         o = self._open.get(client_order_id)
         return None if o is None else (o.venue, o.side, o.leaves)
 
+    def filled(self, client_order_id: str) -> Decimal:
+        """The cum qty of a live order (0: none, or not live): already in the positions."""
+        cum = self._cum.get(client_order_id)
+        return _ZERO if cum is None else cum[0]
+
     def realized_pnl(self) -> Decimal:
         return sum((p.realized_pnl for p in self._positions.values()), _ZERO)
 
