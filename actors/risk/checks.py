@@ -305,8 +305,23 @@ class RiskGate:
             rate.set_limit(limits.max_orders_per_s_per_venue)
 
     def reference_price(self, symbol: str) -> Decimal | None:
-        """The last fill price of the symbol, else its configured reference."""
+        """The last fill price of the symbol, else its configured reference (the band)."""
         return self.exposure.last_px.get(symbol) or self._reference_prices.get(symbol)
+
+    def market_price(self, symbol: str) -> Decimal | None:
+        """A market order's price for its notional: the larger of the symbol's last fill
+        price and its configured reference. Neither is the price it will execute at, and
+        risk cannot tell which is newer: the last fill may be days old (the OMS keeps it
+        across restarts, and a rebuild takes it), the configured one is read at every start
+        and has no time. The larger never counts less than either (a notional limit bounds
+        the worst); it refuses more only when the market has fallen below the configured
+        reference, which an operator lowers (or a limit order avoids). Before, the last
+        fill alone: risk restarted over a book filled at 100 with a reference since set to
+        150 priced at 100 an order that executed near 150, over max_order_notional."""
+        last, configured = self.exposure.last_px.get(symbol), self._reference_prices.get(symbol)
+        if last is None or configured is None:
+            return last or configured
+        return max(last, configured)
 
     def start_trading_day(self, baseline: Decimal | None = None) -> None:
         """Today's loss is measured from `baseline`, the realized PnL when the trading day
@@ -356,17 +371,17 @@ class RiskGate:
         for verdict in (check_shape(req), check_daily_loss(self.daily_loss(), lim)):
             if not verdict.approved:
                 return verdict
-        reference = self.reference_price(req.symbol)
         if req.order_type is OrdType.MARKET:
-            if reference is None:
+            reference = None  # (no band: it is priced at the reference)
+            price = self.market_price(req.symbol)
+            if price is None:
                 return _reject(
                     ReasonCode.PRICE_BAND,
                     f"no reference price for {req.symbol}: a market order cannot be bounded",
                 )
-            price = reference
         else:
             assert req.price is not None  # check_shape
-            price = req.price
+            price, reference = req.price, self.reference_price(req.symbol)
         exp = self.exposure
         open_buy = exp.open_qty(req.symbol, Side.BUY)
         open_sell = exp.open_qty(req.symbol, Side.SELL)

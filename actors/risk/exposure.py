@@ -178,7 +178,8 @@ class ExposureView:
         fill price of a symbol is the OMS's last execution price of its position filled
         last (`last_px`), as a view that read every event holds it; from an OMS that does
         not say it, the average price of its latest filled open order (a stale price, or
-        none: a market order priced at the configured reference, under-counted)."""
+        none). However old it is, a market order is priced at no less than the configured
+        reference (`actors.risk.checks.RiskGate.market_price`)."""
         view = cls()
         latest_fill_ts: dict[str, int] = {}
         for p in positions:
