@@ -380,6 +380,10 @@ class OmsActor(Actor):
         else:
             super().on_control(command, reply)
 
+    def on_config(self, section: str) -> None:
+        if section == "risk":  # a reload of risk's day_start: positions' day marks follow
+            self.book.day_clock = day_clock.DayClock.of(self.cfg.risk)  # (from their next fill)
+
     def _intake_state(self) -> str:
         if self.kill_switch_engaged or self.gate.globally_paused:  # the switch: the harder hold
             return INTAKE_HALTED if self.kill_switch_engaged else "paused"
