@@ -323,6 +323,11 @@ class RiskGate:
             return last or configured
         return max(last, configured)
 
+    def live(self, client_order_id: str) -> bool:
+        """Is the order live in the view (past PENDING_RISK, not finished): a check of it
+        is a replace's."""
+        return self.exposure.is_live(client_order_id)
+
     def start_trading_day(self, baseline: Decimal | None = None) -> None:
         """Today's loss is measured from `baseline`, the realized PnL when the trading day
         started (None: now). Its owner is `actors.risk.trading_day`, which persists it."""

@@ -302,6 +302,10 @@ class ExposureView:
         o = self._open.get(client_order_id)
         return None if o is None else (o.venue, o.side, o.leaves)
 
+    def is_live(self, client_order_id: str) -> bool:
+        """An order an event (or a rebuild) showed past PENDING_RISK and not finished."""
+        return client_order_id in self._cum
+
     def filled(self, client_order_id: str) -> Decimal:
         """The cum qty of a live order (0: none, or not live): already in the positions."""
         cum = self._cum.get(client_order_id)

@@ -37,3 +37,26 @@ def test_a_pending_replace_that_raises_qty_counts_its_new_terms_against_max_posi
             sim_fault(sut, VENUE, "clear")
             c.wait_for_status("a", {OrderStatus.ACCEPTED})
             assert c.get_order("a").qty == D(1000)
+
+
+def test_a_replace_refused_before_is_checked_again_when_asked_again() -> None:
+    """max_position 1000. Resting buys `a` 100 and `b` 900: a replace of `a` to 200 is
+    refused `max_position` (worst case 1100). `b` is cancelled; the same replace asked again
+    is a new question (worst case 200): approved. Before, risk answered it from its verdict
+    cache (a check identical to one answered before counted as a re-sent one): the
+    refusal stood as long as `a` lived."""
+    cfg = overrides()
+    cfg["risk"] = {"max_position": "1000"}
+    with systems() as started:
+        sut = start(started, overrides=cfg)
+        with client(sut) as c:
+            submit_when_open(c, VENUE, "BUY", "100", "95.00", client_order_id="a")
+            submit_when_open(c, VENUE, "BUY", "900", "95.00", client_order_id="b")
+            c.wait_for_status("b", {OrderStatus.ACCEPTED})
+            with pytest.raises(RiskRejected, match="max_position"):
+                c.replace("a", qty="200")
+            c.cancel("b")
+            c.wait_for_status("b", {OrderStatus.CANCELLED})
+            assert c.replace("a", qty="200").status is OrderStatus.PENDING_REPLACE
+            c.wait_for_status("a", {OrderStatus.ACCEPTED})
+            assert c.get_order("a").qty == D(200)
