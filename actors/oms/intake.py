@@ -27,6 +27,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Protocol
 
+from actors.oms.cancel_replace import replace_refusal
 from actors.oms.intake_state import IntakeGate
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import (
@@ -317,14 +318,8 @@ class Intake:
         if order.status in TERMINAL_STATUSES:
             reply.reject(ErrorCode.INVALID_STATE, f"{coid} is already {order.status.value}")
             return
-        if (
-            order.status
-            in (OrderStatus.PENDING_RISK, OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN)
-            and replace
-        ):
-            reply.reject(
-                ErrorCode.INVALID_STATE, f"{coid} is {order.status.value}: not yet at the venue"
-            )
+        if replace is not None and (refused := replace_refusal(order, replace)) is not None:
+            reply.reject(ErrorCode.INVALID_STATE, refused)  # (before risk counts it)
             return
         if replace is not None and (closed := self._window_refusal(order, replace)) is not None:
             metrics.ORDERS_REFUSED.labels(reason="outside_trading_window").inc()

@@ -9,8 +9,10 @@ from decimal import Decimal
 
 import pytest
 
+from protocol.client import ClientError
 from protocol.exceptions import RiskRejected
 from protocol.messages import OrderStatus
+from tests.helpers import eventually
 from tests.integration.oms_support import overrides, start, systems
 from tests.system_ops import VENUE, client, sim_fault, submit_when_open
 
@@ -60,3 +62,25 @@ def test_a_replace_refused_before_is_checked_again_when_asked_again() -> None:
             assert c.replace("a", qty="200").status is OrderStatus.PENDING_REPLACE
             c.wait_for_status("a", {OrderStatus.ACCEPTED})
             assert c.get_order("a").qty == D(200)
+
+
+def test_a_replace_asked_while_another_is_pending_leaves_no_exposure_behind() -> None:
+    """max_position 1000. A resting buy `a` of 100 is replaced to 200 (the venue holds its
+    answer: PENDING_REPLACE); a second replace to 900 while that one is pending is refused
+    by the OMS (one request at a time). The venue takes the 200: a buy `b` of 800 makes the
+    worst case 1000, approved. Before, risk was asked about the 900 first, approved it and
+    counted it open until `a` ended (the OMS refused it after): `b` was refused at 1700."""
+    cfg = overrides(oms={"request_timeout_s": 20.0})
+    cfg["risk"] = {"max_position": "1000"}
+    with systems() as started:
+        sut = start(started, overrides=cfg)
+        with client(sut) as c:
+            submit_when_open(c, VENUE, "BUY", "100", "95.00", client_order_id="a")
+            c.wait_for_status("a", {OrderStatus.ACCEPTED})
+            sim_fault(sut, VENUE, "delay_exec_ms", "3000")
+            assert c.replace("a", qty="200").status is OrderStatus.PENDING_REPLACE
+            with pytest.raises(ClientError, match="INVALID_STATE"):
+                c.replace("a", qty="900")
+            sim_fault(sut, VENUE, "clear")
+            eventually(lambda: c.get_order("a").qty == D(200), 15.0, message="a at 200")
+            submit_when_open(c, VENUE, "BUY", "800", "95.00", client_order_id="b")
