@@ -8,7 +8,9 @@ session (else OUT_OF_SESSION), venue reconciled, queue not full, journal space r
 PENDING_RISK and put to risk; the verdict is journalled and, once durable, the client is
 answered and an approved order queued on its venue link. A replace
 changes what is at risk, so its new terms go to risk before the request is journalled (and
-while the journal is low only a replace that just lowers the quantity is taken). No
+while the journal is low only a replace that just lowers the quantity is taken); one that
+just lowers the quantity takes risk off and is not put to risk (over max_daily_loss, risk
+refused a client shrinking a resting order), unless the kill-switch is engaged. No
 verdict in time is a refusal (fail closed). Outside the trading windows or in a blackout
 (`window`, `actors.oms.trading_gate`) a submit, and a replace that does more than lower
 the quantity, is refused with OUTSIDE_TRADING_WINDOW (a replace is a new order risk-wise);
@@ -94,6 +96,9 @@ class IntakeHost(Protocol):
         """Run `fn` once this turn's records are durable (replies and sends wait);
         `first`: a venue request, before the turn's events and replies."""
         ...
+
+    @property
+    def kill_switch_engaged(self) -> bool: ...
 
     def drop_unsent(self, client_order_id: str) -> bool:
         """Reject an approved order that must not be sent now (kill-switch, trading
@@ -337,8 +342,9 @@ class Intake:
                 metrics.ORDERS_REFUSED.labels(reason="journal_unavailable").inc()
                 reply.reject(ErrorCode.JOURNAL_UNAVAILABLE, journal)
                 return
-            self._check_replace_risk(order, replace, reply)
-            return
+            if not _lowers_qty_only(order, replace) or self.host.kill_switch_engaged:
+                self._check_replace_risk(order, replace, reply)
+                return  # (one that takes risk off: nothing a limit could refuse it for)
         ts = time.time_ns()
         outcome = self.host.record(
             book.request_replace(replace, ts) if replace else book.request_cancel(coid, ts)

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from protocol.client import ClientError
-from protocol.exceptions import RiskRejected
+from protocol.exceptions import KillSwitchEngaged, RiskRejected
 from protocol.messages import OrderStatus
 from tests.helpers import eventually
 from tests.integration.oms_support import overrides, start, systems
@@ -84,3 +84,33 @@ def test_a_replace_asked_while_another_is_pending_leaves_no_exposure_behind() ->
             sim_fault(sut, VENUE, "clear")
             eventually(lambda: c.get_order("a").qty == D(200), 15.0, message="a at 200")
             submit_when_open(c, VENUE, "BUY", "800", "95.00", client_order_id="b")
+
+
+def test_a_replace_that_only_lowers_the_qty_is_not_refused_by_the_daily_loss() -> None:
+    """max_daily_loss 3. A resting buy `a` of 100; two market round trips lose 4.00: new
+    orders are refused `max_daily_loss`, and so is a replace of `a` that raises it. One that
+    only lowers its qty (to 40, same price) takes risk off: taken, and the venue has it at
+    40. Before, risk was asked about it as about a new order and refused it: the client
+    could only cancel. While the kill-switch is engaged, it is refused as everything."""
+    cfg = overrides()
+    cfg["risk"] = {"max_daily_loss": "3"}
+    with systems() as started:
+        sut = start(started, overrides=cfg)
+        with client(sut) as c:
+            submit_when_open(c, VENUE, "BUY", "100", "95.00", client_order_id="a")
+            c.wait_for_status("a", {OrderStatus.ACCEPTED})
+            for n in range(2):
+                for side in ("BUY", "SELL"):
+                    coid = f"rt{n}-{side}"
+                    submit_when_open(c, VENUE, side, "100", None, client_order_id=coid, tif="IOC")
+                    c.wait_for_status(coid, {OrderStatus.FILLED})
+            with pytest.raises(RiskRejected, match="max_daily_loss"):
+                c.replace("a", qty="120")
+            c.replace("a", qty="40")
+            eventually(lambda: c.get_order("a").qty == D(40), 15.0, message="a at 40")
+            # while the kill-switch is engaged, it is refused as everything is
+            sim_fault(sut, VENUE, "delay_exec_ms", "5000")  # the mass cancel's reports held
+            done = sut.cli("kill-switch", "engage", "--reason", "halt")
+            assert done.returncode == 0, done.stdout + done.stderr
+            with pytest.raises(KillSwitchEngaged):
+                c.replace("a", qty="30")
