@@ -39,14 +39,21 @@ def request_cancel(book: RequestBook, client_order_id: str, ts_ns: int) -> Outco
     return book.record_event(client_order_id, Event.CANCEL_REQUESTED, ts_ns, cl_ord_id=cl)
 
 
+def lowers_qty_only(order: Order, msg: ReplaceOrder) -> bool:
+    """A replace that only takes risk off: a lower quantity, the price unchanged."""
+    same_price = msg.price is None or msg.price == order.price
+    return same_price and msg.qty is not None and msg.qty < order.qty
+
+
 def replace_refusal(order: Order, msg: ReplaceOrder) -> str | None:
     """Why a replace of the live `order` is refused before risk is asked (None: ask it):
     not at the venue yet, or a cancel or replace of ours pending there, which the book
     would refuse once risk approved (one request at a time). Asked first, risk counted the
     raise it approved open until the order ended (found hunting: a replace to 900 while
     one to 200 was pending left 900 counted, and a buy within max_position was refused;
-    tests/integration/test_risk_replace.py). A duplicate (`_duplicate`) is asked, and
-    answered as one."""
+    tests/integration/test_risk_replace.py; so intake refuses a replace too while the
+    order's previous one is with risk). A duplicate (`_duplicate`) is asked, and answered
+    as one."""
     if order.status in (S.PENDING_RISK, S.PENDING_SUBMIT, S.UNKNOWN):
         return f"{order.client_order_id} is {order.status.value}: not yet at the venue"
     if transition(order.status, Event.REPLACE_REQUESTED) is not None:

@@ -82,8 +82,13 @@ class _Risk:
         return "id"
 
     def approve(self, coid: str) -> None:
+        self._answer(RiskVerdict(client_order_id=coid, approved=True))
+
+    def refuse(self, coid: str) -> None:
+        self._answer(RiskVerdict(client_order_id=coid, approved=False, reason_code="max_position"))
+
+    def _answer(self, body: RiskVerdict) -> None:
         callback = self.pending.pop(0)
-        body = RiskVerdict(client_order_id=coid, approved=True)
         callback(Envelope(body.type, "risk", 1, 1, "m", "c", 0, body))
 
 
