@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from actors.oms import operator_orders, outcome_metrics, queued_request, reads
+from actors.oms import escalation, operator_orders, outcome_metrics, queued_request, reads
 from actors.oms.at_venue import OpenAtVenue
 from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.commit_policy import AfterCommit, CommitPolicy, EventHold
@@ -39,7 +39,6 @@ from actors.oms.journal import Journal
 from actors.oms.journal_space import PROBE_S, JournalSpace
 from actors.oms.kill_switch_follower import INTAKE_HALTED, KillSwitchFollower
 from actors.oms.orders import Order, Outcome
-from actors.oms.outside_replace import REPLACED_EXTERNALLY
 from actors.oms.plan import Action, Plan
 from actors.oms.plan_apply import PlanApplier
 from actors.oms.retention import open_book
@@ -77,12 +76,6 @@ from protocol.messages import (
     VenueStateChanged,
 )
 from protocol.paths import cold_marker, oms_dir, operator_stops_path
-
-_COUNTED = {  # escalations with a counter of their own
-    "unmatched_fill": metrics.UNMATCHED_FILLS,
-    "bad_fill": metrics.BAD_FILLS,
-    REPLACED_EXTERNALLY: metrics.ORDERS_REPLACED_EXTERNALLY,
-}
 
 
 class OmsActor(Actor):
@@ -254,17 +247,7 @@ class OmsActor(Actor):
         self.pub.send_multipart(self.sender.encode(body), copy=False)
 
     def _escalate(self, kind: str, detail: str, coid: str, order: Order | None, venue: str) -> None:
-        venue = order.venue if order is not None else venue
-        event = "unmatched_fill" if kind == "unmatched_fill" else "order_escalation"
-        log_event = REPLACED_EXTERNALLY if kind == REPLACED_EXTERNALLY else event
-        self.log.error(log_event, kind=kind, detail=detail, client_order_id=coid, venue=venue)
-        data = {"kind": kind, "detail": detail, "client_order_id": coid, "venue": venue}
-        self.publish_stream(event, data)
-        if (counter := _COUNTED.get(kind)) is not None:
-            counter.labels(venue=venue or "unknown").inc()
-        if kind in ("unmatched_fill", "bad_fill"):  # a trade the book cannot account for
-            if self.cfg.oms.unmatched_fill_engages_kill_switch:
-                self.kill_switch.engage(kind)
+        escalation.escalate(self, kind, detail, coid, order, venue)  # (tests stub this one)
 
     # ------------------------------------------------------------------ never sent
 
@@ -396,6 +379,10 @@ class OmsActor(Actor):
             operator_orders.cancel(self.intake, command, by, self.log, reply)
         else:
             super().on_control(command, reply)
+
+    def on_config(self, section: str) -> None:
+        if section == "risk":  # a reload of risk's day_start: positions' day marks follow
+            self.book.day_clock = day_clock.DayClock.of(self.cfg.risk)  # (from their next fill)
 
     def _intake_state(self) -> str:
         if self.kill_switch_engaged or self.gate.globally_paused:  # the switch: the harder hold

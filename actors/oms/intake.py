@@ -8,7 +8,9 @@ session (else OUT_OF_SESSION), venue reconciled, queue not full, journal space r
 PENDING_RISK and put to risk; the verdict is journalled and, once durable, the client is
 answered and an approved order queued on its venue link. A replace
 changes what is at risk, so its new terms go to risk before the request is journalled (and
-while the journal is low only a replace that just lowers the quantity is taken). No
+while the journal is low only a replace that just lowers the quantity is taken); one that
+just lowers the quantity takes risk off and is not put to risk (over max_daily_loss, risk
+refused a client shrinking a resting order), unless the kill-switch is engaged. No
 verdict in time is a refusal (fail closed). Outside the trading windows or in a blackout
 (`window`, `actors.oms.trading_gate`) a submit, and a replace that does more than lower
 the quantity, is refused with OUTSIDE_TRADING_WINDOW (a replace is a new order risk-wise);
@@ -27,6 +29,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Protocol
 
+from actors.oms.cancel_replace import lowers_qty_only, replace_refusal
 from actors.oms.intake_state import IntakeGate
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import (
@@ -94,6 +97,9 @@ class IntakeHost(Protocol):
         `first`: a venue request, before the turn's events and replies."""
         ...
 
+    @property
+    def kill_switch_engaged(self) -> bool: ...
+
     def drop_unsent(self, client_order_id: str) -> bool:
         """Reject an approved order that must not be sent now (kill-switch, trading
         window closed); True if it was."""
@@ -137,6 +143,7 @@ class Intake:
         self._waiting: dict[str, list[Replier]] = defaultdict(list)  # coid -> submitters
         self._risk_deadline: dict[str, float] = {}
         self._asks: list[RiskCheck] = []  # this turn's, sent together (`_send_asks`)
+        self._replacing: set[str] = set()  # orders whose replace is with risk (one each)
 
     @property
     def awaiting_risk(self) -> int:
@@ -317,14 +324,12 @@ class Intake:
         if order.status in TERMINAL_STATUSES:
             reply.reject(ErrorCode.INVALID_STATE, f"{coid} is already {order.status.value}")
             return
-        if (
-            order.status
-            in (OrderStatus.PENDING_RISK, OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN)
-            and replace
-        ):
-            reply.reject(
-                ErrorCode.INVALID_STATE, f"{coid} is {order.status.value}: not yet at the venue"
-            )
+        if replace is not None and not risk_approved and coid in self._replacing:
+            # the book refuses a second request once the first is asked: after risk counted it
+            reply.reject(ErrorCode.INVALID_STATE, f"{coid}: its previous replace is with risk")
+            return
+        if replace is not None and (refused := replace_refusal(order, replace)) is not None:
+            reply.reject(ErrorCode.INVALID_STATE, refused)  # (before risk counts it)
             return
         if replace is not None and (closed := self._window_refusal(order, replace)) is not None:
             metrics.ORDERS_REFUSED.labels(reason="outside_trading_window").inc()
@@ -333,17 +338,18 @@ class Intake:
         if replace is not None and not risk_approved:
             # a pause, a connector stopped by an operator, the OMS stopping: as for a submit
             paused = self.host.gate.refusal(order.venue)
-            if paused is not None and not _lowers_qty_only(order, replace):
+            if paused is not None and not lowers_qty_only(order, replace):
                 metrics.ORDERS_REFUSED.labels(reason="intake_paused").inc()
                 reply.reject(*paused)
                 return
             journal = self.host.journal_problem
-            if journal is not None and not _lowers_qty_only(order, replace):
+            if journal is not None and not lowers_qty_only(order, replace):
                 metrics.ORDERS_REFUSED.labels(reason="journal_unavailable").inc()
                 reply.reject(ErrorCode.JOURNAL_UNAVAILABLE, journal)
                 return
-            self._check_replace_risk(order, replace, reply)
-            return
+            if not lowers_qty_only(order, replace) or self.host.kill_switch_engaged:
+                self._check_replace_risk(order, replace, reply)
+                return  # (one that takes risk off: nothing a limit could refuse it for)
         ts = time.time_ns()
         outcome = self.host.record(
             book.request_replace(replace, ts) if replace else book.request_cancel(coid, ts)
@@ -361,7 +367,7 @@ class Intake:
 
     def _window_refusal(self, order: Order, replace: ReplaceOrder) -> tuple[str, str] | None:
         """Why the windows refuse this replace now; a quantity-lowering one never is."""
-        if self.window is None or _lowers_qty_only(order, replace):
+        if self.window is None or lowers_qty_only(order, replace):
             return None
         return self.window.refusal()
 
@@ -376,6 +382,7 @@ class Intake:
         )
 
         def verdict(r: Envelope | None) -> None:
+            self._replacing.discard(coid)
             if r is None or not isinstance(r.body, RiskVerdict) or r.body.client_order_id != coid:
                 reply.reject(
                     ErrorCode.RISK_REJECTED,
@@ -389,6 +396,7 @@ class Intake:
                 self.cancel_or_replace(coid, reply, msg, risk_approved=True)
 
         self._send_asks()  # the new orders of this turn first: risk sees them in order
+        self._replacing.add(coid)
         self.risk.request(check, verdict, self.cfg.request_timeout_s)
 
 
@@ -421,12 +429,6 @@ def _answer_submit(order: Order, reply: Replier, *, duplicate: bool) -> None:
         reply.reject(code, order.reason or "rejected by risk", "risk")
         return
     _answer(reply, order, duplicate=duplicate)
-
-
-def _lowers_qty_only(order: Order, msg: ReplaceOrder) -> bool:
-    """A replace that only takes risk off: a lower quantity, the price unchanged."""
-    same_price = msg.price is None or msg.price == order.price
-    return same_price and msg.qty is not None and msg.qty < order.qty
 
 
 def _risk_check(order: Order, qty: Decimal, price: Decimal | None) -> RiskCheck:

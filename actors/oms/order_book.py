@@ -357,6 +357,7 @@ class OrderBook:
             self.quarantined.add(record)
         elif kind == "opening_position":
             pos = Position.from_dict(record)
+            pos.opened(self.day_clock)
             self._positions[(pos.venue, pos.symbol)] = pos
         elif kind in ("event", "fill"):
             order = self.get(record["id"], admit=True)

@@ -82,6 +82,15 @@ class Position:
             self.last_fill_ns = max(self.last_fill_ns, ts_ns)
         self.qty, self.avg_px, self.realized_pnl = moved
 
+    def opened(self, days: DayClock | None) -> None:
+        """A cold start's opening (`from_dict` of its record): the book restarts the
+        position at a realised P&L of 0, so its P&L at the start of the day it opens in is
+        known, 0. Unmarked, risk's start that day read every opening as approximate
+        (`risk_trading_day_baseline_approximate`, a false warning at every cold start)."""
+        if days is not None and self.last_fill_ns:
+            self.day_start_ns = days.day_start_ns(self.last_fill_ns)
+            self.day_start_pnl = self.realized_pnl
+
     def _untouched(self) -> bool:
         """No fill, no qty, no P&L yet: its P&L at any start is 0."""
         return not (self.last_fill_ns or self.qty or self.realized_pnl)

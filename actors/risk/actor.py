@@ -87,7 +87,7 @@ class RiskActor(Actor):
         self.ks = killswitch.KillSwitchState()
         self._ks_watch = killswitch.KillSwitchWatcher(self.ks_path)  # supervisor writes too
         self.gate = RiskGate(self.cfg.risk, reference_prices=reference_prices(self.cfg))
-        self.cache = VerdictCache(self.cfg.risk.verdict_cache_entries)
+        self.cache = VerdictCache(self.cfg.risk.verdict_cache_entries, live=self.gate.live)
         self._held: list[tuple[RiskCheck, Answer, float]] = []
         self.oms = self.peer("oms")
         self.connectors = {v.name: self.peer(f"connector.{v.name}") for v in self.cfg.venues}

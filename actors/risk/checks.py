@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 _NS_PER_S = 1_000_000_000
+_ZERO = Decimal(0)
 
 
 class ReasonCode(StrEnum):
@@ -275,7 +276,9 @@ class RiskGate:
 
     A check for an order already counted as open (a re-sent check whose verdict was lost, or
     a replace checked under the same client order id) is measured without its own earlier
-    exposure, so it is not counted twice, and takes no new rate slot."""
+    exposure, so it is not counted twice, and takes no new rate slot. Of a live order, what
+    max_position and max_order_notional count is its new qty less its filled part (in the
+    position already): what could still execute."""
 
     def __init__(
         self,
@@ -302,8 +305,28 @@ class RiskGate:
             rate.set_limit(limits.max_orders_per_s_per_venue)
 
     def reference_price(self, symbol: str) -> Decimal | None:
-        """The last fill price of the symbol, else its configured reference."""
+        """The last fill price of the symbol, else its configured reference (the band)."""
         return self.exposure.last_px.get(symbol) or self._reference_prices.get(symbol)
+
+    def market_price(self, symbol: str) -> Decimal | None:
+        """A market order's price for its notional: the larger of the symbol's last fill
+        price and its configured reference. Neither is the price it will execute at, and
+        risk cannot tell which is newer: the last fill may be days old (the OMS keeps it
+        across restarts, and a rebuild takes it), the configured one is read at every start
+        and has no time. The larger never counts less than either (a notional limit bounds
+        the worst); it refuses more only when the market has fallen below the configured
+        reference, which an operator lowers (or a limit order avoids). Before, the last
+        fill alone: risk restarted over a book filled at 100 with a reference since set to
+        150 priced at 100 an order that executed near 150, over max_order_notional."""
+        last, configured = self.exposure.last_px.get(symbol), self._reference_prices.get(symbol)
+        if last is None or configured is None:
+            return last or configured
+        return max(last, configured)
+
+    def live(self, client_order_id: str) -> bool:
+        """Is the order live in the view (past PENDING_RISK, not finished): a check of it
+        is a replace's."""
+        return self.exposure.is_live(client_order_id)
 
     def start_trading_day(self, baseline: Decimal | None = None) -> None:
         """Today's loss is measured from `baseline`, the realized PnL when the trading day
@@ -353,17 +376,17 @@ class RiskGate:
         for verdict in (check_shape(req), check_daily_loss(self.daily_loss(), lim)):
             if not verdict.approved:
                 return verdict
-        reference = self.reference_price(req.symbol)
         if req.order_type is OrdType.MARKET:
-            if reference is None:
+            reference = None  # (no band: it is priced at the reference)
+            price = self.market_price(req.symbol)
+            if price is None:
                 return _reject(
                     ReasonCode.PRICE_BAND,
                     f"no reference price for {req.symbol}: a market order cannot be bounded",
                 )
-            price = reference
         else:
             assert req.price is not None  # check_shape
-            price = req.price
+            price, reference = req.price, self.reference_price(req.symbol)
         exp = self.exposure
         open_buy = exp.open_qty(req.symbol, Side.BUY)
         open_sell = exp.open_qty(req.symbol, Side.SELL)
@@ -374,11 +397,15 @@ class RiskGate:
             open_buy -= own_leaves if own_side is Side.BUY else 0
             open_sell -= own_leaves if own_side is Side.SELL else 0
             open_orders -= 1 if own_venue == req.venue else 0
+        # what could still execute: of a live order (a replace: `qty` is its new total), its
+        # filled part is in the position already (counted twice, a replace of 100 with 60
+        # filled to 120 was measured 180); the order's size is still `qty` (max_order_qty)
+        qty = max(req.qty - exp.filled(req.client_order_id), _ZERO)
         for verdict in (
             check_order_qty(req.qty, lim),
             check_price_band(price, reference, lim) if reference is not None else OK,
-            check_notional(req.qty, price, lim),
-            check_position(req.side, req.qty, exp.position(req.symbol), open_buy, open_sell, lim),
+            check_notional(qty, price, lim),
+            check_position(req.side, qty, exp.position(req.symbol), open_buy, open_sell, lim),
             check_open_orders(open_orders, lim),
         ):
             if not verdict.approved:

@@ -178,7 +178,8 @@ class ExposureView:
         fill price of a symbol is the OMS's last execution price of its position filled
         last (`last_px`), as a view that read every event holds it; from an OMS that does
         not say it, the average price of its latest filled open order (a stale price, or
-        none: a market order priced at the configured reference, under-counted)."""
+        none). However old it is, a market order is priced at no less than the configured
+        reference (`actors.risk.checks.RiskGate.market_price`)."""
         view = cls()
         latest_fill_ts: dict[str, int] = {}
         for p in positions:
@@ -300,6 +301,15 @@ class ExposureView:
         """(venue, side, leaves) of an order already counted as open, e.g. approved before."""
         o = self._open.get(client_order_id)
         return None if o is None else (o.venue, o.side, o.leaves)
+
+    def is_live(self, client_order_id: str) -> bool:
+        """An order an event (or a rebuild) showed past PENDING_RISK and not finished."""
+        return client_order_id in self._cum
+
+    def filled(self, client_order_id: str) -> Decimal:
+        """The cum qty of a live order (0: none, or not live): already in the positions."""
+        cum = self._cum.get(client_order_id)
+        return _ZERO if cum is None else cum[0]
 
     def realized_pnl(self) -> Decimal:
         return sum((p.realized_pnl for p in self._positions.values()), _ZERO)

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -71,23 +71,38 @@ class VerdictCache:
     beyond `max_entries` (far more than the checks in flight at once), `settled` ones at once.
 
     `get` answers only an identical check: a check under the same id with other terms (a
-    replace) is a new question and gets a fresh verdict."""
+    replace) is a new question and gets a fresh verdict. So is every check of an order
+    `live` in risk's view (past PENDING_RISK: a replace), even on the same terms: the OMS
+    never re-sends one (no verdict in time fails the client's replace), so an identical one
+    is the client asking again, maybe after the exposure changed; neither kept nor served
+    (found hunting: a replace the venue refused, asked again after a fill, got its old
+    approval; one refused stayed refused after the room was made)."""
 
-    def __init__(self, max_entries: int = VERDICT_CACHE_SIZE) -> None:
+    def __init__(
+        self, max_entries: int = VERDICT_CACHE_SIZE, live: Callable[[str], bool] | None = None
+    ) -> None:
         self._max = max_entries
         self._entries: OrderedDict[str, tuple[RiskCheck, RiskVerdict]] = OrderedDict()
+        self._live = live or (lambda _client_order_id: False)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, check: RiskCheck) -> RiskVerdict | None:
+        if not self._entries:
+            return None
         entry = self._entries.get(check.client_order_id)
+        if entry is not None and self._live(check.client_order_id):
+            return None
         if entry is None or entry[0] != check:
             return None
         self._entries.move_to_end(check.client_order_id)
         return entry[1]
 
     def put(self, check: RiskCheck, verdict: RiskVerdict) -> None:
+        if self._live(check.client_order_id):
+            self._entries.pop(check.client_order_id, None)
+            return
         self._entries[check.client_order_id] = (check, verdict)
         self._entries.move_to_end(check.client_order_id)
         self._trim()

@@ -13,11 +13,13 @@ halted today's trading.
 rebuild from the OMS: the stored day is the current one -> its baseline (a kill -9 of risk or
 of the OMS, a warm start: the day's loss keeps counting); another day, or no file -> a new
 day, whose baseline is the realised P&L at its start: the OMS marks each position's realised
-P&L at the start of the day of its fills (`actors.oms.positions`, same `risk.day_start`), so
-fills after the boundary while risk was down (crash-looping, resting orders filling at the
-venue) count to the new day. A position the OMS marked for other days (a reload of the
-setting: the OMS keeps the one it started with) counts at its P&L now, as all did before,
-logged `risk_trading_day_baseline_approximate`. A cold start moves the file to its archive
+P&L at the start of the day of its fills (`actors.oms.positions`, same `risk.day_start`; a
+reload of it reaches the OMS too: `actors.supervisor.reload`), so fills after the boundary
+while risk was down (crash-looping, resting orders filling at the venue) count to the new
+day. A position whose P&L at the day's start the OMS does not know (marked for other days:
+a reload the OMS did not confirm; P&L booked against no cost) counts at its P&L now, as
+all did before, logged `risk_trading_day_baseline_approximate`; a cold start's opening
+position is known (its P&L restarts at 0). A cold start moves the file to its archive
 (the new book starts at 0). An unreadable file is logged (`risk_trading_day_unreadable`) and
 a new day starts, but the loss of the day so far is then unknown: risk engages the
 kill-switch (`state_unreadable`, as for an unreadable kill-switch file) and an operator

@@ -20,7 +20,9 @@ the diff shows them as `<redacted>`.
 
 Live sections and the actors that apply them (`actors.runtime.live_config`):
 
-    risk       risk        limits, checked from the next order on
+    risk       risk        limits, checked from the next order on; `day_start` and
+               oms         `day_timezone` to the OMS too (only a change of them: it marks
+                           its positions' P&L at each trading day's start by them)
     heartbeat  heartbeat   every field: beat interval, tolerances, thresholds, log_every_n
     trading    oms         trading windows, read at each check (when the config has them)
 """
@@ -47,9 +49,14 @@ from protocol.redact import redact_leaf
 
 # section -> the actors that apply it live (a section not in the config is skipped)
 LIVE_SECTIONS: Mapping[str, tuple[str, ...]] = {
-    "risk": ("risk",),
+    "risk": ("risk", "oms"),
     "heartbeat": ("heartbeat",),
     "trading": ("oms",),
+}
+# an actor that reads only these fields of a section is sent it only when one of them changed
+# (a reload of risk's limits does not wait on the OMS, which reads risk's trading days only)
+_READS_ONLY: Mapping[tuple[str, str], frozenset[str]] = {
+    ("risk", "oms"): frozenset({"risk.day_start", "risk.day_timezone"}),
 }
 ACK_TIMEOUT_S = 5.0  # the CLI's default --timeout-s is 10 s: the per-actor report gets there
 
@@ -190,7 +197,9 @@ class Reloader:
             model = getattr(new, section)  # an optional section may be absent: None
             values = None if model is None else model.model_dump(mode="json")
             for actor in LIVE_SECTIONS[section]:
-                self._send(batch, actor, section, values, operator)
+                reads = _READS_ONLY.get((section, actor))
+                if reads is None or any(c.field in reads for c in changes):
+                    self._send(batch, actor, section, values, operator)
         if batch.waiting:
             self._timers.call_later(ACK_TIMEOUT_S, lambda: self._expire(batch))
         else:

@@ -116,6 +116,33 @@ def test_a_day_boundary_and_kills_of_risk_and_the_oms_keep_the_days_loss() -> No
             assert "max_daily_loss" in _refusal(c, "p5")
 
 
+def _filled_while_risk_is_frozen_over(sut: OmsSystem, c: ExecutionClient, boundary: float) -> int:
+    """A round trip reaches the venue just before `boundary`, which holds its reports back
+    6 s; risk is frozen (SIGSTOP) until the OMS applied both fills after the boundary, then
+    killed -9 (it starts again on the new day). Returns the log mark before the freeze."""
+    sim_fault(sut, VENUE, "delay_exec_ms", "6000")
+    eventually(lambda: time.time() >= boundary - 4, 60.0, message="4 s before the boundary")
+    for side in ("BUY", "SELL"):
+        submit_when_open(c, VENUE, side, "100", None, client_order_id=f"rt2-{side}", tif="IOC")
+    since, pid = sut.mark(), sut.pid_of("risk")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        assert time.time() < boundary, "frozen after the boundary: too slow"
+        for side in ("BUY", "SELL"):
+            order = c.wait_for_status(f"rt2-{side}", {OrderStatus.FILLED}, timeout_s=30.0)
+            assert order.ts_ns > boundary * 1e9  # applied after it
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    return since
+
+
+def _frozen_cfg(day_start: str) -> dict[str, Any]:
+    # the OMS waits out the held reports (no reconciliation finds the fills before them)
+    cfg = _cfg({"request_timeout_s": 20.0}, day_start=day_start)
+    cfg["supervisor"] = {"hang_missed_intervals": 100}  # frozen risk: not killed as hung
+    return cfg
+
+
 def test_fills_while_risk_is_down_over_the_boundary_count_to_the_new_day() -> None:
     """The boundary is in the config from the start (the OMS marks its positions' days with
     it). A round trip loses 2.00 the day before. Just before the boundary another round trip
@@ -124,30 +151,42 @@ def test_fills_while_risk_is_down_over_the_boundary_count_to_the_new_day() -> No
     day: its baseline is the OMS's mark at the boundary (-2.00), the day's P&L -2.00. Before
     the fix the new day began at the P&L at risk's start (-4.00): today's 2.00 uncounted."""
     boundary = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=35)
-    # the OMS waits out the held reports (no reconciliation finds the fills before them)
-    cfg = _cfg({"request_timeout_s": 20.0}, day_start=boundary.strftime("%H:%M:%S"))
-    cfg["supervisor"] = {"hang_missed_intervals": 100}  # frozen risk: not killed as hung
     with systems() as started:
-        sut = start(started, overrides=cfg)
+        sut = start(started, overrides=_frozen_cfg(boundary.strftime("%H:%M:%S")))
         with client(sut) as c:
             _round_trip(c, "rt1")
             _day_pnl(sut, "-2")
-            sim_fault(sut, VENUE, "delay_exec_ms", "6000")
-            due = boundary.timestamp() - 4
-            eventually(lambda: time.time() >= due, 60.0, message="4 s before the boundary")
-            for side in ("BUY", "SELL"):
-                submit_when_open(c, VENUE, side, "100", None, client_order_id=f"rt2-{side}",
-                                 tif="IOC")  # fmt: skip
-            since, pid = sut.mark(), sut.pid_of("risk")
-            os.kill(pid, signal.SIGSTOP)
-            try:
-                assert time.time() < boundary.timestamp(), "frozen after the boundary: too slow"
-                for side in ("BUY", "SELL"):
-                    order = c.wait_for_status(f"rt2-{side}", {OrderStatus.FILLED}, timeout_s=30.0)
-                    assert order.ts_ns > boundary.timestamp() * 1e9  # applied after it
-            finally:
-                os.kill(pid, signal.SIGKILL)
+            since = _filled_while_risk_is_frozen_over(sut, c, boundary.timestamp())
             started_day = sut.wait_event("risk_trading_day_started", 20.0, since=since)
             assert started_day["day"] == boundary.date().isoformat()
             assert D(started_day["baseline"]) == D(-2)
             _day_pnl(sut, "-2")
+
+
+def test_a_reloaded_day_start_reaches_the_oms_fills_while_risk_is_down_count_to_the_new_day() -> (
+    None
+):
+    """As above, with the boundary moved by a reload (the system started with a day start
+    12 hours away): the reload reaches the OMS too, which marks its positions' days by the
+    new setting from then on, so risk's start on the new day finds the mark at the boundary:
+    baseline -2.00 (exact: no `risk_trading_day_baseline_approximate`). Before, the OMS
+    took the new setting only at its next start: the position read as approximate, the new
+    day began at -4.00 and today's 2.00 went uncounted."""
+    far = dt.datetime.now(dt.UTC) + dt.timedelta(hours=12)
+    with systems() as started:
+        sut = start(started, overrides=_frozen_cfg(far.strftime("%H:%M:%S")))
+        with client(sut) as c:
+            _round_trip(c, "rt1")
+            _day_pnl(sut, "-2")
+            boundary = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=20)
+            moved = _frozen_cfg(boundary.strftime("%H:%M:%S"))
+            sut.config_path.write_text(to_toml(make_config(venues=(VENUE,), overrides=moved)))
+            out = sut.cli("reload", "--reason", "move the day's boundary")
+            assert out.returncode == 0, out.stdout + out.stderr
+            since = _filled_while_risk_is_frozen_over(sut, c, boundary.timestamp())
+            started_day = sut.wait_event("risk_trading_day_started", 20.0, since=since)
+            assert started_day["day"] == boundary.date().isoformat()
+            assert D(started_day["baseline"]) == D(-2)
+            _day_pnl(sut, "-2")  # (a round trip to risk: the lines of its start are all in)
+            assert sut.events("risk_trading_day_baseline_approximate", since=since) == []
+            assert "oms: applied risk" in out.stdout, out.stdout

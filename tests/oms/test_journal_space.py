@@ -225,6 +225,7 @@ class _Host:
         self.book = OrderBook()
         self.gate = _OpenGate()  # no operator pause (actors.oms.intake_state)
         self.journal_problem: str | None = None
+        self.kill_switch_engaged = False
         self.pending: list[Callable[[], None]] = []
 
     def record(self, outcome: Outcome) -> Outcome:
@@ -291,15 +292,16 @@ def _refused() -> float:
     return value or 0.0
 
 
-def _live_order(host: _Host) -> None:
-    """o1 accepted at the venue (qty 10 @ 95)."""
-    msg = SubmitOrder(client_order_id="o1", venue=V, symbol="ABC", side=Side.BUY,
+def _live_order(host: _Host, coid: str = "o1") -> None:
+    """`coid` accepted at the venue (qty 10 @ 95)."""
+    msg = SubmitOrder(client_order_id=coid, venue=V, symbol="ABC", side=Side.BUY,
                       qty=D(10), order_type=OrdType.LIMIT, price=D(95))  # fmt: skip
     assert host.book.submit(msg, 1).applied
-    assert host.book.risk_verdict(RiskVerdict(client_order_id="o1", approved=True), 2).applied
-    order = host.book.get("o1")
+    assert host.book.risk_verdict(RiskVerdict(client_order_id=coid, approved=True), 2).applied
+    order = host.book.get(coid)
     assert order is not None
-    accepted = ExecReport(venue=V, exec_id="E0", kind="accepted", cl_ord_id=order.cl_ord_id)
+    accepted = ExecReport(venue=V, exec_id=f"E-{coid}", kind="accepted",
+                          cl_ord_id=order.cl_ord_id)  # fmt: skip
     assert host.book.apply_exec(accepted, 3).applied
 
 
@@ -333,16 +335,21 @@ def test_intake_refuses_new_orders_while_the_journal_is_low_and_cancels_go_on() 
     assert risk.asked == [] and _refused() == before + 3
 
     reply = _Reply()
-    intake.cancel_or_replace("o1", reply, ReplaceOrder(client_order_id="o1", qty=D(5)))  # type: ignore[arg-type]
-    assert reply.rejections == [] and len(risk.asked) == 1  # lowering: to risk as usual
-
-    reply = _Reply()
     intake.cancel_or_replace("o1", reply, None)  # type: ignore[arg-type]
     host.run_pending()
     assert reply.rejections == [] and isinstance(reply.answers[0], OrderAck)
     order = host.book.get("o1")
     assert order is not None and order.status is OrderStatus.PENDING_CANCEL
     assert link.pushed == ["o1"]
+
+    _live_order(host, "o3")
+    reply = _Reply()
+    intake.cancel_or_replace("o3", reply, ReplaceOrder(client_order_id="o3", qty=D(5)))  # type: ignore[arg-type]
+    host.run_pending()
+    assert reply.rejections == [] and risk.asked == []  # lowering: takes risk off, no risk
+    order = host.book.get("o3")
+    assert order is not None and order.status is OrderStatus.PENDING_REPLACE
+    assert link.pushed == ["o1", "o3"]
 
 
 def test_intake_takes_orders_again_once_the_journal_is_no_longer_low() -> None:

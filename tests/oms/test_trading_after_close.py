@@ -82,8 +82,13 @@ class _Risk:
         return "id"
 
     def approve(self, coid: str) -> None:
+        self._answer(RiskVerdict(client_order_id=coid, approved=True))
+
+    def refuse(self, coid: str) -> None:
+        self._answer(RiskVerdict(client_order_id=coid, approved=False, reason_code="max_position"))
+
+    def _answer(self, body: RiskVerdict) -> None:
         callback = self.pending.pop(0)
-        body = RiskVerdict(client_order_id=coid, approved=True)
         callback(Envelope(body.type, "risk", 1, 1, "m", "c", 0, body))
 
 
@@ -140,14 +145,14 @@ def test_a_replace_approved_by_risk_after_the_close_is_refused() -> None:
 
 
 def test_a_quantity_lowering_replace_while_closed_is_taken_and_not_logged_refused() -> None:
-    """Lowering the quantity takes risk off: taken while closed, and no
-    `order_refused_trading_closed` line claims it was refused."""
+    """Lowering the quantity takes risk off: taken while closed (not even put to risk),
+    and no `order_refused_trading_closed` line claims it was refused."""
     oms, risk, intake = _rig()
     _live_order(oms)
     oms.close()
     reply = _Reply()
     intake.cancel_or_replace("o1", reply, ReplaceOrder(client_order_id="o1", qty=D(5)))  # type: ignore[arg-type]
-    risk.approve("o1")
+    assert risk.pending == []
     oms.run_pending()
     assert reply.rejections == [] and oms.link.pushed == ["o1"]
     assert "order_refused_trading_closed" not in oms.log.names()

@@ -266,3 +266,24 @@ def test_secret_values_never_appear_in_the_diff(host: Host) -> None:
     )
     (change,) = config_diff(new, both)
     assert (change.old, change.new) == (REDACTED, REDACTED)  # changed, but not shown
+
+
+def test_a_reload_of_the_trading_days_start_goes_to_the_oms_too(host: Host) -> None:
+    """`risk.day_start` goes to risk and to the OMS (it marks its positions' P&L at each
+    trading day's start: `actors.oms.positions`), and both must confirm it; a change of
+    risk's limits alone goes to risk only (above). Before, to risk only: the OMS marked by
+    the old setting until its next start, and a risk started on the next day read every
+    position filled since as approximate (`risk_trading_day_baseline_approximate`)."""
+    host.write(risk={"day_start": "17:00", "max_order_qty": "5"})
+    r = reloader(host)
+    replies = run(r)
+    sent = {actor: req.command for actor, req in host.sent}
+    assert set(sent) == {"risk", "oms"}
+    oms = sent["oms"]
+    assert isinstance(oms, ApplyConfig) and oms.section == "risk"
+    assert oms.values is not None and oms.values["day_start"] == "17:00"
+    _answer(r, host, risk="ok")
+    assert replies == [] and r.running is host.cfg  # not before the OMS confirms it too
+    _answer(r, host, oms="ok")
+    (reply,) = replies
+    assert reply.status == "ok" and set(reply.data["actors"]) == {"risk", "oms"}

@@ -1,0 +1,50 @@
+"""An outcome's escalation (an unmatched or bad fill, a late fill, an order replaced at the
+venue by someone else): logged as an error, published on the client stream, counted where
+it has a counter of its own, and - a trade the book cannot account for - the kill-switch
+engaged if `oms.unmatched_fill_engages_kill_switch`."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from actors.oms.orders import Order
+from actors.oms.outside_replace import REPLACED_EXTERNALLY
+from actors.runtime import metrics
+from protocol.config import SystemConfig
+
+_COUNTED = {  # escalations with a counter of their own
+    "unmatched_fill": metrics.UNMATCHED_FILLS,
+    "bad_fill": metrics.BAD_FILLS,
+    REPLACED_EXTERNALLY: metrics.ORDERS_REPLACED_EXTERNALLY,
+}
+
+
+class _Host(Protocol):
+    """What an escalation needs of the OMS (`actors.oms.actor.OmsActor`)."""
+
+    cfg: SystemConfig
+
+    @property
+    def log(self) -> Any: ...
+
+    @property
+    def kill_switch(self) -> Any: ...
+
+    def publish_stream(self, event: str, data: dict[str, Any]) -> None: ...
+
+
+def escalate(
+    host: _Host, kind: str, detail: str, coid: str, order: Order | None, venue: str
+) -> None:
+    """`venue` names the venue of one that matches no order (an unmatched fill)."""
+    venue = order.venue if order is not None else venue
+    event = "unmatched_fill" if kind == "unmatched_fill" else "order_escalation"
+    log_event = REPLACED_EXTERNALLY if kind == REPLACED_EXTERNALLY else event
+    host.log.error(log_event, kind=kind, detail=detail, client_order_id=coid, venue=venue)
+    data = {"kind": kind, "detail": detail, "client_order_id": coid, "venue": venue}
+    host.publish_stream(event, data)
+    if (counter := _COUNTED.get(kind)) is not None:
+        counter.labels(venue=venue or "unknown").inc()
+    if kind in ("unmatched_fill", "bad_fill"):  # a trade the book cannot account for
+        if host.cfg.oms.unmatched_fill_engages_kill_switch:
+            host.kill_switch.engage(kind)
