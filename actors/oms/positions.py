@@ -1,9 +1,9 @@
 """Positions and unmatched fills: the money side of the OMS book (pure logic, no I/O).
 
 `Position` is the average-cost position of one (venue, symbol), moved by every fill the
-book applies; `UnmatchedFill` is a venue fill that matched no order: recorded (journal
-record ``unmatched_fill``), escalated, positions untouched (until an adoption of its ClOrdID
-explains or places it: `actors.oms.adoption`).
+book applies, net of the fill's fee (`fee_parts`); `UnmatchedFill` is a venue fill that
+matched no order: recorded (journal record ``unmatched_fill``), escalated, positions
+untouched (until an adoption of its ClOrdID explains or places it: `actors.oms.adoption`).
 """
 
 from __future__ import annotations
@@ -42,9 +42,30 @@ class Position:
     ) -> None:
         self.take(self.after_fill(side, qty, px), ts_ns, days)
 
-    def after_fill(self, side: Side, qty: Decimal, px: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+    def after_fill(
+        self, side: Side, qty: Decimal, px: Decimal, fee: tuple[Decimal, Decimal] = (ZERO, ZERO)
+    ) -> tuple[Decimal, Decimal, Decimal]:
         """(qty, avg_px, realized_pnl) after a fill, computed without changing anything (an
-        ArithmeticError leaves the position as it was)."""
+        ArithmeticError leaves the position as it was). `fee`: its (base, quote) parts
+        (`fee_parts`). A base fee is units of the position given up for nothing: they leave
+        it as a disposal at price 0 (a long's realises their cost, `fee * avg_px`; a short
+        grows by them at no proceeds), so the quantity is what the venue's balance holds
+        (a 1 BTC buy paying 0.001 BTC: 0.999). A quote fee is realised at once."""
+        moved = self._moved(side, qty, px)
+        base, quote = fee
+        if base:  # (a negative one, a rebate, is units received for nothing)
+            given = Position(self.venue, self.symbol, *moved)
+            moved = given._moved(Side.SELL if base > 0 else Side.BUY, abs(base), ZERO)
+        return (moved[0], moved[1], moved[2] - quote) if quote else moved
+
+    def after_record(
+        self, side: Side, symbol: str, record: Mapping[str, Any]
+    ) -> tuple[Decimal, Decimal, Decimal]:
+        """`after_fill` of a ``fill`` record of an order of `symbol` on `side`, its fee too."""
+        qty, px = Decimal(record["qty"]), Decimal(record["px"])
+        return self.after_fill(side, qty, px, fee_parts(symbol, *record_fee(record)))
+
+    def _moved(self, side: Side, qty: Decimal, px: Decimal) -> tuple[Decimal, Decimal, Decimal]:
         signed = qty if side == Side.BUY else -qty
         if self.qty == 0 or (self.qty > 0) == (signed > 0):
             held = abs(self.qty)
@@ -134,6 +155,8 @@ class UnmatchedFill:
     ts_ns: int
     cum_qty: Decimal = ZERO  # the venue's cum qty of its order with this fill (0: not given)
     venue_order_id: str = ""  # the venue's id of the order it filled ("": not given)
+    fee: Decimal = ZERO  # its fee, in `fee_asset` ("": none said); booked when placed
+    fee_asset: str = ""
 
     @classmethod
     def from_report(cls, report: ExecReport, ts_ns: int) -> UnmatchedFill:
@@ -148,6 +171,8 @@ class UnmatchedFill:
             ts_ns,
             report.cum_qty,
             report.venue_order_id,
+            report.fee,
+            report.fee_asset,
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -163,7 +188,7 @@ class UnmatchedFill:
             "ts_ns": self.ts_ns,
             "cum_qty": str(self.cum_qty),
             "venue_order_id": self.venue_order_id,
-        }
+        } | fee_fields(self.fee, self.fee_asset)
 
     @classmethod
     def from_record(cls, r: Mapping[str, Any]) -> UnmatchedFill:
@@ -178,7 +203,32 @@ class UnmatchedFill:
             r["ts_ns"],
             Decimal(r.get("cum_qty", 0)),  # absent in records before it was kept
             r.get("venue_order_id", ""),  # likewise
+            *record_fee(r),
         )
+
+
+def fee_parts(symbol: str, fee: Decimal, fee_asset: str) -> tuple[Decimal, Decimal]:
+    """(base, quote) parts of a fill's fee of `fee` `fee_asset` on a spot `symbol`
+    ("BTC/USDT"): a fee in BTC moves the position, one in USDT the realised P&L. A fee in
+    a third asset (BNB) or on a symbol that is no BASE/QUOTE pair touches neither: it is on
+    the fill (journal, `tradepulse fills`), never converted at a guessed price."""
+    base, slash, quote = symbol.partition("/")
+    if not fee or not slash:
+        return ZERO, ZERO
+    if fee_asset == base:
+        return fee, ZERO
+    return (ZERO, fee) if fee_asset == quote else (ZERO, ZERO)
+
+
+def record_fee(record: Mapping[str, Any]) -> tuple[Decimal, str]:
+    """(fee, fee_asset) of a ``fill`` or ``unmatched_fill`` record ((0, ""): none, and in
+    every record of a build before fees were kept)."""
+    return Decimal(record.get("fee") or 0), str(record.get("fee_asset") or "")
+
+
+def fee_fields(fee: Decimal, fee_asset: str) -> dict[str, str]:
+    """A record's fee keys: none without a fee (an older build reads such records alike)."""
+    return {"fee": str(fee), "fee_asset": fee_asset} if fee or fee_asset else {}
 
 
 def fill_problem(qty: Decimal, px: Decimal) -> str | None:

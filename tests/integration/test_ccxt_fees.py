@@ -82,12 +82,6 @@ def _fill_records(sut: CcxtSystem) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the OMS books a fill's full quantity: the 0.1% BTC commission of a buy is not "
-    "subtracted (no fee on ExecReport), so the position is 1 where the balance is 0.999 and "
-    "the heartbeat engages the kill switch (position_divergence)",
-)
 class TestCcxtCommission:
     def test_base_asset_commission_is_out_of_the_position(
         self, sut: CcxtSystem, c: ExecutionClient
