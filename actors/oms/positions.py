@@ -226,6 +226,11 @@ def record_fee(record: Mapping[str, Any]) -> tuple[Decimal, str]:
     return Decimal(record.get("fee") or 0), str(record.get("fee_asset") or "")
 
 
+def base_fee(symbol: str, record: Mapping[str, Any]) -> Decimal:
+    """The part of a ``fill`` record's fee that leaves the position of `symbol`."""
+    return fee_parts(symbol, *record_fee(record))[0]
+
+
 def fee_fields(fee: Decimal, fee_asset: str) -> dict[str, str]:
     """A record's fee keys: none without a fee (an older build reads such records alike)."""
     return {"fee": str(fee), "fee_asset": fee_asset} if fee or fee_asset else {}

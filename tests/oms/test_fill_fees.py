@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 
 from actors.oms.cost_basis import CostBasis
+from actors.oms.exec_cut import ExecLog
 from actors.oms.order_book import OrderBook
 from actors.oms.positions import Position, UnmatchedFill, fee_parts
 from actors.oms.views import OmsViews
 from protocol import commands as wire
-from protocol.messages import ExecReport, OrdType, RiskVerdict, Side, SubmitOrder
+from protocol.messages import ExecCut, ExecReport, OrdType, RiskVerdict, Side, SubmitOrder
 
 D = Decimal
 V, BTC = "bx", "BTC/USDT"
@@ -155,3 +156,21 @@ def test_an_unknown_cost_position_loses_the_fee_units_as_the_book_does() -> None
     assert not cost.known(key)
     cost.fill(key, Side.SELL, D("2.999"), D(100))
     assert cost.known(key)
+
+
+def test_positions_as_of_a_cut_take_out_a_later_fill_net_of_its_fee() -> None:
+    """The heartbeat and the reconciliation compare the venue's balance at a cut with the
+    OMS's position as of that cut: now minus what came after it. A fill after the cut moved
+    the position by 0.999 (1 less its 0.001 BTC fee), so that is what comes off: as of
+    the cut before it the position is 0, not -0.001 (a false difference of the fee)."""
+    book, log = _book_with("b1", Side.BUY, "1"), ExecLog()
+    report = _fill("b1", "1", "1", "60000.01", "0.001", "BTC", exec_seq=5)
+    log.note_outcome(report, 7, book.apply_exec(report, 4))
+    now = {BTC: book.position(V, BTC).qty}
+    assert now == {BTC: D("0.999")}
+
+    def cut(seq: int) -> ExecCut:
+        return ExecCut(connector_epoch=7, exec_seq=seq, oms_epoch=1)
+
+    assert log.positions_as_of(V, cut(4), now) == {BTC: 0}
+    assert log.positions_as_of(V, cut(5), now) == now
