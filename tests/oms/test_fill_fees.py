@@ -13,6 +13,7 @@ import pytest
 
 from actors.oms.cost_basis import CostBasis
 from actors.oms.exec_cut import ExecLog
+from actors.oms.journal_rows import RowReader
 from actors.oms.order_book import OrderBook
 from actors.oms.positions import Position, UnmatchedFill, fee_parts
 from actors.oms.views import OmsViews
@@ -174,3 +175,10 @@ def test_positions_as_of_a_cut_take_out_a_later_fill_net_of_its_fee() -> None:
 
     assert log.positions_as_of(V, cut(4), now) == {BTC: 0}
     assert log.positions_as_of(V, cut(5), now) == now
+
+
+def test_journal_inspect_shows_a_fills_fee() -> None:
+    book = _book_with("b1", Side.BUY, "1")
+    [rec] = book.apply_exec(_fill("b1", "1", "1", "60000.01", "0.001", "BTC"), 4).records
+    [row] = RowReader().rows({"kind": "record", "data": rec})
+    assert row.detail == "exec b1:t1 fee 0.001 BTC"
