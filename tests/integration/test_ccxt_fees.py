@@ -142,3 +142,23 @@ class TestCcxtCommission:
         after = settle(c, sut)
         assert after.oms_positions == final.oms_positions
         _fresh_heartbeat_agreeing(sut, sut.mark(), final.oms_positions[BTC])
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="risk counts fills gross of fees (actors/risk/exposure.py: the cum delta of "
+        "each OrderEvent, which carries no fee): its BTC position is above the OMS's and the "
+        "exchange's by the base-asset fees, and a rebuild from the OMS's net positions "
+        "jumps it back (chaos seed 805695: positions_equal OMS != risk)",
+    )
+    def test_risk_exposure_is_net_of_fees(self, sut: CcxtSystem, c: ExecutionClient) -> None:
+        """Risk's position (what its limits read) is the OMS's, net of the fees paid."""
+        _market(c, "fee-risk", "BUY", "0.2")
+        final = settle(c, sut)
+
+        def risk_btc() -> Decimal | None:
+            reply = sut.control("exposure")
+            rows = [p for p in reply.data.get("positions", []) if p["symbol"] == BTC]
+            return D(rows[0]["qty"]) if reply.status == "ok" and rows else None
+
+        eventually(lambda: risk_btc() is not None, 10.0)
+        assert risk_btc() == final.oms_positions[BTC]
