@@ -166,8 +166,21 @@ def trade_view(trade: Mapping[str, Any]) -> TradeView:
         qty=qty,
         px=px,
         ts_ns=ts_ns(ts_ms),
-        fee=trade_fee(trade),
+        fee=_readable_fee(trade),
     )
+
+
+def _readable_fee(trade: Mapping[str, Any]) -> tuple[Decimal, str] | None:
+    """`trade_fee`, None when it cannot be read (not a number, an asset name no exchange
+    uses): the fill is still the venue's word, and what the fee moved shows at the heartbeat."""
+    try:
+        fee = trade_fee(trade)
+    except ValueError:
+        return None
+    return fee if fee is None or len(fee[1]) <= MAX_ASSET_CHARS else None
+
+
+MAX_ASSET_CHARS: Final = 32  # ExecReport.fee_asset's bound
 
 
 def trade_fee(trade: Mapping[str, Any]) -> tuple[Decimal, str] | None:

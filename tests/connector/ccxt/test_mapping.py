@@ -665,6 +665,11 @@ def test_each_fill_carries_its_trades_fee_from_every_source() -> None:
     [none] = cx.fill_execs(VENUE, [bare], scope="", cl_ord_id="c1", venue_order_id="28",
                            order_qty=D("0.1"))  # fmt: skip
     assert (none.fee, none.fee_asset) == (0, "")
+    for bad in ({"commission": "lots"}, {"commissionAsset": "X" * 33}):  # the fill goes on
+        raw = [{**TRADES_28[1], "commission": "0.1", "commissionAsset": "BTC", **bad}]
+        [kept] = cx.fill_execs(VENUE, bn.parse_trades(raw), scope="", cl_ord_id="c1",
+                               venue_order_id="28", order_qty=D("0.1"))  # fmt: skip
+        assert (kept.last_qty, kept.fee, kept.fee_asset) == (D("0.03"), 0, "")
 
 
 def test_two_symbols_of_one_base_asset_cannot_be_told_apart() -> None:
