@@ -30,7 +30,7 @@ from actors.oms.lifecycle import Event
 from actors.oms.order_archive import Retention
 from actors.oms.orders import Escalation, Order, Outcome, base_cl_ord_id, terms_problem
 from actors.oms.outside_replace import id_taken, replaced_outside
-from actors.oms.positions import ZERO, Position, UnmatchedFill, fee_fields, fill_problem
+from actors.oms.positions import ZERO, Position, UnmatchedFill, fee_fields, fill_problem, record_fee
 from actors.oms.quarantined import QUARANTINED, Quarantined
 from protocol.day_clock import DayClock
 from protocol.messages import (
@@ -366,7 +366,9 @@ class OrderBook:
                 moved = held.after_record(order.side, order.symbol, record)
             order.apply(record)
             if moved is not None:
-                self._pos(order).take(moved, record.get("ts_ns") or 0, self.day_clock)
+                pos = self._pos(order)
+                pos.take(moved, record.get("ts_ns") or 0, self.day_clock)
+                pos.add_fee(*record_fee(record))
                 if self._unmatched:  # those it accounts for (`adoption.settle`)
                     adoption.settle(order, self._unmatched, record)
             cl = record.get("cl_ord_id")

@@ -9,7 +9,7 @@ untouched (until an adoption of its ClOrdID explains or places it: `actors.oms.a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
@@ -36,6 +36,12 @@ class Position:
     last_fill_ns: int = 0  # journal time of its last fill (0: none, or a snapshot before it)
     day_start_ns: int = 0  # start of the trading day of its last fill (0: not marked)
     day_start_pnl: Decimal = ZERO  # realised P&L at `day_start_ns`
+    fees: dict[str, Decimal] = field(default_factory=dict)  # paid on its fills, per asset
+
+    def add_fee(self, fee: Decimal, fee_asset: str) -> None:
+        """A fee its fill paid, kept per asset (shown; `after_fill` nets what it moved)."""
+        if fee and fee_asset:
+            self.fees[fee_asset] = self.fees.get(fee_asset, ZERO) + fee
 
     def apply_fill(
         self, side: Side, qty: Decimal, px: Decimal, ts_ns: int = 0, days: DayClock | None = None
@@ -128,6 +134,7 @@ class Position:
         pos.last_fill_ns = int(d.get("last_fill_ns", d.get("ts_ns", 0)))
         pos.day_start_ns = int(d.get("day_start_ns", 0))
         pos.day_start_pnl = Decimal(d.get("day_start_pnl", 0))
+        pos.fees = {str(a): Decimal(q) for a, q in (d.get("fees") or {}).items()}
         return pos
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,7 +147,7 @@ class Position:
             "last_fill_ns": self.last_fill_ns,
             "day_start_ns": self.day_start_ns,
             "day_start_pnl": str(self.day_start_pnl),
-        }
+        } | ({"fees": {a: str(q) for a, q in self.fees.items()}} if self.fees else {})
 
 
 @dataclass(frozen=True, slots=True)

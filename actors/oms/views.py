@@ -298,6 +298,7 @@ class OmsViews:
                     "venue_qty": None if venue_qty is None else str(venue_qty),
                     "venue_ts_ns": report.ts_ns if report is not None else None,
                     "venue_source": report.source if report is not None else None,
+                    "fees": {a: str(q) for a, q in pos.fees.items()},
                 }
             )
         return rows

@@ -111,6 +111,8 @@ class TestCcxtCommission:
         [row] = [p for p in sut.control("positions").data["positions"] if p["symbol"] == BTC]
         assert D(row["qty"]) == D("0.599") and D(row["venue_qty"]) == D("0.599")
         assert D(row["avg_px"]) == D("60000.01")
+        assert {a: D(q) for a, q in row["fees"].items()} == {"BTC": D("0.001"),
+                                                              "USDT": D("23.999996")}  # fmt: skip
         want_pnl = -D("0.001") * D("60000.01") + D("0.4") * D("-0.02") - D("23.999996")
         assert D(row["realized_pnl"]) == want_pnl
         assert not sut.events("position_divergence")

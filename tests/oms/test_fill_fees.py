@@ -17,6 +17,7 @@ from actors.oms.journal_rows import RowReader
 from actors.oms.order_book import OrderBook
 from actors.oms.positions import Position, UnmatchedFill, fee_parts
 from actors.oms.views import OmsViews
+from actors.supervisor.commands.positions import format_positions
 from protocol import commands as wire
 from protocol.messages import ExecCut, ExecReport, OrdType, RiskVerdict, Side, SubmitOrder
 
@@ -88,13 +89,15 @@ def test_the_book_applies_a_fee_once_with_its_fill_and_replays_it() -> None:
     [rec] = [r for r in out.records if r["kind"] == "fill"]
     assert (rec["fee"], rec["fee_asset"]) == ("0.001", "BTC")
     assert book.position(V, BTC).qty == D("0.999")
+    assert book.position(V, BTC).fees == {"BTC": D("0.001")}
     again = book.apply_exec(_fill("b1", "1", "1", "60000.01", "0.001", "BTC"), 5)
     assert not again.applied and book.position(V, BTC).qty == D("0.999")
     replayed = OrderBook.from_dict(OrderBook().to_dict())
     for r in _records(book):
         replayed.apply_record(r)
     assert replayed.position(V, BTC).qty == D("0.999")
-    assert OrderBook.from_dict(book.to_dict()).position(V, BTC).qty == D("0.999")
+    restored = OrderBook.from_dict(book.to_dict()).position(V, BTC)
+    assert (restored.qty, restored.fees) == (D("0.999"), {"BTC": D("0.001")})
 
 
 def _records(book: OrderBook) -> list[dict[str, Any]]:
@@ -142,6 +145,8 @@ def test_the_fills_view_shows_each_fills_fee_and_the_cost_basis_follows_it() -> 
     assert (row["fee"], row["fee_asset"], row["qty"]) == ("0.001", "BTC", "1")
     [pos] = views.positions(V)
     assert pos["qty"] == "0.999" and D(pos["realized_pnl"]) == D("-60.00001")
+    assert pos["fees"] == {"BTC": "0.001"}
+    assert "fees paid bx BTC/USDT: 0.001 BTC" in format_positions({"positions": [pos]})
     restored = OmsViews(book, views.state())  # the fill log packed with the fee, snapshotted
     [again] = restored.answer(wire.Fills(limit=5)).data["fills"]
     assert again == row
