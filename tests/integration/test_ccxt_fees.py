@@ -145,6 +145,21 @@ class TestCcxtCommission:
         assert after.oms_positions == final.oms_positions
         _fresh_heartbeat_agreeing(sut, sut.mark(), final.oms_positions[BTC])
 
+    def test_an_oms_kill9_replays_the_fees(self, sut: CcxtSystem, c: ExecutionClient) -> None:
+        """The OMS killed -9 after a fee-paying buy: its journal replay books each fee once
+        again, so its position is still the exchange's balance and each fill's fee the
+        same; the heartbeat agrees afterwards."""
+        _market(c, "fee-oms", "BUY", "0.3")
+        before = settle(c, sut)
+        since = sut.mark()
+        os.kill(sut.pid_of("oms"), signal.SIGKILL)
+        sut.wait_event("actor_ready", 20.0, since=since, child="oms")
+        after = settle(c, sut)
+        assert after.oms_positions == before.oms_positions
+        fills = _fill_records(sut)["fee-oms"]
+        assert [(D(f["fee"]), f["fee_asset"]) for f in fills] == [(D("0.0003"), "BTC")]
+        _fresh_heartbeat_agreeing(sut, sut.mark(), after.oms_positions[BTC])
+
     @pytest.mark.xfail(
         strict=True,
         reason="risk counts fills gross of fees (actors/risk/exposure.py: the cum delta of "
