@@ -55,6 +55,10 @@ class SimCfg(BaseModel):
     # asset, set on its first start (a restart keeps its log's). An asset of a market not
     # listed starts with the default: 1,000 of a base asset, 1,000,000 of a quote asset.
     balances: dict[Asset, NonNegDec] = Field(default_factory=dict)
+    # The local exchange only: the commission rate of every trade, charged as Binance
+    # charges an account that pays no fees in BNB: in the asset received (a buy's base
+    # asset, a sell's quote asset). None: Binance's default spot rate, 0.1%.
+    commission_rate: Annotated[NonNegDec, Field(lt=1)] | None = None
     # A FIX venue's sim only. Non-empty: this simulator runs in the process of venue
     # `runs_in`'s (`venuesim.<runs_in>`): one process for several simulated venues, less
     # memory and idle CPU a venue; a kill of that process takes them all down at once
@@ -96,6 +100,8 @@ def check_sim_balances(kind: str, sim: SimCfg | None, ccxt: CcxtCfg | None) -> N
     balance of a base asset of its symbols is its `position_baseline` (a position is the
     balance above it; no baseline is a baseline of 0): a ValueError naming the key when
     either is broken."""
+    if sim is not None and sim.commission_rate is not None and kind != "ccxt":
+        raise ValueError('sim.commission_rate is the local exchange\'s: for kind = "ccxt" only')
     if sim is None or not sim.balances:
         return
     if kind != "ccxt" or ccxt is None:

@@ -104,6 +104,10 @@ class ExecReport(Msg):
     reject_reason: str = ""  # e.g. DUPLICATE_ORDER (FIX OrdRejReason 6), UNKNOWN_ORDER
     venue_ts_ns: int = 0
     exec_seq: int = 0  # the connector's number for it (`ExecCut`); 0: not numbered
+    # a fill's commission, in `fee_asset` ("": none said); a spot venue charges it in the
+    # asset received (BTC of a BTC/USDT buy), which the OMS's position then lacks
+    fee: Dec = Decimal(0)
+    fee_asset: str = Field(default="", max_length=32)
 
 
 MAX_EXEC_BATCH = 128  # executions in one `ExecReports` (more go as several)

@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--venue", required=True)
     run.add_argument("--epoch", type=int, default=None)
     run.add_argument("--seed", type=int, default=None, help="random walk seed")
-    run.add_argument("--commission", default=None, help="commission rate, e.g. 0.001")
+    run.add_argument("--commission", default=None, help="commission rate (default 0.001)")
     ctl_p.add_argument("fault", choices=("status", *FAULT_KINDS), metavar="COMMAND")
     ctl_p.add_argument("--value")
     ctl_p.add_argument("--json", action="store_true")

@@ -195,8 +195,9 @@ class ExchangeSimActor(Actor):
         }
 
 
-def _decimal(value: object) -> Decimal:
+def _decimal(value: object) -> Decimal | None:
+    """`--commission`'s rate; None (the config's, else Binance's) when absent or unreadable."""
     try:
-        return Decimal(str(value)) if value is not None else Decimal(0)
+        return Decimal(str(value)) if value is not None else None
     except InvalidOperation:
-        return Decimal(0)
+        return None

@@ -14,7 +14,10 @@ Binance's rules, as the real exchange applies them:
   own resting orders expires that resting order (EXPIRED_IN_MATCH) and goes on matching.
 - IOC/FOK/MARKET remainders end EXPIRED; a FOK that cannot fill completely trades nothing.
 - A buy locks qty * limit price of the quote asset, a sell qty of the base asset; fills
-  move the totals (commission, if any, is charged in the asset received).
+  move the totals. Commission is charged in the asset received (a buy's base asset, a
+  sell's quote asset: an account that pays no fees in BNB), rounded to Binance's 8
+  places, at `[venues.sim] commission_rate` (default Binance's 0.1%; 0: none): a buy of
+  1 BTC credits 0.999 BTC, and the trade's commission / commissionAsset (n / N) say so.
 
 State changes only through `_apply(record)`, which the store persists (one frame per
 operation, before the answer goes out) and replays on start: the same code rebuilds the
@@ -36,7 +39,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from actors.exchangesim import errors
-from actors.exchangesim.market import Market, markets_from
+from actors.exchangesim.market import EIGHT, Market, markets_from
 from actors.exchangesim.orders import Trade, XOrder
 from actors.exchangesim.refusals import REFUSALS_KEPT, Refusals
 from actors.exchangesim.wire import Json, account_position, execution_report
@@ -48,6 +51,7 @@ from protocol.config import SimCfg
 from protocol.domain import OrdType, Side, TimeInForce
 
 ZERO = Decimal(0)
+BINANCE_COMMISSION = Decimal("0.001")  # Binance's default spot rate (maker and taker), 0.1%
 DEFAULT_QUOTE_BALANCE = Decimal("1000000")
 DEFAULT_BASE_BALANCE = Decimal("1000")
 _END_STATUS = {
@@ -87,11 +91,13 @@ class Exchange:
         seed: int,
         *,
         balances: dict[str, Decimal] | None = None,
-        commission_rate: Decimal = ZERO,
+        commission_rate: Decimal | None = None,
         keep_refusals: int | None = REFUSALS_KEPT,
     ) -> None:
         self.markets: dict[str, Market] = markets_from(sim)
-        self.commission_rate = commission_rate
+        if commission_rate is None:
+            commission_rate = sim.commission_rate
+        self.commission_rate = BINANCE_COMMISSION if commission_rate is None else commission_rate
         self._sim = sim
         self._store = store
         self._seed = seed
@@ -299,7 +305,7 @@ class Exchange:
         rec: Record = {
             "t": "fill", "sym": o.symbol, "oid": o.oid, "q": str(qty), "px": str(px),
             "lvl": dec_str(lvl), "mk": maker, "tid": self.last_tid.get(o.symbol, 0) + 1,
-            "fee": str(received * self.commission_rate),
+            "fee": str((received * self.commission_rate).quantize(EIGHT)),
         }  # fmt: skip
         self._emit(op, rec, "TRADE")
 

@@ -88,6 +88,8 @@ class FillBook(Protocol):
         *,
         venue_cum_qty: Decimal = ...,
         venue_order_id: str = ...,
+        fee: Decimal = ...,
+        fee_asset: str = ...,
     ) -> Outcome: ...
 
 
@@ -311,8 +313,8 @@ def place(
     esc: tuple[Escalation, ...] = ()
     if why is None:
         out = book.apply_fill(order.client_order_id, fill.exec_id, fill.qty, fill.px, ts_ns,
-                              venue_cum_qty=fill.cum_qty,
-                              venue_order_id=fill.venue_order_id)  # fmt: skip
+                              venue_cum_qty=fill.cum_qty, venue_order_id=fill.venue_order_id,
+                              fee=fill.fee, fee_asset=fill.fee_asset)  # fmt: skip
         if out.applied:
             return out
         why, esc = out.reason, out.escalations

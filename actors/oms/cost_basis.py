@@ -66,8 +66,17 @@ class CostBasis:
             self._unknown.pop(key, None)
             self._unknown_qty.pop(key, None)
 
-    def fill(self, key: Key, side: Side, qty: Decimal, px: Decimal) -> None:
-        """One of our fills at `key` (the book applied it too)."""
+    def fill(
+        self, key: Key, side: Side, qty: Decimal, px: Decimal, base_fee: Decimal = Decimal(0)
+    ) -> None:
+        """One of our fills at `key` (the book applied it too), and the units of its fee
+        in the base asset, which leave the position as the book has them leave: a disposal
+        at price 0 (`Position.after_fill`; a quote fee is known P&L, nothing of this)."""
+        self._fill(key, side, qty, px)
+        if base_fee:
+            self._fill(key, Side.SELL if base_fee > 0 else Side.BUY, abs(base_fee), Decimal(0))
+
+    def _fill(self, key: Key, side: Side, qty: Decimal, px: Decimal) -> None:
         shadow = self._unknown.get(key)
         if shadow is None:
             return

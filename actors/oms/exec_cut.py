@@ -2,7 +2,8 @@
 can answer "as of the cut" and a reconciliation pass can tell which orders changed since.
 
 Per venue:
-- a bounded ring of the fills applied (connector epoch, exec_seq, position delta):
+- a bounded ring of the fills applied (connector epoch, exec_seq, position delta, net of
+  a fee in the base asset as the position is: `actors.oms.positions.fee_parts`):
   the OMS's position as of a cut is the position now minus what was applied after it
   (`positions_as_of`). Every execution up to the cut is applied already (the connector
   holds its answer until they are acked: actors/connector/exec_cut.py), so this is exact
@@ -38,6 +39,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 
 from actors.oms.orders import Outcome
+from actors.oms.positions import base_fee
 from actors.runtime.idring import unslot
 from protocol.messages import ExecCut, ExecReport, Side
 
@@ -244,15 +246,17 @@ class ExecLog:
             if report.kind == "fill" and report.exec_seq:
                 self._log(report.venue).keep_unmatched(report.exec_id, epoch, report.exec_seq)
             return
-        fill = outcome.fill_qty or Decimal(0)
+        fill, fills = outcome.fill_qty or Decimal(0), [r for r in outcome.records
+                                                       if r["kind"] == "fill"]  # fmt: skip
         if fill and len(outcome.records) > 1:  # unmatched fills it placed: at their numbers
-            placed = [r for r in outcome.records if r["kind"] == "fill"
-                      and r["exec_id"] != report.exec_id
+            placed = [r for r in fills if r["exec_id"] != report.exec_id
                       and not r["exec_id"].startswith("recon:")]  # fmt: skip
             if placed:
                 fill -= sum((Decimal(r["qty"]) for r in placed), Decimal(0))
+                fills = [r for r in fills if r not in placed]
                 self.note_placed(report.venue, outcome)
-        delta = fill if order.side == Side.BUY else -fill
+        fees = sum((base_fee(order.symbol, r) for r in fills), Decimal(0))
+        delta = (fill if order.side == Side.BUY else -fill) - fees  # the position's move
         seq, log = report.exec_seq, self._venues.get(report.venue)
         if fill and log is not None and report.exec_id in log.unmatched:
             # a resend of a fill first seen unmatched: it happened at its first number (a
@@ -273,7 +277,7 @@ class ExecLog:
             at = log.unmatched.pop(rec["exec_id"], None) if rec["kind"] == "fill" else None
             if at is not None:
                 qty = Decimal(rec["qty"])
-                delta = qty if order.side == Side.BUY else -qty
+                delta = (qty if order.side == Side.BUY else -qty) - base_fee(order.symbol, rec)
                 self.note(venue, *at, order.client_order_id, order.symbol, delta)
 
     def after_cut(self, venue: str, exec_id: str, cut: ExecCut | None) -> bool:

@@ -169,10 +169,12 @@ class _Steps:
         *,
         venue_cum_qty: Decimal = _ZERO,
         venue_order_id: str = "",
+        fee: Decimal = _ZERO,
+        fee_asset: str = "",
     ) -> Outcome:
         out = self.book.apply_fill(
-            client_order_id, exec_id, qty, px, ts_ns,
-            venue_cum_qty=venue_cum_qty, venue_order_id=venue_order_id,
+            client_order_id, exec_id, qty, px, ts_ns, venue_cum_qty=venue_cum_qty,
+            venue_order_id=venue_order_id, fee=fee, fee_asset=fee_asset,
         )  # fmt: skip
         self.done.append(out)
         return out

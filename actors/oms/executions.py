@@ -65,6 +65,8 @@ class ExecBook(Protocol):
         *,
         venue_cum_qty: Decimal = ...,
         venue_order_id: str = ...,
+        fee: Decimal = ...,
+        fee_asset: str = ...,
     ) -> Outcome: ...
 
     def unmatched_fills(self, venue: str | None = ...) -> list[UnmatchedFill]: ...
@@ -104,6 +106,8 @@ def apply_report(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -
             ts_ns,
             venue_cum_qty=report.cum_qty,
             venue_order_id=report.venue_order_id,
+            fee=report.fee,
+            fee_asset=report.fee_asset,
         )
         return fill if shown is None else _combined(order, (shown, fill), fill)
     if report.kind == "status":
@@ -267,7 +271,8 @@ def _outside_fill(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) 
     placed = [adoption.place(book, order, f, cum, ts_ns, taken="replaced") for f in early[:n]]
     fill = book.apply_fill(order.client_order_id, report.exec_id, report.last_qty,
                            report.last_px, ts_ns, venue_cum_qty=cum,
-                           venue_order_id=report.venue_order_id)  # fmt: skip
+                           venue_order_id=report.venue_order_id, fee=report.fee,
+                           fee_asset=report.fee_asset)  # fmt: skip
     placed += [adoption.place(book, order, f, cum, ts_ns, taken="replaced") for f in early[n:]]
     return _combined(order, (main, *placed[:n], fill, *placed[n:]), fill)
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgpack
 
-# (ts_ns, venue, symbol, side, qty, px, client_order_id, exec_id)
-Packed = tuple[int, str, str, str, str, str, str, str]
+# (ts_ns, venue, symbol, side, qty, px, client_order_id, exec_id[, fee, fee_asset]): the
+# fee only when the fill has one (a fill without, most of them, takes no more room)
+Packed = tuple[Any, ...]
 _INT64 = 1 << 63
 
 
@@ -41,6 +42,10 @@ class FillLike(Protocol):
     def client_order_id(self) -> str: ...
     @property
     def exec_id(self) -> str: ...
+    @property
+    def fee(self) -> Decimal: ...
+    @property
+    def fee_asset(self) -> str: ...
 
 
 def unpack(data: bytes) -> Packed:
@@ -68,9 +73,10 @@ class FillLog:
         return len(self._data)
 
     def append(self, fill: FillLike) -> None:
+        fee = (str(fill.fee), fill.fee_asset) if fill.fee or fill.fee_asset else ()
         data: bytes = msgpack.packb(
             (fill.ts_ns, fill.venue, fill.symbol, fill.side, str(fill.qty), str(fill.px),
-             fill.client_order_id, fill.exec_id),
+             fill.client_order_id, fill.exec_id, *fee),
         )  # fmt: skip
         pair = (fill.venue, fill.symbol)
         ix = self._key_ix.get(pair)
@@ -98,7 +104,7 @@ class FillLog:
         for i in self._slots_newest_first():
             row = unpack(self._data[i])
             if row[7] == exec_id and row[1] == venue and not row[6]:
-                fixed = (*row[:3], side or row[3], *row[4:6], client_order_id, exec_id)
+                fixed = (*row[:3], side or row[3], *row[4:6], client_order_id, exec_id, *row[8:])
                 self._data[i] = msgpack.packb(fixed)
                 return True
         return False

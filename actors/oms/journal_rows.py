@@ -110,7 +110,7 @@ class RowReader:
             coid = str(r.get("id", ""))
             venue, symbol, side = self._orders.get(coid, ("?", "?", "?"))
             if kind == "fill":
-                detail = f"exec {r.get('exec_id', '')}"
+                detail = f"exec {r.get('exec_id', '')}" + _fee(r)
                 qty, px = _s(r.get("qty")), _s(r.get("px"))
             else:
                 detail = " ".join(
@@ -122,7 +122,7 @@ class RowReader:
                 detail,
             )  # fmt: skip
         if kind == "unmatched_fill":
-            detail = f"exec {r.get('exec_id')} ClOrdID {r.get('cl_ord_id')}"
+            detail = f"exec {r.get('exec_id')} ClOrdID {r.get('cl_ord_id')}" + _fee(r)
             return Row(
                 self._seq, ts, kind, "", str(r["venue"]), str(r["symbol"]), _s(r.get("side")),
                 _s(r.get("qty")), _s(r.get("px")), "", detail,
@@ -168,3 +168,8 @@ def _cost_known(r: Mapping[str, Any]) -> bool:
 
 def _s(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def _fee(r: Mapping[str, Any]) -> str:
+    """The detail of a fill record's fee, " fee 0.001 BTC" ("" without one)."""
+    return f" fee {r['fee']} {r.get('fee_asset', '')}".rstrip() if r.get("fee") else ""

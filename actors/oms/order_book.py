@@ -28,16 +28,9 @@ from actors.oms.adoption import AfterCut
 from actors.oms.evictions import Evictions
 from actors.oms.lifecycle import Event
 from actors.oms.order_archive import Retention
-from actors.oms.orders import (
-    Escalation,
-    Order,
-    Outcome,
-    base_cl_ord_id,
-    fill_of,
-    terms_problem,
-)
+from actors.oms.orders import Escalation, Order, Outcome, base_cl_ord_id, terms_problem
 from actors.oms.outside_replace import id_taken, replaced_outside
-from actors.oms.positions import ZERO, Position, UnmatchedFill, fill_problem
+from actors.oms.positions import ZERO, Position, UnmatchedFill, fee_fields, fill_problem, record_fee
 from actors.oms.quarantined import QUARANTINED, Quarantined
 from protocol.day_clock import DayClock
 from protocol.messages import (
@@ -222,8 +215,10 @@ class OrderBook:
         *,
         venue_cum_qty: Decimal = ZERO,
         venue_order_id: str = "",
+        fee: Decimal = ZERO,
+        fee_asset: str = "",
     ) -> Outcome:
-        """Apply one fill of `qty` at `px` (once per exec id); refuse an overfill."""
+        """Apply one fill of `qty` at `px` and its `fee` (once per exec id); refuse an overfill."""
         order = self.get(client_order_id, admit=True)
         if order is None:
             return Outcome.refused(None, "unknown order")
@@ -260,6 +255,7 @@ class OrderBook:
         }
         if venue_order_id:
             rec["venue_order_id"] = venue_order_id
+        rec |= fee_fields(fee, fee_asset)
         out = self._commit(client_order_id, rec)
         if venue_cum_qty and venue_cum_qty != order.cum_qty:
             kind = "venue_cum_behind" if venue_cum_qty < order.cum_qty else "venue_cum_ahead"
@@ -368,10 +364,12 @@ class OrderBook:
             moved = None
             if kind == "fill":
                 held = self.position(order.venue, order.symbol)  # not created if absent
-                moved = held.after_fill(order.side, *fill_of(record))
+                moved = held.after_record(order.side, order.symbol, record)
             order.apply(record)
             if moved is not None:
-                self._pos(order).take(moved, record.get("ts_ns") or 0, self.day_clock)
+                pos = self._pos(order)
+                pos.take(moved, record.get("ts_ns") or 0, self.day_clock)
+                pos.add_fee(*record_fee(record))
                 if self._unmatched:  # those it accounts for (`adoption.settle`)
                     adoption.settle(order, self._unmatched, record)
             cl = record.get("cl_ord_id")

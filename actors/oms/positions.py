@@ -1,15 +1,15 @@
 """Positions and unmatched fills: the money side of the OMS book (pure logic, no I/O).
 
 `Position` is the average-cost position of one (venue, symbol), moved by every fill the
-book applies; `UnmatchedFill` is a venue fill that matched no order: recorded (journal
-record ``unmatched_fill``), escalated, positions untouched (until an adoption of its ClOrdID
-explains or places it: `actors.oms.adoption`).
+book applies, net of the fill's fee (`fee_parts`); `UnmatchedFill` is a venue fill that
+matched no order: recorded (journal record ``unmatched_fill``), escalated, positions
+untouched (until an adoption of its ClOrdID explains or places it: `actors.oms.adoption`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
@@ -36,15 +36,42 @@ class Position:
     last_fill_ns: int = 0  # journal time of its last fill (0: none, or a snapshot before it)
     day_start_ns: int = 0  # start of the trading day of its last fill (0: not marked)
     day_start_pnl: Decimal = ZERO  # realised P&L at `day_start_ns`
+    fees: dict[str, Decimal] = field(default_factory=dict)  # paid on its fills, per asset
+
+    def add_fee(self, fee: Decimal, fee_asset: str) -> None:
+        """A fee its fill paid, kept per asset (shown; `after_fill` nets what it moved)."""
+        if fee and fee_asset:
+            self.fees[fee_asset] = self.fees.get(fee_asset, ZERO) + fee
 
     def apply_fill(
         self, side: Side, qty: Decimal, px: Decimal, ts_ns: int = 0, days: DayClock | None = None
     ) -> None:
         self.take(self.after_fill(side, qty, px), ts_ns, days)
 
-    def after_fill(self, side: Side, qty: Decimal, px: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+    def after_fill(
+        self, side: Side, qty: Decimal, px: Decimal, fee: tuple[Decimal, Decimal] = (ZERO, ZERO)
+    ) -> tuple[Decimal, Decimal, Decimal]:
         """(qty, avg_px, realized_pnl) after a fill, computed without changing anything (an
-        ArithmeticError leaves the position as it was)."""
+        ArithmeticError leaves the position as it was). `fee`: its (base, quote) parts
+        (`fee_parts`). A base fee is units of the position given up for nothing: they leave
+        it as a disposal at price 0 (a long's realises their cost, `fee * avg_px`; a short
+        grows by them at no proceeds), so the quantity is what the venue's balance holds
+        (a 1 BTC buy paying 0.001 BTC: 0.999). A quote fee is realised at once."""
+        moved = self._moved(side, qty, px)
+        base, quote = fee
+        if base:  # (a negative one, a rebate, is units received for nothing)
+            given = Position(self.venue, self.symbol, *moved)
+            moved = given._moved(Side.SELL if base > 0 else Side.BUY, abs(base), ZERO)
+        return (moved[0], moved[1], moved[2] - quote) if quote else moved
+
+    def after_record(
+        self, side: Side, symbol: str, record: Mapping[str, Any]
+    ) -> tuple[Decimal, Decimal, Decimal]:
+        """`after_fill` of a ``fill`` record of an order of `symbol` on `side`, its fee too."""
+        qty, px = Decimal(record["qty"]), Decimal(record["px"])
+        return self.after_fill(side, qty, px, fee_parts(symbol, *record_fee(record)))
+
+    def _moved(self, side: Side, qty: Decimal, px: Decimal) -> tuple[Decimal, Decimal, Decimal]:
         signed = qty if side == Side.BUY else -qty
         if self.qty == 0 or (self.qty > 0) == (signed > 0):
             held = abs(self.qty)
@@ -116,6 +143,7 @@ class Position:
         pos.last_fill_ns = int(d.get("last_fill_ns", d.get("ts_ns", 0)))
         pos.day_start_ns = int(d.get("day_start_ns", 0))
         pos.day_start_pnl = Decimal(d.get("day_start_pnl", 0))
+        pos.fees = {str(a): Decimal(q) for a, q in (d.get("fees") or {}).items()}
         return pos
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,7 +156,7 @@ class Position:
             "last_fill_ns": self.last_fill_ns,
             "day_start_ns": self.day_start_ns,
             "day_start_pnl": str(self.day_start_pnl),
-        }
+        } | ({"fees": {a: str(q) for a, q in self.fees.items()}} if self.fees else {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +171,8 @@ class UnmatchedFill:
     ts_ns: int
     cum_qty: Decimal = ZERO  # the venue's cum qty of its order with this fill (0: not given)
     venue_order_id: str = ""  # the venue's id of the order it filled ("": not given)
+    fee: Decimal = ZERO  # its fee, in `fee_asset` ("": none said); booked when placed
+    fee_asset: str = ""
 
     @classmethod
     def from_report(cls, report: ExecReport, ts_ns: int) -> UnmatchedFill:
@@ -157,6 +187,8 @@ class UnmatchedFill:
             ts_ns,
             report.cum_qty,
             report.venue_order_id,
+            report.fee,
+            report.fee_asset,
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -172,7 +204,7 @@ class UnmatchedFill:
             "ts_ns": self.ts_ns,
             "cum_qty": str(self.cum_qty),
             "venue_order_id": self.venue_order_id,
-        }
+        } | fee_fields(self.fee, self.fee_asset)
 
     @classmethod
     def from_record(cls, r: Mapping[str, Any]) -> UnmatchedFill:
@@ -187,7 +219,37 @@ class UnmatchedFill:
             r["ts_ns"],
             Decimal(r.get("cum_qty", 0)),  # absent in records before it was kept
             r.get("venue_order_id", ""),  # likewise
+            *record_fee(r),
         )
+
+
+def fee_parts(symbol: str, fee: Decimal, fee_asset: str) -> tuple[Decimal, Decimal]:
+    """(base, quote) parts of a fill's fee of `fee` `fee_asset` on a spot `symbol`
+    ("BTC/USDT"): a fee in BTC moves the position, one in USDT the realised P&L. A fee in
+    a third asset (BNB) or on a symbol that is no BASE/QUOTE pair touches neither: it is on
+    the fill (journal, `tradepulse fills`), never converted at a guessed price."""
+    base, slash, quote = symbol.partition("/")
+    if not fee or not slash:
+        return ZERO, ZERO
+    if fee_asset == base:
+        return fee, ZERO
+    return (ZERO, fee) if fee_asset == quote else (ZERO, ZERO)
+
+
+def record_fee(record: Mapping[str, Any]) -> tuple[Decimal, str]:
+    """(fee, fee_asset) of a ``fill`` or ``unmatched_fill`` record ((0, ""): none, and in
+    every record of a build before fees were kept)."""
+    return Decimal(record.get("fee") or 0), str(record.get("fee_asset") or "")
+
+
+def base_fee(symbol: str, record: Mapping[str, Any]) -> Decimal:
+    """The part of a ``fill`` record's fee that leaves the position of `symbol`."""
+    return fee_parts(symbol, *record_fee(record))[0]
+
+
+def fee_fields(fee: Decimal, fee_asset: str) -> dict[str, str]:
+    """A record's fee keys: none without a fee (an older build reads such records alike)."""
+    return {"fee": str(fee), "fee_asset": fee_asset} if fee or fee_asset else {}
 
 
 def fill_problem(qty: Decimal, px: Decimal) -> str | None:

@@ -37,6 +37,7 @@ from actors.oms.cost_basis import CostBasis
 from actors.oms.fill_log import FillLog, Packed
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Order
+from actors.oms.positions import fee_parts, record_fee
 from protocol import commands as wire
 from protocol.commands import Command
 from protocol.messages import ControlReply, PositionView
@@ -59,6 +60,8 @@ class Fill:
     px: Decimal
     client_order_id: str  # "" for a fill that matched no order
     exec_id: str
+    fee: Decimal = Decimal(0)  # in `fee_asset` ("": the venue named none)
+    fee_asset: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,18 +73,21 @@ class Fill:
             "px": str(self.px),
             "client_order_id": self.client_order_id,
             "exec_id": self.exec_id,
+            "fee": str(self.fee),
+            "fee_asset": self.fee_asset,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Fill:
         return cls(
             int(d["ts_ns"]), d["venue"], d["symbol"], d["side"], Decimal(d["qty"]),
-            Decimal(d["px"]), d["client_order_id"], d["exec_id"],
+            Decimal(d["px"]), d["client_order_id"], d["exec_id"], *record_fee(d),
         )  # fmt: skip
 
 
 def _fill(p: Packed) -> Fill:
-    return Fill(p[0], p[1], p[2], p[3], Decimal(p[4]), Decimal(p[5]), p[6], p[7])
+    fee = (Decimal(p[8]), p[9]) if len(p) > 8 else (Decimal(0), "")  # packed with one only
+    return Fill(p[0], p[1], p[2], p[3], Decimal(p[4]), Decimal(p[5]), p[6], p[7], *fee)
 
 
 def unrealized_pnl(qty: Decimal, avg_px: Decimal, last_px: Decimal | None) -> Decimal | None:
@@ -138,7 +144,7 @@ class OmsViews:
 
     def note(self, record: Mapping[str, Any]) -> None:
         """One journal record the book applied (others than fills are ignored)."""
-        kind = record.get("kind")
+        kind, fee = record.get("kind"), record_fee(record)
         if kind == "opening_position":
             self._cost.opening(record)
             return
@@ -146,8 +152,9 @@ class OmsViews:
             order = self._book.get(record["id"])  # read only: an archived one stays there
             if order is None:
                 return
-            key = (order.venue, order.symbol)
-            self._cost.fill(key, order.side, Decimal(record["qty"]), Decimal(record["px"]))
+            key, (base_fee, _) = (order.venue, order.symbol), fee_parts(order.symbol, *fee)
+            qty, px = Decimal(record["qty"]), Decimal(record["px"])
+            self._cost.fill(key, order.side, qty, px, base_fee)
             if self._unmatched and self._placed(order, record["exec_id"]):
                 return
             venue, symbol, side, coid = (
@@ -163,7 +170,7 @@ class OmsViews:
             return
         fill = Fill(
             int(record["ts_ns"]), venue, symbol, side, Decimal(record["qty"]),
-            Decimal(record["px"]), coid, record["exec_id"],
+            Decimal(record["px"]), coid, record["exec_id"], *fee,
         )  # fmt: skip
         self._fills.append(fill)
         self._last_px[(venue, symbol)] = (fill.px, fill.ts_ns)
@@ -291,6 +298,7 @@ class OmsViews:
                     "venue_qty": None if venue_qty is None else str(venue_qty),
                     "venue_ts_ns": report.ts_ns if report is not None else None,
                     "venue_source": report.source if report is not None else None,
+                    "fees": {a: str(q) for a, q in pos.fees.items()},
                 }
             )
         return rows

@@ -12,6 +12,7 @@ import pytest
 
 from actors.exchangesim.book import Exchange
 from actors.exchangesim.errors import ApiError
+from actors.exchangesim.market import EIGHT
 from actors.exchangesim.store import inspect, open_store
 from protocol.domain import OrdType, Side, TimeInForce
 from tests.exchangesim.rig import sim_cfg
@@ -81,6 +82,9 @@ def _check_invariants(ex: Exchange, start: dict[str, Decimal]) -> None:
         sign = 1 if t.side is Side.BUY else -1
         totals[m.base] += sign * t.qty
         totals[m.quote] -= sign * t.qty * t.px
+        received = (m.base, t.qty) if t.side is Side.BUY else (m.quote, t.qty * t.px)
+        assert (t.fee_asset, t.fee) == (received[0], (received[1] * D("0.001")).quantize(EIGHT))
+        totals[t.fee_asset] -= t.fee  # Binance's default: 0.1% of the asset received
     for asset, (free, lk) in ex.balances().items():
         assert lk == locked.get(asset, D(0)), asset
         assert free + lk == totals[asset], asset

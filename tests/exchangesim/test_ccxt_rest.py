@@ -59,6 +59,9 @@ def test_limit_order_rests_locks_balance_and_cancel_releases_it(tmp_path: Path) 
 
 
 def test_market_order_fills_with_full_response_and_moves_balances(tmp_path: Path) -> None:
+    """A market buy of 0.01 BTC at 50000.01: at Binance's default commission (0.1% of the
+    asset received) the account gets 0.00999 BTC and pays 500.0001 USDT."""
+
     async def body() -> None:
         async with running(tmp_path) as rig, client(rig) as ex:
             o = await ex.create_order("BTC/USDT", "market", "buy", 0.01)
@@ -69,7 +72,8 @@ def test_market_order_fills_with_full_response_and_moves_balances(tmp_path: Path
                 (o["id"], 0.01, "taker")
             ]
             bal = await ex.fetch_balance()
-            assert bal["BTC"]["total"] == 1000.01
+            assert bal["BTC"]["total"] == 1000.00999
+            assert (trades[0]["fee"]["cost"], trades[0]["fee"]["currency"]) == (0.00001, "BTC")
             assert Decimal(str(bal["USDT"]["total"])) == Decimal("1000000") - Decimal("500.0001")
 
     run(body())

@@ -308,7 +308,7 @@ def test_a_full_fill_log_takes_little_memory() -> None:
     assert newest == {
         "ts_ns": 1_733_000_000_000_000_000 + views_mod.FILL_LOG_MAX - 1, "venue": V,
         "symbol": "ABC", "side": "BUY", "qty": "1.50", "px": "100.25", "client_order_id": "",
-        "exec_id": f"EXEC-{views_mod.FILL_LOG_MAX - 1:016d}",
+        "exec_id": f"EXEC-{views_mod.FILL_LOG_MAX - 1:016d}", "fee": "0", "fee_asset": "",
     }  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from actors.exchangesim.book import BINANCE_COMMISSION
 from protocol.config import SystemConfig, load_config
 from protocol.exceptions import ConfigError
 
@@ -87,3 +88,23 @@ def test_balances_of_a_base_asset_without_a_position_baseline_are_refused(
     cfg = _load(tmp_path, bare + 'balances = { BTC = "0", ETH = "5", USDT = "100" }\n')
     sim = cfg.venues[0].sim
     assert sim is not None and sim.balances["BTC"] == 0
+
+
+def test_commission_rate_defaults_to_binances_and_is_the_local_exchanges_only(
+    tmp_path: Path,
+) -> None:
+    """No key: None, which the local exchange takes as Binance's default 0.1%; a rate is a
+    decimal in [0, 1); on a FIX venue's simulator (no account) the key is refused."""
+    cfg = _load(tmp_path, EXCHANGE)
+    assert cfg.venues[0].sim is not None and cfg.venues[0].sim.commission_rate is None
+    assert BINANCE_COMMISSION == Decimal("0.001")
+    sim = _load(tmp_path, EXCHANGE + 'commission_rate = "0"\n').venues[0].sim
+    assert sim is not None and sim.commission_rate == 0
+    for bad in ('"1"', '"-0.1"'):
+        with pytest.raises(ConfigError) as info:
+            _load(tmp_path, EXCHANGE + f"commission_rate = {bad}\n")
+        assert info.value.field == "venues[bx].sim.commission_rate", str(info.value)
+    text = '[[venues]]\nname = "simA"\n[venues.sim]\ncommission_rate = "0.001"\n'
+    with pytest.raises(ConfigError) as info:
+        _load(tmp_path, text)
+    assert 'kind = "ccxt" only' in str(info.value)

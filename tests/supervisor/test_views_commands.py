@@ -127,6 +127,10 @@ def test_a_capped_reply_says_how_many_matched() -> None:
             "client_order_id": "", "exec_id": "X1"}  # fmt: skip
     text = format_fills({"fills": [fill], "total": 1})
     assert "(unmatched)" in text and text.endswith("1 fills")
+    assert text.splitlines()[1].split()[6] == "-"  # no fee (an older OMS's row has no keys)
+    paid = format_fills({"fills": [fill | {"fee": "0.001", "fee_asset": "BTC"}], "total": 1})
+    assert paid.splitlines()[0].split()[6] == "FEE"
+    assert paid.splitlines()[1].split()[6:8] == ["0.001", "BTC"]
 
 
 def test_tables_round_prices_and_pnl_json_keeps_every_digit() -> None:

@@ -365,6 +365,7 @@ def _fill_report(
     cost: Decimal,
 ) -> ExecReport:
     status = OrderStatus.FILLED if cum >= order_qty else OrderStatus.PARTIALLY_FILLED
+    fee, fee_asset = fill.fee or (ZERO, "")
     return ExecReport(
         venue=venue,
         exec_id=exec_id_fill(venue_order_id, fill.trade_id, scope),
@@ -381,4 +382,6 @@ def _fill_report(
         leaves_qty=max(order_qty - cum, ZERO),
         ord_status=status,
         venue_ts_ns=fill.ts_ns,
+        fee=fee,
+        fee_asset=fee_asset,
     )

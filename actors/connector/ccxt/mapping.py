@@ -222,23 +222,7 @@ def venue_order(
     )
 
 
-def trade_fee(trade: Mapping[str, Any]) -> tuple[Decimal, str] | None:
-    """(commission, asset) of one ccxt trade, raw-first (REST and FULL fill commission /
-    commissionAsset, executionReport n / N), else ccxt's unified fee; None if it has none."""
-    info = rd.info_of(trade)
-    ws = info.get("e") == "executionReport"
-    cost, asset = (
-        rd.num(info, "n" if ws else "commission"),
-        info.get("N" if ws else "commissionAsset"),
-    )
-    if cost is None or not isinstance(asset, str) or not asset:
-        fee = trade.get("fee")
-        if not isinstance(fee, Mapping):
-            return None
-        cost, asset = rd.num(fee, "cost"), fee.get("currency")
-        if cost is None or not isinstance(asset, str) or not asset:
-            return None
-    return cost, asset
+trade_fee = rd.trade_fee  # (commission, asset) of one ccxt trade
 
 
 def base_asset(symbol: str) -> str:

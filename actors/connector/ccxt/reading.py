@@ -132,6 +132,7 @@ class TradeView:
     qty: Decimal
     px: Decimal
     ts_ns: int
+    fee: tuple[Decimal, str] | None = None  # (commission, asset) if the trade said (`trade_fee`)
 
     def merged(self, other: TradeView) -> TradeView:
         """The same trade seen twice (a FULL answer's fill names no side or time)."""
@@ -141,6 +142,7 @@ class TradeView:
             symbol=self.symbol or other.symbol,
             side=self.side or other.side,
             ts_ns=max(self.ts_ns, other.ts_ns),
+            fee=self.fee or other.fee,
         )
 
 
@@ -164,7 +166,37 @@ def trade_view(trade: Mapping[str, Any]) -> TradeView:
         qty=qty,
         px=px,
         ts_ns=ts_ns(ts_ms),
+        fee=_readable_fee(trade),
     )
+
+
+def _readable_fee(trade: Mapping[str, Any]) -> tuple[Decimal, str] | None:
+    """`trade_fee`, None when it cannot be read (not a number, an asset name no exchange
+    uses): the fill is still the venue's word, and what the fee moved shows at the heartbeat."""
+    try:
+        fee = trade_fee(trade)
+    except ValueError:
+        return None
+    return fee if fee is None or len(fee[1]) <= MAX_ASSET_CHARS else None
+
+
+MAX_ASSET_CHARS: Final = 32  # ExecReport.fee_asset's bound
+
+
+def trade_fee(trade: Mapping[str, Any]) -> tuple[Decimal, str] | None:
+    """(commission, asset) of one ccxt trade, raw-first (REST and FULL fill commission /
+    commissionAsset, executionReport n / N), else ccxt's unified fee; None if it has none."""
+    info = info_of(trade)
+    ws = info.get("e") == "executionReport"
+    cost, asset = num(info, "n" if ws else "commission"), info.get("N" if ws else "commissionAsset")
+    if cost is None or not isinstance(asset, str) or not asset:
+        fee = trade.get("fee")
+        if not isinstance(fee, Mapping):
+            return None
+        cost, asset = num(fee, "cost"), fee.get("currency")
+        if cost is None or not isinstance(asset, str) or not asset:
+            return None
+    return cost, asset
 
 
 def ts_ns(ts_ms: object) -> int:

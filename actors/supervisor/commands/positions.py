@@ -164,6 +164,10 @@ def format_positions(data: dict[str, Any], now_ns: int | None = None) -> str:
         lines.append(
             "VENUE_QTY ?: the connector's fill ledger, incomplete (not seeded from the venue)"
         )
+    for r in data.get("positions", []):  # an older OMS's rows have none
+        if paid := r.get("fees"):
+            each = ", ".join(f"{q} {a}" for a, q in sorted(paid.items()))
+            lines.append(f"fees paid {r['venue']} {r['symbol']}: {each}")
     if data.get("risk_error"):
         lines.append(f"risk: {data['risk_error']} (RISK_QTY unknown)")
     if "differences" in data:

@@ -56,12 +56,13 @@ def format_orders(data: dict[str, Any]) -> str:
 
 
 def format_fills(data: dict[str, Any]) -> str:
-    rows = [("TIME", "VENUE", "SYMBOL", "SIDE", "QTY", "PX", "ORDER", "EXEC_ID")]
+    rows = [("TIME", "VENUE", "SYMBOL", "SIDE", "QTY", "PX", "FEE", "ORDER", "EXEC_ID")]
     for f in data.get("fills", []):
         order = f["client_order_id"] or "(unmatched)"
+        fee = f"{f['fee']} {f['fee_asset']}".strip() if f.get("fee_asset") else "-"
         rows.append(
             (fmt_ts(f["ts_ns"]), f["venue"], f["symbol"], cell(f["side"]), f["qty"], f["px"],
-             order, f["exec_id"])
+             fee, order, f["exec_id"])
         )  # fmt: skip
     return "\n".join([*table(rows), "", _footer(data, "fills")])
 

@@ -644,6 +644,34 @@ def test_trade_fee_is_read_from_every_trade_shape() -> None:
     assert cm.trade_fee({"id": "1", "info": {}, "fee": {"cost": None, "currency": None}}) is None
 
 
+def test_each_fill_carries_its_trades_fee_from_every_source() -> None:
+    """The fill of a trade carries its commission and asset whichever way it came: a
+    myTrades row (commission / commissionAsset), a FULL create answer's fill, the
+    executionReport (n / N); a trade seen twice keeps the fee it was seen with."""
+    raw = [{**TRADES_28[1], "commission": "0.00003000", "commissionAsset": "BTC"}]
+    [rest] = cx.fill_execs(VENUE, bn.parse_trades(raw), scope="", cl_ord_id="c1",
+                           venue_order_id="28", order_qty=D("0.1"))  # fmt: skip
+    assert (rest.fee, rest.fee_asset) == (D("0.00003"), "BTC")
+    full = bn.parse_order({**FULL_MARKET, "fills": [
+        {**f, "commission": "0.00000030", "commissionAsset": "BTC"} for f in FULL_MARKET["fills"]
+    ]})  # fmt: skip
+    fills = cx.fill_execs(VENUE, full["trades"] + full["trades"], scope="", cl_ord_id="m1",
+                          venue_order_id="5403233939", order_qty=D("0.0005"))  # fmt: skip
+    assert [(f.fee, f.fee_asset) for f in fills] == [(D("0.0000003"), "BTC")] * 2
+    _, [trade] = bn.ws_feed([ws_trade(5, "0.01", "0.01", "50000", "500")])
+    ws = cx.ws_fill_exec(VENUE, trade, scope="", cl_ord_id="c1", order_qty=D("0.1"))
+    assert ws is not None and (ws.fee, ws.fee_asset) == (D("0.0000001"), "BTC")
+    bare = {**bn.parse_trades([TRADES_28[0]])[0], "info": {}, "fee": None}
+    [none] = cx.fill_execs(VENUE, [bare], scope="", cl_ord_id="c1", venue_order_id="28",
+                           order_qty=D("0.1"))  # fmt: skip
+    assert (none.fee, none.fee_asset) == (0, "")
+    for bad in ({"commission": "lots"}, {"commissionAsset": "X" * 33}):  # the fill goes on
+        raw = [{**TRADES_28[1], "commission": "0.1", "commissionAsset": "BTC", **bad}]
+        [kept] = cx.fill_execs(VENUE, bn.parse_trades(raw), scope="", cl_ord_id="c1",
+                               venue_order_id="28", order_qty=D("0.1"))  # fmt: skip
+        assert (kept.last_qty, kept.fee, kept.fee_asset) == (D("0.03"), 0, "")
+
+
 def test_two_symbols_of_one_base_asset_cannot_be_told_apart() -> None:
     with pytest.raises(ValueError, match="share base asset BTC"):
         cm.positions_from_balance(VENUE, bn.fetch_balance(ACCOUNT), ["BTC/USDT", "BTC/FDUSD"], {})
