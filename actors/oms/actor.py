@@ -138,7 +138,7 @@ class OmsActor(Actor):
             link.start_reconcile()  # a connected connector answers; else we wait for CONNECTED
         self.call_every(self.cfg.oms.request_timeout_s, self.plans.sweep_stale)
         self.call_every(killswitch.KillSwitchWatcher.POLL_S, self.kill_switch.poll)
-        self.call_every(killswitch.KillSwitchWatcher.POLL_S, self._poll_stops)
+        self.call_every(killswitch.KillSwitchWatcher.POLL_S, self.poll_stops)
         self.call_every(PROBE_S, self.space.probe)
 
     @property
@@ -251,9 +251,9 @@ class OmsActor(Actor):
 
     # ------------------------------------------------------------------ never sent
 
-    def _poll_stops(self) -> None:
-        """A venue whose connector an operator stopped or the supervisor gave up on
-        (`StopHold.seen`: DISCONNECTED), or whose stop went (`VenueLink.hold_lifted`)."""
+    def poll_stops(self) -> None:
+        """A venue whose connector was stopped or given up on (`StopHold.seen`), or whose
+        stop went (`VenueLink.hold_lifted`); also before a link sends (`VenueLink.dispatch`)."""
         held = self.gate.stopped_venues
         for venue, stop in self.gate.poll_stops().items():
             if (link := self.venues.get(venue)) is not None:

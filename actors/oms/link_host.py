@@ -3,12 +3,13 @@ OMS: the link and the OMS do not import each other."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Outcome
 from actors.oms.plan import Action, Plan
+from actors.runtime.operator_stops import OperatorStop
 from protocol.codec import Envelope
 from protocol.messages import Message, Positions
 
@@ -43,6 +44,10 @@ class OperatorStops(Protocol):
         """The venues whose connector the operator stopped (as of the last poll)."""
         ...
 
+    def stopped(self) -> Mapping[str, OperatorStop]:
+        """venue -> its connector's stop, as the stops file reads this loop turn."""
+        ...
+
 
 class LinkHost(Protocol):
     """What a VenueLink needs of the OMS (`actors.oms.actor.OmsActor` provides it)."""
@@ -69,6 +74,10 @@ class LinkHost(Protocol):
     @property
     def unsent(self) -> UnsentHolder:
         """`actors.oms.unsent_guard.UnsentGuard`: the book's never-sent orders."""
+        ...
+
+    def poll_stops(self) -> None:
+        """Act on the stops file now: a new stop takes its venue DISCONNECTED."""
         ...
 
     def publish_stream(self, event: str, data: dict[str, Any]) -> None: ...

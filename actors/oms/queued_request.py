@@ -11,7 +11,10 @@ queued at the OMS, not sent, why, and what sends it (`queued_note`); the operato
 shows the same line (actors/oms/operator_orders.py). Found in review: a cancel to a stopped
 connector's venue was answered "cancel requested" alone while nothing could reach the
 venue. The note is the answer's only: the order's own reason (`get_order`, `orders`) is
-unchanged. No wire change: an older client reads it as any reason.
+unchanged. No wire change: an older client reads it as any reason. A venue logged on but
+not reconciled yet (its pass under way after a logon, or failing) queues the request too:
+its note names the pass it waits for, not a logon (found in review: it said "simB is
+CONNECTED; sent once its connector is logged on").
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Protocol
 from actors.oms.link_sent import REQUEST_PENDING
 from actors.runtime.operator_stops import OperatorStop
 from actors.runtime.peer import Replier
-from protocol.messages import Message, OrderAck, OrderView
+from protocol.messages import Message, OrderAck, OrderView, VenueConnState
 
 
 class QueuedLink(Protocol):
@@ -30,6 +33,9 @@ class QueuedLink(Protocol):
 
     @property
     def ready(self) -> bool: ...
+
+    @property
+    def state(self) -> VenueConnState: ...
 
     @property
     def status_text(self) -> str: ...
@@ -48,9 +54,14 @@ class Stops(Protocol):
 QUEUED = "queued at the OMS, not sent: "
 
 
-def queued_note(venue: str, state: str, stop: OperatorStop | None) -> str:
-    """Why a request to `venue` (its link's `state`, its connector's `stop` if any) waits
-    at the OMS, and what sends it."""
+def queued_note(
+    venue: str, state: str, stop: OperatorStop | None, *, logged_on: bool = False
+) -> str:
+    """Why a request to `venue` (its link's `state`, its connector's `stop` if any;
+    `logged_on`: CONNECTED, its pass not done) waits at the OMS, and what sends it."""
+    if stop is None and logged_on:
+        why = f"{venue} is logged on, its reconciliation pass not done yet ({state})"
+        return f"{QUEUED}{why}; sent once {venue} is reconciled"
     if stop is not None and stop.gave_up is not None:
         why, then = f"{stop.actor} gave up ({stop.gave_up})", f"`tradepulse restart {stop.actor}`"
     elif stop is not None:
@@ -69,7 +80,8 @@ def note(links: Mapping[str, QueuedLink], gate: Stops, view: OrderView) -> str |
         return None
     if not link.is_waiting(coid) or link.is_in_flight(coid):
         return None
-    return queued_note(view.venue, link.status_text, gate.stopped().get(view.venue))
+    stop, logged_on = gate.stopped().get(view.venue), link.state is VenueConnState.CONNECTED
+    return queued_note(view.venue, link.status_text, stop, logged_on=logged_on)
 
 
 class NotedReply(Replier):

@@ -234,7 +234,10 @@ class VenueLink:
 
     def dispatch(self) -> None:
         """Send queued requests while the venue is ready."""
-        book = self.host.book
+        book, gate = self.host.book, self.host.gate
+        if self.ready and self._queue and self.venue not in gate.stopped_venues:
+            if self.venue in gate.stopped():  # written, not polled yet: seen first (venue_stop)
+                self.host.poll_stops()
         while self.ready and self._queue:
             coid, _ = self._queue.popitem(last=False)
             order = book.get(coid)

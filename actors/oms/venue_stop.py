@@ -1,6 +1,6 @@
 """A venue whose connector is stopped, as its `VenueLink` takes it: stopped by an operator
 (`tradepulse stop connector.V`) or given up on by the supervisor, both read from the stops
-file (`OmsActor._poll_stops`, `IntakeGate.poll_stops`).
+file (`OmsActor.poll_stops`, `IntakeGate.poll_stops`).
 
 Either way the venue is DISCONNECTED at the OMS from the moment the stop is read, so the
 two are one rule: its never-sent orders are dropped (rejected, not sent at its next start),
@@ -21,6 +21,11 @@ what it was sent (an Ack of a cancel it did send), so its requests run to their 
 (one unanswered is queued again, `actors.oms.sent_answer`), and a CONNECTED it still sends
 (a state refresh, a pass's open orders) is not taken (`hides`): that incarnation stays
 DISCONNECTED here until the stop goes (`lifted`).
+
+The stop is read every 0.1 s, and by a link before it hands a request to the connector
+(`VenueLink.dispatch`): a connector with nothing to log out exits ~20 ms after the stop is
+written, and a cancel sent in between went to a socket with no process behind it, kept for
+the next incarnation (found in review: tests/integration/test_cancel_before_stop_read.py).
 """
 
 from __future__ import annotations

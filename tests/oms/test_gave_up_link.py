@@ -25,7 +25,7 @@ from tests.oms.test_venue_link import (
 
 
 def _gave_up(link: VenueLink, oms: StubOms) -> None:
-    """As `OmsActor._poll_stops`: the gate has the record (`stopped_venues`), then the link."""
+    """As `OmsActor.poll_stops`: the gate has the record (`stopped_venues`), then the link."""
     oms.gate.stopped_venues = frozenset({V})
     link.stop.seen(OperatorStop(f"connector.{V}", "exit 65", 0.0, V, gave_up="state_corrupt"))
 

@@ -5,7 +5,7 @@ CONNECTED may have come before the OMS's poll read the stop (a give-up read late
 the new incarnation logged on), or never come (a stop across hosts the edge did not carry
 out: the connector ran on, logged on). Before `VenueLink.hold_lifted`, the venue then stayed
 unreconciled for good once the stop went: an order UNKNOWN, the queue never sent (the
-periodic sweep passes only venues ready). The real `OmsActor._poll_stops`, `IntakeGate`
+periodic sweep passes only venues ready). The real `OmsActor.poll_stops`, `IntakeGate`
 and stops file, with the link of test_venue_link."""
 
 from __future__ import annotations
@@ -44,13 +44,13 @@ INCARNATION_8 = Sender(f"connector.{V}", 8)
 
 
 class _Poller:
-    """What `OmsActor._poll_stops` uses of the OMS: its gate and its links."""
+    """What `OmsActor.poll_stops` uses of the OMS: its gate and its links."""
 
     def __init__(self, gate: IntakeGate, link: VenueLink) -> None:
         self.gate, self.venues = gate, {V: link}
 
     def poll(self) -> None:
-        OmsActor._poll_stops(cast(OmsActor, self))
+        OmsActor.poll_stops(cast(OmsActor, self))
 
 
 def _rig(tmp_path: Path) -> tuple[VenueLink, StubOms, StubPeer, _Poller, Path]:

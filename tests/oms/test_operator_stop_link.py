@@ -42,7 +42,7 @@ def _resting() -> tuple[VenueLink, StubOms, StubPeer]:
 
 
 def _stop(link: VenueLink, oms: StubOms) -> None:
-    """As `OmsActor._poll_stops`: the gate has the stop (`stopped_venues`), then the link."""
+    """As `OmsActor.poll_stops`: the gate has the stop (`stopped_venues`), then the link."""
     oms.gate.stopped_venues = frozenset({V})
     link.stop.seen(STOP)
 
@@ -123,3 +123,21 @@ def test_a_cancel_unanswered_at_its_deadline_under_the_stop_is_sent_after_the_pa
     _started_pass(link, oms, peer)
     [(again, _)] = peer.sent  # once
     assert isinstance(again, CancelOnVenue) and again.cl_ord_id == "x-1.c1"
+
+
+def test_a_cancel_asked_after_the_stop_is_written_but_before_its_poll_is_queued() -> None:
+    """Found in review: the OMS reads the stops file every 0.1 s, and a connector stopped
+    with nothing to log out exits in ~20 ms. A cancel asked in between went to the
+    connector's socket with no process behind it. The link now reads the file (once a loop
+    turn) before it sends: the stop written is seen first, and the cancel is queued."""
+    link, oms, peer = _resting()
+    oms.links[V] = link
+    oms.gate.written = {V: STOP}  # `tradepulse stop` wrote it; the OMS's poll has not run
+    _cancel(link, oms)
+    assert peer.sent == [] and link.depth == 1, peer.sent  # queued, not handed to it
+    assert not link.ready and link.state is VenueConnState.DISCONNECTED
+    assert oms.gate.stopped_venues == frozenset({V})  # as the poll would have it
+    oms.gate.written = {}
+    _started_pass(link, oms, peer)
+    [(cancel, _)] = peer.sent  # once, after the pass
+    assert isinstance(cancel, CancelOnVenue) and cancel.cl_ord_id == "x-1.c1"

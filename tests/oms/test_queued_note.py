@@ -11,6 +11,7 @@ from actors.oms.queued_request import QUEUED, NotedReply, note, queued_note
 from actors.runtime.operator_stops import OperatorStop
 from actors.runtime.peer import Replier
 from protocol.messages import (
+    Ack,
     ErrorCode,
     Message,
     OrderAck,
@@ -19,7 +20,10 @@ from protocol.messages import (
     OrdType,
     RequestRejected,
     Side,
+    VenueConnState,
 )
+from tests.oms.test_cancel_during_place import placing
+from tests.oms.test_venue_link import CONNECTED, V
 
 BY = "alice (uid 1000, pid 9)"
 
@@ -52,6 +56,7 @@ class _Link:
         self, *, ready: bool = False, queued: bool = True, in_flight: bool = False
     ) -> None:
         self.ready, self.status_text = ready, "DISCONNECTED"
+        self.state = VenueConnState.DISCONNECTED
         self._queued, self._in_flight = queued, in_flight
 
     def is_waiting(self, client_order_id: str) -> bool:
@@ -95,3 +100,33 @@ def test_the_note_is_the_answers_reason_and_nothing_else_changes() -> None:
     assert ack.order.model_copy(update={"reason": ""}) == _view(OrderStatus.PENDING_CANCEL)
     reply.reject(ErrorCode.UNKNOWN_ORDER, "no order")
     assert isinstance(answered[-1], RequestRejected)
+
+
+class _NoStops:
+    def stopped(self) -> dict[str, OperatorStop]:
+        return {}
+
+
+def test_a_cancel_waiting_for_the_pass_of_a_logged_on_venue_is_not_told_to_wait_for_a_logon() -> (
+    None
+):
+    """Found in review: a venue CONNECTED but not reconciled yet (its connector restarted or
+    logged on again, the pass under way) queues a cancel too, and the note said "simB is
+    CONNECTED; sent once its connector is logged on", which it is. It now says the venue is
+    logged on and waits for its reconciliation pass, and names nothing else to do."""
+    link, oms, peer = placing()
+    assert peer.answer(Ack(ref="p")).type == "place_order"
+    oms.book.apply_venue_status("x-1", OrderStatus.ACCEPTED, 3)
+    link.on_state(CONNECTED, 8, "logged on")  # a new incarnation: its pass under way
+    assert link.state is VenueConnState.CONNECTED and not link.ready
+    assert oms.book.request_cancel("x-1", 4).applied
+    link.push("x-1")
+    view = oms.book.get("x-1")
+    assert view is not None and link.is_waiting("x-1") and not link.is_in_flight("x-1")
+    said = note({V: link}, _NoStops(), view.view())
+    assert said is not None and said.startswith(QUEUED), said
+    assert "logged on" not in said.split("; sent once", 1)[1], said
+    assert said == (
+        f"{QUEUED}{V} is logged on, its reconciliation pass not done yet (CONNECTED);"
+        f" sent once {V} is reconciled"
+    )

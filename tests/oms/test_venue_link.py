@@ -15,6 +15,7 @@ from actors.oms.order_book import OrderBook
 from actors.oms.orders import DROPPED_OUT_OF_SESSION, Outcome
 from actors.oms.plan import Action, Plan
 from actors.oms.venue_link import VenueLink
+from actors.runtime.operator_stops import OperatorStop
 from protocol.codec import Envelope, Sender
 from protocol.messages import (
     Ack,
@@ -77,6 +78,10 @@ class Stops:
 
     def __init__(self) -> None:
         self.stopped_venues: frozenset[str] = frozenset()
+        self.written: dict[str, OperatorStop] = {}  # the stops file, ahead of the poll
+
+    def stopped(self) -> dict[str, OperatorStop]:
+        return self.written
 
 
 class StubOms:
@@ -91,6 +96,7 @@ class StubOms:
         self.unsent = NoHolds()
         self.streams: list[tuple[str, dict[str, Any]]] = []
         self.committed_then: list[Callable[[], None]] = []
+        self.links: dict[str, VenueLink] = {}  # the links `poll_stops` acts on
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
         self.timers.append((delay_s, fn))
@@ -102,6 +108,13 @@ class StubOms:
         fns, self.committed_then = self.committed_then, []
         for fn in fns:
             fn()
+
+    def poll_stops(self) -> None:
+        """As `OmsActor.poll_stops` for the links a test registers in `links`."""
+        new = {v: s for v, s in self.gate.written.items() if v not in self.gate.stopped_venues}
+        self.gate.stopped_venues = frozenset(self.gate.written)
+        for venue, stop in new.items():
+            self.links[venue].stop.seen(stop)
 
     def publish_stream(self, event: str, data: dict[str, Any]) -> None:
         self.streams.append((event, data))
