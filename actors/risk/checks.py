@@ -42,6 +42,7 @@ __all__ = [
 
 _NS_PER_S = 1_000_000_000
 _ZERO = Decimal(0)
+_MARKET_PX = "the larger of the last fill price and the configured reference_prices"
 
 
 class ReasonCode(StrEnum):
@@ -409,6 +410,10 @@ class RiskGate:
             check_open_orders(open_orders, lim),
         ):
             if not verdict.approved:
+                if verdict.code is ReasonCode.MAX_NOTIONAL and req.order_type is OrdType.MARKET:
+                    # say the price: a configured reference above the market refuses them all
+                    why = f"{verdict.reason} (a market order priced at {price}: {_MARKET_PX})"
+                    return replace(verdict, reason=why)
                 return verdict
         if resent:
             return OK
