@@ -45,6 +45,14 @@ def lowers_qty_only(order: Order, msg: ReplaceOrder) -> bool:
     return same_price and msg.qty is not None and msg.qty < order.qty
 
 
+def takes_no_risk(order: Order, msg: ReplaceOrder) -> bool:
+    """A replace risk has nothing to say about: it lowers the quantity only, or it repeats
+    a request the book answers as a duplicate (`_duplicate`: nothing new is asked at the
+    venue). Put to risk, a repeat's refusal told the client RISK_REJECTED of a replace
+    pending at the venue (found by review)."""
+    return lowers_qty_only(order, msg) or _duplicate(order, *_terms(order, msg)) is not None
+
+
 def replace_refusal(order: Order, msg: ReplaceOrder) -> str | None:
     """Why a replace of the live `order` is refused before risk is asked (None: ask it):
     not at the venue yet, or a cancel or replace of ours pending there, which the book
@@ -54,7 +62,7 @@ def replace_refusal(order: Order, msg: ReplaceOrder) -> str | None:
     tests/integration/test_risk_replace.py; so intake refuses a replace too while the
     order's previous one is with risk). So are terms the book refuses in any state
     (`_terms_refusal`: nothing changed, no more than the filled part, a price on a market
-    order). A duplicate (`_duplicate`) is asked, and answered as one."""
+    order). A duplicate (`_duplicate`) is not refused: the book answers it as one."""
     if order.status in (S.PENDING_RISK, S.PENDING_SUBMIT, S.UNKNOWN):
         return f"{order.client_order_id} is {order.status.value}: not yet at the venue"
     qty, price = _terms(order, msg)

@@ -76,3 +76,23 @@ def test_a_raise_of_a_market_order_without_a_price_is_still_asked() -> None:
     _live_market_order(oms)
     intake.cancel_or_replace("m1", _Reply(), ReplaceOrder(client_order_id="m1", qty=D(50)))  # type: ignore[arg-type]
     assert len(risk.pending) == 1
+
+
+def test_a_retried_replace_already_pending_is_answered_as_a_duplicate_unasked() -> None:
+    """`o1` (10) replaced to 20, approved and asked at the venue; the client, its ack lost,
+    sends the same replace again: answered as a duplicate of the pending request, and risk
+    is not asked. Before, it was put to risk, whose refusal (the exposure had grown, or the
+    kill-switch) told the client RISK_REJECTED of a replace the venue may still take."""
+    oms, risk, intake = _rig()
+    _live_order(oms)
+    msg = ReplaceOrder(client_order_id="o1", qty=D(20))
+    intake.cancel_or_replace("o1", _Reply(), msg)  # type: ignore[arg-type]
+    risk.approve("o1")
+    oms.run_pending()
+    retry = _Reply()
+    intake.cancel_or_replace("o1", retry, msg)  # type: ignore[arg-type]
+    assert risk.pending == []
+    oms.run_pending()
+    assert retry.rejections == []
+    (ack,) = retry.answers
+    assert ack.duplicate and ack.order.pending_qty == D(20)  # type: ignore[attr-defined]
