@@ -45,6 +45,14 @@ def lowers_qty_only(order: Order, msg: ReplaceOrder) -> bool:
     return same_price and msg.qty is not None and msg.qty < order.qty
 
 
+def takes_no_risk(order: Order, msg: ReplaceOrder) -> bool:
+    """A replace risk has nothing to say about: it lowers the quantity only, or it repeats
+    a request the book answers as a duplicate (`_duplicate`: nothing new is asked at the
+    venue). Put to risk, a repeat's refusal told the client RISK_REJECTED of a replace
+    pending at the venue (found by review)."""
+    return lowers_qty_only(order, msg) or _duplicate(order, *_terms(order, msg)) is not None
+
+
 def replace_refusal(order: Order, msg: ReplaceOrder) -> str | None:
     """Why a replace of the live `order` is refused before risk is asked (None: ask it):
     not at the venue yet, or a cancel or replace of ours pending there, which the book
@@ -52,15 +60,19 @@ def replace_refusal(order: Order, msg: ReplaceOrder) -> str | None:
     raise it approved open until the order ended (found hunting: a replace to 900 while
     one to 200 was pending left 900 counted, and a buy within max_position was refused;
     tests/integration/test_risk_replace.py; so intake refuses a replace too while the
-    order's previous one is with risk). A duplicate (`_duplicate`) is asked, and answered
-    as one."""
+    order's previous one is with risk). So are terms the book refuses in any state
+    (`_terms_refusal`: nothing changed, no more than the filled part, a price on a market
+    order). A duplicate (`_duplicate`) is not refused: the book answers it as one."""
     if order.status in (S.PENDING_RISK, S.PENDING_SUBMIT, S.UNKNOWN):
         return f"{order.client_order_id} is {order.status.value}: not yet at the venue"
-    if transition(order.status, Event.REPLACE_REQUESTED) is not None:
+    qty, price = _terms(order, msg)
+    if _duplicate(order, qty, price) is not None:
         return None
-    if _duplicate(order, *_terms(order, msg)) is not None:
-        return None
-    return f"{order.client_order_id} is {order.status.value}: a request is pending at the venue"
+    if transition(order.status, Event.REPLACE_REQUESTED) is None:
+        return f"{order.client_order_id} is {order.status.value}: a request is pending at the venue"
+    # terms the book refuses whatever risk says (found by review: a price on a market
+    # order's raise was approved and counted, then refused by the book)
+    return _terms_refusal(order, msg, qty, price)
 
 
 def _terms(order: Order, msg: ReplaceOrder) -> tuple[Decimal, Decimal | None]:
@@ -83,6 +95,22 @@ def _duplicate(order: Order, qty: Decimal, price: Decimal | None) -> str | None:
     return None
 
 
+def _terms_refusal(
+    order: Order, msg: ReplaceOrder, qty: Decimal, price: Decimal | None
+) -> str | None:
+    """Why the terms (qty, price) the replace asks for are refused, whatever the order's
+    state (None: they stand)."""
+    if (qty, price) == (order.qty, order.price):
+        return "replace changes nothing"
+    if qty <= order.cum_qty:
+        return f"new qty {qty} must exceed cum_qty {order.cum_qty}"
+    if order.order_type == OrdType.MARKET and msg.price is not None:
+        return "invalid price for the order type"
+    if price is not None and price <= 0:
+        return "invalid price for the order type"
+    return None
+
+
 def request_replace(book: RequestBook, msg: ReplaceOrder, ts_ns: int) -> Outcome:
     order = book.get(msg.client_order_id, admit=True)
     if order is None:
@@ -90,16 +118,8 @@ def request_replace(book: RequestBook, msg: ReplaceOrder, ts_ns: int) -> Outcome
     qty, price = _terms(order, msg)
     if (duplicate := _duplicate(order, qty, price)) is not None:
         return Outcome("duplicate", order, reason=duplicate)
-    if (qty, price) == (order.qty, order.price):
-        return Outcome.refused(order, "replace changes nothing")
-    if qty <= order.cum_qty:
-        return Outcome.refused(order, f"new qty {qty} must exceed cum_qty {order.cum_qty}")
-    if (
-        order.order_type == OrdType.MARKET
-        and msg.price is not None
-        or (price is not None and price <= 0)
-    ):
-        return Outcome.refused(order, "invalid price for the order type")
+    if (refused := _terms_refusal(order, msg, qty, price)) is not None:
+        return Outcome.refused(order, refused)
     cl = request_cl_ord_id(order.cl_ord_ids[0], "r", order.request_seq + 1)
     return book.record_event(
         msg.client_order_id,

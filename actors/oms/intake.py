@@ -6,18 +6,18 @@ up on by the supervisor: else VENUE_DOWN, `actors.oms.intake_state`), venue in i
 session (else OUT_OF_SESSION), venue reconciled, queue not full, journal space reserved
 (else JOURNAL_UNAVAILABLE: a full disk, `actors.oms.journal_space`)), journalled
 PENDING_RISK and put to risk; the verdict is journalled and, once durable, the client is
-answered and an approved order queued on its venue link. A replace
-changes what is at risk, so its new terms go to risk before the request is journalled (and
-while the journal is low only a replace that just lowers the quantity is taken); one that
-just lowers the quantity takes risk off and is not put to risk (over max_daily_loss, risk
-refused a client shrinking a resting order), unless the kill-switch is engaged. No
-verdict in time is a refusal (fail closed). Outside the trading windows or in a blackout
-(`window`, `actors.oms.trading_gate`) a submit, and a replace that does more than lower
-the quantity, is refused with OUTSIDE_TRADING_WINDOW (a replace is a new order risk-wise);
-cancels are always taken. An order approved after the window closed is rejected unsent
-(DROPPED_OUTSIDE_TRADING_WINDOW), and so is a replace approved after it closed that does
-more than lower the quantity. Everything here reaches the OMS through
-`IntakeHost` and the venue links.
+answered and an approved order queued on its venue link. A replace (not a repeat of one
+pending: `takes_no_risk`) changes what is at risk, so its new terms go to risk before the
+request is journalled (and while the journal is low only one that just lowers the quantity
+is taken); one that just lowers the quantity takes risk off and is not put to risk
+(over max_daily_loss, risk refused a client shrinking a resting order), unless the
+kill-switch is engaged. No verdict in time is a refusal (fail closed). Outside the
+trading windows or in a blackout (`window`, `actors.oms.trading_gate`) a submit, and a
+replace that does more than lower the quantity, is refused with OUTSIDE_TRADING_WINDOW (a
+replace is a new order risk-wise); cancels are always taken. An order approved after the
+window closed is rejected unsent (DROPPED_OUTSIDE_TRADING_WINDOW), and so is a replace
+approved after it closed that does more than lower the quantity. Everything here reaches
+the OMS through `IntakeHost` and the venue links.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Protocol
 
-from actors.oms.cancel_replace import lowers_qty_only, replace_refusal
+from actors.oms.cancel_replace import replace_refusal, takes_no_risk
 from actors.oms.intake_state import IntakeGate
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import (
@@ -338,16 +338,16 @@ class Intake:
         if replace is not None and not risk_approved:
             # a pause, a connector stopped by an operator, the OMS stopping: as for a submit
             paused = self.host.gate.refusal(order.venue)
-            if paused is not None and not lowers_qty_only(order, replace):
+            if paused is not None and not takes_no_risk(order, replace):
                 metrics.ORDERS_REFUSED.labels(reason="intake_paused").inc()
                 reply.reject(*paused)
                 return
             journal = self.host.journal_problem
-            if journal is not None and not lowers_qty_only(order, replace):
+            if journal is not None and not takes_no_risk(order, replace):
                 metrics.ORDERS_REFUSED.labels(reason="journal_unavailable").inc()
                 reply.reject(ErrorCode.JOURNAL_UNAVAILABLE, journal)
                 return
-            if not lowers_qty_only(order, replace) or self.host.kill_switch_engaged:
+            if not takes_no_risk(order, replace) or self.host.kill_switch_engaged:
                 self._check_replace_risk(order, replace, reply)
                 return  # (one that takes risk off: nothing a limit could refuse it for)
         ts = time.time_ns()
@@ -367,7 +367,7 @@ class Intake:
 
     def _window_refusal(self, order: Order, replace: ReplaceOrder) -> tuple[str, str] | None:
         """Why the windows refuse this replace now; a quantity-lowering one never is."""
-        if self.window is None or lowers_qty_only(order, replace):
+        if self.window is None or takes_no_risk(order, replace):
             return None
         return self.window.refusal()
 

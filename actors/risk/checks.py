@@ -11,7 +11,7 @@ Limits are inclusive: a value exactly at its limit passes, anything beyond it is
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -42,6 +42,8 @@ __all__ = [
 
 _NS_PER_S = 1_000_000_000
 _ZERO = Decimal(0)
+_REFUSALS_KEPT = 1024  # orders whose last refusal a repeat is told from (`BreachTracker`)
+_MARKET_PX = "the larger of the last fill price and the configured reference_prices"
 
 
 class ReasonCode(StrEnum):
@@ -229,14 +231,22 @@ class SlidingWindowRate:
 class BreachTracker:
     """A breach beyond `breach_multiplier` x its limit, or `breaches_to_engage` breaches
     within `breach_window_s`, says "engage the kill-switch". Kill-switch rejections are not
-    breaches (trading is already halted)."""
+    breaches (trading is already halted). A check refused as the same order's last one was
+    (`check`: a client asking a refused replace again, which the verdict cache no longer
+    answers) counts once (found by review: each retry counted, and one client retrying one
+    refused replace engaged the switch for every venue)."""
 
     def __init__(self, limits: RiskLimitsCfg) -> None:
         self._limits = limits
         self._window_ns = int(limits.breach_window_s * _NS_PER_S)
         self._stamps: deque[int] = deque()
+        self._refused: OrderedDict[str, tuple[RiskCheck, ReasonCode]] = OrderedDict()
 
-    def record(self, verdict: Verdict, now_ns: int) -> str:
+    def approved(self, client_order_id: str) -> None:
+        if self._refused:  # its next refusal is a new breach
+            self._refused.pop(client_order_id, None)
+
+    def record(self, verdict: Verdict, now_ns: int, check: RiskCheck | None = None) -> str:
         """Returns the reason to engage the kill-switch, or "" to carry on."""
         if verdict.approved or verdict.code is ReasonCode.KILL_SWITCH:
             return ""
@@ -246,6 +256,13 @@ class BreachTracker:
                 f"{verdict.code} breach at {verdict.ratio:.2f}x its limit "
                 f"(breach_multiplier {lim.breach_multiplier:g}): {verdict.reason}"
             )
+        if check is not None:
+            last = self._refused.pop(check.client_order_id, None)
+            self._refused[check.client_order_id] = (check, verdict.code)
+            if len(self._refused) > _REFUSALS_KEPT:
+                self._refused.popitem(last=False)
+            if last == (check, verdict.code):
+                return ""
         horizon = now_ns - self._window_ns
         while self._stamps and self._stamps[0] <= horizon:
             self._stamps.popleft()
@@ -261,6 +278,7 @@ class BreachTracker:
 
     def reset(self) -> None:
         self._stamps.clear()
+        self._refused.clear()
 
     def set_limits(self, limits: RiskLimitsCfg) -> None:
         self._limits = limits
@@ -355,8 +373,9 @@ class RiskGate:
                 self._rate_total.record(now_ns)
                 self._venue_rate(req.venue).record(now_ns)
             self.exposure.add_provisional(req)
+            self.breaches.approved(req.client_order_id)
             return verdict
-        engage_reason = self.breaches.record(verdict, now_ns)
+        engage_reason = self.breaches.record(verdict, now_ns, req)
         return replace(verdict, engage_reason=engage_reason) if engage_reason else verdict
 
     def _venue_rate(self, venue: str) -> SlidingWindowRate:
@@ -409,6 +428,10 @@ class RiskGate:
             check_open_orders(open_orders, lim),
         ):
             if not verdict.approved:
+                if verdict.code is ReasonCode.MAX_NOTIONAL and req.order_type is OrdType.MARKET:
+                    # say the price: a configured reference above the market refuses them all
+                    why = f"{verdict.reason} (a market order priced at {price}: {_MARKET_PX})"
+                    return replace(verdict, reason=why)
                 return verdict
         if resent:
             return OK

@@ -62,3 +62,13 @@ def test_a_limit_orders_band_still_reads_the_last_fill() -> None:
     g = _rebuilt("100.01", "150")
     limit = _market("1").model_copy(update={"order_type": OrdType.LIMIT, "price": D(100)})
     assert g.check(limit, now_ns=1).approved
+
+
+def test_a_market_orders_notional_refusal_names_the_price_it_was_priced_at() -> None:
+    """The refusal says the price and where it came from: an operator whose market orders
+    are all refused (a configured reference far above the market) sees why, not only a
+    notional no order of theirs seemed to make. Found by review: the reason named the
+    notional alone."""
+    verdict = _rebuilt("100.01", "150").check(_market("100"), now_ns=1)
+    assert verdict.code is ReasonCode.MAX_NOTIONAL
+    assert "priced at 150" in verdict.reason and "configured reference" in verdict.reason

@@ -12,9 +12,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from actors.risk.actor import RiskActor
-from protocol.messages import OrderEvent, OrderStatus
+from protocol.messages import OrderEvent, OrderStatus, Side
 from tests.actor_stubs import Client, Harness
-from tests.risk.test_actor import applied, check, order, start, verdict
+from tests.risk.test_actor import LIMITS, applied, check, order, start, verdict
 
 D = Decimal
 S = OrderStatus
@@ -61,3 +61,23 @@ def test_a_replace_refused_before_is_approved_once_there_is_room(h: Harness) -> 
     h.pump(lambda: actor.gate.exposure.own_open("b") is None, what="b cancelled")
     assert verdict(client, check("a", "50")).approved
     assert actor.gate.exposure.own_open("a") == ("simA", check("a").side, D(50))
+
+
+def test_a_refused_replace_asked_again_is_one_breach_not_one_each_time() -> None:
+    """Breaches engage the kill-switch at `breaches_to_engage` (3 here) within the window.
+    `a` to 50 is refused `max_position` (`b`, 90, rests); the client asks the same replace
+    three times: checked again each time (never the cached verdict), but a breach once, as
+    when the cache answered the repeats: the switch stays off, and an order within the
+    limits is approved. Found by review: each repeat counted, and one client retrying one
+    refused replace engaged the kill-switch for every venue."""
+    h = Harness(overrides={"risk": {**LIMITS, "breaches_to_engage": 3}})
+    try:
+        actor, client = _resting(h)
+        _publish(h, "b", S.ACCEPTED, "90")
+        h.pump(lambda: actor.gate.exposure.own_open("b") is not None, what="b open")
+        for _ in range(3):
+            assert verdict(client, check("a", "50")).reason_code == "max_position"
+        assert verdict(client, check("c", "1", side=Side.SELL)).approved
+        assert not actor.engaged
+    finally:
+        h.close()
