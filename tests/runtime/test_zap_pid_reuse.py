@@ -99,12 +99,13 @@ stranger.stdin.close(); stranger.wait()
 
 def _unshare() -> list[str]:
     """The command that runs the rest in new user, pid and mount (/proc) namespaces, or
-    skip where the host does not allow that without privileges."""
+    skip where the host does not allow that (or setting the next pid) without privileges."""
     tool = shutil.which("unshare")
     if tool is None:
         pytest.skip("no unshare(1)")
     cmd = [tool, "--user", "--map-root-user", "--pid", "--fork", "--mount-proc"]
-    probe = subprocess.run([*cmd, "true"], capture_output=True, timeout=30, check=False)
+    write = "echo 500 > /proc/sys/kernel/ns_last_pid"  # what the scenario does
+    probe = subprocess.run([*cmd, "sh", "-c", write], capture_output=True, timeout=30, check=False)
     if probe.returncode != 0:
         pytest.skip(f"no unprivileged pid namespace: {probe.stderr.decode()[:200]}")
     return cmd
