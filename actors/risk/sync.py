@@ -131,7 +131,9 @@ class ExposureSync:
             self._on_events()
 
     def _on_events(self) -> None:
-        for frames in self._budget.read(self.sub):
+        # only events whose connection's binder is one of ours (runtime.zap): a stranger
+        # bound at the stream's socket file would feed the exposure false fills
+        for frames in self.actor.zap.from_binders(self._budget.read(self.sub, frames=True)):
             try:
                 batch = read_events(frames)  # a turn's order events in one message
             except ProtocolError as exc:

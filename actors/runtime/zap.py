@@ -17,13 +17,16 @@ connection, once; the handler here answers in the process's own loop (no thread)
 `admit` is the decision (pure but for reading /proc); `ZapGate` the socket side.
 
 The other way, who BOUND what a process connects to (the supervisor's socket, each
-`Peer`'s, the link's bridges): not by ZAP, which libzmq cannot do safely on a connecting
+`Peer`'s, the link's bridges, the OMS's event stream risk reads): not by ZAP, which libzmq cannot do safely on a connecting
 socket (protocol.sockets.connect_dealer: an answer can reach a later connection, aborting
 the process or admitting a later binder). Each message such a socket receives carries its
 connection's Peer-Address, the binder's kernel credentials: `from_binders` passes on only
-messages whose binder `decide` admits (the verdict kept per address), and drops, counts and
-logs (`peer_refused`) the others. A stranger that took over a peer's socket file can read
-what is sent to it, but nothing it answers is taken.
+messages whose binder `decide` admits, and drops, counts and logs (`peer_refused`) the
+others. A stranger that took over a peer's socket file can read what is sent to it, but
+nothing it answers is taken. A verdict is kept per address only while the process judged
+lives (a pidfd of it, polled as each message is read): the address names a pid, and pids
+come round again (pid_max can be 32,768), so a stranger that got a dead peer's pid and bound
+its endpoint would otherwise be taken for that peer.
 
 The link between hosts (`actors.link`) binds a tcp ROUTER in `LINK_DOMAIN`: its requests go
 to the gate's `link` decision (mechanism and credentials: a CURVE client's public key) and
@@ -32,6 +35,8 @@ an accepted peer gets a User-Id (its host group), which libzmq puts on its messa
 
 from __future__ import annotations
 
+import os
+import select
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -46,7 +51,8 @@ ZAP_ENDPOINT = "inproc://zeromq.zap.01"  # fixed by the ZAP RFC (27/ZAP)
 ZAP_DOMAIN = b"tradepulse"
 LINK_DOMAIN = b"tradepulse-link"  # the tcp link between hosts (actors/link): CURVE keys
 _VERSION = b"1.0"
-_MAX_BINDERS = 1024  # binders' verdicts kept (one per connection's address); then forgotten
+# binders' verdicts kept (one per live binder's address, each holding a pidfd); then forgotten
+_MAX_BINDERS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +133,8 @@ class ZapGate:
         self._log = structlog.get_logger().bind(actor=actor_id)
         self._budget = LogBudget()
         self._binders: dict[str, str | None] = {}  # Peer-Address -> why refused (None: ours)
+        self._pidfds: dict[int, str] = {}  # a kept verdict's pidfd -> its address
+        self._exits = select.poll()  # the pidfds: readable once their process has exited
 
     def on_readable(self) -> None:
         for frames in drain(self.sock, 100):
@@ -155,22 +163,51 @@ class ZapGate:
     def from_binders(self, messages: Iterable[list[zmq.Frame]]) -> Iterator[list[bytes]]:
         """The messages (as read, frames with their metadata, from a socket this process
         CONNECTED) that came from a process of the system, as bytes; one from a binder
-        `decide` refuses is dropped, counted and logged as a refused connection is."""
+        `decide` refuses is dropped, counted and logged as a refused connection is.
+
+        A kept verdict is used only if its process had not exited when the message was
+        already read (the poll after the read): a process that lives keeps its pid, so the
+        message's binder is the process judged."""
+        binders, exits = self._binders, self._exits
         for raw in messages:
             try:
                 address = str(raw[0].get("Peer-Address"))
             except zmq.ZMQError:  # no such property: not a connection with credentials
                 address = ""
-            if address in self._binders:
-                reason = self._binders[address]
-            else:  # a connection not seen before: judged once
-                if len(self._binders) >= _MAX_BINDERS:
-                    self._binders.clear()
-                reason = self._binders[address] = self._decide(parse_peer_address(address))
+            if gone := exits.poll(0):  # a judged binder is gone: its pid may be anyone's now
+                self._forget([fd for fd, _event in gone])
+            reason = binders[address] if address in binders else self._judge(address)
             if reason is None:
                 yield [frame.bytes for frame in raw]
             else:
                 self._refuse(address, parse_peer_address(address), reason)
+
+    def _judge(self, address: str) -> str | None:
+        """`decide` on the binder at `address`; the verdict kept while that process lives
+        (its pidfd, opened before the decision, so that the pidfd's process is the one
+        judged). Not kept when it is gone already, or pidfds are not to be had."""
+        cred = parse_peer_address(address)
+        if cred is None:  # no process to judge (no kernel credentials): refused at once
+            return self._decide(None)
+        try:
+            pidfd = os.pidfd_open(cred.pid)
+        except OSError:  # gone (then refused: not a child of ours), or no pidfds here
+            return self._decide(cred)
+        reason = self._decide(cred)
+        if len(self._pidfds) >= _MAX_BINDERS:
+            self._forget(list(self._pidfds))
+        self._binders[address] = reason
+        self._pidfds[pidfd] = address
+        self._exits.register(pidfd, select.POLLIN)
+        if gone := self._exits.poll(0):  # exited meanwhile: the verdict for this message only
+            self._forget([fd for fd, _event in gone])
+        return reason
+
+    def _forget(self, pidfds: list[int]) -> None:
+        for fd in pidfds:
+            self._exits.unregister(fd)
+            os.close(fd)
+            self._binders.pop(self._pidfds.pop(fd), None)
 
     def _refuse(self, address: str, cred: PeerCred | None, reason: str) -> None:
         self._refused.inc()
