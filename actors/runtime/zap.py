@@ -17,9 +17,10 @@ connection, once; the handler here answers in the process's own loop (no thread)
 `admit` is the decision (pure but for reading /proc); `ZapGate` the socket side.
 
 The other way, who BOUND what a process connects to (the supervisor's socket, each
-`Peer`'s, the link's bridges, the OMS's event stream risk reads): not by ZAP, which libzmq cannot do safely on a connecting
-socket (protocol.sockets.connect_dealer: an answer can reach a later connection, aborting
-the process or admitting a later binder). Each message such a socket receives carries its
+`Peer`'s, the link's bridges, the OMS's event stream risk reads): not by ZAP, which libzmq
+cannot do safely on a connecting socket (protocol.sockets.connect_dealer: an answer can
+reach a later connection, aborting the process or admitting a later binder). Each message
+such a socket receives carries its
 connection's Peer-Address, the binder's kernel credentials: `from_binders` passes on only
 messages whose binder `decide` admits, and drops, counts and logs (`peer_refused`) the
 others. A stranger that took over a peer's socket file can read what is sent to it, but
