@@ -264,13 +264,17 @@ class OrderEvent(Msg):
     """Published on the OMS event stream whenever an order changes. `fill_qty` is every
     fill of the order since its previous event (None: none), `fill_px` their average; an
     adopted order's fills before its adoption count as one (its first event's, at the
-    venue's average price)."""
+    venue's average price). Their fees as the OMS booked them (`protocol.fees.fee_parts`,
+    None: none): `fill_fee_base` left the position (base-asset units), `fill_fee_quote`
+    was realised (quote asset); a fee in a third asset (BNB) moved neither, not here."""
 
     type: Literal["order_event"] = "order_event"
     event_seq: int
     order: OrderView
     fill_qty: Dec | None = None
     fill_px: Dec | None = None
+    fill_fee_base: Dec | None = None
+    fill_fee_quote: Dec | None = None
 
 
 class StreamEvent(Msg):
