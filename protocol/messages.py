@@ -9,12 +9,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter, model_validator
+from pydantic import Field, TypeAdapter
 
 from protocol.batch_messages import OrderEvents, Replies, SubmitOrders
 from protocol.commands import Command, OperatorId
 from protocol.domain import (
-    MAX_REASON_CHARS,
     TERMINAL_STATUSES,
     ClientId,
     Dec,
@@ -26,6 +25,15 @@ from protocol.domain import (
     Symbol,
     TimeInForce,
     VenueConnState,
+)
+from protocol.risk_messages import (
+    MAX_RISK_BATCH,
+    KillSwitchCommand,
+    KillSwitchState,
+    RiskCheck,
+    RiskChecks,
+    RiskVerdict,
+    RiskVerdicts,
 )
 from protocol.venue_messages import (
     CancelOnVenue,
@@ -256,13 +264,17 @@ class OrderEvent(Msg):
     """Published on the OMS event stream whenever an order changes. `fill_qty` is every
     fill of the order since its previous event (None: none), `fill_px` their average; an
     adopted order's fills before its adoption count as one (its first event's, at the
-    venue's average price)."""
+    venue's average price). Their fees as the OMS booked them (`protocol.fees.fee_parts`,
+    None: none): `fill_fee_base` left the position (base-asset units), `fill_fee_quote`
+    was realised (quote asset); a fee in a third asset (BNB) moved neither, not here."""
 
     type: Literal["order_event"] = "order_event"
     event_seq: int
     order: OrderView
     fill_qty: Dec | None = None
     fill_px: Dec | None = None
+    fill_fee_base: Dec | None = None
+    fill_fee_quote: Dec | None = None
 
 
 class StreamEvent(Msg):
@@ -290,74 +302,6 @@ class Snapshot(Msg):
     type: Literal["snapshot"] = "snapshot"
     event_seq: int
     orders: list[OrderView]
-
-
-# --------------------------------------------------------------------------- oms <-> risk
-
-
-class RiskCheck(Msg):
-    type: Literal["risk_check"] = "risk_check"
-    client_order_id: str
-    venue: str
-    symbol: str
-    side: Side
-    qty: Dec
-    order_type: OrdType
-    price: Dec | None = None
-
-
-class RiskVerdict(Msg):
-    type: Literal["risk_verdict"] = "risk_verdict"
-    client_order_id: str
-    approved: bool
-    reason_code: str = "ok"
-    reason: str = ""
-
-
-MAX_RISK_BATCH = 256  # checks in one `RiskChecks` (the OMS sends more as several)
-
-
-class RiskChecks(Msg):
-    """The checks of several orders in one message (the OMS's new orders of one turn), each
-    checked as a lone `RiskCheck`, in order; one `RiskVerdicts` answers, once the last is known."""
-
-    type: Literal["risk_checks"] = "risk_checks"
-    checks: list[RiskCheck] = Field(min_length=1, max_length=MAX_RISK_BATCH)
-
-
-class RiskVerdicts(Msg):
-    """The answer to a `RiskChecks`: `verdicts[i]` is the verdict of `checks[i]`."""
-
-    type: Literal["risk_verdicts"] = "risk_verdicts"
-    verdicts: list[RiskVerdict] = Field(min_length=1, max_length=MAX_RISK_BATCH)
-
-
-class KillSwitchCommand(Msg):
-    """An engage is never refused for its text: a reason over MAX_REASON_CHARS is cut
-    (ending in "..."), so a long automatic reason (a divergence over many symbols) still
-    stops trading; a reset or status with one that long is refused."""
-
-    type: Literal["kill_switch_command"] = "kill_switch_command"
-    action: Literal["engage", "reset", "status"]
-    reason: str = Field(default="", max_length=MAX_REASON_CHARS)
-    source: str = Field(default="operator", max_length=64)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _clip_engage_reason(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("action") == "engage":
-            reason = data.get("reason")
-            if isinstance(reason, str) and len(reason) > MAX_REASON_CHARS:
-                data = {**data, "reason": reason[: MAX_REASON_CHARS - 3] + "..."}
-        return data
-
-
-class KillSwitchState(Msg):
-    type: Literal["kill_switch_state"] = "kill_switch_state"
-    engaged: bool
-    reason: str = ""
-    source: str = ""
-    ts_ns: int = 0
 
 
 Message = Annotated[
@@ -431,6 +375,13 @@ __all__ = [
     "SubmitOrders",
     "Replies",
     "OrderEvents",
+    "MAX_RISK_BATCH",
+    "RiskCheck",
+    "RiskVerdict",
+    "RiskChecks",
+    "RiskVerdicts",
+    "KillSwitchCommand",
+    "KillSwitchState",
     "PlaceOrder",
     "CancelOnVenue",
     "ReplaceOnVenue",

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -29,7 +28,14 @@ from actors.oms import escalation, operator_orders, outcome_metrics, queued_requ
 from actors.oms.at_venue import OpenAtVenue
 from actors.oms.client_endpoint import ClientEndpoint
 from actors.oms.commit_policy import AfterCommit, CommitPolicy, EventHold
-from actors.oms.event_wire import EventStreams, merge_fill, messages, order_event_body, packed
+from actors.oms.event_wire import (
+    EventFill,
+    EventStreams,
+    merge_fill,
+    messages,
+    order_event_body,
+    packed,
+)
 from actors.oms.exec_cut import ExecLog
 from actors.oms.exec_intake import DeferredAcks, ExecIntake
 from actors.oms.exec_quarantine import ExecApplier
@@ -100,7 +106,7 @@ class OmsActor(Actor):
         self._built: list[msgspec.Raw] = []  # this turn's order events, sent after the commit
         self.commits, self.at_venue = CommitPolicy(), OpenAtVenue()  # `new` waits: its verdict
         self.event_hold = EventHold(self.call_later)  # and its event waits for the verdict
-        self._changed: dict[str, tuple[Decimal | None, Decimal | None]] = {}
+        self._changed: dict[str, EventFill] = {}
         names, stops = [v.name for v in self.cfg.venues], operator_stops_path(self.cfg.runtime_path)
         self.gate = IntakeGate(self.cfg.state_path, stops, names, self.log)  # operator pauses
         self.kill_switch = KillSwitchFollower(self)  # reads the state file now
@@ -163,7 +169,7 @@ class OmsActor(Actor):
         self.commits.noted(outcome.records, outcome.order.status if outcome.order else None)
         if outcome.applied and outcome.order is not None:
             coid = outcome.order.client_order_id
-            fill = merge_fill(self._changed.get(coid), outcome.fill_qty, outcome.fill_px)
+            fill = merge_fill(self._changed.get(coid), outcome)
             self._changed[coid] = fill  # every fill since the order's last event
             outcome_metrics.count(outcome)
             self.at_venue.note(outcome.order)
@@ -187,13 +193,13 @@ class OmsActor(Actor):
             return  # only new orders waiting for their verdict: committed with it
         changed, self._changed = self._changed, {}
         events = self._built  # built before the commit (~15 us each) and the sends
-        for coid, (fq, fpx) in changed.items():
+        for coid, fill in changed.items():
             order = self.book.get(coid)
             if order is not None and self.event_hold.hold(coid, order.status):
-                self._changed[coid] = (fq, fpx)  # awaiting its verdict: published with it
+                self._changed[coid] = fill  # awaiting its verdict: published with it
             elif order is not None:
                 self.event_seq += 1
-                body = order_event_body(order, self.event_seq, fq, fpx)  # the OrderEvent's
+                body = order_event_body(order, self.event_seq, *fill)  # the OrderEvent's
                 events.append(packed(body))
         fsync_s = None
         if self.journal.pending:

@@ -1,6 +1,6 @@
 """The OMS's order events written straight from its `Order`: two per order, the hottest
 message it sends. The body is what the codec writes for
-`OrderEvent(event_seq=..., order=order.view(), fill_qty=..., fill_px=...)` (the same map,
+`OrderEvent(event_seq=..., order=order.view(), fill_qty=..., ...)` (the same map,
 so the same bytes: tests/oms/test_event_wire.py), without building the `OrderView` and
 `OrderEvent` models first (their validation and dump were ~6 us an event).
 
@@ -16,12 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import msgspec
 import zmq
 
-from actors.oms.orders import Order
+from actors.oms.orders import Order, Outcome
+from actors.oms.positions import record_fee
 from actors.runtime.peer import Peer
 from protocol.batch_messages import (
     EVENT_STREAM_HWM,
@@ -32,6 +33,7 @@ from protocol.batch_messages import (
 from protocol.config import SystemConfig
 from protocol.domain import check_decimal
 from protocol.event_batch import BATCH_TAG
+from protocol.fees import fee_parts
 from protocol.messages import OrderEvent
 from protocol.paths import RISK_EVENTS
 from protocol.sockets import Context, Socket, tune_socket
@@ -44,17 +46,23 @@ _HEADROOM: Final = 4096  # the envelope around a batch's items (its header, ids,
 
 
 def order_event_body(
-    order: Order, event_seq: int, fill_qty: Decimal | None, fill_px: Decimal | None
+    order: Order,
+    event_seq: int,
+    fill_qty: Decimal | None,
+    fill_px: Decimal | None,
+    fee_base: Decimal | None = None,
+    fee_quote: Decimal | None = None,
 ) -> dict[str, Any]:
     """The wire body of the order's event (see the module docstring)."""
     cum_qty, avg_px, price = order.cum_qty, order.avg_px, order.price
     try:
-        for value in (cum_qty, avg_px, fill_qty, fill_px):
+        for value in (cum_qty, avg_px, fill_qty, fill_px, fee_base, fee_quote):
             if value is not None:
                 check_decimal(value)
     except ValueError:  # the models' validation raises it as it always did
         event = OrderEvent(event_seq=event_seq, order=order.view(), fill_qty=fill_qty,
-                           fill_px=fill_px)  # fmt: skip
+                           fill_px=fill_px, fill_fee_base=fee_base,
+                           fill_fee_quote=fee_quote)  # fmt: skip
         return dump(event)
     view = {
         "client_order_id": order.client_order_id,
@@ -80,27 +88,47 @@ def order_event_body(
         "order": view,
         "fill_qty": None if fill_qty is None else str(fill_qty),
         "fill_px": None if fill_px is None else str(fill_px),
+        "fill_fee_base": None if fee_base is None else str(fee_base),
+        "fill_fee_quote": None if fee_quote is None else str(fee_quote),
     }
 
 
-def merge_fill(
-    prior: tuple[Decimal | None, Decimal | None] | None,
-    fill_qty: Decimal | None,
-    fill_px: Decimal | None,
-) -> tuple[Decimal | None, Decimal | None]:
-    """The (fill_qty, fill_px) the order's next event carries, after one more outcome: every
+class EventFill(NamedTuple):
+    """What the order's next event carries of its fills since its previous one (`merge_fill`):
+    their qty, average price and the fees the OMS booked with them (None: none)."""
+
+    qty: Decimal | None = None
+    px: Decimal | None = None
+    fee_base: Decimal | None = None  # left the position (`protocol.fees.fee_parts`)
+    fee_quote: Decimal | None = None  # realised
+
+
+def merge_fill(prior: EventFill | None, outcome: Outcome) -> EventFill:
+    """The `EventFill` the order's next event carries, after one more `outcome`: every
     fill since the order's previous event, summed at their average price (a turn applies
     several executions of one order - a connector's batch - and publishes one event), not
     the last one alone. Risk counts it as all that is new of an order it no longer knows (a
-    late fill on an order ended before its exposure rebuild)."""
-    if prior is None or not prior[0]:
-        return fill_qty, fill_px
+    late fill on an order ended before its exposure rebuild). Their fees are the ``fill``
+    records' of the order, split as the book split them when it applied each record: risk
+    nets them as the book did, so its position and daily loss are the OMS's."""
+    prior = prior or EventFill()
+    base, quote = prior.fee_base, prior.fee_quote
+    order = outcome.order
+    coid = None if order is None else order.client_order_id
+    for rec in outcome.records:
+        if order is not None and rec.get("kind") == "fill" and rec.get("id") == coid:
+            b, q = fee_parts(order.symbol, *record_fee(rec))
+            base = base + b if base is not None else b if b else None
+            quote = quote + q if quote is not None else q if q else None
+    fill_qty, fill_px = outcome.fill_qty, outcome.fill_px
+    if not prior.qty:
+        return EventFill(fill_qty, fill_px, base, quote)
     if not fill_qty:
-        return prior
-    qty, px = prior[0] + fill_qty, None
-    if prior[1] is not None and fill_px is not None:
-        px = (prior[0] * prior[1] + fill_qty * fill_px) / qty
-    return qty, px
+        return EventFill(prior.qty, prior.px, base, quote)
+    qty, px = prior.qty + fill_qty, None
+    if prior.px is not None and fill_px is not None:
+        px = (prior.qty * prior.px + fill_qty * fill_px) / qty
+    return EventFill(qty, px, base, quote)
 
 
 def packed(body: dict[str, Any]) -> msgspec.Raw:

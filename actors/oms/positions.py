@@ -1,9 +1,10 @@
 """Positions and unmatched fills: the money side of the OMS book (pure logic, no I/O).
 
 `Position` is the average-cost position of one (venue, symbol), moved by every fill the
-book applies, net of the fill's fee (`fee_parts`); `UnmatchedFill` is a venue fill that
-matched no order: recorded (journal record ``unmatched_fill``), escalated, positions
-untouched (until an adoption of its ClOrdID explains or places it: `actors.oms.adoption`).
+book applies, net of the fill's fee (`protocol.fees`, as risk nets it); `UnmatchedFill` is
+a venue fill that matched no order: recorded (journal record ``unmatched_fill``),
+escalated, positions untouched (until an adoption of its ClOrdID explains or places it:
+`actors.oms.adoption`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Final
 
 from protocol.day_clock import DayClock
 from protocol.domain import check_decimal
+from protocol.fees import NO_FEE, FeeParts, book_fill, fee_parts
 from protocol.messages import ExecReport, PositionView, Side
 
 ZERO: Final = Decimal(0)
@@ -49,20 +51,19 @@ class Position:
         self.take(self.after_fill(side, qty, px), ts_ns, days)
 
     def after_fill(
-        self, side: Side, qty: Decimal, px: Decimal, fee: tuple[Decimal, Decimal] = (ZERO, ZERO)
+        self, side: Side, qty: Decimal, px: Decimal, fee: FeeParts = NO_FEE
     ) -> tuple[Decimal, Decimal, Decimal]:
         """(qty, avg_px, realized_pnl) after a fill, computed without changing anything (an
         ArithmeticError leaves the position as it was). `fee`: its (base, quote) parts
-        (`fee_parts`). A base fee is units of the position given up for nothing: they leave
-        it as a disposal at price 0 (a long's realises their cost, `fee * avg_px`; a short
-        grows by them at no proceeds), so the quantity is what the venue's balance holds
-        (a 1 BTC buy paying 0.001 BTC: 0.999). A quote fee is realised at once."""
-        moved = self._moved(side, qty, px)
-        base, quote = fee
-        if base:  # (a negative one, a rebate, is units received for nothing)
-            given = Position(self.venue, self.symbol, *moved)
-            moved = given._moved(Side.SELL if base > 0 else Side.BUY, abs(base), ZERO)
-        return (moved[0], moved[1], moved[2] - quote) if quote else moved
+        (`fee_parts`), netted as risk nets them: `protocol.fees.book_fill`."""
+        moved = Position(self.venue, self.symbol, self.qty, self.avg_px, self.realized_pnl)
+        book_fill(moved, qty if side == Side.BUY else -qty, px, fee)
+        return moved.qty, moved.avg_px, moved.realized_pnl
+
+    def take_fill(self, signed_qty: Decimal, px: Decimal) -> None:
+        """`protocol.fees.Fillable`: a fill (a fee's part) moves it, average cost."""
+        side = Side.BUY if signed_qty > 0 else Side.SELL
+        self.qty, self.avg_px, self.realized_pnl = self._moved(side, abs(signed_qty), px)
 
     def after_record(
         self, side: Side, symbol: str, record: Mapping[str, Any]
@@ -221,19 +222,6 @@ class UnmatchedFill:
             r.get("venue_order_id", ""),  # likewise
             *record_fee(r),
         )
-
-
-def fee_parts(symbol: str, fee: Decimal, fee_asset: str) -> tuple[Decimal, Decimal]:
-    """(base, quote) parts of a fill's fee of `fee` `fee_asset` on a spot `symbol`
-    ("BTC/USDT"): a fee in BTC moves the position, one in USDT the realised P&L. A fee in
-    a third asset (BNB) or on a symbol that is no BASE/QUOTE pair touches neither: it is on
-    the fill (journal, `tradepulse fills`), never converted at a guessed price."""
-    base, slash, quote = symbol.partition("/")
-    if not fee or not slash:
-        return ZERO, ZERO
-    if fee_asset == base:
-        return fee, ZERO
-    return (ZERO, fee) if fee_asset == quote else (ZERO, ZERO)
 
 
 def record_fee(record: Mapping[str, Any]) -> tuple[Decimal, str]:

@@ -37,9 +37,10 @@ from actors.oms.cost_basis import CostBasis
 from actors.oms.fill_log import FillLog, Packed
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Order
-from actors.oms.positions import fee_parts, record_fee
+from actors.oms.positions import record_fee
 from protocol import commands as wire
 from protocol.commands import Command
+from protocol.fees import fee_parts
 from protocol.messages import ControlReply, PositionView
 
 FILL_LOG_MAX: Final = 10_000

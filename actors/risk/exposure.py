@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import msgspec
 
+from protocol.fees import NO_FEE, FeeParts, book_fill
 from protocol.messages import (
     TERMINAL_STATUSES,
     OrderEvent,
@@ -52,8 +53,9 @@ class _Position:
     def cost_known(self) -> bool:
         return self.unknown_qty == 0
 
-    def apply_fill(self, signed_qty: Decimal, px: Decimal) -> None:
-        """Average-cost accounting: closing trades realize PnL against the average price."""
+    def take_fill(self, signed_qty: Decimal, px: Decimal) -> None:
+        """Average-cost accounting: closing trades realize PnL against the average price
+        (`protocol.fees.Fillable`: `book_fill` nets a fill's fee through it, as the OMS)."""
         if self.qty == 0 or (self.qty > 0) == (signed_qty > 0):
             total = abs(self.qty) + abs(signed_qty)
             self.avg_px = (abs(self.qty) * self.avg_px + abs(signed_qty) * px) / total
@@ -204,9 +206,11 @@ class ExposureView:
     # ------------------------------------------------------------------ updates
 
     def apply_order_event(self, event: OrderEvent, *, count_fill: bool = True) -> None:
+        fee = (event.fill_fee_base or _ZERO, event.fill_fee_quote or _ZERO)
         self.apply_order(
-            event.order, fill_qty=event.fill_qty, fill_px=event.fill_px, count_fill=count_fill
-        )
+            event.order, fill_qty=event.fill_qty, fill_px=event.fill_px, fill_fee=fee,
+            count_fill=count_fill,
+        )  # fmt: skip
 
     def apply_order(
         self,
@@ -214,10 +218,13 @@ class ExposureView:
         *,
         fill_qty: Decimal | None = None,
         fill_px: Decimal | None = None,
+        fill_fee: FeeParts = NO_FEE,
         count_fill: bool = True,
     ) -> None:
         """An order opened, changed or closed; any increase of its cum_qty is a fill, which
-        moves the position unless `count_fill` is False (the positions already hold it)."""
+        moves the position net of `fill_fee` (the event's fills' fees, as the OMS booked
+        them) unless `count_fill` is False (the positions already hold it, and its fee: a
+        rebuild's OMS positions are net of every fee they hold)."""
         oid = order.client_order_id
         if order.status is OrderStatus.PENDING_RISK:
             return  # not approved yet (and must not drop the provisional entry of a racing event)
@@ -235,7 +242,7 @@ class ExposureView:
                 px = fill_px
             else:  # several fills folded into one event: their average price
                 px = (order.cum_qty * order.avg_px - old_cum * old_avg) / delta
-            self._fill(order.venue, order.symbol, order.side, delta, px)
+            self._fill(order.venue, order.symbol, order.side, delta, px, fill_fee)
         self._remember_cum(order)
         self._set_open(order)
 
@@ -358,9 +365,11 @@ class ExposureView:
 
     # ------------------------------------------------------------------ internals
 
-    def _fill(self, venue: str, symbol: str, side: Side, qty: Decimal, px: Decimal) -> None:
+    def _fill(
+        self, venue: str, symbol: str, side: Side, qty: Decimal, px: Decimal, fee: FeeParts = NO_FEE
+    ) -> None:
         signed = qty if side is Side.BUY else -qty
-        self._positions.setdefault((venue, symbol), _Position()).apply_fill(signed, px)
+        book_fill(self._positions.setdefault((venue, symbol), _Position()), signed, px, fee)
         self.last_px[symbol] = px
 
     def _remember_cum(self, order: OrderView) -> None:

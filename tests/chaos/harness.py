@@ -153,15 +153,9 @@ def _exchange_venue(name: str, balances: dict[str, str]) -> dict[str, Any]:
             "symbols": sorted(EXCHANGE_SYMBOLS),
             "position_baseline": {a: q for a, q in balances.items() if a in bases},
         },
-        # no commission: risk counts fills gross of fees, so with Binance's default (0.1% of
-        # a buy in the base asset) `positions_equal` sees OMS != risk by the fees (seed
-        # 805695, 2026-12-07: OMS == exchange held); tests/integration/test_ccxt_fees.py
-        # holds that as xfail until risk nets them
-        "sim": {
-            "reference_prices": dict(EXCHANGE_SYMBOLS),
-            "balances": dict(balances),
-            "commission_rate": "0",
-        },
+        # the exchange's default commission (Binance's 0.1% of the asset received): OMS,
+        # risk and exchange must agree net of fees (`positions_equal`)
+        "sim": {"reference_prices": dict(EXCHANGE_SYMBOLS), "balances": dict(balances)},
     }
 
 

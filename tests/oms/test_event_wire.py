@@ -36,12 +36,18 @@ def orders(draw: st.DrawFn) -> Order:
 
 
 @settings(max_examples=400, deadline=None)
-@given(orders(), st.integers(1, 2**40), st.none() | _dec, st.none() | _dec)
+@given(orders(), st.integers(1, 2**40), *[st.none() | _dec] * 4)
 def test_the_body_is_the_models_body_and_the_bytes_are_the_same(
-    order: Order, seq: int, fill_qty: Decimal | None, fill_px: Decimal | None
+    order: Order,
+    seq: int,
+    fill_qty: Decimal | None,
+    fill_px: Decimal | None,
+    fee_base: Decimal | None,
+    fee_quote: Decimal | None,
 ) -> None:
-    model = OrderEvent(event_seq=seq, order=order.view(), fill_qty=fill_qty, fill_px=fill_px)
-    body = order_event_body(order, seq, fill_qty, fill_px)
+    model = OrderEvent(event_seq=seq, order=order.view(), fill_qty=fill_qty, fill_px=fill_px,
+                       fill_fee_base=fee_base, fill_fee_quote=fee_quote)  # fmt: skip
+    body = order_event_body(order, seq, fill_qty, fill_px, fee_base, fee_quote)
     assert body == model.model_dump(mode="json", exclude={"type"})
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(codec.time, "time_ns", lambda: 42)

@@ -17,6 +17,7 @@ import pytest
 from actors.oms import reads
 from actors.oms.actor import OmsActor
 from actors.oms.commit_policy import AfterCommit, CommitPolicy, EventHold
+from actors.oms.event_wire import EventFill
 from actors.oms.order_book import OrderBook
 from protocol.batch_messages import MAX_EVENT_BATCH
 from protocol.codec import Sender, decode
@@ -132,16 +133,16 @@ class _Oms:
     def crash_point(self, name: str) -> None:
         self.calls.append(name)
 
-    def approve(self, coid: str, qty: D = D(1)) -> None:
+    def approve(self, coid: str, qty: D = D(1), symbol: str = "ABC", side: Side = Side.BUY) -> None:
         """The verdict's turn as intake leaves it: records pending, the venue push and the
         client's ack waiting for the commit."""
-        msg = SubmitOrder(client_order_id=coid, venue=V, symbol="ABC", side=Side.BUY,
+        msg = SubmitOrder(client_order_id=coid, venue=V, symbol=symbol, side=side,
                           qty=qty, order_type=OrdType.LIMIT, price=D(95))  # fmt: skip
         assert self.book.submit(msg, 1).applied
         verdict = RiskVerdict(client_order_id=coid, approved=True)
         assert self.book.risk_verdict(verdict, 2).applied
         self.journal.pending, self.commits._must = True, True
-        self._changed[coid] = (None, None)
+        self._changed[coid] = EventFill()
 
     def push(self, coid: str, action: Callable[[], None] | None = None) -> Callable[[], None]:
         def send() -> None:
@@ -187,7 +188,7 @@ def test_what_a_send_records_is_published_after_its_own_commit() -> None:
     def drop() -> None:  # what OmsActor.drop_unsent does through record()
         oms.book.apply_venue_status("o1", OrderStatus.REJECTED, 3, reason="kill-switch")
         oms.journal.pending, oms.commits._must = True, True
-        oms._changed["o1"] = (None, None)
+        oms._changed["o1"] = EventFill()
 
     oms.after_commit(oms.push("o1", drop), first=True)
     oms.after_iteration()
@@ -231,7 +232,7 @@ def test_a_read_does_not_show_a_drop_that_is_not_durable_yet() -> None:
         oms.book.apply_venue_status("o1", OrderStatus.REJECTED, 3, reason="kill-switch")
         oms.journal.buffered.append("REJECTED")
         oms.journal.pending = True
-        oms._changed["o1"] = (None, None)
+        oms._changed["o1"] = EventFill()
 
     oms.after_commit(oms.push("o1", drop), first=True)
     oms.after_iteration()

@@ -1,0 +1,52 @@
+"""A fill's fee, booked the one way the OMS's book and risk's view both use.
+
+`fee_parts` splits a fee into what moves the position (the base asset) and what is
+realised at once (the quote asset); `book_fill` applies a fill and then those parts to an
+average-cost position. The OMS's `actors.oms.positions.Position` and risk's
+`actors.risk.exposure` position both go through it, so risk's position and daily loss are
+the OMS's, net of the same fees (they differed by them: chaos seed 805695).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Final, Protocol
+
+ZERO: Final = Decimal(0)
+FeeParts = tuple[Decimal, Decimal]  # (base, quote): `fee_parts`
+NO_FEE: Final[FeeParts] = (ZERO, ZERO)
+
+
+class Fillable(Protocol):
+    """An average-cost position a signed quantity at a price moves (a sell negative)."""
+
+    realized_pnl: Decimal
+
+    def take_fill(self, signed_qty: Decimal, px: Decimal) -> None: ...
+
+
+def fee_parts(symbol: str, fee: Decimal, fee_asset: str) -> FeeParts:
+    """(base, quote) parts of a fill's fee of `fee` `fee_asset` on a spot `symbol`
+    ("BTC/USDT"): a fee in BTC moves the position, one in USDT the realised P&L. A fee in
+    a third asset (BNB) or on a symbol that is no BASE/QUOTE pair touches neither: it is on
+    the fill (journal, `tradepulse fills`), never converted at a guessed price."""
+    base, slash, quote = symbol.partition("/")
+    if not fee or not slash:
+        return NO_FEE
+    if fee_asset == base:
+        return fee, ZERO
+    return (ZERO, fee) if fee_asset == quote else NO_FEE
+
+
+def book_fill(pos: Fillable, signed_qty: Decimal, px: Decimal, fee: FeeParts = NO_FEE) -> None:
+    """The fill, then its fee's `fee_parts`. A base fee is units of the position given up
+    for nothing: they leave it as a disposal at price 0 (a long's realises their cost,
+    `fee * avg_px`; a short grows by them at no proceeds; a negative one, a rebate, is
+    units received for nothing), so the quantity is what the venue's balance holds (a
+    1 BTC buy paying 0.001 BTC: 0.999). A quote fee is realised at once."""
+    pos.take_fill(signed_qty, px)
+    base, quote = fee
+    if base:
+        pos.take_fill(-base, ZERO)
+    if quote:
+        pos.realized_pnl -= quote
