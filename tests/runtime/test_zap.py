@@ -21,7 +21,7 @@ from actors.runtime.zap import (
     parent_pid,
     parse_peer_address,
 )
-from protocol.sockets import bind_router, connect_dealer, drain, new_context
+from protocol.sockets import Context, bind_router, connect_dealer, drain, new_context
 from tests.helpers import REPO_ROOT
 
 SUP = 1000
@@ -71,10 +71,8 @@ def endpoint(tmp_path: Path) -> Iterator[str]:
     yield f"ipc://{tmp_path}/gate.sock"
 
 
-def _serve(trusted: set[int], endpoint: str) -> tuple[list[bytes] | None, float]:
-    """A gate trusting `trusted` and a guarded ROUTER; a child process connects and sends.
-    Returns what the ROUTER received (None: nothing) and the refusals counted."""
-    ctx = new_context()
+def _recording_gate(ctx: Context, trusted: set[int]) -> tuple[ZapGate, list[str]]:
+    """A gate admitting what `admit` does for `trusted`; the refusals, as they come."""
     refusals: list[str] = []
 
     def decide(cred: PeerCred | None) -> str | None:
@@ -83,7 +81,14 @@ def _serve(trusted: set[int], endpoint: str) -> tuple[list[bytes] | None, float]
             refusals.append(reason)
         return reason
 
-    gate = ZapGate(ctx, "test", decide)
+    return ZapGate(ctx, "test", decide), refusals
+
+
+def _serve(trusted: set[int], endpoint: str) -> tuple[list[bytes] | None, float]:
+    """A gate trusting `trusted` and a guarded ROUTER; a child process connects and sends.
+    Returns what the ROUTER received (None: nothing) and the refusals counted."""
+    ctx = new_context()
+    gate, refusals = _recording_gate(ctx, trusted)
     router = bind_router(ctx, endpoint, zap_domain=ZAP_DOMAIN)
     child = subprocess.Popen([sys.executable, "-c", _CONNECT, endpoint], cwd=REPO_ROOT,
                              stdin=subprocess.PIPE)  # fmt: skip
@@ -133,15 +138,7 @@ def _from_binder(trusted: set[int], endpoint: str) -> tuple[list[list[bytes]], i
     socket) sends to it. Returns what `from_binders` passes on of the echo, and the
     refusals counted."""
     ctx = new_context()
-    refusals: list[str] = []
-
-    def decide(cred: PeerCred | None) -> str | None:
-        reason = admit(cred, uid=os.getuid(), trusted=trusted)
-        if reason is not None:
-            refusals.append(reason)
-        return reason
-
-    gate = ZapGate(ctx, "test", decide)
+    gate, refusals = _recording_gate(ctx, trusted)
     child = subprocess.Popen([sys.executable, "-c", _ECHO, endpoint], cwd=REPO_ROOT,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
     try:
