@@ -38,3 +38,11 @@ class LogBudget:
         self._used += 1
         skipped, self._suppressed = self._suppressed, 0
         return skipped
+
+    def force(self) -> int:
+        """Log this one whatever the budget (a line an operator must see); returns the
+        lines left out since the last one logged, as `take` does."""
+        if (skipped := self.take()) is not None:
+            return skipped
+        skipped, self._suppressed = self._suppressed - 1, 0  # (take counted this one out)
+        return skipped

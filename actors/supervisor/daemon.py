@@ -81,7 +81,8 @@ class Supervisor:
         self.ctx: zmq.Context[zmq.Socket[bytes]] = new_context()
         self.sender = Sender("supervisor", int(time.time() * 1000))
         self.timers = Timers()
-        self.stalls = StallWatch(self.timers, self.children.values(), self.log)
+        hang_s = cfg.supervisor.heartbeat_interval_s * cfg.supervisor.hang_missed_intervals
+        self.stalls = StallWatch(self.timers, self.children.values(), self.log, loud_s=hang_s)
         self.hangs = HangJudge(self.log)
         self._last_epoch = 0
         self._start_queue = StartQueue([])

@@ -18,13 +18,16 @@ times older than the pause). When a part exceeds
 child's last-heard time, every timer: start timeouts, stop escalations, restart backoffs)
 BEFORE anything queued is read; the daemon then drains its sockets as usual. Each stall is
 counted (`tradepulse_supervisor_stall_seconds_total`) and logged `supervisor_stalled`
-(rate-limited). An actor that is really hung is still caught one
+(rate-limited, but a stall of `loud_s` or more, the hang limit, always: without the
+accounting it would have judged every actor hung, and under load the short stalls of a busy
+start had used the budget up). An actor that is really hung is still caught one
 hang timeout of supervisor-awake time after the pause. A blocking system call in a handler
 (a slow disk) counts as a stall too: the loop was not reading then either.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final, Protocol
@@ -50,8 +53,10 @@ class StallWatch:
         log: Any,
         clock: Callable[[], float] = time.monotonic,
         cpu_clock: Callable[[], float] = time.thread_time,
+        loud_s: float = math.inf,
     ) -> None:
         self._timers = timers
+        self._loud_s = loud_s
         self._children = list(children)
         self._log = log
         self._clock = clock
@@ -103,5 +108,7 @@ class StallWatch:
         for child in self._children:
             child.postpone(stall_s, now)
         metrics.SUPERVISOR_STALL_SECONDS.inc(stall_s)
-        if (skipped := self._budget.take()) is not None:
+        budget = self._budget
+        skipped = budget.force() if stall_s >= self._loud_s else budget.take()
+        if skipped is not None:
             self._log.warning("supervisor_stalled", stall_s=round(stall_s, 3), suppressed=skipped)

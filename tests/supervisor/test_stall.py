@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from actors.runtime import timers as timers_mod
+from actors.runtime.ratelog import LogBudget
 from actors.runtime.timers import Timers
 from actors.supervisor.child import Child
 from actors.supervisor.restart_policy import ChildSpec
@@ -200,3 +201,32 @@ def test_a_pause_between_the_accounting_and_the_poll_is_a_stall(clocks: Clocks) 
 
 def _stalled_s() -> float:
     return REGISTRY.get_sample_value("tradepulse_supervisor_stall_seconds_total") or 0.0
+
+
+def test_a_stall_past_the_hang_limit_is_logged_whatever_the_budget(clocks: Clocks) -> None:
+    """Short stalls of a busy start use the log's budget (3 a 10 s); a pause past the hang
+    limit right after is still logged, saying how many lines were left out. Before, it was
+    only counted: an operator saw no `supervisor_stalled` for the pause that mattered (and
+    the adversarial paused-supervisor test failed on a loaded machine)."""
+    log = RecordingLog()
+    watch = StallWatch(Timers(), [], log, lambda: clocks.wall, lambda: clocks.cpu, loud_s=0.6)
+    for _ in range(5):  # five short stalls: three logged, two left out
+        clocks.away(0.2)
+        watch.catch_up()
+    clocks.away(0.3)  # still short, still over the budget: not logged
+    watch.catch_up()
+    clocks.away(2.0)
+    watch.catch_up()
+    logged = [fields for _, event, fields in log.lines if event == "supervisor_stalled"]
+    assert [f["stall_s"] for f in logged] == [0.2, 0.2, 0.2, 2.0]
+    assert logged[-1]["suppressed"] == 3
+
+
+def test_log_budget_force_logs_and_reports_what_was_left_out() -> None:
+    now = [0.0]
+    budget = LogBudget(burst=1, window_s=10.0, clock=lambda: now[0])
+    assert budget.take() == 0
+    assert budget.take() is None and budget.take() is None
+    assert budget.force() == 2  # logged, the two before it left out
+    assert budget.take() is None  # still over the budget
+    assert budget.force() == 1
