@@ -130,16 +130,27 @@ SPIN = _UP + "while True:\n    pass\n"
 
 
 def test_a_spinning_actor_on_a_loaded_core_is_hung_soon_after_the_limit() -> None:
+    """Three spinners on one core: the judged one is found spinning. The premise is that it
+    gets its share: the judge calls spinning a thread that burnt a quarter of the limit
+    (0.15 s) from half the limit on, about a tenth of a core, 0.25 s over the 2.5 s; one that
+    gets less is starved, which the judge rightly defers (reason cpu; CI, with the rest of
+    the suite on that core: 0.18 s). So a trial counts only once the premise held, up to
+    three trials."""
     core = min(os.sched_getaffinity(0))
-    with _python(SPIN, cpu=core) as spinner, _python(SPIN, cpu=core), _python(SPIN, cpu=core):
-        before = main_thread(spinner.pid)
-        kills, log = _judge_live(spinner.pid, for_s=2.5)
-        after = main_thread(spinner.pid)
-    assert before is not None and after is not None
-    burnt_s = after.cpu_s - before.cpu_s
-    assert burnt_s > 0.1, f"not spinning: {burnt_s:.2f} s of CPU"  # the premise holds
-    deferred = [e["reason"] for e in log.events("actor_hang_deferred")]
-    assert kills and kills[0] < 2.0, f"burnt {burnt_s:.2f} s of CPU, deferred {deferred}"
+    seen = []
+    for _ in range(3):
+        with _python(SPIN, cpu=core) as spinner, _python(SPIN, cpu=core), _python(SPIN, cpu=core):
+            before = main_thread(spinner.pid)
+            kills, log = _judge_live(spinner.pid, for_s=2.5)
+            after = main_thread(spinner.pid)
+        assert before is not None and after is not None
+        burnt_s = after.cpu_s - before.cpu_s
+        deferred = [e["reason"] for e in log.events("actor_hang_deferred")]
+        seen.append(f"burnt {burnt_s:.2f} s of CPU, deferred {deferred}, kills {kills}")
+        if burnt_s >= 0.25:  # the premise held: spinning with its share of a core
+            assert kills and kills[0] < 2.0, seen[-1]
+            return
+    pytest.fail(f"the spinner never had a tenth of its core: {seen}")
 
 
 def _zombie_sample(pid: int) -> Callable[[], bool]:
