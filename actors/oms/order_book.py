@@ -30,7 +30,7 @@ from actors.oms.lifecycle import Event
 from actors.oms.order_archive import Retention
 from actors.oms.orders import Escalation, Order, Outcome, base_cl_ord_id, terms_problem
 from actors.oms.outside_replace import id_taken, replaced_outside
-from actors.oms.positions import ZERO, Position, UnmatchedFill, fee_fields, fill_problem, record_fee
+from actors.oms.positions import ZERO, Position, UnmatchedFill, fill_fee, fill_problem, record_fee
 from actors.oms.quarantined import QUARANTINED, Quarantined
 from protocol.day_clock import DayClock
 from protocol.messages import (
@@ -255,7 +255,8 @@ class OrderBook:
         }
         if venue_order_id:
             rec["venue_order_id"] = venue_order_id
-        rec |= fee_fields(fee, fee_asset)
+        if bad_fee := fill_fee(rec, order.symbol, qty, px, fee, fee_asset):  # fill kept
+            esc.append(Escalation("bad_fee", f"{exec_id}: {bad_fee}", client_order_id))
         out = self._commit(client_order_id, rec)
         if venue_cum_qty and venue_cum_qty != order.cum_qty:
             kind = "venue_cum_behind" if venue_cum_qty < order.cum_qty else "venue_cum_ahead"

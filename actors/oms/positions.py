@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from protocol.day_clock import DayClock
 from protocol.domain import check_decimal
-from protocol.fees import NO_FEE, FeeParts, book_fill, fee_parts
+from protocol.fees import NO_FEE, FeeParts, book_fill, fee_parts, fee_problem
 from protocol.messages import ExecReport, PositionView, Side
 
 ZERO: Final = Decimal(0)
@@ -238,6 +238,18 @@ def base_fee(symbol: str, record: Mapping[str, Any]) -> Decimal:
 def fee_fields(fee: Decimal, fee_asset: str) -> dict[str, str]:
     """A record's fee keys: none without a fee (an older build reads such records alike)."""
     return {"fee": str(fee), "fee_asset": fee_asset} if fee or fee_asset else {}
+
+
+def fill_fee(
+    rec: dict[str, Any], symbol: str, qty: Decimal, px: Decimal, fee: Decimal, fee_asset: str
+) -> str | None:
+    """Put a fill record's fee keys in `rec` (`fee_fields`); None. For a fee `fee_problem`
+    refuses: none to book but ``fee_refused`` (what the venue said, for the journal), and
+    why: the fill is the venue's word and goes on, the fee is left off it (escalated
+    ``bad_fee``, counted; what it really moved shows at the heartbeat)."""
+    problem = fee_problem(symbol, qty, px, fee, fee_asset)
+    rec |= fee_fields(fee, fee_asset) if problem is None else {"fee_refused": f"{fee} {fee_asset}"}
+    return problem
 
 
 def fill_problem(qty: Decimal, px: Decimal) -> str | None:
