@@ -49,6 +49,12 @@ def book_fill(pos: Fillable, signed_qty: Decimal, px: Decimal, fee: FeeParts = N
     units received for nothing), so the quantity is what the venue's balance holds (a
     1 BTC buy paying 0.001 BTC: 0.999). A quote fee is realised at once."""
     pos.take_fill(signed_qty, px)
+    book_fee(pos, fee)
+
+
+def book_fee(pos: Fillable, fee: FeeParts) -> None:
+    """A fill's fee parts alone (`book_fill`'s second step): a fill whose fee came after
+    it (`actors.oms.late_fee`)."""
     base, quote = fee
     if base:
         pos.take_fill(-base, ZERO)

@@ -16,10 +16,11 @@ from typing import Any, Final
 
 from protocol.day_clock import DayClock
 from protocol.domain import check_decimal
-from protocol.fees import NO_FEE, FeeParts, book_fill, fee_parts, fee_problem
+from protocol.fees import NO_FEE, FeeParts, book_fee, book_fill, fee_parts, fee_problem
 from protocol.messages import ExecReport, PositionView, Side
 
 ZERO: Final = Decimal(0)
+FILL_FEE: Final = "fill_fee"  # journal record: a fee alone (`actors.oms.late_fee`)
 
 
 @dataclass(slots=True)
@@ -68,7 +69,12 @@ class Position:
     def after_record(
         self, side: Side, symbol: str, record: Mapping[str, Any]
     ) -> tuple[Decimal, Decimal, Decimal]:
-        """`after_fill` of a ``fill`` record of an order of `symbol` on `side`, its fee too."""
+        """`after_fill` of a ``fill`` record of an order of `symbol` on `side`, its fee too;
+        of a ``fill_fee`` record, its fee alone (`actors.oms.late_fee`)."""
+        if record["kind"] == FILL_FEE:
+            moved = Position(self.venue, self.symbol, self.qty, self.avg_px, self.realized_pnl)
+            book_fee(moved, fee_parts(symbol, *record_fee(record)))
+            return moved.qty, moved.avg_px, moved.realized_pnl
         qty, px = Decimal(record["qty"]), Decimal(record["px"])
         return self.after_fill(side, qty, px, fee_parts(symbol, *record_fee(record)))
 

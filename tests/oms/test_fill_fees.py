@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from actors.oms.cost_basis import CostBasis
+from actors.oms.event_wire import merge_fill
 from actors.oms.exec_cut import ExecLog
 from actors.oms.journal_rows import RowReader
 from actors.oms.order_book import OrderBook
@@ -233,19 +234,34 @@ def test_a_fee_within_its_bound_is_booked(fee: str, asset: str) -> None:
     assert book.position(V, BTC).fees == {asset: D(fee)}
 
 
-@pytest.mark.xfail(strict=True, reason="reported, not fixed: the fee of a fill caught up first")
-def test_a_fee_of_a_fill_reconciliation_caught_up_first_is_booked() -> None:
+def test_a_fee_of_a_fill_reconciliation_caught_up_first_is_booked_once() -> None:
     """A connector kill -9 loses a fill's report; the venue's status (cum 1) comes first
     and the book catches the fill up (``recon:``, no fee known); the trade's own report
-    then comes (myTrades re-read) with its 0.001 BTC fee and is a duplicate "counted by
-    reconciliation": the fee is dropped, the OMS holds 1 BTC where the exchange holds
-    0.999, for good (the heartbeat shows it diverged, no log says why)."""
+    then comes (myTrades re-read) with its 0.001 BTC fee, a duplicate "counted by
+    reconciliation". Before, its fee was dropped: the OMS held 1 BTC where the exchange
+    held 0.999, for good. Now a ``fill_fee`` record books it alone, once (a resend brings
+    none), replayed alike, and the order's event carries it for risk."""
     book = _book_with("b1", Side.BUY, "1")
     order = book.get("b1")
     assert order is not None
     status = ExecReport(venue=V, exec_id="", kind="status", cl_ord_id=order.cl_ord_id,
                         ord_status=OrderStatus.FILLED, cum_qty=D(1), avg_px=D(100),
                         leaves_qty=D(0))  # fmt: skip
-    assert book.apply_exec(status, 4).applied
-    book.apply_exec(_fill("b1", "1", "1", "100", "0.001", "BTC", cum_qty=D(1)), 5)
+    caught = book.apply_exec(status, 4)
+    assert caught.applied
+    trade = _fill("b1", "1", "1", "100", "0.001", "BTC", cum_qty=D(1))
+    out = book.apply_exec(trade, 5)
+    assert out.applied and out.fill_qty is None
     assert book.position(V, BTC).qty == D("0.999")
+    assert book.position(V, BTC).fees == {"BTC": D("0.001")}
+    assert not book.apply_exec(trade, 6).applied  # a resend: no second fee
+    assert book.position(V, BTC).qty == D("0.999")
+    event = merge_fill(merge_fill(None, caught), out)
+    assert (event.qty, event.fee_base, event.fee_quote) == (1, D("0.001"), None)
+    replayed = _book_with("b1", Side.BUY, "1")
+    for rec in (*caught.records, *out.records):
+        replayed.apply_record(rec)
+    assert replayed.position(V, BTC).qty == D("0.999")
+    restored = OrderBook.from_dict(book.to_dict())
+    assert restored.position(V, BTC).qty == D("0.999")
+    assert not restored.apply_exec(trade, 7).applied
