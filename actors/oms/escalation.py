@@ -15,6 +15,7 @@ from protocol.config import SystemConfig
 _COUNTED = {  # escalations with a counter of their own
     "unmatched_fill": metrics.UNMATCHED_FILLS,
     "bad_fill": metrics.BAD_FILLS,
+    "bad_fee": metrics.BAD_FEES,
     REPLACED_EXTERNALLY: metrics.ORDERS_REPLACED_EXTERNALLY,
 }
 

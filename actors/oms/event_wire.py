@@ -22,7 +22,7 @@ import msgspec
 import zmq
 
 from actors.oms.orders import Order, Outcome
-from actors.oms.positions import record_fee
+from actors.oms.positions import FILL_FEE, record_fee
 from actors.runtime.peer import Peer
 from protocol.batch_messages import (
     EVENT_STREAM_HWM,
@@ -42,6 +42,7 @@ from protocol.wire_out import dump
 TYPE = "order_event"
 BATCH_TYPE = "order_events"
 _ENCODER: Final = msgspec.msgpack.Encoder()
+_FEE_KINDS: Final = ("fill", FILL_FEE)  # records whose fee an event carries
 _HEADROOM: Final = 4096  # the envelope around a batch's items (its header, ids, the list)
 
 
@@ -116,7 +117,7 @@ def merge_fill(prior: EventFill | None, outcome: Outcome) -> EventFill:
     order = outcome.order
     coid = None if order is None else order.client_order_id
     for rec in outcome.records:
-        if order is not None and rec.get("kind") == "fill" and rec.get("id") == coid:
+        if order is not None and rec.get("kind") in _FEE_KINDS and rec.get("id") == coid:
             b, q = fee_parts(order.symbol, *record_fee(rec))
             base = base + b if base is not None else b if b else None
             quote = quote + q if quote is not None else q if q else None

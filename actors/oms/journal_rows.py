@@ -18,8 +18,8 @@ from typing import Any
 
 from actors.oms.cost_basis import cost_unknown
 
-KINDS = ("new", "event", "fill", "unmatched_fill", "opening_position", "exec_quarantined",
-         "snapshot", "torn_tail")  # fmt: skip
+KINDS = ("new", "event", "fill", "fill_fee", "unmatched_fill", "opening_position",
+         "exec_quarantined", "snapshot", "torn_tail")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +106,10 @@ class RowReader:
             o = r["order"]
             detail = "external (adopted)" if o.get("external") else str(o.get("order_type", ""))
             return self._order_row("new", o, detail)
-        if kind in ("event", "fill"):
+        if kind in ("event", "fill", "fill_fee"):
             coid = str(r.get("id", ""))
             venue, symbol, side = self._orders.get(coid, ("?", "?", "?"))
-            if kind == "fill":
+            if kind != "event":
                 detail = f"exec {r.get('exec_id', '')}" + _fee(r)
                 qty, px = _s(r.get("qty")), _s(r.get("px"))
             else:

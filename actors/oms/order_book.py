@@ -23,14 +23,14 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from actors.oms import adoption, cancel_replace, executions
+from actors.oms import adoption, cancel_replace, executions, late_fee
 from actors.oms.adoption import AfterCut
 from actors.oms.evictions import Evictions
 from actors.oms.lifecycle import Event
 from actors.oms.order_archive import Retention
 from actors.oms.orders import Escalation, Order, Outcome, base_cl_ord_id, terms_problem
 from actors.oms.outside_replace import id_taken, replaced_outside
-from actors.oms.positions import ZERO, Position, UnmatchedFill, fee_fields, fill_problem, record_fee
+from actors.oms.positions import ZERO, Position, UnmatchedFill, fill_fee, fill_problem, record_fee
 from actors.oms.quarantined import QUARANTINED, Quarantined
 from protocol.day_clock import DayClock
 from protocol.messages import (
@@ -234,6 +234,8 @@ class OrderBook:
         if venue_cum_qty and venue_cum_qty <= covered:
             # the venue's own report of a fill that reconciliation (or an adoption) already
             # counted from the venue's state: applying it again would count it twice
+            if fee_rec := late_fee.record(order, exec_id, qty, px, fee, fee_asset, ts_ns):
+                return self._commit(client_order_id, fee_rec)  # its fee alone, once
             return Outcome("duplicate", order, reason=f"counted by reconciliation (cum {covered})")
         if order.cum_qty + qty > order.qty:
             over = f"{exec_id}: cum {order.cum_qty} + {qty} > qty {order.qty}"
@@ -255,7 +257,8 @@ class OrderBook:
         }
         if venue_order_id:
             rec["venue_order_id"] = venue_order_id
-        rec |= fee_fields(fee, fee_asset)
+        if bad_fee := fill_fee(rec, order.symbol, qty, px, fee, fee_asset):  # fill kept
+            esc.append(Escalation("bad_fee", f"{exec_id}: {bad_fee}", client_order_id))
         out = self._commit(client_order_id, rec)
         if venue_cum_qty and venue_cum_qty != order.cum_qty:
             kind = "venue_cum_behind" if venue_cum_qty < order.cum_qty else "venue_cum_ahead"
@@ -355,14 +358,14 @@ class OrderBook:
             pos = Position.from_dict(record)
             pos.opened(self.day_clock)
             self._positions[(pos.venue, pos.symbol)] = pos
-        elif kind in ("event", "fill"):
+        elif kind in ("event", "fill", late_fee.FILL_FEE):
             order = self.get(record["id"], admit=True)
             if order is None:
                 raise ValueError(f"journal {kind} record for unknown order {record['id']!r}")
             # every new value is computed before anything changes: a value that cannot be
             # computed leaves the order and its position as they were (and the journal too)
             moved = None
-            if kind == "fill":
+            if kind != "event":
                 held = self.position(order.venue, order.symbol)  # not created if absent
                 moved = held.after_record(order.side, order.symbol, record)
             order.apply(record)
@@ -370,7 +373,7 @@ class OrderBook:
                 pos = self._pos(order)
                 pos.take(moved, record.get("ts_ns") or 0, self.day_clock)
                 pos.add_fee(*record_fee(record))
-                if self._unmatched:  # those it accounts for (`adoption.settle`)
+                if self._unmatched and kind == "fill":  # those it accounts for (`adoption.settle`)
                     adoption.settle(order, self._unmatched, record)
             cl = record.get("cl_ord_id")
             if cl and cl in order.cl_ord_ids:  # a request or replace id: index it

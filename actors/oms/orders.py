@@ -298,13 +298,15 @@ class Order(msgspec.Struct, gc=False):
     # ------------------------------------------------------------------ records
 
     def apply(self, record: Mapping[str, Any]) -> tuple[Decimal, Decimal] | None:
-        """Apply one ``event`` or ``fill`` record (`OrderBook.apply_record` is the only
-        caller). A fill returns its (qty, px), for the position."""
+        """Apply one ``event``, ``fill`` or ``fill_fee`` record (`OrderBook.apply_record` is
+        the only caller). A fill returns its (qty, px), for the position."""
         fill = None
         if record["kind"] == "fill":
             fill = self._apply_fill(record)
-        else:
+        elif record["kind"] == "event":
             self._apply_event(record)
+        else:  # ``fill_fee``: a counted fill's fee (`actors.oms.late_fee`), its exec id
+            self.exec_ids[record["exec_id"]] = None
         self.ts_updated_ns = record["ts_ns"]
         if self.status not in REQUEST_PENDING:  # the cancel/replace request was answered
             self.pending_cl_ord_id, self.pending_qty, self.pending_price = "", None, None

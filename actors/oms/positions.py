@@ -16,10 +16,11 @@ from typing import Any, Final
 
 from protocol.day_clock import DayClock
 from protocol.domain import check_decimal
-from protocol.fees import NO_FEE, FeeParts, book_fill, fee_parts
+from protocol.fees import NO_FEE, FeeParts, book_fee, book_fill, fee_parts, fee_problem
 from protocol.messages import ExecReport, PositionView, Side
 
 ZERO: Final = Decimal(0)
+FILL_FEE: Final = "fill_fee"  # journal record: a fee alone (`actors.oms.late_fee`)
 
 
 @dataclass(slots=True)
@@ -68,7 +69,12 @@ class Position:
     def after_record(
         self, side: Side, symbol: str, record: Mapping[str, Any]
     ) -> tuple[Decimal, Decimal, Decimal]:
-        """`after_fill` of a ``fill`` record of an order of `symbol` on `side`, its fee too."""
+        """`after_fill` of a ``fill`` record of an order of `symbol` on `side`, its fee too;
+        of a ``fill_fee`` record, its fee alone (`actors.oms.late_fee`)."""
+        if record["kind"] == FILL_FEE:
+            moved = Position(self.venue, self.symbol, self.qty, self.avg_px, self.realized_pnl)
+            book_fee(moved, fee_parts(symbol, *record_fee(record)))
+            return moved.qty, moved.avg_px, moved.realized_pnl
         qty, px = Decimal(record["qty"]), Decimal(record["px"])
         return self.after_fill(side, qty, px, fee_parts(symbol, *record_fee(record)))
 
@@ -238,6 +244,18 @@ def base_fee(symbol: str, record: Mapping[str, Any]) -> Decimal:
 def fee_fields(fee: Decimal, fee_asset: str) -> dict[str, str]:
     """A record's fee keys: none without a fee (an older build reads such records alike)."""
     return {"fee": str(fee), "fee_asset": fee_asset} if fee or fee_asset else {}
+
+
+def fill_fee(
+    rec: dict[str, Any], symbol: str, qty: Decimal, px: Decimal, fee: Decimal, fee_asset: str
+) -> str | None:
+    """Put a fill record's fee keys in `rec` (`fee_fields`); None. For a fee `fee_problem`
+    refuses: none to book but ``fee_refused`` (what the venue said, for the journal), and
+    why: the fill is the venue's word and goes on, the fee is left off it (escalated
+    ``bad_fee``, counted; what it really moved shows at the heartbeat)."""
+    problem = fee_problem(symbol, qty, px, fee, fee_asset)
+    rec |= fee_fields(fee, fee_asset) if problem is None else {"fee_refused": f"{fee} {fee_asset}"}
+    return problem
 
 
 def fill_problem(qty: Decimal, px: Decimal) -> str | None:

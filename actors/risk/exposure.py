@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import msgspec
 
-from protocol.fees import NO_FEE, FeeParts, book_fill
+from protocol.fees import NO_FEE, FeeParts, book_fee, book_fill
 from protocol.messages import (
     TERMINAL_STATUSES,
     OrderEvent,
@@ -243,6 +243,8 @@ class ExposureView:
             else:  # several fills folded into one event: their average price
                 px = (order.cum_qty * order.avg_px - old_cum * old_avg) / delta
             self._fill(order.venue, order.symbol, order.side, delta, px, fill_fee)
+        elif count_fill and fill_fee != NO_FEE:  # a fee alone: its fill was counted before
+            book_fee(self._positions.setdefault((order.venue, order.symbol), _Position()), fill_fee)
         self._remember_cum(order)
         self._set_open(order)
 

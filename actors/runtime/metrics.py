@@ -237,6 +237,11 @@ UNMATCHED_FILLS = Counter("tradepulse_unmatched_fills", "Fills that matched no o
 BAD_FILLS = Counter(
     "tradepulse_bad_fills", "Venue fills refused: no valid positive price or qty", ["venue"]
 )
+BAD_FEES = Counter(
+    "tradepulse_oms_bad_fees",
+    "Fill fees refused (over protocol.fees.MAX_FEE_SHARE of the fill): the fill booked without",
+    ["venue"],
+)
 ORDERS_REPLACED_EXTERNALLY = Counter(
     "tradepulse_oms_orders_replaced_externally",
     "Orders replaced at the venue by someone else (no replace request of ours)",

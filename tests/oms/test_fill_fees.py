@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from actors.oms.cost_basis import CostBasis
+from actors.oms.event_wire import merge_fill
 from actors.oms.exec_cut import ExecLog
 from actors.oms.journal_rows import RowReader
 from actors.oms.order_book import OrderBook
@@ -19,7 +20,15 @@ from actors.oms.positions import Position, UnmatchedFill, fee_parts
 from actors.oms.views import OmsViews
 from actors.supervisor.commands.positions import format_positions
 from protocol import commands as wire
-from protocol.messages import ExecCut, ExecReport, OrdType, RiskVerdict, Side, SubmitOrder
+from protocol.messages import (
+    ExecCut,
+    ExecReport,
+    OrderStatus,
+    OrdType,
+    RiskVerdict,
+    Side,
+    SubmitOrder,
+)
 
 D = Decimal
 V, BTC = "bx", "BTC/USDT"
@@ -187,3 +196,72 @@ def test_journal_inspect_shows_a_fills_fee() -> None:
     [rec] = book.apply_exec(_fill("b1", "1", "1", "60000.01", "0.001", "BTC"), 4).records
     [row] = RowReader().rows({"kind": "record", "data": rec})
     assert row.detail == "exec b1:t1 fee 0.001 BTC"
+
+
+@pytest.mark.parametrize(
+    ("fee", "asset"),
+    [("10", "BTC"), ("-1000", "BTC"), ("50", "USDT"), ("-0.06", "BTC")],
+    ids=["base_over_fill", "base_negative", "quote_over_notional", "rebate_over_share"],
+)
+def test_an_absurd_fee_is_refused_escalated_and_the_fill_booked_without_it(
+    fee: str, asset: str
+) -> None:
+    """A hostile or garbled venue answer: a fee (or rebate) of more than 5% of the fill in
+    the asset it moves. Booked before, a 10 BTC fee on a 1 BTC buy left the OMS short 9 BTC
+    (risk too: the event carried it). Now the fill is booked without it, its record keeps
+    what the venue said (``fee_refused``) and replays alike, and a ``bad_fee`` escalation
+    says so (counted: tradepulse_oms_bad_fees_total)."""
+    book = _book_with("b1", Side.BUY, "1")
+    out = book.apply_exec(_fill("b1", "1", "1", "10", fee, asset), 4)
+    assert out.applied and out.fill_qty == 1
+    assert [e.kind for e in out.escalations] == ["bad_fee"]
+    [rec] = [r for r in out.records if r["kind"] == "fill"]
+    assert "fee" not in rec and rec["fee_refused"] == f"{fee} {asset}"
+    pos = book.position(V, BTC)
+    assert (pos.qty, pos.realized_pnl, pos.fees) == (1, 0, {})
+    replayed = _book_with("b1", Side.BUY, "1")
+    replayed.apply_record(rec)
+    assert replayed.position(V, BTC).qty == 1
+
+
+@pytest.mark.parametrize(("fee", "asset"), [("0.05", "BTC"), ("0.5", "USDT"), ("-0.001", "BTC"),
+                                            ("99", "BNB")])  # fmt: skip
+def test_a_fee_within_its_bound_is_booked(fee: str, asset: str) -> None:
+    """Up to 5% of the fill (a rebate too) is booked; a third asset's is kept as said."""
+    book = _book_with("b1", Side.BUY, "1")
+    out = book.apply_exec(_fill("b1", "1", "1", "10", fee, asset), 4)
+    assert out.applied and not out.escalations
+    assert book.position(V, BTC).fees == {asset: D(fee)}
+
+
+def test_a_fee_of_a_fill_reconciliation_caught_up_first_is_booked_once() -> None:
+    """A connector kill -9 loses a fill's report; the venue's status (cum 1) comes first
+    and the book catches the fill up (``recon:``, no fee known); the trade's own report
+    then comes (myTrades re-read) with its 0.001 BTC fee, a duplicate "counted by
+    reconciliation". Before, its fee was dropped: the OMS held 1 BTC where the exchange
+    held 0.999, for good. Now a ``fill_fee`` record books it alone, once (a resend brings
+    none), replayed alike, and the order's event carries it for risk."""
+    book = _book_with("b1", Side.BUY, "1")
+    order = book.get("b1")
+    assert order is not None
+    status = ExecReport(venue=V, exec_id="", kind="status", cl_ord_id=order.cl_ord_id,
+                        ord_status=OrderStatus.FILLED, cum_qty=D(1), avg_px=D(100),
+                        leaves_qty=D(0))  # fmt: skip
+    caught = book.apply_exec(status, 4)
+    assert caught.applied
+    trade = _fill("b1", "1", "1", "100", "0.001", "BTC", cum_qty=D(1))
+    out = book.apply_exec(trade, 5)
+    assert out.applied and out.fill_qty is None
+    assert book.position(V, BTC).qty == D("0.999")
+    assert book.position(V, BTC).fees == {"BTC": D("0.001")}
+    assert not book.apply_exec(trade, 6).applied  # a resend: no second fee
+    assert book.position(V, BTC).qty == D("0.999")
+    event = merge_fill(merge_fill(None, caught), out)
+    assert (event.qty, event.fee_base, event.fee_quote) == (1, D("0.001"), None)
+    replayed = _book_with("b1", Side.BUY, "1")
+    for rec in (*caught.records, *out.records):
+        replayed.apply_record(rec)
+    assert replayed.position(V, BTC).qty == D("0.999")
+    restored = OrderBook.from_dict(book.to_dict())
+    assert restored.position(V, BTC).qty == D("0.999")
+    assert not restored.apply_exec(trade, 7).applied

@@ -58,7 +58,7 @@ def _risk_pos(view: ExposureView) -> tuple[D, D, D]:
 
 
 def test_risk_nets_each_fee_as_the_oms_book_does() -> None:
-    """A buy of 1 BTC paying 0.001 BTC, a sell of 0.4 paying 4.4 USDT, a sell of 0.1
+    """A buy of 1 BTC paying 0.001 BTC, a sell of 0.4 paying 0.044 USDT, a sell of 0.1
     paying BNB: risk's position, average price and realised P&L (max_position,
     max_daily_loss) are the OMS book's after each, fed only the order events."""
     oms, view = _Host(), ExposureView()
@@ -67,7 +67,7 @@ def test_risk_nets_each_fee_as_the_oms_book_does() -> None:
     bnb = _order(oms, "n", Side.SELL, "0.1")
     for cl, qty, px, fee, asset in (
         (buy, "1", "100", "0.001", "BTC"),
-        (sell, "0.4", "110", "4.4", "USDT"),
+        (sell, "0.4", "110", "0.044", "USDT"),
         (bnb, "0.1", "90", "0.01", "BNB"),
     ):
         published = len(oms.pub.events)
@@ -80,7 +80,7 @@ def test_risk_nets_each_fee_as_the_oms_book_does() -> None:
             view.apply_order_event(e)
         assert _risk_pos(view) == _oms_pos(oms)
     assert _oms_pos(oms)[0] == D("0.499")
-    assert _oms_pos(oms)[2] == -D("0.001") * 100 + D("0.4") * 10 - D("4.4") - D("0.1") * 10
+    assert _oms_pos(oms)[2] == -D("0.001") * 100 + D("0.4") * 10 - D("0.044") - D("0.1") * 10
 
 
 def test_the_fees_of_fills_folded_into_one_event_are_summed() -> None:
@@ -123,3 +123,18 @@ def test_a_rebuild_from_the_oms_positions_counts_no_fee_twice() -> None:
     for e in oms.pub.events[published:]:
         view.apply_order_event(e)
     assert _risk_pos(view) == _oms_pos(oms) == (D("0.999"), 100, -D("0.1"))
+
+
+def test_risk_books_the_fee_of_a_fill_reconciliation_caught_up_first() -> None:
+    """The OMS catches a fill up from the venue's cum (no fee known), then the trade's own
+    report brings its fee alone (`actors.oms.late_fee`): its event carries the fee without
+    a fill and risk books it, so risk's position and P&L stay the OMS's (0.999 BTC)."""
+    oms, view = _Host(), ExposureView()
+    cl = _order(oms, "r1", Side.BUY, "1")
+    _exec(oms, "status", cl, ord_status="FILLED", cum_qty=D(1), avg_px=D(100), leaves_qty=D(0))
+    oms.after_iteration()
+    _fill(oms, cl, "1", "100", "1", "0.001", "BTC")
+    oms.after_iteration()
+    for event in oms.pub.events:
+        view.apply_order_event(event)
+    assert _oms_pos(oms) == _risk_pos(view) and _oms_pos(oms)[0] == D("0.999")
