@@ -177,6 +177,29 @@ def _is_stopped(pid: int) -> bool:
         return True
 
 
+def run_session(argv: list[str], timeout_s: float = 60.0) -> subprocess.CompletedProcess[bytes]:
+    """Run `argv` from the repo (PYTHONPATH set) in a session of its own until it exits or
+    `timeout_s` passes; then its whole process group is killed, so whatever it started is
+    gone too. Its exit code and output (TimeoutExpired past the deadline)."""
+    proc = subprocess.Popen(
+        argv,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
 def reap_zombie_children() -> list[int]:
     """Reap direct children that are already dead (orphans re-parented to the subreaper)."""
     reaped = []

@@ -15,16 +15,14 @@ The test makes the pid come round for certain: it runs in a pid namespace of its
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO_ROOT
+from tests.helpers import run_session
 
 # A ROUTER at argv[1] that answers each message with argv[2]; says "bound <pid>", exits
 # when its stdin closes.
@@ -115,24 +113,11 @@ def test_a_stranger_given_a_dead_peers_pid_is_judged_anew(tmp_path: Path) -> Non
     """A peer of ours answers and is taken; it dies, and a stranger (not a child of the
     system) is given its pid and binds its endpoint: the stranger's answer, on an address
     equal to the peer's, is refused, not passed on the peer's kept verdict."""
-    proc = subprocess.Popen(
-        [*_unshare(), sys.executable, "-c", _SCENARIO, f"ipc://{tmp_path}/risk.sock", _BINDER],
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
+    done = run_session(
+        [*_unshare(), sys.executable, "-c", _SCENARIO, f"ipc://{tmp_path}/risk.sock", _BINDER]
     )
-    try:
-        out, err = proc.communicate(timeout=60)
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
-    assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
-    result = json.loads(out.decode().splitlines()[-1])
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    result = json.loads(done.stdout.decode().splitlines()[-1])
     assert result["reused"], f"the stranger was not given the peer's pid: {result}"
     assert result["first"] == [["ours"]]
     assert result["second"] == [], "a stranger's answer was taken on a dead peer's verdict"

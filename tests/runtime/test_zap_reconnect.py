@@ -15,13 +15,10 @@ DEALER's process must still be there and talk to a second peer."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import REPO_ROOT
+from tests.helpers import run_session
 
 # A peer actor's ROUTER: echoes each message back; exits when its stdin closes.
 _PEER = """
@@ -103,28 +100,9 @@ def test_a_peer_whose_binder_dies_mid_handshake_survives_the_late_gate_answer(
     tmp_path: Path,
 ) -> None:
     """The actor process lives, and its `Peer` still delivers."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            _ACTOR,
-            f"ipc://{tmp_path}/risk.sock",
-            f"ipc://{tmp_path}/b.sock",
-            _PEER,
-        ],
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # its peer processes go with it, whatever happens
-    )
-    try:
-        out, err = proc.communicate(timeout=60)
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
-    assert proc.returncode == 0, (proc.returncode, err.decode(errors="replace")[-2000:])
+    # its own session: its peer processes go with it, whatever happens
+    argv = [sys.executable, "-c", _ACTOR, f"ipc://{tmp_path}/risk.sock"]
+    done = run_session([*argv, f"ipc://{tmp_path}/b.sock", _PEER])
+    err = done.stderr
+    assert done.returncode == 0, (done.returncode, err.decode(errors="replace")[-2000:])
     assert b"Assertion failed" not in err
