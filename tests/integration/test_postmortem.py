@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from actors.connector.fix import msgview
+from actors.supervisor.hangs import main_thread
 from actors.supervisor.logfiles import utc_stamp
 from actors.supervisor.postmortem_watch import write_config_dump
+from actors.supervisor.stall import MIN_STALL_S
 from protocol import paths
 from protocol.config import SystemConfig
 from tests.helpers import REPO_ROOT, SystemUnderTest, eventually, make_config, to_toml
@@ -162,6 +164,8 @@ def _engagement_bundle(sut: SystemUnderTest, overrides: dict[str, Any]) -> None:
     reloaded = overrides | {"risk": {"max_order_qty": "77"}}
     sut.config_path.write_text(to_toml(make_config(venues=("simA",), overrides=reloaded)))
     assert sut.control("reload", timeout_s=30.0, reason="before the halt").status == "ok"
+    assert sut.proc is not None
+    waited_before = _run_queue_wait_s(sut.proc.pid)
     since = sut.mark()
     engaged = sut.cli("kill-switch", "engage", "--reason", "postmortem test")
     assert engaged.returncode == 0, engaged.stderr
@@ -182,8 +186,21 @@ def _engagement_bundle(sut: SystemUnderTest, overrides: dict[str, Any]) -> None:
         e["event"] == "kill_switch_cancel_round" and e.get("why") == "engaged" for e in events
     ), [e["event"] for e in events[-50:]]
     assert not sut.events("actor_hung", since=since)
-    assert not sut.events("supervisor_stalled", since=since)
+    # The writer is its own process: the supervisor's loop never blocked on the bundle. A
+    # stall is wall time its thread did not run; on a loaded machine some of it is a wait for
+    # a core (CI at load 7: three of 0.15-0.2 s), which the run queue's wait shows. Only the
+    # rest (a blocking write, a sleep) counts against the bundle.
+    stalled = sum(e["stall_s"] for e in sut.events("supervisor_stalled", since=since))
+    waited = _run_queue_wait_s(sut.proc.pid) - waited_before
+    assert stalled <= waited + MIN_STALL_S, (stalled, waited)
     assert sut.status()["kill_switch"]["engaged"]
+
+
+def _run_queue_wait_s(pid: int) -> float:
+    """`pid`'s main thread's time waiting for a core so far (0.0 where the kernel does not
+    count it: every stall then counts against the bundle)."""
+    sample = main_thread(pid)
+    return 0.0 if sample is None or sample.waited_s is None else sample.waited_s
 
 
 def test_a_bundle_still_due_at_shutdown_is_written_before_the_supervisor_exits(
