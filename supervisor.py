@@ -28,7 +28,8 @@ which read the state dir (setting `fix seq` writes it when no supervisor runs), 
 `preflight`, which checks what `run` needs. Exit codes: 0 ok, 1 failure, 2 bad config or
 usage (or an environment `run` cannot start in: a dir it cannot create, the metrics port
 taken), 3 state dir locked / system not running, or the link to the host group that runs
-the actor down (docs/runbook.md, "Exit codes").
+the actor down, 4 the control socket answered from a process that is not the supervisor
+(its answer refused) (docs/runbook.md, "Exit codes").
 """
 
 # ruff: noqa: E402 - the early Ctrl-C handler goes in before the other imports
@@ -215,8 +216,14 @@ def _main(ns: argparse.Namespace) -> int:
         return EXIT_CONFIG
     if ns.cmd == "run":
         return _run(cfg, ns)
+    from actors.supervisor.exit_codes import EXIT_NOT_SUPERVISOR
+    from protocol.control import NotTheSupervisor
+
     try:
         return BY_NAME[ns.cmd].run(cfg, ns)
+    except NotTheSupervisor as exc:  # every command that asks the control socket, one line
+        print(f"tradepulse: {exc}", file=sys.stderr)
+        return EXIT_NOT_SUPERVISOR
     except BrokenPipeError:  # `orders | head`: the reader has what it wanted, not a failure
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
         return 0

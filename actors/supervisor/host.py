@@ -16,6 +16,7 @@ from typing import Any
 
 from actors.supervisor.restart_policy import child_specs
 from protocol.config import SystemConfig
+from protocol.control_binder import write_identity
 from protocol.exceptions import ConfigError, StateDirLocked
 from protocol.paths import (
     CONTROL,
@@ -115,6 +116,7 @@ def prepare_runtime_dir(cfg: SystemConfig) -> Path:
         rt = base
     _private_dir(rt, "system.runtime_dir")
     _flock(rt / "runtime.lock", f"runtime dir {rt} is in use by another supervisor")
+    write_identity(rt)  # before any bind: the CLI takes control answers only from us
     names = [SUPERVISOR, CONTROL, EVENTS, RISK_EVENTS, *(spec.id for spec in child_specs(cfg))]
     for name in names:
         sock = socket_file(rt, name)

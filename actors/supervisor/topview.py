@@ -25,7 +25,7 @@ from actors.supervisor.topstats import Latency, MetricsSample, latency, merge_bu
 from actors.supervisor.topstats import rate as counter_rate
 from protocol.commands import Status
 from protocol.config import SystemConfig
-from protocol.control import ControlUnavailable, control_request
+from protocol.control import ControlUnavailable, NotTheSupervisor, control_request
 
 # --------------------------------------------------------------------------- samples
 
@@ -62,7 +62,7 @@ class Collector:
         at_s, wall_ts = time.monotonic(), time.time()
         try:
             reply = control_request(self._cfg, Status(), timeout_s=self._timeout_s)
-        except ControlUnavailable as exc:
+        except (ControlUnavailable, NotTheSupervisor) as exc:  # the latter's answer not shown
             return Sample(at_s, wall_ts, None, error=str(exc))
         if reply.status != "ok":
             return Sample(at_s, wall_ts, None, error=f"status: {reply.reason}")

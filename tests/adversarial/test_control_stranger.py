@@ -1,0 +1,141 @@
+"""The operator CLI takes an answer on the control socket only from the supervisor.
+
+A same-uid process that removed `control.sock` from the runtime dir and bound its own
+(`tests/adversarial/control_stranger.py`: it answers every command with a well-formed `ok`)
+had the CLI print success for `kill-switch engage` or `stop connector.simA` while nothing
+happened, exit 0. Now each reply's binder (its connection's Peer-Address, SO_PEERCRED) must
+be the supervisor that recorded itself in the runtime dir (`protocol/control_binder.py`):
+anything else is one stderr line naming the binder's pid and the supervisor's, exit 4,
+never the stranger's answer. Unit tests of the decision: tests/protocol/test_control_binder.py.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import struct
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from actors.supervisor.exit_codes import EXIT_NOT_SUPERVISOR
+from protocol import paths
+from protocol.control_binder import identity_path, start_ticks
+from tests.helpers import REPO_ROOT, SystemUnderTest, eventually
+
+pytestmark = pytest.mark.integration
+
+
+def _listener_pid(path: Path) -> int | None:
+    """The pid that bound the unix socket at `path` (SO_PEERCRED of a connection to it)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+        cred = probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    return int(struct.unpack("3i", cred)[0])
+
+
+@contextmanager
+def _stranger(sut: SystemUnderTest) -> Iterator[subprocess.Popen[str]]:
+    """A process that is not the supervisor nor one of its children, bound at the control
+    socket (checked by the kernel's word: the socket file's listener is its pid)."""
+    endpoint = sut.cfg.endpoint(paths.CONTROL)
+    argv = [sys.executable, "-m", "tests.adversarial.control_stranger", endpoint]
+    proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        file = paths.socket_file(sut.cfg.runtime_path, paths.CONTROL)
+        eventually(lambda: _listener_pid(file) == proc.pid or proc.poll() is not None, 10.0)
+        assert proc.poll() is None, "the stranger did not start"
+        yield proc
+    finally:
+        proc.kill()
+        proc.communicate(timeout=5)
+
+
+def _answered(stranger: subprocess.Popen[str]) -> list[str]:
+    """What the stranger answered `ok` to (it is killed here)."""
+    stranger.kill()
+    out, _ = stranger.communicate(timeout=5)
+    return out.split()[1::2]
+
+
+def _refused(result: subprocess.CompletedProcess[str]) -> str:
+    """The one stderr line of a refused answer (exit 4, nothing on stdout)."""
+    assert result.returncode == EXIT_NOT_SUPERVISOR, (
+        result.returncode,
+        result.stdout,
+        result.stderr,
+    )
+    assert result.stdout == "" and "Traceback" not in result.stderr, result
+    [line] = result.stderr.splitlines()
+    assert line.startswith("tradepulse: the control socket is bound by pid"), line
+    assert line.endswith("refusing its answer"), line
+    return line
+
+
+def test_the_cli_takes_no_answer_from_a_stranger_at_a_live_supervisors_control_socket(
+    start_system: Callable[..., SystemUnderTest],
+) -> None:
+    """The supervisor answers `status` (accepted); then a stranger takes the control socket
+    over and answers `ok` to `kill-switch engage`, `stop` and `positions` (each helper path
+    of the CLI: control_command, `--json`, and a command with its own request): each is
+    refused with the stranger's pid and the supervisor's, exit 4; the system never saw
+    them (nothing in the audit log, where every acting command is recorded)."""
+    sut = start_system(venues=("simA",))
+    assert sut.proc is not None
+    accepted = sut.cli("status")
+    assert accepted.returncode == 0, accepted.stderr
+    with _stranger(sut) as stranger:
+        expected = f"bound by pid {stranger.pid}, not the supervisor (pid {sut.proc.pid})"
+        engage = sut.cli("kill-switch", "engage", "--reason", "desk drill")
+        assert expected in _refused(engage)
+        stop = sut.cli("stop", "connector.simA", "--reason", "drill", "--json")
+        assert stop.returncode == EXIT_NOT_SUPERVISOR, stop
+        assert '"status": "error"' in stop.stdout and expected in stop.stdout, stop.stdout
+        assert expected in _refused(sut.cli("positions"))
+        answered = _answered(stranger)
+    assert answered == ["kill-switch", "stop", "positions"]  # each got its forged `ok`
+    assert sut.proc.poll() is None
+    assert not paths.audit_log_path(sut.state_dir).exists()  # `status` alone reached it
+
+
+def _dead_identity(sut: SystemUnderTest) -> int:
+    """Record, as the runtime dir's supervisor, a process that has exited; its pid."""
+    proc = subprocess.Popen(["sleep", "60"])
+    ticks = start_ticks(proc.pid)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(5)
+    path = identity_path(sut.cfg.runtime_path)
+    path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    path.write_text(f'{{"pid": {proc.pid}, "start_ticks": {ticks}}}\n')
+    return proc.pid
+
+
+@pytest.mark.parametrize("record", ["dead", "none"])
+def test_the_cli_refuses_a_stranger_at_the_socket_of_a_supervisor_gone(record: str) -> None:
+    """No supervisor runs (it died, or none ever ran on this runtime dir) and a stranger
+    bound the control socket: `stop connector.simA` is refused, exit 4, naming the stranger
+    and the exited supervisor, or the missing record."""
+    sut = SystemUnderTest(venues=("simA",))
+    try:
+        paths.socket_file(sut.cfg.runtime_path, paths.CONTROL).parent.mkdir(mode=0o700)
+        dead = _dead_identity(sut) if record == "dead" else None
+        with _stranger(sut) as stranger:
+            line = _refused(sut.cli("stop", "connector.simA", "--reason", "drill"))
+            if dead is not None:
+                assert (
+                    f"pid {stranger.pid}, not the supervisor (pid {dead}, which has exited)" in line
+                )
+            else:
+                assert f"pid {stranger.pid}, and no supervisor recorded itself" in line
+            assert _answered(stranger) == ["stop"]
+    finally:
+        sut.destroy()
