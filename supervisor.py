@@ -244,9 +244,13 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
     from actors.supervisor.host import lock_state_dir, prepare_runtime_dir
     from actors.supervisor.preflight_checks import port_problem
     from actors.supervisor.restart_policy import child_specs
+    from actors.supervisor.tasklimit import ThreadsRefused, tasks_problem
     from protocol.exceptions import ConfigError, StateDirLocked
     from protocol.link_config import CORE, bind_address
 
+    if problem := tasks_problem(len(child_specs(cfg, ns.host_group))):  # else: libzmq aborts
+        print(f"tradepulse: environment error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         try:
             lock_state_dir(cfg)  # held (fd kept open) for the life of this process
@@ -296,6 +300,9 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
         return EXIT_UNAVAILABLE
     except ConfigError as exc:  # a dir another local user could tamper with, the port taken
         print(f"tradepulse: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ThreadsRefused as exc:  # the host's task limit (its actors not started yet)
+        print(f"tradepulse: environment error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.supervisor.restart_policy import child_specs
+from actors.supervisor.tasklimit import threads_refused_raise
 from protocol.config import SystemConfig
 from protocol.control_binder import write_identity
 from protocol.exceptions import ConfigError, StateDirLocked
@@ -273,7 +274,8 @@ def start_metrics_server(cfg: SystemConfig) -> str:
     registry = CollectorRegistry()
     MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # its __init__ has no annotations
     try:
-        httpd, _ = start_http_server(cfg.metrics.port, addr=cfg.metrics.host, registry=registry)
+        with threads_refused_raise("the metrics server"):
+            httpd, _ = start_http_server(cfg.metrics.port, addr=cfg.metrics.host, registry=registry)
     except OSError as exc:  # taken since `tradepulse run` checked it: still one clear line
         where = f"{cfg.metrics.host}:{cfg.metrics.port}"
         raise ConfigError("metrics.port", f"cannot listen on {where}: {exc.strerror}") from None
