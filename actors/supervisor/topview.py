@@ -47,6 +47,7 @@ class Sample:
     usage: dict[int, Usage] = field(default_factory=dict)  # by pid
     error: str = ""
     metrics_error: str = ""
+    refused: bool = False  # `error`: the answer came from a process not the supervisor
 
 
 class Collector:
@@ -62,8 +63,10 @@ class Collector:
         at_s, wall_ts = time.monotonic(), time.time()
         try:
             reply = control_request(self._cfg, Status(), timeout_s=self._timeout_s)
-        except (ControlUnavailable, NotTheSupervisor) as exc:  # the latter's answer not shown
+        except ControlUnavailable as exc:
             return Sample(at_s, wall_ts, None, error=str(exc))
+        except NotTheSupervisor as exc:  # its answer is not shown
+            return Sample(at_s, wall_ts, None, error=str(exc), refused=True)
         if reply.status != "ok":
             return Sample(at_s, wall_ts, None, error=f"status: {reply.reason}")
         status = dict(reply.data)

@@ -85,8 +85,9 @@ def test_the_cli_takes_no_answer_from_a_stranger_at_a_live_supervisors_control_s
     start_system: Callable[..., SystemUnderTest],
 ) -> None:
     """The supervisor answers `status` (accepted); then a stranger takes the control socket
-    over and answers `ok` to `kill-switch engage`, `stop` and `positions` (each helper path
-    of the CLI: control_command, `--json`, and a command with its own request): each is
+    over and answers `ok` to `kill-switch engage`, `stop`, `positions` and `top`'s status
+    (each helper path of the CLI: control_command, `--json`, a command with its own request,
+    the live view): each is
     refused with the stranger's pid and the supervisor's, exit 4; the system never saw
     them (nothing in the audit log, where every acting command is recorded)."""
     sut = start_system(venues=("simA",))
@@ -101,8 +102,9 @@ def test_the_cli_takes_no_answer_from_a_stranger_at_a_live_supervisors_control_s
         assert stop.returncode == EXIT_NOT_SUPERVISOR, stop
         assert '"status": "error"' in stop.stdout and expected in stop.stdout, stop.stdout
         assert expected in _refused(sut.cli("positions"))
+        assert expected in _refused(sut.cli("top", "--once"))
         answered = _answered(stranger)
-    assert answered == ["kill-switch", "stop", "positions"]  # each got its forged `ok`
+    assert answered == ["kill-switch", "stop", "positions", "status"]  # each forged `ok`
     assert sut.proc.poll() is None
     assert not paths.audit_log_path(sut.state_dir).exists()  # `status` alone reached it
 
