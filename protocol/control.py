@@ -80,7 +80,10 @@ def control_request(
             raise ControlUnavailable(f"no answer to {command.command!r} within {timeout_s} s")
         frames = sock.recv_multipart(copy=False)
         if target == "control":  # who bound the connection this reply came on
-            why = refusal(supervisor, _peer_address(frames[0]), cfg.runtime_path)
+            binder = _peer_address(frames[0])
+            why = refusal(supervisor, binder, cfg.runtime_path)
+            if why is not None and (now := read_identity(cfg.runtime_path)) != supervisor:
+                why = refusal(now, binder, cfg.runtime_path)  # a supervisor restarted since
             if why is not None:
                 raise NotTheSupervisor(why)
         try:

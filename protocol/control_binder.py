@@ -13,7 +13,13 @@ takes a reply only if that pid is the recorded one and it is still the process r
 (the same start time: pids come round, and a stranger given the dead supervisor's pid is
 not the supervisor). The record is read before the request goes out: a process with the
 recorded pid and start time after the reply lived throughout, so it had that pid when the
-connection was made.
+connection was made. A reply refused against that record is checked once more against the
+record as it is after the reply, if it changed: the supervisor restarted while the CLI
+waited (`systemctl restart`, a crash restarted by systemd or the kubelet), and the new one,
+which recorded itself before it bound, got the request and carried it out; refusing its
+answer (exit 4) called the supervisor an intruder. A record that names the binder, alive,
+is what a same-uid process could as well write itself (below): the second read lets
+nothing in that the first kept out.
 
 What it cannot stop: a same-uid process that rewrites the record on purpose (it could as
 well ptrace the supervisor); the runtime dir is 0700, so no other user can. A CLI in

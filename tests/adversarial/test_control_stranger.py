@@ -17,14 +17,14 @@ import struct
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 
 from actors.supervisor.exit_codes import EXIT_NOT_SUPERVISOR
-from protocol import paths
-from protocol.control_binder import identity_path, start_ticks
+from protocol import control, paths
+from protocol.control_binder import Identity, identity_path, read_identity, start_ticks
 from tests.helpers import REPO_ROOT, SystemUnderTest, eventually
 
 pytestmark = pytest.mark.integration
@@ -44,11 +44,13 @@ def _listener_pid(path: Path) -> int | None:
 
 
 @contextmanager
-def _stranger(sut: SystemUnderTest) -> Iterator[subprocess.Popen[str]]:
+def _stranger(sut: SystemUnderTest, *, record: bool = False) -> Iterator[subprocess.Popen[str]]:
     """A process that is not the supervisor nor one of its children, bound at the control
-    socket (checked by the kernel's word: the socket file's listener is its pid)."""
+    socket (checked by the kernel's word: the socket file's listener is its pid). `record`:
+    it records itself as the runtime dir's supervisor first, as a supervisor does."""
     endpoint = sut.cfg.endpoint(paths.CONTROL)
     argv = [sys.executable, "-m", "tests.adversarial.control_stranger", endpoint]
+    argv += ["record"] if record else []
     proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     try:
         file = paths.socket_file(sut.cfg.runtime_path, paths.CONTROL)
@@ -139,5 +141,39 @@ def test_the_cli_refuses_a_stranger_at_the_socket_of_a_supervisor_gone(record: s
             else:
                 assert f"pid {stranger.pid}, and no supervisor recorded itself" in line
             assert _answered(stranger) == ["stop"]
+    finally:
+        sut.destroy()
+
+
+def test_the_answer_of_a_supervisor_restarted_while_the_cli_waits_is_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The supervisor restarts (`systemctl restart`, a crash restarted by systemd or the
+    kubelet) after the CLI read its record and before the request reached it: the new
+    supervisor, recorded in the runtime dir under its lock, gets the request and answers.
+    That answer was refused as a stranger's (`bound by pid B, not the supervisor (pid A,
+    which has exited)`, exit 4: an intrusion to the runbook, and the command carried out
+    all the same); now the record is read again and the answer taken."""
+    sut = SystemUnderTest(venues=("simA",))
+    restarted: list[int] = []
+    try:
+        sut.cfg.runtime_path.mkdir(mode=0o700)
+        with ExitStack() as stack:
+            first = stack.enter_context(_stranger(sut, record=True))
+
+            def read_then_restart(runtime_dir: Path) -> Identity | None:
+                recorded = read_identity(runtime_dir)
+                if not restarted:  # the first read, before the request goes out
+                    first.kill()
+                    first.wait(5)
+                    restarted.append(stack.enter_context(_stranger(sut, record=True)).pid)
+                return recorded
+
+            monkeypatch.setattr(control, "read_identity", read_then_restart)
+            reply = control.control_request(sut.cfg, "status", timeout_s=10.0)
+            assert (reply.status, reply.reason) == ("ok", "status done"), reply
+            assert read_identity(sut.cfg.runtime_path) == Identity(
+                restarted[0], start_ticks(restarted[0]) or -1
+            )
     finally:
         sut.destroy()
