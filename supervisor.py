@@ -216,14 +216,14 @@ def _main(ns: argparse.Namespace) -> int:
         return EXIT_CONFIG
     if ns.cmd == "run":
         return _run(cfg, ns)
-    from actors.supervisor.exit_codes import EXIT_NOT_SUPERVISOR
+    from actors.supervisor.ctl import EXIT_NOT_SUPERVISOR, print_failure
     from protocol.control import NotTheSupervisor
 
     try:
         return BY_NAME[ns.cmd].run(cfg, ns)
-    except NotTheSupervisor as exc:  # every command that asks the control socket, one line
-        print(f"tradepulse: {exc}", file=sys.stderr)
-        return EXIT_NOT_SUPERVISOR
+    except NotTheSupervisor as exc:  # every command that asks the control socket: one line,
+        # `--json` an error envelope on stdout (as control_command prints it)
+        return print_failure(exc, EXIT_NOT_SUPERVISOR, as_json=getattr(ns, "json", False))
     except BrokenPipeError:  # `orders | head`: the reader has what it wanted, not a failure
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
         return 0

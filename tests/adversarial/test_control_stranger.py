@@ -11,6 +11,7 @@ never the stranger's answer. Unit tests of the decision: tests/protocol/test_con
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import struct
@@ -175,5 +176,32 @@ def test_the_answer_of_a_supervisor_restarted_while_the_cli_waits_is_taken(
             assert read_identity(sut.cfg.runtime_path) == Identity(
                 restarted[0], start_ticks(restarted[0]) or -1
             )
+    finally:
+        sut.destroy()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("positions", "--json"),
+        ("fix", "seq", "--venue", "simA", "--next-in", "5", "--reason", "drill", "--json"),
+    ],
+    ids=["positions", "fix-seq"],
+)
+def test_a_refused_answer_is_an_error_envelope_under_json(argv: tuple[str, ...]) -> None:
+    """`--json` and a stranger at the control socket: like `stop --json`, one error envelope
+    on stdout naming the stranger, exit 4. The commands that send their own requests
+    (`positions`, `fix seq` setting) printed a plain stderr line and nothing on stdout,
+    where a script reading the envelope found no JSON."""
+    sut = SystemUnderTest(venues=("simA",))
+    try:
+        paths.socket_file(sut.cfg.runtime_path, paths.CONTROL).parent.mkdir(mode=0o700)
+        with _stranger(sut) as stranger:
+            result = sut.cli(*argv)
+            assert result.returncode == EXIT_NOT_SUPERVISOR, result
+            assert result.stderr == "", result.stderr
+            envelope = json.loads(result.stdout)
+            assert envelope["status"] == "error" and envelope["data"] == {}, envelope
+            assert f"bound by pid {stranger.pid}, and no supervisor" in envelope["reason"]
     finally:
         sut.destroy()
