@@ -248,7 +248,8 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
     from protocol.exceptions import ConfigError, StateDirLocked
     from protocol.link_config import CORE, bind_address
 
-    if problem := tasks_problem(len(child_specs(cfg, ns.host_group))):  # else: libzmq aborts
+    actor_kinds = [spec.kind for spec in child_specs(cfg, ns.host_group)]
+    if problem := tasks_problem(actor_kinds):  # else: libzmq aborts
         print(f"tradepulse: environment error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     try:

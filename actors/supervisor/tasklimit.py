@@ -3,7 +3,12 @@ container's pids limit) leaves too few threads and processes for the system to s
 
 Each thread counts as a task. The supervisor needs 9 (itself, its log capture's three
 threads, the post-mortem watch, libzmq's reaper and I/O threads, the metrics server, the
-fork server) and each actor at least 3 (itself and libzmq's two). Started under less, it
+fork server) and each actor at least 3 (itself and libzmq's two); the OMS 2 more, its order
+archive's writer thread and the archived-ids rebuild at start (`actors.oms.archive_writer`,
+`archived_ids`), which a count at rest does not show: with them left out, a limit the check
+passed refused the writer at the first terminal order to archive, and the OMS held every
+order in memory from then on (`order_archive_write_failed: can't start new thread`, each
+retry). Started under less, it
 failed wherever the next thread was refused: Python's `RuntimeError: can't start new
 thread` ended in a traceback (`supervisor_crashed` in the log file, exit 1; at the log
 capture's first thread not even that: its pipes already under fd 1 and 2, exit 1 silently),
@@ -19,7 +24,7 @@ aborts the supervisor; an actor that libzmq aborts at start is restarted as any 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,6 +32,7 @@ from protocol.exceptions import TradePulseError
 
 SUPERVISOR_TASKS = 9  # counted on a running system (/proc/<pid>/task): see the module
 ACTOR_TASKS = 3
+EXTRA_TASKS = {"oms": 2}  # threads an actor kind starts on top (see the module), by kind
 _HINT = "pids.max of the service's cgroup, systemd TasksMax=, ulimit -u"
 
 
@@ -102,16 +108,25 @@ def _our_tasks() -> int:
     return len(tasks) + children
 
 
-def tasks_problem(actors: int) -> str | None:
+def tasks_needed(kinds: Sequence[str]) -> int:
+    """The tasks the supervisor and actors of `kinds` (one per actor) run at once, at most."""
+    extra = sum(EXTRA_TASKS.get(kind, 0) for kind in kinds)
+    return SUPERVISOR_TASKS + ACTOR_TASKS * len(kinds) + extra
+
+
+def tasks_problem(kinds: Sequence[str]) -> str | None:
     """None if every pids cgroup this process is in leaves room for the supervisor and
-    `actors` actors; else the one line that says which limit and how much is needed."""
+    actors of `kinds`; else the one line that says which limit and how much is needed."""
     try:
         dirs = _pids_dirs(
             _read(Path("/proc/self/cgroup")) or "", _read(Path("/proc/self/mountinfo")) or ""
         )
     except (OSError, ValueError):
         return None
-    need = SUPERVISOR_TASKS + ACTOR_TASKS * actors
+    need = tasks_needed(kinds)
+    extras = "".join(
+        f", {n} more for the {kind}" for kind, n in EXTRA_TASKS.items() if kind in kinds
+    )
     ours = _our_tasks()
     for d in dirs:
         limit, current = _read(d / "pids.max"), _read(d / "pids.current")
@@ -122,6 +137,6 @@ def tasks_problem(actors: int) -> str | None:
             return (
                 f"the task limit of cgroup {d} is {limit} (pids.max), {others} in use by other"
                 f" processes; run needs {need} (the supervisor {SUPERVISOR_TASKS},"
-                f" {ACTOR_TASKS} for each of its {actors} actors): raise it ({_HINT})"
+                f" {ACTOR_TASKS} for each of its {len(kinds)} actors{extras}): raise it ({_HINT})"
             )
     return None
