@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 IDENTITY_FILE = "supervisor.identity"
+_MAX_RECORD_BYTES = 4096  # a record is ~50 bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +76,17 @@ def write_identity(runtime_dir: Path) -> None:
 
 
 def read_identity(runtime_dir: Path) -> Identity | None:
-    """The recorded supervisor of `runtime_dir`; None if there is no readable record."""
+    """The recorded supervisor of `runtime_dir`; None if there is no readable record. Only
+    a regular file is read, and only its start: a FIFO put in its place hung the CLI for
+    good (`--timeout-s` never reached), a link to /dev/zero ate its memory."""
     try:
-        data = json.loads(identity_path(runtime_dir).read_text())
+        fd = os.open(identity_path(runtime_dir), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            data = json.loads(os.read(fd, _MAX_RECORD_BYTES))
+        finally:
+            os.close(fd)
         pid, ticks = data["pid"], data["start_ticks"]
     except (OSError, ValueError, TypeError, KeyError):
         return None

@@ -12,6 +12,7 @@ never the stranger's answer. Unit tests of the decision: tests/protocol/test_con
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import struct
@@ -203,5 +204,28 @@ def test_a_refused_answer_is_an_error_envelope_under_json(argv: tuple[str, ...])
             envelope = json.loads(result.stdout)
             assert envelope["status"] == "error" and envelope["data"] == {}, envelope
             assert f"bound by pid {stranger.pid}, and no supervisor" in envelope["reason"]
+    finally:
+        sut.destroy()
+
+
+@pytest.mark.parametrize("record", ["fifo", "dev-zero"])
+def test_a_record_that_is_no_file_is_no_record_and_the_cli_keeps_its_deadline(
+    record: str,
+) -> None:
+    """A same-uid stranger at the control socket put a FIFO, or a link to /dev/zero, where
+    the supervisor's record goes: the CLI waited on the FIFO for good (its `--timeout-s`
+    never reached) or read /dev/zero until its memory ran out. Now that is no record: exit 4
+    within the deadline, naming the stranger."""
+    sut = SystemUnderTest(venues=("simA",))
+    try:
+        paths.socket_file(sut.cfg.runtime_path, paths.CONTROL).parent.mkdir(mode=0o700)
+        path = identity_path(sut.cfg.runtime_path)
+        with _stranger(sut) as stranger:
+            if record == "fifo":
+                os.mkfifo(path)
+            else:
+                path.symlink_to("/dev/zero")
+            line = _refused(sut.cli("status", "--timeout-s", "2", timeout_s=20.0))
+            assert f"pid {stranger.pid}, and no supervisor recorded itself" in line
     finally:
         sut.destroy()
