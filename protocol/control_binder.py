@@ -21,10 +21,15 @@ answer (exit 4) called the supervisor an intruder. A record that names the binde
 is what a same-uid process could as well write itself (below): the second read lets
 nothing in that the first kept out.
 
+A CLI outside the supervisor's pid namespace (on the host of its container, with the
+runtime dir at hand) sees the host's pid of it: taken if its innermost pid (`NSpid`) and
+start time are the recorded ones (they were refused as a stranger's, `not the supervisor
+(pid 1, which has exited)`, and the runbook says to stop that pid: the supervisor). A CLI
+inside a pid namespace the supervisor is not in (a container of its own) sees pid 0:
+refused, saying so; run it where the supervisor runs (its host or container).
+
 What it cannot stop: a same-uid process that rewrites the record on purpose (it could as
-well ptrace the supervisor); the runtime dir is 0700, so no other user can. A CLI in
-another pid namespace than the supervisor's sees other pids (or 0) and is refused: run it
-where the supervisor runs (its host or container).
+well ptrace the supervisor); the runtime dir is 0700, so no other user can.
 """
 
 from __future__ import annotations
@@ -113,6 +118,12 @@ def refusal(recorded: Identity | None, address: str, runtime_dir: Path) -> str |
     supervisor (`recorded`, read before the request went out). Otherwise the one line that
     says why it is refused (reads /proc)."""
     pid = binder_pid(address)
+    if pid is None and address.startswith("localhost:") and address.endswith(":0"):
+        return (  # the kernel's pid of a process this pid namespace cannot see
+            "the control socket is bound by pid 0 here, a process outside this CLI's pid"
+            " namespace: run the CLI where the supervisor runs (its host or container);"
+            " refusing its answer"
+        )
     if pid is None:
         return f"the control socket's answer has no peer credentials ({address!r}): refusing it"
     if recorded is None:
@@ -121,6 +132,9 @@ def refusal(recorded: Identity | None, address: str, runtime_dir: Path) -> str |
             f"the control socket is bound by pid {pid}, and no supervisor recorded itself in"
             f" {where}: refusing its answer"
         )
+    if pid != recorded.pid and _pid_inside(pid) == recorded.pid:  # its container's host
+        if start_ticks(pid) == recorded.start_ticks:
+            return None  # the supervisor, as its own pid namespace numbers it
     alive = start_ticks(recorded.pid) == recorded.start_ticks
     if pid != recorded.pid:
         gone = "" if alive else ", which has exited"
@@ -133,4 +147,17 @@ def refusal(recorded: Identity | None, address: str, runtime_dir: Path) -> str |
             f"the control socket is bound by pid {pid}, not the supervisor that had that pid"
             " (it has exited): refusing its answer"
         )
+    return None
+
+
+def _pid_inside(pid: int) -> int | None:
+    """`pid`'s number in the innermost pid namespace it is in (`NSpid` of its status): its
+    own pid in a container, seen from the host; None if it is gone or unreadable."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
     return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -227,5 +228,49 @@ def test_a_record_that_is_no_file_is_no_record_and_the_cli_keeps_its_deadline(
                 path.symlink_to("/dev/zero")
             line = _refused(sut.cli("status", "--timeout-s", "2", timeout_s=20.0))
             assert f"pid {stranger.pid}, and no supervisor recorded itself" in line
+    finally:
+        sut.destroy()
+
+
+UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root's unshare"
+)
+def test_across_pid_namespaces_the_supervisor_is_known_and_a_stranger_not_accused() -> None:
+    """The supervisor in a pid namespace of its own (a container: it records pid 1), the
+    CLI on its host with the runtime dir at hand: the CLI sees the host's pid of it and
+    refused its answer as a stranger's (`bound by pid H, not the supervisor (pid 1, which has
+    exited)`, and the runbook says to stop pid H: the supervisor). Now its answer is taken
+    (its innermost pid and start time are the recorded ones). A CLI in a pid namespace of
+    its own sees the binder as pid 0: refused, saying so, not `no peer credentials`."""
+    sut = SystemUnderTest(venues=("simA",))
+    endpoint = sut.cfg.endpoint(paths.CONTROL)
+    file = paths.socket_file(sut.cfg.runtime_path, paths.CONTROL)
+    argv = [sys.executable, "-m", "tests.adversarial.control_stranger", endpoint, "record"]
+    try:
+        file.parent.mkdir(mode=0o700)
+        contained = subprocess.Popen([*UNSHARE, *argv], cwd=REPO_ROOT, stdout=subprocess.PIPE)
+        try:
+            eventually(
+                lambda: _listener_pid(file) is not None or contained.poll() is not None, 10.0
+            )
+            assert contained.poll() is None, "the contained supervisor did not start"
+            assert json.loads(identity_path(sut.cfg.runtime_path).read_text())["pid"] == 1
+            taken = sut.cli("status", "--json", "--timeout-s", "5")
+            assert taken.returncode == 0, taken
+            assert json.loads(taken.stdout)["reason"] == "status done"  # its answer
+        finally:
+            contained.kill()
+            contained.communicate(timeout=5)
+        with _stranger(sut, record=True):
+            inside = [*UNSHARE, sys.executable, str(REPO_ROOT / "supervisor.py")]
+            cli = [*inside, "status", "--timeout-s", "5", *sut.cli_args()]
+            result = subprocess.run(
+                cli, cwd=REPO_ROOT, env=sut.env, capture_output=True, text=True, timeout=30
+            )
+            line = _refused(result)
+            assert "pid 0 here, a process outside this CLI's pid namespace" in line, line
     finally:
         sut.destroy()

@@ -63,9 +63,12 @@ def test_another_binder_is_named_with_the_supervisor_alive_or_exited(tmp_path: P
 def test_no_record_or_no_credentials_is_refused(tmp_path: Path) -> None:
     assert "no supervisor recorded itself in" in (refusal(None, ME, tmp_path) or "")
     me = Identity(os.getpid(), start_ticks(os.getpid()) or 0)
-    for address in ("", "127.0.0.1", "localhost:0:0:0", "localhost:0:0:x"):
+    for address in ("", "127.0.0.1", "localhost:0:0:x"):
         assert "has no peer credentials" in (refusal(me, address, tmp_path) or "")
         assert binder_pid(address) is None
+    # pid 0: the kernel's word for a binder outside the reader's pid namespace
+    assert "outside this CLI's pid namespace" in (refusal(me, "localhost:0:0:0", tmp_path) or "")
+    assert binder_pid("localhost:0:0:0") is None
 
 
 def test_a_record_that_is_not_one_reads_as_none(tmp_path: Path) -> None:
