@@ -28,7 +28,8 @@ which read the state dir (setting `fix seq` writes it when no supervisor runs), 
 `preflight`, which checks what `run` needs. Exit codes: 0 ok, 1 failure, 2 bad config or
 usage (or an environment `run` cannot start in: a dir it cannot create, the metrics port
 taken), 3 state dir locked / system not running, or the link to the host group that runs
-the actor down (docs/runbook.md, "Exit codes").
+the actor down, 4 the control socket answered from a process that is not the supervisor
+(its answer refused) (docs/runbook.md, "Exit codes").
 """
 
 # ruff: noqa: E402 - the early Ctrl-C handler goes in before the other imports
@@ -215,8 +216,14 @@ def _main(ns: argparse.Namespace) -> int:
         return EXIT_CONFIG
     if ns.cmd == "run":
         return _run(cfg, ns)
+    from actors.supervisor.ctl import EXIT_NOT_SUPERVISOR, print_failure
+    from protocol.control import NotTheSupervisor
+
     try:
         return BY_NAME[ns.cmd].run(cfg, ns)
+    except NotTheSupervisor as exc:  # every command that asks the control socket: one line,
+        # `--json` an error envelope on stdout (as control_command prints it)
+        return print_failure(exc, EXIT_NOT_SUPERVISOR, as_json=getattr(ns, "json", False))
     except BrokenPipeError:  # `orders | head`: the reader has what it wanted, not a failure
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
         return 0
@@ -237,9 +244,14 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
     from actors.supervisor.host import lock_state_dir, prepare_runtime_dir
     from actors.supervisor.preflight_checks import port_problem
     from actors.supervisor.restart_policy import child_specs
+    from actors.supervisor.tasklimit import ThreadsRefused, tasks_problem
     from protocol.exceptions import ConfigError, StateDirLocked
     from protocol.link_config import CORE, bind_address
 
+    actor_kinds = [spec.kind for spec in child_specs(cfg, ns.host_group)]
+    if problem := tasks_problem(actor_kinds):  # else: libzmq aborts
+        print(f"tradepulse: environment error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         try:
             lock_state_dir(cfg)  # held (fd kept open) for the life of this process
@@ -289,6 +301,9 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
         return EXIT_UNAVAILABLE
     except ConfigError as exc:  # a dir another local user could tamper with, the port taken
         print(f"tradepulse: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ThreadsRefused as exc:  # the host's task limit (its actors not started yet)
+        print(f"tradepulse: environment error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 
 

@@ -15,11 +15,12 @@ from actors.supervisor.exit_codes import (  # the CLI's exit codes, importable f
     EXIT_CONFIG as EXIT_CONFIG,
 )
 from actors.supervisor.exit_codes import EXIT_FAILURE as EXIT_FAILURE
+from actors.supervisor.exit_codes import EXIT_NOT_SUPERVISOR as EXIT_NOT_SUPERVISOR
 from actors.supervisor.exit_codes import EXIT_OK as EXIT_OK
 from actors.supervisor.exit_codes import EXIT_UNAVAILABLE as EXIT_UNAVAILABLE
 from protocol.commands import Command
 from protocol.config import SystemConfig
-from protocol.control import ControlUnavailable, control_request
+from protocol.control import ControlUnavailable, NotTheSupervisor, control_request
 from protocol.messages import ControlReply
 
 
@@ -32,16 +33,24 @@ def control_command(
     timeout_s: float,
 ) -> int:
     """The CLI side of a control command: send it, print the reply (`--json`: the envelope
-    as is), and return the exit code."""
+    as is), and return the exit code. An answer from a process that is not the supervisor
+    is never printed as the command's: one line saying who answered, exit 4."""
     try:
         reply = control_request(cfg, command, timeout_s=timeout_s)
     except ControlUnavailable as exc:
-        if as_json:
-            print(json.dumps({"status": "error", "reason": str(exc), "data": {}}))
-        else:
-            print(f"tradepulse: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return print_failure(exc, EXIT_UNAVAILABLE, as_json=as_json)
+    except NotTheSupervisor as exc:
+        return print_failure(exc, EXIT_NOT_SUPERVISOR, as_json=as_json)
     return print_reply(reply, format_reply, as_json=as_json)
+
+
+def print_failure(exc: Exception, code: int, *, as_json: bool) -> int:
+    """No reply to print: one line (`--json`: an error envelope) and `code`."""
+    if as_json:
+        print(json.dumps({"status": "error", "reason": str(exc), "data": {}}))
+    else:
+        print(f"tradepulse: {exc}", file=sys.stderr)
+    return code
 
 
 def print_reply(

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from actors.supervisor.restart_policy import child_specs
+from actors.supervisor.tasklimit import threads_refused_raise
 from protocol.config import SystemConfig
+from protocol.control_binder import write_identity
 from protocol.exceptions import ConfigError, StateDirLocked
 from protocol.paths import (
     CONTROL,
@@ -115,6 +117,7 @@ def prepare_runtime_dir(cfg: SystemConfig) -> Path:
         rt = base
     _private_dir(rt, "system.runtime_dir")
     _flock(rt / "runtime.lock", f"runtime dir {rt} is in use by another supervisor")
+    write_identity(rt)  # before any bind: the CLI takes control answers only from us
     names = [SUPERVISOR, CONTROL, EVENTS, RISK_EVENTS, *(spec.id for spec in child_specs(cfg))]
     for name in names:
         sock = socket_file(rt, name)
@@ -271,7 +274,8 @@ def start_metrics_server(cfg: SystemConfig) -> str:
     registry = CollectorRegistry()
     MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # its __init__ has no annotations
     try:
-        httpd, _ = start_http_server(cfg.metrics.port, addr=cfg.metrics.host, registry=registry)
+        with threads_refused_raise("the metrics server"):
+            httpd, _ = start_http_server(cfg.metrics.port, addr=cfg.metrics.host, registry=registry)
     except OSError as exc:  # taken since `tradepulse run` checked it: still one clear line
         where = f"{cfg.metrics.host}:{cfg.metrics.port}"
         raise ConfigError("metrics.port", f"cannot listen on {where}: {exc.strerror}") from None

@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from actors.runtime.rotated import open_consistent
+from actors.supervisor.tasklimit import ThreadsRefused, threads_refused_raise
 from protocol import paths
 from protocol.config import SystemConfig
 
@@ -125,19 +126,22 @@ class LogCapture:
         self._warned_at = -_WARN_EVERY_S
 
     def start(self) -> None:
-        """OSError (EMFILE, ...) with the original fds in place."""
+        """OSError (EMFILE, ...) or ThreadsRefused (the host's task limit) with the original
+        fds in place: a reader thread refused left its pipe under fd 1 or 2 with no one to
+        empty it, and the error that ended `run` was written into it, unseen."""
         sys.stdout.flush()
         sys.stderr.flush()
         try:
             self._install()
-        except OSError:
+            writer = threading.Thread(target=self._write_loop, name="log-file", daemon=True)
+            self._threads.append(writer)
+            with threads_refused_raise("the log file's capture"):
+                for t in self._threads:
+                    t.start()
+        except (OSError, ThreadsRefused):
             for fd, original in self._saved:
-                os.dup2(original, fd)
+                os.dup2(original, fd)  # a reader started meets the end of its pipe
             raise
-        writer = threading.Thread(target=self._write_loop, name="log-file", daemon=True)
-        self._threads.append(writer)
-        for t in self._threads:
-            t.start()
 
     def _install(self) -> None:
         for fd, stream in ((1, "stdout"), (2, "stderr")):
@@ -291,17 +295,21 @@ def capture_logs(cfg: SystemConfig) -> Iterator[LogCapture | None]:
         return
     try:
         yield capture
+    except ThreadsRefused as exc:  # no crash: `run` says it in one line (exit 2)
+        _log_event("start_refused", error=str(exc))
+        raise
     except Exception:  # Python prints the traceback after fd 2 is restored: log it first
-        _log_crash(traceback.format_exc())
+        _log_event("supervisor_crashed", traceback=traceback.format_exc())
         raise
     finally:
         capture.close()
 
 
-def _log_crash(text: str) -> None:
-    """`supervisor_crashed` with the traceback, on stderr (the capture's pipe)."""
-    event = {"level": "critical", "actor": "supervisor", "event": "supervisor_crashed"}
-    event |= {"traceback": text, "ts": utc_stamp(time.time())}
+def _log_event(name: str, **fields: str) -> None:
+    """`supervisor_crashed` with the traceback (or `start_refused` with the error), on
+    stderr (the capture's pipe)."""
+    event = {"level": "critical", "actor": "supervisor", "event": name}
+    event |= {**fields, "ts": utc_stamp(time.time())}
     with contextlib.suppress(Exception):  # the exception that got us here is what matters
         sys.stderr.write(json.dumps(event) + "\n")
         sys.stderr.flush()

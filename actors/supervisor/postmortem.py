@@ -45,7 +45,7 @@ from actors.runtime.when import parse_when_s
 from actors.supervisor.logfiles import lines_between, utc_stamp
 from protocol import paths
 from protocol.config import SystemConfig
-from protocol.control import ControlUnavailable, control_request
+from protocol.control import ControlUnavailable, NotTheSupervisor, control_request
 from protocol.exceptions import TradePulseError
 from protocol.redact import NOT_SECRET_SUFFIXES, SECRET_FIX_TAGS, SECRET_WORDS, redact
 
@@ -186,7 +186,7 @@ def _live_parts(cfg: SystemConfig, bundle: Bundle, timeout_s: float) -> bool:
     """status.json and metrics.txt from the running system."""
     try:
         reply = control_request(cfg, "status", {}, timeout_s=timeout_s)
-    except ControlUnavailable as exc:
+    except (ControlUnavailable, NotTheSupervisor) as exc:  # the latter's answer not kept
         why = f"system not running or not answering ({exc})"
         bundle.lack("status.json", why)
         bundle.lack("metrics.txt", why)

@@ -41,6 +41,7 @@ from actors.risk import killswitch
 from actors.runtime.ratelog import LogBudget
 from actors.supervisor.environ import ActorEnv
 from actors.supervisor.running_config import running
+from actors.supervisor.tasklimit import threads_refused_raise
 from protocol import paths
 from protocol.config import SystemConfig, parse_config
 from protocol.exceptions import ConfigError
@@ -91,7 +92,8 @@ class PostmortemWatch:
         self._errors = LogBudget(burst=1, window_s=60.0)
 
     def start(self) -> None:
-        self._thread.start()
+        with threads_refused_raise("the kill-switch's post-mortem watch"):
+            self._thread.start()
 
     def close(self) -> None:
         self._stop.set()

@@ -25,7 +25,7 @@ from actors.supervisor.topstats import Latency, MetricsSample, latency, merge_bu
 from actors.supervisor.topstats import rate as counter_rate
 from protocol.commands import Status
 from protocol.config import SystemConfig
-from protocol.control import ControlUnavailable, control_request
+from protocol.control import ControlUnavailable, NotTheSupervisor, control_request
 
 # --------------------------------------------------------------------------- samples
 
@@ -47,6 +47,7 @@ class Sample:
     usage: dict[int, Usage] = field(default_factory=dict)  # by pid
     error: str = ""
     metrics_error: str = ""
+    refused: bool = False  # `error`: the answer came from a process not the supervisor
 
 
 class Collector:
@@ -64,6 +65,8 @@ class Collector:
             reply = control_request(self._cfg, Status(), timeout_s=self._timeout_s)
         except ControlUnavailable as exc:
             return Sample(at_s, wall_ts, None, error=str(exc))
+        except NotTheSupervisor as exc:  # its answer is not shown
+            return Sample(at_s, wall_ts, None, error=str(exc), refused=True)
         if reply.status != "ok":
             return Sample(at_s, wall_ts, None, error=f"status: {reply.reason}")
         status = dict(reply.data)

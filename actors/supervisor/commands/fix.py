@@ -12,7 +12,8 @@ store itself while that connector is not running); with no supervisor running th
 writes the store directly, holding the state dir's lock. Exit codes: 0 ok; 1 failure (no
 log or store yet, the store is busy, a refused value); 2 usage (unknown venue, a ccxt
 venue, missing reason); 3 the system runs but its control socket does not answer, or (the
-core, a venue placed on an edge) the link to that edge is down.
+core, a venue placed on an edge) the link to that edge is down; 4 the control socket
+answered from a process that is not the supervisor (nothing set, its answer not shown).
 """
 
 from __future__ import annotations

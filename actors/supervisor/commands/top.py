@@ -5,7 +5,8 @@ the terminal in cbreak/no-echo mode while it runs and restored after (exit 0). I
 system goes away meanwhile the view says NOT RUNNING and keeps asking every interval, so
 it picks a restarted system up by itself. When stdout is not a terminal (or `--once`,
 `--json`): one frame over one interval (two samples `--interval` apart, so the rates and
-CPU % are real), then exit. Nothing answering at the start: one line, exit 3.
+CPU % are real), then exit. Nothing answering at the start: one line, exit 3 (4: the
+control socket answered from a process that is not the supervisor, its answer not shown).
 What it shows and where it comes from: `actors.supervisor.topview`.
 """
 
@@ -24,7 +25,7 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from actors.supervisor.commands.base import OperatorCommand
-from actors.supervisor.ctl import EXIT_OK, EXIT_UNAVAILABLE
+from actors.supervisor.ctl import EXIT_NOT_SUPERVISOR, EXIT_OK, EXIT_UNAVAILABLE
 from protocol.config import SystemConfig
 
 if TYPE_CHECKING:  # imported when top runs: the CLI table loads without rich or prometheus
@@ -90,7 +91,7 @@ def _unavailable(first: Sample, *, as_json: bool) -> int:
         print(json.dumps({"status": "error", "reason": first.error, "data": {}}))
     else:
         print(f"tradepulse: {first.error}", file=sys.stderr)
-    return EXIT_UNAVAILABLE
+    return EXIT_NOT_SUPERVISOR if first.refused else EXIT_UNAVAILABLE
 
 
 def _one_frame(collector: Collector, first: Sample, interval_s: float, *, as_json: bool) -> int:
