@@ -215,7 +215,7 @@ class ExecutionClient:
                 if not self._sock.poll(max(1, int((resend_at - now) * 1000))):
                     continue
                 try:
-                    reply = decode(self._sock.recv_multipart())
+                    reply = decode(self._sock.recv_multipart(), tolerant=True)
                 except ProtocolError:
                     continue
                 if reply.corr_id in sent_ids:

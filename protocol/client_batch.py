@@ -133,7 +133,7 @@ def _receive(sock: zmq.Socket[bytes], index: dict[str, int], answers: list[Messa
         except zmq.Again:
             return new
         try:
-            env = decode(frames)
+            env = decode(frames, tolerant=True)  # a newer core's fields ignored
         except ProtocolError:
             continue
         if isinstance(env.body, Replies) and not env.corr_id:
@@ -142,7 +142,7 @@ def _receive(sock: zmq.Socket[bytes], index: dict[str, int], answers: list[Messa
                 if i is None or answers[i] is not None or not isinstance(mtype, str):
                     continue
                 try:
-                    answers[i] = decode_item(mtype, item.get("body"))
+                    answers[i] = decode_item(mtype, item.get("body"), tolerant=True)
                 except ProtocolError:
                     continue  # as a malformed lone reply: resent, answered again
                 new = True

@@ -69,7 +69,7 @@ def control_request(
         if not sock.poll(int(timeout_s * 1000)):
             raise ControlUnavailable(f"no answer to {command.command!r} within {timeout_s} s")
         try:
-            reply = decode(sock.recv_multipart()).body
+            reply = decode(sock.recv_multipart(), tolerant=True).body  # a newer daemon's too
         except ProtocolError as exc:
             raise ControlUnavailable(f"bad reply: {exc}") from exc
         if not isinstance(reply, ControlReply):

@@ -100,14 +100,14 @@ class EventStream:
             took = True
             frames = sub.recv_multipart()
             try:
-                batch = read_events(frames)
+                batch = read_events(frames, tolerant=True)  # a newer core's fields ignored
             except ProtocolError:
                 continue
             if batch is not None:  # its items one by one, those left kept for the next call
                 self._batched_epoch, items = batch
                 self._batched.extend(items)
                 continue
-            lone = lone_event(frames, wanted)
+            lone = lone_event(frames, wanted, tolerant=True)
             if lone is not None:
                 self._held = (lone[0], *lone[1])
 
