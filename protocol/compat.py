@@ -32,6 +32,7 @@ types, unknown fields skipped by msgspec), whose unknown fields are then named a
 
 from __future__ import annotations
 
+import functools
 import logging
 import types
 import typing
@@ -159,29 +160,38 @@ def _strip(
         return data
     if top and "type" in data:
         raise ValueError("body must not repeat 'type'")
-    fields = model.model_fields
+    plan = _plan(model)
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if not isinstance(key, str):
-            raise ValueError("map keys must be text")
-        info = fields.get(key)
-        if info is None:
+        if key not in plan:
+            if not isinstance(key, str):
+                raise ValueError("map keys must be text")
             found.append((f"{path}.{key}", value))
+            continue
+        inner = plan[key]
+        if inner is None:
+            out[key] = value
+        elif type(value) is list:
+            out[key] = [_strip(inner, v, f"{path}.{key}", found) for v in value]
         else:
-            out[key] = _strip_value(info.annotation, value, f"{path}.{key}", found)
+            out[key] = _strip(inner, value, f"{path}.{key}", found)
     return out
 
 
-def _strip_value(annotation: Any, value: Any, path: str, found: list[tuple[str, Any]]) -> Any:
+@functools.cache
+def _plan(model: type[BaseModel]) -> dict[str, type[BaseModel] | None]:
+    """Each field of `model` -> the model its value holds (alone, optional or in a list), or
+    None (a value: kept as it is). Several possible models: None (validation decides)."""
+    return {name: _held_model(info.annotation) for name, info in model.model_fields.items()}
+
+
+def _held_model(annotation: Any) -> type[BaseModel] | None:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin is typing.Annotated:
-        return _strip_value(args[0], value, path, found)
+    if origin is typing.Annotated or origin is list:
+        return _held_model(args[0])
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return _strip(annotation, value, path, found)
-    if origin is list and isinstance(value, list):
-        return [_strip_value(args[0], v, path, found) for v in value]
+        return annotation
     if origin in (Union, types.UnionType):
         models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-        if len(models) == 1:  # an optional model (several: left whole, validation decides)
-            return _strip(models[0], value, path, found)
-    return value
+        return models[0] if len(models) == 1 else None
+    return None
