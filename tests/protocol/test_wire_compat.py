@@ -4,6 +4,7 @@ before; what the core receives stays strict."""
 
 from __future__ import annotations
 
+import enum
 import logging
 import typing
 import uuid
@@ -160,7 +161,26 @@ REQUIRED = {
 }
 
 
-def _models(model: type[BaseModel], into: dict[str, type[BaseModel]]) -> None:
+# The members of every enum a client reads. A new one is not compatible (docs/architecture.md
+# "Compatibility"): an older client refuses the message that carries it. Add it here only
+# with a runbook note that clients upgrade first.
+ENUMS = {
+    "ErrorCode": {"INVALID_ORDER", "RISK_REJECTED", "KILL_SWITCH", "VENUE_DOWN", "NOT_READY",
+                  "UNKNOWN_ORDER", "UNKNOWN_VENUE", "INVALID_STATE", "TIMEOUT", "OUT_OF_SESSION",
+                  "VENUE_REFUSED", "BAD_REQUEST", "NOT_ALLOWED", "JOURNAL_UNAVAILABLE",
+                  "OUTSIDE_TRADING_WINDOW", "INTAKE_PAUSED", "INTERNAL"},
+    "Side": {"BUY", "SELL"},
+    "OrdType": {"MARKET", "LIMIT"},
+    "TimeInForce": {"DAY", "GTC", "IOC", "FOK"},
+    "OrderStatus": {"PENDING_RISK", "PENDING_SUBMIT", "ACCEPTED", "PARTIALLY_FILLED", "FILLED",
+                    "PENDING_CANCEL", "CANCELLED", "PENDING_REPLACE", "REJECTED", "EXPIRED",
+                    "UNKNOWN"},
+}  # fmt: skip
+
+
+def _models(
+    model: type[BaseModel], into: dict[str, type[BaseModel]], enums: dict[str, set[str]]
+) -> None:
     if model.__name__ in into:
         return
     into[model.__name__] = model
@@ -168,13 +188,16 @@ def _models(model: type[BaseModel], into: dict[str, type[BaseModel]]) -> None:
         for a in (info.annotation, *typing.get_args(info.annotation)):
             for b in (a, *typing.get_args(a)):
                 if isinstance(b, type) and issubclass(b, BaseModel):
-                    _models(b, into)
+                    _models(b, into, enums)
+                elif isinstance(b, type) and issubclass(b, enum.Enum):
+                    enums[b.__name__] = {m.value for m in b}
 
 
 def test_client_read_messages_only_gain_fields_with_defaults() -> None:
     models: dict[str, type[BaseModel]] = {}
+    enums: dict[str, set[str]] = {}
     for cls in CLIENT_CLASSES:
-        _models(cls, models)
+        _models(cls, models, enums)
     required = {
         name: {f for f, info in m.model_fields.items() if info.is_required()}
         for name, m in models.items()
@@ -183,3 +206,4 @@ def test_client_read_messages_only_gain_fields_with_defaults() -> None:
     for name, m in models.items():
         for field in REQUIRED[name]:
             assert field in m.model_fields, f"{name}.{field} removed: older clients need it"
+    assert enums == ENUMS, "a new enum member clients read: older clients refuse it (see ENUMS)"
