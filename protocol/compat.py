@@ -113,7 +113,10 @@ def decode_body(mtype: str, body: bytes | msgspec.Raw) -> Message | None:
     try:
         msg = entry[1](entry[0].decode(body))
         found: list[tuple[str, Any]] = []
-        _strip(_MODELS[mtype], msgspec.msgpack.decode(body), mtype, found, top=True)
+        data = msgspec.msgpack.decode(body)
+        if "type" in data:
+            raise ValueError("body must not repeat 'type'")
+        _unknown(_MODELS[mtype], data, mtype, found)
         fastpath._plain([value for _, value in found])  # as the encoder writes, else refused
     except Exception:  # noqa: BLE001 - it cannot vouch: the full path decides
         return None
@@ -176,6 +179,32 @@ def _strip(
         else:
             out[key] = _strip(inner, value, f"{path}.{key}", found)
     return out
+
+
+def _unknown(model: type[BaseModel], data: Any, path: str, found: list[tuple[str, Any]]) -> None:
+    """What `_strip` would add to `found`, without building the stripped map (the fast
+    path's walk: set differences, then the maps of the models inside)."""
+    if type(data) is not dict:
+        return
+    plan = _plan(model)
+    if len(data) > len(plan) or not plan.keys() >= data.keys():
+        for key in data.keys() - plan.keys():
+            if not isinstance(key, str):
+                raise ValueError("map keys must be text")
+            found.append((f"{path}.{key}", data[key]))
+    for key, inner in _nested(model):
+        value = data.get(key)
+        if type(value) is list:
+            for v in value:
+                _unknown(inner, v, f"{path}.{key}", found)
+        elif value is not None:
+            _unknown(inner, value, f"{path}.{key}", found)
+
+
+@functools.cache
+def _nested(model: type[BaseModel]) -> tuple[tuple[str, type[BaseModel]], ...]:
+    """The fields of `model` that hold a model (alone, optional or in a list)."""
+    return tuple((name, inner) for name, inner in _plan(model).items() if inner is not None)
 
 
 @functools.cache
