@@ -9,6 +9,10 @@
 risk-approved), so a retry never creates a second order. Failures are distinct exceptions.
 `submit_many([OrderSpec(...), ...])` submits several in one message and returns one outcome
 per order: its view, or the exception `submit` would raise, as a value.
+
+What the client reads from a newer core (a field this library does not know, in an ack, an
+event, a snapshot, a page) is read as this library knows it, the field ignored and logged
+once (`protocol.compat`): upgrade the core first, the strategies when convenient.
 """
 
 from __future__ import annotations

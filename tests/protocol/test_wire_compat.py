@@ -76,6 +76,22 @@ def test_a_malformed_known_field_is_refused_as_before(
     assert str(tolerant.value) == str(strict.value)
 
 
+def test_a_refusal_of_a_clients_reading_is_logged_once(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A newer core's enum value is not ignored: the strategy's log says why its messages
+    are refused, once, however many come."""
+    monkeypatch.setattr(compat, "_refused", set())
+    body = dump(filled_event())
+    body["order"]["status"] = "BUSTED"
+    caplog.set_level(logging.WARNING, "tradepulse.client")
+    for _ in range(3):
+        with pytest.raises(ProtocolError):
+            decode(frame("order_event", body), tolerant=True)
+    (record,) = [r.getMessage() for r in caplog.records if "wire_refused" in r.getMessage()]
+    assert "order.status" in record
+
+
 def test_an_unknown_fields_values_must_still_be_what_the_encoder_writes() -> None:
     body = {**dump(filled_event()), "raw": b"\x00"}
     for fast in (True, False):
