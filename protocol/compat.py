@@ -15,9 +15,13 @@ Still refused (docs/architecture.md "Compatibility"): an unknown message type, a
 removed or renamed, a required field added, a value a known field does not take. That
 includes a new enum member (a new `OrderStatus`): an older client cannot say whether an
 order in it is open, filled or dead, and mapping it to a member it knows would misread the
-order, so the message is refused as malformed (the event stream then recovers by snapshot,
-which refuses it too: `events` raises `Timeout` rather than show a wrong state), logged
-once (`wire_refused`). The unknown fields' values must still be what the encoder writes
+order, so the message is refused as malformed, logged once (`wire_refused`). A reply so
+refused is the OMS's answer all the same (`answered`: its correlation id), and a resend
+gets the same one: the call raises `IncompatibleCore` at once, naming the field, not
+`Timeout` at its deadline; an event so refused is a gap, whose snapshot lists the order
+too: `events` raises `IncompatibleCore` once rather than show a wrong state, then goes
+on past the gap (not asking again every retry interval, its stream stalled, for as long
+as the order is open). The unknown fields' values must still be what the encoder writes
 (the codec's shape check; on the fast path, `fastpath`'s plain values, else the full path).
 
 Each unknown field is counted per process (`unknown_fields()`) and logged once by its path
@@ -36,7 +40,7 @@ import functools
 import logging
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Union
 
 import msgspec
@@ -60,6 +64,15 @@ _MODELS: Final[dict[str, type[BaseModel]]] = {
 }
 _counts: dict[str, int] = {}  # unknown field path -> messages that carried it
 _refused: set[str] = set()  # refusals logged
+
+
+class _Answer(msgspec.Struct):
+    """What a frame says it answers; every other field, known or not, skipped."""
+
+    corr: str = ""
+
+
+_ANSWER_DECODER: Final = msgspec.msgpack.Decoder(_Answer)
 
 
 def unknown_fields() -> dict[str, int]:
@@ -135,6 +148,17 @@ def prune(mtype: str, body: dict[str, Any]) -> dict[str, Any]:
     out = _strip(model, body, mtype, found, top=True)
     _count(found)
     return typing.cast(dict[str, Any], out)
+
+
+def answered(frames: Sequence[Any]) -> str:
+    """The correlation id of a reply the client's reading refused ("" where it has none
+    that can be read, the header of a newer envelope included): the OMS answered the
+    request with it, and a resend gets the same answer (requests are idempotent), so the
+    client raises at once instead of resending until its deadline."""
+    try:
+        return _ANSWER_DECODER.decode(frames[0]).corr if len(frames) == 1 else ""
+    except Exception:  # noqa: BLE001 - not even that: no answer of a request it knows
+        return ""
 
 
 def refused(reason: str) -> None:

@@ -6,6 +6,7 @@ The client's public calls, over fake sockets fed the current encoder's bytes."""
 from __future__ import annotations
 
 import threading
+import time
 import typing
 from collections import deque
 from decimal import Decimal
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 import zmq
 
-from protocol.client import ExecutionClient, OrderSpec
+from protocol.client import ExecutionClient, IncompatibleCore, OrderSpec, Timeout
 from protocol.codec import decode
 from protocol.control import control_request
 from protocol.exceptions import RiskRejected
@@ -26,6 +27,7 @@ from protocol.messages import (
     Positions,
     PositionView,
     RequestRejected,
+    Snapshot,
     StreamEvent,
 )
 from protocol.wire_out import dump
@@ -156,3 +158,122 @@ def test_a_control_client_reads_a_newer_daemons_reply(h: Harness) -> None:
         assert control_request(h.cfg, "status", timeout_s=5.0).data == {"a": 1}
     finally:
         t.join(10)
+
+
+# --------------------------------------------------------------------------- a newer enum value
+
+
+def _busted(body: dict[str, Any], *path: str | int) -> dict[str, Any]:
+    """`body` with the order status at `path` a value this client's `OrderStatus` lacks."""
+    target: Any = body
+    for key in path:
+        target = target[key]
+    target["status"] = "SUSPENDED"
+    return body
+
+
+def test_a_reply_this_client_cannot_read_raises_at_once_not_at_the_deadline(h: Harness) -> None:
+    """The OMS answered, in a newer core's enum value: resending gets the same answer, so
+    the call raises `IncompatibleCore` (a `Timeout`: a submit's order may exist) naming the
+    field, at once, after one request (before: resent every retry interval until the
+    deadline, then a `Timeout` saying no answer came)."""
+    asked: list[str] = []
+
+    def answer(env: Any) -> tuple[str, dict[str, Any]]:
+        asked.append(env.body.type)
+        return "order_ack", _busted(dump(OrderAck(order=filled_event().order)), "order")
+
+    c = ExecutionClient(h.cfg, timeout_s=8.0, retry_interval_s=0.05)
+    c._sock.close(0)
+    c._sock = _NewerOms(answer)  # type: ignore[assignment]
+    try:
+        started = time.monotonic()
+        with pytest.raises(IncompatibleCore, match=r"order\.status") as raised:
+            c.get_order("o-1")
+        assert isinstance(raised.value, Timeout)
+        assert time.monotonic() - started < 5.0  # not the 8 s deadline
+        assert asked == ["get_order"]
+        (outcome,) = c.submit_many([OrderSpec("simA", "AAPL", "BUY", "1", price="95")])
+        assert isinstance(outcome, IncompatibleCore)
+        assert asked == ["get_order", "submit_order"]
+    finally:
+        c.close()
+
+
+def test_submit_many_items_this_client_cannot_read_are_their_outcome_at_once(h: Harness) -> None:
+    """In a `Replies`, an item in a newer core's enum value is that order's outcome
+    (`IncompatibleCore`), the others read; nothing is resent (before: resent until the
+    deadline, then `Timeout`)."""
+    view = filled_event().order
+    asked: list[int] = []
+
+    def answer(env: Any) -> tuple[str, dict[str, Any]]:
+        if env.body.type == "submit_order":  # one resent alone
+            asked.append(1)
+            return "order_ack", _busted(dump(OrderAck(order=view)), "order")
+        asked.append(len(env.body.orders))
+        items = []
+        for n, i in enumerate(env.body.orders):
+            body = dump(OrderAck(order=view))
+            items.append({"corr": i["id"], "type": "order_ack",
+                          "body": _busted(body, "order") if n == 1 else body})  # fmt: skip
+        return "replies", {"replies": items}
+
+    c = ExecutionClient(h.cfg, timeout_s=8.0, retry_interval_s=0.05)
+    c._sock.close(0)
+    c._sock = _NewerOms(answer)  # type: ignore[assignment]
+    try:
+        started = time.monotonic()
+        specs = [OrderSpec("simA", "AAPL", "BUY", "1", price="95") for _ in range(3)]
+        first, second, third = c.submit_many(specs)
+        assert time.monotonic() - started < 5.0
+        assert (first, third) == (view, view)
+        assert isinstance(second, IncompatibleCore)
+        assert asked == [3]
+    finally:
+        c.close()
+
+
+def test_an_order_in_a_status_this_client_lacks_does_not_stall_its_event_stream(
+    h: Harness,
+) -> None:
+    """An event in a newer core's `OrderStatus` is a gap; the snapshot that follows lists
+    that order, so it cannot be read either: `events` raises `IncompatibleCore` once, at
+    once, and the next call goes on past the gap with the events behind it (before: every
+    call asked snapshots until its deadline and raised `Timeout`, the events behind never
+    delivered, the OMS asked a snapshot every retry interval for as long as the order was
+    open)."""
+    asked: list[str] = []
+
+    def answer(env: Any) -> tuple[str, dict[str, Any]]:
+        asked.append(env.body.type)
+        snap = Snapshot(event_seq=2, orders=[filled_event(OrderStatus.ACCEPTED).order])
+        return "snapshot", _busted(dump(snap), "orders", 0)
+
+    c = ExecutionClient(h.cfg, timeout_s=8.0, retry_interval_s=0.05)
+    c._sock.close(0)
+    c._sock = _NewerOms(answer)  # type: ignore[assignment]
+    sub = FakeSub()
+    c._sub = sub  # type: ignore[assignment]
+    events = [filled_event(OrderStatus.ACCEPTED, 1), filled_event(OrderStatus.ACCEPTED, 2),
+              filled_event(OrderStatus.FILLED, 3), filled_event(OrderStatus.FILLED, 4)]  # fmt: skip
+    bodies = [dump(e) for e in events]
+    _busted(bodies[1], "order")
+    sub.q.extend(frame("order_event", b) for b in bodies)
+    got: list[Any] = []
+    try:
+        started = time.monotonic()
+        got.extend(c.events(timeout_s=10.0))  # 1, then the gap: a snapshot
+    except IncompatibleCore as exc:
+        assert "orders.0.status" in str(exc)
+    else:
+        raise AssertionError("the unreadable snapshot was not raised")
+    try:
+        assert time.monotonic() - started < 5.0
+        assert asked == ["snapshot_request"]
+        got.extend(c.events(timeout_s=0.5))
+        assert got == [events[0], events[2], events[3]]
+        assert asked == ["snapshot_request"]
+    finally:
+        c._sub = None
+        c.close()
