@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import enum
 import logging
+import types
 import typing
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal, Union
 
+import annotated_types
 import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -223,3 +226,136 @@ def test_client_read_messages_only_gain_fields_with_defaults() -> None:
         for field in REQUIRED[name]:
             assert field in m.model_fields, f"{name}.{field} removed: older clients need it"
     assert enums == ENUMS, "a new enum member clients read: older clients refuse it (see ENUMS)"
+
+
+# Every field of every model a client reads, with its type as validation reads it. An older
+# client reads a field a newer core stops sending (removed, or renamed: the new name is an
+# unknown field, ignored) as its default, silently (`cum_qty` renamed: every order unfilled;
+# `external` removed: every order the client's own); it refuses one of another type, bounds
+# or literal values. So a field stays, as it is; a new one (with a default) is added here.
+FIELDS = {
+    "ControlReply": {
+        "status": "Literal['error', 'ok']",
+        "reason": "str",
+        "data": "dict[str, Any]",
+    },
+    "ExecCut": {
+        "connector_epoch": "int",
+        "exec_seq": "int",
+        "since": "int",
+        "oms_epoch": "NoneType | int",
+    },
+    "OrderAck": {
+        "order": "OrderView",
+        "duplicate": "bool",
+    },
+    "OrderEvent": {
+        "event_seq": "int",
+        "order": "OrderView",
+        "fill_qty": "Decimal | NoneType",
+        "fill_px": "Decimal | NoneType",
+        "fill_fee_base": "Decimal | NoneType",
+        "fill_fee_quote": "Decimal | NoneType",
+    },
+    "OrderEvents": {
+        "events": "list[dict[str, Any]] [MinLen(min_length=1), MaxLen(max_length=128)]",
+    },
+    "OrderList": {
+        "orders": "list[OrderView]",
+        "next_offset": "NoneType | int",
+        "event_seq": "NoneType | int",
+    },
+    "OrderView": {
+        "client_order_id": "str",
+        "venue": "str",
+        "symbol": "str",
+        "side": "Side",
+        "qty": "Decimal",
+        "order_type": "OrdType",
+        "price": "Decimal | NoneType",
+        "tif": "TimeInForce",
+        "status": "OrderStatus",
+        "cl_ord_id": "str",
+        "venue_order_id": "str",
+        "cum_qty": "Decimal",
+        "avg_px": "Decimal",
+        "reason": "str",
+        "external": "bool",
+        "ts_ns": "int",
+        "pending_qty": "Decimal | NoneType",
+    },
+    "PositionView": {
+        "venue": "str",
+        "symbol": "str",
+        "qty": "Decimal",
+        "avg_px": "Decimal",
+        "realized_pnl": "Decimal",
+        "cost_known": "bool",
+        "unknown_cost_pnl": "Decimal",
+        "unknown_qty": "Decimal | NoneType",
+        "last_fill_ns": "int",
+        "day_start_ns": "int",
+        "day_start_pnl": "Decimal",
+        "last_px": "Decimal | NoneType",
+    },
+    "Positions": {
+        "source": "str",
+        "venue": "NoneType | str",
+        "positions": "list[PositionView]",
+        "event_seq": "NoneType | int",
+        "cut": "ExecCut | NoneType",
+    },
+    "Replies": {
+        "replies": "list[dict[str, Any]] [MinLen(min_length=1), MaxLen(max_length=256)]",
+    },
+    "RequestRejected": {
+        "code": "ErrorCode",
+        "reason": "str",
+        "field": "NoneType | str",
+    },
+    "Snapshot": {
+        "event_seq": "int",
+        "orders": "list[OrderView]",
+    },
+    "StreamEvent": {
+        "event_seq": "int",
+        "event": "str",
+        "data": "dict[str, Any]",
+    },
+}  # fmt: skip
+
+
+def _shape(annotation: Any, metadata: Sequence[Any] = ()) -> str:
+    """A field's type as an older client's validation reads it: the types, literal values
+    and length or number bounds (a decimal's validators are the same for every `Dec`)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    bounds = [m for m in metadata if isinstance(m, annotated_types.BaseMetadata)]
+    if origin is typing.Annotated:
+        return _shape(args[0], [*annotation.__metadata__, *metadata])
+    if origin in (Union, types.UnionType):
+        text = " | ".join(sorted(_shape(a) for a in args))
+    elif origin is Literal:
+        text = f"Literal[{', '.join(repr(a) for a in sorted(args))}]"
+    elif origin is not None:
+        text = f"{origin.__name__}[{', '.join(_shape(a) for a in args)}]"
+    else:
+        text = "Any" if annotation is Any else getattr(annotation, "__name__", repr(annotation))
+    return f"{text} {bounds}" if bounds else text
+
+
+def test_client_read_fields_are_never_removed_renamed_or_retyped() -> None:
+    models: dict[str, type[BaseModel]] = {}
+    for cls in CLIENT_CLASSES:
+        _models(cls, models, {})
+    shapes = {
+        name: {
+            f: _shape(i.annotation, i.metadata) for f, i in m.model_fields.items() if f != "type"
+        }
+        for name, m in models.items()
+    }
+    for name, fields in FIELDS.items():
+        for field, shape in fields.items():
+            assert shapes.get(name, {}).get(field) == shape, (
+                f"{name}.{field} removed, renamed or retyped: older clients misread or refuse it"
+            )
+    assert shapes == FIELDS, "a new field of a message clients read: add it to FIELDS"
