@@ -12,6 +12,7 @@ from collections import deque
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 import zmq
 
@@ -196,6 +197,32 @@ def test_a_reply_this_client_cannot_read_raises_at_once_not_at_the_deadline(h: H
         (outcome,) = c.submit_many([OrderSpec("simA", "AAPL", "BUY", "1", price="95")])
         assert isinstance(outcome, IncompatibleCore)
         assert asked == ["get_order", "submit_order"]
+    finally:
+        c.close()
+
+
+class _NewerEnvelope(_NewerOms):
+    """Answers in an envelope this client's codec refuses (a newer `v`, a header field)."""
+
+    def send(self, packed: bytes, flags: int = 0, copy: bool = True) -> None:
+        env = decode([packed])
+        mtype, body = self.answer(env)
+        head = msgspec.msgpack.decode(frame(mtype, body, env.msg_id)[0])
+        self.out.append([msgspec.msgpack.encode({**head, "v": 2, "trace": "t-1"})])
+
+
+def test_a_reply_in_a_newer_envelope_raises_at_once(h: Harness) -> None:
+    """The envelope is not compatible (docs/architecture.md "Compatibility"), but the
+    reply's correlation id is read alone: the call says so at once."""
+    c = ExecutionClient(h.cfg, timeout_s=8.0, retry_interval_s=0.05)
+    c._sock.close(0)
+    ack = dump(OrderAck(order=filled_event().order))
+    c._sock = _NewerEnvelope(lambda _env: ("order_ack", ack))  # type: ignore[assignment]
+    try:
+        started = time.monotonic()
+        with pytest.raises(IncompatibleCore, match="trace|version"):
+            c.get_order("o-1")
+        assert time.monotonic() - started < 5.0
     finally:
         c.close()
 
