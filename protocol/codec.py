@@ -218,9 +218,7 @@ def _decode(frames: Sequence[Any], fast: bool, tolerant: bool = False) -> Envelo
     try:
         msg = MESSAGE_ADAPTER.validate_python({"type": mtype, **body})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"][1:]) or "body"
-        raise ProtocolError(f"{mtype}: field {loc!r}: {err['msg']}") from exc
+        raise _invalid(mtype, exc) from exc
     return Envelope(
         type=mtype,
         sender=obj["sender"],
@@ -274,15 +272,25 @@ def decode_item(mtype: str, body: Any, *, fast: bool = True, tolerant: bool = Fa
         try:
             return MESSAGE_ADAPTER.validate_python({"type": mtype, **body})
         except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"][1:]) or "body"
-            raise ProtocolError(f"{mtype}: field {loc!r}: {err['msg']}") from exc
+            raise _invalid(mtype, exc) from exc
     except ProtocolError as exc:
         if tolerant:
             compat.refused(str(exc))
         raise
     except Exception as exc:  # noqa: BLE001 - the contract is: only ProtocolError escapes
         raise ProtocolError(f"undecodable {mtype}: {type(exc).__name__}: {exc}") from exc
+
+
+def _invalid(mtype: str, exc: ValidationError) -> ProtocolError:
+    """The first error of a body's validation, naming the field; a value an enum or a
+    literal does not take is quoted (a newer build's member, e.g. an order status: the
+    reader's log says which, not only which it knows)."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"][1:]) or "body"
+    got = err.get("input")
+    if err["type"] in ("enum", "literal_error") and isinstance(got, str):
+        return ProtocolError(f"{mtype}: field {loc!r}: {got[:40]!r} unknown: {err['msg']}")
+    return ProtocolError(f"{mtype}: field {loc!r}: {err['msg']}")
 
 
 _SCALARS = (str, int, float, bool, type(None))
