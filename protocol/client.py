@@ -9,6 +9,10 @@
 risk-approved), so a retry never creates a second order. Failures are distinct exceptions.
 `submit_many([OrderSpec(...), ...])` submits several in one message and returns one outcome
 per order: its view, or the exception `submit` would raise, as a value.
+
+What the client reads from a newer core (a field this library does not know, in an ack, an
+event, a snapshot, a page) is read as this library knows it, the field ignored and logged
+once (`protocol.compat`): upgrade the core first, the strategies when convenient.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 import msgspec
 import zmq
 
+from protocol import compat
 from protocol.client_batch import OrderSpec as OrderSpec  # re-exported: the API's argument
 from protocol.client_batch import request_many
 from protocol.client_submit import fast_submit
@@ -107,6 +112,21 @@ class Timeout(TradePulseError):
 
 class UnknownOrder(TradePulseError):
     pass
+
+
+class IncompatibleCore(Timeout, ProtocolError):
+    """The OMS answered with what this client library cannot read: a value of a newer core
+    its schema lacks (a new `OrderStatus` or `ErrorCode`: docs/architecture.md
+    "Compatibility"); the text names the field. Upgrade the client. Raised at the answer,
+    since a resend gets the same one, not at the deadline; a `Timeout` as before, since
+    what the request did is not known here (a submit's order may exist at the OMS)."""
+
+
+def _incompatible(request: str, exc: ProtocolError) -> IncompatibleCore:
+    return IncompatibleCore(
+        f"the OMS's answer to {request} cannot be read by this client library ({exc}): "
+        "a newer core's value? upgrade the client"
+    )
 
 
 def _raise_for(rej: RequestRejected) -> None:
@@ -214,9 +234,12 @@ class ExecutionClient:
             while (now := time.monotonic()) < resend_at:
                 if not self._sock.poll(max(1, int((resend_at - now) * 1000))):
                     continue
+                frames = self._sock.recv_multipart()
                 try:
-                    reply = decode(self._sock.recv_multipart())
-                except ProtocolError:
+                    reply = decode(frames, tolerant=True)
+                except ProtocolError as exc:
+                    if compat.answered(frames) in sent_ids:  # the OMS's answer: unreadable
+                        raise _incompatible(body.type, exc) from exc
                     continue
                 if reply.corr_id in sent_ids:
                     return reply.epoch, reply.body
@@ -264,6 +287,8 @@ class ExecutionClient:
                 out.append(body)
             elif answer is None:
                 out.append(Timeout("no answer to submit_order within the deadline"))
+            elif isinstance(answer, ProtocolError):
+                out.append(_incompatible("submit_order", answer))
             else:
                 try:
                     out.append(self._order_reply(answer))
@@ -392,8 +417,9 @@ class ExecutionClient:
         at most); None: never. `statuses`: only the order events of orders in these statuses (stream
         events and snapshots always); the others are sequenced without being decoded (cheap). A
         snapshot not answered in time raises `Timeout` (the next call asks again); one the
-        OMS refuses raises its refusal's exception (e.g. `NotReady`) once, and the next
-        call goes on past the gap without it."""
+        OMS refuses raises its refusal's exception (e.g. `NotReady`) once, and so does one
+        this library cannot read (`IncompatibleCore`: a newer core's order status), and the
+        next call goes on past the gap without it."""
         self.subscribe()
         assert self._sub is not None
         wanted = None if statuses is None else frozenset(OrderStatus(s).value for s in statuses)

@@ -22,6 +22,7 @@ from typing import Any
 
 import zmq
 
+from protocol import compat
 from protocol.batch_messages import MAX_SUBMIT_BATCH, MAX_SUBMIT_BATCH_BYTES
 from protocol.codec import Sender, decode, decode_item
 from protocol.exceptions import ProtocolError
@@ -53,16 +54,18 @@ def request_many(
     retry_interval_s: float,
     timeout_s: float,
     window: int = WINDOW,
-) -> list[Message | None]:
+) -> list[Message | ProtocolError | None]:
     """The OMS's answer to each of `bodies` (None in: nothing sent, None out), in order;
-    None for a submit unanswered at the deadline. At most `window` submits are in flight
-    (sent, unanswered): the next go as answers come, so a call of any size hands the OMS
-    a bounded backlog; one in flight for `retry_interval_s` is sent again, all of them
-    while answers come, else one alone (a probe: a stalled OMS is not handed the window
-    again every `retry_interval_s`; once it answers, the rest follow)."""
+    None for a submit unanswered at the deadline, the `ProtocolError` of an answer this
+    library cannot read (a newer core's value: a resend gets the same answer). At most
+    `window` submits are in flight (sent, unanswered): the next go as answers come, so a
+    call of any size hands the OMS a bounded backlog; one in flight for `retry_interval_s`
+    is sent again, all of them while answers come, else one alone (a probe: a stalled OMS
+    is not handed the window again every `retry_interval_s`; once it answers, the rest
+    follow)."""
     deadline = time.monotonic() + timeout_s
     wire = [None if b is None else dump(b) for b in bodies]
-    answers: list[Message | None] = [None] * len(bodies)
+    answers: list[Message | ProtocolError | None] = [None] * len(bodies)
     index: dict[str, int] = {}  # every message id sent -> its submit
     todo = deque(i for i, w in enumerate(wire) if w is not None)  # never sent yet
     sent_at: dict[int, float] = {}  # in flight: submit -> when it was last sent
@@ -123,7 +126,9 @@ def _send(
     sock.send_multipart(frames)
 
 
-def _receive(sock: zmq.Socket[bytes], index: dict[str, int], answers: list[Message | None]) -> bool:
+def _receive(
+    sock: zmq.Socket[bytes], index: dict[str, int], answers: list[Message | ProtocolError | None]
+) -> bool:
     """Every reply waiting on `sock`, each to its submit (a late or foreign one ignored);
     whether any was new."""
     new = False
@@ -133,8 +138,11 @@ def _receive(sock: zmq.Socket[bytes], index: dict[str, int], answers: list[Messa
         except zmq.Again:
             return new
         try:
-            env = decode(frames)
-        except ProtocolError:
+            env = decode(frames, tolerant=True)  # a newer core's fields ignored
+        except ProtocolError as exc:
+            if (i := index.get(compat.answered(frames))) is not None and answers[i] is None:
+                answers[i] = exc  # the OMS's answer, unreadable here: final
+                new = True
             continue
         if isinstance(env.body, Replies) and not env.corr_id:
             for item in env.body.replies:
@@ -142,9 +150,9 @@ def _receive(sock: zmq.Socket[bytes], index: dict[str, int], answers: list[Messa
                 if i is None or answers[i] is not None or not isinstance(mtype, str):
                     continue
                 try:
-                    answers[i] = decode_item(mtype, item.get("body"))
-                except ProtocolError:
-                    continue  # as a malformed lone reply: resent, answered again
+                    answers[i] = decode_item(mtype, item.get("body"), tolerant=True)
+                except ProtocolError as exc:
+                    answers[i] = exc  # as an unreadable lone reply: final
                 new = True
         elif (i := index.get(env.corr_id)) is not None and answers[i] is None:
             answers[i] = env.body

@@ -32,7 +32,7 @@ import msgpack
 import msgspec
 from pydantic import ValidationError
 
-from protocol import fastpath, wire_out
+from protocol import compat, fastpath, wire_out
 from protocol.exceptions import ProtocolError
 from protocol.messages import MESSAGE_ADAPTER, MESSAGE_TYPES, Message
 
@@ -141,18 +141,24 @@ def encode(env: Envelope) -> list[bytes]:
     return [packed]
 
 
-def decode(frames: Sequence[bytes | memoryview | Any], *, fast: bool = True) -> Envelope:
+def decode(
+    frames: Sequence[bytes | memoryview | Any], *, fast: bool = True, tolerant: bool = False
+) -> Envelope:
     """Decode one envelope; raise `ProtocolError` naming what was wrong, never anything else.
-    `fast=False`: pydantic only, never `protocol.fastpath` (tests and benchmarks compare)."""
+    `fast=False`: pydantic only, never `protocol.fastpath` (tests and benchmarks compare).
+    `tolerant`: a client's reading of what the core sends: fields a client-read message's
+    schema does not have are ignored (`protocol.compat`; the core's own readings: never)."""
     try:
-        return _decode(frames, fast and fastpath.ENABLED)
-    except ProtocolError:
+        return _decode(frames, fast and fastpath.ENABLED, tolerant)
+    except ProtocolError as exc:
+        if tolerant:
+            compat.refused(str(exc))
         raise
     except Exception as exc:  # noqa: BLE001 - the contract is: only ProtocolError escapes
         raise ProtocolError(f"undecodable message: {type(exc).__name__}: {exc}") from exc
 
 
-def _decode(frames: Sequence[Any], fast: bool) -> Envelope:
+def _decode(frames: Sequence[Any], fast: bool, tolerant: bool = False) -> Envelope:
     if len(frames) != 1:
         raise ProtocolError(f"expected 1 frame, got {len(frames)}")
     raw = frames[0]
@@ -165,7 +171,7 @@ def _decode(frames: Sequence[Any], fast: bool) -> Envelope:
     try:  # a hot message type, validated by msgspec (protocol.fastpath)
         hot = fastpath.decode_fast(raw) if fast else None
     except Exception:  # noqa: BLE001 - the fast path cannot vouch for it: the full path decides
-        hot = None
+        hot = _tolerant_fast(raw) if tolerant else None
     if hot is not None and hot[0].v == PROTOCOL_VERSION:
         head, msg = hot
         return Envelope(head.type, head.sender, head.epoch, head.seq, head.id, head.corr,
@@ -207,12 +213,12 @@ def _decode(frames: Sequence[Any], fast: bool) -> Envelope:
     body = obj["body"]
     if "type" in body:
         raise ProtocolError("body must not repeat 'type'")
+    if tolerant:
+        body = compat.prune(mtype, body)
     try:
         msg = MESSAGE_ADAPTER.validate_python({"type": mtype, **body})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"][1:]) or "body"
-        raise ProtocolError(f"{mtype}: field {loc!r}: {err['msg']}") from exc
+        raise _invalid(mtype, exc) from exc
     return Envelope(
         type=mtype,
         sender=obj["sender"],
@@ -226,12 +232,24 @@ def _decode(frames: Sequence[Any], fast: bool) -> Envelope:
     )
 
 
-def decode_item(mtype: str, body: Any, *, fast: bool = True) -> Message:
+def _tolerant_fast(raw: Any) -> tuple[Any, Message] | None:
+    """(header, body) of a frame the strict fast path refused, its unknown fields ignored
+    (`protocol.compat.decode_body`); None: the full path decides."""
+    try:
+        head = fastpath.HEADER_DECODER.decode(raw)
+    except Exception:  # noqa: BLE001 - the full path decides (and names the problem)
+        return None
+    msg = compat.decode_body(head.type, head.body)
+    return None if msg is None else (head, msg)
+
+
+def decode_item(mtype: str, body: Any, *, fast: bool = True, tolerant: bool = False) -> Message:
     """One item of a batch message (e.g. an `ExecReports`' report): the body of a lone
     message of type `mtype`, decoded and validated exactly as that message's body would be
     (the fast path when it vouches for it, else pydantic, with the same errors); raise
     `ProtocolError` naming what was wrong, never anything else. The envelope around it
-    was decoded already, so its size and shape were checked (`_check_shape`)."""
+    was decoded already, so its size and shape were checked (`_check_shape`). `tolerant`:
+    as `decode`'s."""
     try:
         if not isinstance(body, dict):
             raise ProtocolError(f"{mtype}: item must be a map, got {type(body).__name__}")
@@ -240,21 +258,39 @@ def decode_item(mtype: str, body: Any, *, fast: bool = True) -> Message:
         entry = fastpath.DECODERS.get(mtype) if fast and fastpath.ENABLED else None
         if entry is not None:
             decoder, build = entry
+            packed = b""
             try:  # the item's own bytes, as they travel alone: the same decoder decides
-                hot: Message = build(decoder.decode(_ENCODER.encode(body)))
+                packed = _ENCODER.encode(body)
+                hot: Message = build(decoder.decode(packed))
                 return hot
             except Exception:  # noqa: BLE001 - the fast path cannot vouch: pydantic decides
-                pass
+                relaxed = compat.decode_body(mtype, packed) if tolerant and packed else None
+                if relaxed is not None:
+                    return relaxed
+        if tolerant:
+            body = compat.prune(mtype, body)
         try:
             return MESSAGE_ADAPTER.validate_python({"type": mtype, **body})
         except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"][1:]) or "body"
-            raise ProtocolError(f"{mtype}: field {loc!r}: {err['msg']}") from exc
-    except ProtocolError:
+            raise _invalid(mtype, exc) from exc
+    except ProtocolError as exc:
+        if tolerant:
+            compat.refused(str(exc))
         raise
     except Exception as exc:  # noqa: BLE001 - the contract is: only ProtocolError escapes
         raise ProtocolError(f"undecodable {mtype}: {type(exc).__name__}: {exc}") from exc
+
+
+def _invalid(mtype: str, exc: ValidationError) -> ProtocolError:
+    """The first error of a body's validation, naming the field; a value an enum or a
+    literal does not take is quoted (a newer build's member, e.g. an order status: the
+    reader's log says which, not only which it knows)."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"][1:]) or "body"
+    got = err.get("input")
+    if err["type"] in ("enum", "literal_error") and isinstance(got, str):
+        return ProtocolError(f"{mtype}: field {loc!r}: {got[:40]!r} unknown: {err['msg']}")
+    return ProtocolError(f"{mtype}: field {loc!r}: {err['msg']}")
 
 
 _SCALARS = (str, int, float, bool, type(None))

@@ -87,7 +87,9 @@ def control_request(
             if why is not None:
                 raise NotTheSupervisor(why)
         try:
-            reply = decode([frame.bytes for frame in frames]).body
+            reply = decode(
+                [frame.bytes for frame in frames], tolerant=True
+            ).body  # a newer daemon's too
         except ProtocolError as exc:
             raise ControlUnavailable(f"bad reply: {exc}") from exc
         if not isinstance(reply, ControlReply):

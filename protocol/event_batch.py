@@ -17,6 +17,10 @@ The fast path reads each item's own msgpack bytes (`msgspec.Raw`) with the lone
 `OrderEvent`'s msgspec decoder (`protocol.fastpath`), without the generic path's walk of
 the envelope and re-encode of each body; a frame it cannot vouch for is decoded by the
 codec, whose answer stands.
+
+`tolerant=True`: a client's reading (`protocol.event_stream`): a field of a newer core that
+its schema lacks is ignored, in the batch or in an item, as the codec's `tolerant` does
+(`protocol.compat`); risk's exposure sync and the benches read strictly (the default).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Annotated, Any, Final
 
 import msgspec
 
-from protocol import fastpath
+from protocol import compat, fastpath
 from protocol.batch_messages import MAX_EVENT_BATCH, OrderEvents
 from protocol.codec import MAX_FRAME_BYTES, PROTOCOL_VERSION, decode, decode_item
 from protocol.exceptions import ProtocolError
@@ -43,13 +47,16 @@ class EventItem:
     """One order event of a batch: its `event_seq` and order `status` (read), the rest
     decoded by `decode` (validated exactly as the lone `OrderEvent` would be)."""
 
-    __slots__ = ("_body", "_raw", "event_seq", "status")
+    __slots__ = ("_body", "_raw", "_tolerant", "event_seq", "status")
 
-    def __init__(self, event_seq: int, status: str, raw: msgspec.Raw | None, body: Any) -> None:
+    def __init__(
+        self, event_seq: int, status: str, raw: msgspec.Raw | None, body: Any, tolerant: bool
+    ) -> None:
         self.event_seq = event_seq
         self.status = status
         self._raw = raw  # its own msgpack bytes (fast path), or
         self._body = body  # its decoded map (full path)
+        self._tolerant = tolerant  # a client's: a newer core's fields ignored
 
     def decode(self) -> OrderEvent:
         """The lone `OrderEvent` it stands for; `ProtocolError` if it is malformed."""
@@ -60,12 +67,15 @@ class EventItem:
                 if isinstance(event, OrderEvent):
                     return event
             except Exception:  # noqa: BLE001 - the fast path cannot vouch: the full path decides
-                pass
+                event = compat.decode_body("order_event", self._raw) if self._tolerant else None
+                if isinstance(event, OrderEvent):
+                    return event
         if self._raw is not None:  # as the lone message with this body: the codec decides
             frame = _ENCODER.encode({**_LONE_HEAD, "body": self._raw})
-            event = decode([frame], fast=False).body  # the fast decoder refused it above
+            # the fast decoders refused it above
+            event = decode([frame], fast=False, tolerant=self._tolerant).body
         else:  # from the codec's decode of the whole batch (its values checked there)
-            event = decode_item("order_event", self._body)
+            event = decode_item("order_event", self._body, tolerant=self._tolerant)
         if not isinstance(event, OrderEvent):  # pragma: no cover - the type decoded
             raise ProtocolError("order_events: an item is not an order event")
         return event
@@ -88,25 +98,27 @@ _BATCH_DECODER: Final = msgspec.msgpack.Decoder(_Batch)
 _PEEK_DECODER: Final = msgspec.msgpack.Decoder(_PeekItem)
 
 
-def read_events(frames: list[bytes]) -> tuple[int, list[EventItem]] | None:
+def read_events(
+    frames: list[bytes], *, tolerant: bool = False
+) -> tuple[int, list[EventItem]] | None:
     """(OMS epoch, items in order) of an `OrderEvents` frame; None for another message;
-    `ProtocolError` for a malformed batch (see the module docstring)."""
+    `ProtocolError` for a malformed batch (see the module docstring; `tolerant`: there)."""
     raw = frames[0] if len(frames) == 1 else None  # several: the caller's decode refuses it
     if not isinstance(raw, bytes) or raw.find(BATCH_TAG, 0, 64) < 0:
         return None
     if len(raw) > MAX_FRAME_BYTES:
         raise ProtocolError(f"frame of {len(raw)} bytes is over the {MAX_FRAME_BYTES} byte limit")
     if fastpath.ENABLED:
-        fast = _fast(raw)
+        fast = _fast(raw, tolerant)
         if fast is not None:
             return fast
-    env = decode(frames)  # raises ProtocolError, naming what was wrong
+    env = decode(frames, tolerant=tolerant)  # raises ProtocolError, naming what was wrong
     if not isinstance(env.body, OrderEvents):
         return None
-    return env.epoch, [_item(i, body) for i, body in enumerate(env.body.events)]
+    return env.epoch, [_item(i, body, tolerant) for i, body in enumerate(env.body.events)]
 
 
-def _fast(raw: bytes) -> tuple[int, list[EventItem]] | None:
+def _fast(raw: bytes, tolerant: bool) -> tuple[int, list[EventItem]] | None:
     try:
         head = fastpath.HEADER_DECODER.decode(raw)
         if head.type != TYPE or head.v != PROTOCOL_VERSION:
@@ -114,18 +126,18 @@ def _fast(raw: bytes) -> tuple[int, list[EventItem]] | None:
         out = []
         for item in _BATCH_DECODER.decode(head.body).events:
             peek = _PEEK_DECODER.decode(item)
-            out.append(EventItem(peek.event_seq, peek.order.status, item, None))
+            out.append(EventItem(peek.event_seq, peek.order.status, item, None, tolerant))
     except Exception:  # noqa: BLE001 - it cannot vouch: the full path decides
         return None
     return head.epoch, out
 
 
-def _item(index: int, body: dict[str, Any]) -> EventItem:
+def _item(index: int, body: dict[str, Any], tolerant: bool) -> EventItem:
     seq, order = body.get("event_seq"), body.get("order")
     status = order.get("status") if isinstance(order, dict) else None
     if not isinstance(seq, int) or isinstance(seq, bool) or not isinstance(status, str):
         raise ProtocolError(f"order_events: item {index} has no event_seq and order status")
-    return EventItem(seq, status, None, body)
+    return EventItem(seq, status, None, body, tolerant)
 
 
 Unit = tuple[int, OrderEvent | StreamEvent | None]  # (event_seq, event; None: only sequenced)
@@ -157,9 +169,10 @@ def item_event(item: EventItem, wanted: frozenset[str] | None = None) -> Unit | 
 
 
 def lone_event(
-    frames: list[bytes], wanted: frozenset[str] | None = None
+    frames: list[bytes], wanted: frozenset[str] | None = None, *, tolerant: bool = False
 ) -> tuple[int, Unit] | None:
-    """(OMS epoch, the event) of a frame that is no batch (see `events_of`)."""
+    """(OMS epoch, the event) of a frame that is no batch (see `events_of`; `tolerant`: the
+    module docstring)."""
     peek = None if wanted is None else peek_order_event(frames)
     if peek is not None and wanted is not None and peek[2] not in wanted:
         return peek[0], (peek[1], None)  # not wanted: only its place in the sequence counts
@@ -168,7 +181,7 @@ def lone_event(
         epoch, body = fast
     else:
         try:
-            env = decode(frames)
+            env = decode(frames, tolerant=tolerant)
         except ProtocolError:
             return None
         epoch, body = env.epoch, env.body

@@ -100,14 +100,14 @@ class EventStream:
             took = True
             frames = sub.recv_multipart()
             try:
-                batch = read_events(frames)
+                batch = read_events(frames, tolerant=True)  # a newer core's fields ignored
             except ProtocolError:
                 continue
             if batch is not None:  # its items one by one, those left kept for the next call
                 self._batched_epoch, items = batch
                 self._batched.extend(items)
                 continue
-            lone = lone_event(frames, wanted)
+            lone = lone_event(frames, wanted, tolerant=True)
             if lone is not None:
                 self._held = (lone[0], *lone[1])
 
@@ -115,9 +115,11 @@ class EventStream:
         """The held event (None: sequenced, not wanted), after a fresh Snapshot if it
         follows a gap or a new epoch; nothing for a duplicate or old one. It stays held,
         and its epoch unrecorded, until the snapshot is in: if that raises (`Timeout`: a
-        new OMS slow to answer), the next call takes it again as it was; a refusal is
-        raised once (`refused`), and the next call goes on past the gap (the caller was
-        told: a stream is not held up by an OMS that keeps refusing); and until it is
+        new OMS slow to answer), the next call takes it again as it was; a refusal, or an
+        answer this library cannot read (a `ProtocolError`: `IncompatibleCore`, a newer
+        core's value), is raised once (`refused`), and the next call goes on past the gap
+        (the caller was told: a stream is not held up by an OMS that keeps refusing, nor by
+        an order in a status this library lacks); and until it is
         yielded: a caller that stops at the Snapshot gets it first on its next call."""
         assert self._held is not None
         epoch, seq, body = self._held
@@ -133,7 +135,11 @@ class EventStream:
             if not restarted and seq <= last:
                 self._held = None
                 return  # duplicate / old (one of this incarnation's a snapshot covered)
-            snap_epoch, snap = take_snapshot(self._request)
+            try:
+                snap_epoch, snap = take_snapshot(self._request)
+            except ProtocolError:  # answered, unreadable here (`IncompatibleCore`): a refusal
+                self._refused = self._held
+                raise
             if not isinstance(snap, Snapshot):  # (NOT_READY, INTERNAL): raised, once
                 self._refused = self._held
                 raise self._refuse(snap)

@@ -66,15 +66,27 @@ def _check(ok: bool, what: str) -> None:
 
 
 def envelope(data: bytes) -> None:
+    """The core's strict reading and a client's tolerant one (`protocol.compat`): each
+    refuses with a `ProtocolError` naming the problem or decodes what survives a re-encode;
+    what the strict one takes, the tolerant one reads the same."""
+    strict = _envelope(data, tolerant=False)
+    tolerant = _envelope(data, tolerant=True)
+    if strict is not None:
+        _check(tolerant is not None and tolerant.body == strict.body,
+               f"a client reads otherwise the {strict.type} the core takes")  # fmt: skip
+
+
+def _envelope(data: bytes, *, tolerant: bool) -> codec.Envelope | None:
     try:
-        env = codec.decode([data])
+        env = codec.decode([data], tolerant=tolerant)
     except ProtocolError as exc:
         text = str(exc)
         _check(not text.startswith("undecodable message"), f"decode catch-all: {text}")
         _check(len(text) <= 600, f"error text of {len(text)} characters (it is logged)")
-        return
+        return None
     again = codec.decode(codec.encode(env))
     _check(again.body == env.body, f"{env.type} does not survive encode/decode")
+    return env
 
 
 # -- FIX frames --------------------------------------------------------------------------------
