@@ -19,6 +19,7 @@ import zmq
 from protocol.client import ExecutionClient, IncompatibleCore, OrderSpec, Timeout
 from protocol.codec import decode
 from protocol.control import control_request
+from protocol.control_binder import write_identity
 from protocol.exceptions import RiskRejected
 from protocol.messages import (
     ErrorCode,
@@ -145,6 +146,7 @@ def test_an_older_clients_event_stream_reads_a_newer_cores_events(batched: bool)
 
 def test_a_control_client_reads_a_newer_daemons_reply(h: Harness) -> None:
     sock = h.control.sock
+    write_identity(h.cfg.runtime_path)  # this process bound the control socket: the supervisor
 
     def answer() -> None:
         if sock.poll(5000):
