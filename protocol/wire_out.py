@@ -258,6 +258,12 @@ def dump(body: BaseModel) -> dict[str, Any]:
     return body.model_dump(mode="json", exclude={"type"})
 
 
+def json_dumper(model: type[BaseModel]) -> Dump:
+    """`model_dump(mode="json")` of `model`'s instances, `type` included (a durable
+    record's form: the connector's exec outbox); `Unsupported` if a field is not derived."""
+    return _dumper(model, top=False)
+
+
 def updated(model: M, /, **update: Any) -> M:
     """`model.model_copy(update=update)` (no validation either) without pydantic's
     generic copy (~4 us: `copy.copy` of the dict, the fields set and the extra, then the

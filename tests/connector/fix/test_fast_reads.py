@@ -194,6 +194,32 @@ def test_outbox_json_equals_the_general_way(pairs: list[tuple[bytes, bytes]]) ->
     assert ExecReport.model_validate(report_json(numbered)) == numbered
 
 
+def test_outbox_json_of_a_fee_is_the_general_way_without_pydantic(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every field of ExecReport, the fee's included, is in the outbox's record as
+    `model_dump(mode="json")` writes it; and the record is written without pydantic's
+    serializer (the fee fields, added after the field list it had, sent every record
+    through it: ~3.3 us instead of ~1.6, found by a profile of the connector)."""
+    report = ExecReport(
+        venue="simA", exec_id="E1", kind="fill", cl_ord_id="c1", side=Side.SELL,
+        order_qty=Decimal("2"), price=Decimal("10.5"), last_qty=Decimal("2"),
+        last_px=Decimal("10.5"), cum_qty=Decimal("2"), avg_px=Decimal("10.5"),
+        ord_status=OrderStatus.FILLED, venue_ts_ns=7, exec_seq=3,
+        fee=Decimal("0.0021"), fee_asset="USDT",
+    )  # fmt: skip
+    expected = report.model_dump(mode="json")
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("model_dump called")
+
+    monkeypatch.setattr(ExecReport, "model_dump", refused)
+    got = report_json(report)
+    assert list(got.items()) == list(expected.items())
+    assert got["fee"] == "0.0021" and got["fee_asset"] == "USDT"
+    assert ExecReport.model_validate(got) == report
+
+
 def _inbound(msg_type: str, body: list[tuple[int, bytes]]) -> Any:
     header = [(49, b"V"), (56, b"US"), (34, b"7"), (52, b"20261204-21:00:00")]
     got = read_frame(fc.Frame(fc.encode(msg_type, header, body), None), ours=b"US", theirs=b"V")
