@@ -11,16 +11,19 @@ import tracemalloc
 from decimal import Decimal
 from typing import Any
 
+import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, field_validator
 
+from actors.connector import outbox
 from actors.connector.construct import trusted
 from actors.connector.fix import codec as fc
 from actors.connector.fix import mapping as fm
 from actors.connector.fix.inbound import Inbound, read_frame
 from actors.connector.outbox import report_json
+from actors.runtime.frames import encode_frame
 from protocol.messages import ExecReport, OrderStatus, Side, VenueOrder
 
 _TS = re.compile(r"(\d{4})(\d\d)(\d\d)-(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?")
@@ -218,6 +221,9 @@ def test_outbox_json_of_a_fee_is_the_general_way_without_pydantic(
     assert list(got.items()) == list(expected.items())
     assert got["fee"] == "0.0021" and got["fee_asset"] == "USDT"
     assert ExecReport.model_validate(got) == report
+    # the record on disk: the bytes of the general way (so files of either build read back)
+    general = encode_frame(msgpack.packb(["x", expected], use_bin_type=True), b"TX")
+    assert outbox._record(["x", got]) == general
 
 
 def _inbound(msg_type: str, body: list[tuple[int, bytes]]) -> Any:
