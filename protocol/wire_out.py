@@ -36,7 +36,7 @@ from pydantic import BaseModel
 
 from protocol.domain import Dec, check_decimal
 from protocol.fastpath import ENABLED
-from protocol.messages import Message, OrderView, PositionView
+from protocol.messages import ExecReports, Message, OrderView, PositionView
 
 M = TypeVar("M", bound=BaseModel)
 Dump = Callable[[Any], Any]
@@ -84,20 +84,24 @@ def _optional_dump(dump: Dump | None) -> Dump | None:
 
 
 def field_kind(
-    annotation: Any, metadata: list[Any], *, written: bool = False
+    annotation: Any, metadata: list[Any], *, written: bool = False, flat_maps: bool = False
 ) -> tuple[_Kind, Dump | None]:
     """How a field's value is taken (`construct`) and written (`dump`; None: as it is).
     `written`: for `dump` only: text under a constraint (length, pattern: the client's
-    `SubmitOrder`) is written as it is held; `construct` cannot check the constraint."""
+    `SubmitOrder`) is written as it is held; `construct` cannot check the constraint.
+    `flat_maps` (with `written`): a bounded `list[dict[str, Any]]` of flat wire bodies
+    (`FLAT_BODIES`) is written by `_flat_maps`."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Annotated:
         inner = [*args[1:], *metadata]
         flat = [x for m in inner for x in (getattr(m, "metadata", None) or [m])]
-        return field_kind(args[0], flat, written=written)
+        return field_kind(args[0], flat, written=written, flat_maps=flat_maps)
     if annotation is Decimal and tuple(metadata) == _DEC_META:
         return _Kind(Decimal, check_decimal), str
     if written and annotation is str:
         return _Kind(str), None
+    if written and flat_maps and annotation == list[dict[str, Any]]:
+        return _Kind(list), _flat_maps  # written only: `construct` never gets here
     if metadata:
         raise Unsupported(f"constraints {metadata!r} on {annotation!r}")
     if annotation in (str, int, bool):
@@ -135,6 +139,24 @@ def _model_list(model: type[BaseModel]) -> Callable[[list[Any]], list[Any]]:
     return take
 
 
+_SCALARS: Final = frozenset((str, int, bool, type(None)))
+
+
+def _flat_maps(value: list[Any]) -> list[dict[str, Any]]:
+    """A list of maps of plain values (str, int, bool or None, under str keys) as
+    `model_dump(mode="json")` writes it (a copy of each); anything else raises, and
+    pydantic writes it. ~3x faster than pydantic's serializer of `Any` values."""
+    out = []
+    for item in value:
+        if type(item) is not dict:
+            raise TypeError("not a dict")
+        for key, v in item.items():
+            if type(v) not in _SCALARS or type(key) is not str:
+                raise TypeError("not a flat map")
+        out.append(item.copy())
+    return out
+
+
 def _list_dump(dump: Dump) -> Dump:
     def dump_list(value: list[Any]) -> list[Any]:
         return [dump(v) for v in value]
@@ -145,6 +167,7 @@ def _list_dump(dump: Dump) -> Dump:
 def _plan(
     model: type[BaseModel], *, written: bool = False
 ) -> list[tuple[str, _Kind, Dump | None, Any, Any]]:
+    flat_maps = written and model in FLAT_BODIES
     if model.model_config.get("extra") != "forbid" or model.__private_attributes__:
         raise Unsupported(f"{model.__name__}: extra fields or private attributes")
     decorators = model.__pydantic_decorators__
@@ -156,7 +179,9 @@ def _plan(
     for name, info in model.model_fields.items():
         if info.alias is not None or info.serialization_alias is not None or info.exclude:
             raise Unsupported(f"{model.__name__}.{name}: alias or excluded")
-        kind, dump = field_kind(info.annotation, list(info.metadata), written=written)
+        kind, dump = field_kind(
+            info.annotation, list(info.metadata), written=written, flat_maps=flat_maps
+        )
         plan.append((name, kind, dump, info.default, info.default_factory))
     return plan
 
@@ -218,6 +243,12 @@ def _builder(model: type[M]) -> Callable[..., M]:
     return typing.cast(Callable[..., M], env["build"])
 
 
+# batches whose items are flat wire bodies (each a dump of a model of scalar fields): a
+# connector's `ExecReports`, up to 128 `ExecReport` bodies, one per FIX read (the others'
+# items nest maps, e.g. an order event's order, which `_flat_maps` would send to pydantic)
+FLAT_BODIES: Final = frozenset({ExecReports})
+
+
 def _derive_all() -> tuple[dict[type[BaseModel], Any], dict[type[BaseModel], Dump]]:
     builders: dict[type[BaseModel], Any] = {}
     dumpers: dict[type[BaseModel], Dump] = {}
@@ -256,6 +287,12 @@ def dump(body: BaseModel) -> dict[str, Any]:
         except Exception:  # noqa: BLE001 - e.g. a model_construct'ed odd value: pydantic
             pass
     return body.model_dump(mode="json", exclude={"type"})
+
+
+def json_dumper(model: type[BaseModel]) -> Dump:
+    """`model_dump(mode="json")` of `model`'s instances, `type` included (a durable
+    record's form: the connector's exec outbox); `Unsupported` if a field is not derived."""
+    return _dumper(model, top=False)
 
 
 def updated(model: M, /, **update: Any) -> M:

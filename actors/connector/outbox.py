@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import msgpack
@@ -45,38 +45,33 @@ from actors.runtime.idring import IdRing
 from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport
 from protocol.paths import OUTBOX_NAME
+from protocol.wire_out import Unsupported, json_dumper
 
 _MAGIC = b"TPOUTB3\n"
 _MAGIC_V2 = b"TPOUTB2\n"  # ord_status as a FIX OrdStatus (39) code
 _FRAME_MAGIC = b"TX"
 
 
-# ExecReport's fields by how `model_dump(mode="json")` writes them: Decimals as str(d)
-# (`protocol.domain.Dec`), str enums as their value, the rest (text, ints, literals) as is
-_DECIMALS = ("order_qty", "price", "last_qty", "last_px", "cum_qty", "avg_px", "leaves_qty")
-_ENUMS = ("side", "ord_status")
-_AS_IS = ("type", "venue", "exec_id", "kind", "cl_ord_id", "orig_cl_ord_id", "venue_order_id")
-_AS_IS_TOO = ("symbol", "text", "reject_reason", "venue_ts_ns", "exec_seq")
-_KNOWN = frozenset((*_DECIMALS, *_ENUMS, *_AS_IS, *_AS_IS_TOO)) == ExecReport.model_fields.keys()
+try:  # ExecReport's `model_dump(mode="json")` generated from its fields (~1.6 us, not ~3.3)
+    _REPORT_JSON: Callable[[ExecReport], dict[str, object]] | None = json_dumper(ExecReport)
+except Unsupported:  # a field the generator does not know: pydantic's way
+    _REPORT_JSON = None
+# one packer for every record (msgpack.packb builds one a call); empty again after an error
+_PACK = msgpack.Packer(use_bin_type=True).pack
 
 
 def report_json(report: ExecReport) -> dict[str, object]:
-    """`report.model_dump(mode="json")`, in ~2 us instead of ~7 (one per execution):
-    written from the fields directly while ExecReport has exactly the fields above."""
-    if not _KNOWN:  # a field was added: the general way until this is taught it
+    """`report.model_dump(mode="json")` (one per execution), written by the function
+    `protocol.wire_out` derives from ExecReport's fields, so a field added to it is in
+    the record with no list here to keep (the fee fields were not, in the list this
+    replaced, which sent every record through pydantic)."""
+    if _REPORT_JSON is None:
         return report.model_dump(mode="json")
-    out: dict[str, object] = report.__dict__.copy()
-    for name in _DECIMALS:
-        if (value := out[name]) is not None:
-            out[name] = str(value)
-    for name in _ENUMS:
-        if (value := out[name]) is not None:
-            out[name] = value.value  # type: ignore[attr-defined]  # a str enum
-    return out
+    return _REPORT_JSON(report)
 
 
 def _record(payload: object) -> bytes:
-    return encode_frame(msgpack.packb(payload, use_bin_type=True), _FRAME_MAGIC)
+    return encode_frame(_PACK(payload), _FRAME_MAGIC)
 
 
 class ExecOutbox:

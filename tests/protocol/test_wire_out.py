@@ -18,6 +18,8 @@ from protocol import wire_out
 from protocol.codec import Sender, encode
 from protocol.messages import (
     ExecAck,
+    ExecReport,
+    ExecReports,
     OrderAck,
     OrderEvent,
     OrderList,
@@ -231,3 +233,24 @@ def test_a_submit_is_written_as_pydantic_writes_it(
         return
     assert wire_out.dump(body) == body.model_dump(mode="json", exclude={"type"})
     _old_bytes(body)
+
+
+def test_a_batch_of_execution_bodies_is_written_as_pydantic_writes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`ExecReports` (a connector's executions of one FIX read) is written without
+    pydantic when its bodies are flat maps of plain values (what `dump(ExecReport)`
+    gives), a copy of each; a body holding anything else (a Decimal, a nested map, bytes,
+    a str subclass) goes to pydantic, which writes it its way. Found by a profile of the
+    connector: each batch went through pydantic's serializer (~2 us an execution)."""
+    body = wire_out.dump(build(ExecReport, full=True))
+    flat = ExecReports.model_construct(venue="simA", reports=[body, dict(body)])
+    expected = flat.model_dump(mode="json", exclude={"type"})
+    odd = [{"x": Decimal("1.5")}, {"x": {"nested": 1}}, {"x": b"raw"}, {"x": Side.BUY}]
+    others = [ExecReports.model_construct(venue="v", reports=[body, o]) for o in odd]
+    written = [o.model_dump(mode="json", exclude={"type"}) for o in others]
+    assert [wire_out.dump(o) for o in others] == written
+    monkeypatch.setattr(ExecReports, "model_dump", None)  # pydantic's writer is not asked
+    got = wire_out.dump(flat)
+    assert got == expected and list(got) == list(expected)
+    assert got["reports"][0] is not body  # a copy, as pydantic's

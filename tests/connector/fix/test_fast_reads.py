@@ -11,16 +11,19 @@ import tracemalloc
 from decimal import Decimal
 from typing import Any
 
+import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, field_validator
 
+from actors.connector import outbox
 from actors.connector.construct import trusted
 from actors.connector.fix import codec as fc
 from actors.connector.fix import mapping as fm
 from actors.connector.fix.inbound import Inbound, read_frame
 from actors.connector.outbox import report_json
+from actors.runtime.frames import encode_frame
 from protocol.messages import ExecReport, OrderStatus, Side, VenueOrder
 
 _TS = re.compile(r"(\d{4})(\d\d)(\d\d)-(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?")
@@ -192,6 +195,35 @@ def test_outbox_json_equals_the_general_way(pairs: list[tuple[bytes, bytes]]) ->
     numbered = report.model_copy(update={"exec_seq": len(pairs)})
     assert list(report_json(numbered).items()) == list(numbered.model_dump(mode="json").items())
     assert ExecReport.model_validate(report_json(numbered)) == numbered
+
+
+def test_outbox_json_of_a_fee_is_the_general_way_without_pydantic(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every field of ExecReport, the fee's included, is in the outbox's record as
+    `model_dump(mode="json")` writes it; and the record is written without pydantic's
+    serializer (the fee fields, added after the field list it had, sent every record
+    through it: ~3.3 us instead of ~1.6, found by a profile of the connector)."""
+    report = ExecReport(
+        venue="simA", exec_id="E1", kind="fill", cl_ord_id="c1", side=Side.SELL,
+        order_qty=Decimal("2"), price=Decimal("10.5"), last_qty=Decimal("2"),
+        last_px=Decimal("10.5"), cum_qty=Decimal("2"), avg_px=Decimal("10.5"),
+        ord_status=OrderStatus.FILLED, venue_ts_ns=7, exec_seq=3,
+        fee=Decimal("0.0021"), fee_asset="USDT",
+    )  # fmt: skip
+    expected = report.model_dump(mode="json")
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("model_dump called")
+
+    monkeypatch.setattr(ExecReport, "model_dump", refused)
+    got = report_json(report)
+    assert list(got.items()) == list(expected.items())
+    assert got["fee"] == "0.0021" and got["fee_asset"] == "USDT"
+    assert ExecReport.model_validate(got) == report
+    # the record on disk: the bytes of the general way (so files of either build read back)
+    general = encode_frame(msgpack.packb(["x", expected], use_bin_type=True), b"TX")
+    assert outbox._record(["x", got]) == general
 
 
 def _inbound(msg_type: str, body: list[tuple[int, bytes]]) -> Any:

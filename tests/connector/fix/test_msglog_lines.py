@@ -10,7 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actors.connector.fix import codec as fc
-from actors.connector.fix.msglog import MessageLog, format_line, redact, utc_iso
+from actors.connector.fix.msglog import (
+    MessageLog,
+    Record,
+    format_line,
+    format_lines,
+    redact,
+    utc_iso,
+)
 
 _PATTERN = re.compile(rb"(?<=\x01)(553|554|925|96)=[^\x01]*")
 
@@ -37,6 +44,22 @@ def test_a_line_holds_the_message_escaped_and_redacted_as_before(raw: bytes) -> 
     assert redact(raw) == (_PATTERN.sub(lambda m: m.group(1) + b"=***", raw)
                            if any(n in raw for n in (b"\x01553=", b"\x01554=", b"\x01925=",
                                                      b"\x0196=")) else raw)  # fmt: skip
+
+
+_raws = st.lists(_parts | st.binary(max_size=4), max_size=12).map(b"".join)
+_records = st.tuples(
+    st.floats(min_value=0, max_value=4e9, allow_nan=False),
+    st.sampled_from(["IN", "OUT"]),
+    st.sampled_from(["-", "bad_header", "garbled:bad_checksum"]),
+    _raws | st.just(b"8=FIX.4.4\x0135=0\x01"),  # many a turn holds nothing to escape
+)
+
+
+@given(st.lists(_records, max_size=6))
+def test_a_turn_s_lines_are_each_record_s_line(records: list[Record]) -> None:
+    """`format_lines` (escapes and redaction looked for once a turn) writes what
+    `format_line` writes of each record: a field split across two messages included."""
+    assert format_lines(records) == b"".join(map(format_line, records))
 
 
 @given(st.binary(max_size=8))
