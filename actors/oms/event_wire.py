@@ -22,7 +22,7 @@ import msgspec
 import zmq
 
 from actors.oms.orders import Order, Outcome
-from actors.oms.positions import FILL_FEE, record_fee
+from actors.oms.positions import FILL_FEE, TRADE_BUST, record_fee
 from actors.runtime.peer import Peer
 from protocol.batch_messages import (
     EVENT_STREAM_HWM,
@@ -42,7 +42,7 @@ from protocol.wire_out import dump
 TYPE = "order_event"
 BATCH_TYPE = "order_events"
 _ENCODER: Final = msgspec.msgpack.Encoder()
-_FEE_KINDS: Final = ("fill", FILL_FEE)  # records whose fee an event carries
+_FEE_KINDS: Final = ("fill", FILL_FEE, TRADE_BUST)  # records whose fee an event carries
 _HEADROOM: Final = 4096  # the envelope around a batch's items (its header, ids, the list)
 
 
@@ -127,7 +127,7 @@ def merge_fill(prior: EventFill | None, outcome: Outcome) -> EventFill:
     if not fill_qty:
         return EventFill(prior.qty, prior.px, base, quote)
     qty, px = prior.qty + fill_qty, None
-    if prior.px is not None and fill_px is not None:
+    if prior.px is not None and fill_px is not None and qty:  # (a fill and its bust: 0)
         px = (prior.qty * prior.px + fill_qty * fill_px) / qty
     return EventFill(qty, px, base, quote)
 

@@ -12,9 +12,9 @@ sends anything::
     journal.commit()                       # then ack / send / publish out.order.view()
     # replay: book = OrderBook.from_dict(snapshot); for rec in records: book.apply_record(rec)
 
-Execution reports are applied by `actors.oms.executions`, a client's cancel or replace by
-`actors.oms.cancel_replace`, both through the book's commands. The record kinds and the
-ClOrdID scheme are described in `actors.oms.orders`.
+Execution reports are applied by `actors.oms.executions` (busts: `actors.oms.trade_busts`),
+a client's cancel or replace by `actors.oms.cancel_replace`, through the book's commands.
+The record kinds and the ClOrdID scheme are described in `actors.oms.orders`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from actors.oms import adoption, cancel_replace, executions, late_fee
+from actors.oms import adoption, cancel_replace, executions, late_fee, trade_busts
 from actors.oms.adoption import AfterCut
 from actors.oms.evictions import Evictions
 from actors.oms.lifecycle import Event
@@ -200,7 +200,7 @@ class OrderBook:
         if order is None:
             if report.kind == "fill" and report.last_qty > 0:
                 return self.record_unmatched(report, ts_ns)
-            return Outcome.refused(None, f"unknown ClOrdID {report.cl_ord_id!r}")
+            return trade_busts.unknown_order(report)  # refused (a bust's escalated)
         if report.exec_id and report.exec_id in order.exec_ids:
             return Outcome("duplicate", order, reason="exec_id already applied")
         return executions.apply_report(via or self, order, report, ts_ns)
@@ -358,7 +358,7 @@ class OrderBook:
             pos = Position.from_dict(record)
             pos.opened(self.day_clock)
             self._positions[(pos.venue, pos.symbol)] = pos
-        elif kind in ("event", "fill", late_fee.FILL_FEE):
+        elif kind in executions.ORDER_RECORDS:  # event, fill, fill_fee, trade_bust
             order = self.get(record["id"], admit=True)
             if order is None:
                 raise ValueError(f"journal {kind} record for unknown order {record['id']!r}")
