@@ -294,8 +294,8 @@ def check_journal_fills(
     records: list[dict[str, Any]] | None = None,
 ) -> None:
     """Every fill (and bust) in the journal (after the latest snapshot) has an exec id seen
-    once per order, and the journal's fills less its busts add up to the OMS's cum qty. `records`: the journal
-    already read (`journal_records`)."""
+    once per order, and the journal's fills less its busts add up to the OMS's cum qty.
+    `records`: the journal already read (`journal_records`)."""
     cum: dict[str, Decimal] = {}
     seen: dict[str, set[str]] = {}
     for r in journal_records(sut) if records is None else records:
