@@ -9,9 +9,12 @@ from decimal import Decimal
 from typing import Any
 
 from actors.oms.event_wire import merge_fill
+from actors.oms.journal_rows import RowReader
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Outcome
+from actors.oms.views import OmsViews
 from actors.risk.exposure import ExposureView
+from protocol import commands as wire
 from protocol.messages import (
     ExecReport,
     OrderEvent,
@@ -194,3 +197,34 @@ def test_risk_follows_the_busts_event() -> None:
     mine = view._positions[(V, BTC)]
     assert (mine.qty, mine.avg_px, view.realized_pnl()) == (pos.qty, pos.avg_px, pos.realized_pnl)
     assert view.open_qty(BTC, Side.BUY) == 1
+
+
+def test_the_fills_view_and_journal_rows_say_a_fill_was_busted_or_corrected() -> None:
+    """`tradepulse fills`: the busted fill's terms negated (its fee too) under "<exec id>
+    busts <ref>", a correction's old terms negated and new ones under "corrects"; `journal
+    inspect` shows the record with what it did."""
+    book = _book()
+    views = OmsViews(book)
+    records = [*_fill(book, "F1", "1", "100", "1", fee=D("0.001"), fee_asset="BTC").records]
+    records += _fill(book, "F2", "1", "110", "2").records
+    records += _bust(book, "B1", "F1", S.PARTIALLY_FILLED, "1").records
+    records += _bust(book, "G2", "F2", S.PARTIALLY_FILLED, "1", kind="trade_correct",
+                     last_qty=D(1), last_px=D(111)).records  # fmt: skip
+    views.replay(records)
+    rows = views.answer(wire.Fills()).data["fills"]
+    said = [(r["qty"], r["px"], r["fee"], r["exec_id"]) for r in reversed(rows)]
+    assert said == [
+        ("1", "100", "0.001", "F1"), ("1", "110", "0", "F2"),
+        ("-1", "100", "-0.001", "B1 busts F1"),
+        ("-1", "110", "0", "G2 corrects F2"), ("1", "111", "0", "G2 corrects F2"),
+    ]  # fmt: skip
+    reader = RowReader()
+    details = [row.detail for rec in records for row in reader.rows(_item(rec))]
+    assert details[-2:] == [
+        "exec B1 busts fill F1 fee -0.001 BTC",
+        "exec G2 corrects fill F2 to 1 @ 111",
+    ]
+
+
+def _item(record: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "record", "data": record}
