@@ -8,13 +8,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from actors.oms.event_wire import merge_fill
 from actors.oms.journal_rows import RowReader
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Outcome
+from actors.oms.positions import Position
 from actors.oms.views import OmsViews
 from actors.risk.exposure import ExposureView
 from protocol import commands as wire
+from protocol.fees import book_fill, fee_parts, unbook_fill
 from protocol.messages import (
     ExecReport,
     OrderEvent,
@@ -228,3 +232,44 @@ def test_the_fills_view_and_journal_rows_say_a_fill_was_busted_or_corrected() ->
 
 def _item(record: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "record", "data": record}
+
+
+def test_a_bust_of_an_order_the_oms_does_not_know_is_escalated() -> None:
+    book = _book()
+    report = ExecReport(venue=V, exec_id="B1", kind="trade_cancel", cl_ord_id="nobody",
+                        exec_ref_id="F1")  # fmt: skip
+    out = book.apply_exec(report, 5)
+    assert out.kind == "refused" and [e.kind for e in out.escalations] == [
+        "trade_bust_unknown_fill"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fills", "busted"),
+    [
+        ([("1", "100", "0.001", "BTC")], 0),  # flat: as if never booked
+        ([("2", "90", "0", ""), ("1", "120", "3", "USDT")], 1),  # added to a long
+        ([("2", "90", "0", ""), ("-1", "120", "0.5", "USDT")], 1),  # closed part of it
+        ([("-2", "90", "0", ""), ("1", "80", "0", "")], 1),  # a short's part bought back
+    ],
+)
+def test_unbook_fill_undoes_book_fill_exactly_where_the_position_stays_on_its_side(
+    fills: list[tuple[str, str, str, str]], busted: int
+) -> None:
+    """`protocol.fees.unbook_fill` of a fill booked by `book_fill` gives the position (qty,
+    avg, realised P&L) as it was without that fill, its fee included."""
+
+    def booked(skip: int | None) -> tuple[Decimal, Decimal, Decimal]:
+        pos = Position(V, BTC)
+        for i, (q, px, fee, asset) in enumerate(fills):
+            if i != skip:
+                book_fill(pos, D(q), D(px), fee_parts(BTC, D(fee), asset))
+        return pos.qty, pos.avg_px, pos.realized_pnl
+
+    pos = Position(V, BTC)
+    for q, px, fee, asset in fills:
+        book_fill(pos, D(q), D(px), fee_parts(BTC, D(fee), asset))
+    q, px, fee, asset = fills[busted]
+    base, quote = fee_parts(BTC, D(fee), asset)
+    unbook_fill(pos, D(q), D(px), (-base, -quote))
+    assert (pos.qty, pos.avg_px, pos.realized_pnl) == booked(busted)
