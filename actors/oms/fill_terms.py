@@ -29,6 +29,7 @@ class _Filled(Protocol):
     cum_qty: Decimal
     notional: Decimal
     status: OrderStatus
+    reason: str
     exec_ids: dict[str, None]
     fills: dict[str, str] | None
 
@@ -74,4 +75,5 @@ def apply_bust(order: _Filled, record: Mapping[str, Any]) -> tuple[Decimal, Deci
     order.fills[record["ref"]] = after
     order.exec_ids[record["exec_id"]] = None
     order.status = status_of(record["status"])
+    order.reason = record.get("reason", order.reason)  # says so to its clients
     return -qty, px

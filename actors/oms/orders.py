@@ -11,8 +11,8 @@ An `Order` changes only by journal records (`Order.apply`, called by
 - ``event`` {id, event, status, ts_ns, [exec_id, reason, venue_order_id, cl_ord_id, qty, price]}:
   a transition without a fill (risk verdict, ack, cancel/replace request and outcome...).
 - ``fill``  {id, exec_id, qty, px, status, ts_ns, [venue_order_id]}: one execution.
-- ``trade_bust`` {id, exec_id, ref, qty, px, status, ts_ns, [fee, fee_asset, new_qty, new_px]}:
-  the venue busted (or corrected) fill ``ref`` (`actors.oms.trade_busts`).
+- ``trade_bust`` {id, exec_id, ref, qty, px, status, reason, ts_ns, [fee, fee_asset, new_qty,
+  new_px]}: the venue busted (or corrected) fill ``ref`` (`actors.oms.trade_busts`).
 - ``unmatched_fill`` {venue, exec_id, cl_ord_id, symbol, side, qty, px, ts_ns, [cum_qty,
   venue_order_id]}: a venue fill that matches no order: recorded (deduped by exec id),
   escalated, positions untouched; an adoption of its ClOrdID explains it or places it

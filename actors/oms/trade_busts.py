@@ -76,10 +76,12 @@ def apply(book: BustBook, order: Order, report: ExecReport, ts_ns: int) -> Outco
         rec |= {"new_qty": str(report.last_qty), "new_px": str(report.last_px)}
     else:
         rec |= fee_fields(-old.fee, old.fee_asset)  # given back: booked negated
-    book.apply_record(rec)
     kind = CORRECTED_KIND if correct else BUSTED_KIND
     to = f" to {report.last_qty} @ {report.last_px}" if correct else ""
-    detail = f"{report.exec_id}: fill {ref} ({old.qty} @ {old.px}) {kind[6:]}{to}; cum {cum}"
+    said = f"fill {ref} ({old.qty} @ {old.px}) {kind[6:]}{to} by the venue"
+    rec["reason"] = f"{said} ({report.exec_id})"  # the order's: what its clients read
+    book.apply_record(rec)
+    detail = f"{report.exec_id}: {said}; cum {cum}"
     esc = [Escalation(kind, detail, coid)]
     if report.cum_qty != cum:
         said = (

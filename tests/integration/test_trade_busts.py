@@ -92,7 +92,11 @@ def test_a_venue_bust_of_a_filled_orders_trade_is_followed_end_to_end() -> None:
                        message=lambda: repr(c.get_order("bust-1")))  # fmt: skip
             final = settle(c, sut, ["bust-1"])
             assert final.oms["bust-1"].status is OrderStatus.CANCELLED
+            assert "busted by the venue" in final.oms["bust-1"].reason  # what clients read
             assert final.oms_positions == {}
+            fills = sut.control("fills").data["fills"]
+            newest = fills[0]  # the bust's row: the fill negated, "<exec id> busts <ref>"
+            assert (newest["qty"], newest["exec_id"].endswith(f" busts {trade}")) == ("-100", True)
             eventually(lambda: _risk_agrees(sut), 10.0)
             sut.wait_event("trade_busted", 5.0, since=since, client_order_id="bust-1")
             assert [(r["id"], r["ref"]) for r in _busts(sut, final.oms)] == [("bust-1", trade)]

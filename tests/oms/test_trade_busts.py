@@ -80,6 +80,8 @@ def test_a_bust_of_a_filled_orders_only_fill_takes_it_back_whole() -> None:
     assert out.applied and [e.kind for e in out.escalations] == ["trade_busted"]
     assert _state(book) == (S.CANCELLED, 0, 0, 0, 0, 0)
     assert book.position(V, BTC).fees == {"BTC": 0}
+    order = book.get("o1")
+    assert order is not None and order.view().reason == "fill F1 (2 @ 100) busted by the venue (B1)"
     assert out.records[0]["kind"] == "trade_bust" and out.records[0]["ref"] == "F1"
     event = merge_fill(None, out)
     assert (event.qty, event.px, event.fee_base, event.fee_quote) == (-2, 100, D("-0.002"), None)
