@@ -30,6 +30,7 @@ from tests.system_ops import (
     VENUE,
     client,
     journal_records,
+    kill_switch,
     sim_fault,
     submit_when_open,
     venue_order,
@@ -149,3 +150,24 @@ def test_kill9_of_the_connector_with_the_bust_unread() -> None:
         assert final.oms_positions == {}
         assert len(_busts(sut, final.oms)) == 1
         eventually(lambda: _risk_agrees(sut), 10.0)
+
+
+def test_the_position_heartbeat_agrees_after_a_bust() -> None:
+    """The heartbeat compares every 0.2 s (the venue's positions asked as often, 3 beats
+    to engage): after the bust it finds the OMS's position the venue's and never asks for
+    the kill-switch. Before busts were applied, the OMS kept the fill and the heartbeat
+    engaged the kill-switch (``position_divergence: simA AAPL venue 0 oms 100``)."""
+    cfg = overrides()
+    cfg["heartbeat"] = {"interval_s": 0.2, "venue_positions_interval_s": 0.2, "log_every_n": 1,
+                        "divergence_beats": 3, "engage_on_missing": False}  # fmt: skip
+    with systems() as started:
+        sut = start(started, overrides=cfg)
+        with client(sut) as c:
+            trade = _filled(sut, c, "bust-4")
+            since = sut.mark()
+            sim_fault(sut, VENUE, "bust_trade", trade)
+            settle(c, sut, ["bust-4"])
+            after = sut.mark()
+            sut.wait_events("heartbeat", 10, 15.0, since=after, venue=VENUE, diff={})
+        assert not sut.events("kill_switch_requested", since=since)
+        assert kill_switch(sut)["engaged"] is False
