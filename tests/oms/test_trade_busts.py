@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from actors.oms.event_wire import merge_fill
+from actors.oms.exec_cut import ExecLog
 from actors.oms.journal_rows import RowReader
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Outcome
@@ -20,6 +21,7 @@ from actors.risk.exposure import ExposureView
 from protocol import commands as wire
 from protocol.fees import book_fill, fee_parts, unbook_fill
 from protocol.messages import (
+    ExecCut,
     ExecReport,
     OrderEvent,
     OrderStatus,
@@ -275,3 +277,24 @@ def test_unbook_fill_undoes_book_fill_exactly_where_the_position_stays_on_its_si
     base, quote = fee_parts(BTC, D(fee), asset)
     unbook_fill(pos, D(q), D(px), (-base, -quote))
     assert (pos.qty, pos.avg_px, pos.realized_pnl) == booked(busted)
+
+
+def test_the_exec_cut_winds_a_bust_back_with_its_fee() -> None:
+    """The positions as of a cut before the bust hold the fill (its base fee netted); at
+    the bust's number they are flat: the heartbeat's cut sees what the book booked."""
+    book, log = _book("o1", qty="1"), ExecLog()
+    fill = ExecReport(venue=V, exec_id="F1", kind="fill", cl_ord_id="o1", symbol=BTC,
+                      last_qty=D(1), last_px=D(100), cum_qty=D(1), fee=D("0.001"),
+                      fee_asset="BTC", exec_seq=5)  # fmt: skip
+    log.note_outcome(fill, 7, book.apply_exec(fill, 4))
+    bust = ExecReport(venue=V, exec_id="B1", kind="trade_cancel", cl_ord_id="o1",
+                      exec_ref_id="F1", ord_status=S.CANCELLED, exec_seq=6)  # fmt: skip
+    log.note_outcome(bust, 7, book.apply_exec(bust, 5))
+    now = {BTC: book.position(V, BTC).qty}
+    assert now == {BTC: 0}
+
+    def cut(seq: int) -> ExecCut:
+        return ExecCut(connector_epoch=7, exec_seq=seq, oms_epoch=1)
+
+    assert log.positions_as_of(V, cut(5), now) == {BTC: D("0.999")}
+    assert log.positions_as_of(V, cut(6), now) == now
