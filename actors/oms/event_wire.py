@@ -42,6 +42,7 @@ from protocol.wire_out import dump
 TYPE = "order_event"
 BATCH_TYPE = "order_events"
 _ENCODER: Final = msgspec.msgpack.Encoder()
+_ZERO: Final = Decimal(0)
 _FEE_KINDS: Final = ("fill", FILL_FEE, TRADE_BUST)  # records whose fee an event carries
 _HEADROOM: Final = 4096  # the envelope around a batch's items (its header, ids, the list)
 
@@ -96,12 +97,52 @@ def order_event_body(
 
 class EventFill(NamedTuple):
     """What the order's next event carries of its fills since its previous one (`merge_fill`):
-    their qty, average price and the fees the OMS booked with them (None: none)."""
+    their qty, average price and the fees the OMS booked with them (None: none). A venue's
+    correction of a fill (`actors.oms.trade_busts`), alone in its turn, is two events
+    (`event_parts`): its fill taken back (`bust`: qty, px), then the corrected one."""
 
     qty: Decimal | None = None
     px: Decimal | None = None
     fee_base: Decimal | None = None  # left the position (`protocol.fees.fee_parts`)
     fee_quote: Decimal | None = None  # realised
+    bust: tuple[Decimal, Decimal] | None = None  # a correction's first event: (qty, px)
+
+
+FillArgs = tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None]
+
+
+def event_parts(order: Order, fill: EventFill) -> list[tuple[Order, FillArgs]]:
+    """The events (order, `order_event_body`'s fill arguments) the order's `fill` of one
+    turn publishes: one; a correction two, the order as after its fill was taken back (a
+    negative fill: risk takes it back as the book did, `protocol.fees.unbook_fill`), then
+    as corrected (the new terms as a fill). One event could not say both: the change of a
+    fill's price moves no quantity."""
+    if fill.bust is None:
+        return [(order, fill[:4])]
+    qty, px = fill.qty or _ZERO, fill.px or _ZERO
+    before = msgspec.structs.replace(
+        order, cum_qty=order.cum_qty - qty, notional=order.notional - qty * px
+    )
+    return [(before, (-fill.bust[0], fill.bust[1], None, None)), (order, (qty, px, None, None))]
+
+
+def _correction(outcome: Outcome) -> EventFill | None:
+    """A correction's `EventFill` (see `event_parts`), None for any other outcome."""
+    rec = outcome.records[0] if len(outcome.records) == 1 else None
+    if rec is None or rec.get("kind") != TRADE_BUST or "new_qty" not in rec:
+        return None
+    bust = (Decimal(rec["qty"]), Decimal(rec["px"]))
+    return EventFill(Decimal(rec["new_qty"]), Decimal(rec["new_px"]), bust=bust)
+
+
+def _collapsed(fill: EventFill) -> EventFill:
+    """A correction's two events as one (another change of its order in the same turn):
+    its change of qty at the price that moves the notional as much (none: no qty moved)."""
+    if fill.bust is None:
+        return fill
+    qty, px, (old_qty, old_px) = fill.qty or _ZERO, fill.px or _ZERO, fill.bust
+    delta = qty - old_qty
+    return EventFill(delta, (qty * px - old_qty * old_px) / delta) if delta else EventFill()
 
 
 def merge_fill(prior: EventFill | None, outcome: Outcome) -> EventFill:
@@ -112,7 +153,9 @@ def merge_fill(prior: EventFill | None, outcome: Outcome) -> EventFill:
     late fill on an order ended before its exposure rebuild). Their fees are the ``fill``
     records' of the order, split as the book split them when it applied each record: risk
     nets them as the book did, so its position and daily loss are the OMS's."""
-    prior = prior or EventFill()
+    if prior is None and (correction := _correction(outcome)) is not None:
+        return correction
+    prior = _collapsed(prior or EventFill())
     base, quote = prior.fee_base, prior.fee_quote
     order = outcome.order
     coid = None if order is None else order.client_order_id

@@ -19,7 +19,9 @@ the venue), an order we do not know. A second bust of a fill already busted is a
 duplicate. Applied ones are escalated too (``trade_busted`` / ``trade_corrected``): an
 operator should know the venue took a trade back. The order's event carries the bust as a
 negative fill (`Outcome.fill_qty` -qty at the busted price, its fees negated), which is
-how risk takes it back (`actors.risk.exposure`); no new event field.
+how risk takes it back (`actors.risk.exposure`); a correction is two events, the fill
+taken back then booked on its new terms (`actors.oms.event_wire.event_parts`); no new
+event field.
 """
 
 from __future__ import annotations
@@ -115,10 +117,9 @@ def _status(order: Order, report: ExecReport, cum: Decimal) -> OrderStatus:
 
 
 def _correction_fill(old: Any, report: ExecReport) -> tuple[Decimal | None, Decimal | None]:
-    """What a correction's order event says of it as a fill (one qty and price, no new
-    event field): the change of qty at the price that moves the notional as much; a
-    price-only correction moves no qty, so none (risk's position follows the OMS's qty and
-    cash, not a price-only correction: docs/architecture.md "Trade busts")."""
+    """A correction as one fill (the exec cut's position move; its order's event when
+    another change of the order shares its turn, `event_wire.merge_fill`): the change of
+    qty at the price that moves the notional as much; none for a price-only one."""
     delta = report.last_qty - old.qty
     if not delta:
         return None, None

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from actors.oms.event_wire import merge_fill
+from actors.oms.event_wire import event_parts, merge_fill
 from actors.oms.exec_cut import ExecLog
 from actors.oms.journal_rows import RowReader
 from actors.oms.order_book import OrderBook
@@ -183,28 +183,42 @@ def test_a_bust_replays_and_survives_a_snapshot() -> None:
 
 def test_risk_follows_the_busts_event() -> None:
     """Risk's view, fed the order's events, holds the OMS's position and realised P&L after
-    a bust that reopens the order, and counts its leaves open again."""
+    a bust that reopens the order (and counts its leaves open again), after a price-only
+    correction (two events: taken back, then booked at its new price) and after a
+    correction of size."""
     book = _book()
     view = ExposureView()
     seq = 0
 
     def publish(out: Outcome) -> None:
         nonlocal seq
-        seq += 1
-        fill = merge_fill(None, out)
         assert out.order is not None
-        view.apply_order_event(OrderEvent(
-            event_seq=seq, order=out.order.view(), fill_qty=fill.qty, fill_px=fill.px,
-            fill_fee_base=fill.fee_base, fill_fee_quote=fill.fee_quote,
-        ))  # fmt: skip
+        for order, (qty, px, base, quote) in event_parts(out.order, merge_fill(None, out)):
+            seq += 1
+            view.apply_order_event(OrderEvent(
+                event_seq=seq, order=order.view(), fill_qty=qty, fill_px=px,
+                fill_fee_base=base, fill_fee_quote=quote,
+            ))  # fmt: skip
+
+    def agree() -> None:
+        pos, mine = book.position(V, BTC), view._positions[(V, BTC)]
+        assert (mine.qty, mine.avg_px, view.realized_pnl()) == (
+            pos.qty, pos.avg_px, pos.realized_pnl
+        )  # fmt: skip
 
     publish(_fill(book, "F1", "1", "100", "1", fee=D(1), fee_asset="USDT"))
     publish(_fill(book, "F2", "1", "110", "2", fee=D("0.001"), fee_asset="BTC"))
     publish(_bust(book, "B2", "F2", S.PARTIALLY_FILLED, "1"))
-    pos = book.position(V, BTC)
-    mine = view._positions[(V, BTC)]
-    assert (mine.qty, mine.avg_px, view.realized_pnl()) == (pos.qty, pos.avg_px, pos.realized_pnl)
+    agree()
     assert view.open_qty(BTC, Side.BUY) == 1
+    publish(_bust(book, "G1", "F1", S.PARTIALLY_FILLED, "1", kind="trade_correct",
+                  last_qty=D(1), last_px=D(97)))  # fmt: skip
+    agree()
+    assert book.position(V, BTC).avg_px == 97
+    publish(_bust(book, "G2", "F1", S.FILLED, "2", kind="trade_correct", last_qty=D(2),
+                  last_px=D(98)))  # fmt: skip
+    agree()
+    assert view.open_qty(BTC, Side.BUY) == 0
 
 
 def test_the_fills_view_and_journal_rows_say_a_fill_was_busted_or_corrected() -> None:
