@@ -130,7 +130,11 @@ def _unknown_cum(order: OrderView, fill_qty: Decimal | None) -> tuple[Decimal, D
     price is `fill_px`). A live one is new to the positions (its earlier events carried no
     fill: PENDING_RISK, or an order the OMS adopted from a venue, whose fills so far come
     with its first event), and so is an event without a fill or whose fill is its whole
-    cum_qty (an adopted order's first, finished in its adoption's turn): all of it counts."""
+    cum_qty (an adopted order's first, finished in its adoption's turn): all of it counts.
+    A bust's event (a negative `fill_qty`, `actors.oms.trade_busts`), whatever the status
+    the venue gave the order: the positions hold the busted fill, so its cum before it."""
+    if fill_qty is not None and fill_qty < 0:
+        return order.cum_qty - fill_qty, order.avg_px
     if order.status in TERMINAL_STATUSES and fill_qty is not None and 0 < fill_qty < order.cum_qty:
         return order.cum_qty - fill_qty, order.avg_px
     return _ZERO, _ZERO
