@@ -15,13 +15,14 @@ guessed over.
 
 Refused and escalated, nothing booked: an ExecRefID the order never booked under that id
 (``trade_bust_unknown_fill``: a fill counted from venue state, another order's, a typo at
-the venue), an order we do not know. A second bust of a fill already busted is a
-duplicate. Applied ones are escalated too (``trade_busted`` / ``trade_corrected``): an
-operator should know the venue took a trade back. The order's event carries the bust as a
-negative fill (`Outcome.fill_qty` -qty at the busted price, its fees negated), which is
-how risk takes it back (`actors.risk.exposure`); a correction is two events, the fill
-taken back then booked on its new terms (`actors.oms.event_wire.event_parts`); no new
-event field.
+the venue), an order we do not know; a correction to terms no fill could have
+(``bad_fill``, as a fill: `positions.fill_problem`, its notional out of bounds, say). A
+second bust of a fill already busted is a duplicate. Applied ones are escalated too
+(``trade_busted`` / ``trade_corrected``): an operator should know the venue took a trade
+back. The order's event carries the bust as a negative fill (`Outcome.fill_qty` -qty at
+the busted price, its fees negated), which is how risk takes it back
+(`actors.risk.exposure`); a correction is two events, the fill taken back then booked on
+its new terms (`actors.oms.event_wire.event_parts`); no new event field.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any, Final, Protocol
 from actors.oms.fill_terms import BUSTED, terms
 from actors.oms.lifecycle import REQUEST_PENDING
 from actors.oms.orders import Escalation, Order, Outcome
-from actors.oms.positions import TRADE_BUST, fee_fields
+from actors.oms.positions import TRADE_BUST, fee_fields, fill_problem
 from protocol.messages import TERMINAL_STATUSES, ExecReport, OrderStatus
 
 KINDS: Final = frozenset({"trade_cancel", "trade_correct"})
@@ -64,6 +65,9 @@ def apply(book: BustBook, order: Order, report: ExecReport, ts_ns: int) -> Outco
         counted = " (counted from venue state, terms unknown)" if ref in order.exec_ids else ""
         detail = f"{report.exec_id}: {what} of fill {ref!r}, never booked on the order{counted}"
         return Outcome.refused(order, UNKNOWN_FILL, Escalation(UNKNOWN_FILL, detail, coid))
+    if correct and (problem := fill_problem(report.last_qty, report.last_px)) is not None:
+        bad = Escalation("bad_fill", f"{report.exec_id}: correction of {ref}: {problem}", coid)
+        return Outcome.refused(order, "bad_fill", bad)  # as a fill on its terms would be
     old = terms(booked)
     cum = order.cum_qty - old.qty + (report.last_qty if correct else 0)
     if cum > order.qty:
