@@ -30,8 +30,9 @@ from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from actors.oms import adoption, trade_busts
+from actors.oms.fill_terms import missed_fill_exec_id
 from actors.oms.lifecycle import CUT_SHORT, Event
-from actors.oms.orders import Escalation, Order, Outcome, implied_fill, missed_fill_exec_id
+from actors.oms.orders import Escalation, Order, Outcome, implied_fill
 from actors.oms.outside_replace import FILL_OF_ANOTHER, REPLACED_EXTERNALLY, fill_of_another, follow
 from actors.oms.positions import ORDER_RECORDS, UnmatchedFill, fill_problem
 from actors.oms.resubmit_unsent import take_back
@@ -219,7 +220,7 @@ def _catch_up(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -> O
     qty, px = implied_fill(order, report.cum_qty, report.avg_px)
     return book.apply_fill(
         order.client_order_id,
-        missed_fill_exec_id(report.cl_ord_id, report.cum_qty),
+        missed_fill_exec_id(report.cl_ord_id, report.cum_qty, order.exec_ids),
         qty,
         px,
         ts_ns,

@@ -8,7 +8,7 @@ its own here: a bust naming the venue fill behind it is escalated, not guessed."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from decimal import Decimal
 from typing import Any, Final, NamedTuple, Protocol
 
@@ -77,3 +77,14 @@ def apply_bust(order: _Filled, record: Mapping[str, Any]) -> tuple[Decimal, Deci
     order.status = status_of(record["status"])
     order.reason = record.get("reason", order.reason)  # says so to its clients
     return -qty, px
+
+
+def missed_fill_exec_id(cl_ord_id: str, venue_cum_qty: Decimal, taken: Container[str] = ()) -> str:
+    """Synthetic exec id of a fill inferred from venue state: same state, same id; one
+    `taken` (a bust took a fill back, the venue's cum came to that number again) gets one
+    more trailing zero: the same number (`reconciled_cum` reads it), a new id."""
+    exec_id, text = f"recon:{cl_ord_id}:{venue_cum_qty}", format(venue_cum_qty, "f")
+    while exec_id in taken:
+        text += "0" if "." in text else ".0"
+        exec_id = f"recon:{cl_ord_id}:{text}"
+    return exec_id

@@ -230,7 +230,7 @@ class OrderBook:
         if problem is not None:  # the venue says we traded, but not what: a human decides
             bad = Escalation("bad_fill", f"{exec_id}: {problem}", client_order_id)
             return Outcome.refused(order, "bad_fill", bad)
-        covered = order.reconciled_cum
+        covered = min(order.reconciled_cum, order.cum_qty)  # (less after a bust: trade_busts)
         if venue_cum_qty and venue_cum_qty <= covered:
             # the venue's own report of a fill that reconciliation (or an adoption) already
             # counted from the venue's state: applying it again would count it twice

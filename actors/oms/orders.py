@@ -46,7 +46,7 @@ from typing import Any, Final, Literal
 
 import msgspec
 
-from actors.oms.fill_terms import apply_bust, note_fill
+from actors.oms.fill_terms import apply_bust, missed_fill_exec_id, note_fill
 from actors.oms.lifecycle import CUT_SHORT, REQUEST_PENDING, Event, event_of, live_status, resolve
 from actors.oms.positions import TRADE_BUST, ZERO
 from protocol.batch_messages import clip_order_reason
@@ -92,11 +92,6 @@ def base_cl_ord_id(client_order_id: str) -> str:
 def request_cl_ord_id(base: str, kind: Literal["c", "r"], n: int) -> str:
     """The ClOrdID of the n-th (1-based) cancel ("c") or replace ("r") request."""
     return f"{base}.{kind}{n}"
-
-
-def missed_fill_exec_id(cl_ord_id: str, venue_cum_qty: Decimal) -> str:
-    """Synthetic exec id of a fill inferred from venue state: same state, same id."""
-    return f"recon:{cl_ord_id}:{venue_cum_qty}"
 
 
 def adopted_client_order_id(venue: str, cl_ord_id: str) -> str:

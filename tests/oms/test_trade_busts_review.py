@@ -6,9 +6,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from protocol.messages import ExecReport, OrderStatus
 from tests.oms.test_trade_busts import BTC, V, _book, _bust, _fill, _state
 
 D = Decimal
+S = OrderStatus
+
+
+def _status(exec_id: str, cum: str) -> ExecReport:
+    """The venue's status of order o1 (a mass-status answer): cum `cum` at avg 100."""
+    return ExecReport(venue=V, exec_id=exec_id, kind="status", cl_ord_id="o1", symbol=BTC,
+                      cum_qty=D(cum), avg_px=D(100), ord_status=S.PARTIALLY_FILLED)  # fmt: skip
 
 
 def test_a_correction_to_terms_no_fill_could_have_is_refused_as_a_bad_fill() -> None:
@@ -24,3 +32,37 @@ def test_a_correction_to_terms_no_fill_could_have_is_refused_as_a_bad_fill() -> 
     assert [e.kind for e in out.escalations] == ["bad_fill"]
     assert _state(book) == before
     assert book.position(V, BTC).qty == 1
+
+
+def test_a_fill_after_a_bust_of_a_fill_a_catch_up_counted_past_is_booked() -> None:
+    """F1 (cum 1) booked, F2-F5 lost and caught up from the venue's status (``recon:o1:5``:
+    venue cums up to 5 counted), then F1 busted (cum 4, the venue's 4 too): the venue's
+    next fill F6 is at cum 5 again. It was taken for a late report of a counted fill
+    ("duplicate", acked, nothing booked nor escalated: the OMS 4 where the venue has 5);
+    it is booked."""
+    book = _book(qty="10")
+    _fill(book, "F1", "1", "100", "1")
+    assert book.apply_exec(_status("ST1", "5"), 6).applied
+    assert _bust(book, "B1", "F1", S.PARTIALLY_FILLED, "4").applied
+    late = ExecReport(venue=V, exec_id="F3", kind="fill", cl_ord_id="o1", symbol=BTC,
+                      last_qty=D(1), last_px=D(100), cum_qty=D(3))  # fmt: skip
+    assert book.apply_exec(late, 7).kind == "duplicate"  # counted by the catch-up: still
+    out = _fill(book, "F6", "1", "110", "5")
+    assert out.applied and not out.escalations
+    assert _state(book)[1] == 5 and book.position(V, BTC).qty == 5
+
+
+def test_a_catch_up_to_a_cum_a_bust_took_back_gets_a_new_exec_id() -> None:
+    """As above, F6's report lost too: the venue's status says cum 5, which a catch-up
+    reached before the bust. Its exec id ``recon:o1:5`` was taken, so the catch-up was a
+    "duplicate" and the order stayed at 4 for good; it is ``recon:o1:5.0`` (the same
+    cum), booked once (the same status again changes nothing)."""
+    book = _book(qty="10")
+    _fill(book, "F1", "1", "100", "1")
+    assert book.apply_exec(_status("ST1", "5"), 6).applied
+    assert _bust(book, "B1", "F1", S.PARTIALLY_FILLED, "4").applied
+    out = book.apply_exec(_status("ST2", "5"), 7)
+    assert out.applied and [r["exec_id"] for r in out.records][:1] == ["recon:o1:5.0"]
+    assert _state(book)[1] == 5 and book.position(V, BTC).qty == 5
+    assert not book.apply_exec(_status("ST3", "5"), 8).records
+    assert _state(book)[1] == 5
