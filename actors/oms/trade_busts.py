@@ -121,9 +121,9 @@ def _status(order: Order, report: ExecReport, cum: Decimal) -> OrderStatus:
 
 
 def _correction_fill(old: Any, report: ExecReport) -> tuple[Decimal | None, Decimal | None]:
-    """A correction as one fill (the exec cut's position move; its order's event when
-    another change of the order shares its turn, `event_wire.merge_fill`): the change of
-    qty at the price that moves the notional as much; none for a price-only one."""
+    """A correction as one fill (the exec cut's position move; its order's events come
+    from its record, `event_wire.merge_fill`): the change of qty at the price that moves
+    the notional as much; none for a price-only one."""
     delta = report.last_qty - old.qty
     if not delta:
         return None, None

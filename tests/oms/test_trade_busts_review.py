@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from protocol.messages import ExecReport, OrderStatus
+import pytest
+
+from actors.oms.event_wire import event_parts, merge_fill
+from actors.oms.orders import Outcome
+from actors.risk.exposure import ExposureView
+from protocol.messages import ExecReport, OrderEvent, OrderStatus
 from tests.oms.test_trade_busts import BTC, V, _book, _bust, _fill, _state
 
 D = Decimal
@@ -66,3 +71,56 @@ def test_a_catch_up_to_a_cum_a_bust_took_back_gets_a_new_exec_id() -> None:
     assert _state(book)[1] == 5 and book.position(V, BTC).qty == 5
     assert not book.apply_exec(_status("ST3", "5"), 8).records
     assert _state(book)[1] == 5
+
+
+@pytest.mark.parametrize(
+    "turn",
+    [
+        ["bust F2", "fill F3 1 130"],  # net 0: the event said no fill, risk's avg stayed 105
+        ["fill F3 1 130", "bust F2"],
+        ["correct F1 1 90", "fill F3 1 130"],  # a price-only correction folded away
+        ["bust F2", "fill F3 1 130 0.5"],  # with their fees (F2's given back)
+        ["correct F2 2 111", "bust F1"],
+    ],
+)
+def test_risk_follows_a_bust_and_other_fills_of_the_order_in_one_turn(turn: list[str]) -> None:
+    """Long 2 (F1 1 at 100, F2 1 at 110 paying 1 USDT); then, in one OMS turn (a
+    connector's batch: one event per order), a bust or correction and another fill of the
+    same order. Risk, fed the turn's events (`merge_fill`, `event_parts`), holds the OMS's
+    position, average price and realised P&L (its daily loss)."""
+    book, view, seq = _book(qty="4"), ExposureView(), 0
+
+    def publish(outcomes: list[Outcome]) -> None:
+        nonlocal seq
+        fill = None
+        for out in outcomes:
+            fill = merge_fill(fill, out)
+        assert fill is not None and outcomes[-1].order is not None
+        for order, (qty, px, base, quote) in event_parts(outcomes[-1].order, fill):
+            seq += 1
+            view.apply_order_event(OrderEvent(
+                event_seq=seq, order=order.view(), fill_qty=qty, fill_px=px,
+                fill_fee_base=base, fill_fee_quote=quote,
+            ))  # fmt: skip
+
+    publish([_fill(book, "F1", "1", "100", "1")])
+    publish([_fill(book, "F2", "1", "110", "2", fee=D(1), fee_asset="USDT")])
+    outcomes, cum = [], D(2)
+    for step in turn:
+        what, ref, *terms = step.split()
+        if what == "fill":
+            cum += D(terms[0])
+            fee = {"fee": D(terms[2]), "fee_asset": "USDT"} if len(terms) > 2 else {}
+            outcomes.append(_fill(book, ref, terms[0], terms[1], str(cum), **fee))
+        elif what == "bust":
+            cum -= 1
+            outcomes.append(_bust(book, f"B-{ref}", ref, S.PARTIALLY_FILLED, str(cum)))
+        else:
+            cum += D(terms[0]) - 1
+            outcomes.append(_bust(book, f"G-{ref}", ref, S.PARTIALLY_FILLED, str(cum),
+                                  kind="trade_correct", last_qty=D(terms[0]),
+                                  last_px=D(terms[1])))  # fmt: skip
+        assert outcomes[-1].applied
+    publish(outcomes)
+    pos, mine = book.position(V, BTC), view.position_view(V, BTC)
+    assert (mine.qty, mine.avg_px, mine.realized_pnl) == (pos.qty, pos.avg_px, pos.realized_pnl)
