@@ -125,8 +125,8 @@ def event_parts(order: Order, fill: EventFill) -> list[tuple[Order, FillArgs]]:
     before = msgspec.structs.replace(
         order, cum_qty=order.cum_qty - qty, notional=order.notional - qty * px
     )
-    bust_qty, *rest = fill.bust
-    return [(before, (-(bust_qty or _ZERO), *rest)), (order, fill[:4])]
+    bust_qty, bust_px, bust_base, bust_quote = fill.bust
+    return [(before, (-(bust_qty or _ZERO), bust_px, bust_base, bust_quote)), (order, fill[:4])]
 
 
 def _plus(a: Decimal | None, b: Decimal | None) -> Decimal | None:
