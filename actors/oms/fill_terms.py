@@ -1,7 +1,8 @@
 """What an order keeps of each fill it booked under a venue ExecID, so that a later bust
 or correction of that fill (FIX ExecRefID) takes back exactly what was booked
 (`actors.oms.trade_busts`): ``Order.fills`` maps the exec id to ``"qty px [fee asset]"``
-(text: an `Order` holds no object the cyclic collector tracks), or to ``""`` once busted.
+(text: an `Order` holds no object the cyclic collector tracks), or to ``""`` once busted;
+a correction's own exec id to ``"=<the fill's>"`` (venues name either in ExecRefID).
 
 A fill counted from venue state (``recon:`` catch-ups, an adoption's cum) has no terms of
 its own here: a bust naming the venue fill behind it is escalated, not guessed."""
@@ -16,6 +17,7 @@ from protocol.domain import status_of
 from protocol.messages import OrderStatus
 
 BUSTED: Final = ""  # `Order.fills` value of a fill busted
+ALIAS: Final = "="  # `Order.fills` value of a correction's exec id: "=" + the fill's
 
 
 class Terms(NamedTuple):
@@ -73,6 +75,8 @@ def apply_bust(order: _Filled, record: Mapping[str, Any]) -> tuple[Decimal, Deci
     if order.fills is None:
         order.fills = {}
     order.fills[record["ref"]] = after
+    if "new_qty" in record:  # a later bust or correction may name the correction's id
+        order.fills[record["exec_id"]] = ALIAS + record["ref"]
     order.exec_ids[record["exec_id"]] = None
     order.status = status_of(record["status"])
     order.reason = record.get("reason", order.reason)  # says so to its clients

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
-from actors.oms.fill_terms import BUSTED, terms
+from actors.oms.fill_terms import ALIAS, BUSTED, terms
 from actors.oms.lifecycle import REQUEST_PENDING
 from actors.oms.orders import Escalation, Order, Outcome
 from actors.oms.positions import TRADE_BUST, fee_fields, fill_problem
@@ -56,6 +56,9 @@ def apply(book: BustBook, order: Order, report: ExecReport, ts_ns: int) -> Outco
     ref, coid, correct = report.exec_ref_id, order.client_order_id, report.kind == "trade_correct"
     what = "correction" if correct else "bust"
     booked = (order.fills or {}).get(ref)
+    if booked and booked.startswith(ALIAS):  # a correction's exec id: the fill it corrected
+        ref = booked[len(ALIAS) :]
+        booked = (order.fills or {}).get(ref)
     if booked == BUSTED:
         if not correct:
             return Outcome("duplicate", order, reason=f"fill {ref} already busted")

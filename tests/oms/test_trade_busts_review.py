@@ -124,3 +124,25 @@ def test_risk_follows_a_bust_and_other_fills_of_the_order_in_one_turn(turn: list
     publish(outcomes)
     pos, mine = book.position(V, BTC), view.position_view(V, BTC)
     assert (mine.qty, mine.avg_px, mine.realized_pnl) == (pos.qty, pos.avg_px, pos.realized_pnl)
+
+
+def test_a_bust_or_correction_naming_a_corrections_exec_id_reaches_its_fill() -> None:
+    """F1 (2 at 100) corrected by G1 to 2 at 101; the venue's next bust or correction names
+    G1 in ExecRefID (the execution it last reported of that trade: venues differ on which
+    they name). It was refused ``trade_bust_unknown_fill`` ("counted from venue state"),
+    nothing booked, the OMS above the venue: it applies to F1's corrected terms, and a
+    bust naming either id after it is a duplicate."""
+    book = _book()
+    _fill(book, "F1", "2", "100", "2")
+    assert _bust(book, "G1", "F1", S.FILLED, "2", kind="trade_correct", last_qty=D(2),
+                 last_px=D(101)).applied  # fmt: skip
+    out = _bust(book, "G2", "G1", S.FILLED, "2", kind="trade_correct", last_qty=D(2),
+                last_px=D(102))  # fmt: skip
+    assert out.applied and out.records[0]["ref"] == "F1", out.escalations
+    assert out.records[0]["px"] == "101"
+    assert _state(book) == (S.FILLED, 2, 102, 2, 102, 0)
+    out = _bust(book, "B1", "G2", S.CANCELLED, "0")
+    assert out.applied and [e.kind for e in out.escalations] == ["trade_busted"]
+    assert _state(book) == (S.CANCELLED, 0, 0, 0, 0, 0)
+    assert _bust(book, "B2", "G1", S.CANCELLED, "0").kind == "duplicate"
+    assert _bust(book, "B3", "F1", S.CANCELLED, "0").kind == "duplicate"
