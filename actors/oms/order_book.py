@@ -230,8 +230,8 @@ class OrderBook:
         if problem is not None:  # the venue says we traded, but not what: a human decides
             bad = Escalation("bad_fill", f"{exec_id}: {problem}", client_order_id)
             return Outcome.refused(order, "bad_fill", bad)
-        covered = min(order.reconciled_cum, order.cum_qty)  # (less after a bust: trade_busts)
-        if venue_cum_qty and venue_cum_qty <= covered:
+        cum = venue_cum_qty if venue_cum_qty <= order.cum_qty else ZERO  # (a bust's: less)
+        if cum and cum <= (covered := order.reconciled_cum):  # (a scan: a new fill's is not)
             # the venue's own report of a fill that reconciliation (or an adoption) already
             # counted from the venue's state: applying it again would count it twice
             if fee_rec := late_fee.record(order, exec_id, qty, px, fee, fee_asset, ts_ns):

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from actors.oms.event_wire import event_parts, merge_fill
-from actors.oms.orders import Outcome
+from actors.oms.orders import Order, Outcome
 from actors.risk.exposure import ExposureView
 from protocol.messages import ExecReport, OrderEvent, OrderStatus
 from tests.oms.test_trade_busts import BTC, V, _book, _bust, _fill, _state
@@ -146,3 +146,27 @@ def test_a_bust_or_correction_naming_a_corrections_exec_id_reaches_its_fill() ->
     assert _state(book) == (S.CANCELLED, 0, 0, 0, 0, 0)
     assert _bust(book, "B2", "G1", S.CANCELLED, "0").kind == "duplicate"
     assert _bust(book, "B3", "F1", S.CANCELLED, "0").kind == "duplicate"
+
+
+def test_a_new_fill_does_not_scan_the_orders_exec_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parent order walking the book takes thousands of fills; each read
+    `Order.reconciled_cum`, a scan of all its exec ids (O(fills) a fill: 0.15 ms a fill at
+    the first 5,000, 1 ms at 20,000). A fill whose venue cum is above the order's cannot
+    be a catch-up's (a late report): it is not read; a late report still is."""
+    reads = 0
+    real = Order.reconciled_cum
+
+    def counted(order: Order) -> Decimal:
+        nonlocal reads
+        reads += 1
+        return real.fget(order)  # type: ignore[no-any-return,attr-defined]
+
+    monkeypatch.setattr(Order, "reconciled_cum", property(counted))
+    book = _book(qty="100")
+    for i in range(1, 51):
+        _fill(book, f"F{i}", "1", "100", str(i))
+    assert reads == 0
+    assert book.apply_exec(_status("ST1", "60"), 6).applied  # a catch-up to 60
+    late = ExecReport(venue=V, exec_id="F55", kind="fill", cl_ord_id="o1", symbol=BTC,
+                      last_qty=D(1), last_px=D(100), cum_qty=D(55))  # fmt: skip
+    assert book.apply_exec(late, 7).kind == "duplicate" and reads == 1
