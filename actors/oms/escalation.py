@@ -11,6 +11,7 @@ from actors.oms import trade_busts as tb
 from actors.oms.orders import Order
 from actors.oms.outside_replace import REPLACED_EXTERNALLY
 from actors.runtime import metrics
+from actors.runtime.ratelog import LogBudget
 from protocol.config import SystemConfig
 
 _COUNTED = {  # escalations with a counter of their own
@@ -27,6 +28,9 @@ _BUSTS = {
     tb.UNKNOWN_FILL: "unknown_fill", tb.CUM_MISMATCH: "cum_mismatch",
 }  # fmt: skip
 _APPLIED_BUSTS = (tb.BUSTED_KIND, tb.CORRECTED_KIND)
+# their lines: at most 10 a second of each (a venue flooding 150=H: every one counted and
+# on the client stream, the log shows how many it left out, `suppressed`)
+_BUST_LOGS = {kind: LogBudget() for kind in _BUSTS}
 
 
 class _Host(Protocol):
@@ -51,7 +55,12 @@ def escalate(
     event = "unmatched_fill" if kind == "unmatched_fill" else "order_escalation"
     log_event = kind if kind in (REPLACED_EXTERNALLY, *_BUSTS) else event
     level = host.log.warning if kind in _APPLIED_BUSTS else host.log.error
-    level(log_event, kind=kind, detail=detail, client_order_id=coid, venue=venue)
+    budget = _BUST_LOGS.get(kind)
+    if budget is None:
+        level(log_event, kind=kind, detail=detail, client_order_id=coid, venue=venue)
+    elif (skipped := budget.take()) is not None:
+        level(log_event, kind=kind, detail=detail, client_order_id=coid, venue=venue,
+              suppressed=skipped)  # fmt: skip
     if (outcome := _BUSTS.get(kind)) is not None:
         metrics.TRADE_BUSTS.labels(venue=venue or "unknown", outcome=outcome).inc()
     data = {"kind": kind, "detail": detail, "client_order_id": coid, "venue": venue}

@@ -5,12 +5,16 @@ must not be) before its fix."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any, cast
 
 import pytest
 
+from actors.oms import escalation
 from actors.oms.event_wire import event_parts, merge_fill
 from actors.oms.orders import Order, Outcome
+from actors.oms.trade_busts import UNKNOWN_FILL
 from actors.risk.exposure import ExposureView
+from actors.runtime import metrics
 from protocol.messages import ExecReport, OrderEvent, OrderStatus
 from tests.oms.test_trade_busts import BTC, V, _book, _bust, _fill, _state
 
@@ -170,3 +174,43 @@ def test_a_new_fill_does_not_scan_the_orders_exec_ids(monkeypatch: pytest.Monkey
     late = ExecReport(venue=V, exec_id="F55", kind="fill", cl_ord_id="o1", symbol=BTC,
                       last_qty=D(1), last_px=D(100), cum_qty=D(55))  # fmt: skip
     assert book.apply_exec(late, 7).kind == "duplicate" and reads == 1
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, dict[str, object]]] = []
+
+    def error(self, event: str, **kw: object) -> None:
+        self.lines.append((event, kw))
+
+    warning = error
+
+
+class _Host:
+    """What `escalation.escalate` needs of the OMS: a log, a stream, its config."""
+
+    def __init__(self) -> None:
+        self.cfg = None  # (read only for the kill-switch of unmatched and bad fills)
+        self.log = _Log()
+        self.stream: list[str] = []
+        self.kill_switch = None
+
+    def publish_stream(self, event: str, data: dict[str, object]) -> None:
+        self.stream.append(event)
+
+
+def test_a_flood_of_unknown_busts_is_counted_and_streamed_every_one_logged_in_a_budget() -> None:
+    """A venue sending 150=H for fills we never booked as fast as it can: each is refused
+    and escalated (counted, on the client stream), but the log takes at most 10 lines a
+    second of it, the next saying how many it left out (before: one error line each)."""
+    host = _Host()
+    counter = metrics.TRADE_BUSTS.labels(venue=V, outcome="unknown_fill")
+    before = counter._value.get()  # noqa: SLF001
+    for i in range(500):
+        escalation.escalate(
+            cast(Any, host), UNKNOWN_FILL, f"B{i}: bust of fill 'X{i}'", "o1", None, V
+        )
+    assert counter._value.get() - before == 500  # noqa: SLF001
+    assert len(host.stream) == 500
+    assert 1 <= len(host.log.lines) <= 10
+    assert {event for event, _ in host.log.lines} == {UNKNOWN_FILL}
