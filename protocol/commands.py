@@ -159,6 +159,8 @@ FaultKind = Literal[
     "swallow_fills",
     "swallow_cancels",
     "clear",
+    "bust_trade",  # not faults: a trade's bust / correction (`actors.venuesim.busts`)
+    "correct_trade",
 ]
 
 

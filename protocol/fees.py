@@ -24,6 +24,8 @@ NO_FEE: Final[FeeParts] = (ZERO, ZERO)
 class Fillable(Protocol):
     """An average-cost position a signed quantity at a price moves (a sell negative)."""
 
+    qty: Decimal
+    avg_px: Decimal
     realized_pnl: Decimal
 
     def take_fill(self, signed_qty: Decimal, px: Decimal) -> None: ...
@@ -60,6 +62,39 @@ def book_fee(pos: Fillable, fee: FeeParts) -> None:
         pos.take_fill(-base, ZERO)
     if quote:
         pos.realized_pnl -= quote
+
+
+def unbook_fill(pos: Fillable, signed_qty: Decimal, px: Decimal, fee: FeeParts = NO_FEE) -> None:
+    """A busted fill (FIX 150=H) taken back, the one way the OMS's book and risk's view
+    both do it (`signed_qty` at `px` as booked; `fee`: its parts negated, as its
+    ``trade_bust`` record and order event carry them), last step first. Exactly undone
+    where the position is on the side the fill left it: its quote fee given back, its
+    base fee's units back at the average cost they left at, the fill's quantity out of
+    the average (or, a fill that closed part of it, back in, its realised P&L taken
+    back). Else (the fill closed it flat, or later fills moved it past it) its mirror is
+    booked, the opposite quantity at the same price: quantity, cash and fees come back
+    exactly, the split between realised and open P&L may differ from never having booked
+    it (the total at any mark is the same), as a broker books an offsetting trade."""
+    base, quote = -fee[0], -fee[1]  # the fill's own parts
+    if quote:
+        pos.realized_pnl += quote
+    if 0 < base < pos.qty:  # a long gave `base` up at its average cost: back
+        pos.qty, pos.realized_pnl = pos.qty + base, pos.realized_pnl + base * pos.avg_px
+    elif base:
+        pos.take_fill(base, ZERO)
+    held = pos.qty
+    if held and (held > 0) == (signed_qty > 0) and abs(held) >= abs(signed_qty):
+        rest = held - signed_qty  # it added to the position: out of the average
+        avg = (abs(held) * pos.avg_px - abs(signed_qty) * px) / abs(rest) if rest else ZERO
+        if avg >= 0:
+            pos.qty, pos.avg_px = rest, avg
+            return
+    elif held and (held > 0) != (signed_qty > 0):  # it closed part of it: realised back
+        direction = 1 if held > 0 else -1
+        pos.realized_pnl -= abs(signed_qty) * (px - pos.avg_px) * direction
+        pos.qty = held - signed_qty
+        return
+    pos.take_fill(-signed_qty, px)
 
 
 def fee_problem(symbol: str, qty: Decimal, px: Decimal, fee: Decimal, fee_asset: str) -> str | None:

@@ -77,6 +77,8 @@ ExecKind = Literal[
     "expired",
     "status",
     "unsent",
+    "trade_cancel",  # FIX 150=H: the venue busted fill `exec_ref_id` (actors.oms.trade_busts)
+    "trade_correct",  # FIX 150=G: it corrected that fill to last_qty at last_px
 ]
 
 
@@ -108,6 +110,8 @@ class ExecReport(Msg):
     # asset received (BTC of a BTC/USDT buy), which the OMS's position then lacks
     fee: Dec = Decimal(0)
     fee_asset: str = Field(default="", max_length=32)
+    # trade_cancel / trade_correct: the ExecID (FIX ExecRefID, 19) of the fill they undo
+    exec_ref_id: str = ""
 
 
 MAX_EXEC_BATCH = 128  # executions in one `ExecReports` (more go as several)

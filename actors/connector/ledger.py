@@ -57,6 +57,10 @@ from protocol.exceptions import JournalCorrupt
 from protocol.messages import ExecReport, PositionView, Side
 
 LEDGER_NAME = "fill_ledger.log"
+# the reports that move it: a fill, and a bust (150=H) of one by the LastQty it carries (the
+# busted trade's, as venues send it; a bust without one, and a correction, 150=G, whose old
+# quantity the ledger does not keep, leave it as it is: see docs/architecture.md)
+_SIGNS = {"fill": 1, "trade_cancel": -1}
 _MAGIC = b"TPLEDG1\n"
 _FRAME_MAGIC = b"TL"
 KEEP_DAYS = 2  # dedup ids of today and yesterday (UTC)
@@ -118,18 +122,20 @@ class FillLedger:
     # -- api -----------------------------------------------------------------------------
 
     def add(self, reports: Iterable[ExecReport]) -> int:
-        """Apply the fills among `reports` not seen before; returns how many were new."""
+        """Apply the fills (and busts, `_SIGNS`) among `reports` not seen before; returns
+        how many were new."""
         day, opened = "", False  # read at the first fill: a batch without one needs none
         rows: list[list[str]] = []
         for r in reports:
-            if r.kind != "fill" or r.last_qty == 0 or r.side is None:
+            sign = _SIGNS.get(r.kind)
+            if sign is None or r.last_qty == 0 or r.side is None:
                 continue
             if not day:
                 (day, opened), ids, fresh = self._today(), self._ids, set[str]()
             if r.exec_id in fresh or r.exec_id in ids:
                 continue
             fresh.add(r.exec_id)
-            qty = r.last_qty if r.side is Side.BUY else -r.last_qty
+            qty = sign * (r.last_qty if r.side is Side.BUY else -r.last_qty)
             self._apply(r.symbol, qty)
             rows.append([r.exec_id, r.symbol, str(qty)])
         if rows:

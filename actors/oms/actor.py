@@ -31,6 +31,7 @@ from actors.oms.commit_policy import AfterCommit, CommitPolicy, EventHold
 from actors.oms.event_wire import (
     EventFill,
     EventStreams,
+    event_parts,
     merge_fill,
     messages,
     order_event_body,
@@ -198,9 +199,9 @@ class OmsActor(Actor):
             if order is not None and self.event_hold.hold(coid, order.status):
                 self._changed[coid] = fill  # awaiting its verdict: published with it
             elif order is not None:
-                self.event_seq += 1
-                body = order_event_body(order, self.event_seq, *fill)  # the OrderEvent's
-                events.append(packed(body))
+                for part, args in event_parts(order, fill):  # a correction's: two
+                    self.event_seq += 1
+                    events.append(packed(order_event_body(part, self.event_seq, *args)))
         fsync_s = None
         if self.journal.pending:
             start = time.perf_counter()

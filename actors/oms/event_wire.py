@@ -22,7 +22,7 @@ import msgspec
 import zmq
 
 from actors.oms.orders import Order, Outcome
-from actors.oms.positions import FILL_FEE, record_fee
+from actors.oms.positions import FILL_FEE, TRADE_BUST, record_fee
 from actors.runtime.peer import Peer
 from protocol.batch_messages import (
     EVENT_STREAM_HWM,
@@ -42,7 +42,8 @@ from protocol.wire_out import dump
 TYPE = "order_event"
 BATCH_TYPE = "order_events"
 _ENCODER: Final = msgspec.msgpack.Encoder()
-_FEE_KINDS: Final = ("fill", FILL_FEE)  # records whose fee an event carries
+_ZERO: Final = Decimal(0)
+_FEE_KINDS: Final = ("fill", FILL_FEE, TRADE_BUST)  # records whose fee an event carries
 _HEADROOM: Final = 4096  # the envelope around a batch's items (its header, ids, the list)
 
 
@@ -96,40 +97,83 @@ def order_event_body(
 
 class EventFill(NamedTuple):
     """What the order's next event carries of its fills since its previous one (`merge_fill`):
-    their qty, average price and the fees the OMS booked with them (None: none)."""
+    their qty, average price and the fees the OMS booked with them (None: none). Fills a
+    venue took back in the same turn (`actors.oms.trade_busts`: a bust, a correction's old
+    terms) are apart, `bust` (qty, px, fee_base, fee_quote), published first
+    (`event_parts`); alone in their turn, a bust is the event's negative fill."""
 
     qty: Decimal | None = None
     px: Decimal | None = None
     fee_base: Decimal | None = None  # left the position (`protocol.fees.fee_parts`)
     fee_quote: Decimal | None = None  # realised
+    bust: FillArgs | None = None  # taken back (a positive qty), with its fees as booked
+
+
+FillArgs = tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None]
+
+
+def event_parts(order: Order, fill: EventFill) -> list[tuple[Order, FillArgs]]:
+    """The events (order, `order_event_body`'s fill arguments) the order's `fill` of one
+    turn publishes: one; fills taken back and fills booked in one turn (a correction, a
+    bust and a new fill) two, the order as after the ones taken back (a negative fill:
+    risk takes it back as the book did, `protocol.fees.unbook_fill`), then as after the
+    turn (the ones booked as a fill). One event could not say both: a correction of a
+    fill's price, a bust and a fill of as much, move no quantity."""
+    if fill.bust is None:
+        return [(order, fill[:4])]
+    qty, px = fill.qty or _ZERO, fill.px or _ZERO
+    before = msgspec.structs.replace(
+        order, cum_qty=order.cum_qty - qty, notional=order.notional - qty * px
+    )
+    bust_qty, bust_px, bust_base, bust_quote = fill.bust
+    return [(before, (-(bust_qty or _ZERO), bust_px, bust_base, bust_quote)), (order, fill[:4])]
+
+
+def _plus(a: Decimal | None, b: Decimal | None) -> Decimal | None:
+    return b if a is None else a if b is None else a + b
+
+
+def _sum(a: FillArgs, qty: Decimal, px: Decimal | None, base: Any, quote: Any) -> FillArgs:
+    """Fills `a` and one more of `qty` at `px` (positive), their fees: at their average."""
+    total = (a[0] or _ZERO) + qty
+    avg = None
+    if px is not None and (a[0] is None or a[1] is not None) and total:
+        avg = ((a[0] or _ZERO) * (a[1] or _ZERO) + qty * px) / total
+    return total, avg, _plus(a[2], base or None), _plus(a[3], quote or None)
 
 
 def merge_fill(prior: EventFill | None, outcome: Outcome) -> EventFill:
     """The `EventFill` the order's next event carries, after one more `outcome`: every
     fill since the order's previous event, summed at their average price (a turn applies
     several executions of one order - a connector's batch - and publishes one event), not
-    the last one alone. Risk counts it as all that is new of an order it no longer knows (a
-    late fill on an order ended before its exposure rebuild). Their fees are the ``fill``
-    records' of the order, split as the book split them when it applied each record: risk
-    nets them as the book did, so its position and daily loss are the OMS's."""
-    prior = prior or EventFill()
-    base, quote = prior.fee_base, prior.fee_quote
+    the last one alone; the fills a venue took back apart (`EventFill.bust`). Risk counts
+    it as all that is new of an order it no longer knows (a late fill on an order ended
+    before its exposure rebuild). Their fees are the records' of the order, split as the
+    book split them when it applied each record: risk nets them as the book did, so its
+    position and daily loss are the OMS's."""
+    booked: FillArgs = (prior or EventFill())[:4]
+    back = None if prior is None else prior.bust
+    if booked[0] is not None and booked[0] < 0:  # a bust alone so far: taken back
+        back, booked = (-booked[0], *booked[1:]), (None, None, None, None)
     order = outcome.order
     coid = None if order is None else order.client_order_id
+    busts = False
     for rec in outcome.records:
-        if order is not None and rec.get("kind") in _FEE_KINDS and rec.get("id") == coid:
-            b, q = fee_parts(order.symbol, *record_fee(rec))
-            base = base + b if base is not None else b if b else None
-            quote = quote + q if quote is not None else q if q else None
-    fill_qty, fill_px = outcome.fill_qty, outcome.fill_px
-    if not prior.qty:
-        return EventFill(fill_qty, fill_px, base, quote)
-    if not fill_qty:
-        return EventFill(prior.qty, prior.px, base, quote)
-    qty, px = prior.qty + fill_qty, None
-    if prior.px is not None and fill_px is not None:
-        px = (prior.qty * prior.px + fill_qty * fill_px) / qty
-    return EventFill(qty, px, base, quote)
+        if order is None or rec.get("kind") not in _FEE_KINDS or rec.get("id") != coid:
+            continue
+        b, q = fee_parts(order.symbol, *record_fee(rec))
+        if rec["kind"] != TRADE_BUST:
+            booked = (*booked[:2], _plus(booked[2], b or None), _plus(booked[3], q or None))
+            continue
+        busts, none = True, (None, None, None, None)
+        back = _sum(back or none, Decimal(rec["qty"]), Decimal(rec["px"]), b, q)
+        if "new_qty" in rec:  # a correction: booked again on its new terms
+            booked = _sum(booked, Decimal(rec["new_qty"]), Decimal(rec["new_px"]), 0, 0)
+    if outcome.fill_qty and not busts:  # the outcome's fills (several: at their average)
+        booked = _sum(booked, outcome.fill_qty, outcome.fill_px, 0, 0)
+    if back is not None and booked[0] is None and booked[2:] == (None, None):
+        return EventFill(-(back[0] or _ZERO), *back[1:])  # a bust alone: a negative fill
+    return EventFill(*booked, bust=back)
 
 
 def packed(body: dict[str, Any]) -> msgspec.Raw:

@@ -39,7 +39,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 
 from actors.oms.orders import Outcome
-from actors.oms.positions import FILL_FEE, base_fee
+from actors.oms.positions import FILL_FEE, TRADE_BUST, base_fee
 from actors.runtime.idring import unslot
 from protocol.messages import ExecCut, ExecReport, Side
 
@@ -246,8 +246,8 @@ class ExecLog:
             if report.kind == "fill" and report.exec_seq:
                 self._log(report.venue).keep_unmatched(report.exec_id, epoch, report.exec_seq)
             return
-        fill = outcome.fill_qty or Decimal(0)  # its fills' records, and a fee's alone
-        fills = [r for r in outcome.records if r["kind"] in ("fill", FILL_FEE)]
+        fill = outcome.fill_qty or Decimal(0)  # its fills (a bust: negative), a fee alone
+        fills = [r for r in outcome.records if r["kind"] in ("fill", FILL_FEE, TRADE_BUST)]
         if fill and len(outcome.records) > 1:  # unmatched fills it placed: at their numbers
             placed = [r for r in fills if r["exec_id"] != report.exec_id
                       and not r["exec_id"].startswith("recon:")]  # fmt: skip

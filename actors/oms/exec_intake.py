@@ -29,6 +29,7 @@ from actors.oms.order_book import OrderBook
 from actors.oms.orders import Outcome
 from actors.oms.resubmit_unsent import UnsentLink, taken_back
 from actors.runtime.peer import Replier
+from actors.runtime.ratelog import LogBudget
 from protocol.codec import decode_item
 from protocol.exceptions import ProtocolError
 from protocol.messages import (
@@ -109,6 +110,7 @@ class ExecIntake:
         self._host = host
         self._log = log
         self._ack = ack if ack is not None else host.after_commit  # DeferredAcks in the OMS
+        self._refused_log = LogBudget()  # `exec_refused`: a venue sending them as fast as it can
 
     def on_report(self, report: ExecReport, reply: Replier, connector_epoch: int) -> None:
         """A lone execution: applied (or quarantined), acknowledged after the commit."""
@@ -153,9 +155,10 @@ class ExecIntake:
         if outcome.applied and outcome.order is not None and outcome.fill_qty:
             if outcome.order.status is OrderStatus.PARTIALLY_FILLED:
                 host.durable_crash_point("between_partial_fills")
-        if outcome.kind == "refused":
+        if outcome.kind == "refused" and (skipped := self._refused_log.take()) is not None:
             ids = {"exec_id": report.exec_id, "cl_ord_id": report.cl_ord_id}
-            self._log.warning("exec_refused", **ids, reason=outcome.reason, venue=report.venue)
+            self._log.warning("exec_refused", **ids, reason=outcome.reason, venue=report.venue,
+                              suppressed=skipped)  # fmt: skip
         order = outcome.order
         if order is not None and report.kind == "unsent" and outcome.applied:
             taken_back(host.venues[order.venue], order, report.text or "connector: not sent")

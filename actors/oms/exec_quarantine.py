@@ -182,6 +182,10 @@ class _Steps:
     def unmatched_fills(self, venue: str | None = None) -> list[UnmatchedFill]:
         return self.book.unmatched_fills(venue)  # a read: no step
 
+    def apply_record(self, record: Mapping[str, Any]) -> None:  # a bust's (trade_busts)
+        self.book.apply_record(record)
+        self.done.append(Outcome("applied", None, (dict(record),)))
+
     def record_unmatched(self, report: ExecReport, ts_ns: int) -> Outcome:
         out = self.book.record_unmatched(report, ts_ns)
         self.done.append(out)

@@ -25,18 +25,21 @@ outcome carries all their records (`_combined`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from actors.oms import adoption
+from actors.oms import adoption, trade_busts
+from actors.oms.fill_terms import missed_fill_exec_id
 from actors.oms.lifecycle import CUT_SHORT, Event
-from actors.oms.orders import Escalation, Order, Outcome, implied_fill, missed_fill_exec_id
+from actors.oms.orders import Escalation, Order, Outcome, implied_fill
 from actors.oms.outside_replace import FILL_OF_ANOTHER, REPLACED_EXTERNALLY, fill_of_another, follow
-from actors.oms.positions import UnmatchedFill, fill_problem
+from actors.oms.positions import ORDER_RECORDS, UnmatchedFill, fill_problem
 from actors.oms.resubmit_unsent import take_back
 from protocol.messages import TERMINAL_STATUSES, ExecReport, OrderStatus
 
 S = OrderStatus
+__all__ = ["ORDER_RECORDS", "ExecBook", "apply_report", "says_finished", "unmatched_fill"]
 _REPLACES = (Event.REPLACED, Event.REPLACED_EXTERNALLY)
 _EXEC_EVENTS = {
     "accepted": Event.ACCEPTED,
@@ -73,6 +76,8 @@ class ExecBook(Protocol):
 
     def record_unmatched(self, report: ExecReport, ts_ns: int) -> Outcome: ...
 
+    def apply_record(self, record: Mapping[str, Any]) -> None: ...
+
     def apply_venue_status(
         self,
         client_order_id: str,
@@ -90,6 +95,8 @@ class ExecBook(Protocol):
 
 def apply_report(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -> Outcome:
     """Apply `report` (an exec id not applied yet) to `order`, the order it names."""
+    if report.kind in trade_busts.KINDS:  # a bust or correction of a fill booked before
+        return trade_busts.apply(book, order, report, ts_ns)
     if report.kind == "fill":
         if report.cl_ord_id and report.cl_ord_id not in order.cl_ord_ids:  # by OrigClOrdID
             return _outside_fill(book, order, report, ts_ns)
@@ -213,7 +220,7 @@ def _catch_up(book: ExecBook, order: Order, report: ExecReport, ts_ns: int) -> O
     qty, px = implied_fill(order, report.cum_qty, report.avg_px)
     return book.apply_fill(
         order.client_order_id,
-        missed_fill_exec_id(report.cl_ord_id, report.cum_qty),
+        missed_fill_exec_id(report.cl_ord_id, report.cum_qty, order.exec_ids),
         qty,
         px,
         ts_ns,

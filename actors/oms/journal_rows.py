@@ -18,7 +18,7 @@ from typing import Any
 
 from actors.oms.cost_basis import cost_unknown
 
-KINDS = ("new", "event", "fill", "fill_fee", "unmatched_fill", "opening_position",
+KINDS = ("new", "event", "fill", "fill_fee", "trade_bust", "unmatched_fill", "opening_position",
          "exec_quarantined", "snapshot", "torn_tail")  # fmt: skip
 
 
@@ -106,10 +106,13 @@ class RowReader:
             o = r["order"]
             detail = "external (adopted)" if o.get("external") else str(o.get("order_type", ""))
             return self._order_row("new", o, detail)
-        if kind in ("event", "fill", "fill_fee"):
+        if kind in ("event", "fill", "fill_fee", "trade_bust"):
             coid = str(r.get("id", ""))
             venue, symbol, side = self._orders.get(coid, ("?", "?", "?"))
-            if kind != "event":
+            if kind == "trade_bust":  # the busted fill's terms; a correction's new ones
+                detail = _bust(r)
+                qty, px = _s(r.get("qty")), _s(r.get("px"))
+            elif kind != "event":
                 detail = f"exec {r.get('exec_id', '')}" + _fee(r)
                 qty, px = _s(r.get("qty")), _s(r.get("px"))
             else:
@@ -173,3 +176,14 @@ def _s(value: Any) -> str:
 def _fee(r: Mapping[str, Any]) -> str:
     """The detail of a fill record's fee, " fee 0.001 BTC" ("" without one)."""
     return f" fee {r['fee']} {r.get('fee_asset', '')}".rstrip() if r.get("fee") else ""
+
+
+def _bust(r: Mapping[str, Any]) -> str:
+    """The detail of a ``trade_bust`` record: "exec E busts fill F" (or "corrects fill F
+    to 2 @ 101"), its fee given back."""
+    ref = r.get("ref", "")
+    if "new_qty" in r:
+        return (
+            f"exec {r.get('exec_id', '')} corrects fill {ref} to {r['new_qty']} @ {r.get('new_px')}"
+        )
+    return f"exec {r.get('exec_id', '')} busts fill {ref}" + _fee(r)

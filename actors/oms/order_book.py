@@ -12,9 +12,9 @@ sends anything::
     journal.commit()                       # then ack / send / publish out.order.view()
     # replay: book = OrderBook.from_dict(snapshot); for rec in records: book.apply_record(rec)
 
-Execution reports are applied by `actors.oms.executions`, a client's cancel or replace by
-`actors.oms.cancel_replace`, both through the book's commands. The record kinds and the
-ClOrdID scheme are described in `actors.oms.orders`.
+Execution reports are applied by `actors.oms.executions` (busts: `actors.oms.trade_busts`),
+a client's cancel or replace by `actors.oms.cancel_replace`, through the book's commands.
+The record kinds and the ClOrdID scheme are described in `actors.oms.orders`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from actors.oms import adoption, cancel_replace, executions, late_fee
+from actors.oms import adoption, cancel_replace, executions, late_fee, trade_busts
 from actors.oms.adoption import AfterCut
 from actors.oms.evictions import Evictions
 from actors.oms.lifecycle import Event
@@ -200,7 +200,7 @@ class OrderBook:
         if order is None:
             if report.kind == "fill" and report.last_qty > 0:
                 return self.record_unmatched(report, ts_ns)
-            return Outcome.refused(None, f"unknown ClOrdID {report.cl_ord_id!r}")
+            return trade_busts.unknown_order(report)  # refused (a bust's escalated)
         if report.exec_id and report.exec_id in order.exec_ids:
             return Outcome("duplicate", order, reason="exec_id already applied")
         return executions.apply_report(via or self, order, report, ts_ns)
@@ -230,8 +230,8 @@ class OrderBook:
         if problem is not None:  # the venue says we traded, but not what: a human decides
             bad = Escalation("bad_fill", f"{exec_id}: {problem}", client_order_id)
             return Outcome.refused(order, "bad_fill", bad)
-        covered = order.reconciled_cum
-        if venue_cum_qty and venue_cum_qty <= covered:
+        cum = venue_cum_qty if venue_cum_qty <= order.cum_qty else ZERO  # (a bust's: less)
+        if cum and cum <= (covered := order.reconciled_cum):  # (a scan: a new fill's is not)
             # the venue's own report of a fill that reconciliation (or an adoption) already
             # counted from the venue's state: applying it again would count it twice
             if fee_rec := late_fee.record(order, exec_id, qty, px, fee, fee_asset, ts_ns):
@@ -358,7 +358,7 @@ class OrderBook:
             pos = Position.from_dict(record)
             pos.opened(self.day_clock)
             self._positions[(pos.venue, pos.symbol)] = pos
-        elif kind in ("event", "fill", late_fee.FILL_FEE):
+        elif kind in executions.ORDER_RECORDS:  # event, fill, fill_fee, trade_bust
             order = self.get(record["id"], admit=True)
             if order is None:
                 raise ValueError(f"journal {kind} record for unknown order {record['id']!r}")

@@ -11,6 +11,8 @@ An `Order` changes only by journal records (`Order.apply`, called by
 - ``event`` {id, event, status, ts_ns, [exec_id, reason, venue_order_id, cl_ord_id, qty, price]}:
   a transition without a fill (risk verdict, ack, cancel/replace request and outcome...).
 - ``fill``  {id, exec_id, qty, px, status, ts_ns, [venue_order_id]}: one execution.
+- ``trade_bust`` {id, exec_id, ref, qty, px, status, reason, ts_ns, [fee, fee_asset, new_qty,
+  new_px]}: the venue busted (or corrected) fill ``ref`` (`actors.oms.trade_busts`).
 - ``unmatched_fill`` {venue, exec_id, cl_ord_id, symbol, side, qty, px, ts_ns, [cum_qty,
   venue_order_id]}: a venue fill that matches no order: recorded (deduped by exec id),
   escalated, positions untouched; an adoption of its ClOrdID explains it or places it
@@ -44,8 +46,9 @@ from typing import Any, Final, Literal
 
 import msgspec
 
+from actors.oms.fill_terms import apply_bust, missed_fill_exec_id, note_fill
 from actors.oms.lifecycle import CUT_SHORT, REQUEST_PENDING, Event, event_of, live_status, resolve
-from actors.oms.positions import ZERO
+from actors.oms.positions import TRADE_BUST, ZERO
 from protocol.batch_messages import clip_order_reason
 from protocol.domain import ord_type_of, side_of, status_of, tif_of
 from protocol.messages import (
@@ -91,11 +94,6 @@ def request_cl_ord_id(base: str, kind: Literal["c", "r"], n: int) -> str:
     return f"{base}.{kind}{n}"
 
 
-def missed_fill_exec_id(cl_ord_id: str, venue_cum_qty: Decimal) -> str:
-    """Synthetic exec id of a fill inferred from venue state: same state, same id."""
-    return f"recon:{cl_ord_id}:{venue_cum_qty}"
-
-
 def adopted_client_order_id(venue: str, cl_ord_id: str) -> str:
     return f"ext:{venue}:{cl_ord_id}"
 
@@ -137,6 +135,7 @@ class Order(msgspec.Struct, gc=False):
     cum_qty: Decimal = ZERO
     notional: Decimal = ZERO  # sum(fill qty * fill px); avg_px = notional / cum_qty
     exec_ids: dict[str, None] = msgspec.field(default_factory=dict)  # a set, untracked
+    fills: dict[str, str] | None = None  # exec id -> its terms (`actors.oms.fill_terms`)
     reason: str = ""
     external: bool = False
     request_seq: int = 0  # cancel/replace requests made so far (n of .c{n} / .r{n})
@@ -298,13 +297,15 @@ class Order(msgspec.Struct, gc=False):
     # ------------------------------------------------------------------ records
 
     def apply(self, record: Mapping[str, Any]) -> tuple[Decimal, Decimal] | None:
-        """Apply one ``event``, ``fill`` or ``fill_fee`` record (`OrderBook.apply_record` is
-        the only caller). A fill returns its (qty, px), for the position."""
+        """Apply one ``event``, ``fill``, ``fill_fee`` or ``trade_bust`` record (the caller:
+        `OrderBook.apply_record`). A fill returns its (qty, px) (a bust: -qty), for positions."""
         fill = None
         if record["kind"] == "fill":
             fill = self._apply_fill(record)
         elif record["kind"] == "event":
             self._apply_event(record)
+        elif record["kind"] == TRADE_BUST:
+            fill = apply_bust(self, record)
         else:  # ``fill_fee``: a counted fill's fee (`actors.oms.late_fee`), its exec id
             self.exec_ids[record["exec_id"]] = None
         self.ts_updated_ns = record["ts_ns"]
@@ -317,6 +318,7 @@ class Order(msgspec.Struct, gc=False):
         cum_qty, notional = self.cum_qty + qty, self.notional + qty * px  # before any change
         self.cum_qty, self.notional = cum_qty, notional
         self.exec_ids[r["exec_id"]] = None
+        note_fill(self, r)
         self.status = status_of(r["status"])
         self.venue_order_id = r.get("venue_order_id") or self.venue_order_id
         return qty, px
@@ -368,6 +370,7 @@ class Order(msgspec.Struct, gc=False):
         d = msgspec.structs.asdict(self)  # every field, in order
         d.update({f: None if d[f] is None else str(d[f]) for f in _DECIMAL_FIELDS})  # one call
         d["exec_ids"] = sorted(self.exec_ids)
+        d["fills"] = None if self.fills is None else dict(self.fills)  # not shared
         d["cl_ord_ids"] = list(self.cl_ord_ids)
         for f in ("side", "order_type", "tif", "status"):
             d[f] = str(d[f])

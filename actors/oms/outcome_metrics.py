@@ -35,7 +35,7 @@ def count(outcome: Outcome) -> None:
     if child is None:
         child = _orders[(venue, status)] = metrics.ORDERS.labels(venue=venue, status=status.value)
     TURN.inc(child)
-    if outcome.fill_qty:
+    if outcome.fill_qty and outcome.fill_qty > 0:  # (a bust's is negative: no fill)
         fills = _fills.get(venue) or _fills.setdefault(venue, metrics.FILLS.labels(venue=venue))
         TURN.inc(fills, _exec_ids(outcome))
     if status is OrderStatus.ACCEPTED and order.ts_ack_ns and order.ts_created_ns:

@@ -16,11 +16,21 @@ from typing import Any, Final
 
 from protocol.day_clock import DayClock
 from protocol.domain import check_decimal
-from protocol.fees import NO_FEE, FeeParts, book_fee, book_fill, fee_parts, fee_problem
+from protocol.fees import (
+    NO_FEE,
+    FeeParts,
+    book_fee,
+    book_fill,
+    fee_parts,
+    fee_problem,
+    unbook_fill,
+)
 from protocol.messages import ExecReport, PositionView, Side
 
 ZERO: Final = Decimal(0)
 FILL_FEE: Final = "fill_fee"  # journal record: a fee alone (`actors.oms.late_fee`)
+TRADE_BUST: Final = "trade_bust"  # journal record: a fill busted or corrected (trade_busts)
+ORDER_RECORDS: Final = ("event", "fill", FILL_FEE, TRADE_BUST)  # records of one order
 
 
 @dataclass(slots=True)
@@ -70,10 +80,19 @@ class Position:
         self, side: Side, symbol: str, record: Mapping[str, Any]
     ) -> tuple[Decimal, Decimal, Decimal]:
         """`after_fill` of a ``fill`` record of an order of `symbol` on `side`, its fee too;
-        of a ``fill_fee`` record, its fee alone (`actors.oms.late_fee`)."""
-        if record["kind"] == FILL_FEE:
+        of a ``fill_fee`` record, its fee alone (`actors.oms.late_fee`); of a ``trade_bust``,
+        the busted fill reversed (`unbook_fill`), then a correction's terms booked."""
+        kind = record["kind"]
+        if kind in (FILL_FEE, TRADE_BUST):
             moved = Position(self.venue, self.symbol, self.qty, self.avg_px, self.realized_pnl)
-            book_fee(moved, fee_parts(symbol, *record_fee(record)))
+            fee = fee_parts(symbol, *record_fee(record))
+            if kind == FILL_FEE:
+                book_fee(moved, fee)
+            else:
+                sign = 1 if side == Side.BUY else -1
+                unbook_fill(moved, sign * Decimal(record["qty"]), Decimal(record["px"]), fee)
+                if "new_qty" in record:  # a correction: its fee stays as it was
+                    book_fill(moved, sign * Decimal(record["new_qty"]), Decimal(record["new_px"]))
             return moved.qty, moved.avg_px, moved.realized_pnl
         qty, px = Decimal(record["qty"]), Decimal(record["px"])
         return self.after_fill(side, qty, px, fee_parts(symbol, *record_fee(record)))

@@ -58,8 +58,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
+from actors.oms.fill_terms import missed_fill_exec_id
 from actors.oms.lifecycle import STAY, Event, live_status, transition
-from actors.oms.orders import Order, implied_fill, missed_fill_exec_id
+from actors.oms.orders import Order, implied_fill
 from actors.oms.plan import Action, ApplyMissedFill, Escalate, MarkTerminal, Resubmit, Update
 from protocol.messages import TERMINAL_STATUSES, OrderStatus, Side, VenueOrder
 
@@ -208,7 +209,7 @@ class Planner:
         self.actions.append(
             ApplyMissedFill(
                 order.client_order_id,
-                missed_fill_exec_id(vo.cl_ord_id, vo.cum_qty),
+                missed_fill_exec_id(vo.cl_ord_id, vo.cum_qty, order.exec_ids),
                 fill_qty,
                 px,
                 vo.cum_qty,

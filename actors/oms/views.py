@@ -37,11 +37,11 @@ from actors.oms.cost_basis import CostBasis
 from actors.oms.fill_log import FillLog, Packed
 from actors.oms.order_book import OrderBook
 from actors.oms.orders import Order
-from actors.oms.positions import record_fee
+from actors.oms.positions import TRADE_BUST, record_fee
 from protocol import commands as wire
 from protocol.commands import Command
 from protocol.fees import fee_parts
-from protocol.messages import ControlReply, PositionView
+from protocol.messages import ControlReply, PositionView, Side
 
 FILL_LOG_MAX: Final = 10_000
 PLACEABLE_MAX: Final = 1_024  # unmatched fills whose row an adoption may put on its order
@@ -138,6 +138,28 @@ class OmsViews:
 
     # ------------------------------------------------------------------ feeding
 
+    def _bust(self, record: Mapping[str, Any]) -> None:
+        """A venue's bust or correction (``trade_bust``): rows of the fills view that say
+        so, the busted fill's terms negated (its fee too) under ``<exec id> busts <ref>``,
+        a correction's new terms after them; the cost basis follows as the book did."""
+        order = self._book.get(record["id"])
+        if order is None:
+            return
+        key, side, ts = (order.venue, order.symbol), order.side, int(record["ts_ns"])
+        qty, px, (fee, asset) = Decimal(record["qty"]), Decimal(record["px"]), record_fee(record)
+        back = Side.SELL if side is Side.BUY else Side.BUY
+        self._cost.fill(key, back, qty, px, fee_parts(order.symbol, fee, asset)[0])
+        what = "corrects" if "new_qty" in record else "busts"
+        exec_id = f"{record['exec_id']} {what} {record['ref']}"
+        rows = [(-qty, px, fee, asset)]
+        if "new_qty" in record:
+            new_qty, new_px = Decimal(record["new_qty"]), Decimal(record["new_px"])
+            self._cost.fill(key, side, new_qty, new_px)
+            rows.append((new_qty, new_px, Decimal(0), ""))
+        for q, p, f, a in rows:
+            self._fills.append(Fill(ts, *key, str(side), q, p, order.client_order_id, exec_id,
+                                    f, a))  # fmt: skip
+
     def replay(self, records: Iterable[Mapping[str, Any]]) -> OmsViews:
         for record in records:
             self.note(record)
@@ -167,6 +189,9 @@ class OmsViews:
         elif kind == "unmatched_fill":
             venue, symbol, side, coid = record["venue"], record["symbol"], record["side"] or "", ""
             self._logged_unmatched(venue, record["exec_id"])
+        elif kind == TRADE_BUST:
+            self._bust(record)
+            return
         else:
             return
         fill = Fill(

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import msgspec
 
-from protocol.fees import NO_FEE, FeeParts, book_fee, book_fill
+from protocol.fees import NO_FEE, FeeParts, book_fee, book_fill, unbook_fill
 from protocol.messages import (
     TERMINAL_STATUSES,
     OrderEvent,
@@ -130,7 +130,11 @@ def _unknown_cum(order: OrderView, fill_qty: Decimal | None) -> tuple[Decimal, D
     price is `fill_px`). A live one is new to the positions (its earlier events carried no
     fill: PENDING_RISK, or an order the OMS adopted from a venue, whose fills so far come
     with its first event), and so is an event without a fill or whose fill is its whole
-    cum_qty (an adopted order's first, finished in its adoption's turn): all of it counts."""
+    cum_qty (an adopted order's first, finished in its adoption's turn): all of it counts.
+    A bust's event (a negative `fill_qty`, `actors.oms.trade_busts`), whatever the status
+    the venue gave the order: the positions hold the busted fill, so its cum before it."""
+    if fill_qty is not None and fill_qty < 0:
+        return order.cum_qty - fill_qty, order.avg_px
     if order.status in TERMINAL_STATUSES and fill_qty is not None and 0 < fill_qty < order.cum_qty:
         return order.cum_qty - fill_qty, order.avg_px
     return _ZERO, _ZERO
@@ -231,12 +235,23 @@ class ExposureView:
         if self._provisional:
             self._provisional.pop(oid, None)
         finished = self._finished.get(oid)
-        if finished is not None and order.status not in TERMINAL_STATUSES:
+        # a bust (`actors.oms.trade_busts`): its fill taken back, a negative fill that is all
+        # the cum's drop; it may reopen a finished order (the venue's word)
+        bust = fill_qty is not None and fill_qty < 0
+        if finished is not None and order.status not in TERMINAL_STATUSES and not bust:
             return  # a stale event replayed after the order finished
         old_cum, old_avg = finished or self._cum.get(oid) or _unknown_cum(order, fill_qty)
         delta = order.cum_qty - old_cum
         if delta < 0:
-            return  # older than what was already applied
+            if not (bust and fill_qty == delta):
+                return  # older than what was already applied
+            if count_fill and fill_px is not None:  # the OMS's way: `protocol.fees.unbook_fill`
+                pos = self._positions.setdefault((order.venue, order.symbol), _Position())
+                unbook_fill(pos, -delta if order.side is Side.BUY else delta, fill_px, fill_fee)
+            if order.status not in TERMINAL_STATUSES:
+                self._finished.pop(oid, None)  # reopened
+            delta = _ZERO
+            fill_fee = NO_FEE  # (its fees went back with it)
         if delta > 0 and count_fill:
             if fill_px is not None and fill_qty == delta:
                 px = fill_px

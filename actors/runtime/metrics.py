@@ -237,6 +237,12 @@ UNMATCHED_FILLS = Counter("tradepulse_unmatched_fills", "Fills that matched no o
 BAD_FILLS = Counter(
     "tradepulse_bad_fills", "Venue fills refused: no valid positive price or qty", ["venue"]
 )
+TRADE_BUSTS = Counter(
+    "tradepulse_oms_trade_busts",
+    "Venue trade busts (150=H) and corrections (150=G), by outcome: busted, corrected, "
+    "unknown_fill (escalated, not applied), cum_mismatch (applied, venue CumQty differs)",
+    ["venue", "outcome"],
+)
 BAD_FEES = Counter(
     "tradepulse_oms_bad_fees",
     "Fill fees refused (over protocol.fees.MAX_FEE_SHARE of the fill): the fill booked without",

@@ -20,7 +20,7 @@ Matching rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 from actors.venuesim.ledger import KEEP_TERMINAL, Ledger
@@ -418,6 +418,13 @@ class Venue:
     ) -> None:
         rec = {"t": "end", "oid": o.oid, "st": st.value, "cl": cl, "orig": orig, "text": text}
         self._emit(op, rec)
+
+    def operator_record(self, build: Callable[[Ledger], Record], now_ns: int) -> list[Event]:
+        """One record an operator's command builds from the venue's state (a trade's bust
+        or correction, `actors.venuesim.busts`), applied and persisted as an operation."""
+        op = _Op(now_ns)
+        self._emit(op, build(self._ledger))
+        return self._commit(op)
 
     def _apply(self, op: _Op, rec: Record) -> SimOrder | None:
         if self._snapshots and "oid" in rec:  # a status answer still being read keeps the

@@ -402,8 +402,8 @@ def exec_fields(ev: ExecEvent, echo: dict[int, str]) -> list[Field]:
         (103, None if ev.ord_rej_reason is None else int(ev.ord_rej_reason)),
         *instrument,
     ]  # fmt: skip
-    if ev.exec_type is ExecType.TRADE:
-        fields += [(32, ev.last_qty), (31, ev.last_px)]
+    if ev.exec_type is ExecType.TRADE or ev.exec_ref_id:  # a trade, its bust or correction
+        fields += [(32, ev.last_qty), (31, ev.last_px), (19, ev.exec_ref_id or None)]
     fields += [
         (151, ev.leaves_qty), (14, ev.cum_qty), (6, ev.avg_px), (60, _utc(ev.transact_ns)),
         (58, UNKNOWN_ORDER_TEXT if unknown else ev.text),

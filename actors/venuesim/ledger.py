@@ -16,6 +16,8 @@ event the record produced; `ts` is the caller's nanosecond clock):
   end   oid st cl text x ts                       cancelled (st "4") or expired (st "C")
   rep   oid cl qty px typ tif prio x ts           cancel/replace applied
   tick  n ref{sym: px} ts                         liquidity step: reference moved, quotes refilled
+  bust  oid ref q px st x ts                      trade `ref` (its x) busted (q, px: its terms)
+  corr  oid ref q px st x ts                      trade `ref` corrected to q at px
 
 Bounded memory (the live venue's ledger, `keep_terminal` set): orders that ended (filled,
 cancelled, rejected, expired) stay in memory while they are among the newest
@@ -30,6 +32,8 @@ from __future__ import annotations
 
 from collections import deque
 from decimal import Decimal
+
+import msgspec
 
 from actors.runtime.idring import HashRing
 from actors.venuesim.liquidity import Ladder, LadderSpec
@@ -166,6 +170,8 @@ class Ledger:
                 self._add_cl(o, rec["cl"])
         elif kind == "rep":
             self._replace(o, rec)
+        elif kind in ("bust", "corr"):
+            self._take_back(o, rec)
         else:
             raise ValueError(f"unknown record kind {kind!r}")
         o.execs += ((rec["x"], _exec_type(rec)._value_),)
@@ -199,6 +205,30 @@ class Ledger:
         if pos is None:
             pos = self._positions[o.symbol] = _Pos()
         pos.add(o.side, qty, px)
+
+    def _take_back(self, o: SimOrder, rec: Record) -> None:
+        """A trade of `o` (exec seq `ref`) busted, or corrected to `q` at `px`: off the
+        order and the position (its mirror; bought / sold as if it never traded), the
+        corrected terms on in its place; the order's status as the operator's command
+        decided it (`actors.venuesim.busts`)."""
+        assert o.side is not None
+        ref = rec["ref"]
+        pos = self._positions.setdefault(o.symbol, _Pos())
+        fills = []
+        for x, q, px, ts in o.fills:
+            if x != ref:
+                fills.append((x, q, px, ts))
+                continue
+            o.cum_qty, o.notional = o.cum_qty - q, o.notional - q * px
+            pos.add(opposite(o.side), q, px)
+            pos.bought, pos.sold = pos.bought - q, pos.sold - q  # (the mirror's too)
+            if rec["t"] == "corr":
+                nq, npx = Decimal(rec["q"]), Decimal(rec["px"])
+                o.cum_qty, o.notional = o.cum_qty + nq, o.notional + nq * npx
+                pos.add(o.side, nq, npx)
+                fills.append((x, nq, npx, ts))
+        o.fills = tuple(fills)
+        o.status = OrdStatus(rec["st"])
 
     def _replace(self, o: SimOrder, rec: Record) -> None:
         self._add_cl(o, rec["cl"])
@@ -296,6 +326,10 @@ class Ledger:
         if kind == "fill":
             qty, px = Decimal(rec["q"]), Decimal(rec["px"])
             return exec_event(o, ExecType.TRADE, exec_id, ts, last_qty=qty, last_px=px)
+        if kind in ("bust", "corr"):  # LastQty / LastPx: the busted trade's, the corrected
+            qty, px = Decimal(rec["q"]), Decimal(rec["px"])
+            ev = exec_event(o, _exec_type(rec), exec_id, ts, last_qty=qty, last_px=px)
+            return msgspec.structs.replace(ev, exec_ref_id=self.exec_id(rec["ref"]))
         orig, text = rec.get("orig", ""), rec.get("text", "")
         return exec_event(o, _exec_type(rec), exec_id, ts, orig=orig, text=text)
 
@@ -312,6 +346,8 @@ _EXEC_TYPES = {
     "drej": ExecType.REJECTED,
     "fill": ExecType.TRADE,
     "rep": ExecType.REPLACED,
+    "bust": ExecType.TRADE_CANCEL,
+    "corr": ExecType.TRADE_CORRECT,
 }
 
 

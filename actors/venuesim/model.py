@@ -29,6 +29,8 @@ class ExecType(StrEnum):
     REJECTED = "8"
     EXPIRED = "C"
     TRADE = "F"
+    TRADE_CORRECT = "G"  # an operator's correction of a trade (`actors.venuesim.busts`)
+    TRADE_CANCEL = "H"  # an operator's bust of a trade
     ORDER_STATUS = "I"
 
 
@@ -120,6 +122,7 @@ class ExecEvent(msgspec.Struct, frozen=True, gc=False):
     text: str
     ord_rej_reason: OrdRejReason | None
     transact_ns: int
+    exec_ref_id: str = ""  # ExecRefID (19) of a bust or correction: the trade's ExecID
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,8 @@ class ReportWriter:
         order_id, cl, orig, exec_id, symbol, text = (
             ev.order_id, ev.cl_ord_id, ev.orig_cl_ord_id, ev.exec_id, ev.symbol, ev.text
         )  # fmt: skip
+        if ev.exec_ref_id:  # a bust or correction: the general path writes ExecRefID
+            return None
         if not (
             order_id and cl and exec_id and symbol and order_id != NO_ORDER_ID
             and type(order_id) is str and type(cl) is str and type(orig) is str

@@ -21,9 +21,11 @@ from actors.connector.fix.msglog import MessageLog
 from actors.connector.fix.store import FixStore
 from actors.runtime.actor import Actor
 from actors.runtime.durable import write_atomic
+from actors.venuesim import busts, fixmap
 from actors.venuesim.acceptor import SimAcceptor
 from actors.venuesim.engine import Venue
 from actors.venuesim.faults import FaultError, Faults
+from actors.venuesim.model import ExecEvent
 from actors.venuesim.store import SimStore
 from protocol.commands import VenueFault
 from protocol.config import SimCfg
@@ -110,8 +112,11 @@ class SimVenue:
         return {**self.acceptor.info(), "faults": self.faults.active(time.monotonic())}
 
     def apply(self, command: VenueFault) -> ControlReply:
-        """The fault `command` at this venue; the reply for the operator."""
+        """The fault `command` at this venue (or a trade's bust or correction,
+        `actors.venuesim.busts`); the reply for the operator."""
         kind = command.command
+        if kind in busts.KINDS:
+            return self._take_back(kind, command.value)
         try:
             parsed = self.acceptor.apply_fault(kind, command.value)
         except FaultError as exc:
@@ -136,6 +141,24 @@ class SimVenue:
             "positions": positions,
             "book_id": self.store.book_id,
         }
+
+    def _take_back(self, kind: str, value: str | int | float | bool | None) -> ControlReply:
+        """A trade busted or corrected: in the venue's log (fsynced) before its report goes
+        out, as every execution."""
+        try:
+            events = self.venue.operator_record(busts.builder(kind, value), time.time_ns())
+        except busts.BustError as exc:
+            return ControlReply(status="error", reason=str(exc))
+        self.store.sync()
+        for ev in events:
+            self.acceptor.outbox.push(fixmap.event_out(ev, {}))
+        ev = events[0]
+        assert isinstance(ev, ExecEvent)
+        data = {"kind": kind, "exec_id": ev.exec_id, "exec_ref_id": ev.exec_ref_id,
+                "cl_ord_id": ev.cl_ord_id, "ord_status": ev.ord_status.value,
+                "cum_qty": str(ev.cum_qty)}  # fmt: skip
+        self.log.warning("sim_trade_taken_back", **data)
+        return ControlReply(status="ok", reason=f"{kind} {ev.exec_ref_id} applied", data=data)
 
     def _mark_dirty(self) -> None:
         """The engine wrote an operation whose execution reports go out next."""

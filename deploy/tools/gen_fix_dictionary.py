@@ -36,7 +36,7 @@ _EXTRA_TAGS = {
     554: "Password", 585: "MassStatusReqType", 702: "NoPositions", 703: "PosType",
     706: "PosQtyStatus", 724: "PosReqType", 728: "PosReqResult", 729: "PosReqStatus",
     730: "SettlPrice", 731: "SettlPriceType", 734: "PriorSettlPrice", 789: "NextExpectedMsgSeqNum",
-    58: "Text", 1: "Account", 581: "AccountType",
+    58: "Text", 1: "Account", 581: "AccountType", 19: "ExecRefID",
 }  # fmt: skip
 # FIX 4.4 enums of fields our messages carry that the reference does not list.
 _EXTRA_ENUMS = {

@@ -358,12 +358,15 @@ def _check_fills(
         rec = r.get("data") or {}
         if whole is not None and r.get("kind") == "record" and rec.get("kind") == "new":
             whole.add(str((rec.get("order") or {}).get("client_order_id")))
-        if r.get("kind") == "record" and rec.get("kind") == "fill":
+        if r.get("kind") == "record" and rec.get("kind") in ("fill", "trade_bust"):
             coid, exec_id = str(rec["id"]), str(rec["exec_id"])
             if exec_id in seen_ids[coid]:
                 bad.fail(f"{coid}: exec {exec_id} journalled twice")
             seen_ids[coid].add(exec_id)
-            base[coid] += Decimal(str(rec["qty"]))
+            if rec["kind"] == "fill":
+                base[coid] += Decimal(str(rec["qty"]))
+            else:  # a venue's bust of fill `ref` (a correction: booked on its new terms)
+                base[coid] += Decimal(str(rec.get("new_qty", "0"))) - Decimal(str(rec["qty"]))
     for coid, order in oms.items():
         if whole is not None and coid not in whole:
             continue  # archived: its fills were compacted out of the journal

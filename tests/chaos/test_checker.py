@@ -294,6 +294,32 @@ def test_journal_replay_from_a_snapshot() -> None:
     assert got == {"fills_applied_exactly_once": 2}  # X1 twice; sum 14 != 10
 
 
+def test_journal_replay_takes_a_venue_bust_and_correction_back() -> None:
+    """A venue's bust (150=H) or correction (150=G) is a ``trade_bust`` record: the fill it
+    names comes off the journal's sum (a correction's new qty on), as it came off the OMS's
+    cum and the venue's fills (before: "journal fills sum 10 != OMS cum 4" of a bust)."""
+    w = consistent()
+    w["oms_orders"][0] = oms_order("a1", "CANCELLED", cum="5")
+    w["oms_positions"][0]["qty"] = "5"
+    fills = [("X1", "4", "100"), ("X2", "1", "100")]  # X2 corrected from 6 to 1
+    a2 = w["venues"]["simA"]["orders"][1]
+    w["venues"] = venues(simA=[venue_record("a1", "CANCELLED", fills=fills), a2], simB=[])
+    journal = [
+        {"kind": "record", "data": {"kind": "fill", "id": "a1", "exec_id": x, "qty": q}}
+        for x, q in (("X1", "4"), ("X2", "6"))
+    ]
+    corr = {"kind": "trade_bust", "id": "a1", "exec_id": "G1", "ref": "X2", "qty": "6",
+            "new_qty": "1"}  # fmt: skip
+    got = violations(Observations(**w, journal=[*journal, {"kind": "record", "data": corr}]))
+    assert got == {}
+    bust = {"kind": "trade_bust", "id": "a1", "exec_id": "B1", "ref": "X2", "qty": "1"}
+    w["oms_orders"][0] = oms_order("a1", "CANCELLED", cum="4")
+    w["oms_positions"][0]["qty"] = "4"
+    w["venues"] = venues(simA=[venue_record("a1", "CANCELLED", fills=fills[:1]), a2], simB=[])
+    records = [*journal, {"kind": "record", "data": corr}, {"kind": "record", "data": bust}]
+    assert violations(Observations(**w, journal=records)) == {}
+
+
 def test_journal_replay_leaves_archived_orders_to_the_archive() -> None:
     """An old terminal order the OMS moved to its archive is in no snapshot and has no
     record after it: the journal says nothing of its fills (not "0"); an order new after

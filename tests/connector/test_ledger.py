@@ -42,6 +42,24 @@ def test_net_qty_per_symbol_each_exec_id_once(tmp_path: Path) -> None:
     ledger.close()
 
 
+def test_a_bust_takes_the_trade_back_by_its_last_qty_once(tmp_path: Path) -> None:
+    """A venue's bust (150=H) carries the busted trade's LastQty: the ledger takes it back,
+    once per the bust's ExecID (a FIX resend of it is not counted again); a correction
+    (150=G), whose old quantity the ledger does not keep, leaves it as it is."""
+    ledger = FillLedger(tmp_path, fsync=False)
+    ledger.add([fill("e1", Side.BUY, "10"), fill("e2", Side.BUY, "4")])
+    bust = fill("b1", Side.BUY, "4").model_copy(
+        update={"kind": "trade_cancel", "exec_ref_id": "e2"}
+    )
+    fix = fill("g1", Side.BUY, "9").model_copy(
+        update={"kind": "trade_correct", "exec_ref_id": "e1"}
+    )
+    assert ledger.add([bust, fix]) == 1
+    assert ledger.add([bust]) == 0
+    assert [(p.symbol, p.qty) for p in ledger.view("simA")] == [("AAPL", D(10))]
+    ledger.close()
+
+
 def test_survives_a_crash_and_dedups_what_the_venue_sends_again(tmp_path: Path) -> None:
     """Synced fills are there after a crash (no close); the venue's resend of them is not
     counted twice; a torn tail (a write cut short) is cut and the rest kept."""

@@ -293,9 +293,9 @@ def check_journal_fills(
     views: Mapping[str, OrderView],
     records: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Every fill in the journal (after the latest snapshot) has an exec id seen once per
-    order, and the journal's fills add up to the OMS's cum qty. `records`: the journal
-    already read (`journal_records`)."""
+    """Every fill (and bust) in the journal (after the latest snapshot) has an exec id seen
+    once per order, and the journal's fills less its busts add up to the OMS's cum qty.
+    `records`: the journal already read (`journal_records`)."""
     cum: dict[str, Decimal] = {}
     seen: dict[str, set[str]] = {}
     for r in journal_records(sut) if records is None else records:
@@ -311,5 +311,10 @@ def check_journal_fills(
             assert rec["exec_id"] not in seen[rec["id"]], f"exec {rec['exec_id']} journalled twice"
             seen[rec["id"]].add(rec["exec_id"])
             cum[rec["id"]] += D(rec["qty"])
+        elif r["kind"] == "record" and r["data"]["kind"] == "trade_bust":  # a venue's bust
+            rec = r["data"]
+            assert rec["exec_id"] not in seen[rec["id"]], f"bust {rec['exec_id']} journalled twice"
+            seen[rec["id"]].add(rec["exec_id"])
+            cum[rec["id"]] += D(rec.get("new_qty", 0)) - D(rec["qty"])
     for coid, view in views.items():
         assert cum.get(coid, D(0)) == view.cum_qty, (coid, cum.get(coid), view.cum_qty)

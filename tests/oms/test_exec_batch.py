@@ -165,3 +165,20 @@ def test_the_crash_point_inside_a_batch_comes_after_its_first_item() -> None:
     host = _Host()
     _run(host, _batch(dump(_report(0))))
     assert host.crash_points == []
+
+
+class _RefusingBook(_Book):
+    def apply_exec(self, report: ExecReport, ts_ns: int) -> Outcome:
+        return Outcome.refused(None, f"unknown ClOrdID {report.cl_ord_id!r}")
+
+
+def test_refused_executions_are_logged_within_a_budget() -> None:
+    """A venue sending executions the OMS refuses as fast as it can (150=H busts of fills
+    it never booked, review of branch ``bust``): each is acked and counted where its kind
+    is, but `exec_refused` takes at most 10 lines a second (before: one line each)."""
+    host, log = _Host(), RecordingLog()
+    host.book = _RefusingBook()
+    ExecIntake(host, log).on_batch(  # type: ignore[arg-type]
+        _batch(*(dump(_report(i)) for i in range(100))), _Reply(), 3
+    )
+    assert 1 <= len(log.events("exec_refused")) <= 10

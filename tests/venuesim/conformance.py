@@ -41,6 +41,9 @@ REQUIRED: Mapping[str, tuple[int, ...]] = {
     for msg_type, fields in dictionary.REQUIRED.items()
 }
 
+# ExecType (150) values whose report names the trade it busts or corrects (ExecRefID 19):
+# FIX 4.4 makes 19 conditionally required there, which the reference's table cannot say
+_TRADE_TAKEN_BACK = ("G", "H")
 _PARTIES = (453, 448, 447, 452)
 _INSTRUMENT = (55, 65, 48, 22, 460, 461, 167, 200, 541, 207, 106, 107)
 _TEXT = (58, 354, 355)
@@ -110,6 +113,8 @@ def problems(msg_type: str, fields: Fields) -> list[str]:
         for t in fields
         if t not in ALLOWED[msg_type] and t not in HEADER and t not in USER_DEFINED
     ]
+    if msg_type == "8" and str(fields.get(150)) in _TRADE_TAKEN_BACK and 19 not in fields:
+        found.append("ExecRefID(19) missing from a trade bust or correction (150=H/G)")
     for tag, value in fields.items():
         values = dictionary.ENUMS.get(tag)
         if values is not None and str(value) not in values:

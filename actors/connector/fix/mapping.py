@@ -55,6 +55,8 @@ EXEC_KINDS: dict[str, ExecKind] = {
     "5": "replaced",
     "C": "expired",
     "D": "status",  # Restated: the order's new state, applied as venue evidence
+    "H": "trade_cancel",  # a bust and a correction of fill ExecRefID(19): the reports
+    "G": "trade_correct",  # are complete only with it (`actors.connector.fix.trade_busts`)
 }
 # OrdStatus (39) -> our OrderStatus; a code not listed (e.g. 3 done for day, 9 suspended)
 # says nothing we act on: None.
@@ -230,7 +232,7 @@ def ord_status(msg: simplefix.FixMessage) -> OrderStatus | None:
     return _ord_status(fc.get_str(msg, 39))
 
 
-def exec_type(msg: simplefix.FixMessage) -> str:
+def exec_type(msg: simplefix.FixMessage) -> str:  # ExecType (150), "" when absent
     return fc.get_str(msg, 150) or ""
 
 
@@ -254,7 +256,6 @@ def to_exec_report(msg: simplefix.FixMessage, venue: str) -> ExecReport | None:
     """An ExecutionReport (8) for the OMS; None for ExecTypes that are not forwarded
     (status answers, pending states, unsupported ones: the caller logs those)."""
     f = fc.first_fields(msg)
-    # `fc.text` and `_number0` of each field, in one comprehension each (on the order path)
     exec_type, exec_id, cl_ord_id, text, order_id, orig, symbol, side, status, sent = [
         None if (v := f.get(k)) is None else v.decode("latin-1") for k in _EXEC_TEXTS
     ]
@@ -267,7 +268,7 @@ def to_exec_report(msg: simplefix.FixMessage, venue: str) -> ExecReport | None:
         reject_reason = "DUPLICATE_ORDER"
         if "duplicate" not in text.lower():
             text = f"duplicate order: {text}" if text else "duplicate order"
-    # `number` of each (`_number0`: `or _ZERO` below)
+    # `fc.text` / `number` of each field, in one comprehension each (on the order path)
     order_qty, price, last_qty, last_px, cum_qty, avg_px, leaves_qty = [
         None if (raw := f.get(k)) is None or len(raw) > MAX_DECIMAL_TEXT
         else _parsed(raw.decode("latin-1"))
@@ -298,9 +299,8 @@ def to_exec_report(msg: simplefix.FixMessage, venue: str) -> ExecReport | None:
     )
 
 
-# what `to_exec_report` reads as text (ExecType, ExecID, ClOrdID, Text, OrderID,
-# OrigClOrdID, Symbol, Side, OrdStatus, TransactTime), and as numbers (OrderQty, Price;
-# or 0: LastQty, LastPx, CumQty, AvgPx, LeavesQty)
+# read as text: ExecType, ExecID, ClOrdID, Text, OrderID, OrigClOrdID, Symbol, Side, OrdStatus,
+# TransactTime; as numbers: OrderQty, Price; LastQty, LastPx, CumQty, AvgPx, LeavesQty (or 0)
 _EXEC_TEXTS = (b"150", b"17", b"11", b"58", b"37", b"41", b"55", b"54", b"39", b"60")
 _EXEC_NUMBERS = (b"38", b"44", b"32", b"31", b"14", b"6", b"151")
 

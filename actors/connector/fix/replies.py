@@ -3,7 +3,7 @@ caller, which hands them to the listener as one durable batch), status / positio
 mass-cancel answers feed the open queries, and a Reject or BusinessMessageReject of one
 of our messages ends what it refers to (a D proven never live is a refused order; a
 query fails now with VENUE_REFUSED). An ExecutionReport that is no execution we can read
-(an ExecType we do not map, no ExecID or ClOrdID) is counted
+(an ExecType we do not map, no ExecID or ClOrdID, a bust without ExecRefID) is counted
 (``tradepulse_venue_answers_unreadable_total``, source exec_report) and logged within a
 budget (``exec_not_forwarded``)."""
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 from actors.connector.adapter import RequestFailed
 from actors.connector.fix import codec as fc
 from actors.connector.fix import mapping as fm
+from actors.connector.fix import trade_busts
 from actors.connector.fix.events import AppMessage, Logger
 from actors.connector.fix.outbound import OutboundQueue
 from actors.connector.fix.queries import QueryBook
@@ -51,9 +52,11 @@ class ReplyRouter:
                 if not self._queries.feed_status(msg):
                     self._log.debug("fix_status_unmatched", poss_dup=event.poss_dup)
                 return
-            report = fm.to_exec_report(msg, self._venue)
+            report, why = fm.to_exec_report(msg, self._venue), ""
+            if report is not None and report.kind in trade_busts.KINDS:
+                report, why = trade_busts.completed(report, msg)
             if report is None:
-                self._not_forwarded(exec_type, event.seq)
+                self._not_forwarded(exec_type, event.seq, why)
                 return
             self._observe_roundtrip(report.cl_ord_id)
             execs.append(report)
@@ -141,10 +144,11 @@ class ReplyRouter:
             seq > self.session.resent_through
         )
 
-    def _not_forwarded(self, exec_type: str, seq: int) -> None:
+    def _not_forwarded(self, exec_type: str, seq: int, why: str = "") -> None:
         """An ExecutionReport that is no execution for the OMS: a pending state (debug), or
-        one we cannot read (an ExecType we do not map, no ExecID or ClOrdID): counted
-        (source exec_report) and logged within the budget, 10 lines a second."""
+        one we cannot read (an ExecType we do not map, no ExecID or ClOrdID, a bust without
+        its ExecRefID: `why`): counted (source exec_report) and logged within the budget,
+        10 lines a second."""
         if exec_type in fm.EXEC_TYPES_IGNORED:
             self._log.debug("exec_not_forwarded", exec_type=exec_type, seq=seq)
             return
@@ -152,8 +156,9 @@ class ReplyRouter:
         if (suppressed := self._unreadable_log.take()) is not None:
             exec_type = exec_type[:16]  # the venue's text
             self._log.warning(
-                "exec_not_forwarded", exec_type=exec_type, seq=seq, suppressed=suppressed
-            )
+                "exec_not_forwarded", exec_type=exec_type, seq=seq, suppressed=suppressed,
+                **({"reason": why} if why else {}),
+            )  # fmt: skip
 
     def _observe_roundtrip(self, cl_ord_id: str) -> None:
         elapsed_s = self._out.answered(cl_ord_id)

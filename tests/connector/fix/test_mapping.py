@@ -227,7 +227,7 @@ def test_duplicate_clordid_reject_is_flagged_for_the_oms() -> None:
     assert other is not None and other.reject_reason == ""
 
 
-@pytest.mark.parametrize("exec_type", ["I", "6", "E", "A", "H", "Z"])
+@pytest.mark.parametrize("exec_type", ["I", "6", "E", "A", "Z"])
 def test_status_pending_and_unsupported_exec_types_are_not_forwarded(exec_type: str) -> None:
     assert fm.to_exec_report(fix_message(er((150, exec_type))), "v") is None
 
