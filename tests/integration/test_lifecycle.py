@@ -174,13 +174,14 @@ def test_status_json_has_every_field(start_system: Callable[..., SystemUnderTest
 
 
 def test_status_without_a_running_supervisor_exits_3(short_tmp: Path) -> None:
-    """The CLI says no supervisor is running (exit 3) instead of hanging."""
+    """The CLI says no supervisor is running (exit 3) instead of hanging: each command
+    returns well before its 60 s deadline (a loaded CI runner takes ~4 s to start one)."""
     sut = SystemUnderTest(root=short_tmp)  # config written, nothing started
-    started = time.monotonic()
     for args in (("status",), ("status", "--json"), ("shutdown",), ("restart", "oms")):
-        proc = sut.cli(*args)
+        started = time.monotonic()
+        proc = sut.cli(*args, "--timeout-s", "60", timeout_s=90.0)
         assert proc.returncode == 3, (args, proc.stdout, proc.stderr)
-    assert time.monotonic() - started < 15.0
+        assert time.monotonic() - started < 30.0, args
     assert json.loads(sut.cli("status", "--json").stdout)["status"] == "error"
 
 
