@@ -1,5 +1,6 @@
-"""ExecutionReports the connector cannot forward (an ExecType it does not map, no ExecID):
-each counted, logged within a budget, the session and the orders going on."""
+"""ExecutionReports the connector cannot forward (an ExecType it does not map, no ExecID, a
+trade bust without the ExecRefID of the fill it undoes): each counted, logged within a
+budget, the session and the orders going on."""
 
 from __future__ import annotations
 
@@ -58,3 +59,22 @@ def test_pending_states_are_not_counted(h: Harness) -> None:
     h.loop.run_until(lambda: any(e.cl_ord_id == "c-after" for e in h.listener.execs))
     assert _unreadable() == before
     assert [lvl for lvl, ev, _kw in log.lines if ev == "exec_not_forwarded"] == ["debug"] * 3
+
+
+def test_a_bust_without_exec_ref_id_is_counted_logged_and_not_forwarded(h: Harness) -> None:
+    """Through the adapter: a 150=H without 19 is counted and logged with its reason, a
+    complete one is forwarded with its ExecRefID, and the session goes on."""
+    a = h.connected()
+    log = RecordingLog()
+    a._replies._log = log
+    before = _unreadable()
+    h.venue.exec_report("c1", "H", "0")
+    h.venue.exec_report("c1", "H", "0", extra=[(19, "F1")])
+    a.place(order("c-after"), Done())
+    h.loop.run_until(lambda: any(e.cl_ord_id == "c-after" for e in h.listener.execs))
+    assert _unreadable() - before == 1
+    busts = [e for e in h.listener.execs if e.kind == "trade_cancel"]
+    assert [e.exec_ref_id for e in busts] == ["F1"]
+    lines = [kw for lvl, ev, kw in log.lines if ev == "exec_not_forwarded" and lvl == "warning"]
+    assert [(kw["exec_type"], kw["reason"]) for kw in lines] == [("H", "no ExecRefID(19)")]
+    assert a.is_active and not h.listener.downs

@@ -5,20 +5,15 @@ counted and logged like any report we cannot read, never forwarded half-read."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from prometheus_client import REGISTRY
 
 from actors.connector.fix import mapping as fm
 from actors.connector.fix import trade_busts
 from protocol.messages import ExecReport, OrderStatus
 from tests.connector.fix.support import fix_message
-from tests.connector.fix.test_adapter import Done, Harness, order
 from tests.connector.fix.test_mapping import er
-from tests.log_stub import RecordingLog
 
 
 def _read(*pairs: tuple[int, str]) -> tuple[ExecReport | None, str]:
@@ -66,35 +61,3 @@ def test_a_correction_carries_its_corrected_terms() -> None:
 def test_malformed_busts_are_refused(pairs: tuple[tuple[int, str], ...], why: str) -> None:
     report, reason = _read(*pairs)
     assert report is None and reason.startswith(why)
-
-
-@pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(tmp_path)
-    yield harness
-    harness.close()
-
-
-def _unreadable() -> float:
-    labels = {"venue": "mini", "source": "exec_report"}
-    value = REGISTRY.get_sample_value("tradepulse_venue_answers_unreadable_total", labels)
-    return value or 0.0
-
-
-def test_a_bust_without_exec_ref_id_is_counted_logged_and_not_forwarded(h: Harness) -> None:
-    """Through the adapter: a 150=H without 19 is counted and logged with its reason, a
-    complete one is forwarded with its ExecRefID, and the session goes on."""
-    a = h.connected()
-    log = RecordingLog()
-    a._replies._log = log
-    before = _unreadable()
-    h.venue.exec_report("c1", "H", "0")
-    h.venue.exec_report("c1", "H", "0", extra=[(19, "F1")])
-    a.place(order("c-after"), Done())
-    h.loop.run_until(lambda: any(e.cl_ord_id == "c-after" for e in h.listener.execs))
-    assert _unreadable() - before == 1
-    busts = [e for e in h.listener.execs if e.kind == "trade_cancel"]
-    assert [e.exec_ref_id for e in busts] == ["F1"]
-    lines = [kw for lvl, ev, kw in log.lines if ev == "exec_not_forwarded" and lvl == "warning"]
-    assert [(kw["exec_type"], kw["reason"]) for kw in lines] == [("H", "no ExecRefID(19)")]
-    assert a.is_active and not h.listener.downs
