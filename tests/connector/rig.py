@@ -322,7 +322,7 @@ class ConnectorRig:
         self.pump_until(
             lambda: (state, epoch) in self.states[since:],
             timeout_s,
-            f"venue state {state} since {since}: {self.states}",
+            lambda: f"venue state {state} since {since}: {self.states}",  # at the deadline
         )
 
     # ------------------------------------------------------------------ the venue
