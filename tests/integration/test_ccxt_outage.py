@@ -40,7 +40,10 @@ def test_an_exchange_that_stops_answering_ends_the_session_until_it_is_back(
     assert stopped.returncode == 0, stopped.stderr
     down: dict[str, Any] = sut.wait_event("venue_state", 15.0, since=since, state="DISCONNECTED")
     assert str(down["detail"]).startswith("exchange unreachable")
-    assert len(sut.events("ccxt_ping_failed", since=since)) >= 3
+    # three failed pings in a row end the session; on a loaded machine one may have failed
+    # (a slow answer) before the outage, so count the run, not the lines since the mark
+    failed = sut.events("ccxt_ping_failed", since=since)
+    assert failed and failed[-1]["failures"] >= 3, failed
     back = sut.cli("start", "exchangesim.bx")
     assert back.returncode == 0, back.stderr
     sut.wait_event("venue_state", 30.0, since=since, state="CONNECTED")
