@@ -134,8 +134,9 @@ def test_a_spinning_actor_on_a_loaded_core_is_hung_soon_after_the_limit() -> Non
     gets its share: the judge calls spinning a thread that burnt a quarter of the limit
     (0.15 s) from half the limit on, about a tenth of a core, 0.25 s over the 2.5 s; one that
     gets less is starved, which the judge rightly defers (reason cpu; CI, with the rest of
-    the suite on that core: 0.18 s). So a trial counts only once the premise held, up to
-    three trials."""
+    the suite on that core: 0.18 s). So a trial counts once the premise held, or once it
+    was hung in time anyway (a machine at load 13: 0.23 s burnt, hung at 1.1-1.6 s), up
+    to three trials."""
     core = min(os.sched_getaffinity(0))
     seen = []
     for _ in range(3):
@@ -147,9 +148,9 @@ def test_a_spinning_actor_on_a_loaded_core_is_hung_soon_after_the_limit() -> Non
         burnt_s = after.cpu_s - before.cpu_s
         deferred = [e["reason"] for e in log.events("actor_hang_deferred")]
         seen.append(f"burnt {burnt_s:.2f} s of CPU, deferred {deferred}, kills {kills}")
-        if burnt_s >= 0.25:  # the premise held: spinning with its share of a core
-            assert kills and kills[0] < 2.0, seen[-1]
+        if kills and kills[0] < 2.0:
             return
+        assert burnt_s < 0.25, seen[-1]  # spinning with its share of a core, and not hung
     pytest.fail(f"the spinner never had a tenth of its core: {seen}")
 
 
