@@ -41,6 +41,7 @@ from actors.runtime.rotated import open_consistent
 from actors.supervisor.tasklimit import ThreadsRefused, threads_refused_raise
 from protocol import paths
 from protocol.config import SystemConfig
+from protocol.exceptions import ConfigError
 
 _PIPE_BYTES = 1 << 20
 _QUEUE_BYTES = 16 << 20  # lines waiting for the disk; beyond: dropped (counted)
@@ -295,8 +296,8 @@ def capture_logs(cfg: SystemConfig) -> Iterator[LogCapture | None]:
         return
     try:
         yield capture
-    except ThreadsRefused as exc:  # no crash: `run` says it in one line (exit 2)
-        _log_event("start_refused", error=str(exc))
+    except (ThreadsRefused, ConfigError) as exc:  # no crash: `run` says it in one line
+        _log_event("start_refused", error=str(exc))  # (exit 2): the task limit, a port taken
         raise
     except Exception:  # Python prints the traceback after fd 2 is restored: log it first
         _log_event("supervisor_crashed", traceback=traceback.format_exc())

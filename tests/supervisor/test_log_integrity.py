@@ -186,6 +186,32 @@ def test_a_supervisor_crash_puts_its_traceback_in_the_log_file(tmp_path: Path) -
     assert crashed[0]["level"] == "critical" and crashed[0]["ts"]
 
 
+def test_a_config_error_out_of_the_captured_run_is_a_refused_start_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    """The metrics port taken between `run`'s check and the bind (a ConfigError inside the
+    capture): `run` says it in one line (exit 2); the log file has `start_refused` with the
+    error, not a `supervisor_crashed` traceback (found by review)."""
+    state = tmp_path / "state"
+    script = _CRASH_SCRIPT.replace(
+        'raise RuntimeError("the supervisor broke")',
+        'raise ConfigError("metrics.port", "cannot listen on 127.0.0.1:9464: taken")',
+    ).replace("import sys\n", "import sys\nfrom protocol.exceptions import ConfigError\n")
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(state)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1 and "ConfigError" in proc.stderr  # the script's own exit
+    log = paths.logs_dir(state) / paths.LOG_FILE_NAME
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert not [e for e in events if e["event"] == "supervisor_crashed"], events
+    (refused,) = [e for e in events if e["event"] == "start_refused"]
+    assert "metrics.port" in refused["error"] and "taken" in refused["error"]
+
+
 def test_a_rotation_between_listing_and_opening_makes_the_reader_list_again(
     tmp_path: Path,
 ) -> None:
