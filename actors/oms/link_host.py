@@ -48,6 +48,10 @@ class OperatorStops(Protocol):
         """venue -> its connector's stop, as the stops file reads this loop turn."""
         ...
 
+    def stopped_now(self) -> Mapping[str, OperatorStop]:
+        """`stopped`, the file read now (not as this loop turn first read it)."""
+        ...
+
 
 class LinkHost(Protocol):
     """What a VenueLink needs of the OMS (`actors.oms.actor.OmsActor` provides it)."""

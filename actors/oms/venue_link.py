@@ -235,9 +235,8 @@ class VenueLink:
     def dispatch(self) -> None:
         """Send queued requests while the venue is ready."""
         book, gate = self.host.book, self.host.gate
-        if self.ready and self._queue and self.venue not in gate.stopped_venues:
-            if self.venue in gate.stopped():  # written, not polled yet: seen first (venue_stop)
-                self.host.poll_stops()
+        if self.ready and self._queue and self.venue in gate.stopped_now():
+            self.host.poll_stops()  # a stop written, not polled yet: seen first (venue_stop)
         while self.ready and self._queue:
             coid, _ = self._queue.popitem(last=False)
             order = book.get(coid)

@@ -285,6 +285,25 @@ def test_poll_stops_sees_a_stopped_venue_and_unsent_reason_names_why(tmp_path: P
     assert unsent_reason(False, False, gate, "simB") is None
 
 
+def test_a_stop_after_a_start_the_poll_missed_is_seen(tmp_path: Path) -> None:
+    """Found by `make test` (test_cancel_before_stop_read): `start` and the next `stop`
+    of a connector within one poll (0.1 s); the poll never saw the venue unstopped, and
+    a stop was new only for a venue not in `stopped_venues`: the second stop went unseen,
+    the link stayed ready, and a cancel went to the exited connector. A stop is new when
+    it is not the one seen last."""
+    gate = _gate(tmp_path, RecordingLog())
+    stops = tmp_path / "rt" / "stops.json"
+    stops.parent.mkdir()
+    write_stops(stops, {"connector.simB": OperatorStop("connector.simB", "m", 1.0, "simB")})
+    assert gate.poll_stops().keys() == {"simB"}
+    gate.next_turn()
+    write_stops(stops, {})  # `start`, not polled
+    write_stops(stops, {"connector.simB": OperatorStop("connector.simB", "m", 2.0, "simB")})
+    gate.next_turn()
+    assert gate.poll_stops().keys() == {"simB"}  # seen: the link goes DISCONNECTED
+    assert gate.poll_stops() == {}
+
+
 def test_open_at_venue_counts_only_orders_that_reached_the_venue() -> None:
     """What `stop connector.V` checks: live orders at V (not those still at risk or queued
     unsent, not finished ones)."""

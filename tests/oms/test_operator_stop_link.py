@@ -141,3 +141,17 @@ def test_a_cancel_asked_after_the_stop_is_written_but_before_its_poll_is_queued(
     _started_pass(link, oms, peer)
     [(cancel, _)] = peer.sent  # once, after the pass
     assert isinstance(cancel, CancelOnVenue) and cancel.cl_ord_id == "x-1.c1"
+
+
+def test_a_stop_written_after_the_turn_first_read_the_file_is_seen_before_the_cancel_goes() -> None:
+    """Found by `make test` (test_cancel_before_stop_read, 1 round of 8): the OMS reads the
+    stops file once a loop turn; a turn that read it before the stop was written lasted
+    long enough for the stop, the connector's exit and a client's cancel to come in it, and
+    the link handed the cancel to the exited connector. The link reads the file anew."""
+    link, oms, peer = _resting()
+    oms.links[V] = link
+    oms.gate.turn = {}  # this turn read the file before `tradepulse stop` wrote it
+    oms.gate.written = {V: STOP}
+    _cancel(link, oms)
+    assert peer.sent == [] and link.depth == 1, peer.sent  # queued, not handed to it
+    assert oms.gate.stopped_venues == frozenset({V})

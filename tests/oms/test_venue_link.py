@@ -79,8 +79,13 @@ class Stops:
     def __init__(self) -> None:
         self.stopped_venues: frozenset[str] = frozenset()
         self.written: dict[str, OperatorStop] = {}  # the stops file, ahead of the poll
+        self.turn: dict[str, OperatorStop] | None = None  # as this turn first read it
 
     def stopped(self) -> dict[str, OperatorStop]:
+        return self.written if self.turn is None else self.turn
+
+    def stopped_now(self) -> dict[str, OperatorStop]:
+        self.turn = None
         return self.written
 
 
