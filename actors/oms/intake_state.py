@@ -299,8 +299,8 @@ class IntakeGate:
     def stopped_now(self) -> dict[str, OperatorStop]:
         """`stopped` read from the file now, the turn's reading replaced: for the moment a
         request is handed to a connector (a turn that read the file before a stop was
-        written can be long enough for the stop, the connector's exit and a client's cancel
-        to come in it: the cancel went to the exited connector, 1 round in ~50 under load)."""
+        written may last long enough for the stop, the connector's exit and a client's
+        cancel to come in it)."""
         self._turn_stops = None
         return self.stopped()
 

@@ -144,10 +144,11 @@ def test_a_cancel_asked_after_the_stop_is_written_but_before_its_poll_is_queued(
 
 
 def test_a_stop_written_after_the_turn_first_read_the_file_is_seen_before_the_cancel_goes() -> None:
-    """Found by `make test` (test_cancel_before_stop_read, 1 round of 8): the OMS reads the
-    stops file once a loop turn; a turn that read it before the stop was written lasted
-    long enough for the stop, the connector's exit and a client's cancel to come in it, and
-    the link handed the cancel to the exited connector. The link reads the file anew."""
+    """The OMS reads the stops file once a loop turn; a turn that read it before the stop
+    was written may last long enough for the stop, the connector's exit and a client's
+    cancel to come in it, and the link handed the cancel to the exited connector (found
+    while looking for the cause of a make test failure, which was another: a stop after a
+    start the poll missed, test_intake_state). The link reads the file anew."""
     link, oms, peer = _resting()
     oms.links[V] = link
     oms.gate.turn = {}  # this turn read the file before `tradepulse stop` wrote it
