@@ -12,6 +12,7 @@ import tarfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 from actors.connector.fix import msgview
 from actors.connector.fix.msglog import LOG_NAME, MessageLog, redact
@@ -165,21 +166,27 @@ _CRASH_SCRIPT = textwrap.dedent(
 )
 
 
-def test_a_supervisor_crash_puts_its_traceback_in_the_log_file(tmp_path: Path) -> None:
-    """An exception out of the captured run: the log file has `supervisor_crashed` with
-    the traceback (Python's own print comes after the capture is closed), and the
-    process still fails with the traceback on its stderr."""
-    state = tmp_path / "state"
+def _captured_run(
+    script: str, state: Path
+) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+    """`script` run with `state` as its state dir; what it printed and its log file's events."""
     proc = subprocess.run(
-        [sys.executable, "-c", _CRASH_SCRIPT, str(state)],
+        [sys.executable, "-c", script, str(state)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 1 and "RuntimeError: the supervisor broke" in proc.stderr
     log = paths.logs_dir(state) / paths.LOG_FILE_NAME
-    events = [json.loads(line) for line in log.read_text().splitlines()]
+    return proc, [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_a_supervisor_crash_puts_its_traceback_in_the_log_file(tmp_path: Path) -> None:
+    """An exception out of the captured run: the log file has `supervisor_crashed` with
+    the traceback (Python's own print comes after the capture is closed), and the
+    process still fails with the traceback on its stderr."""
+    proc, events = _captured_run(_CRASH_SCRIPT, tmp_path / "state")
+    assert proc.returncode == 1 and "RuntimeError: the supervisor broke" in proc.stderr
     crashed = [e for e in events if e["event"] == "supervisor_crashed"]
     assert len(crashed) == 1, events
     assert "RuntimeError: the supervisor broke" in crashed[0]["traceback"]
@@ -192,21 +199,12 @@ def test_a_config_error_out_of_the_captured_run_is_a_refused_start_not_a_crash(
     """The metrics port taken between `run`'s check and the bind (a ConfigError inside the
     capture): `run` says it in one line (exit 2); the log file has `start_refused` with the
     error, not a `supervisor_crashed` traceback (found by review)."""
-    state = tmp_path / "state"
     script = _CRASH_SCRIPT.replace(
         'raise RuntimeError("the supervisor broke")',
         'raise ConfigError("metrics.port", "cannot listen on 127.0.0.1:9464: taken")',
     ).replace("import sys\n", "import sys\nfrom protocol.exceptions import ConfigError\n")
-    proc = subprocess.run(
-        [sys.executable, "-c", script, str(state)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc, events = _captured_run(script, tmp_path / "state")
     assert proc.returncode == 1 and "ConfigError" in proc.stderr  # the script's own exit
-    log = paths.logs_dir(state) / paths.LOG_FILE_NAME
-    events = [json.loads(line) for line in log.read_text().splitlines()]
     assert not [e for e in events if e["event"] == "supervisor_crashed"], events
     (refused,) = [e for e in events if e["event"] == "start_refused"]
     assert "metrics.port" in refused["error"] and "taken" in refused["error"]
