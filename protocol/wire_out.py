@@ -13,8 +13,9 @@ here, field for field, from the pydantic models (the one definition of every mes
   fields set, without pydantic; anything else (a string for a decimal, an unknown field,
   a decimal out of bounds) goes through `Model(**values)`, whose answer or error stands.
 - `dump(model)` is `model.model_dump(mode="json", exclude={"type"})` (the codec's body):
-  decimals as `str`, enums as their values, nested models in full; None for a type with
-  a field it does not derive (free-form maps, floats), and the codec then uses pydantic.
+  decimals as `str`, enums as their values, nested models in full, free-form maps and
+  floats as they are when they are plain JSON (a copy; anything else: pydantic's); None
+  for a type with a field it does not derive, and the codec then uses pydantic.
   Text under a constraint (the client's `SubmitOrder`) is written as it is held: only
   `construct` leaves such a model to pydantic. tests/protocol/test_wire_out.py checks the
   same value and the same bytes for every message type derived.
@@ -25,6 +26,7 @@ here, field for field, from the pydantic models (the one definition of every mes
 from __future__ import annotations
 
 import enum
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, Literal, TypeVar, Union
 
+from annotated_types import MaxLen, MinLen
 from pydantic import BaseModel
 
 from protocol.domain import Dec, check_decimal
@@ -73,6 +76,56 @@ def _str_list(value: list[Any]) -> list[str]:
     return list(value)  # pydantic's validation copies it too
 
 
+def _bounded(
+    convert: Callable[[Any], Any] | None, metadata: list[Any]
+) -> Callable[[list[Any]], list[Any]]:
+    """A list field under `min_length` / `max_length`: its length checked as validation
+    checks it, then its items taken as the list's own kind takes them."""
+    low = max([m.min_length for m in metadata if isinstance(m, MinLen)], default=0)
+    high = min([m.max_length for m in metadata if isinstance(m, MaxLen)], default=math.inf)
+
+    def take(value: list[Any]) -> list[Any]:
+        if not low <= len(value) <= high:
+            raise ValueError("length out of bounds")
+        return list(value) if convert is None else typing.cast(list[Any], convert(value))
+
+    return take
+
+
+def _finite(value: float) -> float:
+    """A float as `model_dump(mode="json")` writes it; infinities and NaN go to pydantic."""
+    if type(value) is not float or not math.isfinite(value):
+        raise TypeError("not a finite float")
+    return value
+
+
+def _str_keys(value: dict[Any, Any]) -> dict[str, Any]:
+    """A free-form map as validation stores it: a copy; its values kept as they are."""
+    if not all(type(k) is str for k in value):
+        raise TypeError("not a map of str keys")
+    return dict(value)
+
+
+def _plain(value: Any) -> Any:
+    """A free-form value as `model_dump(mode="json")` writes it when it is plain JSON (str,
+    int, bool, None, finite float, lists and str-keyed maps of them): a deep copy; anything
+    else raises, and pydantic writes it its way (a Decimal, a tuple, an infinity)."""
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value
+    if t is dict:
+        return {_key(k): _plain(v) for k, v in value.items()}
+    if t is list:
+        return [_plain(v) for v in value]
+    return _finite(value)
+
+
+def _key(key: Any) -> str:
+    if type(key) is not str:
+        raise TypeError("not a str key")
+    return str(key)
+
+
 def _optional_dump(dump: Dump | None) -> Dump | None:
     if dump is None:
         return None
@@ -102,10 +155,17 @@ def field_kind(
         return _Kind(str), None
     if written and flat_maps and annotation == list[dict[str, Any]]:
         return _Kind(list), _flat_maps  # written only: `construct` never gets here
+    if metadata and origin is list and all(isinstance(m, MinLen | MaxLen) for m in metadata):
+        kind, dump = field_kind(annotation, [], written=written)
+        return _Kind(list, _bounded(kind.convert, metadata)), dump
     if metadata:
         raise Unsupported(f"constraints {metadata!r} on {annotation!r}")
     if annotation in (str, int, bool):
         return _Kind(annotation), None
+    if annotation is float:
+        return _Kind(float), _finite
+    if annotation == dict[str, Any]:
+        return _Kind(dict, _str_keys), _plain
     if isinstance(annotation, type) and issubclass(annotation, enum.StrEnum):
         return _Kind(annotation), str
     if origin is Literal and all(type(a) is str for a in args):

@@ -401,7 +401,7 @@ class Intake:
 
 
 def _answer(reply: Replier, order: Order, *, duplicate: bool) -> None:
-    reply(OrderAck(order=order.view(), duplicate=duplicate))
+    reply(construct(OrderAck, order=order.view(), duplicate=duplicate))
 
 
 # An order dropped unsent during its risk round trip: the submitter is told why with the

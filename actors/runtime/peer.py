@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
+from typing import Any, Final, Protocol
 
 import zmq
 
@@ -30,11 +30,12 @@ from protocol.messages import (
     Requests,
 )
 from protocol.sockets import POLLIN, Context, connect_dealer, send_nowait
-from protocol.wire_out import dump
+from protocol.wire_out import construct, dump
 
 REPLY_GRACE_S = 1.0  # how long a sweep waits for replies already queued in the socket
 MAX_BATCH = 1000  # messages read per readable event before the loop gets a turn
 REVIVE_EVERY_S = 1.0  # a peer with no room to send connects again at most this often
+REQUESTS: Final = Requests.model_fields["type"].default
 
 
 class PeerHost(Protocol):
@@ -119,12 +120,16 @@ class Peer:
     def send(self, body: Message, corr_id: str = "") -> str | None:
         """Send without blocking: the message id, or None when the peer's queue is full (it
         is down or not reading; counted and logged by the host)."""
+        return self._send_body(body.type, dump(body), corr_id)
+
+    def _send_body(self, type_: str, body: dict[str, Any], corr_id: str = "") -> str | None:
+        """`send` of a message already in its wire form (`body`: what `dump` gives)."""
         if self.before_send is not None:
             self.before_send()
-        msg_id, frames = self._actor.sender.encode_body(body.type, dump(body), corr_id)
+        msg_id, frames = self._actor.sender.encode_body(type_, body, corr_id)
         reason = send_nowait(self.sock, frames)
         if reason is not None:
-            self._actor.send_dropped("request", reason, self.target, body.type)
+            self._actor.send_dropped("request", reason, self.target, type_)
             if reason == "hwm":
                 self._revive()
             return None
@@ -163,7 +168,8 @@ class Peer:
             ids = [self._actor.sender.next_id() for _ in chunk]
             pairs = zip(ids, chunk, strict=True)
             bodies = [{"id": i, "type": b.type, "body": dump(b)} for i, (b, _) in pairs]
-            sent = self.send(Requests.model_construct(requests=bodies)) is not None
+            # `Requests(requests=bodies)` as written: each body is fresh and already the wire
+            sent = self._send_body(REQUESTS, {"requests": bodies}) is not None
             for msg_id, (_, callback) in zip(ids, chunk, strict=True):
                 if sent:
                     self._track(msg_id, callback, timeout_s)
@@ -259,7 +265,7 @@ class Peer:
         """Each ref as the lone `Ack` it stands for, in order, to its own request (or, late,
         to the host); one whose callback raises fails alone (logged `request_failed`)."""
         for ref in acks.refs:
-            one = item_envelope(env, "ack", env.msg_id, ref, Ack(ref=ref))
+            one = item_envelope(env, "ack", env.msg_id, ref, construct(Ack, ref=ref))
             pending = self._forget(ref)
             try:
                 if pending is not None:
