@@ -274,3 +274,10 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+def os_error(exc: OSError) -> str:
+    """`path: reason` of an OSError, without the errno noise: the one line a CLI prints
+    for a dir it cannot use."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
