@@ -142,13 +142,18 @@ def _run(ns: argparse.Namespace, cfg: SystemConfig, vcfg: VenueCfg) -> int:
 
 
 def _inspect(cfg: SystemConfig, vcfg: VenueCfg, *, as_json: bool) -> int:
-    from actors.exchangesim.store import has_state, inspect
+    from actors.exchangesim.store import has_state, inspect, state_dir
 
     if not has_state(cfg.state_path, vcfg.name):
         print(f"exchangesim: no state for venue {vcfg.name!r}", file=sys.stderr)
         return EXIT_ERROR
     assert vcfg.sim is not None
-    data = inspect(cfg.state_path, vcfg.name, vcfg.sim)
+    try:
+        data = inspect(cfg.state_path, vcfg.name, vcfg.sim)
+    except OSError as exc:  # a log that is a directory, a FIFO, unreadable
+        where = state_dir(cfg.state_path, vcfg.name)
+        print(f"exchangesim: cannot read {where}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     if as_json:
         print(json.dumps(data, indent=1))
         return EXIT_OK

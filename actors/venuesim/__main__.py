@@ -141,7 +141,11 @@ def _inspect(state_dir: Path, venue: str, *, as_json: bool) -> int:
     if not (root / LOG_NAME).exists():
         print(f"venuesim: no state for venue {venue!r} in {root}", file=sys.stderr)
         return EXIT_ERROR
-    data = inspect(root)
+    try:
+        data = inspect(root)
+    except OSError as exc:  # a log that is a directory, a FIFO, unreadable
+        print(f"venuesim: cannot read {root / LOG_NAME}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     if as_json:
         print(json.dumps(data, indent=1))
     else:

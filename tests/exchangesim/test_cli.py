@@ -49,3 +49,16 @@ def test_run_in_a_dir_it_cannot_use_is_one_config_line(
     key = "state_dir" if which == "--state-dir" else "runtime_dir"
     assert err.startswith(f"exchangesim: system.{key}: cannot use it: ")
     assert "Not a directory" in err and err.count("\n") == 1
+
+
+def test_inspect_of_a_log_that_is_a_directory_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`inspect` of an exchange whose log is a directory was an IsADirectoryError
+    traceback; now one line naming the dir, exit 2."""
+    where = tmp_path / "venues" / VENUE / "exchange"
+    (where / "venue.log").mkdir(parents=True)
+    argv = ["inspect", "--config", DEMO, "--venue", VENUE, "--state-dir", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == f"exchangesim: cannot read {where}: it is a directory\n"

@@ -3,6 +3,7 @@ and its documented exit code (2: bad usage or config), never a traceback."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,20 @@ def test_run_in_a_dir_it_cannot_use_is_one_config_line(
     key = "state_dir" if which == "--state-dir" else "runtime_dir"
     assert err.startswith(f"venuesim: system.{key}: cannot use it: ") and "Not a directory" in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("kind", ["dir", "fifo"])
+def test_inspect_of_a_log_that_is_no_file_is_one_line(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`inspect` of a venue whose log is a directory was an IsADirectoryError traceback;
+    a FIFO there hung it for good. Now: one line naming the file, exit 2."""
+    log = tmp_path / "venues" / "simA" / "venue.log"
+    log.parent.mkdir(parents=True)
+    if kind == "dir":
+        log.mkdir()
+    else:
+        os.mkfifo(log)
+    assert main(["inspect", "--state-dir", str(tmp_path), "--venue", "simA"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"venuesim: cannot read {log}: ") and err.count("\n") == 1
