@@ -15,7 +15,8 @@
         timestamps_us, garble_events, html_answer, clear
 
 Exit codes: 0 ok, 1 error (the exchange answered no, no state to inspect, or `run` while
-it already runs), 2 bad usage, config or credentials, 3 the exchange is not running.
+it already runs), 2 bad usage, config or credentials (a state or runtime dir it cannot
+use, a log that is not a regular file), 3 the exchange is not running.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@
         swallow_cancels, clear
 
 Exit codes: 0 ok, 1 error (the venue answered no, no state to inspect, or `run` while the
-venue already runs), 2 bad usage or config, 3 the venue is not running.
+venue already runs), 2 bad usage or config (a state or runtime dir it cannot use, a log
+that is not a regular file), 3 the venue is not running.
 """
 
 from __future__ import annotations
