@@ -58,6 +58,7 @@ Every function takes the dir it is relative to; none touches the disk but
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -271,6 +272,23 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
             raise OSError("not a regular file (a pipe, a FIFO or a device)")
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def regular_opener(path: str, flags: int) -> int:
+    """`open(path, opener=regular_opener)`: `open_regular`'s refusal (a FIFO is not waited
+    on, a device not read) for a file object that keeps its name; the OSError names `path`."""
+    fd = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise OSError(errno.EISDIR, "it is a directory", path)
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file (a pipe, a FIFO or a device)", path)
+        os.set_blocking(fd, True)
+        return fd
     except BaseException:
         os.close(fd)
         raise
