@@ -7,10 +7,13 @@ the `exec` spawn mode and the way to run an actor by hand.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+import zmq
 
 from actors.runtime.actor import ActorArgs
 from actors.runtime.process import ACTOR_KINDS, run_actor
@@ -86,6 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_actor(args)
     except ConfigError as exc:  # run by hand with a config that does not load: one line
         print(f"{args.actor_id}: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except zmq.ZMQError as exc:  # by hand before a supervisor made the runtime dir: the ipc
+        if exc.errno != errno.ENOENT:  # bind found no dir (a ZMQError traceback, exit 1)
+            raise
+        print(f"{args.actor_id}: config error: system.runtime_dir: {exc.strerror}", file=sys.stderr)
         return EXIT_CONFIG
 
 

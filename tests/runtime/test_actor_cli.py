@@ -3,11 +3,18 @@ arguments: one line and exit 2, not a traceback."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from actors.__main__ import main, parse_args, to_argv
 from actors.runtime.actor import ActorArgs
+from tests.helpers import REPO_ROOT
 
+DEMO = str(REPO_ROOT / "deploy" / "config" / "demo.toml")
 BASE = ["--kind", "risk", "--id", "risk", "--epoch", "1"]
 
 
@@ -33,3 +40,22 @@ def test_the_exec_spawns_argv_round_trips() -> None:
     args = ActorArgs(actor_id="risk", kind="risk", epoch=3, config_path="c.toml",
                      extra={"seed": 7})  # fmt: skip
     assert parse_args(to_argv(args)) == args
+
+
+def test_a_runtime_dir_that_does_not_exist_is_one_line(short_tmp: Path) -> None:
+    """Run by hand before any supervisor made `system.runtime_dir`, the actor's bind ended
+    in a ZMQError traceback ('No such file or directory for ipc path'), exit 1; now one
+    line naming the key, exit 2. A child process: run_actor sets the umask, the dumpable
+    flag and the parent-death signal of the process it runs in."""
+    missing = short_tmp / "none" / "rt"
+    argv = [*BASE, "--config", DEMO, "--state-dir", str(short_tmp / "st"),
+            "--runtime-dir", str(missing)]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "actors", *argv], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, cwd=REPO_ROOT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    line = "risk: config error: system.runtime_dir: No such file or directory for ipc path"
+    line = f'{line} "{missing}/'
+    assert done.stderr.startswith(line) and done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr and not missing.exists()
