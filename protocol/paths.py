@@ -294,6 +294,13 @@ def regular_opener(path: str, flags: int) -> int:
         raise
 
 
+def read_regular(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of `path` if it is a regular file (`regular_opener`): a FIFO in a state
+    file's place is an OSError naming it, not an open() that waits for a writer for good."""
+    with open(path, "rb", opener=regular_opener) as fh:
+        return fh.read()
+
+
 def os_error(exc: OSError) -> str:
     """`path: reason` of an OSError, without the errno noise: the one line a CLI prints
     for a dir it cannot use."""
