@@ -12,6 +12,7 @@ from actors.venuesim.__main__ import main
 from tests.helpers import REPO_ROOT
 
 DEMO = str(REPO_ROOT / "deploy" / "config" / "demo.toml")
+NOT_REGULAR = "not a regular file (a pipe, a FIFO or a device)"
 
 
 @pytest.mark.parametrize("timeout", ["nan", "inf", "1e308", "-1", "0"])
@@ -63,3 +64,18 @@ def test_inspect_of_a_log_that_is_no_file_is_one_line(
     assert main(["inspect", "--state-dir", str(tmp_path), "--venue", "simA"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"venuesim: cannot read {log}: ") and err.count("\n") == 1
+
+
+def test_run_on_a_log_that_is_no_file_names_the_file(
+    short_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run` with a FIFO in the venue log's place said only 'system.state_dir: cannot use
+    it: not a regular file (...)', not which of the dir's files; now the line names it."""
+    log = short_tmp / "st" / "venues" / "simA" / "venue.log"
+    log.parent.mkdir(parents=True)
+    os.mkfifo(log)
+    argv = ["run", "--config", DEMO, "--venue", "simA", "--state-dir", str(short_tmp / "st"),
+            "--runtime-dir", str(short_tmp / "rt")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == f"venuesim: system.state_dir: cannot use it: {log}: {NOT_REGULAR}\n"
