@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 # package imports structlog) and the fork server's start (supervisor/forkserver_fork.py)
 from protocol import start_env
 from protocol.cli_seconds import deadline_s
-from protocol.paths import PRIVATE_UMASK
+from protocol.paths import PRIVATE_UMASK, os_error
 
 if TYPE_CHECKING:
     from protocol.config import SystemConfig
@@ -228,14 +228,8 @@ def _main(ns: argparse.Namespace) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
         return 0
     except OSError as exc:  # the environment (a state dir under a file, no permission)
-        print(f"tradepulse {ns.cmd}: {_os_error(exc)}", file=sys.stderr)
+        print(f"tradepulse {ns.cmd}: {os_error(exc)}", file=sys.stderr)
         return EXIT_FAILURE
-
-
-def _os_error(exc: OSError) -> str:
-    """`path: reason` of an OSError, without the errno noise."""
-    where = f"{exc.filename}: " if exc.filename else ""
-    return f"{where}{exc.strerror or exc}"
 
 
 def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
@@ -256,11 +250,11 @@ def _run(cfg: SystemConfig, ns: argparse.Namespace) -> int:
         try:
             lock_state_dir(cfg)  # held (fd kept open) for the life of this process
         except OSError as exc:  # under a regular file, on a read-only file system...
-            raise ConfigError("system.state_dir", f"cannot use it: {_os_error(exc)}") from None
+            raise ConfigError("system.state_dir", f"cannot use it: {os_error(exc)}") from None
         try:
             prepare_runtime_dir(cfg)  # before anything imports prometheus_client
         except OSError as exc:
-            raise ConfigError("system.runtime_dir", f"cannot use it: {_os_error(exc)}") from None
+            raise ConfigError("system.runtime_dir", f"cannot use it: {os_error(exc)}") from None
         # before anything starts (a cold start's archive included); the bind itself
         # still says the same if the port is taken in between (host.start_metrics_server)
         if cfg.metrics.port and (problem := port_problem(cfg.metrics.host, cfg.metrics.port)):

@@ -7,12 +7,18 @@ the `exec` spawn mode and the way to run an actor by hand.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
+
+import zmq
 
 from actors.runtime.actor import ActorArgs
 from actors.runtime.process import ACTOR_KINDS, run_actor
+from actors.supervisor.exit_codes import EXIT_CONFIG
+from protocol.exceptions import ConfigError
 
 
 def parse_args(argv: Sequence[str] | None = None) -> ActorArgs:
@@ -28,7 +34,7 @@ def parse_args(argv: Sequence[str] | None = None) -> ActorArgs:
     p.add_argument("--cold", action="store_true")
     p.add_argument("--supervisor-pid", type=int)
     p.add_argument("--host-group")
-    p.add_argument("--extra", default="{}", help="JSON object of extra settings")
+    p.add_argument("--extra", type=_json_object, default={}, help="JSON object of extra settings")
     ns = p.parse_args(argv)
     return ActorArgs(
         actor_id=ns.actor_id,
@@ -42,8 +48,19 @@ def parse_args(argv: Sequence[str] | None = None) -> ActorArgs:
         venue=ns.venue,
         supervisor_pid=ns.supervisor_pid,
         host_group=ns.host_group,
-        extra=json.loads(ns.extra),
+        extra=ns.extra,
     )
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """argparse `type=`: `--extra` as a JSON object ('{bad' or '[1]' was a traceback)."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"not JSON of an object: {text!r}")
+    return value
 
 
 def to_argv(args: ActorArgs) -> list[str]:
@@ -67,7 +84,17 @@ def to_argv(args: ActorArgs) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_actor(parse_args(argv))
+    args = parse_args(argv)
+    try:
+        return run_actor(args)
+    except ConfigError as exc:  # run by hand with a config that does not load: one line
+        print(f"{args.actor_id}: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except zmq.ZMQError as exc:  # by hand before a supervisor made the runtime dir: the ipc
+        if exc.errno != errno.ENOENT:  # bind found no dir (a ZMQError traceback, exit 1)
+            raise
+        print(f"{args.actor_id}: config error: system.runtime_dir: {exc.strerror}", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 if __name__ == "__main__":

@@ -16,7 +16,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from protocol.domain import MAX_REASON_CHARS, ClientId, Msg
 from protocol.exceptions import ProtocolError
@@ -29,7 +36,21 @@ class _Cmd(Msg):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
-Reason = Annotated[str, Field(max_length=MAX_REASON_CHARS)]
+_CONTROL_CHARS = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], "\ufffd") | {
+    ord(c): " "
+    for c in "\t\n\v\f\r"  # a space: a reason of newlines is still blank
+}
+
+
+def _printable(text: str) -> str:
+    """An operator's reason with a line break as a space, any other control character (an
+    escape sequence) as U+FFFD: the reason is kept, never refused (an engage is not refused
+    for its text), but it no longer breaks the lines of `status` or drives the terminal of
+    whoever reads it (`\x1b[2J` cleared it). One for one: the length bound holds."""
+    return text.translate(_CONTROL_CHARS)
+
+
+Reason = Annotated[str, Field(max_length=MAX_REASON_CHARS), AfterValidator(_printable)]
 
 
 class Status(_Cmd):

@@ -413,11 +413,19 @@ def load_config(
     return cfg
 
 
+MAX_CONFIG_BYTES = 16 * 2**20  # a config is a few KB (demo.toml: 2 KB): more is the wrong file
+
+
 def _read_toml(p: Path) -> dict[str, object]:
     """The TOML document of `p`; a `ConfigError` for a file that is missing, not UTF-8, not
-    TOML, or nested deeper than the parser's recursion (tomllib recurses per level)."""
+    TOML, nested deeper than the parser's recursion (tomllib recurses per level), or too
+    big to be a config (`--config` of a 4 GB log file took ~9 GB to refuse, next to the
+    OMS; one file is read whole, decoded and parsed)."""
     try:
         with paths.open_regular(p) as fh:
+            if (size := os.fstat(fh.fileno()).st_size) > MAX_CONFIG_BYTES:
+                limit = f"{MAX_CONFIG_BYTES // 2**20} MiB"
+                raise ConfigError("config", f"{p}: {size} bytes, not a config (at most {limit})")
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError("config", f"file not found: {p}") from None

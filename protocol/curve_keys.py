@@ -46,13 +46,17 @@ def _body(public: bytes, secret: bytes | None) -> str:
 
 def _write_new(path: Path, text: str, mode: int) -> None:
     """Create `path` with `mode` (never over an existing file: a key is not replaced by
-    accident), whatever the umask."""
+    accident), whatever the umask; removed again if it could not be written whole."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        os.fchmod(fd, mode)
-        fh.write(text)
-        fh.flush()
-        os.fsync(fd)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            os.fchmod(fd, mode)
+            fh.write(text)
+            fh.flush()
+            os.fsync(fd)
+    except BaseException:  # a full disk: not an empty or cut key left behind, ours to remove
+        path.unlink()
+        raise
 
 
 def generate(out_dir: Path, name: str) -> tuple[Path, Path]:
@@ -66,9 +70,13 @@ def generate(out_dir: Path, name: str) -> tuple[Path, Path]:
     public, secret = zmq.curve_keypair()
     now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     secret_head = _BANNER.format(now=now, what="CURVE SECRET key: keep it 0600, never copy it")
-    _write_new(sec_path, secret_head + _body(public, secret), 0o600)
     public_head = _BANNER.format(now=now, what="CURVE public key: give it to the peers")
-    _write_new(pub_path, public_head + _body(public, None), 0o644)
+    _write_new(sec_path, secret_head + _body(public, secret), 0o600)
+    try:
+        _write_new(pub_path, public_head + _body(public, None), 0o644)
+    except BaseException:  # no half pair: a secret without its public key made every
+        sec_path.unlink()  # later generate fail as "exists"
+        raise
     return pub_path, sec_path
 
 

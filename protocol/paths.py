@@ -58,6 +58,7 @@ Every function takes the dir it is relative to; none touches the disk but
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -274,3 +275,34 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+def regular_opener(path: str, flags: int) -> int:
+    """`open(path, opener=regular_opener)`: `open_regular`'s refusal (a FIFO is not waited
+    on, a device not read) for a file object that keeps its name; the OSError names `path`."""
+    fd = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise OSError(errno.EISDIR, "it is a directory", path)
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file (a pipe, a FIFO or a device)", path)
+        os.set_blocking(fd, True)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of `path` if it is a regular file (`regular_opener`): a FIFO in a state
+    file's place is an OSError naming it, not an open() that waits for a writer for good."""
+    with open(path, "rb", opener=regular_opener) as fh:
+        return fh.read()
+
+
+def os_error(exc: OSError) -> str:
+    """`path: reason` of an OSError, without the errno noise: the one line a CLI prints
+    for a dir it cannot use."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"

@@ -15,7 +15,8 @@
         timestamps_us, garble_events, html_answer, clear
 
 Exit codes: 0 ok, 1 error (the exchange answered no, no state to inspect, or `run` while
-it already runs), 2 bad usage, config or credentials, 3 the exchange is not running.
+it already runs), 2 bad usage, config or credentials (a state or runtime dir it cannot
+use, a log that is not a regular file), 3 the exchange is not running.
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from actors.exchangesim.faults import FAULT_KINDS
 from protocol import control as ctl
 from protocol.config import SystemConfig, VenueCfg, load_config
-from protocol.exceptions import StateDirLocked, TradePulseError
-from protocol.paths import PRIVATE_UMASK
+from protocol.exceptions import ConfigError, StateDirLocked, TradePulseError
+from protocol.paths import PRIVATE_UMASK, os_error
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
@@ -80,12 +82,27 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--venue", required=True)
     run.add_argument("--epoch", type=int, default=None)
     run.add_argument("--seed", type=int, default=None, help="random walk seed")
-    run.add_argument("--commission", default=None, help="commission rate (default 0.001)")
+    run.add_argument(
+        "--commission", type=_rate, default=None, help="commission rate (default 0.001)"
+    )
     ctl_p.add_argument("fault", choices=("status", *FAULT_KINDS), metavar="COMMAND")
     ctl_p.add_argument("--value")
     ctl_p.add_argument("--json", action="store_true")
     ins.add_argument("--json", action="store_true")
     return p
+
+
+def _rate(text: str) -> str:
+    """argparse `type=`: a commission rate as `[venues.sim] commission_rate` takes it, at
+    least 0 and below 1. Unchecked, "abc" was dropped for the default without a word, and
+    "-5" or "nan" were charged on every trade."""
+    try:
+        rate = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (rate.is_finite() and 0 <= rate < 1):
+        raise argparse.ArgumentTypeError(f"{text!r}: a rate is at least 0 and below 1")
+    return text
 
 
 def _run(ns: argparse.Namespace, cfg: SystemConfig, vcfg: VenueCfg) -> int:
@@ -98,8 +115,14 @@ def _run(ns: argparse.Namespace, cfg: SystemConfig, vcfg: VenueCfg) -> int:
         print(creds, file=sys.stderr)
         return EXIT_USAGE
     # fail before binding the ROUTER, which would steal the endpoint of a running exchange
-    open_store(cfg.state_path, ns.venue).close()
-    cfg.runtime_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        open_store(cfg.state_path, ns.venue).close()
+    except OSError as exc:  # under a regular file, on a read-only file system...
+        raise ConfigError("system.state_dir", f"cannot use it: {os_error(exc)}") from None
+    try:
+        cfg.runtime_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError("system.runtime_dir", f"cannot use it: {os_error(exc)}") from None
     extra: dict[str, Any] = {"standalone": True}
     if ns.seed is not None:
         extra["seed"] = ns.seed
@@ -120,13 +143,18 @@ def _run(ns: argparse.Namespace, cfg: SystemConfig, vcfg: VenueCfg) -> int:
 
 
 def _inspect(cfg: SystemConfig, vcfg: VenueCfg, *, as_json: bool) -> int:
-    from actors.exchangesim.store import has_state, inspect
+    from actors.exchangesim.store import has_state, inspect, state_dir
 
     if not has_state(cfg.state_path, vcfg.name):
         print(f"exchangesim: no state for venue {vcfg.name!r}", file=sys.stderr)
         return EXIT_ERROR
     assert vcfg.sim is not None
-    data = inspect(cfg.state_path, vcfg.name, vcfg.sim)
+    try:
+        data = inspect(cfg.state_path, vcfg.name, vcfg.sim)
+    except OSError as exc:  # a log that is a directory, a FIFO, unreadable
+        where = state_dir(cfg.state_path, vcfg.name)
+        print(f"exchangesim: cannot read {where}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     if as_json:
         print(json.dumps(data, indent=1))
         return EXIT_OK

@@ -38,6 +38,9 @@ from protocol.commands import ExchangeFaultKind
 FAULT_KINDS: tuple[str, ...] = (*get_args(ExchangeFaultKind), "clear")
 HOLD_S = 60.0  # how long a withheld answer is held (well past any client timeout)
 RETRY_AFTER_S = 1
+# a count or skew past this is a typo; unbounded, 1e23 was set and then broke the reply
+# that reports it (msgpack takes no int past 2**64)
+MAX_WHOLE = 2**31 - 1
 _COUNTS = frozenset(
     {"timeout_after_accept", "http_5xx", "rate_limit", "garble_events", "html_answer"}
 )
@@ -82,6 +85,8 @@ def parse_value(kind: str, value: Value) -> int | float | bool | None:
     if kind in _COUNTS or kind == "clock_skew_ms":
         if number != int(number):
             raise FaultError(f"{kind} takes a whole number, not {value!r}")
+        if abs(number) > MAX_WHOLE:
+            raise FaultError(f"{kind} takes at most {MAX_WHOLE} in size, not {value!r}")
         return int(number)
     return number
 

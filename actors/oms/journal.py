@@ -65,6 +65,7 @@ from actors.runtime.background import yield_cpu
 from actors.runtime.durable import fsync_dir, remove_stale_temps, write_all, write_atomic
 from actors.runtime.frames import Torn, check_frame, encode_frame, read_frames
 from protocol.exceptions import JournalCorrupt
+from protocol.paths import read_regular
 
 RECORD_MAGIC = b"TJ"
 SNAPSHOT_MAGIC = b"TS"
@@ -121,7 +122,7 @@ def _scan(path: str, data: bytes) -> tuple[list[dict[str, Any]], Torn | None]:
 
 
 def _read_snapshot(path: Path) -> dict[str, Any]:
-    data = path.read_bytes()
+    data = read_regular(path)
     checked = check_frame(data, 0, SNAPSHOT_MAGIC)
     if isinstance(checked, str):
         raise JournalCorrupt(str(path), 0, f"snapshot: {checked}")
@@ -194,7 +195,7 @@ class Journal:
         torn: TornTail | None = None
         offset = replayed = 0
         for i, seg in enumerate(live):
-            data = seg.read_bytes()
+            data = read_regular(seg)
             seg_records, bad = _scan(str(seg), data)
             records.extend(seg_records)
             offset = len(data)

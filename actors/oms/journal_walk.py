@@ -12,6 +12,7 @@ OMS deletes it, so the walk streams from there whatever the OMS does.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from contextlib import suppress
@@ -25,12 +26,27 @@ from actors.oms.journal import (
     _read_snapshot,
 )
 from protocol.exceptions import JournalCorrupt, TradePulseError
+from protocol.paths import open_regular
 
 ATTEMPTS: Final = 5
 
 
 class JournalChanged(TradePulseError):
     """The OMS wrote a snapshot during every attempt to open the journal."""
+
+
+def _open(path: Path) -> int:
+    """`path` opened for reading if it is a regular file; else an OSError naming it (a FIFO
+    in the journal's place hung `journal inspect` for good, a directory was reported as
+    '/proc/self/fd/N: Is a directory')."""
+    try:
+        fh = open_regular(path)
+    except OSError as exc:
+        if exc.filename:
+            raise
+        raise OSError(errno.EINVAL, str(exc), str(path)) from None
+    with fh:
+        return os.dup(fh.fileno())
 
 
 def _fd_path(fd: int) -> Path:
@@ -55,13 +71,13 @@ def _pin(directory: Path, fds: list[int]) -> tuple[dict[str, Any] | None, list[P
     snap_path = directory / SNAPSHOT_NAME
     snap_fd: int | None = None
     with suppress(FileNotFoundError):
-        snap_fd = os.open(snap_path, os.O_RDONLY)
+        snap_fd = _open(snap_path)
         fds.append(snap_fd)
     try:
         snap = None if snap_fd is None else _named(snap_fd, snap_path)
         _, live = _live_segments(directory, None if snap is None else snap["next_segment"])
         for seg in live:
-            fds.append(os.open(seg, os.O_RDONLY))
+            fds.append(_open(seg))
     except (FileNotFoundError, JournalCorrupt):
         if not _same(snap_fd, snap_path):
             return None

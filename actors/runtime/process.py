@@ -19,9 +19,10 @@ from protocol.paths import PRIVATE_UMASK
 # the actor's durable state is corrupt (not torn: `StateCorrupt`, e.g. `JournalCorrupt`): a
 # restart meets the same bytes, so the supervisor does not restart it (a critical one stops
 # the system, another stays DOWN until an operator restarts it); sysexits' EX_DATAERR. So is
-# a state file it cannot open (a directory in its place, not ours to read: `_UNREADABLE`)
+# a state file it cannot open (a directory in its place, not ours to read, a FIFO or a
+# device: EINVAL of `paths.regular_opener`: `_UNREADABLE`)
 EXIT_STATE_CORRUPT = 65
-_UNREADABLE = frozenset({errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR})
+_UNREADABLE = frozenset({errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.EINVAL})
 
 ACTOR_KINDS: dict[str, str] = {
     "risk": "actors.risk.actor:RiskActor",

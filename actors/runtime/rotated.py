@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from protocol.paths import regular_opener
+
 _ATTEMPTS = 5
 
 
@@ -49,7 +51,9 @@ def _open_all(paths: list[Path]) -> list[BinaryIO]:
     try:
         for path in paths:
             with contextlib.suppress(FileNotFoundError):  # rotated away since the listing
-                handles.append(open(path, "rb"))  # noqa: SIM115 - the caller closes them
+                # a FIFO (waited on for good) or a device is refused: an OSError naming it
+                fh = open(path, "rb", opener=regular_opener)  # noqa: SIM115 - the caller closes it
+                handles.append(fh)
     except BaseException:
         _close(handles)
         raise

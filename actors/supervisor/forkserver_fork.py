@@ -175,7 +175,8 @@ def _marker_fd() -> int | None:
     """The memfd `reexec` left, if this process is its re-execution (the marker is popped);
     ConfigError when /proc cannot tell (`reexec` checked that it could)."""
     value = os.environ.pop(MARKER, None)
-    if value is None or not value.isdigit():
+    # ASCII digits int() takes: "²" is a digit to isdigit, and 5000 digits are past int's
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 9:
         return None
     if start_env.memfd_readable(int(value)):
         _blank_marker()  # popped (unset): no pointer of `environ` left to its bytes

@@ -103,11 +103,17 @@ def socket_address(value: str) -> str:
 def watchdog_interval_s(environ: Mapping[str, str], pid: int) -> float | None:
     """Half of `$WATCHDOG_USEC` if the watchdog is meant for `pid`, else None."""
     usec, for_pid = environ.get("WATCHDOG_USEC", ""), environ.get("WATCHDOG_PID", "")
-    if not usec.isdigit() or int(usec) == 0:
+    if not _whole(usec) or int(usec) == 0:
         return None
-    if for_pid and (not for_pid.isdigit() or int(for_pid) != pid):
+    if for_pid and (not _whole(for_pid) or int(for_pid) != pid):
         return None
     return int(usec) / 2e6
+
+
+def _whole(text: str) -> bool:
+    """ASCII digits that `int` takes: "²" is a digit to `isdigit` (int raised ValueError,
+    and so did 5000 digits: the supervisor crashed at its start with a traceback)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 class SystemdNotify:

@@ -12,7 +12,8 @@
         swallow_cancels, clear
 
 Exit codes: 0 ok, 1 error (the venue answered no, no state to inspect, or `run` while the
-venue already runs), 2 bad usage or config, 3 the venue is not running.
+venue already runs), 2 bad usage or config (a state or runtime dir it cannot use, a log
+that is not a regular file), 3 the venue is not running.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from typing import Any
 
 from actors.venuesim.control import VenueSimUnavailable, control_request
 from actors.venuesim.faults import FAULT_KINDS
+from protocol.cli_seconds import deadline_s
 from protocol.config import SystemConfig, load_config
-from protocol.exceptions import StateDirLocked, TradePulseError
-from protocol.paths import PRIVATE_UMASK, venue_state_dir
+from protocol.exceptions import ConfigError, StateDirLocked, TradePulseError
+from protocol.paths import PRIVATE_UMASK, os_error, venue_state_dir
 from protocol.sim_config import sim_guests
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
@@ -87,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     ctl.add_argument("fault", choices=("status", *FAULT_KINDS), metavar="COMMAND")
     ctl.add_argument("--value")
     ctl.add_argument("--json", action="store_true")
-    ctl.add_argument("--timeout-s", type=float, default=5.0)
+    ctl.add_argument("--timeout-s", type=deadline_s, default=5.0)
     ins = sub.add_parser("inspect", help="print the venue's persisted state")
     ins.add_argument("--state-dir", required=True)
     ins.add_argument("--venue", required=True)
@@ -104,9 +106,15 @@ def _run(ns: argparse.Namespace, cfg: SystemConfig) -> int:
     from actors.venuesim.store import SimStore
 
     # fail before binding the ROUTER, which would steal the endpoint of a running venue
-    for venue in (ns.venue, *sim_guests(cfg.venues, ns.venue)):  # and those it runs
-        SimStore.open(venue_state_dir(cfg.state_path, venue)).close()
-    cfg.runtime_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        for venue in (ns.venue, *sim_guests(cfg.venues, ns.venue)):  # and those it runs
+            SimStore.open(venue_state_dir(cfg.state_path, venue)).close()
+    except OSError as exc:  # under a regular file, on a read-only file system...
+        raise ConfigError("system.state_dir", f"cannot use it: {os_error(exc)}") from None
+    try:
+        cfg.runtime_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError("system.runtime_dir", f"cannot use it: {os_error(exc)}") from None
     extra: dict[str, Any] = {"standalone": True}
     if ns.seed is not None:
         extra["seed"] = ns.seed
@@ -134,7 +142,11 @@ def _inspect(state_dir: Path, venue: str, *, as_json: bool) -> int:
     if not (root / LOG_NAME).exists():
         print(f"venuesim: no state for venue {venue!r} in {root}", file=sys.stderr)
         return EXIT_ERROR
-    data = inspect(root)
+    try:
+        data = inspect(root)
+    except OSError as exc:  # a log that is a directory, a FIFO, unreadable
+        print(f"venuesim: cannot read {root / LOG_NAME}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     if as_json:
         print(json.dumps(data, indent=1))
     else:

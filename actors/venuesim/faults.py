@@ -40,6 +40,9 @@ _COUNTS = frozenset({"reject_next", "disconnect_after", "swallow_fills", "swallo
 _TRUE = frozenset({"1", "on", "true", "yes", "y"})
 _FALSE = frozenset({"0", "off", "false", "no", "n"})
 REJECT_TEXT = "rejected by fault injection"
+# a count above this is a typo; unbounded, 1e23 was set and then broke the reply that
+# reports it (msgpack takes no int past 2**64: "unexpected reply type", exit 3)
+MAX_COUNT = 2**31 - 1
 _SWALLOWED = {"F": "swallow_fills", "4": "swallow_cancels"}  # ExecType -> fault
 
 Value = str | int | float | bool | None
@@ -72,6 +75,8 @@ def parse_value(kind: str, value: Value) -> float | int | bool | None:
     if kind in _COUNTS:
         if number != int(number):
             raise FaultError(f"{kind} takes a whole count, not {value!r}")
+        if number > MAX_COUNT:
+            raise FaultError(f"{kind} takes a count of at most {MAX_COUNT}, not {value!r}")
         return int(number)
     return number
 

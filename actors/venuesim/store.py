@@ -36,6 +36,7 @@ from actors.venuesim.ledger import Ledger
 from actors.venuesim.model import ExecEvent
 from actors.venuesim.orders import Record, dec_str
 from protocol.exceptions import JournalCorrupt, StateDirLocked
+from protocol.paths import read_regular
 
 LOG_NAME = "venue.log"
 LOCK_NAME = "venue.lock"
@@ -54,9 +55,10 @@ class LogScan:
 
 
 def read_log(path: Path) -> LogScan:
-    """Every intact transaction of the log at `path` (missing file: none)."""
+    """Every intact transaction of the log at `path` (missing file: none). A log that is
+    not a regular file is an OSError: a FIFO hung `inspect`, /dev/zero filled memory."""
     try:
-        data = path.read_bytes()
+        data = read_regular(path)  # its OSError names the file (a FIFO in a dir of several)
     except FileNotFoundError:
         return LogScan([], 0, 0)
     txns: list[Txn] = []

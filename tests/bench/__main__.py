@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 import tests.bench as package
+from protocol.paths import os_error
 from tests.bench._stats import precompile
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -56,6 +57,22 @@ def merge_results(path: Path, new: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def unwritable(path: Path) -> str | None:
+    """Why the results could not be written to `path`, checked before any section runs:
+    a directory, a parent that cannot be made, a file system that takes no file. Found
+    at the end instead, the run's results (minutes of it) were lost in a traceback."""
+    if path.is_dir():
+        return f"{path} is a directory"
+    tmp = path.with_suffix(".json.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.touch()
+        tmp.unlink()
+    except OSError as exc:
+        return f"cannot write {path}: {os_error(exc)}"
+    return None
+
+
 def _default_summary(result: dict[str, Any]) -> list[str]:
     return [f"{k}: {json.dumps(v, default=str)}" for k, v in result.items()]
 
@@ -78,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [n for n in wanted if n not in sections]
     if unknown:
         print(f"unknown section(s) {unknown}; sections: {', '.join(sections)}", file=sys.stderr)
+        return 2
+    if (why := unwritable(ns.out)) is not None:
+        print(f"--out: {why}", file=sys.stderr)
         return 2
     precompile()
     results: dict[str, Any] = {}

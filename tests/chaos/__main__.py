@@ -18,6 +18,7 @@ Exit code 0 when the run is valid, 1 when an invariant was violated (or the harn
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 
@@ -32,15 +33,17 @@ from tests.chaos.report import summary_text
 def build_parser() -> argparse.ArgumentParser:
     d = ChaosOptions()
     p = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__.split("\n\n")[0])
-    p.add_argument("--duration-s", type=float, default=d.duration_s, help="load duration")
+    p.add_argument("--duration-s", type=_positive, default=d.duration_s, help="load duration")
     p.add_argument(
         "--seed", type=int, default=d.seed, help="reproduces the load and fault schedule"
     )
-    p.add_argument("--clients", type=int, default=d.clients, help="load client processes")
-    p.add_argument("--rate", type=float, default=d.rate_per_s, help="operations/s over all clients")
+    p.add_argument("--clients", type=_count, default=d.clients, help="load client processes")
+    p.add_argument(
+        "--rate", type=_positive, default=d.rate_per_s, help="operations/s over all clients"
+    )
     p.add_argument(
         "--fault-interval-s",
-        type=float,
+        type=_non_negative,
         default=d.fault_interval_s,
         help="mean gap between faults (0: no faults)",
     )
@@ -51,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--kill-switch-at-s",
-        type=float,
+        type=_non_negative,
         default=None,
         help="the nemesis engages the kill-switch this long into the run",
     )
@@ -86,13 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-sweep", action="store_true", help="leave open orders resting at the end")
     p.add_argument(
         "--reconcile-every-s",
-        type=float,
+        type=_non_negative,
         default=d.reconcile_every_s,
         help="run an operator reconciliation pass (each venue in turn) this often all through "
         "the load: reconciliation under full load (0: off)",
     )
-    p.add_argument("--recovery-timeout-s", type=float, default=d.recovery_timeout_s)
-    p.add_argument("--settle-timeout-s", type=float, default=d.settle_timeout_s)
+    p.add_argument("--recovery-timeout-s", type=_positive, default=d.recovery_timeout_s)
+    p.add_argument("--settle-timeout-s", type=_positive, default=d.settle_timeout_s)
     p.add_argument(
         "--log-level", default=d.log_level, choices=["debug", "info", "warning", "error"]
     )
@@ -102,6 +105,34 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the JSON report instead of the summary"
     )
     return p
+
+
+def _number(text: str, *, zero: bool) -> float:
+    """A finite number above 0 (or at 0, `zero`). Unchecked, `--clients 0` or `--rate 0`
+    divided by zero, and a negative or NaN duration or interval ran, after the system's
+    start, into a run reported as an invariant violation (exit 1), not a usage error."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and (value > 0 or (zero and value == 0))):
+        raise argparse.ArgumentTypeError(f"{text!r}: a finite number {'>=' if zero else '>'} 0")
+    return value
+
+
+def _positive(text: str) -> float:
+    return _number(text, zero=False)
+
+
+def _non_negative(text: str) -> float:
+    return _number(text, zero=True)
+
+
+def _count(text: str) -> int:
+    value = _positive(text)
+    if value != int(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number > 0")
+    return int(value)
 
 
 def _balances(text: str) -> dict[str, str]:
@@ -120,7 +151,10 @@ def _balances(text: str) -> dict[str, str]:
 
 
 def options_from_args(ns: argparse.Namespace) -> ChaosOptions:
-    mix = parse_mix(ns.mix)
+    try:
+        mix = parse_mix(ns.mix)
+    except ValueError as exc:
+        raise ValueError(f"--mix: {exc}") from None
     unknown = sorted(set(ns.minimal_dialect) - set(ChaosOptions().venues))
     if unknown:
         raise ValueError(f"--minimal-dialect: no venue {', '.join(unknown)}")

@@ -43,6 +43,7 @@ schedule it drew before they existed).
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import signal
@@ -132,9 +133,12 @@ def parse_mix(text: str) -> dict[str, float]:
         kind, _, weight = part.strip().partition("=")
         if kind not in ALL_FAULTS:
             raise ValueError(f"unknown fault kind {kind!r}; kinds: {', '.join(ALL_FAULTS)}")
-        mix[kind] = float(weight) if weight else 1.0
-        if mix[kind] < 0:
-            raise ValueError(f"negative weight for {kind}")
+        try:
+            mix[kind] = float(weight) if weight else 1.0
+        except ValueError:
+            raise ValueError(f"weight of {kind} is not a number: {weight!r}") from None
+        if not 0 <= mix[kind] < math.inf:  # NaN or inf: a run whose faults are all one kind
+            raise ValueError(f"weight of {kind} is not a finite number >= 0: {weight!r}")
     if not any(mix.values()):
         raise ValueError("every weight is zero")
     return mix

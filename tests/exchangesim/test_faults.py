@@ -173,6 +173,8 @@ def test_fault_values_are_validated_and_clear_resets() -> None:
         ("delay_trade_events_ms", "nan"),
         ("duplicate_trade_events", "maybe"),
         ("nope", 1),
+        ("http_5xx", "1e23"),  # past what the reply that reports it can carry
+        ("clock_skew_ms", "-1e23"),
     ]:
         with pytest.raises(FaultError):
             parse_value(kind, value)

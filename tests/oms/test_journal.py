@@ -17,6 +17,7 @@ from actors.oms.journal import (
     segment_name,
 )
 from actors.runtime.frames import HEADER_SIZE, encode_frame
+from actors.runtime.process import unreadable
 from protocol.exceptions import JournalCorrupt
 
 
@@ -343,3 +344,21 @@ def test_background_snapshot_child_runs_at_the_lowest_cpu_priority(tmp_path: Pat
     reopened.close()
     assert recovery.snapshot == {"child_nice": max(parent_nice, 10)}
     assert os.nice(0) == parent_nice
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("name", [segment_name(1), SNAPSHOT_NAME])
+def test_a_fifo_in_place_of_a_journal_file_is_unreadable_state_not_waited_on(
+    tmp_path: Path, name: str
+) -> None:
+    """A FIFO in the journal dir (a segment's or the snapshot's name) blocked the OMS's
+    start in open() for good, with no writer ever coming; now it is refused at once as an
+    unreadable state file (exit 65: the same start meets it again)."""
+    _write(tmp_path, _records(2))
+    (tmp_path / name).unlink(missing_ok=True)
+    os.mkfifo(tmp_path / name)
+    with pytest.raises(OSError) as info:
+        Journal.open(tmp_path)
+    bad = unreadable(info.value, tmp_path)
+    assert bad is not None and bad.path == str(tmp_path / name)
+    assert str(bad).endswith("unreadable: not a regular file (a pipe, a FIFO or a device)")

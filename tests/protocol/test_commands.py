@@ -71,6 +71,7 @@ def test_parse_command_builds_the_model_by_name() -> None:
         ("intake", {"action": "pause", "reason": "  "}, "a pause needs a reason"),
         ("kill-switch", {"action": "reset"}, "a reset needs a reason (--reason)"),
         ("kill-switch", {"action": "reset", "reason": " "}, "a reset needs a reason"),
+        ("kill-switch", {"action": "reset", "reason": "\r\n"}, "a reset needs a reason"),
         ("stop", {}, "stop: 'actor': Field required"),
     ],
 )
@@ -80,6 +81,16 @@ def test_an_unknown_command_or_bad_argument_is_a_protocol_error(
     with pytest.raises(ProtocolError) as info:
         parse_command(name, args)
     assert says in str(info.value)
+
+
+def test_a_reason_with_control_characters_is_kept_printable_never_refused() -> None:
+    """A pasted newline split the REASON column of `status` over lines, and an escape
+    sequence in a reason (`\x1b[2J`) drove the terminal of every operator who ran `status`:
+    a line break is a space, any other control character U+FFFD; an engage still goes."""
+    engage = parse_command("kill-switch", {"action": "engage", "reason": "feed\ndown\x1b[2J\x9b"})
+    assert engage == KillSwitch(action="engage", reason="feed down\ufffd[2J\ufffd")
+    pause = parse_command("intake", {"action": "pause", "reason": "a\tb"})
+    assert pause.reason == "a b"  # type: ignore[union-attr]
 
 
 def test_decoding_a_request_with_an_unknown_command_is_a_protocol_error() -> None:

@@ -3,6 +3,7 @@ whose secret file is the owner's alone, and a secret file open to others is refu
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 import zmq.auth
 
+from protocol import curve_keys
 from protocol.curve_keys import generate, load_public, load_secret
 from protocol.exceptions import ConfigError
 from tests.helpers import SUPERVISOR, run_python
@@ -67,3 +69,26 @@ def test_cli_generates_without_a_config_and_refuses_a_bad_name(tmp_path: Path) -
     assert again.returncode == 1 and "never overwritten" in again.stderr
     bad = run_python([str(SUPERVISOR), "keys", "generate", "--out", str(out), "--name", "../x"])
     assert bad.returncode == 1 and "--name" in bad.stderr
+
+
+@pytest.mark.parametrize("failing_write", [1, 2])
+def test_generate_on_a_full_disk_leaves_no_half_pair(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing_write: int
+) -> None:
+    """A write that fails (ENOSPC at the secret's or the public key's fsync) removes what
+    was created: a secret left without its public key (or an empty one) made every later
+    `keys generate` fail as "exists (a key is never overwritten)"."""
+    real_fsync, calls = os.fsync, []
+
+    def fsync(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == failing_write:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(curve_keys.os, "fsync", fsync)
+    with pytest.raises(OSError, match="No space left"):
+        generate(tmp_path, "core")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(curve_keys.os, "fsync", real_fsync)
+    assert generate(tmp_path, "core")  # the space freed: the pair is made

@@ -11,7 +11,9 @@ import pytest
 from actors.runtime.process import unreadable
 
 
-@pytest.mark.parametrize("code", [errno.EISDIR, errno.EACCES, errno.EPERM, errno.ENOTDIR])
+@pytest.mark.parametrize(
+    "code", [errno.EISDIR, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EINVAL]
+)
 def test_a_state_file_that_cannot_be_opened_is_refused(tmp_path: Path, code: int) -> None:
     path = tmp_path / "fix" / "simA" / "outbox.log"
     bad = unreadable(OSError(code, "nope", str(path)), tmp_path)

@@ -89,6 +89,17 @@ def test_a_marker_that_names_no_memfd_of_ours_is_ignored(monkeypatch: pytest.Mon
     assert ff.MARKER not in os.environ
 
 
+@pytest.mark.parametrize("junk", ["²", "9" * 5000])
+def test_a_marker_that_is_no_number_int_takes_is_ignored(
+    monkeypatch: pytest.MonkeyPatch, junk: str
+) -> None:
+    """A marker variable of junk: "²" (a digit to `str.isdigit`) or 5000 digits made
+    `int()` raise, and `run` ended in a ValueError traceback, exit 1, before its start."""
+    monkeypatch.setenv(ff.MARKER, junk)
+    assert ff._marker_fd() is None
+    assert ff.MARKER not in os.environ
+
+
 def test_a_forked_child_is_polled_waited_and_killed_like_a_popen() -> None:
     """poll is None while it runs; kill, then wait gives -SIGKILL; a child some other
     waitpid reaped first reads as exited (-1), never raises."""

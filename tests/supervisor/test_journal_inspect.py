@@ -165,6 +165,27 @@ def test_a_corrupt_journal_prints_what_precedes_it_and_exits_1(
     assert err.count("\n") == 1 and "corrupt at offset" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("kind", ["fifo", "dir"])
+def test_a_segment_that_is_not_a_regular_file_is_named_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """A FIFO in a segment's place hung `journal inspect` for good; a directory there was
+    reported as '/proc/self/fd/N: Is a directory'. Now one line naming the file, exit 2."""
+    _write_journal(tmp_path / "state")
+    seg = Path(list(inspect(tmp_path / "state/oms"))[-1]["file"])
+    seg.unlink()
+    if kind == "fifo":
+        os.mkfifo(seg)
+    else:
+        seg.mkdir()
+    code, out, err = _cli(tmp_path, capsys)
+    assert (code, out) == (2, "no records match\n")
+    why = (
+        "not a regular file (a pipe, a FIFO or a device)" if kind == "fifo" else "it is a directory"
+    )
+    assert err == f"tradepulse journal inspect: cannot read {seg.parent}: {seg}: {why}\n"
+
+
 @pytest.mark.parametrize("as_json", [False, True])
 def test_a_journal_that_changed_at_every_try_says_run_again_and_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from actors.connector.fix import msgview
 from actors.connector.fix.msglog import LOG_NAME, MessageLog, redact
 from actors.supervisor import postmortem
@@ -57,6 +59,17 @@ def test_a_rotation_while_the_fix_log_is_read_loses_no_file(tmp_path: Path) -> N
     (tmp_path / LOG_NAME).write_bytes(b"")
     texts = [e.raw.split(b"\x0158=")[1] for e in [first, *entries]]
     assert texts == [b"one\x01", b"two\x01"]
+
+
+def test_a_log_file_that_is_a_fifo_is_refused_by_name_not_waited_on(tmp_path: Path) -> None:
+    """A FIFO among the FIX message log's files hung `fix log` (and the bundle, among the
+    log files) in open() for good: an OSError naming it now, at once."""
+    (tmp_path / LOG_NAME).write_bytes(b"")
+    os.mkfifo(tmp_path / f"{LOG_NAME}.1")
+    with pytest.raises(OSError) as info:
+        list(msgview.entries(tmp_path))
+    assert info.value.filename == str(tmp_path / f"{LOG_NAME}.1")
+    assert info.value.strerror == "not a regular file (a pipe, a FIFO or a device)"
 
 
 def test_the_first_line_after_a_restart_is_not_glued_to_a_torn_last_line(

@@ -205,6 +205,30 @@ def test_postmortem_out_in_a_missing_directory_is_a_usage_error(tmp_path: Path) 
     ]
 
 
+@pytest.mark.parametrize("kind", ["file", "fifo"])
+def test_postmortem_out_that_exists_is_refused_and_left_as_it_was(
+    tmp_path: Path, kind: str
+) -> None:
+    """`--out deploy/config/production.toml` (a completion gone wrong) replaced the config
+    with the bundle, exit 0; a FIFO there was replaced too. Now: exit 2, nothing written."""
+    (tmp_path / "state").mkdir()
+    out = tmp_path / "production.toml"
+    if kind == "file":
+        out.write_text("[system]\n")
+    else:
+        os.mkfifo(out)
+    done = _postmortem(tmp_path / "state", out)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"tradepulse postmortem: --out {out} exists: not overwritten (name a new file)"
+    ]
+    if kind == "file":
+        assert out.read_text() == "[system]\n"
+    else:
+        assert stat.S_ISFIFO(out.lstat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["production.toml", "state"]
+
+
 def test_record_time_is_the_records_ts_or_its_orders_last_update() -> None:
     assert postmortem.record_time({"data": {"kind": "event", "ts_ns": 2_000_000_000}}) == 2.0
     order = {"ts_created_ns": 1_000_000_000, "ts_updated_ns": 3_000_000_000}

@@ -122,6 +122,9 @@ def test_socket_address_maps_at_to_the_abstract_namespace() -> None:
         ({"WATCHDOG_USEC": "2000000", "WATCHDOG_PID": "1"}, None),  # meant for another pid
         ({"WATCHDOG_USEC": "0"}, None),
         ({"WATCHDOG_USEC": "soon"}, None),
+        ({"WATCHDOG_USEC": "²"}, None),  # a digit to str.isdigit, not to int
+        ({"WATCHDOG_USEC": "9" * 5000}, None),  # past int's digit limit
+        ({"WATCHDOG_USEC": "2000000", "WATCHDOG_PID": "²"}, None),
         ({}, None),
     ],
 )

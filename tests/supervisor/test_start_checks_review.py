@@ -110,6 +110,18 @@ def test_a_config_path_that_is_a_directory_is_named_a_directory(tmp_path: Path) 
     assert "directory" in str(info.value).lower(), str(info.value)
 
 
+def test_a_config_path_too_big_to_be_a_config_is_refused_unread(tmp_path: Path) -> None:
+    """`--config` of a multi-GB file (a log, a core dump) was read whole, decoded and parsed
+    before the refusal: ~2 bytes of memory per byte, on the host of the OMS. Now its size
+    is the refusal, at once (a sparse file: nothing of it is read)."""
+    big = tmp_path / "supervisor.log"
+    with big.open("wb") as fh:
+        fh.truncate(64 * 2**30)  # sparse: 64 GiB in size, no blocks
+    with pytest.raises(ConfigError) as info:
+        load_config(big)
+    assert str(info.value).endswith(f"{big}: {64 * 2**30} bytes, not a config (at most 16 MiB)")
+
+
 def test_ctrl_c_while_a_control_command_waits_does_not_say_nothing_was_started(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -64,3 +64,27 @@ def test_a_ctrl_c_that_lands_in_a_finalizer_still_quits_the_view(
     assert Top().run(None, ns) == 0  # type: ignore[arg-type]  # the stub takes any config
     assert [c.samples for c in _Collector.made] == [2]  # no refresh after the Ctrl-C
     assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
+class _QuietCollector(_Collector):
+    def collect(self) -> Sample:
+        self.samples += 1
+        assert self.samples <= MAX_SAMPLES, "a live view on a dumb terminal: blank until q"
+        return Sample(time.monotonic(), time.time(), {"actors": [], "venues": {}})
+
+
+def test_a_dumb_terminal_gets_one_frame_not_a_blank_live_view(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On TERM=dumb (an editor's shell, a serial console) rich draws no live display: the
+    view was a blank screen until `q`. There it prints one frame (two samples), as a pipe
+    gets, and exits."""
+    monkeypatch.setattr(topview, "Collector", _QuietCollector)
+    monkeypatch.setattr(sys, "stdout", _Terminal())
+    monkeypatch.setattr(sys, "stdin", io.StringIO())  # no keys: a live view never quits
+    monkeypatch.setenv("TERM", "dumb")
+    _Collector.made.clear()
+    ns = argparse.Namespace(interval=0.01, once=False, json=False, timeout_s=10.0)
+    assert Top().run(None, ns) == 0  # type: ignore[arg-type]  # the stub takes any config
+    assert [c.samples for c in _Collector.made] == [2]
+    assert "tradepulse top" in sys.stdout.getvalue()

@@ -4,6 +4,7 @@ risk's column, `--since`/`--until` times, and the tables (a capped reply says so
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,22 @@ def test_a_bad_desk_file_is_named_with_its_line(tmp_path: Path, text: str, messa
 def test_a_missing_desk_file_is_a_desk_file_error(tmp_path: Path) -> None:
     with pytest.raises(DeskFileError, match="No such file"):
         read_desk(tmp_path / "nope.csv")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dir"])
+def test_a_desk_file_that_is_no_regular_file_is_refused_not_waited_on(
+    tmp_path: Path, kind: str
+) -> None:
+    """`--compare` of a FIFO hung the command until a writer came (and /dev/zero read
+    without end); a directory said "[Errno 21] Is a directory: '...'". Now one clear line."""
+    f = tmp_path / "desk.csv"
+    if kind == "fifo":
+        os.mkfifo(f)
+    else:
+        f.mkdir()
+    message = "not a regular file" if kind == "fifo" else "desk.csv: it is a directory$"
+    with pytest.raises(DeskFileError, match=message):
+        read_desk(f)
 
 
 def test_compare_lists_every_difference_missing_rows_included() -> None:

@@ -51,11 +51,12 @@ def test_values_are_normalised(kind: str, raw: object, expected: object) -> None
         ("swallow_fills", "many"),
         ("duplicate_exec", "sometimes"),
         ("reject_next", True),
+        ("disconnect_after", "99999999999999999999999"),  # past what a reply can carry
     ],
 )
 def test_bad_kinds_and_values_are_refused(kind: str, raw: object) -> None:
     """An unknown fault, a missing duration, a negative, infinite or non-numeric value,
-    a fractional count or a non-switch value is a FaultError, and changes nothing."""
+    a fractional or huge count or a non-switch value is a FaultError, and changes nothing."""
     faults = Faults()
     with pytest.raises(FaultError):
         faults.apply(kind, raw, now_s=0.0)  # type: ignore[arg-type]

@@ -195,12 +195,12 @@ def _show_log(cfg: SystemConfig, ns: argparse.Namespace) -> int:
         directory = paths.venue_message_log_dir(cfg.state_path, ns.venue)
     else:
         directory = paths.fix_message_log_dir(cfg.state_path, ns.venue)
-    if not log_files(directory):
-        return _fail(f"no FIX message log for venue {ns.venue!r} yet ({directory}{_on(cfg, ns)})")
-    try:
+    try:  # a usage error first: it was "no FIX message log yet", exit 1, where none was
         since = msgview.parse_since(ns.since) if ns.since else ""
     except ValueError as exc:
         return _fail(f"--since: {exc}", EXIT_CONFIG)
+    if not log_files(directory):
+        return _fail(f"no FIX message log for venue {ns.venue!r} yet ({directory}{_on(cfg, ns)})")
     found = msgview.follow(directory, since) if ns.follow else msgview.entries(directory, since)
     try:
         for entry in found:

@@ -98,7 +98,8 @@ class Journal(OperatorCommand):
         except BrokenPipeError:
             raise  # our reader left (`run`), not the journal
         except OSError as exc:  # a file became unreadable while we opened it
-            print(f"tradepulse journal inspect: cannot read {directory}: {exc}", file=sys.stderr)
+            print(f"tradepulse journal inspect: cannot read {directory}: {paths.os_error(exc)}",
+                  file=sys.stderr)  # fmt: skip
             code = EXIT_CONFIG
         if not ns.json and not shown:
             print("no records match")

@@ -19,6 +19,7 @@ from actors.supervisor.ctl import EXIT_FAILURE, EXIT_OK
 from protocol.config import SystemConfig
 from protocol.curve_keys import generate
 from protocol.link_config import GROUP_PATTERN
+from protocol.paths import os_error
 
 
 class Keys(OperatorCommand):
@@ -42,7 +43,7 @@ class Keys(OperatorCommand):
         try:
             public, secret = generate(Path(ns.out), ns.name)
         except OSError as exc:
-            print(f"tradepulse keys: {exc}", file=sys.stderr)
+            print(f"tradepulse keys: {os_error(exc)}", file=sys.stderr)
             return EXIT_FAILURE
         if ns.json:
             print(json.dumps({"public": str(public), "secret": str(secret)}))

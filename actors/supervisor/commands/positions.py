@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import sys
 import time
@@ -37,6 +38,7 @@ from protocol import commands as wire
 from protocol.config import SystemConfig
 from protocol.control import ControlUnavailable, control_request
 from protocol.messages import ControlReply
+from protocol.paths import open_regular
 
 DESK_COLUMNS = ("venue", "symbol", "qty")
 PX_PLACES, PNL_PLACES = 6, 2  # the table's decimals (`--json` keeps every digit)
@@ -49,9 +51,10 @@ class DeskFileError(ValueError):
 
 
 def read_desk(path: Path) -> dict[Key, Decimal]:
-    """(venue, symbol) -> signed qty from a desk CSV (`DESK_COLUMNS` in its header)."""
+    """(venue, symbol) -> signed qty from a desk CSV (`DESK_COLUMNS` in its header). Not a
+    regular file is refused (open_regular): a FIFO hung the command, /dev/zero never ended."""
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
+        with io.TextIOWrapper(open_regular(path), newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f, skipinitialspace=True)
             reader.fieldnames = [(n or "").strip() for n in (reader.fieldnames or [])]
             missing = [c for c in DESK_COLUMNS if c not in reader.fieldnames]
@@ -68,7 +71,9 @@ def read_desk(path: Path) -> dict[Key, Decimal]:
                     raise DeskFileError(f"{path}:{reader.line_num}: {key[0]} {key[1]} listed twice")
                 desk[key] = _qty(row["qty"], f"{path}:{reader.line_num}")
             return desk
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except OSError as exc:
+        raise DeskFileError(f"{path}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
         raise DeskFileError(f"{path}: {exc}") from None
 
 

@@ -3,12 +3,13 @@ post-mortem bundle of a time range (actors/supervisor/postmortem.py). It reads t
 dir itself, so it works whether the system runs or not (then status and metrics are listed
 as missing). `--out` a directory: the bundle is written in it under the default name.
 Exit codes: 0 written; 1 it could not be written; 2 usage (a bad time, an `--out` whose
-directory does not exist)."""
+directory does not exist, or that exists: a bundle never replaces a file)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from actors.supervisor import postmortem
 from actors.supervisor.commands.base import OperatorCommand
 from actors.supervisor.ctl import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from protocol.config import SystemConfig
+from protocol.paths import os_error
 
 
 class Postmortem(OperatorCommand):
@@ -62,12 +64,14 @@ class Postmortem(OperatorCommand):
             out = out / name
         elif not out.parent.is_dir():
             return _fail(f"--out {ns.out}: {out.parent} is not a directory", EXIT_CONFIG)
+        if os.path.lexists(out):  # a config or a FIFO was replaced by the bundle, unasked
+            return _fail(f"--out {out} exists: not overwritten (name a new file)", EXIT_CONFIG)
         try:
             manifest = postmortem.write_bundle(
                 cfg, out, since_s, until_s, ns.max_bytes, timeout_s=ns.timeout_s
             )
         except OSError as exc:
-            return _fail(f"cannot write {out}: {exc}")
+            return _fail(f"cannot write {out}: {os_error(exc)}")
         print(
             json.dumps({"out": str(out.resolve()), **manifest})
             if ns.json

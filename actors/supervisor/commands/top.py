@@ -3,9 +3,9 @@
 On a terminal: a full-screen view (rich) until `q` or Ctrl-C (or SIGTERM / SIGHUP), with
 the terminal in cbreak/no-echo mode while it runs and restored after (exit 0). If the
 system goes away meanwhile the view says NOT RUNNING and keeps asking every interval, so
-it picks a restarted system up by itself. When stdout is not a terminal (or `--once`,
-`--json`): one frame over one interval (two samples `--interval` apart, so the rates and
-CPU % are real), then exit. Nothing answering at the start: one line, exit 3 (4: the
+it picks a restarted system up by itself. When stdout is not a terminal (or a dumb one,
+or `--once`, `--json`): one frame over one interval (two samples `--interval` apart, so
+the rates and CPU % are real), then exit. Nothing answering at the start: one line, exit 3 (4: the
 control socket answered from a process that is not the supervisor, its answer not shown).
 What it shows and where it comes from: `actors.supervisor.topview`.
 """
@@ -21,6 +21,7 @@ import sys
 import termios
 import time
 import tty
+from collections.abc import Mapping
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -68,7 +69,7 @@ class Top(OperatorCommand):
 
         # a stalled supervisor must not freeze the view (or its q) for the whole --timeout-s
         collector = Collector(cfg, timeout_s=min(ns.timeout_s, max(1.0, 2 * ns.interval)))
-        if ns.once or ns.json or not sys.stdout.isatty():
+        if ns.once or ns.json or not live_terminal(sys.stdout, os.environ):
             first = collector.collect()
             if first.status is None:
                 return _unavailable(first, as_json=ns.json)
@@ -84,6 +85,13 @@ class Top(OperatorCommand):
             if first.status is None:
                 return _unavailable(first, as_json=False)
             return _live(collector, first, ns.interval, signals)
+
+
+def live_terminal(stream: TextIO, environ: Mapping[str, str]) -> bool:
+    """Whether `stream` takes the live view: a terminal, and not a dumb one (TERM dumb or
+    unknown: an editor's shell, a serial console), where rich draws no live display and
+    the view was a blank screen until `q`; there it gets the one frame of a pipe."""
+    return stream.isatty() and environ.get("TERM", "").lower() not in ("dumb", "unknown")
 
 
 def _unavailable(first: Sample, *, as_json: bool) -> int:
