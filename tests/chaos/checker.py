@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from tests.chaos.busts import check_busts
 from tests.chaos.history import Entry, summarize_submits
 from tests.chaos.sends import check_acked, check_resubmits
 
@@ -46,6 +47,7 @@ INVARIANTS = (
     "final_state_or_honest_unknown",
     "oms_equals_venue",
     "fills_applied_exactly_once",
+    "busts_applied_exactly_once",
     "positions_equal",
     "actors_up_at_end",
     "no_orphans_or_zombies",
@@ -105,6 +107,8 @@ class Observations:
     unrecovered_faults: Sequence[str] = ()  # faults after which the system never got healthy
     unexpected_exits: Sequence[str] = ()  # actor exits the nemesis did not cause (crashes)
     resubmits: Sequence[Mapping[str, Any]] = ()  # the OMS's `order_resubmitted` log events
+    # the nemesis's busts and corrections the venue carried out, in order (`tests.chaos.busts`)
+    trade_busts: Sequence[Mapping[str, Any]] = ()
 
 
 @dataclass
@@ -190,6 +194,8 @@ def check(obs: Observations) -> CheckResult:
     _check_final(inv, obs, submits, oms)
     _check_oms_vs_venue(inv, obs.oms_orders, by_head)
     _check_fills(inv, obs, oms, by_head)
+    bad = inv["busts_applied_exactly_once"]
+    check_busts(bad, obs.trade_busts, obs.venues, obs.journal, oms_by_key)
     _check_positions(inv, obs)
     _check_runtime(inv, obs)
 
@@ -207,6 +213,7 @@ def check(obs: Observations) -> CheckResult:
             v: sum(1 for r in d.get("rejects", []) if r.get("ord_rej_reason") != 6)
             for v, d in obs.venues.items()
         },
+        "trade_busts": dict(Counter(str(b["command"]) for b in obs.trade_busts)),
         "external_orders": sum(1 for o in obs.oms_orders if o.get("external")),
         "unknown_orders": status_counts.get("UNKNOWN", 0),
         "unknown_examples": [

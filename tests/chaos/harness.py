@@ -363,6 +363,7 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
         ],
         unexpected_exits=unexpected_exits(lines, faults),
         resubmits=settle.resubmits(system.lines),
+        trade_busts=[f.detail["trade_bust"] for f in faults if "trade_bust" in f.detail],
     )
     obs_kwargs.setdefault("oms_orders", [])
     obs_kwargs.setdefault("oms_positions", [])

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from actors.oms.orders import DROPPED_UNSENT
+from tests.chaos.busts import correction, recent_fills
 from tests.chaos.checker import INVARIANTS, Observations, check
 from tests.chaos.history import (
     Entry,
@@ -513,3 +514,79 @@ def test_a_duplicate_refused_in_a_possdup_copy_is_not_a_second_send() -> None:
     ]  # fmt: skip
     world["resubmits"] = [{"event": "order_resubmitted", "venue": "simA", "cl_ord_id": "r1"}]
     assert "no_inflight_resubmit" not in violations(Observations(**world))
+
+
+def _busted_world() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """a1's fill X2 (6 @ 100) busted by the nemesis at simA: the venue holds X1 alone, the
+    OMS cum 4; the journal's fills with their prices, then the bust's record."""
+    w = consistent()
+    w["oms_orders"][0] = oms_order("a1", "CANCELLED", cum="4")
+    w["oms_positions"][0]["qty"] = "4"
+    a2 = w["venues"]["simA"]["orders"][1]
+    a1 = venue_record("a1", "CANCELLED", fills=[("X1", "4", "100")])
+    w["venues"] = venues(simA=[a1, a2], simB=[])
+    w["trade_busts"] = [{"venue": "simA", "order": "a1", "exec_id": "X2", "command": "bust_trade"}]
+    journal = [
+        {
+            "kind": "record",
+            "data": {"kind": "fill", "id": "a1", "exec_id": x, "qty": q, "px": "100"},
+        }
+        for x, q in (("X1", "4"), ("X2", "6"))
+    ]
+    bust = {"kind": "trade_bust", "id": "a1", "exec_id": "H1", "ref": "X2", "qty": "6", "px": "100"}
+    return w, [*journal, {"kind": "record", "data": bust}]
+
+
+def test_a_nemesis_bust_is_judged_by_the_venue_and_the_journal() -> None:
+    """The nemesis busted X2: valid when the venue no longer has it and the journal books
+    it busted once (also read from a snapshot's `fills`); a venue still holding it, or a
+    journal without the bust (the OMS missed it), is a ``busts_applied_exactly_once``
+    violation."""
+    w, journal = _busted_world()
+    assert violations(Observations(**w, journal=journal)) == {}
+    snap = {"kind": "snapshot", "data": {"orders": [
+        {"client_order_id": "a1", "cum_qty": "4", "exec_ids": ["X1", "X2", "H1"],
+         "fills": {"X1": "4 100", "X2": ""}},
+        {"client_order_id": "a2", "cum_qty": "0", "exec_ids": [], "fills": None},
+    ]}}  # fmt: skip
+    assert violations(Observations(**w, journal=[*journal, snap])) == {}
+    missed = violations(Observations(**w, journal=journal[:2]))
+    assert missed["busts_applied_exactly_once"] == 1  # "journal books X2 as 6 100"
+    w["venues"]["simA"]["orders"][0]["fills"].append({"exec_id": "X2", "qty": "6", "px": "100"})
+    got = check(Observations(**w, journal=journal)).invariants["busts_applied_exactly_once"]
+    assert got.violations == 1 and "venue fill X2 is 6 100" in got.examples[0]
+
+
+def test_a_nemesis_correction_must_be_booked_on_the_venues_terms() -> None:
+    """X2 corrected to 6 @ 101 (price only): the journal booking it so is valid; one
+    booking other terms (a correction applied on a stale or doubled basis) is not."""
+    w, journal = _busted_world()
+    w["oms_orders"][0] = oms_order("a1", "FILLED", cum="10", avg="100.6")
+    w["oms_positions"][0]["qty"] = "10"
+    a1 = venue_record("a1", fills=[("X1", "4", "100"), ("X2", "6", "101")])
+    a1["avg_px"] = "100.6"
+    w["venues"] = venues(simA=[a1, w["venues"]["simA"]["orders"][1]], simB=[])
+    w["trade_busts"] = [{"venue": "simA", "order": "a1", "exec_id": "X2",
+                         "command": "correct_trade", "qty": "6", "px": "101"}]  # fmt: skip
+    corr = {"kind": "trade_bust", "id": "a1", "exec_id": "G1", "ref": "X2", "qty": "6",
+            "px": "100", "new_qty": "6", "new_px": "101"}  # fmt: skip
+    records = [*journal[:2], {"kind": "record", "data": corr}]
+    assert violations(Observations(**w, journal=records)) == {}
+    corr["new_px"] = "101.5"
+    got = check(Observations(**w, journal=records)).invariants["busts_applied_exactly_once"]
+    assert got.violations == 1 and "books X2 as 6 101.5" in got.examples[0]
+
+
+def test_the_nemesis_corrects_recent_fills_in_whole_units_never_qty_at_a_ledger_venue() -> None:
+    """A correction halves the fill's qty (whole units, at least one, never more than it
+    was) and moves its price by basis points; at a venue whose positions come from the
+    connector's fill ledger only the price changes (the ledger keeps no old qty)."""
+    fill = {"exec_id": "X9", "qty": "25", "px": "200.00"}
+    params = {"qty_frac": 0.5, "px_bp": -50}
+    assert correction(fill, params, qty_may_change=True) == "X9 12 199.00"
+    assert correction(fill, params, qty_may_change=False) == "X9 25 199.00"
+    one = {"exec_id": "X8", "qty": "1", "px": "10.00"}
+    assert correction(one, {"qty_frac": 0.5, "px_bp": 0}, True) == "X8 1 10.01"  # changed
+    rows = venues(simA=[venue_record("a1", fills=[("X1", "4", "100"), ("X2", "6", "100")])])
+    rows["simA"]["orders"][0]["fills"][0]["ts_ns"] = 5
+    assert [f["exec_id"] for f in recent_fills(rows["simA"], 1)] == ["X1"]  # the newest
