@@ -112,3 +112,35 @@ def test_cancel_done_at_the_venue_but_refused_on_resend_ends_cancelled() -> None
             sut.wait_event("reconcile_plan", since=since, timeout_s=10.0)
             eventually(lambda: c.get_order("lost-cxl-1").status is OrderStatus.CANCELLED, 10.0)
             assert not sut.events("reconcile_escalation", since=since)
+
+
+def test_a_bust_of_a_fill_reconciliation_counted_before_its_report_came() -> None:
+    """A live order's two fills (500 @ 100.01, 500 @ 100.02) are held back by the venue; a
+    reconciliation pass counts them from its state (one inferred fill of 1000), then the
+    venue busts the first trade while its report is still held. The held reports arrive:
+    the fills are recognised as counted, and the bust of the first takes back the 500 @
+    100.01 the venue took back: the order stays live at cum 500 @ 100.02 like the venue,
+    the position 500, nothing escalated. Before, the counted fill's terms were never kept,
+    the bust was refused (``trade_bust_unknown_fill``) and the OMS stayed at 1000."""
+    with systems() as started:
+        sut = start(started, overrides=overrides(liquidity_interval_s=60.0))
+        with client(sut) as c:
+            submit_when_open(c, VENUE, client_order_id="warm-1")
+            settle(c, sut, ["warm-1"])
+            sim_fault(sut, VENUE, "delay_exec_ms", "2000")
+            since = sut.mark()
+            submit_when_open(c, VENUE, qty="1500", price="100.02", client_order_id="race-2")
+            eventually(lambda: _venue(sut, "race-2").get("cum_qty") == "1000", 10.0)
+            reply = eventually(lambda: _judged(trigger_reconcile(sut)), 1.5)
+            assert reply.data["summary"]["apply_missed_fill"] == 1
+            first = _venue(sut, "race-2")["fills"][0]  # type: ignore[index]
+            assert (first["qty"], first["px"]) == ("500", "100.01")
+            sim_fault(sut, VENUE, "bust_trade", first["exec_id"])
+            sut.wait_event("trade_busted", 10.0, since=since, client_order_id="race-2")
+            final = settle(c, sut, ["warm-1", "race-2"])
+        order = final.oms["race-2"]
+        assert (order.status, order.cum_qty, order.avg_px) == (
+            OrderStatus.PARTIALLY_FILLED, D(500), D("100.02"))  # fmt: skip
+        assert final.oms_positions == {"AAPL": D(500)}
+        assert not sut.events("trade_bust_unknown_fill", since=since)
+        check_journal_fills(sut, final.oms)

@@ -53,8 +53,9 @@ def _reconcile(book: OrderBook, vo: VenueOrder) -> None:
 def test_late_reports_of_fills_reconciliation_inferred_count_once() -> None:
     """The venue filled 500 @ 100.01 and 500 @ 100.02 but the reports are late; the
     reconciliation applies cum 1000 @ 100.015 as one inferred fill. The two real reports
-    then are duplicates (no second count, no overfill); a later fill beyond cum 1000 is
-    applied as usual."""
+    then are duplicates (no second count, no overfill, no event) that journal only their
+    terms (``fill_fee`` without a fee: what a bust of the fill takes back); a later fill
+    beyond cum 1000 is applied as usual."""
     book = OrderBook()
     _order(book)
     _reconcile(book, _venue_view("1000", "100.015"))
@@ -62,7 +63,12 @@ def test_late_reports_of_fills_reconciliation_inferred_count_once() -> None:
     assert order is not None and order.cum_qty == D(1000)
     for report in (_fill("E1", "500", "100.01", "500"), _fill("E2", "500", "100.02", "1000")):
         out = book.apply_exec(report, 11)
-        assert (out.kind, out.records, out.escalations) == ("duplicate", (), ())
+        assert (out.kind, out.escalations) == ("duplicate", ())
+        terms = {k: out.records[0][k] for k in ("kind", "exec_id", "qty", "px")}
+        assert len(out.records) == 1 and terms == {
+            "kind": "fill_fee", "exec_id": report.exec_id, "qty": str(report.last_qty),
+            "px": str(report.last_px)}  # fmt: skip
+        assert book.apply_exec(report, 12).records == ()  # a resend: nothing again
     assert (order.cum_qty, order.avg_px) == (D(1000), D("100.015"))
     assert book.position(V, "ABC").qty == D(1000)
     later = book.apply_exec(_fill("E3", "500", "100.02", "1500"), 12)
@@ -108,8 +114,8 @@ def test_fills_of_an_adopted_order_up_to_its_adopted_cum_are_not_counted_again()
 
 
 def test_replay_of_the_journal_gives_the_same_coverage() -> None:
-    """Covered reports journal nothing: replaying the records gives the same order and
-    position, and the late reports are still duplicates after the replay."""
+    """Covered reports journal their terms alone: replaying the records gives the same
+    order and position, and the late reports are still duplicates after the replay."""
     book = OrderBook()
     records: list[dict[str, object]] = []
     msg = SubmitOrder(client_order_id="o1", venue=V, symbol="ABC", side=Side.BUY,
@@ -127,3 +133,36 @@ def test_replay_of_the_journal_gives_the_same_coverage() -> None:
     assert again is not None and again.cum_qty == D(1000)
     assert replayed.apply_exec(_fill("E2", "500", "100.02", "1000"), 12).kind == "duplicate"
     assert replayed.position(V, "ABC").qty == D(1000)
+
+
+def test_a_bust_of_a_fill_reconciliation_counted_takes_back_its_own_terms() -> None:
+    """The catch-up counted 1000 @ 100.015 (500 @ 100.01 and 500 @ 100.02 at the venue),
+    then both reports came; the venue busts the first: the order takes back its 500 @
+    100.01 (cum 500 @ 100.02, position 500, as the venue), after a replay of the journal
+    too. Before, the counted fill's terms were not kept and the bust was refused
+    (``trade_bust_unknown_fill``), the OMS holding 1000 where the venue held 500."""
+    book = OrderBook()
+    records: list[dict[str, object]] = []
+    _order(book)
+    plan = plan_reconciliation(V, book.orders(V), [_venue_view("1000", "100.015")], {}, set())
+    for _, out in apply_plan(book, plan, 10):
+        records += out.records if out else ()
+    for report in (_fill("E1", "500", "100.01", "500"), _fill("E2", "500", "100.02", "1000")):
+        records += book.apply_exec(report, 11).records
+    bust = ExecReport.model_validate({
+        "venue": V, "exec_id": "H1", "kind": "trade_cancel", "cl_ord_id": "o1",
+        "exec_ref_id": "E1", "last_qty": "500", "last_px": "100.01", "cum_qty": "500",
+        "ord_status": OrderStatus.PARTIALLY_FILLED,
+    })  # fmt: skip
+    out = book.apply_exec(bust, 12)
+    assert out.applied and [e.kind for e in out.escalations] == ["trade_busted"], out
+    order = book.get("o1")
+    assert order is not None and (order.cum_qty, order.avg_px) == (D(500), D("100.02"))
+    assert book.position(V, "ABC").qty == D(500)
+    replayed = OrderBook()
+    _order(replayed)
+    for rec in [*records, *out.records]:
+        replayed.apply_record(rec)
+    again = replayed.get("o1")
+    assert again is not None and (again.cum_qty, again.avg_px) == (D(500), D("100.02"))
+    assert replayed.position(V, "ABC").qty == D(500)
