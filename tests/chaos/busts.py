@@ -99,10 +99,14 @@ def bust_or_correct(
 # --------------------------------------------------------------------------- checking
 
 
-def booked_terms(journal: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, str]]:
+def booked_terms(
+    journal: Iterable[Mapping[str, Any]], twice: list[tuple[str, str]] | None = None
+) -> dict[str, dict[str, str]]:
     """Per client order id, exec id -> "qty px" as the journal books it (`BUSTED` once
     busted), replayed from the latest snapshot's orders' `fills` and the records after it;
-    an order a snapshot left out (archived) is not in the result."""
+    an order a snapshot left out (archived) is not in the result. `twice` gets the
+    (client order id, fill) of each ``trade_bust`` record naming a fill busted already:
+    the final terms cannot show a second take-back (busted is busted), the records do."""
     out: dict[str, dict[str, str]] = {}
     for r in journal:
         if r.get("kind") == "snapshot":
@@ -125,6 +129,8 @@ def booked_terms(journal: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, st
             )
         elif rec.get("kind") == "trade_bust":
             terms = out.setdefault(str(rec["id"]), {})
+            if twice is not None and terms.get(str(rec["ref"])) == BUSTED:
+                twice.append((str(rec["id"]), str(rec["ref"])))
             new = f"{rec['new_qty']} {rec['new_px']}" if "new_qty" in rec else BUSTED
             terms[str(rec["ref"])] = new
             if "new_qty" in rec:
@@ -170,7 +176,10 @@ def check_busts(
             bad.fail(f"{key[0]}: venue fill {key[1]} is {got or 'gone'}, the nemesis left {left}")
     if journal is None or not final:
         return
-    booked = booked_terms(journal)
+    twice: list[tuple[str, str]] = []
+    booked = booked_terms(journal, twice)
+    for coid, ref in twice:
+        bad.fail(f"{coid}: journal has fill {ref} taken back twice")
     for key, want in final.items():
         order = oms_by_key.get(heads[key])
         if order is None or order.get("venue") != key[0]:

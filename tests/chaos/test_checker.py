@@ -590,3 +590,33 @@ def test_the_nemesis_corrects_recent_fills_in_whole_units_never_qty_at_a_ledger_
     rows = venues(simA=[venue_record("a1", fills=[("X1", "4", "100"), ("X2", "6", "100")])])
     rows["simA"]["orders"][0]["fills"][0]["ts_ns"] = 5
     assert [f["exec_id"] for f in recent_fills(rows["simA"], 1)] == ["X1"]  # the newest
+
+
+def test_a_nemesis_bust_the_journal_takes_back_twice_is_a_bust_violation() -> None:
+    """The OMS journalled two busts of X2 (under two exec ids: the venue's bust, then a
+    second take-back the OMS should have found a duplicate): ``busts_applied_exactly_once``
+    says so itself ("taken back twice"), not only the sums of
+    ``fills_applied_exactly_once``; a correction after a correction of the same fill is
+    not a second take-back."""
+    w, journal = _busted_world()
+    again = {"kind": "trade_bust", "id": "a1", "exec_id": "H2", "ref": "X2", "qty": "6",
+             "px": "100"}  # fmt: skip
+    got = check(Observations(**w, journal=[*journal, {"kind": "record", "data": again}]))
+    bad = got.invariants["busts_applied_exactly_once"]
+    assert bad.violations == 1 and "fill X2 taken back twice" in bad.examples[0], bad.examples
+    w, journal = _busted_world()
+    w["oms_orders"][0] = oms_order("a1", "FILLED", cum="10", avg="100.6")
+    w["oms_positions"][0]["qty"] = "10"
+    a1 = venue_record("a1", fills=[("X1", "4", "100"), ("X2", "6", "101")])
+    a1["avg_px"] = "100.6"
+    w["venues"] = venues(simA=[a1, w["venues"]["simA"]["orders"][1]], simB=[])
+    w["trade_busts"] = [{"venue": "simA", "order": "a1", "exec_id": "X2",
+                         "command": "correct_trade", "qty": "6", "px": "101"}]  # fmt: skip
+    steps = (("G1", "100", "100.5"), ("G2", "100.5", "101"))  # corrected, then again
+    corr = [
+        {"kind": "record", "data": {"kind": "trade_bust", "id": "a1", "exec_id": g, "ref": "X2",
+                                    "qty": "6", "px": p, "new_qty": "6", "new_px": n}}
+        for g, p, n in steps
+    ]  # fmt: skip
+    seen = violations(Observations(**w, journal=[*journal[:2], *corr]))
+    assert "busts_applied_exactly_once" not in seen
