@@ -55,9 +55,9 @@ def test_the_core_topology_draws_the_schedule_it_drew_before_link_faults() -> No
     without = FaultPlanner(SEED, 2.0, no_busts, ("simA", "simB"), exchanges=("bx",)).take(14)
     with_busts = FaultPlanner(SEED, 2.0, SHORT_MIX, ("simA", "simB"), exchanges=("bx",))
     others = [f for f in with_busts.take(18) if f.kind != "trade_bust"][:14]
-    assert [(f.kind, f.target, f.params) for f in without] == [
-        (f.kind, f.target, f.params) for f in others
-    ]
+    assert [(f.kind, f.target, f.params, f.gap_s) for f in without] == [
+        (f.kind, f.target, f.params, f.gap_s) for f in others
+    ]  # the gaps too: a bust's own gap is drawn from its own stream
     no_link = {k: w for k, w in SHORT_MIX.items() if k not in LINK_FAULTS}
     again = FaultPlanner(SEED, 2.0, no_link, ("simA", "simB"), exchanges=("bx",))
     assert again.take(14) == FaultPlanner(
