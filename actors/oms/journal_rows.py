@@ -4,8 +4,8 @@ it holds. Event and fill records name only the order: its venue, symbol and side
 the order's ``new`` record or the snapshot before them.
 
 Row fields: seq (the item's place in the walk, 1-based; a snapshot's rows share one), ts_ns,
-kind (new, event, fill, unmatched_fill, opening_position, exec_quarantined, snapshot,
-torn_tail), order_id,
+kind (new, event, fill, fill_fee, trade_bust, unmatched_fill, opening_position,
+exec_quarantined, snapshot, torn_tail), order_id,
 venue, symbol, side, qty, price, status, detail.
 """
 
@@ -114,6 +114,8 @@ class RowReader:
                 qty, px = _s(r.get("qty")), _s(r.get("px"))
             elif kind != "event":
                 detail = f"exec {r.get('exec_id', '')}" + _fee(r)
+                if kind == "fill_fee" and "qty" in r:  # its terms: the qty was counted before
+                    detail += " (terms of a fill counted before; no qty booked)"
                 qty, px = _s(r.get("qty")), _s(r.get("px"))
             else:
                 detail = " ".join(
