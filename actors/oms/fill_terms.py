@@ -5,9 +5,7 @@ or correction of that fill (FIX ExecRefID) takes back exactly what was booked
 a correction's own exec id to ``"=<the fill's>"`` (venues name either in ExecRefID).
 
 A fill counted from venue state (``recon:`` catch-ups, an adoption's cum) has no terms of
-its own here until its own report comes (a ``fill_fee`` record then keeps them:
-`actors.oms.late_fee`); a bust naming a venue fill whose terms never came is escalated,
-not guessed."""
+its own here: a bust naming the venue fill behind it is escalated, not guessed."""
 
 from __future__ import annotations
 

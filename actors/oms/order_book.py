@@ -234,8 +234,9 @@ class OrderBook:
         if cum and cum <= (covered := order.reconciled_cum):  # (a scan: a new fill's is not)
             # the venue's own report of a fill that reconciliation (or an adoption) already
             # counted from the venue's state: applying it again would count it twice
-            late = late_fee.record(order, exec_id, qty, px, fee, fee_asset, ts_ns)
-            return late_fee.counted(self._commit, order, late, covered)  # its terms, fee: once
+            if fee_rec := late_fee.record(order, exec_id, qty, px, fee, fee_asset, ts_ns):
+                return self._commit(client_order_id, fee_rec)  # its fee alone, once
+            return Outcome("duplicate", order, reason=f"counted by reconciliation (cum {covered})")
         if order.cum_qty + qty > order.qty:
             over = f"{exec_id}: cum {order.cum_qty} + {qty} > qty {order.qty}"
             return Outcome.refused(order, "overfill", Escalation("overfill", over, client_order_id))

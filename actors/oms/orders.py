@@ -306,10 +306,8 @@ class Order(msgspec.Struct, gc=False):
             self._apply_event(record)
         elif record["kind"] == TRADE_BUST:
             fill = apply_bust(self, record)
-        else:  # ``fill_fee``: a counted fill's fee and terms (`actors.oms.late_fee`)
+        else:  # ``fill_fee``: a counted fill's fee (`actors.oms.late_fee`), its exec id
             self.exec_ids[record["exec_id"]] = None
-            if "qty" in record:
-                note_fill(self, record)
         self.ts_updated_ns = record["ts_ns"]
         if self.status not in REQUEST_PENDING:  # the cancel/replace request was answered
             self.pending_cl_ord_id, self.pending_qty, self.pending_price = "", None, None

@@ -14,15 +14,15 @@ escalated (``trade_bust_cum_mismatch``; reconciliation then settles the order), 
 guessed over.
 
 Refused and escalated, nothing booked: an ExecRefID the order never booked under that id
-(``trade_bust_unknown_fill``: a fill counted from venue state whose own report never came,
-`actors.oms.late_fee`; another order's, a typo at the venue), an order we do not know; a
-correction to terms no fill could have (``bad_fill``, as a fill: `positions.fill_problem`,
-its notional out of bounds, say). A second bust of a fill already busted is a duplicate.
-Applied ones are escalated too (``trade_busted`` / ``trade_corrected``): an operator
-should know the venue took a trade back. The order's event carries the bust as a negative
-fill (`Outcome.fill_qty` -qty at the busted price, its fees negated), which is how risk
-takes it back (`actors.risk.exposure`); a correction is two events, the fill taken back
-then booked on its new terms (`actors.oms.event_wire.event_parts`); no new event field.
+(``trade_bust_unknown_fill``: a fill counted from venue state, another order's, a typo at
+the venue), an order we do not know; a correction to terms no fill could have
+(``bad_fill``, as a fill: `positions.fill_problem`, its notional out of bounds, say). A
+second bust of a fill already busted is a duplicate. Applied ones are escalated too
+(``trade_busted`` / ``trade_corrected``): an operator should know the venue took a trade
+back. The order's event carries the bust as a negative fill (`Outcome.fill_qty` -qty at
+the busted price, its fees negated), which is how risk takes it back
+(`actors.risk.exposure`); a correction is two events, the fill taken back then booked on
+its new terms (`actors.oms.event_wire.event_parts`); no new event field.
 """
 
 from __future__ import annotations

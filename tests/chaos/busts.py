@@ -18,11 +18,10 @@ kill-switch unasked; a price-only correction is drawn there instead.
 Checking (`check_busts`, invariant ``busts_applied_exactly_once``): after settle,
 - the venue shows each of them (a busted ExecID gone from its order's fills, a corrected
   one on its new terms, as the last of the faults on that trade left it);
-- the journal's replay (latest snapshot's `fills`, then every ``fill``, ``fill_fee`` (a
-  counted fill's terms, `actors.oms.late_fee`) and ``trade_bust`` record) books each such
-  trade as the venue has it: busted, or at the corrected terms (taken back once: never
-  left on, never taken back twice, which `fills_applied_exactly_once` and the cum / avg /
-  position comparisons also see).
+- the journal's replay (latest snapshot's `fills`, then every ``fill`` and ``trade_bust``
+  record) books each such trade as the venue has it: busted, or at the corrected terms
+  (taken back once: never left on, never taken back twice, which `fills_applied_exactly_once`
+  and the cum / avg / position comparisons also see).
 """
 
 from __future__ import annotations
@@ -121,8 +120,6 @@ def booked_terms(
             continue
         if rec.get("kind") == "new":
             out.setdefault(str((rec.get("order") or {}).get("client_order_id")), {})
-        elif rec.get("kind") == "fill_fee" and "qty" in rec:  # a counted fill's terms
-            out.setdefault(str(rec["id"]), {})[str(rec["exec_id"])] = f"{rec['qty']} {rec['px']}"
         elif rec.get("kind") == "fill" and not str(rec["exec_id"]).startswith("recon:"):
             out.setdefault(str(rec["id"]), {})[str(rec["exec_id"])] = (
                 f"{rec['qty']} {rec.get('px')}"

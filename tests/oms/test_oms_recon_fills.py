@@ -4,10 +4,8 @@ the same fills: each fill counts once. Pure: order book only, no sockets."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-import pytest
-
-from actors.oms.journal_rows import RowReader
 from actors.oms.order_book import OrderBook
 from actors.oms.reconcile import apply_plan, plan_reconciliation
 from protocol.messages import (
@@ -56,9 +54,8 @@ def _reconcile(book: OrderBook, vo: VenueOrder) -> None:
 def test_late_reports_of_fills_reconciliation_inferred_count_once() -> None:
     """The venue filled 500 @ 100.01 and 500 @ 100.02 but the reports are late; the
     reconciliation applies cum 1000 @ 100.015 as one inferred fill. The two real reports
-    then are duplicates (no second count, no overfill, no event) that journal only their
-    terms (``fill_fee`` without a fee: what a bust of the fill takes back); a later fill
-    beyond cum 1000 is applied as usual."""
+    then are duplicates (no second count, no overfill); a later fill beyond cum 1000 is
+    applied as usual."""
     book = OrderBook()
     _order(book)
     _reconcile(book, _venue_view("1000", "100.015"))
@@ -66,12 +63,7 @@ def test_late_reports_of_fills_reconciliation_inferred_count_once() -> None:
     assert order is not None and order.cum_qty == D(1000)
     for report in (_fill("E1", "500", "100.01", "500"), _fill("E2", "500", "100.02", "1000")):
         out = book.apply_exec(report, 11)
-        assert (out.kind, out.escalations) == ("duplicate", ())
-        terms = {k: out.records[0][k] for k in ("kind", "exec_id", "qty", "px")}
-        assert len(out.records) == 1 and terms == {
-            "kind": "fill_fee", "exec_id": report.exec_id, "qty": str(report.last_qty),
-            "px": str(report.last_px)}  # fmt: skip
-        assert book.apply_exec(report, 12).records == ()  # a resend: nothing again
+        assert (out.kind, out.records, out.escalations) == ("duplicate", (), ())
     assert (order.cum_qty, order.avg_px) == (D(1000), D("100.015"))
     assert book.position(V, "ABC").qty == D(1000)
     later = book.apply_exec(_fill("E3", "500", "100.02", "1500"), 12)
@@ -117,8 +109,8 @@ def test_fills_of_an_adopted_order_up_to_its_adopted_cum_are_not_counted_again()
 
 
 def test_replay_of_the_journal_gives_the_same_coverage() -> None:
-    """Covered reports journal their terms alone: replaying the records gives the same
-    order and position, and the late reports are still duplicates after the replay."""
+    """Covered reports journal nothing: replaying the records gives the same order and
+    position, and the late reports are still duplicates after the replay."""
     book = OrderBook()
     records: list[dict[str, object]] = []
     msg = SubmitOrder(client_order_id="o1", venue=V, symbol="ABC", side=Side.BUY,
@@ -138,12 +130,25 @@ def test_replay_of_the_journal_gives_the_same_coverage() -> None:
     assert replayed.position(V, "ABC").qty == D(1000)
 
 
-def test_a_bust_of_a_fill_reconciliation_counted_takes_back_its_own_terms() -> None:
+def _bust_of(ref: str, px: str, cum: str, avg: str | None = None) -> ExecReport:
+    """The venue's bust (150=H) of the 500 of fill `ref` at `px`, its cum after it `cum`."""
+    fields: dict[str, Any] = {
+        "venue": V, "exec_id": "H1", "kind": "trade_cancel", "cl_ord_id": "o1",
+        "exec_ref_id": ref, "last_qty": "500", "last_px": px, "cum_qty": cum,
+        "ord_status": OrderStatus.PARTIALLY_FILLED,
+    }  # fmt: skip
+    return ExecReport.model_validate(fields | ({"avg_px": avg} if avg else {}))
+
+
+def test_a_bust_of_a_fill_reconciliation_counted_is_escalated_not_applied() -> None:
     """The catch-up counted 1000 @ 100.015 (500 @ 100.01 and 500 @ 100.02 at the venue),
-    then both reports came; the venue busts the first: the order takes back its 500 @
-    100.01 (cum 500 @ 100.02, position 500, as the venue), after a replay of the journal
-    too. Before, the counted fill's terms were not kept and the bust was refused
-    (``trade_bust_unknown_fill``), the OMS holding 1000 where the venue held 500."""
+    then both reports came (duplicates: the OMS keeps no terms of a counted fill); the
+    venue busts the first. The OMS cannot know what it booked of that trade (the count is
+    of the venue's cum, whatever the trades behind it were by then), so the bust is refused
+    and escalated ``trade_bust_unknown_fill`` (docs/runbook.md 11b‴: the position
+    heartbeat and reconciliation then see the OMS above the venue), never applied on
+    guessed terms: nothing journalled, the order and position as they were (after a replay
+    too), and a resend of the bust is escalated again."""
     book = OrderBook()
     records: list[dict[str, object]] = []
     _order(book)
@@ -151,91 +156,63 @@ def test_a_bust_of_a_fill_reconciliation_counted_takes_back_its_own_terms() -> N
     for _, out in apply_plan(book, plan, 10):
         records += out.records if out else ()
     for report in (_fill("E1", "500", "100.01", "500"), _fill("E2", "500", "100.02", "1000")):
-        records += book.apply_exec(report, 11).records
-    bust = ExecReport.model_validate({
-        "venue": V, "exec_id": "H1", "kind": "trade_cancel", "cl_ord_id": "o1",
-        "exec_ref_id": "E1", "last_qty": "500", "last_px": "100.01", "cum_qty": "500",
-        "ord_status": OrderStatus.PARTIALLY_FILLED,
-    })  # fmt: skip
-    out = book.apply_exec(bust, 12)
-    assert out.applied and [e.kind for e in out.escalations] == ["trade_busted"], out
+        out = book.apply_exec(report, 11)
+        assert (out.kind, out.records) == ("duplicate", ())
     order = book.get("o1")
-    assert order is not None and (order.cum_qty, order.avg_px) == (D(500), D("100.02"))
-    assert book.position(V, "ABC").qty == D(500)
+    assert order is not None
+    before = (order.status, order.cum_qty, order.avg_px, book.position(V, "ABC").qty)
+    assert before == (OrderStatus.PARTIALLY_FILLED, D(1000), D("100.015"), D(1000))
+    for again in (1, 2):  # the bust, then a resend of it
+        out = book.apply_exec(_bust_of("E1", "100.01", "500"), 11 + again)
+        assert (out.kind, out.records) == ("refused", ()), (again, out)
+        [esc] = out.escalations
+        assert (esc.kind, esc.detail) == (
+            "trade_bust_unknown_fill",
+            "H1: bust of fill 'E1', never booked on the order",
+        )
+        assert (order.status, order.cum_qty, order.avg_px, book.position(V, "ABC").qty) == before
     replayed = OrderBook()
     _order(replayed)
-    for rec in [*records, *out.records]:
+    for rec in records:
         replayed.apply_record(rec)
-    again = replayed.get("o1")
-    assert again is not None and (again.cum_qty, again.avg_px) == (D(500), D("100.02"))
-    assert replayed.position(V, "ABC").qty == D(500)
+    twin = replayed.get("o1")
+    assert twin is not None and (twin.cum_qty, twin.avg_px) == (D(1000), D("100.015"))
+    assert replayed.position(V, "ABC").qty == D(1000)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rev-bustchaos: a late report is taken as counted by its venue cum alone; when the "
-    "venue busted the fill before the pass counted (the count is of the fills left), the "
-    "fill_fee keeps terms of a fill the count never held, and the later bust applies on them "
-    "silently (OMS 500 @ 100.03, venue 500 @ 100.02; main escalated trade_bust_unknown_fill)",
-)
 def test_a_bust_the_venue_did_before_the_pass_counted_is_not_booked_on_wrong_terms() -> None:
     """The venue filled A 500 @ 100.01 (cum 500) and B 500 @ 100.02 (cum 1000), then its
     desk busted A (cum 500 @ 100.02), all three reports held back; a pass counts the venue's
     500 @ 100.02 (B, as it is after the bust). The reports then come in the venue's order.
     A's says cum 500 (counted, by the cum alone: it is not), B's cum 1000 (a new fill to the
     OMS: counted twice), then the bust of A. The OMS must end as the venue (500 @ 100.02) or
-    say it cannot (an escalation), never silently on other terms."""
+    say it cannot (an escalation), never silently on other terms: a build that kept a
+    counted fill's terms applied the bust on A's and ended 500 @ 100.03, silently."""
     book = OrderBook()
     _order(book)
     _reconcile(book, _venue_view("500", "100.02"))
     for report in (_fill("A", "500", "100.01", "500"), _fill("B", "500", "100.02", "1000")):
         book.apply_exec(report, 11)
-    bust = ExecReport.model_validate({
-        "venue": V, "exec_id": "H1", "kind": "trade_cancel", "cl_ord_id": "o1",
-        "exec_ref_id": "A", "last_qty": "500", "last_px": "100.01", "cum_qty": "500",
-        "avg_px": "100.02", "ord_status": OrderStatus.PARTIALLY_FILLED,
-    })  # fmt: skip
-    out = book.apply_exec(bust, 12)
+    out = book.apply_exec(_bust_of("A", "100.01", "500", avg="100.02"), 12)
     order = book.get("o1")
     assert order is not None
     said = {e.kind for e in out.escalations} - {"trade_busted"}
     assert said or (order.cum_qty, order.avg_px) == (D(500), D("100.02")), (order, out)
 
 
-def test_journal_inspect_says_a_counted_fills_terms_book_no_qty() -> None:
-    """`journal inspect` shows a ``fill_fee`` record's qty and px (the terms a bust takes
-    back), so its row says they were counted before: an operator adding up the rows of an
-    order must not count the fill twice (the ``recon:`` fill holds it)."""
-    book = OrderBook()
-    _order(book)
-    _reconcile(book, _venue_view("1000", "100.015"))
-    [rec] = book.apply_exec(_fill("E1", "500", "100.01", "500"), 11).records
-    [row] = RowReader().rows({"kind": "record", "data": rec})
-    assert (row.kind, row.qty, row.price) == ("fill_fee", "500", "100.01")
-    assert row.detail == "exec E1 (terms of a fill counted before; no qty booked)"
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="rev-bustchaos: after a bust of a counted fill lowers the order's cum, a late "
-    "report of another counted fill (venue cum above the order's) reads as a new fill: "
-    "counted twice, silently (main escalated the bust trade_bust_unknown_fill)",
-)
 def test_a_counted_fills_report_after_the_bust_of_another_is_not_counted_again() -> None:
     """A 500 @ 100.01 (cum 500) and B 500 @ 100.02 (cum 1000) counted by a pass (1000 @
     100.015); A's report comes, then the venue's bust of A overtakes B's report (a venue
     swapping two reports: the chaos nemesis's ``reorder_execs``). B was counted: the OMS
-    must end at the venue's 500 or say it cannot, never silently at 1000."""
+    must end at the venue's 500 or say it cannot, never silently at 1000 (a build that
+    applied the bust on A's kept terms took B's report for a new fill)."""
     book = OrderBook()
     _order(book)
     _reconcile(book, _venue_view("1000", "100.015"))
     book.apply_exec(_fill("A", "500", "100.01", "500"), 11)
-    bust = ExecReport.model_validate({
-        "venue": V, "exec_id": "H1", "kind": "trade_cancel", "cl_ord_id": "o1",
-        "exec_ref_id": "A", "last_qty": "500", "last_px": "100.01", "cum_qty": "500",
-        "avg_px": "100.02", "ord_status": OrderStatus.PARTIALLY_FILLED,
-    })  # fmt: skip
-    said = {e.kind for e in book.apply_exec(bust, 12).escalations}
+    said = {
+        e.kind for e in book.apply_exec(_bust_of("A", "100.01", "500", "100.02"), 12).escalations
+    }
     said |= {e.kind for e in book.apply_exec(_fill("B", "500", "100.02", "1000"), 13).escalations}
     order = book.get("o1")
     assert order is not None
