@@ -114,8 +114,6 @@ class RowReader:
                 qty, px = _s(r.get("qty")), _s(r.get("px"))
             elif kind != "event":
                 detail = f"exec {r.get('exec_id', '')}" + _fee(r)
-                if kind == "fill_fee" and "qty" in r:  # its terms: the qty was counted before
-                    detail += " (terms of a fill counted before; no qty booked)"
                 qty, px = _s(r.get("qty")), _s(r.get("px"))
             else:
                 detail = " ".join(
