@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from tests.chaos.busts import check_busts
+from tests.chaos.busts import as_booked, check_busts, counted_escalations, engage_explained
 from tests.chaos.history import Entry, summarize_submits
 from tests.chaos.sends import check_acked, check_resubmits
 
@@ -109,6 +109,8 @@ class Observations:
     resubmits: Sequence[Mapping[str, Any]] = ()  # the OMS's `order_resubmitted` log events
     # the nemesis's busts and corrections the venue carried out, in order (`tests.chaos.busts`)
     trade_busts: Sequence[Mapping[str, Any]] = ()
+    # the OMS's `trade_bust_unknown_fill` and the heartbeat's `kill_switch_requested` events
+    escalation_lines: Sequence[Mapping[str, Any]] = ()
 
 
 @dataclass
@@ -182,6 +184,13 @@ def check(obs: Observations) -> CheckResult:
     submits = summarize_submits(obs.history)
     oms = {str(o["client_order_id"]): o for o in obs.oms_orders}
     oms_by_key = {_oms_key(o): o for o in obs.oms_orders}
+    # a bust escalated as designed (`tests.chaos.busts.counted_escalations`): judged as
+    # such once; every comparison after it takes the OMS's holding the fill as the venue's
+    limits = counted_escalations(obs.trade_busts, obs.journal, obs.escalation_lines, oms_by_key)
+    bad = inv["busts_applied_exactly_once"]
+    check_busts(bad, obs.trade_busts, obs.venues, obs.journal, oms_by_key, limits)
+    asked = engage_explained(obs.escalation_lines, limits, obs.kill_switch_requested_ns)
+    obs = replace(obs, venues=as_booked(obs.venues, limits), kill_switch_requested_ns=asked)
     by_head = _index_venues(obs.venues)
 
     for o in obs.oms_orders:
@@ -194,8 +203,6 @@ def check(obs: Observations) -> CheckResult:
     _check_final(inv, obs, submits, oms)
     _check_oms_vs_venue(inv, obs.oms_orders, by_head)
     _check_fills(inv, obs, oms, by_head)
-    bad = inv["busts_applied_exactly_once"]
-    check_busts(bad, obs.trade_busts, obs.venues, obs.journal, oms_by_key)
     _check_positions(inv, obs)
     _check_runtime(inv, obs)
 

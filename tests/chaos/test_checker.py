@@ -620,3 +620,58 @@ def test_a_nemesis_bust_the_journal_takes_back_twice_is_a_bust_violation() -> No
     ]  # fmt: skip
     seen = violations(Observations(**w, journal=[*journal[:2], *corr]))
     assert "busts_applied_exactly_once" not in seen
+
+
+NEW_A1 = {"kind": "record", "data": {"kind": "new", "order": {"client_order_id": "a1"}}}
+
+
+def _escalated_world() -> dict[str, Any]:
+    """a1 (FILLED 10 @ 100 at the OMS) was counted by a reconciliation pass (its journal: one
+    ``recon:`` fill, no X1 or X2 of its own); the nemesis then busted X2 (6 @ 100): the venue
+    holds X1 alone (a1 CANCELLED at 4, position 4), the OMS escalated the bust
+    ``trade_bust_unknown_fill`` and kept 10, and the heartbeat engaged the kill-switch for
+    the divergence (runbook 11b‴), before anyone asked."""
+    w = consistent()
+    a2 = w["venues"]["simA"]["orders"][1]
+    w["venues"] = venues(simA=[venue_record("a1", "CANCELLED", fills=[("X1", "4", "100")]), a2])
+    w["trade_busts"] = [{"venue": "simA", "order": "a1", "exec_id": "X2", "command": "bust_trade",
+                         "was": "6 100"}]  # fmt: skip
+    recon = {"kind": "fill", "id": "a1", "exec_id": "recon:a1:10", "qty": "10", "px": "100"}
+    w["journal"] = [NEW_A1, {"kind": "record", "data": recon}]
+    w["escalation_lines"] = [
+        {"event": "trade_bust_unknown_fill", "venue": "simA", "client_order_id": "a1",
+         "detail": "H1: bust of fill 'X2', never booked on the order"},
+        {"event": "kill_switch_requested", "ts": "2023-11-14T22:13:21Z",
+         "reason": "position_divergence: simA AAPL venue 4 oms 10"},
+    ]  # fmt: skip
+    w["kill_switch_samples"] = [(T0 + 2_000_000_000, True)]  # 1 s after the request
+    return w
+
+
+def test_a_bust_escalated_for_a_fill_reconciliation_counted_is_the_documented_limit() -> None:
+    """The OMS keeps no terms of a fill a reconciliation pass counted, so it escalates a
+    bust of it (``trade_bust_unknown_fill``) and keeps the fill, by design: the run is
+    valid, ``busts_applied_exactly_once`` says which (the summary shows its note), the OMS
+    is compared with the venue as if the fill were back, and the heartbeat's kill-switch
+    for that divergence counts as asked for. Only that case: the same bust without the
+    OMS's escalation (lost), or escalated for a fill the journal booked itself, fails; a
+    kill-switch engaged for another symbol's divergence is still unasked."""
+    result = check(Observations(**_escalated_world()))
+    assert result.valid, result.to_dict()
+    note = result.invariants["busts_applied_exactly_once"].note
+    assert "1 escalated trade_bust_unknown_fill" in note and "simA X2 of a1" in note, note
+    lost = _escalated_world()
+    lost["escalation_lines"] = lost["escalation_lines"][1:]
+    got = violations(Observations(**lost))
+    assert got["busts_applied_exactly_once"] == 1, got
+    assert {"oms_equals_venue", "positions_equal", "kill_switch_only_when_asked"} <= set(got)
+    booked = _escalated_world()
+    booked["journal"] = [NEW_A1] + [
+        {"kind": "record", "data": {"kind": "fill", "id": "a1", "exec_id": x, "qty": q,
+                                    "px": "100"}}
+        for x, q in (("X1", "4"), ("X2", "6"))
+    ]  # fmt: skip
+    assert violations(Observations(**booked))["busts_applied_exactly_once"] == 1
+    other = _escalated_world()
+    other["escalation_lines"][1]["reason"] = "position_divergence: simA MSFT venue 0 oms 5"
+    assert violations(Observations(**other)) == {"kill_switch_only_when_asked": 1}
