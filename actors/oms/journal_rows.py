@@ -4,8 +4,8 @@ it holds. Event and fill records name only the order: its venue, symbol and side
 the order's ``new`` record or the snapshot before them.
 
 Row fields: seq (the item's place in the walk, 1-based; a snapshot's rows share one), ts_ns,
-kind (new, event, fill, unmatched_fill, opening_position, exec_quarantined, snapshot,
-torn_tail), order_id,
+kind (new, event, fill, fill_fee, trade_bust, unmatched_fill, opening_position,
+exec_quarantined, snapshot, torn_tail), order_id,
 venue, symbol, side, qty, price, status, detail.
 """
 

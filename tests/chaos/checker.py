@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from tests.chaos.busts import as_booked, check_busts, counted_escalations, engage_explained
 from tests.chaos.history import Entry, summarize_submits
 from tests.chaos.sends import check_acked, check_resubmits
 
@@ -46,6 +47,7 @@ INVARIANTS = (
     "final_state_or_honest_unknown",
     "oms_equals_venue",
     "fills_applied_exactly_once",
+    "busts_applied_exactly_once",
     "positions_equal",
     "actors_up_at_end",
     "no_orphans_or_zombies",
@@ -105,6 +107,10 @@ class Observations:
     unrecovered_faults: Sequence[str] = ()  # faults after which the system never got healthy
     unexpected_exits: Sequence[str] = ()  # actor exits the nemesis did not cause (crashes)
     resubmits: Sequence[Mapping[str, Any]] = ()  # the OMS's `order_resubmitted` log events
+    # the nemesis's busts and corrections the venue carried out, in order (`tests.chaos.busts`)
+    trade_busts: Sequence[Mapping[str, Any]] = ()
+    # the OMS's `trade_bust_unknown_fill` and the heartbeat's `kill_switch_requested` events
+    escalation_lines: Sequence[Mapping[str, Any]] = ()
 
 
 @dataclass
@@ -178,6 +184,13 @@ def check(obs: Observations) -> CheckResult:
     submits = summarize_submits(obs.history)
     oms = {str(o["client_order_id"]): o for o in obs.oms_orders}
     oms_by_key = {_oms_key(o): o for o in obs.oms_orders}
+    # a bust escalated as designed (`tests.chaos.busts.counted_escalations`): judged as
+    # such once; every comparison after it takes the OMS's holding the fill as the venue's
+    limits = counted_escalations(obs.trade_busts, obs.journal, obs.escalation_lines, oms_by_key)
+    bad = inv["busts_applied_exactly_once"]
+    check_busts(bad, obs.trade_busts, obs.venues, obs.journal, oms_by_key, limits)
+    asked = engage_explained(obs.escalation_lines, limits, obs.kill_switch_requested_ns)
+    obs = replace(obs, venues=as_booked(obs.venues, limits), kill_switch_requested_ns=asked)
     by_head = _index_venues(obs.venues)
 
     for o in obs.oms_orders:
@@ -207,6 +220,7 @@ def check(obs: Observations) -> CheckResult:
             v: sum(1 for r in d.get("rejects", []) if r.get("ord_rej_reason") != 6)
             for v, d in obs.venues.items()
         },
+        "trade_busts": dict(Counter(str(b["command"]) for b in obs.trade_busts)),
         "external_orders": sum(1 for o in obs.oms_orders if o.get("external")),
         "unknown_orders": status_counts.get("UNKNOWN", 0),
         "unknown_examples": [

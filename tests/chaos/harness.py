@@ -20,6 +20,7 @@ from typing import Any
 
 from tests import fixlogs
 from tests.chaos import settle
+from tests.chaos.busts import ESCALATION_EVENTS
 from tests.chaos.checker import CheckResult, Observations, check
 from tests.chaos.history import history_files, read_history
 from tests.chaos.load import LoadSpec, exchange_funding, spec_json
@@ -363,6 +364,8 @@ def run_chaos(opts: ChaosOptions) -> tuple[dict[str, Any], Path]:
         ],
         unexpected_exits=unexpected_exits(lines, faults),
         resubmits=settle.resubmits(system.lines),
+        trade_busts=[f.detail["trade_bust"] for f in faults if "trade_bust" in f.detail],
+        escalation_lines=[e for e in lines if e.get("event") in ESCALATION_EVENTS],
     )
     obs_kwargs.setdefault("oms_orders", [])
     obs_kwargs.setdefault("oms_positions", [])

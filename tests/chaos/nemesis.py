@@ -24,6 +24,9 @@ Fault kinds:
   `duplicate_trade_events` / `delay_trade_events` (for `duration_s`, the latter by
   `delay_ms`); `exchange_kill`: kill -9 of `exchangesim.<venue>` (the supervisor restarts
   it on its log);
+- `trade_bust`: the FIX venue's desk busts or corrects one of its recent trades
+  (`tests.chaos.busts`); drawn from a stream of its own (`FaultPlanner`), so a mix with it
+  draws every other fault as the mix without it did, the busts in between;
 - `kill_switch` (only when asked for): the operator engages the kill-switch.
 - link faults (topology core+edge only: the core and an edge supervisor in two network
   namespaces, the link through a `tests.netfault` FaultProxy in the edge's namespace):
@@ -84,10 +87,12 @@ LINK_FAULTS = (
     "partition",
     "edge_supervisor_kill",
 )
+BUST_FAULT = "trade_bust"
 ALL_FAULTS = (
     *ACTOR_FAULTS,
     "supervisor_kill",
     *VENUE_FAULTS,
+    BUST_FAULT,
     *EXCHANGE_FAULTS,
     *LINK_FAULTS,
     "kill_switch",
@@ -105,6 +110,7 @@ DEFAULT_MIX: Mapping[str, float] = {
     "reject_burst": 1.0,
     "venue_hang": 0.5,
     "venue_kill": 1.0,
+    "trade_bust": 1.0,
     "drop_ws": 1.0,
     "http_5xx": 1.0,
     "rate_limit": 1.0,
@@ -171,9 +177,13 @@ class FaultPlanner:
         """`sim_hosts`: venue -> the venue whose simulator process runs it (`sim_hosts_of`;
         a venue not in it runs its own)."""
         self._rng = random.Random(f"nemesis:{seed}")
+        # the busts' own stream: adding them to a mix leaves the other faults' draws alone
+        self._bust_rng = random.Random(f"busts:{seed}")
+        self._bust_weight = float(mix.get(BUST_FAULT, 0.0)) if venues else 0.0
         self.interval_s = interval_s
         untargeted = {
             "kill_switch",
+            BUST_FAULT,
             *(() if venues else VENUE_FAULTS),
             *(() if exchanges else EXCHANGE_FAULTS),
             *(() if edge else LINK_FAULTS),
@@ -197,6 +207,10 @@ class FaultPlanner:
         self._n = 0
 
     def next(self) -> PlannedFault:
+        if self._bust_weight:
+            odds = self._bust_weight / (self._bust_weight + sum(self._weights))
+            if self._bust_rng.random() < odds:
+                return self._bust()
         rng = self._rng
         self._n += 1
         gap = self.interval_s * rng.uniform(0.5, 1.5)
@@ -244,6 +258,20 @@ class FaultPlanner:
             elif kind == "reject_burst":
                 params["count"] = rng.randint(1, 10)
         return PlannedFault(self._n, kind, target, round(gap, 3), params)
+
+    def _bust(self) -> PlannedFault:
+        """A bust (half the time) or correction of one of a FIX venue's recent trades
+        (`tests.chaos.busts`), after a shorter gap: it is one command, nothing to heal."""
+        rng = self._bust_rng
+        self._n += 1
+        gap = round(self.interval_s * rng.uniform(0.25, 0.75), 3)
+        params = {
+            "correct": rng.random() < 0.5,
+            "pick": round(rng.random(), 4),
+            "qty_frac": rng.choice((0.5, 1.0)),
+            "px_bp": rng.choice((-50, -10, 10, 50)),
+        }
+        return PlannedFault(self._n, BUST_FAULT, rng.choice(self.venues), gap, params)
 
     def take(self, n: int) -> list[PlannedFault]:
         return [self.next() for _ in range(n)]
@@ -335,7 +363,8 @@ class Target(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
-VenueControl = Callable[[str, str, dict[str, Any]], None]  # (venue, fault kind, params)
+# (venue, fault kind, params) -> what it did, for the fault's record (or None)
+VenueControl = Callable[[str, str, dict[str, Any]], dict[str, Any] | None]
 
 
 class LinkControl(Protocol):
@@ -458,7 +487,7 @@ class Nemesis(threading.Thread):
             assert self.engage_kill_switch is not None
             self.engage_kill_switch()
         else:
-            self.venue_control(target, kind, dict(fault.params))
+            rec.detail.update(self.venue_control(target, kind, dict(fault.params)) or {})
 
     def _link_fault(self, fault: PlannedFault, rec: FaultRecord) -> None:
         """One link fault (`detail`: connections cut, the edge's warm restart time)."""

@@ -58,6 +58,8 @@ KEPT_EVENTS = frozenset(
         "reconnect",
         "position_divergence",
         "heartbeat_missing",
+        "kill_switch_requested",  # the heartbeat's (its reason says why)
+        "trade_bust_unknown_fill",  # a venue's bust the OMS escalated, not applied
         # the link between the core and an edge (topology core+edge)
         "link_up",
         "link_down",

@@ -31,7 +31,9 @@ EDGE_MIX = {kind: 1.0 for kind in DEFAULT_MIX}
 # stall, kill -9 of the edge supervisor + warm start, a link cut, a 6.07 s partition (past
 # the 4 s dead-man limit), doubled execs at simA, a 1.88 s partition, kill -9 of the edge's
 # venuesim.simA, kill -9 of the core's supervisor. The four this test needs come first, so
-# a slow machine that gets fewer faults in still has them. (Seed 72749 was the seed until
+# a slow machine that gets fewer faults in still has them. After the stall, from the busts'
+# own stream (the schedule above as it was): a correction of a recent simA trade at the
+# edge (`busts_applied_exactly_once`). (Seed 72749 was the seed until
 # venue_kill joined the mix, which changed every seed's schedule.)
 SEED = 381331
 

@@ -29,8 +29,10 @@ SHORT_MIX = {kind: 1.0 for kind in DEFAULT_MIX}
 # in the minimal dialect), SIGSTOP connector.simB (past the hang limit), bx rate limited,
 # SIGKILL risk, a simB hang, SIGTERM oms, kill -9 of the supervisor + warm start, the simB
 # session dropped, kill -9 of exchangesim.bx again, bx's trade events doubled. Every kind
-# this test needs is in the first ten. (Seed 9727 was the seed until venue_kill joined the
-# mix, which changed every seed's schedule.)
+# this test needs is in the first ten. In between, from their own stream (which leaves the
+# schedule above as it was): a bust of a recent simB trade after the hang, a correction of a
+# simA trade after the OMS's SIGTERM, another simB bust. (Seed 9727 was the seed until
+# venue_kill joined the mix, which changed every seed's schedule.)
 SEED = 805695
 KILL_SWITCH_AT_S = 30.0  # the operator halts trading; faults go on for 10 s more
 
@@ -39,8 +41,9 @@ KILL_SWITCH_AT_S = 30.0  # the operator halts trading; faults go on for 10 s mor
 def test_short_seeded_chaos_run_is_valid(tmp_path: Path) -> None:
     """Under ~16 operations/s and a fault every ~2 s for 40 s, no acknowledged order is
     lost or duplicated, the OMS, risk and all three venues agree on every order and position,
-    every fault is recovered from, the kill-switch engaged at 30 s stays engaged through
-    the faults after it, and the report and timeline are written."""
+    every fault is recovered from, every trade the venues bust or correct is taken back
+    once by the OMS (`busts_applied_exactly_once`), the kill-switch engaged at 30 s stays
+    engaged through the faults after it, and the report and timeline are written."""
     opts = ChaosOptions(
         seed=SEED,
         duration_s=40.0,
@@ -59,8 +62,9 @@ def test_short_seeded_chaos_run_is_valid(tmp_path: Path) -> None:
     assert report["valid"], summary
     assert report["faults"]["injected"] >= 6, summary
     kinds = {"sigkill", "sigterm", "sigstop", "refuse_logons", "supervisor_kill", "venue_hang"}
-    kinds |= {"exchange_kill", "timeout_after_accept", "rate_limit", "venue_kill"}
+    kinds |= {"exchange_kill", "timeout_after_accept", "rate_limit", "venue_kill", "trade_bust"}
     assert kinds <= set(report["faults"]["by_kind"]), summary
+    assert report["stats"]["trade_busts"], summary  # the venue took trades back, held to it
     assert report["restarts"]["by_actor"].get("exchangesim.bx", 0) >= 1, summary
     assert report["restarts"]["by_actor"].get("venuesim.simB", 0) >= 1, summary
     bx = report["stats"]["venue_orders"].get("bx", 0)

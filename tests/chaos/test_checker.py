@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from actors.oms.orders import DROPPED_UNSENT
+from tests.chaos.busts import correction, recent_fills
 from tests.chaos.checker import INVARIANTS, Observations, check
 from tests.chaos.history import (
     Entry,
@@ -513,3 +514,164 @@ def test_a_duplicate_refused_in_a_possdup_copy_is_not_a_second_send() -> None:
     ]  # fmt: skip
     world["resubmits"] = [{"event": "order_resubmitted", "venue": "simA", "cl_ord_id": "r1"}]
     assert "no_inflight_resubmit" not in violations(Observations(**world))
+
+
+def _busted_world() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """a1's fill X2 (6 @ 100) busted by the nemesis at simA: the venue holds X1 alone, the
+    OMS cum 4; the journal's fills with their prices, then the bust's record."""
+    w = consistent()
+    w["oms_orders"][0] = oms_order("a1", "CANCELLED", cum="4")
+    w["oms_positions"][0]["qty"] = "4"
+    a2 = w["venues"]["simA"]["orders"][1]
+    a1 = venue_record("a1", "CANCELLED", fills=[("X1", "4", "100")])
+    w["venues"] = venues(simA=[a1, a2], simB=[])
+    w["trade_busts"] = [{"venue": "simA", "order": "a1", "exec_id": "X2", "command": "bust_trade"}]
+    journal = [
+        {
+            "kind": "record",
+            "data": {"kind": "fill", "id": "a1", "exec_id": x, "qty": q, "px": "100"},
+        }
+        for x, q in (("X1", "4"), ("X2", "6"))
+    ]
+    bust = {"kind": "trade_bust", "id": "a1", "exec_id": "H1", "ref": "X2", "qty": "6", "px": "100"}
+    return w, [*journal, {"kind": "record", "data": bust}]
+
+
+def test_a_nemesis_bust_is_judged_by_the_venue_and_the_journal() -> None:
+    """The nemesis busted X2: valid when the venue no longer has it and the journal books
+    it busted once (also read from a snapshot's `fills`); a venue still holding it, or a
+    journal without the bust (the OMS missed it), is a ``busts_applied_exactly_once``
+    violation."""
+    w, journal = _busted_world()
+    assert violations(Observations(**w, journal=journal)) == {}
+    snap = {"kind": "snapshot", "data": {"orders": [
+        {"client_order_id": "a1", "cum_qty": "4", "exec_ids": ["X1", "X2", "H1"],
+         "fills": {"X1": "4 100", "X2": ""}},
+        {"client_order_id": "a2", "cum_qty": "0", "exec_ids": [], "fills": None},
+    ]}}  # fmt: skip
+    assert violations(Observations(**w, journal=[*journal, snap])) == {}
+    missed = violations(Observations(**w, journal=journal[:2]))
+    assert missed["busts_applied_exactly_once"] == 1  # "journal books X2 as 6 100"
+    w["venues"]["simA"]["orders"][0]["fills"].append({"exec_id": "X2", "qty": "6", "px": "100"})
+    got = check(Observations(**w, journal=journal)).invariants["busts_applied_exactly_once"]
+    assert got.violations == 1 and "venue fill X2 is 6 100" in got.examples[0]
+
+
+def test_a_nemesis_correction_must_be_booked_on_the_venues_terms() -> None:
+    """X2 corrected to 6 @ 101 (price only): the journal booking it so is valid; one
+    booking other terms (a correction applied on a stale or doubled basis) is not."""
+    w, journal = _busted_world()
+    w["oms_orders"][0] = oms_order("a1", "FILLED", cum="10", avg="100.6")
+    w["oms_positions"][0]["qty"] = "10"
+    a1 = venue_record("a1", fills=[("X1", "4", "100"), ("X2", "6", "101")])
+    a1["avg_px"] = "100.6"
+    w["venues"] = venues(simA=[a1, w["venues"]["simA"]["orders"][1]], simB=[])
+    w["trade_busts"] = [{"venue": "simA", "order": "a1", "exec_id": "X2",
+                         "command": "correct_trade", "qty": "6", "px": "101"}]  # fmt: skip
+    corr = {"kind": "trade_bust", "id": "a1", "exec_id": "G1", "ref": "X2", "qty": "6",
+            "px": "100", "new_qty": "6", "new_px": "101"}  # fmt: skip
+    records = [*journal[:2], {"kind": "record", "data": corr}]
+    assert violations(Observations(**w, journal=records)) == {}
+    corr["new_px"] = "101.5"
+    got = check(Observations(**w, journal=records)).invariants["busts_applied_exactly_once"]
+    assert got.violations == 1 and "books X2 as 6 101.5" in got.examples[0]
+
+
+def test_the_nemesis_corrects_recent_fills_in_whole_units_never_qty_at_a_ledger_venue() -> None:
+    """A correction halves the fill's qty (whole units, at least one, never more than it
+    was) and moves its price by basis points; at a venue whose positions come from the
+    connector's fill ledger only the price changes (the ledger keeps no old qty)."""
+    fill = {"exec_id": "X9", "qty": "25", "px": "200.00"}
+    params = {"qty_frac": 0.5, "px_bp": -50}
+    assert correction(fill, params, qty_may_change=True) == "X9 12 199.00"
+    assert correction(fill, params, qty_may_change=False) == "X9 25 199.00"
+    one = {"exec_id": "X8", "qty": "1", "px": "10.00"}
+    assert correction(one, {"qty_frac": 0.5, "px_bp": 0}, True) == "X8 1 10.01"  # changed
+    rows = venues(simA=[venue_record("a1", fills=[("X1", "4", "100"), ("X2", "6", "100")])])
+    rows["simA"]["orders"][0]["fills"][0]["ts_ns"] = 5
+    assert [f["exec_id"] for f in recent_fills(rows["simA"], 1)] == ["X1"]  # the newest
+
+
+def test_a_nemesis_bust_the_journal_takes_back_twice_is_a_bust_violation() -> None:
+    """The OMS journalled two busts of X2 (under two exec ids: the venue's bust, then a
+    second take-back the OMS should have found a duplicate): ``busts_applied_exactly_once``
+    says so itself ("taken back twice"), not only the sums of
+    ``fills_applied_exactly_once``; a correction after a correction of the same fill is
+    not a second take-back."""
+    w, journal = _busted_world()
+    again = {"kind": "trade_bust", "id": "a1", "exec_id": "H2", "ref": "X2", "qty": "6",
+             "px": "100"}  # fmt: skip
+    got = check(Observations(**w, journal=[*journal, {"kind": "record", "data": again}]))
+    bad = got.invariants["busts_applied_exactly_once"]
+    assert bad.violations == 1 and "fill X2 taken back twice" in bad.examples[0], bad.examples
+    w, journal = _busted_world()
+    w["oms_orders"][0] = oms_order("a1", "FILLED", cum="10", avg="100.6")
+    w["oms_positions"][0]["qty"] = "10"
+    a1 = venue_record("a1", fills=[("X1", "4", "100"), ("X2", "6", "101")])
+    a1["avg_px"] = "100.6"
+    w["venues"] = venues(simA=[a1, w["venues"]["simA"]["orders"][1]], simB=[])
+    w["trade_busts"] = [{"venue": "simA", "order": "a1", "exec_id": "X2",
+                         "command": "correct_trade", "qty": "6", "px": "101"}]  # fmt: skip
+    steps = (("G1", "100", "100.5"), ("G2", "100.5", "101"))  # corrected, then again
+    corr = [
+        {"kind": "record", "data": {"kind": "trade_bust", "id": "a1", "exec_id": g, "ref": "X2",
+                                    "qty": "6", "px": p, "new_qty": "6", "new_px": n}}
+        for g, p, n in steps
+    ]  # fmt: skip
+    seen = violations(Observations(**w, journal=[*journal[:2], *corr]))
+    assert "busts_applied_exactly_once" not in seen
+
+
+NEW_A1 = {"kind": "record", "data": {"kind": "new", "order": {"client_order_id": "a1"}}}
+
+
+def _escalated_world() -> dict[str, Any]:
+    """a1 (FILLED 10 @ 100 at the OMS) was counted by a reconciliation pass (its journal: one
+    ``recon:`` fill, no X1 or X2 of its own); the nemesis then busted X2 (6 @ 100): the venue
+    holds X1 alone (a1 CANCELLED at 4, position 4), the OMS escalated the bust
+    ``trade_bust_unknown_fill`` and kept 10, and the heartbeat engaged the kill-switch for
+    the divergence (runbook 11b‴), before anyone asked."""
+    w = consistent()
+    a2 = w["venues"]["simA"]["orders"][1]
+    w["venues"] = venues(simA=[venue_record("a1", "CANCELLED", fills=[("X1", "4", "100")]), a2])
+    w["trade_busts"] = [{"venue": "simA", "order": "a1", "exec_id": "X2", "command": "bust_trade",
+                         "was": "6 100"}]  # fmt: skip
+    recon = {"kind": "fill", "id": "a1", "exec_id": "recon:a1:10", "qty": "10", "px": "100"}
+    w["journal"] = [NEW_A1, {"kind": "record", "data": recon}]
+    w["escalation_lines"] = [
+        {"event": "trade_bust_unknown_fill", "venue": "simA", "client_order_id": "a1",
+         "detail": "H1: bust of fill 'X2', never booked on the order"},
+        {"event": "kill_switch_requested", "ts": "2023-11-14T22:13:21Z",
+         "reason": "position_divergence: simA AAPL venue 4 oms 10"},
+    ]  # fmt: skip
+    w["kill_switch_samples"] = [(T0 + 2_000_000_000, True)]  # 1 s after the request
+    return w
+
+
+def test_a_bust_escalated_for_a_fill_reconciliation_counted_is_the_documented_limit() -> None:
+    """The OMS keeps no terms of a fill a reconciliation pass counted, so it escalates a
+    bust of it (``trade_bust_unknown_fill``) and keeps the fill, by design: the run is
+    valid, ``busts_applied_exactly_once`` says which (the summary shows its note), the OMS
+    is compared with the venue as if the fill were back, and the heartbeat's kill-switch
+    for that divergence counts as asked for. Only that case: the same bust without the
+    OMS's escalation (lost), or escalated for a fill the journal booked itself, fails; a
+    kill-switch engaged for another symbol's divergence is still unasked."""
+    result = check(Observations(**_escalated_world()))
+    assert result.valid, result.to_dict()
+    note = result.invariants["busts_applied_exactly_once"].note
+    assert "1 escalated trade_bust_unknown_fill" in note and "simA X2 of a1" in note, note
+    lost = _escalated_world()
+    lost["escalation_lines"] = lost["escalation_lines"][1:]
+    got = violations(Observations(**lost))
+    assert got["busts_applied_exactly_once"] == 1, got
+    assert {"oms_equals_venue", "positions_equal", "kill_switch_only_when_asked"} <= set(got)
+    booked = _escalated_world()
+    booked["journal"] = [NEW_A1] + [
+        {"kind": "record", "data": {"kind": "fill", "id": "a1", "exec_id": x, "qty": q,
+                                    "px": "100"}}
+        for x, q in (("X1", "4"), ("X2", "6"))
+    ]  # fmt: skip
+    assert violations(Observations(**booked))["busts_applied_exactly_once"] == 1
+    other = _escalated_world()
+    other["escalation_lines"][1]["reason"] = "position_divergence: simA MSFT venue 0 oms 5"
+    assert violations(Observations(**other)) == {"kill_switch_only_when_asked": 1}

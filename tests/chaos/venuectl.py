@@ -24,6 +24,7 @@ from protocol.config import SystemConfig
 from protocol.control import ControlUnavailable, control_request
 from protocol.exceptions import ProtocolError, TradePulseError
 from protocol.messages import ControlReply, ControlRequest, Message
+from tests.chaos.busts import bust_or_correct
 
 
 class VenueControlError(TradePulseError):
@@ -99,10 +100,15 @@ def risk_positions(cfg: SystemConfig, attempts: int = 3) -> tuple[list[dict[str,
     return None, why
 
 
-def venue_fault(system: Any, venue: str, kind: str, params: dict[str, Any]) -> None:
-    """Inject the nemesis fault `kind` at `venue` (blocking for its duration)."""
+def venue_fault(
+    system: Any, venue: str, kind: str, params: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Inject the nemesis fault `kind` at `venue` (blocking for its duration); what it did,
+    for the fault's record (a trade bust's: `tests.chaos.busts`)."""
     cfg: SystemConfig = system.cfg
     duration = float(params.get("duration_s", 0.0))
+    if kind == "trade_bust":
+        return bust_or_correct(system, venue, params, sim_request)
     if kind == "drop_session":
         sim_request(cfg, venue, "drop_session")
     elif kind == "refuse_logons":
@@ -139,3 +145,4 @@ def venue_fault(system: Any, venue: str, kind: str, params: dict[str, Any]) -> N
             exchange_request(cfg, venue, fault, off)
     else:
         raise VenueControlError(f"unknown venue fault {kind!r}")
+    return None

@@ -112,3 +112,76 @@ def test_cancel_done_at_the_venue_but_refused_on_resend_ends_cancelled() -> None
             sut.wait_event("reconcile_plan", since=since, timeout_s=10.0)
             eventually(lambda: c.get_order("lost-cxl-1").status is OrderStatus.CANCELLED, 10.0)
             assert not sut.events("reconcile_escalation", since=since)
+
+
+def test_a_bust_of_a_fill_reconciliation_counted_before_its_report_came_is_escalated() -> None:
+    """A live order's two fills (500 @ 100.01, 500 @ 100.02) are held back by the venue; a
+    reconciliation pass counts them from its state (one inferred fill of 1000), then the
+    venue busts the first trade while its report is still held. The held reports arrive
+    (counted: duplicates) and then the bust: the OMS kept no terms of a counted fill, so it
+    refuses the bust and escalates it (``trade_bust_unknown_fill``, counted in
+    tradepulse_oms_trade_busts_total{outcome="unknown_fill"}); nothing is applied or
+    journalled, the order stays at cum 1000 @ 100.015 and the position at 1000 (the venue:
+    500; the heartbeat and the next pass see it, docs/runbook.md 11b‴). A build that kept
+    the counted fill's terms applied such busts, and on wrong terms when the venue's bust
+    came before the pass (`test_a_bust_before_the_pass_of_a_fill_whose_report_is_held`)."""
+    with systems() as started:
+        sut = start(started, overrides=overrides(liquidity_interval_s=60.0))
+        with client(sut) as c:
+            submit_when_open(c, VENUE, client_order_id="warm-1")
+            settle(c, sut, ["warm-1"])
+            sim_fault(sut, VENUE, "delay_exec_ms", "2000")
+            since = sut.mark()
+            submit_when_open(c, VENUE, qty="1500", price="100.02", client_order_id="race-2")
+            eventually(lambda: _venue(sut, "race-2").get("cum_qty") == "1000", 10.0)
+            reply = eventually(lambda: _judged(trigger_reconcile(sut)), 1.5)
+            assert reply.data["summary"]["apply_missed_fill"] == 1
+            counted = c.get_order("race-2")
+            assert (counted.status, counted.cum_qty, counted.avg_px) == (
+                OrderStatus.PARTIALLY_FILLED, D(1000), D("100.015"))  # fmt: skip
+            first = _venue(sut, "race-2")["fills"][0]  # type: ignore[index]
+            assert (first["qty"], first["px"]) == ("500", "100.01")
+            sim_fault(sut, VENUE, "bust_trade", first["exec_id"])
+            line = sut.wait_event(
+                "trade_bust_unknown_fill", 10.0, since=since, client_order_id="race-2"
+            )
+            assert f"bust of fill {first['exec_id']!r}" in str(line["detail"]), line
+            order = c.get_order("race-2")
+            positions = {p.symbol: p.qty for p in c.positions(VENUE) if p.qty}
+            busts = "tradepulse_oms_trade_busts_total"
+            eventually(lambda: sut.metric(busts, venue=VENUE, outcome="unknown_fill") == 1, 5.0)
+            assert sut.metric(busts, venue=VENUE) == 1  # no other outcome
+        assert (order.status, order.cum_qty, order.avg_px) == (
+            counted.status, counted.cum_qty, counted.avg_px)  # fmt: skip
+        assert positions == {"AAPL": D(1000)}
+        assert not sut.events("trade_busted", since=since)
+        check_journal_fills(sut, {"race-2": order})
+
+
+def test_a_bust_before_the_pass_of_a_fill_whose_report_is_held() -> None:
+    """As `test_a_bust_of_a_fill_reconciliation_counted_before_its_report_came_is_escalated`,
+    but the venue busts the first trade (500 @ 100.01) before the pass: the pass counts the
+    venue's 500 @ 100.02 (the second trade), then the held reports come in the venue's
+    order (the first fill, the second, the bust). The OMS ends as the venue, or says it
+    cannot (an escalation of the bust), never silently on other terms: a build that kept
+    a counted fill's terms applied the bust on the first fill's and ended 500 @ 100.03."""
+    with systems() as started:
+        sut = start(started, overrides=overrides(liquidity_interval_s=60.0))
+        with client(sut) as c:
+            submit_when_open(c, VENUE, client_order_id="warm-1")
+            settle(c, sut, ["warm-1"])
+            sim_fault(sut, VENUE, "delay_exec_ms", "2000")
+            since = sut.mark()
+            submit_when_open(c, VENUE, qty="1500", price="100.02", client_order_id="race-3")
+            eventually(lambda: _venue(sut, "race-3").get("cum_qty") == "1000", 10.0)
+            first = _venue(sut, "race-3")["fills"][0]  # type: ignore[index]
+            assert (first["qty"], first["px"]) == ("500", "100.01")
+            sim_fault(sut, VENUE, "bust_trade", first["exec_id"])
+            eventually(lambda: _venue(sut, "race-3").get("cum_qty") == "500", 10.0)
+            reply = eventually(lambda: _judged(trigger_reconcile(sut)), 1.5)
+            assert reply.data["summary"]["apply_missed_fill"] == 1
+            kinds = ("trade_busted", "trade_bust_unknown_fill", "trade_bust_cum_mismatch")
+            eventually(lambda: [k for k in kinds if sut.events(k, since=since)], 10.0)
+            escalated = [k for k in kinds[1:] if sut.events(k, since=since)]
+            order = c.get_order("race-3")
+        assert escalated or (order.cum_qty, order.avg_px) == (D(500), D("100.02")), order

@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from actors.connector.fix.msglog import log_files, parse_line
 from protocol.messages import OrderStatus
+from protocol.paths import venue_fix_dir
 from tests.helpers import SystemUnderTest, eventually
 from tests.integration.oms_support import (
     OmsSystem,
@@ -171,3 +173,88 @@ def test_the_position_heartbeat_agrees_after_a_bust() -> None:
             sut.wait_events("heartbeat", 10, 15.0, since=after, venue=VENUE, diff={})
         assert not sut.events("kill_switch_requested", since=since)
         assert kill_switch(sut)["engaged"] is False
+
+
+def _venue_sent(sut: SystemUnderTest, field: bytes) -> int:
+    """How many messages with `field` the venue has put on the wire (its FIX message log:
+    written once the turn's bytes are taken for the socket)."""
+    logs = log_files(venue_fix_dir(sut.state_dir, VENUE) / "messages")
+    lines = (parse_line(line) for path in logs for line in path.read_bytes().splitlines())
+    return sum(
+        1 for e in lines if e and e.direction == "OUT" and b"\x01" + field + b"\x01" in e.raw
+    )
+
+
+def _corrected(sut: OmsSystem, c: Any, coids: dict[str, tuple[str, str]]) -> None:
+    """Each order of `coids` (id -> corrected qty, price) shows its correction applied
+    once: cum and average price as corrected, equal to the venue's, the position the
+    venue's, one ``trade_bust`` record each (`check_journal_fills`: no exec id twice, the
+    journal's sum the OMS's cum), risk the OMS's."""
+    for coid in coids:
+        eventually(lambda coid=coid: c.get_order(coid).avg_px == D(coids[coid][1]), 15.0,
+                   message=lambda coid=coid: repr(c.get_order(coid)))  # fmt: skip
+    final = settle(c, sut, list(coids))  # the OMS equals the venue, every order
+    for coid, (qty, px) in coids.items():
+        assert (final.oms[coid].cum_qty, final.oms[coid].avg_px) == (D(qty), D(px))
+    assert final.oms_positions == {SYMBOL: sum(D(q) for q, _ in coids.values())}
+    busts = _busts(sut, final.oms)
+    assert sorted(b["id"] for b in busts) == sorted(coids), busts
+    eventually(lambda: _risk_agrees(sut), 10.0)
+
+
+def test_kill9_of_the_oms_between_journalling_a_correction_and_its_ack() -> None:
+    """The OMS is killed -9 right after the commit that journalled a correction (150=G),
+    before the connector got its ack: the next OMS is sent it again and finds it applied
+    (its exec id); the fill is on its corrected terms once, one ``trade_bust`` record."""
+    with systems() as started:
+        sut = start(started, overrides=overrides(), crash_at=["after_journal_before_send"])
+        with client(sut) as c:
+            trade = _filled(sut, c, "fix-2")
+            since = sut.mark()
+            sut.arm("after_journal_before_send")
+            sim_fault(sut, VENUE, "correct_trade", f"{trade} 60 101.25")
+            sut.wait_event("injected_crash", 15.0, since=since, actor="oms")
+            sut.wait_event("actor_ready", 20.0, since=since, child="oms")
+            _corrected(sut, c, {"fix-2": ("60", "101.25")})
+
+
+def test_kill9_of_the_oms_with_a_correction_read_but_not_journalled() -> None:
+    """Two corrections reach the OMS in one batch (the connector frozen while the venue
+    corrects both trades) and the OMS is killed -9 once the first is committed, the
+    second applied in memory only: the connector sends the batch again, the next OMS finds
+    the first applied and applies the second; each once, on its corrected terms."""
+    cfg = overrides() | {"supervisor": {"hang_missed_intervals": 50}}
+    with systems() as started:
+        sut = start(started, overrides=cfg, crash_at=["mid_exec_batch"])
+        with client(sut) as c:
+            first, second = _filled(sut, c, "fix-3a"), _filled(sut, c, "fix-3b", qty="50")
+            pid = sut.pid_of(CONNECTOR)
+            since = sut.mark()
+            sut.arm("mid_exec_batch")
+            os.kill(pid, signal.SIGSTOP)  # both reports wait in its socket: one batch
+            try:
+                sim_fault(sut, VENUE, "correct_trade", f"{first} 70 99.75")
+                sim_fault(sut, VENUE, "correct_trade", f"{second} 50 100.40")
+                eventually(lambda: _venue_sent(sut, b"150=G") == 2, 10.0)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            sut.wait_event("injected_crash", 15.0, since=since, actor="oms", point="mid_exec_batch")
+            sut.wait_event("actor_ready", 20.0, since=since, child="oms")
+            _corrected(sut, c, {"fix-3a": ("70", "99.75"), "fix-3b": ("50", "100.40")})
+
+
+def test_kill9_of_the_connector_after_reading_a_correction_before_forwarding_it() -> None:
+    """The connector is killed -9 after reading the correction's 35=8, before handing it
+    to the OMS or keeping it (crash point `exec_read_before_forward`): its next-in did not
+    pass it, so the venue sends it again to the next connector; the OMS applies it once."""
+    point = f"{CONNECTOR}:exec_read_before_forward"
+    with systems() as started:
+        sut = start(started, overrides=overrides(), crash_at=[point])
+        with client(sut) as c:
+            trade = _filled(sut, c, "fix-4")
+            since = sut.mark()
+            sut.arm(point)
+            sim_fault(sut, VENUE, "correct_trade", f"{trade} 100 98.50")
+            sut.wait_event("injected_crash", 15.0, since=since, actor=CONNECTOR)
+            sut.wait_event("actor_ready", 20.0, since=since, child=CONNECTOR)
+            _corrected(sut, c, {"fix-4": ("100", "98.50")})

@@ -203,3 +203,35 @@ def test_exec_log_touched_since_forgets_boundedly() -> None:
     log.note(V, 7, 3, "c", "AAPL", D(0))
     assert log.touched_since(V, mark, ["a"]) is None
     assert log.touched_since(V, recent, ["a", "b", "c"]) == {"c"}
+
+
+def test_a_bust_applied_during_the_pass_is_no_missed_fill() -> None:
+    """The order was filled 1 (execution 2) before the pass; the venue lists it open with
+    that fill (its view through execution 2); its bust (execution 3) reaches the OMS
+    before the pass plans. The OMS's cum 0 under the venue's 1 is not a missed fill (a
+    catch-up would book the busted fill again): the order is skipped, nothing escalated,
+    and positions are compared as of the venue's cut (1 = 0 + the bust after it)."""
+    link, oms, peer, log = _link()
+    _submit(oms, "h-1")
+    link.push("h-1")
+    _answer(peer, PlaceOrder, Ack(ref="x"))
+    _exec(oms, log, 1, "h-1", "accepted")
+    _exec(oms, log, 2, "h-1", "fill", last_qty=1)
+    link.start_reconcile()
+    bust = ExecReport(
+        venue=V, exec_id="e3", kind="trade_cancel", cl_ord_id="h-1", symbol="AAPL",
+        side=Side.BUY, last_qty=D(1), last_px=D(95), cum_qty=D(0), leaves_qty=D(2),
+        exec_ref_id="e2", ord_status=OrderStatus.ACCEPTED, exec_seq=3,
+    )  # fmt: skip
+    out = oms.book.apply_exec(bust, 4)
+    assert out.applied, out
+    log.note_outcome(bust, 7, out)
+    listed = VenueOrder(
+        cl_ord_id="h-1", symbol="AAPL", side=Side.BUY, order_qty=D(2), price=D(95),
+        status=OrderStatus.PARTIALLY_FILLED, cum_qty=D(1), avg_px=D(95), leaves_qty=D(1),
+    )  # fmt: skip
+    _answer(peer, OpenOrdersRequest, OpenOrders(venue=V, orders=[listed], cut=_cut(2, 1)))
+    _answer(peer, GetPositions, _positions(1, _cut(2, 1)))
+    plan = oms.plans[-1]
+    assert not [a for a in plan.actions if isinstance(a, ApplyMissedFill)], plan.actions
+    assert _escalations(plan) == [] and plan.skipped == 1, plan.actions

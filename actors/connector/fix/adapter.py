@@ -314,7 +314,8 @@ class FixAdapter(QueryRequests):
                     event.ref_seq, event.ref_msg_type, text, execs, unsupported=unsupported
                 )
         self._batch = []
-        if execs:
+        if execs:  # tests: kill -9 with executions read, not forwarded, nothing of them kept
+            self._crash_point("exec_read_before_forward")
             self._listener.on_execs(execs)  # durable before next-in is (at data_to_send)
             self._delivered += len(execs)
         for event in events:
