@@ -201,8 +201,8 @@ class LinkActor(Actor):
                 peer = CORE
             if peer is None or not frames:
                 continue
-            self._heard_from(peer)
             kind, rest = frames[0], frames[1:]
+            self._heard_from(peer, kind)
             if kind == PING and self.is_core:
                 self._send_tunnel(peer, [PONG, *rest[:1]])
                 if len(rest) >= 2 and rest[1]:  # the edge's last measured round trip, in us
@@ -273,10 +273,18 @@ class LinkActor(Actor):
 
     # ------------------------------------------------------------------ liveness
 
-    def _heard_from(self, peer: str) -> None:
-        self._heard[peer] = now = time.monotonic()
+    def _heard_from(self, peer: str, kind: bytes) -> None:
+        """The core hears an edge by anything (its pings come every `ping_interval_s`); an
+        edge's link is up while its pings are answered (`PONG`): the core's other traffic
+        says nothing of the way back, and a connection whose edge -> core half went silent
+        must still go down and be dialled again (`_set_up`). The dead-man switch counts
+        anything: it asks only whether the core is alive."""
+        now = time.monotonic()
         if not self.is_core:
             self.deadman.heard(now)
+            if kind != PONG:
+                return
+        self._heard[peer] = now
         if not self._up.get(peer, True):
             self._set_up(peer, True)
 
