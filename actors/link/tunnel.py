@@ -12,17 +12,23 @@ PING read later from its buffer (`restart_input` -> `process_heartbeat_message` 
 `out_event`), writes on it and hits the assertion. Open upstream (libzmq issues #4364,
 #4767; no release fixes it). tests/link/test_tunnel_reset.py drives both. Without
 heartbeats such an engine is still never closed when it has no pipe (nothing restarts
-it): its fd stays open until the link restarts, one per such reset.
+it): its fd stays open until the link restarts, one per such reset. The kernel's own
+timeouts (keepalive, `TCP_MAXRT`, `open_tunnel`) close a silent connection before the
+edge's new one can take its route, so an engine rarely gets there
+(tests/link/test_tunnel_partition.py: without them, one connection kept per partition).
 
 Liveness is the link's own ping instead (`P`/`Q` every `ping_interval_s`, `down_after_s`
 of silence is `link_down`); an edge that goes down dials the core again (`redial`), which
 drops its silent connection and what was queued on it, as the heartbeat timeout did, and
 hands its route at the core over to the new connection (the core's queue for the old one
 goes with it). What the core queued for an edge that went silent without a new
-connection stays queued (at most `hwm`) until the edge dials again or tcp gives up.
+connection stays queued (at most `hwm`) until the edge dials again or tcp gives up (its
+data unacknowledged, or its window shut, for `down_after_s`: `TCP_MAXRT`).
 """
 
 from __future__ import annotations
+
+import math
 
 import zmq
 
@@ -52,6 +58,18 @@ def open_tunnel(ctx: Context, link: LinkCfg, keys: LinkKeys | None, group: str) 
         sock.setsockopt(zmq.ROUTING_ID, group.encode())
         sock.setsockopt(zmq.IMMEDIATE, 1)  # nothing queued while the core is away
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)  # across hosts, back off to 1 s
+    # a connection whose peer went silently (its FIN or RST lost in a partition, its host
+    # gone) is closed by the kernel about `down_after_s` after it last heard from it, as the
+    # heartbeat timeout did: idle, by tcp keepalive; with data unacknowledged (a pong, a
+    # request), by the user timeout (`TCP_MAXRT`). Else the core kept it for good, one per
+    # partition (the edge re-dials on a new one, and the old one's pings, arriving after the
+    # route went to it, stop its engine: no pipe). A stalled peer's kernel answers probes.
+    idle_s = max(1, int(link.down_after_s) // 2)
+    sock.setsockopt(zmq.TCP_KEEPALIVE, 1)
+    sock.setsockopt(zmq.TCP_KEEPALIVE_IDLE, idle_s)
+    sock.setsockopt(zmq.TCP_KEEPALIVE_INTVL, 1)
+    sock.setsockopt(zmq.TCP_KEEPALIVE_CNT, max(1, math.ceil(link.down_after_s) - idle_s))
+    sock.setsockopt(zmq.TCP_MAXRT, int(link.down_after_s * 1000))
     if keys is not None:
         sock.curve_publickey = keys.public
         sock.curve_secretkey = keys.secret
