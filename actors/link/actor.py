@@ -45,12 +45,13 @@ from actors.link.remote_control import (
     read_stops_report,
     stops_report,
 )
+from actors.link.tunnel import open_tunnel, redial
 from actors.runtime import metrics
 from actors.runtime.actor import Actor
 from actors.runtime.operator_stops import OperatorStop, StopsWatcher, stops_as_data
 from actors.runtime.peer import MAX_BATCH, Peer
 from actors.runtime.ratelog import LogBudget
-from actors.runtime.zap import LINK_DOMAIN, ZAP_DOMAIN
+from actors.runtime.zap import ZAP_DOMAIN
 from protocol.codec import Envelope
 from protocol.commands import Command, acted_on
 from protocol.curve_keys import link_keys
@@ -58,7 +59,7 @@ from protocol.link_config import CORE
 from protocol.messages import ControlReply, MassCancel, MassCancelDone
 from protocol.paths import operator_stops_path
 from protocol.sim_config import sim_process_of
-from protocol.sockets import Socket, bind_router, connect_dealer, drain, send_nowait, tune_socket
+from protocol.sockets import Socket, bind_router, connect_dealer, drain, send_nowait
 
 FORWARD, BACK, PING, PONG = b"F", b"B", b"P", b"Q"
 
@@ -79,7 +80,7 @@ class LinkActor(Actor):
         self.peers, self.exports, self.allowed = tables.peers, tables.exports, tables.allowed
         if self.keys is None:
             self.log.warning("link_plaintext", bind=link.bind, connect=link.connect)
-        self.tunnel = self._open_tunnel()
+        self.tunnel = open_tunnel(self.ctx, link, self.keys, self.group)
         self.add_socket(self.tunnel, self._on_tunnel)
         self.stand_ins: dict[str, Socket] = {}
         for name in self.exports:
@@ -148,42 +149,6 @@ class LinkActor(Actor):
 
     # ------------------------------------------------------------------ sockets
 
-    def _open_tunnel(self) -> Socket:
-        link = self.cfg.link
-        if self.is_core:
-            sock = self.ctx.socket(zmq.ROUTER)
-            tune_socket(sock, hwm=link.hwm)
-            sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-            sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted edge takes its route over
-            # the gate judges each accepted connection (its own session); never set on the
-            # edge's DEALER (protocol.sockets.connect_dealer: a connecting socket's late
-            # ZAP answer aborts the process)
-            sock.setsockopt(zmq.ZAP_DOMAIN, LINK_DOMAIN)
-        else:
-            sock = self.ctx.socket(zmq.DEALER)
-            tune_socket(sock, hwm=link.hwm)
-            sock.setsockopt(zmq.ROUTING_ID, self.group.encode())
-            sock.setsockopt(zmq.IMMEDIATE, 1)  # nothing queued while the core is away
-            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)  # across hosts, back off to 1 s
-        # ZMTP heartbeats: a peer that stops answering (a stalled host, a cut network that
-        # leaves tcp up) is disconnected after down_after_s, and what was queued for it goes
-        ping_ms, down_ms = int(link.ping_interval_s * 1000), int(link.down_after_s * 1000)
-        sock.setsockopt(zmq.HEARTBEAT_IVL, ping_ms)
-        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, down_ms)
-        sock.setsockopt(zmq.HEARTBEAT_TTL, down_ms)
-        if self.keys is not None:
-            sock.curve_publickey = self.keys.public
-            sock.curve_secretkey = self.keys.secret
-            if self.is_core:
-                sock.curve_server = True
-            else:
-                sock.curve_serverkey = next(iter(self.keys.peers))  # the core's key alone
-        if self.is_core:
-            sock.bind(link.bind)
-        else:
-            sock.connect(link.connect)
-        return sock
-
     def _authenticate(self, mechanism: bytes, credentials: list[bytes]) -> tuple[str, str | None]:
         """The ZAP decision for a tcp connection: (its host group, None) or ("", why not)."""
         if mechanism == b"CURVE" and self.keys is not None and credentials:
@@ -236,8 +201,8 @@ class LinkActor(Actor):
                 peer = CORE
             if peer is None or not frames:
                 continue
-            self._heard_from(peer)
             kind, rest = frames[0], frames[1:]
+            self._heard_from(peer, kind)
             if kind == PING and self.is_core:
                 self._send_tunnel(peer, [PONG, *rest[:1]])
                 if len(rest) >= 2 and rest[1]:  # the edge's last measured round trip, in us
@@ -308,10 +273,18 @@ class LinkActor(Actor):
 
     # ------------------------------------------------------------------ liveness
 
-    def _heard_from(self, peer: str) -> None:
-        self._heard[peer] = now = time.monotonic()
+    def _heard_from(self, peer: str, kind: bytes) -> None:
+        """The core hears an edge by anything (its pings come every `ping_interval_s`); an
+        edge's link is up while its pings are answered (`PONG`): the core's other traffic
+        says nothing of the way back, and a connection whose edge -> core half went silent
+        must still go down and be dialled again (`_set_up`). The dead-man switch counts
+        anything: it asks only whether the core is alive."""
+        now = time.monotonic()
         if not self.is_core:
             self.deadman.heard(now)
+            if kind != PONG:
+                return
+        self._heard[peer] = now
         if not self._up.get(peer, True):
             self._set_up(peer, True)
 
@@ -399,6 +372,8 @@ class LinkActor(Actor):
             silent = None if heard is None else round(time.monotonic() - heard, 3)
             self.log.warning("link_down", peer=peer, silent_s=silent)
             self.edge_stops.pop(peer, None)  # not known until it reports again
+            if not self.is_core:  # the silent connection and its queue go (link.tunnel)
+                redial(self.tunnel, self.cfg.link.connect)
 
     def heartbeat_info(self) -> dict[str, Any]:
         now = time.monotonic()

@@ -216,7 +216,7 @@ def test_orders_cross_a_slow_link_survive_stalls_and_cuts_and_a_stranger_gets_no
             order_after_reconnect_filled_after_s=round(cut2_fill, 3),
         )
 
-        # a stall longer than down_after_s: down at both ends (ZMTP heartbeats), then back
+        # a stall longer than down_after_s: down at both ends (the link's pings), then back
         reconnects = d.metric(d.edge, "tradepulse_link_reconnects_total", peer="core")
         since_e, since_c = d.edge.mark(), d.core.mark()
         proxy.stall(True)
