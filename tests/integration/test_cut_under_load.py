@@ -24,8 +24,9 @@ CLIENTS = 4
 LOAD_S = 6.0
 INTERVAL_S = 0.2
 BEATS = 3
-# a pass whose open-orders answer came without a consistent cut (actors/oms/reconcile_pass.py)
-UNCUT = "open orders without a consistent execution cut"
+# a pass whose open-orders or status answer came without a consistent cut: it fails, judging
+# nothing (actors/oms/reconcile_pass.py); the second failed a loaded make test (its 1st pass)
+UNCUT = ("open orders without a consistent execution cut", "status answer without a consistent cut")
 
 
 def _overrides() -> dict[str, Any]:
@@ -88,7 +89,7 @@ def test_passes_and_beats_under_load_judge_nothing_in_flight(
     try:
         while time.monotonic() < end:
             reply = sut.control("reconcile", timeout_s=10.0, venue=VENUE, dry_run=False)
-            if reply.status == "error" and UNCUT in reply.reason:
+            if reply.status == "error" and any(why in reply.reason for why in UNCUT):
                 uncut += 1  # failed, judging nothing: the operator is told (a loaded machine)
                 continue
             assert reply.status == "ok", reply
