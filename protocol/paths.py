@@ -62,8 +62,11 @@ import errno
 import hashlib
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+from protocol.exceptions import ConfigError
 
 COLD_MARKER = "cold_start_pending"
 KILL_SWITCH_NAME = "kill_switch.json"
@@ -306,3 +309,18 @@ def os_error(exc: OSError) -> str:
     for a dir it cannot use."""
     where = f"{exc.filename}: " if exc.filename else ""
     return f"{where}{exc.strerror or exc}"
+
+
+def check_sim_dirs(open_state: Callable[[], None], runtime_dir: Path) -> None:
+    """A standalone simulator's start check, before it binds its ROUTER (which would steal
+    the endpoint of a running one): its state opens (`open_state` opens and closes it) and
+    its runtime dir exists; else `ConfigError` naming the key (under a regular file, on a
+    read-only file system...)."""
+    try:
+        open_state()
+    except OSError as exc:
+        raise ConfigError("system.state_dir", f"cannot use it: {os_error(exc)}") from None
+    try:
+        runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError("system.runtime_dir", f"cannot use it: {os_error(exc)}") from None

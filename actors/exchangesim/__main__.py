@@ -33,8 +33,8 @@ from typing import Any
 from actors.exchangesim.faults import FAULT_KINDS
 from protocol import control as ctl
 from protocol.config import SystemConfig, VenueCfg, load_config
-from protocol.exceptions import ConfigError, StateDirLocked, TradePulseError
-from protocol.paths import PRIVATE_UMASK, os_error
+from protocol.exceptions import StateDirLocked, TradePulseError
+from protocol.paths import PRIVATE_UMASK, check_sim_dirs
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
@@ -114,15 +114,7 @@ def _run(ns: argparse.Namespace, cfg: SystemConfig, vcfg: VenueCfg) -> int:
     if isinstance(creds, str):
         print(creds, file=sys.stderr)
         return EXIT_USAGE
-    # fail before binding the ROUTER, which would steal the endpoint of a running exchange
-    try:
-        open_store(cfg.state_path, ns.venue).close()
-    except OSError as exc:  # under a regular file, on a read-only file system...
-        raise ConfigError("system.state_dir", f"cannot use it: {os_error(exc)}") from None
-    try:
-        cfg.runtime_path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise ConfigError("system.runtime_dir", f"cannot use it: {os_error(exc)}") from None
+    check_sim_dirs(lambda: open_store(cfg.state_path, ns.venue).close(), cfg.runtime_path)
     extra: dict[str, Any] = {"standalone": True}
     if ns.seed is not None:
         extra["seed"] = ns.seed

@@ -31,8 +31,8 @@ from actors.venuesim.control import VenueSimUnavailable, control_request
 from actors.venuesim.faults import FAULT_KINDS
 from protocol.cli_seconds import deadline_s
 from protocol.config import SystemConfig, load_config
-from protocol.exceptions import ConfigError, StateDirLocked, TradePulseError
-from protocol.paths import PRIVATE_UMASK, os_error, venue_state_dir
+from protocol.exceptions import StateDirLocked, TradePulseError
+from protocol.paths import PRIVATE_UMASK, check_sim_dirs, venue_state_dir
 from protocol.sim_config import sim_guests
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
@@ -105,16 +105,11 @@ def _run(ns: argparse.Namespace, cfg: SystemConfig) -> int:
     from actors.venuesim.actor import VenueSimActor
     from actors.venuesim.store import SimStore
 
-    # fail before binding the ROUTER, which would steal the endpoint of a running venue
-    try:
-        for venue in (ns.venue, *sim_guests(cfg.venues, ns.venue)):  # and those it runs
+    def open_states() -> None:  # its own venue's and those it runs
+        for venue in (ns.venue, *sim_guests(cfg.venues, ns.venue)):
             SimStore.open(venue_state_dir(cfg.state_path, venue)).close()
-    except OSError as exc:  # under a regular file, on a read-only file system...
-        raise ConfigError("system.state_dir", f"cannot use it: {os_error(exc)}") from None
-    try:
-        cfg.runtime_path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise ConfigError("system.runtime_dir", f"cannot use it: {os_error(exc)}") from None
+
+    check_sim_dirs(open_states, cfg.runtime_path)
     extra: dict[str, Any] = {"standalone": True}
     if ns.seed is not None:
         extra["seed"] = ns.seed

@@ -537,6 +537,21 @@ def _busted_world() -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return w, [*journal, {"kind": "record", "data": bust}]
 
 
+def _corrected_world() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """As `_busted_world`, but the nemesis corrected X2 to 6 @ 101 (price only): the venue
+    holds both fills (a1 FILLED 10 @ 100.6); the journal's last record (the bust) is the
+    caller's to replace."""
+    w, journal = _busted_world()
+    w["oms_orders"][0] = oms_order("a1", "FILLED", cum="10", avg="100.6")
+    w["oms_positions"][0]["qty"] = "10"
+    a1 = venue_record("a1", fills=[("X1", "4", "100"), ("X2", "6", "101")])
+    a1["avg_px"] = "100.6"
+    w["venues"] = venues(simA=[a1, w["venues"]["simA"]["orders"][1]], simB=[])
+    w["trade_busts"] = [{"venue": "simA", "order": "a1", "exec_id": "X2",
+                         "command": "correct_trade", "qty": "6", "px": "101"}]  # fmt: skip
+    return w, journal
+
+
 def test_a_nemesis_bust_is_judged_by_the_venue_and_the_journal() -> None:
     """The nemesis busted X2: valid when the venue no longer has it and the journal books
     it busted once (also read from a snapshot's `fills`); a venue still holding it, or a
@@ -560,14 +575,7 @@ def test_a_nemesis_bust_is_judged_by_the_venue_and_the_journal() -> None:
 def test_a_nemesis_correction_must_be_booked_on_the_venues_terms() -> None:
     """X2 corrected to 6 @ 101 (price only): the journal booking it so is valid; one
     booking other terms (a correction applied on a stale or doubled basis) is not."""
-    w, journal = _busted_world()
-    w["oms_orders"][0] = oms_order("a1", "FILLED", cum="10", avg="100.6")
-    w["oms_positions"][0]["qty"] = "10"
-    a1 = venue_record("a1", fills=[("X1", "4", "100"), ("X2", "6", "101")])
-    a1["avg_px"] = "100.6"
-    w["venues"] = venues(simA=[a1, w["venues"]["simA"]["orders"][1]], simB=[])
-    w["trade_busts"] = [{"venue": "simA", "order": "a1", "exec_id": "X2",
-                         "command": "correct_trade", "qty": "6", "px": "101"}]  # fmt: skip
+    w, journal = _corrected_world()
     corr = {"kind": "trade_bust", "id": "a1", "exec_id": "G1", "ref": "X2", "qty": "6",
             "px": "100", "new_qty": "6", "new_px": "101"}  # fmt: skip
     records = [*journal[:2], {"kind": "record", "data": corr}]
@@ -604,14 +612,7 @@ def test_a_nemesis_bust_the_journal_takes_back_twice_is_a_bust_violation() -> No
     got = check(Observations(**w, journal=[*journal, {"kind": "record", "data": again}]))
     bad = got.invariants["busts_applied_exactly_once"]
     assert bad.violations == 1 and "fill X2 taken back twice" in bad.examples[0], bad.examples
-    w, journal = _busted_world()
-    w["oms_orders"][0] = oms_order("a1", "FILLED", cum="10", avg="100.6")
-    w["oms_positions"][0]["qty"] = "10"
-    a1 = venue_record("a1", fills=[("X1", "4", "100"), ("X2", "6", "101")])
-    a1["avg_px"] = "100.6"
-    w["venues"] = venues(simA=[a1, w["venues"]["simA"]["orders"][1]], simB=[])
-    w["trade_busts"] = [{"venue": "simA", "order": "a1", "exec_id": "X2",
-                         "command": "correct_trade", "qty": "6", "px": "101"}]  # fmt: skip
+    w, journal = _corrected_world()
     steps = (("G1", "100", "100.5"), ("G2", "100.5", "101"))  # corrected, then again
     corr = [
         {"kind": "record", "data": {"kind": "trade_bust", "id": "a1", "exec_id": g, "ref": "X2",

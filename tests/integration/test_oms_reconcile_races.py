@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 
+from protocol.client import ExecutionClient
 from protocol.messages import ControlReply, ExecReport, OrderStatus
 from tests.helpers import SystemUnderTest, eventually
 from tests.integration.oms_support import (
@@ -38,6 +39,19 @@ def _venue(sut: SystemUnderTest, cl_ord_id: str) -> dict[str, str]:
     return venue_order(sut, VENUE, cl_ord_id) or {}
 
 
+def _held_fills(sut: SystemUnderTest, c: ExecutionClient, client_order_id: str, qty: str) -> int:
+    """A warm order settled, then the venue holding its execution reports back (2 s) and a
+    buy at 100.02 that takes 1000 at once (500 @ 100.01, 500 @ 100.02) at the venue; the
+    mark before the buy."""
+    submit_when_open(c, VENUE, client_order_id="warm-1")
+    settle(c, sut, ["warm-1"])
+    sim_fault(sut, VENUE, "delay_exec_ms", "2000")
+    since = sut.mark()
+    submit_when_open(c, VENUE, qty=qty, price="100.02", client_order_id=client_order_id)
+    eventually(lambda: _venue(sut, client_order_id).get("cum_qty") == "1000", 10.0)
+    return since
+
+
 def _judged(reply: ControlReply | None) -> ControlReply | None:
     """A pass's reply that judged every order: under load the connector's Ack of the
     order's D can come after the pass's first query, and the pass skips the order as in
@@ -59,12 +73,7 @@ def test_fills_inferred_by_reconciliation_are_not_applied_again_by_late_reports(
     with systems() as started:
         sut = start(started, overrides=overrides(liquidity_interval_s=60.0))
         with client(sut) as c:
-            submit_when_open(c, VENUE, client_order_id="warm-1")
-            settle(c, sut, ["warm-1"])
-            sim_fault(sut, VENUE, "delay_exec_ms", "2000")
-            since = sut.mark()
-            submit_when_open(c, VENUE, qty=qty, price="100.02", client_order_id="race-1")
-            eventually(lambda: _venue(sut, "race-1").get("cum_qty") == "1000", 10.0)
+            since = _held_fills(sut, c, "race-1", qty=qty)
             assert c.get_order("race-1").cum_qty == 0  # nothing reported yet
             reply = eventually(lambda: _judged(trigger_reconcile(sut)), 1.5)
             assert reply.data["summary"]["apply_missed_fill"] == 1
@@ -128,12 +137,7 @@ def test_a_bust_of_a_fill_reconciliation_counted_before_its_report_came_is_escal
     with systems() as started:
         sut = start(started, overrides=overrides(liquidity_interval_s=60.0))
         with client(sut) as c:
-            submit_when_open(c, VENUE, client_order_id="warm-1")
-            settle(c, sut, ["warm-1"])
-            sim_fault(sut, VENUE, "delay_exec_ms", "2000")
-            since = sut.mark()
-            submit_when_open(c, VENUE, qty="1500", price="100.02", client_order_id="race-2")
-            eventually(lambda: _venue(sut, "race-2").get("cum_qty") == "1000", 10.0)
+            since = _held_fills(sut, c, "race-2", qty="1500")
             reply = eventually(lambda: _judged(trigger_reconcile(sut)), 1.5)
             assert reply.data["summary"]["apply_missed_fill"] == 1
             counted = c.get_order("race-2")
@@ -168,12 +172,7 @@ def test_a_bust_before_the_pass_of_a_fill_whose_report_is_held() -> None:
     with systems() as started:
         sut = start(started, overrides=overrides(liquidity_interval_s=60.0))
         with client(sut) as c:
-            submit_when_open(c, VENUE, client_order_id="warm-1")
-            settle(c, sut, ["warm-1"])
-            sim_fault(sut, VENUE, "delay_exec_ms", "2000")
-            since = sut.mark()
-            submit_when_open(c, VENUE, qty="1500", price="100.02", client_order_id="race-3")
-            eventually(lambda: _venue(sut, "race-3").get("cum_qty") == "1000", 10.0)
+            since = _held_fills(sut, c, "race-3", qty="1500")
             first = _venue(sut, "race-3")["fills"][0]  # type: ignore[index]
             assert (first["qty"], first["px"]) == ("500", "100.01")
             sim_fault(sut, VENUE, "bust_trade", first["exec_id"])
