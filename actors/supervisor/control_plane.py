@@ -58,6 +58,9 @@ FORWARD_TIMEOUT_S = 30.0
 # (`actors.link.remote_control.ANSWER_TIMEOUT_S`), so each side gives up after the one it waits for
 ACROSS_TIMEOUT_S = 8.0
 CONTROL_HWM = 1000  # replies queued for one operator connection; a CLI waits for one
+# while the supervisor stops its actors it reads this socket only, never theirs
+# (`daemon._stop_and_wait`): it answers what it answers itself, refuses the rest at once
+ANSWERED_WHILE_SHUTTING_DOWN = frozenset({"shutdown", "status", "kill-switch"})
 
 
 class ControlPlane:
@@ -80,6 +83,11 @@ class ControlPlane:
         self.audit = AuditLog(audit_log_path(host.state_path), log)
         self.reloader = Reloader(host, timers, log)
         sock.setsockopt(zmq.SNDHWM, CONTROL_HWM)  # applies to every connection made from now
+
+    @property
+    def serving(self) -> tuple[zmq.Socket[bytes], Callable[[], None]]:
+        """The socket and its reader, for a wait that keeps answering (`wait_escalating`)."""
+        return self.sock, self.on_readable
 
     def on_readable(self) -> None:
         for message in drain(self.sock, 100, frames=True):
@@ -168,6 +176,8 @@ class ControlPlane:
         self, req: ControlRequest, identity: list[bytes], msg_id: str
     ) -> ControlReply | None:
         command = req.command
+        if self._host.shutting_down:
+            return self._while_shutting_down(req)
         if isinstance(command, Reload):
             operator = req.operator or OperatorId()
             done = lambda r: self._reply(req, identity, r, msg_id)  # noqa: E731
@@ -190,6 +200,16 @@ class ControlPlane:
         route = unit.target(command)
         if route is not None and self._host.actor_state(route) is ChildState.RUNNING:
             return self._forward(route, req, identity, msg_id)
+        return unit.execute_by(command, self._host, req.operator)
+
+    def _while_shutting_down(self, req: ControlRequest) -> ControlReply:
+        """Answered by the supervisor itself, never forwarded: the actors' replies are not
+        read while it stops them. A kill-switch engage is written to the state file, as
+        while risk is down (risk, still running, acts on the file): kept for the next start."""
+        command, unit = req.command, for_request(req.command)
+        if unit is None or command.command not in ANSWERED_WHILE_SHUTTING_DOWN:
+            reason = f"the supervisor is shutting down: {command.command} not done"
+            return ControlReply(status="error", reason=reason)
         return unit.execute_by(command, self._host, req.operator)
 
     def _across(

@@ -86,7 +86,7 @@ class Supervisor:
         self.hangs = HangJudge(self.log)
         self._last_epoch = 0
         self._start_queue = StartQueue([])
-        self._shutdown_requested = False
+        self.shutting_down = False  # ControlHost: what it still answers (control_plane)
         self._exit_code = 0
         self._pid_to_child: dict[int, Child] = {}
         self.spawner: Spawning | None = None
@@ -148,7 +148,7 @@ class Supervisor:
         self.timers.call_every(1.0, self._sample_resources)
         self.stalls.mark()  # start-up blocked on spawns is not a stall of the loop
         try:
-            while not self._shutdown_requested:
+            while not self.shutting_down:
                 timeout_ms = math.ceil(self.timers.wait_s(1.0) * 1000)
                 for sock, _ in self.stalls.poll(self.poller, timeout_ms):
                     if sock is self.link.sock:
@@ -204,7 +204,7 @@ class Supervisor:
 
     def request_shutdown(self) -> None:  # `tradepulse shutdown`; a signal: `_on_signals`
         self.log.info("shutdown_requested", command="shutdown")
-        self._shutdown_requested = True
+        self.shutting_down = True
 
     def actor_of_pid(self, pid: int) -> str | None:
         return next((c.id for c in self.children.values() if c.pid == pid), None)
@@ -246,7 +246,7 @@ class Supervisor:
             self._start_next()
 
     def _spawn(self, child: Child) -> None:
-        if self._shutdown_requested:
+        if self.shutting_down:
             return
         spec, cold = child.spec, self.cold and child.epoch == 0
         args = actor_args(spec, self._next_epoch(), self.config_path, cold, self.overrides)
@@ -321,7 +321,7 @@ class Supervisor:
         for signum in data:
             if signum in (signal.SIGTERM, signal.SIGINT):
                 self.log.info("shutdown_requested", signal=signal.Signals(signum).name)
-                self._shutdown_requested = True
+                self.shutting_down = True
             elif signum == signal.SIGHUP:  # reload the config (actors.supervisor.reload)
                 self.control.reload_by_signal(self.systemd)
         self._reap()
@@ -346,7 +346,7 @@ class Supervisor:
         metrics.ACTOR_UP.labels(actor=child.id).set(0)
         kill_group(pid)  # anything the actor left in its group
         self._after_exit(
-            child, child.exited(code, time.monotonic(), shutting_down=self._shutdown_requested)
+            child, child.exited(code, time.monotonic(), shutting_down=self.shutting_down)
         )
 
     def _after_exit(self, child: Child, decision: ExitDecision) -> None:
@@ -375,7 +375,7 @@ class Supervisor:
         self.timers.call_later(delay_s, lambda: self._restart_if_due(child, epoch))
 
     def _restart_if_due(self, child: Child, epoch: int) -> None:
-        if child.restart_due(epoch) and not self._shutdown_requested:
+        if child.restart_due(epoch) and not self.shutting_down:
             self._spawn(child)
 
     def _give_up(self, child: Child, why: str) -> None:
@@ -384,7 +384,7 @@ class Supervisor:
         )
         engage_critical(self.cfg.state_path, f"{child.id}_{why}", self.log)
         self._exit_code = 2 if why == "state_corrupt" else 1  # 2: never restart (runbook)
-        self._shutdown_requested = True
+        self.shutting_down = True
 
     def _check_hangs(self) -> None:
         now = self.stalls.settled_now(self._read_actors)  # what queued read, pauses credited
@@ -409,7 +409,7 @@ class Supervisor:
 
     def _shutdown(self) -> None:
         """Reverse start order: STOP, grace period, SIGTERM, SIGKILL of the process group."""
-        self._shutdown_requested = True
+        self.shutting_down = True
         self.systemd.stopping()
         for cid in reversed(self.order):
             child = self.children[cid]
@@ -423,12 +423,12 @@ class Supervisor:
         self.log.info("loop_shutdown", exit_code=self._exit_code)
 
     def _stop_and_wait(self, child: Child, pid: int) -> None:
+        """Serving the control socket: a second `shutdown` is answered now, not after it."""
+        child.stopping()  # `status`: stopping
         self._ask_to_stop(child, "shutdown")
-
-        def escalated(sig: signal.Signals) -> None:
-            self.log.warning("actor_stop_escalated", child=child.id, signal=sig.name)
-
-        code = wait_escalating(pid, child.spec.shutdown_timeout_s, escalated)
+        escalated = lambda sig: self.log.warning(  # noqa: E731
+            "actor_stop_escalated", child=child.id, signal=sig.name)  # fmt: skip
+        code = wait_escalating(pid, child.spec.shutdown_timeout_s, escalated, self.control.serving)
         self._pid_to_child.pop(pid, None)
         if code is not None:
             self.log.info("actor_stopped", child=child.id, pid=pid, exit_code=code)

@@ -87,6 +87,10 @@ class StubHost:
     def request_shutdown(self) -> None:
         self.shutdown = True
 
+    @property
+    def shutting_down(self) -> bool:
+        return self.shutdown
+
     def actor_of_pid(self, pid: int) -> str | None:
         return self.pids.get(pid)
 
@@ -317,6 +321,31 @@ def test_the_kill_switch_is_written_to_its_file_while_risk_is_down(rig: Rig) -> 
     assert "a reset needs a reason" in refused.reason
     assert killswitch.load(rig.host.kill_switch_path).engaged
     assert not rig.host.forwarded
+
+
+def test_while_shutting_down_the_supervisor_answers_itself_and_refuses_the_rest(
+    rig: Rig,
+) -> None:
+    """During the stop the actors' replies are not read (`daemon._stop_and_wait`): nothing
+    is forwarded. A repeated shutdown is "already shutting down" (ok), `status` is
+    answered, an engage is written to the kill-switch file even though risk still runs
+    (kept for the next start); anything else is refused at once, saying why."""
+    rig.ask(wire.Shutdown())
+    again = rig.ask(wire.Shutdown())
+    assert (again.status, again.reason) == ("ok", "already shutting down")
+    assert rig.ask(wire.Status()).data == rig.host.status()
+    engaged = rig.ask(wire.KillSwitch(action="engage", reason="3 a.m."))
+    assert engaged.status == "ok" and "the system is shutting down" in engaged.reason
+    assert killswitch.load(rig.host.kill_switch_path).reason == "3 a.m."
+    for command in (
+        wire.Restart(actor="oms"),
+        wire.Reload(reason="x"),
+        wire.Intake(action="status"),
+    ):
+        refused = rig.ask(command)
+        reason = f"the supervisor is shutting down: {command.command} not done"
+        assert (refused.status, refused.reason) == ("error", reason)
+    assert not rig.host.forwarded and not rig.host.restarts
 
 
 def test_a_command_for_a_stopped_actor_says_so(rig: Rig) -> None:

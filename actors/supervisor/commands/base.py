@@ -83,6 +83,11 @@ class ControlHost(Protocol):
     def request_shutdown(self) -> None: ...
 
     @property
+    def shutting_down(self) -> bool:
+        """A shutdown is under way: only `ANSWERED_WHILE_SHUTTING_DOWN` is (control_plane)."""
+        ...
+
+    @property
     def operator_stops(self) -> OperatorStops:
         """The actors an operator stopped (`tradepulse stop` / `start`)."""
         ...

@@ -57,11 +57,12 @@ class KillSwitch(ControlCommand[wire.KillSwitch]):
             return ControlReply(status="error", reason=f"kill-switch write failed: {exc}")
         data = {**state.to_message().model_dump(exclude={"type"}), "operator": state.operator}
         data["history"] = [e.model_dump() for e in state.history[-HISTORY_SHOWN:]]
+        why = "the system is shutting down" if host.shutting_down else "risk is not running"
         return ControlReply(
             status="ok",
             reason=(
                 f"kill-switch {'ENGAGED' if state.engaged else 'off'}"
-                " (risk is not running: written to the state file)"
+                f" ({why}: written to the state file)"
             ),
             data=data,
         )

@@ -19,5 +19,8 @@ class Shutdown(ControlCommand[wire.Shutdown]):
         return wire.Shutdown()
 
     def execute(self, command: wire.Shutdown, host: ControlHost) -> ControlReply:
+        """Idempotent: a repeated one (while the actors stop) is answered at once, exit 0."""
+        if host.shutting_down:
+            return ControlReply(status="ok", reason="already shutting down")
         host.request_shutdown()
         return ControlReply(status="ok", reason="shutting down")
