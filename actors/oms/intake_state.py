@@ -45,7 +45,7 @@ from actors.runtime.operator_stops import OperatorStop, StopsWatcher
 from actors.runtime.ratelog import LogBudget
 from protocol.commands import Intake as IntakeCommand
 from protocol.messages import ErrorCode, OrderStatus
-from protocol.paths import intake_state_path
+from protocol.paths import intake_state_path, read_regular
 
 STARTED_PAUSED = "started with --intake paused"
 _NOT_AT_VENUE = frozenset({OrderStatus.PENDING_RISK, OrderStatus.PENDING_SUBMIT})
@@ -76,7 +76,7 @@ def load_pauses(path: Path) -> tuple[IntakePauses, str | None]:
     """The persisted pauses and, for an unreadable file, what is wrong with it (then a
     global pause saying so: fail closed). A missing file: no pauses."""
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path)  # a FIFO in its place: unreadable, not waited on
     except FileNotFoundError:
         return IntakePauses(), None
     except OSError as exc:
@@ -101,7 +101,7 @@ def keep_unreadable(path: Path, log: Any) -> None:
     the post-mortem (as the kill-switch does); on a full disk it is skipped (logged)."""
     aside = path.with_name(f"{path.name}.corrupt.{time.time_ns()}")
     try:
-        aside.write_bytes(path.read_bytes())
+        aside.write_bytes(read_regular(path))
     except OSError as exc:
         log.error("intake_state_corrupt_not_kept", path=str(path), error=str(exc))
     else:

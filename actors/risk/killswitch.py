@@ -28,6 +28,7 @@ import errno
 import fcntl
 import os
 import re
+import stat
 import time
 import zlib
 from collections.abc import Iterator
@@ -44,6 +45,7 @@ from protocol.exceptions import TradePulseError
 
 # the file's place is protocol/paths.py's; re-exported for the switch's readers and writers
 from protocol.paths import kill_switch_path as kill_switch_path
+from protocol.paths import read_regular
 
 FORMAT_VERSION: Final = 1
 HISTORY_LIMIT = 1000  # newest entries kept; the log keeps every event
@@ -103,11 +105,13 @@ def _file_stamp(path: str | Path) -> tuple[int, int, int, bytes] | None:
     change" for the processes that follow a switch another process writes (an in-place
     write keeps inode and size, and mtime can be too coarse; the header's CRC changes)."""
     try:  # os.open, not open(): risk reads it before each turn's checks (4 calls, not 7)
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)  # a FIFO: not waited on
     except OSError:
         return None
     try:
         st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # changed, and `load` reads it unreadable (ENGAGED)
+            return (st.st_ino, st.st_mtime_ns, -1, b"")
         head = os.read(fd, _HEADER_MAX)
     except OSError:
         return None
@@ -168,7 +172,7 @@ def load(path: Path) -> KillSwitchState:
 def _load(path: Path, *, quiet: bool = False) -> KillSwitchState | None:
     """`load` without the lock; with `quiet`, None for a bad CRC instead of ENGAGED."""
     try:
-        raw = Path(path).read_bytes()
+        raw = read_regular(path)  # a FIFO or a device in its place: unreadable (ENGAGED)
     except FileNotFoundError:
         return KillSwitchState()
     except OSError as exc:
@@ -402,7 +406,7 @@ def _load_for_update(path: Path, now_ns: int) -> KillSwitchState:
     if state.unreadable and Path(path).exists():
         aside = Path(path).with_name(f"{Path(path).name}.corrupt.{now_ns}")
         try:
-            aside.write_bytes(Path(path).read_bytes())
+            aside.write_bytes(read_regular(path))
             log.warning("kill_switch", action="corrupt_state_kept", path=str(aside))
         except OSError as exc:
             log.error("kill_switch", action="corrupt_state_not_kept", error=str(exc))

@@ -47,7 +47,7 @@ from actors.runtime import metrics
 from actors.runtime.durable import remove_stale_temps, write_atomic
 from protocol.config import RiskLimitsCfg
 from protocol.day_clock import DayClock
-from protocol.paths import trading_day_path
+from protocol.paths import read_regular, trading_day_path
 
 _MAX_WAIT_S = 60.0  # the boundary timer looks at the wall clock at least this often
 _NS_PER_S = 1_000_000_000
@@ -241,7 +241,7 @@ class TradingDay:
 
     def _load(self) -> DayRecord | None:
         try:
-            raw = self.path.read_bytes()
+            raw = read_regular(self.path)  # a FIFO in its place: unreadable, not waited on
         except FileNotFoundError:
             return None
         except OSError as exc:

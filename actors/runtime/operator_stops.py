@@ -28,6 +28,7 @@ from pathlib import Path
 
 from actors.runtime.durable import write_atomic
 from protocol.domain import MAX_REASON_CHARS
+from protocol.paths import read_regular
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ class StopsWatcher:
             return
         self._stamp = stamp
         try:
-            stops = parse_stops(self.path.read_bytes())
+            stops = parse_stops(read_regular(self.path))  # a FIFO: an error, not a wait
         except (OSError, ValueError, TypeError) as exc:
             self.error, self._venues, self._stops = f"{type(exc).__name__}: {exc}", {}, {}
             return
